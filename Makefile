@@ -1,0 +1,41 @@
+# The commands people type. CMake does the building underneath (build/, build-asan/, build-fuzz/).
+# `make run` and `make check` set up a fresh Debian machine first (scripts/setup.sh).
+
+JOBS ?= $(shell nproc 2>/dev/null || echo 2)
+CMAKE_FLAGS ?=
+FUZZ_SECONDS ?= 600
+
+.PHONY: all setup build run check asan fuzz clean
+
+all: build
+
+setup:
+	@scripts/setup.sh
+
+build: setup
+	@cmake -S . -B build -DCMAKE_BUILD_TYPE=Release $(CMAKE_FLAGS) >/dev/null
+	@cmake --build build -j $(JOBS)
+
+# The main job. Training arrives with issues 3-4; until then it analyses the default model.
+run: build
+	./build/convnet summary models/fmnist-small.cnn --explain --memory --batch 64
+
+check: build
+	cd build && ctest --output-on-failure -j $(JOBS)
+
+asan: setup
+	@cmake -S . -B build-asan -DCMAKE_BUILD_TYPE=Debug -DCN_SANITIZE=ON $(CMAKE_FLAGS) >/dev/null
+	@cmake --build build-asan -j $(JOBS)
+	cd build-asan && ctest --output-on-failure -j $(JOBS)
+
+# libFuzzer on the spec parser for FUZZ_SECONDS (default 10 minutes); new inputs that reach
+# new code are added to the corpus under tests/fuzz/.
+fuzz:
+	@scripts/setup.sh --fuzz
+	@CC=clang cmake -S . -B build-fuzz -DCMAKE_BUILD_TYPE=RelWithDebInfo -DCN_FUZZ=ON >/dev/null
+	@cmake --build build-fuzz -j $(JOBS) --target fuzz_spec
+	./build-fuzz/fuzz_spec -max_total_time=$(FUZZ_SECONDS) -max_len=2048 -timeout=10 \
+	    -dict=fuzz/spec.dict tests/fuzz/spec_corpus
+
+clean:
+	rm -rf build build-asan build-fuzz

@@ -1,0 +1,541 @@
+/* calc.c — `convnet calc`: the worksheet quantities, computed by the library's kernels, with
+ * the steps shown (--explain) as a worksheet solution would, or as JSON {"result": ...}. */
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cli_impl.h"
+
+static void help(void)
+{
+    printf("usage: convnet calc <quantity> [arguments] [--explain] [--json]\n\n"
+           "  softmax X...                              probabilities from scores (X: numbers or 2,1,0.1)\n"
+           "  loss mse|mae|ce|bce|hinge --target T --pred P [--logits]\n"
+           "                                            mean over samples; T, P vectors (1,0) or matrices\n"
+           "                                            (1,0,0;0,1,0: one row per sample); --logits: P are\n"
+           "                                            scores, for ce and bce\n"
+           "  dice --intersection I --a A --b B         Dice loss 1 - 2I/(A+B)\n"
+           "  dice --target MASK --pred MASK            the same from two 0/1 masks\n"
+           "  batchnorm X... --gamma G --beta B [--eps E]\n"
+           "                                            batch statistics, biased variance, eps 1e-5\n"
+           "  reg l1|l2 --lambda L --weights W          L * sum|w| or L * sum w^2\n"
+           "  conv --input M --kernel K [--stride S] [--pad P]\n"
+           "                                            cross-correlation of a matrix, as CNNs compute it\n"
+           "  pool max|min|avg --input M --size K [--stride S] [--pad P]\n"
+           "                                            stride defaults to the size\n"
+           "  out --in W --kernel F [--stride S] [--pad P] [--dilation D]\n"
+           "                                            floor((W - F*D + D - 1 + 2P)/S) + 1\n\n"
+           "Matrices are written inline (rows split by ';', values by ',') or as @FILE (rows on lines).\n"
+           "--json prints {\"result\": ...}; --explain prints the working.\n\n"
+           "examples:\n"
+           "  convnet calc softmax 2 1 0.1 --explain\n"
+           "  convnet calc loss ce --target '1,0,0;0,1,0;0,0,1' --pred '0.7,0.2,0.1;0.1,0.6,0.3;0.2,0.2,0.6'\n"
+           "  convnet calc conv --input @image.txt --kernel '1,0,-1;1,0,-1;1,0,-1'\n");
+}
+
+typedef struct {
+    const char *cmd;
+    int explain, json;
+} out_opts;
+
+static void print_num(double v) { printf("%.6g", v); }
+
+static void print_vector_json(const float *v, int64_t n)
+{
+    putchar('[');
+    for (int64_t i = 0; i < n; i++) {
+        if (i) putchar(',');
+        cli_json_float(stdout, v[i], 1);
+    }
+    putchar(']');
+}
+
+static void print_matrix(const float *v, int64_t rows, int64_t cols, int json)
+{
+    if (json) {
+        putchar('[');
+        for (int64_t r = 0; r < rows; r++) {
+            if (r) putchar(',');
+            print_vector_json(v + r * cols, cols);
+        }
+        putchar(']');
+        return;
+    }
+    int width = 1;
+    char buf[32];
+    for (int64_t i = 0; i < rows * cols; i++) {
+        int l = snprintf(buf, sizeof buf, "%.6g", v[i]);
+        if (l > width) width = l;
+    }
+    for (int64_t r = 0; r < rows; r++) {
+        for (int64_t c = 0; c < cols; c++) printf("%s%*.6g", c ? " " : "", width, v[r * cols + c]);
+        putchar('\n');
+    }
+}
+
+/* Values from the remaining positional arguments: "2 1 0.1" or "2,1,0.1". */
+static int gather_values(cli_args *a, const char *what, const char *const *known, float **v, int64_t *n,
+                         out_opts *o, int (*option)(cli_args *, void *), void *state)
+{
+    size_t cap = 0, len = 0;
+    char *joined = NULL;
+    while (cli_more(a)) {
+        if (cli_flag(a, "--explain")) o->explain = 1;
+        else if (cli_flag(a, "--json")) o->json = 1;
+        else if (option && option(a, state)) continue;
+        else if (a->failed) break;
+        else if (!cli_is_option(cli_peek(a))) {
+            const char *s = cli_next(a);
+            size_t l = strlen(s);
+            if (len + l + 2 > cap) {
+                char *g = realloc(joined, cap = 2 * (len + l + 2));
+                if (!g) {
+                    free(joined);
+                    return cli_error("out of memory");
+                }
+                joined = g;
+            }
+            if (len) joined[len++] = ',';
+            memcpy(joined + len, s, l + 1);
+            len += l;
+        } else {
+            free(joined);
+            return cli_unknown(a, known);
+        }
+    }
+    if (a->failed) {
+        free(joined);
+        return EXIT_USAGE;
+    }
+    if (!joined) return cli_usage_error(o->cmd, "give the %s", what);
+    int64_t rows, cols;
+    int rc = cli_parse_matrix(o->cmd, what, joined, v, &rows, &cols);
+    free(joined);
+    if (!rc) *n = rows * cols;
+    return rc;
+}
+
+static int calc_softmax(cli_args *a, out_opts *o)
+{
+    static const char *const known[] = { "--explain", "--json", NULL };
+    float *x = NULL;
+    int64_t n = 0;
+    int rc = gather_values(a, "scores", known, &x, &n, o, NULL, NULL);
+    if (rc) return rc;
+    float *y = malloc((size_t)n * sizeof *y);
+    if (!y) return free(x), cli_error("out of memory");
+    cn_softmax(x, y, n);
+    if (o->json) {
+        printf("{\"result\":");
+        print_vector_json(y, n);
+        printf("}\n");
+    } else {
+        if (o->explain) {
+            double sum = 0;
+            printf("softmax_i = e^x_i / sum_j e^x_j\n");
+            for (int64_t i = 0; i < n; i++) {
+                printf("  e^%g = %.6g\n", x[i], exp((double)x[i]));
+                sum += exp((double)x[i]);
+            }
+            printf("  sum = %.6g\n", sum);
+            for (int64_t i = 0; i < n; i++) printf("  S%lld = %.6g / %.6g = %.6g\n", (long long)i + 1, exp((double)x[i]), sum, y[i]);
+        }
+        for (int64_t i = 0; i < n; i++) {
+            if (i) putchar(' ');
+            print_num(y[i]);
+        }
+        putchar('\n');
+    }
+    free(x);
+    free(y);
+    return 0;
+}
+
+static int calc_loss(cli_args *a, out_opts *o)
+{
+    static const char *const known[] = { "--target", "--pred", "--logits", "--explain", "--json", NULL };
+    static const struct { const char *name; cn_loss_kind kind, logits; } kinds[] = {
+        { "mse", CN_LOSS_MSE, CN_LOSS_MSE }, { "mae", CN_LOSS_MAE, CN_LOSS_MAE },
+        { "ce", CN_LOSS_CE, CN_LOSS_CE_LOGITS }, { "bce", CN_LOSS_BCE, CN_LOSS_BCE_LOGITS },
+        { "hinge", CN_LOSS_HINGE, CN_LOSS_HINGE },
+    };
+    const char *which = cli_next(a), *tgt = NULL, *prd = NULL;
+    int logits = 0, k = -1;
+    for (int i = 0; which && i < 5; i++)
+        if (!strcmp(which, kinds[i].name)) k = i;
+    if (k < 0) return cli_usage_error(o->cmd, "loss: name one of mse, mae, ce, bce, hinge%s%s%s", which ? " (got '" : "",
+                                      which ? which : "", which ? "')" : "");
+    while (cli_more(a)) {
+        if (cli_opt(a, "--target")) tgt = a->value;
+        else if (cli_opt(a, "--pred")) prd = a->value;
+        else if (cli_flag(a, "--logits")) logits = 1;
+        else if (cli_flag(a, "--explain")) o->explain = 1;
+        else if (cli_flag(a, "--json")) o->json = 1;
+        else if (!a->failed) return cli_unknown(a, known);
+    }
+    if (a->failed) return EXIT_USAGE;
+    if (!tgt || !prd) return cli_usage_error(o->cmd, "loss %s needs --target and --pred", kinds[k].name);
+    if (logits && kinds[k].logits == kinds[k].kind)
+        return cli_usage_error(o->cmd, "--logits applies to ce and bce only");
+    cn_loss_kind kind = logits ? kinds[k].logits : kinds[k].kind;
+    float *t = NULL, *p = NULL;
+    int64_t tr, tc, pr, pc;
+    int rc = cli_parse_matrix(o->cmd, "--target", tgt, &t, &tr, &tc);
+    if (!rc) rc = cli_parse_matrix(o->cmd, "--pred", prd, &p, &pr, &pc);
+    if (!rc && (tr != pr || tc != pc))
+        rc = cli_usage_error(o->cmd, "--target is %lldx%lld but --pred is %lldx%lld", (long long)tr, (long long)tc,
+                             (long long)pr, (long long)pc);
+    double loss = 0, *per = NULL;
+    cn_ctx *ctx = NULL;
+    if (!rc && (!(per = malloc((size_t)tr * sizeof *per)) || cn_ctx_create(NULL, &ctx))) rc = cli_error("out of memory");
+    if (!rc && cn_loss(ctx, kind, t, p, tr, tc, &loss, per)) rc = cli_ctx_error(ctx);
+    if (!rc) {
+        if (o->json) {
+            printf("{\"result\":");
+            cli_json_float(stdout, loss, 0);
+            printf(",\"loss\":\"%s\",\"per_sample\":[", cn_loss_name(kind));
+            for (int64_t r = 0; r < tr; r++) {
+                if (r) putchar(',');
+                cli_json_float(stdout, per[r], 0);
+            }
+            printf("]}\n");
+        } else {
+            if (o->explain) {
+                static const char *formula[] = {
+                    "mean_j (t_j - p_j)^2", "mean_j |t_j - p_j|", "-sum_j t_j log(p_j)",
+                    "-sum_j t_j (z_j - log sum_k e^z_k)", "mean_j -[t_j log(p_j) + (1 - t_j) log(1 - p_j)]",
+                    "mean_j max(z,0) - z t + log(1 + e^-|z|)", "mean_j max(0, 1 - t_j p_j)", "",
+                };
+                printf("%s per sample = %s%s\n", cn_loss_name(kind), formula[kind],
+                       kind == CN_LOSS_CE || kind == CN_LOSS_CE_LOGITS ? "" : "  (mean over the values of a row)");
+                for (int64_t r = 0; r < tr; r++) {
+                    printf("  sample %lld: t = [", (long long)r + 1);
+                    for (int64_t c = 0; c < tc; c++) printf("%s%g", c ? ", " : "", t[r * tc + c]);
+                    printf("], p = [");
+                    for (int64_t c = 0; c < tc; c++) printf("%s%g", c ? ", " : "", p[r * tc + c]);
+                    printf("] -> %.6g\n", per[r]);
+                }
+                printf("  mean over %lld sample%s = %.6g\n", (long long)tr, tr == 1 ? "" : "s", loss);
+            }
+            print_num(loss);
+            putchar('\n');
+        }
+    }
+    free(t);
+    free(p);
+    free(per);
+    cn_ctx_destroy(ctx);
+    return rc;
+}
+
+static int calc_dice(cli_args *a, out_opts *o)
+{
+    static const char *const known[] = { "--intersection", "--a", "--b", "--target", "--pred", "--explain", "--json", NULL };
+    const char *si = NULL, *sa = NULL, *sb = NULL, *tgt = NULL, *prd = NULL;
+    while (cli_more(a)) {
+        if (cli_opt(a, "--intersection")) si = a->value;
+        else if (cli_opt(a, "--a")) sa = a->value;
+        else if (cli_opt(a, "--b")) sb = a->value;
+        else if (cli_opt(a, "--target")) tgt = a->value;
+        else if (cli_opt(a, "--pred")) prd = a->value;
+        else if (cli_flag(a, "--explain")) o->explain = 1;
+        else if (cli_flag(a, "--json")) o->json = 1;
+        else if (!a->failed) return cli_unknown(a, known);
+    }
+    if (a->failed) return EXIT_USAGE;
+    double inter = 0, na = 0, nb = 0;
+    if (tgt || prd) {
+        if (!tgt || !prd || si || sa || sb)
+            return cli_usage_error(o->cmd, "dice: give --target and --pred masks, or --intersection, --a and --b");
+        float *t, *p;
+        int64_t tr, tc, pr, pc;
+        int rc = cli_parse_matrix(o->cmd, "--target", tgt, &t, &tr, &tc);
+        if (rc) return rc;
+        if ((rc = cli_parse_matrix(o->cmd, "--pred", prd, &p, &pr, &pc))) return free(t), rc;
+        if (tr * tc != pr * pc) rc = cli_usage_error(o->cmd, "dice: masks have %lld and %lld values", (long long)(tr * tc), (long long)(pr * pc));
+        for (int64_t i = 0; !rc && i < tr * tc; i++) {
+            if ((t[i] != 0 && t[i] != 1) || (p[i] != 0 && p[i] != 1))
+                rc = cli_usage_error(o->cmd, "dice: masks hold 0 and 1 only (value %lld)", (long long)i + 1);
+            inter += t[i] * p[i], na += t[i], nb += p[i];
+        }
+        free(t);
+        free(p);
+        if (rc) return rc;
+    } else {
+        if (!si || !sa || !sb) return cli_usage_error(o->cmd, "dice needs --intersection, --a and --b (or --target and --pred)");
+        if (cli_parse_double(o->cmd, "--intersection", si, &inter) || cli_parse_double(o->cmd, "--a", sa, &na) ||
+            cli_parse_double(o->cmd, "--b", sb, &nb))
+            return EXIT_USAGE;
+    }
+    cn_ctx *ctx;
+    double coef;
+    if (cn_ctx_create(NULL, &ctx)) return cli_error("out of memory");
+    int rc = cn_dice_coefficient(ctx, inter, na, nb, &coef) ? cli_ctx_error(ctx) : 0;
+    cn_ctx_destroy(ctx);
+    if (rc) return rc;
+    if (o->json) {
+        printf("{\"result\":");
+        cli_json_float(stdout, 1.0 - coef, 0);
+        printf(",\"coefficient\":");
+        cli_json_float(stdout, coef, 0);
+        printf("}\n");
+        return 0;
+    }
+    if (o->explain) {
+        printf("Dice coefficient = 2|A n B| / (|A| + |B|) = 2*%g / (%g + %g) = %.6g\n", inter, na, nb, coef);
+        printf("Dice loss = 1 - %.6g = %.6g\n", coef, 1.0 - coef);
+    }
+    print_num(1.0 - coef);
+    putchar('\n');
+    return 0;
+}
+
+typedef struct { const char *gamma, *beta, *eps; } bn_state;
+static int bn_option(cli_args *a, void *state)
+{
+    bn_state *s = state;
+    if (cli_opt(a, "--gamma")) return s->gamma = a->value, 1;
+    if (cli_opt(a, "--beta")) return s->beta = a->value, 1;
+    if (cli_opt(a, "--eps")) return s->eps = a->value, 1;
+    return 0;
+}
+
+static int calc_batchnorm(cli_args *a, out_opts *o)
+{
+    static const char *const known[] = { "--gamma", "--beta", "--eps", "--explain", "--json", NULL };
+    bn_state s = { "1", "0", "1e-5" };
+    float *x = NULL;
+    int64_t n = 0;
+    int rc = gather_values(a, "values", known, &x, &n, o, bn_option, &s);
+    if (rc) return rc;
+    double g, b, e;
+    if (cli_parse_double(o->cmd, "--gamma", s.gamma, &g) || cli_parse_double(o->cmd, "--beta", s.beta, &b) ||
+        cli_parse_double(o->cmd, "--eps", s.eps, &e))
+        return free(x), EXIT_USAGE;
+    if (e < 0) return free(x), cli_usage_error(o->cmd, "--eps must be >= 0");
+    float *y = malloc((size_t)n * sizeof *y), mean, var;
+    if (!y) return free(x), cli_error("out of memory");
+    cn_batchnorm_1d(x, y, n, (float)g, (float)b, (float)e, &mean, &var);
+    if ((double)var + e <= 0) {
+        free(x), free(y);
+        return cli_error("batchnorm: the values have variance 0; give --eps > 0");
+    }
+    if (o->json) {
+        printf("{\"result\":");
+        print_vector_json(y, n);
+        printf(",\"mean\":");
+        cli_json_float(stdout, mean, 1);
+        printf(",\"var\":");
+        cli_json_float(stdout, var, 1);
+        printf("}\n");
+    } else {
+        if (o->explain) {
+            double sd = sqrt((double)var + e);
+            printf("mean = %.6g, variance (biased, divide by %lld) = %.6g\n", mean, (long long)n, var);
+            printf("x_hat = (x - mean) / sqrt(var + eps) = (x - %.6g) / sqrt(%.6g + %g) = (x - %.6g) / %.6g\n", mean,
+                   var, e, mean, sd);
+            printf("y = gamma * x_hat + beta = %g * x_hat + %g\n", g, b);
+            for (int64_t i = 0; i < n; i++)
+                printf("  x = %g: x_hat = %.6g, y = %.6g\n", x[i], ((double)x[i] - mean) / sd, y[i]);
+        }
+        for (int64_t i = 0; i < n; i++) {
+            if (i) putchar(' ');
+            print_num(y[i]);
+        }
+        putchar('\n');
+    }
+    free(x);
+    free(y);
+    return 0;
+}
+
+static int calc_reg(cli_args *a, out_opts *o)
+{
+    static const char *const known[] = { "--lambda", "--weights", "--explain", "--json", NULL };
+    const char *which = cli_next(a), *sl = NULL, *sw = NULL;
+    if (!which || (strcmp(which, "l1") && strcmp(which, "l2"))) return cli_usage_error(o->cmd, "reg: name l1 or l2");
+    while (cli_more(a)) {
+        if (cli_opt(a, "--lambda")) sl = a->value;
+        else if (cli_opt(a, "--weights")) sw = a->value;
+        else if (cli_flag(a, "--explain")) o->explain = 1;
+        else if (cli_flag(a, "--json")) o->json = 1;
+        else if (!a->failed) return cli_unknown(a, known);
+    }
+    if (a->failed) return EXIT_USAGE;
+    if (!sl || !sw) return cli_usage_error(o->cmd, "reg %s needs --lambda and --weights", which);
+    double lambda;
+    float *w;
+    int64_t r, c;
+    if (cli_parse_double(o->cmd, "--lambda", sl, &lambda)) return EXIT_USAGE;
+    int rc = cli_parse_matrix(o->cmd, "--weights", sw, &w, &r, &c);
+    if (rc) return rc;
+    int l1 = !strcmp(which, "l1");
+    double v = l1 ? cn_reg_l1(w, r * c, lambda) : cn_reg_l2(w, r * c, lambda);
+    if (o->json) {
+        printf("{\"result\":");
+        cli_json_float(stdout, v, 0);
+        printf("}\n");
+    } else {
+        if (o->explain) {
+            printf("%s = lambda * sum %s = %g * (", which, l1 ? "|w|" : "w^2", lambda);
+            for (int64_t i = 0; i < r * c; i++)
+                printf(l1 ? "%s|%g|" : "%s(%g)^2", i ? " + " : "", w[i]);
+            printf(") = %g * %.6g = %.6g\n", lambda, lambda != 0 ? v / lambda : 0.0, v);
+            printf("(added to the data loss: L = L_data + %s)\n", which);
+        }
+        print_num(v);
+        putchar('\n');
+    }
+    free(w);
+    return 0;
+}
+
+static int geometry_opt(cli_args *a, const char *name, int64_t lo, int64_t *v)
+{
+    if (!cli_opt(a, name)) return 0;
+    if (cli_parse_int(a->cmd, name, a->value, lo, INT64_C(1) << 31, v)) a->failed = 1;
+    return 1;
+}
+
+static int calc_window(cli_args *a, out_opts *o, int is_pool)
+{
+    static const char *const known_conv[] = { "--input", "--kernel", "--stride", "--pad", "--explain", "--json", NULL };
+    static const char *const known_pool[] = { "--input", "--size", "--stride", "--pad", "--explain", "--json", NULL };
+    cn_pool_kind kind = CN_POOL_MAX;
+    if (is_pool) {
+        const char *which = cli_next(a);
+        if (which && !strcmp(which, "max")) kind = CN_POOL_MAX;
+        else if (which && !strcmp(which, "min")) kind = CN_POOL_MIN;
+        else if (which && !strcmp(which, "avg")) kind = CN_POOL_AVG;
+        else return cli_usage_error(o->cmd, "pool: name max, min or avg");
+    }
+    const char *si = NULL, *sk = NULL;
+    int64_t stride = 0, pad = 0, size = 0;
+    while (cli_more(a)) {
+        if (cli_opt(a, "--input")) si = a->value;
+        else if (!is_pool && cli_opt(a, "--kernel")) sk = a->value;
+        else if (is_pool && geometry_opt(a, "--size", 1, &size)) continue;
+        else if (geometry_opt(a, "--stride", 1, &stride) || geometry_opt(a, "--pad", 0, &pad)) continue;
+        else if (cli_flag(a, "--explain")) o->explain = 1;
+        else if (cli_flag(a, "--json")) o->json = 1;
+        else if (!a->failed) return cli_unknown(a, is_pool ? known_pool : known_conv);
+    }
+    if (a->failed) return EXIT_USAGE;
+    if (!si || (!is_pool && !sk) || (is_pool && !size))
+        return cli_usage_error(o->cmd, is_pool ? "pool needs --input and --size" : "conv needs --input and --kernel");
+    if (!stride) stride = is_pool ? size : 1;
+    float *x = NULL, *k = NULL, *y = NULL;
+    int64_t h, w, kh = size, kw = size, oh, ow;
+    int rc = cli_parse_matrix(o->cmd, "--input", si, &x, &h, &w);
+    if (!rc && !is_pool) rc = cli_parse_matrix(o->cmd, "--kernel", sk, &k, &kh, &kw);
+    cn_ctx *ctx = NULL;
+    if (!rc && cn_ctx_create(NULL, &ctx)) rc = cli_error("out of memory");
+    cn_status st = CN_OK;
+    if (!rc) st = is_pool ? cn_pool2d_single(ctx, kind, x, h, w, size, stride, pad, NULL, &oh, &ow)
+                          : cn_conv2d_single(ctx, x, h, w, k, kh, kw, stride, pad, NULL, &oh, &ow);
+    if (!rc && st) rc = cli_ctx_error(ctx);
+    if (!rc && !(y = malloc((size_t)(oh * ow) * sizeof *y))) rc = cli_error("out of memory");
+    if (!rc) {
+        if (is_pool) cn_pool2d_single(ctx, kind, x, h, w, size, stride, pad, y, &oh, &ow);
+        else cn_conv2d_single(ctx, x, h, w, k, kh, kw, stride, pad, y, &oh, &ow);
+        if (o->json) {
+            printf("{\"result\":");
+            print_matrix(y, oh, ow, 1);
+            printf("}\n");
+        } else {
+            if (o->explain) {
+                printf("input %lldx%lld, %s %lldx%lld, stride %lld, pad %lld\n", (long long)h, (long long)w,
+                       is_pool ? "window" : "kernel", (long long)kh, (long long)kw, (long long)stride, (long long)pad);
+                printf("O_h = floor((%lld - %lld + 2*%lld)/%lld) + 1 = %lld\n", (long long)h, (long long)kh,
+                       (long long)pad, (long long)stride, (long long)oh);
+                printf("O_w = floor((%lld - %lld + 2*%lld)/%lld) + 1 = %lld\n", (long long)w, (long long)kw,
+                       (long long)pad, (long long)stride, (long long)ow);
+                /* the worksheet's sum of products for each output, when it stays readable */
+                if (!is_pool && oh * ow <= 36 && kh * kw <= 25) {
+                    for (int64_t oy = 0; oy < oh; oy++)
+                        for (int64_t ox = 0; ox < ow; ox++) {
+                            printf("  y%lld%lld =", (long long)oy + 1, (long long)ox + 1);
+                            int first = 1;
+                            for (int64_t ky = 0; ky < kh; ky++)
+                                for (int64_t kx = 0; kx < kw; kx++) {
+                                    int64_t iy = oy * stride - pad + ky, ix = ox * stride - pad + kx;
+                                    float xv = iy >= 0 && iy < h && ix >= 0 && ix < w ? x[iy * w + ix] : 0.0f;
+                                    printf("%s%g*%g", first ? " " : " + ", xv, k[ky * kw + kx]);
+                                    first = 0;
+                                }
+                            printf(" = %g\n", y[oy * ow + ox]);
+                        }
+                }
+            }
+            print_matrix(y, oh, ow, 0);
+        }
+    }
+    free(x), free(k), free(y);
+    cn_ctx_destroy(ctx);
+    return rc;
+}
+
+static int calc_out(cli_args *a, out_opts *o)
+{
+    static const char *const known[] = { "--in", "--kernel", "--stride", "--pad", "--dilation", "--explain", "--json", NULL };
+    int64_t in = 0, k = 0, s = 1, p = 0, d = 1, out;
+    while (cli_more(a)) {
+        if (geometry_opt(a, "--in", 1, &in) || geometry_opt(a, "--kernel", 1, &k) || geometry_opt(a, "--stride", 1, &s) ||
+            geometry_opt(a, "--pad", 0, &p) || geometry_opt(a, "--dilation", 1, &d))
+            continue;
+        else if (cli_flag(a, "--explain")) o->explain = 1;
+        else if (cli_flag(a, "--json")) o->json = 1;
+        else if (!a->failed) return cli_unknown(a, known);
+    }
+    if (a->failed) return EXIT_USAGE;
+    if (!in || !k) return cli_usage_error(o->cmd, "out needs --in and --kernel");
+    cn_ctx *ctx;
+    if (cn_ctx_create(NULL, &ctx)) return cli_error("out of memory");
+    int rc = cn_conv_out_size(ctx, in, k, s, p, d, &out) ? cli_ctx_error(ctx) : 0;
+    cn_ctx_destroy(ctx);
+    if (rc) return rc;
+    if (o->json) {
+        printf("{\"result\":%lld}\n", (long long)out);
+        return 0;
+    }
+    if (o->explain) {
+        if (d == 1)
+            printf("O = floor((W - F + 2P)/S) + 1 = floor((%lld - %lld + 2*%lld)/%lld) + 1 = %lld\n", (long long)in,
+                   (long long)k, (long long)p, (long long)s, (long long)out);
+        else
+            printf("O = floor((W - F*D + D - 1 + 2P)/S) + 1 = floor((%lld - %lld*%lld + %lld - 1 + 2*%lld)/%lld) + 1 = %lld\n",
+                   (long long)in, (long long)k, (long long)d, (long long)d, (long long)p, (long long)s, (long long)out);
+    }
+    printf("%lld\n", (long long)out);
+    return 0;
+}
+
+int cmd_calc(int argc, char **argv)
+{
+    static const char *const what[] = { "softmax", "loss", "dice", "batchnorm", "reg", "conv", "pool", "out", NULL };
+    if (argc < 1) return cli_usage_error("calc", "name a quantity: softmax, loss, dice, batchnorm, reg, conv, pool, out");
+    if (!strcmp(argv[0], "--help") || !strcmp(argv[0], "-h")) {
+        help();
+        return 0;
+    }
+    for (int i = 1; i < argc; i++)
+        if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
+            help();
+            return 0;
+        }
+    out_opts o = { "calc", 0, 0 };
+    cli_args a;
+    cli_args_init(&a, "calc", argc - 1, argv + 1);
+    const char *q = argv[0];
+    if (!strcmp(q, "softmax")) return calc_softmax(&a, &o);
+    if (!strcmp(q, "loss")) return calc_loss(&a, &o);
+    if (!strcmp(q, "dice")) return calc_dice(&a, &o);
+    if (!strcmp(q, "batchnorm")) return calc_batchnorm(&a, &o);
+    if (!strcmp(q, "reg")) return calc_reg(&a, &o);
+    if (!strcmp(q, "conv")) return calc_window(&a, &o, 0);
+    if (!strcmp(q, "pool")) return calc_window(&a, &o, 1);
+    if (!strcmp(q, "out")) return calc_out(&a, &o);
+    const char *best = cli_closest(q, what);
+    if (best) return cli_usage_error("calc", "unknown quantity '%s' (did you mean '%s'?)", q, best);
+    return cli_usage_error("calc", "unknown quantity '%s'; quantities: softmax, loss, dice, batchnorm, reg, conv, pool, out", q);
+}

@@ -1,0 +1,63 @@
+/* cli_impl.h — helpers shared by the command files: option parsing, errors, number lists,
+ * JSON output. The CLI is the only place that prints or exits. */
+#ifndef CN_CLI_IMPL_H
+#define CN_CLI_IMPL_H
+
+#include <stdint.h>
+#include <stdio.h>
+
+#include "convnet.h"
+
+#define EXIT_USAGE 2
+
+/* Prints "convnet: <message>" to stderr; returns exit status 1 (errors) or 2 (usage). */
+int cli_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+int cli_usage_error(const char *cmd, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* "convnet: <ctx message>", exit status 1. */
+int cli_ctx_error(const cn_ctx *ctx);
+
+/* Options: argv walking with "--name value" and "--name=value". */
+typedef struct {
+    int argc, i;
+    char **argv;
+    const char *cmd;
+    const char *value; /* value of the last option matched by cli_opt_value */
+    int failed;
+} cli_args;
+
+void cli_args_init(cli_args *a, const char *cmd, int argc, char **argv);
+/* 1 while arguments remain. */
+int cli_more(const cli_args *a);
+const char *cli_peek(const cli_args *a);
+const char *cli_next(cli_args *a);
+/* 1 when the current argument is flag `name` (e.g. "--json"); consumes it. */
+int cli_flag(cli_args *a, const char *name);
+/* 1 when the current argument is option `name` with a value; consumes both, sets a->value.
+ * A missing value sets a->failed and prints the usage error. */
+int cli_opt(cli_args *a, const char *name);
+int cli_is_option(const char *s);
+/* The entry of NULL-terminated `known` within edit distance 2 of word, else NULL. */
+const char *cli_closest(const char *word, const char *const *known);
+/* Unknown option: prints a did-you-mean and returns 2. */
+int cli_unknown(cli_args *a, const char *const *known);
+
+int cli_parse_int(const char *cmd, const char *what, const char *s, int64_t lo, int64_t hi, int64_t *out);
+int cli_parse_double(const char *cmd, const char *what, const char *s, double *out);
+/* "1,0,-1;1,0,-1" or "@file" (numbers separated by commas/spaces, rows by ';' or newlines).
+ * *v is malloc'ed; rows x cols. Ragged rows are an error. Returns 0 or an exit status. */
+int cli_parse_matrix(const char *cmd, const char *what, const char *s, float **v, int64_t *rows, int64_t *cols);
+/* Size with unit: 8GiB, 512MiB, 1.5GB, 1000000 (bytes). */
+int cli_parse_bytes(const char *cmd, const char *s, int64_t *out);
+
+/* 3,538,944 */
+void cli_count(char *buf, size_t cap, int64_t n);
+/* 1.5 GiB (bytes in the largest unit that keeps it >= 1) */
+void cli_bytes(char *buf, size_t cap, int64_t n);
+void cli_json_string(FILE *f, const char *s);
+/* Shortest form that reads back to the same float / double. */
+void cli_json_float(FILE *f, double v, int is_float);
+
+int cmd_summary(int argc, char **argv);
+int cmd_calc(int argc, char **argv);
+
+#endif

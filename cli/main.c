@@ -1,0 +1,59 @@
+/* main.c — `convnet <command> …`: dispatch, --help, --version. */
+#include <stdio.h>
+#include <string.h>
+
+#include "cli_impl.h"
+
+static const struct {
+    const char *name;
+    int (*run)(int argc, char **argv);
+    const char *what;
+} commands[] = {
+    { "summary", cmd_summary, "shapes, parameters, MACs and receptive field of every layer" },
+    { "calc", cmd_calc, "worksheet quantities: softmax, losses, batch norm, L1/L2, conv, pooling" },
+};
+
+static void usage(FILE *f)
+{
+    fprintf(f, "usage: convnet <command> [options]\n\n"
+               "convnet explains, checks and runs convolutional networks written in a few readable lines.\n\n"
+               "commands:\n");
+    for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++)
+        fprintf(f, "  %-9s %s\n", commands[i].name, commands[i].what);
+    fprintf(f, "\nEvery command takes --help. Exit status: 0 ok, 1 error, 2 bad usage.\n"
+               "Example: convnet summary -e 'input 64x64x3; conv 32 3x3 pad=1' --explain\n");
+}
+
+int main(int argc, char **argv)
+{
+    if (argc < 2) {
+        usage(stderr);
+        return EXIT_USAGE;
+    }
+    const char *cmd = argv[1];
+    if (!strcmp(cmd, "--help") || !strcmp(cmd, "-h") || !strcmp(cmd, "help")) {
+        if (argc > 2 && strcmp(cmd, "help") == 0) {
+            for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++)
+                if (!strcmp(argv[2], commands[i].name)) {
+                    char *args[] = { argv[2], "--help", NULL };
+                    return commands[i].run(1, args + 1);
+                }
+        }
+        usage(stdout);
+        return 0;
+    }
+    if (!strcmp(cmd, "--version")) {
+        printf("convnet %s\n", CN_VERSION);
+        return 0;
+    }
+    for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++)
+        if (!strcmp(cmd, commands[i].name)) return commands[i].run(argc - 2, argv + 2);
+    const char *names[sizeof commands / sizeof commands[0] + 1];
+    for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++) names[i] = commands[i].name;
+    names[sizeof commands / sizeof commands[0]] = NULL;
+    const char *best = cli_closest(cmd, names);
+    if (best) fprintf(stderr, "convnet: unknown command '%s' (did you mean '%s'?)\n", cmd, best);
+    else fprintf(stderr, "convnet: unknown command '%s'\n", cmd);
+    usage(stderr);
+    return EXIT_USAGE;
+}

@@ -1,0 +1,266 @@
+/* summary.c — `convnet summary`: the worksheet table of a network (shapes, parameters, MACs,
+ * receptive field), its arithmetic (--explain), memory (--memory, --fit) and JSON. */
+#include <stdlib.h>
+#include <string.h>
+
+#include "cli_impl.h"
+
+static void help(void)
+{
+    printf("usage: convnet summary SPEC | -e TEXT [--batch N] [--explain] [--json] [--memory]\n"
+           "                       [--fit SIZE] [--optimizer sgd|momentum|adam]\n\n"
+           "Prints every layer's output (HxWxC, as the worksheets write it), its parameters (all,\n"
+           "and trainable: batch-norm running mean/var are kept but not trained), its MACs, and its\n"
+           "receptive field (RF: the input pixels one output sees; jump: input pixels between two\n"
+           "neighbouring outputs), then the totals.\n\n"
+           "MACs are the multiplications the worksheets count, for the whole batch:\n"
+           "  conv   N*Cout*Hout*Wout*(Cin/groups)*Kh*Kw   (bias additions not counted)\n"
+           "  dense  N*in*out                              (bias additions not counted)\n"
+           "  other layers count 0.\n\n"
+           "options:\n"
+           "  -e TEXT          the spec inline; ';' separates statements\n"
+           "  --batch N        batch size for MACs and memory (default 1)\n"
+           "  --explain        under each layer, its formulas with the numbers filled in\n"
+           "  --json           {\"layers\":[{\"name\",\"type\",\"output\":[N,C,H,W],\"params\",\"trainable\",\n"
+           "                   \"macs\",\"rf\",\"jump\",...}],\"total_params\",\"trainable_params\",\"total_macs\"}\n"
+           "  --memory         bytes for training and for inference at the batch size\n"
+           "  --fit SIZE       the largest batch whose training (and inference) fits in SIZE (8GiB, 512MiB)\n"
+           "  --optimizer K    optimizer state counted by --memory/--fit: sgd, momentum, adam (default adam)\n\n"
+           "spec language (one statement per line, '#' comments, 'as NAME' names a layer, 'from NAME'\n"
+           "reads a named layer instead of the previous line):\n");
+    for (int i = 0; i < cn_layer_type_count(); i++)
+        printf("  %-74s %s\n", cn_layer_type_usage(i), cn_layer_type_help(i));
+    printf("\nexample:\n  convnet summary -e 'input 64x64x3; conv 32 3x3 pad=1' --explain\n");
+}
+
+static void dims_text(char *buf, size_t cap, int64_t h, int64_t w)
+{
+    if (h == w) snprintf(buf, cap, "%lld", (long long)h);
+    else snprintf(buf, cap, "%lldx%lld", (long long)h, (long long)w);
+}
+
+static void print_memory(const cn_memory *m, const char *opt)
+{
+    static const char *fmt = "  %-30s %14s  %s\n";
+    char a[32], b[32];
+#define ROW(label, v) (cli_count(a, sizeof a, v), cli_bytes(b, sizeof b, v), printf(fmt, label, a, b))
+    printf("\nmemory at batch %lld (fp32), bytes:\n", (long long)m->batch);
+    printf("  training (optimizer %s):\n", opt);
+    ROW("  activations", m->activations);
+    ROW("  activation gradients", m->activation_grads);
+    ROW("  argmax / masks / BN stats", m->aux);
+    ROW("  parameters", m->params);
+    ROW("  parameter gradients", m->param_grads);
+    ROW("  optimizer state", m->optimizer_state);
+    ROW("  total", m->training_total);
+    printf("  inference:\n");
+    ROW("  activations (peak alive)", m->inference_activations);
+    ROW("  parameters", m->params);
+    ROW("  total", m->inference_total);
+#undef ROW
+}
+
+static void json_memory(const cn_memory *m)
+{
+    printf(",\"memory\":{\"batch\":%lld,\"training\":{\"activations\":%lld,\"activation_grads\":%lld,\"aux\":%lld,"
+           "\"params\":%lld,\"param_grads\":%lld,\"optimizer_state\":%lld,\"total\":%lld},"
+           "\"inference\":{\"activations\":%lld,\"params\":%lld,\"total\":%lld}}",
+           (long long)m->batch, (long long)m->activations, (long long)m->activation_grads, (long long)m->aux,
+           (long long)m->params, (long long)m->param_grads, (long long)m->optimizer_state,
+           (long long)m->training_total, (long long)m->inference_activations, (long long)m->params,
+           (long long)m->inference_total);
+}
+
+typedef struct {
+    int64_t batch;
+    int explain, json, memory;
+    int64_t fit;
+    cn_optimizer_kind opt;
+    const char *opt_name;
+} options;
+
+static int print_table(cn_ctx *ctx, const cn_net *net, const options *o)
+{
+    int n = cn_net_layer_count(net), chain = cn_net_is_chain(net);
+    cn_totals t;
+    if (cn_net_totals(ctx, net, o->batch, &t)) return cli_ctx_error(ctx);
+    /* column widths from the content */
+    int wn = 5, wt = 4, wo = 6, wi = 4;
+    char out[64], buf[64];
+    for (int i = 0; i < n; i++) {
+        cn_layer_info li;
+        cn_net_layer(ctx, net, i, o->batch, &li);
+        int l = (int)strlen(li.name);
+        if (l > wn) wn = l;
+        if ((l = (int)strlen(li.type)) > wt) wt = l;
+        l = snprintf(out, sizeof out, "%lldx%lldx%lld", (long long)li.h, (long long)li.w, (long long)li.c);
+        if (l > wo) wo = l;
+        int li_len = 0;
+        for (int j = 0; j < li.n_inputs; j++) li_len += (int)strlen(li.inputs[j]) + (j ? 1 : 0);
+        if (li_len > wi) wi = li_len;
+    }
+    printf("%s: %d layers, batch %lld\n", cn_net_file_name(net), n, (long long)o->batch);
+    printf("%-*s  %-*s  %-*s  %12s  %12s  %15s  %7s  %5s", wn, "layer", wt, "type", wo, "output", "params",
+           "trainable", "MACs", "RF", "jump");
+    if (!chain) printf("  %s", "reads");
+    printf("\n");
+    for (int i = 0; i < n; i++) {
+        cn_layer_info li;
+        if (cn_net_layer(ctx, net, i, o->batch, &li)) return cli_ctx_error(ctx);
+        char p[32], tr[32], m[32], rf[32], jp[32];
+        snprintf(out, sizeof out, "%lldx%lldx%lld", (long long)li.h, (long long)li.w, (long long)li.c);
+        cli_count(p, sizeof p, li.params);
+        cli_count(tr, sizeof tr, li.trainable);
+        cli_count(m, sizeof m, li.macs);
+        dims_text(rf, sizeof rf, li.rf_h, li.rf_w);
+        dims_text(jp, sizeof jp, li.jump_h, li.jump_w);
+        printf("%-*s  %-*s  %-*s  %12s  %12s  %15s  %7s  %5s", wn, li.name, wt, li.type, wo, out, p, tr, m, rf, jp);
+        if (!chain) {
+            printf("  ");
+            for (int j = 0; j < li.n_inputs; j++) printf("%s%s", j ? "," : "", li.inputs[j]);
+        }
+        printf("\n");
+        if (o->explain) {
+            size_t need = cn_net_explain(net, i, o->batch, NULL, 0);
+            char *text = malloc(need + 1);
+            if (!text) return cli_error("out of memory");
+            cn_net_explain(net, i, o->batch, text, need + 1);
+            fputs(text, stdout);
+            free(text);
+        }
+    }
+    char p[32], tr[32], m[32];
+    cli_count(p, sizeof p, t.params);
+    cli_count(tr, sizeof tr, t.trainable);
+    cli_count(m, sizeof m, t.macs);
+    printf("%-*s  %12s  %12s  %15s\n", wn + wt + wo + 4, "total", p, tr, m);
+    cli_count(buf, sizeof buf, t.params - t.trainable);
+    printf("\nparameters: %s total, %s trainable, %s not trained", p, tr, buf);
+    cli_bytes(buf, sizeof buf, t.params * 4);
+    printf(" (%s as fp32)\nMACs: %s at batch %lld (conv and dense multiplications, bias not counted)\n", buf, m,
+           (long long)o->batch);
+    return 0;
+}
+
+static int print_json(cn_ctx *ctx, const cn_net *net, const options *o)
+{
+    cn_totals t;
+    if (cn_net_totals(ctx, net, o->batch, &t)) return cli_ctx_error(ctx);
+    printf("{\"file\":");
+    cli_json_string(stdout, cn_net_file_name(net));
+    printf(",\"batch\":%lld,\"layers\":[", (long long)o->batch);
+    for (int i = 0; i < cn_net_layer_count(net); i++) {
+        cn_layer_info li;
+        if (cn_net_layer(ctx, net, i, o->batch, &li)) return cli_ctx_error(ctx);
+        printf("%s{\"name\":", i ? "," : "");
+        cli_json_string(stdout, li.name);
+        printf(",\"type\":\"%s\",\"output\":[%lld,%lld,%lld,%lld],\"params\":%lld,\"trainable\":%lld,\"macs\":%lld,"
+               "\"rf\":%lld,\"jump\":%lld,\"rf_hw\":[%lld,%lld],\"jump_hw\":[%lld,%lld],\"line\":%d,\"inputs\":[",
+               li.type, (long long)o->batch, (long long)li.c, (long long)li.h, (long long)li.w, (long long)li.params,
+               (long long)li.trainable, (long long)li.macs, (long long)(li.rf_h > li.rf_w ? li.rf_h : li.rf_w),
+               (long long)(li.jump_h > li.jump_w ? li.jump_h : li.jump_w), (long long)li.rf_h, (long long)li.rf_w,
+               (long long)li.jump_h, (long long)li.jump_w, li.line);
+        for (int j = 0; j < li.n_inputs; j++) {
+            if (j) putchar(',');
+            cli_json_string(stdout, li.inputs[j]);
+        }
+        printf("]");
+        if (o->explain) {
+            size_t need = cn_net_explain(net, i, o->batch, NULL, 0);
+            char *text = malloc(need + 1);
+            if (!text) return cli_error("out of memory");
+            cn_net_explain(net, i, o->batch, text, need + 1);
+            printf(",\"explain\":");
+            cli_json_string(stdout, text);
+            free(text);
+        }
+        printf("}");
+    }
+    printf("],\"total_params\":%lld,\"trainable_params\":%lld,\"total_macs\":%lld", (long long)t.params,
+           (long long)t.trainable, (long long)t.macs);
+    return 0;
+}
+
+int cmd_summary(int argc, char **argv)
+{
+    static const char *const known[] = { "-e", "--batch", "--explain", "--json", "--memory", "--fit", "--optimizer",
+                                         "--help", NULL };
+    options o = { .batch = 1, .fit = -1, .opt = CN_OPT_ADAM, .opt_name = "adam" };
+    const char *spec_file = NULL, *spec_text = NULL;
+    cli_args a;
+    cli_args_init(&a, "summary", argc, argv);
+    while (cli_more(&a)) {
+        if (cli_flag(&a, "--help") || cli_flag(&a, "-h")) {
+            help();
+            return 0;
+        } else if (cli_opt(&a, "-e")) {
+            spec_text = a.value;
+        } else if (cli_opt(&a, "--batch")) {
+            if (cli_parse_int("summary", "--batch", a.value, 1, INT64_C(1) << 40, &o.batch)) return EXIT_USAGE;
+        } else if (cli_flag(&a, "--explain")) {
+            o.explain = 1;
+        } else if (cli_flag(&a, "--json")) {
+            o.json = 1;
+        } else if (cli_flag(&a, "--memory")) {
+            o.memory = 1;
+        } else if (cli_opt(&a, "--fit")) {
+            if (cli_parse_bytes("summary", a.value, &o.fit)) return EXIT_USAGE;
+        } else if (cli_opt(&a, "--optimizer")) {
+            o.opt_name = a.value;
+            if (!strcmp(a.value, "sgd")) o.opt = CN_OPT_SGD;
+            else if (!strcmp(a.value, "momentum") || !strcmp(a.value, "nesterov")) o.opt = CN_OPT_MOMENTUM;
+            else if (!strcmp(a.value, "adam") || !strcmp(a.value, "adamw")) o.opt = CN_OPT_ADAM;
+            else return cli_usage_error("summary", "--optimizer must be sgd, momentum or adam, got '%s'", a.value);
+        } else if (!cli_is_option(cli_peek(&a)) && !spec_file && !spec_text) {
+            spec_file = cli_next(&a);
+        } else {
+            return cli_unknown(&a, known);
+        }
+    }
+    if (a.failed) return EXIT_USAGE;
+    if (!spec_file && !spec_text) return cli_usage_error("summary", "give a spec file or -e TEXT");
+    if (spec_file && spec_text) return cli_usage_error("summary", "give a spec file or -e TEXT, not both");
+
+    cn_ctx *ctx;
+    if (cn_ctx_create(NULL, &ctx)) return cli_error("out of memory");
+    cn_net *net = NULL;
+    cn_status st = spec_text ? cn_net_parse(ctx, spec_text, strlen(spec_text), "-e", &net)
+                             : cn_net_load_spec(ctx, spec_file, &net);
+    int rc = 0;
+    if (st) {
+        rc = cli_ctx_error(ctx);
+        goto done;
+    }
+    cn_memory mem;
+    if (o.memory && cn_net_memory(ctx, net, o.batch, o.opt, &mem)) {
+        rc = cli_ctx_error(ctx);
+        goto done;
+    }
+    int64_t fit_train = 0, fit_infer = 0;
+    if (o.fit >= 0 && (cn_net_fit_batch(ctx, net, o.fit, o.opt, 1, &fit_train) ||
+                       cn_net_fit_batch(ctx, net, o.fit, o.opt, 0, &fit_infer))) {
+        rc = cli_ctx_error(ctx);
+        goto done;
+    }
+    if (o.json) {
+        if ((rc = print_json(ctx, net, &o))) goto done;
+        if (o.memory) json_memory(&mem);
+        if (o.fit >= 0)
+            printf(",\"fit\":{\"budget\":%lld,\"optimizer\":\"%s\",\"training_batch\":%lld,\"inference_batch\":%lld}",
+                   (long long)o.fit, o.opt_name, (long long)fit_train, (long long)fit_infer);
+        printf("}\n");
+    } else {
+        if ((rc = print_table(ctx, net, &o))) goto done;
+        if (o.memory) print_memory(&mem, o.opt_name);
+        if (o.fit >= 0) {
+            char b[32];
+            cli_bytes(b, sizeof b, o.fit);
+            printf("\nlargest batch that fits in %s: training %lld (optimizer %s), inference %lld\n", b,
+                   (long long)fit_train, o.opt_name, (long long)fit_infer);
+        }
+    }
+done:
+    cn_net_destroy(net);
+    cn_ctx_destroy(ctx);
+    return rc;
+}

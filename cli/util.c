@@ -1,0 +1,315 @@
+/* util.c — argument parsing, number lists, formatting for the commands. */
+#include <ctype.h>
+#include <errno.h>
+#include <math.h>
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cli_impl.h"
+
+int cli_error(const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    fputs("convnet: ", stderr);
+    vfprintf(stderr, fmt, ap);
+    fputc('\n', stderr);
+    va_end(ap);
+    return 1;
+}
+
+int cli_usage_error(const char *cmd, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    fprintf(stderr, "convnet %s: ", cmd);
+    vfprintf(stderr, fmt, ap);
+    fprintf(stderr, "\n(see 'convnet %s --help')\n", cmd);
+    va_end(ap);
+    return EXIT_USAGE;
+}
+
+int cli_ctx_error(const cn_ctx *ctx) { return cli_error("%s", cn_ctx_message(ctx)); }
+
+void cli_args_init(cli_args *a, const char *cmd, int argc, char **argv)
+{
+    *a = (cli_args){ .argc = argc, .i = 0, .argv = argv, .cmd = cmd };
+}
+
+int cli_more(const cli_args *a) { return a->i < a->argc && !a->failed; }
+const char *cli_peek(const cli_args *a) { return a->i < a->argc ? a->argv[a->i] : NULL; }
+const char *cli_next(cli_args *a) { return a->i < a->argc ? a->argv[a->i++] : NULL; }
+
+int cli_is_option(const char *s)
+{
+    /* "-3" and "-0.5" are numbers, not options */
+    return s[0] == '-' && s[1] && !isdigit((unsigned char)s[1]) && s[1] != '.';
+}
+
+int cli_flag(cli_args *a, const char *name)
+{
+    if (a->i < a->argc && strcmp(a->argv[a->i], name) == 0) {
+        a->i++;
+        return 1;
+    }
+    return 0;
+}
+
+int cli_opt(cli_args *a, const char *name)
+{
+    if (a->i >= a->argc) return 0;
+    const char *s = a->argv[a->i];
+    size_t n = strlen(name);
+    if (strncmp(s, name, n) != 0) return 0;
+    if (s[n] == '=') {
+        a->value = s + n + 1;
+        a->i++;
+        return 1;
+    }
+    if (s[n] != '\0') return 0;
+    if (a->i + 1 >= a->argc) {
+        cli_usage_error(a->cmd, "%s needs a value", name);
+        a->failed = 1;
+        a->i++;
+        return 0;
+    }
+    a->value = a->argv[a->i + 1];
+    a->i += 2;
+    return 1;
+}
+
+static int edit_distance(const char *s, const char *t)
+{
+    size_t ls = strlen(s), lt = strlen(t);
+    if (ls > 40 || lt > 40) return 99;
+    int d[41][41];
+    for (size_t i = 0; i <= ls; i++) d[i][0] = (int)i;
+    for (size_t j = 0; j <= lt; j++) d[0][j] = (int)j;
+    for (size_t i = 1; i <= ls; i++)
+        for (size_t j = 1; j <= lt; j++) {
+            int c = d[i - 1][j - 1] + (s[i - 1] != t[j - 1]);
+            if (d[i - 1][j] + 1 < c) c = d[i - 1][j] + 1;
+            if (d[i][j - 1] + 1 < c) c = d[i][j - 1] + 1;
+            d[i][j] = c;
+        }
+    return d[ls][lt];
+}
+
+const char *cli_closest(const char *word, const char *const *known)
+{
+    const char *best = NULL;
+    int bd = 3;
+    for (int k = 0; known && known[k]; k++) {
+        int d = edit_distance(word, known[k]);
+        if (d < bd) bd = d, best = known[k];
+    }
+    return best;
+}
+
+int cli_unknown(cli_args *a, const char *const *known)
+{
+    const char *s = a->argv[a->i];
+    char word[64];
+    snprintf(word, sizeof word, "%.*s", (int)strcspn(s, "="), s);
+    const char *best = cli_closest(word, known);
+    if (best) return cli_usage_error(a->cmd, "unknown option '%s' (did you mean '%s'?)", word, best);
+    if (cli_is_option(s)) return cli_usage_error(a->cmd, "unknown option '%s'", word);
+    return cli_usage_error(a->cmd, "unexpected argument '%s'", s);
+}
+
+int cli_parse_int(const char *cmd, const char *what, const char *s, int64_t lo, int64_t hi, int64_t *out)
+{
+    char *end;
+    errno = 0;
+    long long v = strtoll(s, &end, 10);
+    if (errno || end == s || *end || v < lo || v > hi)
+        return cli_usage_error(cmd, "%s must be a whole number from %lld to %lld, got '%s'", what, (long long)lo,
+                               (long long)hi, s);
+    *out = v;
+    return 0;
+}
+
+int cli_parse_double(const char *cmd, const char *what, const char *s, double *out)
+{
+    char *end;
+    errno = 0;
+    double v = strtod(s, &end);
+    if (end == s || *end || !isfinite(v)) return cli_usage_error(cmd, "%s must be a number, got '%s'", what, s);
+    *out = v;
+    return 0;
+}
+
+static char *read_file(const char *path, int *status)
+{
+    FILE *f = fopen(path, "rb");
+    if (!f) {
+        *status = cli_error("%s: cannot open: %s", path, strerror(errno));
+        return NULL;
+    }
+    size_t cap = 4096, len = 0;
+    char *buf = malloc(cap);
+    while (buf) {
+        size_t got = fread(buf + len, 1, cap - len - 1, f);
+        len += got;
+        if (got == 0) break;
+        if (len + 1 == cap) {
+            if (cap > ((size_t)256 << 20)) {
+                free(buf);
+                buf = NULL;
+                *status = cli_error("%s: larger than 256 MiB", path);
+                break;
+            }
+            char *g = realloc(buf, cap *= 2);
+            if (!g) free(buf);
+            buf = g;
+        }
+    }
+    if (buf) buf[len] = '\0';
+    else if (!*status) *status = cli_error("out of memory reading %s", path);
+    fclose(f);
+    return buf;
+}
+
+int cli_parse_matrix(const char *cmd, const char *what, const char *s, float **v, int64_t *rows, int64_t *cols)
+{
+    int status = 0;
+    char *owned = NULL;
+    const char *src = s;
+    const char *where = "";
+    *v = NULL;
+    *rows = *cols = 0;
+    if (s[0] == '@') {
+        if (!(owned = read_file(s + 1, &status))) return status;
+        src = owned;
+        where = s + 1;
+    }
+    size_t cap = 64;
+    int64_t n = 0, r = 0, c = 0, line = 1;
+    float *vals = malloc(cap * sizeof *vals);
+    if (!vals) return cli_error("out of memory");
+    const char *p = src;
+    for (;;) {
+        while (*p == ' ' || *p == '\t' || *p == ',' || *p == '\r') p++;
+        int end_row = *p == ';' || *p == '\n' || *p == '\0';
+        if (end_row) {
+            if (c > 0) {
+                if (r > 0 && c != *cols) {
+                    free(vals);
+                    free(owned);
+                    if (*where) return cli_error("%s:%lld: row %lld has %lld values, row 1 has %lld", where, (long long)line,
+                                                 (long long)r + 1, (long long)c, (long long)*cols);
+                    return cli_usage_error(cmd, "%s: row %lld has %lld values, row 1 has %lld", what, (long long)r + 1,
+                                           (long long)c, (long long)*cols);
+                }
+                *cols = c;
+                r++;
+                c = 0;
+            }
+            if (*p == '\0') break;
+            if (*p == '\n') line++;
+            p++;
+            continue;
+        }
+        char *end;
+        errno = 0;
+        double d = strtod(p, &end);
+        if (end == p || !isfinite(d) || (*end && !strchr(" \t,;\r\n", *end))) {
+            int len = (int)strcspn(p, " \t,;\r\n");
+            free(vals);
+            free(owned);
+            if (*where) return cli_error("%s:%lld: '%.*s' is not a number", where, (long long)line, len, p);
+            return cli_usage_error(cmd, "%s: '%.*s' is not a number", what, len, p);
+        }
+        if ((size_t)n == cap) {
+            float *g = realloc(vals, (cap *= 2) * sizeof *vals);
+            if (!g) {
+                free(vals);
+                free(owned);
+                return cli_error("out of memory");
+            }
+            vals = g;
+        }
+        vals[n++] = (float)d;
+        c++;
+        p = end;
+    }
+    free(owned);
+    if (n == 0) {
+        free(vals);
+        return cli_usage_error(cmd, "%s: no numbers given", what);
+    }
+    *v = vals;
+    *rows = r;
+    return 0;
+}
+
+int cli_parse_bytes(const char *cmd, const char *s, int64_t *out)
+{
+    static const struct { const char *unit; double mult; } units[] = {
+        { "", 1 }, { "B", 1 }, { "KiB", 1024.0 }, { "MiB", 1048576.0 }, { "GiB", 1073741824.0 },
+        { "TiB", 1099511627776.0 }, { "KB", 1e3 }, { "MB", 1e6 }, { "GB", 1e9 }, { "TB", 1e12 },
+        { "K", 1024.0 }, { "M", 1048576.0 }, { "G", 1073741824.0 }, { "T", 1099511627776.0 },
+    };
+    char *end;
+    double v = strtod(s, &end);
+    if (end != s && isfinite(v) && v >= 0)
+        for (size_t i = 0; i < sizeof units / sizeof units[0]; i++)
+            if (strcmp(end, units[i].unit) == 0 && v * units[i].mult < 9.2e18) {
+                *out = (int64_t)(v * units[i].mult);
+                return 0;
+            }
+    return cli_usage_error(cmd, "size must be a number with a unit (as 8GiB, 512MiB, 2GB), got '%s'", s);
+}
+
+void cli_count(char *buf, size_t cap, int64_t n)
+{
+    char digits[32];
+    int len = snprintf(digits, sizeof digits, "%lld", (long long)(n < 0 ? -n : n));
+    size_t o = 0;
+    if (n < 0 && o + 1 < cap) buf[o++] = '-';
+    for (int i = 0; i < len && o + 1 < cap; i++) {
+        if (i > 0 && (len - i) % 3 == 0 && o + 2 < cap) buf[o++] = ',';
+        buf[o++] = digits[i];
+    }
+    buf[o] = '\0';
+}
+
+void cli_bytes(char *buf, size_t cap, int64_t n)
+{
+    static const char *unit[] = { "B", "KiB", "MiB", "GiB", "TiB", "PiB", "EiB" };
+    double v = (double)n;
+    int u = 0;
+    while (v >= 1024.0 && u < 6) v /= 1024.0, u++;
+    if (u == 0) snprintf(buf, cap, "%lld B", (long long)n);
+    else snprintf(buf, cap, "%.1f %s", v, unit[u]);
+}
+
+void cli_json_string(FILE *f, const char *s)
+{
+    fputc('"', f);
+    for (; *s; s++) {
+        unsigned char c = (unsigned char)*s;
+        if (c == '"' || c == '\\') fprintf(f, "\\%c", c);
+        else if (c == '\n') fputs("\\n", f);
+        else if (c == '\t') fputs("\\t", f);
+        else if (c < 32) fprintf(f, "\\u%04x", c);
+        else fputc(c, f);
+    }
+    fputc('"', f);
+}
+
+void cli_json_float(FILE *f, double v, int is_float)
+{
+    char buf[40];
+    if (!isfinite(v)) {
+        fputs("null", f);
+        return;
+    }
+    /* shortest decimal that reads back to the same value */
+    for (int prec = is_float ? 6 : 15; prec <= 17; prec++) {
+        snprintf(buf, sizeof buf, "%.*g", prec, v);
+        if (is_float ? (float)strtod(buf, NULL) == (float)v : strtod(buf, NULL) == v) break;
+    }
+    fputs(buf, f);
+}

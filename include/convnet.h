@@ -1,0 +1,211 @@
+/* convnet.h — the one public header of convnet, a small CNN library in C11.
+ *
+ * Conventions: every fallible call returns a cn_status and leaves a message in the cn_ctx
+ * (cn_ctx_message) that names the user's file, line and column where one is involved.
+ * The library never prints and never exits. Out-parameters are NULL/zero on failure.
+ * Every destroy(NULL) is a no-op. Objects are owned by the caller that created them.
+ */
+#ifndef CONVNET_H
+#define CONVNET_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define CN_VERSION "0.1.0"
+
+typedef enum cn_status {
+    CN_OK = 0,
+    CN_E_NOMEM,       /* an allocation failed */
+    CN_E_PARSE,       /* malformed spec text or value */
+    CN_E_SHAPE,       /* shapes do not fit together */
+    CN_E_OVERFLOW,    /* a size or count does not fit in 64 bits */
+    CN_E_IO,          /* a file could not be read or written */
+    CN_E_FORMAT,      /* a file's content is malformed */
+    CN_E_ARG,         /* the caller passed an invalid argument */
+    CN_E_NUMERIC,     /* a value became NaN or infinite */
+    CN_E_UNSUPPORTED  /* valid, but not implemented here */
+} cn_status;
+
+/* Short lower-case name of a status ("parse", "shape", ...). */
+const char *cn_status_name(cn_status s);
+
+/* ---- context: error message and allocator ---------------------------------------------- */
+
+typedef struct cn_allocator {
+    void *(*malloc_fn)(void *user, size_t size);
+    void *(*realloc_fn)(void *user, void *ptr, size_t size);
+    void (*free_fn)(void *user, void *ptr);
+    void *user;
+} cn_allocator;
+
+typedef struct cn_ctx cn_ctx;
+
+/* alloc == NULL uses the C library's malloc/realloc/free. */
+cn_status cn_ctx_create(const cn_allocator *alloc, cn_ctx **out);
+void cn_ctx_destroy(cn_ctx *ctx);
+/* The message of the last failure ("" when none); valid until the next failing call. */
+const char *cn_ctx_message(const cn_ctx *ctx);
+cn_status cn_ctx_status(const cn_ctx *ctx);
+void cn_ctx_clear(cn_ctx *ctx);
+
+/* ---- checked size arithmetic: 1 when the result fits, 0 on overflow -------------------- */
+
+static inline int cn_mul_ok(int64_t a, int64_t b, int64_t *r) { return !__builtin_mul_overflow(a, b, r); }
+static inline int cn_add_ok(int64_t a, int64_t b, int64_t *r) { return !__builtin_add_overflow(a, b, r); }
+
+/* ---- random numbers: xoshiro256** seeded through splitmix64 -----------------------------
+ * The same seed gives the same stream on every machine (integer arithmetic only; the
+ * normal deviates use sqrt and log from the C library on top of it). */
+
+typedef struct cn_rng {
+    uint64_t s[4];
+} cn_rng;
+
+void cn_rng_seed(cn_rng *rng, uint64_t seed);
+uint64_t cn_rng_next(cn_rng *rng);
+/* Uniform integer in [0, n), without modulo bias; n > 0. */
+uint64_t cn_rng_below(cn_rng *rng, uint64_t n);
+/* Uniform double in [0, 1) with 53 random bits. */
+double cn_rng_uniform(cn_rng *rng);
+/* Standard normal deviate (Marsaglia's polar method). */
+double cn_rng_normal(cn_rng *rng);
+
+/* ---- networks from the spec language ------------------------------------------------------
+ * A spec is one statement per line ('#' comments, ';' also separates statements):
+ *     input 28x28x1
+ *     conv 32 3x3 pad=same
+ *     relu
+ * See DESIGN.md and README.md for the language. */
+
+typedef struct cn_net cn_net;
+
+/* Parses spec text; file_name is used in messages ("-e" for inline text). */
+cn_status cn_net_parse(cn_ctx *ctx, const char *text, size_t len, const char *file_name, cn_net **out);
+/* Reads and parses a spec file. */
+cn_status cn_net_load_spec(cn_ctx *ctx, const char *path, cn_net **out);
+void cn_net_destroy(cn_net *net);
+
+/* The layer types of the spec language: count, "conv FILTERS KxK [stride=S] ...", one-line help. */
+int cn_layer_type_count(void);
+const char *cn_layer_type_usage(int i);
+const char *cn_layer_type_help(int i);
+
+int cn_net_layer_count(const cn_net *net);
+/* The spec text the net was parsed from, and its file name. */
+const char *cn_net_spec_text(const cn_net *net);
+const char *cn_net_file_name(const cn_net *net);
+/* 1 when every layer reads the layer before it (no branches). */
+int cn_net_is_chain(const cn_net *net);
+
+typedef struct cn_layer_info {
+    const char *name;          /* as named with 'as', else type + counter ("conv2") */
+    const char *type;          /* "conv", "maxpool", ... */
+    int line;                  /* line of the statement in the spec */
+    int n_inputs;
+    const char *const *inputs; /* names of the layers it reads */
+    int64_t batch;             /* N used for macs */
+    int64_t c, h, w;           /* output per sample: channels, height, width */
+    int64_t params;            /* all parameters, trainable or not */
+    int64_t trainable;         /* trainable parameters (BN running statistics are not) */
+    int64_t macs;              /* multiply-accumulates for the whole batch, bias excluded */
+    int64_t rf_h, rf_w;        /* receptive field in input pixels */
+    int64_t jump_h, jump_w;    /* distance in input pixels between adjacent outputs */
+} cn_layer_info;
+
+/* Layer i (0 = input) in topological order, with MACs for a batch of `batch` samples. */
+cn_status cn_net_layer(cn_ctx *ctx, const cn_net *net, int i, int64_t batch, cn_layer_info *out);
+
+typedef struct cn_totals {
+    int64_t params, trainable, macs; /* macs for the whole batch */
+} cn_totals;
+cn_status cn_net_totals(cn_ctx *ctx, const cn_net *net, int64_t batch, cn_totals *out);
+
+/* Writes the worksheet arithmetic of layer i (output size, params, MACs, receptive field),
+ * one formula per line, into buf like snprintf; returns the length it needed. */
+size_t cn_net_explain(const cn_net *net, int i, int64_t batch, char *buf, size_t cap);
+
+/* ---- memory planning ------------------------------------------------------------------------ */
+
+typedef enum cn_optimizer_kind {
+    CN_OPT_SGD = 0,   /* no state */
+    CN_OPT_MOMENTUM,  /* one velocity per parameter (also Nesterov) */
+    CN_OPT_ADAM       /* two moments per parameter (also AdamW) */
+} cn_optimizer_kind;
+
+typedef struct cn_memory {
+    int64_t batch;
+    /* training: everything kept from the forward pass to the backward pass */
+    int64_t activations;       /* every layer's output, fp32 */
+    int64_t activation_grads;  /* gradient of every layer's output */
+    int64_t aux;               /* max-pool argmax, dropout masks, BN batch statistics */
+    int64_t params;            /* all parameters incl. BN running statistics */
+    int64_t param_grads;       /* one gradient per trainable parameter */
+    int64_t optimizer_state;
+    int64_t training_total;
+    /* inference: only the tensors alive at once, walking the layers in order */
+    int64_t inference_activations;
+    int64_t inference_total;
+} cn_memory;
+
+cn_status cn_net_memory(cn_ctx *ctx, const cn_net *net, int64_t batch, cn_optimizer_kind opt, cn_memory *out);
+/* Largest batch whose total fits in budget bytes (0 when not even batch 1 fits). */
+cn_status cn_net_fit_batch(cn_ctx *ctx, const cn_net *net, int64_t budget, cn_optimizer_kind opt, int training,
+                           int64_t *batch);
+
+/* ---- worksheet quantities (computed by the same kernels that train) ------------------------ */
+
+/* y[i] = e^(x_i - max) / sum_j e^(x_j - max), over n values. */
+void cn_softmax(const float *x, float *y, int64_t n);
+
+typedef enum cn_loss_kind {
+    CN_LOSS_MSE = 0,  /* mean over samples of mean over outputs of (t - p)^2 */
+    CN_LOSS_MAE,      /* mean over samples of mean over outputs of |t - p| */
+    CN_LOSS_CE,       /* -sum_j t_j log p_j per sample, p probabilities */
+    CN_LOSS_CE_LOGITS,/* cross-entropy from logits (fused log-softmax) */
+    CN_LOSS_BCE,      /* -[t log p + (1-t) log(1-p)] averaged over outputs, p probabilities */
+    CN_LOSS_BCE_LOGITS,
+    CN_LOSS_HINGE,    /* max(0, 1 - t*p) averaged over outputs, t in {-1, +1} */
+    CN_LOSS_DICE      /* 1 - 2|T.P| / (|T| + |P|) per sample */
+} cn_loss_kind;
+
+/* Loss of `rows` samples of `cols` values each, averaged over samples (per-sample values
+ * into per_sample[rows] when not NULL). Fails on a target or prediction out of domain. */
+cn_status cn_loss(cn_ctx *ctx, cn_loss_kind kind, const float *target, const float *pred, int64_t rows,
+                  int64_t cols, double *loss, double *per_sample);
+const char *cn_loss_name(cn_loss_kind kind);
+
+/* Dice coefficient 2|A n B| / (|A| + |B|). */
+cn_status cn_dice_coefficient(cn_ctx *ctx, double intersection, double a, double b, double *out);
+
+/* lambda * sum |w| (l1) or lambda * sum w^2 (l2). */
+double cn_reg_l1(const float *w, int64_t n, double lambda);
+double cn_reg_l2(const float *w, int64_t n, double lambda);
+
+/* Batch norm of n values of one channel with batch statistics (biased variance):
+ * y = gamma * (x - mean) / sqrt(var + eps) + beta. */
+void cn_batchnorm_1d(const float *x, float *y, int64_t n, float gamma, float beta, float eps, float *mean,
+                     float *var);
+
+/* Cross-correlation of one h x w matrix with one kh x kw kernel (what CNNs call convolution),
+ * zero padding pad, stride; y holds oh x ow values with oh = floor((h - kh + 2*pad)/stride) + 1. */
+cn_status cn_conv2d_single(cn_ctx *ctx, const float *x, int64_t h, int64_t w, const float *k, int64_t kh,
+                           int64_t kw, int64_t stride, int64_t pad, float *y, int64_t *oh, int64_t *ow);
+
+typedef enum cn_pool_kind { CN_POOL_MAX = 0, CN_POOL_MIN, CN_POOL_AVG } cn_pool_kind;
+/* Pooling of one h x w matrix; padded cells are ignored by max/min and counted as 0 by avg. */
+cn_status cn_pool2d_single(cn_ctx *ctx, cn_pool_kind kind, const float *x, int64_t h, int64_t w, int64_t size,
+                           int64_t stride, int64_t pad, float *y, int64_t *oh, int64_t *ow);
+
+/* Output size floor((in - d*(k-1) - 1 + 2*pad)/stride) + 1; fails when the (dilated) kernel
+ * is larger than the padded input. */
+cn_status cn_conv_out_size(cn_ctx *ctx, int64_t in, int64_t k, int64_t stride, int64_t pad, int64_t dilation,
+                           int64_t *out);
+
+#ifdef __cplusplus
+}
+#endif
+#endif /* CONVNET_H */

@@ -1,0 +1,24 @@
+#!/bin/sh
+# Installs the Debian packages convnet needs, only those missing; quiet when all are there.
+#   scripts/setup.sh          build and test dependencies
+#   scripts/setup.sh --fuzz   plus clang and libFuzzer
+set -eu
+
+need="cmake make gcc libc6-dev"
+[ "${1:-}" = "--fuzz" ] && need="$need clang libclang-rt-14-dev"
+
+missing=""
+for p in $need; do
+    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing="$missing $p"
+done
+[ -z "$missing" ] && exit 0
+
+echo "setup: installing$missing"
+if [ "$(id -u)" -eq 0 ]; then sudo=""; elif command -v sudo >/dev/null; then sudo="sudo"; else
+    echo "setup: run as root, or install:$missing" >&2
+    exit 1
+fi
+export DEBIAN_FRONTEND=noninteractive
+$sudo apt-get update -qq
+# shellcheck disable=SC2086
+$sudo apt-get install -y -qq --no-install-recommends $missing >/dev/null

@@ -1,0 +1,58 @@
+/* core_impl.h — internals shared across the library: the context, allocation, errors,
+ * a growable string. Not part of the public API. */
+#ifndef CN_CORE_IMPL_H
+#define CN_CORE_IMPL_H
+
+#include <stdarg.h>
+#include <stdio.h>
+
+#include "convnet.h"
+
+#define CN_MSG_MAX 1024
+
+struct cn_ctx {
+    cn_allocator alloc;
+    cn_status status;
+    char message[CN_MSG_MAX];
+};
+
+#if defined(__GNUC__)
+#define CN_PRINTF(f, a) __attribute__((format(printf, f, a)))
+#else
+#define CN_PRINTF(f, a)
+#endif
+
+/* Records status and message; returns status so callers can `return cn_fail(...)`. */
+cn_status cn_fail(cn_ctx *ctx, cn_status status, const char *fmt, ...) CN_PRINTF(3, 4);
+/* Same, with "FILE:LINE:COL: " in front. */
+cn_status cn_fail_at(cn_ctx *ctx, cn_status status, const char *file, int line, int col, const char *fmt, ...)
+    CN_PRINTF(6, 7);
+
+/* Allocation through the context's allocator; a failure records CN_E_NOMEM. */
+void *cn_malloc(cn_ctx *ctx, size_t size);
+void *cn_calloc(cn_ctx *ctx, size_t count, size_t size);
+void *cn_realloc(cn_ctx *ctx, void *ptr, size_t size);
+void cn_free(cn_ctx *ctx, void *ptr);
+char *cn_strdup(cn_ctx *ctx, const char *s);
+char *cn_strndup(cn_ctx *ctx, const char *s, size_t n);
+
+/* A growable NUL-terminated string with snprintf-like appends; it only counts once full,
+ * so callers can size a buffer first (cap == 0) and fill it second. */
+typedef struct cn_strbuf {
+    char *buf;
+    size_t cap;
+    size_t len; /* length needed so far, may exceed cap */
+} cn_strbuf;
+
+void cn_sb_init(cn_strbuf *sb, char *buf, size_t cap);
+void cn_sb_printf(cn_strbuf *sb, const char *fmt, ...) CN_PRINTF(2, 3);
+void cn_sb_vprintf(cn_strbuf *sb, const char *fmt, va_list ap);
+/* Appends n with thousands separators: 3538944 -> "3,538,944". */
+void cn_sb_count(cn_strbuf *sb, int64_t n);
+
+/* Edit distance (insertions, deletions, substitutions, transpositions), capped at 99. */
+int cn_edit_distance(const char *a, const char *b);
+/* The candidate closest to word if it is close enough to be a likely misspelling, else NULL. */
+const char *cn_suggest(const char *word, const char *const *candidates, int n);
+
+#endif /* CN_CORE_IMPL_H */

@@ -1,0 +1,147 @@
+/* net.c — the public net API: parse a spec, read each layer's numbers, explain them. */
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "model_impl.h"
+
+static void net_free(cn_ctx *tmp, cn_net *net)
+{
+    cn_nodes_free(tmp, net->nodes, net->n);
+    cn_free(tmp, net->file);
+    cn_free(tmp, net->text);
+    cn_free(tmp, net);
+}
+
+void cn_net_destroy(cn_net *net)
+{
+    if (!net) return;
+    cn_ctx tmp = { .alloc = net->alloc };
+    net_free(&tmp, net);
+}
+
+/* Every input written out by name, also the implicit "previous line". */
+static cn_status name_all_inputs(cn_ctx *ctx, cn_net *net)
+{
+    for (int i = 0; i < net->n; i++) {
+        cn_node *n = &net->nodes[i];
+        if (n->n_in == 0 || n->in_names) continue;
+        if (!(n->in_names = cn_calloc(ctx, 1, sizeof(char *)))) return CN_E_NOMEM;
+        if (!(n->in_cols = cn_calloc(ctx, 1, sizeof(int)))) return CN_E_NOMEM;
+        if (!(n->in_names[0] = cn_strdup(ctx, net->nodes[n->in[0]].name))) return CN_E_NOMEM;
+        n->in_cols[0] = n->col;
+    }
+    return CN_OK;
+}
+
+cn_status cn_net_parse(cn_ctx *ctx, const char *text, size_t len, const char *file_name, cn_net **out)
+{
+    if (!ctx || !out || (!text && len)) return ctx ? cn_fail(ctx, CN_E_ARG, "cn_net_parse: NULL argument") : CN_E_ARG;
+    *out = NULL;
+    cn_ctx_clear(ctx);
+    cn_net *net = cn_calloc(ctx, 1, sizeof *net);
+    if (!net) return CN_E_NOMEM;
+    net->alloc = ctx->alloc;
+    cn_status st = CN_E_NOMEM;
+    if (!(net->file = cn_strdup(ctx, file_name ? file_name : "-e"))) goto fail;
+    if (!(net->text = cn_strndup(ctx, text ? text : "", len))) goto fail;
+    if ((st = cn_spec_parse(ctx, net->text, len, net->file, &net->nodes, &net->n))) goto fail;
+    if ((st = cn_graph_build(ctx, net->file, net->nodes, net->n))) goto fail;
+    if ((st = name_all_inputs(ctx, net))) goto fail;
+    *out = net;
+    return CN_OK;
+fail:
+    net_free(ctx, net);
+    return st;
+}
+
+cn_status cn_net_load_spec(cn_ctx *ctx, const char *path, cn_net **out)
+{
+    if (!ctx || !path || !out) return ctx ? cn_fail(ctx, CN_E_ARG, "cn_net_load_spec: NULL argument") : CN_E_ARG;
+    *out = NULL;
+    FILE *f = fopen(path, "rb");
+    if (!f) return cn_fail(ctx, CN_E_IO, "%s: cannot open: %s", path, strerror(errno));
+    char *buf = NULL;
+    size_t len = 0, cap = 0;
+    cn_status st = CN_OK;
+    for (;;) {
+        if (len == cap) {
+            if (cap >= ((size_t)64 << 20)) {
+                st = cn_fail(ctx, CN_E_FORMAT, "%s: larger than 64 MiB; not a spec", path);
+                break;
+            }
+            size_t ncap = cap ? 2 * cap : 4096;
+            char *grown = cn_realloc(ctx, buf, ncap);
+            if (!grown) { st = CN_E_NOMEM; break; }
+            buf = grown;
+            cap = ncap;
+        }
+        size_t got = fread(buf + len, 1, cap - len, f);
+        len += got;
+        if (got == 0) {
+            if (ferror(f)) st = cn_fail(ctx, CN_E_IO, "%s: read error: %s", path, strerror(errno));
+            break;
+        }
+    }
+    fclose(f);
+    if (!st) st = cn_net_parse(ctx, buf, len, path, out);
+    cn_free(ctx, buf);
+    return st;
+}
+
+int cn_net_layer_count(const cn_net *net) { return net ? net->n : 0; }
+const char *cn_net_spec_text(const cn_net *net) { return net ? net->text : ""; }
+const char *cn_net_file_name(const cn_net *net) { return net ? net->file : ""; }
+
+int cn_net_is_chain(const cn_net *net)
+{
+    for (int i = 1; i < net->n; i++)
+        if (net->nodes[i].n_in != 1 || net->nodes[i].in[0] != i - 1) return 0;
+    return 1;
+}
+
+cn_status cn_net_layer(cn_ctx *ctx, const cn_net *net, int i, int64_t batch, cn_layer_info *out)
+{
+    memset(out, 0, sizeof *out);
+    if (!net || i < 0 || i >= net->n || batch < 1)
+        return cn_fail(ctx, CN_E_ARG, "cn_net_layer: layer %d of %d, batch %lld", i, net ? net->n : 0, (long long)batch);
+    const cn_node *n = &net->nodes[i];
+    int64_t macs;
+    if (!cn_mul_ok(n->macs, batch, &macs))
+        return cn_fail(ctx, CN_E_OVERFLOW, "%s: MACs at batch %lld overflow 64 bits", n->name, (long long)batch);
+    *out = (cn_layer_info){
+        .name = n->name, .type = n->op->name, .line = n->line, .n_inputs = n->n_in,
+        .inputs = (const char *const *)n->in_names, .batch = batch, .c = n->out.c, .h = n->out.h, .w = n->out.w,
+        .params = n->params, .trainable = n->trainable, .macs = macs, .rf_h = n->rf_h, .rf_w = n->rf_w,
+        .jump_h = n->jump_h, .jump_w = n->jump_w,
+    };
+    return CN_OK;
+}
+
+cn_status cn_net_totals(cn_ctx *ctx, const cn_net *net, int64_t batch, cn_totals *out)
+{
+    memset(out, 0, sizeof *out);
+    cn_totals t = { 0, 0, 0 };
+    for (int i = 0; i < net->n; i++) {
+        cn_layer_info li;
+        cn_status st = cn_net_layer(ctx, net, i, batch, &li);
+        if (st) return st;
+        if (!cn_add_ok(t.params, li.params, &t.params) || !cn_add_ok(t.trainable, li.trainable, &t.trainable) ||
+            !cn_add_ok(t.macs, li.macs, &t.macs))
+            return cn_fail(ctx, CN_E_OVERFLOW, "total parameters or MACs overflow 64 bits");
+    }
+    *out = t;
+    return CN_OK;
+}
+
+size_t cn_net_explain(const cn_net *net, int i, int64_t batch, char *buf, size_t cap)
+{
+    cn_strbuf sb;
+    cn_sb_init(&sb, buf, cap);
+    if (!net || i < 0 || i >= net->n) return 0;
+    const cn_node *n = &net->nodes[i];
+    const cn_node *in[CN_MAX_KEYS * 8];
+    for (int j = 0; j < n->n_in; j++) in[j] = &net->nodes[n->in[j]];
+    n->op->explain(n, in, batch < 1 ? 1 : batch, &sb);
+    return sb.len;
+}

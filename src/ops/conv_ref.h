@@ -1,0 +1,18 @@
+/* conv_ref.h — geometry and reference kernels of convolution, shared with the backends. */
+#ifndef CN_CONV_REF_H
+#define CN_CONV_REF_H
+
+#include <stdint.h>
+
+typedef struct cn_conv_geom {
+    int64_t n, cin, h, w;      /* input */
+    int64_t cout, groups;
+    int64_t kh, kw, sh, sw, dh, dw;
+    int64_t pad_t, pad_l;      /* bottom/right padding follows from oh, ow */
+    int64_t oh, ow;            /* output */
+} cn_conv_geom;
+
+/* y (N,Cout,OH,OW) <- x (N,Cin,H,W) * w (Cout,Cin/groups,Kh,Kw) + b (Cout), b may be NULL */
+void cn_conv_forward_ref(const cn_conv_geom *g, const float *x, const float *w, const float *b, float *y);
+
+#endif

@@ -1,0 +1,151 @@
+/* infer_util.c — shape, receptive-field and explanation helpers shared by the op files.
+ * Covered by tests/test_shapes.c and the seed worksheets in tests/test_seeds.c. */
+#include <string.h>
+
+#include "op_impl.h"
+
+int cn_key_col(const cn_node *n, const char *name)
+{
+    int k = cn_op_key_index(n->op, name);
+    return k >= 0 && n->key_col[k] ? n->key_col[k] : n->col;
+}
+
+cn_status cn_dims_count(cn_ctx *ctx, const char *file, const cn_node *n, cn_dims d, int64_t *count)
+{
+    int64_t hw, chw, bytes;
+    if (!cn_mul_ok(d.h, d.w, &hw) || !cn_mul_ok(hw, d.c, &chw) || !cn_mul_ok(chw, (int64_t)sizeof(float), &bytes))
+        return cn_fail_at(ctx, CN_E_OVERFLOW, file, n->line, n->col,
+                          "%s: output %lldx%lldx%lld has more elements than 64 bits can count", n->op->name,
+                          (long long)d.h, (long long)d.w, (long long)d.c);
+    *count = chw;
+    return CN_OK;
+}
+
+cn_status cn_infer_pointwise(cn_ctx *ctx, const char *file, cn_node *n, const cn_node *const *in)
+{
+    (void)ctx, (void)file;
+    n->out = in[0]->out;
+    n->rf_h = in[0]->rf_h, n->rf_w = in[0]->rf_w;
+    n->jump_h = in[0]->jump_h, n->jump_w = in[0]->jump_w;
+    return CN_OK;
+}
+
+void cn_explain_pointwise(const cn_node *n, const cn_node *const *in, int64_t batch, cn_strbuf *sb)
+{
+    (void)batch, (void)in;
+    cn_sb_printf(sb, "    elementwise: output shape = input shape %lldx%lldx%lld, no parameters\n",
+                 (long long)n->out.h, (long long)n->out.w, (long long)n->out.c);
+}
+
+/* One dimension of a sliding window. Returns 0 when the window does not fit. */
+static int window_dim(cn_pad_mode mode, int64_t in, int64_t k, int64_t s, int64_t d, int64_t p, int ceil_mode,
+                      int64_t *out, int64_t *lo, int64_t *hi)
+{
+    int64_t keff = d * (k - 1) + 1;
+    if (mode == CN_PAD_SAME) {
+        /* TensorFlow: out = ceil(in / s); the odd padded row or column goes to the bottom/right */
+        *out = (in + s - 1) / s;
+        int64_t total = (*out - 1) * s + keff - in;
+        if (total < 0) total = 0;
+        *lo = total / 2;
+        *hi = total - *lo;
+        return 1;
+    }
+    if (mode == CN_PAD_VALID) p = 0;
+    *lo = *hi = p;
+    if (keff > in + 2 * p) return 0;
+    int64_t span = in + 2 * p - keff;
+    *out = (ceil_mode ? (span + s - 1) / s : span / s) + 1;
+    /* as PyTorch: a ceil window must start inside the input or its left padding */
+    if (ceil_mode && (*out - 1) * s >= in + p) (*out)--;
+    if (ceil_mode) *hi = (*out - 1) * s + keff - in - p > p ? (*out - 1) * s + keff - in - p : p;
+    return 1;
+}
+
+cn_status cn_window_shape(cn_ctx *ctx, const char *file, cn_node *n, cn_dims in, cn_pair k, cn_pair s, cn_pair d,
+                          int ceil_mode, int64_t *oh, int64_t *ow)
+{
+    const cn_pad *pad = &n->a.pad;
+    int okh = window_dim(pad->mode, in.h, k.h, s.h, d.h, pad->h, ceil_mode, oh, &n->pad_t, &n->pad_b);
+    int okw = window_dim(pad->mode, in.w, k.w, s.w, d.w, pad->w, ceil_mode, ow, &n->pad_l, &n->pad_r);
+    if (okh && okw) return CN_OK;
+    int64_t ph = pad->mode == CN_PAD_VALID ? 0 : pad->h, pw = pad->mode == CN_PAD_VALID ? 0 : pad->w;
+    int64_t keh = d.h * (k.h - 1) + 1, kew = d.w * (k.w - 1) + 1;
+    if (keh != k.h || kew != k.w)
+        return cn_fail_at(ctx, CN_E_SHAPE, file, n->line, cn_key_col(n, "kernel"),
+                          "%s: dilated kernel %lldx%lld (%lldx%lld, dilation %lldx%lld) larger than padded input "
+                          "%lldx%lld",
+                          n->op->name, (long long)keh, (long long)kew, (long long)k.h, (long long)k.w,
+                          (long long)d.h, (long long)d.w, (long long)(in.h + 2 * ph), (long long)(in.w + 2 * pw));
+    return cn_fail_at(ctx, CN_E_SHAPE, file, n->line, cn_key_col(n, "kernel"),
+                      "%s: kernel %lldx%lld larger than padded input %lldx%lld", n->op->name, (long long)k.h,
+                      (long long)k.w, (long long)(in.h + 2 * ph), (long long)(in.w + 2 * pw));
+}
+
+static int64_t sat_add(int64_t a, int64_t b) { int64_t r; return cn_add_ok(a, b, &r) ? r : INT64_MAX; }
+static int64_t sat_mul(int64_t a, int64_t b) { int64_t r; return cn_mul_ok(a, b, &r) ? r : INT64_MAX; }
+
+void cn_rf_window(cn_node *n, const cn_node *in, int64_t kh, int64_t kw, int64_t sh, int64_t sw, int64_t dh,
+                  int64_t dw)
+{
+    /* rf_out = rf_in + (k_eff - 1) * jump_in ; jump_out = jump_in * stride (saturating: absurd specs
+     * may not overflow here) */
+    n->rf_h = sat_add(in->rf_h, sat_mul(sat_mul(dh, kh - 1), in->jump_h));
+    n->rf_w = sat_add(in->rf_w, sat_mul(sat_mul(dw, kw - 1), in->jump_w));
+    n->jump_h = sat_mul(in->jump_h, sh);
+    n->jump_w = sat_mul(in->jump_w, sw);
+}
+
+static void explain_dim(char *buf, size_t cap, const cn_node *n, int64_t in, int64_t k, int64_t s, int64_t d,
+                        int64_t p, int64_t lo, int64_t hi, int64_t out)
+{
+    cn_strbuf sb;
+    cn_sb_init(&sb, buf, cap);
+    if (n->a.pad.mode == CN_PAD_SAME) {
+        cn_sb_printf(&sb, "ceil(%lld/%lld) = %lld   (pad=same: ", (long long)in, (long long)s, (long long)out);
+        if (lo + hi == 0) cn_sb_printf(&sb, "no padding needed)");
+        else cn_sb_printf(&sb, "%lld padded, %lld before + %lld after)", (long long)(lo + hi), (long long)lo,
+                          (long long)hi);
+        return;
+    }
+    const char *rnd = n->a.ceil ? "ceil" : "floor";
+    if (d == 1)
+        cn_sb_printf(&sb, "%s((%lld - %lld + 2*%lld)/%lld) + 1 = %lld", rnd, (long long)in, (long long)k,
+                     (long long)p, (long long)s, (long long)out);
+    else
+        cn_sb_printf(&sb, "%s((%lld - %lld*%lld + %lld - 1 + 2*%lld)/%lld) + 1 = %lld", rnd, (long long)in,
+                     (long long)k, (long long)d, (long long)d, (long long)p, (long long)s, (long long)out);
+    if (n->a.ceil && hi > lo) cn_sb_printf(&sb, "   (the last window overhangs by %lld)", (long long)(hi - lo));
+}
+
+void cn_explain_window(const cn_node *n, const cn_node *in, cn_strbuf *sb)
+{
+    char bh[256], bw[256];
+    const cn_attrs *a = &n->a;
+    int64_t ph = a->pad.mode == CN_PAD_VALID ? 0 : a->pad.h, pw = a->pad.mode == CN_PAD_VALID ? 0 : a->pad.w;
+    int64_t dh = a->dilation.h ? a->dilation.h : 1, dw = a->dilation.w ? a->dilation.w : 1;
+    explain_dim(bh, sizeof bh, n, in->out.h, a->kernel.h, a->stride.h, dh, ph, n->pad_t, n->pad_b, n->out.h);
+    explain_dim(bw, sizeof bw, n, in->out.w, a->kernel.w, a->stride.w, dw, pw, n->pad_l, n->pad_r, n->out.w);
+    if (strcmp(bh, bw) == 0) {
+        cn_sb_printf(sb, "    O = %s\n", bh);
+    } else {
+        cn_sb_printf(sb, "    O_h = %s\n", bh);
+        cn_sb_printf(sb, "    O_w = %s\n", bw);
+    }
+}
+
+void cn_explain_rf(const cn_node *n, const cn_node *in, cn_strbuf *sb)
+{
+    if (n->rf_h == n->rf_w && in->rf_h == in->rf_w && in->jump_h == in->jump_w && n->jump_h == n->jump_w)
+        cn_sb_printf(sb, "    RF = %lld + (%lld - 1)*%lld = %lld, jump = %lld*%lld = %lld\n", (long long)in->rf_h,
+                     (long long)((n->rf_h - in->rf_h) / in->jump_h + 1), (long long)in->jump_h, (long long)n->rf_h,
+                     (long long)in->jump_h, (long long)(n->jump_h / in->jump_h), (long long)n->jump_h);
+    else
+        cn_sb_printf(sb, "    RF = %lldx%lld, jump = %lldx%lld\n", (long long)n->rf_h, (long long)n->rf_w,
+                     (long long)n->jump_h, (long long)n->jump_w);
+}
+
+void cn_explain_batch(cn_strbuf *sb, int64_t batch)
+{
+    if (batch > 1) cn_sb_printf(sb, "%lld*", (long long)batch);
+}

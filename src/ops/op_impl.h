@@ -1,0 +1,114 @@
+/* op_impl.h — what every op file provides: its spec keys, shape inference (output shape,
+ * parameters, MACs, receptive field) and the worksheet explanation. The parser, summary and
+ * later the trainer find an op through cn_ops[] (generated from ops.def); none of them has a
+ * per-op if-chain. */
+#ifndef CN_OP_IMPL_H
+#define CN_OP_IMPL_H
+
+#include <stddef.h>
+
+#include "../core/core_impl.h"
+
+typedef struct { int64_t h, w; } cn_pair;
+typedef enum { CN_PAD_EXPLICIT = 0, CN_PAD_SAME, CN_PAD_VALID } cn_pad_mode;
+typedef struct { cn_pad_mode mode; int64_t h, w; } cn_pad;
+typedef struct { int64_t c, h, w; } cn_dims; /* one sample: channels, height, width */
+
+/* Every value a statement can set; each op reads the fields its keys name. */
+typedef struct cn_attrs {
+    cn_dims shape;       /* input */
+    int64_t filters;     /* conv: output channels */
+    int64_t units;       /* dense: outputs */
+    int64_t groups;      /* conv */
+    cn_pair kernel, stride, dilation;
+    cn_pad pad;
+    int bias;            /* conv, dense: 1 = add a bias */
+    int ceil;            /* pooling: ceil instead of floor for the output size */
+    double slope;        /* leakyrelu */
+    double eps, momentum;/* batchnorm */
+    double keep;         /* dropout: keep probability */
+} cn_attrs;
+
+typedef enum { CN_KT_INT, CN_KT_PAIR, CN_KT_PAD, CN_KT_FLOAT, CN_KT_BOOL, CN_KT_SHAPE, CN_KT_NAMES } cn_key_type;
+
+#define CN_KEY_POS 1u     /* may be written by position: conv 32 3x3 */
+#define CN_KEY_REQ 2u     /* must be written */
+#define CN_KEY_LO_OPEN 4u /* lower bound excluded (keep > 0) */
+#define CN_MAX_KEYS 10
+
+typedef struct cn_key {
+    const char *name;  /* NULL ends the table */
+    cn_key_type type;
+    size_t offset;     /* field in cn_attrs */
+    unsigned flags;
+    const char *def;   /* default, written as in a spec; NULL: the op decides (or required) */
+    double lo, hi;     /* allowed range of numbers */
+    const char *doc;   /* for --help and for "missing" messages */
+} cn_key;
+
+#define CN_INT_MAX 2147483647.0
+
+typedef struct cn_node {
+    const struct cn_op *op;
+    char *name;
+    int line, col;              /* the statement's first token */
+    int key_col[CN_MAX_KEYS];   /* column where each key was written, 0 when defaulted */
+    int name_col;               /* column of the name after 'as', 0 when automatic */
+    cn_attrs a;
+    int n_in;
+    int *in;                    /* indices of input nodes (after resolution) */
+    char **in_names;            /* names as written ('from x', 'concat a b'); NULL = previous line */
+    int *in_cols;
+    /* filled by shape inference */
+    cn_dims out;
+    int64_t params, trainable;  /* trainable <= params */
+    int64_t macs;               /* per sample */
+    int64_t rf_h, rf_w, jump_h, jump_w;
+    int64_t pad_t, pad_b, pad_l, pad_r; /* resolved padding of conv and pooling */
+} cn_node;
+
+typedef struct cn_op {
+    const char *name;
+    const char *usage;   /* "conv FILTERS KxK [stride=S] ..." */
+    const char *help;    /* one line */
+    const cn_key *keys;
+    int inputs;          /* 0: none (input), 1: previous line or 'from', -1: two or more names */
+    /* Sets n->out, params, trainable, macs, rf/jump; fails with FILE:LINE:COL. */
+    cn_status (*infer)(cn_ctx *ctx, const char *file, cn_node *n, const cn_node *const *in);
+    /* Worksheet arithmetic of this node, one formula per line, each line indented by 4. */
+    void (*explain)(const cn_node *n, const cn_node *const *in, int64_t batch, cn_strbuf *sb);
+} cn_op;
+
+/* The op table, generated from ops.def. */
+#define CN_OP(E, name) CN_OP_##E,
+typedef enum { 
+#include "ops.def"
+    CN_OP_COUNT } cn_op_id;
+#undef CN_OP
+extern const cn_op *const cn_ops[CN_OP_COUNT];
+const cn_op *cn_op_find(const char *name);
+int cn_op_key_index(const cn_op *op, const char *key);
+
+/* ---- helpers shared by op files (infer_util.c) ---- */
+
+/* Column of key `name` in the statement (the statement's column when defaulted). */
+int cn_key_col(const cn_node *n, const char *name);
+/* Output keeps the input's shape and receptive field; no parameters. */
+cn_status cn_infer_pointwise(cn_ctx *ctx, const char *file, cn_node *n, const cn_node *const *in);
+void cn_explain_pointwise(const cn_node *n, const cn_node *const *in, int64_t batch, cn_strbuf *sb);
+/* Output size of a sliding window (conv, pooling) over `in`, resolving pad=same and
+ * pad=valid into n->pad_t/b/l/r; a window larger than the padded input names the kernel. */
+cn_status cn_window_shape(cn_ctx *ctx, const char *file, cn_node *n, cn_dims in, cn_pair k, cn_pair s, cn_pair d,
+                          int ceil_mode, int64_t *oh, int64_t *ow);
+/* Receptive field after a window of k (dilated by d) with stride s. */
+void cn_rf_window(cn_node *n, const cn_node *in, int64_t kh, int64_t kw, int64_t sh, int64_t sw, int64_t dh,
+                  int64_t dw);
+/* "O = floor((64 - 3 + 2*1)/1) + 1 = 64" lines for a window op (both dimensions). */
+void cn_explain_window(const cn_node *n, const cn_node *in, cn_strbuf *sb);
+void cn_explain_rf(const cn_node *n, const cn_node *in, cn_strbuf *sb);
+/* "MACs = 8*" prefix for batch > 1. */
+void cn_explain_batch(cn_strbuf *sb, int64_t batch);
+/* Element count c*h*w, checked. */
+cn_status cn_dims_count(cn_ctx *ctx, const char *file, const cn_node *n, cn_dims d, int64_t *count);
+
+#endif /* CN_OP_IMPL_H */
