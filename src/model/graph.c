@@ -185,6 +185,7 @@ cn_status cn_graph_build(cn_ctx *ctx, const char *file, cn_node *nodes, int coun
         }
         for (int j = 0; j < n->n_in; j++) in[j] = &nodes[n->in[j]];
         if ((st = n->op->infer(ctx, file, n, in))) goto done;
+        if (!n->span_h) n->span_h = n->out.h, n->span_w = n->out.w;
     }
 done:
     cn_free(ctx, order);

@@ -21,8 +21,8 @@ static cn_status infer(cn_ctx *ctx, const char *file, cn_node *n, const cn_node 
     n->out = (cn_dims){ n->a.units, 1, 1 };
     n->params = n->trainable = params;
     n->macs = macs;
-    /* every output sees the whole input map */
-    cn_rf_window(n, x, x->out.h, x->out.w, x->out.h, x->out.w, 1, 1);
+    /* every output sees the whole input map, also through a flatten */
+    cn_rf_window(n, x, x->span_h, x->span_w, x->span_h, x->span_w, 1, 1);
     return CN_OK;
 }
 

@@ -27,6 +27,7 @@ cn_status cn_infer_pointwise(cn_ctx *ctx, const char *file, cn_node *n, const cn
     n->out = in[0]->out;
     n->rf_h = in[0]->rf_h, n->rf_w = in[0]->rf_w;
     n->jump_h = in[0]->jump_h, n->jump_w = in[0]->jump_w;
+    n->span_h = in[0]->span_h, n->span_w = in[0]->span_w;
     return CN_OK;
 }
 

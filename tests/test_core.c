@@ -1,0 +1,113 @@
+/* test_core.c — the context, checked arithmetic, the RNG stream (against tests/gen_rng_ref.py,
+ * an independent Python implementation of splitmix64 + xoshiro256**), suggestions. */
+#include <stdlib.h>
+
+#include "../src/core/core_impl.h"
+#include "harness.h"
+
+static void test_rng_stream(void)
+{
+    /* /usr/bin/python3 tests/gen_rng_ref.py */
+    static const uint64_t want0[] = { 0x99ec5f36cb75f2b4ULL, 0xbf6e1f784956452aULL, 0x1a5f849d4933e6e0ULL,
+                                      0x6aa594f1262d2d2cULL };
+    static const uint64_t want42[] = { 0x15780b2e0c2ec716ULL, 0x6104d9866d113a7eULL, 0xae17533239e499a1ULL,
+                                       0xecb8ad4703b360a1ULL };
+    cn_rng r;
+    cn_rng_seed(&r, 0);
+    for (int i = 0; i < 4; i++) CHECK(cn_rng_next(&r) == want0[i]);
+    cn_rng_seed(&r, 42);
+    for (int i = 0; i < 4; i++) CHECK(cn_rng_next(&r) == want42[i]);
+}
+
+static void test_rng_distributions(void)
+{
+    cn_rng r;
+    cn_rng_seed(&r, 7);
+    enum { N = 200000 };
+    double sum = 0, sq = 0;
+    int counts[10] = { 0 };
+    for (int i = 0; i < N; i++) {
+        double u = cn_rng_uniform(&r);
+        CHECK(u >= 0.0 && u < 1.0);
+        uint64_t b = cn_rng_below(&r, 10);
+        CHECK(b < 10);
+        counts[b < 10 ? b : 0]++;
+        double z = cn_rng_normal(&r);
+        sum += z;
+        sq += z * z;
+    }
+    /* mean 0 and variance 1 within 5 standard errors (sd of the mean 1/sqrt(N) = 0.0022) */
+    CHECK_NEAR(sum / N, 0.0, 0.012);
+    CHECK_NEAR(sq / N, 1.0, 0.02);
+    for (int k = 0; k < 10; k++) CHECK(abs(counts[k] - N / 10) < 700); /* sd 134 */
+    /* same seed, same stream */
+    cn_rng a, b;
+    cn_rng_seed(&a, 123456789);
+    cn_rng_seed(&b, 123456789);
+    for (int i = 0; i < 1000; i++) CHECK(cn_rng_normal(&a) == cn_rng_normal(&b));
+}
+
+static void test_checked_arithmetic(void)
+{
+    int64_t r;
+    CHECK(cn_mul_ok(INT64_C(3037000499), INT64_C(3037000499), &r));
+    CHECK(!cn_mul_ok(INT64_C(3037000500), INT64_C(3037000500), &r));
+    CHECK(cn_add_ok(INT64_MAX - 1, 1, &r) && r == INT64_MAX);
+    CHECK(!cn_add_ok(INT64_MAX, 1, &r));
+}
+
+static void test_context_messages(void)
+{
+    cn_ctx *ctx;
+    CHECK(cn_ctx_create(NULL, &ctx) == CN_OK);
+    CHECK_STR(cn_ctx_message(ctx), "");
+    CHECK(cn_fail_at(ctx, CN_E_SHAPE, "m.cnn", 4, 6, "conv: kernel %dx%d", 7, 7) == CN_E_SHAPE);
+    CHECK_STR(cn_ctx_message(ctx), "m.cnn:4:6: conv: kernel 7x7");
+    CHECK(cn_ctx_status(ctx) == CN_E_SHAPE);
+    cn_ctx_clear(ctx);
+    CHECK_STR(cn_ctx_message(ctx), "");
+    cn_ctx_destroy(ctx);
+    cn_ctx_destroy(NULL);
+    cn_net_destroy(NULL);
+    CHECK_STR(cn_status_name(CN_E_PARSE), "parse");
+}
+
+static void test_suggestions(void)
+{
+    static const char *const ops[] = { "conv", "maxpool", "avgpool", "relu", "dense", "dropout" };
+    CHECK_INT(cn_edit_distance("strid", "stride"), 1);
+    CHECK_INT(cn_edit_distance("rleu", "relu"), 1); /* a transposition */
+    CHECK_STR(cn_suggest("conv2d", ops, 6), "conv");
+    CHECK_STR(cn_suggest("maxpooling", ops, 6), "maxpool");
+    CHECK_STR(cn_suggest("denes", ops, 6), "dense");
+    CHECK(cn_suggest("lstm", ops, 6) == NULL);
+}
+
+static void test_counts(void)
+{
+    char buf[32];
+    cn_strbuf sb;
+    cn_sb_init(&sb, buf, sizeof buf);
+    cn_sb_count(&sb, 3538944);
+    CHECK_STR(buf, "3,538,944");
+    cn_sb_init(&sb, buf, sizeof buf);
+    cn_sb_count(&sb, 896);
+    CHECK_STR(buf, "896");
+    cn_sb_init(&sb, buf, sizeof buf);
+    cn_sb_count(&sb, -1000);
+    CHECK_STR(buf, "-1,000");
+    /* sizing pass: no buffer, the length is still counted */
+    cn_sb_init(&sb, NULL, 0);
+    cn_sb_printf(&sb, "%s", "hello");
+    CHECK_INT(sb.len, 5);
+}
+
+static const test_case cases[] = {
+    { "rng stream", test_rng_stream },
+    { "rng distributions", test_rng_distributions },
+    { "checked arithmetic", test_checked_arithmetic },
+    { "context messages", test_context_messages },
+    { "suggestions", test_suggestions },
+    { "thousands separators", test_counts },
+};
+TEST_MAIN(cases)

@@ -1,0 +1,109 @@
+/* test_models.c — the totals of every file in models/, computed by hand in the comments.
+ * A new file in models/ without an entry here fails the test. */
+#include <dirent.h>
+
+#include "test_util.h"
+
+typedef struct {
+    const char *file;
+    int layers;
+    int64_t params, trainable, macs;
+    int64_t c, h, w; /* output */
+} model_case;
+
+static const model_case models[] = {
+    /* conv1 (9+1)*32 = 320; conv2 (9*32+1)*64 = 18,496; dense (3136+1)*128 = 401,536; dense (128+1)*10 = 1,290
+     * MACs 28*28*32*9 + 14*14*64*288 + 3136*128 + 128*10 = 225,792 + 3,612,672 + 401,408 + 1,280 */
+    { "models/fmnist-small.cnn", 11, 421642, 421642, 4241152, 10, 1, 1 },
+    /* (25+1)*6 + (150+1)*16 + (400+1)*120 + (120+1)*84 + (84+1)*10 = 156 + 2,416 + 48,120 + 10,164 + 850
+     * MACs 28*28*6*25 + 10*10*16*150 + 120*400 + 120*84 + 84*10 = 117,600 + 240,000 + 48,000 + 10,080 + 840 */
+    { "models/lenet5.cnn", 13, 61706, 61706, 416520, 10, 1, 1 },
+    /* seed 002: (3*3*10+1)*40 + (3*3*40+1)*20 = 3,640 + 7,220; MACs 100*40*90 + 100*20*360 */
+    { "models/seed002-six-ops.cnn", 7, 10860, 10860, 1080000, 20, 6, 6 },
+    /* (3*3*192+1)*128 + (5*5*192+1)*32 = 221,312 + 153,632; MACs 1024*128*1728 + 1024*32*4800 */
+    { "models/inception-naive.cnn", 4, 374944, 374944, 383778816, 160, 32, 32 },
+    /* (192+1)*64 + (9*64+1)*128 + (192+1)*16 + (25*16+1)*32 = 12,352 + 73,856 + 3,088 + 12,832
+     * MACs 1024*(64*192 + 128*576 + 16*192 + 32*400) = 1024*101,888 */
+    { "models/inception-reduced.cnn", 6, 102128, 102128, 104333312, 160, 32, 32 },
+    /* torchvision-style ResNet-18 with a 3x3 stem and no max-pool (as kuangliu/pytorch-cifar):
+     * 11,173,962 trainable; BN running mean/var add 2*(64 + 4*64 + 5*128 + 5*256 + 5*512) = 9,600.
+     * 68 layers: input + stem 3 + 5 blocks of 7 + 3 projected blocks of 9 + pool + dense.
+     * MACs 555,422,720 (0.56 GMAC, the figure usually quoted for this net). */
+    { "models/resnet18-cifar.cnn", 68, 11183562, 11173962, 555422720, 10, 1, 1 },
+};
+
+static void test_model_totals(void)
+{
+    cn_ctx *ctx;
+    CHECK(cn_ctx_create(NULL, &ctx) == CN_OK);
+    for (size_t i = 0; i < sizeof models / sizeof models[0]; i++) {
+        const model_case *m = &models[i];
+        cn_net *net = NULL;
+        if (cn_net_load_spec(ctx, m->file, &net) != CN_OK) {
+            test_fail(__FILE__, __LINE__, "%s: %s", m->file, cn_ctx_message(ctx));
+            continue;
+        }
+        cn_totals t;
+        CHECK(cn_net_totals(ctx, net, 1, &t) == CN_OK);
+        CHECK_INT(cn_net_layer_count(net), m->layers);
+        CHECK_INT(t.params, m->params);
+        CHECK_INT(t.trainable, m->trainable);
+        CHECK_INT(t.macs, m->macs);
+        cn_layer_info out = layer_at(ctx, net, cn_net_layer_count(net) - 1, 1);
+        CHECK_HWC(out, m->h, m->w, m->c);
+        cn_net_destroy(net);
+    }
+    cn_ctx_destroy(ctx);
+}
+
+static void test_every_model_listed(void)
+{
+    DIR *d = opendir("models");
+    CHECK(d != NULL);
+    if (!d) return;
+    struct dirent *e;
+    int files = 0;
+    while ((e = readdir(d))) {
+        size_t l = strlen(e->d_name);
+        if (l < 5 || strcmp(e->d_name + l - 4, ".cnn")) continue;
+        files++;
+        char path[300];
+        snprintf(path, sizeof path, "models/%s", e->d_name);
+        int found = 0;
+        for (size_t i = 0; i < sizeof models / sizeof models[0]; i++) found |= !strcmp(models[i].file, path);
+        if (!found) test_fail(__FILE__, __LINE__, "%s has no entry in test_models.c", path);
+    }
+    closedir(d);
+    CHECK_INT(files, (int)(sizeof models / sizeof models[0]));
+}
+
+static void test_resnet_shapes(void)
+{
+    /* stage outputs: 32x32x64, 16x16x128, 8x8x256, 4x4x512, then 1x1x512 and 10 classes */
+    cn_ctx *ctx;
+    cn_net *net;
+    CHECK(cn_ctx_create(NULL, &ctx) == CN_OK);
+    CHECK(cn_net_load_spec(ctx, "models/resnet18-cifar.cnn", &net) == CN_OK);
+    static const struct { const char *name; int64_t h, c; } stages[] = {
+        { "stem", 32, 64 }, { "s1b2_out", 32, 64 }, { "s2b2_out", 16, 128 }, { "s3b2_out", 8, 256 }, { "s4b2_out", 4, 512 },
+    };
+    for (size_t s = 0; s < sizeof stages / sizeof stages[0]; s++) {
+        int found = 0;
+        for (int i = 0; net && i < cn_net_layer_count(net); i++) {
+            cn_layer_info li = layer_at(ctx, net, i, 1);
+            if (strcmp(li.name, stages[s].name)) continue;
+            found = 1;
+            CHECK_HWC(li, stages[s].h, stages[s].h, stages[s].c);
+        }
+        CHECK(found);
+    }
+    cn_net_destroy(net);
+    cn_ctx_destroy(ctx);
+}
+
+static const test_case cases[] = {
+    { "model totals", test_model_totals },
+    { "every model listed", test_every_model_listed },
+    { "resnet18 stage shapes", test_resnet_shapes },
+};
+TEST_MAIN(cases)
