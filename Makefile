@@ -28,14 +28,16 @@ asan: setup
 	@cmake --build build-asan -j $(JOBS)
 	cd build-asan && ctest --output-on-failure -j $(JOBS)
 
-# libFuzzer on the spec parser for FUZZ_SECONDS (default 10 minutes); new inputs that reach
-# new code are added to the corpus under tests/fuzz/.
+# libFuzzer on the spec parser for FUZZ_SECONDS (default 10 minutes, both cores); then the
+# inputs that reached new code are merged into the corpus kept under tests/fuzz/.
 fuzz:
 	@scripts/setup.sh --fuzz
 	@CC=clang cmake -S . -B build-fuzz -DCMAKE_BUILD_TYPE=RelWithDebInfo -DCN_FUZZ=ON >/dev/null
 	@cmake --build build-fuzz -j $(JOBS) --target fuzz_spec
-	./build-fuzz/fuzz_spec -max_total_time=$(FUZZ_SECONDS) -max_len=2048 -timeout=10 \
-	    -dict=fuzz/spec.dict tests/fuzz/spec_corpus
+	@mkdir -p build-fuzz/corpus
+	./build-fuzz/fuzz_spec -max_total_time=$(FUZZ_SECONDS) -max_len=2048 -timeout=10 -jobs=$(JOBS) \
+	    -workers=$(JOBS) -dict=fuzz/spec.dict -artifact_prefix=build-fuzz/ build-fuzz/corpus tests/fuzz/spec_corpus
+	./build-fuzz/fuzz_spec -merge=1 tests/fuzz/spec_corpus build-fuzz/corpus
 
 clean:
 	rm -rf build build-asan build-fuzz

@@ -208,12 +208,24 @@ static int calc_loss(cli_args *a, out_opts *o)
                 };
                 printf("%s per sample = %s%s\n", cn_loss_name(kind), formula[kind],
                        kind == CN_LOSS_CE || kind == CN_LOSS_CE_LOGITS ? "" : "  (mean over the values of a row)");
+                /* elementwise losses: each value's term is the loss of that one value */
+                int elementwise = kind != CN_LOSS_CE && kind != CN_LOSS_CE_LOGITS && tc > 1;
                 for (int64_t r = 0; r < tr; r++) {
                     printf("  sample %lld: t = [", (long long)r + 1);
                     for (int64_t c = 0; c < tc; c++) printf("%s%g", c ? ", " : "", t[r * tc + c]);
                     printf("], p = [");
                     for (int64_t c = 0; c < tc; c++) printf("%s%g", c ? ", " : "", p[r * tc + c]);
-                    printf("] -> %.6g\n", per[r]);
+                    printf("]");
+                    if (elementwise) {
+                        printf(", terms [");
+                        for (int64_t c = 0; c < tc; c++) {
+                            double term = 0;
+                            cn_loss(ctx, kind, t + r * tc + c, p + r * tc + c, 1, 1, &term, NULL);
+                            printf("%s%.6g", c ? ", " : "", term);
+                        }
+                        printf("]");
+                    }
+                    printf(" -> %.6g\n", per[r]);
                 }
                 printf("  mean over %lld sample%s = %.6g\n", (long long)tr, tr == 1 ? "" : "s", loss);
             }

@@ -1,0 +1,492 @@
+/* test_spec_errors.c — malformed specs, table-driven: each one must fail with the right status
+ * and the exact message "FILE:LINE:COL: message" (columns are 1-based bytes, ';' separates
+ * statements on one line), and leave the out-parameter NULL. Every line and column below was
+ * counted by hand from the spec text, not copied from the parser's output.
+ * Then a malloc-failure sweep (as sqlite does): the Nth allocation fails, for every N, while
+ * parsing specs with branches; each run must fail with CN_E_NOMEM (or succeed) and free all. */
+#define _POSIX_C_SOURCE 200809L
+#include <stdlib.h>
+#include <unistd.h>
+
+#include "convnet.h"
+#include "harness.h"
+
+#define INT_RANGE "from 1 to 2147483647"
+#define CONV_USAGE "conv FILTERS KxK [stride=S] [pad=N|same|valid] [dilation=D] [groups=G] [bias=yes|no]"
+#define PAD_RULE "must be same, valid, N or NxM (whole numbers from 0)"
+#define SHAPE_RULE "shape must be HxWxC (as 28x28x1) with whole numbers " INT_RANGE
+
+typedef struct {
+    const char *what;
+    const char *text;
+    size_t len; /* 0: strlen(text) */
+    cn_status status;
+    const char *message;
+} spec_case;
+
+static const spec_case cases_table[] = {
+    /* ---- unknown layers ---- */
+    { "conv2d", "input 28x28x1\nconv2d 32 3x3\n", 0, CN_E_PARSE,
+      "m.cnn:2:1: unknown layer 'conv2d' (did you mean 'conv'?)" },
+    { "maxpooling", "input 28x28x1\nmaxpooling 2x2\n", 0, CN_E_PARSE,
+      "m.cnn:2:1: unknown layer 'maxpooling' (did you mean 'maxpool'?)" },
+    /* i1..t5 _6 28x28x1 7..13 ;14 _15 conv 16..19 _20 8 21 _22 3x3 23..25 ;26 _27 rellu 28 */
+    { "rellu after ';'", "input 28x28x1; conv 8 3x3; rellu", 0, CN_E_PARSE,
+      "m.cnn:1:28: unknown layer 'rellu' (did you mean 'relu'?)" },
+    { "denes", "input 28x28x1\nflatten\ndenes 10\n", 0, CN_E_PARSE,
+      "m.cnn:3:1: unknown layer 'denes' (did you mean 'dense'?)" },
+    { "Conv (case)", "input 28x28x1\nConv 8 3x3\n", 0, CN_E_PARSE,
+      "m.cnn:2:1: unknown layer 'Conv' (did you mean 'conv'?)" },
+    { "no close layer", "input 28x28x1\nfoobar 3\n", 0, CN_E_PARSE,
+      "m.cnn:2:1: unknown layer 'foobar'; layers are input, conv, maxpool, avgpool, minpool, globalavgpool, "
+      "relu, leakyrelu, sigmoid, tanh, softmax, batchnorm, dropout, flatten, dense, concat, add" },
+
+    /* ---- unknown keys: conv 1..4 _5 32 6..7 _8 3x3 9..11 _12 key 13 ---- */
+    { "strid=", "input 28x28x1\nconv 32 3x3 strid=2", 0, CN_E_PARSE,
+      "m.cnn:2:13: conv: unknown key 'strid' (did you mean 'stride'?)" },
+    { "pading=", "input 28x28x1\nconv 32 3x3 pading=1", 0, CN_E_PARSE,
+      "m.cnn:2:13: conv: unknown key 'pading' (did you mean 'pad'?)" },
+    { "kernal=", "input 28x28x1\nconv 32 kernal=3", 0, CN_E_PARSE,
+      "m.cnn:2:9: conv: unknown key 'kernal' (did you mean 'kernel'?)" },
+    { "color=", "input 28x28x1\nconv 32 3x3 color=red", 0, CN_E_PARSE,
+      "m.cnn:2:13: conv: unknown key 'color'; its keys are: filters, kernel, stride, pad, dilation, groups, bias" },
+    { "relu slope=", "input 28x28x1\nrelu slope=0.1", 0, CN_E_PARSE,
+      "m.cnn:2:6: relu: unknown key 'slope'; its keys are: none" },
+    /* a key with no name: the message should say what is wrong, not "unknown key ''" */
+    { "=3 (no key name)", "input 28x28x1\nconv 32 3x3 =3", 0, CN_E_PARSE,
+      "m.cnn:2:13: conv: '=3' has no key name before '='" },
+
+    /* ---- keys given twice, extra words, 'as'/'from' ---- */
+    /* stride=1 13..20 _21 stride=2 22 */
+    { "stride twice", "input 28x28x1\nconv 32 3x3 stride=1 stride=2", 0, CN_E_PARSE,
+      "m.cnn:2:22: conv: stride given twice (first at column 13)" },
+    { "filters by position and by key", "input 28x28x1\nconv 32 3x3 filters=16", 0, CN_E_PARSE,
+      "m.cnn:2:13: conv: filters given twice (first at column 6)" },
+    { "third positional", "input 28x28x1\nconv 32 3x3 5", 0, CN_E_PARSE,
+      "m.cnn:2:13: conv: unexpected '5' (usage: " CONV_USAGE ")" },
+    /* conv 1..4 _5 8 6 _7 3x3 8..10 _11 as 12..13 _14 a 15 _16 as 17 */
+    { "as twice", "input 28x28x1\nconv 8 3x3 as a as b", 0, CN_E_PARSE, "m.cnn:2:17: conv: 'as' given twice" },
+    /* from 12..15: the name would start at 16 */
+    { "from without name", "input 28x28x1\nconv 8 3x3 from", 0, CN_E_PARSE,
+      "m.cnn:2:16: conv: 'from' needs a layer name after it" },
+    { "invalid name", "input 28x28x1\nconv 8 3x3 as 1abc", 0, CN_E_PARSE,
+      "m.cnn:2:15: '1abc' is not a valid layer name (a letter or _, then letters, digits, _ . or -)" },
+
+    /* ---- missing required values: the column just after the statement's last word ---- */
+    { "conv without kernel", "input 28x28x1\nconv 32", 0, CN_E_PARSE,
+      "m.cnn:2:8: conv: missing kernel: kernel size K or KhxKw (usage: " CONV_USAGE ")" },
+    /* conv 1..4 _5 kernel=3x3 6..15 _16 pad=1 17..21 -> 22 */
+    { "conv without filters", "input 28x28x1\nconv kernel=3x3 pad=1", 0, CN_E_PARSE,
+      "m.cnn:2:22: conv: missing filters: number of filters (output channels) (usage: " CONV_USAGE ")" },
+    { "dense without units", "input 28x28x1\nflatten\ndense", 0, CN_E_PARSE,
+      "m.cnn:3:6: dense: missing units: number of outputs (usage: dense UNITS [bias=yes|no])" },
+    /* dropout 16..22 -> 23 */
+    { "dropout without keep", "input 28x28x1; dropout", 0, CN_E_PARSE,
+      "m.cnn:1:23: dropout: missing keep: probability of keeping a value, in (0, 1] (usage: dropout keep=P)" },
+    { "input without shape", "input", 0, CN_E_PARSE,
+      "m.cnn:1:6: input: missing shape: height x width x channels, as 28x28x1 (HxW means one channel) "
+      "(usage: input HxWxC)" },
+    /* dropout 1..7 _8 keep= 9..13 -> value at 14 */
+    { "keep= without value", "input 28x28x1\ndropout keep=", 0, CN_E_PARSE, "m.cnn:2:14: dropout: keep= needs a value" },
+
+    /* ---- bad values: the column of the value ---- */
+    { "filters=0", "input 28x28x1\nconv 0 3x3", 0, CN_E_PARSE,
+      "m.cnn:2:6: conv: filters must be a whole number " INT_RANGE ", got '0'" },
+    /* stride= 13..19 -> 0 at 20 */
+    { "stride=0", "input 28x28x1\nconv 32 3x3 stride=0", 0, CN_E_PARSE,
+      "m.cnn:2:20: conv: stride must be N or NxM with whole numbers " INT_RANGE ", got '0'" },
+    { "3.5 filters", "input 28x28x1\nconv 3.5 3x3", 0, CN_E_PARSE,
+      "m.cnn:2:6: conv: filters must be a whole number " INT_RANGE ", got '3.5'" },
+    { "conv KxK without filters", "input 28x28x1\nconv 3x3 pad=1", 0, CN_E_PARSE,
+      "m.cnn:2:6: conv: filters must be a whole number " INT_RANGE ", got '3x3'" },
+    { "20-digit filters", "input 28x28x1\nconv 99999999999999999999 3x3", 0, CN_E_PARSE,
+      "m.cnn:2:6: conv: filters must be a whole number " INT_RANGE ", got '99999999999999999999'" },
+    { "keep=0", "input 28x28x1\ndropout keep=0", 0, CN_E_PARSE, "m.cnn:2:14: dropout: keep must be > 0 and <= 1, got 0" },
+    { "keep=1.5", "input 28x28x1\ndropout keep=1.5", 0, CN_E_PARSE,
+      "m.cnn:2:14: dropout: keep must be > 0 and <= 1, got 1.5" },
+    /* batchnorm 1..9 _10 eps= 11..14 -> 15 */
+    { "eps=-1", "input 28x28x1\nbatchnorm eps=-1", 0, CN_E_PARSE,
+      "m.cnn:2:15: batchnorm: eps must be > 0 and <= 1, got -1" },
+    { "eps=abc", "input 28x28x1\nbatchnorm eps=abc", 0, CN_E_PARSE, "m.cnn:2:15: batchnorm: eps must be a number, got 'abc'" },
+    /* conv 8 3x3 _11 bias= 12..16 -> 17; pad= 12..15 -> 16 */
+    { "bias=maybe", "input 28x28x1\nconv 8 3x3 bias=maybe", 0, CN_E_PARSE,
+      "m.cnn:2:17: conv: bias must be yes or no, got 'maybe'" },
+    { "pad=-1", "input 28x28x1\nconv 8 3x3 pad=-1", 0, CN_E_PARSE, "m.cnn:2:16: conv: pad " PAD_RULE ", got '-1'" },
+    { "pad=sam", "input 28x28x1\nconv 8 3x3 pad=sam", 0, CN_E_PARSE, "m.cnn:2:16: conv: pad " PAD_RULE ", got 'sam'" },
+    { "shape 28x28x0", "input 28x28x0", 0, CN_E_PARSE, "m.cnn:1:7: input: " SHAPE_RULE ", got '28x28x0'" },
+    { "shape 28x", "input 28x", 0, CN_E_PARSE, "m.cnn:1:7: input: " SHAPE_RULE ", got '28x'" },
+    { "shape 28", "input 28", 0, CN_E_PARSE, "m.cnn:1:7: input: " SHAPE_RULE ", got '28'" },
+    /* the multiplication sign of the worksheets, U+00D7, two bytes */
+    { "3\xc3\x97" "3 kernel", "input 28x28x1\nconv 8 3\xc3\x97" "3", 0, CN_E_PARSE,
+      "m.cnn:2:8: conv: kernel must be N or NxM with whole numbers " INT_RANGE ", got '3\xc3\x97" "3'" },
+
+    /* ---- names, inputs and the graph ---- */
+    /* conv 1..4 _5 8 6 _7 1x1 8..10 _11 from 12..15 _16 brnch1 17 */
+    { "from with suggestion", "input 28x28x1\nconv 8 3x3 as branch1\nconv 8 1x1 from brnch1", 0, CN_E_PARSE,
+      "m.cnn:3:17: conv: undefined name 'brnch1' (did you mean 'branch1'?)" },
+    /* concat 1..6 _7 conv1 8..12 _13 zzz 14 */
+    { "concat without suggestion", "input 28x28x1\nconv 8 3x3\nconcat conv1 zzz", 0, CN_E_PARSE,
+      "m.cnn:3:14: concat: undefined name 'zzz' (name a layer with 'as zzz' first)" },
+    { "add with suggestion", "input 8x8x4 as x\nconv 4 3x3 pad=1 as y\nadd x yy", 0, CN_E_PARSE,
+      "m.cnn:3:7: add: undefined name 'yy' (did you mean 'y'?)" },
+    { "add without suggestion", "input 8x8x4 as x\nconv 4 3x3 pad=1 as y\nadd x residual", 0, CN_E_PARSE,
+      "m.cnn:3:7: add: undefined name 'residual' (name a layer with 'as residual' first)" },
+    { "duplicate as", "input 28x28x1\nconv 8 3x3 as a\nconv 8 3x3 as a", 0, CN_E_PARSE,
+      "m.cnn:3:15: name 'a' already used at line 2" },
+    /* a reads b and b reads a: data flows b -> a -> b */
+    { "cycle of two", "input 28x28x1\nconv 8 3x3 pad=1 from b as a\nconv 8 3x3 pad=1 from a as b", 0, CN_E_PARSE,
+      "m.cnn:2:1: cycle: b -> a -> b (a layer cannot read its own output)" },
+    { "cycle of one", "input 28x28x1\nconv 8 3x3 pad=1 from a as a", 0, CN_E_PARSE,
+      "m.cnn:2:1: cycle: a -> a (a layer cannot read its own output)" },
+    { "unused branch", "input 28x28x1\nconv 8 3x3 as a\nconv 8 3x3 from input as b", 0, CN_E_PARSE,
+      "m.cnn:2:1: 'a' is never used: the output is the last line ('b') and nothing leading to it reads 'a'" },
+    { "first layer not input", "conv 8 3x3\nrelu", 0, CN_E_PARSE,
+      "m.cnn:1:1: the first layer must be 'input HxWxC' (as: input 28x28x1), not 'conv'" },
+    { "two inputs", "input 28x28x1\ninput 28x28x1", 0, CN_E_PARSE,
+      "m.cnn:2:1: only one input layer is supported (the first is at line 1)" },
+    /* from 15 */
+    { "from on input", "input 28x28x1 from x", 0, CN_E_PARSE,
+      "m.cnn:1:15: input: the input reads no layer ('from' not allowed)" },
+    { "concat of one", "input 28x28x1\nconv 8 3x3 as a\nconcat a", 0, CN_E_PARSE,
+      "m.cnn:3:1: concat: needs two or more layer names (usage: concat NAME NAME...)" },
+    /* concat 1..6 _7 a 8 _9 b 10 _11 from 12 */
+    { "concat with from", "input 28x28x1\nconv 8 3x3 as a\nconv 8 3x3 from input as b\nconcat a b from a", 0,
+      CN_E_PARSE, "m.cnn:4:12: concat: write the layers it reads as names: concat NAME NAME..." },
+
+    /* ---- shapes ---- */
+    /* add 1..3 _4 a 5 _6 b 7 */
+    { "add 16 vs 32 channels",
+      "input 32x32x3\nconv 16 3x3 pad=1 as a\nconv 32 3x3 pad=1 from input as b\nadd a b", 0, CN_E_SHAPE,
+      "m.cnn:4:7: add: 'a' has 16 channels but 'b' has 32" },
+    /* a: 32 - 3 + 2 + 1 = 32; b: 32 - 3 + 1 = 30 */
+    { "add of different heights", "input 32x32x3\nconv 8 3x3 pad=1 as a\nconv 8 3x3 from input as b\nadd a b", 0,
+      CN_E_SHAPE, "m.cnn:4:7: add: 'a' is 32x32 but 'b' is 30x30" },
+    /* b: maxpool 2x2 (stride 2) of 32 = 16 */
+    { "concat of different heights", "input 32x32x3\nconv 8 3x3 pad=1 as a\nmaxpool 2x2 from input as b\nconcat a b",
+      0, CN_E_SHAPE, "m.cnn:4:10: concat: 'b' is 16x16 but 'a' is 32x32 (heights and widths must match)" },
+    /* conv 1..4 _5 4 6 _7 7x7 8 */
+    { "kernel 7x7 on 5x5", "input 5x5x1\nconv 4 7x7", 0, CN_E_SHAPE,
+      "m.cnn:2:8: conv: kernel 7x7 larger than padded input 5x5" },
+    { "kernel 8x8 on 5x5 pad 1", "input 5x5x1\nconv 4 8x8 pad=1", 0, CN_E_SHAPE,
+      "m.cnn:2:8: conv: kernel 8x8 larger than padded input 7x7" },
+    { "kernel 7x3 on 5x8", "input 5x8x1\nconv 4 7x3", 0, CN_E_SHAPE,
+      "m.cnn:2:8: conv: kernel 7x3 larger than padded input 5x8" },
+    /* 3 * (3 - 1) + 1 = 7 > 5 */
+    { "dilated kernel", "input 5x5x1\nconv 4 3x3 dilation=3", 0, CN_E_SHAPE,
+      "m.cnn:2:8: conv: dilated kernel 7x7 (3x3, dilation 3x3) larger than padded input 5x5" },
+    /* conv 1..4 _5 8 6 _7 3x3 8..10 _11 groups=4 12 */
+    { "groups vs channels", "input 8x8x6\nconv 8 3x3 groups=4", 0, CN_E_SHAPE,
+      "m.cnn:2:12: conv: 6 input channels are not divisible by groups=4" },
+    { "groups vs filters", "input 8x8x4\nconv 6 3x3 groups=4", 0, CN_E_SHAPE,
+      "m.cnn:2:12: conv: 6 filters are not divisible by groups=4" },
+    /* maxpool 1..7 _8 2x2 9..11 _12 pad=2 13 */
+    { "pool pad more than half", "input 8x8x1\nmaxpool 2x2 pad=2", 0, CN_E_SHAPE,
+      "m.cnn:2:13: maxpool: pad=2x2 is more than half the 2x2 window (a window would see only padding)" },
+    { "pool window larger", "input 3x3x1\nmaxpool 4x4", 0, CN_E_SHAPE,
+      "m.cnn:2:9: maxpool: kernel 4x4 larger than padded input 3x3" },
+    /* a tab is one byte: conv at 2, 9x9 at 9 */
+    { "tab before layer", "input 5x5x1\n\tconv 8 9x9", 0, CN_E_SHAPE,
+      "m.cnn:2:9: conv: kernel 9x9 larger than padded input 5x5" },
+    { "CRLF lines", "input 5x5x1\r\nconv 8 9x9\r\n", 0, CN_E_SHAPE,
+      "m.cnn:2:8: conv: kernel 9x9 larger than padded input 5x5" },
+    { "comments", "# a net\ninput 5x5x1 # the image\n\nconv 8 9x9 # too big\n", 0, CN_E_SHAPE,
+      "m.cnn:4:8: conv: kernel 9x9 larger than padded input 5x5" },
+
+    /* ---- 64-bit overflow ---- */
+    /* 2e9 * 2e9 * 2e9 = 8e27 > 9.2e18 */
+    { "input of 8e27 values", "input 2000000000x2000000000x2000000000", 0, CN_E_OVERFLOW,
+      "m.cnn:1:1: input: output 2000000000x2000000000x2000000000 has more elements than 64 bits can count" },
+    /* 4e18 values fit in int64; their 1.6e19 bytes do not: the message must not claim the count overflows */
+    { "input of 4e18 values", "input 2000000000x2000000000x1", 0, CN_E_OVERFLOW,
+      "m.cnn:1:1: input: output 2000000000x2000000000x1 takes more bytes than 64 bits can count" },
+    /* (1 + 2*2147483647 - 1)/1 + 1 = 4294967295 per side; 4294967295^2 > 2^63 */
+    { "huge padding", "input 1x1x1\nconv 8 1x1 pad=2147483647", 0, CN_E_OVERFLOW,
+      "m.cnn:2:1: conv: output 4294967295x4294967295x8 has more elements than 64 bits can count" },
+    /* output 1e6*1e6*1e5 = 1e17 values (fits), MACs 1e17 * 1000 = 1e20 (does not) */
+    { "MAC overflow", "input 1000000x1000000x1000\nconv 100000 1x1", 0, CN_E_OVERFLOW,
+      "m.cnn:2:1: conv: parameter or MAC count overflows" },
+
+    /* ---- empty text, odd bytes ---- */
+    { "empty spec", "", 0, CN_E_PARSE, "m.cnn:1:1: empty spec: it needs at least 'input HxWxC'" },
+    { "semicolons only", " ; ;", 0, CN_E_PARSE, "m.cnn:1:1: empty spec: it needs at least 'input HxWxC'" },
+    /* two lines, each ending in '\n': the message should name the last line, 2, not a line 3 */
+    { "only comments", "# a comment\n# another\n", 0, CN_E_PARSE,
+      "m.cnn:2:1: empty spec: it needs at least 'input HxWxC'" },
+    /* conv 1..4 _5 8 6 \x01 7 */
+    { "control character", "input 28x28x1\nconv 8\x01 3x3", 0, CN_E_PARSE,
+      "m.cnn:2:7: unexpected control character 0x01" },
+    /* conv 1..4 _5 8 6 _7 3x3 8..10 NUL 11 */
+    { "NUL byte", "input 28x28x1\nconv 8 3x3\0 pad=1", sizeof "input 28x28x1\nconv 8 3x3\0 pad=1" - 1, CN_E_PARSE,
+      "m.cnn:2:11: unexpected control character 0x00" },
+};
+
+#define N_CASES ((int)(sizeof cases_table / sizeof cases_table[0]))
+
+static void test_table(void)
+{
+    cn_ctx *ctx;
+    CHECK_INT(cn_ctx_create(NULL, &ctx), CN_OK);
+    for (int i = 0; i < N_CASES; i++) {
+        const spec_case *c = &cases_table[i];
+        size_t len = c->len ? c->len : strlen(c->text);
+        cn_net *net = (cn_net *)&net; /* not NULL: the parser must clear it */
+        int before = test_failures;
+        cn_status st = cn_net_parse(ctx, c->text, len, "m.cnn", &net);
+        CHECK_INT(st, c->status);
+        CHECK_INT(cn_ctx_status(ctx), c->status);
+        CHECK(net == NULL);
+        CHECK_STR(cn_ctx_message(ctx), c->message);
+        if (test_failures != before) fprintf(stderr, "  ^ in case %d: %s\n", i + 1, c->what);
+        if (st == CN_OK) cn_net_destroy(net);
+    }
+    cn_ctx_destroy(ctx);
+}
+
+/* Specs too long to write in the table. */
+static void test_generated_specs(void)
+{
+    cn_ctx *ctx;
+    CHECK_INT(cn_ctx_create(NULL, &ctx), CN_OK);
+    size_t cap = 8192;
+    char *text = malloc(cap);
+    CHECK(text != NULL);
+    if (!text) return;
+
+    /* a word of 5000 letters; 'as' 12..13, the word starts at 15 */
+    int n = snprintf(text, cap, "input 28x28x1\nconv 8 3x3 as ");
+    memset(text + n, 'a', 5000);
+    text[n + 5000] = '\0';
+    cn_net *net = (cn_net *)&net;
+    CHECK_INT(cn_net_parse(ctx, text, strlen(text), "m.cnn", &net), CN_E_PARSE);
+    CHECK(net == NULL);
+    CHECK_STR(cn_ctx_message(ctx), "m.cnn:2:15: word of 5000 characters is too long");
+
+    /* 71 lines: input, layer1..layer69 (lines 2..70), then a typo of layer68 on line 71.
+     * add 1..3 _4 layer69 5..11 _12 layr68 13. The closest name is layer68 (one letter);
+     * layer6 is two edits away and must not win because layer68 comes late in the file. */
+    n = snprintf(text, cap, "input 4x4x1 as x\n");
+    for (int k = 1; k <= 69; k++) n += snprintf(text + n, cap - (size_t)n, "relu as layer%d\n", k);
+    n += snprintf(text + n, cap - (size_t)n, "add layer69 layr68\n");
+    net = (cn_net *)&net;
+    CHECK_INT(cn_net_parse(ctx, text, (size_t)n, "m.cnn", &net), CN_E_PARSE);
+    CHECK(net == NULL);
+    CHECK_STR(cn_ctx_message(ctx), "m.cnn:71:13: add: undefined name 'layr68' (did you mean 'layer68'?)");
+    /* and with the name right, it parses */
+    n -= (int)strlen("layr68\n");
+    n += snprintf(text + n, cap - (size_t)n, "layer68\n");
+    net = NULL;
+    CHECK_INT(cn_net_parse(ctx, text, (size_t)n, "m.cnn", &net), CN_OK);
+    CHECK_INT(cn_net_layer_count(net), 71);
+    cn_net_destroy(net);
+
+    free(text);
+    cn_ctx_destroy(ctx);
+}
+
+/* A few specs close to the broken ones above parse: the failures come from the one flaw. */
+static void test_fixed_specs_parse(void)
+{
+    static const char *const ok[] = {
+        "input 28x28x1; conv 8 3x3; relu",
+        "input 28x28x1\nconv 32 3x3 stride=2 pad=same dilation=1 groups=1 bias=no",
+        "input 28x28x1\ndropout keep=1",
+        "input 28x28x1\nbatchnorm eps=1e-3",
+        "input 8x8x4 as x\nconv 4 3x3 pad=1 as y\nadd x y",
+        "input 32x32x3\nconv 8 3x3 pad=1 as a\nmaxpool 2x2 stride=1 pad=same from input as b\nconcat a b",
+        "input 5x5x1\nconv 4 5x5",
+        "input 8x8x1\nmaxpool 2x2 pad=1",
+        "input 2000000000x1000000000x1",
+        "# a comment\ninput 28x28x1 # trailing\n",
+    };
+    cn_ctx *ctx;
+    CHECK_INT(cn_ctx_create(NULL, &ctx), CN_OK);
+    for (size_t i = 0; i < sizeof ok / sizeof ok[0]; i++) {
+        cn_net *net = NULL;
+        cn_status st = cn_net_parse(ctx, ok[i], strlen(ok[i]), "m.cnn", &net);
+        if (st) fprintf(stderr, "  spec %zu: %s\n", i + 1, cn_ctx_message(ctx));
+        CHECK_INT(st, CN_OK);
+        CHECK(net != NULL);
+        cn_net_destroy(net);
+    }
+    cn_ctx_destroy(ctx);
+}
+
+/* ---- malloc-failure sweep ------------------------------------------------------------------ */
+
+typedef struct {
+    long calls;   /* malloc and realloc calls so far */
+    long fail_at; /* the call that fails (-1: none) */
+    long live;    /* blocks allocated and not yet freed */
+    long bad_free;
+} fail_alloc;
+
+static void *fa_malloc(void *user, size_t size)
+{
+    fail_alloc *a = user;
+    if (a->calls++ == a->fail_at) return NULL;
+    void *p = malloc(size);
+    if (p) a->live++;
+    return p;
+}
+
+static void *fa_realloc(void *user, void *ptr, size_t size)
+{
+    fail_alloc *a = user;
+    if (a->calls++ == a->fail_at) return NULL; /* ptr stays valid, as with realloc */
+    void *p = realloc(ptr, size);
+    if (p && !ptr) a->live++;
+    return p;
+}
+
+static void fa_free(void *user, void *ptr)
+{
+    fail_alloc *a = user;
+    if (!ptr) return;
+    if (a->live <= 0) a->bad_free++;
+    a->live--;
+    free(ptr);
+}
+
+/* Inception-style concat and a residual add, with 'as' and 'from'. */
+static const char branch_spec[] = "input 32x32x3 as x\n"
+                                  "conv 8 3x3 pad=1 as a\n"
+                                  "conv 8 1x1 from x as b\n"
+                                  "maxpool 3x3 stride=1 pad=1 from x as c\n"
+                                  "concat a b c as cat   # 8 + 8 + 3 = 19 channels\n"
+                                  "conv 16 1x1 as d\n"
+                                  "conv 16 3x3 pad=1 from cat as e\n"
+                                  "add d e; relu\n"
+                                  "flatten\n"
+                                  "dense 10\n";
+/* params: a (27+1)*8 = 224, b (3+1)*8 = 32, d (19+1)*16 = 320, e (9*19+1)*16 = 2752,
+ * dense (16384+1)*10 = 163850; total 167178 */
+#define BRANCH_LAYERS 11
+#define BRANCH_PARAMS 167178
+
+/* The same net broken at its last line: add of 16 and 19 channels. */
+static const char broken_spec[] = "input 32x32x3 as x\n"
+                                  "conv 8 3x3 pad=1 as a\n"
+                                  "conv 8 1x1 from x as b\n"
+                                  "maxpool 3x3 stride=1 pad=1 from x as c\n"
+                                  "concat a b c as cat\n"
+                                  "conv 16 1x1 as d\n"
+                                  "add d cat\n";
+#define BROKEN_MESSAGE "m.cnn:7:7: add: 'd' has 16 channels but 'cat' has 19"
+
+/* Fails allocation N = 0, 1, 2, ... of parse (or load when path is set) until it succeeds
+ * with no failure injected. Every run: NOMEM or the spec's own result, out NULL on failure,
+ * nothing left allocated after destroy. */
+static void sweep(const char *text, const char *path, cn_status final, const char *final_message)
+{
+    fail_alloc fa = { 0, -1, 0, 0 };
+    cn_allocator alloc = { fa_malloc, fa_realloc, fa_free, &fa };
+    int done = 0;
+    long n;
+    for (n = 0; n < 100000 && !done; n++) {
+        cn_ctx *ctx = NULL;
+        fa = (fail_alloc){ 0, -1, 0, 0 };
+        if (cn_ctx_create(&alloc, &ctx) != CN_OK) {
+            CHECK(0);
+            return;
+        }
+        fa.calls = 0;
+        fa.fail_at = n;
+        cn_net *net = (cn_net *)&net;
+        cn_status st = path ? cn_net_load_spec(ctx, path, &net) : cn_net_parse(ctx, text, strlen(text), "m.cnn", &net);
+        int injected = fa.calls > n;
+        fa.fail_at = -1;
+        int before = test_failures;
+        if (injected) {
+            CHECK_INT(st, CN_E_NOMEM);
+            CHECK_INT(cn_ctx_status(ctx), st);
+            CHECK(strlen(cn_ctx_message(ctx)) > 0);
+        } else {
+            done = 1;
+            CHECK_INT(st, final);
+            if (final_message) CHECK_STR(cn_ctx_message(ctx), final_message);
+        }
+        if (st == CN_OK) {
+            CHECK(net != NULL);
+            if (net && net != (cn_net *)&net) {
+                cn_totals t;
+                CHECK_INT(cn_net_layer_count(net), BRANCH_LAYERS);
+                CHECK_INT(cn_net_totals(ctx, net, 1, &t), CN_OK);
+                CHECK_INT(t.params, BRANCH_PARAMS);
+            }
+        } else {
+            CHECK(net == NULL);
+        }
+        if (st == CN_OK && net != (cn_net *)&net) cn_net_destroy(net);
+        cn_ctx_destroy(ctx);
+        CHECK_INT(fa.live, 0);
+        CHECK_INT(fa.bad_free, 0);
+        if (test_failures != before) {
+            fprintf(stderr, "  ^ with allocation %ld failing (status %s)\n", n, cn_status_name(st));
+            return;
+        }
+    }
+    CHECK(done);
+    CHECK(n > 10); /* the parse allocates: the sweep really failed something */
+}
+
+static void test_malloc_sweep_parse(void) { sweep(branch_spec, NULL, CN_OK, NULL); }
+
+static void test_malloc_sweep_shape_error(void) { sweep(broken_spec, NULL, CN_E_SHAPE, BROKEN_MESSAGE); }
+
+static void test_malloc_sweep_load(void)
+{
+    char path[] = "/tmp/cn_spec_XXXXXX";
+    int fd = mkstemp(path);
+    CHECK(fd >= 0);
+    if (fd < 0) return;
+    FILE *f = fdopen(fd, "w");
+    CHECK(f != NULL);
+    if (!f) {
+        close(fd);
+        unlink(path);
+        return;
+    }
+    fputs(branch_spec, f);
+    fclose(f);
+    sweep(NULL, path, CN_OK, NULL);
+    unlink(path);
+}
+
+/* The branch spec itself: layer order, inputs and shapes, computed by hand. */
+static void test_branch_spec_shapes(void)
+{
+    static const struct { const char *name; int64_t c, h, w; } want[BRANCH_LAYERS] = {
+        { "x", 3, 32, 32 },    { "a", 8, 32, 32 },  { "b", 8, 32, 32 },  { "c", 3, 32, 32 },
+        { "cat", 19, 32, 32 }, { "d", 16, 32, 32 }, { "e", 16, 32, 32 }, { "add1", 16, 32, 32 },
+        { "relu1", 16, 32, 32 }, { "flatten1", 16384, 1, 1 }, { "dense1", 10, 1, 1 },
+    };
+    cn_ctx *ctx;
+    cn_net *net = NULL;
+    CHECK_INT(cn_ctx_create(NULL, &ctx), CN_OK);
+    CHECK_INT(cn_net_parse(ctx, branch_spec, strlen(branch_spec), "m.cnn", &net), CN_OK);
+    if (net) {
+        CHECK_INT(cn_net_layer_count(net), BRANCH_LAYERS);
+        for (int i = 0; i < BRANCH_LAYERS && i < cn_net_layer_count(net); i++) {
+            cn_layer_info li;
+            CHECK_INT(cn_net_layer(ctx, net, i, 1, &li), CN_OK);
+            CHECK_STR(li.name, want[i].name);
+            CHECK_INT(li.c, want[i].c);
+            CHECK_INT(li.h, want[i].h);
+            CHECK_INT(li.w, want[i].w);
+        }
+    }
+    cn_net_destroy(net);
+    cn_ctx_destroy(ctx);
+}
+
+static const test_case cases[] = {
+    { "malformed specs: status and exact message", test_table },
+    { "generated specs: a long word, a typo among 70 layers", test_generated_specs },
+    { "the same specs, fixed, parse", test_fixed_specs_parse },
+    { "branch spec: names and shapes", test_branch_spec_shapes },
+    { "malloc-failure sweep: parse with branches", test_malloc_sweep_parse },
+    { "malloc-failure sweep: parse ending in a shape error", test_malloc_sweep_shape_error },
+    { "malloc-failure sweep: load_spec", test_malloc_sweep_load },
+};
+
+TEST_MAIN(cases)
