@@ -211,6 +211,8 @@ int cmd_summary(int argc, char **argv)
             else if (!strcmp(a.value, "momentum") || !strcmp(a.value, "nesterov")) o.opt = CN_OPT_MOMENTUM;
             else if (!strcmp(a.value, "adam") || !strcmp(a.value, "adamw")) o.opt = CN_OPT_ADAM;
             else return cli_usage_error("summary", "--optimizer must be sgd, momentum or adam, got '%s'", a.value);
+        } else if (a.failed) {
+            break;
         } else if (!cli_is_option(cli_peek(&a)) && !spec_file && !spec_text) {
             spec_file = cli_next(&a);
         } else {

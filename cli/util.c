@@ -43,6 +43,7 @@ const char *cli_next(cli_args *a) { return a->i < a->argc ? a->argv[a->i++] : NU
 
 int cli_is_option(const char *s)
 {
+    if (!s) return 0;
     /* "-3" and "-0.5" are numbers, not options */
     return s[0] == '-' && s[1] && !isdigit((unsigned char)s[1]) && s[1] != '.';
 }

@@ -1,0 +1,302 @@
+#!/bin/sh
+# cli_test.sh — the convnet command line as a user sees it: exit status (0 ok, 1 error in the
+# user's input, 2 bad usage), messages on stderr, --help, the worksheet arithmetic of
+# `summary --explain`, JSON that parses, memory/fit sections, and `calc`.
+# Run by CTest from the repository root: tests/cli_test.sh /path/to/convnet
+# Every expected number is computed here (shell arithmetic or python), not copied from output.
+# Prints one line per check and ends with "N passed, M failed"; exits 1 if any failed.
+
+CN=${1:?usage: tests/cli_test.sh /path/to/convnet}
+PY=/usr/bin/python3
+T=$(mktemp -d "${TMPDIR:-/tmp}/cn_cli.XXXXXX") || exit 1
+trap 'rm -rf "$T"' EXIT
+trap 'exit 1' INT TERM HUP
+
+pass=0
+fail=0
+ok() { pass=$((pass + 1)); echo "ok   $1"; }
+bad() {
+    fail=$((fail + 1))
+    echo "FAIL $1"
+    if [ -n "$2" ]; then printf '%s\n' "$2" | head -n 20 | sed 's/^/     | /'; fi
+}
+
+# run CMD...: stdout -> $T/out, stderr -> $T/err, exit status -> $rc
+run() {
+    "$@" >"$T/out" 2>"$T/err"
+    rc=$?
+}
+shown() { printf 'exit %s\n--- stdout\n%s\n--- stderr\n%s' "$rc" "$(head -c 2000 "$T/out")" "$(head -c 2000 "$T/err")"; }
+
+# expect_rc NAME WANT
+expect_rc() {
+    if [ "$rc" -eq "$2" ]; then ok "$1: exit $2"; else bad "$1: exit $rc, expected $2" "$(shown)"; fi
+}
+# expect_line NAME out|err TEXT: a line that is exactly TEXT
+expect_line() {
+    if grep -qxF -- "$3" "$T/$2"; then ok "$1"; else bad "$1: no line '$3' on std$2" "$(shown)"; fi
+}
+# expect_formula NAME TEXT: a stdout line that, without its indentation, is TEXT or starts
+# with TEXT and a space (a note may follow a formula)
+expect_formula() {
+    if awk -v want="$2" '{ sub(/^[ \t]+/, ""); sub(/[ \t]+$/, "");
+                           if ($0 == want || index($0, want " ") == 1) found = 1 }
+                         END { exit !found }' "$T/out"; then
+        ok "$1"
+    else
+        bad "$1: no line '$2'" "$(shown)"
+    fi
+}
+# expect_text NAME out|err TEXT: TEXT somewhere in the stream
+expect_text() {
+    if grep -qF -- "$3" "$T/$2"; then ok "$1"; else bad "$1: no '$3' on std$2" "$(shown)"; fi
+}
+expect_empty() {
+    if [ ! -s "$T/$2" ]; then ok "$1"; else bad "$1: std$2 is not empty" "$(shown)"; fi
+}
+# expect_json NAME PYTHON-EXPR: stdout parses as JSON (as d) and EXPR holds
+expect_json() {
+    if "$PY" -c "import json, math, sys
+d = json.load(sys.stdin)
+sys.exit(0 if ($2) else 3)" <"$T/out" >"$T/py" 2>&1; then
+        ok "$1"
+    else
+        bad "$1: JSON does not parse or does not satisfy: $2" "$(cat "$T/py"; shown)"
+    fi
+}
+
+[ -x "$CN" ] || { echo "FAIL $CN is not an executable"; echo "0 passed, 1 failed"; exit 1; }
+[ -x "$PY" ] || bad "$PY is needed for the JSON checks"
+
+# ---- numbers of the worked example, computed here -------------------------------------------
+# input 64x64x3; conv 32 3x3 pad=1
+O=$(( (64 - 3 + 2 * 1) / 1 + 1 ))             # 64
+PARAMS=$(( (3 * 3 * 3 + 1) * 32 ))              # 896
+MACS=$(( 64 * 64 * 32 * 3 * 3 * 3 ))            # 3538944
+MACS_TEXT=$("$PY" -c "print(f'{$MACS:,}')")     # 3,538,944
+SPEC='input 64x64x3; conv 32 3x3 pad=1'
+
+# ---- top level --------------------------------------------------------------------------------
+run "$CN" --help
+expect_rc "convnet --help" 0
+expect_text "convnet --help prints usage on stdout" out "usage: convnet"
+expect_text "convnet --help lists summary" out "summary"
+expect_text "convnet --help lists calc" out "calc"
+expect_empty "convnet --help: stderr empty" err
+
+run "$CN"
+expect_rc "convnet with no command" 2
+expect_text "convnet with no command: usage on stderr" err "usage: convnet"
+
+run "$CN" sumary -e "$SPEC"
+expect_rc "unknown command 'sumary'" 2
+expect_text "unknown command: did you mean" err "unknown command 'sumary' (did you mean 'summary'?)"
+expect_empty "unknown command: stdout empty" out
+
+run "$CN" frobnicate
+expect_rc "unknown command 'frobnicate'" 2
+expect_text "unknown command, no suggestion" err "unknown command 'frobnicate'"
+
+VERSION=$(sed -n 's/^#define CN_VERSION "\(.*\)"$/\1/p' include/convnet.h)
+run "$CN" --version
+expect_rc "convnet --version" 0
+expect_line "--version prints 'convnet $VERSION'" out "convnet $VERSION"
+
+# ---- summary: usage -------------------------------------------------------------------------
+run "$CN" summary --help
+expect_rc "summary --help" 0
+expect_text "summary --help prints usage" out "usage: convnet summary"
+expect_text "summary --help lists the conv layer" out "conv FILTERS KxK"
+
+run "$CN" help summary
+expect_rc "convnet help summary" 0
+expect_text "convnet help summary prints usage" out "usage: convnet summary"
+
+run "$CN" summary
+expect_rc "summary without a spec" 2
+expect_text "summary without a spec: says so" err "give a spec file or -e TEXT"
+
+run "$CN" summary -e "$SPEC" --bogus
+expect_rc "summary --bogus (unknown option)" 2
+expect_text "unknown option named on stderr" err "unknown option '--bogus'"
+
+run "$CN" summary -e "$SPEC" --explian
+expect_rc "summary --explian" 2
+expect_text "--explian: did you mean --explain" err "(did you mean '--explain'?)"
+
+run "$CN" summary -e
+expect_rc "summary -e without its text (missing argument)" 2
+expect_text "summary -e: needs a value" err "-e needs a value"
+
+run "$CN" summary -e "$SPEC" --fit
+expect_rc "summary --fit without a size (missing argument)" 2
+expect_text "summary --fit: needs a value" err "--fit needs a value"
+
+run "$CN" summary -e "$SPEC" --batch 0
+expect_rc "summary --batch 0" 2
+expect_text "--batch 0: message names --batch" err "--batch"
+
+run "$CN" summary -e "$SPEC" --fit 8XB
+expect_rc "summary --fit 8XB" 2
+
+run "$CN" summary -e "$SPEC" --optimizer adm
+expect_rc "summary --optimizer adm" 2
+
+run "$CN" summary "$T/x.cnn" -e "$SPEC"
+expect_rc "summary with a file and -e" 2
+
+# ---- summary: errors in the user's spec (exit 1, convnet: FILE:LINE:COL: message) -------
+printf 'input 28x28x1\nconv2d 32 3x3\n' >"$T/bad.cnn"
+run "$CN" summary "$T/bad.cnn"
+expect_rc "malformed spec file" 1
+expect_line "malformed spec file: FILE:LINE:COL message" err \
+    "convnet: $T/bad.cnn:2:1: unknown layer 'conv2d' (did you mean 'conv'?)"
+expect_empty "malformed spec file: stdout empty" out
+
+# line 4; conv 1..4 _5 4 6 _7 7x7 8
+printf '# a tiny net\ninput 5x5x1\nrelu\nconv 4 7x7\n' >"$T/big.cnn"
+run "$CN" summary "$T/big.cnn"
+expect_rc "kernel larger than the input" 1
+expect_line "kernel larger than the input: message" err \
+    "convnet: $T/big.cnn:4:8: conv: kernel 7x7 larger than padded input 5x5"
+
+# i1..t5 _6 28x28x1 7..13 ;14 _15 conv 16..19 _20 8 21 _22 3x3 23..25 ;26 _27 rellu 28
+run "$CN" summary -e 'input 28x28x1; conv 8 3x3; rellu'
+expect_rc "malformed -e text" 1
+expect_line "malformed -e text: -e:LINE:COL" err "convnet: -e:1:28: unknown layer 'rellu' (did you mean 'relu'?)"
+
+run "$CN" summary "$T/does-not-exist.cnn"
+expect_rc "missing spec file" 1
+expect_text "missing spec file: cannot open" err "convnet: $T/does-not-exist.cnn: cannot open"
+
+# ---- summary --explain: the worksheet arithmetic ---------------------------------------------
+run "$CN" summary -e "$SPEC" --explain
+expect_rc "summary --explain" 0
+expect_formula "--explain: output size" "O = floor((64 - 3 + 2*1)/1) + 1 = $O"
+expect_formula "--explain: parameters" "params = (3*3*3 + 1)*32 = $PARAMS"
+expect_formula "--explain: MACs" "MACs = 64*64*32 * 3*3*3 = $MACS_TEXT"
+expect_text "summary: total MACs at batch 1" out "MACs: $MACS_TEXT at batch 1"
+
+B8=$(( 8 * MACS ))
+run "$CN" summary -e "$SPEC" --batch 8
+expect_rc "summary --batch 8" 0
+expect_text "summary --batch 8: total MACs" out "MACs: $("$PY" -c "print(f'{$B8:,}')") at batch 8"
+
+# ---- summary --json ------------------------------------------------------------------------
+run "$CN" summary -e "$SPEC" --json
+expect_rc "summary --json" 0
+expect_json "--json: layers[1].output == [1,32,64,64]" "d['layers'][1]['output'] == [1, 32, 64, 64]"
+expect_json "--json: layers[0].output == [1,3,64,64]" "d['layers'][0]['output'] == [1, 3, 64, 64]"
+expect_json "--json: total_params == $PARAMS" "d['total_params'] == $PARAMS"
+expect_json "--json: total_macs == $MACS" "d['total_macs'] == $MACS"
+expect_json "--json: layers[1].params == $PARAMS, type conv" \
+    "d['layers'][1]['params'] == $PARAMS and d['layers'][1]['type'] == 'conv'"
+
+run "$CN" summary -e "$SPEC" --json --batch 8
+expect_rc "summary --json --batch 8" 0
+expect_json "--json --batch 8: output == [8,32,64,64]" "d['layers'][1]['output'] == [8, 32, 64, 64]"
+expect_json "--json --batch 8: total_macs == 8*$MACS" "d['total_macs'] == 8 * $MACS"
+
+run "$CN" summary -e "$SPEC" --json --explain
+expect_rc "summary --json --explain" 0
+expect_json "--json --explain: still JSON, with the formula" \
+    "'params = (3*3*3 + 1)*32 = $PARAMS' in d['layers'][1]['explain']"
+
+# a name with a quote and a backslash must stay valid JSON
+printf 'input 8x8x1\nconv 2 3x3\n' >"$T/we\"ird\\name.cnn"
+run "$CN" summary "$T/we\"ird\\name.cnn" --json
+expect_rc "summary --json of a file with \" and \\ in its name" 0
+expect_json "--json: file name escaped" "d['file'].endswith('we\"ird\\\\name.cnn')"
+
+# ---- summary --memory and --fit ---------------------------------------------------------------
+# per sample: input 64*64*3 and conv 64*64*32 values kept, the conv's gradient; fp32.
+# parameters, gradients and Adam's two moments: 4 * 896 bytes each.
+ACT=$(( 64 * (64 * 64 * 3 + 64 * 64 * 32) * 4 ))
+PB=$(( PARAMS * 4 ))
+run "$CN" summary -e "$SPEC" --memory --batch 64
+expect_rc "summary --memory --batch 64" 0
+expect_text "--memory: section header" out "memory at batch 64"
+expect_text "--memory: training part" out "training (optimizer adam)"
+expect_text "--memory: inference part" out "inference:"
+
+run "$CN" summary -e "$SPEC" --fit 8GiB
+expect_rc "summary --fit 8GiB" 0
+expect_text "--fit: section" out "largest batch that fits in 8.0 GiB"
+
+run "$CN" summary -e "$SPEC" --memory --batch 64 --fit 8GiB --json
+expect_rc "summary --memory --fit --json" 0
+expect_json "--json: has memory and fit" "'memory' in d and 'fit' in d"
+expect_json "--json memory: activations, params, optimizer state" \
+    "d['memory']['batch'] == 64 and d['memory']['training']['activations'] == $ACT and \
+d['memory']['training']['params'] == $PB and d['memory']['training']['param_grads'] == $PB and \
+d['memory']['training']['optimizer_state'] == 2 * $PB"
+# training(N) = N*(kept values + conv gradient)*4 + 4*params bytes, largest N within 8 GiB
+expect_json "--json fit: budget 8 GiB and the largest training batch" \
+    "d['fit']['budget'] == 8 * 2**30 and \
+d['fit']['training_batch'] == (8 * 2**30 - 4 * $PB) // ((64*64*3 + 2*64*64*32) * 4)"
+expect_json "--json fit: the largest inference batch" \
+    "d['fit']['inference_batch'] == (8 * 2**30 - $PB) // ((64*64*3 + 64*64*32) * 4)"
+
+# ---- calc ----------------------------------------------------------------------------------
+run "$CN" calc --help
+expect_rc "calc --help" 0
+expect_text "calc --help prints usage" out "usage: convnet calc"
+
+run "$CN" calc
+expect_rc "calc without a quantity" 2
+
+run "$CN" calc softmax 2 1 0.1 --json
+expect_rc "calc softmax 2 1 0.1 --json" 0
+# the seed notes print 0.0099 for the last one; it is 0.0986
+expect_json "softmax [2,1,0.1] to 1e-5 (0.659001, 0.242433, 0.0985659)" \
+    "len(d['result']) == 3 and all(abs(r - math.exp(x) / sum(math.exp(v) for v in (2, 1, 0.1))) < 1e-5 \
+for r, x in zip(d['result'], (2, 1, 0.1))) and abs(d['result'][2] - 0.0985659) < 1e-5"
+
+run "$CN" calc softmax 2 1 0.1
+expect_rc "calc softmax 2 1 0.1" 0
+expect_line "calc softmax: plain output" out "0.659001 0.242433 0.0985659"
+
+ROW='10,10,10,0,0,0'
+IMG="$ROW;$ROW;$ROW;$ROW;$ROW;$ROW"
+EDGE='1,0,-1;1,0,-1;1,0,-1'
+run "$CN" calc conv --input "$IMG" --kernel "$EDGE"
+expect_rc "calc conv (vertical edge)" 0
+# each output: 3 * (left column - right column) of its window: 3*(10-10), 3*(10-0), 3*(10-0), 3*(0-0)
+printf '0 30 30 0\n0 30 30 0\n0 30 30 0\n0 30 30 0\n' >"$T/want"
+awk '{ $1 = $1; print }' "$T/out" >"$T/got"
+if cmp -s "$T/want" "$T/got"; then ok "calc conv: four rows '0 30 30 0'"; else bad "calc conv: rows" "$(shown)"; fi
+
+run "$CN" calc conv --input "$IMG" --kernel "$EDGE" --json
+expect_json "calc conv --json: 4x4 result" "d['result'] == [[0, 30, 30, 0]] * 4"
+
+run "$CN" calc conv --input '1,2,3;4,5' --kernel '1'
+expect_rc "calc conv with a ragged matrix" 2
+expect_text "ragged matrix: which row" err "row 2 has 2 values, row 1 has 3"
+
+run "$CN" calc sofmax 1 2
+expect_rc "calc sofmax (unknown quantity)" 2
+expect_text "unknown quantity: did you mean softmax" err "unknown quantity 'sofmax' (did you mean 'softmax'?)"
+
+run "$CN" calc loss mse --target 1,0
+expect_rc "calc loss without --pred" 2
+expect_text "missing --pred: says so" err "--pred"
+
+run "$CN" calc loss mse --target 1,0 --pred
+expect_rc "calc loss --pred without a value" 2
+
+# -ln(0.7)
+run "$CN" calc loss ce --target 1,0,0 --pred 0.7,0.2,0.1 --json
+expect_rc "calc loss ce" 0
+expect_json "calc loss ce: -ln 0.7" "abs(d['result'] + math.log(0.7)) < 1e-6"
+
+# floor((64 - 3 + 2*1)/2) + 1 = 32
+run "$CN" calc out --in 64 --kernel 3 --pad 1 --stride 2
+expect_rc "calc out" 0
+expect_line "calc out: 32" out "$(( (64 - 3 + 2 * 1) / 2 + 1 ))"
+
+run "$CN" calc pool max --input '1,3,2,4;5,6,7,8;3,2,1,0;1,2,3,4' --size 2 --json
+expect_rc "calc pool max" 0
+expect_json "calc pool max 2x2: [[6,8],[3,4]]" "d['result'] == [[6, 8], [3, 4]]"
+
+echo "$pass passed, $fail failed"
+[ "$fail" -eq 0 ]

@@ -135,13 +135,13 @@ static const spec_case cases_table[] = {
       "m.cnn:3:15: name 'a' already used at line 2" },
     /* a reads b and b reads a: data flows b -> a -> b */
     { "cycle of two", "input 28x28x1\nconv 8 3x3 pad=1 from b as a\nconv 8 3x3 pad=1 from a as b", 0, CN_E_PARSE,
-      "m.cnn:2:1: cycle: b -> a -> b (a layer cannot read its own output)" },
+      "m.cnn:2:1: cycle: a -> b -> a (a layer cannot read its own output)" },
     { "cycle of one", "input 28x28x1\nconv 8 3x3 pad=1 from a as a", 0, CN_E_PARSE,
       "m.cnn:2:1: cycle: a -> a (a layer cannot read its own output)" },
     { "unused branch", "input 28x28x1\nconv 8 3x3 as a\nconv 8 3x3 from input as b", 0, CN_E_PARSE,
       "m.cnn:2:1: 'a' is never used: the output is the last line ('b') and nothing leading to it reads 'a'" },
     { "first layer not input", "conv 8 3x3\nrelu", 0, CN_E_PARSE,
-      "m.cnn:1:1: the first layer must be 'input HxWxC' (as: input 28x28x1), not 'conv'" },
+      "m.cnn:1:1: the first layer must be 'input HxWxC' (e.g. input 28x28x1), not 'conv'" },
     { "two inputs", "input 28x28x1\ninput 28x28x1", 0, CN_E_PARSE,
       "m.cnn:2:1: only one input layer is supported (the first is at line 1)" },
     /* from 15 */

@@ -17,10 +17,11 @@ static int find_name(const cn_node *nodes, int count, const char *name)
 static cn_status undefined_name(cn_ctx *ctx, const char *file, const cn_node *nodes, int count, const cn_node *n,
                                 int j)
 {
-    const char *names[64];
-    int k = 0;
-    for (int i = 0; i < count && k < 64; i++) names[k++] = nodes[i].name;
-    const char *s = cn_suggest(n->in_names[j], names, k);
+    const char **names = cn_malloc(ctx, sizeof(char *) * (size_t)count);
+    if (!names) return CN_E_NOMEM;
+    for (int i = 0; i < count; i++) names[i] = nodes[i].name;
+    const char *s = cn_suggest(n->in_names[j], names, count);
+    cn_free(ctx, names);
     if (s)
         return cn_fail_at(ctx, CN_E_PARSE, file, n->line, n->in_cols[j], "%s: undefined name '%s' (did you mean '%s'?)",
                           n->op->name, n->in_names[j], s);
@@ -68,7 +69,7 @@ static cn_status resolve_inputs(cn_ctx *ctx, const char *file, cn_node *nodes, i
         }
         if (i == 0)
             return cn_fail_at(ctx, CN_E_PARSE, file, n->line, n->col,
-                              "the first layer must be 'input HxWxC' (as: input 28x28x1), not '%s'", n->op->name);
+                              "the first layer must be 'input HxWxC' (e.g. input 28x28x1), not '%s'", n->op->name);
         int nin = n->n_in ? n->n_in : 1;
         if (!(n->in = cn_calloc(ctx, (size_t)nin, sizeof(int)))) return CN_E_NOMEM;
         if (!n->n_in) {
@@ -109,7 +110,9 @@ static cn_status report_cycle(cn_ctx *ctx, const char *file, cn_node *nodes, int
     char msg[512];
     cn_strbuf sb;
     cn_sb_init(&sb, msg, sizeof msg);
-    for (int k = len - 1; k >= first; k--) cn_sb_printf(&sb, "%s -> ", nodes[path[k]].name);
+    /* path[first] = u reads path[first+1] ... reads path[len-1], which reads u: data flows the other way */
+    cn_sb_printf(&sb, "%s -> ", nodes[u].name);
+    for (int k = len - 1; k > first; k--) cn_sb_printf(&sb, "%s -> ", nodes[path[k]].name);
     cn_sb_printf(&sb, "%s", nodes[u].name);
     return cn_fail_at(ctx, CN_E_PARSE, file, nodes[u].line, nodes[u].col,
                       "cycle: %s (a layer cannot read its own output)", msg);

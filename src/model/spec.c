@@ -178,13 +178,16 @@ static cn_status unknown_layer(parser *p, const token *t)
     int len = t->len < 63 ? t->len : 63;
     memcpy(word, t->s, (size_t)len);
     word[len] = '\0';
-    for (int i = 0; i < CN_OP_COUNT; i++) names[i] = cn_ops[i]->name;
+    char list[512];
+    cn_strbuf sb;
+    cn_sb_init(&sb, list, sizeof list);
+    for (int i = 0; i < CN_OP_COUNT; i++) {
+        names[i] = cn_ops[i]->name;
+        cn_sb_printf(&sb, "%s%s", i ? ", " : "", names[i]);
+    }
     const char *s = cn_suggest(word, names, CN_OP_COUNT);
     if (s) return fail(p, t->line, t->col, CN_E_PARSE, "unknown layer '%.*s' (did you mean '%s'?)", t->len, t->s, s);
-    return fail(p, t->line, t->col, CN_E_PARSE,
-                "unknown layer '%.*s'; layers are input, conv, maxpool, avgpool, minpool, globalavgpool, relu, "
-                "leakyrelu, sigmoid, tanh, softmax, batchnorm, dropout, flatten, dense, concat, add",
-                t->len, t->s);
+    return fail(p, t->line, t->col, CN_E_PARSE, "unknown layer '%.*s'; layers are %s", t->len, t->s, list);
 }
 
 static cn_status unknown_key(parser *p, const cn_op *op, const token *t, int klen)
@@ -269,6 +272,9 @@ static cn_status parse_statement(parser *p, const token *t, int nt, cn_node *n)
                 key[klen] = '\0';
                 ki = cn_op_key_index(op, key);
             }
+            if (klen == 0)
+                return fail(p, tk->line, tk->col, CN_E_PARSE, "%s: '%.*s' has no key name before '='", op->name, tk->len,
+                            tk->s);
             if (ki < 0 || op->keys[ki].type == CN_KT_NAMES) return unknown_key(p, op, tk, klen);
             val = (token){ eq + 1, tk->len - klen - 1, tk->line, tk->col + klen + 1 };
             if (val.len == 0)
@@ -384,7 +390,11 @@ cn_status cn_spec_parse(cn_ctx *ctx, const char *text, size_t len, const char *f
         col += (int)(j - i);
         i = j - 1;
     }
-    if (nn == 0) st = fail(&p, line > 1 ? line - 1 : 1, 1, CN_E_PARSE, "empty spec: it needs at least 'input HxWxC'");
+    if (nn == 0) {
+        int last_line = 1; /* the file's last line, whether or not it ends in a newline */
+        for (size_t i = 0; i + 1 < len; i++) last_line += text[i] == '\n';
+        st = fail(&p, last_line, 1, CN_E_PARSE, "empty spec: it needs at least 'input HxWxC'");
+    }
 done:
     cn_free(ctx, toks);
     if (st) {

@@ -13,9 +13,13 @@ int cn_key_col(const cn_node *n, const char *name)
 cn_status cn_dims_count(cn_ctx *ctx, const char *file, const cn_node *n, cn_dims d, int64_t *count)
 {
     int64_t hw, chw, bytes;
-    if (!cn_mul_ok(d.h, d.w, &hw) || !cn_mul_ok(hw, d.c, &chw) || !cn_mul_ok(chw, (int64_t)sizeof(float), &bytes))
+    if (!cn_mul_ok(d.h, d.w, &hw) || !cn_mul_ok(hw, d.c, &chw))
         return cn_fail_at(ctx, CN_E_OVERFLOW, file, n->line, n->col,
                           "%s: output %lldx%lldx%lld has more elements than 64 bits can count", n->op->name,
+                          (long long)d.h, (long long)d.w, (long long)d.c);
+    if (!cn_mul_ok(chw, (int64_t)sizeof(float), &bytes))
+        return cn_fail_at(ctx, CN_E_OVERFLOW, file, n->line, n->col,
+                          "%s: output %lldx%lldx%lld takes more bytes than 64 bits can count", n->op->name,
                           (long long)d.h, (long long)d.w, (long long)d.c);
     *count = chw;
     return CN_OK;
