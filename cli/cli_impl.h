@@ -59,5 +59,6 @@ void cli_json_float(FILE *f, double v, int is_float);
 
 int cmd_summary(int argc, char **argv);
 int cmd_calc(int argc, char **argv);
+int cmd_gradcheck(int argc, char **argv);
 
 #endif

@@ -11,6 +11,7 @@ static const struct {
 } commands[] = {
     { "summary", cmd_summary, "shapes, parameters, MACs and receptive field of every layer" },
     { "calc", cmd_calc, "worksheet quantities: softmax, losses, batch norm, L1/L2, conv, pooling" },
+    { "gradcheck", cmd_gradcheck, "check every layer's backward pass by central differences" },
 };
 
 static void usage(FILE *f)

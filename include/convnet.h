@@ -128,6 +128,134 @@ cn_status cn_net_totals(cn_ctx *ctx, const cn_net *net, int64_t batch, cn_totals
  * one formula per line, into buf like snprintf; returns the length it needed. */
 size_t cn_net_explain(const cn_net *net, int i, int64_t batch, char *buf, size_t cap);
 
+/* ---- training engine -------------------------------------------------------------------------
+ * Parameters live in one slab (trainable tensors first, then the batch-norm running statistics),
+ * gradients in a second slab at the same offsets. Activations are planned once per batch size.
+ * All randomness comes from the net's seeded RNG: the same seed gives a bit-identical run. */
+
+typedef enum cn_init {
+    CN_INIT_KAIMING_NORMAL = 0, /* N(0, 2/fan_in): He et al. 2015, for ReLU nets (the default) */
+    CN_INIT_KAIMING_UNIFORM,    /* U(-sqrt(6/fan_in), +sqrt(6/fan_in)) */
+    CN_INIT_XAVIER_NORMAL,      /* N(0, 2/(fan_in + fan_out)): Glorot & Bengio 2010 */
+    CN_INIT_XAVIER_UNIFORM      /* U(-sqrt(6/(fan_in + fan_out)), +...) */
+} cn_init;
+
+/* Allocates the parameter and gradient slabs and draws the weights (biases and beta 0, gamma 1,
+ * running mean 0, running variance 1). Seeds the net's RNG (dropout) with the same seed. */
+cn_status cn_net_init_params(cn_ctx *ctx, cn_net *net, cn_init init, uint64_t seed);
+
+typedef struct cn_tensor {
+    const char *name;   /* "conv1.weight", "bn1.running_var" */
+    int rank;
+    int64_t shape[4];   /* PyTorch's layout: conv weight (Cout, Cin/groups, Kh, Kw), dense (out, in) */
+    int64_t count;
+    int trainable;
+    float *data;        /* inside the parameter slab */
+    float *grad;        /* inside the gradient slab; NULL when not trainable */
+} cn_tensor;
+
+int cn_net_tensor_count(const cn_net *net);
+cn_status cn_net_tensor(cn_ctx *ctx, const cn_net *net, int i, cn_tensor *out);
+cn_status cn_net_find_tensor(cn_ctx *ctx, const cn_net *net, const char *name, cn_tensor *out);
+/* The slabs: `count` trainable values, then (params only) the non-trainable ones. */
+float *cn_net_params(const cn_net *net, int64_t *trainable, int64_t *total);
+float *cn_net_grads(const cn_net *net, int64_t *count);
+void cn_net_zero_grad(cn_net *net);
+cn_rng *cn_net_rng(cn_net *net);
+
+/* x (N, C, H, W) as the input layer declares; training = 1 uses batch statistics and dropout.
+ * The output (N, classes...) stays valid until the next forward. */
+cn_status cn_net_forward(cn_ctx *ctx, cn_net *net, const float *x, int64_t batch, int training);
+const float *cn_net_output(const cn_net *net, int64_t *count);
+/* Back-propagates dy (the gradient of the loss with respect to the output): parameter
+ * gradients accumulate (+=) into the gradient slab. */
+cn_status cn_net_backward(cn_ctx *ctx, cn_net *net, const float *dy);
+/* Gradient of the loss with respect to the net's input after cn_net_backward (N*C*H*W values). */
+const float *cn_net_input_grad(const cn_net *net);
+
+/* Re-runs the last forward and backward checking every layer's output and gradients, and
+ * fails naming the first layer and pass that produced a NaN or infinity, with the min, max and
+ * mean of that layer's input. Call it when a loss or gradient came out non-finite. */
+cn_status cn_net_trace_nonfinite(cn_ctx *ctx, cn_net *net, const float *x, const float *dy, int training,
+                                 const cn_rng *rng_before);
+
+/* Central-difference check of every layer's backward pass, in double precision: random inputs,
+ * parameters and output gradient (seeded), up to `samples` coordinates of each input and
+ * parameter tensor. max_rel_err[i] = max |analytic - numeric| / max |numeric| over a layer's
+ * tensors (0 for the input layer); *worst is the largest. */
+cn_status cn_net_gradcheck(cn_ctx *ctx, const cn_net *net, uint64_t seed, int64_t batch, int training, int samples,
+                           double *max_rel_err, double *worst);
+
+/* ---- optimizers and learning-rate schedules (PyTorch's update rules) -------------------------- */
+
+typedef enum cn_optim_kind {
+    CN_OPTIM_SGD = 0,  /* w -= lr g */
+    CN_OPTIM_MOMENTUM, /* v = mu v + g; w -= lr v */
+    CN_OPTIM_NESTEROV, /* v = mu v + g; w -= lr (g + mu v) */
+    CN_OPTIM_ADAM,     /* Kingma & Ba, bias-corrected moments */
+    CN_OPTIM_ADAMW     /* Adam with decoupled weight decay: w -= lr wd w before the update */
+} cn_optim_kind;
+
+typedef enum cn_schedule {
+    CN_SCHED_CONSTANT = 0,
+    CN_SCHED_STEP,     /* lr * gamma^floor(t / step_size) */
+    CN_SCHED_COSINE,   /* lr * (1 + cos(pi t / T)) / 2 */
+    CN_SCHED_ONECYCLE  /* PyTorch's OneCycleLR (cosine up to lr over pct_start of T, then down) */
+} cn_schedule;
+
+typedef struct cn_optim_config {
+    cn_optim_kind kind;
+    double lr;                 /* base learning rate (the peak for one-cycle) */
+    double momentum;           /* momentum and Nesterov (0.9) */
+    double beta1, beta2, eps;  /* Adam (0.9, 0.999, 1e-8) */
+    double weight_decay;       /* L2: wd*w added to the gradient; AdamW: decoupled */
+    double l1;                 /* L1: l1*sign(w) added to the gradient */
+    double clip_norm;          /* scale gradients so their global L2 norm is at most this; 0 = off */
+    cn_schedule schedule;
+    int64_t total_steps;       /* cosine and one-cycle */
+    int64_t warmup_steps;      /* linear warm-up from lr/warmup to lr first (not with one-cycle) */
+    int64_t step_size;         /* step schedule */
+    double gamma;              /* step schedule (0.1) */
+    double pct_start, div_factor, final_div_factor; /* one-cycle (0.3, 25, 1e4) */
+} cn_optim_config;
+
+typedef struct cn_optim cn_optim;
+
+/* PyTorch's defaults for the kind: lr 0.01 (Adam 0.001), momentum 0.9, betas (0.9, 0.999),
+ * eps 1e-8, no decay, constant schedule. */
+void cn_optim_defaults(cn_optim_config *cfg, cn_optim_kind kind);
+cn_status cn_optim_create(cn_ctx *ctx, const cn_net *net, const cn_optim_config *cfg, cn_optim **out);
+void cn_optim_destroy(cn_optim *opt);
+/* The learning rate of step t (0-based). */
+double cn_optim_lr_at(const cn_optim_config *cfg, int64_t t);
+/* One update of the net's trainable parameters from the gradient slab: clipping, L1/L2
+ * terms, the rule of the kind, then the step counter advances. *grad_norm (may be NULL)
+ * gets the global gradient norm before clipping; a non-finite norm fails with CN_E_NUMERIC
+ * and changes nothing. */
+cn_status cn_optim_step(cn_ctx *ctx, cn_optim *opt, cn_net *net, double *grad_norm);
+int64_t cn_optim_steps(const cn_optim *opt);
+/* State slab (velocity, or Adam's m then v), at the parameter offsets; for checkpoints. */
+float *cn_optim_state(cn_optim *opt, int64_t *count);
+void cn_optim_set_steps(cn_optim *opt, int64_t steps);
+
+/* ---- data ------------------------------------------------------------------------------------------ */
+
+typedef struct cn_dataset {
+    int64_t count;        /* images */
+    int64_t c, h, w;      /* per image */
+    float *images;        /* count x c x h x w, pixel / 255 */
+    int32_t *labels;      /* count */
+    int32_t classes;      /* 1 + the largest label */
+} cn_dataset;
+
+/* Reads an IDX image file (ubyte, N x H x W) and its label file (ubyte, N), gzipped or raw.
+ * Malformed files (wrong magic, huge or zero dimensions, truncated, trailing bytes, counts that
+ * differ) fail naming the file and the problem. */
+cn_status cn_dataset_load_idx(cn_ctx *ctx, const char *images_path, const char *labels_path, cn_dataset *out);
+/* The training (train-*) or test (t10k-*) half of an MNIST-format folder, .gz or not. */
+cn_status cn_dataset_load_mnist(cn_ctx *ctx, const char *dir, int train, cn_dataset *out);
+void cn_dataset_free(cn_ctx *ctx, cn_dataset *ds);
+
 /* ---- memory planning ------------------------------------------------------------------------ */
 
 typedef enum cn_optimizer_kind {
@@ -178,6 +306,16 @@ cn_status cn_loss(cn_ctx *ctx, cn_loss_kind kind, const float *target, const flo
                   int64_t cols, double *loss, double *per_sample);
 const char *cn_loss_name(cn_loss_kind kind);
 
+typedef enum cn_reduction { CN_REDUCE_MEAN = 0, CN_REDUCE_SUM } cn_reduction;
+
+/* Loss and its gradient for training, reduced as PyTorch does: 'mean' averages elementwise
+ * losses (MSE, MAE, BCE, hinge) over every value and per-sample losses (cross-entropy, Dice)
+ * over the samples; 'sum' adds them. dpred (rows x cols) receives dL/dpred when not NULL.
+ * label_smoothing (cross-entropy from logits only): targets become (1-s) t + s/cols.
+ * BCE from probabilities clamps log at -100, as PyTorch does. */
+cn_status cn_loss_grad(cn_ctx *ctx, cn_loss_kind kind, const float *target, const float *pred, int64_t rows,
+                       int64_t cols, cn_reduction reduction, double label_smoothing, double *loss, float *dpred);
+
 /* Dice coefficient 2|A n B| / (|A| + |B|). */
 cn_status cn_dice_coefficient(cn_ctx *ctx, double intersection, double a, double b, double *out);
 
@@ -204,6 +342,24 @@ cn_status cn_pool2d_single(cn_ctx *ctx, cn_pool_kind kind, const float *x, int64
  * is larger than the padded input. */
 cn_status cn_conv_out_size(cn_ctx *ctx, int64_t in, int64_t k, int64_t stride, int64_t pad, int64_t dilation,
                            int64_t *out);
+
+/* ---- one training step ---------------------------------------------------------------------- */
+
+typedef struct cn_step_config {
+    cn_loss_kind loss;        /* CN_LOSS_CE_LOGITS, or CN_LOSS_CE when the net ends in softmax */
+    double label_smoothing;
+} cn_step_config;
+
+/* The loss a net is trained with by default: cross-entropy on probabilities when its last
+ * layer is softmax, else cross-entropy from logits. */
+cn_loss_kind cn_net_default_loss(const cn_net *net);
+
+/* forward (training mode) -> loss against one-hot labels -> backward -> optimizer step.
+ * x (batch, C, H, W); labels in [0, classes). A NaN or infinity anywhere fails with
+ * CN_E_NUMERIC, naming the first layer and pass that produced it, and leaves the parameters
+ * as they were. */
+cn_status cn_train_step(cn_ctx *ctx, cn_net *net, cn_optim *opt, const cn_step_config *cfg, const float *x,
+                        const int32_t *labels, int64_t batch, double *loss);
 
 #ifdef __cplusplus
 }

@@ -10,12 +10,15 @@
 
 static int64_t elems(const cn_node *n) { return n->out.c * n->out.h * n->out.w; }
 
-static int64_t aux_bytes(const cn_node *n)
+/* what the executor reserves for node i's aux block (exec.c's plan: rounded up to 8 bytes) */
+static int64_t aux_bytes(const cn_net *net, int i, int64_t batch)
 {
-    const cn_op *op = n->op;
-    if (op == cn_ops[CN_OP_MAXPOOL] || op == cn_ops[CN_OP_MINPOOL]) return elems(n) * (int64_t)sizeof(int32_t);
-    if (op == cn_ops[CN_OP_DROPOUT]) return elems(n); /* one byte of mask per value */
-    return 0;
+    const cn_node *n = &net->nodes[i];
+    const cn_node *in[CN_MAX_KEYS * 8];
+    if (!n->op->aux_bytes) return 0;
+    for (int j = 0; j < n->n_in; j++) in[j] = &net->nodes[n->in[j]];
+    int64_t b = n->op->aux_bytes(n, in, batch, sizeof(float));
+    return b < 0 ? -1 : (b + 7) / 8 * 8;
 }
 
 /* All sums are taken in a 128-bit-safe way: per-sample sizes were checked at parse time,
@@ -37,8 +40,8 @@ cn_status cn_net_memory(cn_ctx *ctx, const cn_net *net, int64_t batch, cn_optimi
         const cn_node *n = &net->nodes[i];
         ok &= add_scaled(&m.activations, elems(n) * F32, batch);
         if (i > 0) ok &= add_scaled(&m.activation_grads, elems(n) * F32, batch);
-        ok &= add_scaled(&m.aux, aux_bytes(n), batch);
-        if (n->op == cn_ops[CN_OP_BATCHNORM]) ok &= add_scaled(&m.aux, 2 * n->out.c * F32, 1); /* mean, 1/std */
+        int64_t ab = aux_bytes(net, i, batch);
+        ok &= ab >= 0 && cn_add_ok(m.aux, ab, &m.aux);
         ok &= cn_add_ok(params, n->params, &params) && cn_add_ok(trainable, n->trainable, &trainable);
     }
     int64_t states = opt == CN_OPT_ADAM ? 2 : opt == CN_OPT_MOMENTUM ? 1 : 0;

@@ -4,13 +4,46 @@
 
 #include "../ops/op_impl.h"
 
+/* One parameter tensor of the net: which node, its spec, where it lives in the slab. */
+typedef struct cn_tensor_rec {
+    int node;
+    cn_param_spec spec;
+    int64_t offset;     /* in the parameter slab (and the gradient slab when trainable) */
+    char *name;         /* "<layer>.<spec name>" */
+} cn_tensor_rec;
+
+/* Execution state: parameters once initialised, activations once planned for a batch size. */
+typedef struct cn_exec {
+    int n_tensors;
+    cn_tensor_rec *tensors;
+    int64_t n_trainable, n_total;
+    float *params;      /* [trainable | buffers] */
+    float *grads;       /* n_trainable */
+    int64_t *w_off, *buf_off; /* per node: first trainable / buffer value */
+    cn_rng rng;
+    int64_t batch;      /* planned batch size, 0 = not planned */
+    float *act, *dact;  /* every node's output and its gradient, back to back */
+    int64_t *act_off;
+    unsigned char *aux;
+    int64_t *aux_off;
+    int trace;          /* check every layer for NaN/inf (cn_net_trace_nonfinite) */
+    int training;       /* mode of the last forward: backward runs in the same */
+    float *scratch;     /* the training step's one-hot targets and output gradient */
+    int64_t scratch_n;
+} cn_exec;
+
 struct cn_net {
     cn_allocator alloc; /* to free the net without the context that made it */
     char *file;
     char *text;
     int n;              /* nodes[0] is the input; nodes[n-1] the output */
     cn_node *nodes;
+    cn_exec ex;
 };
+
+void cn_exec_free(cn_ctx *ctx, cn_exec *ex);
+/* Parameter specs of node i (returns the count). */
+int cn_node_params(const cn_net *net, int i, cn_param_spec *out);
 
 /* spec.c: statements -> nodes in file order, inputs unresolved */
 cn_status cn_spec_parse(cn_ctx *ctx, const char *text, size_t len, const char *file, cn_node **nodes, int *count);

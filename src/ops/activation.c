@@ -1,5 +1,9 @@
-/* activation.c — elementwise activations: relu, leakyrelu, sigmoid, tanh.
- * Shapes pass through; no parameters. */
+/* activation.c — elementwise activations: relu, leakyrelu, sigmoid, tanh. Shapes pass
+ * through; no parameters. Reference kernels, forward beside backward, computed in double per
+ * value. Covered by tests/test_gradcheck.c. */
+#ifndef CN_REAL
+#include <math.h>
+
 #include "op_impl.h"
 
 static const cn_key no_keys[] = { { 0 } };
@@ -8,10 +12,82 @@ static const cn_key leaky_keys[] = {
     { 0 },
 };
 
-const cn_op cn_op_relu = { "relu", "relu", "max(0, x)", no_keys, 1, cn_infer_pointwise, cn_explain_pointwise };
-const cn_op cn_op_leakyrelu = { "leakyrelu", "leakyrelu [slope=0.01]", "x if x > 0 else slope*x", leaky_keys, 1,
-                                cn_infer_pointwise, cn_explain_pointwise };
-const cn_op cn_op_sigmoid = { "sigmoid", "sigmoid", "1 / (1 + e^-x)", no_keys, 1, cn_infer_pointwise,
-                              cn_explain_pointwise };
-const cn_op cn_op_tanh = { "tanh", "tanh", "(e^x - e^-x) / (e^x + e^-x)", no_keys, 1, cn_infer_pointwise,
-                           cn_explain_pointwise };
+typedef enum { ACT_RELU, ACT_LEAKY, ACT_SIGMOID, ACT_TANH } act_kind;
+
+/* f(x) */
+static double act_value(act_kind k, double x, double slope)
+{
+    switch (k) {
+    case ACT_RELU: return x > 0 ? x : 0;                 /* max(0, x) */
+    case ACT_LEAKY: return x > 0 ? x : slope * x;        /* x if x > 0 else slope*x */
+    case ACT_SIGMOID:                                    /* 1 / (1 + e^-x), e^x never overflows */
+        return x >= 0 ? 1 / (1 + exp(-x)) : exp(x) / (1 + exp(x));
+    case ACT_TANH: return tanh(x);
+    }
+    return 0;
+}
+
+/* f'(x), from the input x or the output y */
+static double act_deriv(act_kind k, double x, double y, double slope)
+{
+    switch (k) {
+    case ACT_RELU: return x > 0 ? 1 : 0;
+    case ACT_LEAKY: return x > 0 ? 1 : slope;
+    case ACT_SIGMOID: return y * (1 - y);                /* s' = s (1 - s) */
+    case ACT_TANH: return 1 - y * y;                     /* tanh' = 1 - tanh^2 */
+    }
+    return 0;
+}
+
+#define CN_TEMPLATE_FILE "activation.c"
+#include "template.h"
+
+#define ACT_OP(op, help_text, key_table)                                                              \
+    const cn_op cn_op_##op = { .name = #op, .usage = #op, .help = help_text, .keys = key_table, .inputs = 1, \
+                               .infer = cn_infer_pointwise, .explain = cn_explain_pointwise,          \
+                               .forward = { op##_forward_f32, op##_forward_f64 },                     \
+                               .backward = { op##_backward_f32, op##_backward_f64 } };
+ACT_OP(relu, "max(0, x)", no_keys)
+ACT_OP(sigmoid, "1 / (1 + e^-x)", no_keys)
+ACT_OP(tanh, "(e^x - e^-x) / (e^x + e^-x)", no_keys)
+const cn_op cn_op_leakyrelu = {
+    .name = "leakyrelu", .usage = "leakyrelu [slope=0.01]", .help = "x if x > 0 else slope*x", .keys = leaky_keys,
+    .inputs = 1, .infer = cn_infer_pointwise, .explain = cn_explain_pointwise,
+    .forward = { leakyrelu_forward_f32, leakyrelu_forward_f64 },
+    .backward = { leakyrelu_backward_f32, leakyrelu_backward_f64 },
+};
+#undef ACT_OP
+
+#else /* ---- kernels, compiled once for float and once for double (template.h) ---------------- */
+
+/* y (N,C,H,W) <- f(x (N,C,H,W)) */
+static void CN_FN(act_fwd)(const cn_op_io *io, act_kind k)
+{
+    const cn_node *nd = io->n;
+    int64_t count = nd->out.c * nd->out.h * nd->out.w * io->batch;
+    const CN_REAL *x = io->x[0];
+    CN_REAL *y = io->y;
+    for (int64_t i = 0; i < count; i++) y[i] = (CN_REAL)act_value(k, x[i], nd->a.slope);
+}
+
+/* dx (N,C,H,W) += dy * f'(x), with y (N,C,H,W) the forward output */
+static void CN_FN(act_bwd)(const cn_op_io *io, act_kind k)
+{
+    const cn_node *nd = io->n;
+    int64_t count = nd->out.c * nd->out.h * nd->out.w * io->batch;
+    const CN_REAL *x = io->x[0], *y = io->y, *dy = io->dy;
+    CN_REAL *dx = io->dx[0];
+    if (!dx) return;
+    for (int64_t i = 0; i < count; i++) dx[i] += (CN_REAL)(dy[i] * act_deriv(k, x[i], y[i], nd->a.slope));
+}
+
+#define ACT_KERNELS(op, kind)                                                              \
+    static void CN_FN(op##_forward)(const cn_op_io *io) { CN_FN(act_fwd)(io, kind); }     \
+    static void CN_FN(op##_backward)(const cn_op_io *io) { CN_FN(act_bwd)(io, kind); }
+ACT_KERNELS(relu, ACT_RELU)
+ACT_KERNELS(leakyrelu, ACT_LEAKY)
+ACT_KERNELS(sigmoid, ACT_SIGMOID)
+ACT_KERNELS(tanh, ACT_TANH)
+#undef ACT_KERNELS
+
+#endif

@@ -1,6 +1,9 @@
 /* batchnorm.c — batch normalisation per channel: gamma and beta are trained, the running
- * mean and variance are kept but not trained. Reference kernel for `convnet calc batchnorm`.
- * Covered by tests/test_calc.c (seed 001 worksheet 6). */
+ * mean and variance are kept but not trained (PyTorch's BatchNorm2d). The reference kernels,
+ * forward beside backward, also compute `convnet calc batchnorm` (cn_batchnorm_1d).
+ * Covered by tests/test_seeds.c (seed 001 worksheet 6), tests/test_calc_ref.c (PyTorch values)
+ * and tests/test_gradcheck.c (training and evaluation). */
+#ifndef CN_REAL
 #include <math.h>
 
 #include "op_impl.h"
@@ -28,21 +31,140 @@ static void explain(const cn_node *n, const cn_node *const *in, int64_t batch, c
     cn_sb_printf(sb, "    params = 2*%lld trainable (gamma, beta) + 2*%lld running mean/var = %lld\n", c, c, 4 * c);
 }
 
-const cn_op cn_op_batchnorm = { "batchnorm", "batchnorm [eps=1e-5] [momentum=0.1]",
-                                "normalise each channel over the batch, then scale by gamma and shift by beta", keys, 1,
-                                infer, explain };
+static int params(const cn_node *n, const cn_node *const *in, cn_param_spec *out)
+{
+    (void)in;
+    int64_t c = n->out.c;
+    out[0] = (cn_param_spec){ .name = "weight", .rank = 1, .shape = { c }, .count = c, .trainable = 1, .init = CN_PINIT_ONE };
+    out[1] = (cn_param_spec){ .name = "bias", .rank = 1, .shape = { c }, .count = c, .trainable = 1, .init = CN_PINIT_ZERO };
+    out[2] = (cn_param_spec){ .name = "running_mean", .rank = 1, .shape = { c }, .count = c, .init = CN_PINIT_ZERO };
+    out[3] = (cn_param_spec){ .name = "running_var", .rank = 1, .shape = { c }, .count = c, .init = CN_PINIT_ONE };
+    return 4;
+}
 
-/* y = gamma * (x - mean) / sqrt(var + eps) + beta with the biased variance of the n values.
+/* aux: the mode forward ran in (int64: 1 = batch statistics), then per channel mean and
+ * 1/sqrt(var + eps) as reals. Backward follows the recorded mode, not io->training. */
+#define BN_HEAD 8
+static int64_t aux_bytes(const cn_node *n, const cn_node *const *in, int64_t batch, size_t real_size)
+{
+    (void)in, (void)batch;
+    return BN_HEAD + 2 * n->out.c * (int64_t)real_size;
+}
+
+#define CN_TEMPLATE_FILE "batchnorm.c"
+#include "template.h"
+
+const cn_op cn_op_batchnorm = {
+    .name = "batchnorm", .usage = "batchnorm [eps=1e-5] [momentum=0.1]",
+    .help = "normalise each channel over the batch, then scale by gamma and shift by beta", .keys = keys,
+    .inputs = 1, .infer = infer, .explain = explain, .params = params, .aux_bytes = aux_bytes,
+    .forward = { batchnorm_forward_f32, batchnorm_forward_f64 },
+    .backward = { batchnorm_backward_f32, batchnorm_backward_f64 },
+};
+
+/* One channel of n values with batch statistics: the op's kernel on a (n, 1, 1, 1) tensor.
  * (Seed 001 divides by sigma without eps and rounds 4/sqrt(8) to 0.5: it is 1.414.) */
 void cn_batchnorm_1d(const float *x, float *y, int64_t n, float gamma, float beta, float eps, float *mean, float *var)
 {
-    double m = 0.0, v = 0.0;
-    for (int64_t i = 0; i < n; i++) m += x[i];
-    m /= (double)(n > 0 ? n : 1);
-    for (int64_t i = 0; i < n; i++) v += ((double)x[i] - m) * ((double)x[i] - m);
-    v /= (double)(n > 0 ? n : 1);
-    double inv = 1.0 / sqrt(v + eps);
-    for (int64_t i = 0; i < n; i++) y[i] = (float)(gamma * ((double)x[i] - m) * inv + beta);
+    double m, v;
+    bn_moments_f32(x, n, 1, 1, 0, &m, &v);
+    bn_normalize_f32(x, y, n, 1, 1, 0, m, 1.0 / sqrt(v + eps), gamma, beta);
     if (mean) *mean = (float)m;
     if (var) *var = (float)v;
 }
+
+#else /* ---- kernels, compiled once for float and once for double (template.h) ---------------- */
+
+/* mean and biased variance (two passes, in double) of channel ch of x (N,C,HW) */
+static void CN_FN(bn_moments)(const CN_REAL *x, int64_t n, int64_t c, int64_t hw, int64_t ch, double *mean,
+                              double *var)
+{
+    int64_t count = n * hw > 0 ? n * hw : 1;
+    double m = 0, v = 0;
+    for (int64_t i = 0; i < n; i++)
+        for (int64_t j = 0; j < hw; j++) m += x[(i * c + ch) * hw + j];
+    m /= (double)count;
+    for (int64_t i = 0; i < n; i++)
+        for (int64_t j = 0; j < hw; j++) {
+            double d = x[(i * c + ch) * hw + j] - m;
+            v += d * d;
+        }
+    *mean = m;
+    *var = v / (double)count;
+}
+
+/* channel ch of y (N,C,HW) <- gamma * (x - mean) * inv + beta, inv = 1/sqrt(var + eps) */
+static void CN_FN(bn_normalize)(const CN_REAL *x, CN_REAL *y, int64_t n, int64_t c, int64_t hw, int64_t ch,
+                                double mean, double inv, double gamma, double beta)
+{
+    for (int64_t i = 0; i < n; i++)
+        for (int64_t j = 0; j < hw; j++) {
+            int64_t k = (i * c + ch) * hw + j;
+            y[k] = (CN_REAL)(gamma * ((double)x[k] - mean) * inv + beta);
+        }
+}
+
+/* y (N,C,H,W) <- x (N,C,H,W) normalised per channel; w = gamma (C), beta (C); buf = running
+ * mean (C), running var (C). Training: batch statistics over N,H,W, and the running statistics
+ * move by momentum m: rm = (1-m) rm + m mean, rv = (1-m) rv + m var * M/(M-1) (unbiased, as
+ * PyTorch; M = N*H*W). Evaluation: the running statistics. aux keeps mode, mean, inv. */
+static void CN_FN(batchnorm_forward)(const cn_op_io *io)
+{
+    const cn_node *nd = io->n;
+    int64_t c = nd->out.c, hw = nd->out.h * nd->out.w, count = io->batch * hw;
+    const CN_REAL *gamma = io->w, *beta = gamma + c;
+    CN_REAL *rmean = io->buf, *rvar = rmean + c;
+    int64_t *mode = io->aux;
+    CN_REAL *amean = (CN_REAL *)((unsigned char *)io->aux + BN_HEAD), *ainv = amean + c;
+    double mom = nd->a.momentum;
+    *mode = io->training != 0;
+    for (int64_t ch = 0; ch < c; ch++) {
+        double m = rmean[ch], v = rvar[ch];
+        if (io->training) {
+            CN_FN(bn_moments)(io->x[0], io->batch, c, hw, ch, &m, &v);
+            double unbiased = count > 1 ? v * (double)count / (double)(count - 1) : v;
+            rmean[ch] = (CN_REAL)((1 - mom) * rmean[ch] + mom * m);
+            rvar[ch] = (CN_REAL)((1 - mom) * rvar[ch] + mom * unbiased);
+        }
+        double inv = 1.0 / sqrt(v + nd->a.eps);
+        CN_FN(bn_normalize)(io->x[0], io->y, io->batch, c, hw, ch, m, inv, gamma[ch], beta[ch]);
+        amean[ch] = (CN_REAL)m;
+        ainv[ch] = (CN_REAL)inv;
+    }
+}
+
+/* With xh = (x - mean) * inv and g = dy * gamma, per channel over its M values:
+ * dgamma (C) += sum dy * xh, dbeta (C) += sum dy;
+ * dx (N,C,H,W) += inv * (g - mean(g) - xh * mean(g * xh)) with batch statistics,
+ *                 inv * g with running statistics (constants then). */
+static void CN_FN(batchnorm_backward)(const cn_op_io *io)
+{
+    const cn_node *nd = io->n;
+    int64_t c = nd->out.c, hw = nd->out.h * nd->out.w, n = io->batch, count = n * hw;
+    const CN_REAL *x = io->x[0], *dy = io->dy, *gamma = io->w;
+    CN_REAL *dx = io->dx[0], *dgamma = io->dw, *dbeta = dgamma + c;
+    int batch_stats = *(const int64_t *)io->aux != 0;
+    const CN_REAL *amean = (const CN_REAL *)((const unsigned char *)io->aux + BN_HEAD), *ainv = amean + c;
+    for (int64_t ch = 0; ch < c; ch++) {
+        double m = amean[ch], inv = ainv[ch], sdy = 0, sdyxh = 0;
+        for (int64_t i = 0; i < n; i++)
+            for (int64_t j = 0; j < hw; j++) {
+                int64_t k = (i * c + ch) * hw + j;
+                sdy += dy[k];
+                sdyxh += (double)dy[k] * ((double)x[k] - m) * inv;
+            }
+        dgamma[ch] += (CN_REAL)sdyxh;
+        dbeta[ch] += (CN_REAL)sdy;
+        if (!dx) continue;
+        double g = gamma[ch], mg = batch_stats ? g * sdy / (double)count : 0,
+               mgxh = batch_stats ? g * sdyxh / (double)count : 0;
+        for (int64_t i = 0; i < n; i++)
+            for (int64_t j = 0; j < hw; j++) {
+                int64_t k = (i * c + ch) * hw + j;
+                double xh = ((double)x[k] - m) * inv;
+                dx[k] += (CN_REAL)(inv * (g * dy[k] - mg - xh * mgxh));
+            }
+    }
+}
+
+#endif

@@ -1,8 +1,11 @@
 /* conv.c — convolution (cross-correlation, as CNNs use the word): keys, shapes, parameter
- * and MAC counts, and the plain reference forward kernel (the truth for faster paths).
- * Covered by tests/test_shapes.c, tests/test_seeds.c and tests/test_calc.c. */
+ * and MAC counts, and the plain reference kernels, forward beside backward (the truth for
+ * faster paths). Covered by tests/test_shapes.c, tests/test_seeds.c, tests/test_calc_ref.c,
+ * tests/test_gradcheck.c and tests/test_torch_parity.c. */
+#ifndef CN_REAL
 #include <string.h>
 
+#include "conv_ref.h"
 #include "op_impl.h"
 
 static const cn_key keys[] = {
@@ -70,43 +73,52 @@ static void explain(const cn_node *n, const cn_node *const *in, int64_t batch, c
     cn_explain_rf(n, in[0], sb);
 }
 
+
+static int params(const cn_node *n, const cn_node *const *in, cn_param_spec *out)
+{
+    const cn_attrs *a = &n->a;
+    int64_t depth = in[0]->out.c / a->groups, k = a->kernel.h * a->kernel.w;
+    out[0] = (cn_param_spec){ "weight", 4, { a->filters, depth, a->kernel.h, a->kernel.w }, a->filters * depth * k, 1,
+                              CN_PINIT_WEIGHT, depth * k, a->filters * k };
+    if (!a->bias) return 1;
+    out[1] = (cn_param_spec){ "bias", 1, { a->filters }, a->filters, 1, CN_PINIT_ZERO, 0, 0 };
+    return 2;
+}
+
+cn_conv_geom cn_conv_geom_of(const cn_node *n, const cn_node *in, int64_t batch)
+{
+    const cn_attrs *a = &n->a;
+    return (cn_conv_geom){ .n = batch, .cin = in->out.c, .h = in->out.h, .w = in->out.w, .cout = a->filters,
+                           .groups = a->groups, .kh = a->kernel.h, .kw = a->kernel.w, .sh = a->stride.h,
+                           .sw = a->stride.w, .dh = a->dilation.h, .dw = a->dilation.w, .pad_t = n->pad_t,
+                           .pad_l = n->pad_l, .oh = n->out.h, .ow = n->out.w };
+}
+
+/* Range of output columns ox whose input column ox*sw - pad_l + kx*dw lies in [0, w). */
+static void valid_cols(const cn_conv_geom *g, int64_t kx, int64_t *lo, int64_t *hi)
+{
+    int64_t off = kx * g->dw - g->pad_l; /* ix = ox*sw + off */
+    int64_t a = off >= 0 ? 0 : (-off + g->sw - 1) / g->sw;
+    int64_t b = g->w - 1 - off < 0 ? -1 : (g->w - 1 - off) / g->sw;
+    *lo = a;
+    *hi = b < g->ow - 1 ? b : g->ow - 1;
+}
+
+#define CN_TEMPLATE_FILE "conv.c"
+#include "template.h"
+
 const cn_op cn_op_conv = {
-    "conv",
-    "conv FILTERS KxK [stride=S] [pad=N|same|valid] [dilation=D] [groups=G] [bias=yes|no]",
-    "2-D convolution (cross-correlation) over all input channels of each group",
-    keys, 1, infer, explain,
+    .name = "conv",
+    .usage = "conv FILTERS KxK [stride=S] [pad=N|same|valid] [dilation=D] [groups=G] [bias=yes|no]",
+    .help = "2-D convolution (cross-correlation) over all input channels of each group",
+    .keys = keys, .inputs = 1, .infer = infer, .explain = explain, .params = params,
+    .forward = { conv_forward_f32, conv_forward_f64 },
+    .backward = { conv_backward_f32, conv_backward_f64 },
 };
 
-/* ---- reference kernel ------------------------------------------------------------------- */
-
-#include "conv_ref.h"
-
-/* y (N,Cout,OH,OW) <- x (N,Cin,H,W) * w (Cout,Cin/groups,Kh,Kw) + b (Cout) or no bias */
 void cn_conv_forward_ref(const cn_conv_geom *g, const float *x, const float *w, const float *b, float *y)
 {
-    int64_t cin_g = g->cin / g->groups, cout_g = g->cout / g->groups;
-    for (int64_t n = 0; n < g->n; n++)
-        for (int64_t co = 0; co < g->cout; co++) {
-            int64_t grp = co / cout_g;
-            for (int64_t oy = 0; oy < g->oh; oy++)
-                for (int64_t ox = 0; ox < g->ow; ox++) {
-                    double acc = b ? b[co] : 0.0;
-                    for (int64_t ci = 0; ci < cin_g; ci++) {
-                        const float *xp = x + ((n * g->cin + grp * cin_g + ci) * g->h) * g->w;
-                        const float *wp = w + ((co * cin_g + ci) * g->kh) * g->kw;
-                        for (int64_t ky = 0; ky < g->kh; ky++) {
-                            int64_t iy = oy * g->sh - g->pad_t + ky * g->dh;
-                            if (iy < 0 || iy >= g->h) continue;
-                            for (int64_t kx = 0; kx < g->kw; kx++) {
-                                int64_t ix = ox * g->sw - g->pad_l + kx * g->dw;
-                                if (ix < 0 || ix >= g->w) continue;
-                                acc += (double)xp[iy * g->w + ix] * wp[ky * g->kw + kx];
-                            }
-                        }
-                    }
-                    y[((n * g->cout + co) * g->oh + oy) * g->ow + ox] = (float)acc;
-                }
-        }
+    conv_fwd_f32(g, x, w, b, y);
 }
 
 cn_status cn_conv_out_size(cn_ctx *ctx, int64_t in, int64_t k, int64_t stride, int64_t pad, int64_t dilation,
@@ -133,7 +145,96 @@ cn_status cn_conv2d_single(cn_ctx *ctx, const float *x, int64_t h, int64_t w, co
         return st;
     cn_conv_geom g = { .n = 1, .cin = 1, .h = h, .w = w, .cout = 1, .groups = 1, .kh = kh, .kw = kw, .sh = stride,
                        .sw = stride, .dh = 1, .dw = 1, .pad_t = pad, .pad_l = pad, .oh = rh, .ow = rw };
-    if (y) cn_conv_forward_ref(&g, x, k, NULL, y);
+    if (y) conv_fwd_f32(&g, x, k, NULL, y);
     *oh = rh, *ow = rw;
     return CN_OK;
 }
+
+#else /* ---- kernels, compiled once for float and once for double (template.h) ---------------- */
+
+/* y (N,Cout,OH,OW) <- x (N,Cin,H,W) * w (Cout,Cin/G,Kh,Kw) + b (Cout) or no bias.
+ * Each weight tap slides along an output row: the inner loop is contiguous for stride 1. */
+static void CN_FN(conv_fwd)(const cn_conv_geom *g, const CN_REAL *x, const CN_REAL *w, const CN_REAL *b,
+                            CN_REAL *y)
+{
+    int64_t cin_g = g->cin / g->groups, cout_g = g->cout / g->groups, plane = g->oh * g->ow;
+    for (int64_t n = 0; n < g->n; n++)
+        for (int64_t co = 0; co < g->cout; co++) {
+            CN_REAL *yp = y + (n * g->cout + co) * plane;
+            for (int64_t i = 0; i < plane; i++) yp[i] = b ? b[co] : 0;
+            int64_t c0 = (co / cout_g) * cin_g;
+            for (int64_t ci = 0; ci < cin_g; ci++) {
+                const CN_REAL *xp = x + (n * g->cin + c0 + ci) * g->h * g->w;
+                for (int64_t ky = 0; ky < g->kh; ky++)
+                    for (int64_t kx = 0; kx < g->kw; kx++) {
+                        CN_REAL wv = w[((co * cin_g + ci) * g->kh + ky) * g->kw + kx];
+                        int64_t lo, hi, off = kx * g->dw - g->pad_l;
+                        valid_cols(g, kx, &lo, &hi);
+                        for (int64_t oy = 0; oy < g->oh; oy++) {
+                            int64_t iy = oy * g->sh - g->pad_t + ky * g->dh;
+                            if (iy < 0 || iy >= g->h) continue;
+                            int64_t base = iy * g->w + off; /* may be negative: only base + ox*sw >= 0 is read */
+                            CN_REAL *yr = yp + oy * g->ow;
+                            for (int64_t ox = lo; ox <= hi; ox++) yr[ox] += wv * xp[base + ox * g->sw];
+                        }
+                    }
+            }
+        }
+}
+
+/* dx (N,Cin,H,W) += dy * w, dw (Cout,Cin/G,Kh,Kw) += dy (x) x, db (Cout) += sum dy: every
+ * position a shared weight touched adds its gradient (seed 002's summed w4). */
+static void CN_FN(conv_bwd)(const cn_conv_geom *g, const CN_REAL *x, const CN_REAL *w, const CN_REAL *dy,
+                            CN_REAL *dx, CN_REAL *dw, CN_REAL *db)
+{
+    int64_t cin_g = g->cin / g->groups, cout_g = g->cout / g->groups, plane = g->oh * g->ow;
+    for (int64_t n = 0; n < g->n; n++)
+        for (int64_t co = 0; co < g->cout; co++) {
+            const CN_REAL *gp = dy + (n * g->cout + co) * plane;
+            if (db) {
+                double s = 0;
+                for (int64_t i = 0; i < plane; i++) s += gp[i];
+                db[co] += (CN_REAL)s;
+            }
+            int64_t c0 = (co / cout_g) * cin_g;
+            for (int64_t ci = 0; ci < cin_g; ci++) {
+                const CN_REAL *xp = x + (n * g->cin + c0 + ci) * g->h * g->w;
+                CN_REAL *dxp = dx ? dx + (n * g->cin + c0 + ci) * g->h * g->w : NULL;
+                for (int64_t ky = 0; ky < g->kh; ky++)
+                    for (int64_t kx = 0; kx < g->kw; kx++) {
+                        int64_t widx = ((co * cin_g + ci) * g->kh + ky) * g->kw + kx;
+                        CN_REAL wv = w[widx];
+                        int64_t lo, hi, off = kx * g->dw - g->pad_l;
+                        valid_cols(g, kx, &lo, &hi);
+                        double acc = 0;
+                        for (int64_t oy = 0; oy < g->oh; oy++) {
+                            int64_t iy = oy * g->sh - g->pad_t + ky * g->dh;
+                            if (iy < 0 || iy >= g->h) continue;
+                            int64_t base = iy * g->w + off;
+                            const CN_REAL *gr = gp + oy * g->ow;
+                            for (int64_t ox = lo; ox <= hi; ox++) acc += (double)gr[ox] * xp[base + ox * g->sw];
+                            if (dxp)
+                                for (int64_t ox = lo; ox <= hi; ox++) dxp[base + ox * g->sw] += wv * gr[ox];
+                        }
+                        if (dw) dw[widx] += (CN_REAL)acc;
+                    }
+            }
+        }
+}
+
+static void CN_FN(conv_forward)(const cn_op_io *io)
+{
+    cn_conv_geom g = cn_conv_geom_of(io->n, io->in[0], io->batch);
+    const CN_REAL *w = io->w;
+    CN_FN(conv_fwd)(&g, io->x[0], w, io->n->a.bias ? w + g.cout * (g.cin / g.groups) * g.kh * g.kw : NULL, io->y);
+}
+
+static void CN_FN(conv_backward)(const cn_op_io *io)
+{
+    cn_conv_geom g = cn_conv_geom_of(io->n, io->in[0], io->batch);
+    int64_t wn = g.cout * (g.cin / g.groups) * g.kh * g.kw;
+    CN_REAL *dw = io->dw;
+    CN_FN(conv_bwd)(&g, io->x[0], io->w, io->dy, io->dx[0], dw, io->n->a.bias ? dw + wn : NULL);
+}
+
+#endif

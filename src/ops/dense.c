@@ -1,5 +1,8 @@
 /* dense.c — fully connected layer: every output reads every input value (an HxWxC input is
- * read as its flattened H*W*C vector). Covered by tests/test_shapes.c and tests/test_seeds.c. */
+ * read as its flattened C*H*W vector, NCHW order, as PyTorch's flatten). Reference kernels,
+ * forward beside backward. Covered by tests/test_shapes.c, tests/test_seeds.c and
+ * tests/test_gradcheck.c. */
+#ifndef CN_REAL
 #include "op_impl.h"
 
 static const cn_key keys[] = {
@@ -45,4 +48,72 @@ static void explain(const cn_node *n, const cn_node *const *in, int64_t batch, c
     cn_explain_rf(n, in[0], sb);
 }
 
-const cn_op cn_op_dense = { "dense", "dense UNITS [bias=yes|no]", "fully connected layer", keys, 1, infer, explain };
+static int64_t fan_in_of(const cn_node *in) { return in->out.c * in->out.h * in->out.w; }
+
+static int params(const cn_node *n, const cn_node *const *in, cn_param_spec *out)
+{
+    int64_t units = n->a.units, fan_in = fan_in_of(in[0]);
+    out[0] = (cn_param_spec){ .name = "weight", .rank = 2, .shape = { units, fan_in }, .count = units * fan_in,
+                              .trainable = 1, .init = CN_PINIT_WEIGHT, .fan_in = fan_in, .fan_out = units };
+    if (!n->a.bias) return 1;
+    out[1] = (cn_param_spec){ .name = "bias", .rank = 1, .shape = { units }, .count = units, .trainable = 1,
+                              .init = CN_PINIT_ZERO };
+    return 2;
+}
+
+#define CN_TEMPLATE_FILE "dense.c"
+#include "template.h"
+
+const cn_op cn_op_dense = {
+    .name = "dense", .usage = "dense UNITS [bias=yes|no]", .help = "fully connected layer", .keys = keys,
+    .inputs = 1, .infer = infer, .explain = explain, .params = params,
+    .forward = { dense_forward_f32, dense_forward_f64 }, .backward = { dense_backward_f32, dense_backward_f64 },
+};
+
+#else /* ---- kernels, compiled once for float and once for double (template.h) ---------------- */
+
+/* y (N,OUT) <- x (N,IN) w^T + b: y[n,o] = sum_i w[o,i] x[n,i] + b[o]; w (OUT,IN), b (OUT) or
+ * none; IN = C*H*W of the input */
+static void CN_FN(dense_forward)(const cn_op_io *io)
+{
+    int64_t out = io->n->a.units, in = fan_in_of(io->in[0]);
+    const CN_REAL *x = io->x[0], *w = io->w, *b = io->n->a.bias ? w + out * in : NULL;
+    CN_REAL *y = io->y;
+    for (int64_t n = 0; n < io->batch; n++)
+        for (int64_t o = 0; o < out; o++) {
+            const CN_REAL *xr = x + n * in, *wr = w + o * in;
+            double acc = b ? b[o] : 0;
+            for (int64_t i = 0; i < in; i++) acc += (double)wr[i] * xr[i];
+            y[n * out + o] = (CN_REAL)acc;
+        }
+}
+
+/* dx (N,IN) += dy (N,OUT) w; dw (OUT,IN) += dy^T x; db (OUT) += sum over n of dy */
+static void CN_FN(dense_backward)(const cn_op_io *io)
+{
+    int64_t out = io->n->a.units, in = fan_in_of(io->in[0]);
+    const CN_REAL *x = io->x[0], *w = io->w, *dy = io->dy;
+    CN_REAL *dx = io->dx[0], *dw = io->dw, *db = io->n->a.bias ? dw + out * in : NULL;
+    for (int64_t o = 0; o < out; o++) {
+        CN_REAL *dwr = dw + o * in;
+        for (int64_t i = 0; i < in; i++) {
+            double acc = 0;
+            for (int64_t n = 0; n < io->batch; n++) acc += (double)dy[n * out + o] * x[n * in + i];
+            dwr[i] += (CN_REAL)acc;
+        }
+        if (db) {
+            double acc = 0;
+            for (int64_t n = 0; n < io->batch; n++) acc += dy[n * out + o];
+            db[o] += (CN_REAL)acc;
+        }
+    }
+    if (!dx) return;
+    for (int64_t n = 0; n < io->batch; n++)
+        for (int64_t i = 0; i < in; i++) {
+            double acc = 0;
+            for (int64_t o = 0; o < out; o++) acc += (double)dy[n * out + o] * w[o * in + i];
+            dx[n * in + i] += (CN_REAL)acc;
+        }
+}
+
+#endif

@@ -1,5 +1,9 @@
 /* dropout.c — dropout with a keep probability: at training time each value is kept with
- * probability keep and scaled by 1/keep (inverted dropout); identity at evaluation. */
+ * probability keep and scaled by 1/keep (inverted dropout); identity at evaluation.
+ * Covered by tests/test_gradcheck.c (gradients and the share of kept values). */
+#ifndef CN_REAL
+#include <string.h>
+
 #include "op_impl.h"
 
 static const cn_key keys[] = {
@@ -15,5 +19,66 @@ static void explain(const cn_node *n, const cn_node *const *in, int64_t batch, c
                  n->a.keep, 1.0 / n->a.keep);
 }
 
-const cn_op cn_op_dropout = { "dropout", "dropout keep=P", "randomly zero values while training", keys, 1,
-                              cn_infer_pointwise, explain };
+/* aux: the mode forward ran in (int64: 1 = masked), then one mask byte per value (1 = kept).
+ * Backward follows the recorded mode, not io->training. */
+#define DROPOUT_HEAD 8
+static int64_t aux_bytes(const cn_node *n, const cn_node *const *in, int64_t batch, size_t real_size)
+{
+    (void)in, (void)real_size;
+    int64_t count;
+    if (!cn_mul_ok(n->out.c * n->out.h * n->out.w, batch, &count) || !cn_add_ok(count, DROPOUT_HEAD, &count)) return -1;
+    return count;
+}
+
+#define CN_TEMPLATE_FILE "dropout.c"
+#include "template.h"
+
+const cn_op cn_op_dropout = {
+    .name = "dropout", .usage = "dropout keep=P", .help = "randomly zero values while training", .keys = keys,
+    .inputs = 1, .infer = cn_infer_pointwise, .explain = explain, .aux_bytes = aux_bytes,
+    .forward = { dropout_forward_f32, dropout_forward_f64 }, .backward = { dropout_backward_f32, dropout_backward_f64 },
+};
+
+#else /* ---- kernels, compiled once for float and once for double (template.h) ---------------- */
+
+/* y (N,C,H,W) <- x * mask / keep, mask (N,C,H,W bytes) = [u < keep] with one uniform draw u
+ * per value in element order (training); y <- x (evaluation) */
+static void CN_FN(dropout_forward)(const cn_op_io *io)
+{
+    const cn_node *nd = io->n;
+    int64_t count = nd->out.c * nd->out.h * nd->out.w * io->batch;
+    const CN_REAL *x = io->x[0];
+    CN_REAL *y = io->y;
+    int64_t *mode = io->aux;
+    unsigned char *mask = (unsigned char *)io->aux + DROPOUT_HEAD;
+    *mode = io->training != 0;
+    if (!io->training) {
+        memcpy(y, x, (size_t)count * sizeof(CN_REAL));
+        return;
+    }
+    CN_REAL scale = (CN_REAL)(1.0 / nd->a.keep);
+    for (int64_t i = 0; i < count; i++) {
+        mask[i] = cn_rng_uniform(io->rng) < nd->a.keep;
+        y[i] = mask[i] ? x[i] * scale : 0;
+    }
+}
+
+/* dx (N,C,H,W) += dy * mask / keep (training), dy (evaluation) */
+static void CN_FN(dropout_backward)(const cn_op_io *io)
+{
+    const cn_node *nd = io->n;
+    int64_t count = nd->out.c * nd->out.h * nd->out.w * io->batch;
+    const CN_REAL *dy = io->dy;
+    CN_REAL *dx = io->dx[0];
+    const unsigned char *mask = (const unsigned char *)io->aux + DROPOUT_HEAD;
+    if (!dx) return;
+    if (!*(const int64_t *)io->aux) {
+        for (int64_t i = 0; i < count; i++) dx[i] += dy[i];
+        return;
+    }
+    CN_REAL scale = (CN_REAL)(1.0 / nd->a.keep);
+    for (int64_t i = 0; i < count; i++)
+        if (mask[i]) dx[i] += dy[i] * scale;
+}
+
+#endif

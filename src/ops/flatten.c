@@ -1,4 +1,8 @@
-/* flatten.c — HxWxC -> 1x1x(H*W*C); the receptive field is kept. */
+/* flatten.c — HxWxC -> 1x1x(H*W*C) in NCHW order (a copy; the receptive field is kept).
+ * Covered by tests/test_shapes.c and tests/test_gradcheck.c. */
+#ifndef CN_REAL
+#include <string.h>
+
 #include "op_impl.h"
 
 static const cn_key no_keys[] = { { 0 } };
@@ -21,4 +25,31 @@ static void explain(const cn_node *n, const cn_node *const *in, int64_t batch, c
     cn_sb_printf(sb, " values in one vector; no parameters\n");
 }
 
-const cn_op cn_op_flatten = { "flatten", "flatten", "one vector per sample", no_keys, 1, infer, explain };
+#define CN_TEMPLATE_FILE "flatten.c"
+#include "template.h"
+
+const cn_op cn_op_flatten = {
+    .name = "flatten", .usage = "flatten", .help = "one vector per sample", .keys = no_keys, .inputs = 1,
+    .infer = infer, .explain = explain,
+    .forward = { flatten_forward_f32, flatten_forward_f64 }, .backward = { flatten_backward_f32, flatten_backward_f64 },
+};
+
+#else /* ---- kernels, compiled once for float and once for double (template.h) ---------------- */
+
+/* y (N,C*H*W) <- x (N,C,H,W): the same values in the same order */
+static void CN_FN(flatten_forward)(const cn_op_io *io)
+{
+    memcpy(io->y, io->x[0], (size_t)(io->n->out.c * io->batch) * sizeof(CN_REAL));
+}
+
+/* dx (N,C,H,W) += dy (N,C*H*W) */
+static void CN_FN(flatten_backward)(const cn_op_io *io)
+{
+    int64_t count = io->n->out.c * io->batch;
+    const CN_REAL *dy = io->dy;
+    CN_REAL *dx = io->dx[0];
+    if (!dx) return;
+    for (int64_t i = 0; i < count; i++) dx[i] += dy[i];
+}
+
+#endif

@@ -25,6 +25,8 @@ static void explain(const cn_node *n, const cn_node *const *in, int64_t batch, c
     cn_sb_printf(sb, " values; RF = 1, jump = 1\n");
 }
 
+/* no kernels: the executor copies the batch into this layer's output */
 const cn_op cn_op_input = {
-    "input", "input HxWxC", "the input image: height x width x channels", keys, 0, infer, explain,
+    .name = "input", .usage = "input HxWxC", .help = "the input image: height x width x channels", .keys = keys,
+    .inputs = 0, .infer = infer, .explain = explain,
 };

@@ -1,5 +1,9 @@
 /* merge.c — layers that read several named layers: concat joins channels (inception),
- * add sums equal shapes (residual). Covered by tests/test_shapes.c and tests/test_models.c. */
+ * add sums equal shapes (residual). Reference kernels, forward beside backward. Covered by
+ * tests/test_shapes.c, tests/test_models.c and tests/test_gradcheck.c. */
+#ifndef CN_REAL
+#include <string.h>
+
 #include "op_impl.h"
 
 static const cn_key keys[] = {
@@ -69,7 +73,75 @@ static void explain_add(const cn_node *n, const cn_node *const *in, int64_t batc
                  (long long)n->out.h, (long long)n->out.w, (long long)n->out.c);
 }
 
-const cn_op cn_op_concat = { "concat", "concat NAME NAME...", "join the channels of named layers", keys, -1,
-                             infer_concat, explain_concat };
-const cn_op cn_op_add = { "add", "add NAME NAME...", "sum named layers of equal shape (residual)", keys, -1, infer_add,
-                          explain_add };
+#define CN_TEMPLATE_FILE "merge.c"
+#include "template.h"
+
+const cn_op cn_op_concat = {
+    .name = "concat", .usage = "concat NAME NAME...", .help = "join the channels of named layers", .keys = keys,
+    .inputs = -1, .infer = infer_concat, .explain = explain_concat,
+    .forward = { concat_forward_f32, concat_forward_f64 }, .backward = { concat_backward_f32, concat_backward_f64 },
+};
+const cn_op cn_op_add = {
+    .name = "add", .usage = "add NAME NAME...", .help = "sum named layers of equal shape (residual)", .keys = keys,
+    .inputs = -1, .infer = infer_add, .explain = explain_add,
+    .forward = { add_forward_f32, add_forward_f64 }, .backward = { add_backward_f32, add_backward_f64 },
+};
+
+#else /* ---- kernels, compiled once for float and once for double (template.h) ---------------- */
+
+/* y (N, C_0 + C_1 + ..., H, W) <- x_0 (N,C_0,H,W), x_1 (N,C_1,H,W), ... side by side in channels */
+static void CN_FN(concat_forward)(const cn_op_io *io)
+{
+    const cn_node *nd = io->n;
+    int64_t hw = nd->out.h * nd->out.w, ystride = nd->out.c * hw, c0 = 0;
+    CN_REAL *y = io->y;
+    for (int j = 0; j < nd->n_in; j++) {
+        int64_t block = io->in[j]->out.c * hw;
+        const CN_REAL *x = io->x[j];
+        for (int64_t n = 0; n < io->batch; n++)
+            memcpy(y + n * ystride + c0 * hw, x + n * block, (size_t)block * sizeof(CN_REAL));
+        c0 += io->in[j]->out.c;
+    }
+}
+
+/* dx_j (N,C_j,H,W) += the channels of dy (N, C_0 + C_1 + ..., H, W) that came from x_j */
+static void CN_FN(concat_backward)(const cn_op_io *io)
+{
+    const cn_node *nd = io->n;
+    int64_t hw = nd->out.h * nd->out.w, ystride = nd->out.c * hw, c0 = 0;
+    const CN_REAL *dy = io->dy;
+    for (int j = 0; j < nd->n_in; j++) {
+        int64_t block = io->in[j]->out.c * hw;
+        CN_REAL *dx = io->dx[j];
+        for (int64_t n = 0; dx && n < io->batch; n++)
+            for (int64_t i = 0; i < block; i++) dx[n * block + i] += dy[n * ystride + c0 * hw + i];
+        c0 += io->in[j]->out.c;
+    }
+}
+
+/* y (N,C,H,W) <- x_0 + x_1 + ... (each N,C,H,W) */
+static void CN_FN(add_forward)(const cn_op_io *io)
+{
+    const cn_node *nd = io->n;
+    int64_t count = nd->out.c * nd->out.h * nd->out.w * io->batch;
+    CN_REAL *y = io->y;
+    memcpy(y, io->x[0], (size_t)count * sizeof(CN_REAL));
+    for (int j = 1; j < nd->n_in; j++) {
+        const CN_REAL *x = io->x[j];
+        for (int64_t i = 0; i < count; i++) y[i] += x[i];
+    }
+}
+
+/* dx_j (N,C,H,W) += dy for every input j */
+static void CN_FN(add_backward)(const cn_op_io *io)
+{
+    const cn_node *nd = io->n;
+    int64_t count = nd->out.c * nd->out.h * nd->out.w * io->batch;
+    const CN_REAL *dy = io->dy;
+    for (int j = 0; j < nd->n_in; j++) {
+        CN_REAL *dx = io->dx[j];
+        for (int64_t i = 0; dx && i < count; i++) dx[i] += dy[i];
+    }
+}
+
+#endif

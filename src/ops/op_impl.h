@@ -68,6 +68,44 @@ typedef struct cn_node {
     int64_t pad_t, pad_b, pad_l, pad_r; /* resolved padding of conv and pooling */
 } cn_node;
 
+/* ---- execution ------------------------------------------------------------------------------
+ * Kernels exist for float (training) and double (gradient checks): each op file writes them once
+ * for CN_REAL and includes itself through template.h. Tensors are NCHW, contiguous. */
+
+typedef enum { CN_F32 = 0, CN_F64 = 1 } cn_dtype;
+
+#define CN_MAX_PARAMS 4
+typedef enum { CN_PINIT_WEIGHT = 0, CN_PINIT_ZERO, CN_PINIT_ONE } cn_pinit;
+
+/* One parameter tensor of a layer, in PyTorch's layout and naming. */
+typedef struct cn_param_spec {
+    const char *name;   /* "weight", "bias", "running_mean", "running_var" */
+    int rank;
+    int64_t shape[4];
+    int64_t count;
+    int trainable;      /* trainable tensors come first in a layer's list */
+    cn_pinit init;
+    int64_t fan_in, fan_out;
+} cn_param_spec;
+
+typedef struct cn_op_io {
+    const cn_node *n;
+    const cn_node *const *in;  /* input nodes (their ->out are the input shapes) */
+    int64_t batch;
+    const void *const *x;      /* x[i]: input i (N, C_i, H_i, W_i) */
+    void *y;                   /* output (N, C, OH, OW); forward overwrites it */
+    const void *w;             /* this layer's trainable tensors, back to back in spec order */
+    void *dw;                  /* their gradients; backward accumulates (+=) */
+    void *buf;                 /* non-trainable tensors (running statistics); forward may update */
+    void *aux;                 /* what forward keeps for backward (argmax, masks, batch statistics) */
+    const void *dy;            /* gradient of the output */
+    void *const *dx;           /* dx[i] (+=); an entry is NULL when that input needs no gradient */
+    int training;
+    cn_rng *rng;               /* dropout's draws */
+} cn_op_io;
+
+typedef void (*cn_kernel_fn)(const cn_op_io *io);
+
 typedef struct cn_op {
     const char *name;
     const char *usage;   /* "conv FILTERS KxK [stride=S] ..." */
@@ -78,6 +116,12 @@ typedef struct cn_op {
     cn_status (*infer)(cn_ctx *ctx, const char *file, cn_node *n, const cn_node *const *in);
     /* Worksheet arithmetic of this node, one formula per line, each line indented by 4. */
     void (*explain)(const cn_node *n, const cn_node *const *in, int64_t batch, cn_strbuf *sb);
+    /* Parameter tensors (trainable first); returns how many. NULL: none. */
+    int (*params)(const cn_node *n, const cn_node *const *in, cn_param_spec *out);
+    /* Bytes forward keeps for backward at this batch, for reals of real_size bytes. NULL: none. */
+    int64_t (*aux_bytes)(const cn_node *n, const cn_node *const *in, int64_t batch, size_t real_size);
+    cn_kernel_fn forward[2];   /* [CN_F32], [CN_F64] */
+    cn_kernel_fn backward[2];
 } cn_op;
 
 /* The op table, generated from ops.def. */

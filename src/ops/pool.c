@@ -1,10 +1,12 @@
 /* pool.c — max, min and average pooling over KxK windows, and global average pooling:
- * keys, shapes, and the plain reference forward kernel.
- * Covered by tests/test_shapes.c, tests/test_seeds.c and tests/test_calc.c. */
-#include <float.h>
-
+ * keys, shapes, and the plain reference kernels, forward beside backward (one kernel for all
+ * four ops, compiled for float and double through template.h). Covered by tests/test_shapes.c,
+ * tests/test_seeds.c, tests/test_calc_ref.c (PyTorch values) and tests/test_gradcheck.c. */
+#ifndef CN_REAL
 #include "op_impl.h"
 #include "pool_ref.h"
+
+extern const cn_op cn_op_maxpool, cn_op_minpool;
 
 static const cn_key keys[] = {
     { "kernel", CN_KT_PAIR, offsetof(cn_attrs, kernel), CN_KEY_POS | CN_KEY_REQ, NULL, 1, CN_INT_MAX,
@@ -28,6 +30,11 @@ static cn_status infer(cn_ctx *ctx, const char *file, cn_node *n, const cn_node 
                           "%s: pad=%lldx%lld is more than half the %lldx%lld window (a window would see only padding)",
                           n->op->name, (long long)a->pad.h, (long long)a->pad.w, (long long)a->kernel.h,
                           (long long)a->kernel.w);
+    /* max and min keep their winner as an int32 index into the input plane */
+    if ((n->op == &cn_op_maxpool || n->op == &cn_op_minpool) && in[0]->out.h * in[0]->out.w > INT32_MAX)
+        return cn_fail_at(ctx, CN_E_SHAPE, file, n->line, n->col,
+                          "%s: an input map of %lldx%lld has more than 2^31 values", n->op->name,
+                          (long long)in[0]->out.h, (long long)in[0]->out.w);
     cn_status st = cn_window_shape(ctx, file, n, in[0]->out, a->kernel, a->stride, a->dilation, a->ceil, &oh, &ow);
     if (st) return st;
     n->out = (cn_dims){ in[0]->out.c, oh, ow };
@@ -44,10 +51,6 @@ static void explain(const cn_node *n, const cn_node *const *in, int64_t batch, c
 }
 
 #define POOL_USAGE(name) name " KxK [stride=S] [pad=N|same|valid] [ceil=yes|no]"
-const cn_op cn_op_maxpool = { "maxpool", POOL_USAGE("maxpool"), "largest value of each window", keys, 1, infer, explain };
-const cn_op cn_op_minpool = { "minpool", POOL_USAGE("minpool"), "smallest value of each window", keys, 1, infer, explain };
-const cn_op cn_op_avgpool = { "avgpool", POOL_USAGE("avgpool"),
-                              "mean of each window (padded cells count as 0, as in PyTorch)", keys, 1, infer, explain };
 
 /* ---- globalavgpool ------------------------------------------------------------------------ */
 
@@ -72,35 +75,87 @@ static void explain_global(const cn_node *n, const cn_node *const *in, int64_t b
     cn_explain_rf(n, in[0], sb);
 }
 
-const cn_op cn_op_globalavgpool = { "globalavgpool", "globalavgpool", "mean of each channel's whole map",
-                                    no_keys, 1, infer_global, explain_global };
+/* ---- geometry ------------------------------------------------------------------------------ */
 
-/* ---- reference kernel ------------------------------------------------------------------- */
-
-/* y (N,C,OH,OW) <- max/min/mean of x (N,C,H,W) over each window; padded cells are skipped
- * by max and min and count as zeros in the mean (divisor: window clipped to the padded input) */
-void cn_pool_forward_ref(const cn_pool_geom *g, cn_pool_kind kind, const float *x, float *y)
+cn_pool_geom cn_pool_geom_of(const cn_node *n, const cn_node *in, int64_t batch)
 {
-    for (int64_t nc = 0; nc < g->n * g->c; nc++) {
-        const float *xp = x + nc * g->h * g->w;
-        for (int64_t oy = 0; oy < g->oh; oy++)
-            for (int64_t ox = 0; ox < g->ow; ox++) {
-                int64_t y0 = oy * g->sh - g->pad_t, x0 = ox * g->sw - g->pad_l;
-                int64_t y1 = y0 + g->kh, x1 = x0 + g->kw;
-                int64_t ylim = g->h + g->pad_b, xlim = g->w + g->pad_r;
-                int64_t area = ((y1 < ylim ? y1 : ylim) - y0) * ((x1 < xlim ? x1 : xlim) - x0);
-                double acc = kind == CN_POOL_MAX ? -DBL_MAX : kind == CN_POOL_MIN ? DBL_MAX : 0.0;
-                for (int64_t iy = y0 < 0 ? 0 : y0; iy < y1 && iy < g->h; iy++)
-                    for (int64_t ix = x0 < 0 ? 0 : x0; ix < x1 && ix < g->w; ix++) {
-                        double v = xp[iy * g->w + ix];
-                        if (kind == CN_POOL_MAX) acc = v > acc ? v : acc;
-                        else if (kind == CN_POOL_MIN) acc = v < acc ? v : acc;
-                        else acc += v;
-                    }
-                if (kind == CN_POOL_AVG) acc /= (double)area;
-                y[(nc * g->oh + oy) * g->ow + ox] = (float)acc;
-            }
-    }
+    const cn_attrs *a = &n->a;
+    /* the divisor counts the real padding: pad=same's (maybe asymmetric) bottom/right rows, but
+     * not the overhang of a ceil window beyond an explicit pad (PyTorch clips it to H + pad) */
+    int same = a->pad.mode == CN_PAD_SAME;
+    return (cn_pool_geom){ .n = batch, .c = in->out.c, .h = in->out.h, .w = in->out.w, .kh = a->kernel.h,
+                           .kw = a->kernel.w, .sh = a->stride.h, .sw = a->stride.w, .pad_t = n->pad_t,
+                           .pad_l = n->pad_l, .pad_b = same ? n->pad_b : n->pad_t,
+                           .pad_r = same ? n->pad_r : n->pad_l, .oh = n->out.h, .ow = n->out.w };
+}
+
+/* globalavgpool is an average over one window the size of the map */
+static cn_pool_geom global_geom(const cn_node *in, int64_t batch)
+{
+    const cn_dims *x = &in->out;
+    return (cn_pool_geom){ .n = batch, .c = x->c, .h = x->h, .w = x->w, .kh = x->h, .kw = x->w, .sh = x->h,
+                           .sw = x->w, .oh = 1, .ow = 1 };
+}
+
+/* One output's window: input rows [y0, y1) and columns [x0, x1) (clipped to the input), and
+ * avgpool's divisor, the window clipped to the padded input (PyTorch's count_include_pad=True). */
+typedef struct { int64_t y0, y1, x0, x1, area; } pool_window;
+
+static pool_window window_at(const cn_pool_geom *g, int64_t oy, int64_t ox)
+{
+    int64_t ys = oy * g->sh - g->pad_t, xs = ox * g->sw - g->pad_l, ye = ys + g->kh, xe = xs + g->kw;
+    int64_t ylim = g->h + g->pad_b, xlim = g->w + g->pad_r;
+    pool_window win;
+    win.area = ((ye < ylim ? ye : ylim) - ys) * ((xe < xlim ? xe : xlim) - xs);
+    win.y0 = ys < 0 ? 0 : ys;
+    win.x0 = xs < 0 ? 0 : xs;
+    win.y1 = ye < g->h ? ye : g->h;
+    win.x1 = xe < g->w ? xe : g->w;
+    return win;
+}
+
+/* argmax: one int32 per output of max and min pooling */
+static int64_t aux_argmax(const cn_node *n, const cn_node *const *in, int64_t batch, size_t real_size)
+{
+    (void)in, (void)real_size;
+    int64_t per = n->out.c * n->out.h * n->out.w, bytes;
+    if (!cn_mul_ok(per, batch, &bytes) || !cn_mul_ok(bytes, (int64_t)sizeof(int32_t), &bytes)) return -1;
+    return bytes;
+}
+
+#define CN_TEMPLATE_FILE "pool.c"
+#include "template.h"
+
+const cn_op cn_op_maxpool = {
+    .name = "maxpool", .usage = POOL_USAGE("maxpool"), .help = "largest value of each window", .keys = keys,
+    .inputs = 1, .infer = infer, .explain = explain, .aux_bytes = aux_argmax,
+    .forward = { maxpool_forward_f32, maxpool_forward_f64 }, .backward = { maxpool_backward_f32, maxpool_backward_f64 },
+};
+const cn_op cn_op_minpool = {
+    .name = "minpool", .usage = POOL_USAGE("minpool"), .help = "smallest value of each window", .keys = keys,
+    .inputs = 1, .infer = infer, .explain = explain, .aux_bytes = aux_argmax,
+    .forward = { minpool_forward_f32, minpool_forward_f64 }, .backward = { minpool_backward_f32, minpool_backward_f64 },
+};
+const cn_op cn_op_avgpool = {
+    .name = "avgpool", .usage = POOL_USAGE("avgpool"), .help = "mean of each window (padded cells count as 0, as in PyTorch)",
+    .keys = keys, .inputs = 1, .infer = infer, .explain = explain,
+    .forward = { avgpool_forward_f32, avgpool_forward_f64 }, .backward = { avgpool_backward_f32, avgpool_backward_f64 },
+};
+const cn_op cn_op_globalavgpool = {
+    .name = "globalavgpool", .usage = "globalavgpool", .help = "mean of each channel's whole map", .keys = no_keys,
+    .inputs = 1, .infer = infer_global, .explain = explain_global,
+    .forward = { globalavgpool_forward_f32, globalavgpool_forward_f64 },
+    .backward = { globalavgpool_backward_f32, globalavgpool_backward_f64 },
+};
+
+void cn_pool_forward_ref(const cn_pool_geom *g, cn_pool_kind kind, const float *x, float *y, int32_t *argmax)
+{
+    pool_fwd_f32(g, kind, x, y, argmax);
+}
+
+void cn_pool_backward_ref(const cn_pool_geom *g, cn_pool_kind kind, const float *dy, const int32_t *argmax, float *dx)
+{
+    pool_bwd_f32(g, kind, dy, argmax, dx);
 }
 
 cn_status cn_pool2d_single(cn_ctx *ctx, cn_pool_kind kind, const float *x, int64_t h, int64_t w, int64_t size,
@@ -116,7 +171,90 @@ cn_status cn_pool2d_single(cn_ctx *ctx, cn_pool_kind kind, const float *x, int64
         return st;
     cn_pool_geom g = { .n = 1, .c = 1, .h = h, .w = w, .kh = size, .kw = size, .sh = stride, .sw = stride,
                        .pad_t = pad, .pad_l = pad, .pad_b = pad, .pad_r = pad, .oh = rh, .ow = rw };
-    if (y) cn_pool_forward_ref(&g, kind, x, y);
+    if (y) pool_fwd_f32(&g, kind, x, y, NULL);
     *oh = rh, *ow = rw;
     return CN_OK;
 }
+
+#else /* ---- kernels, compiled once for float and once for double (template.h) ---------------- */
+
+/* y (N,C,OH,OW) <- max, min or mean of x (N,C,H,W) over each window. Max and min skip padded
+ * cells and keep the winner in argmax (N,C,OH,OW), when not NULL, as an index iy*W + ix into
+ * its input plane (ties: the first in scan order; -1 for a window of padding only, y = 0).
+ * mean = sum of the window's input cells / window clipped to the padded input (padding counts 0). */
+static void CN_FN(pool_fwd)(const cn_pool_geom *g, cn_pool_kind kind, const CN_REAL *x, CN_REAL *y,
+                            int32_t *argmax)
+{
+    int64_t plane = g->h * g->w, oplane = g->oh * g->ow;
+    for (int64_t nc = 0; nc < g->n * g->c; nc++) {
+        const CN_REAL *xp = x + nc * plane;
+        CN_REAL *yp = y + nc * oplane;
+        for (int64_t oy = 0; oy < g->oh; oy++)
+            for (int64_t ox = 0; ox < g->ow; ox++) {
+                pool_window win = window_at(g, oy, ox);
+                int64_t o = oy * g->ow + ox;
+                if (kind == CN_POOL_AVG) {
+                    double acc = 0;
+                    for (int64_t iy = win.y0; iy < win.y1; iy++)
+                        for (int64_t ix = win.x0; ix < win.x1; ix++) acc += xp[iy * g->w + ix];
+                    yp[o] = (CN_REAL)(acc / (double)win.area);
+                    continue;
+                }
+                int64_t best = -1;
+                CN_REAL bv = 0;
+                for (int64_t iy = win.y0; iy < win.y1; iy++)
+                    for (int64_t ix = win.x0; ix < win.x1; ix++) {
+                        CN_REAL v = xp[iy * g->w + ix];
+                        if (best < 0 || (kind == CN_POOL_MAX ? v > bv : v < bv)) best = iy * g->w + ix, bv = v;
+                    }
+                yp[o] = bv;
+                if (argmax) argmax[nc * oplane + o] = (int32_t)best;
+            }
+    }
+}
+
+/* dx (N,C,H,W) += dy (N,C,OH,OW): max and min route each dy to the cell argmax names; the
+ * mean gives dy / divisor to every input cell of the window (the padded ones take theirs away). */
+static void CN_FN(pool_bwd)(const cn_pool_geom *g, cn_pool_kind kind, const CN_REAL *dy, const int32_t *argmax,
+                            CN_REAL *dx)
+{
+    int64_t plane = g->h * g->w, oplane = g->oh * g->ow;
+    for (int64_t nc = 0; nc < g->n * g->c; nc++) {
+        const CN_REAL *gp = dy + nc * oplane;
+        CN_REAL *dxp = dx + nc * plane;
+        for (int64_t oy = 0; oy < g->oh; oy++)
+            for (int64_t ox = 0; ox < g->ow; ox++) {
+                int64_t o = oy * g->ow + ox;
+                if (kind != CN_POOL_AVG) {
+                    int32_t at = argmax[nc * oplane + o];
+                    if (at >= 0) dxp[at] += gp[o];
+                    continue;
+                }
+                pool_window win = window_at(g, oy, ox);
+                CN_REAL share = (CN_REAL)((double)gp[o] / (double)win.area);
+                for (int64_t iy = win.y0; iy < win.y1; iy++)
+                    for (int64_t ix = win.x0; ix < win.x1; ix++) dxp[iy * g->w + ix] += share;
+            }
+    }
+}
+
+/* the op kernels: geometry from the node, argmax in aux (max and min) */
+#define POOL_KERNELS(op, kind, geom)                                                        \
+    static void CN_FN(op##_forward)(const cn_op_io *io)                                    \
+    {                                                                                      \
+        cn_pool_geom g = geom;                                                             \
+        CN_FN(pool_fwd)(&g, kind, io->x[0], io->y, kind == CN_POOL_AVG ? NULL : io->aux);  \
+    }                                                                                      \
+    static void CN_FN(op##_backward)(const cn_op_io *io)                                   \
+    {                                                                                      \
+        cn_pool_geom g = geom;                                                             \
+        if (io->dx[0]) CN_FN(pool_bwd)(&g, kind, io->dy, io->aux, io->dx[0]);              \
+    }
+
+POOL_KERNELS(maxpool, CN_POOL_MAX, cn_pool_geom_of(io->n, io->in[0], io->batch))
+POOL_KERNELS(minpool, CN_POOL_MIN, cn_pool_geom_of(io->n, io->in[0], io->batch))
+POOL_KERNELS(avgpool, CN_POOL_AVG, cn_pool_geom_of(io->n, io->in[0], io->batch))
+POOL_KERNELS(globalavgpool, CN_POOL_AVG, global_geom(io->in[0], io->batch))
+#undef POOL_KERNELS
+
+#endif

@@ -1,0 +1,116 @@
+/* gradcheck.c — `convnet gradcheck`: every layer of the user's network checked by central
+ * differences in double precision; exit status 1 when any layer is off. */
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cli_impl.h"
+
+#define DEFAULT_TOLERANCE 1e-6
+
+static void help(void)
+{
+    printf("usage: convnet gradcheck SPEC | -e TEXT [--seed S] [--batch N] [--samples K] [--eval]\n"
+           "                         [--tolerance T] [--json]\n\n"
+           "Checks the backward pass of every layer of the network: random inputs, parameters and\n"
+           "output gradient (from the seed), then for up to K coordinates of each input and parameter\n"
+           "tensor the numeric derivative (L(v+e) - L(v-e)) / 2e, in double precision, against the\n"
+           "layer's own gradient. The error of a layer is max |analytic - numeric| / max |numeric|.\n"
+           "Exit status 1 when any layer's error exceeds the tolerance.\n\n"
+           "options:\n"
+           "  -e TEXT          the spec inline\n"
+           "  --seed S         random seed (default 1)\n"
+           "  --batch N        samples per check (default 2; batch norm needs 2 or more)\n"
+           "  --samples K      coordinates checked per tensor (default 32, at most 256)\n"
+           "  --eval           check evaluation mode (running statistics, no dropout) instead of training\n"
+           "  --tolerance T    largest error accepted (default %g)\n"
+           "  --json           {\"layers\":[{\"name\",\"type\",\"max_rel_err\"}],\"max_rel_err\"}\n",
+           DEFAULT_TOLERANCE);
+}
+
+int cmd_gradcheck(int argc, char **argv)
+{
+    static const char *const known[] = { "-e", "--seed", "--batch", "--samples", "--eval", "--tolerance", "--json",
+                                         "--help", NULL };
+    const char *spec_file = NULL, *spec_text = NULL;
+    int64_t seed = 1, batch = 2, samples = 32;
+    int json = 0, training = 1;
+    double tol = DEFAULT_TOLERANCE;
+    cli_args a;
+    cli_args_init(&a, "gradcheck", argc, argv);
+    while (cli_more(&a)) {
+        if (cli_flag(&a, "--help") || cli_flag(&a, "-h")) {
+            help();
+            return 0;
+        } else if (cli_opt(&a, "-e")) {
+            spec_text = a.value;
+        } else if (cli_opt(&a, "--seed")) {
+            if (cli_parse_int("gradcheck", "--seed", a.value, 0, INT64_MAX, &seed)) return EXIT_USAGE;
+        } else if (cli_opt(&a, "--batch")) {
+            if (cli_parse_int("gradcheck", "--batch", a.value, 1, 4096, &batch)) return EXIT_USAGE;
+        } else if (cli_opt(&a, "--samples")) {
+            if (cli_parse_int("gradcheck", "--samples", a.value, 1, 256, &samples)) return EXIT_USAGE;
+        } else if (cli_opt(&a, "--tolerance")) {
+            if (cli_parse_double("gradcheck", "--tolerance", a.value, &tol)) return EXIT_USAGE;
+        } else if (cli_flag(&a, "--eval")) {
+            training = 0;
+        } else if (cli_flag(&a, "--json")) {
+            json = 1;
+        } else if (a.failed) {
+            break;
+        } else if (!cli_is_option(cli_peek(&a)) && !spec_file && !spec_text) {
+            spec_file = cli_next(&a);
+        } else {
+            return cli_unknown(&a, known);
+        }
+    }
+    if (a.failed) return EXIT_USAGE;
+    if (!spec_file == !spec_text) return cli_usage_error("gradcheck", "give a spec file or -e TEXT");
+    cn_ctx *ctx;
+    if (cn_ctx_create(NULL, &ctx)) return cli_error("out of memory");
+    cn_net *net = NULL;
+    double *errs = NULL, worst = 0;
+    int rc = 0;
+    cn_status st = spec_text ? cn_net_parse(ctx, spec_text, strlen(spec_text), "-e", &net)
+                             : cn_net_load_spec(ctx, spec_file, &net);
+    if (!st && !(errs = calloc((size_t)cn_net_layer_count(net), sizeof *errs))) st = CN_E_NOMEM;
+    if (!st) st = cn_net_gradcheck(ctx, net, (uint64_t)seed, batch, training, (int)samples, errs, &worst);
+    if (st) {
+        rc = cli_ctx_error(ctx);
+        goto done;
+    }
+    int bad = 0;
+    if (json) printf("{\"layers\":[");
+    else printf("%-16s %-14s %14s\n", "layer", "type", "max_rel_err");
+    for (int i = 1; i < cn_net_layer_count(net); i++) {
+        cn_layer_info li;
+        cn_net_layer(ctx, net, i, 1, &li);
+        int ok = errs[i] <= tol; /* NaN fails */
+        bad |= !ok;
+        if (json) {
+            printf("%s{\"name\":", i > 1 ? "," : "");
+            cli_json_string(stdout, li.name);
+            printf(",\"type\":\"%s\",\"max_rel_err\":", li.type);
+            cli_json_float(stdout, errs[i], 0);
+            printf("}");
+        } else {
+            printf("%-16s %-14s %14.3e  %s\n", li.name, li.type, errs[i], ok ? "ok" : "FAIL");
+        }
+    }
+    if (json) {
+        printf("],\"max_rel_err\":");
+        cli_json_float(stdout, worst, 0);
+        printf(",\"tolerance\":");
+        cli_json_float(stdout, tol, 0);
+        printf(",\"mode\":\"%s\"}\n", training ? "training" : "eval");
+    } else {
+        printf("worst %.3e (tolerance %g, %s mode, batch %lld, seed %lld): %s\n", worst, tol,
+               training ? "training" : "eval", (long long)batch, (long long)seed, bad ? "FAIL" : "ok");
+    }
+    rc = bad ? 1 : 0;
+done:
+    free(errs);
+    cn_net_destroy(net);
+    cn_ctx_destroy(ctx);
+    return rc;
+}

@@ -1,0 +1,341 @@
+/* exec.c — running a net: the parameter and gradient slabs, activations planned once per
+ * batch size, forward in topological order and backward in reverse (gradients accumulate),
+ * and the NaN tracer. Covered by tests/test_exec.c, tests/test_torch_parity.c, tests/test_train.c. */
+#include <math.h>
+#include <string.h>
+
+#include "model_impl.h"
+
+void cn_exec_free(cn_ctx *ctx, cn_exec *ex)
+{
+    for (int i = 0; i < ex->n_tensors; i++) cn_free(ctx, ex->tensors[i].name);
+    cn_free(ctx, ex->tensors);
+    cn_free(ctx, ex->params);
+    cn_free(ctx, ex->grads);
+    cn_free(ctx, ex->w_off);
+    cn_free(ctx, ex->buf_off);
+    cn_free(ctx, ex->act);
+    cn_free(ctx, ex->dact);
+    cn_free(ctx, ex->act_off);
+    cn_free(ctx, ex->aux);
+    cn_free(ctx, ex->aux_off);
+    cn_free(ctx, ex->scratch);
+    memset(ex, 0, sizeof *ex);
+}
+
+static void inputs_of(const cn_net *net, int i, const cn_node **in)
+{
+    const cn_node *n = &net->nodes[i];
+    for (int j = 0; j < n->n_in; j++) in[j] = &net->nodes[n->in[j]];
+}
+
+int cn_node_params(const cn_net *net, int i, cn_param_spec *out)
+{
+    const cn_node *n = &net->nodes[i];
+    const cn_node *in[CN_MAX_KEYS * 8];
+    if (!n->op->params) return 0;
+    inputs_of(net, i, in);
+    return n->op->params(n, in, out);
+}
+
+static int64_t elems(const cn_node *n) { return n->out.c * n->out.h * n->out.w; }
+
+/* ---- parameters -------------------------------------------------------------------------- */
+
+static double draw(cn_rng *rng, cn_init init, const cn_param_spec *p)
+{
+    double fan_in = (double)(p->fan_in > 0 ? p->fan_in : 1), fan_avg = (double)(p->fan_in + p->fan_out) / 2.0;
+    if (fan_avg <= 0) fan_avg = 1;
+    switch (init) {
+    case CN_INIT_KAIMING_NORMAL: return cn_rng_normal(rng) * sqrt(2.0 / fan_in);
+    case CN_INIT_KAIMING_UNIFORM: return (2.0 * cn_rng_uniform(rng) - 1.0) * sqrt(6.0 / fan_in);
+    case CN_INIT_XAVIER_NORMAL: return cn_rng_normal(rng) * sqrt(1.0 / fan_avg);
+    case CN_INIT_XAVIER_UNIFORM: return (2.0 * cn_rng_uniform(rng) - 1.0) * sqrt(3.0 / fan_avg);
+    }
+    return 0.0;
+}
+
+cn_status cn_net_init_params(cn_ctx *ctx, cn_net *net, cn_init init, uint64_t seed)
+{
+    if (!ctx || !net || (unsigned)init > CN_INIT_XAVIER_UNIFORM)
+        return ctx ? cn_fail(ctx, CN_E_ARG, "cn_net_init_params: bad arguments") : CN_E_ARG;
+    cn_exec *ex = &net->ex;
+    cn_exec_free(ctx, ex);
+    cn_param_spec specs[CN_MAX_PARAMS];
+    int count = 0;
+    for (int i = 0; i < net->n; i++) count += cn_node_params(net, i, specs);
+    ex->tensors = cn_calloc(ctx, (size_t)(count ? count : 1), sizeof *ex->tensors);
+    ex->w_off = cn_calloc(ctx, (size_t)net->n, sizeof(int64_t));
+    ex->buf_off = cn_calloc(ctx, (size_t)net->n, sizeof(int64_t));
+    if (!ex->tensors || !ex->w_off || !ex->buf_off) goto nomem;
+    /* two passes: trainable tensors first, then the buffers, each in layer order */
+    int64_t off = 0;
+    for (int pass = 0; pass < 2; pass++) {
+        if (pass == 1) ex->n_trainable = off;
+        for (int i = 0; i < net->n; i++) {
+            int k = cn_node_params(net, i, specs);
+            if (pass == 0) ex->w_off[i] = off;
+            else ex->buf_off[i] = off;
+            for (int j = 0; j < k; j++) {
+                if (specs[j].trainable != (pass == 0)) continue;
+                cn_tensor_rec *t = &ex->tensors[ex->n_tensors++];
+                t->node = i;
+                t->spec = specs[j];
+                t->offset = off;
+                size_t len = strlen(net->nodes[i].name) + strlen(specs[j].name) + 2;
+                if (!(t->name = cn_malloc(ctx, len))) goto nomem;
+                snprintf(t->name, len, "%s.%s", net->nodes[i].name, specs[j].name);
+                if (!cn_add_ok(off, specs[j].count, &off)) {
+                    cn_exec_free(ctx, ex);
+                    return cn_fail(ctx, CN_E_OVERFLOW, "parameter count overflows");
+                }
+            }
+        }
+    }
+    ex->n_total = off;
+    ex->params = cn_calloc(ctx, (size_t)(off ? off : 1), sizeof(float));
+    ex->grads = cn_calloc(ctx, (size_t)(ex->n_trainable ? ex->n_trainable : 1), sizeof(float));
+    if (!ex->params || !ex->grads) goto nomem;
+    cn_rng_seed(&ex->rng, seed);
+    for (int t = 0; t < ex->n_tensors; t++) {
+        const cn_tensor_rec *r = &ex->tensors[t];
+        float *p = ex->params + r->offset;
+        for (int64_t j = 0; j < r->spec.count; j++)
+            p[j] = r->spec.init == CN_PINIT_WEIGHT ? (float)draw(&ex->rng, init, &r->spec)
+                                                   : r->spec.init == CN_PINIT_ONE ? 1.0f : 0.0f;
+    }
+    /* dropout draws from a stream of its own seed, so a change of init leaves the masks alone */
+    cn_rng_seed(&ex->rng, seed ^ 0x5eed5eed5eed5eedULL);
+    return CN_OK;
+nomem:
+    cn_exec_free(ctx, ex);
+    return CN_E_NOMEM;
+}
+
+int cn_net_tensor_count(const cn_net *net) { return net ? net->ex.n_tensors : 0; }
+
+cn_status cn_net_tensor(cn_ctx *ctx, const cn_net *net, int i, cn_tensor *out)
+{
+    memset(out, 0, sizeof *out);
+    if (!net || i < 0 || i >= net->ex.n_tensors)
+        return cn_fail(ctx, CN_E_ARG, "tensor %d of %d (call cn_net_init_params first)", i, net ? net->ex.n_tensors : 0);
+    const cn_tensor_rec *r = &net->ex.tensors[i];
+    *out = (cn_tensor){ .name = r->name, .rank = r->spec.rank, .count = r->spec.count, .trainable = r->spec.trainable,
+                        .data = net->ex.params + r->offset, .grad = r->spec.trainable ? net->ex.grads + r->offset : NULL };
+    memcpy(out->shape, r->spec.shape, sizeof out->shape);
+    return CN_OK;
+}
+
+cn_status cn_net_find_tensor(cn_ctx *ctx, const cn_net *net, const char *name, cn_tensor *out)
+{
+    memset(out, 0, sizeof *out);
+    for (int i = 0; net && i < net->ex.n_tensors; i++)
+        if (strcmp(net->ex.tensors[i].name, name) == 0) return cn_net_tensor(ctx, net, i, out);
+    return cn_fail(ctx, CN_E_ARG, "no tensor named '%s'", name);
+}
+
+float *cn_net_params(const cn_net *net, int64_t *trainable, int64_t *total)
+{
+    if (trainable) *trainable = net->ex.n_trainable;
+    if (total) *total = net->ex.n_total;
+    return net->ex.params;
+}
+
+float *cn_net_grads(const cn_net *net, int64_t *count)
+{
+    if (count) *count = net->ex.n_trainable;
+    return net->ex.grads;
+}
+
+void cn_net_zero_grad(cn_net *net)
+{
+    if (net && net->ex.grads) memset(net->ex.grads, 0, (size_t)net->ex.n_trainable * sizeof(float));
+}
+
+cn_rng *cn_net_rng(cn_net *net) { return &net->ex.rng; }
+
+/* ---- planning ------------------------------------------------------------------------------ */
+
+static cn_status plan(cn_ctx *ctx, cn_net *net, int64_t batch)
+{
+    cn_exec *ex = &net->ex;
+    if (ex->batch == batch) return CN_OK;
+    cn_free(ctx, ex->act), cn_free(ctx, ex->dact), cn_free(ctx, ex->aux);
+    ex->act = ex->dact = NULL, ex->aux = NULL, ex->batch = 0;
+    if (!ex->act_off && !(ex->act_off = cn_calloc(ctx, (size_t)net->n + 1, sizeof(int64_t)))) return CN_E_NOMEM;
+    if (!ex->aux_off && !(ex->aux_off = cn_calloc(ctx, (size_t)net->n + 1, sizeof(int64_t)))) return CN_E_NOMEM;
+    int64_t off = 0, aoff = 0, v;
+    for (int i = 0; i < net->n; i++) {
+        const cn_node *n = &net->nodes[i];
+        const cn_node *in[CN_MAX_KEYS * 8];
+        inputs_of(net, i, in);
+        ex->act_off[i] = off;
+        ex->aux_off[i] = aoff;
+        if (!cn_mul_ok(elems(n), batch, &v) || !cn_add_ok(off, v, &off)) goto overflow;
+        /* keep aux blocks 8-byte aligned: they hold int32 indices, floats and doubles */
+        int64_t ab = n->op->aux_bytes ? n->op->aux_bytes(n, in, batch, sizeof(float)) : 0;
+        if (ab < 0 || ab > INT64_MAX - 7 || !cn_add_ok(aoff, (ab + 7) / 8 * 8, &aoff)) goto overflow;
+    }
+    ex->act_off[net->n] = off;
+    ex->aux_off[net->n] = aoff;
+    ex->act = cn_malloc(ctx, (size_t)off * sizeof(float));
+    ex->dact = cn_malloc(ctx, (size_t)off * sizeof(float));
+    ex->aux = cn_malloc(ctx, (size_t)(aoff ? aoff : 8));
+    if (!ex->act || !ex->dact || !ex->aux) {
+        cn_free(ctx, ex->act), cn_free(ctx, ex->dact), cn_free(ctx, ex->aux);
+        ex->act = ex->dact = NULL, ex->aux = NULL;
+        return CN_E_NOMEM;
+    }
+    ex->batch = batch;
+    return CN_OK;
+overflow:
+    return cn_fail(ctx, CN_E_OVERFLOW, "activations at batch %lld overflow 64 bits", (long long)batch);
+}
+
+/* ---- forward and backward ---------------------------------------------------------------------- */
+
+/* min, max and mean of the finite values of x; NaN/inf counted apart */
+static void stats(const float *x, int64_t n, char *buf, size_t cap)
+{
+    double mn = INFINITY, mx = -INFINITY, sum = 0;
+    int64_t bad = 0, good = 0;
+    for (int64_t i = 0; i < n; i++) {
+        if (!isfinite(x[i])) {
+            bad++;
+            continue;
+        }
+        good++;
+        sum += x[i];
+        if (x[i] < mn) mn = x[i];
+        if (x[i] > mx) mx = x[i];
+    }
+    if (!good) snprintf(buf, cap, "all %lld values non-finite", (long long)n);
+    else snprintf(buf, cap, "min %g, max %g, mean %g%s", mn, mx, sum / (double)good, bad ? " (and non-finite values)" : "");
+}
+
+static int64_t first_bad(const float *x, int64_t n)
+{
+    for (int64_t i = 0; i < n; i++)
+        if (!isfinite(x[i])) return i;
+    return -1;
+}
+
+static cn_status nonfinite(cn_ctx *ctx, const cn_net *net, int i, const char *pass, const char *what)
+{
+    const cn_exec *ex = &net->ex;
+    const cn_node *n = &net->nodes[i];
+    char s[160];
+    /* the layer's input: what it was given when it went wrong */
+    int j = n->n_in ? n->in[0] : i;
+    const float *src = !strcmp(pass, "forward") ? ex->act + ex->act_off[j] : ex->dact + ex->act_off[i];
+    stats(src, elems(&net->nodes[!strcmp(pass, "forward") ? j : i]) * ex->batch, s, sizeof s);
+    return cn_fail_at(ctx, CN_E_NUMERIC, net->file, n->line, n->col,
+                      "%s '%s' produced a non-finite %s in the %s pass; its %s: %s", n->op->name, n->name, what, pass,
+                      !strcmp(pass, "forward") ? "input" : "output gradient", s);
+}
+
+static void make_io(cn_net *net, int i, int training, cn_op_io *io, const void **x, void **dx,
+                    const cn_node **in)
+{
+    cn_exec *ex = &net->ex;
+    const cn_node *n = &net->nodes[i];
+    inputs_of(net, i, in);
+    for (int j = 0; j < n->n_in; j++) {
+        x[j] = ex->act + ex->act_off[n->in[j]];
+        dx[j] = ex->dact + ex->act_off[n->in[j]];
+    }
+    *io = (cn_op_io){ .n = n, .in = in, .batch = ex->batch, .x = x, .y = ex->act + ex->act_off[i],
+                      .w = ex->params + ex->w_off[i], .dw = ex->grads + ex->w_off[i], .buf = ex->params + ex->buf_off[i],
+                      .aux = ex->aux + ex->aux_off[i], .dy = ex->dact + ex->act_off[i], .dx = dx,
+                      .training = training, .rng = &ex->rng };
+}
+
+cn_status cn_net_forward(cn_ctx *ctx, cn_net *net, const float *x, int64_t batch, int training)
+{
+    if (!ctx || !net || !x || batch < 1) return ctx ? cn_fail(ctx, CN_E_ARG, "cn_net_forward: bad arguments") : CN_E_ARG;
+    if (!net->ex.params) return cn_fail(ctx, CN_E_ARG, "cn_net_forward: call cn_net_init_params first");
+    cn_status st = plan(ctx, net, batch);
+    if (st) return st;
+    cn_exec *ex = &net->ex;
+    ex->training = training;
+    memcpy(ex->act, x, (size_t)(elems(&net->nodes[0]) * batch) * sizeof(float));
+    for (int i = 1; i < net->n; i++) {
+        const cn_node *in[CN_MAX_KEYS * 8];
+        const void *xs[CN_MAX_KEYS * 8];
+        void *dxs[CN_MAX_KEYS * 8];
+        cn_op_io io;
+        make_io(net, i, training, &io, xs, dxs, in);
+        net->nodes[i].op->forward[CN_F32](&io);
+        if (ex->trace && first_bad(io.y, elems(&net->nodes[i]) * batch) >= 0)
+            return nonfinite(ctx, net, i, "forward", "output");
+    }
+    return CN_OK;
+}
+
+const float *cn_net_output(const cn_net *net, int64_t *count)
+{
+    const cn_exec *ex = &net->ex;
+    if (count) *count = ex->batch * elems(&net->nodes[net->n - 1]);
+    return ex->act ? ex->act + ex->act_off[net->n - 1] : NULL;
+}
+
+cn_status cn_net_backward(cn_ctx *ctx, cn_net *net, const float *dy)
+{
+    cn_exec *ex = &net->ex;
+    if (!ctx || !net || !dy || !ex->batch) return ctx ? cn_fail(ctx, CN_E_ARG, "cn_net_backward: run forward first") : CN_E_ARG;
+    int last = net->n - 1;
+    memset(ex->dact, 0, (size_t)ex->act_off[last] * sizeof(float));
+    memcpy(ex->dact + ex->act_off[last], dy, (size_t)(elems(&net->nodes[last]) * ex->batch) * sizeof(float));
+    for (int i = last; i >= 1; i--) {
+        const cn_node *in[CN_MAX_KEYS * 8];
+        const void *xs[CN_MAX_KEYS * 8];
+        void *dxs[CN_MAX_KEYS * 8];
+        cn_op_io io;
+        make_io(net, i, ex->training, &io, xs, dxs, in);
+        net->nodes[i].op->backward[CN_F32](&io);
+        if (!ex->trace) continue;
+        for (int j = 0; j < net->nodes[i].n_in; j++)
+            if (first_bad(dxs[j], elems(in[j]) * ex->batch) >= 0) return nonfinite(ctx, net, i, "backward", "input gradient");
+        int64_t wn = (i + 1 < net->n ? ex->w_off[i + 1] : ex->n_trainable) - ex->w_off[i];
+        if (first_bad(ex->grads + ex->w_off[i], wn) >= 0) return nonfinite(ctx, net, i, "backward", "parameter gradient");
+    }
+    return CN_OK;
+}
+
+const float *cn_net_input_grad(const cn_net *net) { return net->ex.dact; }
+
+cn_status cn_net_trace_nonfinite(cn_ctx *ctx, cn_net *net, const float *x, const float *dy, int training,
+                                 const cn_rng *rng_before)
+{
+    cn_exec *ex = &net->ex;
+    int64_t n = ex->batch;
+    if (!n) return cn_fail(ctx, CN_E_ARG, "cn_net_trace_nonfinite: nothing ran yet");
+    /* the parameters themselves may be where it started (a step that overflowed) */
+    for (int t = 0; t < ex->n_tensors; t++) {
+        const cn_tensor_rec *r = &ex->tensors[t];
+        if (first_bad(ex->params + r->offset, r->spec.count) >= 0) {
+            const cn_node *nd = &net->nodes[r->node];
+            return cn_fail_at(ctx, CN_E_NUMERIC, net->file, nd->line, nd->col,
+                              "%s '%s': parameter %s holds a non-finite value (an update overflowed)", nd->op->name,
+                              nd->name, r->name);
+        }
+    }
+    cn_rng saved = ex->rng;
+    if (rng_before) ex->rng = *rng_before;
+    ex->trace = 1;
+    cn_status st = cn_net_forward(ctx, net, x, n, training);
+    if (!st && dy) {
+        float *save = cn_malloc(ctx, (size_t)ex->n_trainable * sizeof(float) + 1);
+        if (!save) st = CN_E_NOMEM;
+        else {
+            memcpy(save, ex->grads, (size_t)ex->n_trainable * sizeof(float));
+            cn_net_zero_grad(net);
+            st = cn_net_backward(ctx, net, dy);
+            memcpy(ex->grads, save, (size_t)ex->n_trainable * sizeof(float));
+            cn_free(ctx, save);
+        }
+    }
+    ex->trace = 0;
+    ex->rng = saved;
+    return st;
+}

@@ -1,0 +1,56 @@
+/* step.c — one training step: forward, loss against one-hot labels, backward, update; the NaN
+ * tracer when anything turns non-finite. Covered by tests/test_train.c. */
+#include <math.h>
+#include <string.h>
+
+#include "../model/model_impl.h"
+
+cn_loss_kind cn_net_default_loss(const cn_net *net)
+{
+    return net->nodes[net->n - 1].op == cn_ops[CN_OP_SOFTMAX] ? CN_LOSS_CE : CN_LOSS_CE_LOGITS;
+}
+
+cn_status cn_train_step(cn_ctx *ctx, cn_net *net, cn_optim *opt, const cn_step_config *cfg, const float *x,
+                        const int32_t *labels, int64_t batch, double *loss)
+{
+    *loss = NAN;
+    cn_exec *ex = &net->ex;
+    const cn_node *out = &net->nodes[net->n - 1];
+    int64_t classes = out->out.c * out->out.h * out->out.w, cells;
+    if (!cn_mul_ok(classes, batch, &cells)) return cn_fail(ctx, CN_E_OVERFLOW, "batch too large");
+    if (ex->scratch_n < cells) {
+        cn_free(ctx, ex->scratch);
+        ex->scratch_n = 0;
+        if (!(ex->scratch = cn_malloc(ctx, (size_t)cells * 2 * sizeof(float)))) return CN_E_NOMEM;
+        ex->scratch_n = cells;
+    }
+    float *target = ex->scratch, *dout = ex->scratch + cells;
+    memset(target, 0, (size_t)cells * sizeof(float));
+    for (int64_t i = 0; i < batch; i++) {
+        if (labels[i] < 0 || labels[i] >= classes)
+            return cn_fail(ctx, CN_E_ARG, "label %d of sample %lld is outside the %lld classes of the output",
+                           (int)labels[i], (long long)i + 1, (long long)classes);
+        target[i * classes + labels[i]] = 1.0f;
+    }
+    cn_rng rng_before = ex->rng;
+    cn_status st = cn_net_forward(ctx, net, x, batch, 1);
+    if (st) return st;
+    const float *y = cn_net_output(net, NULL);
+    for (int64_t i = 0; i < cells; i++)
+        if (!isfinite(y[i])) return cn_net_trace_nonfinite(ctx, net, x, NULL, 1, &rng_before);
+    st = cn_loss_grad(ctx, cfg->loss, target, y, batch, classes, CN_REDUCE_MEAN, cfg->label_smoothing, loss, dout);
+    if (st) return st;
+    if (!isfinite(*loss))
+        return cn_fail_at(ctx, CN_E_NUMERIC, net->file, out->line, out->col,
+                          "the %s loss is %g on finite outputs of '%s' (probabilities of exactly 0 or 1?)",
+                          cn_loss_name(cfg->loss), *loss, out->name);
+    cn_net_zero_grad(net);
+    if ((st = cn_net_backward(ctx, net, dout))) return st;
+    double norm;
+    st = cn_optim_step(ctx, opt, net, &norm);
+    if (st == CN_E_NUMERIC) {
+        cn_status traced = cn_net_trace_nonfinite(ctx, net, x, dout, 1, &rng_before);
+        return traced ? traced : st;
+    }
+    return st;
+}

@@ -1,0 +1,483 @@
+#!/usr/bin/python3
+"""gen_torch_parity.py — PyTorch parity vectors for convnet's training engine.
+
+For each case below (a convnet spec, a loss and an optimizer) this script builds the same
+network in PyTorch, runs forward, loss, backward and an optimizer step on one fixed batch
+`steps` times (3, or 5 for the learning-rate schedules so that the schedule's shape shows),
+and writes what it saw to tests/parity/<case>.bin. tests/test_torch_parity.c reads those
+files, does the same with convnet and compares every tensor (relative error <= 1e-4).
+
+Regenerate with Debian's PyTorch (python3-torch 1.13, reference only, never linked):
+
+    /usr/bin/python3 tests/gen_torch_parity.py        # writes tests/parity/*.bin
+
+Everything is float32 on both sides, with fixed seeds (one per case, from its name).
+
+File format (all integers little-endian):
+    magic   8 bytes "CNPARITY"
+    u32     version (1)
+    u32     number of records
+    records, each:
+        u32     name length L, then L bytes of name (ASCII, no NUL)
+        u32     kind: 0 = float32 tensor, 1 = text
+        u32     rank R (text: 1)
+        R x i64 dims (text: its byte length)
+        data    float32 little-endian, prod(dims) values, row-major; text: the bytes, no NUL
+
+Records of a case:
+    spec              text: the convnet spec
+    config            text: space-separated key=value: loss= (mse|ce|ce-logits|bce-logits),
+                      smoothing=, optim= (sgd|momentum|nesterov|adam|adamw), lr=, momentum=,
+                      beta1=, beta2=, eps=, wd=, l1=, clip=, schedule= (constant|cosine|onecycle),
+                      total=, warmup=, pct_start=, div_factor=, final_div_factor=, steps=
+    x                 input (N, C, H, W)
+    target            (N, K): one-hot rows for the cross-entropies, values for mse/bce
+    <tensor>          every tensor of the net before training, named as convnet names them
+                      ("conv1.weight", "batchnorm1.running_var"), in PyTorch's layout
+    y                 output of the first forward (training mode), (N, C, H, W)
+    dx                dL/dx of the first backward, (N, C, H, W)
+    grad/<tensor>     dL/d<tensor> of the first backward, for every trainable tensor
+    losses            (steps,) the loss before each step
+    lrs               (steps,) the learning rate each step used
+    final/<tensor>    every tensor after the steps (batch-norm running statistics included)
+    y_eval            output of a forward in evaluation mode after the steps
+
+Conventions followed (they are convnet's and PyTorch's both):
+  - a layer without 'as NAME' is named type + counter per type (conv1, conv2, relu1);
+  - dense reads its input flattened in C,H,W order (torch.flatten(x, 1));
+  - pad=same is TensorFlow's: out = ceil(in / stride), the odd padded row/column bottom/right;
+  - minpool is -maxpool(-x); avgpool counts padding (count_include_pad=True);
+  - batch norm in training mode: batch statistics (biased variance), running variance updated
+    with the unbiased one;
+  - weight decay (L2) and the L1 term are added to the gradient after clipping, inside the
+    optimizer (PyTorch has no L1 option: it is added to .grad after clip_grad_norm_);
+  - cross-entropy on probabilities (after softmax) is -sum_j t_j log p_j averaged over samples.
+"""
+import math
+import os
+import re
+import struct
+import sys
+import warnings
+import zlib
+
+import torch
+import torch.nn.functional as F
+
+torch.set_num_threads(1)
+OUT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "parity")
+
+
+# ---- a small interpreter of convnet's spec language ------------------------------------------
+
+def statements(spec):
+    for line in spec.split("\n"):
+        line = line.split("#")[0]
+        for st in line.split(";"):
+            if st.strip():
+                yield st.split()
+
+
+def pair(v):
+    if "x" in v:
+        a, b = v.split("x")
+        return int(a), int(b)
+    return int(v), int(v)
+
+
+class Net:
+    """Layers of a spec with their parameters, named as convnet names them."""
+
+    def __init__(self, spec, gen):
+        self.layers = []   # (name, type, positional values, keys, input names)
+        self.params = {}   # name -> tensor (trainable ones require grad)
+        self.trainable = []
+        counters = {}
+        prev = None
+        shapes = {}
+        for toks in statements(spec):
+            kind, rest = toks[0], toks[1:]
+            pos, keys, src, name = [], {}, None, None
+            i = 0
+            while i < len(rest):
+                t = rest[i]
+                if t in ("from", "as"):
+                    if t == "from":
+                        src = rest[i + 1]
+                    else:
+                        name = rest[i + 1]
+                    i += 2
+                    continue
+                if "=" in t:
+                    k, v = t.split("=", 1)
+                    keys[k] = v
+                else:
+                    pos.append(t)
+                i += 1
+            if name is None:
+                counters[kind] = counters.get(kind, 0) + 1
+                name = "%s%d" % (kind, counters[kind])
+            if kind == "input":
+                h, w, c = (int(v) for v in pos[0].split("x"))
+                ins, shape = [], (c, h, w)
+            elif kind in ("concat", "add"):
+                ins = pos
+                shape = None
+            else:
+                ins = [src if src else prev]
+                shape = None
+            self.layers.append((name, kind, pos, keys, ins))
+            # parameters need the input shape: run a dummy forward lazily (below)
+            prev = name
+            shapes[name] = shape
+        self.spec = spec
+        self.gen = gen
+        # infer shapes with a probe forward that creates the parameters on the way
+        c, h, w = shapes[self.layers[0][0]]
+        self.input_shape = (c, h, w)
+        with torch.no_grad():
+            self.forward(torch.zeros(2, c, h, w), training=False, create=True)
+        for t in self.trainable:
+            t.requires_grad_(True)
+
+    def _param(self, name, shape, kind, create, trainable=True, fan_in=1):
+        if create:
+            g = self.gen
+            if kind == "weight":
+                t = torch.randn(*shape, generator=g) * (1.0 / math.sqrt(fan_in))
+            elif kind == "bias":
+                t = torch.randn(*shape, generator=g) * 0.2
+            elif kind == "gamma":
+                t = 1.0 + 0.2 * torch.randn(*shape, generator=g)
+            elif kind == "beta":
+                t = 0.2 * torch.randn(*shape, generator=g)
+            elif kind == "rmean":
+                t = 0.3 * torch.randn(*shape, generator=g)
+            else:  # rvar
+                t = 0.5 + torch.rand(*shape, generator=g)
+            t = t.float().contiguous()
+            self.params[name] = t
+            if trainable:
+                self.trainable.append(t)
+        return self.params[name]
+
+    def forward(self, x, training, create=False):
+        out = {}
+        for name, kind, pos, keys, ins in self.layers:
+            a = out[ins[0]] if ins else None
+            if kind == "input":
+                y = x
+            elif kind == "conv":
+                f, (kh, kw) = int(pos[0]), pair(pos[1])
+                (sh, sw) = pair(keys.get("stride", "1"))
+                (dh, dw) = pair(keys.get("dilation", "1"))
+                groups = int(keys.get("groups", "1"))
+                cin = a.shape[1]
+                wt = self._param(name + ".weight", (f, cin // groups, kh, kw), "weight", create,
+                                 fan_in=cin // groups * kh * kw)
+                b = None
+                if keys.get("bias", "yes") == "yes":
+                    b = self._param(name + ".bias", (f,), "bias", create)
+                a = pad_input(a, keys.get("pad", "0"), (kh, kw), (sh, sw), (dh, dw))
+                y = F.conv2d(a, wt, b, stride=(sh, sw), dilation=(dh, dw), groups=groups)
+            elif kind in ("maxpool", "avgpool", "minpool"):
+                k = pair(pos[0])
+                s = pair(keys["stride"]) if "stride" in keys else k
+                p = pair(keys.get("pad", "0"))
+                ceil = keys.get("ceil", "no") == "yes"
+                if kind == "maxpool":
+                    y = F.max_pool2d(a, k, s, p, ceil_mode=ceil)
+                elif kind == "minpool":
+                    y = -F.max_pool2d(-a, k, s, p, ceil_mode=ceil)
+                else:
+                    y = F.avg_pool2d(a, k, s, p, ceil_mode=ceil, count_include_pad=True)
+            elif kind == "globalavgpool":
+                y = a.mean(dim=(2, 3), keepdim=True)
+            elif kind == "relu":
+                y = F.relu(a)
+            elif kind == "leakyrelu":
+                y = F.leaky_relu(a, float(keys.get("slope", "0.01")))
+            elif kind == "sigmoid":
+                y = torch.sigmoid(a)
+            elif kind == "tanh":
+                y = torch.tanh(a)
+            elif kind == "softmax":
+                y = F.softmax(a, dim=1)
+            elif kind == "batchnorm":
+                c = a.shape[1]
+                gamma = self._param(name + ".weight", (c,), "gamma", create)
+                beta = self._param(name + ".bias", (c,), "beta", create)
+                rm = self._param(name + ".running_mean", (c,), "rmean", create, trainable=False)
+                rv = self._param(name + ".running_var", (c,), "rvar", create, trainable=False)
+                y = F.batch_norm(a, rm, rv, gamma, beta, training=training,
+                                 momentum=float(keys.get("momentum", "0.1")), eps=float(keys.get("eps", "1e-5")))
+            elif kind == "dropout":
+                assert float(keys["keep"]) == 1.0, "parity cases run without dropout"
+                y = a
+            elif kind == "flatten":
+                y = torch.flatten(a, 1)[:, :, None, None]
+            elif kind == "dense":
+                u = int(pos[0])
+                flat = torch.flatten(a, 1)
+                wt = self._param(name + ".weight", (u, flat.shape[1]), "weight", create, fan_in=flat.shape[1])
+                b = self._param(name + ".bias", (u,), "bias", create) if keys.get("bias", "yes") == "yes" else None
+                y = F.linear(flat, wt, b)[:, :, None, None]
+            elif kind == "concat":
+                y = torch.cat([out[n] for n in ins], dim=1)
+            elif kind == "add":
+                y = out[ins[0]]
+                for n in ins[1:]:
+                    y = y + out[n]
+            else:
+                raise ValueError("unknown layer " + kind)
+            out[name] = y
+        if create:
+            # batch norm's probe forward ran in eval mode: the running statistics are untouched
+            pass
+        return out[self.layers[-1][0]]
+
+
+def pad_input(a, pad, k, s, d):
+    """Zero padding of conv: N, NhxNw, valid, or TensorFlow's same (extra at bottom/right)."""
+    if pad == "valid":
+        return a
+    if pad == "same":
+        pads = []
+        for size, kk, ss, dd in ((a.shape[2], k[0], s[0], d[0]), (a.shape[3], k[1], s[1], d[1])):
+            out = -(-size // ss)
+            total = max((out - 1) * ss + (kk - 1) * dd + 1 - size, 0)
+            pads.append((total // 2, total - total // 2))
+        return F.pad(a, (pads[1][0], pads[1][1], pads[0][0], pads[0][1]))
+    ph, pw = pair(pad)
+    return F.pad(a, (pw, pw, ph, ph))
+
+
+# ---- the cases ---------------------------------------------------------------------------------
+
+SMALL = "input 6x6x2; conv 4 3x3 pad=1; relu; maxpool 2x2; flatten; dense 3"  # optimizer cases
+
+CASES = [
+    # conv variants (MSE on the map)
+    ("conv_stride_pad", "input 7x7x3; conv 4 3x3 stride=2 pad=1", "loss=mse optim=sgd lr=0.1", 3),
+    ("conv_groups_dilation", "input 8x8x4; conv 6 3x3 groups=2 dilation=2 pad=2 bias=no; conv 2 1x1 bias=no",
+     "loss=mse optim=sgd lr=0.1", 2),
+    ("conv_same_rect", "input 7x6x2; conv 3 2x3 stride=2 pad=same; conv 2 3x1 pad=1x0 dilation=2x1",
+     "loss=mse optim=sgd lr=0.1", 2),
+    # pooling (a conv in front so that there are weights to train)
+    ("maxpool_pad_ceil", "input 6x6x2; conv 3 3x3 pad=1; maxpool 3x3 stride=2 pad=1 ceil=yes",
+     "loss=mse optim=sgd lr=0.1", 2),
+    ("avgpool_pad_ceil", "input 6x6x2; conv 3 3x3 pad=1; avgpool 3x3 stride=2 pad=1 ceil=yes",
+     "loss=mse optim=sgd lr=0.1", 2),
+    ("minpool_pad_ceil", "input 7x7x2; conv 3 3x3; minpool 2x2 pad=1 ceil=yes; avgpool 2x2 stride=1",
+     "loss=mse optim=sgd lr=0.1", 2),
+    # ceil windows that would start in the right/bottom padding are dropped (PyTorch's rule)
+    ("pool_rect_ceil_drop", "input 5x7x2; conv 3 1x1; maxpool 3x2 stride=3x2 pad=1 ceil=yes; "
+     "avgpool 2x2 stride=1 pad=1", "loss=mse optim=sgd lr=0.1", 2),
+    ("globalavgpool", "input 5x5x3; conv 4 3x3 pad=1; globalavgpool", "loss=ce-logits optim=sgd lr=0.1", 3),
+    # activations, softmax, batch norm, dense, flatten, concat, add
+    ("activations", "input 5x5x2; conv 3 3x3 pad=1; leakyrelu slope=0.1; conv 3 3x3 pad=1; tanh; "
+     "conv 3 3x3 pad=1; sigmoid; conv 3 1x1; relu; conv 2 1x1", "loss=mse optim=sgd lr=0.1", 2),
+    ("softmax_ce", "input 4x4x2; conv 3 3x3; flatten; dense 5; softmax", "loss=ce optim=sgd lr=0.1", 4),
+    # (no bias in front of a batch norm: its gradient is 0, and both sides give rounding noise)
+    ("batchnorm_train", "input 5x5x2; conv 4 3x3 pad=1 bias=no; batchnorm momentum=0.2; relu; conv 2 3x3 bias=no; "
+     "flatten; dense 6 bias=no; batchnorm eps=1e-3; dense 3", "loss=ce-logits optim=momentum lr=0.1 momentum=0.9", 4),
+    ("dense_map", "input 3x3x2; dense 6; relu; dense 4 bias=no; tanh; dense 3",
+     "loss=ce-logits optim=sgd lr=0.2", 3),
+    ("concat", "input 5x5x3 as x; conv 2 1x1 from x as a; conv 3 3x3 pad=1 from x as b; concat a b; "
+     "conv 2 3x3 stride=2", "loss=mse optim=sgd lr=0.02", 2),
+    ("add_residual", "input 5x5x3 as x; conv 3 3x3 pad=1 as a; relu; conv 3 3x3 pad=1 as b; add x b; "
+     "conv 2 1x1", "loss=mse optim=sgd lr=0.1", 2),
+    # optimizers (one small net, cross-entropy from logits)
+    ("opt_sgd", SMALL, "loss=ce-logits optim=sgd lr=0.1", 3),
+    ("opt_momentum", SMALL, "loss=ce-logits optim=momentum lr=0.1 momentum=0.9", 3),
+    ("opt_nesterov", SMALL, "loss=ce-logits optim=nesterov lr=0.05 momentum=0.8", 3),
+    ("opt_sgd_wd", SMALL, "loss=ce-logits optim=momentum lr=0.1 momentum=0.9 wd=0.05", 3),
+    ("opt_adam", SMALL, "loss=ce-logits optim=adam lr=0.01 beta1=0.9 beta2=0.999 eps=1e-8", 3),
+    ("opt_adam_l2", SMALL, "loss=ce-logits optim=adam lr=0.01 wd=0.1", 3),
+    ("opt_adamw", SMALL, "loss=ce-logits optim=adamw lr=0.01 beta1=0.8 beta2=0.99 wd=0.1", 3),
+    ("opt_clip", SMALL, "loss=ce-logits optim=momentum lr=0.1 momentum=0.9 clip=0.25", 3),
+    ("opt_l1", SMALL, "loss=ce-logits optim=sgd lr=0.1 l1=0.01", 3),
+    ("sched_onecycle", SMALL,
+     "loss=ce-logits optim=adam lr=0.02 schedule=onecycle total=10 pct_start=0.3 div_factor=25 "
+     "final_div_factor=1e4 steps=5", 3),
+    ("sched_cosine_warmup", SMALL,
+     "loss=ce-logits optim=momentum lr=0.1 momentum=0.9 schedule=cosine total=5 warmup=2 steps=5", 3),
+    # losses
+    ("loss_ce_smooth", SMALL, "loss=ce-logits smoothing=0.1 optim=sgd lr=0.1", 4),
+    ("loss_bce_logits", SMALL, "loss=bce-logits optim=sgd lr=0.1", 3),
+    ("loss_mse", "input 6x6x2; conv 4 3x3 pad=1; relu; maxpool 2x2; flatten; dense 3; sigmoid",
+     "loss=mse optim=sgd lr=0.5", 3),
+    # a small full network
+    ("full_net", "input 10x10x1; conv 4 3x3 pad=1 bias=no; batchnorm; relu; maxpool 2x2; conv 6 3x3 pad=1; relu; "
+     "maxpool 2x2; flatten; dense 8; relu; dense 3", "loss=ce-logits optim=momentum lr=0.05 momentum=0.9", 4),
+]
+
+DEFAULTS = {"smoothing": "0", "momentum": "0.9", "beta1": "0.9", "beta2": "0.999", "eps": "1e-8", "wd": "0",
+            "l1": "0", "clip": "0", "schedule": "constant", "total": "0", "warmup": "0", "pct_start": "0.3",
+            "div_factor": "25", "final_div_factor": "1e4", "steps": "3"}
+
+
+def parse_config(text):
+    cfg = dict(DEFAULTS)
+    for kv in text.split():
+        k, v = kv.split("=")
+        assert k in cfg or k in ("loss", "optim", "lr"), k
+        cfg[k] = v
+    return cfg
+
+
+def lr_factor_cosine(t, warmup, total):
+    """Linear warm-up from lr/warmup to lr over `warmup` steps, then (1 + cos(pi s / (total - warmup))) / 2."""
+    if t < warmup:
+        return (t + 1) / warmup
+    s, span = t - warmup, total - warmup
+    return 0.0 if s >= span else 0.5 * (1 + math.cos(math.pi * s / span))
+
+
+def make_optimizer(cfg, params):
+    kind, lr, wd = cfg["optim"], float(cfg["lr"]), float(cfg["wd"])
+    b = (float(cfg["beta1"]), float(cfg["beta2"]))
+    if kind == "sgd":
+        return torch.optim.SGD(params, lr=lr, weight_decay=wd)
+    if kind in ("momentum", "nesterov"):
+        return torch.optim.SGD(params, lr=lr, momentum=float(cfg["momentum"]), nesterov=kind == "nesterov",
+                               weight_decay=wd)
+    if kind == "adam":
+        return torch.optim.Adam(params, lr=lr, betas=b, eps=float(cfg["eps"]), weight_decay=wd)
+    if kind == "adamw":
+        return torch.optim.AdamW(params, lr=lr, betas=b, eps=float(cfg["eps"]), weight_decay=wd)
+    raise ValueError(kind)
+
+
+def make_schedule(cfg, opt):
+    total, warmup = int(cfg["total"]), int(cfg["warmup"])
+    if cfg["schedule"] == "onecycle":
+        return torch.optim.lr_scheduler.OneCycleLR(
+            opt, max_lr=float(cfg["lr"]), total_steps=total, pct_start=float(cfg["pct_start"]),
+            anneal_strategy="cos", cycle_momentum=False, div_factor=float(cfg["div_factor"]),
+            final_div_factor=float(cfg["final_div_factor"]))
+    if cfg["schedule"] == "cosine":
+        # PyTorch's own schedulers: LinearLR for the warm-up, CosineAnnealingLR after it
+        warm = torch.optim.lr_scheduler.LinearLR(opt, start_factor=1.0 / warmup, end_factor=1.0,
+                                                 total_iters=warmup - 1)
+        cos = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=total - warmup)
+        return torch.optim.lr_scheduler.SequentialLR(opt, [warm, cos], milestones=[warmup])
+    assert cfg["schedule"] == "constant"
+    return None
+
+
+def loss_of(cfg, y, target):
+    y2 = y.reshape(y.shape[0], -1)
+    kind = cfg["loss"]
+    if kind == "mse":
+        return F.mse_loss(y2, target)
+    if kind == "bce-logits":
+        return F.binary_cross_entropy_with_logits(y2, target)
+    labels = target.argmax(dim=1)
+    if kind == "ce-logits":
+        return F.cross_entropy(y2, labels, label_smoothing=float(cfg["smoothing"]))
+    if kind == "ce":
+        return F.nll_loss(torch.log(y2), labels)
+    raise ValueError(kind)
+
+
+def run_case(name, spec, config, batch):
+    seed = zlib.crc32(name.encode())
+    gen = torch.Generator().manual_seed(seed)
+    torch.manual_seed(seed)
+    cfg = parse_config(config)
+    net = Net(spec, gen)
+    init = {k: v.detach().clone() for k, v in net.params.items()}
+    c, h, w = net.input_shape
+    x = torch.randn(batch, c, h, w, generator=gen).float()
+    with torch.no_grad():
+        probe = net.forward(x, training=False)
+    k = probe[0].numel()
+    if cfg["loss"] in ("ce", "ce-logits"):
+        target = F.one_hot(torch.randint(0, k, (batch,), generator=gen), k).float()
+    elif cfg["loss"] == "bce-logits":
+        target = torch.rand(batch, k, generator=gen).float()
+    else:
+        target = (torch.randn(batch, k, generator=gen) * 0.5).float()
+    opt = make_optimizer(cfg, net.trainable)
+    sched = make_schedule(cfg, opt)
+    steps = int(cfg["steps"])
+    losses, lrs, rec = [], [], []
+    l1, clip = float(cfg["l1"]), float(cfg["clip"])
+    for step in range(steps):
+        opt.zero_grad(set_to_none=True)
+        xg = x.clone().requires_grad_(True)
+        y = net.forward(xg, training=True)
+        loss = loss_of(cfg, y, target)
+        loss.backward()
+        if step == 0:
+            rec.append(("y", y.detach().clone()))
+            rec.append(("dx", xg.grad.detach().clone()))
+            for n, t in net.params.items():
+                if t.requires_grad:
+                    rec.append(("grad/" + n, t.grad.detach().clone()))
+        losses.append(loss.item())
+        lr = opt.param_groups[0]["lr"]
+        if cfg["schedule"] == "cosine":
+            want = float(cfg["lr"]) * lr_factor_cosine(step, int(cfg["warmup"]), int(cfg["total"]))
+            assert abs(lr - want) <= 1e-12 * float(cfg["lr"]), (name, step, lr, want)
+        lrs.append(lr)
+        if clip > 0:
+            torch.nn.utils.clip_grad_norm_(net.trainable, clip)
+        if l1 > 0:
+            with torch.no_grad():
+                for t in net.trainable:
+                    t.grad.add_(l1 * torch.sign(t))
+        opt.step()
+        if sched:
+            with warnings.catch_warnings():
+                # SequentialLR steps CosineAnnealingLR with an epoch at the milestone (its closed form)
+                warnings.simplefilter("ignore", UserWarning)
+                sched.step()
+    with torch.no_grad():
+        y_eval = net.forward(x, training=False)
+    records = [("spec", spec), ("config", config), ("x", x), ("target", target)]
+    records += [(n, t) for n, t in init.items()]
+    records += rec
+    records += [("losses", torch.tensor(losses, dtype=torch.float32)),
+                ("lrs", torch.tensor(lrs, dtype=torch.float32))]
+    records += [("final/" + n, t.detach().clone()) for n, t in net.params.items()]
+    records.append(("y_eval", y_eval))
+    return records
+
+
+def write(path, records):
+    out = [b"CNPARITY", struct.pack("<II", 1, len(records))]
+    for name, v in records:
+        nb = name.encode()
+        out.append(struct.pack("<I", len(nb)) + nb)
+        if isinstance(v, str):
+            b = v.encode()
+            out.append(struct.pack("<IIq", 1, 1, len(b)) + b)
+        else:
+            t = v.detach().to(torch.float32).contiguous()
+            out.append(struct.pack("<II", 0, t.dim()) + struct.pack("<%dq" % t.dim(), *t.shape))
+            out.append(struct.pack("<%df" % t.numel(), *t.flatten().tolist()))
+    with open(path, "wb") as f:
+        f.write(b"".join(out))
+
+
+def main():
+    os.makedirs(OUT, exist_ok=True)
+    names = [c[0] for c in CASES]
+    assert len(set(names)) == len(names)
+    # the C test lists the cases too (a missing file must fail there): keep both lists the same
+    with open(os.path.join(os.path.dirname(OUT), "test_torch_parity.c")) as f:
+        listed = set(re.findall(r"X\((\w+)\)", f.read()))
+    if listed != set(names):
+        sys.exit("gen_torch_parity.py: CASES differ from tests/test_torch_parity.c: %s" % sorted(listed ^ set(names)))
+    for name, spec, config, batch in CASES:
+        recs = run_case(name, spec, config, batch)
+        path = os.path.join(OUT, name + ".bin")
+        write(path, recs)
+        print("%-22s %5d bytes  loss %s" % (name, os.path.getsize(path),
+                                            " ".join("%.5f" % v for v in dict(recs)["losses"].tolist())))
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,264 @@
+/* test_train.c — the training engine end to end: seed 001's XOR computational graph worked by
+ * hand (forward, MSE, backward, one update), bit-identical runs from one seed, the NaN tracer,
+ * and fmnist-small learning on 2,000 real Fashion-MNIST images. */
+#include <stdlib.h>
+
+#include "test_util.h"
+
+#define FMNIST "/usr/share/datasets/fashion-mnist"
+
+static cn_ctx *ctx;
+static void setup(void) { CHECK(cn_ctx_create(NULL, &ctx) == CN_OK); }
+static void teardown(void) { cn_ctx_destroy(ctx); }
+
+static void set_tensor(cn_net *net, const char *name, const float *v, int64_t n)
+{
+    cn_tensor t;
+    CHECK(cn_net_find_tensor(ctx, net, name, &t) == CN_OK);
+    CHECK_INT(t.count, n);
+    if (t.data && t.count == n) memcpy(t.data, v, (size_t)n * sizeof(float));
+}
+
+static cn_tensor tensor(cn_net *net, const char *name)
+{
+    cn_tensor t;
+    CHECK(cn_net_find_tensor(ctx, net, name, &t) == CN_OK);
+    return t;
+}
+
+/* Seed 001, worksheet 3: XOR with h = relu(W x + c), y = w h + b, MSE over the four samples.
+ * The notes' weights: W = [[1, 1], [1, 1]], c = [0, -1] (the notes write the -1 into W's second
+ * row; it is h2's bias: "0 + 0 - 1 -> -1"), w = [1, -2], b = 0. */
+static const char *xor_spec = "input 1x1x2; dense 2 as hidden; relu; dense 1 as out";
+static const float xor_x[] = { 0, 0, 0, 1, 1, 0, 1, 1 }, xor_t[] = { 0, 1, 1, 0 };
+
+static cn_net *xor_net(const float *w_out)
+{
+    cn_net *net = parse_spec(ctx, xor_spec);
+    if (!net) return NULL;
+    CHECK(cn_net_init_params(ctx, net, CN_INIT_KAIMING_NORMAL, 1) == CN_OK);
+    const float W[] = { 1, 1, 1, 1 }, c[] = { 0, -1 }, b[] = { 0 };
+    set_tensor(net, "hidden.weight", W, 4);
+    set_tensor(net, "hidden.bias", c, 2);
+    set_tensor(net, "out.weight", w_out, 2);
+    set_tensor(net, "out.bias", b, 1);
+    return net;
+}
+
+/* forward, MSE, backward, one SGD step of lr 0.1 */
+static double xor_step(cn_net *net, float *y)
+{
+    cn_optim_config cfg;
+    cn_optim_defaults(&cfg, CN_OPTIM_SGD);
+    cfg.lr = 0.1;
+    cn_optim *opt = NULL;
+    double loss = -1;
+    float dy[4];
+    CHECK(cn_net_forward(ctx, net, xor_x, 4, 1) == CN_OK);
+    memcpy(y, cn_net_output(net, NULL), sizeof dy);
+    CHECK(cn_loss_grad(ctx, CN_LOSS_MSE, xor_t, y, 4, 1, CN_REDUCE_MEAN, 0, &loss, dy) == CN_OK);
+    cn_net_zero_grad(net);
+    CHECK(cn_net_backward(ctx, net, dy) == CN_OK);
+    CHECK(cn_optim_create(ctx, net, &cfg, &opt) == CN_OK);
+    CHECK(cn_optim_step(ctx, opt, net, NULL) == CN_OK);
+    cn_optim_destroy(opt);
+    return loss;
+}
+
+static void test_xor_notes(void)
+{
+    /* H = relu([0,-1; 1,0; 1,0; 2,1]) = [0,0; 1,0; 1,0; 2,1]; y = H [1,-2]^T = [0, 1, 1, 0]: XOR, MSE 0,
+     * every gradient 0, so the update changes nothing */
+    const float w[] = { 1, -2 };
+    cn_net *net = xor_net(w);
+    if (!net) return;
+    float y[4];
+    CHECK_NEAR(xor_step(net, y), 0.0, 0);
+    for (int i = 0; i < 4; i++) CHECK_NEAR(y[i], xor_t[i], 0);
+    cn_tensor g = tensor(net, "hidden.weight");
+    for (int i = 0; i < 4; i++) CHECK_NEAR(g.grad[i], 0, 0);
+    CHECK_NEAR(tensor(net, "out.weight").data[1], -2, 0);
+    cn_net_destroy(net);
+}
+
+static void test_xor_by_hand(void)
+{
+    /* w = [1, -1]: y = [0, 1, 1, 2 - 1] = [0, 1, 1, 1]; MSE = (1 - 0)^2 / 4 = 0.25.
+     * dL/dy = 2 (y - t)/4 = [0, 0, 0, 0.5]
+     * dL/dw = H^T dL/dy = [2*0.5, 1*0.5] = [1, 0.5]; dL/db = 0.5
+     * dL/dh (sample 4) = 0.5 * [1, -1]; both units active there (h = [2, 1]):
+     * dL/dW = [[0.5, 0.5], [-0.5, -0.5]] (x4 = [1, 1]); dL/dc = [0.5, -0.5]
+     * SGD lr 0.1: w = [0.9, -1.05], b = -0.05, W = [[0.95, 0.95], [1.05, 1.05]], c = [-0.05, -0.95] */
+    const float w[] = { 1, -1 };
+    cn_net *net = xor_net(w);
+    if (!net) return;
+    float y[4];
+    CHECK_NEAR(xor_step(net, y), 0.25, 1e-7);
+    const float want_y[] = { 0, 1, 1, 1 };
+    for (int i = 0; i < 4; i++) CHECK_NEAR(y[i], want_y[i], 1e-7);
+    cn_tensor ow = tensor(net, "out.weight"), ob = tensor(net, "out.bias"), hw = tensor(net, "hidden.weight"),
+              hb = tensor(net, "hidden.bias");
+    CHECK_NEAR(ow.grad[0], 1.0, 1e-7);
+    CHECK_NEAR(ow.grad[1], 0.5, 1e-7);
+    CHECK_NEAR(ob.grad[0], 0.5, 1e-7);
+    const float dW[] = { 0.5f, 0.5f, -0.5f, -0.5f }, W1[] = { 0.95f, 0.95f, 1.05f, 1.05f };
+    for (int i = 0; i < 4; i++) {
+        CHECK_NEAR(hw.grad[i], dW[i], 1e-7);
+        CHECK_NEAR(hw.data[i], W1[i], 1e-6);
+    }
+    CHECK_NEAR(hb.grad[0], 0.5, 1e-7);
+    CHECK_NEAR(hb.grad[1], -0.5, 1e-7);
+    CHECK_NEAR(ow.data[0], 0.9, 1e-6);
+    CHECK_NEAR(ow.data[1], -1.05, 1e-6);
+    CHECK_NEAR(ob.data[0], -0.05, 1e-6);
+    CHECK_NEAR(hb.data[0], -0.05, 1e-6);
+    CHECK_NEAR(hb.data[1], -0.95, 1e-6);
+    cn_net_destroy(net);
+}
+
+/* the gradient-descent step of seed 004: w = 0.5 - 0.01 * 0.3 = 0.497 */
+static void test_seed004_update(void)
+{
+    cn_net *net = parse_spec(ctx, "input 1x1x1; dense 1 bias=no");
+    if (!net) return;
+    CHECK(cn_net_init_params(ctx, net, CN_INIT_KAIMING_NORMAL, 1) == CN_OK);
+    cn_tensor t = tensor(net, "dense1.weight");
+    t.data[0] = 0.5f;
+    t.grad[0] = 0.3f;
+    cn_optim_config cfg;
+    cn_optim_defaults(&cfg, CN_OPTIM_SGD);
+    cfg.lr = 0.01;
+    cn_optim *opt;
+    CHECK(cn_optim_create(ctx, net, &cfg, &opt) == CN_OK);
+    CHECK(cn_optim_step(ctx, opt, net, NULL) == CN_OK);
+    CHECK_NEAR(t.data[0], 0.497, 1e-7);
+    cn_optim_destroy(opt);
+    cn_net_destroy(net);
+}
+
+/* a few steps of a net with every stochastic part; returns the parameters (malloc'ed) */
+static float *run_steps(uint64_t seed, int64_t *count)
+{
+    cn_net *net = parse_spec(ctx, "input 8x8x1; conv 4 3x3 pad=1; batchnorm; relu; maxpool 2x2; dropout keep=0.7;"
+                                  "dense 3");
+    if (!net) return NULL;
+    CHECK(cn_net_init_params(ctx, net, CN_INIT_KAIMING_UNIFORM, seed) == CN_OK);
+    cn_optim_config cfg;
+    cn_optim_defaults(&cfg, CN_OPTIM_ADAM);
+    cn_optim *opt;
+    CHECK(cn_optim_create(ctx, net, &cfg, &opt) == CN_OK);
+    cn_step_config sc = { cn_net_default_loss(net), 0.1 };
+    float x[4 * 64];
+    int32_t labels[4] = { 0, 1, 2, 1 };
+    cn_rng data;
+    cn_rng_seed(&data, 99);
+    for (int s = 0; s < 5; s++) {
+        for (int i = 0; i < 4 * 64; i++) x[i] = (float)cn_rng_normal(&data);
+        double loss;
+        CHECK(cn_train_step(ctx, net, opt, &sc, x, labels, 4, &loss) == CN_OK);
+    }
+    int64_t total;
+    const float *p = cn_net_params(net, NULL, &total);
+    float *copy = malloc((size_t)total * sizeof(float));
+    if (copy) memcpy(copy, p, (size_t)total * sizeof(float));
+    *count = total;
+    cn_optim_destroy(opt);
+    cn_net_destroy(net);
+    return copy;
+}
+
+static void test_same_seed_same_run(void)
+{
+    int64_t na = 0, nb = 0, nc = 0;
+    float *a = run_steps(5, &na), *b = run_steps(5, &nb), *c = run_steps(6, &nc);
+    CHECK(a && b && c && na == nb && na == nc);
+    if (a && b && c) {
+        CHECK(memcmp(a, b, (size_t)na * sizeof(float)) == 0); /* bit-identical */
+        CHECK(memcmp(a, c, (size_t)na * sizeof(float)) != 0);
+    }
+    free(a), free(b), free(c);
+}
+
+static void test_nan_tracer(void)
+{
+    cn_net *net = parse_spec(ctx, "input 4x4x1\nconv 2 3x3 pad=1\nrelu\nconv 2 3x3 pad=1 as second\nflatten\ndense 3");
+    if (!net) return;
+    CHECK(cn_net_init_params(ctx, net, CN_INIT_KAIMING_NORMAL, 3) == CN_OK);
+    cn_optim_config cfg;
+    cn_optim_defaults(&cfg, CN_OPTIM_SGD);
+    cn_optim *opt;
+    CHECK(cn_optim_create(ctx, net, &cfg, &opt) == CN_OK);
+    cn_step_config sc = { CN_LOSS_CE_LOGITS, 0 };
+    float x[2 * 16];
+    int32_t labels[2] = { 0, 2 };
+    for (int i = 0; i < 32; i++) x[i] = (float)(i % 5) - 2.0f;
+    double loss;
+    /* an input that overflows float in the first convolution: conv1, forward, with its input */
+    x[5] = 3e38f;
+    x[6] = 3e38f;
+    CHECK(cn_train_step(ctx, net, opt, &sc, x, labels, 2, &loss) == CN_E_NUMERIC);
+    CHECK_CONTAINS(cn_ctx_message(ctx), "t.cnn:2:1: conv 'conv1' produced a non-finite output in the forward pass");
+    CHECK_CONTAINS(cn_ctx_message(ctx), "its input: min -2, max 3e+38");
+    /* a weight that is already NaN: named as the parameter */
+    x[5] = x[6] = 0;
+    cn_tensor t = tensor(net, "second.weight");
+    t.data[3] = NAN;
+    CHECK(cn_train_step(ctx, net, opt, &sc, x, labels, 2, &loss) == CN_E_NUMERIC);
+    CHECK_CONTAINS(cn_ctx_message(ctx), "t.cnn:4:1: conv 'second': parameter second.weight holds a non-finite value");
+    cn_optim_destroy(opt);
+    cn_net_destroy(net);
+}
+
+/* fmnist-small on the first 2,000 training images: the loss halves within 300 steps */
+static void test_fmnist_learns(void)
+{
+    cn_dataset ds;
+    if (cn_dataset_load_mnist(ctx, FMNIST, 1, &ds) != CN_OK) {
+        test_fail(__FILE__, __LINE__, "%s (make check installs dataset-fashion-mnist)", cn_ctx_message(ctx));
+        return;
+    }
+    cn_net *net = NULL;
+    CHECK(cn_net_load_spec(ctx, "models/fmnist-small.cnn", &net) == CN_OK);
+    if (!net) {
+        cn_dataset_free(ctx, &ds);
+        return;
+    }
+    CHECK(cn_net_init_params(ctx, net, CN_INIT_KAIMING_NORMAL, 42) == CN_OK);
+    cn_optim_config cfg;
+    cn_optim_defaults(&cfg, CN_OPTIM_MOMENTUM);
+    cfg.lr = 0.02;
+    cn_optim *opt;
+    CHECK(cn_optim_create(ctx, net, &cfg, &opt) == CN_OK);
+    cn_step_config sc = { cn_net_default_loss(net), 0 };
+    enum { N = 2000, B = 32, STEPS = 300, AVG = 25 };
+    double first = 0, last = 0;
+    for (int s = 0; s < STEPS; s++) {
+        int64_t start = (int64_t)s * B % (N - B + 1);
+        double loss = 0;
+        if (cn_train_step(ctx, net, opt, &sc, ds.images + start * 784, ds.labels + start, B, &loss) != CN_OK) {
+            test_fail(__FILE__, __LINE__, "step %d: %s", s, cn_ctx_message(ctx));
+            break;
+        }
+        if (s < AVG) first += loss / AVG;
+        if (s >= STEPS - AVG) last += loss / AVG;
+    }
+    printf("fmnist-small, 2,000 images: mean loss of the first %d steps %.4f, of the last %d %.4f\n", AVG, first, AVG,
+           last);
+    CHECK(first > 1.0);      /* it starts near ln 10 = 2.3 */
+    CHECK(last < first / 2); /* and halves */
+    cn_optim_destroy(opt);
+    cn_net_destroy(net);
+    cn_dataset_free(ctx, &ds);
+}
+
+static const test_case cases[] = {
+    { "setup", setup },
+    { "seed001 XOR graph as in the notes", test_xor_notes },
+    { "seed001 XOR graph, a step by hand", test_xor_by_hand },
+    { "seed004 gradient descent step", test_seed004_update },
+    { "same seed, bit-identical run", test_same_seed_same_run },
+    { "NaN tracer", test_nan_tracer },
+    { "fmnist-small loss halves in 300 steps", test_fmnist_learns },
+    { "teardown", teardown },
+};
+TEST_MAIN(cases)
