@@ -173,11 +173,12 @@ cn_status cn_net_backward(cn_ctx *ctx, cn_net *net, const float *dy);
 /* Gradient of the loss with respect to the net's input after cn_net_backward (N*C*H*W values). */
 const float *cn_net_input_grad(const cn_net *net);
 
-/* Re-runs the last forward and backward checking every layer's output and gradients, and
- * fails naming the first layer and pass that produced a NaN or infinity, with the min, max and
- * mean of that layer's input. Call it when a loss or gradient came out non-finite. */
-cn_status cn_net_trace_nonfinite(cn_ctx *ctx, cn_net *net, const float *x, const float *dy, int training,
-                                 const cn_rng *rng_before);
+/* Runs forward on x (batch samples) and, when dy is not NULL, backward from dy, checking every
+ * layer's output and gradients; fails naming the first layer and pass that produced a NaN or
+ * infinity, with the min, max and mean of what that layer was given. rng_before (may be NULL)
+ * replays the dropout draws of the step being traced. Gradients are left as they were. */
+cn_status cn_net_trace_nonfinite(cn_ctx *ctx, cn_net *net, const float *x, int64_t batch, const float *dy,
+                                 int training, const cn_rng *rng_before);
 
 /* Central-difference check of every layer's backward pass, in double precision: random inputs,
  * parameters and output gradient (seeded), up to `samples` coordinates of each input and

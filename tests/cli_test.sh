@@ -298,5 +298,21 @@ run "$CN" calc pool max --input '1,3,2,4;5,6,7,8;3,2,1,0;1,2,3,4' --size 2 --jso
 expect_rc "calc pool max" 0
 expect_json "calc pool max 2x2: [[6,8],[3,4]]" "d['result'] == [[6, 8], [3, 4]]"
 
+# gradcheck: every layer of a net with each kind of layer, as a table and as JSON
+GC='input 6x6x4 as x; conv 4 3x3 groups=2 pad=1; batchnorm; relu as a; conv 4 1x1 from x; add a conv2; avgpool 3x3 stride=2 pad=1 ceil=yes; dropout keep=0.7; dense 5; softmax'
+run "$CN" gradcheck -e "$GC"
+expect_rc "gradcheck of a mixed net" 0
+expect_text "gradcheck: a verdict line" out "(tolerance 1e-06, training mode, batch 2, seed 1): ok"
+run "$CN" gradcheck -e "$GC" --json --eval
+expect_rc "gradcheck --json --eval" 0
+expect_json "gradcheck --json: 9 layers (the input has none), each under 1e-6" \
+    "len(d['layers']) == 9 and all(l['max_rel_err'] <= 1e-6 for l in d['layers']) and d['max_rel_err'] == max(l['max_rel_err'] for l in d['layers']) and d['mode'] == 'eval'"
+# no real derivative matches to 0: a zero tolerance must fail with exit 1
+run "$CN" gradcheck -e 'input 4x4x1; conv 2 3x3' --tolerance 0
+expect_rc "gradcheck --tolerance 0 fails" 1
+expect_text "gradcheck: FAIL shown" out "FAIL"
+run "$CN" gradcheck -e 'input 4x4x1; conv 2 3x3' --samples 0
+expect_rc "gradcheck --samples 0" 2
+
 echo "$pass passed, $fail failed"
 [ "$fail" -eq 0 ]

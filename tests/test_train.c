@@ -179,6 +179,18 @@ static void test_same_seed_same_run(void)
     free(a), free(b), free(c);
 }
 
+/* an SGD optimizer for a net, freed at the next call */
+static cn_optim *opt2_for(cn_net *net)
+{
+    static cn_optim *last;
+    cn_optim_destroy(last);
+    last = NULL;
+    cn_optim_config cfg;
+    cn_optim_defaults(&cfg, CN_OPTIM_SGD);
+    CHECK(cn_optim_create(ctx, net, &cfg, &last) == CN_OK);
+    return last;
+}
+
 static void test_nan_tracer(void)
 {
     cn_net *net = parse_spec(ctx, "input 4x4x1\nconv 2 3x3 pad=1\nrelu\nconv 2 3x3 pad=1 as second\nflatten\ndense 3");
@@ -205,6 +217,32 @@ static void test_nan_tracer(void)
     t.data[3] = NAN;
     CHECK(cn_train_step(ctx, net, opt, &sc, x, labels, 2, &loss) == CN_E_NUMERIC);
     CHECK_CONTAINS(cn_ctx_message(ctx), "t.cnn:4:1: conv 'second': parameter second.weight holds a non-finite value");
+    /* the backward pass: an output gradient of 3e38 through weights of 10 overflows in 'last' */
+    cn_net *two = parse_spec(ctx, "input 1x1x2\ndense 2\ndense 2 as last");
+    if (two) {
+        CHECK(cn_net_init_params(ctx, two, CN_INIT_KAIMING_NORMAL, 1) == CN_OK);
+        cn_tensor w = tensor(two, "last.weight");
+        for (int i = 0; i < 4; i++) w.data[i] = 10;
+        const float in[] = { 1, 1 }, dy[] = { 3e38f, 1 };
+        CHECK(cn_net_trace_nonfinite(ctx, two, in, 1, dy, 1, NULL) == CN_E_NUMERIC);
+        CHECK_CONTAINS(cn_ctx_message(ctx), "t.cnn:3:1: dense 'last' produced a non-finite input gradient in the backward "
+                                            "pass; its output gradient: min 1, max 3e+38");
+        cn_net_destroy(two);
+    }
+    /* a softmax probability that underflows makes cross-entropy's gradient -t/p overflow */
+    cn_net *sm = parse_spec(ctx, "input 1x1x2\ndense 2 bias=no\nsoftmax");
+    if (sm) {
+        CHECK(cn_net_init_params(ctx, sm, CN_INIT_KAIMING_NORMAL, 1) == CN_OK);
+        cn_tensor w = tensor(sm, "dense1.weight");
+        const float wv[] = { 45, 0, -45, 0 }, in[] = { 1, 0 };
+        memcpy(w.data, wv, sizeof wv);
+        cn_step_config ce = { cn_net_default_loss(sm), 0 };
+        int32_t label = 1;
+        CHECK(ce.loss == CN_LOSS_CE);
+        CHECK(cn_train_step(ctx, sm, opt2_for(sm), &ce, in, &label, 1, &loss) == CN_E_NUMERIC);
+        CHECK_CONTAINS(cn_ctx_message(ctx), "t.cnn:3:1: the gradient of the ce loss overflows on the outputs of 'softmax1'");
+        cn_net_destroy(sm);
+    }
     cn_optim_destroy(opt);
     cn_net_destroy(net);
 }

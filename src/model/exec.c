@@ -304,12 +304,12 @@ cn_status cn_net_backward(cn_ctx *ctx, cn_net *net, const float *dy)
 
 const float *cn_net_input_grad(const cn_net *net) { return net->ex.dact; }
 
-cn_status cn_net_trace_nonfinite(cn_ctx *ctx, cn_net *net, const float *x, const float *dy, int training,
-                                 const cn_rng *rng_before)
+cn_status cn_net_trace_nonfinite(cn_ctx *ctx, cn_net *net, const float *x, int64_t batch, const float *dy,
+                                 int training, const cn_rng *rng_before)
 {
     cn_exec *ex = &net->ex;
-    int64_t n = ex->batch;
-    if (!n) return cn_fail(ctx, CN_E_ARG, "cn_net_trace_nonfinite: nothing ran yet");
+    int64_t n = batch;
+    if (!ex->params || batch < 1 || !x) return cn_fail(ctx, CN_E_ARG, "cn_net_trace_nonfinite: bad arguments");
     /* the parameters themselves may be where it started (a step that overflowed) */
     for (int t = 0; t < ex->n_tensors; t++) {
         const cn_tensor_rec *r = &ex->tensors[t];

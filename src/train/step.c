@@ -37,19 +37,25 @@ cn_status cn_train_step(cn_ctx *ctx, cn_net *net, cn_optim *opt, const cn_step_c
     if (st) return st;
     const float *y = cn_net_output(net, NULL);
     for (int64_t i = 0; i < cells; i++)
-        if (!isfinite(y[i])) return cn_net_trace_nonfinite(ctx, net, x, NULL, 1, &rng_before);
+        if (!isfinite(y[i])) return cn_net_trace_nonfinite(ctx, net, x, batch, NULL, 1, &rng_before);
     st = cn_loss_grad(ctx, cfg->loss, target, y, batch, classes, CN_REDUCE_MEAN, cfg->label_smoothing, loss, dout);
     if (st) return st;
     if (!isfinite(*loss))
         return cn_fail_at(ctx, CN_E_NUMERIC, net->file, out->line, out->col,
                           "the %s loss is %g on finite outputs of '%s' (probabilities of exactly 0 or 1?)",
                           cn_loss_name(cfg->loss), *loss, out->name);
+    for (int64_t i = 0; i < cells; i++)
+        if (!isfinite(dout[i]))
+            return cn_fail_at(ctx, CN_E_NUMERIC, net->file, out->line, out->col,
+                              "the gradient of the %s loss overflows on the outputs of '%s' (value %g: a probability "
+                              "near 0; cross-entropy from logits, without the softmax layer, avoids it)",
+                              cn_loss_name(cfg->loss), out->name, (double)y[i]);
     cn_net_zero_grad(net);
     if ((st = cn_net_backward(ctx, net, dout))) return st;
     double norm;
     st = cn_optim_step(ctx, opt, net, &norm);
     if (st == CN_E_NUMERIC) {
-        cn_status traced = cn_net_trace_nonfinite(ctx, net, x, dout, 1, &rng_before);
+        cn_status traced = cn_net_trace_nonfinite(ctx, net, x, batch, dout, 1, &rng_before);
         return traced ? traced : st;
     }
     return st;

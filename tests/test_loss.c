@@ -1,0 +1,169 @@
+/* test_loss.c — every loss's gradient by central differences, for both reductions (and label
+ * smoothing); the learning-rate schedules at hand-worked steps; the initialisers' spread. The
+ * predictions are multiples of 2^-8 and the step h = 2^-12, so p +- h is exact in float and
+ * the difference quotient is limited only by the loss's curvature (computed in double). */
+#include "test_util.h"
+
+static cn_ctx *ctx;
+static void setup(void) { CHECK(cn_ctx_create(NULL, &ctx) == CN_OK); }
+static void teardown(void) { cn_ctx_destroy(ctx); }
+
+enum { ROWS = 3, COLS = 4 };
+
+static double fd_error(cn_loss_kind kind, cn_reduction red, double smoothing, const float *t, float *p)
+{
+    float g[ROWS * COLS];
+    double loss, worst = 0, scale = 0;
+    CHECK(cn_loss_grad(ctx, kind, t, p, ROWS, COLS, red, smoothing, &loss, g) == CN_OK);
+    const float h = 1.0f / 4096;
+    for (int i = 0; i < ROWS * COLS; i++) {
+        float keep = p[i];
+        double lp, lm;
+        p[i] = keep + h;
+        CHECK(cn_loss_grad(ctx, kind, t, p, ROWS, COLS, red, smoothing, &lp, NULL) == CN_OK);
+        p[i] = keep - h;
+        CHECK(cn_loss_grad(ctx, kind, t, p, ROWS, COLS, red, smoothing, &lm, NULL) == CN_OK);
+        p[i] = keep;
+        double num = (lp - lm) / (2.0 * h);
+        if (fabs(num) > scale) scale = fabs(num);
+        if (fabs(num - g[i]) > worst) worst = fabs(num - g[i]);
+    }
+    return worst / (scale > 0 ? scale : 1);
+}
+
+static void test_loss_gradients(void)
+{
+    /* targets: one-hot rows for ce, 0/1 for bce, +-1 for hinge, a 0/1 mask for dice, reals otherwise */
+    static const float onehot[] = { 1, 0, 0, 0, 0, 0, 1, 0, 0, 1, 0, 0 };
+    static const float binary[] = { 1, 0, 1, 1, 0, 0, 1, 0, 1, 1, 0, 1 };
+    static const float sign[] = { 1, -1, 1, 1, -1, -1, 1, -1, 1, 1, -1, 1 };
+    static const float real[] = { 0.5f, -1, 2, 0.25f, 1, 0, -0.5f, 3, 0.75f, -2, 1.5f, 0 };
+    static const struct { cn_loss_kind kind; const float *t; int probs; double smoothing; } cases[] = {
+        { CN_LOSS_MSE, real, 0, 0 },     { CN_LOSS_MAE, real, 0, 0 },       { CN_LOSS_CE, onehot, 1, 0 },
+        { CN_LOSS_CE_LOGITS, onehot, 0, 0 }, { CN_LOSS_CE_LOGITS, onehot, 0, 0.1 }, { CN_LOSS_BCE, binary, 1, 0 },
+        { CN_LOSS_BCE_LOGITS, binary, 0, 0 }, { CN_LOSS_HINGE, sign, 0, 0 },  { CN_LOSS_DICE, binary, 1, 0 },
+    };
+    cn_rng rng;
+    cn_rng_seed(&rng, 11);
+    for (size_t c = 0; c < sizeof cases / sizeof cases[0]; c++)
+        for (int red = 0; red < 2; red++) {
+            float p[ROWS * COLS];
+            for (int i = 0; i < ROWS * COLS; i++) {
+                /* probabilities in [1/8, 7/8]; scores in [-2, 2], never within h of MAE's and hinge's kinks */
+                double u = cn_rng_uniform(&rng);
+                p[i] = cases[c].probs ? (float)(32 + (int)(u * 192)) / 256 : (float)((int)(u * 1024) - 512) / 256;
+                if (cases[c].kind == CN_LOSS_MAE && p[i] == cases[c].t[i]) p[i] += 1.0f / 256;
+                if (cases[c].kind == CN_LOSS_HINGE && p[i] * cases[c].t[i] == 1.0f) p[i] += 1.0f / 256;
+            }
+            double e = fd_error(cases[c].kind, (cn_reduction)red, cases[c].smoothing, cases[c].t, p);
+            printf("  %-10s %-4s smoothing %.1f: max rel err %.2e\n", cn_loss_name(cases[c].kind), red ? "sum" : "mean",
+                   cases[c].smoothing, e);
+            CHECK(e < 1e-5);
+        }
+}
+
+static void test_reductions(void)
+{
+    /* MSE of t = 0 against p = [1, 2; 3, 4]: sum 30, mean 30/4; CE of two samples: mean halves the sum */
+    const float t[] = { 0, 0, 0, 0 }, p[] = { 1, 2, 3, 4 };
+    double sum, mean;
+    CHECK(cn_loss_grad(ctx, CN_LOSS_MSE, t, p, 2, 2, CN_REDUCE_SUM, 0, &sum, NULL) == CN_OK);
+    CHECK(cn_loss_grad(ctx, CN_LOSS_MSE, t, p, 2, 2, CN_REDUCE_MEAN, 0, &mean, NULL) == CN_OK);
+    CHECK_NEAR(sum, 30, 1e-12);
+    CHECK_NEAR(mean, 7.5, 1e-12);
+    /* CE from logits [0, 0] with target class 0: ln 2 per sample; smoothing 0.1 leaves it ln 2 */
+    const float oh[] = { 1, 0, 1, 0 }, z[] = { 0, 0, 0, 0 };
+    CHECK(cn_loss_grad(ctx, CN_LOSS_CE_LOGITS, oh, z, 2, 2, CN_REDUCE_SUM, 0.1, &sum, NULL) == CN_OK);
+    CHECK_NEAR(sum, 2 * log(2.0), 1e-7);
+    /* with logits [2, 0]: -(0.95 (2 - lse) + 0.05 (0 - lse)), lse = ln(e^2 + 1) */
+    const float z2[] = { 2, 0 };
+    double lse = log(exp(2.0) + 1.0);
+    CHECK(cn_loss_grad(ctx, CN_LOSS_CE_LOGITS, oh, z2, 1, 2, CN_REDUCE_MEAN, 0.1, &mean, NULL) == CN_OK);
+    CHECK_NEAR(mean, -(0.95 * (2 - lse) + 0.05 * (0 - lse)), 1e-7);
+    /* BCE from a saturated probability is clamped at 100 per value, as PyTorch does */
+    const float one[] = { 1 }, zero[] = { 0 };
+    CHECK(cn_loss_grad(ctx, CN_LOSS_BCE, one, zero, 1, 1, CN_REDUCE_MEAN, 0, &mean, NULL) == CN_OK);
+    CHECK_NEAR(mean, 100, 1e-12);
+}
+
+static void test_schedules(void)
+{
+    cn_optim_config c;
+    cn_optim_defaults(&c, CN_OPTIM_MOMENTUM);
+    c.lr = 0.1;
+    CHECK_NEAR(cn_optim_lr_at(&c, 0), 0.1, 1e-15);
+    CHECK_NEAR(cn_optim_lr_at(&c, 1000), 0.1, 1e-15);
+    /* step: 0.1 for steps 0-2, 0.01 for 3-5, 0.001 from 6 (step_size 3, gamma 0.1) */
+    c.schedule = CN_SCHED_STEP, c.step_size = 3, c.gamma = 0.1;
+    CHECK_NEAR(cn_optim_lr_at(&c, 2), 0.1, 1e-15);
+    CHECK_NEAR(cn_optim_lr_at(&c, 3), 0.01, 1e-15);
+    CHECK_NEAR(cn_optim_lr_at(&c, 6), 0.001, 1e-15);
+    /* warm-up of 4 steps: 0.025, 0.05, 0.075, 0.1, then the schedule counts from 0 */
+    c.warmup_steps = 4;
+    CHECK_NEAR(cn_optim_lr_at(&c, 0), 0.025, 1e-15);
+    CHECK_NEAR(cn_optim_lr_at(&c, 3), 0.1, 1e-15);
+    CHECK_NEAR(cn_optim_lr_at(&c, 7), 0.01, 1e-15);
+    /* cosine over 10 steps: lr (1 + cos(pi t/10))/2: 0.1 at 0, 0.05 at 5, 0 at 10 */
+    c.schedule = CN_SCHED_COSINE, c.warmup_steps = 0, c.total_steps = 10;
+    CHECK_NEAR(cn_optim_lr_at(&c, 5), 0.05, 1e-15);
+    CHECK_NEAR(cn_optim_lr_at(&c, 10), 0.0, 1e-15);
+    /* one-cycle over 100 steps, pct 0.3: starts at lr/25, peaks at step 29 (0.3*100 - 1), ends at
+     * lr/25/1e4 at step 99 */
+    c.schedule = CN_SCHED_ONECYCLE, c.total_steps = 100;
+    CHECK_NEAR(cn_optim_lr_at(&c, 0), 0.004, 1e-15);
+    CHECK_NEAR(cn_optim_lr_at(&c, 29), 0.1, 1e-15);
+    CHECK_NEAR(cn_optim_lr_at(&c, 99), 0.1 / 25 / 1e4, 1e-15);
+}
+
+static void test_initialisers(void)
+{
+    /* conv 64 3x3 on 32 channels: fan_in 288, fan_out 576; 18,432 weights */
+    static const struct { cn_init init; double sd, bound; } inits[] = {
+        { CN_INIT_KAIMING_NORMAL, 0.08333333, 0 },  /* sqrt(2/288) = 1/12 */
+        { CN_INIT_KAIMING_UNIFORM, 0.08333333, 0.14433757 }, /* bound sqrt(6/288); sd bound/sqrt(3) */
+        { CN_INIT_XAVIER_NORMAL, 0.04811252, 0 },   /* sqrt(2/(288 + 576)) */
+        { CN_INIT_XAVIER_UNIFORM, 0.04811252, 0.08333333 }, /* sqrt(6/864) */
+    };
+    for (size_t k = 0; k < sizeof inits / sizeof inits[0]; k++) {
+        cn_net *net = parse_spec(ctx, "input 8x8x32; conv 64 3x3");
+        if (!net) return;
+        CHECK(cn_net_init_params(ctx, net, inits[k].init, 123) == CN_OK);
+        cn_tensor w, b;
+        CHECK(cn_net_find_tensor(ctx, net, "conv1.weight", &w) == CN_OK);
+        CHECK(cn_net_find_tensor(ctx, net, "conv1.bias", &b) == CN_OK);
+        double s = 0, sq = 0, mx = 0;
+        for (int64_t i = 0; i < w.count; i++) {
+            s += w.data[i], sq += (double)w.data[i] * w.data[i];
+            if (fabs(w.data[i]) > mx) mx = fabs(w.data[i]);
+        }
+        double mean = s / (double)w.count, sd = sqrt(sq / (double)w.count - mean * mean);
+        CHECK_NEAR(sd, inits[k].sd, 0.02 * inits[k].sd / (inits[k].sd > 1 ? inits[k].sd : 1) + 0.002);
+        CHECK(fabs(mean) < 0.05 * inits[k].sd);
+        if (inits[k].bound > 0) CHECK(mx <= inits[k].bound && mx > 0.99 * inits[k].bound);
+        for (int64_t i = 0; i < b.count; i++) CHECK(b.data[i] == 0.0f);
+        cn_net_destroy(net);
+    }
+    /* batch norm: gamma 1, beta 0, running mean 0, running variance 1 */
+    cn_net *bn = parse_spec(ctx, "input 2x2x3; batchnorm");
+    if (!bn) return;
+    CHECK(cn_net_init_params(ctx, bn, CN_INIT_KAIMING_NORMAL, 1) == CN_OK);
+    const char *names[] = { "batchnorm1.weight", "batchnorm1.bias", "batchnorm1.running_mean", "batchnorm1.running_var" };
+    const float want[] = { 1, 0, 0, 1 };
+    for (int k = 0; k < 4; k++) {
+        cn_tensor t;
+        CHECK(cn_net_find_tensor(ctx, bn, names[k], &t) == CN_OK);
+        CHECK(t.count == 3 && t.data[2] == want[k]);
+        CHECK((t.grad != NULL) == (k < 2));
+    }
+    cn_net_destroy(bn);
+}
+
+static const test_case cases[] = {
+    { "setup", setup },
+    { "loss gradients by central differences", test_loss_gradients },
+    { "reductions and label smoothing", test_reductions },
+    { "learning-rate schedules", test_schedules },
+    { "initialisers", test_initialisers },
+    { "teardown", teardown },
+};
+TEST_MAIN(cases)
