@@ -40,6 +40,15 @@ typedef struct {
 
 static void print_num(double v) { printf("%.6g", v); }
 
+static void print_vector_line(const float *v, int64_t n)
+{
+    for (int64_t i = 0; i < n; i++) {
+        if (i) putchar(' ');
+        print_num(v[i]);
+    }
+    putchar('\n');
+}
+
 static void print_vector_json(const float *v, int64_t n)
 {
     putchar('[');
@@ -140,11 +149,7 @@ static int calc_softmax(cli_args *a, out_opts *o)
             printf("  sum = %.6g\n", sum);
             for (int64_t i = 0; i < n; i++) printf("  S%lld = %.6g / %.6g = %.6g\n", (long long)i + 1, exp((double)x[i]), sum, y[i]);
         }
-        for (int64_t i = 0; i < n; i++) {
-            if (i) putchar(' ');
-            print_num(y[i]);
-        }
-        putchar('\n');
+        print_vector_line(y, n);
     }
     free(x);
     free(y);
@@ -350,11 +355,7 @@ static int calc_batchnorm(cli_args *a, out_opts *o)
             for (int64_t i = 0; i < n; i++)
                 printf("  x = %g: x_hat = %.6g, y = %.6g\n", x[i], ((double)x[i] - mean) / sd, y[i]);
         }
-        for (int64_t i = 0; i < n; i++) {
-            if (i) putchar(' ');
-            print_num(y[i]);
-        }
-        putchar('\n');
+        print_vector_line(y, n);
     }
     free(x);
     free(y);

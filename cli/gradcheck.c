@@ -71,8 +71,7 @@ int cmd_gradcheck(int argc, char **argv)
     cn_net *net = NULL;
     double *errs = NULL, worst = 0;
     int rc = 0;
-    cn_status st = spec_text ? cn_net_parse(ctx, spec_text, strlen(spec_text), "-e", &net)
-                             : cn_net_load_spec(ctx, spec_file, &net);
+    cn_status st = cli_load_net(ctx, spec_file, spec_text, &net);
     if (!st && !(errs = calloc((size_t)cn_net_layer_count(net), sizeof *errs))) st = CN_E_NOMEM;
     if (!st) st = cn_net_gradcheck(ctx, net, (uint64_t)seed, batch, training, (int)samples, errs, &worst);
     if (st) {

@@ -71,6 +71,15 @@ static void json_memory(const cn_memory *m)
            (long long)m->inference_total);
 }
 
+/* the explanation of layer i, malloc'ed */
+static char *explain_text(const cn_net *net, int i, int64_t batch)
+{
+    size_t need = cn_net_explain(net, i, batch, NULL, 0);
+    char *text = malloc(need + 1);
+    if (text) cn_net_explain(net, i, batch, text, need + 1);
+    return text;
+}
+
 typedef struct {
     int64_t batch;
     int explain, json, memory;
@@ -121,10 +130,8 @@ static int print_table(cn_ctx *ctx, const cn_net *net, const options *o)
         }
         printf("\n");
         if (o->explain) {
-            size_t need = cn_net_explain(net, i, o->batch, NULL, 0);
-            char *text = malloc(need + 1);
+            char *text = explain_text(net, i, o->batch);
             if (!text) return cli_error("out of memory");
-            cn_net_explain(net, i, o->batch, text, need + 1);
             fputs(text, stdout);
             free(text);
         }
@@ -166,10 +173,8 @@ static int print_json(cn_ctx *ctx, const cn_net *net, const options *o)
         }
         printf("]");
         if (o->explain) {
-            size_t need = cn_net_explain(net, i, o->batch, NULL, 0);
-            char *text = malloc(need + 1);
+            char *text = explain_text(net, i, o->batch);
             if (!text) return cli_error("out of memory");
-            cn_net_explain(net, i, o->batch, text, need + 1);
             printf(",\"explain\":");
             cli_json_string(stdout, text);
             free(text);
@@ -226,8 +231,7 @@ int cmd_summary(int argc, char **argv)
     cn_ctx *ctx;
     if (cn_ctx_create(NULL, &ctx)) return cli_error("out of memory");
     cn_net *net = NULL;
-    cn_status st = spec_text ? cn_net_parse(ctx, spec_text, strlen(spec_text), "-e", &net)
-                             : cn_net_load_spec(ctx, spec_file, &net);
+    cn_status st = cli_load_net(ctx, spec_file, spec_text, &net);
     int rc = 0;
     if (st) {
         rc = cli_ctx_error(ctx);

@@ -245,6 +245,11 @@ int cli_parse_matrix(const char *cmd, const char *what, const char *s, float **v
     return 0;
 }
 
+cn_status cli_load_net(cn_ctx *ctx, const char *file, const char *text, cn_net **net)
+{
+    return file ? cn_net_load_spec(ctx, file, net) : cn_net_parse(ctx, text, strlen(text), "-e", net);
+}
+
 int cli_parse_bytes(const char *cmd, const char *s, int64_t *out)
 {
     static const struct { const char *unit; double mult; } units[] = {
