@@ -238,6 +238,8 @@ int64_t cn_optim_steps(const cn_optim *opt);
 /* State slab (velocity, or Adam's m then v), at the parameter offsets; for checkpoints. */
 float *cn_optim_state(cn_optim *opt, int64_t *count);
 void cn_optim_set_steps(cn_optim *opt, int64_t steps);
+const cn_optim_config *cn_optim_get_config(const cn_optim *opt);
+const char *cn_optim_kind_name(cn_optim_kind kind);
 
 /* ---- data ------------------------------------------------------------------------------------------ */
 
@@ -246,7 +248,8 @@ typedef struct cn_dataset {
     int64_t c, h, w;      /* per image */
     float *images;        /* count x c x h x w, pixel / 255 */
     int32_t *labels;      /* count */
-    int32_t classes;      /* 1 + the largest label */
+    int32_t classes;      /* 1 + the largest label (image folders: the number of class folders) */
+    char **class_names;   /* classes names (image folders: the folder names, sorted); NULL for IDX */
 } cn_dataset;
 
 /* Reads an IDX image file (ubyte, N x H x W) and its label file (ubyte, N), gzipped or raw.
@@ -256,6 +259,44 @@ cn_status cn_dataset_load_idx(cn_ctx *ctx, const char *images_path, const char *
 /* The training (train-*) or test (t10k-*) half of an MNIST-format folder, .gz or not. */
 cn_status cn_dataset_load_mnist(cn_ctx *ctx, const char *dir, int train, cn_dataset *out);
 void cn_dataset_free(cn_ctx *ctx, cn_dataset *ds);
+
+/* Decodes a PNG or JPEG file (libpng, libjpeg-turbo) into c x h x w floats in [0, 1]: resized
+ * with bilinear filtering to h x w, converted to c channels (1: luma 0.299 R + 0.587 G +
+ * 0.114 B; 3: gray replicated; alpha dropped). A file that is not a PNG or JPEG, is truncated,
+ * or decodes to more than 2^28 pixels fails naming the file. */
+cn_status cn_image_load(cn_ctx *ctx, const char *path, int64_t c, int64_t h, int64_t w, float *out);
+/* Writes c x h x w values in [0, 1] (clamped) as an 8-bit PNG (c = 1 gray, 3 RGB). */
+cn_status cn_image_save_png(cn_ctx *ctx, const char *path, const float *img, int64_t c, int64_t h, int64_t w);
+
+/* An image folder with one sub-folder per class (sorted by name: class 0, 1, ...), every PNG or
+ * JPEG in them converted as cn_image_load does. */
+cn_status cn_dataset_load_folder(cn_ctx *ctx, const char *dir, int64_t c, int64_t h, int64_t w, cn_dataset *out);
+
+/* What `convnet data check` reports on a data set (an MNIST-format folder or an image folder). */
+typedef struct cn_data_report {
+    int64_t files;            /* image files seen (IDX: images) */
+    int64_t bad_files;        /* files that do not decode, or are empty */
+    int64_t duplicates;       /* files whose pixels equal an earlier file's */
+    int64_t bad_labels;       /* IDX labels outside 0..classes-1 (classes given by the caller, 0 = any) */
+    int32_t classes;
+    int64_t *per_class;       /* images per class */
+    char **class_names;       /* NULL for IDX */
+    char *problems;           /* one line per problem: "FILE: message\n", at most 100 lines */
+} cn_data_report;
+cn_status cn_data_check(cn_ctx *ctx, const char *path, int32_t classes, cn_data_report *out);
+void cn_data_report_free(cn_ctx *ctx, cn_data_report *r);
+
+/* ---- batches: shuffling, normalisation, augmentation ---- */
+
+/* A permutation of 0..n-1 drawn from rng (Fisher-Yates). */
+void cn_shuffle(cn_rng *rng, int64_t *perm, int64_t n);
+/* Per-channel mean and standard deviation over the images (population std). */
+void cn_dataset_stats(const cn_dataset *ds, float *mean, float *std);
+/* x (n, c, h, w) <- (images[idx[i]] - mean) / std, then, when asked, a random crop of the
+ * image zero-padded by `pad` on each side and a horizontal flip with probability 1/2, drawn
+ * from rng in sample order. */
+void cn_make_batch(const cn_dataset *ds, const int64_t *idx, int64_t n, const float *mean, const float *std,
+                   int64_t pad, int flip, cn_rng *rng, float *x, int32_t *labels);
 
 /* ---- memory planning ------------------------------------------------------------------------ */
 
@@ -343,6 +384,40 @@ cn_status cn_pool2d_single(cn_ctx *ctx, cn_pool_kind kind, const float *x, int64
  * is larger than the padded input. */
 cn_status cn_conv_out_size(cn_ctx *ctx, int64_t in, int64_t k, int64_t stride, int64_t pad, int64_t dilation,
                            int64_t *out);
+
+/* ---- checkpoints (safetensors) ------------------------------------------------------------------
+ * One file: 8-byte little-endian header length, a JSON header (each tensor's dtype F32, shape
+ * and data_offsets; "__metadata__" a map of strings), then the raw little-endian data: the
+ * layout PyTorch and Hugging Face read. Tensors: "<layer>.weight", "<layer>.bias",
+ * "<layer>.running_mean", "<layer>.running_var"; optimizer state "<tensor>.momentum_buffer" or
+ * "<tensor>.exp_avg" and "<tensor>.exp_avg_sq". The metadata always holds "spec" (the spec
+ * text), "spec_hash" (FNV-1a 64, hex), "format" ("convnet-1"), "crc32.<tensor>" for every tensor,
+ * and "optimizer"/"optimizer_steps" when optimizer state is saved; callers add their own keys. */
+
+typedef struct cn_kv {
+    const char *key;
+    const char *value;
+} cn_kv;
+
+/* Writes atomically: a temporary file in the same folder, fsync, rename over path, fsync of the
+ * folder. A crash leaves either the old file or the new one. opt may be NULL. */
+cn_status cn_checkpoint_write(cn_ctx *ctx, const char *path, const cn_net *net, const cn_optim *opt,
+                              const cn_kv *meta, int n_meta);
+
+typedef struct cn_checkpoint cn_checkpoint;
+
+/* Reads and validates a checkpoint file: the header length within the file, valid JSON, dtype,
+ * shapes, data offsets in range, contiguous and non-overlapping, every checksum. A problem fails
+ * naming the file and the tensor. */
+cn_status cn_checkpoint_read(cn_ctx *ctx, const char *path, cn_checkpoint **out);
+void cn_checkpoint_free(cn_checkpoint *ck);
+/* A metadata value, NULL when absent. */
+const char *cn_checkpoint_meta(const cn_checkpoint *ck, const char *key);
+/* Builds the net from the stored spec (its hash checked), allocates its parameters and fills
+ * every tensor; a tensor missing, extra, or of another shape than the spec gives fails naming it. */
+cn_status cn_checkpoint_net(cn_ctx *ctx, const cn_checkpoint *ck, cn_net **net);
+/* Restores an optimizer of the same kind made for that net: state and step count. */
+cn_status cn_checkpoint_optim(cn_ctx *ctx, const cn_checkpoint *ck, cn_optim *opt);
 
 /* ---- one training step ---------------------------------------------------------------------- */
 

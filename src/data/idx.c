@@ -93,6 +93,8 @@ void cn_dataset_free(cn_ctx *ctx, cn_dataset *ds)
     if (!ds) return;
     cn_free(ctx, ds->images);
     cn_free(ctx, ds->labels);
+    for (int32_t i = 0; ds->class_names && i < ds->classes; i++) cn_free(ctx, ds->class_names[i]);
+    cn_free(ctx, ds->class_names);
     memset(ds, 0, sizeof *ds);
 }
 

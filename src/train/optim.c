@@ -72,6 +72,13 @@ void cn_optim_destroy(cn_optim *opt)
 }
 
 int64_t cn_optim_steps(const cn_optim *opt) { return opt->steps; }
+const cn_optim_config *cn_optim_get_config(const cn_optim *opt) { return &opt->cfg; }
+
+const char *cn_optim_kind_name(cn_optim_kind kind)
+{
+    static const char *names[] = { "sgd", "momentum", "nesterov", "adam", "adamw" };
+    return (unsigned)kind < sizeof names / sizeof names[0] ? names[kind] : "?";
+}
 void cn_optim_set_steps(cn_optim *opt, int64_t steps) { opt->steps = steps; }
 
 float *cn_optim_state(cn_optim *opt, int64_t *count)
