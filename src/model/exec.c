@@ -20,7 +20,10 @@ void cn_exec_free(cn_ctx *ctx, cn_exec *ex)
     cn_free(ctx, ex->aux);
     cn_free(ctx, ex->aux_off);
     cn_free(ctx, ex->scratch);
+    cn_free(ctx, ex->work);
+    const cn_backend *keep = ex->backend;
     memset(ex, 0, sizeof *ex);
+    ex->backend = keep;
 }
 
 static void inputs_of(const cn_net *net, int i, const cn_node **in)
@@ -156,12 +159,22 @@ cn_rng *cn_net_rng(cn_net *net) { return &net->ex.rng; }
 
 /* ---- planning ------------------------------------------------------------------------------ */
 
+static const cn_backend *backend_of(const cn_exec *ex) { return ex->backend ? ex->backend : cn_backend_default(); }
+
+void cn_net_set_backend(cn_net *net, const cn_backend *backend)
+{
+    net->ex.backend = backend;
+    net->ex.batch = 0; /* workspace sizes differ: plan again */
+}
+
 static cn_status plan(cn_ctx *ctx, cn_net *net, int64_t batch)
 {
     cn_exec *ex = &net->ex;
     if (ex->batch == batch) return CN_OK;
-    cn_free(ctx, ex->act), cn_free(ctx, ex->dact), cn_free(ctx, ex->aux);
-    ex->act = ex->dact = NULL, ex->aux = NULL, ex->batch = 0;
+    cn_free(ctx, ex->act), cn_free(ctx, ex->dact), cn_free(ctx, ex->aux), cn_free(ctx, ex->work);
+    ex->act = ex->dact = NULL, ex->aux = NULL, ex->work = NULL, ex->batch = 0;
+    const cn_backend *be = backend_of(ex);
+    int64_t work = 0;
     if (!ex->act_off && !(ex->act_off = cn_calloc(ctx, (size_t)net->n + 1, sizeof(int64_t)))) return CN_E_NOMEM;
     if (!ex->aux_off && !(ex->aux_off = cn_calloc(ctx, (size_t)net->n + 1, sizeof(int64_t)))) return CN_E_NOMEM;
     int64_t off = 0, aoff = 0, v;
@@ -175,15 +188,18 @@ static cn_status plan(cn_ctx *ctx, cn_net *net, int64_t batch)
         /* keep aux blocks 8-byte aligned: they hold int32 indices, floats and doubles */
         int64_t ab = n->op->aux_bytes ? n->op->aux_bytes(n, in, batch, sizeof(float)) : 0;
         if (ab < 0 || ab > INT64_MAX - 7 || !cn_add_ok(aoff, (ab + 7) / 8 * 8, &aoff)) goto overflow;
+        int64_t wb = i > 0 && be->workspace ? be->workspace(n, in, batch) : 0;
+        if (wb > work) work = wb;
     }
     ex->act_off[net->n] = off;
     ex->aux_off[net->n] = aoff;
     ex->act = cn_malloc(ctx, (size_t)off * sizeof(float));
     ex->dact = cn_malloc(ctx, (size_t)off * sizeof(float));
     ex->aux = cn_malloc(ctx, (size_t)(aoff ? aoff : 8));
-    if (!ex->act || !ex->dact || !ex->aux) {
-        cn_free(ctx, ex->act), cn_free(ctx, ex->dact), cn_free(ctx, ex->aux);
-        ex->act = ex->dact = NULL, ex->aux = NULL;
+    ex->work = cn_malloc(ctx, (size_t)(work ? work : 8));
+    if (!ex->act || !ex->dact || !ex->aux || !ex->work) {
+        cn_free(ctx, ex->act), cn_free(ctx, ex->dact), cn_free(ctx, ex->aux), cn_free(ctx, ex->work);
+        ex->act = ex->dact = NULL, ex->aux = NULL, ex->work = NULL;
         return CN_E_NOMEM;
     }
     ex->batch = batch;
@@ -247,7 +263,7 @@ static void make_io(cn_net *net, int i, int training, cn_op_io *io, const void *
     *io = (cn_op_io){ .n = n, .in = in, .batch = ex->batch, .x = x, .y = ex->act + ex->act_off[i],
                       .w = ex->params + ex->w_off[i], .dw = ex->grads + ex->w_off[i], .buf = ex->params + ex->buf_off[i],
                       .aux = ex->aux + ex->aux_off[i], .dy = ex->dact + ex->act_off[i], .dx = dx,
-                      .training = training, .rng = &ex->rng };
+                      .training = training, .rng = &ex->rng, .work = ex->work };
 }
 
 cn_status cn_net_forward(cn_ctx *ctx, cn_net *net, const float *x, int64_t batch, int training)
@@ -265,7 +281,8 @@ cn_status cn_net_forward(cn_ctx *ctx, cn_net *net, const float *x, int64_t batch
         void *dxs[CN_MAX_KEYS * 8];
         cn_op_io io;
         make_io(net, i, training, &io, xs, dxs, in);
-        net->nodes[i].op->forward[CN_F32](&io);
+        cn_kernel_fn fast = backend_of(ex)->forward ? backend_of(ex)->forward(&net->nodes[i]) : NULL;
+        (fast ? fast : net->nodes[i].op->forward[CN_F32])(&io);
         if (ex->trace && first_bad(io.y, elems(&net->nodes[i]) * batch) >= 0)
             return nonfinite(ctx, net, i, "forward", "output");
     }
@@ -292,7 +309,8 @@ cn_status cn_net_backward(cn_ctx *ctx, cn_net *net, const float *dy)
         void *dxs[CN_MAX_KEYS * 8];
         cn_op_io io;
         make_io(net, i, ex->training, &io, xs, dxs, in);
-        net->nodes[i].op->backward[CN_F32](&io);
+        cn_kernel_fn fast = backend_of(ex)->backward ? backend_of(ex)->backward(&net->nodes[i]) : NULL;
+        (fast ? fast : net->nodes[i].op->backward[CN_F32])(&io);
         if (!ex->trace) continue;
         for (int j = 0; j < net->nodes[i].n_in; j++)
             if (first_bad(dxs[j], elems(in[j]) * ex->batch) >= 0) return nonfinite(ctx, net, i, "backward", "input gradient");

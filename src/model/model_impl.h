@@ -2,6 +2,7 @@
 #ifndef CN_MODEL_IMPL_H
 #define CN_MODEL_IMPL_H
 
+#include "../backend/backend.h"
 #include "../ops/op_impl.h"
 
 /* One parameter tensor of the net: which node, its spec, where it lives in the slab. */
@@ -28,6 +29,8 @@ typedef struct cn_exec {
     int64_t *aux_off;
     int trace;          /* check every layer for NaN/inf (cn_net_trace_nonfinite) */
     int training;       /* mode of the last forward: backward runs in the same */
+    const cn_backend *backend; /* NULL: cn_backend_default() */
+    void *work;         /* the backend's scratch, the largest any layer needs */
     float *scratch;     /* the training step's one-hot targets and output gradient */
     int64_t scratch_n;
 } cn_exec;
@@ -42,6 +45,8 @@ struct cn_net {
 };
 
 void cn_exec_free(cn_ctx *ctx, cn_exec *ex);
+/* Selects the kernels a net runs with (tests compare backends); replans at the next forward. */
+void cn_net_set_backend(cn_net *net, const cn_backend *backend);
 /* Parameter specs of node i (returns the count). */
 int cn_node_params(const cn_net *net, int i, cn_param_spec *out);
 

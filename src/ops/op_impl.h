@@ -102,6 +102,7 @@ typedef struct cn_op_io {
     void *const *dx;           /* dx[i] (+=); an entry is NULL when that input needs no gradient */
     int training;
     cn_rng *rng;               /* dropout's draws */
+    void *work;                /* the backend's scratch for this call (backend->workspace bytes) */
 } cn_op_io;
 
 typedef void (*cn_kernel_fn)(const cn_op_io *io);
