@@ -59,7 +59,25 @@ void cli_json_string(FILE *f, const char *s);
 /* Shortest form that reads back to the same float / double. */
 void cli_json_float(FILE *f, double v, int is_float);
 
+/* ---- data and checkpoints of the run commands (run_data.c) ---- */
+#define CLI_FASHION_MNIST "/usr/share/datasets/fashion-mnist"
+/* "fashion-mnist" (or NULL) -> Debian's folder; anything else as given */
+const char *cli_data_dir(const char *data);
+/* The training (train = 1) or test half of an MNIST-format folder, or an image folder converted
+ * to the input's shape; *has_test says whether a separate test half exists. */
+cn_status cli_load_data(cn_ctx *ctx, const char *data, int train, const cn_layer_info *input, cn_dataset *ds,
+                        int *has_test);
+const char *cli_checkpoint_path(const char *arg, char *buf, size_t cap);
+/* Reads a checkpoint (a file or a run folder's model.safetensors), its net and normalisation;
+ * returns 0 or the exit status after printing the error. */
+int cli_open_checkpoint(cn_ctx *ctx, const char *arg, cn_checkpoint **ck, cn_net **net, float *mean, float *std);
+/* "a,b,c,d" -> n floats; 0 when malformed */
+int cli_parse_floats(const char *s, float *v, int n);
+
 int cmd_summary(int argc, char **argv);
+int cmd_train(int argc, char **argv);
+int cmd_eval(int argc, char **argv);
+int cmd_predict(int argc, char **argv);
 int cmd_calc(int argc, char **argv);
 int cmd_gradcheck(int argc, char **argv);
 

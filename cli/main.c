@@ -11,6 +11,9 @@ static const struct {
 } commands[] = {
     { "summary", cmd_summary, "shapes, parameters, MACs and receptive field of every layer" },
     { "calc", cmd_calc, "worksheet quantities: softmax, losses, batch norm, L1/L2, conv, pooling" },
+    { "train", cmd_train, "train a network on images, with checkpoints, progress and mean +- std over seeds" },
+    { "eval", cmd_eval, "accuracy, loss, per-class accuracy and confusion matrix of a checkpoint" },
+    { "predict", cmd_predict, "the top classes of image files" },
     { "gradcheck", cmd_gradcheck, "check every layer's backward pass by central differences" },
 };
 

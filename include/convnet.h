@@ -437,6 +437,69 @@ cn_loss_kind cn_net_default_loss(const cn_net *net);
 cn_status cn_train_step(cn_ctx *ctx, cn_net *net, cn_optim *opt, const cn_step_config *cfg, const float *x,
                         const int32_t *labels, int64_t batch, double *loss);
 
+/* ---- training runs and evaluation --------------------------------------------------------------- */
+
+typedef struct cn_train_progress {
+    int epoch_done;            /* 0: a batch finished; 1: an epoch finished (validation done) */
+    int64_t epoch, epochs;     /* 1-based */
+    int64_t batch, batches;    /* within the epoch, 1-based */
+    int64_t step;              /* optimizer steps so far */
+    double loss, acc;          /* running means over the epoch so far (acc in [0, 1]) */
+    double lr;
+    double images_per_s, seconds, eta_seconds; /* this epoch's rate and time, the run's ETA */
+    double val_loss, val_acc;  /* epoch end, NaN without a validation split */
+    int best;                  /* epoch end: the best validation accuracy so far */
+} cn_train_progress;
+
+typedef struct cn_train_config {
+    int64_t epochs, batch;
+    cn_optim_config optim;     /* total_steps is filled in from epochs and batches */
+    double label_smoothing;
+    cn_init init;
+    uint64_t seed;             /* weights, split, shuffling, augmentation and dropout */
+    double val_fraction;       /* training images held out for validation, [0, 0.9] */
+    int64_t crop_pad;          /* random crop after zero padding by this much (0: off) */
+    int flip;                  /* random horizontal flips */
+    const char *out_dir;       /* model.safetensors (best), last.safetensors (resume point), metrics.csv */
+    const cn_checkpoint *resume; /* continue the run saved in it (its net must be the one given) */
+    const cn_kv *meta;         /* extra metadata for the checkpoints (the run's settings) */
+    int n_meta;
+    /* called after every batch and every epoch; a non-zero return stops the run cleanly */
+    int (*progress)(void *user, const cn_train_progress *p);
+    void *user;
+} cn_train_config;
+
+/* The defaults of `convnet train`: 10 epochs of batch 64, SGD with Nesterov momentum 0.9,
+ * one-cycle to lr 0.05, weight decay 5e-4, 10% validation, Kaiming normal init, seed 1. */
+void cn_train_defaults(cn_train_config *cfg);
+
+typedef struct cn_train_summary {
+    int64_t epochs_run, steps;
+    double train_loss, train_acc, val_loss, val_acc, best_val_acc;
+    int64_t best_epoch;
+    float mean[4], std[4];     /* the input normalisation, per channel */
+    double seconds;
+} cn_train_summary;
+
+/* Trains the net (its parameters initialised here unless resuming) on ds. Every epoch writes
+ * last.safetensors and metrics.csv; the best by validation accuracy (every epoch without
+ * validation) goes to model.safetensors. A non-finite loss stops with the NaN tracer's message
+ * and leaves the last good checkpoint. The same seed gives bit-identical weights, resumed or not. */
+cn_status cn_train(cn_ctx *ctx, cn_net *net, const cn_dataset *ds, const cn_train_config *cfg,
+                   cn_train_summary *out);
+
+typedef struct cn_eval_result {
+    int64_t count;
+    double loss, acc;
+    int32_t classes;
+    int64_t *confusion;        /* classes x classes, [true][predicted]; free with cn_eval_free */
+} cn_eval_result;
+
+/* Evaluation mode over the whole data set, normalised by mean/std (per channel; NULL: none). */
+cn_status cn_evaluate(cn_ctx *ctx, cn_net *net, const cn_dataset *ds, const float *mean, const float *std,
+                      int64_t batch, cn_eval_result *out);
+void cn_eval_free(cn_ctx *ctx, cn_eval_result *r);
+
 #ifdef __cplusplus
 }
 #endif

@@ -1,0 +1,244 @@
+/* eval.c — `convnet eval` (accuracy, loss, per-class accuracy, confusion matrix of a checkpoint
+ * on a data set) and `convnet predict` (the top classes of image files). */
+#define _POSIX_C_SOURCE 200809L /* strdup, strndup */
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cli_impl.h"
+
+static const char *class_name(char **names, int32_t n, int32_t k, char *buf, size_t cap)
+{
+    if (names && k < n && names[k]) return names[k];
+    snprintf(buf, cap, "%d", (int)k);
+    return buf;
+}
+
+/* class names from a checkpoint's "class_names" (lines), malloc'ed; NULL when absent */
+static char **names_of(const cn_checkpoint *ck, int32_t *n)
+{
+    const char *s = cn_checkpoint_meta(ck, "class_names");
+    *n = 0;
+    if (!s) return NULL;
+    int32_t count = 1;
+    for (const char *p = s; *p; p++) count += *p == '\n';
+    char **names = calloc((size_t)count, sizeof *names);
+    for (int32_t i = 0; names && i < count; i++) {
+        size_t len = strcspn(s, "\n");
+        names[i] = strndup(s, len);
+        s += len + (s[len] == '\n');
+    }
+    *n = names ? count : 0;
+    return names;
+}
+
+static void free_names(char **names, int32_t n)
+{
+    for (int32_t i = 0; names && i < n; i++) free(names[i]);
+    free(names);
+}
+
+static void eval_help(void)
+{
+    printf("usage: convnet eval CKPT [--data D] [--batch N] [--json]\n\n"
+           "Evaluates a checkpoint (a .safetensors file, or a run folder: its model.safetensors) on the test\n"
+           "half of an MNIST-format folder or on every image of an image folder: accuracy, loss, accuracy\n"
+           "per class and the confusion matrix (rows: true class, columns: predicted).\n\n"
+           "  --data D     default: the data set the checkpoint was trained on\n"
+           "  --batch N    images per forward pass (default 256)\n"
+           "  --json       {\"accuracy\",\"loss\",\"count\",\"per_class\":[{\"class\",\"name\",\"count\",\"accuracy\"}],\"confusion\"}\n");
+}
+
+int cmd_eval(int argc, char **argv)
+{
+    static const char *const known[] = { "--data", "--batch", "--json", "--help", NULL };
+    const char *ckpt = NULL, *data = NULL;
+    int64_t batch = 256;
+    int json = 0;
+    cli_args a;
+    cli_args_init(&a, "eval", argc, argv);
+    while (cli_more(&a)) {
+        if (cli_flag(&a, "--help") || cli_flag(&a, "-h")) {
+            eval_help();
+            return 0;
+        } else if (cli_opt(&a, "--data")) data = a.value;
+        else if (cli_opt(&a, "--batch")) {
+            if (cli_parse_int("eval", "--batch", a.value, 1, 1 << 20, &batch)) return EXIT_USAGE;
+        } else if (cli_flag(&a, "--json")) json = 1;
+        else if (a.failed) break;
+        else if (!cli_is_option(cli_peek(&a)) && !ckpt) ckpt = cli_next(&a);
+        else return cli_unknown(&a, known);
+    }
+    if (a.failed) return EXIT_USAGE;
+    if (!ckpt) return cli_usage_error("eval", "give a checkpoint (a .safetensors file or a run folder)");
+    cn_ctx *ctx;
+    if (cn_ctx_create(NULL, &ctx)) return cli_error("out of memory");
+    cn_checkpoint *ck;
+    cn_net *net;
+    float mean[4], std[4];
+    int rc = cli_open_checkpoint(ctx, ckpt, &ck, &net, mean, std);
+    if (rc) {
+        cn_ctx_destroy(ctx);
+        return rc;
+    }
+    if (!data) data = cn_checkpoint_meta(ck, "data");
+    cn_layer_info in;
+    cn_net_layer(ctx, net, 0, 1, &in);
+    cn_dataset ds;
+    cn_eval_result r = { 0 };
+    int32_t nn;
+    char **names = names_of(ck, &nn), buf[32];
+    if (cli_load_data(ctx, data, 0, &in, &ds, NULL) || cn_evaluate(ctx, net, &ds, mean, std, batch, &r)) {
+        rc = cli_ctx_error(ctx);
+        goto done;
+    }
+    int32_t k = r.classes;
+    if (json) {
+        printf("{\"accuracy\":%.6f,\"loss\":%.6f,\"count\":%lld,\"per_class\":[", r.acc, r.loss, (long long)r.count);
+        for (int32_t c = 0; c < k; c++) {
+            int64_t row = 0;
+            for (int32_t p = 0; p < k; p++) row += r.confusion[c * k + p];
+            printf("%s{\"class\":%d,\"name\":", c ? "," : "", (int)c);
+            cli_json_string(stdout, class_name(names, nn, c, buf, sizeof buf));
+            printf(",\"count\":%lld,\"accuracy\":%.6f}", (long long)row, row ? (double)r.confusion[c * k + c] / (double)row : 0.0);
+        }
+        printf("],\"confusion\":[");
+        for (int32_t c = 0; c < k; c++) {
+            printf("%s[", c ? "," : "");
+            for (int32_t p = 0; p < k; p++) printf("%s%lld", p ? "," : "", (long long)r.confusion[c * k + p]);
+            printf("]");
+        }
+        printf("]}\n");
+        goto done;
+    }
+    printf("%s on %s: %lld images\naccuracy %.2f%%, loss %.4f\n\n%-14s %8s %9s\n", ckpt, cli_data_dir(data),
+           (long long)r.count, 100 * r.acc, r.loss, "class", "images", "accuracy");
+    for (int32_t c = 0; c < k; c++) {
+        int64_t row = 0;
+        for (int32_t p = 0; p < k; p++) row += r.confusion[c * k + p];
+        printf("%-14s %8lld %8.2f%%\n", class_name(names, nn, c, buf, sizeof buf), (long long)row,
+               row ? 100.0 * (double)r.confusion[c * k + c] / (double)row : 0.0);
+    }
+    printf("\nconfusion matrix (rows: true class, columns: predicted)\n%5s", "");
+    for (int32_t p = 0; p < k; p++) printf(" %5d", (int)p);
+    printf("\n");
+    for (int32_t c = 0; c < k; c++) {
+        printf("%5d", (int)c);
+        for (int32_t p = 0; p < k; p++) printf(" %5lld", (long long)r.confusion[c * k + p]);
+        printf("\n");
+    }
+done:
+    cn_eval_free(ctx, &r);
+    cn_dataset_free(ctx, &ds);
+    free_names(names, nn);
+    cn_net_destroy(net);
+    cn_checkpoint_free(ck);
+    cn_ctx_destroy(ctx);
+    return rc;
+}
+
+static void predict_help(void)
+{
+    printf("usage: convnet predict CKPT IMAGE... [--top K] [--json]\n\n"
+           "The K most likely classes (default 3) of each PNG or JPEG image, resized and converted to the\n"
+           "network's input as in training, with their probabilities.\n"
+           "  --json   [{\"image\",\"predictions\":[{\"class\",\"name\",\"probability\"}]}]\n");
+}
+
+int cmd_predict(int argc, char **argv)
+{
+    static const char *const known[] = { "--top", "--json", "--help", NULL };
+    const char *ckpt = NULL, **images = calloc((size_t)argc + 1, sizeof(char *));
+    int64_t top = 3;
+    int json = 0, n_img = 0;
+    if (!images) return cli_error("out of memory");
+    cli_args a;
+    cli_args_init(&a, "predict", argc, argv);
+    while (cli_more(&a)) {
+        if (cli_flag(&a, "--help") || cli_flag(&a, "-h")) {
+            predict_help();
+            free(images);
+            return 0;
+        } else if (cli_opt(&a, "--top")) {
+            if (cli_parse_int("predict", "--top", a.value, 1, 1000, &top)) return free(images), EXIT_USAGE;
+        } else if (cli_flag(&a, "--json")) json = 1;
+        else if (a.failed) break;
+        else if (!cli_is_option(cli_peek(&a))) {
+            if (!ckpt) ckpt = cli_next(&a);
+            else images[n_img++] = cli_next(&a);
+        } else {
+            free(images);
+            return cli_unknown(&a, known);
+        }
+    }
+    if (a.failed || !ckpt || !n_img) {
+        free(images);
+        return a.failed ? EXIT_USAGE : cli_usage_error("predict", "give a checkpoint and one or more images");
+    }
+    cn_ctx *ctx;
+    if (cn_ctx_create(NULL, &ctx)) return free(images), cli_error("out of memory");
+    cn_checkpoint *ck;
+    cn_net *net;
+    float mean[4], std[4];
+    int rc = cli_open_checkpoint(ctx, ckpt, &ck, &net, mean, std);
+    if (rc) {
+        free(images);
+        cn_ctx_destroy(ctx);
+        return rc;
+    }
+    cn_layer_info in, out;
+    cn_net_layer(ctx, net, 0, 1, &in);
+    cn_net_layer(ctx, net, cn_net_layer_count(net) - 1, 1, &out);
+    int64_t chw = in.c * in.h * in.w, k = out.c * out.h * out.w;
+    int softmaxed = !strcmp(out.type, "softmax");
+    float *x = malloc((size_t)chw * sizeof(float)), *prob = malloc((size_t)k * sizeof(float));
+    int32_t nn;
+    char **names = names_of(ck, &nn), buf[32];
+    if (json) printf("[");
+    for (int i = 0; !rc && i < n_img; i++) {
+        if (!x || !prob) {
+            rc = cli_error("out of memory");
+            break;
+        }
+        if (cn_image_load(ctx, images[i], in.c, in.h, in.w, x)) {
+            rc = cli_ctx_error(ctx);
+            break;
+        }
+        for (int64_t j = 0; j < chw; j++) x[j] = (x[j] - mean[j / (in.h * in.w)]) / std[j / (in.h * in.w)];
+        if (cn_net_forward(ctx, net, x, 1, 0)) {
+            rc = cli_ctx_error(ctx);
+            break;
+        }
+        const float *y = cn_net_output(net, NULL);
+        if (softmaxed) memcpy(prob, y, (size_t)k * sizeof(float));
+        else cn_softmax(y, prob, k);
+        if (json) {
+            printf("%s{\"image\":", i ? "," : "");
+            cli_json_string(stdout, images[i]);
+            printf(",\"predictions\":[");
+        } else {
+            printf("%s\n", images[i]);
+        }
+        for (int64_t t = 0; t < top && t < k; t++) {
+            int64_t best = -1;
+            for (int64_t c = 0; c < k; c++)
+                if (prob[c] >= 0 && (best < 0 || prob[c] > prob[best])) best = c;
+            if (json) {
+                printf("%s{\"class\":%lld,\"name\":", t ? "," : "", (long long)best);
+                cli_json_string(stdout, class_name(names, nn, (int32_t)best, buf, sizeof buf));
+                printf(",\"probability\":%.6f}", prob[best]);
+            } else {
+                printf("  %6.2f%%  %s\n", 100 * prob[best], class_name(names, nn, (int32_t)best, buf, sizeof buf));
+            }
+            prob[best] = -1;
+        }
+        if (json) printf("]}");
+    }
+    if (json && !rc) printf("]\n");
+    free(x), free(prob), free(images);
+    free_names(names, nn);
+    cn_net_destroy(net);
+    cn_checkpoint_free(ck);
+    cn_ctx_destroy(ctx);
+    return rc;
+}

@@ -1,0 +1,91 @@
+/* run_data.c — the data sets and checkpoints the train, eval and predict commands share:
+ * "--data" names an MNIST-format folder (train-* and t10k-* IDX files) or an image folder;
+ * "fashion-mnist" is Debian's copy. */
+#define _POSIX_C_SOURCE 200809L /* strdup, strndup */
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "cli_impl.h"
+
+static const char *const fashion_names[] = { "T-shirt/top", "Trouser", "Pullover", "Dress", "Coat",
+                                             "Sandal",      "Shirt",   "Sneaker",  "Bag",   "Ankle boot" };
+
+const char *cli_data_dir(const char *data)
+{
+    return !data || !strcmp(data, "fashion-mnist") ? CLI_FASHION_MNIST : data;
+}
+
+static int is_mnist_dir(const char *dir)
+{
+    char p[4096];
+    struct stat st;
+    snprintf(p, sizeof p, "%s/train-images-idx3-ubyte.gz", dir);
+    if (!stat(p, &st)) return 1;
+    snprintf(p, sizeof p, "%s/train-images-idx3-ubyte", dir);
+    if (!stat(p, &st)) return 1;
+    snprintf(p, sizeof p, "%s/t10k-images-idx3-ubyte.gz", dir);
+    if (!stat(p, &st)) return 1;
+    snprintf(p, sizeof p, "%s/t10k-images-idx3-ubyte", dir);
+    return !stat(p, &st);
+}
+
+cn_status cli_load_data(cn_ctx *ctx, const char *data, int train, const cn_layer_info *input, cn_dataset *ds, int *has_test)
+{
+    const char *dir = cli_data_dir(data);
+    cn_status st;
+    if (is_mnist_dir(dir)) {
+        if (has_test) *has_test = 1;
+        if ((st = cn_dataset_load_mnist(ctx, dir, train, ds))) return st;
+        if (!strcmp(dir, CLI_FASHION_MNIST) && ds->classes <= 10) {
+            ds->class_names = calloc((size_t)ds->classes, sizeof(char *));
+            for (int32_t i = 0; ds->class_names && i < ds->classes; i++) ds->class_names[i] = strdup(fashion_names[i]);
+        }
+        return CN_OK;
+    }
+    if (has_test) *has_test = 0;
+    return cn_dataset_load_folder(ctx, dir, input->c, input->h, input->w, ds);
+}
+
+/* "model.safetensors" inside a run folder, or the file itself */
+const char *cli_checkpoint_path(const char *arg, char *buf, size_t cap)
+{
+    struct stat st;
+    if (!stat(arg, &st) && S_ISDIR(st.st_mode)) {
+        snprintf(buf, cap, "%s/model.safetensors", arg);
+        return buf;
+    }
+    return arg;
+}
+
+int cli_parse_floats(const char *s, float *v, int n)
+{
+    for (int i = 0; i < n; i++) {
+        char *end;
+        v[i] = s ? strtof(s, &end) : 0.0f;
+        if (!s || end == s) return 0;
+        s = *end == ',' ? end + 1 : end;
+    }
+    return 1;
+}
+
+int cli_open_checkpoint(cn_ctx *ctx, const char *arg, cn_checkpoint **ck, cn_net **net, float *mean, float *std)
+{
+    char buf[4096];
+    const char *path = cli_checkpoint_path(arg, buf, sizeof buf);
+    *ck = NULL;
+    *net = NULL;
+    int rc = 0;
+    if (cn_checkpoint_read(ctx, path, ck) || cn_checkpoint_net(ctx, *ck, net)) rc = cli_ctx_error(ctx);
+    else if (!cli_parse_floats(cn_checkpoint_meta(*ck, "norm_mean"), mean, 4) ||
+             !cli_parse_floats(cn_checkpoint_meta(*ck, "norm_std"), std, 4))
+        rc = cli_error("%s: no input normalisation (norm_mean, norm_std) in the metadata: not written by convnet train",
+                       path);
+    if (rc) {
+        cn_net_destroy(*net);
+        cn_checkpoint_free(*ck);
+        *net = NULL;
+        *ck = NULL;
+    }
+    return rc;
+}

@@ -1,0 +1,359 @@
+/* trainer.c — a training run: validation split, per-epoch shuffling and augmentation from the
+ * seed, the training steps, validation, metrics.csv, and the checkpoints (best and last, the
+ * last one enough to resume bit-identically); evaluation with a confusion matrix.
+ * Covered by tests/test_trainer.c and tests/cli_train_test.sh (resume after kill -9). */
+#define _POSIX_C_SOURCE 200809L /* clock_gettime */
+#include <errno.h>
+#include <inttypes.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "../model/model_impl.h"
+
+void cn_train_defaults(cn_train_config *cfg)
+{
+    memset(cfg, 0, sizeof *cfg);
+    cfg->epochs = 10;
+    cfg->batch = 64;
+    cn_optim_defaults(&cfg->optim, CN_OPTIM_NESTEROV);
+    cfg->optim.lr = 0.05;
+    cfg->optim.weight_decay = 5e-4;
+    cfg->optim.schedule = CN_SCHED_ONECYCLE;
+    cfg->optim.pct_start = 0.25;
+    cfg->init = CN_INIT_KAIMING_NORMAL;
+    cfg->seed = 1;
+    cfg->val_fraction = 0.1;
+}
+
+static double now(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+static int64_t argmax(const float *v, int64_t n)
+{
+    int64_t best = 0;
+    for (int64_t i = 1; i < n; i++)
+        if (v[i] > v[best]) best = i;
+    return best;
+}
+
+static void rng_text(const cn_rng *r, char *buf, size_t cap)
+{
+    snprintf(buf, cap, "%016" PRIx64 "%016" PRIx64 "%016" PRIx64 "%016" PRIx64, r->s[0], r->s[1], r->s[2], r->s[3]);
+}
+
+static int rng_parse(const char *s, cn_rng *r)
+{
+    if (!s || strlen(s) != 64) return 0;
+    for (int i = 0; i < 4; i++) {
+        char part[17];
+        memcpy(part, s + 16 * i, 16);
+        part[16] = '\0';
+        char *end;
+        r->s[i] = strtoull(part, &end, 16);
+        if (*end) return 0;
+    }
+    return 1;
+}
+
+/* loss and accuracy of the net in evaluation mode over idx[0..n); confusion may be NULL */
+static cn_status eval_indices(cn_ctx *ctx, cn_net *net, const cn_dataset *ds, const int64_t *idx, int64_t n,
+                              const float *mean, const float *std, int64_t batch, double *loss, double *acc,
+                              int64_t *confusion)
+{
+    const cn_node *out = &net->nodes[net->n - 1];
+    int64_t classes = out->out.c * out->out.h * out->out.w, chw = ds->c * ds->h * ds->w;
+    cn_loss_kind kind = cn_net_default_loss(net);
+    float *x = cn_malloc(ctx, (size_t)(batch * chw) * sizeof(float));
+    float *target = cn_calloc(ctx, (size_t)(batch * classes), sizeof(float));
+    int32_t *labels = cn_malloc(ctx, (size_t)batch * sizeof(int32_t));
+    cn_status st = x && target && labels ? CN_OK : CN_E_NOMEM;
+    double sum = 0;
+    int64_t correct = 0;
+    for (int64_t start = 0; !st && start < n; start += batch) {
+        int64_t b = n - start < batch ? n - start : batch;
+        cn_make_batch(ds, idx + start, b, mean, std, 0, 0, NULL, x, labels);
+        if ((st = cn_net_forward(ctx, net, x, b, 0))) break;
+        const float *y = cn_net_output(net, NULL);
+        memset(target, 0, (size_t)(b * classes) * sizeof(float));
+        for (int64_t i = 0; i < b; i++) {
+            if (labels[i] < 0 || labels[i] >= classes) {
+                st = cn_fail(ctx, CN_E_ARG, "label %d is outside the %lld classes of the net's output", (int)labels[i],
+                             (long long)classes);
+                break;
+            }
+            target[i * classes + labels[i]] = 1.0f;
+            int64_t p = argmax(y + i * classes, classes);
+            correct += p == labels[i];
+            if (confusion) confusion[labels[i] * classes + p]++;
+        }
+        double l = 0;
+        if (!st && !(st = cn_loss_grad(ctx, kind, target, y, b, classes, CN_REDUCE_SUM, 0, &l, NULL))) sum += l;
+    }
+    cn_free(ctx, x);
+    cn_free(ctx, target);
+    cn_free(ctx, labels);
+    *loss = n ? sum / (double)n : NAN;
+    *acc = n ? (double)correct / (double)n : NAN;
+    return st;
+}
+
+cn_status cn_evaluate(cn_ctx *ctx, cn_net *net, const cn_dataset *ds, const float *mean, const float *std,
+                      int64_t batch, cn_eval_result *out)
+{
+    memset(out, 0, sizeof *out);
+    if (!net->ex.params) return cn_fail(ctx, CN_E_ARG, "cn_evaluate: the net has no parameters");
+    const cn_node *in = &net->nodes[0], *o = &net->nodes[net->n - 1];
+    if (in->out.c != ds->c || in->out.h != ds->h || in->out.w != ds->w)
+        return cn_fail(ctx, CN_E_SHAPE, "the data's images are %lldx%lldx%lld but the net's input is %lldx%lldx%lld",
+                       (long long)ds->h, (long long)ds->w, (long long)ds->c, (long long)in->out.h, (long long)in->out.w,
+                       (long long)in->out.c);
+    int64_t classes = o->out.c * o->out.h * o->out.w;
+    int64_t *idx = cn_malloc(ctx, (size_t)(ds->count ? ds->count : 1) * sizeof(int64_t));
+    int64_t *conf = cn_calloc(ctx, (size_t)(classes * classes), sizeof(int64_t));
+    if (!idx || !conf) {
+        cn_free(ctx, idx), cn_free(ctx, conf);
+        return CN_E_NOMEM;
+    }
+    for (int64_t i = 0; i < ds->count; i++) idx[i] = i;
+    cn_status st = eval_indices(ctx, net, ds, idx, ds->count, mean, std, batch < 1 ? 256 : batch, &out->loss, &out->acc, conf);
+    cn_free(ctx, idx);
+    if (st) {
+        cn_free(ctx, conf);
+        return st;
+    }
+    out->count = ds->count;
+    out->classes = (int32_t)classes;
+    out->confusion = conf;
+    return CN_OK;
+}
+
+void cn_eval_free(cn_ctx *ctx, cn_eval_result *r)
+{
+    if (!r) return;
+    cn_free(ctx, r->confusion);
+    memset(r, 0, sizeof *r);
+}
+
+/* ---- the run ------------------------------------------------------------------------------------- */
+
+typedef struct {
+    cn_ctx *ctx;
+    cn_net *net;
+    const cn_dataset *ds;
+    const cn_train_config *cfg;
+    cn_optim *opt;
+    cn_rng data_rng;
+    float mean[4], std[4];
+    int64_t epoch;      /* completed epochs */
+    double best_val;
+    int64_t best_epoch;
+    char path[4096];
+} run;
+
+static cn_status save(run *r, const char *file, int with_optim, double val_acc)
+{
+    char kv[12][2][256];
+    cn_kv meta[12 + 64];
+    int n = 0;
+    char names[4096] = "";
+#define META(k, ...) (snprintf(kv[n][0], 256, "%s", k), snprintf(kv[n][1], 256, __VA_ARGS__), \
+                      meta[n] = (cn_kv){ kv[n][0], kv[n][1] }, n++)
+    META("epoch", "%lld", (long long)r->epoch);
+    META("step", "%lld", (long long)cn_optim_steps(r->opt));
+    META("norm_mean", "%.9g,%.9g,%.9g,%.9g", r->mean[0], r->mean[1], r->mean[2], r->mean[3]);
+    META("norm_std", "%.9g,%.9g,%.9g,%.9g", r->std[0], r->std[1], r->std[2], r->std[3]);
+    META("classes", "%d", (int)r->ds->classes);
+    META("val_acc", "%.9g", val_acc);
+    META("best_val_acc", "%.9g", r->best_val);
+    META("best_epoch", "%lld", (long long)r->best_epoch);
+    char buf[80];
+    rng_text(&r->data_rng, buf, sizeof buf);
+    META("data_rng", "%s", buf);
+    rng_text(cn_net_rng(r->net), buf, sizeof buf);
+    META("net_rng", "%s", buf);
+#undef META
+    if (r->ds->class_names) {
+        cn_strbuf sb;
+        cn_sb_init(&sb, names, sizeof names);
+        for (int32_t i = 0; i < r->ds->classes; i++) cn_sb_printf(&sb, "%s%s", i ? "\n" : "", r->ds->class_names[i]);
+        meta[n++] = (cn_kv){ "class_names", names };
+    }
+    for (int i = 0; i < r->cfg->n_meta && n < 12 + 64; i++) meta[n++] = r->cfg->meta[i];
+    snprintf(r->path, sizeof r->path, "%s/%s", r->cfg->out_dir, file);
+    return cn_checkpoint_write(r->ctx, r->path, r->net, with_optim ? r->opt : NULL, meta, n);
+}
+
+static cn_status metrics_start(run *r)
+{
+    snprintf(r->path, sizeof r->path, "%s/metrics.csv", r->cfg->out_dir);
+    /* on resume keep the header and the rows of the epochs already done */
+    char *keep = NULL;
+    size_t len = 0;
+    if (r->epoch > 0) {
+        FILE *f = fopen(r->path, "rb");
+        if (f) {
+            char line[1024];
+            int64_t rows = -1;
+            cn_strbuf sb;
+            size_t cap = 1 << 20;
+            keep = cn_malloc(r->ctx, cap);
+            if (!keep) {
+                fclose(f);
+                return CN_E_NOMEM;
+            }
+            cn_sb_init(&sb, keep, cap);
+            while (rows < r->epoch && fgets(line, sizeof line, f)) {
+                cn_sb_printf(&sb, "%s", line);
+                rows++;
+            }
+            fclose(f);
+            len = sb.len < cap ? sb.len : cap - 1;
+        }
+    }
+    FILE *f = fopen(r->path, "wb");
+    if (!f) {
+        cn_free(r->ctx, keep);
+        return cn_fail(r->ctx, CN_E_IO, "%s: cannot write: %s", r->path, strerror(errno));
+    }
+    if (keep && len) fwrite(keep, 1, len, f);
+    else fprintf(f, "epoch,train_loss,train_acc,val_loss,val_acc,lr,seconds\n");
+    cn_free(r->ctx, keep);
+    return fclose(f) == 0 ? CN_OK : cn_fail(r->ctx, CN_E_IO, "%s: write failed: %s", r->path, strerror(errno));
+}
+
+static cn_status metrics_row(run *r, const cn_train_progress *p)
+{
+    snprintf(r->path, sizeof r->path, "%s/metrics.csv", r->cfg->out_dir);
+    FILE *f = fopen(r->path, "ab");
+    if (!f) return cn_fail(r->ctx, CN_E_IO, "%s: cannot write: %s", r->path, strerror(errno));
+    fprintf(f, "%lld,%.6f,%.6f,%.6f,%.6f,%.6g,%.2f\n", (long long)p->epoch, p->loss, p->acc, p->val_loss, p->val_acc,
+            p->lr, p->seconds);
+    return fclose(f) == 0 ? CN_OK : cn_fail(r->ctx, CN_E_IO, "%s: write failed: %s", r->path, strerror(errno));
+}
+
+static cn_status check_config(cn_ctx *ctx, const cn_net *net, const cn_dataset *ds, const cn_train_config *c)
+{
+    const cn_node *in = &net->nodes[0];
+    if (c->epochs < 1 || c->batch < 1) return cn_fail(ctx, CN_E_ARG, "need epochs >= 1 and batch >= 1");
+    if (!(c->val_fraction >= 0 && c->val_fraction <= 0.9)) return cn_fail(ctx, CN_E_ARG, "validation fraction must be in [0, 0.9]");
+    if (c->crop_pad < 0 || c->crop_pad > 64) return cn_fail(ctx, CN_E_ARG, "crop padding must be in [0, 64]");
+    if (ds->c > 4) return cn_fail(ctx, CN_E_ARG, "images of more than 4 channels");
+    if (in->out.c != ds->c || in->out.h != ds->h || in->out.w != ds->w)
+        return cn_fail(ctx, CN_E_SHAPE, "the data's images are %lldx%lldx%lld but the net's input is %lldx%lldx%lld",
+                       (long long)ds->h, (long long)ds->w, (long long)ds->c, (long long)in->out.h, (long long)in->out.w,
+                       (long long)in->out.c);
+    int64_t n_train = ds->count - (int64_t)floor((double)ds->count * c->val_fraction);
+    if (n_train < c->batch)
+        return cn_fail(ctx, CN_E_ARG, "%lld training images are fewer than one batch of %lld", (long long)n_train,
+                       (long long)c->batch);
+    return CN_OK;
+}
+
+static cn_status resume_state(run *r)
+{
+    const cn_checkpoint *ck = r->cfg->resume;
+    const char *ep = cn_checkpoint_meta(ck, "epoch"), *best = cn_checkpoint_meta(ck, "best_val_acc");
+    const char *be = cn_checkpoint_meta(ck, "best_epoch");
+    if (!ep || !rng_parse(cn_checkpoint_meta(ck, "data_rng"), &r->data_rng) ||
+        !rng_parse(cn_checkpoint_meta(ck, "net_rng"), cn_net_rng(r->net)))
+        return cn_fail(r->ctx, CN_E_FORMAT, "the checkpoint has no training state to resume (epoch, data_rng, net_rng)");
+    r->epoch = strtoll(ep, NULL, 10);
+    r->best_val = best ? strtod(best, NULL) : -1;
+    r->best_epoch = be ? strtoll(be, NULL, 10) : 0;
+    return cn_checkpoint_optim(r->ctx, ck, r->opt);
+}
+
+cn_status cn_train(cn_ctx *ctx, cn_net *net, const cn_dataset *ds, const cn_train_config *cfg, cn_train_summary *out)
+{
+    memset(out, 0, sizeof *out);
+    cn_status st = check_config(ctx, net, ds, cfg);
+    if (st) return st;
+    run r = { .ctx = ctx, .net = net, .ds = ds, .cfg = cfg, .best_val = -1 };
+    double t_run = now();
+    int64_t epochs_this_run = 0;
+    int64_t chw = ds->c * ds->h * ds->w, n = ds->count;
+    int64_t n_val = (int64_t)floor((double)n * cfg->val_fraction), n_train = n - n_val;
+    int64_t batches = n_train / cfg->batch; /* the last partial batch is dropped: one plan, no reallocation */
+    int64_t *perm = cn_malloc(ctx, (size_t)n * sizeof(int64_t)), *order = cn_malloc(ctx, (size_t)n_train * sizeof(int64_t));
+    int64_t *idx = cn_malloc(ctx, (size_t)cfg->batch * sizeof(int64_t));
+    float *x = cn_malloc(ctx, (size_t)(cfg->batch * chw) * sizeof(float));
+    int32_t *labels = cn_malloc(ctx, (size_t)cfg->batch * sizeof(int32_t));
+    if (!perm || !order || !idx || !x || !labels) {
+        st = CN_E_NOMEM;
+        goto done;
+    }
+    /* the split depends on the seed only, so a resumed run holds out the same images */
+    cn_rng split;
+    cn_rng_seed(&split, cfg->seed ^ 0x5b117ULL);
+    cn_shuffle(&split, perm, n);
+    for (int c = 0; c < 4; c++) r.mean[c] = 0, r.std[c] = 1;
+    cn_dataset_stats(ds, r.mean, r.std);
+    cn_optim_config oc = cfg->optim;
+    oc.total_steps = cfg->epochs * batches;
+    if (!cfg->resume && (st = cn_net_init_params(ctx, net, cfg->init, cfg->seed))) goto done;
+    if ((st = cn_optim_create(ctx, net, &oc, &r.opt))) goto done;
+    cn_rng_seed(&r.data_rng, cfg->seed ^ 0xda7aULL);
+    if (cfg->resume && (st = resume_state(&r))) goto done;
+    if (cfg->out_dir && (st = metrics_start(&r))) goto done;
+    cn_step_config sc = { cn_net_default_loss(net), cfg->label_smoothing };
+    const cn_node *o = &net->nodes[net->n - 1];
+    int64_t classes = o->out.c * o->out.h * o->out.w;
+    for (int64_t e = r.epoch + 1; e <= cfg->epochs; e++) {
+        double t0 = now(), loss_sum = 0;
+        int64_t correct = 0, seen = 0;
+        cn_shuffle(&r.data_rng, order, n_train);
+        cn_train_progress p = { .epoch = e, .epochs = cfg->epochs, .batches = batches, .val_loss = NAN, .val_acc = NAN };
+        for (int64_t b = 0; b < batches; b++) {
+            for (int64_t i = 0; i < cfg->batch; i++) idx[i] = perm[n_val + order[b * cfg->batch + i]];
+            cn_make_batch(ds, idx, cfg->batch, r.mean, r.std, cfg->crop_pad, cfg->flip, &r.data_rng, x, labels);
+            p.lr = cn_optim_lr_at(&oc, cn_optim_steps(r.opt));
+            double loss;
+            if ((st = cn_train_step(ctx, net, r.opt, &sc, x, labels, cfg->batch, &loss))) goto done;
+            const float *y = cn_net_output(net, NULL);
+            for (int64_t i = 0; i < cfg->batch; i++) correct += argmax(y + i * classes, classes) == labels[i];
+            seen += cfg->batch;
+            loss_sum += loss * (double)cfg->batch;
+            double t = now() - t0;
+            p.batch = b + 1, p.step = cn_optim_steps(r.opt);
+            p.loss = loss_sum / (double)seen, p.acc = (double)correct / (double)seen;
+            p.seconds = t, p.images_per_s = (double)seen / (t > 0 ? t : 1e-9);
+            double per_batch = t / (double)(b + 1);
+            p.eta_seconds = per_batch * (double)((batches - b - 1) + (cfg->epochs - e) * batches);
+            if (cfg->progress && cfg->progress(cfg->user, &p)) goto done;
+        }
+        if (n_val > 0 && (st = eval_indices(ctx, net, ds, perm, n_val, r.mean, r.std, cfg->batch, &p.val_loss, &p.val_acc, NULL)))
+            goto done;
+        r.epoch = e;
+        epochs_this_run++;
+        double score = n_val > 0 ? p.val_acc : p.acc;
+        p.best = score > r.best_val;
+        if (p.best) r.best_val = score, r.best_epoch = e;
+        p.epoch_done = 1;
+        p.seconds = now() - t0;
+        out->train_loss = p.loss, out->train_acc = p.acc, out->val_loss = p.val_loss, out->val_acc = p.val_acc;
+        if (cfg->out_dir) {
+            if ((st = metrics_row(&r, &p))) goto done;
+            if (p.best && (st = save(&r, "model.safetensors", 0, p.val_acc))) goto done;
+            if ((st = save(&r, "last.safetensors", 1, p.val_acc))) goto done;
+        }
+        if (cfg->progress && cfg->progress(cfg->user, &p)) goto done;
+    }
+done:
+    out->epochs_run = epochs_this_run;
+    out->steps = r.opt ? cn_optim_steps(r.opt) : 0;
+    out->best_val_acc = r.best_val;
+    out->best_epoch = r.best_epoch;
+    memcpy(out->mean, r.mean, sizeof r.mean);
+    memcpy(out->std, r.std, sizeof r.std);
+    out->seconds = now() - t_run;
+    cn_optim_destroy(r.opt);
+    cn_free(ctx, perm), cn_free(ctx, order), cn_free(ctx, idx), cn_free(ctx, x), cn_free(ctx, labels);
+    return st;
+}
