@@ -292,9 +292,10 @@ void cn_data_report_free(cn_ctx *ctx, cn_data_report *r);
 void cn_shuffle(cn_rng *rng, int64_t *perm, int64_t n);
 /* Per-channel mean and standard deviation over the images (population std). */
 void cn_dataset_stats(const cn_dataset *ds, float *mean, float *std);
-/* x (n, c, h, w) <- (images[idx[i]] - mean) / std, then, when asked, a random crop of the
- * image zero-padded by `pad` on each side and a horizontal flip with probability 1/2, drawn
- * from rng in sample order. */
+/* x (n, c, h, w) <- images[idx[i]], when asked zero-padded by `pad` on each side and randomly
+ * cropped back, and flipped horizontally with probability 1/2 (drawn from rng in sample order:
+ * crop y, crop x, flip), then normalised: (x - mean) / std per channel, as PyTorch's
+ * RandomCrop(padding) before Normalize does (padded pixels become -mean/std). */
 void cn_make_batch(const cn_dataset *ds, const int64_t *idx, int64_t n, const float *mean, const float *std,
                    int64_t pad, int flip, cn_rng *rng, float *x, int32_t *labels);
 

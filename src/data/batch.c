@@ -1,0 +1,76 @@
+/* batch.c — shuffling, per-channel statistics and batches with augmentation.
+ * Covered by tests/test_batch.c.
+ *
+ * cn_make_batch follows torchvision's usual training pipeline, RandomCrop(size, padding=pad)
+ * and RandomHorizontalFlip() on the raw image, then Normalize(mean, std): the image is padded
+ * with raw zeros, cropped, flipped, and only then normalised, so a padded pixel becomes
+ * (0 - mean) / std, not 0. The draws, in sample order and only for what is enabled: the crop's
+ * row offset cn_rng_below(2*pad+1), its column offset likewise, then the flip cn_rng_below(2)
+ * (1 = flip). With pad = 0 and flip = 0 nothing is drawn (rng may be NULL) and the batch is
+ * exactly the normalised images. A std of 0 (a constant channel) divides by 1 instead. */
+#include <math.h>
+
+#include "convnet.h"
+
+void cn_shuffle(cn_rng *rng, int64_t *perm, int64_t n)
+{
+    for (int64_t i = 0; i < n; i++) perm[i] = i;
+    /* Fisher-Yates: position i takes a uniform pick from the i+1 not yet placed */
+    for (int64_t i = n - 1; i > 0; i--) {
+        int64_t j = (int64_t)cn_rng_below(rng, (uint64_t)i + 1);
+        int64_t t = perm[i];
+        perm[i] = perm[j], perm[j] = t;
+    }
+}
+
+/* mean = sum x / N; std = sqrt(sum (x - mean)^2 / N), two passes in double */
+void cn_dataset_stats(const cn_dataset *ds, float *mean, float *std)
+{
+    int64_t plane = ds->h * ds->w, n = ds->count * plane;
+    for (int64_t c = 0; c < ds->c; c++) {
+        double sum = 0, sq = 0;
+        for (int64_t i = 0; i < ds->count; i++) {
+            const float *p = ds->images + (i * ds->c + c) * plane;
+            for (int64_t j = 0; j < plane; j++) sum += p[j];
+        }
+        double m = n > 0 ? sum / (double)n : 0;
+        for (int64_t i = 0; i < ds->count; i++) {
+            const float *p = ds->images + (i * ds->c + c) * plane;
+            for (int64_t j = 0; j < plane; j++) sq += ((double)p[j] - m) * ((double)p[j] - m);
+        }
+        mean[c] = (float)m;
+        std[c] = n > 0 ? (float)sqrt(sq / (double)n) : 0.0f;
+    }
+}
+
+void cn_make_batch(const cn_dataset *ds, const int64_t *idx, int64_t n, const float *mean, const float *std,
+                   int64_t pad, int flip, cn_rng *rng, float *x, int32_t *labels)
+{
+    int64_t C = ds->c, H = ds->h, W = ds->w, plane = H * W;
+    if (pad < 0) pad = 0;
+    for (int64_t i = 0; i < n; i++) {
+        const float *src = ds->images + idx[i] * C * plane;
+        float *dst = x + i * C * plane;
+        int64_t dy = pad, dx = pad; /* crop offsets in the padded image; pad, pad = the original */
+        int mirror = 0;
+        if (pad > 0) {
+            dy = (int64_t)cn_rng_below(rng, (uint64_t)(2 * pad + 1));
+            dx = (int64_t)cn_rng_below(rng, (uint64_t)(2 * pad + 1));
+        }
+        if (flip) mirror = cn_rng_below(rng, 2) == 1;
+        for (int64_t c = 0; c < C; c++) {
+            float m = mean[c], s = std[c] != 0 ? std[c] : 1.0f;
+            const float *sp = src + c * plane;
+            float *dp = dst + c * plane;
+            for (int64_t y = 0; y < H; y++) {
+                int64_t sy = y + dy - pad; /* row of the original image, maybe in the padding */
+                for (int64_t xo = 0; xo < W; xo++) {
+                    int64_t sx = (mirror ? W - 1 - xo : xo) + dx - pad;
+                    float v = sy >= 0 && sy < H && sx >= 0 && sx < W ? sp[sy * W + sx] : 0.0f;
+                    dp[y * W + xo] = (v - m) / s;
+                }
+            }
+        }
+        if (labels) labels[i] = ds->labels[idx[i]];
+    }
+}

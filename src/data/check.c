@@ -1,0 +1,436 @@
+#define _POSIX_C_SOURCE 200809L /* stat */
+/* check.c — `convnet data check`: reads a whole data set and reports what is wrong with it
+ * instead of stopping at the first problem. Two kinds of folder:
+ *   - MNIST format: train-images-idx3-ubyte[.gz] and/or t10k-images-idx3-ubyte[.gz] with their
+ *     label files; both halves are checked together (a test image equal to a training image
+ *     is a duplicate too);
+ *   - an image folder (one sub-folder per class, read as cn_dataset_load_folder does), every
+ *     file decoded at its own size.
+ * Duplicates are images whose decoded pixels (and size) equal an earlier image's: found by a
+ * 64-bit FNV-1a hash, then confirmed by memcmp (image folders decode the earlier file again,
+ * so only one image is held at a time). per_class counts the images that decode.
+ * Covered by tests/test_images.c (a folder with broken, empty and duplicate files; the real
+ * Fashion-MNIST) and fuzz/fuzz_idx.c. */
+#include <stdarg.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "data_impl.h"
+
+#define MAX_PROBLEM_LINES 100
+
+typedef struct checker {
+    cn_ctx *ctx;
+    cn_data_report *r;
+    char *text;
+    size_t len, cap;
+    int64_t lines, more;
+    int nomem;
+    /* duplicate finder: open addressing on the hash; item + 1 (0 = empty) */
+    uint64_t *hashes;
+    int64_t *items;
+    int64_t slots, used;
+} checker;
+
+static void problem(checker *k, const char *fmt, ...) CN_PRINTF(2, 3);
+static void problem(checker *k, const char *fmt, ...)
+{
+    if (k->lines >= MAX_PROBLEM_LINES) {
+        k->more++;
+        return;
+    }
+    k->lines++;
+    for (;;) {
+        va_list ap;
+        va_start(ap, fmt);
+        size_t room = k->cap - k->len;
+        int n = vsnprintf(k->text ? k->text + k->len : NULL, room, fmt, ap);
+        va_end(ap);
+        if (n < 0) return;
+        if ((size_t)n + 2 <= room) { /* the line and its '\n' */
+            k->len += (size_t)n;
+            k->text[k->len++] = '\n';
+            k->text[k->len] = '\0';
+            return;
+        }
+        size_t next = k->cap ? 2 * k->cap : 4096;
+        while (next < k->len + (size_t)n + 2) next *= 2;
+        char *p = cn_realloc(k->ctx, k->text, next);
+        if (!p) {
+            k->nomem = 1;
+            return;
+        }
+        k->text = p, k->cap = next;
+    }
+}
+
+/* 64-bit FNV-1a over the size and the bytes */
+static uint64_t pixel_hash(int64_t h, int64_t w, int ch, const unsigned char *p, int64_t n)
+{
+    uint64_t x = 0xcbf29ce484222325ULL;
+    int64_t dims[3] = { h, w, ch };
+    const unsigned char *d = (const unsigned char *)dims;
+    for (size_t i = 0; i < sizeof dims; i++) x = (x ^ d[i]) * 0x100000001b3ULL;
+    for (int64_t i = 0; i < n; i++) x = (x ^ p[i]) * 0x100000001b3ULL;
+    return x;
+}
+
+static int dup_grow(checker *k)
+{
+    int64_t slots = k->slots ? 2 * k->slots : 1024;
+    uint64_t *hashes = cn_calloc(k->ctx, (size_t)slots, sizeof *hashes);
+    int64_t *items = cn_calloc(k->ctx, (size_t)slots, sizeof *items);
+    if (!hashes || !items) {
+        cn_free(k->ctx, hashes);
+        cn_free(k->ctx, items);
+        k->nomem = 1;
+        return -1;
+    }
+    for (int64_t i = 0; i < k->slots; i++) {
+        if (!k->items[i]) continue;
+        int64_t j = (int64_t)(k->hashes[i] & (uint64_t)(slots - 1));
+        while (items[j]) j = (j + 1) & (slots - 1);
+        hashes[j] = k->hashes[i], items[j] = k->items[i];
+    }
+    cn_free(k->ctx, k->hashes);
+    cn_free(k->ctx, k->items);
+    k->hashes = hashes, k->items = items, k->slots = slots;
+    return 0;
+}
+
+/* Returns the earlier item with the same pixels (same(ctx, earlier) != 0 confirms), or -1
+ * after remembering `item`; -2 when memory ran out. */
+static int64_t dup_find(checker *k, uint64_t hash, int64_t item, int (*same)(void *, int64_t), void *arg)
+{
+    if (2 * (k->used + 1) > k->slots && dup_grow(k)) return -2;
+    int64_t j = (int64_t)(hash & (uint64_t)(k->slots - 1));
+    for (; k->items[j]; j = (j + 1) & (k->slots - 1)) {
+        if (k->hashes[j] != hash) continue;
+        int r = same(arg, k->items[j] - 1);
+        if (r < 0) return -2;
+        if (r) return k->items[j] - 1;
+    }
+    k->hashes[j] = hash, k->items[j] = item + 1, k->used++;
+    return -1;
+}
+
+/* ---- MNIST format ---------------------------------------------------------------------------- */
+
+typedef struct idx_half {
+    char *images_path, *labels_path;
+    cn_idx im, lb;
+    int64_t first; /* global index of its first image */
+} idx_half;
+
+typedef struct idx_cmp {
+    idx_half *halves;
+    int n;
+    const unsigned char *cur;
+    int64_t cur_h, cur_w;
+} idx_cmp;
+
+static const unsigned char *idx_image(idx_cmp *c, int64_t item, int *half, int64_t *local)
+{
+    *half = 0, *local = 0;
+    for (int i = c->n - 1; i >= 0; i--) {
+        if (item >= c->halves[i].first && c->halves[i].im.data) {
+            *half = i, *local = item - c->halves[i].first;
+            return c->halves[i].im.data + *local * c->halves[i].im.dims[1] * c->halves[i].im.dims[2];
+        }
+    }
+    return NULL;
+}
+
+static int idx_same(void *arg, int64_t earlier)
+{
+    idx_cmp *c = arg;
+    int half;
+    int64_t local;
+    const unsigned char *p = idx_image(c, earlier, &half, &local);
+    if (!p) return 0;
+    const cn_idx *im = &c->halves[half].im;
+    return im->dims[1] == c->cur_h && im->dims[2] == c->cur_w && !memcmp(p, c->cur, (size_t)(c->cur_h * c->cur_w));
+}
+
+static int file_exists(const char *p)
+{
+    struct stat sb;
+    return stat(p, &sb) == 0;
+}
+
+/* finds the images file of train (1) or test (0) in dir; *found = 0 when absent */
+static cn_status find_half(cn_ctx *ctx, const char *dir, int train, idx_half *h, int *found)
+{
+    static const char *const img[2][2] = { { "t10k-images-idx3-ubyte.gz", "t10k-images-idx3-ubyte" },
+                                            { "train-images-idx3-ubyte.gz", "train-images-idx3-ubyte" } };
+    static const char *const lab[2][2] = { { "t10k-labels-idx1-ubyte.gz", "t10k-labels-idx1-ubyte" },
+                                           { "train-labels-idx1-ubyte.gz", "train-labels-idx1-ubyte" } };
+    *found = 0;
+    for (int raw = 0; raw < 2 && !*found; raw++) {
+        if (!(h->images_path = cn_path_join(ctx, dir, img[train][raw]))) return CN_E_NOMEM;
+        if (file_exists(h->images_path)) {
+            *found = 1;
+            /* the labels as the images are stored, else the other way */
+            if (!(h->labels_path = cn_path_join(ctx, dir, lab[train][raw]))) return CN_E_NOMEM;
+            if (!file_exists(h->labels_path)) {
+                char *other = cn_path_join(ctx, dir, lab[train][!raw]);
+                if (!other) return CN_E_NOMEM;
+                if (file_exists(other)) {
+                    cn_free(ctx, h->labels_path);
+                    h->labels_path = other;
+                } else {
+                    cn_free(ctx, other);
+                }
+            }
+        } else {
+            cn_free(ctx, h->images_path);
+            h->images_path = NULL;
+        }
+    }
+    return CN_OK;
+}
+
+static cn_status check_idx(checker *k, idx_half *halves, int n, int32_t classes)
+{
+    cn_ctx *ctx = k->ctx;
+    cn_data_report *r = k->r;
+    cn_status st = CN_OK;
+    int64_t total = 0;
+    int32_t max_label = -1;
+    for (int i = 0; i < n; i++) {
+        idx_half *h = &halves[i];
+        h->first = total;
+        st = cn_idx_read(ctx, h->images_path, 3, &h->im);
+        if (st == CN_E_NOMEM) return st;
+        if (st) {
+            r->bad_files++;
+            problem(k, "%s", cn_ctx_message(ctx));
+            continue;
+        }
+        total += h->im.dims[0];
+        st = cn_idx_read(ctx, h->labels_path, 1, &h->lb);
+        if (st == CN_E_NOMEM) return st;
+        if (st) {
+            r->bad_files++;
+            problem(k, "%s", cn_ctx_message(ctx));
+        } else if (h->lb.dims[0] != h->im.dims[0]) {
+            problem(k, "%s: %lld labels for the %lld images of %s", h->labels_path, (long long)h->lb.dims[0],
+                    (long long)h->im.dims[0], h->images_path);
+        }
+        for (int64_t j = 0; j < h->lb.count; j++)
+            if (h->lb.data[j] > max_label) max_label = h->lb.data[j];
+    }
+    st = CN_OK;
+    r->files = total;
+    r->classes = classes > 0 ? classes : max_label + 1;
+    if (!(r->per_class = cn_calloc(ctx, (size_t)(r->classes > 0 ? r->classes : 1), sizeof *r->per_class)))
+        return CN_E_NOMEM;
+    idx_cmp cmp = { halves, n, NULL, 0, 0 };
+    for (int i = 0; i < n; i++) {
+        idx_half *h = &halves[i];
+        if (!h->im.data) continue;
+        int64_t size = h->im.dims[1] * h->im.dims[2];
+        for (int64_t j = 0; j < h->lb.count && j < h->im.dims[0]; j++) {
+            int32_t label = h->lb.data[j];
+            if (label < r->classes) {
+                r->per_class[label]++;
+            } else {
+                r->bad_labels++;
+                problem(k, "%s: label %d of image %lld is outside 0..%d", h->labels_path, label, (long long)j,
+                        r->classes - 1);
+            }
+        }
+        for (int64_t j = 0; j < h->im.dims[0]; j++) {
+            cmp.cur = h->im.data + j * size, cmp.cur_h = h->im.dims[1], cmp.cur_w = h->im.dims[2];
+            int64_t e = dup_find(k, pixel_hash(cmp.cur_h, cmp.cur_w, 1, cmp.cur, size), h->first + j, idx_same, &cmp);
+            if (e == -2) return CN_E_NOMEM;
+            if (e < 0) continue;
+            int eh;
+            int64_t el;
+            idx_image(&cmp, e, &eh, &el);
+            r->duplicates++;
+            problem(k, "%s: image %lld has the same pixels as image %lld of %s", h->images_path, (long long)j,
+                    (long long)el, halves[eh].images_path);
+        }
+    }
+    return st;
+}
+
+/* ---- image folders --------------------------------------------------------------------------- */
+
+typedef struct folder_cmp {
+    cn_ctx *ctx;
+    char **paths; /* every file seen, by item */
+    const cn_pixels *cur;
+} folder_cmp;
+
+static int folder_same(void *arg, int64_t earlier)
+{
+    folder_cmp *c = arg;
+    cn_pixels px;
+    cn_status st = cn_pixels_decode(c->ctx, c->paths[earlier], &px);
+    if (st == CN_E_NOMEM) return -1;
+    if (st) return 0; /* changed since it was read */
+    int same = px.h == c->cur->h && px.w == c->cur->w && px.channels == c->cur->channels &&
+               !memcmp(px.data, c->cur->data, (size_t)(px.h * px.w * px.channels));
+    cn_pixels_free(c->ctx, &px);
+    return same;
+}
+
+static cn_status check_folder(checker *k, const char *dir, cn_names *classes, int32_t want_classes)
+{
+    cn_ctx *ctx = k->ctx;
+    cn_data_report *r = k->r;
+    cn_status st = CN_OK;
+    char *cls = NULL;
+    cn_names files = { 0, NULL };
+    folder_cmp cmp = { ctx, NULL, NULL };
+    int64_t cap = 0;
+    if (classes->count > INT32_MAX) return cn_fail(ctx, CN_E_OVERFLOW, "%s: more than %d class folders", dir, INT32_MAX);
+    r->classes = (int32_t)classes->count;
+    r->per_class = cn_calloc(ctx, (size_t)classes->count, sizeof *r->per_class);
+    r->class_names = cn_calloc(ctx, (size_t)classes->count, sizeof *r->class_names);
+    if (!r->per_class || !r->class_names) return CN_E_NOMEM;
+    for (int64_t c = 0; c < classes->count; c++)
+        if (!(r->class_names[c] = cn_strdup(ctx, classes->names[c]))) return CN_E_NOMEM;
+    if (want_classes > 0 && want_classes != r->classes)
+        problem(k, "%s: %d class folders, %d classes expected", dir, r->classes, want_classes);
+    for (int64_t c = 0; c < classes->count; c++) {
+        if (!(cls = cn_path_join(ctx, dir, classes->names[c]))) {
+            st = CN_E_NOMEM;
+            goto done;
+        }
+        if ((st = cn_list_dir(ctx, cls, 0, &files))) {
+            if (st == CN_E_NOMEM) goto done;
+            st = CN_OK;
+            r->bad_files++;
+            problem(k, "%s", cn_ctx_message(ctx));
+        } else if (files.count == 0) {
+            problem(k, "%s: no images in this class folder", cls);
+        }
+        if (want_classes > 0 && c >= want_classes) {
+            r->bad_labels += files.count;
+            problem(k, "%s: class %lld is outside 0..%d", cls, (long long)c, want_classes - 1);
+        }
+        for (int64_t i = 0; i < files.count; i++) {
+            if (r->files == cap) {
+                int64_t next = cap ? 2 * cap : 256;
+                char **p = cn_realloc(ctx, cmp.paths, (size_t)next * sizeof *p);
+                if (!p) {
+                    st = CN_E_NOMEM;
+                    goto done;
+                }
+                cmp.paths = p, cap = next;
+            }
+            char *path = cmp.paths[r->files] = cn_path_join(ctx, cls, files.names[i]);
+            if (!path) {
+                st = CN_E_NOMEM;
+                goto done;
+            }
+            int64_t item = r->files++;
+            cn_pixels px;
+            st = cn_pixels_decode(ctx, path, &px);
+            if (st == CN_E_NOMEM) goto done;
+            if (st) {
+                st = CN_OK;
+                r->bad_files++;
+                problem(k, "%s", cn_ctx_message(ctx)); /* "FILE: not a PNG or JPEG image", ... */
+                continue;
+            }
+            r->per_class[c]++;
+            cmp.cur = &px;
+            int64_t e = dup_find(k, pixel_hash(px.h, px.w, px.channels, px.data, px.h * px.w * px.channels), item,
+                                 folder_same, &cmp);
+            cn_pixels_free(ctx, &px);
+            if (e == -2) {
+                st = CN_E_NOMEM;
+                goto done;
+            }
+            if (e >= 0) {
+                r->duplicates++;
+                problem(k, "%s: same pixels as %s", path, cmp.paths[e]);
+            }
+        }
+        cn_names_free(ctx, &files);
+        cn_free(ctx, cls);
+        cls = NULL;
+    }
+done:
+    for (int64_t i = 0; i < r->files && cmp.paths; i++) cn_free(ctx, cmp.paths[i]);
+    cn_free(ctx, cmp.paths);
+    cn_names_free(ctx, &files);
+    cn_free(ctx, cls);
+    return st;
+}
+
+/* ---- entry points ---------------------------------------------------------------------------- */
+
+void cn_data_report_free(cn_ctx *ctx, cn_data_report *r)
+{
+    if (!r) return;
+    cn_free(ctx, r->per_class);
+    for (int32_t i = 0; r->class_names && i < r->classes; i++) cn_free(ctx, r->class_names[i]);
+    cn_free(ctx, r->class_names);
+    cn_free(ctx, r->problems);
+    memset(r, 0, sizeof *r);
+}
+
+cn_status cn_data_check(cn_ctx *ctx, const char *path, int32_t classes, cn_data_report *out)
+{
+    memset(out, 0, sizeof *out);
+    if (!path) return cn_fail(ctx, CN_E_ARG, "cn_data_check: NULL path");
+    if (classes < 0) return cn_fail(ctx, CN_E_ARG, "%s: %d classes asked for", path, classes);
+    checker k;
+    memset(&k, 0, sizeof k);
+    k.ctx = ctx, k.r = out;
+    idx_half halves[2];
+    memset(halves, 0, sizeof halves);
+    cn_names cls = { 0, NULL };
+    int n = 0;
+    cn_status st;
+    struct stat sb;
+    if (stat(path, &sb) != 0 || !S_ISDIR(sb.st_mode)) {
+        st = cn_fail(ctx, CN_E_IO, "%s: not a folder (give an MNIST-format folder or an image folder)", path);
+        goto done;
+    }
+    for (int train = 1; train >= 0; train--) {
+        int found;
+        if ((st = find_half(ctx, path, train, &halves[n], &found))) goto done;
+        n += found;
+    }
+    if (n > 0) {
+        st = check_idx(&k, halves, n, classes);
+    } else {
+        if ((st = cn_list_dir(ctx, path, 1, &cls))) goto done;
+        if (cls.count == 0) {
+            st = cn_fail(ctx, CN_E_FORMAT, "%s: neither an MNIST-format folder (train-*/t10k-* IDX files) nor an image "
+                                           "folder (one sub-folder of images per class)", path);
+            goto done;
+        }
+        st = check_folder(&k, path, &cls, classes);
+    }
+    if (!st && k.more) {
+        k.lines = 0; /* room for the summary line */
+        problem(&k, "... and %lld more", (long long)k.more);
+    }
+    if (!st && k.nomem) st = cn_fail(ctx, CN_E_NOMEM, "out of memory");
+    if (!st && !k.text && !(k.text = cn_calloc(ctx, 1, 1))) st = CN_E_NOMEM;
+    if (!st) {
+        out->problems = k.text;
+        k.text = NULL;
+        cn_ctx_clear(ctx); /* the failures met on the way are in the report */
+    }
+done:
+    for (int i = 0; i < 2; i++) {
+        cn_free(ctx, halves[i].images_path);
+        cn_free(ctx, halves[i].labels_path);
+        cn_idx_free(ctx, &halves[i].im);
+        cn_idx_free(ctx, &halves[i].lb);
+    }
+    cn_names_free(ctx, &cls);
+    cn_free(ctx, k.text);
+    cn_free(ctx, k.hashes);
+    cn_free(ctx, k.items);
+    if (st) cn_data_report_free(ctx, out);
+    return st;
+}

@@ -1,0 +1,164 @@
+#define _POSIX_C_SOURCE 200809L /* opendir, stat */
+/* folder.c — image folders: one sub-folder per class, as torchvision's ImageFolder reads them.
+ * Classes are the sub-folders sorted by name (byte order, like Python's sorted()), class i
+ * the i-th; within a class the files are sorted the same way. Names starting with '.' are
+ * skipped (.DS_Store, editor files); files directly in the top folder and folders nested in a
+ * class folder are ignored. Every other file of a class folder must be a PNG or JPEG (told by
+ * its content, not its name): one that does not decode fails the load naming it, and so does
+ * a class folder with no files (as ImageFolder does). Covered by tests/test_images.c. */
+#include <dirent.h>
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "data_impl.h"
+
+char *cn_path_join(cn_ctx *ctx, const char *a, const char *b)
+{
+    size_t la = strlen(a), lb = strlen(b);
+    int slash = la > 0 && a[la - 1] != '/';
+    char *p = cn_malloc(ctx, la + (size_t)slash + lb + 1);
+    if (!p) return NULL;
+    memcpy(p, a, la);
+    if (slash) p[la] = '/';
+    memcpy(p + la + slash, b, lb + 1);
+    return p;
+}
+
+void cn_names_free(cn_ctx *ctx, cn_names *n)
+{
+    if (!n) return;
+    for (int64_t i = 0; n->names && i < n->count; i++) cn_free(ctx, n->names[i]);
+    cn_free(ctx, n->names);
+    memset(n, 0, sizeof *n);
+}
+
+static int cmp_names(const void *a, const void *b) { return strcmp(*(char *const *)a, *(char *const *)b); }
+
+cn_status cn_list_dir(cn_ctx *ctx, const char *dir, int dirs, cn_names *out)
+{
+    memset(out, 0, sizeof *out);
+    errno = 0;
+    DIR *d = opendir(dir);
+    if (!d) return cn_fail(ctx, CN_E_IO, "%s: cannot open folder: %s", dir, errno ? strerror(errno) : "opendir failed");
+    cn_status st = CN_OK;
+    int64_t cap = 0;
+    char *path = NULL;
+    struct dirent *e;
+    while ((e = readdir(d))) {
+        if (e->d_name[0] == '.') continue;
+        if (!(path = cn_path_join(ctx, dir, e->d_name))) {
+            st = CN_E_NOMEM;
+            goto done;
+        }
+        struct stat sb;
+        int ok = stat(path, &sb) == 0;
+        cn_free(ctx, path);
+        path = NULL;
+        /* a file that cannot be stat'ed (a dangling link) is listed, so reading it says why */
+        if (dirs ? !(ok && S_ISDIR(sb.st_mode)) : ok && !S_ISREG(sb.st_mode)) continue;
+        if (out->count == cap) {
+            int64_t next = cap ? 2 * cap : 16;
+            char **p = cn_realloc(ctx, out->names, (size_t)next * sizeof *p);
+            if (!p) {
+                st = CN_E_NOMEM;
+                goto done;
+            }
+            out->names = p, cap = next;
+        }
+        if (!(out->names[out->count] = cn_strdup(ctx, e->d_name))) {
+            st = CN_E_NOMEM;
+            goto done;
+        }
+        out->count++;
+    }
+    if (out->count > 1) qsort(out->names, (size_t)out->count, sizeof *out->names, cmp_names);
+done:
+    closedir(d);
+    if (st) cn_names_free(ctx, out);
+    return st;
+}
+
+cn_status cn_dataset_load_folder(cn_ctx *ctx, const char *dir, int64_t c, int64_t h, int64_t w, cn_dataset *out)
+{
+    memset(out, 0, sizeof *out);
+    if (!dir) return cn_fail(ctx, CN_E_ARG, "cn_dataset_load_folder: NULL folder");
+    int64_t per, bytes, total = 0;
+    cn_status st = cn_image_check_size(ctx, dir, c, h, w, &per);
+    if (st) return st;
+    cn_names classes = { 0, NULL };
+    cn_names *files = NULL;
+    char *cls = NULL, *path = NULL;
+    if ((st = cn_list_dir(ctx, dir, 1, &classes))) goto done;
+    if (classes.count == 0) {
+        st = cn_fail(ctx, CN_E_FORMAT, "%s: no class sub-folders (an image folder holds one sub-folder of images "
+                                       "per class: %s/CLASS/IMAGE.png)", dir, dir);
+        goto done;
+    }
+    if (classes.count > INT32_MAX) {
+        st = cn_fail(ctx, CN_E_OVERFLOW, "%s: more than %d class folders", dir, INT32_MAX);
+        goto done;
+    }
+    if (!(files = cn_calloc(ctx, (size_t)classes.count, sizeof *files))) {
+        st = cn_ctx_status(ctx);
+        goto done;
+    }
+    for (int64_t k = 0; k < classes.count; k++) {
+        if (!(cls = cn_path_join(ctx, dir, classes.names[k]))) {
+            st = CN_E_NOMEM;
+            goto done;
+        }
+        if ((st = cn_list_dir(ctx, cls, 0, &files[k]))) goto done;
+        if (files[k].count == 0) {
+            st = cn_fail(ctx, CN_E_FORMAT, "%s: no images in this class folder", cls);
+            goto done;
+        }
+        total += files[k].count;
+        cn_free(ctx, cls);
+        cls = NULL;
+    }
+    if (!cn_mul_ok(total, per, &bytes) || !cn_mul_ok(bytes, (int64_t)sizeof(float), &bytes)) {
+        st = cn_fail(ctx, CN_E_OVERFLOW, "%s: %lld images of %lld values overflow", dir, (long long)total,
+                     (long long)per);
+        goto done;
+    }
+    out->class_names = cn_calloc(ctx, (size_t)classes.count, sizeof *out->class_names);
+    out->images = cn_malloc(ctx, (size_t)bytes);
+    out->labels = cn_malloc(ctx, (size_t)total * sizeof *out->labels);
+    if (!out->class_names || !out->images || !out->labels) {
+        st = cn_ctx_status(ctx);
+        goto done;
+    }
+    out->classes = (int32_t)classes.count; /* from here cn_dataset_free frees the names */
+    out->c = c, out->h = h, out->w = w;
+    for (int64_t k = 0; k < classes.count; k++) {
+        if (!(out->class_names[k] = cn_strdup(ctx, classes.names[k])) || !(cls = cn_path_join(ctx, dir, classes.names[k]))) {
+            st = CN_E_NOMEM;
+            goto done;
+        }
+        for (int64_t i = 0; i < files[k].count; i++) {
+            if (!(path = cn_path_join(ctx, cls, files[k].names[i]))) {
+                st = CN_E_NOMEM;
+                goto done;
+            }
+            cn_pixels px;
+            if ((st = cn_pixels_decode(ctx, path, &px))) goto done; /* the message names the file */
+            cn_pixels_to_float(&px, c, h, w, out->images + out->count * per);
+            cn_pixels_free(ctx, &px);
+            out->labels[out->count++] = (int32_t)k;
+            cn_free(ctx, path);
+            path = NULL;
+        }
+        cn_free(ctx, cls);
+        cls = NULL;
+    }
+done:
+    cn_free(ctx, path);
+    cn_free(ctx, cls);
+    for (int64_t k = 0; files && k < classes.count; k++) cn_names_free(ctx, &files[k]);
+    cn_free(ctx, files);
+    cn_names_free(ctx, &classes);
+    if (st) cn_dataset_free(ctx, out);
+    return st;
+}

@@ -1,0 +1,494 @@
+/* image.c — PNG and JPEG files: hardened decoding (libpng, libjpeg-turbo), bilinear resizing,
+ * channel conversion, and writing 8-bit PNGs. Covered by tests/test_images.c.
+ *
+ * Decoding: the format comes from the magic bytes (PNG signature, JPEG SOI), never from the
+ * name. Both libraries report errors by longjmp back into the function that called setjmp
+ * (libpng: png_jmpbuf; libjpeg: our error_exit); neither ever prints (warnings are dropped)
+ * or exits. The size in the header is checked against 2^28 pixels before anything is
+ * allocated from it. libjpeg treats a missing end of file as a warning and pads the image
+ * with gray; here it is an error, so a truncated JPEG fails as a truncated PNG does.
+ *
+ * Resizing: bilinear with half-pixel centres, src = (dst + 0.5) * in / out - 0.5 clamped to
+ * the edge; that is OpenCV's INTER_LINEAR and PyTorch's interpolate(bilinear,
+ * align_corners=False, antialias=False). Shrinking by more than 2x therefore skips pixels
+ * (no antialiasing); same-size "resizing" returns the pixels unchanged.
+ *
+ * setjmp: every object written between setjmp and a longjmp lives in a `decoder` owned by the
+ * caller of the function holding the setjmp, so none of them is indeterminate afterwards. */
+#define _POSIX_C_SOURCE 200809L /* stat, fileno */
+#include <errno.h>
+#include <setjmp.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include <jpeglib.h>
+#include <jerror.h>
+#include <png.h>
+
+#include "data_impl.h"
+
+#define MAX_PIXELS (INT64_C(1) << 28)
+
+typedef struct decoder {
+    cn_ctx *ctx;
+    FILE *f;
+    jmp_buf jmp;             /* libjpeg (libpng keeps its own) */
+    char msg[JMSG_LENGTH_MAX];
+    int nomem;               /* an allocation of ours failed: CN_E_NOMEM is recorded */
+    int lib_nomem;           /* one of libpng's failed */
+    int too_big;             /* header dimensions over MAX_PIXELS */
+    int64_t hdr_w, hdr_h;
+    cn_pixels *out;
+    unsigned char **rows;    /* libpng row pointers */
+    unsigned char *scratch;  /* libjpeg CMYK row */
+} decoder;
+
+/* ---- libpng ---------------------------------------------------------------------------------- */
+
+static void png_err(png_structp png, png_const_charp msg)
+{
+    decoder *d = png_get_error_ptr(png);
+    snprintf(d->msg, sizeof d->msg, "%s", msg);
+    png_longjmp(png, 1);
+}
+
+static void png_warn(png_structp png, png_const_charp msg) { (void)png, (void)msg; }
+
+static void png_read_cb(png_structp png, png_bytep buf, size_t n)
+{
+    decoder *d = png_get_io_ptr(png);
+    if (fread(buf, 1, n, d->f) != n) png_error(png, ferror(d->f) ? "read error" : "unexpected end of file");
+}
+
+/* libpng's own allocations go through the context's allocator too */
+static png_voidp png_alloc_cb(png_structp png, png_alloc_size_t size)
+{
+    decoder *d = png_get_mem_ptr(png);
+    void *p = d->ctx->alloc.malloc_fn(d->ctx->alloc.user, size ? size : 1);
+    if (!p) d->lib_nomem = 1;
+    return p;
+}
+
+static void png_free_cb(png_structp png, png_voidp p)
+{
+    decoder *d = png_get_mem_ptr(png);
+    if (p) d->ctx->alloc.free_fn(d->ctx->alloc.user, p);
+}
+
+/* 0 when d->out holds the image; -1 on a libpng error (d->msg), d->too_big or d->nomem */
+static int png_decode_body(decoder *d, png_structp png, png_infop info)
+{
+    if (setjmp(png_jmpbuf(png))) return -1;
+    png_set_read_fn(png, d, png_read_cb);
+    png_set_sig_bytes(png, 8);
+    png_set_user_limits(png, 0x7fffffff, 0x7fffffff); /* the pixel count is what we limit */
+    png_read_info(png, info);
+    png_uint_32 w, h;
+    int depth, color, interlace;
+    png_get_IHDR(png, info, &w, &h, &depth, &color, &interlace, NULL, NULL);
+    d->hdr_w = w, d->hdr_h = h;
+    if ((int64_t)w * h > MAX_PIXELS) {
+        d->too_big = 1;
+        return -1;
+    }
+    png_set_expand(png);   /* palette -> RGB, gray < 8 bits -> 8, tRNS -> alpha */
+    png_set_scale_16(png); /* 16 -> 8 bits, rounded */
+    png_set_strip_alpha(png);
+    if (interlace != PNG_INTERLACE_NONE) png_set_interlace_handling(png);
+    png_read_update_info(png, info);
+    int ch = png_get_channels(png, info);
+    if ((ch != 1 && ch != 3) || png_get_bit_depth(png, info) != 8 || png_get_rowbytes(png, info) != (size_t)w * ch)
+        png_error(png, "unexpected sample layout after conversion");
+    d->out->h = h, d->out->w = w, d->out->channels = ch;
+    d->out->data = cn_malloc(d->ctx, (size_t)w * h * ch);
+    d->rows = cn_malloc(d->ctx, (size_t)h * sizeof *d->rows);
+    if (!d->out->data || !d->rows) {
+        d->nomem = 1;
+        return -1;
+    }
+    for (png_uint_32 y = 0; y < h; y++) d->rows[y] = d->out->data + (size_t)y * w * ch;
+    png_read_image(png, d->rows);
+    png_read_end(png, NULL); /* to IEND: a file cut after the pixels is still truncated */
+    return 0;
+}
+
+/* The size from IHDR, which must come first, before libpng reads the chunks up to the pixels:
+ * a file that stops after a header claiming 10^10 pixels is refused as too big, not truncated.
+ * A file too short to hold its pixels even at deflate's best ratio (1032:1) is refused too,
+ * before the pixels' buffer is allocated. -1 when refused; else the file is back after the
+ * signature. */
+static int png_peek_size(decoder *d)
+{
+    static const int channels[7] = { 1, 0, 3, 1, 2, 0, 4 }; /* by color type */
+    unsigned char b[18];
+    size_t n = fread(b, 1, sizeof b, d->f);
+    if (n == sizeof b && !memcmp(b + 4, "IHDR", 4)) {
+        d->hdr_w = (int64_t)b[8] << 24 | b[9] << 16 | b[10] << 8 | b[11];
+        d->hdr_h = (int64_t)b[12] << 24 | b[13] << 16 | b[14] << 8 | b[15];
+        if (d->hdr_w > MAX_PIXELS || d->hdr_h > MAX_PIXELS || d->hdr_w * d->hdr_h > MAX_PIXELS) {
+            d->too_big = 1;
+            return -1;
+        }
+        struct stat sb;
+        int64_t bits = (int64_t)b[16] * (b[17] < 7 ? channels[b[17]] : 0);
+        int64_t raw = d->hdr_h * (1 + (d->hdr_w * bits + 7) / 8); /* filter byte + samples per row */
+        if (fstat(fileno(d->f), &sb) == 0 && S_ISREG(sb.st_mode) && raw / 1032 > (int64_t)sb.st_size + 64) {
+            snprintf(d->msg, sizeof d->msg, "%lld bytes cannot hold %lldx%lld pixels", (long long)sb.st_size,
+                     (long long)d->hdr_w, (long long)d->hdr_h);
+            return -1;
+        }
+    }
+    if (fseek(d->f, 8, SEEK_SET)) {
+        snprintf(d->msg, sizeof d->msg, "cannot seek: %s", strerror(errno));
+        return -1;
+    }
+    return 0;
+}
+
+static int png_decode(decoder *d)
+{
+    png_structp png = png_create_read_struct_2(PNG_LIBPNG_VER_STRING, d, png_err, png_warn, d, png_alloc_cb,
+                                               png_free_cb);
+    png_infop info = png ? png_create_info_struct(png) : NULL;
+    if (!info) {
+        png_destroy_read_struct(png ? &png : NULL, NULL, NULL);
+        cn_fail(d->ctx, CN_E_NOMEM, "out of memory (libpng)");
+        d->nomem = 1;
+        return -1;
+    }
+    int r = png_decode_body(d, png, info);
+    png_destroy_read_struct(&png, &info, NULL);
+    return r;
+}
+
+/* ---- libjpeg-turbo --------------------------------------------------------------------------- */
+
+typedef struct jpeg_err {
+    struct jpeg_error_mgr pub;
+    decoder *d;
+} jpeg_err;
+
+static void jpeg_error_exit_cb(j_common_ptr cinfo)
+{
+    jpeg_err *e = (jpeg_err *)cinfo->err;
+    cinfo->err->format_message(cinfo, e->d->msg);
+    longjmp(e->d->jmp, 1);
+}
+
+/* warnings are dropped, except the end of the data arriving too early */
+static void jpeg_emit_cb(j_common_ptr cinfo, int level)
+{
+    if (level < 0) {
+        if (cinfo->err->msg_code == JWRN_JPEG_EOF) jpeg_error_exit_cb(cinfo);
+        cinfo->err->num_warnings++;
+    }
+}
+
+static void jpeg_output_cb(j_common_ptr cinfo) { (void)cinfo; }
+
+static int jpeg_decode_body(decoder *d, struct jpeg_decompress_struct *cinfo)
+{
+    if (setjmp(d->jmp)) return -1;
+    jpeg_create_decompress(cinfo);
+    jpeg_stdio_src(cinfo, d->f);
+    jpeg_read_header(cinfo, TRUE);
+    d->hdr_w = cinfo->image_width, d->hdr_h = cinfo->image_height;
+    if (d->hdr_w * d->hdr_h > MAX_PIXELS) {
+        d->too_big = 1;
+        return -1;
+    }
+    J_COLOR_SPACE in = cinfo->jpeg_color_space;
+    cinfo->out_color_space = in == JCS_GRAYSCALE ? JCS_GRAYSCALE : in == JCS_CMYK || in == JCS_YCCK ? JCS_CMYK : JCS_RGB;
+    jpeg_start_decompress(cinfo);
+    int64_t w = cinfo->output_width, h = cinfo->output_height;
+    int comps = cinfo->output_components, ch = comps == 1 ? 1 : 3;
+    if ((comps != 1 && comps != 3 && comps != 4) || w != d->hdr_w || h != d->hdr_h) {
+        snprintf(d->msg, sizeof d->msg, "unexpected output of %d components", comps);
+        return -1;
+    }
+    d->out->h = h, d->out->w = w, d->out->channels = ch;
+    d->out->data = cn_malloc(d->ctx, (size_t)(w * h * ch));
+    if (comps == 4) d->scratch = cn_malloc(d->ctx, (size_t)w * 4);
+    if (!d->out->data || (comps == 4 && !d->scratch)) {
+        d->nomem = 1;
+        return -1;
+    }
+    /* Adobe's CMYK JPEGs store inverted ink values (what Photoshop writes, and PIL assumes) */
+    int inverted = cinfo->saw_Adobe_marker;
+    while (cinfo->output_scanline < cinfo->output_height) {
+        unsigned char *dst = d->out->data + (size_t)cinfo->output_scanline * w * ch;
+        JSAMPROW row = comps == 4 ? d->scratch : dst;
+        if (jpeg_read_scanlines(cinfo, &row, 1) != 1) {
+            snprintf(d->msg, sizeof d->msg, "no scan line %u", cinfo->output_scanline);
+            return -1;
+        }
+        for (int64_t x = 0; comps == 4 && x < w; x++) {
+            unsigned k = inverted ? row[4 * x + 3] : 255u - row[4 * x + 3];
+            for (int c = 0; c < 3; c++) {
+                unsigned v = inverted ? row[4 * x + c] : 255u - row[4 * x + c];
+                dst[3 * x + c] = (unsigned char)((v * k + 127) / 255);
+            }
+        }
+    }
+    jpeg_finish_decompress(cinfo);
+    return 0;
+}
+
+static int jpeg_decode(decoder *d)
+{
+    struct jpeg_decompress_struct cinfo;
+    jpeg_err err;
+    memset(&cinfo, 0, sizeof cinfo);
+    cinfo.err = jpeg_std_error(&err.pub);
+    err.pub.error_exit = jpeg_error_exit_cb;
+    err.pub.emit_message = jpeg_emit_cb;
+    err.pub.output_message = jpeg_output_cb;
+    err.d = d;
+    int r = jpeg_decode_body(d, &cinfo);
+    jpeg_destroy_decompress(&cinfo); /* safe after a failure anywhere, also before creation */
+    return r;
+}
+
+/* ---- decoding entry points ------------------------------------------------------------------- */
+
+void cn_pixels_free(cn_ctx *ctx, cn_pixels *px)
+{
+    if (!px) return;
+    cn_free(ctx, px->data);
+    memset(px, 0, sizeof *px);
+}
+
+cn_status cn_pixels_decode(cn_ctx *ctx, const char *path, cn_pixels *out)
+{
+    static const unsigned char png_sig[8] = { 0x89, 'P', 'N', 'G', '\r', '\n', 0x1a, '\n' };
+    memset(out, 0, sizeof *out);
+    errno = 0;
+    FILE *f = fopen(path, "rb");
+    if (!f) return cn_fail(ctx, CN_E_IO, "%s: cannot open: %s", path, errno ? strerror(errno) : "fopen failed");
+    cn_status st = CN_OK;
+    decoder d;
+    memset(&d, 0, sizeof d);
+    d.ctx = ctx, d.f = f, d.out = out;
+    unsigned char sig[8];
+    size_t n = fread(sig, 1, sizeof sig, f);
+    if (ferror(f)) {
+        st = cn_fail(ctx, CN_E_IO, "%s: cannot read: %s", path, errno ? strerror(errno) : "read error");
+        goto done;
+    }
+    int is_png = n >= 4 && !memcmp(sig, png_sig, n);
+    int is_jpeg = n >= 3 && sig[0] == 0xff && sig[1] == 0xd8 && sig[2] == 0xff;
+    if (!is_png && !is_jpeg) {
+        if (n == 0)
+            st = cn_fail(ctx, CN_E_FORMAT, "%s: not a PNG or JPEG image (the file is empty)", path);
+        else
+            st = cn_fail(ctx, CN_E_FORMAT, "%s: not a PNG or JPEG image", path);
+        goto done;
+    }
+    int r;
+    if (is_png && n < sizeof sig) {
+        snprintf(d.msg, sizeof d.msg, "unexpected end of file");
+        r = -1;
+    } else if (is_png) {
+        r = png_peek_size(&d) ? -1 : png_decode(&d);
+    } else {
+        rewind(f);
+        r = jpeg_decode(&d);
+    }
+    if (r == 0) goto done;
+    if (d.nomem)
+        st = CN_E_NOMEM; /* message recorded by cn_malloc */
+    else if (d.lib_nomem)
+        st = cn_fail(ctx, CN_E_NOMEM, "%s: out of memory decoding the PNG", path);
+    else if (d.too_big)
+        st = cn_fail(ctx, CN_E_FORMAT, "%s: %s of %lldx%lld pixels; images over 2^28 (268,435,456) pixels are refused",
+                     path, is_png ? "PNG" : "JPEG", (long long)d.hdr_w, (long long)d.hdr_h);
+    else
+        st = cn_fail(ctx, CN_E_FORMAT, "%s: truncated or corrupt %s: %s", path, is_png ? "PNG" : "JPEG", d.msg);
+done:
+    cn_free(ctx, d.rows);
+    cn_free(ctx, d.scratch);
+    fclose(f);
+    if (st) cn_pixels_free(ctx, out);
+    return st;
+}
+
+/* ---- resizing and channel conversion --------------------------------------------------------- */
+
+/* the two source samples of output index i and the weight of the second */
+static void bilinear_tap(int64_t i, double scale, int64_t n, int64_t *i0, int64_t *i1, float *frac)
+{
+    double s = ((double)i + 0.5) * scale - 0.5;
+    if (s < 0) s = 0;
+    int64_t a = (int64_t)s;
+    if (a >= n - 1) {
+        *i0 = *i1 = n - 1, *frac = 0;
+        return;
+    }
+    *i0 = a, *i1 = a + 1, *frac = (float)(s - (double)a);
+}
+
+/* channel ch (of c) of source pixel p, in [0, 1] */
+static float sample(const cn_pixels *px, const unsigned char *p, int64_t c, int64_t ch)
+{
+    if (px->channels == 1) return (float)p[0] / 255.0f;                  /* gray, replicated when c = 3 */
+    if (c == 3) return (float)p[ch] / 255.0f;                            /* RGB */
+    return (0.299f * p[0] + 0.587f * p[1] + 0.114f * p[2]) / 255.0f;     /* luma (ITU-R BT.601) */
+}
+
+void cn_pixels_to_float(const cn_pixels *px, int64_t c, int64_t h, int64_t w, float *out)
+{
+    double sy = (double)px->h / (double)h, sx = (double)px->w / (double)w;
+    int64_t stride = px->w * px->channels;
+    for (int64_t y = 0; y < h; y++) {
+        int64_t y0, y1;
+        float fy;
+        bilinear_tap(y, sy, px->h, &y0, &y1, &fy);
+        const unsigned char *r0 = px->data + y0 * stride, *r1 = px->data + y1 * stride;
+        for (int64_t x = 0; x < w; x++) {
+            int64_t x0, x1;
+            float fx;
+            bilinear_tap(x, sx, px->w, &x0, &x1, &fx);
+            x0 *= px->channels, x1 *= px->channels;
+            for (int64_t ch = 0; ch < c; ch++) {
+                float top = (1 - fx) * sample(px, r0 + x0, c, ch) + fx * sample(px, r0 + x1, c, ch);
+                float bot = (1 - fx) * sample(px, r1 + x0, c, ch) + fx * sample(px, r1 + x1, c, ch);
+                out[(ch * h + y) * w + x] = (1 - fy) * top + fy * bot;
+            }
+        }
+    }
+}
+
+cn_status cn_image_check_size(cn_ctx *ctx, const char *what, int64_t c, int64_t h, int64_t w, int64_t *values)
+{
+    *values = 0;
+    if (c != 1 && c != 3)
+        return cn_fail(ctx, CN_E_ARG, "%s: %lld channels asked for; images have 1 (gray) or 3 (RGB)", what,
+                       (long long)c);
+    if (h < 1 || w < 1) return cn_fail(ctx, CN_E_ARG, "%s: image size %lldx%lld", what, (long long)h, (long long)w);
+    int64_t n, bytes;
+    if (!cn_mul_ok(c, h, &n) || !cn_mul_ok(n, w, &n) || !cn_mul_ok(n, (int64_t)sizeof(float), &bytes))
+        return cn_fail(ctx, CN_E_OVERFLOW, "%s: %lld x %lld x %lld values overflow", what, (long long)c, (long long)h,
+                       (long long)w);
+    *values = n;
+    return CN_OK;
+}
+
+cn_status cn_image_load(cn_ctx *ctx, const char *path, int64_t c, int64_t h, int64_t w, float *out)
+{
+    if (!path || !out) return cn_fail(ctx, CN_E_ARG, "cn_image_load: NULL %s", path ? "output" : "path");
+    int64_t n;
+    cn_status st = cn_image_check_size(ctx, path, c, h, w, &n);
+    if (st) return st;
+    cn_pixels px;
+    if ((st = cn_pixels_decode(ctx, path, &px))) return st;
+    cn_pixels_to_float(&px, c, h, w, out);
+    cn_pixels_free(ctx, &px);
+    return CN_OK;
+}
+
+/* ---- writing --------------------------------------------------------------------------------- */
+
+typedef struct writer {
+    cn_ctx *ctx;
+    int lib_nomem;
+    FILE *f;
+    char msg[256];
+    const float *img;
+    int64_t c, h, w;
+    unsigned char *row;
+} writer;
+
+static void png_write_err(png_structp png, png_const_charp msg)
+{
+    writer *wr = png_get_error_ptr(png);
+    snprintf(wr->msg, sizeof wr->msg, "%s", msg);
+    png_longjmp(png, 1);
+}
+
+static png_voidp png_walloc_cb(png_structp png, png_alloc_size_t size)
+{
+    writer *wr = png_get_mem_ptr(png);
+    void *p = wr->ctx->alloc.malloc_fn(wr->ctx->alloc.user, size ? size : 1);
+    if (!p) wr->lib_nomem = 1;
+    return p;
+}
+
+static void png_wfree_cb(png_structp png, png_voidp p)
+{
+    writer *wr = png_get_mem_ptr(png);
+    if (p) wr->ctx->alloc.free_fn(wr->ctx->alloc.user, p);
+}
+
+static void png_write_cb(png_structp png, png_bytep buf, size_t n)
+{
+    writer *wr = png_get_io_ptr(png);
+    if (fwrite(buf, 1, n, wr->f) != n) png_error(png, strerror(errno));
+}
+
+static void png_flush_cb(png_structp png) { (void)png; }
+
+static int png_encode_body(writer *wr, png_structp png, png_infop info)
+{
+    if (setjmp(png_jmpbuf(png))) return -1;
+    png_set_write_fn(png, wr, png_write_cb, png_flush_cb);
+    png_set_user_limits(png, 0x7fffffff, 0x7fffffff);
+    png_set_IHDR(png, info, (png_uint_32)wr->w, (png_uint_32)wr->h, 8, wr->c == 1 ? PNG_COLOR_TYPE_GRAY : PNG_COLOR_TYPE_RGB,
+                 PNG_INTERLACE_NONE, PNG_COMPRESSION_TYPE_DEFAULT, PNG_FILTER_TYPE_DEFAULT);
+    png_write_info(png, info);
+    int64_t plane = wr->h * wr->w;
+    for (int64_t y = 0; y < wr->h; y++) {
+        for (int64_t x = 0; x < wr->w; x++) {
+            for (int64_t ch = 0; ch < wr->c; ch++) {
+                float v = wr->img[ch * plane + y * wr->w + x];
+                v = v > 0 ? (v < 1 ? v : 1) : 0; /* NaN -> 0 */
+                wr->row[x * wr->c + ch] = (unsigned char)(v * 255.0f + 0.5f);
+            }
+        }
+        png_write_row(png, wr->row);
+    }
+    png_write_end(png, NULL);
+    return 0;
+}
+
+cn_status cn_image_save_png(cn_ctx *ctx, const char *path, const float *img, int64_t c, int64_t h, int64_t w)
+{
+    if (!path || !img) return cn_fail(ctx, CN_E_ARG, "cn_image_save_png: NULL %s", path ? "image" : "path");
+    int64_t n;
+    cn_status st = cn_image_check_size(ctx, path, c, h, w, &n);
+    if (st) return st;
+    if (h > 0x7fffffff || w > 0x7fffffff)
+        return cn_fail(ctx, CN_E_ARG, "%s: %lldx%lld is larger than a PNG can be (2^31 - 1 per side)", path,
+                       (long long)h, (long long)w);
+    writer wr;
+    memset(&wr, 0, sizeof wr);
+    wr.ctx = ctx, wr.img = img, wr.c = c, wr.h = h, wr.w = w;
+    png_structp png = NULL;
+    png_infop info = NULL;
+    if (!(wr.row = cn_malloc(ctx, (size_t)(w * c)))) return CN_E_NOMEM;
+    struct stat sb;
+    int regular = stat(path, &sb) != 0 || S_ISREG(sb.st_mode);
+    errno = 0;
+    if (!(wr.f = fopen(path, "wb"))) {
+        st = cn_fail(ctx, CN_E_IO, "%s: cannot open for writing: %s", path, errno ? strerror(errno) : "fopen failed");
+        goto done;
+    }
+    png = png_create_write_struct_2(PNG_LIBPNG_VER_STRING, &wr, png_write_err, png_warn, &wr, png_walloc_cb,
+                                    png_wfree_cb);
+    info = png ? png_create_info_struct(png) : NULL;
+    if (!info) {
+        st = cn_fail(ctx, CN_E_NOMEM, "%s: out of memory (libpng)", path);
+        goto done;
+    }
+    if (png_encode_body(&wr, png, info))
+        st = wr.lib_nomem ? cn_fail(ctx, CN_E_NOMEM, "%s: out of memory writing the PNG", path)
+                          : cn_fail(ctx, CN_E_IO, "%s: cannot write PNG: %s", path, wr.msg);
+done:
+    if (png) png_destroy_write_struct(&png, info ? &info : NULL);
+    if (wr.f) {
+        if (fclose(wr.f) && !st) st = cn_fail(ctx, CN_E_IO, "%s: cannot write PNG: %s", path, strerror(errno));
+        if (st && regular) remove(path); /* no half-written file left behind (but never a device) */
+    }
+    cn_free(ctx, wr.row);
+    return st;
+}
