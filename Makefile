@@ -30,16 +30,21 @@ asan: setup
 	@cmake --build build-asan -j $(JOBS)
 	cd build-asan && ctest --output-on-failure -j $(JOBS)
 
-# libFuzzer on the spec parser for FUZZ_SECONDS (default 10 minutes, both cores); then the
-# inputs that reached new code are merged into the corpus kept under tests/fuzz/.
+# libFuzzer on the spec parser, the IDX loader and the safetensors reader, FUZZ_SECONDS each
+# (default 10 minutes); the inputs that reached new code are merged into the corpora kept under
+# tests/fuzz/. FUZZ_TARGETS=spec runs one.
+FUZZ_TARGETS ?= spec idx safetensors
 fuzz:
 	@scripts/setup.sh --fuzz
 	@CC=clang cmake -S . -B build-fuzz -DCMAKE_BUILD_TYPE=RelWithDebInfo -DCN_FUZZ=ON >/dev/null
-	@cmake --build build-fuzz -j $(JOBS) --target fuzz_spec
-	@mkdir -p build-fuzz/corpus
-	./build-fuzz/fuzz_spec -max_total_time=$(FUZZ_SECONDS) -max_len=2048 -timeout=10 -jobs=$(JOBS) \
-	    -workers=$(JOBS) -dict=fuzz/spec.dict -artifact_prefix=build-fuzz/ build-fuzz/corpus tests/fuzz/spec_corpus
-	./build-fuzz/fuzz_spec -merge=1 tests/fuzz/spec_corpus build-fuzz/corpus
+	@for t in $(FUZZ_TARGETS); do \
+	    cmake --build build-fuzz -j $(JOBS) --target fuzz_$$t || exit 1; \
+	    mkdir -p build-fuzz/corpus-$$t; \
+	    dict=; [ -f fuzz/$$t.dict ] && dict=-dict=fuzz/$$t.dict; \
+	    ./build-fuzz/fuzz_$$t -max_total_time=$(FUZZ_SECONDS) -max_len=8192 -timeout=10 $$dict \
+	        -artifact_prefix=build-fuzz/ build-fuzz/corpus-$$t tests/fuzz/$${t}_corpus || exit 1; \
+	    ./build-fuzz/fuzz_$$t -merge=1 tests/fuzz/$${t}_corpus build-fuzz/corpus-$$t || exit 1; \
+	done
 
 clean:
 	rm -rf build build-asan build-fuzz

@@ -4,7 +4,7 @@
 #   scripts/setup.sh --fuzz   plus clang and libFuzzer
 set -eu
 
-need="cmake make gcc libc6-dev pkg-config libopenblas-dev zlib1g-dev dataset-fashion-mnist"
+need="cmake make gcc libc6-dev pkg-config libopenblas-dev zlib1g-dev libpng-dev libjpeg62-turbo-dev dataset-fashion-mnist libcjson-dev python3-torch"
 [ "${1:-}" = "--fuzz" ] && need="$need clang libclang-rt-14-dev"
 
 missing=""
