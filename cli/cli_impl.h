@@ -63,6 +63,8 @@ void cli_json_float(FILE *f, double v, int is_float);
 #define CLI_FASHION_MNIST "/usr/share/datasets/fashion-mnist"
 /* "fashion-mnist" (or NULL) -> Debian's folder; anything else as given */
 const char *cli_data_dir(const char *data);
+/* The class names of a well-known IDX data set (Fashion-MNIST's), else NULL. */
+const char *const *cli_known_class_names(const char *dir, int32_t classes);
 /* The training (train = 1) or test half of an MNIST-format folder, or an image folder converted
  * to the input's shape; *has_test says whether a separate test half exists. */
 cn_status cli_load_data(cn_ctx *ctx, const char *data, int train, const cn_layer_info *input, cn_dataset *ds,
@@ -78,6 +80,7 @@ int cmd_summary(int argc, char **argv);
 int cmd_train(int argc, char **argv);
 int cmd_eval(int argc, char **argv);
 int cmd_predict(int argc, char **argv);
+int cmd_data(int argc, char **argv);
 int cmd_calc(int argc, char **argv);
 int cmd_gradcheck(int argc, char **argv);
 

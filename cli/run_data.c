@@ -11,6 +11,11 @@
 static const char *const fashion_names[] = { "T-shirt/top", "Trouser", "Pullover", "Dress", "Coat",
                                              "Sandal",      "Shirt",   "Sneaker",  "Bag",   "Ankle boot" };
 
+const char *const *cli_known_class_names(const char *dir, int32_t classes)
+{
+    return !strcmp(dir, CLI_FASHION_MNIST) && classes <= 10 ? fashion_names : NULL;
+}
+
 const char *cli_data_dir(const char *data)
 {
     return !data || !strcmp(data, "fashion-mnist") ? CLI_FASHION_MNIST : data;
@@ -37,9 +42,10 @@ cn_status cli_load_data(cn_ctx *ctx, const char *data, int train, const cn_layer
     if (is_mnist_dir(dir)) {
         if (has_test) *has_test = 1;
         if ((st = cn_dataset_load_mnist(ctx, dir, train, ds))) return st;
-        if (!strcmp(dir, CLI_FASHION_MNIST) && ds->classes <= 10) {
+        const char *const *names = cli_known_class_names(dir, ds->classes);
+        if (names) {
             ds->class_names = calloc((size_t)ds->classes, sizeof(char *));
-            for (int32_t i = 0; ds->class_names && i < ds->classes; i++) ds->class_names[i] = strdup(fashion_names[i]);
+            for (int32_t i = 0; ds->class_names && i < ds->classes; i++) ds->class_names[i] = strdup(names[i]);
         }
         return CN_OK;
     }

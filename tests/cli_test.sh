@@ -314,5 +314,34 @@ expect_text "gradcheck: FAIL shown" out "FAIL"
 run "$CN" gradcheck -e 'input 4x4x1; conv 2 3x3' --samples 0
 expect_rc "gradcheck --samples 0" 2
 
+# data check: Fashion-MNIST is clean (7,000 images per class over both halves); a folder with a
+# broken, an empty and a duplicate image is not
+run "$CN" data check fashion-mnist --json
+expect_rc "data check fashion-mnist" 0
+expect_json "data check: 70,000 images, 7,000 per class, no problems" \
+    "d['files'] == 70000 and all(c['count'] == 7000 for c in d['per_class']) and d['per_class'][9]['name'] == 'Ankle boot' and d['bad_files'] == d['duplicates'] == d['bad_labels'] == 0"
+mkdir -p "$T/imgs/cat" "$T/imgs/dog"
+"$PY" - "$T/imgs" <<'PY'
+import struct, sys, zlib
+def png(path, w, h, pixels):
+    raw = b"".join(b"\x00" + bytes(pixels[y * w:(y + 1) * w]) for y in range(h))
+    def chunk(t, d): return struct.pack(">I", len(d)) + t + d + struct.pack(">I", zlib.crc32(t + d) & 0xffffffff)
+    open(path, "wb").write(b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", w, h, 8, 0, 0, 0, 0))
+                           + chunk(b"IDAT", zlib.compress(raw)) + chunk(b"IEND", b""))
+d = sys.argv[1]
+png(d + "/cat/a.png", 4, 4, range(16))
+png(d + "/cat/b.png", 4, 4, range(16))          # the same pixels as a.png
+png(d + "/dog/c.png", 4, 4, range(100, 116))
+open(d + "/dog/empty.png", "wb").close()
+open(d + "/dog/notes.png", "w").write("not an image")
+PY
+run "$CN" data check "$T/imgs"
+expect_rc "data check of a folder with problems" 1
+expect_text "data check: the duplicate named" out "b.png"
+expect_text "data check: the empty file named" out "empty.png"
+expect_text "data check: the non-image named" out "notes.png: not a PNG or JPEG image"
+run "$CN" data check "$T/nowhere"
+expect_rc "data check of a missing folder" 1
+
 echo "$pass passed, $fail failed"
 [ "$fail" -eq 0 ]

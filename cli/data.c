@@ -1,0 +1,97 @@
+/* data.c — `convnet data check PATH`: lints a data set before training: every image decodes,
+ * labels in range, empty and duplicate files, the class histogram. Exit status 1 when any
+ * problem was found. */
+#include <string.h>
+
+#include "cli_impl.h"
+
+static void help(void)
+{
+    printf("usage: convnet data check PATH [--classes N] [--json]\n\n"
+           "Checks a data set before training: an MNIST-format folder (train-* and t10k-* IDX files) or\n"
+           "an image folder (one sub-folder of PNG/JPEG images per class). Every image must decode;\n"
+           "empty files, duplicates (identical pixels) and labels outside 0..N-1 are reported with the\n"
+           "file; the histogram shows the images per class. PATH may be 'fashion-mnist'.\n"
+           "Exit status 1 when anything is wrong.\n\n"
+           "  --classes N   the number of classes the labels must fit (default: any)\n"
+           "  --json        {\"files\",\"bad_files\",\"duplicates\",\"bad_labels\",\"classes\",\"per_class\":[{\"class\",\"name\",\"count\"}],\"problems\":[...]}\n");
+}
+
+int cmd_data(int argc, char **argv)
+{
+    static const char *const known[] = { "--classes", "--json", "--help", NULL };
+    if (argc < 1 || !strcmp(argv[0], "--help") || !strcmp(argv[0], "-h")) {
+        if (argc < 1) return cli_usage_error("data", "name a subcommand: check");
+        help();
+        return 0;
+    }
+    if (strcmp(argv[0], "check")) return cli_usage_error("data", "unknown subcommand '%s' (the one there is: check)", argv[0]);
+    const char *path = NULL;
+    int64_t classes = 0;
+    int json = 0;
+    cli_args a;
+    cli_args_init(&a, "data", argc - 1, argv + 1);
+    while (cli_more(&a)) {
+        if (cli_flag(&a, "--help") || cli_flag(&a, "-h")) {
+            help();
+            return 0;
+        } else if (cli_opt(&a, "--classes")) {
+            if (cli_parse_int("data", "--classes", a.value, 1, 1 << 20, &classes)) return EXIT_USAGE;
+        } else if (cli_flag(&a, "--json")) json = 1;
+        else if (a.failed) break;
+        else if (!cli_is_option(cli_peek(&a)) && !path) path = cli_next(&a);
+        else return cli_unknown(&a, known);
+    }
+    if (a.failed) return EXIT_USAGE;
+    if (!path) return cli_usage_error("data", "give a data folder");
+    cn_ctx *ctx;
+    if (cn_ctx_create(NULL, &ctx)) return cli_error("out of memory");
+    cn_data_report r;
+    const char *dir = cli_data_dir(path);
+    if (cn_data_check(ctx, dir, (int32_t)classes, &r)) {
+        int rc = cli_ctx_error(ctx);
+        cn_ctx_destroy(ctx);
+        return rc;
+    }
+    int bad = r.bad_files || r.duplicates || r.bad_labels;
+    char name[32];
+    const char *const *known_names = r.class_names ? (const char *const *)r.class_names : cli_known_class_names(dir, r.classes);
+    if (json) {
+        printf("{\"path\":");
+        cli_json_string(stdout, dir);
+        printf(",\"files\":%lld,\"bad_files\":%lld,\"duplicates\":%lld,\"bad_labels\":%lld,\"classes\":%d,\"per_class\":[",
+               (long long)r.files, (long long)r.bad_files, (long long)r.duplicates, (long long)r.bad_labels,
+               (int)r.classes);
+        for (int32_t c = 0; c < r.classes; c++) {
+            snprintf(name, sizeof name, "%d", (int)c);
+            printf("%s{\"class\":%d,\"name\":", c ? "," : "", (int)c);
+            cli_json_string(stdout, known_names ? known_names[c] : name);
+            printf(",\"count\":%lld}", (long long)r.per_class[c]);
+        }
+        printf("],\"problems\":[");
+        int first = 1;
+        for (const char *p = r.problems ? r.problems : ""; *p;) {
+            size_t len = strcspn(p, "\n");
+            char line[1024];
+            snprintf(line, sizeof line, "%.*s", (int)(len < sizeof line - 1 ? len : sizeof line - 1), p);
+            printf("%s", first ? "" : ",");
+            cli_json_string(stdout, line);
+            first = 0;
+            p += len + (p[len] == '\n');
+        }
+        printf("]}\n");
+    } else {
+        printf("%s: %lld images, %d classes\n", dir, (long long)r.files, (int)r.classes);
+        for (int32_t c = 0; c < r.classes; c++) {
+            snprintf(name, sizeof name, "%d", (int)c);
+            printf("  %-16s %8lld\n", known_names ? known_names[c] : name, (long long)r.per_class[c]);
+        }
+        printf("%lld files that do not decode or are empty, %lld duplicates, %lld labels out of range\n",
+               (long long)r.bad_files, (long long)r.duplicates, (long long)r.bad_labels);
+        if (r.problems && *r.problems) printf("\n%s", r.problems);
+        printf("%s\n", bad ? "problems found" : "ok");
+    }
+    cn_data_report_free(ctx, &r);
+    cn_ctx_destroy(ctx);
+    return bad ? 1 : 0;
+}
