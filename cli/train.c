@@ -275,8 +275,13 @@ static int train_once(cn_ctx *ctx, train_opts *o, const char *out, uint64_t seed
     if (cn_train(ctx, net, &ds, &cfg, &sum)) {
         if (ps->tty) fprintf(stderr, "\n");
         rc = cli_ctx_error(ctx);
-        if (cn_ctx_status(ctx) == CN_E_NUMERIC)
-            fprintf(stderr, "convnet: training stopped; the last good checkpoint is in %s\n", out);
+        if (cn_ctx_status(ctx) == CN_E_NUMERIC) {
+            char last[4200];
+            struct stat sb;
+            snprintf(last, sizeof last, "%s/last.safetensors", out);
+            if (!stat(last, &sb)) fprintf(stderr, "convnet: training stopped; the last good checkpoint is %s\n", last);
+            else fprintf(stderr, "convnet: training stopped before the first epoch ended: no checkpoint written\n");
+        }
         goto done;
     }
     if (has_test && (rc = test_accuracy(ctx, out, o->data, 256, test_acc))) goto done;

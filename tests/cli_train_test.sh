@@ -40,5 +40,11 @@ check "--resume refuses other settings (exit 2)" "[ $? -eq 2 ]"
 "$CN" eval "$T/nothing" >/dev/null 2>"$T/err"
 check "eval of a missing checkpoint: exit 1 with the path" "[ $? -eq 1 ] && grep -q '$T/nothing' '$T/err'"
 
+# a learning rate that blows up: the NaN tracer's message, exit 1, no checkpoint claimed
+"$CN" train -e "$SPEC" --epochs 1 --val 0.9 --lr 1e30 --optimizer sgd --schedule constant --out "$T/nan" 2>"$T/err"
+check "exploding run: exit 1" "[ $? -eq 1 ]"
+check "exploding run: names the first layer with a non-finite output" "grep -q \"produced a non-finite output in the forward pass\" '$T/err'"
+check "exploding run: says no checkpoint was written" "grep -q 'no checkpoint written' '$T/err'"
+
 echo "$pass passed, $fail failed"
 [ "$fail" -eq 0 ]

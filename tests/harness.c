@@ -1,5 +1,7 @@
-/* harness.c — runs the cases of one test file and prints the totals. */
+/* harness.c — runs the cases of one test file and prints the totals; temporary folders. */
+#define _POSIX_C_SOURCE 200809L /* mkdtemp */
 #include <stdarg.h>
+#include <stdlib.h>
 
 #include "harness.h"
 
@@ -32,4 +34,17 @@ int run_tests(const test_case *cases, int n)
     }
     printf("%d passed, %d failed\n", passed, failed);
     return failed ? 1 : 0;
+}
+
+void test_tmpdir(char *buf, size_t cap, const char *tag)
+{
+    snprintf(buf, cap, "/tmp/cn_%s_XXXXXX", tag);
+    if (!mkdtemp(buf)) test_fail(__FILE__, __LINE__, "cannot make %s", buf);
+}
+
+void test_rmtree(const char *dir)
+{
+    char cmd[512];
+    snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
+    if (system(cmd) != 0) test_fail(__FILE__, __LINE__, "cannot remove %s", dir);
 }

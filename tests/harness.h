@@ -19,6 +19,11 @@ extern int test_failures; /* failed checks in the current case */
 int run_tests(const test_case *cases, int n);
 void test_fail(const char *file, int line, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 
+/* A new folder /tmp/cn_<tag>_XXXXXX into buf (a check fails when it cannot be made), and its
+ * removal with everything in it. */
+void test_tmpdir(char *buf, size_t cap, const char *tag);
+void test_rmtree(const char *dir);
+
 #define CHECK(cond) \
     do { if (!(cond)) test_fail(__FILE__, __LINE__, "%s", #cond); } while (0)
 #define CHECK_INT(a, b) \

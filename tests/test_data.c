@@ -1,4 +1,3 @@
-#define _POSIX_C_SOURCE 200809L /* mkdtemp */
 /* test_data.c — IDX loading: a good file gzipped and raw, the real Fashion-MNIST, and each
  * malformed file with its message (wrong magic, truncated header or data, a zero or huge
  * dimension, trailing bytes, image and label counts that differ, a missing file). */
@@ -15,15 +14,12 @@ static char dir[64];
 static void setup(void)
 {
     CHECK(cn_ctx_create(NULL, &ctx) == CN_OK);
-    snprintf(dir, sizeof dir, "/tmp/cn_test_data_XXXXXX");
-    CHECK(mkdtemp(dir) != NULL);
+    test_tmpdir(dir, sizeof dir, "test_data");
 }
 
 static void teardown(void)
 {
-    char cmd[128];
-    snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
-    CHECK(system(cmd) == 0);
+    test_rmtree(dir);
     cn_ctx_destroy(ctx);
 }
 

@@ -1,4 +1,3 @@
-#define _POSIX_C_SOURCE 200809L /* mkdtemp */
 /* test_images.c — image files, image folders and the data check.
  * PNGs are written with cn_image_save_png and, for what it cannot write (palette, 16-bit,
  * 1-bit, gray + alpha, RGBA, interlaced), with libpng directly; JPEGs with libjpeg at
@@ -15,6 +14,7 @@
 #include <jpeglib.h>
 #include <png.h>
 
+#include "fail_alloc.h"
 #include "harness.h"
 #include "convnet.h"
 
@@ -24,15 +24,12 @@ static char dir[64];
 static void setup(void)
 {
     CHECK(cn_ctx_create(NULL, &ctx) == CN_OK);
-    snprintf(dir, sizeof dir, "/tmp/cn_test_images_XXXXXX");
-    CHECK(mkdtemp(dir) != NULL);
+    test_tmpdir(dir, sizeof dir, "test_images");
 }
 
 static void teardown(void)
 {
-    char cmd[128];
-    snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
-    CHECK(system(cmd) == 0);
+    test_rmtree(dir);
     cn_ctx_destroy(ctx);
 }
 
@@ -645,36 +642,6 @@ static void test_check_fashion_mnist(void)
 
 /* ---- malloc-failure sweep --------------------------------------------------------------------- */
 
-typedef struct {
-    long calls, fail_at, live, bad_free;
-} fail_alloc;
-
-static void *fa_malloc(void *user, size_t size)
-{
-    fail_alloc *a = user;
-    if (a->calls++ == a->fail_at) return NULL;
-    void *p = malloc(size);
-    if (p) a->live++;
-    return p;
-}
-
-static void *fa_realloc(void *user, void *ptr, size_t size)
-{
-    fail_alloc *a = user;
-    if (a->calls++ == a->fail_at) return NULL;
-    void *p = realloc(ptr, size);
-    if (p && !ptr) a->live++;
-    return p;
-}
-
-static void fa_free(void *user, void *ptr)
-{
-    fail_alloc *a = user;
-    if (!ptr) return;
-    if (a->live <= 0) a->bad_free++;
-    a->live--;
-    free(ptr);
-}
 
 enum { OP_PNG, OP_JPEG, OP_SAVE, OP_FOLDER, OP_CHECK_FOLDER, OP_CHECK_IDX };
 

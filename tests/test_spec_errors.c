@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include "convnet.h"
+#include "fail_alloc.h"
 #include "harness.h"
 
 #define INT_RANGE "from 1 to 2147483647"
@@ -313,39 +314,6 @@ static void test_fixed_specs_parse(void)
 
 /* ---- malloc-failure sweep ------------------------------------------------------------------ */
 
-typedef struct {
-    long calls;   /* malloc and realloc calls so far */
-    long fail_at; /* the call that fails (-1: none) */
-    long live;    /* blocks allocated and not yet freed */
-    long bad_free;
-} fail_alloc;
-
-static void *fa_malloc(void *user, size_t size)
-{
-    fail_alloc *a = user;
-    if (a->calls++ == a->fail_at) return NULL;
-    void *p = malloc(size);
-    if (p) a->live++;
-    return p;
-}
-
-static void *fa_realloc(void *user, void *ptr, size_t size)
-{
-    fail_alloc *a = user;
-    if (a->calls++ == a->fail_at) return NULL; /* ptr stays valid, as with realloc */
-    void *p = realloc(ptr, size);
-    if (p && !ptr) a->live++;
-    return p;
-}
-
-static void fa_free(void *user, void *ptr)
-{
-    fail_alloc *a = user;
-    if (!ptr) return;
-    if (a->live <= 0) a->bad_free++;
-    a->live--;
-    free(ptr);
-}
 
 /* Inception-style concat and a residual add, with 'as' and 'from'. */
 static const char branch_spec[] = "input 32x32x3 as x\n"

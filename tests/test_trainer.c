@@ -2,7 +2,6 @@
  * last checkpoint ends bit-identical to an uninterrupted run (the checkpoint files themselves
  * are byte-identical); metrics.csv has a row per epoch; evaluation counts and the confusion
  * matrix agree; the run learns. Uses the first 1,200 Fashion-MNIST training images. */
-#define _POSIX_C_SOURCE 200809L /* mkdtemp */
 #include <stdlib.h>
 
 #include "test_util.h"
@@ -20,15 +19,12 @@ static void setup(void)
     small = full;
     small.count = 1200;
     small.class_names = NULL;
-    snprintf(dir, sizeof dir, "/tmp/cn_test_trainer_XXXXXX");
-    CHECK(mkdtemp(dir) != NULL);
+    test_tmpdir(dir, sizeof dir, "test_trainer");
 }
 
 static void teardown(void)
 {
-    char cmd[128];
-    snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
-    CHECK(system(cmd) == 0);
+    test_rmtree(dir);
     cn_dataset_free(ctx, &full);
     cn_ctx_destroy(ctx);
 }
