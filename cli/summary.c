@@ -124,7 +124,7 @@ static int print_table(cn_ctx *ctx, const cn_net *net, const options *o)
         dims_text(rf, sizeof rf, li.rf_h, li.rf_w);
         dims_text(jp, sizeof jp, li.jump_h, li.jump_w);
         printf("%-*s  %-*s  %-*s  %12s  %12s  %15s  %7s  %5s", wn, li.name, wt, li.type, wo, out, p, tr, m, rf, jp);
-        if (!chain) {
+        if (!chain && li.n_inputs > 0) {
             printf("  ");
             for (int j = 0; j < li.n_inputs; j++) printf("%s%s", j ? "," : "", li.inputs[j]);
         }
