@@ -143,7 +143,7 @@ static int print_table(cn_ctx *ctx, const cn_net *net, const options *o)
     printf("%-*s  %12s  %12s  %15s\n", wn + wt + wo + 4, "total", p, tr, m);
     cli_count(buf, sizeof buf, t.params - t.trainable);
     printf("\nparameters: %s total, %s trainable, %s not trained", p, tr, buf);
-    cli_bytes(buf, sizeof buf, t.params * 4);
+    cli_bytes(buf, sizeof buf, t.params < INT64_MAX / 4 ? t.params * 4 : INT64_MAX);
     printf(" (%s as fp32)\nMACs: %s at batch %lld (conv and dense multiplications, bias not counted)\n", buf, m,
            (long long)o->batch);
     return 0;

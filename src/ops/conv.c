@@ -68,7 +68,7 @@ static void explain(const cn_node *n, const cn_node *const *in, int64_t batch, c
     cn_explain_batch(sb, batch);
     cn_sb_printf(sb, "%lld*%lld*%lld * %lld*%lld*%lld = ", (long long)n->out.h, (long long)n->out.w,
                  (long long)n->out.c, (long long)a->kernel.h, (long long)a->kernel.w, (long long)depth);
-    cn_sb_count(sb, n->macs * batch);
+    cn_explain_product(sb, n->macs, batch);
     cn_sb_printf(sb, "%s\n", a->bias ? "   (bias additions not counted)" : "");
     cn_explain_rf(n, in[0], sb);
 }

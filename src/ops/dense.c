@@ -43,7 +43,7 @@ static void explain(const cn_node *n, const cn_node *const *in, int64_t batch, c
     cn_sb_printf(sb, "\n    MACs = ");
     cn_explain_batch(sb, batch);
     cn_sb_printf(sb, "%lld*%lld = ", (long long)fan_in, (long long)n->a.units);
-    cn_sb_count(sb, n->macs * batch);
+    cn_explain_product(sb, n->macs, batch);
     cn_sb_printf(sb, "\n");
     cn_explain_rf(n, in[0], sb);
 }

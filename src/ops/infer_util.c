@@ -150,6 +150,13 @@ void cn_explain_rf(const cn_node *n, const cn_node *in, cn_strbuf *sb)
                      (long long)n->jump_h, (long long)n->jump_w);
 }
 
+void cn_explain_product(cn_strbuf *sb, int64_t a, int64_t b)
+{
+    int64_t r;
+    if (cn_mul_ok(a, b, &r)) cn_sb_count(sb, r);
+    else cn_sb_printf(sb, "(more than 2^63)");
+}
+
 void cn_explain_batch(cn_strbuf *sb, int64_t batch)
 {
     if (batch > 1) cn_sb_printf(sb, "%lld*", (long long)batch);

@@ -21,7 +21,7 @@ static void explain(const cn_node *n, const cn_node *const *in, int64_t batch, c
     (void)in;
     cn_sb_printf(sb, "    %lld x %lldx%lldx%lld = ", (long long)batch, (long long)n->out.h, (long long)n->out.w,
                  (long long)n->out.c);
-    cn_sb_count(sb, batch * n->out.h * n->out.w * n->out.c);
+    cn_explain_product(sb, batch, n->out.h * n->out.w * n->out.c);
     cn_sb_printf(sb, " values; RF = 1, jump = 1\n");
 }
 

@@ -152,6 +152,8 @@ void cn_rf_window(cn_node *n, const cn_node *in, int64_t kh, int64_t kw, int64_t
 /* "O = floor((64 - 3 + 2*1)/1) + 1 = 64" lines for a window op (both dimensions). */
 void cn_explain_window(const cn_node *n, const cn_node *in, cn_strbuf *sb);
 void cn_explain_rf(const cn_node *n, const cn_node *in, cn_strbuf *sb);
+/* a * b with thousands separators, or a note when the product does not fit in 64 bits */
+void cn_explain_product(cn_strbuf *sb, int64_t a, int64_t b);
 /* "MACs = 8*" prefix for batch > 1. */
 void cn_explain_batch(cn_strbuf *sb, int64_t batch);
 /* Element count c*h*w, checked. */
