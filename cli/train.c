@@ -288,9 +288,10 @@ static int train_once(cn_ctx *ctx, train_opts *o, const char *out, uint64_t seed
     ps->has_test = has_test;
     if (!has_test) *test_acc = sum.best_val_acc;
     if (!o->quiet) {
-        if (!isnan(*test_acc)) printf("test accuracy %.2f%% (best epoch %lld", 100 * *test_acc, (long long)sum.best_epoch);
+        if (has_test) printf("test accuracy %.2f%% (best epoch %lld", 100 * *test_acc, (long long)sum.best_epoch);
         else printf("best validation accuracy %.2f%% (epoch %lld", 100 * sum.best_val_acc, (long long)sum.best_epoch);
         printf(", %.1f s); checkpoints and metrics.csv in %s\n", sum.seconds, out);
+        if (!has_test) printf("(the data has no test half: convnet eval %s --data TEST_FOLDER)\n", out);
     }
 done:
     cn_dataset_free(ctx, &ds);

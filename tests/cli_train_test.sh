@@ -46,5 +46,34 @@ check "exploding run: exit 1" "[ $? -eq 1 ]"
 check "exploding run: names the first layer with a non-finite output" "grep -q \"produced a non-finite output in the forward pass\" '$T/err'"
 check "exploding run: says no checkpoint was written" "grep -q 'no checkpoint written' '$T/err'"
 
+# an image folder of three colour classes (PNGs of varied sizes, resized to the input): train,
+# then predict and eval read the run
+/usr/bin/python3 - "$T/colours" <<'PY'
+import os, random, struct, sys, zlib
+random.seed(1)
+def png(path, w, h, rgb):
+    raw = b"".join(b"\x00" + bytes(rgb[y * w * 3:(y + 1) * w * 3]) for y in range(h))
+    def chunk(t, d): return struct.pack(">I", len(d)) + t + d + struct.pack(">I", zlib.crc32(t + d) & 0xffffffff)
+    open(path, "wb").write(b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", w, h, 8, 2, 0, 0, 0))
+                           + chunk(b"IDAT", zlib.compress(raw)) + chunk(b"IEND", b""))
+for k, name in enumerate(["blue", "green", "red"][::-1]):
+    os.makedirs(f"{sys.argv[1]}/{name}")
+    for i in range(40):
+        w, h = random.randint(10, 20), random.randint(10, 20)
+        px = []
+        for _ in range(w * h):
+            c = [random.randint(0, 80) for _ in range(3)]
+            c[k] = random.randint(150, 255)
+            px += c
+        png(f"{sys.argv[1]}/{name}/{i:03d}.png", w, h, px)
+PY
+"$CN" train -e 'input 12x12x3; conv 8 3x3 pad=1; relu; globalavgpool; dense 3' --data "$T/colours" --epochs 3 \
+    --batch 16 --val 0.25 --out "$T/colours-run" >"$T/out" 2>&1
+check "train on an image folder" "[ $? -eq 0 ] && grep -q 'no test half' '$T/out'"
+"$CN" predict "$T/colours-run" "$T/colours/green/000.png" --json >"$T/pred.json"
+check "predict names the folder's class" "grep -q '\"predictions\":\[{\"class\":1,\"name\":\"green\"' '$T/pred.json'"
+"$CN" eval "$T/colours-run" --json >"$T/eval2.json"
+check "eval on the folder: 120 images, above chance" "/usr/bin/python3 -c \"import json; d = json.load(open('$T/eval2.json')); exit(not (d['count'] == 120 and d['accuracy'] > 0.6))\""
+
 echo "$pass passed, $fail failed"
 [ "$fail" -eq 0 ]
