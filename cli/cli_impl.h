@@ -81,6 +81,7 @@ int cmd_train(int argc, char **argv);
 int cmd_eval(int argc, char **argv);
 int cmd_predict(int argc, char **argv);
 int cmd_data(int argc, char **argv);
+int cmd_bench(int argc, char **argv);
 int cmd_calc(int argc, char **argv);
 int cmd_gradcheck(int argc, char **argv);
 

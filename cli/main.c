@@ -16,6 +16,7 @@ static const struct {
     { "train", cmd_train, "train a network on images, with checkpoints, progress and mean +- std over seeds" },
     { "eval", cmd_eval, "accuracy, loss, per-class accuracy and confusion matrix of a checkpoint" },
     { "predict", cmd_predict, "the top classes of image files" },
+    { "bench", cmd_bench, "images/s of a network, and where each step's time goes, layer by layer" },
     { "data", cmd_data, "check a data set before training: decoding, labels, duplicates, classes" },
     { "gradcheck", cmd_gradcheck, "check every layer's backward pass by central differences" },
 };

@@ -170,6 +170,11 @@ const float *cn_net_output(const cn_net *net, int64_t *count);
 /* Back-propagates dy (the gradient of the loss with respect to the output): parameter
  * gradients accumulate (+=) into the gradient slab. */
 cn_status cn_net_backward(cn_ctx *ctx, cn_net *net, const float *dy);
+/* Per-layer timing: while on, every forward and backward kernel call adds its wall time to the
+ * layer's totals (seconds), read with cn_net_profile_get; enabling resets them. */
+void cn_net_profile(cn_net *net, int on);
+void cn_net_profile_get(const cn_net *net, int i, double *forward_s, double *backward_s);
+
 /* Gradient of the loss with respect to the net's input after cn_net_backward (N*C*H*W values). */
 const float *cn_net_input_grad(const cn_net *net);
 

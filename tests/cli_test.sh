@@ -343,5 +343,14 @@ expect_text "data check: the non-image named" out "notes.png: not a PNG or JPEG 
 run "$CN" data check "$T/nowhere"
 expect_rc "data check of a missing folder" 1
 
+# bench: a short run of a small net, as JSON; every layer but the input listed with its MACs
+run "$CN" bench -e 'input 8x8x1; conv 4 3x3 pad=1; relu; dense 3' --batch 4 --seconds 0.05 --json
+expect_rc "bench --json" 0
+expect_json "bench: rate, steps and the 3 layers with conv MACs 4*8*8*4*9" \
+    "d['images_per_s'] > 0 and d['steps'] >= 5 and d['mode'] == 'train' and [l['name'] for l in d['layers']] == ['conv1', 'relu1', 'dense1'] and d['layers'][0]['macs'] == 4*8*8*4*9 and d['planned_bytes'] > 0"
+run "$CN" bench -e 'input 8x8x1; conv 4 3x3 pad=1; relu; dense 3' --infer --seconds 0.05
+expect_rc "bench --infer" 0
+expect_text "bench --infer: says inference" out "inference"
+
 echo "$pass passed, $fail failed"
 [ "$fail" -eq 0 ]

@@ -1,8 +1,10 @@
+#define _POSIX_C_SOURCE 200809L /* clock_gettime */
 /* exec.c — running a net: the parameter and gradient slabs, activations planned once per
  * batch size, forward in topological order and backward in reverse (gradients accumulate),
  * and the NaN tracer. Covered by tests/test_exec.c, tests/test_torch_parity.c, tests/test_train.c. */
 #include <math.h>
 #include <string.h>
+#include <time.h>
 
 #include "model_impl.h"
 
@@ -21,6 +23,8 @@ void cn_exec_free(cn_ctx *ctx, cn_exec *ex)
     cn_free(ctx, ex->aux_off);
     cn_free(ctx, ex->scratch);
     cn_free(ctx, ex->work);
+    cn_free(ctx, ex->prof_fwd);
+    cn_free(ctx, ex->prof_bwd);
     const cn_backend *keep = ex->backend;
     memset(ex, 0, sizeof *ex);
     ex->backend = keep;
@@ -70,7 +74,9 @@ cn_status cn_net_init_params(cn_ctx *ctx, cn_net *net, cn_init init, uint64_t se
     ex->tensors = cn_calloc(ctx, (size_t)(count ? count : 1), sizeof *ex->tensors);
     ex->w_off = cn_calloc(ctx, (size_t)net->n, sizeof(int64_t));
     ex->buf_off = cn_calloc(ctx, (size_t)net->n, sizeof(int64_t));
-    if (!ex->tensors || !ex->w_off || !ex->buf_off) goto nomem;
+    ex->prof_fwd = cn_calloc(ctx, (size_t)net->n, sizeof(double));
+    ex->prof_bwd = cn_calloc(ctx, (size_t)net->n, sizeof(double));
+    if (!ex->tensors || !ex->w_off || !ex->buf_off || !ex->prof_fwd || !ex->prof_bwd) goto nomem;
     /* two passes: trainable tensors first, then the buffers, each in layer order */
     int64_t off = 0;
     for (int pass = 0; pass < 2; pass++) {
@@ -158,6 +164,28 @@ void cn_net_zero_grad(cn_net *net)
 cn_rng *cn_net_rng(cn_net *net) { return &net->ex.rng; }
 
 /* ---- planning ------------------------------------------------------------------------------ */
+
+static double seconds(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+void cn_net_profile(cn_net *net, int on)
+{
+    cn_exec *ex = &net->ex;
+    ex->profile = on && ex->prof_fwd;
+    for (int i = 0; ex->prof_fwd && i < net->n; i++) ex->prof_fwd[i] = ex->prof_bwd[i] = 0;
+}
+
+void cn_net_profile_get(const cn_net *net, int i, double *forward_s, double *backward_s)
+{
+    const cn_exec *ex = &net->ex;
+    int ok = ex->prof_fwd && i >= 0 && i < net->n;
+    *forward_s = ok ? ex->prof_fwd[i] : 0;
+    *backward_s = ok ? ex->prof_bwd[i] : 0;
+}
 
 static const cn_backend *backend_of(const cn_exec *ex) { return ex->backend ? ex->backend : cn_backend_default(); }
 
@@ -282,7 +310,9 @@ cn_status cn_net_forward(cn_ctx *ctx, cn_net *net, const float *x, int64_t batch
         cn_op_io io;
         make_io(net, i, training, &io, xs, dxs, in);
         cn_kernel_fn fast = backend_of(ex)->forward ? backend_of(ex)->forward(&net->nodes[i]) : NULL;
+        double t0 = ex->profile ? seconds() : 0;
         (fast ? fast : net->nodes[i].op->forward[CN_F32])(&io);
+        if (ex->profile) ex->prof_fwd[i] += seconds() - t0;
         if (ex->trace && first_bad(io.y, elems(&net->nodes[i]) * batch) >= 0)
             return nonfinite(ctx, net, i, "forward", "output");
     }
@@ -310,7 +340,9 @@ cn_status cn_net_backward(cn_ctx *ctx, cn_net *net, const float *dy)
         cn_op_io io;
         make_io(net, i, ex->training, &io, xs, dxs, in);
         cn_kernel_fn fast = backend_of(ex)->backward ? backend_of(ex)->backward(&net->nodes[i]) : NULL;
+        double t0 = ex->profile ? seconds() : 0;
         (fast ? fast : net->nodes[i].op->backward[CN_F32])(&io);
+        if (ex->profile) ex->prof_bwd[i] += seconds() - t0;
         if (!ex->trace) continue;
         for (int j = 0; j < net->nodes[i].n_in; j++)
             if (first_bad(dxs[j], elems(in[j]) * ex->batch) >= 0) return nonfinite(ctx, net, i, "backward", "input gradient");

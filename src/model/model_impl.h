@@ -31,6 +31,8 @@ typedef struct cn_exec {
     int training;       /* mode of the last forward: backward runs in the same */
     const cn_backend *backend; /* NULL: cn_backend_default() */
     void *work;         /* the backend's scratch, the largest any layer needs */
+    int profile;        /* time every kernel call (cn_net_profile) */
+    double *prof_fwd, *prof_bwd; /* seconds per node */
     float *scratch;     /* the training step's one-hot targets and output gradient */
     int64_t scratch_n;
 } cn_exec;

@@ -1,0 +1,169 @@
+/* bench.c — `convnet bench`: images/s and ms per step of a network on random data, and per
+ * layer the MACs beside the measured time and GFLOP/s, so a user sees where the time goes. */
+#define _POSIX_C_SOURCE 200809L /* clock_gettime */
+#include <cblas.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <time.h>
+
+#include "cli_impl.h"
+
+static void help(void)
+{
+    printf("usage: convnet bench SPEC | -e TEXT [--batch N] [--train | --infer] [--seconds S] [--threads N] [--json]\n\n"
+           "Times training steps (forward, loss, backward, SGD with momentum) or inference (forward in\n"
+           "evaluation mode) on random inputs after 3 warm-up steps, for at least S seconds (default 2)\n"
+           "and 5 steps. Prints images/s, ms per step, the memory (planned, and the process's peak), and\n"
+           "per layer its MACs, its forward and backward time per step and the GFLOP/s that makes\n"
+           "(2 FLOP per MAC forward; conv and dense backward do twice the forward's work).\n\n"
+           "  --batch N      (default 64)\n"
+           "  --threads N    OpenBLAS threads (default 1)\n"
+           "  --json         {\"images_per_s\",\"ms_per_step\",\"steps\",\"batch\",\"mode\",\"threads\",\"planned_bytes\",\n"
+           "                 \"peak_rss_bytes\",\"layers\":[{\"name\",\"type\",\"macs\",\"forward_ms\",\"backward_ms\",\"gflops\"}]}\n");
+}
+
+static double now(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+int cmd_bench(int argc, char **argv)
+{
+    static const char *const known[] = { "-e", "--batch", "--train", "--infer", "--seconds", "--threads", "--json",
+                                         "--help", NULL };
+    const char *spec_file = NULL, *spec_text = NULL;
+    int64_t batch = 64, threads = 1;
+    double min_seconds = 2;
+    int train = 1, json = 0;
+    cli_args a;
+    cli_args_init(&a, "bench", argc, argv);
+    while (cli_more(&a)) {
+        if (cli_flag(&a, "--help") || cli_flag(&a, "-h")) {
+            help();
+            return 0;
+        } else if (cli_opt(&a, "-e")) spec_text = a.value;
+        else if (cli_opt(&a, "--batch")) {
+            if (cli_parse_int("bench", "--batch", a.value, 1, 1 << 16, &batch)) return EXIT_USAGE;
+        } else if (cli_opt(&a, "--threads")) {
+            if (cli_parse_int("bench", "--threads", a.value, 1, 256, &threads)) return EXIT_USAGE;
+        } else if (cli_opt(&a, "--seconds")) {
+            if (cli_parse_double("bench", "--seconds", a.value, &min_seconds)) return EXIT_USAGE;
+        } else if (cli_flag(&a, "--train")) train = 1;
+        else if (cli_flag(&a, "--infer")) train = 0;
+        else if (cli_flag(&a, "--json")) json = 1;
+        else if (a.failed) break;
+        else if (!cli_is_option(cli_peek(&a)) && !spec_file && !spec_text) spec_file = cli_next(&a);
+        else return cli_unknown(&a, known);
+    }
+    if (a.failed) return EXIT_USAGE;
+    if (!spec_file == !spec_text) return cli_usage_error("bench", "give a spec file or -e TEXT");
+    openblas_set_num_threads((int)threads);
+    cn_ctx *ctx;
+    if (cn_ctx_create(NULL, &ctx)) return cli_error("out of memory");
+    cn_net *net = NULL;
+    cn_optim *opt = NULL;
+    float *x = NULL;
+    int32_t *labels = NULL;
+    int rc = 0;
+    if (cli_load_net(ctx, spec_file, spec_text, &net) || cn_net_init_params(ctx, net, CN_INIT_KAIMING_NORMAL, 1)) {
+        rc = cli_ctx_error(ctx);
+        goto done;
+    }
+    int n = cn_net_layer_count(net);
+    cn_layer_info in, out;
+    cn_net_layer(ctx, net, 0, 1, &in);
+    cn_net_layer(ctx, net, n - 1, 1, &out);
+    int64_t chw = in.c * in.h * in.w, classes = out.c * out.h * out.w;
+    x = malloc((size_t)(batch * chw) * sizeof(float));
+    labels = malloc((size_t)batch * sizeof(int32_t));
+    if (!x || !labels) {
+        rc = cli_error("out of memory");
+        goto done;
+    }
+    cn_rng rng;
+    cn_rng_seed(&rng, 1);
+    for (int64_t i = 0; i < batch * chw; i++) x[i] = (float)cn_rng_normal(&rng);
+    for (int64_t i = 0; i < batch; i++) labels[i] = (int32_t)cn_rng_below(&rng, (uint64_t)classes);
+    cn_optim_config oc;
+    cn_optim_defaults(&oc, CN_OPTIM_MOMENTUM);
+    cn_step_config sc = { cn_net_default_loss(net), 0 };
+    if (cn_optim_create(ctx, net, &oc, &opt)) {
+        rc = cli_ctx_error(ctx);
+        goto done;
+    }
+    int64_t steps = 0;
+    double t0 = 0, elapsed = 0;
+    for (int64_t s = 0;; s++) {
+        if (s == 3) { /* warm-up done: plans and caches in place */
+            cn_net_profile(net, 1);
+            t0 = now();
+        }
+        double loss;
+        cn_status st = train ? cn_train_step(ctx, net, opt, &sc, x, labels, batch, &loss) : cn_net_forward(ctx, net, x, batch, 0);
+        if (st) {
+            rc = cli_ctx_error(ctx);
+            goto done;
+        }
+        if (s >= 3) {
+            steps = s - 2;
+            elapsed = now() - t0;
+            if (steps >= 5 && elapsed >= min_seconds) break;
+        }
+    }
+    double ms = 1e3 * elapsed / (double)steps, ips = (double)(batch * steps) / elapsed;
+    cn_memory mem;
+    cn_net_memory(ctx, net, batch, CN_OPT_MOMENTUM, &mem);
+    struct rusage ru;
+    getrusage(RUSAGE_SELF, &ru);
+    int64_t planned = train ? mem.training_total : mem.inference_total, rss = (int64_t)ru.ru_maxrss * 1024;
+    if (json) {
+        printf("{\"images_per_s\":%.1f,\"ms_per_step\":%.3f,\"steps\":%lld,\"batch\":%lld,\"mode\":\"%s\",\"threads\":%lld,"
+               "\"planned_bytes\":%lld,\"peak_rss_bytes\":%lld,\"layers\":[",
+               ips, ms, (long long)steps, (long long)batch, train ? "train" : "infer", (long long)threads,
+               (long long)planned, (long long)rss);
+    } else {
+        char b1[32], b2[32];
+        cli_bytes(b1, sizeof b1, planned);
+        cli_bytes(b2, sizeof b2, rss);
+        printf("%s, batch %lld, %s, %lld OpenBLAS thread%s: %.0f images/s, %.3f ms per step (%lld steps)\n"
+               "memory: %s planned, %s peak resident\n\n%-16s %-13s %15s %11s %11s %9s\n",
+               spec_file ? spec_file : "-e", (long long)batch, train ? "training" : "inference", (long long)threads,
+               threads == 1 ? "" : "s", ips, ms, (long long)steps, b1, b2, "layer", "type", "MACs", "fwd ms", "bwd ms",
+               "GFLOP/s");
+    }
+    double total_layers = 0;
+    for (int i = 1; i < n; i++) {
+        cn_layer_info li;
+        double f, b;
+        cn_net_layer(ctx, net, i, batch, &li);
+        cn_net_profile_get(net, i, &f, &b);
+        f /= (double)steps, b /= (double)steps;
+        total_layers += f + b;
+        /* conv and dense backward: dx and dW, each as much work as the forward */
+        double flop = 2.0 * (double)li.macs * (train ? 3.0 : 1.0), t = f + b;
+        double gflops = li.macs > 0 && t > 0 ? flop / t / 1e9 : 0;
+        if (json) {
+            printf("%s{\"name\":", i > 1 ? "," : "");
+            cli_json_string(stdout, li.name);
+            printf(",\"type\":\"%s\",\"macs\":%lld,\"forward_ms\":%.4f,\"backward_ms\":%.4f,\"gflops\":%.2f}", li.type,
+                   (long long)li.macs, 1e3 * f, 1e3 * b, gflops);
+        } else {
+            char m[32], g[16] = "-";
+            cli_count(m, sizeof m, li.macs);
+            if (li.macs > 0) snprintf(g, sizeof g, "%.1f", gflops);
+            printf("%-16s %-13s %15s %11.3f %11.3f %9s\n", li.name, li.type, m, 1e3 * f, train ? 1e3 * b : 0.0, g);
+        }
+    }
+    if (json) printf("]}\n");
+    else printf("\nlayers %.3f ms of the %.3f ms step; the rest is the loss, the update and the copies\n", 1e3 * total_layers, ms);
+done:
+    free(x);
+    free(labels);
+    cn_optim_destroy(opt);
+    cn_net_destroy(net);
+    cn_ctx_destroy(ctx);
+    return rc;
+}
