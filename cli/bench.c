@@ -44,8 +44,7 @@ int cmd_bench(int argc, char **argv)
         if (cli_flag(&a, "--help") || cli_flag(&a, "-h")) {
             help();
             return 0;
-        } else if (cli_opt(&a, "-e")) spec_text = a.value;
-        else if (cli_opt(&a, "--batch")) {
+        } else if (cli_opt(&a, "--batch")) {
             if (cli_parse_int("bench", "--batch", a.value, 1, 1 << 16, &batch)) return EXIT_USAGE;
         } else if (cli_opt(&a, "--threads")) {
             if (cli_parse_int("bench", "--threads", a.value, 1, 256, &threads)) return EXIT_USAGE;
@@ -54,12 +53,13 @@ int cmd_bench(int argc, char **argv)
         } else if (cli_flag(&a, "--train")) train = 1;
         else if (cli_flag(&a, "--infer")) train = 0;
         else if (cli_flag(&a, "--json")) json = 1;
+        else if (cli_spec_arg(&a, &spec_file, &spec_text)) continue;
         else if (a.failed) break;
-        else if (!cli_is_option(cli_peek(&a)) && !spec_file && !spec_text) spec_file = cli_next(&a);
         else return cli_unknown(&a, known);
     }
     if (a.failed) return EXIT_USAGE;
-    if (!spec_file == !spec_text) return cli_usage_error("bench", "give a spec file or -e TEXT");
+    int usage = cli_spec_check("bench", spec_file, spec_text);
+    if (usage) return usage;
     openblas_set_num_threads((int)threads);
     cn_ctx *ctx;
     if (cn_ctx_create(NULL, &ctx)) return cli_error("out of memory");

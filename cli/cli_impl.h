@@ -46,6 +46,10 @@ int cli_parse_double(const char *cmd, const char *what, const char *s, double *o
 /* "1,0,-1;1,0,-1" or "@file" (numbers separated by commas/spaces, rows by ';' or newlines).
  * *v is malloc'ed; rows x cols. Ragged rows are an error. Returns 0 or an exit status. */
 int cli_parse_matrix(const char *cmd, const char *what, const char *s, float **v, int64_t *rows, int64_t *cols);
+/* The spec argument of a command: "-e TEXT", or the first plain argument as a file; 1 when the
+ * current argument was one. cli_spec_check: exactly one given, else the usage error (exit 2). */
+int cli_spec_arg(cli_args *a, const char **file, const char **text);
+int cli_spec_check(const char *cmd, const char *file, const char *text);
 /* The net of a spec file, or of inline text (-e) when file is NULL. */
 cn_status cli_load_net(cn_ctx *ctx, const char *file, const char *text, cn_net **net);
 /* Size with unit: 8GiB, 512MiB, 1.5GB, 1000000 (bytes). */

@@ -42,8 +42,6 @@ int cmd_gradcheck(int argc, char **argv)
         if (cli_flag(&a, "--help") || cli_flag(&a, "-h")) {
             help();
             return 0;
-        } else if (cli_opt(&a, "-e")) {
-            spec_text = a.value;
         } else if (cli_opt(&a, "--seed")) {
             if (cli_parse_int("gradcheck", "--seed", a.value, 0, INT64_MAX, &seed)) return EXIT_USAGE;
         } else if (cli_opt(&a, "--batch")) {
@@ -56,16 +54,17 @@ int cmd_gradcheck(int argc, char **argv)
             training = 0;
         } else if (cli_flag(&a, "--json")) {
             json = 1;
+        } else if (cli_spec_arg(&a, &spec_file, &spec_text)) {
+            continue;
         } else if (a.failed) {
             break;
-        } else if (!cli_is_option(cli_peek(&a)) && !spec_file && !spec_text) {
-            spec_file = cli_next(&a);
         } else {
             return cli_unknown(&a, known);
         }
     }
     if (a.failed) return EXIT_USAGE;
-    if (!spec_file == !spec_text) return cli_usage_error("gradcheck", "give a spec file or -e TEXT");
+    int usage = cli_spec_check("gradcheck", spec_file, spec_text);
+    if (usage) return usage;
     cn_ctx *ctx;
     if (cn_ctx_create(NULL, &ctx)) return cli_error("out of memory");
     cn_net *net = NULL;

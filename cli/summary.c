@@ -198,8 +198,6 @@ int cmd_summary(int argc, char **argv)
         if (cli_flag(&a, "--help") || cli_flag(&a, "-h")) {
             help();
             return 0;
-        } else if (cli_opt(&a, "-e")) {
-            spec_text = a.value;
         } else if (cli_opt(&a, "--batch")) {
             if (cli_parse_int("summary", "--batch", a.value, 1, INT64_C(1) << 40, &o.batch)) return EXIT_USAGE;
         } else if (cli_flag(&a, "--explain")) {
@@ -216,17 +214,17 @@ int cmd_summary(int argc, char **argv)
             else if (!strcmp(a.value, "momentum") || !strcmp(a.value, "nesterov")) o.opt = CN_OPT_MOMENTUM;
             else if (!strcmp(a.value, "adam") || !strcmp(a.value, "adamw")) o.opt = CN_OPT_ADAM;
             else return cli_usage_error("summary", "--optimizer must be sgd, momentum or adam, got '%s'", a.value);
+        } else if (cli_spec_arg(&a, &spec_file, &spec_text)) {
+            continue;
         } else if (a.failed) {
             break;
-        } else if (!cli_is_option(cli_peek(&a)) && !spec_file && !spec_text) {
-            spec_file = cli_next(&a);
         } else {
             return cli_unknown(&a, known);
         }
     }
     if (a.failed) return EXIT_USAGE;
-    if (!spec_file && !spec_text) return cli_usage_error("summary", "give a spec file or -e TEXT");
-    if (spec_file && spec_text) return cli_usage_error("summary", "give a spec file or -e TEXT, not both");
+    int usage = cli_spec_check("summary", spec_file, spec_text);
+    if (usage) return usage;
 
     cn_ctx *ctx;
     if (cn_ctx_create(NULL, &ctx)) return cli_error("out of memory");

@@ -245,6 +245,24 @@ int cli_parse_matrix(const char *cmd, const char *what, const char *s, float **v
     return 0;
 }
 
+int cli_spec_arg(cli_args *a, const char **file, const char **text)
+{
+    if (cli_opt(a, "-e")) {
+        *text = a->value;
+        return 1;
+    }
+    if (a->failed || cli_is_option(cli_peek(a)) || *file || *text) return 0;
+    *file = cli_next(a);
+    return 1;
+}
+
+int cli_spec_check(const char *cmd, const char *file, const char *text)
+{
+    if (!file && !text) return cli_usage_error(cmd, "give a spec file or -e TEXT");
+    if (file && text) return cli_usage_error(cmd, "give a spec file or -e TEXT, not both");
+    return 0;
+}
+
 cn_status cli_load_net(cn_ctx *ctx, const char *file, const char *text, cn_net **net)
 {
     return file ? cn_net_load_spec(ctx, file, net) : cn_net_parse(ctx, text, strlen(text), "-e", net);

@@ -30,13 +30,19 @@
 
 #define MAX_PIXELS (INT64_C(1) << 28)
 
+/* libpng's own allocations go through the context's allocator; failed notes that one failed */
+typedef struct png_mem {
+    cn_ctx *ctx;
+    int failed;
+} png_mem;
+
 typedef struct decoder {
     cn_ctx *ctx;
     FILE *f;
     jmp_buf jmp;             /* libjpeg (libpng keeps its own) */
     char msg[JMSG_LENGTH_MAX];
     int nomem;               /* an allocation of ours failed: CN_E_NOMEM is recorded */
-    int lib_nomem;           /* one of libpng's failed */
+    png_mem mem;             /* libpng's allocations */
     int too_big;             /* header dimensions over MAX_PIXELS */
     int64_t hdr_w, hdr_h;
     cn_pixels *out;
@@ -61,19 +67,18 @@ static void png_read_cb(png_structp png, png_bytep buf, size_t n)
     if (fread(buf, 1, n, d->f) != n) png_error(png, ferror(d->f) ? "read error" : "unexpected end of file");
 }
 
-/* libpng's own allocations go through the context's allocator too */
 static png_voidp png_alloc_cb(png_structp png, png_alloc_size_t size)
 {
-    decoder *d = png_get_mem_ptr(png);
-    void *p = d->ctx->alloc.malloc_fn(d->ctx->alloc.user, size ? size : 1);
-    if (!p) d->lib_nomem = 1;
+    png_mem *m = png_get_mem_ptr(png);
+    void *p = m->ctx->alloc.malloc_fn(m->ctx->alloc.user, size ? size : 1);
+    if (!p) m->failed = 1;
     return p;
 }
 
 static void png_free_cb(png_structp png, png_voidp p)
 {
-    decoder *d = png_get_mem_ptr(png);
-    if (p) d->ctx->alloc.free_fn(d->ctx->alloc.user, p);
+    png_mem *m = png_get_mem_ptr(png);
+    if (p) m->ctx->alloc.free_fn(m->ctx->alloc.user, p);
 }
 
 /* 0 when d->out holds the image; -1 on a libpng error (d->msg), d->too_big or d->nomem */
@@ -148,7 +153,7 @@ static int png_peek_size(decoder *d)
 
 static int png_decode(decoder *d)
 {
-    png_structp png = png_create_read_struct_2(PNG_LIBPNG_VER_STRING, d, png_err, png_warn, d, png_alloc_cb,
+    png_structp png = png_create_read_struct_2(PNG_LIBPNG_VER_STRING, d, png_err, png_warn, &d->mem, png_alloc_cb,
                                                png_free_cb);
     png_infop info = png ? png_create_info_struct(png) : NULL;
     if (!info) {
@@ -270,6 +275,7 @@ cn_status cn_pixels_decode(cn_ctx *ctx, const char *path, cn_pixels *out)
     decoder d;
     memset(&d, 0, sizeof d);
     d.ctx = ctx, d.f = f, d.out = out;
+    d.mem.ctx = ctx;
     unsigned char sig[8];
     size_t n = fread(sig, 1, sizeof sig, f);
     if (ferror(f)) {
@@ -298,7 +304,7 @@ cn_status cn_pixels_decode(cn_ctx *ctx, const char *path, cn_pixels *out)
     if (r == 0) goto done;
     if (d.nomem)
         st = CN_E_NOMEM; /* message recorded by cn_malloc */
-    else if (d.lib_nomem)
+    else if (d.mem.failed)
         st = cn_fail(ctx, CN_E_NOMEM, "%s: out of memory decoding the PNG", path);
     else if (d.too_big)
         st = cn_fail(ctx, CN_E_FORMAT, "%s: %s of %lldx%lld pixels; images over 2^28 (268,435,456) pixels are refused",
@@ -391,7 +397,7 @@ cn_status cn_image_load(cn_ctx *ctx, const char *path, int64_t c, int64_t h, int
 
 typedef struct writer {
     cn_ctx *ctx;
-    int lib_nomem;
+    png_mem mem;
     FILE *f;
     char msg[256];
     const float *img;
@@ -406,19 +412,6 @@ static void png_write_err(png_structp png, png_const_charp msg)
     png_longjmp(png, 1);
 }
 
-static png_voidp png_walloc_cb(png_structp png, png_alloc_size_t size)
-{
-    writer *wr = png_get_mem_ptr(png);
-    void *p = wr->ctx->alloc.malloc_fn(wr->ctx->alloc.user, size ? size : 1);
-    if (!p) wr->lib_nomem = 1;
-    return p;
-}
-
-static void png_wfree_cb(png_structp png, png_voidp p)
-{
-    writer *wr = png_get_mem_ptr(png);
-    if (p) wr->ctx->alloc.free_fn(wr->ctx->alloc.user, p);
-}
 
 static void png_write_cb(png_structp png, png_bytep buf, size_t n)
 {
@@ -463,6 +456,7 @@ cn_status cn_image_save_png(cn_ctx *ctx, const char *path, const float *img, int
     writer wr;
     memset(&wr, 0, sizeof wr);
     wr.ctx = ctx, wr.img = img, wr.c = c, wr.h = h, wr.w = w;
+    wr.mem.ctx = ctx;
     png_structp png = NULL;
     png_infop info = NULL;
     if (!(wr.row = cn_malloc(ctx, (size_t)(w * c)))) return CN_E_NOMEM;
@@ -473,15 +467,15 @@ cn_status cn_image_save_png(cn_ctx *ctx, const char *path, const float *img, int
         st = cn_fail(ctx, CN_E_IO, "%s: cannot open for writing: %s", path, errno ? strerror(errno) : "fopen failed");
         goto done;
     }
-    png = png_create_write_struct_2(PNG_LIBPNG_VER_STRING, &wr, png_write_err, png_warn, &wr, png_walloc_cb,
-                                    png_wfree_cb);
+    png = png_create_write_struct_2(PNG_LIBPNG_VER_STRING, &wr, png_write_err, png_warn, &wr.mem, png_alloc_cb,
+                                    png_free_cb);
     info = png ? png_create_info_struct(png) : NULL;
     if (!info) {
         st = cn_fail(ctx, CN_E_NOMEM, "%s: out of memory (libpng)", path);
         goto done;
     }
     if (png_encode_body(&wr, png, info))
-        st = wr.lib_nomem ? cn_fail(ctx, CN_E_NOMEM, "%s: out of memory writing the PNG", path)
+        st = wr.mem.failed ? cn_fail(ctx, CN_E_NOMEM, "%s: out of memory writing the PNG", path)
                           : cn_fail(ctx, CN_E_IO, "%s: cannot write PNG: %s", path, wr.msg);
 done:
     if (png) png_destroy_write_struct(&png, info ? &info : NULL);
