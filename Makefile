@@ -5,7 +5,7 @@ JOBS ?= $(shell nproc 2>/dev/null || echo 2)
 CMAKE_FLAGS ?=
 FUZZ_SECONDS ?= 600
 
-.PHONY: all setup build run check asan fuzz clean
+.PHONY: all setup build run check asan fuzz bench clean
 
 all: build
 
@@ -45,6 +45,15 @@ fuzz:
 	        -artifact_prefix=build-fuzz/ build-fuzz/corpus-$$t tests/fuzz/$${t}_corpus || exit 1; \
 	    ./build-fuzz/fuzz_$$t -merge=1 tests/fuzz/$${t}_corpus build-fuzz/corpus-$$t || exit 1; \
 	done
+
+# convnet beside PyTorch (python3-torch, tuned) and darknet (Debian's) on the nets of models/:
+# images/s, ratios, fraction of the measured fp32 peak, the issue's targets (bench/RESULTS.md).
+# About 5 minutes; raw results in bench/out/results.json.
+bench:
+	@scripts/setup.sh --bench
+	@cmake -S . -B build -DCMAKE_BUILD_TYPE=Release $(CMAKE_FLAGS) >/dev/null
+	@cmake --build build -j $(JOBS)
+	/usr/bin/python3 bench/run.py
 
 clean:
 	rm -rf build build-asan build-fuzz

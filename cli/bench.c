@@ -1,7 +1,6 @@
 /* bench.c — `convnet bench`: images/s and ms per step of a network on random data, and per
  * layer the MACs beside the measured time and GFLOP/s, so a user sees where the time goes. */
 #define _POSIX_C_SOURCE 200809L /* clock_gettime */
-#include <cblas.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
@@ -18,7 +17,7 @@ static void help(void)
            "per layer its MACs, its forward and backward time per step and the GFLOP/s that makes\n"
            "(2 FLOP per MAC forward; conv and dense backward do twice the forward's work).\n\n"
            "  --batch N      (default 64)\n"
-           "  --threads N    OpenBLAS threads (default 1)\n"
+           "  --threads N    threads (default: OMP_NUM_THREADS, else one per core)\n"
            "  --json         {\"images_per_s\",\"ms_per_step\",\"steps\",\"batch\",\"mode\",\"threads\",\"planned_bytes\",\n"
            "                 \"peak_rss_bytes\",\"layers\":[{\"name\",\"type\",\"macs\",\"forward_ms\",\"backward_ms\",\"gflops\"}]}\n");
 }
@@ -35,7 +34,7 @@ int cmd_bench(int argc, char **argv)
     static const char *const known[] = { "-e", "--batch", "--train", "--infer", "--seconds", "--threads", "--json",
                                          "--help", NULL };
     const char *spec_file = NULL, *spec_text = NULL;
-    int64_t batch = 64, threads = 1;
+    int64_t batch = 64, threads = cn_threads();
     double min_seconds = 2;
     int train = 1, json = 0;
     cli_args a;
@@ -60,7 +59,7 @@ int cmd_bench(int argc, char **argv)
     if (a.failed) return EXIT_USAGE;
     int usage = cli_spec_check("bench", spec_file, spec_text);
     if (usage) return usage;
-    openblas_set_num_threads((int)threads);
+    cn_set_threads((int)threads);
     cn_ctx *ctx;
     if (cn_ctx_create(NULL, &ctx)) return cli_error("out of memory");
     cn_net *net = NULL;
@@ -90,6 +89,7 @@ int cmd_bench(int argc, char **argv)
     cn_optim_config oc;
     cn_optim_defaults(&oc, CN_OPTIM_MOMENTUM);
     cn_step_config sc = { cn_net_default_loss(net), 0 };
+    cn_net_set_input_grad(net, 0); /* as in training */
     if (cn_optim_create(ctx, net, &oc, &opt)) {
         rc = cli_ctx_error(ctx);
         goto done;
@@ -128,7 +128,7 @@ int cmd_bench(int argc, char **argv)
         char b1[32], b2[32];
         cli_bytes(b1, sizeof b1, planned);
         cli_bytes(b2, sizeof b2, rss);
-        printf("%s, batch %lld, %s, %lld OpenBLAS thread%s: %.0f images/s, %.3f ms per step (%lld steps)\n"
+        printf("%s, batch %lld, %s, %lld thread%s: %.0f images/s, %.3f ms per step (%lld steps)\n"
                "memory: %s planned, %s peak resident\n\n%-16s %-13s %15s %11s %11s %9s\n",
                spec_file ? spec_file : "-e", (long long)batch, train ? "training" : "inference", (long long)threads,
                threads == 1 ? "" : "s", ips, ms, (long long)steps, b1, b2, "layer", "type", "MACs", "fwd ms", "bwd ms",

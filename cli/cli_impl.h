@@ -42,6 +42,9 @@ const char *cli_closest(const char *word, const char *const *known);
 int cli_unknown(cli_args *a, const char *const *known);
 
 int cli_parse_int(const char *cmd, const char *what, const char *s, int64_t lo, int64_t hi, int64_t *out);
+/* --threads N: the kernels' threads (default: OMP_NUM_THREADS, else one per core) */
+int cli_threads(const char *cmd, const char *s);
+
 int cli_parse_double(const char *cmd, const char *what, const char *s, double *out);
 /* "1,0,-1;1,0,-1" or "@file" (numbers separated by commas/spaces, rows by ';' or newlines).
  * *v is malloc'ed; rows x cols. Ragged rows are an error. Returns 0 or an exit status. */

@@ -40,18 +40,19 @@ static void free_names(char **names, int32_t n)
 
 static void eval_help(void)
 {
-    printf("usage: convnet eval CKPT [--data D] [--batch N] [--json]\n\n"
+    printf("usage: convnet eval CKPT [--data D] [--batch N] [--threads N] [--json]\n\n"
            "Evaluates a checkpoint (a .safetensors file, or a run folder: its model.safetensors) on the test\n"
            "half of an MNIST-format folder or on every image of an image folder: accuracy, loss, accuracy\n"
            "per class and the confusion matrix (rows: true class, columns: predicted).\n\n"
            "  --data D     default: the data set the checkpoint was trained on\n"
            "  --batch N    images per forward pass (default 256)\n"
+           "  --threads N  threads for the kernels (default: OMP_NUM_THREADS, else one per core)\n"
            "  --json       {\"accuracy\",\"loss\",\"count\",\"per_class\":[{\"class\",\"name\",\"count\",\"accuracy\"}],\"confusion\"}\n");
 }
 
 int cmd_eval(int argc, char **argv)
 {
-    static const char *const known[] = { "--data", "--batch", "--json", "--help", NULL };
+    static const char *const known[] = { "--data", "--batch", "--json", "--threads", "--help", NULL };
     const char *ckpt = NULL, *data = NULL;
     int64_t batch = 256;
     int json = 0;
@@ -64,6 +65,8 @@ int cmd_eval(int argc, char **argv)
         } else if (cli_opt(&a, "--data")) data = a.value;
         else if (cli_opt(&a, "--batch")) {
             if (cli_parse_int("eval", "--batch", a.value, 1, 1 << 20, &batch)) return EXIT_USAGE;
+        } else if (cli_opt(&a, "--threads")) {
+            if (cli_threads("eval", a.value)) return EXIT_USAGE;
         } else if (cli_flag(&a, "--json")) json = 1;
         else if (a.failed) break;
         else if (!cli_is_option(cli_peek(&a)) && !ckpt) ckpt = cli_next(&a);
@@ -139,15 +142,16 @@ done:
 
 static void predict_help(void)
 {
-    printf("usage: convnet predict CKPT IMAGE... [--top K] [--json]\n\n"
+    printf("usage: convnet predict CKPT IMAGE... [--top K] [--threads N] [--json]\n\n"
            "The K most likely classes (default 3) of each PNG or JPEG image, resized and converted to the\n"
            "network's input as in training, with their probabilities.\n"
+           "  --threads N  threads for the kernels (default: OMP_NUM_THREADS, else one per core)\n"
            "  --json   [{\"image\",\"predictions\":[{\"class\",\"name\",\"probability\"}]}]\n");
 }
 
 int cmd_predict(int argc, char **argv)
 {
-    static const char *const known[] = { "--top", "--json", "--help", NULL };
+    static const char *const known[] = { "--top", "--json", "--threads", "--help", NULL };
     const char *ckpt = NULL, **images = calloc((size_t)argc + 1, sizeof(char *));
     int64_t top = 3;
     int json = 0, n_img = 0;
@@ -161,6 +165,8 @@ int cmd_predict(int argc, char **argv)
             return 0;
         } else if (cli_opt(&a, "--top")) {
             if (cli_parse_int("predict", "--top", a.value, 1, 1000, &top)) return free(images), EXIT_USAGE;
+        } else if (cli_opt(&a, "--threads")) {
+            if (cli_threads("predict", a.value)) return free(images), EXIT_USAGE;
         } else if (cli_flag(&a, "--json")) json = 1;
         else if (a.failed) break;
         else if (!cli_is_option(cli_peek(&a))) {

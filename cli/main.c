@@ -1,5 +1,4 @@
 /* main.c — `convnet <command> …`: dispatch, --help, --version. */
-#include <cblas.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -34,10 +33,6 @@ static void usage(FILE *f)
 
 int main(int argc, char **argv)
 {
-    /* One OpenBLAS thread unless OPENBLAS_NUM_THREADS says otherwise: the GEMMs of a training
-     * step are small: a second BLAS thread gained nothing (1,476 vs 1,505 img/s, fmnist-small) and
-     * spins when the other core is busy. Threads of convnet's own come with the fast CPU paths. */
-    if (!getenv("OPENBLAS_NUM_THREADS")) openblas_set_num_threads(1);
     if (argc < 2) {
         usage(stderr);
         return EXIT_USAGE;

@@ -45,7 +45,9 @@ static void help(void)
            "  --out DIR            model.safetensors (best by validation), last.safetensors (to resume),\n"
            "                       metrics.csv (default runs/<spec name>)\n"
            "  --resume DIR         continue the run in DIR from its last completed epoch\n"
-           "  --quiet              no progress, only the final result\n",
+           "  --quiet              no progress, only the final result\n"
+           "  --threads N          threads for the kernels (default: OMP_NUM_THREADS, else one per core);\n"
+           "                       the same bits on any number\n",
            CLI_FASHION_MNIST);
 }
 
@@ -73,7 +75,7 @@ static int parse_args(int argc, char **argv, train_opts *o)
     static const char *const known[] = { "-e", "--data", "--val", "--crop", "--flip", "--epochs", "--batch", "--optimizer",
                                          "--lr", "--momentum", "--schedule", "--warmup", "--step-size", "--weight-decay",
                                          "--l1", "--clip", "--label-smoothing", "--init", "--seed", "--seeds", "--out",
-                                         "--resume", "--quiet", "--help", NULL };
+                                         "--resume", "--quiet", "--threads", "--help", NULL };
     static const char *const optims[] = { "sgd", "momentum", "nesterov", "adam", "adamw", NULL };
     static const char *const scheds[] = { "constant", "step", "cosine", "onecycle", NULL };
     static const char *const inits[] = { "kaiming", "kaiming-uniform", "xavier", "xavier-uniform", NULL };
@@ -97,6 +99,9 @@ static int parse_args(int argc, char **argv, train_opts *o)
         else if (cli_opt(&a, "--resume")) o->resume = a.value;
         else if (cli_flag(&a, "--flip")) c->flip = 1;
         else if (cli_flag(&a, "--quiet")) o->quiet = 1;
+        else if (cli_opt(&a, "--threads")) {
+            if (cli_threads("train", a.value)) return EXIT_USAGE;
+        }
         INT_OPT("--epochs", 1, 100000, c->epochs)
         INT_OPT("--batch", 1, 1 << 20, c->batch)
         INT_OPT("--crop", 0, 64, c->crop_pad)

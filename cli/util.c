@@ -131,6 +131,14 @@ int cli_parse_int(const char *cmd, const char *what, const char *s, int64_t lo, 
     return 0;
 }
 
+int cli_threads(const char *cmd, const char *s)
+{
+    int64_t n = 1;
+    if (cli_parse_int(cmd, "--threads", s, 1, 1024, &n)) return EXIT_USAGE;
+    cn_set_threads((int)n);
+    return 0;
+}
+
 int cli_parse_double(const char *cmd, const char *what, const char *s, double *out)
 {
     char *end;

@@ -57,6 +57,15 @@ void cn_ctx_clear(cn_ctx *ctx);
 static inline int cn_mul_ok(int64_t a, int64_t b, int64_t *r) { return !__builtin_mul_overflow(a, b, r); }
 static inline int cn_add_ok(int64_t a, int64_t b, int64_t *r) { return !__builtin_add_overflow(a, b, r); }
 
+/* ---- threads ------------------------------------------------------------------------------
+ * The heavy kernels run on OpenMP threads. Results are bit-identical whatever the count: work
+ * is split over outputs, and every sum runs in the same order on any number of threads. */
+
+/* Sets the threads the kernels use (n >= 1); returns the count now in force. The default is
+ * OMP_NUM_THREADS when set, else one per core. */
+int cn_set_threads(int n);
+int cn_threads(void);
+
 /* ---- random numbers: xoshiro256** seeded through splitmix64 -----------------------------
  * The same seed gives the same stream on every machine (integer arithmetic only; the
  * normal deviates use sqrt and log from the C library on top of it). */
@@ -177,6 +186,9 @@ void cn_net_profile_get(const cn_net *net, int i, double *forward_s, double *bac
 
 /* Gradient of the loss with respect to the net's input after cn_net_backward (N*C*H*W values). */
 const float *cn_net_input_grad(const cn_net *net);
+/* on = 0: backward skips the input gradient (training needs none; the first layer's backward is
+ * then cheaper) and cn_net_input_grad's values are undefined. On by default. */
+void cn_net_set_input_grad(cn_net *net, int on);
 
 /* Runs forward on x (batch samples) and, when dy is not NULL, backward from dy, checking every
  * layer's output and gradients; fails naming the first layer and pass that produced a NaN or

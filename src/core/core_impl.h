@@ -50,6 +50,24 @@ void cn_sb_vprintf(cn_strbuf *sb, const char *fmt, va_list ap);
 /* Appends n with thousands separators: 3538944 -> "3,538,944". */
 void cn_sb_count(cn_strbuf *sb, int64_t n);
 
+/* The next 64 bits of xoshiro256** (cn_rng_next), inline for loops that draw once per value
+ * (dropout's masks). */
+static inline uint64_t cn_rotl64(uint64_t x, int k) { return (x << k) | (x >> (64 - k)); }
+
+static inline uint64_t cn_rng_step(cn_rng *rng)
+{
+    uint64_t *s = rng->s;
+    uint64_t result = cn_rotl64(s[1] * 5, 7) * 9;
+    uint64_t t = s[1] << 17;
+    s[2] ^= s[0];
+    s[3] ^= s[1];
+    s[1] ^= s[2];
+    s[0] ^= s[3];
+    s[2] ^= t;
+    s[3] = cn_rotl64(s[3], 45);
+    return result;
+}
+
 /* Edit distance (insertions, deletions, substitutions, transpositions), capped at 99. */
 int cn_edit_distance(const char *a, const char *b);
 /* The candidate closest to word if it is close enough to be a likely misspelling, else NULL. */

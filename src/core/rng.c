@@ -3,7 +3,7 @@
  * the first outputs against values computed by tests/gen_rng_ref.py. */
 #include <math.h>
 
-#include "convnet.h"
+#include "core_impl.h"
 
 static uint64_t splitmix64(uint64_t *x)
 {
@@ -13,27 +13,13 @@ static uint64_t splitmix64(uint64_t *x)
     return z ^ (z >> 31);
 }
 
-static uint64_t rotl(uint64_t x, int k) { return (x << k) | (x >> (64 - k)); }
-
 void cn_rng_seed(cn_rng *rng, uint64_t seed)
 {
     uint64_t x = seed;
     for (int i = 0; i < 4; i++) rng->s[i] = splitmix64(&x);
 }
 
-uint64_t cn_rng_next(cn_rng *rng)
-{
-    uint64_t *s = rng->s;
-    uint64_t result = rotl(s[1] * 5, 7) * 9;
-    uint64_t t = s[1] << 17;
-    s[2] ^= s[0];
-    s[3] ^= s[1];
-    s[1] ^= s[2];
-    s[0] ^= s[3];
-    s[2] ^= t;
-    s[3] = rotl(s[3], 45);
-    return result;
-}
+uint64_t cn_rng_next(cn_rng *rng) { return cn_rng_step(rng); }
 
 uint64_t cn_rng_below(cn_rng *rng, uint64_t n)
 {

@@ -19,6 +19,7 @@ void cn_exec_free(cn_ctx *ctx, cn_exec *ex)
     cn_free(ctx, ex->act);
     cn_free(ctx, ex->dact);
     cn_free(ctx, ex->act_off);
+    cn_free(ctx, ex->grad_writer);
     cn_free(ctx, ex->aux);
     cn_free(ctx, ex->aux_off);
     cn_free(ctx, ex->scratch);
@@ -205,6 +206,9 @@ static cn_status plan(cn_ctx *ctx, cn_net *net, int64_t batch)
     int64_t work = 0;
     if (!ex->act_off && !(ex->act_off = cn_calloc(ctx, (size_t)net->n + 1, sizeof(int64_t)))) return CN_E_NOMEM;
     if (!ex->aux_off && !(ex->aux_off = cn_calloc(ctx, (size_t)net->n + 1, sizeof(int64_t)))) return CN_E_NOMEM;
+    if (!ex->grad_writer && !(ex->grad_writer = cn_calloc(ctx, (size_t)net->n, sizeof(int)))) return CN_E_NOMEM;
+    for (int i = 0; i < net->n; i++)
+        for (int j = 0; j < net->nodes[i].n_in; j++) ex->grad_writer[net->nodes[i].in[j]] = i; /* topological order */
     int64_t off = 0, aoff = 0, v;
     for (int i = 0; i < net->n; i++) {
         const cn_node *n = &net->nodes[i];
@@ -286,7 +290,7 @@ static void make_io(cn_net *net, int i, int training, cn_op_io *io, const void *
     inputs_of(net, i, in);
     for (int j = 0; j < n->n_in; j++) {
         x[j] = ex->act + ex->act_off[n->in[j]];
-        dx[j] = ex->dact + ex->act_off[n->in[j]];
+        dx[j] = ex->no_input_grad && n->in[j] == 0 ? NULL : ex->dact + ex->act_off[n->in[j]];
     }
     *io = (cn_op_io){ .n = n, .in = in, .batch = ex->batch, .x = x, .y = ex->act + ex->act_off[i],
                       .w = ex->params + ex->w_off[i], .dw = ex->grads + ex->w_off[i], .buf = ex->params + ex->buf_off[i],
@@ -331,7 +335,6 @@ cn_status cn_net_backward(cn_ctx *ctx, cn_net *net, const float *dy)
     cn_exec *ex = &net->ex;
     if (!ctx || !net || !dy || !ex->batch) return ctx ? cn_fail(ctx, CN_E_ARG, "cn_net_backward: run forward first") : CN_E_ARG;
     int last = net->n - 1;
-    memset(ex->dact, 0, (size_t)ex->act_off[last] * sizeof(float));
     memcpy(ex->dact + ex->act_off[last], dy, (size_t)(elems(&net->nodes[last]) * ex->batch) * sizeof(float));
     for (int i = last; i >= 1; i--) {
         const cn_node *in[CN_MAX_KEYS * 8];
@@ -339,6 +342,11 @@ cn_status cn_net_backward(cn_ctx *ctx, cn_net *net, const float *dy)
         void *dxs[CN_MAX_KEYS * 8];
         cn_op_io io;
         make_io(net, i, ex->training, &io, xs, dxs, in);
+        /* kernels add to their inputs' gradients: the first to add (the last reader) zeroes them,
+         * here, where the tensor is about to be touched anyway */
+        for (int j = 0; j < net->nodes[i].n_in; j++)
+            if (dxs[j] && ex->grad_writer[net->nodes[i].in[j]] == i)
+                memset(dxs[j], 0, (size_t)(elems(in[j]) * ex->batch) * sizeof(float));
         cn_kernel_fn fast = backend_of(ex)->backward ? backend_of(ex)->backward(&net->nodes[i]) : NULL;
         double t0 = ex->profile ? seconds() : 0;
         (fast ? fast : net->nodes[i].op->backward[CN_F32])(&io);
@@ -353,6 +361,8 @@ cn_status cn_net_backward(cn_ctx *ctx, cn_net *net, const float *dy)
 }
 
 const float *cn_net_input_grad(const cn_net *net) { return net->ex.dact; }
+
+void cn_net_set_input_grad(cn_net *net, int on) { net->ex.no_input_grad = !on; }
 
 cn_status cn_net_trace_nonfinite(cn_ctx *ctx, cn_net *net, const float *x, int64_t batch, const float *dy,
                                  int training, const cn_rng *rng_before)

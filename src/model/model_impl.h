@@ -25,9 +25,11 @@ typedef struct cn_exec {
     int64_t batch;      /* planned batch size, 0 = not planned */
     float *act, *dact;  /* every node's output and its gradient, back to back */
     int64_t *act_off;
+    int *grad_writer;   /* per node: the last node reading it, whose backward first adds to its gradient */
     unsigned char *aux;
     int64_t *aux_off;
     int trace;          /* check every layer for NaN/inf (cn_net_trace_nonfinite) */
+    int no_input_grad;  /* backward skips the gradient of the net's input (training needs none) */
     int training;       /* mode of the last forward: backward runs in the same */
     const cn_backend *backend; /* NULL: cn_backend_default() */
     void *work;         /* the backend's scratch, the largest any layer needs */

@@ -6,6 +6,7 @@
 #ifndef CN_REAL
 #include <math.h>
 
+#include "aux_impl.h"
 #include "op_impl.h"
 
 static const cn_key keys[] = {
@@ -42,13 +43,12 @@ static int params(const cn_node *n, const cn_node *const *in, cn_param_spec *out
     return 4;
 }
 
-/* aux: the mode forward ran in (int64: 1 = batch statistics), then per channel mean and
- * 1/sqrt(var + eps) as reals. Backward follows the recorded mode, not io->training. */
-#define BN_HEAD 8
+/* aux: the mode, then per channel mean and 1/sqrt(var + eps) (aux_impl.h). Backward follows the
+ * recorded mode, not io->training. */
 static int64_t aux_bytes(const cn_node *n, const cn_node *const *in, int64_t batch, size_t real_size)
 {
     (void)in, (void)batch;
-    return BN_HEAD + 2 * n->out.c * (int64_t)real_size;
+    return CN_BN_AUX_HEAD + 2 * n->out.c * (int64_t)real_size;
 }
 
 #define CN_TEMPLATE_FILE "batchnorm.c"
@@ -115,7 +115,7 @@ static void CN_FN(batchnorm_forward)(const cn_op_io *io)
     const CN_REAL *gamma = io->w, *beta = gamma + c;
     CN_REAL *rmean = io->buf, *rvar = rmean + c;
     int64_t *mode = io->aux;
-    CN_REAL *amean = (CN_REAL *)((unsigned char *)io->aux + BN_HEAD), *ainv = amean + c;
+    CN_REAL *amean = (CN_REAL *)((unsigned char *)io->aux + CN_BN_AUX_HEAD), *ainv = amean + c;
     double mom = nd->a.momentum;
     *mode = io->training != 0;
     for (int64_t ch = 0; ch < c; ch++) {
@@ -144,7 +144,7 @@ static void CN_FN(batchnorm_backward)(const cn_op_io *io)
     const CN_REAL *x = io->x[0], *dy = io->dy, *gamma = io->w;
     CN_REAL *dx = io->dx[0], *dgamma = io->dw, *dbeta = dgamma + c;
     int batch_stats = *(const int64_t *)io->aux != 0;
-    const CN_REAL *amean = (const CN_REAL *)((const unsigned char *)io->aux + BN_HEAD), *ainv = amean + c;
+    const CN_REAL *amean = (const CN_REAL *)((const unsigned char *)io->aux + CN_BN_AUX_HEAD), *ainv = amean + c;
     for (int64_t ch = 0; ch < c; ch++) {
         double m = amean[ch], inv = ainv[ch], sdy = 0, sdyxh = 0;
         for (int64_t i = 0; i < n; i++)

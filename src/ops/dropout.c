@@ -4,6 +4,7 @@
 #ifndef CN_REAL
 #include <string.h>
 
+#include "aux_impl.h"
 #include "op_impl.h"
 
 static const cn_key keys[] = {
@@ -19,14 +20,14 @@ static void explain(const cn_node *n, const cn_node *const *in, int64_t batch, c
                  n->a.keep, 1.0 / n->a.keep);
 }
 
-/* aux: the mode forward ran in (int64: 1 = masked), then one mask byte per value (1 = kept).
- * Backward follows the recorded mode, not io->training. */
-#define DROPOUT_HEAD 8
+/* aux: the mode, then one mask byte per value (aux_impl.h). Backward follows the recorded mode,
+ * not io->training. */
 static int64_t aux_bytes(const cn_node *n, const cn_node *const *in, int64_t batch, size_t real_size)
 {
     (void)in, (void)real_size;
     int64_t count;
-    if (!cn_mul_ok(n->out.c * n->out.h * n->out.w, batch, &count) || !cn_add_ok(count, DROPOUT_HEAD, &count)) return -1;
+    if (!cn_mul_ok(n->out.c * n->out.h * n->out.w, batch, &count) || !cn_add_ok(count, CN_DROPOUT_AUX_HEAD, &count))
+        return -1;
     return count;
 }
 
@@ -50,7 +51,7 @@ static void CN_FN(dropout_forward)(const cn_op_io *io)
     const CN_REAL *x = io->x[0];
     CN_REAL *y = io->y;
     int64_t *mode = io->aux;
-    unsigned char *mask = (unsigned char *)io->aux + DROPOUT_HEAD;
+    unsigned char *mask = (unsigned char *)io->aux + CN_DROPOUT_AUX_HEAD;
     *mode = io->training != 0;
     if (!io->training) {
         memcpy(y, x, (size_t)count * sizeof(CN_REAL));
@@ -70,7 +71,7 @@ static void CN_FN(dropout_backward)(const cn_op_io *io)
     int64_t count = nd->out.c * nd->out.h * nd->out.w * io->batch;
     const CN_REAL *dy = io->dy;
     CN_REAL *dx = io->dx[0];
-    const unsigned char *mask = (const unsigned char *)io->aux + DROPOUT_HEAD;
+    const unsigned char *mask = (const unsigned char *)io->aux + CN_DROPOUT_AUX_HEAD;
     if (!dx) return;
     if (!*(const int64_t *)io->aux) {
         for (int64_t i = 0; i < count; i++) dx[i] += dy[i];

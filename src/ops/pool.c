@@ -97,23 +97,6 @@ static cn_pool_geom global_geom(const cn_node *in, int64_t batch)
                            .sw = x->w, .oh = 1, .ow = 1 };
 }
 
-/* One output's window: input rows [y0, y1) and columns [x0, x1) (clipped to the input), and
- * avgpool's divisor, the window clipped to the padded input (PyTorch's count_include_pad=True). */
-typedef struct { int64_t y0, y1, x0, x1, area; } pool_window;
-
-static pool_window window_at(const cn_pool_geom *g, int64_t oy, int64_t ox)
-{
-    int64_t ys = oy * g->sh - g->pad_t, xs = ox * g->sw - g->pad_l, ye = ys + g->kh, xe = xs + g->kw;
-    int64_t ylim = g->h + g->pad_b, xlim = g->w + g->pad_r;
-    pool_window win;
-    win.area = ((ye < ylim ? ye : ylim) - ys) * ((xe < xlim ? xe : xlim) - xs);
-    win.y0 = ys < 0 ? 0 : ys;
-    win.x0 = xs < 0 ? 0 : xs;
-    win.y1 = ye < g->h ? ye : g->h;
-    win.x1 = xe < g->w ? xe : g->w;
-    return win;
-}
-
 /* argmax: one int32 per output of max and min pooling */
 static int64_t aux_argmax(const cn_node *n, const cn_node *const *in, int64_t batch, size_t real_size)
 {
@@ -191,7 +174,7 @@ static void CN_FN(pool_fwd)(const cn_pool_geom *g, cn_pool_kind kind, const CN_R
         CN_REAL *yp = y + nc * oplane;
         for (int64_t oy = 0; oy < g->oh; oy++)
             for (int64_t ox = 0; ox < g->ow; ox++) {
-                pool_window win = window_at(g, oy, ox);
+                cn_pool_window win = cn_pool_window_at(g, oy, ox);
                 int64_t o = oy * g->ow + ox;
                 if (kind == CN_POOL_AVG) {
                     double acc = 0;
@@ -230,7 +213,7 @@ static void CN_FN(pool_bwd)(const cn_pool_geom *g, cn_pool_kind kind, const CN_R
                     if (at >= 0) dxp[at] += gp[o];
                     continue;
                 }
-                pool_window win = window_at(g, oy, ox);
+                cn_pool_window win = cn_pool_window_at(g, oy, ox);
                 CN_REAL share = (CN_REAL)((double)gp[o] / (double)win.area);
                 for (int64_t iy = win.y0; iy < win.y1; iy++)
                     for (int64_t ix = win.x0; ix < win.x1; ix++) dxp[iy * g->w + ix] += share;

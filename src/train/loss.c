@@ -1,6 +1,7 @@
 /* loss.c — loss functions with their gradients, and the L1/L2 terms. Reductions follow
  * PyTorch: 'mean' averages the elementwise losses (MSE, MAE, BCE, hinge) over every value and
- * the per-sample losses (cross-entropy, Dice) over the samples; 'sum' adds them up.
+ * the per-sample losses (cross-entropy, Dice) over the samples; 'sum' adds them up. Large
+ * batches spread their rows over threads, with the same sum on any number of them.
  * Covered by tests/test_seeds.c (the worksheets), tests/test_calc_ref.c and tests/test_loss.c
  * (gradients by central differences). */
 #include <math.h>
@@ -28,9 +29,11 @@ static double log_sum_exp(const float *z, int64_t n)
 static double clamped_log(double p) { return p > 0 ? fmax(log(p), -100.0) : -100.0; }
 
 /* Loss of one sample (cols values) summed over its values for elementwise kinds; gradient
- * d(that sum)/dp times `scale` into g when g is not NULL. */
-static cn_status sample_loss(cn_ctx *ctx, cn_loss_kind kind, const float *t, const float *p, int64_t cols,
-                             int64_t row, double smoothing, double scale, double *out, float *g)
+ * d(that sum)/dp times `scale` into g when g is not NULL. Returns the column of the first value
+ * the loss is not defined for (row_error says why), else -1. No context is touched, so rows can
+ * run on several threads. */
+static int64_t row_loss(cn_loss_kind kind, const float *t, const float *p, int64_t cols, double smoothing,
+                        double scale, double *out, float *g)
 {
     double acc = 0.0;
     switch (kind) {
@@ -52,29 +55,23 @@ static cn_status sample_loss(cn_ctx *ctx, cn_loss_kind kind, const float *t, con
         for (int64_t j = 0; j < cols; j++) {
             if (g) g[j] = 0;
             if (t[j] == 0.0f) continue;
-            if (!(p[j] > 0.0f))
-                return cn_fail(ctx, CN_E_ARG, "ce: sample %lld, class %lld: probability %g has no logarithm",
-                               (long long)row + 1, (long long)j + 1, (double)p[j]);
+            if (!(p[j] > 0.0f)) return j;
             acc -= (double)t[j] * log((double)p[j]);
             if (g) g[j] = (float)(-(double)t[j] / p[j] * scale);
         }
         break;
     case CN_LOSS_CE_LOGITS: { /* t' = (1-s) t + s/C; -sum_j t'_j (z_j - lse); d/dz_j = softmax_j sum t' - t'_j */
-        double lse = log_sum_exp(p, cols), tsum = 0;
-        for (int64_t j = 0; j < cols; j++) tsum += (1.0 - smoothing) * t[j] + smoothing / (double)cols;
-        for (int64_t j = 0; j < cols; j++) {
-            double tj = (1.0 - smoothing) * t[j] + smoothing / (double)cols;
-            acc -= tj * ((double)p[j] - lse);
-            if (g) g[j] = (float)((exp((double)p[j] - lse) * tsum - tj) * scale);
-        }
+        double lse = log_sum_exp(p, cols), tsum = 0, keep = 1.0 - smoothing, spread = smoothing / (double)cols;
+        for (int64_t j = 0; j < cols; j++) tsum += keep * t[j] + spread;
+        for (int64_t j = 0; j < cols; j++) acc -= (keep * t[j] + spread) * ((double)p[j] - lse);
+        for (int64_t j = 0; g && j < cols; j++)
+            g[j] = (float)((exp((double)p[j] - lse) * tsum - (keep * t[j] + spread)) * scale);
         break;
     }
     case CN_LOSS_BCE: /* -[t log p + (1-t) log(1-p)], d/dp = (p - t) / (p (1 - p)) */
         for (int64_t j = 0; j < cols; j++) {
             double tj = t[j], pj = p[j];
-            if (!(pj >= 0.0 && pj <= 1.0))
-                return cn_fail(ctx, CN_E_ARG, "bce: sample %lld, output %lld: probability %g is outside [0, 1]",
-                               (long long)row + 1, (long long)j + 1, pj);
+            if (!(pj >= 0.0 && pj <= 1.0)) return j;
             acc -= tj * clamped_log(pj) + (1.0 - tj) * clamped_log(1.0 - pj);
             if (g) g[j] = (float)((pj - tj) / fmax(pj * (1.0 - pj), 1e-12) * scale);
         }
@@ -88,9 +85,7 @@ static cn_status sample_loss(cn_ctx *ctx, cn_loss_kind kind, const float *t, con
         break;
     case CN_LOSS_HINGE: /* max(0, 1 - t p), t in {-1, +1}; d/dp = -t where the margin is short */
         for (int64_t j = 0; j < cols; j++) {
-            if (t[j] != 1.0f && t[j] != -1.0f)
-                return cn_fail(ctx, CN_E_ARG, "hinge: sample %lld, output %lld: target %g must be -1 or +1",
-                               (long long)row + 1, (long long)j + 1, (double)t[j]);
+            if (t[j] != 1.0f && t[j] != -1.0f) return j;
             double m = 1.0 - (double)t[j] * p[j];
             acc += m > 0 ? m : 0;
             if (g) g[j] = m > 0 ? (float)(-t[j] * scale) : 0.0f;
@@ -103,11 +98,28 @@ static cn_status sample_loss(cn_ctx *ctx, cn_loss_kind kind, const float *t, con
         for (int64_t j = 0; g && j < cols; j++) g[j] = s > 0 ? (float)(-2.0 * (t[j] * s - inter) / (s * s) * scale) : 0.0f;
         break;
     }
-    default: return cn_fail(ctx, CN_E_ARG, "unknown loss %d", (int)kind);
     }
     *out = acc;
-    return CN_OK;
+    return -1;
 }
+
+/* why row_loss refused value (row, col) */
+static cn_status row_error(cn_ctx *ctx, cn_loss_kind kind, const float *t, const float *p, int64_t row, int64_t col)
+{
+    long long r = (long long)row + 1, c = (long long)col + 1;
+    switch (kind) {
+    case CN_LOSS_CE:
+        return cn_fail(ctx, CN_E_ARG, "ce: sample %lld, class %lld: probability %g has no logarithm", r, c, (double)p[col]);
+    case CN_LOSS_BCE:
+        return cn_fail(ctx, CN_E_ARG, "bce: sample %lld, output %lld: probability %g is outside [0, 1]", r, c, (double)p[col]);
+    default: return cn_fail(ctx, CN_E_ARG, "hinge: sample %lld, output %lld: target %g must be -1 or +1", r, c, (double)t[col]);
+    }
+}
+
+/* Rows go in LOSS_BLOCKS blocks of consecutive rows, each summed in order by one thread, then the
+ * blocks in order: the sum depends on the row count alone, never on the thread count. */
+#define LOSS_BLOCKS 64
+#define LOSS_PAR_MIN 16384 /* values below which the rows stay on one thread */
 
 cn_status cn_loss_grad(cn_ctx *ctx, cn_loss_kind kind, const float *target, const float *pred, int64_t rows,
                        int64_t cols, cn_reduction reduction, double label_smoothing, double *loss, float *dpred)
@@ -116,15 +128,32 @@ cn_status cn_loss_grad(cn_ctx *ctx, cn_loss_kind kind, const float *target, cons
     if (rows < 1 || cols < 1) return cn_fail(ctx, CN_E_ARG, "%s: no values", cn_loss_name(kind));
     if (!(label_smoothing >= 0.0 && label_smoothing < 1.0) || (label_smoothing > 0 && kind != CN_LOSS_CE_LOGITS))
         return cn_fail(ctx, CN_E_ARG, "label smoothing must lie in [0, 1) and applies to cross-entropy from logits");
+    if ((unsigned)kind > CN_LOSS_DICE) return cn_fail(ctx, CN_E_ARG, "unknown loss %d", (int)kind);
     /* mean: per-sample losses over the samples, elementwise losses over every value */
     double count = reduction == CN_REDUCE_SUM ? 1.0 : per_sample_kind(kind) ? (double)rows : (double)rows * (double)cols;
+    double part[LOSS_BLOCKS];
+    int64_t bad_row[LOSS_BLOCKS], bad_col[LOSS_BLOCKS], per = (rows + LOSS_BLOCKS - 1) / LOSS_BLOCKS;
+#pragma omp parallel for schedule(static) if (parallel: rows * cols >= LOSS_PAR_MIN)
+    for (int b = 0; b < LOSS_BLOCKS; b++) {
+        part[b] = 0.0, bad_row[b] = -1;
+        for (int64_t r = b * per; r < (b + 1) * per && r < rows; r++) {
+            double v = 0.0;
+            int64_t col = row_loss(kind, target + r * cols, pred + r * cols, cols, label_smoothing, 1.0 / count, &v,
+                                   dpred ? dpred + r * cols : NULL);
+            if (col >= 0) {
+                bad_row[b] = r, bad_col[b] = col;
+                break;
+            }
+            part[b] += v;
+        }
+    }
     double sum = 0.0;
-    for (int64_t r = 0; r < rows; r++) {
-        double v = 0.0;
-        cn_status st = sample_loss(ctx, kind, target + r * cols, pred + r * cols, cols, r, label_smoothing,
-                                   1.0 / count, &v, dpred ? dpred + r * cols : NULL);
-        if (st) return st;
-        sum += v;
+    for (int b = 0; b < LOSS_BLOCKS; b++) {
+        if (bad_row[b] >= 0) {
+            int64_t r = bad_row[b];
+            return row_error(ctx, kind, target + r * cols, pred + r * cols, r, bad_col[b]);
+        }
+        sum += part[b];
     }
     *loss = sum / count;
     return CN_OK;
@@ -135,12 +164,13 @@ cn_status cn_loss(cn_ctx *ctx, cn_loss_kind kind, const float *target, const flo
 {
     *loss = 0.0;
     if (rows < 1 || cols < 1) return cn_fail(ctx, CN_E_ARG, "%s: no values", cn_loss_name(kind));
+    if ((unsigned)kind > CN_LOSS_DICE) return cn_fail(ctx, CN_E_ARG, "unknown loss %d", (int)kind);
     /* the worksheets: each sample's loss (elementwise kinds averaged over its values), then the mean */
     double sum = 0.0, per_value = per_sample_kind(kind) ? 1.0 : (double)cols;
     for (int64_t r = 0; r < rows; r++) {
         double v = 0.0;
-        cn_status st = sample_loss(ctx, kind, target + r * cols, pred + r * cols, cols, r, 0.0, 1.0, &v, NULL);
-        if (st) return st;
+        int64_t col = row_loss(kind, target + r * cols, pred + r * cols, cols, 0.0, 1.0, &v, NULL);
+        if (col >= 0) return row_error(ctx, kind, target + r * cols, pred + r * cols, r, col);
         if (per_sample) per_sample[r] = v / per_value;
         sum += v / per_value;
     }

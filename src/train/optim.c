@@ -1,10 +1,12 @@
 /* optim.c — SGD, momentum, Nesterov, Adam and AdamW over the flat parameter slab, as PyTorch
  * updates them; learning-rate schedules (constant, step, cosine, one-cycle, warm-up); gradient
- * clipping by global norm. The state lives in one slab at the parameter offsets.
+ * clipping by global norm. The state lives in one slab at the parameter offsets; the update is
+ * one vectorised loop over it per rule, on threads for large nets.
  * Covered by tests/test_optim.c and tests/test_torch_parity.c. */
 #include <math.h>
 #include <string.h>
 
+#include "../core/sum_impl.h"
 #include "../model/model_impl.h"
 
 struct cn_optim {
@@ -111,48 +113,105 @@ double cn_optim_lr_at(const cn_optim_config *c, int64_t t)
     }
 }
 
+/* ---- the update: elementwise over the slab, so any split over threads gives the same bits ---- */
+
+#define OPTIM_PAR_MIN 65536 /* values below which the update stays on one thread */
+#define NORM_BLOCKS 64      /* the gradient norm sums blocks of n / 64 values, then the blocks */
+
+/* sum of g^2 in an order fixed by n alone: blocks (on threads), each in lanes, then in order */
+static double sum_squares(const float *g, int64_t n)
+{
+    double part[NORM_BLOCKS], sq = 0.0;
+    int64_t per = (n + NORM_BLOCKS - 1) / NORM_BLOCKS;
+#pragma omp parallel for schedule(static) if (parallel: n >= OPTIM_PAR_MIN)
+    for (int b = 0; b < NORM_BLOCKS; b++) {
+        int64_t lo = b * per < n ? b * per : n, len = n - lo < per ? n - lo : per;
+        cn_sum8 s = cn_sum8_zero();
+        cn_sum8_add_dot(&s, g + lo, 0.0, g + lo, 0.0, len);
+        part[b] = cn_sum8_total(&s);
+    }
+    for (int b = 0; b < NORM_BLOCKS; b++) sq += part[b];
+    return sq;
+}
+
+/* what one step applies to every value */
+typedef struct {
+    double clip, lr, l1, decay, momentum, beta1, beta2, eps;
+    double lr_bc1, sqrt_bc2; /* Adam: lr / (1 - beta1^t), sqrt(1 - beta2^t) */
+} update_args;
+
+/* the gradient the rule sees: clipped, plus the L1 term and (but for AdamW) the L2 term */
+static inline double grad_of(const update_args *a, float g, double w, int decoupled)
+{
+    double gi = g * a->clip;
+    if (a->l1 > 0) gi += a->l1 * (double)((w > 0) - (w < 0));
+    if (!decoupled) gi += a->decay * w;
+    return gi;
+}
+
+/* w -= lr g */
+static void update_sgd(const update_args *a, float *restrict w, const float *restrict g, int64_t n)
+{
+#pragma omp parallel for simd schedule(simd: static) if (parallel: n >= OPTIM_PAR_MIN)
+    for (int64_t i = 0; i < n; i++) {
+        double wi = w[i];
+        w[i] = (float)(wi - a->lr * grad_of(a, g[i], wi, 0));
+    }
+}
+
+/* v = momentum v + g; w -= lr v, or lr (g + momentum v) for Nesterov */
+static void update_momentum(const update_args *a, int nesterov, float *restrict w, const float *restrict g,
+                            float *restrict v, int64_t n)
+{
+#pragma omp parallel for simd schedule(simd: static) if (parallel: n >= OPTIM_PAR_MIN)
+    for (int64_t i = 0; i < n; i++) {
+        double wi = w[i], gi = grad_of(a, g[i], wi, 0);
+        float vi = (float)(a->momentum * v[i] + gi);
+        v[i] = vi;
+        w[i] = (float)(wi - a->lr * (nesterov ? gi + a->momentum * vi : vi));
+    }
+}
+
+/* m, v = moving averages of g, g^2; w -= lr m^ / (sqrt(v^) + eps) with bias-corrected m^, v^;
+ * AdamW first shrinks w by lr * decay. (Not asked to vectorise: sqrt, which may set errno, does
+ * not without -fno-math-errno.) */
+static void update_adam(const update_args *a, int adamw, float *restrict w, const float *restrict g,
+                        float *restrict m, float *restrict v, int64_t n)
+{
+#pragma omp parallel for schedule(static) if (n >= OPTIM_PAR_MIN)
+    for (int64_t i = 0; i < n; i++) {
+        double wi = w[i], gi = grad_of(a, g[i], wi, adamw);
+        if (adamw) wi *= 1.0 - a->lr * a->decay;
+        float mi = (float)(a->beta1 * m[i] + (1.0 - a->beta1) * gi);
+        float vi = (float)(a->beta2 * v[i] + (1.0 - a->beta2) * gi * gi);
+        m[i] = mi, v[i] = vi;
+        w[i] = (float)(wi - a->lr_bc1 * mi / (sqrt((double)vi) / a->sqrt_bc2 + a->eps));
+    }
+}
+
 cn_status cn_optim_step(cn_ctx *ctx, cn_optim *opt, cn_net *net, double *grad_norm)
 {
     const cn_optim_config *c = &opt->cfg;
     if (net->ex.n_trainable != opt->n) return cn_fail(ctx, CN_E_ARG, "optimizer made for another net");
     float *w = net->ex.params, *g = net->ex.grads;
     int64_t n = opt->n;
-    double sq = 0;
-    for (int64_t i = 0; i < n; i++) sq += (double)g[i] * g[i];
-    double norm = sqrt(sq);
+    double norm = sqrt(sum_squares(g, n));
     if (grad_norm) *grad_norm = norm;
     if (!isfinite(norm)) return cn_fail(ctx, CN_E_NUMERIC, "gradient norm is %g: not updating", norm);
-    /* clip_grad_norm_: scale by max_norm / (norm + 1e-6) when that is below 1 */
-    double clip = c->clip_norm > 0 && c->clip_norm / (norm + 1e-6) < 1.0 ? c->clip_norm / (norm + 1e-6) : 1.0;
-    double lr = cn_optim_lr_at(c, opt->steps);
+    double t = (double)(opt->steps + 1), lr = cn_optim_lr_at(c, opt->steps);
+    update_args a = {
+        /* clip_grad_norm_: scale by max_norm / (norm + 1e-6) when that is below 1 */
+        .clip = c->clip_norm > 0 && c->clip_norm / (norm + 1e-6) < 1.0 ? c->clip_norm / (norm + 1e-6) : 1.0,
+        .lr = lr, .l1 = c->l1, .decay = c->weight_decay, .momentum = c->momentum, .beta1 = c->beta1,
+        .beta2 = c->beta2, .eps = c->eps, .lr_bc1 = lr / (1.0 - pow(c->beta1, t)), .sqrt_bc2 = sqrt(1.0 - pow(c->beta2, t)),
+    };
     float *s1 = opt->state, *s2 = opt->state + n;
-    int adamw = c->kind == CN_OPTIM_ADAMW;
-    double t = (double)(opt->steps + 1);
-    double bc1 = 1.0 - pow(c->beta1, t), bc2 = 1.0 - pow(c->beta2, t);
-    for (int64_t i = 0; i < n; i++) {
-        double gi = g[i] * clip, wi = w[i];
-        if (c->l1 > 0) gi += c->l1 * (double)((wi > 0) - (wi < 0));
-        if (!adamw) gi += c->weight_decay * wi;
-        switch (c->kind) {
-        case CN_OPTIM_SGD: wi -= lr * gi; break;
-        case CN_OPTIM_MOMENTUM:
-        case CN_OPTIM_NESTEROV: {
-            float v = (float)(c->momentum * s1[i] + gi);
-            s1[i] = v;
-            wi -= lr * (c->kind == CN_OPTIM_NESTEROV ? gi + c->momentum * v : v);
-            break;
-        }
-        case CN_OPTIM_ADAM:
-        case CN_OPTIM_ADAMW: {
-            if (adamw) wi *= 1.0 - lr * c->weight_decay;
-            float m = (float)(c->beta1 * s1[i] + (1.0 - c->beta1) * gi);
-            float v = (float)(c->beta2 * s2[i] + (1.0 - c->beta2) * gi * gi);
-            s1[i] = m, s2[i] = v;
-            wi -= lr / bc1 * m / (sqrt((double)v) / sqrt(bc2) + c->eps);
-            break;
-        }
-        }
-        w[i] = (float)wi;
+    switch (c->kind) {
+    case CN_OPTIM_SGD: update_sgd(&a, w, g, n); break;
+    case CN_OPTIM_MOMENTUM:
+    case CN_OPTIM_NESTEROV: update_momentum(&a, c->kind == CN_OPTIM_NESTEROV, w, g, s1, n); break;
+    case CN_OPTIM_ADAM:
+    case CN_OPTIM_ADAMW: update_adam(&a, c->kind == CN_OPTIM_ADAMW, w, g, s1, s2, n); break;
     }
     opt->steps++;
     return CN_OK;

@@ -299,6 +299,7 @@ cn_status cn_train(cn_ctx *ctx, cn_net *net, const cn_dataset *ds, const cn_trai
     oc.total_steps = cfg->epochs * batches;
     if (!cfg->resume && (st = cn_net_init_params(ctx, net, cfg->init, cfg->seed))) goto done;
     if ((st = cn_optim_create(ctx, net, &oc, &r.opt))) goto done;
+    cn_net_set_input_grad(net, 0); /* no use for the images' gradient */
     cn_rng_seed(&r.data_rng, cfg->seed ^ 0xda7aULL);
     if (cfg->resume && (st = resume_state(&r))) goto done;
     if (cfg->out_dir && (st = metrics_start(&r))) goto done;
@@ -346,6 +347,7 @@ cn_status cn_train(cn_ctx *ctx, cn_net *net, const cn_dataset *ds, const cn_trai
         if (cfg->progress && cfg->progress(cfg->user, &p)) goto done;
     }
 done:
+    cn_net_set_input_grad(net, 1);
     out->epochs_run = epochs_this_run;
     out->steps = r.opt ? cn_optim_steps(r.opt) : 0;
     out->best_val_acc = r.best_val;

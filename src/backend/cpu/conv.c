@@ -1,0 +1,631 @@
+/* conv.c — convolution on the CPU as products with our SGEMM (gemm.c), in three ways:
+ * 1x1 stride-1 convolutions read the image as a matrix; stride-1 convolutions work on padded
+ * rows, where every patch is a contiguous run; other strides pack their patches from the image
+ * run by run. Checked against the reference kernels (src/ops/conv.c) by tests/test_backend.c. */
+#include <string.h>
+
+#if defined(__x86_64__) || defined(__i386__)
+#include <immintrin.h>
+#define CN_X86 1
+#endif
+
+#include "../../ops/conv_ref.h"
+#include "cpu_impl.h"
+#include "gemm.h"
+
+/* ---- any stride: patches packed from the image ---------------------------------------------
+ * Products whose columns are (sample, pixel), so W (Cout_g x K) . patches (K x N*OH*OW) writes
+ * NCHW directly. The patches are never written out: the product packs them straight from the
+ * image (pack_patches). Only the input gradient goes through a buffer, dcol = W^T . dY, added
+ * back into dx a chunk of samples at a time (col2im_add). */
+
+#define COL_BUDGET (8 << 20) /* bytes of dcol per chunk: big products, still in the cache */
+
+static int direct_1x1(const cn_conv_geom *g)
+{
+    return g->kh == 1 && g->kw == 1 && g->sh == 1 && g->sw == 1 && g->pad_t == 0 && g->pad_l == 0 &&
+           g->oh == g->h && g->ow == g->w;
+}
+
+/* samples per chunk of the input gradient, whose dcol holds `per_sample` floats a sample */
+static int64_t chunk_samples(const cn_conv_geom *g, int64_t per_sample)
+{
+    int64_t per = per_sample * (int64_t)sizeof(float);
+    int64_t s = per > 0 ? COL_BUDGET / per : g->n;
+    return s < 1 ? 1 : s > g->n ? g->n : s;
+}
+
+/* the outputs ox in [*lo, *hi) whose input column ix = ox*sw + x0 lies inside [0, w) */
+static void inside(int64_t x0, int64_t sw, int64_t w, int64_t ow, int64_t *lo, int64_t *hi)
+{
+    int64_t a = x0 >= 0 ? 0 : (-x0 + sw - 1) / sw;     /* first ox with ix >= 0 */
+    int64_t b = w - x0 <= 0 ? 0 : (w - x0 + sw - 1) / sw; /* first ox with ix >= w */
+    *lo = a < ow ? a : ow;
+    *hi = b < *lo ? *lo : b > ow ? ow : b;
+}
+
+/* The patches of group gr: element (k, j) with k = (c, ky, kx) and j = (sample, oy, ox). */
+typedef struct patches {
+    const cn_conv_geom *g;
+    const float *x;
+    int64_t gr;
+} patches;
+
+/* A tap: one (c, ky, kx) of the kernel, with the output columns [lo, hi) whose input column
+ * ix = ox*sw + x0 lies inside the image. Walked in order by tap_next, without divisions. */
+typedef struct { int64_t c, ky, kx, x0, lo, hi; } tap;
+
+static void tap_cols(const cn_conv_geom *g, tap *t)
+{
+    t->x0 = t->kx * g->dw - g->pad_l;
+    if (g->sw == 1) {
+        t->lo = t->x0 >= 0 ? 0 : -t->x0 < g->ow ? -t->x0 : g->ow;
+        t->hi = g->w - t->x0 < t->lo ? t->lo : g->w - t->x0 > g->ow ? g->ow : g->w - t->x0;
+    } else {
+        inside(t->x0, g->sw, g->w, g->ow, &t->lo, &t->hi);
+    }
+}
+
+static tap tap_of(const cn_conv_geom *g, int64_t k)
+{
+    tap t = { k / (g->kh * g->kw), k / g->kw % g->kh, k % g->kw, 0, 0, 0 };
+    tap_cols(g, &t);
+    return t;
+}
+
+static void tap_next(const cn_conv_geom *g, tap *t)
+{
+    if (++t->kx == g->kw) {
+        t->kx = 0;
+        if (++t->ky == g->kh) t->ky = 0, t->c++;
+    }
+    tap_cols(g, t);
+}
+
+/* A place among the output pixels of a batch, walked in runs along output rows. */
+typedef struct { int64_t s, oy, ox; } pixel;
+
+static pixel pixel_of(const cn_conv_geom *g, int64_t j)
+{
+    int64_t P = g->oh * g->ow;
+    return (pixel){ j / P, j % P / g->ow, j % g->ow };
+}
+
+/* the run from p to the end of its row, at most `left` pixels; p moves past it */
+static int64_t pixel_run(const cn_conv_geom *g, pixel *p, int64_t left)
+{
+    int64_t seg = g->ow - p->ox < left ? g->ow - p->ox : left;
+    if ((p->ox += seg) == g->ow) {
+        p->ox = 0;
+        if (++p->oy == g->oh) p->oy = 0, p->s++;
+    }
+    return seg;
+}
+
+/* out[i*os] for i < seg: the inputs tap t sees from pixels ox .. ox+seg-1 of output row oy of
+ * sample s (zeros where it looks at padding) */
+static inline void patch_run(const patches *pt, const tap *t, pixel p, int64_t seg, float *restrict out, int64_t os)
+{
+    const cn_conv_geom *g = pt->g;
+    int64_t iy = p.oy * g->sh - g->pad_t + t->ky * g->dh, a = 0, b = 0;
+    if (iy >= 0 && iy < g->h) {
+        a = t->lo - p.ox < 0 ? 0 : t->lo - p.ox > seg ? seg : t->lo - p.ox;
+        b = t->hi - p.ox < a ? a : t->hi - p.ox > seg ? seg : t->hi - p.ox;
+    }
+    for (int64_t i = 0; i < a; i++) out[i * os] = 0.0f;
+    if (b > a) {
+        /* the input of pixel ox + a */
+        const float *restrict row = pt->x + ((p.s * g->cin + pt->gr * (g->cin / g->groups) + t->c) * g->h + iy) * g->w +
+                                    (t->x0 + (p.ox + a) * g->sw);
+        if (os == 1 && g->sw == 1) cn_copy_floats(out + a, row, b - a);
+        else
+            for (int64_t i = 0; i < b - a; i++) out[(a + i) * os] = row[i * g->sw];
+    }
+    for (int64_t i = b; i < seg; i++) out[i * os] = 0.0f;
+}
+
+/* B panels of the forward product: lanes are pixels, the reduction runs over taps */
+static void pack_patches(const void *src, int64_t j0, int64_t lanes, int64_t k0, int64_t kc, int W,
+                         float *restrict dst)
+{
+    const patches *pt = src;
+    pixel first = pixel_of(pt->g, j0);
+    tap t = tap_of(pt->g, k0);
+    for (int64_t k = 0; k < kc; k++, tap_next(pt->g, &t)) {
+        pixel p = first;
+        for (int64_t done = 0; done < lanes;) {
+            pixel run = p;
+            int64_t seg = pixel_run(pt->g, &p, lanes - done);
+            patch_run(pt, &t, run, seg, dst + k * W + done, 1);
+            done += seg;
+        }
+    }
+}
+
+/* B panels of the weight gradient's product dY . patches^T: lanes are taps, the reduction runs
+ * over pixels */
+static void pack_patches_t(const void *src, int64_t k0, int64_t lanes, int64_t j0, int64_t kc, int W,
+                           float *restrict dst)
+{
+    const patches *pt = src;
+    pixel first = pixel_of(pt->g, j0);
+    tap t = tap_of(pt->g, k0);
+    for (int64_t l = 0; l < lanes; l++, tap_next(pt->g, &t)) {
+        pixel p = first;
+        for (int64_t done = 0; done < kc;) {
+            pixel run = p;
+            int64_t seg = pixel_run(pt->g, &p, kc - done);
+            patch_run(pt, &t, run, seg, dst + done * W + l, W);
+            done += seg;
+        }
+    }
+}
+
+/* dx (samples [n0, n0+ns), group gr) += the patches of dcol put back where they came from; each
+ * thread owns whole input planes, each value sums its patches in one fixed order */
+static void col2im_add(const cn_conv_geom *g, const float *col, int64_t gr, int64_t n0, int64_t ns, float *dx)
+{
+    int64_t cin_g = g->cin / g->groups, P = g->oh * g->ow;
+#pragma omp parallel for collapse(2) schedule(static) if (cin_g * ns * P * g->kh * g->kw > 32768)
+    for (int64_t s = 0; s < ns; s++)
+        for (int64_t c = 0; c < cin_g; c++) {
+            float *dp = dx + ((n0 + s) * g->cin + gr * cin_g + c) * g->h * g->w;
+            for (int64_t ky = 0; ky < g->kh; ky++)
+                for (int64_t kx = 0; kx < g->kw; kx++) {
+                    const float *row = col + ((c * g->kh + ky) * g->kw + kx) * ns * P + s * P;
+                    tap t = tap_of(g, (c * g->kh + ky) * g->kw + kx); /* its columns inside the image */
+                    for (int64_t oy = 0; oy < g->oh; oy++) {
+                        int64_t iy = oy * g->sh - g->pad_t + ky * g->dh;
+                        if (iy < 0 || iy >= g->h) continue;
+                        float *restrict dr = dp + iy * g->w + (t.lo * g->sw + t.x0);
+                        const float *restrict cr = row + oy * g->ow + t.lo;
+                        if (g->sw == 1)
+#pragma omp simd
+                            for (int64_t i = 0; i < t.hi - t.lo; i++) dr[i] += cr[i];
+                        else
+                            for (int64_t i = 0; i < t.hi - t.lo; i++) dr[i * g->sw] += cr[i];
+                    }
+                }
+        }
+}
+
+/* db += sums of dY over samples and pixels: a plane's sum in float (vectorised), the planes
+ * added in double, in sample order */
+static void bias_grad(const cn_conv_geom *g, const float *dy, float *db)
+{
+    int64_t P = g->oh * g->ow;
+#pragma omp parallel for schedule(static)
+    for (int64_t o = 0; o < g->cout; o++) {
+        double s = 0;
+        for (int64_t n = 0; n < g->n; n++) {
+            const float *d = dy + (n * g->cout + o) * P;
+            float part = 0;
+#pragma omp simd reduction(+ : part)
+            for (int64_t p = 0; p < P; p++) part += d[p];
+            s += part;
+        }
+        db[o] += (float)s;
+    }
+}
+
+/* the view of an NCHW tensor of C channels as (channel, sample*plane) from channel c0 of sample n0 */
+typedef struct { const float *p; cn_axis row, col; } nchw_view;
+
+static nchw_view channels_by_pixels(const float *t, int64_t channels, int64_t plane, int64_t n0, int64_t c0)
+{
+    return (nchw_view){ t + (n0 * channels + c0) * plane, cn_axis_ld(plane), cn_axis_blocked(1, plane, channels * plane) };
+}
+
+static void general_forward(const cn_op_io *io)
+{
+    cn_conv_geom g = cn_conv_geom_of(io->n, io->in[0], io->batch);
+    int64_t cin_g = g.cin / g.groups, cout_g = g.cout / g.groups, K = cin_g * g.kh * g.kw, P = g.oh * g.ow;
+    const float *w = io->w, *x = io->x[0], *b = io->n->a.bias ? w + g.cout * K : NULL;
+    for (int64_t gr = 0; gr < g.groups; gr++) {
+        nchw_view y = channels_by_pixels(io->y, g.cout, P, 0, gr * cout_g);
+        patches pt = { &g, x, gr };
+        cn_gemm_args a = { .m = cout_g, .n = g.n * P, .k = K, .a = w + gr * cout_g * K, .a_row = cn_axis_ld(K),
+                           .a_col = cn_axis_unit(), .c = (float *)y.p, .c_row = y.row, .c_col = y.col,
+                           .bias_row = b ? b + gr * cout_g : NULL, .pack_b = pack_patches, .b_src = &pt };
+        if (direct_1x1(&g)) {
+            nchw_view xs = channels_by_pixels(x, g.cin, P, 0, gr * cin_g);
+            a.pack_b = NULL, a.b = xs.p, a.b_row = xs.row, a.b_col = xs.col;
+        }
+        cn_gemm(&a);
+    }
+}
+
+/* db += sums of dY over samples and pixels; dW_g += dY_g . patches^T; dcol = W_g^T . dY_g -> dx */
+static void general_backward(const cn_op_io *io)
+{
+    cn_conv_geom g = cn_conv_geom_of(io->n, io->in[0], io->batch);
+    int64_t cin_g = g.cin / g.groups, cout_g = g.cout / g.groups, K = cin_g * g.kh * g.kw, P = g.oh * g.ow;
+    const float *w = io->w, *x = io->x[0], *dy = io->dy;
+    float *dw = io->dw, *db = io->n->a.bias ? dw + g.cout * K : NULL, *dx = io->dx[0], *col = io->work;
+    int direct = direct_1x1(&g);
+    if (db) bias_grad(&g, dy, db);
+    for (int64_t gr = 0; gr < g.groups; gr++) {
+        nchw_view d = channels_by_pixels(dy, g.cout, P, 0, gr * cout_g);
+        patches pt = { &g, x, gr };
+        cn_gemm_args gw = { .m = cout_g, .n = K, .k = g.n * P, .a = d.p, .a_row = d.row, .a_col = d.col,
+                            .c = dw + gr * cout_g * K, .c_row = cn_axis_ld(K), .c_col = cn_axis_unit(),
+                            .accumulate = 1, .pack_b = pack_patches_t, .b_src = &pt };
+        if (direct) {
+            nchw_view xs = channels_by_pixels(x, g.cin, P, 0, gr * cin_g);
+            gw.pack_b = NULL, gw.b = xs.p, gw.b_row = xs.col, gw.b_col = xs.row;
+        }
+        cn_gemm(&gw);
+    }
+    if (!dx) return;
+    int64_t chunk = direct ? g.n : chunk_samples(&g, K * P);
+    for (int64_t n0 = 0; n0 < g.n; n0 += chunk) {
+        int64_t ns = g.n - n0 < chunk ? g.n - n0 : chunk;
+        for (int64_t gr = 0; gr < g.groups; gr++) {
+            /* dcol (K, pixels) = W_g^T dY_g: into dx directly for 1x1, else into col and back */
+            nchw_view d = channels_by_pixels(dy, g.cout, P, n0, gr * cout_g);
+            cn_gemm_args gx = { .m = K, .n = ns * P, .k = cout_g, .a = w + gr * cout_g * K, .a_row = cn_axis_unit(),
+                                .a_col = cn_axis_ld(K), .b = d.p, .b_row = d.row, .b_col = d.col, .c = col,
+                                .c_row = cn_axis_ld(ns * P), .c_col = cn_axis_unit() };
+            if (direct) {
+                nchw_view dxs = channels_by_pixels(dx, g.cin, P, n0, gr * cin_g);
+                gx.c = (float *)dxs.p, gx.c_row = dxs.row, gx.c_col = dxs.col, gx.accumulate = 1;
+                cn_gemm(&gx);
+                continue;
+            }
+            cn_gemm(&gx);
+            col2im_add(&g, col, gr, n0, ns, dx);
+        }
+    }
+}
+
+/* ---- stride 1: padded rows ---------------------------------------------------------------------
+ * With stride 1, tap (c, ky, kx) sees from output pixel (oy, ox) the value padded[(oy + ky*dh)*Wp +
+ * ox + kx*dw] of the zero-padded plane of width Wp = OW + (kw-1)*dw. Computing the output on rows
+ * of Wp pixels (the last Wp - OW of each row are thrown away) makes every tap's patch one
+ * contiguous run of the padded plane: packing is a copy, and the input gradient adds whole runs. */
+
+typedef struct padded {
+    const cn_conv_geom *g;
+    int64_t hp, wp;  /* the padded plane */
+    int64_t plane;   /* hp*wp */
+    int64_t q;       /* pixels of one sample on padded rows: OH*Wp */
+    int64_t tail;    /* floats after the last plane that the last taps read past it (zeros) */
+    const float *xp; /* the padded input, N x Cin x plane, then the tail */
+    int64_t gr;      /* group */
+} padded;
+
+static padded padded_of(const cn_conv_geom *g)
+{
+    padded pd = { g, g->oh + (g->kh - 1) * g->dh, g->ow + (g->kw - 1) * g->dw, 0, 0, (g->kw - 1) * g->dw, NULL, 0 };
+    pd.plane = pd.hp * pd.wp;
+    pd.q = g->oh * pd.wp;
+    return pd;
+}
+
+/* Worth it when the thrown-away columns cost less than runs of OW pixels would. */
+static int use_padded(const cn_conv_geom *g)
+{
+    padded pd = padded_of(g);
+    return g->sh == 1 && g->sw == 1 && pd.wp - g->pad_l - g->w >= 0 && pd.hp - g->pad_t - g->h >= 0 &&
+           2 * pd.wp <= 3 * g->ow && (g->cin / g->groups) * g->kh * g->kw >= 32;
+}
+
+/* xp <- x with zeros around each plane, and the zero tail */
+static void pad_planes(const padded *pd, int64_t channels, const float *x, float *xp)
+{
+    const cn_conv_geom *g = pd->g;
+    int64_t right = pd->wp - g->pad_l - g->w;
+#pragma omp parallel for schedule(static)
+    for (int64_t sc = 0; sc < g->n * channels; sc++) {
+        const float *src = x + sc * g->h * g->w;
+        float *dst = xp + sc * pd->plane;
+        for (int64_t py = 0; py < pd->hp; py++) {
+            float *row = dst + py * pd->wp;
+            int64_t iy = py - g->pad_t;
+            if (iy < 0 || iy >= g->h) {
+                memset(row, 0, (size_t)pd->wp * sizeof(float));
+                continue;
+            }
+            memset(row, 0, (size_t)g->pad_l * sizeof(float));
+            cn_copy_floats(row + g->pad_l, src + iy * g->w, g->w);
+            memset(row + g->pad_l + g->w, 0, (size_t)right * sizeof(float));
+        }
+    }
+    memset(xp + g->n * channels * pd->plane, 0, (size_t)pd->tail * sizeof(float));
+}
+
+/* where tap k's run starts in sample 0's padded planes of group gr */
+static int64_t tap_offset(const padded *pd, int64_t k)
+{
+    const cn_conv_geom *g = pd->g;
+    int64_t c = k / (g->kh * g->kw), ky = k / g->kw % g->kh, kx = k % g->kw;
+    return (pd->gr * (g->cin / g->groups) + c) * pd->plane + ky * g->dh * pd->wp + kx * g->dw;
+}
+
+/* Tap offsets in order without dividing: kx steps by dw, a new row by dh rows, a new channel by
+ * a plane. */
+typedef struct { int64_t off, kx, ky; } tap_walk;
+
+static tap_walk tap_walk_at(const padded *pd, int64_t k)
+{
+    const cn_conv_geom *g = pd->g;
+    return (tap_walk){ tap_offset(pd, k), k % g->kw, k / g->kw % g->kh };
+}
+
+static inline void tap_walk_next(const padded *pd, tap_walk *t)
+{
+    const cn_conv_geom *g = pd->g;
+    t->off += g->dw;
+    if (++t->kx < g->kw) return;
+    t->kx = 0, t->off += g->dh * pd->wp - g->kw * g->dw;
+    if (++t->ky < g->kh) return;
+    t->ky = 0, t->off += pd->plane - g->kh * g->dh * pd->wp;
+}
+
+/* B panels of the forward product: lanes are padded pixels, the reduction runs over taps */
+static void pack_padded(const void *src, int64_t j0, int64_t lanes, int64_t k0, int64_t kc, int W,
+                        float *restrict dst)
+{
+    const padded *pd = src;
+    int64_t sample = pd->g->cin * pd->plane;
+    tap_walk t = tap_walk_at(pd, k0);
+    for (int64_t k = 0; k < kc; k++, tap_walk_next(pd, &t)) {
+        const float *run = pd->xp + t.off;
+        for (int64_t done = 0, s = j0 / pd->q, q = j0 % pd->q; done < lanes; s++, q = 0) {
+            int64_t seg = pd->q - q < lanes - done ? pd->q - q : lanes - done;
+            cn_copy_floats(dst + k * W + done, run + s * sample + q, seg);
+            done += seg;
+        }
+    }
+}
+
+#ifdef CN_X86
+/* pack_padded in AVX-512: a run is a few unaligned loads and stores, the last one masked */
+__attribute__((target("avx512f"))) static void pack_padded_avx512(const void *src, int64_t j0, int64_t lanes,
+                                                                  int64_t k0, int64_t kc, int W, float *restrict dst)
+{
+    const padded *pd = src;
+    int64_t sample = pd->g->cin * pd->plane, s0 = j0 / pd->q, q0 = j0 % pd->q;
+    tap_walk t = tap_walk_at(pd, k0);
+    for (int64_t k = 0; k < kc; k++, tap_walk_next(pd, &t)) {
+        const float *run = pd->xp + t.off;
+        if (q0 + lanes <= pd->q && lanes == 48) { /* the common run: one sample, a whole panel */
+            const float *in = run + s0 * sample + q0;
+            float *out = dst + k * W;
+            _mm512_storeu_ps(out, _mm512_loadu_ps(in));
+            _mm512_storeu_ps(out + 16, _mm512_loadu_ps(in + 16));
+            _mm512_storeu_ps(out + 32, _mm512_loadu_ps(in + 32));
+            continue;
+        }
+        for (int64_t done = 0, s = s0, q = q0; done < lanes; s++, q = 0) {
+            int64_t seg = pd->q - q < lanes - done ? pd->q - q : lanes - done, i = 0;
+            const float *in = run + s * sample + q;
+            float *out = dst + k * W + done;
+            for (; i + 16 <= seg; i += 16) _mm512_storeu_ps(out + i, _mm512_loadu_ps(in + i));
+            if (i < seg) {
+                __mmask16 m = (__mmask16)((1u << (seg - i)) - 1);
+                _mm512_mask_storeu_ps(out + i, m, _mm512_maskz_loadu_ps(m, in + i));
+            }
+            done += seg;
+        }
+    }
+}
+#endif
+
+/* B panels of the weight gradient's product dY . patches^T: lanes are taps, the reduction runs
+ * over padded pixels */
+static void pack_padded_t(const void *src, int64_t k0, int64_t lanes, int64_t j0, int64_t kc, int W,
+                          float *restrict dst)
+{
+    const padded *pd = src;
+    int64_t sample = pd->g->cin * pd->plane;
+    tap_walk t = tap_walk_at(pd, k0);
+    for (int64_t l = 0; l < lanes; l++, tap_walk_next(pd, &t)) {
+        const float *run = pd->xp + t.off;
+        for (int64_t done = 0, s = j0 / pd->q, q = j0 % pd->q; done < kc; s++, q = 0) {
+            int64_t seg = pd->q - q < kc - done ? pd->q - q : kc - done;
+            const float *restrict in = run + s * sample + q;
+            for (int64_t i = 0; i < seg; i++) dst[(done + i) * W + l] = in[i];
+            done += seg;
+        }
+    }
+}
+
+#ifdef CN_X86
+/* r[i][j] <-> r[j][i] for 16 vectors of 16 */
+__attribute__((target("avx512f"))) static void transpose16(__m512 r[16])
+{
+    __m512 t[16];
+    for (int i = 0; i < 8; i++) {
+        t[2 * i] = _mm512_unpacklo_ps(r[2 * i], r[2 * i + 1]);
+        t[2 * i + 1] = _mm512_unpackhi_ps(r[2 * i], r[2 * i + 1]);
+    }
+    for (int i = 0; i < 4; i++) {
+        __m512d a = _mm512_castps_pd(t[4 * i]), b = _mm512_castps_pd(t[4 * i + 2]);
+        __m512d c = _mm512_castps_pd(t[4 * i + 1]), d = _mm512_castps_pd(t[4 * i + 3]);
+        r[4 * i] = _mm512_castpd_ps(_mm512_unpacklo_pd(a, b));
+        r[4 * i + 1] = _mm512_castpd_ps(_mm512_unpackhi_pd(a, b));
+        r[4 * i + 2] = _mm512_castpd_ps(_mm512_unpacklo_pd(c, d));
+        r[4 * i + 3] = _mm512_castpd_ps(_mm512_unpackhi_pd(c, d));
+    }
+    for (int i = 0; i < 4; i++) {
+        t[i] = _mm512_shuffle_f32x4(r[i], r[4 + i], 0x88);
+        t[4 + i] = _mm512_shuffle_f32x4(r[i], r[4 + i], 0xdd);
+        t[8 + i] = _mm512_shuffle_f32x4(r[8 + i], r[12 + i], 0x88);
+        t[12 + i] = _mm512_shuffle_f32x4(r[8 + i], r[12 + i], 0xdd);
+    }
+    for (int i = 0; i < 4; i++) {
+        r[i] = _mm512_shuffle_f32x4(t[i], t[8 + i], 0x88);
+        r[8 + i] = _mm512_shuffle_f32x4(t[i], t[8 + i], 0xdd);
+        r[4 + i] = _mm512_shuffle_f32x4(t[4 + i], t[12 + i], 0x88);
+        r[12 + i] = _mm512_shuffle_f32x4(t[4 + i], t[12 + i], 0xdd);
+    }
+}
+
+/* pack_padded_t in AVX-512: 16 taps by 16 pixels at a time, loaded as 16 runs and transposed in
+ * registers; the rest (a partial group of taps, the pixels before a sample's end) one by one */
+__attribute__((target("avx512f"))) static void pack_padded_t_avx512(const void *src, int64_t k0, int64_t lanes,
+                                                                    int64_t j0, int64_t kc, int W,
+                                                                    float *restrict dst)
+{
+    const padded *pd = src;
+    int64_t sample = pd->g->cin * pd->plane, l = 0;
+    for (; l + 16 <= lanes; l += 16) {
+        const float *run[16];
+        tap_walk tw = tap_walk_at(pd, k0 + l);
+        for (int t = 0; t < 16; t++, tap_walk_next(pd, &tw)) run[t] = pd->xp + tw.off;
+        for (int64_t done = 0, s = j0 / pd->q, q = j0 % pd->q; done < kc; s++, q = 0) {
+            int64_t seg = pd->q - q < kc - done ? pd->q - q : kc - done, i = 0, at = s * sample + q;
+            for (; i + 16 <= seg; i += 16) {
+                __m512 r[16];
+                for (int t = 0; t < 16; t++) r[t] = _mm512_loadu_ps(run[t] + at + i);
+                transpose16(r);
+                for (int p = 0; p < 16; p++) _mm512_storeu_ps(dst + (done + i + p) * W + l, r[p]);
+            }
+            for (; i < seg; i++)
+                for (int t = 0; t < 16; t++) dst[(done + i) * W + l + t] = run[t][at + i];
+            done += seg;
+        }
+    }
+    if (l < lanes) pack_padded_t(src, k0 + l, lanes - l, j0, kc, W, dst + l);
+}
+#endif
+
+/* rows of OW pixels -> rows of Wp, zeros in the extra columns */
+static void pad_rows(const padded *pd, int64_t planes, const float *from, float *to)
+{
+    const cn_conv_geom *g = pd->g;
+#pragma omp parallel for schedule(static)
+    for (int64_t i = 0; i < planes; i++)
+        for (int64_t oy = 0; oy < g->oh; oy++) {
+            float *row = to + i * pd->q + oy * pd->wp;
+            cn_copy_floats(row, from + (i * g->oh + oy) * g->ow, g->ow);
+            memset(row + g->ow, 0, (size_t)(pd->wp - g->ow) * sizeof(float));
+        }
+}
+
+/* The input gradient of a stride-1 convolution is a stride-1 convolution of dY: kernels flipped,
+ * input and output channels swapped, padded by the kernel's reach less the forward's padding.
+ * Fails (0) where the forward padding goes past the kernel's reach. */
+static int transposed_geom(const cn_conv_geom *g, cn_conv_geom *t)
+{
+    int64_t reach_h = (g->kh - 1) * g->dh, reach_w = (g->kw - 1) * g->dw;
+    int64_t pad_b = g->oh - 1 + reach_h - g->pad_t - (g->h - 1), pad_r = g->ow - 1 + reach_w - g->pad_l - (g->w - 1);
+    *t = *g;
+    t->cin = g->cout, t->cout = g->cin, t->h = g->oh, t->w = g->ow, t->oh = g->h, t->ow = g->w;
+    t->pad_t = reach_h - g->pad_t, t->pad_l = reach_w - g->pad_l;
+    return t->pad_t >= 0 && t->pad_l >= 0 && reach_h - pad_b >= 0 && reach_w - pad_r >= 0;
+}
+
+/* wt, group by group Cin_g rows of Cout_g*Kh*Kw: w (Cout, Cin_g, Kh, Kw) flipped and transposed */
+static void flip_weights(const cn_conv_geom *g, const float *w, float *wt)
+{
+    int64_t cin_g = g->cin / g->groups, cout_g = g->cout / g->groups, taps = g->kh * g->kw;
+    for (int64_t gr = 0; gr < g->groups; gr++)
+        for (int64_t o = 0; o < cout_g; o++)
+            for (int64_t c = 0; c < cin_g; c++)
+                for (int64_t t = 0; t < taps; t++)
+                    wt[((gr * cin_g + c) * cout_g + o) * taps + (taps - 1 - t)] =
+                        w[((gr * cout_g + o) * cin_g + c) * taps + t];
+}
+
+/* floats of the padded input of geometry g */
+static int64_t padded_len(const cn_conv_geom *g)
+{
+    padded pd = padded_of(g);
+    return g->n * g->cin * pd.plane + pd.tail;
+}
+
+/* forward: the padded input; backward: the padded input, dY on padded rows (the weight
+ * gradient), dY padded for the transposed convolution and the flipped weights (dx) */
+static int64_t padded_workspace(const cn_conv_geom *g)
+{
+    cn_conv_geom t;
+    int64_t xp = padded_len(g), dyp = g->n * g->cout * padded_of(g).q;
+    int64_t flipped = transposed_geom(g, &t) ? padded_len(&t) + g->cout * (g->cin / g->groups) * g->kh * g->kw : 0;
+    return xp + dyp + flipped;
+}
+
+/* y (+)= the stride-1 convolution of x by w (+ b) on padded rows; xp: room for the padded x */
+static void padded_conv(const cn_conv_geom *g, const float *x, const float *w, const float *b, float *y,
+                        int accumulate, float *xp)
+{
+    padded pd = padded_of(g);
+    int64_t cout_g = g->cout / g->groups, K = (g->cin / g->groups) * g->kh * g->kw;
+    pad_planes(&pd, g->cin, x, xp);
+    pd.xp = xp;
+    for (pd.gr = 0; pd.gr < g->groups; pd.gr++) {
+        /* C's columns: padded rows of Wp pixels, of which the first OW go to y */
+        nchw_view yv = channels_by_pixels(y, g->cout, g->oh * g->ow, 0, pd.gr * cout_g);
+        cn_axis cols = { 1, pd.q, g->cout * g->oh * g->ow, pd.wp, g->ow };
+        cn_gemm_args a = { .m = cout_g, .n = g->n * pd.q, .k = K, .a = w + pd.gr * cout_g * K, .a_row = cn_axis_ld(K),
+                           .a_col = cn_axis_unit(), .c = (float *)yv.p, .c_row = yv.row, .c_col = cols,
+                           .accumulate = accumulate, .bias_row = b ? b + pd.gr * cout_g : NULL,
+                           .pack_b = pack_padded, .b_src = &pd };
+#ifdef CN_X86
+        if (cn_gemm_avx512()) a.pack_b = pack_padded_avx512;
+#endif
+        cn_gemm(&a);
+    }
+}
+
+static void padded_forward(const cn_op_io *io)
+{
+    cn_conv_geom g = cn_conv_geom_of(io->n, io->in[0], io->batch);
+    int64_t K = (g.cin / g.groups) * g.kh * g.kw;
+    const float *w = io->w;
+    padded_conv(&g, io->x[0], w, io->n->a.bias ? w + g.cout * K : NULL, io->y, 0, io->work);
+}
+
+/* db; dW_g += dY_g . patches^T on padded rows; dx += dY convolved with the flipped kernels */
+static void padded_backward(const cn_op_io *io)
+{
+    cn_conv_geom g = cn_conv_geom_of(io->n, io->in[0], io->batch), t;
+    padded pd = padded_of(&g);
+    int64_t cout_g = g.cout / g.groups, K = (g.cin / g.groups) * g.kh * g.kw;
+    float *dw = io->dw, *xp = io->work, *dyp = xp + padded_len(&g);
+    if (io->n->a.bias) bias_grad(&g, io->dy, dw + g.cout * K);
+    pad_planes(&pd, g.cin, io->x[0], xp);
+    pad_rows(&pd, g.n * g.cout, io->dy, dyp); /* zeros under the thrown-away columns */
+    pd.xp = xp;
+    for (pd.gr = 0; pd.gr < g.groups; pd.gr++) {
+        nchw_view d = channels_by_pixels(dyp, g.cout, pd.q, 0, pd.gr * cout_g);
+        cn_gemm_args gw = { .m = cout_g, .n = K, .k = g.n * pd.q, .a = d.p, .a_row = d.row, .a_col = d.col,
+                            .c = dw + pd.gr * cout_g * K, .c_row = cn_axis_ld(K), .c_col = cn_axis_unit(),
+                            .accumulate = 1, .pack_b = pack_padded_t, .b_src = &pd };
+#ifdef CN_X86
+        if (cn_gemm_avx512()) gw.pack_b = pack_padded_t_avx512;
+#endif
+        cn_gemm(&gw);
+    }
+    if (!io->dx[0]) return;
+    transposed_geom(&g, &t); /* checked by cn_cpu_conv_backward */
+    float *dyt = dyp + g.n * g.cout * pd.q, *wt = dyt + padded_len(&t);
+    flip_weights(&g, io->w, wt);
+    padded_conv(&t, io->dy, wt, NULL, io->dx[0], 1, dyt);
+}
+
+/* ---- the three ways, by shape --------------------------------------------------------------------- */
+
+void cn_cpu_conv_forward(const cn_op_io *io)
+{
+    cn_conv_geom g = cn_conv_geom_of(io->n, io->in[0], io->batch);
+    if (!direct_1x1(&g) && use_padded(&g)) padded_forward(io);
+    else general_forward(io);
+}
+
+void cn_cpu_conv_backward(const cn_op_io *io)
+{
+    cn_conv_geom g = cn_conv_geom_of(io->n, io->in[0], io->batch), t;
+    if (!direct_1x1(&g) && use_padded(&g) && (!io->dx[0] || transposed_geom(&g, &t))) padded_backward(io);
+    else general_backward(io);
+}
+
+int64_t cn_cpu_conv_workspace(const cn_node *n, const cn_node *const *in, int64_t batch)
+{
+    cn_conv_geom g = cn_conv_geom_of(n, in[0], batch);
+    if (direct_1x1(&g)) return 0;
+    if (use_padded(&g)) return padded_workspace(&g) * (int64_t)sizeof(float);
+    return chunk_samples(&g, (g.cin / g.groups) * g.kh * g.kw * g.oh * g.ow) * (g.cin / g.groups) * g.kh * g.kw *
+           g.oh * g.ow * (int64_t)sizeof(float);
+}

@@ -1,0 +1,371 @@
+/* gemm.c — C (+)= A.B for float views (see gemm.h): packed panels, an 8x48 micro-kernel in
+ * AVX-512 or portable C, OpenMP over output tiles, and a plain reference product.
+ *
+ * Loop order (BLIS): for each KC-deep slice of k, for each MC-tall block of rows, the block of A
+ * is packed once by all threads into MR-row panels; then each thread walks its share of the
+ * (NR-column panel, MR-row panel) tiles, packing a B panel into its own buffer when the column
+ * panel changes, so a B panel stays in L1 while the A panels stream from L2. The packing
+ * buffers are thread-local and fixed in size: a product never allocates. */
+#include "gemm.h"
+
+#include <string.h>
+
+#ifdef _OPENMP
+#include <omp.h>
+#endif
+#if defined(__x86_64__) || defined(__i386__)
+#include <immintrin.h>
+#define CN_X86 1
+#endif
+
+#define MR 8
+#define NR 48
+#define KC 192
+#define MC 512 /* a multiple of MR */
+
+static _Thread_local _Alignas(64) float a_pack[MC * KC];
+static _Thread_local _Alignas(64) float b_pack[KC * NR];
+
+/* ---- views ----------------------------------------------------------------------------------- */
+
+static inline int64_t at(const cn_axis *ax, int64_t i)
+{
+    if (ax->blk == INT64_MAX) return i * ax->stride;
+    int64_t r = i % ax->blk;
+    if (ax->row) r = r / ax->row * ax->keep + r % ax->row;
+    return (i / ax->blk) * ax->bstride + r * ax->stride;
+}
+
+/* index i's place in its row of a C axis with dropped columns (its block's index otherwise) */
+static inline int64_t in_row(const cn_axis *ax, int64_t i)
+{
+    int64_t r = ax->blk == INT64_MAX ? i : i % ax->blk;
+    return ax->row ? r % ax->row : r;
+}
+
+/* indices [i0, i0+n) lie evenly one apart in memory, and none is dropped */
+static inline int unit_run(const cn_axis *ax, int64_t i0, int64_t n)
+{
+    if (ax->stride != 1) return 0;
+    if (ax->row) return in_row(ax, i0) + n <= ax->keep && i0 % ax->blk + n <= ax->blk;
+    return ax->blk == INT64_MAX || i0 % ax->blk + n <= ax->blk;
+}
+
+/* The run of C columns from j (at most `left`) that are contiguous, or all dropped (*dropped) */
+static int64_t col_run(const cn_axis *ax, int64_t j, int64_t left, int *dropped)
+{
+    int64_t run = left;
+    *dropped = 0;
+    if (ax->blk != INT64_MAX && ax->blk - j % ax->blk < run) run = ax->blk - j % ax->blk;
+    if (ax->row) {
+        int64_t r = in_row(ax, j), end = r < ax->keep ? ax->keep : ax->row;
+        *dropped = r >= ax->keep;
+        if (end - r < run) run = end - r;
+    }
+    return run;
+}
+
+static inline int dropped_col(const cn_axis *ax, int64_t j) { return ax->row && in_row(ax, j) >= ax->keep; }
+
+/* dst[k*W + l] = element (lane0 + l, k0 + k) of a view whose lanes run along `lane` and whose
+ * reduction runs along `red`; lanes >= n_lanes are zero. */
+static void pack_panel(const float *p, const cn_axis *lane, int64_t lane0, int64_t n_lanes, const cn_axis *red,
+                       int64_t k0, int64_t kc, int W, float *restrict dst)
+{
+    if (n_lanes < W)
+        for (int64_t k = 0; k < kc; k++)
+            for (int l = (int)n_lanes; l < W; l++) dst[k * W + l] = 0.0f;
+    if (unit_run(lane, lane0, n_lanes)) { /* each k: a row of contiguous lanes */
+        const float *base = p + at(lane, lane0);
+        for (int64_t k = 0; k < kc; k++) cn_copy_floats(dst + k * W, base + at(red, k0 + k), n_lanes);
+        return;
+    }
+    if (unit_run(red, k0, kc)) { /* each lane: a contiguous run of k */
+        const float *base = p + at(red, k0);
+        for (int64_t l = 0; l < n_lanes; l++) {
+            const float *src = base + at(lane, lane0 + l);
+            for (int64_t k = 0; k < kc; k++) dst[k * W + l] = src[k];
+        }
+        return;
+    }
+    int64_t lane_off[NR > MR ? NR : MR];
+    for (int64_t l = 0; l < n_lanes; l++) lane_off[l] = at(lane, lane0 + l);
+    for (int64_t k = 0; k < kc; k++) {
+        const float *row = p + at(red, k0 + k);
+        for (int64_t l = 0; l < n_lanes; l++) dst[k * W + l] = row[lane_off[l]];
+    }
+}
+
+/* ---- storing a tile -------------------------------------------------------------------------- */
+
+typedef struct tile {
+    const cn_gemm_args *g;
+    int64_t i0, j0, rows, cols; /* the tile's place and its valid extent */
+    int first, last;            /* first / last slice of k */
+} tile;
+
+/* C tile (+)= acc (MR x NR, row-major), with bias on the first slice and relu on the last */
+static void store_tile(const tile *t, const float *acc)
+{
+    const cn_gemm_args *g = t->g;
+    int set = t->first && !g->accumulate;
+    for (int64_t r = 0; r < t->rows; r++) {
+        int64_t i = t->i0 + r;
+        float *crow = g->c + at(&g->c_row, i);
+        float br = set && g->bias_row ? g->bias_row[i] : 0.0f;
+        for (int64_t s = 0; s < t->cols; s++) {
+            int64_t j = t->j0 + s;
+            if (dropped_col(&g->c_col, j)) continue;
+            float *c = crow + at(&g->c_col, j);
+            float v = acc[r * NR + s];
+            if (set) v = v + br + (g->bias_col ? g->bias_col[j] : 0.0f);
+            else v = *c + v;
+            if (t->last && g->relu && v < 0.0f) v = 0.0f;
+            *c = v;
+        }
+    }
+}
+
+/* ---- micro-kernels: acc (MR x NR) = sum over k of A panel column k times B panel row k ------- */
+
+static void kernel_generic(int64_t kc, const float *restrict a, const float *restrict b, const tile *t)
+{
+    float acc[MR * NR];
+    memset(acc, 0, sizeof acc);
+    for (int64_t k = 0; k < kc; k++, a += MR, b += NR)
+        for (int r = 0; r < MR; r++)
+            for (int s = 0; s < NR; s++) acc[r * NR + s] += a[r] * b[s];
+    store_tile(t, acc);
+}
+
+#ifdef CN_X86
+/* store_tile with vectors: each row of the tile goes out in runs that are contiguous in C (a
+ * run ends where the output's (sample, pixel) columns cross into the next sample, or at the
+ * end of a padded row, whose dropped columns are skipped) */
+__attribute__((target("avx512f"))) static void store_tile_avx512(const tile *t, const float *acc)
+{
+    const cn_gemm_args *g = t->g;
+    int set = t->first && !g->accumulate, relu = t->last && g->relu;
+    if (g->c_col.stride != 1 || (set && g->bias_col && !unit_run(&g->c_col, t->j0, t->cols))) {
+        store_tile(t, acc);
+        return;
+    }
+    __m512 zero = _mm512_setzero_ps();
+    for (int64_t a = 0, run; a < t->cols; a += run) {
+        int64_t j = t->j0 + a;
+        int dropped;
+        run = col_run(&g->c_col, j, t->cols - a, &dropped);
+        if (dropped) continue;
+        int64_t coff = at(&g->c_col, j);
+        for (int64_t r = 0; r < t->rows; r++) {
+            float *crun = g->c + at(&g->c_row, t->i0 + r) + coff; /* column j */
+            __m512 br = _mm512_set1_ps(set && g->bias_row ? g->bias_row[t->i0 + r] : 0.0f);
+            for (int64_t q = a / 16 * 16; q < a + run; q += 16) {
+                int64_t lo = a > q ? a - q : 0, hi = a + run < q + 16 ? a + run - q : 16, cnt = hi - lo;
+                __mmask16 part = (__mmask16)(((1u << hi) - 1) & ~((1u << lo) - 1)), low = (__mmask16)((1u << cnt) - 1);
+                /* lanes [lo, hi) of this vector, moved down to lanes [0, cnt) */
+                __m512 v = _mm512_maskz_compress_ps(part, _mm512_load_ps(acc + r * NR + q));
+                float *dst = crun + (q + lo - a);
+                if (set) {
+                    __m512 bc = g->bias_col ? _mm512_maskz_loadu_ps(low, g->bias_col + t->j0 + q + lo) : zero;
+                    v = _mm512_add_ps(_mm512_add_ps(v, br), bc);
+                } else {
+                    v = _mm512_add_ps(_mm512_maskz_loadu_ps(low, dst), v);
+                }
+                if (relu) v = _mm512_max_ps(v, zero);
+                _mm512_mask_storeu_ps(dst, low, v);
+            }
+        }
+    }
+}
+
+__attribute__((target("avx512f,fma"))) static void kernel_avx512(int64_t kc, const float *restrict a,
+                                                                  const float *restrict b, const tile *t)
+{
+    __m512 c[MR][3];
+#pragma GCC unroll 8
+    for (int r = 0; r < MR; r++) c[r][0] = c[r][1] = c[r][2] = _mm512_setzero_ps();
+#pragma GCC unroll 2
+    for (int64_t k = 0; k < kc; k++, a += MR, b += NR) {
+        __m512 b0 = _mm512_load_ps(b), b1 = _mm512_load_ps(b + 16), b2 = _mm512_load_ps(b + 32);
+#pragma GCC unroll 8
+        for (int r = 0; r < MR; r++) {
+            __m512 ar = _mm512_set1_ps(a[r]);
+            c[r][0] = _mm512_fmadd_ps(ar, b0, c[r][0]);
+            c[r][1] = _mm512_fmadd_ps(ar, b1, c[r][1]);
+            c[r][2] = _mm512_fmadd_ps(ar, b2, c[r][2]);
+        }
+    }
+    const cn_gemm_args *g = t->g;
+    if (t->rows == MR && t->cols == NR && unit_run(&g->c_col, t->j0, NR)) {
+        /* the common tile: straight into C */
+        int set = t->first && !g->accumulate, relu = t->last && g->relu;
+        int64_t coff = at(&g->c_col, t->j0);
+        __m512 bc[3], zero = _mm512_setzero_ps();
+        for (int q = 0; q < 3; q++) bc[q] = set && g->bias_col ? _mm512_loadu_ps(g->bias_col + t->j0 + 16 * q) : zero;
+#pragma GCC unroll 8
+        for (int r = 0; r < MR; r++) {
+            float *crow = g->c + at(&g->c_row, t->i0 + r) + coff;
+            __m512 br = set && g->bias_row ? _mm512_set1_ps(g->bias_row[t->i0 + r]) : zero;
+            for (int q = 0; q < 3; q++) {
+                /* the same additions, in the same order, as store_tile */
+                __m512 v = set ? _mm512_add_ps(_mm512_add_ps(c[r][q], br), bc[q])
+                               : _mm512_add_ps(_mm512_loadu_ps(crow + 16 * q), c[r][q]);
+                if (relu) v = _mm512_max_ps(v, zero);
+                _mm512_storeu_ps(crow + 16 * q, v);
+            }
+        }
+        return;
+    }
+    _Alignas(64) float acc[MR * NR];
+#pragma GCC unroll 8
+    for (int r = 0; r < MR; r++)
+        for (int q = 0; q < 3; q++) _mm512_store_ps(acc + r * NR + 16 * q, c[r][q]);
+    store_tile_avx512(t, acc);
+}
+#endif
+
+/* ---- short copies (packing runs are often a row of an image: 7 to 56 floats) ------------------ */
+
+static void copy_generic(float *restrict dst, const float *restrict src, int64_t n)
+{
+    memcpy(dst, src, (size_t)n * sizeof(float));
+}
+
+#ifdef CN_X86
+__attribute__((target("avx512f"))) static void copy_avx512(float *restrict dst, const float *restrict src, int64_t n)
+{
+    int64_t i = 0;
+    for (; i + 16 <= n; i += 16) _mm512_storeu_ps(dst + i, _mm512_loadu_ps(src + i));
+    if (i < n) {
+        __mmask16 m = (__mmask16)((1u << (n - i)) - 1);
+        _mm512_mask_storeu_ps(dst + i, m, _mm512_maskz_loadu_ps(m, src + i));
+    }
+}
+#endif
+
+typedef void (*kernel_fn)(int64_t kc, const float *restrict a, const float *restrict b, const tile *t);
+
+static int force_generic;
+
+void cn_gemm_force_generic(int on) { force_generic = on; }
+
+int cn_gemm_avx512(void)
+{
+#ifdef CN_X86
+    return !force_generic && __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("fma");
+#else
+    return 0;
+#endif
+}
+
+void cn_copy_floats(float *restrict dst, const float *restrict src, int64_t n)
+{
+#ifdef CN_X86
+    static int avx512 = -1;
+    if (avx512 < 0) avx512 = __builtin_cpu_supports("avx512f");
+    if (avx512) {
+        copy_avx512(dst, src, n);
+        return;
+    }
+#endif
+    copy_generic(dst, src, n);
+}
+
+static kernel_fn pick_kernel(void)
+{
+#ifdef CN_X86
+    if (cn_gemm_avx512()) return kernel_avx512;
+#endif
+    return kernel_generic;
+}
+
+const char *cn_gemm_kernel_name(void) { return pick_kernel() == kernel_generic ? "generic" : "avx512"; }
+
+/* ---- the blocked product ------------------------------------------------------------------------ */
+
+static int64_t ceil_div(int64_t a, int64_t b) { return (a + b - 1) / b; }
+
+/* One thread's share of the tiles of the block rows [i0, i0+mc) and slice [k0, k0+kc). */
+static void run_tiles(const cn_gemm_args *g, kernel_fn kernel, const float *apack, int64_t i0, int64_t mc, int64_t k0,
+                      int64_t kc, int first, int last, int thread, int threads)
+{
+    int64_t mp = ceil_div(mc, MR), np = ceil_div(g->n, NR), tiles = mp * np;
+    int64_t t0 = tiles * thread / threads, t1 = tiles * (thread + 1) / threads, packed = -1;
+    for (int64_t t = t0; t < t1; t++) {
+        int64_t jp = t / mp, ip = t % mp, j0 = jp * NR;
+        if (jp != packed) {
+            int64_t cols = g->n - j0 < NR ? g->n - j0 : NR;
+            if (g->pack_b) {
+                if (cols < NR) memset(b_pack, 0, (size_t)(kc * NR) * sizeof(float));
+                g->pack_b(g->b_src, j0, cols, k0, kc, NR, b_pack);
+            } else {
+                pack_panel(g->b, &g->b_col, j0, cols, &g->b_row, k0, kc, NR, b_pack);
+            }
+            packed = jp;
+        }
+        tile tl = { g, i0 + ip * MR, j0, 0, 0, first, last };
+        tl.rows = mc - ip * MR < MR ? mc - ip * MR : MR;
+        tl.cols = g->n - j0 < NR ? g->n - j0 : NR;
+        kernel(kc, apack + ip * MR * kc, b_pack, &tl);
+    }
+}
+
+void cn_gemm(const cn_gemm_args *g)
+{
+    if (g->m <= 0 || g->n <= 0) return;
+    kernel_fn kernel = pick_kernel();
+    if (g->k <= 0) { /* C = bias (or unchanged) */
+        _Alignas(64) float zero[MR * NR] = { 0 };
+        for (int64_t i = 0; i < g->m; i += MR)
+            for (int64_t j = 0; j < g->n; j += NR) {
+                tile tl = { g, i, j, g->m - i < MR ? g->m - i : MR, g->n - j < NR ? g->n - j : NR, 1, 1 };
+                store_tile(&tl, zero);
+            }
+        return;
+    }
+    float *apack = a_pack; /* the calling thread's buffer, shared with its team */
+    /* small products are not worth waking threads for (the result is the same either way) */
+    int threads = 1;
+#ifdef _OPENMP
+    if ((double)g->m * (double)g->n * (double)g->k >= 1 << 18 && !omp_in_parallel()) threads = omp_get_max_threads();
+#endif
+#pragma omp parallel num_threads(threads) if (threads > 1)
+    {
+        int thread = 0, team = 1;
+#ifdef _OPENMP
+        thread = omp_get_thread_num(), team = omp_get_num_threads();
+#endif
+        for (int64_t k0 = 0; k0 < g->k; k0 += KC) {
+            int64_t kc = g->k - k0 < KC ? g->k - k0 : KC;
+            for (int64_t i0 = 0; i0 < g->m; i0 += MC) {
+                int64_t mc = g->m - i0 < MC ? g->m - i0 : MC;
+#pragma omp for schedule(static)
+                for (int64_t ip = 0; ip < ceil_div(mc, MR); ip++) {
+                    int64_t rows = mc - ip * MR < MR ? mc - ip * MR : MR;
+                    pack_panel(g->a, &g->a_row, i0 + ip * MR, rows, &g->a_col, k0, kc, MR, apack + ip * MR * kc);
+                }
+                run_tiles(g, kernel, apack, i0, mc, k0, kc, k0 == 0, k0 + kc >= g->k, thread, team);
+#pragma omp barrier
+            }
+        }
+    }
+}
+
+/* ---- reference ------------------------------------------------------------------------------------ */
+
+void cn_gemm_ref(const cn_gemm_args *g)
+{
+    for (int64_t i = 0; i < g->m; i++)
+        for (int64_t j = 0; j < g->n; j++) {
+            if (dropped_col(&g->c_col, j)) continue;
+            double s = 0;
+            for (int64_t k = 0; k < g->k; k++)
+                s += (double)g->a[at(&g->a_row, i) + at(&g->a_col, k)] * g->b[at(&g->b_row, k) + at(&g->b_col, j)];
+            float *c = g->c + at(&g->c_row, i) + at(&g->c_col, j);
+            if (g->accumulate) s += *c;
+            else s += (g->bias_row ? g->bias_row[i] : 0.0) + (g->bias_col ? g->bias_col[j] : 0.0);
+            if (g->relu && s < 0) s = 0;
+            *c = (float)s;
+        }
+}

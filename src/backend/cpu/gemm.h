@@ -1,0 +1,70 @@
+/* gemm.h — our single-precision matrix product, C (+)= A.B, for convolution and dense layers.
+ *
+ * Operands are views: element (i, j) of a view lies at p + at(row, i) + at(col, j), where an
+ * axis walks `stride` apart within blocks of `blk` indices and `bstride` apart from block to
+ * block. A plain row-major matrix is {ld, 1-block}x{1, 1-block}; a transposed one swaps the
+ * axes; the columns of a convolution's output, (sample, pixel), are blocks of OH*OW pixels one
+ * sample (Cout*OH*OW floats) apart. So no operand is ever transposed or copied before the call.
+ *
+ * The product is blocked and packed (BLIS's loop order) around an 8x48 AVX-512 micro-kernel,
+ * with a portable C kernel of the same shape where AVX-512 is missing. Threads (OpenMP) split
+ * the output tiles; each output is summed over k in the same order on any number of threads, so
+ * results are bit-identical whatever the thread count. Checked against a plain triple loop on
+ * random shapes by tests/test_gemm.c. */
+#ifndef CN_GEMM_H
+#define CN_GEMM_H
+
+#include <stdint.h>
+
+typedef struct cn_axis {
+    int64_t stride;  /* between neighbours within a block */
+    int64_t blk;     /* indices per block (INT64_MAX: one block) */
+    int64_t bstride; /* between blocks */
+    /* C's columns only: 0, or within a block the indices come in rows of `row` of which the
+     * first `keep` are stored (the rest are computed and dropped): a convolution computed on
+     * padded rows writes its output without the padding columns */
+    int64_t row, keep;
+} cn_axis;
+
+/* Packs lanes [lane0, lane0+lanes) by reduction indices [k0, k0+kc) of an operand that is not a
+ * view (a convolution's patches, read straight from the image): dst[k*W + l]; lanes >= `lanes`
+ * are already zero. */
+typedef void (*cn_pack_fn)(const void *src, int64_t lane0, int64_t lanes, int64_t k0, int64_t kc, int W,
+                           float *restrict dst);
+
+typedef struct cn_gemm_args {
+    int64_t m, n, k;
+    const float *a; cn_axis a_row, a_col; /* A: m x k */
+    const float *b; cn_axis b_row, b_col; /* B: k x n */
+    float *c; cn_axis c_row, c_col;       /* C: m x n */
+    int accumulate;        /* 1: C += A.B; 0: C = A.B + bias */
+    const float *bias_row; /* m values added to each row (or NULL); only when !accumulate */
+    const float *bias_col; /* n values added to each column (or NULL); only when !accumulate */
+    int relu;              /* 1: C = max(C, 0) at the end */
+    cn_pack_fn pack_b;     /* when set, B's panels come from pack_b(b_src, ...) instead of the view */
+    const void *b_src;
+} cn_gemm_args;
+
+/* A contiguous axis and a row-major axis of leading dimension ld. */
+static inline cn_axis cn_axis_unit(void) { return (cn_axis){ 1, INT64_MAX, 0, 0, 0 }; }
+static inline cn_axis cn_axis_ld(int64_t ld) { return (cn_axis){ ld, INT64_MAX, 0, 0, 0 }; }
+/* blocks of blk indices, stride apart within and bstride apart between */
+static inline cn_axis cn_axis_blocked(int64_t stride, int64_t blk, int64_t bstride)
+{
+    return (cn_axis){ stride, blk, bstride, 0, 0 };
+}
+
+void cn_gemm(const cn_gemm_args *g);
+/* The same product by a plain triple loop in double (the reference the tests compare with);
+ * B must be a view. */
+void cn_gemm_ref(const cn_gemm_args *g);
+/* dst[0..n) = src[0..n), in vector registers when the CPU has AVX-512 (short runs) */
+void cn_copy_floats(float *restrict dst, const float *restrict src, int64_t n);
+/* 1 when the AVX-512 paths run (the CPU has AVX-512F and FMA, and the portable kernel is not forced) */
+int cn_gemm_avx512(void);
+/* Which micro-kernel cn_gemm runs on this CPU: "avx512" or "generic". */
+const char *cn_gemm_kernel_name(void);
+/* Tests: 1 forces the portable kernel, 0 picks by CPU features again. */
+void cn_gemm_force_generic(int on);
+
+#endif

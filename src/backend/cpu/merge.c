@@ -1,0 +1,87 @@
+/* merge.c — add and concat on the CPU (and flatten, which other.c runs as an add of one input:
+ * a copy forward, dx += dy backward). Threads take element ranges (add) or samples (concat); the
+ * values are the reference's to the bit, each sum taken over the inputs in order.
+ * Covered by tests/test_cpu_ops.c. */
+#include "other_impl.h"
+
+#define CHUNK 16384 /* values per piece of work for a thread (64 KiB) */
+
+static int64_t chunk_count(int64_t count) { return (count + CHUNK - 1) / CHUNK; }
+
+/* values [*lo, returned) of piece `chunk` */
+static int64_t chunk_range(int64_t count, int64_t chunk, int64_t *lo)
+{
+    *lo = chunk * CHUNK;
+    return count - *lo < CHUNK ? count : *lo + CHUNK;
+}
+
+/* y (N,C,H,W) <- x_0 + x_1 + ... (each N,C,H,W), added in input order */
+void cn_cpu_add_forward(const cn_op_io *io)
+{
+    int64_t count = cpu_out_count(io), chunks = chunk_count(count);
+    float *y = io->y;
+#pragma omp parallel for schedule(static) if (parallel: count >= CPU_PAR_MIN)
+    for (int64_t k = 0; k < chunks; k++) {
+        int64_t lo, hi = chunk_range(count, k, &lo);
+        memcpy(y + lo, (const float *)io->x[0] + lo, (size_t)(hi - lo) * sizeof(float));
+        for (int j = 1; j < io->n->n_in; j++) {
+            const float *x = io->x[j];
+#pragma omp simd
+            for (int64_t i = lo; i < hi; i++) y[i] += x[i];
+        }
+    }
+}
+
+/* dx_j (N,C,H,W) += dy for every input j (in input order, should two inputs be one layer) */
+void cn_cpu_add_backward(const cn_op_io *io)
+{
+    int64_t count = cpu_out_count(io), chunks = chunk_count(count);
+    const float *dy = io->dy;
+#pragma omp parallel for schedule(static) if (parallel: count >= CPU_PAR_MIN)
+    for (int64_t k = 0; k < chunks; k++) {
+        int64_t lo, hi = chunk_range(count, k, &lo);
+        for (int j = 0; j < io->n->n_in; j++) {
+            float *dx = io->dx[j];
+            if (!dx) continue;
+#pragma omp simd
+            for (int64_t i = lo; i < hi; i++) dx[i] += dy[i];
+        }
+    }
+}
+
+/* y (N, C_0 + C_1 + ..., H, W) <- x_0 (N,C_0,H,W), x_1 (N,C_1,H,W), ... side by side in channels */
+void cn_cpu_concat_forward(const cn_op_io *io)
+{
+    int64_t hw = io->n->out.h * io->n->out.w, ystride = io->n->out.c * hw;
+    float *y = io->y;
+#pragma omp parallel for schedule(static) if (parallel: io->batch * ystride >= CPU_PAR_MIN)
+    for (int64_t n = 0; n < io->batch; n++) {
+        float *yn = y + n * ystride;
+        for (int j = 0; j < io->n->n_in; j++) {
+            int64_t block = io->in[j]->out.c * hw;
+            memcpy(yn, (const float *)io->x[j] + n * block, (size_t)block * sizeof(float));
+            yn += block;
+        }
+    }
+}
+
+/* dx_j (N,C_j,H,W) += the channels of dy (N, C_0 + C_1 + ..., H, W) that came from x_j */
+void cn_cpu_concat_backward(const cn_op_io *io)
+{
+    int64_t hw = io->n->out.h * io->n->out.w, ystride = io->n->out.c * hw;
+    const float *dy = io->dy;
+#pragma omp parallel for schedule(static) if (parallel: io->batch * ystride >= CPU_PAR_MIN)
+    for (int64_t n = 0; n < io->batch; n++) {
+        const float *dyn = dy + n * ystride;
+        for (int j = 0; j < io->n->n_in; j++) {
+            int64_t block = io->in[j]->out.c * hw;
+            float *dx = io->dx[j];
+            if (dx) {
+                float *dxn = dx + n * block;
+#pragma omp simd
+                for (int64_t i = 0; i < block; i++) dxn[i] += dyn[i];
+            }
+            dyn += block;
+        }
+    }
+}

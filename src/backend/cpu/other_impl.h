@@ -1,0 +1,95 @@
+/* other_impl.h — the CPU backend's float kernels for the ops other than conv and dense, one file
+ * per op family (pool.c, activation.c, batchnorm.c, softmax.c, dropout.c, merge.c), and what
+ * they share; other.c says which op runs which. Each keeps the aux layout and the semantics of
+ * its reference kernel in src/ops. tests/test_cpu_ops.c checks them against the reference
+ * kernels and for identical results on 1, 2 and 3 threads.
+ *
+ * Threads split outputs only (planes, channels, element ranges) and every sum runs in an order
+ * fixed by the shapes, so results do not depend on the thread count. */
+#ifndef CN_CPU_OTHER_IMPL_H
+#define CN_CPU_OTHER_IMPL_H
+
+#include <stdint.h>
+#include <string.h>
+
+#include "cpu_impl.h"
+
+/* below this many values a kernel stays on the calling thread: waking the others costs more */
+#define CPU_PAR_MIN 32768
+
+/* values of node n's output over the batch */
+static inline int64_t cpu_out_count(const cn_op_io *io)
+{
+    return io->n->out.c * io->n->out.h * io->n->out.w * io->batch;
+}
+
+/* c ? a : b with both arms computed and no branch: a branch whose arm computes in floating point
+ * keeps the compiler from vectorising the loop (it may not run a trapping operation the source
+ * runs conditionally, and it moves single-use arithmetic into the arm that uses it) */
+static inline float cpu_select(int c, float a, float b)
+{
+    uint32_t ua, ub, keep_a = 0u - (uint32_t)(c != 0);
+    memcpy(&ua, &a, sizeof ua);
+    memcpy(&ub, &b, sizeof ub);
+    ua = (ua & keep_a) | (ub & ~keep_a);
+    memcpy(&a, &ua, sizeof a);
+    return a;
+}
+
+/* e^x for x <= 0 (NaN stays NaN), vectorisable: e^x = 2^k e^r with k = round(x / ln 2) and
+ * r = x - k ln 2 (ln 2 in two parts, |r| <= ln 2 / 2), e^r by the degree-6 polynomial of
+ * Cephes' expf, within 2 ulp. 2^k is applied as 2^(k+64) (exact) times 2^-64 (one rounding),
+ * so results below FLT_MIN come out as the reference's subnormals; below -104 it gives 0. */
+static inline float cpu_exp_nonpos(float x)
+{
+    const float round_magic = 0x1.8p23f; /* x + it rounds x to an integer, kept in the low bits */
+    float t = x * 1.44269504088896341f + round_magic, k = t - round_magic;
+    float r = x - k * 0.693359375f + k * 2.12194440e-4f;
+    float p = 1.9875691500e-4f;
+    p = p * r + 1.3981999507e-3f;
+    p = p * r + 8.3334519073e-3f;
+    p = p * r + 4.1665795894e-2f;
+    p = p * r + 1.6666665459e-1f;
+    p = p * r + 5.0000001201e-1f;
+    p = p * r * r + r + 1.0f;
+    uint32_t tbits, sbits;
+    memcpy(&tbits, &t, sizeof tbits);
+    sbits = (tbits - 0x4B400000u + 64u + 127u) << 23; /* 2^(k+64): k from t's low bits */
+    float scale;
+    memcpy(&scale, &sbits, sizeof scale);
+    return cpu_select(x < -104.0f, 0.0f, p * scale * 0x1p-64f);
+}
+
+/* pool.c */
+void cn_cpu_maxpool_forward(const cn_op_io *io);
+void cn_cpu_minpool_forward(const cn_op_io *io);
+void cn_cpu_argpool_backward(const cn_op_io *io); /* max and min: through the kept argmax */
+void cn_cpu_avgpool_forward(const cn_op_io *io);
+void cn_cpu_avgpool_backward(const cn_op_io *io);
+void cn_cpu_globalavgpool_forward(const cn_op_io *io);
+void cn_cpu_globalavgpool_backward(const cn_op_io *io);
+/* activation.c */
+void cn_cpu_relu_forward(const cn_op_io *io);
+void cn_cpu_relu_backward(const cn_op_io *io);
+void cn_cpu_leakyrelu_forward(const cn_op_io *io);
+void cn_cpu_leakyrelu_backward(const cn_op_io *io);
+void cn_cpu_sigmoid_forward(const cn_op_io *io);
+void cn_cpu_sigmoid_backward(const cn_op_io *io);
+void cn_cpu_tanh_forward(const cn_op_io *io);
+void cn_cpu_tanh_backward(const cn_op_io *io);
+/* batchnorm.c */
+void cn_cpu_batchnorm_forward(const cn_op_io *io);
+void cn_cpu_batchnorm_backward(const cn_op_io *io);
+/* softmax.c */
+void cn_cpu_softmax_forward(const cn_op_io *io);
+void cn_cpu_softmax_backward(const cn_op_io *io);
+/* dropout.c */
+void cn_cpu_dropout_forward(const cn_op_io *io);
+void cn_cpu_dropout_backward(const cn_op_io *io);
+/* merge.c */
+void cn_cpu_add_forward(const cn_op_io *io);
+void cn_cpu_add_backward(const cn_op_io *io);
+void cn_cpu_concat_forward(const cn_op_io *io);
+void cn_cpu_concat_backward(const cn_op_io *io);
+
+#endif /* CN_CPU_OTHER_IMPL_H */

@@ -1,0 +1,292 @@
+/* pool.c — max, min and average pooling and global average pooling on the CPU, threaded over
+ * (sample, channel) planes. 2x2 windows of stride 2 without padding or overhang (the common case)
+ * run as one vector loop per plane. Any other geometry runs window cell by window cell: for cell
+ * (ky, kx) the outputs whose window has that cell inside the input form a rectangle, and a vector
+ * loop along each of its rows lets the cell challenge (max, min) or join (mean) each output's
+ * value, so padding and clipped windows need no code of their own.
+ * Results equal src/ops/pool.c's to the bit: a window's cells in the same scan order with ties to
+ * the first, the same divisor, sums in double in the same order, and backward's overlapping
+ * windows adding up in the same order (global average pooling: within 1e-7, its sum runs in
+ * lanes). Covered by tests/test_cpu_ops.c. */
+#include "../../core/sum_impl.h"
+#include "../../ops/pool_ref.h"
+#include "other_impl.h"
+
+#define TILE 2048 /* outputs per pass of average pooling: its double sums and shares live on the stack */
+
+static int is_2x2_stride2(const cn_pool_geom *g)
+{
+    return g->kh == 2 && g->kw == 2 && g->sh == 2 && g->sw == 2 && g->pad_t == 0 && g->pad_l == 0 &&
+           2 * g->oh <= g->h && 2 * g->ow <= g->w;
+}
+
+/* A rectangle of outputs: rows [r0, r1), columns [c0, c1). */
+typedef struct { int64_t r0, r1, c0, c1; } out_rect;
+
+/* the outputs o in [lo, hi) of one dimension whose window cell k lands inside the input:
+ * 0 <= o*stride - pad + k < n */
+static void narrow_to_cell(int64_t stride, int64_t pad, int64_t k, int64_t n, int64_t *lo, int64_t *hi)
+{
+    int64_t first = pad - k > 0 ? (pad - k + stride - 1) / stride : 0, last = n - 1 + pad - k;
+    int64_t end = last >= 0 ? last / stride + 1 : 0;
+    if (*lo < first) *lo = first;
+    if (*hi > end) *hi = end;
+    if (*hi < *lo) *hi = *lo;
+}
+
+/* the outputs of rectangle t whose window cell (ky, kx) lands inside the input */
+static out_rect with_cell(const cn_pool_geom *g, out_rect t, int64_t ky, int64_t kx)
+{
+    narrow_to_cell(g->sh, g->pad_t, ky, g->h, &t.r0, &t.r1);
+    narrow_to_cell(g->sw, g->pad_l, kx, g->w, &t.c0, &t.c1);
+    return t;
+}
+
+/* The tiles of average pooling: consecutive in row-major output order (whole rows, or pieces of
+ * one row when a row is longer than TILE), so a cell's shares still arrive in output order. */
+static out_rect tile_at(const cn_pool_geom *g, int64_t r0, int64_t c0)
+{
+    int64_t cols = g->ow < TILE ? g->ow : TILE, rows = TILE / cols;
+    if (cols < g->ow) return (out_rect){ r0, r0 + 1, c0, c0 + cols < g->ow ? c0 + cols : g->ow };
+    return (out_rect){ r0, r0 + rows < g->oh ? r0 + rows : g->oh, 0, g->ow };
+}
+
+/* the tile after t */
+static int next_tile(const cn_pool_geom *g, out_rect *t)
+{
+    *t = t->c1 < g->ow ? tile_at(g, t->r0, t->c1) : tile_at(g, t->r1, 0);
+    return t->r0 < g->oh;
+}
+
+/* ---- forward ------------------------------------------------------------------------------- */
+
+/* "v beats best" for max (larger) or min (smaller) pooling; NaN never beats, never is beaten.
+ * Both comparisons and no branch, so that loops over it vectorise whatever `max` is. */
+static inline int beats(int max, float v, float best) { return (max & (v > best)) | (!max & (v < best)); }
+
+/* one plane: y (OH,OW) <- max or min of x (H,W) over 2x2 windows of stride 2; argmax (OH,OW) the
+ * winner's index in x, the first in scan order on ties. Both loops in one vector loop: a row has
+ * few outputs (14 at 28x28), and a loop per row would spend its time starting and finishing. */
+static void argpool_plane_2x2(const cn_pool_geom *g, int max, const float *x, float *restrict y,
+                              int32_t *restrict argmax)
+{
+    int32_t oh = (int32_t)g->oh, ow = (int32_t)g->ow, w = (int32_t)g->w; /* a plane has < 2^31 values */
+#pragma omp simd collapse(2)
+    for (int32_t oy = 0; oy < oh; oy++)
+        for (int32_t ox = 0; ox < ow; ox++) {
+            int32_t at = 2 * oy * w + 2 * ox, win = at;
+            float best = x[win];
+            if (beats(max, x[win + 1], best)) best = x[win + 1], at = win + 1;
+            if (beats(max, x[win + w], best)) best = x[win + w], at = win + w;
+            if (beats(max, x[win + w + 1], best)) best = x[win + w + 1], at = win + w + 1;
+            y[oy * ow + ox] = best;
+            argmax[oy * ow + ox] = at;
+        }
+}
+
+/* one plane, any geometry: every output starts empty (y = 0, argmax -1, what a window of
+ * padding only keeps); then each window cell in scan order is taken by the outputs still empty
+ * and challenges the others, as the reference's scan of each window */
+static void argpool_plane(const cn_pool_geom *g, int max, const float *x, float *restrict y, int32_t *restrict argmax)
+{
+    int32_t sw = (int32_t)g->sw; /* a plane has < 2^31 values */
+    for (int64_t o = 0; o < g->oh * g->ow; o++) y[o] = 0, argmax[o] = -1;
+    for (int64_t ky = 0; ky < g->kh; ky++)
+        for (int64_t kx = 0; kx < g->kw; kx++) {
+            out_rect t = with_cell(g, (out_rect){ 0, g->oh, 0, g->ow }, ky, kx);
+            for (int64_t oy = t.r0; oy < t.r1; oy++) {
+                /* cell (ky, kx) of output (oy, ox) is x[row + ox * sw] */
+                int32_t row = (int32_t)((oy * g->sh - g->pad_t + ky) * g->w + kx - g->pad_l);
+                float *restrict yr = y + oy * g->ow;
+                int32_t *restrict ar = argmax + oy * g->ow;
+#pragma omp simd
+                for (int32_t ox = (int32_t)t.c0; ox < (int32_t)t.c1; ox++) {
+                    float v = x[row + ox * sw];
+                    int take = (ar[ox] < 0) | beats(max, v, yr[ox]);
+                    yr[ox] = take ? v : yr[ox];
+                    ar[ox] = take ? row + ox * sw : ar[ox];
+                }
+            }
+        }
+}
+
+/* one plane: y (OH,OW) <- mean of x (H,W) over 2x2 windows of stride 2, summed as the reference
+ * does (in double, from 0, in scan order); one vector loop as argpool_plane_2x2 */
+static void avgpool_plane_2x2(const cn_pool_geom *g, const float *x, float *restrict y)
+{
+    int64_t oh = g->oh, ow = g->ow, w = g->w;
+#pragma omp simd collapse(2)
+    for (int64_t oy = 0; oy < oh; oy++)
+        for (int64_t ox = 0; ox < ow; ox++) {
+            const float *win = x + 2 * oy * w + 2 * ox;
+            double acc = 0.0;
+            acc += win[0], acc += win[1], acc += win[w], acc += win[w + 1];
+            y[oy * ow + ox] = (float)(acc / 4.0);
+        }
+}
+
+/* one plane, any geometry, a tile at a time: each output's sum starts at 0 and takes its window's
+ * cells in scan order, in double; then the divisor */
+static void avgpool_plane(const cn_pool_geom *g, const float *x, float *restrict y)
+{
+    out_rect t = tile_at(g, 0, 0);
+    do {
+        int64_t cols = t.c1 - t.c0;
+        double acc[TILE];
+        for (int64_t i = 0; i < (t.r1 - t.r0) * cols; i++) acc[i] = 0.0;
+        for (int64_t ky = 0; ky < g->kh; ky++)
+            for (int64_t kx = 0; kx < g->kw; kx++) {
+                out_rect c = with_cell(g, t, ky, kx);
+                for (int64_t oy = c.r0; oy < c.r1; oy++) {
+                    int64_t row = (oy * g->sh - g->pad_t + ky) * g->w + kx - g->pad_l; /* as in argpool_plane */
+                    int64_t sum = (oy - t.r0) * cols - t.c0; /* output (oy, ox)'s sum is acc[sum + ox] */
+#pragma omp simd
+                    for (int64_t ox = c.c0; ox < c.c1; ox++) acc[sum + ox] += x[row + ox * g->sw];
+                }
+            }
+        for (int64_t oy = t.r0; oy < t.r1; oy++)
+            for (int64_t ox = t.c0; ox < t.c1; ox++) {
+                double area = (double)cn_pool_window_at(g, oy, ox).area;
+                y[oy * g->ow + ox] = (float)(acc[(oy - t.r0) * cols + ox - t.c0] / area);
+            }
+    } while (next_tile(g, &t));
+}
+
+/* y (N,C,OH,OW) <- pooling of x (N,C,H,W), one plane per iteration; argmax (N,C,OH,OW) for max
+ * and min */
+static void pool_forward(const cn_op_io *io, cn_pool_kind kind)
+{
+    cn_pool_geom g = cn_pool_geom_of(io->n, io->in[0], io->batch);
+    int64_t plane = g.h * g.w, oplane = g.oh * g.ow, planes = g.n * g.c;
+    int fast = is_2x2_stride2(&g), max = kind == CN_POOL_MAX;
+    const float *x = io->x[0];
+    float *y = io->y;
+    int32_t *argmax = io->aux;
+#pragma omp parallel for schedule(static) if (parallel: planes * plane >= CPU_PAR_MIN)
+    for (int64_t p = 0; p < planes; p++) {
+        const float *xp = x + p * plane;
+        float *yp = y + p * oplane;
+        if (kind == CN_POOL_AVG) {
+            if (fast) avgpool_plane_2x2(&g, xp, yp);
+            else avgpool_plane(&g, xp, yp);
+        } else if (fast) {
+            argpool_plane_2x2(&g, max, xp, yp, argmax + p * oplane);
+        } else {
+            argpool_plane(&g, max, xp, yp, argmax + p * oplane);
+        }
+    }
+}
+
+void cn_cpu_maxpool_forward(const cn_op_io *io) { pool_forward(io, CN_POOL_MAX); }
+void cn_cpu_minpool_forward(const cn_op_io *io) { pool_forward(io, CN_POOL_MIN); }
+void cn_cpu_avgpool_forward(const cn_op_io *io) { pool_forward(io, CN_POOL_AVG); }
+
+/* ---- backward ------------------------------------------------------------------------------ */
+
+/* dx (N,C,H,W) += dy (N,C,OH,OW) routed to the cells argmax (N,C,OH,OW) names, in output order
+ * within each plane (overlapping windows add up as in the reference) */
+void cn_cpu_argpool_backward(const cn_op_io *io)
+{
+    cn_pool_geom g = cn_pool_geom_of(io->n, io->in[0], io->batch);
+    int64_t plane = g.h * g.w, oplane = g.oh * g.ow, planes = g.n * g.c;
+    const float *dy = io->dy;
+    const int32_t *argmax = io->aux;
+    float *dx = io->dx[0];
+    if (!dx) return;
+#pragma omp parallel for schedule(static) if (parallel: planes * plane >= CPU_PAR_MIN)
+    for (int64_t p = 0; p < planes; p++) {
+        const float *gp = dy + p * oplane;
+        const int32_t *ap = argmax + p * oplane;
+        float *dxp = dx + p * plane;
+        for (int64_t o = 0; o < oplane; o++)
+            if (ap[o] >= 0) dxp[ap[o]] += gp[o];
+    }
+}
+
+/* one plane: dx (H,W) += dy (OH,OW) / 4 over each 2x2 window of stride 2 */
+static void avgpool_backward_plane_2x2(const cn_pool_geom *g, const float *dy, float *dx)
+{
+    int64_t oh = g->oh, ow = g->ow, w = g->w;
+#pragma omp simd collapse(2)
+    for (int64_t oy = 0; oy < oh; oy++)
+        for (int64_t ox = 0; ox < ow; ox++) {
+            float share = (float)((double)dy[oy * ow + ox] / 4.0), *win = dx + 2 * oy * w + 2 * ox;
+            win[0] += share, win[1] += share, win[w] += share, win[w + 1] += share;
+        }
+}
+
+/* one plane, any geometry, a tile at a time: dx (H,W) += dy / divisor over each window. A cell
+ * that several windows cover must receive their shares in output order, as in the reference; an
+ * earlier output covers it with a later cell of its window (lower or further right), so the
+ * window cells go from the last to the first. */
+static void avgpool_backward_plane(const cn_pool_geom *g, const float *dy, float *dx)
+{
+    out_rect t = tile_at(g, 0, 0);
+    do {
+        int64_t cols = t.c1 - t.c0;
+        float share[TILE];
+        for (int64_t oy = t.r0; oy < t.r1; oy++)
+            for (int64_t ox = t.c0; ox < t.c1; ox++)
+                share[(oy - t.r0) * cols + ox - t.c0] =
+                    (float)((double)dy[oy * g->ow + ox] / (double)cn_pool_window_at(g, oy, ox).area);
+        for (int64_t ky = g->kh - 1; ky >= 0; ky--)
+            for (int64_t kx = g->kw - 1; kx >= 0; kx--) {
+                out_rect c = with_cell(g, t, ky, kx);
+                for (int64_t oy = c.r0; oy < c.r1; oy++) {
+                    int64_t row = (oy * g->sh - g->pad_t + ky) * g->w + kx - g->pad_l; /* as in argpool_plane */
+                    int64_t part = (oy - t.r0) * cols - t.c0; /* output (oy, ox)'s share is share[part + ox] */
+#pragma omp simd
+                    for (int64_t ox = c.c0; ox < c.c1; ox++) dx[row + ox * g->sw] += share[part + ox];
+                }
+            }
+    } while (next_tile(g, &t));
+}
+
+/* dx (N,C,H,W) += dy (N,C,OH,OW) spread evenly over each window */
+void cn_cpu_avgpool_backward(const cn_op_io *io)
+{
+    cn_pool_geom g = cn_pool_geom_of(io->n, io->in[0], io->batch);
+    int64_t plane = g.h * g.w, oplane = g.oh * g.ow, planes = g.n * g.c;
+    int fast = is_2x2_stride2(&g);
+    const float *dy = io->dy;
+    float *dx = io->dx[0];
+    if (!dx) return;
+#pragma omp parallel for schedule(static) if (parallel: planes * plane >= CPU_PAR_MIN)
+    for (int64_t p = 0; p < planes; p++) {
+        if (fast) avgpool_backward_plane_2x2(&g, dy + p * oplane, dx + p * plane);
+        else avgpool_backward_plane(&g, dy + p * oplane, dx + p * plane);
+    }
+}
+
+/* ---- global average pooling ---------------------------------------------------------------- */
+
+/* y (N,C,1,1) <- mean of each plane of x (N,C,H,W) */
+void cn_cpu_globalavgpool_forward(const cn_op_io *io)
+{
+    const cn_dims *in = &io->in[0]->out;
+    int64_t plane = in->h * in->w, planes = io->batch * in->c;
+    const float *x = io->x[0];
+    float *y = io->y;
+#pragma omp parallel for schedule(static) if (parallel: planes * plane >= CPU_PAR_MIN)
+    for (int64_t p = 0; p < planes; p++) {
+        cn_sum8 acc = cn_sum8_zero();
+        cn_sum8_add(&acc, x + p * plane, plane);
+        y[p] = (float)(cn_sum8_total(&acc) / (double)plane);
+    }
+}
+
+/* dx (N,C,H,W) += dy (N,C,1,1) / (H*W) over each plane */
+void cn_cpu_globalavgpool_backward(const cn_op_io *io)
+{
+    const cn_dims *in = &io->in[0]->out;
+    int64_t plane = in->h * in->w, planes = io->batch * in->c;
+    const float *dy = io->dy;
+    float *dx = io->dx[0];
+    if (!dx) return;
+#pragma omp parallel for schedule(static) if (parallel: planes * plane >= CPU_PAR_MIN)
+    for (int64_t p = 0; p < planes; p++) {
+        float share = (float)((double)dy[p] / (double)plane), *restrict dxp = dx + p * plane;
+#pragma omp simd
+        for (int64_t i = 0; i < plane; i++) dxp[i] += share;
+    }
+}

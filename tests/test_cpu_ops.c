@@ -1,0 +1,355 @@
+/* test_cpu_ops.c — the CPU backend's kernels for pooling, activations, batch norm, softmax,
+ * dropout, add, concat and flatten (src/backend/cpu/other.c and its family files) against the
+ * reference kernels of src/ops: the same net runs forward and backward on both backends from the
+ * same weights, input and dropout stream, over shapes with odd sizes and remainders, padding,
+ * ceil windows, strides unlike the window, and inputs full of ties. Where the fast kernel does
+ * the reference's arithmetic (pooling, relu, leakyrelu, dropout, add, concat, flatten) the
+ * results must be equal; elsewhere within 1e-5 relative (max |a - b| / max |b| per tensor).
+ * Training steps (no input gradient, the loss of src/train/loss.c, the updates of optim.c) must
+ * agree the same way. Then a net of every op, the loss over many rows and the update of a large
+ * slab must give the same bits on 1, 2 and 3 threads. */
+#include <stdlib.h>
+
+#include "../src/model/model_impl.h"
+#include "test_util.h"
+
+static cn_ctx *ctx;
+
+typedef enum { IN_NORMAL, IN_TIES, IN_WIDE } input_kind;
+
+/* what one run leaves: output, input gradient, parameter gradients, all parameters (BN's
+ * running statistics included), malloc'ed */
+typedef struct {
+    float *y, *dx, *dw, *params;
+    int64_t ny, nx, nw, np;
+} run_result;
+
+static void result_free(run_result *r) { free(r->y), free(r->dx), free(r->dw), free(r->params); }
+
+static float *copy_of(const float *p, int64_t n)
+{
+    float *c = malloc((size_t)(n ? n : 1) * sizeof(float));
+    memcpy(c, p, (size_t)n * sizeof(float));
+    return c;
+}
+
+/* N(0,1); ties: multiples of 0.5 in [-2, 2] (equal values in most windows, zeros for relu);
+ * wide: N(0, 8^2), saturating sigmoid and tanh */
+static float draw(cn_rng *rng, input_kind kind)
+{
+    double v = cn_rng_normal(rng);
+    if (kind == IN_TIES) {
+        double q = floor(v * 2.0 + 0.5) / 2.0;
+        return (float)(q > 2 ? 2 : q < -2 ? -2 : q);
+    }
+    return (float)(kind == IN_WIDE ? 8.0 * v : v);
+}
+
+/* Runs spec on backend be: with `eval`, one training forward first (moving BN's running
+ * statistics), then forward and backward in evaluation mode; else forward and backward training. */
+static run_result run(const char *spec, const cn_backend *be, int64_t batch, input_kind kind, int eval)
+{
+    run_result r = { 0 };
+    cn_net *net = parse_spec(ctx, spec);
+    if (!net) return r;
+    cn_net_set_backend(net, be);
+    CHECK(cn_net_init_params(ctx, net, CN_INIT_KAIMING_UNIFORM, 77) == CN_OK);
+    cn_layer_info in = layer_at(ctx, net, 0, 1);
+    r.nx = in.c * in.h * in.w * batch;
+    float *x = malloc((size_t)r.nx * sizeof(float));
+    cn_rng rng;
+    cn_rng_seed(&rng, 5);
+    for (int64_t i = 0; i < r.nx; i++) x[i] = draw(&rng, kind);
+    if (eval) CHECK(cn_net_forward(ctx, net, x, batch, 1) == CN_OK);
+    CHECK(cn_net_forward(ctx, net, x, batch, !eval) == CN_OK);
+    const float *out = cn_net_output(net, &r.ny);
+    r.y = copy_of(out, r.ny);
+    float *g = malloc((size_t)r.ny * sizeof(float));
+    for (int64_t i = 0; i < r.ny; i++) g[i] = draw(&rng, kind == IN_TIES ? IN_TIES : IN_NORMAL);
+    cn_net_zero_grad(net);
+    CHECK(cn_net_backward(ctx, net, g) == CN_OK);
+    r.dx = copy_of(cn_net_input_grad(net), r.nx);
+    const float *grads = cn_net_grads(net, &r.nw), *params = cn_net_params(net, NULL, &r.np);
+    r.dw = copy_of(grads, r.nw);
+    r.params = copy_of(params, r.np);
+    free(g);
+    free(x);
+    cn_net_destroy(net);
+    return r;
+}
+
+/* max |a - b| / max |b|: 0 when equal, infinite where one is NaN */
+static double rel(const float *a, const float *b, int64_t n)
+{
+    double d = 0, s = 0;
+    for (int64_t i = 0; i < n; i++) {
+        double e = fabs((double)a[i] - b[i]);
+        if (isnan(e)) return INFINITY;
+        if (e > d) d = e;
+        if (fabs(b[i]) > s) s = fabs(b[i]);
+    }
+    return s > 0 ? d / s : d;
+}
+
+/* the fast kernels against the reference: equal when `exact`, else within 1e-5 */
+static void compare(const char *spec, int64_t batch, input_kind kind, int eval, int exact)
+{
+    run_result a = run(spec, cn_backend_reference(), batch, kind, eval);
+    run_result b = run(spec, cn_backend_default(), batch, kind, eval);
+    if (a.y && b.y) {
+        CHECK(a.ny == b.ny && a.nx == b.nx && a.nw == b.nw && a.np == b.np);
+        double ey = rel(b.y, a.y, a.ny), ex = rel(b.dx, a.dx, a.nx), ew = rel(b.dw, a.dw, a.nw),
+               ep = rel(b.params, a.params, a.np);
+        double tol = exact ? 0 : 1e-5;
+        if (!(ey <= tol && ex <= tol && ew <= tol && ep <= tol))
+            test_fail(__FILE__, __LINE__, "%s (batch %lld, input %d%s): y %.1e dx %.1e dw %.1e params %.1e, tolerance %g",
+                      spec, (long long)batch, (int)kind, eval ? ", eval" : "", ey, ex, ew, ep, tol);
+    }
+    result_free(&a);
+    result_free(&b);
+}
+
+static void test_pooling(void)
+{
+    static const char *geometries[] = {
+        "input 8x8x3; %s 2x2",                          /* the 2x2 stride-2 path */
+        "input 9x11x5; %s 2x2",                         /* odd sizes: the last row and column unused */
+        "input 9x11x5; %s 2x2 ceil=yes",                /* a ceil window overhangs: general path */
+        "input 10x13x4; %s 3x3 stride=2 pad=1",
+        "input 7x7x2; %s 3x3 stride=1 pad=1",           /* overlapping windows */
+        "input 11x9x3; %s 3x2 stride=2x3 pad=1x1 ceil=yes",
+        "input 7x7x2; %s 3x3 stride=2 pad=same",
+        "input 6x5x3; %s 2x2 stride=1",
+        "input 5x5x1; %s 5x5",
+        "input 40x40x16; %s 2x2",                         /* enough for threads */
+        "input 33x35x16; %s 3x3 stride=2 pad=1",         /* enough for threads */
+        "input 40x80x2; %s 3x3 stride=1 pad=1",          /* average pooling's tiles: several rows each */
+        "input 3x4200x1; %s 2x3 stride=1x2 pad=1 ceil=yes", /* rows longer than a tile */
+    };
+    static const char *ops[] = { "maxpool", "minpool", "avgpool" };
+    char spec[160];
+    for (size_t o = 0; o < sizeof ops / sizeof ops[0]; o++)
+        for (size_t g = 0; g < sizeof geometries / sizeof geometries[0]; g++) {
+            snprintf(spec, sizeof spec, geometries[g], ops[o]);
+            compare(spec, 3, IN_TIES, 0, 1);
+            compare(spec, 2, IN_NORMAL, 0, 1);
+        }
+    compare("input 7x5x6; globalavgpool", 3, IN_NORMAL, 0, 0);
+    compare("input 1x1x3; globalavgpool", 2, IN_NORMAL, 0, 0);
+    compare("input 31x29x40; globalavgpool", 2, IN_TIES, 0, 0);
+}
+
+static void test_activations(void)
+{
+    static const char *shapes[] = { "input 13x7x3; %s", "input 1x1x5; %s", "input 64x64x5; %s" };
+    static const struct { const char *op; int exact; } acts[] = {
+        { "relu", 1 }, { "leakyrelu", 1 }, { "leakyrelu slope=0.3", 1 }, { "sigmoid", 0 }, { "tanh", 0 },
+    };
+    char spec[160];
+    for (size_t a = 0; a < sizeof acts / sizeof acts[0]; a++)
+        for (size_t s = 0; s < sizeof shapes / sizeof shapes[0]; s++) {
+            snprintf(spec, sizeof spec, shapes[s], acts[a].op);
+            compare(spec, 3, IN_NORMAL, 0, acts[a].exact);
+            compare(spec, 2, IN_TIES, 0, acts[a].exact);
+            compare(spec, 2, IN_WIDE, 0, acts[a].exact);
+        }
+}
+
+static void test_batchnorm(void)
+{
+    static const char *specs[] = {
+        "input 9x7x5; batchnorm",
+        "input 1x1x13; batchnorm",                      /* after a dense layer: one value per plane */
+        "input 5x5x3; batchnorm momentum=0.3 eps=1e-3",
+        "input 30x30x40; batchnorm",                    /* enough for threads */
+        "input 6x6x4; batchnorm; relu; batchnorm",
+    };
+    for (size_t i = 0; i < sizeof specs / sizeof specs[0]; i++) {
+        compare(specs[i], 3, IN_NORMAL, 0, 0);
+        compare(specs[i], 3, IN_NORMAL, 1, 0);
+        compare(specs[i], 2, IN_WIDE, 0, 0);
+    }
+    compare("input 1x1x4; batchnorm", 1, IN_NORMAL, 0, 0); /* one value per channel: variance 0 */
+}
+
+static void test_softmax(void)
+{
+    compare("input 1x1x10; softmax", 7, IN_NORMAL, 0, 0);
+    compare("input 1x1x10; softmax", 7, IN_WIDE, 0, 0);
+    compare("input 5x3x7; softmax", 3, IN_NORMAL, 0, 0);
+    compare("input 9x9x4; softmax", 3, IN_WIDE, 0, 0);  /* 81 positions: a block and a remainder */
+    compare("input 1x1x1000; softmax", 40, IN_NORMAL, 0, 0);
+    compare("input 16x16x200; softmax", 2, IN_TIES, 0, 0);
+}
+
+static void test_dropout(void)
+{
+    compare("input 9x7x5; dropout keep=0.7", 3, IN_NORMAL, 0, 1);
+    compare("input 9x7x5; dropout keep=0.7", 3, IN_NORMAL, 1, 1);
+    compare("input 3x3x3; dropout keep=1", 2, IN_NORMAL, 0, 1);
+    compare("input 64x64x4; dropout keep=0.5; relu; dropout keep=0.9", 3, IN_NORMAL, 0, 1);
+}
+
+static void test_merge(void)
+{
+    /* add and concat read the input too, so its gradient collects from several layers */
+    compare("input 6x5x4 as x; relu from x as a; tanh from x as b; add a b x", 3, IN_NORMAL, 0, 0);
+    compare("input 6x5x4 as x; relu from x as a; leakyrelu from x as b; add a b x", 3, IN_TIES, 0, 1);
+    compare("input 6x5x3 as x; relu from x as a; maxpool 3x3 stride=1 pad=1 from x as b; concat a x as c; concat c b",
+            3, IN_NORMAL, 0, 1);
+    compare("input 64x64x3 as x; relu from x as a; concat a x as c; relu from x as d; add d a as e; concat c e", 2,
+            IN_NORMAL, 0, 1);
+    compare("input 5x3x2; flatten; relu", 3, IN_NORMAL, 0, 1);
+    compare("input 64x32x8; flatten; relu", 2, IN_NORMAL, 0, 1);
+}
+
+/* Training steps of spec on backend be (cn_train_step: no gradient for the net's input, so the
+ * first layer's kernel sees dx NULL; the loss; the update): the losses and the parameters after. */
+static float *train(const char *spec, const cn_backend *be, cn_optim_kind kind, double *losses, int steps, int64_t *np)
+{
+    enum { BATCH = 5 };
+    cn_net *net = parse_spec(ctx, spec);
+    if (!net) return NULL;
+    cn_net_set_backend(net, be);
+    CHECK(cn_net_init_params(ctx, net, CN_INIT_KAIMING_UNIFORM, 3) == CN_OK);
+    cn_layer_info in = layer_at(ctx, net, 0, 1), out = layer_at(ctx, net, cn_net_layer_count(net) - 1, 1);
+    int64_t nx = in.c * in.h * in.w * BATCH;
+    float *x = malloc((size_t)nx * sizeof(float));
+    int32_t labels[BATCH];
+    cn_rng rng;
+    cn_rng_seed(&rng, 9);
+    for (int64_t i = 0; i < nx; i++) x[i] = draw(&rng, IN_NORMAL);
+    for (int i = 0; i < BATCH; i++) labels[i] = (int32_t)cn_rng_below(&rng, (uint64_t)(out.c * out.h * out.w));
+    cn_optim_config oc;
+    cn_optim_defaults(&oc, kind);
+    oc.l1 = 1e-3;
+    cn_optim *opt = NULL;
+    CHECK(cn_optim_create(ctx, net, &oc, &opt) == CN_OK);
+    cn_step_config sc = { cn_net_default_loss(net), 0 };
+    for (int s = 0; opt && s < steps; s++) CHECK(cn_train_step(ctx, net, opt, &sc, x, labels, BATCH, &losses[s]) == CN_OK);
+    const float *trained = cn_net_params(net, NULL, np);
+    float *params = copy_of(trained, *np);
+    cn_optim_destroy(opt);
+    cn_net_destroy(net);
+    free(x);
+    return params;
+}
+
+static void test_train_steps(void)
+{
+    static const char *specs[] = {
+        "input 6x6x4; batchnorm; relu; avgpool 2x2; globalavgpool; flatten; softmax",
+        "input 6x6x4; maxpool 2x2; batchnorm; globalavgpool; softmax",
+        "input 7x7x3; minpool 3x3 stride=2 pad=1; batchnorm; globalavgpool",
+        "input 6x6x4; dropout keep=0.8; batchnorm; tanh; globalavgpool",
+        "input 6x6x4 as x; relu from x as a; add a x; batchnorm; sigmoid; globalavgpool",
+        "input 6x6x4 as x; leakyrelu from x as a; concat x a; batchnorm; globalavgpool",
+        "input 1x1x6; flatten; batchnorm",
+    };
+    static const cn_optim_kind kinds[] = { CN_OPTIM_MOMENTUM, CN_OPTIM_ADAM, CN_OPTIM_ADAMW };
+    enum { STEPS = 3 };
+    for (size_t i = 0; i < sizeof specs / sizeof specs[0]; i++)
+        for (size_t k = 0; k < sizeof kinds / sizeof kinds[0]; k++) {
+            double la[STEPS], lb[STEPS];
+            int64_t na = 0, nb = 0;
+            float *a = train(specs[i], cn_backend_reference(), kinds[k], la, STEPS, &na);
+            float *b = train(specs[i], cn_backend_default(), kinds[k], lb, STEPS, &nb);
+            if (a && b && na == nb) {
+                double e = rel(b, a, na);
+                for (int s = 0; s < STEPS; s++) CHECK_NEAR(lb[s], la[s], 1e-5);
+                if (!(e <= 1e-5)) test_fail(__FILE__, __LINE__, "%s (%s): parameters differ by %.1e", specs[i],
+                                            cn_optim_kind_name(kinds[k]), e);
+            } else {
+                CHECK(a && b && na == nb);
+            }
+            free(a), free(b);
+        }
+}
+
+/* every accelerated op in one net, each layer large enough at batch 16 for its kernel to take
+ * its threads (but flatten and the last softmax) */
+static const char *const all_ops =
+    "input 40x40x12 as x; batchnorm; relu; maxpool 2x2 as p; avgpool 3x3 stride=1 pad=1 from p as q; add p q;"
+    "dropout keep=0.8; leakyrelu as l; minpool 3x3 stride=1 pad=1 ceil=yes; sigmoid as s;"
+    "maxpool 3x3 stride=1 pad=1 from l; tanh as t; concat s t; softmax; globalavgpool; flatten; softmax";
+
+static int same(const float *a, const float *b, int64_t n) { return memcmp(a, b, (size_t)n * sizeof(float)) == 0; }
+
+static void test_threads(void)
+{
+    int before = cn_threads();
+    run_result r[3];
+    for (int t = 0; t < 3; t++) {
+        cn_set_threads(t + 1);
+        r[t] = run(all_ops, cn_backend_default(), 16, IN_NORMAL, 0);
+    }
+    for (int t = 1; t < 3; t++) {
+        CHECK(r[t].y && r[0].y && r[t].ny == r[0].ny && r[t].nx == r[0].nx && r[t].nw == r[0].nw);
+        if (!r[t].y || !r[0].y) continue;
+        CHECK(same(r[t].y, r[0].y, r[0].ny));
+        CHECK(same(r[t].dx, r[0].dx, r[0].nx));
+        CHECK(same(r[t].dw, r[0].dw, r[0].nw));
+        CHECK(same(r[t].params, r[0].params, r[0].np));
+    }
+    for (int t = 0; t < 3; t++) result_free(&r[t]);
+    cn_set_threads(before);
+    compare(all_ops, 16, IN_NORMAL, 0, 0); /* and the whole net against the reference */
+    compare(all_ops, 4, IN_TIES, 1, 0);
+}
+
+/* the loss over rows enough for threads, and the update of a slab large enough for threads (a
+ * batch norm over 40,000 channels: 80,000 trainable values) */
+static void test_threads_train(void)
+{
+    enum { ROWS = 300, COLS = 101 };
+    int before = cn_threads();
+    float *target = calloc(ROWS * COLS, sizeof(float)), *logits = malloc(ROWS * COLS * sizeof(float));
+    float *grad[3], *params[3];
+    double loss[3], steps[3][2];
+    int64_t np[3];
+    cn_rng rng;
+    cn_rng_seed(&rng, 4);
+    for (int i = 0; i < ROWS * COLS; i++) logits[i] = draw(&rng, IN_WIDE);
+    for (int r = 0; r < ROWS; r++) target[r * COLS + (int)cn_rng_below(&rng, COLS)] = 1;
+    for (int t = 0; t < 3; t++) {
+        cn_set_threads(t + 1);
+        grad[t] = malloc(ROWS * COLS * sizeof(float));
+        CHECK(cn_loss_grad(ctx, CN_LOSS_CE_LOGITS, target, logits, ROWS, COLS, CN_REDUCE_MEAN, 0.1, &loss[t], grad[t]) == CN_OK);
+        params[t] = train("input 1x1x40000; batchnorm", cn_backend_default(), CN_OPTIM_ADAM, steps[t], 2, &np[t]);
+    }
+    for (int t = 1; t < 3; t++) {
+        CHECK(loss[t] == loss[0] && same(grad[t], grad[0], ROWS * COLS));
+        CHECK(steps[t][0] == steps[0][0] && steps[t][1] == steps[0][1]);
+        CHECK(params[t] && params[0] && np[t] == np[0] && same(params[t], params[0], np[0]));
+    }
+    /* and the blocked sum is the plain one, up to rounding */
+    double plain = 0;
+    for (int r = 0; r < ROWS; r++) {
+        double v;
+        CHECK(cn_loss_grad(ctx, CN_LOSS_CE_LOGITS, target + r * COLS, logits + r * COLS, 1, COLS, CN_REDUCE_SUM, 0.1, &v,
+                           NULL) == CN_OK);
+        plain += v;
+    }
+    CHECK_NEAR(loss[0], plain / ROWS, 1e-12);
+    for (int t = 0; t < 3; t++) free(grad[t]), free(params[t]);
+    free(target), free(logits);
+    cn_set_threads(before);
+}
+
+static void setup(void) { CHECK(cn_ctx_create(NULL, &ctx) == CN_OK); }
+static void teardown(void) { cn_ctx_destroy(ctx); }
+
+static const test_case cases[] = {
+    { "setup", setup },
+    { "max, min and average pooling, global average pooling against the reference", test_pooling },
+    { "relu, leakyrelu, sigmoid, tanh against the reference", test_activations },
+    { "batch norm (training and evaluation) against the reference", test_batchnorm },
+    { "softmax against the reference", test_softmax },
+    { "dropout against the reference (same stream, same masks)", test_dropout },
+    { "add, concat and flatten against the reference", test_merge },
+    { "training steps (no input gradient, loss, update) against the reference", test_train_steps },
+    { "the same bits on 1, 2 and 3 threads", test_threads },
+    { "loss and update: the same bits on 1, 2 and 3 threads", test_threads_train },
+    { "teardown", teardown },
+};
+TEST_MAIN(cases)
