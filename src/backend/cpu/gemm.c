@@ -1,11 +1,11 @@
 /* gemm.c — C (+)= A.B for float views (see gemm.h): packed panels, an 8x48 micro-kernel in
  * AVX-512 or portable C, OpenMP over output tiles, and a plain reference product.
  *
- * Loop order (BLIS): for each KC-deep slice of k, for each MC-tall block of rows, the block of A
- * is packed once by all threads into MR-row panels; then each thread walks its share of the
- * (NR-column panel, MR-row panel) tiles, packing a B panel into its own buffer when the column
- * panel changes, so a B panel stays in L1 while the A panels stream from L2. The packing
- * buffers are thread-local and fixed in size: a product never allocates. */
+ * Loop order (BLIS): for each KC-deep slice of k, for each MC-tall block of rows, each thread
+ * walks its fixed share of the (NR-column panel, MR-row panel) tiles, packing the A panels its
+ * tiles need and a B panel whenever the column panel changes into buffers of its own, so a B
+ * panel stays in L1 while the A panels stream from L2, and no thread waits for another. The
+ * packing buffers are thread-local and fixed in size: a product never allocates. */
 #include "gemm.h"
 
 #include <string.h>
@@ -286,15 +286,23 @@ const char *cn_gemm_kernel_name(void) { return pick_kernel() == kernel_generic ?
 
 static int64_t ceil_div(int64_t a, int64_t b) { return (a + b - 1) / b; }
 
-/* One thread's share of the tiles of the block rows [i0, i0+mc) and slice [k0, k0+kc). */
-static void run_tiles(const cn_gemm_args *g, kernel_fn kernel, const float *apack, int64_t i0, int64_t mc, int64_t k0,
-                      int64_t kc, int first, int last, int thread, int threads)
+/* One thread's share of the tiles of the block of rows [i0, i0+mc) and the slice [k0, k0+kc).
+ * The share depends on the shapes and the thread's number only, so a thread owns the same
+ * tiles of C in every slice and the threads never wait for each other: each packs the A and B
+ * panels its tiles need into its own buffers. */
+static void run_tiles(const cn_gemm_args *g, kernel_fn kernel, int64_t i0, int64_t mc, int64_t k0, int64_t kc,
+                      int first, int last, int thread, int threads)
 {
     int64_t mp = ceil_div(mc, MR), np = ceil_div(g->n, NR), tiles = mp * np;
-    int64_t t0 = tiles * thread / threads, t1 = tiles * (thread + 1) / threads, packed = -1;
+    int64_t t0 = tiles * thread / threads, t1 = tiles * (thread + 1) / threads, packed_b = -1;
+    uint64_t packed_a = 0; /* bit ip: A panel ip is in a_pack (MC/MR <= 64 panels) */
     for (int64_t t = t0; t < t1; t++) {
-        int64_t jp = t / mp, ip = t % mp, j0 = jp * NR;
-        if (jp != packed) {
+        int64_t jp = t / mp, ip = t % mp, j0 = jp * NR, rows = mc - ip * MR < MR ? mc - ip * MR : MR;
+        if (!(packed_a >> ip & 1)) {
+            pack_panel(g->a, &g->a_row, i0 + ip * MR, rows, &g->a_col, k0, kc, MR, a_pack + ip * MR * kc);
+            packed_a |= (uint64_t)1 << ip;
+        }
+        if (jp != packed_b) {
             int64_t cols = g->n - j0 < NR ? g->n - j0 : NR;
             if (g->pack_b) {
                 if (cols < NR) memset(b_pack, 0, (size_t)(kc * NR) * sizeof(float));
@@ -302,19 +310,66 @@ static void run_tiles(const cn_gemm_args *g, kernel_fn kernel, const float *apac
             } else {
                 pack_panel(g->b, &g->b_col, j0, cols, &g->b_row, k0, kc, NR, b_pack);
             }
-            packed = jp;
+            packed_b = jp;
         }
-        tile tl = { g, i0 + ip * MR, j0, 0, 0, first, last };
-        tl.rows = mc - ip * MR < MR ? mc - ip * MR : MR;
-        tl.cols = g->n - j0 < NR ? g->n - j0 : NR;
-        kernel(kc, apack + ip * MR * kc, b_pack, &tl);
+        tile tl = { g, i0 + ip * MR, j0, rows, g->n - j0 < NR ? g->n - j0 : NR, first, last };
+        kernel(kc, a_pack + ip * MR * kc, b_pack, &tl);
     }
+}
+
+/* The product over k in [kbeg, kend) on `threads` threads (1 inside a parallel region). */
+static void gemm_range(const cn_gemm_args *g, int64_t kbeg, int64_t kend, int threads)
+{
+    kernel_fn kernel = pick_kernel();
+#pragma omp parallel num_threads(threads) if (threads > 1)
+    {
+        int thread = 0, team = 1;
+#ifdef _OPENMP
+        thread = omp_get_thread_num(), team = omp_get_num_threads();
+#endif
+        for (int64_t k0 = kbeg; k0 < kend; k0 += KC) {
+            int64_t kc = kend - k0 < KC ? kend - k0 : KC;
+            for (int64_t i0 = 0; i0 < g->m; i0 += MC)
+                run_tiles(g, kernel, i0, g->m - i0 < MC ? g->m - i0 : MC, k0, kc, k0 == kbeg, k0 + kc >= kend, thread,
+                          team);
+        }
+    }
+}
+
+/* Split k: a weight gradient (C += A.B with few outputs and a long sum, as a first layer's
+ * 32x9 over 50,000 pixels) has too few tiles to share, so SPLIT_PARTS slices of k are summed
+ * apart, side by side, and added to C in slice order. The parts depend on the shapes only:
+ * the result is the same on any number of threads. */
+#define SPLIT_PARTS 8
+#define SPLIT_MAX_MN 4096
+static _Thread_local _Alignas(64) float split_buf[SPLIT_PARTS * SPLIT_MAX_MN];
+
+static int split_k(const cn_gemm_args *g)
+{
+    return g->accumulate && !g->relu && ceil_div(g->m, MR) * ceil_div(g->n, NR) < 8 &&
+           g->m * g->n <= SPLIT_MAX_MN && g->k >= SPLIT_PARTS * 2 * KC;
+}
+
+static void gemm_split(const cn_gemm_args *g, int threads)
+{
+    float *parts = split_buf;
+    int64_t mn = g->m * g->n;
+#pragma omp parallel for schedule(static) num_threads(threads) if (threads > 1)
+    for (int p = 0; p < SPLIT_PARTS; p++) {
+        cn_gemm_args part = *g;
+        part.c = parts + p * mn, part.c_row = cn_axis_ld(g->n), part.c_col = cn_axis_unit(), part.accumulate = 0;
+        gemm_range(&part, g->k * p / SPLIT_PARTS, g->k * (p + 1) / SPLIT_PARTS, 1);
+    }
+    for (int64_t i = 0; i < g->m; i++)
+        for (int64_t j = 0; j < g->n; j++) {
+            float *c = g->c + at(&g->c_row, i) + at(&g->c_col, j);
+            for (int p = 0; p < SPLIT_PARTS; p++) *c += parts[p * mn + i * g->n + j];
+        }
 }
 
 void cn_gemm(const cn_gemm_args *g)
 {
     if (g->m <= 0 || g->n <= 0) return;
-    kernel_fn kernel = pick_kernel();
     if (g->k <= 0) { /* C = bias (or unchanged) */
         _Alignas(64) float zero[MR * NR] = { 0 };
         for (int64_t i = 0; i < g->m; i += MR)
@@ -324,32 +379,13 @@ void cn_gemm(const cn_gemm_args *g)
             }
         return;
     }
-    float *apack = a_pack; /* the calling thread's buffer, shared with its team */
     /* small products are not worth waking threads for (the result is the same either way) */
     int threads = 1;
 #ifdef _OPENMP
     if ((double)g->m * (double)g->n * (double)g->k >= 1 << 18 && !omp_in_parallel()) threads = omp_get_max_threads();
 #endif
-#pragma omp parallel num_threads(threads) if (threads > 1)
-    {
-        int thread = 0, team = 1;
-#ifdef _OPENMP
-        thread = omp_get_thread_num(), team = omp_get_num_threads();
-#endif
-        for (int64_t k0 = 0; k0 < g->k; k0 += KC) {
-            int64_t kc = g->k - k0 < KC ? g->k - k0 : KC;
-            for (int64_t i0 = 0; i0 < g->m; i0 += MC) {
-                int64_t mc = g->m - i0 < MC ? g->m - i0 : MC;
-#pragma omp for schedule(static)
-                for (int64_t ip = 0; ip < ceil_div(mc, MR); ip++) {
-                    int64_t rows = mc - ip * MR < MR ? mc - ip * MR : MR;
-                    pack_panel(g->a, &g->a_row, i0 + ip * MR, rows, &g->a_col, k0, kc, MR, apack + ip * MR * kc);
-                }
-                run_tiles(g, kernel, apack, i0, mc, k0, kc, k0 == 0, k0 + kc >= g->k, thread, team);
-#pragma omp barrier
-            }
-        }
-    }
+    if (split_k(g)) gemm_split(g, threads);
+    else gemm_range(g, 0, g->k, threads);
 }
 
 /* ---- reference ------------------------------------------------------------------------------------ */
