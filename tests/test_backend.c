@@ -86,12 +86,15 @@ static void test_conv_shapes(void)
         "input 5x5x2; conv 3 5x5",
         "input 6x6x3; conv 33 3x3 pad=1; relu; maxpool 2x2; conv 17 3x3 pad=same",
         /* stride 1 on padded rows: even kernels (same pads 1 before, 2 after), rows wider
-         * than a panel, dilation, and rows too short to be worth padding */
+         * than a panel, dilation; rows too short to be worth padding */
         "input 9x10x3; conv 4 4x4 pad=same",
         "input 9x10x6; conv 4 2x3 pad=same dilation=2",
         "input 5x70x4; conv 3 3x3 pad=1",
         "input 4x4x16; conv 20 3x3 pad=1",
         "input 3x3x4; conv 5 3x3 pad=1 bias=no",
+        /* padding past the kernel's reach: the input gradient goes through dcol */
+        "input 6x7x3; conv 4 1x3 pad=1",
+        "input 5x5x6; conv 4 1x1 pad=1",
     };
     for (size_t i = 0; i < sizeof specs / sizeof specs[0]; i++) compare(specs[i], 3);
 }

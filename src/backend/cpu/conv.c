@@ -1,7 +1,7 @@
 /* conv.c — convolution on the CPU as products with our SGEMM (gemm.c), in three ways:
  * 1x1 stride-1 convolutions read the image as a matrix; stride-1 convolutions work on padded
- * rows, where every patch is a contiguous run; other strides pack their patches from the image
- * run by run. Checked against the reference kernels (src/ops/conv.c) by tests/test_backend.c. */
+ * rows, where every patch is a contiguous run; the others pack their patches from the image
+ * run by run. The input gradient of a stride-1 convolution is itself such a convolution. Checked against the reference kernels (src/ops/conv.c) by tests/test_backend.c. */
 #include <string.h>
 
 #if defined(__x86_64__) || defined(__i386__)
@@ -216,64 +216,66 @@ static nchw_view channels_by_pixels(const float *t, int64_t channels, int64_t pl
     return (nchw_view){ t + (n0 * channels + c0) * plane, cn_axis_ld(plane), cn_axis_blocked(1, plane, channels * plane) };
 }
 
-static void general_forward(const cn_op_io *io)
+/* y (+)= x convolved with w (+ b), the patches packed from the image (1x1: the image itself) */
+static void general_conv(const cn_conv_geom *g, const float *x, const float *w, const float *b, float *y,
+                         int accumulate)
 {
-    cn_conv_geom g = cn_conv_geom_of(io->n, io->in[0], io->batch);
-    int64_t cin_g = g.cin / g.groups, cout_g = g.cout / g.groups, K = cin_g * g.kh * g.kw, P = g.oh * g.ow;
-    const float *w = io->w, *x = io->x[0], *b = io->n->a.bias ? w + g.cout * K : NULL;
-    for (int64_t gr = 0; gr < g.groups; gr++) {
-        nchw_view y = channels_by_pixels(io->y, g.cout, P, 0, gr * cout_g);
-        patches pt = { &g, x, gr };
-        cn_gemm_args a = { .m = cout_g, .n = g.n * P, .k = K, .a = w + gr * cout_g * K, .a_row = cn_axis_ld(K),
-                           .a_col = cn_axis_unit(), .c = (float *)y.p, .c_row = y.row, .c_col = y.col,
-                           .bias_row = b ? b + gr * cout_g : NULL, .pack_b = pack_patches, .b_src = &pt };
-        if (direct_1x1(&g)) {
-            nchw_view xs = channels_by_pixels(x, g.cin, P, 0, gr * cin_g);
+    int64_t cin_g = g->cin / g->groups, cout_g = g->cout / g->groups, K = cin_g * g->kh * g->kw, P = g->oh * g->ow;
+    for (int64_t gr = 0; gr < g->groups; gr++) {
+        nchw_view yv = channels_by_pixels(y, g->cout, P, 0, gr * cout_g);
+        patches pt = { g, x, gr };
+        cn_gemm_args a = { .m = cout_g, .n = g->n * P, .k = K, .a = w + gr * cout_g * K, .a_row = cn_axis_ld(K),
+                           .a_col = cn_axis_unit(), .c = (float *)yv.p, .c_row = yv.row, .c_col = yv.col,
+                           .accumulate = accumulate, .bias_row = b ? b + gr * cout_g : NULL,
+                           .pack_b = pack_patches, .b_src = &pt };
+        if (direct_1x1(g)) {
+            nchw_view xs = channels_by_pixels(x, g->cin, P, 0, gr * cin_g);
             a.pack_b = NULL, a.b = xs.p, a.b_row = xs.row, a.b_col = xs.col;
         }
         cn_gemm(&a);
     }
 }
 
-/* db += sums of dY over samples and pixels; dW_g += dY_g . patches^T; dcol = W_g^T . dY_g -> dx */
-static void general_backward(const cn_op_io *io)
+/* dW_g += dY_g . patches^T */
+static void general_weight_grad(const cn_conv_geom *g, const float *x, const float *dy, float *dw)
 {
-    cn_conv_geom g = cn_conv_geom_of(io->n, io->in[0], io->batch);
-    int64_t cin_g = g.cin / g.groups, cout_g = g.cout / g.groups, K = cin_g * g.kh * g.kw, P = g.oh * g.ow;
-    const float *w = io->w, *x = io->x[0], *dy = io->dy;
-    float *dw = io->dw, *db = io->n->a.bias ? dw + g.cout * K : NULL, *dx = io->dx[0], *col = io->work;
-    int direct = direct_1x1(&g);
-    if (db) bias_grad(&g, dy, db);
-    for (int64_t gr = 0; gr < g.groups; gr++) {
-        nchw_view d = channels_by_pixels(dy, g.cout, P, 0, gr * cout_g);
-        patches pt = { &g, x, gr };
-        cn_gemm_args gw = { .m = cout_g, .n = K, .k = g.n * P, .a = d.p, .a_row = d.row, .a_col = d.col,
+    int64_t cin_g = g->cin / g->groups, cout_g = g->cout / g->groups, K = cin_g * g->kh * g->kw, P = g->oh * g->ow;
+    for (int64_t gr = 0; gr < g->groups; gr++) {
+        nchw_view d = channels_by_pixels(dy, g->cout, P, 0, gr * cout_g);
+        patches pt = { g, x, gr };
+        cn_gemm_args gw = { .m = cout_g, .n = K, .k = g->n * P, .a = d.p, .a_row = d.row, .a_col = d.col,
                             .c = dw + gr * cout_g * K, .c_row = cn_axis_ld(K), .c_col = cn_axis_unit(),
                             .accumulate = 1, .pack_b = pack_patches_t, .b_src = &pt };
-        if (direct) {
-            nchw_view xs = channels_by_pixels(x, g.cin, P, 0, gr * cin_g);
+        if (direct_1x1(g)) {
+            nchw_view xs = channels_by_pixels(x, g->cin, P, 0, gr * cin_g);
             gw.pack_b = NULL, gw.b = xs.p, gw.b_row = xs.col, gw.b_col = xs.row;
         }
         cn_gemm(&gw);
     }
-    if (!dx) return;
-    int64_t chunk = direct ? g.n : chunk_samples(&g, K * P);
-    for (int64_t n0 = 0; n0 < g.n; n0 += chunk) {
-        int64_t ns = g.n - n0 < chunk ? g.n - n0 : chunk;
-        for (int64_t gr = 0; gr < g.groups; gr++) {
-            /* dcol (K, pixels) = W_g^T dY_g: into dx directly for 1x1, else into col and back */
-            nchw_view d = channels_by_pixels(dy, g.cout, P, n0, gr * cout_g);
+}
+
+/* dx += W_g^T dY_g: straight into dx for 1x1, else dcol (K, pixels) a chunk of samples at a time,
+ * put back where the patches came from */
+static void general_input_grad(const cn_conv_geom *g, const float *w, const float *dy, float *dx, float *col)
+{
+    int64_t cin_g = g->cin / g->groups, cout_g = g->cout / g->groups, K = cin_g * g->kh * g->kw, P = g->oh * g->ow;
+    int direct = direct_1x1(g);
+    int64_t chunk = direct ? g->n : chunk_samples(g, K * P);
+    for (int64_t n0 = 0; n0 < g->n; n0 += chunk) {
+        int64_t ns = g->n - n0 < chunk ? g->n - n0 : chunk;
+        for (int64_t gr = 0; gr < g->groups; gr++) {
+            nchw_view d = channels_by_pixels(dy, g->cout, P, n0, gr * cout_g);
             cn_gemm_args gx = { .m = K, .n = ns * P, .k = cout_g, .a = w + gr * cout_g * K, .a_row = cn_axis_unit(),
                                 .a_col = cn_axis_ld(K), .b = d.p, .b_row = d.row, .b_col = d.col, .c = col,
                                 .c_row = cn_axis_ld(ns * P), .c_col = cn_axis_unit() };
             if (direct) {
-                nchw_view dxs = channels_by_pixels(dx, g.cin, P, n0, gr * cin_g);
+                nchw_view dxs = channels_by_pixels(dx, g->cin, P, n0, gr * cin_g);
                 gx.c = (float *)dxs.p, gx.c_row = dxs.row, gx.c_col = dxs.col, gx.accumulate = 1;
                 cn_gemm(&gx);
                 continue;
             }
             cn_gemm(&gx);
-            col2im_add(&g, col, gr, n0, ns, dx);
+            col2im_add(g, col, gr, n0, ns, dx);
         }
     }
 }
@@ -307,7 +309,7 @@ static int use_padded(const cn_conv_geom *g)
 {
     padded pd = padded_of(g);
     return g->sh == 1 && g->sw == 1 && pd.wp - g->pad_l - g->w >= 0 && pd.hp - g->pad_t - g->h >= 0 &&
-           2 * pd.wp <= 3 * g->ow && (g->cin / g->groups) * g->kh * g->kw >= 32;
+           4 * pd.wp <= 5 * g->ow && (g->cin / g->groups) * g->kh * g->kw >= 32;
 }
 
 /* xp <- x with zeros around each plane, and the zero tail */
@@ -506,7 +508,7 @@ static void pad_rows(const padded *pd, int64_t planes, const float *from, float 
 
 /* The input gradient of a stride-1 convolution is a stride-1 convolution of dY: kernels flipped,
  * input and output channels swapped, padded by the kernel's reach less the forward's padding.
- * Fails (0) where the forward padding goes past the kernel's reach. */
+ * Fails (0) for other strides, and where the forward padding goes past the kernel's reach. */
 static int transposed_geom(const cn_conv_geom *g, cn_conv_geom *t)
 {
     int64_t reach_h = (g->kh - 1) * g->dh, reach_w = (g->kw - 1) * g->dw;
@@ -514,7 +516,7 @@ static int transposed_geom(const cn_conv_geom *g, cn_conv_geom *t)
     *t = *g;
     t->cin = g->cout, t->cout = g->cin, t->h = g->oh, t->w = g->ow, t->oh = g->h, t->ow = g->w;
     t->pad_t = reach_h - g->pad_t, t->pad_l = reach_w - g->pad_l;
-    return t->pad_t >= 0 && t->pad_l >= 0 && reach_h - pad_b >= 0 && reach_w - pad_r >= 0;
+    return g->sh == 1 && g->sw == 1 && t->pad_t >= 0 && t->pad_l >= 0 && reach_h - pad_b >= 0 && reach_w - pad_r >= 0;
 }
 
 /* wt, group by group Cin_g rows of Cout_g*Kh*Kw: w (Cout, Cin_g, Kh, Kw) flipped and transposed */
@@ -534,16 +536,6 @@ static int64_t padded_len(const cn_conv_geom *g)
 {
     padded pd = padded_of(g);
     return g->n * g->cin * pd.plane + pd.tail;
-}
-
-/* forward: the padded input; backward: the padded input, dY on padded rows (the weight
- * gradient), dY padded for the transposed convolution and the flipped weights (dx) */
-static int64_t padded_workspace(const cn_conv_geom *g)
-{
-    cn_conv_geom t;
-    int64_t xp = padded_len(g), dyp = g->n * g->cout * padded_of(g).q;
-    int64_t flipped = transposed_geom(g, &t) ? padded_len(&t) + g->cout * (g->cin / g->groups) * g->kh * g->kw : 0;
-    return xp + dyp + flipped;
 }
 
 /* y (+)= the stride-1 convolution of x by w (+ b) on padded rows; xp: room for the padded x */
@@ -569,28 +561,18 @@ static void padded_conv(const cn_conv_geom *g, const float *x, const float *w, c
     }
 }
 
-static void padded_forward(const cn_op_io *io)
+/* dW_g += dY_g . patches^T on padded rows; xp and dyp: room for the padded x and dY */
+static void padded_weight_grad(const cn_conv_geom *g, const float *x, const float *dy, float *dw, float *xp,
+                               float *dyp)
 {
-    cn_conv_geom g = cn_conv_geom_of(io->n, io->in[0], io->batch);
-    int64_t K = (g.cin / g.groups) * g.kh * g.kw;
-    const float *w = io->w;
-    padded_conv(&g, io->x[0], w, io->n->a.bias ? w + g.cout * K : NULL, io->y, 0, io->work);
-}
-
-/* db; dW_g += dY_g . patches^T on padded rows; dx += dY convolved with the flipped kernels */
-static void padded_backward(const cn_op_io *io)
-{
-    cn_conv_geom g = cn_conv_geom_of(io->n, io->in[0], io->batch), t;
-    padded pd = padded_of(&g);
-    int64_t cout_g = g.cout / g.groups, K = (g.cin / g.groups) * g.kh * g.kw;
-    float *dw = io->dw, *xp = io->work, *dyp = xp + padded_len(&g);
-    if (io->n->a.bias) bias_grad(&g, io->dy, dw + g.cout * K);
-    pad_planes(&pd, g.cin, io->x[0], xp);
-    pad_rows(&pd, g.n * g.cout, io->dy, dyp); /* zeros under the thrown-away columns */
+    padded pd = padded_of(g);
+    int64_t cout_g = g->cout / g->groups, K = (g->cin / g->groups) * g->kh * g->kw;
+    pad_planes(&pd, g->cin, x, xp);
+    pad_rows(&pd, g->n * g->cout, dy, dyp); /* zeros under the thrown-away columns */
     pd.xp = xp;
-    for (pd.gr = 0; pd.gr < g.groups; pd.gr++) {
-        nchw_view d = channels_by_pixels(dyp, g.cout, pd.q, 0, pd.gr * cout_g);
-        cn_gemm_args gw = { .m = cout_g, .n = K, .k = g.n * pd.q, .a = d.p, .a_row = d.row, .a_col = d.col,
+    for (pd.gr = 0; pd.gr < g->groups; pd.gr++) {
+        nchw_view d = channels_by_pixels(dyp, g->cout, pd.q, 0, pd.gr * cout_g);
+        cn_gemm_args gw = { .m = cout_g, .n = K, .k = g->n * pd.q, .a = d.p, .a_row = d.row, .a_col = d.col,
                             .c = dw + pd.gr * cout_g * K, .c_row = cn_axis_ld(K), .c_col = cn_axis_unit(),
                             .accumulate = 1, .pack_b = pack_padded_t, .b_src = &pd };
 #ifdef CN_X86
@@ -598,34 +580,68 @@ static void padded_backward(const cn_op_io *io)
 #endif
         cn_gemm(&gw);
     }
-    if (!io->dx[0]) return;
-    transposed_geom(&g, &t); /* checked by cn_cpu_conv_backward */
-    float *dyt = dyp + g.n * g.cout * pd.q, *wt = dyt + padded_len(&t);
-    flip_weights(&g, io->w, wt);
-    padded_conv(&t, io->dy, wt, NULL, io->dx[0], 1, dyt);
 }
 
-/* ---- the three ways, by shape --------------------------------------------------------------------- */
+/* ---- choosing a way by shape ------------------------------------------------------------------ */
+
+static int padded_way(const cn_conv_geom *g) { return !direct_1x1(g) && use_padded(g); }
+
+/* y (+)= x convolved with w (+ b); work: conv_work(g) floats */
+static void conv_into(const cn_conv_geom *g, const float *x, const float *w, const float *b, float *y, int accumulate,
+                      float *work)
+{
+    if (padded_way(g)) padded_conv(g, x, w, b, y, accumulate, work);
+    else general_conv(g, x, w, b, y, accumulate);
+}
+
+static int64_t conv_work(const cn_conv_geom *g) { return padded_way(g) ? padded_len(g) : 0; }
+
+/* floats of scratch for the weight gradient, and for the input gradient */
+static int64_t weight_grad_work(const cn_conv_geom *g)
+{
+    return padded_way(g) ? padded_len(g) + g->n * g->cout * padded_of(g).q : 0;
+}
+
+static int64_t input_grad_work(const cn_conv_geom *g)
+{
+    cn_conv_geom t;
+    if (direct_1x1(g)) return 0;
+    if (transposed_geom(g, &t)) return g->cout * (g->cin / g->groups) * g->kh * g->kw + conv_work(&t);
+    return chunk_samples(g, (g->cin / g->groups) * g->kh * g->kw * g->oh * g->ow) * (g->cin / g->groups) * g->kh *
+           g->kw * g->oh * g->ow;
+}
 
 void cn_cpu_conv_forward(const cn_op_io *io)
 {
     cn_conv_geom g = cn_conv_geom_of(io->n, io->in[0], io->batch);
-    if (!direct_1x1(&g) && use_padded(&g)) padded_forward(io);
-    else general_forward(io);
+    int64_t K = (g.cin / g.groups) * g.kh * g.kw;
+    const float *w = io->w;
+    conv_into(&g, io->x[0], w, io->n->a.bias ? w + g.cout * K : NULL, io->y, 0, io->work);
 }
 
+/* db, dW, then dx: for stride 1 the convolution of dY by the flipped kernels */
 void cn_cpu_conv_backward(const cn_op_io *io)
 {
     cn_conv_geom g = cn_conv_geom_of(io->n, io->in[0], io->batch), t;
-    if (!direct_1x1(&g) && use_padded(&g) && (!io->dx[0] || transposed_geom(&g, &t))) padded_backward(io);
-    else general_backward(io);
+    int64_t K = (g.cin / g.groups) * g.kh * g.kw;
+    float *dw = io->dw, *dx = io->dx[0], *work = io->work;
+    if (io->n->a.bias) bias_grad(&g, io->dy, dw + g.cout * K);
+    if (padded_way(&g)) padded_weight_grad(&g, io->x[0], io->dy, dw, work, work + padded_len(&g));
+    else general_weight_grad(&g, io->x[0], io->dy, dw);
+    if (!dx) return;
+    if (!direct_1x1(&g) && transposed_geom(&g, &t)) {
+        float *wt = work;
+        flip_weights(&g, io->w, wt);
+        conv_into(&t, io->dy, wt, NULL, dx, 1, wt + g.cout * K);
+    } else {
+        general_input_grad(&g, io->w, io->dy, dx, work);
+    }
 }
 
 int64_t cn_cpu_conv_workspace(const cn_node *n, const cn_node *const *in, int64_t batch)
 {
     cn_conv_geom g = cn_conv_geom_of(n, in[0], batch);
-    if (direct_1x1(&g)) return 0;
-    if (use_padded(&g)) return padded_workspace(&g) * (int64_t)sizeof(float);
-    return chunk_samples(&g, (g.cin / g.groups) * g.kh * g.kw * g.oh * g.ow) * (g.cin / g.groups) * g.kh * g.kw *
-           g.oh * g.ow * (int64_t)sizeof(float);
+    int64_t f = conv_work(&g), wg = weight_grad_work(&g), ig = input_grad_work(&g);
+    int64_t most = f > wg ? f : wg;
+    return (most > ig ? most : ig) * (int64_t)sizeof(float);
 }

@@ -23,7 +23,8 @@
 #define KC 192
 #define MC 512 /* a multiple of MR */
 
-static _Thread_local _Alignas(64) float a_pack[MC * KC];
+#define A_WHOLE (128 * 1024) /* floats of A a thread packs whole when A is small (see gemm_range) */
+static _Thread_local _Alignas(64) float a_pack[MC * KC > A_WHOLE ? MC * KC : A_WHOLE];
 static _Thread_local _Alignas(64) float b_pack[KC * NR];
 
 /* ---- views ----------------------------------------------------------------------------------- */
@@ -286,6 +287,18 @@ const char *cn_gemm_kernel_name(void) { return pick_kernel() == kernel_generic ?
 
 static int64_t ceil_div(int64_t a, int64_t b) { return (a + b - 1) / b; }
 
+/* B panels of C's column panel jp for the slice [k0, k0+kc) into b_pack */
+static void pack_b_panel(const cn_gemm_args *g, int64_t jp, int64_t k0, int64_t kc)
+{
+    int64_t j0 = jp * NR, cols = g->n - j0 < NR ? g->n - j0 : NR;
+    if (g->pack_b) {
+        if (cols < NR) memset(b_pack, 0, (size_t)(kc * NR) * sizeof(float));
+        g->pack_b(g->b_src, j0, cols, k0, kc, NR, b_pack);
+    } else {
+        pack_panel(g->b, &g->b_col, j0, cols, &g->b_row, k0, kc, NR, b_pack);
+    }
+}
+
 /* One thread's share of the tiles of the block of rows [i0, i0+mc) and the slice [k0, k0+kc).
  * The share depends on the shapes and the thread's number only, so a thread owns the same
  * tiles of C in every slice and the threads never wait for each other: each packs the A and B
@@ -303,13 +316,7 @@ static void run_tiles(const cn_gemm_args *g, kernel_fn kernel, int64_t i0, int64
             packed_a |= (uint64_t)1 << ip;
         }
         if (jp != packed_b) {
-            int64_t cols = g->n - j0 < NR ? g->n - j0 : NR;
-            if (g->pack_b) {
-                if (cols < NR) memset(b_pack, 0, (size_t)(kc * NR) * sizeof(float));
-                g->pack_b(g->b_src, j0, cols, k0, kc, NR, b_pack);
-            } else {
-                pack_panel(g->b, &g->b_col, j0, cols, &g->b_row, k0, kc, NR, b_pack);
-            }
+            pack_b_panel(g, jp, k0, kc);
             packed_b = jp;
         }
         tile tl = { g, i0 + ip * MR, j0, rows, g->n - j0 < NR ? g->n - j0 : NR, first, last };
@@ -317,10 +324,50 @@ static void run_tiles(const cn_gemm_args *g, kernel_fn kernel, int64_t i0, int64
     }
 }
 
+/* A convolution's product has few rows (output channels), a moderate k and many columns: C
+ * would go through memory once per slice of k. With all of A packed (every thread its own
+ * copy, small), each thread takes its share of column panels whole, every slice of k in turn,
+ * while the panel's tiles of C stay in L1. The tiles and slices are the same as the blocked
+ * order's, so the bits are too. */
+static void gemm_whole_a(const cn_gemm_args *g, kernel_fn kernel, int64_t kbeg, int64_t kend, int thread, int threads)
+{
+    int64_t mp = ceil_div(g->m, MR), np = ceil_div(g->n, NR), j0p = np * thread / threads;
+    int64_t j1p = np * (thread + 1) / threads;
+    if (j0p >= j1p) return;
+    /* panel ip of slice s at a_pack + (s * mp + ip) * MR * KC */
+    for (int64_t k0 = kbeg, s = 0; k0 < kend; k0 += KC, s++)
+        for (int64_t ip = 0; ip < mp; ip++) {
+            int64_t rows = g->m - ip * MR < MR ? g->m - ip * MR : MR, kc = kend - k0 < KC ? kend - k0 : KC;
+            pack_panel(g->a, &g->a_row, ip * MR, rows, &g->a_col, k0, kc, MR, a_pack + (s * mp + ip) * MR * KC);
+        }
+    for (int64_t jp = j0p; jp < j1p; jp++)
+        for (int64_t k0 = kbeg, s = 0; k0 < kend; k0 += KC, s++) {
+            int64_t kc = kend - k0 < KC ? kend - k0 : KC;
+            pack_b_panel(g, jp, k0, kc);
+            for (int64_t ip = 0; ip < mp; ip++) {
+                tile tl = { g, ip * MR, jp * NR, g->m - ip * MR < MR ? g->m - ip * MR : MR,
+                            g->n - jp * NR < NR ? g->n - jp * NR : NR, k0 == kbeg, k0 + kc >= kend };
+                kernel(kc, a_pack + (s * mp + ip) * MR * KC, b_pack, &tl);
+            }
+        }
+}
+
 /* The product over k in [kbeg, kend) on `threads` threads (1 inside a parallel region). */
 static void gemm_range(const cn_gemm_args *g, int64_t kbeg, int64_t kend, int threads)
 {
     kernel_fn kernel = pick_kernel();
+    int64_t slices = ceil_div(kend - kbeg, KC);
+    if (ceil_div(g->m, MR) * MR * slices * KC <= A_WHOLE && ceil_div(g->n, NR) >= 4 * threads) {
+#pragma omp parallel num_threads(threads) if (threads > 1)
+        {
+            int thread = 0, team = 1;
+#ifdef _OPENMP
+            thread = omp_get_thread_num(), team = omp_get_num_threads();
+#endif
+            gemm_whole_a(g, kernel, kbeg, kend, thread, team);
+        }
+        return;
+    }
 #pragma omp parallel num_threads(threads) if (threads > 1)
     {
         int thread = 0, team = 1;
