@@ -434,36 +434,6 @@ static void pack_padded_t(const void *src, int64_t k0, int64_t lanes, int64_t j0
 }
 
 #ifdef CN_X86
-/* r[i][j] <-> r[j][i] for 16 vectors of 16 */
-__attribute__((target("avx512f"))) static void transpose16(__m512 r[16])
-{
-    __m512 t[16];
-    for (int i = 0; i < 8; i++) {
-        t[2 * i] = _mm512_unpacklo_ps(r[2 * i], r[2 * i + 1]);
-        t[2 * i + 1] = _mm512_unpackhi_ps(r[2 * i], r[2 * i + 1]);
-    }
-    for (int i = 0; i < 4; i++) {
-        __m512d a = _mm512_castps_pd(t[4 * i]), b = _mm512_castps_pd(t[4 * i + 2]);
-        __m512d c = _mm512_castps_pd(t[4 * i + 1]), d = _mm512_castps_pd(t[4 * i + 3]);
-        r[4 * i] = _mm512_castpd_ps(_mm512_unpacklo_pd(a, b));
-        r[4 * i + 1] = _mm512_castpd_ps(_mm512_unpackhi_pd(a, b));
-        r[4 * i + 2] = _mm512_castpd_ps(_mm512_unpacklo_pd(c, d));
-        r[4 * i + 3] = _mm512_castpd_ps(_mm512_unpackhi_pd(c, d));
-    }
-    for (int i = 0; i < 4; i++) {
-        t[i] = _mm512_shuffle_f32x4(r[i], r[4 + i], 0x88);
-        t[4 + i] = _mm512_shuffle_f32x4(r[i], r[4 + i], 0xdd);
-        t[8 + i] = _mm512_shuffle_f32x4(r[8 + i], r[12 + i], 0x88);
-        t[12 + i] = _mm512_shuffle_f32x4(r[8 + i], r[12 + i], 0xdd);
-    }
-    for (int i = 0; i < 4; i++) {
-        r[i] = _mm512_shuffle_f32x4(t[i], t[8 + i], 0x88);
-        r[8 + i] = _mm512_shuffle_f32x4(t[i], t[8 + i], 0xdd);
-        r[4 + i] = _mm512_shuffle_f32x4(t[4 + i], t[12 + i], 0x88);
-        r[12 + i] = _mm512_shuffle_f32x4(t[4 + i], t[12 + i], 0xdd);
-    }
-}
-
 /* pack_padded_t in AVX-512: 16 taps by 16 pixels at a time, loaded as 16 runs and transposed in
  * registers; the rest (a partial group of taps, the pixels before a sample's end) one by one */
 __attribute__((target("avx512f"))) static void pack_padded_t_avx512(const void *src, int64_t k0, int64_t lanes,
@@ -481,7 +451,7 @@ __attribute__((target("avx512f"))) static void pack_padded_t_avx512(const void *
             for (; i + 16 <= seg; i += 16) {
                 __m512 r[16];
                 for (int t = 0; t < 16; t++) r[t] = _mm512_loadu_ps(run[t] + at + i);
-                transpose16(r);
+                cn_transpose16(r);
                 for (int p = 0; p < 16; p++) _mm512_storeu_ps(dst + (done + i + p) * W + l, r[p]);
             }
             for (; i < seg; i++)

@@ -68,6 +68,10 @@ static int64_t col_run(const cn_axis *ax, int64_t j, int64_t left, int *dropped)
 
 static inline int dropped_col(const cn_axis *ax, int64_t j) { return ax->row && in_row(ax, j) >= ax->keep; }
 
+#ifdef CN_X86
+static void pack_runs_avx512(const float *const *run, int64_t n_lanes, int64_t kc, int W, float *restrict dst);
+#endif
+
 /* dst[k*W + l] = element (lane0 + l, k0 + k) of a view whose lanes run along `lane` and whose
  * reduction runs along `red`; lanes >= n_lanes are zero. */
 static void pack_panel(const float *p, const cn_axis *lane, int64_t lane0, int64_t n_lanes, const cn_axis *red,
@@ -81,11 +85,20 @@ static void pack_panel(const float *p, const cn_axis *lane, int64_t lane0, int64
         for (int64_t k = 0; k < kc; k++) cn_copy_floats(dst + k * W, base + at(red, k0 + k), n_lanes);
         return;
     }
-    if (unit_run(red, k0, kc)) { /* each lane: a contiguous run of k */
-        const float *base = p + at(red, k0);
-        for (int64_t l = 0; l < n_lanes; l++) {
-            const float *src = base + at(lane, lane0 + l);
-            for (int64_t k = 0; k < kc; k++) dst[k * W + l] = src[k];
+    if (red->stride == 1) { /* each lane: runs of k, contiguous up to the end of a block */
+        for (int64_t k = 0, seg; k < kc; k += seg) {
+            seg = red->blk == INT64_MAX || red->blk - (k0 + k) % red->blk > kc - k ? kc - k
+                                                                                     : red->blk - (k0 + k) % red->blk;
+            const float *run[NR > MR ? NR : MR], *base = p + at(red, k0 + k);
+            for (int64_t l = 0; l < n_lanes; l++) run[l] = base + at(lane, lane0 + l);
+#ifdef CN_X86
+            if (cn_gemm_avx512()) {
+                pack_runs_avx512(run, n_lanes, seg, W, dst + k * W);
+                continue;
+            }
+#endif
+            for (int64_t l = 0; l < n_lanes; l++)
+                for (int64_t i = 0; i < seg; i++) dst[(k + i) * W + l] = run[l][i];
         }
         return;
     }
@@ -241,6 +254,59 @@ __attribute__((target("avx512f"))) static void copy_avx512(float *restrict dst, 
     if (i < n) {
         __mmask16 m = (__mmask16)((1u << (n - i)) - 1);
         _mm512_mask_storeu_ps(dst + i, m, _mm512_maskz_loadu_ps(m, src + i));
+    }
+}
+#endif
+
+#ifdef CN_X86
+/* r[i][j] <-> r[j][i] for 16 vectors of 16 */
+__attribute__((target("avx512f"))) void cn_transpose16(__m512 r[16])
+{
+    __m512 t[16];
+    for (int i = 0; i < 8; i++) {
+        t[2 * i] = _mm512_unpacklo_ps(r[2 * i], r[2 * i + 1]);
+        t[2 * i + 1] = _mm512_unpackhi_ps(r[2 * i], r[2 * i + 1]);
+    }
+    for (int i = 0; i < 4; i++) {
+        __m512d a = _mm512_castps_pd(t[4 * i]), b = _mm512_castps_pd(t[4 * i + 2]);
+        __m512d c = _mm512_castps_pd(t[4 * i + 1]), d = _mm512_castps_pd(t[4 * i + 3]);
+        r[4 * i] = _mm512_castpd_ps(_mm512_unpacklo_pd(a, b));
+        r[4 * i + 1] = _mm512_castpd_ps(_mm512_unpackhi_pd(a, b));
+        r[4 * i + 2] = _mm512_castpd_ps(_mm512_unpacklo_pd(c, d));
+        r[4 * i + 3] = _mm512_castpd_ps(_mm512_unpackhi_pd(c, d));
+    }
+    for (int i = 0; i < 4; i++) {
+        t[i] = _mm512_shuffle_f32x4(r[i], r[4 + i], 0x88);
+        t[4 + i] = _mm512_shuffle_f32x4(r[i], r[4 + i], 0xdd);
+        t[8 + i] = _mm512_shuffle_f32x4(r[8 + i], r[12 + i], 0x88);
+        t[12 + i] = _mm512_shuffle_f32x4(r[8 + i], r[12 + i], 0xdd);
+    }
+    for (int i = 0; i < 4; i++) {
+        r[i] = _mm512_shuffle_f32x4(t[i], t[8 + i], 0x88);
+        r[8 + i] = _mm512_shuffle_f32x4(t[i], t[8 + i], 0xdd);
+        r[4 + i] = _mm512_shuffle_f32x4(t[4 + i], t[12 + i], 0x88);
+        r[12 + i] = _mm512_shuffle_f32x4(t[4 + i], t[12 + i], 0xdd);
+    }
+}
+
+/* the middle case of pack_panel (each lane a contiguous run of k) 16 lanes by 16 k at a time,
+ * transposed in registers (a last group of fewer lanes padded with zero rows); the rest of k
+ * one by one */
+__attribute__((target("avx512f"))) static void pack_runs_avx512(const float *const *run, int64_t n_lanes, int64_t kc,
+                                                                int W, float *restrict dst)
+{
+    for (int64_t l0 = 0; l0 < n_lanes; l0 += 16) {
+        int lanes = n_lanes - l0 < 16 ? (int)(n_lanes - l0) : 16;
+        __mmask16 keep = (__mmask16)((1u << lanes) - 1);
+        int64_t k = 0;
+        for (; k + 16 <= kc; k += 16) {
+            __m512 r[16];
+            for (int t = 0; t < 16; t++) r[t] = t < lanes ? _mm512_loadu_ps(run[l0 + t] + k) : _mm512_setzero_ps();
+            cn_transpose16(r);
+            for (int q = 0; q < 16; q++) _mm512_mask_storeu_ps(dst + (k + q) * W + l0, keep, r[q]);
+        }
+        for (; k < kc; k++)
+            for (int t = 0; t < lanes; t++) dst[k * W + l0 + t] = run[l0 + t][k];
     }
 }
 #endif

@@ -62,6 +62,11 @@ void cn_gemm_ref(const cn_gemm_args *g);
 void cn_copy_floats(float *restrict dst, const float *restrict src, int64_t n);
 /* 1 when the AVX-512 paths run (the CPU has AVX-512F and FMA, and the portable kernel is not forced) */
 int cn_gemm_avx512(void);
+#if defined(__x86_64__) || defined(__i386__)
+#include <immintrin.h>
+/* r[i][j] <-> r[j][i] for 16 vectors of 16 floats (call only where cn_gemm_avx512()) */
+__attribute__((target("avx512f"))) void cn_transpose16(__m512 r[16]);
+#endif
 /* Which micro-kernel cn_gemm runs on this CPU: "avx512" or "generic". */
 const char *cn_gemm_kernel_name(void);
 /* Tests: 1 forces the portable kernel, 0 picks by CPU features again. */
