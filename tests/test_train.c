@@ -289,6 +289,55 @@ static void test_fmnist_learns(void)
     cn_dataset_free(ctx, &ds);
 }
 
+/* ---- no allocation inside a training step -------------------------------------------------- */
+
+static int64_t allocations;
+
+static void *count_malloc(void *user, size_t size) { (void)user; allocations++; return malloc(size); }
+static void *count_realloc(void *user, void *ptr, size_t size) { (void)user; allocations++; return realloc(ptr, size); }
+static void count_free(void *user, void *ptr) { (void)user; free(ptr); }
+
+/* Activations, gradients, workspace and the optimizer's state are planned by the first step at
+ * a batch size; the steps after it allocate nothing, on any number of threads. */
+static void test_no_allocation_in_step(void)
+{
+    static const char *spec = "input 12x12x3; conv 8 3x3 pad=1; batchnorm; relu; maxpool 2x2; conv 16 3x3 stride=2 "
+                              "pad=same; relu; dropout keep=0.8; flatten; dense 10";
+    cn_allocator counting = { count_malloc, count_realloc, count_free, NULL };
+    cn_ctx *cx;
+    CHECK(cn_ctx_create(&counting, &cx) == CN_OK);
+    cn_net *net = parse_spec(cx, spec);
+    cn_optim_config oc;
+    cn_optim_defaults(&oc, CN_OPTIM_ADAM);
+    cn_optim *opt = NULL;
+    if (!net || cn_net_init_params(cx, net, CN_INIT_KAIMING_NORMAL, 3) != CN_OK ||
+        cn_optim_create(cx, net, &oc, &opt) != CN_OK) {
+        CHECK(0);
+        cn_net_destroy(net);
+        cn_ctx_destroy(cx);
+        return;
+    }
+    float x[8 * 12 * 12 * 3];
+    int32_t labels[8];
+    cn_rng rng;
+    cn_rng_seed(&rng, 9);
+    for (size_t i = 0; i < sizeof x / sizeof *x; i++) x[i] = (float)cn_rng_normal(&rng);
+    for (int i = 0; i < 8; i++) labels[i] = i % 10;
+    cn_step_config sc = { CN_LOSS_CE_LOGITS, 0.1 };
+    double loss;
+    for (int threads = 1; threads <= 2; threads++) {
+        cn_set_threads(threads);
+        CHECK(cn_train_step(cx, net, opt, &sc, x, labels, 8, &loss) == CN_OK); /* plans */
+        int64_t before = allocations;
+        for (int s = 0; s < 3; s++) CHECK(cn_train_step(cx, net, opt, &sc, x, labels, 8, &loss) == CN_OK);
+        CHECK_INT(allocations - before, 0);
+    }
+    cn_set_threads(1);
+    cn_optim_destroy(opt);
+    cn_net_destroy(net);
+    cn_ctx_destroy(cx);
+}
+
 static const test_case cases[] = {
     { "setup", setup },
     { "seed001 XOR graph as in the notes", test_xor_notes },
@@ -297,6 +346,7 @@ static const test_case cases[] = {
     { "same seed, bit-identical run", test_same_seed_same_run },
     { "NaN tracer", test_nan_tracer },
     { "fmnist-small loss halves in 300 steps", test_fmnist_learns },
+    { "no allocation inside a training step", test_no_allocation_in_step },
     { "teardown", teardown },
 };
 TEST_MAIN(cases)

@@ -326,6 +326,32 @@ int cn_gemm_avx512(void)
 #endif
 }
 
+#ifdef CN_X86
+__attribute__((target("avx512f"))) static void copy_rows_avx512(float *restrict dst, int64_t dst_ld,
+                                                                const float *restrict src, int64_t src_ld, int64_t rows,
+                                                                int64_t n)
+{
+    __mmask16 tail = (__mmask16)((1u << (n % 16)) - 1);
+    for (int64_t r = 0; r < rows; r++, dst += dst_ld, src += src_ld) {
+        int64_t i = 0;
+        for (; i + 16 <= n; i += 16) _mm512_storeu_ps(dst + i, _mm512_loadu_ps(src + i));
+        if (tail) _mm512_mask_storeu_ps(dst + i, tail, _mm512_maskz_loadu_ps(tail, src + i));
+    }
+}
+#endif
+
+void cn_copy_rows(float *restrict dst, int64_t dst_ld, const float *restrict src, int64_t src_ld, int64_t rows,
+                  int64_t n)
+{
+#ifdef CN_X86
+    if (cn_gemm_avx512()) {
+        copy_rows_avx512(dst, dst_ld, src, src_ld, rows, n);
+        return;
+    }
+#endif
+    for (int64_t r = 0; r < rows; r++) memcpy(dst + r * dst_ld, src + r * src_ld, (size_t)n * sizeof(float));
+}
+
 void cn_copy_floats(float *restrict dst, const float *restrict src, int64_t n)
 {
 #ifdef CN_X86

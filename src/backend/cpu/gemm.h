@@ -60,6 +60,9 @@ void cn_gemm(const cn_gemm_args *g);
 void cn_gemm_ref(const cn_gemm_args *g);
 /* dst[0..n) = src[0..n), in vector registers when the CPU has AVX-512 (short runs) */
 void cn_copy_floats(float *restrict dst, const float *restrict src, int64_t n);
+/* rows of n floats, ld apart in each, as one call (the rows of a small image) */
+void cn_copy_rows(float *restrict dst, int64_t dst_ld, const float *restrict src, int64_t src_ld, int64_t rows,
+                  int64_t n);
 /* 1 when the AVX-512 paths run (the CPU has AVX-512F and FMA, and the portable kernel is not forced) */
 int cn_gemm_avx512(void);
 #if defined(__x86_64__) || defined(__i386__)
