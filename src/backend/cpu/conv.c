@@ -403,6 +403,18 @@ __attribute__((target("avx512f"))) static void pack_padded_avx512(const void *sr
 }
 #endif
 
+/* The forward product's B read in place: a panel's pixels, when they lie in one sample, are
+ * for every tap one run of the padded plane */
+static const float *padded_rows(const void *src, int64_t j0, int64_t k0, int64_t kc, int64_t *off)
+{
+    const padded *pd = src;
+    int64_t q0 = j0 % pd->q;
+    if (q0 + CN_GEMM_NR > pd->q) return NULL;
+    tap_walk t = tap_walk_at(pd, k0);
+    for (int64_t k = 0; k < kc; k++, tap_walk_next(pd, &t)) off[k] = t.off;
+    return pd->xp + j0 / pd->q * pd->g->cin * pd->plane + q0;
+}
+
 /* B panels of the weight gradient's product dY . patches^T: lanes are taps, the reduction runs
  * over padded pixels */
 static void pack_padded_t(const void *src, int64_t k0, int64_t lanes, int64_t j0, int64_t kc, int W,
@@ -510,7 +522,7 @@ static void padded_conv(const cn_conv_geom *g, const float *x, const float *w, c
         cn_gemm_args a = { .m = cout_g, .n = g->n * pd.q, .k = K, .a = w + pd.gr * cout_g * K, .a_row = cn_axis_ld(K),
                            .a_col = cn_axis_unit(), .c = (float *)yv.p, .c_row = yv.row, .c_col = cols,
                            .accumulate = accumulate, .bias_row = b ? b + pd.gr * cout_g : NULL,
-                           .pack_b = pack_padded, .b_src = &pd };
+                           .pack_b = pack_padded, .b_rows = padded_rows, .b_src = &pd };
 #ifdef CN_X86
         if (cn_gemm_avx512()) a.pack_b = pack_padded_avx512;
 #endif

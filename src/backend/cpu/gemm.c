@@ -19,7 +19,7 @@
 #endif
 
 #define MR 8
-#define NR 48
+#define NR CN_GEMM_NR
 #define KC 192
 #define MC 512 /* a multiple of MR */
 
@@ -140,15 +140,19 @@ static void store_tile(const tile *t, const float *acc)
     }
 }
 
-/* ---- micro-kernels: acc (MR x NR) = sum over k of A panel column k times B panel row k ------- */
+/* ---- micro-kernels: acc (MR x NR) = sum over k of A panel column k times B panel row k ------- *
+ * B's rows are the packed panel's (off NULL) or, read in place, at b + off[k]. */
 
-static void kernel_generic(int64_t kc, const float *restrict a, const float *restrict b, const tile *t)
+static void kernel_generic(int64_t kc, const float *restrict a, const float *restrict b, const int64_t *off,
+                           const tile *t)
 {
     float acc[MR * NR];
     memset(acc, 0, sizeof acc);
-    for (int64_t k = 0; k < kc; k++, a += MR, b += NR)
+    for (int64_t k = 0; k < kc; k++, a += MR) {
+        const float *bk = off ? b + off[k] : b + k * NR;
         for (int r = 0; r < MR; r++)
-            for (int s = 0; s < NR; s++) acc[r * NR + s] += a[r] * b[s];
+            for (int s = 0; s < NR; s++) acc[r * NR + s] += a[r] * bk[s];
+    }
     store_tile(t, acc);
 }
 
@@ -193,22 +197,35 @@ __attribute__((target("avx512f"))) static void store_tile_avx512(const tile *t, 
     }
 }
 
+__attribute__((target("avx512f,fma"), always_inline)) static inline void fma_row(__m512 c[MR][3], const float *a,
+                                                                             __m512 b0, __m512 b1, __m512 b2)
+{
+#pragma GCC unroll 8
+    for (int r = 0; r < MR; r++) {
+        __m512 ar = _mm512_set1_ps(a[r]);
+        c[r][0] = _mm512_fmadd_ps(ar, b0, c[r][0]);
+        c[r][1] = _mm512_fmadd_ps(ar, b1, c[r][1]);
+        c[r][2] = _mm512_fmadd_ps(ar, b2, c[r][2]);
+    }
+}
+
 __attribute__((target("avx512f,fma"))) static void kernel_avx512(int64_t kc, const float *restrict a,
-                                                                  const float *restrict b, const tile *t)
+                                                                  const float *restrict b, const int64_t *off,
+                                                                  const tile *t)
 {
     __m512 c[MR][3];
 #pragma GCC unroll 8
     for (int r = 0; r < MR; r++) c[r][0] = c[r][1] = c[r][2] = _mm512_setzero_ps();
+    if (off) { /* B read in place: row k at b + off[k] */
 #pragma GCC unroll 2
-    for (int64_t k = 0; k < kc; k++, a += MR, b += NR) {
-        __m512 b0 = _mm512_load_ps(b), b1 = _mm512_load_ps(b + 16), b2 = _mm512_load_ps(b + 32);
-#pragma GCC unroll 8
-        for (int r = 0; r < MR; r++) {
-            __m512 ar = _mm512_set1_ps(a[r]);
-            c[r][0] = _mm512_fmadd_ps(ar, b0, c[r][0]);
-            c[r][1] = _mm512_fmadd_ps(ar, b1, c[r][1]);
-            c[r][2] = _mm512_fmadd_ps(ar, b2, c[r][2]);
+        for (int64_t k = 0; k < kc; k++, a += MR) {
+            const float *bk = b + off[k];
+            fma_row(c, a, _mm512_loadu_ps(bk), _mm512_loadu_ps(bk + 16), _mm512_loadu_ps(bk + 32));
         }
+    } else {
+#pragma GCC unroll 2
+        for (int64_t k = 0; k < kc; k++, a += MR, b += NR)
+            fma_row(c, a, _mm512_load_ps(b), _mm512_load_ps(b + 16), _mm512_load_ps(b + 32));
     }
     const cn_gemm_args *g = t->g;
     if (t->rows == MR && t->cols == NR && unit_run(&g->c_col, t->j0, NR)) {
@@ -311,7 +328,8 @@ __attribute__((target("avx512f"))) static void pack_runs_avx512(const float *con
 }
 #endif
 
-typedef void (*kernel_fn)(int64_t kc, const float *restrict a, const float *restrict b, const tile *t);
+typedef void (*kernel_fn)(int64_t kc, const float *restrict a, const float *restrict b, const int64_t *off,
+                          const tile *t);
 
 static int force_generic;
 
@@ -379,16 +397,22 @@ const char *cn_gemm_kernel_name(void) { return pick_kernel() == kernel_generic ?
 
 static int64_t ceil_div(int64_t a, int64_t b) { return (a + b - 1) / b; }
 
-/* B panels of C's column panel jp for the slice [k0, k0+kc) into b_pack */
-static void pack_b_panel(const cn_gemm_args *g, int64_t jp, int64_t k0, int64_t kc)
+/* B of C's column panel jp for the slice [k0, k0+kc): read in place where the operand allows it
+ * (*off set), else packed into b_pack (*off NULL) */
+static const float *b_panel(const cn_gemm_args *g, int64_t jp, int64_t k0, int64_t kc, int64_t *offsets,
+                            const int64_t **off)
 {
     int64_t j0 = jp * NR, cols = g->n - j0 < NR ? g->n - j0 : NR;
+    const float *in_place = cols == NR && g->b_rows ? g->b_rows(g->b_src, j0, k0, kc, offsets) : NULL;
+    *off = in_place ? offsets : NULL;
+    if (in_place) return in_place;
     if (g->pack_b) {
         if (cols < NR) memset(b_pack, 0, (size_t)(kc * NR) * sizeof(float));
         g->pack_b(g->b_src, j0, cols, k0, kc, NR, b_pack);
     } else {
         pack_panel(g->b, &g->b_col, j0, cols, &g->b_row, k0, kc, NR, b_pack);
     }
+    return b_pack;
 }
 
 /* One thread's share of the tiles of the block of rows [i0, i0+mc) and the slice [k0, k0+kc).
@@ -401,6 +425,9 @@ static void run_tiles(const cn_gemm_args *g, kernel_fn kernel, int64_t i0, int64
     int64_t mp = ceil_div(mc, MR), np = ceil_div(g->n, NR), tiles = mp * np;
     int64_t t0 = tiles * thread / threads, t1 = tiles * (thread + 1) / threads, packed_b = -1;
     uint64_t packed_a = 0; /* bit ip: A panel ip is in a_pack (MC/MR <= 64 panels) */
+    int64_t offsets[KC];
+    const int64_t *off = NULL;
+    const float *b = b_pack;
     for (int64_t t = t0; t < t1; t++) {
         int64_t jp = t / mp, ip = t % mp, j0 = jp * NR, rows = mc - ip * MR < MR ? mc - ip * MR : MR;
         if (!(packed_a >> ip & 1)) {
@@ -408,11 +435,11 @@ static void run_tiles(const cn_gemm_args *g, kernel_fn kernel, int64_t i0, int64
             packed_a |= (uint64_t)1 << ip;
         }
         if (jp != packed_b) {
-            pack_b_panel(g, jp, k0, kc);
+            b = b_panel(g, jp, k0, kc, offsets, &off);
             packed_b = jp;
         }
         tile tl = { g, i0 + ip * MR, j0, rows, g->n - j0 < NR ? g->n - j0 : NR, first, last };
-        kernel(kc, a_pack + ip * MR * kc, b_pack, &tl);
+        kernel(kc, a_pack + ip * MR * kc, b, off, &tl);
     }
 }
 
@@ -434,12 +461,13 @@ static void gemm_whole_a(const cn_gemm_args *g, kernel_fn kernel, int64_t kbeg, 
         }
     for (int64_t jp = j0p; jp < j1p; jp++)
         for (int64_t k0 = kbeg, s = 0; k0 < kend; k0 += KC, s++) {
-            int64_t kc = kend - k0 < KC ? kend - k0 : KC;
-            pack_b_panel(g, jp, k0, kc);
+            int64_t kc = kend - k0 < KC ? kend - k0 : KC, offsets[KC];
+            const int64_t *off;
+            const float *b = b_panel(g, jp, k0, kc, offsets, &off);
             for (int64_t ip = 0; ip < mp; ip++) {
                 tile tl = { g, ip * MR, jp * NR, g->m - ip * MR < MR ? g->m - ip * MR : MR,
                             g->n - jp * NR < NR ? g->n - jp * NR : NR, k0 == kbeg, k0 + kc >= kend };
-                kernel(kc, a_pack + (s * mp + ip) * MR * KC, b_pack, &tl);
+                kernel(kc, a_pack + (s * mp + ip) * MR * KC, b, off, &tl);
             }
         }
 }

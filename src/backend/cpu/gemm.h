@@ -32,6 +32,13 @@ typedef struct cn_axis {
 typedef void (*cn_pack_fn)(const void *src, int64_t lane0, int64_t lanes, int64_t k0, int64_t kc, int W,
                            float *restrict dst);
 
+#define CN_GEMM_NR 48 /* columns of C in a panel (the micro-kernel's width) */
+
+/* For B read in place (no packing): the rows of the panel of CN_GEMM_NR lanes from j0, for reduction
+ * indices [k0, k0+kc), as a base pointer and off[k]: row k at base + off[k]. NULL when that
+ * panel cannot be read so (the operand's pack_b is used). */
+typedef const float *(*cn_rows_fn)(const void *src, int64_t j0, int64_t k0, int64_t kc, int64_t *off);
+
 typedef struct cn_gemm_args {
     int64_t m, n, k;
     const float *a; cn_axis a_row, a_col; /* A: m x k */
@@ -42,6 +49,7 @@ typedef struct cn_gemm_args {
     const float *bias_col; /* n values added to each column (or NULL); only when !accumulate */
     int relu;              /* 1: C = max(C, 0) at the end */
     cn_pack_fn pack_b;     /* when set, B's panels come from pack_b(b_src, ...) instead of the view */
+    cn_rows_fn b_rows;     /* when set, panels it accepts are read in place */
     const void *b_src;
 } cn_gemm_args;
 
