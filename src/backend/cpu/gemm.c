@@ -503,6 +503,62 @@ static void gemm_range(const cn_gemm_args *g, int64_t kbeg, int64_t kend, int th
     }
 }
 
+#ifdef CN_X86
+/* A with at most FEW_ROWS rows (inference on one image: a dense layer's x . W^T): packing B
+ * would cost more than the product. Each element of C is the same chain of FMAs over k, slice by
+ * slice, and the same additions as in the micro-kernel and store_tile, so the bits are those of
+ * the blocked product; but B's columns are read in place, 16 at a time, and transposed in
+ * registers. Needs k contiguous in A and in B, and C's columns contiguous. */
+#define FEW_ROWS 4
+
+static int few_rows(const cn_gemm_args *g)
+{
+    return g->m <= FEW_ROWS && g->k >= 16 && cn_gemm_avx512() && !g->pack_b && g->a_col.stride == 1 &&
+           g->a_col.blk == INT64_MAX && g->b_row.stride == 1 && g->b_row.blk == INT64_MAX && g->c_col.stride == 1 &&
+           g->c_col.blk == INT64_MAX;
+}
+
+__attribute__((target("avx512f,fma"))) static void gemm_few_rows(const cn_gemm_args *g, int threads)
+{
+#pragma omp parallel for schedule(static) num_threads(threads) if (threads > 1)
+    for (int64_t j0 = 0; j0 < g->n; j0 += 16) {
+        int cols = g->n - j0 < 16 ? (int)(g->n - j0) : 16;
+        __mmask16 keep = (__mmask16)((1u << cols) - 1);
+        const float *col[16];
+        for (int l = 0; l < 16; l++) col[l] = g->b + at(&g->b_col, j0 + (l < cols ? l : cols - 1));
+        for (int64_t i = 0; i < g->m; i++) {
+            const float *arow = g->a + at(&g->a_row, i);
+            float *crow = g->c + at(&g->c_row, i) + j0;
+            __m512 br = _mm512_set1_ps(!g->accumulate && g->bias_row ? g->bias_row[i] : 0.0f), zero = _mm512_setzero_ps();
+            for (int64_t k0 = 0; k0 < g->k; k0 += KC) {
+                int64_t kc = g->k - k0 < KC ? g->k - k0 : KC, k = 0;
+                __m512 acc = zero;
+                for (; k + 16 <= kc; k += 16) {
+                    __m512 r[16];
+                    for (int l = 0; l < 16; l++) r[l] = _mm512_loadu_ps(col[l] + k0 + k);
+                    cn_transpose16(r);
+                    for (int q = 0; q < 16; q++) acc = _mm512_fmadd_ps(_mm512_set1_ps(arow[k0 + k + q]), r[q], acc);
+                }
+                for (; k < kc; k++) {
+                    _Alignas(64) float b[16];
+                    for (int l = 0; l < 16; l++) b[l] = col[l][k0 + k];
+                    acc = _mm512_fmadd_ps(_mm512_set1_ps(arow[k0 + k]), _mm512_load_ps(b), acc);
+                }
+                __m512 v;
+                if (k0 == 0 && !g->accumulate) {
+                    __m512 bc = g->bias_col ? _mm512_maskz_loadu_ps(keep, g->bias_col + j0) : zero;
+                    v = _mm512_add_ps(_mm512_add_ps(acc, br), bc);
+                } else {
+                    v = _mm512_add_ps(_mm512_maskz_loadu_ps(keep, crow), acc);
+                }
+                if (k0 + kc >= g->k && g->relu) v = _mm512_max_ps(v, zero);
+                _mm512_mask_storeu_ps(crow, keep, v);
+            }
+        }
+    }
+}
+#endif
+
 /* Split k: a weight gradient (C += A.B with few outputs and a long sum, as a first layer's
  * 32x9 over 50,000 pixels) has too few tiles to share, so SPLIT_PARTS slices of k are summed
  * apart, side by side, and added to C in slice order. The parts depend on the shapes only:
@@ -550,6 +606,12 @@ void cn_gemm(const cn_gemm_args *g)
     int threads = 1;
 #ifdef _OPENMP
     if ((double)g->m * (double)g->n * (double)g->k >= 1 << 18 && !omp_in_parallel()) threads = omp_get_max_threads();
+#endif
+#ifdef CN_X86
+    if (few_rows(g)) {
+        gemm_few_rows(g, g->n >= 64 ? threads : 1);
+        return;
+    }
 #endif
     if (split_k(g)) gemm_split(g, threads);
     else gemm_range(g, 0, g->k, threads);
