@@ -9,9 +9,13 @@
    - PyTorch: bench/torch_bench.py (tuned: OPENBLAS_NUM_THREADS=1, glibc malloc thresholds
      raised, best of 1 and 2 threads, warm-up then best of 5 repetitions);
    - darknet: bench/darknet_bench.c linked to Debian's libdarknet, on bench/darknet/*.cfg;
-3. prints the table (images/s, ratios, fraction of peak), the batch-1 latencies, the big 3x3
-   convolutions of resnet18-cifar layer by layer, and the issue's targets, MET or MISSED;
-4. writes everything, with the commands that produced each number, to bench/out/results.json
+3. times convnet's SGEMM beside OpenBLAS's on the products of a training step
+   (bench/gemm_bench.c, linked to both; OpenBLAS with the kernel this environment forces
+   through OPENBLAS_CORETYPE, and with the one it picks itself);
+4. prints the table (images/s, ratios, fraction of peak), the batch-1 latencies, the big 3x3
+   convolutions of resnet18-cifar layer by layer, the SGEMMs, and the issue's targets, MET or
+   MISSED;
+5. writes everything, with the commands that produced each number, to bench/out/results.json
    and the printed report to bench/out/report.md.
 
 --quick shortens every repetition (for checking the harness, not for numbers).
@@ -42,6 +46,7 @@ WORKLOADS = [
     ("resnet18-cifar", "train", 32),
 ]
 CONVNET_THREADS = (1, 2)
+OPENBLAS_VERSION = "0.3.21 (Debian's libopenblas, pthread build)"
 FOOTNOTES = {
     "lenet5": "darknet (2018) has no 2x2 average pooling (its [avgpool] is global): its lenet5 "
               "cfg uses 2x2 max pooling there, the closest layer of the same shape and cost.",
@@ -62,7 +67,11 @@ def note(msg):
 def run(cmd, env=None, timeout=600):
     """runs cmd (a list), returns (stdout, error or None)"""
     e = dict(os.environ)
-    e.update(env or {})
+    for k, v in (env or {}).items():  # None: unset k
+        if v is None:
+            e.pop(k, None)
+        else:
+            e[k] = v
     try:
         p = subprocess.run(cmd, cwd=ROOT, env=e, capture_output=True, text=True, timeout=timeout)
     except (OSError, subprocess.TimeoutExpired) as x:
@@ -82,7 +91,9 @@ def last_json(text):
 
 
 def cmdline(cmd, env=None):
-    pre = " ".join(f"{k}={shlex.quote(v)}" for k, v in (env or {}).items())
+    unset = [f"-u {k}" for k, v in (env or {}).items() if v is None]
+    pre = " ".join((["env"] + unset if unset else []) +
+                   [f"{k}={shlex.quote(v)}" for k, v in (env or {}).items() if v is not None])
     return (pre + " " if pre else "") + " ".join(shlex.quote(c) for c in cmd)
 
 
@@ -143,6 +154,18 @@ def build_darknet():
         return None, "", "Debian's darknet is not installed (scripts/setup.sh --bench installs it)"
     cmd = ["gcc", "-O2", "bench/darknet_bench.c", f"-I{DARKNET_DIR}/include", f"-L{DARKNET_DIR}", "-ldarknet", "-lm",
            f"-Wl,-rpath,{DARKNET_DIR}", "-o", exe]
+    _, err = run(cmd)
+    return (None if err else exe), cmdline(cmd), err
+
+
+def build_gemm(convnet):
+    """bench/gemm_bench.c against the library beside the convnet binary, and OpenBLAS"""
+    lib = os.path.join(os.path.dirname(convnet), "libconvnet.a")
+    exe = os.path.join(OUT, "gemm_bench")
+    if not os.path.exists(lib):
+        return None, "", f"{lib} is missing (build convnet first)"
+    cmd = ["gcc", "-O2", "-std=c11", "-fopenmp", "-Iinclude", "-Isrc", "bench/gemm_bench.c", lib, "-lopenblas", "-lm",
+           "-lpng", "-ljpeg", "-lz", "-lcjson", "-o", exe]
     _, err = run(cmd)
     return (None if err else exe), cmdline(cmd), err
 
@@ -274,7 +297,27 @@ def main():
         row["convnet_best"] = max(ok, key=lambda r: r["images_per_s"]) if ok else {"error": "no run"}
         rows.append(row)
 
-    # 3. the report
+    # 3. the SGEMMs: OpenBLAS as this environment runs it, then with the kernel it picks itself
+    note("bench: SGEMM, convnet beside OpenBLAS (bench/gemm_bench.c)")
+    gemm_exe, gemm_cmd, gemm_err = build_gemm(convnet)
+    res["gemm"] = {"build": gemm_cmd, "runs": []}
+    if gemm_err:
+        failed.append("gemm build")
+        res["gemm"]["error"] = gemm_err
+    else:
+        forced = os.environ.get("OPENBLAS_CORETYPE")
+        for t in CONVNET_THREADS:
+            for coretype in ([forced, None] if forced else [None]):
+                env = {"OMP_NUM_THREADS": str(t)}
+                if coretype is None:
+                    env["OPENBLAS_CORETYPE"] = None  # unset: OpenBLAS picks its kernel by CPU
+                r = measure([gemm_exe, str(t)], env)
+                r["openblas_coretype"] = coretype or "its own choice"
+                if "error" in r:
+                    failed.append(f"gemm {t}T")
+                res["gemm"]["runs"].append(r)
+
+    # 4. the report
     res["rows"] = rows
     res["load_at_end"] = loadavg()
     report(res, rows, infos, peak, failed)
@@ -386,6 +429,32 @@ def report(res, rows, infos, peak, failed):
             say(f"| all of them | | {tm:,.0f} | {tf:.2f} | {tb:.2f} | {gf:.0f} | {pct(gf / peak)} | {gt:.0f} | {pct(gt / peak)} |")
         say()
     res["big_3x3"] = big
+
+    # the SGEMMs
+    runs = [r for r in res.get("gemm", {}).get("runs", []) if "error" not in r]
+    if runs:
+        forced_type = next((r["openblas_coretype"] for r in runs if r["openblas_coretype"] != "its own choice"), None)
+        why = (f"This environment forces OPENBLAS_CORETYPE={forced_type} (older OpenBLAS builds misbehave on this "
+               "processor); the last column is OpenBLAS with the kernel it picks itself, for comparison only."
+               if forced_type else "OPENBLAS_CORETYPE is not set: OpenBLAS picks its kernel itself.")
+        say("SGEMM, C = A.B row-major, GFLOP/s (bench/gemm_bench.c, best of 5): convnet's own (the "
+            f"{runs[0].get('kernel', '?')} micro-kernel) beside OpenBLAS {OPENBLAS_VERSION}. " + why)
+        say()
+        say("| m x n x k | threads | convnet | % peak | OpenBLAS (forced) | OpenBLAS (its own) |")
+        say("|---|--:|--:|--:|--:|--:|")
+        for t in CONVNET_THREADS:
+            mine = [r for r in runs if r.get("threads") == t]
+            forced = next((r for r in mine if r["openblas_coretype"] != "its own choice"), None)
+            own = next((r for r in mine if r["openblas_coretype"] == "its own choice"), None)
+            base = forced or own
+            for i, sh in enumerate(base["shapes"] if base else []):
+                pk = (peak if t == os.cpu_count() else res["peak"].get("one_core", {}).get("gflops")) or None
+                fo = forced["shapes"][i]["openblas_gflops"] if forced else None
+                ow = own["shapes"][i]["openblas_gflops"] if own else None
+                say(f"| {sh['m']} x {sh['n']} x {sh['k']} | {t} | {sh['convnet_gflops']:.0f} | "
+                    f"{pct(sh['convnet_gflops'] / pk) if pk else 'n/a'} | {'n/a' if fo is None else f'{fo:.0f}'} | "
+                    f"{'n/a' if ow is None else f'{ow:.0f}'} |")
+        say()
 
     # the targets of issue 5
     def row_of(model, mode, batch):

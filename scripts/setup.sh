@@ -2,12 +2,12 @@
 # Installs the Debian packages convnet needs, only those missing; quiet when all are there.
 #   scripts/setup.sh          build and test dependencies
 #   scripts/setup.sh --fuzz   plus clang and libFuzzer
-#   scripts/setup.sh --bench  plus the peers of `make bench`: darknet and python3-torch
+#   scripts/setup.sh --bench  plus the peers of `make bench`: darknet, python3-torch, OpenBLAS
 set -eu
 
 need="cmake make gcc libc6-dev zlib1g-dev libpng-dev libjpeg62-turbo-dev dataset-fashion-mnist libcjson-dev python3-torch"
 [ "${1:-}" = "--fuzz" ] && need="$need clang libclang-rt-14-dev"
-[ "${1:-}" = "--bench" ] && need="$need darknet python3-torch"
+[ "${1:-}" = "--bench" ] && need="$need darknet python3-torch libopenblas-dev"
 
 missing=""
 for p in $(printf '%s\n' $need | sort -u); do
