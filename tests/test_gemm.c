@@ -120,6 +120,7 @@ static void large(void)
     CHECK(check_one(64, 700, 300, 0, 0, 3, 0, 1, 1));
     /* all of A packed at once on one thread, the blocked order on 2 and 3: the same bits */
     CHECK(check_one(40, 300, 500, 0, 2, 3, 0, 1, 1));
+    CHECK(check_one(48, 500, 400, 0, 0, 3, 1, 0, 0)); /* adding to C kept in scratch over the slices */
     /* few outputs and a long sum: k is split in fixed parts (a weight gradient) */
     CHECK(check_one(32, 9, 5000, 2, 1, 0, 1, 0, 0));
     CHECK(check_one(20, 30, 3500, 0, 0, 1, 1, 0, 0));

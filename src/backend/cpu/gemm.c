@@ -26,6 +26,8 @@
 #define A_WHOLE (128 * 1024) /* floats of A a thread packs whole when A is small (see gemm_range) */
 static _Thread_local _Alignas(64) float a_pack[MC * KC > A_WHOLE ? MC * KC : A_WHOLE];
 static _Thread_local _Alignas(64) float b_pack[KC * NR];
+#define SCRATCH_ROWS 1024 /* rows of C a thread keeps in c_scratch (see gemm_whole_a) */
+static _Thread_local _Alignas(64) float c_scratch[SCRATCH_ROWS * NR];
 
 /* ---- views ----------------------------------------------------------------------------------- */
 
@@ -443,6 +445,26 @@ static void run_tiles(const cn_gemm_args *g, kernel_fn kernel, int64_t i0, int64
     }
 }
 
+/* C's column panel [j0, j0+cols), all rows, to (to_scratch) or from c_scratch (NR wide) */
+static void panel_io(const cn_gemm_args *g, int64_t j0, int64_t cols, int to_scratch)
+{
+    for (int64_t i = 0; i < g->m; i++) {
+        float *crow = g->c + at(&g->c_row, i), *srow = c_scratch + i * NR;
+        for (int64_t a = 0, run; a < cols; a += run) {
+            int dropped;
+            run = col_run(&g->c_col, j0 + a, cols - a, &dropped);
+            if (dropped) continue;
+            float *c = crow + at(&g->c_col, j0 + a);
+            if (g->c_col.stride == 1) cn_copy_floats(to_scratch ? srow + a : c, to_scratch ? c : srow + a, run);
+            else
+                for (int64_t q = 0; q < run; q++) {
+                    if (to_scratch) srow[a + q] = c[q * g->c_col.stride];
+                    else c[q * g->c_col.stride] = srow[a + q];
+                }
+        }
+    }
+}
+
 /* A convolution's product has few rows (output channels), a moderate k and many columns: C
  * would go through memory once per slice of k. With all of A packed (every thread its own
  * copy, small), each thread takes its share of column panels whole, every slice of k in turn,
@@ -459,17 +481,29 @@ static void gemm_whole_a(const cn_gemm_args *g, kernel_fn kernel, int64_t kbeg, 
             int64_t rows = g->m - ip * MR < MR ? g->m - ip * MR : MR, kc = kend - k0 < KC ? kend - k0 : KC;
             pack_panel(g->a, &g->a_row, ip * MR, rows, &g->a_col, k0, kc, MR, a_pack + (s * mp + ip) * MR * KC);
         }
-    for (int64_t jp = j0p; jp < j1p; jp++)
+    /* over several slices, a panel of C adds up in c_scratch (the same additions, in L1, always
+     * the kernel's straight path) and goes to C once */
+    int scratch = kend - kbeg > KC && g->m <= SCRATCH_ROWS;
+    for (int64_t jp = j0p; jp < j1p; jp++) {
+        int64_t j0 = jp * NR, cols = g->n - j0 < NR ? g->n - j0 : NR;
+        cn_gemm_args in_scratch = *g;
+        if (scratch) {
+            in_scratch.c = c_scratch, in_scratch.c_row = cn_axis_ld(NR), in_scratch.c_col = cn_axis_unit();
+            in_scratch.bias_col = g->bias_col ? g->bias_col + j0 : NULL;
+            if (g->accumulate) panel_io(g, j0, cols, 1);
+        }
         for (int64_t k0 = kbeg, s = 0; k0 < kend; k0 += KC, s++) {
             int64_t kc = kend - k0 < KC ? kend - k0 : KC, offsets[KC];
             const int64_t *off;
             const float *b = b_panel(g, jp, k0, kc, offsets, &off);
             for (int64_t ip = 0; ip < mp; ip++) {
-                tile tl = { g, ip * MR, jp * NR, g->m - ip * MR < MR ? g->m - ip * MR : MR,
-                            g->n - jp * NR < NR ? g->n - jp * NR : NR, k0 == kbeg, k0 + kc >= kend };
+                tile tl = { scratch ? &in_scratch : g, ip * MR, scratch ? 0 : j0, g->m - ip * MR < MR ? g->m - ip * MR : MR,
+                            cols, k0 == kbeg, k0 + kc >= kend };
                 kernel(kc, a_pack + (s * mp + ip) * MR * KC, b, off, &tl);
             }
         }
+        if (scratch) panel_io(g, j0, cols, 0);
+    }
 }
 
 /* The product over k in [kbeg, kend) on `threads` threads (1 inside a parallel region). */
