@@ -90,8 +90,11 @@ static void test_conv_shapes(void)
         "input 9x10x3; conv 4 4x4 pad=same",
         "input 9x10x6; conv 4 2x3 pad=same dilation=2",
         "input 5x70x4; conv 3 3x3 pad=1",
+        "input 20x20x1; conv 6 5x5 pad=2",
         "input 4x4x16; conv 20 3x3 pad=1",
         "input 3x3x4; conv 5 3x3 pad=1 bias=no",
+        /* maps that shrink (valid): the input gradient goes through dcol */
+        "input 9x9x16; conv 12 5x5",
         /* padding past the kernel's reach: the input gradient goes through dcol */
         "input 6x7x3; conv 4 1x3 pad=1",
         "input 5x5x6; conv 4 1x1 pad=1",
