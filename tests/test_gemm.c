@@ -124,6 +124,7 @@ static void large(void)
     /* few outputs and a long sum: k is split in fixed parts (a weight gradient) */
     CHECK(check_one(32, 9, 5000, 2, 1, 0, 1, 0, 0));
     CHECK(check_one(20, 30, 3500, 0, 0, 1, 1, 0, 0));
+    CHECK(check_one(64, 300, 3500, 2, 1, 0, 1, 0, 0));
 }
 
 /* A row of C does not depend on the other rows: one row alone (the few-rows path of a dense

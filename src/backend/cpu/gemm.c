@@ -593,18 +593,18 @@ __attribute__((target("avx512f,fma"))) static void gemm_few_rows(const cn_gemm_a
 }
 #endif
 
-/* Split k: a weight gradient (C += A.B with few outputs and a long sum, as a first layer's
- * 32x9 over 50,000 pixels) has too few tiles to share, so SPLIT_PARTS slices of k are summed
- * apart, side by side, and added to C in slice order. The parts depend on the shapes only:
- * the result is the same on any number of threads. */
+/* Split k: a weight gradient (C += A.B with a long sum and a small C, as a first layer's 32x9
+ * over 50,000 pixels, or 64x576 over 35,000) is better shared by slices of k than by tiles of C:
+ * tiles would be few, or every thread would pack the same A. SPLIT_PARTS slices of k are summed
+ * apart, side by side, and added to C in slice order. The parts depend on the shapes only: the
+ * result is the same on any number of threads. */
 #define SPLIT_PARTS 8
-#define SPLIT_MAX_MN 4096
+#define SPLIT_MAX_MN 40960
 static _Thread_local _Alignas(64) float split_buf[SPLIT_PARTS * SPLIT_MAX_MN];
 
 static int split_k(const cn_gemm_args *g)
 {
-    return g->accumulate && !g->relu && ceil_div(g->m, MR) * ceil_div(g->n, NR) < 8 &&
-           g->m * g->n <= SPLIT_MAX_MN && g->k >= SPLIT_PARTS * 2 * KC;
+    return g->accumulate && !g->relu && g->m * g->n <= SPLIT_MAX_MN && g->k >= SPLIT_PARTS * 2 * KC;
 }
 
 static void gemm_split(const cn_gemm_args *g, int threads)
