@@ -13,6 +13,8 @@ typedef struct cn_backend {
     cn_kernel_fn (*backward)(const cn_node *n);
     /* scratch bytes node n needs for one call at this batch (0: none) */
     int64_t (*workspace)(const cn_node *n, const cn_node *const *in, int64_t batch);
+    /* 1 when n's backward kernel honours cn_op_io.dx_fresh (NULL: none does) */
+    int (*fresh_dx)(const cn_node *n);
 } cn_backend;
 
 /* The default backend: "cpu" (im2col + BLAS). */

@@ -350,10 +350,18 @@ cn_status cn_net_backward(cn_ctx *ctx, cn_net *net, const float *dy)
         void *dxs[CN_MAX_KEYS * 8];
         cn_op_io io;
         make_io(net, i, ex->training, &io, xs, dxs, in);
-        /* kernels add to their inputs' gradients: the first to add (the last reader) zeroes them,
-         * here, where the tensor is about to be touched anyway */
-        for (int j = 0; j < net->nodes[i].n_in; j++)
-            if (dxs[j] && ex->grad_writer[net->nodes[i].in[j]] == i) zero(dxs[j], elems(in[j]) * ex->batch);
+        /* kernels add to their inputs' gradients: the first to add (the last reader) stores
+         * instead where its kernel can, else the gradient is zeroed here first */
+        const cn_backend *be = backend_of(ex);
+        int fresh_ok = be->fresh_dx && be->fresh_dx(&net->nodes[i]);
+        for (int j = 0; j < net->nodes[i].n_in; j++) {
+            if (!dxs[j] || ex->grad_writer[net->nodes[i].in[j]] != i) continue;
+            int again = 0; /* the same tensor twice (add a a): the second use adds */
+            for (int k = 0; k < j; k++) again |= net->nodes[i].in[k] == net->nodes[i].in[j];
+            if (again) continue;
+            if (fresh_ok) io.dx_fresh |= 1u << j;
+            else zero(dxs[j], elems(in[j]) * ex->batch);
+        }
         cn_kernel_fn fast = backend_of(ex)->backward ? backend_of(ex)->backward(&net->nodes[i]) : NULL;
         double t0 = ex->profile ? seconds() : 0;
         (fast ? fast : net->nodes[i].op->backward[CN_F32])(&io);

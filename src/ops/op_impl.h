@@ -103,6 +103,10 @@ typedef struct cn_op_io {
     int training;
     cn_rng *rng;               /* dropout's draws */
     void *work;                /* the backend's scratch for this call (backend->workspace bytes) */
+    /* bit j: dx[j] holds no gradient yet, and the kernel stores dx[j] = 0 + gradient instead of
+     * adding (the same bits as adding to zeros, without zeroing first). Set only for the kernels
+     * whose backend's fresh_dx says they honour it. */
+    unsigned dx_fresh;
 } cn_op_io;
 
 typedef void (*cn_kernel_fn)(const cn_op_io *io);

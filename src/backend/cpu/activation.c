@@ -62,7 +62,8 @@ static inline float tanh_grad(float dy, float x, float y, double slope)
     return (float)((double)dy * (1.0 - (double)y * (double)y)); /* tanh' = 1 - tanh^2 */
 }
 
-/* y (N,C,H,W) <- f(x); dx (N,C,H,W) += dy * f'(x), from x and the forward output y */
+/* y (N,C,H,W) <- f(x); dx (N,C,H,W) += dy * f'(x), from x and the forward output y (stored,
+ * not added, when dx is fresh) */
 #define ACT_KERNELS(op, value, grad)                                                                 \
     void cn_cpu_##op##_forward(const cn_op_io *io)                                                   \
     {                                                                                                \
@@ -80,6 +81,11 @@ static inline float tanh_grad(float dy, float x, float y, double slope)
         float *restrict dx = io->dx[0];                                                              \
         double slope = io->n->a.slope;                                                               \
         if (!dx) return;                                                                             \
+        if (io->dx_fresh & 1) { /* 0 + g: the bits of adding to zeros */                             \
+            _Pragma("omp parallel for simd schedule(simd: static) if (parallel: count >= CPU_PAR_MIN)") \
+            for (int64_t i = 0; i < count; i++) dx[i] = 0.0f + grad(dy[i], x[i], y[i], slope);       \
+            return;                                                                                  \
+        }                                                                                            \
         _Pragma("omp parallel for simd schedule(simd: static) if (parallel: count >= CPU_PAR_MIN)")  \
         for (int64_t i = 0; i < count; i++) dx[i] += grad(dy[i], x[i], y[i], slope);                 \
     }

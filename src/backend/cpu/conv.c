@@ -254,13 +254,15 @@ static void general_weight_grad(const cn_conv_geom *g, const float *x, const flo
     }
 }
 
-/* dx += W_g^T dY_g: straight into dx for 1x1, else dcol (K, pixels) a chunk of samples at a time,
- * put back where the patches came from */
-static void general_input_grad(const cn_conv_geom *g, const float *w, const float *dy, float *dx, float *col)
+/* dx += W_g^T dY_g (fresh: dx = 0 + W_g^T dY_g): straight into dx for 1x1, else dcol (K, pixels)
+ * a chunk of samples at a time, put back where the patches came from */
+static void general_input_grad(const cn_conv_geom *g, const float *w, const float *dy, float *dx, int fresh,
+                               float *col)
 {
     int64_t cin_g = g->cin / g->groups, cout_g = g->cout / g->groups, K = cin_g * g->kh * g->kw, P = g->oh * g->ow;
     int direct = direct_1x1(g);
     int64_t chunk = direct ? g->n : chunk_samples(g, K * P);
+    if (fresh && !direct) memset(dx, 0, (size_t)(g->n * g->cin * g->h * g->w) * sizeof(float)); /* col2im adds */
     for (int64_t n0 = 0; n0 < g->n; n0 += chunk) {
         int64_t ns = g->n - n0 < chunk ? g->n - n0 : chunk;
         for (int64_t gr = 0; gr < g->groups; gr++) {
@@ -270,7 +272,7 @@ static void general_input_grad(const cn_conv_geom *g, const float *w, const floa
                                 .c_row = cn_axis_ld(ns * P), .c_col = cn_axis_unit() };
             if (direct) {
                 nchw_view dxs = channels_by_pixels(dx, g->cin, P, n0, gr * cin_g);
-                gx.c = (float *)dxs.p, gx.c_row = dxs.row, gx.c_col = dxs.col, gx.accumulate = 1;
+                gx.c = (float *)dxs.p, gx.c_row = dxs.row, gx.c_col = dxs.col, gx.accumulate = !fresh;
                 cn_gemm(&gx);
                 continue;
             }
@@ -606,9 +608,9 @@ void cn_cpu_conv_backward(const cn_op_io *io)
     if (!direct_1x1(&g) && transposed_geom(&g, &t)) {
         float *wt = work;
         flip_weights(&g, io->w, wt);
-        conv_into(&t, io->dy, wt, NULL, dx, 1, wt + g.cout * K);
+        conv_into(&t, io->dy, wt, NULL, dx, !(io->dx_fresh & 1), wt + g.cout * K);
     } else {
-        general_input_grad(&g, io->w, io->dy, dx, work);
+        general_input_grad(&g, io->w, io->dy, dx, io->dx_fresh & 1, work);
     }
 }
 

@@ -31,7 +31,7 @@ static void dense_backward(const cn_op_io *io)
     if (io->dx[0]) {
         cn_gemm_args a = { .m = N, .n = in, .k = out, .a = dy, .a_row = cn_axis_ld(out), .a_col = cn_axis_unit(),
                            .b = io->w, .b_row = cn_axis_ld(in), .b_col = cn_axis_unit(), .c = io->dx[0],
-                           .c_row = cn_axis_ld(in), .c_col = cn_axis_unit(), .accumulate = 1 };
+                           .c_row = cn_axis_ld(in), .c_col = cn_axis_unit(), .accumulate = !(io->dx_fresh & 1) };
         cn_gemm(&a);
     }
     cn_gemm_args a = { .m = out, .n = in, .k = N, .a = dy, .a_row = cn_axis_unit(), .a_col = cn_axis_ld(out),
@@ -67,4 +67,10 @@ static int64_t workspace(const cn_node *n, const cn_node *const *in, int64_t bat
     return n->op == cn_ops[CN_OP_CONV] ? cn_cpu_conv_workspace(n, in, batch) : 0;
 }
 
-const cn_backend cn_backend_cpu = { "cpu", forward, backward, workspace };
+/* conv and dense, and the ops of other.c that say so, store fresh gradients */
+static int fresh_dx(const cn_node *n)
+{
+    return n->op == cn_ops[CN_OP_CONV] || n->op == cn_ops[CN_OP_DENSE] || cn_cpu_other_fresh_dx(n);
+}
+
+const cn_backend cn_backend_cpu = { "cpu", forward, backward, workspace, fresh_dx };

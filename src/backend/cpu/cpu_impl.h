@@ -14,5 +14,7 @@ int64_t cn_cpu_conv_workspace(const cn_node *n, const cn_node *const *in, int64_
 /* pooling, activations, batch norm, dropout, softmax, merge ... (one file per op) */
 cn_kernel_fn cn_cpu_other_forward(const cn_node *n);
 cn_kernel_fn cn_cpu_other_backward(const cn_node *n);
+/* 1 when that backward kernel honours cn_op_io.dx_fresh */
+int cn_cpu_other_fresh_dx(const cn_node *n);
 
 #endif

@@ -43,6 +43,11 @@ void cn_cpu_add_backward(const cn_op_io *io)
         for (int j = 0; j < io->n->n_in; j++) {
             float *dx = io->dx[j];
             if (!dx) continue;
+            if (io->dx_fresh >> j & 1) { /* 0 + dy: the bits of adding to zeros */
+#pragma omp simd
+                for (int64_t i = lo; i < hi; i++) dx[i] = 0.0f + dy[i];
+                continue;
+            }
 #pragma omp simd
             for (int64_t i = lo; i < hi; i++) dx[i] += dy[i];
         }

@@ -44,3 +44,14 @@ cn_kernel_fn cn_cpu_other_backward(const cn_node *n)
     const op_kernels *k = kernels_of(n);
     return k ? k->backward : NULL;
 }
+
+/* the backward kernels that store fresh gradients (cn_op_io.dx_fresh): activations, max and min
+ * pooling, add and flatten */
+int cn_cpu_other_fresh_dx(const cn_node *n)
+{
+    static const cn_op_id fresh[] = { CN_OP_RELU, CN_OP_LEAKYRELU, CN_OP_SIGMOID, CN_OP_TANH, CN_OP_MAXPOOL,
+                                      CN_OP_MINPOOL, CN_OP_ADD, CN_OP_FLATTEN };
+    for (size_t i = 0; i < sizeof fresh / sizeof fresh[0]; i++)
+        if (n->op == cn_ops[fresh[i]]) return 1;
+    return 0;
+}

@@ -198,6 +198,7 @@ void cn_cpu_argpool_backward(const cn_op_io *io)
         const float *gp = dy + p * oplane;
         const int32_t *ap = argmax + p * oplane;
         float *dxp = dx + p * plane;
+        if (io->dx_fresh & 1) memset(dxp, 0, (size_t)plane * sizeof(float)); /* in cache, plane by plane */
         for (int64_t o = 0; o < oplane; o++)
             if (ap[o] >= 0) dxp[ap[o]] += gp[o];
     }
