@@ -149,6 +149,30 @@ static void test_threads(void)
     cn_set_threads(1);
 }
 
+/* storing fresh input gradients (cn_op_io.dx_fresh) gives the bits of zeroing and adding */
+static void test_fresh_gradients(void)
+{
+    static const char *specs[] = {
+        "input 28x28x1; conv 8 3x3 pad=1; relu; maxpool 2x2; conv 16 3x3 pad=1; tanh; minpool 2x2; flatten; dense 12; "
+        "sigmoid; dense 5",
+        "input 9x9x4; conv 6 3x3 pad=1 as a; leakyrelu; conv 6 3x3 pad=1 as b; add a b; conv 5 1x1; relu; conv 3 5x5",
+        "input 8x8x3; conv 6 3x3 stride=2 pad=same; relu; flatten; dense 4",
+    };
+    cn_backend zeroing = *cn_backend_default();
+    zeroing.fresh_dx = NULL;
+    for (size_t i = 0; i < sizeof specs / sizeof specs[0]; i++) {
+        float *y[2], *dx[2], *dw[2];
+        int64_t ny, nx, nw;
+        run(specs[i], cn_backend_default(), 4, &y[0], &dx[0], &dw[0], &ny, &nx, &nw);
+        run(specs[i], &zeroing, 4, &y[1], &dx[1], &dw[1], &ny, &nx, &nw);
+        if (y[0] && y[1]) {
+            CHECK(memcmp(dx[0], dx[1], (size_t)nx * sizeof(float)) == 0);
+            CHECK(memcmp(dw[0], dw[1], (size_t)nw * sizeof(float)) == 0);
+        }
+        for (int t = 0; t < 2; t++) free(y[t]), free(dx[t]), free(dw[t]);
+    }
+}
+
 static void setup(void) { CHECK(cn_ctx_create(NULL, &ctx) == CN_OK); }
 static void teardown(void) { cn_ctx_destroy(ctx); }
 
@@ -159,6 +183,7 @@ static const test_case cases[] = {
     { "conv: several chunks of the input gradient", test_conv_chunks },
     { "portable kernel", test_portable },
     { "bit-identical on 1, 2 and 3 threads", test_threads },
+    { "fresh gradients stored: the bits of zeroing and adding", test_fresh_gradients },
     { "teardown", teardown },
 };
 TEST_MAIN(cases)
