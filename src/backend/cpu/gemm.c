@@ -23,7 +23,7 @@
 #define KC 192
 #define MC 512 /* a multiple of MR */
 
-#define A_WHOLE (128 * 1024) /* floats of A a thread packs whole when A is small (see gemm_range) */
+#define A_WHOLE (160 * 1024) /* floats of A a thread packs whole when A is small (see gemm_range) */
 static _Thread_local _Alignas(64) float a_pack[MC * KC > A_WHOLE ? MC * KC : A_WHOLE];
 static _Thread_local _Alignas(64) float b_pack[KC * NR];
 #define SCRATCH_ROWS 1024 /* rows of C a thread keeps in c_scratch (see gemm_whole_a) */
