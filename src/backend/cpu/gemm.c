@@ -5,9 +5,11 @@
  * walks its fixed share of the (NR-column panel, MR-row panel) tiles, packing the A panels its
  * tiles need and a B panel whenever the column panel changes into buffers of its own, so a B
  * panel stays in L1 while the A panels stream from L2, and no thread waits for another. The
- * packing buffers are thread-local and fixed in size: a product never allocates. */
+ * packing buffers are thread-local; the two that grow (all of A, the parts of a split k) are
+ * allocated by the first product that needs them, never again for that shape. */
 #include "gemm.h"
 
+#include <stdlib.h>
 #include <string.h>
 
 #ifdef _OPENMP
@@ -23,11 +25,29 @@
 #define KC 192
 #define MC 512 /* a multiple of MR */
 
-#define A_WHOLE (160 * 1024) /* floats of A a thread packs whole when A is small (see gemm_range) */
-static _Thread_local _Alignas(64) float a_pack[MC * KC > A_WHOLE ? MC * KC : A_WHOLE];
+#define A_WHOLE (640 * 1024) /* floats of A packed whole at most (see gemm_whole_a) */
+static _Thread_local _Alignas(64) float a_pack[MC * KC];
 static _Thread_local _Alignas(64) float b_pack[KC * NR];
 #define SCRATCH_ROWS 1024 /* rows of C a thread keeps in c_scratch (see gemm_whole_a) */
 static _Thread_local _Alignas(64) float c_scratch[SCRATCH_ROWS * NR];
+
+/* Buffers that grow, kept per calling thread for its life: all of A (gemm_whole_a) and the parts
+ * of a split k. Taken from the heap the first time a thread needs that much, so only the first
+ * product of a shape allocates; NULL when the heap says no (the caller then takes a path that
+ * needs none, with the same bits, or for a split k, sums in the blocked order). */
+typedef struct { float *p; size_t n; } grow_buf;
+static _Thread_local grow_buf whole_a, split_parts;
+
+static float *grown(grow_buf *b, size_t floats)
+{
+    if (b->n >= floats) return b->p;
+    size_t bytes = (floats * sizeof(float) + 63) / 64 * 64;
+    float *q = aligned_alloc(64, bytes);
+    if (!q) return NULL;
+    free(b->p);
+    b->p = q, b->n = floats;
+    return q;
+}
 
 /* ---- views ----------------------------------------------------------------------------------- */
 
@@ -466,21 +486,24 @@ static void panel_io(const cn_gemm_args *g, int64_t j0, int64_t cols, int to_scr
 }
 
 /* A convolution's product has few rows (output channels), a moderate k and many columns: C
- * would go through memory once per slice of k. With all of A packed (every thread its own
- * copy, small), each thread takes its share of column panels whole, every slice of k in turn,
- * while the panel's tiles of C stay in L1. The tiles and slices are the same as the blocked
- * order's, so the bits are too. */
-static void gemm_whole_a(const cn_gemm_args *g, kernel_fn kernel, int64_t kbeg, int64_t kend, int thread, int threads)
+ * would go through memory once per slice of k. With all of A packed once (by the team, then one
+ * barrier), each thread takes its share of column panels whole, every slice of k in turn, while
+ * the panel's tiles of C stay in L1. The tiles and slices are the same as the blocked order's,
+ * so the bits are too. */
+static void gemm_whole_a(const cn_gemm_args *g, kernel_fn kernel, float *apack, int64_t kbeg, int64_t kend, int thread,
+                         int threads)
 {
     int64_t mp = ceil_div(g->m, MR), np = ceil_div(g->n, NR), j0p = np * thread / threads;
     int64_t j1p = np * (thread + 1) / threads;
+    /* panel ip of slice s at apack + (s * mp + ip) * MR * KC, packed by the team together */
+    int64_t slices = ceil_div(kend - kbeg, KC);
+#pragma omp for schedule(static)
+    for (int64_t sp = 0; sp < slices * mp; sp++) {
+        int64_t s = sp / mp, ip = sp % mp, k0 = kbeg + s * KC;
+        int64_t rows = g->m - ip * MR < MR ? g->m - ip * MR : MR, kc = kend - k0 < KC ? kend - k0 : KC;
+        pack_panel(g->a, &g->a_row, ip * MR, rows, &g->a_col, k0, kc, MR, apack + sp * MR * KC);
+    }
     if (j0p >= j1p) return;
-    /* panel ip of slice s at a_pack + (s * mp + ip) * MR * KC */
-    for (int64_t k0 = kbeg, s = 0; k0 < kend; k0 += KC, s++)
-        for (int64_t ip = 0; ip < mp; ip++) {
-            int64_t rows = g->m - ip * MR < MR ? g->m - ip * MR : MR, kc = kend - k0 < KC ? kend - k0 : KC;
-            pack_panel(g->a, &g->a_row, ip * MR, rows, &g->a_col, k0, kc, MR, a_pack + (s * mp + ip) * MR * KC);
-        }
     /* over several slices, a panel of C adds up in c_scratch (the same additions, in L1, always
      * the kernel's straight path) and goes to C once */
     int scratch = kend - kbeg > KC && g->m <= SCRATCH_ROWS;
@@ -499,7 +522,7 @@ static void gemm_whole_a(const cn_gemm_args *g, kernel_fn kernel, int64_t kbeg, 
             for (int64_t ip = 0; ip < mp; ip++) {
                 tile tl = { scratch ? &in_scratch : g, ip * MR, scratch ? 0 : j0, g->m - ip * MR < MR ? g->m - ip * MR : MR,
                             cols, k0 == kbeg, k0 + kc >= kend };
-                kernel(kc, a_pack + (s * mp + ip) * MR * KC, b, off, &tl);
+                kernel(kc, apack + (s * mp + ip) * MR * KC, b, off, &tl);
             }
         }
         if (scratch) panel_io(g, j0, cols, 0);
@@ -511,14 +534,16 @@ static void gemm_range(const cn_gemm_args *g, int64_t kbeg, int64_t kend, int th
 {
     kernel_fn kernel = pick_kernel();
     int64_t slices = ceil_div(kend - kbeg, KC);
-    if (ceil_div(g->m, MR) * MR * slices * KC <= A_WHOLE && ceil_div(g->n, NR) >= 4 * threads) {
+    int64_t a_floats = ceil_div(g->m, MR) * MR * slices * KC;
+    float *apack = a_floats <= A_WHOLE && ceil_div(g->n, NR) >= 4 * threads ? grown(&whole_a, (size_t)a_floats) : NULL;
+    if (apack) {
 #pragma omp parallel num_threads(threads) if (threads > 1)
         {
             int thread = 0, team = 1;
 #ifdef _OPENMP
             thread = omp_get_thread_num(), team = omp_get_num_threads();
 #endif
-            gemm_whole_a(g, kernel, kbeg, kend, thread, team);
+            gemm_whole_a(g, kernel, apack, kbeg, kend, thread, team);
         }
         return;
     }
@@ -600,16 +625,14 @@ __attribute__((target("avx512f,fma"))) static void gemm_few_rows(const cn_gemm_a
  * result is the same on any number of threads. */
 #define SPLIT_PARTS 8
 #define SPLIT_MAX_MN 40960
-static _Thread_local _Alignas(64) float split_buf[SPLIT_PARTS * SPLIT_MAX_MN];
 
 static int split_k(const cn_gemm_args *g)
 {
     return g->accumulate && !g->relu && g->m * g->n <= SPLIT_MAX_MN && g->k >= SPLIT_PARTS * 2 * KC;
 }
 
-static void gemm_split(const cn_gemm_args *g, int threads)
+static void gemm_split(const cn_gemm_args *g, float *parts, int threads)
 {
-    float *parts = split_buf;
     int64_t mn = g->m * g->n;
 #pragma omp parallel for schedule(static) num_threads(threads) if (threads > 1)
     for (int p = 0; p < SPLIT_PARTS; p++) {
@@ -647,7 +670,8 @@ void cn_gemm(const cn_gemm_args *g)
         return;
     }
 #endif
-    if (split_k(g)) gemm_split(g, threads);
+    float *parts = split_k(g) ? grown(&split_parts, (size_t)(SPLIT_PARTS * g->m * g->n)) : NULL;
+    if (parts) gemm_split(g, parts, threads);
     else gemm_range(g, 0, g->k, threads);
 }
 
