@@ -124,22 +124,29 @@ static inline void patch_run(const patches *pt, const tap *t, pixel p, int64_t s
     for (int64_t i = b; i < seg; i++) out[i * os] = 0.0f;
 }
 
+/* dst[t*tap_stride + p*pix_stride] = patch value of tap t0+t at pixel p0+p, for taps [0, taps)
+ * and pixels [0, pixels), walked tap by tap in runs along output rows */
+static void patch_block(const patches *pt, int64_t t0, int64_t taps, int64_t p0, int64_t pixels, float *restrict dst,
+                        int64_t tap_stride, int64_t pix_stride)
+{
+    pixel first = pixel_of(pt->g, p0);
+    tap t = tap_of(pt->g, t0);
+    for (int64_t k = 0; k < taps; k++, tap_next(pt->g, &t)) {
+        pixel p = first;
+        for (int64_t done = 0; done < pixels;) {
+            pixel run = p;
+            int64_t seg = pixel_run(pt->g, &p, pixels - done);
+            patch_run(pt, &t, run, seg, dst + k * tap_stride + done * pix_stride, pix_stride);
+            done += seg;
+        }
+    }
+}
+
 /* B panels of the forward product: lanes are pixels, the reduction runs over taps */
 static void pack_patches(const void *src, int64_t j0, int64_t lanes, int64_t k0, int64_t kc, int W,
                          float *restrict dst)
 {
-    const patches *pt = src;
-    pixel first = pixel_of(pt->g, j0);
-    tap t = tap_of(pt->g, k0);
-    for (int64_t k = 0; k < kc; k++, tap_next(pt->g, &t)) {
-        pixel p = first;
-        for (int64_t done = 0; done < lanes;) {
-            pixel run = p;
-            int64_t seg = pixel_run(pt->g, &p, lanes - done);
-            patch_run(pt, &t, run, seg, dst + k * W + done, 1);
-            done += seg;
-        }
-    }
+    patch_block(src, k0, kc, j0, lanes, dst, W, 1);
 }
 
 /* B panels of the weight gradient's product dY . patches^T: lanes are taps, the reduction runs
@@ -147,18 +154,7 @@ static void pack_patches(const void *src, int64_t j0, int64_t lanes, int64_t k0,
 static void pack_patches_t(const void *src, int64_t k0, int64_t lanes, int64_t j0, int64_t kc, int W,
                            float *restrict dst)
 {
-    const patches *pt = src;
-    pixel first = pixel_of(pt->g, j0);
-    tap t = tap_of(pt->g, k0);
-    for (int64_t l = 0; l < lanes; l++, tap_next(pt->g, &t)) {
-        pixel p = first;
-        for (int64_t done = 0; done < kc;) {
-            pixel run = p;
-            int64_t seg = pixel_run(pt->g, &p, kc - done);
-            patch_run(pt, &t, run, seg, dst + done * W + l, W);
-            done += seg;
-        }
-    }
+    patch_block(src, k0, lanes, j0, kc, dst, 1, W);
 }
 
 /* dx (samples [n0, n0+ns), group gr) += the patches of dcol put back where they came from; each
@@ -357,21 +353,32 @@ static inline void tap_walk_next(const padded *pd, tap_walk *t)
     t->ky = 0, t->off += pd->plane - g->kh * g->dh * pd->wp;
 }
 
+/* dst[t*tap_stride + p*pix_stride] = the padded input tap t0+t sees from padded pixel p0+p, for
+ * taps [0, taps) and pixels [0, pixels): per tap, one run per sample */
+static void padded_block(const padded *pd, int64_t t0, int64_t taps, int64_t p0, int64_t pixels, float *restrict dst,
+                         int64_t tap_stride, int64_t pix_stride)
+{
+    int64_t sample = pd->g->cin * pd->plane;
+    tap_walk t = tap_walk_at(pd, t0);
+    for (int64_t k = 0; k < taps; k++, tap_walk_next(pd, &t)) {
+        const float *run = pd->xp + t.off;
+        for (int64_t done = 0, s = p0 / pd->q, q = p0 % pd->q; done < pixels; s++, q = 0) {
+            int64_t seg = pd->q - q < pixels - done ? pd->q - q : pixels - done;
+            const float *restrict in = run + s * sample + q;
+            float *out = dst + k * tap_stride + done * pix_stride;
+            if (pix_stride == 1) cn_copy_floats(out, in, seg);
+            else
+                for (int64_t i = 0; i < seg; i++) out[i * pix_stride] = in[i];
+            done += seg;
+        }
+    }
+}
+
 /* B panels of the forward product: lanes are padded pixels, the reduction runs over taps */
 static void pack_padded(const void *src, int64_t j0, int64_t lanes, int64_t k0, int64_t kc, int W,
                         float *restrict dst)
 {
-    const padded *pd = src;
-    int64_t sample = pd->g->cin * pd->plane;
-    tap_walk t = tap_walk_at(pd, k0);
-    for (int64_t k = 0; k < kc; k++, tap_walk_next(pd, &t)) {
-        const float *run = pd->xp + t.off;
-        for (int64_t done = 0, s = j0 / pd->q, q = j0 % pd->q; done < lanes; s++, q = 0) {
-            int64_t seg = pd->q - q < lanes - done ? pd->q - q : lanes - done;
-            cn_copy_floats(dst + k * W + done, run + s * sample + q, seg);
-            done += seg;
-        }
-    }
+    padded_block(src, k0, kc, j0, lanes, dst, W, 1);
 }
 
 #ifdef CN_X86
@@ -424,18 +431,7 @@ static const float *padded_rows(const void *src, int64_t j0, int64_t k0, int64_t
 static void pack_padded_t(const void *src, int64_t k0, int64_t lanes, int64_t j0, int64_t kc, int W,
                           float *restrict dst)
 {
-    const padded *pd = src;
-    int64_t sample = pd->g->cin * pd->plane;
-    tap_walk t = tap_walk_at(pd, k0);
-    for (int64_t l = 0; l < lanes; l++, tap_walk_next(pd, &t)) {
-        const float *run = pd->xp + t.off;
-        for (int64_t done = 0, s = j0 / pd->q, q = j0 % pd->q; done < kc; s++, q = 0) {
-            int64_t seg = pd->q - q < kc - done ? pd->q - q : kc - done;
-            const float *restrict in = run + s * sample + q;
-            for (int64_t i = 0; i < seg; i++) dst[(done + i) * W + l] = in[i];
-            done += seg;
-        }
-    }
+    padded_block(src, k0, lanes, j0, kc, dst, 1, W);
 }
 
 #ifdef CN_X86

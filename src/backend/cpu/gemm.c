@@ -7,8 +7,10 @@
  * panel stays in L1 while the A panels stream from L2, and no thread waits for another. The
  * packing buffers are thread-local; the two that grow (all of A, the parts of a split k) are
  * allocated by the first product that needs them, never again for that shape. */
+#define _POSIX_C_SOURCE 200809L /* pthread keys */
 #include "gemm.h"
 
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -36,11 +38,27 @@ static _Thread_local _Alignas(64) float c_scratch[SCRATCH_ROWS * NR];
  * product of a shape allocates; NULL when the heap says no (the caller then takes a path that
  * needs none, with the same bits, or for a split k, sums in the blocked order). */
 typedef struct { float *p; size_t n; } grow_buf;
-static _Thread_local grow_buf whole_a, split_parts;
+static _Thread_local grow_buf grow_bufs[2]; /* all of A, the parts of a split k */
+enum { WHOLE_A, SPLIT_PARTS_BUF };
 
-static float *grown(grow_buf *b, size_t floats)
+/* a thread's buffers go with it: OpenMP ends worker threads when the team shrinks */
+static pthread_key_t grow_key;
+static pthread_once_t grow_once = PTHREAD_ONCE_INIT;
+
+static void free_grow_bufs(void *bufs)
 {
+    grow_buf *b = bufs;
+    for (int i = 0; i < 2; i++) free(b[i].p), b[i].p = NULL, b[i].n = 0;
+}
+
+static void make_grow_key(void) { pthread_key_create(&grow_key, free_grow_bufs); }
+
+static float *grown(int which, size_t floats)
+{
+    grow_buf *b = &grow_bufs[which];
     if (b->n >= floats) return b->p;
+    pthread_once(&grow_once, make_grow_key);
+    if (pthread_getspecific(grow_key) != grow_bufs && pthread_setspecific(grow_key, grow_bufs)) return NULL;
     size_t bytes = (floats * sizeof(float) + 63) / 64 * 64;
     float *q = aligned_alloc(64, bytes);
     if (!q) return NULL;
@@ -535,7 +553,7 @@ static void gemm_range(const cn_gemm_args *g, int64_t kbeg, int64_t kend, int th
     kernel_fn kernel = pick_kernel();
     int64_t slices = ceil_div(kend - kbeg, KC);
     int64_t a_floats = ceil_div(g->m, MR) * MR * slices * KC;
-    float *apack = a_floats <= A_WHOLE && ceil_div(g->n, NR) >= 4 * threads ? grown(&whole_a, (size_t)a_floats) : NULL;
+    float *apack = a_floats <= A_WHOLE && ceil_div(g->n, NR) >= 4 * threads ? grown(WHOLE_A, (size_t)a_floats) : NULL;
     if (apack) {
 #pragma omp parallel num_threads(threads) if (threads > 1)
         {
@@ -670,7 +688,7 @@ void cn_gemm(const cn_gemm_args *g)
         return;
     }
 #endif
-    float *parts = split_k(g) ? grown(&split_parts, (size_t)(SPLIT_PARTS * g->m * g->n)) : NULL;
+    float *parts = split_k(g) ? grown(SPLIT_PARTS_BUF, (size_t)(SPLIT_PARTS * g->m * g->n)) : NULL;
     if (parts) gemm_split(g, parts, threads);
     else gemm_range(g, 0, g->k, threads);
 }
