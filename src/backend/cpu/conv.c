@@ -1,7 +1,9 @@
 /* conv.c — convolution on the CPU as products with our SGEMM (gemm.c), in three ways:
  * 1x1 stride-1 convolutions read the image as a matrix; stride-1 convolutions work on padded
  * rows, where every patch is a contiguous run; the others pack their patches from the image
- * run by run. The input gradient of a stride-1 convolution is itself such a convolution. Checked against the reference kernels (src/ops/conv.c) by tests/test_backend.c. */
+ * run by run. The input gradient of a stride-1 convolution that keeps its map's size is itself
+ * such a convolution. Checked against the reference kernels (src/ops/conv.c) by
+ * tests/test_backend.c. */
 #include <string.h>
 
 #if defined(__x86_64__) || defined(__i386__)
@@ -16,8 +18,9 @@
 /* ---- any stride: patches packed from the image ---------------------------------------------
  * Products whose columns are (sample, pixel), so W (Cout_g x K) . patches (K x N*OH*OW) writes
  * NCHW directly. The patches are never written out: the product packs them straight from the
- * image (pack_patches). Only the input gradient goes through a buffer, dcol = W^T . dY, added
- * back into dx a chunk of samples at a time (col2im_add). */
+ * image (pack_patches). Where the input gradient is not a convolution of its own, it goes
+ * through a buffer, dcol = W^T . dY, added back into dx a chunk of samples at a time
+ * (col2im_add). */
 
 #define COL_BUDGET (8 << 20) /* bytes of dcol per chunk: big products, still in the cache */
 

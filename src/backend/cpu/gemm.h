@@ -8,9 +8,9 @@
  *
  * The product is blocked and packed (BLIS's loop order) around an 8x48 AVX-512 micro-kernel,
  * with a portable C kernel of the same shape where AVX-512 is missing. Threads (OpenMP) split
- * the output tiles; each output is summed over k in the same order on any number of threads, so
- * results are bit-identical whatever the thread count. Checked against a plain triple loop on
- * random shapes by tests/test_gemm.c. */
+ * the output tiles, or a long k in parts fixed by the shapes; each output is summed in the same
+ * order on any number of threads, so results are bit-identical whatever the thread count.
+ * Checked against a plain triple loop on random shapes by tests/test_gemm.c. */
 #ifndef CN_GEMM_H
 #define CN_GEMM_H
 
