@@ -80,6 +80,10 @@ const char *cli_checkpoint_path(const char *arg, char *buf, size_t cap);
 /* Reads a checkpoint (a file or a run folder's model.safetensors), its net and normalisation;
  * returns 0 or the exit status after printing the error. */
 int cli_open_checkpoint(cn_ctx *ctx, const char *arg, cn_checkpoint **ck, cn_net **net, float *mean, float *std);
+/* An image file as the net's input (in: layer 0), normalised with the checkpoint's mean and std as in
+ * training: c*h*w floats into x. Returns 0 or the exit status after printing the error (eval.c). */
+int cli_load_input(cn_ctx *ctx, const char *path, const cn_layer_info *in, const float *mean, const float *std,
+                   float *x);
 /* "a,b,c,d" -> n floats; 0 when malformed */
 int cli_parse_floats(const char *s, float *v, int n);
 
@@ -87,9 +91,12 @@ int cmd_summary(int argc, char **argv);
 int cmd_train(int argc, char **argv);
 int cmd_eval(int argc, char **argv);
 int cmd_predict(int argc, char **argv);
+int cmd_report(int argc, char **argv); /* DIR/report.html; cmd_train calls it at the end of a run */
 int cmd_data(int argc, char **argv);
 int cmd_bench(int argc, char **argv);
 int cmd_calc(int argc, char **argv);
+int cmd_filter(int argc, char **argv);
 int cmd_gradcheck(int argc, char **argv);
+int cmd_show(int argc, char **argv);
 
 #endif

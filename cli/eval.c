@@ -140,6 +140,15 @@ done:
     return rc;
 }
 
+int cli_load_input(cn_ctx *ctx, const char *path, const cn_layer_info *in, const float *mean, const float *std,
+                   float *x)
+{
+    if (cn_image_load(ctx, path, in->c, in->h, in->w, x)) return cli_ctx_error(ctx);
+    int64_t hw = in->h * in->w;
+    for (int64_t j = 0; j < in->c * hw; j++) x[j] = (x[j] - mean[j / hw]) / std[j / hw];
+    return 0;
+}
+
 static void predict_help(void)
 {
     printf("usage: convnet predict CKPT IMAGE... [--top K] [--threads N] [--json]\n\n"
@@ -206,11 +215,7 @@ int cmd_predict(int argc, char **argv)
             rc = cli_error("out of memory");
             break;
         }
-        if (cn_image_load(ctx, images[i], in.c, in.h, in.w, x)) {
-            rc = cli_ctx_error(ctx);
-            break;
-        }
-        for (int64_t j = 0; j < chw; j++) x[j] = (x[j] - mean[j / (in.h * in.w)]) / std[j / (in.h * in.w)];
+        if ((rc = cli_load_input(ctx, images[i], &in, mean, std, x))) break;
         if (cn_net_forward(ctx, net, x, 1, 0)) {
             rc = cli_ctx_error(ctx);
             break;

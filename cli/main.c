@@ -12,9 +12,12 @@ static const struct {
 } commands[] = {
     { "summary", cmd_summary, "shapes, parameters, MACs and receptive field of every layer" },
     { "calc", cmd_calc, "worksheet quantities: softmax, losses, batch norm, L1/L2, conv, pooling" },
+    { "filter", cmd_filter, "apply a kernel (edge, sharpen, blur, ... or your own) to an image, as a conv layer does" },
     { "train", cmd_train, "train a network on images, with checkpoints, progress and mean +- std over seeds" },
     { "eval", cmd_eval, "accuracy, loss, per-class accuracy and confusion matrix of a checkpoint" },
     { "predict", cmd_predict, "the top classes of image files" },
+    { "show", cmd_show, "a conv layer's learned kernels, or an image's activation maps, as a labelled grid PNG" },
+    { "report", cmd_report, "DIR/report.html: a training run's charts, confusion matrix, model and test images" },
     { "bench", cmd_bench, "images/s of a network, and where each step's time goes, layer by layer" },
     { "data", cmd_data, "check a data set before training: decoding, labels, duplicates, classes" },
     { "gradcheck", cmd_gradcheck, "check every layer's backward pass by central differences" },

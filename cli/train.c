@@ -43,7 +43,7 @@ static void help(void)
            "  --seeds N            train N times (seeds S, S+1, ...) and report mean +- sample std\n"
            "output:\n"
            "  --out DIR            model.safetensors (best by validation), last.safetensors (to resume),\n"
-           "                       metrics.csv (default runs/<spec name>)\n"
+           "                       metrics.csv, report.html (default runs/<spec name>)\n"
            "  --resume DIR         continue the run in DIR from its last completed epoch\n"
            "  --quiet              no progress, only the final result\n"
            "  --threads N          threads for the kernels (default: OMP_NUM_THREADS, else one per core);\n"
@@ -290,12 +290,14 @@ static int train_once(cn_ctx *ctx, train_opts *o, const char *out, uint64_t seed
         goto done;
     }
     if (has_test && (rc = test_accuracy(ctx, out, o->data, 256, test_acc))) goto done;
+    char *report_args[] = { (char *)out, "--quiet", NULL }; /* the report is named in the last line */
+    if ((rc = cmd_report(2, report_args))) goto done;
     ps->has_test = has_test;
     if (!has_test) *test_acc = sum.best_val_acc;
     if (!o->quiet) {
         if (has_test) printf("test accuracy %.2f%% (best epoch %lld", 100 * *test_acc, (long long)sum.best_epoch);
         else printf("best validation accuracy %.2f%% (epoch %lld", 100 * sum.best_val_acc, (long long)sum.best_epoch);
-        printf(", %.1f s); checkpoints and metrics.csv in %s\n", sum.seconds, out);
+        printf(", %.1f s); checkpoints, metrics.csv and report.html in %s\n", sum.seconds, out);
         if (!has_test) printf("(the data has no test half: convnet eval %s --data TEST_FOLDER)\n", out);
     }
 done:

@@ -224,11 +224,13 @@ int cli_parse_matrix(const char *cmd, const char *what, const char *s, float **v
         errno = 0;
         double d = strtod(p, &end);
         if (end == p || !isfinite(d) || (*end && !strchr(" \t,;\r\n", *end))) {
-            int len = (int)strcspn(p, " \t,;\r\n");
+            int len = (int)strcspn(p, " \t,;\r\n"), rc;
+            /* p points into owned: the message first */
+            if (*where) rc = cli_error("%s:%lld: '%.*s' is not a number", where, (long long)line, len, p);
+            else rc = cli_usage_error(cmd, "%s: '%.*s' is not a number", what, len, p);
             free(vals);
             free(owned);
-            if (*where) return cli_error("%s:%lld: '%.*s' is not a number", where, (long long)line, len, p);
-            return cli_usage_error(cmd, "%s: '%.*s' is not a number", what, len, p);
+            return rc;
         }
         if ((size_t)n == cap) {
             float *g = realloc(vals, (cap *= 2) * sizeof *vals);

@@ -176,6 +176,9 @@ cn_rng *cn_net_rng(cn_net *net);
  * The output (N, classes...) stays valid until the next forward. */
 cn_status cn_net_forward(cn_ctx *ctx, cn_net *net, const float *x, int64_t batch, int training);
 const float *cn_net_output(const cn_net *net, int64_t *count);
+/* Layer i's output (0 = the input) from the last forward, (N, C, H, W) as cn_net_layer gives it;
+ * NULL before a forward or when i is out of range. Valid until the next forward. */
+const float *cn_net_layer_output(const cn_net *net, int i, int64_t *count);
 /* Back-propagates dy (the gradient of the loss with respect to the output): parameter
  * gradients accumulate (+=) into the gradient slab. */
 cn_status cn_net_backward(cn_ctx *ctx, cn_net *net, const float *dy);
@@ -282,8 +285,46 @@ void cn_dataset_free(cn_ctx *ctx, cn_dataset *ds);
  * 0.114 B; 3: gray replicated; alpha dropped). A file that is not a PNG or JPEG, is truncated,
  * or decodes to more than 2^28 pixels fails naming the file. */
 cn_status cn_image_load(cn_ctx *ctx, const char *path, int64_t c, int64_t h, int64_t w, float *out);
+/* The channels a PNG or JPEG file decodes to (1 gray, 3 colour; alpha dropped) and its size:
+ * cn_image_load with these loads it unscaled. Decodes the whole file; out-parameters are 0 on
+ * failure and may be NULL. */
+cn_status cn_image_info(cn_ctx *ctx, const char *path, int64_t *c, int64_t *h, int64_t *w);
+/* Filters a c x h x w image (any value range): each channel cross-correlated with the kh x kw
+ * kernel k (no kernel flip, as the conv layer computes), at stride, zero-padded by pad on every
+ * side, or with pad CN_FILTER_PAD_SAME as the conv layer's pad=same (ceil(h/stride) rows, the
+ * odd padded row or column at the bottom/right). y (c, oh, ow), oh = floor((h + 2*pad - kh)/stride)
+ * + 1; y NULL gives the size only. Float sums: exact for integer kernels on integer pixels
+ * (while under 2^24). Fails when the kernel is larger than the padded image. */
+#define CN_FILTER_PAD_SAME (-1)
+cn_status cn_image_filter(cn_ctx *ctx, const float *x, int64_t c, int64_t h, int64_t w, const float *k, int64_t kh,
+                          int64_t kw, int64_t stride, int64_t pad, float *y, int64_t *oh, int64_t *ow);
 /* Writes c x h x w values in [0, 1] (clamped) as an 8-bit PNG (c = 1 gray, 3 RGB). */
 cn_status cn_image_save_png(cn_ctx *ctx, const char *path, const float *img, int64_t c, int64_t h, int64_t w);
+
+/* A picture of n small maps (kernels, activation maps) as a grid of tiles, each labelled with its
+ * index (src/data/draw.c, tests/test_show.c). Layout, in output pixels: a gap of CN_GRID_GAP
+ * around and between cells; a cell is a label strip CN_GRID_LABEL_H high (the index in a 3x5
+ * font drawn 2x, black on white) above the tile, the map upscaled by nearest neighbour
+ * (h*scale x w*scale, at the cell's left); a cell is as wide as the tile or the widest label
+ * (digits(n-1) glyphs 8 px apart, minus the last glyph's 2 px of spacing), whichever is wider.
+ * The background is white; NaN and infinite values are left out of the ranges and drawn black. */
+#define CN_GRID_GAP 2
+#define CN_GRID_LABEL_H 12
+typedef enum cn_grid_norm {
+    CN_GRID_SYMMETRIC = 0, /* 0.5 + 0.5 v / max|v| over all the maps: 0 is grey, -max black, +max white */
+    CN_GRID_MINMAX_EACH    /* each map (all its channels) from its own min (black) to max (white); flat: black */
+} cn_grid_norm;
+typedef struct cn_grid {
+    int64_t n;          /* maps, one tile each */
+    int64_t c, h, w;    /* one map: c = 1 (gray) or 3 (RGB) */
+    int64_t scale;      /* output pixels per map value, 1..256 */
+    int64_t cols;       /* tiles per row; 0: ceil(sqrt(n)) */
+    cn_grid_norm norm;
+} cn_grid;
+/* The picture's size (it has g->c channels); fails on bad fields or a picture over 2^28 pixels. */
+cn_status cn_grid_size(cn_ctx *ctx, const cn_grid *g, int64_t *height, int64_t *width);
+/* out (g->c, height, width) in [0, 1], for cn_image_save_png <- maps (n, c, h, w). */
+cn_status cn_grid_draw(cn_ctx *ctx, const cn_grid *g, const float *maps, float *out);
 
 /* An image folder with one sub-folder per class (sorted by name: class 0, 1, ...), every PNG or
  * JPEG in them converted as cn_image_load does. */

@@ -352,5 +352,184 @@ run "$CN" bench -e 'input 8x8x1; conv 4 3x3 pad=1; relu; dense 3' --infer --seco
 expect_rc "bench --infer" 0
 expect_text "bench --infer: says inference" out "inference"
 
+# show: a conv layer's kernels and an image's activation maps as grid PNGs. Tiny nets trained for
+# one epoch on 8 generated 8x8 images. Expected sizes from the layout in convnet.h: gap 2 around
+# and between cells, a label strip 12 high over each tile, cells as wide as the tile or the
+# widest label (digits*8 - 2), a square grid by default.
+mkdir -p "$T/show/a" "$T/show/b"
+"$PY" - "$T/show" <<'PY'
+import struct, sys, zlib
+def png(path, w, h, pixels):
+    raw = b"".join(b"\x00" + bytes(pixels[y * w:(y + 1) * w]) for y in range(h))
+    def chunk(t, d): return struct.pack(">I", len(d)) + t + d + struct.pack(">I", zlib.crc32(t + d) & 0xffffffff)
+    open(path, "wb").write(b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", w, h, 8, 0, 0, 0, 0))
+                           + chunk(b"IDAT", zlib.compress(raw)) + chunk(b"IEND", b""))
+for i in range(4):
+    png(f"{sys.argv[1]}/a/{i}.png", 8, 8, [x * 30 + i for y in range(8) for x in range(8)])
+    png(f"{sys.argv[1]}/b/{i}.png", 8, 8, [y * 30 + i for y in range(8) for x in range(8)])
+PY
+# png_is NAME FILE WIDTH HEIGHT COLOUR-TYPE (0 gray, 2 RGB), from the IHDR chunk
+png_is() {
+    got=$("$PY" -c "import struct, sys
+d = open(sys.argv[1], 'rb').read(26)
+assert d[:8] == b'\x89PNG\r\n\x1a\n' and d[12:16] == b'IHDR'
+w, h = struct.unpack('>II', d[16:24])
+print(w, h, d[25])" "$2" 2>/dev/null)
+    if [ "$got" = "$3 $4 $5" ]; then ok "$1: ${3}x$4, colour type $5"; else bad "$1: got '$got', expected '$3 $4 $5'" "$(shown)"; fi
+}
+run "$CN" train -e 'input 8x8x1; conv 4 3x3; relu; flatten; dense 2' --data "$T/show" --epochs 1 --batch 4 --quiet --out "$T/show_run"
+expect_rc "show: train a tiny gray net" 0
+run "$CN" train -e 'input 8x8x3; conv 3 5x5; flatten; dense 2' --data "$T/show" --epochs 1 --batch 4 --quiet --out "$T/show_rgb"
+expect_rc "show: train a tiny RGB net" 0
+run "$CN" show --help
+expect_rc "show --help" 0
+expect_text "show --help: the two forms" out "--activations IMAGE --layer LAYER -o OUT.png"
+
+# 4 kernels 3x3 at 48/3 = 16 px a weight: 2x2 cells of 48 x (12 + 48)
+run "$CN" show "$T/show_run" --filters conv1 -o "$T/f.png"
+expect_rc "show --filters" 0
+png_is "show --filters conv1, 1 input channel" "$T/f.png" $((2 * 48 + 3 * 2)) $((2 * (12 + 48) + 3 * 2)) 0
+# 3 kernels 5x5x3 at 48/5 = 9 px: RGB, 2 columns, 2 rows of 45 x (12 + 45)
+run "$CN" show "$T/show_rgb/model.safetensors" --filters conv1 -o "$T/rgb.png"
+expect_rc "show --filters of an RGB layer" 0
+png_is "show --filters: 3 input channels in colour" "$T/rgb.png" $((2 * 45 + 3 * 2)) $((2 * (12 + 45) + 3 * 2)) 2
+run "$CN" show "$T/show_rgb" --filters conv1 --channel 2 --cols 3 --scale 2 -o "$T/ch.png"
+expect_rc "show --filters --channel" 0
+# one row of 3 tiles 10 px wide, 10 + 12 high
+png_is "show --channel 2 --cols 3 --scale 2: gray" "$T/ch.png" $((3 * 10 + 4 * 2)) $((12 + 10 + 2 * 2)) 0
+# relu1 of an 8x8 image: 4 maps 6x6 at 64/6 = 10 px
+run "$CN" show "$T/show_run" --activations "$T/show/a/1.png" --layer relu1 -o "$T/act.png"
+expect_rc "show --activations" 0
+png_is "show --activations relu1: 4 maps 6x6" "$T/act.png" $((2 * 60 + 3 * 2)) $((2 * (12 + 60) + 3 * 2)) 0
+# dense1: 2 maps 1x1 at 3 px in one column; the label (6 px) is wider than the tile (3 px)
+run "$CN" show "$T/show_run" --activations "$T/show/b/0.png" --layer dense1 --scale 3 --cols 1 -o "$T/dense.png"
+png_is "show --activations dense1 --cols 1" "$T/dense.png" $((6 + 2 * 2)) $((2 * (12 + 3) + 3 * 2)) 0
+
+run "$CN" show "$T/show_run" --filters cnv1 -o "$T/x.png"
+expect_rc "show: unknown layer" 1
+expect_line "show: unknown layer, did you mean" err "convnet show: no layer 'cnv1' in the net (did you mean 'conv1'?)"
+run "$CN" show "$T/show_run" --activations "$T/show/a/0.png" --layer zzzzzz -o "$T/x.png"
+expect_rc "show: unknown layer, nothing close" 1
+expect_text "show: the layers listed" err "its layers: input conv1 relu1 flatten1 dense1"
+run "$CN" show "$T/show_run" --filters relu1 -o "$T/x.png"
+expect_rc "show --filters of a relu" 1
+expect_text "show --filters of a relu: says why" err "layer 'relu1' is a relu layer: --filters shows the kernels of a conv layer"
+run "$CN" show "$T/show_run" --filters conv1 --channel 1 -o "$T/x.png"
+expect_rc "show --channel past the input channels" 1
+run "$CN" show "$T/show_run" --activations "$T/nothing.png" --layer conv1 -o "$T/x.png"
+expect_rc "show: a missing image" 1
+expect_text "show: a missing image named" err "nothing.png"
+run "$CN" show "$T/no_run" --filters conv1 -o "$T/x.png"
+expect_rc "show: a missing checkpoint" 1
+run "$CN" show "$T/show_run" --filters conv1 -o "$T/no_dir/x.png"
+expect_rc "show: an unwritable output" 1
+run "$CN" show "$T/show_run" --filters conv1
+expect_rc "show without -o" 2
+run "$CN" show "$T/show_run" --filters conv1 --activations "$T/show/a/0.png" -o "$T/x.png"
+expect_rc "show --filters and --activations" 2
+run "$CN" show "$T/show_run" --activations "$T/show/a/0.png" -o "$T/x.png"
+expect_rc "show --activations without --layer" 2
+run "$CN" show "$T/show_run" --filters conv1 --scale 0 -o "$T/x.png"
+expect_rc "show --scale 0" 2
+[ ! -e "$T/x.png" ] && ok "show: no picture written by a failed run" || bad "show: $T/x.png written by a failed run"
+
+# filter: kernels on PNGs as the worksheets compute them (pixels 0..255, cross-correlation);
+# the written PNG read back through the identity kernel with --print
+# expect_row NAME TEXT: a stdout line that is TEXT once runs of blanks are squeezed
+expect_row() {
+    if tr -s ' ' <"$T/out" | sed 's/^ //' | grep -qxF -- "$2"; then ok "$1"; else bad "$1: no row '$2'" "$(shown)"; fi
+}
+"$PY" - "$T" <<'PY'
+import struct, sys, zlib
+def png(path, w, h, pixels, rgb=False):
+    n = 3 if rgb else 1
+    raw = b"".join(b"\x00" + bytes(pixels[y * w * n:(y + 1) * w * n]) for y in range(h))
+    def chunk(t, d): return struct.pack(">I", len(d)) + t + d + struct.pack(">I", zlib.crc32(t + d) & 0xffffffff)
+    open(path, "wb").write(b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", w, h, 8, 2 if rgb else 0, 0, 0, 0))
+                           + chunk(b"IDAT", zlib.compress(raw)) + chunk(b"IEND", b""))
+d = sys.argv[1]
+png(d + "/six.png", 6, 6, [10 if x < 3 else 0 for y in range(6) for x in range(6)])  # seed 001, worksheet 8
+png(d + "/solid.png", 4, 4, [77] * 16)
+png(d + "/thirty.png", 3, 3, [30] * 9)
+png(d + "/bump.png", 4, 4, [0, 0, 0, 0, 0, 100, 50, 0, 0, 50, 200, 0, 0, 0, 0, 0])
+png(d + "/one.png", 1, 1, [200, 100, 50], rgb=True)
+open(d + "/vedge.txt", "w").write("1 0 -1\n1 0 -1\n1 0 -1\n")
+open(d + "/ragged.txt", "w").write("1 0 -1\n1 0\n1 0 -1\n")
+open(d + "/word.txt", "w").write("1 0 -1\n1 0 -1\n1 x -1\n")
+PY
+run "$CN" filter --help
+expect_rc "filter --help" 0
+expect_text "filter --help: cross-correlation, no flip" out "cross-correlation"
+expect_text "filter --help: the edge kernel" out "edge      -1 -1 -1 / -1 8 -1 / -1 -1 -1"
+run "$CN" --help
+expect_text "top-level help lists filter" out "  filter "
+# seed 001: 3*(10 - 0) = 30 where the window straddles the edge, 3*(10 - 10) = 3*(0 - 0) = 0 elsewhere
+run "$CN" filter "$T/six.png" --kernel '1,0,-1;1,0,-1;1,0,-1' --print
+expect_rc "filter seed 001 vertical edge" 0
+expect_formula "filter: rows floor((6 + 2*0 - 3)/1) + 1 = $(( (6 - 3) / 1 + 1 ))" "rows: floor((6 + 2*0 - 3)/1) + 1 = 4"
+expect_row "filter seed 001: a row 0 30 30 0" "0 $((3 * 10)) $((3 * 10)) 0"
+if [ "$(tr -s ' ' <"$T/out" | sed 's/^ //' | grep -cxF "0 30 30 0")" -eq 4 ]; then ok "filter seed 001: four such rows"; else bad "filter seed 001: four rows 0 30 30 0" "$(shown)"; fi
+run "$CN" filter "$T/six.png" --kernel "@$T/vedge.txt" --print
+expect_row "filter --kernel @FILE: the same rows" "0 30 30 0"
+run "$CN" filter "$T/six.png" --kernel "@$T/vedge.txt" --stride 2 --pad 1 --print
+expect_formula "filter --stride 2 --pad 1: $(( (6 + 2 - 3) / 2 + 1 )) rows" "rows: floor((6 + 2*1 - 3)/2) + 1 = $(( (6 + 2 - 3) / 2 + 1 ))"
+run "$CN" filter "$T/six.png" --kernel sobel-x --pad same --print
+expect_formula "filter --pad same: ceil(6/1) = 6" "rows: ceil(6/1) = 6 (pad=same)"
+# seed 002: the edge kernel sums to 0, so a solid fill gives 8*77 - 8*77 = 0
+run "$CN" filter "$T/solid.png" --kernel edge --print
+expect_rc "filter edge on a solid fill" 0
+expect_row "filter edge: the kernel printed, 8 in the middle" "-1 8 -1"
+expect_row "filter edge on a solid fill: 0 0" "0 0"
+# blur = 1/9 of the sum: 9*30/9 = 30, printed as the integer it is
+run "$CN" filter "$T/thirty.png" --kernel blur --print
+expect_text "filter blur: 1/9 shown" out "= 1/9 *"
+expect_row "filter blur of 30s: exactly 30" "30"
+# sharpen 5c - (up + left + right + down): 5*100 - 100 = 400, 5*50 - 300 = -50, 5*200 - 100 = 900
+run "$CN" filter "$T/bump.png" --kernel sharpen -o "$T/sharp.png"
+expect_rc "filter sharpen -o" 0
+expect_text "filter -o: the range and the clamping said" out "values -50..900 clamped to 0..255"
+run "$CN" filter "$T/sharp.png" --kernel identity --pad 1 --print
+expect_row "filter sharpen, clamped in the PNG: 255 0" "255 0"
+expect_row "filter sharpen, clamped in the PNG: 0 255" "0 255"
+run "$CN" filter "$T/bump.png" --kernel sharpen --rescale -o "$T/sharp_r.png"
+run "$CN" filter "$T/sharp_r.png" --kernel identity --pad 1 --print
+R400=$("$PY" -c "print(int((400 + 50) / (900 + 50) * 255 + 0.5))")   # 121
+expect_row "filter --rescale: -50..900 -> 0..255, 400 -> $R400" "$R400 0"
+expect_row "filter --rescale: 900 -> 255" "0 255"
+# --gray: 0.299*200 + 0.587*100 + 0.114*50 = 124.2 -> 124; without it, three channels
+G=$("$PY" -c "print(round(0.299 * 200 + 0.587 * 100 + 0.114 * 50))")
+run "$CN" filter "$T/one.png" --kernel identity --pad 1 --gray --print
+expect_row "filter --gray: the luma $G" "$G"
+run "$CN" filter "$T/one.png" --kernel identity --pad 1 --print
+expect_text "filter RGB: channel B shown" out "channel B"
+expect_row "filter RGB: B = 50" "50"
+# errors: usage (exit 2) and bad input (exit 1), named
+run "$CN" filter "$T/six.png" --kernel edg --print
+expect_rc "filter unknown kernel" 2
+expect_text "filter unknown kernel: did you mean" err "unknown kernel 'edg' (did you mean 'edge'?)"
+run "$CN" filter "$T/six.png" --print
+expect_rc "filter without --kernel" 2
+run "$CN" filter --kernel edge --print
+expect_rc "filter without an image" 2
+run "$CN" filter "$T/six.png" --kernel edge
+expect_rc "filter without -o or --print" 2
+run "$CN" filter "$T/six.png" --kernel edge --pad wide --print
+expect_rc "filter --pad wide" 2
+run "$CN" filter "$T/six.png" --kernel edge --stride 0 --print
+expect_rc "filter --stride 0" 2
+run "$CN" filter "$T/six.png" --kernel "@$T/ragged.txt" --print
+expect_rc "filter ragged kernel file" 1
+expect_text "filter ragged kernel file: FILE:LINE" err "ragged.txt:2: row 2 has 2 values, row 1 has 3"
+run "$CN" filter "$T/six.png" --kernel "@$T/word.txt" --print
+expect_rc "filter kernel file with a word" 1
+expect_text "filter kernel file with a word: FILE:LINE" err "word.txt:3: 'x' is not a number"
+run "$CN" filter "$T/nowhere.png" --kernel edge --print
+expect_rc "filter of a missing image" 1
+run "$CN" filter "$T/one.png" --kernel edge --print
+expect_rc "filter: kernel larger than the image" 1
+expect_text "filter: kernel larger than the image, said" err "kernel 3x3 larger than the padded image 1x1"
+run "$CN" filter "$T/six.png" --kernel edge -o "$T/no/such/dir/out.png"
+expect_rc "filter -o into a missing folder" 1
+
 echo "$pass passed, $fail failed"
 [ "$fail" -eq 0 ]

@@ -393,6 +393,24 @@ cn_status cn_image_load(cn_ctx *ctx, const char *path, int64_t c, int64_t h, int
     return CN_OK;
 }
 
+cn_status cn_image_info(cn_ctx *ctx, const char *path, int64_t *c, int64_t *h, int64_t *w)
+{
+    if (c) *c = 0;
+    if (h) *h = 0;
+    if (w) *w = 0;
+    if (!path) return cn_fail(ctx, CN_E_ARG, "cn_image_info: NULL path");
+    /* the whole file is decoded: the channels are those the conversions give (palette -> RGB,
+     * alpha dropped, CMYK -> RGB), and a truncated file fails here rather than in the load */
+    cn_pixels px;
+    cn_status st = cn_pixels_decode(ctx, path, &px);
+    if (st) return st;
+    if (c) *c = px.channels;
+    if (h) *h = px.h;
+    if (w) *w = px.w;
+    cn_pixels_free(ctx, &px);
+    return CN_OK;
+}
+
 /* ---- writing --------------------------------------------------------------------------------- */
 
 typedef struct writer {

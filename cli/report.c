@@ -1,0 +1,541 @@
+/* report.c — `convnet report DIR`: one self-contained HTML page (DIR/report.html) for a training
+ * run: loss and accuracy per epoch from metrics.csv as inline SVG charts, the test set's confusion
+ * matrix as a heat map, per-class accuracy, the model summary table, and a grid of test images
+ * (inline PNGs) with predicted and true labels, mistakes first. No network access: no external
+ * scripts, styles or fonts. `convnet train` calls cmd_report at the end of a run.
+ * Covered by tests/report_test.sh (headless Chromium parses the page and takes a screenshot). */
+#define _POSIX_C_SOURCE 200809L /* strdup */
+#include <errno.h>
+#include <math.h>
+#include <stddef.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "cli_impl.h"
+
+#define REPORT_MAX_EPOCHS 100000
+
+static void help(void)
+{
+    printf("usage: convnet report DIR [--data D] [--images N] [--batch N] [--threads N] [--quiet]\n\n"
+           "Writes DIR/report.html for the training run in DIR (as `convnet train --out DIR` leaves it):\n"
+           "one self-contained HTML file (no network access) with the loss and accuracy per epoch (train\n"
+           "and validation, from DIR/metrics.csv) as SVG charts, the test set's confusion matrix as a heat\n"
+           "map, the accuracy per class, the model summary table, and a grid of test images with their\n"
+           "predicted and true labels, mistakes first. `convnet train` writes it at the end of a run.\n\n"
+           "  --data D     default: the data set the checkpoint was trained on (its test half)\n"
+           "  --images N   test images in the grid (default 48, at most 3/4 of them mistakes)\n"
+           "  --batch N    images per forward pass (default 256)\n"
+           "  --threads N  threads for the kernels (default: OMP_NUM_THREADS, else one per core)\n"
+           "  --quiet      do not print where the report is\n");
+}
+
+/* ---- what the page shows ------------------------------------------------------------------------ */
+
+typedef struct {
+    double epoch, train_loss, train_acc, val_loss, val_acc, lr, seconds;
+} metrics_row;
+
+typedef struct {
+    const char *dir;
+    cn_checkpoint *ck;
+    cn_net *net;
+    float mean[4], std[4];
+    cn_dataset test;
+    cn_eval_result eval;
+    int32_t *pred;      /* test.count predicted classes */
+    metrics_row *rows;  /* n_rows epochs of metrics.csv */
+    int64_t n_rows;
+} report_data;
+
+/* metrics.csv: "epoch,train_loss,train_acc,val_loss,val_acc,lr,seconds", one row per epoch */
+static int read_metrics(const char *dir, metrics_row **rows, int64_t *n)
+{
+    char path[4200], line[1024];
+    snprintf(path, sizeof path, "%s/metrics.csv", dir);
+    *rows = NULL;
+    *n = 0;
+    FILE *f = fopen(path, "rb");
+    if (!f) return cli_error("%s: cannot read: %s", path, strerror(errno));
+    if (!fgets(line, sizeof line, f) || strncmp(line, "epoch,train_loss,train_acc,val_loss,val_acc", 43)) {
+        fclose(f);
+        return cli_error("%s: not a metrics.csv written by convnet train (header)", path);
+    }
+    int64_t cap = 0, lineno = 1;
+    while (fgets(line, sizeof line, f)) {
+        lineno++;
+        metrics_row r;
+        double *v = &r.epoch;
+        char *s = line, *end;
+        int k = 0;
+        for (; k < 7; k++, s = end + (*end == ',')) {
+            v[k] = strtod(s, &end);
+            if (end == s) break;
+        }
+        if (k < 7) {
+            fclose(f);
+            free(*rows);
+            *rows = NULL;
+            return cli_error("%s:%lld: expected 7 numbers", path, (long long)lineno);
+        }
+        if (*n == cap) {
+            cap = cap ? 2 * cap : 64;
+            metrics_row *grown = cap <= REPORT_MAX_EPOCHS ? realloc(*rows, (size_t)cap * sizeof r) : NULL;
+            if (!grown) {
+                fclose(f);
+                free(*rows);
+                *rows = NULL;
+                return cli_error("%s: too many rows", path);
+            }
+            *rows = grown;
+        }
+        (*rows)[(*n)++] = r;
+    }
+    fclose(f);
+    return 0;
+}
+
+/* the predicted class (argmax of the outputs) of every test image; 0 or the exit status */
+static int predict_all(cn_ctx *ctx, report_data *d, int64_t batch)
+{
+    const cn_dataset *ds = &d->test;
+    int64_t chw = ds->c * ds->h * ds->w, n = ds->count;
+    if (batch > n) batch = n;
+    float *x = malloc((size_t)(batch * chw) * sizeof(float));
+    int64_t *idx = malloc((size_t)batch * sizeof(int64_t));
+    int32_t *labels = malloc((size_t)batch * sizeof(int32_t));
+    d->pred = malloc((size_t)(n ? n : 1) * sizeof(int32_t));
+    int rc = !x || !idx || !labels || !d->pred ? cli_error("out of memory") : 0;
+    for (int64_t i = 0; !rc && i < n; i += batch) {
+        int64_t m = n - i < batch ? n - i : batch, k;
+        for (int64_t j = 0; j < m; j++) idx[j] = i + j;
+        cn_make_batch(ds, idx, m, d->mean, d->std, 0, 0, NULL, x, labels);
+        if (cn_net_forward(ctx, d->net, x, m, 0)) {
+            rc = cli_ctx_error(ctx);
+            break;
+        }
+        const float *y = cn_net_output(d->net, &k);
+        k /= m;
+        for (int64_t j = 0; j < m; j++) {
+            int64_t best = 0;
+            for (int64_t c = 1; c < k; c++)
+                if (y[j * k + c] > y[j * k + best]) best = c;
+            d->pred[i + j] = (int32_t)best;
+        }
+    }
+    free(x), free(idx), free(labels);
+    return rc;
+}
+
+static int load_report_data(cn_ctx *ctx, const char *dir, const char *data, int64_t batch, report_data *d)
+{
+    int rc = read_metrics(dir, &d->rows, &d->n_rows);
+    if (rc || (rc = cli_open_checkpoint(ctx, dir, &d->ck, &d->net, d->mean, d->std))) return rc;
+    if (!data) data = cn_checkpoint_meta(d->ck, "data");
+    cn_layer_info in;
+    cn_net_layer(ctx, d->net, 0, 1, &in);
+    if (cli_load_data(ctx, data, 0, &in, &d->test, NULL) ||
+        cn_evaluate(ctx, d->net, &d->test, d->mean, d->std, batch, &d->eval))
+        return cli_ctx_error(ctx);
+    return predict_all(ctx, d, batch);
+}
+
+static void free_report_data(cn_ctx *ctx, report_data *d)
+{
+    cn_eval_free(ctx, &d->eval);
+    cn_dataset_free(ctx, &d->test);
+    cn_net_destroy(d->net);
+    cn_checkpoint_free(d->ck);
+    free(d->pred);
+    free(d->rows);
+}
+
+/* ---- HTML text ------------------------------------------------------------------------------------ */
+
+/* s with & < > " ' escaped, for element text and attribute values alike */
+static void html_text(FILE *f, const char *s)
+{
+    for (; s && *s; s++) {
+        switch (*s) {
+        case '&': fputs("&amp;", f); break;
+        case '<': fputs("&lt;", f); break;
+        case '>': fputs("&gt;", f); break;
+        case '"': fputs("&quot;", f); break;
+        case '\'': fputs("&#39;", f); break;
+        default: fputc(*s, f);
+        }
+    }
+}
+
+static const char *label_of(const report_data *d, int32_t k, char *buf, size_t cap)
+{
+    if (d->test.class_names && k >= 0 && k < d->test.classes && d->test.class_names[k]) return d->test.class_names[k];
+    snprintf(buf, cap, "%d", (int)k);
+    return buf;
+}
+
+static void base64(FILE *f, const unsigned char *p, size_t n)
+{
+    static const char abc[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    for (size_t i = 0; i < n; i += 3) {
+        unsigned v = (unsigned)p[i] << 16 | (i + 1 < n ? (unsigned)p[i + 1] << 8 : 0) | (i + 2 < n ? p[i + 2] : 0);
+        fputc(abc[v >> 18 & 63], f);
+        fputc(abc[v >> 12 & 63], f);
+        fputc(i + 1 < n ? abc[v >> 6 & 63] : '=', f);
+        fputc(i + 2 < n ? abc[v & 63] : '=', f);
+    }
+}
+
+static const char style[] =
+    "body{font:14px/1.4 system-ui,sans-serif;margin:24px;color:#222;max-width:1150px}"
+    "h1{font-size:22px;margin:0 0 4px}h2{font-size:17px;margin:28px 0 8px;border-bottom:1px solid #ddd}"
+    ".meta{color:#555}.charts{display:flex;flex-wrap:wrap;gap:16px 40px}"
+    "svg.chart{background:#fff;border:1px solid #ddd}svg.chart text{font:11px sans-serif;fill:#333}"
+    "table{border-collapse:collapse}td,th{padding:2px 8px;text-align:right}th{background:#f3f3f3}"
+    "td.l,th.l{text-align:left}table.summary td,table.summary th{border-bottom:1px solid #eee}"
+    "td.cm{width:34px;height:26px;text-align:center;padding:0;font-size:11px;border:1px solid #fff}"
+    ".bar{display:inline-block;height:10px;background:#4a7fc1;vertical-align:middle}"
+    ".grid{display:flex;flex-wrap:wrap;gap:6px}"
+    ".cell{width:96px;text-align:center;font-size:11px;border:2px solid #3a3;padding:2px}"
+    ".cell.wrong{border-color:#d33}.cell img{width:84px;height:84px;image-rendering:pixelated}"
+    ".wrong .p{color:#d33;font-weight:bold}pre{background:#f6f6f6;padding:8px}";
+
+/* ---- charts ------------------------------------------------------------------------------------ */
+
+typedef struct {
+    const char *name, *colour;
+    size_t offset; /* of the value in metrics_row */
+    double scale;  /* 100 for accuracies in % */
+} series;
+
+static double row_value(const metrics_row *r, const series *s)
+{
+    return *(const double *)((const char *)r + s->offset) * s->scale;
+}
+
+/* a tick step of 1, 2 or 5 times a power of ten giving about 5 ticks over span */
+static double tick_step(double span)
+{
+    double raw = span / 5, p = pow(10, floor(log10(raw)));
+    return raw / p < 1.5 ? p : raw / p < 3.5 ? 2 * p : raw / p < 7.5 ? 5 * p : 10 * p;
+}
+
+/* An SVG line chart of the series over the epochs: axes, ticks, axis labels and a legend. */
+static void svg_chart(FILE *f, const report_data *d, const char *title, const char *ylabel, const series *s, int ns)
+{
+    const double W = 540, H = 300, L = 56, R = 16, T = 30, B = 44;
+    double lo = INFINITY, hi = -INFINITY;
+    for (int64_t i = 0; i < d->n_rows; i++)
+        for (int k = 0; k < ns; k++) {
+            double v = row_value(&d->rows[i], &s[k]);
+            if (isfinite(v)) lo = v < lo ? v : lo, hi = v > hi ? v : hi;
+        }
+    if (!(lo <= hi)) lo = 0, hi = 1;
+    if (hi - lo < 1e-9) lo -= 0.5, hi += 0.5;
+    double step = tick_step(hi - lo);
+    lo = floor(lo / step) * step, hi = ceil(hi / step) * step;
+    double e0 = d->n_rows ? d->rows[0].epoch : 1, e1 = d->n_rows ? d->rows[d->n_rows - 1].epoch : 1;
+    if (e1 <= e0) e0 -= 0.5, e1 += 0.5;
+#define X(e) (L + ((e) - e0) / (e1 - e0) * (W - L - R))
+#define Y(v) (H - B - ((v) - lo) / (hi - lo) * (H - T - B))
+    fprintf(f, "<svg class=\"chart\" width=\"%.0f\" height=\"%.0f\" viewBox=\"0 0 %.0f %.0f\" role=\"img\">\n", W, H, W, H);
+    fprintf(f, "<title>");
+    html_text(f, title);
+    fprintf(f, "</title><text x=\"%.0f\" y=\"18\" style=\"font-weight:bold;font-size:13px\">", L);
+    html_text(f, title);
+    fprintf(f, "</text>\n");
+    for (double v = lo; v <= hi + step / 2; v += step) {
+        fprintf(f, "<line x1=\"%.1f\" x2=\"%.1f\" y1=\"%.1f\" y2=\"%.1f\" stroke=\"#eee\"/>", L, W - R, Y(v), Y(v));
+        fprintf(f, "<text x=\"%.1f\" y=\"%.1f\" text-anchor=\"end\">%.4g</text>\n", L - 6, Y(v) + 4, fabs(v) < step / 1e6 ? 0 : v);
+    }
+    double estep = ceil((e1 - e0) / 10);
+    for (double e = ceil(e0); e <= e1 + 1e-9; e += estep > 1 ? estep : 1)
+        fprintf(f, "<line x1=\"%.1f\" x2=\"%.1f\" y1=\"%.1f\" y2=\"%.1f\" stroke=\"#333\"/><text x=\"%.1f\" y=\"%.1f\" "
+                   "text-anchor=\"middle\">%.0f</text>\n", X(e), X(e), H - B, H - B + 5, X(e), H - B + 18, e);
+    fprintf(f, "<line x1=\"%.0f\" x2=\"%.0f\" y1=\"%.0f\" y2=\"%.0f\" stroke=\"#333\"/>", L, W - R, H - B, H - B);
+    fprintf(f, "<line x1=\"%.0f\" x2=\"%.0f\" y1=\"%.0f\" y2=\"%.0f\" stroke=\"#333\"/>\n", L, L, T, H - B);
+    fprintf(f, "<text x=\"%.0f\" y=\"%.0f\" text-anchor=\"middle\">epoch</text>", (L + W - R) / 2, H - 8);
+    fprintf(f, "<text transform=\"translate(14 %.0f) rotate(-90)\" text-anchor=\"middle\">", (T + H - B) / 2);
+    html_text(f, ylabel);
+    fprintf(f, "</text>\n");
+    for (int k = 0; k < ns; k++) {
+        fprintf(f, "<polyline class=\"series\" fill=\"none\" stroke=\"%s\" stroke-width=\"2\" points=\"", s[k].colour);
+        for (int64_t i = 0; i < d->n_rows; i++) {
+            double v = row_value(&d->rows[i], &s[k]);
+            if (isfinite(v)) fprintf(f, "%.1f,%.1f ", X(d->rows[i].epoch), Y(v));
+        }
+        fprintf(f, "\"/>\n");
+        for (int64_t i = 0; i < d->n_rows; i++) {
+            double v = row_value(&d->rows[i], &s[k]);
+            if (isfinite(v))
+                fprintf(f, "<circle cx=\"%.1f\" cy=\"%.1f\" r=\"3\" fill=\"%s\"><title>epoch %.0f: %.4g</title></circle>",
+                        X(d->rows[i].epoch), Y(v), s[k].colour, d->rows[i].epoch, v);
+        }
+        double lx = W - R - 190 + 95 * k; /* the legend, in the top margin */
+        fprintf(f, "<line x1=\"%.0f\" x2=\"%.0f\" y1=\"14\" y2=\"14\" stroke=\"%s\" stroke-width=\"2\"/>"
+                   "<text x=\"%.0f\" y=\"18\">", lx, lx + 20, s[k].colour, lx + 26);
+        html_text(f, s[k].name);
+        fprintf(f, "</text>\n");
+    }
+#undef X
+#undef Y
+    fprintf(f, "</svg>\n");
+}
+
+static void write_charts(FILE *f, const report_data *d)
+{
+    const series loss[] = { { "train", "#1f77b4", offsetof(metrics_row, train_loss), 1 },
+                            { "validation", "#ff7f0e", offsetof(metrics_row, val_loss), 1 } };
+    const series acc[] = { { "train", "#1f77b4", offsetof(metrics_row, train_acc), 100 },
+                           { "validation", "#ff7f0e", offsetof(metrics_row, val_acc), 100 } };
+    fprintf(f, "<h2>Training</h2>\n<div class=\"charts\">\n");
+    svg_chart(f, d, "Loss per epoch", "cross-entropy loss", loss, 2);
+    svg_chart(f, d, "Accuracy per epoch", "accuracy (%)", acc, 2);
+    fprintf(f, "</div>\n");
+}
+
+/* ---- the test set: confusion matrix, per-class accuracy, image grid ----------------------------- */
+
+static int64_t row_total(const cn_eval_result *r, int32_t c)
+{
+    int64_t n = 0;
+    for (int32_t p = 0; p < r->classes; p++) n += r->confusion[c * r->classes + p];
+    return n;
+}
+
+static void write_confusion(FILE *f, const report_data *d)
+{
+    const cn_eval_result *r = &d->eval;
+    int32_t k = r->classes;
+    char buf[32];
+    fprintf(f, "<h2>Confusion matrix</h2>\n<p class=\"meta\">Rows: true class; columns: predicted. Shade: share of<br>"
+               "the row (blue on the diagonal, red off it).</p>\n<table class=\"confusion\">"
+               "<tr><th class=\"l\">true \\ predicted</th>");
+    for (int32_t p = 0; p < k; p++) {
+        fprintf(f, "<th title=\"");
+        html_text(f, label_of(d, p, buf, sizeof buf));
+        fprintf(f, "\">%d</th>", (int)p);
+    }
+    fprintf(f, "</tr>\n");
+    for (int32_t c = 0; c < k; c++) {
+        int64_t total = row_total(r, c);
+        fprintf(f, "<tr><th class=\"l\">%d ", (int)c);
+        html_text(f, label_of(d, c, buf, sizeof buf));
+        fprintf(f, "</th>");
+        for (int32_t p = 0; p < k; p++) {
+            int64_t n = r->confusion[c * k + p];
+            double share = total ? (double)n / (double)total : 0, a = c == p ? share : sqrt(share);
+            fprintf(f, "<td class=\"cm\" style=\"background:rgba(%s,%.3f);color:%s\">%lld</td>",
+                    c == p ? "31,119,180" : "214,39,40", a, a > 0.55 ? "#fff" : "#222", (long long)n);
+        }
+        fprintf(f, "</tr>\n");
+    }
+    fprintf(f, "</table>\n");
+}
+
+static void write_per_class(FILE *f, const report_data *d)
+{
+    const cn_eval_result *r = &d->eval;
+    char buf[32];
+    fprintf(f, "<h2>Accuracy per class</h2>\n<table class=\"per-class\"><tr><th class=\"l\">class</th><th>images</th>"
+               "<th>correct</th><th>accuracy</th><th class=\"l\"></th></tr>\n");
+    for (int32_t c = 0; c < r->classes; c++) {
+        int64_t total = row_total(r, c), ok = r->confusion[c * r->classes + c];
+        double acc = total ? 100.0 * (double)ok / (double)total : 0;
+        fprintf(f, "<tr><td class=\"l\">%d ", (int)c);
+        html_text(f, label_of(d, c, buf, sizeof buf));
+        fprintf(f, "</td><td>%lld</td><td>%lld</td><td>%.2f%%</td><td class=\"l\"><span class=\"bar\" "
+                   "style=\"width:%.0fpx\"></span></td></tr>\n", (long long)total, (long long)ok, acc, 2 * acc);
+    }
+    fprintf(f, "</table>\n");
+}
+
+/* test image i as an <img> with an inline PNG: written to a temporary file in the run folder
+ * (cn_image_save_png writes files), read back, removed */
+static int write_image(FILE *f, cn_ctx *ctx, const report_data *d, int64_t i)
+{
+    const cn_dataset *ds = &d->test;
+    char path[4200];
+    snprintf(path, sizeof path, "%s/.report-%ld.png", d->dir, (long)getpid());
+    int64_t c = ds->c == 3 ? 3 : 1; /* other channel counts: the first channel, in gray */
+    const float *img = ds->images + i * ds->c * ds->h * ds->w;
+    if (cn_image_save_png(ctx, path, img, c, ds->h, ds->w)) return cli_ctx_error(ctx);
+    FILE *png = fopen(path, "rb");
+    unsigned char *bytes = NULL;
+    long n = -1;
+    if (png && !fseek(png, 0, SEEK_END) && (n = ftell(png)) > 0 && !fseek(png, 0, SEEK_SET) &&
+        (bytes = malloc((size_t)n)) && fread(bytes, 1, (size_t)n, png) == (size_t)n) {
+        fprintf(f, "<img alt=\"test image %lld\" src=\"data:image/png;base64,", (long long)i);
+        base64(f, bytes, (size_t)n);
+        fprintf(f, "\">");
+    } else {
+        n = -1;
+    }
+    if (png) fclose(png);
+    free(bytes);
+    unlink(path);
+    return n > 0 ? 0 : cli_error("%s: cannot read back the image just written", path);
+}
+
+/* up to n_max test images: mistakes first (at most 3/4 of the grid), then correct ones, in data set order */
+static int64_t pick_images(const report_data *d, int64_t n_max, int64_t *pick)
+{
+    int64_t n = 0, wrong_max = n_max - n_max / 4;
+    for (int64_t i = 0; i < d->test.count && n < wrong_max; i++)
+        if (d->pred[i] != d->test.labels[i]) pick[n++] = i;
+    for (int64_t i = 0; i < d->test.count && n < n_max; i++)
+        if (d->pred[i] == d->test.labels[i]) pick[n++] = i;
+    for (int64_t i = 0; i < d->test.count && n < n_max; i++) /* few correct ones: more mistakes */
+        if (d->pred[i] != d->test.labels[i]) {
+            int seen = 0;
+            for (int64_t j = 0; j < wrong_max && j < n && !seen; j++) seen = pick[j] == i;
+            if (!seen) pick[n++] = i;
+        }
+    return n;
+}
+
+static int write_image_grid(FILE *f, cn_ctx *ctx, const report_data *d, int64_t n_max)
+{
+    int64_t *pick = malloc((size_t)(n_max ? n_max : 1) * sizeof(int64_t));
+    if (!pick) return cli_error("out of memory");
+    int64_t n = pick_images(d, n_max, pick), wrong = 0;
+    for (int64_t j = 0; j < n; j++) wrong += d->pred[pick[j]] != d->test.labels[pick[j]];
+    fprintf(f, "<h2>Test images</h2>\n<p class=\"meta\">%lld images: %lld mistakes (red) first, then correctly "
+               "classified ones (green). Each shows the predicted class (p) and the true class (t).</p>\n"
+               "<div class=\"grid\">\n", (long long)n, (long long)wrong);
+    int rc = 0;
+    char b1[32], b2[32];
+    for (int64_t j = 0; j < n && !rc; j++) {
+        int64_t i = pick[j];
+        int32_t p = d->pred[i], t = d->test.labels[i];
+        fprintf(f, "<div class=\"cell%s\">", p != t ? " wrong" : "");
+        if ((rc = write_image(f, ctx, d, i))) break;
+        fprintf(f, "<div class=\"p\">p: ");
+        html_text(f, label_of(d, p, b1, sizeof b1));
+        fprintf(f, "</div><div class=\"t\">t: ");
+        html_text(f, label_of(d, t, b2, sizeof b2));
+        fprintf(f, "</div></div>\n");
+    }
+    fprintf(f, "</div>\n");
+    free(pick);
+    return rc;
+}
+
+/* ---- the model ------------------------------------------------------------------------------------ */
+
+static int write_summary(FILE *f, cn_ctx *ctx, const report_data *d)
+{
+    cn_totals t;
+    if (cn_net_totals(ctx, d->net, 1, &t)) return cli_ctx_error(ctx);
+    fprintf(f, "<h2>Model</h2>\n<p class=\"meta\">As <code>convnet summary</code> computes it, for one image: the "
+               "output of each layer (HxWxC), its parameters and its multiply-accumulates.</p>\n<table class=\"summary\">"
+               "<tr><th class=\"l\">layer</th><th class=\"l\">type</th><th class=\"l\">output</th><th>params</th>"
+               "<th>trainable</th><th>MACs</th></tr>\n");
+    char p[32], tr[32], m[32];
+    for (int i = 0; i < cn_net_layer_count(d->net); i++) {
+        cn_layer_info li;
+        if (cn_net_layer(ctx, d->net, i, 1, &li)) return cli_ctx_error(ctx);
+        cli_count(p, sizeof p, li.params);
+        cli_count(tr, sizeof tr, li.trainable);
+        cli_count(m, sizeof m, li.macs);
+        fprintf(f, "<tr><td class=\"l\">");
+        html_text(f, li.name);
+        fprintf(f, "</td><td class=\"l\">");
+        html_text(f, li.type);
+        fprintf(f, "</td><td class=\"l\">%lldx%lldx%lld</td><td>%s</td><td>%s</td><td>%s</td></tr>\n", (long long)li.h,
+                (long long)li.w, (long long)li.c, p, tr, m);
+    }
+    cli_count(p, sizeof p, t.params);
+    cli_count(tr, sizeof tr, t.trainable);
+    cli_count(m, sizeof m, t.macs);
+    fprintf(f, "<tr><th class=\"l\" colspan=\"3\">total</th><th>%s</th><th>%s</th><th>%s</th></tr>\n</table>\n", p, tr, m);
+    fprintf(f, "<p>Spec:</p><pre>");
+    html_text(f, cn_net_spec_text(d->net));
+    fprintf(f, "</pre>\n");
+    return 0;
+}
+
+static void write_header(FILE *f, const report_data *d)
+{
+    const char *best = cn_checkpoint_meta(d->ck, "best_epoch"), *args = cn_checkpoint_meta(d->ck, "train_args");
+    const char *data = cn_checkpoint_meta(d->ck, "data");
+    fprintf(f, "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\"><title>convnet report: ");
+    html_text(f, d->dir);
+    fprintf(f, "</title>\n<style>%s</style></head>\n<body>\n<h1>Training report: ", style);
+    html_text(f, d->dir);
+    fprintf(f, "</h1>\n<p class=\"meta\">");
+    html_text(f, cn_net_file_name(d->net));
+    fprintf(f, " on ");
+    html_text(f, data ? data : "?");
+    fprintf(f, " &middot; %lld epochs &middot; best epoch (by validation) %s &middot; test accuracy "
+               "<b>%.2f%%</b>, loss %.4f on %lld images</p>\n<p class=\"meta\">Settings: <code>",
+            (long long)d->n_rows, best ? best : "?", 100 * d->eval.acc, d->eval.loss, (long long)d->eval.count);
+    for (const char *s = args ? args : ""; *s; s++) {
+        char ch[2] = { *s == '\n' ? ' ' : *s, 0 };
+        html_text(f, ch);
+    }
+    fprintf(f, "</code></p>\n");
+}
+
+/* DIR/report.html, written to a temporary file and renamed */
+static int write_report(cn_ctx *ctx, const report_data *d, int64_t images, const char *path)
+{
+    char tmp[4300];
+    snprintf(tmp, sizeof tmp, "%s.tmp", path);
+    FILE *f = fopen(tmp, "wb");
+    if (!f) return cli_error("%s: cannot write: %s", tmp, strerror(errno));
+    write_header(f, d);
+    write_charts(f, d);
+    fprintf(f, "<div class=\"charts\"><div>\n");
+    write_confusion(f, d);
+    fprintf(f, "</div><div>\n");
+    write_per_class(f, d);
+    fprintf(f, "</div></div>\n");
+    int rc = write_image_grid(f, ctx, d, images);
+    if (!rc) rc = write_summary(f, ctx, d);
+    fprintf(f, "</body></html>\n");
+    if (fclose(f) && !rc) rc = cli_error("%s: write failed: %s", tmp, strerror(errno));
+    if (!rc && rename(tmp, path)) rc = cli_error("%s: cannot rename to %s: %s", tmp, path, strerror(errno));
+    if (rc) unlink(tmp);
+    return rc;
+}
+
+int cmd_report(int argc, char **argv)
+{
+    static const char *const known[] = { "--data", "--images", "--batch", "--threads", "--quiet", "--help", NULL };
+    const char *dir = NULL, *data = NULL;
+    int64_t images = 48, batch = 256;
+    int quiet = 0;
+    cli_args a;
+    cli_args_init(&a, "report", argc, argv);
+    while (cli_more(&a)) {
+        if (cli_flag(&a, "--help") || cli_flag(&a, "-h")) {
+            help();
+            return 0;
+        } else if (cli_opt(&a, "--data")) data = a.value;
+        else if (cli_opt(&a, "--images")) {
+            if (cli_parse_int("report", "--images", a.value, 0, 10000, &images)) return EXIT_USAGE;
+        } else if (cli_opt(&a, "--batch")) {
+            if (cli_parse_int("report", "--batch", a.value, 1, 1 << 20, &batch)) return EXIT_USAGE;
+        } else if (cli_opt(&a, "--threads")) {
+            if (cli_threads("report", a.value)) return EXIT_USAGE;
+        } else if (cli_flag(&a, "--quiet")) quiet = 1;
+        else if (a.failed) break;
+        else if (!cli_is_option(cli_peek(&a)) && !dir) dir = cli_next(&a);
+        else return cli_unknown(&a, known);
+    }
+    if (a.failed) return EXIT_USAGE;
+    if (!dir) return cli_usage_error("report", "give a run folder (the --out DIR of convnet train)");
+    cn_ctx *ctx;
+    if (cn_ctx_create(NULL, &ctx)) return cli_error("out of memory");
+    report_data d = { .dir = dir };
+    char path[4200];
+    snprintf(path, sizeof path, "%s/report.html", dir);
+    int rc = load_report_data(ctx, dir, data, batch, &d);
+    if (!rc) rc = write_report(ctx, &d, images, path);
+    if (!rc && !quiet) printf("report: %s\n", path);
+    free_report_data(ctx, &d);
+    cn_ctx_destroy(ctx);
+    return rc;
+}

@@ -1,0 +1,210 @@
+/* show.c — `convnet show`: a conv layer's learned kernels (--filters) or one image's activation
+ * maps at a layer (--activations), as a grid PNG of labelled tiles (cn_grid_draw, src/data/draw.c).
+ * Tested in tests/cli_test.sh (sizes, errors) and tests/test_show.c (the pixels). */
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cli_impl.h"
+
+static void show_help(void)
+{
+    printf("usage: convnet show CKPT --filters LAYER -o OUT.png [--channel K] [--scale S] [--cols N]\n"
+           "       convnet show CKPT --activations IMAGE --layer LAYER -o OUT.png [--scale S] [--cols N]\n\n"
+           "Draws a checkpoint (a .safetensors file, or a run folder: its model.safetensors) as a PNG grid of\n"
+           "tiles, each labelled with its index.\n\n"
+           "  --filters LAYER      the kernels of conv layer LAYER (its LAYER.weight, Cout x Cin x Kh x Kw), one\n"
+           "                       tile per output filter. All tiles share one scale, symmetric around 0: grey\n"
+           "                       is 0, black the most negative weight of the layer (-max|w|), white +max|w|.\n"
+           "                       With 3 input channels a tile is in colour (R, G, B = input channels 0, 1, 2);\n"
+           "                       otherwise it shows input channel 0\n"
+           "  --channel K          with --filters: show input channel K of every filter, in gray\n"
+           "  --activations IMAGE  run the net on a PNG or JPEG (converted and normalised as `convnet predict`\n"
+           "                       does) and draw the output of --layer LAYER, one tile per channel, each\n"
+           "                       from its own minimum (black) to its maximum (white); a flat map is black\n"
+           "  --layer LAYER        a layer name as `convnet summary` lists them (conv1, relu1, ...)\n"
+           "  -o OUT.png           the picture to write\n"
+           "  --scale S            pixels per weight or activation, 1..64 (default: tiles about 48 px for\n"
+           "                       kernels, 64 px for maps, at most 16 px per value)\n"
+           "  --cols N             tiles per row (default: a square grid)\n\n"
+           "Example: convnet train models/fmnist-small.cnn --epochs 1 --out /tmp/run\n"
+           "         convnet show /tmp/run --filters conv1 -o filters.png\n");
+}
+
+/* "convnet show: ...", exit status 1 */
+__attribute__((format(printf, 1, 2))) static int show_fail(const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    fputs("convnet show: ", stderr);
+    vfprintf(stderr, fmt, ap);
+    fputc('\n', stderr);
+    va_end(ap);
+    return 1;
+}
+
+/* The index of layer `name`, or -1 after printing the error with a did-you-mean or the names. */
+static int find_layer(cn_ctx *ctx, const cn_net *net, const char *name, cn_layer_info *info)
+{
+    int n = cn_net_layer_count(net);
+    const char **names = calloc((size_t)n + 1, sizeof *names);
+    if (!names) {
+        cli_error("out of memory");
+        return -1;
+    }
+    int found = -1;
+    for (int i = 0; i < n; i++) {
+        cn_net_layer(ctx, net, i, 1, info);
+        names[i] = info->name;
+        if (found < 0 && !strcmp(info->name, name)) found = i;
+    }
+    if (found >= 0) {
+        cn_net_layer(ctx, net, found, 1, info);
+    } else {
+        const char *best = cli_closest(name, names);
+        if (best) show_fail("no layer '%s' in the net (did you mean '%s'?)", name, best);
+        else {
+            fprintf(stderr, "convnet show: no layer '%s' in the net; its layers:", name);
+            for (int i = 0; i < n; i++) fprintf(stderr, " %s", names[i]);
+            fputc('\n', stderr);
+        }
+    }
+    free(names);
+    return found;
+}
+
+/* default pixels per value: tiles about `target` px, 1..16 px per value */
+static int64_t auto_scale(int64_t h, int64_t w, int64_t target)
+{
+    int64_t s = target / (h > w ? h : w);
+    return s < 1 ? 1 : s > 16 ? 16 : s;
+}
+
+int cmd_show(int argc, char **argv)
+{
+    static const char *const known[] = { "--filters", "--activations", "--layer", "--channel", "--scale",
+                                         "--cols", "-o", "--help", NULL };
+    const char *ckpt = NULL, *filters = NULL, *image = NULL, *layer = NULL, *out_path = NULL;
+    int64_t channel = -1, scale = 0, cols = 0;
+    cli_args a;
+    cli_args_init(&a, "show", argc, argv);
+    while (cli_more(&a)) {
+        if (cli_flag(&a, "--help") || cli_flag(&a, "-h")) {
+            show_help();
+            return 0;
+        } else if (cli_opt(&a, "--filters")) filters = a.value;
+        else if (cli_opt(&a, "--activations")) image = a.value;
+        else if (cli_opt(&a, "--layer")) layer = a.value;
+        else if (cli_opt(&a, "-o")) out_path = a.value;
+        else if (cli_opt(&a, "--channel")) {
+            if (cli_parse_int("show", "--channel", a.value, 0, 1 << 20, &channel)) return EXIT_USAGE;
+        } else if (cli_opt(&a, "--scale")) {
+            if (cli_parse_int("show", "--scale", a.value, 1, 64, &scale)) return EXIT_USAGE;
+        } else if (cli_opt(&a, "--cols")) {
+            if (cli_parse_int("show", "--cols", a.value, 1, 4096, &cols)) return EXIT_USAGE;
+        } else if (a.failed) break;
+        else if (!cli_is_option(cli_peek(&a)) && !ckpt) ckpt = cli_next(&a);
+        else return cli_unknown(&a, known);
+    }
+    if (a.failed) return EXIT_USAGE;
+    if (!ckpt) return cli_usage_error("show", "give a checkpoint (a .safetensors file or a run folder)");
+    if (!filters == !image) return cli_usage_error("show", "give one of --filters LAYER or --activations IMAGE");
+    if (image && !layer) return cli_usage_error("show", "--activations needs --layer LAYER");
+    if (filters && layer) return cli_usage_error("show", "--layer goes with --activations; --filters names its layer");
+    if (image && channel >= 0) return cli_usage_error("show", "--channel goes with --filters");
+    if (!out_path) return cli_usage_error("show", "give the picture to write with -o OUT.png");
+
+    cn_ctx *ctx;
+    if (cn_ctx_create(NULL, &ctx)) return cli_error("out of memory");
+    cn_checkpoint *ck;
+    cn_net *net;
+    float mean[4], std[4], *maps = NULL, *x = NULL, *pic = NULL;
+    int rc = cli_open_checkpoint(ctx, ckpt, &ck, &net, mean, std);
+    if (rc) {
+        cn_ctx_destroy(ctx);
+        return rc;
+    }
+    cn_layer_info info;
+    const char *name = filters ? filters : layer;
+    int li = find_layer(ctx, net, name, &info);
+    cn_grid g = { .cols = cols };
+    const char *what = "maps";
+    char colour[48] = "";
+    if (li < 0) {
+        rc = 1;
+        goto done;
+    }
+    if (filters) {
+        cn_tensor t;
+        char tname[256];
+        snprintf(tname, sizeof tname, "%s.weight", name);
+        if (strcmp(info.type, "conv") != 0) {
+            rc = show_fail("layer '%s' is a %s layer: --filters shows the kernels of a conv layer", name, info.type);
+            goto done;
+        }
+        if (cn_net_find_tensor(ctx, net, tname, &t) || t.rank != 4) {
+            rc = show_fail("%s: no 4-d tensor '%s' in the checkpoint", ckpt, tname);
+            goto done;
+        }
+        int64_t cin = t.shape[1], khw = t.shape[2] * t.shape[3];
+        if (channel >= cin) {
+            rc = show_fail("--channel %lld: the filters of '%s' have %lld input channels (0..%lld)", (long long)channel,
+                           name, (long long)cin, (long long)cin - 1);
+            goto done;
+        }
+        g = (cn_grid){ .n = t.shape[0], .c = cin == 3 && channel < 0 ? 3 : 1, .h = t.shape[2], .w = t.shape[3],
+                       .scale = scale ? scale : auto_scale(t.shape[2], t.shape[3], 48), .cols = cols,
+                       .norm = CN_GRID_SYMMETRIC };
+        if (g.c == 3) {
+            maps = t.data;
+            snprintf(colour, sizeof colour, ", RGB");
+        } else {
+            int64_t k = channel < 0 ? 0 : channel;
+            if (!(x = malloc((size_t)(g.n * khw) * sizeof *x))) {
+                rc = cli_error("out of memory");
+                goto done;
+            }
+            for (int64_t f = 0; f < g.n; f++) memcpy(x + f * khw, t.data + (f * cin + k) * khw, (size_t)khw * sizeof *x);
+            maps = x;
+            snprintf(colour, sizeof colour, ", input channel %lld", (long long)k);
+        }
+        what = "filters";
+    } else {
+        cn_layer_info in;
+        cn_net_layer(ctx, net, 0, 1, &in);
+        if (!(x = malloc((size_t)(in.c * in.h * in.w) * sizeof *x))) {
+            rc = cli_error("out of memory");
+            goto done;
+        }
+        if ((rc = cli_load_input(ctx, image, &in, mean, std, x))) goto done;
+        if (cn_net_forward(ctx, net, x, 1, 0)) {
+            rc = cli_ctx_error(ctx);
+            goto done;
+        }
+        maps = (float *)cn_net_layer_output(net, li, NULL);
+        g = (cn_grid){ .n = info.c, .c = 1, .h = info.h, .w = info.w,
+                       .scale = scale ? scale : auto_scale(info.h, info.w, 64), .cols = cols,
+                       .norm = CN_GRID_MINMAX_EACH };
+    }
+    int64_t ph, pw;
+    if (cn_grid_size(ctx, &g, &ph, &pw)) {
+        rc = cli_ctx_error(ctx);
+        goto done;
+    }
+    if (!(pic = malloc((size_t)(g.c * ph * pw) * sizeof *pic))) {
+        rc = cli_error("out of memory");
+        goto done;
+    }
+    if (cn_grid_draw(ctx, &g, maps, pic) || cn_image_save_png(ctx, out_path, pic, g.c, ph, pw)) {
+        rc = cli_ctx_error(ctx);
+        goto done;
+    }
+    printf("%s: %lld %s of %s (%lldx%lld%s, %lld px a value), %lldx%lld px\n", out_path, (long long)g.n, what, name,
+           (long long)g.h, (long long)g.w, colour, (long long)g.scale, (long long)pw, (long long)ph);
+done:
+    free(x), free(pic);
+    cn_net_destroy(net);
+    cn_checkpoint_free(ck);
+    cn_ctx_destroy(ctx);
+    return rc;
+}
