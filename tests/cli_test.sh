@@ -322,12 +322,9 @@ expect_json "data check: 70,000 images, 7,000 per class, no problems" \
     "d['files'] == 70000 and all(c['count'] == 7000 for c in d['per_class']) and d['per_class'][9]['name'] == 'Ankle boot' and d['bad_files'] == d['duplicates'] == d['bad_labels'] == 0"
 mkdir -p "$T/imgs/cat" "$T/imgs/dog"
 "$PY" - "$T/imgs" <<'PY'
-import struct, sys, zlib
-def png(path, w, h, pixels):
-    raw = b"".join(b"\x00" + bytes(pixels[y * w:(y + 1) * w]) for y in range(h))
-    def chunk(t, d): return struct.pack(">I", len(d)) + t + d + struct.pack(">I", zlib.crc32(t + d) & 0xffffffff)
-    open(path, "wb").write(b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", w, h, 8, 0, 0, 0, 0))
-                           + chunk(b"IDAT", zlib.compress(raw)) + chunk(b"IEND", b""))
+import sys
+sys.path.insert(0, "tests")  # the source folder: ctest runs here
+from pngwrite import png
 d = sys.argv[1]
 png(d + "/cat/a.png", 4, 4, range(16))
 png(d + "/cat/b.png", 4, 4, range(16))          # the same pixels as a.png
@@ -358,12 +355,9 @@ expect_text "bench --infer: says inference" out "inference"
 # widest label (digits*8 - 2), a square grid by default.
 mkdir -p "$T/show/a" "$T/show/b"
 "$PY" - "$T/show" <<'PY'
-import struct, sys, zlib
-def png(path, w, h, pixels):
-    raw = b"".join(b"\x00" + bytes(pixels[y * w:(y + 1) * w]) for y in range(h))
-    def chunk(t, d): return struct.pack(">I", len(d)) + t + d + struct.pack(">I", zlib.crc32(t + d) & 0xffffffff)
-    open(path, "wb").write(b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", w, h, 8, 0, 0, 0, 0))
-                           + chunk(b"IDAT", zlib.compress(raw)) + chunk(b"IEND", b""))
+import sys
+sys.path.insert(0, "tests")  # the source folder: ctest runs here
+from pngwrite import png
 for i in range(4):
     png(f"{sys.argv[1]}/a/{i}.png", 8, 8, [x * 30 + i for y in range(8) for x in range(8)])
     png(f"{sys.argv[1]}/b/{i}.png", 8, 8, [y * 30 + i for y in range(8) for x in range(8)])
@@ -440,13 +434,9 @@ expect_row() {
     if tr -s ' ' <"$T/out" | sed 's/^ //' | grep -qxF -- "$2"; then ok "$1"; else bad "$1: no row '$2'" "$(shown)"; fi
 }
 "$PY" - "$T" <<'PY'
-import struct, sys, zlib
-def png(path, w, h, pixels, rgb=False):
-    n = 3 if rgb else 1
-    raw = b"".join(b"\x00" + bytes(pixels[y * w * n:(y + 1) * w * n]) for y in range(h))
-    def chunk(t, d): return struct.pack(">I", len(d)) + t + d + struct.pack(">I", zlib.crc32(t + d) & 0xffffffff)
-    open(path, "wb").write(b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", w, h, 8, 2 if rgb else 0, 0, 0, 0))
-                           + chunk(b"IDAT", zlib.compress(raw)) + chunk(b"IEND", b""))
+import sys
+sys.path.insert(0, "tests")  # the source folder: ctest runs here
+from pngwrite import png
 d = sys.argv[1]
 png(d + "/six.png", 6, 6, [10 if x < 3 else 0 for y in range(6) for x in range(6)])  # seed 001, worksheet 8
 png(d + "/solid.png", 4, 4, [77] * 16)
