@@ -5,7 +5,7 @@
 #   scripts/setup.sh --bench  plus the peers of `make bench`: darknet, python3-torch, OpenBLAS
 set -eu
 
-need="cmake make gcc libc6-dev zlib1g-dev libpng-dev libjpeg62-turbo-dev dataset-fashion-mnist libcjson-dev python3-torch chromium"
+need="cmake make gcc libc6-dev zlib1g-dev libpng-dev libjpeg62-turbo-dev dataset-fashion-mnist libcjson-dev python3-torch chromium fonts-liberation"
 [ "${1:-}" = "--fuzz" ] && need="$need clang libclang-rt-14-dev"
 [ "${1:-}" = "--bench" ] && need="$need darknet python3-torch libopenblas-dev"
 
