@@ -12,6 +12,8 @@
 
 /* Prints "convnet: <message>" to stderr; returns exit status 1 (errors) or 2 (usage). */
 int cli_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+/* "convnet CMD: message" on stderr; returns 1 (a failure that is not a usage error) */
+int cli_cmd_error(const char *cmd, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 int cli_usage_error(const char *cmd, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 /* "convnet: <ctx message>", exit status 1. */
 int cli_ctx_error(const cn_ctx *ctx);

@@ -1,7 +1,6 @@
 /* show.c — `convnet show`: a conv layer's learned kernels (--filters) or one image's activation
  * maps at a layer (--activations), as a grid PNG of labelled tiles (cn_grid_draw, src/data/draw.c).
  * Tested in tests/cli_test.sh (sizes, errors) and tests/test_show.c (the pixels). */
-#include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -31,18 +30,6 @@ static void show_help(void)
            "         convnet show /tmp/run --filters conv1 -o filters.png\n");
 }
 
-/* "convnet show: ...", exit status 1 */
-__attribute__((format(printf, 1, 2))) static int show_fail(const char *fmt, ...)
-{
-    va_list ap;
-    va_start(ap, fmt);
-    fputs("convnet show: ", stderr);
-    vfprintf(stderr, fmt, ap);
-    fputc('\n', stderr);
-    va_end(ap);
-    return 1;
-}
-
 /* The index of layer `name`, or -1 after printing the error with a did-you-mean or the names. */
 static int find_layer(cn_ctx *ctx, const cn_net *net, const char *name, cn_layer_info *info)
 {
@@ -62,7 +49,7 @@ static int find_layer(cn_ctx *ctx, const cn_net *net, const char *name, cn_layer
         cn_net_layer(ctx, net, found, 1, info);
     } else {
         const char *best = cli_closest(name, names);
-        if (best) show_fail("no layer '%s' in the net (did you mean '%s'?)", name, best);
+        if (best) cli_cmd_error("show", "no layer '%s' in the net (did you mean '%s'?)", name, best);
         else {
             fprintf(stderr, "convnet show: no layer '%s' in the net; its layers:", name);
             for (int i = 0; i < n; i++) fprintf(stderr, " %s", names[i]);
@@ -139,16 +126,16 @@ int cmd_show(int argc, char **argv)
         char tname[256];
         snprintf(tname, sizeof tname, "%s.weight", name);
         if (strcmp(info.type, "conv") != 0) {
-            rc = show_fail("layer '%s' is a %s layer: --filters shows the kernels of a conv layer", name, info.type);
+            rc = cli_cmd_error("show", "layer '%s' is a %s layer: --filters shows the kernels of a conv layer", name, info.type);
             goto done;
         }
         if (cn_net_find_tensor(ctx, net, tname, &t) || t.rank != 4) {
-            rc = show_fail("%s: no 4-d tensor '%s' in the checkpoint", ckpt, tname);
+            rc = cli_cmd_error("show", "%s: no 4-d tensor '%s' in the checkpoint", ckpt, tname);
             goto done;
         }
         int64_t cin = t.shape[1], khw = t.shape[2] * t.shape[3];
         if (channel >= cin) {
-            rc = show_fail("--channel %lld: the filters of '%s' have %lld input channels (0..%lld)", (long long)channel,
+            rc = cli_cmd_error("show", "--channel %lld: the filters of '%s' have %lld input channels (0..%lld)", (long long)channel,
                            name, (long long)cin, (long long)cin - 1);
             goto done;
         }

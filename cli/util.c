@@ -8,13 +8,29 @@
 
 #include "cli_impl.h"
 
+/* "convnet: " or "convnet CMD: ", the message, a newline */
+static void say_error(const char *cmd, const char *fmt, va_list ap)
+{
+    if (cmd) fprintf(stderr, "convnet %s: ", cmd);
+    else fputs("convnet: ", stderr);
+    vfprintf(stderr, fmt, ap);
+    fputc('\n', stderr);
+}
+
 int cli_error(const char *fmt, ...)
 {
     va_list ap;
     va_start(ap, fmt);
-    fputs("convnet: ", stderr);
-    vfprintf(stderr, fmt, ap);
-    fputc('\n', stderr);
+    say_error(NULL, fmt, ap);
+    va_end(ap);
+    return 1;
+}
+
+int cli_cmd_error(const char *cmd, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    say_error(cmd, fmt, ap);
     va_end(ap);
     return 1;
 }
