@@ -4,10 +4,7 @@
 # predict read what train wrote. Run by CTest: tests/cli_train_test.sh /path/to/convnet
 CN=${1:?usage: tests/cli_train_test.sh /path/to/convnet}
 T=$(mktemp -d "${TMPDIR:-/tmp}/cn_train.XXXXXX") || exit 1
-trap 'rm -rf "$T"' EXIT
-pass=0
-fail=0
-check() { if eval "$2"; then pass=$((pass + 1)); echo "ok   $1"; else fail=$((fail + 1)); echo "FAIL $1"; fi; }
+. "$(dirname "$0")/check.sh"
 
 SPEC='input 28x28x1; conv 4 3x3 pad=1; relu; maxpool 2x2; dropout keep=0.9; dense 10'
 set -- --epochs 5 --val 0.9 --batch 32 --seed 3 --crop 1 --flip --quiet
@@ -72,5 +69,4 @@ check "predict names the folder's class" "grep -q '\"predictions\":\[{\"class\":
 "$CN" eval "$T/colours-run" --json >"$T/eval2.json"
 check "eval on the folder: 120 images, above chance" "/usr/bin/python3 -c \"import json; d = json.load(open('$T/eval2.json')); exit(not (d['count'] == 120 and d['accuracy'] > 0.6))\""
 
-echo "$pass passed, $fail failed"
-[ "$fail" -eq 0 ]
+finish

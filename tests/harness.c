@@ -48,3 +48,12 @@ void test_rmtree(const char *dir)
     snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
     if (system(cmd) != 0) test_fail(__FILE__, __LINE__, "cannot remove %s", dir);
 }
+
+const char *test_path(const char *dir, const char *name)
+{
+    static char path[8][256];
+    static int k;
+    char *p = path[k++ % 8];
+    snprintf(p, sizeof path[0], "%s/%s", dir, name);
+    return p;
+}

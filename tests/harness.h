@@ -23,6 +23,8 @@ void test_fail(const char *file, int line, const char *fmt, ...) __attribute__((
  * removal with everything in it. */
 void test_tmpdir(char *buf, size_t cap, const char *tag);
 void test_rmtree(const char *dir);
+/* "dir/name" in one of 8 rotating buffers (a call may hold up to 8 such paths at once) */
+const char *test_path(const char *dir, const char *name);
 
 #define CHECK(cond) \
     do { if (!(cond)) test_fail(__FILE__, __LINE__, "%s", #cond); } while (0)

@@ -7,10 +7,7 @@
 # Run by CTest: tests/report_test.sh /path/to/convnet
 CN=${1:?usage: tests/report_test.sh /path/to/convnet}
 T=$(mktemp -d "${TMPDIR:-/tmp}/cn_report.XXXXXX") || exit 1
-trap 'rm -rf "$T"' EXIT
-pass=0
-fail=0
-check() { if eval "$2"; then pass=$((pass + 1)); echo "ok   $1"; else fail=$((fail + 1)); echo "FAIL $1"; fi; }
+. "$(dirname "$0")/check.sh"
 count() { grep -o "$1" "$2" | wc -l; }
 
 CHROMIUM=$(command -v chromium || command -v chromium-browser)
@@ -85,5 +82,4 @@ check "report of a missing run: exit 1 naming metrics.csv" "[ $? -eq 1 ] && grep
 check "report without a folder: exit 2" "[ $? -eq 2 ]"
 
 [ "$fail" -eq 0 ] || { echo "chromium log:"; tail -5 "$T/chromium.log"; }
-echo "$pass passed, $fail failed"
-[ "$fail" -eq 0 ]
+finish

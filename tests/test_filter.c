@@ -26,14 +26,7 @@ static void teardown(void)
     cn_ctx_destroy(ctx);
 }
 
-static const char *at(const char *name)
-{
-    static char path[4][256];
-    static int k;
-    char *p = path[k++ % 4];
-    snprintf(p, sizeof path[0], "%s/%s", dir, name);
-    return p;
-}
+static const char *at(const char *name) { return test_path(dir, name); }
 
 /* pixels (c, h, w) 0..255 -> a PNG */
 static void save_pixels(const char *path, const float *px, int64_t c, int64_t h, int64_t w)

@@ -33,15 +33,7 @@ static void teardown(void)
     cn_ctx_destroy(ctx);
 }
 
-/* dir/name in one of 8 rotating buffers */
-static const char *at(const char *name)
-{
-    static char path[8][256];
-    static int k;
-    char *p = path[k++ % 8];
-    snprintf(p, sizeof path[0], "%s/%s", dir, name);
-    return p;
-}
+static const char *at(const char *name) { return test_path(dir, name); }
 
 static void mkdir_at(const char *name) { CHECK(mkdir(at(name), 0755) == 0); }
 
