@@ -17,10 +17,11 @@ build: setup
 	@cmake --build build -j $(JOBS)
 
 # The main job: the default model's summary, then 3 epochs on Fashion-MNIST with the progress,
-# the epoch table and the test accuracy (checkpoints and metrics.csv in runs/fmnist-small).
+# the epoch table and the test accuracy (checkpoints and metrics.csv in runs/fmnist-small, the
+# run of an earlier `make run` replaced).
 run: build
 	./build/convnet summary models/fmnist-small.cnn --batch 64
-	./build/convnet train models/fmnist-small.cnn --epochs 3 --out runs/fmnist-small
+	./build/convnet train models/fmnist-small.cnn --epochs 3 --out runs/fmnist-small --replace
 
 check: build
 	cd build && ctest --output-on-failure -j $(JOBS)
@@ -30,10 +31,11 @@ asan: setup
 	@cmake --build build-asan -j $(JOBS)
 	cd build-asan && ctest --output-on-failure -j $(JOBS)
 
-# libFuzzer on the spec parser, the IDX loader and the safetensors reader, FUZZ_SECONDS each
-# (default 10 minutes); the inputs that reached new code are merged into the corpora kept under
-# tests/fuzz/. FUZZ_TARGETS=spec runs one.
-FUZZ_TARGETS ?= spec idx safetensors
+# libFuzzer on the spec parser, the safetensors reader, the IDX loader and the PNG and JPEG
+# decoders, FUZZ_SECONDS each (default 10 minutes); an input that takes over 2 GB (resident or in
+# one allocation) is a crash. The inputs that reached new code are merged into the corpora kept
+# under tests/fuzz/. FUZZ_TARGETS=spec runs one; the list is CMakeLists.txt's CN_FUZZ_TARGETS.
+FUZZ_TARGETS ?= spec safetensors idx png jpeg ckmeta
 fuzz:
 	@scripts/setup.sh --fuzz
 	@CC=clang cmake -S . -B build-fuzz -DCMAKE_BUILD_TYPE=RelWithDebInfo -DCN_FUZZ=ON >/dev/null
@@ -42,6 +44,7 @@ fuzz:
 	    mkdir -p build-fuzz/corpus-$$t; \
 	    dict=; [ -f fuzz/$$t.dict ] && dict=-dict=fuzz/$$t.dict; \
 	    ./build-fuzz/fuzz_$$t -max_total_time=$(FUZZ_SECONDS) -max_len=8192 -timeout=10 $$dict \
+	        -rss_limit_mb=2048 -malloc_limit_mb=2048 \
 	        -artifact_prefix=build-fuzz/ build-fuzz/corpus-$$t tests/fuzz/$${t}_corpus || exit 1; \
 	    ./build-fuzz/fuzz_$$t -merge=1 tests/fuzz/$${t}_corpus build-fuzz/corpus-$$t || exit 1; \
 	done

@@ -1,5 +1,6 @@
 /* calc.c — `convnet calc`: the worksheet quantities, computed by the library's kernels, with
  * the steps shown (--explain) as a worksheet solution would, or as JSON {"result": ...}. */
+#include <float.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -140,14 +141,29 @@ static int calc_softmax(cli_args *a, out_opts *o)
         printf("}\n");
     } else {
         if (o->explain) {
-            double sum = 0;
-            printf("softmax_i = e^x_i / sum_j e^x_j\n");
+            /* the worksheet's e^x_i, unless their sum overflows or vanishes in a double (scores
+             * beyond about +-700): then the kernel's working, e^(x_i - m) with m the largest */
+            double sum = 0, m = x[0];
+            for (int64_t i = 0; i < n; i++) sum += exp((double)x[i]), m = x[i] > m ? x[i] : m;
+            int shift = !(sum >= DBL_MIN && sum <= DBL_MAX);
+            if (shift) {
+                printf("softmax_i = e^(x_i - m) / sum_j e^(x_j - m), m = max_j x_j = %g\n", m);
+                sum = 0;
+            } else {
+                m = 0;
+                printf("softmax_i = e^x_i / sum_j e^x_j\n");
+            }
             for (int64_t i = 0; i < n; i++) {
-                printf("  e^%g = %.6g\n", x[i], exp((double)x[i]));
-                sum += exp((double)x[i]);
+                if (shift) {
+                    printf("  e^(%g %c %g) = %.6g\n", x[i], m < 0 ? '+' : '-', fabs(m), exp((double)x[i] - m));
+                    sum += exp((double)x[i] - m);
+                } else {
+                    printf("  e^%g = %.6g\n", x[i], exp((double)x[i]));
+                }
             }
             printf("  sum = %.6g\n", sum);
-            for (int64_t i = 0; i < n; i++) printf("  S%lld = %.6g / %.6g = %.6g\n", (long long)i + 1, exp((double)x[i]), sum, y[i]);
+            for (int64_t i = 0; i < n; i++)
+                printf("  S%lld = %.6g / %.6g = %.6g\n", (long long)i + 1, exp((double)x[i] - m), sum, y[i]);
         }
         print_vector_line(y, n);
     }
@@ -208,7 +224,7 @@ static int calc_loss(cli_args *a, out_opts *o)
             if (o->explain) {
                 static const char *formula[] = {
                     "mean_j (t_j - p_j)^2", "mean_j |t_j - p_j|", "-sum_j t_j log(p_j)",
-                    "-sum_j t_j (z_j - log sum_k e^z_k)", "mean_j -[t_j log(p_j) + (1 - t_j) log(1 - p_j)]",
+                    "-sum_j t_j ((z_j - m) - log sum_k e^(z_k - m)), m = max_k z_k", "mean_j -[t_j log(p_j) + (1 - t_j) log(1 - p_j)]",
                     "mean_j max(z,0) - z t + log(1 + e^-|z|)", "mean_j max(0, 1 - t_j p_j)", "",
                 };
                 printf("%s per sample = %s%s\n", cn_loss_name(kind), formula[kind],

@@ -86,8 +86,20 @@ int cli_open_checkpoint(cn_ctx *ctx, const char *arg, cn_checkpoint **ck, cn_net
  * training: c*h*w floats into x. Returns 0 or the exit status after printing the error (eval.c). */
 int cli_load_input(cn_ctx *ctx, const char *path, const cn_layer_info *in, const float *mean, const float *std,
                    float *x);
-/* "a,b,c,d" -> n floats; 0 when malformed */
-int cli_parse_floats(const char *s, float *v, int n);
+
+/* ---- run folders (run_dir.c) ---- */
+/* Creates dir, takes its lock for this process's life (*fd; another process holding it is an
+ * error naming it) and removes the temporary files of interrupted writes. 0 or exit status. */
+int cli_run_lock(cn_ctx *ctx, const char *dir, int *fd);
+void cli_run_unlock(int fd);
+/* The first file of a run found in dir (run.json, last.safetensors, ...), NULL when none. */
+const char *cli_run_found(const char *dir);
+/* Removes a run's files from dir (--replace). 0 or exit status. */
+int cli_run_remove(const char *dir);
+/* dir/run.json: the run's settings (train_args), seed and spec text, written before the first
+ * step; read (malloc'ed strings) to start again a run stopped before its first checkpoint. */
+int cli_run_manifest_write(cn_ctx *ctx, const char *dir, const char *args, uint64_t seed, const char *spec);
+int cli_run_manifest_read(const char *dir, char **args, char **seed, char **spec);
 
 int cmd_summary(int argc, char **argv);
 int cmd_train(int argc, char **argv);

@@ -17,6 +17,21 @@ static void help(void)
            "  --json        {\"files\",\"bad_files\",\"duplicates\",\"bad_labels\",\"classes\",\"per_class\":[{\"class\",\"name\",\"count\"}],\"problems\":[...]}\n");
 }
 
+/* the report's problems, a line each: JSON strings, or lines escaped for the terminal (the paths
+ * hold names from the folder) */
+static void print_problems(const char *problems, int json)
+{
+    int first = 1;
+    for (const char *p = problems ? problems : ""; *p; first = 0) {
+        size_t len = strcspn(p, "\n");
+        char line[1024], esc[4096];
+        snprintf(line, sizeof line, "%.*s", (int)(len < sizeof line - 1 ? len : sizeof line - 1), p);
+        if (json) printf("%s", first ? "" : ","), cli_json_string(stdout, line);
+        else printf("%s\n", cn_text_escape(line, esc, sizeof esc));
+        p += len + (p[len] == '\n');
+    }
+}
+
 int cmd_data(int argc, char **argv)
 {
     static const char *const known[] = { "--classes", "--json", "--help", NULL };
@@ -69,26 +84,20 @@ int cmd_data(int argc, char **argv)
             printf(",\"count\":%lld}", (long long)r.per_class[c]);
         }
         printf("],\"problems\":[");
-        int first = 1;
-        for (const char *p = r.problems ? r.problems : ""; *p;) {
-            size_t len = strcspn(p, "\n");
-            char line[1024];
-            snprintf(line, sizeof line, "%.*s", (int)(len < sizeof line - 1 ? len : sizeof line - 1), p);
-            printf("%s", first ? "" : ",");
-            cli_json_string(stdout, line);
-            first = 0;
-            p += len + (p[len] == '\n');
-        }
+        print_problems(r.problems, 1);
         printf("]}\n");
     } else {
         printf("%s: %lld images, %d classes\n", dir, (long long)r.files, (int)r.classes);
         for (int32_t c = 0; c < r.classes; c++) {
             snprintf(name, sizeof name, "%d", (int)c);
-            printf("  %-16s %8lld\n", known_names ? known_names[c] : name, (long long)r.per_class[c]);
+            char esc[256];
+            printf("  %-16s %8lld\n", cn_text_escape(known_names ? known_names[c] : name, esc, sizeof esc),
+                   (long long)r.per_class[c]);
         }
         printf("%lld files that do not decode or are empty, %lld duplicates, %lld labels out of range\n",
                (long long)r.bad_files, (long long)r.duplicates, (long long)r.bad_labels);
-        if (r.problems && *r.problems) printf("\n%s", r.problems);
+        if (r.problems && *r.problems) printf("\n");
+        print_problems(r.problems, 0);
         printf("%s\n", bad ? "problems found" : "ok");
     }
     cn_data_report_free(ctx, &r);

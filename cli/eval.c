@@ -119,7 +119,8 @@ int cmd_eval(int argc, char **argv)
     for (int32_t c = 0; c < k; c++) {
         int64_t row = 0;
         for (int32_t p = 0; p < k; p++) row += r.confusion[c * k + p];
-        printf("%-14s %8lld %8.2f%%\n", class_name(names, nn, c, buf, sizeof buf), (long long)row,
+        char esc[256];
+        printf("%-14s %8lld %8.2f%%\n", cn_text_escape(class_name(names, nn, c, buf, sizeof buf), esc, sizeof esc), (long long)row,
                row ? 100.0 * (double)r.confusion[c * k + c] / (double)row : 0.0);
     }
     printf("\nconfusion matrix (rows: true class, columns: predicted)\n%5s", "");
@@ -239,7 +240,9 @@ int cmd_predict(int argc, char **argv)
                 cli_json_string(stdout, class_name(names, nn, (int32_t)best, buf, sizeof buf));
                 printf(",\"probability\":%.6f}", prob[best]);
             } else {
-                printf("  %6.2f%%  %s\n", 100 * prob[best], class_name(names, nn, (int32_t)best, buf, sizeof buf));
+                char esc[256];
+                printf("  %6.2f%%  %s\n", 100 * prob[best],
+                       cn_text_escape(class_name(names, nn, (int32_t)best, buf, sizeof buf), esc, sizeof esc));
             }
             prob[best] = -1;
         }

@@ -478,13 +478,13 @@ static void write_header(FILE *f, const report_data *d)
     fprintf(f, "</code></p>\n");
 }
 
-/* DIR/report.html, written to a temporary file and renamed */
+/* DIR/report.html, built in memory and written atomically */
 static int write_report(cn_ctx *ctx, const report_data *d, int64_t images, const char *path)
 {
-    char tmp[4300];
-    snprintf(tmp, sizeof tmp, "%s.tmp", path);
-    FILE *f = fopen(tmp, "wb");
-    if (!f) return cli_error("%s: cannot write: %s", tmp, strerror(errno));
+    char *text = NULL;
+    size_t len = 0;
+    FILE *f = open_memstream(&text, &len);
+    if (!f) return cli_error("out of memory");
     write_header(f, d);
     write_charts(f, d);
     fprintf(f, "<div class=\"charts\"><div>\n");
@@ -495,9 +495,9 @@ static int write_report(cn_ctx *ctx, const report_data *d, int64_t images, const
     int rc = write_image_grid(f, ctx, d, images);
     if (!rc) rc = write_summary(f, ctx, d);
     fprintf(f, "</body></html>\n");
-    if (fclose(f) && !rc) rc = cli_error("%s: write failed: %s", tmp, strerror(errno));
-    if (!rc && rename(tmp, path)) rc = cli_error("%s: cannot rename to %s: %s", tmp, path, strerror(errno));
-    if (rc) unlink(tmp);
+    if (fclose(f) && !rc) rc = cli_error("%s: out of memory", path);
+    if (!rc && cn_file_write_atomic(ctx, path, text, len)) rc = cli_ctx_error(ctx);
+    free(text);
     return rc;
 }
 

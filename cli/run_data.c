@@ -64,17 +64,6 @@ const char *cli_checkpoint_path(const char *arg, char *buf, size_t cap)
     return arg;
 }
 
-int cli_parse_floats(const char *s, float *v, int n)
-{
-    for (int i = 0; i < n; i++) {
-        char *end;
-        v[i] = s ? strtof(s, &end) : 0.0f;
-        if (!s || end == s) return 0;
-        s = *end == ',' ? end + 1 : end;
-    }
-    return 1;
-}
-
 int cli_open_checkpoint(cn_ctx *ctx, const char *arg, cn_checkpoint **ck, cn_net **net, float *mean, float *std)
 {
     char buf[4096];
@@ -82,11 +71,8 @@ int cli_open_checkpoint(cn_ctx *ctx, const char *arg, cn_checkpoint **ck, cn_net
     *ck = NULL;
     *net = NULL;
     int rc = 0;
-    if (cn_checkpoint_read(ctx, path, ck) || cn_checkpoint_net(ctx, *ck, net)) rc = cli_ctx_error(ctx);
-    else if (!cli_parse_floats(cn_checkpoint_meta(*ck, "norm_mean"), mean, 4) ||
-             !cli_parse_floats(cn_checkpoint_meta(*ck, "norm_std"), std, 4))
-        rc = cli_error("%s: no input normalisation (norm_mean, norm_std) in the metadata: not written by convnet train",
-                       path);
+    if (cn_checkpoint_read(ctx, path, ck) || cn_checkpoint_net(ctx, *ck, net) || cn_checkpoint_norm(ctx, *ck, mean, std))
+        rc = cli_ctx_error(ctx);
     if (rc) {
         cn_net_destroy(*net);
         cn_checkpoint_free(*ck);

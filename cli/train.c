@@ -43,8 +43,11 @@ static void help(void)
            "  --seeds N            train N times (seeds S, S+1, ...) and report mean +- sample std\n"
            "output:\n"
            "  --out DIR            model.safetensors (best by validation), last.safetensors (to resume),\n"
-           "                       metrics.csv, report.html (default runs/<spec name>)\n"
-           "  --resume DIR         continue the run in DIR from its last completed epoch\n"
+           "                       metrics.csv, run.json, report.html (default runs/<spec name>); a\n"
+           "                       folder belongs to one run: one holding another run is refused\n"
+           "  --replace            start over in an --out folder that holds another run (its files go)\n"
+           "  --resume DIR         continue the run in DIR from its last completed epoch (a run stopped\n"
+           "                       before its first epoch ended starts again from the beginning)\n"
            "  --quiet              no progress, only the final result\n"
            "  --threads N          threads for the kernels (default: OMP_NUM_THREADS, else one per core);\n"
            "                       the same bits on any number\n",
@@ -53,9 +56,11 @@ static void help(void)
 
 typedef struct {
     const char *spec, *spec_text, *data, *out, *resume;
+    const char *restart_spec; /* --resume of a run stopped before its first checkpoint: run.json's spec */
+    int from_checkpoint;      /* --resume from DIR/last.safetensors */
     cn_train_config cfg;
     int64_t seeds;
-    int quiet;
+    int quiet, replace;
 } train_opts;
 
 static int parse_choice(const char *what, const char *v, const char *const *names, int n, int *out)
@@ -75,7 +80,7 @@ static int parse_args(int argc, char **argv, train_opts *o)
     static const char *const known[] = { "-e", "--data", "--val", "--crop", "--flip", "--epochs", "--batch", "--optimizer",
                                          "--lr", "--momentum", "--schedule", "--warmup", "--step-size", "--weight-decay",
                                          "--l1", "--clip", "--label-smoothing", "--init", "--seed", "--seeds", "--out",
-                                         "--resume", "--quiet", "--threads", "--help", NULL };
+                                         "--resume", "--replace", "--quiet", "--threads", "--help", NULL };
     static const char *const optims[] = { "sgd", "momentum", "nesterov", "adam", "adamw", NULL };
     static const char *const scheds[] = { "constant", "step", "cosine", "onecycle", NULL };
     static const char *const inits[] = { "kaiming", "kaiming-uniform", "xavier", "xavier-uniform", NULL };
@@ -99,6 +104,7 @@ static int parse_args(int argc, char **argv, train_opts *o)
         else if (cli_opt(&a, "--resume")) o->resume = a.value;
         else if (cli_flag(&a, "--flip")) c->flip = 1;
         else if (cli_flag(&a, "--quiet")) o->quiet = 1;
+        else if (cli_flag(&a, "--replace")) o->replace = 1;
         else if (cli_opt(&a, "--threads")) {
             if (cli_threads("train", a.value)) return EXIT_USAGE;
         }
@@ -197,21 +203,8 @@ static int on_progress(void *user, const cn_train_progress *p)
 
 /* ---- a run -------------------------------------------------------------------------------------- */
 
-static int mkdirs(const char *path)
-{
-    char buf[4096];
-    snprintf(buf, sizeof buf, "%s", path);
-    for (char *p = buf + 1; *p; p++)
-        if (*p == '/') {
-            *p = '\0';
-            if (mkdir(buf, 0777) && errno != EEXIST) return -1;
-            *p = '/';
-        }
-    return mkdir(buf, 0777) && errno != EEXIST ? -1 : 0;
-}
-
-/* test accuracy of a run's best checkpoint, or NaN when the data has no test half */
-static int test_accuracy(cn_ctx *ctx, const char *out, const char *data, int64_t batch, double *acc)
+/* test accuracy of a run's best checkpoint on the test half (loaded before the training) */
+static int test_accuracy(cn_ctx *ctx, const char *out, const cn_dataset *test, int64_t batch, double *acc)
 {
     cn_checkpoint *ck;
     cn_net *net;
@@ -219,21 +212,54 @@ static int test_accuracy(cn_ctx *ctx, const char *out, const char *data, int64_t
     *acc = NAN;
     int rc = cli_open_checkpoint(ctx, out, &ck, &net, mean, std);
     if (rc) return rc;
-    cn_layer_info in;
-    cn_net_layer(ctx, net, 0, 1, &in);
-    cn_dataset test;
-    int has_test = 0;
     cn_eval_result r;
-    if (cli_load_data(ctx, data, 0, &in, &test, &has_test) || cn_evaluate(ctx, net, &test, mean, std, batch, &r)) {
+    if (cn_evaluate(ctx, net, test, mean, std, batch, &r)) {
         rc = cli_ctx_error(ctx);
     } else {
         *acc = r.acc;
         cn_eval_free(ctx, &r);
     }
-    cn_dataset_free(ctx, &test);
     cn_net_destroy(net);
     cn_checkpoint_free(ck);
     return rc;
+}
+
+/* The net of the run: its last checkpoint's (resume), run.json's spec (a run started again), or
+ * the spec given. */
+static int run_net(cn_ctx *ctx, const train_opts *o, const char *out, cn_checkpoint **ck, cn_net **net)
+{
+    char path[4200];
+    if (o->from_checkpoint) {
+        snprintf(path, sizeof path, "%s/last.safetensors", out);
+        if (cn_checkpoint_read(ctx, path, ck) || cn_checkpoint_net(ctx, *ck, net)) return cli_ctx_error(ctx);
+    } else if (o->restart_spec) {
+        snprintf(path, sizeof path, "%s/run.json:spec", out);
+        if (cn_net_parse(ctx, o->restart_spec, strlen(o->restart_spec), path, net)) return cli_ctx_error(ctx);
+    } else if (cli_load_net(ctx, o->spec, o->spec_text, net)) {
+        return cli_ctx_error(ctx);
+    }
+    return 0;
+}
+
+/* Both halves of the data, checked before the first step: a run never fails after training
+ * for want of its test data. */
+static int run_data(cn_ctx *ctx, const train_opts *o, cn_net *net, cn_dataset *ds, cn_dataset *test, int *has_test)
+{
+    cn_layer_info in;
+    cn_net_layer(ctx, net, 0, 1, &in);
+    if (cli_load_data(ctx, o->data, 1, &in, ds, has_test)) return cli_ctx_error(ctx);
+    if (!*has_test) return 0;
+    if (cli_load_data(ctx, o->data, 0, &in, test, NULL)) return cli_ctx_error(ctx);
+    const char *dir = cli_data_dir(o->data);
+    if (test->h != ds->h || test->w != ds->w || test->c != ds->c)
+        return cli_error("%s: the test images are %lldx%lldx%lld, the training images %lldx%lldx%lld", dir,
+                         (long long)test->h, (long long)test->w, (long long)test->c, (long long)ds->h, (long long)ds->w,
+                         (long long)ds->c);
+    if (test->classes > ds->classes)
+        return cli_error("%s: the test half has labels of %d classes, the training half of %d", dir, (int)test->classes,
+                         (int)ds->classes);
+    if (test->count < 1) return cli_error("%s: the test half holds no images", dir);
+    return 0;
 }
 
 static int train_once(cn_ctx *ctx, train_opts *o, const char *out, uint64_t seed, char *args, progress_state *ps,
@@ -241,27 +267,15 @@ static int train_once(cn_ctx *ctx, train_opts *o, const char *out, uint64_t seed
 {
     cn_net *net = NULL;
     cn_checkpoint *ck = NULL;
-    cn_dataset ds;
+    cn_dataset ds, test;
     memset(&ds, 0, sizeof ds);
-    int rc = 0, has_test = 0;
+    memset(&test, 0, sizeof test);
+    int rc, has_test = 0, lock = -1;
     *test_acc = NAN;
-    if (o->resume) {
-        char path[4096];
-        snprintf(path, sizeof path, "%s/last.safetensors", o->resume);
-        if (cn_checkpoint_read(ctx, path, &ck) || cn_checkpoint_net(ctx, ck, &net)) return cli_ctx_error(ctx);
-    } else if (cli_load_net(ctx, o->spec, o->spec_text, &net)) {
-        return cli_ctx_error(ctx);
-    }
-    cn_layer_info in;
-    cn_net_layer(ctx, net, 0, 1, &in);
-    if (cli_load_data(ctx, o->data, 1, &in, &ds, &has_test)) {
-        rc = cli_ctx_error(ctx);
-        goto done;
-    }
-    if (mkdirs(out)) {
-        rc = cli_error("%s: cannot create: %s", out, strerror(errno));
-        goto done;
-    }
+    if ((rc = run_net(ctx, o, out, &ck, &net)) || (rc = run_data(ctx, o, net, &ds, &test, &has_test))) goto done;
+    /* --seeds: each seed's folder is locked too (the top folder is, by cmd_train) */
+    if (o->seeds > 1 && (rc = cli_run_lock(ctx, out, &lock))) goto done;
+    if (!o->from_checkpoint && (rc = cli_run_manifest_write(ctx, out, args, seed, cn_net_spec_text(net)))) goto done;
     cn_train_config cfg = o->cfg;
     /* the settings as given, and this run's own seed (--seeds runs several) */
     char seed_text[32];
@@ -281,15 +295,14 @@ static int train_once(cn_ctx *ctx, train_opts *o, const char *out, uint64_t seed
         if (ps->tty) fprintf(stderr, "\n");
         rc = cli_ctx_error(ctx);
         if (cn_ctx_status(ctx) == CN_E_NUMERIC) {
-            char last[4200];
-            struct stat sb;
-            snprintf(last, sizeof last, "%s/last.safetensors", out);
-            if (!stat(last, &sb)) fprintf(stderr, "convnet: training stopped; the last good checkpoint is %s\n", last);
+            /* only this run's checkpoint: one it resumed from, or one of its own epochs */
+            if (o->from_checkpoint || sum.epochs_run > 0)
+                fprintf(stderr, "convnet: training stopped; the last good checkpoint is %s/last.safetensors\n", out);
             else fprintf(stderr, "convnet: training stopped before the first epoch ended: no checkpoint written\n");
         }
         goto done;
     }
-    if (has_test && (rc = test_accuracy(ctx, out, o->data, 256, test_acc))) goto done;
+    if (has_test && (rc = test_accuracy(ctx, out, &test, 256, test_acc))) goto done;
     char *report_args[] = { (char *)out, "--quiet", NULL }; /* the report is named in the last line */
     if ((rc = cmd_report(2, report_args))) goto done;
     ps->has_test = has_test;
@@ -301,10 +314,111 @@ static int train_once(cn_ctx *ctx, train_opts *o, const char *out, uint64_t seed
         if (!has_test) printf("(the data has no test half: convnet eval %s --data TEST_FOLDER)\n", out);
     }
 done:
+    cli_run_unlock(lock);
     cn_dataset_free(ctx, &ds);
+    cn_dataset_free(ctx, &test);
     cn_net_destroy(net);
     cn_checkpoint_free(ck);
     return rc;
+}
+
+/* The settings a run was started with (train_args: one argument a line, as its checkpoints
+ * and run.json keep them) and its seed into *o; *words keeps the strings o points into. */
+static int saved_settings(const char *where, const char *saved, const char *seed, train_opts *o, char **words)
+{
+    char *argv_saved[256];
+    int n = 0;
+    *words = strdup(saved ? saved : "");
+    if (!*words) return cli_error("out of memory");
+    for (char *t = strtok(*words, "\n"); t && n < 256; t = strtok(NULL, "\n")) argv_saved[n++] = t;
+    train_opts again = { .seeds = 1 };
+    cn_train_defaults(&again.cfg);
+    if (!saved || !seed || parse_args(n, argv_saved, &again) != 0)
+        return cli_error("%s: no settings to resume with (train_args, seed)", where);
+    again.cfg.seed = strtoull(seed, NULL, 10);
+    again.resume = o->resume;
+    again.quiet = o->quiet;
+    again.spec = NULL;
+    *o = again;
+    return 0;
+}
+
+/* --resume DIR: the settings of its last checkpoint, else of its run.json (a run stopped before
+ * its first epoch ended, which starts again). Under the folder's lock. */
+static int resume_settings(cn_ctx *ctx, train_opts *o, char **args, char **words, char **spec)
+{
+    char path[4200];
+    struct stat sb;
+    snprintf(path, sizeof path, "%s/last.safetensors", o->resume);
+    if (!stat(path, &sb)) {
+        cn_checkpoint *ck;
+        if (cn_checkpoint_read(ctx, path, &ck)) return cli_ctx_error(ctx);
+        const char *saved = cn_checkpoint_meta(ck, "train_args"), *seed = cn_checkpoint_meta(ck, "seed");
+        int rc = saved_settings(path, saved, seed, o, words);
+        if (!rc && !(*args = strdup(saved))) rc = cli_error("out of memory"); /* kept as they were */
+        cn_checkpoint_free(ck);
+        o->from_checkpoint = 1;
+        return rc;
+    }
+    snprintf(path, sizeof path, "%s/run.json", o->resume);
+    if (stat(path, &sb))
+        return cli_error("%s: nothing to resume: no last.safetensors or run.json (a run killed before it wrote "
+                         "run.json had not started training: start it again)", o->resume);
+    char *seed;
+    int rc = cli_run_manifest_read(o->resume, args, &seed, spec);
+    if (!rc) rc = saved_settings(path, *args, seed, o, words);
+    free(seed);
+    if (rc) return rc;
+    o->restart_spec = *spec;
+    fprintf(stderr, "convnet train: %s: the run was stopped before its first epoch ended; it starts again from the "
+                    "beginning\n", o->resume);
+    return 0;
+}
+
+/* A new run's folders (out, or out/seed-K for --seeds) must not hold another run, unless
+ * --replace asked for its files to go. */
+static int claim_folders(const train_opts *o, const char *out)
+{
+    char dir[4200];
+    for (int64_t k = -1; k < (o->seeds > 1 ? o->seeds : 0); k++) {
+        if (k < 0) snprintf(dir, sizeof dir, "%s", out);
+        else snprintf(dir, sizeof dir, "%s/seed-%lld", out, (long long)(o->cfg.seed + (uint64_t)k));
+        const char *found = cli_run_found(dir);
+        if (!found) continue;
+        if (!o->replace)
+            return cli_error("%s holds another run (its %s): --resume %s continues it, --replace starts over in it "
+                             "(its files go), or choose another --out", dir, found, dir);
+        int rc = cli_run_remove(dir);
+        if (rc) return rc;
+    }
+    return 0;
+}
+
+/* The arguments that describe the run, one a line, kept in its checkpoints and run.json so that
+ * --resume continues the same run. Where and how often to run is the invocation's, not the
+ * run's: two runs of the same settings in two folders keep the same bytes. */
+static char *run_args(int argc, char **argv)
+{
+    static const char *const valued[] = { "--seeds", "--out", NULL }, *const flags[] = { "--quiet", "--replace", NULL };
+    size_t len = 1;
+    for (int i = 0; i < argc; i++) len += strlen(argv[i]) + 1;
+    char *args = calloc(len, 1);
+    for (int i = 0; args && i < argc; i++) {
+        int skip = 0;
+        for (int k = 0; valued[k] && !skip; k++) {
+            size_t n = strlen(valued[k]);
+            if (!strcmp(argv[i], valued[k])) skip = 2;
+            else if (!strncmp(argv[i], valued[k], n) && argv[i][n] == '=') skip = 1;
+        }
+        for (int k = 0; flags[k] && !skip; k++) skip = !strcmp(argv[i], flags[k]);
+        if (skip) {
+            i += skip - 1;
+            continue;
+        }
+        strcat(args, argv[i]);
+        strcat(args, "\n");
+    }
+    return args;
 }
 
 int cmd_train(int argc, char **argv)
@@ -313,62 +427,12 @@ int cmd_train(int argc, char **argv)
     cn_train_defaults(&o.cfg);
     int rc = parse_args(argc, argv, &o);
     if (rc) return rc < 0 ? 0 : rc;
-    cn_ctx *ctx;
-    if (cn_ctx_create(NULL, &ctx)) return cli_error("out of memory");
-    char *args = NULL;
     if (o.resume) {
         /* the run continues with the settings it was started with */
-        if (o.spec || o.spec_text || argc > 2 + (o.quiet ? 1 : 0)) {
-            cn_ctx_destroy(ctx);
+        if (o.spec || o.spec_text || o.replace || argc > 2 + (o.quiet ? 1 : 0))
             return cli_usage_error("train", "--resume DIR takes no other settings (only --quiet)");
-        }
-        char path[4096];
-        cn_checkpoint *ck;
-        snprintf(path, sizeof path, "%s/last.safetensors", o.resume);
-        if (cn_checkpoint_read(ctx, path, &ck)) {
-            rc = cli_ctx_error(ctx);
-            cn_ctx_destroy(ctx);
-            return rc;
-        }
-        const char *saved = cn_checkpoint_meta(ck, "train_args"), *seed = cn_checkpoint_meta(ck, "seed");
-        char *words_buf = strdup(saved ? saved : "");
-        args = strdup(saved ? saved : ""); /* kept as they were in the checkpoints to come */
-        char *words[256];
-        int n = 0;
-        for (char *t = strtok(words_buf, "\n"); t && n < 256; t = strtok(NULL, "\n")) words[n++] = t;
-        train_opts again = { .seeds = 1 };
-        cn_train_defaults(&again.cfg);
-        int bad = !saved || !seed || parse_args(n, words, &again) != 0;
-        if (!bad) again.cfg.seed = strtoull(seed, NULL, 10);
-        cn_checkpoint_free(ck);
-        if (bad) {
-            free(words_buf), free(args);
-            cn_ctx_destroy(ctx);
-            return cli_error("%s: no settings to resume with (train_args, seed)", path);
-        }
-        again.resume = o.resume;
-        again.quiet = o.quiet;
-        again.spec = NULL;
-        o = again;
-        free(words_buf);
     } else if (!o.spec == !o.spec_text) {
-        cn_ctx_destroy(ctx);
         return cli_usage_error("train", "give a spec file (as models/fmnist-small.cnn) or -e TEXT");
-    }
-    /* the settings as given, kept in the checkpoints so that --resume continues the same run */
-    size_t len = 1;
-    for (int i = 0; i < argc; i++) len += strlen(argv[i]) + 1;
-    if (!args && !(args = calloc(len, 1))) return cli_error("out of memory");
-    if (!args[0] && o.resume) { /* an empty saved setting list is valid: the defaults */ }
-    for (int i = 0; !o.resume && i < argc; i++) {
-        /* where and how often to run is the invocation's, not the run's: a resumed run reads the
-         * rest, and two runs of the same settings in two folders keep the same bytes */
-        if (!strcmp(argv[i], "--seeds") || !strcmp(argv[i], "--out") || !strcmp(argv[i], "--quiet")) {
-            i += strcmp(argv[i], "--quiet") != 0;
-            continue;
-        }
-        strcat(args, argv[i]);
-        strcat(args, "\n");
     }
     char out[2048];
     if (o.resume) snprintf(out, sizeof out, "%s", o.resume);
@@ -377,6 +441,18 @@ int cmd_train(int argc, char **argv)
     else {
         const char *base = strrchr(o.spec, '/') ? strrchr(o.spec, '/') + 1 : o.spec;
         snprintf(out, sizeof out, "runs/%.*s", (int)(strcspn(base, ".")), base);
+    }
+    cn_ctx *ctx;
+    if (cn_ctx_create(NULL, &ctx)) return cli_error("out of memory");
+    char *args = NULL, *words = NULL, *spec = NULL;
+    int lock = -1;
+    if (o.resume) {
+        struct stat sb;
+        if (stat(o.resume, &sb) || !S_ISDIR(sb.st_mode)) rc = cli_error("%s: no such run folder", o.resume);
+        else if (!(rc = cli_run_lock(ctx, out, &lock))) rc = resume_settings(ctx, &o, &args, &words, &spec);
+    } else {
+        if (!(args = run_args(argc, argv))) rc = cli_error("out of memory");
+        else if (!(rc = cli_run_lock(ctx, out, &lock))) rc = claim_folders(&o, out);
     }
     progress_state ps = { .tty = isatty(2), .quiet = o.quiet, .seeds = o.seeds };
     double accs[1000];
@@ -397,7 +473,8 @@ int cmd_train(int argc, char **argv)
         for (int i = 0; i < done; i++) printf(" %.2f", 100 * accs[i]);
         printf("\n");
     }
-    free(args);
+    cli_run_unlock(lock);
+    free(args), free(words), free(spec);
     cn_ctx_destroy(ctx);
     return rc;
 }

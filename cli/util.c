@@ -343,7 +343,9 @@ void cli_json_string(FILE *f, const char *s)
         if (c == '"' || c == '\\') fprintf(f, "\\%c", c);
         else if (c == '\n') fputs("\\n", f);
         else if (c == '\t') fputs("\\t", f);
-        else if (c < 32) fprintf(f, "\\u%04x", c);
+        else if (c < 32 || c == 0x7f) fprintf(f, "\\u%04x", c);
+        else if (c == 0xc2 && (unsigned char)s[1] >= 0x80 && (unsigned char)s[1] <= 0x9f) /* C1 controls */
+            fprintf(f, "\\u%04x", (unsigned char)*++s);
         else fputc(c, f);
     }
     fputc('"', f);

@@ -282,8 +282,9 @@ void cn_dataset_free(cn_ctx *ctx, cn_dataset *ds);
 
 /* Decodes a PNG or JPEG file (libpng, libjpeg-turbo) into c x h x w floats in [0, 1]: resized
  * with bilinear filtering to h x w, converted to c channels (1: luma 0.299 R + 0.587 G +
- * 0.114 B; 3: gray replicated; alpha dropped). A file that is not a PNG or JPEG, is truncated,
- * or decodes to more than 2^28 pixels fails naming the file. */
+ * 0.114 B; 3: gray replicated; alpha dropped). A file that is not a PNG or JPEG, is truncated
+ * or corrupt (libjpeg's warnings are errors), claims more pixels than its size can hold, or
+ * decodes to more than 2^26 pixels fails naming the file, before the pixels are allocated. */
 cn_status cn_image_load(cn_ctx *ctx, const char *path, int64_t c, int64_t h, int64_t w, float *out);
 /* The channels a PNG or JPEG file decodes to (1 gray, 3 colour; alpha dropped) and its size:
  * cn_image_load with these loads it unscaled. Decodes the whole file; out-parameters are 0 on
@@ -380,8 +381,11 @@ typedef struct cn_memory {
     int64_t inference_total;
 } cn_memory;
 
+/* The bytes of a batch, in time linear in the layers; CN_E_OVERFLOW when a count does not fit in
+ * 64 bits, CN_E_NOMEM when its two per-layer tables cannot be allocated (*out zeroed). */
 cn_status cn_net_memory(cn_ctx *ctx, const cn_net *net, int64_t batch, cn_optimizer_kind opt, cn_memory *out);
-/* Largest batch whose total fits in budget bytes (0 when not even batch 1 fits). */
+/* Largest batch whose total fits in budget bytes (0 when not even batch 1 fits); CN_E_NOMEM as
+ * cn_net_memory. */
 cn_status cn_net_fit_batch(cn_ctx *ctx, const cn_net *net, int64_t budget, cn_optimizer_kind opt, int training,
                            int64_t *batch);
 
@@ -450,8 +454,12 @@ cn_status cn_conv_out_size(cn_ctx *ctx, int64_t in, int64_t k, int64_t stride, i
  * layout PyTorch and Hugging Face read. Tensors: "<layer>.weight", "<layer>.bias",
  * "<layer>.running_mean", "<layer>.running_var"; optimizer state "<tensor>.momentum_buffer" or
  * "<tensor>.exp_avg" and "<tensor>.exp_avg_sq". The metadata always holds "spec" (the spec
- * text), "spec_hash" (FNV-1a 64, hex), "format" ("convnet-1"), "crc32.<tensor>" for every tensor,
- * and "optimizer"/"optimizer_steps" when optimizer state is saved; callers add their own keys. */
+ * text), "spec_hash" (FNV-1a 64, hex), "format" ("convnet-2"), "crc32.<tensor>" for every tensor,
+ * "meta_crc32" (CRC-32 of every other entry but the crc32.*, in key order, as key NUL value NUL),
+ * and "optimizer"/"optimizer_steps" when optimizer state is saved; callers add their own keys.
+ * Files of format "convnet-1" (no meta_crc32) are still read. Reading checks the values of the
+ * keys convnet train writes (epoch, step, seed, classes, class_names, norm_mean, norm_std, the
+ * RNG states, ...) and that every restored value is finite, naming the key or tensor. */
 
 typedef struct cn_kv {
     const char *key;
@@ -477,6 +485,29 @@ const char *cn_checkpoint_meta(const cn_checkpoint *ck, const char *key);
 cn_status cn_checkpoint_net(cn_ctx *ctx, const cn_checkpoint *ck, cn_net **net);
 /* Restores an optimizer of the same kind made for that net: state and step count. */
 cn_status cn_checkpoint_optim(cn_ctx *ctx, const cn_checkpoint *ck, cn_optim *opt);
+/* The input normalisation that convnet train stores (norm_mean, norm_std: 4 channels each,
+ * finite, every std > 0, checked when the file is read); fails when the file has none. */
+cn_status cn_checkpoint_norm(cn_ctx *ctx, const cn_checkpoint *ck, float mean[4], float std[4]);
+
+/* ---- text from files ------------------------------------------------------------------------------ */
+
+/* 1 when s is UTF-8 without control characters (C0, DEL, C1): safe to print on a terminal. */
+int cn_text_printable(const char *s);
+/* s itself when printable, else a copy in buf (cap bytes, truncated) with every control
+ * character and every byte that is not UTF-8 written as \xNN: a class name or path from a
+ * file cannot move the terminal's cursor or change its title. */
+const char *cn_text_escape(const char *s, char *buf, size_t cap);
+
+/* ---- files written whole or not at all ------------------------------------------------------------ */
+
+/* Writes len bytes to path atomically: "<path>.tmp.<pid>" in the same folder, fsync, rename over
+ * path, fsync of the folder. A crash leaves the old file or the new one, and at worst a temporary
+ * file that cn_file_remove_temps removes; a failure leaves path as it was. */
+cn_status cn_file_write_atomic(cn_ctx *ctx, const char *path, const void *data, size_t len);
+/* Removes the temporary files that interrupted atomic writes of names[0..n) left in dir
+ * ("<name>.tmp.<digits>"); *removed (may be NULL) counts them. Call it only where no other
+ * process writes (convnet train holds the run folder's lock). */
+cn_status cn_file_remove_temps(cn_ctx *ctx, const char *dir, const char *const *names, int n, int *removed);
 
 /* ---- one training step ---------------------------------------------------------------------- */
 

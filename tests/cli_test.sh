@@ -521,5 +521,20 @@ expect_text "filter: kernel larger than the image, said" err "kernel 3x3 larger 
 run "$CN" filter "$T/six.png" --kernel edge -o "$T/no/such/dir/out.png"
 expect_rc "filter -o into a missing folder" 1
 
+# ---- calc: cross-entropy and softmax of logits far from 0 ------------------------------------
+# three equal logits give p = 1/3 each, so the loss is ln 3 at any size; before the stable
+# log-softmax, 1e17 + ln 3 rounded to 1e17 and the loss came out 0
+run "$CN" calc loss ce --target 1,0,0 --pred 1e17,1e17,1e17 --logits
+expect_rc "calc loss ce --logits at 1e17" 0
+expect_line "calc loss ce --logits at 1e17: ln 3" out "$("$PY" -c 'import math; print("%.6g" % math.log(3))')"
+run "$CN" calc loss ce --target 1,0,0 --pred 1e17,1e17,1e17 --logits --json
+expect_json "calc loss ce --logits at 1e17 --json: ln 3 to 1e-12" "abs(d['result'] - math.log(3)) <= 1e-12 * math.log(3)"
+# softmax of 1000 and 999: e^1000 overflows a double, so the working shifts by the largest
+# score; S1 = 1 / (1 + e^-1)
+run "$CN" calc softmax 1000 999 --explain
+expect_rc "calc softmax 1000 999 --explain" 0
+expect_line "calc softmax 1000 999 --explain: the shifted sum" out "$("$PY" -c 'import math; print("  sum = %.6g" % (1 + math.exp(-1)))')"
+expect_line "calc softmax 1000 999 --explain: S1" out "$("$PY" -c 'import math; s = 1 + math.exp(-1); print("  S1 = 1 / %.6g = %.6g" % (s, 1 / s))')"
+
 echo "$pass passed, $fail failed"
 [ "$fail" -eq 0 ]

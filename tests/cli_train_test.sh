@@ -22,7 +22,7 @@ kill -9 $pid 2>/dev/null
 wait $pid 2>/dev/null
 rows=$(($(wc -l <"$T/b/metrics.csv") - 1))
 check "killed part way ($rows of 5 epochs done)" "[ $rows -ge 1 ] && [ $rows -lt 5 ]"
-check "no temporary files left by the kill" "[ -z \"\$(ls '$T/b' | grep -v -e '^last.safetensors$' -e '^model.safetensors$' -e '^metrics.csv$')\" ]"
+check "no temporary files left by the kill" "[ -z \"\$(ls '$T/b' | grep -v -e '^last.safetensors$' -e '^model.safetensors$' -e '^metrics.csv$' -e '^run.json$')\" ]"
 
 "$CN" train --resume "$T/b" --quiet
 check "resume exits 0" "[ $? -eq 0 ]"
@@ -45,22 +45,7 @@ check "exploding run: says no checkpoint was written" "grep -q 'no checkpoint wr
 
 # an image folder of three colour classes (PNGs of varied sizes, resized to the input): train,
 # then predict and eval read the run
-/usr/bin/python3 - "$T/colours" <<'PY'
-import os, random, sys
-random.seed(1)
-sys.path.insert(0, "tests")  # the source folder: ctest runs here
-from pngwrite import png
-for k, name in enumerate(["blue", "green", "red"][::-1]):
-    os.makedirs(f"{sys.argv[1]}/{name}")
-    for i in range(40):
-        w, h = random.randint(10, 20), random.randint(10, 20)
-        px = []
-        for _ in range(w * h):
-            c = [random.randint(0, 80) for _ in range(3)]
-            c[k] = random.randint(150, 255)
-            px += c
-        png(f"{sys.argv[1]}/{name}/{i:03d}.png", w, h, px, rgb=True)
-PY
+/usr/bin/python3 tests/pngwrite.py "$T/colours" red green blue --count 40 --seed 1 --size 10-20
 "$CN" train -e 'input 12x12x3; conv 8 3x3 pad=1; relu; globalavgpool; dense 3' --data "$T/colours" --epochs 3 \
     --batch 16 --val 0.25 --out "$T/colours-run" >"$T/out" 2>&1
 check "train on an image folder" "[ $? -eq 0 ] && grep -q 'no test half' '$T/out'"

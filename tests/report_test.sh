@@ -26,7 +26,7 @@ chrome() {
     --quiet --out "$T/run" >"$T/out" 2>&1
 check "train exits 0" "[ $? -eq 0 ]"
 check "train writes report.html" "[ -s '$T/run/report.html' ]"
-check "no temporary image left in the run folder" "[ -z \"\$(ls -A '$T/run' | grep -v -e '^last.safetensors$' -e '^model.safetensors$' -e '^metrics.csv$' -e '^report.html$')\" ]"
+check "no temporary image left in the run folder" "[ -z \"\$(ls -A '$T/run' | grep -v -e '^last.safetensors$' -e '^model.safetensors$' -e '^metrics.csv$' -e '^report.html$' -e '^run.json$' -e '^.lock$')\" ]"
 check "self-contained: no http:// or https:// in the file" "! grep -qi 'https\?://' '$T/run/report.html'"
 check "self-contained: no src= other than data: URLs" "! grep -o 'src=\"[^\"]*' '$T/run/report.html' | grep -qv 'src=\"data:image/png;base64,'"
 
@@ -52,21 +52,7 @@ check "screenshot: a non-empty PNG" "[ -s '$T/shot.png' ] && [ \"\$(head -c 4 '$
 check "screenshot: more than a blank page (> 20 KB)" "[ \$(wc -c <'$T/shot.png') -gt 20000 ]"
 
 # ---- an image folder whose class names need escaping; no test half: the whole folder --------------
-/usr/bin/python3 - "$T/shapes" <<'PY'
-import os, random, sys
-random.seed(2)
-sys.path.insert(0, "tests")  # the source folder: ctest runs here
-from pngwrite import png
-for k, name in enumerate(["<b>blue", "r&d \"green\"", "red"]):
-    os.makedirs(f"{sys.argv[1]}/{name}")
-    for i in range(30):
-        px = []
-        for _ in range(12 * 12):
-            c = [random.randint(0, 80) for _ in range(3)]
-            c[2 - k] = random.randint(150, 255)
-            px += c
-        png(f"{sys.argv[1]}/{name}/{i:03d}.png", 12, 12, px, rgb=True)
-PY
+/usr/bin/python3 tests/pngwrite.py "$T/shapes" "<b>blue" "r&d \"green\"" red --count 30 --seed 2 --channels 2,1,0
 "$CN" train -e 'input 12x12x3; conv 4 3x3 pad=1; relu; globalavgpool; dense 3' --data "$T/shapes" --epochs 2 \
     --batch 16 --val 0.25 --quiet --out "$T/folder" >"$T/out" 2>&1
 check "train on an image folder writes report.html" "[ $? -eq 0 ] && [ -s '$T/folder/report.html' ]"

@@ -185,7 +185,7 @@ static void test_round_trip_adam(void)
     CHECK_STR(cn_ctx_message(ctx), "");
 
     cn_checkpoint *ck = read_ok(ctx, path);
-    CHECK_STR(meta_of(ck, "format"), "convnet-1");
+    CHECK_STR(meta_of(ck, "format"), "convnet-2");
     CHECK_STR(meta_of(ck, "spec"), SPEC);
     char hex[32];
     snprintf(hex, sizeof hex, "%016llx", (unsigned long long)fnv1a(SPEC));
@@ -275,7 +275,7 @@ static void test_layout(void)
     while (end > 0 && head[end - 1] == ' ') end--;
     CHECK(head[end - 1] == '}');
     CHECK(n - end < 8);
-    CHECK_CONTAINS(head, "{\"__metadata__\":{\"format\":\"convnet-1\",");
+    CHECK_CONTAINS(head, "{\"__metadata__\":{\"format\":\"convnet-2\",");
     CHECK_CONTAINS(head, "\"conv1.weight\":{\"dtype\":\"F32\",\"shape\":[4,2,3,3],\"data_offsets\":[0,288]}");
     CHECK_CONTAINS(head, "\"conv1.bias\":{\"dtype\":\"F32\",\"shape\":[4],\"data_offsets\":[288,304]}");
     char want[160];
@@ -893,6 +893,133 @@ static void test_pytorch_reads_it(void)
     cn_ctx_destroy(ctx);
 }
 
+/* ---- metadata: covered by a checksum, and the values convnet train stores validated -------------- */
+
+/* SPEC's net written with meta, then read back */
+static cn_status write_read(cn_ctx *ctx, cn_net *net, const cn_kv *meta, int n, cn_checkpoint **out)
+{
+    const char *path = tpath("meta.safetensors");
+    if (cn_checkpoint_write(ctx, path, net, NULL, meta, n)) {
+        test_fail(__FILE__, __LINE__, "write: %s", cn_ctx_message(ctx));
+        return CN_E_IO;
+    }
+    return cn_checkpoint_read(ctx, path, out);
+}
+
+/* a file whose metadata key has that value is refused with a message holding want and the path */
+static void refused(cn_ctx *ctx, cn_net *net, const char *key, const char *value, const char *want, int line)
+{
+    cn_kv kv[1] = { { key, value } };
+    cn_checkpoint *ck = NULL;
+    cn_status st = write_read(ctx, net, kv, 1, &ck);
+    if (st != CN_E_FORMAT || !strstr(cn_ctx_message(ctx), want) || !strstr(cn_ctx_message(ctx), tpath("meta.safetensors")))
+        test_fail(__FILE__, line, "%s = '%s': status %d, message '%s' (want '%s')", key, value, (int)st,
+                  cn_ctx_message(ctx), want);
+    cn_checkpoint_free(ck);
+}
+
+/* the file with the first `from` in its header replaced by `to` (same length) */
+static void patch_file(const char *path, const char *from, const char *to)
+{
+    size_t n;
+    unsigned char *b = slurp(path, &n);
+    char *at = strstr((char *)b + 8, from);
+    if (!at || strlen(from) != strlen(to)) test_fail(__FILE__, __LINE__, "'%s' not in %s", from, path);
+    else memcpy(at, to, strlen(to));
+    put_bytes(path, b, n);
+    free(b);
+}
+
+static void test_metadata_trust(void)
+{
+    cn_ctx *ctx;
+    cn_ctx_create(NULL, &ctx);
+    cn_optim *opt;
+    cn_net *net = trained(ctx, SPEC, -1, 0, &opt);
+    const char *path = tpath("meta.safetensors");
+
+    /* normalisation: finite, std > 0 (a std of 0 divides by zero, -1 flips the images) */
+    const char *std_msg = "a standard deviation must be a finite number > 0";
+    refused(ctx, net, "norm_std", "0,1,1,1", std_msg, __LINE__);
+    refused(ctx, net, "norm_std", "1,-1,1,1", std_msg, __LINE__);
+    refused(ctx, net, "norm_std", "1,1,nan,1", std_msg, __LINE__);
+    refused(ctx, net, "norm_std", "1,1,1", "not 4 numbers", __LINE__);
+    refused(ctx, net, "norm_mean", "0,inf,0,0", "norm_mean is '0,inf,0,0': a value is not a finite number", __LINE__);
+    refused(ctx, net, "norm_mean", "0,0,0,0,0", "not 4 numbers", __LINE__);
+    /* class names: printable, one per class (ESC and the C1 CSI U+009B would drive a terminal) */
+    refused(ctx, net, "class_names", "red\n\x1b[31mgreen", "class_names: a name is empty or holds a control character", __LINE__);
+    refused(ctx, net, "class_names", "red\n\xc2\x9b" "31mgreen", "class_names: a name is empty or holds a control", __LINE__);
+    refused(ctx, net, "class_names", "red\n\ngreen", "class_names: a name is empty", __LINE__);
+    refused(ctx, net, "data", "/tmp/\x1b]0;owned\x07", "metadata data holds a control character", __LINE__);
+    /* the training state */
+    refused(ctx, net, "epoch", "3x", "metadata epoch is '3x', not a whole number", __LINE__);
+    refused(ctx, net, "data_rng", "00000000000000000000000000000000000000000000000000000000000000000",
+            "metadata data_rng", __LINE__);
+    refused(ctx, net, "net_rng", "0000000000000000000000000000000000000000000000000000000000000000",
+            "net_rng is '0000000000000000000000000000000000000000', not 64 hex digits, not all zero", __LINE__);
+    refused(ctx, net, "best_val_acc", "1.5", "metadata best_val_acc is '1.5', not nan or a number in [-1, 1]", __LINE__);
+
+    /* well-formed values pass and are read back */
+    cn_kv good[5] = { { "norm_mean", "0.25,0,0,0" }, { "norm_std", "0.5,1,1,1" }, { "classes", "3" },
+                      { "class_names", "red\ngr\xc3\xbcn\nblue" }, /* UTF-8 letters are printable */
+                      { "data_rng", "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef" } };
+    cn_checkpoint *ck = NULL;
+    CHECK(write_read(ctx, net, good, 5, &ck) == CN_OK);
+    float mean[4], std[4];
+    CHECK(ck && cn_checkpoint_norm(ctx, ck, mean, std) == CN_OK);
+    CHECK(mean[0] == 0.25f && std[0] == 0.5f && std[3] == 1.0f);
+    cn_checkpoint_free(ck);
+    cn_kv two_names[2] = { { "classes", "3" }, { "class_names", "red\ngreen" } };
+    CHECK(write_read(ctx, net, two_names, 2, &ck) == CN_E_FORMAT);
+    CHECK_CONTAINS(cn_ctx_message(ctx), "metadata class_names has 2 names for 3 classes");
+
+    /* a flipped bit in a value, a key or the RNG state: the metadata checksum fails, naming it */
+    static const char *const flips[][2] = { { "0123456789abcdef0123", "0123456789abcdef1123" }, /* '0' ^ 1 */
+                                            { "gr\xc3\xbcn", "gs\xc3\xbcn" },                   /* 'r' ^ 1 */
+                                            { "\"norm_std\"", "\"norm_stl\"" } };
+    for (int i = 0; i < 3; i++) {
+        CHECK(write_read(ctx, net, good, 5, &ck) == CN_OK);
+        cn_checkpoint_free(ck);
+        patch_file(path, flips[i][0], flips[i][1]);
+        ck = NULL;
+        CHECK(cn_checkpoint_read(ctx, path, &ck) == CN_E_FORMAT);
+        CHECK_CONTAINS(cn_ctx_message(ctx), "metadata checksum mismatch (meta_crc32 says ");
+        CHECK(ck == NULL);
+    }
+    /* the checksum removed: refused in a convnet-2 file; a convnet-1 file (older convnet) has none */
+    CHECK(write_read(ctx, net, good, 5, &ck) == CN_OK);
+    const char *crc_text = meta_of(ck, "meta_crc32");
+    char entry[64], blank[64];
+    snprintf(entry, sizeof entry, ",\"meta_crc32\":\"%s\"", crc_text ? crc_text : "?");
+    memset(blank, ' ', strlen(entry));
+    blank[strlen(entry)] = '\0';
+    cn_checkpoint_free(ck);
+    patch_file(path, entry, blank);
+    CHECK(cn_checkpoint_read(ctx, path, &ck) == CN_E_FORMAT);
+    CHECK_CONTAINS(cn_ctx_message(ctx), "no metadata checksum (meta_crc32 in __metadata__)");
+    patch_file(path, "\"convnet-2\"", "\"convnet-1\"");
+    CHECK(cn_checkpoint_read(ctx, path, &ck) == CN_OK);
+    cn_checkpoint_free(ck);
+
+    /* NaN and infinite weights, written with correct checksums: refused when the net is built */
+    int64_t total;
+    float *p = cn_net_params(net, NULL, &total);
+    p[total - 1] = NAN; /* the last tensor in slab order, its last value */
+    CHECK(write_read(ctx, net, NULL, 0, &ck) == CN_OK);
+    cn_net *back = NULL;
+    CHECK(ck && cn_checkpoint_net(ctx, ck, &back) == CN_E_FORMAT && back == NULL);
+    CHECK_CONTAINS(cn_ctx_message(ctx), "holds a value that is not finite (at index ");
+    cn_checkpoint_free(ck);
+    p[total - 1] = 0;
+    p[0] = INFINITY;
+    CHECK(write_read(ctx, net, NULL, 0, &ck) == CN_OK);
+    CHECK(ck && cn_checkpoint_net(ctx, ck, &back) == CN_E_FORMAT);
+    CHECK_CONTAINS(cn_ctx_message(ctx), "tensor 'conv1.weight' holds a value that is not finite (at index 0)");
+    cn_checkpoint_free(ck);
+    cn_net_destroy(net);
+    cn_ctx_destroy(ctx);
+}
+
 static void test_cleanup(void)
 {
     char cmd[128];
@@ -912,6 +1039,7 @@ static const test_case cases[] = {
     { "atomic write", test_atomic_write },
     { "allocation failures", test_allocation_failures },
     { "PyTorch reads the file", test_pytorch_reads_it },
+    { "metadata: checksum and validation", test_metadata_trust },
     { "cleanup", test_cleanup },
 };
 TEST_MAIN(cases)

@@ -102,6 +102,25 @@ static void test_counts(void)
     CHECK_INT(sb.len, 5);
 }
 
+/* names from files, escaped for the terminal: C0, DEL and C1 controls and stray bytes as \xNN */
+static void test_text_escape(void)
+{
+    char buf[64];
+    CHECK(cn_text_printable("Ankle boot"));
+    CHECK(cn_text_printable("gr\xc3\xbcn \xe2\x82\xac \xf0\x9f\x98\x80")); /* U+00FC, U+20AC, U+1F600 */
+    CHECK(!cn_text_printable("red\x1b[31m"));
+    CHECK(!cn_text_printable("a\x7f"));
+    CHECK(!cn_text_printable("\xc2\x9b" "31m")); /* U+009B, the C1 CSI */
+    CHECK(!cn_text_printable("\xc0\xaf"));       /* overlong '/' */
+    CHECK(!cn_text_printable("\xed\xa0\x80"));   /* a surrogate */
+    CHECK(!cn_text_printable("tab\there"));
+    const char *ok = "plain";
+    CHECK(cn_text_escape(ok, buf, sizeof buf) == ok);
+    CHECK_STR(cn_text_escape("red\x1b[31m!", buf, sizeof buf), "red\\x1b[31m!");
+    CHECK_STR(cn_text_escape("\xc2\x9b" "x\xff\xc3\xbc", buf, sizeof buf), "\\xc2\\x9bx\\xff\xc3\xbc");
+    CHECK_STR(cn_text_escape("\x07\x07\x07\x07", buf, 9), "\\x07\\x07"); /* cut to the buffer, terminated */
+}
+
 static const test_case cases[] = {
     { "rng stream", test_rng_stream },
     { "rng distributions", test_rng_distributions },
@@ -109,5 +128,6 @@ static const test_case cases[] = {
     { "context messages", test_context_messages },
     { "suggestions", test_suggestions },
     { "thousands separators", test_counts },
+    { "text escaped for printing", test_text_escape },
 };
 TEST_MAIN(cases)

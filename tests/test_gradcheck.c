@@ -534,6 +534,27 @@ done:
     cn_ctx_destroy(ctx);
 }
 
+/* An add of 40 inputs, wider than the executor's bit per input of fresh gradients: each relu of
+ * x > 0 passes dy = 1 back, 40 times through s and once more through r0: dx = 41 (by hand);
+ * x <= 0 gives 0. Adds of 33 or more inputs once overwrote input 0's gradient (dx = 40). */
+static void test_wide_add_by_hand(void)
+{
+    cn_ctx *ctx = new_ctx();
+    char spec[4096] = "input 2x2x1 as x\n";
+    for (int i = 0; i < 40; i++) snprintf(spec + strlen(spec), sizeof spec - strlen(spec), "relu from x as r%d\n", i);
+    strcat(spec, "add");
+    for (int i = 0; i < 40; i++) snprintf(spec + strlen(spec), sizeof spec - strlen(spec), " r%d", i);
+    strcat(spec, " as s\nadd s r0\n");
+    cn_net *net = parse_spec(ctx, spec);
+    CHECK(net && cn_net_init_params(ctx, net, CN_INIT_KAIMING_NORMAL, 1) == CN_OK);
+    float x[4] = { 1, -2, 3, 4 }, dy[4] = { 1, 1, 1, 1 };
+    CHECK(net && cn_net_forward(ctx, net, x, 1, 1) == CN_OK && cn_net_backward(ctx, net, dy) == CN_OK);
+    const float *dx = net ? cn_net_input_grad(net) : NULL;
+    CHECK(dx && dx[0] == 41.0f && dx[1] == 0.0f && dx[2] == 41.0f && dx[3] == 41.0f);
+    cn_net_destroy(net);
+    cn_ctx_destroy(ctx);
+}
+
 static const test_case cases[] = {
     { "gradcheck: every op and option, error <= 1e-6", test_gradcheck_every_op },
     { "backward accumulates (+=) and skips a NULL dx", test_backward_accumulates },
@@ -544,6 +565,7 @@ static const test_case cases[] = {
     { "dropout keep=0.5: mask from the stream, scale 2, identity at evaluation", test_dropout_by_hand },
     { "softmax over channels sums to 1", test_softmax_by_hand },
     { "dense: PyTorch layout, forward and backward", test_dense_by_hand },
+    { "add of 40 inputs: dx by hand through the executor", test_wide_add_by_hand },
 };
 
 TEST_MAIN(cases)

@@ -2,17 +2,24 @@
  * PNGs are written with cn_image_save_png and, for what it cannot write (palette, 16-bit,
  * 1-bit, gray + alpha, RGBA, interlaced), with libpng directly; JPEGs with libjpeg at
  * quality 100 without chroma subsampling. Decoded values, bilinear resizing worked by hand,
- * gray <-> RGB conversion, the error message of each broken file, image folders (class order,
- * counts, labels, failures), cn_data_check on a folder with broken, empty and duplicate files,
- * and on the real Fashion-MNIST. */
+ * gray <-> RGB conversion, the error message of each broken file, hostile files (a chunk or a
+ * size claimed beyond the file, JPEGs cut, corrupted or of too many scans) refused with their
+ * message at a cost measured in a child process, image folders (class order, counts, labels,
+ * failures), cn_data_check on a folder with broken, empty and duplicate files, and on the real
+ * Fashion-MNIST. */
+#define _POSIX_C_SOURCE 200809L /* fork, pipe, clock_gettime */
 #include <setjmp.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <jpeglib.h>
 #include <png.h>
+#include <zlib.h>
 
 #include "fail_alloc.h"
 #include "harness.h"
@@ -96,8 +103,17 @@ static void write_png(const char *path, int w, int h, int color, int depth, int 
     fclose(f);
 }
 
-/* A JPEG at quality 100, 4:4:4, from interleaved samples (components 1, 3, or 4 = Adobe CMYK). */
-static void write_jpeg(const char *path, int w, int h, int comps, const unsigned char *pix)
+/* How a JPEG is coded beyond write_jpeg's quality 100 and 4:4:4 (zero: baseline Huffman) */
+typedef struct jpeg_how {
+    int progressive;             /* libjpeg's simple progression (10 scans for colour, 6 for gray) */
+    int arith;                   /* arithmetic coding */
+    const jpeg_scan_info *scans; /* else this scan script, of n_scans */
+    int n_scans;
+} jpeg_how;
+
+/* A JPEG at quality 100, 4:4:4, from interleaved samples (components 1, 3, or 4 = Adobe CMYK),
+ * coded as how says (NULL: baseline). */
+static void write_jpeg_how(const char *path, int w, int h, int comps, const unsigned char *pix, const jpeg_how *how)
 {
     struct jpeg_compress_struct c;
     struct jpeg_error_mgr err;
@@ -111,6 +127,9 @@ static void write_jpeg(const char *path, int w, int h, int comps, const unsigned
     jpeg_set_defaults(&c);
     jpeg_set_quality(&c, 100, TRUE);
     for (int i = 0; i < c.num_components; i++) c.comp_info[i].h_samp_factor = c.comp_info[i].v_samp_factor = 1;
+    if (how && how->progressive) jpeg_simple_progression(&c);
+    if (how && how->scans) c.scan_info = how->scans, c.num_scans = how->n_scans;
+    if (how && how->arith) c.arith_code = TRUE;
     jpeg_start_compress(&c, TRUE);
     while (c.next_scanline < c.image_height) {
         JSAMPROW row = (JSAMPROW)(pix + (size_t)c.next_scanline * w * comps);
@@ -119,6 +138,11 @@ static void write_jpeg(const char *path, int w, int h, int comps, const unsigned
     jpeg_finish_compress(&c);
     jpeg_destroy_compress(&c);
     fclose(f);
+}
+
+static void write_jpeg(const char *path, int w, int h, int comps, const unsigned char *pix)
+{
+    write_jpeg_how(path, w, h, comps, pix, NULL);
 }
 
 static cn_status load(const char *path, int64_t c, int64_t h, int64_t w, float *out)
@@ -335,7 +359,8 @@ static void test_errors(void)
     long n = file_size(at("noise.png"));
     CHECK(n > 500);
     truncate_copy(at("noise.png"), at("cut.png"), n / 2);
-    expect_load_error(at("cut.png"), CN_E_FORMAT, "truncated or corrupt PNG: unexpected end of file");
+    expect_load_error(at("cut.png"), CN_E_FORMAT, "truncated or corrupt PNG: chunk IDAT of ");
+    CHECK_CONTAINS(cn_ctx_message(ctx), "bytes runs past the end of the file");
     truncate_copy(at("noise.png"), at("noend.png"), n - 12); /* only IEND missing */
     expect_load_error(at("noend.png"), CN_E_FORMAT, "truncated or corrupt PNG: ");
     truncate_copy(at("noise.png"), at("hdr.png"), 20); /* inside IHDR */
@@ -366,22 +391,23 @@ static void test_errors(void)
         png_destroy_write_struct(&png, &info);
         fclose(f);
     }
-    expect_load_error(at("huge.png"), CN_E_FORMAT, "PNG of 100000x100000 pixels; images over 2^28");
-    /* 16384 x 16384 RGB (2^28 pixels, 805 MB) in a 33-byte file (signature and IHDR): refused before allocating */
+    expect_load_error(at("huge.png"), CN_E_FORMAT, "PNG of 100000x100000 pixels; images over 67108864 pixels");
+    /* 8000 x 8000 RGB (64,000,000 pixels, 192 MB; under 2^26) in a 33-byte file (signature and
+     * IHDR): refused before allocating, as at 1032:1 deflate needs 186 KB for its 192 MB */
     {
         FILE *f = fopen(at("bomb.png"), "wb");
         png_structp png = png_create_write_struct(PNG_LIBPNG_VER_STRING, NULL, NULL, NULL);
         png_infop info = png_create_info_struct(png);
         if (!setjmp(png_jmpbuf(png))) {
             png_init_io(png, f);
-            png_set_IHDR(png, info, 16384, 16384, 8, PNG_COLOR_TYPE_RGB, PNG_INTERLACE_NONE,
+            png_set_IHDR(png, info, 8000, 8000, 8, PNG_COLOR_TYPE_RGB, PNG_INTERLACE_NONE,
                          PNG_COMPRESSION_TYPE_DEFAULT, PNG_FILTER_TYPE_DEFAULT);
             png_write_info(png, info);
         }
         png_destroy_write_struct(&png, &info);
         fclose(f);
     }
-    expect_load_error(at("bomb.png"), CN_E_FORMAT, "truncated or corrupt PNG: 33 bytes cannot hold 16384x16384 pixels");
+    expect_load_error(at("bomb.png"), CN_E_FORMAT, "truncated or corrupt PNG: 33 bytes cannot hold 8000x8000 pixels");
 
     float out[16];
     CHECK(cn_image_load(ctx, at("missing.png"), 1, 4, 4, out) == CN_E_IO);
@@ -401,6 +427,282 @@ static void test_errors(void)
         CHECK(cn_image_save_png(ctx, "/dev/full", noise, 1, 32, 32) == CN_E_IO);
         CHECK_CONTAINS(cn_ctx_message(ctx), "/dev/full: cannot write PNG");
     }
+}
+
+/* ---- hostile files: refused, and cheaply ------------------------------------------------------ */
+
+/* What decoding a file cost: a child process decodes it (cn_image_info, the whole file) and
+ * reports its status, message, the growth of its peak resident memory and the time taken. A
+ * forked child starts at the parent's present size, whatever the tests before reached, and
+ * libjpeg allocates with malloc, where no allocator of ours can count. */
+typedef struct cost {
+    cn_status status;
+    char msg[1024];
+    long grew_kb;
+    double seconds;
+} cost;
+
+static double now(void)
+{
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return (double)t.tv_sec + 1e-9 * (double)t.tv_nsec;
+}
+
+static cost decode_cost(const char *path)
+{
+    cost c;
+    memset(&c, 0, sizeof c);
+    c.status = CN_E_ARG;
+    int fd[2];
+    if (pipe(fd)) {
+        test_fail(__FILE__, __LINE__, "pipe failed");
+        return c;
+    }
+    fflush(stdout), fflush(stderr);
+    pid_t pid = fork();
+    if (pid == 0) {
+        close(fd[0]);
+        struct rusage r0, r1;
+        getrusage(RUSAGE_SELF, &r0);
+        double t0 = now();
+        int64_t ch, h, w;
+        c.status = cn_image_info(ctx, path, &ch, &h, &w);
+        c.seconds = now() - t0;
+        getrusage(RUSAGE_SELF, &r1);
+        c.grew_kb = r1.ru_maxrss - r0.ru_maxrss;
+        snprintf(c.msg, sizeof c.msg, "%s", cn_ctx_message(ctx));
+        _exit(write(fd[1], &c, sizeof c) == (ssize_t)sizeof c ? 0 : 1);
+    }
+    close(fd[1]);
+    ssize_t got = pid > 0 ? read(fd[0], &c, sizeof c) : -1;
+    close(fd[0]);
+    int wst = 0;
+    if (pid > 0) waitpid(pid, &wst, 0);
+    if (got != (ssize_t)sizeof c || !WIFEXITED(wst) || WEXITSTATUS(wst) != 0)
+        test_fail(__FILE__, __LINE__, "the child decoding %s died", path);
+    return c;
+}
+
+/* The file refused with "PATH: want" in the message (and tail, when not NULL), having grown
+ * the decoding process by under 16 MB in under a second. */
+static void expect_refused(const char *path, const char *want, const char *tail)
+{
+    cost c = decode_cost(path);
+    CHECK_INT(c.status, CN_E_FORMAT);
+    char full[1024];
+    snprintf(full, sizeof full, "%s: %s", path, want);
+    CHECK_CONTAINS(c.msg, full);
+    if (tail) CHECK_CONTAINS(c.msg, tail);
+    if (c.grew_kb > 16 << 10) test_fail(__FILE__, __LINE__, "%s: the decoder grew by %ld KB", path, c.grew_kb);
+    if (c.seconds > 1.0) test_fail(__FILE__, __LINE__, "%s: %.2f s", path, c.seconds);
+}
+
+static void put_be32(unsigned char *p, uint32_t v)
+{
+    for (int i = 0; i < 4; i++) p[i] = (unsigned char)(v >> (24 - 8 * i));
+}
+
+/* A PNG chunk at dst: length, name, data, CRC-32 of name and data; its size */
+static size_t png_chunk(unsigned char *dst, const char *name, const void *data, uint32_t n)
+{
+    put_be32(dst, n);
+    memcpy(dst + 4, name, 4);
+    if (n) memcpy(dst + 8, data, n);
+    put_be32(dst + 8 + n, (uint32_t)crc32(0, dst + 4, 4 + n));
+    return 12 + n;
+}
+
+/* The file's bytes into buf (at most cap); their count */
+static long read_bytes(const char *path, unsigned char *buf, long cap)
+{
+    FILE *f = fopen(path, "rb");
+    CHECK(f != NULL);
+    if (!f) return 0;
+    long n = (long)fread(buf, 1, (size_t)cap, f);
+    fclose(f);
+    return n;
+}
+
+/* The offset of the first JPEG marker `m` among the markers after SOI (or of the last SOS, when
+ * last is set), -1 when none: segments are walked by their lengths up to the first scan, then
+ * the entropy-coded data is scanned for FF xx that is not a stuffed FF 00 or a restart. */
+static long jpeg_marker(const unsigned char *b, long n, int m, int last)
+{
+    long found = -1;
+    for (long i = 2; i + 3 < n; i++) {
+        if (b[i] != 0xff || b[i + 1] == 0 || b[i + 1] == 0xff || (b[i + 1] >= 0xd0 && b[i + 1] <= 0xd7)) continue;
+        if (b[i + 1] == m) {
+            found = i;
+            if (!last) return i;
+        }
+        if (b[i + 1] != 0xd9) i += 1 + (b[i + 2] << 8 | b[i + 3]); /* over the segment (a scan's data follows) */
+    }
+    return found;
+}
+
+static void test_hostile_png(void)
+{
+    /* a 141-byte PNG: signature, IHDR of 1x1 gray, then a tEXt chunk claiming 2^31 - 1 bytes
+     * (100 of them present, no CRC). libpng allocated and zeroed the 2 GB (7 s) before finding
+     * the file short; the length is now checked against the bytes left. */
+    unsigned char b[256];
+    const unsigned char sig[8] = { 0x89, 'P', 'N', 'G', '\r', '\n', 0x1a, '\n' };
+    const unsigned char ihdr[13] = { 0, 0, 0, 1, 0, 0, 0, 1, 8, 0, 0, 0, 0 };
+    memcpy(b, sig, 8);
+    size_t n = 8 + png_chunk(b + 8, "IHDR", ihdr, sizeof ihdr);
+    put_be32(b + n, 0x7fffffffu);
+    memcpy(b + n + 4, "tEXt", 4);
+    n += 8;
+    memset(b + n, 'x', 100);
+    memcpy(b + n, "Comment", 8);
+    n += 100;
+    CHECK_INT(n, 141);
+    write_bytes(at("text2g.png"), b, n);
+    expect_refused(at("text2g.png"), "truncated or corrupt PNG: chunk tEXt of 2147483647 bytes runs past the end of "
+                   "the file (141 bytes)", NULL);
+
+    /* the ancillary chunks are skipped, not refused: a 2x1 gray PNG with tEXt, zTXt (its text
+     * a deflated megabyte) and gAMA before its pixels 10, 20 decodes to them */
+    static unsigned char z[8 << 10], mb[1 << 20];
+    uLongf zn = sizeof z - 10;
+    memcpy(z, "Comment\0\0", 9); /* keyword, NUL, compression method 0 */
+    CHECK(compress2(z + 9, &zn, mb, sizeof mb, 9) == Z_OK);
+    const unsigned char gray2[13] = { 0, 0, 0, 2, 0, 0, 0, 1, 8, 0, 0, 0, 0 }, gama[4] = { 0, 0, 0xb1, 0x8f };
+    const unsigned char raw[3] = { 0, 10, 20 }; /* filter byte 0, then the row */
+    unsigned char idat[64];
+    uLongf in = sizeof idat;
+    CHECK(compress2(idat, &in, raw, sizeof raw, 9) == Z_OK);
+    static unsigned char meta[16 << 10];
+    memcpy(meta, sig, 8);
+    n = 8 + png_chunk(meta + 8, "IHDR", gray2, sizeof gray2);
+    n += png_chunk(meta + n, "tEXt", "Comment\0hello", 13);
+    n += png_chunk(meta + n, "zTXt", z, (uint32_t)(9 + zn));
+    n += png_chunk(meta + n, "gAMA", gama, 4);
+    n += png_chunk(meta + n, "IDAT", idat, (uint32_t)in);
+    n += png_chunk(meta + n, "IEND", NULL, 0);
+    write_bytes(at("meta.png"), meta, n);
+    float out[2];
+    if (load(at("meta.png"), 1, 1, 2, out) == CN_OK) {
+        CHECK_NEAR(out[0], 10 / 255.0, 1e-7);
+        CHECK_NEAR(out[1], 20 / 255.0, 1e-7);
+    }
+}
+
+static void test_hostile_jpeg(void)
+{
+    static unsigned char b[1 << 16];
+    unsigned char noise[32 * 32];
+    cn_rng rng;
+    cn_rng_seed(&rng, 7);
+    for (int i = 0; i < 32 * 32; i++) noise[i] = (unsigned char)(cn_rng_uniform(&rng) * 255);
+
+    /* a 16x16 JPEG whose SOF0 is made to claim 16384x16384 (800 MB of RGB): decoded, grey, as
+     * good before; now refused by its size, and at 8000x8000 (64,000,000 pixels, under the
+     * limit) by the bytes it would need: 3 components x 1000 x 1000 blocks x 2 bits = 750,000 */
+    unsigned char rgb[16 * 16 * 3];
+    for (int i = 0; i < 16 * 16 * 3; i++) rgb[i] = noise[i % 1024];
+    write_jpeg(at("small.jpg"), 16, 16, 3, rgb);
+    long n = read_bytes(at("small.jpg"), b, sizeof b), sof = jpeg_marker(b, n, 0xc0, 0);
+    CHECK(n > 100 && n < 4000 && sof > 0);
+    if (sof <= 0) return;
+    b[sof + 5] = 0x40, b[sof + 6] = 0x00, b[sof + 7] = 0x40, b[sof + 8] = 0x00; /* height, width 16384 */
+    write_bytes(at("claim16k.jpg"), b, (size_t)n);
+    expect_refused(at("claim16k.jpg"), "JPEG of 16384x16384 pixels; images over 67108864 pixels are refused", NULL);
+    b[sof + 5] = 0x1f, b[sof + 6] = 0x40, b[sof + 7] = 0x1f, b[sof + 8] = 0x40; /* 8000 */
+    write_bytes(at("claim8k.jpg"), b, (size_t)n);
+    char want[256];
+    snprintf(want, sizeof want, "truncated or corrupt JPEG: %ld bytes cannot hold 8000x8000 pixels (a complete JPEG "
+             "of that size has at least 750000)", n);
+    expect_refused(at("claim8k.jpg"), want, NULL);
+
+    /* a 32x32 gray JPEG cut in half, an end marker (FF D9) appended: was decoded, its lower half
+     * grey */
+    write_jpeg(at("noise32.jpg"), 32, 32, 1, noise);
+    n = read_bytes(at("noise32.jpg"), b, sizeof b);
+    long half = n / 2;
+    unsigned char keep = b[half], keep1 = b[half + 1];
+    b[half] = 0xff, b[half + 1] = 0xd9;
+    write_bytes(at("cut-eoi.jpg"), b, (size_t)half + 2);
+    b[half] = keep, b[half + 1] = keep1;
+    expect_refused(at("cut-eoi.jpg"), "truncated or corrupt JPEG: Corrupt JPEG data: premature end of data segment",
+                   NULL);
+
+    /* Bits flipped in the scan data, which JPEG has no checksum over: libjpeg notices only when
+     * the Huffman codes after the flip, read out of step, end before the data does or run into
+     * its end. About half of all single flips in this file do (the others change a value,
+     * keeping the codes in step: other pixels, no warning); bit 0 of the middle byte of the scan
+     * is one that does, with this libjpeg's coding of this image. Eight bytes there set to FF 00
+     * (stuffed FFs: 64 one-bits, no code of libjpeg's tables) are caught too. */
+    long sos = jpeg_marker(b, n, 0xda, 0);
+    CHECK(sos > 0);
+    if (sos <= 0) return;
+    long data = sos + 2 + (b[sos + 2] << 8 | b[sos + 3]), mid = data + (n - 2 - data) / 2;
+    static unsigned char c[1 << 16];
+    memcpy(c, b, (size_t)n);
+    c[mid] ^= 0x01;
+    write_bytes(at("flip.jpg"), c, (size_t)n);
+    expect_refused(at("flip.jpg"), "truncated or corrupt JPEG: Corrupt JPEG data: ", "extraneous bytes before marker");
+    memcpy(c, b, (size_t)n);
+    for (int i = 0; i < 8; i++) c[mid + 2 * i] = 0xff, c[mid + 2 * i + 1] = 0x00;
+    write_bytes(at("ones.jpg"), c, (size_t)n);
+    expect_refused(at("ones.jpg"), "truncated or corrupt JPEG: Corrupt JPEG data: ", NULL);
+
+    /* A progressive JPEG decodes; cut before its last scan, with an end marker, it was decoded
+     * without a warning (its last refinement missing); now the uncoded bits are found. */
+    unsigned char col[32 * 32 * 3];
+    for (int i = 0; i < 32 * 32 * 3; i++) col[i] = (unsigned char)(i % 3 == 0 ? noise[i / 3] : 100 + i % 3);
+    const jpeg_how progressive = { 1, 0, NULL, 0 };
+    write_jpeg_how(at("prog.jpg"), 32, 32, 3, col, &progressive);
+    float out[3 * 32 * 32];
+    if (load(at("prog.jpg"), 3, 32, 32, out) == CN_OK)
+        for (int i = 0; i < 32 * 32; i++) CHECK_NEAR(out[i], noise[i] / 255.0, 8 / 255.0); /* red */
+    n = read_bytes(at("prog.jpg"), b, sizeof b);
+    long last = jpeg_marker(b, n, 0xda, 1);
+    CHECK(last > 0);
+    b[last] = 0xff, b[last + 1] = 0xd9;
+    write_bytes(at("prog-cut.jpg"), b, (size_t)last + 2);
+    expect_refused(at("prog-cut.jpg"), "truncated or corrupt JPEG: the scans stop before coefficient ",
+                   "is complete (the file is cut short)");
+
+    /* a sequential JPEG of one scan per component, cut before the third: was decoded with no
+     * chroma; now the component that no scan codes is named */
+    const jpeg_scan_info apart[3] = { { 1, { 0 }, 0, 63, 0, 0 }, { 1, { 1 }, 0, 63, 0, 0 }, { 1, { 2 }, 0, 63, 0, 0 } };
+    const jpeg_how three = { 0, 0, apart, 3 };
+    write_jpeg_how(at("apart.jpg"), 32, 32, 3, col, &three);
+    if (load(at("apart.jpg"), 3, 32, 32, out) == CN_OK)
+        for (int i = 0; i < 32 * 32; i++) CHECK_NEAR(out[i], noise[i] / 255.0, 8 / 255.0);
+    n = read_bytes(at("apart.jpg"), b, sizeof b);
+    last = jpeg_marker(b, n, 0xda, 1);
+    CHECK(last > 0);
+    b[last] = 0xff, b[last + 1] = 0xd9;
+    write_bytes(at("apart-cut.jpg"), b, (size_t)last + 2);
+    expect_refused(at("apart-cut.jpg"), "truncated or corrupt JPEG: no scan codes component 3 (the file is cut short)",
+                   NULL);
+
+    /* scans: a DC scan and the 63 AC coefficients one by one (64 scans) decode; the same with
+     * each AC coefficient in two halves, first bits then last (127 scans), is over 100 */
+    jpeg_scan_info many[127];
+    many[0] = (jpeg_scan_info){ 1, { 0 }, 0, 0, 0, 0 };
+    for (int k = 1; k < 64; k++) {
+        many[k] = (jpeg_scan_info){ 1, { 0 }, k, k, 0, 1 };
+        many[63 + k] = (jpeg_scan_info){ 1, { 0 }, k, k, 1, 0 };
+    }
+    jpeg_scan_info whole[64];
+    whole[0] = many[0];
+    for (int k = 1; k < 64; k++) whole[k] = (jpeg_scan_info){ 1, { 0 }, k, k, 0, 0 };
+    const jpeg_how scans64 = { 0, 0, whole, 64 }, scans127 = { 0, 0, many, 127 };
+    write_jpeg_how(at("scans64.jpg"), 32, 32, 1, noise, &scans64);
+    if (load(at("scans64.jpg"), 1, 32, 32, out) == CN_OK)
+        for (int i = 0; i < 32 * 32; i++) CHECK_NEAR(out[i], noise[i] / 255.0, 8 / 255.0);
+    write_jpeg_how(at("scans127.jpg"), 32, 32, 1, noise, &scans127);
+    expect_refused(at("scans127.jpg"), "truncated or corrupt JPEG: more than 100 scans", NULL);
+
+    /* arithmetic coding: its size does not bound its pixels (a flat image costs almost nothing
+     * a block), so it is refused */
+    const jpeg_how arith = { 0, 1, NULL, 0 };
+    write_jpeg_how(at("arith.jpg"), 32, 32, 1, noise, &arith);
+    expect_refused(at("arith.jpg"), "truncated or corrupt JPEG: arithmetic coding is not read", NULL);
 }
 
 /* ---- folders ----------------------------------------------------------------------------------- */
@@ -711,6 +1013,8 @@ static const test_case cases[] = {
     { "JPEG RGB, gray, CMYK", test_jpeg },
     { "bilinear resize by hand", test_resize },
     { "broken files and their messages", test_errors },
+    { "hostile PNGs refused, cheaply", test_hostile_png },
+    { "hostile JPEGs refused, cheaply", test_hostile_jpeg },
     { "image folder with 3 classes", test_folder },
     { "data check of an image folder", test_check_folder },
     { "data check of an MNIST-format folder", test_check_idx },

@@ -86,6 +86,64 @@ static void test_reductions(void)
     CHECK_NEAR(mean, 100, 1e-12);
 }
 
+/* Cross-entropy from logits far from 0, against values worked by hand. The logits are floats:
+ * 1e17f is 99999998430674944 (1e17 rounded to 24 bits), and the exact losses below are in
+ * terms of it. The softmax of three equal logits is 1/3 each at any size, so the loss is ln 3;
+ * e^-1e17 is 0 in a double, so [1e17, 0, -1e17] has p = [1, 0, 0] exactly. */
+static void test_large_logits(void)
+{
+    const double ln3 = 1.0986122886681098; /* ln 3 = 1.09861228866810969..., by hand */
+    const double big = 1e17f;             /* 99999998430674944 */
+    static const float e0[] = { 1, 0, 0 }, e1[] = { 0, 1, 0 }, e2[] = { 0, 0, 1 };
+    float g[3];
+    double loss, per;
+    /* three equal logits: loss ln 3 (the old lse = m + log s lost log 3 and gave 0 at 1e17, and
+     * ln 3 only to 1e-7 at 1e9), gradient p - t = [1/3 - 1, 1/3, 1/3] */
+    static const float scales[] = { 1e17f, -1e17f, 1e9f, 0.0f };
+    for (size_t k = 0; k < sizeof scales / sizeof scales[0]; k++) {
+        const float z[] = { scales[k], scales[k], scales[k] };
+        CHECK(cn_loss_grad(ctx, CN_LOSS_CE_LOGITS, e0, z, 1, 3, CN_REDUCE_MEAN, 0, &loss, g) == CN_OK);
+        CHECK_NEAR(loss, ln3, 1e-12 * ln3);
+        CHECK_NEAR(g[0], -2.0 / 3, 1e-7);
+        CHECK_NEAR(g[1], 1.0 / 3, 1e-7);
+        CHECK_NEAR(g[2], 1.0 / 3, 1e-7);
+        /* the worksheet path (convnet calc) */
+        CHECK(cn_loss(ctx, CN_LOSS_CE_LOGITS, e0, z, 1, 3, &loss, &per) == CN_OK);
+        CHECK_NEAR(loss, ln3, 1e-12 * ln3);
+        CHECK_NEAR(per, ln3, 1e-12 * ln3);
+        /* smoothing 0.1: t' = [0.9 + 0.1/3, 0.1/3, 0.1/3] sums to 1, so the loss stays ln 3;
+         * gradient p - t' = [-0.6, 0.3, 0.3] */
+        CHECK(cn_loss_grad(ctx, CN_LOSS_CE_LOGITS, e0, z, 1, 3, CN_REDUCE_MEAN, 0.1, &loss, g) == CN_OK);
+        CHECK_NEAR(loss, ln3, 1e-12 * ln3);
+        CHECK_NEAR(g[0], -0.6, 1e-7);
+        CHECK_NEAR(g[1], 0.3, 1e-7);
+        CHECK_NEAR(g[2], 0.3, 1e-7);
+    }
+    /* [1e17, 0, -1e17]: log p = (z - m) - log(1 + e^-1e17 + e^-2e17) = z - m exactly, so the loss
+     * of class j is m - z_j: 0, big and 2 big, each exact; gradient p - t with p = [1, 0, 0] */
+    const float z[] = { 1e17f, 0.0f, -1e17f };
+    static const struct { const float *t; double loss; float g[3]; } mixed[] = {
+        { e0, 0.0, { 0, 0, 0 } },
+        { e1, 99999998430674944.0, { 1, -1, 0 } },
+        { e2, 199999996861349888.0, { 1, 0, -1 } },
+    };
+    CHECK(big == 99999998430674944.0 && 2 * big == 199999996861349888.0);
+    for (size_t k = 0; k < sizeof mixed / sizeof mixed[0]; k++) {
+        CHECK(cn_loss_grad(ctx, CN_LOSS_CE_LOGITS, mixed[k].t, z, 1, 3, CN_REDUCE_MEAN, 0, &loss, g) == CN_OK);
+        CHECK(loss == mixed[k].loss);
+        for (int j = 0; j < 3; j++) CHECK(g[j] == mixed[k].g[j]);
+        CHECK(cn_loss(ctx, CN_LOSS_CE_LOGITS, mixed[k].t, z, 1, 3, &loss, NULL) == CN_OK);
+        CHECK(loss == mixed[k].loss);
+    }
+    /* BCE from logits at +-1e17: max(z,0) - z t + log(1 + e^-|z|) is 0 when the sign agrees with
+     * the target and |z| = big when it does not; gradient sigmoid(z) - t */
+    const float zb[] = { 1e17f, -1e17f, 1e17f, -1e17f }, tb[] = { 1, 0, 0, 1 }, gb_want[] = { 0, 0, 1, -1 };
+    float gb[4];
+    CHECK(cn_loss_grad(ctx, CN_LOSS_BCE_LOGITS, tb, zb, 1, 4, CN_REDUCE_SUM, 0, &loss, gb) == CN_OK);
+    CHECK(loss == 2 * big);
+    for (int j = 0; j < 4; j++) CHECK(gb[j] == gb_want[j]);
+}
+
 static void test_schedules(void)
 {
     cn_optim_config c;
@@ -162,6 +220,7 @@ static const test_case cases[] = {
     { "setup", setup },
     { "loss gradients by central differences", test_loss_gradients },
     { "reductions and label smoothing", test_reductions },
+    { "cross-entropy of logits at 1e17 and 1e9: ln 3, exact losses, gradients", test_large_logits },
     { "learning-rate schedules", test_schedules },
     { "initialisers", test_initialisers },
     { "teardown", teardown },

@@ -2,6 +2,7 @@
  * dilation, groups, rectangular kernels, pooling padding and ceil, globalavgpool, flatten,
  * concat, add), receptive fields, the explanation text, and memory planning. Every expected
  * number is worked out by hand in the comment beside it. */
+#include "fail_alloc.h"
 #include "test_util.h"
 
 static cn_ctx *ctx;
@@ -194,6 +195,141 @@ static void test_memory(void)
     cn_net_destroy(net);
 }
 
+/* Inference peak of a small net at batch b: cn_net_memory's inference_activations, or -1. */
+static int64_t peak_of(const char *spec, int64_t b, int64_t *total)
+{
+    cn_net *net = parse_spec(ctx, spec);
+    cn_memory m = { 0 };
+    if (net) CHECK(cn_net_memory(ctx, net, b, CN_OPT_SGD, &m) == CN_OK);
+    cn_net_destroy(net);
+    if (total) *total = m.inference_total;
+    return net ? m.inference_activations : -1;
+}
+
+/* The inference peak walks the layers in data-flow order: a layer's output is alive from its
+ * own step to the step of its last reader, both included; the net's output to the end. */
+static void test_memory_branches(void)
+{
+    /* concat of two branches, per sample in floats: x 4*4*2 = 32, a 4*4*3 = 48, b 4*4*5 = 80,
+     * concat 4*4*8 = 128. Last readers: x -> b (step 2), a and b -> concat (step 3).
+     *   step 0: x                 32
+     *   step 1: x a               32 + 48 = 80
+     *   step 2: x a b             32 + 48 + 80 = 160
+     *   step 3: a b concat        48 + 80 + 128 = 256   <- peak
+     * batch 3: 256 * 3 * 4 bytes = 3072; parameters (2*3 + 3) + (2*5 + 5) = 24 floats = 96 bytes */
+    int64_t total = 0;
+    CHECK_INT(peak_of("input 4x4x2 as x; conv 3 1x1 from x as a; conv 5 1x1 from x as b; concat a b", 3, &total), 3072);
+    CHECK_INT(total, 3072 + 96);
+    /* a residual block: the skip keeps x alive across the block. Per sample: x 8*8*4 = 256,
+     * c1 8*8*8 = 512, r1 512, c2 256, add 256. Last readers: x -> add (4), c1 -> r1 (2), r1 -> c2 (3),
+     * c2 -> add (4).
+     *   step 0: x                 256
+     *   step 1: x c1              256 + 512 = 768
+     *   step 2: x c1 r1           256 + 512 + 512 = 1280   <- peak (a chain would stop at 1024)
+     *   step 3: x r1 c2           256 + 512 + 256 = 1024
+     *   step 4: x c2 add          256 + 256 + 256 = 768
+     * batch 1: 1280 * 4 = 5120 bytes; batch 5: 25600 */
+    const char *res = "input 8x8x4 as x; conv 8 3x3 pad=1 as c1; relu as r1; conv 4 3x3 pad=1 as c2; add c2 x";
+    CHECK_INT(peak_of(res, 1, NULL), 5120);
+    CHECK_INT(peak_of(res, 5, NULL), 25600);
+    CHECK_INT(peak_of(res, 0, NULL), 0);
+    /* 'from' naming a later line, a layer read twice and a layer read by the output. Data-flow
+     * order x, b, a, s, concat; per sample x 2*2*1 = 4, b 2*2*2 = 8, a 2*2*4 = 16, s 16, concat 24.
+     * Last readers: x -> b (1), b -> concat (4), a -> s (3, both reads), s -> concat (4).
+     *   step 0: x                 4
+     *   step 1: x b               4 + 8 = 12
+     *   step 2: b a               8 + 16 = 24
+     *   step 3: b a s             8 + 16 + 16 = 40
+     *   step 4: b s concat        8 + 16 + 24 = 48   <- peak
+     * batch 2: 48 * 2 * 4 = 384 bytes */
+    CHECK_INT(peak_of("input 2x2x1 as x\nconv 4 1x1 from b as a\nconv 2 1x1 from x as b\nadd a a as s\nconcat s b", 2, NULL),
+              384);
+    /* a chain: two tensors at once, the input alone at step 0 */
+    CHECK_INT(peak_of("input 3x3x1", 2, NULL), 3 * 3 * 2 * 4);
+    CHECK_INT(peak_of("input 3x3x1; relu; tanh", 2, NULL), 2 * 3 * 3 * 2 * 4);
+    cn_memory m;
+    CHECK_INT(cn_net_memory(NULL, NULL, 1, CN_OPT_SGD, &m), CN_E_ARG);
+}
+
+/* The longest spec (CN_MAX_LAYERS): planning is linear in the layers, so these return at once.
+ * input 8x8x1 and 9,999 relus, 64 floats = 256 bytes each per sample. */
+static void test_memory_long_chain(void)
+{
+    static char spec[12 + 9999 * 5 + 1]; /* zeroed: the text ends in a NUL */
+    memcpy(spec, "input 8x8x1\n", 12);
+    for (int i = 0; i < 9999; i++) memcpy(spec + 12 + 5 * i, "relu\n", 5);
+    cn_net *net = parse_spec(ctx, spec);
+    if (!net) return;
+    CHECK_INT(cn_net_layer_count(net), 10000);
+    cn_memory m;
+    CHECK(cn_net_memory(ctx, net, 3, CN_OPT_ADAM, &m) == CN_OK);
+    CHECK_INT(m.activations, 10000 * 256 * 3);
+    CHECK_INT(m.activation_grads, 9999 * 256 * 3); /* none for the input */
+    CHECK_INT(m.aux + m.params + m.param_grads + m.optimizer_state, 0);
+    CHECK_INT(m.training_total, 19999 * 256 * 3);
+    /* every step holds a relu's input and output: 2 * 256 bytes per sample */
+    CHECK_INT(m.inference_activations, 512 * 3);
+    CHECK_INT(m.inference_total, 512 * 3);
+    /* 1 GiB: training 2^30 / (19,999 * 256 = 5,119,744) = 209.7; inference 2^30 / 512 = 2^21 */
+    int64_t b = -1;
+    CHECK(cn_net_fit_batch(ctx, net, INT64_C(1) << 30, CN_OPT_ADAM, 1, &b) == CN_OK);
+    CHECK_INT(b, 209);
+    CHECK(cn_net_fit_batch(ctx, net, INT64_C(1) << 30, CN_OPT_ADAM, 0, &b) == CN_OK);
+    CHECK_INT(b, INT64_C(1) << 21);
+    CHECK(cn_net_fit_batch(ctx, net, (INT64_C(1) << 30) - 1, CN_OPT_ADAM, 0, &b) == CN_OK);
+    CHECK_INT(b, (INT64_C(1) << 21) - 1);
+    cn_net_destroy(net);
+}
+
+/* cn_net_memory and cn_net_fit_batch with allocation N failing, N = 0, 1, ...: CN_E_NOMEM with
+ * a message, zeroed results and nothing left allocated, or the values of a run without failure. */
+static void test_memory_malloc_sweep(void)
+{
+    const char *res = "input 8x8x4 as x; conv 8 3x3 pad=1 as c1; relu as r1; conv 4 3x3 pad=1 as c2; add c2 x";
+    cn_net *net = parse_spec(ctx, res);
+    if (!net) return;
+    fail_alloc fa;
+    cn_allocator alloc = { fa_malloc, fa_realloc, fa_free, &fa };
+    int done = 0;
+    long n;
+    for (n = 0; n < 100 && !done; n++) {
+        fa = (fail_alloc){ 0, -1, 0, 0 };
+        cn_ctx *c = NULL;
+        CHECK(cn_ctx_create(&alloc, &c) == CN_OK);
+        fa.calls = 0, fa.fail_at = n;
+        cn_memory m;
+        int64_t b = -1;
+        cn_status st = cn_net_memory(c, net, 1, CN_OPT_SGD, &m);
+        cn_status st_fit = st ? st : cn_net_fit_batch(c, net, 1 << 20, CN_OPT_SGD, 0, &b);
+        int injected = fa.calls > n;
+        fa.fail_at = -1;
+        if (!injected) done = 1;
+        if (st) {
+            CHECK(injected);
+            CHECK_INT(st, CN_E_NOMEM);
+            CHECK(strlen(cn_ctx_message(c)) > 0);
+            CHECK_INT(m.inference_activations + m.activations, 0);
+        } else {
+            CHECK_INT(m.inference_activations, 5120); /* test_memory_branches */
+            if (st_fit) {
+                CHECK(injected);
+                CHECK_INT(st_fit, CN_E_NOMEM);
+                CHECK_INT(b, 0);
+            } else {
+                /* 2^20 bytes: parameters (8*4*9 + 8) + (4*8*9 + 4) = 588 floats = 2352 bytes,
+                 * then 5120 per sample: (1048576 - 2352) / 5120 = 204.3 */
+                CHECK_INT(b, 204);
+            }
+        }
+        cn_ctx_destroy(c);
+        CHECK_INT(fa.live, 0);
+        CHECK_INT(fa.bad_free, 0);
+    }
+    CHECK(done);
+    CHECK(n > 2); /* at least the two tables of one cn_net_memory call, then fit_batch's */
+    cn_net_destroy(net);
+}
+
 static const test_case cases[] = {
     { "setup", setup },
     { "stride and pad=same", test_stride_and_same },
@@ -204,6 +340,9 @@ static const test_case cases[] = {
     { "receptive field", test_receptive_field },
     { "explain text", test_explain_text },
     { "memory and fit", test_memory },
+    { "memory of branches, worked by hand", test_memory_branches },
+    { "memory of a 10,000-layer chain", test_memory_long_chain },
+    { "memory with allocation failures", test_memory_malloc_sweep },
     { "teardown", teardown },
 };
 TEST_MAIN(cases)

@@ -260,7 +260,7 @@ static void test_generated_specs(void)
     cn_net *net = (cn_net *)&net;
     CHECK_INT(cn_net_parse(ctx, text, strlen(text), "m.cnn", &net), CN_E_PARSE);
     CHECK(net == NULL);
-    CHECK_STR(cn_ctx_message(ctx), "m.cnn:2:15: word of 5000 characters is too long");
+    CHECK_STR(cn_ctx_message(ctx), "m.cnn:2:15: word of 5000 characters is longer than 4096 (the limit)");
 
     /* 71 lines: input, layer1..layer69 (lines 2..70), then a typo of layer68 on line 71.
      * add 1..3 _4 layer69 5..11 _12 layr68 13. The closest name is layer68 (one letter);
@@ -280,6 +280,175 @@ static void test_generated_specs(void)
     CHECK_INT(cn_net_layer_count(net), 71);
     cn_net_destroy(net);
 
+    free(text);
+    cn_ctx_destroy(ctx);
+}
+
+/* ---- limits: a spec costs time in proportion to its text ------------------------------------
+ * The limits are refused where the parser reaches them, and names go through a hash table, so
+ * none of these specs takes more than a few milliseconds; the checks are on the outcome (the
+ * exact message, the layer count), never on a clock. */
+
+#define LIMIT 10000 /* CN_MAX_LAYERS */
+
+/* text of "input 4x4x1" and then `lines` more lines made by line(k, buf) for k = 1..lines */
+static char *make_spec(int lines, int (*line)(int k, char *buf, size_t cap), size_t *len)
+{
+    size_t cap = 64 + (size_t)lines * 32;
+    char *text = malloc(cap);
+    CHECK(text != NULL);
+    if (!text) return NULL;
+    size_t n = (size_t)snprintf(text, cap, "input 4x4x1 as x\n");
+    for (int k = 1; k <= lines; k++) n += (size_t)line(k, text + n, cap - n);
+    *len = n;
+    return text;
+}
+
+static int relu_line(int k, char *buf, size_t cap) { return (void)k, snprintf(buf, cap, "relu\n"); }
+static int named_line(int k, char *buf, size_t cap) { return snprintf(buf, cap, "relu as l%d\n", k); }
+/* line 9000 (k = 8999) takes the name of line 2 (k = 1) */
+static int dup_line(int k, char *buf, size_t cap) { return snprintf(buf, cap, "relu as l%d\n", k == 8999 ? 1 : k); }
+
+static cn_status parse_text(cn_ctx *ctx, const char *text, size_t len, int *layers)
+{
+    cn_net *net = (cn_net *)&net;
+    cn_status st = cn_net_parse(ctx, text, len, "m.cnn", &net);
+    *layers = st == CN_OK ? cn_net_layer_count(net) : -1;
+    if (st == CN_OK) cn_net_destroy(net);
+    else CHECK(net == NULL);
+    return st;
+}
+
+static void test_layer_limit(void)
+{
+    cn_ctx *ctx;
+    CHECK_INT(cn_ctx_create(NULL, &ctx), CN_OK);
+    size_t len = 0;
+    int layers;
+    /* the input and 9,999 relus: exactly the limit */
+    char *text = make_spec(LIMIT - 1, relu_line, &len);
+    if (!text) return;
+    CHECK_INT(parse_text(ctx, text, len, &layers), CN_OK);
+    CHECK_INT(layers, LIMIT);
+    free(text);
+    /* one more: refused at its line (10,001), column 1 */
+    text = make_spec(LIMIT, relu_line, &len);
+    if (!text) return;
+    CHECK_INT(parse_text(ctx, text, len, &layers), CN_E_PARSE);
+    CHECK_STR(cn_ctx_message(ctx), "m.cnn:10001:1: more than 10000 layers (the limit)");
+    /* indented by two spaces: column 3 */
+    memmove(text + len - 5 + 2, text + len - 5, 5);
+    memcpy(text + len - 5, "  ", 2);
+    CHECK_INT(parse_text(ctx, text, len + 2, &layers), CN_E_PARSE);
+    CHECK_STR(cn_ctx_message(ctx), "m.cnn:10001:3: more than 10000 layers (the limit)");
+    free(text);
+    /* 200,000 layers (1 MB): the same message, the parser stops at line 10,001 */
+    text = make_spec(200000, relu_line, &len);
+    if (!text) return;
+    CHECK(len > 1000000);
+    CHECK_INT(parse_text(ctx, text, len, &layers), CN_E_PARSE);
+    CHECK_STR(cn_ctx_message(ctx), "m.cnn:10001:1: more than 10000 layers (the limit)");
+    free(text);
+    /* 200,000 statements on one line after the input: "relu;" is 5 bytes, so the 10,000th relu
+     * (the 10,001st layer) starts at column 1 + 5 * 9999 = 49996 of line 2 */
+    len = strlen("input 4x4x1\n") + 5 * (size_t)200000;
+    text = malloc(len + 1);
+    CHECK(text != NULL);
+    if (!text) return;
+    size_t n = (size_t)sprintf(text, "input 4x4x1\n");
+    for (int k = 0; k < 200000; k++) n += (size_t)sprintf(text + n, "relu;");
+    CHECK_INT(parse_text(ctx, text, n, &layers), CN_E_PARSE);
+    CHECK_STR(cn_ctx_message(ctx), "m.cnn:2:49996: more than 10000 layers (the limit)");
+    free(text);
+    cn_ctx_destroy(ctx);
+}
+
+static void test_many_names(void)
+{
+    cn_ctx *ctx;
+    CHECK_INT(cn_ctx_create(NULL, &ctx), CN_OK);
+    size_t len = 0;
+    int layers;
+    /* x, then l1..l8999 on lines 2..9000, then 'add l1 l8999' reads the first and the last: 9,001
+     * layers, every name looked up among 9,000 */
+    char *text = make_spec(8999, named_line, &len);
+    if (!text) return;
+    char *grown = realloc(text, len + 32);
+    CHECK(grown != NULL);
+    if (!grown) {
+        free(text);
+        return;
+    }
+    text = grown;
+    len += (size_t)sprintf(text + len, "add l1 l8999\n");
+    CHECK_INT(parse_text(ctx, text, len, &layers), CN_OK);
+    CHECK_INT(layers, 9001);
+    /* a typo on line 9001, 'l8990x' (one letter from l8990): add 1..3 _4 l1 5..6 _7 -> 8 */
+    len -= strlen("l8999\n");
+    len += (size_t)sprintf(text + len, "l8990x\n");
+    CHECK_INT(parse_text(ctx, text, len, &layers), CN_E_PARSE);
+    CHECK_STR(cn_ctx_message(ctx), "m.cnn:9001:8: add: undefined name 'l8990x' (did you mean 'l8990'?)");
+    free(text);
+    /* line 9000 repeats the name of line 2: relu 1..4 _5 as 6..7 _8 -> the name at 9 */
+    text = make_spec(8999, dup_line, &len);
+    if (!text) return;
+    CHECK_INT(parse_text(ctx, text, len, &layers), CN_E_PARSE);
+    CHECK_STR(cn_ctx_message(ctx), "m.cnn:9000:9: name 'l1' already used at line 2");
+    free(text);
+    cn_ctx_destroy(ctx);
+}
+
+/* A cycle through 20 layers: l1 reads l20, each other lk reads l(k-1). The message shows the
+ * data's path from l1 for 8 layers, then how many are left before it closes. */
+static void test_long_cycle(void)
+{
+    char text[1024];
+    int n = snprintf(text, sizeof text, "input 4x4x1\nrelu from l20 as l1\n");
+    for (int k = 2; k <= 20; k++) n += snprintf(text + n, sizeof text - (size_t)n, "relu as l%d\n", k);
+    cn_ctx *ctx;
+    int layers;
+    CHECK_INT(cn_ctx_create(NULL, &ctx), CN_OK);
+    CHECK_INT(parse_text(ctx, text, (size_t)n, &layers), CN_E_PARSE);
+    CHECK_STR(cn_ctx_message(ctx), "m.cnn:2:1: cycle: l1 -> l2 -> l3 -> l4 -> l5 -> l6 -> l7 -> l8 -> l9 -> "
+                                   "... (11 more) -> l1 (a layer cannot read its own output)");
+    cn_ctx_destroy(ctx);
+}
+
+/* One line that never ends: a million words, a word of a megabyte, a concat of 81 names. */
+static void test_line_limits(void)
+{
+    cn_ctx *ctx;
+    CHECK_INT(cn_ctx_create(NULL, &ctx), CN_OK);
+    size_t cap = 4 * 1000000 + 64;
+    char *text = malloc(cap);
+    CHECK(text != NULL);
+    if (!text) return;
+    int layers;
+    /* concat 1..6, then word k >= 2 ('a') at column 8 + 2 (k - 2): the 96th word (CN_MAX_WORDS
+     * = 1 + 10 keys + 4 + 80 inputs = 95) at 196 */
+    size_t n = (size_t)sprintf(text, "input 4x4x1 as a\nconcat");
+    for (int k = 0; k < 1000000; k++) n += (size_t)sprintf(text + n, " a");
+    CHECK_INT(parse_text(ctx, text, n, &layers), CN_E_PARSE);
+    CHECK_STR(cn_ctx_message(ctx), "m.cnn:2:196: more than 95 words in one statement (the limit)");
+    /* 81 names: the 81st (word 82) at column 8 + 2 * 80 = 168; 80 names parse, 80 channels */
+    n = (size_t)sprintf(text, "input 4x4x1 as a\nconcat");
+    for (int k = 0; k < 81; k++) n += (size_t)sprintf(text + n, " a");
+    CHECK_INT(parse_text(ctx, text, n, &layers), CN_E_PARSE);
+    CHECK_STR(cn_ctx_message(ctx), "m.cnn:2:168: concat: reads more than 80 layers (the limit)");
+    cn_net *net = NULL;
+    CHECK_INT(cn_net_parse(ctx, text, n - 2, "m.cnn", &net), CN_OK);
+    if (net) {
+        cn_layer_info li;
+        CHECK_INT(cn_net_layer(ctx, net, 1, 1, &li), CN_OK);
+        CHECK_INT(li.c, 80);
+    }
+    cn_net_destroy(net);
+    /* a name of 2^20 bytes: input 1..5 _6 4x4x1 7..11 _12 as 13..14 _15 -> 16 */
+    n = (size_t)sprintf(text, "input 4x4x1 as ");
+    memset(text + n, 'a', (size_t)1 << 20);
+    n += (size_t)1 << 20;
+    CHECK_INT(parse_text(ctx, text, n, &layers), CN_E_PARSE);
+    CHECK_STR(cn_ctx_message(ctx), "m.cnn:1:16: word of 1048576 characters is longer than 4096 (the limit)");
     free(text);
     cn_ctx_destroy(ctx);
 }
@@ -401,6 +570,13 @@ static void test_malloc_sweep_parse(void) { sweep(branch_spec, NULL, CN_OK, NULL
 
 static void test_malloc_sweep_shape_error(void) { sweep(broken_spec, NULL, CN_E_SHAPE, BROKEN_MESSAGE); }
 
+/* report_cycle allocates its walk: a failure there is NOMEM, the spec's own result otherwise */
+static void test_malloc_sweep_cycle(void)
+{
+    sweep("input 28x28x1\nconv 8 3x3 pad=1 from b as a\nconv 8 3x3 pad=1 from a as b", NULL, CN_E_PARSE,
+          "m.cnn:2:1: cycle: a -> b -> a (a layer cannot read its own output)");
+}
+
 static void test_malloc_sweep_load(void)
 {
     char path[] = "/tmp/cn_spec_XXXXXX";
@@ -451,9 +627,14 @@ static const test_case cases[] = {
     { "malformed specs: status and exact message", test_table },
     { "generated specs: a long word, a typo among 70 layers", test_generated_specs },
     { "the same specs, fixed, parse", test_fixed_specs_parse },
+    { "layer limit: exactly 10,000 parse, 10,001 and 200,000 are refused at line 10,001", test_layer_limit },
+    { "9,000 named layers: lookups, a typo, a duplicate 8,998 lines apart", test_many_names },
+    { "a cycle of 20 layers: the message shows 8, then the count", test_long_cycle },
+    { "one line: a million words, a 1 MB name, 81 inputs", test_line_limits },
     { "branch spec: names and shapes", test_branch_spec_shapes },
     { "malloc-failure sweep: parse with branches", test_malloc_sweep_parse },
     { "malloc-failure sweep: parse ending in a shape error", test_malloc_sweep_shape_error },
+    { "malloc-failure sweep: parse ending in a cycle", test_malloc_sweep_cycle },
     { "malloc-failure sweep: load_spec", test_malloc_sweep_load },
 };
 

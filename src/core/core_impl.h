@@ -73,4 +73,8 @@ int cn_edit_distance(const char *a, const char *b);
 /* The candidate closest to word if it is close enough to be a likely misspelling, else NULL. */
 const char *cn_suggest(const char *word, const char *const *candidates, int n);
 
+/* The fault-injection switch (fault.c): kills the process at the point named by the
+ * environment's CONVNET_FAULT, for the crash tests; a no-op otherwise. file may be NULL. */
+void cn_fault_point(const char *file, const char *point);
+
 #endif /* CN_CORE_IMPL_H */

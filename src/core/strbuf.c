@@ -1,4 +1,5 @@
-/* strbuf.c — snprintf-style string building and "did you mean" suggestions. */
+/* strbuf.c — snprintf-style string building, "did you mean" suggestions, and text from files
+ * escaped for printing (cn_text_escape). Covered by tests/test_core.c. */
 #include <string.h>
 
 #include "core_impl.h"
@@ -80,4 +81,44 @@ const char *cn_suggest(const char *word, const char *const *candidates, int n)
     }
     size_t limit = lw <= 3 ? 1 : lw <= 6 ? 2 : 3;
     return best && (size_t)best_d <= limit ? best : NULL;
+}
+
+/* ---- text from files, made safe to print ---- */
+
+/* length of the valid UTF-8 sequence at p that is not a control character (C0, DEL, C1), else 0 */
+static size_t printable_run(const unsigned char *p)
+{
+    unsigned c = p[0];
+    if (c < 0x80) return c >= 0x20 && c != 0x7f;
+    size_t len = c >= 0xc2 && c <= 0xdf ? 2 : c >= 0xe0 && c <= 0xef ? 3 : c >= 0xf0 && c <= 0xf4 ? 4 : 0;
+    uint32_t cp = c & (len == 2 ? 0x1f : len == 3 ? 0x0f : 0x07);
+    for (size_t k = 1; k < len; k++) {
+        if ((p[k] & 0xc0) != 0x80) return 0; /* also stops at the NUL */
+        cp = cp << 6 | (p[k] & 0x3f);
+    }
+    if (!len || (len == 2 && cp <= 0x9f) || (len == 3 && (cp < 0x800 || (cp >= 0xd800 && cp <= 0xdfff))) ||
+        (len == 4 && (cp < 0x10000 || cp > 0x10ffff)))
+        return 0;
+    return len;
+}
+
+int cn_text_printable(const char *s)
+{
+    const unsigned char *p = (const unsigned char *)s;
+    for (size_t n; *p; p += n)
+        if (!(n = printable_run(p))) return 0;
+    return 1;
+}
+
+const char *cn_text_escape(const char *s, char *buf, size_t cap)
+{
+    if (!s || cn_text_printable(s) || !buf || !cap) return s ? s : "";
+    cn_strbuf sb;
+    cn_sb_init(&sb, buf, cap);
+    const unsigned char *p = (const unsigned char *)s;
+    for (size_t n; *p && sb.len < cap; p += n) {
+        if ((n = printable_run(p))) cn_sb_printf(&sb, "%.*s", (int)n, (const char *)p);
+        else cn_sb_printf(&sb, "\\x%02x", *p), n = 1;
+    }
+    return buf;
 }

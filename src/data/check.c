@@ -300,6 +300,11 @@ static cn_status check_folder(checker *k, const char *dir, cn_names *classes, in
             st = CN_E_NOMEM;
             goto done;
         }
+        if (!cn_text_printable(classes->names[c])) {
+            char esc[256];
+            problem(k, "%s: the class folder '%s' has a control character in its name: rename it", dir,
+                    cn_text_escape(classes->names[c], esc, sizeof esc));
+        }
         if ((st = cn_list_dir(ctx, cls, 0, &files))) {
             if (st == CN_E_NOMEM) goto done;
             st = CN_OK;

@@ -6,6 +6,34 @@
 
 #include "../core/core_impl.h"
 
+/* ---- what one input file may cost ------------------------------------------------------------
+ * The decoders check a file's claims (pixels, chunk and data lengths) against these limits and
+ * against the file's real size before they allocate from them (README: "Hostile files"). */
+
+/* Pixels of a decoded PNG or JPEG: 64 Mi pixels is a 9000x7000 photograph, 192 MB of 8-bit
+ * RGB; far past what a CNN input is resized from, and a bound on what a header alone can make
+ * us allocate. */
+#define CN_IMAGE_MAX_PIXELS (INT64_C(1) << 26)
+/* deflate (PNG's IDAT, gzip) turns one input byte into at most 1032 output bytes: a length-258
+ * match in 2 bits, with 1-bit codes for the length and the distance. A header that promises more
+ * than this many times the file's bytes is refused before anything is allocated for it. */
+#define CN_DEFLATE_MAX_RATIO 1032
+/* Bytes libpng may allocate for one chunk other than IDAT (png_set_chunk_malloc_max): the
+ * ancillary chunks (text, ICC profiles, EXIF) are skipped unread anyway, since none changes the
+ * 8-bit pixels decoded here; this is the guard for those libpng keeps (PLTE, tRNS). */
+#define CN_PNG_MAX_CHUNK_BYTES (INT64_C(8) << 20)
+/* Ancillary chunks libpng may keep in memory (png_set_chunk_cache_max; 0 would mean no limit):
+ * none is kept, as above, so this only guards against a libpng that did keep them. */
+#define CN_PNG_MAX_KEPT_CHUNKS 16
+/* Scans of a JPEG: libjpeg walks the whole image's coefficients once for each scan of a
+ * progressive file, and a scan can be a dozen bytes (one end-of-band run covers 32767 blocks),
+ * so a small file of thousands of scans costs thousands of passes. Real files have 1 (baseline)
+ * or about 10 (progressive). */
+#define CN_JPEG_MAX_SCANS 100
+/* Bytes of data in an IDX file: EMNIST, the largest IDX set we know, has 0.64 GB; the loader
+ * then holds 4 bytes of float for each, so 2 GiB here is 8 GiB of images. */
+#define CN_IDX_MAX_BYTES (INT64_C(1) << 31)
+
 /* An IDX file of unsigned bytes: dims[0..ndim-1], count = their product bytes of data. */
 typedef struct cn_idx {
     int ndim;
@@ -27,6 +55,8 @@ typedef struct cn_pixels {
 
 /* Decodes a PNG or JPEG file (by its magic bytes); alpha dropped, 16-bit scaled to 8. */
 cn_status cn_pixels_decode(cn_ctx *ctx, const char *path, cn_pixels *out);
+/* The same from size bytes in memory (the fuzz targets); name stands for the path in messages. */
+cn_status cn_pixels_decode_memory(cn_ctx *ctx, const void *data, size_t size, const char *name, cn_pixels *out);
 void cn_pixels_free(cn_ctx *ctx, cn_pixels *px);
 /* out (c, h, w) in [0, 1] <- px resized bilinearly and converted to c (1 or 3) channels. */
 void cn_pixels_to_float(const cn_pixels *px, int64_t c, int64_t h, int64_t w, float *out);

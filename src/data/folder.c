@@ -96,6 +96,13 @@ cn_status cn_dataset_load_folder(cn_ctx *ctx, const char *dir, int64_t c, int64_
                                        "per class: %s/CLASS/IMAGE.png)", dir, dir);
         goto done;
     }
+    for (int64_t k = 0; k < classes.count; k++)
+        if (!cn_text_printable(classes.names[k])) { /* it names the class in checkpoints and on terminals */
+            char esc[256];
+            st = cn_fail(ctx, CN_E_FORMAT, "%s: the class folder '%s' has a control character in its name: rename it", dir,
+                         cn_text_escape(classes.names[k], esc, sizeof esc));
+            goto done;
+        }
     if (classes.count > INT32_MAX) {
         st = cn_fail(ctx, CN_E_OVERFLOW, "%s: more than %d class folders", dir, INT32_MAX);
         goto done;

@@ -1,12 +1,21 @@
 /* image.c — PNG and JPEG files: hardened decoding (libpng, libjpeg-turbo), bilinear resizing,
- * channel conversion, and writing 8-bit PNGs. Covered by tests/test_images.c.
+ * channel conversion, and writing 8-bit PNGs. Covered by tests/test_images.c and the fuzz
+ * targets fuzz/fuzz_png.c and fuzz/fuzz_jpeg.c (their corpora replayed by the tests).
  *
  * Decoding: the format comes from the magic bytes (PNG signature, JPEG SOI), never from the
  * name. Both libraries report errors by longjmp back into the function that called setjmp
- * (libpng: png_jmpbuf; libjpeg: our error_exit); neither ever prints (warnings are dropped)
- * or exits. The size in the header is checked against 2^28 pixels before anything is
- * allocated from it. libjpeg treats a missing end of file as a warning and pads the image
- * with gray; here it is an error, so a truncated JPEG fails as a truncated PNG does.
+ * (libpng: png_jmpbuf; libjpeg: our error_exit); neither ever prints or exits. A file costs
+ * memory and time in proportion to its real size, up to the limits of data_impl.h; what a
+ * header claims is checked before anything is allocated from it:
+ *  - the pixels against CN_IMAGE_MAX_PIXELS, and against the most a file of this size can hold
+ *    (PNG: deflate's 1032:1; JPEG: jpeg_min_bytes below);
+ *  - PNG: every chunk's length against the bytes left in the file; the ancillary chunks (text,
+ *    ICC profiles, EXIF, ...) skipped unread, as none changes the 8-bit pixels decoded here;
+ *  - JPEG: libjpeg's warnings about corrupt data are errors (libjpeg would go on and fill the
+ *    rest of the image with grey), and so is a file whose scans leave a component or, in a
+ *    progressive file, a coefficient uncoded (cut short at a scan boundary); at most
+ *    CN_JPEG_MAX_SCANS scans; arithmetic coding, whose size says nothing of its pixels, refused.
+ * A file that is not a regular file (a pipe) has no size to check against: only the limits hold.
  *
  * Resizing: bilinear with half-pixel centres, src = (dst + 0.5) * in / out - 0.5 clamped to
  * the edge; that is OpenCV's INTER_LINEAR and PyTorch's interpolate(bilinear,
@@ -15,7 +24,7 @@
  *
  * setjmp: every object written between setjmp and a longjmp lives in a `decoder` owned by the
  * caller of the function holding the setjmp, so none of them is indeterminate afterwards. */
-#define _POSIX_C_SOURCE 200809L /* stat, fileno */
+#define _POSIX_C_SOURCE 200809L /* stat, fileno, fmemopen */
 #include <errno.h>
 #include <setjmp.h>
 #include <stdio.h>
@@ -28,8 +37,6 @@
 
 #include "data_impl.h"
 
-#define MAX_PIXELS (INT64_C(1) << 28)
-
 /* libpng's own allocations go through the context's allocator; failed notes that one failed */
 typedef struct png_mem {
     cn_ctx *ctx;
@@ -39,14 +46,17 @@ typedef struct png_mem {
 typedef struct decoder {
     cn_ctx *ctx;
     FILE *f;
+    int64_t size;            /* bytes in the file; -1 when unknown (not a regular file) */
+    int64_t pos;             /* PNG: bytes read so far */
     jmp_buf jmp;             /* libjpeg (libpng keeps its own) */
-    char msg[JMSG_LENGTH_MAX];
+    char msg[256];
     int nomem;               /* an allocation of ours failed: CN_E_NOMEM is recorded */
     png_mem mem;             /* libpng's allocations */
-    int too_big;             /* header dimensions over MAX_PIXELS */
+    int too_big;             /* header dimensions over CN_IMAGE_MAX_PIXELS */
     int64_t hdr_w, hdr_h;
+    unsigned coded;          /* JPEG: bit c set once a scan has coded component c */
+    struct jpeg_progress_mgr progress;
     cn_pixels *out;
-    unsigned char **rows;    /* libpng row pointers */
     unsigned char *scratch;  /* libjpeg CMYK row */
 } decoder;
 
@@ -61,10 +71,28 @@ static void png_err(png_structp png, png_const_charp msg)
 
 static void png_warn(png_structp png, png_const_charp msg) { (void)png, (void)msg; }
 
+/* Reads for libpng, and checks each chunk's length as libpng reads it (the 8 bytes of length
+ * and name, in one call): a chunk that would run past the end of the file is refused before
+ * libpng allocates for it (it zeroes a buffer of the claimed size, 2 GB for a 100-byte file). */
 static void png_read_cb(png_structp png, png_bytep buf, size_t n)
 {
     decoder *d = png_get_io_ptr(png);
     if (fread(buf, 1, n, d->f) != n) png_error(png, ferror(d->f) ? "read error" : "unexpected end of file");
+    d->pos += (int64_t)n;
+    if (n == 8 && (png_get_io_state(png) & PNG_IO_CHUNK_HDR) && d->size >= 0) {
+        int64_t len = (int64_t)buf[0] << 24 | buf[1] << 16 | buf[2] << 8 | buf[3];
+        if (len + 4 > d->size - d->pos) { /* the data and its CRC */
+            char name[5], why[160];
+            for (int i = 0; i < 4; i++) {
+                unsigned char c = buf[4 + i];
+                name[i] = (char)((c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') ? c : '?');
+            }
+            name[4] = 0;
+            snprintf(why, sizeof why, "chunk %s of %lld bytes runs past the end of the file (%lld bytes)", name,
+                     (long long)len, (long long)d->size);
+            png_error(png, why);
+        }
+    }
 }
 
 static png_voidp png_alloc_cb(png_structp png, png_alloc_size_t size)
@@ -87,42 +115,45 @@ static int png_decode_body(decoder *d, png_structp png, png_infop info)
     if (setjmp(png_jmpbuf(png))) return -1;
     png_set_read_fn(png, d, png_read_cb);
     png_set_sig_bytes(png, 8);
-    png_set_user_limits(png, 0x7fffffff, 0x7fffffff); /* the pixel count is what we limit */
+    png_set_user_limits(png, (png_uint_32)CN_IMAGE_MAX_PIXELS, (png_uint_32)CN_IMAGE_MAX_PIXELS);
+    png_set_chunk_malloc_max(png, (png_alloc_size_t)CN_PNG_MAX_CHUNK_BYTES);
+    png_set_chunk_cache_max(png, CN_PNG_MAX_KEPT_CHUNKS);
+    /* every ancillary chunk but tRNS skipped unread (-1: libpng's list of the known ones, and all
+     * unknown ones): no text, ICC profile or EXIF is kept or inflated */
+    png_set_keep_unknown_chunks(png, PNG_HANDLE_CHUNK_NEVER, NULL, -1);
     png_read_info(png, info);
     png_uint_32 w, h;
     int depth, color, interlace;
     png_get_IHDR(png, info, &w, &h, &depth, &color, &interlace, NULL, NULL);
     d->hdr_w = w, d->hdr_h = h;
-    if ((int64_t)w * h > MAX_PIXELS) {
+    if ((int64_t)w * h > CN_IMAGE_MAX_PIXELS) {
         d->too_big = 1;
         return -1;
     }
     png_set_expand(png);   /* palette -> RGB, gray < 8 bits -> 8, tRNS -> alpha */
     png_set_scale_16(png); /* 16 -> 8 bits, rounded */
     png_set_strip_alpha(png);
-    if (interlace != PNG_INTERLACE_NONE) png_set_interlace_handling(png);
+    int passes = png_set_interlace_handling(png); /* 7 when Adam7-interlaced, else 1 */
     png_read_update_info(png, info);
     int ch = png_get_channels(png, info);
     if ((ch != 1 && ch != 3) || png_get_bit_depth(png, info) != 8 || png_get_rowbytes(png, info) != (size_t)w * ch)
         png_error(png, "unexpected sample layout after conversion");
     d->out->h = h, d->out->w = w, d->out->channels = ch;
-    d->out->data = cn_malloc(d->ctx, (size_t)w * h * ch);
-    d->rows = cn_malloc(d->ctx, (size_t)h * sizeof *d->rows);
-    if (!d->out->data || !d->rows) {
+    if (!(d->out->data = cn_malloc(d->ctx, (size_t)w * h * ch))) {
         d->nomem = 1;
         return -1;
     }
-    for (png_uint_32 y = 0; y < h; y++) d->rows[y] = d->out->data + (size_t)y * w * ch;
-    png_read_image(png, d->rows);
+    /* row by row into the image (each pass fills its own pixels of the row) */
+    for (int p = 0; p < passes; p++)
+        for (png_uint_32 y = 0; y < h; y++) png_read_row(png, d->out->data + (size_t)y * w * ch, NULL);
     png_read_end(png, NULL); /* to IEND: a file cut after the pixels is still truncated */
     return 0;
 }
 
 /* The size from IHDR, which must come first, before libpng reads the chunks up to the pixels:
  * a file that stops after a header claiming 10^10 pixels is refused as too big, not truncated.
- * A file too short to hold its pixels even at deflate's best ratio (1032:1) is refused too,
- * before the pixels' buffer is allocated. -1 when refused; else the file is back after the
- * signature. */
+ * A file too short to hold its pixels even at deflate's best ratio is refused too, before the
+ * pixels' buffer is allocated. -1 when refused; else the file is back after the signature. */
 static int png_peek_size(decoder *d)
 {
     static const int channels[7] = { 1, 0, 3, 1, 2, 0, 4 }; /* by color type */
@@ -131,15 +162,15 @@ static int png_peek_size(decoder *d)
     if (n == sizeof b && !memcmp(b + 4, "IHDR", 4)) {
         d->hdr_w = (int64_t)b[8] << 24 | b[9] << 16 | b[10] << 8 | b[11];
         d->hdr_h = (int64_t)b[12] << 24 | b[13] << 16 | b[14] << 8 | b[15];
-        if (d->hdr_w > MAX_PIXELS || d->hdr_h > MAX_PIXELS || d->hdr_w * d->hdr_h > MAX_PIXELS) {
+        if (d->hdr_w > CN_IMAGE_MAX_PIXELS || d->hdr_h > CN_IMAGE_MAX_PIXELS ||
+            d->hdr_w * d->hdr_h > CN_IMAGE_MAX_PIXELS) {
             d->too_big = 1;
             return -1;
         }
-        struct stat sb;
         int64_t bits = (int64_t)b[16] * (b[17] < 7 ? channels[b[17]] : 0);
         int64_t raw = d->hdr_h * (1 + (d->hdr_w * bits + 7) / 8); /* filter byte + samples per row */
-        if (fstat(fileno(d->f), &sb) == 0 && S_ISREG(sb.st_mode) && raw / 1032 > (int64_t)sb.st_size + 64) {
-            snprintf(d->msg, sizeof d->msg, "%lld bytes cannot hold %lldx%lld pixels", (long long)sb.st_size,
+        if (d->size >= 0 && raw / CN_DEFLATE_MAX_RATIO > d->size + 64) {
+            snprintf(d->msg, sizeof d->msg, "%lld bytes cannot hold %lldx%lld pixels", (long long)d->size,
                      (long long)d->hdr_w, (long long)d->hdr_h);
             return -1;
         }
@@ -148,6 +179,7 @@ static int png_peek_size(decoder *d)
         snprintf(d->msg, sizeof d->msg, "cannot seek: %s", strerror(errno));
         return -1;
     }
+    d->pos = 8;
     return 0;
 }
 
@@ -169,43 +201,119 @@ static int png_decode(decoder *d)
 
 /* ---- libjpeg-turbo --------------------------------------------------------------------------- */
 
-typedef struct jpeg_err {
-    struct jpeg_error_mgr pub;
-    decoder *d;
-} jpeg_err;
-
 static void jpeg_error_exit_cb(j_common_ptr cinfo)
 {
-    jpeg_err *e = (jpeg_err *)cinfo->err;
-    cinfo->err->format_message(cinfo, e->d->msg);
-    longjmp(e->d->jmp, 1);
+    decoder *d = cinfo->client_data;
+    char buf[JMSG_LENGTH_MAX];
+    cinfo->err->format_message(cinfo, buf);
+    snprintf(d->msg, sizeof d->msg, "%s", buf);
+    longjmp(d->jmp, 1);
 }
 
-/* warnings are dropped, except the end of the data arriving too early */
+/* Warnings about the file's metadata (an unknown JFIF version or Adobe transform) are dropped;
+ * every other one says the entropy-coded data is corrupt or cut short, where libjpeg would go
+ * on and fill the rest of the image with grey: an error here. */
 static void jpeg_emit_cb(j_common_ptr cinfo, int level)
 {
-    if (level < 0) {
-        if (cinfo->err->msg_code == JWRN_JPEG_EOF) jpeg_error_exit_cb(cinfo);
-        cinfo->err->num_warnings++;
-    }
+    if (level >= 0) return; /* trace messages */
+    int code = cinfo->err->msg_code;
+    if (code != JWRN_JFIF_MAJOR && code != JWRN_ADOBE_XFORM) jpeg_error_exit_cb(cinfo);
+    cinfo->err->num_warnings++;
 }
 
 static void jpeg_output_cb(j_common_ptr cinfo) { (void)cinfo; }
+
+/* Called by libjpeg before each piece of input it consumes, the first time once the first scan
+ * of a multi-scan file has begun: notes the components each scan codes, and stops a file of
+ * too many scans before libjpeg walks the image's coefficients once more. */
+static void jpeg_progress_cb(j_common_ptr cinfo)
+{
+    struct jpeg_decompress_struct *di = (struct jpeg_decompress_struct *)cinfo;
+    decoder *d = cinfo->client_data;
+    if (di->input_scan_number > CN_JPEG_MAX_SCANS) {
+        snprintf(d->msg, sizeof d->msg, "more than %d scans", CN_JPEG_MAX_SCANS);
+        longjmp(d->jmp, 1);
+    }
+    for (int i = 0; i < di->comps_in_scan; i++) d->coded |= 1u << di->cur_comp_info[i]->component_index;
+}
+
+/* The fewest bytes a complete Huffman-coded JPEG with this header can have (complete: every
+ * component coded, as jpeg_check_scans requires). Each component has width_in_blocks x
+ * height_in_blocks blocks of 8x8 samples; every block has its DC coefficient coded, by a Huffman
+ * code of at least 1 bit, and in a sequential file its AC coefficients by at least one more
+ * (end-of-block, or the last coefficient's). Progressive AC scans can cost almost nothing (one
+ * end-of-band run covers up to 32767 blocks), so they are not counted. A JPEG holds therefore at
+ * most 256 pixels a byte as baseline gray (2 bits a 64-pixel block), 171 as baseline 4:2:0
+ * colour (6 blocks a 16x16 MCU), 512 as progressive gray. */
+static int64_t jpeg_min_bytes(const struct jpeg_decompress_struct *ci)
+{
+    int64_t blocks = 0;
+    for (int c = 0; c < ci->num_components; c++)
+        blocks += (int64_t)ci->comp_info[c].width_in_blocks * ci->comp_info[c].height_in_blocks;
+    return (blocks * (ci->progressive_mode ? 1 : 2) + 7) / 8;
+}
+
+/* What jpeg_read_header found, checked before jpeg_start_decompress allocates from it (the
+ * image, and for a multi-scan file the coefficients of the whole image): the size against
+ * CN_IMAGE_MAX_PIXELS and against the file's size. 0 or -1. */
+static int jpeg_check_header(decoder *d, struct jpeg_decompress_struct *ci)
+{
+    d->hdr_w = ci->image_width, d->hdr_h = ci->image_height;
+    if (d->hdr_w * d->hdr_h > CN_IMAGE_MAX_PIXELS) {
+        d->too_big = 1;
+        return -1;
+    }
+    if (ci->arith_code) {
+        snprintf(d->msg, sizeof d->msg, "arithmetic coding is not read (its size does not bound its pixels)");
+        return -1;
+    }
+    if (ci->num_components != 1 && ci->num_components != 3 && ci->num_components != 4) {
+        snprintf(d->msg, sizeof d->msg, "%d components (1 gray, 3 colour or 4 CMYK are read)", ci->num_components);
+        return -1;
+    }
+    int64_t least = jpeg_min_bytes(ci);
+    if (d->size >= 0 && least > d->size) {
+        snprintf(d->msg, sizeof d->msg, "%lld bytes cannot hold %lldx%lld pixels (a complete JPEG of that size has "
+                 "at least %lld)", (long long)d->size, (long long)d->hdr_w, (long long)d->hdr_h, (long long)least);
+        return -1;
+    }
+    for (int i = 0; i < ci->comps_in_scan; i++) d->coded |= 1u << ci->cur_comp_info[i]->component_index;
+    return 0;
+}
+
+/* Once the input of a multi-scan file is consumed (jpeg_start_decompress): every component
+ * coded, and in a progressive file every coefficient to its last bit; a file cut at a scan
+ * boundary (with an end marker added, or not) has neither, and libjpeg does not warn. */
+static int jpeg_check_scans(decoder *d, struct jpeg_decompress_struct *ci)
+{
+    for (int c = 0; c < ci->num_components; c++) {
+        if (!(d->coded >> c & 1)) {
+            snprintf(d->msg, sizeof d->msg, "no scan codes component %d (the file is cut short)", c + 1);
+            return -1;
+        }
+        for (int k = 0; ci->progressive_mode && ci->coef_bits && k < DCTSIZE2; k++)
+            if (ci->coef_bits[c][k] != 0) {
+                snprintf(d->msg, sizeof d->msg, "the scans stop before coefficient %d of component %d is complete "
+                         "(the file is cut short)", k, c + 1);
+                return -1;
+            }
+    }
+    return 0;
+}
 
 static int jpeg_decode_body(decoder *d, struct jpeg_decompress_struct *cinfo)
 {
     if (setjmp(d->jmp)) return -1;
     jpeg_create_decompress(cinfo);
+    d->progress.progress_monitor = jpeg_progress_cb;
+    cinfo->progress = &d->progress;
     jpeg_stdio_src(cinfo, d->f);
     jpeg_read_header(cinfo, TRUE);
-    d->hdr_w = cinfo->image_width, d->hdr_h = cinfo->image_height;
-    if (d->hdr_w * d->hdr_h > MAX_PIXELS) {
-        d->too_big = 1;
-        return -1;
-    }
+    if (jpeg_check_header(d, cinfo)) return -1;
     J_COLOR_SPACE in = cinfo->jpeg_color_space;
     cinfo->out_color_space = in == JCS_GRAYSCALE ? JCS_GRAYSCALE : in == JCS_CMYK || in == JCS_YCCK ? JCS_CMYK : JCS_RGB;
     jpeg_start_decompress(cinfo);
+    if (jpeg_check_scans(d, cinfo)) return -1;
     int64_t w = cinfo->output_width, h = cinfo->output_height;
     int comps = cinfo->output_components, ch = comps == 1 ? 1 : 3;
     if ((comps != 1 && comps != 3 && comps != 4) || w != d->hdr_w || h != d->hdr_h) {
@@ -243,13 +351,13 @@ static int jpeg_decode_body(decoder *d, struct jpeg_decompress_struct *cinfo)
 static int jpeg_decode(decoder *d)
 {
     struct jpeg_decompress_struct cinfo;
-    jpeg_err err;
+    struct jpeg_error_mgr err;
     memset(&cinfo, 0, sizeof cinfo);
-    cinfo.err = jpeg_std_error(&err.pub);
-    err.pub.error_exit = jpeg_error_exit_cb;
-    err.pub.emit_message = jpeg_emit_cb;
-    err.pub.output_message = jpeg_output_cb;
-    err.d = d;
+    cinfo.err = jpeg_std_error(&err);
+    err.error_exit = jpeg_error_exit_cb;
+    err.emit_message = jpeg_emit_cb;
+    err.output_message = jpeg_output_cb;
+    cinfo.client_data = d; /* kept by jpeg_create_decompress, which clears the rest */
     int r = jpeg_decode_body(d, &cinfo);
     jpeg_destroy_decompress(&cinfo); /* safe after a failure anywhere, also before creation */
     return r;
@@ -264,31 +372,29 @@ void cn_pixels_free(cn_ctx *ctx, cn_pixels *px)
     memset(px, 0, sizeof *px);
 }
 
-cn_status cn_pixels_decode(cn_ctx *ctx, const char *path, cn_pixels *out)
+/* The decoding behind both entry points: f at its start, size its bytes or -1; name for messages */
+static cn_status pixels_decode_stream(cn_ctx *ctx, const char *name, FILE *f, int64_t size, cn_pixels *out)
 {
     static const unsigned char png_sig[8] = { 0x89, 'P', 'N', 'G', '\r', '\n', 0x1a, '\n' };
-    memset(out, 0, sizeof *out);
-    errno = 0;
-    FILE *f = fopen(path, "rb");
-    if (!f) return cn_fail(ctx, CN_E_IO, "%s: cannot open: %s", path, errno ? strerror(errno) : "fopen failed");
     cn_status st = CN_OK;
     decoder d;
     memset(&d, 0, sizeof d);
-    d.ctx = ctx, d.f = f, d.out = out;
+    d.ctx = ctx, d.f = f, d.size = size, d.out = out;
     d.mem.ctx = ctx;
     unsigned char sig[8];
+    errno = 0;
     size_t n = fread(sig, 1, sizeof sig, f);
     if (ferror(f)) {
-        st = cn_fail(ctx, CN_E_IO, "%s: cannot read: %s", path, errno ? strerror(errno) : "read error");
+        st = cn_fail(ctx, CN_E_IO, "%s: cannot read: %s", name, errno ? strerror(errno) : "read error");
         goto done;
     }
     int is_png = n >= 4 && !memcmp(sig, png_sig, n);
     int is_jpeg = n >= 3 && sig[0] == 0xff && sig[1] == 0xd8 && sig[2] == 0xff;
     if (!is_png && !is_jpeg) {
         if (n == 0)
-            st = cn_fail(ctx, CN_E_FORMAT, "%s: not a PNG or JPEG image (the file is empty)", path);
+            st = cn_fail(ctx, CN_E_FORMAT, "%s: not a PNG or JPEG image (the file is empty)", name);
         else
-            st = cn_fail(ctx, CN_E_FORMAT, "%s: not a PNG or JPEG image", path);
+            st = cn_fail(ctx, CN_E_FORMAT, "%s: not a PNG or JPEG image", name);
         goto done;
     }
     int r;
@@ -305,17 +411,41 @@ cn_status cn_pixels_decode(cn_ctx *ctx, const char *path, cn_pixels *out)
     if (d.nomem)
         st = CN_E_NOMEM; /* message recorded by cn_malloc */
     else if (d.mem.failed)
-        st = cn_fail(ctx, CN_E_NOMEM, "%s: out of memory decoding the PNG", path);
+        st = cn_fail(ctx, CN_E_NOMEM, "%s: out of memory decoding the PNG", name);
     else if (d.too_big)
-        st = cn_fail(ctx, CN_E_FORMAT, "%s: %s of %lldx%lld pixels; images over 2^28 (268,435,456) pixels are refused",
-                     path, is_png ? "PNG" : "JPEG", (long long)d.hdr_w, (long long)d.hdr_h);
+        st = cn_fail(ctx, CN_E_FORMAT, "%s: %s of %lldx%lld pixels; images over %lld pixels are refused", name,
+                     is_png ? "PNG" : "JPEG", (long long)d.hdr_w, (long long)d.hdr_h, (long long)CN_IMAGE_MAX_PIXELS);
     else
-        st = cn_fail(ctx, CN_E_FORMAT, "%s: truncated or corrupt %s: %s", path, is_png ? "PNG" : "JPEG", d.msg);
+        st = cn_fail(ctx, CN_E_FORMAT, "%s: truncated or corrupt %s: %s", name, is_png ? "PNG" : "JPEG", d.msg);
 done:
-    cn_free(ctx, d.rows);
     cn_free(ctx, d.scratch);
-    fclose(f);
     if (st) cn_pixels_free(ctx, out);
+    return st;
+}
+
+cn_status cn_pixels_decode(cn_ctx *ctx, const char *path, cn_pixels *out)
+{
+    memset(out, 0, sizeof *out);
+    errno = 0;
+    FILE *f = fopen(path, "rb");
+    if (!f) return cn_fail(ctx, CN_E_IO, "%s: cannot open: %s", path, errno ? strerror(errno) : "fopen failed");
+    struct stat sb;
+    int64_t size = fstat(fileno(f), &sb) == 0 && S_ISREG(sb.st_mode) ? (int64_t)sb.st_size : -1;
+    cn_status st = pixels_decode_stream(ctx, path, f, size, out);
+    fclose(f);
+    return st;
+}
+
+cn_status cn_pixels_decode_memory(cn_ctx *ctx, const void *data, size_t size, const char *name, cn_pixels *out)
+{
+    memset(out, 0, sizeof *out);
+    static const unsigned char none[1];
+    errno = 0;
+    /* fmemopen reads, never writes, in "rb" (hence the cast); the same stdio path as a file */
+    FILE *f = fmemopen((void *)(size ? data : none), size, "rb");
+    if (!f) return cn_fail(ctx, CN_E_IO, "%s: cannot open: %s", name, errno ? strerror(errno) : "fmemopen failed");
+    cn_status st = pixels_decode_stream(ctx, name, f, (int64_t)size, out);
+    fclose(f);
     return st;
 }
 

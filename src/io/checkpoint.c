@@ -3,30 +3,36 @@
  *
  *     u64 LE header length N | N bytes of JSON, space-padded to a multiple of 8 | data
  *
- * Writing is atomic (temporary file, fsync, rename, fsync of the folder). Reading validates
- * every byte of the header and every offset before a tensor is touched: the layout must tile
- * the data section exactly, and each tensor's bytes must match their checksum.
+ * Writing is atomic (src/io/atomic.c). Reading validates every byte of the header and every
+ * offset before a tensor is touched: the layout must tile the data section exactly, each
+ * tensor's bytes must match their checksum, the metadata must match its own checksum
+ * ("meta_crc32": every other key but the tensors' crc32.*, in key order, as key NUL value NUL),
+ * the values of the keys convnet train writes must be well formed (finite normalisation with
+ * std > 0, printable class names, ...), and every restored value must be finite.
  * Covered by tests/test_checkpoint.c (round trip, every malformed case, atomic writes, PyTorch
  * reading the file) and fuzz/fuzz_safetensors.c (corpus replayed by the tests). */
 #define _POSIX_C_SOURCE 200809L
 #include <cjson/cJSON.h>
 #include <errno.h>
-#include <fcntl.h>
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
+#include <math.h>
 #include <sys/stat.h>
-#include <unistd.h>
 #include <zlib.h>
 
 #include "../model/model_impl.h"
 #include "checkpoint_impl.h"
+#include "io_impl.h"
 
 #if defined(__BYTE_ORDER__) && __BYTE_ORDER__ != __ORDER_LITTLE_ENDIAN__
 #error "checkpoint.c writes and reads float32 in host order; big-endian hosts need byte swapping here"
 #endif
 
-#define CK_FORMAT "convnet-1"
+#define CK_FORMAT "convnet-2"     /* convnet-1 and a checksum of the metadata ("meta_crc32") */
+#define CK_FORMAT_V1 "convnet-1"  /* still read: the metadata checksum is checked when present */
+#define CK_META_CRC "meta_crc32"
+#define CK_MAX_NAME 1024          /* a class name: a folder name fits (NAME_MAX is 255 bytes) */
 #define CK_MAX_HEADER INT64_C(100000000) /* the reference implementation's limit */
 #define CK_MAX_RANK 8
 #define CK_MAX_EXACT (INT64_C(1) << 53)  /* JSON numbers are doubles: integers exact up to 2^53 */
@@ -70,6 +76,21 @@ static uint64_t fnv1a64(const char *s)
 static uint32_t crc_of(const void *p, int64_t n)
 {
     return (uint32_t)crc32_z(crc32_z(0L, Z_NULL, 0), (const Bytef *)p, (z_size_t)n);
+}
+
+static int cmp_meta(const void *a, const void *b) { return strcmp(((const ck_meta *)a)->key, ((const ck_meta *)b)->key); }
+
+/* The metadata checksum: CRC-32 of every entry but itself and the tensors' crc32.* (they check
+ * the data), in key order (m sorted by key), as key NUL value NUL. */
+static uint32_t meta_crc(const ck_meta *m, int n)
+{
+    uLong crc = crc32_z(0L, Z_NULL, 0);
+    for (int i = 0; i < n; i++) {
+        if (!strncmp(m[i].key, "crc32.", 6) || !strcmp(m[i].key, CK_META_CRC)) continue;
+        crc = crc32_z(crc, (const Bytef *)m[i].key, strlen(m[i].key) + 1);
+        crc = crc32_z(crc, (const Bytef *)m[i].value, strlen(m[i].value) + 1);
+    }
+    return (uint32_t)crc;
 }
 
 /* Exactly `digits` hex digits (either case) into *v. */
@@ -265,7 +286,7 @@ typedef struct out_tensor {
 
 static int reserved_key(const char *k)
 {
-    static const char *const keys[] = { "format", "spec", "spec_hash", "optimizer", "optimizer_steps" };
+    static const char *const keys[] = { "format", "spec", "spec_hash", "optimizer", "optimizer_steps", CK_META_CRC };
     for (size_t i = 0; i < sizeof keys / sizeof keys[0]; i++)
         if (!strcmp(k, keys[i])) return 1;
     return !strncmp(k, "crc32.", 6);
@@ -292,20 +313,32 @@ static cn_status check_caller_meta(cn_ctx *ctx, const char *path, const cn_kv *m
 static cn_status build_header(cn_ctx *ctx, const cn_net *net, const cn_optim *opt, const cn_kv *meta, int n_meta,
                               const out_tensor *t, int n, jbuf *b)
 {
-    char num[32];
-    jb_cat(b, "{\"__metadata__\":{");
-    jb_str(b, "format");
-    jb_cat(b, ":");
-    jb_str(b, CK_FORMAT);
-    jb_kv(b, "spec", cn_net_spec_text(net));
-    snprintf(num, sizeof num, "%016llx", (unsigned long long)fnv1a64(cn_net_spec_text(net)));
-    jb_kv(b, "spec_hash", num);
+    char hash[32], steps[32], crc[16];
+    snprintf(hash, sizeof hash, "%016llx", (unsigned long long)fnv1a64(cn_net_spec_text(net)));
+    snprintf(steps, sizeof steps, "%lld", opt ? (long long)cn_optim_steps(opt) : 0LL);
+    /* every entry but the checksums, sorted by key for the metadata checksum */
+    ck_meta *all = cn_calloc(ctx, (size_t)n_meta + 5, sizeof *all);
+    if (!all) return CN_E_NOMEM;
+    int k = 0;
+    all[k++] = (ck_meta){ "format", CK_FORMAT };
+    all[k++] = (ck_meta){ "spec", (char *)cn_net_spec_text(net) };
+    all[k++] = (ck_meta){ "spec_hash", hash };
     if (opt) {
-        jb_kv(b, "optimizer", cn_optim_kind_name(cn_optim_get_config(opt)->kind));
-        snprintf(num, sizeof num, "%lld", (long long)cn_optim_steps(opt));
-        jb_kv(b, "optimizer_steps", num);
+        all[k++] = (ck_meta){ "optimizer", (char *)cn_optim_kind_name(cn_optim_get_config(opt)->kind) };
+        all[k++] = (ck_meta){ "optimizer_steps", steps };
     }
-    for (int i = 0; i < n_meta; i++) jb_kv(b, meta[i].key, meta[i].value);
+    for (int i = 0; i < n_meta; i++) all[k++] = (ck_meta){ (char *)meta[i].key, (char *)meta[i].value };
+    jb_cat(b, "{\"__metadata__\":{");
+    for (int i = 0; i < k; i++) {
+        if (i) jb_cat(b, ",");
+        jb_str(b, all[i].key);
+        jb_cat(b, ":");
+        jb_str(b, all[i].value);
+    }
+    qsort(all, (size_t)k, sizeof *all, cmp_meta);
+    snprintf(crc, sizeof crc, "%08x", (unsigned)meta_crc(all, k));
+    cn_free(ctx, all);
+    jb_kv(b, CK_META_CRC, crc);
     for (int i = 0; i < n; i++) {
         jb_cat(b, ",");
         jb_str2(b, "crc32.", t[i].name);
@@ -327,80 +360,18 @@ static cn_status build_header(cn_ctx *ctx, const cn_net *net, const cn_optim *op
     return CN_OK;
 }
 
-/* fsync of the folder holding path, so that the rename itself survives a crash */
-static int sync_folder(const char *path, char *dir, size_t cap)
-{
-    const char *slash = strrchr(path, '/');
-    size_t len = slash ? (size_t)(slash - path) : 0;
-    if (slash && len == 0) len = 1; /* "/file" */
-    if (!slash) snprintf(dir, cap, ".");
-    else snprintf(dir, cap, "%.*s", (int)len, path);
-    int fd = open(dir, O_RDONLY | O_DIRECTORY);
-    if (fd < 0) return -1;
-    int rc = fsync(fd);
-    int err = errno;
-    close(fd);
-    /* some file systems cannot sync a folder (EINVAL): nothing more to do there */
-    if (rc != 0 && err == EINVAL) rc = 0;
-    errno = err;
-    return rc;
-}
-
-/* Writes "<path>.tmp.<pid>", syncs it and renames it over path; on a failure before the rename
- * the temporary file is removed and path is untouched. */
+/* The file: the header's length (8 bytes, little-endian), the header, the tensors' bytes. */
 static cn_status write_file(cn_ctx *ctx, const char *path, const jbuf *head, const out_tensor *t, int n)
 {
-    cn_status st = CN_E_NOMEM;
-    FILE *f = NULL;
-    int created = 0;
-    size_t tlen = strlen(path) + 32;
-    char *tmp = cn_malloc(ctx, tlen), *dir = cn_malloc(ctx, tlen);
-    if (!tmp || !dir) goto done;
-    st = CN_E_IO;
-    snprintf(tmp, tlen, "%s.tmp.%ld", path, (long)getpid());
-    /* the name is this process's: a leftover of an earlier process with our pid goes, and
-     * O_EXCL refuses to follow a link planted in its place */
-    remove(tmp);
-    int fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL, 0666);
-    if (fd < 0) {
-        cn_fail(ctx, st, "checkpoint %s: cannot create the temporary file %s: %s", path, tmp, strerror(errno));
-        goto done;
-    }
-    created = 1;
-    if (!(f = fdopen(fd, "wb"))) {
-        cn_fail(ctx, st, "checkpoint %s: cannot write %s: %s", path, tmp, strerror(errno));
-        close(fd);
-        goto done;
-    }
     unsigned char len8[8];
     for (int i = 0; i < 8; i++) len8[i] = (unsigned char)((uint64_t)head->len >> (8 * i));
-    int ok = fwrite(len8, 1, 8, f) == 8 && fwrite(head->p, 1, head->len, f) == head->len;
-    for (int i = 0; ok && i < n; i++) ok = fwrite(t[i].data, sizeof(float), (size_t)t[i].count, f) == (size_t)t[i].count;
-    if (!ok || fflush(f) != 0 || fsync(fileno(f)) != 0) {
-        cn_fail(ctx, st, "checkpoint %s: cannot write %s: %s", path, tmp, strerror(errno));
-        goto done;
-    }
-    int rc = fclose(f);
-    f = NULL;
-    if (rc != 0) {
-        cn_fail(ctx, st, "checkpoint %s: cannot write %s: %s", path, tmp, strerror(errno));
-        goto done;
-    }
-    if (rename(tmp, path) != 0) {
-        cn_fail(ctx, st, "checkpoint %s: cannot rename %s over it: %s", path, tmp, strerror(errno));
-        goto done;
-    }
-    created = 0; /* renamed: it is the checkpoint now */
-    if (sync_folder(path, dir, tlen) != 0) {
-        cn_fail(ctx, st, "checkpoint %s: written, but its folder %s cannot be synced: %s", path, dir, strerror(errno));
-        goto done;
-    }
-    st = CN_OK;
-done:
-    if (f) fclose(f);
-    if (created) remove(tmp);
-    cn_free(ctx, tmp);
-    cn_free(ctx, dir);
+    cn_span *parts = cn_calloc(ctx, (size_t)n + 2, sizeof *parts);
+    if (!parts) return CN_E_NOMEM;
+    parts[0] = (cn_span){ len8, 8 };
+    parts[1] = (cn_span){ head->p, head->len };
+    for (int i = 0; i < n; i++) parts[i + 2] = (cn_span){ t[i].data, (size_t)t[i].count * sizeof(float) };
+    cn_status st = cn_write_atomic(ctx, "checkpoint", path, parts, n + 2);
+    cn_free(ctx, parts);
     return st;
 }
 
@@ -479,7 +450,6 @@ void cn_checkpoint_free(cn_checkpoint *ck)
     cn_free(&tmp, ck);
 }
 
-static int cmp_meta(const void *a, const void *b) { return strcmp(((const ck_meta *)a)->key, ((const ck_meta *)b)->key); }
 static int cmp_name(const void *a, const void *b)
 {
     return strcmp((*(ck_tensor *const *)a)->name, (*(ck_tensor *const *)b)->name);
@@ -643,9 +613,18 @@ static cn_status check_meta(cn_ctx *ctx, const cn_checkpoint *ck, int verify)
 {
     const char *path = ck->path, *fmt = cn_checkpoint_meta(ck, "format");
     if (!fmt) return bad(ctx, CN_E_FORMAT, path, "no \"format\" in __metadata__: not a convnet checkpoint");
-    if (strcmp(fmt, CK_FORMAT))
-        return bad(ctx, CN_E_UNSUPPORTED, path, "format '%.40s'; this version of convnet reads %s", fmt, CK_FORMAT);
+    if (strcmp(fmt, CK_FORMAT) && strcmp(fmt, CK_FORMAT_V1))
+        return bad(ctx, CN_E_UNSUPPORTED, path, "format '%.40s'; this version of convnet reads %s and %s", fmt, CK_FORMAT,
+                   CK_FORMAT_V1);
     uint64_t want = 0;
+    const char *mc = cn_checkpoint_meta(ck, CK_META_CRC);
+    if (!mc && !strcmp(fmt, CK_FORMAT))
+        return bad(ctx, CN_E_FORMAT, path, "no metadata checksum (%s in __metadata__)", CK_META_CRC);
+    if (mc && !parse_hex(mc, 8, &want))
+        return bad(ctx, CN_E_FORMAT, path, "metadata checksum %s is '%.20s', not 8 hex digits", CK_META_CRC, mc);
+    if (mc && verify && meta_crc(ck->meta, ck->n_meta) != (uint32_t)want)
+        return bad(ctx, CN_E_FORMAT, path, "metadata checksum mismatch (%s says %08x, the metadata gives %08x): "
+                   "a key or value was changed", CK_META_CRC, (unsigned)want, (unsigned)meta_crc(ck->meta, ck->n_meta));
     for (int i = 0; i < ck->n_meta; i++) {
         const ck_meta *m = &ck->meta[i];
         if (strncmp(m->key, "crc32.", 6)) continue;
@@ -675,6 +654,129 @@ static cn_status check_meta(cn_ctx *ctx, const cn_checkpoint *ck, int verify)
     }
     cn_free(ctx, key);
     return st;
+}
+
+/* ---- the values convnet train stores ---------------------------------------------------------- */
+
+/* n comma-separated finite floats; std: each > 0 too. Returns the 1-based index of the first
+ * bad value (0: all good; n + 1: wrong count or junk). */
+static int parse_floats(const char *s, float *v, int n, int positive)
+{
+    for (int i = 0; i < n; i++) {
+        char *end;
+        if (!*s || *s == ',' || *s == ' ') return i + 1;
+        v[i] = strtof(s, &end);
+        if (end == s || !isfinite(v[i]) || (positive && !(v[i] > 0))) return i + 1;
+        s = end;
+        if (i + 1 < n && *s++ != ',') return n + 1;
+    }
+    return *s ? n + 1 : 0;
+}
+
+/* cn_text_printable, and with lines: newline-separated entries, none of them empty */
+static int printable(const char *s, int lines)
+{
+    if (!lines) return cn_text_printable(s);
+    for (;;) {
+        size_t n = strcspn(s, "\n");
+        if (n == 0 || n > CK_MAX_NAME) return 0;
+        char line[CK_MAX_NAME + 1];
+        memcpy(line, s, n);
+        line[n] = '\0';
+        if (!cn_text_printable(line)) return 0;
+        if (!s[n]) return 1;
+        s += n + 1;
+    }
+}
+
+static int ok_count(const char *v) { int64_t n; return parse_count(v, &n); }
+static int ok_rng(const char *v)
+{
+    uint64_t part, any = 0;
+    if (strlen(v) != 64) return 0;
+    for (int i = 0; i < 4; i++) {
+        char p[17];
+        memcpy(p, v + 16 * i, 16);
+        p[16] = '\0';
+        if (!parse_hex(p, 16, &part)) return 0;
+        any |= part;
+    }
+    return any != 0; /* xoshiro's all-zero state repeats zeros forever */
+}
+static int ok_fraction(const char *v) /* "nan" (no validation) or a number in [-1, 1] */
+{
+    char *end;
+    double d = strtod(v, &end);
+    return end != v && !*end && (isnan(d) ? !strcmp(v, "nan") || !strcmp(v, "-nan") : d >= -1 && d <= 1);
+}
+
+/* The keys convnet train writes (src/train/trainer.c, cli/train.c) and what their values must be. */
+static cn_status check_train_meta(cn_ctx *ctx, const cn_checkpoint *ck)
+{
+    static const struct {
+        const char *key, *want;
+        int (*ok)(const char *);
+    } counts[] = {
+        { "epoch", "a whole number", ok_count },   { "step", "a whole number", ok_count },
+        { "best_epoch", "a whole number", ok_count }, { "seed", "a whole number", ok_count },
+        { "classes", "a whole number", ok_count },
+        { "data_rng", "64 hex digits, not all zero", ok_rng }, { "net_rng", "64 hex digits, not all zero", ok_rng },
+        { "val_acc", "nan or a number in [-1, 1]", ok_fraction },
+        { "best_val_acc", "nan or a number in [-1, 1]", ok_fraction },
+    };
+    const char *path = ck->path, *v;
+    for (size_t i = 0; i < sizeof counts / sizeof counts[0]; i++)
+        if ((v = cn_checkpoint_meta(ck, counts[i].key)) && !counts[i].ok(v))
+            return bad(ctx, CN_E_FORMAT, path, "metadata %s is '%.40s', not %s", counts[i].key, v, counts[i].want);
+    float f[4];
+    int at;
+    if ((v = cn_checkpoint_meta(ck, "norm_mean")) && (at = parse_floats(v, f, 4, 0)))
+        return bad(ctx, CN_E_FORMAT, path, "metadata norm_mean is '%.60s': %s", v,
+                   at > 4 ? "not 4 numbers separated by commas" : "a value is not a finite number");
+    if ((v = cn_checkpoint_meta(ck, "norm_std")) && (at = parse_floats(v, f, 4, 1)))
+        return bad(ctx, CN_E_FORMAT, path, "metadata norm_std is '%.60s': %s", v,
+                   at > 4 ? "not 4 numbers separated by commas" : "a standard deviation must be a finite number > 0");
+    const char *names = cn_checkpoint_meta(ck, "class_names"), *classes = cn_checkpoint_meta(ck, "classes");
+    if (names && !printable(names, 1))
+        return bad(ctx, CN_E_FORMAT, path, "metadata class_names: a name is empty or holds a control character (or is over 1024 bytes)");
+    if (names && classes) {
+        int64_t lines = 1, want = 0;
+        for (const char *p = names; *p; p++) lines += *p == '\n';
+        parse_count(classes, &want);
+        if (lines != want)
+            return bad(ctx, CN_E_FORMAT, path, "metadata class_names has %lld names for %lld classes", (long long)lines,
+                       (long long)want);
+    }
+    if ((v = cn_checkpoint_meta(ck, "data")) && !printable(v, 0))
+        return bad(ctx, CN_E_FORMAT, path, "metadata data holds a control character");
+    return CN_OK;
+}
+
+cn_status cn_checkpoint_norm(cn_ctx *ctx, const cn_checkpoint *ck, float mean[4], float std[4])
+{
+    if (!ctx) return CN_E_ARG;
+    if (!ck || !mean || !std) return cn_fail(ctx, CN_E_ARG, "cn_checkpoint_norm: NULL argument");
+    const char *m = cn_checkpoint_meta(ck, "norm_mean"), *s = cn_checkpoint_meta(ck, "norm_std");
+    if (!m || !s)
+        return bad(ctx, CN_E_FORMAT, ck->path, "no input normalisation (norm_mean, norm_std) in the metadata: "
+                   "not written by convnet train");
+    float mv[4], sv[4];
+    if (parse_floats(m, mv, 4, 0) || parse_floats(s, sv, 4, 1)) /* checked when read: only a bug gets here */
+        return bad(ctx, CN_E_FORMAT, ck->path, "malformed norm_mean or norm_std");
+    memcpy(mean, mv, sizeof mv);
+    memcpy(std, sv, sizeof sv);
+    return CN_OK;
+}
+
+/* index of the first non-finite value of p[0..n), or -1 */
+static int64_t first_nonfinite(const unsigned char *p, int64_t n)
+{
+    for (int64_t i = 0; i < n; i++) {
+        float v;
+        memcpy(&v, p + 4 * i, 4);
+        if (!isfinite(v)) return i;
+    }
+    return -1;
 }
 
 static cn_status check_header_length(cn_ctx *ctx, const char *path, uint64_t n, uint64_t size)
@@ -743,6 +845,7 @@ static cn_status parse_file(cn_ctx *ctx, const char *path, unsigned char *file, 
     if ((st = parse_entries(ctx, ck, root))) goto done;
     if ((st = check_tiling(ctx, ck))) goto done;
     if ((st = check_meta(ctx, ck, verify))) goto done;
+    if ((st = check_train_meta(ctx, ck))) goto done;
     *out = ck;
     ck = NULL;
 done:
@@ -901,6 +1004,12 @@ static cn_status restore_net(cn_ctx *ctx, const cn_checkpoint *ck, cn_net **out,
             st = bad(ctx, CN_E_FORMAT, path, "tensor '%s' is missing", ex->tensors[i].name);
             goto done;
         }
+        int64_t at = first_nonfinite(ck->data + t->begin, t->count);
+        if (at >= 0) {
+            st = bad(ctx, CN_E_FORMAT, path, "tensor '%s' holds a value that is not finite (at index %lld)", t->name,
+                     (long long)at);
+            goto done;
+        }
         memcpy(ex->params + ex->tensors[i].offset, ck->data + t->begin, (size_t)t->count * sizeof(float));
     }
     *out = net, net = NULL;
@@ -968,6 +1077,15 @@ cn_status cn_checkpoint_optim(cn_ctx *ctx, const cn_checkpoint *ck, cn_optim *op
             found[s * ex->n_tensors + i] = find_tensor(ck, key);
             cn_free(ctx, key), key = NULL;
         }
+    for (int s = 0; s < n_states * ex->n_tensors; s++) {
+        const ck_tensor *t = found[s];
+        int64_t at = t ? first_nonfinite(ck->data + t->begin, t->count) : -1;
+        if (at >= 0) {
+            st = bad(ctx, CN_E_FORMAT, ck->path, "tensor '%s' holds a value that is not finite (at index %lld)", t->name,
+                     (long long)at);
+            goto done;
+        }
+    }
     for (int s = 0; s < n_states; s++)
         for (int i = 0; i < ex->n_tensors; i++) {
             const ck_tensor *t = found[s * ex->n_tensors + i];

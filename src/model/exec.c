@@ -2,6 +2,7 @@
 /* exec.c — running a net: the parameter and gradient slabs, activations planned once per
  * batch size, forward in topological order and backward in reverse (gradients accumulate),
  * and the NaN tracer. Covered by tests/test_exec.c, tests/test_torch_parity.c, tests/test_train.c. */
+#include <limits.h>
 #include <math.h>
 #include <string.h>
 #include <time.h>
@@ -40,7 +41,7 @@ static void inputs_of(const cn_net *net, int i, const cn_node **in)
 int cn_node_params(const cn_net *net, int i, cn_param_spec *out)
 {
     const cn_node *n = &net->nodes[i];
-    const cn_node *in[CN_MAX_KEYS * 8];
+    const cn_node *in[CN_MAX_INPUTS];
     if (!n->op->params) return 0;
     inputs_of(net, i, in);
     return n->op->params(n, in, out);
@@ -212,7 +213,7 @@ static cn_status plan(cn_ctx *ctx, cn_net *net, int64_t batch)
     int64_t off = 0, aoff = 0, v;
     for (int i = 0; i < net->n; i++) {
         const cn_node *n = &net->nodes[i];
-        const cn_node *in[CN_MAX_KEYS * 8];
+        const cn_node *in[CN_MAX_INPUTS];
         inputs_of(net, i, in);
         ex->act_off[i] = off;
         ex->aux_off[i] = aoff;
@@ -308,9 +309,9 @@ cn_status cn_net_forward(cn_ctx *ctx, cn_net *net, const float *x, int64_t batch
     ex->training = training;
     memcpy(ex->act, x, (size_t)(elems(&net->nodes[0]) * batch) * sizeof(float));
     for (int i = 1; i < net->n; i++) {
-        const cn_node *in[CN_MAX_KEYS * 8];
-        const void *xs[CN_MAX_KEYS * 8];
-        void *dxs[CN_MAX_KEYS * 8];
+        const cn_node *in[CN_MAX_INPUTS];
+        const void *xs[CN_MAX_INPUTS];
+        void *dxs[CN_MAX_INPUTS];
         cn_op_io io;
         make_io(net, i, training, &io, xs, dxs, in);
         cn_kernel_fn fast = backend_of(ex)->forward ? backend_of(ex)->forward(&net->nodes[i]) : NULL;
@@ -353,15 +354,18 @@ cn_status cn_net_backward(cn_ctx *ctx, cn_net *net, const float *dy)
     int last = net->n - 1;
     memcpy(ex->dact + ex->act_off[last], dy, (size_t)(elems(&net->nodes[last]) * ex->batch) * sizeof(float));
     for (int i = last; i >= 1; i--) {
-        const cn_node *in[CN_MAX_KEYS * 8];
-        const void *xs[CN_MAX_KEYS * 8];
-        void *dxs[CN_MAX_KEYS * 8];
+        const cn_node *in[CN_MAX_INPUTS];
+        const void *xs[CN_MAX_INPUTS];
+        void *dxs[CN_MAX_INPUTS];
         cn_op_io io;
         make_io(net, i, ex->training, &io, xs, dxs, in);
         /* kernels add to their inputs' gradients: the first to add (the last reader) stores
          * instead where its kernel can, else the gradient is zeroed here first */
         const cn_backend *be = backend_of(ex);
-        int fresh_ok = be->fresh_dx && be->fresh_dx(&net->nodes[i]);
+        /* dx_fresh has a bit per input: a wider layer (an add of 33 or more) zeroes instead, and
+         * leaves every bit clear (1u << 32 would wrap onto input 0 on x86) */
+        int fresh_ok = be->fresh_dx && be->fresh_dx(&net->nodes[i]) &&
+                       net->nodes[i].n_in <= (int)(sizeof io.dx_fresh * CHAR_BIT);
         for (int j = 0; j < net->nodes[i].n_in; j++) {
             if (!dxs[j] || ex->grad_writer[net->nodes[i].in[j]] != i) continue;
             int again = 0; /* the same tensor twice (add a a): the second use adds */

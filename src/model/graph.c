@@ -1,16 +1,75 @@
 /* graph.c — from parsed statements to a DAG: layer names (given with 'as' or made from the
  * type and a counter), inputs ('from', names, else the previous line), a topological order
  * (cycles rejected), every layer feeding the output (the last line), then shape inference
- * in that order. Covered by tests/test_spec_errors.c and tests/test_shapes.c. */
+ * in that order. Each step is linear in the layers and inputs (names through a hash table, the
+ * order through a heap, a log factor): 10,000 layers take milliseconds. Covered by
+ * tests/test_spec_errors.c and tests/test_shapes.c. */
+#include <stdint.h>
 #include <stdio.h>
 #include <string.h>
 
 #include "model_impl.h"
 
-static int find_name(const cn_node *nodes, int count, const char *name)
+/* ---- names -------------------------------------------------------------------------------------
+ * An open-addressing hash table from layer names to node indices: checking the names for
+ * duplicates, making the automatic ones and resolving 'from NAME' cost O(1) a name, not a scan
+ * of every layer (a 10,000-layer spec would take 50 million comparisons). Names made to collide
+ * on purpose can only bring that back, as 64-bit compares, and CN_MAX_LAYERS bounds it. */
+
+typedef struct {
+    int *node;      /* per slot: the node whose name it holds, -1 when empty */
+    uint64_t *hash; /* per slot: that name's hash, compared before the bytes */
+    size_t mask;    /* slots - 1; slots is a power of two, at least twice the layers */
+} name_index;
+
+/* FNV-1a, 64 bits */
+static uint64_t name_hash(const char *s)
 {
-    for (int i = 0; i < count; i++)
-        if (nodes[i].name && strcmp(nodes[i].name, name) == 0) return i;
+    uint64_t h = UINT64_C(14695981039346656037);
+    for (; *s; s++) h = (h ^ (unsigned char)*s) * UINT64_C(1099511628211);
+    return h;
+}
+
+static cn_status name_index_init(cn_ctx *ctx, name_index *ix, int count)
+{
+    size_t slots = 16;
+    while (slots < 2 * (size_t)count) slots *= 2;
+    ix->mask = slots - 1;
+    ix->node = cn_malloc(ctx, slots * sizeof *ix->node);
+    ix->hash = cn_malloc(ctx, slots * sizeof *ix->hash);
+    if (!ix->node || !ix->hash) return CN_E_NOMEM;
+    memset(ix->node, 0xff, slots * sizeof *ix->node); /* every slot -1 */
+    return CN_OK;
+}
+
+static void name_index_free(cn_ctx *ctx, name_index *ix)
+{
+    cn_free(ctx, ix->node);
+    cn_free(ctx, ix->hash);
+}
+
+/* The slot holding `name` (hash h), else the empty slot where it would go. */
+static size_t name_slot(const name_index *ix, const cn_node *nodes, const char *name, uint64_t h)
+{
+    size_t s = (size_t)(h ^ (h >> 32)) & ix->mask;
+    while (ix->node[s] >= 0 && !(ix->hash[s] == h && strcmp(nodes[ix->node[s]].name, name) == 0))
+        s = (s + 1) & ix->mask;
+    return s;
+}
+
+static int name_find(const name_index *ix, const cn_node *nodes, const char *name)
+{
+    return ix->node[name_slot(ix, nodes, name, name_hash(name))];
+}
+
+/* Enters node i under its name; returns the node that already has that name, else -1. */
+static int name_add(name_index *ix, const cn_node *nodes, int i)
+{
+    uint64_t h = name_hash(nodes[i].name);
+    size_t s = name_slot(ix, nodes, nodes[i].name, h);
+    if (ix->node[s] >= 0) return ix->node[s];
+    ix->node[s] = i;
+    ix->hash[s] = h;
     return -1;
 }
 
@@ -30,14 +89,16 @@ static cn_status undefined_name(cn_ctx *ctx, const char *file, const cn_node *no
                       n->in_names[j]);
 }
 
-static cn_status name_layers(cn_ctx *ctx, const char *file, cn_node *nodes, int count)
+/* Names given with 'as' first (the first repeat is an error naming both lines), then the
+ * automatic ones: "input", else the type and a counter that skips every name already taken. */
+static cn_status name_layers(cn_ctx *ctx, const char *file, cn_node *nodes, int count, name_index *ix)
 {
     for (int i = 0; i < count; i++) {
         if (!nodes[i].name) continue;
-        for (int j = 0; j < i; j++)
-            if (nodes[j].name && strcmp(nodes[j].name, nodes[i].name) == 0)
-                return cn_fail_at(ctx, CN_E_PARSE, file, nodes[i].line, nodes[i].name_col,
-                                  "name '%s' already used at line %d", nodes[i].name, nodes[j].line);
+        int j = name_add(ix, nodes, i);
+        if (j >= 0)
+            return cn_fail_at(ctx, CN_E_PARSE, file, nodes[i].line, nodes[i].name_col,
+                              "name '%s' already used at line %d", nodes[i].name, nodes[j].line);
     }
     int counter[CN_OP_COUNT] = { 0 };
     for (int i = 0; i < count; i++) {
@@ -46,18 +107,19 @@ static cn_status name_layers(cn_ctx *ctx, const char *file, cn_node *nodes, int 
         int id = 0;
         while (cn_ops[id] != n->op) id++;
         char buf[48];
-        if (n->op == cn_ops[CN_OP_INPUT] && find_name(nodes, count, "input") < 0) {
+        if (n->op == cn_ops[CN_OP_INPUT] && name_find(ix, nodes, "input") < 0) {
             snprintf(buf, sizeof buf, "input");
         } else {
             do snprintf(buf, sizeof buf, "%s%d", n->op->name, ++counter[id]);
-            while (find_name(nodes, count, buf) >= 0);
+            while (name_find(ix, nodes, buf) >= 0);
         }
         if (!(n->name = cn_strdup(ctx, buf))) return CN_E_NOMEM;
+        name_add(ix, nodes, i);
     }
     return CN_OK;
 }
 
-static cn_status resolve_inputs(cn_ctx *ctx, const char *file, cn_node *nodes, int count)
+static cn_status resolve_inputs(cn_ctx *ctx, const char *file, cn_node *nodes, int count, const name_index *ix)
 {
     for (int i = 0; i < count; i++) {
         cn_node *n = &nodes[i];
@@ -78,7 +140,7 @@ static cn_status resolve_inputs(cn_ctx *ctx, const char *file, cn_node *nodes, i
             continue;
         }
         for (int j = 0; j < n->n_in; j++) {
-            int k = find_name(nodes, count, n->in_names[j]);
+            int k = name_find(ix, nodes, n->in_names[j]);
             if (k < 0) return undefined_name(ctx, file, nodes, count, n, j);
             n->in[j] = k;
         }
@@ -86,88 +148,156 @@ static cn_status resolve_inputs(cn_ctx *ctx, const char *file, cn_node *nodes, i
     return CN_OK;
 }
 
-static cn_status report_cycle(cn_ctx *ctx, const char *file, cn_node *nodes, int count, const char *placed)
+/* ---- order ------------------------------------------------------------------------------------- */
+
+/* Every unplaced layer reads an unplaced one (else it would be ready), so walking back from the
+ * first unplaced layer along unplaced inputs repeats a layer within `count` steps: that closes
+ * the cycle reported. */
+static cn_status report_cycle(cn_ctx *ctx, const char *file, const cn_node *nodes, int count, const char *placed)
 {
-    int start = 0;
-    while (placed[start]) start++;
-    /* walk backwards along unplaced inputs until a layer repeats */
-    int path[64], len = 0, u = start;
-    char seen_at[4096];
-    int track = count <= (int)sizeof seen_at;
-    if (track) memset(seen_at, 0, (size_t)count);
-    for (int steps = 0; steps <= count; steps++) {
-        if (track && seen_at[u]) break;
-        if (track) seen_at[u] = 1;
-        if (len < 64) path[len++] = u;
-        int next = -1;
-        for (int j = 0; j < nodes[u].n_in; j++)
-            if (!placed[nodes[u].in[j]]) { next = nodes[u].in[j]; break; }
-        if (next < 0) break;
-        u = next;
+    int *path = cn_malloc(ctx, sizeof(int) * (size_t)count); /* the walk, from the first unplaced layer */
+    int *step = cn_malloc(ctx, sizeof(int) * (size_t)count); /* per layer: its place in path, -1 if not on it */
+    if (!path || !step) {
+        cn_free(ctx, path);
+        cn_free(ctx, step);
+        return CN_E_NOMEM;
     }
-    int first = 0;
-    while (first < len && path[first] != u) first++;
+    memset(step, 0xff, sizeof(int) * (size_t)count);
+    int len = 0, u = 0;
+    while (placed[u]) u++;
+    while (step[u] < 0) {
+        step[u] = len;
+        path[len++] = u;
+        int next = -1;
+        for (int j = 0; j < nodes[u].n_in && next < 0; j++)
+            if (!placed[nodes[u].in[j]]) next = nodes[u].in[j];
+        u = next; /* never -1: see above */
+    }
+    /* path[first] = u reads path[first+1] ... reads path[len-1], which reads u: data flows the other way */
+    int first = step[u], shown = 0;
     char msg[512];
     cn_strbuf sb;
     cn_sb_init(&sb, msg, sizeof msg);
-    /* path[first] = u reads path[first+1] ... reads path[len-1], which reads u: data flows the other way */
     cn_sb_printf(&sb, "%s -> ", nodes[u].name);
-    for (int k = len - 1; k > first; k--) cn_sb_printf(&sb, "%s -> ", nodes[path[k]].name);
+    for (int k = len - 1; k > first; k--, shown++) {
+        if (shown == 8 && k > first + 1) { /* a long cycle: its first 8 layers, then how many more */
+            cn_sb_printf(&sb, "... (%d more) -> ", k - first);
+            break;
+        }
+        cn_sb_printf(&sb, "%s -> ", nodes[path[k]].name);
+    }
     cn_sb_printf(&sb, "%s", nodes[u].name);
+    cn_free(ctx, path);
+    cn_free(ctx, step);
     return cn_fail_at(ctx, CN_E_PARSE, file, nodes[u].line, nodes[u].col,
                       "cycle: %s (a layer cannot read its own output)", msg);
 }
 
-/* Kahn's algorithm, always taking the earliest line that is ready: a chain keeps its order. */
+/* min-heap of node indices: the ready layers, the earliest line on top */
+static void heap_push(int *heap, int *size, int v)
+{
+    int i = (*size)++;
+    while (i > 0 && heap[(i - 1) / 2] > v) {
+        heap[i] = heap[(i - 1) / 2];
+        i = (i - 1) / 2;
+    }
+    heap[i] = v;
+}
+
+static int heap_pop(int *heap, int *size)
+{
+    int top = heap[0], v = heap[--*size], i = 0;
+    for (;;) {
+        int c = 2 * i + 1;
+        if (c >= *size) break;
+        if (c + 1 < *size && heap[c + 1] < heap[c]) c++;
+        if (heap[c] >= v) break;
+        heap[i] = heap[c];
+        i = c;
+    }
+    if (*size > 0) heap[i] = v;
+    return top;
+}
+
+/* Kahn's algorithm, always taking the earliest line that is ready (a chain keeps its order):
+ * O((layers + inputs) log layers). Then every layer must lead to the output, the last line. */
 static cn_status order_layers(cn_ctx *ctx, const char *file, cn_node *nodes, int count, int *order)
 {
+    cn_status st = CN_OK;
+    int edges = 0;
+    for (int i = 0; i < count; i++) edges += nodes[i].n_in;
     char *placed = cn_calloc(ctx, (size_t)count, 1);
-    if (!placed) return CN_E_NOMEM;
-    for (int k = 0; k < count; k++) {
-        int pick = -1;
-        for (int i = 0; i < count && pick < 0; i++) {
-            if (placed[i]) continue;
-            int ready = 1;
-            for (int j = 0; j < nodes[i].n_in; j++) ready &= placed[nodes[i].in[j]];
-            if (ready) pick = i;
+    int *waiting = cn_calloc(ctx, (size_t)count, sizeof(int));         /* inputs not yet placed */
+    int *first = cn_calloc(ctx, (size_t)count + 1, sizeof(int));       /* readers of i: reader[first[i]..first[i+1]) */
+    int *reader = cn_malloc(ctx, sizeof(int) * (size_t)(edges ? edges : 1));
+    int *heap = cn_malloc(ctx, sizeof(int) * (size_t)count);
+    if (!placed || !waiting || !first || !reader || !heap) {
+        st = CN_E_NOMEM;
+        goto done;
+    }
+    for (int i = 0; i < count; i++)
+        for (int j = 0; j < nodes[i].n_in; j++) first[nodes[i].in[j] + 1]++;
+    for (int i = 0; i < count; i++) first[i + 1] += first[i];
+    for (int i = 0; i < count; i++) /* waiting[] counts the readers placed so far while filling */
+        for (int j = 0; j < nodes[i].n_in; j++) {
+            int v = nodes[i].in[j];
+            reader[first[v] + waiting[v]++] = i;
         }
-        if (pick < 0) {
-            cn_status st = report_cycle(ctx, file, nodes, count, placed);
-            cn_free(ctx, placed);
-            return st;
-        }
+    int size = 0;
+    for (int i = 0; i < count; i++) {
+        waiting[i] = nodes[i].n_in; /* an input read twice ('add a a') counts twice, and is released twice */
+        if (!waiting[i]) heap_push(heap, &size, i);
+    }
+    int k = 0;
+    while (size > 0) {
+        int pick = heap_pop(heap, &size);
         placed[pick] = 1;
-        order[k] = pick;
+        order[k++] = pick;
+        for (int e = first[pick]; e < first[pick + 1]; e++)
+            if (--waiting[reader[e]] == 0) heap_push(heap, &size, reader[e]);
+    }
+    if (k < count) {
+        st = report_cycle(ctx, file, nodes, count, placed);
+        goto done;
     }
     /* the output is the last line; every other layer must feed it */
     memset(placed, 0, (size_t)count);
     placed[count - 1] = 1;
-    for (int k = count - 1; k >= 0; k--) {
+    for (k = count - 1; k >= 0; k--) {
         int i = order[k];
         if (!placed[i]) continue;
         for (int j = 0; j < nodes[i].n_in; j++) placed[nodes[i].in[j]] = 1;
     }
     for (int i = 0; i < count; i++)
         if (!placed[i]) {
-            cn_free(ctx, placed);
-            return cn_fail_at(ctx, CN_E_PARSE, file, nodes[i].line, nodes[i].col,
-                              "'%s' is never used: the output is the last line ('%s') and nothing leading to it "
-                              "reads '%s'",
-                              nodes[i].name, nodes[count - 1].name, nodes[i].name);
+            st = cn_fail_at(ctx, CN_E_PARSE, file, nodes[i].line, nodes[i].col,
+                            "'%s' is never used: the output is the last line ('%s') and nothing leading to it "
+                            "reads '%s'",
+                            nodes[i].name, nodes[count - 1].name, nodes[i].name);
+            break;
         }
+done:
     cn_free(ctx, placed);
-    return CN_OK;
+    cn_free(ctx, waiting);
+    cn_free(ctx, first);
+    cn_free(ctx, reader);
+    cn_free(ctx, heap);
+    return st;
 }
 
 cn_status cn_graph_build(cn_ctx *ctx, const char *file, cn_node *nodes, int count)
 {
-    cn_status st;
     if (count < 1) return cn_fail(ctx, CN_E_ARG, "no layers");
-    if ((st = name_layers(ctx, file, nodes, count))) return st;
-    if ((st = resolve_inputs(ctx, file, nodes, count))) return st;
-    int *order = cn_malloc(ctx, sizeof(int) * (size_t)count);
-    int *where = cn_malloc(ctx, sizeof(int) * (size_t)count);
-    cn_node *sorted = cn_calloc(ctx, (size_t)count, sizeof *sorted);
+    name_index ix = { 0 };
+    int *order = NULL, *where = NULL;
+    cn_node *sorted = NULL;
+    cn_status st = name_index_init(ctx, &ix, count);
+    if (!st) st = name_layers(ctx, file, nodes, count, &ix);
+    if (!st) st = resolve_inputs(ctx, file, nodes, count, &ix);
+    if (st) goto done;
+    order = cn_malloc(ctx, sizeof(int) * (size_t)count);
+    where = cn_malloc(ctx, sizeof(int) * (size_t)count);
+    sorted = cn_calloc(ctx, (size_t)count, sizeof *sorted);
     if (!order || !where || !sorted) {
         st = CN_E_NOMEM;
         goto done;
@@ -180,10 +310,10 @@ cn_status cn_graph_build(cn_ctx *ctx, const char *file, cn_node *nodes, int coun
     memcpy(nodes, sorted, sizeof *nodes * (size_t)count);
     for (int k = 0; k < count; k++) {
         cn_node *n = &nodes[k];
-        const cn_node *in[CN_MAX_KEYS * 8];
-        if (n->n_in > (int)(sizeof in / sizeof in[0])) {
-            st = cn_fail_at(ctx, CN_E_PARSE, file, n->line, n->col, "%s: reads %d layers; at most %d are supported",
-                            n->op->name, n->n_in, (int)(sizeof in / sizeof in[0]));
+        const cn_node *in[CN_MAX_INPUTS];
+        if (n->n_in > CN_MAX_INPUTS) { /* the parser refuses more */
+            st = cn_fail_at(ctx, CN_E_PARSE, file, n->line, n->col, "%s: reads more than %d layers (the limit)",
+                            n->op->name, CN_MAX_INPUTS);
             goto done;
         }
         for (int j = 0; j < n->n_in; j++) in[j] = &nodes[n->in[j]];
@@ -191,6 +321,7 @@ cn_status cn_graph_build(cn_ctx *ctx, const char *file, cn_node *nodes, int coun
         if (!n->span_h) n->span_h = n->out.h, n->span_w = n->out.w;
     }
 done:
+    name_index_free(ctx, &ix);
     cn_free(ctx, order);
     cn_free(ctx, where);
     cn_free(ctx, sorted);

@@ -54,6 +54,25 @@ void cn_net_set_backend(cn_net *net, const cn_backend *backend);
 /* Parameter specs of node i (returns the count). */
 int cn_node_params(const cn_net *net, int i, cn_param_spec *out);
 
+/* Limits of the spec language. The parser refuses each as soon as it reaches it, so a hostile
+ * spec (a fuzzer's input, a checkpoint's metadata) costs time and memory in proportion to its
+ * length up to the limit, and every per-layer table stays a few MB. */
+/* models/resnet18-cifar.cnn is 68 layers and a ResNet-152 about 520 (conv, batchnorm, relu,
+ * add per block): 10,000 leaves a margin of 20 while nodes, names and plans stay small. */
+#define CN_MAX_LAYERS 10000
+/* bytes in one word (a layer name, a key=value, a number): far beyond any real one, and short
+ * enough that messages quoting a word stay readable */
+#define CN_MAX_WORD 4096
+/* layers one concat or add may read: the executor's per-call arrays are this long */
+#define CN_MAX_INPUTS (CN_MAX_KEYS * 8)
+/* the longest valid statement: its type, each key once, 'from NAME', 'as NAME' and the inputs;
+ * more words are refused before they are stored */
+#define CN_MAX_WORDS (1 + CN_MAX_KEYS + 4 + CN_MAX_INPUTS)
+/* bytes of a spec file cn_net_load_spec reads: CN_MAX_LAYERS statements of some tens of bytes
+ * are under 1 MB, so 64 leaves room for comments and long names, while a data set or an image
+ * named by mistake is refused before it is read into memory whole */
+#define CN_MAX_SPEC_BYTES ((size_t)64 << 20)
+
 /* spec.c: statements -> nodes in file order, inputs unresolved */
 cn_status cn_spec_parse(cn_ctx *ctx, const char *text, size_t len, const char *file, cn_node **nodes, int *count);
 void cn_nodes_free(cn_ctx *ctx, cn_node *nodes, int count);

@@ -67,8 +67,8 @@ cn_status cn_net_load_spec(cn_ctx *ctx, const char *path, cn_net **out)
     cn_status st = CN_OK;
     for (;;) {
         if (len == cap) {
-            if (cap >= ((size_t)64 << 20)) {
-                st = cn_fail(ctx, CN_E_FORMAT, "%s: larger than 64 MiB; not a spec", path);
+            if (cap >= CN_MAX_SPEC_BYTES) {
+                st = cn_fail(ctx, CN_E_FORMAT, "%s: larger than %zu MiB; not a spec", path, CN_MAX_SPEC_BYTES >> 20);
                 break;
             }
             size_t ncap = cap ? 2 * cap : 4096;
@@ -141,7 +141,7 @@ size_t cn_net_explain(const cn_net *net, int i, int64_t batch, char *buf, size_t
     cn_sb_init(&sb, buf, cap);
     if (!net || i < 0 || i >= net->n) return 0;
     const cn_node *n = &net->nodes[i];
-    const cn_node *in[CN_MAX_KEYS * 8];
+    const cn_node *in[CN_MAX_INPUTS];
     for (int j = 0; j < n->n_in; j++) in[j] = &net->nodes[n->in[j]];
     n->op->explain(n, in, batch < 1 ? 1 : batch, &sb);
     return sb.len;

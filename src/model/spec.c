@@ -1,7 +1,10 @@
 /* spec.c — the spec language: statements (one per line or separated by ';', '#' comments),
  * `TYPE positional... key=value... [from NAME] [as NAME]`, checked against each op's key
- * table. Every error names FILE:LINE:COL. Covered by tests/test_spec_errors.c and fuzz/. */
+ * table. Every error names FILE:LINE:COL. The limits of model_impl.h (layers, words, bytes in
+ * a word, inputs) are refused where the parser meets them, so parsing costs time in proportion
+ * to the text. Covered by tests/test_spec_errors.c and fuzz/. */
 #include <ctype.h>
+#include <limits.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -209,6 +212,9 @@ static cn_status add_input_name(parser *p, cn_node *n, const token *t)
 {
     cn_status st = check_name(p, t, "layer name");
     if (st) return st;
+    if (n->n_in == CN_MAX_INPUTS)
+        return fail(p, t->line, t->col, CN_E_PARSE, "%s: reads more than %d layers (the limit)", n->op->name,
+                    CN_MAX_INPUTS);
     int *cols = cn_realloc(p->ctx, n->in_cols, sizeof(int) * (size_t)(n->n_in + 1));
     if (!cols) return CN_E_NOMEM;
     n->in_cols = cols;
@@ -338,6 +344,9 @@ cn_status cn_spec_parse(cn_ctx *ctx, const char *text, size_t len, const char *f
     cn_status st = CN_OK;
     *out = NULL;
     *count = 0;
+    if (len >= INT_MAX) /* lines and columns are ints */
+        return cn_fail(ctx, CN_E_PARSE, "%s: a spec of %zu bytes is longer than %d (the limit)", file, len,
+                       INT_MAX - 1);
     for (size_t i = 0; i <= len; i++) {
         char c = i < len ? text[i] : '\n';
         if (c == '#') { /* comment to the end of the line */
@@ -367,6 +376,15 @@ cn_status cn_spec_parse(cn_ctx *ctx, const char *text, size_t len, const char *f
             col++;
             continue;
         }
+        /* a word starts here: refuse a layer or a word past the limit before reading it */
+        if (nt == 0 && nn == CN_MAX_LAYERS) {
+            st = fail(&p, line, col, CN_E_PARSE, "more than %d layers (the limit)", CN_MAX_LAYERS);
+            goto done;
+        }
+        if (nt == CN_MAX_WORDS) {
+            st = fail(&p, line, col, CN_E_PARSE, "more than %d words in one statement (the limit)", CN_MAX_WORDS);
+            goto done;
+        }
         if ((unsigned char)c < 32 || c == 127) {
             st = fail(&p, line, col, CN_E_PARSE, "unexpected control character 0x%02x", (unsigned char)c);
             goto done;
@@ -375,8 +393,9 @@ cn_status cn_spec_parse(cn_ctx *ctx, const char *text, size_t len, const char *f
         while (j < len && text[j] != ' ' && text[j] != '\t' && text[j] != '\r' && text[j] != '\n' && text[j] != ';' &&
                text[j] != '#' && (unsigned char)text[j] >= 32 && text[j] != 127)
             j++;
-        if (j - i > 4096) {
-            st = fail(&p, line, col, CN_E_PARSE, "word of %zu characters is too long", j - i);
+        if (j - i > CN_MAX_WORD) {
+            st = fail(&p, line, col, CN_E_PARSE, "word of %zu characters is longer than %d (the limit)", j - i,
+                      CN_MAX_WORD);
             goto done;
         }
         if (nt == tcap) {

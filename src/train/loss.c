@@ -16,13 +16,17 @@ const char *cn_loss_name(cn_loss_kind kind)
 
 static int per_sample_kind(cn_loss_kind k) { return k == CN_LOSS_CE || k == CN_LOSS_CE_LOGITS || k == CN_LOSS_DICE; }
 
-/* log(sum_j e^z_j), stable */
-static double log_sum_exp(const float *z, int64_t n)
+/* The largest logit m and s = sum_j e^(z_j - m), which lies in [1, n]. Then
+ *   log p_j = (z_j - m) - log s   and   p_j = e^(z_j - m) / s.
+ * Never form lse = m + log s and subtract it from z_j: at |m| = 1e17 the sum m + log s rounds
+ * to m, log s is lost, and three equal logits would give a loss of 0 instead of ln 3. */
+static double shifted_exp_sum(const float *z, int64_t n, double *mx)
 {
-    double mx = z[0], s = 0.0;
-    for (int64_t j = 1; j < n; j++) mx = z[j] > mx ? z[j] : mx;
-    for (int64_t j = 0; j < n; j++) s += exp(z[j] - mx);
-    return mx + log(s);
+    double m = z[0], s = 0.0;
+    for (int64_t j = 1; j < n; j++) m = z[j] > m ? z[j] : m;
+    for (int64_t j = 0; j < n; j++) s += exp((double)z[j] - m);
+    *mx = m;
+    return s;
 }
 
 /* log p clamped at -100, as PyTorch's BCE does, so a saturated sigmoid gives a large finite loss */
@@ -60,12 +64,13 @@ static int64_t row_loss(cn_loss_kind kind, const float *t, const float *p, int64
             if (g) g[j] = (float)(-(double)t[j] / p[j] * scale);
         }
         break;
-    case CN_LOSS_CE_LOGITS: { /* t' = (1-s) t + s/C; -sum_j t'_j (z_j - lse); d/dz_j = softmax_j sum t' - t'_j */
-        double lse = log_sum_exp(p, cols), tsum = 0, keep = 1.0 - smoothing, spread = smoothing / (double)cols;
+    case CN_LOSS_CE_LOGITS: { /* t' = (1-s) t + s/C; -sum_j t'_j log p_j; d/dz_j = p_j sum t' - t'_j */
+        double mx, sum = shifted_exp_sum(p, cols, &mx), log_sum = log(sum), tsum = 0, keep = 1.0 - smoothing,
+                   spread = smoothing / (double)cols;
         for (int64_t j = 0; j < cols; j++) tsum += keep * t[j] + spread;
-        for (int64_t j = 0; j < cols; j++) acc -= (keep * t[j] + spread) * ((double)p[j] - lse);
+        for (int64_t j = 0; j < cols; j++) acc -= (keep * t[j] + spread) * (((double)p[j] - mx) - log_sum);
         for (int64_t j = 0; g && j < cols; j++)
-            g[j] = (float)((exp((double)p[j] - lse) * tsum - (keep * t[j] + spread)) * scale);
+            g[j] = (float)((exp((double)p[j] - mx) / sum * tsum - (keep * t[j] + spread)) * scale);
         break;
     }
     case CN_LOSS_BCE: /* -[t log p + (1-t) log(1-p)], d/dp = (p - t) / (p (1 - p)) */

@@ -11,6 +11,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "../io/io_impl.h"
 #include "../model/model_impl.h"
 
 void cn_train_defaults(cn_train_config *cfg)
@@ -155,6 +156,8 @@ typedef struct {
     double best_val;
     int64_t best_epoch;
     char path[4096];
+    char *csv;          /* metrics.csv as it stands: the header and a row per completed epoch */
+    size_t csv_len, csv_cap;
 } run;
 
 static cn_status save(run *r, const char *file, int with_optim, double val_acc)
@@ -190,52 +193,58 @@ static cn_status save(run *r, const char *file, int with_optim, double val_acc)
     return cn_checkpoint_write(r->ctx, r->path, r->net, with_optim ? r->opt : NULL, meta, n);
 }
 
-static cn_status metrics_start(run *r)
+static cn_status csv_append(run *r, const char *text, size_t n)
+{
+    if (r->csv_len + n + 1 > r->csv_cap) {
+        size_t cap = r->csv_cap ? r->csv_cap : 4096;
+        while (cap < r->csv_len + n + 1) cap *= 2;
+        char *p = cn_realloc(r->ctx, r->csv, cap);
+        if (!p) return CN_E_NOMEM;
+        r->csv = p, r->csv_cap = cap;
+    }
+    memcpy(r->csv + r->csv_len, text, n);
+    r->csv_len += n;
+    r->csv[r->csv_len] = '\0';
+    return CN_OK;
+}
+
+/* metrics.csv is replaced whole (atomically) at every write, never changed in place: a kill
+ * leaves the old rows or the new ones */
+static cn_status metrics_write(run *r)
 {
     snprintf(r->path, sizeof r->path, "%s/metrics.csv", r->cfg->out_dir);
-    /* on resume keep the header and the rows of the epochs already done */
-    char *keep = NULL;
-    size_t len = 0;
-    if (r->epoch > 0) {
-        FILE *f = fopen(r->path, "rb");
-        if (f) {
-            char line[1024];
-            int64_t rows = -1;
-            cn_strbuf sb;
-            size_t cap = 1 << 20;
-            keep = cn_malloc(r->ctx, cap);
-            if (!keep) {
-                fclose(f);
-                return CN_E_NOMEM;
-            }
-            cn_sb_init(&sb, keep, cap);
-            while (rows < r->epoch && fgets(line, sizeof line, f)) {
-                cn_sb_printf(&sb, "%s", line);
-                rows++;
-            }
-            fclose(f);
-            len = sb.len < cap ? sb.len : cap - 1;
+    cn_span part = { r->csv, r->csv_len };
+    return cn_write_atomic(r->ctx, "metrics", r->path, &part, 1);
+}
+
+/* The header, and on resume the rows of the epochs already done (later rows, written before a
+ * kill stopped the epoch's checkpoint, go: that epoch runs again). */
+static cn_status metrics_start(run *r)
+{
+    static const char header[] = "epoch,train_loss,train_acc,val_loss,val_acc,lr,seconds\n";
+    cn_status st = csv_append(r, header, sizeof header - 1);
+    snprintf(r->path, sizeof r->path, "%s/metrics.csv", r->cfg->out_dir);
+    FILE *f = r->epoch > 0 ? fopen(r->path, "rb") : NULL;
+    if (f) {
+        char line[1024];
+        int64_t rows = -1; /* the file's header is skipped: ours is written */
+        while (!st && rows < r->epoch && fgets(line, sizeof line, f)) {
+            size_t n = strlen(line);
+            if (!n || line[n - 1] != '\n') break; /* a row cut short (older versions appended in place) */
+            if (++rows > 0) st = csv_append(r, line, n);
         }
+        fclose(f);
     }
-    FILE *f = fopen(r->path, "wb");
-    if (!f) {
-        cn_free(r->ctx, keep);
-        return cn_fail(r->ctx, CN_E_IO, "%s: cannot write: %s", r->path, strerror(errno));
-    }
-    if (keep && len) fwrite(keep, 1, len, f);
-    else fprintf(f, "epoch,train_loss,train_acc,val_loss,val_acc,lr,seconds\n");
-    cn_free(r->ctx, keep);
-    return fclose(f) == 0 ? CN_OK : cn_fail(r->ctx, CN_E_IO, "%s: write failed: %s", r->path, strerror(errno));
+    return st ? st : metrics_write(r);
 }
 
 static cn_status metrics_row(run *r, const cn_train_progress *p)
 {
-    snprintf(r->path, sizeof r->path, "%s/metrics.csv", r->cfg->out_dir);
-    FILE *f = fopen(r->path, "ab");
-    if (!f) return cn_fail(r->ctx, CN_E_IO, "%s: cannot write: %s", r->path, strerror(errno));
-    fprintf(f, "%lld,%.6f,%.6f,%.6f,%.6f,%.6g,%.2f\n", (long long)p->epoch, p->loss, p->acc, p->val_loss, p->val_acc,
-            p->lr, p->seconds);
-    return fclose(f) == 0 ? CN_OK : cn_fail(r->ctx, CN_E_IO, "%s: write failed: %s", r->path, strerror(errno));
+    char row[512];
+    int n = snprintf(row, sizeof row, "%lld,%.6f,%.6f,%.6f,%.6f,%.6g,%.2f\n", (long long)p->epoch, p->loss, p->acc,
+                     p->val_loss, p->val_acc, p->lr, p->seconds);
+    cn_status st = csv_append(r, row, (size_t)n);
+    return st ? st : metrics_write(r);
 }
 
 static cn_status check_config(cn_ctx *ctx, const cn_net *net, const cn_dataset *ds, const cn_train_config *c)
@@ -256,18 +265,29 @@ static cn_status check_config(cn_ctx *ctx, const cn_net *net, const cn_dataset *
     return CN_OK;
 }
 
-static cn_status resume_state(run *r)
+/* The training state of the checkpoint (its values' form was checked when it was read), which
+ * must be the state of these settings: as many steps as its epochs take. */
+static cn_status resume_state(run *r, int64_t batches)
 {
     const cn_checkpoint *ck = r->cfg->resume;
     const char *ep = cn_checkpoint_meta(ck, "epoch"), *best = cn_checkpoint_meta(ck, "best_val_acc");
-    const char *be = cn_checkpoint_meta(ck, "best_epoch");
-    if (!ep || !rng_parse(cn_checkpoint_meta(ck, "data_rng"), &r->data_rng) ||
+    const char *be = cn_checkpoint_meta(ck, "best_epoch"), *steps = cn_checkpoint_meta(ck, "step");
+    if (!ep || !steps || !rng_parse(cn_checkpoint_meta(ck, "data_rng"), &r->data_rng) ||
         !rng_parse(cn_checkpoint_meta(ck, "net_rng"), cn_net_rng(r->net)))
-        return cn_fail(r->ctx, CN_E_FORMAT, "the checkpoint has no training state to resume (epoch, data_rng, net_rng)");
+        return cn_fail(r->ctx, CN_E_FORMAT, "the checkpoint has no training state to resume (epoch, step, data_rng, net_rng)");
     r->epoch = strtoll(ep, NULL, 10);
     r->best_val = best ? strtod(best, NULL) : -1;
     r->best_epoch = be ? strtoll(be, NULL, 10) : 0;
-    return cn_checkpoint_optim(r->ctx, ck, r->opt);
+    int64_t step = strtoll(steps, NULL, 10);
+    if (r->epoch > r->cfg->epochs || r->best_epoch > r->epoch || step != r->epoch * batches)
+        return cn_fail(r->ctx, CN_E_FORMAT, "the checkpoint's state (epoch %lld, best epoch %lld, step %lld) is not one of "
+                       "this run (%lld epochs of %lld steps)", (long long)r->epoch, (long long)r->best_epoch,
+                       (long long)step, (long long)r->cfg->epochs, (long long)batches);
+    cn_status st = cn_checkpoint_optim(r->ctx, ck, r->opt);
+    if (!st && cn_optim_steps(r->opt) != step)
+        st = cn_fail(r->ctx, CN_E_FORMAT, "the checkpoint's optimizer made %lld steps, its epochs %lld",
+                     (long long)cn_optim_steps(r->opt), (long long)step);
+    return st;
 }
 
 cn_status cn_train(cn_ctx *ctx, cn_net *net, const cn_dataset *ds, const cn_train_config *cfg, cn_train_summary *out)
@@ -301,7 +321,7 @@ cn_status cn_train(cn_ctx *ctx, cn_net *net, const cn_dataset *ds, const cn_trai
     if ((st = cn_optim_create(ctx, net, &oc, &r.opt))) goto done;
     cn_net_set_input_grad(net, 0); /* no use for the images' gradient */
     cn_rng_seed(&r.data_rng, cfg->seed ^ 0xda7aULL);
-    if (cfg->resume && (st = resume_state(&r))) goto done;
+    if (cfg->resume && (st = resume_state(&r, batches))) goto done;
     if (cfg->out_dir && (st = metrics_start(&r))) goto done;
     cn_step_config sc = { cn_net_default_loss(net), cfg->label_smoothing };
     const cn_node *o = &net->nodes[net->n - 1];
@@ -317,6 +337,7 @@ cn_status cn_train(cn_ctx *ctx, cn_net *net, const cn_dataset *ds, const cn_trai
             p.lr = cn_optim_lr_at(&oc, cn_optim_steps(r.opt));
             double loss;
             if ((st = cn_train_step(ctx, net, r.opt, &sc, x, labels, cfg->batch, &loss))) goto done;
+            cn_fault_point(NULL, "step");
             const float *y = cn_net_output(net, NULL);
             for (int64_t i = 0; i < cfg->batch; i++) correct += argmax(y + i * classes, classes) == labels[i];
             seen += cfg->batch;
@@ -356,6 +377,7 @@ done:
     memcpy(out->std, r.std, sizeof r.std);
     out->seconds = now() - t_run;
     cn_optim_destroy(r.opt);
+    cn_free(ctx, r.csv);
     cn_free(ctx, perm), cn_free(ctx, order), cn_free(ctx, idx), cn_free(ctx, x), cn_free(ctx, labels);
     return st;
 }

@@ -2,6 +2,8 @@
  * a copy forward, dx += dy backward). Threads take element ranges (add) or samples (concat); the
  * values are the reference's to the bit, each sum taken over the inputs in order.
  * Covered by tests/test_cpu_ops.c. */
+#include <limits.h>
+
 #include "other_impl.h"
 
 #define CHUNK 16384 /* values per piece of work for a thread (64 KiB) */
@@ -43,7 +45,8 @@ void cn_cpu_add_backward(const cn_op_io *io)
         for (int j = 0; j < io->n->n_in; j++) {
             float *dx = io->dx[j];
             if (!dx) continue;
-            if (io->dx_fresh >> j & 1) { /* 0 + dy: the bits of adding to zeros */
+            /* 0 + dy: the bits of adding to zeros (a bit per input: wider adds are zeroed instead) */
+            if (j < (int)(sizeof io->dx_fresh * CHAR_BIT) && io->dx_fresh >> j & 1) {
 #pragma omp simd
                 for (int64_t i = lo; i < hi; i++) dx[i] = 0.0f + dy[i];
                 continue;

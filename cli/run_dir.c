@@ -1,0 +1,160 @@
+/* run_dir.c — a run folder belongs to one run. `convnet train` takes the folder's lock
+ * (DIR/.lock, an fcntl lock the kernel drops when the process ends, however it ends), removes
+ * what interrupted writes left, refuses a folder that holds another run unless told to replace
+ * it, and writes run.json (the settings, the seed and the spec) before the first step, so that
+ * --resume can start a run again that was stopped before its first epoch ended.
+ * Covered by tests/cli_crash_test.sh. */
+#define _POSIX_C_SOURCE 200809L
+#include <cjson/cJSON.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "cli_impl.h"
+
+#define RUN_FORMAT "convnet-run-1"
+#define RUN_JSON_MAX (64 << 20) /* the settings and the spec; specs are far smaller */
+
+/* The files a run writes in its folder, run.json first: one list for the ownership check, the
+ * cleaning of temporary files and --replace. */
+static const char *const run_files[] = { "run.json", "last.safetensors", "model.safetensors", "metrics.csv",
+                                         "report.html" };
+#define N_RUN_FILES ((int)(sizeof run_files / sizeof run_files[0]))
+
+static int mkdirs(const char *path)
+{
+    char buf[4096];
+    if (snprintf(buf, sizeof buf, "%s", path) >= (int)sizeof buf) {
+        errno = ENAMETOOLONG;
+        return -1;
+    }
+    for (char *p = buf + 1; *p; p++)
+        if (*p == '/') {
+            *p = '\0';
+            if (mkdir(buf, 0777) && errno != EEXIST) return -1;
+            *p = '/';
+        }
+    return mkdir(buf, 0777) && errno != EEXIST ? -1 : 0;
+}
+
+int cli_run_lock(cn_ctx *ctx, const char *dir, int *fd_out)
+{
+    char path[4200];
+    *fd_out = -1;
+    if (mkdirs(dir)) return cli_error("%s: cannot create: %s", dir, strerror(errno));
+    snprintf(path, sizeof path, "%s/.lock", dir);
+    int fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0666);
+    if (fd < 0) return cli_error("%s: cannot open: %s", path, strerror(errno));
+    struct flock lk = { .l_type = F_WRLCK, .l_whence = SEEK_SET };
+    if (fcntl(fd, F_SETLK, &lk) != 0) {
+        int err = errno;
+        struct flock who = { .l_type = F_WRLCK, .l_whence = SEEK_SET };
+        long pid = fcntl(fd, F_GETLK, &who) == 0 && who.l_type != F_UNLCK ? (long)who.l_pid : 0;
+        close(fd);
+        if (err == EACCES || err == EAGAIN) {
+            if (pid) return cli_error("%s: in use by another convnet process (pid %ld): one run per folder", dir, pid);
+            return cli_error("%s: in use by another convnet process: one run per folder", dir);
+        }
+        return cli_error("%s: cannot lock: %s", path, strerror(err));
+    }
+    int removed;
+    if (cn_file_remove_temps(ctx, dir, run_files, N_RUN_FILES, &removed)) {
+        close(fd);
+        return cli_ctx_error(ctx);
+    }
+    *fd_out = fd;
+    return 0;
+}
+
+void cli_run_unlock(int fd)
+{
+    if (fd >= 0) close(fd);
+}
+
+const char *cli_run_found(const char *dir)
+{
+    char path[4200];
+    struct stat st;
+    for (int i = 0; i < N_RUN_FILES; i++) {
+        snprintf(path, sizeof path, "%s/%s", dir, run_files[i]);
+        if (!lstat(path, &st)) return run_files[i];
+    }
+    return NULL;
+}
+
+int cli_run_remove(const char *dir)
+{
+    char path[4200];
+    /* run.json last: a kill part way leaves a folder that still says it holds a run */
+    for (int i = N_RUN_FILES - 1; i >= 0; i--) {
+        snprintf(path, sizeof path, "%s/%s", dir, run_files[i]);
+        if (unlink(path) && errno != ENOENT) return cli_error("%s: cannot remove: %s", path, strerror(errno));
+    }
+    return 0;
+}
+
+int cli_run_manifest_write(cn_ctx *ctx, const char *dir, const char *args, uint64_t seed, const char *spec)
+{
+    char path[4200], seed_text[32];
+    snprintf(path, sizeof path, "%s/run.json", dir);
+    snprintf(seed_text, sizeof seed_text, "%llu", (unsigned long long)seed);
+    char *text = NULL;
+    size_t len = 0;
+    FILE *f = open_memstream(&text, &len);
+    if (!f) return cli_error("out of memory");
+    fprintf(f, "{\"format\":\"%s\",\"seed\":\"%s\",\"train_args\":", RUN_FORMAT, seed_text);
+    cli_json_string(f, args);
+    fprintf(f, ",\"spec\":");
+    cli_json_string(f, spec);
+    fprintf(f, "}\n");
+    int rc = fclose(f) ? cli_error("out of memory") : 0;
+    if (!rc && cn_file_write_atomic(ctx, path, text, len)) rc = cli_ctx_error(ctx);
+    free(text);
+    return rc;
+}
+
+/* a string member of the manifest, malloc'ed */
+static char *member(const cJSON *root, const char *key)
+{
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(root, key);
+    return cJSON_IsString(v) ? strdup(v->valuestring) : NULL;
+}
+
+int cli_run_manifest_read(const char *dir, char **args, char **seed, char **spec)
+{
+    char path[4200];
+    *args = *seed = *spec = NULL;
+    snprintf(path, sizeof path, "%s/run.json", dir);
+    FILE *f = fopen(path, "rb");
+    if (!f) return cli_error("%s: cannot open: %s", path, strerror(errno));
+    struct stat st;
+    char *text = NULL;
+    int rc = 0;
+    if (fstat(fileno(f), &st) || !S_ISREG(st.st_mode)) rc = cli_error("%s: not a regular file", path);
+    else if (st.st_size > RUN_JSON_MAX) rc = cli_error("%s: %lld bytes, over the %d MiB limit", path, (long long)st.st_size,
+                                                       RUN_JSON_MAX >> 20);
+    else if (!(text = malloc((size_t)st.st_size + 1))) rc = cli_error("out of memory");
+    else if (fread(text, 1, (size_t)st.st_size, f) != (size_t)st.st_size) rc = cli_error("%s: cannot read", path);
+    fclose(f);
+    if (rc) {
+        free(text);
+        return rc;
+    }
+    cJSON *root = cJSON_ParseWithLength(text, (size_t)st.st_size);
+    free(text);
+    const cJSON *fmt = cJSON_GetObjectItemCaseSensitive(root, "format");
+    if (!cJSON_IsObject(root)) rc = cli_error("%s: not a JSON object", path);
+    else if (!cJSON_IsString(fmt) || strcmp(fmt->valuestring, RUN_FORMAT))
+        rc = cli_error("%s: format is not %s", path, RUN_FORMAT);
+    else if (!(*args = member(root, "train_args")) || !(*seed = member(root, "seed")) || !(*spec = member(root, "spec")))
+        rc = cli_error("%s: train_args, seed or spec missing (or not strings)", path);
+    cJSON_Delete(root);
+    if (rc) {
+        free(*args), free(*seed), free(*spec);
+        *args = *seed = *spec = NULL;
+    }
+    return rc;
+}
