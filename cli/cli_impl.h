@@ -92,6 +92,8 @@ int cli_load_input(cn_ctx *ctx, const char *path, const cn_layer_info *in, const
  * error naming it) and removes the temporary files of interrupted writes. 0 or exit status. */
 int cli_run_lock(cn_ctx *ctx, const char *dir, int *fd);
 void cli_run_unlock(int fd);
+/* The error (exit status) when another process holds dir's lock, else 0; takes nothing. */
+int cli_run_busy(const char *dir);
 /* The first file of a run found in dir (run.json, last.safetensors, ...), NULL when none. */
 const char *cli_run_found(const char *dir);
 /* Removes a run's files from dir (--replace). 0 or exit status. */

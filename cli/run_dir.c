@@ -40,6 +40,16 @@ static int mkdirs(const char *path)
     return mkdir(buf, 0777) && errno != EEXIST ? -1 : 0;
 }
 
+/* "in use" when another process holds fd's lock, else the failure to lock path */
+static int lock_error(int fd, const char *dir, const char *path, int err)
+{
+    struct flock who = { .l_type = F_WRLCK, .l_whence = SEEK_SET };
+    long pid = fcntl(fd, F_GETLK, &who) == 0 && who.l_type != F_UNLCK ? (long)who.l_pid : 0;
+    if (err != EACCES && err != EAGAIN) return cli_error("%s: cannot lock: %s", path, strerror(err));
+    if (pid) return cli_error("%s: in use by another convnet process (pid %ld): one run per folder", dir, pid);
+    return cli_error("%s: in use by another convnet process: one run per folder", dir);
+}
+
 int cli_run_lock(cn_ctx *ctx, const char *dir, int *fd_out)
 {
     char path[4200];
@@ -50,15 +60,9 @@ int cli_run_lock(cn_ctx *ctx, const char *dir, int *fd_out)
     if (fd < 0) return cli_error("%s: cannot open: %s", path, strerror(errno));
     struct flock lk = { .l_type = F_WRLCK, .l_whence = SEEK_SET };
     if (fcntl(fd, F_SETLK, &lk) != 0) {
-        int err = errno;
-        struct flock who = { .l_type = F_WRLCK, .l_whence = SEEK_SET };
-        long pid = fcntl(fd, F_GETLK, &who) == 0 && who.l_type != F_UNLCK ? (long)who.l_pid : 0;
+        int rc = lock_error(fd, dir, path, errno);
         close(fd);
-        if (err == EACCES || err == EAGAIN) {
-            if (pid) return cli_error("%s: in use by another convnet process (pid %ld): one run per folder", dir, pid);
-            return cli_error("%s: in use by another convnet process: one run per folder", dir);
-        }
-        return cli_error("%s: cannot lock: %s", path, strerror(err));
+        return rc;
     }
     int removed;
     if (cn_file_remove_temps(ctx, dir, run_files, N_RUN_FILES, &removed)) {
@@ -67,6 +71,18 @@ int cli_run_lock(cn_ctx *ctx, const char *dir, int *fd_out)
     }
     *fd_out = fd;
     return 0;
+}
+
+int cli_run_busy(const char *dir)
+{
+    char path[4200];
+    snprintf(path, sizeof path, "%s/.lock", dir);
+    int fd = open(path, O_RDWR | O_CLOEXEC | O_NOFOLLOW);
+    if (fd < 0) return 0; /* no lock file: nobody holds the folder */
+    struct flock who = { .l_type = F_WRLCK, .l_whence = SEEK_SET };
+    int rc = fcntl(fd, F_GETLK, &who) == 0 && who.l_type != F_UNLCK ? lock_error(fd, dir, path, EAGAIN) : 0;
+    close(fd);
+    return rc;
 }
 
 void cli_run_unlock(int fd)

@@ -203,6 +203,20 @@ static int on_progress(void *user, const cn_train_progress *p)
 
 /* ---- a run -------------------------------------------------------------------------------------- */
 
+/* A new run's folder must not hold another run, unless --replace asked for its files to go
+ * (remove: under the folder's lock; else only the check, to fail before any work). */
+static int claim_folder(const train_opts *o, const char *dir, int remove)
+{
+    int rc = remove ? 0 : cli_run_busy(dir);
+    if (rc) return rc;
+    const char *found = cli_run_found(dir);
+    if (!found) return 0;
+    if (!o->replace)
+        return cli_error("%s holds another run (its %s): --resume %s continues it, --replace starts over in it "
+                         "(its files go), or choose another --out", dir, found, dir);
+    return remove ? cli_run_remove(dir) : 0;
+}
+
 /* test accuracy of a run's best checkpoint on the test half (loaded before the training) */
 static int test_accuracy(cn_ctx *ctx, const char *out, const cn_dataset *test, int64_t batch, double *acc)
 {
@@ -273,8 +287,9 @@ static int train_once(cn_ctx *ctx, train_opts *o, const char *out, uint64_t seed
     int rc, has_test = 0, lock = -1;
     *test_acc = NAN;
     if ((rc = run_net(ctx, o, out, &ck, &net)) || (rc = run_data(ctx, o, net, &ds, &test, &has_test))) goto done;
-    /* --seeds: each seed's folder is locked too (the top folder is, by cmd_train) */
-    if (o->seeds > 1 && (rc = cli_run_lock(ctx, out, &lock))) goto done;
+    /* the folder is created and taken only now, so that a run that cannot start leaves nothing
+     * behind (a resumed run's folder is held by cmd_train) */
+    if (!o->resume && ((rc = cli_run_lock(ctx, out, &lock)) || (rc = claim_folder(o, out, 1)))) goto done;
     if (!o->from_checkpoint && (rc = cli_run_manifest_write(ctx, out, args, seed, cn_net_spec_text(net)))) goto done;
     cn_train_config cfg = o->cfg;
     /* the settings as given, and this run's own seed (--seeds runs several) */
@@ -375,20 +390,14 @@ static int resume_settings(cn_ctx *ctx, train_opts *o, char **args, char **words
     return 0;
 }
 
-/* A new run's folders (out, or out/seed-K for --seeds) must not hold another run, unless
- * --replace asked for its files to go. */
+/* out, and out/seed-K for --seeds */
 static int claim_folders(const train_opts *o, const char *out)
 {
     char dir[4200];
     for (int64_t k = -1; k < (o->seeds > 1 ? o->seeds : 0); k++) {
         if (k < 0) snprintf(dir, sizeof dir, "%s", out);
         else snprintf(dir, sizeof dir, "%s/seed-%lld", out, (long long)(o->cfg.seed + (uint64_t)k));
-        const char *found = cli_run_found(dir);
-        if (!found) continue;
-        if (!o->replace)
-            return cli_error("%s holds another run (its %s): --resume %s continues it, --replace starts over in it "
-                             "(its files go), or choose another --out", dir, found, dir);
-        int rc = cli_run_remove(dir);
+        int rc = claim_folder(o, dir, 0);
         if (rc) return rc;
     }
     return 0;
@@ -451,8 +460,10 @@ int cmd_train(int argc, char **argv)
         if (stat(o.resume, &sb) || !S_ISDIR(sb.st_mode)) rc = cli_error("%s: no such run folder", o.resume);
         else if (!(rc = cli_run_lock(ctx, out, &lock))) rc = resume_settings(ctx, &o, &args, &words, &spec);
     } else {
+        /* --seeds: the top folder is held for the whole invocation; each seed's by train_once */
         if (!(args = run_args(argc, argv))) rc = cli_error("out of memory");
-        else if (!(rc = cli_run_lock(ctx, out, &lock))) rc = claim_folders(&o, out);
+        else if (!(rc = claim_folders(&o, out)) && o.seeds > 1 && !(rc = cli_run_lock(ctx, out, &lock)))
+            rc = claim_folder(&o, out, 1);
     }
     progress_state ps = { .tty = isatty(2), .quiet = o.quiet, .seeds = o.seeds };
     double accs[1000];

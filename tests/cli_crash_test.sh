@@ -115,8 +115,8 @@ check "--resume of a missing folder: exit 1, creates nothing" "[ $? -eq 1 ] && [
 mkdir -p "$T/half"
 ln -s /usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz /usr/share/datasets/fashion-mnist/train-labels-idx1-ubyte.gz "$T/half/"
 "$CN" train -e "$FSPEC" --data "$T/half" --epochs 1 --val 0.9 --out "$T/half-run" >"$T/out" 2>"$T/err"
-check "no test half: refused before training (no epoch row, no run.json), naming the missing file" \
-    "[ $? -eq 1 ] && grep -q 't10k-images-idx3-ubyte' '$T/err' && ! grep -q '^ *1 ' '$T/out' && [ ! -f '$T/half-run/run.json' ]"
+check "no test half: refused before training (no epoch row, no folder made), naming the missing file" \
+    "[ $? -eq 1 ] && grep -q 't10k-images-idx3-ubyte' '$T/err' && ! grep -q '^ *1 ' '$T/out' && [ ! -e '$T/half-run' ]"
 /usr/bin/python3 - "$T/half" <<'PY'
 import gzip, struct, sys
 n, h, w = 20, 14, 14  # a test half of 14x14 images beside 28x28 training images
@@ -127,7 +127,7 @@ with gzip.open(f"{sys.argv[1]}/t10k-labels-idx1-ubyte.gz", "wb") as f:
 PY
 "$CN" train -e "$FSPEC" --data "$T/half" --epochs 1 --val 0.9 --out "$T/half-run" >"$T/out" 2>"$T/err"
 check "a test half of other images: refused before training" \
-    "[ $? -eq 1 ] && grep -q 'the test images are 14x14x1, the training images 28x28x1' '$T/err' && [ ! -f '$T/half-run/run.json' ]"
+    "[ $? -eq 1 ] && grep -q 'the test images are 14x14x1, the training images 28x28x1' '$T/err' && [ ! -e '$T/half-run' ]"
 
 # ---- names from files are not trusted ----
 mkdir -p "$T/esc"
