@@ -343,36 +343,27 @@ static void test_gzip_malloc_sweep(void)
 {
     const char *pi = write_file("sweep-i.gz", images, sizeof images, 1);
     const char *pl = write_file("sweep-l.gz", labels, sizeof labels, 1);
-    fail_alloc fa;
-    cn_allocator alloc = { fa_malloc, fa_realloc, fa_free, &fa };
-    int done = 0;
-    long n;
-    for (n = 0; n < 1000 && !done; n++) {
-        fa = (fail_alloc){ 0, -1, 0, 0 };
-        cn_ctx *c = NULL;
-        CHECK(cn_ctx_create(&alloc, &c) == CN_OK);
-        fa.calls = 0, fa.fail_at = n;
+    fa_sweep s;
+    for (fa_sweep_start(&s); fa_sweep_next(&s, 1000);) {
         cn_dataset ds;
-        cn_status st = cn_dataset_load_idx(c, pi, pl, &ds);
-        int injected = fa.calls > n;
-        fa.fail_at = -1;
-        if (!injected) done = 1;
+        cn_status st = cn_dataset_load_idx(s.ctx, pi, pl, &ds);
+        int injected = fa_sweep_injected(&s);
         if (st) {
             CHECK(injected);
             CHECK_INT(st, CN_E_NOMEM);
-            CHECK(strlen(cn_ctx_message(c)) > 0);
+            CHECK(strlen(cn_ctx_message(s.ctx)) > 0);
             CHECK(ds.images == NULL && ds.count == 0);
         } else {
             CHECK_INT(ds.count, 3);
             CHECK_INT(ds.labels[2], 2);
         }
-        cn_dataset_free(c, &ds);
-        cn_ctx_destroy(c);
-        CHECK_INT(fa.live, 0);
-        CHECK_INT(fa.bad_free, 0);
+        cn_dataset_free(s.ctx, &ds);
+        fa_sweep_end(&s);
+        CHECK_INT(s.fa.live, 0);
+        CHECK_INT(s.fa.bad_free, 0);
     }
-    CHECK(done);
-    CHECK(n > 4); /* the reader's buffer and zlib's state and window, for each file */
+    CHECK(s.done);
+    CHECK(s.n > 4); /* the reader's buffer and zlib's state and window, for each file */
 }
 
 static void test_fashion_mnist(void)

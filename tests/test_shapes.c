@@ -288,26 +288,17 @@ static void test_memory_malloc_sweep(void)
     const char *res = "input 8x8x4 as x; conv 8 3x3 pad=1 as c1; relu as r1; conv 4 3x3 pad=1 as c2; add c2 x";
     cn_net *net = parse_spec(ctx, res);
     if (!net) return;
-    fail_alloc fa;
-    cn_allocator alloc = { fa_malloc, fa_realloc, fa_free, &fa };
-    int done = 0;
-    long n;
-    for (n = 0; n < 100 && !done; n++) {
-        fa = (fail_alloc){ 0, -1, 0, 0 };
-        cn_ctx *c = NULL;
-        CHECK(cn_ctx_create(&alloc, &c) == CN_OK);
-        fa.calls = 0, fa.fail_at = n;
+    fa_sweep s;
+    for (fa_sweep_start(&s); fa_sweep_next(&s, 100);) {
         cn_memory m;
         int64_t b = -1;
-        cn_status st = cn_net_memory(c, net, 1, CN_OPT_SGD, &m);
-        cn_status st_fit = st ? st : cn_net_fit_batch(c, net, 1 << 20, CN_OPT_SGD, 0, &b);
-        int injected = fa.calls > n;
-        fa.fail_at = -1;
-        if (!injected) done = 1;
+        cn_status st = cn_net_memory(s.ctx, net, 1, CN_OPT_SGD, &m);
+        cn_status st_fit = st ? st : cn_net_fit_batch(s.ctx, net, 1 << 20, CN_OPT_SGD, 0, &b);
+        int injected = fa_sweep_injected(&s);
         if (st) {
             CHECK(injected);
             CHECK_INT(st, CN_E_NOMEM);
-            CHECK(strlen(cn_ctx_message(c)) > 0);
+            CHECK(strlen(cn_ctx_message(s.ctx)) > 0);
             CHECK_INT(m.inference_activations + m.activations, 0);
         } else {
             CHECK_INT(m.inference_activations, 5120); /* test_memory_branches */
@@ -321,12 +312,12 @@ static void test_memory_malloc_sweep(void)
                 CHECK_INT(b, 204);
             }
         }
-        cn_ctx_destroy(c);
-        CHECK_INT(fa.live, 0);
-        CHECK_INT(fa.bad_free, 0);
+        fa_sweep_end(&s);
+        CHECK_INT(s.fa.live, 0);
+        CHECK_INT(s.fa.bad_free, 0);
     }
-    CHECK(done);
-    CHECK(n > 2); /* at least the two tables of one cn_net_memory call, then fit_batch's */
+    CHECK(s.done);
+    CHECK(s.n > 2); /* at least the two tables of one cn_net_memory call, then fit_batch's */
     cn_net_destroy(net);
 }
 
