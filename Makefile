@@ -1,16 +1,20 @@
 # The commands people type. CMake does the building underneath (build/, build-asan/, build-fuzz/).
-# `make run` and `make check` set up a fresh Debian machine first (scripts/setup.sh).
+# `make run` and `make check` set up a fresh Debian machine first (scripts/setup.sh), each with
+# only what it needs: `make run` the build and the data, `make check` the tests' PyTorch and Chromium too.
 
 JOBS ?= $(shell nproc 2>/dev/null || echo 2)
 CMAKE_FLAGS ?=
 FUZZ_SECONDS ?= 600
 
-.PHONY: all setup build run check asan fuzz bench clean
+.PHONY: all setup setup-check build run check asan fuzz bench clean
 
 all: build
 
 setup:
 	@scripts/setup.sh
+
+setup-check:
+	@scripts/setup.sh --check
 
 build: setup
 	@cmake -S . -B build -DCMAKE_BUILD_TYPE=Release $(CMAKE_FLAGS) >/dev/null
@@ -23,10 +27,10 @@ run: build
 	./build/convnet summary models/fmnist-small.cnn --batch 64
 	./build/convnet train models/fmnist-small.cnn --epochs 3 --out runs/fmnist-small --replace
 
-check: build
+check: setup-check build
 	cd build && ctest --output-on-failure -j $(JOBS)
 
-asan: setup
+asan: setup-check
 	@cmake -S . -B build-asan -DCMAKE_BUILD_TYPE=Debug -DCN_SANITIZE=ON $(CMAKE_FLAGS) >/dev/null
 	@cmake --build build-asan -j $(JOBS)
 	cd build-asan && ctest --output-on-failure -j $(JOBS)

@@ -536,5 +536,18 @@ expect_rc "calc softmax 1000 999 --explain" 0
 expect_line "calc softmax 1000 999 --explain: the shifted sum" out "$("$PY" -c 'import math; print("  sum = %.6g" % (1 + math.exp(-1)))')"
 expect_line "calc softmax 1000 999 --explain: S1" out "$("$PY" -c 'import math; s = 1 + math.exp(-1); print("  S1 = 1 / %.6g = %.6g" % (s, 1 / s))')"
 
+# make run installs only what the main job needs; make check adds the tests' PyTorch and Chromium
+run_pkgs=$(SETUP_LIST=1 sh scripts/setup.sh | tr '\n' ' ')
+check_pkgs=$(SETUP_LIST=1 sh scripts/setup.sh --check | tr '\n' ' ')
+case " $run_pkgs" in
+*" python3-torch "* | *" chromium "*) fail=$((fail + 1)); echo "FAIL setup for make run installs test tools: $run_pkgs" ;;
+*" dataset-fashion-mnist "*) pass=$((pass + 1)); echo "ok   setup for make run: the build and the data only" ;;
+*) fail=$((fail + 1)); echo "FAIL setup for make run lacks the data: $run_pkgs" ;;
+esac
+case " $check_pkgs" in
+*" python3-torch"*" chromium "*) pass=$((pass + 1)); echo "ok   setup for make check adds python3-torch and chromium" ;;
+*) fail=$((fail + 1)); echo "FAIL setup for make check: $check_pkgs" ;;
+esac
+
 echo "$pass passed, $fail failed"
 [ "$fail" -eq 0 ]

@@ -3,7 +3,7 @@
 # one self-contained file (no http(s):// reference) that headless Chromium parses into two SVG
 # charts, a confusion matrix of classes x classes cells, the per-class table, the model table and
 # a grid of inline PNG images, mistakes first; class names are escaped. Chromium (Debian's
-# `chromium`, installed by scripts/setup.sh) is required: without it the test fails.
+# `chromium`, installed by scripts/setup.sh --check) is required: without it the test fails.
 # Run by CTest: tests/report_test.sh /path/to/convnet
 CN=${1:?usage: tests/report_test.sh /path/to/convnet}
 T=$(mktemp -d "${TMPDIR:-/tmp}/cn_report.XXXXXX") || exit 1
@@ -12,7 +12,7 @@ count() { grep -o "$1" "$2" | wc -l; }
 
 CHROMIUM=$(command -v chromium || command -v chromium-browser)
 if [ -z "$CHROMIUM" ]; then
-    echo "FAIL chromium is not installed: run scripts/setup.sh (it installs Debian's chromium), or apt-get install chromium"
+    echo "FAIL chromium is not installed: run scripts/setup.sh --check (it installs Debian's chromium), or apt-get install chromium"
     exit 1
 fi
 # headless, no sandbox (root in CI), and nothing that reaches the network
