@@ -1,9 +1,14 @@
 /* eval.c — `convnet eval` (accuracy, loss, per-class accuracy, confusion matrix of a checkpoint
  * on a data set) and `convnet predict` (the top classes of image files). */
 #define _POSIX_C_SOURCE 200809L /* strdup, strndup */
+#include <dirent.h>
+#include <errno.h>
+#include <glob.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
+#include <sys/stat.h>
 
 #include "cli_impl.h"
 
@@ -123,11 +128,13 @@ int cmd_eval(int argc, char **argv)
         printf("%-14s %8lld %8.2f%%\n", cn_text_escape(class_name(names, nn, c, buf, sizeof buf), esc, sizeof esc), (long long)row,
                row ? 100.0 * (double)r.confusion[c * k + c] / (double)row : 0.0);
     }
-    printf("\nconfusion matrix (rows: true class, columns: predicted)\n%5s", "");
+    /* rows labelled by number and name, columns by number */
+    printf("\nconfusion matrix (rows: true class, columns: predicted)\n%20s", "");
     for (int32_t p = 0; p < k; p++) printf(" %5d", (int)p);
     printf("\n");
     for (int32_t c = 0; c < k; c++) {
-        printf("%5d", (int)c);
+        char esc[256];
+        printf("%3d %-16.16s", (int)c, cn_text_escape(class_name(names, nn, c, buf, sizeof buf), esc, sizeof esc));
         for (int32_t p = 0; p < k; p++) printf(" %5lld", (long long)r.confusion[c * k + p]);
         printf("\n");
     }
@@ -152,53 +159,149 @@ int cli_load_input(cn_ctx *ctx, const char *path, const cn_layer_info *in, const
 
 static void predict_help(void)
 {
-    printf("usage: convnet predict CKPT IMAGE... [--top K] [--threads N] [--json]\n\n"
+    printf("usage: convnet predict CKPT IMAGE|FOLDER|'GLOB'... [--top K] [--csv FILE] [--threads N] [--json]\n\n"
            "The K most likely classes (default 3) of each PNG or JPEG image, resized and converted to the\n"
-           "network's input as in training, with their probabilities.\n"
+           "network's input as in training, with their probabilities. A folder gives every .png, .jpg and\n"
+           ".jpeg file under it (sorted, sub-folders too); a quoted pattern ('photos/*.jpg') is expanded\n"
+           "here. A file that cannot be read is reported and the others go on; the exit status is then 1.\n"
+           "  --top K      classes per image (default 3)\n"
+           "  --csv FILE   also write image,class,name,probability,error (the most likely class; the\n"
+           "               error of an unreadable file), written atomically\n"
            "  --threads N  threads for the kernels (default: OMP_NUM_THREADS, else one per core)\n"
-           "  --json   [{\"image\",\"predictions\":[{\"class\",\"name\",\"probability\"}]}]\n");
+           "  --json       [{\"image\",\"predictions\":[{\"class\",\"name\",\"probability\"}]} or {\"image\",\"error\"}]\n");
+}
+
+/* a growable list of paths, malloc'ed */
+typedef struct {
+    char **v;
+    int n, cap;
+} path_list;
+
+static int path_add(path_list *l, const char *p)
+{
+    if (l->n == l->cap) {
+        int cap = l->cap ? 2 * l->cap : 64;
+        char **v = realloc(l->v, (size_t)cap * sizeof *v);
+        if (!v) return -1;
+        l->v = v, l->cap = cap;
+    }
+    return (l->v[l->n] = strdup(p)) ? (l->n++, 0) : -1;
+}
+
+static void path_free(path_list *l)
+{
+    for (int i = 0; i < l->n; i++) free(l->v[i]);
+    free(l->v);
+}
+
+static int is_image_name(const char *name)
+{
+    const char *dot = strrchr(name, '.');
+    return dot && (!strcasecmp(dot, ".png") || !strcasecmp(dot, ".jpg") || !strcasecmp(dot, ".jpeg"));
+}
+
+static int cmp_str(const void *a, const void *b) { return strcmp(*(char *const *)a, *(char *const *)b); }
+
+/* every image file under dir, sorted, depth first; 0 or exit status */
+static int add_folder(path_list *l, const char *dir, int depth)
+{
+    if (depth > 32) return cli_error("%s: folders nested more than 32 deep", dir);
+    DIR *d = opendir(dir);
+    if (!d) return cli_error("%s: cannot open folder: %s", dir, strerror(errno));
+    path_list here = { 0 };
+    int rc = 0;
+    for (struct dirent *e; !rc && (e = readdir(d));) {
+        if (e->d_name[0] == '.') continue;
+        char path[4200];
+        snprintf(path, sizeof path, "%s/%s", dir, e->d_name);
+        if (path_add(&here, path)) rc = cli_error("out of memory");
+    }
+    closedir(d);
+    if (here.n > 1) qsort(here.v, (size_t)here.n, sizeof *here.v, cmp_str);
+    for (int i = 0; !rc && i < here.n; i++) {
+        struct stat st;
+        if (stat(here.v[i], &st)) continue; /* a dangling link: nothing to read */
+        if (S_ISDIR(st.st_mode)) rc = add_folder(l, here.v[i], depth + 1);
+        else if (is_image_name(here.v[i]) && path_add(l, here.v[i])) rc = cli_error("out of memory");
+    }
+    path_free(&here);
+    return rc;
+}
+
+/* the images an argument names: a folder's, a pattern's matches, or the file itself */
+static int add_images(path_list *l, const char *arg)
+{
+    struct stat st;
+    if (!stat(arg, &st) && S_ISDIR(st.st_mode)) return add_folder(l, arg, 0);
+    if (stat(arg, &st) && strpbrk(arg, "*?[")) {
+        glob_t g;
+        int r = glob(arg, 0, NULL, &g);
+        if (r == GLOB_NOMATCH) return cli_error("%s: no file matches", arg);
+        if (r) return cli_error("%s: cannot expand the pattern", arg);
+        int rc = 0;
+        for (size_t i = 0; !rc && i < g.gl_pathc; i++) rc = path_add(l, g.gl_pathv[i]) ? cli_error("out of memory") : 0;
+        globfree(&g);
+        return rc;
+    }
+    return path_add(l, arg) ? cli_error("out of memory") : 0;
+}
+
+static void csv_field(FILE *f, const char *s)
+{
+    fputc('"', f);
+    for (; *s; s++) {
+        if (*s == '"') fputc('"', f);
+        fputc(*s, f);
+    }
+    fputc('"', f);
 }
 
 int cmd_predict(int argc, char **argv)
 {
-    static const char *const known[] = { "--top", "--json", "--threads", "--help", NULL };
-    const char *ckpt = NULL, **images = calloc((size_t)argc + 1, sizeof(char *));
+    static const char *const known[] = { "--top", "--csv", "--json", "--threads", "--help", NULL };
+    const char *ckpt = NULL, *csv_path = NULL, **args = calloc((size_t)argc + 1, sizeof(char *));
     int64_t top = 3;
-    int json = 0, n_img = 0;
-    if (!images) return cli_error("out of memory");
+    int json = 0, n_args = 0;
+    if (!args) return cli_error("out of memory");
     cli_args a;
     cli_args_init(&a, "predict", argc, argv);
     while (cli_more(&a)) {
         if (cli_flag(&a, "--help") || cli_flag(&a, "-h")) {
             predict_help();
-            free(images);
+            free(args);
             return 0;
         } else if (cli_opt(&a, "--top")) {
-            if (cli_parse_int("predict", "--top", a.value, 1, 1000, &top)) return free(images), EXIT_USAGE;
+            if (cli_parse_int("predict", "--top", a.value, 1, 1000, &top)) return free(args), EXIT_USAGE;
         } else if (cli_opt(&a, "--threads")) {
-            if (cli_threads("predict", a.value)) return free(images), EXIT_USAGE;
-        } else if (cli_flag(&a, "--json")) json = 1;
+            if (cli_threads("predict", a.value)) return free(args), EXIT_USAGE;
+        } else if (cli_opt(&a, "--csv")) csv_path = a.value;
+        else if (cli_flag(&a, "--json")) json = 1;
         else if (a.failed) break;
         else if (!cli_is_option(cli_peek(&a))) {
             if (!ckpt) ckpt = cli_next(&a);
-            else images[n_img++] = cli_next(&a);
+            else args[n_args++] = cli_next(&a);
         } else {
-            free(images);
+            free(args);
             return cli_unknown(&a, known);
         }
     }
-    if (a.failed || !ckpt || !n_img) {
-        free(images);
-        return a.failed ? EXIT_USAGE : cli_usage_error("predict", "give a checkpoint and one or more images");
+    if (a.failed || !ckpt || !n_args) {
+        free(args);
+        return a.failed ? EXIT_USAGE : cli_usage_error("predict", "give a checkpoint and one or more images or folders");
     }
-    cn_ctx *ctx;
-    if (cn_ctx_create(NULL, &ctx)) return free(images), cli_error("out of memory");
-    cn_checkpoint *ck;
-    cn_net *net;
+    path_list images = { 0 };
+    int rc = 0;
+    for (int i = 0; !rc && i < n_args; i++) rc = add_images(&images, args[i]);
+    free(args);
+    if (!rc && !images.n) rc = cli_error("no PNG or JPEG images in what was given");
+    cn_ctx *ctx = NULL;
+    if (!rc && cn_ctx_create(NULL, &ctx)) rc = cli_error("out of memory");
+    cn_checkpoint *ck = NULL;
+    cn_net *net = NULL;
     float mean[4], std[4];
-    int rc = cli_open_checkpoint(ctx, ckpt, &ck, &net, mean, std);
+    if (!rc) rc = cli_open_checkpoint(ctx, ckpt, &ck, &net, mean, std);
     if (rc) {
-        free(images);
+        path_free(&images);
         cn_ctx_destroy(ctx);
         return rc;
     }
@@ -206,17 +309,25 @@ int cmd_predict(int argc, char **argv)
     cn_net_layer(ctx, net, 0, 1, &in);
     cn_net_layer(ctx, net, cn_net_layer_count(net) - 1, 1, &out);
     int64_t chw = in.c * in.h * in.w, k = out.c * out.h * out.w;
-    int softmaxed = !strcmp(out.type, "softmax");
+    int softmaxed = !strcmp(out.type, "softmax"), failed = 0;
     float *x = malloc((size_t)chw * sizeof(float)), *prob = malloc((size_t)k * sizeof(float));
     int32_t nn;
     char **names = names_of(ck, &nn), buf[32];
-    if (json) printf("[");
-    for (int i = 0; !rc && i < n_img; i++) {
-        if (!x || !prob) {
-            rc = cli_error("out of memory");
-            break;
+    char *csv = NULL;
+    size_t csv_len = 0;
+    FILE *cf = csv_path ? open_memstream(&csv, &csv_len) : NULL;
+    if (!x || !prob || (csv_path && !cf)) rc = cli_error("out of memory");
+    if (cf) fprintf(cf, "image,class,name,probability,error\n");
+    if (json && !rc) printf("[");
+    for (int i = 0; !rc && i < images.n; i++) {
+        const char *img = images.v[i];
+        if (cli_load_input(ctx, img, &in, mean, std, x)) { /* printed; the other images go on */
+            failed++;
+            if (json) printf("%s{\"image\":", i ? "," : ""), cli_json_string(stdout, img), printf(",\"error\":"),
+                cli_json_string(stdout, cn_ctx_message(ctx)), printf("}");
+            if (cf) csv_field(cf, img), fprintf(cf, ",,,,"), csv_field(cf, cn_ctx_message(ctx)), fprintf(cf, "\n");
+            continue;
         }
-        if ((rc = cli_load_input(ctx, images[i], &in, mean, std, x))) break;
         if (cn_net_forward(ctx, net, x, 1, 0)) {
             rc = cli_ctx_error(ctx);
             break;
@@ -226,30 +337,38 @@ int cmd_predict(int argc, char **argv)
         else cn_softmax(y, prob, k);
         if (json) {
             printf("%s{\"image\":", i ? "," : "");
-            cli_json_string(stdout, images[i]);
+            cli_json_string(stdout, img);
             printf(",\"predictions\":[");
         } else {
-            printf("%s\n", images[i]);
+            char esc[4200];
+            printf("%s\n", cn_text_escape(img, esc, sizeof esc));
         }
         for (int64_t t = 0; t < top && t < k; t++) {
             int64_t best = -1;
             for (int64_t c = 0; c < k; c++)
                 if (prob[c] >= 0 && (best < 0 || prob[c] > prob[best])) best = c;
+            const char *name = class_name(names, nn, (int32_t)best, buf, sizeof buf);
             if (json) {
                 printf("%s{\"class\":%lld,\"name\":", t ? "," : "", (long long)best);
-                cli_json_string(stdout, class_name(names, nn, (int32_t)best, buf, sizeof buf));
+                cli_json_string(stdout, name);
                 printf(",\"probability\":%.6f}", prob[best]);
             } else {
                 char esc[256];
-                printf("  %6.2f%%  %s\n", 100 * prob[best],
-                       cn_text_escape(class_name(names, nn, (int32_t)best, buf, sizeof buf), esc, sizeof esc));
+                printf("  %6.2f%%  %s\n", 100 * prob[best], cn_text_escape(name, esc, sizeof esc));
             }
+            if (cf && t == 0) csv_field(cf, img), fprintf(cf, ",%lld,", (long long)best), csv_field(cf, name),
+                fprintf(cf, ",%.6f,\n", prob[best]);
             prob[best] = -1;
         }
         if (json) printf("]}");
     }
     if (json && !rc) printf("]\n");
-    free(x), free(prob), free(images);
+    if (cf && fclose(cf) && !rc) rc = cli_error("out of memory");
+    if (cf && !rc && cn_file_write_atomic(ctx, csv_path, csv, csv_len)) rc = cli_ctx_error(ctx);
+    if (!rc && failed) rc = cli_error("%d of %d images could not be read (named above)", failed, images.n);
+    free(csv);
+    free(x), free(prob);
+    path_free(&images);
     free_names(names, nn);
     cn_net_destroy(net);
     cn_checkpoint_free(ck);

@@ -51,6 +51,28 @@ check "exploding run: says no checkpoint was written" "grep -q 'no checkpoint wr
 check "train on an image folder" "[ $? -eq 0 ] && grep -q 'no test half' '$T/out'"
 "$CN" predict "$T/colours-run" "$T/colours/green/000.png" --json >"$T/pred.json"
 check "predict names the folder's class" "grep -q '\"predictions\":\[{\"class\":1,\"name\":\"green\"' '$T/pred.json'"
+# predict on a folder (sub-folders too, non-images skipped) holding an unreadable file: the others
+# go on, the failure is named, exit 1; the CSV holds a row per image
+mkdir -p "$T/mixed/sub"
+cp "$T/colours/red/000.png" "$T/mixed/a.png"
+cp "$T/colours/blue/000.png" "$T/mixed/sub/b.PNG"
+printf 'not an image' >"$T/mixed/broken.png"
+printf 'notes' >"$T/mixed/notes.txt"
+"$CN" predict "$T/colours-run" "$T/mixed" --csv "$T/pred.csv" >"$T/out" 2>"$T/err"
+check "predict FOLDER with a broken file: exit 1, names it, goes on" \
+    "[ $? -eq 1 ] && grep -q '$T/mixed/broken.png: ' '$T/err' && grep -q '1 of 3 images could not be read' '$T/err' && grep -q 'sub/b.PNG' '$T/out'"
+check "predict --csv: header and a row per image, sorted, names by class, the broken one with its error" \
+    "/usr/bin/python3 -c \"
+import csv
+rows = list(csv.reader(open('$T/pred.csv')))
+names = ['blue', 'green', 'red']
+ok = rows[0] == ['image', 'class', 'name', 'probability', 'error'] and [r[0] for r in rows[1:]] == ['$T/mixed/a.png', '$T/mixed/broken.png', '$T/mixed/sub/b.PNG']
+ok = ok and rows[2][1:4] == ['', '', ''] and 'not a PNG or JPEG' in rows[2][4]
+ok = ok and all(names[int(r[1])] == r[2] and 0 < float(r[3]) <= 1 and r[4] == '' for r in (rows[1], rows[3]))
+exit(not ok)\""
+"$CN" predict "$T/colours-run" "$T/colours/red/00*.png" --json >"$T/glob.json"
+check "predict 'GLOB': the pattern expanded (10 images)" \
+    "/usr/bin/python3 -c \"import json; d = json.load(open('$T/glob.json')); exit(not (len(d) == 10 and d[9]['image'].endswith('red/009.png')))\""
 "$CN" eval "$T/colours-run" --json >"$T/eval2.json"
 check "eval on the folder: 120 images, above chance" "/usr/bin/python3 -c \"import json; d = json.load(open('$T/eval2.json')); exit(not (d['count'] == 120 and d['accuracy'] > 0.6))\""
 
