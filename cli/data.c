@@ -12,9 +12,9 @@ static void help(void)
            "an image folder (one sub-folder of PNG/JPEG images per class). Every image must decode;\n"
            "empty files, duplicates (identical pixels) and labels outside 0..N-1 are reported with the\n"
            "file; the histogram shows the images per class. PATH may be 'fashion-mnist'.\n"
-           "Exit status 1 when anything is wrong.\n\n"
+           "Exit status 1 when anything is wrong, an empty class or no images at all included.\n\n"
            "  --classes N   the number of classes the labels must fit (default: any)\n"
-           "  --json        {\"files\",\"bad_files\",\"duplicates\",\"bad_labels\",\"classes\",\"per_class\":[{\"class\",\"name\",\"count\"}],\"problems\":[...]}\n");
+           "  --json        {\"files\",\"bad_files\",\"duplicates\",\"bad_labels\",\"empty_classes\",\"classes\",\"per_class\":[{\"class\",\"name\",\"count\"}],\"problems\":[...]}\n");
 }
 
 /* the report's problems, a line each: JSON strings, or lines escaped for the terminal (the paths
@@ -68,15 +68,20 @@ int cmd_data(int argc, char **argv)
         cn_ctx_destroy(ctx);
         return rc;
     }
-    int bad = r.bad_files || r.duplicates || r.bad_labels;
+    /* anything the check lists is a problem: an empty class, no images at all, a class folder's
+     * name, as much as a file that does not decode */
+    int64_t empty = 0;
+    for (int32_t c = 0; c < r.classes; c++) empty += r.per_class[c] == 0;
+    int bad = r.bad_files || r.duplicates || r.bad_labels || empty || !r.files || (r.problems && *r.problems);
     char name[32];
     const char *const *known_names = r.class_names ? (const char *const *)r.class_names : cli_known_class_names(dir, r.classes);
     if (json) {
         printf("{\"path\":");
         cli_json_string(stdout, dir);
-        printf(",\"files\":%lld,\"bad_files\":%lld,\"duplicates\":%lld,\"bad_labels\":%lld,\"classes\":%d,\"per_class\":[",
+        printf(",\"files\":%lld,\"bad_files\":%lld,\"duplicates\":%lld,\"bad_labels\":%lld,\"empty_classes\":%lld,"
+               "\"classes\":%d,\"per_class\":[",
                (long long)r.files, (long long)r.bad_files, (long long)r.duplicates, (long long)r.bad_labels,
-               (int)r.classes);
+               (long long)empty, (int)r.classes);
         for (int32_t c = 0; c < r.classes; c++) {
             snprintf(name, sizeof name, "%d", (int)c);
             printf("%s{\"class\":%d,\"name\":", c ? "," : "", (int)c);
@@ -94,8 +99,9 @@ int cmd_data(int argc, char **argv)
             printf("  %-16s %8lld\n", cn_text_escape(known_names ? known_names[c] : name, esc, sizeof esc),
                    (long long)r.per_class[c]);
         }
-        printf("%lld files that do not decode or are empty, %lld duplicates, %lld labels out of range\n",
-               (long long)r.bad_files, (long long)r.duplicates, (long long)r.bad_labels);
+        printf("%lld files that do not decode or are empty, %lld duplicates, %lld labels out of range, "
+               "%lld empty classes\n", (long long)r.bad_files, (long long)r.duplicates, (long long)r.bad_labels,
+               (long long)empty);
         if (r.problems && *r.problems) printf("\n");
         print_problems(r.problems, 0);
         printf("%s\n", bad ? "problems found" : "ok");

@@ -339,6 +339,17 @@ expect_text "data check: the empty file named" out "empty.png"
 expect_text "data check: the non-image named" out "notes.png: not a PNG or JPEG image"
 run "$CN" data check "$T/nowhere"
 expect_rc "data check of a missing folder" 1
+# an empty class, and no images at all, are problems too (exit 1)
+mkdir -p "$T/oneempty/cat" "$T/oneempty/dog" "$T/noimages/cat"
+cp "$T/imgs/cat/a.png" "$T/oneempty/cat/a.png"
+run "$CN" data check "$T/oneempty"
+expect_rc "data check of a folder with an empty class" 1
+expect_text "data check: the empty class counted" out "0 labels out of range, 1 empty classes"
+expect_text "data check: the empty class named" out "oneempty/dog: no images in this class folder"
+run "$CN" data check "$T/oneempty" --json
+expect_json "data check --json: empty_classes 1" "d['empty_classes'] == 1 and d['per_class'][1]['count'] == 0"
+run "$CN" data check "$T/noimages"
+expect_rc "data check of a folder without images" 1
 
 # bench: a short run of a small net, as JSON; every layer but the input listed with its MACs
 run "$CN" bench -e 'input 8x8x1; conv 4 3x3 pad=1; relu; dense 3' --batch 4 --seconds 0.05 --json
