@@ -41,6 +41,7 @@ static void help(void)
            "  --init I             kaiming (default), kaiming-uniform, xavier, xavier-uniform\n"
            "  --seed S             (default 1); the same seed gives the same weights, bit for bit\n"
            "  --seeds N            train N times (seeds S, S+1, ...) and report mean +- sample std\n"
+           "  --patience N         stop early once N epochs in a row gave no better validation accuracy\n"
            "output:\n"
            "  --out DIR            model.safetensors (best by validation), last.safetensors (to resume),\n"
            "                       metrics.csv, run.json, report.html (default runs/<spec name>); a\n"
@@ -80,7 +81,7 @@ static int parse_args(int argc, char **argv, train_opts *o)
     static const char *const known[] = { "-e", "--data", "--val", "--crop", "--flip", "--epochs", "--batch", "--optimizer",
                                          "--lr", "--momentum", "--schedule", "--warmup", "--step-size", "--weight-decay",
                                          "--l1", "--clip", "--label-smoothing", "--init", "--seed", "--seeds", "--out",
-                                         "--resume", "--replace", "--quiet", "--threads", "--help", NULL };
+                                         "--resume", "--replace", "--quiet", "--threads", "--patience", "--help", NULL };
     static const char *const optims[] = { "sgd", "momentum", "nesterov", "adam", "adamw", NULL };
     static const char *const scheds[] = { "constant", "step", "cosine", "onecycle", NULL };
     static const char *const inits[] = { "kaiming", "kaiming-uniform", "xavier", "xavier-uniform", NULL };
@@ -115,6 +116,7 @@ static int parse_args(int argc, char **argv, train_opts *o)
         INT_OPT("--step-size", 1, INT64_C(1) << 40, c->optim.step_size)
         INT_OPT("--seed", 0, INT64_MAX, c->seed)
         INT_OPT("--seeds", 1, 1000, o->seeds)
+        INT_OPT("--patience", 1, 100000, c->patience)
         REAL_OPT("--val", c->val_fraction)
         REAL_OPT("--momentum", c->optim.momentum)
         REAL_OPT("--l1", c->optim.l1)
@@ -322,6 +324,10 @@ static int train_once(cn_ctx *ctx, train_opts *o, const char *out, uint64_t seed
     if ((rc = cmd_report(2, report_args))) goto done;
     ps->has_test = has_test;
     if (!has_test) *test_acc = sum.best_val_acc;
+    if (!o->quiet && sum.stopped_early)
+        printf("stopped early: %lld epochs without a better %s accuracy than epoch %lld's (--patience %lld)\n",
+               (long long)o->cfg.patience, o->cfg.val_fraction > 0 ? "validation" : "training",
+               (long long)sum.best_epoch, (long long)o->cfg.patience);
     if (!o->quiet) {
         if (has_test) printf("test accuracy %.2f%% (best epoch %lld", 100 * *test_acc, (long long)sum.best_epoch);
         else printf("best validation accuracy %.2f%% (epoch %lld", 100 * sum.best_val_acc, (long long)sum.best_epoch);

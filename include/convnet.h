@@ -557,6 +557,8 @@ typedef struct cn_train_config {
     /* called after every batch and every epoch; a non-zero return stops the run cleanly */
     int (*progress)(void *user, const cn_train_progress *p);
     void *user;
+    int64_t patience;          /* early stopping: stop once this many epochs in a row gave no better
+                                * validation accuracy (training accuracy without validation); 0: never */
 } cn_train_config;
 
 /* The defaults of `convnet train`: 10 epochs of batch 64, SGD with Nesterov momentum 0.9,
@@ -569,6 +571,7 @@ typedef struct cn_train_summary {
     int64_t best_epoch;
     float mean[4], std[4];     /* the input normalisation, per channel */
     double seconds;
+    int stopped_early;         /* patience ran out before the last epoch */
 } cn_train_summary;
 
 /* Trains the net (its parameters initialised here unless resuming) on ds. Every epoch writes

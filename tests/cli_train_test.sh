@@ -73,6 +73,15 @@ exit(not ok)\""
 "$CN" predict "$T/colours-run" "$T/colours/red/00*.png" --json >"$T/glob.json"
 check "predict 'GLOB': the pattern expanded (10 images)" \
     "/usr/bin/python3 -c \"import json; d = json.load(open('$T/glob.json')); exit(not (len(d) == 10 and d[9]['image'].endswith('red/009.png')))\""
+# early stopping: a learning rate too small to change a float weight keeps the validation accuracy
+# where epoch 1 left it, so --patience 2 stops after epoch 3 of 10; a resume stops there too
+"$CN" train -e 'input 12x12x3; conv 4 3x3 pad=1; relu; globalavgpool; dense 3' --data "$T/colours" --epochs 10 \
+    --batch 16 --val 0.25 --lr 1e-12 --optimizer sgd --schedule constant --patience 2 --out "$T/patience" >"$T/out" 2>&1
+check "--patience 2: stopped after epoch 3 of 10, said so" \
+    "[ $? -eq 0 ] && [ \$(wc -l <'$T/patience/metrics.csv') -eq 4 ] && grep -q 'stopped early: 2 epochs without a better validation accuracy than epoch 1' '$T/out'"
+"$CN" train --resume "$T/patience" >"$T/out" 2>&1
+check "--resume of a run stopped early stays stopped" \
+    "[ $? -eq 0 ] && [ \$(wc -l <'$T/patience/metrics.csv') -eq 4 ] && grep -q 'stopped early' '$T/out'"
 "$CN" eval "$T/colours-run" --json >"$T/eval2.json"
 check "eval on the folder: 120 images, above chance" "/usr/bin/python3 -c \"import json; d = json.load(open('$T/eval2.json')); exit(not (d['count'] == 120 and d['accuracy'] > 0.6))\""
 

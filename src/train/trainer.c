@@ -327,6 +327,11 @@ cn_status cn_train(cn_ctx *ctx, cn_net *net, const cn_dataset *ds, const cn_trai
     const cn_node *o = &net->nodes[net->n - 1];
     int64_t classes = o->out.c * o->out.h * o->out.w;
     for (int64_t e = r.epoch + 1; e <= cfg->epochs; e++) {
+        /* early stopping, from the state a checkpoint keeps: a resumed run stops where it would have */
+        if (cfg->patience > 0 && r.epoch - r.best_epoch >= cfg->patience) {
+            out->stopped_early = 1;
+            break;
+        }
         double t0 = now(), loss_sum = 0;
         int64_t correct = 0, seen = 0;
         cn_shuffle(&r.data_rng, order, n_train);
