@@ -14,7 +14,7 @@
 static void help(void)
 {
     printf("usage: convnet train SPEC | -e TEXT [options]\n"
-           "       convnet train --resume DIR\n\n"
+           "       convnet train --resume DIR [--epochs N]\n\n"
            "Trains the network of SPEC on a data set, shows progress, keeps checkpoints, and reports the\n"
            "test accuracy. The defaults are a good recipe for Fashion-MNIST (SGD with Nesterov momentum,\n"
            "one-cycle learning rate to 0.05, weight decay 5e-4, batch 64, 10 epochs).\n\n"
@@ -48,7 +48,8 @@ static void help(void)
            "                       folder belongs to one run: one holding another run is refused\n"
            "  --replace            start over in an --out folder that holds another run (its files go)\n"
            "  --resume DIR         continue the run in DIR from its last completed epoch (a run stopped\n"
-           "                       before its first epoch ended starts again from the beginning)\n"
+           "                       before its first epoch ended starts again from the beginning); with\n"
+           "                       --epochs N the run gets a new length, finished or not\n"
            "  --quiet              no progress, only the final result\n"
            "  --threads N          threads for the kernels (default: OMP_NUM_THREADS, else one per core);\n"
            "                       the same bits on any number\n",
@@ -59,6 +60,7 @@ typedef struct {
     const char *spec, *spec_text, *data, *out, *resume;
     const char *restart_spec; /* --resume of a run stopped before its first checkpoint: run.json's spec */
     int from_checkpoint;      /* --resume from DIR/last.safetensors */
+    int64_t epochs_given;     /* --epochs as given (0: not given); with --resume, the run's new length */
     cn_train_config cfg;
     int64_t seeds;
     int quiet, replace;
@@ -109,7 +111,7 @@ static int parse_args(int argc, char **argv, train_opts *o)
         else if (cli_opt(&a, "--threads")) {
             if (cli_threads("train", a.value)) return EXIT_USAGE;
         }
-        INT_OPT("--epochs", 1, 100000, c->epochs)
+        INT_OPT("--epochs", 1, 100000, o->epochs_given)
         INT_OPT("--batch", 1, 1 << 20, c->batch)
         INT_OPT("--crop", 0, 64, c->crop_pad)
         INT_OPT("--warmup", 0, INT64_C(1) << 40, c->optim.warmup_steps)
@@ -155,6 +157,7 @@ static int parse_args(int argc, char **argv, train_opts *o)
     }
 #undef INT_OPT
 #undef REAL_OPT
+    if (o->epochs_given) c->epochs = o->epochs_given;
     return a.failed ? EXIT_USAGE : 0;
 }
 
@@ -292,7 +295,9 @@ static int train_once(cn_ctx *ctx, train_opts *o, const char *out, uint64_t seed
     /* the folder is created and taken only now, so that a run that cannot start leaves nothing
      * behind (a resumed run's folder is held by cmd_train) */
     if (!o->resume && ((rc = cli_run_lock(ctx, out, &lock)) || (rc = claim_folder(o, out, 1)))) goto done;
-    if (!o->from_checkpoint && (rc = cli_run_manifest_write(ctx, out, args, seed, cn_net_spec_text(net)))) goto done;
+    /* run.json: a new run's, or an extended run's new settings */
+    if ((!o->from_checkpoint || o->epochs_given) && (rc = cli_run_manifest_write(ctx, out, args, seed, cn_net_spec_text(net))))
+        goto done;
     cn_train_config cfg = o->cfg;
     /* the settings as given, and this run's own seed (--seeds runs several) */
     char seed_text[32];
@@ -344,8 +349,10 @@ done:
 }
 
 /* The settings a run was started with (train_args: one argument a line, as its checkpoints
- * and run.json keep them) and its seed into *o; *words keeps the strings o points into. */
-static int saved_settings(const char *where, const char *saved, const char *seed, train_opts *o, char **words)
+ * and run.json keep them) and its seed into *o, with --epochs N if given (*old_epochs: the run's
+ * own); *words keeps the strings o points into. */
+static int saved_settings(const char *where, const char *saved, const char *seed, train_opts *o, char **words,
+                          int64_t *old_epochs)
 {
     char *argv_saved[256];
     int n = 0;
@@ -356,27 +363,72 @@ static int saved_settings(const char *where, const char *saved, const char *seed
     cn_train_defaults(&again.cfg);
     if (!saved || !seed || parse_args(n, argv_saved, &again) != 0)
         return cli_error("%s: no settings to resume with (train_args, seed)", where);
+    *old_epochs = again.cfg.epochs;
     again.cfg.seed = strtoull(seed, NULL, 10);
     again.resume = o->resume;
     again.quiet = o->quiet;
     again.spec = NULL;
+    again.epochs_given = o->epochs_given; /* --resume DIR --epochs N: the new length */
+    if (o->epochs_given) again.cfg.epochs = o->epochs_given;
     *o = again;
     return 0;
 }
 
-/* --resume DIR: the settings of its last checkpoint, else of its run.json (a run stopped before
- * its first epoch ended, which starts again). Under the folder's lock. */
+/* saved train_args with "--epochs N" set to epochs (appended when absent), malloc'ed */
+static char *with_epochs(const char *saved, int64_t epochs)
+{
+    char *out = malloc(strlen(saved) + 64), *w = out;
+    if (!out) return NULL;
+    int found = 0;
+    for (const char *p = saved; *p;) {
+        size_t n = strcspn(p, "\n"), step = n + (p[n] == '\n');
+        int is_opt = n == 8 && !strncmp(p, "--epochs", 8), is_eq = n > 9 && !strncmp(p, "--epochs=", 9);
+        if (is_opt || is_eq) {
+            w += sprintf(w, "--epochs\n%lld\n", (long long)epochs);
+            found = 1;
+            p += step;
+            if (is_opt && *p) p += strcspn(p, "\n"), p += *p == '\n'; /* the old value */
+            continue;
+        }
+        memcpy(w, p, step);
+        w += step, p += step;
+    }
+    if (!found) w += sprintf(w, "--epochs\n%lld\n", (long long)epochs);
+    *w = '\0';
+    return out;
+}
+
+/* The settings kept from here on: as saved, or with --epochs N (a longer or shorter run, never
+ * shorter than the epochs done; said so), so that later resumes continue the same run. */
+static int kept_settings(const train_opts *o, const char *saved, int64_t done, int64_t old_epochs, char **args)
+{
+    if (!o->epochs_given) return (*args = strdup(saved)) ? 0 : cli_error("out of memory");
+    if (o->epochs_given < done)
+        return cli_usage_error("train", "%s has trained %lld epochs already: --epochs must be at least that", o->resume,
+                               (long long)done);
+    if (!(*args = with_epochs(saved, o->epochs_given))) return cli_error("out of memory");
+    if (o->epochs_given != old_epochs)
+        fprintf(stderr, "convnet train: %s: %lld of %lld epochs done; the run now has %lld, and its learning-rate "
+                        "schedule is planned again for them\n", o->resume, (long long)done, (long long)old_epochs,
+                (long long)o->epochs_given);
+    return 0;
+}
+
+/* --resume DIR [--epochs N]: the settings of its last checkpoint, else of its run.json (a run
+ * stopped before its first epoch ended, which starts again). Under the folder's lock. */
 static int resume_settings(cn_ctx *ctx, train_opts *o, char **args, char **words, char **spec)
 {
     char path[4200];
     struct stat sb;
+    int64_t old_epochs = 0;
     snprintf(path, sizeof path, "%s/last.safetensors", o->resume);
     if (!stat(path, &sb)) {
         cn_checkpoint *ck;
         if (cn_checkpoint_read(ctx, path, &ck)) return cli_ctx_error(ctx);
         const char *saved = cn_checkpoint_meta(ck, "train_args"), *seed = cn_checkpoint_meta(ck, "seed");
-        int rc = saved_settings(path, saved, seed, o, words);
-        if (!rc && !(*args = strdup(saved))) rc = cli_error("out of memory"); /* kept as they were */
+        const char *ep = cn_checkpoint_meta(ck, "epoch");
+        int rc = saved_settings(path, saved, seed, o, words, &old_epochs);
+        if (!rc) rc = kept_settings(o, saved, ep ? strtoll(ep, NULL, 10) : 0, old_epochs, args);
         cn_checkpoint_free(ck);
         o->from_checkpoint = 1;
         return rc;
@@ -385,10 +437,11 @@ static int resume_settings(cn_ctx *ctx, train_opts *o, char **args, char **words
     if (stat(path, &sb))
         return cli_error("%s: nothing to resume: no last.safetensors or run.json (a run killed before it wrote "
                          "run.json had not started training: start it again)", o->resume);
-    char *seed;
-    int rc = cli_run_manifest_read(o->resume, args, &seed, spec);
-    if (!rc) rc = saved_settings(path, *args, seed, o, words);
-    free(seed);
+    char *seed, *saved;
+    int rc = cli_run_manifest_read(o->resume, &saved, &seed, spec);
+    if (!rc) rc = saved_settings(path, saved, seed, o, words, &old_epochs);
+    if (!rc) rc = kept_settings(o, saved, 0, old_epochs, args);
+    free(seed), free(saved);
     if (rc) return rc;
     o->restart_spec = *spec;
     fprintf(stderr, "convnet train: %s: the run was stopped before its first epoch ended; it starts again from the "
@@ -444,8 +497,8 @@ int cmd_train(int argc, char **argv)
     if (rc) return rc < 0 ? 0 : rc;
     if (o.resume) {
         /* the run continues with the settings it was started with */
-        if (o.spec || o.spec_text || o.replace || argc > 2 + (o.quiet ? 1 : 0))
-            return cli_usage_error("train", "--resume DIR takes no other settings (only --quiet)");
+        if (o.spec || o.spec_text || o.replace || argc > 2 + (o.quiet ? 1 : 0) + (o.epochs_given ? 2 : 0))
+            return cli_usage_error("train", "--resume DIR takes no other settings (only --epochs N and --quiet)");
     } else if (!o.spec == !o.spec_text) {
         return cli_usage_error("train", "give a spec file (as models/fmnist-small.cnn) or -e TEXT");
     }

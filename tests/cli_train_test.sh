@@ -32,7 +32,7 @@ check "metrics.csv: a row per epoch" "[ \$(wc -l <'$T/b/metrics.csv') -eq 6 ]"
 
 "$CN" eval "$T/b" --json >"$T/eval.json"
 check "eval of the run" "grep -q '\"count\":10000' '$T/eval.json'"
-"$CN" train --resume "$T/b" --epochs 9 >/dev/null 2>&1
+"$CN" train --resume "$T/b" --lr 0.5 >/dev/null 2>&1
 check "--resume refuses other settings (exit 2)" "[ $? -eq 2 ]"
 "$CN" eval "$T/nothing" >/dev/null 2>"$T/err"
 check "eval of a missing checkpoint: exit 1 with the path" "[ $? -eq 1 ] && grep -q '$T/nothing' '$T/err'"
@@ -82,6 +82,25 @@ check "--patience 2: stopped after epoch 3 of 10, said so" \
 "$CN" train --resume "$T/patience" >"$T/out" 2>&1
 check "--resume of a run stopped early stays stopped" \
     "[ $? -eq 0 ] && [ \$(wc -l <'$T/patience/metrics.csv') -eq 4 ] && grep -q 'stopped early' '$T/out'"
+# a finished run extended: with a constant schedule, 2 epochs and then 2 more are a 4-epoch run,
+# byte for byte (the kept settings say 4); fewer epochs than done are refused
+set -- -e 'input 12x12x3; conv 4 3x3 pad=1; relu; globalavgpool; dense 3' --data "$T/colours" --batch 16 --val 0.25 \
+    --schedule constant --quiet
+"$CN" train "$@" --epochs 2 --out "$T/ext"
+"$CN" train --resume "$T/ext" --epochs 4 --quiet 2>"$T/err"
+check "--resume DIR --epochs 4 extends a finished 2-epoch run, says so" \
+    "[ $? -eq 0 ] && grep -q '2 of 2 epochs done; the run now has 4' '$T/err' && [ \$(wc -l <'$T/ext/metrics.csv') -eq 5 ]"
+"$CN" train "$@" --epochs 4 --out "$T/ext4"
+# (model.safetensors: the same weights; its settings are those of the epoch that wrote it)
+check "... identical to a 4-epoch run (last checkpoint, run.json, the best weights)" \
+    "cmp -s '$T/ext/last.safetensors' '$T/ext4/last.safetensors' && cmp -s '$T/ext/run.json' '$T/ext4/run.json' && /usr/bin/python3 -c \"
+import struct, sys
+def data(p):
+    b = open(p, 'rb').read()
+    return b[8 + struct.unpack('<Q', b[:8])[0]:]
+exit(data('$T/ext/model.safetensors') != data('$T/ext4/model.safetensors'))\""
+"$CN" train --resume "$T/ext" --epochs 3 2>"$T/err"
+check "--resume --epochs below the epochs done: exit 2" "[ $? -eq 2 ] && grep -q 'has trained 4 epochs already' '$T/err'"
 "$CN" eval "$T/colours-run" --json >"$T/eval2.json"
 check "eval on the folder: 120 images, above chance" "/usr/bin/python3 -c \"import json; d = json.load(open('$T/eval2.json')); exit(not (d['count'] == 120 and d['accuracy'] > 0.6))\""
 
