@@ -497,8 +497,12 @@ int cmd_train(int argc, char **argv)
     if (rc) return rc < 0 ? 0 : rc;
     if (o.resume) {
         /* the run continues with the settings it was started with */
-        if (o.spec || o.spec_text || o.replace || argc > 2 + (o.quiet ? 1 : 0) + (o.epochs_given ? 2 : 0))
-            return cli_usage_error("train", "--resume DIR takes no other settings (only --epochs N and --quiet)");
+        for (int i = 0; i < argc; i++) {
+            int valued = !strcmp(argv[i], "--resume") || !strcmp(argv[i], "--epochs");
+            if (!valued && strcmp(argv[i], "--quiet") && strncmp(argv[i], "--resume=", 9) && strncmp(argv[i], "--epochs=", 9))
+                return cli_usage_error("train", "--resume DIR takes no other settings (only --epochs N and --quiet)");
+            i += valued;
+        }
     } else if (!o.spec == !o.spec_text) {
         return cli_usage_error("train", "give a spec file (as models/fmnist-small.cnn) or -e TEXT");
     }
