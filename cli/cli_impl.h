@@ -74,11 +74,16 @@ void cli_json_float(FILE *f, double v, int is_float);
 const char *cli_data_dir(const char *data);
 /* The class names of a well-known IDX data set (Fashion-MNIST's), else NULL. */
 const char *const *cli_known_class_names(const char *dir, int32_t classes);
-/* The training (train = 1) or test half of an MNIST-format folder, or an image folder converted
- * to the input's shape; *has_test says whether a separate test half exists. */
+/* The training (train = 1) or test half of an MNIST-format folder or of an image folder with
+ * train/ and test/ sub-folders, or a plain image folder (all of it), converted to the input's
+ * shape; *has_test says whether a separate test half exists. */
 cn_status cli_load_data(cn_ctx *ctx, const char *data, int train, const cn_layer_info *input, cn_dataset *ds,
                         int *has_test);
 const char *cli_checkpoint_path(const char *arg, char *buf, size_t cap);
+/* What cli_load_data reads, for messages: "DIR/test", "DIR (t10k-*: the test half)", ... */
+const char *cli_data_name(const char *data, int train, char *buf, size_t cap);
+/* The data a checkpoint's run was tested on: its "test_data" (train --test), else its "data". */
+const char *cli_test_data(const cn_checkpoint *ck);
 /* Reads a checkpoint (a file or a run folder's model.safetensors), its net and normalisation;
  * returns 0 or the exit status after printing the error. */
 int cli_open_checkpoint(cn_ctx *ctx, const char *arg, cn_checkpoint **ck, cn_net **net, float *mean, float *std);

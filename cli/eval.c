@@ -89,7 +89,7 @@ int cmd_eval(int argc, char **argv)
         cn_ctx_destroy(ctx);
         return rc;
     }
-    if (!data) data = cn_checkpoint_meta(ck, "data");
+    if (!data) data = cli_test_data(ck);
     cn_layer_info in;
     cn_net_layer(ctx, net, 0, 1, &in);
     cn_dataset ds;
@@ -119,7 +119,9 @@ int cmd_eval(int argc, char **argv)
         printf("]}\n");
         goto done;
     }
-    printf("%s on %s: %lld images\naccuracy %.2f%%, loss %.4f\n\n%-14s %8s %9s\n", ckpt, cli_data_dir(data),
+    char used[4300];
+    printf("%s on %s: %lld images\naccuracy %.2f%%, loss %.4f\n\n%-14s %8s %9s\n", ckpt,
+           cli_data_name(data, 0, used, sizeof used),
            (long long)r.count, 100 * r.acc, r.loss, "class", "images", "accuracy");
     for (int32_t c = 0; c < k; c++) {
         int64_t row = 0;

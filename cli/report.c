@@ -132,7 +132,7 @@ static int load_report_data(cn_ctx *ctx, const char *dir, const char *data, int6
 {
     int rc = read_metrics(dir, &d->rows, &d->n_rows);
     if (rc || (rc = cli_open_checkpoint(ctx, dir, &d->ck, &d->net, d->mean, d->std))) return rc;
-    if (!data) data = cn_checkpoint_meta(d->ck, "data");
+    if (!data) data = cli_test_data(d->ck);
     cn_layer_info in;
     cn_net_layer(ctx, d->net, 0, 1, &in);
     if (cli_load_data(ctx, data, 0, &in, &d->test, NULL) ||

@@ -35,10 +35,42 @@ static int is_mnist_dir(const char *dir)
     return !stat(p, &st);
 }
 
+/* DIR/train and DIR/test are folders: an image folder in two halves */
+static int is_split_dir(const char *dir)
+{
+    char p[4200];
+    struct stat st;
+    snprintf(p, sizeof p, "%s/train", dir);
+    if (stat(p, &st) || !S_ISDIR(st.st_mode)) return 0;
+    snprintf(p, sizeof p, "%s/test", dir);
+    return !stat(p, &st) && S_ISDIR(st.st_mode);
+}
+
+const char *cli_data_name(const char *data, int train, char *buf, size_t cap)
+{
+    const char *dir = cli_data_dir(data);
+    if (is_split_dir(dir)) snprintf(buf, cap, "%s/%s", dir, train ? "train" : "test");
+    else if (is_mnist_dir(dir)) snprintf(buf, cap, "%s (%s)", dir, train ? "train-*: the training half" : "t10k-*: the test half");
+    else snprintf(buf, cap, "%s (all of it)", dir);
+    return buf;
+}
+
+const char *cli_test_data(const cn_checkpoint *ck)
+{
+    const char *test = cn_checkpoint_meta(ck, "test_data");
+    return test ? test : cn_checkpoint_meta(ck, "data");
+}
+
 cn_status cli_load_data(cn_ctx *ctx, const char *data, int train, const cn_layer_info *input, cn_dataset *ds, int *has_test)
 {
     const char *dir = cli_data_dir(data);
     cn_status st;
+    if (is_split_dir(dir)) {
+        char half[4200];
+        if (has_test) *has_test = 1;
+        snprintf(half, sizeof half, "%s/%s", dir, train ? "train" : "test");
+        return cn_dataset_load_folder(ctx, half, input->c, input->h, input->w, ds);
+    }
     if (is_mnist_dir(dir)) {
         if (has_test) *has_test = 1;
         if ((st = cn_dataset_load_mnist(ctx, dir, train, ds))) return st;

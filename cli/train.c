@@ -19,9 +19,12 @@ static void help(void)
            "test accuracy. The defaults are a good recipe for Fashion-MNIST (SGD with Nesterov momentum,\n"
            "one-cycle learning rate to 0.05, weight decay 5e-4, batch 64, 10 epochs).\n\n"
            "data:\n"
-           "  --data D             an MNIST-format folder (train-* and t10k-* IDX files, .gz or not) or a\n"
-           "                       folder of class sub-folders of PNG/JPEG images (default: fashion-mnist,\n"
-           "                       Debian's copy in %s)\n"
+           "  --data D             an MNIST-format folder (train-* and t10k-* IDX files, .gz or not), a\n"
+           "                       folder of class sub-folders of PNG/JPEG images, or one with train/ and\n"
+           "                       test/ such folders (default: fashion-mnist, Debian's copy in\n"
+           "                       %s)\n"
+           "  --test D             the test half: an MNIST-format folder's t10k-* files, an image folder's\n"
+           "                       test/, or a whole image folder (default: the test half of --data)\n"
            "  --val F              fraction of the training images held out for validation (default 0.1)\n"
            "  --crop P             augmentation: random crop after zero-padding by P pixels (default 0)\n"
            "  --flip               augmentation: random horizontal flips\n"
@@ -57,7 +60,7 @@ static void help(void)
 }
 
 typedef struct {
-    const char *spec, *spec_text, *data, *out, *resume;
+    const char *spec, *spec_text, *data, *test, *out, *resume;
     const char *restart_spec; /* --resume of a run stopped before its first checkpoint: run.json's spec */
     int from_checkpoint;      /* --resume from DIR/last.safetensors */
     int64_t epochs_given;     /* --epochs as given (0: not given); with --resume, the run's new length */
@@ -82,7 +85,7 @@ static int parse_args(int argc, char **argv, train_opts *o)
 {
     static const char *const known[] = { "-e", "--data", "--val", "--crop", "--flip", "--epochs", "--batch", "--optimizer",
                                          "--lr", "--momentum", "--schedule", "--warmup", "--step-size", "--weight-decay",
-                                         "--l1", "--clip", "--label-smoothing", "--init", "--seed", "--seeds", "--out",
+                                         "--l1", "--clip", "--label-smoothing", "--init", "--seed", "--seeds", "--out", "--test",
                                          "--resume", "--replace", "--quiet", "--threads", "--patience", "--help", NULL };
     static const char *const optims[] = { "sgd", "momentum", "nesterov", "adam", "adamw", NULL };
     static const char *const scheds[] = { "constant", "step", "cosine", "onecycle", NULL };
@@ -103,6 +106,7 @@ static int parse_args(int argc, char **argv, train_opts *o)
         }
         else if (cli_opt(&a, "-e")) o->spec_text = a.value;
         else if (cli_opt(&a, "--data")) o->data = a.value;
+        else if (cli_opt(&a, "--test")) o->test = a.value;
         else if (cli_opt(&a, "--out")) o->out = a.value;
         else if (cli_opt(&a, "--resume")) o->resume = a.value;
         else if (cli_flag(&a, "--flip")) c->flip = 1;
@@ -267,9 +271,10 @@ static int run_data(cn_ctx *ctx, const train_opts *o, cn_net *net, cn_dataset *d
     cn_layer_info in;
     cn_net_layer(ctx, net, 0, 1, &in);
     if (cli_load_data(ctx, o->data, 1, &in, ds, has_test)) return cli_ctx_error(ctx);
+    if (o->test) *has_test = 1;
     if (!*has_test) return 0;
-    if (cli_load_data(ctx, o->data, 0, &in, test, NULL)) return cli_ctx_error(ctx);
-    const char *dir = cli_data_dir(o->data);
+    if (cli_load_data(ctx, o->test ? o->test : o->data, 0, &in, test, NULL)) return cli_ctx_error(ctx);
+    const char *dir = cli_data_dir(o->test ? o->test : o->data);
     if (test->h != ds->h || test->w != ds->w || test->c != ds->c)
         return cli_error("%s: the test images are %lldx%lldx%lld, the training images %lldx%lldx%lld", dir,
                          (long long)test->h, (long long)test->w, (long long)test->c, (long long)ds->h, (long long)ds->w,
@@ -277,6 +282,13 @@ static int run_data(cn_ctx *ctx, const train_opts *o, cn_net *net, cn_dataset *d
     if (test->classes > ds->classes)
         return cli_error("%s: the test half has labels of %d classes, the training half of %d", dir, (int)test->classes,
                          (int)ds->classes);
+    for (int32_t c = 0; test->class_names && ds->class_names && c < test->classes; c++)
+        if (test->classes != ds->classes || strcmp(test->class_names[c], ds->class_names[c])) {
+            char a[256], b[256];
+            return cli_error("%s: the test half's classes differ from the training half's (class %d: '%s' and '%s')",
+                             dir, (int)c, cn_text_escape(test->class_names[c], a, sizeof a),
+                             cn_text_escape(c < ds->classes ? ds->class_names[c] : "", b, sizeof b));
+        }
     if (test->count < 1) return cli_error("%s: the test half holds no images", dir);
     return 0;
 }
@@ -302,12 +314,13 @@ static int train_once(cn_ctx *ctx, train_opts *o, const char *out, uint64_t seed
     /* the settings as given, and this run's own seed (--seeds runs several) */
     char seed_text[32];
     snprintf(seed_text, sizeof seed_text, "%llu", (unsigned long long)seed);
-    cn_kv meta[3] = { { "train_args", args }, { "seed", seed_text }, { "data", cli_data_dir(o->data) } };
+    cn_kv meta[4] = { { "train_args", args }, { "seed", seed_text }, { "data", cli_data_dir(o->data) },
+                      { "test_data", o->test ? cli_data_dir(o->test) : "" } };
     cfg.seed = seed;
     cfg.out_dir = out;
     cfg.resume = ck;
     cfg.meta = meta;
-    cfg.n_meta = 3;
+    cfg.n_meta = o->test ? 4 : 3;
     cfg.progress = on_progress;
     cfg.user = ps;
     ps->header = 0;

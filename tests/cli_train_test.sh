@@ -101,6 +101,24 @@ def data(p):
 exit(data('$T/ext/model.safetensors') != data('$T/ext4/model.safetensors'))\""
 "$CN" train --resume "$T/ext" --epochs 3 2>"$T/err"
 check "--resume --epochs below the epochs done: exit 2" "[ $? -eq 2 ] && grep -q 'has trained 4 epochs already' '$T/err'"
+# an image folder in two halves (train/ and test/): the test accuracy at the end, eval of the
+# test half by default and saying so; --test names a test half for a plain folder; halves whose
+# classes differ are refused before training
+/usr/bin/python3 tests/pngwrite.py "$T/split/train" red green blue --count 30 --seed 3 --size 10-20
+/usr/bin/python3 tests/pngwrite.py "$T/split/test" red green blue --count 10 --seed 4 --size 10-20
+set -- -e 'input 12x12x3; conv 8 3x3 pad=1; relu; globalavgpool; dense 3' --epochs 3 --batch 16 --val 0.2
+"$CN" train "$@" --data "$T/split" --out "$T/split-run" >"$T/out" 2>&1
+check "train on train/ + test/: the test accuracy at the end" "[ $? -eq 0 ] && grep -q '^test accuracy' '$T/out'"
+"$CN" eval "$T/split-run" >"$T/out"
+check "eval of that run: the test half by default, named" "grep -q 'split-run on $T/split/test: 30 images' '$T/out'"
+"$CN" train "$@" --data "$T/split/train" --test "$T/split/test" --out "$T/test-run" >"$T/out" 2>&1
+check "--test DIR for a plain image folder: the test accuracy at the end" "[ $? -eq 0 ] && grep -q '^test accuracy' '$T/out'"
+"$CN" eval "$T/test-run" >"$T/out"
+check "eval of a --test run: the --test folder by default" "grep -q 'test-run on $T/split/test (all of it): 30 images' '$T/out'"
+mv "$T/split/test/blue" "$T/split/test/yellow"
+"$CN" train "$@" --data "$T/split" --out "$T/split-bad" >"$T/out" 2>&1
+check "halves with other classes: refused before training, no folder made" \
+    "[ $? -eq 1 ] && grep -q \"the test half's classes differ from the training half's (class 0: 'green' and 'blue')\" '$T/out' && [ ! -e '$T/split-bad' ]"
 "$CN" eval "$T/colours-run" --json >"$T/eval2.json"
 check "eval on the folder: 120 images, above chance" "/usr/bin/python3 -c \"import json; d = json.load(open('$T/eval2.json')); exit(not (d['count'] == 120 and d['accuracy'] > 0.6))\""
 

@@ -749,6 +749,8 @@ static cn_status check_train_meta(cn_ctx *ctx, const cn_checkpoint *ck)
     }
     if ((v = cn_checkpoint_meta(ck, "data")) && !printable(v, 0))
         return bad(ctx, CN_E_FORMAT, path, "metadata data holds a control character");
+    if ((v = cn_checkpoint_meta(ck, "test_data")) && !printable(v, 0))
+        return bad(ctx, CN_E_FORMAT, path, "metadata test_data holds a control character");
     return CN_OK;
 }
 
