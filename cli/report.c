@@ -47,6 +47,8 @@ typedef struct {
     int32_t *pred;      /* test.count predicted classes */
     metrics_row *rows;  /* n_rows epochs of metrics.csv */
     int64_t n_rows;
+    int is_test;        /* `test` is a test half (else a whole folder, training images included) */
+    char test_name[4300]; /* what `test` was read from, for the page */
 } report_data;
 
 /* metrics.csv: "epoch,train_loss,train_acc,val_loss,val_acc,lr,seconds", one row per epoch */
@@ -132,12 +134,18 @@ static int load_report_data(cn_ctx *ctx, const char *dir, const char *data, int6
 {
     int rc = read_metrics(dir, &d->rows, &d->n_rows);
     if (rc || (rc = cli_open_checkpoint(ctx, dir, &d->ck, &d->net, d->mean, d->std))) return rc;
+    int given = data != NULL;
     if (!data) data = cli_test_data(d->ck);
     cn_layer_info in;
     cn_net_layer(ctx, d->net, 0, 1, &in);
-    if (cli_load_data(ctx, data, 0, &in, &d->test, NULL) ||
+    cli_data_name(data, 0, d->test_name, sizeof d->test_name);
+    /* a test half: of an MNIST-format or split folder, or the run's --test */
+    d->is_test = !given && cn_checkpoint_meta(d->ck, "test_data") != NULL;
+    int has_test = 0;
+    if (cli_load_data(ctx, data, 0, &in, &d->test, &has_test) ||
         cn_evaluate(ctx, d->net, &d->test, d->mean, d->std, batch, &d->eval))
         return cli_ctx_error(ctx);
+    d->is_test |= has_test;
     return predict_all(ctx, d, batch);
 }
 
@@ -401,9 +409,9 @@ static int write_image_grid(FILE *f, cn_ctx *ctx, const report_data *d, int64_t 
     if (!pick) return cli_error("out of memory");
     int64_t n = pick_images(d, n_max, pick), wrong = 0;
     for (int64_t j = 0; j < n; j++) wrong += d->pred[pick[j]] != d->test.labels[pick[j]];
-    fprintf(f, "<h2>Test images</h2>\n<p class=\"meta\">%lld images: %lld mistakes (red) first, then correctly "
+    fprintf(f, "<h2>%s</h2>\n<p class=\"meta\">%lld images: %lld mistakes (red) first, then correctly "
                "classified ones (green). Each shows the predicted class (p) and the true class (t).</p>\n"
-               "<div class=\"grid\">\n", (long long)n, (long long)wrong);
+               "<div class=\"grid\">\n", d->is_test ? "Test images" : "Images", (long long)n, (long long)wrong);
     int rc = 0;
     char b1[32], b2[32];
     for (int64_t j = 0; j < n && !rc; j++) {
@@ -468,9 +476,14 @@ static void write_header(FILE *f, const report_data *d)
     html_text(f, cn_net_file_name(d->net));
     fprintf(f, " on ");
     html_text(f, data ? data : "?");
-    fprintf(f, " &middot; %lld epochs &middot; best epoch (by validation) %s &middot; test accuracy "
-               "<b>%.2f%%</b>, loss %.4f on %lld images</p>\n<p class=\"meta\">Settings: <code>",
-            (long long)d->n_rows, best ? best : "?", 100 * d->eval.acc, d->eval.loss, (long long)d->eval.count);
+    /* "test" only for test data: a folder without a test half is evaluated whole, training
+     * images included */
+    fprintf(f, " &middot; %lld epochs &middot; best epoch (by validation) %s &middot; %s <b>%.2f%%</b>, loss %.4f "
+               "on %lld images of ", (long long)d->n_rows, best ? best : "?",
+            d->is_test ? "test accuracy" : "accuracy (no test half: training images included)", 100 * d->eval.acc,
+            d->eval.loss, (long long)d->eval.count);
+    html_text(f, d->test_name);
+    fprintf(f, "</p>\n<p class=\"meta\">Settings: <code>");
     for (const char *s = args ? args : ""; *s; s++) {
         char ch[2] = { *s == '\n' ? ' ' : *s, 0 };
         html_text(f, ch);

@@ -115,6 +115,10 @@ check "eval of that run: the test half by default, named" "grep -q 'split-run on
 check "--test DIR for a plain image folder: the test accuracy at the end" "[ $? -eq 0 ] && grep -q '^test accuracy' '$T/out'"
 "$CN" eval "$T/test-run" >"$T/out"
 check "eval of a --test run: the --test folder by default" "grep -q 'test-run on $T/split/test (all of it): 30 images' '$T/out'"
+check "the report of the split run: test accuracy on the test half" \
+    "grep -q 'test accuracy <b>[0-9.]*%</b>, loss [0-9.]* on 30 images of $T/split/test' '$T/split-run/report.html' && grep -q '<h2>Test images</h2>' '$T/split-run/report.html'"
+check "the report of a plain folder: no 'test' for what includes the training images" \
+    "grep -q 'accuracy (no test half: training images included)' '$T/colours-run/report.html' && grep -q '<h2>Images</h2>' '$T/colours-run/report.html' && ! grep -q 'test accuracy' '$T/colours-run/report.html'"
 mv "$T/split/test/blue" "$T/split/test/yellow"
 "$CN" train "$@" --data "$T/split" --out "$T/split-bad" >"$T/out" 2>&1
 check "halves with other classes: refused before training, no folder made" \
