@@ -47,6 +47,10 @@ int cli_parse_int(const char *cmd, const char *what, const char *s, int64_t lo, 
 /* --threads N: the kernels' threads (default: OMP_NUM_THREADS, else one per core) */
 int cli_threads(const char *cmd, const char *s);
 
+/* The whole file, NUL-terminated and malloc'ed (*len: its bytes, may be NULL); at most about max
+ * bytes. NULL with *status set (the error printed) on failure. */
+char *cli_read_file(const char *path, size_t max, size_t *len, int *status);
+
 int cli_parse_double(const char *cmd, const char *what, const char *s, double *out);
 /* "1,0,-1;1,0,-1" or "@file" (numbers separated by commas/spaces, rows by ';' or newlines).
  * *v is malloc'ed; rows x cols. Ragged rows are an error. Returns 0 or an exit status. */

@@ -144,22 +144,11 @@ int cli_run_manifest_read(const char *dir, char **args, char **seed, char **spec
     char path[4200];
     *args = *seed = *spec = NULL;
     snprintf(path, sizeof path, "%s/run.json", dir);
-    FILE *f = fopen(path, "rb");
-    if (!f) return cli_error("%s: cannot open: %s", path, strerror(errno));
-    struct stat st;
-    char *text = NULL;
-    int rc = 0;
-    if (fstat(fileno(f), &st) || !S_ISREG(st.st_mode)) rc = cli_error("%s: not a regular file", path);
-    else if (st.st_size > RUN_JSON_MAX) rc = cli_error("%s: %lld bytes, over the %d MiB limit", path, (long long)st.st_size,
-                                                       RUN_JSON_MAX >> 20);
-    else if (!(text = malloc((size_t)st.st_size + 1))) rc = cli_error("out of memory");
-    else if (fread(text, 1, (size_t)st.st_size, f) != (size_t)st.st_size) rc = cli_error("%s: cannot read", path);
-    fclose(f);
-    if (rc) {
-        free(text);
-        return rc;
-    }
-    cJSON *root = cJSON_ParseWithLength(text, (size_t)st.st_size);
+    size_t len;
+    int rc;
+    char *text = cli_read_file(path, RUN_JSON_MAX, &len, &rc);
+    if (!text) return rc;
+    cJSON *root = cJSON_ParseWithLength(text, len);
     free(text);
     const cJSON *fmt = cJSON_GetObjectItemCaseSensitive(root, "format");
     if (!cJSON_IsObject(root)) rc = cli_error("%s: not a JSON object", path);

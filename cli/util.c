@@ -165,8 +165,9 @@ int cli_parse_double(const char *cmd, const char *what, const char *s, double *o
     return 0;
 }
 
-static char *read_file(const char *path, int *status)
+char *cli_read_file(const char *path, size_t max, size_t *len_out, int *status)
 {
+    *status = 0;
     FILE *f = fopen(path, "rb");
     if (!f) {
         *status = cli_error("%s: cannot open: %s", path, strerror(errno));
@@ -179,10 +180,10 @@ static char *read_file(const char *path, int *status)
         len += got;
         if (got == 0) break;
         if (len + 1 == cap) {
-            if (cap > ((size_t)256 << 20)) {
+            if (cap > max) {
                 free(buf);
                 buf = NULL;
-                *status = cli_error("%s: larger than 256 MiB", path);
+                *status = cli_error("%s: larger than %zu MiB", path, max >> 20);
                 break;
             }
             char *g = realloc(buf, cap *= 2);
@@ -192,6 +193,7 @@ static char *read_file(const char *path, int *status)
     }
     if (buf) buf[len] = '\0';
     else if (!*status) *status = cli_error("out of memory reading %s", path);
+    if (buf && len_out) *len_out = len;
     fclose(f);
     return buf;
 }
@@ -205,7 +207,7 @@ int cli_parse_matrix(const char *cmd, const char *what, const char *s, float **v
     *v = NULL;
     *rows = *cols = 0;
     if (s[0] == '@') {
-        if (!(owned = read_file(s + 1, &status))) return status;
+        if (!(owned = cli_read_file(s + 1, (size_t)256 << 20, NULL, &status))) return status;
         src = owned;
         where = s + 1;
     }
