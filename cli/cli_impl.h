@@ -78,14 +78,15 @@ void cli_json_float(FILE *f, double v, int is_float);
 const char *cli_data_dir(const char *data);
 /* The class names of a well-known IDX data set (Fashion-MNIST's), else NULL. */
 const char *const *cli_known_class_names(const char *dir, int32_t classes);
-/* The training (train = 1) or test half of an MNIST-format folder or of an image folder with
- * train/ and test/ sub-folders, or a plain image folder (all of it), converted to the input's
- * shape; *has_test says whether a separate test half exists. */
-cn_status cli_load_data(cn_ctx *ctx, const char *data, int train, const cn_layer_info *input, cn_dataset *ds,
+typedef enum { CLI_HALF_TEST, CLI_HALF_TRAIN, CLI_HALF_VAL } cli_half;
+/* The training, test or validation half of an MNIST-format folder or of an image folder in
+ * halves, or a plain image folder (all of it), converted to the input's shape; *has_test says
+ * whether a separate test half exists. */
+cn_status cli_load_data(cn_ctx *ctx, const char *data, cli_half half, const cn_layer_info *input, cn_dataset *ds,
                         int *has_test);
 const char *cli_checkpoint_path(const char *arg, char *buf, size_t cap);
 /* What cli_load_data reads, for messages: "DIR/test", "DIR (t10k-*: the test half)", ... */
-const char *cli_data_name(const char *data, int train, char *buf, size_t cap);
+const char *cli_data_name(const char *data, cli_half half, char *buf, size_t cap);
 /* The data a checkpoint's run was tested on: its "test_data" (train --test), else its "data". */
 const char *cli_test_data(const cn_checkpoint *ck);
 /* Reads a checkpoint (a file or a run folder's model.safetensors), its net and normalisation;
@@ -111,6 +112,12 @@ int cli_run_remove(const char *dir);
  * step; read (malloc'ed strings) to start again a run stopped before its first checkpoint. */
 int cli_run_manifest_write(cn_ctx *ctx, const char *dir, const char *args, uint64_t seed, const char *spec);
 int cli_run_manifest_read(const char *dir, char **args, char **seed, char **spec);
+/* dir/report.html as a live page while dir's run trains: the charts of metrics.csv and steps.csv
+ * so far and the model (from last.safetensors), no test results yet (too slow to evaluate every
+ * epoch), a banner "training: epoch E of N done", and it reloads itself in the browser. Written
+ * atomically; cmd_train calls it after every epoch, cmd_report writes the final page over it
+ * (report.c). 0 or the exit status after printing the error. */
+int cli_report_live(const char *dir, int64_t epoch, int64_t epochs);
 
 int cmd_summary(int argc, char **argv);
 int cmd_train(int argc, char **argv);

@@ -1,6 +1,8 @@
 /* data.c — `convnet data check PATH`: lints a data set before training: every image decodes,
- * labels in range, empty and duplicate files, the class histogram. Exit status 1 when any
- * problem was found. */
+ * labels in range, empty and duplicate files, the class histogram; for a data set in halves
+ * (train/ with val/ and/or test/, or MNIST's train-* and t10k-*) each half's histogram, the
+ * classes a half lacks and images shared by two halves. Exit status 1 when any problem was
+ * found. Covered by tests/cli_test.sh. */
 #include <string.h>
 
 #include "cli_impl.h"
@@ -8,13 +10,24 @@
 static void help(void)
 {
     printf("usage: convnet data check PATH [--classes N] [--json]\n\n"
-           "Checks a data set before training: an MNIST-format folder (train-* and t10k-* IDX files) or\n"
-           "an image folder (one sub-folder of PNG/JPEG images per class). Every image must decode;\n"
-           "empty files, duplicates (identical pixels) and labels outside 0..N-1 are reported with the\n"
-           "file; the histogram shows the images per class. PATH may be 'fashion-mnist'.\n"
-           "Exit status 1 when anything is wrong, an empty class or no images at all included.\n\n"
-           "  --classes N   the number of classes the labels must fit (default: any)\n"
-           "  --json        {\"files\",\"bad_files\",\"duplicates\",\"bad_labels\",\"empty_classes\",\"classes\",\"per_class\":[{\"class\",\"name\",\"count\"}],\"problems\":[...]}\n");
+           "Checks a data set before training. The first line names the layout found:\n"
+           "  an image folder in halves   PATH/train plus PATH/val and/or PATH/test, each with one\n"
+           "                              sub-folder of PNG/JPEG images per class\n"
+           "  MNIST-format IDX files      PATH/train-* and/or PATH/t10k-* (PATH may be 'fashion-mnist')\n"
+           "  an image folder             one sub-folder of PNG/JPEG images per class\n"
+           "Every image must decode; empty files, duplicates (identical pixels) and labels outside\n"
+           "0..N-1 are reported with the file; the histogram shows the images per class, per half when\n"
+           "there are halves. A val or test image equal to a training image (or a test image equal\n"
+           "to a val image) is leakage, reported with both files; a class folder that one half has and\n"
+           "another lacks is named with the half that lacks it.\n"
+           "Exit status 1 when anything is wrong, including an empty class in any half, a half without\n"
+           "images, halves whose classes differ, or no images at all.\n\n"
+           "  --classes N   the number of classes the labels must fit, in each half (default: any)\n"
+           "  --json        {\"path\",\"layout\":\"halves\"|\"mnist\"|\"folder\",\"files\",\"bad_files\",\"duplicates\",\"leaks\",\n"
+           "                \"bad_labels\",\"empty_classes\",\"missing_classes\",\"classes\",\"per_class\":[{\"class\",\"name\",\"count\"}],\n"
+           "                \"halves\":[{\"name\",\"path\",\"files\",\"bad_files\",\"duplicates\",\"leaks\",\"bad_labels\",\n"
+           "                \"empty_classes\",\"classes\",\"per_class\":[...],\"missing\":[NAME...]}],\"problems\":[...]}:\n"
+           "                totals over the halves at the top, halves [] for a plain image folder\n");
 }
 
 /* the report's problems, a line each: JSON strings, or lines escaped for the terminal (the paths
@@ -30,6 +43,49 @@ static void print_problems(const char *problems, int json)
         else printf("%s\n", cn_text_escape(line, esc, sizeof esc));
         p += len + (p[len] == '\n');
     }
+}
+
+static const char *const layout_keys[] = { "folder", "mnist", "halves" }; /* by cn_data_layout */
+
+static int64_t empty_classes(const int64_t *per_class, int32_t classes)
+{
+    int64_t n = 0;
+    for (int32_t c = 0; c < classes; c++) n += per_class[c] == 0;
+    return n;
+}
+
+/* the class name of class c: the report's (folders), well-known (Fashion-MNIST) or the number */
+static const char *class_name(const char *const *names, int32_t c, char *buf, size_t cap)
+{
+    if (names) return names[c];
+    snprintf(buf, cap, "%d", (int)c);
+    return buf;
+}
+
+/* h's count of the report's class c (its class names are the report's, or the same numbers for
+ * IDX), or -1 when h has no folder for it */
+static int64_t half_count(const cn_data_report *r, const cn_data_half *h, int32_t c)
+{
+    if (!r->class_names || !h->class_names) return c < h->classes ? h->per_class[c] : -1;
+    for (int32_t j = 0; j < h->classes; j++)
+        if (!strcmp(h->class_names[j], r->class_names[c])) return h->per_class[j];
+    return -1;
+}
+
+/* "layout: image folder in halves (train/, test/)" and the like */
+static void print_layout(const cn_data_report *r)
+{
+    if (r->layout == CN_DATA_FOLDER) {
+        printf("layout: image folder (one sub-folder per class)\n");
+        return;
+    }
+    printf("layout: %s (", r->layout == CN_DATA_HALVES ? "image folder in halves" : "MNIST-format IDX files");
+    for (int32_t i = 0; i < r->n_halves; i++) {
+        const char *n = r->halves[i].name;
+        if (r->layout == CN_DATA_HALVES) printf("%s%s/", i ? ", " : "", n);
+        else printf("%s%s-*", i ? ", " : "", strcmp(n, "train") ? "t10k" : "train");
+    }
+    printf(")\n");
 }
 
 int cmd_data(int argc, char **argv)
@@ -68,40 +124,91 @@ int cmd_data(int argc, char **argv)
         cn_ctx_destroy(ctx);
         return rc;
     }
-    /* anything the check lists is a problem: an empty class, no images at all, a class folder's
-     * name, as much as a file that does not decode */
+    /* anything the check lists is a problem: an empty class (in any half), a half without
+     * images, a class one half lacks, no images at all, a class folder's name, as much as a
+     * file that does not decode */
     int64_t empty = 0;
-    for (int32_t c = 0; c < r.classes; c++) empty += r.per_class[c] == 0;
-    int bad = r.bad_files || r.duplicates || r.bad_labels || empty || !r.files || (r.problems && *r.problems);
+    int half_without_images = 0;
+    for (int32_t i = 0; i < r.n_halves; i++) {
+        empty += empty_classes(r.halves[i].per_class, r.halves[i].classes);
+        half_without_images |= r.halves[i].files == 0;
+    }
+    if (!r.n_halves) empty = empty_classes(r.per_class, r.classes);
+    int bad = r.bad_files || r.duplicates || r.bad_labels || empty || !r.files || half_without_images ||
+              r.missing_classes || (r.problems && *r.problems);
     char name[32];
     const char *const *known_names = r.class_names ? (const char *const *)r.class_names : cli_known_class_names(dir, r.classes);
     if (json) {
         printf("{\"path\":");
         cli_json_string(stdout, dir);
-        printf(",\"files\":%lld,\"bad_files\":%lld,\"duplicates\":%lld,\"bad_labels\":%lld,\"empty_classes\":%lld,"
-               "\"classes\":%d,\"per_class\":[",
-               (long long)r.files, (long long)r.bad_files, (long long)r.duplicates, (long long)r.bad_labels,
-               (long long)empty, (int)r.classes);
+        printf(",\"layout\":\"%s\",\"files\":%lld,\"bad_files\":%lld,\"duplicates\":%lld,\"leaks\":%lld,"
+               "\"bad_labels\":%lld,\"empty_classes\":%lld,\"missing_classes\":%lld,\"classes\":%d,\"per_class\":[",
+               layout_keys[r.layout], (long long)r.files, (long long)r.bad_files, (long long)r.duplicates,
+               (long long)r.leaks, (long long)r.bad_labels, (long long)empty, (long long)r.missing_classes,
+               (int)r.classes);
         for (int32_t c = 0; c < r.classes; c++) {
-            snprintf(name, sizeof name, "%d", (int)c);
             printf("%s{\"class\":%d,\"name\":", c ? "," : "", (int)c);
-            cli_json_string(stdout, known_names ? known_names[c] : name);
+            cli_json_string(stdout, class_name(known_names, c, name, sizeof name));
             printf(",\"count\":%lld}", (long long)r.per_class[c]);
+        }
+        printf("],\"halves\":[");
+        for (int32_t i = 0; i < r.n_halves; i++) {
+            const cn_data_half *h = &r.halves[i];
+            const char *const *names = h->class_names ? (const char *const *)h->class_names : known_names;
+            printf("%s{\"name\":", i ? "," : "");
+            cli_json_string(stdout, h->name);
+            printf(",\"path\":");
+            cli_json_string(stdout, h->path);
+            printf(",\"files\":%lld,\"bad_files\":%lld,\"duplicates\":%lld,\"leaks\":%lld,\"bad_labels\":%lld,"
+                   "\"empty_classes\":%lld,\"classes\":%d,\"per_class\":[",
+                   (long long)h->files, (long long)h->bad_files, (long long)h->duplicates, (long long)h->leaks,
+                   (long long)h->bad_labels, (long long)empty_classes(h->per_class, h->classes), (int)h->classes);
+            for (int32_t c = 0; c < h->classes; c++) {
+                printf("%s{\"class\":%d,\"name\":", c ? "," : "", (int)c);
+                cli_json_string(stdout, class_name(names, c, name, sizeof name));
+                printf(",\"count\":%lld}", (long long)h->per_class[c]);
+            }
+            printf("],\"missing\":[");
+            for (int32_t c = 0, n = 0; c < r.classes && h->missing_classes; c++) {
+                if (half_count(&r, h, c) >= 0) continue;
+                printf("%s", n++ ? "," : "");
+                cli_json_string(stdout, r.class_names[c]);
+            }
+            printf("]}");
         }
         printf("],\"problems\":[");
         print_problems(r.problems, 1);
         printf("]}\n");
     } else {
+        char esc[256];
+        print_layout(&r);
         printf("%s: %lld images, %d classes\n", dir, (long long)r.files, (int)r.classes);
-        for (int32_t c = 0; c < r.classes; c++) {
-            snprintf(name, sizeof name, "%d", (int)c);
-            char esc[256];
-            printf("  %-16s %8lld\n", cn_text_escape(known_names ? known_names[c] : name, esc, sizeof esc),
-                   (long long)r.per_class[c]);
+        if (r.n_halves) { /* a column per half; '-': no folder for the class */
+            printf("  %-16s", "class");
+            for (int32_t i = 0; i < r.n_halves; i++) printf(" %8s", cn_text_escape(r.halves[i].name, esc, sizeof esc));
+            printf("\n");
         }
-        printf("%lld files that do not decode or are empty, %lld duplicates, %lld labels out of range, "
-               "%lld empty classes\n", (long long)r.bad_files, (long long)r.duplicates, (long long)r.bad_labels,
-               (long long)empty);
+        for (int32_t c = 0; c < r.classes; c++) {
+            printf("  %-16s", cn_text_escape(class_name(known_names, c, name, sizeof name), esc, sizeof esc));
+            for (int32_t i = 0; i < r.n_halves; i++) {
+                int64_t n = half_count(&r, &r.halves[i], c);
+                if (n < 0) printf(" %8s", "-");
+                else printf(" %8lld", (long long)n);
+            }
+            if (!r.n_halves) printf(" %8lld", (long long)r.per_class[c]);
+            printf("\n");
+        }
+        if (r.n_halves) {
+            printf("  %-16s", "images");
+            for (int32_t i = 0; i < r.n_halves; i++) printf(" %8lld", (long long)r.halves[i].files);
+            printf("\n");
+        }
+        printf("%lld files that do not decode or are empty, %lld duplicates", (long long)r.bad_files,
+               (long long)r.duplicates);
+        if (r.n_halves) printf(" (%lld across halves)", (long long)r.leaks);
+        printf(", %lld labels out of range, %lld empty classes", (long long)r.bad_labels, (long long)empty);
+        if (r.layout == CN_DATA_HALVES) printf(", %lld classes missing from a half", (long long)r.missing_classes);
+        printf("\n");
         if (r.problems && *r.problems) printf("\n");
         print_problems(r.problems, 0);
         printf("%s\n", bad ? "problems found" : "ok");

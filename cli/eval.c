@@ -96,7 +96,7 @@ int cmd_eval(int argc, char **argv)
     cn_eval_result r = { 0 };
     int32_t nn;
     char **names = names_of(ck, &nn), buf[32];
-    if (cli_load_data(ctx, data, 0, &in, &ds, NULL) || cn_evaluate(ctx, net, &ds, mean, std, batch, &r)) {
+    if (cli_load_data(ctx, data, CLI_HALF_TEST, &in, &ds, NULL) || cn_evaluate(ctx, net, &ds, mean, std, batch, &r)) {
         rc = cli_ctx_error(ctx);
         goto done;
     }
@@ -121,7 +121,7 @@ int cmd_eval(int argc, char **argv)
     }
     char used[4300];
     printf("%s on %s: %lld images\naccuracy %.2f%%, loss %.4f\n\n%-14s %8s %9s\n", ckpt,
-           cli_data_name(data, 0, used, sizeof used),
+           cli_data_name(data, CLI_HALF_TEST, used, sizeof used),
            (long long)r.count, 100 * r.acc, r.loss, "class", "images", "accuracy");
     for (int32_t c = 0; c < k; c++) {
         int64_t row = 0;
@@ -294,6 +294,9 @@ int cmd_predict(int argc, char **argv)
     path_list images = { 0 };
     int rc = 0;
     for (int i = 0; !rc && i < n_args; i++) rc = add_images(&images, args[i]);
+    char from[4200]; /* what the images are, for the first line */
+    if (n_args == 1) snprintf(from, sizeof from, "%s", args[0]);
+    else snprintf(from, sizeof from, "%s and %d more paths", args[0], n_args - 1);
     free(args);
     if (!rc && !images.n) rc = cli_error("no PNG or JPEG images in what was given");
     cn_ctx *ctx = NULL;
@@ -321,6 +324,11 @@ int cmd_predict(int argc, char **argv)
     if (!x || !prob || (csv_path && !cf)) rc = cli_error("out of memory");
     if (cf) fprintf(cf, "image,class,name,probability,error\n");
     if (json && !rc) printf("[");
+    if (!json && !rc) {
+        char esc[4300], esc2[4300];
+        printf("%s: %d image%s from %s\n", cn_text_escape(ckpt, esc, sizeof esc), images.n, images.n == 1 ? "" : "s",
+               cn_text_escape(from, esc2, sizeof esc2));
+    }
     for (int i = 0; !rc && i < images.n; i++) {
         const char *img = images.v[i];
         if (cli_load_input(ctx, img, &in, mean, std, x)) { /* printed; the other images go on */

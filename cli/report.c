@@ -1,20 +1,26 @@
 /* report.c — `convnet report DIR`: one self-contained HTML page (DIR/report.html) for a training
- * run: loss and accuracy per epoch from metrics.csv as inline SVG charts, the test set's confusion
- * matrix as a heat map, per-class accuracy, the model summary table, and a grid of test images
- * (inline PNGs) with predicted and true labels, mistakes first. No network access: no external
- * scripts, styles or fonts. `convnet train` calls cmd_report at the end of a run.
- * Covered by tests/report_test.sh (headless Chromium parses the page and takes a screenshot). */
-#define _POSIX_C_SOURCE 200809L /* strdup */
+ * run: loss and accuracy per epoch from metrics.csv and the loss per step from steps.csv as inline
+ * SVG charts, the test set's confusion matrix as a heat map, per-class accuracy, the model summary
+ * table, and a grid of test images (inline PNGs) with predicted and true labels, mistakes first.
+ * No network access: no external scripts, styles or fonts. `convnet train` calls cmd_report at the
+ * end of a run, and cli_report_live after every epoch: the same page without the test set (too slow
+ * to evaluate every epoch), which reloads itself in the browser. Both are written atomically.
+ * Covered by tests/report_test.sh (headless Chromium parses the page, live mid-run and final, and
+ * takes a screenshot). */
+#define _POSIX_C_SOURCE 200809L /* strdup, localtime_r */
 #include <errno.h>
 #include <math.h>
 #include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "cli_impl.h"
 
 #define REPORT_MAX_EPOCHS 100000
+#define REPORT_STEP_POINTS 2000 /* the loss-per-step chart: at most this many points (means of buckets) */
+#define REPORT_REFRESH_S 15     /* the live page reloads itself this often */
 
 static void help(void)
 {
@@ -23,12 +29,15 @@ static void help(void)
            "one self-contained HTML file (no network access) with the loss and accuracy per epoch (train\n"
            "and validation, from DIR/metrics.csv) as SVG charts, the test set's confusion matrix as a heat\n"
            "map, the accuracy per class, the model summary table, and a grid of test images with their\n"
-           "predicted and true labels, mistakes first. `convnet train` writes it at the end of a run.\n\n"
+           "predicted and true labels, mistakes first; with DIR/steps.csv, the loss per step too.\n"
+           "`convnet train` writes it at the end of a run, and during the run a live page after every\n"
+           "epoch (the charts and the model, no test results yet) that reloads itself every %d s.\n\n"
            "  --data D     default: the data set the checkpoint was trained on (its test half)\n"
            "  --images N   test images in the grid (default 48, at most 3/4 of them mistakes)\n"
            "  --batch N    images per forward pass (default 256)\n"
            "  --threads N  threads for the kernels (default: OMP_NUM_THREADS, else one per core)\n"
-           "  --quiet      do not print where the report is\n");
+           "  --quiet      do not print where the report is\n",
+           REPORT_REFRESH_S);
 }
 
 /* ---- what the page shows ------------------------------------------------------------------------ */
@@ -36,6 +45,11 @@ static void help(void)
 typedef struct {
     double epoch, train_loss, train_acc, val_loss, val_acc, lr, seconds;
 } metrics_row;
+
+/* a point of the loss-per-step chart: one step of steps.csv, or the mean of a bucket of them */
+typedef struct {
+    double step, loss;
+} step_point;
 
 typedef struct {
     const char *dir;
@@ -47,9 +61,24 @@ typedef struct {
     int32_t *pred;      /* test.count predicted classes */
     metrics_row *rows;  /* n_rows epochs of metrics.csv */
     int64_t n_rows;
+    step_point *steps;  /* n_points points of steps.csv (NULL without one): its n_steps rows, */
+    int64_t n_points, n_steps, per_point; /* per_point consecutive ones to a point */
+    int64_t live_epoch, live_epochs; /* the live page: epochs done of planned; 0: the final page */
     int is_test;        /* `test` is a test half (else a whole folder, training images included) */
     char test_name[4300]; /* what `test` was read from, for the page */
 } report_data;
+
+/* how many of n comma-separated numbers line s starts with, into v */
+static int csv_numbers(const char *s, double *v, int n)
+{
+    char *end;
+    int k = 0;
+    for (; k < n; k++, s = end + (*end == ',')) {
+        v[k] = strtod(s, &end);
+        if (end == s) break;
+    }
+    return k;
+}
 
 /* metrics.csv: "epoch,train_loss,train_acc,val_loss,val_acc,lr,seconds", one row per epoch */
 static int read_metrics(const char *dir, metrics_row **rows, int64_t *n)
@@ -68,14 +97,7 @@ static int read_metrics(const char *dir, metrics_row **rows, int64_t *n)
     while (fgets(line, sizeof line, f)) {
         lineno++;
         metrics_row r;
-        double *v = &r.epoch;
-        char *s = line, *end;
-        int k = 0;
-        for (; k < 7; k++, s = end + (*end == ',')) {
-            v[k] = strtod(s, &end);
-            if (end == s) break;
-        }
-        if (k < 7) {
+        if (csv_numbers(line, &r.epoch, 7) < 7) {
             fclose(f);
             free(*rows);
             *rows = NULL;
@@ -95,6 +117,56 @@ static int read_metrics(const char *dir, metrics_row **rows, int64_t *n)
         (*rows)[(*n)++] = r;
     }
     fclose(f);
+    return 0;
+}
+
+/* steps.csv: "epoch,step,loss,lr", one row per optimizer step (the trainer writes it with
+ * metrics.csv). A long run's rows go to at most REPORT_STEP_POINTS points, each the mean step and
+ * mean loss of per_point consecutive rows, so that the page stays small. No steps.csv (a run of an
+ * older convnet): no points, not an error. */
+static int read_steps(const char *dir, report_data *d)
+{
+    char path[4200], line[1024];
+    snprintf(path, sizeof path, "%s/steps.csv", dir);
+    FILE *f = fopen(path, "rb");
+    if (!f) return errno == ENOENT ? 0 : cli_error("%s: cannot read: %s", path, strerror(errno));
+    if (!fgets(line, sizeof line, f) || strncmp(line, "epoch,step,loss,lr", 18)) {
+        fclose(f);
+        return cli_error("%s: not a steps.csv written by convnet train (header)", path);
+    }
+    int64_t n = 0; /* a first pass counts the rows, a second makes the points */
+    while (fgets(line, sizeof line, f)) n++;
+    int64_t per = n > REPORT_STEP_POINTS ? (n + REPORT_STEP_POINTS - 1) / REPORT_STEP_POINTS : 1;
+    int64_t points = (n + per - 1) / per, lineno = 1, i = 0, got = 0;
+    double step_sum = 0, loss_sum = 0;
+    int rc = 0;
+    d->steps = calloc((size_t)(points ? points : 1), sizeof *d->steps);
+    if (!d->steps) rc = cli_error("out of memory");
+    rewind(f);
+    if (!rc && !fgets(line, sizeof line, f)) rc = cli_error("%s: cannot read: %s", path, strerror(errno));
+    for (; !rc && i < n && fgets(line, sizeof line, f); i++) {
+        double v[4];
+        lineno++;
+        if (csv_numbers(line, v, 4) < 4) {
+            rc = cli_error("%s:%lld: expected 4 numbers", path, (long long)lineno);
+            break;
+        }
+        step_sum += v[1];
+        if (isfinite(v[2])) loss_sum += v[2], got++;
+        if ((i + 1) % per == 0 || i + 1 == n) { /* a bucket is full (the last may hold fewer) */
+            int64_t in_bucket = i % per + 1;
+            d->steps[i / per] = (step_point){ step_sum / (double)in_bucket, got ? loss_sum / (double)got : NAN };
+            step_sum = loss_sum = 0, got = 0;
+        }
+    }
+    if (!rc && i < n) rc = cli_error("%s: changed while it was read", path);
+    fclose(f);
+    if (rc) {
+        free(d->steps);
+        d->steps = NULL;
+        return rc;
+    }
+    d->n_points = points, d->n_steps = n, d->per_point = per;
     return 0;
 }
 
@@ -133,16 +205,17 @@ static int predict_all(cn_ctx *ctx, report_data *d, int64_t batch)
 static int load_report_data(cn_ctx *ctx, const char *dir, const char *data, int64_t batch, report_data *d)
 {
     int rc = read_metrics(dir, &d->rows, &d->n_rows);
-    if (rc || (rc = cli_open_checkpoint(ctx, dir, &d->ck, &d->net, d->mean, d->std))) return rc;
+    if (rc || (rc = read_steps(dir, d)) || (rc = cli_open_checkpoint(ctx, dir, &d->ck, &d->net, d->mean, d->std)))
+        return rc;
     int given = data != NULL;
     if (!data) data = cli_test_data(d->ck);
     cn_layer_info in;
     cn_net_layer(ctx, d->net, 0, 1, &in);
-    cli_data_name(data, 0, d->test_name, sizeof d->test_name);
+    cli_data_name(data, CLI_HALF_TEST, d->test_name, sizeof d->test_name);
     /* a test half: of an MNIST-format or split folder, or the run's --test */
     d->is_test = !given && cn_checkpoint_meta(d->ck, "test_data") != NULL;
     int has_test = 0;
-    if (cli_load_data(ctx, data, 0, &in, &d->test, &has_test) ||
+    if (cli_load_data(ctx, data, CLI_HALF_TEST, &in, &d->test, &has_test) ||
         cn_evaluate(ctx, d->net, &d->test, d->mean, d->std, batch, &d->eval))
         return cli_ctx_error(ctx);
     d->is_test |= has_test;
@@ -157,6 +230,7 @@ static void free_report_data(cn_ctx *ctx, report_data *d)
     cn_checkpoint_free(d->ck);
     free(d->pred);
     free(d->rows);
+    free(d->steps);
 }
 
 /* ---- HTML text ------------------------------------------------------------------------------------ */
@@ -198,7 +272,7 @@ static void base64(FILE *f, const unsigned char *p, size_t n)
 static const char style[] =
     "body{font:14px/1.4 system-ui,sans-serif;margin:24px;color:#222;max-width:1150px}"
     "h1{font-size:22px;margin:0 0 4px}h2{font-size:17px;margin:28px 0 8px;border-bottom:1px solid #ddd}"
-    ".meta{color:#555}.charts{display:flex;flex-wrap:wrap;gap:16px 40px}"
+    ".meta{color:#555}.live{background:#fff6d8;border:1px solid #e3c35a;padding:6px 10px}.charts{display:flex;flex-wrap:wrap;gap:16px 40px}"
     "svg.chart{background:#fff;border:1px solid #ddd}svg.chart text{font:11px sans-serif;fill:#333}"
     "table{border-collapse:collapse}td,th{padding:2px 8px;text-align:right}th{background:#f3f3f3}"
     "td.l,th.l{text-align:left}table.summary td,table.summary th{border-bottom:1px solid #eee}"
@@ -211,15 +285,21 @@ static const char style[] =
 
 /* ---- charts ------------------------------------------------------------------------------------ */
 
+/* a line of a chart: n points (x[i], y[i] * scale), each array read `stride` bytes apart (rows of a
+ * table of doubles) */
 typedef struct {
     const char *name, *colour;
-    size_t offset; /* of the value in metrics_row */
-    double scale;  /* 100 for accuracies in % */
+    const double *x, *y;
+    size_t stride;
+    int64_t n;
+    double scale; /* 100 for accuracies in % */
+    int dots;     /* a circle with its value as a tooltip at each point (few points) */
 } series;
 
-static double row_value(const metrics_row *r, const series *s)
+static double series_x(const series *s, int64_t i) { return *(const double *)((const char *)s->x + (size_t)i * s->stride); }
+static double series_y(const series *s, int64_t i)
 {
-    return *(const double *)((const char *)r + s->offset) * s->scale;
+    return *(const double *)((const char *)s->y + (size_t)i * s->stride) * s->scale;
 }
 
 /* a tick step of 1, 2 or 5 times a power of ten giving about 5 ticks over span */
@@ -229,23 +309,25 @@ static double tick_step(double span)
     return raw / p < 1.5 ? p : raw / p < 3.5 ? 2 * p : raw / p < 7.5 ? 5 * p : 10 * p;
 }
 
-/* An SVG line chart of the series over the epochs: axes, ticks, axis labels and a legend. */
-static void svg_chart(FILE *f, const report_data *d, const char *title, const char *ylabel, const series *s, int ns)
+/* An SVG line chart of the series over x (epochs or steps, whole numbers): axes, ticks, axis labels
+ * and a legend. */
+static void svg_chart(FILE *f, const char *title, const char *xlabel, const char *ylabel, const series *s, int ns)
 {
     const double W = 540, H = 300, L = 56, R = 16, T = 30, B = 44;
-    double lo = INFINITY, hi = -INFINITY;
-    for (int64_t i = 0; i < d->n_rows; i++)
-        for (int k = 0; k < ns; k++) {
-            double v = row_value(&d->rows[i], &s[k]);
+    double lo = INFINITY, hi = -INFINITY, x0 = INFINITY, x1 = -INFINITY;
+    for (int k = 0; k < ns; k++)
+        for (int64_t i = 0; i < s[k].n; i++) {
+            double v = series_y(&s[k], i), x = series_x(&s[k], i);
             if (isfinite(v)) lo = v < lo ? v : lo, hi = v > hi ? v : hi;
+            if (isfinite(x)) x0 = x < x0 ? x : x0, x1 = x > x1 ? x : x1;
         }
     if (!(lo <= hi)) lo = 0, hi = 1;
     if (hi - lo < 1e-9) lo -= 0.5, hi += 0.5;
     double step = tick_step(hi - lo);
     lo = floor(lo / step) * step, hi = ceil(hi / step) * step;
-    double e0 = d->n_rows ? d->rows[0].epoch : 1, e1 = d->n_rows ? d->rows[d->n_rows - 1].epoch : 1;
-    if (e1 <= e0) e0 -= 0.5, e1 += 0.5;
-#define X(e) (L + ((e) - e0) / (e1 - e0) * (W - L - R))
+    if (!(x0 <= x1)) x0 = x1 = 1;
+    if (x1 <= x0) x0 -= 0.5, x1 += 0.5;
+#define X(e) (L + ((e) - x0) / (x1 - x0) * (W - L - R))
 #define Y(v) (H - B - ((v) - lo) / (hi - lo) * (H - T - B))
     fprintf(f, "<svg class=\"chart\" width=\"%.0f\" height=\"%.0f\" viewBox=\"0 0 %.0f %.0f\" role=\"img\">\n", W, H, W, H);
     fprintf(f, "<title>");
@@ -257,28 +339,31 @@ static void svg_chart(FILE *f, const report_data *d, const char *title, const ch
         fprintf(f, "<line x1=\"%.1f\" x2=\"%.1f\" y1=\"%.1f\" y2=\"%.1f\" stroke=\"#eee\"/>", L, W - R, Y(v), Y(v));
         fprintf(f, "<text x=\"%.1f\" y=\"%.1f\" text-anchor=\"end\">%.4g</text>\n", L - 6, Y(v) + 4, fabs(v) < step / 1e6 ? 0 : v);
     }
-    double estep = ceil((e1 - e0) / 10);
-    for (double e = ceil(e0); e <= e1 + 1e-9; e += estep > 1 ? estep : 1)
+    /* about 10 ticks on whole numbers: every epoch of a short run */
+    double xstep = fmax(1, tick_step((x1 - x0) / 2));
+    for (double e = ceil(x0 / xstep) * xstep; e <= x1 + 1e-9; e += xstep)
         fprintf(f, "<line x1=\"%.1f\" x2=\"%.1f\" y1=\"%.1f\" y2=\"%.1f\" stroke=\"#333\"/><text x=\"%.1f\" y=\"%.1f\" "
                    "text-anchor=\"middle\">%.0f</text>\n", X(e), X(e), H - B, H - B + 5, X(e), H - B + 18, e);
     fprintf(f, "<line x1=\"%.0f\" x2=\"%.0f\" y1=\"%.0f\" y2=\"%.0f\" stroke=\"#333\"/>", L, W - R, H - B, H - B);
     fprintf(f, "<line x1=\"%.0f\" x2=\"%.0f\" y1=\"%.0f\" y2=\"%.0f\" stroke=\"#333\"/>\n", L, L, T, H - B);
-    fprintf(f, "<text x=\"%.0f\" y=\"%.0f\" text-anchor=\"middle\">epoch</text>", (L + W - R) / 2, H - 8);
-    fprintf(f, "<text transform=\"translate(14 %.0f) rotate(-90)\" text-anchor=\"middle\">", (T + H - B) / 2);
+    fprintf(f, "<text x=\"%.0f\" y=\"%.0f\" text-anchor=\"middle\">", (L + W - R) / 2, H - 8);
+    html_text(f, xlabel);
+    fprintf(f, "</text><text transform=\"translate(14 %.0f) rotate(-90)\" text-anchor=\"middle\">", (T + H - B) / 2);
     html_text(f, ylabel);
     fprintf(f, "</text>\n");
     for (int k = 0; k < ns; k++) {
-        fprintf(f, "<polyline class=\"series\" fill=\"none\" stroke=\"%s\" stroke-width=\"2\" points=\"", s[k].colour);
-        for (int64_t i = 0; i < d->n_rows; i++) {
-            double v = row_value(&d->rows[i], &s[k]);
-            if (isfinite(v)) fprintf(f, "%.1f,%.1f ", X(d->rows[i].epoch), Y(v));
+        fprintf(f, "<polyline class=\"series\" fill=\"none\" stroke=\"%s\" stroke-width=\"%s\" points=\"", s[k].colour,
+                s[k].dots ? "2" : "1.2");
+        for (int64_t i = 0; i < s[k].n; i++) {
+            double v = series_y(&s[k], i), x = series_x(&s[k], i);
+            if (isfinite(v) && isfinite(x)) fprintf(f, "%.1f,%.1f ", X(x), Y(v));
         }
         fprintf(f, "\"/>\n");
-        for (int64_t i = 0; i < d->n_rows; i++) {
-            double v = row_value(&d->rows[i], &s[k]);
-            if (isfinite(v))
-                fprintf(f, "<circle cx=\"%.1f\" cy=\"%.1f\" r=\"3\" fill=\"%s\"><title>epoch %.0f: %.4g</title></circle>",
-                        X(d->rows[i].epoch), Y(v), s[k].colour, d->rows[i].epoch, v);
+        for (int64_t i = 0; s[k].dots && i < s[k].n; i++) {
+            double v = series_y(&s[k], i), x = series_x(&s[k], i);
+            if (isfinite(v) && isfinite(x))
+                fprintf(f, "<circle cx=\"%.1f\" cy=\"%.1f\" r=\"3\" fill=\"%s\"><title>%s %.0f: %.4g</title></circle>",
+                        X(x), Y(v), s[k].colour, xlabel, x, v);
         }
         double lx = W - R - 190 + 95 * k; /* the legend, in the top margin */
         fprintf(f, "<line x1=\"%.0f\" x2=\"%.0f\" y1=\"14\" y2=\"14\" stroke=\"%s\" stroke-width=\"2\"/>"
@@ -291,16 +376,31 @@ static void svg_chart(FILE *f, const report_data *d, const char *title, const ch
     fprintf(f, "</svg>\n");
 }
 
+/* the loss and the accuracy per epoch (metrics.csv), and the loss per step (steps.csv) */
 static void write_charts(FILE *f, const report_data *d)
 {
-    const series loss[] = { { "train", "#1f77b4", offsetof(metrics_row, train_loss), 1 },
-                            { "validation", "#ff7f0e", offsetof(metrics_row, val_loss), 1 } };
-    const series acc[] = { { "train", "#1f77b4", offsetof(metrics_row, train_acc), 100 },
-                           { "validation", "#ff7f0e", offsetof(metrics_row, val_acc), 100 } };
+    static const metrics_row none; /* no rows yet: no pointer arithmetic on NULL */
+    const metrics_row *r = d->rows ? d->rows : &none;
+    const size_t mr = sizeof(metrics_row);
+    const series loss[] = { { "train", "#1f77b4", &r->epoch, &r->train_loss, mr, d->n_rows, 1, 1 },
+                            { "validation", "#ff7f0e", &r->epoch, &r->val_loss, mr, d->n_rows, 1, 1 } };
+    const series acc[] = { { "train", "#1f77b4", &r->epoch, &r->train_acc, mr, d->n_rows, 100, 1 },
+                           { "validation", "#ff7f0e", &r->epoch, &r->val_acc, mr, d->n_rows, 100, 1 } };
     fprintf(f, "<h2>Training</h2>\n<div class=\"charts\">\n");
-    svg_chart(f, d, "Loss per epoch", "cross-entropy loss", loss, 2);
-    svg_chart(f, d, "Accuracy per epoch", "accuracy (%)", acc, 2);
+    svg_chart(f, "Loss per epoch", "epoch", "cross-entropy loss", loss, 2);
+    svg_chart(f, "Accuracy per epoch", "epoch", "accuracy (%)", acc, 2);
+    if (d->steps) {
+        char name[64];
+        if (d->per_point > 1) snprintf(name, sizeof name, "train, mean of %lld", (long long)d->per_point);
+        else snprintf(name, sizeof name, "train batch");
+        const series step[] = { { name, "#1f77b4", &d->steps->step, &d->steps->loss, sizeof(step_point), d->n_points,
+                                  1, 0 } };
+        svg_chart(f, "Loss per step", "step", "cross-entropy loss", step, 1);
+    }
     fprintf(f, "</div>\n");
+    if (d->steps && d->per_point > 1)
+        fprintf(f, "<p class=\"meta\">Loss per step: %lld steps, as %lld points, each the mean of %lld consecutive "
+                   "steps.</p>\n", (long long)d->n_steps, (long long)d->n_points, (long long)d->per_point);
 }
 
 /* ---- the test set: confusion matrix, per-class accuracy, image grid ----------------------------- */
@@ -464,25 +564,44 @@ static int write_summary(FILE *f, cn_ctx *ctx, const report_data *d)
     return 0;
 }
 
+/* the page's head and first lines; the live page's reloads itself and says how far training is */
 static void write_header(FILE *f, const report_data *d)
 {
     const char *best = cn_checkpoint_meta(d->ck, "best_epoch"), *args = cn_checkpoint_meta(d->ck, "train_args");
+    const char *monitor = cn_checkpoint_meta(d->ck, "monitor"); /* absent before --monitor: accuracy */
     const char *data = cn_checkpoint_meta(d->ck, "data");
-    fprintf(f, "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\"><title>convnet report: ");
+    fprintf(f, "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">");
+    if (d->live_epochs) fprintf(f, "<meta http-equiv=\"refresh\" content=\"%d\">", REPORT_REFRESH_S);
+    fprintf(f, "<title>convnet report: ");
     html_text(f, d->dir);
+    if (d->live_epochs) fprintf(f, " (training, epoch %lld of %lld)", (long long)d->live_epoch, (long long)d->live_epochs);
     fprintf(f, "</title>\n<style>%s</style></head>\n<body>\n<h1>Training report: ", style);
     html_text(f, d->dir);
-    fprintf(f, "</h1>\n<p class=\"meta\">");
+    fprintf(f, "</h1>\n");
+    if (d->live_epochs) {
+        char when[64] = "?";
+        time_t now = time(NULL);
+        struct tm tm;
+        if (localtime_r(&now, &tm)) strftime(when, sizeof when, "%Y-%m-%d %H:%M:%S", &tm);
+        fprintf(f, "<p class=\"live\"><b>training: epoch %lld of %lld done, updated at %s</b> &middot; this page "
+                   "reloads itself every %d s; the %s when training ends.</p>\n", (long long)d->live_epoch,
+                (long long)d->live_epochs, when, REPORT_REFRESH_S, d->is_test ? "test results appear" : "evaluation appears");
+    }
+    fprintf(f, "<p class=\"meta\">");
     html_text(f, cn_net_file_name(d->net));
     fprintf(f, " on ");
     html_text(f, data ? data : "?");
-    /* "test" only for test data: a folder without a test half is evaluated whole, training
-     * images included */
-    fprintf(f, " &middot; %lld epochs &middot; best epoch (by validation) %s &middot; %s <b>%.2f%%</b>, loss %.4f "
-               "on %lld images of ", (long long)d->n_rows, best ? best : "?",
-            d->is_test ? "test accuracy" : "accuracy (no test half: training images included)", 100 * d->eval.acc,
-            d->eval.loss, (long long)d->eval.count);
-    html_text(f, d->test_name);
+    if (d->live_epochs) {
+        fprintf(f, " &middot; best epoch so far (by validation %s) %s", monitor ? monitor : "accuracy", best ? best : "?");
+    } else {
+        /* "test" only for test data: a folder without a test half is evaluated whole, training
+         * images included */
+        fprintf(f, " &middot; %lld epochs &middot; best epoch (by validation %s) %s &middot; %s <b>%.2f%%</b>, loss %.4f "
+                   "on %lld images of ", (long long)d->n_rows, monitor ? monitor : "accuracy", best ? best : "?",
+                d->is_test ? "test accuracy" : "accuracy (no test half: training images included)", 100 * d->eval.acc,
+                d->eval.loss, (long long)d->eval.count);
+        html_text(f, d->test_name);
+    }
     fprintf(f, "</p>\n<p class=\"meta\">Settings: <code>");
     for (const char *s = args ? args : ""; *s; s++) {
         char ch[2] = { *s == '\n' ? ' ' : *s, 0 };
@@ -491,7 +610,8 @@ static void write_header(FILE *f, const report_data *d)
     fprintf(f, "</code></p>\n");
 }
 
-/* DIR/report.html, built in memory and written atomically */
+/* DIR/report.html, built in memory and written atomically: the final page, or the live one (no
+ * test set: its evaluation is too slow to repeat every epoch) */
 static int write_report(cn_ctx *ctx, const report_data *d, int64_t images, const char *path)
 {
     char *text = NULL;
@@ -500,17 +620,47 @@ static int write_report(cn_ctx *ctx, const report_data *d, int64_t images, const
     if (!f) return cli_error("out of memory");
     write_header(f, d);
     write_charts(f, d);
-    fprintf(f, "<div class=\"charts\"><div>\n");
-    write_confusion(f, d);
-    fprintf(f, "</div><div>\n");
-    write_per_class(f, d);
-    fprintf(f, "</div></div>\n");
-    int rc = write_image_grid(f, ctx, d, images);
+    int rc = 0;
+    if (d->live_epochs) {
+        fprintf(f, "<h2>%s</h2>\n<p class=\"meta\">The confusion matrix, the accuracy per class and the images of the %s "
+                   "appear when training ends.</p>\n", d->is_test ? "Test results" : "Evaluation",
+                d->is_test ? "test half" : "data (it has no test half: all of it)");
+    } else {
+        fprintf(f, "<div class=\"charts\"><div>\n");
+        write_confusion(f, d);
+        fprintf(f, "</div><div>\n");
+        write_per_class(f, d);
+        fprintf(f, "</div></div>\n");
+        rc = write_image_grid(f, ctx, d, images);
+    }
     if (!rc) rc = write_summary(f, ctx, d);
     fprintf(f, "</body></html>\n");
     if (fclose(f) && !rc) rc = cli_error("%s: out of memory", path);
     if (!rc && cn_file_write_atomic(ctx, path, text, len)) rc = cli_ctx_error(ctx);
     free(text);
+    return rc;
+}
+
+int cli_report_live(const char *dir, int64_t epoch, int64_t epochs)
+{
+    cn_ctx *ctx;
+    if (cn_ctx_create(NULL, &ctx)) return cli_error("out of memory");
+    report_data d = { .dir = dir, .live_epoch = epoch, .live_epochs = epochs > 0 ? epochs : 1 };
+    char path[4200];
+    snprintf(path, sizeof path, "%s/last.safetensors", dir); /* written before the epoch's callback */
+    int rc = read_metrics(dir, &d.rows, &d.n_rows);
+    if (!rc) rc = read_steps(dir, &d);
+    if (!rc) rc = cli_open_checkpoint(ctx, path, &d.ck, &d.net, d.mean, d.std);
+    if (!rc) {
+        /* as the final page will say: a run's --test, or the test half of its data */
+        int has_test = 0;
+        cn_data_find_layout(cli_data_dir(cli_test_data(d.ck)), &has_test, NULL);
+        d.is_test = has_test || cn_checkpoint_meta(d.ck, "test_data") != NULL;
+        snprintf(path, sizeof path, "%s/report.html", dir);
+        rc = write_report(ctx, &d, 0, path);
+    }
+    free_report_data(ctx, &d);
+    cn_ctx_destroy(ctx);
     return rc;
 }
 

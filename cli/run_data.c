@@ -21,36 +21,14 @@ const char *cli_data_dir(const char *data)
     return !data || !strcmp(data, "fashion-mnist") ? CLI_FASHION_MNIST : data;
 }
 
-static int is_mnist_dir(const char *dir)
-{
-    char p[4096];
-    struct stat st;
-    snprintf(p, sizeof p, "%s/train-images-idx3-ubyte.gz", dir);
-    if (!stat(p, &st)) return 1;
-    snprintf(p, sizeof p, "%s/train-images-idx3-ubyte", dir);
-    if (!stat(p, &st)) return 1;
-    snprintf(p, sizeof p, "%s/t10k-images-idx3-ubyte.gz", dir);
-    if (!stat(p, &st)) return 1;
-    snprintf(p, sizeof p, "%s/t10k-images-idx3-ubyte", dir);
-    return !stat(p, &st);
-}
+static const char *const half_dirs[] = { "test", "train", "val" }; /* by cli_half */
 
-/* DIR/train and DIR/test are folders: an image folder in two halves */
-static int is_split_dir(const char *dir)
-{
-    char p[4200];
-    struct stat st;
-    snprintf(p, sizeof p, "%s/train", dir);
-    if (stat(p, &st) || !S_ISDIR(st.st_mode)) return 0;
-    snprintf(p, sizeof p, "%s/test", dir);
-    return !stat(p, &st) && S_ISDIR(st.st_mode);
-}
-
-const char *cli_data_name(const char *data, int train, char *buf, size_t cap)
+const char *cli_data_name(const char *data, cli_half half, char *buf, size_t cap)
 {
     const char *dir = cli_data_dir(data);
-    if (is_split_dir(dir)) snprintf(buf, cap, "%s/%s", dir, train ? "train" : "test");
-    else if (is_mnist_dir(dir)) snprintf(buf, cap, "%s (%s)", dir, train ? "train-*: the training half" : "t10k-*: the test half");
+    cn_data_layout l = cn_data_find_layout(dir, NULL, NULL);
+    if (l == CN_DATA_HALVES) snprintf(buf, cap, "%s/%s", dir, half_dirs[half]);
+    else if (l == CN_DATA_MNIST) snprintf(buf, cap, "%s (%s)", dir, half ? "train-*: the training half" : "t10k-*: the test half");
     else snprintf(buf, cap, "%s (all of it)", dir);
     return buf;
 }
@@ -61,19 +39,19 @@ const char *cli_test_data(const cn_checkpoint *ck)
     return test ? test : cn_checkpoint_meta(ck, "data");
 }
 
-cn_status cli_load_data(cn_ctx *ctx, const char *data, int train, const cn_layer_info *input, cn_dataset *ds, int *has_test)
+cn_status cli_load_data(cn_ctx *ctx, const char *data, cli_half half, const cn_layer_info *input, cn_dataset *ds,
+                        int *has_test)
 {
     const char *dir = cli_data_dir(data);
     cn_status st;
-    if (is_split_dir(dir)) {
-        char half[4200];
-        if (has_test) *has_test = 1;
-        snprintf(half, sizeof half, "%s/%s", dir, train ? "train" : "test");
-        return cn_dataset_load_folder(ctx, half, input->c, input->h, input->w, ds);
+    cn_data_layout l = cn_data_find_layout(dir, has_test, NULL);
+    if (l == CN_DATA_HALVES) {
+        char sub[4200];
+        snprintf(sub, sizeof sub, "%s/%s", dir, half_dirs[half]);
+        return cn_dataset_load_folder(ctx, sub, input->c, input->h, input->w, ds);
     }
-    if (is_mnist_dir(dir)) {
-        if (has_test) *has_test = 1;
-        if ((st = cn_dataset_load_mnist(ctx, dir, train, ds))) return st;
+    if (l == CN_DATA_MNIST) {
+        if ((st = cn_dataset_load_mnist(ctx, dir, half == CLI_HALF_TRAIN, ds))) return st;
         const char *const *names = cli_known_class_names(dir, ds->classes);
         if (names) {
             ds->class_names = calloc((size_t)ds->classes, sizeof(char *));
@@ -81,7 +59,6 @@ cn_status cli_load_data(cn_ctx *ctx, const char *data, int train, const cn_layer
         }
         return CN_OK;
     }
-    if (has_test) *has_test = 0;
     return cn_dataset_load_folder(ctx, dir, input->c, input->h, input->w, ds);
 }
 

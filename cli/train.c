@@ -11,9 +11,12 @@
 
 #include "cli_impl.h"
 
+#define CN_MAX_FREEZE_HINTS 256 /* layer names a misspelt --freeze is compared with */
+
 static void help(void)
 {
     printf("usage: convnet train SPEC | -e TEXT [options]\n"
+           "       convnet train --init-from RUN [SPEC | -e TEXT] [options]\n"
            "       convnet train --resume DIR [--epochs N]\n\n"
            "Trains the network of SPEC on a data set, shows progress, keeps checkpoints, and reports the\n"
            "test accuracy. The defaults are a good recipe for Fashion-MNIST (SGD with Nesterov momentum,\n"
@@ -21,11 +24,12 @@ static void help(void)
            "data:\n"
            "  --data D             an MNIST-format folder (train-* and t10k-* IDX files, .gz or not), a\n"
            "                       folder of class sub-folders of PNG/JPEG images, or one with train/ and\n"
-           "                       test/ such folders (default: fashion-mnist, Debian's copy in\n"
+           "                       test/ (and val/) such folders (default: fashion-mnist, Debian's copy in\n"
            "                       %s)\n"
            "  --test D             the test half: an MNIST-format folder's t10k-* files, an image folder's\n"
            "                       test/, or a whole image folder (default: the test half of --data)\n"
-           "  --val F              fraction of the training images held out for validation (default 0.1)\n"
+           "  --val F              fraction of the training images held out for validation (default 0.1;\n"
+           "                       an image folder's val/ half, when it has one, is used instead)\n"
            "  --crop P             augmentation: random crop after zero-padding by P pixels (default 0)\n"
            "  --flip               augmentation: random horizontal flips\n"
            "training:\n"
@@ -45,9 +49,21 @@ static void help(void)
            "  --seed S             (default 1); the same seed gives the same weights, bit for bit\n"
            "  --seeds N            train N times (seeds S, S+1, ...) and report mean +- sample std\n"
            "  --patience N         stop early once N epochs in a row gave no better validation accuracy\n"
+           "                       (or loss, with --monitor loss)\n"
+           "  --monitor M          what 'best' means for model.safetensors and --patience: accuracy\n"
+           "                       (default) or loss, of the validation images (the training figures\n"
+           "                       with --val 0)\n"
+           "fine-tuning:\n"
+           "  --init-from RUN      start from the weights of another run (its folder or a .safetensors):\n"
+           "                       every tensor whose layer name and shape match is copied, the rest is\n"
+           "                       initialised; without a spec the run's own net is used, its last layer\n"
+           "                       made anew for the data's number of classes when that differs\n"
+           "  --freeze L,...       layers (by name, as `convnet summary` shows them) whose weights are not\n"
+           "                       changed by training\n"
            "output:\n"
            "  --out DIR            model.safetensors (best by validation), last.safetensors (to resume),\n"
-           "                       metrics.csv, run.json, report.html (default runs/<spec name>); a\n"
+           "                       metrics.csv, steps.csv, run.json, report.html (rewritten after every\n"
+           "                       epoch while training) (default runs/<spec name>); a\n"
            "                       folder belongs to one run: one holding another run is refused\n"
            "  --replace            start over in an --out folder that holds another run (its files go)\n"
            "  --resume DIR         continue the run in DIR from its last completed epoch (a run stopped\n"
@@ -61,12 +77,13 @@ static void help(void)
 
 typedef struct {
     const char *spec, *spec_text, *data, *test, *out, *resume;
+    const char *init_from, *freeze; /* --init-from RUN, --freeze L,... */
     const char *restart_spec; /* --resume of a run stopped before its first checkpoint: run.json's spec */
     int from_checkpoint;      /* --resume from DIR/last.safetensors */
     int64_t epochs_given;     /* --epochs as given (0: not given); with --resume, the run's new length */
     cn_train_config cfg;
     int64_t seeds;
-    int quiet, replace;
+    int quiet, replace, val_given;
 } train_opts;
 
 static int parse_choice(const char *what, const char *v, const char *const *names, int n, int *out)
@@ -86,10 +103,12 @@ static int parse_args(int argc, char **argv, train_opts *o)
     static const char *const known[] = { "-e", "--data", "--val", "--crop", "--flip", "--epochs", "--batch", "--optimizer",
                                          "--lr", "--momentum", "--schedule", "--warmup", "--step-size", "--weight-decay",
                                          "--l1", "--clip", "--label-smoothing", "--init", "--seed", "--seeds", "--out", "--test",
-                                         "--resume", "--replace", "--quiet", "--threads", "--patience", "--help", NULL };
+                                         "--resume", "--replace", "--quiet", "--threads", "--patience", "--monitor",
+                                         "--init-from", "--freeze", "--help", NULL };
     static const char *const optims[] = { "sgd", "momentum", "nesterov", "adam", "adamw", NULL };
     static const char *const scheds[] = { "constant", "step", "cosine", "onecycle", NULL };
     static const char *const inits[] = { "kaiming", "kaiming-uniform", "xavier", "xavier-uniform", NULL };
+    static const char *const monitors[] = { "accuracy", "loss", NULL };
     cn_train_config *c = &o->cfg;
     int64_t v;
     int k, lr_set = 0, wd_set = 0;
@@ -109,6 +128,8 @@ static int parse_args(int argc, char **argv, train_opts *o)
         else if (cli_opt(&a, "--test")) o->test = a.value;
         else if (cli_opt(&a, "--out")) o->out = a.value;
         else if (cli_opt(&a, "--resume")) o->resume = a.value;
+        else if (cli_opt(&a, "--init-from")) o->init_from = a.value;
+        else if (cli_opt(&a, "--freeze")) o->freeze = a.value;
         else if (cli_flag(&a, "--flip")) c->flip = 1;
         else if (cli_flag(&a, "--quiet")) o->quiet = 1;
         else if (cli_flag(&a, "--replace")) o->replace = 1;
@@ -123,7 +144,10 @@ static int parse_args(int argc, char **argv, train_opts *o)
         INT_OPT("--seed", 0, INT64_MAX, c->seed)
         INT_OPT("--seeds", 1, 1000, o->seeds)
         INT_OPT("--patience", 1, 100000, c->patience)
-        REAL_OPT("--val", c->val_fraction)
+        else if (cli_opt(&a, "--val")) {
+            if (cli_parse_double("train", "--val", a.value, &c->val_fraction)) return EXIT_USAGE;
+            o->val_given = 1;
+        }
         REAL_OPT("--momentum", c->optim.momentum)
         REAL_OPT("--l1", c->optim.l1)
         REAL_OPT("--clip", c->optim.clip_norm)
@@ -148,6 +172,9 @@ static int parse_args(int argc, char **argv, train_opts *o)
         } else if (cli_opt(&a, "--schedule")) {
             if (parse_choice("--schedule", a.value, scheds, 4, &k)) return EXIT_USAGE;
             c->optim.schedule = (cn_schedule)k;
+        } else if (cli_opt(&a, "--monitor")) {
+            if (parse_choice("--monitor", a.value, monitors, 2, &k)) return EXIT_USAGE;
+            c->monitor = (cn_monitor)k;
         } else if (cli_opt(&a, "--init")) {
             if (parse_choice("--init", a.value, inits, 4, &k)) return EXIT_USAGE;
             c->init = (cn_init)k;
@@ -170,6 +197,8 @@ static int parse_args(int argc, char **argv, train_opts *o)
 typedef struct {
     int tty, quiet, header, has_test;
     int64_t seed, seeds;
+    const char *out; /* the run's folder: its live report.html is written after every epoch */
+    int live_failed; /* that failed once (said so): not tried again, the run goes on */
 } progress_state;
 
 static void clock_text(char *buf, size_t cap, double s)
@@ -182,10 +211,9 @@ static void clock_text(char *buf, size_t cap, double s)
 static int on_progress(void *user, const cn_train_progress *p)
 {
     progress_state *s = user;
-    if (s->quiet) return 0;
     char eta[32];
     if (!p->epoch_done) {
-        if (!s->tty || (p->batch % 10 && p->batch != p->batches)) return 0;
+        if (s->quiet || !s->tty || (p->batch % 10 && p->batch != p->batches)) return 0;
         int width = 24, fill = (int)(width * p->batch / p->batches);
         clock_text(eta, sizeof eta, p->eta_seconds);
         fprintf(stderr, "\repoch %lld/%lld [%.*s%*s] %lld/%lld  %6.0f img/s  loss %.4f  acc %5.1f%%  ETA %s ",
@@ -194,19 +222,28 @@ static int on_progress(void *user, const cn_train_progress *p)
         fflush(stderr);
         return 0;
     }
-    if (s->tty) fprintf(stderr, "\r%*s\r", 110, "");
-    if (!s->header) {
-        if (s->seeds > 1) printf("seed %lld\n", (long long)s->seed);
-        printf("%5s  %10s  %9s  %9s  %8s  %9s  %8s  %s\n", "epoch", "train loss", "train acc", "val loss", "val acc",
-               "lr", "time", "img/s");
-        s->header = 1;
+    if (!s->quiet) {
+        if (s->tty) fprintf(stderr, "\r%*s\r", 110, "");
+        if (!s->header) {
+            if (s->seeds > 1) printf("seed %lld\n", (long long)s->seed);
+            printf("%5s  %10s  %9s  %9s  %8s  %9s  %8s  %s\n", "epoch", "train loss", "train acc", "val loss", "val acc",
+                   "lr", "time", "img/s");
+            s->header = 1;
+        }
+        char vl[16] = "-", va[16] = "-";
+        if (!isnan(p->val_loss)) snprintf(vl, sizeof vl, "%.4f", p->val_loss), snprintf(va, sizeof va, "%.2f%%", 100 * p->val_acc);
+        clock_text(eta, sizeof eta, p->seconds);
+        printf("%5lld  %10.4f  %8.2f%%  %9s  %8s  %9.3g  %8s  %.0f%s\n", (long long)p->epoch, p->loss, 100 * p->acc, vl,
+               va, p->lr, eta, p->images_per_s, p->best ? "  *" : "");
+        fflush(stdout);
     }
-    char vl[16] = "-", va[16] = "-";
-    if (!isnan(p->val_loss)) snprintf(vl, sizeof vl, "%.4f", p->val_loss), snprintf(va, sizeof va, "%.2f%%", 100 * p->val_acc);
-    clock_text(eta, sizeof eta, p->seconds);
-    printf("%5lld  %10.4f  %8.2f%%  %9s  %8s  %9.3g  %8s  %.0f%s\n", (long long)p->epoch, p->loss, 100 * p->acc, vl,
-           va, p->lr, eta, p->images_per_s, p->best ? "  *" : "");
-    fflush(stdout);
+    /* the live report.html, --quiet or not (the epoch's checkpoint and CSV files are written by
+     * now); a failure costs the page, never the run: one warning, and no more tries */
+    if (s->out && !s->live_failed && cli_report_live(s->out, p->epoch, p->epochs)) {
+        s->live_failed = 1;
+        fprintf(stderr, "convnet train: warning: %s/report.html is not updated during this run (the error above); "
+                        "training goes on, and the report is written at its end\n", s->out);
+    }
     return 0;
 }
 
@@ -247,9 +284,10 @@ static int test_accuracy(cn_ctx *ctx, const char *out, const cn_dataset *test, i
     return rc;
 }
 
-/* The net of the run: its last checkpoint's (resume), run.json's spec (a run started again), or
- * the spec given. */
-static int run_net(cn_ctx *ctx, const train_opts *o, const char *out, cn_checkpoint **ck, cn_net **net)
+/* The net of the run: its last checkpoint's (resume), run.json's spec (a run started again), the
+ * spec given, or the net of the run it is fine-tuned from (init). */
+static int run_net(cn_ctx *ctx, const train_opts *o, const char *out, const cn_checkpoint *init, cn_checkpoint **ck,
+                   cn_net **net)
 {
     char path[4200];
     if (o->from_checkpoint) {
@@ -258,52 +296,166 @@ static int run_net(cn_ctx *ctx, const train_opts *o, const char *out, cn_checkpo
     } else if (o->restart_spec) {
         snprintf(path, sizeof path, "%s/run.json:spec", out);
         if (cn_net_parse(ctx, o->restart_spec, strlen(o->restart_spec), path, net)) return cli_ctx_error(ctx);
+    } else if (!o->spec && !o->spec_text && init) {
+        if (cn_checkpoint_net(ctx, init, net)) return cli_ctx_error(ctx);
     } else if (cli_load_net(ctx, o->spec, o->spec_text, net)) {
         return cli_ctx_error(ctx);
     }
     return 0;
 }
 
-/* Both halves of the data, checked before the first step: a run never fails after training
- * for want of its test data. */
-static int run_data(cn_ctx *ctx, const train_opts *o, cn_net *net, cn_dataset *ds, cn_dataset *test, int *has_test)
+/* --init-from RUN without a spec: RUN's net, its last layer made anew when the data has another
+ * number of classes (said so) */
+static int fit_classes(cn_ctx *ctx, const train_opts *o, const cn_dataset *ds, cn_net **net)
+{
+    if (!o->init_from || o->spec || o->spec_text || o->restart_spec || o->from_checkpoint) return 0;
+    cn_layer_info info;
+    cn_net_layer(ctx, *net, cn_net_layer_count(*net) - 1, 1, &info);
+    int64_t outputs = info.c * info.h * info.w;
+    if (outputs == ds->classes) return 0;
+    cn_net *fitted;
+    if (cn_net_with_outputs(ctx, *net, ds->classes, &fitted)) return cli_ctx_error(ctx);
+    if (!o->quiet)
+        printf("fine-tuning to %d classes: the last layer of %s, %lld outputs, is made anew\n", (int)ds->classes,
+               o->init_from, (long long)outputs);
+    cn_net_destroy(*net);
+    *net = fitted;
+    return 0;
+}
+
+/* --init-from: what is copied (printed), checked before the first step; the copy itself is
+ * the trainer's (cn_train_config.init_from), after its initialisation */
+static int show_init(cn_ctx *ctx, const train_opts *o, const cn_checkpoint *init, cn_net *net, uint64_t seed)
+{
+    if (!init) return 0;
+    char fresh[1024];
+    int copied;
+    if (cn_net_init_params(ctx, net, o->cfg.init, seed) ||
+        cn_checkpoint_load_matching(ctx, init, net, &copied, fresh, sizeof fresh))
+        return cli_ctx_error(ctx);
+    if (!o->quiet)
+        printf("starting from %s: %d of %d tensors copied%s%s\n", o->init_from, copied, cn_net_tensor_count(net),
+               *fresh ? "; initialised anew: " : "", fresh);
+    return 0;
+}
+
+/* --freeze L,...: by name, an unknown name with the closest one */
+static int freeze_layers(cn_ctx *ctx, const train_opts *o, cn_net *net)
+{
+    char names[4096];
+    if (!o->freeze) return 0;
+    snprintf(names, sizeof names, "%s", o->freeze);
+    int64_t left = 0;
+    for (char *save, *t = strtok_r(names, ",", &save); t; t = strtok_r(NULL, ",", &save)) {
+        if (!cn_net_freeze(ctx, net, t, 1)) continue;
+        const char *known[CN_MAX_FREEZE_HINTS + 1];
+        int n = 0;
+        for (int i = 1; i < cn_net_layer_count(net) && n < CN_MAX_FREEZE_HINTS; i++) {
+            cn_layer_info info;
+            cn_net_layer(ctx, net, i, 1, &info);
+            known[n++] = info.name;
+        }
+        known[n] = NULL;
+        const char *best = cli_closest(t, known);
+        if (best) return cli_usage_error("train", "--freeze: %s (did you mean '%s'?)", cn_ctx_message(ctx), best);
+        return cli_usage_error("train", "--freeze: %s (`convnet summary` lists the layers' names)", cn_ctx_message(ctx));
+    }
+    for (int i = 1; i < cn_net_layer_count(net); i++) {
+        cn_layer_info info;
+        cn_net_layer(ctx, net, i, 1, &info);
+        if (!cn_net_frozen(net, i)) left += info.trainable;
+    }
+    if (!left) return cli_usage_error("train", "--freeze %s: every layer with weights is frozen: nothing to train", o->freeze);
+    return 0;
+}
+
+/* A validation or test half must be the training half's kind: image size, classes, some images. */
+static int half_matches(const cn_dataset *ds, const cn_dataset *h, const char *dir, const char *what)
+{
+    if (h->h != ds->h || h->w != ds->w || h->c != ds->c)
+        return cli_error("%s: the %s images are %lldx%lldx%lld, the training images %lldx%lldx%lld", dir, what,
+                         (long long)h->h, (long long)h->w, (long long)h->c, (long long)ds->h, (long long)ds->w,
+                         (long long)ds->c);
+    if (h->classes > ds->classes)
+        return cli_error("%s: the %s half has labels of %d classes, the training half of %d", dir, what, (int)h->classes,
+                         (int)ds->classes);
+    for (int32_t c = 0; h->class_names && ds->class_names && c < h->classes; c++)
+        if (h->classes != ds->classes || strcmp(h->class_names[c], ds->class_names[c])) {
+            char a[256], b[256];
+            return cli_error("%s: the %s half's classes differ from the training half's (class %d: '%s' and '%s')",
+                             dir, what, (int)c, cn_text_escape(h->class_names[c], a, sizeof a),
+                             cn_text_escape(c < ds->classes ? ds->class_names[c] : "", b, sizeof b));
+        }
+    if (h->count < 1) return cli_error("%s: the %s half holds no images", dir, what);
+    return 0;
+}
+
+/* The halves of the data (training, an image folder's val/, test), checked before the first
+ * step: a run never fails after training for want of its test data. */
+static int run_data(cn_ctx *ctx, const train_opts *o, cn_net *net, cn_dataset *ds, cn_dataset *val, cn_dataset *test,
+                    int *has_test)
 {
     cn_layer_info in;
     cn_net_layer(ctx, net, 0, 1, &in);
-    if (cli_load_data(ctx, o->data, 1, &in, ds, has_test)) return cli_ctx_error(ctx);
+    if (cli_load_data(ctx, o->data, CLI_HALF_TRAIN, &in, ds, has_test)) return cli_ctx_error(ctx);
+    int has_val = 0, rc;
+    const char *dir = cli_data_dir(o->data);
+    if (ds->c != in.c || ds->h != in.h || ds->w != in.w) /* IDX images are not resized */
+        return cli_error("%s: the images are %lldx%lldx%lld but the net's input is %lldx%lldx%lld", dir, (long long)ds->h,
+                         (long long)ds->w, (long long)ds->c, (long long)in.h, (long long)in.w, (long long)in.c);
+    if (cn_data_find_layout(dir, NULL, &has_val) == CN_DATA_HALVES && has_val) {
+        if (o->val_given) return cli_usage_error("train", "%s has a val/ half: --val F would hold out more", dir);
+        if (cli_load_data(ctx, o->data, CLI_HALF_VAL, &in, val, NULL)) return cli_ctx_error(ctx);
+        if ((rc = half_matches(ds, val, dir, "validation"))) return rc;
+    }
     if (o->test) *has_test = 1;
     if (!*has_test) return 0;
-    if (cli_load_data(ctx, o->test ? o->test : o->data, 0, &in, test, NULL)) return cli_ctx_error(ctx);
-    const char *dir = cli_data_dir(o->test ? o->test : o->data);
-    if (test->h != ds->h || test->w != ds->w || test->c != ds->c)
-        return cli_error("%s: the test images are %lldx%lldx%lld, the training images %lldx%lldx%lld", dir,
-                         (long long)test->h, (long long)test->w, (long long)test->c, (long long)ds->h, (long long)ds->w,
-                         (long long)ds->c);
-    if (test->classes > ds->classes)
-        return cli_error("%s: the test half has labels of %d classes, the training half of %d", dir, (int)test->classes,
-                         (int)ds->classes);
-    for (int32_t c = 0; test->class_names && ds->class_names && c < test->classes; c++)
-        if (test->classes != ds->classes || strcmp(test->class_names[c], ds->class_names[c])) {
-            char a[256], b[256];
-            return cli_error("%s: the test half's classes differ from the training half's (class %d: '%s' and '%s')",
-                             dir, (int)c, cn_text_escape(test->class_names[c], a, sizeof a),
-                             cn_text_escape(c < ds->classes ? ds->class_names[c] : "", b, sizeof b));
-        }
-    if (test->count < 1) return cli_error("%s: the test half holds no images", dir);
-    return 0;
+    if (cli_load_data(ctx, o->test ? o->test : o->data, CLI_HALF_TEST, &in, test, NULL)) return cli_ctx_error(ctx);
+    return half_matches(ds, test, cli_data_dir(o->test ? o->test : o->data), "test");
+}
+
+/* the data the run uses, said before the first epoch: "test" only for a test half */
+static void say_data(const train_opts *o, const cn_dataset *ds, const cn_dataset *val, const cn_dataset *test)
+{
+    char name[4300], esc[4400];
+    if (o->quiet) return;
+    cli_data_name(o->data, CLI_HALF_TRAIN, name, sizeof name);
+    printf("training:   %s, %lld images of %d classes\n", cn_text_escape(name, esc, sizeof esc), (long long)ds->count,
+           (int)ds->classes);
+    int64_t held = (int64_t)floor((double)ds->count * o->cfg.val_fraction);
+    if (val->count)
+        printf("validation: %s, %lld images\n", cn_text_escape(cli_data_name(o->data, CLI_HALF_VAL, name, sizeof name), esc,
+                                                               sizeof esc), (long long)val->count);
+    else if (held) printf("validation: %lld of them held out (--val %g)\n", (long long)held, o->cfg.val_fraction);
+    if (test->count) {
+        if (o->test) snprintf(name, sizeof name, "%s", cli_data_dir(o->test));
+        else cli_data_name(o->data, CLI_HALF_TEST, name, sizeof name);
+        printf("test:       %s, %lld images\n", cn_text_escape(name, esc, sizeof esc), (long long)test->count);
+    }
 }
 
 static int train_once(cn_ctx *ctx, train_opts *o, const char *out, uint64_t seed, char *args, progress_state *ps,
                       double *test_acc)
 {
     cn_net *net = NULL;
-    cn_checkpoint *ck = NULL;
-    cn_dataset ds, test;
+    cn_checkpoint *ck = NULL, *init = NULL;
+    cn_dataset ds, val, test;
     memset(&ds, 0, sizeof ds);
+    memset(&val, 0, sizeof val);
     memset(&test, 0, sizeof test);
     int rc, has_test = 0, lock = -1;
+    char init_path[4200];
     *test_acc = NAN;
-    if ((rc = run_net(ctx, o, out, &ck, &net)) || (rc = run_data(ctx, o, net, &ds, &test, &has_test))) goto done;
+    /* --init-from RUN: its best checkpoint (not read again by a resume: the run's own has it all) */
+    if (o->init_from && !o->from_checkpoint &&
+        cn_checkpoint_read(ctx, cli_checkpoint_path(o->init_from, init_path, sizeof init_path), &init)) {
+        rc = cli_ctx_error(ctx);
+        goto done;
+    }
+    if ((rc = run_net(ctx, o, out, init, &ck, &net)) || (rc = run_data(ctx, o, net, &ds, &val, &test, &has_test)) ||
+        (rc = fit_classes(ctx, o, &ds, &net)) || (rc = freeze_layers(ctx, o, net)) || (rc = show_init(ctx, o, init, net, seed)))
+        goto done;
+    say_data(o, &ds, &val, &test);
     /* the folder is created and taken only now, so that a run that cannot start leaves nothing
      * behind (a resumed run's folder is held by cmd_train) */
     if (!o->resume && ((rc = cli_run_lock(ctx, out, &lock)) || (rc = claim_folder(o, out, 1)))) goto done;
@@ -319,12 +471,15 @@ static int train_once(cn_ctx *ctx, train_opts *o, const char *out, uint64_t seed
     cfg.seed = seed;
     cfg.out_dir = out;
     cfg.resume = ck;
+    cfg.init_from = init;
+    cfg.val = val.count ? &val : NULL;
     cfg.meta = meta;
     cfg.n_meta = o->test ? 4 : 3;
     cfg.progress = on_progress;
     cfg.user = ps;
     ps->header = 0;
     ps->seed = (int64_t)seed;
+    ps->out = out;
     cn_train_summary sum;
     if (cn_train(ctx, net, &ds, &cfg, &sum)) {
         if (ps->tty) fprintf(stderr, "\n");
@@ -343,9 +498,9 @@ static int train_once(cn_ctx *ctx, train_opts *o, const char *out, uint64_t seed
     ps->has_test = has_test;
     if (!has_test) *test_acc = sum.best_val_acc;
     if (!o->quiet && sum.stopped_early)
-        printf("stopped early: %lld epochs without a better %s accuracy than epoch %lld's (--patience %lld)\n",
-               (long long)o->cfg.patience, o->cfg.val_fraction > 0 ? "validation" : "training",
-               (long long)sum.best_epoch, (long long)o->cfg.patience);
+        printf("stopped early: %lld epochs without a better %s %s than epoch %lld's (--patience %lld)\n",
+               (long long)o->cfg.patience, cfg.val || cfg.val_fraction > 0 ? "validation" : "training",
+               cfg.monitor == CN_MONITOR_LOSS ? "loss" : "accuracy", (long long)sum.best_epoch, (long long)o->cfg.patience);
     if (!o->quiet) {
         if (has_test) printf("test accuracy %.2f%% (best epoch %lld", 100 * *test_acc, (long long)sum.best_epoch);
         else printf("best validation accuracy %.2f%% (epoch %lld", 100 * sum.best_val_acc, (long long)sum.best_epoch);
@@ -355,9 +510,11 @@ static int train_once(cn_ctx *ctx, train_opts *o, const char *out, uint64_t seed
 done:
     cli_run_unlock(lock);
     cn_dataset_free(ctx, &ds);
+    cn_dataset_free(ctx, &val);
     cn_dataset_free(ctx, &test);
     cn_net_destroy(net);
     cn_checkpoint_free(ck);
+    cn_checkpoint_free(init);
     return rc;
 }
 
@@ -516,13 +673,14 @@ int cmd_train(int argc, char **argv)
                 return cli_usage_error("train", "--resume DIR takes no other settings (only --epochs N and --quiet)");
             i += valued;
         }
-    } else if (!o.spec == !o.spec_text) {
-        return cli_usage_error("train", "give a spec file (as models/fmnist-small.cnn) or -e TEXT");
+    } else if ((o.spec && o.spec_text) || (!o.spec && !o.spec_text && !o.init_from)) {
+        return cli_usage_error("train", "give a spec file (as models/fmnist-small.cnn) or -e TEXT (or --init-from RUN)");
     }
     char out[2048];
     if (o.resume) snprintf(out, sizeof out, "%s", o.resume);
     else if (o.out) snprintf(out, sizeof out, "%s", o.out);
     else if (o.spec_text) snprintf(out, sizeof out, "runs/inline");
+    else if (!o.spec) snprintf(out, sizeof out, "runs/fine-tuned");
     else {
         const char *base = strrchr(o.spec, '/') ? strrchr(o.spec, '/') + 1 : o.spec;
         snprintf(out, sizeof out, "runs/%.*s", (int)(strcspn(base, ".")), base);

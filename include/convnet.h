@@ -109,6 +109,10 @@ const char *cn_net_spec_text(const cn_net *net);
 const char *cn_net_file_name(const cn_net *net);
 /* 1 when every layer reads the layer before it (no branches). */
 int cn_net_is_chain(const cn_net *net);
+/* The same net with `outputs` outputs: its spec text with the units of its last dense layer
+ * changed (fine-tuning to another number of classes). Fails when the net's last layer with
+ * weights is not a dense layer whose units are the net's output. */
+cn_status cn_net_with_outputs(cn_ctx *ctx, const cn_net *net, int64_t outputs, cn_net **out);
 
 typedef struct cn_layer_info {
     const char *name;          /* as named with 'as', else type + counter ("conv2") */
@@ -192,6 +196,12 @@ const float *cn_net_input_grad(const cn_net *net);
 /* on = 0: backward skips the input gradient (training needs none; the first layer's backward is
  * then cheaper) and cn_net_input_grad's values are undefined. On by default. */
 void cn_net_set_input_grad(cn_net *net, int on);
+/* Freezes (frozen = 1) or thaws a layer by name: cn_optim_step leaves its parameters as they are
+ * (no update, no weight decay, no momentum; its gradients are zeroed and count nothing towards
+ * clipping), as PyTorch's requires_grad = False. Batch norm still tracks its running statistics in
+ * training mode. Fails for an unknown name or a layer without trainable parameters. */
+cn_status cn_net_freeze(cn_ctx *ctx, cn_net *net, const char *layer, int frozen);
+int cn_net_frozen(const cn_net *net, int i);
 
 /* Runs forward on x (batch samples) and, when dy is not NULL, backward from dy, checking every
  * layer's output and gradients; fails naming the first layer and pass that produced a NaN or
@@ -331,7 +341,36 @@ cn_status cn_grid_draw(cn_ctx *ctx, const cn_grid *g, const float *maps, float *
  * JPEG in them converted as cn_image_load does. */
 cn_status cn_dataset_load_folder(cn_ctx *ctx, const char *dir, int64_t c, int64_t h, int64_t w, cn_dataset *out);
 
-/* What `convnet data check` reports on a data set (an MNIST-format folder or an image folder). */
+/* How a data folder is laid out, as cn_data_check finds it: DIR/train with DIR/val or DIR/test
+ * folders makes halves, else train-* or t10k-* IDX files make MNIST, else an image folder. */
+typedef enum cn_data_layout {
+    CN_DATA_FOLDER = 0, /* an image folder: one sub-folder of images per class */
+    CN_DATA_MNIST,      /* MNIST-format IDX files: train-images-idx3-ubyte[.gz] and/or t10k-* */
+    CN_DATA_HALVES      /* an image folder in halves: DIR/train plus DIR/val and/or DIR/test, each
+                         * an image folder of its own */
+} cn_data_layout;
+/* The layout of a data folder, and whether it has a test half (MNIST: t10k-* files) and a val/
+ * half (may be NULL). */
+cn_data_layout cn_data_find_layout(const char *dir, int *has_test, int *has_val);
+
+/* One half of a data set in halves (DIR/train, DIR/val, DIR/test; or an MNIST folder's train-*
+ * and t10k-* files), counted as cn_data_report counts the whole. */
+typedef struct cn_data_half {
+    char *name;               /* "train", "val" or "test" (MNIST: t10k-* is "test") */
+    char *path;               /* its folder (MNIST: its images file) */
+    int64_t files, bad_files, duplicates, bad_labels;
+    int64_t leaks;            /* of duplicates: images with the pixels of an image of an earlier half
+                               * (train, then val): test or validation images seen in training */
+    int32_t classes;          /* its class folders, sorted (the labels cn_dataset_load_folder gives
+                               * them); MNIST: the report's classes */
+    int64_t *per_class;       /* images per class */
+    char **class_names;       /* NULL for IDX */
+    int32_t missing_classes;  /* classes another half has a folder for and this one has not */
+} cn_data_half;
+
+/* What `convnet data check` reports on a data set (an MNIST-format folder, an image folder or an
+ * image folder in halves). The fields from layout on were added later: the ones above keep their
+ * meaning, totals over the halves when there are halves. */
 typedef struct cn_data_report {
     int64_t files;            /* image files seen (IDX: images) */
     int64_t bad_files;        /* files that do not decode, or are empty */
@@ -341,6 +380,13 @@ typedef struct cn_data_report {
     int64_t *per_class;       /* images per class */
     char **class_names;       /* NULL for IDX */
     char *problems;           /* one line per problem: "FILE: message\n", at most 100 lines */
+    cn_data_layout layout;
+    int32_t n_halves;         /* CN_DATA_HALVES and CN_DATA_MNIST: the halves found, in the order train,
+                               * val, test; 0 for an image folder */
+    cn_data_half *halves;     /* n_halves; with halves, classes/class_names above are the union of
+                               * the halves' classes and per_class the sum over the halves */
+    int64_t leaks;            /* of duplicates: images of one half equal to an image of another */
+    int64_t missing_classes;  /* over the halves: class folders one half lacks that another has */
 } cn_data_report;
 cn_status cn_data_check(cn_ctx *ctx, const char *path, int32_t classes, cn_data_report *out);
 void cn_data_report_free(cn_ctx *ctx, cn_data_report *r);
@@ -488,6 +534,12 @@ cn_status cn_checkpoint_optim(cn_ctx *ctx, const cn_checkpoint *ck, cn_optim *op
 /* The input normalisation that convnet train stores (norm_mean, norm_std: 4 channels each,
  * finite, every std > 0, checked when the file is read); fails when the file has none. */
 cn_status cn_checkpoint_norm(cn_ctx *ctx, const cn_checkpoint *ck, float mean[4], float std[4]);
+/* Fine-tuning: copies into net (its parameters initialised) every tensor of ck whose name and shape
+ * match one of the net's, parameters and batch-norm statistics alike. *copied: how many; fresh
+ * (may be NULL): the layers left as initialised, ", "-separated, cut to cap bytes. Fails when no
+ * tensor matches (another net) or a matching tensor holds a value that is not finite. */
+cn_status cn_checkpoint_load_matching(cn_ctx *ctx, const cn_checkpoint *ck, cn_net *net, int *copied, char *fresh,
+                                      size_t cap);
 
 /* ---- text from files ------------------------------------------------------------------------------ */
 
@@ -538,8 +590,13 @@ typedef struct cn_train_progress {
     double lr;
     double images_per_s, seconds, eta_seconds; /* this epoch's rate and time, the run's ETA */
     double val_loss, val_acc;  /* epoch end, NaN without a validation split */
-    int best;                  /* epoch end: the best validation accuracy so far */
+    int best;                  /* epoch end: the best validation accuracy so far (or loss, by monitor) */
+    double step_loss;          /* a batch: its own mean loss (loss above is the epoch's running mean) */
 } cn_train_progress;
+
+/* What "better" means for the best checkpoint and for early stopping: the validation accuracy
+ * (higher) or the validation loss (lower); the training figures when nothing is held out. */
+typedef enum cn_monitor { CN_MONITOR_ACCURACY = 0, CN_MONITOR_LOSS } cn_monitor;
 
 typedef struct cn_train_config {
     int64_t epochs, batch;
@@ -559,6 +616,11 @@ typedef struct cn_train_config {
     void *user;
     int64_t patience;          /* early stopping: stop once this many epochs in a row gave no better
                                 * validation accuracy (training accuracy without validation); 0: never */
+    const cn_dataset *val;     /* validation images of their own (a val/ folder): nothing of ds is held
+                                * out and val_fraction is not used; NULL: val_fraction of ds */
+    cn_monitor monitor;        /* the best checkpoint and patience: accuracy (default) or loss */
+    const cn_checkpoint *init_from; /* fine-tuning: a new run's parameters, once initialised, take
+                                * every tensor of this checkpoint whose name and shape match */
 } cn_train_config;
 
 /* The defaults of `convnet train`: 10 epochs of batch 64, SGD with Nesterov momentum 0.9,
@@ -572,6 +634,7 @@ typedef struct cn_train_summary {
     float mean[4], std[4];     /* the input normalisation, per channel */
     double seconds;
     int stopped_early;         /* patience ran out before the last epoch */
+    double best_val_loss;      /* the validation loss of the best epoch (training loss without validation) */
 } cn_train_summary;
 
 /* Trains the net (its parameters initialised here unless resuming) on ds. Every epoch writes

@@ -25,7 +25,7 @@ steps_default=60 # 6000 / 100
 
 # the files of a run, byte for byte (metrics.csv without its seconds column)
 same_run() {
-    for f in last.safetensors model.safetensors run.json; do cmp -s "$1/$f" "$2/$f" || return 1; done
+    for f in last.safetensors model.safetensors run.json steps.csv; do cmp -s "$1/$f" "$2/$f" || return 1; done
     cut -d, -f1-6 "$1/metrics.csv" >"$T/m1" && cut -d, -f1-6 "$2/metrics.csv" >"$T/m2" && cmp -s "$T/m1" "$T/m2"
 }
 no_temps() { [ -z "$(ls -a "$1" | grep '\.tmp\.')" ]; }
@@ -36,10 +36,11 @@ for kind in folder default; do
     eval "steps=\$steps_$kind"
     # WHERE:N: every write point of the first epoch and of the last, steps in both, the report;
     # the default data (70,000 images to load a run, slow under ASan) takes a step in each epoch,
-    # the first checkpoint and the report (written after its test accuracy)
-    points="step:3 last.safetensors:rename:1 step:$((steps + 2)) report.html:rename:1"
+    # the first checkpoint, the live report after epoch 1 and the final one (after the test accuracy)
+    points="step:3 last.safetensors:rename:1 step:$((steps + 2)) report.html:rename:1 report.html:rename:3"
     [ $kind = folder ] && points="$points run.json:renamed metrics.csv:write:1 metrics.csv:rename:1
-            metrics.csv:write:2 metrics.csv:rename:2 metrics.csv:renamed:2 model.safetensors:write:1
+            metrics.csv:write:2 metrics.csv:rename:2 metrics.csv:renamed:2 steps.csv:write:2 steps.csv:renamed:2
+            model.safetensors:write:1
             model.safetensors:rename:1 model.safetensors:renamed:1 last.safetensors:write:1
             last.safetensors:renamed:1 metrics.csv:rename:3 last.safetensors:write:2 last.safetensors:rename:2
             last.safetensors:renamed:2"

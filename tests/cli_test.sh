@@ -47,6 +47,14 @@ expect_formula() {
         bad "$1: no line '$2'" "$(shown)"
     fi
 }
+# expect_row NAME TEXT: a stdout line whose blank-separated words are TEXT's (a table row)
+expect_row() {
+    if awk -v want="$2" '{ $1 = $1; if ($0 == want) found = 1 } END { exit !found }' "$T/out"; then
+        ok "$1"
+    else
+        bad "$1: no row '$2'" "$(shown)"
+    fi
+}
 # expect_text NAME out|err TEXT: TEXT somewhere in the stream
 expect_text() {
     if grep -qF -- "$3" "$T/$2"; then ok "$1"; else bad "$1: no '$3' on std$2" "$(shown)"; fi
@@ -320,6 +328,8 @@ run "$CN" data check fashion-mnist --json
 expect_rc "data check fashion-mnist" 0
 expect_json "data check: 70,000 images, 7,000 per class, no problems" \
     "d['files'] == 70000 and all(c['count'] == 7000 for c in d['per_class']) and d['per_class'][9]['name'] == 'Ankle boot' and d['bad_files'] == d['duplicates'] == d['bad_labels'] == 0"
+expect_json "data check fashion-mnist: layout mnist, halves train 60,000 (6,000 a class) and test 10,000 (1,000)" \
+    "d['layout'] == 'mnist' and [(h['name'], h['files']) for h in d['halves']] == [('train', 60000), ('test', 10000)] and all(c['count'] == n for h, n in zip(d['halves'], (6000, 1000)) for c in h['per_class']) and d['halves'][1]['per_class'][9]['name'] == 'Ankle boot' and d['leaks'] == 0"
 mkdir -p "$T/imgs/cat" "$T/imgs/dog"
 "$PY" - "$T/imgs" <<'PY'
 import sys
@@ -334,6 +344,7 @@ open(d + "/dog/notes.png", "w").write("not an image")
 PY
 run "$CN" data check "$T/imgs"
 expect_rc "data check of a folder with problems" 1
+expect_line "data check: the layout named first" out "layout: image folder (one sub-folder per class)"
 expect_text "data check: the duplicate named" out "b.png"
 expect_text "data check: the empty file named" out "empty.png"
 expect_text "data check: the non-image named" out "notes.png: not a PNG or JPEG image"
@@ -350,6 +361,77 @@ run "$CN" data check "$T/oneempty" --json
 expect_json "data check --json: empty_classes 1" "d['empty_classes'] == 1 and d['per_class'][1]['count'] == 0"
 run "$CN" data check "$T/noimages"
 expect_rc "data check of a folder without images" 1
+
+# data check of an image folder in halves: train/, val/ and test/, each of the 3 colour classes,
+# 12, 4 and 5 8x8 images a class (each half from its own seed, so no image is in two halves)
+"$PY" tests/pngwrite.py "$T/split/train" red green blue --count 12 --seed 1 --size 8
+"$PY" tests/pngwrite.py "$T/split/val" red green blue --count 4 --seed 2 --size 8
+"$PY" tests/pngwrite.py "$T/split/test" red green blue --count 5 --seed 3 --size 8
+run "$CN" data check "$T/split"
+expect_rc "data check of a folder in halves" 0
+expect_line "data check in halves: the layout named" out "layout: image folder in halves (train/, val/, test/)"
+expect_line "data check in halves: the total" out "$T/split: $((3 * (12 + 4 + 5))) images, 3 classes"
+expect_row "data check in halves: a row per class, a column per half" "red 12 4 5"
+expect_row "data check in halves: the images of each half" "images $((3 * 12)) $((3 * 4)) $((3 * 5))"
+expect_line "data check in halves: ok" out "ok"
+run "$CN" data check "$T/split" --json
+expect_json "data check --json in halves: layout, each half's files and classes, the totals" \
+    "d['layout'] == 'halves' and [(h['name'], h['files']) for h in d['halves']] == [('train', 36), ('val', 12), ('test', 15)] and all([(c['name'], c['count']) for c in h['per_class']] == [('blue', n), ('green', n), ('red', n)] and h['missing'] == [] for h, n in zip(d['halves'], (12, 4, 5))) and d['files'] == 63 and [c['count'] for c in d['per_class']] == [21, 21, 21] and d['leaks'] == d['duplicates'] == d['missing_classes'] == d['empty_classes'] == 0 and d['problems'] == []"
+# a test half without the blue class
+cp -r "$T/split" "$T/nocls"
+rm -r "$T/nocls/test/blue"
+run "$CN" data check "$T/nocls"
+expect_rc "data check: a class missing from test/" 1
+expect_text "data check: the class and the half that lacks it named" out "nocls/test: no class folder 'blue' (train/ and val/ have one)"
+expect_row "data check: '-' for the missing class" "blue 12 4 -"
+run "$CN" data check "$T/nocls" --json
+expect_json "data check --json: test's missing class listed" \
+    "d['missing_classes'] == 1 and d['halves'][2]['missing'] == ['blue'] and d['halves'][2]['classes'] == 2 and d['halves'][0]['missing'] == []"
+# an empty class in val/
+cp -r "$T/split" "$T/emptyval"
+rm "$T/emptyval/val/green/"*.png
+run "$CN" data check "$T/emptyval"
+expect_rc "data check: an empty class in val/" 1
+expect_text "data check: the empty class of val/ named" out "emptyval/val/green: no images in this class folder"
+run "$CN" data check "$T/emptyval" --json
+expect_json "data check --json: val's empty class counted" \
+    "d['empty_classes'] == 1 and d['halves'][1]['empty_classes'] == 1 and d['halves'][1]['per_class'][1] == {'class': 1, 'name': 'green', 'count': 0} and d['halves'][1]['files'] == 8"
+# a half without class folders
+mkdir -p "$T/notest/train" "$T/notest/test"
+cp -r "$T/split/train/red" "$T/notest/train/"
+run "$CN" data check "$T/notest"
+expect_rc "data check: a half without images" 1
+expect_text "data check: the half without images named" out "notest/test: no class sub-folders"
+# a training image copied into test/: leakage
+cp -r "$T/split" "$T/leak"
+cp "$T/leak/train/red/003.png" "$T/leak/test/red/copy.png"
+run "$CN" data check "$T/leak"
+expect_rc "data check: a test image equal to a training image" 1
+expect_text "data check: the leak named with both files" out "leak/test/red/copy.png: same pixels as $T/leak/train/red/003.png (in both train/ and test/: leakage)"
+run "$CN" data check "$T/leak" --json
+expect_json "data check --json: 1 leak, in test" \
+    "d['leaks'] == d['duplicates'] == 1 and [h['leaks'] for h in d['halves']] == [0, 0, 1] and d['halves'][2]['files'] == 16"
+# a small MNIST-format folder: 6 training images (labels 0 1 2 0 1 2) and 3 test images (0 1 2),
+# each 2x2 of its own value
+"$PY" - "$T/mnist" <<'PY'
+import os, struct, sys
+d = sys.argv[1]
+os.makedirs(d)
+for name, first, labels in (("train", 0, [0, 1, 2, 0, 1, 2]), ("t10k", 100, [0, 1, 2])):
+    n = len(labels)
+    open(f"{d}/{name}-images-idx3-ubyte", "wb").write(struct.pack(">IIII", 0x803, n, 2, 2) + bytes(v for i in range(n) for v in [first + i] * 4))
+    open(f"{d}/{name}-labels-idx1-ubyte", "wb").write(struct.pack(">II", 0x801, n) + bytes(labels))
+PY
+run "$CN" data check "$T/mnist"
+expect_rc "data check of a small MNIST folder" 0
+expect_line "data check MNIST: the layout named" out "layout: MNIST-format IDX files (train-*, t10k-*)"
+expect_row "data check MNIST: class 2, 2 training and 1 test images" "2 2 1"
+expect_row "data check MNIST: 6 training and 3 test images" "images 6 3"
+mkdir "$T/mnist-train"
+cp "$T/mnist/train-"* "$T/mnist-train/"
+run "$CN" data check "$T/mnist-train"
+expect_rc "data check of an MNIST folder without a test half" 0
+expect_line "data check MNIST: only train-* named" out "layout: MNIST-format IDX files (train-*)"
 
 # bench: a short run of a small net, as JSON; every layer but the input listed with its MACs
 run "$CN" bench -e 'input 8x8x1; conv 4 3x3 pad=1; relu; dense 3' --batch 4 --seconds 0.05 --json

@@ -22,12 +22,13 @@ kill -9 $pid 2>/dev/null
 wait $pid 2>/dev/null
 rows=$(($(wc -l <"$T/b/metrics.csv") - 1))
 check "killed part way ($rows of 5 epochs done)" "[ $rows -ge 1 ] && [ $rows -lt 5 ]"
-check "no temporary files left by the kill" "[ -z \"\$(ls '$T/b' | grep -v -e '^last.safetensors$' -e '^model.safetensors$' -e '^metrics.csv$' -e '^run.json$')\" ]"
+check "no temporary files left by the kill" "[ -z \"\$(ls '$T/b' | grep -v -e '^last.safetensors$' -e '^model.safetensors$' -e '^metrics.csv$' -e '^steps.csv$' -e '^report.html$' -e '^run.json$')\" ]"
 
 "$CN" train --resume "$T/b" --quiet
 check "resume exits 0" "[ $? -eq 0 ]"
 check "resumed = uninterrupted, byte for byte" "cmp -s '$T/a/last.safetensors' '$T/b/last.safetensors'"
 check "best checkpoints equal too" "cmp -s '$T/a/model.safetensors' '$T/b/model.safetensors'"
+check "steps.csv: the same rows as the uninterrupted run's (the killed epoch's steps dropped, then run again)" "cmp -s '$T/a/steps.csv' '$T/b/steps.csv' && [ \$(wc -l <'$T/b/steps.csv') -gt 5 ]"
 check "metrics.csv: a row per epoch" "[ \$(wc -l <'$T/b/metrics.csv') -eq 6 ]"
 
 "$CN" eval "$T/b" --json >"$T/eval.json"
@@ -125,5 +126,35 @@ check "halves with other classes: refused before training, no folder made" \
     "[ $? -eq 1 ] && grep -q \"the test half's classes differ from the training half's (class 0: 'green' and 'blue')\" '$T/out' && [ ! -e '$T/split-bad' ]"
 "$CN" eval "$T/colours-run" --json >"$T/eval2.json"
 check "eval on the folder: 120 images, above chance" "/usr/bin/python3 -c \"import json; d = json.load(open('$T/eval2.json')); exit(not (d['count'] == 120 and d['accuracy'] > 0.6))\""
+
+# OpenMP threads on a busy machine (cli/main.c): unless the user set OMP_WAIT_POLICY or
+# GOMP_SPINCOUNT, convnet runs itself again, once, with GOMP_SPINCOUNT=1000, in the same process
+# (the pid a caller holds) with the same output and status; libgomp reports the count it read
+env -u OMP_WAIT_POLICY -u GOMP_SPINCOUNT OMP_DISPLAY_ENV=verbose "$CN" --version >"$T/out" 2>"$T/err"
+check "the default: status 0, the version alone on stdout, libgomp read GOMP_SPINCOUNT=1000 (not libgomp: no report)" \
+    "[ $? -eq 0 ] && [ \$(wc -l <'$T/out') -eq 1 ] && grep -q '^convnet [0-9]' '$T/out' &&
+     { ! grep -q GOMP_SPINCOUNT '$T/err' || grep GOMP_SPINCOUNT '$T/err' | tail -n 1 | grep -q \"'1000'\"; }"
+env -u OMP_WAIT_POLICY GOMP_SPINCOUNT=5000 OMP_DISPLAY_ENV=verbose "$CN" --version >/dev/null 2>"$T/err"
+check "a user's GOMP_SPINCOUNT is kept (no second run)" \
+    "[ \$(grep -c 'ENVIRONMENT BEGIN' '$T/err') -le 1 ] && ! grep 'GOMP_SPINCOUNT' '$T/err' | grep -qv \"'5000'\""
+env -u OMP_WAIT_POLICY -u GOMP_SPINCOUNT "$CN" traim 2>/dev/null
+check "the default: an unknown command still exits 2" "[ $? -eq 2 ]"
+# the environment of a training run, read while it stops itself at its first step
+for policy in "" passive; do
+    env -u OMP_WAIT_POLICY -u GOMP_SPINCOUNT ${policy:+OMP_WAIT_POLICY=$policy} CONVNET_FAULT=step:1 \
+        CONVNET_FAULT_SIGNAL=STOP "$CN" train -e 'input 12x12x3; conv 4 3x3 pad=1; relu; globalavgpool; dense 3' \
+        --data "$T/colours" --epochs 1 --quiet --out "$T/spin-$policy" >/dev/null 2>&1 &
+    pid=$!
+    i=0
+    while [ "$(cut -d' ' -f3 /proc/$pid/stat 2>/dev/null)" != T ] && [ $i -lt 600 ]; do sleep 0.05; i=$((i + 1)); done
+    tr '\0' '\n' </proc/$pid/environ | grep -e '^GOMP_SPINCOUNT=' -e '^OMP_WAIT_POLICY=' >"$T/env"
+    kill -9 $pid
+    wait $pid 2>/dev/null
+    if [ -z "$policy" ]; then
+        check "a training run (pid kept) has GOMP_SPINCOUNT=1000 in its environment" "[ \"\$(cat '$T/env')\" = GOMP_SPINCOUNT=1000 ]"
+    else
+        check "a user's OMP_WAIT_POLICY=passive is kept, and no GOMP_SPINCOUNT added" "[ \"\$(cat '$T/env')\" = OMP_WAIT_POLICY=passive ]"
+    fi
+done
 
 finish

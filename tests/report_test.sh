@@ -1,14 +1,25 @@
 #!/bin/sh
 # report_test.sh — `convnet train` writes DIR/report.html and `convnet report DIR` rebuilds it:
-# one self-contained file (no http(s):// reference) that headless Chromium parses into two SVG
-# charts, a confusion matrix of classes x classes cells, the per-class table, the model table and
-# a grid of inline PNG images, mistakes first; class names are escaped. Chromium (Debian's
-# `chromium`, installed by scripts/setup.sh --check) is required: without it the test fails.
+# one self-contained file (no http(s):// reference) that headless Chromium parses into three SVG
+# charts (loss and accuracy per epoch, loss per step), a confusion matrix of classes x classes
+# cells, the per-class table, the model table and a grid of inline PNG images, mistakes first;
+# class names are escaped. During training the page is a live one, rewritten after every epoch:
+# it reloads itself, says how far training is, and has the charts so far but no test results;
+# a failure to write it warns once and training goes on. A long run's loss per step is drawn as
+# at most 2000 means. Chromium (Debian's `chromium`, installed by scripts/setup.sh --check) is
+# required: without it the test fails.
 # Run by CTest: tests/report_test.sh /path/to/convnet
 CN=${1:?usage: tests/report_test.sh /path/to/convnet}
 T=$(mktemp -d "${TMPDIR:-/tmp}/cn_report.XXXXXX") || exit 1
 . "$(dirname "$0")/check.sh"
 count() { grep -o "$1" "$2" | wc -l; }
+# the points "x,y" of the SVG line of chart TITLE (the <polyline> after its <title>) in FILE, one a
+# line; how many; how many at each height ("count:y ...", top first)
+line_points() { sed -n "/<title>$1<\/title>/,/<\/svg>/p" "$2" | grep -o '<polyline[^>]*points="[^"]*"' | sed 's/.*points="//; s/"$//' | tr ' ' '\n' | grep ,; }
+points() { line_points "$@" | wc -l; }
+ystats() { line_points "$@" | cut -d, -f2 | sort -n | uniq -c | awk '{ printf "%s:%s ", $1, $2 }'; }
+# Fashion-MNIST with --val 0.9: 6000 training images, 93 full batches of 64 (the last partial one is dropped)
+STEPS_PER_EPOCH=$(( (60000 - 60000 * 9 / 10) / 64 ))
 
 CHROMIUM=$(command -v chromium || command -v chromium-browser)
 if [ -z "$CHROMIUM" ]; then
@@ -26,7 +37,8 @@ chrome() {
     --quiet --out "$T/run" >"$T/out" 2>&1
 check "train exits 0" "[ $? -eq 0 ]"
 check "train writes report.html" "[ -s '$T/run/report.html' ]"
-check "no temporary image left in the run folder" "[ -z \"\$(ls -A '$T/run' | grep -v -e '^last.safetensors$' -e '^model.safetensors$' -e '^metrics.csv$' -e '^report.html$' -e '^run.json$' -e '^.lock$')\" ]"
+check "no temporary file left in the run folder" "[ -z \"\$(ls -A '$T/run' | grep -v -e '^last.safetensors$' -e '^model.safetensors$' -e '^metrics.csv$' -e '^steps.csv$' -e '^report.html$' -e '^run.json$' -e '^.lock$')\" ]"
+check "the final page does not reload itself (no refresh tag, no live banner)" "! grep -qi 'http-equiv' '$T/run/report.html' && ! grep -q 'class=\"live\"' '$T/run/report.html'"
 check "self-contained: no http:// or https:// in the file" "! grep -qi 'https\?://' '$T/run/report.html'"
 check "self-contained: no src= other than data: URLs" "! grep -o 'src=\"[^\"]*' '$T/run/report.html' | grep -qv 'src=\"data:image/png;base64,'"
 
@@ -37,9 +49,10 @@ check "convnet report rebuilds the same page" "cmp -s '$T/by-train.html' '$T/run
 
 chrome --dump-dom "file://$T/run/report.html" >"$T/dom.html"
 check "chromium --dump-dom exits 0" "[ $? -eq 0 ] && [ -s '$T/dom.html' ]"
-check "DOM: two SVG charts" "[ \$(count '<svg class=\"chart\"' '$T/dom.html') -eq 2 ]"
-check "DOM: four lines (train and validation, loss and accuracy)" "[ \$(count '<polyline class=\"series\"' '$T/dom.html') -eq 4 ]"
-check "DOM: axis labels" "grep -q '>epoch</text>' '$T/dom.html' && grep -q '>accuracy (%)</text>' '$T/dom.html'"
+check "DOM: three SVG charts" "[ \$(count '<svg class=\"chart\"' '$T/dom.html') -eq 3 ]"
+check "DOM: five lines (train and validation, loss and accuracy; loss per step)" "[ \$(count '<polyline class=\"series\"' '$T/dom.html') -eq 5 ]"
+check "DOM: axis labels" "grep -q '>epoch</text>' '$T/dom.html' && grep -q '>accuracy (%)</text>' '$T/dom.html' && grep -q '>step</text>' '$T/dom.html'"
+check "DOM: the loss per step, one point for each of the 2 x $STEPS_PER_EPOCH steps" "[ \$(points 'Loss per step' '$T/dom.html') -eq $((2 * STEPS_PER_EPOCH)) ]"
 check "DOM: confusion matrix of 10 x 10 shaded cells" "[ \$(count '<td class=\"cm\" style=\"background:' '$T/dom.html') -eq 100 ]"
 check "DOM: per-class table with 10 rows" "[ \$(count '<span class=\"bar\"' '$T/dom.html') -eq 10 ]"
 check "DOM: 48 inline PNG images" "[ \$(count '<img alt=\"test image [0-9]*\" src=\"data:image/png;base64,' '$T/dom.html') -eq 48 ]"
@@ -50,6 +63,55 @@ check "DOM: Fashion-MNIST class names" "grep -q 'Ankle boot' '$T/dom.html'"
 chrome --hide-scrollbars --screenshot="$T/shot.png" --window-size=1200,2000 "file://$T/run/report.html" >/dev/null
 check "screenshot: a non-empty PNG" "[ -s '$T/shot.png' ] && [ \"\$(head -c 4 '$T/shot.png' | od -An -c | tr -d ' ')\" = '211PNG' ]"
 check "screenshot: more than a blank page (> 20 KB)" "[ \$(wc -c <'$T/shot.png') -gt 20000 ]"
+
+# ---- the live page: a run stopped (SIGSTOP) at its 120th step, in its second epoch ----------------
+# The fault switch stops the process at every step from the 120th on, so the run is not continued
+# (SIGCONT): it is killed and resumed, which also shows the live page of a resumed run.
+CONVNET_FAULT=step:120 CONVNET_FAULT_SIGNAL=STOP "$CN" train -e 'input 28x28x1; conv 4 3x3 pad=1; relu; maxpool 2x2; dense 10' \
+    --epochs 3 --val 0.9 --batch 64 --quiet --out "$T/live" >"$T/out" 2>&1 &
+pid=$!
+i=0
+while [ "$(cut -d' ' -f3 /proc/$pid/stat 2>/dev/null)" != T ] && [ $i -lt 1200 ]; do sleep 0.05; i=$((i + 1)); done
+check "the run stops itself in its second epoch" "[ \"\$(cut -d' ' -f3 /proc/$pid/stat)\" = T ] && [ \$(grep -c . '$T/live/metrics.csv') -eq 2 ]"
+check "mid-run: report.html exists after the first epoch" "[ -s '$T/live/report.html' ]"
+check "mid-run: self-contained (no http:// or https://, no src=)" "! grep -qi 'https\?://' '$T/live/report.html' && ! grep -q 'src=' '$T/live/report.html'"
+chrome --dump-dom "file://$T/live/report.html" >"$T/dom-live.html"
+check "mid-run DOM: reloads itself (meta refresh)" "grep -q '<meta http-equiv=\"refresh\" content=\"[0-9]*\">' '$T/dom-live.html'"
+check "mid-run DOM: the banner with the epoch and the time" "grep -q 'training: epoch 1 of 3 done, updated at [0-9-]* [0-9:]*' '$T/dom-live.html'"
+check "mid-run DOM: three SVG charts, five lines" "[ \$(count '<svg class=\"chart\"' '$T/dom-live.html') -eq 3 ] && [ \$(count '<polyline class=\"series\"' '$T/dom-live.html') -eq 5 ]"
+check "mid-run DOM: the epoch charts have epoch 1's points" "grep -q '<title>epoch 1: ' '$T/dom-live.html' && ! grep -q '<title>epoch 2: ' '$T/dom-live.html'"
+check "mid-run DOM: the loss per step of the first epoch ($STEPS_PER_EPOCH points)" "[ \$(points 'Loss per step' '$T/dom-live.html') -eq $STEPS_PER_EPOCH ]"
+check "mid-run DOM: no test results yet, and says when they come" "grep -q 'the test results appear when training ends' '$T/dom-live.html' && [ \$(count '<td class=\"cm\"' '$T/dom-live.html') -eq 0 ] && [ \$(count '<img ' '$T/dom-live.html') -eq 0 ]"
+check "mid-run DOM: the model table" "grep -q '<td class=\"l\">conv</td>' '$T/dom-live.html' && grep -q '>total</th>' '$T/dom-live.html'"
+chrome --hide-scrollbars --screenshot="$T/shot-live.png" --window-size=1200,1300 "file://$T/live/report.html" >/dev/null
+check "mid-run screenshot: more than a blank page (> 20 KB)" "[ -s '$T/shot-live.png' ] && [ \$(wc -c <'$T/shot-live.png') -gt 20000 ]"
+kill -9 $pid
+wait $pid 2>/dev/null
+cp -r "$T/live" "$T/live-broken"
+"$CN" train --resume "$T/live" --quiet >"$T/out" 2>&1
+check "resumed, the run ends (exit 0)" "[ $? -eq 0 ]"
+chrome --dump-dom "file://$T/live/report.html" >"$T/dom-end.html"
+check "at the end: no refresh tag and no banner" "! grep -qi 'http-equiv' '$T/dom-end.html' && ! grep -q 'training: epoch' '$T/dom-end.html'"
+check "at the end: the test results (10 x 10 confusion cells, 48 images)" "[ \$(count '<td class=\"cm\"' '$T/dom-end.html') -eq 100 ] && [ \$(count '<img ' '$T/dom-end.html') -eq 48 ] && grep -q 'test accuracy <b>' '$T/dom-end.html'"
+check "at the end: the loss per step of all 3 epochs ($((3 * STEPS_PER_EPOCH)) points, the first epoch's kept)" "[ \$(points 'Loss per step' '$T/dom-end.html') -eq $((3 * STEPS_PER_EPOCH)) ]"
+
+# a live page that cannot be written (report.html a folder): one warning, and training goes on
+rm -f "$T/live-broken/report.html" && mkdir "$T/live-broken/report.html"
+"$CN" train --resume "$T/live-broken" --quiet >"$T/out" 2>"$T/err"
+status=$?
+check "live page not writable: one warning, naming the page" "[ \$(grep -c 'warning: .*live-broken/report.html' '$T/err') -eq 1 ]"
+check "... and training goes on to the last epoch (the final report then fails: exit 1)" "[ \$(grep -c . '$T/live-broken/metrics.csv') -eq 4 ] && [ $status -eq 1 ]"
+
+# ---- a long run's loss per step: at most 2000 points, each the mean of its bucket ------------------
+# 5000 steps whose losses go 1, 2, 3, 1, 2, 3, ...: buckets of 3 steps, each of mean 2, but the
+# last, of 2 steps (1, 2), of mean 1.5
+cp -r "$T/run" "$T/long" && rm -f "$T/long/.lock"
+awk 'BEGIN { print "epoch,step,loss,lr"; for (i = 1; i <= 5000; i++) printf "%d,%d,%d,0.01\n", (i - 1) / 2500 + 1, i, (i - 1) % 3 + 1 }' \
+    >"$T/long/steps.csv"
+"$CN" report "$T/long" --quiet
+check "5000 steps: 1667 points (means of 3 steps) in the chart" "[ \$(points 'Loss per step' '$T/long/report.html') -eq 1667 ] && grep -q 'train, mean of 3<' '$T/long/report.html'"
+set -- $(ystats 'Loss per step' "$T/long/report.html")
+check "... 1666 of them at one height (mean 2) and one lower (mean 1.5)" "[ $# -eq 2 ] && [ '${1%%:*}' = 1666 ] && [ '${2%%:*}' = 1 ]"
 
 # ---- an image folder whose class names need escaping; no test half: the whole folder --------------
 /usr/bin/python3 tests/pngwrite.py "$T/shapes" "<b>blue" "r&d \"green\"" red --count 30 --seed 2 --channels 2,1,0

@@ -826,6 +826,10 @@ static void test_check_folder(void)
     CHECK_CONTAINS(r.problems, "chk/a/1.png\n");
     CHECK_CONTAINS(r.problems, "chk/b/trunc.png: truncated or corrupt PNG: ");
     CHECK_CONTAINS(r.problems, "chk/b/words.txt: not a PNG or JPEG image\n");
+    CHECK_INT(r.layout, CN_DATA_FOLDER);
+    CHECK(r.n_halves == 0 && r.halves == NULL);
+    CHECK_INT(r.leaks, 0);
+    CHECK_INT(r.missing_classes, 0);
     CHECK_STR(cn_ctx_message(ctx), ""); /* a successful check leaves no failure behind */
     cn_data_report_free(ctx, &r);
     cn_data_report_free(ctx, NULL);
@@ -891,7 +895,33 @@ static void test_check_idx(void)
     CHECK_CONTAINS(r.problems, "m/train-labels-idx1-ubyte: label 12 of image 2 is outside 0..9\n");
     CHECK_CONTAINS(r.problems, "m/train-images-idx3-ubyte: image 3 has the same pixels as image 1 of ");
     CHECK_CONTAINS(r.problems, "m/t10k-images-idx3-ubyte: image 1 has the same pixels as image 0 of ");
+    CHECK_CONTAINS(r.problems, "m/train-images-idx3-ubyte (in both halves: leakage)\n");
     CHECK_CONTAINS(r.problems, "m/t10k-labels-idx1-ubyte: 1 labels for the 2 images of ");
+    /* the halves: train (labels 0, 1, 12, 1; image 3 = image 1), then test (label 3 for its
+     * first image; its image 1 = training image 0: a leak) */
+    CHECK_INT(r.layout, CN_DATA_MNIST);
+    CHECK_INT(r.leaks, 1);
+    if (r.n_halves == 2) {
+        CHECK_STR(r.halves[0].name, "train");
+        CHECK_STR(r.halves[1].name, "test");
+        CHECK_CONTAINS(r.halves[1].path, "m/t10k-images-idx3-ubyte");
+        CHECK_INT(r.halves[0].files, 4);
+        CHECK_INT(r.halves[1].files, 2);
+        CHECK_INT(r.halves[0].duplicates, 1);
+        CHECK_INT(r.halves[0].leaks, 0);
+        CHECK_INT(r.halves[1].duplicates, 1);
+        CHECK_INT(r.halves[1].leaks, 1);
+        CHECK_INT(r.halves[0].bad_labels, 1);
+        CHECK_INT(r.halves[1].bad_labels, 0);
+        CHECK_INT(r.halves[0].classes, 10);
+        CHECK_INT(r.halves[0].per_class[0], 1);
+        CHECK_INT(r.halves[0].per_class[1], 2);
+        CHECK_INT(r.halves[1].per_class[3], 1);
+        CHECK_INT(r.halves[1].per_class[0] + r.halves[1].per_class[1], 0);
+        CHECK(r.halves[0].class_names == NULL);
+    } else {
+        CHECK_INT(r.n_halves, 2);
+    }
     cn_data_report_free(ctx, &r);
     /* classes 0: 1 + the largest label */
     CHECK(cn_data_check(ctx, at("m"), 0, &r) == CN_OK);
@@ -905,6 +935,113 @@ static void test_check_idx(void)
     CHECK_INT(r.files, 4);
     CHECK_INT(r.bad_files, 1);
     CHECK_CONTAINS(r.problems, "m/t10k-images-idx3-ubyte: truncated header");
+    cn_data_report_free(ctx, &r);
+}
+
+/* an image folder in halves, h/{train,val,test}/CLASS/ with 2x2 gray PNGs of one value each:
+ *   train: a {1: 10, 2: 20}, b {3: 30}, c {4: 40}
+ *   val:   a {5: 50}, b {} (empty), c {6: 60, 6b: 60 (a duplicate within val)}
+ *   test:  a {7: 20 = train/a/2 (a leak)}, b {8: 50 = val/a/5 (a leak)}, d {9: 90}; no c
+ * so the union of classes is a, b, c, d; d is missing from train and val, c from test. */
+static void test_check_halves(void)
+{
+    static const char *const dirs[] = { "h", "h/train", "h/val", "h/test", "h/train/a", "h/train/b", "h/train/c",
+                                        "h/val/a", "h/val/b", "h/val/c", "h/test/a", "h/test/b", "h/test/d" };
+    for (size_t i = 0; i < sizeof dirs / sizeof *dirs; i++) mkdir_at(dirs[i]);
+    gray_png("h/train/a/1.png", 10);
+    gray_png("h/train/a/2.png", 20);
+    gray_png("h/train/b/3.png", 30);
+    gray_png("h/train/c/4.png", 40);
+    gray_png("h/val/a/5.png", 50);
+    gray_png("h/val/c/6.png", 60);
+    gray_png("h/val/c/6b.png", 60);
+    gray_png("h/test/a/7.png", 20);
+    gray_png("h/test/b/8.png", 50);
+    gray_png("h/test/d/9.png", 90);
+
+    cn_data_report r;
+    if (cn_data_check(ctx, at("h"), 0, &r) != CN_OK) {
+        test_fail(__FILE__, __LINE__, "data_check: %s", cn_ctx_message(ctx));
+        return;
+    }
+    CHECK_INT(r.layout, CN_DATA_HALVES);
+    CHECK_INT(r.files, 4 + 3 + 3);
+    CHECK_INT(r.bad_files, 0);
+    CHECK_INT(r.duplicates, 3);
+    CHECK_INT(r.leaks, 2);
+    CHECK_INT(r.missing_classes, 3);
+    CHECK_INT(r.classes, 4);
+    static const char *const all[4] = { "a", "b", "c", "d" };
+    const int64_t all_count[4] = { 2 + 1 + 1, 1 + 0 + 1, 1 + 2, 1 };
+    for (int c = 0; c < 4 && r.classes == 4; c++) {
+        CHECK_STR(r.class_names[c], all[c]);
+        CHECK_INT(r.per_class[c], all_count[c]);
+    }
+    CHECK_INT(r.n_halves, 3);
+    if (r.n_halves == 3) {
+        static const char *const name[3] = { "train", "val", "test" };
+        static const char *const cls[3][3] = { { "a", "b", "c" }, { "a", "b", "c" }, { "a", "b", "d" } };
+        const int64_t count[3][3] = { { 2, 1, 1 }, { 1, 0, 2 }, { 1, 1, 1 } };
+        const int64_t files[3] = { 4, 3, 3 }, dups[3] = { 0, 1, 2 }, leaks[3] = { 0, 0, 2 };
+        for (int i = 0; i < 3; i++) {
+            const cn_data_half *h = &r.halves[i];
+            char path[32];
+            snprintf(path, sizeof path, "h/%s", name[i]);
+            CHECK_STR(h->name, name[i]);
+            CHECK_CONTAINS(h->path, path);
+            CHECK_INT(h->files, files[i]);
+            CHECK_INT(h->duplicates, dups[i]);
+            CHECK_INT(h->leaks, leaks[i]);
+            CHECK_INT(h->missing_classes, 1);
+            CHECK_INT(h->classes, 3);
+            for (int c = 0; c < 3 && h->classes == 3; c++) {
+                CHECK_STR(h->class_names[c], cls[i][c]);
+                CHECK_INT(h->per_class[c], count[i][c]);
+            }
+        }
+    }
+    CHECK_INT(count_lines(r.problems), 7);
+    CHECK_CONTAINS(r.problems, "h/val/b: no images in this class folder\n");
+    CHECK_CONTAINS(r.problems, "h/val/c/6b.png: same pixels as ");
+    CHECK_CONTAINS(r.problems, "h/val/c/6.png\n");
+    CHECK_CONTAINS(r.problems, "h/test/a/7.png: same pixels as ");
+    CHECK_CONTAINS(r.problems, "h/train/a/2.png (in both train/ and test/: leakage)\n");
+    CHECK_CONTAINS(r.problems, "h/test/b/8.png: same pixels as ");
+    CHECK_CONTAINS(r.problems, "h/val/a/5.png (in both val/ and test/: leakage)\n");
+    CHECK_CONTAINS(r.problems, "h/test: no class folder 'c' (train/ and val/ have one)\n");
+    CHECK_CONTAINS(r.problems, "h/train: no class folder 'd' (test/ has one)\n");
+    CHECK_CONTAINS(r.problems, "h/val: no class folder 'd' (test/ has one)\n");
+    CHECK_STR(cn_ctx_message(ctx), "");
+    cn_data_report_free(ctx, &r);
+
+    /* 2 classes expected: every half has 3 class folders; its third class's images are labels
+     * out of range (train c: 1, val c: 2, test d: 1) */
+    CHECK(cn_data_check(ctx, at("h"), 2, &r) == CN_OK);
+    CHECK_INT(r.bad_labels, 1 + 2 + 1);
+    CHECK_CONTAINS(r.problems, "h/train: 3 class folders, 2 classes expected\n");
+    CHECK_CONTAINS(r.problems, "h/test: 3 class folders, 2 classes expected\n");
+    cn_data_report_free(ctx, &r);
+
+    /* train/ with val/ alone is in halves too; train/ alone is a plain image folder (its one
+     * class folder is "train") */
+    mkdir_at("h2");
+    mkdir_at("h2/train");
+    mkdir_at("h2/train/a");
+    mkdir_at("h2/val");
+    gray_png("h2/train/a/1.png", 1);
+    CHECK(cn_data_check(ctx, at("h2"), 0, &r) == CN_OK);
+    CHECK_INT(r.layout, CN_DATA_HALVES);
+    CHECK_INT(r.n_halves, 2);
+    CHECK_CONTAINS(r.problems, "h2/val: no class sub-folders");
+    CHECK_CONTAINS(r.problems, "h2/val: no class folder 'a' (train/ has one)\n");
+    CHECK_INT(r.missing_classes, 1);
+    if (r.n_halves == 2) CHECK_INT(r.halves[1].files, 0);
+    cn_data_report_free(ctx, &r);
+    CHECK(rmdir(at("h2/val")) == 0);
+    CHECK(cn_data_check(ctx, at("h2"), 0, &r) == CN_OK);
+    CHECK_INT(r.layout, CN_DATA_FOLDER);
+    CHECK_INT(r.classes, 1);
+    if (r.classes == 1) CHECK_STR(r.class_names[0], "train");
     cn_data_report_free(ctx, &r);
 }
 
@@ -925,6 +1062,13 @@ static void test_check_fashion_mnist(void)
     CHECK_INT(r.classes, 10);
     for (int k = 0; k < 10; k++) CHECK_INT(r.per_class[k], 7000);
     CHECK_STR(r.problems, "");
+    CHECK_INT(r.layout, CN_DATA_MNIST);
+    CHECK_INT(r.leaks, 0);
+    CHECK_INT(r.n_halves, 2);
+    for (int i = 0; i < r.n_halves && i < 2; i++) {
+        CHECK_INT(r.halves[i].files, i ? 10000 : 60000);
+        for (int k = 0; k < 10; k++) CHECK_INT(r.halves[i].per_class[k], i ? 1000 : 6000);
+    }
     cn_data_report_free(ctx, &r);
     /* 5 classes asked for: labels 5..9 (35,000 images) are out of range */
     CHECK(cn_data_check(ctx, "/usr/share/datasets/fashion-mnist", 5, &r) == CN_OK);
@@ -937,7 +1081,7 @@ static void test_check_fashion_mnist(void)
 /* ---- malloc-failure sweep --------------------------------------------------------------------- */
 
 
-enum { OP_PNG, OP_JPEG, OP_SAVE, OP_FOLDER, OP_CHECK_FOLDER, OP_CHECK_IDX };
+enum { OP_PNG, OP_JPEG, OP_SAVE, OP_FOLDER, OP_CHECK_FOLDER, OP_CHECK_IDX, OP_CHECK_HALVES };
 
 /* Runs op with allocation N failing, N = 0, 1, ...: each run fails with CN_E_NOMEM and a
  * message (or, where libpng copes with a failed allocation, succeeds as without one), leaves
@@ -969,6 +1113,7 @@ static void sweep(int op)
         case OP_FOLDER: st = cn_dataset_load_folder(c, at("f"), 1, 4, 4, &ds); break;
         case OP_CHECK_FOLDER: st = cn_data_check(c, at("chk"), 0, &r); break;
         case OP_CHECK_IDX: st = cn_data_check(c, at("m"), 10, &r); break;
+        case OP_CHECK_HALVES: st = cn_data_check(c, at("h"), 0, &r); break;
         }
         int injected = fa.calls > n;
         fa.fail_at = -1;
@@ -978,7 +1123,8 @@ static void sweep(int op)
             CHECK(injected);
             CHECK_INT(st, CN_E_NOMEM);
             CHECK(strlen(cn_ctx_message(c)) > 0);
-            CHECK(ds.images == NULL && ds.class_names == NULL && r.problems == NULL && r.per_class == NULL);
+            CHECK(ds.images == NULL && ds.class_names == NULL && r.problems == NULL && r.per_class == NULL &&
+                  r.halves == NULL);
         } else if (op == OP_FOLDER) {
             CHECK_INT(ds.count, 6);
         } else if (op == OP_CHECK_FOLDER) {
@@ -986,6 +1132,10 @@ static void sweep(int op)
             CHECK_INT(r.duplicates, 1);
         } else if (op == OP_CHECK_IDX) {
             CHECK_INT(r.files, 4);
+        } else if (op == OP_CHECK_HALVES) {
+            CHECK_INT(r.files, 10);
+            CHECK_INT(r.leaks, 2);
+            CHECK_INT(r.missing_classes, 3);
         }
         cn_dataset_free(c, &ds);
         cn_data_report_free(c, &r);
@@ -1003,7 +1153,7 @@ static void sweep(int op)
 
 static void test_malloc_sweep(void)
 {
-    for (int op = OP_PNG; op <= OP_CHECK_IDX; op++) sweep(op);
+    for (int op = OP_PNG; op <= OP_CHECK_HALVES; op++) sweep(op);
 }
 
 static const test_case cases[] = {
@@ -1018,6 +1168,7 @@ static const test_case cases[] = {
     { "image folder with 3 classes", test_folder },
     { "data check of an image folder", test_check_folder },
     { "data check of an MNIST-format folder", test_check_idx },
+    { "data check of an image folder in halves", test_check_halves },
     { "data check of Fashion-MNIST", test_check_fashion_mnist },
     { "malloc-failure sweep: decode, save, folder, data check", test_malloc_sweep },
     { "teardown", teardown },

@@ -1,7 +1,9 @@
 /* test_trainer.c — training runs: a run stopped in the middle of an epoch and resumed from its
  * last checkpoint ends bit-identical to an uninterrupted run (the checkpoint files themselves
  * are byte-identical); metrics.csv has a row per epoch; evaluation counts and the confusion
- * matrix agree; the run learns. Uses the first 1,200 Fashion-MNIST training images. */
+ * matrix agree; the run learns; a validation set of its own and the loss as the monitor;
+ * fine-tuning (a new last layer, the matching tensors copied) and frozen layers. Uses the first
+ * 1,400 Fashion-MNIST training images. */
 #include <stdlib.h>
 
 #include "test_util.h"
@@ -155,10 +157,170 @@ static void test_learns_and_evaluates(void)
     cn_checkpoint_free(ck);
 }
 
+/* the best checkpoint by validation loss, on a validation set of its own: its epoch is the
+ * row of metrics.csv with the lowest val_loss, and evaluating it on that set gives that loss */
+static void test_val_set_and_loss_monitor(void)
+{
+    char out[96], path[160];
+    snprintf(out, sizeof out, "%s/val", dir);
+    CHECK(mkdir_p(out) == 0);
+    cn_dataset val = full;
+    val.images += 1200 * 784, val.labels += 1200, val.count = 200, val.class_names = NULL;
+    cn_train_config c;
+    cn_train_summary s;
+    config(&c, out);
+    c.epochs = 4;
+    c.val = &val;
+    c.val_fraction = 0.5; /* not used: nothing of the training images is held out */
+    c.monitor = CN_MONITOR_LOSS;
+    cn_net *net = parse_spec(ctx, spec);
+    CHECK(cn_train(ctx, net, &small, &c, &s) == CN_OK);
+    CHECK_INT(s.steps, 4 * (1200 / 32));
+    cn_net_destroy(net);
+    size_t len;
+    snprintf(path, sizeof path, "%s/metrics.csv", out);
+    char *m = slurp(path, &len), *line = m ? strchr(m, '\n') : NULL;
+    double best = INFINITY;
+    int64_t best_epoch = 0;
+    for (int e = 1; line && line[1]; e++, line = strchr(line + 1, '\n')) {
+        double v[5];
+        CHECK(sscanf(line + 1, "%lf,%lf,%lf,%lf,%lf", &v[0], &v[1], &v[2], &v[3], &v[4]) == 5);
+        if (v[3] < best) best = v[3], best_epoch = e;
+    }
+    free(m);
+    CHECK_INT(s.best_epoch, best_epoch);
+    CHECK_NEAR(s.best_val_loss, best, 1e-5);
+    cn_checkpoint *ck = NULL;
+    snprintf(path, sizeof path, "%s/model.safetensors", out);
+    CHECK(cn_checkpoint_read(ctx, path, &ck) == CN_OK);
+    net = NULL;
+    if (ck) CHECK(cn_checkpoint_net(ctx, ck, &net) == CN_OK);
+    cn_eval_result r;
+    if (net && cn_evaluate(ctx, net, &val, s.mean, s.std, 64, &r) == CN_OK) {
+        CHECK_INT(r.count, 200);
+        CHECK_NEAR(r.loss, s.best_val_loss, 1e-5);
+        cn_eval_free(ctx, &r);
+    } else {
+        CHECK(0);
+    }
+    /* steps.csv: a row per step, the epoch first, the batch's loss */
+    snprintf(path, sizeof path, "%s/steps.csv", out);
+    char *st = slurp(path, &len);
+    int lines = 0;
+    for (size_t i = 0; st && i < len; i++) lines += st[i] == '\n';
+    CHECK_INT(lines, 1 + 4 * (1200 / 32));
+    CHECK(st && strncmp(st, "epoch,step,loss,lr\n1,1,", 23) == 0);
+    free(st);
+    cn_net_destroy(net);
+    cn_checkpoint_free(ck);
+}
+
+/* fine-tuning: the net with 4 outputs has the source's tensors but the last layer's */
+static void test_fine_tuning(void)
+{
+    char path[160];
+    snprintf(path, sizeof path, "%s/a/model.safetensors", dir);
+    cn_checkpoint *ck = NULL;
+    cn_net *src = NULL, *tuned = NULL, *other = NULL;
+    CHECK(cn_checkpoint_read(ctx, path, &ck) == CN_OK);
+    if (!ck) return;
+    CHECK(cn_checkpoint_net(ctx, ck, &src) == CN_OK);
+    CHECK(cn_net_with_outputs(ctx, src, 4, &tuned) == CN_OK);
+    if (!tuned) return;
+    CHECK(strstr(cn_net_spec_text(tuned), "; dense 4") != NULL);
+    CHECK_INT(layer_at(ctx, tuned, cn_net_layer_count(tuned) - 1, 1).c, 4);
+    CHECK(cn_net_init_params(ctx, tuned, CN_INIT_KAIMING_NORMAL, 5) == CN_OK);
+    char fresh[64];
+    int copied = 0;
+    CHECK(cn_checkpoint_load_matching(ctx, ck, tuned, &copied, fresh, sizeof fresh) == CN_OK);
+    CHECK_INT(copied, cn_net_tensor_count(src) - 2); /* all but dense1.weight and dense1.bias */
+    CHECK_STR(fresh, "dense1");
+    cn_tensor a, b;
+    CHECK(cn_net_find_tensor(ctx, src, "batchnorm1.running_var", &a) == CN_OK);
+    CHECK(cn_net_find_tensor(ctx, tuned, "batchnorm1.running_var", &b) == CN_OK);
+    CHECK(a.data && b.data && memcmp(a.data, b.data, (size_t)a.count * sizeof(float)) == 0);
+    CHECK(cn_net_find_tensor(ctx, tuned, "dense1.weight", &b) == CN_OK);
+    CHECK_INT(b.shape[0], 4);
+    /* a net with nothing in common, and one whose last layer is not dense */
+    other = parse_spec(ctx, "input 28x28x1; conv 5 5x5; dense 9");
+    CHECK(cn_net_init_params(ctx, other, CN_INIT_KAIMING_NORMAL, 1) == CN_OK);
+    CHECK(cn_checkpoint_load_matching(ctx, ck, other, &copied, NULL, 0) == CN_E_SHAPE);
+    CHECK_INT(copied, 0);
+    cn_net_destroy(other);
+    other = parse_spec(ctx, "input 8x8x1; conv 3 3x3; relu");
+    cn_net *bad = NULL;
+    CHECK(cn_net_with_outputs(ctx, other, 4, &bad) == CN_E_ARG && bad == NULL);
+    cn_net_destroy(other);
+    other = parse_spec(ctx, "input 8x8x1\nflatten\ndense units=7 bias=no\nsoftmax");
+    CHECK(cn_net_with_outputs(ctx, other, 12, &bad) == CN_OK);
+    if (bad) CHECK_STR(cn_net_spec_text(bad), "input 8x8x1\nflatten\ndense units=12 bias=no\nsoftmax");
+    cn_net_destroy(bad);
+    cn_net_destroy(other);
+    cn_net_destroy(tuned);
+    cn_net_destroy(src);
+    cn_checkpoint_free(ck);
+}
+
+/* a frozen layer keeps its values through steps with momentum and weight decay; in the first
+ * step every other value gets the bits it gets with nothing frozen */
+static void test_freeze(void)
+{
+    cn_net *a = parse_spec(ctx, spec), *b = parse_spec(ctx, spec);
+    CHECK(cn_net_init_params(ctx, a, CN_INIT_KAIMING_NORMAL, 3) == CN_OK);
+    CHECK(cn_net_init_params(ctx, b, CN_INIT_KAIMING_NORMAL, 3) == CN_OK);
+    CHECK(cn_net_freeze(ctx, b, "conv1", 1) == CN_OK);
+    CHECK(cn_net_frozen(b, 1) && !cn_net_frozen(a, 1));
+    CHECK(cn_net_freeze(ctx, b, "relu1", 1) == CN_E_ARG);  /* no weights */
+    CHECK(cn_net_freeze(ctx, b, "conv9", 1) == CN_E_ARG);  /* no such layer */
+    int64_t n, total;
+    float *wa = cn_net_params(a, &n, &total), *wb = cn_net_params(b, NULL, NULL);
+    float *before = malloc((size_t)n * sizeof(float));
+    if (!before) return;
+    memcpy(before, wb, (size_t)n * sizeof(float));
+    cn_tensor conv_w;
+    CHECK(cn_net_find_tensor(ctx, b, "conv1.weight", &conv_w) == CN_OK);
+    int64_t conv_n = 4 * 9 + 4; /* conv1.weight and conv1.bias, first in the slab */
+    CHECK(conv_w.data == wb);
+    cn_optim_config oc;
+    cn_optim_defaults(&oc, CN_OPTIM_NESTEROV);
+    oc.weight_decay = 5e-4;
+    oc.clip_norm = 0;
+    cn_optim *oa = NULL, *ob = NULL;
+    CHECK(cn_optim_create(ctx, a, &oc, &oa) == CN_OK && cn_optim_create(ctx, b, &oc, &ob) == CN_OK);
+    float mean[4] = { 0 }, std[4] = { 1, 1, 1, 1 };
+    cn_dataset_stats(&small, mean, std);
+    float *x = malloc(32 * 784 * sizeof(float));
+    int32_t labels[32];
+    int64_t idx[32];
+    for (int i = 0; i < 32; i++) idx[i] = i;
+    cn_make_batch(&small, idx, 32, mean, std, 0, 0, NULL, x, labels);
+    cn_step_config sc = { cn_net_default_loss(a), 0 };
+    double la, lb;
+    CHECK(cn_train_step(ctx, a, oa, &sc, x, labels, 32, &la) == CN_OK);
+    CHECK(cn_train_step(ctx, b, ob, &sc, x, labels, 32, &lb) == CN_OK);
+    CHECK(la == lb);
+    CHECK(memcmp(wb, before, (size_t)conv_n * sizeof(float)) == 0);
+    CHECK(memcmp(wa, before, (size_t)conv_n * sizeof(float)) != 0);
+    CHECK(memcmp(wa + conv_n, wb + conv_n, (size_t)(n - conv_n) * sizeof(float)) == 0);
+    CHECK(memcmp(wb + conv_n, before + conv_n, (size_t)(n - conv_n) * sizeof(float)) != 0);
+    CHECK(cn_train_step(ctx, b, ob, &sc, x, labels, 32, &lb) == CN_OK);
+    CHECK(memcmp(wb, before, (size_t)conv_n * sizeof(float)) == 0);
+    /* thawed, it trains again */
+    CHECK(cn_net_freeze(ctx, b, "conv1", 0) == CN_OK);
+    CHECK(cn_train_step(ctx, b, ob, &sc, x, labels, 32, &lb) == CN_OK);
+    CHECK(memcmp(wb, before, (size_t)conv_n * sizeof(float)) != 0);
+    free(x), free(before);
+    cn_optim_destroy(oa), cn_optim_destroy(ob);
+    cn_net_destroy(a), cn_net_destroy(b);
+}
+
 static const test_case cases[] = {
     { "setup", setup },
     { "interrupted and resumed = uninterrupted, bit for bit", test_resume_is_bit_identical },
     { "the run learns; evaluation and confusion matrix", test_learns_and_evaluates },
+    { "a validation set of its own; the best by validation loss; steps.csv", test_val_set_and_loss_monitor },
+    { "fine-tuning: a new last layer, the matching tensors copied", test_fine_tuning },
+    { "frozen layers keep their values; the others train as without", test_freeze },
     { "teardown", teardown },
 };
 TEST_MAIN(cases)

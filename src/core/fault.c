@@ -37,7 +37,7 @@ void cn_fault_point(const char *file, const char *point)
     size_t n = base ? strlen(base) : 0;
     /* "FILE:POINT", or "POINT" alone when there is no file */
     if (base ? strncmp(where, base, n) || where[n] != ':' || strcmp(where + n + 1, point) : strcmp(where, point)) return;
-    if (--left > 0) return;
+    if (left <= 0 || --left > 0) return; /* once: a stopped process continued runs on */
     const char *sig = getenv("CONVNET_FAULT_SIGNAL");
     raise(sig && !strcmp(sig, "STOP") ? SIGSTOP : SIGKILL);
 }

@@ -1,17 +1,21 @@
 #define _POSIX_C_SOURCE 200809L /* stat */
 /* check.c — `convnet data check`: reads a whole data set and reports what is wrong with it
- * instead of stopping at the first problem. Two kinds of folder:
+ * instead of stopping at the first problem. Three layouts (cn_data_layout):
+ *   - an image folder in halves: DIR/train plus DIR/val and/or DIR/test, each an image folder;
+ *     each half is counted on its own, the halves' class lists are compared (a class folder one
+ *     half lacks is a problem), and a val or test image equal to an earlier half's is a leak;
  *   - MNIST format: train-images-idx3-ubyte[.gz] and/or t10k-images-idx3-ubyte[.gz] with their
  *     label files; both halves are checked together (a test image equal to a training image
- *     is a duplicate too);
+ *     is a duplicate too, and a leak);
  *   - an image folder (one sub-folder per class, read as cn_dataset_load_folder does), every
  *     file decoded at its own size.
  * Duplicates are images whose decoded pixels (and size) equal an earlier image's: found by a
  * 64-bit FNV-1a hash, then confirmed by memcmp (image folders decode the earlier file again,
  * so only one image is held at a time). per_class counts the images that decode.
- * Covered by tests/test_images.c (a folder with broken, empty and duplicate files; the real
- * Fashion-MNIST) and fuzz/fuzz_idx.c. */
+ * Covered by tests/test_images.c (a folder with broken, empty and duplicate files; folders in
+ * halves; the real Fashion-MNIST) and fuzz/fuzz_idx.c. */
 #include <stdarg.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 
@@ -30,7 +34,35 @@ typedef struct checker {
     uint64_t *hashes;
     int64_t *items;
     int64_t slots, used;
+    /* image folders: the path of every file seen, by item, over all the halves */
+    char **paths;
+    int64_t n_paths, paths_cap;
+    /* halves: the first item of each half begun so far, and the half's name for messages */
+    int64_t first[3];
+    const char *half_label[3];
+    int n_begun;
 } checker;
+
+/* the half (0..n_begun-1) that item is in */
+static int half_of(const checker *k, int64_t item)
+{
+    int i = k->n_begun - 1;
+    while (i > 0 && item < k->first[i]) i--;
+    return i;
+}
+
+/* item, found equal to the earlier item e: counts the duplicate in h, the folder or half being
+ * checked (the report's totals are summed from it); returns the earlier half's index when e is
+ * in another half (a leak), else -1 */
+static int count_duplicate(checker *k, cn_data_half *h, int64_t item, int64_t e)
+{
+    h->duplicates++;
+    if (k->n_begun == 0) return -1;
+    int he = half_of(k, e);
+    if (he == half_of(k, item)) return -1;
+    h->leaks++;
+    return he;
+}
 
 static void problem(checker *k, const char *fmt, ...) CN_PRINTF(2, 3);
 static void problem(checker *k, const char *fmt, ...)
@@ -120,6 +152,7 @@ typedef struct idx_half {
     char *images_path, *labels_path;
     cn_idx im, lb;
     int64_t first; /* global index of its first image */
+    int train;     /* train-* (else t10k-*) */
 } idx_half;
 
 typedef struct idx_cmp {
@@ -190,6 +223,7 @@ static cn_status find_half(cn_ctx *ctx, const char *dir, int train, idx_half *h,
     return CN_OK;
 }
 
+/* the halves found (train, then test), as the report's halves: r->halves[i] is halves[i] */
 static cn_status check_idx(checker *k, idx_half *halves, int n, int32_t classes)
 {
     cn_ctx *ctx = k->ctx;
@@ -199,19 +233,22 @@ static cn_status check_idx(checker *k, idx_half *halves, int n, int32_t classes)
     int32_t max_label = -1;
     for (int i = 0; i < n; i++) {
         idx_half *h = &halves[i];
+        cn_data_half *rh = &r->halves[i];
         h->first = total;
+        k->first[i] = total, k->half_label[i] = rh->name, k->n_begun = i + 1;
         st = cn_idx_read(ctx, h->images_path, 3, &h->im);
         if (st == CN_E_NOMEM) return st;
         if (st) {
-            r->bad_files++;
+            r->bad_files++, rh->bad_files++;
             problem(k, "%s", cn_ctx_message(ctx));
             continue;
         }
         total += h->im.dims[0];
+        rh->files = h->im.dims[0];
         st = cn_idx_read(ctx, h->labels_path, 1, &h->lb);
         if (st == CN_E_NOMEM) return st;
         if (st) {
-            r->bad_files++;
+            r->bad_files++, rh->bad_files++;
             problem(k, "%s", cn_ctx_message(ctx));
         } else if (h->lb.dims[0] != h->im.dims[0]) {
             problem(k, "%s: %lld labels for the %lld images of %s", h->labels_path, (long long)h->lb.dims[0],
@@ -225,17 +262,23 @@ static cn_status check_idx(checker *k, idx_half *halves, int n, int32_t classes)
     r->classes = classes > 0 ? classes : max_label + 1;
     if (!(r->per_class = cn_calloc(ctx, (size_t)(r->classes > 0 ? r->classes : 1), sizeof *r->per_class)))
         return CN_E_NOMEM;
+    for (int i = 0; i < n; i++) {
+        r->halves[i].classes = r->classes;
+        if (!(r->halves[i].per_class = cn_calloc(ctx, (size_t)(r->classes > 0 ? r->classes : 1), sizeof(int64_t))))
+            return CN_E_NOMEM;
+    }
     idx_cmp cmp = { halves, n, NULL, 0, 0 };
     for (int i = 0; i < n; i++) {
         idx_half *h = &halves[i];
+        cn_data_half *rh = &r->halves[i];
         if (!h->im.data) continue;
         int64_t size = h->im.dims[1] * h->im.dims[2];
         for (int64_t j = 0; j < h->lb.count && j < h->im.dims[0]; j++) {
             int32_t label = h->lb.data[j];
             if (label < r->classes) {
-                r->per_class[label]++;
+                r->per_class[label]++, rh->per_class[label]++;
             } else {
-                r->bad_labels++;
+                r->bad_labels++, rh->bad_labels++;
                 problem(k, "%s: label %d of image %lld is outside 0..%d", h->labels_path, label, (long long)j,
                         r->classes - 1);
             }
@@ -248,10 +291,11 @@ static cn_status check_idx(checker *k, idx_half *halves, int n, int32_t classes)
             int eh;
             int64_t el;
             idx_image(&cmp, e, &eh, &el);
-            r->duplicates++;
-            problem(k, "%s: image %lld has the same pixels as image %lld of %s", h->images_path, (long long)j,
-                    (long long)el, halves[eh].images_path);
+            int leak = count_duplicate(k, rh, h->first + j, e) >= 0;
+            problem(k, "%s: image %lld has the same pixels as image %lld of %s%s", h->images_path, (long long)j,
+                    (long long)el, halves[eh].images_path, leak ? " (in both halves: leakage)" : "");
         }
+        r->duplicates += rh->duplicates, r->leaks += rh->leaks;
     }
     return st;
 }
@@ -259,42 +303,42 @@ static cn_status check_idx(checker *k, idx_half *halves, int n, int32_t classes)
 /* ---- image folders --------------------------------------------------------------------------- */
 
 typedef struct folder_cmp {
-    cn_ctx *ctx;
-    char **paths; /* every file seen, by item */
+    checker *k; /* k->paths: every file seen, by item */
     const cn_pixels *cur;
 } folder_cmp;
 
 static int folder_same(void *arg, int64_t earlier)
 {
     folder_cmp *c = arg;
+    cn_ctx *ctx = c->k->ctx;
     cn_pixels px;
-    cn_status st = cn_pixels_decode(c->ctx, c->paths[earlier], &px);
+    cn_status st = cn_pixels_decode(ctx, c->k->paths[earlier], &px);
     if (st == CN_E_NOMEM) return -1;
     if (st) return 0; /* changed since it was read */
     int same = px.h == c->cur->h && px.w == c->cur->w && px.channels == c->cur->channels &&
                !memcmp(px.data, c->cur->data, (size_t)(px.h * px.w * px.channels));
-    cn_pixels_free(c->ctx, &px);
+    cn_pixels_free(ctx, &px);
     return same;
 }
 
-static cn_status check_folder(checker *k, const char *dir, cn_names *classes, int32_t want_classes)
+/* One image folder (the whole data set, or a half) counted into out; the report's totals
+ * (files, bad_files, duplicates, bad_labels) are the caller's to add up. */
+static cn_status check_folder(checker *k, const char *dir, cn_names *classes, int32_t want_classes, cn_data_half *out)
 {
     cn_ctx *ctx = k->ctx;
-    cn_data_report *r = k->r;
     cn_status st = CN_OK;
     char *cls = NULL;
     cn_names files = { 0, NULL };
-    folder_cmp cmp = { ctx, NULL, NULL };
-    int64_t cap = 0;
+    folder_cmp cmp = { k, NULL };
     if (classes->count > INT32_MAX) return cn_fail(ctx, CN_E_OVERFLOW, "%s: more than %d class folders", dir, INT32_MAX);
-    r->classes = (int32_t)classes->count;
-    r->per_class = cn_calloc(ctx, (size_t)classes->count, sizeof *r->per_class);
-    r->class_names = cn_calloc(ctx, (size_t)classes->count, sizeof *r->class_names);
-    if (!r->per_class || !r->class_names) return CN_E_NOMEM;
+    out->classes = (int32_t)classes->count;
+    out->per_class = cn_calloc(ctx, (size_t)classes->count, sizeof *out->per_class);
+    out->class_names = cn_calloc(ctx, (size_t)classes->count, sizeof *out->class_names);
+    if (!out->per_class || !out->class_names) return CN_E_NOMEM;
     for (int64_t c = 0; c < classes->count; c++)
-        if (!(r->class_names[c] = cn_strdup(ctx, classes->names[c]))) return CN_E_NOMEM;
-    if (want_classes > 0 && want_classes != r->classes)
-        problem(k, "%s: %d class folders, %d classes expected", dir, r->classes, want_classes);
+        if (!(out->class_names[c] = cn_strdup(ctx, classes->names[c]))) return CN_E_NOMEM;
+    if (want_classes > 0 && want_classes != out->classes)
+        problem(k, "%s: %d class folders, %d classes expected", dir, out->classes, want_classes);
     for (int64_t c = 0; c < classes->count; c++) {
         if (!(cls = cn_path_join(ctx, dir, classes->names[c]))) {
             st = CN_E_NOMEM;
@@ -308,41 +352,42 @@ static cn_status check_folder(checker *k, const char *dir, cn_names *classes, in
         if ((st = cn_list_dir(ctx, cls, 0, &files))) {
             if (st == CN_E_NOMEM) goto done;
             st = CN_OK;
-            r->bad_files++;
+            out->bad_files++;
             problem(k, "%s", cn_ctx_message(ctx));
         } else if (files.count == 0) {
             problem(k, "%s: no images in this class folder", cls);
         }
         if (want_classes > 0 && c >= want_classes) {
-            r->bad_labels += files.count;
+            out->bad_labels += files.count;
             problem(k, "%s: class %lld is outside 0..%d", cls, (long long)c, want_classes - 1);
         }
         for (int64_t i = 0; i < files.count; i++) {
-            if (r->files == cap) {
-                int64_t next = cap ? 2 * cap : 256;
-                char **p = cn_realloc(ctx, cmp.paths, (size_t)next * sizeof *p);
+            if (k->n_paths == k->paths_cap) {
+                int64_t next = k->paths_cap ? 2 * k->paths_cap : 256;
+                char **p = cn_realloc(ctx, k->paths, (size_t)next * sizeof *p);
                 if (!p) {
                     st = CN_E_NOMEM;
                     goto done;
                 }
-                cmp.paths = p, cap = next;
+                k->paths = p, k->paths_cap = next;
             }
-            char *path = cmp.paths[r->files] = cn_path_join(ctx, cls, files.names[i]);
+            char *path = k->paths[k->n_paths] = cn_path_join(ctx, cls, files.names[i]);
             if (!path) {
                 st = CN_E_NOMEM;
                 goto done;
             }
-            int64_t item = r->files++;
+            int64_t item = k->n_paths++;
+            out->files++;
             cn_pixels px;
             st = cn_pixels_decode(ctx, path, &px);
             if (st == CN_E_NOMEM) goto done;
             if (st) {
                 st = CN_OK;
-                r->bad_files++;
+                out->bad_files++;
                 problem(k, "%s", cn_ctx_message(ctx)); /* "FILE: not a PNG or JPEG image", ... */
                 continue;
             }
-            r->per_class[c]++;
+            out->per_class[c]++;
             cmp.cur = &px;
             int64_t e = dup_find(k, pixel_hash(px.h, px.w, px.channels, px.data, px.h * px.w * px.channels), item,
                                  folder_same, &cmp);
@@ -352,8 +397,12 @@ static cn_status check_folder(checker *k, const char *dir, cn_names *classes, in
                 goto done;
             }
             if (e >= 0) {
-                r->duplicates++;
-                problem(k, "%s: same pixels as %s", path, cmp.paths[e]);
+                int he = count_duplicate(k, out, item, e);
+                if (he < 0)
+                    problem(k, "%s: same pixels as %s", path, k->paths[e]);
+                else
+                    problem(k, "%s: same pixels as %s (in both %s/ and %s/: leakage)", path, k->paths[e],
+                            k->half_label[he], k->half_label[k->n_begun - 1]);
             }
         }
         cn_names_free(ctx, &files);
@@ -361,10 +410,152 @@ static cn_status check_folder(checker *k, const char *dir, cn_names *classes, in
         cls = NULL;
     }
 done:
-    for (int64_t i = 0; i < r->files && cmp.paths; i++) cn_free(ctx, cmp.paths[i]);
-    cn_free(ctx, cmp.paths);
     cn_names_free(ctx, &files);
     cn_free(ctx, cls);
+    return st;
+}
+
+/* ---- image folders in halves ----------------------------------------------------------------- */
+
+static const char *const half_dirs[] = { "train", "val", "test" }; /* the order they are checked in */
+
+static int is_folder(const char *p)
+{
+    struct stat sb;
+    return stat(p, &sb) == 0 && S_ISDIR(sb.st_mode);
+}
+
+/* whether dir/name is a folder (kind 'd') or a file ('f'), on a fixed-size path */
+static int has_entry(const char *dir, const char *name, char kind)
+{
+    char p[4200];
+    struct stat sb;
+    if ((size_t)snprintf(p, sizeof p, "%s/%s", dir, name) >= sizeof p || stat(p, &sb)) return 0;
+    return kind == 'd' ? S_ISDIR(sb.st_mode) : 1;
+}
+
+cn_data_layout cn_data_find_layout(const char *dir, int *has_test, int *has_val)
+{
+    int test = has_entry(dir, "test", 'd'), val = has_entry(dir, "val", 'd'), mnist = 0;
+    cn_data_layout l = CN_DATA_FOLDER;
+    if (has_entry(dir, "train", 'd') && (test || val)) {
+        l = CN_DATA_HALVES;
+    } else {
+        static const char *const idx[] = { "train-images-idx3-ubyte.gz", "train-images-idx3-ubyte",
+                                           "t10k-images-idx3-ubyte.gz", "t10k-images-idx3-ubyte" };
+        for (int i = 0; i < 4; i++) mnist |= has_entry(dir, idx[i], 'f');
+        l = mnist ? CN_DATA_MNIST : CN_DATA_FOLDER;
+        test = mnist, val = 0;
+    }
+    if (has_test) *has_test = test;
+    if (has_val) *has_val = val;
+    return l;
+}
+
+static int cmp_names(const void *a, const void *b)
+{
+    return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+/* the index of name in h's sorted class names, or -1 */
+static int64_t class_index(const cn_data_half *h, const char *name)
+{
+    if (!h->classes) return -1;
+    char **p = bsearch(&name, h->class_names, (size_t)h->classes, sizeof *h->class_names, cmp_names);
+    return p ? p - h->class_names : -1;
+}
+
+/* The report's classes: every half's, sorted; per_class summed over the halves. A class that
+ * one half has a folder for and another has not is a problem named in the half that lacks it. */
+static cn_status merge_classes(checker *k)
+{
+    cn_ctx *ctx = k->ctx;
+    cn_data_report *r = k->r;
+    int64_t all = 0, n = 0;
+    for (int i = 0; i < r->n_halves; i++) all += r->halves[i].classes;
+    const char **names = cn_calloc(ctx, (size_t)(all ? all : 1), sizeof *names); /* borrowed from the halves */
+    if (!names) return CN_E_NOMEM;
+    for (int i = 0; i < r->n_halves; i++)
+        for (int32_t c = 0; c < r->halves[i].classes; c++) names[n++] = r->halves[i].class_names[c];
+    qsort(names, (size_t)n, sizeof *names, cmp_names);
+    int64_t u = 0;
+    for (int64_t i = 0; i < n; i++)
+        if (u == 0 || strcmp(names[u - 1], names[i])) names[u++] = names[i];
+    cn_status st = CN_OK;
+    if (u > INT32_MAX) {
+        st = cn_fail(ctx, CN_E_OVERFLOW, "more than %d classes over the halves", INT32_MAX);
+        goto done;
+    }
+    r->per_class = cn_calloc(ctx, (size_t)(u ? u : 1), sizeof *r->per_class);
+    r->class_names = cn_calloc(ctx, (size_t)(u ? u : 1), sizeof *r->class_names);
+    if (!r->per_class || !r->class_names) {
+        st = CN_E_NOMEM;
+        goto done;
+    }
+    r->classes = (int32_t)u;
+    for (int64_t c = 0; c < u; c++) {
+        if (!(r->class_names[c] = cn_strdup(ctx, names[c]))) {
+            st = CN_E_NOMEM;
+            goto done;
+        }
+        char have[32] = ""; /* "train/ and val/": the halves with the class */
+        int n_have = 0;
+        for (int i = 0; i < r->n_halves; i++) {
+            int64_t j = class_index(&r->halves[i], names[c]);
+            if (j < 0) continue;
+            r->per_class[c] += r->halves[i].per_class[j];
+            snprintf(have + strlen(have), sizeof have - strlen(have), "%s%s/", n_have ? " and " : "",
+                     r->halves[i].name);
+            n_have++;
+        }
+        for (int i = 0; i < r->n_halves; i++) {
+            cn_data_half *h = &r->halves[i];
+            if (class_index(h, names[c]) >= 0) continue;
+            h->missing_classes++, r->missing_classes++;
+            problem(k, "%s: no class folder '%s' (%s %s one)", h->path, names[c], have, n_have > 1 ? "have" : "has");
+        }
+    }
+done:
+    cn_free(ctx, names);
+    return st;
+}
+
+/* Each half of dir (train, val, test, as found) checked as an image folder of its own, into
+ * the report's halves; the report's figures are their totals. */
+static cn_status check_halves(checker *k, const char *dir, int32_t want_classes)
+{
+    cn_ctx *ctx = k->ctx;
+    cn_data_report *r = k->r;
+    cn_status st = CN_OK;
+    cn_names cls = { 0, NULL };
+    if (!(r->halves = cn_calloc(ctx, 3, sizeof *r->halves))) return CN_E_NOMEM;
+    for (int i = 0; i < 3; i++) {
+        char *sub = cn_path_join(ctx, dir, half_dirs[i]);
+        if (!sub) return CN_E_NOMEM;
+        if (!is_folder(sub)) {
+            cn_free(ctx, sub);
+            continue;
+        }
+        cn_data_half *h = &r->halves[r->n_halves++];
+        h->path = sub;
+        if (!(h->name = cn_strdup(ctx, half_dirs[i]))) return CN_E_NOMEM;
+        k->first[k->n_begun] = k->n_paths, k->half_label[k->n_begun] = h->name, k->n_begun++;
+        if ((st = cn_list_dir(ctx, h->path, 1, &cls))) {
+            if (st == CN_E_NOMEM) goto done;
+            st = CN_OK;
+            problem(k, "%s", cn_ctx_message(ctx));
+        } else if (cls.count == 0) {
+            problem(k, "%s: no class sub-folders (each half is an image folder: %s/CLASS/IMAGE.png)", h->path, h->path);
+        } else if ((st = check_folder(k, h->path, &cls, want_classes, h))) {
+            goto done;
+        }
+        cn_names_free(ctx, &cls);
+        r->files += h->files, r->bad_files += h->bad_files, r->duplicates += h->duplicates;
+        r->bad_labels += h->bad_labels, r->leaks += h->leaks;
+    }
+    st = merge_classes(k);
+done:
+    cn_names_free(ctx, &cls);
     return st;
 }
 
@@ -373,6 +564,15 @@ done:
 void cn_data_report_free(cn_ctx *ctx, cn_data_report *r)
 {
     if (!r) return;
+    for (int32_t i = 0; r->halves && i < r->n_halves; i++) {
+        cn_data_half *h = &r->halves[i];
+        cn_free(ctx, h->name);
+        cn_free(ctx, h->path);
+        cn_free(ctx, h->per_class);
+        for (int32_t c = 0; h->class_names && c < h->classes; c++) cn_free(ctx, h->class_names[c]);
+        cn_free(ctx, h->class_names);
+    }
+    cn_free(ctx, r->halves);
     cn_free(ctx, r->per_class);
     for (int32_t i = 0; r->class_names && i < r->classes; i++) cn_free(ctx, r->class_names[i]);
     cn_free(ctx, r->class_names);
@@ -393,17 +593,36 @@ cn_status cn_data_check(cn_ctx *ctx, const char *path, int32_t classes, cn_data_
     cn_names cls = { 0, NULL };
     int n = 0;
     cn_status st;
-    struct stat sb;
-    if (stat(path, &sb) != 0 || !S_ISDIR(sb.st_mode)) {
+    int in_halves;
+    if (!is_folder(path)) {
         st = cn_fail(ctx, CN_E_IO, "%s: not a folder (give an MNIST-format folder or an image folder)", path);
         goto done;
     }
-    for (int train = 1; train >= 0; train--) {
+    in_halves = cn_data_find_layout(path, NULL, NULL) == CN_DATA_HALVES;
+    for (int train = 1; train >= 0 && !in_halves; train--) {
         int found;
         if ((st = find_half(ctx, path, train, &halves[n], &found))) goto done;
+        halves[n].train = train;
         n += found;
     }
-    if (n > 0) {
+    if (in_halves) {
+        out->layout = CN_DATA_HALVES;
+        st = check_halves(&k, path, classes);
+    } else if (n > 0) {
+        out->layout = CN_DATA_MNIST;
+        if (!(out->halves = cn_calloc(ctx, (size_t)n, sizeof *out->halves))) {
+            st = CN_E_NOMEM;
+            goto done;
+        }
+        for (int i = 0; i < n; i++) {
+            cn_data_half *h = &out->halves[out->n_halves++];
+            h->name = cn_strdup(ctx, halves[i].train ? "train" : "test");
+            h->path = cn_strdup(ctx, halves[i].images_path);
+            if (!h->name || !h->path) {
+                st = CN_E_NOMEM;
+                goto done;
+            }
+        }
         st = check_idx(&k, halves, n, classes);
     } else {
         if ((st = cn_list_dir(ctx, path, 1, &cls))) goto done;
@@ -412,7 +631,13 @@ cn_status cn_data_check(cn_ctx *ctx, const char *path, int32_t classes, cn_data_
                                            "folder (one sub-folder of images per class)", path);
             goto done;
         }
-        st = check_folder(&k, path, &cls, classes);
+        cn_data_half all;
+        memset(&all, 0, sizeof all);
+        st = check_folder(&k, path, &cls, classes, &all);
+        /* moved into the report whole, so that freeing it frees what was made on a failure too */
+        out->files = all.files, out->bad_files = all.bad_files, out->duplicates = all.duplicates;
+        out->bad_labels = all.bad_labels, out->classes = all.classes, out->per_class = all.per_class;
+        out->class_names = all.class_names;
     }
     if (!st && k.more) {
         k.lines = 0; /* room for the summary line */
@@ -433,6 +658,8 @@ done:
         cn_idx_free(ctx, &halves[i].lb);
     }
     cn_names_free(ctx, &cls);
+    for (int64_t i = 0; i < k.n_paths; i++) cn_free(ctx, k.paths[i]);
+    cn_free(ctx, k.paths);
     cn_free(ctx, k.text);
     cn_free(ctx, k.hashes);
     cn_free(ctx, k.items);

@@ -709,6 +709,12 @@ static int ok_fraction(const char *v) /* "nan" (no validation) or a number in [-
     double d = strtod(v, &end);
     return end != v && !*end && (isnan(d) ? !strcmp(v, "nan") || !strcmp(v, "-nan") : d >= -1 && d <= 1);
 }
+static int ok_loss(const char *v) /* "nan" (no epoch yet) or a finite number >= 0 */
+{
+    char *end;
+    double d = strtod(v, &end);
+    return end != v && !*end && (isnan(d) ? !strcmp(v, "nan") || !strcmp(v, "-nan") : isfinite(d) && d >= 0);
+}
 
 /* The keys convnet train writes (src/train/trainer.c, cli/train.c) and what their values must be. */
 static cn_status check_train_meta(cn_ctx *ctx, const cn_checkpoint *ck)
@@ -723,6 +729,7 @@ static cn_status check_train_meta(cn_ctx *ctx, const cn_checkpoint *ck)
         { "data_rng", "64 hex digits, not all zero", ok_rng }, { "net_rng", "64 hex digits, not all zero", ok_rng },
         { "val_acc", "nan or a number in [-1, 1]", ok_fraction },
         { "best_val_acc", "nan or a number in [-1, 1]", ok_fraction },
+        { "best_val_loss", "nan or a finite number >= 0", ok_loss },
     };
     const char *path = ck->path, *v;
     for (size_t i = 0; i < sizeof counts / sizeof counts[0]; i++)
@@ -747,6 +754,8 @@ static cn_status check_train_meta(cn_ctx *ctx, const cn_checkpoint *ck)
             return bad(ctx, CN_E_FORMAT, path, "metadata class_names has %lld names for %lld classes", (long long)lines,
                        (long long)want);
     }
+    if ((v = cn_checkpoint_meta(ck, "monitor")) && strcmp(v, "accuracy") && strcmp(v, "loss"))
+        return bad(ctx, CN_E_FORMAT, path, "metadata monitor is '%.40s', not accuracy or loss", v);
     if ((v = cn_checkpoint_meta(ck, "data")) && !printable(v, 0))
         return bad(ctx, CN_E_FORMAT, path, "metadata data holds a control character");
     if ((v = cn_checkpoint_meta(ck, "test_data")) && !printable(v, 0))
@@ -1022,6 +1031,41 @@ done:
     cn_free(ctx, name);
     cn_free(ctx, spec_file);
     return st;
+}
+
+cn_status cn_checkpoint_load_matching(cn_ctx *ctx, const cn_checkpoint *ck, cn_net *net, int *copied, char *fresh,
+                                      size_t cap)
+{
+    if (!ctx) return CN_E_ARG;
+    if (!ck || !net || !copied) return cn_fail(ctx, CN_E_ARG, "cn_checkpoint_load_matching: NULL argument");
+    const cn_exec *ex = &net->ex;
+    if (!ex->params) return cn_fail(ctx, CN_E_ARG, "cn_checkpoint_load_matching: call cn_net_init_params first");
+    *copied = 0;
+    cn_strbuf sb;
+    char none[1];
+    cn_sb_init(&sb, fresh && cap ? fresh : none, fresh && cap ? cap : sizeof none);
+    int last_fresh = -1;
+    for (int i = 0; i < ex->n_tensors; i++) {
+        const cn_tensor_rec *r = &ex->tensors[i];
+        const ck_tensor *t = find_tensor(ck, r->name);
+        int same = t && t->rank == r->spec.rank;
+        for (int d = 0; same && d < t->rank; d++) same = t->shape[d] == r->spec.shape[d];
+        if (!same) {
+            if (r->node != last_fresh) cn_sb_printf(&sb, "%s%s", sb.len ? ", " : "", net->nodes[r->node].name);
+            last_fresh = r->node;
+            continue;
+        }
+        int64_t at = first_nonfinite(ck->data + t->begin, t->count);
+        if (at >= 0)
+            return bad(ctx, CN_E_FORMAT, ck->path, "tensor '%s' holds a value that is not finite (at index %lld)",
+                       t->name, (long long)at);
+        memcpy(ex->params + r->offset, ck->data + t->begin, (size_t)t->count * sizeof(float));
+        ++*copied;
+    }
+    if (!*copied && ex->n_tensors)
+        return bad(ctx, CN_E_SHAPE, ck->path, "no tensor of it has a name and shape of this net's (%s, ...): "
+                   "not a run of a net like this one", ex->tensors[0].name);
+    return CN_OK;
 }
 
 cn_status cn_checkpoint_net(cn_ctx *ctx, const cn_checkpoint *ck, cn_net **net)

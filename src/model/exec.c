@@ -165,6 +165,21 @@ void cn_net_zero_grad(cn_net *net)
 
 cn_rng *cn_net_rng(cn_net *net) { return &net->ex.rng; }
 
+cn_status cn_net_freeze(cn_ctx *ctx, cn_net *net, const char *layer, int frozen)
+{
+    for (int i = 0; net && layer && i < net->n; i++)
+        if (!strcmp(net->nodes[i].name, layer)) {
+            if (!net->nodes[i].trainable)
+                return cn_fail(ctx, CN_E_ARG, "layer '%s' (%s) has no trainable parameters to freeze", layer,
+                               net->nodes[i].op->name);
+            net->nodes[i].frozen = frozen != 0;
+            return CN_OK;
+        }
+    return cn_fail(ctx, CN_E_ARG, "no layer named '%s'", layer ? layer : "(null)");
+}
+
+int cn_net_frozen(const cn_net *net, int i) { return net && i >= 0 && i < net->n && net->nodes[i].frozen; }
+
 /* ---- planning ------------------------------------------------------------------------------ */
 
 static double seconds(void)

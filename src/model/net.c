@@ -90,6 +90,38 @@ cn_status cn_net_load_spec(cn_ctx *ctx, const char *path, cn_net **out)
     return st;
 }
 
+cn_status cn_net_with_outputs(cn_ctx *ctx, const cn_net *net, int64_t outputs, cn_net **out)
+{
+    if (!ctx) return CN_E_ARG;
+    if (!net || !out || outputs < 1) return cn_fail(ctx, CN_E_ARG, "cn_net_with_outputs: bad arguments");
+    *out = NULL;
+    int last = net->n - 1;
+    while (last > 0 && !net->nodes[last].trainable) last--;
+    const cn_node *d = &net->nodes[last], *o = &net->nodes[net->n - 1];
+    int ki = cn_op_key_index(d->op, "units");
+    if (last < 1 || ki < 0 || !d->key_col[ki] || o->out.c * o->out.h * o->out.w != d->a.units)
+        return cn_fail(ctx, CN_E_ARG, "%s: its last layer with weights (%s) is not a dense layer giving the net's "
+                       "output: give a spec whose output has %lld values", net->file, last > 0 ? d->name : "none",
+                       (long long)outputs);
+    /* the units as written: "dense 10" or "dense units=10", at the key's line and column */
+    const char *t = net->text, *end = t + strlen(t);
+    for (int line = 1; line < d->line && t < end; t++) line += *t == '\n';
+    t += d->key_col[ki] - 1;
+    if (!strncmp(t, "units=", 6)) t += 6;
+    size_t digits = strspn(t, "0123456789");
+    char num[32];
+    int nlen = snprintf(num, sizeof num, "%lld", (long long)outputs);
+    size_t head = (size_t)(t - net->text), len = strlen(net->text) - digits + (size_t)nlen;
+    char *text = cn_malloc(ctx, len + 1);
+    if (!text) return CN_E_NOMEM;
+    memcpy(text, net->text, head);
+    memcpy(text + head, num, (size_t)nlen);
+    memcpy(text + head + nlen, t + digits, strlen(t + digits) + 1);
+    cn_status st = cn_net_parse(ctx, text, len, net->file, out);
+    cn_free(ctx, text);
+    return st;
+}
+
 int cn_net_layer_count(const cn_net *net) { return net ? net->n : 0; }
 const char *cn_net_spec_text(const cn_net *net) { return net ? net->text : ""; }
 const char *cn_net_file_name(const cn_net *net) { return net ? net->file : ""; }

@@ -66,6 +66,7 @@ typedef struct cn_node {
     int64_t rf_h, rf_w, jump_h, jump_w;
     int64_t span_h, span_w;     /* spatial size the values still index (flatten keeps its input's) */
     int64_t pad_t, pad_b, pad_l, pad_r; /* resolved padding of conv and pooling */
+    int frozen;                 /* the optimizer leaves its parameters alone (cn_net_freeze) */
 } cn_node;
 
 /* ---- execution ------------------------------------------------------------------------------

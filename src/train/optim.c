@@ -189,12 +189,30 @@ static void update_adam(const update_args *a, int adamw, float *restrict w, cons
     }
 }
 
+static void update_range(const cn_optim_config *c, const update_args *a, float *w, const float *g, float *s1, float *s2,
+                         int64_t n)
+{
+    switch (c->kind) {
+    case CN_OPTIM_SGD: update_sgd(a, w, g, n); break;
+    case CN_OPTIM_MOMENTUM:
+    case CN_OPTIM_NESTEROV: update_momentum(a, c->kind == CN_OPTIM_NESTEROV, w, g, s1, n); break;
+    case CN_OPTIM_ADAM:
+    case CN_OPTIM_ADAMW: update_adam(a, c->kind == CN_OPTIM_ADAMW, w, g, s1, s2, n); break;
+    }
+}
+
 cn_status cn_optim_step(cn_ctx *ctx, cn_optim *opt, cn_net *net, double *grad_norm)
 {
     const cn_optim_config *c = &opt->cfg;
     if (net->ex.n_trainable != opt->n) return cn_fail(ctx, CN_E_ARG, "optimizer made for another net");
     float *w = net->ex.params, *g = net->ex.grads;
     int64_t n = opt->n;
+    int frozen = 0;
+    for (int i = 0; i < net->n; i++)
+        if (net->nodes[i].frozen) {
+            memset(g + net->ex.w_off[i], 0, (size_t)net->nodes[i].trainable * sizeof(float));
+            frozen = 1;
+        }
     double norm = sqrt(sum_squares(g, n));
     if (grad_norm) *grad_norm = norm;
     if (!isfinite(norm)) return cn_fail(ctx, CN_E_NUMERIC, "gradient norm is %g: not updating", norm);
@@ -205,13 +223,21 @@ cn_status cn_optim_step(cn_ctx *ctx, cn_optim *opt, cn_net *net, double *grad_no
         .lr = lr, .l1 = c->l1, .decay = c->weight_decay, .momentum = c->momentum, .beta1 = c->beta1,
         .beta2 = c->beta2, .eps = c->eps, .lr_bc1 = lr / (1.0 - pow(c->beta1, t)), .sqrt_bc2 = sqrt(1.0 - pow(c->beta2, t)),
     };
-    float *s1 = opt->state, *s2 = opt->state + n;
-    switch (c->kind) {
-    case CN_OPTIM_SGD: update_sgd(&a, w, g, n); break;
-    case CN_OPTIM_MOMENTUM:
-    case CN_OPTIM_NESTEROV: update_momentum(&a, c->kind == CN_OPTIM_NESTEROV, w, g, s1, n); break;
-    case CN_OPTIM_ADAM:
-    case CN_OPTIM_ADAMW: update_adam(&a, c->kind == CN_OPTIM_ADAMW, w, g, s1, s2, n); break;
+    /* the slab in runs of layers that are not frozen (trainable values are in layer order), or
+     * whole; the update is elementwise, so a value gets the same bits either way */
+    for (int i = 0, end; i < (frozen ? net->n : 1); i = end) {
+        int64_t lo = 0, len = n;
+        if (frozen) {
+            for (end = i; end < net->n && !net->nodes[end].frozen; end++) {}
+            lo = net->ex.w_off[i], len = 0;
+            for (int k = i; k < end; k++) len += net->nodes[k].trainable;
+            end++; /* past the frozen layer */
+        } else {
+            end = 1;
+        }
+        int states = states_of(c->kind);
+        if (len) update_range(c, &a, w + lo, g + lo, states > 0 ? opt->state + lo : NULL,
+                              states > 1 ? opt->state + n + lo : NULL, len);
     }
     opt->steps++;
     return CN_OK;

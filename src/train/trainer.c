@@ -1,6 +1,7 @@
-/* trainer.c — a training run: validation split, per-epoch shuffling and augmentation from the
- * seed, the training steps, validation, metrics.csv, and the checkpoints (best and last, the
- * last one enough to resume bit-identically); evaluation with a confusion matrix.
+/* trainer.c — a training run: validation split (or a validation set of its own), per-epoch
+ * shuffling and augmentation from the seed, the training steps, validation, metrics.csv and
+ * steps.csv, early stopping, and the checkpoints (best and last, the last one enough to resume
+ * bit-identically); fine-tuning from another run's tensors; evaluation with a confusion matrix.
  * Covered by tests/test_trainer.c and tests/cli_train_test.sh (resume after kill -9). */
 #define _POSIX_C_SOURCE 200809L /* clock_gettime */
 #include <errno.h>
@@ -144,6 +145,14 @@ void cn_eval_free(cn_ctx *ctx, cn_eval_result *r)
 
 /* ---- the run ------------------------------------------------------------------------------------- */
 
+/* A CSV file of the run as it stands, rewritten whole (atomically) at every write, never changed
+ * in place: a kill leaves the old rows or the new ones. Every row starts with its epoch. */
+typedef struct {
+    const char *name, *header;
+    char *text;
+    size_t len, cap;
+} csv_file;
+
 typedef struct {
     cn_ctx *ctx;
     cn_net *net;
@@ -153,17 +162,18 @@ typedef struct {
     cn_rng data_rng;
     float mean[4], std[4];
     int64_t epoch;      /* completed epochs */
-    double best_val;
+    double best_score;  /* by cfg->monitor: the accuracy, or minus the loss */
+    double best_acc, best_loss; /* of the best epoch */
     int64_t best_epoch;
     char path[4096];
-    char *csv;          /* metrics.csv as it stands: the header and a row per completed epoch */
-    size_t csv_len, csv_cap;
+    csv_file metrics;   /* a row per completed epoch */
+    csv_file steps;     /* a row per step of the completed epochs (and of the current one) */
 } run;
 
 static cn_status save(run *r, const char *file, int with_optim, double val_acc)
 {
-    char kv[12][2][256];
-    cn_kv meta[12 + 64];
+    char kv[14][2][256];
+    cn_kv meta[14 + 64];
     int n = 0;
     char names[4096] = "";
 #define META(k, ...) (snprintf(kv[n][0], 256, "%s", k), snprintf(kv[n][1], 256, __VA_ARGS__), \
@@ -174,7 +184,9 @@ static cn_status save(run *r, const char *file, int with_optim, double val_acc)
     META("norm_std", "%.9g,%.9g,%.9g,%.9g", r->std[0], r->std[1], r->std[2], r->std[3]);
     META("classes", "%d", (int)r->ds->classes);
     META("val_acc", "%.9g", val_acc);
-    META("best_val_acc", "%.9g", r->best_val);
+    META("best_val_acc", "%.9g", r->best_acc);
+    META("best_val_loss", "%.9g", r->best_loss);
+    META("monitor", "%s", r->cfg->monitor == CN_MONITOR_LOSS ? "loss" : "accuracy");
     META("best_epoch", "%lld", (long long)r->best_epoch);
     char buf[80];
     rng_text(&r->data_rng, buf, sizeof buf);
@@ -188,54 +200,59 @@ static cn_status save(run *r, const char *file, int with_optim, double val_acc)
         for (int32_t i = 0; i < r->ds->classes; i++) cn_sb_printf(&sb, "%s%s", i ? "\n" : "", r->ds->class_names[i]);
         meta[n++] = (cn_kv){ "class_names", names };
     }
-    for (int i = 0; i < r->cfg->n_meta && n < 12 + 64; i++) meta[n++] = r->cfg->meta[i];
+    for (int i = 0; i < r->cfg->n_meta && n < 14 + 64; i++) meta[n++] = r->cfg->meta[i];
     snprintf(r->path, sizeof r->path, "%s/%s", r->cfg->out_dir, file);
     return cn_checkpoint_write(r->ctx, r->path, r->net, with_optim ? r->opt : NULL, meta, n);
 }
 
-static cn_status csv_append(run *r, const char *text, size_t n)
+static cn_status csv_append(run *r, csv_file *f, const char *text, size_t n)
 {
-    if (r->csv_len + n + 1 > r->csv_cap) {
-        size_t cap = r->csv_cap ? r->csv_cap : 4096;
-        while (cap < r->csv_len + n + 1) cap *= 2;
-        char *p = cn_realloc(r->ctx, r->csv, cap);
+    if (f->len + n + 1 > f->cap) {
+        size_t cap = f->cap ? f->cap : 4096;
+        while (cap < f->len + n + 1) cap *= 2;
+        char *p = cn_realloc(r->ctx, f->text, cap);
         if (!p) return CN_E_NOMEM;
-        r->csv = p, r->csv_cap = cap;
+        f->text = p, f->cap = cap;
     }
-    memcpy(r->csv + r->csv_len, text, n);
-    r->csv_len += n;
-    r->csv[r->csv_len] = '\0';
+    memcpy(f->text + f->len, text, n);
+    f->len += n;
+    f->text[f->len] = '\0';
     return CN_OK;
 }
 
-/* metrics.csv is replaced whole (atomically) at every write, never changed in place: a kill
- * leaves the old rows or the new ones */
-static cn_status metrics_write(run *r)
+static cn_status csv_write(run *r, csv_file *f)
 {
-    snprintf(r->path, sizeof r->path, "%s/metrics.csv", r->cfg->out_dir);
-    cn_span part = { r->csv, r->csv_len };
-    return cn_write_atomic(r->ctx, "metrics", r->path, &part, 1);
+    snprintf(r->path, sizeof r->path, "%s/%s.csv", r->cfg->out_dir, f->name);
+    cn_span part = { f->text, f->len };
+    return cn_write_atomic(r->ctx, f->name, r->path, &part, 1);
 }
 
 /* The header, and on resume the rows of the epochs already done (later rows, written before a
  * kill stopped the epoch's checkpoint, go: that epoch runs again). */
-static cn_status metrics_start(run *r)
+static cn_status csv_start(run *r, csv_file *f, const char *name, const char *header)
 {
-    static const char header[] = "epoch,train_loss,train_acc,val_loss,val_acc,lr,seconds\n";
-    cn_status st = csv_append(r, header, sizeof header - 1);
-    snprintf(r->path, sizeof r->path, "%s/metrics.csv", r->cfg->out_dir);
-    FILE *f = r->epoch > 0 ? fopen(r->path, "rb") : NULL;
-    if (f) {
+    f->name = name, f->header = header;
+    cn_status st = csv_append(r, f, header, strlen(header));
+    snprintf(r->path, sizeof r->path, "%s/%s.csv", r->cfg->out_dir, name);
+    FILE *in = r->epoch > 0 ? fopen(r->path, "rb") : NULL;
+    if (in) {
         char line[1024];
-        int64_t rows = -1; /* the file's header is skipped: ours is written */
-        while (!st && rows < r->epoch && fgets(line, sizeof line, f)) {
+        int first = 1; /* the file's header is skipped: ours is written */
+        while (!st && fgets(line, sizeof line, in)) {
             size_t n = strlen(line);
             if (!n || line[n - 1] != '\n') break; /* a row cut short (older versions appended in place) */
-            if (++rows > 0) st = csv_append(r, line, n);
+            if (first) {
+                first = 0;
+                continue;
+            }
+            char *end;
+            long long e = strtoll(line, &end, 10);
+            if (end == line || *end != ',' || e < 1 || e > r->epoch) break;
+            st = csv_append(r, f, line, n);
         }
-        fclose(f);
+        fclose(in);
     }
-    return st ? st : metrics_write(r);
+    return st ? st : csv_write(r, f);
 }
 
 static cn_status metrics_row(run *r, const cn_train_progress *p)
@@ -243,8 +260,16 @@ static cn_status metrics_row(run *r, const cn_train_progress *p)
     char row[512];
     int n = snprintf(row, sizeof row, "%lld,%.6f,%.6f,%.6f,%.6f,%.6g,%.2f\n", (long long)p->epoch, p->loss, p->acc,
                      p->val_loss, p->val_acc, p->lr, p->seconds);
-    cn_status st = csv_append(r, row, (size_t)n);
-    return st ? st : metrics_write(r);
+    cn_status st = csv_append(r, &r->metrics, row, (size_t)n);
+    return st ? st : csv_write(r, &r->metrics);
+}
+
+/* a step's row, kept in memory: steps.csv is written with the epoch's checkpoint */
+static cn_status steps_row(run *r, const cn_train_progress *p)
+{
+    char row[128];
+    int n = snprintf(row, sizeof row, "%lld,%lld,%.6f,%.6g\n", (long long)p->epoch, (long long)p->step, p->step_loss, p->lr);
+    return csv_append(r, &r->steps, row, (size_t)n);
 }
 
 static cn_status check_config(cn_ctx *ctx, const cn_net *net, const cn_dataset *ds, const cn_train_config *c)
@@ -258,7 +283,13 @@ static cn_status check_config(cn_ctx *ctx, const cn_net *net, const cn_dataset *
         return cn_fail(ctx, CN_E_SHAPE, "the data's images are %lldx%lldx%lld but the net's input is %lldx%lldx%lld",
                        (long long)ds->h, (long long)ds->w, (long long)ds->c, (long long)in->out.h, (long long)in->out.w,
                        (long long)in->out.c);
-    int64_t n_train = ds->count - (int64_t)floor((double)ds->count * c->val_fraction);
+    if ((unsigned)c->monitor > CN_MONITOR_LOSS) return cn_fail(ctx, CN_E_ARG, "unknown monitor %d", (int)c->monitor);
+    const cn_dataset *v = c->val;
+    if (v && (v->c != ds->c || v->h != ds->h || v->w != ds->w))
+        return cn_fail(ctx, CN_E_SHAPE, "the validation images are %lldx%lldx%lld, the training images %lldx%lldx%lld",
+                       (long long)v->h, (long long)v->w, (long long)v->c, (long long)ds->h, (long long)ds->w, (long long)ds->c);
+    if (v && v->count < 1) return cn_fail(ctx, CN_E_ARG, "the validation set holds no images");
+    int64_t n_train = ds->count - (v ? 0 : (int64_t)floor((double)ds->count * c->val_fraction));
     if (n_train < c->batch)
         return cn_fail(ctx, CN_E_ARG, "%lld training images are fewer than one batch of %lld", (long long)n_train,
                        (long long)c->batch);
@@ -271,12 +302,15 @@ static cn_status resume_state(run *r, int64_t batches)
 {
     const cn_checkpoint *ck = r->cfg->resume;
     const char *ep = cn_checkpoint_meta(ck, "epoch"), *best = cn_checkpoint_meta(ck, "best_val_acc");
+    const char *best_loss = cn_checkpoint_meta(ck, "best_val_loss");
     const char *be = cn_checkpoint_meta(ck, "best_epoch"), *steps = cn_checkpoint_meta(ck, "step");
     if (!ep || !steps || !rng_parse(cn_checkpoint_meta(ck, "data_rng"), &r->data_rng) ||
         !rng_parse(cn_checkpoint_meta(ck, "net_rng"), cn_net_rng(r->net)))
         return cn_fail(r->ctx, CN_E_FORMAT, "the checkpoint has no training state to resume (epoch, step, data_rng, net_rng)");
     r->epoch = strtoll(ep, NULL, 10);
-    r->best_val = best ? strtod(best, NULL) : -1;
+    r->best_acc = best ? strtod(best, NULL) : -1;
+    r->best_loss = best_loss ? strtod(best_loss, NULL) : NAN; /* older checkpoints kept the accuracy only */
+    r->best_score = r->cfg->monitor == CN_MONITOR_LOSS ? (isnan(r->best_loss) ? -INFINITY : -r->best_loss) : r->best_acc;
     r->best_epoch = be ? strtoll(be, NULL, 10) : 0;
     int64_t step = strtoll(steps, NULL, 10);
     if (r->epoch > r->cfg->epochs || r->best_epoch > r->epoch || step != r->epoch * batches)
@@ -295,17 +329,20 @@ cn_status cn_train(cn_ctx *ctx, cn_net *net, const cn_dataset *ds, const cn_trai
     memset(out, 0, sizeof *out);
     cn_status st = check_config(ctx, net, ds, cfg);
     if (st) return st;
-    run r = { .ctx = ctx, .net = net, .ds = ds, .cfg = cfg, .best_val = -1 };
+    run r = { .ctx = ctx, .net = net, .ds = ds, .cfg = cfg, .best_score = -INFINITY, .best_acc = -1, .best_loss = NAN };
     double t_run = now();
     int64_t epochs_this_run = 0;
     int64_t chw = ds->c * ds->h * ds->w, n = ds->count;
-    int64_t n_val = (int64_t)floor((double)n * cfg->val_fraction), n_train = n - n_val;
+    /* validation: the first n_val images of the seed's permutation, or a set of its own */
+    int64_t n_val = cfg->val ? 0 : (int64_t)floor((double)n * cfg->val_fraction), n_train = n - n_val;
+    int64_t n_check = cfg->val ? cfg->val->count : n_val;
     int64_t batches = n_train / cfg->batch; /* the last partial batch is dropped: one plan, no reallocation */
     int64_t *perm = cn_malloc(ctx, (size_t)n * sizeof(int64_t)), *order = cn_malloc(ctx, (size_t)n_train * sizeof(int64_t));
     int64_t *idx = cn_malloc(ctx, (size_t)cfg->batch * sizeof(int64_t));
     float *x = cn_malloc(ctx, (size_t)(cfg->batch * chw) * sizeof(float));
     int32_t *labels = cn_malloc(ctx, (size_t)cfg->batch * sizeof(int32_t));
-    if (!perm || !order || !idx || !x || !labels) {
+    int64_t *val_idx = cfg->val ? cn_malloc(ctx, (size_t)cfg->val->count * sizeof(int64_t)) : NULL;
+    if (!perm || !order || !idx || !x || !labels || (cfg->val && !val_idx)) {
         st = CN_E_NOMEM;
         goto done;
     }
@@ -313,16 +350,22 @@ cn_status cn_train(cn_ctx *ctx, cn_net *net, const cn_dataset *ds, const cn_trai
     cn_rng split;
     cn_rng_seed(&split, cfg->seed ^ 0x5b117ULL);
     cn_shuffle(&split, perm, n);
+    for (int64_t i = 0; i < n_check && cfg->val; i++) val_idx[i] = i;
     for (int c = 0; c < 4; c++) r.mean[c] = 0, r.std[c] = 1;
     cn_dataset_stats(ds, r.mean, r.std);
     cn_optim_config oc = cfg->optim;
     oc.total_steps = cfg->epochs * batches;
     if (!cfg->resume && (st = cn_net_init_params(ctx, net, cfg->init, cfg->seed))) goto done;
+    int copied;
+    if (!cfg->resume && cfg->init_from && (st = cn_checkpoint_load_matching(ctx, cfg->init_from, net, &copied, NULL, 0)))
+        goto done;
     if ((st = cn_optim_create(ctx, net, &oc, &r.opt))) goto done;
     cn_net_set_input_grad(net, 0); /* no use for the images' gradient */
     cn_rng_seed(&r.data_rng, cfg->seed ^ 0xda7aULL);
     if (cfg->resume && (st = resume_state(&r, batches))) goto done;
-    if (cfg->out_dir && (st = metrics_start(&r))) goto done;
+    if (cfg->out_dir && ((st = csv_start(&r, &r.metrics, "metrics", "epoch,train_loss,train_acc,val_loss,val_acc,lr,seconds\n")) ||
+                         (st = csv_start(&r, &r.steps, "steps", "epoch,step,loss,lr\n"))))
+        goto done;
     cn_step_config sc = { cn_net_default_loss(net), cfg->label_smoothing };
     const cn_node *o = &net->nodes[net->n - 1];
     int64_t classes = o->out.c * o->out.h * o->out.w;
@@ -348,25 +391,28 @@ cn_status cn_train(cn_ctx *ctx, cn_net *net, const cn_dataset *ds, const cn_trai
             seen += cfg->batch;
             loss_sum += loss * (double)cfg->batch;
             double t = now() - t0;
-            p.batch = b + 1, p.step = cn_optim_steps(r.opt);
+            p.batch = b + 1, p.step = cn_optim_steps(r.opt), p.step_loss = loss;
             p.loss = loss_sum / (double)seen, p.acc = (double)correct / (double)seen;
+            if (cfg->out_dir && (st = steps_row(&r, &p))) goto done;
             p.seconds = t, p.images_per_s = (double)seen / (t > 0 ? t : 1e-9);
             double per_batch = t / (double)(b + 1);
             p.eta_seconds = per_batch * (double)((batches - b - 1) + (cfg->epochs - e) * batches);
             if (cfg->progress && cfg->progress(cfg->user, &p)) goto done;
         }
-        if (n_val > 0 && (st = eval_indices(ctx, net, ds, perm, n_val, r.mean, r.std, cfg->batch, &p.val_loss, &p.val_acc, NULL)))
+        if (n_check > 0 && (st = eval_indices(ctx, net, cfg->val ? cfg->val : ds, cfg->val ? val_idx : perm, n_check, r.mean,
+                                              r.std, cfg->batch, &p.val_loss, &p.val_acc, NULL)))
             goto done;
         r.epoch = e;
         epochs_this_run++;
-        double score = n_val > 0 ? p.val_acc : p.acc;
-        p.best = score > r.best_val;
-        if (p.best) r.best_val = score, r.best_epoch = e;
+        double acc = n_check > 0 ? p.val_acc : p.acc, loss = n_check > 0 ? p.val_loss : p.loss;
+        double score = cfg->monitor == CN_MONITOR_LOSS ? -loss : acc;
+        p.best = score > r.best_score;
+        if (p.best) r.best_score = score, r.best_acc = acc, r.best_loss = loss, r.best_epoch = e;
         p.epoch_done = 1;
         p.seconds = now() - t0;
         out->train_loss = p.loss, out->train_acc = p.acc, out->val_loss = p.val_loss, out->val_acc = p.val_acc;
         if (cfg->out_dir) {
-            if ((st = metrics_row(&r, &p))) goto done;
+            if ((st = metrics_row(&r, &p)) || (st = csv_write(&r, &r.steps))) goto done;
             if (p.best && (st = save(&r, "model.safetensors", 0, p.val_acc))) goto done;
             if ((st = save(&r, "last.safetensors", 1, p.val_acc))) goto done;
         }
@@ -376,13 +422,14 @@ done:
     cn_net_set_input_grad(net, 1);
     out->epochs_run = epochs_this_run;
     out->steps = r.opt ? cn_optim_steps(r.opt) : 0;
-    out->best_val_acc = r.best_val;
+    out->best_val_acc = r.best_acc;
+    out->best_val_loss = r.best_loss;
     out->best_epoch = r.best_epoch;
     memcpy(out->mean, r.mean, sizeof r.mean);
     memcpy(out->std, r.std, sizeof r.std);
     out->seconds = now() - t_run;
     cn_optim_destroy(r.opt);
-    cn_free(ctx, r.csv);
+    cn_free(ctx, r.metrics.text), cn_free(ctx, r.steps.text), cn_free(ctx, val_idx);
     cn_free(ctx, perm), cn_free(ctx, order), cn_free(ctx, idx), cn_free(ctx, x), cn_free(ctx, labels);
     return st;
 }

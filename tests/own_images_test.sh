@@ -1,0 +1,106 @@
+#!/bin/sh
+# own_images_test.sh — the own-images workflow of the README, end to end, on a generated image
+# folder in halves (train/, val/, test/): data check, a run that validates on val/ and tests on
+# test/, the run extended (--resume --epochs), fine-tuned into another number of classes with a
+# frozen layer (--init-from, --freeze), stopped early on the validation loss (--patience,
+# --monitor loss), and predicted on as a folder. Values are checked against what the test
+# computes itself: the folder's counts, the safetensors bytes, the accuracy from predict's CSV.
+# Run by CTest: tests/own_images_test.sh /path/to/convnet
+CN=${1:?usage: tests/own_images_test.sh /path/to/convnet}
+T=$(mktemp -d "${TMPDIR:-/tmp}/cn_own.XXXXXX") || exit 1
+. "$(dirname "$0")/check.sh"
+PY=/usr/bin/python3
+rows() { echo $(($(wc -l <"$1") - 1)); } # CSV rows under the header
+
+# three colour classes, noisy enough to be hard: 40 / 10 / 12 images per class
+for half in train:40:1 val:10:2 test:12:3; do
+    IFS=: read -r name count seed <<EOF
+$half
+EOF
+    $PY tests/pngwrite.py "$T/shapes/$name" red green blue --count "$count" --seed "$seed" --size 10-16 --noise 200 --bright 120
+done
+SPEC='input 12x12x3; conv 8 3x3 pad=1; relu; conv 8 3x3 pad=1; relu; globalavgpool; dense 3'
+
+"$CN" data check "$T/shapes" >"$T/out" 2>&1
+check "data check: the halves found, exit 0" "[ $? -eq 0 ] && grep -q 'layout: image folder in halves (train/, val/, test/)' '$T/out'"
+
+# ---- a run on the halves: val/ validates, test/ tests ----
+"$CN" train -e "$SPEC" --data "$T/shapes" --epochs 3 --batch 16 --out "$T/run" >"$T/out" 2>&1
+check "train on a folder in halves: exit 0" "[ $? -eq 0 ]"
+check "train says which data: 120 training, val/ 30, test/ 36 images" \
+    "grep -q '^training:   $T/shapes/train, 120 images of 3 classes' '$T/out' && grep -q '^validation: $T/shapes/val, 30 images' '$T/out' && grep -q '^test:       $T/shapes/test, 36 images' '$T/out'"
+check "metrics.csv: 3 epochs; steps.csv: 7 steps each (120 // 16)" \
+    "[ \$(rows '$T/run/metrics.csv') -eq 3 ] && [ \$(rows '$T/run/steps.csv') -eq 21 ]"
+check "validation on val/: a loss every epoch" "! cut -d, -f4 '$T/run/metrics.csv' | grep -q nan"
+"$CN" train -e "$SPEC" --data "$T/shapes" --val 0.2 --out "$T/bad" >"$T/out" 2>&1
+check "--val F on a folder with val/: exit 2, nothing written" "[ $? -eq 2 ] && grep -q 'has a val/ half' '$T/out' && [ ! -e '$T/bad' ]"
+
+# ---- extended: 3 epochs become 5 ----
+"$CN" train --resume "$T/run" --epochs 5 >"$T/out" 2>&1
+check "--resume --epochs 5: exit 0, says so" "[ $? -eq 0 ] && grep -q '3 of 3 epochs done; the run now has 5' '$T/out'"
+check "extended: 5 epochs in metrics.csv, 35 steps in steps.csv" \
+    "[ \$(rows '$T/run/metrics.csv') -eq 5 ] && [ \$(rows '$T/run/steps.csv') -eq 35 ]"
+
+# ---- fine-tuned into two classes, conv1 frozen ----
+for half in train:40:4 test:12:5; do
+    IFS=: read -r name count seed <<EOF
+$half
+EOF
+    $PY tests/pngwrite.py "$T/two/$name" warm cool --count "$count" --seed "$seed" --size 12 --noise 200 --bright 120 --channels 0,2
+done
+"$CN" train --init-from "$T/run" --data "$T/two" --freeze conv1 --epochs 2 --batch 16 --out "$T/tuned" >"$T/out" 2>&1
+check "--init-from: exit 0" "[ $? -eq 0 ]"
+check "--init-from: a new last layer for 2 classes, said so" \
+    "grep -q 'fine-tuning to 2 classes: the last layer of $T/run, 3 outputs, is made anew' '$T/out' && grep -q 'starting from $T/run: 4 of 6 tensors copied; initialised anew: dense1' '$T/out'"
+# the tensors, read from the files' bytes: conv1 as the source's best checkpoint has it (frozen),
+# conv2 copied then trained (so different), dense1 of 2 outputs
+check "fine-tuned: conv1 frozen (the source's bytes), conv2 trained, dense1 2x8" "$PY - '$T/run/model.safetensors' '$T/tuned/model.safetensors' <<'PY'
+import json, struct, sys
+def tensors(path):
+    b = open(path, 'rb').read()
+    n = struct.unpack('<Q', b[:8])[0]
+    h = json.loads(b[8:8 + n])
+    return {k: (v['shape'], b[8 + n + v['data_offsets'][0]:8 + n + v['data_offsets'][1]]) for k, v in h.items() if k != '__metadata__'}
+src, tuned = tensors(sys.argv[1]), tensors(sys.argv[2])
+ok = src['conv1.weight'] == tuned['conv1.weight'] and src['conv1.bias'] == tuned['conv1.bias']
+ok = ok and src['conv2.weight'][0] == tuned['conv2.weight'][0] and src['conv2.weight'][1] != tuned['conv2.weight'][1]
+ok = ok and tuned['dense1.weight'][0] == [2, 8] and src['dense1.weight'][0] == [3, 8]
+sys.exit(not ok)
+PY"
+# killed in its second epoch (4 steps an epoch: 72 images // 16) and resumed: the same bytes
+CONVNET_FAULT=step:7 "$CN" train --init-from "$T/run" --data "$T/two" --freeze conv1 --epochs 2 --batch 16 --out "$T/killed" \
+    >/dev/null 2>&1
+st=$?
+"$CN" train --resume "$T/killed" --quiet >/dev/null 2>&1
+check "fine-tuned run killed in epoch 2 (status $st) and resumed: identical checkpoints and steps.csv" \
+    "[ $st -eq 137 ] && cmp -s '$T/killed/last.safetensors' '$T/tuned/last.safetensors' && cmp -s '$T/killed/steps.csv' '$T/tuned/steps.csv'"
+"$CN" train --init-from "$T/run" --data "$T/two" --freeze conv3 --out "$T/bad" >"$T/out" 2>&1
+check "--freeze of a layer that is not there: exit 2, did you mean" "[ $? -eq 2 ] && grep -q \"no layer named 'conv3' (did you mean 'conv1'?)\" '$T/out'"
+"$CN" train --init-from "$T/run" -e 'input 12x12x3; conv 4 5x5; globalavgpool; dense 2' --data "$T/two" --out "$T/bad" >"$T/out" 2>&1
+check "--init-from a run of another net: exit 1, said so" "[ $? -eq 1 ] && grep -q 'not a run of a net like this one' '$T/out'"
+
+"$CN" train --init-from "$T/run" --data fashion-mnist --out "$T/bad" >"$T/out" 2>&1
+check "--init-from a 12x12x3 net on 28x28x1 IDX images: exit 1, said so, nothing written" \
+    "[ $? -eq 1 ] && grep -q 'the images are 28x28x1 but the net.s input is 12x12x3' '$T/out' && [ ! -e '$T/bad' ]"
+
+# ---- early stopping on the validation loss: a learning rate too small to change a float weight
+# keeps the loss where epoch 1 left it, so --patience 2 stops after epoch 3 of 20 ----
+"$CN" train -e "$SPEC" --data "$T/shapes" --epochs 20 --batch 16 --lr 1e-12 --optimizer sgd --schedule constant \
+    --patience 2 --monitor loss --out "$T/early" >"$T/out" 2>&1
+check "--patience 2 --monitor loss: stopped after epoch 3, said so" \
+    "[ $? -eq 0 ] && [ \$(rows '$T/early/metrics.csv') -eq 3 ] && grep -q 'stopped early: 2 epochs without a better validation loss than epoch 1' '$T/out'"
+
+# ---- predict on a folder: the accuracy from its CSV is eval's ----
+"$CN" predict "$T/tuned" "$T/two/test" --csv "$T/pred.csv" >"$T/out" 2>&1
+check "predict FOLDER: exit 0, names the model and the images" "[ $? -eq 0 ] && grep -q '^$T/tuned: 24 images from $T/two/test' '$T/out'"
+"$CN" eval "$T/tuned" --json >"$T/eval.json" 2>/dev/null
+check "predict's CSV: 24 rows, their accuracy (class name = folder name) is eval's on test/" "$PY - '$T/pred.csv' '$T/eval.json' <<'PY'
+import csv, json, os, sys
+rows = list(csv.DictReader(open(sys.argv[1])))
+right = sum(r['name'] == os.path.basename(os.path.dirname(r['image'])) for r in rows)
+e = json.load(open(sys.argv[2]))
+sys.exit(not (len(rows) == 24 and e['count'] == 24 and abs(right / 24 - e['accuracy']) < 1e-6))
+PY"
+"$CN" eval "$T/tuned" >"$T/out" 2>&1
+check "eval names the test half it used" "grep -q '^$T/tuned on $T/two/test: 24 images' '$T/out'"
+finish
