@@ -1,8 +1,11 @@
-/* test_backend.c — the CPU backend (our SGEMM, padded rows, packed patches) against the
- * reference kernels: for shapes with odd sizes and every conv option, the same net runs forward
- * and backward on both backends from the same weights and input; outputs, input gradients and
- * weight gradients must agree to 1e-5 relative (max |a - b| / max |b| per tensor). The same runs
- * on 1, 2 and 3 threads must give the same bits. */
+/* test_backend.c — the backends against the reference kernels. First the op table, in the
+ * spirit of ggml's test-backend-ops: every op of ops.def (a new op without a case here fails)
+ * on every backend compiled in, forward and backward on odd shapes with strides, padding and
+ * groups where the op has them. Then the CPU backend's convolution (our SGEMM, padded rows,
+ * packed patches) over every conv option. The same net runs forward and backward on both
+ * backends from the same weights and input; outputs, input gradients and weight gradients must
+ * agree to 1e-5 relative (max |a - b| / max |b| per tensor). The same runs on 1, 2 and 3 threads
+ * must give the same bits. */
 #include <stdlib.h>
 
 #include "../src/model/model_impl.h"
@@ -54,19 +57,60 @@ static void run(const char *spec, const cn_backend *be, int64_t batch, float **y
     cn_net_destroy(net);
 }
 
-static void compare(const char *spec, int64_t batch)
+/* spec on backend be against the reference kernels */
+static void compare_on(const cn_backend *be, const char *spec, int64_t batch)
 {
     float *y0, *dx0, *dw0, *y1, *dx1, *dw1;
     int64_t ny, nx, nw, ny1, nx1, nw1;
     run(spec, cn_backend_reference(), batch, &y0, &dx0, &dw0, &ny, &nx, &nw);
-    run(spec, cn_backend_default(), batch, &y1, &dx1, &dw1, &ny1, &nx1, &nw1);
+    run(spec, be, batch, &y1, &dx1, &dw1, &ny1, &nx1, &nw1);
     if (y0 && y1) {
         CHECK(ny == ny1 && nx == nx1 && nw == nw1);
         double e = rel(y1, y0, ny), ex = rel(dx1, dx0, nx), ew = rel(dw1, dw0, nw);
-        printf("  %-70s y %.1e dx %.1e dw %.1e\n", spec, e, ex, ew);
+        printf("  %-9s %-70s y %.1e dx %.1e dw %.1e\n", be->name, spec, e, ex, ew);
         CHECK(e < 1e-5 && ex < 1e-5 && ew < 1e-5);
     }
     free(y0), free(dx0), free(dw0), free(y1), free(dx1), free(dw1);
+}
+
+static void compare(const char *spec, int64_t batch) { compare_on(cn_backend_default(), spec, batch); }
+
+/* every op on every backend: odd sizes, strides, padding, groups, several inputs */
+static void test_op_table(void)
+{
+    static const char *const specs[] = {
+        "input 9x7x4; conv 6 3x3 stride=2 pad=1 groups=2",
+        "input 8x11x3; conv 5 4x2 pad=same dilation=2",
+        "input 6x5x5; conv 7 1x1 bias=no",
+        "input 9x7x3; maxpool 3x3 stride=2 pad=1 ceil=yes",
+        "input 7x9x2; minpool 2x2 pad=same",
+        "input 9x8x3; avgpool 3x2 stride=2 pad=1",
+        "input 5x7x6; globalavgpool",
+        "input 5x7x3; relu",
+        "input 5x7x3; leakyrelu slope=0.3",
+        "input 5x7x3; sigmoid",
+        "input 5x7x3; tanh",
+        "input 3x5x7; softmax",
+        "input 4x3x3; flatten; dense 9; softmax",
+        "input 5x7x6; batchnorm",
+        "input 3x3x2; flatten; dense 6; batchnorm",
+        "input 5x7x3; dropout keep=0.7",
+        "input 5x7x3; flatten; dense 4",
+        "input 5x7x3; dense 11",
+        "input 1x1x13; dense 5 bias=no",
+        "input 6x5x2 as x; conv 3 1x1 from x as a; maxpool 3x3 stride=1 pad=1 from x as b; concat a b x",
+        "input 6x5x3 as x; conv 3 3x3 pad=1 as a; relu as r; add x r a",
+    };
+    int covered[CN_OP_COUNT] = { 0 };
+    for (size_t s = 0; s < sizeof specs / sizeof specs[0]; s++) {
+        cn_net *net = parse_spec(ctx, specs[s]);
+        for (int i = 0; net && i < net->n; i++) covered[net->nodes[i].id] = 1;
+        cn_net_destroy(net);
+        for (int b = 0; b < cn_backend_count(); b++)
+            if (cn_backend_at(b) != cn_backend_reference()) compare_on(cn_backend_at(b), specs[s], 3);
+    }
+    for (int op = 0; op < CN_OP_COUNT; op++)
+        if (!covered[op]) test_fail(__FILE__, __LINE__, "op '%s' has no case in test_op_table", cn_ops[op]->name);
 }
 
 static void test_conv_shapes(void)
@@ -158,8 +202,10 @@ static void test_fresh_gradients(void)
         "input 9x9x4; conv 6 3x3 pad=1 as a; leakyrelu; conv 6 3x3 pad=1 as b; add a b; conv 5 1x1; relu; conv 3 5x5",
         "input 8x8x3; conv 6 3x3 stride=2 pad=same; relu; flatten; dense 4",
     };
-    cn_backend zeroing = *cn_backend_default();
-    zeroing.fresh_dx = NULL;
+    cn_kernels rows[CN_OP_COUNT];
+    memcpy(rows, cn_backend_default()->kernels, sizeof rows);
+    for (int op = 0; op < CN_OP_COUNT; op++) rows[op].fresh_dx = 0;
+    cn_backend zeroing = { "cpu, zeroing", rows };
     for (size_t i = 0; i < sizeof specs / sizeof specs[0]; i++) {
         float *y[2], *dx[2], *dw[2];
         int64_t ny, nx, nw;
@@ -178,6 +224,7 @@ static void teardown(void) { cn_ctx_destroy(ctx); }
 
 static const test_case cases[] = {
     { "setup", setup },
+    { "every op of ops.def on every backend against the reference", test_op_table },
     { "conv: every path against the reference", test_conv_shapes },
     { "dense: against the reference", test_dense_shapes },
     { "conv: several chunks of the input gradient", test_conv_chunks },

@@ -555,7 +555,23 @@ static void test_wide_add_by_hand(void)
     cn_ctx_destroy(ctx);
 }
 
+/* a new op of ops.def without a case above fails here */
+static void test_every_op_has_a_case(void)
+{
+    int covered[CN_OP_COUNT] = { 0 };
+    cn_ctx *ctx = new_ctx();
+    for (int c = 0; c < N_CASES; c++) {
+        cn_net *net = parse_spec(ctx, grad_cases[c].spec);
+        for (int i = 0; net && i < net->n; i++) covered[net->nodes[i].id] = 1;
+        cn_net_destroy(net);
+    }
+    for (int op = 0; op < CN_OP_COUNT; op++)
+        if (!covered[op]) test_fail(__FILE__, __LINE__, "op '%s' has no case in grad_cases", cn_ops[op]->name);
+    cn_ctx_destroy(ctx);
+}
+
 static const test_case cases[] = {
+    { "every op of ops.def has a gradient-check case", test_every_op_has_a_case },
     { "gradcheck: every op and option, error <= 1e-6", test_gradcheck_every_op },
     { "backward accumulates (+=) and skips a NULL dx", test_backward_accumulates },
     { "gradcheck catches a wrong backward", test_gradcheck_catches_errors },

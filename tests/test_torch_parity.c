@@ -445,6 +445,51 @@ done:
 CASES(DEFINE)
 #undef DEFINE
 
+/* layer type t's name: the first word of its usage ("conv FILTERS KxK ...") */
+static const char *type_name(int t, char name[32])
+{
+    snprintf(name, 32, "%.*s", (int)strcspn(cn_layer_type_usage(t), " "), cn_layer_type_usage(t));
+    return name;
+}
+
+/* a new op of ops.def without a case in tests/parity/ fails here; dropout is the one op
+ * PyTorch cannot be compared with (its masks come from another random stream: test_gradcheck
+ * checks convnet's by hand) */
+static void test_every_op_has_a_case(void)
+{
+#define NAME(c) #c,
+    static const char *const names[] = { CASES(NAME) };
+#undef NAME
+    static const char *const exempt[] = { "dropout" };
+    int covered[64] = { 0 }, n_types = cn_layer_type_count();
+    cn_ctx *ctx = NULL;
+    CHECK(cn_ctx_create(NULL, &ctx) == CN_OK && n_types <= 64);
+    char name[32];
+    for (size_t c = 0; ctx && c < sizeof names / sizeof names[0]; c++) {
+        char path[256];
+        parity_file pf = { NULL, 0 };
+        snprintf(path, sizeof path, PARITY_DIR "%s.bin", names[c]);
+        if (!read_file(path, &pf)) continue; /* its own case fails */
+        record *spec = find(&pf, "spec");
+        cn_net *net = NULL;
+        if (spec && spec->kind == 1 && cn_net_parse(ctx, spec->text, strlen(spec->text), path, &net) == CN_OK)
+            for (int i = 0; i < cn_net_layer_count(net); i++) {
+                cn_layer_info info;
+                cn_net_layer(ctx, net, i, 1, &info);
+                for (int t = 0; t < n_types; t++) covered[t] |= !strcmp(type_name(t, name), info.type);
+            }
+        cn_net_destroy(net);
+        free_file(&pf);
+    }
+    for (int t = 0; t < n_types; t++) {
+        type_name(t, name);
+        int skip = 0;
+        for (size_t e = 0; e < sizeof exempt / sizeof exempt[0]; e++) skip |= !strcmp(name, exempt[e]);
+        if (!covered[t] && !skip) test_fail(__FILE__, __LINE__, "op '%s' has no PyTorch parity case", name);
+    }
+    cn_ctx_destroy(ctx);
+}
+
 static void test_overall(void)
 {
     printf("     overall worst relative error %.3g (%s), tolerance %g\n", overall_worst, overall_where, TOL);
@@ -452,7 +497,8 @@ static void test_overall(void)
 }
 
 #define ENTRY(c) { #c, test_##c },
-static const test_case cases[] = { CASES(ENTRY) { "overall", test_overall } };
+static const test_case cases[] = { CASES(ENTRY) { "every op has a parity case", test_every_op_has_a_case },
+                                   { "overall", test_overall } };
 #undef ENTRY
 
 int main(int argc, char **argv)

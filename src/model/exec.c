@@ -206,6 +206,9 @@ void cn_net_profile_get(const cn_net *net, int i, double *forward_s, double *bac
 
 static const cn_backend *backend_of(const cn_exec *ex) { return ex->backend ? ex->backend : cn_backend_default(); }
 
+/* the backend's row for node n: its kernels, workspace and capabilities */
+static const cn_kernels *kernels_of(const cn_exec *ex, const cn_node *n) { return &backend_of(ex)->kernels[n->id]; }
+
 void cn_net_set_backend(cn_net *net, const cn_backend *backend)
 {
     net->ex.backend = backend;
@@ -218,7 +221,6 @@ static cn_status plan(cn_ctx *ctx, cn_net *net, int64_t batch)
     if (ex->batch == batch) return CN_OK;
     cn_free(ctx, ex->act), cn_free(ctx, ex->dact), cn_free(ctx, ex->aux), cn_free(ctx, ex->work);
     ex->act = ex->dact = NULL, ex->aux = NULL, ex->work = NULL, ex->batch = 0;
-    const cn_backend *be = backend_of(ex);
     int64_t work = 0;
     if (!ex->act_off && !(ex->act_off = cn_calloc(ctx, (size_t)net->n + 1, sizeof(int64_t)))) return CN_E_NOMEM;
     if (!ex->aux_off && !(ex->aux_off = cn_calloc(ctx, (size_t)net->n + 1, sizeof(int64_t)))) return CN_E_NOMEM;
@@ -236,7 +238,8 @@ static cn_status plan(cn_ctx *ctx, cn_net *net, int64_t batch)
         /* keep aux blocks 8-byte aligned: they hold int32 indices, floats and doubles */
         int64_t ab = n->op->aux_bytes ? n->op->aux_bytes(n, in, batch, sizeof(float)) : 0;
         if (ab < 0 || ab > INT64_MAX - 7 || !cn_add_ok(aoff, (ab + 7) / 8 * 8, &aoff)) goto overflow;
-        int64_t wb = i > 0 && be->workspace ? be->workspace(n, in, batch) : 0;
+        const cn_kernels *k = kernels_of(ex, n);
+        int64_t wb = i > 0 && k->workspace ? k->workspace(n, in, batch) : 0;
         if (wb > work) work = wb;
     }
     ex->act_off[net->n] = off;
@@ -329,7 +332,7 @@ cn_status cn_net_forward(cn_ctx *ctx, cn_net *net, const float *x, int64_t batch
         void *dxs[CN_MAX_INPUTS];
         cn_op_io io;
         make_io(net, i, training, &io, xs, dxs, in);
-        cn_kernel_fn fast = backend_of(ex)->forward ? backend_of(ex)->forward(&net->nodes[i]) : NULL;
+        cn_kernel_fn fast = kernels_of(ex, &net->nodes[i])->forward;
         double t0 = ex->profile ? seconds() : 0;
         (fast ? fast : net->nodes[i].op->forward[CN_F32])(&io);
         if (ex->profile) ex->prof_fwd[i] += seconds() - t0;
@@ -376,22 +379,21 @@ cn_status cn_net_backward(cn_ctx *ctx, cn_net *net, const float *dy)
         make_io(net, i, ex->training, &io, xs, dxs, in);
         /* kernels add to their inputs' gradients: the first to add (the last reader) stores
          * instead where its kernel can, else the gradient is zeroed here first */
-        const cn_backend *be = backend_of(ex);
+        const cn_kernels *k = kernels_of(ex, &net->nodes[i]);
         /* dx_fresh has a bit per input: a wider layer (an add of 33 or more) zeroes instead, and
-         * leaves every bit clear (1u << 32 would wrap onto input 0 on x86) */
-        int fresh_ok = be->fresh_dx && be->fresh_dx(&net->nodes[i]) &&
-                       net->nodes[i].n_in <= (int)(sizeof io.dx_fresh * CHAR_BIT);
+         * leaves every bit clear (1u << 32 would wrap onto input 0 on x86); only the backend's own
+         * kernel may honour it */
+        int fresh_ok = k->backward && k->fresh_dx && net->nodes[i].n_in <= (int)(sizeof io.dx_fresh * CHAR_BIT);
         for (int j = 0; j < net->nodes[i].n_in; j++) {
             if (!dxs[j] || ex->grad_writer[net->nodes[i].in[j]] != i) continue;
             int again = 0; /* the same tensor twice (add a a): the second use adds */
-            for (int k = 0; k < j; k++) again |= net->nodes[i].in[k] == net->nodes[i].in[j];
+            for (int m = 0; m < j; m++) again |= net->nodes[i].in[m] == net->nodes[i].in[j];
             if (again) continue;
             if (fresh_ok) io.dx_fresh |= 1u << j;
             else zero(dxs[j], elems(in[j]) * ex->batch);
         }
-        cn_kernel_fn fast = backend_of(ex)->backward ? backend_of(ex)->backward(&net->nodes[i]) : NULL;
         double t0 = ex->profile ? seconds() : 0;
-        (fast ? fast : net->nodes[i].op->backward[CN_F32])(&io);
+        (k->backward ? k->backward : net->nodes[i].op->backward[CN_F32])(&io);
         if (ex->profile) ex->prof_bwd[i] += seconds() - t0;
         if (!ex->trace) continue;
         for (int j = 0; j < net->nodes[i].n_in; j++)

@@ -104,10 +104,9 @@ static cn_status name_layers(cn_ctx *ctx, const char *file, cn_node *nodes, int 
     for (int i = 0; i < count; i++) {
         cn_node *n = &nodes[i];
         if (n->name) continue;
-        int id = 0;
-        while (cn_ops[id] != n->op) id++;
+        int id = n->id;
         char buf[48];
-        if (n->op == cn_ops[CN_OP_INPUT] && name_find(ix, nodes, "input") < 0) {
+        if (id == CN_OP_INPUT && name_find(ix, nodes, "input") < 0) {
             snprintf(buf, sizeof buf, "input");
         } else {
             do snprintf(buf, sizeof buf, "%s%d", n->op->name, ++counter[id]);

@@ -229,15 +229,17 @@ static cn_status add_input_name(parser *p, cn_node *n, const token *t)
 static cn_status parse_statement(parser *p, const token *t, int nt, cn_node *n)
 {
     cn_status st;
-    const cn_op *op = NULL;
+    int id = -1;
     char word[32];
     if (t[0].len < (int)sizeof word) {
         memcpy(word, t[0].s, (size_t)t[0].len);
         word[t[0].len] = '\0';
-        op = cn_op_find(word);
+        id = cn_op_find(word);
     }
-    if (!op) return unknown_layer(p, &t[0]);
+    if (id < 0) return unknown_layer(p, &t[0]);
+    const cn_op *op = cn_ops[id];
     n->op = op;
+    n->id = (cn_op_id)id;
     n->line = t[0].line;
     n->col = t[0].col;
     int given = 0, have_from = 0;

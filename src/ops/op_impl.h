@@ -48,8 +48,16 @@ typedef struct cn_key {
 
 #define CN_INT_MAX 2147483647.0
 
+/* The ops by number, generated from ops.def: CN_OP_CONV, ... */
+#define CN_OP(E, name) CN_OP_##E,
+typedef enum {
+#include "ops.def"
+    CN_OP_COUNT } cn_op_id;
+#undef CN_OP
+
 typedef struct cn_node {
     const struct cn_op *op;
+    cn_op_id id;                /* op == cn_ops[id]: the row of the backends' kernel tables */
     char *name;
     int line, col;              /* the statement's first token */
     int key_col[CN_MAX_KEYS];   /* column where each key was written, 0 when defaulted */
@@ -131,13 +139,9 @@ typedef struct cn_op {
 } cn_op;
 
 /* The op table, generated from ops.def. */
-#define CN_OP(E, name) CN_OP_##E,
-typedef enum { 
-#include "ops.def"
-    CN_OP_COUNT } cn_op_id;
-#undef CN_OP
 extern const cn_op *const cn_ops[CN_OP_COUNT];
-const cn_op *cn_op_find(const char *name);
+/* The op named name, or -1. */
+int cn_op_find(const char *name);
 int cn_op_key_index(const cn_op *op, const char *key);
 
 /* ---- helpers shared by op files (infer_util.c) ---- */

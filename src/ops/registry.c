@@ -13,11 +13,11 @@ const cn_op *const cn_ops[CN_OP_COUNT] = {
 };
 #undef CN_OP
 
-const cn_op *cn_op_find(const char *name)
+int cn_op_find(const char *name)
 {
     for (int i = 0; i < CN_OP_COUNT; i++)
-        if (strcmp(cn_ops[i]->name, name) == 0) return cn_ops[i];
-    return NULL;
+        if (strcmp(cn_ops[i]->name, name) == 0) return i;
+    return -1;
 }
 
 int cn_op_key_index(const cn_op *op, const char *key)

@@ -7,7 +7,7 @@
 
 cn_loss_kind cn_net_default_loss(const cn_net *net)
 {
-    return net->nodes[net->n - 1].op == cn_ops[CN_OP_SOFTMAX] ? CN_LOSS_CE : CN_LOSS_CE_LOGITS;
+    return net->nodes[net->n - 1].id == CN_OP_SOFTMAX ? CN_LOSS_CE : CN_LOSS_CE_LOGITS;
 }
 
 cn_status cn_train_step(cn_ctx *ctx, cn_net *net, cn_optim *opt, const cn_step_config *cfg, const float *x,

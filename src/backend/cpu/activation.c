@@ -6,7 +6,7 @@
  * Covered by tests/test_cpu_ops.c. */
 #include <math.h>
 
-#include "other_impl.h"
+#include "kernel_util.h"
 
 /* ---- f(x) and dy * f'(x), each as the reference computes it in src/ops/activation.c -------- */
 

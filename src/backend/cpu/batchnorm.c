@@ -7,7 +7,7 @@
 
 #include "../../core/sum_impl.h"
 #include "../../ops/aux_impl.h"
-#include "other_impl.h"
+#include "kernel_util.h"
 
 /* The layout of x (N,C,H,W) seen from one channel: N runs of HW values, `stride` apart. */
 typedef struct { int64_t n, hw, stride; } channel_runs;

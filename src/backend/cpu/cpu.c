@@ -1,76 +1,28 @@
-/* cpu.c — the CPU backend: convolution as our SGEMM (gemm.c) over patches packed straight from
- * the image (1x1 stride-1 convolutions read it as a matrix), dense layers as SGEMM, other ops through other.c.
- * Every kernel is checked against the reference kernels of src/ops on random shapes by
- * tests/test_backend.c. */
-#include <string.h>
-
+/* cpu.c — the CPU backend: its kernel table, one row per op of ops.def (an empty row: the op's
+ * reference kernel). The kernels live one file per op family (cpu_impl.h). Every kernel is
+ * checked against the reference kernels of src/ops on random shapes by tests/test_backend.c and
+ * tests/test_cpu_ops.c. */
 #include "cpu_impl.h"
-#include "gemm.h"
 
-/* ---- dense ------------------------------------------------------------------------------------ */
+/* fresh_dx 1: the backward kernel stores dx = 0 + gradient when the executor asks (cn_op_io.dx_fresh) */
+static const cn_kernels kernels[CN_OP_COUNT] = {
+    [CN_OP_CONV] = { cn_cpu_conv_forward, cn_cpu_conv_backward, cn_cpu_conv_workspace, 1 },
+    [CN_OP_DENSE] = { cn_cpu_dense_forward, cn_cpu_dense_backward, NULL, 1 },
+    [CN_OP_MAXPOOL] = { cn_cpu_maxpool_forward, cn_cpu_argpool_backward, NULL, 1 },
+    [CN_OP_MINPOOL] = { cn_cpu_minpool_forward, cn_cpu_argpool_backward, NULL, 1 },
+    [CN_OP_AVGPOOL] = { cn_cpu_avgpool_forward, cn_cpu_avgpool_backward, NULL, 0 },
+    [CN_OP_GLOBALAVGPOOL] = { cn_cpu_globalavgpool_forward, cn_cpu_globalavgpool_backward, NULL, 0 },
+    [CN_OP_RELU] = { cn_cpu_relu_forward, cn_cpu_relu_backward, NULL, 1 },
+    [CN_OP_LEAKYRELU] = { cn_cpu_leakyrelu_forward, cn_cpu_leakyrelu_backward, NULL, 1 },
+    [CN_OP_SIGMOID] = { cn_cpu_sigmoid_forward, cn_cpu_sigmoid_backward, NULL, 1 },
+    [CN_OP_TANH] = { cn_cpu_tanh_forward, cn_cpu_tanh_backward, NULL, 1 },
+    [CN_OP_SOFTMAX] = { cn_cpu_softmax_forward, cn_cpu_softmax_backward, NULL, 0 },
+    [CN_OP_BATCHNORM] = { cn_cpu_batchnorm_forward, cn_cpu_batchnorm_backward, NULL, 0 },
+    [CN_OP_DROPOUT] = { cn_cpu_dropout_forward, cn_cpu_dropout_backward, NULL, 0 },
+    /* flatten keeps the values in order: a copy forward and dx += dy backward, an add of one input */
+    [CN_OP_FLATTEN] = { cn_cpu_add_forward, cn_cpu_add_backward, NULL, 1 },
+    [CN_OP_CONCAT] = { cn_cpu_concat_forward, cn_cpu_concat_backward, NULL, 0 },
+    [CN_OP_ADD] = { cn_cpu_add_forward, cn_cpu_add_backward, NULL, 1 },
+};
 
-/* y (N, out) = x (N, in) . W^T + b */
-static void dense_forward(const cn_op_io *io)
-{
-    const cn_node *n = io->n, *x = io->in[0];
-    int64_t in = x->out.c * x->out.h * x->out.w, out = n->a.units, N = io->batch;
-    const float *w = io->w;
-    cn_gemm_args a = { .m = N, .n = out, .k = in, .a = io->x[0], .a_row = cn_axis_ld(in), .a_col = cn_axis_unit(),
-                       .b = w, .b_row = cn_axis_unit(), .b_col = cn_axis_ld(in), .c = io->y, .c_row = cn_axis_ld(out),
-                       .c_col = cn_axis_unit(), .bias_col = n->a.bias ? w + out * in : NULL };
-    cn_gemm(&a);
-}
-
-/* dx += dY . W ; dW += dY^T . x ; db += column sums of dY */
-static void dense_backward(const cn_op_io *io)
-{
-    const cn_node *n = io->n, *x = io->in[0];
-    int64_t in = x->out.c * x->out.h * x->out.w, out = n->a.units, N = io->batch;
-    const float *dy = io->dy;
-    float *dw = io->dw;
-    if (io->dx[0]) {
-        cn_gemm_args a = { .m = N, .n = in, .k = out, .a = dy, .a_row = cn_axis_ld(out), .a_col = cn_axis_unit(),
-                           .b = io->w, .b_row = cn_axis_ld(in), .b_col = cn_axis_unit(), .c = io->dx[0],
-                           .c_row = cn_axis_ld(in), .c_col = cn_axis_unit(), .accumulate = !(io->dx_fresh & 1) };
-        cn_gemm(&a);
-    }
-    cn_gemm_args a = { .m = out, .n = in, .k = N, .a = dy, .a_row = cn_axis_unit(), .a_col = cn_axis_ld(out),
-                       .b = io->x[0], .b_row = cn_axis_ld(in), .b_col = cn_axis_unit(), .c = dw,
-                       .c_row = cn_axis_ld(in), .c_col = cn_axis_unit(), .accumulate = 1 };
-    cn_gemm(&a);
-    if (n->a.bias)
-        for (int64_t o = 0; o < out; o++) {
-            double s = 0;
-            for (int64_t i = 0; i < N; i++) s += dy[i * out + o];
-            dw[out * in + o] += (float)s;
-        }
-}
-
-/* ---- the vtable ---------------------------------------------------------------------------------- */
-
-static cn_kernel_fn forward(const cn_node *n)
-{
-    if (n->op == cn_ops[CN_OP_CONV]) return cn_cpu_conv_forward;
-    if (n->op == cn_ops[CN_OP_DENSE]) return dense_forward;
-    return cn_cpu_other_forward(n);
-}
-
-static cn_kernel_fn backward(const cn_node *n)
-{
-    if (n->op == cn_ops[CN_OP_CONV]) return cn_cpu_conv_backward;
-    if (n->op == cn_ops[CN_OP_DENSE]) return dense_backward;
-    return cn_cpu_other_backward(n);
-}
-
-static int64_t workspace(const cn_node *n, const cn_node *const *in, int64_t batch)
-{
-    return n->op == cn_ops[CN_OP_CONV] ? cn_cpu_conv_workspace(n, in, batch) : 0;
-}
-
-/* conv and dense, and the ops of other.c that say so, store fresh gradients */
-static int fresh_dx(const cn_node *n)
-{
-    return n->op == cn_ops[CN_OP_CONV] || n->op == cn_ops[CN_OP_DENSE] || cn_cpu_other_fresh_dx(n);
-}
-
-const cn_backend cn_backend_cpu = { "cpu", forward, backward, workspace, fresh_dx };
+const cn_backend cn_backend_cpu = { "cpu", kernels };

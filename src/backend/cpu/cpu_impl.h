@@ -1,20 +1,48 @@
-/* cpu_impl.h — the parts of the CPU backend, each in its own file: GEMM-based convolution and
- * dense layers (cpu.c, gemm.c), and the vectorised, threaded kernels of the other ops. Each
- * lookup returns the fast float kernel for node n, or NULL to leave n to the reference kernel. */
+/* cpu_impl.h — the CPU backend's float kernels, one file per op family; cpu.c's table says which
+ * op runs which. An op without a kernel here runs its reference kernel (src/ops). */
 #ifndef CN_CPU_IMPL_H
 #define CN_CPU_IMPL_H
 
 #include "../backend.h"
 
-/* convolution (conv.c) */
+/* conv.c: patches packed straight from the image, then our SGEMM (gemm.c) */
 void cn_cpu_conv_forward(const cn_op_io *io);
 void cn_cpu_conv_backward(const cn_op_io *io);
 int64_t cn_cpu_conv_workspace(const cn_node *n, const cn_node *const *in, int64_t batch);
+/* dense.c: SGEMM */
+void cn_cpu_dense_forward(const cn_op_io *io);
+void cn_cpu_dense_backward(const cn_op_io *io);
+/* pool.c */
+void cn_cpu_maxpool_forward(const cn_op_io *io);
+void cn_cpu_minpool_forward(const cn_op_io *io);
+void cn_cpu_argpool_backward(const cn_op_io *io); /* max and min: through the kept argmax */
+void cn_cpu_avgpool_forward(const cn_op_io *io);
+void cn_cpu_avgpool_backward(const cn_op_io *io);
+void cn_cpu_globalavgpool_forward(const cn_op_io *io);
+void cn_cpu_globalavgpool_backward(const cn_op_io *io);
+/* activation.c */
+void cn_cpu_relu_forward(const cn_op_io *io);
+void cn_cpu_relu_backward(const cn_op_io *io);
+void cn_cpu_leakyrelu_forward(const cn_op_io *io);
+void cn_cpu_leakyrelu_backward(const cn_op_io *io);
+void cn_cpu_sigmoid_forward(const cn_op_io *io);
+void cn_cpu_sigmoid_backward(const cn_op_io *io);
+void cn_cpu_tanh_forward(const cn_op_io *io);
+void cn_cpu_tanh_backward(const cn_op_io *io);
+/* batchnorm.c */
+void cn_cpu_batchnorm_forward(const cn_op_io *io);
+void cn_cpu_batchnorm_backward(const cn_op_io *io);
+/* softmax.c */
+void cn_cpu_softmax_forward(const cn_op_io *io);
+void cn_cpu_softmax_backward(const cn_op_io *io);
+/* dropout.c */
+void cn_cpu_dropout_forward(const cn_op_io *io);
+void cn_cpu_dropout_backward(const cn_op_io *io);
+/* merge.c */
+void cn_cpu_add_forward(const cn_op_io *io);
+void cn_cpu_add_backward(const cn_op_io *io);
+void cn_cpu_concat_forward(const cn_op_io *io);
+void cn_cpu_concat_backward(const cn_op_io *io);
 
-/* pooling, activations, batch norm, dropout, softmax, merge ... (one file per op) */
-cn_kernel_fn cn_cpu_other_forward(const cn_node *n);
-cn_kernel_fn cn_cpu_other_backward(const cn_node *n);
-/* 1 when that backward kernel honours cn_op_io.dx_fresh */
-int cn_cpu_other_fresh_dx(const cn_node *n);
 
 #endif

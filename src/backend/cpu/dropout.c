@@ -6,7 +6,7 @@
 #include <math.h>
 
 #include "../../ops/aux_impl.h"
-#include "other_impl.h"
+#include "kernel_util.h"
 
 static unsigned char *mask_of(void *aux) { return (unsigned char *)aux + CN_DROPOUT_AUX_HEAD; }
 

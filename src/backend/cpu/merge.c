@@ -1,10 +1,10 @@
-/* merge.c — add and concat on the CPU (and flatten, which other.c runs as an add of one input:
+/* merge.c — add and concat on the CPU (and flatten, which cpu.c runs as an add of one input:
  * a copy forward, dx += dy backward). Threads take element ranges (add) or samples (concat); the
  * values are the reference's to the bit, each sum taken over the inputs in order.
  * Covered by tests/test_cpu_ops.c. */
 #include <limits.h>
 
-#include "other_impl.h"
+#include "kernel_util.h"
 
 #define CHUNK 16384 /* values per piece of work for a thread (64 KiB) */
 

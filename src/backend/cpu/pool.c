@@ -10,7 +10,7 @@
  * lanes). Covered by tests/test_cpu_ops.c. */
 #include "../../core/sum_impl.h"
 #include "../../ops/pool_ref.h"
-#include "other_impl.h"
+#include "kernel_util.h"
 
 #define TILE 2048 /* outputs per pass of average pooling: its double sums and shares live on the stack */
 

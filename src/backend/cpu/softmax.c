@@ -1,9 +1,9 @@
 /* softmax.c — softmax over the channels of each position on the CPU. Positions go in blocks
  * (threads take (sample, block) pairs); within a block the loops run over channels outside and
  * positions inside, so each position's max, sum and dot run over the channels in the reference's
- * order while the inner loop vectorises. e^x is the float one of other_impl.h (within a few ulp
+ * order while the inner loop vectorises. e^x is the float one of kernel_util.h (within a few ulp
  * of the reference's double); sums stay in double. Covered by tests/test_cpu_ops.c. */
-#include "other_impl.h"
+#include "kernel_util.h"
 
 #define BLOCK 64 /* positions per block: the per-position sums live on the stack */
 

@@ -1,13 +1,13 @@
-/* other_impl.h — the CPU backend's float kernels for the ops other than conv and dense, one file
- * per op family (pool.c, activation.c, batchnorm.c, softmax.c, dropout.c, merge.c), and what
- * they share; other.c says which op runs which. Each keeps the aux layout and the semantics of
- * its reference kernel in src/ops. tests/test_cpu_ops.c checks them against the reference
+/* kernel_util.h — what the CPU backend's elementwise and pooling kernels share (pool.c,
+ * activation.c, batchnorm.c, softmax.c, dropout.c, merge.c): the threading threshold, a
+ * branch-free select and a vectorisable e^x. Each kernel keeps the aux layout and the semantics
+ * of its reference kernel in src/ops. tests/test_cpu_ops.c checks them against the reference
  * kernels and for identical results on 1, 2 and 3 threads.
  *
  * Threads split outputs only (planes, channels, element ranges) and every sum runs in an order
  * fixed by the shapes, so results do not depend on the thread count. */
-#ifndef CN_CPU_OTHER_IMPL_H
-#define CN_CPU_OTHER_IMPL_H
+#ifndef CN_CPU_KERNEL_UTIL_H
+#define CN_CPU_KERNEL_UTIL_H
 
 #include <stdint.h>
 #include <string.h>
@@ -60,36 +60,4 @@ static inline float cpu_exp_nonpos(float x)
     return cpu_select(x < -104.0f, 0.0f, p * scale * 0x1p-64f);
 }
 
-/* pool.c */
-void cn_cpu_maxpool_forward(const cn_op_io *io);
-void cn_cpu_minpool_forward(const cn_op_io *io);
-void cn_cpu_argpool_backward(const cn_op_io *io); /* max and min: through the kept argmax */
-void cn_cpu_avgpool_forward(const cn_op_io *io);
-void cn_cpu_avgpool_backward(const cn_op_io *io);
-void cn_cpu_globalavgpool_forward(const cn_op_io *io);
-void cn_cpu_globalavgpool_backward(const cn_op_io *io);
-/* activation.c */
-void cn_cpu_relu_forward(const cn_op_io *io);
-void cn_cpu_relu_backward(const cn_op_io *io);
-void cn_cpu_leakyrelu_forward(const cn_op_io *io);
-void cn_cpu_leakyrelu_backward(const cn_op_io *io);
-void cn_cpu_sigmoid_forward(const cn_op_io *io);
-void cn_cpu_sigmoid_backward(const cn_op_io *io);
-void cn_cpu_tanh_forward(const cn_op_io *io);
-void cn_cpu_tanh_backward(const cn_op_io *io);
-/* batchnorm.c */
-void cn_cpu_batchnorm_forward(const cn_op_io *io);
-void cn_cpu_batchnorm_backward(const cn_op_io *io);
-/* softmax.c */
-void cn_cpu_softmax_forward(const cn_op_io *io);
-void cn_cpu_softmax_backward(const cn_op_io *io);
-/* dropout.c */
-void cn_cpu_dropout_forward(const cn_op_io *io);
-void cn_cpu_dropout_backward(const cn_op_io *io);
-/* merge.c */
-void cn_cpu_add_forward(const cn_op_io *io);
-void cn_cpu_add_backward(const cn_op_io *io);
-void cn_cpu_concat_forward(const cn_op_io *io);
-void cn_cpu_concat_backward(const cn_op_io *io);
-
-#endif /* CN_CPU_OTHER_IMPL_H */
+#endif /* CN_CPU_KERNEL_UTIL_H */
