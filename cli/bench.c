@@ -8,18 +8,15 @@
 
 #include "cli_impl.h"
 
-static void help(void)
+static void help(const cli_option *opts)
 {
     printf("usage: convnet bench SPEC | -e TEXT [--batch N] [--train | --infer] [--seconds S] [--threads N] [--json]\n\n"
            "Times training steps (forward, loss, backward, SGD with momentum) or inference (forward in\n"
            "evaluation mode) on random inputs after 3 warm-up steps, for at least S seconds (default 2)\n"
            "and 5 steps. Prints images/s, ms per step, the memory (planned, and the process's peak), and\n"
            "per layer its MACs, its forward and backward time per step and the GFLOP/s that makes\n"
-           "(2 FLOP per MAC forward; conv and dense backward do twice the forward's work).\n\n"
-           "  --batch N      (default 64)\n"
-           "  --threads N    threads (default: OMP_NUM_THREADS, else one per core)\n"
-           "  --json         {\"images_per_s\",\"ms_per_step\",\"steps\",\"batch\",\"mode\",\"threads\",\"planned_bytes\",\n"
-           "                 \"peak_rss_bytes\",\"layers\":[{\"name\",\"type\",\"macs\",\"forward_ms\",\"backward_ms\",\"gflops\"}]}\n");
+           "(2 FLOP per MAC forward; conv and dense backward do twice the forward's work).\n\n");
+    cli_print_options(opts, 14);
 }
 
 static double now(void)
@@ -31,34 +28,25 @@ static double now(void)
 
 int cmd_bench(int argc, char **argv)
 {
-    static const char *const known[] = { "-e", "--batch", "--train", "--infer", "--seconds", "--threads", "--json",
-                                         "--help", NULL };
-    const char *spec_file = NULL, *spec_text = NULL;
+    cli_spec spec = { 0 };
     int64_t batch = 64, threads = cn_threads();
     double min_seconds = 2;
     int train = 1, json = 0;
-    cli_args a;
-    cli_args_init(&a, "bench", argc, argv);
-    while (cli_more(&a)) {
-        if (cli_flag(&a, "--help") || cli_flag(&a, "-h")) {
-            help();
-            return 0;
-        } else if (cli_opt(&a, "--batch")) {
-            if (cli_parse_int("bench", "--batch", a.value, 1, 1 << 16, &batch)) return EXIT_USAGE;
-        } else if (cli_opt(&a, "--threads")) {
-            if (cli_parse_int("bench", "--threads", a.value, 1, 256, &threads)) return EXIT_USAGE;
-        } else if (cli_opt(&a, "--seconds")) {
-            if (cli_parse_double("bench", "--seconds", a.value, &min_seconds)) return EXIT_USAGE;
-        } else if (cli_flag(&a, "--train")) train = 1;
-        else if (cli_flag(&a, "--infer")) train = 0;
-        else if (cli_flag(&a, "--json")) json = 1;
-        else if (cli_spec_arg(&a, &spec_file, &spec_text)) continue;
-        else if (a.failed) break;
-        else return cli_unknown(&a, known);
-    }
-    if (a.failed) return EXIT_USAGE;
-    int usage = cli_spec_check("bench", spec_file, spec_text);
-    if (usage) return usage;
+    const cli_option opts[] = { /* -e, --train, --infer and --seconds: the usage line and the text say them */
+        { "-e", "TEXT", CLI_TEXT, &spec.text, .help = NULL },
+        { "--batch", "N", CLI_INT, &batch, 1, 1 << 16, .help = "(default 64)" },
+        { "--train", NULL, CLI_SET, &train, 1, .help = NULL },
+        { "--infer", NULL, CLI_SET, &train, 0, .help = NULL },
+        { "--seconds", "S", CLI_REAL, &min_seconds, .help = NULL },
+        { "--threads", "N", CLI_INT, &threads, 1, 256, .help = "threads (default: OMP_NUM_THREADS, else one per core)" },
+        { "--json", NULL, CLI_FLAG, &json,
+          .help = "{\"images_per_s\",\"ms_per_step\",\"steps\",\"batch\",\"mode\",\"threads\",\"planned_bytes\",\n"
+                  "\"peak_rss_bytes\",\"layers\":[{\"name\",\"type\",\"macs\",\"forward_ms\",\"backward_ms\",\"gflops\"}]}" },
+        { 0 },
+    };
+    int usage = cli_parse("bench", argc, argv, opts, help, cli_spec_plain, &spec);
+    if (usage != CLI_GO_ON) return usage;
+    if ((usage = cli_spec_check("bench", spec.file, spec.text))) return usage;
     cn_set_threads((int)threads);
     cn_ctx *ctx;
     if (cn_ctx_create(NULL, &ctx)) return cli_error("out of memory");
@@ -67,7 +55,7 @@ int cmd_bench(int argc, char **argv)
     float *x = NULL;
     int32_t *labels = NULL;
     int rc = 0;
-    if (cli_load_net(ctx, spec_file, spec_text, &net) || cn_net_init_params(ctx, net, CN_INIT_KAIMING_NORMAL, 1)) {
+    if (cli_load_net(ctx, spec.file, spec.text, &net) || cn_net_init_params(ctx, net, CN_INIT_KAIMING_NORMAL, 1)) {
         rc = cli_ctx_error(ctx);
         goto done;
     }
@@ -130,7 +118,7 @@ int cmd_bench(int argc, char **argv)
         cli_bytes(b2, sizeof b2, rss);
         printf("%s, batch %lld, %s, %lld thread%s: %.0f images/s, %.3f ms per step (%lld steps)\n"
                "memory: %s planned, %s peak resident\n\n%-16s %-13s %15s %11s %11s %9s\n",
-               spec_file ? spec_file : "-e", (long long)batch, train ? "training" : "inference", (long long)threads,
+               spec.file ? spec.file : "-e", (long long)batch, train ? "training" : "inference", (long long)threads,
                threads == 1 ? "" : "s", ips, ms, (long long)steps, b1, b2, "layer", "type", "MACs", "fwd ms", "bwd ms",
                "GFLOP/s");
     }

@@ -83,54 +83,53 @@ static void print_matrix(const float *v, int64_t rows, int64_t cols, int json)
     }
 }
 
-/* Values from the remaining positional arguments: "2 1 0.1" or "2,1,0.1". */
-static int gather_values(cli_args *a, const char *what, const char *const *known, float **v, int64_t *n,
-                         out_opts *o, int (*option)(cli_args *, void *), void *state)
+/* --explain and --json, the last two rows of every quantity's options */
+#define CALC_OUTPUT_OPTIONS(o) \
+    { "--explain", NULL, CLI_FLAG, .target = &(o)->explain }, { "--json", NULL, CLI_FLAG, .target = &(o)->json }
+
+/* the plain arguments of softmax and batchnorm, joined by commas, malloc'ed */
+typedef struct {
+    char *joined;
+    size_t len, cap;
+    int oom;
+} joined_values;
+
+static int join_value(void *state, const char *s)
 {
-    size_t cap = 0, len = 0;
-    char *joined = NULL;
-    while (cli_more(a)) {
-        if (cli_flag(a, "--explain")) o->explain = 1;
-        else if (cli_flag(a, "--json")) o->json = 1;
-        else if (option && option(a, state)) continue;
-        else if (a->failed) break;
-        else if (!cli_is_option(cli_peek(a))) {
-            const char *s = cli_next(a);
-            size_t l = strlen(s);
-            if (len + l + 2 > cap) {
-                char *g = realloc(joined, cap = 2 * (len + l + 2));
-                if (!g) {
-                    free(joined);
-                    return cli_error("out of memory");
-                }
-                joined = g;
-            }
-            if (len) joined[len++] = ',';
-            memcpy(joined + len, s, l + 1);
-            len += l;
-        } else {
-            free(joined);
-            return cli_unknown(a, known);
-        }
+    joined_values *j = state;
+    size_t l = strlen(s);
+    if (j->oom) return 1;
+    if (j->len + l + 2 > j->cap) {
+        char *g = realloc(j->joined, j->cap = 2 * (j->len + l + 2));
+        if (!g) return j->oom = 1;
+        j->joined = g;
     }
-    if (a->failed) {
-        free(joined);
-        return EXIT_USAGE;
-    }
-    if (!joined) return cli_usage_error(o->cmd, "give the %s", what);
+    if (j->len) j->joined[j->len++] = ',';
+    memcpy(j->joined + j->len, s, l + 1);
+    j->len += l;
+    return 1;
+}
+
+/* Values from the remaining plain arguments, "2 1 0.1" or "2,1,0.1", and the options of opts. */
+static int gather_values(cli_args *a, const char *what, const cli_option *opts, float **v, int64_t *n, out_opts *o)
+{
+    joined_values j = { 0 };
+    int rc = cli_parse(a->cmd, a->argc - a->i, a->argv + a->i, opts, NULL, join_value, &j);
+    if (rc == CLI_GO_ON) rc = 0;
+    if (!rc && j.oom) rc = cli_error("out of memory");
+    if (!rc && !j.joined) rc = cli_usage_error(o->cmd, "give the %s", what);
     int64_t rows, cols;
-    int rc = cli_parse_matrix(o->cmd, what, joined, v, &rows, &cols);
-    free(joined);
-    if (!rc) *n = rows * cols;
+    if (!rc && !(rc = cli_parse_matrix(o->cmd, what, j.joined, v, &rows, &cols))) *n = rows * cols;
+    free(j.joined);
     return rc;
 }
 
 static int calc_softmax(cli_args *a, out_opts *o)
 {
-    static const char *const known[] = { "--explain", "--json", NULL };
+    const cli_option opts[] = { CALC_OUTPUT_OPTIONS(o), { 0 } };
     float *x = NULL;
     int64_t n = 0;
-    int rc = gather_values(a, "scores", known, &x, &n, o, NULL, NULL);
+    int rc = gather_values(a, "scores", opts, &x, &n, o);
     if (rc) return rc;
     float *y = malloc((size_t)n * sizeof *y);
     if (!y) return free(x), cli_error("out of memory");
@@ -174,7 +173,6 @@ static int calc_softmax(cli_args *a, out_opts *o)
 
 static int calc_loss(cli_args *a, out_opts *o)
 {
-    static const char *const known[] = { "--target", "--pred", "--logits", "--explain", "--json", NULL };
     static const struct { const char *name; cn_loss_kind kind, logits; } kinds[] = {
         { "mse", CN_LOSS_MSE, CN_LOSS_MSE }, { "mae", CN_LOSS_MAE, CN_LOSS_MAE },
         { "ce", CN_LOSS_CE, CN_LOSS_CE_LOGITS }, { "bce", CN_LOSS_BCE, CN_LOSS_BCE_LOGITS },
@@ -186,15 +184,15 @@ static int calc_loss(cli_args *a, out_opts *o)
         if (!strcmp(which, kinds[i].name)) k = i;
     if (k < 0) return cli_usage_error(o->cmd, "loss: name one of mse, mae, ce, bce, hinge%s%s%s", which ? " (got '" : "",
                                       which ? which : "", which ? "')" : "");
-    while (cli_more(a)) {
-        if (cli_opt(a, "--target")) tgt = a->value;
-        else if (cli_opt(a, "--pred")) prd = a->value;
-        else if (cli_flag(a, "--logits")) logits = 1;
-        else if (cli_flag(a, "--explain")) o->explain = 1;
-        else if (cli_flag(a, "--json")) o->json = 1;
-        else if (!a->failed) return cli_unknown(a, known);
-    }
-    if (a->failed) return EXIT_USAGE;
+    const cli_option opts[] = {
+        { "--target", "T", CLI_TEXT, .target = &tgt },
+        { "--pred", "P", CLI_TEXT, .target = &prd },
+        { "--logits", NULL, CLI_FLAG, .target = &logits },
+        CALC_OUTPUT_OPTIONS(o),
+        { 0 },
+    };
+    int usage = cli_parse(a->cmd, a->argc - a->i, a->argv + a->i, opts, NULL, NULL, NULL);
+    if (usage != CLI_GO_ON) return usage;
     if (!tgt || !prd) return cli_usage_error(o->cmd, "loss %s needs --target and --pred", kinds[k].name);
     if (logits && kinds[k].logits == kinds[k].kind)
         return cli_usage_error(o->cmd, "--logits applies to ce and bce only");
@@ -263,19 +261,18 @@ static int calc_loss(cli_args *a, out_opts *o)
 
 static int calc_dice(cli_args *a, out_opts *o)
 {
-    static const char *const known[] = { "--intersection", "--a", "--b", "--target", "--pred", "--explain", "--json", NULL };
     const char *si = NULL, *sa = NULL, *sb = NULL, *tgt = NULL, *prd = NULL;
-    while (cli_more(a)) {
-        if (cli_opt(a, "--intersection")) si = a->value;
-        else if (cli_opt(a, "--a")) sa = a->value;
-        else if (cli_opt(a, "--b")) sb = a->value;
-        else if (cli_opt(a, "--target")) tgt = a->value;
-        else if (cli_opt(a, "--pred")) prd = a->value;
-        else if (cli_flag(a, "--explain")) o->explain = 1;
-        else if (cli_flag(a, "--json")) o->json = 1;
-        else if (!a->failed) return cli_unknown(a, known);
-    }
-    if (a->failed) return EXIT_USAGE;
+    const cli_option opts[] = {
+        { "--intersection", "I", CLI_TEXT, .target = &si },
+        { "--a", "A", CLI_TEXT, .target = &sa },
+        { "--b", "B", CLI_TEXT, .target = &sb },
+        { "--target", "MASK", CLI_TEXT, .target = &tgt },
+        { "--pred", "MASK", CLI_TEXT, .target = &prd },
+        CALC_OUTPUT_OPTIONS(o),
+        { 0 },
+    };
+    int usage = cli_parse(a->cmd, a->argc - a->i, a->argv + a->i, opts, NULL, NULL, NULL);
+    if (usage != CLI_GO_ON) return usage;
     double inter = 0, na = 0, nb = 0;
     if (tgt || prd) {
         if (!tgt || !prd || si || sa || sb)
@@ -323,27 +320,23 @@ static int calc_dice(cli_args *a, out_opts *o)
     return 0;
 }
 
-typedef struct { const char *gamma, *beta, *eps; } bn_state;
-static int bn_option(cli_args *a, void *state)
-{
-    bn_state *s = state;
-    if (cli_opt(a, "--gamma")) return s->gamma = a->value, 1;
-    if (cli_opt(a, "--beta")) return s->beta = a->value, 1;
-    if (cli_opt(a, "--eps")) return s->eps = a->value, 1;
-    return 0;
-}
-
 static int calc_batchnorm(cli_args *a, out_opts *o)
 {
-    static const char *const known[] = { "--gamma", "--beta", "--eps", "--explain", "--json", NULL };
-    bn_state s = { "1", "0", "1e-5" };
+    const char *sg = "1", *sb = "0", *se = "1e-5";
+    const cli_option opts[] = {
+        { "--gamma", "G", CLI_TEXT, .target = &sg },
+        { "--beta", "B", CLI_TEXT, .target = &sb },
+        { "--eps", "E", CLI_TEXT, .target = &se },
+        CALC_OUTPUT_OPTIONS(o),
+        { 0 },
+    };
     float *x = NULL;
     int64_t n = 0;
-    int rc = gather_values(a, "values", known, &x, &n, o, bn_option, &s);
+    int rc = gather_values(a, "values", opts, &x, &n, o);
     if (rc) return rc;
     double g, b, e;
-    if (cli_parse_double(o->cmd, "--gamma", s.gamma, &g) || cli_parse_double(o->cmd, "--beta", s.beta, &b) ||
-        cli_parse_double(o->cmd, "--eps", s.eps, &e))
+    if (cli_parse_double(o->cmd, "--gamma", sg, &g) || cli_parse_double(o->cmd, "--beta", sb, &b) ||
+        cli_parse_double(o->cmd, "--eps", se, &e))
         return free(x), EXIT_USAGE;
     if (e < 0) return free(x), cli_usage_error(o->cmd, "--eps must be >= 0");
     float *y = malloc((size_t)n * sizeof *y), mean, var;
@@ -380,17 +373,16 @@ static int calc_batchnorm(cli_args *a, out_opts *o)
 
 static int calc_reg(cli_args *a, out_opts *o)
 {
-    static const char *const known[] = { "--lambda", "--weights", "--explain", "--json", NULL };
     const char *which = cli_next(a), *sl = NULL, *sw = NULL;
     if (!which || (strcmp(which, "l1") && strcmp(which, "l2"))) return cli_usage_error(o->cmd, "reg: name l1 or l2");
-    while (cli_more(a)) {
-        if (cli_opt(a, "--lambda")) sl = a->value;
-        else if (cli_opt(a, "--weights")) sw = a->value;
-        else if (cli_flag(a, "--explain")) o->explain = 1;
-        else if (cli_flag(a, "--json")) o->json = 1;
-        else if (!a->failed) return cli_unknown(a, known);
-    }
-    if (a->failed) return EXIT_USAGE;
+    const cli_option opts[] = {
+        { "--lambda", "L", CLI_TEXT, .target = &sl },
+        { "--weights", "W", CLI_TEXT, .target = &sw },
+        CALC_OUTPUT_OPTIONS(o),
+        { 0 },
+    };
+    int usage = cli_parse(a->cmd, a->argc - a->i, a->argv + a->i, opts, NULL, NULL, NULL);
+    if (usage != CLI_GO_ON) return usage;
     if (!sl || !sw) return cli_usage_error(o->cmd, "reg %s needs --lambda and --weights", which);
     double lambda;
     float *w;
@@ -419,17 +411,10 @@ static int calc_reg(cli_args *a, out_opts *o)
     return 0;
 }
 
-static int geometry_opt(cli_args *a, const char *name, int64_t lo, int64_t *v)
-{
-    if (!cli_opt(a, name)) return 0;
-    if (cli_parse_int(a->cmd, name, a->value, lo, INT64_C(1) << 31, v)) a->failed = 1;
-    return 1;
-}
+#define CALC_MAX_SIZE (INT64_C(1) << 31) /* sizes, strides and pads of conv, pool and out */
 
 static int calc_window(cli_args *a, out_opts *o, int is_pool)
 {
-    static const char *const known_conv[] = { "--input", "--kernel", "--stride", "--pad", "--explain", "--json", NULL };
-    static const char *const known_pool[] = { "--input", "--size", "--stride", "--pad", "--explain", "--json", NULL };
     cn_pool_kind kind = CN_POOL_MAX;
     if (is_pool) {
         const char *which = cli_next(a);
@@ -440,16 +425,17 @@ static int calc_window(cli_args *a, out_opts *o, int is_pool)
     }
     const char *si = NULL, *sk = NULL;
     int64_t stride = 0, pad = 0, size = 0;
-    while (cli_more(a)) {
-        if (cli_opt(a, "--input")) si = a->value;
-        else if (!is_pool && cli_opt(a, "--kernel")) sk = a->value;
-        else if (is_pool && geometry_opt(a, "--size", 1, &size)) continue;
-        else if (geometry_opt(a, "--stride", 1, &stride) || geometry_opt(a, "--pad", 0, &pad)) continue;
-        else if (cli_flag(a, "--explain")) o->explain = 1;
-        else if (cli_flag(a, "--json")) o->json = 1;
-        else if (!a->failed) return cli_unknown(a, is_pool ? known_pool : known_conv);
-    }
-    if (a->failed) return EXIT_USAGE;
+    const cli_option opts[] = {
+        { "--input", "M", CLI_TEXT, .target = &si },
+        is_pool ? (cli_option){ "--size", "K", CLI_INT, &size, 1, CALC_MAX_SIZE, .help = NULL }
+                : (cli_option){ "--kernel", "K", CLI_TEXT, .target = &sk },
+        { "--stride", "S", CLI_INT, &stride, 1, CALC_MAX_SIZE, .help = NULL },
+        { "--pad", "P", CLI_INT, &pad, 0, CALC_MAX_SIZE, .help = NULL },
+        CALC_OUTPUT_OPTIONS(o),
+        { 0 },
+    };
+    int usage = cli_parse(a->cmd, a->argc - a->i, a->argv + a->i, opts, NULL, NULL, NULL);
+    if (usage != CLI_GO_ON) return usage;
     if (!si || (!is_pool && !sk) || (is_pool && !size))
         return cli_usage_error(o->cmd, is_pool ? "pool needs --input and --size" : "conv needs --input and --kernel");
     if (!stride) stride = is_pool ? size : 1;
@@ -506,17 +492,18 @@ static int calc_window(cli_args *a, out_opts *o, int is_pool)
 
 static int calc_out(cli_args *a, out_opts *o)
 {
-    static const char *const known[] = { "--in", "--kernel", "--stride", "--pad", "--dilation", "--explain", "--json", NULL };
     int64_t in = 0, k = 0, s = 1, p = 0, d = 1, out;
-    while (cli_more(a)) {
-        if (geometry_opt(a, "--in", 1, &in) || geometry_opt(a, "--kernel", 1, &k) || geometry_opt(a, "--stride", 1, &s) ||
-            geometry_opt(a, "--pad", 0, &p) || geometry_opt(a, "--dilation", 1, &d))
-            continue;
-        else if (cli_flag(a, "--explain")) o->explain = 1;
-        else if (cli_flag(a, "--json")) o->json = 1;
-        else if (!a->failed) return cli_unknown(a, known);
-    }
-    if (a->failed) return EXIT_USAGE;
+    const cli_option opts[] = {
+        { "--in", "W", CLI_INT, &in, 1, CALC_MAX_SIZE, .help = NULL },
+        { "--kernel", "F", CLI_INT, &k, 1, CALC_MAX_SIZE, .help = NULL },
+        { "--stride", "S", CLI_INT, &s, 1, CALC_MAX_SIZE, .help = NULL },
+        { "--pad", "P", CLI_INT, &p, 0, CALC_MAX_SIZE, .help = NULL },
+        { "--dilation", "D", CLI_INT, &d, 1, CALC_MAX_SIZE, .help = NULL },
+        CALC_OUTPUT_OPTIONS(o),
+        { 0 },
+    };
+    int usage = cli_parse(a->cmd, a->argc - a->i, a->argv + a->i, opts, NULL, NULL, NULL);
+    if (usage != CLI_GO_ON) return usage;
     if (!in || !k) return cli_usage_error(o->cmd, "out needs --in and --kernel");
     cn_ctx *ctx;
     if (cn_ctx_create(NULL, &ctx)) return cli_error("out of memory");

@@ -23,29 +23,60 @@ typedef struct {
     int argc, i;
     char **argv;
     const char *cmd;
-    const char *value; /* value of the last option matched by cli_opt_value */
-    int failed;
 } cli_args;
 
 void cli_args_init(cli_args *a, const char *cmd, int argc, char **argv);
-/* 1 while arguments remain. */
-int cli_more(const cli_args *a);
 const char *cli_peek(const cli_args *a);
 const char *cli_next(cli_args *a);
-/* 1 when the current argument is flag `name` (e.g. "--json"); consumes it. */
-int cli_flag(cli_args *a, const char *name);
-/* 1 when the current argument is option `name` with a value; consumes both, sets a->value.
- * A missing value sets a->failed and prints the usage error. */
-int cli_opt(cli_args *a, const char *name);
 int cli_is_option(const char *s);
 /* The entry of NULL-terminated `known` within edit distance 2 of word, else NULL. */
 const char *cli_closest(const char *word, const char *const *known);
-/* Unknown option: prints a did-you-mean and returns 2. */
-int cli_unknown(cli_args *a, const char *const *known);
+
+/* A command's options, declared once: one table gives the parsing, the options part of --help
+ * and the did-you-mean of an unknown option. A table ends with { 0 }. */
+typedef enum {
+    CLI_FLAG,  /* no value: *(int *)target = 1 */
+    CLI_SET,   /* no value: *(int *)target = lo (two flags for one setting: --train, --infer) */
+    CLI_TEXT,  /* *(const char **)target = the value */
+    CLI_INT,   /* *(int64_t *)target = the value, a whole number from lo to hi */
+    CLI_REAL,  /* *(double *)target = the value, a finite number */
+    CLI_CALL,  /* call(a, option, value): what the command does with it, 0 or the exit status */
+} cli_kind;
+
+typedef struct cli_option cli_option;
+struct cli_option {
+    const char *name;  /* "--batch", or a short one: "-e", "-o" */
+    const char *arg;   /* the value's name in --help ("N"); NULL: a flag, which takes none */
+    cli_kind kind;
+    void *target;
+    int64_t lo, hi;
+    int (*call)(cli_args *a, const cli_option *opt, const char *value);
+    const char *const *choices; /* for call: the names the value may be (cli_choice) */
+    int *given;                 /* set to 1 when the option is given; NULL: not kept */
+    const char *heading;        /* --help: a line before this option ("training:") */
+    const char *help;           /* --help: its text, lines split by '\n'; NULL: not listed */
+};
+
+/* Walks argv against opts for command cmd. A plain argument (not an option; "-3" and "-" are
+ * plain) goes to plain(state, arg), which returns 1 when it took it; one it refuses, or any with
+ * plain NULL, is an unexpected argument. --help and -h call help(opts) when help is not NULL.
+ * Returns CLI_GO_ON, or the exit status the command returns: 0 after --help, EXIT_USAGE after
+ * printing the usage error: a missing or bad value, an unknown option (did you mean: the
+ * closest name of opts, or --help). */
+#define CLI_GO_ON (-1)
+int cli_parse(const char *cmd, int argc, char **argv, const cli_option *opts, void (*help)(const cli_option *opts),
+              int (*plain)(void *state, const char *arg), void *state);
+/* The options part of --help: "  NAME ARG" padded to width, the help, its later lines indented. */
+void cli_print_options(const cli_option *opts, int width);
+/* plain: takes the argument into *(const char **)state when that is still NULL */
+int cli_take_one(void *state, const char *arg);
+/* for a call: *k = the index of value in opt->choices, else the usage error with a did-you-mean */
+int cli_choice(cli_args *a, const cli_option *opt, const char *value, int *k);
+/* call for --threads N: the kernels' threads (default: OMP_NUM_THREADS, else one per core) */
+int cli_threads_option(cli_args *a, const cli_option *opt, const char *value);
+#define CLI_THREADS_HELP "threads for the kernels (default: OMP_NUM_THREADS, else one per core)"
 
 int cli_parse_int(const char *cmd, const char *what, const char *s, int64_t lo, int64_t hi, int64_t *out);
-/* --threads N: the kernels' threads (default: OMP_NUM_THREADS, else one per core) */
-int cli_threads(const char *cmd, const char *s);
 
 /* The whole file, NUL-terminated and malloc'ed (*len: its bytes, may be NULL); at most about max
  * bytes. NULL with *status set (the error printed) on failure. */
@@ -55,9 +86,13 @@ int cli_parse_double(const char *cmd, const char *what, const char *s, double *o
 /* "1,0,-1;1,0,-1" or "@file" (numbers separated by commas/spaces, rows by ';' or newlines).
  * *v is malloc'ed; rows x cols. Ragged rows are an error. Returns 0 or an exit status. */
 int cli_parse_matrix(const char *cmd, const char *what, const char *s, float **v, int64_t *rows, int64_t *cols);
-/* The spec argument of a command: "-e TEXT", or the first plain argument as a file; 1 when the
- * current argument was one. cli_spec_check: exactly one given, else the usage error (exit 2). */
-int cli_spec_arg(cli_args *a, const char **file, const char **text);
+/* The spec argument of a command: "-e TEXT" (into text), or the first plain argument as a file
+ * when neither is given yet (cli_spec_plain, state: the cli_spec). cli_spec_check: exactly one
+ * given, else the usage error (exit 2). */
+typedef struct {
+    const char *file, *text;
+} cli_spec;
+int cli_spec_plain(void *spec, const char *arg);
 int cli_spec_check(const char *cmd, const char *file, const char *text);
 /* The net of a spec file, or of inline text (-e) when file is NULL. */
 cn_status cli_load_net(cn_ctx *ctx, const char *file, const char *text, cn_net **net);

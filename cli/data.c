@@ -7,7 +7,7 @@
 
 #include "cli_impl.h"
 
-static void help(void)
+static void help(const cli_option *opts)
 {
     printf("usage: convnet data check PATH [--classes N] [--json]\n\n"
            "Checks a data set before training. The first line names the layout found:\n"
@@ -21,13 +21,8 @@ static void help(void)
            "to a val image) is leakage, reported with both files; a class folder that one half has and\n"
            "another lacks is named with the half that lacks it.\n"
            "Exit status 1 when anything is wrong, including an empty class in any half, a half without\n"
-           "images, halves whose classes differ, or no images at all.\n\n"
-           "  --classes N   the number of classes the labels must fit, in each half (default: any)\n"
-           "  --json        {\"path\",\"layout\":\"halves\"|\"mnist\"|\"folder\",\"files\",\"bad_files\",\"duplicates\",\"leaks\",\n"
-           "                \"bad_labels\",\"empty_classes\",\"missing_classes\",\"classes\",\"per_class\":[{\"class\",\"name\",\"count\"}],\n"
-           "                \"halves\":[{\"name\",\"path\",\"files\",\"bad_files\",\"duplicates\",\"leaks\",\"bad_labels\",\n"
-           "                \"empty_classes\",\"classes\",\"per_class\":[...],\"missing\":[NAME...]}],\"problems\":[...]}:\n"
-           "                totals over the halves at the top, halves [] for a plain image folder\n");
+           "images, halves whose classes differ, or no images at all.\n\n");
+    cli_print_options(opts, 13);
 }
 
 /* the report's problems, a line each: JSON strings, or lines escaped for the terminal (the paths
@@ -90,30 +85,28 @@ static void print_layout(const cn_data_report *r)
 
 int cmd_data(int argc, char **argv)
 {
-    static const char *const known[] = { "--classes", "--json", "--help", NULL };
-    if (argc < 1 || !strcmp(argv[0], "--help") || !strcmp(argv[0], "-h")) {
-        if (argc < 1) return cli_usage_error("data", "name a subcommand: check");
-        help();
-        return 0;
-    }
-    if (strcmp(argv[0], "check")) return cli_usage_error("data", "unknown subcommand '%s' (the one there is: check)", argv[0]);
     const char *path = NULL;
     int64_t classes = 0;
     int json = 0;
-    cli_args a;
-    cli_args_init(&a, "data", argc - 1, argv + 1);
-    while (cli_more(&a)) {
-        if (cli_flag(&a, "--help") || cli_flag(&a, "-h")) {
-            help();
-            return 0;
-        } else if (cli_opt(&a, "--classes")) {
-            if (cli_parse_int("data", "--classes", a.value, 1, 1 << 20, &classes)) return EXIT_USAGE;
-        } else if (cli_flag(&a, "--json")) json = 1;
-        else if (a.failed) break;
-        else if (!cli_is_option(cli_peek(&a)) && !path) path = cli_next(&a);
-        else return cli_unknown(&a, known);
+    const cli_option opts[] = {
+        { "--classes", "N", CLI_INT, &classes, 1, 1 << 20,
+          .help = "the number of classes the labels must fit, in each half (default: any)" },
+        { "--json", NULL, CLI_FLAG, &json,
+          .help = "{\"path\",\"layout\":\"halves\"|\"mnist\"|\"folder\",\"files\",\"bad_files\",\"duplicates\",\"leaks\",\n"
+                  "\"bad_labels\",\"empty_classes\",\"missing_classes\",\"classes\",\"per_class\":[{\"class\",\"name\",\"count\"}],\n"
+                  "\"halves\":[{\"name\",\"path\",\"files\",\"bad_files\",\"duplicates\",\"leaks\",\"bad_labels\",\n"
+                  "\"empty_classes\",\"classes\",\"per_class\":[...],\"missing\":[NAME...]}],\"problems\":[...]}:\n"
+                  "totals over the halves at the top, halves [] for a plain image folder" },
+        { 0 },
+    };
+    if (argc < 1 || !strcmp(argv[0], "--help") || !strcmp(argv[0], "-h")) {
+        if (argc < 1) return cli_usage_error("data", "name a subcommand: check");
+        help(opts);
+        return 0;
     }
-    if (a.failed) return EXIT_USAGE;
+    if (strcmp(argv[0], "check")) return cli_usage_error("data", "unknown subcommand '%s' (the one there is: check)", argv[0]);
+    int usage = cli_parse("data", argc - 1, argv + 1, opts, help, cli_take_one, &path);
+    if (usage != CLI_GO_ON) return usage;
     if (!path) return cli_usage_error("data", "give a data folder");
     cn_ctx *ctx;
     if (cn_ctx_create(NULL, &ctx)) return cli_error("out of memory");

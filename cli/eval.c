@@ -43,41 +43,30 @@ static void free_names(char **names, int32_t n)
     free(names);
 }
 
-static void eval_help(void)
+static void eval_help(const cli_option *opts)
 {
     printf("usage: convnet eval CKPT [--data D] [--batch N] [--threads N] [--json]\n\n"
            "Evaluates a checkpoint (a .safetensors file, or a run folder: its model.safetensors) on the test\n"
            "half of an MNIST-format folder or on every image of an image folder: accuracy, loss, accuracy\n"
-           "per class and the confusion matrix (rows: true class, columns: predicted).\n\n"
-           "  --data D     default: the data set the checkpoint was trained on\n"
-           "  --batch N    images per forward pass (default 256)\n"
-           "  --threads N  threads for the kernels (default: OMP_NUM_THREADS, else one per core)\n"
-           "  --json       {\"accuracy\",\"loss\",\"count\",\"per_class\":[{\"class\",\"name\",\"count\",\"accuracy\"}],\"confusion\"}\n");
+           "per class and the confusion matrix (rows: true class, columns: predicted).\n\n");
+    cli_print_options(opts, 12);
 }
 
 int cmd_eval(int argc, char **argv)
 {
-    static const char *const known[] = { "--data", "--batch", "--json", "--threads", "--help", NULL };
     const char *ckpt = NULL, *data = NULL;
     int64_t batch = 256;
     int json = 0;
-    cli_args a;
-    cli_args_init(&a, "eval", argc, argv);
-    while (cli_more(&a)) {
-        if (cli_flag(&a, "--help") || cli_flag(&a, "-h")) {
-            eval_help();
-            return 0;
-        } else if (cli_opt(&a, "--data")) data = a.value;
-        else if (cli_opt(&a, "--batch")) {
-            if (cli_parse_int("eval", "--batch", a.value, 1, 1 << 20, &batch)) return EXIT_USAGE;
-        } else if (cli_opt(&a, "--threads")) {
-            if (cli_threads("eval", a.value)) return EXIT_USAGE;
-        } else if (cli_flag(&a, "--json")) json = 1;
-        else if (a.failed) break;
-        else if (!cli_is_option(cli_peek(&a)) && !ckpt) ckpt = cli_next(&a);
-        else return cli_unknown(&a, known);
-    }
-    if (a.failed) return EXIT_USAGE;
+    const cli_option opts[] = {
+        { "--data", "D", CLI_TEXT, &data, .help = "default: the data set the checkpoint was trained on" },
+        { "--batch", "N", CLI_INT, &batch, 1, 1 << 20, .help = "images per forward pass (default 256)" },
+        { "--threads", "N", CLI_CALL, .call = cli_threads_option, .help = CLI_THREADS_HELP },
+        { "--json", NULL, CLI_FLAG, &json,
+          .help = "{\"accuracy\",\"loss\",\"count\",\"per_class\":[{\"class\",\"name\",\"count\",\"accuracy\"}],\"confusion\"}" },
+        { 0 },
+    };
+    int usage = cli_parse("eval", argc, argv, opts, eval_help, cli_take_one, &ckpt);
+    if (usage != CLI_GO_ON) return usage;
     if (!ckpt) return cli_usage_error("eval", "give a checkpoint (a .safetensors file or a run folder)");
     cn_ctx *ctx;
     if (cn_ctx_create(NULL, &ctx)) return cli_error("out of memory");
@@ -159,18 +148,14 @@ int cli_load_input(cn_ctx *ctx, const char *path, const cn_layer_info *in, const
     return 0;
 }
 
-static void predict_help(void)
+static void predict_help(const cli_option *opts)
 {
     printf("usage: convnet predict CKPT IMAGE|FOLDER|'GLOB'... [--top K] [--csv FILE] [--threads N] [--json]\n\n"
            "The K most likely classes (default 3) of each PNG or JPEG image, resized and converted to the\n"
            "network's input as in training, with their probabilities. A folder gives every .png, .jpg and\n"
            ".jpeg file under it (sorted, sub-folders too); a quoted pattern ('photos/*.jpg') is expanded\n"
-           "here. A file that cannot be read is reported and the others go on; the exit status is then 1.\n"
-           "  --top K      classes per image (default 3)\n"
-           "  --csv FILE   also write image,class,name,probability,error (the most likely class; the\n"
-           "               error of an unreadable file), written atomically\n"
-           "  --threads N  threads for the kernels (default: OMP_NUM_THREADS, else one per core)\n"
-           "  --json       [{\"image\",\"predictions\":[{\"class\",\"name\",\"probability\"}]} or {\"image\",\"error\"}]\n");
+           "here. A file that cannot be read is reported and the others go on; the exit status is then 1.\n");
+    cli_print_options(opts, 12);
 }
 
 /* a growable list of paths, malloc'ed */
@@ -258,39 +243,45 @@ static void csv_field(FILE *f, const char *s)
     fputc('"', f);
 }
 
+/* predict's plain arguments: the checkpoint, then the images */
+typedef struct {
+    const char *ckpt, **args;
+    int n_args;
+} predict_args;
+
+static int predict_plain(void *state, const char *arg)
+{
+    predict_args *p = state;
+    if (!p->ckpt) p->ckpt = arg;
+    else p->args[p->n_args++] = arg;
+    return 1;
+}
+
 int cmd_predict(int argc, char **argv)
 {
-    static const char *const known[] = { "--top", "--csv", "--json", "--threads", "--help", NULL };
-    const char *ckpt = NULL, *csv_path = NULL, **args = calloc((size_t)argc + 1, sizeof(char *));
+    const char *csv_path = NULL;
+    predict_args p = { .args = calloc((size_t)argc + 1, sizeof(char *)) };
     int64_t top = 3;
-    int json = 0, n_args = 0;
-    if (!args) return cli_error("out of memory");
-    cli_args a;
-    cli_args_init(&a, "predict", argc, argv);
-    while (cli_more(&a)) {
-        if (cli_flag(&a, "--help") || cli_flag(&a, "-h")) {
-            predict_help();
-            free(args);
-            return 0;
-        } else if (cli_opt(&a, "--top")) {
-            if (cli_parse_int("predict", "--top", a.value, 1, 1000, &top)) return free(args), EXIT_USAGE;
-        } else if (cli_opt(&a, "--threads")) {
-            if (cli_threads("predict", a.value)) return free(args), EXIT_USAGE;
-        } else if (cli_opt(&a, "--csv")) csv_path = a.value;
-        else if (cli_flag(&a, "--json")) json = 1;
-        else if (a.failed) break;
-        else if (!cli_is_option(cli_peek(&a))) {
-            if (!ckpt) ckpt = cli_next(&a);
-            else args[n_args++] = cli_next(&a);
-        } else {
-            free(args);
-            return cli_unknown(&a, known);
-        }
+    int json = 0;
+    if (!p.args) return cli_error("out of memory");
+    const cli_option opts[] = {
+        { "--top", "K", CLI_INT, &top, 1, 1000, .help = "classes per image (default 3)" },
+        { "--csv", "FILE", CLI_TEXT, &csv_path,
+          .help = "also write image,class,name,probability,error (the most likely class; the\n"
+                  "error of an unreadable file), written atomically" },
+        { "--threads", "N", CLI_CALL, .call = cli_threads_option, .help = CLI_THREADS_HELP },
+        { "--json", NULL, CLI_FLAG, &json,
+          .help = "[{\"image\",\"predictions\":[{\"class\",\"name\",\"probability\"}]} or {\"image\",\"error\"}]" },
+        { 0 },
+    };
+    int usage = cli_parse("predict", argc, argv, opts, predict_help, predict_plain, &p);
+    if (usage != CLI_GO_ON || !p.ckpt || !p.n_args) {
+        free(p.args);
+        if (usage != CLI_GO_ON) return usage;
+        return cli_usage_error("predict", "give a checkpoint and one or more images or folders");
     }
-    if (a.failed || !ckpt || !n_args) {
-        free(args);
-        return a.failed ? EXIT_USAGE : cli_usage_error("predict", "give a checkpoint and one or more images or folders");
-    }
+    const char *ckpt = p.ckpt, **args = p.args;
+    int n_args = p.n_args;
     path_list images = { 0 };
     int rc = 0;
     for (int i = 0; !rc && i < n_args; i++) rc = add_images(&images, args[i]);

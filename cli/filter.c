@@ -29,7 +29,10 @@ static const struct {
 };
 #define NKERNELS (sizeof kernels / sizeof kernels[0])
 
-static void help(void)
+#define STR(x) STR_(x)
+#define STR_(x) #x
+
+static void help(const cli_option *opts)
 {
     printf("usage: convnet filter IMAGE --kernel NAME|@FILE [--stride S] [--pad P|same] [--gray]\n"
            "                      [--rescale] [--print] -o OUT.png\n\n"
@@ -45,19 +48,11 @@ static void help(void)
         printf("\n                                 %s\n", kernels[i].what);
     }
     printf("  --kernel @FILE     numbers, one kernel row per line (any size; rows of equal length)\n"
-           "  --kernel '1,0,-1;1,0,-1;1,0,-1'   the same inline: rows split by ';'\n"
-           "  --stride S         default 1\n"
-           "  --pad P|same       zero padding on every side, default 0; same: as conv pad=same\n"
-           "                     (ceil(n/S) outputs); else the output is floor((n + 2P - k)/S) + 1\n"
-           "  --gray             filter the gray image (0.299 R + 0.587 G + 0.114 B, rounded)\n"
-           "  --rescale          map the output's min..max to 0..255 (default: clamp to 0..255)\n"
-           "  --print            print the kernel and, for images up to %dx%d, the output numbers\n"
-           "                     before clamping (the worksheet form); -o is then optional\n"
-           "  -o OUT.png         the filtered image (gray or RGB as the input)\n\n"
-           "examples:\n"
+           "  --kernel '1,0,-1;1,0,-1;1,0,-1'   the same inline: rows split by ';'\n");
+    cli_print_options(opts, 18);
+    printf("\nexamples:\n"
            "  convnet filter photo.jpg --kernel edge --gray -o edges.png\n"
-           "  convnet filter six.png --kernel '1,0,-1;1,0,-1;1,0,-1' --print\n",
-           PRINT_MAX, PRINT_MAX);
+           "  convnet filter six.png --kernel '1,0,-1;1,0,-1;1,0,-1' --print\n");
 }
 
 /* an integer when exact, else 6 significant digits */
@@ -98,30 +93,25 @@ static void print_size(const char *what, int64_t n, int64_t k, int64_t stride, i
 
 int cmd_filter(int argc, char **argv)
 {
-    static const char *const known[] = { "--kernel", "--stride", "--pad", "--gray", "--rescale", "--print", "-o", NULL };
     const char *image = NULL, *kname = NULL, *out = NULL, *spad = NULL;
     int64_t stride = 1, pad = 0;
     int gray = 0, rescale = 0, print = 0;
-    cli_args a;
-    cli_args_init(&a, "filter", argc, argv);
-    while (cli_more(&a)) {
-        if (cli_flag(&a, "--help") || cli_flag(&a, "-h")) {
-            help();
-            return 0;
-        }
-        if (cli_opt(&a, "--kernel")) kname = a.value;
-        else if (cli_opt(&a, "--stride")) {
-            if (cli_parse_int("filter", "--stride", a.value, 1, INT64_C(1) << 20, &stride)) return EXIT_USAGE;
-        } else if (cli_opt(&a, "--pad")) spad = a.value;
-        else if (cli_opt(&a, "-o")) out = a.value;
-        else if (cli_flag(&a, "--gray")) gray = 1;
-        else if (cli_flag(&a, "--rescale")) rescale = 1;
-        else if (cli_flag(&a, "--print")) print = 1;
-        else if (a.failed) break;
-        else if (!image && !cli_is_option(cli_peek(&a))) image = cli_next(&a);
-        else return cli_unknown(&a, known);
-    }
-    if (a.failed) return EXIT_USAGE;
+    const cli_option opts[] = {
+        { "--kernel", "NAME|@FILE", CLI_TEXT, &kname, .help = NULL }, /* help() says its three forms */
+        { "--stride", "S", CLI_INT, &stride, 1, INT64_C(1) << 20, .help = "default 1" },
+        { "--pad", "P|same", CLI_TEXT, &spad,
+          .help = "zero padding on every side, default 0; same: as conv pad=same\n"
+                  "(ceil(n/S) outputs); else the output is floor((n + 2P - k)/S) + 1" },
+        { "--gray", NULL, CLI_FLAG, &gray, .help = "filter the gray image (0.299 R + 0.587 G + 0.114 B, rounded)" },
+        { "--rescale", NULL, CLI_FLAG, &rescale, .help = "map the output's min..max to 0..255 (default: clamp to 0..255)" },
+        { "--print", NULL, CLI_FLAG, &print,
+          .help = "print the kernel and, for images up to " STR(PRINT_MAX) "x" STR(PRINT_MAX) ", the output numbers\n"
+                  "before clamping (the worksheet form); -o is then optional" },
+        { "-o", "OUT.png", CLI_TEXT, &out, .help = "the filtered image (gray or RGB as the input)" },
+        { 0 },
+    };
+    int usage = cli_parse("filter", argc, argv, opts, help, cli_take_one, &image);
+    if (usage != CLI_GO_ON) return usage;
     if (!image) return cli_usage_error("filter", "give an image file (PNG or JPEG)");
     if (!kname) return cli_usage_error("filter", "give --kernel NAME or @FILE");
     if (spad && !strcmp(spad, "same")) pad = CN_FILTER_PAD_SAME;

@@ -6,9 +6,11 @@
 
 #include "cli_impl.h"
 
-#define DEFAULT_TOLERANCE 1e-6
+#define DEFAULT_TOLERANCE 1e-06 /* --help prints it as written */
+#define STR(x) STR_(x)
+#define STR_(x) #x
 
-static void help(void)
+static void help(const cli_option *opts)
 {
     printf("usage: convnet gradcheck SPEC | -e TEXT [--seed S] [--batch N] [--samples K] [--eval]\n"
            "                         [--tolerance T] [--json]\n\n"
@@ -17,60 +19,36 @@ static void help(void)
            "tensor the numeric derivative (L(v+e) - L(v-e)) / 2e, in double precision, against the\n"
            "layer's own gradient. The error of a layer is max |analytic - numeric| / max |numeric|.\n"
            "Exit status 1 when any layer's error exceeds the tolerance.\n\n"
-           "options:\n"
-           "  -e TEXT          the spec inline\n"
-           "  --seed S         random seed (default 1)\n"
-           "  --batch N        samples per check (default 2; batch norm needs 2 or more)\n"
-           "  --samples K      coordinates checked per tensor (default 32, at most 256)\n"
-           "  --eval           check evaluation mode (running statistics, no dropout) instead of training\n"
-           "  --tolerance T    largest error accepted (default %g)\n"
-           "  --json           {\"layers\":[{\"name\",\"type\",\"max_rel_err\"}],\"max_rel_err\"}\n",
-           DEFAULT_TOLERANCE);
+           "options:\n");
+    cli_print_options(opts, 16);
 }
 
 int cmd_gradcheck(int argc, char **argv)
 {
-    static const char *const known[] = { "-e", "--seed", "--batch", "--samples", "--eval", "--tolerance", "--json",
-                                         "--help", NULL };
-    const char *spec_file = NULL, *spec_text = NULL;
+    cli_spec spec = { 0 };
     int64_t seed = 1, batch = 2, samples = 32;
     int json = 0, training = 1;
     double tol = DEFAULT_TOLERANCE;
-    cli_args a;
-    cli_args_init(&a, "gradcheck", argc, argv);
-    while (cli_more(&a)) {
-        if (cli_flag(&a, "--help") || cli_flag(&a, "-h")) {
-            help();
-            return 0;
-        } else if (cli_opt(&a, "--seed")) {
-            if (cli_parse_int("gradcheck", "--seed", a.value, 0, INT64_MAX, &seed)) return EXIT_USAGE;
-        } else if (cli_opt(&a, "--batch")) {
-            if (cli_parse_int("gradcheck", "--batch", a.value, 1, 4096, &batch)) return EXIT_USAGE;
-        } else if (cli_opt(&a, "--samples")) {
-            if (cli_parse_int("gradcheck", "--samples", a.value, 1, 256, &samples)) return EXIT_USAGE;
-        } else if (cli_opt(&a, "--tolerance")) {
-            if (cli_parse_double("gradcheck", "--tolerance", a.value, &tol)) return EXIT_USAGE;
-        } else if (cli_flag(&a, "--eval")) {
-            training = 0;
-        } else if (cli_flag(&a, "--json")) {
-            json = 1;
-        } else if (cli_spec_arg(&a, &spec_file, &spec_text)) {
-            continue;
-        } else if (a.failed) {
-            break;
-        } else {
-            return cli_unknown(&a, known);
-        }
-    }
-    if (a.failed) return EXIT_USAGE;
-    int usage = cli_spec_check("gradcheck", spec_file, spec_text);
-    if (usage) return usage;
+    const cli_option opts[] = {
+        { "-e", "TEXT", CLI_TEXT, &spec.text, .help = "the spec inline" },
+        { "--seed", "S", CLI_INT, &seed, 0, INT64_MAX, .help = "random seed (default 1)" },
+        { "--batch", "N", CLI_INT, &batch, 1, 4096, .help = "samples per check (default 2; batch norm needs 2 or more)" },
+        { "--samples", "K", CLI_INT, &samples, 1, 256, .help = "coordinates checked per tensor (default 32, at most 256)" },
+        { "--eval", NULL, CLI_SET, &training, 0,
+          .help = "check evaluation mode (running statistics, no dropout) instead of training" },
+        { "--tolerance", "T", CLI_REAL, &tol, .help = "largest error accepted (default " STR(DEFAULT_TOLERANCE) ")" },
+        { "--json", NULL, CLI_FLAG, &json, .help = "{\"layers\":[{\"name\",\"type\",\"max_rel_err\"}],\"max_rel_err\"}" },
+        { 0 },
+    };
+    int usage = cli_parse("gradcheck", argc, argv, opts, help, cli_spec_plain, &spec);
+    if (usage != CLI_GO_ON) return usage;
+    if ((usage = cli_spec_check("gradcheck", spec.file, spec.text))) return usage;
     cn_ctx *ctx;
     if (cn_ctx_create(NULL, &ctx)) return cli_error("out of memory");
     cn_net *net = NULL;
     double *errs = NULL, worst = 0;
     int rc = 0;
-    cn_status st = cli_load_net(ctx, spec_file, spec_text, &net);
+    cn_status st = cli_load_net(ctx, spec.file, spec.text, &net);
     if (!st && !(errs = calloc((size_t)cn_net_layer_count(net), sizeof *errs))) st = CN_E_NOMEM;
     if (!st) st = cn_net_gradcheck(ctx, net, (uint64_t)seed, batch, training, (int)samples, errs, &worst);
     if (st) {

@@ -22,7 +22,7 @@
 #define REPORT_STEP_POINTS 2000 /* the loss-per-step chart: at most this many points (means of buckets) */
 #define REPORT_REFRESH_S 15     /* the live page reloads itself this often */
 
-static void help(void)
+static void help(const cli_option *opts)
 {
     printf("usage: convnet report DIR [--data D] [--images N] [--batch N] [--threads N] [--quiet]\n\n"
            "Writes DIR/report.html for the training run in DIR (as `convnet train --out DIR` leaves it):\n"
@@ -31,13 +31,9 @@ static void help(void)
            "map, the accuracy per class, the model summary table, and a grid of test images with their\n"
            "predicted and true labels, mistakes first; with DIR/steps.csv, the loss per step too.\n"
            "`convnet train` writes it at the end of a run, and during the run a live page after every\n"
-           "epoch (the charts and the model, no test results yet) that reloads itself every %d s.\n\n"
-           "  --data D     default: the data set the checkpoint was trained on (its test half)\n"
-           "  --images N   test images in the grid (default 48, at most 3/4 of them mistakes)\n"
-           "  --batch N    images per forward pass (default 256)\n"
-           "  --threads N  threads for the kernels (default: OMP_NUM_THREADS, else one per core)\n"
-           "  --quiet      do not print where the report is\n",
+           "epoch (the charts and the model, no test results yet) that reloads itself every %d s.\n\n",
            REPORT_REFRESH_S);
+    cli_print_options(opts, 12);
 }
 
 /* ---- what the page shows ------------------------------------------------------------------------ */
@@ -80,7 +76,7 @@ static int csv_numbers(const char *s, double *v, int n)
     return k;
 }
 
-/* metrics.csv: "epoch,train_loss,train_acc,val_loss,val_acc,lr,seconds", one row per epoch */
+/* metrics.csv: CN_METRICS_COLUMNS, one row per epoch */
 static int read_metrics(const char *dir, metrics_row **rows, int64_t *n)
 {
     char path[4200], line[1024];
@@ -89,7 +85,7 @@ static int read_metrics(const char *dir, metrics_row **rows, int64_t *n)
     *n = 0;
     FILE *f = fopen(path, "rb");
     if (!f) return cli_error("%s: cannot read: %s", path, strerror(errno));
-    if (!fgets(line, sizeof line, f) || strncmp(line, "epoch,train_loss,train_acc,val_loss,val_acc", 43)) {
+    if (!fgets(line, sizeof line, f) || strncmp(line, CN_METRICS_COLUMNS, strlen(CN_METRICS_COLUMNS))) {
         fclose(f);
         return cli_error("%s: not a metrics.csv written by convnet train (header)", path);
     }
@@ -120,7 +116,7 @@ static int read_metrics(const char *dir, metrics_row **rows, int64_t *n)
     return 0;
 }
 
-/* steps.csv: "epoch,step,loss,lr", one row per optimizer step (the trainer writes it with
+/* steps.csv: CN_STEPS_COLUMNS, one row per optimizer step (the trainer writes it with
  * metrics.csv). A long run's rows go to at most REPORT_STEP_POINTS points, each the mean step and
  * mean loss of per_point consecutive rows, so that the page stays small. No steps.csv (a run of an
  * older convnet): no points, not an error. */
@@ -130,7 +126,7 @@ static int read_steps(const char *dir, report_data *d)
     snprintf(path, sizeof path, "%s/steps.csv", dir);
     FILE *f = fopen(path, "rb");
     if (!f) return errno == ENOENT ? 0 : cli_error("%s: cannot read: %s", path, strerror(errno));
-    if (!fgets(line, sizeof line, f) || strncmp(line, "epoch,step,loss,lr", 18)) {
+    if (!fgets(line, sizeof line, f) || strncmp(line, CN_STEPS_COLUMNS, strlen(CN_STEPS_COLUMNS))) {
         fclose(f);
         return cli_error("%s: not a steps.csv written by convnet train (header)", path);
     }
@@ -666,29 +662,20 @@ int cli_report_live(const char *dir, int64_t epoch, int64_t epochs)
 
 int cmd_report(int argc, char **argv)
 {
-    static const char *const known[] = { "--data", "--images", "--batch", "--threads", "--quiet", "--help", NULL };
     const char *dir = NULL, *data = NULL;
     int64_t images = 48, batch = 256;
     int quiet = 0;
-    cli_args a;
-    cli_args_init(&a, "report", argc, argv);
-    while (cli_more(&a)) {
-        if (cli_flag(&a, "--help") || cli_flag(&a, "-h")) {
-            help();
-            return 0;
-        } else if (cli_opt(&a, "--data")) data = a.value;
-        else if (cli_opt(&a, "--images")) {
-            if (cli_parse_int("report", "--images", a.value, 0, 10000, &images)) return EXIT_USAGE;
-        } else if (cli_opt(&a, "--batch")) {
-            if (cli_parse_int("report", "--batch", a.value, 1, 1 << 20, &batch)) return EXIT_USAGE;
-        } else if (cli_opt(&a, "--threads")) {
-            if (cli_threads("report", a.value)) return EXIT_USAGE;
-        } else if (cli_flag(&a, "--quiet")) quiet = 1;
-        else if (a.failed) break;
-        else if (!cli_is_option(cli_peek(&a)) && !dir) dir = cli_next(&a);
-        else return cli_unknown(&a, known);
-    }
-    if (a.failed) return EXIT_USAGE;
+    const cli_option opts[] = {
+        { "--data", "D", CLI_TEXT, &data, .help = "default: the data set the checkpoint was trained on (its test half)" },
+        { "--images", "N", CLI_INT, &images, 0, 10000,
+          .help = "test images in the grid (default 48, at most 3/4 of them mistakes)" },
+        { "--batch", "N", CLI_INT, &batch, 1, 1 << 20, .help = "images per forward pass (default 256)" },
+        { "--threads", "N", CLI_CALL, .call = cli_threads_option, .help = CLI_THREADS_HELP },
+        { "--quiet", NULL, CLI_FLAG, &quiet, .help = "do not print where the report is" },
+        { 0 },
+    };
+    int usage = cli_parse("report", argc, argv, opts, help, cli_take_one, &dir);
+    if (usage != CLI_GO_ON) return usage;
     if (!dir) return cli_usage_error("report", "give a run folder (the --out DIR of convnet train)");
     cn_ctx *ctx;
     if (cn_ctx_create(NULL, &ctx)) return cli_error("out of memory");

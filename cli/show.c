@@ -6,27 +6,14 @@
 
 #include "cli_impl.h"
 
-static void show_help(void)
+static void show_help(const cli_option *opts)
 {
     printf("usage: convnet show CKPT --filters LAYER -o OUT.png [--channel K] [--scale S] [--cols N]\n"
            "       convnet show CKPT --activations IMAGE --layer LAYER -o OUT.png [--scale S] [--cols N]\n\n"
            "Draws a checkpoint (a .safetensors file, or a run folder: its model.safetensors) as a PNG grid of\n"
-           "tiles, each labelled with its index.\n\n"
-           "  --filters LAYER      the kernels of conv layer LAYER (its LAYER.weight, Cout x Cin x Kh x Kw), one\n"
-           "                       tile per output filter. All tiles share one scale, symmetric around 0: grey\n"
-           "                       is 0, black the most negative weight of the layer (-max|w|), white +max|w|.\n"
-           "                       With 3 input channels a tile is in colour (R, G, B = input channels 0, 1, 2);\n"
-           "                       otherwise it shows input channel 0\n"
-           "  --channel K          with --filters: show input channel K of every filter, in gray\n"
-           "  --activations IMAGE  run the net on a PNG or JPEG (converted and normalised as `convnet predict`\n"
-           "                       does) and draw the output of --layer LAYER, one tile per channel, each\n"
-           "                       from its own minimum (black) to its maximum (white); a flat map is black\n"
-           "  --layer LAYER        a layer name as `convnet summary` lists them (conv1, relu1, ...)\n"
-           "  -o OUT.png           the picture to write\n"
-           "  --scale S            pixels per weight or activation, 1..64 (default: tiles about 48 px for\n"
-           "                       kernels, 64 px for maps, at most 16 px per value)\n"
-           "  --cols N             tiles per row (default: a square grid)\n\n"
-           "Example: convnet train models/fmnist-small.cnn --epochs 1 --out /tmp/run\n"
+           "tiles, each labelled with its index.\n\n");
+    cli_print_options(opts, 20);
+    printf("\nExample: convnet train models/fmnist-small.cnn --epochs 1 --out /tmp/run\n"
            "         convnet show /tmp/run --filters conv1 -o filters.png\n");
 }
 
@@ -69,31 +56,30 @@ static int64_t auto_scale(int64_t h, int64_t w, int64_t target)
 
 int cmd_show(int argc, char **argv)
 {
-    static const char *const known[] = { "--filters", "--activations", "--layer", "--channel", "--scale",
-                                         "--cols", "-o", "--help", NULL };
     const char *ckpt = NULL, *filters = NULL, *image = NULL, *layer = NULL, *out_path = NULL;
     int64_t channel = -1, scale = 0, cols = 0;
-    cli_args a;
-    cli_args_init(&a, "show", argc, argv);
-    while (cli_more(&a)) {
-        if (cli_flag(&a, "--help") || cli_flag(&a, "-h")) {
-            show_help();
-            return 0;
-        } else if (cli_opt(&a, "--filters")) filters = a.value;
-        else if (cli_opt(&a, "--activations")) image = a.value;
-        else if (cli_opt(&a, "--layer")) layer = a.value;
-        else if (cli_opt(&a, "-o")) out_path = a.value;
-        else if (cli_opt(&a, "--channel")) {
-            if (cli_parse_int("show", "--channel", a.value, 0, 1 << 20, &channel)) return EXIT_USAGE;
-        } else if (cli_opt(&a, "--scale")) {
-            if (cli_parse_int("show", "--scale", a.value, 1, 64, &scale)) return EXIT_USAGE;
-        } else if (cli_opt(&a, "--cols")) {
-            if (cli_parse_int("show", "--cols", a.value, 1, 4096, &cols)) return EXIT_USAGE;
-        } else if (a.failed) break;
-        else if (!cli_is_option(cli_peek(&a)) && !ckpt) ckpt = cli_next(&a);
-        else return cli_unknown(&a, known);
-    }
-    if (a.failed) return EXIT_USAGE;
+    const cli_option opts[] = {
+        { "--filters", "LAYER", CLI_TEXT, &filters,
+          .help = "the kernels of conv layer LAYER (its LAYER.weight, Cout x Cin x Kh x Kw), one\n"
+                  "tile per output filter. All tiles share one scale, symmetric around 0: grey\n"
+                  "is 0, black the most negative weight of the layer (-max|w|), white +max|w|.\n"
+                  "With 3 input channels a tile is in colour (R, G, B = input channels 0, 1, 2);\n"
+                  "otherwise it shows input channel 0" },
+        { "--channel", "K", CLI_INT, &channel, 0, 1 << 20, .help = "with --filters: show input channel K of every filter, in gray" },
+        { "--activations", "IMAGE", CLI_TEXT, &image,
+          .help = "run the net on a PNG or JPEG (converted and normalised as `convnet predict`\n"
+                  "does) and draw the output of --layer LAYER, one tile per channel, each\n"
+                  "from its own minimum (black) to its maximum (white); a flat map is black" },
+        { "--layer", "LAYER", CLI_TEXT, &layer, .help = "a layer name as `convnet summary` lists them (conv1, relu1, ...)" },
+        { "-o", "OUT.png", CLI_TEXT, &out_path, .help = "the picture to write" },
+        { "--scale", "S", CLI_INT, &scale, 1, 64,
+          .help = "pixels per weight or activation, 1..64 (default: tiles about 48 px for\n"
+                  "kernels, 64 px for maps, at most 16 px per value)" },
+        { "--cols", "N", CLI_INT, &cols, 1, 4096, .help = "tiles per row (default: a square grid)" },
+        { 0 },
+    };
+    int usage = cli_parse("show", argc, argv, opts, show_help, cli_take_one, &ckpt);
+    if (usage != CLI_GO_ON) return usage;
     if (!ckpt) return cli_usage_error("show", "give a checkpoint (a .safetensors file or a run folder)");
     if (!filters == !image) return cli_usage_error("show", "give one of --filters LAYER or --activations IMAGE");
     if (image && !layer) return cli_usage_error("show", "--activations needs --layer LAYER");

@@ -5,7 +5,7 @@
 
 #include "cli_impl.h"
 
-static void help(void)
+static void help(const cli_option *opts)
 {
     printf("usage: convnet summary SPEC | -e TEXT [--batch N] [--explain] [--json] [--memory]\n"
            "                       [--fit SIZE] [--optimizer sgd|momentum|adam]\n\n"
@@ -17,16 +17,9 @@ static void help(void)
            "  conv   N*Cout*Hout*Wout*(Cin/groups)*Kh*Kw   (bias additions not counted)\n"
            "  dense  N*in*out                              (bias additions not counted)\n"
            "  other layers count 0.\n\n"
-           "options:\n"
-           "  -e TEXT          the spec inline; ';' separates statements\n"
-           "  --batch N        batch size for MACs and memory (default 1)\n"
-           "  --explain        under each layer, its formulas with the numbers filled in\n"
-           "  --json           {\"layers\":[{\"name\",\"type\",\"output\":[N,C,H,W],\"params\",\"trainable\",\n"
-           "                   \"macs\",\"rf\",\"jump\",...}],\"total_params\",\"trainable_params\",\"total_macs\"}\n"
-           "  --memory         bytes for training and for inference at the batch size\n"
-           "  --fit SIZE       the largest batch whose training (and inference) fits in SIZE (8GiB, 512MiB)\n"
-           "  --optimizer K    optimizer state counted by --memory/--fit: sgd, momentum, adam (default adam)\n\n"
-           "spec language (one statement per line, '#' comments, 'as NAME' names a layer, 'from NAME'\n"
+           "options:\n");
+    cli_print_options(opts, 16);
+    printf("\nspec language (one statement per line, '#' comments, 'as NAME' names a layer, 'from NAME'\n"
            "reads a named layer instead of the previous line):\n");
     for (int i = 0; i < cn_layer_type_count(); i++)
         printf("  %-74s %s\n", cn_layer_type_usage(i), cn_layer_type_help(i));
@@ -186,50 +179,50 @@ static int print_json(cn_ctx *ctx, const cn_net *net, const options *o)
     return 0;
 }
 
+/* --optimizer K: the optimizer state that --memory and --fit count */
+static int set_optimizer(cli_args *a, const cli_option *opt, const char *value)
+{
+    options *o = opt->target;
+    o->opt_name = value;
+    if (!strcmp(value, "sgd")) o->opt = CN_OPT_SGD;
+    else if (!strcmp(value, "momentum") || !strcmp(value, "nesterov")) o->opt = CN_OPT_MOMENTUM;
+    else if (!strcmp(value, "adam") || !strcmp(value, "adamw")) o->opt = CN_OPT_ADAM;
+    else return cli_usage_error(a->cmd, "--optimizer must be sgd, momentum or adam, got '%s'", value);
+    return 0;
+}
+
+/* --fit SIZE */
+static int set_fit(cli_args *a, const cli_option *opt, const char *value)
+{
+    return cli_parse_bytes(a->cmd, value, opt->target);
+}
+
 int cmd_summary(int argc, char **argv)
 {
-    static const char *const known[] = { "-e", "--batch", "--explain", "--json", "--memory", "--fit", "--optimizer",
-                                         "--help", NULL };
     options o = { .batch = 1, .fit = -1, .opt = CN_OPT_ADAM, .opt_name = "adam" };
-    const char *spec_file = NULL, *spec_text = NULL;
-    cli_args a;
-    cli_args_init(&a, "summary", argc, argv);
-    while (cli_more(&a)) {
-        if (cli_flag(&a, "--help") || cli_flag(&a, "-h")) {
-            help();
-            return 0;
-        } else if (cli_opt(&a, "--batch")) {
-            if (cli_parse_int("summary", "--batch", a.value, 1, INT64_C(1) << 40, &o.batch)) return EXIT_USAGE;
-        } else if (cli_flag(&a, "--explain")) {
-            o.explain = 1;
-        } else if (cli_flag(&a, "--json")) {
-            o.json = 1;
-        } else if (cli_flag(&a, "--memory")) {
-            o.memory = 1;
-        } else if (cli_opt(&a, "--fit")) {
-            if (cli_parse_bytes("summary", a.value, &o.fit)) return EXIT_USAGE;
-        } else if (cli_opt(&a, "--optimizer")) {
-            o.opt_name = a.value;
-            if (!strcmp(a.value, "sgd")) o.opt = CN_OPT_SGD;
-            else if (!strcmp(a.value, "momentum") || !strcmp(a.value, "nesterov")) o.opt = CN_OPT_MOMENTUM;
-            else if (!strcmp(a.value, "adam") || !strcmp(a.value, "adamw")) o.opt = CN_OPT_ADAM;
-            else return cli_usage_error("summary", "--optimizer must be sgd, momentum or adam, got '%s'", a.value);
-        } else if (cli_spec_arg(&a, &spec_file, &spec_text)) {
-            continue;
-        } else if (a.failed) {
-            break;
-        } else {
-            return cli_unknown(&a, known);
-        }
-    }
-    if (a.failed) return EXIT_USAGE;
-    int usage = cli_spec_check("summary", spec_file, spec_text);
-    if (usage) return usage;
+    cli_spec spec = { 0 };
+    const cli_option opts[] = {
+        { "-e", "TEXT", CLI_TEXT, &spec.text, .help = "the spec inline; ';' separates statements" },
+        { "--batch", "N", CLI_INT, &o.batch, 1, INT64_C(1) << 40, .help = "batch size for MACs and memory (default 1)" },
+        { "--explain", NULL, CLI_FLAG, &o.explain, .help = "under each layer, its formulas with the numbers filled in" },
+        { "--json", NULL, CLI_FLAG, &o.json,
+          .help = "{\"layers\":[{\"name\",\"type\",\"output\":[N,C,H,W],\"params\",\"trainable\",\n"
+                  "\"macs\",\"rf\",\"jump\",...}],\"total_params\",\"trainable_params\",\"total_macs\"}" },
+        { "--memory", NULL, CLI_FLAG, &o.memory, .help = "bytes for training and for inference at the batch size" },
+        { "--fit", "SIZE", CLI_CALL, &o.fit, .call = set_fit,
+          .help = "the largest batch whose training (and inference) fits in SIZE (8GiB, 512MiB)" },
+        { "--optimizer", "K", CLI_CALL, &o, .call = set_optimizer,
+          .help = "optimizer state counted by --memory/--fit: sgd, momentum, adam (default adam)" },
+        { 0 },
+    };
+    int usage = cli_parse("summary", argc, argv, opts, help, cli_spec_plain, &spec);
+    if (usage != CLI_GO_ON) return usage;
+    if ((usage = cli_spec_check("summary", spec.file, spec.text))) return usage;
 
     cn_ctx *ctx;
     if (cn_ctx_create(NULL, &ctx)) return cli_error("out of memory");
     cn_net *net = NULL;
-    cn_status st = cli_load_net(ctx, spec_file, spec_text, &net);
+    cn_status st = cli_load_net(ctx, spec.file, spec.text, &net);
     int rc = 0;
     if (st) {
         rc = cli_ctx_error(ctx);

@@ -13,66 +13,15 @@
 
 #define CN_MAX_FREEZE_HINTS 256 /* layer names a misspelt --freeze is compared with */
 
-static void help(void)
+static void help(const cli_option *opts)
 {
     printf("usage: convnet train SPEC | -e TEXT [options]\n"
            "       convnet train --init-from RUN [SPEC | -e TEXT] [options]\n"
            "       convnet train --resume DIR [--epochs N]\n\n"
            "Trains the network of SPEC on a data set, shows progress, keeps checkpoints, and reports the\n"
            "test accuracy. The defaults are a good recipe for Fashion-MNIST (SGD with Nesterov momentum,\n"
-           "one-cycle learning rate to 0.05, weight decay 5e-4, batch 64, 10 epochs).\n\n"
-           "data:\n"
-           "  --data D             an MNIST-format folder (train-* and t10k-* IDX files, .gz or not), a\n"
-           "                       folder of class sub-folders of PNG/JPEG images, or one with train/ and\n"
-           "                       test/ (and val/) such folders (default: fashion-mnist, Debian's copy in\n"
-           "                       %s)\n"
-           "  --test D             the test half: an MNIST-format folder's t10k-* files, an image folder's\n"
-           "                       test/, or a whole image folder (default: the test half of --data)\n"
-           "  --val F              fraction of the training images held out for validation (default 0.1;\n"
-           "                       an image folder's val/ half, when it has one, is used instead)\n"
-           "  --crop P             augmentation: random crop after zero-padding by P pixels (default 0)\n"
-           "  --flip               augmentation: random horizontal flips\n"
-           "training:\n"
-           "  --epochs N           (default 10)\n"
-           "  --batch N            (default 64)\n"
-           "  --optimizer K        sgd, momentum, nesterov (default), adam, adamw\n"
-           "  --lr X               learning rate, the peak for one-cycle (default 0.05)\n"
-           "  --momentum M         (default 0.9)\n"
-           "  --schedule S         constant, step, cosine, onecycle (default)\n"
-           "  --warmup N           linear warm-up steps (constant, step, cosine)\n"
-           "  --step-size N        step schedule: steps between decays (gamma 0.1)\n"
-           "  --weight-decay X     L2 (decoupled for adamw) (default 5e-4)\n"
-           "  --l1 X               L1 penalty\n"
-           "  --clip X             clip the gradient's global norm to X\n"
-           "  --label-smoothing X  (default 0)\n"
-           "  --init I             kaiming (default), kaiming-uniform, xavier, xavier-uniform\n"
-           "  --seed S             (default 1); the same seed gives the same weights, bit for bit\n"
-           "  --seeds N            train N times (seeds S, S+1, ...) and report mean +- sample std\n"
-           "  --patience N         stop early once N epochs in a row gave no better validation accuracy\n"
-           "                       (or loss, with --monitor loss)\n"
-           "  --monitor M          what 'best' means for model.safetensors and --patience: accuracy\n"
-           "                       (default) or loss, of the validation images (the training figures\n"
-           "                       with --val 0)\n"
-           "fine-tuning:\n"
-           "  --init-from RUN      start from the weights of another run (its folder or a .safetensors):\n"
-           "                       every tensor whose layer name and shape match is copied, the rest is\n"
-           "                       initialised; without a spec the run's own net is used, its last layer\n"
-           "                       made anew for the data's number of classes when that differs\n"
-           "  --freeze L,...       layers (by name, as `convnet summary` shows them) whose weights are not\n"
-           "                       changed by training\n"
-           "output:\n"
-           "  --out DIR            model.safetensors (best by validation), last.safetensors (to resume),\n"
-           "                       metrics.csv, steps.csv, run.json, report.html (rewritten after every\n"
-           "                       epoch while training) (default runs/<spec name>); a\n"
-           "                       folder belongs to one run: one holding another run is refused\n"
-           "  --replace            start over in an --out folder that holds another run (its files go)\n"
-           "  --resume DIR         continue the run in DIR from its last completed epoch (a run stopped\n"
-           "                       before its first epoch ended starts again from the beginning); with\n"
-           "                       --epochs N the run gets a new length, finished or not\n"
-           "  --quiet              no progress, only the final result\n"
-           "  --threads N          threads for the kernels (default: OMP_NUM_THREADS, else one per core);\n"
-           "                       the same bits on any number\n",
-           CLI_FASHION_MNIST);
+           "one-cycle learning rate to 0.05, weight decay 5e-4, batch 64, 10 epochs).\n\n");
+    cli_print_options(opts, 20);
 }
 
 typedef struct {
@@ -84,112 +33,116 @@ typedef struct {
     cn_train_config cfg;
     int64_t seeds;
     int quiet, replace, val_given;
+    int lr_set, wd_set; /* --lr, --weight-decay given: a later --optimizer keeps them */
 } train_opts;
 
-static int parse_choice(const char *what, const char *v, const char *const *names, int n, int *out)
+static const char *const optims[] = { "sgd", "momentum", "nesterov", "adam", "adamw", NULL };
+static const char *const scheds[] = { "constant", "step", "cosine", "onecycle", NULL };
+static const char *const inits[] = { "kaiming", "kaiming-uniform", "xavier", "xavier-uniform", NULL };
+static const char *const monitors[] = { "accuracy", "loss", NULL };
+
+/* --optimizer K: its defaults, keeping the schedule, clipping, L1 and momentum given so far, and a
+ * given --lr and --weight-decay (Adam's learning rate is its own unless --lr was given) */
+static void set_optimizer(train_opts *o, int k)
 {
-    for (int i = 0; i < n; i++)
-        if (!strcmp(v, names[i])) {
-            *out = i;
-            return 0;
-        }
-    const char *best = cli_closest(v, names);
-    if (best) return cli_usage_error("train", "%s: unknown '%s' (did you mean '%s'?)", what, v, best);
-    return cli_usage_error("train", "%s: unknown '%s'", what, v);
+    cn_train_config *c = &o->cfg;
+    double lr = c->optim.lr, wd = c->optim.weight_decay;
+    cn_optim_config keep = c->optim;
+    cn_optim_defaults(&c->optim, (cn_optim_kind)k);
+    c->optim.schedule = keep.schedule, c->optim.warmup_steps = keep.warmup_steps;
+    c->optim.step_size = keep.step_size, c->optim.pct_start = keep.pct_start;
+    c->optim.clip_norm = keep.clip_norm, c->optim.l1 = keep.l1, c->optim.momentum = keep.momentum;
+    if (o->lr_set) c->optim.lr = lr;
+    else if (k == CN_OPTIM_ADAM || k == CN_OPTIM_ADAMW) c->optim.lr = keep.schedule == CN_SCHED_ONECYCLE ? 3e-3 : 1e-3;
+    c->optim.weight_decay = o->wd_set ? wd : keep.weight_decay;
 }
 
+/* --optimizer, --schedule, --init, --monitor: a name of the option's choices */
+static int set_choice(cli_args *a, const cli_option *opt, const char *value)
+{
+    train_opts *o = opt->target;
+    int k;
+    if (cli_choice(a, opt, value, &k)) return EXIT_USAGE;
+    if (opt->choices == optims) set_optimizer(o, k);
+    else if (opt->choices == scheds) o->cfg.optim.schedule = (cn_schedule)k;
+    else if (opt->choices == inits) o->cfg.init = (cn_init)k;
+    else o->cfg.monitor = (cn_monitor)k;
+    return 0;
+}
+
+/* Returns CLI_GO_ON, 0 after printing --help, or the exit status of a usage error. */
 static int parse_args(int argc, char **argv, train_opts *o)
 {
-    static const char *const known[] = { "-e", "--data", "--val", "--crop", "--flip", "--epochs", "--batch", "--optimizer",
-                                         "--lr", "--momentum", "--schedule", "--warmup", "--step-size", "--weight-decay",
-                                         "--l1", "--clip", "--label-smoothing", "--init", "--seed", "--seeds", "--out", "--test",
-                                         "--resume", "--replace", "--quiet", "--threads", "--patience", "--monitor",
-                                         "--init-from", "--freeze", "--help", NULL };
-    static const char *const optims[] = { "sgd", "momentum", "nesterov", "adam", "adamw", NULL };
-    static const char *const scheds[] = { "constant", "step", "cosine", "onecycle", NULL };
-    static const char *const inits[] = { "kaiming", "kaiming-uniform", "xavier", "xavier-uniform", NULL };
-    static const char *const monitors[] = { "accuracy", "loss", NULL };
     cn_train_config *c = &o->cfg;
-    int64_t v;
-    int k, lr_set = 0, wd_set = 0;
-    cli_args a;
-    cli_args_init(&a, "train", argc, argv);
-#define INT_OPT(name, lo, hi, dst) \
-    else if (cli_opt(&a, name)) { if (cli_parse_int("train", name, a.value, lo, hi, &v)) return EXIT_USAGE; dst = v; }
-#define REAL_OPT(name, dst) \
-    else if (cli_opt(&a, name)) { if (cli_parse_double("train", name, a.value, &dst)) return EXIT_USAGE; }
-    while (cli_more(&a)) {
-        if (cli_flag(&a, "--help") || cli_flag(&a, "-h")) {
-            help();
-            return -1;
-        }
-        else if (cli_opt(&a, "-e")) o->spec_text = a.value;
-        else if (cli_opt(&a, "--data")) o->data = a.value;
-        else if (cli_opt(&a, "--test")) o->test = a.value;
-        else if (cli_opt(&a, "--out")) o->out = a.value;
-        else if (cli_opt(&a, "--resume")) o->resume = a.value;
-        else if (cli_opt(&a, "--init-from")) o->init_from = a.value;
-        else if (cli_opt(&a, "--freeze")) o->freeze = a.value;
-        else if (cli_flag(&a, "--flip")) c->flip = 1;
-        else if (cli_flag(&a, "--quiet")) o->quiet = 1;
-        else if (cli_flag(&a, "--replace")) o->replace = 1;
-        else if (cli_opt(&a, "--threads")) {
-            if (cli_threads("train", a.value)) return EXIT_USAGE;
-        }
-        INT_OPT("--epochs", 1, 100000, o->epochs_given)
-        INT_OPT("--batch", 1, 1 << 20, c->batch)
-        INT_OPT("--crop", 0, 64, c->crop_pad)
-        INT_OPT("--warmup", 0, INT64_C(1) << 40, c->optim.warmup_steps)
-        INT_OPT("--step-size", 1, INT64_C(1) << 40, c->optim.step_size)
-        INT_OPT("--seed", 0, INT64_MAX, c->seed)
-        INT_OPT("--seeds", 1, 1000, o->seeds)
-        INT_OPT("--patience", 1, 100000, c->patience)
-        else if (cli_opt(&a, "--val")) {
-            if (cli_parse_double("train", "--val", a.value, &c->val_fraction)) return EXIT_USAGE;
-            o->val_given = 1;
-        }
-        REAL_OPT("--momentum", c->optim.momentum)
-        REAL_OPT("--l1", c->optim.l1)
-        REAL_OPT("--clip", c->optim.clip_norm)
-        REAL_OPT("--label-smoothing", c->label_smoothing)
-        else if (cli_opt(&a, "--lr")) {
-            if (cli_parse_double("train", "--lr", a.value, &c->optim.lr)) return EXIT_USAGE;
-            lr_set = 1;
-        } else if (cli_opt(&a, "--weight-decay")) {
-            if (cli_parse_double("train", "--weight-decay", a.value, &c->optim.weight_decay)) return EXIT_USAGE;
-            wd_set = 1;
-        } else if (cli_opt(&a, "--optimizer")) {
-            if (parse_choice("--optimizer", a.value, optims, 5, &k)) return EXIT_USAGE;
-            double lr = c->optim.lr, wd = c->optim.weight_decay;
-            cn_optim_config keep = c->optim;
-            cn_optim_defaults(&c->optim, (cn_optim_kind)k);
-            c->optim.schedule = keep.schedule, c->optim.warmup_steps = keep.warmup_steps;
-            c->optim.step_size = keep.step_size, c->optim.pct_start = keep.pct_start;
-            c->optim.clip_norm = keep.clip_norm, c->optim.l1 = keep.l1, c->optim.momentum = keep.momentum;
-            if (lr_set) c->optim.lr = lr;
-            else if (k == CN_OPTIM_ADAM || k == CN_OPTIM_ADAMW) c->optim.lr = keep.schedule == CN_SCHED_ONECYCLE ? 3e-3 : 1e-3;
-            c->optim.weight_decay = wd_set ? wd : keep.weight_decay;
-        } else if (cli_opt(&a, "--schedule")) {
-            if (parse_choice("--schedule", a.value, scheds, 4, &k)) return EXIT_USAGE;
-            c->optim.schedule = (cn_schedule)k;
-        } else if (cli_opt(&a, "--monitor")) {
-            if (parse_choice("--monitor", a.value, monitors, 2, &k)) return EXIT_USAGE;
-            c->monitor = (cn_monitor)k;
-        } else if (cli_opt(&a, "--init")) {
-            if (parse_choice("--init", a.value, inits, 4, &k)) return EXIT_USAGE;
-            c->init = (cn_init)k;
-        } else if (a.failed) {
-            break;
-        } else if (!cli_is_option(cli_peek(&a)) && !o->spec) {
-            o->spec = cli_next(&a);
-        } else {
-            return cli_unknown(&a, known);
-        }
-    }
-#undef INT_OPT
-#undef REAL_OPT
-    if (o->epochs_given) c->epochs = o->epochs_given;
-    return a.failed ? EXIT_USAGE : 0;
+    const cli_option opts[] = {
+        { "-e", "TEXT", CLI_TEXT, &o->spec_text, .help = NULL }, /* the usage lines say it */
+        { "--data", "D", CLI_TEXT, &o->data, .heading = "data:",
+          .help = "an MNIST-format folder (train-* and t10k-* IDX files, .gz or not), a\n"
+                  "folder of class sub-folders of PNG/JPEG images, or one with train/ and\n"
+                  "test/ (and val/) such folders (default: fashion-mnist, Debian's copy in\n" CLI_FASHION_MNIST ")" },
+        { "--test", "D", CLI_TEXT, &o->test,
+          .help = "the test half: an MNIST-format folder's t10k-* files, an image folder's\n"
+                  "test/, or a whole image folder (default: the test half of --data)" },
+        { "--val", "F", CLI_REAL, &c->val_fraction, .given = &o->val_given,
+          .help = "fraction of the training images held out for validation (default 0.1;\n"
+                  "an image folder's val/ half, when it has one, is used instead)" },
+        { "--crop", "P", CLI_INT, &c->crop_pad, 0, 64, .help = "augmentation: random crop after zero-padding by P pixels (default 0)" },
+        { "--flip", NULL, CLI_FLAG, &c->flip, .help = "augmentation: random horizontal flips" },
+        { "--epochs", "N", CLI_INT, &o->epochs_given, 1, 100000, .heading = "training:", .help = "(default 10)" },
+        { "--batch", "N", CLI_INT, &c->batch, 1, 1 << 20, .help = "(default 64)" },
+        { "--optimizer", "K", CLI_CALL, o, .call = set_choice, .choices = optims,
+          .help = "sgd, momentum, nesterov (default), adam, adamw" },
+        { "--lr", "X", CLI_REAL, &c->optim.lr, .given = &o->lr_set, .help = "learning rate, the peak for one-cycle (default 0.05)" },
+        { "--momentum", "M", CLI_REAL, &c->optim.momentum, .help = "(default 0.9)" },
+        { "--schedule", "S", CLI_CALL, o, .call = set_choice, .choices = scheds,
+          .help = "constant, step, cosine, onecycle (default)" },
+        { "--warmup", "N", CLI_INT, &c->optim.warmup_steps, 0, INT64_C(1) << 40,
+          .help = "linear warm-up steps (constant, step, cosine)" },
+        { "--step-size", "N", CLI_INT, &c->optim.step_size, 1, INT64_C(1) << 40,
+          .help = "step schedule: steps between decays (gamma 0.1)" },
+        { "--weight-decay", "X", CLI_REAL, &c->optim.weight_decay, .given = &o->wd_set,
+          .help = "L2 (decoupled for adamw) (default 5e-4)" },
+        { "--l1", "X", CLI_REAL, &c->optim.l1, .help = "L1 penalty" },
+        { "--clip", "X", CLI_REAL, &c->optim.clip_norm, .help = "clip the gradient's global norm to X" },
+        { "--label-smoothing", "X", CLI_REAL, &c->label_smoothing, .help = "(default 0)" },
+        { "--init", "I", CLI_CALL, o, .call = set_choice, .choices = inits,
+          .help = "kaiming (default), kaiming-uniform, xavier, xavier-uniform" },
+        { "--seed", "S", CLI_INT, &c->seed, 0, INT64_MAX, .help = "(default 1); the same seed gives the same weights, bit for bit" },
+        { "--seeds", "N", CLI_INT, &o->seeds, 1, 1000, .help = "train N times (seeds S, S+1, ...) and report mean +- sample std" },
+        { "--patience", "N", CLI_INT, &c->patience, 1, 100000,
+          .help = "stop early once N epochs in a row gave no better validation accuracy\n"
+                  "(or loss, with --monitor loss)" },
+        { "--monitor", "M", CLI_CALL, o, .call = set_choice, .choices = monitors,
+          .help = "what 'best' means for model.safetensors and --patience: accuracy\n"
+                  "(default) or loss, of the validation images (the training figures\n"
+                  "with --val 0)" },
+        { "--init-from", "RUN", CLI_TEXT, &o->init_from, .heading = "fine-tuning:",
+          .help = "start from the weights of another run (its folder or a .safetensors):\n"
+                  "every tensor whose layer name and shape match is copied, the rest is\n"
+                  "initialised; without a spec the run's own net is used, its last layer\n"
+                  "made anew for the data's number of classes when that differs" },
+        { "--freeze", "L,...", CLI_TEXT, &o->freeze,
+          .help = "layers (by name, as `convnet summary` shows them) whose weights are not\n"
+                  "changed by training" },
+        { "--out", "DIR", CLI_TEXT, &o->out, .heading = "output:",
+          .help = "model.safetensors (best by validation), last.safetensors (to resume),\n"
+                  "metrics.csv, steps.csv, run.json, report.html (rewritten after every\n"
+                  "epoch while training) (default runs/<spec name>); a\n"
+                  "folder belongs to one run: one holding another run is refused" },
+        { "--replace", NULL, CLI_FLAG, &o->replace,
+          .help = "start over in an --out folder that holds another run (its files go)" },
+        { "--resume", "DIR", CLI_TEXT, &o->resume,
+          .help = "continue the run in DIR from its last completed epoch (a run stopped\n"
+                  "before its first epoch ended starts again from the beginning); with\n"
+                  "--epochs N the run gets a new length, finished or not" },
+        { "--quiet", NULL, CLI_FLAG, &o->quiet, .help = "no progress, only the final result" },
+        { "--threads", "N", CLI_CALL, .call = cli_threads_option,
+          .help = CLI_THREADS_HELP ";\nthe same bits on any number" },
+        { 0 },
+    };
+    int rc = cli_parse("train", argc, argv, opts, help, cli_take_one, &o->spec);
+    if (rc == CLI_GO_ON && o->epochs_given) c->epochs = o->epochs_given;
+    return rc;
 }
 
 /* ---- progress ------------------------------------------------------------------------------ */
@@ -531,7 +484,7 @@ static int saved_settings(const char *where, const char *saved, const char *seed
     for (char *t = strtok(*words, "\n"); t && n < 256; t = strtok(NULL, "\n")) argv_saved[n++] = t;
     train_opts again = { .seeds = 1 };
     cn_train_defaults(&again.cfg);
-    if (!saved || !seed || parse_args(n, argv_saved, &again) != 0)
+    if (!saved || !seed || parse_args(n, argv_saved, &again) != CLI_GO_ON)
         return cli_error("%s: no settings to resume with (train_args, seed)", where);
     *old_epochs = again.cfg.epochs;
     again.cfg.seed = strtoull(seed, NULL, 10);
@@ -664,7 +617,8 @@ int cmd_train(int argc, char **argv)
     train_opts o = { .seeds = 1 };
     cn_train_defaults(&o.cfg);
     int rc = parse_args(argc, argv, &o);
-    if (rc) return rc < 0 ? 0 : rc;
+    if (rc != CLI_GO_ON) return rc;
+    rc = 0;
     if (o.resume) {
         /* the run continues with the settings it was started with */
         for (int i = 0; i < argc; i++) {

@@ -53,7 +53,6 @@ void cli_args_init(cli_args *a, const char *cmd, int argc, char **argv)
     *a = (cli_args){ .argc = argc, .i = 0, .argv = argv, .cmd = cmd };
 }
 
-int cli_more(const cli_args *a) { return a->i < a->argc && !a->failed; }
 const char *cli_peek(const cli_args *a) { return a->i < a->argc ? a->argv[a->i] : NULL; }
 const char *cli_next(cli_args *a) { return a->i < a->argc ? a->argv[a->i++] : NULL; }
 
@@ -64,67 +63,19 @@ int cli_is_option(const char *s)
     return s[0] == '-' && s[1] && !isdigit((unsigned char)s[1]) && s[1] != '.';
 }
 
-int cli_flag(cli_args *a, const char *name)
-{
-    if (a->i < a->argc && strcmp(a->argv[a->i], name) == 0) {
-        a->i++;
-        return 1;
-    }
-    return 0;
-}
-
-int cli_opt(cli_args *a, const char *name)
-{
-    if (a->i >= a->argc) return 0;
-    const char *s = a->argv[a->i];
-    size_t n = strlen(name);
-    if (strncmp(s, name, n) != 0) return 0;
-    if (s[n] == '=') {
-        a->value = s + n + 1;
-        a->i++;
-        return 1;
-    }
-    if (s[n] != '\0') return 0;
-    if (a->i + 1 >= a->argc) {
-        cli_usage_error(a->cmd, "%s needs a value", name);
-        a->failed = 1;
-        a->i++;
-        return 0;
-    }
-    a->value = a->argv[a->i + 1];
-    a->i += 2;
-    return 1;
-}
-
-static int edit_distance(const char *s, const char *t)
-{
-    size_t ls = strlen(s), lt = strlen(t);
-    if (ls > 40 || lt > 40) return 99;
-    int d[41][41];
-    for (size_t i = 0; i <= ls; i++) d[i][0] = (int)i;
-    for (size_t j = 0; j <= lt; j++) d[0][j] = (int)j;
-    for (size_t i = 1; i <= ls; i++)
-        for (size_t j = 1; j <= lt; j++) {
-            int c = d[i - 1][j - 1] + (s[i - 1] != t[j - 1]);
-            if (d[i - 1][j] + 1 < c) c = d[i - 1][j] + 1;
-            if (d[i][j - 1] + 1 < c) c = d[i][j - 1] + 1;
-            d[i][j] = c;
-        }
-    return d[ls][lt];
-}
-
 const char *cli_closest(const char *word, const char *const *known)
 {
     const char *best = NULL;
     int bd = 3;
     for (int k = 0; known && known[k]; k++) {
-        int d = edit_distance(word, known[k]);
+        int d = cn_edit_distance(word, known[k]);
         if (d < bd) bd = d, best = known[k];
     }
     return best;
 }
 
-int cli_unknown(cli_args *a, const char *const *known)
+/* An unknown option or an unexpected argument: the usage error, with the closest of known */
+static int unknown_arg(cli_args *a, const char *const *known)
 {
     const char *s = a->argv[a->i];
     char word[64];
@@ -133,6 +84,124 @@ int cli_unknown(cli_args *a, const char *const *known)
     if (best) return cli_usage_error(a->cmd, "unknown option '%s' (did you mean '%s'?)", word, best);
     if (cli_is_option(s)) return cli_usage_error(a->cmd, "unknown option '%s'", word);
     return cli_usage_error(a->cmd, "unexpected argument '%s'", s);
+}
+
+/* The names of opts (and --help when the command has it), NULL-terminated, for cli_closest. */
+#define CLI_MAX_OPTIONS 63
+static void option_names(const cli_option *opts, int with_help, const char **names)
+{
+    int n = 0;
+    for (const cli_option *o = opts; o->name && n < CLI_MAX_OPTIONS - 1; o++) names[n++] = o->name;
+    if (with_help) names[n++] = "--help";
+    names[n] = NULL;
+}
+
+/* the option that s names: "--name", or "--name=value" for one that takes a value (*value) */
+static const cli_option *find_option(const cli_option *opts, const char *s, const char **value)
+{
+    *value = NULL;
+    for (const cli_option *o = opts; o->name; o++) {
+        size_t n = strlen(o->name);
+        if (strncmp(s, o->name, n) != 0) continue;
+        if (s[n] == '\0') return o;
+        if (s[n] == '=' && o->arg) {
+            *value = s + n + 1;
+            return o;
+        }
+    }
+    return NULL;
+}
+
+/* stores an option's value where its table row says; 0 or the exit status */
+static int set_option(cli_args *a, const cli_option *o, const char *v)
+{
+    switch (o->kind) {
+    case CLI_FLAG: *(int *)o->target = 1; break;
+    case CLI_SET: *(int *)o->target = (int)o->lo; break;
+    case CLI_TEXT: *(const char **)o->target = v; break;
+    case CLI_INT: return cli_parse_int(a->cmd, o->name, v, o->lo, o->hi, o->target) ? EXIT_USAGE : 0;
+    case CLI_REAL: return cli_parse_double(a->cmd, o->name, v, o->target) ? EXIT_USAGE : 0;
+    case CLI_CALL: return o->call(a, o, v);
+    }
+    return 0;
+}
+
+int cli_parse(const char *cmd, int argc, char **argv, const cli_option *opts, void (*help)(const cli_option *opts),
+              int (*plain)(void *state, const char *arg), void *state)
+{
+    cli_args args, *a = &args;
+    cli_args_init(a, cmd, argc, argv);
+    while (a->i < a->argc) {
+        const char *s = a->argv[a->i], *v;
+        if (help && (!strcmp(s, "--help") || !strcmp(s, "-h"))) {
+            help(opts);
+            return 0;
+        }
+        const cli_option *o = find_option(opts, s, &v);
+        if (!o) {
+            if (!cli_is_option(s) && plain && plain(state, s)) {
+                a->i++;
+                continue;
+            }
+            const char *names[CLI_MAX_OPTIONS + 1];
+            option_names(opts, help != NULL, names);
+            return unknown_arg(a, names);
+        }
+        a->i++;
+        if (o->arg && !v) {
+            if (a->i >= a->argc) return cli_usage_error(a->cmd, "%s needs a value", o->name);
+            v = a->argv[a->i++];
+        }
+        if (o->given) *o->given = 1;
+        int rc = set_option(a, o, v);
+        if (rc) return rc;
+    }
+    return CLI_GO_ON;
+}
+
+void cli_print_options(const cli_option *opts, int width)
+{
+    for (const cli_option *o = opts; o->name; o++) {
+        if (o->heading) printf("%s\n", o->heading);
+        if (!o->help) continue;
+        char left[64];
+        snprintf(left, sizeof left, "%s%s%s", o->name, o->arg ? " " : "", o->arg ? o->arg : "");
+        printf("  %-*s ", width, left);
+        for (const char *p = o->help; *p;) {
+            size_t n = strcspn(p, "\n");
+            printf("%.*s\n", (int)n, p);
+            p += n;
+            if (*p == '\n' && *++p) printf("%*s", width + 3, "");
+        }
+    }
+}
+
+int cli_take_one(void *state, const char *arg)
+{
+    const char **slot = state;
+    if (*slot) return 0;
+    *slot = arg;
+    return 1;
+}
+
+int cli_choice(cli_args *a, const cli_option *opt, const char *value, int *k)
+{
+    for (int i = 0; opt->choices[i]; i++)
+        if (!strcmp(value, opt->choices[i])) {
+            *k = i;
+            return 0;
+        }
+    const char *best = cli_closest(value, opt->choices);
+    if (best) return cli_usage_error(a->cmd, "%s: unknown '%s' (did you mean '%s'?)", opt->name, value, best);
+    return cli_usage_error(a->cmd, "%s: unknown '%s'", opt->name, value);
+}
+
+int cli_threads_option(cli_args *a, const cli_option *opt, const char *value)
+{
+    int64_t n = 1;
+    if (cli_parse_int(a->cmd, opt->name, value, 1, 1024, &n)) return EXIT_USAGE;
+    cn_set_threads((int)n);
+    return 0;
 }
 
 int cli_parse_int(const char *cmd, const char *what, const char *s, int64_t lo, int64_t hi, int64_t *out)
@@ -144,14 +213,6 @@ int cli_parse_int(const char *cmd, const char *what, const char *s, int64_t lo, 
         return cli_usage_error(cmd, "%s must be a whole number from %lld to %lld, got '%s'", what, (long long)lo,
                                (long long)hi, s);
     *out = v;
-    return 0;
-}
-
-int cli_threads(const char *cmd, const char *s)
-{
-    int64_t n = 1;
-    if (cli_parse_int(cmd, "--threads", s, 1, 1024, &n)) return EXIT_USAGE;
-    cn_set_threads((int)n);
     return 0;
 }
 
@@ -273,14 +334,11 @@ int cli_parse_matrix(const char *cmd, const char *what, const char *s, float **v
     return 0;
 }
 
-int cli_spec_arg(cli_args *a, const char **file, const char **text)
+int cli_spec_plain(void *spec, const char *arg)
 {
-    if (cli_opt(a, "-e")) {
-        *text = a->value;
-        return 1;
-    }
-    if (a->failed || cli_is_option(cli_peek(a)) || *file || *text) return 0;
-    *file = cli_next(a);
+    cli_spec *sp = spec;
+    if (sp->file || sp->text) return 0;
+    sp->file = arg;
     return 1;
 }
 

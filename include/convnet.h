@@ -52,6 +52,11 @@ const char *cn_ctx_message(const cn_ctx *ctx);
 cn_status cn_ctx_status(const cn_ctx *ctx);
 void cn_ctx_clear(cn_ctx *ctx);
 
+/* Edit distance between two words (insertions, deletions, substitutions and transpositions of
+ * neighbours, each 1), the one behind every "did you mean" of the library and the CLI; 99 when
+ * either word has 40 characters or more. */
+int cn_edit_distance(const char *a, const char *b);
+
 /* ---- checked size arithmetic: 1 when the result fits, 0 on overflow -------------------- */
 
 static inline int cn_mul_ok(int64_t a, int64_t b, int64_t *r) { return !__builtin_mul_overflow(a, b, r); }
@@ -270,6 +275,28 @@ float *cn_optim_state(cn_optim *opt, int64_t *count);
 void cn_optim_set_steps(cn_optim *opt, int64_t steps);
 const cn_optim_config *cn_optim_get_config(const cn_optim *opt);
 const char *cn_optim_kind_name(cn_optim_kind kind);
+/* The kind cn_optim_kind_name calls `name`; 0 when no kind is called that. */
+int cn_optim_kind_from_name(const char *name, cn_optim_kind *kind);
+
+/* The optimizer's state, named as PyTorch's state_dict names it: per trainable tensor, a
+ * "momentum_buffer" (momentum, Nesterov), or an "exp_avg" and an "exp_avg_sq" (Adam, AdamW);
+ * SGD has none. The one place these names are written (checkpoints store "<tensor>.<state>"). */
+#define CN_OPTIM_MAX_STATES 2
+/* The state names of a kind into names[0 .. CN_OPTIM_MAX_STATES); returns how many. */
+int cn_optim_state_names(cn_optim_kind kind, const char **names);
+typedef struct cn_optim_state_tensor {
+    const char *param;  /* the parameter tensor it belongs to: "conv1.weight" */
+    const char *state;  /* "momentum_buffer", "exp_avg", "exp_avg_sq" */
+    int rank;
+    int64_t shape[4];   /* the parameter tensor's */
+    int64_t count;
+    float *data;        /* count values in the state slab: read to save them, written to restore them */
+} cn_optim_state_tensor;
+/* How many state tensors an optimizer made for net has: states x trainable tensors. */
+int cn_optim_tensor_count(const cn_optim *opt, const cn_net *net);
+/* State tensor i, in slab order: every trainable tensor's first state (in the net's tensor
+ * order), then every one's second. Fails when opt was not made for net or i is out of range. */
+cn_status cn_optim_tensor(cn_ctx *ctx, const cn_optim *opt, const cn_net *net, int i, cn_optim_state_tensor *out);
 
 /* ---- data ------------------------------------------------------------------------------------------ */
 
@@ -498,8 +525,8 @@ cn_status cn_conv_out_size(cn_ctx *ctx, int64_t in, int64_t k, int64_t stride, i
  * One file: 8-byte little-endian header length, a JSON header (each tensor's dtype F32, shape
  * and data_offsets; "__metadata__" a map of strings), then the raw little-endian data: the
  * layout PyTorch and Hugging Face read. Tensors: "<layer>.weight", "<layer>.bias",
- * "<layer>.running_mean", "<layer>.running_var"; optimizer state "<tensor>.momentum_buffer" or
- * "<tensor>.exp_avg" and "<tensor>.exp_avg_sq". The metadata always holds "spec" (the spec
+ * "<layer>.running_mean", "<layer>.running_var"; optimizer state "<tensor>.<state>" with the
+ * state names of cn_optim_state_names ("momentum_buffer", or "exp_avg" and "exp_avg_sq"). The metadata always holds "spec" (the spec
  * text), "spec_hash" (FNV-1a 64, hex), "format" ("convnet-2"), "crc32.<tensor>" for every tensor,
  * "meta_crc32" (CRC-32 of every other entry but the crc32.*, in key order, as key NUL value NUL),
  * and "optimizer"/"optimizer_steps" when optimizer state is saved; callers add their own keys.
@@ -593,6 +620,12 @@ typedef struct cn_train_progress {
     int best;                  /* epoch end: the best validation accuracy so far (or loss, by monitor) */
     double step_loss;          /* a batch: its own mean loss (loss above is the epoch's running mean) */
 } cn_train_progress;
+
+/* The columns of the CSV files a run writes in its out_dir (the header line, without its newline):
+ * metrics.csv has a row per epoch, steps.csv a row per optimizer step (that batch's loss and the
+ * learning rate it used). The trainer writes them and `convnet report` reads them by these. */
+#define CN_METRICS_COLUMNS "epoch,train_loss,train_acc,val_loss,val_acc,lr,seconds"
+#define CN_STEPS_COLUMNS "epoch,step,loss,lr"
 
 /* What "better" means for the best checkpoint and for early stopping: the validation accuracy
  * (higher) or the validation loss (lower); the training figures when nothing is held out. */

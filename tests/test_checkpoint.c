@@ -1020,6 +1020,50 @@ static void test_metadata_trust(void)
     cn_ctx_destroy(ctx);
 }
 
+/* The optimizer names its own state (PyTorch's state_dict names) and lists it per trainable
+ * tensor at the parameter offsets of its slab; the checkpoint stores "<tensor>.<state>". */
+static void test_optim_state_tensors(void)
+{
+    cn_ctx *ctx;
+    cn_ctx_create(NULL, &ctx);
+    const char *names[CN_OPTIM_MAX_STATES];
+    CHECK_INT(cn_optim_state_names(CN_OPTIM_SGD, names), 0);
+    CHECK_INT(cn_optim_state_names(CN_OPTIM_NESTEROV, names), 1);
+    CHECK_STR(names[0], "momentum_buffer");
+    CHECK_INT(cn_optim_state_names(CN_OPTIM_ADAMW, names), 2);
+    CHECK_STR(names[0], "exp_avg");
+    CHECK_STR(names[1], "exp_avg_sq");
+    cn_optim_kind kind = CN_OPTIM_SGD;
+    CHECK(cn_optim_kind_from_name("adamw", &kind) && kind == CN_OPTIM_ADAMW);
+    CHECK(!cn_optim_kind_from_name("adam ", &kind) && kind == CN_OPTIM_ADAMW);
+
+    cn_optim *opt;
+    cn_net *net = trained(ctx, SPEC, CN_OPTIM_ADAM, 2, &opt);
+    int64_t trainable, n_state;
+    const float *params = cn_net_params(net, &trainable, NULL), *state = cn_optim_state(opt, &n_state);
+    /* conv weight and bias, batch norm gamma and beta, dense weight and bias: 6 trainable tensors */
+    CHECK_INT(cn_optim_tensor_count(opt, net), 12);
+    static const char *const params_in_order[] = { "conv1.weight", "conv1.bias", "batchnorm1.weight", "batchnorm1.bias",
+                                                   "dense1.weight", "dense1.bias" };
+    for (int i = 0; i < 12; i++) {
+        cn_optim_state_tensor x;
+        cn_tensor p;
+        CHECK(cn_optim_tensor(ctx, opt, net, i, &x) == CN_OK);
+        CHECK(cn_net_find_tensor(ctx, net, params_in_order[i % 6], &p) == CN_OK);
+        CHECK_STR(x.param, params_in_order[i % 6]);
+        CHECK_STR(x.state, i < 6 ? "exp_avg" : "exp_avg_sq");
+        CHECK(x.rank == p.rank && x.count == p.count && memcmp(x.shape, p.shape, sizeof x.shape) == 0);
+        CHECK(x.data == state + (i / 6) * trainable + (p.data - params));
+    }
+    cn_optim_state_tensor x;
+    CHECK(cn_optim_tensor(ctx, opt, net, 12, &x) == CN_E_ARG && x.data == NULL);
+    CHECK(cn_optim_tensor(ctx, opt, net, -1, &x) == CN_E_ARG);
+    CHECK_INT(n_state, 2 * trainable);
+    cn_optim_destroy(opt);
+    cn_net_destroy(net);
+    cn_ctx_destroy(ctx);
+}
+
 static void test_cleanup(void)
 {
     char cmd[128];
@@ -1040,6 +1084,7 @@ static const test_case cases[] = {
     { "allocation failures", test_allocation_failures },
     { "PyTorch reads the file", test_pytorch_reads_it },
     { "metadata: checksum and validation", test_metadata_trust },
+    { "optimizer state tensors", test_optim_state_tensors },
     { "cleanup", test_cleanup },
 };
 TEST_MAIN(cases)

@@ -3,6 +3,7 @@
  * concat, add), receptive fields, the explanation text, and memory planning. Every expected
  * number is worked out by hand in the comment beside it. */
 #include "fail_alloc.h"
+#include "ops/op_impl.h"
 #include "test_util.h"
 
 static cn_ctx *ctx;
@@ -321,8 +322,65 @@ static void test_memory_malloc_sweep(void)
     cn_net_destroy(net);
 }
 
+/* cn_window_dim, the one output-size formula, one dimension at a time */
+static void test_window_dim(void)
+{
+    int64_t out = -1, lo = -1, hi = -1;
+    /* floor((10 + 0 - (2*(3-1) + 1)) / 1) + 1 = 6: a 3-tap kernel dilated by 2 spans 5 */
+    CHECK(cn_window_dim(CN_PAD_EXPLICIT, 10, 3, 1, 2, 0, 0, &out, &lo, &hi));
+    CHECK_INT(out, 6);
+    CHECK_INT(lo, 0);
+    CHECK_INT(hi, 0);
+    /* floor((7 + 2 - 3) / 2) + 1 = 4 */
+    CHECK(cn_window_dim(CN_PAD_EXPLICIT, 7, 3, 2, 1, 1, 0, &out, &lo, &hi));
+    CHECK_INT(out, 4);
+    CHECK_INT(lo, 1);
+    CHECK_INT(hi, 1);
+    /* ceil((6 + 2 - 3) / 2) + 1 = 4; the last window starts at 3*2 - 1 = 5 < 6, inside the input,
+     * and ends at 5 + 3 = 8 = 6 + 2: it reaches 2 past the input (PyTorch MaxPool2d(3, 2, 1,
+     * ceil_mode=True) on 6 gives 4) */
+    CHECK(cn_window_dim(CN_PAD_EXPLICIT, 6, 3, 2, 1, 1, 1, &out, &lo, &hi));
+    CHECK_INT(out, 4);
+    CHECK_INT(lo, 1);
+    CHECK_INT(hi, 2);
+    /* ceil((5 + 2 - 2) / 2) + 1 = 4, but the 4th window would start at 3*2 = 6 >= 5 + 1, in the
+     * right padding only: 3 (PyTorch MaxPool2d(2, 2, 1, ceil_mode=True) on 5 gives 3) */
+    CHECK(cn_window_dim(CN_PAD_EXPLICIT, 5, 2, 2, 1, 1, 1, &out, &lo, &hi));
+    CHECK_INT(out, 3);
+    CHECK_INT(lo, 1);
+    CHECK_INT(hi, 1);
+    /* ceil((5 - 2) / 2) + 1 = 3: the last window [4, 6) overhangs the input by 1 */
+    CHECK(cn_window_dim(CN_PAD_EXPLICIT, 5, 2, 2, 1, 0, 1, &out, &lo, &hi));
+    CHECK_INT(out, 3);
+    CHECK_INT(lo, 0);
+    CHECK_INT(hi, 1);
+    /* same: ceil(7 / 2) = 4, padding (4-1)*2 + 3 - 7 = 2 split 1 + 1; ceil(6 / 2) = 3, padding
+     * (3-1)*2 + 3 - 6 = 1, the odd one after */
+    CHECK(cn_window_dim(CN_PAD_SAME, 7, 3, 2, 1, 0, 0, &out, &lo, &hi));
+    CHECK_INT(out, 4);
+    CHECK_INT(lo, 1);
+    CHECK_INT(hi, 1);
+    CHECK(cn_window_dim(CN_PAD_SAME, 6, 3, 2, 1, 0, 0, &out, &lo, &hi));
+    CHECK_INT(out, 3);
+    CHECK_INT(lo, 0);
+    CHECK_INT(hi, 1);
+    /* valid ignores the pad: floor((6 - 3) / 1) + 1 = 4 */
+    CHECK(cn_window_dim(CN_PAD_VALID, 6, 3, 1, 1, 2, 0, &out, &lo, &hi));
+    CHECK_INT(out, 4);
+    CHECK_INT(lo, 0);
+    CHECK_INT(hi, 0);
+    /* a kernel of 5 over 3 + 2*0: does not fit */
+    CHECK(!cn_window_dim(CN_PAD_EXPLICIT, 3, 5, 1, 1, 0, 0, &out, &lo, &hi));
+    /* the public entry reads the same formula: floor((10 + 2 - 5) / 2) + 1 = 4 */
+    CHECK_INT(cn_conv_out_size(ctx, 10, 3, 2, 1, 2, &out), CN_OK);
+    CHECK_INT(out, 4);
+    CHECK_INT(cn_conv_out_size(ctx, 3, 5, 1, 0, 1, &out), CN_E_SHAPE);
+    CHECK_INT(out, 0);
+}
+
 static const test_case cases[] = {
     { "setup", setup },
+    { "window output size (cn_window_dim)", test_window_dim },
     { "stride and pad=same", test_stride_and_same },
     { "dilation, groups, rectangular kernels, bias", test_dilation_groups_rect },
     { "pooling", test_pooling },

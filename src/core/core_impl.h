@@ -46,7 +46,6 @@ typedef struct cn_strbuf {
 
 void cn_sb_init(cn_strbuf *sb, char *buf, size_t cap);
 void cn_sb_printf(cn_strbuf *sb, const char *fmt, ...) CN_PRINTF(2, 3);
-void cn_sb_vprintf(cn_strbuf *sb, const char *fmt, va_list ap);
 /* Appends n with thousands separators: 3538944 -> "3,538,944". */
 void cn_sb_count(cn_strbuf *sb, int64_t n);
 
@@ -68,8 +67,6 @@ static inline uint64_t cn_rng_step(cn_rng *rng)
     return result;
 }
 
-/* Edit distance (insertions, deletions, substitutions, transpositions), capped at 99. */
-int cn_edit_distance(const char *a, const char *b);
 /* The candidate closest to word if it is close enough to be a likely misspelling, else NULL. */
 const char *cn_suggest(const char *word, const char *const *candidates, int n);
 

@@ -12,19 +12,14 @@ void cn_sb_init(cn_strbuf *sb, char *buf, size_t cap)
     if (sb->cap) sb->buf[0] = '\0';
 }
 
-void cn_sb_vprintf(cn_strbuf *sb, const char *fmt, va_list ap)
-{
-    size_t room = sb->len < sb->cap ? sb->cap - sb->len : 0;
-    int n = vsnprintf(room ? sb->buf + sb->len : NULL, room, fmt, ap);
-    if (n > 0) sb->len += (size_t)n;
-}
-
 void cn_sb_printf(cn_strbuf *sb, const char *fmt, ...)
 {
+    size_t room = sb->len < sb->cap ? sb->cap - sb->len : 0;
     va_list ap;
     va_start(ap, fmt);
-    cn_sb_vprintf(sb, fmt, ap);
+    int n = vsnprintf(room ? sb->buf + sb->len : NULL, room, fmt, ap);
     va_end(ap);
+    if (n > 0) sb->len += (size_t)n;
 }
 
 void cn_sb_count(cn_strbuf *sb, int64_t n)

@@ -3,22 +3,16 @@
  * output channel), so the arithmetic is the layer's own: cross-correlation, no kernel flip.
  * Covered by tests/test_filter.c (PNG in, pixels out, worked by hand) and tests/cli_test.sh. */
 #include "../ops/conv_ref.h"
+#include "../ops/op_impl.h"
 #include "data_impl.h"
 
-/* One side of the window: out and the padding before it. pad=same is the conv layer's
- * (src/ops/infer_util.c): out = ceil(in / s), the odd padded row or column at the end. */
+/* One side of the window: out and the padding before it, by the conv layer's own formula
+ * (cn_window_dim): pad=same gives out = ceil(in / s), the odd padded row or column at the end. */
 static int filter_dim(int64_t in, int64_t k, int64_t s, int64_t pad, int64_t *out, int64_t *before)
 {
-    if (pad == CN_FILTER_PAD_SAME) {
-        *out = (in + s - 1) / s;
-        int64_t total = (*out - 1) * s + k - in;
-        *before = total > 0 ? total / 2 : 0;
-        return 1;
-    }
-    *before = pad;
-    if (k > in + 2 * pad) return 0;
-    *out = (in + 2 * pad - k) / s + 1;
-    return 1;
+    int64_t after;
+    return cn_window_dim(pad == CN_FILTER_PAD_SAME ? CN_PAD_SAME : CN_PAD_EXPLICIT, in, k, s, 1, pad, 0, out, before,
+                         &after);
 }
 
 cn_status cn_image_filter(cn_ctx *ctx, const float *x, int64_t c, int64_t h, int64_t w, const float *k, int64_t kh,

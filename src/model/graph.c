@@ -173,13 +173,14 @@ static cn_status report_cycle(cn_ctx *ctx, const char *file, const cn_node *node
         u = next; /* never -1: see above */
     }
     /* path[first] = u reads path[first+1] ... reads path[len-1], which reads u: data flows the other way */
+    enum { CYCLE_SHOWN = 8 }; /* layers of a cycle named in the message */
     int first = step[u], shown = 0;
     char msg[512];
     cn_strbuf sb;
     cn_sb_init(&sb, msg, sizeof msg);
     cn_sb_printf(&sb, "%s -> ", nodes[u].name);
     for (int k = len - 1; k > first; k--, shown++) {
-        if (shown == 8 && k > first + 1) { /* a long cycle: its first 8 layers, then how many more */
+        if (shown == CYCLE_SHOWN && k > first + 1) { /* a long cycle: its first layers, then how many more */
             cn_sb_printf(&sb, "... (%d more) -> ", k - first);
             break;
         }

@@ -6,9 +6,9 @@
 
 #include "op_impl.h"
 
-static const cn_key no_keys[] = { { 0 } };
 static const cn_key leaky_keys[] = {
-    { "slope", CN_KT_FLOAT, offsetof(cn_attrs, slope), 0, "0.01", -1e30, 1e30, "slope for x < 0" },
+    { .name = "slope", .type = CN_KT_FLOAT, .offset = offsetof(cn_attrs, slope), .def = "0.01", .lo = -1e30,
+      .hi = 1e30, .doc = "slope for x < 0" },
     { 0 },
 };
 
@@ -42,21 +42,30 @@ static double act_deriv(act_kind k, double x, double y, double slope)
 #define CN_TEMPLATE_FILE "activation.c"
 #include "template.h"
 
-#define ACT_OP(op, help_text, key_table)                                                              \
-    const cn_op cn_op_##op = { .name = #op, .usage = #op, .help = help_text, .keys = key_table, .inputs = 1, \
-                               .infer = cn_infer_pointwise, .explain = cn_explain_pointwise,          \
-                               .forward = { op##_forward_f32, op##_forward_f64 },                     \
-                               .backward = { op##_backward_f32, op##_backward_f64 } };
-ACT_OP(relu, "max(0, x)", no_keys)
-ACT_OP(sigmoid, "1 / (1 + e^-x)", no_keys)
-ACT_OP(tanh, "(e^x - e^-x) / (e^x + e^-x)", no_keys)
+const cn_op cn_op_relu = {
+    .name = "relu", .usage = "relu", .help = "max(0, x)", .keys = cn_no_keys, .inputs = 1,
+    .infer = cn_infer_pointwise, .explain = cn_explain_pointwise,
+    .forward = { relu_forward_f32, relu_forward_f64 },
+    .backward = { relu_backward_f32, relu_backward_f64 },
+};
+const cn_op cn_op_sigmoid = {
+    .name = "sigmoid", .usage = "sigmoid", .help = "1 / (1 + e^-x)", .keys = cn_no_keys, .inputs = 1,
+    .infer = cn_infer_pointwise, .explain = cn_explain_pointwise,
+    .forward = { sigmoid_forward_f32, sigmoid_forward_f64 },
+    .backward = { sigmoid_backward_f32, sigmoid_backward_f64 },
+};
+const cn_op cn_op_tanh = {
+    .name = "tanh", .usage = "tanh", .help = "(e^x - e^-x) / (e^x + e^-x)", .keys = cn_no_keys, .inputs = 1,
+    .infer = cn_infer_pointwise, .explain = cn_explain_pointwise,
+    .forward = { tanh_forward_f32, tanh_forward_f64 },
+    .backward = { tanh_backward_f32, tanh_backward_f64 },
+};
 const cn_op cn_op_leakyrelu = {
     .name = "leakyrelu", .usage = "leakyrelu [slope=0.01]", .help = "x if x > 0 else slope*x", .keys = leaky_keys,
     .inputs = 1, .infer = cn_infer_pointwise, .explain = cn_explain_pointwise,
     .forward = { leakyrelu_forward_f32, leakyrelu_forward_f64 },
     .backward = { leakyrelu_backward_f32, leakyrelu_backward_f64 },
 };
-#undef ACT_OP
 
 #else /* ---- kernels, compiled once for float and once for double (template.h) ---------------- */
 
@@ -81,13 +90,14 @@ static void CN_FN(act_bwd)(const cn_op_io *io, act_kind k)
     for (int64_t i = 0; i < count; i++) dx[i] += (CN_REAL)(dy[i] * act_deriv(k, x[i], y[i], nd->a.slope));
 }
 
-#define ACT_KERNELS(op, kind)                                                              \
-    static void CN_FN(op##_forward)(const cn_op_io *io) { CN_FN(act_fwd)(io, kind); }     \
-    static void CN_FN(op##_backward)(const cn_op_io *io) { CN_FN(act_bwd)(io, kind); }
-ACT_KERNELS(relu, ACT_RELU)
-ACT_KERNELS(leakyrelu, ACT_LEAKY)
-ACT_KERNELS(sigmoid, ACT_SIGMOID)
-ACT_KERNELS(tanh, ACT_TANH)
-#undef ACT_KERNELS
+/* the op kernels (CN_FN(relu_forward) is relu_forward_f32 or relu_forward_f64, see template.h) */
+static void CN_FN(relu_forward)(const cn_op_io *io) { CN_FN(act_fwd)(io, ACT_RELU); }
+static void CN_FN(relu_backward)(const cn_op_io *io) { CN_FN(act_bwd)(io, ACT_RELU); }
+static void CN_FN(leakyrelu_forward)(const cn_op_io *io) { CN_FN(act_fwd)(io, ACT_LEAKY); }
+static void CN_FN(leakyrelu_backward)(const cn_op_io *io) { CN_FN(act_bwd)(io, ACT_LEAKY); }
+static void CN_FN(sigmoid_forward)(const cn_op_io *io) { CN_FN(act_fwd)(io, ACT_SIGMOID); }
+static void CN_FN(sigmoid_backward)(const cn_op_io *io) { CN_FN(act_bwd)(io, ACT_SIGMOID); }
+static void CN_FN(tanh_forward)(const cn_op_io *io) { CN_FN(act_fwd)(io, ACT_TANH); }
+static void CN_FN(tanh_backward)(const cn_op_io *io) { CN_FN(act_bwd)(io, ACT_TANH); }
 
 #endif

@@ -10,9 +10,10 @@
 #include "op_impl.h"
 
 static const cn_key keys[] = {
-    { "eps", CN_KT_FLOAT, offsetof(cn_attrs, eps), CN_KEY_LO_OPEN, "1e-5", 0, 1, "added to the variance" },
-    { "momentum", CN_KT_FLOAT, offsetof(cn_attrs, momentum), 0, "0.1", 0, 1,
-      "weight of the new batch in the running statistics" },
+    { .name = "eps", .type = CN_KT_FLOAT, .offset = offsetof(cn_attrs, eps), .flags = CN_KEY_LO_OPEN, .def = "1e-5",
+      .hi = 1, .doc = "added to the variance" },
+    { .name = "momentum", .type = CN_KT_FLOAT, .offset = offsetof(cn_attrs, momentum), .def = "0.1", .hi = 1,
+      .doc = "weight of the new batch in the running statistics" },
     { 0 },
 };
 

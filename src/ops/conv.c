@@ -9,16 +9,20 @@
 #include "op_impl.h"
 
 static const cn_key keys[] = {
-    { "filters", CN_KT_INT, offsetof(cn_attrs, filters), CN_KEY_POS | CN_KEY_REQ, NULL, 1, CN_INT_MAX,
-      "number of filters (output channels)" },
-    { "kernel", CN_KT_PAIR, offsetof(cn_attrs, kernel), CN_KEY_POS | CN_KEY_REQ, NULL, 1, CN_INT_MAX,
-      "kernel size K or KhxKw" },
-    { "stride", CN_KT_PAIR, offsetof(cn_attrs, stride), 0, "1", 1, CN_INT_MAX, "step S or ShxSw" },
-    { "pad", CN_KT_PAD, offsetof(cn_attrs, pad), 0, "0", 0, CN_INT_MAX, "zero padding N, NhxNw, same or valid" },
-    { "dilation", CN_KT_PAIR, offsetof(cn_attrs, dilation), 0, "1", 1, CN_INT_MAX, "spacing of kernel taps" },
-    { "groups", CN_KT_INT, offsetof(cn_attrs, groups), 0, "1", 1, CN_INT_MAX,
-      "channel groups (in and out channels divisible by it)" },
-    { "bias", CN_KT_BOOL, offsetof(cn_attrs, bias), 0, "yes", 0, 1, "add a bias per filter (yes|no)" },
+    { .name = "filters", .type = CN_KT_INT, .offset = offsetof(cn_attrs, filters), .flags = CN_KEY_POS | CN_KEY_REQ,
+      .lo = 1, .hi = CN_INT_MAX, .doc = "number of filters (output channels)" },
+    { .name = "kernel", .type = CN_KT_PAIR, .offset = offsetof(cn_attrs, kernel), .flags = CN_KEY_POS | CN_KEY_REQ,
+      .lo = 1, .hi = CN_INT_MAX, .doc = "kernel size K or KhxKw" },
+    { .name = "stride", .type = CN_KT_PAIR, .offset = offsetof(cn_attrs, stride), .def = "1", .lo = 1,
+      .hi = CN_INT_MAX, .doc = "step S or ShxSw" },
+    { .name = "pad", .type = CN_KT_PAD, .offset = offsetof(cn_attrs, pad), .def = "0", .hi = CN_INT_MAX,
+      .doc = "zero padding N, NhxNw, same or valid" },
+    { .name = "dilation", .type = CN_KT_PAIR, .offset = offsetof(cn_attrs, dilation), .def = "1", .lo = 1,
+      .hi = CN_INT_MAX, .doc = "spacing of kernel taps" },
+    { .name = "groups", .type = CN_KT_INT, .offset = offsetof(cn_attrs, groups), .def = "1", .lo = 1, .hi = CN_INT_MAX,
+      .doc = "channel groups (in and out channels divisible by it)" },
+    { .name = "bias", .type = CN_KT_BOOL, .offset = offsetof(cn_attrs, bias), .def = "yes", .hi = 1,
+      .doc = "add a bias per filter (yes|no)" },
     { 0 },
 };
 
@@ -127,12 +131,10 @@ cn_status cn_conv_out_size(cn_ctx *ctx, int64_t in, int64_t k, int64_t stride, i
     *out = 0;
     if (in < 1 || k < 1 || stride < 1 || pad < 0 || dilation < 1)
         return cn_fail(ctx, CN_E_ARG, "need input >= 1, kernel >= 1, stride >= 1, pad >= 0, dilation >= 1");
-    int64_t keff = dilation * (k - 1) + 1;
-    if (keff > in + 2 * pad)
-        return cn_fail(ctx, CN_E_SHAPE, "kernel %lld%s larger than padded input %lld", (long long)keff,
-                       dilation > 1 ? " (dilated)" : "", (long long)(in + 2 * pad));
-    *out = (in + 2 * pad - keff) / stride + 1;
-    return CN_OK;
+    int64_t lo, hi;
+    if (cn_window_dim(CN_PAD_EXPLICIT, in, k, stride, dilation, pad, 0, out, &lo, &hi)) return CN_OK;
+    return cn_fail(ctx, CN_E_SHAPE, "kernel %lld%s larger than padded input %lld", (long long)(dilation * (k - 1) + 1),
+                   dilation > 1 ? " (dilated)" : "", (long long)(in + 2 * pad));
 }
 
 cn_status cn_conv2d_single(cn_ctx *ctx, const float *x, int64_t h, int64_t w, const float *k, int64_t kh,

@@ -6,9 +6,10 @@
 #include "op_impl.h"
 
 static const cn_key keys[] = {
-    { "units", CN_KT_INT, offsetof(cn_attrs, units), CN_KEY_POS | CN_KEY_REQ, NULL, 1, CN_INT_MAX,
-      "number of outputs" },
-    { "bias", CN_KT_BOOL, offsetof(cn_attrs, bias), 0, "yes", 0, 1, "add a bias per output (yes|no)" },
+    { .name = "units", .type = CN_KT_INT, .offset = offsetof(cn_attrs, units), .flags = CN_KEY_POS | CN_KEY_REQ,
+      .lo = 1, .hi = CN_INT_MAX, .doc = "number of outputs" },
+    { .name = "bias", .type = CN_KT_BOOL, .offset = offsetof(cn_attrs, bias), .def = "yes", .hi = 1,
+      .doc = "add a bias per output (yes|no)" },
     { 0 },
 };
 

@@ -8,8 +8,8 @@
 #include "op_impl.h"
 
 static const cn_key keys[] = {
-    { "keep", CN_KT_FLOAT, offsetof(cn_attrs, keep), CN_KEY_REQ | CN_KEY_LO_OPEN, NULL, 0, 1,
-      "probability of keeping a value, in (0, 1]" },
+    { .name = "keep", .type = CN_KT_FLOAT, .offset = offsetof(cn_attrs, keep), .flags = CN_KEY_REQ | CN_KEY_LO_OPEN,
+      .hi = 1, .doc = "probability of keeping a value, in (0, 1]" },
     { 0 },
 };
 

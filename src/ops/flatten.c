@@ -5,7 +5,6 @@
 
 #include "op_impl.h"
 
-static const cn_key no_keys[] = { { 0 } };
 
 static cn_status infer(cn_ctx *ctx, const char *file, cn_node *n, const cn_node *const *in)
 {
@@ -29,7 +28,7 @@ static void explain(const cn_node *n, const cn_node *const *in, int64_t batch, c
 #include "template.h"
 
 const cn_op cn_op_flatten = {
-    .name = "flatten", .usage = "flatten", .help = "one vector per sample", .keys = no_keys, .inputs = 1,
+    .name = "flatten", .usage = "flatten", .help = "one vector per sample", .keys = cn_no_keys, .inputs = 1,
     .infer = infer, .explain = explain,
     .forward = { flatten_forward_f32, flatten_forward_f64 }, .backward = { flatten_backward_f32, flatten_backward_f64 },
 };

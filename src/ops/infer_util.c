@@ -4,6 +4,8 @@
 
 #include "op_impl.h"
 
+const cn_key cn_no_keys[] = { { 0 } };
+
 int cn_key_col(const cn_node *n, const char *name)
 {
     int k = cn_op_key_index(n->op, name);
@@ -42,9 +44,9 @@ void cn_explain_pointwise(const cn_node *n, const cn_node *const *in, int64_t ba
                  (long long)n->out.h, (long long)n->out.w, (long long)n->out.c);
 }
 
-/* One dimension of a sliding window. Returns 0 when the window does not fit. */
-static int window_dim(cn_pad_mode mode, int64_t in, int64_t k, int64_t s, int64_t d, int64_t p, int ceil_mode,
-                      int64_t *out, int64_t *lo, int64_t *hi)
+/* The one place the sliding-window output size is computed (see op_impl.h). */
+int cn_window_dim(cn_pad_mode mode, int64_t in, int64_t k, int64_t s, int64_t d, int64_t p, int ceil_mode,
+                  int64_t *out, int64_t *lo, int64_t *hi)
 {
     int64_t keff = d * (k - 1) + 1;
     if (mode == CN_PAD_SAME) {
@@ -71,8 +73,8 @@ cn_status cn_window_shape(cn_ctx *ctx, const char *file, cn_node *n, cn_dims in,
                           int ceil_mode, int64_t *oh, int64_t *ow)
 {
     const cn_pad *pad = &n->a.pad;
-    int okh = window_dim(pad->mode, in.h, k.h, s.h, d.h, pad->h, ceil_mode, oh, &n->pad_t, &n->pad_b);
-    int okw = window_dim(pad->mode, in.w, k.w, s.w, d.w, pad->w, ceil_mode, ow, &n->pad_l, &n->pad_r);
+    int okh = cn_window_dim(pad->mode, in.h, k.h, s.h, d.h, pad->h, ceil_mode, oh, &n->pad_t, &n->pad_b);
+    int okw = cn_window_dim(pad->mode, in.w, k.w, s.w, d.w, pad->w, ceil_mode, ow, &n->pad_l, &n->pad_r);
     if (okh && okw) return CN_OK;
     int64_t ph = pad->mode == CN_PAD_VALID ? 0 : pad->h, pw = pad->mode == CN_PAD_VALID ? 0 : pad->w;
     int64_t keh = d.h * (k.h - 1) + 1, kew = d.w * (k.w - 1) + 1;

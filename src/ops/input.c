@@ -2,8 +2,8 @@
 #include "op_impl.h"
 
 static const cn_key keys[] = {
-    { "shape", CN_KT_SHAPE, offsetof(cn_attrs, shape), CN_KEY_POS | CN_KEY_REQ, NULL, 1, CN_INT_MAX,
-      "height x width x channels, as 28x28x1 (HxW means one channel)" },
+    { .name = "shape", .type = CN_KT_SHAPE, .offset = offsetof(cn_attrs, shape), .flags = CN_KEY_POS | CN_KEY_REQ,
+      .lo = 1, .hi = CN_INT_MAX, .doc = "height x width x channels, as 28x28x1 (HxW means one channel)" },
     { 0 },
 };
 

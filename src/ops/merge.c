@@ -7,7 +7,7 @@
 #include "op_impl.h"
 
 static const cn_key keys[] = {
-    { "inputs", CN_KT_NAMES, 0, CN_KEY_POS | CN_KEY_REQ, NULL, 0, 0, "two or more layer names" },
+    { .name = "inputs", .type = CN_KT_NAMES, .flags = CN_KEY_POS | CN_KEY_REQ, .doc = "two or more layer names" },
     { 0 },
 };
 

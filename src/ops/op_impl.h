@@ -146,11 +146,22 @@ int cn_op_key_index(const cn_op *op, const char *key);
 
 /* ---- helpers shared by op files (infer_util.c) ---- */
 
+/* The key table of an op that has no keys (relu, flatten, softmax, ...). */
+extern const cn_key cn_no_keys[];
 /* Column of key `name` in the statement (the statement's column when defaulted). */
 int cn_key_col(const cn_node *n, const char *name);
 /* Output keeps the input's shape and receptive field; no parameters. */
 cn_status cn_infer_pointwise(cn_ctx *ctx, const char *file, cn_node *n, const cn_node *const *in);
 void cn_explain_pointwise(const cn_node *n, const cn_node *const *in, int64_t batch, cn_strbuf *sb);
+/* One dimension of a sliding window, the only place its output size is computed (the layers,
+ * cn_conv_out_size, `convnet filter`): keff = d*(k-1) + 1, and
+ *   explicit pad p (valid: p = 0): out = floor or ceil((in + 2p - keff) / s) + 1, lo = hi = p;
+ *     with ceil_mode, as PyTorch, the last window starts inside the input or its left padding,
+ *     and hi grows to the last window's overhang;
+ *   same (TensorFlow): out = ceil(in / s), the padding needed split lo, hi with the odd one in hi.
+ * Returns 0 (out unset) when the window is larger than the padded input. */
+int cn_window_dim(cn_pad_mode mode, int64_t in, int64_t k, int64_t s, int64_t d, int64_t p, int ceil_mode,
+                  int64_t *out, int64_t *lo, int64_t *hi);
 /* Output size of a sliding window (conv, pooling) over `in`, resolving pad=same and
  * pad=valid into n->pad_t/b/l/r; a window larger than the padded input names the kernel. */
 cn_status cn_window_shape(cn_ctx *ctx, const char *file, cn_node *n, cn_dims in, cn_pair k, cn_pair s, cn_pair d,

@@ -9,13 +9,14 @@
 extern const cn_op cn_op_maxpool, cn_op_minpool;
 
 static const cn_key keys[] = {
-    { "kernel", CN_KT_PAIR, offsetof(cn_attrs, kernel), CN_KEY_POS | CN_KEY_REQ, NULL, 1, CN_INT_MAX,
-      "window size K or KhxKw" },
-    { "stride", CN_KT_PAIR, offsetof(cn_attrs, stride), 0, NULL, 1, CN_INT_MAX, "step (default: the window size)" },
-    { "pad", CN_KT_PAD, offsetof(cn_attrs, pad), 0, "0", 0, CN_INT_MAX,
-      "padding N, NhxNw, same or valid (at most half the window)" },
-    { "ceil", CN_KT_BOOL, offsetof(cn_attrs, ceil), 0, "no", 0, 1,
-      "round the output size up, keeping a last partial window (yes|no)" },
+    { .name = "kernel", .type = CN_KT_PAIR, .offset = offsetof(cn_attrs, kernel), .flags = CN_KEY_POS | CN_KEY_REQ,
+      .lo = 1, .hi = CN_INT_MAX, .doc = "window size K or KhxKw" },
+    { .name = "stride", .type = CN_KT_PAIR, .offset = offsetof(cn_attrs, stride), .lo = 1, .hi = CN_INT_MAX,
+      .doc = "step (default: the window size)" },
+    { .name = "pad", .type = CN_KT_PAD, .offset = offsetof(cn_attrs, pad), .def = "0", .hi = CN_INT_MAX,
+      .doc = "padding N, NhxNw, same or valid (at most half the window)" },
+    { .name = "ceil", .type = CN_KT_BOOL, .offset = offsetof(cn_attrs, ceil), .def = "no", .hi = 1,
+      .doc = "round the output size up, keeping a last partial window (yes|no)" },
     { 0 },
 };
 
@@ -53,8 +54,6 @@ static void explain(const cn_node *n, const cn_node *const *in, int64_t batch, c
 #define POOL_USAGE(name) name " KxK [stride=S] [pad=N|same|valid] [ceil=yes|no]"
 
 /* ---- globalavgpool ------------------------------------------------------------------------ */
-
-static const cn_key no_keys[] = { { 0 } };
 
 static cn_status infer_global(cn_ctx *ctx, const char *file, cn_node *n, const cn_node *const *in)
 {
@@ -97,6 +96,12 @@ static cn_pool_geom global_geom(const cn_node *in, int64_t batch)
                            .sw = x->w, .oh = 1, .ow = 1 };
 }
 
+/* a pooling kernel's geometry: a window's, or the whole map's (globalavgpool) */
+static cn_pool_geom op_geom(const cn_op_io *io, int global)
+{
+    return global ? global_geom(io->in[0], io->batch) : cn_pool_geom_of(io->n, io->in[0], io->batch);
+}
+
 /* argmax: one int32 per output of max and min pooling */
 static int64_t aux_argmax(const cn_node *n, const cn_node *const *in, int64_t batch, size_t real_size)
 {
@@ -125,21 +130,11 @@ const cn_op cn_op_avgpool = {
     .forward = { avgpool_forward_f32, avgpool_forward_f64 }, .backward = { avgpool_backward_f32, avgpool_backward_f64 },
 };
 const cn_op cn_op_globalavgpool = {
-    .name = "globalavgpool", .usage = "globalavgpool", .help = "mean of each channel's whole map", .keys = no_keys,
+    .name = "globalavgpool", .usage = "globalavgpool", .help = "mean of each channel's whole map", .keys = cn_no_keys,
     .inputs = 1, .infer = infer_global, .explain = explain_global,
     .forward = { globalavgpool_forward_f32, globalavgpool_forward_f64 },
     .backward = { globalavgpool_backward_f32, globalavgpool_backward_f64 },
 };
-
-void cn_pool_forward_ref(const cn_pool_geom *g, cn_pool_kind kind, const float *x, float *y, int32_t *argmax)
-{
-    pool_fwd_f32(g, kind, x, y, argmax);
-}
-
-void cn_pool_backward_ref(const cn_pool_geom *g, cn_pool_kind kind, const float *dy, const int32_t *argmax, float *dx)
-{
-    pool_bwd_f32(g, kind, dy, argmax, dx);
-}
 
 cn_status cn_pool2d_single(cn_ctx *ctx, cn_pool_kind kind, const float *x, int64_t h, int64_t w, int64_t size,
                            int64_t stride, int64_t pad, float *y, int64_t *oh, int64_t *ow)
@@ -205,39 +200,43 @@ static void CN_FN(pool_bwd)(const cn_pool_geom *g, cn_pool_kind kind, const CN_R
     for (int64_t nc = 0; nc < g->n * g->c; nc++) {
         const CN_REAL *gp = dy + nc * oplane;
         CN_REAL *dxp = dx + nc * plane;
+        if (kind != CN_POOL_AVG) {
+            for (int64_t o = 0; o < oplane; o++) {
+                int32_t at = argmax[nc * oplane + o];
+                if (at >= 0) dxp[at] += gp[o];
+            }
+            continue;
+        }
         for (int64_t oy = 0; oy < g->oh; oy++)
             for (int64_t ox = 0; ox < g->ow; ox++) {
-                int64_t o = oy * g->ow + ox;
-                if (kind != CN_POOL_AVG) {
-                    int32_t at = argmax[nc * oplane + o];
-                    if (at >= 0) dxp[at] += gp[o];
-                    continue;
-                }
                 cn_pool_window win = cn_pool_window_at(g, oy, ox);
-                CN_REAL share = (CN_REAL)((double)gp[o] / (double)win.area);
+                CN_REAL share = (CN_REAL)((double)gp[oy * g->ow + ox] / (double)win.area);
                 for (int64_t iy = win.y0; iy < win.y1; iy++)
                     for (int64_t ix = win.x0; ix < win.x1; ix++) dxp[iy * g->w + ix] += share;
             }
     }
 }
 
-/* the op kernels: geometry from the node, argmax in aux (max and min) */
-#define POOL_KERNELS(op, kind, geom)                                                        \
-    static void CN_FN(op##_forward)(const cn_op_io *io)                                    \
-    {                                                                                      \
-        cn_pool_geom g = geom;                                                             \
-        CN_FN(pool_fwd)(&g, kind, io->x[0], io->y, kind == CN_POOL_AVG ? NULL : io->aux);  \
-    }                                                                                      \
-    static void CN_FN(op##_backward)(const cn_op_io *io)                                   \
-    {                                                                                      \
-        cn_pool_geom g = geom;                                                             \
-        if (io->dx[0]) CN_FN(pool_bwd)(&g, kind, io->dy, io->aux, io->dx[0]);              \
-    }
+/* the op kernels (CN_FN(maxpool_forward) is maxpool_forward_f32 or maxpool_forward_f64, see
+ * template.h): geometry from the node, argmax in aux (max and min) */
+static void CN_FN(pool_op_forward)(const cn_op_io *io, cn_pool_kind kind, int global)
+{
+    cn_pool_geom g = op_geom(io, global);
+    CN_FN(pool_fwd)(&g, kind, io->x[0], io->y, kind == CN_POOL_AVG ? NULL : io->aux);
+}
+static void CN_FN(pool_op_backward)(const cn_op_io *io, cn_pool_kind kind, int global)
+{
+    cn_pool_geom g = op_geom(io, global);
+    if (io->dx[0]) CN_FN(pool_bwd)(&g, kind, io->dy, io->aux, io->dx[0]);
+}
 
-POOL_KERNELS(maxpool, CN_POOL_MAX, cn_pool_geom_of(io->n, io->in[0], io->batch))
-POOL_KERNELS(minpool, CN_POOL_MIN, cn_pool_geom_of(io->n, io->in[0], io->batch))
-POOL_KERNELS(avgpool, CN_POOL_AVG, cn_pool_geom_of(io->n, io->in[0], io->batch))
-POOL_KERNELS(globalavgpool, CN_POOL_AVG, global_geom(io->in[0], io->batch))
-#undef POOL_KERNELS
+static void CN_FN(maxpool_forward)(const cn_op_io *io) { CN_FN(pool_op_forward)(io, CN_POOL_MAX, 0); }
+static void CN_FN(maxpool_backward)(const cn_op_io *io) { CN_FN(pool_op_backward)(io, CN_POOL_MAX, 0); }
+static void CN_FN(minpool_forward)(const cn_op_io *io) { CN_FN(pool_op_forward)(io, CN_POOL_MIN, 0); }
+static void CN_FN(minpool_backward)(const cn_op_io *io) { CN_FN(pool_op_backward)(io, CN_POOL_MIN, 0); }
+static void CN_FN(avgpool_forward)(const cn_op_io *io) { CN_FN(pool_op_forward)(io, CN_POOL_AVG, 0); }
+static void CN_FN(avgpool_backward)(const cn_op_io *io) { CN_FN(pool_op_backward)(io, CN_POOL_AVG, 0); }
+static void CN_FN(globalavgpool_forward)(const cn_op_io *io) { CN_FN(pool_op_forward)(io, CN_POOL_AVG, 1); }
+static void CN_FN(globalavgpool_backward)(const cn_op_io *io) { CN_FN(pool_op_backward)(io, CN_POOL_AVG, 1); }
 
 #endif

@@ -6,7 +6,6 @@
 
 #include "op_impl.h"
 
-static const cn_key no_keys[] = { { 0 } };
 
 static void explain(const cn_node *n, const cn_node *const *in, int64_t batch, cn_strbuf *sb)
 {
@@ -19,7 +18,7 @@ static void explain(const cn_node *n, const cn_node *const *in, int64_t batch, c
 #include "template.h"
 
 const cn_op cn_op_softmax = {
-    .name = "softmax", .usage = "softmax", .help = "probabilities over the channels (classes)", .keys = no_keys,
+    .name = "softmax", .usage = "softmax", .help = "probabilities over the channels (classes)", .keys = cn_no_keys,
     .inputs = 1, .infer = cn_infer_pointwise, .explain = explain,
     .forward = { softmax_forward_f32, softmax_forward_f64 }, .backward = { softmax_backward_f32, softmax_backward_f64 },
 };

@@ -28,9 +28,21 @@ void cn_optim_defaults(cn_optim_config *cfg, cn_optim_kind kind)
                               .step_size = 1, .pct_start = 0.3, .div_factor = 25.0, .final_div_factor = 1e4 };
 }
 
+int cn_optim_state_names(cn_optim_kind kind, const char **names)
+{
+    switch (kind) {
+    case CN_OPTIM_MOMENTUM:
+    case CN_OPTIM_NESTEROV: names[0] = "momentum_buffer"; return 1;
+    case CN_OPTIM_ADAM:
+    case CN_OPTIM_ADAMW: names[0] = "exp_avg", names[1] = "exp_avg_sq"; return 2;
+    default: return 0;
+    }
+}
+
 static int states_of(cn_optim_kind k)
 {
-    return k == CN_OPTIM_ADAM || k == CN_OPTIM_ADAMW ? 2 : k == CN_OPTIM_SGD ? 0 : 1;
+    const char *names[CN_OPTIM_MAX_STATES];
+    return cn_optim_state_names(k, names);
 }
 
 cn_status cn_optim_create(cn_ctx *ctx, const cn_net *net, const cn_optim_config *cfg, cn_optim **out)
@@ -81,12 +93,54 @@ const char *cn_optim_kind_name(cn_optim_kind kind)
     static const char *names[] = { "sgd", "momentum", "nesterov", "adam", "adamw" };
     return (unsigned)kind < sizeof names / sizeof names[0] ? names[kind] : "?";
 }
+int cn_optim_kind_from_name(const char *name, cn_optim_kind *kind)
+{
+    for (int k = CN_OPTIM_SGD; k <= CN_OPTIM_ADAMW; k++)
+        if (!strcmp(name, cn_optim_kind_name((cn_optim_kind)k))) {
+            *kind = (cn_optim_kind)k;
+            return 1;
+        }
+    return 0;
+}
+
 void cn_optim_set_steps(cn_optim *opt, int64_t steps) { opt->steps = steps; }
 
 float *cn_optim_state(cn_optim *opt, int64_t *count)
 {
     if (count) *count = opt->state_n;
     return opt->state;
+}
+
+/* the net's trainable tensors: the first ones of its tensor order (the slab's) */
+static int trainable_tensors(const cn_net *net)
+{
+    int n = 0, total = cn_net_tensor_count(net);
+    cn_tensor t;
+    while (n < total && cn_net_tensor(NULL, net, n, &t) == CN_OK && t.trainable) n++;
+    return n;
+}
+
+int cn_optim_tensor_count(const cn_optim *opt, const cn_net *net)
+{
+    return opt && net ? states_of(opt->cfg.kind) * trainable_tensors(net) : 0;
+}
+
+cn_status cn_optim_tensor(cn_ctx *ctx, const cn_optim *opt, const cn_net *net, int i, cn_optim_state_tensor *out)
+{
+    memset(out, 0, sizeof *out);
+    int64_t trainable;
+    const float *params = cn_net_params(net, &trainable, NULL);
+    if (trainable != opt->n) return cn_fail(ctx, CN_E_ARG, "optimizer made for another net");
+    const char *names[CN_OPTIM_MAX_STATES];
+    int states = cn_optim_state_names(opt->cfg.kind, names), per = trainable_tensors(net);
+    if (i < 0 || i >= states * per) return cn_fail(ctx, CN_E_ARG, "optimizer state tensor %d of %d", i, states * per);
+    cn_tensor t;
+    cn_status st = cn_net_tensor(ctx, net, i % per, &t);
+    if (st) return st;
+    *out = (cn_optim_state_tensor){ .param = t.name, .state = names[i / per], .rank = t.rank, .count = t.count,
+                              .data = opt->state + (i / per) * opt->n + (t.data - params) };
+    memcpy(out->shape, t.shape, sizeof out->shape);
+    return CN_OK;
 }
 
 /* PyTorch's _annealing_cos: from start to end as pct goes 0 -> 1 */

@@ -363,8 +363,8 @@ cn_status cn_train(cn_ctx *ctx, cn_net *net, const cn_dataset *ds, const cn_trai
     cn_net_set_input_grad(net, 0); /* no use for the images' gradient */
     cn_rng_seed(&r.data_rng, cfg->seed ^ 0xda7aULL);
     if (cfg->resume && (st = resume_state(&r, batches))) goto done;
-    if (cfg->out_dir && ((st = csv_start(&r, &r.metrics, "metrics", "epoch,train_loss,train_acc,val_loss,val_acc,lr,seconds\n")) ||
-                         (st = csv_start(&r, &r.steps, "steps", "epoch,step,loss,lr\n"))))
+    if (cfg->out_dir && ((st = csv_start(&r, &r.metrics, "metrics", CN_METRICS_COLUMNS "\n")) ||
+                         (st = csv_start(&r, &r.steps, "steps", CN_STEPS_COLUMNS "\n"))))
         goto done;
     cn_step_config sc = { cn_net_default_loss(net), cfg->label_smoothing };
     const cn_node *o = &net->nodes[net->n - 1];

@@ -6,8 +6,8 @@
  * axes; the columns of a convolution's output, (sample, pixel), are blocks of OH*OW pixels one
  * sample (Cout*OH*OW floats) apart. So no operand is ever transposed or copied before the call.
  *
- * The product is blocked and packed (BLIS's loop order) around an 8x48 AVX-512 micro-kernel,
- * with a portable C kernel of the same shape where AVX-512 is missing. Threads (OpenMP) split
+ * The product is blocked and packed (BLIS's loop order) around an 8x48 AVX-512 micro-kernel
+ * (gemm_avx512.c), with a portable C kernel of the same shape where AVX-512 is missing (gemm.c). Threads (OpenMP) split
  * the output tiles, or a long k in parts fixed by the shapes; each output is summed in the same
  * order on any number of threads, so results are bit-identical whatever the thread count.
  * Checked against a plain triple loop on random shapes by tests/test_gemm.c. */
