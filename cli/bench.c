@@ -103,7 +103,7 @@ int cmd_bench(int argc, char **argv)
     }
     double ms = 1e3 * elapsed / (double)steps, ips = (double)(batch * steps) / elapsed;
     cn_memory mem;
-    cn_net_memory(ctx, net, batch, CN_OPT_MOMENTUM, &mem);
+    cn_net_memory(ctx, net, batch, CN_OPTIM_NESTEROV, &mem);
     struct rusage ru;
     getrusage(RUSAGE_SELF, &ru);
     int64_t planned = train ? mem.training_total : mem.inference_total, rss = (int64_t)ru.ru_maxrss * 1024;

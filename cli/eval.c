@@ -134,7 +134,7 @@ done:
     cn_dataset_free(ctx, &ds);
     free_names(names, nn);
     cn_net_destroy(net);
-    cn_checkpoint_free(ck);
+    cn_checkpoint_destroy(ck);
     cn_ctx_destroy(ctx);
     return rc;
 }
@@ -372,7 +372,7 @@ int cmd_predict(int argc, char **argv)
     path_free(&images);
     free_names(names, nn);
     cn_net_destroy(net);
-    cn_checkpoint_free(ck);
+    cn_checkpoint_destroy(ck);
     cn_ctx_destroy(ctx);
     return rc;
 }

@@ -223,7 +223,7 @@ static void free_report_data(cn_ctx *ctx, report_data *d)
     cn_eval_free(ctx, &d->eval);
     cn_dataset_free(ctx, &d->test);
     cn_net_destroy(d->net);
-    cn_checkpoint_free(d->ck);
+    cn_checkpoint_destroy(d->ck);
     free(d->pred);
     free(d->rows);
     free(d->steps);

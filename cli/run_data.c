@@ -84,7 +84,7 @@ int cli_open_checkpoint(cn_ctx *ctx, const char *arg, cn_checkpoint **ck, cn_net
         rc = cli_ctx_error(ctx);
     if (rc) {
         cn_net_destroy(*net);
-        cn_checkpoint_free(*ck);
+        cn_checkpoint_destroy(*ck);
         *net = NULL;
         *ck = NULL;
     }

@@ -177,7 +177,7 @@ int cmd_show(int argc, char **argv)
 done:
     free(x), free(pic);
     cn_net_destroy(net);
-    cn_checkpoint_free(ck);
+    cn_checkpoint_destroy(ck);
     cn_ctx_destroy(ctx);
     return rc;
 }

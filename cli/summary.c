@@ -77,7 +77,7 @@ typedef struct {
     int64_t batch;
     int explain, json, memory;
     int64_t fit;
-    cn_optimizer_kind opt;
+    cn_optim_kind opt;
     const char *opt_name;
 } options;
 
@@ -184,11 +184,8 @@ static int set_optimizer(cli_args *a, const cli_option *opt, const char *value)
 {
     options *o = opt->target;
     o->opt_name = value;
-    if (!strcmp(value, "sgd")) o->opt = CN_OPT_SGD;
-    else if (!strcmp(value, "momentum") || !strcmp(value, "nesterov")) o->opt = CN_OPT_MOMENTUM;
-    else if (!strcmp(value, "adam") || !strcmp(value, "adamw")) o->opt = CN_OPT_ADAM;
-    else return cli_usage_error(a->cmd, "--optimizer must be sgd, momentum or adam, got '%s'", value);
-    return 0;
+    if (cn_optim_kind_from_name(value, &o->opt)) return 0;
+    return cli_usage_error(a->cmd, "--optimizer must be sgd, momentum, nesterov, adam or adamw, got '%s'", value);
 }
 
 /* --fit SIZE */
@@ -199,7 +196,7 @@ static int set_fit(cli_args *a, const cli_option *opt, const char *value)
 
 int cmd_summary(int argc, char **argv)
 {
-    options o = { .batch = 1, .fit = -1, .opt = CN_OPT_ADAM, .opt_name = "adam" };
+    options o = { .batch = 1, .fit = -1, .opt = CN_OPTIM_ADAM, .opt_name = "adam" };
     cli_spec spec = { 0 };
     const cli_option opts[] = {
         { "-e", "TEXT", CLI_TEXT, &spec.text, .help = "the spec inline; ';' separates statements" },

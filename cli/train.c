@@ -233,7 +233,7 @@ static int test_accuracy(cn_ctx *ctx, const char *out, const cn_dataset *test, i
         cn_eval_free(ctx, &r);
     }
     cn_net_destroy(net);
-    cn_checkpoint_free(ck);
+    cn_checkpoint_destroy(ck);
     return rc;
 }
 
@@ -466,8 +466,8 @@ done:
     cn_dataset_free(ctx, &val);
     cn_dataset_free(ctx, &test);
     cn_net_destroy(net);
-    cn_checkpoint_free(ck);
-    cn_checkpoint_free(init);
+    cn_checkpoint_destroy(ck);
+    cn_checkpoint_destroy(init);
     return rc;
 }
 
@@ -552,7 +552,7 @@ static int resume_settings(cn_ctx *ctx, train_opts *o, char **args, char **words
         const char *ep = cn_checkpoint_meta(ck, "epoch");
         int rc = saved_settings(path, saved, seed, o, words, &old_epochs);
         if (!rc) rc = kept_settings(o, saved, ep ? strtoll(ep, NULL, 10) : 0, old_epochs, args);
-        cn_checkpoint_free(ck);
+        cn_checkpoint_destroy(ck);
         o->from_checkpoint = 1;
         return rc;
     }

@@ -3,7 +3,11 @@
  * Conventions: every fallible call returns a cn_status and leaves a message in the cn_ctx
  * (cn_ctx_message) that names the user's file, line and column where one is involved.
  * The library never prints and never exits. Out-parameters are NULL/zero on failure.
- * Every destroy(NULL) is a no-op. Objects are owned by the caller that created them.
+ * Objects are owned by the caller that created them. Releasing follows one rule: an object the
+ * library made and returned by pointer (cn_ctx, cn_net, cn_optim, cn_checkpoint) ends with
+ * cn_<type>_destroy(obj); a struct the caller owns that the library filled (cn_dataset,
+ * cn_eval_result, cn_data_report) has its contents released by cn_<type>_free(ctx, &s). Every
+ * destroy(NULL) is a no-op.
  */
 #ifndef CONVNET_H
 #define CONVNET_H
@@ -59,8 +63,8 @@ int cn_edit_distance(const char *a, const char *b);
 
 /* ---- checked size arithmetic: 1 when the result fits, 0 on overflow -------------------- */
 
-static inline int cn_mul_ok(int64_t a, int64_t b, int64_t *r) { return !__builtin_mul_overflow(a, b, r); }
-static inline int cn_add_ok(int64_t a, int64_t b, int64_t *r) { return !__builtin_add_overflow(a, b, r); }
+int cn_mul_ok(int64_t a, int64_t b, int64_t *r);
+int cn_add_ok(int64_t a, int64_t b, int64_t *r);
 
 /* ---- threads ------------------------------------------------------------------------------
  * The heavy kernels run on OpenMP threads. Results are bit-identical whatever the count: work
@@ -170,7 +174,22 @@ typedef struct cn_tensor {
     int trainable;
     float *data;        /* inside the parameter slab */
     float *grad;        /* inside the gradient slab; NULL when not trainable */
+    int frozen;         /* its layer is frozen (cn_net_freeze): the optimizer leaves it alone */
 } cn_tensor;
+
+/* A parameter tensor of layer i as the spec gives it, before any cn_net_init_params: its layer
+ * ("conv1"), its name in the layer ("weight"), rank, shape and count (the tensor is named
+ * "<layer>.<name>"). Fills out[0..n) (at most CN_MAX_LAYER_TENSORS) and returns n; 0 for a layer
+ * without parameters or i out of range. */
+#define CN_MAX_LAYER_TENSORS 4
+typedef struct cn_param_info {
+    const char *layer, *name;
+    int rank;
+    int64_t shape[4];
+    int64_t count;
+    int trainable;
+} cn_param_info;
+int cn_net_layer_params(const cn_net *net, int i, cn_param_info out[CN_MAX_LAYER_TENSORS]);
 
 int cn_net_tensor_count(const cn_net *net);
 cn_status cn_net_tensor(cn_ctx *ctx, const cn_net *net, int i, cn_tensor *out);
@@ -433,11 +452,11 @@ void cn_make_batch(const cn_dataset *ds, const int64_t *idx, int64_t n, const fl
 
 /* ---- memory planning ------------------------------------------------------------------------ */
 
-typedef enum cn_optimizer_kind {
-    CN_OPT_SGD = 0,   /* no state */
-    CN_OPT_MOMENTUM,  /* one velocity per parameter (also Nesterov) */
-    CN_OPT_ADAM       /* two moments per parameter (also AdamW) */
-} cn_optimizer_kind;
+/* The earlier names of the optimizer kinds for memory planning, kept: one enum, cn_optim_kind. */
+typedef cn_optim_kind cn_optimizer_kind;
+#define CN_OPT_SGD CN_OPTIM_SGD           /* no state */
+#define CN_OPT_MOMENTUM CN_OPTIM_MOMENTUM /* one velocity per parameter (as Nesterov) */
+#define CN_OPT_ADAM CN_OPTIM_ADAM         /* two moments per parameter (as AdamW) */
 
 typedef struct cn_memory {
     int64_t batch;
@@ -456,10 +475,10 @@ typedef struct cn_memory {
 
 /* The bytes of a batch, in time linear in the layers; CN_E_OVERFLOW when a count does not fit in
  * 64 bits, CN_E_NOMEM when its two per-layer tables cannot be allocated (*out zeroed). */
-cn_status cn_net_memory(cn_ctx *ctx, const cn_net *net, int64_t batch, cn_optimizer_kind opt, cn_memory *out);
+cn_status cn_net_memory(cn_ctx *ctx, const cn_net *net, int64_t batch, cn_optim_kind opt, cn_memory *out);
 /* Largest batch whose total fits in budget bytes (0 when not even batch 1 fits); CN_E_NOMEM as
  * cn_net_memory. */
-cn_status cn_net_fit_batch(cn_ctx *ctx, const cn_net *net, int64_t budget, cn_optimizer_kind opt, int training,
+cn_status cn_net_fit_batch(cn_ctx *ctx, const cn_net *net, int64_t budget, cn_optim_kind opt, int training,
                            int64_t *batch);
 
 /* ---- worksheet quantities (computed by the same kernels that train) ------------------------ */
@@ -550,7 +569,8 @@ typedef struct cn_checkpoint cn_checkpoint;
  * shapes, data offsets in range, contiguous and non-overlapping, every checksum. A problem fails
  * naming the file and the tensor. */
 cn_status cn_checkpoint_read(cn_ctx *ctx, const char *path, cn_checkpoint **out);
-void cn_checkpoint_free(cn_checkpoint *ck);
+void cn_checkpoint_destroy(cn_checkpoint *ck);
+void cn_checkpoint_free(cn_checkpoint *ck); /* the earlier name of cn_checkpoint_destroy, kept */
 /* A metadata value, NULL when absent. */
 const char *cn_checkpoint_meta(const cn_checkpoint *ck, const char *key);
 /* Builds the net from the stored spec (its hash checked), allocates its parameters and fills

@@ -243,8 +243,9 @@ static void test_round_trip_adam(void)
     CHECK(l1 == l2);
     CHECK(same_params(net, back));
 
-    cn_checkpoint_free(ck);
-    cn_checkpoint_free(NULL);
+    cn_checkpoint_free(ck); /* the earlier name of cn_checkpoint_destroy still works */
+    cn_checkpoint_destroy(NULL);
+    cn_checkpoint_free(NULL); /* the earlier name, kept */
     cn_optim_destroy(opt2);
     cn_optim_destroy(opt);
     cn_net_destroy(back);
@@ -328,7 +329,7 @@ static void test_momentum_and_no_optimizer(void)
     CHECK(cn_checkpoint_optim(ctx, ck, wrong) == CN_E_ARG);
     CHECK_CONTAINS(cn_ctx_message(ctx), "holds nesterov state; the optimizer is adam");
     CHECK_INT(cn_optim_steps(wrong), 0);
-    cn_checkpoint_free(ck);
+    cn_checkpoint_destroy(ck);
 
     ck = read_ok(ctx, p2);
     CHECK(cn_checkpoint_meta(ck, "optimizer") == NULL);
@@ -338,7 +339,7 @@ static void test_momentum_and_no_optimizer(void)
     CHECK(back2 && same_params(net, back2));
     CHECK(cn_checkpoint_optim(ctx, ck, o2) == CN_E_ARG);
     CHECK_CONTAINS(cn_ctx_message(ctx), "holds no optimizer state");
-    cn_checkpoint_free(ck);
+    cn_checkpoint_destroy(ck);
 
     cn_optim_destroy(wrong);
     cn_optim_destroy(o2);
@@ -396,7 +397,7 @@ static void expect_read_fail(int line, const char *path, cn_status want, const c
     if (ck) test_fail(__FILE__, line, "out-parameter not NULL on failure");
     if (!strstr(msg, path) || !strstr(msg, needle))
         test_fail(__FILE__, line, "\"%s\" does not name %s and contain \"%s\"", msg, path, needle);
-    if (st == CN_OK) cn_checkpoint_free(ck);
+    if (st == CN_OK) cn_checkpoint_destroy(ck);
     cn_ctx_destroy(ctx);
 }
 
@@ -480,7 +481,7 @@ static void test_malformed_headers(void)
     CHECK(cn_checkpoint_net(ctx, ck, &net) == CN_E_FORMAT);
     CHECK(net == NULL);
     CHECK_CONTAINS(cn_ctx_message(ctx), "no \"spec\" in __metadata__");
-    cn_checkpoint_free(ck);
+    cn_checkpoint_destroy(ck);
     cn_ctx_destroy(ctx);
 }
 
@@ -592,7 +593,7 @@ static void expect_net_fail(int line, const char *path, cn_status want, const ch
             test_fail(__FILE__, line, "\"%s\" does not name %s and contain \"%s\"", msg, path, needle);
         if (st == CN_OK) cn_net_destroy(net);
     }
-    cn_checkpoint_free(ck);
+    cn_checkpoint_destroy(ck);
     cn_ctx_destroy(ctx);
 }
 
@@ -611,7 +612,7 @@ static void test_tensors_against_spec(void)
     CHECK(net && cn_net_find_tensor(ctx, net, "dense1.weight", &t) == CN_OK);
     CHECK(t.data && t.data[3] == 0.5f * 2 + 0.003f);
     cn_net_destroy(net);
-    cn_checkpoint_free(ck);
+    cn_checkpoint_destroy(ck);
 
     tdesc missing[] = { { "conv1.weight", "[2,1,3,3]", 18 }, { "conv1.bias", "[2]", 2 }, { "dense1.weight", "[2,8]", 16 } };
     build(path, SMALL, missing, 3, NULL, NULL);
@@ -674,7 +675,7 @@ static void test_tensors_against_spec(void)
     CHECK(net && cn_optim_create(ctx, net, &cfg, &opt) == CN_OK);
     CHECK(cn_checkpoint_optim(ctx, ck, opt) == CN_E_FORMAT);
     CHECK_CONTAINS(cn_ctx_message(ctx), "optimizer_steps '-5' is not a whole number");
-    cn_checkpoint_free(ck);
+    cn_checkpoint_destroy(ck);
     build(path, SMALL, mom_all, 8, NULL, ",\"optimizer\":\"momentum\",\"optimizer_steps\":\"5\"");
     ck = read_ok(ctx, path);
     CHECK(cn_checkpoint_optim(ctx, ck, opt) == CN_OK);
@@ -691,7 +692,7 @@ static void test_tensors_against_spec(void)
     CHECK_CONTAINS(cn_ctx_message(ctx), "the optimizer was made for another net");
     cn_optim_destroy(o2);
     cn_net_destroy(other);
-    cn_checkpoint_free(ck);
+    cn_checkpoint_destroy(ck);
     cn_optim_destroy(opt);
     cn_net_destroy(net);
     cn_ctx_destroy(ctx);
@@ -724,7 +725,7 @@ static void test_atomic_write(void)
     cn_net *back = NULL;
     CHECK(ck && cn_checkpoint_net(ctx, ck, &back) == CN_OK);
     CHECK(back && same_params(back, b) && !same_params(back, a));
-    cn_checkpoint_free(ck);
+    cn_checkpoint_destroy(ck);
     cn_net_destroy(back);
     CHECK_INT(temp_files_left(root), 0);
 
@@ -815,7 +816,7 @@ static void test_allocation_failures(void)
         if (st == CN_OK) done = 1;
         cn_optim_destroy(o2);
         cn_net_destroy(back);
-        cn_checkpoint_free(ck);
+        cn_checkpoint_destroy(ck);
         cn_ctx_destroy(ctx);
         if (alloc_live != 0) test_fail(__FILE__, __LINE__, "failing allocation %d: %lld blocks leaked", k, (long long)alloc_live);
     }
@@ -915,7 +916,7 @@ static void refused(cn_ctx *ctx, cn_net *net, const char *key, const char *value
     if (st != CN_E_FORMAT || !strstr(cn_ctx_message(ctx), want) || !strstr(cn_ctx_message(ctx), tpath("meta.safetensors")))
         test_fail(__FILE__, line, "%s = '%s': status %d, message '%s' (want '%s')", key, value, (int)st,
                   cn_ctx_message(ctx), want);
-    cn_checkpoint_free(ck);
+    cn_checkpoint_destroy(ck);
 }
 
 /* the file with the first `from` in its header replaced by `to` (same length) */
@@ -968,7 +969,7 @@ static void test_metadata_trust(void)
     float mean[4], std[4];
     CHECK(ck && cn_checkpoint_norm(ctx, ck, mean, std) == CN_OK);
     CHECK(mean[0] == 0.25f && std[0] == 0.5f && std[3] == 1.0f);
-    cn_checkpoint_free(ck);
+    cn_checkpoint_destroy(ck);
     cn_kv two_names[2] = { { "classes", "3" }, { "class_names", "red\ngreen" } };
     CHECK(write_read(ctx, net, two_names, 2, &ck) == CN_E_FORMAT);
     CHECK_CONTAINS(cn_ctx_message(ctx), "metadata class_names has 2 names for 3 classes");
@@ -979,7 +980,7 @@ static void test_metadata_trust(void)
                                             { "\"norm_std\"", "\"norm_stl\"" } };
     for (int i = 0; i < 3; i++) {
         CHECK(write_read(ctx, net, good, 5, &ck) == CN_OK);
-        cn_checkpoint_free(ck);
+        cn_checkpoint_destroy(ck);
         patch_file(path, flips[i][0], flips[i][1]);
         ck = NULL;
         CHECK(cn_checkpoint_read(ctx, path, &ck) == CN_E_FORMAT);
@@ -993,13 +994,13 @@ static void test_metadata_trust(void)
     snprintf(entry, sizeof entry, ",\"meta_crc32\":\"%s\"", crc_text ? crc_text : "?");
     memset(blank, ' ', strlen(entry));
     blank[strlen(entry)] = '\0';
-    cn_checkpoint_free(ck);
+    cn_checkpoint_destroy(ck);
     patch_file(path, entry, blank);
     CHECK(cn_checkpoint_read(ctx, path, &ck) == CN_E_FORMAT);
     CHECK_CONTAINS(cn_ctx_message(ctx), "no metadata checksum (meta_crc32 in __metadata__)");
     patch_file(path, "\"convnet-2\"", "\"convnet-1\"");
     CHECK(cn_checkpoint_read(ctx, path, &ck) == CN_OK);
-    cn_checkpoint_free(ck);
+    cn_checkpoint_destroy(ck);
 
     /* NaN and infinite weights, written with correct checksums: refused when the net is built */
     int64_t total;
@@ -1009,13 +1010,13 @@ static void test_metadata_trust(void)
     cn_net *back = NULL;
     CHECK(ck && cn_checkpoint_net(ctx, ck, &back) == CN_E_FORMAT && back == NULL);
     CHECK_CONTAINS(cn_ctx_message(ctx), "holds a value that is not finite (at index ");
-    cn_checkpoint_free(ck);
+    cn_checkpoint_destroy(ck);
     p[total - 1] = 0;
     p[0] = INFINITY;
     CHECK(write_read(ctx, net, NULL, 0, &ck) == CN_OK);
     CHECK(ck && cn_checkpoint_net(ctx, ck, &back) == CN_E_FORMAT);
     CHECK_CONTAINS(cn_ctx_message(ctx), "tensor 'conv1.weight' holds a value that is not finite (at index 0)");
-    cn_checkpoint_free(ck);
+    cn_checkpoint_destroy(ck);
     cn_net_destroy(net);
     cn_ctx_destroy(ctx);
 }

@@ -101,8 +101,33 @@ static void test_resnet_shapes(void)
     cn_ctx_destroy(ctx);
 }
 
+/* a parsed net's tensors before any parameters exist: names, shapes, counts by hand */
+static void test_layer_params(void)
+{
+    cn_ctx *ctx = NULL;
+    CHECK(cn_ctx_create(NULL, &ctx) == CN_OK);
+    cn_net *net = parse_spec(ctx, "input 8x8x3; conv 4 3x3; batchnorm as bn; relu");
+    cn_param_info p[CN_MAX_LAYER_TENSORS];
+    CHECK_INT(cn_net_layer_params(net, 0, p), 0);
+    CHECK_INT(cn_net_layer_params(net, 1, p), 2);
+    CHECK_STR(p[0].layer, "conv1");
+    CHECK_STR(p[0].name, "weight");
+    CHECK(p[0].rank == 4 && p[0].shape[0] == 4 && p[0].shape[1] == 3 && p[0].shape[2] == 3 && p[0].shape[3] == 3);
+    CHECK(p[0].count == 108 && p[0].trainable); /* 4 filters of 3x3x3 */
+    CHECK(!strcmp(p[1].name, "bias") && p[1].count == 4);
+    CHECK_INT(cn_net_layer_params(net, 2, p), 4);
+    CHECK(!strcmp(p[0].layer, "bn") && p[0].trainable && p[1].trainable && !p[2].trainable && !p[3].trainable);
+    CHECK(!strcmp(p[2].name, "running_mean") && p[3].count == 4);
+    CHECK_INT(cn_net_layer_params(net, 3, p), 0);
+    CHECK_INT(cn_net_layer_params(net, 4, p), 0); /* out of range */
+    CHECK_INT(cn_net_tensor_count(net), 0);       /* nothing allocated */
+    cn_net_destroy(net);
+    cn_ctx_destroy(ctx);
+}
+
 static const test_case cases[] = {
     { "model totals", test_model_totals },
+    { "a layer's tensors before any parameters exist", test_layer_params },
     { "every model listed", test_every_model_listed },
     { "resnet18 stage shapes", test_resnet_shapes },
 };

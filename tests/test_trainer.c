@@ -105,7 +105,7 @@ static void test_resume_is_bit_identical(void)
     CHECK(cn_train(ctx, net, &small, &c, &s) == CN_OK);
     CHECK_INT(s.epochs_run, 2);
     cn_net_destroy(net);
-    cn_checkpoint_free(ck);
+    cn_checkpoint_destroy(ck);
     /* the same bytes: weights, optimizer state, RNG states, metadata */
     size_t la = 0, lb = 0;
     char pa[160], pb[160];
@@ -154,7 +154,7 @@ static void test_learns_and_evaluates(void)
     CHECK(r.acc > 0.6); /* chance is 10% */
     cn_eval_free(ctx, &r);
     cn_net_destroy(net);
-    cn_checkpoint_free(ck);
+    cn_checkpoint_destroy(ck);
 }
 
 /* the best checkpoint by validation loss, on a validation set of its own: its epoch is the
@@ -212,7 +212,7 @@ static void test_val_set_and_loss_monitor(void)
     CHECK(st && strncmp(st, "epoch,step,loss,lr\n1,1,", 23) == 0);
     free(st);
     cn_net_destroy(net);
-    cn_checkpoint_free(ck);
+    cn_checkpoint_destroy(ck);
 }
 
 /* fine-tuning: the net with 4 outputs has the source's tensors but the last layer's */
@@ -258,7 +258,7 @@ static void test_fine_tuning(void)
     cn_net_destroy(other);
     cn_net_destroy(tuned);
     cn_net_destroy(src);
-    cn_checkpoint_free(ck);
+    cn_checkpoint_destroy(ck);
 }
 
 /* a frozen layer keeps its values through steps with momentum and weight decay; in the first

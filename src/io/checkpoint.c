@@ -15,7 +15,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "../model/model_impl.h" /* cn_node_params only: the spec's tensors before any slab exists */
 #include "checkpoint_impl.h"
 #include "safetensors.h"
 
@@ -166,13 +165,15 @@ done:
 
 /* ---- reading -------------------------------------------------------------------------------- */
 
-void cn_checkpoint_free(cn_checkpoint *ck)
+void cn_checkpoint_destroy(cn_checkpoint *ck)
 {
     if (!ck) return;
     cn_ctx tmp = { .alloc = ck->alloc };
     cn_st_free(ck->file);
     cn_free(&tmp, ck);
 }
+
+void cn_checkpoint_free(cn_checkpoint *ck) { cn_checkpoint_destroy(ck); }
 
 const char *cn_checkpoint_meta(const cn_checkpoint *ck, const char *key)
 {
@@ -324,7 +325,7 @@ static cn_status open_checkpoint(cn_ctx *ctx, cn_st *f, int verify, cn_checkpoin
     *ck = (cn_checkpoint){ .alloc = ctx->alloc, .file = f, .verified = verify };
     cn_status st = check_format(ctx, f, verify);
     if (!st) st = check_train_meta(ctx, ck);
-    if (st) cn_checkpoint_free(ck);
+    if (st) cn_checkpoint_destroy(ck);
     else *out = ck;
     return st;
 }
@@ -415,22 +416,21 @@ static cn_status restore_net(cn_ctx *ctx, const cn_checkpoint *ck, cn_net **out,
     snprintf(spec_file, plen, "%s:spec", path);
     if ((st = cn_net_parse(ctx, spec, strlen(spec), spec_file, &net))) goto done;
     /* every tensor the spec gives must be in the file with its shape, before the slab is
-     * allocated: a spec asking for gigabytes cannot pass unless the file holds them (the spec's
-     * tensors come from the layers here: the net lists its tensors only once they exist) */
+     * allocated: a spec asking for gigabytes cannot pass unless the file holds them */
     st = CN_E_NOMEM;
     if (!(used = cn_calloc(ctx, (size_t)(n_file ? n_file : 1), 1))) goto done;
-    for (int i = 0; i < net->n; i++) {
-        cn_param_spec specs[CN_MAX_PARAMS];
-        int k = cn_node_params(net, i, specs);
+    for (int i = 0; i < cn_net_layer_count(net); i++) {
+        cn_param_info p[CN_MAX_LAYER_TENSORS];
+        int k = cn_net_layer_params(net, i, p);
         for (int j = 0; j < k; j++)
-            for (int s = -1; s < (specs[j].trainable ? *n_states : 0); s++) {
-                const char *node = net->nodes[i].name, *sfx = s < 0 ? "" : suffix[s];
-                size_t len = strlen(node) + strlen(specs[j].name) + strlen(sfx) + 3;
+            for (int s = -1; s < (p[j].trainable ? *n_states : 0); s++) {
+                const char *sfx = s < 0 ? "" : suffix[s];
+                size_t len = strlen(p[j].layer) + strlen(p[j].name) + strlen(sfx) + 3;
                 const cn_st_tensor *t;
                 st = CN_E_NOMEM;
                 if (!(name = cn_malloc(ctx, len))) goto done;
-                snprintf(name, len, "%s.%s%s%s", node, specs[j].name, s < 0 ? "" : ".", sfx);
-                if ((st = take_tensor(ctx, f, name, specs[j].rank, specs[j].shape, used, &t))) goto done;
+                snprintf(name, len, "%s.%s%s%s", p[j].layer, p[j].name, s < 0 ? "" : ".", sfx);
+                if ((st = take_tensor(ctx, f, name, p[j].rank, p[j].shape, used, &t))) goto done;
                 cn_free(ctx, name), name = NULL;
             }
     }
@@ -445,7 +445,7 @@ static cn_status restore_net(cn_ctx *ctx, const cn_checkpoint *ck, cn_net **out,
         cn_tensor x;
         if ((st = cn_net_tensor(ctx, net, i, &x))) goto done;
         const cn_st_tensor *t = cn_st_find(f, x.name);
-        if (!t) { /* the net names its tensors as cn_node_params does: found above */
+        if (!t) { /* the net names its tensors as cn_net_layer_params does: found above */
             st = bad(ctx, CN_E_FORMAT, path, "tensor '%s' is missing", x.name);
             goto done;
         }

@@ -47,6 +47,21 @@ int cn_node_params(const cn_net *net, int i, cn_param_spec *out)
     return n->op->params(n, in, out);
 }
 
+_Static_assert(CN_MAX_PARAMS <= CN_MAX_LAYER_TENSORS, "a layer's tensors must fit cn_net_layer_params");
+
+int cn_net_layer_params(const cn_net *net, int i, cn_param_info out[CN_MAX_LAYER_TENSORS])
+{
+    if (!net || i < 0 || i >= net->n) return 0;
+    cn_param_spec specs[CN_MAX_PARAMS];
+    int k = cn_node_params(net, i, specs);
+    for (int j = 0; j < k && j < CN_MAX_LAYER_TENSORS; j++) {
+        out[j] = (cn_param_info){ .layer = net->nodes[i].name, .name = specs[j].name, .rank = specs[j].rank,
+                                  .count = specs[j].count, .trainable = specs[j].trainable };
+        memcpy(out[j].shape, specs[j].shape, sizeof out[j].shape);
+    }
+    return k;
+}
+
 static int64_t elems(const cn_node *n) { return n->out.c * n->out.h * n->out.w; }
 
 /* ---- parameters -------------------------------------------------------------------------- */
@@ -132,7 +147,8 @@ cn_status cn_net_tensor(cn_ctx *ctx, const cn_net *net, int i, cn_tensor *out)
         return cn_fail(ctx, CN_E_ARG, "tensor %d of %d (call cn_net_init_params first)", i, net ? net->ex.n_tensors : 0);
     const cn_tensor_rec *r = &net->ex.tensors[i];
     *out = (cn_tensor){ .name = r->name, .rank = r->spec.rank, .count = r->spec.count, .trainable = r->spec.trainable,
-                        .data = net->ex.params + r->offset, .grad = r->spec.trainable ? net->ex.grads + r->offset : NULL };
+                        .data = net->ex.params + r->offset, .grad = r->spec.trainable ? net->ex.grads + r->offset : NULL,
+                        .frozen = net->nodes[r->node].frozen };
     memcpy(out->shape, r->spec.shape, sizeof out->shape);
     return CN_OK;
 }

@@ -63,7 +63,7 @@ done:
     return st;
 }
 
-cn_status cn_net_memory(cn_ctx *ctx, const cn_net *net, int64_t batch, cn_optimizer_kind opt, cn_memory *out)
+cn_status cn_net_memory(cn_ctx *ctx, const cn_net *net, int64_t batch, cn_optim_kind opt, cn_memory *out)
 {
     memset(out, 0, sizeof *out);
     if (!ctx || !net || batch < 0) return ctx ? cn_fail(ctx, CN_E_ARG, "cn_net_memory: bad arguments") : CN_E_ARG;
@@ -78,7 +78,8 @@ cn_status cn_net_memory(cn_ctx *ctx, const cn_net *net, int64_t batch, cn_optimi
         ok &= ab >= 0 && cn_add_ok(m.aux, ab, &m.aux);
         ok &= cn_add_ok(params, n->params, &params) && cn_add_ok(trainable, n->trainable, &trainable);
     }
-    int64_t states = opt == CN_OPT_ADAM ? 2 : opt == CN_OPT_MOMENTUM ? 1 : 0;
+    const char *names[2];
+    int64_t states = cn_optim_state_names(opt, names); /* values per parameter the optimizer keeps */
     ok = ok && cn_mul_ok(params, F32, &m.params) && cn_mul_ok(trainable, F32, &m.param_grads) &&
          cn_mul_ok(m.param_grads, states, &m.optimizer_state);
     ok = ok && cn_add_ok(m.activations, m.activation_grads, &m.training_total) &&
@@ -99,7 +100,7 @@ cn_status cn_net_memory(cn_ctx *ctx, const cn_net *net, int64_t batch, cn_optimi
     return CN_OK;
 }
 
-cn_status cn_net_fit_batch(cn_ctx *ctx, const cn_net *net, int64_t budget, cn_optimizer_kind opt, int training,
+cn_status cn_net_fit_batch(cn_ctx *ctx, const cn_net *net, int64_t budget, cn_optim_kind opt, int training,
                            int64_t *batch)
 {
     cn_memory m0, m1;

@@ -6,8 +6,8 @@
 #include <math.h>
 #include <string.h>
 
+#include "../core/core_impl.h"
 #include "../core/sum_impl.h"
-#include "../model/model_impl.h"
 
 struct cn_optim {
     cn_allocator alloc;
@@ -62,12 +62,13 @@ cn_status cn_optim_create(cn_ctx *ctx, const cn_net *net, const cn_optim_config 
     if (cfg->schedule == CN_SCHED_ONECYCLE &&
         !(cfg->pct_start > 0 && cfg->pct_start < 1 && cfg->div_factor > 0 && cfg->final_div_factor > 0))
         return cn_fail(ctx, CN_E_ARG, "one-cycle needs 0 < pct_start < 1 and positive div factors");
-    if (!net->ex.params) return cn_fail(ctx, CN_E_ARG, "cn_optim_create: call cn_net_init_params first");
+    int64_t trainable;
+    if (!cn_net_params(net, &trainable, NULL)) return cn_fail(ctx, CN_E_ARG, "cn_optim_create: call cn_net_init_params first");
     cn_optim *o = cn_calloc(ctx, 1, sizeof *o);
     if (!o) return CN_E_NOMEM;
     o->alloc = ctx->alloc;
     o->cfg = *cfg;
-    o->n = net->ex.n_trainable;
+    o->n = trainable;
     o->state_n = o->n * states_of(cfg->kind);
     if (!(o->state = cn_calloc(ctx, (size_t)(o->state_n ? o->state_n : 1), sizeof(float)))) {
         cn_free(ctx, o);
@@ -258,40 +259,38 @@ static void update_range(const cn_optim_config *c, const update_args *a, float *
 cn_status cn_optim_step(cn_ctx *ctx, cn_optim *opt, cn_net *net, double *grad_norm)
 {
     const cn_optim_config *c = &opt->cfg;
-    if (net->ex.n_trainable != opt->n) return cn_fail(ctx, CN_E_ARG, "optimizer made for another net");
-    float *w = net->ex.params, *g = net->ex.grads;
-    int64_t n = opt->n;
-    int frozen = 0;
-    for (int i = 0; i < net->n; i++)
-        if (net->nodes[i].frozen) {
-            memset(g + net->ex.w_off[i], 0, (size_t)net->nodes[i].trainable * sizeof(float));
-            frozen = 1;
-        }
+    int64_t n;
+    float *w = cn_net_params(net, &n, NULL), *g = cn_net_grads(net, NULL);
+    if (!w || n != opt->n) return cn_fail(ctx, CN_E_ARG, "optimizer made for another net");
+    /* frozen layers: no gradient, so no part in the norm either */
+    int frozen = 0, n_tensors = cn_net_tensor_count(net);
+    cn_tensor t;
+    for (int i = 0; i < n_tensors && !cn_net_tensor(ctx, net, i, &t) && t.trainable; i++)
+        if (t.frozen) memset(t.grad, 0, (size_t)t.count * sizeof(float)), frozen = 1;
     double norm = sqrt(sum_squares(g, n));
     if (grad_norm) *grad_norm = norm;
     if (!isfinite(norm)) return cn_fail(ctx, CN_E_NUMERIC, "gradient norm is %g: not updating", norm);
-    double t = (double)(opt->steps + 1), lr = cn_optim_lr_at(c, opt->steps);
+    double steps = (double)(opt->steps + 1), lr = cn_optim_lr_at(c, opt->steps);
     update_args a = {
         /* clip_grad_norm_: scale by max_norm / (norm + 1e-6) when that is below 1 */
         .clip = c->clip_norm > 0 && c->clip_norm / (norm + 1e-6) < 1.0 ? c->clip_norm / (norm + 1e-6) : 1.0,
         .lr = lr, .l1 = c->l1, .decay = c->weight_decay, .momentum = c->momentum, .beta1 = c->beta1,
-        .beta2 = c->beta2, .eps = c->eps, .lr_bc1 = lr / (1.0 - pow(c->beta1, t)), .sqrt_bc2 = sqrt(1.0 - pow(c->beta2, t)),
+        .beta2 = c->beta2, .eps = c->eps, .lr_bc1 = lr / (1.0 - pow(c->beta1, steps)),
+        .sqrt_bc2 = sqrt(1.0 - pow(c->beta2, steps)),
     };
-    /* the slab in runs of layers that are not frozen (trainable values are in layer order), or
-     * whole; the update is elementwise, so a value gets the same bits either way */
-    for (int i = 0, end; i < (frozen ? net->n : 1); i = end) {
+    /* the slab whole, or in runs of tensors that are not frozen (the trainable tensors lie back
+     * to back in the slab); the update is elementwise, so a value gets the same bits either way */
+    int states = states_of(c->kind);
+    for (int i = 0; i < (frozen ? n_tensors : 1); i++) {
         int64_t lo = 0, len = n;
         if (frozen) {
-            for (end = i; end < net->n && !net->nodes[end].frozen; end++) {}
-            lo = net->ex.w_off[i], len = 0;
-            for (int k = i; k < end; k++) len += net->nodes[k].trainable;
-            end++; /* past the frozen layer */
-        } else {
-            end = 1;
+            if (cn_net_tensor(ctx, net, i, &t) || !t.trainable) break;
+            if (t.frozen) continue;
+            lo = t.data - w, len = t.count;
+            while (i + 1 < n_tensors && !cn_net_tensor(ctx, net, i + 1, &t) && t.trainable && !t.frozen) len += t.count, i++;
         }
-        int states = states_of(c->kind);
-        if (len) update_range(c, &a, w + lo, g + lo, states > 0 ? opt->state + lo : NULL,
-                              states > 1 ? opt->state + n + lo : NULL, len);
+        update_range(c, &a, w + lo, g + lo, states > 0 ? opt->state + lo : NULL, states > 1 ? opt->state + n + lo : NULL,
+                     len);
     }
     opt->steps++;
     return CN_OK;

@@ -13,7 +13,7 @@
 #include <time.h>
 
 #include "../io/io_impl.h"
-#include "../model/model_impl.h"
+#include "../core/core_impl.h"
 
 void cn_train_defaults(cn_train_config *cfg)
 {
@@ -64,13 +64,32 @@ static int rng_parse(const char *s, cn_rng *r)
     return 1;
 }
 
+/* layer i's output per sample (0: the input; -1: the output), through the public net API */
+static cn_layer_info layer(cn_ctx *ctx, const cn_net *net, int i)
+{
+    cn_layer_info info;
+    cn_net_layer(ctx, net, i < 0 ? cn_net_layer_count(net) - 1 : i, 1, &info); /* i is in range: no failure */
+    return info;
+}
+
+/* the net's input must be the data's images */
+static cn_status check_input(cn_ctx *ctx, const cn_net *net, const cn_dataset *ds)
+{
+    cn_layer_info in = layer(ctx, net, 0);
+    if (in.c != ds->c || in.h != ds->h || in.w != ds->w)
+        return cn_fail(ctx, CN_E_SHAPE, "the data's images are %lldx%lldx%lld but the net's input is %lldx%lldx%lld",
+                       (long long)ds->h, (long long)ds->w, (long long)ds->c, (long long)in.h, (long long)in.w,
+                       (long long)in.c);
+    return CN_OK;
+}
+
 /* loss and accuracy of the net in evaluation mode over idx[0..n); confusion may be NULL */
 static cn_status eval_indices(cn_ctx *ctx, cn_net *net, const cn_dataset *ds, const int64_t *idx, int64_t n,
                               const float *mean, const float *std, int64_t batch, double *loss, double *acc,
                               int64_t *confusion)
 {
-    const cn_node *out = &net->nodes[net->n - 1];
-    int64_t classes = out->out.c * out->out.h * out->out.w, chw = ds->c * ds->h * ds->w;
+    cn_layer_info out = layer(ctx, net, -1);
+    int64_t classes = out.c * out.h * out.w, chw = ds->c * ds->h * ds->w;
     cn_loss_kind kind = cn_net_default_loss(net);
     float *x = cn_malloc(ctx, (size_t)(batch * chw) * sizeof(float));
     float *target = cn_calloc(ctx, (size_t)(batch * classes), sizeof(float));
@@ -110,13 +129,11 @@ cn_status cn_evaluate(cn_ctx *ctx, cn_net *net, const cn_dataset *ds, const floa
                       int64_t batch, cn_eval_result *out)
 {
     memset(out, 0, sizeof *out);
-    if (!net->ex.params) return cn_fail(ctx, CN_E_ARG, "cn_evaluate: the net has no parameters");
-    const cn_node *in = &net->nodes[0], *o = &net->nodes[net->n - 1];
-    if (in->out.c != ds->c || in->out.h != ds->h || in->out.w != ds->w)
-        return cn_fail(ctx, CN_E_SHAPE, "the data's images are %lldx%lldx%lld but the net's input is %lldx%lldx%lld",
-                       (long long)ds->h, (long long)ds->w, (long long)ds->c, (long long)in->out.h, (long long)in->out.w,
-                       (long long)in->out.c);
-    int64_t classes = o->out.c * o->out.h * o->out.w;
+    if (!cn_net_params(net, NULL, NULL)) return cn_fail(ctx, CN_E_ARG, "cn_evaluate: the net has no parameters");
+    cn_status st = check_input(ctx, net, ds);
+    if (st) return st;
+    cn_layer_info o = layer(ctx, net, -1);
+    int64_t classes = o.c * o.h * o.w;
     int64_t *idx = cn_malloc(ctx, (size_t)(ds->count ? ds->count : 1) * sizeof(int64_t));
     int64_t *conf = cn_calloc(ctx, (size_t)(classes * classes), sizeof(int64_t));
     if (!idx || !conf) {
@@ -124,7 +141,7 @@ cn_status cn_evaluate(cn_ctx *ctx, cn_net *net, const cn_dataset *ds, const floa
         return CN_E_NOMEM;
     }
     for (int64_t i = 0; i < ds->count; i++) idx[i] = i;
-    cn_status st = eval_indices(ctx, net, ds, idx, ds->count, mean, std, batch < 1 ? 256 : batch, &out->loss, &out->acc, conf);
+    st = eval_indices(ctx, net, ds, idx, ds->count, mean, std, batch < 1 ? 256 : batch, &out->loss, &out->acc, conf);
     cn_free(ctx, idx);
     if (st) {
         cn_free(ctx, conf);
@@ -274,15 +291,12 @@ static cn_status steps_row(run *r, const cn_train_progress *p)
 
 static cn_status check_config(cn_ctx *ctx, const cn_net *net, const cn_dataset *ds, const cn_train_config *c)
 {
-    const cn_node *in = &net->nodes[0];
     if (c->epochs < 1 || c->batch < 1) return cn_fail(ctx, CN_E_ARG, "need epochs >= 1 and batch >= 1");
     if (!(c->val_fraction >= 0 && c->val_fraction <= 0.9)) return cn_fail(ctx, CN_E_ARG, "validation fraction must be in [0, 0.9]");
     if (c->crop_pad < 0 || c->crop_pad > 64) return cn_fail(ctx, CN_E_ARG, "crop padding must be in [0, 64]");
     if (ds->c > 4) return cn_fail(ctx, CN_E_ARG, "images of more than 4 channels");
-    if (in->out.c != ds->c || in->out.h != ds->h || in->out.w != ds->w)
-        return cn_fail(ctx, CN_E_SHAPE, "the data's images are %lldx%lldx%lld but the net's input is %lldx%lldx%lld",
-                       (long long)ds->h, (long long)ds->w, (long long)ds->c, (long long)in->out.h, (long long)in->out.w,
-                       (long long)in->out.c);
+    cn_status st = check_input(ctx, net, ds);
+    if (st) return st;
     if ((unsigned)c->monitor > CN_MONITOR_LOSS) return cn_fail(ctx, CN_E_ARG, "unknown monitor %d", (int)c->monitor);
     const cn_dataset *v = c->val;
     if (v && (v->c != ds->c || v->h != ds->h || v->w != ds->w))
@@ -367,8 +381,8 @@ cn_status cn_train(cn_ctx *ctx, cn_net *net, const cn_dataset *ds, const cn_trai
                          (st = csv_start(&r, &r.steps, "steps", CN_STEPS_COLUMNS "\n"))))
         goto done;
     cn_step_config sc = { cn_net_default_loss(net), cfg->label_smoothing };
-    const cn_node *o = &net->nodes[net->n - 1];
-    int64_t classes = o->out.c * o->out.h * o->out.w;
+    cn_layer_info o = layer(ctx, net, -1);
+    int64_t classes = o.c * o.h * o.w;
     for (int64_t e = r.epoch + 1; e <= cfg->epochs; e++) {
         /* early stopping, from the state a checkpoint keeps: a resumed run stops where it would have */
         if (cfg->patience > 0 && r.epoch - r.best_epoch >= cfg->patience) {
