@@ -6,9 +6,10 @@
  * end of a run, and cli_report_live after every epoch: the same page without the test set (too slow
  * to evaluate every epoch), which reloads itself in the browser. Both are written atomically.
  * Covered by tests/report_test.sh (headless Chromium parses the page, live mid-run and final, and
- * takes a screenshot). */
+ * takes a screenshot).
+ * This file: the page and the commands; reading the run is in report_data.c, the charts in
+ * report_chart.c (report_impl.h). */
 #define _POSIX_C_SOURCE 200809L /* strdup, localtime_r */
-#include <errno.h>
 #include <math.h>
 #include <stddef.h>
 #include <stdlib.h>
@@ -16,11 +17,9 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "cli_impl.h"
+#include "report_impl.h"
 
-#define REPORT_MAX_EPOCHS 100000
-#define REPORT_STEP_POINTS 2000 /* the loss-per-step chart: at most this many points (means of buckets) */
-#define REPORT_REFRESH_S 15     /* the live page reloads itself this often */
+#define REPORT_REFRESH_S 15 /* the live page reloads itself this often */
 
 static void help(const cli_option *opts)
 {
@@ -36,203 +35,10 @@ static void help(const cli_option *opts)
     cli_print_options(opts, 12);
 }
 
-/* ---- what the page shows ------------------------------------------------------------------------ */
-
-typedef struct {
-    double epoch, train_loss, train_acc, val_loss, val_acc, lr, seconds;
-} metrics_row;
-
-/* a point of the loss-per-step chart: one step of steps.csv, or the mean of a bucket of them */
-typedef struct {
-    double step, loss;
-} step_point;
-
-typedef struct {
-    const char *dir;
-    cn_checkpoint *ck;
-    cn_net *net;
-    float mean[4], std[4];
-    cn_dataset test;
-    cn_eval_result eval;
-    int32_t *pred;      /* test.count predicted classes */
-    metrics_row *rows;  /* n_rows epochs of metrics.csv */
-    int64_t n_rows;
-    step_point *steps;  /* n_points points of steps.csv (NULL without one): its n_steps rows, */
-    int64_t n_points, n_steps, per_point; /* per_point consecutive ones to a point */
-    int64_t live_epoch, live_epochs; /* the live page: epochs done of planned; 0: the final page */
-    int is_test;        /* `test` is a test half (else a whole folder, training images included) */
-    char test_name[4300]; /* what `test` was read from, for the page */
-} report_data;
-
-/* how many of n comma-separated numbers line s starts with, into v */
-static int csv_numbers(const char *s, double *v, int n)
-{
-    char *end;
-    int k = 0;
-    for (; k < n; k++, s = end + (*end == ',')) {
-        v[k] = strtod(s, &end);
-        if (end == s) break;
-    }
-    return k;
-}
-
-/* metrics.csv: CN_METRICS_COLUMNS, one row per epoch */
-static int read_metrics(const char *dir, metrics_row **rows, int64_t *n)
-{
-    char path[4200], line[1024];
-    snprintf(path, sizeof path, "%s/metrics.csv", dir);
-    *rows = NULL;
-    *n = 0;
-    FILE *f = fopen(path, "rb");
-    if (!f) return cli_error("%s: cannot read: %s", path, strerror(errno));
-    if (!fgets(line, sizeof line, f) || strncmp(line, CN_METRICS_COLUMNS, strlen(CN_METRICS_COLUMNS))) {
-        fclose(f);
-        return cli_error("%s: not a metrics.csv written by convnet train (header)", path);
-    }
-    int64_t cap = 0, lineno = 1;
-    while (fgets(line, sizeof line, f)) {
-        lineno++;
-        metrics_row r;
-        if (csv_numbers(line, &r.epoch, 7) < 7) {
-            fclose(f);
-            free(*rows);
-            *rows = NULL;
-            return cli_error("%s:%lld: expected 7 numbers", path, (long long)lineno);
-        }
-        if (*n == cap) {
-            cap = cap ? 2 * cap : 64;
-            metrics_row *grown = cap <= REPORT_MAX_EPOCHS ? realloc(*rows, (size_t)cap * sizeof r) : NULL;
-            if (!grown) {
-                fclose(f);
-                free(*rows);
-                *rows = NULL;
-                return cli_error("%s: too many rows", path);
-            }
-            *rows = grown;
-        }
-        (*rows)[(*n)++] = r;
-    }
-    fclose(f);
-    return 0;
-}
-
-/* steps.csv: CN_STEPS_COLUMNS, one row per optimizer step (the trainer writes it with
- * metrics.csv). A long run's rows go to at most REPORT_STEP_POINTS points, each the mean step and
- * mean loss of per_point consecutive rows, so that the page stays small. No steps.csv (a run of an
- * older convnet): no points, not an error. */
-static int read_steps(const char *dir, report_data *d)
-{
-    char path[4200], line[1024];
-    snprintf(path, sizeof path, "%s/steps.csv", dir);
-    FILE *f = fopen(path, "rb");
-    if (!f) return errno == ENOENT ? 0 : cli_error("%s: cannot read: %s", path, strerror(errno));
-    if (!fgets(line, sizeof line, f) || strncmp(line, CN_STEPS_COLUMNS, strlen(CN_STEPS_COLUMNS))) {
-        fclose(f);
-        return cli_error("%s: not a steps.csv written by convnet train (header)", path);
-    }
-    int64_t n = 0; /* a first pass counts the rows, a second makes the points */
-    while (fgets(line, sizeof line, f)) n++;
-    int64_t per = n > REPORT_STEP_POINTS ? (n + REPORT_STEP_POINTS - 1) / REPORT_STEP_POINTS : 1;
-    int64_t points = (n + per - 1) / per, lineno = 1, i = 0, got = 0;
-    double step_sum = 0, loss_sum = 0;
-    int rc = 0;
-    d->steps = calloc((size_t)(points ? points : 1), sizeof *d->steps);
-    if (!d->steps) rc = cli_error("out of memory");
-    rewind(f);
-    if (!rc && !fgets(line, sizeof line, f)) rc = cli_error("%s: cannot read: %s", path, strerror(errno));
-    for (; !rc && i < n && fgets(line, sizeof line, f); i++) {
-        double v[4];
-        lineno++;
-        if (csv_numbers(line, v, 4) < 4) {
-            rc = cli_error("%s:%lld: expected 4 numbers", path, (long long)lineno);
-            break;
-        }
-        step_sum += v[1];
-        if (isfinite(v[2])) loss_sum += v[2], got++;
-        if ((i + 1) % per == 0 || i + 1 == n) { /* a bucket is full (the last may hold fewer) */
-            int64_t in_bucket = i % per + 1;
-            d->steps[i / per] = (step_point){ step_sum / (double)in_bucket, got ? loss_sum / (double)got : NAN };
-            step_sum = loss_sum = 0, got = 0;
-        }
-    }
-    if (!rc && i < n) rc = cli_error("%s: changed while it was read", path);
-    fclose(f);
-    if (rc) {
-        free(d->steps);
-        d->steps = NULL;
-        return rc;
-    }
-    d->n_points = points, d->n_steps = n, d->per_point = per;
-    return 0;
-}
-
-/* the predicted class (argmax of the outputs) of every test image; 0 or the exit status */
-static int predict_all(cn_ctx *ctx, report_data *d, int64_t batch)
-{
-    const cn_dataset *ds = &d->test;
-    int64_t chw = ds->c * ds->h * ds->w, n = ds->count;
-    if (batch > n) batch = n;
-    float *x = malloc((size_t)(batch * chw) * sizeof(float));
-    int64_t *idx = malloc((size_t)batch * sizeof(int64_t));
-    int32_t *labels = malloc((size_t)batch * sizeof(int32_t));
-    d->pred = malloc((size_t)(n ? n : 1) * sizeof(int32_t));
-    int rc = !x || !idx || !labels || !d->pred ? cli_error("out of memory") : 0;
-    for (int64_t i = 0; !rc && i < n; i += batch) {
-        int64_t m = n - i < batch ? n - i : batch, k;
-        for (int64_t j = 0; j < m; j++) idx[j] = i + j;
-        cn_make_batch(ds, idx, m, d->mean, d->std, 0, 0, NULL, x, labels);
-        if (cn_net_forward(ctx, d->net, x, m, 0)) {
-            rc = cli_ctx_error(ctx);
-            break;
-        }
-        const float *y = cn_net_output(d->net, &k);
-        k /= m;
-        for (int64_t j = 0; j < m; j++) {
-            int64_t best = 0;
-            for (int64_t c = 1; c < k; c++)
-                if (y[j * k + c] > y[j * k + best]) best = c;
-            d->pred[i + j] = (int32_t)best;
-        }
-    }
-    free(x), free(idx), free(labels);
-    return rc;
-}
-
-static int load_report_data(cn_ctx *ctx, const char *dir, const char *data, int64_t batch, report_data *d)
-{
-    int rc = read_metrics(dir, &d->rows, &d->n_rows);
-    if (rc || (rc = read_steps(dir, d)) || (rc = cli_open_checkpoint(ctx, dir, &d->ck, &d->net, d->mean, d->std)))
-        return rc;
-    int given = data != NULL;
-    if (!data) data = cli_test_data(d->ck);
-    cn_layer_info in;
-    cn_net_layer(ctx, d->net, 0, 1, &in);
-    cli_data_name(data, CLI_HALF_TEST, d->test_name, sizeof d->test_name);
-    /* a test half: of an MNIST-format or split folder, or the run's --test */
-    d->is_test = !given && cn_checkpoint_meta(d->ck, "test_data") != NULL;
-    int has_test = 0;
-    if (cli_load_data(ctx, data, CLI_HALF_TEST, &in, &d->test, &has_test) ||
-        cn_evaluate(ctx, d->net, &d->test, d->mean, d->std, batch, &d->eval))
-        return cli_ctx_error(ctx);
-    d->is_test |= has_test;
-    return predict_all(ctx, d, batch);
-}
-
-static void free_report_data(cn_ctx *ctx, report_data *d)
-{
-    cn_eval_free(ctx, &d->eval);
-    cn_dataset_free(ctx, &d->test);
-    cn_net_destroy(d->net);
-    cn_checkpoint_destroy(d->ck);
-    free(d->pred);
-    free(d->rows);
-    free(d->steps);
-}
-
 /* ---- HTML text ------------------------------------------------------------------------------------ */
 
 /* s with & < > " ' escaped, for element text and attribute values alike */
-static void html_text(FILE *f, const char *s)
+void report_html_text(FILE *f, const char *s)
 {
     for (; s && *s; s++) {
         switch (*s) {
@@ -279,126 +85,6 @@ static const char style[] =
     ".cell.wrong{border-color:#d33}.cell img{width:84px;height:84px;image-rendering:pixelated}"
     ".wrong .p{color:#d33;font-weight:bold}pre{background:#f6f6f6;padding:8px}";
 
-/* ---- charts ------------------------------------------------------------------------------------ */
-
-/* a line of a chart: n points (x[i], y[i] * scale), each array read `stride` bytes apart (rows of a
- * table of doubles) */
-typedef struct {
-    const char *name, *colour;
-    const double *x, *y;
-    size_t stride;
-    int64_t n;
-    double scale; /* 100 for accuracies in % */
-    int dots;     /* a circle with its value as a tooltip at each point (few points) */
-} series;
-
-static double series_x(const series *s, int64_t i) { return *(const double *)((const char *)s->x + (size_t)i * s->stride); }
-static double series_y(const series *s, int64_t i)
-{
-    return *(const double *)((const char *)s->y + (size_t)i * s->stride) * s->scale;
-}
-
-/* a tick step of 1, 2 or 5 times a power of ten giving about 5 ticks over span */
-static double tick_step(double span)
-{
-    double raw = span / 5, p = pow(10, floor(log10(raw)));
-    return raw / p < 1.5 ? p : raw / p < 3.5 ? 2 * p : raw / p < 7.5 ? 5 * p : 10 * p;
-}
-
-/* An SVG line chart of the series over x (epochs or steps, whole numbers): axes, ticks, axis labels
- * and a legend. */
-static void svg_chart(FILE *f, const char *title, const char *xlabel, const char *ylabel, const series *s, int ns)
-{
-    const double W = 540, H = 300, L = 56, R = 16, T = 30, B = 44;
-    double lo = INFINITY, hi = -INFINITY, x0 = INFINITY, x1 = -INFINITY;
-    for (int k = 0; k < ns; k++)
-        for (int64_t i = 0; i < s[k].n; i++) {
-            double v = series_y(&s[k], i), x = series_x(&s[k], i);
-            if (isfinite(v)) lo = v < lo ? v : lo, hi = v > hi ? v : hi;
-            if (isfinite(x)) x0 = x < x0 ? x : x0, x1 = x > x1 ? x : x1;
-        }
-    if (!(lo <= hi)) lo = 0, hi = 1;
-    if (hi - lo < 1e-9) lo -= 0.5, hi += 0.5;
-    double step = tick_step(hi - lo);
-    lo = floor(lo / step) * step, hi = ceil(hi / step) * step;
-    if (!(x0 <= x1)) x0 = x1 = 1;
-    if (x1 <= x0) x0 -= 0.5, x1 += 0.5;
-#define X(e) (L + ((e) - x0) / (x1 - x0) * (W - L - R))
-#define Y(v) (H - B - ((v) - lo) / (hi - lo) * (H - T - B))
-    fprintf(f, "<svg class=\"chart\" width=\"%.0f\" height=\"%.0f\" viewBox=\"0 0 %.0f %.0f\" role=\"img\">\n", W, H, W, H);
-    fprintf(f, "<title>");
-    html_text(f, title);
-    fprintf(f, "</title><text x=\"%.0f\" y=\"18\" style=\"font-weight:bold;font-size:13px\">", L);
-    html_text(f, title);
-    fprintf(f, "</text>\n");
-    for (double v = lo; v <= hi + step / 2; v += step) {
-        fprintf(f, "<line x1=\"%.1f\" x2=\"%.1f\" y1=\"%.1f\" y2=\"%.1f\" stroke=\"#eee\"/>", L, W - R, Y(v), Y(v));
-        fprintf(f, "<text x=\"%.1f\" y=\"%.1f\" text-anchor=\"end\">%.4g</text>\n", L - 6, Y(v) + 4, fabs(v) < step / 1e6 ? 0 : v);
-    }
-    /* about 10 ticks on whole numbers: every epoch of a short run */
-    double xstep = fmax(1, tick_step((x1 - x0) / 2));
-    for (double e = ceil(x0 / xstep) * xstep; e <= x1 + 1e-9; e += xstep)
-        fprintf(f, "<line x1=\"%.1f\" x2=\"%.1f\" y1=\"%.1f\" y2=\"%.1f\" stroke=\"#333\"/><text x=\"%.1f\" y=\"%.1f\" "
-                   "text-anchor=\"middle\">%.0f</text>\n", X(e), X(e), H - B, H - B + 5, X(e), H - B + 18, e);
-    fprintf(f, "<line x1=\"%.0f\" x2=\"%.0f\" y1=\"%.0f\" y2=\"%.0f\" stroke=\"#333\"/>", L, W - R, H - B, H - B);
-    fprintf(f, "<line x1=\"%.0f\" x2=\"%.0f\" y1=\"%.0f\" y2=\"%.0f\" stroke=\"#333\"/>\n", L, L, T, H - B);
-    fprintf(f, "<text x=\"%.0f\" y=\"%.0f\" text-anchor=\"middle\">", (L + W - R) / 2, H - 8);
-    html_text(f, xlabel);
-    fprintf(f, "</text><text transform=\"translate(14 %.0f) rotate(-90)\" text-anchor=\"middle\">", (T + H - B) / 2);
-    html_text(f, ylabel);
-    fprintf(f, "</text>\n");
-    for (int k = 0; k < ns; k++) {
-        fprintf(f, "<polyline class=\"series\" fill=\"none\" stroke=\"%s\" stroke-width=\"%s\" points=\"", s[k].colour,
-                s[k].dots ? "2" : "1.2");
-        for (int64_t i = 0; i < s[k].n; i++) {
-            double v = series_y(&s[k], i), x = series_x(&s[k], i);
-            if (isfinite(v) && isfinite(x)) fprintf(f, "%.1f,%.1f ", X(x), Y(v));
-        }
-        fprintf(f, "\"/>\n");
-        for (int64_t i = 0; s[k].dots && i < s[k].n; i++) {
-            double v = series_y(&s[k], i), x = series_x(&s[k], i);
-            if (isfinite(v) && isfinite(x))
-                fprintf(f, "<circle cx=\"%.1f\" cy=\"%.1f\" r=\"3\" fill=\"%s\"><title>%s %.0f: %.4g</title></circle>",
-                        X(x), Y(v), s[k].colour, xlabel, x, v);
-        }
-        double lx = W - R - 190 + 95 * k; /* the legend, in the top margin */
-        fprintf(f, "<line x1=\"%.0f\" x2=\"%.0f\" y1=\"14\" y2=\"14\" stroke=\"%s\" stroke-width=\"2\"/>"
-                   "<text x=\"%.0f\" y=\"18\">", lx, lx + 20, s[k].colour, lx + 26);
-        html_text(f, s[k].name);
-        fprintf(f, "</text>\n");
-    }
-#undef X
-#undef Y
-    fprintf(f, "</svg>\n");
-}
-
-/* the loss and the accuracy per epoch (metrics.csv), and the loss per step (steps.csv) */
-static void write_charts(FILE *f, const report_data *d)
-{
-    static const metrics_row none; /* no rows yet: no pointer arithmetic on NULL */
-    const metrics_row *r = d->rows ? d->rows : &none;
-    const size_t mr = sizeof(metrics_row);
-    const series loss[] = { { "train", "#1f77b4", &r->epoch, &r->train_loss, mr, d->n_rows, 1, 1 },
-                            { "validation", "#ff7f0e", &r->epoch, &r->val_loss, mr, d->n_rows, 1, 1 } };
-    const series acc[] = { { "train", "#1f77b4", &r->epoch, &r->train_acc, mr, d->n_rows, 100, 1 },
-                           { "validation", "#ff7f0e", &r->epoch, &r->val_acc, mr, d->n_rows, 100, 1 } };
-    fprintf(f, "<h2>Training</h2>\n<div class=\"charts\">\n");
-    svg_chart(f, "Loss per epoch", "epoch", "cross-entropy loss", loss, 2);
-    svg_chart(f, "Accuracy per epoch", "epoch", "accuracy (%)", acc, 2);
-    if (d->steps) {
-        char name[64];
-        if (d->per_point > 1) snprintf(name, sizeof name, "train, mean of %lld", (long long)d->per_point);
-        else snprintf(name, sizeof name, "train batch");
-        const series step[] = { { name, "#1f77b4", &d->steps->step, &d->steps->loss, sizeof(step_point), d->n_points,
-                                  1, 0 } };
-        svg_chart(f, "Loss per step", "step", "cross-entropy loss", step, 1);
-    }
-    fprintf(f, "</div>\n");
-    if (d->steps && d->per_point > 1)
-        fprintf(f, "<p class=\"meta\">Loss per step: %lld steps, as %lld points, each the mean of %lld consecutive "
-                   "steps.</p>\n", (long long)d->n_steps, (long long)d->n_points, (long long)d->per_point);
-}
-
 /* ---- the test set: confusion matrix, per-class accuracy, image grid ----------------------------- */
 
 static int64_t row_total(const cn_eval_result *r, int32_t c)
@@ -418,14 +104,14 @@ static void write_confusion(FILE *f, const report_data *d)
                "<tr><th class=\"l\">true \\ predicted</th>");
     for (int32_t p = 0; p < k; p++) {
         fprintf(f, "<th title=\"");
-        html_text(f, label_of(d, p, buf, sizeof buf));
+        report_html_text(f, label_of(d, p, buf, sizeof buf));
         fprintf(f, "\">%d</th>", (int)p);
     }
     fprintf(f, "</tr>\n");
     for (int32_t c = 0; c < k; c++) {
         int64_t total = row_total(r, c);
         fprintf(f, "<tr><th class=\"l\">%d ", (int)c);
-        html_text(f, label_of(d, c, buf, sizeof buf));
+        report_html_text(f, label_of(d, c, buf, sizeof buf));
         fprintf(f, "</th>");
         for (int32_t p = 0; p < k; p++) {
             int64_t n = r->confusion[c * k + p];
@@ -448,7 +134,7 @@ static void write_per_class(FILE *f, const report_data *d)
         int64_t total = row_total(r, c), ok = r->confusion[c * r->classes + c];
         double acc = total ? 100.0 * (double)ok / (double)total : 0;
         fprintf(f, "<tr><td class=\"l\">%d ", (int)c);
-        html_text(f, label_of(d, c, buf, sizeof buf));
+        report_html_text(f, label_of(d, c, buf, sizeof buf));
         fprintf(f, "</td><td>%lld</td><td>%lld</td><td>%.2f%%</td><td class=\"l\"><span class=\"bar\" "
                    "style=\"width:%.0fpx\"></span></td></tr>\n", (long long)total, (long long)ok, acc, 2 * acc);
     }
@@ -516,9 +202,9 @@ static int write_image_grid(FILE *f, cn_ctx *ctx, const report_data *d, int64_t 
         fprintf(f, "<div class=\"cell%s\">", p != t ? " wrong" : "");
         if ((rc = write_image(f, ctx, d, i))) break;
         fprintf(f, "<div class=\"p\">p: ");
-        html_text(f, label_of(d, p, b1, sizeof b1));
+        report_html_text(f, label_of(d, p, b1, sizeof b1));
         fprintf(f, "</div><div class=\"t\">t: ");
-        html_text(f, label_of(d, t, b2, sizeof b2));
+        report_html_text(f, label_of(d, t, b2, sizeof b2));
         fprintf(f, "</div></div>\n");
     }
     fprintf(f, "</div>\n");
@@ -544,9 +230,9 @@ static int write_summary(FILE *f, cn_ctx *ctx, const report_data *d)
         cli_count(tr, sizeof tr, li.trainable);
         cli_count(m, sizeof m, li.macs);
         fprintf(f, "<tr><td class=\"l\">");
-        html_text(f, li.name);
+        report_html_text(f, li.name);
         fprintf(f, "</td><td class=\"l\">");
-        html_text(f, li.type);
+        report_html_text(f, li.type);
         fprintf(f, "</td><td class=\"l\">%lldx%lldx%lld</td><td>%s</td><td>%s</td><td>%s</td></tr>\n", (long long)li.h,
                 (long long)li.w, (long long)li.c, p, tr, m);
     }
@@ -555,7 +241,7 @@ static int write_summary(FILE *f, cn_ctx *ctx, const report_data *d)
     cli_count(m, sizeof m, t.macs);
     fprintf(f, "<tr><th class=\"l\" colspan=\"3\">total</th><th>%s</th><th>%s</th><th>%s</th></tr>\n</table>\n", p, tr, m);
     fprintf(f, "<p>Spec:</p><pre>");
-    html_text(f, cn_net_spec_text(d->net));
+    report_html_text(f, cn_net_spec_text(d->net));
     fprintf(f, "</pre>\n");
     return 0;
 }
@@ -569,10 +255,10 @@ static void write_header(FILE *f, const report_data *d)
     fprintf(f, "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">");
     if (d->live_epochs) fprintf(f, "<meta http-equiv=\"refresh\" content=\"%d\">", REPORT_REFRESH_S);
     fprintf(f, "<title>convnet report: ");
-    html_text(f, d->dir);
+    report_html_text(f, d->dir);
     if (d->live_epochs) fprintf(f, " (training, epoch %lld of %lld)", (long long)d->live_epoch, (long long)d->live_epochs);
     fprintf(f, "</title>\n<style>%s</style></head>\n<body>\n<h1>Training report: ", style);
-    html_text(f, d->dir);
+    report_html_text(f, d->dir);
     fprintf(f, "</h1>\n");
     if (d->live_epochs) {
         char when[64] = "?";
@@ -584,9 +270,9 @@ static void write_header(FILE *f, const report_data *d)
                 (long long)d->live_epochs, when, REPORT_REFRESH_S, d->is_test ? "test results appear" : "evaluation appears");
     }
     fprintf(f, "<p class=\"meta\">");
-    html_text(f, cn_net_file_name(d->net));
+    report_html_text(f, cn_net_file_name(d->net));
     fprintf(f, " on ");
-    html_text(f, data ? data : "?");
+    report_html_text(f, data ? data : "?");
     if (d->live_epochs) {
         fprintf(f, " &middot; best epoch so far (by validation %s) %s", monitor ? monitor : "accuracy", best ? best : "?");
     } else {
@@ -596,12 +282,12 @@ static void write_header(FILE *f, const report_data *d)
                    "on %lld images of ", (long long)d->n_rows, monitor ? monitor : "accuracy", best ? best : "?",
                 d->is_test ? "test accuracy" : "accuracy (no test half: training images included)", 100 * d->eval.acc,
                 d->eval.loss, (long long)d->eval.count);
-        html_text(f, d->test_name);
+        report_html_text(f, d->test_name);
     }
     fprintf(f, "</p>\n<p class=\"meta\">Settings: <code>");
     for (const char *s = args ? args : ""; *s; s++) {
         char ch[2] = { *s == '\n' ? ' ' : *s, 0 };
-        html_text(f, ch);
+        report_html_text(f, ch);
     }
     fprintf(f, "</code></p>\n");
 }
@@ -615,7 +301,7 @@ static int write_report(cn_ctx *ctx, const report_data *d, int64_t images, const
     FILE *f = open_memstream(&text, &len);
     if (!f) return cli_error("out of memory");
     write_header(f, d);
-    write_charts(f, d);
+    report_write_charts(f, d);
     int rc = 0;
     if (d->live_epochs) {
         fprintf(f, "<h2>%s</h2>\n<p class=\"meta\">The confusion matrix, the accuracy per class and the images of the %s "
@@ -644,8 +330,8 @@ int cli_report_live(const char *dir, int64_t epoch, int64_t epochs)
     report_data d = { .dir = dir, .live_epoch = epoch, .live_epochs = epochs > 0 ? epochs : 1 };
     char path[4200];
     snprintf(path, sizeof path, "%s/last.safetensors", dir); /* written before the epoch's callback */
-    int rc = read_metrics(dir, &d.rows, &d.n_rows);
-    if (!rc) rc = read_steps(dir, &d);
+    int rc = report_read_metrics(dir, &d.rows, &d.n_rows);
+    if (!rc) rc = report_read_steps(dir, &d);
     if (!rc) rc = cli_open_checkpoint(ctx, path, &d.ck, &d.net, d.mean, d.std);
     if (!rc) {
         /* as the final page will say: a run's --test, or the test half of its data */
@@ -655,7 +341,7 @@ int cli_report_live(const char *dir, int64_t epoch, int64_t epochs)
         snprintf(path, sizeof path, "%s/report.html", dir);
         rc = write_report(ctx, &d, 0, path);
     }
-    free_report_data(ctx, &d);
+    report_free_data(ctx, &d);
     cn_ctx_destroy(ctx);
     return rc;
 }
@@ -682,10 +368,10 @@ int cmd_report(int argc, char **argv)
     report_data d = { .dir = dir };
     char path[4200];
     snprintf(path, sizeof path, "%s/report.html", dir);
-    int rc = load_report_data(ctx, dir, data, batch, &d);
+    int rc = report_load_data(ctx, dir, data, batch, &d);
     if (!rc) rc = write_report(ctx, &d, images, path);
     if (!rc && !quiet) printf("report: %s\n", path);
-    free_report_data(ctx, &d);
+    report_free_data(ctx, &d);
     cn_ctx_destroy(ctx);
     return rc;
 }

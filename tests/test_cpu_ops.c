@@ -1,5 +1,5 @@
 /* test_cpu_ops.c — the CPU backend's kernels for pooling, activations, batch norm, softmax,
- * dropout, add, concat and flatten (src/backend/cpu/other.c and its family files) against the
+ * dropout, add, concat and flatten (src/backend/cpu/: the kernel table in cpu.c and the family files) against the
  * reference kernels of src/ops: the same net runs forward and backward on both backends from the
  * same weights, input and dropout stream, over shapes with odd sizes and remainders, padding,
  * ceil windows, strides unlike the window, and inputs full of ties. Where the fast kernel does

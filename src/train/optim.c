@@ -2,7 +2,8 @@
  * updates them; learning-rate schedules (constant, step, cosine, one-cycle, warm-up); gradient
  * clipping by global norm. The state lives in one slab at the parameter offsets; the update is
  * one vectorised loop over it per rule, on threads for large nets.
- * Covered by tests/test_optim.c and tests/test_torch_parity.c. */
+ * Covered by tests/test_torch_parity.c (every rule and schedule against PyTorch), tests/test_train.c
+ * and tests/test_trainer.c (frozen layers). */
 #include <math.h>
 #include <string.h>
 

@@ -1,0 +1,127 @@
+/* report_chart.c — the SVG line charts of the report page: loss and accuracy per epoch
+ * (metrics.csv) and loss per step (steps.csv), with axes, ticks and a legend. */
+#include <math.h>
+#include <stddef.h>
+#include <stdio.h>
+
+#include "report_impl.h"
+
+/* ---- charts ------------------------------------------------------------------------------------ */
+
+/* a line of a chart: n points (x[i], y[i] * scale), each array read `stride` bytes apart (rows of a
+ * table of doubles) */
+typedef struct {
+    const char *name, *colour;
+    const double *x, *y;
+    size_t stride;
+    int64_t n;
+    double scale; /* 100 for accuracies in % */
+    int dots;     /* a circle with its value as a tooltip at each point (few points) */
+} series;
+
+static double series_x(const series *s, int64_t i) { return *(const double *)((const char *)s->x + (size_t)i * s->stride); }
+static double series_y(const series *s, int64_t i)
+{
+    return *(const double *)((const char *)s->y + (size_t)i * s->stride) * s->scale;
+}
+
+/* a tick step of 1, 2 or 5 times a power of ten giving about 5 ticks over span */
+static double tick_step(double span)
+{
+    double raw = span / 5, p = pow(10, floor(log10(raw)));
+    return raw / p < 1.5 ? p : raw / p < 3.5 ? 2 * p : raw / p < 7.5 ? 5 * p : 10 * p;
+}
+
+/* An SVG line chart of the series over x (epochs or steps, whole numbers): axes, ticks, axis labels
+ * and a legend. */
+static void svg_chart(FILE *f, const char *title, const char *xlabel, const char *ylabel, const series *s, int ns)
+{
+    const double W = 540, H = 300, L = 56, R = 16, T = 30, B = 44;
+    double lo = INFINITY, hi = -INFINITY, x0 = INFINITY, x1 = -INFINITY;
+    for (int k = 0; k < ns; k++)
+        for (int64_t i = 0; i < s[k].n; i++) {
+            double v = series_y(&s[k], i), x = series_x(&s[k], i);
+            if (isfinite(v)) lo = v < lo ? v : lo, hi = v > hi ? v : hi;
+            if (isfinite(x)) x0 = x < x0 ? x : x0, x1 = x > x1 ? x : x1;
+        }
+    if (!(lo <= hi)) lo = 0, hi = 1;
+    if (hi - lo < 1e-9) lo -= 0.5, hi += 0.5;
+    double step = tick_step(hi - lo);
+    lo = floor(lo / step) * step, hi = ceil(hi / step) * step;
+    if (!(x0 <= x1)) x0 = x1 = 1;
+    if (x1 <= x0) x0 -= 0.5, x1 += 0.5;
+#define X(e) (L + ((e) - x0) / (x1 - x0) * (W - L - R))
+#define Y(v) (H - B - ((v) - lo) / (hi - lo) * (H - T - B))
+    fprintf(f, "<svg class=\"chart\" width=\"%.0f\" height=\"%.0f\" viewBox=\"0 0 %.0f %.0f\" role=\"img\">\n", W, H, W, H);
+    fprintf(f, "<title>");
+    report_html_text(f, title);
+    fprintf(f, "</title><text x=\"%.0f\" y=\"18\" style=\"font-weight:bold;font-size:13px\">", L);
+    report_html_text(f, title);
+    fprintf(f, "</text>\n");
+    for (double v = lo; v <= hi + step / 2; v += step) {
+        fprintf(f, "<line x1=\"%.1f\" x2=\"%.1f\" y1=\"%.1f\" y2=\"%.1f\" stroke=\"#eee\"/>", L, W - R, Y(v), Y(v));
+        fprintf(f, "<text x=\"%.1f\" y=\"%.1f\" text-anchor=\"end\">%.4g</text>\n", L - 6, Y(v) + 4, fabs(v) < step / 1e6 ? 0 : v);
+    }
+    /* about 10 ticks on whole numbers: every epoch of a short run */
+    double xstep = fmax(1, tick_step((x1 - x0) / 2));
+    for (double e = ceil(x0 / xstep) * xstep; e <= x1 + 1e-9; e += xstep)
+        fprintf(f, "<line x1=\"%.1f\" x2=\"%.1f\" y1=\"%.1f\" y2=\"%.1f\" stroke=\"#333\"/><text x=\"%.1f\" y=\"%.1f\" "
+                   "text-anchor=\"middle\">%.0f</text>\n", X(e), X(e), H - B, H - B + 5, X(e), H - B + 18, e);
+    fprintf(f, "<line x1=\"%.0f\" x2=\"%.0f\" y1=\"%.0f\" y2=\"%.0f\" stroke=\"#333\"/>", L, W - R, H - B, H - B);
+    fprintf(f, "<line x1=\"%.0f\" x2=\"%.0f\" y1=\"%.0f\" y2=\"%.0f\" stroke=\"#333\"/>\n", L, L, T, H - B);
+    fprintf(f, "<text x=\"%.0f\" y=\"%.0f\" text-anchor=\"middle\">", (L + W - R) / 2, H - 8);
+    report_html_text(f, xlabel);
+    fprintf(f, "</text><text transform=\"translate(14 %.0f) rotate(-90)\" text-anchor=\"middle\">", (T + H - B) / 2);
+    report_html_text(f, ylabel);
+    fprintf(f, "</text>\n");
+    for (int k = 0; k < ns; k++) {
+        fprintf(f, "<polyline class=\"series\" fill=\"none\" stroke=\"%s\" stroke-width=\"%s\" points=\"", s[k].colour,
+                s[k].dots ? "2" : "1.2");
+        for (int64_t i = 0; i < s[k].n; i++) {
+            double v = series_y(&s[k], i), x = series_x(&s[k], i);
+            if (isfinite(v) && isfinite(x)) fprintf(f, "%.1f,%.1f ", X(x), Y(v));
+        }
+        fprintf(f, "\"/>\n");
+        for (int64_t i = 0; s[k].dots && i < s[k].n; i++) {
+            double v = series_y(&s[k], i), x = series_x(&s[k], i);
+            if (isfinite(v) && isfinite(x))
+                fprintf(f, "<circle cx=\"%.1f\" cy=\"%.1f\" r=\"3\" fill=\"%s\"><title>%s %.0f: %.4g</title></circle>",
+                        X(x), Y(v), s[k].colour, xlabel, x, v);
+        }
+        double lx = W - R - 190 + 95 * k; /* the legend, in the top margin */
+        fprintf(f, "<line x1=\"%.0f\" x2=\"%.0f\" y1=\"14\" y2=\"14\" stroke=\"%s\" stroke-width=\"2\"/>"
+                   "<text x=\"%.0f\" y=\"18\">", lx, lx + 20, s[k].colour, lx + 26);
+        report_html_text(f, s[k].name);
+        fprintf(f, "</text>\n");
+    }
+#undef X
+#undef Y
+    fprintf(f, "</svg>\n");
+}
+
+/* the loss and the accuracy per epoch (metrics.csv), and the loss per step (steps.csv) */
+void report_write_charts(FILE *f, const report_data *d)
+{
+    static const metrics_row none; /* no rows yet: no pointer arithmetic on NULL */
+    const metrics_row *r = d->rows ? d->rows : &none;
+    const size_t mr = sizeof(metrics_row);
+    const series loss[] = { { "train", "#1f77b4", &r->epoch, &r->train_loss, mr, d->n_rows, 1, 1 },
+                            { "validation", "#ff7f0e", &r->epoch, &r->val_loss, mr, d->n_rows, 1, 1 } };
+    const series acc[] = { { "train", "#1f77b4", &r->epoch, &r->train_acc, mr, d->n_rows, 100, 1 },
+                           { "validation", "#ff7f0e", &r->epoch, &r->val_acc, mr, d->n_rows, 100, 1 } };
+    fprintf(f, "<h2>Training</h2>\n<div class=\"charts\">\n");
+    svg_chart(f, "Loss per epoch", "epoch", "cross-entropy loss", loss, 2);
+    svg_chart(f, "Accuracy per epoch", "epoch", "accuracy (%)", acc, 2);
+    if (d->steps) {
+        char name[64];
+        if (d->per_point > 1) snprintf(name, sizeof name, "train, mean of %lld", (long long)d->per_point);
+        else snprintf(name, sizeof name, "train batch");
+        const series step[] = { { name, "#1f77b4", &d->steps->step, &d->steps->loss, sizeof(step_point), d->n_points,
+                                  1, 0 } };
+        svg_chart(f, "Loss per step", "step", "cross-entropy loss", step, 1);
+    }
+    fprintf(f, "</div>\n");
+    if (d->steps && d->per_point > 1)
+        fprintf(f, "<p class=\"meta\">Loss per step: %lld steps, as %lld points, each the mean of %lld consecutive "
+                   "steps.</p>\n", (long long)d->n_steps, (long long)d->n_points, (long long)d->per_point);
+}

@@ -1,0 +1,177 @@
+/* report_data.c — reading a training run for `convnet report` and the live report: metrics.csv
+ * (one row per epoch), steps.csv (one row per optimizer step, downsampled to the points of the
+ * loss-per-step chart), and for the final page the checkpoint, the test set and its predictions. */
+#include <errno.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "report_impl.h"
+
+#define REPORT_MAX_EPOCHS 100000
+#define REPORT_STEP_POINTS 2000 /* the loss-per-step chart: at most this many points (means of buckets) */
+
+/* how many of n comma-separated numbers line s starts with, into v */
+static int csv_numbers(const char *s, double *v, int n)
+{
+    char *end;
+    int k = 0;
+    for (; k < n; k++, s = end + (*end == ',')) {
+        v[k] = strtod(s, &end);
+        if (end == s) break;
+    }
+    return k;
+}
+
+/* metrics.csv: CN_METRICS_COLUMNS, one row per epoch */
+int report_read_metrics(const char *dir, metrics_row **rows, int64_t *n)
+{
+    char path[4200], line[1024];
+    snprintf(path, sizeof path, "%s/metrics.csv", dir);
+    *rows = NULL;
+    *n = 0;
+    FILE *f = fopen(path, "rb");
+    if (!f) return cli_error("%s: cannot read: %s", path, strerror(errno));
+    if (!fgets(line, sizeof line, f) || strncmp(line, CN_METRICS_COLUMNS, strlen(CN_METRICS_COLUMNS))) {
+        fclose(f);
+        return cli_error("%s: not a metrics.csv written by convnet train (header)", path);
+    }
+    int64_t cap = 0, lineno = 1;
+    while (fgets(line, sizeof line, f)) {
+        lineno++;
+        metrics_row r;
+        if (csv_numbers(line, &r.epoch, 7) < 7) {
+            fclose(f);
+            free(*rows);
+            *rows = NULL;
+            return cli_error("%s:%lld: expected 7 numbers", path, (long long)lineno);
+        }
+        if (*n == cap) {
+            cap = cap ? 2 * cap : 64;
+            metrics_row *grown = cap <= REPORT_MAX_EPOCHS ? realloc(*rows, (size_t)cap * sizeof r) : NULL;
+            if (!grown) {
+                fclose(f);
+                free(*rows);
+                *rows = NULL;
+                return cli_error("%s: too many rows", path);
+            }
+            *rows = grown;
+        }
+        (*rows)[(*n)++] = r;
+    }
+    fclose(f);
+    return 0;
+}
+
+/* steps.csv: CN_STEPS_COLUMNS, one row per optimizer step (the trainer writes it with
+ * metrics.csv). A long run's rows go to at most REPORT_STEP_POINTS points, each the mean step and
+ * mean loss of per_point consecutive rows, so that the page stays small. No steps.csv (a run of an
+ * older convnet): no points, not an error. */
+int report_read_steps(const char *dir, report_data *d)
+{
+    char path[4200], line[1024];
+    snprintf(path, sizeof path, "%s/steps.csv", dir);
+    FILE *f = fopen(path, "rb");
+    if (!f) return errno == ENOENT ? 0 : cli_error("%s: cannot read: %s", path, strerror(errno));
+    if (!fgets(line, sizeof line, f) || strncmp(line, CN_STEPS_COLUMNS, strlen(CN_STEPS_COLUMNS))) {
+        fclose(f);
+        return cli_error("%s: not a steps.csv written by convnet train (header)", path);
+    }
+    int64_t n = 0; /* a first pass counts the rows, a second makes the points */
+    while (fgets(line, sizeof line, f)) n++;
+    int64_t per = n > REPORT_STEP_POINTS ? (n + REPORT_STEP_POINTS - 1) / REPORT_STEP_POINTS : 1;
+    int64_t points = (n + per - 1) / per, lineno = 1, i = 0, got = 0;
+    double step_sum = 0, loss_sum = 0;
+    int rc = 0;
+    d->steps = calloc((size_t)(points ? points : 1), sizeof *d->steps);
+    if (!d->steps) rc = cli_error("out of memory");
+    rewind(f);
+    if (!rc && !fgets(line, sizeof line, f)) rc = cli_error("%s: cannot read: %s", path, strerror(errno));
+    for (; !rc && i < n && fgets(line, sizeof line, f); i++) {
+        double v[4];
+        lineno++;
+        if (csv_numbers(line, v, 4) < 4) {
+            rc = cli_error("%s:%lld: expected 4 numbers", path, (long long)lineno);
+            break;
+        }
+        step_sum += v[1];
+        if (isfinite(v[2])) loss_sum += v[2], got++;
+        if ((i + 1) % per == 0 || i + 1 == n) { /* a bucket is full (the last may hold fewer) */
+            int64_t in_bucket = i % per + 1;
+            d->steps[i / per] = (step_point){ step_sum / (double)in_bucket, got ? loss_sum / (double)got : NAN };
+            step_sum = loss_sum = 0, got = 0;
+        }
+    }
+    if (!rc && i < n) rc = cli_error("%s: changed while it was read", path);
+    fclose(f);
+    if (rc) {
+        free(d->steps);
+        d->steps = NULL;
+        return rc;
+    }
+    d->n_points = points, d->n_steps = n, d->per_point = per;
+    return 0;
+}
+
+/* the predicted class (argmax of the outputs) of every test image; 0 or the exit status */
+static int predict_all(cn_ctx *ctx, report_data *d, int64_t batch)
+{
+    const cn_dataset *ds = &d->test;
+    int64_t chw = ds->c * ds->h * ds->w, n = ds->count;
+    if (batch > n) batch = n;
+    float *x = malloc((size_t)(batch * chw) * sizeof(float));
+    int64_t *idx = malloc((size_t)batch * sizeof(int64_t));
+    int32_t *labels = malloc((size_t)batch * sizeof(int32_t));
+    d->pred = malloc((size_t)(n ? n : 1) * sizeof(int32_t));
+    int rc = !x || !idx || !labels || !d->pred ? cli_error("out of memory") : 0;
+    for (int64_t i = 0; !rc && i < n; i += batch) {
+        int64_t m = n - i < batch ? n - i : batch, k;
+        for (int64_t j = 0; j < m; j++) idx[j] = i + j;
+        cn_make_batch(ds, idx, m, d->mean, d->std, 0, 0, NULL, x, labels);
+        if (cn_net_forward(ctx, d->net, x, m, 0)) {
+            rc = cli_ctx_error(ctx);
+            break;
+        }
+        const float *y = cn_net_output(d->net, &k);
+        k /= m;
+        for (int64_t j = 0; j < m; j++) {
+            int64_t best = 0;
+            for (int64_t c = 1; c < k; c++)
+                if (y[j * k + c] > y[j * k + best]) best = c;
+            d->pred[i + j] = (int32_t)best;
+        }
+    }
+    free(x), free(idx), free(labels);
+    return rc;
+}
+
+int report_load_data(cn_ctx *ctx, const char *dir, const char *data, int64_t batch, report_data *d)
+{
+    int rc = report_read_metrics(dir, &d->rows, &d->n_rows);
+    if (rc || (rc = report_read_steps(dir, d)) || (rc = cli_open_checkpoint(ctx, dir, &d->ck, &d->net, d->mean, d->std)))
+        return rc;
+    int given = data != NULL;
+    if (!data) data = cli_test_data(d->ck);
+    cn_layer_info in;
+    cn_net_layer(ctx, d->net, 0, 1, &in);
+    cli_data_name(data, CLI_HALF_TEST, d->test_name, sizeof d->test_name);
+    /* a test half: of an MNIST-format or split folder, or the run's --test */
+    d->is_test = !given && cn_checkpoint_meta(d->ck, "test_data") != NULL;
+    int has_test = 0;
+    if (cli_load_data(ctx, data, CLI_HALF_TEST, &in, &d->test, &has_test) ||
+        cn_evaluate(ctx, d->net, &d->test, d->mean, d->std, batch, &d->eval))
+        return cli_ctx_error(ctx);
+    d->is_test |= has_test;
+    return predict_all(ctx, d, batch);
+}
+
+void report_free_data(cn_ctx *ctx, report_data *d)
+{
+    cn_eval_free(ctx, &d->eval);
+    cn_dataset_free(ctx, &d->test);
+    cn_net_destroy(d->net);
+    cn_checkpoint_destroy(d->ck);
+    free(d->pred);
+    free(d->rows);
+    free(d->steps);
+}

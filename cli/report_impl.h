@@ -1,0 +1,54 @@
+/* report_impl.h — what the files of `convnet report` and the live report share: the run's data as
+ * the page shows it (report_data.c reads it), the SVG charts (report_chart.c) and the HTML text
+ * helper of the page (report.c). */
+#ifndef CN_REPORT_IMPL_H
+#define CN_REPORT_IMPL_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#include "cli_impl.h"
+
+/* ---- what the page shows ------------------------------------------------------------------------ */
+
+typedef struct {
+    double epoch, train_loss, train_acc, val_loss, val_acc, lr, seconds;
+} metrics_row;
+
+/* a point of the loss-per-step chart: one step of steps.csv, or the mean of a bucket of them */
+typedef struct {
+    double step, loss;
+} step_point;
+
+typedef struct {
+    const char *dir;
+    cn_checkpoint *ck;
+    cn_net *net;
+    float mean[4], std[4];
+    cn_dataset test;
+    cn_eval_result eval;
+    int32_t *pred;      /* test.count predicted classes */
+    metrics_row *rows;  /* n_rows epochs of metrics.csv */
+    int64_t n_rows;
+    step_point *steps;  /* n_points points of steps.csv (NULL without one): its n_steps rows, */
+    int64_t n_points, n_steps, per_point; /* per_point consecutive ones to a point */
+    int64_t live_epoch, live_epochs; /* the live page: epochs done of planned; 0: the final page */
+    int is_test;        /* `test` is a test half (else a whole folder, training images included) */
+    char test_name[4300]; /* what `test` was read from, for the page */
+} report_data;
+
+/* metrics.csv of run folder dir: *n rows into *rows (the caller frees it); 0 or the exit status */
+int report_read_metrics(const char *dir, metrics_row **rows, int64_t *n);
+/* steps.csv of run folder dir into d->steps (NULL without one); 0 or the exit status */
+int report_read_steps(const char *dir, report_data *d);
+/* everything the final page shows: the CSVs, the checkpoint, the test set and its predictions */
+int report_load_data(cn_ctx *ctx, const char *dir, const char *data, int64_t batch, report_data *d);
+void report_free_data(cn_ctx *ctx, report_data *d);
+
+/* s with & < > " ' escaped, for element text and attribute values alike (report.c) */
+void report_html_text(FILE *f, const char *s);
+/* the "Training" section: the charts of metrics.csv and steps.csv (report_chart.c) */
+void report_write_charts(FILE *f, const report_data *d);
+
+#endif
