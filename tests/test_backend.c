@@ -205,7 +205,7 @@ static void test_fresh_gradients(void)
     cn_kernels rows[CN_OP_COUNT];
     memcpy(rows, cn_backend_default()->kernels, sizeof rows);
     for (int op = 0; op < CN_OP_COUNT; op++) rows[op].fresh_dx = 0;
-    cn_backend zeroing = { "cpu, zeroing", rows };
+    cn_backend zeroing = { "cpu, zeroing", rows, NULL };
     for (size_t i = 0; i < sizeof specs / sizeof specs[0]; i++) {
         float *y[2], *dx[2], *dw[2];
         int64_t ny, nx, nw;
@@ -222,6 +222,94 @@ static void test_fresh_gradients(void)
 static void setup(void) { CHECK(cn_ctx_create(NULL, &ctx) == CN_OK); }
 static void teardown(void) { cn_ctx_destroy(ctx); }
 
+/* ---- a backend's memory: every slab through it ---------------------------------------------- */
+
+/* memory that counts its blocks (and poisons them on release), standing in for a device's */
+#define MAX_BLOCKS 64
+static struct { void *p; size_t n; } blocks[MAX_BLOCKS];
+static int n_live, n_allocs;
+
+static void *counted_alloc(size_t bytes)
+{
+    for (int i = 0; i < MAX_BLOCKS; i++)
+        if (!blocks[i].p) {
+            if (!(blocks[i].p = calloc(1, bytes))) return NULL;
+            blocks[i].n = bytes, n_live++, n_allocs++;
+            return blocks[i].p;
+        }
+    return NULL;
+}
+
+static void counted_release(void *p)
+{
+    for (int i = 0; i < MAX_BLOCKS; i++)
+        if (blocks[i].p == p) {
+            memset(p, 0xff, blocks[i].n); /* NaNs for a use after release */
+            free(p);
+            blocks[i].p = NULL, n_live--;
+            return;
+        }
+    test_fail(__FILE__, __LINE__, "release of a block it did not allocate");
+}
+
+/* 1 when [p, p + bytes) lies inside one counted block */
+static int in_blocks(const void *p, size_t bytes)
+{
+    for (int i = 0; i < MAX_BLOCKS; i++)
+        if (blocks[i].p && (const char *)p >= (const char *)blocks[i].p &&
+            (const char *)p + bytes <= (const char *)blocks[i].p + blocks[i].n)
+            return 1;
+    return 0;
+}
+
+/* the CPU kernels in counted memory: the parameters, gradients, activations and the step's
+ * scratch are allocated there, a move between backends keeps the values, and all is released */
+static void test_backend_memory(void)
+{
+    static const cn_memory_ops counted = { counted_alloc, counted_release, NULL };
+    cn_backend dev = { "counted", cn_backend_default()->kernels, &counted };
+    const char *spec = "input 8x8x3; conv 4 3x3 pad=1; batchnorm; relu; maxpool 2x2; dense 5";
+    cn_net *net = parse_spec(ctx, spec), *ref = parse_spec(ctx, spec);
+    if (!net || !ref) return;
+    cn_net_set_backend(net, &dev);
+    CHECK(cn_net_init_params(ctx, net, CN_INIT_KAIMING_UNIFORM, 3) == CN_OK);
+    CHECK(cn_net_init_params(ctx, ref, CN_INIT_KAIMING_UNIFORM, 3) == CN_OK);
+    int64_t trainable, total;
+    float *w = cn_net_params(net, &trainable, &total);
+    CHECK(n_live == 2 && in_blocks(w, (size_t)total * sizeof(float)) &&
+          in_blocks(cn_net_grads(net, NULL), (size_t)trainable * sizeof(float)));
+    /* a training step on both: the same loss and the same weights after it */
+    float x[2 * 8 * 8 * 3];
+    cn_rng rng;
+    cn_rng_seed(&rng, 9);
+    for (size_t i = 0; i < sizeof x / sizeof x[0]; i++) x[i] = (float)cn_rng_normal(&rng);
+    int32_t labels[2] = { 1, 4 };
+    cn_optim_config oc;
+    cn_optim_defaults(&oc, CN_OPTIM_MOMENTUM);
+    cn_optim *oa = NULL, *ob = NULL;
+    CHECK(cn_optim_create(ctx, net, &oc, &oa) == CN_OK && cn_optim_create(ctx, ref, &oc, &ob) == CN_OK);
+    cn_step_config sc = { cn_net_default_loss(net), 0 };
+    double la = 0, lb = 1;
+    CHECK(cn_train_step(ctx, net, oa, &sc, x, labels, 2, &la) == CN_OK);
+    CHECK(cn_train_step(ctx, ref, ob, &sc, x, labels, 2, &lb) == CN_OK);
+    CHECK(la == lb && memcmp(w, cn_net_params(ref, NULL, NULL), (size_t)total * sizeof(float)) == 0);
+    int64_t ny;
+    const float *y = cn_net_output(net, &ny);
+    CHECK(n_live == 7 && in_blocks(y, (size_t)ny * sizeof(float))); /* + act, dact, aux, work, scratch */
+    /* back to host memory: the slabs move, the values stay */
+    cn_net_set_backend(net, cn_backend_default());
+    float *moved = cn_net_params(net, NULL, NULL);
+    CHECK(n_live == 0 && !in_blocks(moved, sizeof(float)));
+    CHECK(memcmp(moved, cn_net_params(ref, NULL, NULL), (size_t)total * sizeof(float)) == 0);
+    /* and into it again, then released with the net */
+    cn_net_set_backend(net, &dev);
+    CHECK(n_live == 2 && memcmp(cn_net_params(net, NULL, NULL), cn_net_params(ref, NULL, NULL), (size_t)total * sizeof(float)) == 0);
+    cn_optim_destroy(oa), cn_optim_destroy(ob);
+    cn_net_destroy(net), cn_net_destroy(ref);
+    CHECK_INT(n_live, 0);
+    CHECK(n_allocs >= 9);
+}
+
 static const test_case cases[] = {
     { "setup", setup },
     { "every op of ops.def on every backend against the reference", test_op_table },
@@ -231,6 +319,7 @@ static const test_case cases[] = {
     { "portable kernel", test_portable },
     { "bit-identical on 1, 2 and 3 threads", test_threads },
     { "fresh gradients stored: the bits of zeroing and adding", test_fresh_gradients },
+    { "a backend's memory holds every slab; moves keep the values", test_backend_memory },
     { "teardown", teardown },
 };
 TEST_MAIN(cases)

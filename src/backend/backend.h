@@ -14,9 +14,21 @@ typedef struct cn_kernels {
     int fresh_dx;                   /* 1: backward honours cn_op_io.dx_fresh */
 } cn_kernels;
 
+/* Where a backend's tensors live: the executor allocates the parameter, gradient, activation,
+ * aux and workspace slabs and the step's scratch through it. The memory must be addressable from
+ * the host too (a device backend: managed memory), so that the public functions that return
+ * pointers (cn_net_params, cn_net_output, cn_net_tensor, ...) and the host's reference code work
+ * on every backend. */
+typedef struct cn_memory_ops {
+    void *(*alloc)(size_t bytes);   /* zeroed; NULL when it cannot */
+    void (*release)(void *p);
+    void (*sync)(void);             /* wait for the backend's queued work before the host reads; NULL: none */
+} cn_memory_ops;
+
 typedef struct cn_backend {
     const char *name;
     const cn_kernels *kernels;      /* CN_OP_COUNT rows, by cn_node.id */
+    const cn_memory_ops *memory;    /* NULL: host memory from the context's allocator */
 } cn_backend;
 
 /* The default backend: "cpu" (packed patches + our SGEMM, vectorised kernels). */

@@ -10,27 +10,74 @@
 
 #include "model_impl.h"
 
+static const cn_backend *backend_of(const cn_exec *ex) { return ex->backend ? ex->backend : cn_backend_default(); }
+
+/* ---- the slabs, in the backend's memory ----------------------------------------------------- */
+
+/* zeroed bytes from the slabs' memory (the backend's, or the context's allocator) */
+static void *slab_alloc(cn_ctx *ctx, const cn_memory_ops *mem, size_t bytes)
+{
+    if (!mem) return cn_calloc(ctx, bytes ? bytes : 1, 1);
+    void *p = mem->alloc(bytes ? bytes : 1);
+    if (!p) cn_fail(ctx, CN_E_NOMEM, "out of %s memory (%zu bytes)", "the backend's", bytes);
+    return p;
+}
+
+static void slab_free(cn_ctx *ctx, const cn_memory_ops *mem, void *p)
+{
+    if (!mem) cn_free(ctx, p);
+    else if (p) mem->release(p);
+}
+
+/* the slabs planned for a batch size: activations, their gradients, aux, workspace */
+static void free_planned(cn_ctx *ctx, cn_exec *ex)
+{
+    slab_free(ctx, ex->mem, ex->act), slab_free(ctx, ex->mem, ex->dact), slab_free(ctx, ex->mem, ex->aux);
+    slab_free(ctx, ex->mem, ex->work);
+    ex->act = ex->dact = NULL, ex->aux = NULL, ex->work = NULL, ex->batch = 0;
+}
+
+/* the training step's scratch (not planned: a step asks for it before its forward pass) */
+static void free_scratch(cn_ctx *ctx, cn_exec *ex)
+{
+    slab_free(ctx, ex->mem, ex->scratch);
+    ex->scratch = NULL, ex->scratch_n = 0;
+}
+
+/* the host reads the slabs next: the backend's queued work must be done */
+static void sync_host(const cn_exec *ex)
+{
+    if (ex->mem && ex->mem->sync) ex->mem->sync();
+}
+
 void cn_exec_free(cn_ctx *ctx, cn_exec *ex)
 {
     for (int i = 0; i < ex->n_tensors; i++) cn_free(ctx, ex->tensors[i].name);
     cn_free(ctx, ex->tensors);
-    cn_free(ctx, ex->params);
-    cn_free(ctx, ex->grads);
+    slab_free(ctx, ex->mem, ex->params);
+    slab_free(ctx, ex->mem, ex->grads);
+    free_planned(ctx, ex);
+    free_scratch(ctx, ex);
     cn_free(ctx, ex->w_off);
     cn_free(ctx, ex->buf_off);
-    cn_free(ctx, ex->act);
-    cn_free(ctx, ex->dact);
     cn_free(ctx, ex->act_off);
     cn_free(ctx, ex->grad_writer);
-    cn_free(ctx, ex->aux);
     cn_free(ctx, ex->aux_off);
-    cn_free(ctx, ex->scratch);
-    cn_free(ctx, ex->work);
     cn_free(ctx, ex->prof_fwd);
     cn_free(ctx, ex->prof_bwd);
     const cn_backend *keep = ex->backend;
     memset(ex, 0, sizeof *ex);
     ex->backend = keep;
+    ex->mem = backend_of(ex)->memory; /* the next slabs are the backend's */
+}
+
+float *cn_exec_scratch(cn_ctx *ctx, cn_exec *ex, int64_t cells)
+{
+    if (ex->scratch_n >= cells) return ex->scratch;
+    free_scratch(ctx, ex);
+    if (!(ex->scratch = slab_alloc(ctx, ex->mem, (size_t)cells * 2 * sizeof(float)))) return NULL;
+    ex->scratch_n = cells;
+    return ex->scratch;
 }
 
 static void inputs_of(const cn_net *net, int i, const cn_node **in)
@@ -120,8 +167,8 @@ cn_status cn_net_init_params(cn_ctx *ctx, cn_net *net, cn_init init, uint64_t se
         }
     }
     ex->n_total = off;
-    ex->params = cn_calloc(ctx, (size_t)(off ? off : 1), sizeof(float));
-    ex->grads = cn_calloc(ctx, (size_t)(ex->n_trainable ? ex->n_trainable : 1), sizeof(float));
+    ex->params = slab_alloc(ctx, ex->mem, (size_t)off * sizeof(float));
+    ex->grads = slab_alloc(ctx, ex->mem, (size_t)ex->n_trainable * sizeof(float));
     if (!ex->params || !ex->grads) goto nomem;
     cn_rng_seed(&ex->rng, seed);
     for (int t = 0; t < ex->n_tensors; t++) {
@@ -221,23 +268,40 @@ void cn_net_profile_get(const cn_net *net, int i, double *forward_s, double *bac
     *backward_s = ok ? ex->prof_bwd[i] : 0;
 }
 
-static const cn_backend *backend_of(const cn_exec *ex) { return ex->backend ? ex->backend : cn_backend_default(); }
-
 /* the backend's row for node n: its kernels, workspace and capabilities */
 static const cn_kernels *kernels_of(const cn_exec *ex, const cn_node *n) { return &backend_of(ex)->kernels[n->id]; }
 
 void cn_net_set_backend(cn_net *net, const cn_backend *backend)
 {
-    net->ex.backend = backend;
-    net->ex.batch = 0; /* workspace sizes differ: plan again */
+    cn_exec *ex = &net->ex;
+    cn_ctx tmp = { .alloc = net->alloc };
+    const cn_memory_ops *to = (backend ? backend : cn_backend_default())->memory;
+    ex->backend = backend;
+    free_planned(&tmp, ex); /* workspace sizes differ: plan again, in the new backend's memory */
+    if (to == ex->mem) return;
+    free_scratch(&tmp, ex);
+    /* the parameters move to the new backend's memory; where that fails they stay (every
+     * backend's memory is addressable from the host, so the kernels still reach them) */
+    size_t pb = (size_t)ex->n_total * sizeof(float), gb = (size_t)ex->n_trainable * sizeof(float);
+    float *p = ex->params ? slab_alloc(&tmp, to, pb) : NULL, *g = ex->params ? slab_alloc(&tmp, to, gb) : NULL;
+    if (ex->params && (!p || !g)) {
+        slab_free(&tmp, to, p), slab_free(&tmp, to, g);
+        return;
+    }
+    if (ex->params) {
+        sync_host(ex);
+        memcpy(p, ex->params, pb), memcpy(g, ex->grads, gb);
+        slab_free(&tmp, ex->mem, ex->params), slab_free(&tmp, ex->mem, ex->grads);
+        ex->params = p, ex->grads = g;
+    }
+    ex->mem = to;
 }
 
 static cn_status plan(cn_ctx *ctx, cn_net *net, int64_t batch)
 {
     cn_exec *ex = &net->ex;
     if (ex->batch == batch) return CN_OK;
-    cn_free(ctx, ex->act), cn_free(ctx, ex->dact), cn_free(ctx, ex->aux), cn_free(ctx, ex->work);
-    ex->act = ex->dact = NULL, ex->aux = NULL, ex->work = NULL, ex->batch = 0;
+    free_planned(ctx, ex);
     int64_t work = 0;
     if (!ex->act_off && !(ex->act_off = cn_calloc(ctx, (size_t)net->n + 1, sizeof(int64_t)))) return CN_E_NOMEM;
     if (!ex->aux_off && !(ex->aux_off = cn_calloc(ctx, (size_t)net->n + 1, sizeof(int64_t)))) return CN_E_NOMEM;
@@ -261,13 +325,12 @@ static cn_status plan(cn_ctx *ctx, cn_net *net, int64_t batch)
     }
     ex->act_off[net->n] = off;
     ex->aux_off[net->n] = aoff;
-    ex->act = cn_malloc(ctx, (size_t)off * sizeof(float));
-    ex->dact = cn_malloc(ctx, (size_t)off * sizeof(float));
-    ex->aux = cn_malloc(ctx, (size_t)(aoff ? aoff : 8));
-    ex->work = cn_malloc(ctx, (size_t)(work ? work : 8));
+    ex->act = slab_alloc(ctx, ex->mem, (size_t)off * sizeof(float));
+    ex->dact = slab_alloc(ctx, ex->mem, (size_t)off * sizeof(float));
+    ex->aux = slab_alloc(ctx, ex->mem, (size_t)(aoff ? aoff : 8));
+    ex->work = slab_alloc(ctx, ex->mem, (size_t)(work ? work : 8));
     if (!ex->act || !ex->dact || !ex->aux || !ex->work) {
-        cn_free(ctx, ex->act), cn_free(ctx, ex->dact), cn_free(ctx, ex->aux), cn_free(ctx, ex->work);
-        ex->act = ex->dact = NULL, ex->aux = NULL, ex->work = NULL;
+        free_planned(ctx, ex);
         return CN_E_NOMEM;
     }
     ex->batch = batch;
@@ -352,10 +415,12 @@ cn_status cn_net_forward(cn_ctx *ctx, cn_net *net, const float *x, int64_t batch
         cn_kernel_fn fast = kernels_of(ex, &net->nodes[i])->forward;
         double t0 = ex->profile ? seconds() : 0;
         (fast ? fast : net->nodes[i].op->forward[CN_F32])(&io);
+        if (ex->profile || ex->trace) sync_host(ex); /* a kernel's own time; the host reads its output */
         if (ex->profile) ex->prof_fwd[i] += seconds() - t0;
         if (ex->trace && first_bad(io.y, elems(&net->nodes[i]) * batch) >= 0)
             return nonfinite(ctx, net, i, "forward", "output");
     }
+    sync_host(ex);
     return CN_OK;
 }
 
@@ -411,6 +476,7 @@ cn_status cn_net_backward(cn_ctx *ctx, cn_net *net, const float *dy)
         }
         double t0 = ex->profile ? seconds() : 0;
         (k->backward ? k->backward : net->nodes[i].op->backward[CN_F32])(&io);
+        if (ex->profile || ex->trace) sync_host(ex);
         if (ex->profile) ex->prof_bwd[i] += seconds() - t0;
         if (!ex->trace) continue;
         for (int j = 0; j < net->nodes[i].n_in; j++)
@@ -418,6 +484,7 @@ cn_status cn_net_backward(cn_ctx *ctx, cn_net *net, const float *dy)
         int64_t wn = (i + 1 < net->n ? ex->w_off[i + 1] : ex->n_trainable) - ex->w_off[i];
         if (first_bad(ex->grads + ex->w_off[i], wn) >= 0) return nonfinite(ctx, net, i, "backward", "parameter gradient");
     }
+    sync_host(ex);
     return CN_OK;
 }
 

@@ -32,6 +32,7 @@ typedef struct cn_exec {
     int no_input_grad;  /* backward skips the gradient of the net's input (training needs none) */
     int training;       /* mode of the last forward: backward runs in the same */
     const cn_backend *backend; /* NULL: cn_backend_default() */
+    const cn_memory_ops *mem;  /* what the slabs below were allocated with (NULL: the context's allocator) */
     void *work;         /* the backend's scratch, the largest any layer needs */
     int profile;        /* time every kernel call (cn_net_profile) */
     double *prof_fwd, *prof_bwd; /* seconds per node */
@@ -49,6 +50,9 @@ struct cn_net {
 };
 
 void cn_exec_free(cn_ctx *ctx, cn_exec *ex);
+/* The training step's scratch (one-hot targets and the output gradient): 2 * cells floats in
+ * the backend's memory, kept for the next step. NULL when it cannot be allocated. */
+float *cn_exec_scratch(cn_ctx *ctx, cn_exec *ex, int64_t cells);
 /* Selects the kernels a net runs with (tests compare backends); replans at the next forward. */
 void cn_net_set_backend(cn_net *net, const cn_backend *backend);
 /* Parameter specs of node i (returns the count). */

@@ -18,13 +18,9 @@ cn_status cn_train_step(cn_ctx *ctx, cn_net *net, cn_optim *opt, const cn_step_c
     const cn_node *out = &net->nodes[net->n - 1];
     int64_t classes = out->out.c * out->out.h * out->out.w, cells;
     if (!cn_mul_ok(classes, batch, &cells)) return cn_fail(ctx, CN_E_OVERFLOW, "batch too large");
-    if (ex->scratch_n < cells) {
-        cn_free(ctx, ex->scratch);
-        ex->scratch_n = 0;
-        if (!(ex->scratch = cn_malloc(ctx, (size_t)cells * 2 * sizeof(float)))) return CN_E_NOMEM;
-        ex->scratch_n = cells;
-    }
-    float *target = ex->scratch, *dout = ex->scratch + cells;
+    float *scratch = cn_exec_scratch(ctx, ex, cells); /* in the backend's memory */
+    if (!scratch) return CN_E_NOMEM;
+    float *target = scratch, *dout = scratch + cells;
     memset(target, 0, (size_t)cells * sizeof(float));
     for (int64_t i = 0; i < batch; i++) {
         if (labels[i] < 0 || labels[i] >= classes)
