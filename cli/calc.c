@@ -7,33 +7,6 @@
 
 #include "cli_impl.h"
 
-static void help(void)
-{
-    printf("usage: convnet calc <quantity> [arguments] [--explain] [--json]\n\n"
-           "  softmax X...                              probabilities from scores (X: numbers or 2,1,0.1)\n"
-           "  loss mse|mae|ce|bce|hinge --target T --pred P [--logits]\n"
-           "                                            mean over samples; T, P vectors (1,0) or matrices\n"
-           "                                            (1,0,0;0,1,0: one row per sample); --logits: P are\n"
-           "                                            scores, for ce and bce\n"
-           "  dice --intersection I --a A --b B         Dice loss 1 - 2I/(A+B)\n"
-           "  dice --target MASK --pred MASK            the same from two 0/1 masks\n"
-           "  batchnorm X... --gamma G --beta B [--eps E]\n"
-           "                                            batch statistics, biased variance, eps 1e-5\n"
-           "  reg l1|l2 --lambda L --weights W          L * sum|w| or L * sum w^2\n"
-           "  conv --input M --kernel K [--stride S] [--pad P]\n"
-           "                                            cross-correlation of a matrix, as CNNs compute it\n"
-           "  pool max|min|avg --input M --size K [--stride S] [--pad P]\n"
-           "                                            stride defaults to the size\n"
-           "  out --in W --kernel F [--stride S] [--pad P] [--dilation D]\n"
-           "                                            floor((W - F*D + D - 1 + 2P)/S) + 1\n\n"
-           "Matrices are written inline (rows split by ';', values by ',') or as @FILE (rows on lines).\n"
-           "--json prints {\"result\": ...}; --explain prints the working.\n\n"
-           "examples:\n"
-           "  convnet calc softmax 2 1 0.1 --explain\n"
-           "  convnet calc loss ce --target '1,0,0;0,1,0;0,0,1' --pred '0.7,0.2,0.1;0.1,0.6,0.3;0.2,0.2,0.6'\n"
-           "  convnet calc conv --input @image.txt --kernel '1,0,-1;1,0,-1;1,0,-1'\n");
-}
-
 typedef struct {
     const char *cmd;
     int explain, json;
@@ -526,15 +499,65 @@ static int calc_out(cli_args *a, out_opts *o)
     return 0;
 }
 
+/* ---- the quantities: one table gives the dispatch, the help and the did-you-mean ------------- */
+
+static int run_softmax(cli_args *a, out_opts *o) { return calc_softmax(a, o); }
+static int run_conv(cli_args *a, out_opts *o) { return calc_window(a, o, 0); }
+static int run_pool(cli_args *a, out_opts *o) { return calc_window(a, o, 1); }
+
+static const struct {
+    const char *name;
+    int (*run)(cli_args *a, out_opts *o);
+    const char *usage; /* its lines of --help */
+} quantities[] = {
+    { "softmax", run_softmax, "  softmax X...                              probabilities from scores (X: numbers or 2,1,0.1)\n" },
+    { "loss", calc_loss,
+      "  loss mse|mae|ce|bce|hinge --target T --pred P [--logits]\n"
+      "                                            mean over samples; T, P vectors (1,0) or matrices\n"
+      "                                            (1,0,0;0,1,0: one row per sample); --logits: P are\n"
+      "                                            scores, for ce and bce\n" },
+    { "dice", calc_dice,
+      "  dice --intersection I --a A --b B         Dice loss 1 - 2I/(A+B)\n"
+      "  dice --target MASK --pred MASK            the same from two 0/1 masks\n" },
+    { "batchnorm", calc_batchnorm,
+      "  batchnorm X... --gamma G --beta B [--eps E]\n"
+      "                                            batch statistics, biased variance, eps 1e-5\n" },
+    { "reg", calc_reg, "  reg l1|l2 --lambda L --weights W          L * sum|w| or L * sum w^2\n" },
+    { "conv", run_conv,
+      "  conv --input M --kernel K [--stride S] [--pad P]\n"
+      "                                            cross-correlation of a matrix, as CNNs compute it\n" },
+    { "pool", run_pool,
+      "  pool max|min|avg --input M --size K [--stride S] [--pad P]\n"
+      "                                            stride defaults to the size\n" },
+    { "out", calc_out,
+      "  out --in W --kernel F [--stride S] [--pad P] [--dilation D]\n"
+      "                                            floor((W - F*D + D - 1 + 2P)/S) + 1\n" },
+};
+#define N_QUANTITIES ((int)(sizeof quantities / sizeof quantities[0]))
+
+static void help(void)
+{
+    printf("usage: convnet calc <quantity> [arguments] [--explain] [--json]\n\n");
+    for (int i = 0; i < N_QUANTITIES; i++) printf("%s", quantities[i].usage);
+    printf("\nMatrices are written inline (rows split by ';', values by ',') or as @FILE (rows on lines).\n"
+           "--json prints {\"result\": ...}; --explain prints the working.\n\n"
+           "examples:\n"
+           "  convnet calc softmax 2 1 0.1 --explain\n"
+           "  convnet calc loss ce --target '1,0,0;0,1,0;0,0,1' --pred '0.7,0.2,0.1;0.1,0.6,0.3;0.2,0.2,0.6'\n"
+           "  convnet calc conv --input @image.txt --kernel '1,0,-1;1,0,-1;1,0,-1'\n");
+}
+
 int cmd_calc(int argc, char **argv)
 {
-    static const char *const what[] = { "softmax", "loss", "dice", "batchnorm", "reg", "conv", "pool", "out", NULL };
-    if (argc < 1) return cli_usage_error("calc", "name a quantity: softmax, loss, dice, batchnorm, reg, conv, pool, out");
-    if (!strcmp(argv[0], "--help") || !strcmp(argv[0], "-h")) {
-        help();
-        return 0;
+    const char *names[N_QUANTITIES + 1];
+    char list[256] = "";
+    for (int i = 0; i < N_QUANTITIES; i++) {
+        names[i] = quantities[i].name;
+        snprintf(list + strlen(list), sizeof list - strlen(list), "%s%s", i ? ", " : "", names[i]);
     }
-    for (int i = 1; i < argc; i++)
+    names[N_QUANTITIES] = NULL;
+    if (argc < 1) return cli_usage_error("calc", "name a quantity: %s", list);
+    for (int i = 0; i < argc; i++)
         if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
             help();
             return 0;
@@ -542,16 +565,9 @@ int cmd_calc(int argc, char **argv)
     out_opts o = { "calc", 0, 0 };
     cli_args a;
     cli_args_init(&a, "calc", argc - 1, argv + 1);
-    const char *q = argv[0];
-    if (!strcmp(q, "softmax")) return calc_softmax(&a, &o);
-    if (!strcmp(q, "loss")) return calc_loss(&a, &o);
-    if (!strcmp(q, "dice")) return calc_dice(&a, &o);
-    if (!strcmp(q, "batchnorm")) return calc_batchnorm(&a, &o);
-    if (!strcmp(q, "reg")) return calc_reg(&a, &o);
-    if (!strcmp(q, "conv")) return calc_window(&a, &o, 0);
-    if (!strcmp(q, "pool")) return calc_window(&a, &o, 1);
-    if (!strcmp(q, "out")) return calc_out(&a, &o);
-    const char *best = cli_closest(q, what);
-    if (best) return cli_usage_error("calc", "unknown quantity '%s' (did you mean '%s'?)", q, best);
-    return cli_usage_error("calc", "unknown quantity '%s'; quantities: softmax, loss, dice, batchnorm, reg, conv, pool, out", q);
+    for (int i = 0; i < N_QUANTITIES; i++)
+        if (!strcmp(argv[0], quantities[i].name)) return quantities[i].run(&a, &o);
+    const char *best = cli_closest(argv[0], names);
+    if (best) return cli_usage_error("calc", "unknown quantity '%s' (did you mean '%s'?)", argv[0], best);
+    return cli_usage_error("calc", "unknown quantity '%s'; quantities: %s", argv[0], list);
 }

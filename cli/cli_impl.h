@@ -10,10 +10,10 @@
 
 #define EXIT_USAGE 2
 
-/* Prints "convnet: <message>" to stderr; returns exit status 1 (errors) or 2 (usage). */
-int cli_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-/* "convnet CMD: message" on stderr; returns 1 (a failure that is not a usage error) */
+/* "convnet CMD: message" on stderr ("convnet: message" when cmd is NULL); returns 1 (a failure
+ * that is not a usage error). cli_error: the same without a command. */
 int cli_cmd_error(const char *cmd, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+#define cli_error(...) cli_cmd_error(NULL, __VA_ARGS__)
 int cli_usage_error(const char *cmd, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 /* "convnet: <ctx message>", exit status 1. */
 int cli_ctx_error(const cn_ctx *ctx);

@@ -17,15 +17,6 @@ static void say_error(const char *cmd, const char *fmt, va_list ap)
     fputc('\n', stderr);
 }
 
-int cli_error(const char *fmt, ...)
-{
-    va_list ap;
-    va_start(ap, fmt);
-    say_error(NULL, fmt, ap);
-    va_end(ap);
-    return 1;
-}
-
 int cli_cmd_error(const char *cmd, const char *fmt, ...)
 {
     va_list ap;
