@@ -205,7 +205,7 @@ static void test_fresh_gradients(void)
     cn_kernels rows[CN_OP_COUNT];
     memcpy(rows, cn_backend_default()->kernels, sizeof rows);
     for (int op = 0; op < CN_OP_COUNT; op++) rows[op].fresh_dx = 0;
-    cn_backend zeroing = { "cpu, zeroing", rows, NULL };
+    cn_backend zeroing = { "cpu, zeroing", rows, NULL, NULL };
     for (size_t i = 0; i < sizeof specs / sizeof specs[0]; i++) {
         float *y[2], *dx[2], *dw[2];
         int64_t ny, nx, nw;
@@ -267,7 +267,7 @@ static int in_blocks(const void *p, size_t bytes)
 static void test_backend_memory(void)
 {
     static const cn_memory_ops counted = { counted_alloc, counted_release, NULL };
-    cn_backend dev = { "counted", cn_backend_default()->kernels, &counted };
+    cn_backend dev = { "counted", cn_backend_default()->kernels, &counted, NULL };
     const char *spec = "input 8x8x3; conv 4 3x3 pad=1; batchnorm; relu; maxpool 2x2; dense 5";
     cn_net *net = parse_spec(ctx, spec), *ref = parse_spec(ctx, spec);
     if (!net || !ref) return;
@@ -310,6 +310,88 @@ static void test_backend_memory(void)
     CHECK(n_allocs >= 9);
 }
 
+/* ---- a backend's step kernels: the loss, the norm, the update and the accuracy count --------- */
+
+static int n_loss, n_norm, n_update, n_correct;
+
+static cn_status step_loss(cn_ctx *c, cn_loss_kind kind, const float *t, const float *p, int64_t rows, int64_t cols,
+                           cn_reduction red, double smoothing, double *loss, float *d)
+{
+    n_loss++;
+    return cn_loss_grad(c, kind, t, p, rows, cols, red, smoothing, loss, d);
+}
+
+static double step_norm(const float *g, int64_t n)
+{
+    double s = 0;
+    n_norm++;
+    for (int64_t i = 0; i < n; i++) s += (double)g[i] * g[i];
+    return s;
+}
+
+/* SGD with momentum written out again from PyTorch's rule (no clipping, L1 or decay here):
+ * v = momentum v + g; w -= lr v */
+static void step_update(cn_optim_kind kind, const cn_update_args *a, float *w, const float *g, float *s1, float *s2,
+                        int64_t n)
+{
+    n_update++;
+    CHECK(kind == CN_OPTIM_MOMENTUM && s1 && !s2 && a->clip == 1.0 && a->l1 == 0 && a->decay == 0);
+    for (int64_t i = 0; i < n; i++) {
+        float v = (float)(a->momentum * s1[i] + (double)g[i]);
+        s1[i] = v;
+        w[i] = (float)((double)w[i] - a->lr * v);
+    }
+}
+
+static int64_t step_correct(const float *y, const int32_t *labels, int64_t rows, int64_t cols)
+{
+    int64_t right = 0;
+    n_correct++;
+    for (int64_t r = 0; r < rows; r++) {
+        int64_t best = 0;
+        for (int64_t c = 1; c < cols; c++)
+            if (y[r * cols + c] > y[r * cols + best]) best = c;
+        right += best == labels[r];
+    }
+    return right;
+}
+
+/* a backend with its own step kernels: cn_train_step and cn_train go through them (counted),
+ * and the weights and accuracies are those of the host's code */
+static void test_step_kernels(void)
+{
+    static const cn_step_kernels step = { step_loss, step_norm, step_update, step_correct };
+    cn_backend dev = { "stepping", cn_backend_default()->kernels, NULL, &step };
+    const char *spec = "input 6x6x3; conv 4 3x3 pad=1; relu; maxpool 2x2; dense 3";
+    enum { N = 64 };
+    static float images[N * 6 * 6 * 3];
+    static int32_t labels[N];
+    cn_rng rng;
+    cn_rng_seed(&rng, 4);
+    for (int i = 0; i < N * 108; i++) images[i] = (float)cn_rng_uniform(&rng);
+    for (int i = 0; i < N; i++) labels[i] = i % 3;
+    cn_dataset ds = { .count = N, .c = 3, .h = 6, .w = 6, .images = images, .labels = labels, .classes = 3 };
+    cn_train_config cfg;
+    cn_train_summary sa, sb;
+    cn_train_defaults(&cfg);
+    cfg.epochs = 2, cfg.batch = 16, cfg.val_fraction = 0;
+    cfg.optim.kind = CN_OPTIM_MOMENTUM, cfg.optim.schedule = CN_SCHED_CONSTANT, cfg.optim.weight_decay = 0;
+    cn_net *a = parse_spec(ctx, spec), *b = parse_spec(ctx, spec);
+    if (!a || !b) return;
+    cn_net_set_backend(a, &dev);
+    CHECK(cn_train(ctx, a, &ds, &cfg, &sa) == CN_OK);
+    CHECK(cn_train(ctx, b, &ds, &cfg, &sb) == CN_OK);
+    CHECK_INT(n_loss, 8); /* 2 epochs of 4 steps */
+    CHECK_INT(n_norm, 8);
+    CHECK_INT(n_update, 8);
+    CHECK_INT(n_correct, 8);
+    int64_t total;
+    const float *wa = cn_net_params(a, NULL, &total), *wb = cn_net_params(b, NULL, NULL);
+    CHECK(memcmp(wa, wb, (size_t)total * sizeof(float)) == 0);
+    CHECK(sa.train_acc == sb.train_acc && sa.train_loss == sb.train_loss);
+    cn_net_destroy(a), cn_net_destroy(b);
+}
+
 static const test_case cases[] = {
     { "setup", setup },
     { "every op of ops.def on every backend against the reference", test_op_table },
@@ -320,6 +402,7 @@ static const test_case cases[] = {
     { "bit-identical on 1, 2 and 3 threads", test_threads },
     { "fresh gradients stored: the bits of zeroing and adding", test_fresh_gradients },
     { "a backend's memory holds every slab; moves keep the values", test_backend_memory },
+    { "a backend's step kernels: loss, norm, update, accuracy count", test_step_kernels },
     { "teardown", teardown },
 };
 TEST_MAIN(cases)

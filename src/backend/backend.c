@@ -5,7 +5,7 @@
 extern const cn_backend cn_backend_cpu;
 
 static const cn_kernels none[CN_OP_COUNT];
-static const cn_backend reference = { "reference", none, NULL };
+static const cn_backend reference = { "reference", none, NULL, NULL };
 
 /* every backend compiled in, the reference last */
 static const cn_backend *const all[] = { &cn_backend_cpu, &reference };

@@ -29,6 +29,7 @@ typedef struct cn_backend {
     const char *name;
     const cn_kernels *kernels;      /* CN_OP_COUNT rows, by cn_node.id */
     const cn_memory_ops *memory;    /* NULL: host memory from the context's allocator */
+    const cn_step_kernels *step;    /* NULL: every step kernel on the host */
 } cn_backend;
 
 /* The default backend: "cpu" (packed patches + our SGEMM, vectorised kernels). */

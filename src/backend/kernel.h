@@ -32,4 +32,31 @@ typedef struct cn_op_io {
 
 typedef void (*cn_kernel_fn)(const cn_op_io *io);
 
+/* ---- the training step's other kernels ----------------------------------------------------------
+ * A step also computes the loss and its gradient, the gradient's norm, the optimizer's update
+ * and the accuracy count; a backend may run them where its tensors are. A NULL column: the host
+ * code of src/train, which is the reference. */
+
+/* what one optimizer step applies to every value (src/train/optim.c fills it) */
+typedef struct cn_update_args {
+    double clip, lr, l1, decay, momentum, beta1, beta2, eps;
+    double lr_bc1, sqrt_bc2; /* Adam: lr / (1 - beta1^t), sqrt(1 - beta2^t) */
+} cn_update_args;
+
+typedef struct cn_step_kernels {
+    /* the loss of pred against target and its gradient, as cn_loss_grad */
+    cn_status (*loss_grad)(cn_ctx *ctx, cn_loss_kind kind, const float *target, const float *pred, int64_t rows,
+                           int64_t cols, cn_reduction reduction, double label_smoothing, double *loss, float *dpred);
+    /* sum of g[i]^2 over n values, in an order fixed by n */
+    double (*sum_squares)(const float *g, int64_t n);
+    /* one update of n values by the rule of kind; s1, s2: its state (NULL when it keeps none) */
+    void (*update)(cn_optim_kind kind, const cn_update_args *a, float *w, const float *g, float *s1, float *s2,
+                   int64_t n);
+    /* the rows of y (rows x cols) whose largest value (the first of equals) is at their label */
+    int64_t (*count_correct)(const float *y, const int32_t *labels, int64_t rows, int64_t cols);
+} cn_step_kernels;
+
+/* The step kernels of the backend net runs on (src/model/exec.c); never NULL. */
+const cn_step_kernels *cn_net_step_kernels(const cn_net *net);
+
 #endif

@@ -268,6 +268,13 @@ void cn_net_profile_get(const cn_net *net, int i, double *forward_s, double *bac
     *backward_s = ok ? ex->prof_bwd[i] : 0;
 }
 
+const cn_step_kernels *cn_net_step_kernels(const cn_net *net)
+{
+    static const cn_step_kernels host; /* every column NULL: src/train's code */
+    const cn_step_kernels *k = backend_of(&net->ex)->step;
+    return k ? k : &host;
+}
+
 /* the backend's row for node n: its kernels, workspace and capabilities */
 static const cn_kernels *kernels_of(const cn_exec *ex, const cn_node *n) { return &backend_of(ex)->kernels[n->id]; }
 

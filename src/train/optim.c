@@ -7,6 +7,7 @@
 #include <math.h>
 #include <string.h>
 
+#include "../backend/kernel.h"
 #include "../core/core_impl.h"
 #include "../core/sum_impl.h"
 
@@ -190,11 +191,9 @@ static double sum_squares(const float *g, int64_t n)
     return sq;
 }
 
-/* what one step applies to every value */
-typedef struct {
-    double clip, lr, l1, decay, momentum, beta1, beta2, eps;
-    double lr_bc1, sqrt_bc2; /* Adam: lr / (1 - beta1^t), sqrt(1 - beta2^t) */
-} update_args;
+/* what one step applies to every value: cn_update_args (src/backend/kernel.h), which a backend's
+ * own update kernel receives too */
+typedef cn_update_args update_args;
 
 /* the gradient the rule sees: clipped, plus the L1 term and (but for AdamW) the L2 term */
 static inline double grad_of(const update_args *a, float g, double w, int decoupled)
@@ -245,15 +244,16 @@ static void update_adam(const update_args *a, int adamw, float *restrict w, cons
     }
 }
 
-static void update_range(const cn_optim_config *c, const update_args *a, float *w, const float *g, float *s1, float *s2,
+/* the host's update kernel, the reference of cn_step_kernels.update */
+static void update_range(cn_optim_kind kind, const update_args *a, float *w, const float *g, float *s1, float *s2,
                          int64_t n)
 {
-    switch (c->kind) {
+    switch (kind) {
     case CN_OPTIM_SGD: update_sgd(a, w, g, n); break;
     case CN_OPTIM_MOMENTUM:
-    case CN_OPTIM_NESTEROV: update_momentum(a, c->kind == CN_OPTIM_NESTEROV, w, g, s1, n); break;
+    case CN_OPTIM_NESTEROV: update_momentum(a, kind == CN_OPTIM_NESTEROV, w, g, s1, n); break;
     case CN_OPTIM_ADAM:
-    case CN_OPTIM_ADAMW: update_adam(a, c->kind == CN_OPTIM_ADAMW, w, g, s1, s2, n); break;
+    case CN_OPTIM_ADAMW: update_adam(a, kind == CN_OPTIM_ADAMW, w, g, s1, s2, n); break;
     }
 }
 
@@ -268,7 +268,8 @@ cn_status cn_optim_step(cn_ctx *ctx, cn_optim *opt, cn_net *net, double *grad_no
     cn_tensor t;
     for (int i = 0; i < n_tensors && !cn_net_tensor(ctx, net, i, &t) && t.trainable; i++)
         if (t.frozen) memset(t.grad, 0, (size_t)t.count * sizeof(float)), frozen = 1;
-    double norm = sqrt(sum_squares(g, n));
+    const cn_step_kernels *k = cn_net_step_kernels(net); /* the backend's, where it has them */
+    double norm = sqrt((k->sum_squares ? k->sum_squares : sum_squares)(g, n));
     if (grad_norm) *grad_norm = norm;
     if (!isfinite(norm)) return cn_fail(ctx, CN_E_NUMERIC, "gradient norm is %g: not updating", norm);
     double steps = (double)(opt->steps + 1), lr = cn_optim_lr_at(c, opt->steps);
@@ -290,8 +291,8 @@ cn_status cn_optim_step(cn_ctx *ctx, cn_optim *opt, cn_net *net, double *grad_no
             lo = t.data - w, len = t.count;
             while (i + 1 < n_tensors && !cn_net_tensor(ctx, net, i + 1, &t) && t.trainable && !t.frozen) len += t.count, i++;
         }
-        update_range(c, &a, w + lo, g + lo, states > 0 ? opt->state + lo : NULL, states > 1 ? opt->state + n + lo : NULL,
-                     len);
+        (k->update ? k->update : update_range)(c->kind, &a, w + lo, g + lo, states > 0 ? opt->state + lo : NULL,
+                                               states > 1 ? opt->state + n + lo : NULL, len);
     }
     opt->steps++;
     return CN_OK;

@@ -34,7 +34,9 @@ cn_status cn_train_step(cn_ctx *ctx, cn_net *net, cn_optim *opt, const cn_step_c
     const float *y = cn_net_output(net, NULL);
     for (int64_t i = 0; i < cells; i++)
         if (!isfinite(y[i])) return cn_net_trace_nonfinite(ctx, net, x, batch, NULL, 1, &rng_before);
-    st = cn_loss_grad(ctx, cfg->loss, target, y, batch, classes, CN_REDUCE_MEAN, cfg->label_smoothing, loss, dout);
+    const cn_step_kernels *k = cn_net_step_kernels(net); /* the backend's loss, where it has one */
+    st = (k->loss_grad ? k->loss_grad : cn_loss_grad)(ctx, cfg->loss, target, y, batch, classes, CN_REDUCE_MEAN,
+                                                      cfg->label_smoothing, loss, dout);
     if (st) return st;
     if (!isfinite(*loss))
         return cn_fail_at(ctx, CN_E_NUMERIC, net->file, out->line, out->col,

@@ -13,6 +13,7 @@
 #include <time.h>
 
 #include "../io/io_impl.h"
+#include "../backend/kernel.h"
 #include "../core/core_impl.h"
 
 void cn_train_defaults(cn_train_config *cfg)
@@ -43,6 +44,14 @@ static int64_t argmax(const float *v, int64_t n)
     for (int64_t i = 1; i < n; i++)
         if (v[i] > v[best]) best = i;
     return best;
+}
+
+/* the host's accuracy count, the reference of cn_step_kernels.count_correct */
+static int64_t count_correct(const float *y, const int32_t *labels, int64_t rows, int64_t cols)
+{
+    int64_t correct = 0;
+    for (int64_t i = 0; i < rows; i++) correct += argmax(y + i * cols, cols) == labels[i];
+    return correct;
 }
 
 static void rng_text(const cn_rng *r, char *buf, size_t cap)
@@ -383,6 +392,7 @@ cn_status cn_train(cn_ctx *ctx, cn_net *net, const cn_dataset *ds, const cn_trai
     cn_step_config sc = { cn_net_default_loss(net), cfg->label_smoothing };
     cn_layer_info o = layer(ctx, net, -1);
     int64_t classes = o.c * o.h * o.w;
+    const cn_step_kernels *step_k = cn_net_step_kernels(net); /* the backend's accuracy count, where it has one */
     for (int64_t e = r.epoch + 1; e <= cfg->epochs; e++) {
         /* early stopping, from the state a checkpoint keeps: a resumed run stops where it would have */
         if (cfg->patience > 0 && r.epoch - r.best_epoch >= cfg->patience) {
@@ -401,7 +411,7 @@ cn_status cn_train(cn_ctx *ctx, cn_net *net, const cn_dataset *ds, const cn_trai
             if ((st = cn_train_step(ctx, net, r.opt, &sc, x, labels, cfg->batch, &loss))) goto done;
             cn_fault_point(NULL, "step");
             const float *y = cn_net_output(net, NULL);
-            for (int64_t i = 0; i < cfg->batch; i++) correct += argmax(y + i * classes, classes) == labels[i];
+            correct += (step_k->count_correct ? step_k->count_correct : count_correct)(y, labels, cfg->batch, classes);
             seen += cfg->batch;
             loss_sum += loss * (double)cfg->batch;
             double t = now() - t0;
