@@ -136,6 +136,7 @@ typedef struct cn_layer_info {
     int64_t macs;              /* multiply-accumulates for the whole batch, bias excluded */
     int64_t rf_h, rf_w;        /* receptive field in input pixels */
     int64_t jump_h, jump_w;    /* distance in input pixels between adjacent outputs */
+    int col;                   /* column of the statement's first word in its line */
 } cn_layer_info;
 
 /* Layer i (0 = input) in topological order, with MACs for a batch of `batch` samples. */

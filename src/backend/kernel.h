@@ -58,5 +58,9 @@ typedef struct cn_step_kernels {
 
 /* The step kernels of the backend net runs on (src/model/exec.c); never NULL. */
 const cn_step_kernels *cn_net_step_kernels(const cn_net *net);
+/* The training step's scratch (one-hot targets and the output gradient): 2 * cells floats in
+ * the backend's memory, kept for the next step (src/model/exec.c). NULL when it cannot be
+ * allocated (the context says why). */
+float *cn_net_step_scratch(cn_ctx *ctx, cn_net *net, int64_t cells);
 
 #endif

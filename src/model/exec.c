@@ -71,8 +71,9 @@ void cn_exec_free(cn_ctx *ctx, cn_exec *ex)
     ex->mem = backend_of(ex)->memory; /* the next slabs are the backend's */
 }
 
-float *cn_exec_scratch(cn_ctx *ctx, cn_exec *ex, int64_t cells)
+float *cn_net_step_scratch(cn_ctx *ctx, cn_net *net, int64_t cells)
 {
+    cn_exec *ex = &net->ex;
     if (ex->scratch_n >= cells) return ex->scratch;
     free_scratch(ctx, ex);
     if (!(ex->scratch = slab_alloc(ctx, ex->mem, (size_t)cells * 2 * sizeof(float)))) return NULL;

@@ -50,9 +50,7 @@ struct cn_net {
 };
 
 void cn_exec_free(cn_ctx *ctx, cn_exec *ex);
-/* The training step's scratch (one-hot targets and the output gradient): 2 * cells floats in
- * the backend's memory, kept for the next step. NULL when it cannot be allocated. */
-float *cn_exec_scratch(cn_ctx *ctx, cn_exec *ex, int64_t cells);
+
 /* Selects the kernels a net runs with (tests compare backends); replans at the next forward. */
 void cn_net_set_backend(cn_net *net, const cn_backend *backend);
 /* Parameter specs of node i (returns the count). */

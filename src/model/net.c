@@ -146,7 +146,7 @@ cn_status cn_net_layer(cn_ctx *ctx, const cn_net *net, int i, int64_t batch, cn_
         .name = n->name, .type = n->op->name, .line = n->line, .n_inputs = n->n_in,
         .inputs = (const char *const *)n->in_names, .batch = batch, .c = n->out.c, .h = n->out.h, .w = n->out.w,
         .params = n->params, .trainable = n->trainable, .macs = macs, .rf_h = n->rf_h, .rf_w = n->rf_w,
-        .jump_h = n->jump_h, .jump_w = n->jump_w,
+        .jump_h = n->jump_h, .jump_w = n->jump_w, .col = n->col,
     };
     return CN_OK;
 }

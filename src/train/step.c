@@ -3,22 +3,32 @@
 #include <math.h>
 #include <string.h>
 
-#include "../model/model_impl.h"
+#include "../backend/kernel.h"
+#include "../core/core_impl.h"
+
+/* the net's output layer, through the public net API */
+static cn_layer_info output_layer(const cn_net *net)
+{
+    cn_layer_info out;
+    cn_ctx quiet; /* the last layer is always there: nothing to report */
+    memset(&quiet, 0, sizeof quiet);
+    cn_net_layer(&quiet, net, cn_net_layer_count(net) - 1, 1, &out);
+    return out;
+}
 
 cn_loss_kind cn_net_default_loss(const cn_net *net)
 {
-    return net->nodes[net->n - 1].id == CN_OP_SOFTMAX ? CN_LOSS_CE : CN_LOSS_CE_LOGITS;
+    return !strcmp(output_layer(net).type, "softmax") ? CN_LOSS_CE : CN_LOSS_CE_LOGITS;
 }
 
 cn_status cn_train_step(cn_ctx *ctx, cn_net *net, cn_optim *opt, const cn_step_config *cfg, const float *x,
                         const int32_t *labels, int64_t batch, double *loss)
 {
     *loss = NAN;
-    cn_exec *ex = &net->ex;
-    const cn_node *out = &net->nodes[net->n - 1];
-    int64_t classes = out->out.c * out->out.h * out->out.w, cells;
+    cn_layer_info out = output_layer(net);
+    int64_t classes = out.c * out.h * out.w, cells;
     if (!cn_mul_ok(classes, batch, &cells)) return cn_fail(ctx, CN_E_OVERFLOW, "batch too large");
-    float *scratch = cn_exec_scratch(ctx, ex, cells); /* in the backend's memory */
+    float *scratch = cn_net_step_scratch(ctx, net, cells); /* in the backend's memory */
     if (!scratch) return CN_E_NOMEM;
     float *target = scratch, *dout = scratch + cells;
     memset(target, 0, (size_t)cells * sizeof(float));
@@ -28,7 +38,7 @@ cn_status cn_train_step(cn_ctx *ctx, cn_net *net, cn_optim *opt, const cn_step_c
                            (int)labels[i], (long long)i + 1, (long long)classes);
         target[i * classes + labels[i]] = 1.0f;
     }
-    cn_rng rng_before = ex->rng;
+    cn_rng rng_before = *cn_net_rng(net);
     cn_status st = cn_net_forward(ctx, net, x, batch, 1);
     if (st) return st;
     const float *y = cn_net_output(net, NULL);
@@ -39,15 +49,15 @@ cn_status cn_train_step(cn_ctx *ctx, cn_net *net, cn_optim *opt, const cn_step_c
                                                       cfg->label_smoothing, loss, dout);
     if (st) return st;
     if (!isfinite(*loss))
-        return cn_fail_at(ctx, CN_E_NUMERIC, net->file, out->line, out->col,
+        return cn_fail_at(ctx, CN_E_NUMERIC, cn_net_file_name(net), out.line, out.col,
                           "the %s loss is %g on finite outputs of '%s' (probabilities of exactly 0 or 1?)",
-                          cn_loss_name(cfg->loss), *loss, out->name);
+                          cn_loss_name(cfg->loss), *loss, out.name);
     for (int64_t i = 0; i < cells; i++)
         if (!isfinite(dout[i]))
-            return cn_fail_at(ctx, CN_E_NUMERIC, net->file, out->line, out->col,
+            return cn_fail_at(ctx, CN_E_NUMERIC, cn_net_file_name(net), out.line, out.col,
                               "the gradient of the %s loss overflows on the outputs of '%s' (value %g: a probability "
                               "near 0; cross-entropy from logits, without the softmax layer, avoids it)",
-                              cn_loss_name(cfg->loss), out->name, (double)y[i]);
+                              cn_loss_name(cfg->loss), out.name, (double)y[i]);
     cn_net_zero_grad(net);
     if ((st = cn_net_backward(ctx, net, dout))) return st;
     double norm;

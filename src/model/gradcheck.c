@@ -6,7 +6,7 @@
 #include <math.h>
 #include <string.h>
 
-#include "../model/model_impl.h"
+#include "model_impl.h"
 
 typedef struct {
     cn_ctx *ctx;
