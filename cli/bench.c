@@ -44,9 +44,8 @@ int cmd_bench(int argc, char **argv)
                   "\"peak_rss_bytes\",\"layers\":[{\"name\",\"type\",\"macs\",\"forward_ms\",\"backward_ms\",\"gflops\"}]}" },
         { 0 },
     };
-    int usage = cli_parse("bench", argc, argv, opts, help, cli_spec_plain, &spec);
+    int usage = cli_parse_spec("bench", argc, argv, opts, help, &spec);
     if (usage != CLI_GO_ON) return usage;
-    if ((usage = cli_spec_check("bench", spec.file, spec.text))) return usage;
     cn_set_threads((int)threads);
     cn_ctx *ctx;
     if (cn_ctx_create(NULL, &ctx)) return cli_error("out of memory");

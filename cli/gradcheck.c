@@ -40,9 +40,8 @@ int cmd_gradcheck(int argc, char **argv)
         { "--json", NULL, CLI_FLAG, &json, .help = "{\"layers\":[{\"name\",\"type\",\"max_rel_err\"}],\"max_rel_err\"}" },
         { 0 },
     };
-    int usage = cli_parse("gradcheck", argc, argv, opts, help, cli_spec_plain, &spec);
+    int usage = cli_parse_spec("gradcheck", argc, argv, opts, help, &spec);
     if (usage != CLI_GO_ON) return usage;
-    if ((usage = cli_spec_check("gradcheck", spec.file, spec.text))) return usage;
     cn_ctx *ctx;
     if (cn_ctx_create(NULL, &ctx)) return cli_error("out of memory");
     cn_net *net = NULL;

@@ -212,9 +212,8 @@ int cmd_summary(int argc, char **argv)
           .help = "optimizer state counted by --memory/--fit: sgd, momentum, adam (default adam)" },
         { 0 },
     };
-    int usage = cli_parse("summary", argc, argv, opts, help, cli_spec_plain, &spec);
+    int usage = cli_parse_spec("summary", argc, argv, opts, help, &spec);
     if (usage != CLI_GO_ON) return usage;
-    if ((usage = cli_spec_check("summary", spec.file, spec.text))) return usage;
 
     cn_ctx *ctx;
     if (cn_ctx_create(NULL, &ctx)) return cli_error("out of memory");

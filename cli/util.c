@@ -340,6 +340,14 @@ int cli_spec_check(const char *cmd, const char *file, const char *text)
     return 0;
 }
 
+int cli_parse_spec(const char *cmd, int argc, char **argv, const cli_option *opts, void (*help)(const cli_option *opts),
+                   cli_spec *spec)
+{
+    int usage = cli_parse(cmd, argc, argv, opts, help, cli_spec_plain, spec);
+    if (usage != CLI_GO_ON) return usage;
+    return (usage = cli_spec_check(cmd, spec->file, spec->text)) ? usage : CLI_GO_ON;
+}
+
 cn_status cli_load_net(cn_ctx *ctx, const char *file, const char *text, cn_net **net)
 {
     return file ? cn_net_load_spec(ctx, file, net) : cn_net_parse(ctx, text, strlen(text), "-e", net);
