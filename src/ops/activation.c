@@ -42,30 +42,16 @@ static double act_deriv(act_kind k, double x, double y, double slope)
 #define CN_TEMPLATE_FILE "activation.c"
 #include "template.h"
 
-const cn_op cn_op_relu = {
-    .name = "relu", .usage = "relu", .help = "max(0, x)", .keys = cn_no_keys, .inputs = 1,
-    .infer = cn_infer_pointwise, .explain = cn_explain_pointwise,
-    .forward = { relu_forward_f32, relu_forward_f64 },
-    .backward = { relu_backward_f32, relu_backward_f64 },
-};
-const cn_op cn_op_sigmoid = {
-    .name = "sigmoid", .usage = "sigmoid", .help = "1 / (1 + e^-x)", .keys = cn_no_keys, .inputs = 1,
-    .infer = cn_infer_pointwise, .explain = cn_explain_pointwise,
-    .forward = { sigmoid_forward_f32, sigmoid_forward_f64 },
-    .backward = { sigmoid_backward_f32, sigmoid_backward_f64 },
-};
-const cn_op cn_op_tanh = {
-    .name = "tanh", .usage = "tanh", .help = "(e^x - e^-x) / (e^x + e^-x)", .keys = cn_no_keys, .inputs = 1,
-    .infer = cn_infer_pointwise, .explain = cn_explain_pointwise,
-    .forward = { tanh_forward_f32, tanh_forward_f64 },
-    .backward = { tanh_backward_f32, tanh_backward_f64 },
-};
-const cn_op cn_op_leakyrelu = {
-    .name = "leakyrelu", .usage = "leakyrelu [slope=0.01]", .help = "x if x > 0 else slope*x", .keys = leaky_keys,
-    .inputs = 1, .infer = cn_infer_pointwise, .explain = cn_explain_pointwise,
-    .forward = { leakyrelu_forward_f32, leakyrelu_forward_f64 },
-    .backward = { leakyrelu_backward_f32, leakyrelu_backward_f64 },
-};
+/* an activation op: the input's shape, kernels NAME_forward and NAME_backward (_f32, _f64) below */
+#define ACTIVATION_OP(NAME, USAGE, HELP, KEYS)                                                                \
+    const cn_op cn_op_##NAME = { .name = #NAME, .usage = USAGE, .help = HELP, .keys = KEYS, .inputs = 1,       \
+                                 .infer = cn_infer_pointwise, .explain = cn_explain_pointwise,                \
+                                 .forward = { NAME##_forward_f32, NAME##_forward_f64 },                      \
+                                 .backward = { NAME##_backward_f32, NAME##_backward_f64 } }
+ACTIVATION_OP(relu, "relu", "max(0, x)", cn_no_keys);
+ACTIVATION_OP(sigmoid, "sigmoid", "1 / (1 + e^-x)", cn_no_keys);
+ACTIVATION_OP(tanh, "tanh", "(e^x - e^-x) / (e^x + e^-x)", cn_no_keys);
+ACTIVATION_OP(leakyrelu, "leakyrelu [slope=0.01]", "x if x > 0 else slope*x", leaky_keys);
 
 #else /* ---- kernels, compiled once for float and once for double (template.h) ---------------- */
 
