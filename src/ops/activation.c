@@ -42,16 +42,19 @@ static double act_deriv(act_kind k, double x, double y, double slope)
 #define CN_TEMPLATE_FILE "activation.c"
 #include "template.h"
 
-/* an activation op: the input's shape, kernels NAME_forward and NAME_backward (_f32, _f64) below */
-#define ACTIVATION_OP(NAME, USAGE, HELP, KEYS)                                                                \
+/* an activation op: the input's shape and receptive field, no parameters; its kernels below */
+#define ACTIVATION_OP(NAME, USAGE, HELP, KEYS, FWD32, FWD64, BWD32, BWD64)                                   \
     const cn_op cn_op_##NAME = { .name = #NAME, .usage = USAGE, .help = HELP, .keys = KEYS, .inputs = 1,       \
                                  .infer = cn_infer_pointwise, .explain = cn_explain_pointwise,                \
-                                 .forward = { NAME##_forward_f32, NAME##_forward_f64 },                      \
-                                 .backward = { NAME##_backward_f32, NAME##_backward_f64 } }
-ACTIVATION_OP(relu, "relu", "max(0, x)", cn_no_keys);
-ACTIVATION_OP(sigmoid, "sigmoid", "1 / (1 + e^-x)", cn_no_keys);
-ACTIVATION_OP(tanh, "tanh", "(e^x - e^-x) / (e^x + e^-x)", cn_no_keys);
-ACTIVATION_OP(leakyrelu, "leakyrelu [slope=0.01]", "x if x > 0 else slope*x", leaky_keys);
+                                 .forward = { FWD32, FWD64 }, .backward = { BWD32, BWD64 } }
+ACTIVATION_OP(relu, "relu", "max(0, x)", cn_no_keys, relu_forward_f32, relu_forward_f64, relu_backward_f32,
+              relu_backward_f64);
+ACTIVATION_OP(sigmoid, "sigmoid", "1 / (1 + e^-x)", cn_no_keys, sigmoid_forward_f32, sigmoid_forward_f64,
+              sigmoid_backward_f32, sigmoid_backward_f64);
+ACTIVATION_OP(tanh, "tanh", "(e^x - e^-x) / (e^x + e^-x)", cn_no_keys, tanh_forward_f32, tanh_forward_f64,
+              tanh_backward_f32, tanh_backward_f64);
+ACTIVATION_OP(leakyrelu, "leakyrelu [slope=0.01]", "x if x > 0 else slope*x", leaky_keys, leakyrelu_forward_f32,
+              leakyrelu_forward_f64, leakyrelu_backward_f32, leakyrelu_backward_f64);
 
 #else /* ---- kernels, compiled once for float and once for double (template.h) ---------------- */
 
