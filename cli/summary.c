@@ -8,7 +8,7 @@
 static void help(const cli_option *opts)
 {
     printf("usage: convnet summary SPEC | -e TEXT [--batch N] [--explain] [--json] [--memory]\n"
-           "                       [--fit SIZE] [--optimizer sgd|momentum|adam]\n\n"
+           "                       [--fit SIZE] [--optimizer K]\n\n"
            "Prints every layer's output (HxWxC, as the worksheets write it), its parameters (all,\n"
            "and trainable: batch-norm running mean/var are kept but not trained), its MACs, and its\n"
            "receptive field (RF: the input pixels one output sees; jump: input pixels between two\n"
@@ -209,7 +209,7 @@ int cmd_summary(int argc, char **argv)
         { "--fit", "SIZE", CLI_CALL, &o.fit, .call = set_fit,
           .help = "the largest batch whose training (and inference) fits in SIZE (8GiB, 512MiB)" },
         { "--optimizer", "K", CLI_CALL, &o, .call = set_optimizer,
-          .help = "optimizer state counted by --memory/--fit: sgd, momentum, adam (default adam)" },
+          .help = "optimizer state counted by --memory/--fit: sgd, momentum, nesterov, adam, adamw (default adam)" },
         { 0 },
     };
     int usage = cli_parse_spec("summary", argc, argv, opts, help, &spec);
