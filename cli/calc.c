@@ -146,17 +146,21 @@ static int calc_softmax(cli_args *a, out_opts *o)
 
 static int calc_loss(cli_args *a, out_opts *o)
 {
+    /* the short names first (the help's), then the long ones a student may type */
     static const struct { const char *name; cn_loss_kind kind, logits; } kinds[] = {
         { "mse", CN_LOSS_MSE, CN_LOSS_MSE }, { "mae", CN_LOSS_MAE, CN_LOSS_MAE },
         { "ce", CN_LOSS_CE, CN_LOSS_CE_LOGITS }, { "bce", CN_LOSS_BCE, CN_LOSS_BCE_LOGITS },
         { "hinge", CN_LOSS_HINGE, CN_LOSS_HINGE },
+        { "mean-squared-error", CN_LOSS_MSE, CN_LOSS_MSE }, { "mean-absolute-error", CN_LOSS_MAE, CN_LOSS_MAE },
+        { "cross-entropy", CN_LOSS_CE, CN_LOSS_CE_LOGITS }, { "crossentropy", CN_LOSS_CE, CN_LOSS_CE_LOGITS },
+        { "binary-cross-entropy", CN_LOSS_BCE, CN_LOSS_BCE_LOGITS }, { "l1", CN_LOSS_MAE, CN_LOSS_MAE },
     };
     const char *which = cli_next(a), *tgt = NULL, *prd = NULL;
     int logits = 0, k = -1;
-    for (int i = 0; which && i < 5; i++)
+    for (int i = 0; which && i < (int)(sizeof kinds / sizeof kinds[0]); i++)
         if (!strcmp(which, kinds[i].name)) k = i;
-    if (k < 0) return cli_usage_error(o->cmd, "loss: name one of mse, mae, ce, bce, hinge%s%s%s", which ? " (got '" : "",
-                                      which ? which : "", which ? "')" : "");
+    if (k < 0) return cli_usage_error(o->cmd, "loss: name one of mse, mae, ce, bce, hinge (or cross-entropy, ...)%s%s%s",
+                                      which ? " (got '" : "", which ? which : "", which ? "')" : "");
     const cli_option opts[] = {
         { "--target", "T", CLI_TEXT, .target = &tgt },
         { "--pred", "P", CLI_TEXT, .target = &prd },
@@ -386,15 +390,44 @@ static int calc_reg(cli_args *a, out_opts *o)
 
 #define CALC_MAX_SIZE (INT64_C(1) << 31) /* sizes, strides and pads of conv, pool and out */
 
+/* The values of window (oy, ox) of a pooling, as the worksheet lists them: "2, 2, 9, 4"; padded
+ * cells are skipped by max and min and written as 0 for avg, which counts them. */
+static void print_window(cn_pool_kind kind, const float *x, int64_t h, int64_t w, int64_t size, int64_t stride,
+                         int64_t pad, int64_t oy, int64_t ox)
+{
+    int first = 1;
+    for (int64_t ky = 0; ky < size; ky++)
+        for (int64_t kx = 0; kx < size; kx++) {
+            int64_t iy = oy * stride - pad + ky, ix = ox * stride - pad + kx;
+            int inside = iy >= 0 && iy < h && ix >= 0 && ix < w;
+            if (!inside && kind != CN_POOL_AVG) continue;
+            printf("%s%g", first ? "" : kind == CN_POOL_AVG ? " + " : ", ", inside ? x[iy * w + ix] : 0.0f);
+            first = 0;
+        }
+}
+
 static int calc_window(cli_args *a, out_opts *o, int is_pool)
 {
-    cn_pool_kind kind = CN_POOL_MAX;
+    static const char *const pool_names[] = { "max", "min", "avg" };
+    cn_pool_kind kinds[3] = { CN_POOL_MAX };
+    int n_kinds = 1;
     if (is_pool) {
+        /* one kind, "all", or a list "max,avg" */
         const char *which = cli_next(a);
-        if (which && !strcmp(which, "max")) kind = CN_POOL_MAX;
-        else if (which && !strcmp(which, "min")) kind = CN_POOL_MIN;
-        else if (which && !strcmp(which, "avg")) kind = CN_POOL_AVG;
-        else return cli_usage_error(o->cmd, "pool: name max, min or avg");
+        n_kinds = 0;
+        if (which && !strcmp(which, "all")) which = "max,min,avg";
+        for (const char *p = which; p && *p && n_kinds >= 0;) {
+            size_t l = strcspn(p, ",");
+            int k = -1;
+            for (int j = 0; j < 3; j++)
+                if (strlen(pool_names[j]) == l && !strncmp(p, pool_names[j], l)) k = j;
+            for (int j = 0; j < n_kinds && k >= 0; j++)
+                if (kinds[j] == (cn_pool_kind)k) k = -1;
+            if (k < 0 || n_kinds == 3) n_kinds = -1;
+            else kinds[n_kinds++] = (cn_pool_kind)k;
+            p += l + (p[l] == ',');
+        }
+        if (n_kinds <= 0) return cli_usage_error(o->cmd, "pool: name max, min, avg, a list of them (max,avg) or all");
     }
     const char *si = NULL, *sk = NULL;
     int64_t stride = 0, pad = 0, size = 0;
@@ -419,45 +452,56 @@ static int calc_window(cli_args *a, out_opts *o, int is_pool)
     cn_ctx *ctx = NULL;
     if (!rc && cn_ctx_create(NULL, &ctx)) rc = cli_error("out of memory");
     cn_status st = CN_OK;
-    if (!rc) st = is_pool ? cn_pool2d_single(ctx, kind, x, h, w, size, stride, pad, NULL, &oh, &ow)
+    if (!rc) st = is_pool ? cn_pool2d_single(ctx, kinds[0], x, h, w, size, stride, pad, NULL, &oh, &ow)
                           : cn_conv2d_single(ctx, x, h, w, k, kh, kw, stride, pad, NULL, &oh, &ow);
     if (!rc && st) rc = cli_ctx_error(ctx);
     if (!rc && !(y = malloc((size_t)(oh * ow) * sizeof *y))) rc = cli_error("out of memory");
-    if (!rc) {
-        if (is_pool) cn_pool2d_single(ctx, kind, x, h, w, size, stride, pad, y, &oh, &ow);
+    if (!rc && o->explain && !o->json) {
+        printf("input %lldx%lld, %s %lldx%lld, stride %lld, pad %lld\n", (long long)h, (long long)w,
+               is_pool ? "window" : "kernel", (long long)kh, (long long)kw, (long long)stride, (long long)pad);
+        printf("O_h = floor((%lld - %lld + 2*%lld)/%lld) + 1 = %lld\n", (long long)h, (long long)kh, (long long)pad,
+               (long long)stride, (long long)oh);
+        printf("O_w = floor((%lld - %lld + 2*%lld)/%lld) + 1 = %lld\n", (long long)w, (long long)kw, (long long)pad,
+               (long long)stride, (long long)ow);
+    }
+    /* the worksheet's working for each output, when it stays readable */
+    int readable = oh * ow <= 36 && kh * kw <= 25;
+    if (!rc && o->json) printf("{\"result\":%s", is_pool && n_kinds > 1 ? "{" : "");
+    for (int q = 0; !rc && q < n_kinds; q++) {
+        if (is_pool) cn_pool2d_single(ctx, kinds[q], x, h, w, size, stride, pad, y, &oh, &ow);
         else cn_conv2d_single(ctx, x, h, w, k, kh, kw, stride, pad, y, &oh, &ow);
         if (o->json) {
-            printf("{\"result\":");
+            if (is_pool && n_kinds > 1) printf("%s\"%s\":", q ? "," : "", pool_names[kinds[q]]);
             print_matrix(y, oh, ow, 1);
-            printf("}\n");
-        } else {
-            if (o->explain) {
-                printf("input %lldx%lld, %s %lldx%lld, stride %lld, pad %lld\n", (long long)h, (long long)w,
-                       is_pool ? "window" : "kernel", (long long)kh, (long long)kw, (long long)stride, (long long)pad);
-                printf("O_h = floor((%lld - %lld + 2*%lld)/%lld) + 1 = %lld\n", (long long)h, (long long)kh,
-                       (long long)pad, (long long)stride, (long long)oh);
-                printf("O_w = floor((%lld - %lld + 2*%lld)/%lld) + 1 = %lld\n", (long long)w, (long long)kw,
-                       (long long)pad, (long long)stride, (long long)ow);
-                /* the worksheet's sum of products for each output, when it stays readable */
-                if (!is_pool && oh * ow <= 36 && kh * kw <= 25) {
-                    for (int64_t oy = 0; oy < oh; oy++)
-                        for (int64_t ox = 0; ox < ow; ox++) {
-                            printf("  y%lld%lld =", (long long)oy + 1, (long long)ox + 1);
-                            int first = 1;
-                            for (int64_t ky = 0; ky < kh; ky++)
-                                for (int64_t kx = 0; kx < kw; kx++) {
-                                    int64_t iy = oy * stride - pad + ky, ix = ox * stride - pad + kx;
-                                    float xv = iy >= 0 && iy < h && ix >= 0 && ix < w ? x[iy * w + ix] : 0.0f;
-                                    printf("%s%g*%g", first ? " " : " + ", xv, k[ky * kw + kx]);
-                                    first = 0;
-                                }
-                            printf(" = %g\n", y[oy * ow + ox]);
-                        }
-                }
-            }
-            print_matrix(y, oh, ow, 0);
+            continue;
         }
+        if (n_kinds > 1) printf("%s%s pooling:\n", q ? "\n" : "", pool_names[kinds[q]]);
+        if (o->explain && readable) {
+            for (int64_t oy = 0; oy < oh; oy++)
+                for (int64_t ox = 0; ox < ow; ox++) {
+                    printf("  y%lld%lld = ", (long long)oy + 1, (long long)ox + 1);
+                    if (is_pool) {
+                        printf(kinds[q] == CN_POOL_AVG ? "(" : "%s(", pool_names[kinds[q]]);
+                        print_window(kinds[q], x, h, w, size, stride, pad, oy, ox);
+                        if (kinds[q] == CN_POOL_AVG) printf(") / %lld", (long long)(size * size));
+                        else printf(")");
+                        printf(" = %g\n", y[oy * ow + ox]);
+                        continue;
+                    }
+                    int first = 1;
+                    for (int64_t ky = 0; ky < kh; ky++)
+                        for (int64_t kx = 0; kx < kw; kx++) {
+                            int64_t iy = oy * stride - pad + ky, ix = ox * stride - pad + kx;
+                            float xv = iy >= 0 && iy < h && ix >= 0 && ix < w ? x[iy * w + ix] : 0.0f;
+                            printf("%s%g*%g", first ? "" : " + ", xv, k[ky * kw + kx]);
+                            first = 0;
+                        }
+                    printf(" = %g\n", y[oy * ow + ox]);
+                }
+        }
+        print_matrix(y, oh, ow, 0);
     }
+    if (!rc && o->json) printf("%s}\n", is_pool && n_kinds > 1 ? "}" : "");
     free(x), free(k), free(y);
     cn_ctx_destroy(ctx);
     return rc;
@@ -499,6 +543,188 @@ static int calc_out(cli_args *a, out_opts *o)
     return 0;
 }
 
+/* One optimizer update of a weight (or a vector of weights), by the library's own update code
+ * (cn_optim_update), with the rule written out and filled in. t counts steps from 1, as Adam's
+ * bias corrections do. */
+static int calc_step(cli_args *a, out_opts *o)
+{
+    const char *which = cli_next(a), *sw = NULL, *sg = NULL, *sv = NULL, *sm = NULL;
+    cn_optim_kind kind;
+    if (!which || !cn_optim_kind_from_name(which, &kind))
+        return cli_usage_error(o->cmd, "step: name sgd, momentum, nesterov, adam or adamw%s%s%s", which ? " (got '" : "",
+                               which ? which : "", which ? "')" : "");
+    cn_optim_config c;
+    cn_optim_defaults(&c, kind);
+    int64_t t = 1;
+    const cli_option opts[] = {
+        { "--w", "W", CLI_TEXT, .target = &sw },
+        { "--grad", "G", CLI_TEXT, .target = &sg },
+        { "--lr", "LR", CLI_REAL, .target = &c.lr },
+        { "--momentum", "MU", CLI_REAL, .target = &c.momentum },
+        { "--weight-decay", "WD", CLI_REAL, .target = &c.weight_decay },
+        { "--beta1", "B1", CLI_REAL, .target = &c.beta1 },
+        { "--beta2", "B2", CLI_REAL, .target = &c.beta2 },
+        { "--eps", "E", CLI_REAL, .target = &c.eps },
+        { "--t", "T", CLI_INT, &t, 1, INT64_C(1) << 40, .help = NULL },
+        { "--m", "M", CLI_TEXT, .target = &sm },
+        { "--v", "V", CLI_TEXT, .target = &sv },
+        CALC_OUTPUT_OPTIONS(o),
+        { 0 },
+    };
+    int usage = cli_parse(a->cmd, a->argc - a->i, a->argv + a->i, opts, NULL, NULL, NULL);
+    if (usage != CLI_GO_ON) return usage;
+    if (!sw || !sg) return cli_usage_error(o->cmd, "step %s needs --w and --grad", which);
+    int adam = kind == CN_OPTIM_ADAM || kind == CN_OPTIM_ADAMW, has_state = kind != CN_OPTIM_SGD;
+    if (sm && !adam) return cli_usage_error(o->cmd, "--m is Adam's first moment: for adam and adamw only");
+    if (sv && !has_state) return cli_usage_error(o->cmd, "sgd keeps no state: --v is for momentum, nesterov, adam, adamw");
+    if (c.lr < 0 || c.momentum < 0 || c.beta1 < 0 || c.beta1 >= 1 || c.beta2 < 0 || c.beta2 >= 1 || c.eps < 0)
+        return cli_usage_error(o->cmd, "step: --lr, --momentum, --eps >= 0 and betas in [0, 1)");
+    /* m: the first state (momentum buffer, or Adam's first moment), v: Adam's second; m0, v0 before */
+    float *w = NULL, *g = NULL, *m = NULL, *v = NULL, *w0 = NULL, *m0 = NULL, *v0 = NULL;
+    int64_t n = 0, r, k;
+    int rc = cli_parse_matrix(o->cmd, "--w", sw, &w, &r, &k);
+    if (!rc) n = r * k, rc = cli_parse_matrix(o->cmd, "--grad", sg, &g, &r, &k);
+    if (!rc && r * k != n) rc = cli_usage_error(o->cmd, "--w has %lld values but --grad %lld", (long long)n, (long long)(r * k));
+    /* the state: given, else zeros (a first step) */
+    const char *given[2] = { adam ? sm : sv, adam ? sv : NULL };
+    float **state[2] = { &m, &v };
+    for (int s = 0; s < 2 && !rc; s++) {
+        if (s == 1 && !adam) break;
+        if (s == 0 && !has_state) break;
+        if (given[s]) {
+            if (!(rc = cli_parse_matrix(o->cmd, s == 0 && adam ? "--m" : "--v", given[s], state[s], &r, &k)) && r * k != n)
+                rc = cli_usage_error(o->cmd, "%s has %lld values but --w %lld", s == 0 && adam ? "--m" : "--v",
+                                     (long long)(r * k), (long long)n);
+        } else if (!(*state[s] = calloc((size_t)n, sizeof(float)))) {
+            rc = cli_error("out of memory");
+        }
+    }
+    if (!rc && (!(w0 = malloc((size_t)n * sizeof *w0)) || (m && !(m0 = malloc((size_t)n * sizeof *m0))) ||
+                (v && !(v0 = malloc((size_t)n * sizeof *v0)))))
+        rc = cli_error("out of memory");
+    if (rc) goto done;
+    memcpy(w0, w, (size_t)n * sizeof *w);
+    if (m) memcpy(m0, m, (size_t)n * sizeof *m);
+    if (v) memcpy(v0, v, (size_t)n * sizeof *v);
+    cn_optim_update(&c, t - 1, w, g, m, adam ? v : NULL, n);
+    if (o->json) {
+        printf("{\"result\":");
+        print_vector_json(w, n);
+        if (m) printf(",\"%s\":", adam ? "m" : "v"), print_vector_json(m, n);
+        if (adam) printf(",\"v\":"), print_vector_json(v, n);
+        printf(",\"optimizer\":\"%s\",\"t\":%lld}\n", cn_optim_kind_name(kind), (long long)t);
+        goto done;
+    }
+    if (o->explain) {
+        double lr = c.lr, wd = c.weight_decay, b1 = c.beta1, b2 = c.beta2;
+        static const char *rule[] = {
+            "w <- w - lr * g",
+            "v <- mu * v + g;  w <- w - lr * v",
+            "v <- mu * v + g;  w <- w - lr * (g + mu * v)",
+            "m <- b1 m + (1 - b1) g;  v <- b2 v + (1 - b2) g^2;  w <- w - lr * (m / (1 - b1^t)) / (sqrt(v / (1 - b2^t)) + eps)",
+            "w <- w (1 - lr wd);  then Adam's rule",
+        };
+        printf("%s: %s\n", cn_optim_kind_name(kind), rule[kind]);
+        if (wd != 0 && kind != CN_OPTIM_ADAMW) printf("  (weight decay as L2: g <- g + wd * w, wd = %g)\n", wd);
+        for (int64_t i = 0; i < n; i++) {
+            double wi = w0[i], gi = g[i];
+            if (n > 1) printf("value %lld:\n", (long long)i + 1);
+            if (wd != 0 && kind != CN_OPTIM_ADAMW) {
+                printf("  g = %g + %g * %g = %.6g\n", gi, wd, wi, gi + wd * wi);
+                gi += wd * wi;
+            }
+            switch (kind) {
+            case CN_OPTIM_SGD: printf("  w = %g - %g * %g = %.6g\n", wi, lr, gi, w[i]); break;
+            case CN_OPTIM_MOMENTUM:
+                printf("  v = %g * %g + %g = %.6g\n", c.momentum, m0[i], gi, m[i]);
+                printf("  w = %g - %g * %.6g = %.6g\n", wi, lr, m[i], w[i]);
+                break;
+            case CN_OPTIM_NESTEROV:
+                printf("  v = %g * %g + %g = %.6g\n", c.momentum, m0[i], gi, m[i]);
+                printf("  w = %g - %g * (%g + %g * %.6g) = %.6g\n", wi, lr, gi, c.momentum, m[i], w[i]);
+                break;
+            case CN_OPTIM_ADAM:
+            case CN_OPTIM_ADAMW: {
+                if (kind == CN_OPTIM_ADAMW && wd != 0) {
+                    printf("  w = %g * (1 - %g * %g) = %.6g\n", wi, lr, wd, wi * (1.0 - lr * wd));
+                    wi *= 1.0 - lr * wd;
+                }
+                double bc1 = 1.0 - pow(b1, (double)t), bc2 = 1.0 - pow(b2, (double)t);
+                printf("  m = %g * %g + (1 - %g) * %g = %.6g\n", b1, m0[i], b1, gi, m[i]);
+                printf("  v = %g * %g + (1 - %g) * %g^2 = %.6g\n", b2, v0[i], b2, gi, v[i]);
+                printf("  m_hat = %.6g / (1 - %g^%lld) = %.6g\n", m[i], b1, (long long)t, m[i] / bc1);
+                printf("  v_hat = %.6g / (1 - %g^%lld) = %.6g\n", v[i], b2, (long long)t, v[i] / bc2);
+                printf("  w = %.6g - %g * %.6g / (sqrt(%.6g) + %g) = %.6g\n", wi, lr, m[i] / bc1, v[i] / bc2, c.eps, w[i]);
+                break;
+            }
+            }
+        }
+    }
+    print_vector_line(w, n);
+done:
+    free(w), free(g), free(m), free(v), free(w0), free(m0), free(v0);
+    return rc;
+}
+
+/* The receptive field and jump of a stack of layers given by their kernels, strides and
+ * dilations: rf_l = rf_(l-1) + (k_l - 1) d_l j_(l-1), j_l = j_(l-1) s_l, from rf_0 = j_0 = 1. */
+static int calc_rf(cli_args *a, out_opts *o)
+{
+    const char *sk = NULL, *ss = NULL, *sd = NULL;
+    const cli_option opts[] = {
+        { "--kernels", "K", CLI_TEXT, .target = &sk },
+        { "--strides", "S", CLI_TEXT, .target = &ss },
+        { "--dilations", "D", CLI_TEXT, .target = &sd },
+        CALC_OUTPUT_OPTIONS(o),
+        { 0 },
+    };
+    int usage = cli_parse(a->cmd, a->argc - a->i, a->argv + a->i, opts, NULL, NULL, NULL);
+    if (usage != CLI_GO_ON) return usage;
+    if (!sk) return cli_usage_error(o->cmd, "rf needs --kernels (one per layer, e.g. 3,3,2)");
+    float *k = NULL, *s = NULL, *d = NULL;
+    int64_t n = 0, r, c;
+    int rc = cli_parse_matrix(o->cmd, "--kernels", sk, &k, &r, &c);
+    if (!rc) n = r * c;
+    const char *names[2] = { "--strides", "--dilations" };
+    const char *given[2] = { ss, sd };
+    float **vals[2] = { &s, &d };
+    for (int i = 0; i < 2 && !rc; i++) {
+        if (!given[i]) continue;
+        if (!(rc = cli_parse_matrix(o->cmd, names[i], given[i], vals[i], &r, &c)) && r * c != n)
+            rc = cli_usage_error(o->cmd, "%s has %lld values for %lld kernels", names[i], (long long)(r * c), (long long)n);
+    }
+    /* every value a whole number from 1 to CALC_MAX_SIZE; the products stay in int64 (checked) */
+    for (int64_t i = 0; !rc && i < n; i++) {
+        float v3[3] = { k[i], s ? s[i] : 1, d ? d[i] : 1 };
+        for (int j = 0; j < 3 && !rc; j++)
+            if (!(v3[j] >= 1 && v3[j] <= (float)CALC_MAX_SIZE && v3[j] == floorf(v3[j])))
+                rc = cli_usage_error(o->cmd, "rf: layer %lld: %s %g is not a whole number >= 1", (long long)i + 1,
+                                     j == 0 ? "kernel" : j == 1 ? "stride" : "dilation", v3[j]);
+    }
+    int64_t rf = 1, jump = 1;
+    if (!rc && !o->json && o->explain) printf("rf_l = rf_(l-1) + (k_l - 1) * d_l * j_(l-1),  j_l = j_(l-1) * s_l,  rf_0 = j_0 = 1\n");
+    if (!rc && o->json) printf("{\"layers\":[");
+    for (int64_t i = 0; !rc && i < n; i++) {
+        int64_t ki = (int64_t)k[i], si = s ? (int64_t)s[i] : 1, di = d ? (int64_t)d[i] : 1, grow, nrf, njump;
+        if (!cn_mul_ok((ki - 1) * di, jump, &grow) || !cn_add_ok(rf, grow, &nrf) || !cn_mul_ok(jump, si, &njump)) {
+            rc = cli_error("rf: layer %lld: the receptive field overflows 64 bits", (long long)i + 1);
+            break;
+        }
+        if (o->json) printf("%s{\"rf\":%lld,\"jump\":%lld}", i ? "," : "", (long long)nrf, (long long)njump);
+        else if (o->explain)
+            printf("  layer %lld (k %lld, s %lld, d %lld): rf = %lld + (%lld - 1) * %lld * %lld = %lld, j = %lld * %lld = %lld\n",
+                   (long long)i + 1, (long long)ki, (long long)si, (long long)di, (long long)rf, (long long)ki,
+                   (long long)di, (long long)jump, (long long)nrf, (long long)jump, (long long)si, (long long)njump);
+        rf = nrf, jump = njump;
+    }
+    if (!rc) {
+        if (o->json) printf("],\"result\":%lld,\"jump\":%lld}\n", (long long)rf, (long long)jump);
+        else printf("receptive field %lld, jump %lld\n", (long long)rf, (long long)jump);
+    }
+    free(k), free(s), free(d);
+    return rc;
+}
+
 /* ---- the quantities: one table gives the dispatch, the help and the did-you-mean ------------- */
 
 static int run_softmax(cli_args *a, out_opts *o) { return calc_softmax(a, o); }
@@ -527,8 +753,17 @@ static const struct {
       "  conv --input M --kernel K [--stride S] [--pad P]\n"
       "                                            cross-correlation of a matrix, as CNNs compute it\n" },
     { "pool", run_pool,
-      "  pool max|min|avg --input M --size K [--stride S] [--pad P]\n"
-      "                                            stride defaults to the size\n" },
+      "  pool max|min|avg|all --input M --size K [--stride S] [--pad P]\n"
+      "                                            stride defaults to the size; all (or max,avg):\n"
+      "                                            several kinds at once; --explain lists each window\n" },
+    { "step", calc_step,
+      "  step sgd|momentum|nesterov|adam|adamw --w W --grad G [--lr LR] [--momentum MU]\n"
+      "       [--weight-decay WD] [--beta1 B1] [--beta2 B2] [--eps E] [--t T] [--m M] [--v V]\n"
+      "                                            one update (PyTorch's rules and defaults; t from 1;\n"
+      "                                            --v: momentum buffer or Adam's 2nd moment, --m Adam's 1st)\n" },
+    { "rf", calc_rf,
+      "  rf --kernels K [--strides S] [--dilations D]\n"
+      "                                            receptive field and jump of a stack (K: 3,3,2 or 3 3 2)\n" },
     { "out", calc_out,
       "  out --in W --kernel F [--stride S] [--pad P] [--dilation D]\n"
       "                                            floor((W - F*D + D - 1 + 2P)/S) + 1\n" },
@@ -547,6 +782,49 @@ static void help(void)
            "  convnet calc conv --input @image.txt --kernel '1,0,-1;1,0,-1;1,0,-1'\n");
 }
 
+/* The options whose value is a list of numbers: a list may also come as separate words,
+ * "--weights 0.5 -1 2" (as a student types it), which are joined here into "0.5,-1,2". */
+static const char *const vector_options[] = { "--target", "--pred", "--weights", "--w", "--grad", "--m", "--v",
+                                              "--kernels", "--strides", "--dilations", NULL };
+
+static int is_number_word(const char *s)
+{
+    char *end;
+    if (!*s) return 0;
+    (void)strtod(s, &end);
+    return *end == '\0';
+}
+
+/* argv with the number words after a vector option joined to its value; NULL-terminated, every
+ * string malloc'ed; NULL when out of memory */
+static char **join_number_words(int argc, char **argv)
+{
+    char **out = calloc((size_t)argc + 1, sizeof *out);
+    int n = 0;
+    for (int i = 0; out && i < argc; i++) {
+        int vec = 0;
+        for (int j = 0; vector_options[j]; j++) vec |= !strcmp(argv[i], vector_options[j]);
+        if (!(out[n] = malloc(strlen(argv[i]) + 1))) goto oom;
+        strcpy(out[n++], argv[i]);
+        if (!vec || i + 1 >= argc) continue;
+        /* the value, then every number word after it */
+        size_t len = strlen(argv[++i]);
+        int last = i;
+        while (last + 1 < argc && is_number_word(argv[last + 1])) len += strlen(argv[++last]) + 1;
+        char *v = malloc(len + 1);
+        if (!v) goto oom;
+        strcpy(v, argv[i]);
+        for (int j = i + 1; j <= last; j++) strcat(strcat(v, ","), argv[j]);
+        out[n++] = v;
+        i = last;
+    }
+    return out;
+oom:
+    for (int j = 0; out && j < n; j++) free(out[j]);
+    free(out);
+    return NULL;
+}
+
 int cmd_calc(int argc, char **argv)
 {
     const char *names[N_QUANTITIES + 1];
@@ -563,10 +841,30 @@ int cmd_calc(int argc, char **argv)
             return 0;
         }
     out_opts o = { "calc", 0, 0 };
-    cli_args a;
-    cli_args_init(&a, "calc", argc - 1, argv + 1);
-    for (int i = 0; i < N_QUANTITIES; i++)
-        if (!strcmp(argv[0], quantities[i].name)) return quantities[i].run(&a, &o);
+    for (int i = 0; i < N_QUANTITIES; i++) {
+        if (strcmp(argv[0], quantities[i].name)) continue;
+        char **joined = join_number_words(argc - 1, argv + 1);
+        if (!joined) return cli_error("out of memory");
+        int n = 0, rc;
+        while (joined[n]) n++;
+        cli_args a;
+        cli_args_init(&a, "calc", n, joined);
+        rc = quantities[i].run(&a, &o);
+        for (int j = 0; j < n; j++) free(joined[j]);
+        free(joined);
+        return rc;
+    }
+    /* a quantity of a family named alone: "calc bce" is "calc loss bce" */
+    static const struct { const char *word, *family; } families[] = {
+        { "mse", "loss" }, { "mae", "loss" }, { "ce", "loss" }, { "bce", "loss" }, { "hinge", "loss" },
+        { "cross-entropy", "loss" }, { "l1", "reg" }, { "l2", "reg" }, { "sgd", "step" }, { "momentum", "step" },
+        { "nesterov", "step" }, { "adam", "step" }, { "adamw", "step" }, { "max", "pool" }, { "min", "pool" },
+        { "avg", "pool" },
+    };
+    for (size_t i = 0; i < sizeof families / sizeof families[0]; i++)
+        if (!strcmp(argv[0], families[i].word))
+            return cli_usage_error("calc", "unknown quantity '%s' (did you mean 'calc %s %s'?)", argv[0], families[i].family,
+                                   argv[0]);
     const char *best = cli_closest(argv[0], names);
     if (best) return cli_usage_error("calc", "unknown quantity '%s' (did you mean '%s'?)", argv[0], best);
     return cli_usage_error("calc", "unknown quantity '%s'; quantities: %s", argv[0], list);

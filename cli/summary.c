@@ -8,7 +8,8 @@
 static void help(const cli_option *opts)
 {
     printf("usage: convnet summary SPEC | -e TEXT [--batch N] [--explain] [--json] [--memory]\n"
-           "                       [--fit SIZE] [--optimizer K]\n\n"
+           "                       [--fit SIZE] [--optimizer K]\n"
+           "       convnet summary --compare A B [--batch N] [--json]\n\n"
            "Prints every layer's output (HxWxC, as the worksheets write it), its parameters (all,\n"
            "and trainable: batch-norm running mean/var are kept but not trained), its MACs, and its\n"
            "receptive field (RF: the input pixels one output sees; jump: input pixels between two\n"
@@ -103,7 +104,7 @@ static int print_table(cn_ctx *ctx, const cn_net *net, const options *o)
     }
     printf("%s: %d layers, batch %lld\n", cn_net_file_name(net), n, (long long)o->batch);
     printf("%-*s  %-*s  %-*s  %12s  %12s  %15s  %7s  %5s", wn, "layer", wt, "type", wo, "output", "params",
-           "trainable", "MACs", "RF", "jump");
+           "trainable", "mults (MACs)", "RF", "jump");
     if (!chain) printf("  %s", "reads");
     printf("\n");
     for (int i = 0; i < n; i++) {
@@ -137,7 +138,7 @@ static int print_table(cn_ctx *ctx, const cn_net *net, const options *o)
     cli_count(buf, sizeof buf, t.params - t.trainable);
     printf("\nparameters: %s total, %s trainable, %s not trained", p, tr, buf);
     cli_bytes(buf, sizeof buf, t.params < INT64_MAX / 4 ? t.params * 4 : INT64_MAX);
-    printf(" (%s as fp32)\nMACs: %s at batch %lld (conv and dense multiplications, bias not counted)\n", buf, m,
+    printf(" (%s as fp32)\nmultiplications (MACs): %s at batch %lld (conv and dense, bias not counted)\n", buf, m,
            (long long)o->batch);
     return 0;
 }
@@ -194,8 +195,104 @@ static int set_fit(cli_args *a, const cli_option *opt, const char *value)
     return cli_parse_bytes(a->cmd, value, opt->target);
 }
 
+/* ---- summary --compare A B: two nets' totals side by side, with B/A (the 1x1 bottleneck
+ * worksheet: the naive module against the reduced one) ---------------------------------------- */
+
+typedef struct {
+    const char *files[2];
+    int n;
+} compare_files;
+
+static int take_compare_file(void *state, const char *arg)
+{
+    compare_files *f = state;
+    if (f->n == 2) return 0;
+    f->files[f->n++] = arg;
+    return 1;
+}
+
+static void compare_help(const cli_option *opts)
+{
+    printf("usage: convnet summary --compare A B [--batch N] [--json]\n\n"
+           "The parameters and multiplications (MACs) of two nets side by side, with the ratio B/A.\n\n"
+           "options:\n");
+    cli_print_options(opts, 16);
+    printf("\nexample:\n  convnet summary --compare models/inception-naive.cnn models/inception-reduced.cnn\n");
+}
+
+static void print_ratio(int64_t b, int64_t a)
+{
+    if (a > 0) printf("  %10.4gx", (double)b / (double)a);
+    else printf("  %11s", "-");
+}
+
+static int summary_compare(int argc, char **argv)
+{
+    int64_t batch = 1;
+    int json = 0, compare = 0;
+    compare_files f = { { NULL, NULL }, 0 };
+    const cli_option opts[] = {
+        { "--compare", NULL, CLI_FLAG, &compare, .help = "compare the two spec files A and B" },
+        { "--batch", "N", CLI_INT, &batch, 1, INT64_C(1) << 40, .help = "batch size for MACs (default 1)" },
+        { "--json", NULL, CLI_FLAG, &json,
+          .help = "{\"a\":{\"file\",\"layers\",\"params\",\"trainable\",\"macs\"},\"b\":{...},\n"
+                  "\"ratio\":{\"params\",\"trainable\",\"macs\"}} (ratio B/A; null when A's is 0)" },
+        { 0 },
+    };
+    int usage = cli_parse("summary", argc, argv, opts, compare_help, take_compare_file, &f);
+    if (usage != CLI_GO_ON) return usage;
+    if (f.n != 2) return cli_usage_error("summary", "--compare needs two spec files, A and B");
+    cn_ctx *ctx;
+    if (cn_ctx_create(NULL, &ctx)) return cli_error("out of memory");
+    cn_net *net[2] = { NULL, NULL };
+    cn_totals t[2];
+    int rc = 0;
+    for (int i = 0; i < 2 && !rc; i++)
+        if (cli_load_net(ctx, f.files[i], NULL, &net[i]) || cn_net_totals(ctx, net[i], batch, &t[i])) rc = cli_ctx_error(ctx);
+    if (!rc && json) {
+        printf("{\"batch\":%lld", (long long)batch);
+        for (int i = 0; i < 2; i++) {
+            printf(",\"%s\":{\"file\":", i ? "b" : "a");
+            cli_json_string(stdout, f.files[i]);
+            printf(",\"layers\":%d,\"params\":%lld,\"trainable\":%lld,\"macs\":%lld}", cn_net_layer_count(net[i]),
+                   (long long)t[i].params, (long long)t[i].trainable, (long long)t[i].macs);
+        }
+        int64_t pairs[3][2] = { { t[0].params, t[1].params }, { t[0].trainable, t[1].trainable }, { t[0].macs, t[1].macs } };
+        static const char *keys[3] = { "params", "trainable", "macs" };
+        printf(",\"ratio\":{");
+        for (int k = 0; k < 3; k++) {
+            printf("%s\"%s\":", k ? "," : "", keys[k]);
+            if (pairs[k][0] > 0) cli_json_float(stdout, (double)pairs[k][1] / (double)pairs[k][0], 0);
+            else printf("null");
+        }
+        printf("}}\n");
+    } else if (!rc) {
+        char a[64], b[64];
+        snprintf(a, sizeof a, "A");
+        snprintf(b, sizeof b, "B");
+        printf("A: %s\nB: %s\nbatch %lld\n\n", f.files[0], f.files[1], (long long)batch);
+        printf("%-24s  %18s  %18s  %11s\n", "", a, b, "B/A");
+        const char *rows[4] = { "layers", "parameters", "trainable", "multiplications (MACs)" };
+        int64_t va[4] = { cn_net_layer_count(net[0]), t[0].params, t[0].trainable, t[0].macs };
+        int64_t vb[4] = { cn_net_layer_count(net[1]), t[1].params, t[1].trainable, t[1].macs };
+        for (int r = 0; r < 4; r++) {
+            cli_count(a, sizeof a, va[r]);
+            cli_count(b, sizeof b, vb[r]);
+            printf("%-24s  %18s  %18s", rows[r], a, b);
+            print_ratio(vb[r], va[r]);
+            printf("\n");
+        }
+    }
+    cn_net_destroy(net[0]);
+    cn_net_destroy(net[1]);
+    cn_ctx_destroy(ctx);
+    return rc;
+}
+
 int cmd_summary(int argc, char **argv)
 {
+    for (int i = 0; i < argc; i++)
+        if (!strcmp(argv[i], "--compare")) return summary_compare(argc, argv);
     options o = { .batch = 1, .fit = -1, .opt = CN_OPTIM_ADAM, .opt_name = "adam" };
     cli_spec spec = { 0 };
     const cli_option opts[] = {
@@ -210,6 +307,9 @@ int cmd_summary(int argc, char **argv)
           .help = "the largest batch whose training (and inference) fits in SIZE (8GiB, 512MiB)" },
         { "--optimizer", "K", CLI_CALL, &o, .call = set_optimizer,
           .help = "optimizer state counted by --memory/--fit: sgd, momentum, nesterov, adam, adamw (default adam)" },
+        { "--compare", "A B", CLI_FLAG, NULL,
+          .help = "two spec files' parameters and multiplications side by side, with B/A\n"
+                  "(convnet summary --compare A B --help)" },
         { 0 },
     };
     int usage = cli_parse_spec("summary", argc, argv, opts, help, &spec);

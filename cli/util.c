@@ -1,6 +1,7 @@
 /* util.c — argument parsing, number lists, formatting for the commands. */
 #include <ctype.h>
 #include <errno.h>
+#include <float.h>
 #include <math.h>
 #include <stdarg.h>
 #include <stdlib.h>
@@ -293,11 +294,14 @@ int cli_parse_matrix(const char *cmd, const char *what, const char *s, float **v
         char *end;
         errno = 0;
         double d = strtod(p, &end);
-        if (end == p || !isfinite(d) || (*end && !strchr(" \t,;\r\n", *end))) {
+        /* a value beyond float's range would become infinity (and NaN in what follows): refused */
+        int too_big = end != p && isfinite(d) && fabs(d) > FLT_MAX;
+        if (end == p || !isfinite(d) || too_big || (*end && !strchr(" \t,;\r\n", *end))) {
             int len = (int)strcspn(p, " \t,;\r\n"), rc;
+            const char *why = too_big ? "is beyond the range of a float (about 3.4e38)" : "is not a number";
             /* p points into owned: the message first */
-            if (*where) rc = cli_error("%s:%lld: '%.*s' is not a number", where, (long long)line, len, p);
-            else rc = cli_usage_error(cmd, "%s: '%.*s' is not a number", what, len, p);
+            if (*where) rc = cli_error("%s:%lld: '%.*s' %s", where, (long long)line, len, p, why);
+            else rc = cli_usage_error(cmd, "%s: '%.*s' %s", what, len, p, why);
             free(vals);
             free(owned);
             return rc;
@@ -350,7 +354,18 @@ int cli_parse_spec(const char *cmd, int argc, char **argv, const cli_option *opt
 
 cn_status cli_load_net(cn_ctx *ctx, const char *file, const char *text, cn_net **net)
 {
-    return file ? cn_net_load_spec(ctx, file, net) : cn_net_parse(ctx, text, strlen(text), "-e", net);
+    cn_status st = file ? cn_net_load_spec(ctx, file, net) : cn_net_parse(ctx, text, strlen(text), "-e", net);
+    cn_layer_info in;
+    /* PyTorch writes shapes channels first (3x64x64); convnet reads HxWxC, so that input is a
+     * 3-row image of 64 channels: legal, but almost never meant */
+    if (!st && !cn_net_layer(ctx, *net, 0, 1, &in) && in.h <= 4 && in.w >= 8 && in.c >= 8)
+        fprintf(stderr,
+                "convnet: warning: %s:%d: input %lldx%lldx%lld is read as height x width x channels (%lld rows, "
+                "%lld channels); for a %lldx%lld image with %lld channels write input %lldx%lldx%lld\n",
+                cn_net_file_name(*net), in.line, (long long)in.h, (long long)in.w, (long long)in.c, (long long)in.h,
+                (long long)in.c, (long long)in.w, (long long)in.c, (long long)in.h, (long long)in.w, (long long)in.c,
+                (long long)in.h);
+    return st;
 }
 
 int cli_parse_bytes(const char *cmd, const char *s, int64_t *out)

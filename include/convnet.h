@@ -289,6 +289,12 @@ double cn_optim_lr_at(const cn_optim_config *cfg, int64_t t);
  * gets the global gradient norm before clipping; a non-finite norm fails with CN_E_NUMERIC
  * and changes nothing. */
 cn_status cn_optim_step(cn_ctx *ctx, cn_optim *opt, cn_net *net, double *grad_norm);
+/* The same update on n values w with gradients g, as step t (0-based) applies it: state1 is the
+ * momentum buffer (momentum, Nesterov) or Adam's first moment, state2 Adam's second moment (NULL
+ * where the kind keeps none); clipping uses the norm of these n gradients. For worksheets
+ * (`convnet calc step`) and tests: the training step runs the same code. */
+void cn_optim_update(const cn_optim_config *cfg, int64_t t, float *w, const float *g, float *state1, float *state2,
+                     int64_t n);
 int64_t cn_optim_steps(const cn_optim *opt);
 /* State slab (velocity, or Adam's m then v), at the parameter offsets; for checkpoints. */
 float *cn_optim_state(cn_optim *opt, int64_t *count);
@@ -490,7 +496,7 @@ void cn_softmax(const float *x, float *y, int64_t n);
 typedef enum cn_loss_kind {
     CN_LOSS_MSE = 0,  /* mean over samples of mean over outputs of (t - p)^2 */
     CN_LOSS_MAE,      /* mean over samples of mean over outputs of |t - p| */
-    CN_LOSS_CE,       /* -sum_j t_j log p_j per sample, p probabilities */
+    CN_LOSS_CE,       /* -sum_j t_j log p_j per sample, p probabilities (log 0 taken as -100, as BCE) */
     CN_LOSS_CE_LOGITS,/* cross-entropy from logits (fused log-softmax) */
     CN_LOSS_BCE,      /* -[t log p + (1-t) log(1-p)] averaged over outputs, p probabilities */
     CN_LOSS_BCE_LOGITS,

@@ -3,7 +3,7 @@
 
 Writes the C header tests/calc_ref.h (committed) that tests/test_calc_ref.c checks the library
 against: cn_softmax, cn_loss (every kind), cn_dice_coefficient, cn_reg_l1/l2, cn_batchnorm_1d,
-cn_conv2d_single, cn_pool2d_single and cn_conv_out_size.
+cn_conv2d_single, cn_pool2d_single, cn_conv_out_size and cn_optim_update (torch.optim).
 
 Regenerate with Debian's PyTorch (python3-torch, reference only, never linked):
 
@@ -275,6 +275,52 @@ for n, k, s, pad, d in [(28, 3, 1, 0, 1), (28, 3, 1, 0, 2), (32, 3, 2, 1, 3), (1
         o = -1
     sizes.append("{ %d, %d, %d, %d, %d, %d }" % (n, k, s, pad, d, o))
 w("static const calc_ref_out_size calc_ref_out_size_cases[] = {\n    %s\n};\n\n" % ",\n    ".join(sizes))
+
+# ---- one optimizer update (cn_optim_update, `convnet calc step`) vs torch.optim ------------------
+# Each case: n weights with gradients and a state drawn at random (float32), t the step number
+# (from 1); torch.optim's step on float64 copies, with the state put where torch keeps it.
+w("typedef struct {\n    const char *name;\n    cn_optim_kind kind;\n    double lr, momentum, weight_decay;\n"
+  "    int64_t t, n;\n    const float *w, *g, *s1, *s2;\n    const double *w_new, *s1_new, *s2_new;\n"
+  "} calc_ref_step;\n")
+steps = []
+STEP_KINDS = [("sgd", "CN_OPTIM_SGD"), ("momentum", "CN_OPTIM_MOMENTUM"), ("nesterov", "CN_OPTIM_NESTEROV"),
+              ("adam", "CN_OPTIM_ADAM"), ("adamw", "CN_OPTIM_ADAMW")]
+i = 0
+for name, kind in STEP_KINDS:
+    for wd_case in (0.0, 0.05):
+        n, t = randint(1, 7), randint(1, 9)
+        lr = float(rand(1, lo=0.001, hi=0.5)[0])
+        mom = float(rand(1, lo=0.5, hi=0.99)[0])
+        wt, g = randn(n), randn(n)
+        s1, s2 = randn(n, scale=0.3), rand(n, lo=0.0, hi=0.2)
+        p = torch.nn.Parameter(wt.clone())
+        p.grad = g.clone()
+        if name in ("sgd", "momentum", "nesterov"):
+            opt = torch.optim.SGD([p], lr=lr, momentum=0.0 if name == "sgd" else mom, nesterov=name == "nesterov",
+                                  weight_decay=wd_case)
+            if name != "sgd":
+                opt.state[p]["momentum_buffer"] = s1.clone()
+        else:
+            cls = torch.optim.Adam if name == "adam" else torch.optim.AdamW
+            opt = cls([p], lr=lr, weight_decay=wd_case)
+            opt.state[p]["step"] = torch.tensor(float(t - 1))
+            opt.state[p]["exp_avg"] = s1.clone()
+            opt.state[p]["exp_avg_sq"] = s2.clone()
+        opt.step()
+        st = opt.state[p]
+        array("float", "step%d_w" % i, wt)
+        array("float", "step%d_g" % i, g)
+        array("float", "step%d_s1" % i, s1)
+        array("float", "step%d_s2" % i, s2)
+        array("double", "step%d_w_new" % i, p.detach())
+        s1_new = st["momentum_buffer"] if name in ("momentum", "nesterov") else st.get("exp_avg")
+        array("double", "step%d_s1_new" % i, s1_new if s1_new is not None else s1)
+        array("double", "step%d_s2_new" % i, st["exp_avg_sq"] if "exp_avg_sq" in st else s2)
+        steps.append('{ "%s wd=%g t=%d n=%d", %s, %s, %s, %s, %d, %d, step%d_w, step%d_g, step%d_s1, step%d_s2, '
+                     'step%d_w_new, step%d_s1_new, step%d_s2_new }' %
+                     (name, wd_case, t, n, kind, num(lr), num(mom), num(wd_case), t, n, i, i, i, i, i, i, i))
+        i += 1
+w("static const calc_ref_step calc_ref_step_cases[] = {\n    %s\n};\n\n" % ",\n    ".join(steps))
 
 w("#endif\n")
 sys.stdout.write("".join(out))

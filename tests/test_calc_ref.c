@@ -176,6 +176,47 @@ static void test_out_size(void)
     cn_ctx_destroy(ctx);
 }
 
+/* cn_optim_update (the training step's update code, and `convnet calc step`) against one
+ * torch.optim step with the state put where torch keeps it */
+static void test_optim_step(void)
+{
+    for (int c = 0; c < N_OF(calc_ref_step_cases); c++) {
+        const calc_ref_step *r = &calc_ref_step_cases[c];
+        cn_optim_config cfg;
+        cn_optim_defaults(&cfg, r->kind);
+        cfg.lr = r->lr, cfg.momentum = r->momentum, cfg.weight_decay = r->weight_decay;
+        float w[8], s1[8], s2[8];
+        CHECK(r->n <= 8);
+        memcpy(w, r->w, (size_t)r->n * sizeof *w);
+        memcpy(s1, r->s1, (size_t)r->n * sizeof *s1);
+        memcpy(s2, r->s2, (size_t)r->n * sizeof *s2);
+        int adam = r->kind == CN_OPTIM_ADAM || r->kind == CN_OPTIM_ADAMW;
+        cn_optim_update(&cfg, r->t - 1, w, r->g, r->kind == CN_OPTIM_SGD ? NULL : s1, adam ? s2 : NULL, r->n);
+        for (int64_t i = 0; i < r->n; i++) {
+            check_rel("optimizer step: weight", r->name, i, w[i], r->w_new[i], TOL_FLOAT);
+            check_rel("optimizer step: first state", r->name, i, s1[i], r->s1_new[i], TOL_FLOAT);
+            check_rel("optimizer step: second state", r->name, i, s2[i], r->s2_new[i], TOL_FLOAT);
+        }
+    }
+}
+
+/* cross-entropy of a probability 0 is treated as BCE treats it: log 0 taken as -100, so a
+ * confident wrong answer costs 100 per unit of target (by hand: -(1 * -100) = 100) */
+static void test_ce_zero_probability(void)
+{
+    cn_ctx *ctx = new_ctx();
+    const float t[2] = { 1, 0 }, p[2] = { 0, 1 };
+    double loss = 0;
+    CHECK(cn_loss(ctx, CN_LOSS_CE, t, p, 1, 2, &loss, NULL) == CN_OK);
+    CHECK(loss == 100.0);
+    CHECK(cn_loss(ctx, CN_LOSS_BCE, t, p, 1, 2, &loss, NULL) == CN_OK);
+    CHECK(loss == 100.0); /* (100 + 100) / 2 values */
+    const float bad[2] = { -0.1f, 1.1f };
+    CHECK(cn_loss(ctx, CN_LOSS_CE, t, bad, 1, 2, &loss, NULL) == CN_E_ARG);
+    CHECK(strstr(cn_ctx_message(ctx), "outside [0, 1]") != NULL);
+    cn_ctx_destroy(ctx);
+}
+
 static void report(void)
 {
     printf("     largest relative error: float kernels %.3g, double results %.3g\n", max_rel_float, max_rel_double);
@@ -190,6 +231,8 @@ static const test_case cases[] = {
     { "conv2d_single vs F.conv2d", test_conv },
     { "pool2d_single vs F.max_pool2d/avg_pool2d", test_pool },
     { "conv_out_size with dilation vs F.conv2d shapes", test_out_size },
+    { "optimizer update vs torch.optim (sgd, momentum, nesterov, adam, adamw)", test_optim_step },
+    { "cross-entropy of a zero probability, as BCE", test_ce_zero_probability },
     { "largest relative error", report },
 };
 

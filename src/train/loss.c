@@ -55,13 +55,14 @@ static int64_t row_loss(cn_loss_kind kind, const float *t, const float *p, int64
             if (g) g[j] = (float)((d > 0) - (d < 0)) * (float)scale;
         }
         break;
-    case CN_LOSS_CE: /* -sum_j t_j log p_j, d/dp_j = -t_j / p_j */
+    case CN_LOSS_CE: /* -sum_j t_j log p_j, d/dp_j = -t_j / p_j; a probability 0 as BCE treats it:
+                      * log clamped at -100, the division at 1e-12 */
         for (int64_t j = 0; j < cols; j++) {
             if (g) g[j] = 0;
+            if (!(p[j] >= 0.0f && p[j] <= 1.0f)) return j;
             if (t[j] == 0.0f) continue;
-            if (!(p[j] > 0.0f)) return j;
-            acc -= (double)t[j] * log((double)p[j]);
-            if (g) g[j] = (float)(-(double)t[j] / p[j] * scale);
+            acc -= (double)t[j] * clamped_log((double)p[j]);
+            if (g) g[j] = (float)(-(double)t[j] / fmax((double)p[j], 1e-12) * scale);
         }
         break;
     case CN_LOSS_CE_LOGITS: { /* t' = (1-s) t + s/C; -sum_j t'_j log p_j; d/dz_j = p_j sum t' - t'_j */
@@ -114,7 +115,7 @@ static cn_status row_error(cn_ctx *ctx, cn_loss_kind kind, const float *t, const
     long long r = (long long)row + 1, c = (long long)col + 1;
     switch (kind) {
     case CN_LOSS_CE:
-        return cn_fail(ctx, CN_E_ARG, "ce: sample %lld, class %lld: probability %g has no logarithm", r, c, (double)p[col]);
+        return cn_fail(ctx, CN_E_ARG, "ce: sample %lld, class %lld: probability %g is outside [0, 1]", r, c, (double)p[col]);
     case CN_LOSS_BCE:
         return cn_fail(ctx, CN_E_ARG, "bce: sample %lld, output %lld: probability %g is outside [0, 1]", r, c, (double)p[col]);
     default: return cn_fail(ctx, CN_E_ARG, "hinge: sample %lld, output %lld: target %g must be -1 or +1", r, c, (double)t[col]);

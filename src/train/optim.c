@@ -244,6 +244,19 @@ static void update_adam(const update_args *a, int adamw, float *restrict w, cons
     }
 }
 
+/* what step t (0-based) applies to every value, for a gradient of global norm `norm` */
+static update_args update_args_of(const cn_optim_config *c, int64_t t, double norm)
+{
+    double steps = (double)(t + 1), lr = cn_optim_lr_at(c, t);
+    return (update_args){
+        /* clip_grad_norm_: scale by max_norm / (norm + 1e-6) when that is below 1 */
+        .clip = c->clip_norm > 0 && c->clip_norm / (norm + 1e-6) < 1.0 ? c->clip_norm / (norm + 1e-6) : 1.0,
+        .lr = lr, .l1 = c->l1, .decay = c->weight_decay, .momentum = c->momentum, .beta1 = c->beta1,
+        .beta2 = c->beta2, .eps = c->eps, .lr_bc1 = lr / (1.0 - pow(c->beta1, steps)),
+        .sqrt_bc2 = sqrt(1.0 - pow(c->beta2, steps)),
+    };
+}
+
 /* the host's update kernel, the reference of cn_step_kernels.update */
 static void update_range(cn_optim_kind kind, const update_args *a, float *w, const float *g, float *s1, float *s2,
                          int64_t n)
@@ -272,14 +285,7 @@ cn_status cn_optim_step(cn_ctx *ctx, cn_optim *opt, cn_net *net, double *grad_no
     double norm = sqrt((k->sum_squares ? k->sum_squares : sum_squares)(g, n));
     if (grad_norm) *grad_norm = norm;
     if (!isfinite(norm)) return cn_fail(ctx, CN_E_NUMERIC, "gradient norm is %g: not updating", norm);
-    double steps = (double)(opt->steps + 1), lr = cn_optim_lr_at(c, opt->steps);
-    update_args a = {
-        /* clip_grad_norm_: scale by max_norm / (norm + 1e-6) when that is below 1 */
-        .clip = c->clip_norm > 0 && c->clip_norm / (norm + 1e-6) < 1.0 ? c->clip_norm / (norm + 1e-6) : 1.0,
-        .lr = lr, .l1 = c->l1, .decay = c->weight_decay, .momentum = c->momentum, .beta1 = c->beta1,
-        .beta2 = c->beta2, .eps = c->eps, .lr_bc1 = lr / (1.0 - pow(c->beta1, steps)),
-        .sqrt_bc2 = sqrt(1.0 - pow(c->beta2, steps)),
-    };
+    update_args a = update_args_of(c, opt->steps, norm);
     /* the slab whole, or in runs of tensors that are not frozen (the trainable tensors lie back
      * to back in the slab); the update is elementwise, so a value gets the same bits either way */
     int states = states_of(c->kind);
@@ -296,4 +302,12 @@ cn_status cn_optim_step(cn_ctx *ctx, cn_optim *opt, cn_net *net, double *grad_no
     }
     opt->steps++;
     return CN_OK;
+}
+
+void cn_optim_update(const cn_optim_config *cfg, int64_t t, float *w, const float *g, float *state1, float *state2,
+                     int64_t n)
+{
+    double sq = sum_squares(g, n);
+    update_args a = update_args_of(cfg, t, sqrt(sq));
+    update_range(cfg->kind, &a, w, g, state1, state2, n);
 }
