@@ -166,6 +166,7 @@ int cmd_report(int argc, char **argv); /* DIR/report.html; cmd_train calls it at
 int cmd_data(int argc, char **argv);
 int cmd_bench(int argc, char **argv);
 int cmd_calc(int argc, char **argv);
+int cmd_trace(int argc, char **argv);
 int cmd_filter(int argc, char **argv);
 int cmd_gradcheck(int argc, char **argv);
 int cmd_show(int argc, char **argv);

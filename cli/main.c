@@ -13,7 +13,8 @@ static const struct {
     const char *what;
 } commands[] = {
     { "summary", cmd_summary, "shapes, parameters, MACs and receptive field of every layer" },
-    { "calc", cmd_calc, "worksheet quantities: softmax, losses, batch norm, L1/L2, conv, pooling" },
+    { "calc", cmd_calc, "worksheet quantities: softmax, losses, optimizer steps, receptive fields, conv, pooling" },
+    { "trace", cmd_trace, "one training step of a small net worked out: every sum, gradient and update" },
     { "filter", cmd_filter, "apply a kernel (edge, sharpen, blur, ... or your own) to an image, as a conv layer does" },
     { "train", cmd_train, "train a network on images, with checkpoints, progress and mean +- std over seeds" },
     { "eval", cmd_eval, "accuracy, loss, per-class accuracy and confusion matrix of a checkpoint" },

@@ -142,6 +142,12 @@ typedef struct cn_layer_info {
 /* Layer i (0 = input) in topological order, with MACs for a batch of `batch` samples. */
 cn_status cn_net_layer(cn_ctx *ctx, const cn_net *net, int i, int64_t batch, cn_layer_info *out);
 
+/* The value of spec key `key` of layer i as the parser resolved it (defaults included): fills
+ * out[0] for a number or yes/no (1/0), out[0..1] (height, width) for a pair such as kernel or
+ * stride, and for pad the resolved top and left padding; returns how many it filled, 0 when the
+ * layer's op has no such key. */
+int cn_net_layer_key(const cn_net *net, int i, const char *key, double out[2]);
+
 typedef struct cn_totals {
     int64_t params, trainable, macs; /* macs for the whole batch */
 } cn_totals;
@@ -208,6 +214,10 @@ const float *cn_net_output(const cn_net *net, int64_t *count);
 /* Layer i's output (0 = the input) from the last forward, (N, C, H, W) as cn_net_layer gives it;
  * NULL before a forward or when i is out of range. Valid until the next forward. */
 const float *cn_net_layer_output(const cn_net *net, int i, int64_t *count);
+/* The gradient of the loss with respect to layer i's output (0 = the input: cn_net_input_grad)
+ * after cn_net_backward, laid out as cn_net_layer_output; NULL before a forward or when i is
+ * out of range. Valid until the next forward or backward. */
+const float *cn_net_layer_grad(const cn_net *net, int i, int64_t *count);
 /* Back-propagates dy (the gradient of the loss with respect to the output): parameter
  * gradients accumulate (+=) into the gradient slab. */
 cn_status cn_net_backward(cn_ctx *ctx, cn_net *net, const float *dy);

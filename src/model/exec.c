@@ -447,6 +447,14 @@ const float *cn_net_layer_output(const cn_net *net, int i, int64_t *count)
     return net->ex.act + net->ex.act_off[i];
 }
 
+const float *cn_net_layer_grad(const cn_net *net, int i, int64_t *count)
+{
+    if (count) *count = 0;
+    if (!net || i < 0 || i >= net->n || !net->ex.dact) return NULL;
+    if (count) *count = net->ex.batch * elems(&net->nodes[i]);
+    return net->ex.dact + net->ex.act_off[i];
+}
+
 /* x[0..n) = 0 on the kernels' threads (a step zeroes megabytes of gradients) */
 static void zero(float *x, int64_t n)
 {

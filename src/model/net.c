@@ -151,6 +151,29 @@ cn_status cn_net_layer(cn_ctx *ctx, const cn_net *net, int i, int64_t batch, cn_
     return CN_OK;
 }
 
+int cn_net_layer_key(const cn_net *net, int i, const char *key, double out[2])
+{
+    if (!net || i < 0 || i >= net->n || !key) return 0;
+    const cn_node *n = &net->nodes[i];
+    for (const cn_key *k = n->op->keys; k && k->name; k++) {
+        if (strcmp(k->name, key)) continue;
+        const char *field = (const char *)&n->a + k->offset;
+        switch (k->type) {
+        case CN_KT_INT: out[0] = (double)*(const int64_t *)field; return 1;
+        case CN_KT_FLOAT: out[0] = *(const double *)field; return 1;
+        case CN_KT_BOOL: out[0] = *(const int *)field; return 1;
+        case CN_KT_PAIR: {
+            const cn_pair *pr = (const cn_pair *)field;
+            out[0] = (double)pr->h, out[1] = (double)pr->w;
+            return 2;
+        }
+        case CN_KT_PAD: out[0] = (double)n->pad_t, out[1] = (double)n->pad_l; return 2; /* as resolved */
+        default: return 0;
+        }
+    }
+    return 0;
+}
+
 cn_status cn_net_totals(cn_ctx *ctx, const cn_net *net, int64_t batch, cn_totals *out)
 {
     memset(out, 0, sizeof *out);
