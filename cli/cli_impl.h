@@ -167,6 +167,10 @@ int cmd_data(int argc, char **argv);
 int cmd_bench(int argc, char **argv);
 int cmd_calc(int argc, char **argv);
 int cmd_trace(int argc, char **argv);
+/* trace --html: the traced step's page, written atomically (trace_html.c); grads: the step has a
+ * loss, gradients and an update (before: the parameters before it) */
+int cli_trace_html(cn_ctx *ctx, const cn_net *net, int64_t batch, int grads, double loss, const char *loss_name,
+                   const char *optimizer, double lr, const float *before, const char *path);
 int cmd_filter(int argc, char **argv);
 int cmd_gradcheck(int argc, char **argv);
 int cmd_show(int argc, char **argv);

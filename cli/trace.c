@@ -645,7 +645,7 @@ static void help(const cli_option *opts)
 }
 
 typedef struct {
-    const char *weights, *input, *target, *loss, *optimizer;
+    const char *weights, *input, *target, *loss, *optimizer, *html;
     double lr;
     int json;
 } trace_opts;
@@ -665,6 +665,9 @@ int cmd_trace(int argc, char **argv)
         { "--lr", "LR", CLI_REAL, &o.lr, .help = "learning rate (default 0.01)" },
         { "--optimizer", "K", CLI_TEXT, &o.optimizer, .help = "sgd (default), momentum, nesterov, adam or adamw" },
         { "--json", NULL, CLI_FLAG, &o.json, .help = "every number of the step as JSON" },
+        { "--html", "FILE", CLI_TEXT, &o.html,
+          .help = "also write FILE: a page with the graph of each sample, values in blue and\n"
+                  "gradients in red, and every parameter before, its gradient and after" },
         { 0 },
     };
     int usage = cli_parse_spec("trace", argc, argv, opts, help, &spec);
@@ -684,6 +687,7 @@ int cmd_trace(int argc, char **argv)
     if (!(o.lr >= 0)) return cli_usage_error("trace", "--lr must be >= 0");
 
     tracer t = { 0 };
+    double loss = 0;
     float *x = NULL, *y = NULL, *dy = NULL, *before = NULL;
     int64_t xr, xc, yr = 0, yc = 0;
     int rc = 0;
@@ -704,11 +708,6 @@ int cmd_trace(int argc, char **argv)
         rc = cli_ctx_error(t.ctx);
         goto done;
     }
-    if (xc != per_sample(&in)) {
-        rc = cli_usage_error("trace", "--input: %lld values a row, but input %lldx%lldx%lld takes %lld", (long long)xc,
-                             (long long)in.h, (long long)in.w, (long long)in.c, (long long)per_sample(&in));
-        goto done;
-    }
     /* the size a worked example can have: every product and every value is a term */
     int64_t terms = tot.macs;
     for (int i = 0; i < t.n; i++) {
@@ -719,7 +718,12 @@ int cmd_trace(int argc, char **argv)
     if (terms > limit) {
         rc = cli_error("trace: %lld samples of this net make about %lld terms to print (%s), over the limit of %lld: "
                        "trace is for nets small enough to work by hand",
-                       (long long)t.batch, (long long)(3 * terms), o.json ? "values" : "products and values", (long long)limit);
+                       (long long)t.batch, (long long)terms, o.json ? "values" : "products and values", (long long)limit);
+        goto done;
+    }
+    if (xc != per_sample(&in)) {
+        rc = cli_usage_error("trace", "--input: %lld values a row, but input %lldx%lldx%lld takes %lld", (long long)xc,
+                             (long long)in.h, (long long)in.w, (long long)in.c, (long long)per_sample(&in));
         goto done;
     }
     if ((rc = load_weights(&t, o.weights))) goto done;
@@ -774,7 +778,6 @@ int cmd_trace(int argc, char **argv)
         rc = cli_ctx_error(t.ctx);
         goto done;
     }
-    double loss = 0;
     int64_t cells = t.batch * classes;
     if (y) {
         if (!(dy = malloc((size_t)cells * sizeof *dy))) {
@@ -813,8 +816,12 @@ int cmd_trace(int argc, char **argv)
             printf("%s{\"name\":", i ? "," : "");
             cli_json_string(stdout, li.name);
             printf(",\"type\":\"%s\",\"output\":", li.type);
-            json_values(cn_net_layer_output(t.net, i, &n), n);
-            if (y) printf(",\"grad\":"), json_values(cn_net_layer_grad(t.net, i, &n), n);
+            const float *v = cn_net_layer_output(t.net, i, &n);
+            json_values(v, n);
+            if (y) {
+                v = cn_net_layer_grad(t.net, i, &n);
+                printf(",\"grad\":"), json_values(v, n);
+            }
             printf("}");
         }
         printf("]");
@@ -845,7 +852,7 @@ int cmd_trace(int argc, char **argv)
             printf("]");
         }
         printf("}\n");
-        goto done;
+        goto finish;
     }
 
     printf("trace of %s: %lld sample%s", cn_net_file_name(t.net), (long long)t.batch, t.batch == 1 ? "" : "s");
@@ -861,7 +868,7 @@ int cmd_trace(int argc, char **argv)
         if (r >= 0 && l.li.n_inputs == 1) worked[r].forward(&l);
         else fwd_other(&l);
     }
-    if (!y) goto done;
+    if (!y) goto finish;
     printf("\n== loss ==\n");
     const float *pred = cn_net_output(t.net, NULL);
     if (lkind == CN_LOSS_MSE) {
@@ -969,6 +976,11 @@ int cmd_trace(int argc, char **argv)
             }
             res(tt.data[v]);
         }
+    }
+finish:
+    if (!rc && o.html) {
+        rc = cli_trace_html(t.ctx, t.net, t.batch, y != NULL, loss, o.loss, cn_optim_kind_name(okind), o.lr, before, o.html);
+        if (!rc && !o.json) printf("\nwrote %s\n", o.html);
     }
 done:
     free(x), free(y), free(dy), free(before), free(t.readers);

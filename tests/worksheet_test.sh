@@ -115,5 +115,140 @@ expect_json "summary --compare --json" "d['a']['params'] == $NAIVE and d['b']['m
 run "$CN" summary --compare models/inception-naive.cnn
 expect_rc "summary --compare with one file" 2
 
+# ---- trace: seed 001's XOR graph ------------------------------------------------------------------
+# The notes' net: 2 inputs, a hidden layer of 2 ReLU units with bias (0, -1), one linear output,
+# MSE, the four XOR samples as one batch. Their weights are printed as [[1,1],[1,-1]] but worked
+# with [[1,1],[1,1]] (Goodfellow's XOR solution, and the only one that gives their H): a slip in
+# the notes. Their H is once written [[0,0],[0,0],[1,0],[2,1]], another slip: the second sample
+# (0,1) gives h = relu(0+1, 0+1-1) = (1, 0), as the notes' own next line has it. Their MSE is
+# 1/2 (y - t)^2; convnet (and PyTorch) takes the mean of (y - t)^2. All of it is zero here.
+cat >"$T/xor.txt" <<'W'
+# seed 001: hidden W (out x in), hidden bias, output weights, output bias
+hidden.weight = 1,1; 1,1
+hidden.bias = 0,-1
+out.weight = 1,-2
+out.bias = 0
+W
+XOR='input 1x1x2; dense 2 as hidden; relu; dense 1 as out'
+run "$CN" trace -e "$XOR" --weights "$T/xor.txt" --input '0,0;0,1;1,0;1,1' --target '0;1;1;0' --loss mse --lr 0.1 --json
+expect_rc "trace XOR" 0
+expect_json "trace XOR: z = XW^T + b by hand" "d['layers'][1]['output'] == [0, -1, 1, 0, 1, 0, 2, 1]"
+expect_json "trace XOR: H after ReLU, the notes' H" "d['layers'][2]['output'] == [0, 0, 1, 0, 1, 0, 2, 1]"
+expect_json "trace XOR: y = H [1, -2]^T = XOR" "d['layers'][3]['output'] == [0, 1, 1, 0]"
+expect_json "trace XOR: loss 0, every gradient 0, weights unchanged" \
+    "d['loss']['value'] == 0 and all(g == 0 for t in d['tensors'] for g in t['grad']) and all(t['before'] == t['after'] for t in d['tensors'])"
+run "$CN" trace -e "$XOR" --weights "$T/xor.txt" --input '0,0;0,1;1,0;1,1' --target '0;1;1;0' --loss mse --lr 0.1
+expect_formula "trace XOR: sample 4's second hidden unit worked" "z2 = 1*1 + 1*1 + (-1) = 1"
+expect_formula "trace XOR: ReLU of -1" "a2 = max(0, -1) = 0"
+expect_formula "trace XOR: the output of sample 4" "z1 = 2*1 + 1*(-2) + 0 = 0"
+"$PY" tests/trace_check.py 60 <"$T/out" >"$T/check" 2>&1
+if [ $? -eq 0 ]; then ok "trace XOR: every worked line recomputes ($(head -c 60 "$T/check"))"; else bad "trace XOR: lines that do not recompute" "$(cat "$T/check")"; fi
+
+# ---- trace: the notes' update w = 0.5 - 0.01 * 0.3 = 0.497 (seed 003) --------------------------
+# one weight 0.5, input 1, target 0.35, MSE: dL/dw = 2 (0.5 - 0.35) * 1 = 0.3
+echo 'w.weight = 0.5' >"$T/w.txt"
+run "$CN" trace -e 'input 1x1x1; dense 1 bias=no as w' --weights "$T/w.txt" --input 1 --target 0.35 --lr 0.01
+expect_rc "trace of one weight" 0
+expect_formula "trace: the gradient 0.3" "dL/dw[1,1] = 0.3*1 = 0.3"
+expect_formula "trace: the notes' update" "w.weight[1,1] = 0.5 - 0.01*0.3 = 0.497"
+
+# ---- trace: random small nets, every worked line recomputed; one against PyTorch ----------------
+# weights and inputs drawn here (seeded), in the JSON weight format
+"$PY" - "$T" <<'PYEOF'
+import json, random, sys
+random.seed(19)
+T = sys.argv[1]
+def r(*shape):
+    if not shape:
+        return round(random.uniform(-1, 1), 3)
+    return [r(*shape[1:]) for _ in range(shape[0])]
+nets = {
+    "dense": ("input 1x1x3; dense 4 as a; tanh; dense 2 as b; sigmoid",
+              {"a.weight": r(4, 3), "a.bias": r(4), "b.weight": r(2, 4), "b.bias": r(2)}, 3, 3, 2),
+    "conv": ("input 5x5x2; conv 2 3x3 pad=1 stride=2 as c; leakyrelu; avgpool 2 stride=1; flatten; dense 3 as d; softmax",
+             {"c.weight": r(2, 2, 3, 3), "c.bias": r(2), "d.weight": r(3, 8), "d.bias": r(3)}, 2, 50, 3),
+    "dilated": ("input 6x6x2; conv 4 3x3 dilation=2 groups=2 as c; relu; maxpool 2; flatten; dense 2 as d",
+                {"c.weight": r(4, 1, 3, 3), "c.bias": r(4), "d.weight": r(2, 4), "d.bias": r(2)}, 2, 72, 2),
+}
+for name, (spec, weights, n, per, out) in nets.items():
+    open("%s/%s.cnn" % (T, name), "w").write(spec.replace("; ", "\n") + "\n")
+    json.dump(weights, open("%s/%s.json" % (T, name), "w"))
+    open("%s/%s.x" % (T, name), "w").write(";".join(",".join(str(r()) for _ in range(per)) for _ in range(n)))
+    open("%s/%s.t" % (T, name), "w").write(";".join(str(random.randrange(out)) for _ in range(n)))
+PYEOF
+for net in dense conv dilated; do
+    loss=ce; [ $net = dense ] && loss=mse
+    target=$(cat "$T/$net.t"); [ $net = dense ] && target='0.2,0.9;0.5,0.1;1,0'
+    run "$CN" trace "$T/$net.cnn" --weights "$T/$net.json" --input "$(cat "$T/$net.x")" --target "$target" --loss $loss --lr 0.05
+    expect_rc "trace of a random $net net" 0
+    "$PY" tests/trace_check.py 40 <"$T/out" >"$T/check" 2>&1
+    if [ $? -eq 0 ]; then ok "trace $net: every worked line recomputes ($(head -c 60 "$T/check"))"
+    else bad "trace $net: lines that do not recompute" "$(cat "$T/check")"; fi
+done
+# the conv net's numbers against PyTorch's forward, backward and SGD step on the same weights
+run "$CN" trace "$T/conv.cnn" --weights "$T/conv.json" --input "$(cat "$T/conv.x")" --target "$(cat "$T/conv.t")" --loss ce --lr 0.05 --json
+"$PY" - "$T" <"$T/out" >"$T/check" 2>&1 <<'PYEOF'
+import json, sys
+import torch
+T = sys.argv[1]
+d = json.load(open(T + "/out"))
+w = {k: torch.tensor(v, dtype=torch.float64, requires_grad=True) for k, v in json.load(open(T + "/conv.json")).items()}
+x = torch.tensor([[float(v) for v in row.split(",")] for row in open(T + "/conv.x").read().split(";")], dtype=torch.float64)
+x = x.view(-1, 2, 5, 5)
+t = torch.tensor([int(v) for v in open(T + "/conv.t").read().split(";")])
+h = torch.nn.functional.conv2d(x, w["c.weight"], w["c.bias"], stride=2, padding=1)
+h = torch.nn.functional.leaky_relu(h, 0.01)
+h = torch.nn.functional.avg_pool2d(h, 2, stride=1)
+p = torch.softmax(h.flatten(1) @ w["d.weight"].T + w["d.bias"], dim=1)
+loss = torch.nn.functional.nll_loss(torch.log(p), t)
+loss.backward()
+err = abs(loss.item() - d["loss"]["value"]) / loss.item()
+for tensor in d["tensors"]:
+    g = w[tensor["name"]].grad.flatten()
+    e = (torch.tensor(tensor["grad"], dtype=torch.float64) - g).abs().max().item() / (g.abs().max().item() + 1e-12)
+    a = (torch.tensor(tensor["after"], dtype=torch.float64) - (w[tensor["name"]].detach().flatten() - 0.05 * g)).abs().max().item()
+    err = max(err, e, a)
+print("largest relative difference from PyTorch: %.3g" % err)
+sys.exit(0 if err < 1e-5 else 1)
+PYEOF
+if [ $? -eq 0 ]; then ok "trace conv --json = PyTorch's loss, gradients and SGD step ($(cat "$T/check"))"
+else bad "trace conv --json against PyTorch" "$(cat "$T/check")"; fi
+
+# ---- trace: refusals ---------------------------------------------------------------------------
+run "$CN" trace -e 'input 28x28x1; conv 16 3x3; dense 10' --weights "$T/w.txt" --input 1
+expect_rc "trace of a large net" 1
+expect_text "trace of a large net: the limit named" err "over the limit of 20000"
+echo 'hidden.weight = 1,1; 1,1' >"$T/part.txt"
+run "$CN" trace -e "$XOR" --weights "$T/part.txt" --input '0,0' --target 0
+expect_rc "trace with a tensor missing" 1
+expect_text "trace with a tensor missing: named with its shape" err "no values for hidden.bias (2, 2 values)"
+printf 'hidden.weight = 1,1; 1,1\nhidden.bias 0,-1\n' >"$T/bad.txt"
+run "$CN" trace -e "$XOR" --weights "$T/bad.txt" --input '0,0' --target 0
+expect_text "trace with a bad weights line: file and line" err "bad.txt:2: expected 'name = values'"
+printf 'hidden.weight = 1,1,1; 1,1\n' >"$T/bad.txt"
+run "$CN" trace -e "$XOR" --weights "$T/bad.txt" --input '0,0' --target 0
+expect_rc "trace with a ragged weight" 2
+run "$CN" trace -e "$XOR" --weights "$T/xor.txt" --input '0,0,1' --target 0
+expect_text "trace with the wrong input width" err "--input: 3 values a row, but input 1x1x2 takes 2"
+
+# ---- trace --html: the graph in headless Chromium ------------------------------------------------
+CHROMIUM=$(command -v chromium || command -v chromium-browser)
+run "$CN" trace -e "$XOR" --weights "$T/xor.txt" --input '0,0;0,1;1,0;1,1' --target '0;1;1;0' --html "$T/trace.html"
+expect_rc "trace --html" 0
+if [ -z "$CHROMIUM" ]; then
+    bad "trace --html: chromium is not installed (scripts/setup.sh --check installs it)"
+else
+    "$CHROMIUM" --headless --no-sandbox --disable-gpu --disable-background-networking --no-first-run \
+        --user-data-dir="$T/profile" --dump-dom "file://$T/trace.html" >"$T/dom.html" 2>/dev/null
+    # 4 samples: 4 graphs of 2 + 2 + 2 + 1 nodes; the hidden sums of sample 4 (2 and 1) in blue
+    n_svg=$(grep -o '<svg class="graph"' "$T/dom.html" | wc -l)
+    n_nodes=$(grep -o '<circle class="node"' "$T/dom.html" | wc -l)
+    if [ "$n_svg" -eq 4 ] && [ "$n_nodes" -eq $((4 * (2 + 2 + 2 + 1))) ]; then ok "trace --html: 4 graphs, 28 nodes"
+    else bad "trace --html: $n_svg graphs, $n_nodes nodes" "$(head -c 600 "$T/dom.html")"; fi
+    if grep -q 'class="fwd"' "$T/dom.html" && grep -q 'class="grad"' "$T/dom.html" && grep -q '<td>hidden.weight</td>' "$T/dom.html"
+    then ok "trace --html: values, gradients and the parameter table"; else bad "trace --html: parts missing"; fi
+    if ! grep -qi 'https\?://' "$T/trace.html"; then ok "trace --html: self-contained"; else bad "trace --html links out"; fi
+fi
+
 echo "$pass passed, $fail failed"
 [ "$fail" -eq 0 ]
