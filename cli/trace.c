@@ -716,7 +716,7 @@ int cmd_trace(int argc, char **argv)
     }
     int64_t limit = o.json ? TRACE_MAX_JSON_VALUES : TRACE_MAX_TERMS;
     if (terms > limit) {
-        rc = cli_error("trace: %lld samples of this net make about %lld terms to print (%s), over the limit of %lld: "
+        rc = cli_error("trace: %lld sample(s) of this net make about %lld terms to print (%s), over the limit of %lld: "
                        "trace is for nets small enough to work by hand",
                        (long long)t.batch, (long long)terms, o.json ? "values" : "products and values", (long long)limit);
         goto done;

@@ -30,6 +30,9 @@ static const model_case models[] = {
      * 68 layers: input + stem 3 + 5 blocks of 7 + 3 projected blocks of 9 + pool + dense.
      * MACs 555,422,720 (0.56 GMAC, the figure usually quoted for this net). */
     { "models/resnet18-cifar.cnn", 68, 11183562, 11173962, 555422720, 10, 1, 1 },
+    /* seed 001's XOR graph: 2-2-1 dense, (2*2 + 2) + (2*1 + 1) = 9 parameters, 2*2 + 2*1 = 6 MACs,
+     * 4 layers (input, hidden, relu, out) */
+    { "models/xor-seed001.cnn", 4, 9, 9, 6, 1, 1, 1 },
 };
 
 static void test_model_totals(void)
