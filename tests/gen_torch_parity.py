@@ -120,7 +120,7 @@ class Net:
             if kind == "input":
                 h, w, c = (int(v) for v in pos[0].split("x"))
                 ins, shape = [], (c, h, w)
-            elif kind in ("concat", "add"):
+            elif kind in ("concat", "add", "mul"):
                 ins = pos
                 shape = None
             else:
@@ -227,7 +227,39 @@ class Net:
             elif kind == "add":
                 y = out[ins[0]]
                 for n in ins[1:]:
-                    y = y + out[n]
+                    y = y + out[n]  # a (N,C,1,1) map broadcasts
+            elif kind == "mul":
+                y = out[ins[0]]
+                for n in ins[1:]:
+                    y = y * out[n]
+            elif kind == "upsample":
+                mode = keys.get("mode", "nearest")
+                corners = (keys.get("align_corners", "no") == "yes") if mode == "bilinear" else None
+                if pos:
+                    sh, sw = pair(pos[0])
+                    y = F.interpolate(a, scale_factor=(float(sh), float(sw)), mode=mode, align_corners=corners)
+                else:
+                    y = F.interpolate(a, size=pair(keys["size"]), mode=mode, align_corners=corners)
+            elif kind == "deconv":
+                f, (kh, kw) = int(pos[0]), pair(pos[1])
+                groups = int(keys.get("groups", "1"))
+                cin = a.shape[1]
+                wt = self._param(name + ".weight", (cin, f // groups, kh, kw), "weight", create,
+                                 fan_in=cin // groups * kh * kw)
+                b = self._param(name + ".bias", (f,), "bias", create) if keys.get("bias", "yes") == "yes" else None
+                y = F.conv_transpose2d(a, wt, b, stride=pair(keys.get("stride", "1")),
+                                       padding=pair(keys.get("pad", "0")),
+                                       output_padding=pair(keys.get("outpad", "0")), groups=groups,
+                                       dilation=pair(keys.get("dilation", "1")))
+            elif kind == "pad":
+                h, w = a.shape[2], a.shape[3]
+                t, b, l, r = sides(keys, pos, h, w, grow=True)
+                mode = {"zero": "constant", "reflect": "reflect", "replicate": "replicate"}[keys.get("mode", "zero")]
+                y = F.pad(a, (l, r, t, b), mode=mode)
+            elif kind == "crop":
+                h, w = a.shape[2], a.shape[3]
+                t, b, l, r = sides(keys, pos, h, w, grow=False)
+                y = a[:, :, t:h - b, l:w - r]
             else:
                 raise ValueError("unknown layer " + kind)
             out[name] = y
@@ -235,6 +267,24 @@ class Net:
             # batch norm's probe forward ran in eval mode: the running statistics are untouched
             pass
         return out[self.layers[-1][0]]
+
+
+def sides(keys, pos, h, w, grow):
+    """top, bottom, left, right of pad (grow) or crop: margin (pad's positional), a size centred
+    (the odd row/column at the bottom/right; crop's positional) or at crop's offset=, then the
+    sides written one by one."""
+    size = pos[0] if (pos and not grow) else keys.get("size")
+    if size:
+        sh, sw = pair(size)
+        dh, dw = (sh - h, sw - w) if grow else (h - sh, w - sw)
+        t, l = dh // 2, dw // 2
+        if "offset" in keys:
+            t, l = pair(keys["offset"])
+        return t, dh - t, l, dw - l
+    margin = pos[0] if (pos and grow) else keys.get("margin", "0")
+    mh, mw = pair(margin)
+    return (int(keys.get("top", mh)), int(keys.get("bottom", mh)), int(keys.get("left", mw)),
+            int(keys.get("right", mw)))
 
 
 def pad_input(a, pad, k, s, d):
@@ -310,6 +360,20 @@ CASES = [
     # a small full network
     ("full_net", "input 10x10x1; conv 4 3x3 pad=1 bias=no; batchnorm; relu; maxpool 2x2; conv 6 3x3 pad=1; relu; "
      "maxpool 2x2; flatten; dense 8; relu; dense 3", "loss=ce-logits optim=momentum lr=0.05 momentum=0.9", 4),
+    # geometric layers: upsample (F.interpolate), deconv (F.conv_transpose2d), mul and add with a
+    # 1x1 map broadcast, pad (F.pad), crop (slicing)
+    ("upsample_nearest", "input 4x3x2; conv 3 3x3 pad=1; upsample 2; conv 2 3x3; upsample 3x2; "
+     "upsample size=7x5; conv 2 1x1", "loss=mse optim=sgd lr=0.1", 2),
+    ("upsample_bilinear", "input 4x3x2; conv 3 3x3 pad=1; upsample 2x3 mode=bilinear; conv 2 3x3; "
+     "upsample size=7x5 mode=bilinear align_corners=yes; upsample size=4x3 mode=bilinear; "
+     "upsample 2 mode=bilinear align_corners=yes; conv 2 1x1", "loss=mse optim=sgd lr=0.1", 2),
+    ("deconv", "input 4x3x4; deconv 6 3x2 stride=2x1 pad=1x0 dilation=2 groups=2 bias=no; relu; "
+     "deconv 3 3x3 stride=2 pad=1 outpad=1; deconv 2 2x2 stride=2", "loss=mse optim=sgd lr=0.02", 2),
+    ("mul_se", "input 5x5x4 as x; conv 4 3x3 pad=1 as a; globalavgpool; conv 2 1x1; relu; conv 4 1x1; sigmoid as s; "
+     "mul a s as m; add x m as r; globalavgpool as g; add r g as q; mul g x q; conv 2 1x1", "loss=mse optim=sgd lr=0.1", 2),
+    ("pad_crop", "input 6x5x2; conv 3 3x3 pad=1; pad 1x2 mode=reflect; conv 3 3x3; pad size=9x8 mode=replicate; "
+     "crop 5x4 offset=1x2; pad 1 top=0 right=2 mode=reflect; crop margin=1 left=0; crop 3x3; pad 2; conv 2 1x1",
+     "loss=mse optim=sgd lr=0.1", 2),
 ]
 
 DEFAULTS = {"smoothing": "0", "momentum": "0.9", "beta1": "0.9", "beta2": "0.999", "eps": "1e-8", "wd": "0",
@@ -471,7 +535,13 @@ def main():
         listed = set(re.findall(r"X\((\w+)\)", f.read()))
     if listed != set(names):
         sys.exit("gen_torch_parity.py: CASES differ from tests/test_torch_parity.c: %s" % sorted(listed ^ set(names)))
+    only = sys.argv[1:]  # gen_torch_parity.py [CASE...]: those cases only
+    unknown = set(only) - set(names)
+    if unknown:
+        sys.exit("gen_torch_parity.py: no case %s" % sorted(unknown))
     for name, spec, config, batch in CASES:
+        if only and name not in only:
+            continue
         recs = run_case(name, spec, config, batch)
         path = os.path.join(OUT, name + ".bin")
         write(path, recs)

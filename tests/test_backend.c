@@ -100,6 +100,11 @@ static void test_op_table(void)
         "input 1x1x13; dense 5 bias=no",
         "input 6x5x2 as x; conv 3 1x1 from x as a; maxpool 3x3 stride=1 pad=1 from x as b; concat a b x",
         "input 6x5x3 as x; conv 3 3x3 pad=1 as a; relu as r; add x r a",
+        "input 5x4x3; upsample 2x3",
+        "input 5x4x3; upsample size=7x9 mode=bilinear align_corners=yes",
+        "input 4x3x4; deconv 6 3x3 stride=2 pad=1 outpad=1 groups=2",
+        "input 6x5x3 as x; globalavgpool as g; mul x g as m; add g m",
+        "input 5x4x3; pad 1x2 top=0 mode=reflect; crop 4x3 offset=1x1",
     };
     int covered[CN_OP_COUNT] = { 0 };
     for (size_t s = 0; s < sizeof specs / sizeof specs[0]; s++) {
