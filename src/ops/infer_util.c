@@ -237,7 +237,9 @@ static int ratio_less(int64_t a, int64_t da, int64_t b, int64_t db)
 
 void cn_rf_merge(cn_node *n, const cn_node *const *in)
 {
-    /* the largest field and jump of the inputs, over the least common denominator */
+    /* the largest field and jump of the inputs, over the least common denominator; a 1x1 map
+     * broadcast over the output's planes (add, mul) brings its field but not its jump: the
+     * output's neighbours are the full-size inputs' */
     int64_t dh = 1, dw = 1;
     for (int i = 0; i < n->n_in; i++) {
         int64_t ih = in[i]->den_h > 0 ? in[i]->den_h : 1, iw = in[i]->den_w > 0 ? in[i]->den_w : 1;
@@ -249,6 +251,7 @@ void cn_rf_merge(cn_node *n, const cn_node *const *in)
         int64_t ih = in[i]->den_h > 0 ? in[i]->den_h : 1, iw = in[i]->den_w > 0 ? in[i]->den_w : 1;
         if (ratio_less(rh, dh, in[i]->rf_h, ih)) rh = sat_mul(in[i]->rf_h, dh / ih);
         if (ratio_less(rw, dw, in[i]->rf_w, iw)) rw = sat_mul(in[i]->rf_w, dw / iw);
+        if (in[i]->out.h != n->out.h || in[i]->out.w != n->out.w) continue;
         if (ratio_less(jh, dh, in[i]->jump_h, ih)) jh = sat_mul(in[i]->jump_h, dh / ih);
         if (ratio_less(jw, dw, in[i]->jump_w, iw)) jw = sat_mul(in[i]->jump_w, dw / iw);
     }

@@ -178,7 +178,8 @@ void cn_sb_ratio(cn_strbuf *sb, int64_t num, int64_t den);
  *   then the field grows by taps_out - 1 jumps of the output grid (a deconv's dilated kernel
  *   over its zero-stuffed input: a convolution of fractional stride 1/s). */
 void cn_rf_upsample(cn_node *n, const cn_node *in, cn_pair from, cn_pair to, cn_pair taps_in, cn_pair taps_out);
-/* Receptive field and jump of a layer reading several inputs (add, mul, concat): the largest. */
+/* Receptive field and jump of a layer reading several inputs (add, mul, concat; n->out set):
+ * the largest; the jump of the inputs of the output's height and width only. */
 void cn_rf_merge(cn_node *n, const cn_node *const *in);
 /* a * b with thousands separators, or a note when the product does not fit in 64 bits */
 void cn_explain_product(cn_strbuf *sb, int64_t a, int64_t b);
