@@ -10,21 +10,33 @@
 #include "conv_ref.h"
 #include "op_impl.h"
 
+/* the keys conv and deconv share, the same words for the same things */
+#define FILTERS_KEY                                                                                         \
+    { .name = "filters", .type = CN_KT_INT, .offset = offsetof(cn_attrs, filters), .flags = CN_KEY_POS | CN_KEY_REQ, \
+      .lo = 1, .hi = CN_INT_MAX, .doc = "number of filters (output channels)" }
+#define KERNEL_KEY                                                                                          \
+    { .name = "kernel", .type = CN_KT_PAIR, .offset = offsetof(cn_attrs, kernel), .flags = CN_KEY_POS | CN_KEY_REQ, \
+      .lo = 1, .hi = CN_INT_MAX, .doc = "kernel size K or KhxKw" }
+#define DILATION_KEY                                                                                        \
+    { .name = "dilation", .type = CN_KT_PAIR, .offset = offsetof(cn_attrs, dilation), .def = "1", .lo = 1,      \
+      .hi = CN_INT_MAX, .doc = "spacing of kernel taps" }
+#define GROUPS_KEY                                                                                          \
+    { .name = "groups", .type = CN_KT_INT, .offset = offsetof(cn_attrs, groups), .def = "1", .lo = 1,           \
+      .hi = CN_INT_MAX, .doc = "channel groups (in and out channels divisible by it)" }
+#define BIAS_KEY                                                                                            \
+    { .name = "bias", .type = CN_KT_BOOL, .offset = offsetof(cn_attrs, bias), .def = "yes", .hi = 1,             \
+      .doc = "add a bias per filter (yes|no)" }
+
 static const cn_key keys[] = {
-    { .name = "filters", .type = CN_KT_INT, .offset = offsetof(cn_attrs, filters), .flags = CN_KEY_POS | CN_KEY_REQ,
-      .lo = 1, .hi = CN_INT_MAX, .doc = "number of filters (output channels)" },
-    { .name = "kernel", .type = CN_KT_PAIR, .offset = offsetof(cn_attrs, kernel), .flags = CN_KEY_POS | CN_KEY_REQ,
-      .lo = 1, .hi = CN_INT_MAX, .doc = "kernel size K or KhxKw" },
+    FILTERS_KEY,
+    KERNEL_KEY,
     { .name = "stride", .type = CN_KT_PAIR, .offset = offsetof(cn_attrs, stride), .def = "1", .lo = 1,
       .hi = CN_INT_MAX, .doc = "step S or ShxSw" },
     { .name = "pad", .type = CN_KT_PAD, .offset = offsetof(cn_attrs, pad), .def = "0", .hi = CN_INT_MAX,
       .doc = "zero padding N, NhxNw, same or valid" },
-    { .name = "dilation", .type = CN_KT_PAIR, .offset = offsetof(cn_attrs, dilation), .def = "1", .lo = 1,
-      .hi = CN_INT_MAX, .doc = "spacing of kernel taps" },
-    { .name = "groups", .type = CN_KT_INT, .offset = offsetof(cn_attrs, groups), .def = "1", .lo = 1, .hi = CN_INT_MAX,
-      .doc = "channel groups (in and out channels divisible by it)" },
-    { .name = "bias", .type = CN_KT_BOOL, .offset = offsetof(cn_attrs, bias), .def = "yes", .hi = 1,
-      .doc = "add a bias per filter (yes|no)" },
+    DILATION_KEY,
+    GROUPS_KEY,
+    BIAS_KEY,
     { 0 },
 };
 
@@ -113,29 +125,27 @@ static void valid_cols(const cn_conv_geom *g, int64_t kx, int64_t *lo, int64_t *
 /* ---- deconv: transposed convolution ------------------------------------------------------- */
 
 static const cn_key deconv_keys[] = {
-    { .name = "filters", .type = CN_KT_INT, .offset = offsetof(cn_attrs, filters), .flags = CN_KEY_POS | CN_KEY_REQ,
-      .lo = 1, .hi = CN_INT_MAX, .doc = "number of filters (output channels)" },
-    { .name = "kernel", .type = CN_KT_PAIR, .offset = offsetof(cn_attrs, kernel), .flags = CN_KEY_POS | CN_KEY_REQ,
-      .lo = 1, .hi = CN_INT_MAX, .doc = "kernel size K or KhxKw" },
+    FILTERS_KEY,
+    KERNEL_KEY,
     { .name = "stride", .type = CN_KT_PAIR, .offset = offsetof(cn_attrs, stride), .def = "1", .lo = 1,
       .hi = CN_INT_MAX, .doc = "upsampling step S or ShxSw" },
     { .name = "pad", .type = CN_KT_PAD, .offset = offsetof(cn_attrs, pad), .def = "0", .hi = CN_INT_MAX,
       .doc = "rows and columns N or NhxNw taken off each side of the full output" },
     { .name = "outpad", .type = CN_KT_PAIR, .offset = offsetof(cn_attrs, outpad), .def = "0", .hi = CN_INT_MAX,
       .doc = "rows and columns added at the bottom/right (less than stride or dilation)" },
-    { .name = "dilation", .type = CN_KT_PAIR, .offset = offsetof(cn_attrs, dilation), .def = "1", .lo = 1,
-      .hi = CN_INT_MAX, .doc = "spacing of kernel taps" },
-    { .name = "groups", .type = CN_KT_INT, .offset = offsetof(cn_attrs, groups), .def = "1", .lo = 1, .hi = CN_INT_MAX,
-      .doc = "channel groups (in and out channels divisible by it)" },
-    { .name = "bias", .type = CN_KT_BOOL, .offset = offsetof(cn_attrs, bias), .def = "yes", .hi = 1,
-      .doc = "add a bias per filter (yes|no)" },
+    DILATION_KEY,
+    GROUPS_KEY,
+    BIAS_KEY,
     { 0 },
 };
 
-/* one dimension of a deconv's output, as PyTorch: (in - 1)*s - 2p + d*(k - 1) + outpad + 1 */
-static int64_t deconv_dim(int64_t in, int64_t k, int64_t s, int64_t d, int64_t p, int64_t op)
+/* one dimension of a deconv's output, as PyTorch: (in - 1)*s - 2p + d*(k - 1) + outpad + 1;
+ * 0 when it does not fit in 64 bits (k, s, d, p, outpad are at most 2^31, in is larger after an
+ * upsampling) */
+static int deconv_dim(int64_t in, int64_t k, int64_t s, int64_t d, int64_t p, int64_t op, int64_t *out)
 {
-    return (in - 1) * s - 2 * p + d * (k - 1) + op + 1;
+    int64_t grown;
+    return cn_mul_ok(in - 1, s, &grown) && cn_add_ok(grown, d * (k - 1) + op + 1 - 2 * p, out);
 }
 
 static cn_status deconv_infer(cn_ctx *ctx, const char *file, cn_node *n, const cn_node *const *in)
@@ -155,9 +165,10 @@ static cn_status deconv_infer(cn_ctx *ctx, const char *file, cn_node *n, const c
                           "deconv: outpad %lldx%lld must be smaller than stride %lldx%lld or dilation %lldx%lld",
                           (long long)a->outpad.h, (long long)a->outpad.w, (long long)a->stride.h,
                           (long long)a->stride.w, (long long)a->dilation.h, (long long)a->dilation.w);
-    /* every factor is at most 2^31: the sums below fit in 64 bits */
-    int64_t oh = deconv_dim(x.h, a->kernel.h, a->stride.h, a->dilation.h, a->pad.h, a->outpad.h);
-    int64_t ow = deconv_dim(x.w, a->kernel.w, a->stride.w, a->dilation.w, a->pad.w, a->outpad.w);
+    int64_t oh, ow;
+    if (!deconv_dim(x.h, a->kernel.h, a->stride.h, a->dilation.h, a->pad.h, a->outpad.h, &oh) ||
+        !deconv_dim(x.w, a->kernel.w, a->stride.w, a->dilation.w, a->pad.w, a->outpad.w, &ow))
+        return cn_fail_at(ctx, CN_E_OVERFLOW, file, n->line, cn_key_col(n, "stride"), "deconv: output size overflows");
     if (oh < 1 || ow < 1)
         return cn_fail_at(ctx, CN_E_SHAPE, file, n->line, cn_key_col(n, "pad"),
                           "deconv: pad %lldx%lld leaves an output of %lldx%lld", (long long)a->pad.h,

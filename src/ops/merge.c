@@ -50,11 +50,11 @@ static cn_status infer_broadcast(cn_ctx *ctx, const char *file, cn_node *n, cons
     for (int i = 0; i < n->n_in; i++) {
         const cn_dims *a = &in[full]->out, *b = &in[i]->out;
         if (a->c != b->c)
-            return cn_fail_at(ctx, CN_E_SHAPE, file, n->line, n->in_cols[i], "%s: '%s' has %lld channels but '%s' has %lld",
-                              op, in[full]->name, (long long)a->c, in[i]->name, (long long)b->c);
+            return cn_fail_at(ctx, CN_E_SHAPE, file, n->line, n->in_cols[i],
+                              "%s: '%s' has %lld channels but '%s' has %lld", op, in[full]->name, (long long)a->c, in[i]->name, (long long)b->c);
         if ((a->h != b->h || a->w != b->w) && (b->h != 1 || b->w != 1))
-            return cn_fail_at(ctx, CN_E_SHAPE, file, n->line, n->in_cols[i], "%s: '%s' is %lldx%lld but '%s' is %lldx%lld",
-                              op, in[full]->name, (long long)a->h, (long long)a->w, in[i]->name, (long long)b->h,
+            return cn_fail_at(ctx, CN_E_SHAPE, file, n->line, n->in_cols[i],
+                              "%s: '%s' is %lldx%lld but '%s' is %lldx%lld", op, in[full]->name, (long long)a->h, (long long)a->w, in[i]->name, (long long)b->h,
                               (long long)b->w);
     }
     n->out = in[full]->out;
@@ -134,44 +134,21 @@ static CN_REAL CN_FN(bcast_at)(const cn_op_io *io, int j, int64_t i, int64_t hw)
     return io->in[j]->out.h * io->in[j]->out.w == hw ? x[i] : x[i / hw];
 }
 
-/* y (N,C,H,W) <- x_0 + x_1 + ... (each N,C,H,W or N,C,1,1) */
-static void CN_FN(add_forward)(const cn_op_io *io)
+/* y (N,C,H,W) <- x_0 + x_1 + ... (sum) or x_0 * x_1 * ... (multiply), each N,C,H,W or N,C,1,1 */
+static void CN_FN(combine_forward)(const cn_op_io *io, int multiply)
 {
     const cn_node *nd = io->n;
     int64_t hw = nd->out.h * nd->out.w, count = nd->out.c * hw * io->batch;
     CN_REAL *y = io->y;
     for (int64_t i = 0; i < count; i++) y[i] = CN_FN(bcast_at)(io, 0, i, hw);
     for (int j = 1; j < nd->n_in; j++)
-        for (int64_t i = 0; i < count; i++) y[i] += CN_FN(bcast_at)(io, j, i, hw);
+        for (int64_t i = 0; i < count; i++)
+            y[i] = multiply ? y[i] * CN_FN(bcast_at)(io, j, i, hw) : y[i] + CN_FN(bcast_at)(io, j, i, hw);
 }
 
-/* dx_j (N,C,H,W) += dy for every input j; a 1x1 input (N,C,1,1) += the sum of its plane */
-static void CN_FN(add_backward)(const cn_op_io *io)
-{
-    const cn_node *nd = io->n;
-    int64_t hw = nd->out.h * nd->out.w, count = nd->out.c * hw * io->batch;
-    const CN_REAL *dy = io->dy;
-    for (int j = 0; j < nd->n_in; j++) {
-        CN_REAL *dx = io->dx[j];
-        if (!dx) continue;
-        int full = io->in[j]->out.h * io->in[j]->out.w == hw;
-        for (int64_t i = 0; i < count; i++) dx[full ? i : i / hw] += dy[i];
-    }
-}
-
-/* y (N,C,H,W) <- x_0 * x_1 * ... (each N,C,H,W or N,C,1,1) */
-static void CN_FN(mul_forward)(const cn_op_io *io)
-{
-    const cn_node *nd = io->n;
-    int64_t hw = nd->out.h * nd->out.w, count = nd->out.c * hw * io->batch;
-    CN_REAL *y = io->y;
-    for (int64_t i = 0; i < count; i++) y[i] = CN_FN(bcast_at)(io, 0, i, hw);
-    for (int j = 1; j < nd->n_in; j++)
-        for (int64_t i = 0; i < count; i++) y[i] *= CN_FN(bcast_at)(io, j, i, hw);
-}
-
-/* dx_j += dy * (the product of the other inputs), summed over the plane for a 1x1 input */
-static void CN_FN(mul_backward)(const cn_op_io *io)
+/* dx_j += dy (sum) or dy * the product of the other inputs (multiply); a 1x1 input (N,C,1,1)
+ * += the sum over its plane */
+static void CN_FN(combine_backward)(const cn_op_io *io, int multiply)
 {
     const cn_node *nd = io->n;
     int64_t hw = nd->out.h * nd->out.w, count = nd->out.c * hw * io->batch;
@@ -182,11 +159,16 @@ static void CN_FN(mul_backward)(const cn_op_io *io)
         int full = io->in[j]->out.h * io->in[j]->out.w == hw;
         for (int64_t i = 0; i < count; i++) {
             CN_REAL g = dy[i];
-            for (int k = 0; k < nd->n_in; k++)
+            for (int k = 0; multiply && k < nd->n_in; k++)
                 if (k != j) g *= CN_FN(bcast_at)(io, k, i, hw);
             dx[full ? i : i / hw] += g;
         }
     }
 }
+
+static void CN_FN(add_forward)(const cn_op_io *io) { CN_FN(combine_forward)(io, 0); }
+static void CN_FN(add_backward)(const cn_op_io *io) { CN_FN(combine_backward)(io, 0); }
+static void CN_FN(mul_forward)(const cn_op_io *io) { CN_FN(combine_forward)(io, 1); }
+static void CN_FN(mul_backward)(const cn_op_io *io) { CN_FN(combine_backward)(io, 1); }
 
 #endif

@@ -11,7 +11,8 @@
 static const char *const fills[] = { "zero", "reflect", "replicate", NULL };
 
 #define SIDE_KEYS                                                                                                 \
-    { .name = "top", .type = CN_KT_INT, .offset = offsetof(cn_attrs, top), .hi = CN_INT_MAX, .doc = "rows at the top" }, \
+    { .name = "top", .type = CN_KT_INT, .offset = offsetof(cn_attrs, top), .hi = CN_INT_MAX,                      \
+      .doc = "rows at the top" },                                                                                 \
     { .name = "bottom", .type = CN_KT_INT, .offset = offsetof(cn_attrs, bottom), .hi = CN_INT_MAX,                \
       .doc = "rows at the bottom" },                                                                              \
     { .name = "left", .type = CN_KT_INT, .offset = offsetof(cn_attrs, left), .hi = CN_INT_MAX,                    \
@@ -140,11 +141,13 @@ static void pad_explain(const cn_node *n, const cn_node *const *in, int64_t batc
     const cn_dims *x = &in[0]->out;
     int cut = n->id == CN_OP_CROP;
     char sign = cut ? '-' : '+';
-    cn_sb_printf(sb, "    O_h = %lld %c %lld %c %lld = %lld (top, bottom); O_w = %lld %c %lld %c %lld = %lld (left, right)\n",
+    cn_sb_printf(sb,
+                 "    O_h = %lld %c %lld %c %lld = %lld (top, bottom); O_w = %lld %c %lld %c %lld = %lld (left, right)\n",
                  (long long)x->h, sign, (long long)n->pad_t, sign, (long long)n->pad_b, (long long)n->out.h,
                  (long long)x->w, sign, (long long)n->pad_l, sign, (long long)n->pad_r, (long long)n->out.w);
-    if (cut) cn_sb_printf(sb, "    keeps rows %lld..%lld, columns %lld..%lld", (long long)n->pad_t,
-                          (long long)(n->pad_t + n->out.h - 1), (long long)n->pad_l, (long long)(n->pad_l + n->out.w - 1));
+    if (cut)
+        cn_sb_printf(sb, "    keeps rows %lld..%lld, columns %lld..%lld", (long long)n->pad_t,
+                     (long long)(n->pad_t + n->out.h - 1), (long long)n->pad_l, (long long)(n->pad_l + n->out.w - 1));
     else cn_sb_printf(sb, "    new pixels: %s", n->a.mode == CN_FILL_ZERO      ? "0"
                                                   : n->a.mode == CN_FILL_REFLECT ? "the input mirrored at its edge"
                                                                                  : "the nearest edge pixel");

@@ -51,8 +51,8 @@ static void explain(const cn_node *n, const cn_node *const *in, int64_t batch, c
     const cn_attrs *a = &n->a;
     cn_dims x = in[0]->out;
     if (cn_key_given(n, "scale"))
-        cn_sb_printf(sb, "    O = %lld*%lld x %lld*%lld = %lldx%lld", (long long)x.h, (long long)a->scale.h, (long long)x.w,
-                     (long long)a->scale.w, (long long)n->out.h, (long long)n->out.w);
+        cn_sb_printf(sb, "    O = %lld*%lld x %lld*%lld = %lldx%lld", (long long)x.h, (long long)a->scale.h,
+                     (long long)x.w, (long long)a->scale.w, (long long)n->out.h, (long long)n->out.w);
     else
         cn_sb_printf(sb, "    O = size = %lldx%lld", (long long)n->out.h, (long long)n->out.w);
     cn_sb_printf(sb, " (%lld channels); %s", (long long)n->out.c, modes[a->mode]);
@@ -61,7 +61,8 @@ static void explain(const cn_node *n, const cn_node *const *in, int64_t batch, c
                                                   : "src = (dst + 0.5)*in/out - 0.5");
     else cn_sb_printf(sb, ": src = floor(dst*in/out)");
     cn_sb_printf(sb, "; no parameters\n");
-    if (a->mode == CN_UPSAMPLE_BILINEAR) cn_sb_printf(sb, "    (RF: one input jump more for the second tap; jump * in/out)\n");
+    if (a->mode == CN_UPSAMPLE_BILINEAR)
+        cn_sb_printf(sb, "    (RF: one input jump more for the second tap; jump * in/out)\n");
     cn_explain_rf_change(n, in[0], sb);
 }
 

@@ -74,7 +74,8 @@ void cn_cpu_add_backward(const cn_op_io *io)
     for (int j = 0; j < io->n->n_in; j++) {
         float *dx = io->dx[j];
         if (!dx || !spread(io, j)) continue;
-        if (j < (int)(sizeof io->dx_fresh * CHAR_BIT) && io->dx_fresh >> j & 1) memset(dx, 0, (size_t)(count / hw) * sizeof(float));
+        if (j < (int)(sizeof io->dx_fresh * CHAR_BIT) && io->dx_fresh >> j & 1)
+            memset(dx, 0, (size_t)(count / hw) * sizeof(float));
         for (int64_t i = 0; i < count; i++) dx[i / hw] += dy[i];
     }
 }
