@@ -135,7 +135,7 @@ static cn_status crop_infer(cn_ctx *ctx, const char *file, cn_node *n, const cn_
     return CN_OK;
 }
 
-static void pad_explain(const cn_node *n, const cn_node *const *in, int64_t batch, cn_strbuf *sb)
+static void pad_crop_explain(const cn_node *n, const cn_node *const *in, int64_t batch, cn_strbuf *sb)
 {
     (void)batch;
     const cn_dims *x = &in[0]->out;
@@ -174,7 +174,7 @@ const cn_op cn_op_pad = {
     .name = "pad",
     .usage = "pad MARGIN|size=HxW [top=N] [bottom=N] [left=N] [right=N] [mode=zero|reflect|replicate]",
     .help = "add rows and columns around each map: zeros, reflection or edge (F.pad)",
-    .keys = pad_keys, .inputs = 1, .infer = pad_infer, .explain = pad_explain,
+    .keys = pad_keys, .inputs = 1, .infer = pad_infer, .explain = pad_crop_explain,
     .forward = { pad_forward_f32, pad_forward_f64 },
     .backward = { pad_backward_f32, pad_backward_f64 },
 };
@@ -183,7 +183,7 @@ const cn_op cn_op_crop = {
     .name = "crop",
     .usage = "crop HxW [offset=YxX] | crop margin=N|top=N bottom=N left=N right=N",
     .help = "keep a window of each map: a centred size, a size at an offset, or margins off",
-    .keys = crop_keys, .inputs = 1, .infer = crop_infer, .explain = pad_explain,
+    .keys = crop_keys, .inputs = 1, .infer = crop_infer, .explain = pad_crop_explain,
     .forward = { crop_forward_f32, crop_forward_f64 },
     .backward = { crop_backward_f32, crop_backward_f64 },
 };
