@@ -13,10 +13,12 @@ static void help(const cli_option *opts)
            "Prints every layer's output (HxWxC, as the worksheets write it), its parameters (all,\n"
            "and trainable: batch-norm running mean/var are kept but not trained), its MACs, and its\n"
            "receptive field (RF: the input pixels one output sees; jump: input pixels between two\n"
-           "neighbouring outputs), then the totals.\n\n"
+           "neighbouring outputs), then the totals. After an upsampling (upsample, deconv) the RF and\n"
+           "jump are fractions of an input pixel, printed with two decimals at most (jump 0.5).\n\n"
            "MACs are the multiplications the worksheets count, for the whole batch:\n"
            "  conv   N*Cout*Hout*Wout*(Cin/groups)*Kh*Kw   (bias additions not counted)\n"
            "  dense  N*in*out                              (bias additions not counted)\n"
+           "  deconv N*Cin*Hin*Win*(Cout/groups)*Kh*Kw     (bias additions not counted)\n"
            "  other layers count 0.\n\n"
            "options:\n");
     cli_print_options(opts, 16);
@@ -27,10 +29,23 @@ static void help(const cli_option *opts)
     printf("\nexample:\n  convnet summary -e 'input 64x64x3; conv 32 3x3 pad=1' --explain\n");
 }
 
-static void dims_text(char *buf, size_t cap, int64_t h, int64_t w)
+/* an exact receptive field or jump: whole, or fractional after an upsampling, with two
+ * decimals at most ("0.5", "1.25", "0.33") */
+static int exact_text(char *buf, size_t cap, double v, int decimals)
 {
-    if (h == w) snprintf(buf, cap, "%lld", (long long)h);
-    else snprintf(buf, cap, "%lldx%lld", (long long)h, (long long)w);
+    int len = snprintf(buf, cap, "%.*f", decimals, v);
+    while (len > 0 && (size_t)len < cap && buf[len - 1] == '0') buf[--len] = '\0';
+    if (len > 0 && (size_t)len < cap && buf[len - 1] == '.') buf[--len] = '\0';
+    return len;
+}
+
+static void exact_dims_text(char *buf, size_t cap, double h, double w)
+{
+    char a[32], b[32];
+    exact_text(a, sizeof a, h, 2);
+    exact_text(b, sizeof b, w, 2);
+    if (!strcmp(a, b)) snprintf(buf, cap, "%.31s", a);
+    else snprintf(buf, cap, "%.15sx%.15s", a, b);
 }
 
 static void print_memory(const cn_memory *m, const char *opt)
@@ -115,8 +130,8 @@ static int print_table(cn_ctx *ctx, const cn_net *net, const options *o)
         cli_count(p, sizeof p, li.params);
         cli_count(tr, sizeof tr, li.trainable);
         cli_count(m, sizeof m, li.macs);
-        dims_text(rf, sizeof rf, li.rf_h, li.rf_w);
-        dims_text(jp, sizeof jp, li.jump_h, li.jump_w);
+        exact_dims_text(rf, sizeof rf, li.rf_exact_h, li.rf_exact_w);
+        exact_dims_text(jp, sizeof jp, li.jump_exact_h, li.jump_exact_w);
         printf("%-*s  %-*s  %-*s  %12s  %12s  %15s  %7s  %5s", wn, li.name, wt, li.type, wo, out, p, tr, m, rf, jp);
         if (!chain && li.n_inputs > 0) {
             printf("  ");
@@ -165,7 +180,10 @@ static int print_json(cn_ctx *ctx, const cn_net *net, const options *o)
             if (j) putchar(',');
             cli_json_string(stdout, li.inputs[j]);
         }
-        printf("]");
+        char eh[32], ew[32], jh[32], jw[32];
+        exact_text(eh, sizeof eh, li.rf_exact_h, 6), exact_text(ew, sizeof ew, li.rf_exact_w, 6);
+        exact_text(jh, sizeof jh, li.jump_exact_h, 6), exact_text(jw, sizeof jw, li.jump_exact_w, 6);
+        printf("],\"rf_exact_hw\":[%s,%s],\"jump_exact_hw\":[%s,%s]", eh, ew, jh, jw);
         if (o->explain) {
             char *text = explain_text(net, i, o->batch);
             if (!text) return cli_error("out of memory");

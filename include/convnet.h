@@ -137,6 +137,9 @@ typedef struct cn_layer_info {
     int64_t rf_h, rf_w;        /* receptive field in input pixels */
     int64_t jump_h, jump_w;    /* distance in input pixels between adjacent outputs */
     int col;                   /* column of the statement's first word in its line */
+    /* Exact receptive field and jump: fractional after an upsampling (upsample 2 from the
+     * input: jump 0.5). rf_h, rf_w, jump_h, jump_w above are these rounded up. */
+    double rf_exact_h, rf_exact_w, jump_exact_h, jump_exact_w;
 } cn_layer_info;
 
 /* Layer i (0 = input) in topological order, with MACs for a batch of `batch` samples. */

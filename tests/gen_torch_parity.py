@@ -120,7 +120,7 @@ class Net:
             if kind == "input":
                 h, w, c = (int(v) for v in pos[0].split("x"))
                 ins, shape = [], (c, h, w)
-            elif kind in ("concat", "add"):
+            elif kind in ("concat", "add", "mul"):
                 ins = pos
                 shape = None
             else:
@@ -227,7 +227,39 @@ class Net:
             elif kind == "add":
                 y = out[ins[0]]
                 for n in ins[1:]:
-                    y = y + out[n]
+                    y = y + out[n]  # a (N,C,1,1) map broadcasts
+            elif kind == "mul":
+                y = out[ins[0]]
+                for n in ins[1:]:
+                    y = y * out[n]
+            elif kind == "upsample":
+                mode = keys.get("mode", "nearest")
+                corners = (keys.get("align_corners", "no") == "yes") if mode == "bilinear" else None
+                if pos:
+                    sh, sw = pair(pos[0])
+                    y = F.interpolate(a, scale_factor=(float(sh), float(sw)), mode=mode, align_corners=corners)
+                else:
+                    y = F.interpolate(a, size=pair(keys["size"]), mode=mode, align_corners=corners)
+            elif kind == "deconv":
+                f, (kh, kw) = int(pos[0]), pair(pos[1])
+                groups = int(keys.get("groups", "1"))
+                cin = a.shape[1]
+                wt = self._param(name + ".weight", (cin, f // groups, kh, kw), "weight", create,
+                                 fan_in=cin // groups * kh * kw)
+                b = self._param(name + ".bias", (f,), "bias", create) if keys.get("bias", "yes") == "yes" else None
+                y = F.conv_transpose2d(a, wt, b, stride=pair(keys.get("stride", "1")),
+                                       padding=pair(keys.get("pad", "0")),
+                                       output_padding=pair(keys.get("outpad", "0")), groups=groups,
+                                       dilation=pair(keys.get("dilation", "1")))
+            elif kind == "pad":
+                h, w = a.shape[2], a.shape[3]
+                t, b, l, r = sides(keys, pos, h, w, grow=True)
+                mode = {"zero": "constant", "reflect": "reflect", "replicate": "replicate"}[keys.get("mode", "zero")]
+                y = F.pad(a, (l, r, t, b), mode=mode)
+            elif kind == "crop":
+                h, w = a.shape[2], a.shape[3]
+                t, b, l, r = sides(keys, pos, h, w, grow=False)
+                y = a[:, :, t:h - b, l:w - r]
             else:
                 raise ValueError("unknown layer " + kind)
             out[name] = y
@@ -235,6 +267,24 @@ class Net:
             # batch norm's probe forward ran in eval mode: the running statistics are untouched
             pass
         return out[self.layers[-1][0]]
+
+
+def sides(keys, pos, h, w, grow):
+    """top, bottom, left, right of pad (grow) or crop: margin (pad's positional), a size centred
+    (the odd row/column at the bottom/right; crop's positional) or at crop's offset=, then the
+    sides written one by one."""
+    size = pos[0] if (pos and not grow) else keys.get("size")
+    if size:
+        sh, sw = pair(size)
+        dh, dw = (sh - h, sw - w) if grow else (h - sh, w - sw)
+        t, l = dh // 2, dw // 2
+        if "offset" in keys:
+            t, l = pair(keys["offset"])
+        return t, dh - t, l, dw - l
+    margin = pos[0] if (pos and grow) else keys.get("margin", "0")
+    mh, mw = pair(margin)
+    return (int(keys.get("top", mh)), int(keys.get("bottom", mh)), int(keys.get("left", mw)),
+            int(keys.get("right", mw)))
 
 
 def pad_input(a, pad, k, s, d):
@@ -310,6 +360,144 @@ CASES = [
     # a small full network
     ("full_net", "input 10x10x1; conv 4 3x3 pad=1 bias=no; batchnorm; relu; maxpool 2x2; conv 6 3x3 pad=1; relu; "
      "maxpool 2x2; flatten; dense 8; relu; dense 3", "loss=ce-logits optim=momentum lr=0.05 momentum=0.9", 4),
+    # geometric layers: upsample (F.interpolate), deconv (F.conv_transpose2d), mul and add with a
+    # 1x1 map broadcast, pad (F.pad), crop (slicing)
+    ("upsample_nearest", "input 4x3x2; conv 3 3x3 pad=1; upsample 2; conv 2 3x3; upsample 3x2; "
+     "upsample size=7x5; conv 2 1x1", "loss=mse optim=sgd lr=0.1", 2),
+    ("upsample_bilinear", "input 4x3x2; conv 3 3x3 pad=1; upsample 2x3 mode=bilinear; conv 2 3x3; "
+     "upsample size=7x5 mode=bilinear align_corners=yes; upsample size=4x3 mode=bilinear; "
+     "upsample 2 mode=bilinear align_corners=yes; conv 2 1x1", "loss=mse optim=sgd lr=0.1", 2),
+    ("deconv", "input 4x3x4; deconv 6 3x2 stride=2x1 pad=1x0 dilation=2 groups=2 bias=no; relu; "
+     "deconv 3 3x3 stride=2 pad=1 outpad=1; deconv 2 2x2 stride=2", "loss=mse optim=sgd lr=0.02", 2),
+    ("mul_se", "input 5x5x4 as x; conv 4 3x3 pad=1 as a; globalavgpool; conv 2 1x1; relu; conv 4 1x1; sigmoid as s; "
+     "mul a s as m; add x m as r; globalavgpool as g; add r g as q; mul g x q; conv 2 1x1", "loss=mse optim=sgd lr=0.1", 2),
+    ("pad_crop", "input 6x5x2; conv 3 3x3 pad=1; pad 1x2 mode=reflect; conv 3 3x3; pad size=9x8 mode=replicate; "
+     "crop 5x4 offset=1x2; pad 1 top=0 right=2 mode=reflect; crop margin=1 left=0; crop 3x3; pad 2; conv 2 1x1",
+     "loss=mse optim=sgd lr=0.1", 2),
+]
+
+# ---- the models of models/ and their PyTorch twins ----------------------------------------------
+# Each twin is written by hand as PyTorch code would write it, with its modules named as the
+# spec names its layers, so that the interpreter's weights load into it by name (strict): the
+# names and shapes of every tensor, and then its outputs, must agree. Its totals (parameters,
+# MACs of nn.Conv2d / nn.ConvTranspose2d / nn.Linear counted by hooks, output shape) go into the
+# case's torch_totals record, which tests/test_torch_parity.c compares with convnet's.
+
+class SEResNetSmall(torch.nn.Module):
+    """models/se-resnet-block.cnn: three SE basic blocks (16, 32, 64 channels), CIFAR stem."""
+
+    def __init__(self, classes=10):
+        super().__init__()
+        nn = torch.nn
+        self.stem_conv, self.stem_bn = nn.Conv2d(3, 16, 3, padding=1, bias=False), nn.BatchNorm2d(16)
+        cin = 16
+        for s, c in ((1, 16), (2, 32), (3, 64)):
+            stride = 1 if s == 1 else 2
+            setattr(self, "s%d_conv1" % s, nn.Conv2d(cin, c, 3, stride=stride, padding=1, bias=False))
+            setattr(self, "s%d_bn1" % s, nn.BatchNorm2d(c))
+            setattr(self, "s%d_conv2" % s, nn.Conv2d(c, c, 3, padding=1, bias=False))
+            setattr(self, "s%d_bn2" % s, nn.BatchNorm2d(c))
+            setattr(self, "s%d_fc1" % s, nn.Conv2d(c, c // 4, 1))   # torchvision's SqueezeExcitation
+            setattr(self, "s%d_fc2" % s, nn.Conv2d(c // 4, c, 1))
+            if stride != 1 or cin != c:
+                setattr(self, "s%d_proj" % s, nn.Conv2d(cin, c, 1, stride=stride, bias=False))
+                setattr(self, "s%d_proj_bn" % s, nn.BatchNorm2d(c))
+            cin = c
+        self.fc = nn.Linear(64, classes)
+
+    def forward(self, x):
+        m = lambda name: getattr(self, name)
+        x = F.relu(self.stem_bn(self.stem_conv(x)))
+        for s in (1, 2, 3):
+            r = F.relu(m("s%d_bn1" % s)(m("s%d_conv1" % s)(x)))
+            r = m("s%d_bn2" % s)(m("s%d_conv2" % s)(r))
+            gate = F.adaptive_avg_pool2d(r, 1)
+            gate = torch.sigmoid(m("s%d_fc2" % s)(F.relu(m("s%d_fc1" % s)(gate))))
+            short = m("s%d_proj_bn" % s)(m("s%d_proj" % s)(x)) if hasattr(self, "s%d_proj" % s) else x
+            x = F.relu(r * gate + short)
+        return self.fc(torch.flatten(F.adaptive_avg_pool2d(x, 1), 1))[:, :, None, None]
+
+
+def center_crop(t, h, w):
+    """the centre h x w of t, the odd row/column off the bottom/right (as the U-Net paper's crop)"""
+    top, left = (t.shape[2] - h) // 2, (t.shape[3] - w) // 2
+    return t[:, :, top:top + h, left:left + w]
+
+
+class UNetSmall(torch.nn.Module):
+    """models/unet-small.cnn: unpadded convolutions, skips cropped; up by ConvTranspose2d, then by
+    bilinear upsampling and a 1x1 convolution."""
+
+    def __init__(self):
+        super().__init__()
+        nn = torch.nn
+        self.d1_conv1, self.d1_conv2 = nn.Conv2d(1, 16, 3), nn.Conv2d(16, 16, 3)
+        self.d2_conv1, self.d2_conv2 = nn.Conv2d(16, 32, 3), nn.Conv2d(32, 32, 3)
+        self.b_conv1, self.b_conv2 = nn.Conv2d(32, 64, 3), nn.Conv2d(64, 64, 3)
+        self.u1_up = nn.ConvTranspose2d(64, 32, 2, stride=2)
+        self.u1_conv1, self.u1_conv2 = nn.Conv2d(64, 32, 3), nn.Conv2d(32, 32, 3)
+        self.u2_up = nn.Sequential(nn.Upsample(scale_factor=2, mode="bilinear", align_corners=False),
+                                   nn.Conv2d(32, 16, 1))
+        self.u2_conv1, self.u2_conv2 = nn.Conv2d(32, 16, 3), nn.Conv2d(16, 16, 3)
+        self.head = nn.Conv2d(16, 2, 1)
+
+    def forward(self, x):
+        skip1 = F.relu(self.d1_conv2(F.relu(self.d1_conv1(x))))
+        skip2 = F.relu(self.d2_conv2(F.relu(self.d2_conv1(F.max_pool2d(skip1, 2)))))
+        x = F.relu(self.b_conv2(F.relu(self.b_conv1(F.max_pool2d(skip2, 2)))))
+        up = self.u1_up(x)
+        x = torch.cat([center_crop(skip2, up.shape[2], up.shape[3]), up], 1)
+        x = F.relu(self.u1_conv2(F.relu(self.u1_conv1(x))))
+        up = self.u2_up(x)
+        x = torch.cat([center_crop(skip1, up.shape[2], up.shape[3]), up], 1)
+        return self.head(F.relu(self.u2_conv2(F.relu(self.u2_conv1(x)))))
+
+
+def twin_state(name):
+    """the twin's tensor name for a convnet tensor name (u2_up is inside a Sequential)"""
+    return name.replace("u2_up.", "u2_up.1.")
+
+
+def twin_totals(twin, net, x):
+    """Loads the interpreter's initial weights into the twin by name, checks its outputs against
+    the interpreter's (training and evaluation mode), and returns its totals as text."""
+    state = {twin_state(n): t.detach().clone() for n, t in net.params.items()}
+    missing, unexpected = twin.load_state_dict(state, strict=False)
+    assert not unexpected and all(m.endswith("num_batches_tracked") for m in missing), (missing, unexpected)
+    params = sum(p.numel() for p in twin.parameters())
+    buffers = sum(b.numel() for n, b in twin.named_buffers() if not n.endswith("num_batches_tracked"))
+    macs = []
+
+    def hook(mod, inp, out):
+        if isinstance(mod, torch.nn.Conv2d):
+            macs.append(out[0].numel() * mod.in_channels // mod.groups * mod.kernel_size[0] * mod.kernel_size[1])
+        elif isinstance(mod, torch.nn.ConvTranspose2d):
+            macs.append(inp[0][0].numel() * mod.out_channels // mod.groups * mod.kernel_size[0] * mod.kernel_size[1])
+        elif isinstance(mod, torch.nn.Linear):
+            macs.append(mod.in_features * mod.out_features)
+
+    handles = [mod.register_forward_hook(hook) for mod in twin.modules()]
+    with torch.no_grad():
+        twin.eval()
+        y_twin = twin(x)
+        y_net = net.forward(x, training=False)
+        assert torch.allclose(y_twin, y_net, rtol=1e-4, atol=1e-5), (y_twin - y_net).abs().max()
+        twin.train()
+        y_twin = twin(x.clone())
+        y_net = net.forward(x, training=True)
+        assert torch.allclose(y_twin, y_net, rtol=1e-4, atol=1e-5), (y_twin - y_net).abs().max()
+    for h in handles:
+        h.remove()
+    per_sample = sum(macs) // 2  # per sample (the hooks count sample 0), two forwards above
+    c, h, w = y_twin.shape[1:]
+    return "params=%d trainable=%d macs=%d output=%dx%dx%d" % (params + buffers, params, per_sample, c, h, w)
+
+
+MODELS = {"models/se-resnet-block.cnn": SEResNetSmall, "models/unet-small.cnn": UNetSmall}
+
+CASES += [
+    ("model_se_resnet", "@models/se-resnet-block.cnn", "loss=ce-logits optim=momentum lr=0.05 momentum=0.9", 2),
+    ("model_unet_small", "@models/unet-small.cnn", "loss=mse optim=sgd lr=0.05", 2),
 ]
 
 DEFAULTS = {"smoothing": "0", "momentum": "0.9", "beta1": "0.9", "beta2": "0.999", "eps": "1e-8", "wd": "0",
@@ -382,6 +570,11 @@ def loss_of(cfg, y, target):
 
 
 def run_case(name, spec, config, batch):
+    model_file = None
+    if spec.startswith("@"):  # a file of models/
+        model_file = spec[1:]
+        with open(os.path.join(os.path.dirname(OUT), "..", model_file)) as f:
+            spec = f.read()
     seed = zlib.crc32(name.encode())
     gen = torch.Generator().manual_seed(seed)
     torch.manual_seed(seed)
@@ -437,6 +630,12 @@ def run_case(name, spec, config, batch):
     with torch.no_grad():
         y_eval = net.forward(x, training=False)
     records = [("spec", spec), ("config", config), ("x", x), ("target", target)]
+    if model_file:
+        # the twin starts from the weights the interpreter started from (init) and the input x
+        twin_net = Net(spec, torch.Generator().manual_seed(seed))
+        for n, t in init.items():
+            twin_net.params[n].data.copy_(t)
+        records += [("model_file", model_file), ("torch_totals", twin_totals(MODELS[model_file](), twin_net, x))]
     records += [(n, t) for n, t in init.items()]
     records += rec
     records += [("losses", torch.tensor(losses, dtype=torch.float32)),
@@ -471,7 +670,13 @@ def main():
         listed = set(re.findall(r"X\((\w+)\)", f.read()))
     if listed != set(names):
         sys.exit("gen_torch_parity.py: CASES differ from tests/test_torch_parity.c: %s" % sorted(listed ^ set(names)))
+    only = sys.argv[1:]  # gen_torch_parity.py [CASE...]: those cases only
+    unknown = set(only) - set(names)
+    if unknown:
+        sys.exit("gen_torch_parity.py: no case %s" % sorted(unknown))
     for name, spec, config, batch in CASES:
+        if only and name not in only:
+            continue
         recs = run_case(name, spec, config, batch)
         path = os.path.join(OUT, name + ".bin")
         write(path, recs)

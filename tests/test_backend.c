@@ -100,6 +100,11 @@ static void test_op_table(void)
         "input 1x1x13; dense 5 bias=no",
         "input 6x5x2 as x; conv 3 1x1 from x as a; maxpool 3x3 stride=1 pad=1 from x as b; concat a b x",
         "input 6x5x3 as x; conv 3 3x3 pad=1 as a; relu as r; add x r a",
+        "input 5x4x3; upsample 2x3",
+        "input 5x4x3; upsample size=7x9 mode=bilinear align_corners=yes",
+        "input 4x3x4; deconv 6 3x3 stride=2 pad=1 outpad=1 groups=2",
+        "input 6x5x3 as x; globalavgpool as g; mul x g as m; add g m",
+        "input 5x4x3; pad 1x2 top=0 mode=reflect; crop 4x3 offset=1x1",
     };
     int covered[CN_OP_COUNT] = { 0 };
     for (size_t s = 0; s < sizeof specs / sizeof specs[0]; s++) {
@@ -146,6 +151,21 @@ static void test_conv_shapes(void)
     for (size_t i = 0; i < sizeof specs / sizeof specs[0]; i++) compare(specs[i], 3);
 }
 
+/* deconv on the CPU runs the convolution's products the other way round: each of its paths */
+static void test_deconv_shapes(void)
+{
+    static const char *specs[] = {
+        "input 6x5x4; deconv 3 2x2 stride=2",                             /* U-Net's up-convolution */
+        "input 7x6x6; deconv 4 3x3 stride=2 pad=1 outpad=1 groups=2",     /* general path, groups */
+        "input 9x8x3; deconv 5 3x3 pad=1",                                /* stride 1: flipped kernels */
+        "input 9x8x3; deconv 5 3x3",                                      /* stride 1, the map grows */
+        "input 6x7x8; deconv 6 1x1",                                      /* 1x1: the image as a matrix */
+        "input 5x6x4; deconv 4 3x2 stride=2x1 pad=1x0 dilation=2 bias=no",
+        "input 16x16x16; deconv 8 4x4 stride=2 pad=1",                    /* enough for threads */
+    };
+    for (size_t i = 0; i < sizeof specs / sizeof specs[0]; i++) compare(specs[i], 3);
+}
+
 static void test_dense_shapes(void)
 {
     compare("input 1x1x37; dense 13", 5);
@@ -174,6 +194,7 @@ static void test_threads(void)
         "input 28x28x1; conv 32 3x3 pad=1; relu; maxpool 2x2; conv 64 3x3 pad=1; relu; maxpool 2x2; flatten; dense 128; relu; dense 10",
         "input 9x11x3; conv 7 3x3 stride=2 pad=same; batchnorm; relu; conv 4 1x1; flatten; dense 5",
         "input 40x40x64; conv 8 3x3 pad=1",
+        "input 16x16x16; deconv 8 4x4 stride=2 pad=1; relu as r; globalavgpool as g; add r g",
     };
     for (size_t i = 0; i < sizeof specs / sizeof specs[0]; i++) {
         float *y[3], *dx[3], *dw[3];
@@ -396,6 +417,7 @@ static const test_case cases[] = {
     { "setup", setup },
     { "every op of ops.def on every backend against the reference", test_op_table },
     { "conv: every path against the reference", test_conv_shapes },
+    { "deconv: every path against the reference", test_deconv_shapes },
     { "dense: against the reference", test_dense_shapes },
     { "conv: several chunks of the input gradient", test_conv_chunks },
     { "portable kernel", test_portable },

@@ -199,6 +199,9 @@ static void test_merge(void)
             3, IN_NORMAL, 0, 1);
     compare("input 64x64x3 as x; relu from x as a; concat a x as c; relu from x as d; add d a as e; concat c e", 2,
             IN_NORMAL, 0, 1);
+    /* a 1x1 map broadcast over the planes (squeeze-and-excitation): first, last, and twice */
+    compare("input 6x5x4 as x; globalavgpool as g; relu from x as a; add g a x g", 3, IN_NORMAL, 0, 1);
+    compare("input 64x64x3 as x; globalavgpool as g; add x g", 2, IN_NORMAL, 0, 1);
     compare("input 5x3x2; flatten; relu", 3, IN_NORMAL, 0, 1);
     compare("input 64x32x8; flatten; relu", 2, IN_NORMAL, 0, 1);
 }

@@ -58,6 +58,25 @@ static const grad_case grad_cases[] = {
       2, 1 },
     { "add (residual)", "input 6x6x3 as x; conv 3 3x3 pad=1; relu as r; add x r", 2, 1 },
     { "small net", "input 8x8x2; conv 4 3x3 pad=1; batchnorm; relu; maxpool 2x2; dense 5; softmax", 4, 1 },
+    /* geometric layers: upsample, deconv, mul and broadcasting add, pad, crop */
+    { "upsample nearest 2", "input 4x3x2; upsample 2", 2, 1 },
+    { "upsample nearest to 7x5 (uneven)", "input 4x3x2; upsample size=7x5", 2, 1 },
+    { "upsample bilinear 2x3", "input 4x3x2; upsample 2x3 mode=bilinear", 2, 1 },
+    { "upsample bilinear align_corners to 7x5", "input 4x3x2; upsample size=7x5 mode=bilinear align_corners=yes", 2, 1 },
+    { "upsample bilinear down to 3x2", "input 5x5x2; upsample size=3x2 mode=bilinear", 2, 1 },
+    { "deconv stride 2 pad 1 outpad 1", "input 4x4x2; deconv 3 3x3 stride=2 pad=1 outpad=1", 2, 1 },
+    { "deconv 3x2 stride 2x1 dilation 2 groups 2 bias=no",
+      "input 4x3x4; deconv 6 3x2 stride=2x1 dilation=2 groups=2 bias=no", 2, 1 },
+    { "deconv 2x2 stride 2 (U-Net)", "input 3x3x3; deconv 2 2x2 stride=2", 2, 1 },
+    { "mul squeeze-and-excitation (1x1 broadcast)", "input 5x5x3 as x; globalavgpool; sigmoid as s; mul x s", 2, 1 },
+    { "mul of three equal maps", "input 4x4x3 as x; conv 3 3x3 pad=1 as a; tanh as t; mul x a t", 2, 1 },
+    { "add with a 1x1 map", "input 5x4x3 as x; globalavgpool as g; add g x", 2, 1 },
+    { "pad zero 1x2", "input 4x3x2; pad 1x2", 2, 1 },
+    { "pad reflect, sides", "input 4x5x2; pad 1 left=3 bottom=2 mode=reflect", 2, 1 },
+    { "pad replicate to 7x6", "input 4x3x2; pad size=7x6 mode=replicate", 2, 1 },
+    { "crop centred 3x2", "input 6x5x2; crop 3x2", 2, 1 },
+    { "crop 3x2 at offset 1x2", "input 6x5x2; crop 3x2 offset=1x2", 2, 1 },
+    { "crop margins", "input 6x5x2; crop margin=1 right=0", 2, 1 },
 };
 
 #define N_CASES ((int)(sizeof grad_cases / sizeof grad_cases[0]))

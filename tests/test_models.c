@@ -33,6 +33,24 @@ static const model_case models[] = {
     /* seed 001's XOR graph: 2-2-1 dense, (2*2 + 2) + (2*1 + 1) = 9 parameters, 2*2 + 2*1 = 6 MACs,
      * 4 layers (input, hidden, relu, out) */
     { "models/xor-seed001.cnn", 4, 9, 9, 6, 1, 1, 1 },
+    /* SE-ResNet, stages of 16, 32, 64 channels (the same totals come from its PyTorch twin in
+     * tests/parity/model_se_resnet.bin): trainable = stem 432 + 32 (BN)
+     *   + stage 1: 2*16*9*16 + 2*32 (BN) + SE (16*4 + 4) + (4*16 + 16) = 4,820
+     *   + stage 2: 16*9*32 + 32*9*32 + 2*64 + SE (32*8 + 8) + (8*32 + 32) + proj 16*32 + 64 = 15,080
+     *   + stage 3: 32*9*64 + 64*9*64 + 2*128 + SE (64*16 + 16) + (16*64 + 64) + proj 32*64 + 128 = 59,856
+     *   + dense 64*10 + 10 = 650: 80,870; running mean/var 2*(16 + 2*16 + 3*32 + 3*64) = 672.
+     * MACs 32*32*16*27 + 2*32*32*16*144 + 16*16*32*(144 + 288 + 16) + 8*8*64*(288 + 576 + 32)
+     *   + SE 2*(16*4 + 32*8 + 64*16) + 640 = 442,368 + 4,718,592 + 3,670,016 + 3,670,016 + 2,688 + 640.
+     * 49 layers: input, stem 3, per stage 13 (+2 with a projection), pool, dense. */
+    { "models/se-resnet-block.cnn", 49, 81542, 80870, 12504320, 10, 1, 1 },
+    /* U-Net, unpadded 3x3 convolutions (twin: tests/parity/model_unet_small.bin):
+     * params (9+1)*16 + (144+1)*16 + (144+1)*32 + (288+1)*32 + (288+1)*64 + (576+1)*64
+     *   + deconv 64*32*2*2 + 32 + (576+1)*32 + (288+1)*32 + 1x1 (32+1)*16 + (288+1)*16 + (144+1)*16
+     *   + head (16+1)*2 = 115,234
+     * MACs 74*74*16*9 + 72*72*16*144 + 34*34*32*144 + 32*32*32*288 + 14*14*64*288 + 12*12*64*576
+     *   + deconv 12*12*64 * 32*2*2 + 22*22*32*576 + 20*20*32*288 + 40*40*16*32 + 38*38*16*288
+     *   + 36*36*16*144 + 36*36*2*16 = 60,705,344; output the centre 36x36 of the 76x76 input */
+    { "models/unet-small.cnn", 31, 115234, 115234, 60705344, 2, 36, 36 },
 };
 
 static void test_model_totals(void)

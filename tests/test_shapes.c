@@ -1,6 +1,7 @@
 /* test_shapes.c — shape inference for every option of DESIGN.md (stride, pad N/same/valid,
  * dilation, groups, rectangular kernels, pooling padding and ceil, globalavgpool, flatten,
- * concat, add), receptive fields, the explanation text, and memory planning. Every expected
+ * concat, add; upsample, deconv, mul and add broadcasting, pad, crop), receptive fields
+ * (fractional after upsampling), the explanation text, and memory planning. Every expected
  * number is worked out by hand in the comment beside it. */
 #include "fail_alloc.h"
 #include "ops/op_impl.h"
@@ -378,6 +379,65 @@ static void test_window_dim(void)
     CHECK_INT(out, 0);
 }
 
+static void test_geometric_layers(void)
+{
+    /* upsample by 2x3: 5*2 x 4*3; to a size; no parameters, no MACs */
+    CHECK_HWC(at("input 5x4x3; upsample 2x3", 1), 10, 12, 3);
+    cn_layer_info u = at("input 5x4x3; upsample size=7x9 mode=bilinear", 1);
+    CHECK_HWC(u, 7, 9, 3);
+    CHECK(u.params == 0 && u.macs == 0);
+    /* deconv as nn.ConvTranspose2d: (4 - 1)*2 - 2*1 + (3 - 1) + 1 + 1 = 8; params 4*(6/2)*3*3 + 6,
+     * MACs 4*4*4 * 3*3*3 (each input value through its group's 3 kernels of 3x3) */
+    cn_layer_info d = at("input 4x4x4; deconv 6 3x3 stride=2 pad=1 outpad=1 groups=2", 1);
+    CHECK_HWC(d, 8, 8, 6);
+    CHECK_INT(d.params, 4 * 3 * 9 + 6);
+    CHECK_INT(d.macs, 64 * 27);
+    /* dilation 2, stride 2x1, no bias: h (3 - 1)*2 + 2*(3 - 1) + 1 = 9, w (5 - 1)*1 + 2*(2 - 1) + 1 = 7 */
+    CHECK_HWC(at("input 3x5x2; deconv 4 3x2 stride=2x1 dilation=2 bias=no", 1), 9, 7, 4);
+    /* squeeze-and-excitation: a 1x1x3 gate broadcast over 5x4x3, either side of mul or add */
+    CHECK_HWC(at("input 5x4x3 as x; globalavgpool; sigmoid as g; mul g x", -1), 5, 4, 3);
+    CHECK_HWC(at("input 5x4x3 as x; globalavgpool as g; add x g", -1), 5, 4, 3);
+    /* pad 1x2 with top=0: h 5 + 0 + 1, w 4 + 2 + 2; pad to 9x9 centred: 2 top, 2 bottom, 2 left, 3 right */
+    CHECK_HWC(at("input 5x4x3; pad 1x2 top=0", 1), 6, 8, 3);
+    explain_contains("input 5x4x3; pad size=9x9", 1, "O_h = 5 + 2 + 2 = 9 (top, bottom); O_w = 4 + 2 + 3 = 9");
+    /* crop: a centred size (the odd column off the right), at an offset, or margins */
+    explain_contains("input 8x7x3; crop 4x4", 1, "keeps rows 2..5, columns 1..4");
+    explain_contains("input 8x7x3; crop 4x4 offset=0x3", 1, "keeps rows 0..3, columns 3..6");
+    CHECK_HWC(at("input 8x7x3; crop margin=1 left=3", 1), 6, 3, 3);
+}
+
+static void test_receptive_field_upsampling(void)
+{
+    /* conv 3x3 then maxpool 2: RF 4, jump 2; deconv 2x2 stride 2 halves the jump (1) and its
+     * kernel spans one more step of the new grid: 4 + 1*1 = 5; bilinear 2: the second tap
+     * adds a jump (6), the jump halves (0.5); conv 3x3: 6 + 2*0.5 = 7; RF and jump are rounded
+     * up in rf_h/jump_h, exact in rf_exact_h/jump_exact_h */
+    const char *spec = "input 16x16x1; conv 1 3x3; maxpool 2x2; deconv 1 2x2 stride=2; upsample 2 mode=bilinear; "
+                       "conv 1 3x3; upsample 2; conv 1 2x2";
+    const double rf[] = { 1, 3, 4, 5, 6, 7, 7, 7.25 }, jump[] = { 1, 1, 2, 1, 0.5, 0.5, 0.25, 0.25 };
+    cn_net *net = parse_spec(ctx, spec);
+    for (int i = 0; net && i < 8; i++) {
+        cn_layer_info li = layer_at(ctx, net, i, 1);
+        CHECK(li.rf_exact_h == rf[i] && li.rf_exact_w == rf[i]);
+        CHECK(li.jump_exact_h == jump[i] && li.jump_exact_w == jump[i]);
+        CHECK_INT(li.rf_h, (int64_t)ceil(rf[i]));
+        CHECK_INT(li.jump_h, (int64_t)ceil(jump[i]));
+    }
+    cn_net_destroy(net);
+    /* to a size: 3 -> 7 gives a jump of 3/7; a 1x1 gate brings its field (globalavgpool over
+     * 7 outputs: 1 + 6*3/7 = 3.57) but not its jump to the mul */
+    cn_net *g = parse_spec(ctx, "input 3x3x2 as x; upsample size=7x7 as u; globalavgpool as p; mul u p");
+    if (g) {
+        cn_layer_info up = layer_at(ctx, g, 1, 1), m = layer_at(ctx, g, 3, 1);
+        CHECK(fabs(up.jump_exact_h - 3.0 / 7) < 1e-12);
+        CHECK(fabs(m.rf_exact_h - (1 + 6 * 3.0 / 7)) < 1e-12);
+        CHECK(fabs(m.jump_exact_h - 3.0 / 7) < 1e-12);
+    }
+    cn_net_destroy(g);
+    explain_contains(spec, 3, "RF = 4 -> 5, jump = 2 -> 1 input pixels");
+    explain_contains(spec, 7, "RF = 7 -> 7.25, jump = 0.25 -> 0.25 input pixels");
+}
+
 static const test_case cases[] = {
     { "setup", setup },
     { "window output size (cn_window_dim)", test_window_dim },
@@ -387,6 +447,8 @@ static const test_case cases[] = {
     { "flatten, dense, batchnorm, pointwise", test_flatten_dense_bn },
     { "concat and add", test_concat_add },
     { "receptive field", test_receptive_field },
+    { "upsample, deconv, mul/add broadcast, pad, crop", test_geometric_layers },
+    { "receptive field and jump through upsampling (fractional)", test_receptive_field_upsampling },
     { "explain text", test_explain_text },
     { "memory and fit", test_memory },
     { "memory of branches, worked by hand", test_memory_branches },

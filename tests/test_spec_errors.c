@@ -165,6 +165,47 @@ static const spec_case cases_table[] = {
     /* b: maxpool 2x2 (stride 2) of 32 = 16 */
     { "concat of different heights", "input 32x32x3\nconv 8 3x3 pad=1 as a\nmaxpool 2x2 from input as b\nconcat a b",
       0, CN_E_SHAPE, "m.cnn:4:10: concat: 'b' is 16x16 but 'a' is 32x32 (heights and widths must match)" },
+    /* ---- geometric layers: upsample 1..8 _9 2 10 _11, keys from 12; deconv 1..6 _7 3 8 _9 3x3 10..12 _13 ---- */
+    { "upsample without scale or size", "input 8x8x1\nupsample mode=bilinear", 0, CN_E_PARSE,
+      "m.cnn:2:1: upsample: give a scale or size=HxW, one of them" },
+    { "upsample with scale and size", "input 8x8x1\nupsample 2 size=16x16", 0, CN_E_PARSE,
+      "m.cnn:2:12: upsample: give a scale or size=HxW, not both" },
+    { "upsample nearest with align_corners", "input 8x8x1\nupsample 2 align_corners=yes", 0, CN_E_PARSE,
+      "m.cnn:2:12: upsample: align_corners is for mode=bilinear only (as PyTorch)" },
+    /* mode= 12..16, its value at 17 */
+    { "upsample mode=bicubic", "input 8x8x1\nupsample 2 mode=bicubic", 0, CN_E_PARSE,
+      "m.cnn:2:17: upsample: mode must be one of nearest, bilinear, got 'bicubic'" },
+    /* stride=2 14..21 _22 outpad=2 23 */
+    { "deconv outpad 2 with stride 2", "input 4x4x2\ndeconv 3 3x3 stride=2 outpad=2", 0, CN_E_SHAPE,
+      "m.cnn:2:23: deconv: outpad 2x2 must be smaller than stride 2x2 or dilation 1x1" },
+    { "deconv pad=same", "input 4x4x2\ndeconv 3 3x3 pad=same", 0, CN_E_SHAPE,
+      "m.cnn:2:14: deconv: pad must be N or NhxNw (same and valid are for conv)" },
+    /* (1 - 1)*1 - 2*1 + (1 - 1) + 0 + 1 = -1 */
+    { "deconv padded away", "input 1x1x2\ndeconv 3 1x1 pad=1", 0, CN_E_SHAPE,
+      "m.cnn:2:14: deconv: pad 1x1 leaves an output of -1x-1" },
+    /* mul 1..3 _4 x 5 _6 g 7 */
+    { "mul gate of other channels", "input 8x8x3 as x\nglobalavgpool\nconv 4 1x1 as g\nmul x g", 0, CN_E_SHAPE,
+      "m.cnn:4:7: mul: 'x' has 3 channels but 'g' has 4" },
+    { "mul of 8x8 and 2x2 (only 1x1 broadcasts)", "input 8x8x3 as x\nmaxpool 4x4 as p\nmul x p", 0, CN_E_SHAPE,
+      "m.cnn:3:7: mul: 'x' is 8x8 but 'p' is 2x2" },
+    /* pad 1..3 _4 3 5 _6 mode 7 */
+    { "pad reflect as wide as the input", "input 3x3x1\npad 3 mode=reflect", 0, CN_E_SHAPE,
+      "m.cnn:2:7: pad: reflect needs every side smaller than the input 3x3, got top 3 bottom 3 left 3 right 3" },
+    { "pad to a smaller size", "input 8x8x1\npad size=4x4", 0, CN_E_SHAPE,
+      "m.cnn:2:5: pad: size 4x4 is smaller than the input 8x8 (crop cuts)" },
+    /* crop 1..4 _5 9x4 6 */
+    { "crop larger than the input", "input 8x8x1\ncrop 9x4", 0, CN_E_SHAPE,
+      "m.cnn:2:6: crop: size 9x4 is larger than the input 8x8" },
+    { "crop of nothing", "input 8x8x1\ncrop", 0, CN_E_PARSE,
+      "m.cnn:2:1: crop: give a size HxW, margin=N or top=/bottom=/left=/right= (usage: crop HxW [offset=YxX] | "
+      "crop margin=N|top=N bottom=N left=N right=N)" },
+    /* 4x4 6..8 _9 offset 10 */
+    { "crop past the input", "input 8x8x1\ncrop 4x4 offset=5x0", 0, CN_E_SHAPE,
+      "m.cnn:2:10: crop: 4x4 at offset 5x0 reaches past the input 8x8" },
+    { "crop offset without a size", "input 8x8x1\ncrop offset=1x1", 0, CN_E_PARSE,
+      "m.cnn:2:6: crop: offset= places a size: write the size too (crop HxW offset=YxX)" },
+    { "crop margins leave nothing", "input 8x8x1\ncrop margin=4", 0, CN_E_SHAPE,
+      "m.cnn:2:1: crop: top 4 + bottom 4 and left 4 + right 4 leave nothing of 8x8" },
     /* conv 1..4 _5 4 6 _7 7x7 8 */
     { "kernel 7x7 on 5x5", "input 5x5x1\nconv 4 7x7", 0, CN_E_SHAPE,
       "m.cnn:2:8: conv: kernel 7x7 larger than padded input 5x5" },

@@ -299,6 +299,47 @@ static int shape_matches(const record *r, int rank, const int64_t *shape)
     return 1;
 }
 
+/* A model case (a file of models/): its spec record must be the file as it is now, and the totals
+ * of the PyTorch twin written beside it ("params=P trainable=T macs=M output=CxHxW", counted
+ * from nn.Conv2d, nn.ConvTranspose2d and nn.Linear by hooks) must be convnet's. */
+static void check_model(const char *cname, parity_file *pf, const record *spec, cn_ctx *ctx, const cn_net *net)
+{
+    record *file = find(pf, "model_file"), *twin = find(pf, "torch_totals");
+    if (!file && !twin) return;
+    if (!file || !twin || file->kind != 1 || twin->kind != 1) {
+        test_fail(__FILE__, __LINE__, "%s: a model case needs both model_file and torch_totals", cname);
+        return;
+    }
+    file->used = twin->used = 1;
+    FILE *f = fopen(file->text, "rb");
+    char *text = f ? malloc(1 << 20) : NULL;
+    size_t len = text ? fread(text, 1, (1 << 20) - 1, f) : 0;
+    if (f) fclose(f);
+    if (text) text[len] = '\0';
+    if (!text || strcmp(text, spec->text))
+        test_fail(__FILE__, __LINE__, "%s: %s differs from the spec PyTorch saw (regenerate: /usr/bin/python3 "
+                  "tests/gen_torch_parity.py %s)", cname, file->text, cname);
+    free(text);
+    long long p = -1, t = -1, m = -1, c = -1, h = -1, w = -1;
+    if (sscanf(twin->text, "params=%lld trainable=%lld macs=%lld output=%lldx%lldx%lld", &p, &t, &m, &c, &h, &w) != 6) {
+        test_fail(__FILE__, __LINE__, "%s: torch_totals '%s' unreadable", cname, twin->text);
+        return;
+    }
+    cn_totals tot;
+    cn_layer_info out;
+    if (cn_net_totals(ctx, net, 1, &tot) != CN_OK ||
+        cn_net_layer(ctx, net, cn_net_layer_count(net) - 1, 1, &out) != CN_OK) {
+        test_fail(__FILE__, __LINE__, "%s: %s", cname, cn_ctx_message(ctx));
+        return;
+    }
+    CHECK_INT(tot.params, p);
+    CHECK_INT(tot.trainable, t);
+    CHECK_INT(tot.macs, m);
+    CHECK(out.c == c && out.h == h && out.w == w);
+    printf("     %-22s PyTorch twin: %lld params (%lld trainable), %lld MACs, output %lldx%lldx%lld\n", cname, p, t, m, c,
+           h, w);
+}
+
 /* ---- one case ------------------------------------------------------------------------------- */
 
 static void run_case(const char *cname)
@@ -323,6 +364,8 @@ static void run_case(const char *cname)
         test_fail(__FILE__, __LINE__, "%s: %s", cname, cn_ctx_message(ctx));
         goto done;
     }
+
+    check_model(cname, &pf, spec, ctx, net);
 
     /* the input and target shapes against the net's */
     cn_layer_info in, out;
@@ -439,7 +482,8 @@ done:
     X(minpool_pad_ceil) X(pool_rect_ceil_drop) X(globalavgpool) X(activations) X(softmax_ce)                \
     X(batchnorm_train) X(dense_map) X(concat) X(add_residual) X(opt_sgd) X(opt_momentum) X(opt_nesterov)    \
     X(opt_sgd_wd) X(opt_adam) X(opt_adam_l2) X(opt_adamw) X(opt_clip) X(opt_l1) X(sched_onecycle)           \
-    X(sched_cosine_warmup) X(loss_ce_smooth) X(loss_bce_logits) X(loss_mse) X(full_net)
+    X(sched_cosine_warmup) X(loss_ce_smooth) X(loss_bce_logits) X(loss_mse) X(full_net)                    \
+    X(upsample_nearest) X(upsample_bilinear) X(deconv) X(mul_se) X(pad_crop) X(model_se_resnet) X(model_unet_small)
 
 #define DEFINE(c) static void test_##c(void) { run_case(#c); }
 CASES(DEFINE)

@@ -319,6 +319,8 @@ cn_status cn_graph_build(cn_ctx *ctx, const char *file, cn_node *nodes, int coun
         for (int j = 0; j < n->n_in; j++) in[j] = &nodes[n->in[j]];
         if ((st = n->op->infer(ctx, file, n, in))) goto done;
         if (!n->span_h) n->span_h = n->out.h, n->span_w = n->out.w;
+        if (!n->den_h) n->den_h = n->n_in ? in[0]->den_h : 1;
+        if (!n->den_w) n->den_w = n->n_in ? in[0]->den_w : 1;
     }
 done:
     name_index_free(ctx, &ix);

@@ -147,7 +147,17 @@ cn_status cn_net_layer(cn_ctx *ctx, const cn_net *net, int i, int64_t batch, cn_
         .inputs = (const char *const *)n->in_names, .batch = batch, .c = n->out.c, .h = n->out.h, .w = n->out.w,
         .params = n->params, .trainable = n->trainable, .macs = macs, .rf_h = n->rf_h, .rf_w = n->rf_w,
         .jump_h = n->jump_h, .jump_w = n->jump_w, .col = n->col,
+        .rf_exact_h = (double)n->rf_h, .rf_exact_w = (double)n->rf_w,
+        .jump_exact_h = (double)n->jump_h, .jump_exact_w = (double)n->jump_w,
     };
+    if (n->den_h > 1) {
+        out->rf_h = (n->rf_h + n->den_h - 1) / n->den_h, out->jump_h = (n->jump_h + n->den_h - 1) / n->den_h;
+        out->rf_exact_h /= (double)n->den_h, out->jump_exact_h /= (double)n->den_h;
+    }
+    if (n->den_w > 1) {
+        out->rf_w = (n->rf_w + n->den_w - 1) / n->den_w, out->jump_w = (n->jump_w + n->den_w - 1) / n->den_w;
+        out->rf_exact_w /= (double)n->den_w, out->jump_exact_w /= (double)n->den_w;
+    }
     return CN_OK;
 }
 

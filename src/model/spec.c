@@ -142,6 +142,20 @@ static cn_status parse_value(parser *p, const cn_op *op, const cn_key *k, const 
                     "%s: shape must be HxWxC (as 28x28x1) with whole numbers from 1 to %.0f, got '%.*s'", op->name,
                     k->hi, t->len, t->s);
     }
+    case CN_KT_CHOICE: {
+        char list[128];
+        cn_strbuf sb;
+        cn_sb_init(&sb, list, sizeof list);
+        for (int i = 0; k->choices[i]; i++) {
+            if (tok_is(t, k->choices[i])) {
+                *(int *)field = i;
+                return CN_OK;
+            }
+            cn_sb_printf(&sb, "%s%s", i ? ", " : "", k->choices[i]);
+        }
+        return fail(p, t->line, t->col, CN_E_PARSE, "%s: %s must be one of %s, got '%.*s'", op->name, k->name, list,
+                    t->len, t->s);
+    }
     case CN_KT_NAMES: break;
     }
     return fail(p, t->line, t->col, CN_E_PARSE, "%s: %s cannot be written as key=value", op->name, k->name);

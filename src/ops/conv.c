@@ -1,28 +1,42 @@
-/* conv.c — convolution (cross-correlation, as CNNs use the word): keys, shapes, parameter
- * and MAC counts, and the plain reference kernels, forward beside backward (the truth for
- * faster paths). Covered by tests/test_shapes.c, tests/test_seeds.c, tests/test_calc_ref.c,
- * tests/test_gradcheck.c and tests/test_torch_parity.c. */
+/* conv.c — convolution (cross-correlation, as CNNs use the word) and its transpose (deconv,
+ * PyTorch's nn.ConvTranspose2d): keys, shapes, parameter and MAC counts, and the plain
+ * reference kernels, forward beside backward (the truth for faster paths). A deconv's forward
+ * is a convolution's input gradient and its input gradient a convolution's forward, so both
+ * ops run the same two kernels. Covered by tests/test_shapes.c, tests/test_seeds.c,
+ * tests/test_calc_ref.c, tests/test_gradcheck.c and tests/test_torch_parity.c. */
 #ifndef CN_REAL
 #include <string.h>
 
 #include "conv_ref.h"
 #include "op_impl.h"
 
+/* the keys conv and deconv share, the same words for the same things */
+#define FILTERS_KEY                                                                                         \
+    { .name = "filters", .type = CN_KT_INT, .offset = offsetof(cn_attrs, filters), .flags = CN_KEY_POS | CN_KEY_REQ, \
+      .lo = 1, .hi = CN_INT_MAX, .doc = "number of filters (output channels)" }
+#define KERNEL_KEY                                                                                          \
+    { .name = "kernel", .type = CN_KT_PAIR, .offset = offsetof(cn_attrs, kernel), .flags = CN_KEY_POS | CN_KEY_REQ, \
+      .lo = 1, .hi = CN_INT_MAX, .doc = "kernel size K or KhxKw" }
+#define DILATION_KEY                                                                                        \
+    { .name = "dilation", .type = CN_KT_PAIR, .offset = offsetof(cn_attrs, dilation), .def = "1", .lo = 1,      \
+      .hi = CN_INT_MAX, .doc = "spacing of kernel taps" }
+#define GROUPS_KEY                                                                                          \
+    { .name = "groups", .type = CN_KT_INT, .offset = offsetof(cn_attrs, groups), .def = "1", .lo = 1,           \
+      .hi = CN_INT_MAX, .doc = "channel groups (in and out channels divisible by it)" }
+#define BIAS_KEY                                                                                            \
+    { .name = "bias", .type = CN_KT_BOOL, .offset = offsetof(cn_attrs, bias), .def = "yes", .hi = 1,             \
+      .doc = "add a bias per filter (yes|no)" }
+
 static const cn_key keys[] = {
-    { .name = "filters", .type = CN_KT_INT, .offset = offsetof(cn_attrs, filters), .flags = CN_KEY_POS | CN_KEY_REQ,
-      .lo = 1, .hi = CN_INT_MAX, .doc = "number of filters (output channels)" },
-    { .name = "kernel", .type = CN_KT_PAIR, .offset = offsetof(cn_attrs, kernel), .flags = CN_KEY_POS | CN_KEY_REQ,
-      .lo = 1, .hi = CN_INT_MAX, .doc = "kernel size K or KhxKw" },
+    FILTERS_KEY,
+    KERNEL_KEY,
     { .name = "stride", .type = CN_KT_PAIR, .offset = offsetof(cn_attrs, stride), .def = "1", .lo = 1,
       .hi = CN_INT_MAX, .doc = "step S or ShxSw" },
     { .name = "pad", .type = CN_KT_PAD, .offset = offsetof(cn_attrs, pad), .def = "0", .hi = CN_INT_MAX,
       .doc = "zero padding N, NhxNw, same or valid" },
-    { .name = "dilation", .type = CN_KT_PAIR, .offset = offsetof(cn_attrs, dilation), .def = "1", .lo = 1,
-      .hi = CN_INT_MAX, .doc = "spacing of kernel taps" },
-    { .name = "groups", .type = CN_KT_INT, .offset = offsetof(cn_attrs, groups), .def = "1", .lo = 1, .hi = CN_INT_MAX,
-      .doc = "channel groups (in and out channels divisible by it)" },
-    { .name = "bias", .type = CN_KT_BOOL, .offset = offsetof(cn_attrs, bias), .def = "yes", .hi = 1,
-      .doc = "add a bias per filter (yes|no)" },
+    DILATION_KEY,
+    GROUPS_KEY,
+    BIAS_KEY,
     { 0 },
 };
 
@@ -108,8 +122,149 @@ static void valid_cols(const cn_conv_geom *g, int64_t kx, int64_t *lo, int64_t *
     *hi = b < g->ow - 1 ? b : g->ow - 1;
 }
 
+/* ---- deconv: transposed convolution ------------------------------------------------------- */
+
+static const cn_key deconv_keys[] = {
+    FILTERS_KEY,
+    KERNEL_KEY,
+    { .name = "stride", .type = CN_KT_PAIR, .offset = offsetof(cn_attrs, stride), .def = "1", .lo = 1,
+      .hi = CN_INT_MAX, .doc = "upsampling step S or ShxSw" },
+    { .name = "pad", .type = CN_KT_PAD, .offset = offsetof(cn_attrs, pad), .def = "0", .hi = CN_INT_MAX,
+      .doc = "rows and columns N or NhxNw taken off each side of the full output" },
+    { .name = "outpad", .type = CN_KT_PAIR, .offset = offsetof(cn_attrs, outpad), .def = "0", .hi = CN_INT_MAX,
+      .doc = "rows and columns added at the bottom/right (less than stride or dilation)" },
+    DILATION_KEY,
+    GROUPS_KEY,
+    BIAS_KEY,
+    { 0 },
+};
+
+/* one dimension of a deconv's output, as PyTorch: (in - 1)*s - 2p + d*(k - 1) + outpad + 1;
+ * 0 when it does not fit in 64 bits (k, s, d, p, outpad are at most 2^31, in is larger after an
+ * upsampling) */
+static int deconv_dim(int64_t in, int64_t k, int64_t s, int64_t d, int64_t p, int64_t op, int64_t *out)
+{
+    int64_t grown;
+    return cn_mul_ok(in - 1, s, &grown) && cn_add_ok(grown, d * (k - 1) + op + 1 - 2 * p, out);
+}
+
+static cn_status deconv_infer(cn_ctx *ctx, const char *file, cn_node *n, const cn_node *const *in)
+{
+    const cn_attrs *a = &n->a;
+    cn_dims x = in[0]->out;
+    if (a->pad.mode != CN_PAD_EXPLICIT)
+        return cn_fail_at(ctx, CN_E_SHAPE, file, n->line, cn_key_col(n, "pad"),
+                          "deconv: pad must be N or NhxNw (same and valid are for conv)");
+    if (x.c % a->groups || a->filters % a->groups)
+        return cn_fail_at(ctx, CN_E_SHAPE, file, n->line, cn_key_col(n, "groups"),
+                          "deconv: %lld input channels and %lld filters must both be divisible by groups=%lld",
+                          (long long)x.c, (long long)a->filters, (long long)a->groups);
+    if ((a->outpad.h >= a->stride.h && a->outpad.h >= a->dilation.h) ||
+        (a->outpad.w >= a->stride.w && a->outpad.w >= a->dilation.w))
+        return cn_fail_at(ctx, CN_E_SHAPE, file, n->line, cn_key_col(n, "outpad"),
+                          "deconv: outpad %lldx%lld must be smaller than stride %lldx%lld or dilation %lldx%lld",
+                          (long long)a->outpad.h, (long long)a->outpad.w, (long long)a->stride.h,
+                          (long long)a->stride.w, (long long)a->dilation.h, (long long)a->dilation.w);
+    int64_t oh, ow;
+    if (!deconv_dim(x.h, a->kernel.h, a->stride.h, a->dilation.h, a->pad.h, a->outpad.h, &oh) ||
+        !deconv_dim(x.w, a->kernel.w, a->stride.w, a->dilation.w, a->pad.w, a->outpad.w, &ow))
+        return cn_fail_at(ctx, CN_E_OVERFLOW, file, n->line, cn_key_col(n, "stride"), "deconv: output size overflows");
+    if (oh < 1 || ow < 1)
+        return cn_fail_at(ctx, CN_E_SHAPE, file, n->line, cn_key_col(n, "pad"),
+                          "deconv: pad %lldx%lld leaves an output of %lldx%lld", (long long)a->pad.h,
+                          (long long)a->pad.w, (long long)oh, (long long)ow);
+    n->out = (cn_dims){ a->filters, oh, ow };
+    n->pad_t = n->pad_b = a->pad.h, n->pad_l = n->pad_r = a->pad.w;
+    int64_t count, in_count, per_input, params, macs;
+    cn_status st = cn_dims_count(ctx, file, n, n->out, &count);
+    if (st) return st;
+    if ((st = cn_dims_count(ctx, file, n, x, &in_count))) return st;
+    /* params = (Cin*(Cout/groups)*Kh*Kw + bias*Cout); MACs = Cin*H*W * (Cout/groups)*Kh*Kw: every
+     * input value times every tap of its group's kernels, as nn.ConvTranspose2d is counted */
+    int64_t kk = a->kernel.h * a->kernel.w, weights;
+    if (!cn_mul_ok(kk, a->filters / a->groups, &per_input) || !cn_mul_ok(per_input, x.c, &weights) ||
+        !cn_add_ok(weights, a->bias ? a->filters : 0, &params) || !cn_mul_ok(in_count, per_input, &macs))
+        return cn_fail_at(ctx, CN_E_OVERFLOW, file, n->line, n->col, "deconv: parameter or MAC count overflows");
+    n->params = n->trainable = params;
+    n->macs = macs;
+    cn_rf_upsample(n, in[0], (cn_pair){ 1, 1 }, a->stride, (cn_pair){ 1, 1 },
+                   (cn_pair){ a->dilation.h * (a->kernel.h - 1) + 1, a->dilation.w * (a->kernel.w - 1) + 1 });
+    return CN_OK;
+}
+
+static void deconv_explain_dim(cn_strbuf *sb, const char *label, int64_t in, int64_t k, int64_t s, int64_t d,
+                               int64_t p, int64_t op, int64_t out)
+{
+    cn_sb_printf(sb, "    %s = (%lld - 1)*%lld - 2*%lld + ", label, (long long)in, (long long)s, (long long)p);
+    if (d > 1) cn_sb_printf(sb, "%lld*(%lld - 1)", (long long)d, (long long)k);
+    else cn_sb_printf(sb, "(%lld - 1)", (long long)k);
+    cn_sb_printf(sb, " + %lld + 1 = %lld\n", (long long)op, (long long)out);
+}
+
+static void deconv_explain(const cn_node *n, const cn_node *const *in, int64_t batch, cn_strbuf *sb)
+{
+    const cn_attrs *a = &n->a;
+    cn_dims x = in[0]->out;
+    int64_t per = a->filters / a->groups;
+    int same = x.h == x.w && a->kernel.h == a->kernel.w && a->stride.h == a->stride.w &&
+               a->dilation.h == a->dilation.w && a->pad.h == a->pad.w && a->outpad.h == a->outpad.w;
+    deconv_explain_dim(sb, same ? "O" : "O_h", x.h, a->kernel.h, a->stride.h, a->dilation.h, a->pad.h, a->outpad.h,
+                       n->out.h);
+    if (!same)
+        deconv_explain_dim(sb, "O_w", x.w, a->kernel.w, a->stride.w, a->dilation.w, a->pad.w, a->outpad.w, n->out.w);
+    cn_sb_printf(sb, "    each input value scatters through %lld kernels of %lldx%lld (filters", (long long)per,
+                 (long long)a->kernel.h, (long long)a->kernel.w);
+    if (a->groups > 1) cn_sb_printf(sb, " / groups = %lld/%lld", (long long)a->filters, (long long)a->groups);
+    cn_sb_printf(sb, ")\n    params = %lld*%lld*%lld*%lld", (long long)x.c, (long long)per, (long long)a->kernel.h,
+                 (long long)a->kernel.w);
+    if (a->bias) cn_sb_printf(sb, " + %lld", (long long)a->filters);
+    cn_sb_printf(sb, " = ");
+    cn_sb_count(sb, n->params);
+    cn_sb_printf(sb, "\n    MACs = ");
+    cn_explain_batch(sb, batch);
+    cn_sb_printf(sb, "%lld*%lld*%lld * %lld*%lld*%lld = ", (long long)x.h, (long long)x.w, (long long)x.c,
+                 (long long)per, (long long)a->kernel.h, (long long)a->kernel.w);
+    cn_explain_product(sb, n->macs, batch);
+    cn_sb_printf(sb, "%s\n", a->bias ? "   (bias additions not counted)" : "");
+    cn_sb_printf(sb, "    (RF: the jump divides by the stride; the kernel spans %lld output steps more)\n",
+                 (long long)(a->dilation.h * (a->kernel.h - 1)));
+    cn_explain_rf_change(n, in[0], sb);
+}
+
+/* weight (Cin, Cout/groups, Kh, Kw) as nn.ConvTranspose2d, then bias (Cout) */
+static int deconv_params(const cn_node *n, const cn_node *const *in, cn_param_spec *out)
+{
+    const cn_attrs *a = &n->a;
+    int64_t cin = in[0]->out.c, per = a->filters / a->groups, k = a->kernel.h * a->kernel.w;
+    out[0] = (cn_param_spec){ "weight", 4, { cin, per, a->kernel.h, a->kernel.w }, cin * per * k, 1,
+                              CN_PINIT_WEIGHT, per * k, cin * k };
+    if (!a->bias) return 1;
+    out[1] = (cn_param_spec){ "bias", 1, { a->filters }, a->filters, 1, CN_PINIT_ZERO, 0, 0 };
+    return 2;
+}
+
+/* The convolution whose input gradient deconv node n is: it reads the deconv's output
+ * (N, Cout, OH, OW) and writes its input (N, Cin, H, W), with the same weight tensor. */
+cn_conv_geom cn_deconv_geom_of(const cn_node *n, const cn_node *in, int64_t batch)
+{
+    const cn_attrs *a = &n->a;
+    return (cn_conv_geom){ .n = batch, .cin = n->out.c, .h = n->out.h, .w = n->out.w, .cout = in->out.c,
+                           .groups = a->groups, .kh = a->kernel.h, .kw = a->kernel.w, .sh = a->stride.h,
+                           .sw = a->stride.w, .dh = a->dilation.h, .dw = a->dilation.w, .pad_t = a->pad.h,
+                           .pad_l = a->pad.w, .oh = in->out.h, .ow = in->out.w };
+}
+
 #define CN_TEMPLATE_FILE "conv.c"
 #include "template.h"
+
+const cn_op cn_op_deconv = {
+    .name = "deconv",
+    .usage = "deconv FILTERS KxK [stride=S] [pad=N] [outpad=N] [dilation=D] [groups=G] [bias=yes|no]",
+    .help = "transposed convolution (nn.ConvTranspose2d): upsamples by the stride",
+    .keys = deconv_keys, .inputs = 1, .infer = deconv_infer, .explain = deconv_explain, .params = deconv_params,
+    .forward = { deconv_forward_f32, deconv_forward_f64 },
+    .backward = { deconv_backward_f32, deconv_backward_f64 },
+};
 
 const cn_op cn_op_conv = {
     .name = "conv",
@@ -122,7 +277,7 @@ const cn_op cn_op_conv = {
 
 void cn_conv_forward_ref(const cn_conv_geom *g, const float *x, const float *w, const float *b, float *y)
 {
-    conv_fwd_f32(g, x, w, b, y);
+    conv_fwd_f32(g, x, w, b, y, 0);
 }
 
 cn_status cn_conv_out_size(cn_ctx *ctx, int64_t in, int64_t k, int64_t stride, int64_t pad, int64_t dilation,
@@ -147,23 +302,24 @@ cn_status cn_conv2d_single(cn_ctx *ctx, const float *x, int64_t h, int64_t w, co
         return st;
     cn_conv_geom g = { .n = 1, .cin = 1, .h = h, .w = w, .cout = 1, .groups = 1, .kh = kh, .kw = kw, .sh = stride,
                        .sw = stride, .dh = 1, .dw = 1, .pad_t = pad, .pad_l = pad, .oh = rh, .ow = rw };
-    if (y) conv_fwd_f32(&g, x, k, NULL, y);
+    if (y) conv_fwd_f32(&g, x, k, NULL, y, 0);
     *oh = rh, *ow = rw;
     return CN_OK;
 }
 
 #else /* ---- kernels, compiled once for float and once for double (template.h) ---------------- */
 
-/* y (N,Cout,OH,OW) <- x (N,Cin,H,W) * w (Cout,Cin/G,Kh,Kw) + b (Cout) or no bias.
- * Each weight tap slides along an output row: the inner loop is contiguous for stride 1. */
+/* y (N,Cout,OH,OW) <- x (N,Cin,H,W) * w (Cout,Cin/G,Kh,Kw) + b (Cout) or no bias; with add_to_y,
+ * y += instead (a deconv's input gradient). Each weight tap slides along an output row: the
+ * inner loop is contiguous for stride 1. */
 static void CN_FN(conv_fwd)(const cn_conv_geom *g, const CN_REAL *x, const CN_REAL *w, const CN_REAL *b,
-                            CN_REAL *y)
+                            CN_REAL *y, int add_to_y)
 {
     int64_t cin_g = g->cin / g->groups, cout_g = g->cout / g->groups, plane = g->oh * g->ow;
     for (int64_t n = 0; n < g->n; n++)
         for (int64_t co = 0; co < g->cout; co++) {
             CN_REAL *yp = y + (n * g->cout + co) * plane;
-            for (int64_t i = 0; i < plane; i++) yp[i] = b ? b[co] : 0;
+            for (int64_t i = 0; i < plane && !add_to_y; i++) yp[i] = b ? b[co] : 0;
             int64_t c0 = (co / cout_g) * cin_g;
             for (int64_t ci = 0; ci < cin_g; ci++) {
                 const CN_REAL *xp = x + (n * g->cin + c0 + ci) * g->h * g->w;
@@ -185,7 +341,8 @@ static void CN_FN(conv_fwd)(const cn_conv_geom *g, const CN_REAL *x, const CN_RE
 }
 
 /* dx (N,Cin,H,W) += dy * w, dw (Cout,Cin/G,Kh,Kw) += dy (x) x, db (Cout) += sum dy: every
- * position a shared weight touched adds its gradient (seed 002's summed w4). */
+ * position a shared weight touched adds its gradient (seed 002's summed w4). dx, dw, db may
+ * be NULL, and x when dw is (a deconv's forward is this dx alone). */
 static void CN_FN(conv_bwd)(const cn_conv_geom *g, const CN_REAL *x, const CN_REAL *w, const CN_REAL *dy,
                             CN_REAL *dx, CN_REAL *dw, CN_REAL *db)
 {
@@ -200,7 +357,7 @@ static void CN_FN(conv_bwd)(const cn_conv_geom *g, const CN_REAL *x, const CN_RE
             }
             int64_t c0 = (co / cout_g) * cin_g;
             for (int64_t ci = 0; ci < cin_g; ci++) {
-                const CN_REAL *xp = x + (n * g->cin + c0 + ci) * g->h * g->w;
+                const CN_REAL *xp = dw ? x + (n * g->cin + c0 + ci) * g->h * g->w : NULL;
                 CN_REAL *dxp = dx ? dx + (n * g->cin + c0 + ci) * g->h * g->w : NULL;
                 for (int64_t ky = 0; ky < g->kh; ky++)
                     for (int64_t kx = 0; kx < g->kw; kx++) {
@@ -214,7 +371,8 @@ static void CN_FN(conv_bwd)(const cn_conv_geom *g, const CN_REAL *x, const CN_RE
                             if (iy < 0 || iy >= g->h) continue;
                             int64_t base = iy * g->w + off;
                             const CN_REAL *gr = gp + oy * g->ow;
-                            for (int64_t ox = lo; ox <= hi; ox++) acc += (double)gr[ox] * xp[base + ox * g->sw];
+                            if (xp)
+                                for (int64_t ox = lo; ox <= hi; ox++) acc += (double)gr[ox] * xp[base + ox * g->sw];
                             if (dxp)
                                 for (int64_t ox = lo; ox <= hi; ox++) dxp[base + ox * g->sw] += wv * gr[ox];
                         }
@@ -228,7 +386,7 @@ static void CN_FN(conv_forward)(const cn_op_io *io)
 {
     cn_conv_geom g = cn_conv_geom_of(io->n, io->in[0], io->batch);
     const CN_REAL *w = io->w;
-    CN_FN(conv_fwd)(&g, io->x[0], w, io->n->a.bias ? w + g.cout * (g.cin / g.groups) * g.kh * g.kw : NULL, io->y);
+    CN_FN(conv_fwd)(&g, io->x[0], w, io->n->a.bias ? w + g.cout * (g.cin / g.groups) * g.kh * g.kw : NULL, io->y, 0);
 }
 
 static void CN_FN(conv_backward)(const cn_op_io *io)
@@ -237,6 +395,39 @@ static void CN_FN(conv_backward)(const cn_op_io *io)
     int64_t wn = g.cout * (g.cin / g.groups) * g.kh * g.kw;
     CN_REAL *dw = io->dw;
     CN_FN(conv_bwd)(&g, io->x[0], io->w, io->dy, io->dx[0], dw, io->n->a.bias ? dw + wn : NULL);
+}
+
+/* y (N,Cout,OH,OW) <- bias, then += the transposed convolution of x (N,Cin,H,W): the input
+ * gradient of the convolution cn_deconv_geom_of describes, with x in the place of its dy */
+static void CN_FN(deconv_forward)(const cn_op_io *io)
+{
+    cn_conv_geom g = cn_deconv_geom_of(io->n, io->in[0], io->batch);
+    int64_t plane = g.h * g.w, wn = g.cout * (g.cin / g.groups) * g.kh * g.kw;
+    const CN_REAL *w = io->w, *b = io->n->a.bias ? w + wn : NULL;
+    CN_REAL *y = io->y;
+    for (int64_t n = 0; n < g.n; n++)
+        for (int64_t c = 0; c < g.cin; c++)
+            for (int64_t i = 0; i < plane; i++) y[(n * g.cin + c) * plane + i] = b ? b[c] : 0;
+    CN_FN(conv_bwd)(&g, NULL, w, io->x[0], y, NULL, NULL);
+}
+
+/* dx (N,Cin,H,W) += the convolution of dy (N,Cout,OH,OW) with w; dw += dy (x) x as the
+ * convolution's weight gradient with their roles swapped; db (Cout) += sum of dy */
+static void CN_FN(deconv_backward)(const cn_op_io *io)
+{
+    cn_conv_geom g = cn_deconv_geom_of(io->n, io->in[0], io->batch);
+    int64_t plane = g.h * g.w, wn = g.cout * (g.cin / g.groups) * g.kh * g.kw;
+    const CN_REAL *dy = io->dy;
+    CN_REAL *dw = io->dw;
+    if (io->dx[0]) CN_FN(conv_fwd)(&g, dy, io->w, NULL, io->dx[0], 1);
+    CN_FN(conv_bwd)(&g, dy, io->w, io->x[0], NULL, dw, NULL);
+    if (!io->n->a.bias) return;
+    for (int64_t c = 0; c < g.cin; c++) {
+        double s = 0;
+        for (int64_t n = 0; n < g.n; n++)
+            for (int64_t i = 0; i < plane; i++) s += dy[(n * g.cin + c) * plane + i];
+        dw[wn + c] += (CN_REAL)s;
+    }
 }
 
 #endif

@@ -1,5 +1,6 @@
 /* infer_util.c — shape, receptive-field and explanation helpers shared by the op files.
  * Covered by tests/test_shapes.c and the seed worksheets in tests/test_seeds.c. */
+#include <stdio.h>
 #include <string.h>
 
 #include "op_impl.h"
@@ -10,6 +11,12 @@ int cn_key_col(const cn_node *n, const char *name)
 {
     int k = cn_op_key_index(n->op, name);
     return k >= 0 && n->key_col[k] ? n->key_col[k] : n->col;
+}
+
+int cn_key_given(const cn_node *n, const char *name)
+{
+    int k = cn_op_key_index(n->op, name);
+    return k >= 0 && n->key_col[k] != 0;
 }
 
 cn_status cn_dims_count(cn_ctx *ctx, const char *file, const cn_node *n, cn_dims d, int64_t *count)
@@ -141,8 +148,45 @@ void cn_explain_window(const cn_node *n, const cn_node *in, cn_strbuf *sb)
     }
 }
 
+void cn_sb_ratio(cn_strbuf *sb, int64_t num, int64_t den)
+{
+    if (den <= 1 || num % den == 0) {
+        cn_sb_printf(sb, "%lld", (long long)(den > 1 ? num / den : num));
+        return;
+    }
+    char text[48];
+    int len = snprintf(text, sizeof text, "%.2f", (double)num / (double)den);
+    while (len > 0 && text[len - 1] == '0') text[--len] = '\0'; /* 1.50 -> 1.5 */
+    cn_sb_printf(sb, "%s", text);
+}
+
+/* "3", "1.5" or "3x1.5": a field or jump per dimension */
+static void ratio_pair(cn_strbuf *sb, int64_t h, int64_t dh, int64_t w, int64_t dw)
+{
+    cn_sb_ratio(sb, h, dh);
+    if (sat_mul(h, dw) != sat_mul(w, dh)) cn_sb_printf(sb, "x"), cn_sb_ratio(sb, w, dw);
+}
+
+void cn_explain_rf_change(const cn_node *n, const cn_node *in, cn_strbuf *sb)
+{
+    cn_sb_printf(sb, "    RF = ");
+    ratio_pair(sb, in->rf_h, in->den_h, in->rf_w, in->den_w);
+    cn_sb_printf(sb, " -> ");
+    ratio_pair(sb, n->rf_h, n->den_h, n->rf_w, n->den_w);
+    cn_sb_printf(sb, ", jump = ");
+    ratio_pair(sb, in->jump_h, in->den_h, in->jump_w, in->den_w);
+    cn_sb_printf(sb, " -> ");
+    ratio_pair(sb, n->jump_h, n->den_h, n->jump_w, n->den_w);
+    cn_sb_printf(sb, " input pixels\n");
+}
+
 void cn_explain_rf(const cn_node *n, const cn_node *in, cn_strbuf *sb)
 {
+    if (n->den_h > 1 || n->den_w > 1 || in->den_h > 1 || in->den_w > 1) {
+        /* fractional after an upsampling: the values only */
+        cn_explain_rf_change(n, in, sb);
+        return;
+    }
     if (n->rf_h == n->rf_w && in->rf_h == in->rf_w && in->jump_h == in->jump_w && n->jump_h == n->jump_w)
         cn_sb_printf(sb, "    RF = %lld + (%lld - 1)*%lld = %lld, jump = %lld*%lld = %lld\n", (long long)in->rf_h,
                      (long long)((n->rf_h - in->rf_h) / in->jump_h + 1), (long long)in->jump_h, (long long)n->rf_h,
@@ -150,6 +194,68 @@ void cn_explain_rf(const cn_node *n, const cn_node *in, cn_strbuf *sb)
     else
         cn_sb_printf(sb, "    RF = %lldx%lld, jump = %lldx%lld\n", (long long)n->rf_h, (long long)n->rf_w,
                      (long long)n->jump_h, (long long)n->jump_w);
+}
+
+static int64_t gcd64(int64_t a, int64_t b)
+{
+    while (b) {
+        int64_t t = a % b;
+        a = b, b = t;
+    }
+    return a;
+}
+
+/* one dimension of cn_rf_upsample: rf/den and jump/den in, the same out */
+static void rf_upsample_dim(int64_t rf, int64_t jump, int64_t den, int64_t from, int64_t to, int64_t taps_in,
+                            int64_t taps_out, int64_t *rf_out, int64_t *jump_out, int64_t *den_out)
+{
+    if (den < 1) den = 1;
+    rf = sat_add(rf, sat_mul(taps_in - 1, jump));
+    /* rf/den -> rf*to / (den*to); jump/den * from/to -> jump*from / (den*to) */
+    rf = sat_mul(rf, to);
+    jump = sat_mul(jump, from);
+    den = sat_mul(den, to);
+    rf = sat_add(rf, sat_mul(taps_out - 1, jump));
+    int64_t g = gcd64(gcd64(rf, jump), den);
+    if (g > 1) rf /= g, jump /= g, den /= g;
+    *rf_out = rf, *jump_out = jump, *den_out = den;
+}
+
+void cn_rf_upsample(cn_node *n, const cn_node *in, cn_pair from, cn_pair to, cn_pair taps_in, cn_pair taps_out)
+{
+    rf_upsample_dim(in->rf_h, in->jump_h, in->den_h, from.h, to.h, taps_in.h, taps_out.h, &n->rf_h, &n->jump_h,
+                    &n->den_h);
+    rf_upsample_dim(in->rf_w, in->jump_w, in->den_w, from.w, to.w, taps_in.w, taps_out.w, &n->rf_w, &n->jump_w,
+                    &n->den_w);
+}
+
+/* a/da < b/db, without overflow for the sizes that occur (saturating products) */
+static int ratio_less(int64_t a, int64_t da, int64_t b, int64_t db)
+{
+    return sat_mul(a, db) < sat_mul(b, da);
+}
+
+void cn_rf_merge(cn_node *n, const cn_node *const *in)
+{
+    /* the largest field and jump of the inputs, over the least common denominator; a 1x1 map
+     * broadcast over the output's planes (add, mul) brings its field but not its jump: the
+     * output's neighbours are the full-size inputs' */
+    int64_t dh = 1, dw = 1;
+    for (int i = 0; i < n->n_in; i++) {
+        int64_t ih = in[i]->den_h > 0 ? in[i]->den_h : 1, iw = in[i]->den_w > 0 ? in[i]->den_w : 1;
+        dh = sat_mul(dh / gcd64(dh, ih), ih);
+        dw = sat_mul(dw / gcd64(dw, iw), iw);
+    }
+    int64_t rh = 0, rw = 0, jh = 0, jw = 0;
+    for (int i = 0; i < n->n_in; i++) {
+        int64_t ih = in[i]->den_h > 0 ? in[i]->den_h : 1, iw = in[i]->den_w > 0 ? in[i]->den_w : 1;
+        if (ratio_less(rh, dh, in[i]->rf_h, ih)) rh = sat_mul(in[i]->rf_h, dh / ih);
+        if (ratio_less(rw, dw, in[i]->rf_w, iw)) rw = sat_mul(in[i]->rf_w, dw / iw);
+        if (in[i]->out.h != n->out.h || in[i]->out.w != n->out.w) continue;
+        if (ratio_less(jh, dh, in[i]->jump_h, ih)) jh = sat_mul(in[i]->jump_h, dh / ih);
+        if (ratio_less(jw, dw, in[i]->jump_w, iw)) jw = sat_mul(in[i]->jump_w, dw / iw);
+    }
+    n->rf_h = rh, n->rf_w = rw, n->jump_h = jh, n->jump_w = jw, n->den_h = dh, n->den_w = dw;
 }
 
 void cn_explain_product(cn_strbuf *sb, int64_t a, int64_t b)

@@ -12,7 +12,7 @@ static cn_status infer(cn_ctx *ctx, const char *file, cn_node *n, const cn_node 
     (void)in;
     int64_t count;
     n->out = n->a.shape;
-    n->rf_h = n->rf_w = n->jump_h = n->jump_w = 1;
+    n->rf_h = n->rf_w = n->jump_h = n->jump_w = n->den_h = n->den_w = 1;
     return cn_dims_count(ctx, file, n, n->out, &count);
 }
 

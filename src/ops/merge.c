@@ -1,6 +1,9 @@
-/* merge.c — layers that read several named layers: concat joins channels (inception),
- * add sums equal shapes (residual). Reference kernels, forward beside backward. Covered by
- * tests/test_shapes.c, tests/test_models.c and tests/test_gradcheck.c. */
+/* merge.c — layers that read several named layers: concat joins channels (inception), add
+ * sums (residual) and mul multiplies (squeeze-and-excitation) maps of one shape, where a 1x1
+ * map of the same channels broadcasts over the others' height and width, as PyTorch's `+` and
+ * `*` of (N,C,H,W) and (N,C,1,1). Reference kernels, forward beside backward. Covered by
+ * tests/test_shapes.c, tests/test_models.c, tests/test_gradcheck.c and
+ * tests/test_torch_parity.c. */
 #ifndef CN_REAL
 #include <string.h>
 
@@ -10,17 +13,6 @@ static const cn_key keys[] = {
     { .name = "inputs", .type = CN_KT_NAMES, .flags = CN_KEY_POS | CN_KEY_REQ, .doc = "two or more layer names" },
     { 0 },
 };
-
-static void rf_max(cn_node *n, const cn_node *const *in)
-{
-    n->rf_h = n->rf_w = n->jump_h = n->jump_w = 0;
-    for (int i = 0; i < n->n_in; i++) {
-        if (in[i]->rf_h > n->rf_h) n->rf_h = in[i]->rf_h;
-        if (in[i]->rf_w > n->rf_w) n->rf_w = in[i]->rf_w;
-        if (in[i]->jump_h > n->jump_h) n->jump_h = in[i]->jump_h;
-        if (in[i]->jump_w > n->jump_w) n->jump_w = in[i]->jump_w;
-    }
-}
 
 static cn_status infer_concat(cn_ctx *ctx, const char *file, cn_node *n, const cn_node *const *in)
 {
@@ -35,7 +27,7 @@ static cn_status infer_concat(cn_ctx *ctx, const char *file, cn_node *n, const c
             return cn_fail_at(ctx, CN_E_OVERFLOW, file, n->line, n->col, "concat: channel count overflows");
     }
     n->out = (cn_dims){ c, in[0]->out.h, in[0]->out.w };
-    rf_max(n, in);
+    cn_rf_merge(n, in);
     return cn_dims_count(ctx, file, n, n->out, &count);
 }
 
@@ -48,29 +40,38 @@ static void explain_concat(const cn_node *n, const cn_node *const *in, int64_t b
                  (long long)n->out.w);
 }
 
-static cn_status infer_add(cn_ctx *ctx, const char *file, cn_node *n, const cn_node *const *in)
+/* add, mul: equal channels; each map HxW of the output or 1x1 (broadcast) */
+static cn_status infer_broadcast(cn_ctx *ctx, const char *file, cn_node *n, const cn_node *const *in)
 {
-    for (int i = 1; i < n->n_in; i++) {
-        const cn_dims *a = &in[0]->out, *b = &in[i]->out;
+    const char *op = n->op->name;
+    int full = 0; /* an input of the output's size: the first that is not 1x1 */
+    for (int i = 1; i < n->n_in; i++)
+        if (in[full]->out.h == 1 && in[full]->out.w == 1) full = i;
+    for (int i = 0; i < n->n_in; i++) {
+        const cn_dims *a = &in[full]->out, *b = &in[i]->out;
         if (a->c != b->c)
             return cn_fail_at(ctx, CN_E_SHAPE, file, n->line, n->in_cols[i],
-                              "add: '%s' has %lld channels but '%s' has %lld", in[0]->name, (long long)a->c,
-                              in[i]->name, (long long)b->c);
-        if (a->h != b->h || a->w != b->w)
-            return cn_fail_at(ctx, CN_E_SHAPE, file, n->line, n->in_cols[i], "add: '%s' is %lldx%lld but '%s' is %lldx%lld",
-                              in[0]->name, (long long)a->h, (long long)a->w, in[i]->name, (long long)b->h,
+                              "%s: '%s' has %lld channels but '%s' has %lld", op, in[full]->name, (long long)a->c, in[i]->name, (long long)b->c);
+        if ((a->h != b->h || a->w != b->w) && (b->h != 1 || b->w != 1))
+            return cn_fail_at(ctx, CN_E_SHAPE, file, n->line, n->in_cols[i],
+                              "%s: '%s' is %lldx%lld but '%s' is %lldx%lld", op, in[full]->name, (long long)a->h, (long long)a->w, in[i]->name, (long long)b->h,
                               (long long)b->w);
     }
-    n->out = in[0]->out;
-    rf_max(n, in);
+    n->out = in[full]->out;
+    cn_rf_merge(n, in);
     return CN_OK;
 }
 
-static void explain_add(const cn_node *n, const cn_node *const *in, int64_t batch, cn_strbuf *sb)
+static void explain_broadcast(const cn_node *n, const cn_node *const *in, int64_t batch, cn_strbuf *sb)
 {
-    (void)in, (void)batch;
-    cn_sb_printf(sb, "    elementwise sum of %d inputs of %lldx%lldx%lld; no parameters\n", n->n_in,
-                 (long long)n->out.h, (long long)n->out.w, (long long)n->out.c);
+    (void)batch;
+    int spread = 0;
+    for (int i = 0; i < n->n_in; i++) spread += in[i]->out.h * in[i]->out.w != n->out.h * n->out.w;
+    cn_sb_printf(sb, "    elementwise %s of %d inputs of %lldx%lldx%lld", n->id == CN_OP_MUL ? "product" : "sum",
+                 n->n_in, (long long)n->out.h, (long long)n->out.w, (long long)n->out.c);
+    if (spread) cn_sb_printf(sb, " (%d of them 1x1, one value per channel spread over %lldx%lld)", spread,
+                             (long long)n->out.h, (long long)n->out.w);
+    cn_sb_printf(sb, "; no parameters\n");
 }
 
 #define CN_TEMPLATE_FILE "merge.c"
@@ -82,9 +83,15 @@ const cn_op cn_op_concat = {
     .forward = { concat_forward_f32, concat_forward_f64 }, .backward = { concat_backward_f32, concat_backward_f64 },
 };
 const cn_op cn_op_add = {
-    .name = "add", .usage = "add NAME NAME...", .help = "sum named layers of equal shape (residual)", .keys = keys,
-    .inputs = -1, .infer = infer_add, .explain = explain_add,
+    .name = "add", .usage = "add NAME NAME...", .help = "sum named layers of equal shape (residual); 1x1 maps broadcast",
+    .keys = keys, .inputs = -1, .infer = infer_broadcast, .explain = explain_broadcast,
     .forward = { add_forward_f32, add_forward_f64 }, .backward = { add_backward_f32, add_backward_f64 },
+};
+const cn_op cn_op_mul = {
+    .name = "mul", .usage = "mul NAME NAME...",
+    .help = "multiply named layers of equal shape; 1x1 maps broadcast (squeeze-and-excitation)", .keys = keys,
+    .inputs = -1, .infer = infer_broadcast, .explain = explain_broadcast,
+    .forward = { mul_forward_f32, mul_forward_f64 }, .backward = { mul_backward_f32, mul_backward_f64 },
 };
 
 #else /* ---- kernels, compiled once for float and once for double (template.h) ---------------- */
@@ -119,29 +126,49 @@ static void CN_FN(concat_backward)(const cn_op_io *io)
     }
 }
 
-/* y (N,C,H,W) <- x_0 + x_1 + ... (each N,C,H,W) */
-static void CN_FN(add_forward)(const cn_op_io *io)
+/* Input j's value at output element i (of N*C*H*W), where a 1x1 input holds one value per
+ * (sample, channel): a plane of hw outputs reads it. */
+static CN_REAL CN_FN(bcast_at)(const cn_op_io *io, int j, int64_t i, int64_t hw)
 {
-    const cn_node *nd = io->n;
-    int64_t count = nd->out.c * nd->out.h * nd->out.w * io->batch;
-    CN_REAL *y = io->y;
-    memcpy(y, io->x[0], (size_t)count * sizeof(CN_REAL));
-    for (int j = 1; j < nd->n_in; j++) {
-        const CN_REAL *x = io->x[j];
-        for (int64_t i = 0; i < count; i++) y[i] += x[i];
-    }
+    const CN_REAL *x = io->x[j];
+    return io->in[j]->out.h * io->in[j]->out.w == hw ? x[i] : x[i / hw];
 }
 
-/* dx_j (N,C,H,W) += dy for every input j */
-static void CN_FN(add_backward)(const cn_op_io *io)
+/* y (N,C,H,W) <- x_0 + x_1 + ... (sum) or x_0 * x_1 * ... (multiply), each N,C,H,W or N,C,1,1 */
+static void CN_FN(combine_forward)(const cn_op_io *io, int multiply)
 {
     const cn_node *nd = io->n;
-    int64_t count = nd->out.c * nd->out.h * nd->out.w * io->batch;
+    int64_t hw = nd->out.h * nd->out.w, count = nd->out.c * hw * io->batch;
+    CN_REAL *y = io->y;
+    for (int64_t i = 0; i < count; i++) y[i] = CN_FN(bcast_at)(io, 0, i, hw);
+    for (int j = 1; j < nd->n_in; j++)
+        for (int64_t i = 0; i < count; i++)
+            y[i] = multiply ? y[i] * CN_FN(bcast_at)(io, j, i, hw) : y[i] + CN_FN(bcast_at)(io, j, i, hw);
+}
+
+/* dx_j += dy (sum) or dy * the product of the other inputs (multiply); a 1x1 input (N,C,1,1)
+ * += the sum over its plane */
+static void CN_FN(combine_backward)(const cn_op_io *io, int multiply)
+{
+    const cn_node *nd = io->n;
+    int64_t hw = nd->out.h * nd->out.w, count = nd->out.c * hw * io->batch;
     const CN_REAL *dy = io->dy;
     for (int j = 0; j < nd->n_in; j++) {
         CN_REAL *dx = io->dx[j];
-        for (int64_t i = 0; dx && i < count; i++) dx[i] += dy[i];
+        if (!dx) continue;
+        int full = io->in[j]->out.h * io->in[j]->out.w == hw;
+        for (int64_t i = 0; i < count; i++) {
+            CN_REAL g = dy[i];
+            for (int k = 0; multiply && k < nd->n_in; k++)
+                if (k != j) g *= CN_FN(bcast_at)(io, k, i, hw);
+            dx[full ? i : i / hw] += g;
+        }
     }
 }
+
+static void CN_FN(add_forward)(const cn_op_io *io) { CN_FN(combine_forward)(io, 0); }
+static void CN_FN(add_backward)(const cn_op_io *io) { CN_FN(combine_backward)(io, 0); }
+static void CN_FN(mul_forward)(const cn_op_io *io) { CN_FN(combine_forward)(io, 1); }
+static void CN_FN(mul_backward)(const cn_op_io *io) { CN_FN(combine_backward)(io, 1); }
 
 #endif

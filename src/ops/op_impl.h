@@ -28,9 +28,21 @@ typedef struct cn_attrs {
     double slope;        /* leakyrelu */
     double eps, momentum;/* batchnorm */
     double keep;         /* dropout: keep probability */
+    /* geometric layers (upsample.c, deconv.c, geom.c) */
+    cn_pair scale, size; /* upsample: by a whole factor, or to a size (0x0: not given) */
+    int mode;            /* upsample: cn_upsample_mode; pad: cn_pad_fill */
+    int align_corners;   /* upsample bilinear, as PyTorch */
+    cn_pair outpad;      /* deconv: output padding added at the bottom/right */
+    cn_pair offset;      /* crop: top-left corner of the window kept */
+    cn_pair margin;      /* pad, crop: rows x columns on every side */
+    int64_t top, bottom, left, right; /* pad, crop: rows or columns per side */
 } cn_attrs;
 
-typedef enum { CN_KT_INT, CN_KT_PAIR, CN_KT_PAD, CN_KT_FLOAT, CN_KT_BOOL, CN_KT_SHAPE, CN_KT_NAMES } cn_key_type;
+typedef enum { CN_UPSAMPLE_NEAREST = 0, CN_UPSAMPLE_BILINEAR } cn_upsample_mode;
+typedef enum { CN_FILL_ZERO = 0, CN_FILL_REFLECT, CN_FILL_REPLICATE } cn_pad_fill;
+
+typedef enum { CN_KT_INT, CN_KT_PAIR, CN_KT_PAD, CN_KT_FLOAT, CN_KT_BOOL, CN_KT_SHAPE, CN_KT_NAMES,
+               CN_KT_CHOICE /* one word of `choices`, stored as its index (an int) */ } cn_key_type;
 
 #define CN_KEY_POS 1u     /* may be written by position: conv 32 3x3 */
 #define CN_KEY_REQ 2u     /* must be written */
@@ -45,6 +57,7 @@ typedef struct cn_key {
     const char *def;   /* default, written as in a spec; NULL: the op decides (or required) */
     double lo, hi;     /* allowed range of numbers */
     const char *doc;   /* for --help and for "missing" messages */
+    const char *const *choices; /* CN_KT_CHOICE: the words, NULL-terminated */
 } cn_key;
 
 #define CN_INT_MAX 2147483647.0
@@ -72,7 +85,8 @@ typedef struct cn_node {
     cn_dims out;
     int64_t params, trainable;  /* trainable <= params */
     int64_t macs;               /* per sample */
-    int64_t rf_h, rf_w, jump_h, jump_w;
+    int64_t rf_h, rf_w, jump_h, jump_w; /* in units of 1/den_h, 1/den_w input pixels */
+    int64_t den_h, den_w;       /* 1 until a layer upsamples (jump 1/2); 0 after infer: the first input's */
     int64_t span_h, span_w;     /* spatial size the values still index (flatten keeps its input's) */
     int64_t pad_t, pad_b, pad_l, pad_r; /* resolved padding of conv and pooling */
     int frozen;                 /* the optimizer leaves its parameters alone (cn_net_freeze) */
@@ -129,6 +143,8 @@ int cn_op_key_index(const cn_op *op, const char *key);
 extern const cn_key cn_no_keys[];
 /* Column of key `name` in the statement (the statement's column when defaulted). */
 int cn_key_col(const cn_node *n, const char *name);
+/* 1 when key `name` was written in the statement (not defaulted) */
+int cn_key_given(const cn_node *n, const char *name);
 /* Output keeps the input's shape and receptive field; no parameters. */
 cn_status cn_infer_pointwise(cn_ctx *ctx, const char *file, cn_node *n, const cn_node *const *in);
 void cn_explain_pointwise(const cn_node *n, const cn_node *const *in, int64_t batch, cn_strbuf *sb);
@@ -151,6 +167,20 @@ void cn_rf_window(cn_node *n, const cn_node *in, int64_t kh, int64_t kw, int64_t
 /* "O = floor((64 - 3 + 2*1)/1) + 1 = 64" lines for a window op (both dimensions). */
 void cn_explain_window(const cn_node *n, const cn_node *in, cn_strbuf *sb);
 void cn_explain_rf(const cn_node *n, const cn_node *in, cn_strbuf *sb);
+/* "RF = 4 -> 5, jump = 2 -> 1 input pixels": a layer that upsamples (exact fractions) */
+void cn_explain_rf_change(const cn_node *n, const cn_node *in, cn_strbuf *sb);
+/* num/den input pixels as an integer or a decimal ("3", "1.5", "0.33") */
+void cn_sb_ratio(cn_strbuf *sb, int64_t num, int64_t den);
+/* Receptive field and jump through an upsampling from `from` to `to` pixels per dimension
+ * (upsample, deconv), as exact fractions (n->den_h, den_w; reduced, saturating):
+ *   the field first grows by taps_in - 1 jumps of the input grid (bilinear's second tap),
+ *   jump_out = jump_in * from/to,
+ *   then the field grows by taps_out - 1 jumps of the output grid (a deconv's dilated kernel
+ *   over its zero-stuffed input: a convolution of fractional stride 1/s). */
+void cn_rf_upsample(cn_node *n, const cn_node *in, cn_pair from, cn_pair to, cn_pair taps_in, cn_pair taps_out);
+/* Receptive field and jump of a layer reading several inputs (add, mul, concat; n->out set):
+ * the largest; the jump of the inputs of the output's height and width only. */
+void cn_rf_merge(cn_node *n, const cn_node *const *in);
 /* a * b with thousands separators, or a note when the product does not fit in 64 bits */
 void cn_explain_product(cn_strbuf *sb, int64_t a, int64_t b);
 /* "MACs = 8*" prefix for batch > 1. */

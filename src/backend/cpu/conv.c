@@ -14,6 +14,7 @@
 #include "../../ops/conv_ref.h"
 #include "cpu_impl.h"
 #include "gemm.h"
+#include "kernel_util.h"
 
 /* ---- any stride: patches packed from the image ---------------------------------------------
  * Products whose columns are (sample, pixel), so W (Cout_g x K) . patches (K x N*OH*OW) writes
@@ -188,16 +189,15 @@ static void col2im_add(const cn_conv_geom *g, const float *col, int64_t gr, int6
         }
 }
 
-/* db += sums of dY over samples and pixels: a plane's sum in float (vectorised), the planes
- * added in double, in sample order */
-static void bias_grad(const cn_conv_geom *g, const float *dy, float *db)
+/* db (C) += sums of dY (N,C,P) over samples and pixels: a plane's sum in float (vectorised), the
+ * planes added in double, in sample order */
+static void bias_grad(int64_t samples, int64_t channels, int64_t P, const float *dy, float *db)
 {
-    int64_t P = g->oh * g->ow;
 #pragma omp parallel for schedule(static)
-    for (int64_t o = 0; o < g->cout; o++) {
+    for (int64_t o = 0; o < channels; o++) {
         double s = 0;
-        for (int64_t n = 0; n < g->n; n++) {
-            const float *d = dy + (n * g->cout + o) * P;
+        for (int64_t n = 0; n < samples; n++) {
+            const float *d = dy + (n * channels + o) * P;
             float part = 0;
 #pragma omp simd reduction(+ : part)
             for (int64_t p = 0; p < P; p++) part += d[p];
@@ -594,29 +594,89 @@ void cn_cpu_conv_forward(const cn_op_io *io)
     conv_into(&g, io->x[0], w, io->n->a.bias ? w + g.cout * K : NULL, io->y, 0, io->work);
 }
 
-/* db, dW, then dx: for stride 1 the convolution of dY by the flipped kernels */
+/* dW += dY . patches(x)^T; work: weight_grad_work(g) floats */
+static void weight_grad_into(const cn_conv_geom *g, const float *x, const float *dy, float *dw, float *work)
+{
+    if (padded_way(g)) padded_weight_grad(g, x, dy, dw, work, work + padded_len(g));
+    else general_weight_grad(g, x, dy, dw);
+}
+
+/* dx (+)= W^T dY (fresh: stored): for stride 1 the convolution of dY by the flipped kernels;
+ * work: input_grad_work(g) floats */
+static void input_grad_into(const cn_conv_geom *g, const float *w, const float *dy, float *dx, int fresh, float *work)
+{
+    cn_conv_geom t;
+    int64_t K = (g->cin / g->groups) * g->kh * g->kw;
+    if (!direct_1x1(g) && transposed_geom(g, &t)) {
+        float *wt = work;
+        flip_weights(g, w, wt);
+        conv_into(&t, dy, wt, NULL, dx, !fresh, wt + g->cout * K);
+    } else {
+        general_input_grad(g, w, dy, dx, fresh, work);
+    }
+}
+
+/* bytes of workspace for any of the three products of geometry g */
+static int64_t geom_workspace(const cn_conv_geom *g)
+{
+    int64_t f = conv_work(g), wg = weight_grad_work(g), ig = input_grad_work(g);
+    int64_t most = f > wg ? f : wg;
+    return (most > ig ? most : ig) * (int64_t)sizeof(float);
+}
+
+/* db, dW, then dx */
 void cn_cpu_conv_backward(const cn_op_io *io)
 {
-    cn_conv_geom g = cn_conv_geom_of(io->n, io->in[0], io->batch), t;
+    cn_conv_geom g = cn_conv_geom_of(io->n, io->in[0], io->batch);
     int64_t K = (g.cin / g.groups) * g.kh * g.kw;
-    float *dw = io->dw, *dx = io->dx[0], *work = io->work;
-    if (io->n->a.bias) bias_grad(&g, io->dy, dw + g.cout * K);
-    if (padded_way(&g)) padded_weight_grad(&g, io->x[0], io->dy, dw, work, work + padded_len(&g));
-    else general_weight_grad(&g, io->x[0], io->dy, dw);
-    if (!dx) return;
-    if (!direct_1x1(&g) && transposed_geom(&g, &t)) {
-        float *wt = work;
-        flip_weights(&g, io->w, wt);
-        conv_into(&t, io->dy, wt, NULL, dx, !(io->dx_fresh & 1), wt + g.cout * K);
-    } else {
-        general_input_grad(&g, io->w, io->dy, dx, io->dx_fresh & 1, work);
-    }
+    float *dw = io->dw, *dx = io->dx[0];
+    if (io->n->a.bias) bias_grad(g.n, g.cout, g.oh * g.ow, io->dy, dw + g.cout * K);
+    weight_grad_into(&g, io->x[0], io->dy, dw, io->work);
+    if (dx) input_grad_into(&g, io->w, io->dy, dx, io->dx_fresh & 1, io->work);
 }
 
 int64_t cn_cpu_conv_workspace(const cn_node *n, const cn_node *const *in, int64_t batch)
 {
     cn_conv_geom g = cn_conv_geom_of(n, in[0], batch);
-    int64_t f = conv_work(&g), wg = weight_grad_work(&g), ig = input_grad_work(&g);
-    int64_t most = f > wg ? f : wg;
-    return (most > ig ? most : ig) * (int64_t)sizeof(float);
+    return geom_workspace(&g);
+}
+
+/* ---- deconv: the convolution of cn_deconv_geom_of with its directions swapped ---------------
+ * g reads the deconv's output (its x: N,Cout,OH,OW) and writes the deconv's input (its y:
+ * N,Cin,H,W), so the deconv's forward is g's input gradient, its input gradient g's forward,
+ * and its weight gradient g's with the two tensors in each other's place. */
+
+/* y (N,Cout,OH,OW) <- W^T x, then + bias per channel */
+void cn_cpu_deconv_forward(const cn_op_io *io)
+{
+    cn_conv_geom g = cn_deconv_geom_of(io->n, io->in[0], io->batch);
+    int64_t K = (g.cin / g.groups) * g.kh * g.kw, P = g.h * g.w;
+    const float *w = io->w;
+    float *y = io->y;
+    input_grad_into(&g, w, io->x[0], y, 1, io->work);
+    if (!io->n->a.bias) return;
+    const float *b = w + g.cout * K;
+#pragma omp parallel for schedule(static) if (parallel: g.n * g.cin * P >= CPU_PAR_MIN)
+    for (int64_t p = 0; p < g.n * g.cin; p++) {
+        float bc = b[p % g.cin], *yp = y + p * P;
+#pragma omp simd
+        for (int64_t i = 0; i < P; i++) yp[i] += bc;
+    }
+}
+
+/* db (Cout) += sums of dy; dW += x (x) dy as g's weight gradient; dx (N,Cin,H,W) (+)= dy conv W */
+void cn_cpu_deconv_backward(const cn_op_io *io)
+{
+    cn_conv_geom g = cn_deconv_geom_of(io->n, io->in[0], io->batch);
+    int64_t K = (g.cin / g.groups) * g.kh * g.kw;
+    float *dw = io->dw, *dx = io->dx[0];
+    if (io->n->a.bias) bias_grad(g.n, g.cin, g.h * g.w, io->dy, dw + g.cout * K);
+    weight_grad_into(&g, io->dy, io->x[0], dw, io->work);
+    if (dx) conv_into(&g, io->dy, io->w, NULL, dx, !(io->dx_fresh & 1), io->work);
+}
+
+int64_t cn_cpu_deconv_workspace(const cn_node *n, const cn_node *const *in, int64_t batch)
+{
+    cn_conv_geom g = cn_deconv_geom_of(n, in[0], batch);
+    return geom_workspace(&g);
 }

@@ -23,6 +23,7 @@ static const cn_kernels kernels[CN_OP_COUNT] = {
     [CN_OP_FLATTEN] = { cn_cpu_add_forward, cn_cpu_add_backward, NULL, 1 },
     [CN_OP_CONCAT] = { cn_cpu_concat_forward, cn_cpu_concat_backward, NULL, 0 },
     [CN_OP_ADD] = { cn_cpu_add_forward, cn_cpu_add_backward, NULL, 1 },
+    [CN_OP_DECONV] = { cn_cpu_deconv_forward, cn_cpu_deconv_backward, cn_cpu_deconv_workspace, 1 },
 };
 
 const cn_backend cn_backend_cpu = { "cpu", kernels, NULL, NULL }; /* host memory; the step on the host */

@@ -9,6 +9,10 @@
 void cn_cpu_conv_forward(const cn_op_io *io);
 void cn_cpu_conv_backward(const cn_op_io *io);
 int64_t cn_cpu_conv_workspace(const cn_node *n, const cn_node *const *in, int64_t batch);
+/* deconv through the same products: its forward is a convolution's input gradient */
+void cn_cpu_deconv_forward(const cn_op_io *io);
+void cn_cpu_deconv_backward(const cn_op_io *io);
+int64_t cn_cpu_deconv_workspace(const cn_node *n, const cn_node *const *in, int64_t batch);
 /* dense.c: SGEMM */
 void cn_cpu_dense_forward(const cn_op_io *io);
 void cn_cpu_dense_backward(const cn_op_io *io);

@@ -1,5 +1,5 @@
-/* merge.c — add and concat on the CPU (and flatten, which cpu.c runs as an add of one input:
- * a copy forward, dx += dy backward). Threads take element ranges (add) or samples (concat); the
+/* merge.c — add (with its 1x1 maps broadcast) and concat on the CPU (and flatten, which cpu.c
+ * runs as an add of one input: a copy forward, dx += dy backward). Threads take element ranges (add) or samples (concat); the
  * values are the reference's to the bit, each sum taken over the inputs in order.
  * Covered by tests/test_cpu_ops.c. */
 #include <limits.h>
@@ -17,34 +17,50 @@ static int64_t chunk_range(int64_t count, int64_t chunk, int64_t *lo)
     return count - *lo < CHUNK ? count : *lo + CHUNK;
 }
 
-/* y (N,C,H,W) <- x_0 + x_1 + ... (each N,C,H,W), added in input order */
+/* 1 when input j is a 1x1 map spread over the output's planes (add's broadcast); flatten,
+ * run as an add of one input, has the output's element count */
+static int spread(const cn_op_io *io, int j)
+{
+    const cn_node *in = io->in[j], *n = io->n;
+    return in->out.c * in->out.h * in->out.w != n->out.c * n->out.h * n->out.w;
+}
+
+/* y (N,C,H,W) <- x_0 + x_1 + ... (each N,C,H,W, or N,C,1,1 read once per plane), added in input order */
 void cn_cpu_add_forward(const cn_op_io *io)
 {
-    int64_t count = cpu_out_count(io), chunks = chunk_count(count);
+    int64_t count = cpu_out_count(io), chunks = chunk_count(count), hw = io->n->out.h * io->n->out.w;
     float *y = io->y;
 #pragma omp parallel for schedule(static) if (parallel: count >= CPU_PAR_MIN)
     for (int64_t k = 0; k < chunks; k++) {
         int64_t lo, hi = chunk_range(count, k, &lo);
-        memcpy(y + lo, (const float *)io->x[0] + lo, (size_t)(hi - lo) * sizeof(float));
-        for (int j = 1; j < io->n->n_in; j++) {
+        for (int j = 0; j < io->n->n_in; j++) {
             const float *x = io->x[j];
+            if (spread(io, j)) {
+                for (int64_t i = lo; i < hi; i++) y[i] = j ? y[i] + x[i / hw] : x[i / hw];
+                continue;
+            }
+            if (!j) {
+                memcpy(y + lo, x + lo, (size_t)(hi - lo) * sizeof(float));
+                continue;
+            }
 #pragma omp simd
             for (int64_t i = lo; i < hi; i++) y[i] += x[i];
         }
     }
 }
 
-/* dx_j (N,C,H,W) += dy for every input j (in input order, should two inputs be one layer) */
+/* dx_j (N,C,H,W) += dy for every input j (in input order, should two inputs be one layer); a
+ * 1x1 input (N,C,1,1) += the sum of its plane, in element order as the reference, on one thread */
 void cn_cpu_add_backward(const cn_op_io *io)
 {
-    int64_t count = cpu_out_count(io), chunks = chunk_count(count);
+    int64_t count = cpu_out_count(io), chunks = chunk_count(count), hw = io->n->out.h * io->n->out.w;
     const float *dy = io->dy;
 #pragma omp parallel for schedule(static) if (parallel: count >= CPU_PAR_MIN)
     for (int64_t k = 0; k < chunks; k++) {
         int64_t lo, hi = chunk_range(count, k, &lo);
         for (int j = 0; j < io->n->n_in; j++) {
             float *dx = io->dx[j];
-            if (!dx) continue;
+            if (!dx || spread(io, j)) continue;
             /* 0 + dy: the bits of adding to zeros (a bit per input: wider adds are zeroed instead) */
             if (j < (int)(sizeof io->dx_fresh * CHAR_BIT) && io->dx_fresh >> j & 1) {
 #pragma omp simd
@@ -54,6 +70,13 @@ void cn_cpu_add_backward(const cn_op_io *io)
 #pragma omp simd
             for (int64_t i = lo; i < hi; i++) dx[i] += dy[i];
         }
+    }
+    for (int j = 0; j < io->n->n_in; j++) {
+        float *dx = io->dx[j];
+        if (!dx || !spread(io, j)) continue;
+        if (j < (int)(sizeof io->dx_fresh * CHAR_BIT) && io->dx_fresh >> j & 1)
+            memset(dx, 0, (size_t)(count / hw) * sizeof(float));
+        for (int64_t i = 0; i < count; i++) dx[i / hw] += dy[i];
     }
 }
 
