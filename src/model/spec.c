@@ -142,6 +142,19 @@ static cn_status parse_value(parser *p, const cn_op *op, const cn_key *k, const 
                     "%s: shape must be HxWxC (as 28x28x1) with whole numbers from 1 to %.0f, got '%.*s'", op->name,
                     k->hi, t->len, t->s);
     }
+    case CN_KT_CHOICE: {
+        int index = 0;
+        for (const char *c = k->choices; *c; index++) {
+            size_t len = strcspn(c, "|");
+            if ((size_t)t->len == len && !memcmp(t->s, c, len)) {
+                *(int *)field = index;
+                return CN_OK;
+            }
+            c += len + (c[len] == '|');
+        }
+        return fail(p, t->line, t->col, CN_E_PARSE, "%s: %s must be one of %s, got '%.*s'", op->name, k->name,
+                    k->choices, t->len, t->s);
+    }
     case CN_KT_NAMES: break;
     }
     return fail(p, t->line, t->col, CN_E_PARSE, "%s: %s cannot be written as key=value", op->name, k->name);

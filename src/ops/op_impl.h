@@ -28,9 +28,15 @@ typedef struct cn_attrs {
     double slope;        /* leakyrelu */
     double eps, momentum;/* batchnorm */
     double keep;         /* dropout: keep probability */
+    /* the layers of issue 15 */
+    double alpha;        /* elu: the value approached for x -> -inf is -alpha */
+    int approximate;     /* gelu: 0 = erf (exact), 1 = tanh */
+    int affine;          /* batchnorm, layernorm, groupnorm, instancenorm: learned scale and shift */
+    int count_pad;       /* avgpool: padded cells count in the divisor (PyTorch's count_include_pad) */
+    cn_pair size;        /* adaptiveavgpool: output size */
 } cn_attrs;
 
-typedef enum { CN_KT_INT, CN_KT_PAIR, CN_KT_PAD, CN_KT_FLOAT, CN_KT_BOOL, CN_KT_SHAPE, CN_KT_NAMES } cn_key_type;
+typedef enum { CN_KT_INT, CN_KT_PAIR, CN_KT_PAD, CN_KT_FLOAT, CN_KT_BOOL, CN_KT_SHAPE, CN_KT_NAMES, CN_KT_CHOICE } cn_key_type;
 
 #define CN_KEY_POS 1u     /* may be written by position: conv 32 3x3 */
 #define CN_KEY_REQ 2u     /* must be written */
@@ -45,6 +51,7 @@ typedef struct cn_key {
     const char *def;   /* default, written as in a spec; NULL: the op decides (or required) */
     double lo, hi;     /* allowed range of numbers */
     const char *doc;   /* for --help and for "missing" messages */
+    const char *choices; /* CN_KT_CHOICE: the words allowed, "none|tanh"; the field (int) gets the index */
 } cn_key;
 
 #define CN_INT_MAX 2147483647.0
@@ -85,7 +92,7 @@ typedef struct cn_node {
 typedef enum { CN_F32 = 0, CN_F64 = 1 } cn_dtype;
 
 #define CN_MAX_PARAMS 4
-typedef enum { CN_PINIT_WEIGHT = 0, CN_PINIT_ZERO, CN_PINIT_ONE } cn_pinit;
+typedef enum { CN_PINIT_WEIGHT = 0, CN_PINIT_ZERO, CN_PINIT_ONE, CN_PINIT_CONST } cn_pinit;
 
 /* One parameter tensor of a layer, in PyTorch's layout and naming. */
 typedef struct cn_param_spec {
@@ -96,6 +103,7 @@ typedef struct cn_param_spec {
     int trainable;      /* trainable tensors come first in a layer's list */
     cn_pinit init;
     int64_t fan_in, fan_out;
+    double value;       /* CN_PINIT_CONST: every value starts at this (prelu's 0.25) */
 } cn_param_spec;
 
 
