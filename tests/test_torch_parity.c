@@ -439,7 +439,9 @@ done:
     X(minpool_pad_ceil) X(pool_rect_ceil_drop) X(globalavgpool) X(activations) X(softmax_ce)                \
     X(batchnorm_train) X(dense_map) X(concat) X(add_residual) X(opt_sgd) X(opt_momentum) X(opt_nesterov)    \
     X(opt_sgd_wd) X(opt_adam) X(opt_adam_l2) X(opt_adamw) X(opt_clip) X(opt_l1) X(sched_onecycle)           \
-    X(sched_cosine_warmup) X(loss_ce_smooth) X(loss_bce_logits) X(loss_mse) X(full_net)
+    X(sched_cosine_warmup) X(loss_ce_smooth) X(loss_bce_logits) X(loss_mse) X(full_net)                   \
+    X(act_hard) X(act_smooth) X(prelu) X(norms) X(batchnorm_no_affine) X(pool_dilation)                   \
+    X(avgpool_no_pad_count) X(adaptive_globalmax)
 
 #define DEFINE(c) static void test_##c(void) { run_case(#c); }
 CASES(DEFINE)
