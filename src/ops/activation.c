@@ -95,8 +95,10 @@ static cn_status prelu_infer(cn_ctx *ctx, const char *file, cn_node *n, const cn
 
 static void prelu_explain(const cn_node *n, const cn_node *const *in, int64_t batch, cn_strbuf *sb)
 {
-    cn_explain_pointwise(n, in, batch, sb);
-    cn_sb_printf(sb, "    slopes: one per channel = %lld trainable (start 0.25)\n", (long long)n->out.c);
+    (void)in, (void)batch;
+    cn_sb_printf(sb, "    elementwise: output shape = input shape %lldx%lldx%lld\n", (long long)n->out.h,
+                 (long long)n->out.w, (long long)n->out.c);
+    cn_sb_printf(sb, "    params = one slope per channel = %lld trainable (each starts at 0.25)\n", (long long)n->out.c);
 }
 
 static int prelu_params(const cn_node *n, const cn_node *const *in, cn_param_spec *out)

@@ -205,7 +205,7 @@ const cn_op cn_op_minpool = {
 };
 const cn_op cn_op_avgpool = {
     .name = "avgpool", .usage = POOL_USAGE("avgpool") " [count_pad=yes|no]",
-    .help = "mean of each window (padded cells count as 0, as in PyTorch; count_pad=no leaves them out)",
+    .help = "mean of each window (padded cells count as 0, as in PyTorch, unless count_pad=no)",
     .keys = avg_keys, .inputs = 1, .infer = infer, .explain = explain,
     .forward = { avgpool_forward_f32, avgpool_forward_f64 }, .backward = { avgpool_backward_f32, avgpool_backward_f64 },
 };
