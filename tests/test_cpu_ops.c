@@ -134,6 +134,20 @@ static void test_pooling(void)
             compare(spec, 3, IN_TIES, 0, 1);
             compare(spec, 2, IN_NORMAL, 0, 1);
         }
+    /* dilated max and min pooling (2x2 of stride 2 dilated leaves the fast path); average pooling
+     * that leaves the padding out of its divisor */
+    static const char *more[] = {
+        "input 9x9x3; maxpool 2x2 dilation=2",
+        "input 11x12x3; maxpool 3x3 stride=2 pad=1 dilation=2 ceil=yes",
+        "input 33x35x16; minpool 3x2 stride=1 pad=1 dilation=3x2",
+        "input 10x13x4; avgpool 3x3 stride=2 pad=1 count_pad=no",
+        "input 11x9x3; avgpool 3x2 stride=2x3 pad=1x1 ceil=yes count_pad=no",
+        "input 33x35x16; avgpool 3x3 stride=1 pad=1 count_pad=no",
+    };
+    for (size_t m = 0; m < sizeof more / sizeof more[0]; m++) {
+        compare(more[m], 3, IN_TIES, 0, 1);
+        compare(more[m], 2, IN_NORMAL, 0, 1);
+    }
     compare("input 7x5x6; globalavgpool", 3, IN_NORMAL, 0, 0);
     compare("input 1x1x3; globalavgpool", 2, IN_NORMAL, 0, 0);
     compare("input 31x29x40; globalavgpool", 2, IN_TIES, 0, 0);
@@ -144,6 +158,7 @@ static void test_activations(void)
     static const char *shapes[] = { "input 13x7x3; %s", "input 1x1x5; %s", "input 64x64x5; %s" };
     static const struct { const char *op; int exact; } acts[] = {
         { "relu", 1 }, { "leakyrelu", 1 }, { "leakyrelu slope=0.3", 1 }, { "sigmoid", 0 }, { "tanh", 0 },
+        { "relu6", 1 }, { "hardsigmoid", 1 }, { "hardswish", 1 }, { "silu", 0 },
     };
     char spec[160];
     for (size_t a = 0; a < sizeof acts / sizeof acts[0]; a++)
@@ -342,7 +357,7 @@ static void teardown(void) { cn_ctx_destroy(ctx); }
 static const test_case cases[] = {
     { "setup", setup },
     { "max, min and average pooling, global average pooling against the reference", test_pooling },
-    { "relu, leakyrelu, sigmoid, tanh against the reference", test_activations },
+    { "relu, leakyrelu, sigmoid, tanh, relu6, hardsigmoid, hardswish, silu against the reference", test_activations },
     { "batch norm (training and evaluation) against the reference", test_batchnorm },
     { "softmax against the reference", test_softmax },
     { "dropout against the reference (same stream, same masks)", test_dropout },

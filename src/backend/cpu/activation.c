@@ -1,8 +1,10 @@
-/* activation.c — relu, leakyrelu, sigmoid and tanh on the CPU: one vectorised loop over all
- * values, split over threads in element ranges. relu and leakyrelu, and every backward given the
- * same forward output, give the reference's values to the bit (products in double where it
- * computes in double, and the same dy * 0 that turns an infinite gradient into NaN); sigmoid and
- * tanh forward use a float e^x and stay within 3e-7 of the reference's double ones.
+/* activation.c — relu, leakyrelu, sigmoid, tanh, relu6, hardsigmoid, hardswish and silu on the
+ * CPU: one vectorised loop over all values, split over threads in element ranges. relu,
+ * leakyrelu, relu6, hardsigmoid and hardswish, and sigmoid's and tanh's backward given the same
+ * forward output, give the reference's values to the bit (products in double where it computes in
+ * double, and the same dy * 0 that turns an infinite gradient into NaN); sigmoid, tanh and silu
+ * use a float e^x and stay within a few 1e-7 of the reference's double ones. (gelu and elu run
+ * the reference kernels: erf and expm1 have no vector form here.)
  * Covered by tests/test_cpu_ops.c. */
 #include <math.h>
 
@@ -62,6 +64,51 @@ static inline float tanh_grad(float dy, float x, float y, double slope)
     return (float)((double)dy * (1.0 - (double)y * (double)y)); /* tanh' = 1 - tanh^2 */
 }
 
+/* min(max(0, x), 6); the gradient passes strictly inside (0, 6), as PyTorch's */
+static inline float relu6_value(float x, double slope)
+{
+    (void)slope;
+    return cpu_select(x <= 0, 0.0f, cpu_select(x >= 6, 6.0f, x));
+}
+static inline float relu6_grad(float dy, float x, float y, double slope)
+{
+    (void)y, (void)slope;
+    return cpu_select((x > 0) & (x < 6), dy, dy * 0.0f);
+}
+
+/* x/6 + 1/2 on (-3, 3), 0 and 1 outside, in double as the reference */
+static inline float hardsigmoid_value(float x, double slope)
+{
+    (void)slope;
+    return cpu_select(x <= -3, 0.0f, cpu_select(x >= 3, 1.0f, (float)((double)x / 6 + 0.5)));
+}
+static inline float hardsigmoid_grad(float dy, float x, float y, double slope)
+{
+    (void)y, (void)slope;
+    return cpu_select((x > -3) & (x < 3), (float)((double)dy * (1.0 / 6)), dy * 0.0f);
+}
+
+/* x (x + 3) / 6 on (-3, 3), 0 below, x above; f' = x/3 + 1/2 on [-3, 3] (PyTorch's side) */
+static inline float hardswish_value(float x, double slope)
+{
+    (void)slope;
+    return cpu_select(x <= -3, 0.0f, cpu_select(x >= 3, x, (float)((double)x * ((double)x + 3) / 6)));
+}
+static inline float hardswish_grad(float dy, float x, float y, double slope)
+{
+    (void)y, (void)slope;
+    return cpu_select(x < -3, dy * 0.0f, cpu_select(x <= 3, (float)((double)dy * ((double)x / 3 + 0.5)), dy));
+}
+
+/* x * sigmoid(x); f' = s (1 + x (1 - s)) */
+static inline float silu_value(float x, double slope) { return x * sigmoid_value(x, slope); }
+static inline float silu_grad(float dy, float x, float y, double slope)
+{
+    (void)y;
+    double s = sigmoid_value(x, slope);
+    return (float)((double)dy * (s * (1 + (double)x * (1 - s))));
+}
+
 /* y (N,C,H,W) <- f(x); dx (N,C,H,W) += dy * f'(x), from x and the forward output y (stored,
  * not added, when dx is fresh) */
 #define ACT_KERNELS(op, value, grad)                                                                 \
@@ -94,4 +141,8 @@ ACT_KERNELS(relu, relu_value, relu_grad)
 ACT_KERNELS(leakyrelu, leaky_value, leaky_grad)
 ACT_KERNELS(sigmoid, sigmoid_value, sigmoid_grad)
 ACT_KERNELS(tanh, tanh_value, tanh_grad)
+ACT_KERNELS(relu6, relu6_value, relu6_grad)
+ACT_KERNELS(hardsigmoid, hardsigmoid_value, hardsigmoid_grad)
+ACT_KERNELS(hardswish, hardswish_value, hardswish_grad)
+ACT_KERNELS(silu, silu_value, silu_grad)
 #undef ACT_KERNELS

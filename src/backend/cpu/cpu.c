@@ -23,6 +23,10 @@ static const cn_kernels kernels[CN_OP_COUNT] = {
     [CN_OP_FLATTEN] = { cn_cpu_add_forward, cn_cpu_add_backward, NULL, 1 },
     [CN_OP_CONCAT] = { cn_cpu_concat_forward, cn_cpu_concat_backward, NULL, 0 },
     [CN_OP_ADD] = { cn_cpu_add_forward, cn_cpu_add_backward, NULL, 1 },
+    [CN_OP_RELU6] = { cn_cpu_relu6_forward, cn_cpu_relu6_backward, NULL, 1 },
+    [CN_OP_HARDSIGMOID] = { cn_cpu_hardsigmoid_forward, cn_cpu_hardsigmoid_backward, NULL, 1 },
+    [CN_OP_HARDSWISH] = { cn_cpu_hardswish_forward, cn_cpu_hardswish_backward, NULL, 1 },
+    [CN_OP_SILU] = { cn_cpu_silu_forward, cn_cpu_silu_backward, NULL, 1 },
 };
 
 const cn_backend cn_backend_cpu = { "cpu", kernels, NULL, NULL }; /* host memory; the step on the host */

@@ -29,6 +29,14 @@ void cn_cpu_sigmoid_forward(const cn_op_io *io);
 void cn_cpu_sigmoid_backward(const cn_op_io *io);
 void cn_cpu_tanh_forward(const cn_op_io *io);
 void cn_cpu_tanh_backward(const cn_op_io *io);
+void cn_cpu_relu6_forward(const cn_op_io *io);
+void cn_cpu_relu6_backward(const cn_op_io *io);
+void cn_cpu_hardsigmoid_forward(const cn_op_io *io);
+void cn_cpu_hardsigmoid_backward(const cn_op_io *io);
+void cn_cpu_hardswish_forward(const cn_op_io *io);
+void cn_cpu_hardswish_backward(const cn_op_io *io);
+void cn_cpu_silu_forward(const cn_op_io *io);
+void cn_cpu_silu_backward(const cn_op_io *io);
 /* batchnorm.c */
 void cn_cpu_batchnorm_forward(const cn_op_io *io);
 void cn_cpu_batchnorm_backward(const cn_op_io *io);
