@@ -107,15 +107,23 @@ static const cn_key adaptive_keys[] = {
 static int64_t adaptive_start(int64_t o, int64_t in, int64_t out) { return o * in / out; }
 static int64_t adaptive_end(int64_t o, int64_t in, int64_t out) { return ((o + 1) * in + out - 1) / out; }
 
-/* the largest window of one dimension (its windows differ by at most one cell, or two when out > in) */
+static int64_t gcd(int64_t a, int64_t b)
+{
+    while (b) {
+        int64_t t = a % b;
+        a = b, b = t;
+    }
+    return a;
+}
+
+/* the largest window of one dimension, in O(log) rather than a pass over the outputs: with
+ * in = q*out + r and g = gcd(in, out), every window has q cells when r = 0; otherwise windows of
+ * q + 1 cells appear, and ones of q + 2 too unless r = g (checked against a pass over every
+ * window: tests/test_shapes.c) */
 static int64_t adaptive_kernel(int64_t in, int64_t out)
 {
-    int64_t k = 0;
-    for (int64_t o = 0; o < out; o++) {
-        int64_t len = adaptive_end(o, in, out) - adaptive_start(o, in, out);
-        if (len > k) k = len;
-    }
-    return k;
+    int64_t q = in / out, r = in % out;
+    return r == 0 ? q : r == gcd(in, out) ? q + 1 : q + 2;
 }
 
 static cn_status infer_adaptive(cn_ctx *ctx, const char *file, cn_node *n, const cn_node *const *in)
