@@ -366,6 +366,11 @@ CASES = [
      "avgpool 2x2 stride=1 pad=1 count_pad=no", "loss=mse optim=sgd lr=0.1", 2),
     ("adaptive_globalmax", "input 7x5x2; conv 3 3x3 pad=1; adaptiveavgpool 3x2; conv 4 1x1; adaptiveavgpool 4x3; "
      "conv 3 1x1; globalmaxpool", "loss=ce-logits optim=sgd lr=0.1", 3),
+    # an inverted residual block of MobileNetV2 (models/mobilenetv2.cnn), its head in small (no batch norm
+    # after the head's conv: it would leave the projection's beta a zero gradient, rounding noise)
+    ("mobilenetv2_block", "input 6x6x4 as x; conv 24 1x1 bias=no; batchnorm; relu6; conv 24 3x3 pad=1 groups=24 bias=no; "
+     "batchnorm; relu6; conv 4 1x1 bias=no; batchnorm as p; add p x; conv 16 1x1; relu6; "
+     "adaptiveavgpool 1; dense 3", "loss=ce-logits optim=momentum lr=0.05 momentum=0.9", 4),
     # a small full network
     ("full_net", "input 10x10x1; conv 4 3x3 pad=1 bias=no; batchnorm; relu; maxpool 2x2; conv 6 3x3 pad=1; relu; "
      "maxpool 2x2; flatten; dense 8; relu; dense 3", "loss=ce-logits optim=momentum lr=0.05 momentum=0.9", 4),
