@@ -6,6 +6,7 @@
 #ifndef CN_REAL
 #include <math.h>
 
+#include "activation_ref.h"
 #include "op_impl.h"
 
 static const cn_key leaky_keys[] = {
@@ -32,9 +33,6 @@ typedef enum {
 
 static double sigmoid(double x) { return x >= 0 ? 1 / (1 + exp(-x)) : exp(x) / (1 + exp(x)); } /* e^x never overflows */
 
-#define GELU_C 0.7978845608028654 /* sqrt(2/pi) */
-#define GELU_K 0.044715
-#define SQRT1_2 0.7071067811865476 /* 1/sqrt(2) */
 
 /* f(x) */
 static double act_value(act_kind k, double x, const cn_attrs *a)
@@ -48,9 +46,7 @@ static double act_value(act_kind k, double x, const cn_attrs *a)
     case ACT_HARDSIGMOID: return x <= -3 ? 0 : x >= 3 ? 1 : x / 6 + 0.5;
     case ACT_HARDSWISH: return x <= -3 ? 0 : x >= 3 ? x : x * (x + 3) / 6; /* x * hardsigmoid(x) */
     case ACT_SILU: return x * sigmoid(x);
-    case ACT_GELU:
-        if (a->approximate) return 0.5 * x * (1 + tanh(GELU_C * (x + GELU_K * x * x * x)));
-        return 0.5 * x * (1 + erf(x * SQRT1_2));       /* x * Phi(x) */
+    case ACT_GELU: return cn_gelu(x, a->approximate);    /* x * Phi(x) */
     case ACT_ELU: return x > 0 ? x : a->alpha * expm1(x);
     }
     return 0;
@@ -72,13 +68,7 @@ static double act_deriv(act_kind k, double x, double y, const cn_attrs *a)
         double s = sigmoid(x);
         return s * (1 + x * (1 - s));
     }
-    case ACT_GELU: {
-        if (a->approximate) {                            /* u = c (x + k x^3), t = tanh u */
-            double t = tanh(GELU_C * (x + GELU_K * x * x * x));
-            return 0.5 * (1 + t) + 0.5 * x * (1 - t * t) * GELU_C * (1 + 3 * GELU_K * x * x);
-        }
-        return 0.5 * (1 + erf(x * SQRT1_2)) + x * exp(-0.5 * x * x) * 0.3989422804014327; /* Phi + x phi */
-    }
+    case ACT_GELU: return cn_gelu_deriv(x, a->approximate);
     case ACT_ELU: return x > 0 ? 1 : a->alpha * exp(x);
     }
     return 0;

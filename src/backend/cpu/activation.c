@@ -1,13 +1,15 @@
-/* activation.c — relu, leakyrelu, sigmoid, tanh, relu6, hardsigmoid, hardswish and silu on the
- * CPU: one vectorised loop over all values, split over threads in element ranges. relu,
+/* activation.c — relu, leakyrelu, sigmoid, tanh, relu6, hardsigmoid, hardswish, silu, gelu and elu
+ * on the CPU: one vectorised loop over all values, split over threads in element ranges. relu,
  * leakyrelu, relu6, hardsigmoid and hardswish, and sigmoid's and tanh's backward given the same
  * forward output, give the reference's values to the bit (products in double where it computes in
  * double, and the same dy * 0 that turns an infinite gradient into NaN); sigmoid, tanh and silu
- * use a float e^x and stay within a few 1e-7 of the reference's double ones. (gelu and elu run
- * the reference kernels: erf and expm1 have no vector form here.)
+ * use a float e^x and stay within a few 1e-7 of the reference's double ones; gelu and elu compute
+ * in double with libm as the reference does, threaded, and give its bits (glibc's vector erf and
+ * exp stand in only under -ffast-math, which the build does not use).
  * Covered by tests/test_cpu_ops.c. */
 #include <math.h>
 
+#include "../../ops/activation_ref.h"
 #include "kernel_util.h"
 
 /* ---- f(x) and dy * f'(x), each as the reference computes it in src/ops/activation.c -------- */
@@ -109,15 +111,31 @@ static inline float silu_grad(float dy, float x, float y, double slope)
     return (float)((double)dy * (s * (1 + (double)x * (1 - s))));
 }
 
+/* gelu's and elu's one parameter each: approximate (0: erf, 1: tanh) and alpha, passed as the
+ * kernels' `slope` argument (ACT_KERNELS reads it through param) */
+static inline float gelu_value(float x, double tanh_form) { return (float)cn_gelu(x, tanh_form != 0); }
+static inline float gelu_grad(float dy, float x, float y, double tanh_form)
+{
+    (void)y;
+    return (float)((double)dy * cn_gelu_deriv(x, tanh_form != 0));
+}
+
+static inline float elu_value(float x, double alpha) { return cpu_select(x > 0, x, (float)(alpha * expm1((double)x))); }
+static inline float elu_grad(float dy, float x, float y, double alpha)
+{
+    (void)y;
+    return cpu_select(x > 0, dy, (float)((double)dy * (alpha * exp((double)x))));
+}
+
 /* y (N,C,H,W) <- f(x); dx (N,C,H,W) += dy * f'(x), from x and the forward output y (stored,
  * not added, when dx is fresh) */
-#define ACT_KERNELS(op, value, grad)                                                                 \
+#define ACT_KERNELS(op, value, grad, param)                                                          \
     void cn_cpu_##op##_forward(const cn_op_io *io)                                                   \
     {                                                                                                \
         int64_t count = cpu_out_count(io);                                                           \
         const float *restrict x = io->x[0];                                                          \
         float *restrict y = io->y;                                                                   \
-        double slope = io->n->a.slope;                                                               \
+        double slope = param;                                                                        \
         _Pragma("omp parallel for simd schedule(simd: static) if (parallel: count >= CPU_PAR_MIN)")  \
         for (int64_t i = 0; i < count; i++) y[i] = value(x[i], slope);                               \
     }                                                                                                \
@@ -126,7 +144,7 @@ static inline float silu_grad(float dy, float x, float y, double slope)
         int64_t count = cpu_out_count(io);                                                           \
         const float *restrict x = io->x[0], *restrict y = io->y, *restrict dy = io->dy;              \
         float *restrict dx = io->dx[0];                                                              \
-        double slope = io->n->a.slope;                                                               \
+        double slope = param;                                                                        \
         if (!dx) return;                                                                             \
         if (io->dx_fresh & 1) { /* 0 + g: the bits of adding to zeros */                             \
             _Pragma("omp parallel for simd schedule(simd: static) if (parallel: count >= CPU_PAR_MIN)") \
@@ -137,12 +155,14 @@ static inline float silu_grad(float dy, float x, float y, double slope)
         for (int64_t i = 0; i < count; i++) dx[i] += grad(dy[i], x[i], y[i], slope);                 \
     }
 
-ACT_KERNELS(relu, relu_value, relu_grad)
-ACT_KERNELS(leakyrelu, leaky_value, leaky_grad)
-ACT_KERNELS(sigmoid, sigmoid_value, sigmoid_grad)
-ACT_KERNELS(tanh, tanh_value, tanh_grad)
-ACT_KERNELS(relu6, relu6_value, relu6_grad)
-ACT_KERNELS(hardsigmoid, hardsigmoid_value, hardsigmoid_grad)
-ACT_KERNELS(hardswish, hardswish_value, hardswish_grad)
-ACT_KERNELS(silu, silu_value, silu_grad)
+ACT_KERNELS(relu, relu_value, relu_grad, io->n->a.slope)
+ACT_KERNELS(leakyrelu, leaky_value, leaky_grad, io->n->a.slope)
+ACT_KERNELS(sigmoid, sigmoid_value, sigmoid_grad, io->n->a.slope)
+ACT_KERNELS(tanh, tanh_value, tanh_grad, io->n->a.slope)
+ACT_KERNELS(relu6, relu6_value, relu6_grad, io->n->a.slope)
+ACT_KERNELS(hardsigmoid, hardsigmoid_value, hardsigmoid_grad, io->n->a.slope)
+ACT_KERNELS(hardswish, hardswish_value, hardswish_grad, io->n->a.slope)
+ACT_KERNELS(silu, silu_value, silu_grad, io->n->a.slope)
+ACT_KERNELS(gelu, gelu_value, gelu_grad, io->n->a.approximate)
+ACT_KERNELS(elu, elu_value, elu_grad, io->n->a.alpha)
 #undef ACT_KERNELS

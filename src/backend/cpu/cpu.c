@@ -27,6 +27,8 @@ static const cn_kernels kernels[CN_OP_COUNT] = {
     [CN_OP_HARDSIGMOID] = { cn_cpu_hardsigmoid_forward, cn_cpu_hardsigmoid_backward, NULL, 1 },
     [CN_OP_HARDSWISH] = { cn_cpu_hardswish_forward, cn_cpu_hardswish_backward, NULL, 1 },
     [CN_OP_SILU] = { cn_cpu_silu_forward, cn_cpu_silu_backward, NULL, 1 },
+    [CN_OP_GELU] = { cn_cpu_gelu_forward, cn_cpu_gelu_backward, NULL, 1 },
+    [CN_OP_ELU] = { cn_cpu_elu_forward, cn_cpu_elu_backward, NULL, 1 },
 };
 
 const cn_backend cn_backend_cpu = { "cpu", kernels, NULL, NULL }; /* host memory; the step on the host */
