@@ -41,6 +41,8 @@ void cn_cpu_gelu_forward(const cn_op_io *io);
 void cn_cpu_gelu_backward(const cn_op_io *io);
 void cn_cpu_elu_forward(const cn_op_io *io);
 void cn_cpu_elu_backward(const cn_op_io *io);
+void cn_cpu_prelu_forward(const cn_op_io *io);
+void cn_cpu_prelu_backward(const cn_op_io *io);
 /* batchnorm.c */
 void cn_cpu_batchnorm_forward(const cn_op_io *io);
 void cn_cpu_batchnorm_backward(const cn_op_io *io);
