@@ -77,8 +77,9 @@ static cn_status infer_global(cn_ctx *ctx, const char *file, cn_node *n, const c
     const cn_node *x = in[0];
     /* globalmaxpool keeps its winner as an int32 index into the input plane */
     if (n->op == &cn_op_globalmaxpool && x->out.h * x->out.w > INT32_MAX)
-        return cn_fail_at(ctx, CN_E_SHAPE, file, n->line, n->col, "%s: an input map of %lldx%lld has more than 2^31 values",
-                          n->op->name, (long long)x->out.h, (long long)x->out.w);
+        return cn_fail_at(ctx, CN_E_SHAPE, file, n->line, n->col,
+                          "%s: an input map of %lldx%lld has more than 2^31 values", n->op->name,
+                          (long long)x->out.h, (long long)x->out.w);
     n->out = (cn_dims){ x->out.c, 1, 1 };
     /* one output sees the whole map */
     cn_rf_window(n, x, x->out.h, x->out.w, x->out.h, x->out.w, 1, 1);
@@ -89,8 +90,8 @@ static void explain_global(const cn_node *n, const cn_node *const *in, int64_t b
 {
     (void)batch;
     cn_sb_printf(sb, "    %s over each %lldx%lld map: %lldx%lldx%lld -> 1x1x%lld; no parameters\n",
-                 n->op == &cn_op_globalmaxpool ? "max" : "mean", (long long)in[0]->out.h, (long long)in[0]->out.w, (long long)in[0]->out.h, (long long)in[0]->out.w,
-                 (long long)in[0]->out.c, (long long)n->out.c);
+                 n->op == &cn_op_globalmaxpool ? "max" : "mean", (long long)in[0]->out.h, (long long)in[0]->out.w,
+                 (long long)in[0]->out.h, (long long)in[0]->out.w, (long long)in[0]->out.c, (long long)n->out.c);
     cn_explain_rf(n, in[0], sb);
 }
 

@@ -140,7 +140,8 @@ static void avgpool_plane(const cn_pool_geom *g, const float *x, float *restrict
             for (int64_t kx = 0; kx < g->kw; kx++) {
                 out_rect c = with_cell(g, t, ky, kx);
                 for (int64_t oy = c.r0; oy < c.r1; oy++) {
-                    int64_t row = (oy * g->sh - g->pad_t + ky * g->dh) * g->w + kx * g->dw - g->pad_l; /* as in argpool_plane */
+                    /* as in argpool_plane */
+                    int64_t row = (oy * g->sh - g->pad_t + ky * g->dh) * g->w + kx * g->dw - g->pad_l;
                     int64_t sum = (oy - t.r0) * cols - t.c0; /* output (oy, ox)'s sum is acc[sum + ox] */
 #pragma omp simd
                     for (int64_t ox = c.c0; ox < c.c1; ox++) acc[sum + ox] += x[row + ox * g->sw];
@@ -236,7 +237,8 @@ static void avgpool_backward_plane(const cn_pool_geom *g, const float *dy, float
             for (int64_t kx = g->kw - 1; kx >= 0; kx--) {
                 out_rect c = with_cell(g, t, ky, kx);
                 for (int64_t oy = c.r0; oy < c.r1; oy++) {
-                    int64_t row = (oy * g->sh - g->pad_t + ky * g->dh) * g->w + kx * g->dw - g->pad_l; /* as in argpool_plane */
+                    /* as in argpool_plane */
+                    int64_t row = (oy * g->sh - g->pad_t + ky * g->dh) * g->w + kx * g->dw - g->pad_l;
                     int64_t part = (oy - t.r0) * cols - t.c0; /* output (oy, ox)'s share is share[part + ox] */
 #pragma omp simd
                     for (int64_t ox = c.c0; ox < c.c1; ox++) dx[row + ox * g->sw] += share[part + ox];
