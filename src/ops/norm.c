@@ -118,34 +118,32 @@ const cn_op cn_op_instancenorm = {
 
 #else /* ---- kernels, compiled once for float and once for double (template.h) ---------------- */
 
-/* the scale of value j (0 <= j < C*H*W of a sample): per value (layernorm) or per channel */
-static int64_t CN_FN(scale_index)(const cn_node *nd, int64_t j)
-{
-    return nd->op == &cn_op_layernorm ? j : j / (nd->out.h * nd->out.w);
-}
-
 /* y (N,C,H,W) <- gamma * (x - mean) * inv + beta, mean and inv = 1/sqrt(var + eps) (biased
- * variance, two passes in double) over each sample's groups of C/G*H*W consecutive values;
+ * variance, two passes in double) over each sample's groups of C/G channels of H*W values;
  * w = gamma, beta (C, or C*H*W for layernorm; affine=no: none). aux (N,G,2) keeps mean, inv. */
 static void CN_FN(groupnorm_forward)(const cn_op_io *io)
 {
     const cn_node *nd = io->n;
-    int64_t groups = nd->a.groups, per = nd->out.c / groups * nd->out.h * nd->out.w, scales = affine_count(nd);
+    int64_t groups = nd->a.groups, hw = nd->out.h * nd->out.w, cpg = nd->out.c / groups, per = cpg * hw;
+    int64_t scales = affine_count(nd);
+    int per_value = nd->op == &cn_op_layernorm;
     const CN_REAL *x = io->x[0], *gamma = nd->a.affine ? io->w : NULL;
     CN_REAL *y = io->y, *stats = io->aux;
     for (int64_t b = 0; b < io->batch * groups; b++) {
         const CN_REAL *xb = x + b * per;
         CN_REAL *yb = y + b * per;
-        int64_t first = b % groups * per; /* the group's first value within its sample */
         double m = 0, v = 0;
         for (int64_t i = 0; i < per; i++) m += xb[i];
         m /= (double)per;
         for (int64_t i = 0; i < per; i++) v += ((double)xb[i] - m) * ((double)xb[i] - m);
         double inv = 1.0 / sqrt(v / (double)per + nd->a.eps);
-        for (int64_t i = 0; i < per; i++) {
-            double xh = ((double)xb[i] - m) * inv;
-            int64_t s = CN_FN(scale_index)(nd, first + i);
-            yb[i] = (CN_REAL)(gamma ? gamma[s] * xh + gamma[scales + s] : xh);
+        for (int64_t k = 0; k < cpg; k++) {
+            int64_t ch = b % groups * cpg + k; /* the channel within its sample */
+            for (int64_t j = 0; j < hw; j++) {
+                int64_t i = k * hw + j, s = per_value ? ch * hw + j : ch;
+                double xh = ((double)xb[i] - m) * inv;
+                yb[i] = (CN_REAL)(gamma ? gamma[s] * xh + gamma[scales + s] : xh);
+            }
         }
         stats[2 * b] = (CN_REAL)m;
         stats[2 * b + 1] = (CN_REAL)inv;
@@ -153,30 +151,40 @@ static void CN_FN(groupnorm_forward)(const cn_op_io *io)
 }
 
 /* With xh = (x - mean) * inv and g = dy * gamma, over each group's M values:
- * dgamma += dy * xh, dbeta += dy (per channel or per value);
+ * dgamma += dy * xh, dbeta += dy (per value, or per channel summed in double);
  * dx (N,C,H,W) += inv * (g - mean(g) - xh * mean(g * xh)) */
 static void CN_FN(groupnorm_backward)(const cn_op_io *io)
 {
     const cn_node *nd = io->n;
-    int64_t groups = nd->a.groups, per = nd->out.c / groups * nd->out.h * nd->out.w, scales = affine_count(nd);
+    int64_t groups = nd->a.groups, hw = nd->out.h * nd->out.w, cpg = nd->out.c / groups, per = cpg * hw;
+    int64_t scales = affine_count(nd);
+    int per_value = nd->op == &cn_op_layernorm;
     const CN_REAL *x = io->x[0], *dy = io->dy, *gamma = nd->a.affine ? io->w : NULL, *stats = io->aux;
     CN_REAL *dx = io->dx[0], *dgamma = gamma ? io->dw : NULL;
     for (int64_t b = 0; b < io->batch * groups; b++) {
         const CN_REAL *xb = x + b * per, *dyb = dy + b * per;
-        int64_t first = b % groups * per;
         double m = stats[2 * b], inv = stats[2 * b + 1], sg = 0, sgxh = 0;
-        for (int64_t i = 0; i < per; i++) {
-            int64_t s = CN_FN(scale_index)(nd, first + i);
-            double xh = ((double)xb[i] - m) * inv, g = gamma ? gamma[s] * (double)dyb[i] : dyb[i];
-            sg += g, sgxh += g * xh;
-            if (dgamma) dgamma[s] += (CN_REAL)(dyb[i] * xh), dgamma[scales + s] += dyb[i];
+        for (int64_t k = 0; k < cpg; k++) {
+            int64_t ch = b % groups * cpg + k;
+            double sdy = 0, sdyxh = 0; /* the channel's share of dbeta, dgamma */
+            for (int64_t j = 0; j < hw; j++) {
+                int64_t i = k * hw + j, s = per_value ? ch * hw + j : ch;
+                double xh = ((double)xb[i] - m) * inv, g = gamma ? gamma[s] * (double)dyb[i] : dyb[i];
+                sg += g, sgxh += g * xh;
+                if (dgamma && per_value) dgamma[s] += (CN_REAL)(dyb[i] * xh), dgamma[scales + s] += dyb[i];
+                sdy += dyb[i], sdyxh += dyb[i] * xh;
+            }
+            if (dgamma && !per_value) dgamma[ch] += (CN_REAL)sdyxh, dgamma[scales + ch] += (CN_REAL)sdy;
         }
         if (!dx) continue;
         CN_REAL *dxb = dx + b * per;
-        for (int64_t i = 0; i < per; i++) {
-            int64_t s = CN_FN(scale_index)(nd, first + i);
-            double xh = ((double)xb[i] - m) * inv, g = gamma ? gamma[s] * (double)dyb[i] : dyb[i];
-            dxb[i] += (CN_REAL)(inv * (g - sg / (double)per - xh * sgxh / (double)per));
+        for (int64_t k = 0; k < cpg; k++) {
+            int64_t ch = b % groups * cpg + k;
+            for (int64_t j = 0; j < hw; j++) {
+                int64_t i = k * hw + j, s = per_value ? ch * hw + j : ch;
+                double xh = ((double)xb[i] - m) * inv, g = gamma ? gamma[s] * (double)dyb[i] : dyb[i];
+                dxb[i] += (CN_REAL)(inv * (g - sg / (double)per - xh * sgxh / (double)per));
+            }
         }
     }
 }
