@@ -171,6 +171,29 @@ static void test_activations(void)
         }
 }
 
+/* layernorm, groupnorm, instancenorm: the reference's bits (its sums in its order) */
+static void test_norms(void)
+{
+    static const char *specs[] = {
+        "input 9x7x6; groupnorm 3",
+        "input 9x7x6; groupnorm 2 affine=no eps=1e-3",
+        "input 9x7x5; instancenorm",
+        "input 9x7x5; instancenorm affine=yes",
+        "input 9x7x5; layernorm",
+        "input 9x7x5; layernorm affine=no",
+        "input 1x1x7; layernorm",                       /* the shape after a dense layer: (C) tensors */
+        "input 1x1x8; groupnorm 8 affine=yes",          /* one value per group: variance 0 */
+        "input 30x30x40; groupnorm 8",                  /* enough for threads */
+        "input 30x30x40; layernorm",
+        "input 30x30x40; instancenorm affine=yes",
+    };
+    for (size_t i = 0; i < sizeof specs / sizeof specs[0]; i++) {
+        compare(specs[i], 3, IN_NORMAL, 0, 1);
+        compare(specs[i], 2, IN_WIDE, 1, 1);
+        compare(specs[i], 2, IN_TIES, 0, 1);
+    }
+}
+
 static void test_batchnorm(void)
 {
     static const char *specs[] = {
@@ -291,26 +314,35 @@ static const char *const all_ops =
 
 static int same(const float *a, const float *b, int64_t n) { return memcmp(a, b, (size_t)n * sizeof(float)) == 0; }
 
+/* the ops of issue 15 that have CPU kernels, in one net, large enough at batch 16 for threads */
+static const char *const issue15_ops =
+    "input 40x40x12; groupnorm 3; relu6; conv 12 1x1; layernorm; hardswish; instancenorm affine=yes; silu;"
+    "prelu; gelu; maxpool 2x2 dilation=2 as m; gelu approximate=tanh; elu alpha=0.5; hardsigmoid;"
+    "avgpool 3x3 stride=1 pad=1 count_pad=no; instancenorm; conv 6 3x3 pad=1; globalavgpool; flatten";
+
 static void test_threads(void)
 {
+    const char *const nets[] = { all_ops, issue15_ops };
     int before = cn_threads();
-    run_result r[3];
-    for (int t = 0; t < 3; t++) {
-        cn_set_threads(t + 1);
-        r[t] = run(all_ops, cn_backend_default(), 16, IN_NORMAL, 0);
+    for (size_t k = 0; k < sizeof nets / sizeof nets[0]; k++) {
+        run_result r[3];
+        for (int t = 0; t < 3; t++) {
+            cn_set_threads(t + 1);
+            r[t] = run(nets[k], cn_backend_default(), 16, IN_NORMAL, 0);
+        }
+        for (int t = 1; t < 3; t++) {
+            CHECK(r[t].y && r[0].y && r[t].ny == r[0].ny && r[t].nx == r[0].nx && r[t].nw == r[0].nw);
+            if (!r[t].y || !r[0].y) continue;
+            CHECK(same(r[t].y, r[0].y, r[0].ny));
+            CHECK(same(r[t].dx, r[0].dx, r[0].nx));
+            CHECK(same(r[t].dw, r[0].dw, r[0].nw));
+            CHECK(same(r[t].params, r[0].params, r[0].np));
+        }
+        for (int t = 0; t < 3; t++) result_free(&r[t]);
+        cn_set_threads(before);
+        compare(nets[k], 16, IN_NORMAL, 0, 0); /* and the whole net against the reference */
+        compare(nets[k], 4, IN_TIES, 1, 0);
     }
-    for (int t = 1; t < 3; t++) {
-        CHECK(r[t].y && r[0].y && r[t].ny == r[0].ny && r[t].nx == r[0].nx && r[t].nw == r[0].nw);
-        if (!r[t].y || !r[0].y) continue;
-        CHECK(same(r[t].y, r[0].y, r[0].ny));
-        CHECK(same(r[t].dx, r[0].dx, r[0].nx));
-        CHECK(same(r[t].dw, r[0].dw, r[0].nw));
-        CHECK(same(r[t].params, r[0].params, r[0].np));
-    }
-    for (int t = 0; t < 3; t++) result_free(&r[t]);
-    cn_set_threads(before);
-    compare(all_ops, 16, IN_NORMAL, 0, 0); /* and the whole net against the reference */
-    compare(all_ops, 4, IN_TIES, 1, 0);
 }
 
 /* the loss over rows enough for threads, and the update of a slab large enough for threads (a
@@ -360,6 +392,7 @@ static const test_case cases[] = {
     { "max, min and average pooling, global average pooling against the reference", test_pooling },
     { "relu, leakyrelu, sigmoid, tanh, relu6, hardsigmoid, hardswish, silu, gelu, elu, prelu against the reference", test_activations },
     { "batch norm (training and evaluation) against the reference", test_batchnorm },
+    { "layernorm, groupnorm, instancenorm: the reference's bits", test_norms },
     { "softmax against the reference", test_softmax },
     { "dropout against the reference (same stream, same masks)", test_dropout },
     { "add, concat and flatten against the reference", test_merge },

@@ -30,6 +30,9 @@ static const cn_kernels kernels[CN_OP_COUNT] = {
     [CN_OP_GELU] = { cn_cpu_gelu_forward, cn_cpu_gelu_backward, NULL, 1 },
     [CN_OP_ELU] = { cn_cpu_elu_forward, cn_cpu_elu_backward, NULL, 1 },
     [CN_OP_PRELU] = { cn_cpu_prelu_forward, cn_cpu_prelu_backward, NULL, 0 },
+    [CN_OP_LAYERNORM] = { cn_cpu_groupnorm_forward, cn_cpu_groupnorm_backward, NULL, 0 },
+    [CN_OP_GROUPNORM] = { cn_cpu_groupnorm_forward, cn_cpu_groupnorm_backward, NULL, 0 },
+    [CN_OP_INSTANCENORM] = { cn_cpu_groupnorm_forward, cn_cpu_groupnorm_backward, NULL, 0 },
 };
 
 const cn_backend cn_backend_cpu = { "cpu", kernels, NULL, NULL }; /* host memory; the step on the host */

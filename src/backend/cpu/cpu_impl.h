@@ -43,6 +43,8 @@ void cn_cpu_elu_forward(const cn_op_io *io);
 void cn_cpu_elu_backward(const cn_op_io *io);
 void cn_cpu_prelu_forward(const cn_op_io *io);
 void cn_cpu_prelu_backward(const cn_op_io *io);
+void cn_cpu_groupnorm_forward(const cn_op_io *io);  /* layernorm, groupnorm, instancenorm (norm.c) */
+void cn_cpu_groupnorm_backward(const cn_op_io *io);
 /* batchnorm.c */
 void cn_cpu_batchnorm_forward(const cn_op_io *io);
 void cn_cpu_batchnorm_backward(const cn_op_io *io);
