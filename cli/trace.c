@@ -177,13 +177,29 @@ static void fwd_elementwise(const layer_ctx *l)
     }
 }
 
+/* an average's divisor, as PyTorch takes it: the window's cells inside the padded input
+ * (count_pad), or inside the input alone */
+static int64_t window_cells(const window *g, int64_t oy, int64_t ox, int64_t h, int64_t w, int count_pad)
+{
+    int64_t n = 0, lo_y = count_pad ? -g->p[0] : 0, hi_y = count_pad ? h + g->p[0] : h;
+    int64_t lo_x = count_pad ? -g->p[1] : 0, hi_x = count_pad ? w + g->p[1] : w;
+    for (int64_t ky = 0; ky < g->k[0]; ky++)
+        for (int64_t kx = 0; kx < g->k[1]; kx++) {
+            int64_t y = oy * g->s[0] - g->p[0] + ky * g->d[0], x = ox * g->s[1] - g->p[1] + kx * g->d[1];
+            n += y >= lo_y && y < hi_y && x >= lo_x && x < hi_x;
+        }
+    return n;
+}
+
 static void fwd_pool(const layer_ctx *l)
 {
     window g = window_of(l->t, l->i);
     const char *type = l->li.type;
     int avg = !strcmp(type, "avgpool");
+    int count_pad = key1(l->t, l->i, "count_pad", 1) != 0; /* avgpool: padded cells in the divisor */
     printf("  each output is the %s of its %lldx%lld window%s\n", avg ? "average" : !strcmp(type, "maxpool") ? "largest" : "smallest",
-           (long long)g.k[0], (long long)g.k[1], avg && (g.p[0] || g.p[1]) ? " (padding counted as 0)" : "");
+           (long long)g.k[0], (long long)g.k[1],
+           avg && (g.p[0] || g.p[1]) ? count_pad ? " (padding counted as 0)" : " (padding left out of the count)" : "");
     for (int64_t s = 0; s < l->t->batch; s++)
         for (int64_t c = 0; c < l->li.c; c++) {
             if (l->t->batch > 1 || l->li.c > 1) printf("  sample %lld, channel %lld:\n", (long long)s + 1, (long long)c + 1);
@@ -196,13 +212,13 @@ static void fwd_pool(const layer_ctx *l)
                         for (int64_t kx = 0; kx < g.k[1]; kx++) {
                             int inside;
                             double v = tap(xc, l->in.h, l->in.w, &g, oy, ox, ky, kx, &inside);
-                            if (!inside && !avg) continue;
+                            if (!inside) continue; /* padding adds nothing (and is not max/min) */
                             printf("%s", first ? "" : avg ? " + " : ", ");
                             num(v);
                             first = 0;
                         }
                     printf(")");
-                    if (avg) printf(" / %lld", (long long)(g.k[0] * g.k[1]));
+                    if (avg) printf(" / %lld", (long long)window_cells(&g, oy, ox, l->in.h, l->in.w, count_pad));
                     res(l->y[((s * l->li.c + c) * l->li.h + oy) * l->li.w + ox]);
                 }
         }
@@ -399,8 +415,9 @@ static void bwd_pool(const layer_ctx *l)
 {
     window g = window_of(l->t, l->i);
     int avg = !strcmp(l->li.type, "avgpool"), is_max = !strcmp(l->li.type, "maxpool");
+    int count_pad = key1(l->t, l->i, "count_pad", 1) != 0;
     int64_t ih = l->in.h, iw = l->in.w, oh = l->li.h, ow = l->li.w, C = l->li.c;
-    if (avg) printf("  dL/dx = the sum of dL/dy / %lld over the windows that hold x\n", (long long)(g.k[0] * g.k[1]));
+    if (avg) printf("  dL/dx = the sum of dL/dy / (the window's divisor) over the windows that hold x\n");
     else printf("  dL/dx = the sum of dL/dy over the windows whose %s x is (0 elsewhere)\n", is_max ? "largest" : "smallest");
     for (int64_t s = 0; s < l->t->batch; s++)
         for (int64_t c = 0; c < C; c++) {
@@ -425,9 +442,10 @@ static void bwd_pool(const layer_ctx *l)
                             if (!in_window || (!avg && (best_y != iy || best_x != ix))) continue;
                             if (first) printf("    sample %lld, channel %lld: dL/dx(%lld,%lld) = ", (long long)s + 1,
                                               (long long)c + 1, (long long)iy + 1, (long long)ix + 1);
+                            int64_t cells = avg ? window_cells(&g, oy, ox, ih, iw, count_pad) : 1;
                             printf("%s", first ? "" : " + "), num(dyc[oy * ow + ox]);
-                            if (avg) printf("/%lld", (long long)(g.k[0] * g.k[1]));
-                            share += dyc[oy * ow + ox] / (avg ? (double)(g.k[0] * g.k[1]) : 1.0);
+                            if (avg) printf("/%lld", (long long)cells);
+                            share += dyc[oy * ow + ox] / (double)cells;
                             first = 0;
                         }
                     if (!first) dx_result(l, share, ((s * C + c) * ih + iy) * iw + ix);
@@ -559,7 +577,7 @@ static int load_weights(const tracer *t, const char *file)
             free(vals);
             if (!(vals = malloc((size_t)x.count * sizeof *vals))) rc = cli_error("out of memory");
             else if (flatten_json(e, vals, x.count, &n))
-                rc = cli_error("%s: %s: numbers in (nested) arrays, %lld of them", file, e->string, (long long)x.count);
+                rc = cli_error("%s: %s: expected %lld numbers (in arrays, nested as you like)", file, e->string, (long long)x.count);
             else rc = set_tensor(t, file, 1, e->string, vals, n, given);
         }
         cJSON_Delete(root);

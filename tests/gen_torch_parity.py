@@ -153,6 +153,8 @@ class Net:
                 t = 0.2 * torch.randn(*shape, generator=g)
             elif kind == "rmean":
                 t = 0.3 * torch.randn(*shape, generator=g)
+            elif kind == "slope":
+                t = 0.25 + 0.1 * torch.randn(*shape, generator=g)
             else:  # rvar
                 t = 0.5 + torch.rand(*shape, generator=g)
             t = t.float().contiguous()
@@ -185,14 +187,51 @@ class Net:
                 s = pair(keys["stride"]) if "stride" in keys else k
                 p = pair(keys.get("pad", "0"))
                 ceil = keys.get("ceil", "no") == "yes"
+                d = pair(keys.get("dilation", "1"))
                 if kind == "maxpool":
-                    y = F.max_pool2d(a, k, s, p, ceil_mode=ceil)
+                    y = F.max_pool2d(a, k, s, p, dilation=d, ceil_mode=ceil)
                 elif kind == "minpool":
-                    y = -F.max_pool2d(-a, k, s, p, ceil_mode=ceil)
+                    y = -F.max_pool2d(-a, k, s, p, dilation=d, ceil_mode=ceil)
                 else:
-                    y = F.avg_pool2d(a, k, s, p, ceil_mode=ceil, count_include_pad=True)
+                    y = F.avg_pool2d(a, k, s, p, ceil_mode=ceil,
+                                     count_include_pad=keys.get("count_pad", "yes") == "yes")
             elif kind == "globalavgpool":
                 y = a.mean(dim=(2, 3), keepdim=True)
+            elif kind == "globalmaxpool":
+                y = F.adaptive_max_pool2d(a, 1)
+            elif kind == "adaptiveavgpool":
+                y = F.adaptive_avg_pool2d(a, pair(pos[0]))
+            elif kind == "relu6":
+                y = F.relu6(a)
+            elif kind == "hardsigmoid":
+                y = F.hardsigmoid(a)
+            elif kind == "hardswish":
+                y = F.hardswish(a)
+            elif kind == "silu":
+                y = F.silu(a)
+            elif kind == "gelu":
+                y = F.gelu(a, approximate=keys.get("approximate", "none"))
+            elif kind == "elu":
+                y = F.elu(a, float(keys.get("alpha", "1")))
+            elif kind == "prelu":
+                y = F.prelu(a, self._param(name + ".weight", (a.shape[1],), "slope", create))
+            elif kind in ("layernorm", "groupnorm", "instancenorm"):
+                c = a.shape[1]
+                affine = keys.get("affine", "no" if kind == "instancenorm" else "yes") == "yes"
+                eps = float(keys.get("eps", "1e-5"))
+                # convnet's tensors: (C,H,W) for layernorm, (C) after a dense layer and for the others
+                shape = (c,) if kind != "layernorm" or a.shape[2] * a.shape[3] == 1 else tuple(a.shape[1:])
+                gamma = beta = None
+                if affine:
+                    gamma = self._param(name + ".weight", shape, "gamma", create)
+                    beta = self._param(name + ".bias", shape, "beta", create)
+                if kind == "layernorm":
+                    y = F.layer_norm(a, a.shape[1:], gamma.reshape(a.shape[1:]) if affine else None,
+                                     beta.reshape(a.shape[1:]) if affine else None, eps=eps)
+                elif kind == "groupnorm":
+                    y = F.group_norm(a, int(pos[0]), gamma, beta, eps=eps)
+                else:
+                    y = F.instance_norm(a, weight=gamma, bias=beta, eps=eps)
             elif kind == "relu":
                 y = F.relu(a)
             elif kind == "leakyrelu":
@@ -205,8 +244,10 @@ class Net:
                 y = F.softmax(a, dim=1)
             elif kind == "batchnorm":
                 c = a.shape[1]
-                gamma = self._param(name + ".weight", (c,), "gamma", create)
-                beta = self._param(name + ".bias", (c,), "beta", create)
+                gamma = beta = None
+                if keys.get("affine", "yes") == "yes":
+                    gamma = self._param(name + ".weight", (c,), "gamma", create)
+                    beta = self._param(name + ".bias", (c,), "beta", create)
                 rm = self._param(name + ".running_mean", (c,), "rmean", create, trainable=False)
                 rv = self._param(name + ".running_var", (c,), "rvar", create, trainable=False)
                 y = F.batch_norm(a, rm, rv, gamma, beta, training=training,
@@ -357,6 +398,29 @@ CASES = [
     ("loss_bce_logits", SMALL, "loss=bce-logits optim=sgd lr=0.1", 3),
     ("loss_mse", "input 6x6x2; conv 4 3x3 pad=1; relu; maxpool 2x2; flatten; dense 3; sigmoid",
      "loss=mse optim=sgd lr=0.5", 3),
+    # the layers of issue 15
+    ("act_hard", "input 5x5x2; conv 3 3x3 pad=1; relu6; conv 3 3x3 pad=1; hardswish; conv 3 3x3 pad=1; "
+     "hardsigmoid; conv 2 1x1", "loss=mse optim=sgd lr=0.1", 2),
+    ("act_smooth", "input 5x5x2; conv 3 3x3 pad=1; silu; conv 3 3x3 pad=1; gelu; conv 3 3x3 pad=1; "
+     "gelu approximate=tanh; conv 3 1x1; elu alpha=0.5; conv 2 1x1", "loss=mse optim=sgd lr=0.1", 2),
+    ("prelu", "input 5x5x3; conv 4 3x3 pad=1; prelu; flatten; dense 6; prelu; dense 3",
+     "loss=ce-logits optim=sgd lr=0.1", 3),
+    ("norms", "input 5x5x4; conv 4 3x3 pad=1; groupnorm 2; relu; conv 6 3x3 pad=1 bias=no; instancenorm affine=yes; relu; "
+     "conv 4 1x1 bias=no; instancenorm eps=1e-3; conv 3 3x3; layernorm; flatten; dense 6; layernorm eps=1e-3; dense 4; "
+     "layernorm affine=no; dense 3", "loss=ce-logits optim=momentum lr=0.1 momentum=0.9", 3),
+    ("batchnorm_no_affine", "input 5x5x2; conv 4 3x3 pad=1 bias=no; batchnorm affine=no momentum=0.2; relu; "
+     "conv 2 3x3", "loss=mse optim=sgd lr=0.1", 4),
+    ("pool_dilation", "input 9x9x2; conv 3 1x1; maxpool 3x3 stride=2 pad=1 dilation=2; "
+     "minpool 2x2 stride=1 dilation=2x1 ceil=yes", "loss=mse optim=sgd lr=0.1", 2),
+    ("avgpool_no_pad_count", "input 7x7x2; conv 3 3x3 pad=1; avgpool 3x3 stride=2 pad=1 ceil=yes count_pad=no; "
+     "avgpool 2x2 stride=1 pad=1 count_pad=no", "loss=mse optim=sgd lr=0.1", 2),
+    ("adaptive_globalmax", "input 7x5x2; conv 3 3x3 pad=1; adaptiveavgpool 3x2; conv 4 1x1; adaptiveavgpool 4x3; "
+     "conv 3 1x1; globalmaxpool", "loss=ce-logits optim=sgd lr=0.1", 3),
+    # an inverted residual block of MobileNetV2 (models/mobilenetv2.cnn), its head in small (no batch norm
+    # after the head's conv: it would leave the projection's beta a zero gradient, rounding noise)
+    ("mobilenetv2_block", "input 6x6x4 as x; conv 24 1x1 bias=no; batchnorm; relu6; conv 24 3x3 pad=1 groups=24 bias=no; "
+     "batchnorm; relu6; conv 4 1x1 bias=no; batchnorm as p; add p x; conv 16 1x1; relu6; "
+     "adaptiveavgpool 1; dense 3", "loss=ce-logits optim=momentum lr=0.05 momentum=0.9", 4),
     # a small full network
     ("full_net", "input 10x10x1; conv 4 3x3 pad=1 bias=no; batchnorm; relu; maxpool 2x2; conv 6 3x3 pad=1; relu; "
      "maxpool 2x2; flatten; dense 8; relu; dense 3", "loss=ce-logits optim=momentum lr=0.05 momentum=0.9", 4),

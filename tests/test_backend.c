@@ -105,6 +105,24 @@ static void test_op_table(void)
         "input 4x3x4; deconv 6 3x3 stride=2 pad=1 outpad=1 groups=2",
         "input 6x5x3 as x; globalavgpool as g; mul x g as m; add g m",
         "input 5x4x3; pad 1x2 top=0 mode=reflect; crop 4x3 offset=1x1",
+        /* the layers of issue 15 */
+        "input 5x7x3; conv 4 3x3 pad=1; relu6",
+        "input 5x7x3; conv 4 3x3 pad=1; hardsigmoid",
+        "input 5x7x3; conv 4 3x3 pad=1; hardswish",
+        "input 5x7x3; silu",
+        "input 5x7x3; gelu",
+        "input 5x7x3; gelu approximate=tanh",
+        "input 5x7x3; elu alpha=0.5",
+        "input 5x7x3; prelu",
+        "input 5x7x3; layernorm",
+        "input 5x7x6; groupnorm 3",
+        "input 5x7x6; instancenorm affine=yes",
+        "input 5x7x6; batchnorm affine=no",
+        "input 5x7x6; globalmaxpool",
+        "input 9x7x3; adaptiveavgpool 4x3",
+        "input 11x10x3; maxpool 3x3 stride=2 pad=1 dilation=2",
+        "input 9x10x3; minpool 2x3 stride=2 dilation=3x2 ceil=yes",
+        "input 9x8x3; avgpool 3x3 stride=2 pad=1 ceil=yes count_pad=no",
     };
     int covered[CN_OP_COUNT] = { 0 };
     for (size_t s = 0; s < sizeof specs / sizeof specs[0]; s++) {

@@ -134,6 +134,20 @@ static void test_pooling(void)
             compare(spec, 3, IN_TIES, 0, 1);
             compare(spec, 2, IN_NORMAL, 0, 1);
         }
+    /* dilated max and min pooling (2x2 of stride 2 dilated leaves the fast path); average pooling
+     * that leaves the padding out of its divisor */
+    static const char *more[] = {
+        "input 9x9x3; maxpool 2x2 dilation=2",
+        "input 11x12x3; maxpool 3x3 stride=2 pad=1 dilation=2 ceil=yes",
+        "input 33x35x16; minpool 3x2 stride=1 pad=1 dilation=3x2",
+        "input 10x13x4; avgpool 3x3 stride=2 pad=1 count_pad=no",
+        "input 11x9x3; avgpool 3x2 stride=2x3 pad=1x1 ceil=yes count_pad=no",
+        "input 33x35x16; avgpool 3x3 stride=1 pad=1 count_pad=no",
+    };
+    for (size_t m = 0; m < sizeof more / sizeof more[0]; m++) {
+        compare(more[m], 3, IN_TIES, 0, 1);
+        compare(more[m], 2, IN_NORMAL, 0, 1);
+    }
     compare("input 7x5x6; globalavgpool", 3, IN_NORMAL, 0, 0);
     compare("input 1x1x3; globalavgpool", 2, IN_NORMAL, 0, 0);
     compare("input 31x29x40; globalavgpool", 2, IN_TIES, 0, 0);
@@ -144,6 +158,8 @@ static void test_activations(void)
     static const char *shapes[] = { "input 13x7x3; %s", "input 1x1x5; %s", "input 64x64x5; %s" };
     static const struct { const char *op; int exact; } acts[] = {
         { "relu", 1 }, { "leakyrelu", 1 }, { "leakyrelu slope=0.3", 1 }, { "sigmoid", 0 }, { "tanh", 0 },
+        { "relu6", 1 }, { "hardsigmoid", 1 }, { "hardswish", 1 }, { "silu", 0 }, { "gelu", 1 },
+        { "gelu approximate=tanh", 1 }, { "elu", 1 }, { "elu alpha=0.3", 1 }, { "prelu", 1 },
     };
     char spec[160];
     for (size_t a = 0; a < sizeof acts / sizeof acts[0]; a++)
@@ -153,6 +169,29 @@ static void test_activations(void)
             compare(spec, 2, IN_TIES, 0, acts[a].exact);
             compare(spec, 2, IN_WIDE, 0, acts[a].exact);
         }
+}
+
+/* layernorm, groupnorm, instancenorm: the reference's bits (its sums in its order) */
+static void test_norms(void)
+{
+    static const char *specs[] = {
+        "input 9x7x6; groupnorm 3",
+        "input 9x7x6; groupnorm 2 affine=no eps=1e-3",
+        "input 9x7x5; instancenorm",
+        "input 9x7x5; instancenorm affine=yes",
+        "input 9x7x5; layernorm",
+        "input 9x7x5; layernorm affine=no",
+        "input 1x1x7; layernorm",                       /* the shape after a dense layer: (C) tensors */
+        "input 1x1x8; groupnorm 8 affine=yes",          /* one value per group: variance 0 */
+        "input 30x30x40; groupnorm 8",                  /* enough for threads */
+        "input 30x30x40; layernorm",
+        "input 30x30x40; instancenorm affine=yes",
+    };
+    for (size_t i = 0; i < sizeof specs / sizeof specs[0]; i++) {
+        compare(specs[i], 3, IN_NORMAL, 0, 1);
+        compare(specs[i], 2, IN_WIDE, 1, 1);
+        compare(specs[i], 2, IN_TIES, 0, 1);
+    }
 }
 
 static void test_batchnorm(void)
@@ -278,26 +317,35 @@ static const char *const all_ops =
 
 static int same(const float *a, const float *b, int64_t n) { return memcmp(a, b, (size_t)n * sizeof(float)) == 0; }
 
+/* the ops of issue 15 that have CPU kernels, in one net, large enough at batch 16 for threads */
+static const char *const issue15_ops =
+    "input 40x40x12; groupnorm 3; relu6; conv 12 1x1; layernorm; hardswish; instancenorm affine=yes; silu;"
+    "prelu; gelu; maxpool 2x2 dilation=2 as m; gelu approximate=tanh; elu alpha=0.5; hardsigmoid;"
+    "avgpool 3x3 stride=1 pad=1 count_pad=no; instancenorm; conv 6 3x3 pad=1; globalavgpool; flatten";
+
 static void test_threads(void)
 {
+    const char *const nets[] = { all_ops, issue15_ops };
     int before = cn_threads();
-    run_result r[3];
-    for (int t = 0; t < 3; t++) {
-        cn_set_threads(t + 1);
-        r[t] = run(all_ops, cn_backend_default(), 16, IN_NORMAL, 0);
+    for (size_t k = 0; k < sizeof nets / sizeof nets[0]; k++) {
+        run_result r[3];
+        for (int t = 0; t < 3; t++) {
+            cn_set_threads(t + 1);
+            r[t] = run(nets[k], cn_backend_default(), 16, IN_NORMAL, 0);
+        }
+        for (int t = 1; t < 3; t++) {
+            CHECK(r[t].y && r[0].y && r[t].ny == r[0].ny && r[t].nx == r[0].nx && r[t].nw == r[0].nw);
+            if (!r[t].y || !r[0].y) continue;
+            CHECK(same(r[t].y, r[0].y, r[0].ny));
+            CHECK(same(r[t].dx, r[0].dx, r[0].nx));
+            CHECK(same(r[t].dw, r[0].dw, r[0].nw));
+            CHECK(same(r[t].params, r[0].params, r[0].np));
+        }
+        for (int t = 0; t < 3; t++) result_free(&r[t]);
+        cn_set_threads(before);
+        compare(nets[k], 16, IN_NORMAL, 0, 0); /* and the whole net against the reference */
+        compare(nets[k], 4, IN_TIES, 1, 0);
     }
-    for (int t = 1; t < 3; t++) {
-        CHECK(r[t].y && r[0].y && r[t].ny == r[0].ny && r[t].nx == r[0].nx && r[t].nw == r[0].nw);
-        if (!r[t].y || !r[0].y) continue;
-        CHECK(same(r[t].y, r[0].y, r[0].ny));
-        CHECK(same(r[t].dx, r[0].dx, r[0].nx));
-        CHECK(same(r[t].dw, r[0].dw, r[0].nw));
-        CHECK(same(r[t].params, r[0].params, r[0].np));
-    }
-    for (int t = 0; t < 3; t++) result_free(&r[t]);
-    cn_set_threads(before);
-    compare(all_ops, 16, IN_NORMAL, 0, 0); /* and the whole net against the reference */
-    compare(all_ops, 4, IN_TIES, 1, 0);
 }
 
 /* the loss over rows enough for threads, and the update of a slab large enough for threads (a
@@ -345,8 +393,9 @@ static void teardown(void) { cn_ctx_destroy(ctx); }
 static const test_case cases[] = {
     { "setup", setup },
     { "max, min and average pooling, global average pooling against the reference", test_pooling },
-    { "relu, leakyrelu, sigmoid, tanh against the reference", test_activations },
+    { "relu, leakyrelu, sigmoid, tanh, relu6, hardsigmoid, hardswish, silu, gelu, elu, prelu against the reference", test_activations },
     { "batch norm (training and evaluation) against the reference", test_batchnorm },
+    { "layernorm, groupnorm, instancenorm: the reference's bits", test_norms },
     { "softmax against the reference", test_softmax },
     { "dropout against the reference (same stream, same masks)", test_dropout },
     { "add, concat and flatten against the reference", test_merge },

@@ -77,6 +77,31 @@ static const grad_case grad_cases[] = {
     { "crop centred 3x2", "input 6x5x2; crop 3x2", 2, 1 },
     { "crop 3x2 at offset 1x2", "input 6x5x2; crop 3x2 offset=1x2", 2, 1 },
     { "crop margins", "input 6x5x2; crop margin=1 right=0", 2, 1 },
+    /* the layers of issue 15 (scaled so that inputs cross the kinks of relu6 and the hard ones) */
+    { "relu6", "input 5x5x3; conv 3 3x3 pad=1; relu6", 2, 1 },
+    { "hardsigmoid", "input 5x5x3; conv 3 3x3 pad=1; hardsigmoid", 2, 1 },
+    { "hardswish", "input 5x5x3; conv 3 3x3 pad=1; hardswish", 2, 1 },
+    { "silu", "input 5x5x3; silu", 2, 1 },
+    { "gelu", "input 5x5x3; gelu", 2, 1 },
+    { "gelu approximate=tanh", "input 5x5x3; gelu approximate=tanh", 2, 1 },
+    { "elu alpha=0.7", "input 5x5x3; elu alpha=0.7", 2, 1 },
+    { "prelu", "input 5x5x3; prelu", 2, 1 },
+    { "prelu after dense", "input 3x3x2; dense 6; prelu", 3, 1 },
+    { "layernorm", "input 4x3x3; layernorm", 2, 1 },
+    { "layernorm after dense, affine=no", "input 3x3x2; dense 6; layernorm affine=no", 3, 1 },
+    { "groupnorm 2 groups", "input 4x3x6; groupnorm 2 eps=1e-3", 2, 1 },
+    { "groupnorm affine=no", "input 4x3x4; groupnorm 4 affine=no", 2, 1 },
+    { "instancenorm affine=yes", "input 4x5x3; instancenorm affine=yes", 2, 1 },
+    { "instancenorm", "input 4x5x3; instancenorm", 2, 0 },
+    { "batchnorm affine=no, training", "input 5x5x3; batchnorm affine=no", 4, 1 },
+    { "batchnorm affine=no, evaluation", "input 5x5x3; batchnorm affine=no", 4, 0 },
+    { "globalmaxpool", "input 5x4x3; globalmaxpool", 2, 1 },
+    { "adaptiveavgpool 3x2 from 7x5", "input 7x5x2; adaptiveavgpool 3x2", 2, 1 },
+    { "adaptiveavgpool 4 from 3 (windows overlap)", "input 3x3x2; adaptiveavgpool 4", 2, 1 },
+    { "maxpool dilation 2", "input 9x9x2; maxpool 3x3 stride=2 pad=1 dilation=2", 2, 1 },
+    { "minpool dilation 2x1, ceil", "input 8x7x2; minpool 2x3 stride=2 dilation=2x1 ceil=yes", 2, 1 },
+    { "avgpool count_pad=no", "input 7x7x2; avgpool 3x3 stride=2 pad=1 count_pad=no", 2, 1 },
+    { "avgpool count_pad=no, ceil", "input 6x7x2; avgpool 3x3 stride=2 pad=1 ceil=yes count_pad=no", 2, 1 },
 };
 
 #define N_CASES ((int)(sizeof grad_cases / sizeof grad_cases[0]))
@@ -108,7 +133,7 @@ static void note_family(family *fam, int *n_fam, const char *type, double err)
 static void test_gradcheck_every_op(void)
 {
     cn_ctx *ctx = new_ctx();
-    family fam[32];
+    family fam[64];
     int n_fam = 0;
     for (int c = 0; c < N_CASES; c++) {
         const grad_case *gc = &grad_cases[c];
@@ -484,6 +509,41 @@ done:
     cn_ctx_destroy(ctx);
 }
 
+/* the piecewise activations at and around their kinks, by hand (and PyTorch's side at a kink:
+ * relu6 and hardsigmoid pass a gradient strictly inside, hardswish takes x/3 + 1/2 on [-3, 3]) */
+static void test_piecewise_activations_by_hand(void)
+{
+    cn_ctx *ctx = new_ctx();
+    const float x[8] = { -4, -3, -1, 0, 1.5f, 3, 4, 7 }, ones[8] = { 1, 1, 1, 1, 1, 1, 1, 1 };
+    /* elu alpha=2: 2 (e^x - 1) and 2 e^x for x <= 0 */
+    double e4 = exp(-4.0), e3 = exp(-3.0), e1 = exp(-1.0);
+    const struct {
+        const char *spec;
+        double y[8], dx[8];
+    } cases[] = {
+        { "input 1x8x1; relu6", { 0, 0, 0, 0, 1.5, 3, 4, 6 }, { 0, 0, 0, 0, 1, 1, 1, 0 } },
+        { "input 1x8x1; hardsigmoid", { 0, 0, 1.0 / 3, 0.5, 0.75, 1, 1, 1 }, { 0, 0, 1.0 / 6, 1.0 / 6, 1.0 / 6, 0, 0, 0 } },
+        { "input 1x8x1; hardswish", { 0, 0, -1.0 / 3, 0, 1.125, 3, 4, 7 }, { 0, -0.5, 1.0 / 6, 0.5, 1, 1.5, 1, 1 } },
+        { "input 1x8x1; elu alpha=2", { 2 * (e4 - 1), 2 * (e3 - 1), 2 * (e1 - 1), 0, 1.5, 3, 4, 7 },
+          { 2 * e4, 2 * e3, 2 * e1, 2, 1, 1, 1, 1 } },
+        /* prelu starts with slope 0.25 (PyTorch's PReLU) */
+        { "input 1x8x1; prelu", { -1, -0.75, -0.25, 0, 1.5, 3, 4, 7 }, { 0.25, 0.25, 0.25, 0.25, 1, 1, 1, 1 } },
+    };
+    for (size_t c = 0; c < sizeof cases / sizeof cases[0]; c++) {
+        cn_net *net = ready(ctx, cases[c].spec);
+        const float *y = net ? forward(ctx, net, x, 1, 1, 8) : NULL;
+        if (y && cn_net_backward(ctx, net, ones) == CN_OK) {
+            const float *dx = cn_net_input_grad(net);
+            for (int k = 0; k < 8; k++) {
+                CHECK_NEAR(y[k], cases[c].y[k], 1e-6);
+                CHECK_NEAR(dx[k], cases[c].dx[k], 1e-6);
+            }
+        }
+        cn_net_destroy(net);
+    }
+    cn_ctx_destroy(ctx);
+}
+
 static void test_softmax_by_hand(void)
 {
     cn_ctx *ctx = new_ctx();
@@ -595,6 +655,7 @@ static const test_case cases[] = {
     { "backward accumulates (+=) and skips a NULL dx", test_backward_accumulates },
     { "gradcheck catches a wrong backward", test_gradcheck_catches_errors },
     { "maxpool/minpool pick the first extreme, route dy to it, skip padding", test_maxpool_minpool_by_hand },
+    { "relu6, hardsigmoid, hardswish, elu, prelu at and around their kinks", test_piecewise_activations_by_hand },
     { "avgpool divides by the window clipped to the padded input (PyTorch)", test_avgpool_divisor_by_hand },
     { "batchnorm statistics, running statistics, evaluation forward and backward", test_batchnorm_by_hand },
     { "dropout keep=0.5: mask from the stream, scale 2, identity at evaluation", test_dropout_by_hand },

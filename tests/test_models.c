@@ -51,6 +51,11 @@ static const model_case models[] = {
      *   + deconv 12*12*64 * 32*2*2 + 22*22*32*576 + 20*20*32*288 + 40*40*16*32 + 38*38*16*288
      *   + 36*36*16*144 + 36*36*2*16 = 60,705,344; output the centre 36x36 of the 76x76 input */
     { "models/unet-small.cnn", 31, 115234, 115234, 60705344, 2, 36, 36 },
+    /* torchvision's mobilenet_v2 at 224x224x3, 1000 classes; PyTorch's figures from
+     * tests/mobilenetv2_torch_check.py: 3,504,872 trainable + 34,112 running statistics, 300,774,272
+     * MACs. 153 layers: input + stem 3 + block 1 (no expansion) 5 + 16 blocks of 8 + 10 shortcut
+     * adds + head 6 (conv, batchnorm, relu6, adaptiveavgpool, dropout, dense). */
+    { "models/mobilenetv2.cnn", 153, 3538984, 3504872, 300774272, 1000, 1, 1 },
 };
 
 static void test_model_totals(void)
@@ -122,6 +127,37 @@ static void test_resnet_shapes(void)
     cn_ctx_destroy(ctx);
 }
 
+/* MobileNetV2: the stages' shapes (torchvision's), and the last feature map's receptive field
+ * 491 and jump 32 (tests/mobilenetv2_torch_check.py, from torchvision's convolutions) */
+static void test_mobilenetv2_shapes(void)
+{
+    cn_ctx *ctx;
+    cn_net *net = NULL;
+    CHECK(cn_ctx_create(NULL, &ctx) == CN_OK);
+    CHECK(cn_net_load_spec(ctx, "models/mobilenetv2.cnn", &net) == CN_OK);
+    static const struct { const char *name; int64_t h, c, rf, jump; } stages[] = {
+        /* by hand: stem 3 (jump 2); b1's 3x3 +2*2 = 7; b2's 3x3 of stride 2: 11 (jump 4); b3: 19; the
+         * rest as tests/mobilenetv2_torch_check.py prints them from torchvision's convolutions */
+        { "stem", 112, 32, 3, 2 }, { "b1", 112, 16, 7, 2 }, { "b2", 56, 24, 11, 4 }, { "b3", 56, 24, 19, 4 },
+        { "b6", 28, 32, 59, 8 }, { "b10", 14, 64, 171, 16 }, { "b13", 14, 96, 267, 16 },
+        { "b16", 7, 160, 427, 32 }, { "b17", 7, 320, 491, 32 }, { "features", 7, 1280, 491, 32 },
+    };
+    for (size_t s = 0; net && s < sizeof stages / sizeof stages[0]; s++) {
+        int found = 0;
+        for (int i = 0; i < cn_net_layer_count(net); i++) {
+            cn_layer_info li = layer_at(ctx, net, i, 1);
+            if (strcmp(li.name, stages[s].name)) continue;
+            found = 1;
+            CHECK_HWC(li, stages[s].h, stages[s].h, stages[s].c);
+            CHECK_INT(li.rf_h, stages[s].rf);
+            CHECK_INT(li.jump_h, stages[s].jump);
+        }
+        CHECK(found);
+    }
+    cn_net_destroy(net);
+    cn_ctx_destroy(ctx);
+}
+
 /* a parsed net's tensors before any parameters exist: names, shapes, counts by hand */
 static void test_layer_params(void)
 {
@@ -151,5 +187,6 @@ static const test_case cases[] = {
     { "a layer's tensors before any parameters exist", test_layer_params },
     { "every model listed", test_every_model_listed },
     { "resnet18 stage shapes", test_resnet_shapes },
+    { "mobilenetv2 stage shapes and receptive field (torchvision's)", test_mobilenetv2_shapes },
 };
 TEST_MAIN(cases)

@@ -144,6 +144,70 @@ static void test_receptive_field(void)
     cn_net_destroy(f);
 }
 
+/* the layers of issue 15: parameters by hand, adaptive pooling's output and the receptive field of
+ * its largest window (PyTorch's windows [floor(i*H/S), ceil((i+1)*H/S)) written out) */
+static void test_issue15_layers(void)
+{
+    static const struct { const char *spec; int64_t params, trainable, h, w, rf, jump; } cases[] = {
+        { "input 5x4x3; prelu", 3, 3, 5, 4, 1, 1 },                      /* a slope per channel */
+        { "input 5x4x3; layernorm", 120, 120, 5, 4, 1, 1 },              /* 2 * 5*4*3 */
+        { "input 5x4x3; layernorm affine=no", 0, 0, 5, 4, 1, 1 },
+        { "input 5x4x6; groupnorm 3", 12, 12, 5, 4, 1, 1 },              /* 2 * 6 */
+        { "input 5x4x6; instancenorm", 0, 0, 5, 4, 1, 1 },               /* affine=no by default */
+        { "input 5x4x6; instancenorm affine=yes", 12, 12, 5, 4, 1, 1 },
+        { "input 5x4x6; batchnorm affine=no", 12, 0, 5, 4, 1, 1 },       /* running mean and var */
+        { "input 5x4x6; globalmaxpool", 0, 0, 1, 1, 5, 5 },
+        /* 7 -> 3: [0,3) [2,5) [4,7): 3 cells, spacing floor(7/3) = 2 */
+        { "input 7x7x1; adaptiveavgpool 3", 0, 0, 3, 3, 3, 2 },
+        /* 5 -> 3: [0,2) [1,4) [3,5): the largest 3, spacing 1 */
+        { "input 5x5x1; adaptiveavgpool 3", 0, 0, 3, 3, 3, 1 },
+        /* 3 -> 4: [0,1) [0,2) [1,3) [2,3): 2 cells, spacing at least 1 */
+        { "input 3x3x1; adaptiveavgpool 4", 0, 0, 4, 4, 2, 1 },
+        /* 13 -> 5: [0,3) [2,6) [5,8) [7,11) [10,13): 4 cells, spacing 2 */
+        { "input 13x13x1; adaptiveavgpool 5", 0, 0, 5, 5, 4, 2 },
+        /* 8 -> 4: exact windows of 2, stride 2 */
+        { "input 8x8x1; conv 1 3x3 pad=1; adaptiveavgpool 4", 10, 10, 4, 4, 4, 2 },
+        /* dilation 2 makes a 3x3 window span 5: rf 5, output floor((9 + 2 - 5)/2) + 1 = 4 */
+        { "input 9x9x1; maxpool 3x3 stride=2 pad=1 dilation=2", 0, 0, 4, 4, 5, 2 },
+        /* an output of 2e9 rows: inferred without a pass over them (1 input row: windows of 1) */
+        { "input 1x1x1; adaptiveavgpool 2000000000x1", 0, 0, 2000000000, 1, 1, 1 },
+    };
+    for (size_t c = 0; c < sizeof cases / sizeof cases[0]; c++) {
+        cn_net *net = parse_spec(ctx, cases[c].spec);
+        if (!net) continue;
+        int last = cn_net_layer_count(net) - 1;
+        cn_layer_info li = layer_at(ctx, net, last, 1);
+        cn_totals t;
+        CHECK(cn_net_totals(ctx, net, 1, &t) == CN_OK);
+        CHECK_INT(t.params, cases[c].params);
+        CHECK_INT(t.trainable, cases[c].trainable);
+        CHECK_INT(li.h, cases[c].h);
+        CHECK_INT(li.w, cases[c].w);
+        CHECK_INT(li.rf_h, cases[c].rf);
+        CHECK_INT(li.jump_h, cases[c].jump);
+        cn_net_destroy(net);
+    }
+    /* the largest window (the receptive field over the input) against a pass over every window */
+    for (int64_t in = 1; in <= 40; in++)
+        for (int64_t out = 1; out <= 40; out++) {
+            char spec[96];
+            snprintf(spec, sizeof spec, "input %lldx1x1; adaptiveavgpool %lldx1", (long long)in, (long long)out);
+            int64_t largest = 0;
+            for (int64_t o = 0; o < out; o++) {
+                int64_t len = ((o + 1) * in + out - 1) / out - o * in / out;
+                if (len > largest) largest = len;
+            }
+            cn_net *net = parse_spec(ctx, spec);
+            if (net) CHECK_INT(layer_at(ctx, net, 1, 1).rf_h, largest);
+            cn_net_destroy(net);
+        }
+    explain_contains("input 5x4x6; groupnorm 3", 1,
+                     "    y = gamma * (x - mean) / sqrt(var + eps) + beta; mean, var over each sample's 3 groups of 2 "
+                     "channels x 5x4\n");
+    explain_contains("input 7x7x2; avgpool 3x3 stride=2 pad=1 count_pad=no", 1,
+                     "    divisor: the window's cells inside the input, padding left out (count_pad=no)\n");
+}
+
 static void test_explain_text(void)
 {
     const char *spec = "input 64x64x3; conv 32 3x3 pad=1";
@@ -449,6 +513,7 @@ static const test_case cases[] = {
     { "receptive field", test_receptive_field },
     { "upsample, deconv, mul/add broadcast, pad, crop", test_geometric_layers },
     { "receptive field and jump through upsampling (fractional)", test_receptive_field_upsampling },
+    { "prelu, norms, adaptive and dilated pooling: params, shapes, receptive field", test_issue15_layers },
     { "explain text", test_explain_text },
     { "memory and fit", test_memory },
     { "memory of branches, worked by hand", test_memory_branches },

@@ -224,6 +224,27 @@ static const spec_case cases_table[] = {
     /* maxpool 1..7 _8 2x2 9..11 _12 pad=2 13 */
     { "pool pad more than half", "input 8x8x1\nmaxpool 2x2 pad=2", 0, CN_E_SHAPE,
       "m.cnn:2:13: maxpool: pad=2x2 is more than half the 2x2 window (a window would see only padding)" },
+    /* the layers of issue 15. groupnorm 1..9 _10 4 11 */
+    { "groupnorm groups vs channels", "input 8x8x6\ngroupnorm 4", 0, CN_E_SHAPE,
+      "m.cnn:2:11: groupnorm: 4 groups do not divide the input's 6 channels" },
+    { "groupnorm without groups", "input 8x8x6\ngroupnorm", 0, CN_E_PARSE,
+      "m.cnn:2:10: groupnorm: missing groups: number of channel groups, dividing the channels (usage: groupnorm "
+      "GROUPS [eps=1e-5] [affine=yes|no])" },
+    /* gelu 1..4 _5 approximate= 6..17 -> exact at 18 */
+    { "gelu approximate=exact", "input 8x8x1\ngelu approximate=exact", 0, CN_E_PARSE,
+      "m.cnn:2:18: gelu: approximate must be one of none, tanh, got 'exact'" },
+    /* a prefix of a choice is not the choice: approximate=tan */
+    { "gelu approximate=tan", "input 8x8x1\ngelu approximate=tan", 0, CN_E_PARSE,
+      "m.cnn:2:18: gelu: approximate must be one of none, tanh, got 'tan'" },
+    /* adaptiveavgpool 1..15 _16 0x2 17 */
+    { "adaptiveavgpool 0x2", "input 8x8x1\nadaptiveavgpool 0x2", 0, CN_E_PARSE,
+      "m.cnn:2:17: adaptiveavgpool: size must be N or NxM with whole numbers " INT_RANGE ", got '0x2'" },
+    /* avgpool has no dilation (PyTorch's avg_pool2d has none): avgpool 1..7 _8 3x3 9..11 _12 dilation 13 */
+    { "avgpool dilation=", "input 8x8x1\navgpool 3x3 dilation=2", 0, CN_E_PARSE,
+      "m.cnn:2:13: avgpool: unknown key 'dilation'; its keys are: kernel, stride, pad, ceil, count_pad" },
+    /* 2 * (3 - 1) + 1 = 5 > 4 */
+    { "dilated pool window", "input 4x4x1\nmaxpool 3x3 dilation=2", 0, CN_E_SHAPE,
+      "m.cnn:2:9: maxpool: dilated kernel 5x5 (3x3, dilation 2x2) larger than padded input 4x4" },
     { "pool window larger", "input 3x3x1\nmaxpool 4x4", 0, CN_E_SHAPE,
       "m.cnn:2:9: maxpool: kernel 4x4 larger than padded input 3x3" },
     /* a tab is one byte: conv at 2, 9x9 at 9 */

@@ -169,6 +169,8 @@ nets = {
              {"c.weight": r(2, 2, 3, 3), "c.bias": r(2), "d.weight": r(3, 8), "d.bias": r(3)}, 2, 50, 3),
     "dilated": ("input 6x6x2; conv 4 3x3 dilation=2 groups=2 as c; relu; maxpool 2; flatten; dense 2 as d",
                 {"c.weight": r(4, 1, 3, 3), "c.bias": r(4), "d.weight": r(2, 4), "d.bias": r(2)}, 2, 72, 2),
+    "pools": ("input 7x7x2; avgpool 3x3 stride=2 pad=1 ceil=yes count_pad=no; maxpool 3x3 stride=2 pad=1 dilation=2; flatten; dense 2 as d",
+              {"d.weight": r(2, 2), "d.bias": r(2)}, 2, 98, 2),
 }
 for name, (spec, weights, n, per, out) in nets.items():
     open("%s/%s.cnn" % (T, name), "w").write(spec.replace("; ", "\n") + "\n")
@@ -176,7 +178,7 @@ for name, (spec, weights, n, per, out) in nets.items():
     open("%s/%s.x" % (T, name), "w").write(";".join(",".join(str(r()) for _ in range(per)) for _ in range(n)))
     open("%s/%s.t" % (T, name), "w").write(";".join(str(random.randrange(out)) for _ in range(n)))
 PYEOF
-for net in dense conv dilated; do
+for net in dense conv dilated pools; do
     loss=ce; [ $net = dense ] && loss=mse
     target=$(cat "$T/$net.t"); [ $net = dense ] && target='0.2,0.9;0.5,0.1;1,0'
     run "$CN" trace "$T/$net.cnn" --weights "$T/$net.json" --input "$(cat "$T/$net.x")" --target "$target" --loss $loss --lr 0.05

@@ -176,8 +176,10 @@ cn_status cn_net_init_params(cn_ctx *ctx, cn_net *net, cn_init init, uint64_t se
         const cn_tensor_rec *r = &ex->tensors[t];
         float *p = ex->params + r->offset;
         for (int64_t j = 0; j < r->spec.count; j++)
-            p[j] = r->spec.init == CN_PINIT_WEIGHT ? (float)draw(&ex->rng, init, &r->spec)
-                                                   : r->spec.init == CN_PINIT_ONE ? 1.0f : 0.0f;
+            p[j] = r->spec.init == CN_PINIT_WEIGHT  ? (float)draw(&ex->rng, init, &r->spec)
+                   : r->spec.init == CN_PINIT_ONE   ? 1.0f
+                   : r->spec.init == CN_PINIT_CONST ? (float)r->spec.value
+                                                    : 0.0f;
     }
     /* dropout draws from a stream of its own seed, so a change of init leaves the masks alone */
     cn_rng_seed(&ex->rng, seed ^ 0x5eed5eed5eed5eedULL);

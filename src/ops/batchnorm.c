@@ -14,14 +14,16 @@ static const cn_key keys[] = {
       .hi = 1, .doc = "added to the variance" },
     { .name = "momentum", .type = CN_KT_FLOAT, .offset = offsetof(cn_attrs, momentum), .def = "0.1", .hi = 1,
       .doc = "weight of the new batch in the running statistics" },
+    { .name = "affine", .type = CN_KT_BOOL, .offset = offsetof(cn_attrs, affine), .def = "yes", .hi = 1,
+      .doc = "learn a scale gamma and a shift beta per channel (yes|no)" },
     { 0 },
 };
 
 static cn_status infer(cn_ctx *ctx, const char *file, cn_node *n, const cn_node *const *in)
 {
     cn_infer_pointwise(ctx, file, n, in);
-    n->trainable = 2 * n->out.c; /* gamma, beta */
-    n->params = 4 * n->out.c;    /* + running mean, running var */
+    n->trainable = n->a.affine ? 2 * n->out.c : 0; /* gamma, beta */
+    n->params = n->trainable + 2 * n->out.c;       /* + running mean, running var */
     return CN_OK;
 }
 
@@ -29,6 +31,11 @@ static void explain(const cn_node *n, const cn_node *const *in, int64_t batch, c
 {
     (void)in, (void)batch;
     long long c = (long long)n->out.c;
+    if (!n->a.affine) {
+        cn_sb_printf(sb, "    y = (x - mean) / sqrt(var + eps), per channel (affine=no)\n");
+        cn_sb_printf(sb, "    params = 2*%lld running mean/var = %lld, none trainable\n", c, 2 * c);
+        return;
+    }
     cn_sb_printf(sb, "    y = gamma * (x - mean) / sqrt(var + eps) + beta, per channel\n");
     cn_sb_printf(sb, "    params = 2*%lld trainable (gamma, beta) + 2*%lld running mean/var = %lld\n", c, c, 4 * c);
 }
@@ -37,11 +44,14 @@ static int params(const cn_node *n, const cn_node *const *in, cn_param_spec *out
 {
     (void)in;
     int64_t c = n->out.c;
-    out[0] = (cn_param_spec){ .name = "weight", .rank = 1, .shape = { c }, .count = c, .trainable = 1, .init = CN_PINIT_ONE };
-    out[1] = (cn_param_spec){ .name = "bias", .rank = 1, .shape = { c }, .count = c, .trainable = 1, .init = CN_PINIT_ZERO };
-    out[2] = (cn_param_spec){ .name = "running_mean", .rank = 1, .shape = { c }, .count = c, .init = CN_PINIT_ZERO };
-    out[3] = (cn_param_spec){ .name = "running_var", .rank = 1, .shape = { c }, .count = c, .init = CN_PINIT_ONE };
-    return 4;
+    int k = 0;
+    if (n->a.affine) {
+        out[k++] = (cn_param_spec){ .name = "weight", .rank = 1, .shape = { c }, .count = c, .trainable = 1, .init = CN_PINIT_ONE };
+        out[k++] = (cn_param_spec){ .name = "bias", .rank = 1, .shape = { c }, .count = c, .trainable = 1, .init = CN_PINIT_ZERO };
+    }
+    out[k++] = (cn_param_spec){ .name = "running_mean", .rank = 1, .shape = { c }, .count = c, .init = CN_PINIT_ZERO };
+    out[k++] = (cn_param_spec){ .name = "running_var", .rank = 1, .shape = { c }, .count = c, .init = CN_PINIT_ONE };
+    return k;
 }
 
 /* aux: the mode, then per channel mean and 1/sqrt(var + eps) (aux_impl.h). Backward follows the
@@ -56,7 +66,7 @@ static int64_t aux_bytes(const cn_node *n, const cn_node *const *in, int64_t bat
 #include "template.h"
 
 const cn_op cn_op_batchnorm = {
-    .name = "batchnorm", .usage = "batchnorm [eps=1e-5] [momentum=0.1]",
+    .name = "batchnorm", .usage = "batchnorm [eps=1e-5] [momentum=0.1] [affine=yes|no]",
     .help = "normalise each channel over the batch, then scale by gamma and shift by beta", .keys = keys,
     .inputs = 1, .infer = infer, .explain = explain, .params = params, .aux_bytes = aux_bytes,
     .forward = { batchnorm_forward_f32, batchnorm_forward_f64 },
@@ -105,7 +115,8 @@ static void CN_FN(bn_normalize)(const CN_REAL *x, CN_REAL *y, int64_t n, int64_t
         }
 }
 
-/* y (N,C,H,W) <- x (N,C,H,W) normalised per channel; w = gamma (C), beta (C); buf = running
+/* y (N,C,H,W) <- x (N,C,H,W) normalised per channel; w = gamma (C), beta (C) (affine=no: none,
+ * gamma 1, beta 0); buf = running
  * mean (C), running var (C). Training: batch statistics over N,H,W, and the running statistics
  * move by momentum m: rm = (1-m) rm + m mean, rv = (1-m) rv + m var * M/(M-1) (unbiased, as
  * PyTorch; M = N*H*W). Evaluation: the running statistics. aux keeps mode, mean, inv. */
@@ -113,7 +124,7 @@ static void CN_FN(batchnorm_forward)(const cn_op_io *io)
 {
     const cn_node *nd = io->n;
     int64_t c = nd->out.c, hw = nd->out.h * nd->out.w, count = io->batch * hw;
-    const CN_REAL *gamma = io->w, *beta = gamma + c;
+    const CN_REAL *gamma = nd->a.affine ? io->w : NULL, *beta = gamma ? gamma + c : NULL;
     CN_REAL *rmean = io->buf, *rvar = rmean + c;
     int64_t *mode = io->aux;
     CN_REAL *amean = (CN_REAL *)((unsigned char *)io->aux + CN_BN_AUX_HEAD), *ainv = amean + c;
@@ -128,7 +139,8 @@ static void CN_FN(batchnorm_forward)(const cn_op_io *io)
             rvar[ch] = (CN_REAL)((1 - mom) * rvar[ch] + mom * unbiased);
         }
         double inv = 1.0 / sqrt(v + nd->a.eps);
-        CN_FN(bn_normalize)(io->x[0], io->y, io->batch, c, hw, ch, m, inv, gamma[ch], beta[ch]);
+        CN_FN(bn_normalize)(io->x[0], io->y, io->batch, c, hw, ch, m, inv, gamma ? gamma[ch] : 1,
+                            beta ? beta[ch] : 0);
         amean[ch] = (CN_REAL)m;
         ainv[ch] = (CN_REAL)inv;
     }
@@ -142,8 +154,8 @@ static void CN_FN(batchnorm_backward)(const cn_op_io *io)
 {
     const cn_node *nd = io->n;
     int64_t c = nd->out.c, hw = nd->out.h * nd->out.w, n = io->batch, count = n * hw;
-    const CN_REAL *x = io->x[0], *dy = io->dy, *gamma = io->w;
-    CN_REAL *dx = io->dx[0], *dgamma = io->dw, *dbeta = dgamma + c;
+    const CN_REAL *x = io->x[0], *dy = io->dy, *gamma = nd->a.affine ? io->w : NULL;
+    CN_REAL *dx = io->dx[0], *dgamma = gamma ? io->dw : NULL, *dbeta = dgamma ? dgamma + c : NULL;
     int batch_stats = *(const int64_t *)io->aux != 0;
     const CN_REAL *amean = (const CN_REAL *)((const unsigned char *)io->aux + CN_BN_AUX_HEAD), *ainv = amean + c;
     for (int64_t ch = 0; ch < c; ch++) {
@@ -154,10 +166,9 @@ static void CN_FN(batchnorm_backward)(const cn_op_io *io)
                 sdy += dy[k];
                 sdyxh += (double)dy[k] * ((double)x[k] - m) * inv;
             }
-        dgamma[ch] += (CN_REAL)sdyxh;
-        dbeta[ch] += (CN_REAL)sdy;
+        if (dgamma) dgamma[ch] += (CN_REAL)sdyxh, dbeta[ch] += (CN_REAL)sdy;
         if (!dx) continue;
-        double g = gamma[ch], mg = batch_stats ? g * sdy / (double)count : 0,
+        double g = gamma ? gamma[ch] : 1, mg = batch_stats ? g * sdy / (double)count : 0,
                mgxh = batch_stats ? g * sdyxh / (double)count : 0;
         for (int64_t i = 0; i < n; i++)
             for (int64_t j = 0; j < hw; j++) {

@@ -97,9 +97,9 @@ static int params(const cn_node *n, const cn_node *const *in, cn_param_spec *out
     const cn_attrs *a = &n->a;
     int64_t depth = in[0]->out.c / a->groups, k = a->kernel.h * a->kernel.w;
     out[0] = (cn_param_spec){ "weight", 4, { a->filters, depth, a->kernel.h, a->kernel.w }, a->filters * depth * k, 1,
-                              CN_PINIT_WEIGHT, depth * k, a->filters * k };
+                              CN_PINIT_WEIGHT, depth * k, a->filters * k, 0 };
     if (!a->bias) return 1;
-    out[1] = (cn_param_spec){ "bias", 1, { a->filters }, a->filters, 1, CN_PINIT_ZERO, 0, 0 };
+    out[1] = (cn_param_spec){ "bias", 1, { a->filters }, a->filters, 1, CN_PINIT_ZERO, 0, 0, 0 };
     return 2;
 }
 
@@ -237,9 +237,9 @@ static int deconv_params(const cn_node *n, const cn_node *const *in, cn_param_sp
     const cn_attrs *a = &n->a;
     int64_t cin = in[0]->out.c, per = a->filters / a->groups, k = a->kernel.h * a->kernel.w;
     out[0] = (cn_param_spec){ "weight", 4, { cin, per, a->kernel.h, a->kernel.w }, cin * per * k, 1,
-                              CN_PINIT_WEIGHT, per * k, cin * k };
+                              CN_PINIT_WEIGHT, per * k, cin * k, 0 };
     if (!a->bias) return 1;
-    out[1] = (cn_param_spec){ "bias", 1, { a->filters }, a->filters, 1, CN_PINIT_ZERO, 0, 0 };
+    out[1] = (cn_param_spec){ "bias", 1, { a->filters }, a->filters, 1, CN_PINIT_ZERO, 0, 0, 0 };
     return 2;
 }
 

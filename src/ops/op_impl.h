@@ -29,13 +29,19 @@ typedef struct cn_attrs {
     double eps, momentum;/* batchnorm */
     double keep;         /* dropout: keep probability */
     /* geometric layers (upsample.c, deconv.c, geom.c) */
-    cn_pair scale, size; /* upsample: by a whole factor, or to a size (0x0: not given) */
+    cn_pair scale, size; /* upsample: by a whole factor, or to a size (0x0: not given);
+                          * adaptiveavgpool: its output size */
     int mode;            /* upsample: cn_upsample_mode; pad: cn_pad_fill */
     int align_corners;   /* upsample bilinear, as PyTorch */
     cn_pair outpad;      /* deconv: output padding added at the bottom/right */
     cn_pair offset;      /* crop: top-left corner of the window kept */
     cn_pair margin;      /* pad, crop: rows x columns on every side */
     int64_t top, bottom, left, right; /* pad, crop: rows or columns per side */
+    /* the layers of issue 15 */
+    double alpha;        /* elu: the value approached for x -> -inf is -alpha */
+    int approximate;     /* gelu: 0 = erf (exact), 1 = tanh */
+    int affine;          /* batchnorm, layernorm, groupnorm, instancenorm: learned scale and shift */
+    int count_pad;       /* avgpool: padded cells count in the divisor (PyTorch's count_include_pad) */
 } cn_attrs;
 
 typedef enum { CN_UPSAMPLE_NEAREST = 0, CN_UPSAMPLE_BILINEAR } cn_upsample_mode;
@@ -99,7 +105,7 @@ typedef struct cn_node {
 typedef enum { CN_F32 = 0, CN_F64 = 1 } cn_dtype;
 
 #define CN_MAX_PARAMS 4
-typedef enum { CN_PINIT_WEIGHT = 0, CN_PINIT_ZERO, CN_PINIT_ONE } cn_pinit;
+typedef enum { CN_PINIT_WEIGHT = 0, CN_PINIT_ZERO, CN_PINIT_ONE, CN_PINIT_CONST } cn_pinit;
 
 /* One parameter tensor of a layer, in PyTorch's layout and naming. */
 typedef struct cn_param_spec {
@@ -110,6 +116,7 @@ typedef struct cn_param_spec {
     int trainable;      /* trainable tensors come first in a layer's list */
     cn_pinit init;
     int64_t fan_in, fan_out;
+    double value;       /* CN_PINIT_CONST: every value starts at this (prelu's 0.25) */
 } cn_param_spec;
 
 

@@ -1,11 +1,16 @@
-/* activation.c — relu, leakyrelu, sigmoid and tanh on the CPU: one vectorised loop over all
- * values, split over threads in element ranges. relu and leakyrelu, and every backward given the
- * same forward output, give the reference's values to the bit (products in double where it
- * computes in double, and the same dy * 0 that turns an infinite gradient into NaN); sigmoid and
- * tanh forward use a float e^x and stay within 3e-7 of the reference's double ones.
+/* activation.c — relu, leakyrelu, sigmoid, tanh, relu6, hardsigmoid, hardswish, silu, gelu and elu
+ * on the CPU: one vectorised loop over all values, split over threads in element ranges; prelu
+ * (a slope per channel) plane by plane, its backward threaded over channels, to the bit. relu,
+ * leakyrelu, relu6, hardsigmoid and hardswish, and sigmoid's and tanh's backward given the same
+ * forward output, give the reference's values to the bit (products in double where it computes in
+ * double, and the same dy * 0 that turns an infinite gradient into NaN); sigmoid, tanh and silu
+ * use a float e^x and stay within a few 1e-7 of the reference's double ones; gelu and elu compute
+ * in double with libm as the reference does, threaded, and give its bits (glibc's vector erf and
+ * exp stand in only under -ffast-math, which the build does not use).
  * Covered by tests/test_cpu_ops.c. */
 #include <math.h>
 
+#include "../../ops/activation_ref.h"
 #include "kernel_util.h"
 
 /* ---- f(x) and dy * f'(x), each as the reference computes it in src/ops/activation.c -------- */
@@ -62,15 +67,76 @@ static inline float tanh_grad(float dy, float x, float y, double slope)
     return (float)((double)dy * (1.0 - (double)y * (double)y)); /* tanh' = 1 - tanh^2 */
 }
 
+/* min(max(0, x), 6); the gradient passes strictly inside (0, 6), as PyTorch's */
+static inline float relu6_value(float x, double slope)
+{
+    (void)slope;
+    return cpu_select(x <= 0, 0.0f, cpu_select(x >= 6, 6.0f, x));
+}
+static inline float relu6_grad(float dy, float x, float y, double slope)
+{
+    (void)y, (void)slope;
+    return cpu_select((x > 0) & (x < 6), dy, dy * 0.0f);
+}
+
+/* x/6 + 1/2 on (-3, 3), 0 and 1 outside, in double as the reference */
+static inline float hardsigmoid_value(float x, double slope)
+{
+    (void)slope;
+    return cpu_select(x <= -3, 0.0f, cpu_select(x >= 3, 1.0f, (float)((double)x / 6 + 0.5)));
+}
+static inline float hardsigmoid_grad(float dy, float x, float y, double slope)
+{
+    (void)y, (void)slope;
+    return cpu_select((x > -3) & (x < 3), (float)((double)dy * (1.0 / 6)), dy * 0.0f);
+}
+
+/* x (x + 3) / 6 on (-3, 3), 0 below, x above; f' = x/3 + 1/2 on [-3, 3] (PyTorch's side) */
+static inline float hardswish_value(float x, double slope)
+{
+    (void)slope;
+    return cpu_select(x <= -3, 0.0f, cpu_select(x >= 3, x, (float)((double)x * ((double)x + 3) / 6)));
+}
+static inline float hardswish_grad(float dy, float x, float y, double slope)
+{
+    (void)y, (void)slope;
+    return cpu_select(x < -3, dy * 0.0f, cpu_select(x <= 3, (float)((double)dy * ((double)x / 3 + 0.5)), dy));
+}
+
+/* x * sigmoid(x); f' = s (1 + x (1 - s)) */
+static inline float silu_value(float x, double slope) { return x * sigmoid_value(x, slope); }
+static inline float silu_grad(float dy, float x, float y, double slope)
+{
+    (void)y;
+    double s = sigmoid_value(x, slope);
+    return (float)((double)dy * (s * (1 + (double)x * (1 - s))));
+}
+
+/* gelu's and elu's one parameter each: approximate (0: erf, 1: tanh) and alpha, passed as the
+ * kernels' `slope` argument (ACT_KERNELS reads it through param) */
+static inline float gelu_value(float x, double tanh_form) { return (float)cn_gelu(x, tanh_form != 0); }
+static inline float gelu_grad(float dy, float x, float y, double tanh_form)
+{
+    (void)y;
+    return (float)((double)dy * cn_gelu_deriv(x, tanh_form != 0));
+}
+
+static inline float elu_value(float x, double alpha) { return cpu_select(x > 0, x, (float)(alpha * expm1((double)x))); }
+static inline float elu_grad(float dy, float x, float y, double alpha)
+{
+    (void)y;
+    return cpu_select(x > 0, dy, (float)((double)dy * (alpha * exp((double)x))));
+}
+
 /* y (N,C,H,W) <- f(x); dx (N,C,H,W) += dy * f'(x), from x and the forward output y (stored,
  * not added, when dx is fresh) */
-#define ACT_KERNELS(op, value, grad)                                                                 \
+#define ACT_KERNELS(op, value, grad, param)                                                          \
     void cn_cpu_##op##_forward(const cn_op_io *io)                                                   \
     {                                                                                                \
         int64_t count = cpu_out_count(io);                                                           \
         const float *restrict x = io->x[0];                                                          \
         float *restrict y = io->y;                                                                   \
-        double slope = io->n->a.slope;                                                               \
+        double slope = param;                                                                        \
         _Pragma("omp parallel for simd schedule(simd: static) if (parallel: count >= CPU_PAR_MIN)")  \
         for (int64_t i = 0; i < count; i++) y[i] = value(x[i], slope);                               \
     }                                                                                                \
@@ -79,7 +145,7 @@ static inline float tanh_grad(float dy, float x, float y, double slope)
         int64_t count = cpu_out_count(io);                                                           \
         const float *restrict x = io->x[0], *restrict y = io->y, *restrict dy = io->dy;              \
         float *restrict dx = io->dx[0];                                                              \
-        double slope = io->n->a.slope;                                                               \
+        double slope = param;                                                                        \
         if (!dx) return;                                                                             \
         if (io->dx_fresh & 1) { /* 0 + g: the bits of adding to zeros */                             \
             _Pragma("omp parallel for simd schedule(simd: static) if (parallel: count >= CPU_PAR_MIN)") \
@@ -90,8 +156,58 @@ static inline float tanh_grad(float dy, float x, float y, double slope)
         for (int64_t i = 0; i < count; i++) dx[i] += grad(dy[i], x[i], y[i], slope);                 \
     }
 
-ACT_KERNELS(relu, relu_value, relu_grad)
-ACT_KERNELS(leakyrelu, leaky_value, leaky_grad)
-ACT_KERNELS(sigmoid, sigmoid_value, sigmoid_grad)
-ACT_KERNELS(tanh, tanh_value, tanh_grad)
+ACT_KERNELS(relu, relu_value, relu_grad, io->n->a.slope)
+ACT_KERNELS(leakyrelu, leaky_value, leaky_grad, io->n->a.slope)
+ACT_KERNELS(sigmoid, sigmoid_value, sigmoid_grad, io->n->a.slope)
+ACT_KERNELS(tanh, tanh_value, tanh_grad, io->n->a.slope)
+ACT_KERNELS(relu6, relu6_value, relu6_grad, io->n->a.slope)
+ACT_KERNELS(hardsigmoid, hardsigmoid_value, hardsigmoid_grad, io->n->a.slope)
+ACT_KERNELS(hardswish, hardswish_value, hardswish_grad, io->n->a.slope)
+ACT_KERNELS(silu, silu_value, silu_grad, io->n->a.slope)
+ACT_KERNELS(gelu, gelu_value, gelu_grad, io->n->a.approximate)
+ACT_KERNELS(elu, elu_value, elu_grad, io->n->a.alpha)
 #undef ACT_KERNELS
+
+/* ---- prelu: a slope per channel, so the loops run over (sample, channel) planes ------------- */
+
+/* y (N,C,H,W) <- x if x > 0 else a[c] * x; w = a (C) */
+void cn_cpu_prelu_forward(const cn_op_io *io)
+{
+    const cn_node *nd = io->n;
+    int64_t c = nd->out.c, hw = nd->out.h * nd->out.w, planes = io->batch * c;
+    const float *x = io->x[0], *slope = io->w;
+    float *y = io->y;
+#pragma omp parallel for schedule(static) if (parallel: planes * hw >= CPU_PAR_MIN)
+    for (int64_t p = 0; p < planes; p++) {
+        const float *restrict xp = x + p * hw;
+        float *restrict yp = y + p * hw;
+        float a = slope[p % c];
+#pragma omp simd
+        for (int64_t j = 0; j < hw; j++) yp[j] = cpu_select(xp[j] > 0, xp[j], a * xp[j]);
+    }
+}
+
+/* dx (N,C,H,W) += dy * (1 if x > 0 else a[c]); da (C) += the sum over x <= 0 of dy * x, in double
+ * per plane and plane after plane in sample order, as the reference; threads over channels */
+void cn_cpu_prelu_backward(const cn_op_io *io)
+{
+    const cn_node *nd = io->n;
+    int64_t c = nd->out.c, hw = nd->out.h * nd->out.w, n = io->batch;
+    const float *x = io->x[0], *dy = io->dy, *slope = io->w;
+    float *dx = io->dx[0], *dslope = io->dw;
+#pragma omp parallel for schedule(static) if (parallel: n * c * hw >= CPU_PAR_MIN)
+    for (int64_t ch = 0; ch < c; ch++) {
+        double a = slope[ch];
+        for (int64_t i = 0; i < n; i++) {
+            const float *restrict xp = x + (i * c + ch) * hw, *restrict gp = dy + (i * c + ch) * hw;
+            double da = 0;
+            for (int64_t j = 0; j < hw; j++)
+                if (xp[j] <= 0) da += (double)gp[j] * xp[j];
+            dslope[ch] += (float)da;
+            if (!dx) continue;
+            float *restrict dp = dx + (i * c + ch) * hw;
+#pragma omp simd
+            for (int64_t j = 0; j < hw; j++) dp[j] += cpu_select(xp[j] > 0, gp[j], (float)(a * gp[j]));
+        }
+    }
+}

@@ -35,13 +35,14 @@ static void channel_moments(const channel_runs *r, const float *x, double *mean,
 
 /* y (N,C,H,W) <- gamma * (x - mean) * inv + beta per channel, inv = 1/sqrt(var + eps), with batch
  * statistics (training: the running ones move by momentum as in the reference) or the running
- * statistics (evaluation); w = gamma (C), beta (C); buf = running mean (C), running var (C) */
+ * statistics (evaluation); w = gamma (C), beta (C) (affine=no: none, gamma 1, beta 0);
+ * buf = running mean (C), running var (C) */
 void cn_cpu_batchnorm_forward(const cn_op_io *io)
 {
     const cn_node *nd = io->n;
     channel_runs r = runs_of(io);
     int64_t c = nd->out.c, count = r.n * r.hw;
-    const float *x = io->x[0], *gamma = io->w, *beta = gamma + c;
+    const float *x = io->x[0], *gamma = nd->a.affine ? io->w : NULL, *beta = gamma ? gamma + c : NULL;
     float *y = io->y, *rmean = io->buf, *rvar = rmean + c, *amean = aux_mean(io->aux), *ainv = amean + c;
     double mom = nd->a.momentum, eps = nd->a.eps;
     int training = io->training != 0;
@@ -56,7 +57,7 @@ void cn_cpu_batchnorm_forward(const cn_op_io *io)
             rmean[ch] = (float)((1 - mom) * rmean[ch] + mom * m);
             rvar[ch] = (float)((1 - mom) * rvar[ch] + mom * unbiased);
         }
-        double inv = 1.0 / sqrt(v + eps), g = gamma[ch], b = beta[ch];
+        double inv = 1.0 / sqrt(v + eps), g = gamma ? gamma[ch] : 1, b = beta ? beta[ch] : 0;
         for (int64_t i = 0; i < r.n; i++) {
             const float *restrict xr = xc + i * r.stride;
             float *restrict yr = y + ch * r.hw + i * r.stride;
@@ -77,8 +78,9 @@ void cn_cpu_batchnorm_backward(const cn_op_io *io)
     const cn_node *nd = io->n;
     channel_runs r = runs_of(io);
     int64_t c = nd->out.c, count = r.n * r.hw;
-    const float *x = io->x[0], *dy = io->dy, *gamma = io->w, *amean = aux_mean(io->aux), *ainv = amean + c;
-    float *dx = io->dx[0], *dgamma = io->dw, *dbeta = dgamma + c;
+    const float *x = io->x[0], *dy = io->dy, *gamma = nd->a.affine ? io->w : NULL, *amean = aux_mean(io->aux),
+                *ainv = amean + c;
+    float *dx = io->dx[0], *dgamma = gamma ? io->dw : NULL, *dbeta = dgamma ? dgamma + c : NULL;
     int batch_stats = *(const int64_t *)io->aux != 0;
 #pragma omp parallel for schedule(static) if (parallel: count * c >= CPU_PAR_MIN)
     for (int64_t ch = 0; ch < c; ch++) {
@@ -87,10 +89,9 @@ void cn_cpu_batchnorm_backward(const cn_op_io *io)
         cn_sum8 s_dy = cn_sum8_zero(), s_dyxc = cn_sum8_zero(); /* sum dy, sum dy * (x - mean) */
         for (int64_t i = 0; i < r.n; i++) cn_sum8_add_pair(&s_dy, &s_dyxc, dyc + i * r.stride, xc + i * r.stride, m, r.hw);
         double sdy = cn_sum8_total(&s_dy), sdyxh = cn_sum8_total(&s_dyxc) * inv;
-        dgamma[ch] += (float)sdyxh;
-        dbeta[ch] += (float)sdy;
+        if (dgamma) dgamma[ch] += (float)sdyxh, dbeta[ch] += (float)sdy;
         if (!dx) continue;
-        double g = gamma[ch], mg = batch_stats ? g * sdy / (double)count : 0,
+        double g = gamma ? gamma[ch] : 1, mg = batch_stats ? g * sdy / (double)count : 0,
                mgxh = batch_stats ? g * sdyxh / (double)count : 0;
         for (int64_t i = 0; i < r.n; i++) {
             const float *restrict xr = xc + i * r.stride, *restrict dyr = dyc + i * r.stride;

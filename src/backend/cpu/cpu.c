@@ -24,6 +24,16 @@ static const cn_kernels kernels[CN_OP_COUNT] = {
     [CN_OP_CONCAT] = { cn_cpu_concat_forward, cn_cpu_concat_backward, NULL, 0 },
     [CN_OP_ADD] = { cn_cpu_add_forward, cn_cpu_add_backward, NULL, 1 },
     [CN_OP_DECONV] = { cn_cpu_deconv_forward, cn_cpu_deconv_backward, cn_cpu_deconv_workspace, 1 },
+    [CN_OP_RELU6] = { cn_cpu_relu6_forward, cn_cpu_relu6_backward, NULL, 1 },
+    [CN_OP_HARDSIGMOID] = { cn_cpu_hardsigmoid_forward, cn_cpu_hardsigmoid_backward, NULL, 1 },
+    [CN_OP_HARDSWISH] = { cn_cpu_hardswish_forward, cn_cpu_hardswish_backward, NULL, 1 },
+    [CN_OP_SILU] = { cn_cpu_silu_forward, cn_cpu_silu_backward, NULL, 1 },
+    [CN_OP_GELU] = { cn_cpu_gelu_forward, cn_cpu_gelu_backward, NULL, 1 },
+    [CN_OP_ELU] = { cn_cpu_elu_forward, cn_cpu_elu_backward, NULL, 1 },
+    [CN_OP_PRELU] = { cn_cpu_prelu_forward, cn_cpu_prelu_backward, NULL, 0 },
+    [CN_OP_LAYERNORM] = { cn_cpu_groupnorm_forward, cn_cpu_groupnorm_backward, NULL, 0 },
+    [CN_OP_GROUPNORM] = { cn_cpu_groupnorm_forward, cn_cpu_groupnorm_backward, NULL, 0 },
+    [CN_OP_INSTANCENORM] = { cn_cpu_groupnorm_forward, cn_cpu_groupnorm_backward, NULL, 0 },
 };
 
 const cn_backend cn_backend_cpu = { "cpu", kernels, NULL, NULL }; /* host memory; the step on the host */

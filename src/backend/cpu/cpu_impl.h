@@ -33,6 +33,22 @@ void cn_cpu_sigmoid_forward(const cn_op_io *io);
 void cn_cpu_sigmoid_backward(const cn_op_io *io);
 void cn_cpu_tanh_forward(const cn_op_io *io);
 void cn_cpu_tanh_backward(const cn_op_io *io);
+void cn_cpu_relu6_forward(const cn_op_io *io);
+void cn_cpu_relu6_backward(const cn_op_io *io);
+void cn_cpu_hardsigmoid_forward(const cn_op_io *io);
+void cn_cpu_hardsigmoid_backward(const cn_op_io *io);
+void cn_cpu_hardswish_forward(const cn_op_io *io);
+void cn_cpu_hardswish_backward(const cn_op_io *io);
+void cn_cpu_silu_forward(const cn_op_io *io);
+void cn_cpu_silu_backward(const cn_op_io *io);
+void cn_cpu_gelu_forward(const cn_op_io *io);
+void cn_cpu_gelu_backward(const cn_op_io *io);
+void cn_cpu_elu_forward(const cn_op_io *io);
+void cn_cpu_elu_backward(const cn_op_io *io);
+void cn_cpu_prelu_forward(const cn_op_io *io);
+void cn_cpu_prelu_backward(const cn_op_io *io);
+void cn_cpu_groupnorm_forward(const cn_op_io *io);  /* layernorm, groupnorm, instancenorm (norm.c) */
+void cn_cpu_groupnorm_backward(const cn_op_io *io);
 /* batchnorm.c */
 void cn_cpu_batchnorm_forward(const cn_op_io *io);
 void cn_cpu_batchnorm_backward(const cn_op_io *io);

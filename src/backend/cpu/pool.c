@@ -16,7 +16,8 @@
 
 static int is_2x2_stride2(const cn_pool_geom *g)
 {
-    return g->kh == 2 && g->kw == 2 && g->sh == 2 && g->sw == 2 && g->pad_t == 0 && g->pad_l == 0 &&
+    return g->kh == 2 && g->kw == 2 && g->sh == 2 && g->sw == 2 && g->dh == 1 && g->dw == 1 && g->pad_t == 0 &&
+           g->pad_l == 0 &&
            2 * g->oh <= g->h && 2 * g->ow <= g->w;
 }
 
@@ -34,11 +35,12 @@ static void narrow_to_cell(int64_t stride, int64_t pad, int64_t k, int64_t n, in
     if (*hi < *lo) *hi = *lo;
 }
 
-/* the outputs of rectangle t whose window cell (ky, kx) lands inside the input */
+/* the outputs of rectangle t whose window cell (ky, kx) lands inside the input (the cell lies
+ * ky*dh rows and kx*dw columns from the window's corner: dilation) */
 static out_rect with_cell(const cn_pool_geom *g, out_rect t, int64_t ky, int64_t kx)
 {
-    narrow_to_cell(g->sh, g->pad_t, ky, g->h, &t.r0, &t.r1);
-    narrow_to_cell(g->sw, g->pad_l, kx, g->w, &t.c0, &t.c1);
+    narrow_to_cell(g->sh, g->pad_t, ky * g->dh, g->h, &t.r0, &t.r1);
+    narrow_to_cell(g->sw, g->pad_l, kx * g->dw, g->w, &t.c0, &t.c1);
     return t;
 }
 
@@ -96,7 +98,7 @@ static void argpool_plane(const cn_pool_geom *g, int max, const float *x, float 
             out_rect t = with_cell(g, (out_rect){ 0, g->oh, 0, g->ow }, ky, kx);
             for (int64_t oy = t.r0; oy < t.r1; oy++) {
                 /* cell (ky, kx) of output (oy, ox) is x[row + ox * sw] */
-                int32_t row = (int32_t)((oy * g->sh - g->pad_t + ky) * g->w + kx - g->pad_l);
+                int32_t row = (int32_t)((oy * g->sh - g->pad_t + ky * g->dh) * g->w + kx * g->dw - g->pad_l);
                 float *restrict yr = y + oy * g->ow;
                 int32_t *restrict ar = argmax + oy * g->ow;
 #pragma omp simd
@@ -138,7 +140,8 @@ static void avgpool_plane(const cn_pool_geom *g, const float *x, float *restrict
             for (int64_t kx = 0; kx < g->kw; kx++) {
                 out_rect c = with_cell(g, t, ky, kx);
                 for (int64_t oy = c.r0; oy < c.r1; oy++) {
-                    int64_t row = (oy * g->sh - g->pad_t + ky) * g->w + kx - g->pad_l; /* as in argpool_plane */
+                    /* as in argpool_plane */
+                    int64_t row = (oy * g->sh - g->pad_t + ky * g->dh) * g->w + kx * g->dw - g->pad_l;
                     int64_t sum = (oy - t.r0) * cols - t.c0; /* output (oy, ox)'s sum is acc[sum + ox] */
 #pragma omp simd
                     for (int64_t ox = c.c0; ox < c.c1; ox++) acc[sum + ox] += x[row + ox * g->sw];
@@ -234,7 +237,8 @@ static void avgpool_backward_plane(const cn_pool_geom *g, const float *dy, float
             for (int64_t kx = g->kw - 1; kx >= 0; kx--) {
                 out_rect c = with_cell(g, t, ky, kx);
                 for (int64_t oy = c.r0; oy < c.r1; oy++) {
-                    int64_t row = (oy * g->sh - g->pad_t + ky) * g->w + kx - g->pad_l; /* as in argpool_plane */
+                    /* as in argpool_plane */
+                    int64_t row = (oy * g->sh - g->pad_t + ky * g->dh) * g->w + kx * g->dw - g->pad_l;
                     int64_t part = (oy - t.r0) * cols - t.c0; /* output (oy, ox)'s share is share[part + ox] */
 #pragma omp simd
                     for (int64_t ox = c.c0; ox < c.c1; ox++) dx[row + ox * g->sw] += share[part + ox];
