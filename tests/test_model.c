@@ -3,7 +3,8 @@
  * bytes and a PNG file; the probabilities are worked out here independently in double (the 4x4
  * image halved to 2x2 is a plain 2x2 box average under half-pixel bilinear resizing, then the
  * normalisation, the dense layer and the softmax written out); top-k order, names and empty
- * slots; a batch equal to one image at a time, bit for bit; the errors; and separate models in
+ * slots; a batch equal to one image at a time, bit for bit; the errors; every allocation of
+ * loading and classifying failed in turn (CN_E_NOMEM, nothing leaked); and separate models in
  * separate threads giving the bits of one thread alone. */
 #define _POSIX_C_SOURCE 200809L
 #include <math.h>
@@ -14,6 +15,7 @@
 #include <sys/stat.h>
 
 #include "convnet.h"
+#include "fail_alloc.h"
 #include "harness.h"
 
 static char dir[256];
@@ -250,6 +252,40 @@ static void test_gray_and_run_folder(void)
     cn_ctx_destroy(ctx);
 }
 
+/* Allocation n of load + classify (PNG bytes, a batch) fails, for every n: the call that met it
+ * says CN_E_NOMEM, the ones before it worked, and every block is freed with the model. */
+static void test_nomem_sweep(void)
+{
+    char path[512], png_path[512];
+    snprintf(path, sizeof path, "%s/rgb.safetensors", dir);
+    snprintf(png_path, sizeof png_path, "%s/img.png", dir);
+    unsigned char bytes[4096], px[48];
+    FILE *f = fopen(png_path, "rb");
+    size_t n = f ? fread(bytes, 1, sizeof bytes, f) : 0;
+    if (f) fclose(f);
+    CHECK(n > 8);
+    make_pixels(px, 7);
+    cn_image_view views[2] = { { .data = px, .h = 4, .w = 4, .c = 3, .format = CN_PIXELS_U8 },
+                               { .data = px, .h = 4, .w = 4, .c = 3, .format = CN_PIXELS_U8 } };
+    fa_sweep s;
+    long rounds = 0;
+    for (fa_sweep_start(&s); fa_sweep_next(&s, 5000); rounds++) {
+        cn_model *m = NULL;
+        cn_prediction p[2];
+        cn_status st = cn_model_load(s.ctx, path, &m);
+        if (!st) st = cn_model_classify_encoded(s.ctx, m, bytes, n, "img.png", 1, p);
+        if (!st) st = cn_model_classify_batch(s.ctx, m, views, 2, 1, p);
+        int injected = fa_sweep_injected(&s);
+        CHECK(injected ? st == CN_E_NOMEM : st == CN_OK);
+        if (st == CN_E_NOMEM) CHECK(cn_ctx_message(s.ctx)[0] != 0);
+        if (!injected) CHECK(p[0].index == p[1].index && p[0].probability == p[1].probability);
+        cn_model_destroy(m);
+        fa_sweep_end(&s);
+        CHECK(s.fa.live == 0 && s.fa.bad_free == 0);
+    }
+    CHECK(s.done && rounds > 20);
+}
+
 /* A conv net big enough to run the real kernels, for batches and threads. */
 static const char *CONV_SPEC = "input 16x16x3\nconv 8 3x3 pad=1\nrelu\nmaxpool 2x2\nconv 8 3x3\nrelu\nflatten\ndense 5\n";
 
@@ -378,6 +414,7 @@ static void teardown(void) { test_rmtree(dir); }
 static const test_case cases[] = {
     { "setup", setup },
     { "pixels, float pixels, RGBA, PNG bytes and file: the hand-computed probabilities", test_pixels_bytes_file },
+    { "every allocation of load and classify failed in turn: CN_E_NOMEM, nothing leaked", test_nomem_sweep },
     { "gray input from colour pixels, a run folder, checkpoints refused", test_gray_and_run_folder },
     { "a batch of 70 equals one image at a time, bit for bit", test_batch },
     { "four models in four threads: the bits of one alone", test_threads },
