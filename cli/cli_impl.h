@@ -123,7 +123,6 @@ typedef enum { CLI_HALF_TEST, CLI_HALF_TRAIN, CLI_HALF_VAL } cli_half;
  * whether a separate test half exists. */
 cn_status cli_load_data(cn_ctx *ctx, const char *data, cli_half half, const cn_layer_info *input, cn_dataset *ds,
                         int *has_test);
-const char *cli_checkpoint_path(const char *arg, char *buf, size_t cap);
 /* What cli_load_data reads, for messages: "DIR/test", "DIR (t10k-*: the test half)", ... */
 const char *cli_data_name(const char *data, cli_half half, char *buf, size_t cap);
 /* The data a checkpoint's run was tested on: its "test_data" (train --test), else its "data". */
