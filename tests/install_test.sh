@@ -18,12 +18,13 @@ check "cmake --install into DESTDIR: exit 0" "[ $? -eq 0 ]"
 cp "$B/install_manifest.txt" "$T/manifest"
 if [ -f "$T/manifest.saved" ]; then cp "$T/manifest.saved" "$B/install_manifest.txt"; else rm -f "$B/install_manifest.txt"; fi
 
+version=$(sed -n 's/^#define CN_VERSION "\([0-9.]*\)"$/\1/p' include/convnet.h)
 pc=$(find "$S" -name convnet.pc)
 libdir=$(dirname "$(dirname "$pc")")
 prefix=$(sed -n 's/^prefix=//p' "$pc")
-check "installed: the binary, header, libconvnet.so.0.1.0 with its links, libconvnet.a, convnet.pc, the CMake package, the models" \
-    "[ -x '$S$prefix/bin/convnet' ] && [ -f '$S$prefix/include/convnet.h' ] && [ -f '$libdir/libconvnet.so.0.1.0' ] && \
-     [ \"\$(readlink '$libdir/libconvnet.so.0')\" = libconvnet.so.0.1.0 ] && [ \"\$(readlink '$libdir/libconvnet.so')\" = libconvnet.so.0 ] && \
+check "installed: the binary, header, libconvnet.so.$version with its links, libconvnet.a, convnet.pc, the CMake package, the models" \
+    "[ -x '$S$prefix/bin/convnet' ] && [ -f '$S$prefix/include/convnet.h' ] && [ -f '$libdir/libconvnet.so.$version' ] && \
+     [ \"\$(readlink '$libdir/libconvnet.so.0')\" = libconvnet.so.$version ] && [ \"\$(readlink '$libdir/libconvnet.so')\" = libconvnet.so.0 ] && \
      [ -f '$libdir/libconvnet.a' ] && [ -f '$libdir/cmake/convnet/convnetConfig.cmake' ] && [ -f '$S$prefix/share/convnet/models/fmnist-small.cnn' ]"
 check "soname libconvnet.so.0" "readelf -d '$libdir/libconvnet.so' | grep -q 'Library soname: \[libconvnet.so.0\]'"
 # every function the header declares (its declarations, comments removed by the preprocessor) and nothing else
@@ -45,6 +46,8 @@ LD_LIBRARY_PATH=$libdir "$S$prefix/bin/convnet" predict "$T/run" $IMGS | tail -n
 export PKG_CONFIG_SYSROOT_DIR="$S" PKG_CONFIG_LIBDIR="$(dirname "$pc")"
 cflags=$(echo $(pkg-config --cflags convnet)) libs=$(echo $(pkg-config --libs convnet))
 static_libs=$(pkg-config --libs --static convnet | sed 's/-lconvnet/-l:libconvnet.a/')
+check "one version, the header's CN_VERSION ($version): pkg-config's, debian/changelog's" \
+    "[ -n '$version' ] && [ \"\$(pkg-config --modversion convnet)\" = '$version' ] && head -1 debian/changelog | grep -q '^convnet ($version)'"
 check "pkg-config: the staged include and lib folders" \
     "[ '$cflags' = '-I$S$prefix/include' ] && [ '$libs' = '-L$libdir -lconvnet' ]"
 for kind in shared static; do

@@ -235,6 +235,18 @@ static void test_gray_and_run_folder(void)
     cn_image_view v = { .data = px, .h = 4, .w = 4, .c = 3, .format = CN_PIXELS_U8 };
     CHECK(cn_model_classify_pixels(ctx, m, &v, 2, preds) == CN_OK);
     check_preds(preds, 2, p, __LINE__);
+    /* gray + alpha floats: R = G = B = g gives luma g, so the gray values' box averages */
+    unsigned char grey_rgb[48];
+    float ga[32];
+    for (int i = 0; i < 16; i++) {
+        unsigned char g = (unsigned char)(i * 13 + 40);
+        grey_rgb[3 * i] = grey_rgb[3 * i + 1] = grey_rgb[3 * i + 2] = g;
+        ga[2 * i] = (float)g / 255.0f, ga[2 * i + 1] = 0.5f;
+    }
+    expected(grey_rgb, 1, p);
+    cn_image_view vg = { .data = ga, .h = 4, .w = 4, .c = 2, .format = CN_PIXELS_F32 };
+    CHECK(cn_model_classify_pixels(ctx, m, &vg, 2, preds) == CN_OK);
+    check_preds(preds, 2, p, __LINE__);
     cn_model_destroy(m);
 
     /* a checkpoint without the normalisation, and a folder without a checkpoint */
@@ -415,7 +427,8 @@ static const test_case cases[] = {
     { "setup", setup },
     { "pixels, float pixels, RGBA, PNG bytes and file: the hand-computed probabilities", test_pixels_bytes_file },
     { "every allocation of load and classify failed in turn: CN_E_NOMEM, nothing leaked", test_nomem_sweep },
-    { "gray input from colour pixels, a run folder, checkpoints refused", test_gray_and_run_folder },
+    { "gray input from colour pixels and from gray + alpha floats, a run folder, checkpoints refused",
+      test_gray_and_run_folder },
     { "a batch of 70 equals one image at a time, bit for bit", test_batch },
     { "four models in four threads: the bits of one alone", test_threads },
     { "teardown", teardown },
