@@ -4,10 +4,14 @@
  * (cn_ctx_message) that names the user's file, line and column where one is involved.
  * The library never prints and never exits. Out-parameters are NULL/zero on failure.
  * Objects are owned by the caller that created them. Releasing follows one rule: an object the
- * library made and returned by pointer (cn_ctx, cn_net, cn_optim, cn_checkpoint) ends with
+ * library made and returned by pointer (cn_ctx, cn_net, cn_optim, cn_checkpoint, cn_model) ends with
  * cn_<type>_destroy(obj); a struct the caller owns that the library filled (cn_dataset,
  * cn_eval_result, cn_data_report) has its contents released by cn_<type>_free(ctx, &s). Every
  * destroy(NULL) is a no-op.
+ * Threads: a cn_ctx and every object made with it are used by one thread at a time; separate
+ * objects may be used at once in separate threads (each thread with its own cn_ctx): nothing is
+ * shared between them but read-only tables and per-thread scratch. The inference section says
+ * what is tested. The kernels' OpenMP thread count is per calling thread (cn_set_threads).
  */
 #ifndef CONVNET_H
 #define CONVNET_H
