@@ -19,7 +19,7 @@ struct cn_model {
     float mean[4], std[4];
     char **names;          /* classes names: class_names' lines, else the numbers */
     float *x;              /* one image's input, for the classify calls */
-    float *probs;          /* CN_MODEL_BATCH rows of probabilities */
+    float *probs;          /* one image's probabilities, for the classify calls */
 };
 
 void cn_model_destroy(cn_model *m)
@@ -73,9 +73,9 @@ cn_status cn_model_load(cn_ctx *ctx, const char *path, cn_model **out)
     m->classes = last.c * last.h * last.w;
     m->softmaxed = !strcmp(last.type, "softmax");
     if ((st = load_names(ctx, m))) goto fail;
-    if (!(m->x = cn_malloc(ctx, (size_t)(m->c * m->h * m->w) * sizeof(float))) ||
-        !(m->probs = cn_malloc(ctx, (size_t)(CN_MODEL_BATCH * m->classes) * sizeof(float)))) {
-        st = CN_E_NOMEM;
+    if (!(m->x = cn_calloc(ctx, (size_t)(m->c * m->h * m->w), sizeof(float))) ||
+        !(m->probs = cn_calloc(ctx, (size_t)m->classes, sizeof(float)))) {
+        st = cn_ctx_status(ctx); /* out of memory, or a size that overflows */
         goto fail;
     }
     *out = m;
@@ -227,8 +227,12 @@ cn_status cn_model_classify_batch(cn_ctx *ctx, cn_model *m, const cn_image_view 
     if (st) return st;
     if (!imgs || n < 1) return cn_fail(ctx, CN_E_ARG, "cn_model_classify_batch: %s", imgs ? "no images" : "NULL images");
     int64_t chw = m->c * m->h * m->w, chunk = n < CN_MODEL_BATCH ? n : CN_MODEL_BATCH;
-    float *x = cn_malloc(ctx, (size_t)(chunk * chw) * sizeof(float));
-    if (!x) return CN_E_NOMEM;
+    float *x = cn_calloc(ctx, (size_t)(chunk * chw), sizeof(float));
+    float *probs = x ? cn_calloc(ctx, (size_t)(chunk * m->classes), sizeof(float)) : NULL;
+    if (!probs) {
+        cn_free(ctx, x);
+        return cn_ctx_status(ctx);
+    }
     for (int64_t at = 0; !st && at < n; at += chunk) {
         int64_t count = n - at < chunk ? n - at : chunk;
         for (int64_t i = 0; !st && i < count; i++) {
@@ -239,9 +243,10 @@ cn_status cn_model_classify_batch(cn_ctx *ctx, cn_model *m, const cn_image_view 
                 normalise(m, x + i * chw);
             }
         }
-        if (!st) st = cn_model_probabilities(ctx, m, x, count, m->probs);
-        for (int64_t i = 0; !st && i < count; i++) cn_model_top(m, m->probs + i * m->classes, k, out + (at + i) * k);
+        if (!st) st = cn_model_probabilities(ctx, m, x, count, probs);
+        for (int64_t i = 0; !st && i < count; i++) cn_model_top(m, probs + i * m->classes, k, out + (at + i) * k);
     }
+    cn_free(ctx, probs);
     cn_free(ctx, x);
     return st;
 }
