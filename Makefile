@@ -6,7 +6,7 @@ JOBS ?= $(shell nproc 2>/dev/null || echo 2)
 CMAKE_FLAGS ?=
 FUZZ_SECONDS ?= 600
 
-.PHONY: all setup setup-check build run check asan fuzz bench clean
+.PHONY: all setup setup-check build run check asan fuzz bench clean install uninstall deb
 
 all: build
 
@@ -63,4 +63,30 @@ bench:
 	/usr/bin/python3 bench/run.py
 
 clean:
-	rm -rf build build-asan build-fuzz
+	rm -rf build build-asan build-fuzz build-deb
+
+# ---- install, uninstall, the Debian package (issue 16) ----
+# `make install [PREFIX=/usr/local] [DESTDIR=/tmp/stage]`: the convnet binary, convnet.h,
+# libconvnet.so.0 and libconvnet.a, convnet.pc, the CMake package (find_package(convnet)) and the
+# models (PREFIX/share/convnet/models). `make uninstall` with the same DESTDIR removes what the
+# last `make install` put there (build/install_manifest.txt).
+PREFIX ?= /usr/local
+DESTDIR ?=
+install: setup
+	@cmake -S . -B build -DCMAKE_BUILD_TYPE=Release -DCMAKE_INSTALL_PREFIX=$(PREFIX) $(CMAKE_FLAGS) >/dev/null
+	@cmake --build build -j $(JOBS) --target convnet convnet_lib convnet_shared
+	DESTDIR=$(DESTDIR) cmake --install build
+
+uninstall:
+	@scripts/uninstall.sh build/install_manifest.txt $(DESTDIR)
+
+# `make deb`: convnet_VERSION_ARCH.deb here, built by debhelper (debian/) from a copy of the tree in
+# build-deb/ (dpkg-buildpackage writes next to its source); `apt install ./convnet_*.deb` installs it.
+deb:
+	@scripts/setup.sh --deb
+	rm -rf build-deb && mkdir -p build-deb/convnet
+	tar -cf - --exclude='./build*' --exclude=./.git --exclude=./runs --exclude='./convnet_*' . | tar -xf - -C build-deb/convnet
+	cd build-deb/convnet && dpkg-buildpackage -b -us -uc -j$(JOBS) >../dpkg-buildpackage.log 2>&1 || \
+	    { tail -30 ../dpkg-buildpackage.log; exit 1; }
+	cp build-deb/convnet_*.deb .
+	@ls convnet_*.deb

@@ -123,7 +123,6 @@ typedef enum { CLI_HALF_TEST, CLI_HALF_TRAIN, CLI_HALF_VAL } cli_half;
  * whether a separate test half exists. */
 cn_status cli_load_data(cn_ctx *ctx, const char *data, cli_half half, const cn_layer_info *input, cn_dataset *ds,
                         int *has_test);
-const char *cli_checkpoint_path(const char *arg, char *buf, size_t cap);
 /* What cli_load_data reads, for messages: "DIR/test", "DIR (t10k-*: the test half)", ... */
 const char *cli_data_name(const char *data, cli_half half, char *buf, size_t cap);
 /* The data a checkpoint's run was tested on: its "test_data" (train --test), else its "data". */
@@ -131,11 +130,6 @@ const char *cli_test_data(const cn_checkpoint *ck);
 /* Reads a checkpoint (a file or a run folder's model.safetensors), its net and normalisation;
  * returns 0 or the exit status after printing the error. */
 int cli_open_checkpoint(cn_ctx *ctx, const char *arg, cn_checkpoint **ck, cn_net **net, float *mean, float *std);
-/* An image file as the net's input (in: layer 0), normalised with the checkpoint's mean and std as in
- * training: c*h*w floats into x. Returns 0 or the exit status after printing the error (eval.c). */
-int cli_load_input(cn_ctx *ctx, const char *path, const cn_layer_info *in, const float *mean, const float *std,
-                   float *x);
-
 /* ---- run folders (run_dir.c) ---- */
 /* Creates dir, takes its lock for this process's life (*fd; another process holding it is an
  * error naming it) and removes the temporary files of interrupted writes. 0 or exit status. */

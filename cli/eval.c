@@ -12,35 +12,13 @@
 
 #include "cli_impl.h"
 
-static const char *class_name(char **names, int32_t n, int32_t k, char *buf, size_t cap)
+/* class c's name as the model gives it; its number past the model's classes */
+static const char *class_name(const cn_model *model, int32_t c, char *buf, size_t cap)
 {
-    if (names && k < n && names[k]) return names[k];
-    snprintf(buf, cap, "%d", (int)k);
+    const char *name = cn_model_class_name(model, c);
+    if (name) return name;
+    snprintf(buf, cap, "%d", (int)c);
     return buf;
-}
-
-/* class names from a checkpoint's "class_names" (lines), malloc'ed; NULL when absent */
-static char **names_of(const cn_checkpoint *ck, int32_t *n)
-{
-    const char *s = cn_checkpoint_meta(ck, "class_names");
-    *n = 0;
-    if (!s) return NULL;
-    int32_t count = 1;
-    for (const char *p = s; *p; p++) count += *p == '\n';
-    char **names = calloc((size_t)count, sizeof *names);
-    for (int32_t i = 0; names && i < count; i++) {
-        size_t len = strcspn(s, "\n");
-        names[i] = strndup(s, len);
-        s += len + (s[len] == '\n');
-    }
-    *n = names ? count : 0;
-    return names;
-}
-
-static void free_names(char **names, int32_t n)
-{
-    for (int32_t i = 0; names && i < n; i++) free(names[i]);
-    free(names);
 }
 
 static void eval_help(const cli_option *opts)
@@ -70,21 +48,22 @@ int cmd_eval(int argc, char **argv)
     if (!ckpt) return cli_usage_error("eval", "give a checkpoint (a .safetensors file or a run folder)");
     cn_ctx *ctx;
     if (cn_ctx_create(NULL, &ctx)) return cli_error("out of memory");
-    cn_checkpoint *ck;
-    cn_net *net;
-    float mean[4], std[4];
-    int rc = cli_open_checkpoint(ctx, ckpt, &ck, &net, mean, std);
-    if (rc) {
+    cn_model *model;
+    if (cn_model_load(ctx, ckpt, &model)) {
+        int rc = cli_ctx_error(ctx);
         cn_ctx_destroy(ctx);
         return rc;
     }
-    if (!data) data = cli_test_data(ck);
+    int rc = 0;
+    cn_net *net = cn_model_net(model);
+    float mean[4], std[4];
+    cn_model_norm(model, mean, std);
+    if (!data) data = cli_test_data(cn_model_checkpoint(model));
     cn_layer_info in;
     cn_net_layer(ctx, net, 0, 1, &in);
     cn_dataset ds;
     cn_eval_result r = { 0 };
-    int32_t nn;
-    char **names = names_of(ck, &nn), buf[32];
+    char buf[32];
     if (cli_load_data(ctx, data, CLI_HALF_TEST, &in, &ds, NULL) || cn_evaluate(ctx, net, &ds, mean, std, batch, &r)) {
         rc = cli_ctx_error(ctx);
         goto done;
@@ -96,7 +75,7 @@ int cmd_eval(int argc, char **argv)
             int64_t row = 0;
             for (int32_t p = 0; p < k; p++) row += r.confusion[c * k + p];
             printf("%s{\"class\":%d,\"name\":", c ? "," : "", (int)c);
-            cli_json_string(stdout, class_name(names, nn, c, buf, sizeof buf));
+            cli_json_string(stdout, class_name(model, c, buf, sizeof buf));
             printf(",\"count\":%lld,\"accuracy\":%.6f}", (long long)row, row ? (double)r.confusion[c * k + c] / (double)row : 0.0);
         }
         printf("],\"confusion\":[");
@@ -116,7 +95,7 @@ int cmd_eval(int argc, char **argv)
         int64_t row = 0;
         for (int32_t p = 0; p < k; p++) row += r.confusion[c * k + p];
         char esc[256];
-        printf("%-14s %8lld %8.2f%%\n", cn_text_escape(class_name(names, nn, c, buf, sizeof buf), esc, sizeof esc), (long long)row,
+        printf("%-14s %8lld %8.2f%%\n", cn_text_escape(class_name(model, c, buf, sizeof buf), esc, sizeof esc), (long long)row,
                row ? 100.0 * (double)r.confusion[c * k + c] / (double)row : 0.0);
     }
     /* rows labelled by number and name, columns by number */
@@ -125,27 +104,16 @@ int cmd_eval(int argc, char **argv)
     printf("\n");
     for (int32_t c = 0; c < k; c++) {
         char esc[256];
-        printf("%3d %-16.16s", (int)c, cn_text_escape(class_name(names, nn, c, buf, sizeof buf), esc, sizeof esc));
+        printf("%3d %-16.16s", (int)c, cn_text_escape(class_name(model, c, buf, sizeof buf), esc, sizeof esc));
         for (int32_t p = 0; p < k; p++) printf(" %5lld", (long long)r.confusion[c * k + p]);
         printf("\n");
     }
 done:
     cn_eval_free(ctx, &r);
     cn_dataset_free(ctx, &ds);
-    free_names(names, nn);
-    cn_net_destroy(net);
-    cn_checkpoint_destroy(ck);
+    cn_model_destroy(model);
     cn_ctx_destroy(ctx);
     return rc;
-}
-
-int cli_load_input(cn_ctx *ctx, const char *path, const cn_layer_info *in, const float *mean, const float *std,
-                   float *x)
-{
-    if (cn_image_load(ctx, path, in->c, in->h, in->w, x)) return cli_ctx_error(ctx);
-    int64_t hw = in->h * in->w;
-    for (int64_t j = 0; j < in->c * hw; j++) x[j] = (x[j] - mean[j / hw]) / std[j / hw];
-    return 0;
 }
 
 static void predict_help(const cli_option *opts)
@@ -292,27 +260,22 @@ int cmd_predict(int argc, char **argv)
     if (!rc && !images.n) rc = cli_error("no PNG or JPEG images in what was given");
     cn_ctx *ctx = NULL;
     if (!rc && cn_ctx_create(NULL, &ctx)) rc = cli_error("out of memory");
-    cn_checkpoint *ck = NULL;
-    cn_net *net = NULL;
-    float mean[4], std[4];
-    if (!rc) rc = cli_open_checkpoint(ctx, ckpt, &ck, &net, mean, std);
+    cn_model *model = NULL;
+    if (!rc && cn_model_load(ctx, ckpt, &model)) rc = cli_ctx_error(ctx);
     if (rc) {
         path_free(&images);
         cn_ctx_destroy(ctx);
         return rc;
     }
-    cn_layer_info in, out;
-    cn_net_layer(ctx, net, 0, 1, &in);
-    cn_net_layer(ctx, net, cn_net_layer_count(net) - 1, 1, &out);
-    int64_t chw = in.c * in.h * in.w, k = out.c * out.h * out.w;
-    int softmaxed = !strcmp(out.type, "softmax"), failed = 0;
-    float *x = malloc((size_t)chw * sizeof(float)), *prob = malloc((size_t)k * sizeof(float));
-    int32_t nn;
-    char **names = names_of(ck, &nn), buf[32];
+    int64_t c, h, w, k = cn_model_classes(model);
+    cn_model_input_shape(model, &c, &h, &w);
+    int failed = 0;
+    float *x = malloc((size_t)(c * h * w) * sizeof(float)), *prob = malloc((size_t)k * sizeof(float));
+    cn_prediction *preds = malloc((size_t)top * sizeof *preds);
     char *csv = NULL;
     size_t csv_len = 0;
     FILE *cf = csv_path ? open_memstream(&csv, &csv_len) : NULL;
-    if (!x || !prob || (csv_path && !cf)) rc = cli_error("out of memory");
+    if (!x || !prob || !preds || (csv_path && !cf)) rc = cli_error("out of memory");
     if (cf) fprintf(cf, "image,class,name,probability,error\n");
     if (json && !rc) printf("[");
     if (!json && !rc) {
@@ -322,20 +285,19 @@ int cmd_predict(int argc, char **argv)
     }
     for (int i = 0; !rc && i < images.n; i++) {
         const char *img = images.v[i];
-        if (cli_load_input(ctx, img, &in, mean, std, x)) { /* printed; the other images go on */
+        if (cn_model_input_file(ctx, model, img, x)) { /* reported; the other images go on */
+            cli_ctx_error(ctx);
             failed++;
             if (json) printf("%s{\"image\":", i ? "," : ""), cli_json_string(stdout, img), printf(",\"error\":"),
                 cli_json_string(stdout, cn_ctx_message(ctx)), printf("}");
             if (cf) csv_field(cf, img), fprintf(cf, ",,,,"), csv_field(cf, cn_ctx_message(ctx)), fprintf(cf, "\n");
             continue;
         }
-        if (cn_net_forward(ctx, net, x, 1, 0)) {
+        if (cn_model_probabilities(ctx, model, x, 1, prob)) {
             rc = cli_ctx_error(ctx);
             break;
         }
-        const float *y = cn_net_output(net, NULL);
-        if (softmaxed) memcpy(prob, y, (size_t)k * sizeof(float));
-        else cn_softmax(y, prob, k);
+        cn_model_top(model, prob, (int)top, preds);
         if (json) {
             printf("%s{\"image\":", i ? "," : "");
             cli_json_string(stdout, img);
@@ -344,22 +306,18 @@ int cmd_predict(int argc, char **argv)
             char esc[4200];
             printf("%s\n", cn_text_escape(img, esc, sizeof esc));
         }
-        for (int64_t t = 0; t < top && t < k; t++) {
-            int64_t best = -1;
-            for (int64_t c = 0; c < k; c++)
-                if (prob[c] >= 0 && (best < 0 || prob[c] > prob[best])) best = c;
-            const char *name = class_name(names, nn, (int32_t)best, buf, sizeof buf);
+        for (int64_t t = 0; t < top && preds[t].index >= 0; t++) {
+            const cn_prediction *pr = &preds[t];
             if (json) {
-                printf("%s{\"class\":%lld,\"name\":", t ? "," : "", (long long)best);
-                cli_json_string(stdout, name);
-                printf(",\"probability\":%.6f}", prob[best]);
+                printf("%s{\"class\":%lld,\"name\":", t ? "," : "", (long long)pr->index);
+                cli_json_string(stdout, pr->name);
+                printf(",\"probability\":%.6f}", pr->probability);
             } else {
                 char esc[256];
-                printf("  %6.2f%%  %s\n", 100 * prob[best], cn_text_escape(name, esc, sizeof esc));
+                printf("  %6.2f%%  %s\n", 100 * pr->probability, cn_text_escape(pr->name, esc, sizeof esc));
             }
-            if (cf && t == 0) csv_field(cf, img), fprintf(cf, ",%lld,", (long long)best), csv_field(cf, name),
-                fprintf(cf, ",%.6f,\n", prob[best]);
-            prob[best] = -1;
+            if (cf && t == 0) csv_field(cf, img), fprintf(cf, ",%lld,", (long long)pr->index), csv_field(cf, pr->name),
+                fprintf(cf, ",%.6f,\n", pr->probability);
         }
         if (json) printf("]}");
     }
@@ -368,11 +326,9 @@ int cmd_predict(int argc, char **argv)
     if (cf && !rc && cn_file_write_atomic(ctx, csv_path, csv, csv_len)) rc = cli_ctx_error(ctx);
     if (!rc && failed) rc = cli_error("%d of %d images could not be read (named above)", failed, images.n);
     free(csv);
-    free(x), free(prob);
+    free(x), free(prob), free(preds);
     path_free(&images);
-    free_names(names, nn);
-    cn_net_destroy(net);
-    cn_checkpoint_destroy(ck);
+    cn_model_destroy(model);
     cn_ctx_destroy(ctx);
     return rc;
 }

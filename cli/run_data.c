@@ -4,7 +4,6 @@
 #define _POSIX_C_SOURCE 200809L /* strdup, strndup */
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 
 #include "cli_impl.h"
 
@@ -62,25 +61,12 @@ cn_status cli_load_data(cn_ctx *ctx, const char *data, cli_half half, const cn_l
     return cn_dataset_load_folder(ctx, dir, input->c, input->h, input->w, ds);
 }
 
-/* "model.safetensors" inside a run folder, or the file itself */
-const char *cli_checkpoint_path(const char *arg, char *buf, size_t cap)
-{
-    struct stat st;
-    if (!stat(arg, &st) && S_ISDIR(st.st_mode)) {
-        snprintf(buf, cap, "%s/model.safetensors", arg);
-        return buf;
-    }
-    return arg;
-}
-
 int cli_open_checkpoint(cn_ctx *ctx, const char *arg, cn_checkpoint **ck, cn_net **net, float *mean, float *std)
 {
-    char buf[4096];
-    const char *path = cli_checkpoint_path(arg, buf, sizeof buf);
     *ck = NULL;
     *net = NULL;
     int rc = 0;
-    if (cn_checkpoint_read(ctx, path, ck) || cn_checkpoint_net(ctx, *ck, net) || cn_checkpoint_norm(ctx, *ck, mean, std))
+    if (cn_checkpoint_read(ctx, arg, ck) || cn_checkpoint_net(ctx, *ck, net) || cn_checkpoint_norm(ctx, *ck, mean, std))
         rc = cli_ctx_error(ctx);
     if (rc) {
         cn_net_destroy(*net);

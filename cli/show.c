@@ -89,14 +89,15 @@ int cmd_show(int argc, char **argv)
 
     cn_ctx *ctx;
     if (cn_ctx_create(NULL, &ctx)) return cli_error("out of memory");
-    cn_checkpoint *ck;
-    cn_net *net;
-    float mean[4], std[4], *maps = NULL, *x = NULL, *pic = NULL;
-    int rc = cli_open_checkpoint(ctx, ckpt, &ck, &net, mean, std);
-    if (rc) {
+    cn_model *model;
+    float *maps = NULL, *x = NULL, *pic = NULL;
+    if (cn_model_load(ctx, ckpt, &model)) {
+        int rc = cli_ctx_error(ctx);
         cn_ctx_destroy(ctx);
         return rc;
     }
+    int rc = 0;
+    cn_net *net = cn_model_net(model);
     cn_layer_info info;
     const char *name = filters ? filters : layer;
     int li = find_layer(ctx, net, name, &info);
@@ -149,8 +150,7 @@ int cmd_show(int argc, char **argv)
             rc = cli_error("out of memory");
             goto done;
         }
-        if ((rc = cli_load_input(ctx, image, &in, mean, std, x))) goto done;
-        if (cn_net_forward(ctx, net, x, 1, 0)) {
+        if (cn_model_input_file(ctx, model, image, x) || cn_net_forward(ctx, net, x, 1, 0)) {
             rc = cli_ctx_error(ctx);
             goto done;
         }
@@ -176,8 +176,7 @@ int cmd_show(int argc, char **argv)
            (long long)g.h, (long long)g.w, colour, (long long)g.scale, (long long)pw, (long long)ph);
 done:
     free(x), free(pic);
-    cn_net_destroy(net);
-    cn_checkpoint_destroy(ck);
+    cn_model_destroy(model);
     cn_ctx_destroy(ctx);
     return rc;
 }

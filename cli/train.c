@@ -397,11 +397,10 @@ static int train_once(cn_ctx *ctx, train_opts *o, const char *out, uint64_t seed
     memset(&val, 0, sizeof val);
     memset(&test, 0, sizeof test);
     int rc, has_test = 0, lock = -1;
-    char init_path[4200];
     *test_acc = NAN;
     /* --init-from RUN: its best checkpoint (not read again by a resume: the run's own has it all) */
     if (o->init_from && !o->from_checkpoint &&
-        cn_checkpoint_read(ctx, cli_checkpoint_path(o->init_from, init_path, sizeof init_path), &init)) {
+        cn_checkpoint_read(ctx, o->init_from, &init)) {
         rc = cli_ctx_error(ctx);
         goto done;
     }

@@ -1,5 +1,5 @@
 /* summary.c — the C API in a few lines: parse a spec, walk its layers, print a table.
- * Build: cc -Iinclude examples/summary.c build/libconvnet.a -lm */
+ * Build: cc summary.c $(pkg-config --cflags --libs convnet) -o summary */
 #include <stdio.h>
 #include <string.h>
 

@@ -1,6 +1,6 @@
 /* train_bars.c — the C API end to end: a small CNN learns to tell vertical from horizontal
  * bars in generated 8x8 images, then is evaluated on fresh ones.
- * Build: cc -Iinclude examples/train_bars.c build/libconvnet.a -lz -lm */
+ * Build: cc train_bars.c $(pkg-config --cflags --libs convnet) -o train_bars */
 #include <stdio.h>
 #include <string.h>
 

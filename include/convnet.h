@@ -4,10 +4,14 @@
  * (cn_ctx_message) that names the user's file, line and column where one is involved.
  * The library never prints and never exits. Out-parameters are NULL/zero on failure.
  * Objects are owned by the caller that created them. Releasing follows one rule: an object the
- * library made and returned by pointer (cn_ctx, cn_net, cn_optim, cn_checkpoint) ends with
+ * library made and returned by pointer (cn_ctx, cn_net, cn_optim, cn_checkpoint, cn_model) ends with
  * cn_<type>_destroy(obj); a struct the caller owns that the library filled (cn_dataset,
  * cn_eval_result, cn_data_report) has its contents released by cn_<type>_free(ctx, &s). Every
  * destroy(NULL) is a no-op.
+ * Threads: a cn_ctx and every object made with it are used by one thread at a time; separate
+ * objects may be used at once in separate threads (each thread with its own cn_ctx): nothing is
+ * shared between them but read-only tables and per-thread scratch. The inference section says
+ * what is tested. The kernels' OpenMP thread count is per calling thread (cn_set_threads).
  */
 #ifndef CONVNET_H
 #define CONVNET_H
@@ -71,7 +75,8 @@ int cn_add_ok(int64_t a, int64_t b, int64_t *r);
  * is split over outputs, and every sum runs in the same order on any number of threads. */
 
 /* Sets the threads the kernels use (n >= 1); returns the count now in force. The default is
- * OMP_NUM_THREADS when set, else one per core. */
+ * OMP_NUM_THREADS when set, else one per core. As OpenMP's count, it holds for the calling
+ * thread: another thread of the program starts with the default and sets its own. */
 int cn_set_threads(int n);
 int cn_threads(void);
 
@@ -587,7 +592,7 @@ typedef struct cn_checkpoint cn_checkpoint;
 
 /* Reads and validates a checkpoint file: the header length within the file, valid JSON, dtype,
  * shapes, data offsets in range, contiguous and non-overlapping, every checksum. A problem fails
- * naming the file and the tensor. */
+ * naming the file and the tensor. path may be a run folder: its model.safetensors is read. */
 cn_status cn_checkpoint_read(cn_ctx *ctx, const char *path, cn_checkpoint **out);
 void cn_checkpoint_destroy(cn_checkpoint *ck);
 void cn_checkpoint_free(cn_checkpoint *ck); /* the earlier name of cn_checkpoint_destroy, kept */
@@ -607,6 +612,100 @@ cn_status cn_checkpoint_norm(cn_ctx *ctx, const cn_checkpoint *ck, float mean[4]
  * tensor matches (another net) or a matching tensor holds a value that is not finite. */
 cn_status cn_checkpoint_load_matching(cn_ctx *ctx, const cn_checkpoint *ck, cn_net *net, int *copied, char *fresh,
                                       size_t cap);
+
+/* ---- inference: a trained model classifying images ---------------------------------------------
+ * A cn_model is a checkpoint made ready to classify: its net, the input normalisation convnet
+ * train stored (norm_mean, norm_std) and its class names (class_names). `convnet predict` is
+ * built on these calls, so a program gets its numbers. Every image, from any source, becomes the
+ * net's input as predict makes it:
+ *   1. 8-bit samples: a PNG or JPEG decoded (alpha dropped, 16-bit scaled to 8, palette and
+ *      CMYK to RGB), or the caller's pixels as given (8-bit, or float in [0, 1]);
+ *   2. resized bilinearly to the input's H x W with half-pixel centres (OpenCV's INTER_LINEAR,
+ *      PyTorch's interpolate(bilinear, align_corners=False), no antialiasing; same size: the
+ *      pixels unchanged) and converted to the input's channels (1: luma 0.299 R + 0.587 G +
+ *      0.114 B; 3 from gray: replicated), each sample s / 255 (float pixels: s itself);
+ *   3. normalised per channel: (x - mean[c]) / std[c].
+ * The probabilities are the softmax of the net's output (the output itself when the net ends in
+ * a softmax layer). Top-k lists are most likely first; equal probabilities: the lower index first.
+ *
+ * Ownership: cn_model_load returns a model that the caller ends with cn_model_destroy (NULL: a
+ * no-op). The net, checkpoint and class names a model hands out belong to it and live until
+ * cn_model_destroy; the caller owns every buffer it passes in (x, probs, out) and its pixels.
+ * Errors: the status and cn_ctx_message as everywhere: CN_E_ARG for a NULL or a size out of
+ * range (naming the call), the checkpoint's and the decoders' errors naming the file (or the
+ * `name` given for bytes in memory). A failed call leaves the model usable.
+ * Threads: a model holds its net's activations, so one model is used by one thread at a time;
+ * separate models, each with its own cn_ctx, may run at once in separate threads (two models
+ * loaded from the same file too): nothing is shared between them but read-only tables, and each
+ * gives the bits it gives alone. The kernels' threads are counted per calling thread (cn_set_threads). */
+
+typedef struct cn_model cn_model;
+
+/* Reads a checkpoint file, or a run folder (its model.safetensors), with its net, normalisation
+ * and class names. Fails as cn_checkpoint_read and cn_checkpoint_net do, and when the file holds
+ * no normalisation (cn_checkpoint_norm). */
+cn_status cn_model_load(cn_ctx *ctx, const char *path, cn_model **out);
+void cn_model_destroy(cn_model *model);
+
+/* The net's input: channels (1 or 3), height, width (any out-parameter may be NULL). */
+void cn_model_input_shape(const cn_model *model, int64_t *c, int64_t *h, int64_t *w);
+/* The net's outputs per image: the classes. */
+int32_t cn_model_classes(const cn_model *model);
+/* Class k's name: its line of the checkpoint's class_names, else its number ("7"); NULL when k
+ * is not in [0, classes). */
+const char *cn_model_class_name(const cn_model *model, int32_t k);
+/* The stored normalisation, one value per input channel (the rest of the 4 unused). */
+void cn_model_norm(const cn_model *model, float mean[4], float std[4]);
+/* The model's net and checkpoint, to inspect, or to run the net directly (cn_net_forward,
+ * cn_net_layer_output) under the threading rule above. */
+cn_net *cn_model_net(const cn_model *model);
+const cn_checkpoint *cn_model_checkpoint(const cn_model *model);
+
+/* Pixels in the caller's memory: h rows of w pixels of c interleaved samples (HxWxC). */
+typedef enum cn_pixel_format {
+    CN_PIXELS_U8 = 0, /* unsigned char, 0..255 */
+    CN_PIXELS_F32     /* float, 0..1 (as the 8-bit samples / 255; not clamped) */
+} cn_pixel_format;
+typedef struct cn_image_view {
+    const void *data;
+    int64_t h, w;
+    int64_t c;              /* 1 gray, 2 gray + alpha, 3 RGB, 4 RGBA (alpha ignored) */
+    cn_pixel_format format;
+    int64_t row_bytes;      /* bytes from a row's start to the next's; 0: w * c * sample size */
+} cn_image_view;
+
+/* The net's input x (c, h, w), floats as cn_model_input_shape gives, made from one image:
+ * a PNG or JPEG file; PNG or JPEG bytes in memory (name stands for a path in messages; NULL:
+ * "image"); or pixels. The decoders refuse what cn_image_load refuses. */
+cn_status cn_model_input_file(cn_ctx *ctx, const cn_model *model, const char *path, float *x);
+cn_status cn_model_input_encoded(cn_ctx *ctx, const cn_model *model, const void *data, size_t size,
+                                 const char *name, float *x);
+cn_status cn_model_input_pixels(cn_ctx *ctx, const cn_model *model, const cn_image_view *img, float *x);
+
+/* probs (n, classes) <- the class probabilities of n inputs x (n, c, h, w) made as above. */
+cn_status cn_model_probabilities(cn_ctx *ctx, cn_model *model, const float *x, int64_t n, float *probs);
+
+typedef struct cn_prediction {
+    int32_t index;      /* the class; -1 in the slots past the model's classes */
+    const char *name;   /* cn_model_class_name(index); NULL past the classes */
+    float probability;  /* 0 past the classes */
+} cn_prediction;
+
+/* The k (>= 1) most likely classes of one row of probs (classes values) into out[0..k). */
+void cn_model_top(const cn_model *model, const float *probs, int k, cn_prediction *out);
+
+/* One image's k most likely classes into out[0..k): input, probabilities and top-k in one call. */
+cn_status cn_model_classify_file(cn_ctx *ctx, cn_model *model, const char *path, int k, cn_prediction *out);
+cn_status cn_model_classify_encoded(cn_ctx *ctx, cn_model *model, const void *data, size_t size, const char *name,
+                                    int k, cn_prediction *out);
+cn_status cn_model_classify_pixels(cn_ctx *ctx, cn_model *model, const cn_image_view *img, int k,
+                                   cn_prediction *out);
+/* n images at once (forward passes of up to CN_MODEL_BATCH images): image i's k classes into
+ * out[i*k .. i*k + k). The probabilities equal those of one image at a time. An image that
+ * fails stops the batch, naming its index ("image 3: ..."), and out is then undefined. */
+#define CN_MODEL_BATCH 64
+cn_status cn_model_classify_batch(cn_ctx *ctx, cn_model *model, const cn_image_view *imgs, int64_t n, int k,
+                                  cn_prediction *out);
 
 /* ---- text from files ------------------------------------------------------------------------------ */
 

@@ -2,16 +2,19 @@
 # Installs the Debian packages convnet needs, only those missing; quiet when all are there.
 #   scripts/setup.sh          what building and `make run` need: the compiler, the libraries,
 #                             Fashion-MNIST
-#   scripts/setup.sh --check  plus what the tests need: python3-torch (the PyTorch checks) and
-#                             chromium with fonts-liberation (the training report's test)
+#   scripts/setup.sh --check  plus what the tests need: python3-torch (the PyTorch checks),
+#                             chromium with fonts-liberation (the training report's test), pkgconf
+#                             and binutils (the install test: pkg-config, nm, readelf)
 #   scripts/setup.sh --fuzz   plus clang and libFuzzer
 #   scripts/setup.sh --bench  plus the peers of `make bench`: darknet, python3-torch, OpenBLAS
+#   scripts/setup.sh --deb    plus debhelper (`make deb`)
 set -eu
 
 need="cmake make gcc libc6-dev zlib1g-dev libpng-dev libjpeg62-turbo-dev dataset-fashion-mnist libcjson-dev"
-[ "${1:-}" = "--check" ] && need="$need python3-torch chromium fonts-liberation"
+[ "${1:-}" = "--check" ] && need="$need python3-torch chromium fonts-liberation pkgconf binutils"
 [ "${1:-}" = "--fuzz" ] && need="$need clang libclang-rt-14-dev"
 [ "${1:-}" = "--bench" ] && need="$need darknet python3-torch libopenblas-dev"
+[ "${1:-}" = "--deb" ] && need="$need debhelper dpkg-dev fakeroot"
 # SETUP_LIST=1: print the packages this mode needs and stop (tests/cli_test.sh checks the split)
 [ -n "${SETUP_LIST:-}" ] && { printf '%s\n' $need; exit 0; }
 

@@ -506,7 +506,14 @@ static void test_file_length(void)
     expect_read_fail(__LINE__, path, CN_E_FORMAT, "header length 100000001 is over the 100 MB limit");
     unlink(path);
     expect_read_fail(__LINE__, path, CN_E_IO, "cannot open: No such file or directory");
-    expect_read_fail(__LINE__, root, CN_E_IO, "not a regular file");
+    /* a folder is a run folder: its model.safetensors is read (here a folder: refused) */
+    expect_read_fail(__LINE__, root, CN_E_IO, "/model.safetensors: cannot open: No such file or directory");
+    char run[600], inner[700];
+    snprintf(run, sizeof run, "%s/run", root);
+    snprintf(inner, sizeof inner, "%s/model.safetensors", run);
+    CHECK(mkdir(run, 0755) == 0 && mkdir(inner, 0755) == 0);
+    expect_read_fail(__LINE__, run, CN_E_IO, "not a regular file");
+    rmdir(inner), rmdir(run);
 }
 
 static void test_checksum_mismatch(void)

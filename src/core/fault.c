@@ -6,31 +6,38 @@
  * "FILE:rename" (the temporary file complete, before the rename) and "FILE:renamed" (after
  * the rename, before the folder is synced) for every atomic write, FILE being the base name
  * (last.safetensors, metrics.csv, run.json, ...); "step" after every training step.
- * Unset, a point costs one comparison. Covered by tests/cli_crash_test.sh. */
+ * Unset, a point costs a pthread_once check and one comparison. Covered by
+ * tests/cli_crash_test.sh. */
 #define _POSIX_C_SOURCE 200809L
+#include <pthread.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "core_impl.h"
 
+/* CONVNET_FAULT, read once (pthread_once: training runs in separate threads may reach a point
+ * at the same time) */
+static char where[256];
+static long left;
+static pthread_once_t parse_once = PTHREAD_ONCE_INIT;
+
+static void parse_fault(void)
+{
+    const char *s = getenv("CONVNET_FAULT");
+    if (!s || strlen(s) >= sizeof where) return;
+    strcpy(where, s);
+    left = 1;
+    char *colon = strrchr(where, ':'), *end;
+    if (colon) {
+        long n = strtol(colon + 1, &end, 10);
+        if (end != colon + 1 && !*end && n > 0) left = n, *colon = '\0';
+    }
+}
+
 void cn_fault_point(const char *file, const char *point)
 {
-    static int parsed;
-    static char where[256];
-    static long left;
-    if (!parsed) {
-        parsed = 1;
-        const char *s = getenv("CONVNET_FAULT");
-        if (!s || strlen(s) >= sizeof where) return;
-        strcpy(where, s);
-        left = 1;
-        char *colon = strrchr(where, ':'), *end;
-        if (colon) {
-            long n = strtol(colon + 1, &end, 10);
-            if (end != colon + 1 && !*end && n > 0) left = n, *colon = '\0';
-        }
-    }
+    pthread_once(&parse_once, parse_fault);
     if (!where[0]) return;
     const char *base = file ? strrchr(file, '/') : NULL;
     base = base ? base + 1 : file;

@@ -464,35 +464,71 @@ static void bilinear_tap(int64_t i, double scale, int64_t n, int64_t *i0, int64_
     *i0 = a, *i1 = a + 1, *frac = (float)(s - (double)a);
 }
 
-/* channel ch (of c) of source pixel p, in [0, 1] */
-static float sample(const cn_pixels *px, const unsigned char *p, int64_t c, int64_t ch)
+/* channel ch (of c) of the source pixel at p, in [0, 1]: 8-bit samples / 255, float ones as they are */
+static float sample(const cn_image_view *v, const unsigned char *p, int64_t c, int64_t ch)
 {
-    if (px->channels == 1) return (float)p[0] / 255.0f;                  /* gray, replicated when c = 3 */
+    int gray = v->c < 3; /* gray, or gray + alpha: replicated when c = 3 */
+    if (v->format == CN_PIXELS_F32) {
+        const float *f = (const float *)(const void *)p;
+        if (gray) return f[0];
+        if (c == 3) return f[ch];
+        return 0.299f * f[0] + 0.587f * f[1] + 0.114f * f[2];
+    }
+    if (gray) return (float)p[0] / 255.0f;
     if (c == 3) return (float)p[ch] / 255.0f;                            /* RGB */
     return (0.299f * p[0] + 0.587f * p[1] + 0.114f * p[2]) / 255.0f;     /* luma (ITU-R BT.601) */
 }
 
-void cn_pixels_to_float(const cn_pixels *px, int64_t c, int64_t h, int64_t w, float *out)
+static int64_t sample_bytes(cn_pixel_format f) { return f == CN_PIXELS_F32 ? (int64_t)sizeof(float) : 1; }
+
+void cn_image_view_to_float(const cn_image_view *v, int64_t c, int64_t h, int64_t w, float *out)
 {
-    double sy = (double)px->h / (double)h, sx = (double)px->w / (double)w;
-    int64_t stride = px->w * px->channels;
+    double sy = (double)v->h / (double)h, sx = (double)v->w / (double)w;
+    int64_t pixel = v->c * sample_bytes(v->format), stride = v->row_bytes ? v->row_bytes : v->w * pixel;
+    const unsigned char *data = v->data;
     for (int64_t y = 0; y < h; y++) {
         int64_t y0, y1;
         float fy;
-        bilinear_tap(y, sy, px->h, &y0, &y1, &fy);
-        const unsigned char *r0 = px->data + y0 * stride, *r1 = px->data + y1 * stride;
+        bilinear_tap(y, sy, v->h, &y0, &y1, &fy);
+        const unsigned char *r0 = data + y0 * stride, *r1 = data + y1 * stride;
         for (int64_t x = 0; x < w; x++) {
             int64_t x0, x1;
             float fx;
-            bilinear_tap(x, sx, px->w, &x0, &x1, &fx);
-            x0 *= px->channels, x1 *= px->channels;
+            bilinear_tap(x, sx, v->w, &x0, &x1, &fx);
+            x0 *= pixel, x1 *= pixel;
             for (int64_t ch = 0; ch < c; ch++) {
-                float top = (1 - fx) * sample(px, r0 + x0, c, ch) + fx * sample(px, r0 + x1, c, ch);
-                float bot = (1 - fx) * sample(px, r1 + x0, c, ch) + fx * sample(px, r1 + x1, c, ch);
+                float top = (1 - fx) * sample(v, r0 + x0, c, ch) + fx * sample(v, r0 + x1, c, ch);
+                float bot = (1 - fx) * sample(v, r1 + x0, c, ch) + fx * sample(v, r1 + x1, c, ch);
                 out[(ch * h + y) * w + x] = (1 - fy) * top + fy * bot;
             }
         }
     }
+}
+
+void cn_pixels_to_float(const cn_pixels *px, int64_t c, int64_t h, int64_t w, float *out)
+{
+    cn_image_view v = { .data = px->data, .h = px->h, .w = px->w, .c = px->channels, .format = CN_PIXELS_U8 };
+    cn_image_view_to_float(&v, c, h, w, out);
+}
+
+cn_status cn_image_view_check(cn_ctx *ctx, const char *what, const cn_image_view *v)
+{
+    if (!v || !v->data) return cn_fail(ctx, CN_E_ARG, "%s: NULL %s", what, v ? "pixels" : "image");
+    if (v->format != CN_PIXELS_U8 && v->format != CN_PIXELS_F32)
+        return cn_fail(ctx, CN_E_ARG, "%s: pixel format %d (CN_PIXELS_U8 or CN_PIXELS_F32)", what, (int)v->format);
+    if (v->c < 1 || v->c > 4)
+        return cn_fail(ctx, CN_E_ARG, "%s: %lld channels (1 gray, 2 gray + alpha, 3 RGB, 4 RGBA)", what, (long long)v->c);
+    if (v->h < 1 || v->w < 1)
+        return cn_fail(ctx, CN_E_ARG, "%s: image size %lldx%lld", what, (long long)v->h, (long long)v->w);
+    int64_t row, total;
+    if (!cn_mul_ok(v->w, v->c * sample_bytes(v->format), &row) || !cn_mul_ok(v->h, v->row_bytes > row ? v->row_bytes : row, &total))
+        return cn_fail(ctx, CN_E_OVERFLOW, "%s: %lldx%lld pixels overflow", what, (long long)v->h, (long long)v->w);
+    if (v->row_bytes && v->row_bytes < row)
+        return cn_fail(ctx, CN_E_ARG, "%s: rows of %lld bytes hold %lld pixels of %lld bytes", what,
+                       (long long)v->row_bytes, (long long)v->w, (long long)(row / v->w));
+    if (v->row_bytes % sample_bytes(v->format))
+        return cn_fail(ctx, CN_E_ARG, "%s: rows of %lld bytes are not whole floats", what, (long long)v->row_bytes);
+    return CN_OK;
 }
 
 cn_status cn_image_check_size(cn_ctx *ctx, const char *what, int64_t c, int64_t h, int64_t w, int64_t *values)

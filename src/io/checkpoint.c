@@ -14,6 +14,7 @@
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include "checkpoint_impl.h"
 #include "safetensors.h"
@@ -348,8 +349,18 @@ cn_status cn_checkpoint_read(cn_ctx *ctx, const char *path, cn_checkpoint **out)
     if (!path || !out) return cn_fail(ctx, CN_E_ARG, "cn_checkpoint_read: NULL argument");
     *out = NULL;
     cn_ctx_clear(ctx);
+    /* a run folder: its best checkpoint, as the CLI reads it */
+    struct stat sb;
+    char *inside = NULL;
+    if (!stat(path, &sb) && S_ISDIR(sb.st_mode)) {
+        size_t len = strlen(path);
+        if (!(inside = cn_malloc(ctx, len + sizeof "/model.safetensors"))) return CN_E_NOMEM;
+        memcpy(inside, path, len);
+        memcpy(inside + len, "/model.safetensors", sizeof "/model.safetensors");
+    }
     cn_st *f;
-    cn_status st = cn_st_read(ctx, path, &f);
+    cn_status st = cn_st_read(ctx, inside ? inside : path, &f);
+    cn_free(ctx, inside);
     return st ? st : open_checkpoint(ctx, f, 1, out);
 }
 

@@ -1,0 +1,28 @@
+# exports.cmake — the version script of libconvnet.so, made from include/convnet.h: every function
+# the header declares is global, everything else local (the library's internal cn_* functions too).
+# cmake -DCC=cc -DHEADER=include/convnet.h -DOUT=convnet.map -P scripts/exports.cmake
+# The preprocessor drops the comments, so only declarations are left to match.
+execute_process(COMMAND ${CC} -E -P -x c ${HEADER} OUTPUT_VARIABLE text RESULT_VARIABLE rc)
+if(NOT rc EQUAL 0)
+  message(FATAL_ERROR "exports.cmake: ${CC} -E ${HEADER} failed")
+endif()
+string(REGEX MATCHALL "cn_[a-z0-9_]+[ \t]*\\(" calls "${text}")
+set(names "")
+foreach(c ${calls})
+  string(REGEX REPLACE "[ \t]*\\($" "" n "${c}")
+  list(APPEND names ${n})
+endforeach()
+list(REMOVE_DUPLICATES names)
+list(SORT names)
+list(LENGTH names count)
+if(count LESS 100)
+  message(FATAL_ERROR "exports.cmake: only ${count} functions found in ${HEADER}")
+endif()
+set(map "/* made by scripts/exports.cmake from convnet.h: ${count} functions */\nCONVNET_0 {\n  global:\n")
+foreach(n ${names})
+  string(APPEND map "    ${n};\n")
+endforeach()
+string(APPEND map "  local:\n    *;\n};\n")
+file(WRITE ${OUT}.tmp "${map}")
+file(COPY_FILE ${OUT}.tmp ${OUT} ONLY_IF_DIFFERENT)
+file(REMOVE ${OUT}.tmp)

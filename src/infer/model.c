@@ -1,0 +1,252 @@
+/* model.c — the inference API (convnet.h, "inference"): a checkpoint made ready to classify
+ * images from a file, PNG/JPEG bytes or pixels in memory, as `convnet predict` (built on it) does.
+ * The layer above io (checkpoints) and data (decoding, resizing); reaches them through the public
+ * API and the decoders of data_impl.h. Covered by tests/test_model.c (values worked out by hand,
+ * batches, separate models in threads) and tests/install_test.sh (examples/classify.c beside
+ * `convnet predict`). */
+#include <stdio.h>
+#include <string.h>
+
+#include "../data/data_impl.h"
+
+struct cn_model {
+    cn_allocator alloc;    /* the loading context's, for cn_model_destroy */
+    cn_checkpoint *ck;
+    cn_net *net;
+    int64_t c, h, w;       /* the input */
+    int64_t classes;       /* outputs per image */
+    int softmaxed;         /* the net ends in softmax: its output is the probabilities */
+    float mean[4], std[4];
+    char **names;          /* classes names: class_names' lines, else the numbers */
+    float *x;              /* one image's input, for the classify calls */
+    float *probs;          /* one image's probabilities, for the classify calls */
+};
+
+void cn_model_destroy(cn_model *m)
+{
+    if (!m) return;
+    cn_ctx tmp = { .alloc = m->alloc };
+    for (int64_t i = 0; m->names && i < m->classes; i++) cn_free(&tmp, m->names[i]);
+    cn_free(&tmp, m->names);
+    cn_free(&tmp, m->x);
+    cn_free(&tmp, m->probs);
+    cn_net_destroy(m->net);
+    cn_checkpoint_destroy(m->ck);
+    cn_free(&tmp, m);
+}
+
+/* names[k]: line k of the checkpoint's class_names when it has one, else k's digits */
+static cn_status load_names(cn_ctx *ctx, cn_model *m)
+{
+    if (!(m->names = cn_calloc(ctx, (size_t)m->classes, sizeof *m->names))) return CN_E_NOMEM;
+    const char *s = cn_checkpoint_meta(m->ck, "class_names");
+    for (int64_t k = 0; k < m->classes; k++) {
+        if (s && *s) {
+            size_t len = strcspn(s, "\n");
+            m->names[k] = cn_strndup(ctx, s, len);
+            s += len + (s[len] == '\n');
+        } else {
+            char digits[24];
+            snprintf(digits, sizeof digits, "%lld", (long long)k);
+            m->names[k] = cn_strdup(ctx, digits);
+        }
+        if (!m->names[k]) return CN_E_NOMEM;
+    }
+    return CN_OK;
+}
+
+cn_status cn_model_load(cn_ctx *ctx, const char *path, cn_model **out)
+{
+    if (!ctx) return CN_E_ARG;
+    if (!out || !path) return cn_fail(ctx, CN_E_ARG, "cn_model_load: NULL %s", out ? "path" : "output");
+    *out = NULL;
+    cn_model *m = cn_calloc(ctx, 1, sizeof *m);
+    if (!m) return CN_E_NOMEM;
+    m->alloc = ctx->alloc;
+    cn_status st;
+    cn_layer_info in, last;
+    if ((st = cn_checkpoint_read(ctx, path, &m->ck)) || (st = cn_checkpoint_net(ctx, m->ck, &m->net)) ||
+        (st = cn_checkpoint_norm(ctx, m->ck, m->mean, m->std)) || (st = cn_net_layer(ctx, m->net, 0, 1, &in)) ||
+        (st = cn_net_layer(ctx, m->net, cn_net_layer_count(m->net) - 1, 1, &last)))
+        goto fail;
+    m->c = in.c, m->h = in.h, m->w = in.w;
+    m->classes = last.c * last.h * last.w;
+    m->softmaxed = !strcmp(last.type, "softmax");
+    if ((st = load_names(ctx, m))) goto fail;
+    if (!(m->x = cn_calloc(ctx, (size_t)(m->c * m->h * m->w), sizeof(float))) ||
+        !(m->probs = cn_calloc(ctx, (size_t)m->classes, sizeof(float)))) {
+        st = cn_ctx_status(ctx); /* out of memory, or a size that overflows */
+        goto fail;
+    }
+    *out = m;
+    return CN_OK;
+fail:
+    cn_model_destroy(m);
+    return st;
+}
+
+void cn_model_input_shape(const cn_model *m, int64_t *c, int64_t *h, int64_t *w)
+{
+    if (c) *c = m ? m->c : 0;
+    if (h) *h = m ? m->h : 0;
+    if (w) *w = m ? m->w : 0;
+}
+
+int32_t cn_model_classes(const cn_model *m) { return m ? (int32_t)m->classes : 0; }
+
+const char *cn_model_class_name(const cn_model *m, int32_t k)
+{
+    return m && k >= 0 && k < m->classes ? m->names[k] : NULL;
+}
+
+void cn_model_norm(const cn_model *m, float mean[4], float std[4])
+{
+    for (int i = 0; i < 4; i++) {
+        if (mean) mean[i] = m ? m->mean[i] : 0;
+        if (std) std[i] = m ? m->std[i] : 1;
+    }
+}
+
+cn_net *cn_model_net(const cn_model *m) { return m ? m->net : NULL; }
+const cn_checkpoint *cn_model_checkpoint(const cn_model *m) { return m ? m->ck : NULL; }
+
+/* x (c, h, w) in [0, 1] -> (x - mean[c]) / std[c], as the training batches were made */
+static void normalise(const cn_model *m, float *x)
+{
+    int64_t hw = m->h * m->w;
+    for (int64_t j = 0; j < m->c * hw; j++) x[j] = (x[j] - m->mean[j / hw]) / m->std[j / hw];
+}
+
+cn_status cn_model_input_file(cn_ctx *ctx, const cn_model *m, const char *path, float *x)
+{
+    if (!ctx) return CN_E_ARG;
+    if (!m || !path || !x) return cn_fail(ctx, CN_E_ARG, "cn_model_input_file: NULL argument");
+    cn_status st = cn_image_load(ctx, path, m->c, m->h, m->w, x);
+    if (!st) normalise(m, x);
+    return st;
+}
+
+cn_status cn_model_input_encoded(cn_ctx *ctx, const cn_model *m, const void *data, size_t size, const char *name,
+                                 float *x)
+{
+    if (!ctx) return CN_E_ARG;
+    if (!m || (!data && size) || !x) return cn_fail(ctx, CN_E_ARG, "cn_model_input_encoded: NULL argument");
+    cn_pixels px;
+    cn_status st = cn_pixels_decode_memory(ctx, data, size, name ? name : "image", &px);
+    if (st) return st;
+    cn_pixels_to_float(&px, m->c, m->h, m->w, x);
+    cn_pixels_free(ctx, &px);
+    normalise(m, x);
+    return CN_OK;
+}
+
+cn_status cn_model_input_pixels(cn_ctx *ctx, const cn_model *m, const cn_image_view *img, float *x)
+{
+    if (!ctx) return CN_E_ARG;
+    if (!m || !x) return cn_fail(ctx, CN_E_ARG, "cn_model_input_pixels: NULL argument");
+    cn_status st = cn_image_view_check(ctx, "cn_model_input_pixels", img);
+    if (st) return st;
+    cn_image_view_to_float(img, m->c, m->h, m->w, x);
+    normalise(m, x);
+    return CN_OK;
+}
+
+cn_status cn_model_probabilities(cn_ctx *ctx, cn_model *m, const float *x, int64_t n, float *probs)
+{
+    if (!ctx) return CN_E_ARG;
+    if (!m || !x || !probs) return cn_fail(ctx, CN_E_ARG, "cn_model_probabilities: NULL argument");
+    if (n < 1) return cn_fail(ctx, CN_E_ARG, "cn_model_probabilities: %lld images", (long long)n);
+    cn_status st = cn_net_forward(ctx, m->net, x, n, 0);
+    if (st) return st;
+    const float *y = cn_net_output(m->net, NULL);
+    for (int64_t i = 0; i < n; i++) {
+        if (m->softmaxed) memcpy(probs + i * m->classes, y + i * m->classes, (size_t)m->classes * sizeof(float));
+        else cn_softmax(y + i * m->classes, probs + i * m->classes, m->classes);
+    }
+    return CN_OK;
+}
+
+void cn_model_top(const cn_model *m, const float *probs, int k, cn_prediction *out)
+{
+    for (int t = 0; t < k; t++) {
+        int64_t best = -1;
+        /* the t-th: after the one before in the order (probability down, index up); NaN never */
+        for (int64_t c = 0; c < m->classes; c++) {
+            int after = t == 0 || probs[c] < out[t - 1].probability ||
+                        (probs[c] == out[t - 1].probability && c > out[t - 1].index);
+            after = after && probs[c] >= 0;
+            if (after && (best < 0 || probs[c] > probs[best])) best = c;
+        }
+        out[t] = best < 0 ? (cn_prediction){ -1, NULL, 0 }
+                          : (cn_prediction){ (int32_t)best, m->names[best], probs[best] };
+    }
+}
+
+/* the top k of the input in m->x, whatever made it */
+static cn_status classify_input(cn_ctx *ctx, cn_model *m, int k, cn_prediction *out)
+{
+    cn_status st = cn_model_probabilities(ctx, m, m->x, 1, m->probs);
+    if (!st) cn_model_top(m, m->probs, k, out);
+    return st;
+}
+
+static cn_status check_top(cn_ctx *ctx, const char *call, const cn_model *m, int k, const cn_prediction *out)
+{
+    if (!ctx) return CN_E_ARG;
+    if (!m || !out) return cn_fail(ctx, CN_E_ARG, "%s: NULL argument", call);
+    if (k < 1) return cn_fail(ctx, CN_E_ARG, "%s: k is %d (1 or more classes)", call, k);
+    return CN_OK;
+}
+
+cn_status cn_model_classify_file(cn_ctx *ctx, cn_model *m, const char *path, int k, cn_prediction *out)
+{
+    cn_status st = check_top(ctx, "cn_model_classify_file", m, k, out);
+    if (!st) st = cn_model_input_file(ctx, m, path, m->x);
+    return st ? st : classify_input(ctx, m, k, out);
+}
+
+cn_status cn_model_classify_encoded(cn_ctx *ctx, cn_model *m, const void *data, size_t size, const char *name, int k,
+                                    cn_prediction *out)
+{
+    cn_status st = check_top(ctx, "cn_model_classify_encoded", m, k, out);
+    if (!st) st = cn_model_input_encoded(ctx, m, data, size, name, m->x);
+    return st ? st : classify_input(ctx, m, k, out);
+}
+
+cn_status cn_model_classify_pixels(cn_ctx *ctx, cn_model *m, const cn_image_view *img, int k, cn_prediction *out)
+{
+    cn_status st = check_top(ctx, "cn_model_classify_pixels", m, k, out);
+    if (!st) st = cn_model_input_pixels(ctx, m, img, m->x);
+    return st ? st : classify_input(ctx, m, k, out);
+}
+
+cn_status cn_model_classify_batch(cn_ctx *ctx, cn_model *m, const cn_image_view *imgs, int64_t n, int k,
+                                  cn_prediction *out)
+{
+    cn_status st = check_top(ctx, "cn_model_classify_batch", m, k, out);
+    if (st) return st;
+    if (!imgs || n < 1) return cn_fail(ctx, CN_E_ARG, "cn_model_classify_batch: %s", imgs ? "no images" : "NULL images");
+    int64_t chw = m->c * m->h * m->w, chunk = n < CN_MODEL_BATCH ? n : CN_MODEL_BATCH;
+    float *x = cn_calloc(ctx, (size_t)(chunk * chw), sizeof(float));
+    float *probs = x ? cn_calloc(ctx, (size_t)(chunk * m->classes), sizeof(float)) : NULL;
+    if (!probs) {
+        cn_free(ctx, x);
+        return cn_ctx_status(ctx);
+    }
+    for (int64_t at = 0; !st && at < n; at += chunk) {
+        int64_t count = n - at < chunk ? n - at : chunk;
+        for (int64_t i = 0; !st && i < count; i++) {
+            char what[64];
+            snprintf(what, sizeof what, "image %lld", (long long)(at + i));
+            if (!(st = cn_image_view_check(ctx, what, &imgs[at + i]))) {
+                cn_image_view_to_float(&imgs[at + i], m->c, m->h, m->w, x + i * chw);
+                normalise(m, x + i * chw);
+            }
+        }
+        if (!st) st = cn_model_probabilities(ctx, m, x, count, probs);
+        for (int64_t i = 0; !st && i < count; i++) cn_model_top(m, probs + i * m->classes, k, out + (at + i) * k);
+    }
+    cn_free(ctx, probs);
+    cn_free(ctx, x);
+    return st;
+}

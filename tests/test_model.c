@@ -1,0 +1,437 @@
+/* test_model.c — the inference API (src/infer/model.c): a model loaded from a checkpoint file and
+ * from a run folder classifies pixels (8-bit and float, RGB, RGBA with padded rows, gray), PNG
+ * bytes and a PNG file; the probabilities are worked out here independently in double (the 4x4
+ * image halved to 2x2 is a plain 2x2 box average under half-pixel bilinear resizing, then the
+ * normalisation, the dense layer and the softmax written out); top-k order, names and empty
+ * slots; a batch equal to one image at a time, bit for bit; the errors; every allocation of
+ * loading and classifying failed in turn (CN_E_NOMEM, nothing leaked); and separate models in
+ * separate threads giving the bits of one thread alone. */
+#define _POSIX_C_SOURCE 200809L
+#include <math.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "convnet.h"
+#include "fail_alloc.h"
+#include "harness.h"
+
+static char dir[256];
+
+/* input 2x2xC -> flatten -> dense 3, weights w[k][j] = ((k + 1) * (j % 5) - 2) / 8, bias (k - 1) / 4,
+ * saved with norm and class names; path into buf */
+static const char *NAMES = "cat\ndog\nbird";
+static const float MEAN[4] = { 0.5f, 0.25f, 0.0f, 0.0f }, STD[4] = { 0.5f, 0.25f, 1.0f, 1.0f };
+
+static double weight(int k, int j) { return ((k + 1) * (j % 5) - 2) / 8.0; }
+static double bias(int k) { return (k - 1) / 4.0; }
+
+static void write_model(const char *path, int channels)
+{
+    char spec[128];
+    snprintf(spec, sizeof spec, "input 2x2x%d\nflatten\ndense 3\n", channels);
+    cn_ctx *ctx;
+    cn_net *net;
+    CHECK(cn_ctx_create(NULL, &ctx) == CN_OK);
+    CHECK(cn_net_parse(ctx, spec, strlen(spec), "model.cnn", &net) == CN_OK);
+    CHECK(cn_net_init_params(ctx, net, CN_INIT_KAIMING_NORMAL, 1) == CN_OK);
+    cn_tensor w, b;
+    CHECK(cn_net_find_tensor(ctx, net, "dense1.weight", &w) == CN_OK);
+    CHECK(cn_net_find_tensor(ctx, net, "dense1.bias", &b) == CN_OK);
+    for (int k = 0; k < 3; k++) {
+        for (int j = 0; j < 4 * channels; j++) w.data[k * 4 * channels + j] = (float)weight(k, j);
+        b.data[k] = (float)bias(k);
+    }
+    cn_kv meta[] = { { "norm_mean", "0.5,0.25,0,0" }, { "norm_std", "0.5,0.25,1,1" }, { "class_names", NAMES } };
+    CHECK(cn_checkpoint_write(ctx, path, net, NULL, meta, 3) == CN_OK);
+    cn_net_destroy(net);
+    cn_ctx_destroy(ctx);
+}
+
+/* a 4x4 RGB image, pixel (y, x) channel c = (4y + x) * 15 + 2c + seed (at most 255) */
+static void make_pixels(unsigned char *px, int seed)
+{
+    for (int y = 0; y < 4; y++)
+        for (int x = 0; x < 4; x++)
+            for (int c = 0; c < 3; c++) px[(y * 4 + x) * 3 + c] = (unsigned char)((4 * y + x) * 15 + 2 * c + seed);
+}
+
+/* The probabilities the model must give, in double: 2x2 box averages of the 4x4 pixels (/255),
+ * luma 0.299 R + 0.587 G + 0.114 B for one channel, (v - mean) / std, dense, softmax. */
+static void expected(const unsigned char *px, int channels, double p[3])
+{
+    double x[12], z[3], zmax = -1e300, sum = 0;
+    for (int c = 0; c < channels; c++)
+        for (int Y = 0; Y < 2; Y++)
+            for (int X = 0; X < 2; X++) {
+                double s = 0;
+                for (int dy = 0; dy < 2; dy++)
+                    for (int dx = 0; dx < 2; dx++) {
+                        const unsigned char *q = px + ((2 * Y + dy) * 4 + 2 * X + dx) * 3;
+                        s += channels == 3 ? q[c] : 0.299 * q[0] + 0.587 * q[1] + 0.114 * q[2];
+                    }
+                x[c * 4 + Y * 2 + X] = (s / 4 / 255 - MEAN[c]) / STD[c];
+            }
+    for (int k = 0; k < 3; k++) {
+        z[k] = bias(k);
+        for (int j = 0; j < 4 * channels; j++) z[k] += weight(k, j) * x[j];
+        if (z[k] > zmax) zmax = z[k];
+    }
+    for (int k = 0; k < 3; k++) sum += exp(z[k] - zmax);
+    for (int k = 0; k < 3; k++) p[k] = exp(z[k] - zmax) / sum;
+}
+
+/* the same classes, names and probability bits (the name pointers may be other models') */
+static int same_preds(const cn_prediction *a, const cn_prediction *b, int n)
+{
+    for (int i = 0; i < n; i++)
+        if (a[i].index != b[i].index || memcmp(&a[i].probability, &b[i].probability, sizeof(float)) ||
+            (a[i].name || b[i].name ? !a[i].name || !b[i].name || strcmp(a[i].name, b[i].name) : 0))
+            return 0;
+    return 1;
+}
+
+/* preds are the classes of p, most likely first, with their names and probabilities */
+static void check_preds(const cn_prediction *preds, int k, const double p[3], int line)
+{
+    static const char *names[3] = { "cat", "dog", "bird" };
+    int failures = test_failures;
+    for (int t = 0; t < k && t < 3; t++) {
+        int c = preds[t].index;
+        CHECK(c >= 0 && c < 3);
+        if (c < 0 || c >= 3) break;
+        CHECK_STR(preds[t].name, names[c]);
+        CHECK_NEAR(preds[t].probability, p[c], 1e-6);
+        for (int o = 0; o < 3; o++) /* nothing more likely left behind */
+            if (o != c) {
+                int before = 0;
+                for (int s = 0; s < t; s++) before |= preds[s].index == o;
+                CHECK(before || p[o] <= p[c] + 1e-9);
+            }
+    }
+    for (int t = 3; t < k; t++) CHECK(preds[t].index == -1 && !preds[t].name && preds[t].probability == 0);
+    if (test_failures != failures) fprintf(stderr, "  (from line %d)\n", line);
+}
+
+static void test_pixels_bytes_file(void)
+{
+    char path[512];
+    snprintf(path, sizeof path, "%s/rgb.safetensors", dir);
+    write_model(path, 3);
+    cn_ctx *ctx;
+    cn_model *m;
+    CHECK(cn_ctx_create(NULL, &ctx) == CN_OK);
+    CHECK(cn_model_load(ctx, path, &m) == CN_OK);
+    if (!m) {
+        fprintf(stderr, "%s\n", cn_ctx_message(ctx));
+        return;
+    }
+    int64_t c, h, w;
+    cn_model_input_shape(m, &c, &h, &w);
+    CHECK(c == 3 && h == 2 && w == 2);
+    CHECK_INT(cn_model_classes(m), 3);
+    CHECK_STR(cn_model_class_name(m, 2), "bird");
+    CHECK(cn_model_class_name(m, 3) == NULL && cn_model_class_name(m, -1) == NULL);
+    float mean[4], std[4];
+    cn_model_norm(m, mean, std);
+    CHECK(mean[1] == 0.25f && std[0] == 0.5f);
+
+    unsigned char px[48];
+    make_pixels(px, 7);
+    double p[3];
+    expected(px, 3, p);
+    cn_prediction u8[5], f32[5], rgba[5], png[5], file[5];
+    cn_image_view v = { .data = px, .h = 4, .w = 4, .c = 3, .format = CN_PIXELS_U8 };
+    CHECK(cn_model_classify_pixels(ctx, m, &v, 5, u8) == CN_OK);
+    check_preds(u8, 5, p, __LINE__);
+
+    /* the same image as floats s / 255: the same bits as the 8-bit samples */
+    float fx[48];
+    for (int i = 0; i < 48; i++) fx[i] = (float)px[i] / 255.0f;
+    cn_image_view vf = { .data = fx, .h = 4, .w = 4, .c = 3, .format = CN_PIXELS_F32 };
+    CHECK(cn_model_classify_pixels(ctx, m, &vf, 5, f32) == CN_OK);
+    CHECK(same_preds(u8, f32, 5));
+
+    /* RGBA in rows of 20 bytes (4 of padding), alpha noise that must not count */
+    unsigned char pa[4 * 20];
+    memset(pa, 0xee, sizeof pa);
+    for (int y = 0; y < 4; y++)
+        for (int x = 0; x < 4; x++) {
+            memcpy(pa + y * 20 + x * 4, px + (y * 4 + x) * 3, 3);
+            pa[y * 20 + x * 4 + 3] = (unsigned char)(y * 60 + x);
+        }
+    cn_image_view va = { .data = pa, .h = 4, .w = 4, .c = 4, .format = CN_PIXELS_U8, .row_bytes = 20 };
+    CHECK(cn_model_classify_pixels(ctx, m, &va, 5, rgba) == CN_OK);
+    CHECK(same_preds(u8, rgba, 5));
+
+    /* a PNG of those pixels, as a file and as bytes */
+    char png_path[512];
+    snprintf(png_path, sizeof png_path, "%s/img.png", dir);
+    float planar[48];
+    for (int ch = 0; ch < 3; ch++)
+        for (int i = 0; i < 16; i++) planar[ch * 16 + i] = fx[i * 3 + ch];
+    CHECK(cn_image_save_png(ctx, png_path, planar, 3, 4, 4) == CN_OK);
+    CHECK(cn_model_classify_file(ctx, m, png_path, 5, file) == CN_OK);
+    CHECK(same_preds(u8, file, 5));
+    FILE *f = fopen(png_path, "rb");
+    unsigned char bytes[4096];
+    size_t n = f ? fread(bytes, 1, sizeof bytes, f) : 0;
+    if (f) fclose(f);
+    CHECK(n > 8 && n < sizeof bytes);
+    CHECK(cn_model_classify_encoded(ctx, m, bytes, n, "upload.png", 5, png) == CN_OK);
+    CHECK(same_preds(u8, png, 5));
+
+    /* the two steps apart: input, then probabilities, as predict does */
+    float x[12], probs[3];
+    CHECK(cn_model_input_pixels(ctx, m, &v, x) == CN_OK);
+    CHECK(cn_model_probabilities(ctx, m, x, 1, probs) == CN_OK);
+    for (int k = 0; k < 3; k++) CHECK_NEAR(probs[k], p[k], 1e-6);
+
+    /* errors: named, and the model still works after them */
+    CHECK(cn_model_classify_encoded(ctx, m, bytes, 20, "upload.png", 1, png) == CN_E_FORMAT);
+    CHECK_CONTAINS(cn_ctx_message(ctx), "upload.png: truncated or corrupt PNG");
+    CHECK(cn_model_classify_encoded(ctx, m, "GIF89a", 6, NULL, 1, png) == CN_E_FORMAT);
+    CHECK_CONTAINS(cn_ctx_message(ctx), "image: not a PNG or JPEG image");
+    cn_image_view bad = v;
+    bad.c = 5;
+    CHECK(cn_model_classify_pixels(ctx, m, &bad, 1, png) == CN_E_ARG);
+    CHECK_CONTAINS(cn_ctx_message(ctx), "5 channels");
+    bad = v, bad.row_bytes = 11;
+    CHECK(cn_model_classify_pixels(ctx, m, &bad, 1, png) == CN_E_ARG);
+    CHECK_CONTAINS(cn_ctx_message(ctx), "rows of 11 bytes hold 4 pixels of 3 bytes");
+    bad = vf, bad.row_bytes = 50;
+    CHECK(cn_model_classify_pixels(ctx, m, &bad, 1, png) == CN_E_ARG);
+    CHECK_CONTAINS(cn_ctx_message(ctx), "not whole floats");
+    CHECK(cn_model_classify_pixels(ctx, m, &v, 0, png) == CN_E_ARG);
+    CHECK(cn_model_classify_file(ctx, m, "/nonexistent/x.png", 1, png) == CN_E_IO);
+    CHECK_CONTAINS(cn_ctx_message(ctx), "/nonexistent/x.png: cannot open");
+    CHECK(cn_model_classify_pixels(ctx, m, &v, 5, png) == CN_OK);
+    CHECK(same_preds(u8, png, 5));
+    cn_model_destroy(m);
+    cn_model_destroy(NULL);
+    cn_ctx_destroy(ctx);
+}
+
+static void test_gray_and_run_folder(void)
+{
+    /* a run folder: its model.safetensors */
+    char run[512], path[600];
+    snprintf(run, sizeof run, "%s/run", dir);
+    CHECK(mkdir(run, 0755) == 0);
+    snprintf(path, sizeof path, "%s/model.safetensors", run);
+    write_model(path, 1);
+    cn_ctx *ctx;
+    cn_model *m;
+    CHECK(cn_ctx_create(NULL, &ctx) == CN_OK);
+    CHECK(cn_model_load(ctx, run, &m) == CN_OK);
+    if (!m) return;
+    unsigned char px[48];
+    make_pixels(px, 3);
+    double p[3];
+    expected(px, 1, p);
+    cn_prediction preds[2];
+    cn_image_view v = { .data = px, .h = 4, .w = 4, .c = 3, .format = CN_PIXELS_U8 };
+    CHECK(cn_model_classify_pixels(ctx, m, &v, 2, preds) == CN_OK);
+    check_preds(preds, 2, p, __LINE__);
+    /* gray + alpha floats: R = G = B = g gives luma g, so the gray values' box averages */
+    unsigned char grey_rgb[48];
+    float ga[32];
+    for (int i = 0; i < 16; i++) {
+        unsigned char g = (unsigned char)(i * 13 + 40);
+        grey_rgb[3 * i] = grey_rgb[3 * i + 1] = grey_rgb[3 * i + 2] = g;
+        ga[2 * i] = (float)g / 255.0f, ga[2 * i + 1] = 0.5f;
+    }
+    expected(grey_rgb, 1, p);
+    cn_image_view vg = { .data = ga, .h = 4, .w = 4, .c = 2, .format = CN_PIXELS_F32 };
+    CHECK(cn_model_classify_pixels(ctx, m, &vg, 2, preds) == CN_OK);
+    check_preds(preds, 2, p, __LINE__);
+    cn_model_destroy(m);
+
+    /* a checkpoint without the normalisation, and a folder without a checkpoint */
+    snprintf(path, sizeof path, "%s/plain.safetensors", dir);
+    cn_net *net;
+    CHECK(cn_net_parse(ctx, "input 2x2x1; flatten; dense 2", 29, "-e", &net) == CN_OK);
+    CHECK(cn_net_init_params(ctx, net, CN_INIT_KAIMING_NORMAL, 1) == CN_OK);
+    CHECK(cn_checkpoint_write(ctx, path, net, NULL, NULL, 0) == CN_OK);
+    cn_net_destroy(net);
+    m = (cn_model *)1;
+    CHECK(cn_model_load(ctx, path, &m) == CN_E_FORMAT && m == NULL);
+    CHECK_CONTAINS(cn_ctx_message(ctx), "no input normalisation");
+    CHECK(cn_model_load(ctx, dir, &m) == CN_E_IO && m == NULL);
+    CHECK_CONTAINS(cn_ctx_message(ctx), "/model.safetensors");
+    cn_ctx_destroy(ctx);
+}
+
+/* Allocation n of load + classify (PNG bytes, a batch) fails, for every n: the call that met it
+ * says CN_E_NOMEM, the ones before it worked, and every block is freed with the model. */
+static void test_nomem_sweep(void)
+{
+    char path[512], png_path[512];
+    snprintf(path, sizeof path, "%s/rgb.safetensors", dir);
+    snprintf(png_path, sizeof png_path, "%s/img.png", dir);
+    unsigned char bytes[4096], px[48];
+    FILE *f = fopen(png_path, "rb");
+    size_t n = f ? fread(bytes, 1, sizeof bytes, f) : 0;
+    if (f) fclose(f);
+    CHECK(n > 8);
+    make_pixels(px, 7);
+    cn_image_view views[2] = { { .data = px, .h = 4, .w = 4, .c = 3, .format = CN_PIXELS_U8 },
+                               { .data = px, .h = 4, .w = 4, .c = 3, .format = CN_PIXELS_U8 } };
+    fa_sweep s;
+    long rounds = 0;
+    for (fa_sweep_start(&s); fa_sweep_next(&s, 5000); rounds++) {
+        cn_model *m = NULL;
+        cn_prediction p[2];
+        cn_status st = cn_model_load(s.ctx, path, &m);
+        if (!st) st = cn_model_classify_encoded(s.ctx, m, bytes, n, "img.png", 1, p);
+        if (!st) st = cn_model_classify_batch(s.ctx, m, views, 2, 1, p);
+        int injected = fa_sweep_injected(&s);
+        CHECK(injected ? st == CN_E_NOMEM : st == CN_OK);
+        if (st == CN_E_NOMEM) CHECK(cn_ctx_message(s.ctx)[0] != 0);
+        if (!injected) CHECK(p[0].index == p[1].index && p[0].probability == p[1].probability);
+        cn_model_destroy(m);
+        fa_sweep_end(&s);
+        CHECK(s.fa.live == 0 && s.fa.bad_free == 0);
+    }
+    CHECK(s.done && rounds > 20);
+}
+
+/* A conv net big enough to run the real kernels, for batches and threads. */
+static const char *CONV_SPEC = "input 16x16x3\nconv 8 3x3 pad=1\nrelu\nmaxpool 2x2\nconv 8 3x3\nrelu\nflatten\ndense 5\n";
+
+static void write_conv_model(const char *path)
+{
+    cn_ctx *ctx;
+    cn_net *net;
+    CHECK(cn_ctx_create(NULL, &ctx) == CN_OK);
+    CHECK(cn_net_parse(ctx, CONV_SPEC, strlen(CONV_SPEC), "conv.cnn", &net) == CN_OK);
+    CHECK(cn_net_init_params(ctx, net, CN_INIT_KAIMING_NORMAL, 5) == CN_OK);
+    cn_kv meta[] = { { "norm_mean", "0.4,0.5,0.6,0" }, { "norm_std", "0.2,0.25,0.3,1" } };
+    CHECK(cn_checkpoint_write(ctx, path, net, NULL, meta, 2) == CN_OK);
+    cn_net_destroy(net);
+    cn_ctx_destroy(ctx);
+}
+
+#define N_IMAGES 70 /* more than CN_MODEL_BATCH: two forward passes, the second smaller */
+static unsigned char images[N_IMAGES][20 * 24 * 3];
+
+static void make_images(void)
+{
+    cn_rng rng;
+    cn_rng_seed(&rng, 11);
+    for (int i = 0; i < N_IMAGES; i++)
+        for (size_t j = 0; j < sizeof images[i]; j++) images[i][j] = (unsigned char)cn_rng_below(&rng, 256);
+}
+
+static cn_image_view view(int i)
+{
+    return (cn_image_view){ .data = images[i], .h = 20, .w = 24, .c = 3, .format = CN_PIXELS_U8 };
+}
+
+static void test_batch(void)
+{
+    char path[512];
+    snprintf(path, sizeof path, "%s/conv.safetensors", dir);
+    write_conv_model(path);
+    make_images();
+    cn_ctx *ctx;
+    cn_model *m;
+    CHECK(cn_ctx_create(NULL, &ctx) == CN_OK);
+    CHECK(cn_model_load(ctx, path, &m) == CN_OK);
+    if (!m) return;
+    static cn_prediction one[N_IMAGES][5], batch[N_IMAGES][5];
+    for (int i = 0; i < N_IMAGES; i++) {
+        cn_image_view v = view(i);
+        CHECK(cn_model_classify_pixels(ctx, m, &v, 5, one[i]) == CN_OK);
+    }
+    cn_image_view views[N_IMAGES];
+    for (int i = 0; i < N_IMAGES; i++) views[i] = view(i);
+    CHECK(cn_model_classify_batch(ctx, m, views, N_IMAGES, 5, &batch[0][0]) == CN_OK);
+    CHECK(same_preds(&one[0][0], &batch[0][0], N_IMAGES * 5));
+    /* the 5 probabilities of an image add up to 1, sorted */
+    for (int i = 0; i < N_IMAGES; i++) {
+        double s = 0;
+        for (int t = 0; t < 5; t++) s += batch[i][t].probability;
+        CHECK_NEAR(s, 1.0, 1e-5);
+        for (int t = 1; t < 5; t++) CHECK(batch[i][t].probability <= batch[i][t - 1].probability);
+        char digit[2] = { (char)('0' + batch[i][0].index), 0 };
+        CHECK_STR(batch[i][0].name, digit); /* no class_names: the numbers */
+    }
+    views[66].data = NULL;
+    CHECK(cn_model_classify_batch(ctx, m, views, N_IMAGES, 5, &batch[0][0]) == CN_E_ARG);
+    CHECK_CONTAINS(cn_ctx_message(ctx), "image 66: NULL pixels");
+    cn_model_destroy(m);
+    cn_ctx_destroy(ctx);
+}
+
+/* ---- separate models in separate threads ---- */
+
+typedef struct {
+    const char *path;
+    int threads;        /* the kernels' threads in this thread (0: as they are) */
+    cn_prediction preds[N_IMAGES][5];
+    int ok;
+} worker;
+
+static void *work(void *arg)
+{
+    worker *wk = arg;
+    cn_ctx *ctx = NULL;
+    cn_model *m = NULL;
+    int threads_ok = !wk->threads || cn_set_threads(wk->threads) == wk->threads; /* OpenMP's count: per thread */
+    wk->ok = threads_ok && cn_ctx_create(NULL, &ctx) == CN_OK && cn_model_load(ctx, wk->path, &m) == CN_OK;
+    for (int round = 0; wk->ok && round < 10; round++)
+        for (int i = 0; wk->ok && i < N_IMAGES; i++) {
+            cn_image_view v = view(i);
+            cn_prediction p[5];
+            wk->ok = cn_model_classify_pixels(ctx, m, &v, 5, p) == CN_OK;
+            if (round == 0) memcpy(wk->preds[i], p, sizeof p);
+            else wk->ok = wk->ok && same_preds(wk->preds[i], p, 5);
+        }
+    for (int i = 0; i < N_IMAGES; i++) /* the names die with the model; the indices say it all */
+        for (int t = 0; t < 5; t++) wk->preds[i][t].name = NULL;
+    cn_model_destroy(m);
+    cn_ctx_destroy(ctx);
+    return NULL;
+}
+
+static void test_threads(void)
+{
+    char path[512];
+    snprintf(path, sizeof path, "%s/conv.safetensors", dir);
+    make_images();
+    /* the reference: one model, this thread alone */
+    static worker alone, workers[4];
+    alone.path = path;
+    work(&alone);
+    CHECK(alone.ok);
+    pthread_t t[4];
+    for (int i = 0; i < 4; i++) {
+        workers[i].path = path;
+        workers[i].threads = 1 + i % 2; /* half of them with kernels on a team of two */
+        CHECK(pthread_create(&t[i], NULL, work, &workers[i]) == 0);
+    }
+    for (int i = 0; i < 4; i++) {
+        CHECK(pthread_join(t[i], NULL) == 0);
+        CHECK(workers[i].ok);
+        CHECK(same_preds(&workers[i].preds[0][0], &alone.preds[0][0], N_IMAGES * 5));
+    }
+}
+
+static void setup(void) { test_tmpdir(dir, sizeof dir, "model"); }
+static void teardown(void) { test_rmtree(dir); }
+
+static const test_case cases[] = {
+    { "setup", setup },
+    { "pixels, float pixels, RGBA, PNG bytes and file: the hand-computed probabilities", test_pixels_bytes_file },
+    { "every allocation of load and classify failed in turn: CN_E_NOMEM, nothing leaked", test_nomem_sweep },
+    { "gray input from colour pixels and from gray + alpha floats, a run folder, checkpoints refused",
+      test_gray_and_run_folder },
+    { "a batch of 70 equals one image at a time, bit for bit", test_batch },
+    { "four models in four threads: the bits of one alone", test_threads },
+    { "teardown", teardown },
+};
+
+TEST_MAIN(cases)
