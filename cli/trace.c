@@ -6,6 +6,7 @@
  * kernels as training); each printed line "name = expression = value" recomputes to its value
  * from the printed operands (tests/worksheet_test.sh and tests/trace_check.py check it). */
 #include <math.h>
+#include <sys/stat.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -542,11 +543,11 @@ static int load_weights(const tracer *t, const char *file)
     int nt = cn_net_tensor_count(t->net), rc = 0;
     char *given = calloc((size_t)nt + 1, 1);
     if (!given) return cli_error("out of memory");
-    size_t len = 0;
-    char buf[4096];
-    const char *ck_path = cli_checkpoint_path(file, buf, sizeof buf);
-    size_t fl = strlen(ck_path);
-    if (fl > 12 && !strcmp(ck_path + fl - 12, ".safetensors")) {
+    size_t len = 0, fl = strlen(file);
+    struct stat st;
+    /* a checkpoint: a .safetensors file, or a run folder (cn_checkpoint_read takes both) */
+    if ((fl > 12 && !strcmp(file + fl - 12, ".safetensors")) || (!stat(file, &st) && S_ISDIR(st.st_mode))) {
+        const char *ck_path = file;
         cn_checkpoint *ck = NULL;
         int copied = 0;
         char fresh[256] = "";
