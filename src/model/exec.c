@@ -19,7 +19,9 @@ static void *slab_alloc(cn_ctx *ctx, const cn_memory_ops *mem, size_t bytes)
 {
     if (!mem) return cn_calloc(ctx, bytes ? bytes : 1, 1);
     void *p = mem->alloc(bytes ? bytes : 1);
-    if (!p) cn_fail(ctx, CN_E_NOMEM, "out of %s memory (%zu bytes)", "the backend's", bytes);
+    const char *why = p || !mem->error ? NULL : mem->error();
+    if (!p && why) cn_fail(ctx, CN_E_NOMEM, "%s", why);
+    else if (!p) cn_fail(ctx, CN_E_NOMEM, "out of %s memory (%zu bytes)", "the backend's", bytes);
     return p;
 }
 
@@ -49,6 +51,18 @@ static void sync_host(const cn_exec *ex)
 {
     if (ex->mem && ex->mem->sync) ex->mem->sync();
 }
+
+/* the backend's work done, and its first failure reported (kernels return nothing) */
+static cn_status backend_status(cn_ctx *ctx, const cn_exec *ex)
+{
+    sync_host(ex);
+    const char *why = ex->mem && ex->mem->error ? ex->mem->error() : NULL;
+    return why ? cn_fail(ctx, CN_E_DEVICE, "%s", why) : CN_OK;
+}
+
+const cn_memory_ops *cn_net_slab_memory(const cn_net *net) { return net->ex.mem; }
+
+cn_status cn_net_check_backend(cn_ctx *ctx, cn_net *net) { return backend_status(ctx, &net->ex); }
 
 void cn_exec_free(cn_ctx *ctx, cn_exec *ex)
 {
@@ -305,6 +319,25 @@ void cn_net_set_backend(cn_net *net, const cn_backend *backend)
     ex->mem = to;
 }
 
+cn_status cn_net_set_device(cn_ctx *ctx, cn_net *net, const char *device, cn_precision precision)
+{
+    const cn_backend *be;
+    if (!ctx || !net) return ctx ? cn_fail(ctx, CN_E_ARG, "cn_net_set_device: NULL argument") : CN_E_ARG;
+    cn_status st = cn_backend_for_device(ctx, device, (int)precision, &be);
+    if (st) return st;
+    cn_net_set_backend(net, be);
+    if (net->ex.params && net->ex.mem != be->memory) /* the move failed: the parameters stayed */
+        return backend_status(ctx, &net->ex) ? cn_ctx_status(ctx)
+                                             : cn_fail(ctx, CN_E_NOMEM, "no %s memory for the parameters", device);
+    return CN_OK;
+}
+
+cn_status cn_device_probe(cn_ctx *ctx, const char *device)
+{
+    const cn_backend *be;
+    return cn_backend_for_device(ctx, device, CN_PRECISION_FP32, &be);
+}
+
 static cn_status plan(cn_ctx *ctx, cn_net *net, int64_t batch)
 {
     cn_exec *ex = &net->ex;
@@ -428,8 +461,7 @@ cn_status cn_net_forward(cn_ctx *ctx, cn_net *net, const float *x, int64_t batch
         if (ex->trace && first_bad(io.y, elems(&net->nodes[i]) * batch) >= 0)
             return nonfinite(ctx, net, i, "forward", "output");
     }
-    sync_host(ex);
-    return CN_OK;
+    return backend_status(ctx, ex);
 }
 
 const float *cn_net_output(const cn_net *net, int64_t *count)
@@ -492,8 +524,7 @@ cn_status cn_net_backward(cn_ctx *ctx, cn_net *net, const float *dy)
         int64_t wn = (i + 1 < net->n ? ex->w_off[i + 1] : ex->n_trainable) - ex->w_off[i];
         if (first_bad(ex->grads + ex->w_off[i], wn) >= 0) return nonfinite(ctx, net, i, "backward", "parameter gradient");
     }
-    sync_host(ex);
-    return CN_OK;
+    return backend_status(ctx, ex);
 }
 
 const float *cn_net_input_grad(const cn_net *net) { return net->ex.dact; }

@@ -25,4 +25,4 @@ static const cn_kernels kernels[CN_OP_COUNT] = {
     [CN_OP_ADD] = { cn_cpu_add_forward, cn_cpu_add_backward, NULL, 1 },
 };
 
-const cn_backend cn_backend_cpu = { "cpu", kernels, NULL, NULL }; /* host memory; the step on the host */
+const cn_backend cn_backend_cpu = { "cpu", kernels, NULL, NULL, NULL }; /* host memory; the step on the host; always ready */
