@@ -57,10 +57,12 @@ int cmd_eval(int argc, char **argv)
     const char *ckpt = NULL, *data = NULL;
     int64_t batch = 256;
     int json = 0;
+    cli_device dev = { 0 };
     const cli_option opts[] = {
         { "--data", "D", CLI_TEXT, &data, .help = "default: the data set the checkpoint was trained on" },
         { "--batch", "N", CLI_INT, &batch, 1, 1 << 20, .help = "images per forward pass (default 256)" },
         { "--threads", "N", CLI_CALL, .call = cli_threads_option, .help = CLI_THREADS_HELP },
+        CLI_DEVICE_OPTIONS(dev),
         { "--json", NULL, CLI_FLAG, &json,
           .help = "{\"accuracy\",\"loss\",\"count\",\"per_class\":[{\"class\",\"name\",\"count\",\"accuracy\"}],\"confusion\"}" },
         { 0 },
@@ -85,10 +87,11 @@ int cmd_eval(int argc, char **argv)
     cn_eval_result r = { 0 };
     int32_t nn;
     char **names = names_of(ck, &nn), buf[32];
-    if (cli_load_data(ctx, data, CLI_HALF_TEST, &in, &ds, NULL) || cn_evaluate(ctx, net, &ds, mean, std, batch, &r)) {
+    memset(&ds, 0, sizeof ds);
+    if (!(rc = cli_use_device(ctx, net, &dev)) &&
+        (cli_load_data(ctx, data, CLI_HALF_TEST, &in, &ds, NULL) || cn_evaluate(ctx, net, &ds, mean, std, batch, &r)))
         rc = cli_ctx_error(ctx);
-        goto done;
-    }
+    if (rc) goto done;
     int32_t k = r.classes;
     if (json) {
         printf("{\"accuracy\":%.6f,\"loss\":%.6f,\"count\":%lld,\"per_class\":[", r.acc, r.loss, (long long)r.count);
@@ -263,6 +266,7 @@ int cmd_predict(int argc, char **argv)
     predict_args p = { .args = calloc((size_t)argc + 1, sizeof(char *)) };
     int64_t top = 3;
     int json = 0;
+    cli_device dev = { 0 };
     if (!p.args) return cli_error("out of memory");
     const cli_option opts[] = {
         { "--top", "K", CLI_INT, &top, 1, 1000, .help = "classes per image (default 3)" },
@@ -270,6 +274,7 @@ int cmd_predict(int argc, char **argv)
           .help = "also write image,class,name,probability,error (the most likely class; the\n"
                   "error of an unreadable file), written atomically" },
         { "--threads", "N", CLI_CALL, .call = cli_threads_option, .help = CLI_THREADS_HELP },
+        CLI_DEVICE_OPTIONS(dev),
         { "--json", NULL, CLI_FLAG, &json,
           .help = "[{\"image\",\"predictions\":[{\"class\",\"name\",\"probability\"}]} or {\"image\",\"error\"}]" },
         { 0 },
@@ -296,6 +301,7 @@ int cmd_predict(int argc, char **argv)
     cn_net *net = NULL;
     float mean[4], std[4];
     if (!rc) rc = cli_open_checkpoint(ctx, ckpt, &ck, &net, mean, std);
+    if (!rc && (rc = cli_use_device(ctx, net, &dev))) cn_net_destroy(net), cn_checkpoint_destroy(ck);
     if (rc) {
         path_free(&images);
         cn_ctx_destroy(ctx);

@@ -238,8 +238,9 @@ typedef enum { CN_PRECISION_FP32 = 0, CN_PRECISION_TF32, CN_PRECISION_BF16 } cn_
  * host on every device. CN_E_UNSUPPORTED with the reason when the device cannot run here ("no
  * NVIDIA driver: ...", "no CUDA device", "built without CUDA"). */
 cn_status cn_net_set_device(cn_ctx *ctx, cn_net *net, const char *device, cn_precision precision);
-/* CN_OK when device can run here (as cn_net_set_device would find it), else why in ctx. */
-cn_status cn_device_probe(cn_ctx *ctx, const char *device);
+/* CN_OK when device can run here in precision (as cn_net_set_device would find it), else why
+ * in ctx. */
+cn_status cn_device_probe(cn_ctx *ctx, const char *device, cn_precision precision);
 int cn_net_frozen(const cn_net *net, int i);
 
 /* Runs forward on x (batch samples) and, when dy is not NULL, backward from dy, checking every

@@ -446,10 +446,10 @@ static void test_set_device(void)
     if (st) { /* no GPU here: the reason, and the net still on the CPU */
         CHECK_INT(st, CN_E_UNSUPPORTED);
         CHECK(strstr(cn_ctx_message(ctx), "--device cuda: ") == cn_ctx_message(ctx));
-        CHECK_INT(cn_device_probe(ctx, "cuda"), CN_E_UNSUPPORTED);
+        CHECK_INT(cn_device_probe(ctx, "cuda", CN_PRECISION_FP32), CN_E_UNSUPPORTED);
         printf("  cuda: %s\n", cn_ctx_message(ctx));
     } else {
-        CHECK_INT(cn_device_probe(ctx, "cuda"), CN_OK);
+        CHECK_INT(cn_device_probe(ctx, "cuda", CN_PRECISION_TF32), CN_OK);
         CHECK(cn_net_set_device(ctx, net, "cuda", CN_PRECISION_BF16) == CN_E_UNSUPPORTED);
         CHECK(strstr(cn_ctx_message(ctx), "bf16 is not implemented yet") != NULL);
     }

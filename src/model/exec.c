@@ -332,10 +332,10 @@ cn_status cn_net_set_device(cn_ctx *ctx, cn_net *net, const char *device, cn_pre
     return CN_OK;
 }
 
-cn_status cn_device_probe(cn_ctx *ctx, const char *device)
+cn_status cn_device_probe(cn_ctx *ctx, const char *device, cn_precision precision)
 {
     const cn_backend *be;
-    return cn_backend_for_device(ctx, device, CN_PRECISION_FP32, &be);
+    return cn_backend_for_device(ctx, device, (int)precision, &be);
 }
 
 static cn_status plan(cn_ctx *ctx, cn_net *net, int64_t batch)
