@@ -461,12 +461,13 @@ static void test_set_device(void)
  * (the step's norm and update on the backend, dropout's masks from the same stream) */
 static void test_backend_training(void)
 {
-    static const char *spec = "input 8x8x3; conv 6 3x3 pad=1; batchnorm; relu; maxpool 2x2; dropout keep=0.8; "
+    /* no bias before batchnorm: its gradient is rounding noise, which Adam would scale up to lr */
+    static const char *spec = "input 8x8x3; conv 6 3x3 pad=1 bias=no; batchnorm; relu; maxpool 2x2; dropout keep=0.8; "
                               "conv 5 3x3 pad=same; tanh; globalavgpool; flatten; dense 4";
     static const cn_optim_kind kinds[] = { CN_OPTIM_SGD, CN_OPTIM_NESTEROV, CN_OPTIM_ADAMW };
     for (int b = 0; b < cn_backend_count(); b++) {
         const cn_backend *be = cn_backend_at(b);
-        if (!be->open || be == cn_backend_reference() || be->open(ctx, CN_PRECISION_FP32)) continue;
+        if (be == cn_backend_reference() || (be->open && be->open(ctx, CN_PRECISION_FP32))) continue;
         for (size_t k = 0; k < sizeof kinds / sizeof kinds[0]; k++) {
             cn_net *net = parse_spec(ctx, spec), *ref = parse_spec(ctx, spec);
             if (!net || !ref) return;

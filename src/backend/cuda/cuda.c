@@ -7,8 +7,6 @@
 
 #include "cuda_impl.h"
 
-cn_status cn_cuda_open(cn_ctx *ctx, int precision);
-
 /* fresh_dx 1 everywhere: the host never zeroes a gradient the GPU writes next */
 static const cn_kernels kernels[CN_OP_COUNT] = {
     [CN_OP_CONV] = { cn_cuda_conv_forward, cn_cuda_conv_backward, cn_cuda_conv_workspace, 1 },

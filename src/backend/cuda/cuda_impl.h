@@ -53,6 +53,8 @@ extern cn_cuda cn_cu;
 /* Loads the driver, the device, the kernels and the libraries once; 0 when ready, else -1 and
  * the reason kept for cn_cuda_open's message. Every entry point of the backend calls it. */
 int cn_cuda_ready(void);
+/* The backend's open (cn_backend.open): ready, in a precision (cn_precision). */
+cn_status cn_cuda_open(cn_ctx *ctx, int precision);
 /* Keeps the first failure (printf-style) for the next cn_cuda_take_error. */
 void cn_cuda_fail(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 /* The first failure since the last call (a static buffer), then forgotten; NULL: none. */

@@ -1,5 +1,5 @@
 /* kernels.cu — the CUDA backend's own kernels: every op that no cuDNN or cuBLAS call computes
- * with our reference kernel's semantics (src/ops/*.c), and the step's norm and update. Each
+ * with our reference kernel's semantics (the op files of src/ops), and the step's norm and update. Each
  * follows its reference kernel: the same sums in double where the reference sums in double, the
  * same order of float additions where gradients accumulate. Gradients: `fresh` stores
  * 0 + gradient (cn_op_io.dx_fresh), else adds. Compiled by nvcc into a fatbin embedded in the
@@ -18,7 +18,7 @@ static __device__ double block_sum(double v)
     __syncthreads(); /* part may still be read from the previous call */
     part[threadIdx.x] = v;
     __syncthreads();
-    for (int s = THREADS / 2; s > 0; s /= 2) {
+    for (unsigned s = THREADS / 2; s > 0; s /= 2) {
         if (threadIdx.x < s) part[threadIdx.x] += part[threadIdx.x + s];
         __syncthreads();
     }

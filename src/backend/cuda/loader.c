@@ -7,6 +7,7 @@
 #include <dlfcn.h>
 #include <stdarg.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "cuda_impl.h"
@@ -157,21 +158,26 @@ static int start_blas(void)
     return 0;
 }
 
-/* cuDNN is optional: without it, convolutions run our direct kernels (slower, same values) */
-static void start_dnn(void)
+/* cuDNN is optional: without it, convolutions run our direct kernels (slower, same values);
+ * CN_REQUIRE_CUDNN=1 (make check-gpu) makes its absence an error instead, CN_NO_CUDNN=1 (the
+ * tests of the direct kernels) leaves it unloaded */
+static int start_dnn(void)
 {
     char err[256] = "";
+    const char *missing = NULL, *required = getenv("CN_REQUIRE_CUDNN"), *unwanted = getenv("CN_NO_CUDNN");
+    int must = required && !strcmp(required, "1");
+    if (unwanted && !strcmp(unwanted, "1")) return 0;
     void *lib = open_library("libcudnn.so.9", err, sizeof err);
-    const char *missing = NULL;
-    if (!lib) return;
+    if (!lib) return must ? fail_start("cuDNN 9 is not installed (CN_REQUIRE_CUDNN=1): %s", err) : 0;
 #define X(name) CN_CU_LOOKUP(dnn, name)
     CN_CU_DNN_API(X)
 #undef X
-    if (missing || cn_cu.dnn.cudnnCreate(&cn_cu.dnn_handle) != CUDNN_STATUS_SUCCESS) {
-        cn_cu.dnn_handle = NULL;
-        return;
-    }
-    if (cn_cu.dnn.cudnnSetStream(cn_cu.dnn_handle, cn_cu.stream) != CUDNN_STATUS_SUCCESS) cn_cu.dnn_handle = NULL;
+    if (missing) return must ? fail_start("libcudnn.so.9 lacks %s (CN_REQUIRE_CUDNN=1)", missing) : 0;
+    cudnnStatus_t s = cn_cu.dnn.cudnnCreate(&cn_cu.dnn_handle);
+    if (s == CUDNN_STATUS_SUCCESS) s = cn_cu.dnn.cudnnSetStream(cn_cu.dnn_handle, cn_cu.stream);
+    if (s == CUDNN_STATUS_SUCCESS) return 0;
+    cn_cu.dnn_handle = NULL;
+    return must ? fail_start("cuDNN did not start (CN_REQUIRE_CUDNN=1): %s", cn_cu.dnn.cudnnGetErrorString(s)) : 0;
 }
 
 int cn_cuda_ready(void)
@@ -181,8 +187,7 @@ int cn_cuda_ready(void)
         return bound ? 0 : -1;
     }
     if (state < 0) return -1;
-    if (start_driver() || start_blas()) return -1;
-    start_dnn();
+    if (start_driver() || start_blas() || start_dnn()) return -1;
     CUdeviceptr part;
     CUresult r = cn_cu.cu.cuMemAllocManaged(&part, CN_CU_NORM_BLOCKS * sizeof(double), CU_MEM_ATTACH_GLOBAL);
     if (r) return fail_start("CUDA: no memory for the norm's partial sums: %s", cu_name(r));
@@ -191,7 +196,6 @@ int cn_cuda_ready(void)
     return 0;
 }
 
-/* the backend's open: ready, in that precision */
 cn_status cn_cuda_open(cn_ctx *ctx, int precision)
 {
     if (cn_cuda_ready()) return cn_fail(ctx, CN_E_UNSUPPORTED, "--device cuda: %s", state < 0 ? why : cn_cuda_take_error());
