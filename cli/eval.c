@@ -45,7 +45,7 @@ static void free_names(char **names, int32_t n)
 
 static void eval_help(const cli_option *opts)
 {
-    printf("usage: convnet eval CKPT [--data D] [--batch N] [--threads N] [--json]\n\n"
+    printf("usage: convnet eval CKPT [--data D] [--batch N] [--threads N] [--device cpu|cuda] [--json]\n\n"
            "Evaluates a checkpoint (a .safetensors file, or a run folder: its model.safetensors) on the test\n"
            "half of an MNIST-format folder or on every image of an image folder: accuracy, loss, accuracy\n"
            "per class and the confusion matrix (rows: true class, columns: predicted).\n\n");
@@ -153,7 +153,8 @@ int cli_load_input(cn_ctx *ctx, const char *path, const cn_layer_info *in, const
 
 static void predict_help(const cli_option *opts)
 {
-    printf("usage: convnet predict CKPT IMAGE|FOLDER|'GLOB'... [--top K] [--csv FILE] [--threads N] [--json]\n\n"
+    printf("usage: convnet predict CKPT IMAGE|FOLDER|'GLOB'... [--top K] [--csv FILE] [--threads N]\n"
+           "                       [--device cpu|cuda] [--json]\n\n"
            "The K most likely classes (default 3) of each PNG or JPEG image, resized and converted to the\n"
            "network's input as in training, with their probabilities. A folder gives every .png, .jpg and\n"
            ".jpeg file under it (sorted, sub-folders too); a quoted pattern ('photos/*.jpg') is expanded\n"

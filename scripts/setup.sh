@@ -2,14 +2,15 @@
 # Installs the Debian packages convnet needs, only those missing; quiet when all are there.
 #   scripts/setup.sh          what building and `make run` need: the compiler, the libraries,
 #                             Fashion-MNIST
-#   scripts/setup.sh --check  plus what the tests need: python3-torch (the PyTorch checks) and
-#                             chromium with fonts-liberation (the training report's test)
+#   scripts/setup.sh --check  plus what the tests need: python3-torch (the PyTorch checks),
+#                             chromium with fonts-liberation (the training report's test) and g++
+#                             (the emulated GPU of the CUDA backend's tests, where nvcc is found)
 #   scripts/setup.sh --fuzz   plus clang and libFuzzer
 #   scripts/setup.sh --bench  plus the peers of `make bench`: darknet, python3-torch, OpenBLAS
 set -eu
 
 need="cmake make gcc libc6-dev zlib1g-dev libpng-dev libjpeg62-turbo-dev dataset-fashion-mnist libcjson-dev"
-[ "${1:-}" = "--check" ] && need="$need python3-torch chromium fonts-liberation"
+[ "${1:-}" = "--check" ] && need="$need python3-torch chromium fonts-liberation g++"
 [ "${1:-}" = "--fuzz" ] && need="$need clang libclang-rt-14-dev"
 [ "${1:-}" = "--bench" ] && need="$need darknet python3-torch libopenblas-dev"
 # SETUP_LIST=1: print the packages this mode needs and stop (tests/cli_test.sh checks the split)
