@@ -302,7 +302,7 @@ static int in_blocks(const void *p, size_t bytes)
  * scratch and the optimizer's state are allocated there, a move between backends keeps the values, and all is released */
 static void test_backend_memory(void)
 {
-    static const cn_memory_ops counted = { counted_alloc, counted_release, NULL, NULL };
+    static const cn_memory_ops counted = { counted_alloc, counted_release, NULL, NULL, NULL };
     cn_backend dev = { "counted", cn_backend_default()->kernels, &counted, NULL, NULL };
     const char *spec = "input 8x8x3; conv 4 3x3 pad=1; batchnorm; relu; maxpool 2x2; dense 5";
     cn_net *net = parse_spec(ctx, spec), *ref = parse_spec(ctx, spec);

@@ -1,7 +1,8 @@
 #!/bin/sh
 # check_gpu.sh BUILD DATA — `make check-gpu`: the CUDA backend on a machine with an NVIDIA GPU.
 # 1. the op table and the training steps on the GPU against the reference (CN_REQUIRE_GPU=1:
-#    a GPU that cannot be used fails instead of skipping); the embedded kernels;
+#    a GPU that cannot be used fails instead of skipping), with cuDNN and with our direct
+#    convolution kernels; the embedded kernels;
 # 2. a short training run on Fashion-MNIST with --device cuda, its checkpoint evaluated on the
 #    CPU and on the GPU (the same accuracy within rounding: checkpoints interchange), and the run
 #    resumed on the CPU for one more epoch;
@@ -35,6 +36,8 @@ accuracy() { sed -n 's/^{"accuracy":\([0-9.]*\),.*/\1/p' "$1"; } # eval --json's
 
 step "op table and training steps on the GPU (CN_REQUIRE_GPU=1)" 150 env CN_REQUIRE_GPU=1 "$B/test_backend"
 grep -v -E "^ok  |^  cpu " "$T/log" | head -150 # the GPU's errors per op and precision, what failed
+step "the same with our direct convolution kernels (CN_NO_CUDNN=1)" 150 env CN_REQUIRE_GPU=1 CN_NO_CUDNN=1 \
+    "$B/test_backend" || grep -v -E "^ok  |^  cpu " "$T/log" | head -60
 step "the embedded fatbin" 30 "$B/cuda_fatbin"
 
 if step "train fmnist-small 2 epochs on the GPU" 300 "$CN" train models/fmnist-small.cnn --data "$DATA" --epochs 2 \

@@ -44,6 +44,9 @@ typedef struct cn_memory_ops {
     /* the first failure of the backend's work (kernels return nothing) since the last call, then
      * forgotten; NULL: none. NULL function: the backend cannot fail. */
     const char *(*error)(void);
+    /* p[0..bytes) = 0 by the backend (done when it returns), without the memory travelling to
+     * the host; NULL: the host's memset */
+    void (*zero)(void *p, size_t bytes);
 } cn_memory_ops;
 
 /* The memory net's slabs live in (NULL: the host's, from the context's allocator), for the

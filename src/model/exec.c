@@ -239,7 +239,11 @@ float *cn_net_grads(const cn_net *net, int64_t *count)
 
 void cn_net_zero_grad(cn_net *net)
 {
-    if (net && net->ex.grads) memset(net->ex.grads, 0, (size_t)net->ex.n_trainable * sizeof(float));
+    if (!net || !net->ex.grads) return;
+    size_t bytes = (size_t)net->ex.n_trainable * sizeof(float);
+    /* on a device, the device's own memset: the slab does not travel to the host and back */
+    if (net->ex.mem && net->ex.mem->zero) net->ex.mem->zero(net->ex.grads, bytes);
+    else memset(net->ex.grads, 0, bytes);
 }
 
 cn_rng *cn_net_rng(cn_net *net) { return &net->ex.rng; }

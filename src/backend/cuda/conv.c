@@ -2,7 +2,8 @@
  * algorithms chosen once per shape (cuDNN's heuristics, kept in a cache with the descriptors;
  * their workspace is the kernel table's workspace column), and our direct kernels (kernels.cu)
  * where cuDNN cannot take the geometry — padding larger on one side (pad=same with an even
- * window), sizes past int — or libcudnn.so.9 is missing. In fp32, cuDNN runs FMA math (no
+ * window), sizes past int, no algorithm allowed in the precision within the workspace limit —
+ * or libcudnn.so.9 is missing. In fp32, cuDNN runs FMA math (no
  * tensor-core TF32) and only the GEMM-like algorithms, whose rounding stays near the reference's;
  * tf32 lets cuDNN choose any algorithm with tensor-op math. */
 #include <limits.h>
@@ -62,45 +63,39 @@ static int bwd_filter_ok(cudnnConvolutionBwdFilterAlgo_t a)
            a == CUDNN_CONVOLUTION_BWD_FILTER_ALGO_1 || a == CUDNN_CONVOLUTION_BWD_FILTER_ALGO_3;
 }
 
-/* the algorithms of plan p: cuDNN's heuristics, fastest first, the first allowed that fits */
+/* fp32 wants FMA math: no tensor-core conversion of the inputs */
+#define MATH_OK(perf) (cn_cu.precision != CN_PRECISION_FP32 || (perf).mathType != CUDNN_TENSOR_OP_MATH)
+
+/* the algorithms of plan p: cuDNN's heuristics, fastest first, the first allowed that fits;
+ * -1 when one of the three passes has none (the direct kernels then) */
 static int choose(conv_plan *p, size_t limit)
 {
     enum { N = 16 };
-    int got = 0;
+    int got = 0, found = 0;
     cudnnConvolutionFwdAlgoPerf_t f[N];
     cudnnConvolutionBwdDataAlgoPerf_t d[N];
     cudnnConvolutionBwdFilterAlgoPerf_t w[N];
     cudnnHandle_t h = cn_cu.dnn_handle;
-    /* the fallbacks need no workspace */
-    p->fwd = CUDNN_CONVOLUTION_FWD_ALGO_IMPLICIT_GEMM;
-    p->bwd_data = CUDNN_CONVOLUTION_BWD_DATA_ALGO_0;
-    p->bwd_filter = CUDNN_CONVOLUTION_BWD_FILTER_ALGO_0;
     p->workspace = 0;
-    if (cn_dnn_ok(cn_cu.dnn.cudnnGetConvolutionForwardAlgorithm_v7(h, p->x, p->w, p->conv, p->y, N, &got, f), "choosing the forward algorithm"))
-        return -1;
-    for (int i = 0; i < got; i++)
-        if (f[i].status == CUDNN_STATUS_SUCCESS && fwd_ok(f[i].algo) && f[i].memory <= limit) {
-            p->fwd = f[i].algo;
+    if (cn_cu.dnn.cudnnGetConvolutionForwardAlgorithm_v7(h, p->x, p->w, p->conv, p->y, N, &got, f)) return -1;
+    for (int i = 0; i < got && !found; i++)
+        if (f[i].status == CUDNN_STATUS_SUCCESS && fwd_ok(f[i].algo) && MATH_OK(f[i]) && f[i].memory <= limit) {
+            p->fwd = f[i].algo, found = 1;
             if (f[i].memory > p->workspace) p->workspace = f[i].memory;
-            break;
         }
-    if (cn_dnn_ok(cn_cu.dnn.cudnnGetConvolutionBackwardDataAlgorithm_v7(h, p->w, p->y, p->conv, p->x, N, &got, d), "choosing the backward-data algorithm"))
-        return -1;
-    for (int i = 0; i < got; i++)
-        if (d[i].status == CUDNN_STATUS_SUCCESS && bwd_data_ok(d[i].algo) && d[i].memory <= limit) {
-            p->bwd_data = d[i].algo;
+    if (!found || cn_cu.dnn.cudnnGetConvolutionBackwardDataAlgorithm_v7(h, p->w, p->y, p->conv, p->x, N, &got, d)) return -1;
+    for (int i = found = 0; i < got && !found; i++)
+        if (d[i].status == CUDNN_STATUS_SUCCESS && bwd_data_ok(d[i].algo) && MATH_OK(d[i]) && d[i].memory <= limit) {
+            p->bwd_data = d[i].algo, found = 1;
             if (d[i].memory > p->workspace) p->workspace = d[i].memory;
-            break;
         }
-    if (cn_dnn_ok(cn_cu.dnn.cudnnGetConvolutionBackwardFilterAlgorithm_v7(h, p->x, p->y, p->conv, p->w, N, &got, w), "choosing the backward-filter algorithm"))
-        return -1;
-    for (int i = 0; i < got; i++)
-        if (w[i].status == CUDNN_STATUS_SUCCESS && bwd_filter_ok(w[i].algo) && w[i].memory <= limit) {
-            p->bwd_filter = w[i].algo;
+    if (!found || cn_cu.dnn.cudnnGetConvolutionBackwardFilterAlgorithm_v7(h, p->x, p->y, p->conv, p->w, N, &got, w)) return -1;
+    for (int i = found = 0; i < got && !found; i++)
+        if (w[i].status == CUDNN_STATUS_SUCCESS && bwd_filter_ok(w[i].algo) && MATH_OK(w[i]) && w[i].memory <= limit) {
+            p->bwd_filter = w[i].algo, found = 1;
             if (w[i].memory > p->workspace) p->workspace = w[i].memory;
-            break;
         }
-    return 0;
+    return found ? 0 : -1;
 }
 
 /* cuDNN's descriptors of plan p; 0 when cuDNN takes the geometry as ours (its output size) */

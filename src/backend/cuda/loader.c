@@ -280,4 +280,11 @@ static void memory_sync(void)
     if (state == 1) cn_cu_sync();
 }
 
-const cn_memory_ops cn_cuda_memory = { memory_alloc, memory_release, memory_sync, cn_cuda_take_error };
+/* on the GPU: the gradients zeroed every step stay there instead of moving to the host and back */
+static void memory_zero(void *p, size_t bytes)
+{
+    if (!cn_cuda_ready() && !cn_cu_ok(cn_cu.cu.cuMemsetD8Async((CUdeviceptr)(uintptr_t)p, 0, bytes, cn_cu.stream), "cuMemsetD8Async"))
+        cn_cu_sync();
+}
+
+const cn_memory_ops cn_cuda_memory = { memory_alloc, memory_release, memory_sync, cn_cuda_take_error, memory_zero };
