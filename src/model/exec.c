@@ -360,7 +360,9 @@ static cn_status plan(cn_ctx *ctx, cn_net *net, int64_t batch)
         inputs_of(net, i, in);
         ex->act_off[i] = off;
         ex->aux_off[i] = aoff;
-        if (!cn_mul_ok(elems(n), batch, &v) || !cn_add_ok(off, v, &off)) goto overflow;
+        /* each activation 64-byte aligned: a device library's vector loads may want 16 bytes */
+        if (!cn_mul_ok(elems(n), batch, &v) || v > INT64_MAX - 15 || !cn_add_ok(off, (v + 15) / 16 * 16, &off))
+            goto overflow;
         /* keep aux blocks 8-byte aligned: they hold int32 indices, floats and doubles */
         int64_t ab = n->op->aux_bytes ? n->op->aux_bytes(n, in, batch, sizeof(float)) : 0;
         if (ab < 0 || ab > INT64_MAX - 7 || !cn_add_ok(aoff, (ab + 7) / 8 * 8, &aoff)) goto overflow;

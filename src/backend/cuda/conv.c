@@ -159,6 +159,14 @@ int64_t cn_cuda_conv_workspace(const cn_node *n, const cn_node *const *in, int64
     return p->dnn ? (int64_t)p->workspace : 0;
 }
 
+/* a cuDNN call's status: 0 done, 1 not supported for these pointers (an algorithm may want more
+ * alignment than a slab's offsets give; the direct kernel runs instead), -1 failed (kept) */
+static int dnn_ran(cudnnStatus_t s, const char *what)
+{
+    if (s == CUDNN_STATUS_NOT_SUPPORTED) return 1;
+    return cn_dnn_ok(s, what);
+}
+
 void cn_cuda_conv_forward(const cn_op_io *io)
 {
     if (cn_cuda_ready()) return;
@@ -166,17 +174,17 @@ void cn_cuda_conv_forward(const cn_op_io *io)
     const conv_plan *p = plan_for(&g);
     const float *x = io->x[0], *w = io->w;
     const float *b = io->n->a.bias ? w + g.cout * (g.cin / g.groups) * g.kh * g.kw : NULL;
-    float *y = io->y;
-    if (!p->dnn) {
+    float *y = io->y, one = 1, zero = 0;
+    int ran = p->dnn ? dnn_ran(cn_cu.dnn.cudnnConvolutionForward(cn_cu.dnn_handle, &one, p->x, x, p->w, w, p->conv, p->fwd,
+                                                                 io->work, p->workspace, &zero, p->y, y),
+                               "cudnnConvolutionForward")
+                     : 1;
+    if (ran < 0) return;
+    if (ran > 0) {
         void *args[] = { &g, &x, &w, &b, &y };
         cn_cu_launch(CN_CU_K_conv_forward, g.n * g.cout * g.oh * g.ow, args);
         return;
     }
-    float one = 1, zero = 0;
-    if (cn_dnn_ok(cn_cu.dnn.cudnnConvolutionForward(cn_cu.dnn_handle, &one, p->x, x, p->w, w, p->conv, p->fwd, io->work,
-                                                    p->workspace, &zero, p->y, y),
-                  "cudnnConvolutionForward"))
-        return;
     int64_t n = g.n, c = g.cout, hw = g.oh * g.ow;
     void *args[] = { &y, &b, &n, &c, &hw };
     if (b) cn_cu_launch(CN_CU_K_bias_add, n * c * hw, args);
@@ -192,21 +200,20 @@ void cn_cuda_conv_backward(const cn_op_io *io)
     float *dw = io->dw, *db = io->n->a.bias ? dw + wn : NULL, *dx = io->dx[0];
     int fresh = io->dx_fresh & 1u;
     if (db) cn_cuda_channel_sum(dy, db, g.n, g.cout, g.oh * g.ow);
-    if (!p->dnn) {
-        void *fargs[] = { &g, &x, &dy, &dw };
-        cn_cu_launch_blocks(CN_CU_K_conv_backward_filter, wn, fargs);
-        void *dargs[] = { &g, &w, &dy, &dx, &fresh };
-        if (dx) cn_cu_launch(CN_CU_K_conv_backward_data, g.n * g.cin * g.h * g.w, dargs);
-        return;
-    }
     float one = 1, zero = 0;
     /* the weights' gradient accumulates (beta 1); the input's is stored when fresh */
-    if (cn_dnn_ok(cn_cu.dnn.cudnnConvolutionBackwardFilter(cn_cu.dnn_handle, &one, p->x, x, p->y, dy, p->conv, p->bwd_filter,
-                                                           io->work, p->workspace, &one, p->w, dw),
-                  "cudnnConvolutionBackwardFilter"))
-        return;
-    if (dx)
-        cn_dnn_ok(cn_cu.dnn.cudnnConvolutionBackwardData(cn_cu.dnn_handle, &one, p->w, w, p->y, dy, p->conv, p->bwd_data,
-                                                         io->work, p->workspace, fresh ? &zero : &one, p->x, dx),
-                  "cudnnConvolutionBackwardData");
+    int ran = p->dnn ? dnn_ran(cn_cu.dnn.cudnnConvolutionBackwardFilter(cn_cu.dnn_handle, &one, p->x, x, p->y, dy, p->conv,
+                                                                        p->bwd_filter, io->work, p->workspace, &one, p->w, dw),
+                               "cudnnConvolutionBackwardFilter")
+                     : 1;
+    void *fargs[] = { &g, &x, &dy, &dw };
+    if (ran > 0) cn_cu_launch_blocks(CN_CU_K_conv_backward_filter, wn, fargs);
+    if (ran < 0 || !dx) return;
+    ran = p->dnn ? dnn_ran(cn_cu.dnn.cudnnConvolutionBackwardData(cn_cu.dnn_handle, &one, p->w, w, p->y, dy, p->conv,
+                                                                  p->bwd_data, io->work, p->workspace, fresh ? &zero : &one,
+                                                                  p->x, dx),
+                           "cudnnConvolutionBackwardData")
+                 : 1;
+    void *dargs[] = { &g, &w, &dy, &dx, &fresh };
+    if (ran > 0) cn_cu_launch(CN_CU_K_conv_backward_data, g.n * g.cin * g.h * g.w, dargs);
 }
