@@ -6,7 +6,7 @@ JOBS ?= $(shell nproc 2>/dev/null || echo 2)
 CMAKE_FLAGS ?=
 FUZZ_SECONDS ?= 600
 
-.PHONY: all setup setup-check build run check asan fuzz bench clean install uninstall deb
+.PHONY: all setup setup-check build run check asan fuzz bench clean install uninstall deb gpu-build check-gpu bench-gpu
 
 all: build
 
@@ -62,8 +62,26 @@ bench:
 	@cmake --build build -j $(JOBS)
 	/usr/bin/python3 bench/run.py
 
+# On a machine with an NVIDIA GPU (its driver, cuBLAS 13 and cuDNN 9): the CUDA backend's checks
+# (bench/gpu/check_gpu.sh: the op table on the GPU with CN_REQUIRE_GPU=1, a short Fashion-MNIST
+# run with --device cuda evaluated and resumed on the CPU, gradcheck --device cuda) and its
+# benchmark beside PyTorch (bench/gpu/run.py: images/s and ratios on the anchors' nets).
+# GPU_BUILD=DIR NO_BUILD=1 uses a build made elsewhere and carried (bench/gpu/DEVICE.md);
+# GPU_DATA: the Fashion-MNIST folder.
+GPU_BUILD ?= build
+GPU_DATA ?= /usr/share/datasets/fashion-mnist
+gpu-build:
+	@[ -n "$(NO_BUILD)" ] || { cmake -S . -B $(GPU_BUILD) -DCMAKE_BUILD_TYPE=Release -DCN_CUDA=ON $(CMAKE_FLAGS) >/dev/null && \
+	    cmake --build $(GPU_BUILD) -j $(JOBS); }
+
+check-gpu: gpu-build
+	bench/gpu/check_gpu.sh $(GPU_BUILD) $(GPU_DATA)
+
+bench-gpu: gpu-build
+	python3 bench/gpu/run.py $(GPU_BUILD)
+
 clean:
-	rm -rf build build-asan build-fuzz build-deb
+	rm -rf build build-asan build-fuzz build-deb build-gpu
 
 # ---- install, uninstall, the Debian package (issue 16) ----
 # `make install [PREFIX=/usr/local] [DESTDIR=/tmp/stage]`: the convnet binary, convnet.h,

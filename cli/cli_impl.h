@@ -74,6 +74,20 @@ int cli_take_one(void *state, const char *arg);
 int cli_choice(cli_args *a, const cli_option *opt, const char *value, int *k);
 /* call for --threads N: the kernels' threads (default: OMP_NUM_THREADS, else one per core) */
 int cli_threads_option(cli_args *a, const cli_option *opt, const char *value);
+/* --device and --precision, the same two rows in every command that runs a net */
+typedef struct cli_device { int device, precision; } cli_device; /* indices of the names below */
+extern const char *const cli_devices[], *const cli_precisions[];
+int cli_device_option(cli_args *a, const cli_option *opt, const char *value);
+#define CLI_DEVICE_OPTIONS(d)                                                                               \
+    { "--device", "D", CLI_CALL, &(d).device, .call = cli_device_option, .choices = cli_devices,           \
+      .help = "where the kernels run: cpu (default) or cuda (the first NVIDIA GPU)" },                    \
+    { "--precision", "P", CLI_CALL, &(d).precision, .call = cli_device_option, .choices = cli_precisions, \
+      .help = "fp32 (default), tf32 (cuda: tensor cores on float) or bf16 (not implemented yet)" }
+/* Runs net on the device chosen: 0, or the exit status after printing why it cannot (no GPU). */
+int cli_use_device(cn_ctx *ctx, cn_net *net, const cli_device *d);
+/* Whether the device chosen can run here, before the slow work starts: 0, or as above. */
+int cli_device_ready(cn_ctx *ctx, const cli_device *d);
+
 #define CLI_THREADS_HELP "threads for the kernels (default: OMP_NUM_THREADS, else one per core)"
 
 int cli_parse_int(const char *cmd, const char *what, const char *s, int64_t lo, int64_t hi, int64_t *out);

@@ -23,7 +23,7 @@ static const char *class_name(const cn_model *model, int32_t c, char *buf, size_
 
 static void eval_help(const cli_option *opts)
 {
-    printf("usage: convnet eval CKPT [--data D] [--batch N] [--threads N] [--json]\n\n"
+    printf("usage: convnet eval CKPT [--data D] [--batch N] [--threads N] [--device cpu|cuda] [--json]\n\n"
            "Evaluates a checkpoint (a .safetensors file, or a run folder: its model.safetensors) on the test\n"
            "half of an MNIST-format folder or on every image of an image folder: accuracy, loss, accuracy\n"
            "per class and the confusion matrix (rows: true class, columns: predicted).\n\n");
@@ -35,10 +35,12 @@ int cmd_eval(int argc, char **argv)
     const char *ckpt = NULL, *data = NULL;
     int64_t batch = 256;
     int json = 0;
+    cli_device dev = { 0 };
     const cli_option opts[] = {
         { "--data", "D", CLI_TEXT, &data, .help = "default: the data set the checkpoint was trained on" },
         { "--batch", "N", CLI_INT, &batch, 1, 1 << 20, .help = "images per forward pass (default 256)" },
         { "--threads", "N", CLI_CALL, .call = cli_threads_option, .help = CLI_THREADS_HELP },
+        CLI_DEVICE_OPTIONS(dev),
         { "--json", NULL, CLI_FLAG, &json,
           .help = "{\"accuracy\",\"loss\",\"count\",\"per_class\":[{\"class\",\"name\",\"count\",\"accuracy\"}],\"confusion\"}" },
         { 0 },
@@ -64,10 +66,11 @@ int cmd_eval(int argc, char **argv)
     cn_dataset ds;
     cn_eval_result r = { 0 };
     char buf[32];
-    if (cli_load_data(ctx, data, CLI_HALF_TEST, &in, &ds, NULL) || cn_evaluate(ctx, net, &ds, mean, std, batch, &r)) {
+    memset(&ds, 0, sizeof ds);
+    if (!(rc = cli_use_device(ctx, net, &dev)) &&
+        (cli_load_data(ctx, data, CLI_HALF_TEST, &in, &ds, NULL) || cn_evaluate(ctx, net, &ds, mean, std, batch, &r)))
         rc = cli_ctx_error(ctx);
-        goto done;
-    }
+    if (rc) goto done;
     int32_t k = r.classes;
     if (json) {
         printf("{\"accuracy\":%.6f,\"loss\":%.6f,\"count\":%lld,\"per_class\":[", r.acc, r.loss, (long long)r.count);
@@ -118,7 +121,8 @@ done:
 
 static void predict_help(const cli_option *opts)
 {
-    printf("usage: convnet predict CKPT IMAGE|FOLDER|'GLOB'... [--top K] [--csv FILE] [--threads N] [--json]\n\n"
+    printf("usage: convnet predict CKPT IMAGE|FOLDER|'GLOB'... [--top K] [--csv FILE] [--threads N]\n"
+           "                       [--device cpu|cuda] [--json]\n\n"
            "The K most likely classes (default 3) of each PNG or JPEG image, resized and converted to the\n"
            "network's input as in training, with their probabilities. A folder gives every .png, .jpg and\n"
            ".jpeg file under it (sorted, sub-folders too); a quoted pattern ('photos/*.jpg') is expanded\n"
@@ -231,6 +235,7 @@ int cmd_predict(int argc, char **argv)
     predict_args p = { .args = calloc((size_t)argc + 1, sizeof(char *)) };
     int64_t top = 3;
     int json = 0;
+    cli_device dev = { 0 };
     if (!p.args) return cli_error("out of memory");
     const cli_option opts[] = {
         { "--top", "K", CLI_INT, &top, 1, 1000, .help = "classes per image (default 3)" },
@@ -238,6 +243,7 @@ int cmd_predict(int argc, char **argv)
           .help = "also write image,class,name,probability,error (the most likely class; the\n"
                   "error of an unreadable file), written atomically" },
         { "--threads", "N", CLI_CALL, .call = cli_threads_option, .help = CLI_THREADS_HELP },
+        CLI_DEVICE_OPTIONS(dev),
         { "--json", NULL, CLI_FLAG, &json,
           .help = "[{\"image\",\"predictions\":[{\"class\",\"name\",\"probability\"}]} or {\"image\",\"error\"}]" },
         { 0 },
@@ -262,6 +268,7 @@ int cmd_predict(int argc, char **argv)
     if (!rc && cn_ctx_create(NULL, &ctx)) rc = cli_error("out of memory");
     cn_model *model = NULL;
     if (!rc && cn_model_load(ctx, ckpt, &model)) rc = cli_ctx_error(ctx);
+    if (!rc && (rc = cli_use_device(ctx, cn_model_net(model), &dev))) cn_model_destroy(model), model = NULL;
     if (rc) {
         path_free(&images);
         cn_ctx_destroy(ctx);

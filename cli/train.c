@@ -34,6 +34,7 @@ typedef struct {
     int64_t seeds;
     int quiet, replace, val_given;
     int lr_set, wd_set; /* --lr, --weight-decay given: a later --optimizer keeps them */
+    cli_device dev;
 } train_opts;
 
 static const char *const optims[] = { "sgd", "momentum", "nesterov", "adam", "adamw", NULL };
@@ -138,6 +139,7 @@ static int parse_args(int argc, char **argv, train_opts *o)
         { "--quiet", NULL, CLI_FLAG, &o->quiet, .help = "no progress, only the final result" },
         { "--threads", "N", CLI_CALL, .call = cli_threads_option,
           .help = CLI_THREADS_HELP ";\nthe same bits on any number" },
+        CLI_DEVICE_OPTIONS(o->dev),
         { 0 },
     };
     int rc = cli_parse("train", argc, argv, opts, help, cli_take_one, &o->spec);
@@ -404,8 +406,9 @@ static int train_once(cn_ctx *ctx, train_opts *o, const char *out, uint64_t seed
         rc = cli_ctx_error(ctx);
         goto done;
     }
-    if ((rc = run_net(ctx, o, out, init, &ck, &net)) || (rc = run_data(ctx, o, net, &ds, &val, &test, &has_test)) ||
-        (rc = fit_classes(ctx, o, &ds, &net)) || (rc = freeze_layers(ctx, o, net)) || (rc = show_init(ctx, o, init, net, seed)))
+    if ((rc = run_net(ctx, o, out, init, &ck, &net)) || (rc = cli_device_ready(ctx, &o->dev)) || (rc = run_data(ctx, o, net, &ds, &val, &test, &has_test)) ||
+        (rc = fit_classes(ctx, o, &ds, &net)) || (rc = freeze_layers(ctx, o, net)) || (rc = cli_use_device(ctx, net, &o->dev)) ||
+        (rc = show_init(ctx, o, init, net, seed)))
         goto done;
     say_data(o, &ds, &val, &test);
     /* the folder is created and taken only now, so that a run that cannot start leaves nothing

@@ -188,6 +188,29 @@ int cli_choice(cli_args *a, const cli_option *opt, const char *value, int *k)
     return cli_usage_error(a->cmd, "%s: unknown '%s'", opt->name, value);
 }
 
+const char *const cli_devices[] = { "cpu", "cuda", NULL };
+const char *const cli_precisions[] = { "fp32", "tf32", "bf16", NULL }; /* in cn_precision's order */
+
+int cli_device_option(cli_args *a, const cli_option *opt, const char *value)
+{
+    int k;
+    if (cli_choice(a, opt, value, &k)) return EXIT_USAGE;
+    *(int *)opt->target = k;
+    return 0;
+}
+
+int cli_use_device(cn_ctx *ctx, cn_net *net, const cli_device *d)
+{
+    if (d->device == 0 && d->precision == 0) return 0; /* the CPU in fp32: where every net starts */
+    return cn_net_set_device(ctx, net, cli_devices[d->device], (cn_precision)d->precision) ? cli_ctx_error(ctx) : 0;
+}
+
+int cli_device_ready(cn_ctx *ctx, const cli_device *d)
+{
+    if (d->device == 0 && d->precision == 0) return 0;
+    return cn_device_probe(ctx, cli_devices[d->device], (cn_precision)d->precision) ? cli_ctx_error(ctx) : 0;
+}
+
 int cli_threads_option(cli_args *a, const cli_option *opt, const char *value)
 {
     int64_t n = 1;

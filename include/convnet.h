@@ -35,7 +35,8 @@ typedef enum cn_status {
     CN_E_FORMAT,      /* a file's content is malformed */
     CN_E_ARG,         /* the caller passed an invalid argument */
     CN_E_NUMERIC,     /* a value became NaN or infinite */
-    CN_E_UNSUPPORTED  /* valid, but not implemented here */
+    CN_E_UNSUPPORTED, /* valid, but not implemented here (or no GPU for --device cuda) */
+    CN_E_DEVICE       /* the GPU or its libraries failed while running */
 } cn_status;
 
 /* Short lower-case name of a status ("parse", "shape", ...). */
@@ -244,6 +245,20 @@ void cn_net_set_input_grad(cn_net *net, int on);
  * clipping), as PyTorch's requires_grad = False. Batch norm still tracks its running statistics in
  * training mode. Fails for an unknown name or a layer without trainable parameters. */
 cn_status cn_net_freeze(cn_ctx *ctx, cn_net *net, const char *layer, int frozen);
+
+/* Arithmetic of a device: fp32 (IEEE float), tf32 (the GPU's tensor cores on float inputs
+ * rounded to 10-bit mantissas: cuBLAS/cuDNN tensor-op math), bf16 (not implemented yet). */
+typedef enum { CN_PRECISION_FP32 = 0, CN_PRECISION_TF32, CN_PRECISION_BF16 } cn_precision;
+/* Runs net's kernels from now on on device "cpu" (the default) or "cuda" (the first NVIDIA GPU,
+ * through the driver, cuBLAS and cuDNN, loaded at first use), in precision (the CPU: fp32 only).
+ * The parameters move to the device's memory, values kept; create optimizers after this call,
+ * so that their state lives there too. The pointers the API returns stay addressable from the
+ * host on every device. CN_E_UNSUPPORTED with the reason when the device cannot run here ("no
+ * NVIDIA driver: ...", "no CUDA device", "built without CUDA"). */
+cn_status cn_net_set_device(cn_ctx *ctx, cn_net *net, const char *device, cn_precision precision);
+/* CN_OK when device can run here in precision (as cn_net_set_device would find it), else why
+ * in ctx. */
+cn_status cn_device_probe(cn_ctx *ctx, const char *device, cn_precision precision);
 int cn_net_frozen(const cn_net *net, int i);
 
 /* Runs forward on x (batch samples) and, when dy is not NULL, backward from dy, checking every

@@ -4,14 +4,15 @@
 #                             Fashion-MNIST
 #   scripts/setup.sh --check  plus what the tests need: python3-torch (the PyTorch checks),
 #                             chromium with fonts-liberation (the training report's test), pkgconf
-#                             and binutils (the install test: pkg-config, nm, readelf)
+#                             and binutils (the install test: pkg-config, nm, readelf), and g++
+#                             (the emulated GPU of the CUDA backend's tests, where nvcc is found)
 #   scripts/setup.sh --fuzz   plus clang and libFuzzer
 #   scripts/setup.sh --bench  plus the peers of `make bench`: darknet, python3-torch, OpenBLAS
 #   scripts/setup.sh --deb    plus debhelper (`make deb`)
 set -eu
 
 need="cmake make gcc libc6-dev zlib1g-dev libpng-dev libjpeg62-turbo-dev dataset-fashion-mnist libcjson-dev"
-[ "${1:-}" = "--check" ] && need="$need python3-torch chromium fonts-liberation pkgconf binutils"
+[ "${1:-}" = "--check" ] && need="$need python3-torch chromium fonts-liberation pkgconf binutils g++"
 [ "${1:-}" = "--fuzz" ] && need="$need clang libclang-rt-14-dev"
 [ "${1:-}" = "--bench" ] && need="$need darknet python3-torch libopenblas-dev"
 [ "${1:-}" = "--deb" ] && need="$need debhelper dpkg-dev fakeroot"

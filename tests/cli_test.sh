@@ -383,6 +383,30 @@ run "$CN" bench -e 'input 8x8x1; conv 4 3x3 pad=1; relu; dense 3' --infer --seco
 expect_rc "bench --infer" 0
 expect_text "bench --infer: says inference" out "inference"
 
+# --device cuda: a GPU runs it; without one (or without its driver, or in a build without nvcc)
+# exit 1 and the reason (train, eval and predict: tests/cli_train_test.sh)
+device_cuda() { # NAME ARGS...
+    name=$1
+    shift
+    run "$CN" "$@" --device cuda
+    if [ "$rc" -eq 0 ]; then
+        ok "$name --device cuda: ran on the GPU"
+    else
+        expect_rc "$name --device cuda without a GPU" 1
+        expect_text "$name --device cuda: the reason" err "convnet: --device cuda: "
+    fi
+}
+device_cuda bench bench -e 'input 4x4x1; dense 2' --seconds 0.05
+device_cuda gradcheck gradcheck -e 'input 5x5x2; conv 3 3x3 pad=same; relu; dense 2'
+run "$CN" bench -e 'input 4x4x1; dense 2' --device tpu
+expect_rc "--device tpu" 2
+expect_text "--device: the choices" err "--device: unknown 'tpu'"
+run "$CN" bench -e 'input 4x4x1; dense 2' --seconds 0.05 --precision tf32
+expect_rc "--precision tf32 on the CPU" 1
+expect_text "--precision tf32 needs cuda" err "convnet: --precision tf32 needs --device cuda"
+run "$CN" bench -e 'input 4x4x1; dense 2' --precision fp16
+expect_rc "--precision fp16" 2
+
 # show: a conv layer's kernels and an image's activation maps as grid PNGs. Tiny nets trained for
 # one epoch on 8 generated 8x8 images. Expected sizes from the layout in convnet.h: gap 2 around
 # and between cells, a label strip 12 high over each tile, cells as wide as the tile or the

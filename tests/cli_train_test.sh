@@ -52,6 +52,19 @@ check "exploding run: says no checkpoint was written" "grep -q 'no checkpoint wr
 check "train on an image folder" "[ $? -eq 0 ] && grep -q 'no test half' '$T/out'"
 "$CN" predict "$T/colours-run" "$T/colours/green/000.png" --json >"$T/pred.json"
 check "predict names the folder's class" "grep -q '\"predictions\":\[{\"class\":1,\"name\":\"green\"' '$T/pred.json'"
+# --device cuda: the same on a GPU; without one (or its driver, or in a build without nvcc) exit 1
+# with the reason, and no run folder made
+device_cuda() { # NAME: the command just run
+    rc=$?
+    check "$1 --device cuda: runs, or exit 1 with the reason" \
+        "[ $rc -eq 0 ] || { [ $rc -eq 1 ] && grep -q '^convnet: --device cuda: ' '$T/err' && [ ! -d '$T/cuda-run' ]; }"
+}
+"$CN" predict "$T/colours-run" "$T/colours/green/000.png" --device cuda >"$T/out" 2>"$T/err"
+device_cuda predict
+"$CN" eval "$T/b" --device cuda >"$T/out" 2>"$T/err"
+device_cuda eval
+"$CN" train -e 'input 12x12x3; dense 3' --data "$T/colours" --epochs 1 --out "$T/cuda-run" --device cuda >"$T/out" 2>"$T/err"
+device_cuda train
 # predict on a folder (sub-folders too, non-images skipped) holding an unreadable file: the others
 # go on, the failure is named, exit 1; the CSV holds a row per image
 mkdir -p "$T/mixed/sub"

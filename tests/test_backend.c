@@ -57,8 +57,8 @@ static void run(const char *spec, const cn_backend *be, int64_t batch, float **y
     cn_net_destroy(net);
 }
 
-/* spec on backend be against the reference kernels */
-static void compare_on(const cn_backend *be, const char *spec, int64_t batch)
+/* spec on backend be against the reference kernels: relative error below tol */
+static void compare_on(const cn_backend *be, const char *spec, int64_t batch, double tol)
 {
     float *y0, *dx0, *dw0, *y1, *dx1, *dw1;
     int64_t ny, nx, nw, ny1, nx1, nw1;
@@ -68,12 +68,40 @@ static void compare_on(const cn_backend *be, const char *spec, int64_t batch)
         CHECK(ny == ny1 && nx == nx1 && nw == nw1);
         double e = rel(y1, y0, ny), ex = rel(dx1, dx0, nx), ew = rel(dw1, dw0, nw);
         printf("  %-9s %-70s y %.1e dx %.1e dw %.1e\n", be->name, spec, e, ex, ew);
-        CHECK(e < 1e-5 && ex < 1e-5 && ew < 1e-5);
+        CHECK(e < tol && ex < tol && ew < tol);
     }
     free(y0), free(dx0), free(dw0), free(y1), free(dx1), free(dw1);
 }
 
-static void compare(const char *spec, int64_t batch) { compare_on(cn_backend_default(), spec, batch); }
+/* whether backend be can run here in precision (cn_precision); one that cannot (no GPU) is
+ * skipped with its reason, or fails the test when CN_REQUIRE_GPU=1 (make check-gpu) */
+static int runs_here(const cn_backend *be, int precision)
+{
+    static const char *const names[] = { "fp32", "tf32", "bf16" };
+    if (!be->open) return precision == CN_PRECISION_FP32;
+    if (be->open(ctx, precision) == CN_OK) return 1;
+    const char *required = getenv("CN_REQUIRE_GPU");
+    if (required && !strcmp(required, "1"))
+        test_fail(__FILE__, __LINE__, "backend %s (%s) cannot run and CN_REQUIRE_GPU=1: %s", be->name,
+                  names[precision], cn_ctx_message(ctx));
+    else printf("  SKIPPED backend %s (%s): %s\n", be->name, names[precision], cn_ctx_message(ctx));
+    return 0;
+}
+
+/* the tolerance of a precision: fp32 rounds as the reference does, tf32 rounds the products'
+ * inputs to 10-bit mantissas */
+static double tolerance(int precision) { return precision == CN_PRECISION_TF32 ? 1e-3 : 1e-5; }
+
+/* spec on the default backend and every other that runs here (in fp32) */
+static void compare(const char *spec, int64_t batch)
+{
+    compare_on(cn_backend_default(), spec, batch, 1e-5);
+    for (int b = 0; b < cn_backend_count(); b++) {
+        const cn_backend *be = cn_backend_at(b);
+        if (be != cn_backend_default() && be != cn_backend_reference() && be->open && be->open(ctx, CN_PRECISION_FP32) == CN_OK)
+            compare_on(be, spec, batch, 1e-5);
+    }
+}
 
 /* every op on every backend: odd sizes, strides, padding, groups, several inputs */
 static void test_op_table(void)
@@ -124,13 +152,21 @@ static void test_op_table(void)
         "input 9x10x3; minpool 2x3 stride=2 dilation=3x2 ceil=yes",
         "input 9x8x3; avgpool 3x3 stride=2 pad=1 ceil=yes count_pad=no",
     };
-    int covered[CN_OP_COUNT] = { 0 };
+    int covered[CN_OP_COUNT] = { 0 }, runs[8][2] = { { 0 } };
+    CHECK(cn_backend_count() <= 8);
+    for (int b = 0; b < cn_backend_count() && b < 8; b++)
+        for (int p = CN_PRECISION_FP32; p <= CN_PRECISION_TF32; p++) runs[b][p] = runs_here(cn_backend_at(b), p);
     for (size_t s = 0; s < sizeof specs / sizeof specs[0]; s++) {
         cn_net *net = parse_spec(ctx, specs[s]);
         for (int i = 0; net && i < net->n; i++) covered[net->nodes[i].id] = 1;
         cn_net_destroy(net);
-        for (int b = 0; b < cn_backend_count(); b++)
-            if (cn_backend_at(b) != cn_backend_reference()) compare_on(cn_backend_at(b), specs[s], 3);
+        for (int b = 0; b < cn_backend_count() && b < 8; b++)
+            for (int p = CN_PRECISION_FP32; p <= CN_PRECISION_TF32; p++) {
+                const cn_backend *be = cn_backend_at(b);
+                if (be == cn_backend_reference() || !runs[b][p] || (be->open && be->open(ctx, p))) continue;
+                compare_on(be, specs[s], 3, tolerance(p));
+                if (be->open) be->open(ctx, CN_PRECISION_FP32);
+            }
     }
     for (int op = 0; op < CN_OP_COUNT; op++)
         if (!covered[op]) test_fail(__FILE__, __LINE__, "op '%s' has no case in test_op_table", cn_ops[op]->name);
@@ -244,7 +280,7 @@ static void test_fresh_gradients(void)
     cn_kernels rows[CN_OP_COUNT];
     memcpy(rows, cn_backend_default()->kernels, sizeof rows);
     for (int op = 0; op < CN_OP_COUNT; op++) rows[op].fresh_dx = 0;
-    cn_backend zeroing = { "cpu, zeroing", rows, NULL, NULL };
+    cn_backend zeroing = { "cpu, zeroing", rows, NULL, NULL, NULL };
     for (size_t i = 0; i < sizeof specs / sizeof specs[0]; i++) {
         float *y[2], *dx[2], *dw[2];
         int64_t ny, nx, nw;
@@ -301,12 +337,12 @@ static int in_blocks(const void *p, size_t bytes)
     return 0;
 }
 
-/* the CPU kernels in counted memory: the parameters, gradients, activations and the step's
- * scratch are allocated there, a move between backends keeps the values, and all is released */
+/* the CPU kernels in counted memory: the parameters, gradients, activations, the step's
+ * scratch and the optimizer's state are allocated there, a move between backends keeps the values, and all is released */
 static void test_backend_memory(void)
 {
-    static const cn_memory_ops counted = { counted_alloc, counted_release, NULL };
-    cn_backend dev = { "counted", cn_backend_default()->kernels, &counted, NULL };
+    static const cn_memory_ops counted = { counted_alloc, counted_release, NULL, NULL, NULL };
+    cn_backend dev = { "counted", cn_backend_default()->kernels, &counted, NULL, NULL };
     const char *spec = "input 8x8x3; conv 4 3x3 pad=1; batchnorm; relu; maxpool 2x2; dense 5";
     cn_net *net = parse_spec(ctx, spec), *ref = parse_spec(ctx, spec);
     if (!net || !ref) return;
@@ -334,19 +370,19 @@ static void test_backend_memory(void)
     CHECK(la == lb && memcmp(w, cn_net_params(ref, NULL, NULL), (size_t)total * sizeof(float)) == 0);
     int64_t ny;
     const float *y = cn_net_output(net, &ny);
-    CHECK(n_live == 7 && in_blocks(y, (size_t)ny * sizeof(float))); /* + act, dact, aux, work, scratch */
+    CHECK(n_live == 8 && in_blocks(y, (size_t)ny * sizeof(float))); /* + act, dact, aux, work, scratch, optimizer */
     /* back to host memory: the slabs move, the values stay */
     cn_net_set_backend(net, cn_backend_default());
     float *moved = cn_net_params(net, NULL, NULL);
-    CHECK(n_live == 0 && !in_blocks(moved, sizeof(float)));
+    CHECK(n_live == 1 && !in_blocks(moved, sizeof(float))); /* the optimizer's state stays where it was made */
     CHECK(memcmp(moved, cn_net_params(ref, NULL, NULL), (size_t)total * sizeof(float)) == 0);
     /* and into it again, then released with the net */
     cn_net_set_backend(net, &dev);
-    CHECK(n_live == 2 && memcmp(cn_net_params(net, NULL, NULL), cn_net_params(ref, NULL, NULL), (size_t)total * sizeof(float)) == 0);
+    CHECK(n_live == 3 && memcmp(cn_net_params(net, NULL, NULL), cn_net_params(ref, NULL, NULL), (size_t)total * sizeof(float)) == 0);
     cn_optim_destroy(oa), cn_optim_destroy(ob);
     cn_net_destroy(net), cn_net_destroy(ref);
     CHECK_INT(n_live, 0);
-    CHECK(n_allocs >= 9);
+    CHECK(n_allocs >= 10);
 }
 
 /* ---- a backend's step kernels: the loss, the norm, the update and the accuracy count --------- */
@@ -400,7 +436,7 @@ static int64_t step_correct(const float *y, const int32_t *labels, int64_t rows,
 static void test_step_kernels(void)
 {
     static const cn_step_kernels step = { step_loss, step_norm, step_update, step_correct };
-    cn_backend dev = { "stepping", cn_backend_default()->kernels, NULL, &step };
+    cn_backend dev = { "stepping", cn_backend_default()->kernels, NULL, &step, NULL };
     const char *spec = "input 6x6x3; conv 4 3x3 pad=1; relu; maxpool 2x2; dense 3";
     enum { N = 64 };
     static float images[N * 6 * 6 * 3];
@@ -431,6 +467,80 @@ static void test_step_kernels(void)
     cn_net_destroy(a), cn_net_destroy(b);
 }
 
+/* ---- devices by name (the CLI's --device) ------------------------------------------------------ */
+
+/* cpu always runs; cuda runs or says why it cannot; other names and CPU tf32 are refused */
+static void test_set_device(void)
+{
+    cn_net *net = parse_spec(ctx, "input 4x4x1; conv 2 3x3; flatten; dense 3");
+    if (!net) return;
+    CHECK(cn_net_init_params(ctx, net, CN_INIT_KAIMING_UNIFORM, 1) == CN_OK);
+    float before = cn_net_params(net, NULL, NULL)[5];
+    CHECK(cn_net_set_device(ctx, net, "cpu", CN_PRECISION_FP32) == CN_OK);
+    CHECK(cn_net_set_device(ctx, net, "tpu", CN_PRECISION_FP32) == CN_E_ARG);
+    CHECK(strstr(cn_ctx_message(ctx), "unknown device 'tpu' (cpu or cuda)") != NULL);
+    CHECK(cn_net_set_device(ctx, net, "cpu", CN_PRECISION_TF32) == CN_E_UNSUPPORTED);
+    CHECK(strstr(cn_ctx_message(ctx), "--precision tf32 needs --device cuda") != NULL);
+    cn_status st = cn_net_set_device(ctx, net, "cuda", CN_PRECISION_FP32);
+    if (st) { /* no GPU here: the reason, and the net still on the CPU */
+        CHECK_INT(st, CN_E_UNSUPPORTED);
+        CHECK(strstr(cn_ctx_message(ctx), "--device cuda: ") == cn_ctx_message(ctx));
+        CHECK_INT(cn_device_probe(ctx, "cuda", CN_PRECISION_FP32), CN_E_UNSUPPORTED);
+        printf("  cuda: %s\n", cn_ctx_message(ctx));
+    } else {
+        CHECK_INT(cn_device_probe(ctx, "cuda", CN_PRECISION_TF32), CN_OK);
+        CHECK(cn_net_set_device(ctx, net, "cuda", CN_PRECISION_BF16) == CN_E_UNSUPPORTED);
+        CHECK(strstr(cn_ctx_message(ctx), "bf16 is not implemented yet") != NULL);
+    }
+    CHECK(cn_net_params(net, NULL, NULL)[5] == before); /* the values kept through the moves */
+    cn_net_destroy(net);
+}
+
+/* every backend that runs here trains as the reference does: a few steps of each optimizer
+ * (the step's norm and update on the backend, dropout's masks from the same stream) */
+static void test_backend_training(void)
+{
+    /* no bias before batchnorm: its gradient is rounding noise, which Adam would scale up to lr */
+    static const char *spec = "input 8x8x3; conv 6 3x3 pad=1 bias=no; batchnorm; relu; maxpool 2x2; dropout keep=0.8; "
+                              "conv 5 3x3 pad=same; tanh; globalavgpool; flatten; dense 4";
+    static const cn_optim_kind kinds[] = { CN_OPTIM_SGD, CN_OPTIM_NESTEROV, CN_OPTIM_ADAMW };
+    for (int b = 0; b < cn_backend_count(); b++) {
+        const cn_backend *be = cn_backend_at(b);
+        if (be == cn_backend_reference() || (be->open && be->open(ctx, CN_PRECISION_FP32))) continue;
+        for (size_t k = 0; k < sizeof kinds / sizeof kinds[0]; k++) {
+            cn_net *net = parse_spec(ctx, spec), *ref = parse_spec(ctx, spec);
+            if (!net || !ref) return;
+            cn_net_set_backend(net, be);
+            cn_net_set_backend(ref, cn_backend_reference());
+            CHECK(cn_net_init_params(ctx, net, CN_INIT_KAIMING_UNIFORM, 4) == CN_OK);
+            CHECK(cn_net_init_params(ctx, ref, CN_INIT_KAIMING_UNIFORM, 4) == CN_OK);
+            cn_optim_config oc;
+            cn_optim_defaults(&oc, kinds[k]);
+            oc.clip_norm = 0.5; /* the norm matters */
+            cn_optim *oa = NULL, *ob = NULL;
+            CHECK(cn_optim_create(ctx, net, &oc, &oa) == CN_OK && cn_optim_create(ctx, ref, &oc, &ob) == CN_OK);
+            float x[4 * 8 * 8 * 3];
+            int32_t labels[4] = { 0, 3, 1, 3 };
+            cn_rng rng;
+            cn_rng_seed(&rng, 12);
+            cn_step_config sc = { cn_net_default_loss(net), 0 };
+            double la = 0, lb = 0;
+            for (int step = 0; step < 3; step++) {
+                for (size_t i = 0; i < sizeof x / sizeof x[0]; i++) x[i] = (float)cn_rng_normal(&rng);
+                CHECK(cn_train_step(ctx, net, oa, &sc, x, labels, 4, &la) == CN_OK);
+                CHECK(cn_train_step(ctx, ref, ob, &sc, x, labels, 4, &lb) == CN_OK);
+            }
+            int64_t total;
+            const float *wa = cn_net_params(net, NULL, &total), *wb = cn_net_params(ref, NULL, NULL);
+            double e = rel(wa, wb, total);
+            printf("  %-9s %-9s loss %.6f vs %.6f, weights %.1e\n", be->name, cn_optim_kind_name(kinds[k]), la, lb, e);
+            CHECK(e < 1e-5 && fabs(la - lb) < 1e-5 * fabs(lb));
+            cn_optim_destroy(oa), cn_optim_destroy(ob);
+            cn_net_destroy(net), cn_net_destroy(ref);
+        }
+    }
+}
+
 static const test_case cases[] = {
     { "setup", setup },
     { "every op of ops.def on every backend against the reference", test_op_table },
@@ -443,6 +553,8 @@ static const test_case cases[] = {
     { "fresh gradients stored: the bits of zeroing and adding", test_fresh_gradients },
     { "a backend's memory holds every slab; moves keep the values", test_backend_memory },
     { "a backend's step kernels: loss, norm, update, accuracy count", test_step_kernels },
+    { "devices by name: cpu, cuda (or why not), refusals", test_set_device },
+    { "every backend that runs here trains as the reference", test_backend_training },
     { "teardown", teardown },
 };
 TEST_MAIN(cases)

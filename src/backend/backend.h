@@ -14,22 +14,14 @@ typedef struct cn_kernels {
     int fresh_dx;                   /* 1: backward honours cn_op_io.dx_fresh */
 } cn_kernels;
 
-/* Where a backend's tensors live: the executor allocates the parameter, gradient, activation,
- * aux and workspace slabs and the step's scratch through it. The memory must be addressable from
- * the host too (a device backend: managed memory), so that the public functions that return
- * pointers (cn_net_params, cn_net_output, cn_net_tensor, ...) and the host's reference code work
- * on every backend. */
-typedef struct cn_memory_ops {
-    void *(*alloc)(size_t bytes);   /* zeroed; NULL when it cannot */
-    void (*release)(void *p);
-    void (*sync)(void);             /* wait for the backend's queued work before the host reads; NULL: none */
-} cn_memory_ops;
-
 typedef struct cn_backend {
     const char *name;
     const cn_kernels *kernels;      /* CN_OP_COUNT rows, by cn_node.id */
     const cn_memory_ops *memory;    /* NULL: host memory from the context's allocator */
     const cn_step_kernels *step;    /* NULL: every step kernel on the host */
+    /* makes the backend ready to run in a precision (cn_precision); fails with the reason
+     * (no driver, no device, a precision it lacks). NULL: always ready, fp32 only. */
+    cn_status (*open)(cn_ctx *ctx, int precision);
 } cn_backend;
 
 /* The default backend: "cpu" (packed patches + our SGEMM, vectorised kernels). */
@@ -39,5 +31,8 @@ const cn_backend *cn_backend_reference(void);
 /* Every backend compiled in (the reference included), for the op-table tests. */
 int cn_backend_count(void);
 const cn_backend *cn_backend_at(int i);
+/* The backend of a device name ("cpu", "cuda"), opened in precision; fails with the reason it
+ * cannot run here (built without it, no driver, no device). */
+cn_status cn_backend_for_device(cn_ctx *ctx, const char *device, int precision, const cn_backend **out);
 
 #endif

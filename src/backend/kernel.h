@@ -32,6 +32,29 @@ typedef struct cn_op_io {
 
 typedef void (*cn_kernel_fn)(const cn_op_io *io);
 
+/* Where a backend's tensors live: the executor allocates the parameter, gradient, activation,
+ * aux and workspace slabs and the step's scratch through it. The memory must be addressable from
+ * the host too (a device backend: managed memory), so that the public functions that return
+ * pointers (cn_net_params, cn_net_output, cn_net_tensor, ...) and the host's reference code work
+ * on every backend. */
+typedef struct cn_memory_ops {
+    void *(*alloc)(size_t bytes);   /* zeroed; NULL when it cannot */
+    void (*release)(void *p);
+    void (*sync)(void);             /* wait for the backend's queued work before the host reads; NULL: none */
+    /* the first failure of the backend's work (kernels return nothing) since the last call, then
+     * forgotten; NULL: none. NULL function: the backend cannot fail. */
+    const char *(*error)(void);
+    /* p[0..bytes) = 0 by the backend (done when it returns), without the memory travelling to
+     * the host; NULL: the host's memset */
+    void (*zero)(void *p, size_t bytes);
+} cn_memory_ops;
+
+/* The memory net's slabs live in (NULL: the host's, from the context's allocator), for the
+ * step's own state (the optimizer's), and a check of the backend's work: waits for it and
+ * fails with its first failure (src/model/exec.c). */
+const cn_memory_ops *cn_net_slab_memory(const cn_net *net);
+cn_status cn_net_check_backend(cn_ctx *ctx, cn_net *net);
+
 /* ---- the training step's other kernels ----------------------------------------------------------
  * A step also computes the loss and its gradient, the gradient's norm, the optimizer's update
  * and the accuracy count; a backend may run them where its tensors are. A NULL column: the host

@@ -22,6 +22,7 @@ const char *cn_status_name(cn_status s)
     case CN_E_ARG: return "argument";
     case CN_E_NUMERIC: return "numeric";
     case CN_E_UNSUPPORTED: return "unsupported";
+    case CN_E_DEVICE: return "device";
     }
     return "unknown";
 }

@@ -19,7 +19,9 @@ static void *slab_alloc(cn_ctx *ctx, const cn_memory_ops *mem, size_t bytes)
 {
     if (!mem) return cn_calloc(ctx, bytes ? bytes : 1, 1);
     void *p = mem->alloc(bytes ? bytes : 1);
-    if (!p) cn_fail(ctx, CN_E_NOMEM, "out of %s memory (%zu bytes)", "the backend's", bytes);
+    const char *why = p || !mem->error ? NULL : mem->error();
+    if (!p && why) cn_fail(ctx, CN_E_NOMEM, "%s", why);
+    else if (!p) cn_fail(ctx, CN_E_NOMEM, "out of %s memory (%zu bytes)", "the backend's", bytes);
     return p;
 }
 
@@ -49,6 +51,18 @@ static void sync_host(const cn_exec *ex)
 {
     if (ex->mem && ex->mem->sync) ex->mem->sync();
 }
+
+/* the backend's work done, and its first failure reported (kernels return nothing) */
+static cn_status backend_status(cn_ctx *ctx, const cn_exec *ex)
+{
+    sync_host(ex);
+    const char *why = ex->mem && ex->mem->error ? ex->mem->error() : NULL;
+    return why ? cn_fail(ctx, CN_E_DEVICE, "%s", why) : CN_OK;
+}
+
+const cn_memory_ops *cn_net_slab_memory(const cn_net *net) { return net->ex.mem; }
+
+cn_status cn_net_check_backend(cn_ctx *ctx, cn_net *net) { return backend_status(ctx, &net->ex); }
 
 void cn_exec_free(cn_ctx *ctx, cn_exec *ex)
 {
@@ -227,7 +241,11 @@ float *cn_net_grads(const cn_net *net, int64_t *count)
 
 void cn_net_zero_grad(cn_net *net)
 {
-    if (net && net->ex.grads) memset(net->ex.grads, 0, (size_t)net->ex.n_trainable * sizeof(float));
+    if (!net || !net->ex.grads) return;
+    size_t bytes = (size_t)net->ex.n_trainable * sizeof(float);
+    /* on a device, the device's own memset: the slab does not travel to the host and back */
+    if (net->ex.mem && net->ex.mem->zero) net->ex.mem->zero(net->ex.grads, bytes);
+    else memset(net->ex.grads, 0, bytes);
 }
 
 cn_rng *cn_net_rng(cn_net *net) { return &net->ex.rng; }
@@ -307,6 +325,25 @@ void cn_net_set_backend(cn_net *net, const cn_backend *backend)
     ex->mem = to;
 }
 
+cn_status cn_net_set_device(cn_ctx *ctx, cn_net *net, const char *device, cn_precision precision)
+{
+    const cn_backend *be;
+    if (!ctx || !net) return ctx ? cn_fail(ctx, CN_E_ARG, "cn_net_set_device: NULL argument") : CN_E_ARG;
+    cn_status st = cn_backend_for_device(ctx, device, (int)precision, &be);
+    if (st) return st;
+    cn_net_set_backend(net, be);
+    if (net->ex.params && net->ex.mem != be->memory) /* the move failed: the parameters stayed */
+        return backend_status(ctx, &net->ex) ? cn_ctx_status(ctx)
+                                             : cn_fail(ctx, CN_E_NOMEM, "no %s memory for the parameters", device);
+    return CN_OK;
+}
+
+cn_status cn_device_probe(cn_ctx *ctx, const char *device, cn_precision precision)
+{
+    const cn_backend *be;
+    return cn_backend_for_device(ctx, device, (int)precision, &be);
+}
+
 static cn_status plan(cn_ctx *ctx, cn_net *net, int64_t batch)
 {
     cn_exec *ex = &net->ex;
@@ -325,7 +362,9 @@ static cn_status plan(cn_ctx *ctx, cn_net *net, int64_t batch)
         inputs_of(net, i, in);
         ex->act_off[i] = off;
         ex->aux_off[i] = aoff;
-        if (!cn_mul_ok(elems(n), batch, &v) || !cn_add_ok(off, v, &off)) goto overflow;
+        /* each activation 64-byte aligned: a device library's vector loads may want 16 bytes */
+        if (!cn_mul_ok(elems(n), batch, &v) || v > INT64_MAX - 15 || !cn_add_ok(off, (v + 15) / 16 * 16, &off))
+            goto overflow;
         /* keep aux blocks 8-byte aligned: they hold int32 indices, floats and doubles */
         int64_t ab = n->op->aux_bytes ? n->op->aux_bytes(n, in, batch, sizeof(float)) : 0;
         if (ab < 0 || ab > INT64_MAX - 7 || !cn_add_ok(aoff, (ab + 7) / 8 * 8, &aoff)) goto overflow;
@@ -423,6 +462,9 @@ cn_status cn_net_forward(cn_ctx *ctx, cn_net *net, const float *x, int64_t batch
         cn_op_io io;
         make_io(net, i, training, &io, xs, dxs, in);
         cn_kernel_fn fast = kernels_of(ex, &net->nodes[i])->forward;
+        /* an op without a row in a device backend runs its reference kernel on the host, which
+         * reads what the device's queued kernels write: they must be done first */
+        if (!fast) sync_host(ex);
         double t0 = ex->profile ? seconds() : 0;
         (fast ? fast : net->nodes[i].op->forward[CN_F32])(&io);
         if (ex->profile || ex->trace) sync_host(ex); /* a kernel's own time; the host reads its output */
@@ -430,8 +472,7 @@ cn_status cn_net_forward(cn_ctx *ctx, cn_net *net, const float *x, int64_t batch
         if (ex->trace && first_bad(io.y, elems(&net->nodes[i]) * batch) >= 0)
             return nonfinite(ctx, net, i, "forward", "output");
     }
-    sync_host(ex);
-    return CN_OK;
+    return backend_status(ctx, ex);
 }
 
 const float *cn_net_output(const cn_net *net, int64_t *count)
@@ -484,6 +525,7 @@ cn_status cn_net_backward(cn_ctx *ctx, cn_net *net, const float *dy)
          * leaves every bit clear (1u << 32 would wrap onto input 0 on x86); only the backend's own
          * kernel may honour it */
         int fresh_ok = k->backward && k->fresh_dx && net->nodes[i].n_in <= (int)(sizeof io.dx_fresh * CHAR_BIT);
+        if (!k->backward || !fresh_ok) sync_host(ex); /* the host zeroes or runs the reference kernel */
         for (int j = 0; j < net->nodes[i].n_in; j++) {
             if (!dxs[j] || ex->grad_writer[net->nodes[i].in[j]] != i) continue;
             int again = 0; /* the same tensor twice (add a a): the second use adds */
@@ -502,8 +544,7 @@ cn_status cn_net_backward(cn_ctx *ctx, cn_net *net, const float *dy)
         int64_t wn = (i + 1 < net->n ? ex->w_off[i + 1] : ex->n_trainable) - ex->w_off[i];
         if (first_bad(ex->grads + ex->w_off[i], wn) >= 0) return nonfinite(ctx, net, i, "backward", "parameter gradient");
     }
-    sync_host(ex);
-    return CN_OK;
+    return backend_status(ctx, ex);
 }
 
 const float *cn_net_input_grad(const cn_net *net) { return net->ex.dact; }

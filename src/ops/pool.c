@@ -177,7 +177,7 @@ cn_pool_geom cn_pool_geom_of(const cn_node *n, const cn_node *in, int64_t batch)
 }
 
 /* globalavgpool and globalmaxpool pool one window the size of the map */
-static cn_pool_geom global_geom(const cn_node *in, int64_t batch)
+cn_pool_geom cn_pool_geom_global(const cn_node *in, int64_t batch)
 {
     const cn_dims *x = &in->out;
     return (cn_pool_geom){ .n = batch, .c = x->c, .h = x->h, .w = x->w, .kh = x->h, .kw = x->w, .sh = x->h,
@@ -187,7 +187,7 @@ static cn_pool_geom global_geom(const cn_node *in, int64_t batch)
 /* a pooling kernel's geometry: a window's, or the whole map's (globalavgpool, globalmaxpool) */
 static cn_pool_geom op_geom(const cn_op_io *io, int global)
 {
-    return global ? global_geom(io->in[0], io->batch) : cn_pool_geom_of(io->n, io->in[0], io->batch);
+    return global ? cn_pool_geom_global(io->in[0], io->batch) : cn_pool_geom_of(io->n, io->in[0], io->batch);
 }
 
 /* argmax: one int32 per output of max and min pooling */

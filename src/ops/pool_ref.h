@@ -45,5 +45,7 @@ static inline cn_pool_window cn_pool_window_at(const cn_pool_geom *g, int64_t oy
 struct cn_node;
 /* The geometry of maxpool/minpool/avgpool node n reading `in`, at a batch. */
 cn_pool_geom cn_pool_geom_of(const struct cn_node *n, const struct cn_node *in, int64_t batch);
+/* globalavgpool's: one window the size of the map `in` */
+cn_pool_geom cn_pool_geom_global(const struct cn_node *in, int64_t batch);
 
 #endif

@@ -17,6 +17,7 @@ struct cn_optim {
     int64_t n;       /* trainable values */
     int64_t steps;
     float *state;    /* momentum: v; Adam: m then v */
+    const cn_memory_ops *mem; /* where state lives: the net's backend's memory (NULL: the host's) */
     int64_t state_n;
 };
 
@@ -72,7 +73,11 @@ cn_status cn_optim_create(cn_ctx *ctx, const cn_net *net, const cn_optim_config 
     o->cfg = *cfg;
     o->n = trainable;
     o->state_n = o->n * states_of(cfg->kind);
-    if (!(o->state = cn_calloc(ctx, (size_t)(o->state_n ? o->state_n : 1), sizeof(float)))) {
+    o->mem = cn_net_slab_memory(net); /* beside the parameters, where the backend's update reads it */
+    size_t bytes = (size_t)(o->state_n ? o->state_n : 1) * sizeof(float);
+    if (o->mem && !(o->state = o->mem->alloc(bytes))) cn_fail(ctx, CN_E_NOMEM, "no memory for the optimizer's state");
+    if (!o->mem) o->state = cn_calloc(ctx, bytes, 1);
+    if (!o->state) {
         cn_free(ctx, o);
         return CN_E_NOMEM;
     }
@@ -84,7 +89,8 @@ void cn_optim_destroy(cn_optim *opt)
 {
     if (!opt) return;
     cn_ctx tmp = { .alloc = opt->alloc };
-    cn_free(&tmp, opt->state);
+    if (opt->mem) opt->mem->release(opt->state);
+    else cn_free(&tmp, opt->state);
     cn_free(&tmp, opt);
 }
 
@@ -301,7 +307,7 @@ cn_status cn_optim_step(cn_ctx *ctx, cn_optim *opt, cn_net *net, double *grad_no
                                                states > 1 ? opt->state + n + lo : NULL, len);
     }
     opt->steps++;
-    return CN_OK;
+    return cn_net_check_backend(ctx, net); /* its update done (a checkpoint may read it next) */
 }
 
 void cn_optim_update(const cn_optim_config *cfg, int64_t t, float *w, const float *g, float *state1, float *state2,

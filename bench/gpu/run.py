@@ -1,0 +1,159 @@
+#!/usr/bin/env python3
+"""bench/gpu/run.py BUILD [DATA] — `make bench-gpu`, on the GPU machine: convnet --device cuda beside
+PyTorch (eager, and the whole step in one CUDA graph) on the nets of the issue's anchors, the same
+settings, in one run; images/s and ratios, a compact table printed last, the raw numbers in
+$OUT/bench_gpu.json (or bench/out/). The PyTorch code is shared/anchors/gpu_torch_*.py's, kept here so
+that the repository is self-contained.
+
+convnet's numbers come from `convnet bench --device cuda --json` (random inputs, SGD momentum,
+3 warm-up steps, then at least --seconds): the host still prepares nothing per step, as PyTorch's
+synthetic loops do not either."""
+import json, os, subprocess, sys, time
+
+BUILD = sys.argv[1] if len(sys.argv) > 1 else 'build'
+CN = os.path.join(BUILD, 'convnet')
+OUT = os.environ.get('OUT') or 'bench/out'
+SECONDS = float(os.environ.get('CN_BENCH_SECONDS', '1.5'))
+rows, raw = [], {}
+
+
+def convnet(model, batch, precision='fp32', mode='--train'):
+    cmd = [CN, 'bench', model, '--batch', str(batch), mode, '--seconds', str(SECONDS), '--device', 'cuda',
+           '--precision', precision, '--json']
+    try:
+        r = subprocess.run(cmd, capture_output=True, text=True, timeout=240)
+    except subprocess.TimeoutExpired:
+        print('TIMEOUT', ' '.join(cmd), flush=True)
+        return None
+    if r.returncode:
+        print('FAILED', ' '.join(cmd), r.stderr.strip()[-500:], flush=True)
+        return None
+    d = json.loads(r.stdout)
+    raw[f'convnet {model} b{batch} {precision}'] = d
+    slow = sorted(d['layers'], key=lambda l: -(l['forward_ms'] + l['backward_ms']))[:3]
+    print(f"convnet {model} batch {batch} {precision}: {d['images_per_s']:.0f} images/s, {d['ms_per_step']:.3f} ms/step; "
+          'slowest layers ' + ', '.join(f"{l['name']} {l['forward_ms'] + l['backward_ms']:.3f} ms" for l in slow),
+          flush=True)
+    return d['images_per_s']
+
+
+try:
+    import torch, torch.nn as nn, torch.nn.functional as F
+    torch.backends.cudnn.benchmark = True
+    HAVE_TORCH = torch.cuda.is_available()
+except Exception as e:  # noqa: BLE001 - any import failure: convnet alone
+    print('no PyTorch with CUDA here:', e)
+    HAVE_TORCH = False
+
+
+def small():
+    return nn.Sequential(nn.Conv2d(1, 32, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2), nn.Conv2d(32, 64, 3, padding=1),
+                         nn.ReLU(), nn.MaxPool2d(2), nn.Flatten(), nn.Linear(64 * 7 * 7, 128), nn.ReLU(),
+                         nn.Linear(128, 10))
+
+
+def r18():
+    import torchvision
+    m = torchvision.models.resnet18(num_classes=10)
+    m.conv1 = nn.Conv2d(3, 64, 3, 1, 1, bias=False)
+    m.maxpool = nn.Identity()
+    return m
+
+
+def torch_rate(mk, shape, bs, amp, cl, graph, iters):
+    """images/s of SGD-momentum training steps on random data, the median of 3 timed runs"""
+    torch.manual_seed(0)
+    m = mk().cuda()
+    if cl:
+        m = m.to(memory_format=torch.channels_last)
+    o = torch.optim.SGD(m.parameters(), lr=0.01, momentum=0.9)
+    x = torch.randn(bs, *shape, device='cuda')
+    y = torch.randint(0, 10, (bs,), device='cuda')
+    if cl:
+        x = x.contiguous(memory_format=torch.channels_last)
+
+    def step():
+        o.zero_grad(set_to_none=True)
+        with torch.autocast('cuda', torch.bfloat16, enabled=amp):
+            loss = F.cross_entropy(m(x), y)
+        loss.backward()
+        o.step()
+
+    if graph:
+        s = torch.cuda.Stream()
+        s.wait_stream(torch.cuda.current_stream())
+        with torch.cuda.stream(s):
+            for _ in range(5):
+                step()
+        torch.cuda.current_stream().wait_stream(s)
+        g = torch.cuda.CUDAGraph()
+        o.zero_grad(set_to_none=True)
+        with torch.cuda.graph(g):
+            with torch.autocast('cuda', torch.bfloat16, enabled=amp):
+                sl = F.cross_entropy(m(x), y)
+            sl.backward()
+            o.step()
+        run = g.replay
+    else:
+        run = step
+    for _ in range(15):
+        run()
+    torch.cuda.synchronize()
+    ts = []
+    for _ in range(3):
+        t0 = time.perf_counter()
+        for _ in range(iters):
+            run()
+        torch.cuda.synchronize()
+        ts.append(time.perf_counter() - t0)
+    return iters * bs / sorted(ts)[1]
+
+
+def torch_case(label, *args):
+    if not HAVE_TORCH:
+        return None
+    try:
+        v = torch_rate(*args)
+    except Exception as e:  # noqa: BLE001 - a failed variant is reported, the rest goes on
+        print('torch', label, 'failed:', str(e)[:300], flush=True)
+        return None
+    raw['torch ' + label] = v
+    print(f'torch {label}: {v:.0f} images/s', flush=True)
+    return v
+
+
+def row(name, ours, theirs, target=None):
+    ratio = ours / theirs if ours and theirs else None
+    rows.append((name, ours, theirs, ratio, target))
+
+
+if HAVE_TORCH:
+    print('GPU:', torch.cuda.get_device_name(0), '| torch', torch.__version__, '| cuDNN', torch.backends.cudnn.version(),
+          flush=True)
+# fmnist-small: batch 64 (against eager, and the graph), 256 and 1024 (against the graph)
+small_shape = (1, 28, 28)
+for bs in (64, 256, 1024):
+    for prec in ('fp32', 'tf32'):
+        ours = convnet('models/fmnist-small.cnn', bs, prec)
+        graph = torch_case(f'small b{bs} fp32 graph', small, small_shape, bs, False, False, True, 300)
+        row(f'fmnist-small b{bs} {prec} vs torch fp32 graph', ours, graph, '>= 2x at b256' if bs == 256 else None)
+        if bs == 64 and prec == 'fp32':
+            eager = torch_case('small b64 fp32 eager', small, small_shape, 64, False, False, False, 200)
+            row('fmnist-small b64 fp32 vs torch fp32 eager', ours, eager, '>= 5x')
+bf16 = torch_case('small b256 bf16 channels_last graph', small, small_shape, 256, True, True, True, 300)
+row('fmnist-small b256 (our best: tf32) vs torch bf16 graph', raw.get('convnet models/fmnist-small.cnn b256 tf32', {}).get('images_per_s'),
+    bf16, '>= 2x (bf16 not ours yet)')
+# ResNet-18, 3x3 stem, 32x32, batch 512
+ours32 = convnet('models/resnet18-cifar.cnn', 512, 'fp32')
+ours_tf = convnet('models/resnet18-cifar.cnn', 512, 'tf32')
+t32 = torch_case('resnet18 b512 fp32 eager', r18, (3, 32, 32), 512, False, False, False, 30)
+tbf = torch_case('resnet18 b512 bf16 channels_last eager', r18, (3, 32, 32), 512, True, True, False, 30)
+row('resnet18-cifar b512 fp32 vs torch fp32', ours32, t32)
+row('resnet18-cifar b512 tf32 vs torch bf16 cl', ours_tf, tbf, '>= 1.2x (bf16 not ours yet)')
+
+os.makedirs(OUT, exist_ok=True)
+json.dump({'rows': rows, 'raw': raw}, open(os.path.join(OUT, 'bench_gpu.json'), 'w'), indent=1)
+print('\n%-58s %12s %12s %7s  %s' % ('bench-gpu: training images/s', 'convnet', 'pytorch', 'ratio', 'target'))
+for name, ours, theirs, ratio, target in rows:
+    f = lambda v: '%12.0f' % v if v else '%12s' % '-'  # noqa: E731
+    print('%-58s %s %s %7s  %s' % (name, f(ours), f(theirs), '%.2fx' % ratio if ratio else '-', target or ''))

@@ -1,0 +1,38 @@
+/* cuda_abi.h — what the host code (C) hands the device kernels (CUDA C++) by value: plain
+ * structs of int64 and double, laid out alike by gcc and nvcc, and the kernels' names. */
+#ifndef CN_CUDA_ABI_H
+#define CN_CUDA_ABI_H
+
+#include <stdint.h>
+
+/* a pooling window's geometry (src/ops/pool_ref.h's cn_pool_geom, field for field) */
+typedef struct cn_cu_pool {
+    int64_t n, c, h, w, kh, kw, sh, sw, pad_t, pad_l, pad_b, pad_r, oh, ow;
+} cn_cu_pool;
+
+/* a convolution's geometry (src/ops/conv_ref.h's cn_conv_geom, field for field) */
+typedef struct cn_cu_conv {
+    int64_t n, cin, h, w, cout, groups, kh, kw, sh, sw, dh, dw, pad_t, pad_l, oh, ow;
+} cn_cu_conv;
+
+/* one optimizer step's constants (src/backend/kernel.h's cn_update_args, field for field) */
+typedef struct cn_cu_update {
+    double clip, lr, l1, decay, momentum, beta1, beta2, eps, lr_bc1, sqrt_bc2;
+} cn_cu_update;
+
+/* kinds the kernels switch on (the host maps its enums onto these) */
+enum { CN_CU_RELU, CN_CU_LEAKY, CN_CU_SIGMOID, CN_CU_TANH };
+enum { CN_CU_POOL_MAX, CN_CU_POOL_MIN, CN_CU_POOL_AVG };
+enum { CN_CU_SGD, CN_CU_MOMENTUM, CN_CU_NESTEROV, CN_CU_ADAM, CN_CU_ADAMW };
+
+/* blocks of the gradient's sum of squares (a fixed count: the order of the sum depends on n only) */
+#define CN_CU_NORM_BLOCKS 128
+
+/* every kernel of kernels.cu, by name: the host looks each up once in the loaded module */
+#define CN_CU_KERNELS(X)                                                                           \
+    X(act_forward) X(act_backward) X(copy_or_add) X(concat_forward) X(concat_backward)             \
+    X(pool_forward) X(pool_backward) X(softmax_forward) X(softmax_backward) X(bn_forward)         \
+    X(bn_backward) X(dropout_forward) X(dropout_backward) X(channel_sum) X(bias_add)              \
+    X(conv_forward) X(conv_backward_data) X(conv_backward_filter) X(sum_squares) X(update)
+
+#endif

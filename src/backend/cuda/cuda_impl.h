@@ -1,0 +1,114 @@
+/* cuda_impl.h — the CUDA backend's shared state: the driver, cuBLAS and cuDNN entry points
+ * (found with dlsym at first use: nothing CUDA is linked, so every binary runs without a
+ * driver), the loaded kernels, the stream everything runs on in order, and the first failure
+ * (kernels return nothing: a failure is kept and reported at the next check, loader.c). */
+#ifndef CN_CUDA_IMPL_H
+#define CN_CUDA_IMPL_H
+
+#include <cublas_v2.h>
+#include <cuda.h>
+#include <cudnn.h>
+
+#include "../backend.h"
+#include "cuda_abi.h"
+
+/* The entry points, each declared with its header's own type; a name the headers map onto a
+ * versioned symbol (cuMemFree -> cuMemFree_v2) is looked up by that symbol. */
+#define CN_CU_DRIVER_API(X)                                                                        \
+    X(cuInit) X(cuDeviceGetCount) X(cuDeviceGet) X(cuDeviceGetName) X(cuDeviceGetAttribute)         \
+    X(cuDevicePrimaryCtxRetain) X(cuCtxSetCurrent) X(cuStreamCreate) X(cuStreamSynchronize)         \
+    X(cuModuleLoadData) X(cuModuleGetFunction) X(cuLaunchKernel) X(cuMemAllocManaged) X(cuMemFree) \
+    X(cuMemGetInfo) X(cuMemsetD8Async) X(cuGetErrorName) X(cuGetErrorString)
+#define CN_CU_BLAS_API(X) X(cublasCreate) X(cublasSetStream) X(cublasSetMathMode) X(cublasSgemm) X(cublasGetStatusString)
+#define CN_CU_DNN_API(X)                                                                           \
+    X(cudnnCreate) X(cudnnSetStream) X(cudnnGetErrorString) X(cudnnCreateTensorDescriptor)          \
+    X(cudnnSetTensor4dDescriptor) X(cudnnDestroyTensorDescriptor) X(cudnnCreateFilterDescriptor)    \
+    X(cudnnSetFilter4dDescriptor) X(cudnnDestroyFilterDescriptor) X(cudnnCreateConvolutionDescriptor) \
+    X(cudnnSetConvolution2dDescriptor) X(cudnnSetConvolutionGroupCount) X(cudnnSetConvolutionMathType) \
+    X(cudnnDestroyConvolutionDescriptor) X(cudnnGetConvolution2dForwardOutputDim)                   \
+    X(cudnnGetConvolutionForwardAlgorithm_v7) X(cudnnGetConvolutionBackwardDataAlgorithm_v7)       \
+    X(cudnnGetConvolutionBackwardFilterAlgorithm_v7) X(cudnnConvolutionForward)                    \
+    X(cudnnConvolutionBackwardData) X(cudnnConvolutionBackwardFilter)
+
+#define CN_CU_MEMBER(name) __typeof__(&name) name;
+#define CN_CU_KERNEL_ENUM(name) CN_CU_K_##name,
+enum { CN_CU_KERNELS(CN_CU_KERNEL_ENUM) CN_CU_KERNEL_COUNT };
+
+typedef struct cn_cuda {
+    struct { CN_CU_DRIVER_API(CN_CU_MEMBER) } cu;
+    struct { CN_CU_BLAS_API(CN_CU_MEMBER) } blas;
+    struct { CN_CU_DNN_API(CN_CU_MEMBER) } dnn;
+    CUcontext context;
+    CUstream stream;
+    CUfunction kernel[CN_CU_KERNEL_COUNT];
+    cublasHandle_t blas_handle;
+    cudnnHandle_t dnn_handle;  /* NULL without libcudnn.so.9: convolutions run our direct kernels */
+    int precision;             /* cn_precision: fp32 or tf32 (tensor-op math in cuBLAS and cuDNN) */
+    double *norm_part;         /* CN_CU_NORM_BLOCKS partial sums of squares, managed */
+    char device_name[128];
+} cn_cuda;
+
+extern cn_cuda cn_cu;
+
+/* Loads the driver, the device, the kernels and the libraries once; 0 when ready, else -1 and
+ * the reason kept for cn_cuda_open's message. Every entry point of the backend calls it. */
+int cn_cuda_ready(void);
+/* The backend's open (cn_backend.open): ready, in a precision (cn_precision). */
+cn_status cn_cuda_open(cn_ctx *ctx, int precision);
+/* Keeps the first failure (printf-style) for the next cn_cuda_take_error. */
+void cn_cuda_fail(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+/* The first failure since the last call (a static buffer), then forgotten; NULL: none. */
+const char *cn_cuda_take_error(void);
+/* 0 on success, else the failure kept (what: the call, in words) and -1 */
+int cn_cu_ok(CUresult r, const char *what);
+int cn_blas_ok(cublasStatus_t s, const char *what);
+int cn_dnn_ok(cudnnStatus_t s, const char *what);
+
+/* Launches kernel k over n items (grid-stride loops) or over `blocks` blocks (one per channel
+ * or weight) of CN_CU_THREADS threads; args as cuLaunchKernel takes them. Nothing for n = 0. */
+#define CN_CU_THREADS 256
+void cn_cu_launch(int k, int64_t n, void **args);
+void cn_cu_launch_blocks(int k, int64_t blocks, void **args);
+/* Waits for the stream; 0 or -1 (failure kept). */
+int cn_cu_sync(void);
+
+/* the kernel table's rows (ops.c, conv.c, dense.c) and the step (step.c) */
+void cn_cuda_conv_forward(const cn_op_io *io);
+void cn_cuda_conv_backward(const cn_op_io *io);
+int64_t cn_cuda_conv_workspace(const cn_node *n, const cn_node *const *in, int64_t batch);
+void cn_cuda_dense_forward(const cn_op_io *io);
+void cn_cuda_dense_backward(const cn_op_io *io);
+void cn_cuda_maxpool_forward(const cn_op_io *io);
+void cn_cuda_minpool_forward(const cn_op_io *io);
+void cn_cuda_avgpool_forward(const cn_op_io *io);
+void cn_cuda_globalavgpool_forward(const cn_op_io *io);
+void cn_cuda_maxpool_backward(const cn_op_io *io);
+void cn_cuda_minpool_backward(const cn_op_io *io);
+void cn_cuda_avgpool_backward(const cn_op_io *io);
+void cn_cuda_globalavgpool_backward(const cn_op_io *io);
+void cn_cuda_relu_forward(const cn_op_io *io);
+void cn_cuda_relu_backward(const cn_op_io *io);
+void cn_cuda_leakyrelu_forward(const cn_op_io *io);
+void cn_cuda_leakyrelu_backward(const cn_op_io *io);
+void cn_cuda_sigmoid_forward(const cn_op_io *io);
+void cn_cuda_sigmoid_backward(const cn_op_io *io);
+void cn_cuda_tanh_forward(const cn_op_io *io);
+void cn_cuda_tanh_backward(const cn_op_io *io);
+void cn_cuda_softmax_forward(const cn_op_io *io);
+void cn_cuda_softmax_backward(const cn_op_io *io);
+void cn_cuda_batchnorm_forward(const cn_op_io *io);
+void cn_cuda_batchnorm_backward(const cn_op_io *io);
+void cn_cuda_dropout_forward(const cn_op_io *io);
+void cn_cuda_dropout_backward(const cn_op_io *io);
+void cn_cuda_copy_forward(const cn_op_io *io);
+void cn_cuda_add_forward(const cn_op_io *io);
+void cn_cuda_add_backward(const cn_op_io *io);
+void cn_cuda_concat_forward(const cn_op_io *io);
+void cn_cuda_concat_backward(const cn_op_io *io);
+/* out[ch] += the sum of dy (N, C, HW) over N and HW: the bias gradients of conv and dense */
+void cn_cuda_channel_sum(const float *dy, float *out, int64_t n, int64_t c, int64_t hw);
+
+extern const cn_step_kernels cn_cuda_step;
+extern const cn_memory_ops cn_cuda_memory;
+
+#endif

@@ -1,0 +1,386 @@
+/* kernels.cu — the CUDA backend's own kernels: every op that no cuDNN or cuBLAS call computes
+ * with our reference kernel's semantics (the op files of src/ops), and the step's norm and update. Each
+ * follows its reference kernel: the same sums in double where the reference sums in double, the
+ * same order of float additions where gradients accumulate. Gradients: `fresh` stores
+ * 0 + gradient (cn_op_io.dx_fresh), else adds. Compiled by nvcc into a fatbin embedded in the
+ * library and loaded with the driver API (loader.c); the host side launches them (ops.c). */
+#include "cuda_abi.h"
+
+typedef long long i64;
+
+#define THREADS 256
+#define GRID_STRIDE(i, n) for (i64 i = (i64)blockIdx.x * blockDim.x + threadIdx.x; i < (n); i += (i64)gridDim.x * blockDim.x)
+
+/* the sum of v over the block's THREADS threads, in a fixed order; every thread gets it */
+static __device__ double block_sum(double v)
+{
+    __shared__ double part[THREADS];
+    __syncthreads(); /* part may still be read from the previous call */
+    part[threadIdx.x] = v;
+    __syncthreads();
+    for (unsigned s = THREADS / 2; s > 0; s /= 2) {
+        if (threadIdx.x < s) part[threadIdx.x] += part[threadIdx.x + s];
+        __syncthreads();
+    }
+    return part[0];
+}
+
+static __device__ float accumulate(const float *dst, i64 i, int fresh, float v) { return fresh ? v : dst[i] + v; }
+
+/* ---- activations (src/ops/activation.c: computed in double per value) ---- */
+
+extern "C" __global__ void act_forward(int kind, const float *x, float *y, i64 n, double slope)
+{
+    GRID_STRIDE(i, n) {
+        double v = x[i], r;
+        switch (kind) {
+        case CN_CU_RELU: r = v > 0 ? v : 0; break;
+        case CN_CU_LEAKY: r = v > 0 ? v : slope * v; break;
+        case CN_CU_SIGMOID: r = v >= 0 ? 1 / (1 + exp(-v)) : exp(v) / (1 + exp(v)); break;
+        default: r = tanh(v); break;
+        }
+        y[i] = (float)r;
+    }
+}
+
+extern "C" __global__ void act_backward(int kind, const float *x, const float *y, const float *dy, float *dx, i64 n,
+                                        double slope, int fresh)
+{
+    GRID_STRIDE(i, n) {
+        double d, yi = y[i];
+        switch (kind) {
+        case CN_CU_RELU: d = x[i] > 0 ? 1 : 0; break;
+        case CN_CU_LEAKY: d = x[i] > 0 ? 1 : slope; break;
+        case CN_CU_SIGMOID: d = yi * (1 - yi); break;
+        default: d = 1 - yi * yi; break;
+        }
+        dx[i] = accumulate(dx, i, fresh, (float)(dy[i] * d));
+    }
+}
+
+/* dst = src (add 0) or dst + src (add 1): flatten, add, dropout at evaluation */
+extern "C" __global__ void copy_or_add(const float *src, float *dst, i64 n, int add)
+{
+    GRID_STRIDE(i, n) dst[i] = add ? dst[i] + src[i] : src[i];
+}
+
+/* ---- concat: input j's block of `block` values per sample at channel offset `off` of y ---- */
+
+extern "C" __global__ void concat_forward(const float *x, float *y, i64 batch, i64 block, i64 ystride, i64 off)
+{
+    GRID_STRIDE(i, batch * block) y[(i / block) * ystride + off + i % block] = x[i];
+}
+
+extern "C" __global__ void concat_backward(const float *dy, float *dx, i64 batch, i64 block, i64 ystride, i64 off,
+                                           int fresh)
+{
+    GRID_STRIDE(i, batch * block) dx[i] = accumulate(dx, i, fresh, dy[(i / block) * ystride + off + i % block]);
+}
+
+/* ---- pooling (src/ops/pool.c, pool_ref.h) ---- */
+
+/* the window of output (oy, ox): rows [y0, y1), columns [x0, x1), avgpool's divisor */
+struct window { i64 y0, y1, x0, x1, area; };
+static __device__ window window_at(const cn_cu_pool &g, i64 oy, i64 ox)
+{
+    i64 ys = oy * g.sh - g.pad_t, xs = ox * g.sw - g.pad_l, ye = ys + g.kh, xe = xs + g.kw;
+    i64 ylim = g.h + g.pad_b, xlim = g.w + g.pad_r;
+    window win;
+    win.area = ((ye < ylim ? ye : ylim) - ys) * ((xe < xlim ? xe : xlim) - xs);
+    win.y0 = ys < 0 ? 0 : ys;
+    win.x0 = xs < 0 ? 0 : xs;
+    win.y1 = ye < g.h ? ye : g.h;
+    win.x1 = xe < g.w ? xe : g.w;
+    return win;
+}
+
+/* one thread per output: max/min keep the first winner in scan order (its index in argmax,
+ * -1 and y = 0 for a window of padding only); avg divides the sum (double) by the divisor */
+extern "C" __global__ void pool_forward(cn_cu_pool g, int kind, const float *x, float *y, int *argmax)
+{
+    i64 oplane = g.oh * g.ow;
+    GRID_STRIDE(o, g.n * g.c * oplane) {
+        i64 nc = o / oplane, oy = o % oplane / g.ow, ox = o % g.ow;
+        const float *xp = x + nc * g.h * g.w;
+        window win = window_at(g, oy, ox);
+        if (kind == CN_CU_POOL_AVG) {
+            double acc = 0;
+            for (i64 iy = win.y0; iy < win.y1; iy++)
+                for (i64 ix = win.x0; ix < win.x1; ix++) acc += xp[iy * g.w + ix];
+            y[o] = (float)(acc / (double)win.area);
+            continue;
+        }
+        i64 best = -1;
+        float bv = 0;
+        for (i64 iy = win.y0; iy < win.y1; iy++)
+            for (i64 ix = win.x0; ix < win.x1; ix++) {
+                float v = xp[iy * g.w + ix];
+                if (best < 0 || (kind == CN_CU_POOL_MAX ? v > bv : v < bv)) best = iy * g.w + ix, bv = v;
+            }
+        y[o] = bv;
+        argmax[o] = (int)best;
+    }
+}
+
+/* one thread per input cell, gathering from the windows that hold it in the reference's order
+ * (outputs in scan order), so no two threads write one cell */
+extern "C" __global__ void pool_backward(cn_cu_pool g, int kind, const float *dy, const int *argmax, float *dx,
+                                         int fresh)
+{
+    i64 plane = g.h * g.w, oplane = g.oh * g.ow;
+    GRID_STRIDE(i, g.n * g.c * plane) {
+        i64 nc = i / plane, iy = i % plane / g.w, ix = i % g.w;
+        /* windows start at o*s - pad and hold k cells: o*s - pad <= i < o*s - pad + k */
+        i64 ty = iy + g.pad_t - g.kh + 1, tx = ix + g.pad_l - g.kw + 1;
+        i64 oy0 = ty <= 0 ? 0 : (ty + g.sh - 1) / g.sh, ox0 = tx <= 0 ? 0 : (tx + g.sw - 1) / g.sw;
+        i64 oy1 = (iy + g.pad_t) / g.sh, ox1 = (ix + g.pad_l) / g.sw;
+        if (oy1 > g.oh - 1) oy1 = g.oh - 1;
+        if (ox1 > g.ow - 1) ox1 = g.ow - 1;
+        float v = fresh ? 0.0f : dx[i];
+        for (i64 oy = oy0; oy <= oy1; oy++)
+            for (i64 ox = ox0; ox <= ox1; ox++) {
+                i64 o = nc * oplane + oy * g.ow + ox;
+                if (kind != CN_CU_POOL_AVG) {
+                    if (argmax[o] == iy * g.w + ix) v += dy[o];
+                } else {
+                    v += (float)((double)dy[o] / (double)window_at(g, oy, ox).area);
+                }
+            }
+        dx[i] = v;
+    }
+}
+
+/* ---- softmax over the channels of each (sample, position) (src/ops/softmax.c) ---- */
+
+extern "C" __global__ void softmax_forward(const float *x, float *y, i64 n, i64 c, i64 hw)
+{
+    GRID_STRIDE(t, n * hw) {
+        i64 base = t / hw * c * hw + t % hw;
+        float mx = x[base];
+        for (i64 k = 1; k < c; k++) mx = x[base + k * hw] > mx ? x[base + k * hw] : mx;
+        double sum = 0;
+        for (i64 k = 0; k < c; k++) sum += exp((double)x[base + k * hw] - mx);
+        for (i64 k = 0; k < c; k++) y[base + k * hw] = (float)(exp((double)x[base + k * hw] - mx) / sum);
+    }
+}
+
+extern "C" __global__ void softmax_backward(const float *y, const float *dy, float *dx, i64 n, i64 c, i64 hw,
+                                            int fresh)
+{
+    GRID_STRIDE(t, n * hw) {
+        i64 base = t / hw * c * hw + t % hw;
+        double dot = 0;
+        for (i64 k = 0; k < c; k++) dot += (double)dy[base + k * hw] * y[base + k * hw];
+        for (i64 k = 0; k < c; k++) {
+            i64 j = base + k * hw;
+            dx[j] = accumulate(dx, j, fresh, (float)((double)y[j] * ((double)dy[j] - dot)));
+        }
+    }
+}
+
+/* ---- batch norm, one block per channel (src/ops/batchnorm.c; aux: mode, mean, 1/sqrt(var+eps)) ---- */
+
+extern "C" __global__ void bn_forward(const float *x, float *y, const float *gamma, const float *beta, float *rmean,
+                                      float *rvar, void *aux, i64 n, i64 c, i64 hw, int training, double eps,
+                                      double mom)
+{
+    i64 ch = blockIdx.x, count = n * hw;
+    float *amean = (float *)((unsigned char *)aux + 8), *ainv = amean + c;
+    double m = rmean[ch], v = rvar[ch];
+    if (training) {
+        double s = 0;
+        for (i64 t = threadIdx.x; t < count; t += THREADS) s += x[(t / hw * c + ch) * hw + t % hw];
+        m = block_sum(s) / (double)(count > 0 ? count : 1);
+        double q = 0;
+        for (i64 t = threadIdx.x; t < count; t += THREADS) {
+            double d = x[(t / hw * c + ch) * hw + t % hw] - m;
+            q += d * d;
+        }
+        v = block_sum(q) / (double)(count > 0 ? count : 1);
+    }
+    double inv = 1.0 / sqrt(v + eps), g = gamma[ch], b = beta[ch];
+    for (i64 t = threadIdx.x; t < count; t += THREADS) {
+        i64 k = (t / hw * c + ch) * hw + t % hw;
+        y[k] = (float)(g * ((double)x[k] - m) * inv + b);
+    }
+    if (threadIdx.x == 0) {
+        if (training) {
+            double unbiased = count > 1 ? v * (double)count / (double)(count - 1) : v;
+            rmean[ch] = (float)((1 - mom) * rmean[ch] + mom * m);
+            rvar[ch] = (float)((1 - mom) * rvar[ch] + mom * unbiased);
+        }
+        amean[ch] = (float)m;
+        ainv[ch] = (float)inv;
+        if (ch == 0) *(i64 *)aux = training != 0;
+    }
+}
+
+extern "C" __global__ void bn_backward(const float *x, const float *dy, const float *gamma, const void *aux, float *dx,
+                                       float *dgamma, float *dbeta, i64 n, i64 c, i64 hw, int fresh)
+{
+    i64 ch = blockIdx.x, count = n * hw;
+    const float *amean = (const float *)((const unsigned char *)aux + 8), *ainv = amean + c;
+    int batch_stats = *(const i64 *)aux != 0;
+    double m = amean[ch], inv = ainv[ch], s1 = 0, s2 = 0;
+    for (i64 t = threadIdx.x; t < count; t += THREADS) {
+        i64 k = (t / hw * c + ch) * hw + t % hw;
+        s1 += dy[k];
+        s2 += (double)dy[k] * ((double)x[k] - m) * inv;
+    }
+    double sdy = block_sum(s1), sdyxh = block_sum(s2);
+    if (threadIdx.x == 0) dgamma[ch] += (float)sdyxh, dbeta[ch] += (float)sdy;
+    if (!dx) return;
+    double g = gamma[ch], mg = batch_stats ? g * sdy / (double)count : 0, mgxh = batch_stats ? g * sdyxh / (double)count : 0;
+    for (i64 t = threadIdx.x; t < count; t += THREADS) {
+        i64 k = (t / hw * c + ch) * hw + t % hw;
+        double xh = ((double)x[k] - m) * inv;
+        dx[k] = accumulate(dx, k, fresh, (float)(inv * (g * dy[k] - mg - xh * mgxh)));
+    }
+}
+
+/* ---- dropout: the mask is drawn on the host from the net's RNG, as the reference draws it ---- */
+
+extern "C" __global__ void dropout_forward(const float *x, const unsigned char *mask, float *y, i64 n, float scale)
+{
+    GRID_STRIDE(i, n) y[i] = mask[i] ? x[i] * scale : 0.0f;
+}
+
+extern "C" __global__ void dropout_backward(const float *dy, const unsigned char *mask, float *dx, i64 n, float scale,
+                                            int masked, int fresh)
+{
+    GRID_STRIDE(i, n) {
+        if (!masked) dx[i] = accumulate(dx, i, fresh, dy[i]);
+        else if (mask[i]) dx[i] = accumulate(dx, i, fresh, dy[i] * scale);
+        else if (fresh) dx[i] = 0.0f;
+    }
+}
+
+/* ---- bias: out[ch] += sum over n, positions of dy (double), one block per channel; y += b ---- */
+
+extern "C" __global__ void channel_sum(const float *dy, float *out, i64 n, i64 c, i64 hw)
+{
+    i64 ch = blockIdx.x, count = n * hw;
+    double s = 0;
+    for (i64 t = threadIdx.x; t < count; t += THREADS) s += dy[(t / hw * c + ch) * hw + t % hw];
+    s = block_sum(s);
+    if (threadIdx.x == 0) out[ch] += (float)s;
+}
+
+extern "C" __global__ void bias_add(float *y, const float *b, i64 n, i64 c, i64 hw)
+{
+    GRID_STRIDE(i, n * c * hw) y[i] += b[i / hw % c];
+}
+
+/* ---- direct convolution, for the geometries cuDNN cannot take (asymmetric padding) or when
+ * cuDNN is missing (src/ops/conv.c; sums in double) ---- */
+
+extern "C" __global__ void conv_forward(cn_cu_conv g, const float *x, const float *w, const float *b, float *y)
+{
+    i64 cin_g = g.cin / g.groups, cout_g = g.cout / g.groups, plane = g.oh * g.ow;
+    GRID_STRIDE(o, g.n * g.cout * plane) {
+        i64 nb = o / (g.cout * plane), co = o / plane % g.cout, oy = o % plane / g.ow, ox = o % g.ow;
+        i64 c0 = co / cout_g * cin_g;
+        double acc = b ? b[co] : 0;
+        for (i64 ci = 0; ci < cin_g; ci++) {
+            const float *xp = x + (nb * g.cin + c0 + ci) * g.h * g.w;
+            const float *wp = w + (co * cin_g + ci) * g.kh * g.kw;
+            for (i64 ky = 0; ky < g.kh; ky++) {
+                i64 iy = oy * g.sh - g.pad_t + ky * g.dh;
+                if (iy < 0 || iy >= g.h) continue;
+                for (i64 kx = 0; kx < g.kw; kx++) {
+                    i64 ix = ox * g.sw - g.pad_l + kx * g.dw;
+                    if (ix >= 0 && ix < g.w) acc += (double)wp[ky * g.kw + kx] * xp[iy * g.w + ix];
+                }
+            }
+        }
+        y[o] = (float)acc;
+    }
+}
+
+/* one thread per input cell: the taps that read it */
+extern "C" __global__ void conv_backward_data(cn_cu_conv g, const float *w, const float *dy, float *dx, int fresh)
+{
+    i64 cin_g = g.cin / g.groups, cout_g = g.cout / g.groups, plane = g.h * g.w, oplane = g.oh * g.ow;
+    GRID_STRIDE(i, g.n * g.cin * plane) {
+        i64 nb = i / (g.cin * plane), ci = i / plane % g.cin, iy = i % plane / g.w, ix = i % g.w;
+        i64 grp = ci / cin_g, cig = ci % cin_g;
+        double acc = 0;
+        for (i64 co = grp * cout_g; co < (grp + 1) * cout_g; co++) {
+            const float *gp = dy + (nb * g.cout + co) * oplane;
+            const float *wp = w + (co * cin_g + cig) * g.kh * g.kw;
+            for (i64 ky = 0; ky < g.kh; ky++) {
+                i64 ty = iy + g.pad_t - ky * g.dh; /* = oy * sh */
+                if (ty < 0 || ty % g.sh || ty / g.sh >= g.oh) continue;
+                for (i64 kx = 0; kx < g.kw; kx++) {
+                    i64 tx = ix + g.pad_l - kx * g.dw;
+                    if (tx < 0 || tx % g.sw || tx / g.sw >= g.ow) continue;
+                    acc += (double)wp[ky * g.kw + kx] * gp[ty / g.sh * g.ow + tx / g.sw];
+                }
+            }
+        }
+        dx[i] = accumulate(dx, i, fresh, (float)acc);
+    }
+}
+
+/* one block per weight: dw += the sum over samples and positions of dy * x */
+extern "C" __global__ void conv_backward_filter(cn_cu_conv g, const float *x, const float *dy, float *dw)
+{
+    i64 cin_g = g.cin / g.groups, cout_g = g.cout / g.groups, plane = g.oh * g.ow;
+    i64 widx = blockIdx.x, kx = widx % g.kw, ky = widx / g.kw % g.kh, cig = widx / (g.kw * g.kh) % cin_g,
+        co = widx / (g.kw * g.kh * cin_g);
+    i64 ci = co / cout_g * cin_g + cig;
+    double acc = 0;
+    for (i64 t = threadIdx.x; t < g.n * plane; t += THREADS) {
+        i64 nb = t / plane, oy = t % plane / g.ow, ox = t % g.ow;
+        i64 iy = oy * g.sh - g.pad_t + ky * g.dh, ix = ox * g.sw - g.pad_l + kx * g.dw;
+        if (iy >= 0 && iy < g.h && ix >= 0 && ix < g.w)
+            acc += (double)dy[(nb * g.cout + co) * plane + t % plane] * x[((nb * g.cin + ci) * g.h + iy) * g.w + ix];
+    }
+    acc = block_sum(acc);
+    if (threadIdx.x == 0) dw[widx] += (float)acc;
+}
+
+/* ---- the step: the gradient's sum of squares, the optimizer's update (src/train/optim.c) ---- */
+
+/* part[b] = sum of g^2 over block b's run of values (CN_CU_NORM_BLOCKS blocks) */
+extern "C" __global__ void sum_squares(const float *g, i64 n, double *part)
+{
+    i64 per = (n + CN_CU_NORM_BLOCKS - 1) / CN_CU_NORM_BLOCKS, lo = blockIdx.x * per;
+    i64 hi = lo + per < n ? lo + per : n;
+    double s = 0;
+    for (i64 i = lo + threadIdx.x; i < hi; i += THREADS) s += (double)g[i] * g[i];
+    s = block_sum(s);
+    if (threadIdx.x == 0) part[blockIdx.x] = s;
+}
+
+/* the gradient the rule sees: clipped, plus the L1 term and (but for AdamW) the L2 term */
+static __device__ double grad_of(const cn_cu_update &a, float g, double w, int decoupled)
+{
+    double gi = g * a.clip;
+    if (a.l1 > 0) gi += a.l1 * (double)((w > 0) - (w < 0));
+    if (!decoupled) gi += a.decay * w;
+    return gi;
+}
+
+extern "C" __global__ void update(int kind, cn_cu_update a, float *w, const float *g, float *s1, float *s2, i64 n)
+{
+    GRID_STRIDE(i, n) {
+        double wi = w[i];
+        if (kind == CN_CU_SGD) {
+            w[i] = (float)(wi - a.lr * grad_of(a, g[i], wi, 0));
+        } else if (kind == CN_CU_MOMENTUM || kind == CN_CU_NESTEROV) {
+            double gi = grad_of(a, g[i], wi, 0);
+            float vi = (float)(a.momentum * s1[i] + gi);
+            s1[i] = vi;
+            w[i] = (float)(wi - a.lr * (kind == CN_CU_NESTEROV ? gi + a.momentum * vi : vi));
+        } else {
+            int adamw = kind == CN_CU_ADAMW;
+            double gi = grad_of(a, g[i], wi, adamw);
+            if (adamw) wi *= 1.0 - a.lr * a.decay;
+            float mi = (float)(a.beta1 * s1[i] + (1.0 - a.beta1) * gi);
+            float vi = (float)(a.beta2 * s2[i] + (1.0 - a.beta2) * gi * gi);
+            s1[i] = mi, s2[i] = vi;
+            w[i] = (float)(wi - a.lr_bc1 * mi / (sqrt((double)vi) / a.sqrt_bc2 + a.eps));
+        }
+    }
+}

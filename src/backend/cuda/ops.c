@@ -1,0 +1,221 @@
+/* ops.c — the CUDA kernel table's rows for the ops our own kernels compute (kernels.cu):
+ * activations, pooling, softmax, batch norm, dropout, flatten, concat and add. Each reads its
+ * node's geometry as the reference kernel does and launches on the backend's stream; input
+ * gradients honour cn_op_io.dx_fresh (store instead of add). */
+#include "../../ops/aux_impl.h"
+#include "../../ops/pool_ref.h"
+#include "cuda_impl.h"
+
+static int64_t count_of(const cn_op_io *io) { return io->n->out.c * io->n->out.h * io->n->out.w * io->batch; }
+static int fresh_bit(const cn_op_io *io, int j) { return (io->dx_fresh >> j) & 1u; }
+
+/* ---- activations ---- */
+
+static void act_forward(const cn_op_io *io, int kind)
+{
+    const void *x = io->x[0];
+    void *y = io->y;
+    int64_t n = count_of(io);
+    double slope = io->n->a.slope;
+    void *args[] = { &kind, &x, &y, &n, &slope };
+    cn_cu_launch(CN_CU_K_act_forward, n, args);
+}
+
+static void act_backward(const cn_op_io *io, int kind)
+{
+    const void *x = io->x[0], *y = io->y, *dy = io->dy;
+    void *dx = io->dx[0];
+    int64_t n = count_of(io);
+    double slope = io->n->a.slope;
+    int fresh = fresh_bit(io, 0);
+    void *args[] = { &kind, &x, &y, &dy, &dx, &n, &slope, &fresh };
+    if (dx) cn_cu_launch(CN_CU_K_act_backward, n, args);
+}
+
+void cn_cuda_relu_forward(const cn_op_io *io) { act_forward(io, CN_CU_RELU); }
+void cn_cuda_relu_backward(const cn_op_io *io) { act_backward(io, CN_CU_RELU); }
+void cn_cuda_leakyrelu_forward(const cn_op_io *io) { act_forward(io, CN_CU_LEAKY); }
+void cn_cuda_leakyrelu_backward(const cn_op_io *io) { act_backward(io, CN_CU_LEAKY); }
+void cn_cuda_sigmoid_forward(const cn_op_io *io) { act_forward(io, CN_CU_SIGMOID); }
+void cn_cuda_sigmoid_backward(const cn_op_io *io) { act_backward(io, CN_CU_SIGMOID); }
+void cn_cuda_tanh_forward(const cn_op_io *io) { act_forward(io, CN_CU_TANH); }
+void cn_cuda_tanh_backward(const cn_op_io *io) { act_backward(io, CN_CU_TANH); }
+
+/* ---- copies and sums: flatten, add, concat ---- */
+
+/* dst = src, or dst + src */
+static void copy_or_add(const void *src, void *dst, int64_t n, int add)
+{
+    void *args[] = { &src, &dst, &n, &add };
+    cn_cu_launch(CN_CU_K_copy_or_add, n, args);
+}
+
+/* flatten: the same values in the same order */
+void cn_cuda_copy_forward(const cn_op_io *io) { copy_or_add(io->x[0], io->y, count_of(io), 0); }
+
+/* y = x_0 + x_1 + ..., added in input order as the reference adds */
+void cn_cuda_add_forward(const cn_op_io *io)
+{
+    for (int j = 0; j < io->n->n_in; j++) copy_or_add(io->x[j], io->y, count_of(io), j > 0);
+}
+
+/* dx_j (+)= dy for every input (flatten's one input too); an input twice adds twice */
+void cn_cuda_add_backward(const cn_op_io *io)
+{
+    for (int j = 0; j < io->n->n_in; j++)
+        if (io->dx[j]) copy_or_add(io->dy, io->dx[j], count_of(io), !fresh_bit(io, j));
+}
+
+void cn_cuda_concat_forward(const cn_op_io *io)
+{
+    int64_t hw = io->n->out.h * io->n->out.w, ystride = io->n->out.c * hw, off = 0, batch = io->batch;
+    for (int j = 0; j < io->n->n_in; j++) {
+        int64_t block = io->in[j]->out.c * hw;
+        const void *x = io->x[j];
+        void *y = io->y;
+        void *args[] = { &x, &y, &batch, &block, &ystride, &off };
+        cn_cu_launch(CN_CU_K_concat_forward, batch * block, args);
+        off += block;
+    }
+}
+
+void cn_cuda_concat_backward(const cn_op_io *io)
+{
+    int64_t hw = io->n->out.h * io->n->out.w, ystride = io->n->out.c * hw, off = 0, batch = io->batch;
+    for (int j = 0; j < io->n->n_in; j++) {
+        int64_t block = io->in[j]->out.c * hw;
+        const void *dy = io->dy;
+        void *dx = io->dx[j];
+        int fresh = fresh_bit(io, j);
+        void *args[] = { &dy, &dx, &batch, &block, &ystride, &off, &fresh };
+        if (dx) cn_cu_launch(CN_CU_K_concat_backward, batch * block, args);
+        off += block;
+    }
+}
+
+/* ---- pooling: the reference's geometry, argmax (int32 per output) in aux ---- */
+
+static cn_cu_pool pool_geom(const cn_op_io *io, int global)
+{
+    cn_pool_geom g = global ? cn_pool_geom_global(io->in[0], io->batch) : cn_pool_geom_of(io->n, io->in[0], io->batch);
+    return (cn_cu_pool){ g.n, g.c, g.h, g.w, g.kh, g.kw, g.sh, g.sw, g.pad_t, g.pad_l, g.pad_b, g.pad_r, g.oh, g.ow };
+}
+
+static void pool_forward(const cn_op_io *io, int kind, int global)
+{
+    cn_cu_pool g = pool_geom(io, global);
+    const void *x = io->x[0];
+    void *y = io->y, *argmax = kind == CN_CU_POOL_AVG ? NULL : io->aux;
+    void *args[] = { &g, &kind, &x, &y, &argmax };
+    cn_cu_launch(CN_CU_K_pool_forward, g.n * g.c * g.oh * g.ow, args);
+}
+
+static void pool_backward(const cn_op_io *io, int kind, int global)
+{
+    cn_cu_pool g = pool_geom(io, global);
+    const void *dy = io->dy, *argmax = kind == CN_CU_POOL_AVG ? NULL : io->aux;
+    void *dx = io->dx[0];
+    int fresh = fresh_bit(io, 0);
+    void *args[] = { &g, &kind, &dy, &argmax, &dx, &fresh };
+    if (dx) cn_cu_launch(CN_CU_K_pool_backward, g.n * g.c * g.h * g.w, args);
+}
+
+void cn_cuda_maxpool_forward(const cn_op_io *io) { pool_forward(io, CN_CU_POOL_MAX, 0); }
+void cn_cuda_maxpool_backward(const cn_op_io *io) { pool_backward(io, CN_CU_POOL_MAX, 0); }
+void cn_cuda_minpool_forward(const cn_op_io *io) { pool_forward(io, CN_CU_POOL_MIN, 0); }
+void cn_cuda_minpool_backward(const cn_op_io *io) { pool_backward(io, CN_CU_POOL_MIN, 0); }
+void cn_cuda_avgpool_forward(const cn_op_io *io) { pool_forward(io, CN_CU_POOL_AVG, 0); }
+void cn_cuda_avgpool_backward(const cn_op_io *io) { pool_backward(io, CN_CU_POOL_AVG, 0); }
+void cn_cuda_globalavgpool_forward(const cn_op_io *io) { pool_forward(io, CN_CU_POOL_AVG, 1); }
+void cn_cuda_globalavgpool_backward(const cn_op_io *io) { pool_backward(io, CN_CU_POOL_AVG, 1); }
+
+/* ---- softmax over channels ---- */
+
+void cn_cuda_softmax_forward(const cn_op_io *io)
+{
+    int64_t n = io->batch, c = io->n->out.c, hw = io->n->out.h * io->n->out.w;
+    const void *x = io->x[0];
+    void *y = io->y;
+    void *args[] = { &x, &y, &n, &c, &hw };
+    cn_cu_launch(CN_CU_K_softmax_forward, n * hw, args);
+}
+
+void cn_cuda_softmax_backward(const cn_op_io *io)
+{
+    int64_t n = io->batch, c = io->n->out.c, hw = io->n->out.h * io->n->out.w;
+    const void *y = io->y, *dy = io->dy;
+    void *dx = io->dx[0];
+    int fresh = fresh_bit(io, 0);
+    void *args[] = { &y, &dy, &dx, &n, &c, &hw, &fresh };
+    if (dx) cn_cu_launch(CN_CU_K_softmax_backward, n * hw, args);
+}
+
+/* ---- batch norm: one block per channel ---- */
+
+void cn_cuda_batchnorm_forward(const cn_op_io *io)
+{
+    int64_t n = io->batch, c = io->n->out.c, hw = io->n->out.h * io->n->out.w;
+    const float *gamma = io->w, *beta = gamma + c;
+    float *rmean = io->buf, *rvar = rmean + c;
+    const void *x = io->x[0];
+    void *y = io->y, *aux = io->aux;
+    int training = io->training != 0;
+    double eps = io->n->a.eps, mom = io->n->a.momentum;
+    void *args[] = { &x, &y, &gamma, &beta, &rmean, &rvar, &aux, &n, &c, &hw, &training, &eps, &mom };
+    cn_cu_launch_blocks(CN_CU_K_bn_forward, c, args);
+}
+
+void cn_cuda_batchnorm_backward(const cn_op_io *io)
+{
+    int64_t n = io->batch, c = io->n->out.c, hw = io->n->out.h * io->n->out.w;
+    const void *x = io->x[0], *dy = io->dy, *gamma = io->w, *aux = io->aux;
+    float *dgamma = io->dw, *dbeta = dgamma + c;
+    void *dx = io->dx[0];
+    int fresh = fresh_bit(io, 0);
+    void *args[] = { &x, &dy, &gamma, &aux, &dx, &dgamma, &dbeta, &n, &c, &hw, &fresh };
+    cn_cu_launch_blocks(CN_CU_K_bn_backward, c, args);
+}
+
+/* ---- dropout: the mask drawn on the host from the net's RNG, one uniform per value in
+ * element order as the reference draws it (the same masks on every backend); the stream is
+ * idle first whenever the host touches aux (a GPU without concurrent managed access faults
+ * otherwise) ---- */
+
+void cn_cuda_dropout_forward(const cn_op_io *io)
+{
+    int64_t n = count_of(io);
+    int64_t *mode = io->aux;
+    unsigned char *mask = (unsigned char *)io->aux + CN_DROPOUT_AUX_HEAD;
+    if (cn_cu_sync()) return;
+    *mode = io->training != 0;
+    if (!io->training) {
+        copy_or_add(io->x[0], io->y, n, 0);
+        return;
+    }
+    for (int64_t i = 0; i < n; i++) mask[i] = cn_rng_uniform(io->rng) < io->n->a.keep;
+    float scale = (float)(1.0 / io->n->a.keep);
+    const void *x = io->x[0], *m = mask;
+    void *y = io->y;
+    void *args[] = { &x, &m, &y, &n, &scale };
+    cn_cu_launch(CN_CU_K_dropout_forward, n, args);
+}
+
+void cn_cuda_dropout_backward(const cn_op_io *io)
+{
+    int64_t n = count_of(io);
+    if (cn_cu_sync()) return; /* the host reads the mode forward recorded */
+    int masked = *(const int64_t *)io->aux != 0, fresh = fresh_bit(io, 0);
+    float scale = (float)(1.0 / io->n->a.keep);
+    const void *dy = io->dy, *m = (const unsigned char *)io->aux + CN_DROPOUT_AUX_HEAD;
+    void *dx = io->dx[0];
+    void *args[] = { &dy, &m, &dx, &n, &scale, &masked, &fresh };
+    if (dx) cn_cu_launch(CN_CU_K_dropout_backward, n, args);
+}
+
+/* ---- bias gradients ---- */
+
+void cn_cuda_channel_sum(const float *dy, float *out, int64_t n, int64_t c, int64_t hw)
+{
+    void *args[] = { &dy, &out, &n, &c, &hw };
+    cn_cu_launch_blocks(CN_CU_K_channel_sum, c, args);
+}

@@ -1,0 +1,50 @@
+#!/bin/sh
+# cli_test.sh — the commands with --device cuda on the emulated GPU (CMakeLists.txt runs it with
+# LD_LIBRARY_PATH on tests/emulated_cuda's libraries): gradcheck's device check on a net of every
+# op kind, a bench, a training run whose checkpoint the CPU evaluates to the accuracy the run
+# itself reported, and predict. Run by CTest: tests/emulated_cuda/cli_test.sh /path/to/convnet
+CN=${1:?usage: tests/emulated_cuda/cli_test.sh /path/to/convnet}
+T=$(mktemp -d "${TMPDIR:-/tmp}/cn_emu.XXXXXX") || exit 1
+. "$(dirname "$0")/../check.sh"
+
+EVERY='input 12x10x3 as x; conv 8 3x3 pad=1; batchnorm; leakyrelu slope=0.1 as l; maxpool 3x3 stride=2 pad=1 ceil=yes;
+minpool 2x2; globalavgpool as g1; conv 6 1x1 from x; sigmoid; avgpool 2x2 as p;
+conv 6 3x3 stride=2 pad=same groups=2 from l; tanh as t; add p t as s; concat s p; dropout keep=0.8;
+globalavgpool as g2; concat g1 g2; flatten; dense 7; softmax'
+"$CN" gradcheck -e "$EVERY" --batch 3 --device cuda >"$T/out" 2>&1
+check "gradcheck --device cuda: every op kind within 1e-5 of the CPU" \
+    "[ $? -eq 0 ] && grep -q '^cuda (fp32) against the cpu: .*(tolerance 1e-05): ok' '$T/out'"
+"$CN" bench -e 'input 8x8x1; conv 4 3x3 pad=1; relu; dense 3' --batch 4 --seconds 0.05 --device cuda --json >"$T/out" 2>&1
+check "bench --device cuda --json" "[ $? -eq 0 ] && grep -q '\"device\":\"cuda\",\"precision\":\"fp32\"' '$T/out'"
+
+# a small image folder: train on the emulated GPU, evaluate on the CPU and on the GPU
+/usr/bin/python3 - "$T/img" <<'PY'
+import os, sys, zlib, struct, random
+def png(path, rgb):
+    raw = b''.join(b'\0' + bytes(rgb) * 8 for _ in range(8))
+    chunk = lambda t, d: struct.pack('>I', len(d)) + t + d + struct.pack('>I', zlib.crc32(t + d) & 0xffffffff)
+    open(path, 'wb').write(b'\x89PNG\r\n\x1a\n' + chunk(b'IHDR', struct.pack('>IIBBBBB', 8, 8, 8, 2, 0, 0, 0))
+                           + chunk(b'IDAT', zlib.compress(raw)) + chunk(b'IEND', b''))
+random.seed(1)
+for name, base in (('red', (200, 30, 30)), ('green', (30, 200, 30))):
+    os.makedirs(os.path.join(sys.argv[1], name))
+    for i in range(12):
+        png(os.path.join(sys.argv[1], name, '%03d.png' % i), [max(0, min(255, c + random.randint(-20, 20))) for c in base])
+PY
+"$CN" train -e 'input 8x8x3; conv 4 3x3 pad=1; batchnorm; relu; maxpool 2x2; dense 2' --data "$T/img" --epochs 2 \
+    --batch 8 --val 0.25 --out "$T/run" --device cuda --quiet >"$T/out" 2>&1
+check "train --device cuda on an image folder" "[ $? -eq 0 ] && [ -f '$T/run/model.safetensors' ]"
+"$CN" eval "$T/run" --data "$T/img" --json >"$T/cpu.json" 2>&1
+"$CN" eval "$T/run" --data "$T/img" --json --device cuda >"$T/gpu.json" 2>&1
+check "the GPU's checkpoint evaluated on the CPU and on the GPU: the same accuracy and loss to 1e-5" \
+    "/usr/bin/python3 -c \"
+import json
+a, b = json.load(open('$T/cpu.json')), json.load(open('$T/gpu.json'))
+assert a['count'] == 24 and a['accuracy'] == b['accuracy'] and abs(a['loss'] - b['loss']) <= 1e-5 * max(1, abs(a['loss'])), (a, b)
+\""
+"$CN" train --resume "$T/run" --epochs 3 --quiet >"$T/out" 2>&1
+check "the GPU's run resumed on the CPU" "[ $? -eq 0 ]"
+"$CN" predict "$T/run" "$T/img/green/000.png" --device cuda --json >"$T/out" 2>&1
+check "predict --device cuda" "[ $? -eq 0 ] && grep -q '\"predictions\"' '$T/out'"
+
+finish

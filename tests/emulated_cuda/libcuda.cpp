@@ -1,0 +1,182 @@
+/* libcuda.cpp — an emulated CUDA driver (libcuda.so.1) for the tests on machines without a GPU:
+ * the driver calls the CUDA backend makes (src/backend/cuda/loader.c), with "device" memory on
+ * the host and every launch run at once on the CPU. The kernels are kernels.cu itself, compiled
+ * as C++: each thread of a block runs to its next __syncthreads, then the next thread runs
+ * (below: plain calls, or coroutines where a kernel has barriers); blocks run one after another. So `ctest -R cuda_emulated` runs
+ * the backend's host code, its launches (arguments as cuLaunchKernel passes them) and its kernels'
+ * indexing and block reductions against the reference kernels, without a GPU. What it cannot
+ * check: timing, races between threads that a barrier-free order hides, cuDNN (not emulated:
+ * the convolutions take our direct kernels), real cuBLAS, the fatbin's machine code. */
+#include <cuda.h>
+
+#include <cmath>
+#include <cstdint>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <utility>
+
+/* ---- what kernels.cu needs of CUDA C++ ---- */
+struct cn_dim3 { unsigned x, y, z; };
+static cn_dim3 threadIdx, blockIdx, blockDim, gridDim;
+static void __syncthreads(void);
+#define __global__
+#define __device__
+#define __shared__ static /* one block at a time: one copy */
+using std::exp;
+using std::sqrt;
+using std::tanh;
+#include "../../src/backend/cuda/kernels.cu"
+
+/* ---- the threads of a block as coroutines ----
+ * A kernel without barriers (most: grid-stride loops) runs its threads as plain calls, one after
+ * another. One with barriers (the block sums) runs each thread on its own stack, switched by the
+ * few instructions below (x86-64: the callee-saved registers and the stack pointer), until the
+ * thread's next __syncthreads or its end; a round of every thread passes one barrier. */
+extern "C" void cn_emu_switch(void **save_sp, void *load_sp);
+__asm__(".text\n.globl cn_emu_switch\n.hidden cn_emu_switch\n.type cn_emu_switch,@function\ncn_emu_switch:\n"
+        "pushq %rbp\npushq %rbx\npushq %r12\npushq %r13\npushq %r14\npushq %r15\n"
+        "movq %rsp, (%rdi)\nmovq %rsi, %rsp\n"
+        "popq %r15\npopq %r14\npopq %r13\npopq %r12\npopq %rbx\npopq %rbp\nret\n"
+        ".size cn_emu_switch, .-cn_emu_switch\n");
+
+enum { MAX_THREADS = 1024, STACK = 64 << 10 };
+static void *scheduler_sp, *fiber_sp[MAX_THREADS];
+static char *stacks[MAX_THREADS];
+static int done[MAX_THREADS], current;
+static int direct;     /* the threads run as plain calls: the kernel has no barrier */
+static int barriers;   /* barriers thread 0 reached */
+static void (*entry)(void **);
+static void **entry_args;
+
+static void __syncthreads(void)
+{
+    if (direct) return;
+    if (current == 0) barriers++;
+    cn_emu_switch(&fiber_sp[current], scheduler_sp);
+}
+
+static void fiber_start(void)
+{
+    entry(entry_args);
+    done[current] = 1;
+    cn_emu_switch(&fiber_sp[current], scheduler_sp); /* never resumed */
+    abort();
+}
+
+/* thread t's stack made to start fiber_start: six zero registers, then its address for the ret */
+static void fiber_init(unsigned t)
+{
+    if (!stacks[t]) stacks[t] = static_cast<char *>(malloc(STACK));
+    void **sp = reinterpret_cast<void **>((reinterpret_cast<uintptr_t>(stacks[t]) + STACK) & ~uintptr_t(15));
+    *--sp = nullptr; /* where fiber_start would return: its entry sees the stack as after a call */
+    *--sp = reinterpret_cast<void *>(fiber_start);
+    for (int i = 0; i < 6; i++) *--sp = nullptr;
+    fiber_sp[t] = sp;
+    done[t] = 0;
+}
+
+static void run_block(unsigned threads)
+{
+    static int has_barrier = -1; /* per launch: learnt from block 0 */
+    if (blockIdx.x == 0) has_barrier = -1;
+    if (has_barrier == 0) {
+        direct = 1;
+        for (unsigned t = 0; t < threads; t++) threadIdx = { t, 0, 0 }, current = (int)t, entry(entry_args);
+        direct = 0;
+        return;
+    }
+    barriers = 0;
+    for (unsigned t = 0; t < threads; t++) fiber_init(t);
+    for (unsigned left = threads; left;) { /* a round: every thread to its next barrier */
+        left = 0;
+        for (unsigned t = 0; t < threads; t++) {
+            if (done[t]) continue;
+            current = (int)t;
+            threadIdx = { t, 0, 0 };
+            cn_emu_switch(&scheduler_sp, fiber_sp[t]);
+            left += !done[t];
+        }
+    }
+    has_barrier = barriers > 0;
+}
+
+/* ---- the kernels by name, each called with cuLaunchKernel's argument pointers ---- */
+template <typename... A, size_t... I>
+static void invoke(void (*k)(A...), void **args, std::index_sequence<I...>)
+{
+    k(*static_cast<typename std::remove_reference<A>::type *>(args[I])...);
+}
+struct kernel_entry {
+    const char *name;
+    void (*call)(void **args);
+};
+template <typename... A> static constexpr size_t arity(void (*)(A...)) { return sizeof...(A); }
+#define CN_EMU_ENTRY(name)                                                                          \
+    { #name, [](void **args) { invoke(name, args, std::make_index_sequence<arity(name)>{}); } },
+static const kernel_entry kernels[] = { CN_CU_KERNELS(CN_EMU_ENTRY) };
+
+/* ---- the driver ---- */
+extern "C" {
+CUresult cuInit(unsigned int) { return CUDA_SUCCESS; }
+CUresult cuDeviceGetCount(int *n) { return *n = 1, CUDA_SUCCESS; }
+CUresult cuDeviceGet(CUdevice *d, int) { return *d = 0, CUDA_SUCCESS; }
+CUresult cuDeviceGetName(char *name, int len, CUdevice) { return snprintf(name, (size_t)len, "emulated GPU"), CUDA_SUCCESS; }
+CUresult cuDeviceGetAttribute(int *v, CUdevice_attribute a, CUdevice)
+{
+    *v = a == CU_DEVICE_ATTRIBUTE_COMPUTE_CAPABILITY_MAJOR ? 9 : 0;
+    return CUDA_SUCCESS;
+}
+CUresult cuDevicePrimaryCtxRetain(CUcontext *c, CUdevice) { return *c = reinterpret_cast<CUcontext>(1), CUDA_SUCCESS; }
+CUresult cuCtxSetCurrent(CUcontext) { return CUDA_SUCCESS; }
+CUresult cuStreamCreate(CUstream *s, unsigned int) { return *s = reinterpret_cast<CUstream>(2), CUDA_SUCCESS; }
+CUresult cuStreamSynchronize(CUstream) { return CUDA_SUCCESS; }
+CUresult cuModuleLoadData(CUmodule *m, const void *image)
+{
+    uint32_t magic;
+    memcpy(&magic, image, 4);
+    if (magic != 0xBA55ED50u) return CUDA_ERROR_INVALID_IMAGE; /* the embedded fatbin, or nothing */
+    return *m = reinterpret_cast<CUmodule>(3), CUDA_SUCCESS;
+}
+CUresult cuModuleGetFunction(CUfunction *f, CUmodule, const char *name)
+{
+    for (const kernel_entry &k : kernels)
+        if (!strcmp(k.name, name)) return *f = reinterpret_cast<CUfunction>(const_cast<kernel_entry *>(&k)), CUDA_SUCCESS;
+    return CUDA_ERROR_NOT_FOUND;
+}
+CUresult cuLaunchKernel(CUfunction f, unsigned gx, unsigned gy, unsigned gz, unsigned bx, unsigned by, unsigned bz,
+                        unsigned shared, CUstream, void **params, void **extra)
+{
+    if (!gx || !bx || gy != 1 || gz != 1 || by != 1 || bz != 1 || bx > MAX_THREADS || shared || extra)
+        return CUDA_ERROR_INVALID_VALUE; /* the backend launches 1-D grids of 1-D blocks only */
+    entry = reinterpret_cast<kernel_entry *>(f)->call;
+    entry_args = params;
+    gridDim = { gx, 1, 1 };
+    blockDim = { bx, 1, 1 };
+    for (unsigned b = 0; b < gx; b++) {
+        blockIdx = { b, 0, 0 };
+        run_block(bx);
+    }
+    return CUDA_SUCCESS;
+}
+CUresult cuMemAllocManaged(CUdeviceptr *p, size_t bytes, unsigned int)
+{
+    void *m = aligned_alloc(256, (bytes + 255) / 256 * 256);
+    if (!m) return CUDA_ERROR_OUT_OF_MEMORY;
+    memset(m, 0x7f, bytes); /* poisoned: the backend must zero what it hands out */
+    *p = reinterpret_cast<CUdeviceptr>(m);
+    return CUDA_SUCCESS;
+}
+CUresult cuMemFree(CUdeviceptr p) { return free(reinterpret_cast<void *>(p)), CUDA_SUCCESS; }
+CUresult cuMemGetInfo(size_t *free_b, size_t *total_b)
+{
+    *free_b = (size_t)4 << 30, *total_b = (size_t)8 << 30;
+    return CUDA_SUCCESS;
+}
+CUresult cuMemsetD8Async(CUdeviceptr p, unsigned char v, size_t n, CUstream)
+{
+    return memset(reinterpret_cast<void *>(p), v, n), CUDA_SUCCESS;
+}
+CUresult cuGetErrorName(CUresult r, const char **s) { return *s = r ? "CUDA_ERROR_EMULATED" : "CUDA_SUCCESS", CUDA_SUCCESS; }
+CUresult cuGetErrorString(CUresult, const char **s) { return *s = "an error of the emulated driver", CUDA_SUCCESS; }
+}
