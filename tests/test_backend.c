@@ -280,7 +280,7 @@ static void test_fresh_gradients(void)
     cn_kernels rows[CN_OP_COUNT];
     memcpy(rows, cn_backend_default()->kernels, sizeof rows);
     for (int op = 0; op < CN_OP_COUNT; op++) rows[op].fresh_dx = 0;
-    cn_backend zeroing = { "cpu, zeroing", rows, NULL, NULL, NULL };
+    cn_backend zeroing = { "cpu, zeroing", rows, NULL, NULL, NULL, NULL };
     for (size_t i = 0; i < sizeof specs / sizeof specs[0]; i++) {
         float *y[2], *dx[2], *dw[2];
         int64_t ny, nx, nw;
@@ -342,7 +342,7 @@ static int in_blocks(const void *p, size_t bytes)
 static void test_backend_memory(void)
 {
     static const cn_memory_ops counted = { counted_alloc, counted_release, NULL, NULL, NULL };
-    cn_backend dev = { "counted", cn_backend_default()->kernels, &counted, NULL, NULL };
+    cn_backend dev = { "counted", cn_backend_default()->kernels, &counted, NULL, NULL, NULL };
     const char *spec = "input 8x8x3; conv 4 3x3 pad=1; batchnorm; relu; maxpool 2x2; dense 5";
     cn_net *net = parse_spec(ctx, spec), *ref = parse_spec(ctx, spec);
     if (!net || !ref) return;
@@ -436,7 +436,7 @@ static int64_t step_correct(const float *y, const int32_t *labels, int64_t rows,
 static void test_step_kernels(void)
 {
     static const cn_step_kernels step = { step_loss, step_norm, step_update, step_correct };
-    cn_backend dev = { "stepping", cn_backend_default()->kernels, NULL, &step, NULL };
+    cn_backend dev = { "stepping", cn_backend_default()->kernels, NULL, &step, NULL, NULL };
     const char *spec = "input 6x6x3; conv 4 3x3 pad=1; relu; maxpool 2x2; dense 3";
     enum { N = 64 };
     static float images[N * 6 * 6 * 3];

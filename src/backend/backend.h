@@ -22,6 +22,9 @@ typedef struct cn_backend {
     /* makes the backend ready to run in a precision (cn_precision); fails with the reason
      * (no driver, no device, a precision it lacks). NULL: always ready, fp32 only. */
     cn_status (*open)(cn_ctx *ctx, int precision);
+    /* 0 when node n, of an op the table has a row for, uses what that row's kernels do not
+     * (dilated pooling, say): n then runs its op's reference kernel. NULL: every node. */
+    int (*supports)(const cn_node *n);
 } cn_backend;
 
 /* The default backend: "cpu" (packed patches + our SGEMM, vectorised kernels). */

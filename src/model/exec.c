@@ -297,7 +297,12 @@ const cn_step_kernels *cn_net_step_kernels(const cn_net *net)
 }
 
 /* the backend's row for node n: its kernels, workspace and capabilities */
-static const cn_kernels *kernels_of(const cn_exec *ex, const cn_node *n) { return &backend_of(ex)->kernels[n->id]; }
+static const cn_kernels *kernels_of(const cn_exec *ex, const cn_node *n)
+{
+    static const cn_kernels reference_only; /* no kernel: the op's reference runs */
+    const cn_backend *b = backend_of(ex);
+    return b->supports && !b->supports(n) ? &reference_only : &b->kernels[n->id];
+}
 
 void cn_net_set_backend(cn_net *net, const cn_backend *backend)
 {

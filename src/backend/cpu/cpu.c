@@ -36,4 +36,4 @@ static const cn_kernels kernels[CN_OP_COUNT] = {
     [CN_OP_INSTANCENORM] = { cn_cpu_groupnorm_forward, cn_cpu_groupnorm_backward, NULL, 0 },
 };
 
-const cn_backend cn_backend_cpu = { "cpu", kernels, NULL, NULL, NULL }; /* host memory; the step on the host; always ready */
+const cn_backend cn_backend_cpu = { "cpu", kernels, NULL, NULL, NULL, NULL }; /* host memory; the step on the host; always ready */

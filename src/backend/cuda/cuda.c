@@ -56,4 +56,18 @@ static void update(cn_optim_kind kind, const cn_update_args *a, float *w, const 
 
 const cn_step_kernels cn_cuda_step = { NULL, sum_squares, update, NULL };
 
-const cn_backend cn_backend_cuda = { "cuda", kernels, &cn_cuda_memory, &cn_cuda_step, cn_cuda_open };
+/* what the rows' kernels do not do yet: dilated max/min pooling, average pooling that leaves
+ * padding out of its divisor, batch norm without its scale and shift (those nodes run their
+ * reference kernels on the host, in the same managed memory) */
+static int cuda_supports(const cn_node *n)
+{
+    switch (n->id) {
+    case CN_OP_MAXPOOL:
+    case CN_OP_MINPOOL: return n->a.dilation.h == 1 && n->a.dilation.w == 1;
+    case CN_OP_AVGPOOL: return n->a.count_pad;
+    case CN_OP_BATCHNORM: return n->a.affine;
+    default: return 1;
+    }
+}
+
+const cn_backend cn_backend_cuda = { "cuda", kernels, &cn_cuda_memory, &cn_cuda_step, cn_cuda_open, cuda_supports };

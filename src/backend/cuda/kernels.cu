@@ -64,6 +64,23 @@ extern "C" __global__ void copy_or_add(const float *src, float *dst, i64 n, int 
     GRID_STRIDE(i, n) dst[i] = add ? dst[i] + src[i] : src[i];
 }
 
+/* add's broadcast of a 1x1 map (N,C,1,1) over the output's planes of hw values: forward
+ * dst[i] (+)= src[i / hw]; backward dst[p] (+)= the sum of plane p of src, in element order as
+ * the reference sums it (one thread a plane) */
+extern "C" __global__ void spread_add(const float *src, float *dst, i64 n, i64 hw, int add)
+{
+    GRID_STRIDE(i, n) dst[i] = add ? dst[i] + src[i / hw] : src[i / hw];
+}
+
+extern "C" __global__ void plane_sum(const float *src, float *dst, i64 planes, i64 hw, int add)
+{
+    GRID_STRIDE(p, planes) {
+        float s = add ? dst[p] : 0.0f;
+        for (i64 k = 0; k < hw; k++) s += src[p * hw + k];
+        dst[p] = s;
+    }
+}
+
 /* ---- concat: input j's block of `block` values per sample at channel offset `off` of y ---- */
 
 extern "C" __global__ void concat_forward(const float *x, float *y, i64 batch, i64 block, i64 ystride, i64 off)

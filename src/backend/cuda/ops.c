@@ -53,17 +53,45 @@ static void copy_or_add(const void *src, void *dst, int64_t n, int add)
 /* flatten: the same values in the same order */
 void cn_cuda_copy_forward(const cn_op_io *io) { copy_or_add(io->x[0], io->y, count_of(io), 0); }
 
-/* y = x_0 + x_1 + ..., added in input order as the reference adds */
-void cn_cuda_add_forward(const cn_op_io *io)
+/* the plane size when input j is a 1x1 map broadcast over the output's planes (add's
+ * broadcast), else 0; flatten, run as an add of one input, has the output's element count */
+static int64_t spread_hw(const cn_op_io *io, int j)
 {
-    for (int j = 0; j < io->n->n_in; j++) copy_or_add(io->x[j], io->y, count_of(io), j > 0);
+    const cn_node *in = io->in[j], *n = io->n;
+    return in->out.c * in->out.h * in->out.w != n->out.c * n->out.h * n->out.w ? n->out.h * n->out.w : 0;
 }
 
-/* dx_j (+)= dy for every input (flatten's one input too); an input twice adds twice */
+/* y = x_0 + x_1 + ..., added in input order as the reference adds; a 1x1 input read once a plane */
+void cn_cuda_add_forward(const cn_op_io *io)
+{
+    for (int j = 0; j < io->n->n_in; j++) {
+        int64_t n = count_of(io), hw = spread_hw(io, j);
+        const void *x = io->x[j];
+        void *y = io->y;
+        int add = j > 0;
+        void *args[] = { &x, &y, &n, &hw, &add };
+        if (hw) cn_cu_launch(CN_CU_K_spread_add, n, args);
+        else copy_or_add(x, y, n, add);
+    }
+}
+
+/* dx_j (+)= dy for every input (flatten's one input too; an input twice adds twice); a 1x1
+ * input gets the sums of its planes */
 void cn_cuda_add_backward(const cn_op_io *io)
 {
-    for (int j = 0; j < io->n->n_in; j++)
-        if (io->dx[j]) copy_or_add(io->dy, io->dx[j], count_of(io), !fresh_bit(io, j));
+    for (int j = 0; j < io->n->n_in; j++) {
+        if (!io->dx[j]) continue;
+        int64_t hw = spread_hw(io, j), planes = hw ? count_of(io) / hw : 0;
+        if (!hw) {
+            copy_or_add(io->dy, io->dx[j], count_of(io), !fresh_bit(io, j));
+            continue;
+        }
+        const void *dy = io->dy;
+        void *dx = io->dx[j];
+        int add = !fresh_bit(io, j);
+        void *args[] = { &dy, &dx, &planes, &hw, &add };
+        cn_cu_launch(CN_CU_K_plane_sum, planes, args);
+    }
 }
 
 void cn_cuda_concat_forward(const cn_op_io *io)
