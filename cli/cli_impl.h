@@ -169,5 +169,7 @@ int cmd_calc(int argc, char **argv);
 int cmd_filter(int argc, char **argv);
 int cmd_gradcheck(int argc, char **argv);
 int cmd_show(int argc, char **argv);
+int cmd_export(int argc, char **argv); /* onnx.c */
+int cmd_import(int argc, char **argv);
 
 #endif
