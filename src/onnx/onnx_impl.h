@@ -71,6 +71,11 @@ cn_status cn_onnx_get_tensor(cn_onnx_in *in, const Onnx__NodeProto *node, int k,
                              cn_onnx_tensor *t);
 /* The int64 vector initializer that input k of node is (at most cap values; a Reshape's shape). */
 cn_status cn_onnx_get_int64s(cn_onnx_in *in, const Onnx__NodeProto *node, int k, int64_t *v, int cap, int *n);
+/* A Constant node: its tensor read as an initializer. */
+cn_status cn_onnx_constant(cn_onnx_in *in, const Onnx__NodeProto *node);
+/* A Pad node's output: its input with zeros around it, [t, l, b, r], which only a Conv or an
+ * AveragePool (counting padded cells) may read, as padding of its own. */
+cn_status cn_onnx_pad_value(cn_onnx_in *in, const Onnx__NodeProto *node, const int64_t pads[4]);
 /* Inputs of node that are values of the graph (not initializers): count, and the rank of the
  * k-th (2 or 4). */
 int cn_onnx_value_inputs(const cn_onnx_in *in, const Onnx__NodeProto *node);

@@ -94,7 +94,12 @@ struct cn_onnx_in {
     Onnx__ModelProto *model;
     const Onnx__GraphProto *g;
     int64_t opset;
-    name_map inits;              /* initializer name -> index */
+    const Onnx__TensorProto **consts; /* the initializers, then the Constant nodes' values */
+    int n_consts;
+    name_map inits;              /* initializer or Constant output name -> index in consts */
+    name_map padded;             /* value name -> pending zero padding (Pad before Conv or AveragePool) */
+    struct pending_pad { int layer; int64_t p[4]; } *pads;
+    int n_pads;
     name_map values;             /* value name -> layer */
     name_map uses;               /* value name -> times read (node inputs and graph outputs) */
     name_map names;              /* layer name -> layer */
@@ -204,7 +209,7 @@ float cn_onnx_value(const cn_onnx_tensor *t, int64_t j)
 /* initializer k of the graph, checked */
 static cn_status tensor_at(cn_onnx_in *in, const Onnx__NodeProto *node, int k, cn_onnx_tensor *t)
 {
-    const Onnx__TensorProto *p = in->g->initializer[k];
+    const Onnx__TensorProto *p = in->consts[k];
     char a[80];
     const char *name = shown(p->name, a, sizeof a);
     memset(t, 0, sizeof *t);
@@ -255,7 +260,7 @@ cn_status cn_onnx_get_int64s(cn_onnx_in *in, const Onnx__NodeProto *node, int k,
     char a[80];
     int at = (size_t)k < node->n_input ? map_get(&in->inits, node->input[k]) : -1;
     if (at < 0) return cn_onnx_node_fail(in, node, "input %d is not an initializer (a constant)", k);
-    const Onnx__TensorProto *p = in->g->initializer[at];
+    const Onnx__TensorProto *p = in->consts[at];
     const char *name = shown(p->name, a, sizeof a);
     size_t count = p->n_int64_data ? p->n_int64_data : p->has_raw_data ? p->raw_data.len / 8 : 0;
     if (p->data_type != ONNX__TENSOR_PROTO__DATA_TYPE__INT64 || p->n_dims != 1 || p->dims[0] < 0 ||
@@ -267,6 +272,32 @@ cn_status cn_onnx_get_int64s(cn_onnx_in *in, const Onnx__NodeProto *node, int k,
         v[j] = p->n_int64_data ? p->int64_data[j] : (int64_t)u;
     }
     *n = (int)count;
+    return CN_OK;
+}
+
+cn_status cn_onnx_constant(cn_onnx_in *in, const Onnx__NodeProto *node)
+{
+    const Onnx__AttributeProto *a = find_attr(node, "value");
+    if (!a || !a->t || node->n_attribute != 1)
+        return cn_onnx_node_fail(in, node, "only a Constant of one tensor 'value' is supported");
+    if (node->n_output < 1 || !node->output[0][0] || map_get(&in->inits, node->output[0]) >= 0 ||
+        map_get(&in->values, node->output[0]) >= 0)
+        return cn_onnx_node_fail(in, node, "has no output, or one written twice");
+    in->consts[in->n_consts] = a->t;
+    map_put(&in->inits, node->output[0], in->n_consts++);
+    return CN_OK;
+}
+
+cn_status cn_onnx_pad_value(cn_onnx_in *in, const Onnx__NodeProto *node, const int64_t pads[4])
+{
+    int l = node->n_input ? map_get(&in->values, node->input[0]) : -1;
+    if (l < 0) return cn_onnx_node_fail(in, node, "its input is not the graph's input or an earlier node's output");
+    if (node->n_output < 1 || !node->output[0][0] || map_get(&in->values, node->output[0]) >= 0 ||
+        map_get(&in->padded, node->output[0]) >= 0)
+        return cn_onnx_node_fail(in, node, "has no output, or one written twice");
+    in->pads[in->n_pads].layer = l;
+    memcpy(in->pads[in->n_pads].p, pads, sizeof in->pads[0].p);
+    map_put(&in->padded, node->output[0], in->n_pads++);
     return CN_OK;
 }
 
@@ -374,6 +405,14 @@ cn_onnx_layer *cn_onnx_add_layer(cn_onnx_in *in, const Onnx__NodeProto *node, co
             }
             negated = 1;
         }
+        int pad = l < 0 && k == 0 ? map_get(&in->padded, node->input[k]) : -1;
+        if (pad >= 0) { /* zeros around a conv's or an average pool's input: the layer's own padding */
+            if (strcmp(type, "conv") && strcmp(type, "avgpool")) {
+                cn_onnx_node_fail(in, node, "reads a padded value: Pad is supported only before Conv and AveragePool");
+                return NULL;
+            }
+            l = in->pads[pad].layer;
+        }
         if (l < 0) {
             if (map_get(&in->inits, node->input[k]) >= 0) continue; /* a parameter */
             cn_onnx_node_fail(in, node, "input '%s' is not the graph's input or an earlier node's output",
@@ -436,7 +475,18 @@ static cn_status alias(cn_onnx_in *in, const Onnx__NodeProto *node, int negate)
     return CN_OK;
 }
 
-cn_status cn_onnx_alias(cn_onnx_in *in, const Onnx__NodeProto *node) { return alias(in, node, 0); }
+cn_status cn_onnx_alias(cn_onnx_in *in, const Onnx__NodeProto *node)
+{
+    /* an Identity of a weight (PyTorch shares weights so): its output is that initializer */
+    int init = node->n_input && node->n_output ? map_get(&in->inits, node->input[0]) : -1;
+    if (init >= 0 && node->output[0][0] && map_get(&in->values, node->input[0]) < 0) {
+        if (map_get(&in->inits, node->output[0]) >= 0 || map_get(&in->values, node->output[0]) >= 0)
+            return cn_onnx_node_fail(in, node, "its output is written twice");
+        map_put(&in->inits, node->output[0], init);
+        return CN_OK;
+    }
+    return alias(in, node, 0);
+}
 cn_status cn_onnx_negate(cn_onnx_in *in, const Onnx__NodeProto *node) { return alias(in, node, 1); }
 
 int cn_onnx_negated(const cn_onnx_in *in, const Onnx__NodeProto *node)
@@ -490,6 +540,8 @@ cn_status cn_onnx_pads(cn_onnx_in *in, cn_onnx_layer *l, const Onnx__NodeProto *
     char pad[80];
     cn_status st;
     if (a && (st = attr_type(in, node, a, ONNX__ATTRIBUTE_PROTO__ATTRIBUTE_TYPE__STRING, "a string"))) return st;
+    if (a && !attr_is(a, "NOTSET") && node->n_input && map_get(&in->padded, node->input[0]) >= 0)
+        return cn_onnx_node_fail(in, node, "auto_pad after a Pad is not supported");
     if (a && attr_is(a, "SAME_UPPER")) { /* the odd padding at the end: TensorFlow's same, convnet's */
         snprintf(pad, sizeof pad, " pad=same");
     } else if (a && attr_is(a, "VALID")) {
@@ -498,6 +550,8 @@ cn_status cn_onnx_pads(cn_onnx_in *in, cn_onnx_layer *l, const Onnx__NodeProto *
         return cn_onnx_node_fail(in, node, "auto_pad other than NOTSET, SAME_UPPER or VALID is not supported");
     } else {
         if ((st = cn_onnx_get_ints(in, node, "pads", p, 4))) return st;
+        int pending = node->n_input ? map_get(&in->padded, node->input[0]) : -1;
+        for (int k = 0; k < 4 && pending >= 0; k++) p[k] += in->pads[pending].p[k];
         for (int k = 0; k < 4; k++)
             if (p[k] < 0 || p[k] > INT32_MAX) return cn_onnx_node_fail(in, node, "pads holds %lld", (long long)p[k]);
         if (p[0] == p[2] && p[1] == p[3]) {
@@ -590,9 +644,13 @@ static cn_status build_maps(cn_onnx_in *in)
         values += g->node[k]->n_output;
         reads += g->node[k]->n_input;
     }
-    if (map_init(in->ctx, &in->inits, g->n_initializer) || map_init(in->ctx, &in->values, values) ||
+    in->consts = cn_calloc(in->ctx, g->n_initializer + values, sizeof *in->consts);
+    if (!in->consts) return in->st = CN_E_NOMEM;
+    for (size_t k = 0; k < g->n_initializer; k++) in->consts[in->n_consts++] = g->initializer[k];
+    if (map_init(in->ctx, &in->inits, g->n_initializer + values) || map_init(in->ctx, &in->values, values) ||
         map_init(in->ctx, &in->uses, reads) || map_init(in->ctx, &in->names, values) ||
-        map_init(in->ctx, &in->negs, values))
+        map_init(in->ctx, &in->negs, values) ||
+        map_init(in->ctx, &in->padded, values) || !(in->pads = cn_calloc(in->ctx, values, sizeof *in->pads)))
         return in->st = CN_E_NOMEM;
     for (size_t k = 0; k < g->n_initializer; k++)
         if (g->initializer[k]->name && g->initializer[k]->name[0]) map_put(&in->inits, g->initializer[k]->name, (int)k);
@@ -620,7 +678,7 @@ static char *render(cn_onnx_in *in)
         cn_sb_printf(&sb, "# imported from %s by convnet import\n", in->file);
         for (int i = 0; i < in->n_layers; i++) {
             const cn_onnx_layer *l = &in->layers[i];
-            cn_sb_printf(&sb, "%s %s", l->type, l->args ? l->args : "");
+            cn_sb_printf(&sb, "%s%s%s", l->type, l->args && l->args[0] ? " " : "", l->args ? l->args : "");
             if (l->bias_key >= 0) cn_sb_printf(&sb, " bias=%s", l->bias_key ? "yes" : "no");
             if (l->n_reads == 1 && strcmp(l->type, "concat") && strcmp(l->type, "add"))
                 cn_sb_printf(&sb, " from %s", in->layers[l->reads[0]].name);
@@ -828,6 +886,9 @@ cn_status cn_onnx_import(cn_ctx *ctx, const void *data, size_t len, const char *
     map_free(ctx, &in.uses);
     map_free(ctx, &in.names);
     map_free(ctx, &in.negs);
+    map_free(ctx, &in.padded);
+    cn_free(ctx, in.pads);
+    cn_free(ctx, (void *)in.consts);
     if (in.model) onnx__model_proto__free_unpacked(in.model, &alloc);
     if (st) cn_onnx_imported_free(ctx, out);
     return st;

@@ -270,7 +270,7 @@ static cn_status import_leakyrelu(cn_onnx_in *in, const Onnx__NodeProto *node)
     double alpha = 0.01;
     cn_status st = cn_onnx_get_float(in, node, "alpha", &alpha);
     if (st) return st;
-    return cn_onnx_add_layer(in, node, "leakyrelu", 1, 0, "slope=%.9g", alpha) ? CN_OK : cn_onnx_in_status(in);
+    return cn_onnx_add_layer(in, node, "leakyrelu", 1, 0, "slope=%.7g", alpha) ? CN_OK : cn_onnx_in_status(in);
 }
 
 /* convnet's softmax is over the channels: axis 1 of (N,C) or (N,C,H,W) (opset 13 on), or the
@@ -312,7 +312,7 @@ static cn_status import_batchnorm(cn_onnx_in *in, const Onnx__NodeProto *node)
     /* ONNX's momentum is what the running mean keeps: PyTorch's is 1 - it */
     double m = 1 - momentum;
     if (!(m >= 0 && m <= 1)) m = 0.1;
-    cn_onnx_layer *l = cn_onnx_add_layer(in, node, "batchnorm", 1, 0, "eps=%.9g momentum=%.9g", eps, m);
+    cn_onnx_layer *l = cn_onnx_add_layer(in, node, "batchnorm", 1, 0, "eps=%.7g momentum=%.7g", eps, m);
     if (!l) return cn_onnx_in_status(in);
     static const char *const names[4] = { "weight", "bias", "running_mean", "running_var" };
     for (int k = 0; k < 4; k++)
@@ -332,7 +332,7 @@ static cn_status import_dropout(cn_onnx_in *in, const Onnx__NodeProto *node)
     if (r.name) ratio = cn_onnx_value(&r, 0);
     if (!(ratio >= 0 && ratio < 1)) return cn_onnx_node_fail(in, node, "ratio %g is not in [0, 1)", ratio);
     if (node->n_output > 1 && node->output[1][0]) return cn_onnx_node_fail(in, node, "the mask output is not supported");
-    return cn_onnx_add_layer(in, node, "dropout", 1, 0, "keep=%.9g", 1 - ratio) ? CN_OK : cn_onnx_in_status(in);
+    return cn_onnx_add_layer(in, node, "dropout", 1, 0, "keep=%.7g", 1 - ratio) ? CN_OK : cn_onnx_in_status(in);
 }
 
 static cn_status import_flatten(cn_onnx_in *in, const Onnx__NodeProto *node)
@@ -405,6 +405,31 @@ static cn_status import_reshape(cn_onnx_in *in, const Onnx__NodeProto *node)
     return cn_onnx_node_fail(in, node, "only reshapes to (N, -1) and of a vector to (N, -1, 1, 1) are supported");
 }
 
+static cn_status import_constant(cn_onnx_in *in, const Onnx__NodeProto *node) { return cn_onnx_constant(in, node); }
+
+/* zeros around the maps (PyTorch writes avg_pool2d's padding so): pads [0,0,t,l,0,0,b,r] */
+static cn_status import_pad(cn_onnx_in *in, const Onnx__NodeProto *node)
+{
+    int64_t p[8];
+    int n = 0;
+    cn_onnx_tensor value;
+    const char *mode = NULL;
+    cn_status st = cn_onnx_get_int64s(in, node, 1, p, 8, &n);
+    if (!st) st = cn_onnx_get_tensor(in, node, 2, 0, 0, &value);
+    if (st) return st;
+    for (size_t k = 0; k < node->n_attribute; k++)
+        if (node->attribute[k]->name && !strcmp(node->attribute[k]->name, "mode"))
+            mode = node->attribute[k]->has_s && node->attribute[k]->s.len == 8 &&
+                           !memcmp(node->attribute[k]->s.data, "constant", 8) ? "constant" : "other";
+    if ((mode && strcmp(mode, "constant")) || (value.name && (value.count != 1 || cn_onnx_value(&value, 0) != 0)) ||
+        node->n_input > 3)
+        return cn_onnx_node_fail(in, node, "only padding with zeros is supported");
+    if (n != 8 || p[0] || p[1] || p[4] || p[5])
+        return cn_onnx_node_fail(in, node, "only padding of the height and width of (N, C, H, W) is supported");
+    int64_t pads[4] = { p[2], p[3], p[6], p[7] };
+    return cn_onnx_pad_value(in, node, pads);
+}
+
 static cn_status import_identity(cn_onnx_in *in, const Onnx__NodeProto *node) { return cn_onnx_alias(in, node); }
 static cn_status import_neg(cn_onnx_in *in, const Onnx__NodeProto *node) { return cn_onnx_negate(in, node); }
 
@@ -431,6 +456,8 @@ const cn_onnx_row cn_onnx_rows[] = {
     { -1, "Sum", NULL, import_add },
     { -1, "Identity", NULL, import_identity },
     { -1, "Reshape", NULL, import_reshape },
+    { -1, "Constant", NULL, import_constant },
+    { -1, "Pad", NULL, import_pad }, /* of zeros, before a Conv or an AveragePool */
     { -1, "Neg", NULL, import_neg }, /* around a MaxPool: convnet's minpool */
 };
 const int cn_onnx_row_count = (int)(sizeof cn_onnx_rows / sizeof cn_onnx_rows[0]);
