@@ -236,6 +236,32 @@ static void import_errors(void)
     CHECK(cn_onnx_import(ctx, bad, len, "m.onnx", NULL, &r) != CN_OK);
     CHECK_CONTAINS(cn_ctx_message(ctx), "node 0 'conv1' (Conv)");
     free(bad);
+    /* messages nested 30,001 deep in 400 KB (graph, node, attribute, graph, ...): protobuf-c would
+     * recurse through all of them; refused before */
+    enum { DEPTH = 30000 };
+    uint8_t *deep = malloc(16 * (3 * DEPTH + 1)), *p = deep, (*pre)[12] = malloc(12 * (3 * DEPTH + 1));
+    int *pre_len = malloc(sizeof(int) * (3 * DEPTH + 1));
+    size_t size = 0;
+    static const int tags[3] = { 6, 5, 1 }; /* AttributeProto.g, NodeProto.attribute, GraphProto.node */
+    for (int k = 0; k <= 3 * DEPTH; k++) { /* inside out: each prefix is a key and the length within */
+        int tag = k == 3 * DEPTH ? 7 : tags[k % 3], n = 0;
+        pre[k][n++] = (uint8_t)(tag << 3 | 2);
+        for (size_t v = size;; v >>= 7) {
+            pre[k][n++] = (uint8_t)((v & 0x7f) | (v >= 0x80 ? 0x80 : 0));
+            if (v < 0x80) break;
+        }
+        pre_len[k] = n;
+        size += (size_t)n;
+    }
+    for (int k = 3 * DEPTH; k >= 0; k--) {
+        memcpy(p, pre[k], (size_t)pre_len[k]);
+        p += pre_len[k];
+    }
+    CHECK_INT(cn_onnx_import(ctx, deep, (size_t)(p - deep), "deep.onnx", NULL, &r), CN_E_FORMAT);
+    CHECK_CONTAINS(cn_ctx_message(ctx), "deep.onnx: messages nested more than 32 deep");
+    free(deep);
+    free(pre);
+    free(pre_len);
 done:
     free(bytes);
     test_rmtree(dir);

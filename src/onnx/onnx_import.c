@@ -767,6 +767,14 @@ static cn_status fill(cn_onnx_in *in, cn_net *net)
             } else {
                 for (int64_t v = 0; v < t->count; v++) dst.data[v] = cn_onnx_value(t, v);
             }
+            /* checkpoints hold finite values only (and a net of NaNs helps nobody) */
+            for (int64_t v = 0; v < t->count; v++)
+                if (!isfinite(dst.data[v])) {
+                    char a[80];
+                    in->node = l->node;
+                    return cn_onnx_node_fail(in, in->g->node[l->node], "initializer '%s' holds a value that is not finite",
+                                             shown(t->name, a, sizeof a));
+                }
             if (!strcmp(l->tensors[j].name, "weight")) w = dst;
             if (!strcmp(l->tensors[j].name, "bias")) b = dst;
         }
@@ -788,6 +796,10 @@ static cn_status fill(cn_onnx_in *in, cn_net *net)
             double s = cn_onnx_value(&l->bn[0], m) / sqrt((double)cn_onnx_value(&l->bn[3], m) + l->bn_eps);
             for (int64_t v = 0; v < per; v++) w.data[m * per + v] = (float)(w.data[m * per + v] * s);
             b.data[m] = (float)((b.data[m] - cn_onnx_value(&l->bn[2], m)) * s + cn_onnx_value(&l->bn[1], m));
+            for (int64_t v = 0; v < per; v++) s = isfinite(w.data[m * per + v]) ? s : NAN;
+            if (!isfinite(b.data[m]) || !isfinite(s))
+                return in_fail(in, CN_E_NUMERIC, "layer %s: a batch norm folded into it gives values that are not finite",
+                               l->name);
         }
     }
     return CN_OK;
@@ -812,6 +824,48 @@ static cn_status collect_meta(cn_onnx_in *in, cn_onnx_imported *out)
         }
     }
     return CN_OK;
+}
+
+/* protobuf-c unpacks nested messages by recursion, without a limit: a file of a few MB nested
+ * some 10^5 deep overflows the stack. This walks the wire format (keys and lengths only, through
+ * the generated descriptors) and refuses messages nested deeper than ONNX ever needs; anything
+ * else malformed is left to protobuf-c. Linear in len. */
+#define MAX_NESTING 32
+
+static int varint(const uint8_t **p, const uint8_t *end, uint64_t *v)
+{
+    *v = 0;
+    for (int shift = 0; shift < 64 && *p < end; shift += 7) {
+        uint8_t b = *(*p)++;
+        *v |= (uint64_t)(b & 0x7f) << shift;
+        if (!(b & 0x80)) return 1;
+    }
+    return 0;
+}
+
+/* 0: nested too deep; 1: fine, or malformed (protobuf-c says so) */
+static int nesting_ok(const uint8_t *p, const uint8_t *end, const ProtobufCMessageDescriptor *d, int depth)
+{
+    if (depth > MAX_NESTING) return 0;
+    while (p < end) {
+        uint64_t key, n;
+        if (!varint(&p, end, &key)) return 1;
+        switch (key & 7) {
+        case 0: if (!varint(&p, end, &n)) return 1; break;
+        case 1: if (end - p < 8) return 1; p += 8; break;
+        case 5: if (end - p < 4) return 1; p += 4; break;
+        case 2: {
+            if (!varint(&p, end, &n) || n > (uint64_t)(end - p)) return 1;
+            const ProtobufCFieldDescriptor *f =
+                key >> 3 <= UINT32_MAX ? protobuf_c_message_descriptor_get_field(d, (unsigned)(key >> 3)) : NULL;
+            if (f && f->type == PROTOBUF_C_TYPE_MESSAGE && !nesting_ok(p, p + n, f->descriptor, depth + 1)) return 0;
+            p += n;
+            break;
+        }
+        default: return 1;
+        }
+    }
+    return 1;
 }
 
 static void *pb_alloc(void *user, size_t size) { return cn_malloc(user, size ? size : 1); }
@@ -865,6 +919,11 @@ cn_status cn_onnx_import(cn_ctx *ctx, const void *data, size_t len, const char *
     cn_onnx_in in = { .ctx = ctx, .file = file ? file : "model.onnx", .opt = opt };
     ProtobufCAllocator alloc = { pb_alloc, pb_free, ctx };
     cn_status st;
+    if (!nesting_ok(data, (const uint8_t *)data + len, &onnx__model_proto__descriptor, 0)) {
+        st = in_fail(&in, CN_E_FORMAT, "messages nested more than %d deep (not an ONNX model convnet reads)",
+                     MAX_NESTING);
+        goto out;
+    }
     in.model = onnx__model_proto__unpack(&alloc, len, data);
     if (!in.model) {
         if (cn_ctx_status(ctx) == CN_E_NOMEM) st = in_fail(&in, CN_E_NOMEM, "out of memory reading the model");
@@ -875,6 +934,7 @@ cn_status cn_onnx_import(cn_ctx *ctx, const void *data, size_t len, const char *
         st = convert(&in, out);
         if (st == CN_E_NOMEM && !in.st) st = cn_fail(ctx, CN_E_NOMEM, "%s: out of memory", in.file);
     }
+out:
     for (int i = 0; i < in.n_layers; i++) {
         cn_free(ctx, in.layers[i].name);
         cn_free(ctx, in.layers[i].args);

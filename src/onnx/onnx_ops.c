@@ -307,6 +307,8 @@ static cn_status import_batchnorm(cn_onnx_in *in, const Onnx__NodeProto *node)
                                      (long long)t[0].count, (long long)t[1].count, (long long)t[2].count,
                                      (long long)t[3].count);
     if (!(eps > 0) || !isfinite(eps)) return cn_onnx_node_fail(in, node, "epsilon %g is not > 0", eps);
+    for (int64_t c = 0; c < t[3].count; c++)
+        if (!(cn_onnx_value(&t[3], c) >= 0)) return cn_onnx_node_fail(in, node, "a running variance is negative");
     cn_onnx_layer *conv = cn_onnx_fold_bn_on(in) ? cn_onnx_foldable_conv(in, node) : NULL;
     if (conv) return cn_onnx_fold_bn(in, conv, node, &t[0], &t[1], &t[2], &t[3], eps);
     /* ONNX's momentum is what the running mean keeps: PyTorch's is 1 - it */
