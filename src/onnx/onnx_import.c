@@ -331,6 +331,30 @@ static void sanitize(const char *s, char *out, size_t cap)
     out[n] = '\0';
 }
 
+/* PyTorch's node names are scopes, "/layer1/layer1.0/relu/Relu": the module's path without the
+ * op, "layer1.0.relu" (each scope that extends the one before replaces it) */
+static void scope_name(const char *s, char *out, size_t cap)
+{
+    char path[256] = "", comp[256];
+    const char *end = strrchr(s, '/'); /* the op's own part goes */
+    while (s < end) {
+        s++;
+        size_t n = strcspn(s, "/");
+        if (n >= sizeof comp || strlen(path) + n + 2 >= sizeof path) break;
+        memcpy(comp, s, n);
+        comp[n] = '\0';
+        size_t pl = strlen(path);
+        if (!pl || (!strncmp(comp, path, pl) && comp[pl] == '.')) {
+            memcpy(path, comp, n + 1);
+        } else {
+            path[pl] = '.';
+            memcpy(path + pl + 1, comp, n + 1);
+        }
+        s += n;
+    }
+    sanitize(path, out, cap);
+}
+
 /* a unique layer name: from the weight's initializer ("layer1.0.conv1" of "layer1.0.conv1.weight"),
  * else the node's name, else its output value's */
 static char *layer_name(cn_onnx_in *in, const Onnx__NodeProto *node, const char *fallback)
@@ -343,6 +367,8 @@ static char *layer_name(cn_onnx_in *in, const Onnx__NodeProto *node, const char 
         memcpy(tmp, w, wl - 7);
         tmp[wl - 7] = '\0';
         sanitize(tmp, base, 64);
+    } else if (node && node->name && node->name[0] == '/' && strchr(node->name + 1, '/')) {
+        scope_name(node->name, base, 64);
     } else if (node && node->name && node->name[0]) {
         sanitize(node->name, base, 64);
     } else {
