@@ -188,13 +188,20 @@ static void round_trip(void)
     cn_ctx_destroy(ctx);
 }
 
-/* the bytes of nets[0] exported */
-static char *exported(cn_ctx *ctx, const char *dir, size_t *len)
+/* the bytes of nets[0] exported (malloc'ed; NULL, a check failed, when the export failed) */
+static char *exported(size_t *len)
 {
+    cn_ctx *ctx;
+    cn_ctx_create(NULL, &ctx);
+    char dir[256];
+    test_tmpdir(dir, sizeof dir, "onnx");
     cn_net *net = make_net(ctx, nets[0].spec);
     const char *path = test_path(dir, "m.onnx");
     char *bytes = net && !cn_onnx_export(ctx, net, NULL, 0, path) ? read_all(path, len) : NULL;
+    CHECK(bytes != NULL);
     cn_net_destroy(net);
+    test_rmtree(dir);
+    cn_ctx_destroy(ctx);
     return bytes;
 }
 
@@ -207,14 +214,11 @@ static void replace_all(char *bytes, size_t len, const char *from, const char *t
 
 static void import_errors(void)
 {
+    size_t len = 0;
+    char *bytes = exported(&len);
+    cn_onnx_imported r;
     cn_ctx *ctx;
     cn_ctx_create(NULL, &ctx);
-    char dir[256];
-    test_tmpdir(dir, sizeof dir, "onnx");
-    size_t len = 0;
-    char *bytes = exported(ctx, dir, &len);
-    cn_onnx_imported r;
-    CHECK(bytes != NULL);
     if (!bytes) goto done;
     /* cut short: protobuf-c refuses it */
     CHECK_INT(cn_onnx_import(ctx, bytes, len / 2, "m.onnx", NULL, &r), CN_E_FORMAT);
@@ -264,20 +268,14 @@ static void import_errors(void)
     free(pre_len);
 done:
     free(bytes);
-    test_rmtree(dir);
     cn_ctx_destroy(ctx);
 }
 
 /* every allocation of an import may fail: a clean error, nothing leaked */
 static void import_alloc_sweep(void)
 {
-    cn_ctx *ctx;
-    cn_ctx_create(NULL, &ctx);
-    char dir[256];
-    test_tmpdir(dir, sizeof dir, "onnx");
     size_t len = 0;
-    char *bytes = exported(ctx, dir, &len);
-    CHECK(bytes != NULL);
+    char *bytes = exported(&len);
     fa_sweep s;
     for (fa_sweep_start(&s); bytes && fa_sweep_next(&s, 5000);) {
         cn_onnx_import_options opt = { .fold_bn = 1 };
@@ -292,8 +290,6 @@ static void import_alloc_sweep(void)
     }
     CHECK(s.done);
     free(bytes);
-    test_rmtree(dir);
-    cn_ctx_destroy(ctx);
 }
 
 static const test_case cases[] = {

@@ -95,9 +95,12 @@ static cn_status export_globalavgpool(cn_onnx_out *o, int i)
     return cn_onnx_out_status(o);
 }
 
-static cn_status export_relu(cn_onnx_out *o, int i)
+static const cn_onnx_row *row_of_op(int op);
+
+/* an op that is one ONNX node of the same shape, without attributes: its row's op type */
+static cn_status export_elementwise(cn_onnx_out *o, int i)
 {
-    emit_unary(o, i, "Relu", 0);
+    emit_unary(o, i, row_of_op(cn_onnx_out_net(o)->nodes[i].id)->onnx, 0);
     return cn_onnx_out_status(o);
 }
 
@@ -105,18 +108,6 @@ static cn_status export_leakyrelu(cn_onnx_out *o, int i)
 {
     Onnx__NodeProto *node = emit_unary(o, i, "LeakyRelu", 0);
     cn_onnx_attr_float(o, node, "alpha", (float)cn_onnx_out_net(o)->nodes[i].a.slope);
-    return cn_onnx_out_status(o);
-}
-
-static cn_status export_sigmoid(cn_onnx_out *o, int i)
-{
-    emit_unary(o, i, "Sigmoid", 0);
-    return cn_onnx_out_status(o);
-}
-
-static cn_status export_tanh(cn_onnx_out *o, int i)
-{
-    emit_unary(o, i, "Tanh", 0);
     return cn_onnx_out_status(o);
 }
 
@@ -261,9 +252,13 @@ static cn_status import_globalavgpool(cn_onnx_in *in, const Onnx__NodeProto *nod
 {
     return import_plain(in, node, "globalavgpool", 4);
 }
-static cn_status import_relu(cn_onnx_in *in, const Onnx__NodeProto *node) { return import_plain(in, node, "relu", 0); }
-static cn_status import_sigmoid(cn_onnx_in *in, const Onnx__NodeProto *node) { return import_plain(in, node, "sigmoid", 0); }
-static cn_status import_tanh(cn_onnx_in *in, const Onnx__NodeProto *node) { return import_plain(in, node, "tanh", 0); }
+static const cn_onnx_row *row_of_onnx(const char *op_type);
+
+/* the reverse of export_elementwise: the row's convnet op, without arguments */
+static cn_status import_elementwise(cn_onnx_in *in, const Onnx__NodeProto *node)
+{
+    return import_plain(in, node, cn_ops[row_of_onnx(node->op_type)->op]->name, 0);
+}
 
 static cn_status import_leakyrelu(cn_onnx_in *in, const Onnx__NodeProto *node)
 {
@@ -444,10 +439,10 @@ const cn_onnx_row cn_onnx_rows[] = {
     { CN_OP_AVGPOOL, "AveragePool", export_avgpool, import_avgpool },
     { CN_OP_MINPOOL, "Neg+MaxPool+Neg", export_minpool, NULL },
     { CN_OP_GLOBALAVGPOOL, "GlobalAveragePool", export_globalavgpool, import_globalavgpool },
-    { CN_OP_RELU, "Relu", export_relu, import_relu },
+    { CN_OP_RELU, "Relu", export_elementwise, import_elementwise },
     { CN_OP_LEAKYRELU, "LeakyRelu", export_leakyrelu, import_leakyrelu },
-    { CN_OP_SIGMOID, "Sigmoid", export_sigmoid, import_sigmoid },
-    { CN_OP_TANH, "Tanh", export_tanh, import_tanh },
+    { CN_OP_SIGMOID, "Sigmoid", export_elementwise, import_elementwise },
+    { CN_OP_TANH, "Tanh", export_elementwise, import_elementwise },
     { CN_OP_SOFTMAX, "Softmax", export_softmax, import_softmax },
     { CN_OP_BATCHNORM, "BatchNormalization", export_batchnorm, import_batchnorm },
     { CN_OP_DROPOUT, "Dropout", export_dropout, import_dropout },
@@ -463,3 +458,17 @@ const cn_onnx_row cn_onnx_rows[] = {
     { -1, "Neg", NULL, import_neg }, /* around a MaxPool: convnet's minpool */
 };
 const int cn_onnx_row_count = (int)(sizeof cn_onnx_rows / sizeof cn_onnx_rows[0]);
+
+static const cn_onnx_row *row_of_op(int op)
+{
+    for (int r = 0; r < cn_onnx_row_count; r++)
+        if (cn_onnx_rows[r].op == op) return &cn_onnx_rows[r];
+    return NULL; /* not reached: export_elementwise is only in rows of ops */
+}
+
+static const cn_onnx_row *row_of_onnx(const char *op_type)
+{
+    for (int r = 0; r < cn_onnx_row_count; r++)
+        if (!strcmp(cn_onnx_rows[r].onnx, op_type)) return &cn_onnx_rows[r];
+    return NULL; /* not reached: import_elementwise is only called through its row */
+}
