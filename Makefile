@@ -39,7 +39,7 @@ asan: setup-check
 # decoders, FUZZ_SECONDS each (default 10 minutes); an input that takes over 2 GB (resident or in
 # one allocation) is a crash. The inputs that reached new code are merged into the corpora kept
 # under tests/fuzz/. FUZZ_TARGETS=spec runs one; the list is CMakeLists.txt's CN_FUZZ_TARGETS.
-FUZZ_TARGETS ?= spec safetensors idx png jpeg ckmeta
+FUZZ_TARGETS ?= spec safetensors idx png jpeg ckmeta onnx
 fuzz:
 	@scripts/setup.sh --fuzz
 	@CC=clang cmake -S . -B build-fuzz -DCMAKE_BUILD_TYPE=RelWithDebInfo -DCN_FUZZ=ON >/dev/null

@@ -182,5 +182,7 @@ int cli_trace_html(cn_ctx *ctx, const cn_net *net, int64_t batch, int grads, dou
 int cmd_filter(int argc, char **argv);
 int cmd_gradcheck(int argc, char **argv);
 int cmd_show(int argc, char **argv);
+int cmd_export(int argc, char **argv); /* onnx.c */
+int cmd_import(int argc, char **argv);
 
 #endif

@@ -23,6 +23,8 @@ static const struct {
     { "report", cmd_report, "DIR/report.html: a training run's charts, confusion matrix, model and test images" },
     { "bench", cmd_bench, "images/s of a network, and where each step's time goes, layer by layer" },
     { "data", cmd_data, "check a data set before training: decoding, labels, duplicates, classes" },
+    { "export", cmd_export, "a checkpoint as an ONNX model (for ONNX Runtime, PyTorch, ...)" },
+    { "import", cmd_import, "an ONNX model (as PyTorch exports) as a run folder: spec and checkpoint" },
     { "gradcheck", cmd_gradcheck, "check every layer's backward pass by central differences" },
 };
 

@@ -722,6 +722,42 @@ cn_status cn_model_classify_pixels(cn_ctx *ctx, cn_model *model, const cn_image_
 cn_status cn_model_classify_batch(cn_ctx *ctx, cn_model *model, const cn_image_view *imgs, int64_t n, int k,
                                   cn_prediction *out);
 
+/* ---- ONNX ----------------------------------------------------------------------------------------
+ * Models in and out as ONNX (IR version 8, opset 17: ONNX 1.12), read and written with protobuf-c
+ * from Debian's onnx.proto. A build without protobuf-c or libonnx-dev has no ONNX: every call
+ * below fails with CN_E_UNSUPPORTED, saying so. */
+
+#define CN_ONNX_OPSET 17
+#define CN_ONNX_IR_VERSION 8
+
+/* 1 when this build reads and writes ONNX. */
+int cn_onnx_available(void);
+/* Writes net (its parameters initialised) to path atomically: its input (N, C, H, W) with N free,
+ * every layer as ONNX nodes, the parameters as initializers named as in checkpoints
+ * ("conv1.weight"), meta[0..n_meta) as the model's metadata_props. */
+cn_status cn_onnx_export(cn_ctx *ctx, const cn_net *net, const cn_kv *meta, int n_meta, const char *path);
+
+typedef struct cn_onnx_import_options {
+    int fold_bn;            /* 1: a BatchNormalization whose input only a Conv's output feeds is folded
+                             * into that conv's weights and bias; 0: kept as a batchnorm layer */
+    const char *spec_name;  /* the spec's name in messages about it ("DIR/model.cnn"); NULL: "model.cnn" */
+} cn_onnx_import_options;
+
+typedef struct cn_onnx_imported {
+    cn_net *net;            /* the net, parameters set from the model's initializers */
+    int n_meta;
+    cn_kv *meta;            /* metadata_props convnet writes (norm_mean, norm_std, class_names) */
+    int folded;             /* batch norms folded into convolutions */
+} cn_onnx_imported;
+
+/* Reads an ONNX model from len bytes (an untrusted file: every length, index, shape and data size
+ * is checked, and memory stays in proportion to len). file names it in messages; a node that
+ * convnet cannot express fails naming the node, its op type and what is supported. opt may be
+ * NULL (batch norms kept). Release out with cn_onnx_imported_free. */
+cn_status cn_onnx_import(cn_ctx *ctx, const void *data, size_t len, const char *file,
+                         const cn_onnx_import_options *opt, cn_onnx_imported *out);
+void cn_onnx_imported_free(cn_ctx *ctx, cn_onnx_imported *r);
+
 /* ---- text from files ------------------------------------------------------------------------------ */
 
 /* 1 when s is UTF-8 without control characters (C0, DEL, C1): safe to print on a terminal. */

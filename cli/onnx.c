@@ -1,0 +1,195 @@
+/* onnx.c — `convnet export` (a checkpoint as an ONNX model) and `convnet import` (an ONNX model
+ * as a run folder: model.cnn and model.safetensors, which summary, eval, predict, export and
+ * train --init-from take). The work is the library's (src/onnx/); tests/onnx_test.sh. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cli_impl.h"
+
+#define ONNX_MAX_BYTES ((size_t)4 << 30) /* protobuf's own limit is 2 GiB */
+
+static void export_help(const cli_option *opts)
+{
+    printf("usage: convnet export CKPT -o model.onnx\n\n"
+           "Writes a checkpoint (a file, or a run folder's model.safetensors) as an ONNX model\n"
+           "(IR version %d, opset %d): input (N, C, H, W) with N free, already normalised as in\n"
+           "training; output the net's last layer. The checkpoint's norm_mean, norm_std and\n"
+           "class_names go into the model's metadata_props. Every layer type is written; minpool\n"
+           "as Neg, MaxPool, Neg. The file is written whole or not at all.\n\n"
+           "options:\n",
+           CN_ONNX_IR_VERSION, CN_ONNX_OPSET);
+    cli_print_options(opts, 16);
+}
+
+static const char *const export_keys[] = { "norm_mean", "norm_std", "class_names", "classes" };
+
+int cmd_export(int argc, char **argv)
+{
+    const char *ckpt = NULL, *out = NULL;
+    const cli_option opts[] = {
+        { "-o", "FILE", CLI_TEXT, &out, .help = "the ONNX file to write (required)" },
+        { 0 },
+    };
+    int usage = cli_parse("export", argc, argv, opts, export_help, cli_take_one, &ckpt);
+    if (usage != CLI_GO_ON) return usage;
+    if (!ckpt || !out) return cli_usage_error("export", "give a checkpoint (or run folder) and -o model.onnx");
+    if (!cn_onnx_available())
+        return cli_cmd_error("export", "this convnet was built without ONNX support (install protobuf-c-compiler, "
+                                       "libprotobuf-c-dev and libonnx-dev, then build again)");
+    cn_ctx *ctx;
+    if (cn_ctx_create(NULL, &ctx)) return cli_error("out of memory");
+    cn_checkpoint *ck = NULL;
+    cn_net *net = NULL;
+    int rc = 0;
+    /* a checkpoint file or a run folder: cn_checkpoint_read takes both */
+    if (cn_checkpoint_read(ctx, ckpt, &ck) || cn_checkpoint_net(ctx, ck, &net)) {
+        rc = cli_ctx_error(ctx);
+    } else {
+        cn_kv meta[4];
+        int n = 0;
+        for (int k = 0; k < 4; k++) {
+            const char *v = cn_checkpoint_meta(ck, export_keys[k]);
+            if (v) meta[n++] = (cn_kv){ export_keys[k], v };
+        }
+        if (cn_onnx_export(ctx, net, meta, n, out)) rc = cli_ctx_error(ctx);
+        else printf("wrote %s: %d layers, ONNX opset %d\n", out, cn_net_layer_count(net) - 1, CN_ONNX_OPSET);
+    }
+    cn_net_destroy(net);
+    cn_checkpoint_destroy(ck);
+    cn_ctx_destroy(ctx);
+    return rc;
+}
+
+static void import_help(const cli_option *opts)
+{
+    printf("usage: convnet import model.onnx -o DIR [--fold-bn] [--mean M,M,M] [--std S,S,S] [--replace]\n\n"
+           "Reads an ONNX model (opsets 9 to 21; what torch.onnx.export writes for the layers convnet\n"
+           "has) into the run folder DIR: DIR/model.cnn, the spec, and DIR/model.safetensors, the\n"
+           "checkpoint that summary, eval, predict, export and train --init-from take. A node convnet\n"
+           "cannot express is an error naming it, its op type and the op types convnet imports.\n\n"
+           "options:\n");
+    cli_print_options(opts, 16);
+}
+
+/* "0.485,0.456,0.406" -> "0.485,0.456,0.406,0" (checkpoints keep 4 channels) */
+static int norm_values(const char *what, const char *s, double fill, char *out, size_t cap)
+{
+    float *v = NULL;
+    int64_t rows, cols;
+    int rc = cli_parse_matrix("import", what, s, &v, &rows, &cols);
+    if (rc) return rc;
+    if (rows != 1 || cols < 1 || cols > 4) {
+        free(v);
+        return cli_usage_error("import", "%s takes 1 to 4 numbers separated by commas", what);
+    }
+    size_t n = 0;
+    for (int k = 0; k < 4; k++)
+        n += (size_t)snprintf(out + n, cap - n, "%s%.9g", k ? "," : "", k < cols ? (double)v[k] : fill);
+    free(v);
+    return 0;
+}
+
+/* a checkpoint's norm_mean or norm_std as the model's metadata gives it: 4 finite numbers (std > 0) */
+static int norm_ok(const char *s, int positive)
+{
+    for (int k = 0; k < 4; k++) {
+        char *end;
+        double v = strtod(s, &end);
+        if (end == s || !(v > -1e30 && v < 1e30) || (positive && !(v > 0)) || *end != (k < 3 ? ',' : '\0')) return 0;
+        s = end + (k < 3);
+    }
+    return 1;
+}
+
+/* lines of class_names */
+static long count_lines(const char *s)
+{
+    long n = 1;
+    for (; *s; s++) n += *s == '\n';
+    return n;
+}
+
+int cmd_import(int argc, char **argv)
+{
+    const char *in = NULL, *dir = NULL, *mean = NULL, *std = NULL;
+    int fold = 0, replace = 0;
+    const cli_option opts[] = {
+        { "-o", "DIR", CLI_TEXT, &dir, .help = "the run folder to write (required; created)" },
+        { "--fold-bn", NULL, CLI_FLAG, &fold,
+          .help = "fold each BatchNormalization that follows a Conv into its weights and bias\n(default: keep it as a batchnorm layer)" },
+        { "--mean", "M,M,M", CLI_TEXT, &mean,
+          .help = "the input normalisation eval and predict apply, per channel\n(default: the model's metadata, else 0)" },
+        { "--std", "S,S,S", CLI_TEXT, &std, .help = "(default: the model's metadata, else 1)" },
+        { "--replace", NULL, CLI_FLAG, &replace, .help = "replace the run DIR holds" },
+        { 0 },
+    };
+    int usage = cli_parse("import", argc, argv, opts, import_help, cli_take_one, &in);
+    if (usage != CLI_GO_ON) return usage;
+    if (!in || !dir) return cli_usage_error("import", "give an ONNX file and -o DIR");
+    char mean_text[160] = "0,0,0,0", std_text[160] = "1,1,1,1";
+    int rc;
+    if ((mean && (rc = norm_values("--mean", mean, 0, mean_text, sizeof mean_text))) ||
+        (std && (rc = norm_values("--std", std, 1, std_text, sizeof std_text))))
+        return rc;
+    if (!cn_onnx_available())
+        return cli_cmd_error("import", "this convnet was built without ONNX support (install protobuf-c-compiler, "
+                                       "libprotobuf-c-dev and libonnx-dev, then build again)");
+    size_t len;
+    char *data = cli_read_file(in, ONNX_MAX_BYTES, &len, &rc);
+    if (!data) return rc;
+    cn_ctx *ctx;
+    if (cn_ctx_create(NULL, &ctx)) {
+        free(data);
+        return cli_error("out of memory");
+    }
+    char spec_path[4200], ck_path[4200];
+    snprintf(spec_path, sizeof spec_path, "%s/model.cnn", dir);
+    snprintf(ck_path, sizeof ck_path, "%s/model.safetensors", dir);
+    cn_onnx_import_options opt = { .fold_bn = fold, .spec_name = spec_path };
+    cn_onnx_imported r;
+    int fd = -1;
+    if (cn_onnx_import(ctx, data, len, in, &opt, &r)) {
+        free(data);
+        rc = cli_ctx_error(ctx);
+        cn_ctx_destroy(ctx);
+        return rc;
+    }
+    free(data);
+    if ((rc = cli_run_lock(ctx, dir, &fd))) goto done;
+    const char *found = cli_run_found(dir);
+    if (found && !replace) {
+        rc = cli_error("%s holds a run (its %s): --replace replaces it, or choose another -o", dir, found);
+        goto done;
+    }
+    if (found && (rc = cli_run_remove(dir))) goto done;
+    cn_layer_info last;
+    char classes[32], source[4200];
+    cn_net_layer(ctx, r.net, cn_net_layer_count(r.net) - 1, 1, &last);
+    snprintf(classes, sizeof classes, "%lld", (long long)(last.c * last.h * last.w));
+    snprintf(source, sizeof source, "%s", in);
+    cn_kv meta[8] = { { "norm_mean", mean_text }, { "norm_std", std_text }, { "classes", classes }, { "onnx", source } };
+    int n = 4;
+    for (int k = 0; k < r.n_meta; k++) {
+        int j = !strcmp(r.meta[k].key, "norm_mean") ? 0 : !strcmp(r.meta[k].key, "norm_std") ? 1 : -1;
+        if (j == 0 && !mean && norm_ok(r.meta[k].value, 0)) meta[0].value = r.meta[k].value;
+        else if (j == 1 && !std && norm_ok(r.meta[k].value, 1)) meta[1].value = r.meta[k].value;
+        else if (j < 0 && count_lines(r.meta[k].value) == last.c * last.h * last.w) meta[n++] = r.meta[k];
+    }
+    const char *spec = cn_net_spec_text(r.net);
+    if (cn_file_write_atomic(ctx, spec_path, spec, strlen(spec)) ||
+        cn_checkpoint_write(ctx, ck_path, r.net, NULL, meta, n)) {
+        rc = cli_ctx_error(ctx);
+        goto done;
+    }
+    cn_totals t;
+    cn_net_totals(ctx, r.net, 1, &t);
+    printf("imported %s: %d layers, %lld parameters", in, cn_net_layer_count(r.net) - 1, (long long)t.params);
+    if (r.folded) printf(", %d batch norms folded into convolutions", r.folded);
+    printf("\nwrote %s and %s\n", spec_path, ck_path);
+done:
+    cli_run_unlock(fd);
+    cn_onnx_imported_free(ctx, &r);
+    cn_ctx_destroy(ctx);
+    return rc;
+}

@@ -1,0 +1,130 @@
+/* onnx_impl.h — ONNX export and import: the one op table (onnx_ops.c) that maps each convnet op
+ * to its ONNX node(s) and back, and the builders its converters call (onnx_export.c writes a
+ * model, onnx_import.c reads one). The protobuf code is generated from Debian's onnx.proto by
+ * protoc-c at build time (CMakeLists.txt). Adding an op is one row of cn_onnx_ops and its
+ * converters; tests/test_onnx.c checks that every op of ops.def has a row. */
+#ifndef CN_ONNX_IMPL_H
+#define CN_ONNX_IMPL_H
+
+#include "onnx.pb-c.h"
+
+#include "../model/model_impl.h"
+
+/* ---- export: a convnet node -> ONNX nodes -------------------------------------------------- */
+
+typedef struct cn_onnx_out cn_onnx_out;
+
+/* The ONNX value that node i's input k is, as a tensor of the given rank: 4 (N,C,H,W) or 2 (N,F);
+ * rank 0 takes it as it is. A map read as rank 2 gets a Flatten, a vector read as rank 4 a
+ * Reshape to (N,F,1,1). NULL after a failure (the builder keeps the status). */
+const char *cn_onnx_input(cn_onnx_out *o, int i, int k, int rank);
+/* Appends node op_type reading inputs[0..n_in) and writing output; NULL after a failure. The
+ * node's output value gets the rank of node i (set it with cn_onnx_set_rank when it changes). */
+Onnx__NodeProto *cn_onnx_emit(cn_onnx_out *o, const char *op_type, const char *name, const char *const *inputs,
+                              int n_in, const char *output);
+void cn_onnx_attr_int(cn_onnx_out *o, Onnx__NodeProto *node, const char *name, int64_t v);
+void cn_onnx_attr_ints(cn_onnx_out *o, Onnx__NodeProto *node, const char *name, const int64_t *v, int n);
+void cn_onnx_attr_float(cn_onnx_out *o, Onnx__NodeProto *node, const char *name, float v);
+/* The initializer of node i's tensor `name` ("weight", ...), pointing into the net's slab, and
+ * its ONNX name ("conv1.weight"); NULL when the layer has no such tensor. */
+const char *cn_onnx_param(cn_onnx_out *o, int i, const char *name);
+/* A constant initializer named name: n float (dims as given) values, or n int64 values. */
+const char *cn_onnx_const_float(cn_onnx_out *o, const char *name, const int64_t *dims, int n_dims, const float *v,
+                                int64_t n);
+const char *cn_onnx_const_int64(cn_onnx_out *o, const char *name, const int64_t *v, int n);
+/* A value name private to node i: "<layer>/<suffix>". */
+const char *cn_onnx_temp(cn_onnx_out *o, int i, const char *suffix);
+/* The rank (2 or 4) of node i's output in the ONNX graph. */
+void cn_onnx_set_rank(cn_onnx_out *o, int i, int rank);
+/* The net and the failure state, for converters */
+const cn_net *cn_onnx_out_net(const cn_onnx_out *o);
+cn_status cn_onnx_out_status(const cn_onnx_out *o);
+
+/* ---- import: an ONNX node -> a spec statement and its tensors ----------------------------- */
+
+typedef struct cn_onnx_in cn_onnx_in;
+typedef struct cn_onnx_layer cn_onnx_layer;
+
+/* An initializer, checked: float32, dims >= 0 whose product is its number of values. */
+typedef struct cn_onnx_tensor {
+    const char *name;
+    int n_dims;
+    const int64_t *dims;
+    int64_t count;
+    const float *f;             /* float_data, or NULL: */
+    const uint8_t *raw;         /* count * 4 little-endian bytes (maybe unaligned) */
+} cn_onnx_tensor;
+
+/* Value j of a tensor (either storage). */
+float cn_onnx_value(const cn_onnx_tensor *t, int64_t j);
+
+/* Attributes, type-checked: a wrong type or count is an error naming the node; *v keeps def
+ * when the attribute is absent. */
+cn_status cn_onnx_get_int(cn_onnx_in *in, const Onnx__NodeProto *node, const char *name, int64_t *v);
+cn_status cn_onnx_get_float(cn_onnx_in *in, const Onnx__NodeProto *node, const char *name, double *v);
+/* exactly n values, or absent (v left as given) */
+cn_status cn_onnx_get_ints(cn_onnx_in *in, const Onnx__NodeProto *node, const char *name, int64_t *v, int n);
+/* The initializer that input k of node is (*t zeroed and CN_OK when the input is absent and
+ * optional, required = 0); an input that is not an initializer is an error. rank: the dims
+ * count it must have (0: any). */
+cn_status cn_onnx_get_tensor(cn_onnx_in *in, const Onnx__NodeProto *node, int k, int required, int rank,
+                             cn_onnx_tensor *t);
+/* The int64 vector initializer that input k of node is (at most cap values; a Reshape's shape). */
+cn_status cn_onnx_get_int64s(cn_onnx_in *in, const Onnx__NodeProto *node, int k, int64_t *v, int cap, int *n);
+/* A Constant node: its tensor read as an initializer. */
+cn_status cn_onnx_constant(cn_onnx_in *in, const Onnx__NodeProto *node);
+/* A Pad node's output: its input with zeros around it, [t, l, b, r], which only a Conv or an
+ * AveragePool (counting padded cells) may read, as padding of its own. */
+cn_status cn_onnx_pad_value(cn_onnx_in *in, const Onnx__NodeProto *node, const int64_t pads[4]);
+/* Inputs of node that are values of the graph (not initializers): count, and the rank of the
+ * k-th (2 or 4). */
+int cn_onnx_value_inputs(const cn_onnx_in *in, const Onnx__NodeProto *node);
+int cn_onnx_input_rank(const cn_onnx_in *in, const Onnx__NodeProto *node, int k);
+/* The opset of the model's default domain. */
+int64_t cn_onnx_opset(const cn_onnx_in *in);
+/* An error naming the node: "FILE: node N 'NAME' (OP): message". */
+cn_status cn_onnx_node_fail(cn_onnx_in *in, const Onnx__NodeProto *node, const char *fmt, ...) CN_PRINTF(3, 4);
+
+/* A statement "TYPE ARGS" for node, reading its first n_read value inputs (0: all), its output
+ * being rank `rank` (0: the first input's). NULL after a failure. */
+cn_onnx_layer *cn_onnx_add_layer(cn_onnx_in *in, const Onnx__NodeProto *node, const char *type, int n_read, int rank,
+                                 const char *args_fmt, ...) CN_PRINTF(6, 7);
+/* Node's output is its first input's layer (Identity, Dropout in inference). */
+cn_status cn_onnx_alias(cn_onnx_in *in, const Onnx__NodeProto *node);
+/* Node's output is its first input negated (Neg): only a MaxPool (as convnet's minpool, which
+ * then writes a negated value) or another Neg may read it. cn_onnx_negated: input 0 is one. */
+cn_status cn_onnx_negate(cn_onnx_in *in, const Onnx__NodeProto *node);
+int cn_onnx_negated(const cn_onnx_in *in, const Onnx__NodeProto *node);
+/* Tensor `name` of layer ("weight", ...) is filled from t; transpose: t is 2-D and copied
+ * transposed (Gemm with transB=0). */
+cn_status cn_onnx_layer_tensor(cn_onnx_in *in, cn_onnx_layer *l, const char *name, const cn_onnx_tensor *t,
+                               int transpose);
+/* The layer whose output is node input 0, when a conv that only node reads (BN folding); else NULL. */
+cn_onnx_layer *cn_onnx_foldable_conv(cn_onnx_in *in, const Onnx__NodeProto *node);
+/* Folds batch norm y = scale (x - mean) / sqrt(var + eps) + b into conv layer l. */
+cn_status cn_onnx_fold_bn(cn_onnx_in *in, cn_onnx_layer *l, const Onnx__NodeProto *node, const cn_onnx_tensor *scale,
+                          const cn_onnx_tensor *b, const cn_onnx_tensor *mean, const cn_onnx_tensor *var, double eps);
+/* Appends the padding of a conv or pooling node (auto_pad, pads [t, l, b, r]) to layer l's
+ * statement: "pad=THxTW" when symmetric, else "pad=same", which the layer must resolve to exactly
+ * these (checked once the net is parsed). */
+cn_status cn_onnx_pads(cn_onnx_in *in, cn_onnx_layer *l, const Onnx__NodeProto *node);
+/* The layer takes bias=yes|no, written yes when a "bias" tensor or a folded batch norm gives it. */
+void cn_onnx_bias_key(cn_onnx_layer *l);
+/* The first failure's status (CN_OK when none). */
+cn_status cn_onnx_in_status(const cn_onnx_in *in);
+/* The import options */
+int cn_onnx_fold_bn_on(const cn_onnx_in *in);
+
+/* ---- the table ---------------------------------------------------------------------------- */
+
+typedef struct cn_onnx_row {
+    int op;                  /* its cn_op_id; -1: an ONNX op imported only (Identity, Sum) */
+    const char *onnx;        /* the ONNX op type it is written as and read from */
+    cn_status (*export_node)(cn_onnx_out *o, int i);               /* NULL: not written */
+    cn_status (*import_node)(cn_onnx_in *in, const Onnx__NodeProto *node); /* NULL: not read */
+} cn_onnx_row;
+
+extern const cn_onnx_row cn_onnx_rows[];
+extern const int cn_onnx_row_count;
+
+#endif /* CN_ONNX_IMPL_H */

@@ -1,0 +1,474 @@
+/* onnx_ops.c — the one table between convnet's ops and ONNX's (opset 17): a row per op with its
+ * ONNX op type, the converter that writes a convnet node as ONNX nodes and the one that reads an
+ * ONNX node as a spec statement. Covered by tests/test_onnx.c (every op of ops.def has a row;
+ * export checked by ONNX Runtime and onnx.checker, import by PyTorch's exports). */
+#include <math.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "../ops/pool_ref.h"
+#include "onnx_impl.h"
+
+/* ---- export ----------------------------------------------------------------------------------- */
+
+/* one node reading input 0 (as the op needs its rank) and writing the layer's value */
+static Onnx__NodeProto *emit_unary(cn_onnx_out *o, int i, const char *op_type, int rank)
+{
+    const char *x = cn_onnx_input(o, i, 0, rank);
+    if (!x) return NULL;
+    const cn_net *net = cn_onnx_out_net(o);
+    if (rank) cn_onnx_set_rank(o, i, rank);
+    return cn_onnx_emit(o, op_type, net->nodes[i].name, &x, 1, net->nodes[i].name);
+}
+
+static cn_status export_input(cn_onnx_out *o, int i)
+{
+    cn_onnx_set_rank(o, i, 4); /* the graph's input (onnx_export.c) */
+    return cn_onnx_out_status(o);
+}
+
+static cn_status export_conv(cn_onnx_out *o, int i)
+{
+    const cn_node *n = &cn_onnx_out_net(o)->nodes[i];
+    const cn_attrs *a = &n->a;
+    const char *in[3] = { cn_onnx_input(o, i, 0, 4), cn_onnx_param(o, i, "weight"), cn_onnx_param(o, i, "bias") };
+    cn_onnx_set_rank(o, i, 4);
+    Onnx__NodeProto *node = cn_onnx_emit(o, "Conv", n->name, in, a->bias ? 3 : 2, n->name);
+    int64_t k[2] = { a->kernel.h, a->kernel.w }, s[2] = { a->stride.h, a->stride.w };
+    int64_t d[2] = { a->dilation.h, a->dilation.w }, p[4] = { n->pad_t, n->pad_l, n->pad_b, n->pad_r };
+    cn_onnx_attr_ints(o, node, "kernel_shape", k, 2);
+    cn_onnx_attr_ints(o, node, "strides", s, 2);
+    cn_onnx_attr_ints(o, node, "dilations", d, 2);
+    cn_onnx_attr_ints(o, node, "pads", p, 4);
+    cn_onnx_attr_int(o, node, "group", a->groups);
+    return cn_onnx_out_status(o);
+}
+
+/* MaxPool or AveragePool with convnet's window: the padding avgpool's divisor counts (pool_ref.h) */
+static Onnx__NodeProto *emit_pool(cn_onnx_out *o, int i, const char *op_type, const char *x, const char *y)
+{
+    const cn_net *net = cn_onnx_out_net(o);
+    const cn_node *n = &net->nodes[i];
+    cn_pool_geom g = cn_pool_geom_of(n, &net->nodes[n->in[0]], 1);
+    Onnx__NodeProto *node = cn_onnx_emit(o, op_type, y, &x, 1, y);
+    int64_t k[2] = { g.kh, g.kw }, s[2] = { g.sh, g.sw }, p[4] = { g.pad_t, g.pad_l, g.pad_b, g.pad_r };
+    cn_onnx_attr_ints(o, node, "kernel_shape", k, 2);
+    cn_onnx_attr_ints(o, node, "strides", s, 2);
+    cn_onnx_attr_ints(o, node, "pads", p, 4);
+    cn_onnx_attr_int(o, node, "ceil_mode", n->a.ceil);
+    return node;
+}
+
+static cn_status export_maxpool(cn_onnx_out *o, int i)
+{
+    const char *x = cn_onnx_input(o, i, 0, 4);
+    cn_onnx_set_rank(o, i, 4);
+    if (x) emit_pool(o, i, "MaxPool", x, cn_onnx_out_net(o)->nodes[i].name);
+    return cn_onnx_out_status(o);
+}
+
+static cn_status export_avgpool(cn_onnx_out *o, int i)
+{
+    const char *x = cn_onnx_input(o, i, 0, 4);
+    cn_onnx_set_rank(o, i, 4);
+    Onnx__NodeProto *node = x ? emit_pool(o, i, "AveragePool", x, cn_onnx_out_net(o)->nodes[i].name) : NULL;
+    cn_onnx_attr_int(o, node, "count_include_pad", 1); /* padded cells count as zeros, as PyTorch's default */
+    return cn_onnx_out_status(o);
+}
+
+/* ONNX has no MinPool: min(x) = -max(-x), padding ignored by both */
+static cn_status export_minpool(cn_onnx_out *o, int i)
+{
+    const cn_node *n = &cn_onnx_out_net(o)->nodes[i];
+    const char *x = cn_onnx_input(o, i, 0, 4), *neg = cn_onnx_temp(o, i, "neg"), *max = cn_onnx_temp(o, i, "max");
+    cn_onnx_set_rank(o, i, 4);
+    if (!x || !neg || !max) return cn_onnx_out_status(o);
+    cn_onnx_emit(o, "Neg", neg, &x, 1, neg);
+    emit_pool(o, i, "MaxPool", neg, max);
+    cn_onnx_emit(o, "Neg", n->name, &max, 1, n->name);
+    return cn_onnx_out_status(o);
+}
+
+static cn_status export_globalavgpool(cn_onnx_out *o, int i)
+{
+    emit_unary(o, i, "GlobalAveragePool", 4);
+    return cn_onnx_out_status(o);
+}
+
+static const cn_onnx_row *row_of_op(int op);
+
+/* an op that is one ONNX node of the same shape, without attributes: its row's op type */
+static cn_status export_elementwise(cn_onnx_out *o, int i)
+{
+    emit_unary(o, i, row_of_op(cn_onnx_out_net(o)->nodes[i].id)->onnx, 0);
+    return cn_onnx_out_status(o);
+}
+
+static cn_status export_leakyrelu(cn_onnx_out *o, int i)
+{
+    Onnx__NodeProto *node = emit_unary(o, i, "LeakyRelu", 0);
+    cn_onnx_attr_float(o, node, "alpha", (float)cn_onnx_out_net(o)->nodes[i].a.slope);
+    return cn_onnx_out_status(o);
+}
+
+/* convnet's softmax runs over the channels at each position: axis 1, of (N,C) or (N,C,H,W) */
+static cn_status export_softmax(cn_onnx_out *o, int i)
+{
+    cn_onnx_attr_int(o, emit_unary(o, i, "Softmax", 0), "axis", 1);
+    return cn_onnx_out_status(o);
+}
+
+static cn_status export_batchnorm(cn_onnx_out *o, int i)
+{
+    const cn_node *n = &cn_onnx_out_net(o)->nodes[i];
+    const char *in[5] = { cn_onnx_input(o, i, 0, 0), cn_onnx_param(o, i, "weight"), cn_onnx_param(o, i, "bias"),
+                          cn_onnx_param(o, i, "running_mean"), cn_onnx_param(o, i, "running_var") };
+    Onnx__NodeProto *node = cn_onnx_emit(o, "BatchNormalization", n->name, in, 5, n->name);
+    cn_onnx_attr_float(o, node, "epsilon", (float)n->a.eps);
+    /* ONNX's running mean keeps `momentum` of the old value, PyTorch's (and convnet's) 1 - momentum */
+    cn_onnx_attr_float(o, node, "momentum", (float)(1 - n->a.momentum));
+    return cn_onnx_out_status(o);
+}
+
+/* inference passes values through; the ratio is kept for a reader that trains */
+static cn_status export_dropout(cn_onnx_out *o, int i)
+{
+    const cn_node *n = &cn_onnx_out_net(o)->nodes[i];
+    float ratio = (float)(1 - n->a.keep);
+    const char *in[2] = { cn_onnx_input(o, i, 0, 0), cn_onnx_const_float(o, cn_onnx_temp(o, i, "ratio"), NULL, 0, &ratio, 1) };
+    cn_onnx_emit(o, "Dropout", n->name, in, 2, n->name);
+    return cn_onnx_out_status(o);
+}
+
+static cn_status export_flatten(cn_onnx_out *o, int i)
+{
+    cn_onnx_attr_int(o, emit_unary(o, i, "Flatten", 0), "axis", 1);
+    cn_onnx_set_rank(o, i, 2);
+    return cn_onnx_out_status(o);
+}
+
+/* y = x W^T + b: Gemm with transB, on the input read flattened */
+static cn_status export_dense(cn_onnx_out *o, int i)
+{
+    const cn_node *n = &cn_onnx_out_net(o)->nodes[i];
+    const char *in[3] = { cn_onnx_input(o, i, 0, 2), cn_onnx_param(o, i, "weight"), cn_onnx_param(o, i, "bias") };
+    cn_onnx_set_rank(o, i, 2);
+    cn_onnx_attr_int(o, cn_onnx_emit(o, "Gemm", n->name, in, n->a.bias ? 3 : 2, n->name), "transB", 1);
+    return cn_onnx_out_status(o);
+}
+
+static cn_status export_concat(cn_onnx_out *o, int i)
+{
+    const cn_node *n = &cn_onnx_out_net(o)->nodes[i];
+    const char *in[CN_MAX_INPUTS];
+    /* a mix of (N,F) and (N,C,1,1) values: take all as maps */
+    int rank = n->out.h * n->out.w > 1 || n->n_in > 1 ? 4 : 0;
+    for (int k = 0; k < n->n_in; k++) in[k] = cn_onnx_input(o, i, k, rank);
+    if (rank) cn_onnx_set_rank(o, i, rank);
+    cn_onnx_attr_int(o, cn_onnx_emit(o, "Concat", n->name, in, n->n_in, n->name), "axis", 1);
+    return cn_onnx_out_status(o);
+}
+
+/* Add for two inputs, Sum for more */
+static cn_status export_add(cn_onnx_out *o, int i)
+{
+    const cn_node *n = &cn_onnx_out_net(o)->nodes[i];
+    const char *in[CN_MAX_INPUTS];
+    int rank = n->n_in > 1 ? 4 : 0;
+    for (int k = 0; k < n->n_in; k++) in[k] = cn_onnx_input(o, i, k, rank);
+    if (rank) cn_onnx_set_rank(o, i, rank);
+    cn_onnx_emit(o, n->n_in == 2 ? "Add" : "Sum", n->name, in, n->n_in, n->name);
+    return cn_onnx_out_status(o);
+}
+
+/* ---- import ------------------------------------------------------------------------------------- */
+
+static cn_status import_conv(cn_onnx_in *in, const Onnx__NodeProto *node)
+{
+    cn_onnx_tensor w, b;
+    cn_status st;
+    int64_t group = 1, k[2] = { 0, 0 }, s[2] = { 1, 1 }, d[2] = { 1, 1 };
+    if ((st = cn_onnx_get_tensor(in, node, 1, 1, 4, &w)) || (st = cn_onnx_get_tensor(in, node, 2, 0, 1, &b)) ||
+        (st = cn_onnx_get_int(in, node, "group", &group)) || (st = cn_onnx_get_ints(in, node, "kernel_shape", k, 2)) ||
+        (st = cn_onnx_get_ints(in, node, "strides", s, 2)) || (st = cn_onnx_get_ints(in, node, "dilations", d, 2)))
+        return st;
+    if (k[0] && (k[0] != w.dims[2] || k[1] != w.dims[3]))
+        return cn_onnx_node_fail(in, node, "kernel_shape %lldx%lld differs from the weight's %lldx%lld",
+                                 (long long)k[0], (long long)k[1], (long long)w.dims[2], (long long)w.dims[3]);
+    if (b.name && b.count != w.dims[0])
+        return cn_onnx_node_fail(in, node, "bias of %lld values for %lld filters", (long long)b.count,
+                                 (long long)w.dims[0]);
+    cn_onnx_layer *l = cn_onnx_add_layer(in, node, "conv", 1, 4, "%lld %lldx%lld stride=%lldx%lld dilation=%lldx%lld groups=%lld",
+                                         (long long)w.dims[0], (long long)w.dims[2], (long long)w.dims[3],
+                                         (long long)s[0], (long long)s[1], (long long)d[0], (long long)d[1],
+                                         (long long)group);
+    if (!l) return cn_onnx_in_status(in);
+    cn_onnx_bias_key(l);
+    if ((st = cn_onnx_pads(in, l, node)) || (st = cn_onnx_layer_tensor(in, l, "weight", &w, 0)))
+        return st;
+    return b.name ? cn_onnx_layer_tensor(in, l, "bias", &b, 0) : CN_OK;
+}
+
+/* MaxPool and AveragePool: convnet's window keys; dilation, storage order and an index output
+ * are not convnet's */
+static cn_status import_pool(cn_onnx_in *in, const Onnx__NodeProto *node, const char *type)
+{
+    int64_t k[2] = { 0, 0 }, s[2] = { 1, 1 }, d[2] = { 1, 1 }, ceil_mode = 0, order = 0, include = 0;
+    int64_t p[4] = { 0, 0, 0, 0 };
+    cn_status st;
+    if ((st = cn_onnx_get_ints(in, node, "kernel_shape", k, 2)) || (st = cn_onnx_get_ints(in, node, "strides", s, 2)) ||
+        (st = cn_onnx_get_ints(in, node, "dilations", d, 2)) || (st = cn_onnx_get_int(in, node, "ceil_mode", &ceil_mode)) ||
+        (st = cn_onnx_get_int(in, node, "storage_order", &order)) || (st = cn_onnx_get_ints(in, node, "pads", p, 4)) ||
+        (st = cn_onnx_get_int(in, node, "count_include_pad", &include)))
+        return st;
+    if (!k[0]) return cn_onnx_node_fail(in, node, "no kernel_shape of 2 values");
+    if (d[0] != 1 || d[1] != 1) return cn_onnx_node_fail(in, node, "dilated pooling is not supported");
+    if (node->n_output > 1 && node->output[1][0])
+        return cn_onnx_node_fail(in, node, "the indices output is not supported");
+    /* without padding or a partial last window every window is whole: the divisor agrees */
+    if (!strcmp(type, "avgpool") && !include && (p[0] || p[1] || p[2] || p[3] || ceil_mode))
+        return cn_onnx_node_fail(in, node, "count_include_pad=0 with padding or ceil_mode is not supported "
+                                           "(convnet's avgpool counts padded cells, PyTorch's default)");
+    cn_onnx_layer *l = cn_onnx_add_layer(in, node, type, 1, 4, "%lldx%lld stride=%lldx%lld ceil=%s", (long long)k[0],
+                                         (long long)k[1], (long long)s[0], (long long)s[1], ceil_mode ? "yes" : "no");
+    if (!l) return cn_onnx_in_status(in);
+    return cn_onnx_pads(in, l, node);
+}
+
+/* MaxPool of a negated value: convnet's minpool, min(x) = -max(-x) */
+static cn_status import_maxpool(cn_onnx_in *in, const Onnx__NodeProto *node)
+{
+    return import_pool(in, node, cn_onnx_negated(in, node) ? "minpool" : "maxpool");
+}
+static cn_status import_avgpool(cn_onnx_in *in, const Onnx__NodeProto *node) { return import_pool(in, node, "avgpool"); }
+
+/* a statement without arguments that reads node input 0 */
+static cn_status import_plain(cn_onnx_in *in, const Onnx__NodeProto *node, const char *type, int rank)
+{
+    return cn_onnx_add_layer(in, node, type, 1, rank, "%s", "") ? CN_OK : cn_onnx_in_status(in);
+}
+
+static cn_status import_globalavgpool(cn_onnx_in *in, const Onnx__NodeProto *node)
+{
+    return import_plain(in, node, "globalavgpool", 4);
+}
+static const cn_onnx_row *row_of_onnx(const char *op_type);
+
+/* the reverse of export_elementwise: the row's convnet op, without arguments */
+static cn_status import_elementwise(cn_onnx_in *in, const Onnx__NodeProto *node)
+{
+    return import_plain(in, node, cn_ops[row_of_onnx(node->op_type)->op]->name, 0);
+}
+
+static cn_status import_leakyrelu(cn_onnx_in *in, const Onnx__NodeProto *node)
+{
+    double alpha = 0.01;
+    cn_status st = cn_onnx_get_float(in, node, "alpha", &alpha);
+    if (st) return st;
+    return cn_onnx_add_layer(in, node, "leakyrelu", 1, 0, "slope=%.7g", alpha) ? CN_OK : cn_onnx_in_status(in);
+}
+
+/* convnet's softmax is over the channels: axis 1 of (N,C) or (N,C,H,W) (opset 13 on), or the
+ * last axis of (N,C) */
+static cn_status import_softmax(cn_onnx_in *in, const Onnx__NodeProto *node)
+{
+    int rank = cn_onnx_input_rank(in, node, 0);
+    int64_t axis = cn_onnx_opset(in) >= 13 ? -1 : 1;
+    cn_status st = cn_onnx_get_int(in, node, "axis", &axis);
+    if (st) return st;
+    if (axis < 0) axis += rank;
+    if (axis != 1 || (rank == 4 && cn_onnx_opset(in) < 13))
+        return cn_onnx_node_fail(in, node, "softmax over axis %lld of a rank-%d tensor is not supported (only over "
+                                           "the channels, axis 1)", (long long)axis, rank);
+    return import_plain(in, node, "softmax", 0);
+}
+
+static cn_status import_batchnorm(cn_onnx_in *in, const Onnx__NodeProto *node)
+{
+    cn_onnx_tensor t[4];
+    double eps = 1e-5, momentum = 0.9;
+    int64_t training = 0;
+    cn_status st;
+    for (int k = 0; k < 4; k++)
+        if ((st = cn_onnx_get_tensor(in, node, k + 1, 1, 1, &t[k]))) return st;
+    if ((st = cn_onnx_get_float(in, node, "epsilon", &eps)) || (st = cn_onnx_get_float(in, node, "momentum", &momentum)) ||
+        (st = cn_onnx_get_int(in, node, "training_mode", &training)))
+        return st;
+    if (training || (node->n_output > 1 && node->output[1][0]))
+        return cn_onnx_node_fail(in, node, "batch normalization in training mode is not supported");
+    for (int k = 1; k < 4; k++)
+        if (t[k].count != t[0].count)
+            return cn_onnx_node_fail(in, node, "its 4 parameters have %lld, %lld, %lld and %lld values",
+                                     (long long)t[0].count, (long long)t[1].count, (long long)t[2].count,
+                                     (long long)t[3].count);
+    if (!(eps > 0) || !isfinite(eps)) return cn_onnx_node_fail(in, node, "epsilon %g is not > 0", eps);
+    for (int64_t c = 0; c < t[3].count; c++)
+        if (!(cn_onnx_value(&t[3], c) >= 0)) return cn_onnx_node_fail(in, node, "a running variance is negative");
+    cn_onnx_layer *conv = cn_onnx_fold_bn_on(in) ? cn_onnx_foldable_conv(in, node) : NULL;
+    if (conv) return cn_onnx_fold_bn(in, conv, node, &t[0], &t[1], &t[2], &t[3], eps);
+    /* ONNX's momentum is what the running mean keeps: PyTorch's is 1 - it */
+    double m = 1 - momentum;
+    if (!(m >= 0 && m <= 1)) m = 0.1;
+    cn_onnx_layer *l = cn_onnx_add_layer(in, node, "batchnorm", 1, 0, "eps=%.7g momentum=%.7g", eps, m);
+    if (!l) return cn_onnx_in_status(in);
+    static const char *const names[4] = { "weight", "bias", "running_mean", "running_var" };
+    for (int k = 0; k < 4; k++)
+        if ((st = cn_onnx_layer_tensor(in, l, names[k], &t[k], 0))) return st;
+    return CN_OK;
+}
+
+/* the ratio: input 1 from opset 12, an attribute before */
+static cn_status import_dropout(cn_onnx_in *in, const Onnx__NodeProto *node)
+{
+    double ratio = 0.5;
+    cn_onnx_tensor r;
+    cn_status st = cn_onnx_get_float(in, node, "ratio", &ratio);
+    if (!st) st = cn_onnx_get_tensor(in, node, 1, 0, 0, &r);
+    if (st) return st;
+    if (r.name && r.count != 1) return cn_onnx_node_fail(in, node, "ratio of %lld values", (long long)r.count);
+    if (r.name) ratio = cn_onnx_value(&r, 0);
+    if (!(ratio >= 0 && ratio < 1)) return cn_onnx_node_fail(in, node, "ratio %g is not in [0, 1)", ratio);
+    if (node->n_output > 1 && node->output[1][0]) return cn_onnx_node_fail(in, node, "the mask output is not supported");
+    return cn_onnx_add_layer(in, node, "dropout", 1, 0, "keep=%.7g", 1 - ratio) ? CN_OK : cn_onnx_in_status(in);
+}
+
+static cn_status import_flatten(cn_onnx_in *in, const Onnx__NodeProto *node)
+{
+    int64_t axis = 1;
+    cn_status st = cn_onnx_get_int(in, node, "axis", &axis);
+    if (st) return st;
+    if (axis != 1) return cn_onnx_node_fail(in, node, "flatten from axis %lld is not supported (only 1)", (long long)axis);
+    return import_plain(in, node, "flatten", 2);
+}
+
+/* Y = alpha A B' + beta C with A (N,K): dense, its weight (units, K) = B' */
+static cn_status import_gemm(cn_onnx_in *in, const Onnx__NodeProto *node)
+{
+    cn_onnx_tensor w, b;
+    double alpha = 1, beta = 1;
+    int64_t ta = 0, tb = 0;
+    cn_status st;
+    if ((st = cn_onnx_get_tensor(in, node, 1, 1, 2, &w)) || (st = cn_onnx_get_tensor(in, node, 2, 0, 0, &b)) ||
+        (st = cn_onnx_get_float(in, node, "alpha", &alpha)) || (st = cn_onnx_get_float(in, node, "beta", &beta)) ||
+        (st = cn_onnx_get_int(in, node, "transA", &ta)) || (st = cn_onnx_get_int(in, node, "transB", &tb)))
+        return st;
+    if (alpha != 1 || (b.name && beta != 1) || ta)
+        return cn_onnx_node_fail(in, node, "only alpha=1, beta=1 and transA=0 are supported");
+    int64_t units = tb ? w.dims[0] : w.dims[1];
+    if (b.name && (b.count != units || b.n_dims > 2 || (b.n_dims == 2 && b.dims[0] != 1)))
+        return cn_onnx_node_fail(in, node, "bias C is not a vector of %lld values", (long long)units);
+    cn_onnx_layer *l = cn_onnx_add_layer(in, node, "dense", 1, 2, "%lld", (long long)units);
+    if (!l) return cn_onnx_in_status(in);
+    cn_onnx_bias_key(l);
+    if ((st = cn_onnx_layer_tensor(in, l, "weight", &w, !tb))) return st;
+    return b.name ? cn_onnx_layer_tensor(in, l, "bias", &b, 0) : CN_OK;
+}
+
+static cn_status import_concat(cn_onnx_in *in, const Onnx__NodeProto *node)
+{
+    int64_t axis = 1;
+    int n = cn_onnx_value_inputs(in, node), rank = cn_onnx_input_rank(in, node, 0);
+    cn_status st = cn_onnx_get_int(in, node, "axis", &axis);
+    if (st) return st;
+    if (axis < 0) axis += rank;
+    if (axis != 1) return cn_onnx_node_fail(in, node, "concatenation along axis %lld is not supported (only the channels, 1)",
+                                            (long long)axis);
+    if ((int)node->n_input != n) return cn_onnx_node_fail(in, node, "an input is a constant");
+    if (n == 1) return cn_onnx_alias(in, node);
+    return cn_onnx_add_layer(in, node, "concat", 0, 0, "%s", "") ? CN_OK : cn_onnx_in_status(in);
+}
+
+/* Add and Sum of graph values, all of one shape (convnet's add) */
+static cn_status import_add(cn_onnx_in *in, const Onnx__NodeProto *node)
+{
+    int n = cn_onnx_value_inputs(in, node);
+    if ((int)node->n_input != n)
+        return cn_onnx_node_fail(in, node, "adding a constant is not supported (only layers' outputs)");
+    if (n == 1) return cn_onnx_alias(in, node);
+    return cn_onnx_add_layer(in, node, "add", 0, 0, "%s", "") ? CN_OK : cn_onnx_in_status(in);
+}
+
+/* the two reshapes convnet's export writes: (N, F) -> (N, F, 1, 1), which convnet's vectors
+ * already are, and (N, ...) -> (N, F), convnet's flatten */
+static cn_status import_reshape(cn_onnx_in *in, const Onnx__NodeProto *node)
+{
+    int64_t s[8];
+    int n = 0;
+    cn_status st = cn_onnx_get_int64s(in, node, 1, s, 8, &n);
+    if (st) return st;
+    int rank = cn_onnx_input_rank(in, node, 0);
+    if (n == 4 && s[0] == 0 && s[1] == -1 && s[2] == 1 && s[3] == 1 && rank == 2) return cn_onnx_alias(in, node);
+    if (n == 2 && s[1] == -1 && s[0] >= 0) return rank == 2 ? cn_onnx_alias(in, node) : import_plain(in, node, "flatten", 2);
+    return cn_onnx_node_fail(in, node, "only reshapes to (N, -1) and of a vector to (N, -1, 1, 1) are supported");
+}
+
+static cn_status import_constant(cn_onnx_in *in, const Onnx__NodeProto *node) { return cn_onnx_constant(in, node); }
+
+/* zeros around the maps (PyTorch writes avg_pool2d's padding so): pads [0,0,t,l,0,0,b,r] */
+static cn_status import_pad(cn_onnx_in *in, const Onnx__NodeProto *node)
+{
+    int64_t p[8];
+    int n = 0;
+    cn_onnx_tensor value;
+    const char *mode = NULL;
+    cn_status st = cn_onnx_get_int64s(in, node, 1, p, 8, &n);
+    if (!st) st = cn_onnx_get_tensor(in, node, 2, 0, 0, &value);
+    if (st) return st;
+    for (size_t k = 0; k < node->n_attribute; k++)
+        if (node->attribute[k]->name && !strcmp(node->attribute[k]->name, "mode"))
+            mode = node->attribute[k]->has_s && node->attribute[k]->s.len == 8 &&
+                           !memcmp(node->attribute[k]->s.data, "constant", 8) ? "constant" : "other";
+    if ((mode && strcmp(mode, "constant")) || (value.name && (value.count != 1 || cn_onnx_value(&value, 0) != 0)) ||
+        node->n_input > 3)
+        return cn_onnx_node_fail(in, node, "only padding with zeros is supported");
+    if (n != 8 || p[0] || p[1] || p[4] || p[5])
+        return cn_onnx_node_fail(in, node, "only padding of the height and width of (N, C, H, W) is supported");
+    int64_t pads[4] = { p[2], p[3], p[6], p[7] };
+    return cn_onnx_pad_value(in, node, pads);
+}
+
+static cn_status import_identity(cn_onnx_in *in, const Onnx__NodeProto *node) { return cn_onnx_alias(in, node); }
+static cn_status import_neg(cn_onnx_in *in, const Onnx__NodeProto *node) { return cn_onnx_negate(in, node); }
+
+/* ---- the table ------------------------------------------------------------------------------------ */
+
+const cn_onnx_row cn_onnx_rows[] = {
+    { CN_OP_INPUT, "(graph input)", export_input, NULL },
+    { CN_OP_CONV, "Conv", export_conv, import_conv },
+    { CN_OP_MAXPOOL, "MaxPool", export_maxpool, import_maxpool },
+    { CN_OP_AVGPOOL, "AveragePool", export_avgpool, import_avgpool },
+    { CN_OP_MINPOOL, "Neg+MaxPool+Neg", export_minpool, NULL },
+    { CN_OP_GLOBALAVGPOOL, "GlobalAveragePool", export_globalavgpool, import_globalavgpool },
+    { CN_OP_RELU, "Relu", export_elementwise, import_elementwise },
+    { CN_OP_LEAKYRELU, "LeakyRelu", export_leakyrelu, import_leakyrelu },
+    { CN_OP_SIGMOID, "Sigmoid", export_elementwise, import_elementwise },
+    { CN_OP_TANH, "Tanh", export_elementwise, import_elementwise },
+    { CN_OP_SOFTMAX, "Softmax", export_softmax, import_softmax },
+    { CN_OP_BATCHNORM, "BatchNormalization", export_batchnorm, import_batchnorm },
+    { CN_OP_DROPOUT, "Dropout", export_dropout, import_dropout },
+    { CN_OP_FLATTEN, "Flatten", export_flatten, import_flatten },
+    { CN_OP_DENSE, "Gemm", export_dense, import_gemm },
+    { CN_OP_CONCAT, "Concat", export_concat, import_concat },
+    { CN_OP_ADD, "Add", export_add, import_add },
+    { -1, "Sum", NULL, import_add },
+    { -1, "Identity", NULL, import_identity },
+    { -1, "Reshape", NULL, import_reshape },
+    { -1, "Constant", NULL, import_constant },
+    { -1, "Pad", NULL, import_pad }, /* of zeros, before a Conv or an AveragePool */
+    { -1, "Neg", NULL, import_neg }, /* around a MaxPool: convnet's minpool */
+};
+const int cn_onnx_row_count = (int)(sizeof cn_onnx_rows / sizeof cn_onnx_rows[0]);
+
+static const cn_onnx_row *row_of_op(int op)
+{
+    for (int r = 0; r < cn_onnx_row_count; r++)
+        if (cn_onnx_rows[r].op == op) return &cn_onnx_rows[r];
+    return NULL; /* not reached: export_elementwise is only in rows of ops */
+}
+
+static const cn_onnx_row *row_of_onnx(const char *op_type)
+{
+    for (int r = 0; r < cn_onnx_row_count; r++)
+        if (!strcmp(cn_onnx_rows[r].onnx, op_type)) return &cn_onnx_rows[r];
+    return NULL; /* not reached: import_elementwise is only called through its row */
+}

@@ -1,0 +1,108 @@
+#!/bin/sh
+# onnx_test.sh — ONNX in and out (src/onnx/, cli/onnx.c), run by CTest:
+#   tests/onnx_test.sh /path/to/convnet /path/to/test_onnx [big]
+# "big" runs only part 2 for resnet50 and vgg11_bn (224x224, 530 MB of weights), a CTest test
+# of its own that runs beside the others.
+# 1. convnet's exports of nets with every op: ONNX Runtime (npm's onnxruntime-node, installed by
+#    scripts/setup.sh --check into tests/onnx/node_modules) gives convnet's outputs within 1e-5
+#    relative, and Debian's onnx.checker (full check, with shape inference) accepts them.
+# 2. PyTorch 1.13's exports (torchvision, random weights) imported with `convnet import`: the
+#    checkpoint's outputs equal PyTorch's within 1e-4 relative, batch norms kept and folded.
+# 3. The commands on an imported run: summary, export (ONNX Runtime on it, against PyTorch),
+#    eval, predict, train --init-from with a new head; and the errors of a model convnet cannot
+#    express or of a file that is not a model.
+set -u
+CN="$1"
+TO="$2"
+BIG="${3:-}"
+PY=/usr/bin/python3
+T=$(mktemp -d /tmp/cn_onnx_test_XXXXXX)
+trap 'rm -rf "$T"' EXIT
+failed=0
+check() { # check NAME COMMAND...: runs the command, prints ok or FAIL
+    if sh -c "$2" >"$T/check.out" 2>&1; then echo "ok   $1"; else echo "FAIL $1"; cat "$T/check.out"; failed=1; fi
+}
+
+if [ ! -d tests/onnx/node_modules/onnxruntime-node ]; then
+    echo "FAIL ONNX Runtime is missing: scripts/setup.sh --check installs it (npm install --ignore-scripts in tests/onnx)"
+    exit 1
+fi
+
+if [ "$BIG" = big ]; then
+    check "PyTorch exports resnet50 and vgg11_bn" "$PY tests/onnx_torch.py '$T/torch' resnet50 vgg11_bn"
+    check "import resnet50" "'$CN' import '$T/torch/resnet50.onnx' -o '$T/run-resnet50'"
+    check "resnet50: convnet's outputs equal PyTorch's within 1e-4" \
+        "'$TO' --check '$T/run-resnet50/model.safetensors' '$T/torch/resnet50.x.bin' '$T/torch/resnet50.y.bin' 2 1e-4"
+    echo "     resnet50: $(cat "$T/check.out")"
+    check "import vgg11_bn --fold-bn" "'$CN' import '$T/torch/vgg11_bn.onnx' -o '$T/run-vgg' --fold-bn"
+    check "vgg11_bn folded: outputs equal PyTorch's within 1e-4" \
+        "'$TO' --check '$T/run-vgg/model.safetensors' '$T/torch/vgg11_bn.x.bin' '$T/torch/vgg11_bn.y.bin' 2 1e-4"
+    echo "     vgg11_bn --fold-bn: $(cat "$T/check.out")"
+    exit $failed
+fi
+
+# ---- 1. convnet -> ONNX Runtime, onnx.checker ----
+mkdir "$T/own"
+check "convnet's test nets exported" "'$TO' --write '$T/own'"
+check "ONNX Runtime gives convnet's outputs within 1e-5 (every op)" "node tests/onnx/ort_check.js '$T/own' 1e-5"
+cat "$T/check.out"
+check "onnx.checker (full) accepts every export; IR version 8, opset 17" "$PY - '$T/own' <<'PYEOF'
+import glob, sys, onnx
+files = sorted(glob.glob(sys.argv[1] + '/*.onnx'))
+assert files
+for f in files:
+    m = onnx.load(f)
+    onnx.checker.check_model(m, full_check=True)
+    assert m.ir_version == 8 and m.opset_import[0].version == 17, f
+PYEOF"
+
+# ---- 2. PyTorch -> convnet ----
+check "PyTorch exports resnet18 (batch norms folded by PyTorch, and kept), squeezenet1_1, a mix of layers" \
+    "$PY tests/onnx_torch.py '$T/torch' resnet18 resnet18_bn squeezenet1_1 mix"
+for m in resnet18 resnet18_bn squeezenet1_1 mix; do
+    check "import $m" "'$CN' import '$T/torch/$m.onnx' -o '$T/run-$m'"
+    check "$m: convnet's outputs equal PyTorch's within 1e-4" \
+        "'$TO' --check '$T/run-$m/model.safetensors' '$T/torch/$m.x.bin' '$T/torch/$m.y.bin' 2 1e-4"
+    echo "     $m: $(cat "$T/check.out")"
+done
+check "import resnet18_bn --fold-bn: 20 batch norms folded" \
+    "'$CN' import '$T/torch/resnet18_bn.onnx' -o '$T/run-fold' --fold-bn | grep -q '20 batch norms folded'"
+check "resnet18_bn folded: outputs equal PyTorch's within 1e-4" \
+    "'$TO' --check '$T/run-fold/model.safetensors' '$T/torch/resnet18_bn.x.bin' '$T/torch/resnet18_bn.y.bin' 2 1e-4"
+echo "     resnet18_bn --fold-bn: $(cat "$T/check.out")"
+
+# ---- 3. the commands on an imported run ----
+R="$T/run-resnet18_bn"
+check "summary of the imported spec: resnet18's 11,181,642 trainable parameters (PyTorch's count)" \
+    "'$CN' summary '$R/model.cnn' | grep -q 'parameters: 11,191,242 total, 11,181,642 trainable'"
+mkdir "$T/re"
+check "export of the imported run" "'$CN' export '$R' -o '$T/re/resnet18_bn.onnx'"
+cp "$T/torch/resnet18_bn.x.bin" "$T/torch/resnet18_bn.x.shape" "$T/torch/resnet18_bn.y.bin" "$T/re/"
+check "ONNX Runtime on the re-export gives PyTorch's outputs within 1e-4" "node tests/onnx/ort_check.js '$T/re' 1e-4"
+"$PY" tests/pngwrite.py "$T/img" red green blue --count 4 --seed 1 --size 64 >/dev/null
+check "eval of the imported run" "'$CN' eval '$R' --data '$T/img' | grep -q 'accuracy'"
+check "predict with the imported run" "'$CN' predict '$R' '$T/img/red/000.png' | grep -q '%'"
+check "train --init-from the imported run: a new head of 3 classes, 1 epoch" \
+    "'$CN' train --init-from '$R' --data '$T/img' --epochs 1 --batch 4 --out '$T/tuned' && test -f '$T/tuned/model.safetensors'"
+check "import into a folder holding a run: refused without --replace" \
+    "! '$CN' import '$T/torch/mix.onnx' -o '$R' 2>&1 | grep -q 'holds a run'; '$CN' import '$T/torch/mix.onnx' -o '$R' 2>&1 | grep -q 'holds a run'"
+
+# ---- errors ----
+"$PY" - "$T" <<'PYEOF' >/dev/null 2>&1
+import sys, torch, torch.nn as nn
+class Six(nn.Module):  # ReLU6 is ONNX's Clip, not (yet) a convnet op
+    def __init__(self):
+        super().__init__()
+        self.conv = nn.Conv2d(3, 4, 3)
+    def forward(self, x):
+        return nn.functional.relu6(self.conv(x))
+torch.onnx.export(Six().eval(), torch.randn(1, 3, 8, 8), sys.argv[1] + "/six.onnx", opset_version=17)
+PYEOF
+check "an unsupported node: its name, op type and what convnet imports; exit 1" \
+    "'$CN' import '$T/six.onnx' -o '$T/six' 2>'$T/err'; test \$? -eq 1 && grep -q \"six.onnx: node [0-9]* '/Clip' (Clip): op type not supported; convnet imports Conv, MaxPool\" '$T/err'"
+head -c 300 "$T/torch/mix.onnx" >"$T/cut.onnx"
+check "a cut file: not an ONNX model" \
+    "! '$CN' import '$T/cut.onnx' -o '$T/cut' 2>&1 | grep -q 'cut.onnx: not an ONNX model (its protobuf does not parse)'; ! test -e '$T/cut/model.cnn'"
+check "export without -o: usage error (exit 2)" "'$CN' export '$R'; test \$? -eq 2"
+
+exit $failed

@@ -1,0 +1,87 @@
+"""onnx_torch.py — PyTorch's ONNX exports for tests/onnx_test.sh: Debian's torch 1.13 and
+torchvision with random weights (nothing downloaded). For each model, DIR/NAME.onnx, the input
+NAME.x.bin (float32, its dims in NAME.x.shape) and PyTorch's output NAME.y.bin.
+    /usr/bin/python3 tests/onnx_torch.py DIR [NAME...]
+Batch norms: torch.onnx.export folds them into the convolutions in eval mode (the default);
+TrainingMode.PRESERVE keeps them (the *_bn models here), so convnet import sees both."""
+import os
+import sys
+import warnings
+
+import torch
+import torch.nn as nn
+import torchvision
+
+warnings.filterwarnings("ignore")
+
+
+class Mix(nn.Module):
+    """The other layers PyTorch writes as convnet's ops: LeakyReLU, Sigmoid, Tanh, average pooling
+    with padding (counted, as PyTorch's default), max pooling with ceil_mode, a grouped and
+    dilated conv without bias, concat, Dropout (gone in eval), Softmax."""
+
+    def __init__(self):
+        super().__init__()
+        self.a = nn.Conv2d(3, 8, 3, padding=1)
+        self.bn = nn.BatchNorm2d(8)
+        self.b = nn.Conv2d(8, 8, 3, padding=2, dilation=2, groups=2, bias=False)
+        self.c = nn.Conv2d(8, 4, 1)
+        self.fc = nn.Linear(12 * 4 * 4, 6)
+
+    def forward(self, x):
+        x = nn.functional.leaky_relu(self.bn(self.a(x)), 0.2)
+        x = nn.functional.avg_pool2d(x, 3, stride=2, padding=1)
+        y = torch.tanh(self.b(x))
+        z = torch.sigmoid(self.c(x))
+        x = torch.cat([y, z], 1)
+        x = nn.functional.max_pool2d(x, 3, stride=2, ceil_mode=True)
+        x = nn.functional.dropout(torch.flatten(x, 1), 0.3, self.training)
+        return torch.softmax(self.fc(x), 1)
+
+
+def models():
+    tv = torchvision.models
+    return {
+        "resnet18": (lambda: tv.resnet18(num_classes=10), 64, False),
+        "resnet18_bn": (lambda: tv.resnet18(num_classes=10), 64, True),
+        "resnet50": (lambda: tv.resnet50(num_classes=10), 64, False),
+        "squeezenet1_1": (lambda: tv.squeezenet1_1(num_classes=10), 64, False),
+        "vgg11_bn": (lambda: tv.vgg11_bn(num_classes=10), 224, True),  # 7x7 before its classifier
+        "mix": (Mix, 17, True),
+    }
+
+
+def randomize(model):
+    """batch-norm statistics, scales and shifts drawn too, so that they matter"""
+    for m in model.modules():
+        if isinstance(m, nn.BatchNorm2d):
+            m.running_mean.uniform_(-0.5, 0.5)
+            m.running_var.uniform_(0.5, 1.5)
+            m.weight.data.uniform_(0.5, 1.5)
+            m.bias.data.uniform_(-0.5, 0.5)
+
+
+def main():
+    out, names = sys.argv[1], sys.argv[2:]
+    os.makedirs(out, exist_ok=True)
+    torch.manual_seed(0)
+    for name, (make, size, keep_bn) in models().items():
+        if names and name not in names:
+            continue
+        model = make()
+        randomize(model)
+        model.eval()
+        x = torch.randn(2, 3, size, size)
+        with torch.no_grad():
+            y = model(x)
+        mode = torch.onnx.TrainingMode.PRESERVE if keep_bn else torch.onnx.TrainingMode.EVAL
+        torch.onnx.export(model, x, os.path.join(out, name + ".onnx"), opset_version=17, training=mode,
+                          input_names=["input"], output_names=["logits"], dynamic_axes={"input": {0: "N"}})
+        x.numpy().tofile(os.path.join(out, name + ".x.bin"))
+        y.numpy().tofile(os.path.join(out, name + ".y.bin"))
+        with open(os.path.join(out, name + ".x.shape"), "w") as f:
+            f.write(" ".join(str(d) for d in x.shape) + "\n")
+
+
+if __name__ == "__main__":
+    main()
