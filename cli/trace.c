@@ -160,9 +160,15 @@ static void fwd_elementwise(const layer_ctx *l)
     const char *type = l->li.type;
     double slope = key1(l->t, l->i, "slope", 0.01);
     int64_t n = per_sample(&l->li);
+    double alpha = key1(l->t, l->i, "alpha", 1.0);
     if (!strcmp(type, "relu")) printf("  a = max(0, z)\n");
     else if (!strcmp(type, "leakyrelu")) printf("  a = max(z, %g * z)\n", slope);
     else if (!strcmp(type, "sigmoid")) printf("  a = 1 / (1 + e^(-z))\n");
+    else if (!strcmp(type, "relu6")) printf("  a = min(max(0, z), 6)\n");
+    else if (!strcmp(type, "hardsigmoid")) printf("  a = min(max(0, z/6 + 0.5), 1)\n");
+    else if (!strcmp(type, "hardswish")) printf("  a = z * min(max(0, z/6 + 0.5), 1)\n");
+    else if (!strcmp(type, "silu")) printf("  a = z / (1 + e^(-z))   (z * sigmoid(z))\n");
+    else if (!strcmp(type, "elu")) printf("  a = z if z > 0, else %g * (e^z - 1)\n", alpha);
     else printf("  a = tanh(z)\n");
     for (int64_t s = 0; s < l->t->batch; s++) {
         if (l->t->batch > 1) printf("  sample %lld:\n", (long long)s + 1);
@@ -172,6 +178,12 @@ static void fwd_elementwise(const layer_ctx *l)
             if (!strcmp(type, "relu")) printf("max(0, "), arg(z), printf(")");
             else if (!strcmp(type, "leakyrelu")) printf("max("), arg(z), printf(", %g*", slope), num(z), printf(")");
             else if (!strcmp(type, "sigmoid")) printf("1 / (1 + e^("), arg(-z), printf("))");
+            else if (!strcmp(type, "relu6")) printf("min(max(0, "), arg(z), printf("), 6)");
+            else if (!strcmp(type, "hardsigmoid")) printf("min(max(0, "), num(z), printf("/6 + 0.5), 1)");
+            else if (!strcmp(type, "hardswish")) num(z), printf("*min(max(0, "), num(z), printf("/6 + 0.5), 1)");
+            else if (!strcmp(type, "silu")) num(z), printf(" / (1 + e^("), arg(-z), printf("))");
+            else if (!strcmp(type, "elu") && z > 0) arg(z);
+            else if (!strcmp(type, "elu")) printf("%g*(e^(", alpha), arg(z), printf(") - 1)");
             else printf("tanh("), arg(z), printf(")");
             res(l->y[s * n + k]);
         }
@@ -375,9 +387,15 @@ static void bwd_elementwise(const layer_ctx *l)
     const char *type = l->li.type;
     double slope = key1(l->t, l->i, "slope", 0.01);
     int64_t n = per_sample(&l->li);
+    double alpha = key1(l->t, l->i, "alpha", 1.0);
     if (!strcmp(type, "relu")) printf("  dL/dz = dL/da * [z > 0]\n");
     else if (!strcmp(type, "leakyrelu")) printf("  dL/dz = dL/da * (1 if z > 0, else %g)\n", slope);
     else if (!strcmp(type, "sigmoid")) printf("  dL/dz = dL/da * a * (1 - a)\n");
+    else if (!strcmp(type, "relu6")) printf("  dL/dz = dL/da * [0 < z < 6]   (PyTorch's side at the kinks)\n");
+    else if (!strcmp(type, "hardsigmoid")) printf("  dL/dz = dL/da * [-3 < z < 3] / 6\n");
+    else if (!strcmp(type, "hardswish")) printf("  dL/dz = dL/da * (0 if z < -3, z/3 + 0.5 if z <= 3, else 1)\n");
+    else if (!strcmp(type, "silu")) printf("  dL/dz = dL/da * s (1 + z (1 - s)), s = sigmoid(z)\n");
+    else if (!strcmp(type, "elu")) printf("  dL/dz = dL/da * (1 if z > 0, else %g e^z)\n", alpha);
     else printf("  dL/dz = dL/da * (1 - a^2)\n");
     for (int64_t s = 0; s < l->t->batch; s++) {
         if (l->t->batch > 1) printf("  sample %lld:\n", (long long)s + 1);
@@ -388,6 +406,16 @@ static void bwd_elementwise(const layer_ctx *l)
             if (!strcmp(type, "relu")) printf("*["), arg(z), printf(" > 0]");
             else if (!strcmp(type, "leakyrelu")) printf("*%g", z > 0 ? 1.0 : slope);
             else if (!strcmp(type, "sigmoid")) printf("*"), num(a), printf("*(1 - "), num(a), printf(")");
+            else if (!strcmp(type, "relu6")) printf("*[0 < "), arg(z), printf(" < 6]");
+            else if (!strcmp(type, "hardsigmoid")) printf("*[-3 < "), arg(z), printf(" < 3]/6");
+            else if (!strcmp(type, "hardswish") && z < -3) printf("*0");
+            else if (!strcmp(type, "hardswish") && z <= 3) printf("*("), num(z), printf("/3 + 0.5)");
+            else if (!strcmp(type, "hardswish")) printf("*1");
+            else if (!strcmp(type, "silu")) {
+                double sg = 1.0 / (1.0 + exp(-z));
+                printf("*"), num(sg), printf("*(1 + "), num(z), printf("*(1 - "), num(sg), printf("))");
+            } else if (!strcmp(type, "elu") && z > 0) printf("*1");
+            else if (!strcmp(type, "elu")) printf("*%g*e^(", alpha), arg(z), printf(")");
             else printf("*(1 - "), num(a), printf("^2)");
             dx_result(l, 0, s * n + k);
         }
@@ -475,6 +503,11 @@ static const struct {
     { "leakyrelu", fwd_elementwise, bwd_elementwise },
     { "sigmoid", fwd_elementwise, bwd_elementwise },
     { "tanh", fwd_elementwise, bwd_elementwise },
+    { "relu6", fwd_elementwise, bwd_elementwise },
+    { "hardsigmoid", fwd_elementwise, bwd_elementwise },
+    { "hardswish", fwd_elementwise, bwd_elementwise },
+    { "silu", fwd_elementwise, bwd_elementwise },
+    { "elu", fwd_elementwise, bwd_elementwise },
     { "maxpool", fwd_pool, bwd_pool },
     { "minpool", fwd_pool, bwd_pool },
     { "avgpool", fwd_pool, bwd_pool },

@@ -169,6 +169,10 @@ nets = {
              {"c.weight": r(2, 2, 3, 3), "c.bias": r(2), "d.weight": r(3, 8), "d.bias": r(3)}, 2, 50, 3),
     "dilated": ("input 6x6x2; conv 4 3x3 dilation=2 groups=2 as c; relu; maxpool 2; flatten; dense 2 as d",
                 {"c.weight": r(4, 1, 3, 3), "c.bias": r(4), "d.weight": r(2, 4), "d.bias": r(2)}, 2, 72, 2),
+    "acts": ("input 1x1x6; dense 6 as a; hardswish; dense 6 as b; silu; dense 4 as c; elu alpha=0.7; dense 3 as e; relu6; dense 2 as f; hardsigmoid",
+             {"a.weight": [[4 * v for v in row] for row in r(6, 6)], "a.bias": r(6), "b.weight": r(6, 6), "b.bias": r(6),
+              "c.weight": r(4, 6), "c.bias": r(4), "e.weight": [[8 * v for v in row] for row in r(3, 4)], "e.bias": r(3),
+              "f.weight": [[6 * v for v in row] for row in r(2, 3)], "f.bias": r(2)}, 3, 6, 2),
     "pools": ("input 7x7x2; avgpool 3x3 stride=2 pad=1 ceil=yes count_pad=no; maxpool 3x3 stride=2 pad=1 dilation=2; flatten; dense 2 as d",
               {"d.weight": r(2, 2), "d.bias": r(2)}, 2, 98, 2),
 }
@@ -178,9 +182,9 @@ for name, (spec, weights, n, per, out) in nets.items():
     open("%s/%s.x" % (T, name), "w").write(";".join(",".join(str(r()) for _ in range(per)) for _ in range(n)))
     open("%s/%s.t" % (T, name), "w").write(";".join(str(random.randrange(out)) for _ in range(n)))
 PYEOF
-for net in dense conv dilated pools; do
-    loss=ce; [ $net = dense ] && loss=mse
-    target=$(cat "$T/$net.t"); [ $net = dense ] && target='0.2,0.9;0.5,0.1;1,0'
+for net in dense conv dilated pools acts; do
+    loss=ce; [ $net = dense ] && loss=mse; [ $net = acts ] && loss=mse
+    target=$(cat "$T/$net.t"); [ $net = dense ] && target='0.2,0.9;0.5,0.1;1,0'; [ $net = acts ] && target='0.2,0.9;0.5,0.1;1,0'
     run "$CN" trace "$T/$net.cnn" --weights "$T/$net.json" --input "$(cat "$T/$net.x")" --target "$target" --loss $loss --lr 0.05
     expect_rc "trace of a random $net net" 0
     "$PY" tests/trace_check.py 40 <"$T/out" >"$T/check" 2>&1
