@@ -39,6 +39,31 @@ class Mix(nn.Module):
         return torch.softmax(self.fc(x), 1)
 
 
+class Acts(nn.Module):
+    """The layers of MobileNetV2/V3 and others that PyTorch writes as convnet's newer ops: ReLU6
+    (Clip), Hardswish, Hardsigmoid, ELU, PReLU, dilated max pooling, average pooling without the
+    padding in its divisor, batch norm without affine parameters, adaptive average pooling to a
+    size that divides the input, global max pooling."""
+
+    def __init__(self):
+        super().__init__()
+        self.a = nn.Conv2d(3, 8, 3, padding=1)
+        self.prelu = nn.PReLU(8)
+        self.bn = nn.BatchNorm2d(8, affine=False)
+        self.b = nn.Conv2d(8, 8, 3, padding=1, groups=8)
+        self.fc = nn.Linear(8, 5)
+
+    def forward(self, x):
+        x = nn.functional.hardswish(nn.functional.relu6(self.a(x)))
+        x = nn.functional.max_pool2d(self.prelu(x), 3, stride=2, padding=1, dilation=2, ceil_mode=True)
+        x = nn.functional.elu(self.bn(x), 0.7)
+        x = nn.functional.hardsigmoid(self.b(x))
+        x = nn.functional.avg_pool2d(x, 3, stride=1, padding=1, count_include_pad=False)
+        x = nn.functional.adaptive_avg_pool2d(x, 4)
+        x = nn.functional.adaptive_max_pool2d(x, 1)
+        return self.fc(torch.flatten(x, 1))
+
+
 def models():
     tv = torchvision.models
     return {
@@ -48,6 +73,8 @@ def models():
         "squeezenet1_1": (lambda: tv.squeezenet1_1(num_classes=10), 64, False),
         "vgg11_bn": (lambda: tv.vgg11_bn(num_classes=10), 224, True),  # 7x7 before its classifier
         "mix": (Mix, 17, True),
+        "acts": (Acts, 16, True),
+        "mobilenet_v2": (lambda: tv.mobilenet_v2(num_classes=10), 64, False),
     }
 
 
@@ -57,8 +84,11 @@ def randomize(model):
         if isinstance(m, nn.BatchNorm2d):
             m.running_mean.uniform_(-0.5, 0.5)
             m.running_var.uniform_(0.5, 1.5)
-            m.weight.data.uniform_(0.5, 1.5)
-            m.bias.data.uniform_(-0.5, 0.5)
+            if m.affine:
+                m.weight.data.uniform_(0.5, 1.5)
+                m.bias.data.uniform_(-0.5, 0.5)
+        if isinstance(m, nn.PReLU):
+            m.weight.data.uniform_(-0.5, 0.5)
 
 
 def main():

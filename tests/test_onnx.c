@@ -29,6 +29,10 @@ static const struct {
     { "same", "input 8x8x2; conv 3 4x4 pad=same; maxpool 3x3 stride=2 pad=same; avgpool 2x2 stride=1 pad=same; dense 3" },
     { "vectors", "input 4x4x2; dense 6; relu; conv 3 1x1; batchnorm; add conv1 batchnorm1; flatten; dense 2; softmax" },
     { "mlp", "input 6x6x1; flatten; dense 8; batchnorm; sigmoid; dense 3" },
+    { "mobile", "input 16x16x3; conv 8 3x3 pad=1; relu6; conv 8 3x3 pad=1 groups=8; hardswish; prelu;"
+                "maxpool 3x3 stride=2 dilation=2 pad=1 ceil=yes; batchnorm affine=no; elu alpha=0.7; hardsigmoid;"
+                "avgpool 3x3 stride=1 pad=1 count_pad=no; adaptiveavgpool 4; minpool 2x2 dilation=2 pad=1;"
+                "globalmaxpool; dense 4" },
 };
 #define N_NETS ((int)(sizeof nets / sizeof nets[0]))
 #define BATCH 2
@@ -117,12 +121,56 @@ static int layers_but_flatten(cn_ctx *ctx, const cn_net *net)
 
 /* ---- cases ------------------------------------------------------------------------------------ */
 
+/* the specs of a net using op (those of ops.def with an ONNX row marked `missing`) */
+static const struct {
+    const char *op, *spec;
+} uses[] = {
+    { "deconv", "input 4x4x2; deconv 3 2x2 stride=2" },
+    { "mul", "input 4x4x2 as x; globalavgpool; mul x globalavgpool1" },
+    { "upsample", "input 4x4x2; upsample 2" },
+    { "pad", "input 4x4x2; pad 1 mode=reflect" },
+    { "crop", "input 4x4x2; crop 2x2" },
+    { "silu", "input 4x4x2; silu" },
+    { "gelu", "input 4x4x2; gelu" },
+    { "layernorm", "input 4x4x2; layernorm" },
+    { "groupnorm", "input 4x4x2; groupnorm 2" },
+    { "instancenorm", "input 4x4x2; instancenorm" },
+};
+
+static void missing_export_fails(int op)
+{
+    const char *spec = NULL;
+    for (size_t k = 0; k < sizeof uses / sizeof uses[0]; k++)
+        if (!strcmp(uses[k].op, cn_ops[op]->name)) spec = uses[k].spec;
+    if (!spec) {
+        test_fail(__FILE__, __LINE__, "op %s is marked missing in ONNX but has no net in uses[]", cn_ops[op]->name);
+        return;
+    }
+    cn_ctx *ctx;
+    cn_ctx_create(NULL, &ctx);
+    char dir[256];
+    test_tmpdir(dir, sizeof dir, "onnx");
+    cn_net *net = make_net(ctx, spec);
+    CHECK(net && cn_onnx_export(ctx, net, NULL, 0, test_path(dir, "m.onnx")) == CN_E_UNSUPPORTED);
+    CHECK_CONTAINS(cn_ctx_message(ctx), "is not supported in ONNX yet: ");
+    cn_net_destroy(net);
+    test_rmtree(dir);
+    cn_ctx_destroy(ctx);
+}
+
 static void every_op_has_a_row(void)
 {
     int covered[CN_OP_COUNT] = { 0 };
     for (int op = 0; op < CN_OP_COUNT; op++) {
         int rows = 0;
-        for (int r = 0; r < cn_onnx_row_count; r++) rows += cn_onnx_rows[r].op == op && cn_onnx_rows[r].export_node;
+        for (int r = 0; r < cn_onnx_row_count; r++) {
+            rows += cn_onnx_rows[r].op == op && cn_onnx_rows[r].export_node;
+            /* marked as not converted yet: counted as covered, and its export must fail saying so */
+            if (cn_onnx_rows[r].op == op && cn_onnx_rows[r].missing) {
+                covered[op] = 1;
+                missing_export_fails(op);
+            }
+        }
         if (rows != 1) test_fail(__FILE__, __LINE__, "op %s has %d ONNX export rows, not 1", cn_ops[op]->name, rows);
     }
     cn_ctx *ctx;

@@ -28,9 +28,13 @@ void cn_onnx_attr_float(cn_onnx_out *o, Onnx__NodeProto *node, const char *name,
 /* The initializer of node i's tensor `name` ("weight", ...), pointing into the net's slab, and
  * its ONNX name ("conv1.weight"); NULL when the layer has no such tensor. */
 const char *cn_onnx_param(cn_onnx_out *o, int i, const char *name);
+/* The same with the dims given (as many values): PRelu's slope (C) written as (C, 1, 1) */
+const char *cn_onnx_param_as(cn_onnx_out *o, int i, const char *name, const int64_t *dims, int n_dims);
 /* A constant initializer named name: n float (dims as given) values, or n int64 values. */
 const char *cn_onnx_const_float(cn_onnx_out *o, const char *name, const int64_t *dims, int n_dims, const float *v,
                                 int64_t n);
+/* A vector of n values v (batch norm's scale and shift when affine=no) */
+const char *cn_onnx_const_fill(cn_onnx_out *o, const char *name, int64_t n, float v);
 const char *cn_onnx_const_int64(cn_onnx_out *o, const char *name, const int64_t *v, int n);
 /* A value name private to node i: "<layer>/<suffix>". */
 const char *cn_onnx_temp(cn_onnx_out *o, int i, const char *suffix);
@@ -39,6 +43,8 @@ void cn_onnx_set_rank(cn_onnx_out *o, int i, int rank);
 /* The net and the failure state, for converters */
 const cn_net *cn_onnx_out_net(const cn_onnx_out *o);
 cn_status cn_onnx_out_status(const cn_onnx_out *o);
+/* Fails the export (CN_E_UNSUPPORTED): "layer NAME: message" */
+cn_status cn_onnx_out_fail(cn_onnx_out *o, int i, const char *fmt, ...) CN_PRINTF(3, 4);
 
 /* ---- import: an ONNX node -> a spec statement and its tensors ----------------------------- */
 
@@ -108,6 +114,10 @@ cn_status cn_onnx_fold_bn(cn_onnx_in *in, cn_onnx_layer *l, const Onnx__NodeProt
  * statement: "pad=THxTW" when symmetric, else "pad=same", which the layer must resolve to exactly
  * these (checked once the net is parsed). */
 cn_status cn_onnx_pads(cn_onnx_in *in, cn_onnx_layer *l, const Onnx__NodeProto *node);
+/* Appends " key=value ..." (printf) to layer l's statement. */
+cn_status cn_onnx_append_args(cn_onnx_in *in, cn_onnx_layer *l, const char *fmt, ...) CN_PRINTF(3, 4);
+/* Input 0 of node is a Pad's output (zeros that a Conv or an AveragePool takes as its padding). */
+int cn_onnx_padded(const cn_onnx_in *in, const Onnx__NodeProto *node);
 /* The layer takes bias=yes|no, written yes when a "bias" tensor or a folded batch norm gives it. */
 void cn_onnx_bias_key(cn_onnx_layer *l);
 /* The first failure's status (CN_OK when none). */
@@ -122,6 +132,8 @@ typedef struct cn_onnx_row {
     const char *onnx;        /* the ONNX op type it is written as and read from */
     cn_status (*export_node)(cn_onnx_out *o, int i);               /* NULL: not written */
     cn_status (*import_node)(cn_onnx_in *in, const Onnx__NodeProto *node); /* NULL: not read */
+    const char *missing;     /* not NULL: an op without an ONNX form yet, and why (its converters
+                                fail with "not supported in ONNX yet: <why>"; README lists them) */
 } cn_onnx_row;
 
 extern const cn_onnx_row cn_onnx_rows[];

@@ -588,12 +588,27 @@ cn_status cn_onnx_pads(cn_onnx_in *in, cn_onnx_layer *l, const Onnx__NodeProto *
             memcpy(l->pads, p, sizeof p);
         }
     }
+    return cn_onnx_append_args(in, l, "%s", pad);
+}
+
+cn_status cn_onnx_append_args(cn_onnx_in *in, cn_onnx_layer *l, const char *fmt, ...)
+{
+    char more[200];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(more, sizeof more, fmt, ap);
+    va_end(ap);
     size_t n = strlen(l->args);
-    char *args = cn_realloc(in->ctx, l->args, n + strlen(pad) + 1);
+    char *args = cn_realloc(in->ctx, l->args, n + strlen(more) + 1);
     if (!args) return in->st = CN_E_NOMEM;
-    strcpy(args + n, pad);
+    strcpy(args + n, more);
     l->args = args;
     return CN_OK;
+}
+
+int cn_onnx_padded(const cn_onnx_in *in, const Onnx__NodeProto *node)
+{
+    return node->n_input && map_get(&in->padded, node->input[0]) >= 0;
 }
 
 /* ---- the model --------------------------------------------------------------------------------------- */
@@ -607,10 +622,10 @@ static const cn_onnx_row *import_row(const char *op_type)
 
 static cn_status unsupported(cn_onnx_in *in, const Onnx__NodeProto *node)
 {
-    char list[512] = "";
+    char list[1024] = "";
     size_t n = 0;
     for (int r = 0; r < cn_onnx_row_count; r++)
-        if (cn_onnx_rows[r].import_node && n < sizeof list)
+        if (cn_onnx_rows[r].import_node && !cn_onnx_rows[r].missing && n < sizeof list)
             n += (size_t)snprintf(list + n, sizeof list - n, "%s%s", n ? ", " : "", cn_onnx_rows[r].onnx);
     return cn_onnx_node_fail(in, node, "op type not supported; convnet imports %s", list);
 }

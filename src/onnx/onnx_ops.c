@@ -56,6 +56,10 @@ static Onnx__NodeProto *emit_pool(cn_onnx_out *o, int i, const char *op_type, co
     cn_onnx_attr_ints(o, node, "strides", s, 2);
     cn_onnx_attr_ints(o, node, "pads", p, 4);
     cn_onnx_attr_int(o, node, "ceil_mode", n->a.ceil);
+    if (g.dh != 1 || g.dw != 1) { /* MaxPool's only: AveragePool has no dilations before opset 19 */
+        int64_t d[2] = { g.dh, g.dw };
+        cn_onnx_attr_ints(o, node, "dilations", d, 2);
+    }
     return node;
 }
 
@@ -72,7 +76,28 @@ static cn_status export_avgpool(cn_onnx_out *o, int i)
     const char *x = cn_onnx_input(o, i, 0, 4);
     cn_onnx_set_rank(o, i, 4);
     Onnx__NodeProto *node = x ? emit_pool(o, i, "AveragePool", x, cn_onnx_out_net(o)->nodes[i].name) : NULL;
-    cn_onnx_attr_int(o, node, "count_include_pad", 1); /* padded cells count as zeros, as PyTorch's default */
+    /* count_pad=yes: padded cells count as zeros, as PyTorch's default */
+    cn_onnx_attr_int(o, node, "count_include_pad", cn_onnx_out_net(o)->nodes[i].a.count_pad);
+    return cn_onnx_out_status(o);
+}
+
+/* windows of in/out cells, in/out apart, when out divides in (then PyTorch's adaptive windows are
+ * those); ONNX has no adaptive pooling for other sizes */
+static cn_status export_adaptiveavgpool(cn_onnx_out *o, int i)
+{
+    const cn_net *net = cn_onnx_out_net(o);
+    const cn_node *n = &net->nodes[i];
+    const cn_dims *x = &net->nodes[n->in[0]].out;
+    if (x->h % n->out.h || x->w % n->out.w)
+        return cn_onnx_out_fail(o, i, "adaptiveavgpool from %lldx%lld to %lldx%lld has no ONNX form (ONNX's AveragePool "
+                                      "needs the output size to divide the input's)",
+                                (long long)x->h, (long long)x->w, (long long)n->out.h, (long long)n->out.w);
+    const char *in = cn_onnx_input(o, i, 0, 4);
+    cn_onnx_set_rank(o, i, 4);
+    Onnx__NodeProto *node = in ? cn_onnx_emit(o, "AveragePool", n->name, &in, 1, n->name) : NULL;
+    int64_t k[2] = { x->h / n->out.h, x->w / n->out.w };
+    cn_onnx_attr_ints(o, node, "kernel_shape", k, 2);
+    cn_onnx_attr_ints(o, node, "strides", k, 2);
     return cn_onnx_out_status(o);
 }
 
@@ -95,6 +120,12 @@ static cn_status export_globalavgpool(cn_onnx_out *o, int i)
     return cn_onnx_out_status(o);
 }
 
+static cn_status export_globalmaxpool(cn_onnx_out *o, int i)
+{
+    emit_unary(o, i, "GlobalMaxPool", 4);
+    return cn_onnx_out_status(o);
+}
+
 static const cn_onnx_row *row_of_op(int op);
 
 /* an op that is one ONNX node of the same shape, without attributes: its row's op type */
@@ -111,6 +142,43 @@ static cn_status export_leakyrelu(cn_onnx_out *o, int i)
     return cn_onnx_out_status(o);
 }
 
+/* Clip between two scalar constants (inputs since opset 11) */
+static cn_status export_relu6(cn_onnx_out *o, int i)
+{
+    const cn_node *n = &cn_onnx_out_net(o)->nodes[i];
+    static const float lo = 0, hi = 6;
+    const char *in[3] = { cn_onnx_input(o, i, 0, 0), cn_onnx_const_float(o, cn_onnx_temp(o, i, "min"), NULL, 0, &lo, 1),
+                          cn_onnx_const_float(o, cn_onnx_temp(o, i, "max"), NULL, 0, &hi, 1) };
+    cn_onnx_emit(o, "Clip", n->name, in, 3, n->name);
+    return cn_onnx_out_status(o);
+}
+
+/* max(0, min(1, x/6 + 1/2)): PyTorch's hardsigmoid */
+static cn_status export_hardsigmoid(cn_onnx_out *o, int i)
+{
+    Onnx__NodeProto *node = emit_unary(o, i, "HardSigmoid", 0);
+    cn_onnx_attr_float(o, node, "alpha", 1.0f / 6);
+    cn_onnx_attr_float(o, node, "beta", 0.5f);
+    return cn_onnx_out_status(o);
+}
+
+static cn_status export_elu(cn_onnx_out *o, int i)
+{
+    cn_onnx_attr_float(o, emit_unary(o, i, "Elu", 0), "alpha", (float)cn_onnx_out_net(o)->nodes[i].a.alpha);
+    return cn_onnx_out_status(o);
+}
+
+/* the slope per channel (C) written (C, 1, 1), which broadcasts over (N, C, H, W) */
+static cn_status export_prelu(cn_onnx_out *o, int i)
+{
+    const cn_node *n = &cn_onnx_out_net(o)->nodes[i];
+    int64_t dims[3] = { n->out.c, 1, 1 };
+    const char *in[2] = { cn_onnx_input(o, i, 0, 4), cn_onnx_param_as(o, i, "weight", dims, 3) };
+    cn_onnx_set_rank(o, i, 4);
+    cn_onnx_emit(o, "PRelu", n->name, in, 2, n->name);
+    return cn_onnx_out_status(o);
+}
+
 /* convnet's softmax runs over the channels at each position: axis 1, of (N,C) or (N,C,H,W) */
 static cn_status export_softmax(cn_onnx_out *o, int i)
 {
@@ -118,10 +186,17 @@ static cn_status export_softmax(cn_onnx_out *o, int i)
     return cn_onnx_out_status(o);
 }
 
+/* affine=no: ONNX's scale and shift are inputs all the same, written as constants 1 and 0 */
+static const char *affine_const(cn_onnx_out *o, int i, const char *name, float v)
+{
+    const cn_node *n = &cn_onnx_out_net(o)->nodes[i];
+    return n->a.affine ? cn_onnx_param(o, i, name) : cn_onnx_const_fill(o, cn_onnx_temp(o, i, name), n->out.c, v);
+}
+
 static cn_status export_batchnorm(cn_onnx_out *o, int i)
 {
     const cn_node *n = &cn_onnx_out_net(o)->nodes[i];
-    const char *in[5] = { cn_onnx_input(o, i, 0, 0), cn_onnx_param(o, i, "weight"), cn_onnx_param(o, i, "bias"),
+    const char *in[5] = { cn_onnx_input(o, i, 0, 0), affine_const(o, i, "weight", 1), affine_const(o, i, "bias", 0),
                           cn_onnx_param(o, i, "running_mean"), cn_onnx_param(o, i, "running_var") };
     Onnx__NodeProto *node = cn_onnx_emit(o, "BatchNormalization", n->name, in, 5, n->name);
     cn_onnx_attr_float(o, node, "epsilon", (float)n->a.eps);
@@ -209,8 +284,8 @@ static cn_status import_conv(cn_onnx_in *in, const Onnx__NodeProto *node)
     return b.name ? cn_onnx_layer_tensor(in, l, "bias", &b, 0) : CN_OK;
 }
 
-/* MaxPool and AveragePool: convnet's window keys; dilation, storage order and an index output
- * are not convnet's */
+/* MaxPool and AveragePool: convnet's window keys (dilation: MaxPool's only, as convnet's max and
+ * min pooling); storage order and an index output are not convnet's */
 static cn_status import_pool(cn_onnx_in *in, const Onnx__NodeProto *node, const char *type)
 {
     int64_t k[2] = { 0, 0 }, s[2] = { 1, 1 }, d[2] = { 1, 1 }, ceil_mode = 0, order = 0, include = 0;
@@ -221,17 +296,23 @@ static cn_status import_pool(cn_onnx_in *in, const Onnx__NodeProto *node, const 
         (st = cn_onnx_get_int(in, node, "storage_order", &order)) || (st = cn_onnx_get_ints(in, node, "pads", p, 4)) ||
         (st = cn_onnx_get_int(in, node, "count_include_pad", &include)))
         return st;
+    int avg = !strcmp(type, "avgpool");
     if (!k[0]) return cn_onnx_node_fail(in, node, "no kernel_shape of 2 values");
-    if (d[0] != 1 || d[1] != 1) return cn_onnx_node_fail(in, node, "dilated pooling is not supported");
+    if (avg && (d[0] != 1 || d[1] != 1)) return cn_onnx_node_fail(in, node, "dilated average pooling is not supported");
     if (node->n_output > 1 && node->output[1][0])
         return cn_onnx_node_fail(in, node, "the indices output is not supported");
-    /* without padding or a partial last window every window is whole: the divisor agrees */
-    if (!strcmp(type, "avgpool") && !include && (p[0] || p[1] || p[2] || p[3] || ceil_mode))
-        return cn_onnx_node_fail(in, node, "count_include_pad=0 with padding or ceil_mode is not supported "
-                                           "(convnet's avgpool counts padded cells, PyTorch's default)");
+    /* count_include_pad=0 leaves the node's own padding out of the divisor (count_pad=no), but a
+     * Pad before it wrote real zeros, which it counts (count_pad=yes): both at once is neither */
+    int after_pad = cn_onnx_padded(in, node), own_pads = p[0] || p[1] || p[2] || p[3];
+    if (avg && !include && after_pad && own_pads)
+        return cn_onnx_node_fail(in, node, "count_include_pad=0 with pads after a Pad is not supported");
     cn_onnx_layer *l = cn_onnx_add_layer(in, node, type, 1, 4, "%lldx%lld stride=%lldx%lld ceil=%s", (long long)k[0],
                                          (long long)k[1], (long long)s[0], (long long)s[1], ceil_mode ? "yes" : "no");
     if (!l) return cn_onnx_in_status(in);
+    if (avg && !include && !after_pad && (st = cn_onnx_append_args(in, l, " count_pad=no"))) return st;
+    if (!avg && (d[0] != 1 || d[1] != 1) &&
+        (st = cn_onnx_append_args(in, l, " dilation=%lldx%lld", (long long)d[0], (long long)d[1])))
+        return st;
     return cn_onnx_pads(in, l, node);
 }
 
@@ -252,6 +333,11 @@ static cn_status import_globalavgpool(cn_onnx_in *in, const Onnx__NodeProto *nod
 {
     return import_plain(in, node, "globalavgpool", 4);
 }
+
+static cn_status import_globalmaxpool(cn_onnx_in *in, const Onnx__NodeProto *node)
+{
+    return import_plain(in, node, "globalmaxpool", 4);
+}
 static const cn_onnx_row *row_of_onnx(const char *op_type);
 
 /* the reverse of export_elementwise: the row's convnet op, without arguments */
@@ -266,6 +352,71 @@ static cn_status import_leakyrelu(cn_onnx_in *in, const Onnx__NodeProto *node)
     cn_status st = cn_onnx_get_float(in, node, "alpha", &alpha);
     if (st) return st;
     return cn_onnx_add_layer(in, node, "leakyrelu", 1, 0, "slope=%.7g", alpha) ? CN_OK : cn_onnx_in_status(in);
+}
+
+/* one value of a scalar constant: input k, or the attribute of an older opset; *present 0 when
+ * neither is there */
+static cn_status scalar_input(cn_onnx_in *in, const Onnx__NodeProto *node, int k, const char *attr, double *v,
+                              int *present)
+{
+    cn_onnx_tensor t;
+    double a = NAN;
+    cn_status st = cn_onnx_get_tensor(in, node, k, 0, 0, &t);
+    if (!st) st = cn_onnx_get_float(in, node, attr, &a);
+    if (st) return st;
+    int given = (size_t)k < node->n_input && node->input[k][0]; /* a Constant's tensor has no name */
+    if (given && t.count != 1) return cn_onnx_node_fail(in, node, "input %d holds %lld values, not 1", k, (long long)t.count);
+    *present = given || !isnan(a);
+    *v = given ? cn_onnx_value(&t, 0) : a;
+    return CN_OK;
+}
+
+/* Clip to [0, 6]: convnet's relu6 (PyTorch's ReLU6) */
+static cn_status import_clip(cn_onnx_in *in, const Onnx__NodeProto *node)
+{
+    double lo = 0, hi = 0;
+    int has_lo = 0, has_hi = 0;
+    cn_status st = scalar_input(in, node, 1, "min", &lo, &has_lo);
+    if (!st) st = scalar_input(in, node, 2, "max", &hi, &has_hi);
+    if (st) return st;
+    if (!has_lo || !has_hi || lo != 0 || hi != 6)
+        return cn_onnx_node_fail(in, node, "only Clip between constants 0 and 6 (ReLU6) is supported");
+    return import_plain(in, node, "relu6", 0);
+}
+
+/* convnet's hardsigmoid is PyTorch's: alpha 1/6, beta 1/2 */
+static cn_status import_hardsigmoid(cn_onnx_in *in, const Onnx__NodeProto *node)
+{
+    double alpha = 0.2, beta = 0.5;
+    cn_status st = cn_onnx_get_float(in, node, "alpha", &alpha);
+    if (!st) st = cn_onnx_get_float(in, node, "beta", &beta);
+    if (st) return st;
+    if ((float)alpha != 1.0f / 6 || beta != 0.5)
+        return cn_onnx_node_fail(in, node, "HardSigmoid with alpha=%g beta=%g is not supported (only PyTorch's "
+                                           "alpha=1/6, beta=0.5)", alpha, beta);
+    return import_plain(in, node, "hardsigmoid", 0);
+}
+
+static cn_status import_elu(cn_onnx_in *in, const Onnx__NodeProto *node)
+{
+    double alpha = 1;
+    cn_status st = cn_onnx_get_float(in, node, "alpha", &alpha);
+    if (st) return st;
+    if (!isfinite(alpha)) return cn_onnx_node_fail(in, node, "alpha %g is not finite", alpha);
+    return cn_onnx_add_layer(in, node, "elu", 1, 0, "alpha=%.9g", alpha) ? CN_OK : cn_onnx_in_status(in);
+}
+
+/* a slope per channel: (C), (C, 1, 1) or (1, C, 1, 1) as PyTorch writes it */
+static cn_status import_prelu(cn_onnx_in *in, const Onnx__NodeProto *node)
+{
+    cn_onnx_tensor w;
+    cn_status st = cn_onnx_get_tensor(in, node, 1, 1, 0, &w);
+    if (st) return st;
+    for (int d = 1; d < w.n_dims; d++)
+        if (w.dims[d] != 1 && !(w.n_dims == 4 && d == 1))
+            return cn_onnx_node_fail(in, node, "a slope that is not one per channel is not supported");
+    cn_onnx_layer *l = cn_onnx_add_layer(in, node, "prelu", 1, 4, "%s", "");
+    return l ? cn_onnx_layer_tensor(in, l, "weight", &w, 0) : cn_onnx_in_status(in);
 }
 
 /* convnet's softmax is over the channels: axis 1 of (N,C) or (N,C,H,W) (opset 13 on), or the
@@ -309,10 +460,14 @@ static cn_status import_batchnorm(cn_onnx_in *in, const Onnx__NodeProto *node)
     /* ONNX's momentum is what the running mean keeps: PyTorch's is 1 - it */
     double m = 1 - momentum;
     if (!(m >= 0 && m <= 1)) m = 0.1;
-    cn_onnx_layer *l = cn_onnx_add_layer(in, node, "batchnorm", 1, 0, "eps=%.7g momentum=%.7g", eps, m);
+    /* scale exactly 1 and shift 0 everywhere: affine=no (convnet's export writes so) */
+    int affine = 0;
+    for (int64_t c = 0; c < t[0].count; c++) affine |= cn_onnx_value(&t[0], c) != 1 || cn_onnx_value(&t[1], c) != 0;
+    cn_onnx_layer *l = cn_onnx_add_layer(in, node, "batchnorm", 1, 0, "eps=%.7g momentum=%.7g%s", eps, m,
+                                         affine ? "" : " affine=no");
     if (!l) return cn_onnx_in_status(in);
     static const char *const names[4] = { "weight", "bias", "running_mean", "running_var" };
-    for (int k = 0; k < 4; k++)
+    for (int k = affine ? 0 : 2; k < 4; k++)
         if ((st = cn_onnx_layer_tensor(in, l, names[k], &t[k], 0))) return st;
     return CN_OK;
 }
@@ -430,32 +585,64 @@ static cn_status import_pad(cn_onnx_in *in, const Onnx__NodeProto *node)
 static cn_status import_identity(cn_onnx_in *in, const Onnx__NodeProto *node) { return cn_onnx_alias(in, node); }
 static cn_status import_neg(cn_onnx_in *in, const Onnx__NodeProto *node) { return cn_onnx_negate(in, node); }
 
+/* ---- ops without an ONNX form yet (their row's `missing` says why) ------------------------------ */
+
+static const cn_onnx_row *row_of_op(int op);
+
+static cn_status export_missing(cn_onnx_out *o, int i)
+{
+    const cn_node *n = &cn_onnx_out_net(o)->nodes[i];
+    return cn_onnx_out_fail(o, i, "%s is not supported in ONNX yet: %s", n->op->name, row_of_op(n->id)->missing);
+}
+
+static cn_status import_missing(cn_onnx_in *in, const Onnx__NodeProto *node)
+{
+    return cn_onnx_node_fail(in, node, "not supported in ONNX yet: %s", row_of_onnx(node->op_type)->missing);
+}
+
 /* ---- the table ------------------------------------------------------------------------------------ */
 
 const cn_onnx_row cn_onnx_rows[] = {
-    { CN_OP_INPUT, "(graph input)", export_input, NULL },
-    { CN_OP_CONV, "Conv", export_conv, import_conv },
-    { CN_OP_MAXPOOL, "MaxPool", export_maxpool, import_maxpool },
-    { CN_OP_AVGPOOL, "AveragePool", export_avgpool, import_avgpool },
-    { CN_OP_MINPOOL, "Neg+MaxPool+Neg", export_minpool, NULL },
-    { CN_OP_GLOBALAVGPOOL, "GlobalAveragePool", export_globalavgpool, import_globalavgpool },
-    { CN_OP_RELU, "Relu", export_elementwise, import_elementwise },
-    { CN_OP_LEAKYRELU, "LeakyRelu", export_leakyrelu, import_leakyrelu },
-    { CN_OP_SIGMOID, "Sigmoid", export_elementwise, import_elementwise },
-    { CN_OP_TANH, "Tanh", export_elementwise, import_elementwise },
-    { CN_OP_SOFTMAX, "Softmax", export_softmax, import_softmax },
-    { CN_OP_BATCHNORM, "BatchNormalization", export_batchnorm, import_batchnorm },
-    { CN_OP_DROPOUT, "Dropout", export_dropout, import_dropout },
-    { CN_OP_FLATTEN, "Flatten", export_flatten, import_flatten },
-    { CN_OP_DENSE, "Gemm", export_dense, import_gemm },
-    { CN_OP_CONCAT, "Concat", export_concat, import_concat },
-    { CN_OP_ADD, "Add", export_add, import_add },
-    { -1, "Sum", NULL, import_add },
-    { -1, "Identity", NULL, import_identity },
-    { -1, "Reshape", NULL, import_reshape },
-    { -1, "Constant", NULL, import_constant },
-    { -1, "Pad", NULL, import_pad }, /* of zeros, before a Conv or an AveragePool */
-    { -1, "Neg", NULL, import_neg }, /* around a MaxPool: convnet's minpool */
+    { CN_OP_INPUT, "(graph input)", export_input, NULL, NULL },
+    { CN_OP_CONV, "Conv", export_conv, import_conv, NULL },
+    { CN_OP_MAXPOOL, "MaxPool", export_maxpool, import_maxpool, NULL },
+    { CN_OP_AVGPOOL, "AveragePool", export_avgpool, import_avgpool, NULL },
+    { CN_OP_MINPOOL, "Neg+MaxPool+Neg", export_minpool, NULL, NULL },
+    { CN_OP_GLOBALAVGPOOL, "GlobalAveragePool", export_globalavgpool, import_globalavgpool, NULL },
+    { CN_OP_RELU, "Relu", export_elementwise, import_elementwise, NULL },
+    { CN_OP_LEAKYRELU, "LeakyRelu", export_leakyrelu, import_leakyrelu, NULL },
+    { CN_OP_SIGMOID, "Sigmoid", export_elementwise, import_elementwise, NULL },
+    { CN_OP_TANH, "Tanh", export_elementwise, import_elementwise, NULL },
+    { CN_OP_SOFTMAX, "Softmax", export_softmax, import_softmax, NULL },
+    { CN_OP_BATCHNORM, "BatchNormalization", export_batchnorm, import_batchnorm, NULL },
+    { CN_OP_DROPOUT, "Dropout", export_dropout, import_dropout, NULL },
+    { CN_OP_FLATTEN, "Flatten", export_flatten, import_flatten, NULL },
+    { CN_OP_DENSE, "Gemm", export_dense, import_gemm, NULL },
+    { CN_OP_CONCAT, "Concat", export_concat, import_concat, NULL },
+    { CN_OP_ADD, "Add", export_add, import_add, NULL },
+    { CN_OP_RELU6, "Clip", export_relu6, import_clip, NULL },
+    { CN_OP_HARDSIGMOID, "HardSigmoid", export_hardsigmoid, import_hardsigmoid, NULL },
+    { CN_OP_HARDSWISH, "HardSwish", export_elementwise, import_elementwise, NULL },
+    { CN_OP_ELU, "Elu", export_elu, import_elu, NULL },
+    { CN_OP_PRELU, "PRelu", export_prelu, import_prelu, NULL },
+    { CN_OP_GLOBALMAXPOOL, "GlobalMaxPool", export_globalmaxpool, import_globalmaxpool, NULL },
+    { CN_OP_ADAPTIVEAVGPOOL, "AveragePool", export_adaptiveavgpool, NULL, NULL }, /* read back as avgpool */
+    { CN_OP_DECONV, "ConvTranspose", export_missing, import_missing, "transposed convolution is not converted" },
+    { CN_OP_MUL, "Mul", export_missing, import_missing, "multiplication is not converted" },
+    { CN_OP_UPSAMPLE, "Resize", export_missing, import_missing, "upsampling is not converted" },
+    { CN_OP_PAD, "Pad (reflect, edge)", export_missing, NULL, "the pad layer is not converted" },
+    { CN_OP_CROP, "Slice", export_missing, import_missing, "crop is not converted" },
+    { CN_OP_SILU, "Sigmoid+Mul", export_missing, NULL, "silu is not converted" },
+    { CN_OP_GELU, "Erf", export_missing, import_missing, "gelu is not converted" },
+    { CN_OP_LAYERNORM, "LayerNormalization", export_missing, import_missing, "layer norm is not converted" },
+    { CN_OP_GROUPNORM, "(GroupNorm)", export_missing, NULL, "group norm is not converted" },
+    { CN_OP_INSTANCENORM, "InstanceNormalization", export_missing, import_missing, "instance norm is not converted" },
+    { -1, "Sum", NULL, import_add, NULL },
+    { -1, "Identity", NULL, import_identity, NULL },
+    { -1, "Reshape", NULL, import_reshape, NULL },
+    { -1, "Constant", NULL, import_constant, NULL },
+    { -1, "Pad", NULL, import_pad, NULL }, /* of zeros, before a Conv or an AveragePool */
+    { -1, "Neg", NULL, import_neg, NULL }, /* around a MaxPool: convnet's minpool */
 };
 const int cn_onnx_row_count = (int)(sizeof cn_onnx_rows / sizeof cn_onnx_rows[0]);
 
