@@ -12,6 +12,9 @@ import torch
 import torch.nn as nn
 import torchvision
 
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import gen_torch_parity as parity  # noqa: E402  (the PyTorch twins of models/)
+
 warnings.filterwarnings("ignore")
 
 
@@ -64,6 +67,32 @@ class Acts(nn.Module):
         return self.fc(torch.flatten(x, 1))
 
 
+class Decoder(nn.Module):
+    """The decoder layers as PyTorch writes them: a grouped ConvTranspose2d with output padding
+    and a dilated one, nearest and bilinear (align_corners) upsampling, reflect, replicate and
+    zero padding (F.pad: its pads computed by constant arithmetic; zeros before a max pool are a
+    pad layer, not the pool's padding), crops by slicing, a squeeze-and-excitation product and a
+    broadcast sum."""
+
+    def __init__(self):
+        super().__init__()
+        self.a = nn.Conv2d(3, 8, 3, padding=1)
+        self.up = nn.ConvTranspose2d(8, 6, 3, stride=2, padding=1, output_padding=1, groups=2, dilation=1)
+        self.up2 = nn.ConvTranspose2d(6, 4, 2, dilation=2, bias=False)
+        self.head = nn.Conv2d(20, 3, 1)
+
+    def forward(self, x):
+        a = self.a(x)
+        g = torch.sigmoid(nn.functional.adaptive_avg_pool2d(a, 1))
+        d = self.up(a * g + g)                                                   # 16x16
+        r = nn.functional.pad(self.up2(d), (1, 1, 1, 1), mode="reflect")[:, :, 3:19, 2:18]  # 20x20 cut to 16x16
+        u = nn.functional.interpolate(a, scale_factor=2, mode="nearest")
+        v = nn.functional.interpolate(a, scale_factor=2, mode="bilinear", align_corners=True)
+        v = nn.functional.pad(v, (2, 0, 1, 0), mode="replicate")[:, :, 1:, 2:]
+        x = nn.functional.max_pool2d(nn.functional.pad(torch.cat([r, u, v], 1), (1, 1, 1, 1)), 2)
+        return self.head(nn.functional.interpolate(x, scale_factor=2, mode="bilinear"))
+
+
 def models():
     tv = torchvision.models
     return {
@@ -75,6 +104,11 @@ def models():
         "mix": (Mix, 17, True),
         "acts": (Acts, 16, True),
         "mobilenet_v2": (lambda: tv.mobilenet_v2(num_classes=10), 64, False),
+        "decoder": (Decoder, 8, False, "static"),
+        "se_resnet": (parity.SEResNetSmall, 32, True),  # models/se-resnet-block.cnn
+        # models/unet-small.cnn, 1 channel in; its crops read the maps' sizes, which PyTorch writes
+        # as Shape arithmetic unless every size is fixed (then folded into the Slices' constants)
+        "unet_small": (parity.UNetSmall, (1, 76), False, "static"),
     }
 
 
@@ -95,18 +129,20 @@ def main():
     out, names = sys.argv[1], sys.argv[2:]
     os.makedirs(out, exist_ok=True)
     torch.manual_seed(0)
-    for name, (make, size, keep_bn) in models().items():
+    for name, (make, size, keep_bn, *static) in models().items():
         if names and name not in names:
             continue
         model = make()
         randomize(model)
         model.eval()
-        x = torch.randn(2, 3, size, size)
+        channels, size = size if isinstance(size, tuple) else (3, size)
+        x = torch.randn(2, channels, size, size)
         with torch.no_grad():
             y = model(x)
         mode = torch.onnx.TrainingMode.PRESERVE if keep_bn else torch.onnx.TrainingMode.EVAL
         torch.onnx.export(model, x, os.path.join(out, name + ".onnx"), opset_version=17, training=mode,
-                          input_names=["input"], output_names=["logits"], dynamic_axes={"input": {0: "N"}})
+                          input_names=["input"], output_names=["logits"],
+                          dynamic_axes=None if static else {"input": {0: "N"}})
         x.numpy().tofile(os.path.join(out, name + ".x.bin"))
         y.numpy().tofile(os.path.join(out, name + ".y.bin"))
         with open(os.path.join(out, name + ".x.shape"), "w") as f:

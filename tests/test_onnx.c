@@ -33,7 +33,18 @@ static const struct {
                 "maxpool 3x3 stride=2 dilation=2 pad=1 ceil=yes; batchnorm affine=no; elu alpha=0.7; hardsigmoid;"
                 "avgpool 3x3 stride=1 pad=1 count_pad=no; adaptiveavgpool 4; minpool 2x2 dilation=2 pad=1;"
                 "globalmaxpool; dense 4" },
+    { "decoder", "input 8x8x4 as x; conv 4 3x3 pad=1 as a; globalavgpool as g; mul a g as m; add m g as s;"
+                 "deconv 6 3x3 stride=2 pad=1 outpad=1 groups=2 from s as d; pad 1 mode=reflect from d as pr;"
+                 "crop 16x16 offset=2x1 from pr as c; upsample 2 from a as u;"
+                 "upsample 2 mode=bilinear align_corners=yes from a as v; pad top=1 left=2 mode=replicate from v as pe;"
+                 "crop top=1 left=2 from pe as ce; concat c u ce; pad 1; maxpool 2x2; upsample 2 mode=bilinear;"
+                 "deconv 3 2x2 dilation=2 bias=no; conv 3 1x1" },
+    { "sizes", "input 5x5x2; upsample size=7x8; upsample size=9x9 mode=bilinear;"
+               "upsample size=11x12 mode=bilinear align_corners=yes" },
 };
+/* ONNX Runtime checks it, convnet does not import it back: upsampling to sizes that are not
+ * whole factors is a Resize to sizes made of the input's Shape, which the import does not follow */
+#define EXPORT_ONLY(k) (!strcmp(nets[k].name, "sizes"))
 #define N_NETS ((int)(sizeof nets / sizeof nets[0]))
 #define BATCH 2
 
@@ -125,11 +136,6 @@ static int layers_but_flatten(cn_ctx *ctx, const cn_net *net)
 static const struct {
     const char *op, *spec;
 } uses[] = {
-    { "deconv", "input 4x4x2; deconv 3 2x2 stride=2" },
-    { "mul", "input 4x4x2 as x; globalavgpool; mul x globalavgpool1" },
-    { "upsample", "input 4x4x2; upsample 2" },
-    { "pad", "input 4x4x2; pad 1 mode=reflect" },
-    { "crop", "input 4x4x2; crop 2x2" },
     { "silu", "input 4x4x2; silu" },
     { "gelu", "input 4x4x2; gelu" },
     { "layernorm", "input 4x4x2; layernorm" },
@@ -194,6 +200,7 @@ static void round_trip(void)
     char dir[256];
     test_tmpdir(dir, sizeof dir, "onnx");
     for (int k = 0; k < N_NETS; k++) {
+        if (EXPORT_ONLY(k)) continue;
         cn_net *net = make_net(ctx, nets[k].spec);
         int64_t n, ny, ny2;
         float *x = net ? random_input(net, ctx, &n) : NULL, *y = NULL;

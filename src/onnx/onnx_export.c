@@ -139,6 +139,12 @@ void cn_onnx_attr_float(cn_onnx_out *o, Onnx__NodeProto *node, const char *name,
     if (a) a->has_f = 1, a->f = v;
 }
 
+void cn_onnx_attr_string(cn_onnx_out *o, Onnx__NodeProto *node, const char *name, const char *v)
+{
+    Onnx__AttributeProto *a = add_attr(o, node, name, ONNX__ATTRIBUTE_PROTO__ATTRIBUTE_TYPE__STRING);
+    if (a) a->has_s = 1, a->s.len = strlen(v), a->s.data = (uint8_t *)v;
+}
+
 void cn_onnx_attr_ints(cn_onnx_out *o, Onnx__NodeProto *node, const char *name, const int64_t *v, int n)
 {
     Onnx__AttributeProto *a = add_attr(o, node, name, ONNX__ATTRIBUTE_PROTO__ATTRIBUTE_TYPE__INTS);

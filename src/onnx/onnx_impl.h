@@ -25,6 +25,7 @@ Onnx__NodeProto *cn_onnx_emit(cn_onnx_out *o, const char *op_type, const char *n
 void cn_onnx_attr_int(cn_onnx_out *o, Onnx__NodeProto *node, const char *name, int64_t v);
 void cn_onnx_attr_ints(cn_onnx_out *o, Onnx__NodeProto *node, const char *name, const int64_t *v, int n);
 void cn_onnx_attr_float(cn_onnx_out *o, Onnx__NodeProto *node, const char *name, float v);
+void cn_onnx_attr_string(cn_onnx_out *o, Onnx__NodeProto *node, const char *name, const char *v); /* v: static */
 /* The initializer of node i's tensor `name` ("weight", ...), pointing into the net's slab, and
  * its ONNX name ("conv1.weight"); NULL when the layer has no such tensor. */
 const char *cn_onnx_param(cn_onnx_out *o, int i, const char *name);
@@ -77,6 +78,14 @@ cn_status cn_onnx_get_tensor(cn_onnx_in *in, const Onnx__NodeProto *node, int k,
                              cn_onnx_tensor *t);
 /* The int64 vector initializer that input k of node is (at most cap values; a Reshape's shape). */
 cn_status cn_onnx_get_int64s(cn_onnx_in *in, const Onnx__NodeProto *node, int k, int64_t *v, int cap, int *n);
+/* The initializer or Constant value of that name (NULL: none). */
+const Onnx__TensorProto *cn_onnx_const_at(const cn_onnx_in *in, const char *name);
+/* A new constant (zeroed tensor and `extra` bytes after it, owned by the import) that node's
+ * output 0 is; NULL after a failure. */
+Onnx__TensorProto *cn_onnx_new_const(cn_onnx_in *in, const Onnx__NodeProto *node, size_t extra);
+/* Node computed from constants only, in small int64 tensors (F.pad's pads): *folded = 1 and its
+ * output a new constant (onnx_fold.c); *folded = 0 when it is not such a node. */
+cn_status cn_onnx_fold_node(cn_onnx_in *in, const Onnx__NodeProto *node, int *folded);
 /* A Constant node: its tensor read as an initializer. */
 cn_status cn_onnx_constant(cn_onnx_in *in, const Onnx__NodeProto *node);
 /* A Pad node's output: its input with zeros around it, [t, l, b, r], which only a Conv or an
@@ -86,6 +95,11 @@ cn_status cn_onnx_pad_value(cn_onnx_in *in, const Onnx__NodeProto *node, const i
  * k-th (2 or 4). */
 int cn_onnx_value_inputs(const cn_onnx_in *in, const Onnx__NodeProto *node);
 int cn_onnx_input_rank(const cn_onnx_in *in, const Onnx__NodeProto *node, int k);
+/* The C, H, W of node input 0 (the spec of the layers it depends on, parsed: for a Slice's ends). */
+cn_status cn_onnx_input_dims(cn_onnx_in *in, const Onnx__NodeProto *node, int64_t dims[3]);
+/* Node output 0 is read only as input 0 of Conv and AveragePool nodes (which take a Pad's zeros
+ * as padding of their own). */
+int cn_onnx_read_as_padding(const cn_onnx_in *in, const Onnx__NodeProto *node);
 /* The opset of the model's default domain. */
 int64_t cn_onnx_opset(const cn_onnx_in *in);
 /* An error naming the node: "FILE: node N 'NAME' (OP): message". */

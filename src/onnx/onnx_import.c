@@ -97,11 +97,14 @@ struct cn_onnx_in {
     const Onnx__TensorProto **consts; /* the initializers, then the Constant nodes' values */
     int n_consts;
     name_map inits;              /* initializer or Constant output name -> index in consts */
+    void **owned;                /* constants folded (onnx_fold.c), freed at the end */
+    int n_owned;
     name_map padded;             /* value name -> pending zero padding (Pad before Conv or AveragePool) */
     struct pending_pad { int layer; int64_t p[4]; } *pads;
     int n_pads;
     name_map values;             /* value name -> layer */
     name_map uses;               /* value name -> times read (node inputs and graph outputs) */
+    name_map pad_reads;          /* value name -> times read as input 0 of a Conv or an AveragePool */
     name_map names;              /* layer name -> layer */
     name_map negs;               /* value name -> layer whose output negated it is (Neg, MaxPool, Neg) */
     cn_onnx_layer *layers;
@@ -288,6 +291,30 @@ cn_status cn_onnx_constant(cn_onnx_in *in, const Onnx__NodeProto *node)
     return CN_OK;
 }
 
+const Onnx__TensorProto *cn_onnx_const_at(const cn_onnx_in *in, const char *name)
+{
+    int at = name && name[0] ? map_get(&in->inits, name) : -1;
+    return at >= 0 ? in->consts[at] : NULL;
+}
+
+Onnx__TensorProto *cn_onnx_new_const(cn_onnx_in *in, const Onnx__NodeProto *node, size_t extra)
+{
+    if (map_get(&in->inits, node->output[0]) >= 0 || map_get(&in->values, node->output[0]) >= 0) {
+        cn_onnx_node_fail(in, node, "its output is written twice");
+        return NULL;
+    }
+    Onnx__TensorProto *t = cn_malloc(in->ctx, sizeof *t + extra);
+    if (!t) {
+        in->st = CN_E_NOMEM;
+        return NULL;
+    }
+    onnx__tensor_proto__init(t);
+    in->owned[in->n_owned++] = t; /* one per node at most: owned has a slot per node */
+    in->consts[in->n_consts] = t;
+    map_put(&in->inits, node->output[0], in->n_consts++);
+    return t;
+}
+
 cn_status cn_onnx_pad_value(cn_onnx_in *in, const Onnx__NodeProto *node, const int64_t pads[4])
 {
     int l = node->n_input ? map_get(&in->values, node->input[0]) : -1;
@@ -299,6 +326,12 @@ cn_status cn_onnx_pad_value(cn_onnx_in *in, const Onnx__NodeProto *node, const i
     memcpy(in->pads[in->n_pads].p, pads, sizeof in->pads[0].p);
     map_put(&in->padded, node->output[0], in->n_pads++);
     return CN_OK;
+}
+
+int cn_onnx_read_as_padding(const cn_onnx_in *in, const Onnx__NodeProto *node)
+{
+    const char *v = node->n_output ? node->output[0] : NULL;
+    return v && v[0] && map_get(&in->uses, v) == map_get(&in->pad_reads, v);
 }
 
 int cn_onnx_value_inputs(const cn_onnx_in *in, const Onnx__NodeProto *node)
@@ -689,9 +722,11 @@ static cn_status build_maps(cn_onnx_in *in)
     if (!in->consts) return in->st = CN_E_NOMEM;
     for (size_t k = 0; k < g->n_initializer; k++) in->consts[in->n_consts++] = g->initializer[k];
     if (map_init(in->ctx, &in->inits, g->n_initializer + values) || map_init(in->ctx, &in->values, values) ||
-        map_init(in->ctx, &in->uses, reads) || map_init(in->ctx, &in->names, values) ||
+        map_init(in->ctx, &in->uses, reads) || map_init(in->ctx, &in->pad_reads, reads) ||
+        map_init(in->ctx, &in->names, values) ||
         map_init(in->ctx, &in->negs, values) ||
-        map_init(in->ctx, &in->padded, values) || !(in->pads = cn_calloc(in->ctx, values, sizeof *in->pads)))
+        map_init(in->ctx, &in->padded, values) || !(in->pads = cn_calloc(in->ctx, values, sizeof *in->pads)) ||
+        !(in->owned = cn_calloc(in->ctx, g->n_node + 1, sizeof *in->owned)))
         return in->st = CN_E_NOMEM;
     for (size_t k = 0; k < g->n_initializer; k++)
         if (g->initializer[k]->name && g->initializer[k]->name[0]) map_put(&in->inits, g->initializer[k]->name, (int)k);
@@ -700,6 +735,9 @@ static cn_status build_maps(cn_onnx_in *in)
             const char *v = g->node[k]->input[j];
             int u = map_get(&in->uses, v);
             map_put(&in->uses, v, u < 0 ? 1 : u + 1);
+            if (j || (strcmp(g->node[k]->op_type, "Conv") && strcmp(g->node[k]->op_type, "AveragePool"))) continue;
+            u = map_get(&in->pad_reads, v);
+            map_put(&in->pad_reads, v, u < 0 ? 1 : u + 1);
         }
     for (size_t k = 0; k < g->n_output; k++) {
         const char *v = g->output[k]->name ? g->output[k]->name : "";
@@ -710,7 +748,8 @@ static cn_status build_maps(cn_onnx_in *in)
 }
 
 /* the spec text: one statement per layer, each naming what it reads */
-static char *render(cn_onnx_in *in)
+/* the spec of the layers (those keep[] marks, when given) */
+static char *render(cn_onnx_in *in, const char *keep)
 {
     cn_strbuf sb;
     char *text = NULL;
@@ -719,6 +758,7 @@ static char *render(cn_onnx_in *in)
         cn_sb_printf(&sb, "# imported from %s by convnet import\n", in->file);
         for (int i = 0; i < in->n_layers; i++) {
             const cn_onnx_layer *l = &in->layers[i];
+            if (keep && !keep[i]) continue;
             cn_sb_printf(&sb, "%s%s%s", l->type, l->args && l->args[0] ? " " : "", l->args ? l->args : "");
             if (l->bias_key >= 0) cn_sb_printf(&sb, " bias=%s", l->bias_key ? "yes" : "no");
             if (l->n_reads == 1 && strcmp(l->type, "concat") && strcmp(l->type, "add"))
@@ -730,6 +770,29 @@ static char *render(cn_onnx_in *in)
         if (!text && !(text = cn_malloc(in->ctx, sb.len + 1))) return NULL;
     }
     return text;
+}
+
+cn_status cn_onnx_input_dims(cn_onnx_in *in, const Onnx__NodeProto *node, int64_t dims[3])
+{
+    int last = node->n_input ? map_get(&in->values, node->input[0]) : -1;
+    if (last < 0) return cn_onnx_node_fail(in, node, "its input is not the graph's input or an earlier node's output");
+    /* the layers it depends on make a net whose output it is: parsed, it has its shape */
+    char *keep = cn_calloc(in->ctx, (size_t)in->n_layers, 1), *text = NULL;
+    if (!keep) return in->st = CN_E_NOMEM;
+    keep[last] = 1;
+    for (int i = last; i >= 0; i--)
+        for (int k = 0; keep[i] && k < in->layers[i].n_reads; k++) keep[in->layers[i].reads[k]] = 1;
+    cn_net *net = NULL;
+    cn_status st = (text = render(in, keep)) ? cn_net_parse(in->ctx, text, strlen(text), "model.cnn", &net) : CN_E_NOMEM;
+    cn_free(in->ctx, keep);
+    cn_free(in->ctx, text);
+    if (st == CN_E_NOMEM) return in->st = st;
+    if (st) return cn_onnx_node_fail(in, node, "the layers before it do not parse: %s", cn_ctx_message(in->ctx));
+    cn_layer_info li;
+    cn_net_layer(in->ctx, net, cn_net_layer_count(net) - 1, 1, &li);
+    dims[0] = li.c, dims[1] = li.h, dims[2] = li.w;
+    cn_net_destroy(net);
+    return CN_OK;
 }
 
 static const cn_onnx_layer *layer_named(const cn_onnx_in *in, const char *name)
@@ -928,6 +991,9 @@ static cn_status convert(cn_onnx_in *in, cn_onnx_imported *out)
             if (!node->input[j]) return in_fail(in, CN_E_FORMAT, "node %zu: input %zu is NULL", k, j);
         for (size_t j = 0; j < node->n_output; j++)
             if (!node->output[j]) return in_fail(in, CN_E_FORMAT, "node %zu: output %zu is NULL", k, j);
+        int folded = 0;
+        if ((st = cn_onnx_fold_node(in, node, &folded))) return st;
+        if (folded) continue;
         const cn_onnx_row *row = import_row(node->op_type);
         if (!row) return unsupported(in, node);
         if ((st = row->import_node(in, node))) return cn_onnx_in_status(in) ? cn_onnx_in_status(in) : st;
@@ -939,7 +1005,7 @@ static cn_status convert(cn_onnx_in *in, cn_onnx_imported *out)
     if (last != in->n_layers - 1)
         return in_fail(in, CN_E_UNSUPPORTED, "the graph's output '%s' is not written by its last node (a node leads nowhere)",
                        shown(g->output[0]->name, a, sizeof a));
-    char *text = render(in);
+    char *text = render(in, NULL);
     if (!text) return CN_E_NOMEM;
     const char *spec = in->opt && in->opt->spec_name ? in->opt->spec_name : "model.cnn";
     st = cn_net_parse(in->ctx, text, strlen(text), spec, &out->net);
@@ -985,10 +1051,13 @@ out:
     map_free(ctx, &in.inits);
     map_free(ctx, &in.values);
     map_free(ctx, &in.uses);
+    map_free(ctx, &in.pad_reads);
     map_free(ctx, &in.names);
     map_free(ctx, &in.negs);
     map_free(ctx, &in.padded);
     cn_free(ctx, in.pads);
+    for (int i = 0; i < in.n_owned; i++) cn_free(ctx, in.owned[i]);
+    cn_free(ctx, in.owned);
     cn_free(ctx, (void *)in.consts);
     if (in.model) onnx__model_proto__free_unpacked(in.model, &alloc);
     if (st) cn_onnx_imported_free(ctx, out);

@@ -44,6 +44,26 @@ static cn_status export_conv(cn_onnx_out *o, int i)
     return cn_onnx_out_status(o);
 }
 
+/* ConvTranspose: the weight (Cin, Cout/groups, Kh, Kw) is ONNX's layout already */
+static cn_status export_deconv(cn_onnx_out *o, int i)
+{
+    const cn_node *n = &cn_onnx_out_net(o)->nodes[i];
+    const cn_attrs *a = &n->a;
+    const char *in[3] = { cn_onnx_input(o, i, 0, 4), cn_onnx_param(o, i, "weight"), cn_onnx_param(o, i, "bias") };
+    cn_onnx_set_rank(o, i, 4);
+    Onnx__NodeProto *node = cn_onnx_emit(o, "ConvTranspose", n->name, in, a->bias ? 3 : 2, n->name);
+    int64_t k[2] = { a->kernel.h, a->kernel.w }, s[2] = { a->stride.h, a->stride.w };
+    int64_t d[2] = { a->dilation.h, a->dilation.w }, p[4] = { a->pad.h, a->pad.w, a->pad.h, a->pad.w };
+    int64_t op[2] = { a->outpad.h, a->outpad.w };
+    cn_onnx_attr_ints(o, node, "kernel_shape", k, 2);
+    cn_onnx_attr_ints(o, node, "strides", s, 2);
+    cn_onnx_attr_ints(o, node, "dilations", d, 2);
+    cn_onnx_attr_ints(o, node, "pads", p, 4);
+    cn_onnx_attr_ints(o, node, "output_padding", op, 2);
+    cn_onnx_attr_int(o, node, "group", a->groups);
+    return cn_onnx_out_status(o);
+}
+
 /* MaxPool or AveragePool with convnet's window: the padding avgpool's divisor counts (pool_ref.h) */
 static Onnx__NodeProto *emit_pool(cn_onnx_out *o, int i, const char *op_type, const char *x, const char *y)
 {
@@ -244,7 +264,7 @@ static cn_status export_concat(cn_onnx_out *o, int i)
     return cn_onnx_out_status(o);
 }
 
-/* Add for two inputs, Sum for more */
+/* Add for two inputs, Sum for more; a 1x1 map broadcasts as ONNX's (N, C, 1, 1) does */
 static cn_status export_add(cn_onnx_out *o, int i)
 {
     const cn_node *n = &cn_onnx_out_net(o)->nodes[i];
@@ -253,6 +273,88 @@ static cn_status export_add(cn_onnx_out *o, int i)
     for (int k = 0; k < n->n_in; k++) in[k] = cn_onnx_input(o, i, k, rank);
     if (rank) cn_onnx_set_rank(o, i, rank);
     cn_onnx_emit(o, n->n_in == 2 ? "Add" : "Sum", n->name, in, n->n_in, n->name);
+    return cn_onnx_out_status(o);
+}
+
+/* Mul of the inputs read as maps (a 1x1 one broadcasts), chained for more than two */
+static cn_status export_mul(cn_onnx_out *o, int i)
+{
+    const cn_node *n = &cn_onnx_out_net(o)->nodes[i];
+    const char *acc = cn_onnx_input(o, i, 0, 4);
+    char suffix[32];
+    cn_onnx_set_rank(o, i, 4);
+    for (int k = 1; k < n->n_in; k++) {
+        snprintf(suffix, sizeof suffix, "mul%d", k);
+        const char *out = k == n->n_in - 1 ? n->name : cn_onnx_temp(o, i, suffix);
+        const char *in[2] = { acc, cn_onnx_input(o, i, k, 4) };
+        cn_onnx_emit(o, "Mul", out, in, 2, out);
+        acc = out;
+    }
+    return cn_onnx_out_status(o);
+}
+
+/* Resize. nearest: PyTorch's floor(dst * in/out) is ONNX's asymmetric + floor; bilinear:
+ * pytorch_half_pixel or align_corners. A whole factor is written as scales; another size as
+ * sizes (N, C from the input's Shape, H, W constants), since floor(in * out/in) may fall short */
+static cn_status export_upsample(cn_onnx_out *o, int i)
+{
+    const cn_net *net = cn_onnx_out_net(o);
+    const cn_node *n = &net->nodes[i];
+    const cn_dims *x = &net->nodes[n->in[0]].out;
+    const char *in[4] = { cn_onnx_input(o, i, 0, 4), "", "", "" };
+    int n_in = 3;
+    cn_onnx_set_rank(o, i, 4);
+    if (n->out.h % x->h == 0 && n->out.w % x->w == 0) {
+        float scales[4] = { 1, 1, (float)(n->out.h / x->h), (float)(n->out.w / x->w) };
+        int64_t dims[1] = { 4 };
+        in[2] = cn_onnx_const_float(o, cn_onnx_temp(o, i, "scales"), dims, 1, scales, 4);
+    } else {
+        const char *shape = cn_onnx_temp(o, i, "nc"), *hw = NULL, *sizes = cn_onnx_temp(o, i, "sizes");
+        int64_t want[2] = { n->out.h, n->out.w };
+        Onnx__NodeProto *sh = in[0] ? cn_onnx_emit(o, "Shape", shape, in, 1, shape) : NULL;
+        cn_onnx_attr_int(o, sh, "start", 0);
+        cn_onnx_attr_int(o, sh, "end", 2);
+        hw = cn_onnx_const_int64(o, cn_onnx_temp(o, i, "hw"), want, 2);
+        const char *parts[2] = { shape, hw };
+        cn_onnx_attr_int(o, cn_onnx_emit(o, "Concat", sizes, parts, 2, sizes), "axis", 0);
+        in[3] = sizes;
+        n_in = 4;
+    }
+    Onnx__NodeProto *node = cn_onnx_emit(o, "Resize", n->name, in, n_in, n->name);
+    if (n->a.mode == CN_UPSAMPLE_NEAREST) {
+        cn_onnx_attr_string(o, node, "mode", "nearest");
+        cn_onnx_attr_string(o, node, "coordinate_transformation_mode", "asymmetric");
+        cn_onnx_attr_string(o, node, "nearest_mode", "floor");
+    } else {
+        cn_onnx_attr_string(o, node, "mode", "linear");
+        cn_onnx_attr_string(o, node, "coordinate_transformation_mode",
+                            n->a.align_corners ? "align_corners" : "pytorch_half_pixel");
+    }
+    return cn_onnx_out_status(o);
+}
+
+/* Pad of H and W: [0, 0, t, l, 0, 0, b, r]; zeros, reflect or edge (replicate) */
+static cn_status export_pad(cn_onnx_out *o, int i)
+{
+    const cn_node *n = &cn_onnx_out_net(o)->nodes[i];
+    static const char *const modes[] = { "constant", "reflect", "edge" };
+    int64_t p[8] = { 0, 0, n->pad_t, n->pad_l, 0, 0, n->pad_b, n->pad_r };
+    const char *in[2] = { cn_onnx_input(o, i, 0, 4), cn_onnx_const_int64(o, cn_onnx_temp(o, i, "pads"), p, 8) };
+    cn_onnx_set_rank(o, i, 4);
+    cn_onnx_attr_string(o, cn_onnx_emit(o, "Pad", n->name, in, 2, n->name), "mode", modes[n->a.mode]);
+    return cn_onnx_out_status(o);
+}
+
+/* Slice of H and W with constant starts and ends */
+static cn_status export_crop(cn_onnx_out *o, int i)
+{
+    const cn_node *n = &cn_onnx_out_net(o)->nodes[i];
+    int64_t starts[2] = { n->pad_t, n->pad_l }, ends[2] = { n->pad_t + n->out.h, n->pad_l + n->out.w }, axes[2] = { 2, 3 };
+    const char *in[4] = { cn_onnx_input(o, i, 0, 4), cn_onnx_const_int64(o, cn_onnx_temp(o, i, "starts"), starts, 2),
+                          cn_onnx_const_int64(o, cn_onnx_temp(o, i, "ends"), ends, 2),
+                          cn_onnx_const_int64(o, cn_onnx_temp(o, i, "axes"), axes, 2) };
+    cn_onnx_set_rank(o, i, 4);
+    cn_onnx_emit(o, "Slice", n->name, in, 4, n->name);
     return cn_onnx_out_status(o);
 }
 
@@ -559,27 +661,202 @@ static cn_status import_reshape(cn_onnx_in *in, const Onnx__NodeProto *node)
 
 static cn_status import_constant(cn_onnx_in *in, const Onnx__NodeProto *node) { return cn_onnx_constant(in, node); }
 
-/* zeros around the maps (PyTorch writes avg_pool2d's padding so): pads [0,0,t,l,0,0,b,r] */
+/* Pad of H and W, pads [0, 0, t, l, 0, 0, b, r]: zeros that only Conv and AveragePool nodes read
+ * become their padding (PyTorch writes avg_pool2d's padding so); otherwise a pad layer */
 static cn_status import_pad(cn_onnx_in *in, const Onnx__NodeProto *node)
 {
     int64_t p[8];
     int n = 0;
     cn_onnx_tensor value;
-    const char *mode = NULL;
+    const char *mode = "zero";
     cn_status st = cn_onnx_get_int64s(in, node, 1, p, 8, &n);
     if (!st) st = cn_onnx_get_tensor(in, node, 2, 0, 0, &value);
     if (st) return st;
-    for (size_t k = 0; k < node->n_attribute; k++)
-        if (node->attribute[k]->name && !strcmp(node->attribute[k]->name, "mode"))
-            mode = node->attribute[k]->has_s && node->attribute[k]->s.len == 8 &&
-                           !memcmp(node->attribute[k]->s.data, "constant", 8) ? "constant" : "other";
-    if ((mode && strcmp(mode, "constant")) || (value.name && (value.count != 1 || cn_onnx_value(&value, 0) != 0)) ||
+    for (size_t k = 0; k < node->n_attribute; k++) {
+        const Onnx__AttributeProto *a = node->attribute[k];
+        if (!a->name || strcmp(a->name, "mode")) continue;
+        mode = !a->has_s ? NULL : a->s.len == 8 && !memcmp(a->s.data, "constant", 8) ? "zero"
+             : a->s.len == 7 && !memcmp(a->s.data, "reflect", 7) ? "reflect"
+             : a->s.len == 4 && !memcmp(a->s.data, "edge", 4) ? "replicate" : NULL;
+    }
+    if (!mode) return cn_onnx_node_fail(in, node, "only the modes constant, reflect and edge are supported");
+    if ((value.name && value.count == 1 && cn_onnx_value(&value, 0) != 0) || (value.name && value.count != 1) ||
         node->n_input > 3)
-        return cn_onnx_node_fail(in, node, "only padding with zeros is supported");
+        return cn_onnx_node_fail(in, node, "only padding with zeros (or reflect, edge) is supported");
     if (n != 8 || p[0] || p[1] || p[4] || p[5])
         return cn_onnx_node_fail(in, node, "only padding of the height and width of (N, C, H, W) is supported");
+    for (int k = 0; k < 8; k++)
+        if (p[k] < 0 || p[k] > INT32_MAX) return cn_onnx_node_fail(in, node, "pads holds %lld", (long long)p[k]);
     int64_t pads[4] = { p[2], p[3], p[6], p[7] };
-    return cn_onnx_pad_value(in, node, pads);
+    if (!strcmp(mode, "zero") && cn_onnx_read_as_padding(in, node)) return cn_onnx_pad_value(in, node, pads);
+    return cn_onnx_add_layer(in, node, "pad", 1, 4, "top=%lld left=%lld bottom=%lld right=%lld mode=%s", (long long)p[2],
+                             (long long)p[3], (long long)p[6], (long long)p[7], mode)
+               ? CN_OK
+               : cn_onnx_in_status(in);
+}
+
+/* ConvTranspose: convnet's deconv, the weight (Cin, Cout/group, Kh, Kw) as ONNX's */
+static cn_status import_convtranspose(cn_onnx_in *in, const Onnx__NodeProto *node)
+{
+    cn_onnx_tensor w, b;
+    cn_status st;
+    int64_t group = 1, k[2] = { 0, 0 }, s[2] = { 1, 1 }, d[2] = { 1, 1 }, p[4] = { 0, 0, 0, 0 }, op[2] = { 0, 0 };
+    int64_t shape[2] = { -1, -1 };
+    if ((st = cn_onnx_get_tensor(in, node, 1, 1, 4, &w)) || (st = cn_onnx_get_tensor(in, node, 2, 0, 1, &b)) ||
+        (st = cn_onnx_get_int(in, node, "group", &group)) || (st = cn_onnx_get_ints(in, node, "kernel_shape", k, 2)) ||
+        (st = cn_onnx_get_ints(in, node, "strides", s, 2)) || (st = cn_onnx_get_ints(in, node, "dilations", d, 2)) ||
+        (st = cn_onnx_get_ints(in, node, "pads", p, 4)) || (st = cn_onnx_get_ints(in, node, "output_padding", op, 2)) ||
+        (st = cn_onnx_get_ints(in, node, "output_shape", shape, 2)))
+        return st;
+    for (size_t a = 0; a < node->n_attribute; a++)
+        if (node->attribute[a]->name && !strcmp(node->attribute[a]->name, "auto_pad") &&
+            !(node->attribute[a]->has_s && node->attribute[a]->s.len == 6 && !memcmp(node->attribute[a]->s.data, "NOTSET", 6)))
+            return cn_onnx_node_fail(in, node, "auto_pad is not supported (only explicit pads)");
+    if (shape[0] >= 0) return cn_onnx_node_fail(in, node, "output_shape is not supported (only pads and output_padding)");
+    if (p[0] != p[2] || p[1] != p[3])
+        return cn_onnx_node_fail(in, node, "asymmetric pads %lld,%lld,%lld,%lld are not supported", (long long)p[0],
+                                 (long long)p[1], (long long)p[2], (long long)p[3]);
+    if (group < 1 || w.dims[1] > INT32_MAX || group > INT32_MAX)
+        return cn_onnx_node_fail(in, node, "group %lld is not supported", (long long)group);
+    if (k[0] && (k[0] != w.dims[2] || k[1] != w.dims[3]))
+        return cn_onnx_node_fail(in, node, "kernel_shape %lldx%lld differs from the weight's %lldx%lld",
+                                 (long long)k[0], (long long)k[1], (long long)w.dims[2], (long long)w.dims[3]);
+    int64_t filters = w.dims[1] * group;
+    if (b.name && b.count != filters)
+        return cn_onnx_node_fail(in, node, "bias of %lld values for %lld filters", (long long)b.count, (long long)filters);
+    cn_onnx_layer *l = cn_onnx_add_layer(in, node, "deconv", 1, 4,
+                                         "%lld %lldx%lld stride=%lldx%lld pad=%lldx%lld outpad=%lldx%lld "
+                                         "dilation=%lldx%lld groups=%lld",
+                                         (long long)filters, (long long)w.dims[2], (long long)w.dims[3], (long long)s[0],
+                                         (long long)s[1], (long long)p[0], (long long)p[1], (long long)op[0],
+                                         (long long)op[1], (long long)d[0], (long long)d[1], (long long)group);
+    if (!l) return cn_onnx_in_status(in);
+    cn_onnx_bias_key(l);
+    if ((st = cn_onnx_layer_tensor(in, l, "weight", &w, 0))) return st;
+    return b.name ? cn_onnx_layer_tensor(in, l, "bias", &b, 0) : CN_OK;
+}
+
+/* Mul of two graph values of one shape, or one 1x1 (squeeze-and-excitation): convnet's mul */
+static cn_status import_mul(cn_onnx_in *in, const Onnx__NodeProto *node)
+{
+    if (cn_onnx_value_inputs(in, node) != 2 || node->n_input != 2)
+        return cn_onnx_node_fail(in, node, "multiplying by a constant is not supported (only two layers' outputs)");
+    return cn_onnx_add_layer(in, node, "mul", 0, 0, "%s", "") ? CN_OK : cn_onnx_in_status(in);
+}
+
+static int attr_string_is(const Onnx__NodeProto *node, const char *name, const char *want, const char *def)
+{
+    for (size_t k = 0; k < node->n_attribute; k++) {
+        const Onnx__AttributeProto *a = node->attribute[k];
+        if (a->name && !strcmp(a->name, name))
+            return a->has_s && a->s.len == strlen(want) && !memcmp(a->s.data, want, a->s.len);
+    }
+    return !strcmp(want, def);
+}
+
+/* Resize by whole constant scales or to constant sizes: nearest as PyTorch (asymmetric, floor),
+ * bilinear with half pixels (half_pixel or pytorch_half_pixel) or align_corners */
+static cn_status import_resize(cn_onnx_in *in, const Onnx__NodeProto *node)
+{
+    const char *mode = attr_string_is(node, "mode", "nearest", "nearest") ? "nearest"
+                     : attr_string_is(node, "mode", "linear", "nearest") ? "bilinear" : NULL;
+    int64_t exclude = 0, antialias = 0;
+    cn_status st = cn_onnx_get_int(in, node, "exclude_outside", &exclude);
+    if (!st) st = cn_onnx_get_int(in, node, "antialias", &antialias);
+    if (st) return st;
+    if (cn_onnx_opset(in) < 11) return cn_onnx_node_fail(in, node, "Resize before opset 11 is not supported");
+    if (!mode || exclude || antialias)
+        return cn_onnx_node_fail(in, node, "only modes nearest and linear, without exclude_outside or antialias, are supported");
+    const char *ctm = "coordinate_transformation_mode";
+    int align = 0;
+    if (!strcmp(mode, "nearest")) {
+        if (!attr_string_is(node, ctm, "asymmetric", "half_pixel") ||
+            !attr_string_is(node, "nearest_mode", "floor", "round_prefer_floor"))
+            return cn_onnx_node_fail(in, node, "nearest resizing is supported with coordinate_transformation_mode "
+                                               "asymmetric and nearest_mode floor only (PyTorch's)");
+    } else if (attr_string_is(node, ctm, "align_corners", "half_pixel")) {
+        align = 1;
+    } else if (!attr_string_is(node, ctm, "pytorch_half_pixel", "half_pixel") &&
+               !attr_string_is(node, ctm, "half_pixel", "half_pixel")) {
+        return cn_onnx_node_fail(in, node, "linear resizing is supported with coordinate_transformation_mode "
+                                           "half_pixel, pytorch_half_pixel or align_corners only");
+    }
+    const char *bilinear = strcmp(mode, "bilinear") ? "" : align ? " align_corners=yes" : "";
+    cn_onnx_tensor scales;
+    if ((st = cn_onnx_get_tensor(in, node, 2, 0, 1, &scales))) return st;
+    if (scales.name || (node->n_input > 2 && node->input[2][0] && scales.count)) {
+        float f[4];
+        for (int k = 0; k < 4 && scales.count == 4; k++) f[k] = cn_onnx_value(&scales, k);
+        if (scales.count != 4 || f[0] != 1 || f[1] != 1 || !(f[2] >= 1 && f[2] <= 65536 && f[2] == floorf(f[2])) ||
+            !(f[3] >= 1 && f[3] <= 65536 && f[3] == floorf(f[3])))
+            return cn_onnx_node_fail(in, node, "only scales [1, 1, SH, SW] of whole factors are supported");
+        return cn_onnx_add_layer(in, node, "upsample", 1, 4, "%lldx%lld mode=%s%s", (long long)f[2], (long long)f[3],
+                                 mode, bilinear) ? CN_OK : cn_onnx_in_status(in);
+    }
+    int64_t size[4];
+    int n = 0;
+    if ((st = cn_onnx_get_int64s(in, node, 3, size, 4, &n))) return st;
+    if (n != 4 || size[2] < 1 || size[3] < 1 || size[2] > INT32_MAX || size[3] > INT32_MAX)
+        return cn_onnx_node_fail(in, node, "sizes is not (N, C, H, W) with H and W of at least 1");
+    return cn_onnx_add_layer(in, node, "upsample", 1, 4, "size=%lldx%lld mode=%s%s", (long long)size[2],
+                             (long long)size[3], mode, bilinear) ? CN_OK : cn_onnx_in_status(in);
+}
+
+/* Slice of H and/or W with constant starts and ends, step 1: a crop (its sides from the input's
+ * shape, which the layers before it give) */
+static cn_status import_slice(cn_onnx_in *in, const Onnx__NodeProto *node)
+{
+    int64_t starts[4], ends[4], axes[4] = { 0, 1, 2, 3 }, steps[4] = { 1, 1, 1, 1 }, dims[3];
+    int ns = 0, ne = 0, na = 0, nt = 0;
+    cn_status st = cn_onnx_get_int64s(in, node, 1, starts, 4, &ns);
+    if (!st) st = cn_onnx_get_int64s(in, node, 2, ends, 4, &ne);
+    if (!st && node->n_input > 3 && node->input[3][0]) st = cn_onnx_get_int64s(in, node, 3, axes, 4, &na);
+    else na = ns;
+    if (!st && node->n_input > 4 && node->input[4][0]) st = cn_onnx_get_int64s(in, node, 4, steps, 4, &nt);
+    else nt = ns;
+    if (st) return st;
+    if (cn_onnx_opset(in) < 10) return cn_onnx_node_fail(in, node, "Slice before opset 10 is not supported");
+    if (ns != ne || ns != na || ns != nt || !ns)
+        return cn_onnx_node_fail(in, node, "starts, ends, axes and steps differ in length");
+    if ((st = cn_onnx_input_dims(in, node, dims))) return st;
+    int64_t side[4] = { 0, 0, 0, 0 }; /* top, left, bottom, right */
+    for (int k = 0; k < ns; k++) {
+        int64_t axis = axes[k] < 0 ? axes[k] + 4 : axes[k], len = axis == 2 ? dims[1] : dims[2];
+        if ((axis != 2 && axis != 3) || steps[k] != 1)
+            return cn_onnx_node_fail(in, node, "only slices of H and W (axes 2, 3) with step 1 are supported");
+        int64_t b = starts[k] < 0 ? starts[k] + len : starts[k], e = ends[k] < 0 ? ends[k] + len : ends[k];
+        b = b < 0 ? 0 : b > len ? len : b;
+        e = e < 0 ? 0 : e > len ? len : e;
+        if (e <= b) return cn_onnx_node_fail(in, node, "the slice of axis %lld is empty", (long long)axis);
+        side[axis - 2] = b;
+        side[axis] = len - e;
+    }
+    return cn_onnx_add_layer(in, node, "crop", 1, 4, "top=%lld left=%lld bottom=%lld right=%lld", (long long)side[0],
+                             (long long)side[1], (long long)side[2], (long long)side[3]) ? CN_OK : cn_onnx_in_status(in);
+}
+
+/* Unsqueeze of a (N, F) value at axes 2 and 3 (PyTorch's x[:, :, None, None]): convnet's vectors
+ * are (N, F, 1, 1) already */
+static cn_status import_unsqueeze(cn_onnx_in *in, const Onnx__NodeProto *node)
+{
+    int64_t axes[4] = { 0 };
+    int n = 0, rank = cn_onnx_input_rank(in, node, 0);
+    cn_status st = CN_OK;
+    if (cn_onnx_opset(in) >= 13) st = cn_onnx_get_int64s(in, node, 1, axes, 4, &n);
+    else {
+        const Onnx__AttributeProto *a = NULL;
+        for (size_t k = 0; k < node->n_attribute; k++)
+            if (node->attribute[k]->name && !strcmp(node->attribute[k]->name, "axes")) a = node->attribute[k];
+        n = a && a->n_ints <= 4 ? (int)a->n_ints : 0;
+        for (int k = 0; k < n; k++) axes[k] = a->ints[k];
+    }
+    if (st) return st;
+    /* one axis at a time (2, then 3) or both: the value stays a vector until it is 4-D */
+    int ok = rank == 2 && ((n == 1 && (axes[0] == 2 || axes[0] == 3 || axes[0] == -1)) || (n == 2 && axes[0] == 2 && axes[1] == 3));
+    int l = node->n_input ? cn_onnx_value_inputs(in, node) : 0;
+    if (!ok || l != 1)
+        return cn_onnx_node_fail(in, node, "only Unsqueeze of a (N, F) value at axes 2 and 3 is supported");
+    return cn_onnx_alias(in, node);
 }
 
 static cn_status import_identity(cn_onnx_in *in, const Onnx__NodeProto *node) { return cn_onnx_alias(in, node); }
@@ -627,11 +904,11 @@ const cn_onnx_row cn_onnx_rows[] = {
     { CN_OP_PRELU, "PRelu", export_prelu, import_prelu, NULL },
     { CN_OP_GLOBALMAXPOOL, "GlobalMaxPool", export_globalmaxpool, import_globalmaxpool, NULL },
     { CN_OP_ADAPTIVEAVGPOOL, "AveragePool", export_adaptiveavgpool, NULL, NULL }, /* read back as avgpool */
-    { CN_OP_DECONV, "ConvTranspose", export_missing, import_missing, "transposed convolution is not converted" },
-    { CN_OP_MUL, "Mul", export_missing, import_missing, "multiplication is not converted" },
-    { CN_OP_UPSAMPLE, "Resize", export_missing, import_missing, "upsampling is not converted" },
-    { CN_OP_PAD, "Pad (reflect, edge)", export_missing, NULL, "the pad layer is not converted" },
-    { CN_OP_CROP, "Slice", export_missing, import_missing, "crop is not converted" },
+    { CN_OP_DECONV, "ConvTranspose", export_deconv, import_convtranspose, NULL },
+    { CN_OP_MUL, "Mul", export_mul, import_mul, NULL },
+    { CN_OP_UPSAMPLE, "Resize", export_upsample, import_resize, NULL },
+    { CN_OP_PAD, "Pad", export_pad, import_pad, NULL }, /* zeros read by Conv, AveragePool: their padding */
+    { CN_OP_CROP, "Slice", export_crop, import_slice, NULL },
     { CN_OP_SILU, "Sigmoid+Mul", export_missing, NULL, "silu is not converted" },
     { CN_OP_GELU, "Erf", export_missing, import_missing, "gelu is not converted" },
     { CN_OP_LAYERNORM, "LayerNormalization", export_missing, import_missing, "layer norm is not converted" },
@@ -641,7 +918,7 @@ const cn_onnx_row cn_onnx_rows[] = {
     { -1, "Identity", NULL, import_identity, NULL },
     { -1, "Reshape", NULL, import_reshape, NULL },
     { -1, "Constant", NULL, import_constant, NULL },
-    { -1, "Pad", NULL, import_pad, NULL }, /* of zeros, before a Conv or an AveragePool */
+    { -1, "Unsqueeze", NULL, import_unsqueeze, NULL }, /* of a vector to (N, F, 1, 1) */
     { -1, "Neg", NULL, import_neg, NULL }, /* around a MaxPool: convnet's minpool */
 };
 const int cn_onnx_row_count = (int)(sizeof cn_onnx_rows / sizeof cn_onnx_rows[0]);
