@@ -57,9 +57,9 @@ for f in files:
 PYEOF"
 
 # ---- 2. PyTorch -> convnet ----
-check "PyTorch exports resnet18 (batch norms folded by PyTorch, and kept), squeezenet1_1, mobilenet_v2, the SE-ResNet and U-Net of models/, three mixes of layers" \
-    "$PY tests/onnx_torch.py '$T/torch' resnet18 resnet18_bn squeezenet1_1 mobilenet_v2 se_resnet unet_small mix acts decoder"
-for m in resnet18 resnet18_bn squeezenet1_1 mobilenet_v2 se_resnet unet_small mix acts decoder; do
+check "PyTorch exports resnet18 (batch norms folded by PyTorch, and kept), squeezenet1_1, mobilenet_v2, the SE-ResNet and U-Net of models/, four mixes of layers" \
+    "$PY tests/onnx_torch.py '$T/torch' resnet18 resnet18_bn squeezenet1_1 mobilenet_v2 se_resnet unet_small mix acts decoder norms"
+for m in resnet18 resnet18_bn squeezenet1_1 mobilenet_v2 se_resnet unet_small mix acts decoder norms; do
     check "import $m" "'$CN' import '$T/torch/$m.onnx' -o '$T/run-$m'"
     check "$m: convnet's outputs equal PyTorch's within 1e-4" \
         "'$TO' --check '$T/run-$m/model.safetensors' '$T/torch/$m.x.bin' '$T/torch/$m.y.bin' 2 1e-4"

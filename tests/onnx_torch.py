@@ -93,6 +93,30 @@ class Decoder(nn.Module):
         return self.head(nn.functional.interpolate(x, scale_factor=2, mode="bilinear"))
 
 
+class Norms(nn.Module):
+    """SiLU (Sigmoid, Mul), GELU in both forms (erf: Div, Erf, Add, Mul, Mul; tanh: nine nodes),
+    LayerNorm over (C, H, W) and over a vector, GroupNorm (Reshape, InstanceNormalization,
+    Shape, Reshape, Mul, Add) and InstanceNorm2d with and without affine parameters."""
+
+    def __init__(self):
+        super().__init__()
+        self.a = nn.Conv2d(3, 8, 3, padding=1)
+        self.ln = nn.LayerNorm([8, 6, 6])
+        self.gn = nn.GroupNorm(2, 8)
+        self.inn = nn.InstanceNorm2d(8, affine=True)
+        self.in2 = nn.InstanceNorm2d(8)
+        self.fc = nn.Linear(8, 6)
+        self.ln2 = nn.LayerNorm(6, eps=1e-4)
+
+    def forward(self, x):
+        x = nn.functional.silu(self.a(x))
+        x = nn.functional.gelu(self.ln(x))
+        x = nn.functional.gelu(self.gn(x), approximate="tanh")
+        x = self.in2(self.inn(x))
+        x = self.fc(torch.flatten(nn.functional.adaptive_avg_pool2d(x, 1), 1))
+        return nn.functional.silu(self.ln2(x))
+
+
 def models():
     tv = torchvision.models
     return {
@@ -105,6 +129,7 @@ def models():
         "acts": (Acts, 16, True),
         "mobilenet_v2": (lambda: tv.mobilenet_v2(num_classes=10), 64, False),
         "decoder": (Decoder, 8, False, "static"),
+        "norms": (Norms, 6, False),
         "se_resnet": (parity.SEResNetSmall, 32, True),  # models/se-resnet-block.cnn
         # models/unet-small.cnn, 1 channel in; its crops read the maps' sizes, which PyTorch writes
         # as Shape arithmetic unless every size is fixed (then folded into the Slices' constants)
@@ -121,6 +146,9 @@ def randomize(model):
             if m.affine:
                 m.weight.data.uniform_(0.5, 1.5)
                 m.bias.data.uniform_(-0.5, 0.5)
+        if isinstance(m, (nn.LayerNorm, nn.GroupNorm, nn.InstanceNorm2d)) and m.weight is not None:
+            m.weight.data.uniform_(0.5, 1.5)
+            m.bias.data.uniform_(-0.5, 0.5)
         if isinstance(m, nn.PReLU):
             m.weight.data.uniform_(-0.5, 0.5)
 

@@ -79,6 +79,7 @@ cn_status cn_onnx_out_fail(cn_onnx_out *o, int i, const char *fmt, ...)
     return o->st = cn_fail(o->ctx, CN_E_UNSUPPORTED, "layer %s: %s", o->net->nodes[i].name, msg);
 }
 void cn_onnx_set_rank(cn_onnx_out *o, int i, int rank) { o->rank[i] = rank; }
+int cn_onnx_rank(const cn_onnx_out *o, int i) { return o->rank[i]; }
 
 const char *cn_onnx_temp(cn_onnx_out *o, int i, const char *suffix)
 {
@@ -184,12 +185,14 @@ const char *cn_onnx_const_float(cn_onnx_out *o, const char *name, const int64_t 
     return add_init(o, name, ONNX__TENSOR_PROTO__DATA_TYPE__FLOAT, dims, n_dims, copy, sizeof(float) * (size_t)n);
 }
 
-const char *cn_onnx_const_fill(cn_onnx_out *o, const char *name, int64_t n, float v)
+const char *cn_onnx_const_fill(cn_onnx_out *o, const char *name, const int64_t *dims, int n_dims, float v)
 {
+    int64_t n = 1;
+    for (int d = 0; d < n_dims; d++) n *= dims[d];
     float *vals = out_alloc(o, sizeof(float) * (size_t)n);
     if (!vals) return NULL;
     for (int64_t k = 0; k < n; k++) vals[k] = v;
-    return add_init(o, name, ONNX__TENSOR_PROTO__DATA_TYPE__FLOAT, &n, 1, vals, sizeof(float) * (size_t)n);
+    return add_init(o, name, ONNX__TENSOR_PROTO__DATA_TYPE__FLOAT, dims, n_dims, vals, sizeof(float) * (size_t)n);
 }
 
 const char *cn_onnx_const_int64(cn_onnx_out *o, const char *name, const int64_t *v, int n)

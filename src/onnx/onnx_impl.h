@@ -34,13 +34,14 @@ const char *cn_onnx_param_as(cn_onnx_out *o, int i, const char *name, const int6
 /* A constant initializer named name: n float (dims as given) values, or n int64 values. */
 const char *cn_onnx_const_float(cn_onnx_out *o, const char *name, const int64_t *dims, int n_dims, const float *v,
                                 int64_t n);
-/* A vector of n values v (batch norm's scale and shift when affine=no) */
-const char *cn_onnx_const_fill(cn_onnx_out *o, const char *name, int64_t n, float v);
+/* A tensor of these dims, every value v (a norm's scale and shift when affine=no) */
+const char *cn_onnx_const_fill(cn_onnx_out *o, const char *name, const int64_t *dims, int n_dims, float v);
 const char *cn_onnx_const_int64(cn_onnx_out *o, const char *name, const int64_t *v, int n);
 /* A value name private to node i: "<layer>/<suffix>". */
 const char *cn_onnx_temp(cn_onnx_out *o, int i, const char *suffix);
 /* The rank (2 or 4) of node i's output in the ONNX graph. */
 void cn_onnx_set_rank(cn_onnx_out *o, int i, int rank);
+int cn_onnx_rank(const cn_onnx_out *o, int i);
 /* The net and the failure state, for converters */
 const cn_net *cn_onnx_out_net(const cn_onnx_out *o);
 cn_status cn_onnx_out_status(const cn_onnx_out *o);
@@ -109,6 +110,18 @@ cn_status cn_onnx_node_fail(cn_onnx_in *in, const Onnx__NodeProto *node, const c
  * being rank `rank` (0: the first input's). NULL after a failure. */
 cn_onnx_layer *cn_onnx_add_layer(cn_onnx_in *in, const Onnx__NodeProto *node, const char *type, int n_read, int rank,
                                  const char *args_fmt, ...) CN_PRINTF(6, 7);
+/* One statement for a pattern of nodes (SiLU's Sigmoid, Mul): reading first's input 0, writing
+ * last's output 0 (the nodes between are marked with cn_onnx_skip). */
+cn_onnx_layer *cn_onnx_add_pattern(cn_onnx_in *in, const Onnx__NodeProto *first, const Onnx__NodeProto *last,
+                                   const char *type, int rank, const char *args_fmt, ...) CN_PRINTF(6, 7);
+/* Patterns: the one node after the current one that reads node's output, when it is the only
+ * reader and of that op type (else NULL); the node of that op type that writes value (else
+ * NULL); a node taken into a pattern, which the import then passes over; a constant of one
+ * float value. */
+const Onnx__NodeProto *cn_onnx_sole_reader(const cn_onnx_in *in, const Onnx__NodeProto *node, const char *op_type);
+const Onnx__NodeProto *cn_onnx_writer(const cn_onnx_in *in, const char *value, const char *op_type);
+void cn_onnx_skip(cn_onnx_in *in, const Onnx__NodeProto *node);
+int cn_onnx_scalar(const cn_onnx_in *in, const char *name, double *v);
 /* Node's output is its first input's layer (Identity, Dropout in inference). */
 cn_status cn_onnx_alias(cn_onnx_in *in, const Onnx__NodeProto *node);
 /* Node's output is its first input negated (Neg): only a MaxPool (as convnet's minpool, which
@@ -146,8 +159,6 @@ typedef struct cn_onnx_row {
     const char *onnx;        /* the ONNX op type it is written as and read from */
     cn_status (*export_node)(cn_onnx_out *o, int i);               /* NULL: not written */
     cn_status (*import_node)(cn_onnx_in *in, const Onnx__NodeProto *node); /* NULL: not read */
-    const char *missing;     /* not NULL: an op without an ONNX form yet, and why (its converters
-                                fail with "not supported in ONNX yet: <why>"; README lists them) */
 } cn_onnx_row;
 
 extern const cn_onnx_row cn_onnx_rows[];

@@ -105,6 +105,8 @@ struct cn_onnx_in {
     name_map values;             /* value name -> layer */
     name_map uses;               /* value name -> times read (node inputs and graph outputs) */
     name_map pad_reads;          /* value name -> times read as input 0 of a Conv or an AveragePool */
+    name_map reader, writer;     /* value name -> index of a node that reads it / that writes it */
+    char *skip;                  /* per node: taken into a pattern (SiLU, GELU, GroupNorm) already */
     name_map names;              /* layer name -> layer */
     name_map negs;               /* value name -> layer whose output negated it is (Neg, MaxPool, Neg) */
     cn_onnx_layer *layers;
@@ -283,8 +285,9 @@ cn_status cn_onnx_constant(cn_onnx_in *in, const Onnx__NodeProto *node)
     const Onnx__AttributeProto *a = find_attr(node, "value");
     if (!a || !a->t || node->n_attribute != 1)
         return cn_onnx_node_fail(in, node, "only a Constant of one tensor 'value' is supported");
-    if (node->n_output < 1 || !node->output[0][0] || map_get(&in->inits, node->output[0]) >= 0 ||
-        map_get(&in->values, node->output[0]) >= 0)
+    int at = node->n_output >= 1 ? map_get(&in->inits, node->output[0]) : -1;
+    if (at >= 0 && in->consts[at] == a->t) return CN_OK; /* known from the start (build_maps) */
+    if (node->n_output < 1 || !node->output[0][0] || at >= 0 || map_get(&in->values, node->output[0]) >= 0)
         return cn_onnx_node_fail(in, node, "has no output, or one written twice");
     in->consts[in->n_consts] = a->t;
     map_put(&in->inits, node->output[0], in->n_consts++);
@@ -313,6 +316,39 @@ Onnx__TensorProto *cn_onnx_new_const(cn_onnx_in *in, const Onnx__NodeProto *node
     in->consts[in->n_consts] = t;
     map_put(&in->inits, node->output[0], in->n_consts++);
     return t;
+}
+
+const Onnx__NodeProto *cn_onnx_sole_reader(const cn_onnx_in *in, const Onnx__NodeProto *node, const char *op_type)
+{
+    const char *v = node && node->n_output == 1 ? node->output[0] : NULL;
+    int r = v && v[0] && map_get(&in->uses, v) == 1 ? map_get(&in->reader, v) : -1;
+    return r > in->node && !in->skip[r] && !strcmp(in->g->node[r]->op_type, op_type) ? in->g->node[r] : NULL;
+}
+
+const Onnx__NodeProto *cn_onnx_writer(const cn_onnx_in *in, const char *value, const char *op_type)
+{
+    int w = value && value[0] ? map_get(&in->writer, value) : -1;
+    return w >= 0 && !in->skip[w] && !strcmp(in->g->node[w]->op_type, op_type) ? in->g->node[w] : NULL;
+}
+
+void cn_onnx_skip(cn_onnx_in *in, const Onnx__NodeProto *node)
+{
+    int at = node->n_output ? map_get(&in->writer, node->output[0]) : -1;
+    if (at >= 0) in->skip[at] = 1;
+}
+
+int cn_onnx_scalar(const cn_onnx_in *in, const char *name, double *v)
+{
+    const Onnx__TensorProto *p = cn_onnx_const_at(in, name);
+    if (!p || (p->has_data_type && p->data_type != ONNX__TENSOR_PROTO__DATA_TYPE__FLOAT)) return 0;
+    for (size_t d = 0; d < p->n_dims; d++)
+        if (p->dims[d] != 1) return 0;
+    if (p->n_float_data == 1) *v = p->float_data[0];
+    else if (!p->n_float_data && p->has_raw_data && p->raw_data.len == 4) {
+        cn_onnx_tensor t = { .raw = p->raw_data.data };
+        *v = cn_onnx_value(&t, 0);
+    } else return 0;
+    return 1;
 }
 
 cn_status cn_onnx_pad_value(cn_onnx_in *in, const Onnx__NodeProto *node, const int64_t pads[4])
@@ -447,8 +483,8 @@ static cn_onnx_layer *new_layer(cn_onnx_in *in, const Onnx__NodeProto *node, con
     return l;
 }
 
-cn_onnx_layer *cn_onnx_add_layer(cn_onnx_in *in, const Onnx__NodeProto *node, const char *type, int n_read, int rank,
-                                 const char *args_fmt, ...)
+static cn_onnx_layer *add_layer(cn_onnx_in *in, const Onnx__NodeProto *node, const Onnx__NodeProto *last,
+                                const char *type, int n_read, int rank, const char *args_fmt, va_list ap)
 {
     int reads[CN_MAX_INPUTS], n = 0, negated = 0;
     char a[80];
@@ -488,21 +524,18 @@ cn_onnx_layer *cn_onnx_add_layer(cn_onnx_in *in, const Onnx__NodeProto *node, co
         cn_onnx_node_fail(in, node, "reads no value of the graph");
         return NULL;
     }
-    if (node->n_output < 1 || !node->output[0][0]) {
-        cn_onnx_node_fail(in, node, "has no output");
+    if (last->n_output < 1 || !last->output[0][0]) {
+        cn_onnx_node_fail(in, last, "has no output");
         return NULL;
     }
-    if (map_get(&in->values, node->output[0]) >= 0 || map_get(&in->negs, node->output[0]) >= 0) {
-        cn_onnx_node_fail(in, node, "its output '%s' is written twice", shown(node->output[0], a, sizeof a));
+    if (map_get(&in->values, last->output[0]) >= 0 || map_get(&in->negs, last->output[0]) >= 0) {
+        cn_onnx_node_fail(in, last, "its output '%s' is written twice", shown(last->output[0], a, sizeof a));
         return NULL;
     }
     char args[512];
-    va_list ap;
-    va_start(ap, args_fmt);
     vsnprintf(args, sizeof args, args_fmt, ap);
-    va_end(ap);
     int first_rank = in->layers[reads[0]].rank;
-    cn_onnx_layer *l = new_layer(in, node, type, node->output[0], negated ? &in->negs : &in->values);
+    cn_onnx_layer *l = new_layer(in, last, type, last->output[0], negated ? &in->negs : &in->values);
     if (!l) return NULL;
     l->rank = rank ? rank : first_rank;
     l->args = cn_strdup(in->ctx, args);
@@ -513,6 +546,26 @@ cn_onnx_layer *cn_onnx_add_layer(cn_onnx_in *in, const Onnx__NodeProto *node, co
     }
     memcpy(l->reads, reads, sizeof(int) * (size_t)n);
     l->n_reads = n;
+    return l;
+}
+
+cn_onnx_layer *cn_onnx_add_layer(cn_onnx_in *in, const Onnx__NodeProto *node, const char *type, int n_read, int rank,
+                                 const char *args_fmt, ...)
+{
+    va_list ap;
+    va_start(ap, args_fmt);
+    cn_onnx_layer *l = add_layer(in, node, node, type, n_read, rank, args_fmt, ap);
+    va_end(ap);
+    return l;
+}
+
+cn_onnx_layer *cn_onnx_add_pattern(cn_onnx_in *in, const Onnx__NodeProto *first, const Onnx__NodeProto *last,
+                                   const char *type, int rank, const char *args_fmt, ...)
+{
+    va_list ap;
+    va_start(ap, args_fmt);
+    cn_onnx_layer *l = add_layer(in, first, last, type, 1, rank, args_fmt, ap);
+    va_end(ap);
     return l;
 }
 
@@ -658,7 +711,7 @@ static cn_status unsupported(cn_onnx_in *in, const Onnx__NodeProto *node)
     char list[1024] = "";
     size_t n = 0;
     for (int r = 0; r < cn_onnx_row_count; r++)
-        if (cn_onnx_rows[r].import_node && !cn_onnx_rows[r].missing && n < sizeof list)
+        if (cn_onnx_rows[r].import_node && n < sizeof list)
             n += (size_t)snprintf(list + n, sizeof list - n, "%s%s", n ? ", " : "", cn_onnx_rows[r].onnx);
     return cn_onnx_node_fail(in, node, "op type not supported; convnet imports %s", list);
 }
@@ -726,7 +779,9 @@ static cn_status build_maps(cn_onnx_in *in)
         map_init(in->ctx, &in->names, values) ||
         map_init(in->ctx, &in->negs, values) ||
         map_init(in->ctx, &in->padded, values) || !(in->pads = cn_calloc(in->ctx, values, sizeof *in->pads)) ||
-        !(in->owned = cn_calloc(in->ctx, g->n_node + 1, sizeof *in->owned)))
+        !(in->owned = cn_calloc(in->ctx, g->n_node + 1, sizeof *in->owned)) ||
+        map_init(in->ctx, &in->reader, reads) || map_init(in->ctx, &in->writer, values) ||
+        !(in->skip = cn_calloc(in->ctx, g->n_node + 1, 1)))
         return in->st = CN_E_NOMEM;
     for (size_t k = 0; k < g->n_initializer; k++)
         if (g->initializer[k]->name && g->initializer[k]->name[0]) map_put(&in->inits, g->initializer[k]->name, (int)k);
@@ -735,10 +790,25 @@ static cn_status build_maps(cn_onnx_in *in)
             const char *v = g->node[k]->input[j];
             int u = map_get(&in->uses, v);
             map_put(&in->uses, v, u < 0 ? 1 : u + 1);
+            if (v[0]) map_put(&in->reader, v, (int)k);
             if (j || (strcmp(g->node[k]->op_type, "Conv") && strcmp(g->node[k]->op_type, "AveragePool"))) continue;
             u = map_get(&in->pad_reads, v);
             map_put(&in->pad_reads, v, u < 0 ? 1 : u + 1);
         }
+    for (size_t k = 0; k < g->n_node; k++)
+        for (size_t j = 0; j < g->node[k]->n_output; j++)
+            if (g->node[k]->output[j][0]) map_put(&in->writer, g->node[k]->output[j], (int)k);
+    /* Constant nodes' values, known before their nodes come: a pattern's first node looks at
+     * constants PyTorch writes just before the later nodes that read them */
+    for (size_t k = 0; k < g->n_node; k++) {
+        const Onnx__NodeProto *c = g->node[k];
+        const Onnx__AttributeProto *a = find_attr(c, "value");
+        if (!strcmp(c->op_type, "Constant") && a && a->t && c->n_attribute == 1 && c->n_output >= 1 &&
+            c->output[0][0] && map_get(&in->inits, c->output[0]) < 0) {
+            in->consts[in->n_consts] = a->t;
+            map_put(&in->inits, c->output[0], in->n_consts++);
+        }
+    }
     for (size_t k = 0; k < g->n_output; k++) {
         const char *v = g->output[k]->name ? g->output[k]->name : "";
         int u = map_get(&in->uses, v);
@@ -992,6 +1062,7 @@ static cn_status convert(cn_onnx_in *in, cn_onnx_imported *out)
         for (size_t j = 0; j < node->n_output; j++)
             if (!node->output[j]) return in_fail(in, CN_E_FORMAT, "node %zu: output %zu is NULL", k, j);
         int folded = 0;
+        if (in->skip[k]) continue;
         if ((st = cn_onnx_fold_node(in, node, &folded))) return st;
         if (folded) continue;
         const cn_onnx_row *row = import_row(node->op_type);
@@ -1052,6 +1123,9 @@ out:
     map_free(ctx, &in.values);
     map_free(ctx, &in.uses);
     map_free(ctx, &in.pad_reads);
+    map_free(ctx, &in.reader);
+    map_free(ctx, &in.writer);
+    cn_free(ctx, in.skip);
     map_free(ctx, &in.names);
     map_free(ctx, &in.negs);
     map_free(ctx, &in.padded);

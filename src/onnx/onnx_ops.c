@@ -199,6 +199,107 @@ static cn_status export_prelu(cn_onnx_out *o, int i)
     return cn_onnx_out_status(o);
 }
 
+/* an ONNX binary node out = a OP b */
+static const char *emit2(cn_onnx_out *o, const char *op, const char *out, const char *a, const char *b)
+{
+    const char *in[2] = { a, b };
+    cn_onnx_emit(o, op, out, in, 2, out);
+    return cn_onnx_out_status(o) ? NULL : out;
+}
+
+static const char *scalar(cn_onnx_out *o, int i, const char *suffix, float v)
+{
+    return cn_onnx_const_float(o, cn_onnx_temp(o, i, suffix), NULL, 0, &v, 1);
+}
+
+/* x * sigmoid(x): ONNX 17 has no SiLU (PyTorch writes these two nodes) */
+static cn_status export_silu(cn_onnx_out *o, int i)
+{
+    const char *x = cn_onnx_input(o, i, 0, 0), *name = cn_onnx_out_net(o)->nodes[i].name;
+    const char *s = cn_onnx_temp(o, i, "sigmoid");
+    if (x && s) cn_onnx_emit(o, "Sigmoid", s, &x, 1, s);
+    emit2(o, "Mul", name, x, s);
+    return cn_onnx_out_status(o);
+}
+
+/* ONNX 17 has no GELU: PyTorch 1.13's nodes. erf: x * (erf(x / sqrt 2) + 1) * 0.5; tanh:
+ * 0.5 * (x * (1 + tanh(sqrt(2/pi) * (x + 0.044715 * x * (x * x))))) */
+static cn_status export_gelu(cn_onnx_out *o, int i)
+{
+    const cn_node *n = &cn_onnx_out_net(o)->nodes[i];
+    const char *x = cn_onnx_input(o, i, 0, 0), *t;
+    if (!n->a.approximate) {
+        t = emit2(o, "Div", cn_onnx_temp(o, i, "div"), x, scalar(o, i, "sqrt2", 1.4142135381698608f));
+        const char *e = cn_onnx_temp(o, i, "erf");
+        if (t && e) cn_onnx_emit(o, "Erf", e, &t, 1, e);
+        t = emit2(o, "Add", cn_onnx_temp(o, i, "add"), e, scalar(o, i, "one", 1));
+        t = emit2(o, "Mul", cn_onnx_temp(o, i, "mul"), x, t);
+        emit2(o, "Mul", n->name, t, scalar(o, i, "half", 0.5f));
+        return cn_onnx_out_status(o);
+    }
+    const char *x2 = emit2(o, "Mul", cn_onnx_temp(o, i, "x2"), x, x);
+    t = emit2(o, "Mul", cn_onnx_temp(o, i, "x3"), x, x2);
+    t = emit2(o, "Mul", cn_onnx_temp(o, i, "cubic"), scalar(o, i, "c", 0.044714998453855515f), t);
+    t = emit2(o, "Add", cn_onnx_temp(o, i, "inner"), x, t);
+    t = emit2(o, "Mul", cn_onnx_temp(o, i, "scaled"), scalar(o, i, "k", 0.7978845834732056f), t);
+    const char *th = cn_onnx_temp(o, i, "tanh");
+    if (t && th) cn_onnx_emit(o, "Tanh", th, &t, 1, th);
+    t = emit2(o, "Add", cn_onnx_temp(o, i, "add"), scalar(o, i, "one", 1), th);
+    t = emit2(o, "Mul", cn_onnx_temp(o, i, "mul"), x, t);
+    emit2(o, "Mul", n->name, scalar(o, i, "half", 0.5f), t);
+    return cn_onnx_out_status(o);
+}
+
+/* LayerNormalization over axes 1.. (C, H, W of a map, F of a vector); the scale and shift (C, H, W)
+ * or (F) as the parameters, ones and no shift when affine=no */
+static cn_status export_layernorm(cn_onnx_out *o, int i)
+{
+    const cn_net *net = cn_onnx_out_net(o);
+    const cn_node *n = &net->nodes[i];
+    const char *x = cn_onnx_input(o, i, 0, 0);
+    int64_t dims[3] = { n->out.c, n->out.h, n->out.w };
+    int nd = cn_onnx_rank(o, n->in[0]) == 4 ? 3 : 1; /* (C, H, W) of a map, (F) of a vector */
+    const char *in[3] = { x, n->a.affine ? cn_onnx_param_as(o, i, "weight", dims, nd)
+                                         : cn_onnx_const_fill(o, cn_onnx_temp(o, i, "ones"), dims, nd, 1),
+                          n->a.affine ? cn_onnx_param_as(o, i, "bias", dims, nd) : NULL };
+    Onnx__NodeProto *node = cn_onnx_emit(o, "LayerNormalization", n->name, in, n->a.affine ? 3 : 2, n->name);
+    cn_onnx_attr_int(o, node, "axis", 1);
+    cn_onnx_attr_float(o, node, "epsilon", (float)n->a.eps);
+    return cn_onnx_out_status(o);
+}
+
+/* InstanceNormalization (a group per channel); other group counts as PyTorch writes GroupNorm:
+ * Reshape to (N, G, -1), InstanceNormalization with scale 1 and shift 0, Reshape back, Mul and
+ * Add of the (C, 1, 1) scale and shift */
+static cn_status export_groupnorm(cn_onnx_out *o, int i)
+{
+    const cn_node *n = &cn_onnx_out_net(o)->nodes[i];
+    const char *x = cn_onnx_input(o, i, 0, 4);
+    int64_t c = n->out.c, g = n->a.groups, c11[3] = { c, 1, 1 };
+    cn_onnx_set_rank(o, i, 4);
+    if (g == c) {
+        const char *in[3] = { x, n->a.affine ? cn_onnx_param(o, i, "weight") : cn_onnx_const_fill(o, cn_onnx_temp(o, i, "ones"), &c, 1, 1),
+                              n->a.affine ? cn_onnx_param(o, i, "bias") : cn_onnx_const_fill(o, cn_onnx_temp(o, i, "zeros"), &c, 1, 0) };
+        cn_onnx_attr_float(o, cn_onnx_emit(o, "InstanceNormalization", n->name, in, 3, n->name), "epsilon", (float)n->a.eps);
+        return cn_onnx_out_status(o);
+    }
+    int64_t grouped[3] = { 0, g, -1 }, back[4] = { 0, c, n->out.h, n->out.w };
+    const char *t = emit2(o, "Reshape", cn_onnx_temp(o, i, "grouped"), x, cn_onnx_const_int64(o, cn_onnx_temp(o, i, "groups"), grouped, 3));
+    const char *norm = cn_onnx_temp(o, i, "norm");
+    const char *in[3] = { t, cn_onnx_const_fill(o, cn_onnx_temp(o, i, "ones"), &g, 1, 1),
+                          cn_onnx_const_fill(o, cn_onnx_temp(o, i, "zeros"), &g, 1, 0) };
+    cn_onnx_attr_float(o, norm ? cn_onnx_emit(o, "InstanceNormalization", norm, in, 3, norm) : NULL, "epsilon", (float)n->a.eps);
+    const char *shape = cn_onnx_const_int64(o, cn_onnx_temp(o, i, "shape"), back, 4);
+    if (!n->a.affine) {
+        emit2(o, "Reshape", n->name, norm, shape);
+        return cn_onnx_out_status(o);
+    }
+    t = emit2(o, "Reshape", cn_onnx_temp(o, i, "maps"), norm, shape);
+    t = emit2(o, "Mul", cn_onnx_temp(o, i, "scaled"), t, cn_onnx_param_as(o, i, "weight", c11, 3));
+    emit2(o, "Add", n->name, t, cn_onnx_param_as(o, i, "bias", c11, 3));
+    return cn_onnx_out_status(o);
+}
+
 /* convnet's softmax runs over the channels at each position: axis 1, of (N,C) or (N,C,H,W) */
 static cn_status export_softmax(cn_onnx_out *o, int i)
 {
@@ -210,7 +311,8 @@ static cn_status export_softmax(cn_onnx_out *o, int i)
 static const char *affine_const(cn_onnx_out *o, int i, const char *name, float v)
 {
     const cn_node *n = &cn_onnx_out_net(o)->nodes[i];
-    return n->a.affine ? cn_onnx_param(o, i, name) : cn_onnx_const_fill(o, cn_onnx_temp(o, i, name), n->out.c, v);
+    int64_t c = n->out.c;
+    return n->a.affine ? cn_onnx_param(o, i, name) : cn_onnx_const_fill(o, cn_onnx_temp(o, i, name), &c, 1, v);
 }
 
 static cn_status export_batchnorm(cn_onnx_out *o, int i)
@@ -647,6 +749,8 @@ static cn_status import_add(cn_onnx_in *in, const Onnx__NodeProto *node)
 
 /* the two reshapes convnet's export writes: (N, F) -> (N, F, 1, 1), which convnet's vectors
  * already are, and (N, ...) -> (N, F), convnet's flatten */
+static cn_status import_groupnorm(cn_onnx_in *in, const Onnx__NodeProto *node, int64_t groups);
+
 static cn_status import_reshape(cn_onnx_in *in, const Onnx__NodeProto *node)
 {
     int64_t s[8];
@@ -656,6 +760,7 @@ static cn_status import_reshape(cn_onnx_in *in, const Onnx__NodeProto *node)
     int rank = cn_onnx_input_rank(in, node, 0);
     if (n == 4 && s[0] == 0 && s[1] == -1 && s[2] == 1 && s[3] == 1 && rank == 2) return cn_onnx_alias(in, node);
     if (n == 2 && s[1] == -1 && s[0] >= 0) return rank == 2 ? cn_onnx_alias(in, node) : import_plain(in, node, "flatten", 2);
+    if (n == 3 && s[0] == 0 && s[1] >= 1 && s[1] <= INT32_MAX && s[2] == -1 && rank == 4) return import_groupnorm(in, node, s[1]);
     return cn_onnx_node_fail(in, node, "only reshapes to (N, -1) and of a vector to (N, -1, 1, 1) are supported");
 }
 
@@ -736,9 +841,13 @@ static cn_status import_convtranspose(cn_onnx_in *in, const Onnx__NodeProto *nod
     return b.name ? cn_onnx_layer_tensor(in, l, "bias", &b, 0) : CN_OK;
 }
 
-/* Mul of two graph values of one shape, or one 1x1 (squeeze-and-excitation): convnet's mul */
+static cn_status import_gelu_tanh(cn_onnx_in *in, const Onnx__NodeProto *node);
+
+/* Mul of two graph values of one shape, or one 1x1 (squeeze-and-excitation): convnet's mul;
+ * Mul(x, x) begins GELU's tanh form */
 static cn_status import_mul(cn_onnx_in *in, const Onnx__NodeProto *node)
 {
+    if (node->n_input == 2 && !strcmp(node->input[0], node->input[1])) return import_gelu_tanh(in, node);
     if (cn_onnx_value_inputs(in, node) != 2 || node->n_input != 2)
         return cn_onnx_node_fail(in, node, "multiplying by a constant is not supported (only two layers' outputs)");
     return cn_onnx_add_layer(in, node, "mul", 0, 0, "%s", "") ? CN_OK : cn_onnx_in_status(in);
@@ -862,64 +971,230 @@ static cn_status import_unsqueeze(cn_onnx_in *in, const Onnx__NodeProto *node)
 static cn_status import_identity(cn_onnx_in *in, const Onnx__NodeProto *node) { return cn_onnx_alias(in, node); }
 static cn_status import_neg(cn_onnx_in *in, const Onnx__NodeProto *node) { return cn_onnx_negate(in, node); }
 
-/* ---- ops without an ONNX form yet (their row's `missing` says why) ------------------------------ */
+/* ---- patterns: one convnet op written as several ONNX nodes ---------------------------------------- */
 
-static const cn_onnx_row *row_of_op(int op);
-
-static cn_status export_missing(cn_onnx_out *o, int i)
+/* the input of binary node b that is not value v (NULL when v is not one of its two inputs) */
+static const char *other_input(const Onnx__NodeProto *b, const char *v)
 {
-    const cn_node *n = &cn_onnx_out_net(o)->nodes[i];
-    return cn_onnx_out_fail(o, i, "%s is not supported in ONNX yet: %s", n->op->name, row_of_op(n->id)->missing);
+    if (!b || b->n_input != 2) return NULL;
+    if (!strcmp(b->input[0], v)) return b->input[1];
+    if (!strcmp(b->input[1], v)) return b->input[0];
+    return NULL;
 }
 
-static cn_status import_missing(cn_onnx_in *in, const Onnx__NodeProto *node)
+/* b reads v and the scalar constant want (within float rounding) */
+static int with_scalar(const cn_onnx_in *in, const Onnx__NodeProto *b, const char *v, double want)
 {
-    return cn_onnx_node_fail(in, node, "not supported in ONNX yet: %s", row_of_onnx(node->op_type)->missing);
+    double c;
+    const char *k = other_input(b, v);
+    return k && cn_onnx_scalar(in, k, &c) && fabs(c - want) <= 1e-6 * fabs(want);
+}
+
+/* b reads v and x */
+static int with_value(const Onnx__NodeProto *b, const char *v, const char *x)
+{
+    const char *k = other_input(b, v);
+    return k && !strcmp(k, x);
+}
+
+static cn_status take_pattern(cn_onnx_in *in, const Onnx__NodeProto *first, const Onnx__NodeProto *const *nodes, int n,
+                              const char *type, const char *args)
+{
+    for (int k = 0; k < n; k++) cn_onnx_skip(in, nodes[k]);
+    return cn_onnx_add_pattern(in, first, nodes[n - 1], type, 0, "%s", args) ? CN_OK : cn_onnx_in_status(in);
+}
+
+/* Sigmoid, or with Mul(x, Sigmoid(x)) after it: SiLU */
+static cn_status import_sigmoid(cn_onnx_in *in, const Onnx__NodeProto *node)
+{
+    const Onnx__NodeProto *mul = cn_onnx_sole_reader(in, node, "Mul");
+    if (node->n_input == 1 && with_value(mul, node->output[0], node->input[0]))
+        return take_pattern(in, node, &mul, 1, "silu", "");
+    return import_plain(in, node, "sigmoid", 0);
+}
+
+/* Div(x, sqrt 2), Erf, Add 1, Mul x, Mul 0.5: GELU's erf form as PyTorch writes it */
+static cn_status import_div(cn_onnx_in *in, const Onnx__NodeProto *node)
+{
+    const Onnx__NodeProto *p[4];
+    const char *x = node->n_input == 2 ? node->input[0] : "";
+    double c;
+    int ok = node->n_input == 2 && cn_onnx_scalar(in, node->input[1], &c) && fabs(c - sqrt(2)) < 1e-6 &&
+             (p[0] = cn_onnx_sole_reader(in, node, "Erf")) && (p[1] = cn_onnx_sole_reader(in, p[0], "Add")) &&
+             with_scalar(in, p[1], p[0]->output[0], 1) && (p[2] = cn_onnx_sole_reader(in, p[1], "Mul")) &&
+             with_value(p[2], p[1]->output[0], x) && (p[3] = cn_onnx_sole_reader(in, p[2], "Mul")) &&
+             with_scalar(in, p[3], p[2]->output[0], 0.5);
+    if (!ok)
+        return cn_onnx_node_fail(in, node, "Div is supported only in GELU's erf form (x * (erf(x / sqrt 2) + 1) * 0.5)");
+    return take_pattern(in, node, p, 4, "gelu", "");
+}
+
+/* Mul(x, x), Mul x, Mul 0.044715, Add x, Mul sqrt(2/pi), Tanh, Add 1, Mul x, Mul 0.5: GELU's
+ * tanh form as PyTorch writes it */
+static cn_status import_gelu_tanh(cn_onnx_in *in, const Onnx__NodeProto *node)
+{
+    static const char *const ops[8] = { "Mul", "Mul", "Add", "Mul", "Tanh", "Add", "Mul", "Mul" };
+    const Onnx__NodeProto *p[8], *prev = node;
+    const char *x = node->input[0];
+    for (int k = 0; k < 8; k++) {
+        p[k] = cn_onnx_sole_reader(in, prev, ops[k]);
+        const char *v = prev->output[0];
+        int ok = p[k] && (k == 4 ? p[k]->n_input == 1
+                          : k == 1 ? with_scalar(in, p[k], v, 0.044715)
+                          : k == 3 ? with_scalar(in, p[k], v, 0.7978845608028654)
+                          : k == 5 ? with_scalar(in, p[k], v, 1)
+                          : k == 7 ? with_scalar(in, p[k], v, 0.5) : with_value(p[k], v, x));
+        if (!ok)
+            return cn_onnx_node_fail(in, node, "Mul(x, x) is supported only in GELU's tanh form as PyTorch writes it");
+        prev = p[k];
+    }
+    /* Mul(x, x) is read twice (x * x * x): by p[0] only once here, as x3 = x * x2 */
+    return take_pattern(in, node, p, 8, "gelu", "approximate=tanh");
+}
+
+/* scale all 1 and shift absent or all 0: no affine parameters */
+static int identity_affine(const cn_onnx_tensor *scale, const cn_onnx_tensor *shift)
+{
+    for (int64_t k = 0; k < scale->count; k++)
+        if (cn_onnx_value(scale, k) != 1) return 0;
+    for (int64_t k = 0; shift->name && k < shift->count; k++)
+        if (cn_onnx_value(shift, k) != 0) return 0;
+    return 1;
+}
+
+/* tensors weight and bias of l (bias: absent is zeros, only with affine=no) */
+static cn_status norm_tensors(cn_onnx_in *in, cn_onnx_layer *l, const cn_onnx_tensor *scale, const cn_onnx_tensor *shift,
+                              int affine)
+{
+    cn_status st = CN_OK;
+    if (!l) return cn_onnx_in_status(in);
+    if (affine && !(st = cn_onnx_layer_tensor(in, l, "weight", scale, 0)) && shift->name)
+        st = cn_onnx_layer_tensor(in, l, "bias", shift, 0);
+    return st;
+}
+
+/* LayerNormalization from axis 1 to the end: convnet's layernorm (C, H, W of a map, F of a vector) */
+static cn_status import_layernorm(cn_onnx_in *in, const Onnx__NodeProto *node)
+{
+    cn_onnx_tensor scale, shift;
+    double eps = 1e-5;
+    int64_t axis = -1, stash = 1;
+    int rank = cn_onnx_input_rank(in, node, 0);
+    cn_status st;
+    if ((st = cn_onnx_get_tensor(in, node, 1, 1, 0, &scale)) || (st = cn_onnx_get_tensor(in, node, 2, 0, 0, &shift)) ||
+        (st = cn_onnx_get_float(in, node, "epsilon", &eps)) || (st = cn_onnx_get_int(in, node, "axis", &axis)) ||
+        (st = cn_onnx_get_int(in, node, "stash_type", &stash)))
+        return st;
+    if (axis < 0) axis += rank;
+    if (axis != 1) return cn_onnx_node_fail(in, node, "normalizing from axis %lld is not supported (only from 1, the channels)", (long long)axis);
+    if (node->n_output > 1 && ((node->output[1][0]) || (node->n_output > 2 && node->output[2][0])))
+        return cn_onnx_node_fail(in, node, "the mean and inverse deviation outputs are not supported");
+    if (!(eps > 0 && eps <= 1)) return cn_onnx_node_fail(in, node, "epsilon %g is not in (0, 1]", eps);
+    if (shift.name && shift.count != scale.count)
+        return cn_onnx_node_fail(in, node, "scale of %lld values, B of %lld", (long long)scale.count, (long long)shift.count);
+    int affine = !identity_affine(&scale, &shift);
+    cn_onnx_layer *l = cn_onnx_add_layer(in, node, "layernorm", 1, 0, "eps=%.7g affine=%s", eps, affine ? "yes" : "no");
+    return norm_tensors(in, l, &scale, &shift, affine);
+}
+
+/* InstanceNormalization: convnet's instancenorm */
+static cn_status import_instancenorm(cn_onnx_in *in, const Onnx__NodeProto *node)
+{
+    cn_onnx_tensor scale, shift;
+    double eps = 1e-5;
+    cn_status st;
+    if ((st = cn_onnx_get_tensor(in, node, 1, 1, 1, &scale)) || (st = cn_onnx_get_tensor(in, node, 2, 1, 1, &shift)) ||
+        (st = cn_onnx_get_float(in, node, "epsilon", &eps)))
+        return st;
+    if (!(eps > 0 && eps <= 1)) return cn_onnx_node_fail(in, node, "epsilon %g is not in (0, 1]", eps);
+    if (shift.count != scale.count)
+        return cn_onnx_node_fail(in, node, "scale of %lld values, B of %lld", (long long)scale.count, (long long)shift.count);
+    int affine = !identity_affine(&scale, &shift);
+    cn_onnx_layer *l = cn_onnx_add_layer(in, node, "instancenorm", 1, 4, "eps=%.7g affine=%s", eps, affine ? "yes" : "no");
+    return norm_tensors(in, l, &scale, &shift, affine);
+}
+
+/* Reshape (N, G, -1), InstanceNormalization (scale 1, shift 0), Reshape back (to the input's Shape
+ * or a constant), then maybe Mul and Add of (C, 1, 1) constants: PyTorch's GroupNorm */
+static cn_status import_groupnorm(cn_onnx_in *in, const Onnx__NodeProto *node, int64_t groups)
+{
+    const Onnx__NodeProto *p[4], *shape = NULL;
+    cn_onnx_tensor scale, shift, w = { 0 }, b = { 0 };
+    double eps = 1e-5;
+    int64_t dims[4];
+    int n = 0, len = 2;
+    const char *fail = "Reshape to (N, G, -1) is supported only in GroupNorm as PyTorch writes it";
+    if (!(p[0] = cn_onnx_sole_reader(in, node, "InstanceNormalization")) || !(p[1] = cn_onnx_sole_reader(in, p[0], "Reshape")) ||
+        p[1]->n_input != 2 || cn_onnx_get_tensor(in, p[0], 1, 1, 1, &scale) || cn_onnx_get_tensor(in, p[0], 2, 1, 1, &shift) ||
+        cn_onnx_get_float(in, p[0], "epsilon", &eps) || scale.count != groups || shift.count != groups ||
+        !identity_affine(&scale, &shift) || !(eps > 0 && eps <= 1))
+        return cn_onnx_node_fail(in, node, "%s", fail);
+    /* back to the input's shape: Shape(x) (then taken into the pattern) or (0|N, C, H, W) */
+    if ((shape = cn_onnx_writer(in, p[1]->input[1], "Shape")) && shape->n_input == 1 && shape->n_attribute == 0 &&
+        !strcmp(shape->input[0], node->input[0]))
+        cn_onnx_skip(in, shape);
+    else if (cn_onnx_get_int64s(in, p[1], 1, dims, 4, &n) || n != 4)
+        return cn_onnx_node_fail(in, node, "%s", fail);
+    if ((p[2] = cn_onnx_sole_reader(in, p[1], "Mul")) && other_input(p[2], p[1]->output[0]) &&
+        (p[3] = cn_onnx_sole_reader(in, p[2], "Add")) && other_input(p[3], p[2]->output[0])) {
+        const Onnx__NodeProto *mul = p[2], *add = p[3];
+        int wi = strcmp(mul->input[0], p[1]->output[0]) ? 0 : 1, bi = strcmp(add->input[0], p[2]->output[0]) ? 0 : 1;
+        if (!cn_onnx_get_tensor(in, mul, wi, 1, 0, &w) && !cn_onnx_get_tensor(in, add, bi, 1, 0, &b) && w.count == b.count)
+            len = 4;
+        else /* not constants of one size: not the affine part */
+            w.name = b.name = NULL;
+    }
+    if (cn_onnx_in_status(in)) return cn_onnx_in_status(in);
+    for (int k = 0; k < len; k++) cn_onnx_skip(in, p[k]);
+    cn_onnx_layer *l = cn_onnx_add_pattern(in, node, p[len - 1], "groupnorm", 4, "%lld eps=%.7g affine=%s", (long long)groups,
+                                           eps, len == 4 ? "yes" : "no");
+    return norm_tensors(in, l, &w, &b, len == 4);
 }
 
 /* ---- the table ------------------------------------------------------------------------------------ */
 
 const cn_onnx_row cn_onnx_rows[] = {
-    { CN_OP_INPUT, "(graph input)", export_input, NULL, NULL },
-    { CN_OP_CONV, "Conv", export_conv, import_conv, NULL },
-    { CN_OP_MAXPOOL, "MaxPool", export_maxpool, import_maxpool, NULL },
-    { CN_OP_AVGPOOL, "AveragePool", export_avgpool, import_avgpool, NULL },
-    { CN_OP_MINPOOL, "Neg+MaxPool+Neg", export_minpool, NULL, NULL },
-    { CN_OP_GLOBALAVGPOOL, "GlobalAveragePool", export_globalavgpool, import_globalavgpool, NULL },
-    { CN_OP_RELU, "Relu", export_elementwise, import_elementwise, NULL },
-    { CN_OP_LEAKYRELU, "LeakyRelu", export_leakyrelu, import_leakyrelu, NULL },
-    { CN_OP_SIGMOID, "Sigmoid", export_elementwise, import_elementwise, NULL },
-    { CN_OP_TANH, "Tanh", export_elementwise, import_elementwise, NULL },
-    { CN_OP_SOFTMAX, "Softmax", export_softmax, import_softmax, NULL },
-    { CN_OP_BATCHNORM, "BatchNormalization", export_batchnorm, import_batchnorm, NULL },
-    { CN_OP_DROPOUT, "Dropout", export_dropout, import_dropout, NULL },
-    { CN_OP_FLATTEN, "Flatten", export_flatten, import_flatten, NULL },
-    { CN_OP_DENSE, "Gemm", export_dense, import_gemm, NULL },
-    { CN_OP_CONCAT, "Concat", export_concat, import_concat, NULL },
-    { CN_OP_ADD, "Add", export_add, import_add, NULL },
-    { CN_OP_RELU6, "Clip", export_relu6, import_clip, NULL },
-    { CN_OP_HARDSIGMOID, "HardSigmoid", export_hardsigmoid, import_hardsigmoid, NULL },
-    { CN_OP_HARDSWISH, "HardSwish", export_elementwise, import_elementwise, NULL },
-    { CN_OP_ELU, "Elu", export_elu, import_elu, NULL },
-    { CN_OP_PRELU, "PRelu", export_prelu, import_prelu, NULL },
-    { CN_OP_GLOBALMAXPOOL, "GlobalMaxPool", export_globalmaxpool, import_globalmaxpool, NULL },
-    { CN_OP_ADAPTIVEAVGPOOL, "AveragePool", export_adaptiveavgpool, NULL, NULL }, /* read back as avgpool */
-    { CN_OP_DECONV, "ConvTranspose", export_deconv, import_convtranspose, NULL },
-    { CN_OP_MUL, "Mul", export_mul, import_mul, NULL },
-    { CN_OP_UPSAMPLE, "Resize", export_upsample, import_resize, NULL },
-    { CN_OP_PAD, "Pad", export_pad, import_pad, NULL }, /* zeros read by Conv, AveragePool: their padding */
-    { CN_OP_CROP, "Slice", export_crop, import_slice, NULL },
-    { CN_OP_SILU, "Sigmoid+Mul", export_missing, NULL, "silu is not converted" },
-    { CN_OP_GELU, "Erf", export_missing, import_missing, "gelu is not converted" },
-    { CN_OP_LAYERNORM, "LayerNormalization", export_missing, import_missing, "layer norm is not converted" },
-    { CN_OP_GROUPNORM, "(GroupNorm)", export_missing, NULL, "group norm is not converted" },
-    { CN_OP_INSTANCENORM, "InstanceNormalization", export_missing, import_missing, "instance norm is not converted" },
-    { -1, "Sum", NULL, import_add, NULL },
-    { -1, "Identity", NULL, import_identity, NULL },
-    { -1, "Reshape", NULL, import_reshape, NULL },
-    { -1, "Constant", NULL, import_constant, NULL },
-    { -1, "Unsqueeze", NULL, import_unsqueeze, NULL }, /* of a vector to (N, F, 1, 1) */
-    { -1, "Neg", NULL, import_neg, NULL }, /* around a MaxPool: convnet's minpool */
+    { CN_OP_INPUT, "(graph input)", export_input, NULL },
+    { CN_OP_CONV, "Conv", export_conv, import_conv },
+    { CN_OP_MAXPOOL, "MaxPool", export_maxpool, import_maxpool },
+    { CN_OP_AVGPOOL, "AveragePool", export_avgpool, import_avgpool },
+    { CN_OP_MINPOOL, "Neg+MaxPool+Neg", export_minpool, NULL },
+    { CN_OP_GLOBALAVGPOOL, "GlobalAveragePool", export_globalavgpool, import_globalavgpool },
+    { CN_OP_RELU, "Relu", export_elementwise, import_elementwise },
+    { CN_OP_LEAKYRELU, "LeakyRelu", export_leakyrelu, import_leakyrelu },
+    { CN_OP_SIGMOID, "Sigmoid", export_elementwise, import_sigmoid }, /* and SiLU's Sigmoid, Mul */
+    { CN_OP_TANH, "Tanh", export_elementwise, import_elementwise },
+    { CN_OP_SOFTMAX, "Softmax", export_softmax, import_softmax },
+    { CN_OP_BATCHNORM, "BatchNormalization", export_batchnorm, import_batchnorm },
+    { CN_OP_DROPOUT, "Dropout", export_dropout, import_dropout },
+    { CN_OP_FLATTEN, "Flatten", export_flatten, import_flatten },
+    { CN_OP_DENSE, "Gemm", export_dense, import_gemm },
+    { CN_OP_CONCAT, "Concat", export_concat, import_concat },
+    { CN_OP_ADD, "Add", export_add, import_add },
+    { CN_OP_RELU6, "Clip", export_relu6, import_clip },
+    { CN_OP_HARDSIGMOID, "HardSigmoid", export_hardsigmoid, import_hardsigmoid },
+    { CN_OP_HARDSWISH, "HardSwish", export_elementwise, import_elementwise },
+    { CN_OP_ELU, "Elu", export_elu, import_elu },
+    { CN_OP_PRELU, "PRelu", export_prelu, import_prelu },
+    { CN_OP_GLOBALMAXPOOL, "GlobalMaxPool", export_globalmaxpool, import_globalmaxpool },
+    { CN_OP_ADAPTIVEAVGPOOL, "AveragePool", export_adaptiveavgpool, NULL }, /* read back as avgpool */
+    { CN_OP_DECONV, "ConvTranspose", export_deconv, import_convtranspose },
+    { CN_OP_MUL, "Mul", export_mul, import_mul },
+    { CN_OP_UPSAMPLE, "Resize", export_upsample, import_resize },
+    { CN_OP_PAD, "Pad", export_pad, import_pad }, /* zeros read by Conv, AveragePool: their padding */
+    { CN_OP_CROP, "Slice", export_crop, import_slice },
+    { CN_OP_SILU, "Sigmoid+Mul", export_silu, NULL },       /* read by import_sigmoid */
+    { CN_OP_GELU, "Div+Erf+Add+Mul+Mul", export_gelu, NULL }, /* read by import_div, import_mul */
+    { CN_OP_LAYERNORM, "LayerNormalization", export_layernorm, import_layernorm },
+    { CN_OP_GROUPNORM, "Reshape+InstanceNormalization+Reshape+Mul+Add", export_groupnorm, NULL }, /* import_reshape */
+    { CN_OP_INSTANCENORM, "InstanceNormalization", export_groupnorm, import_instancenorm },
+    { -1, "Sum", NULL, import_add },
+    { -1, "Div", NULL, import_div }, /* GELU's erf form */
+    { -1, "Identity", NULL, import_identity },
+    { -1, "Reshape", NULL, import_reshape },
+    { -1, "Constant", NULL, import_constant },
+    { -1, "Unsqueeze", NULL, import_unsqueeze }, /* of a vector to (N, F, 1, 1) */
+    { -1, "Neg", NULL, import_neg }, /* around a MaxPool: convnet's minpool */
 };
 const int cn_onnx_row_count = (int)(sizeof cn_onnx_rows / sizeof cn_onnx_rows[0]);
 
