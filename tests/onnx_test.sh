@@ -100,9 +100,24 @@ torch.onnx.export(Celu().eval(), torch.randn(1, 3, 8, 8), sys.argv[1] + "/celu.o
 PYEOF
 check "an unsupported node: its name, op type and what convnet imports; exit 1" \
     "'$CN' import '$T/celu.onnx' -o '$T/celu' 2>'$T/err'; test \$? -eq 1 && grep -q \"celu.onnx: node [0-9]* '/Celu' (Celu): op type not supported; convnet imports Conv, MaxPool\" '$T/err'"
+"$PY" - "$T" <<'PYEOF' >/dev/null 2>&1
+import sys, onnx
+from onnx import helper, TensorProto as TP
+def model(name, nodes, inits=()):  # (1, 3, 4, 4) in and out, opset 17
+    g = helper.make_graph(nodes, name, [helper.make_tensor_value_info("x", TP.FLOAT, [1, 3, 4, 4])],
+                          [helper.make_tensor_value_info("y", TP.FLOAT, [1, 3, 4, 4])], list(inits))
+    onnx.save(helper.make_model(g, opset_imports=[helper.make_opsetid("", 17)]), "%s/%s.onnx" % (sys.argv[1], name))
+model("hsig", [helper.make_node("HardSigmoid", ["x"], ["y"], name="hs", alpha=0.2)])
+model("clip", [helper.make_node("Clip", ["x", "lo", "hi"], ["y"], name="c")],
+      [helper.make_tensor("lo", TP.FLOAT, [], [0.0]), helper.make_tensor("hi", TP.FLOAT, [], [1.0])])
+PYEOF
+check "HardSigmoid other than PyTorch's: refused, naming the values" \
+    "'$CN' import '$T/hsig.onnx' -o '$T/hsig' 2>'$T/err'; test \$? -eq 1 && grep -q \"node 0 'hs' (HardSigmoid): HardSigmoid with alpha=0.2 beta=0.5 is not supported\" '$T/err' && ! test -e '$T/hsig/model.cnn'"
+check "Clip other than ReLU6: refused" \
+    "'$CN' import '$T/clip.onnx' -o '$T/clip' 2>'$T/err'; test \$? -eq 1 && grep -q \"node 0 'c' (Clip): only Clip between constants 0 and 6 (ReLU6) is supported\" '$T/err'"
 head -c 300 "$T/torch/mix.onnx" >"$T/cut.onnx"
 check "a cut file: not an ONNX model" \
-    "! '$CN' import '$T/cut.onnx' -o '$T/cut' 2>&1 | grep -q 'cut.onnx: not an ONNX model (its protobuf does not parse)'; ! test -e '$T/cut/model.cnn'"
+    "'$CN' import '$T/cut.onnx' -o '$T/cut' 2>'$T/err'; test \$? -eq 1 && grep -q 'cut.onnx: not an ONNX model (its protobuf does not parse)' '$T/err' && ! test -e '$T/cut/model.cnn'"
 check "export without -o: usage error (exit 2)" "'$CN' export '$R'; test \$? -eq 2"
 
 exit $failed

@@ -853,7 +853,8 @@ cn_status cn_onnx_input_dims(cn_onnx_in *in, const Onnx__NodeProto *node, int64_
     for (int i = last; i >= 0; i--)
         for (int k = 0; keep[i] && k < in->layers[i].n_reads; k++) keep[in->layers[i].reads[k]] = 1;
     cn_net *net = NULL;
-    cn_status st = (text = render(in, keep)) ? cn_net_parse(in->ctx, text, strlen(text), "model.cnn", &net) : CN_E_NOMEM;
+    text = render(in, keep);
+    cn_status st = text ? cn_net_parse(in->ctx, text, strlen(text), "model.cnn", &net) : CN_E_NOMEM;
     cn_free(in->ctx, keep);
     cn_free(in->ctx, text);
     if (st == CN_E_NOMEM) return in->st = st;

@@ -109,8 +109,8 @@ static cn_status export_adaptiveavgpool(cn_onnx_out *o, int i)
     const cn_node *n = &net->nodes[i];
     const cn_dims *x = &net->nodes[n->in[0]].out;
     if (x->h % n->out.h || x->w % n->out.w)
-        return cn_onnx_out_fail(o, i, "adaptiveavgpool from %lldx%lld to %lldx%lld has no ONNX form (ONNX's AveragePool "
-                                      "needs the output size to divide the input's)",
+        return cn_onnx_out_fail(o, i, "adaptiveavgpool from %lldx%lld to %lldx%lld has no ONNX form (ONNX's "
+                                      "AveragePool needs the output size to divide the input's)",
                                 (long long)x->h, (long long)x->w, (long long)n->out.h, (long long)n->out.w);
     const char *in = cn_onnx_input(o, i, 0, 4);
     cn_onnx_set_rank(o, i, 4);
@@ -199,6 +199,14 @@ static cn_status export_prelu(cn_onnx_out *o, int i)
     return cn_onnx_out_status(o);
 }
 
+/* affine=no: ONNX's scale and shift are inputs all the same, written as constants 1 and 0 */
+static const char *affine_const(cn_onnx_out *o, int i, const char *name, float v)
+{
+    const cn_node *n = &cn_onnx_out_net(o)->nodes[i];
+    int64_t c = n->out.c;
+    return n->a.affine ? cn_onnx_param(o, i, name) : cn_onnx_const_fill(o, cn_onnx_temp(o, i, name), &c, 1, v);
+}
+
 /* an ONNX binary node out = a OP b */
 static const char *emit2(cn_onnx_out *o, const char *op, const char *out, const char *a, const char *b)
 {
@@ -278,17 +286,18 @@ static cn_status export_groupnorm(cn_onnx_out *o, int i)
     int64_t c = n->out.c, g = n->a.groups, c11[3] = { c, 1, 1 };
     cn_onnx_set_rank(o, i, 4);
     if (g == c) {
-        const char *in[3] = { x, n->a.affine ? cn_onnx_param(o, i, "weight") : cn_onnx_const_fill(o, cn_onnx_temp(o, i, "ones"), &c, 1, 1),
-                              n->a.affine ? cn_onnx_param(o, i, "bias") : cn_onnx_const_fill(o, cn_onnx_temp(o, i, "zeros"), &c, 1, 0) };
-        cn_onnx_attr_float(o, cn_onnx_emit(o, "InstanceNormalization", n->name, in, 3, n->name), "epsilon", (float)n->a.eps);
+        const char *in[3] = { x, affine_const(o, i, "weight", 1), affine_const(o, i, "bias", 0) };
+        Onnx__NodeProto *node = cn_onnx_emit(o, "InstanceNormalization", n->name, in, 3, n->name);
+        cn_onnx_attr_float(o, node, "epsilon", (float)n->a.eps);
         return cn_onnx_out_status(o);
     }
     int64_t grouped[3] = { 0, g, -1 }, back[4] = { 0, c, n->out.h, n->out.w };
-    const char *t = emit2(o, "Reshape", cn_onnx_temp(o, i, "grouped"), x, cn_onnx_const_int64(o, cn_onnx_temp(o, i, "groups"), grouped, 3));
-    const char *norm = cn_onnx_temp(o, i, "norm");
+    const char *shape_g = cn_onnx_const_int64(o, cn_onnx_temp(o, i, "groups"), grouped, 3);
+    const char *t = emit2(o, "Reshape", cn_onnx_temp(o, i, "grouped"), x, shape_g), *norm = cn_onnx_temp(o, i, "norm");
     const char *in[3] = { t, cn_onnx_const_fill(o, cn_onnx_temp(o, i, "ones"), &g, 1, 1),
                           cn_onnx_const_fill(o, cn_onnx_temp(o, i, "zeros"), &g, 1, 0) };
-    cn_onnx_attr_float(o, norm ? cn_onnx_emit(o, "InstanceNormalization", norm, in, 3, norm) : NULL, "epsilon", (float)n->a.eps);
+    Onnx__NodeProto *node = norm ? cn_onnx_emit(o, "InstanceNormalization", norm, in, 3, norm) : NULL;
+    cn_onnx_attr_float(o, node, "epsilon", (float)n->a.eps);
     const char *shape = cn_onnx_const_int64(o, cn_onnx_temp(o, i, "shape"), back, 4);
     if (!n->a.affine) {
         emit2(o, "Reshape", n->name, norm, shape);
@@ -305,14 +314,6 @@ static cn_status export_softmax(cn_onnx_out *o, int i)
 {
     cn_onnx_attr_int(o, emit_unary(o, i, "Softmax", 0), "axis", 1);
     return cn_onnx_out_status(o);
-}
-
-/* affine=no: ONNX's scale and shift are inputs all the same, written as constants 1 and 0 */
-static const char *affine_const(cn_onnx_out *o, int i, const char *name, float v)
-{
-    const cn_node *n = &cn_onnx_out_net(o)->nodes[i];
-    int64_t c = n->out.c;
-    return n->a.affine ? cn_onnx_param(o, i, name) : cn_onnx_const_fill(o, cn_onnx_temp(o, i, name), &c, 1, v);
 }
 
 static cn_status export_batchnorm(cn_onnx_out *o, int i)
@@ -451,7 +452,8 @@ static cn_status export_pad(cn_onnx_out *o, int i)
 static cn_status export_crop(cn_onnx_out *o, int i)
 {
     const cn_node *n = &cn_onnx_out_net(o)->nodes[i];
-    int64_t starts[2] = { n->pad_t, n->pad_l }, ends[2] = { n->pad_t + n->out.h, n->pad_l + n->out.w }, axes[2] = { 2, 3 };
+    int64_t starts[2] = { n->pad_t, n->pad_l }, ends[2] = { n->pad_t + n->out.h, n->pad_l + n->out.w };
+    int64_t axes[2] = { 2, 3 };
     const char *in[4] = { cn_onnx_input(o, i, 0, 4), cn_onnx_const_int64(o, cn_onnx_temp(o, i, "starts"), starts, 2),
                           cn_onnx_const_int64(o, cn_onnx_temp(o, i, "ends"), ends, 2),
                           cn_onnx_const_int64(o, cn_onnx_temp(o, i, "axes"), axes, 2) };
@@ -569,7 +571,8 @@ static cn_status scalar_input(cn_onnx_in *in, const Onnx__NodeProto *node, int k
     if (!st) st = cn_onnx_get_float(in, node, attr, &a);
     if (st) return st;
     int given = (size_t)k < node->n_input && node->input[k][0]; /* a Constant's tensor has no name */
-    if (given && t.count != 1) return cn_onnx_node_fail(in, node, "input %d holds %lld values, not 1", k, (long long)t.count);
+    if (given && t.count != 1)
+        return cn_onnx_node_fail(in, node, "input %d holds %lld values, not 1", k, (long long)t.count);
     *present = given || !isnan(a);
     *v = given ? cn_onnx_value(&t, 0) : a;
     return CN_OK;
@@ -760,7 +763,8 @@ static cn_status import_reshape(cn_onnx_in *in, const Onnx__NodeProto *node)
     int rank = cn_onnx_input_rank(in, node, 0);
     if (n == 4 && s[0] == 0 && s[1] == -1 && s[2] == 1 && s[3] == 1 && rank == 2) return cn_onnx_alias(in, node);
     if (n == 2 && s[1] == -1 && s[0] >= 0) return rank == 2 ? cn_onnx_alias(in, node) : import_plain(in, node, "flatten", 2);
-    if (n == 3 && s[0] == 0 && s[1] >= 1 && s[1] <= INT32_MAX && s[2] == -1 && rank == 4) return import_groupnorm(in, node, s[1]);
+    if (n == 3 && s[0] == 0 && s[1] >= 1 && s[1] <= INT32_MAX && s[2] == -1 && rank == 4)
+        return import_groupnorm(in, node, s[1]);
     return cn_onnx_node_fail(in, node, "only reshapes to (N, -1) and of a vector to (N, -1, 1, 1) are supported");
 }
 
@@ -893,7 +897,7 @@ static cn_status import_resize(cn_onnx_in *in, const Onnx__NodeProto *node)
     const char *bilinear = strcmp(mode, "bilinear") ? "" : align ? " align_corners=yes" : "";
     cn_onnx_tensor scales;
     if ((st = cn_onnx_get_tensor(in, node, 2, 0, 1, &scales))) return st;
-    if (scales.name || (node->n_input > 2 && node->input[2][0] && scales.count)) {
+    if (scales.count) { /* else absent or empty: sizes */
         float f[4];
         for (int k = 0; k < 4 && scales.count == 4; k++) f[k] = cn_onnx_value(&scales, k);
         if (scales.count != 4 || f[0] != 1 || f[1] != 1 || !(f[2] >= 1 && f[2] <= 65536 && f[2] == floorf(f[2])) ||
@@ -1057,7 +1061,7 @@ static int identity_affine(const cn_onnx_tensor *scale, const cn_onnx_tensor *sh
 {
     for (int64_t k = 0; k < scale->count; k++)
         if (cn_onnx_value(scale, k) != 1) return 0;
-    for (int64_t k = 0; shift->name && k < shift->count; k++)
+    for (int64_t k = 0; k < shift->count; k++) /* none when absent */
         if (cn_onnx_value(shift, k) != 0) return 0;
     return 1;
 }
@@ -1068,7 +1072,7 @@ static cn_status norm_tensors(cn_onnx_in *in, cn_onnx_layer *l, const cn_onnx_te
 {
     cn_status st = CN_OK;
     if (!l) return cn_onnx_in_status(in);
-    if (affine && !(st = cn_onnx_layer_tensor(in, l, "weight", scale, 0)) && shift->name)
+    if (affine && !(st = cn_onnx_layer_tensor(in, l, "weight", scale, 0)) && shift->count)
         st = cn_onnx_layer_tensor(in, l, "bias", shift, 0);
     return st;
 }
@@ -1090,9 +1094,11 @@ static cn_status import_layernorm(cn_onnx_in *in, const Onnx__NodeProto *node)
     if (node->n_output > 1 && ((node->output[1][0]) || (node->n_output > 2 && node->output[2][0])))
         return cn_onnx_node_fail(in, node, "the mean and inverse deviation outputs are not supported");
     if (!(eps > 0 && eps <= 1)) return cn_onnx_node_fail(in, node, "epsilon %g is not in (0, 1]", eps);
-    if (shift.name && shift.count != scale.count)
+    int has_b = node->n_input > 2 && node->input[2][0];
+    if (has_b && shift.count != scale.count)
         return cn_onnx_node_fail(in, node, "scale of %lld values, B of %lld", (long long)scale.count, (long long)shift.count);
     int affine = !identity_affine(&scale, &shift);
+    if (affine && !has_b) return cn_onnx_node_fail(in, node, "a scale without B is not supported (convnet's layernorm has both)");
     cn_onnx_layer *l = cn_onnx_add_layer(in, node, "layernorm", 1, 0, "eps=%.7g affine=%s", eps, affine ? "yes" : "no");
     return norm_tensors(in, l, &scale, &shift, affine);
 }
@@ -1139,12 +1145,14 @@ static cn_status import_groupnorm(cn_onnx_in *in, const Onnx__NodeProto *node, i
         (p[3] = cn_onnx_sole_reader(in, p[2], "Add")) && other_input(p[3], p[2]->output[0])) {
         const Onnx__NodeProto *mul = p[2], *add = p[3];
         int wi = strcmp(mul->input[0], p[1]->output[0]) ? 0 : 1, bi = strcmp(add->input[0], p[2]->output[0]) ? 0 : 1;
-        if (!cn_onnx_get_tensor(in, mul, wi, 1, 0, &w) && !cn_onnx_get_tensor(in, add, bi, 1, 0, &b) && w.count == b.count)
-            len = 4;
-        else /* not constants of one size: not the affine part */
-            w.name = b.name = NULL;
+        /* constants of C values: the affine part (a product with a layer's output is not) */
+        if (cn_onnx_const_at(in, mul->input[wi]) && cn_onnx_const_at(in, add->input[bi])) {
+            cn_status st = cn_onnx_get_tensor(in, mul, wi, 1, 0, &w);
+            if (!st) st = cn_onnx_get_tensor(in, add, bi, 1, 0, &b);
+            if (st) return st;
+            len = w.count == b.count ? 4 : 2;
+        }
     }
-    if (cn_onnx_in_status(in)) return cn_onnx_in_status(in);
     for (int k = 0; k < len; k++) cn_onnx_skip(in, p[k]);
     cn_onnx_layer *l = cn_onnx_add_pattern(in, node, p[len - 1], "groupnorm", 4, "%lld eps=%.7g affine=%s", (long long)groups,
                                            eps, len == 4 ? "yes" : "no");
