@@ -107,6 +107,7 @@ struct cn_onnx_in {
     name_map pad_reads;          /* value name -> times read as input 0 of a Conv or an AveragePool */
     name_map reader, writer;     /* value name -> index of a node that reads it / that writes it */
     char *skip;                  /* per node: taken into a pattern (SiLU, GELU, GroupNorm) already */
+    int64_t parse_budget;        /* statements cn_onnx_input_dims may still parse (linear in the file) */
     name_map names;              /* layer name -> layer */
     name_map negs;               /* value name -> layer whose output negated it is (Neg, MaxPool, Neg) */
     cn_onnx_layer *layers;
@@ -798,6 +799,7 @@ static cn_status build_maps(cn_onnx_in *in)
     for (size_t k = 0; k < g->n_node; k++)
         for (size_t j = 0; j < g->node[k]->n_output; j++)
             if (g->node[k]->output[j][0]) map_put(&in->writer, g->node[k]->output[j], (int)k);
+    in->parse_budget = 16 * (int64_t)g->n_node + 10000;
     /* Constant nodes' values, known before their nodes come: a pattern's first node looks at
      * constants PyTorch writes just before the later nodes that read them */
     for (size_t k = 0; k < g->n_node; k++) {
@@ -850,8 +852,19 @@ cn_status cn_onnx_input_dims(cn_onnx_in *in, const Onnx__NodeProto *node, int64_
     char *keep = cn_calloc(in->ctx, (size_t)in->n_layers, 1), *text = NULL;
     if (!keep) return in->st = CN_E_NOMEM;
     keep[last] = 1;
-    for (int i = last; i >= 0; i--)
+    int64_t kept = 0;
+    for (int i = last; i >= 0; i--) {
+        kept += keep[i];
         for (int k = 0; keep[i] && k < in->layers[i].n_reads; k++) keep[in->layers[i].reads[k]] = 1;
+    }
+    /* a chain of Slices would parse its layers again and again: the work stays linear in the file */
+    if (kept > in->parse_budget) {
+        cn_free(in->ctx, keep);
+        return cn_onnx_node_fail(in, node, "too many Slices after too many layers (finding their input shapes "
+                                           "would parse more than %lld statements)",
+                                 (long long)(16 * (int64_t)in->g->n_node + 10000));
+    }
+    in->parse_budget -= kept;
     cn_net *net = NULL;
     text = render(in, keep);
     cn_status st = text ? cn_net_parse(in->ctx, text, strlen(text), "model.cnn", &net) : CN_E_NOMEM;

@@ -804,6 +804,16 @@ static cn_status import_pad(cn_onnx_in *in, const Onnx__NodeProto *node)
                : cn_onnx_in_status(in);
 }
 
+static int attr_string_is(const Onnx__NodeProto *node, const char *name, const char *want, const char *def)
+{
+    for (size_t k = 0; k < node->n_attribute; k++) {
+        const Onnx__AttributeProto *a = node->attribute[k];
+        if (a->name && !strcmp(a->name, name))
+            return a->has_s && a->s.len == strlen(want) && !memcmp(a->s.data, want, a->s.len);
+    }
+    return !strcmp(want, def);
+}
+
 /* ConvTranspose: convnet's deconv, the weight (Cin, Cout/group, Kh, Kw) as ONNX's */
 static cn_status import_convtranspose(cn_onnx_in *in, const Onnx__NodeProto *node)
 {
@@ -817,11 +827,10 @@ static cn_status import_convtranspose(cn_onnx_in *in, const Onnx__NodeProto *nod
         (st = cn_onnx_get_ints(in, node, "pads", p, 4)) || (st = cn_onnx_get_ints(in, node, "output_padding", op, 2)) ||
         (st = cn_onnx_get_ints(in, node, "output_shape", shape, 2)))
         return st;
-    for (size_t a = 0; a < node->n_attribute; a++)
-        if (node->attribute[a]->name && !strcmp(node->attribute[a]->name, "auto_pad") &&
-            !(node->attribute[a]->has_s && node->attribute[a]->s.len == 6 && !memcmp(node->attribute[a]->s.data, "NOTSET", 6)))
-            return cn_onnx_node_fail(in, node, "auto_pad is not supported (only explicit pads)");
-    if (shape[0] >= 0) return cn_onnx_node_fail(in, node, "output_shape is not supported (only pads and output_padding)");
+    if (!attr_string_is(node, "auto_pad", "NOTSET", "NOTSET"))
+        return cn_onnx_node_fail(in, node, "auto_pad is not supported (only explicit pads)");
+    if (shape[0] >= 0)
+        return cn_onnx_node_fail(in, node, "output_shape is not supported (only pads and output_padding)");
     if (p[0] != p[2] || p[1] != p[3])
         return cn_onnx_node_fail(in, node, "asymmetric pads %lld,%lld,%lld,%lld are not supported", (long long)p[0],
                                  (long long)p[1], (long long)p[2], (long long)p[3]);
@@ -857,15 +866,6 @@ static cn_status import_mul(cn_onnx_in *in, const Onnx__NodeProto *node)
     return cn_onnx_add_layer(in, node, "mul", 0, 0, "%s", "") ? CN_OK : cn_onnx_in_status(in);
 }
 
-static int attr_string_is(const Onnx__NodeProto *node, const char *name, const char *want, const char *def)
-{
-    for (size_t k = 0; k < node->n_attribute; k++) {
-        const Onnx__AttributeProto *a = node->attribute[k];
-        if (a->name && !strcmp(a->name, name))
-            return a->has_s && a->s.len == strlen(want) && !memcmp(a->s.data, want, a->s.len);
-    }
-    return !strcmp(want, def);
-}
 
 /* Resize by whole constant scales or to constant sizes: nearest as PyTorch (asymmetric, floor),
  * bilinear with half pixels (half_pixel or pytorch_half_pixel) or align_corners */
@@ -879,7 +879,8 @@ static cn_status import_resize(cn_onnx_in *in, const Onnx__NodeProto *node)
     if (st) return st;
     if (cn_onnx_opset(in) < 11) return cn_onnx_node_fail(in, node, "Resize before opset 11 is not supported");
     if (!mode || exclude || antialias)
-        return cn_onnx_node_fail(in, node, "only modes nearest and linear, without exclude_outside or antialias, are supported");
+        return cn_onnx_node_fail(in, node, "only modes nearest and linear, without exclude_outside or antialias, "
+                                           "are supported");
     const char *ctm = "coordinate_transformation_mode";
     int align = 0;
     if (!strcmp(mode, "nearest")) {
@@ -965,7 +966,8 @@ static cn_status import_unsqueeze(cn_onnx_in *in, const Onnx__NodeProto *node)
     }
     if (st) return st;
     /* one axis at a time (2, then 3) or both: the value stays a vector until it is 4-D */
-    int ok = rank == 2 && ((n == 1 && (axes[0] == 2 || axes[0] == 3 || axes[0] == -1)) || (n == 2 && axes[0] == 2 && axes[1] == 3));
+    int ok = rank == 2 && ((n == 1 && (axes[0] == 2 || axes[0] == 3 || axes[0] == -1)) ||
+                           (n == 2 && axes[0] == 2 && axes[1] == 3));
     int l = node->n_input ? cn_onnx_value_inputs(in, node) : 0;
     if (!ok || l != 1)
         return cn_onnx_node_fail(in, node, "only Unsqueeze of a (N, F) value at axes 2 and 3 is supported");
@@ -1029,7 +1031,8 @@ static cn_status import_div(cn_onnx_in *in, const Onnx__NodeProto *node)
              with_value(p[2], p[1]->output[0], x) && (p[3] = cn_onnx_sole_reader(in, p[2], "Mul")) &&
              with_scalar(in, p[3], p[2]->output[0], 0.5);
     if (!ok)
-        return cn_onnx_node_fail(in, node, "Div is supported only in GELU's erf form (x * (erf(x / sqrt 2) + 1) * 0.5)");
+        return cn_onnx_node_fail(in, node, "Div is supported only in GELU's erf form "
+                                           "(x * (erf(x / sqrt 2) + 1) * 0.5)");
     return take_pattern(in, node, p, 4, "gelu", "");
 }
 
