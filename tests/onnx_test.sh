@@ -57,9 +57,9 @@ for f in files:
 PYEOF"
 
 # ---- 2. PyTorch -> convnet ----
-check "PyTorch exports resnet18 (batch norms folded by PyTorch, and kept), squeezenet1_1, a mix of layers" \
-    "$PY tests/onnx_torch.py '$T/torch' resnet18 resnet18_bn squeezenet1_1 mix"
-for m in resnet18 resnet18_bn squeezenet1_1 mix; do
+check "PyTorch exports resnet18 (batch norms folded by PyTorch, and kept), squeezenet1_1, mobilenet_v2, the SE-ResNet and U-Net of models/, four mixes of layers" \
+    "$PY tests/onnx_torch.py '$T/torch' resnet18 resnet18_bn squeezenet1_1 mobilenet_v2 se_resnet unet_small mix acts decoder norms"
+for m in resnet18 resnet18_bn squeezenet1_1 mobilenet_v2 se_resnet unet_small mix acts decoder norms; do
     check "import $m" "'$CN' import '$T/torch/$m.onnx' -o '$T/run-$m'"
     check "$m: convnet's outputs equal PyTorch's within 1e-4" \
         "'$TO' --check '$T/run-$m/model.safetensors' '$T/torch/$m.x.bin' '$T/torch/$m.y.bin' 2 1e-4"
@@ -90,19 +90,34 @@ check "import into a folder holding a run: refused without --replace" \
 # ---- errors ----
 "$PY" - "$T" <<'PYEOF' >/dev/null 2>&1
 import sys, torch, torch.nn as nn
-class Six(nn.Module):  # ReLU6 is ONNX's Clip, not (yet) a convnet op
+class Celu(nn.Module):  # CELU is ONNX's Celu, not a convnet op
     def __init__(self):
         super().__init__()
         self.conv = nn.Conv2d(3, 4, 3)
     def forward(self, x):
-        return nn.functional.relu6(self.conv(x))
-torch.onnx.export(Six().eval(), torch.randn(1, 3, 8, 8), sys.argv[1] + "/six.onnx", opset_version=17)
+        return nn.functional.celu(self.conv(x))
+torch.onnx.export(Celu().eval(), torch.randn(1, 3, 8, 8), sys.argv[1] + "/celu.onnx", opset_version=17)
 PYEOF
 check "an unsupported node: its name, op type and what convnet imports; exit 1" \
-    "'$CN' import '$T/six.onnx' -o '$T/six' 2>'$T/err'; test \$? -eq 1 && grep -q \"six.onnx: node [0-9]* '/Clip' (Clip): op type not supported; convnet imports Conv, MaxPool\" '$T/err'"
+    "'$CN' import '$T/celu.onnx' -o '$T/celu' 2>'$T/err'; test \$? -eq 1 && grep -q \"celu.onnx: node [0-9]* '/Celu' (Celu): op type not supported; convnet imports Conv, MaxPool\" '$T/err'"
+"$PY" - "$T" <<'PYEOF' >/dev/null 2>&1
+import sys, onnx
+from onnx import helper, TensorProto as TP
+def model(name, nodes, inits=()):  # (1, 3, 4, 4) in and out, opset 17
+    g = helper.make_graph(nodes, name, [helper.make_tensor_value_info("x", TP.FLOAT, [1, 3, 4, 4])],
+                          [helper.make_tensor_value_info("y", TP.FLOAT, [1, 3, 4, 4])], list(inits))
+    onnx.save(helper.make_model(g, opset_imports=[helper.make_opsetid("", 17)]), "%s/%s.onnx" % (sys.argv[1], name))
+model("hsig", [helper.make_node("HardSigmoid", ["x"], ["y"], name="hs", alpha=0.2)])
+model("clip", [helper.make_node("Clip", ["x", "lo", "hi"], ["y"], name="c")],
+      [helper.make_tensor("lo", TP.FLOAT, [], [0.0]), helper.make_tensor("hi", TP.FLOAT, [], [1.0])])
+PYEOF
+check "HardSigmoid other than PyTorch's: refused, naming the values" \
+    "'$CN' import '$T/hsig.onnx' -o '$T/hsig' 2>'$T/err'; test \$? -eq 1 && grep -q \"node 0 'hs' (HardSigmoid): HardSigmoid with alpha=0.2 beta=0.5 is not supported\" '$T/err' && ! test -e '$T/hsig/model.cnn'"
+check "Clip other than ReLU6: refused" \
+    "'$CN' import '$T/clip.onnx' -o '$T/clip' 2>'$T/err'; test \$? -eq 1 && grep -q \"node 0 'c' (Clip): only Clip between constants 0 and 6 (ReLU6) is supported\" '$T/err'"
 head -c 300 "$T/torch/mix.onnx" >"$T/cut.onnx"
 check "a cut file: not an ONNX model" \
-    "! '$CN' import '$T/cut.onnx' -o '$T/cut' 2>&1 | grep -q 'cut.onnx: not an ONNX model (its protobuf does not parse)'; ! test -e '$T/cut/model.cnn'"
+    "'$CN' import '$T/cut.onnx' -o '$T/cut' 2>'$T/err'; test \$? -eq 1 && grep -q 'cut.onnx: not an ONNX model (its protobuf does not parse)' '$T/err' && ! test -e '$T/cut/model.cnn'"
 check "export without -o: usage error (exit 2)" "'$CN' export '$R'; test \$? -eq 2"
 
 exit $failed

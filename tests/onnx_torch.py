@@ -12,6 +12,9 @@ import torch
 import torch.nn as nn
 import torchvision
 
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import gen_torch_parity as parity  # noqa: E402  (the PyTorch twins of models/)
+
 warnings.filterwarnings("ignore")
 
 
@@ -39,6 +42,81 @@ class Mix(nn.Module):
         return torch.softmax(self.fc(x), 1)
 
 
+class Acts(nn.Module):
+    """The layers of MobileNetV2/V3 and others that PyTorch writes as convnet's newer ops: ReLU6
+    (Clip), Hardswish, Hardsigmoid, ELU, PReLU, dilated max pooling, average pooling without the
+    padding in its divisor, batch norm without affine parameters, adaptive average pooling to a
+    size that divides the input, global max pooling."""
+
+    def __init__(self):
+        super().__init__()
+        self.a = nn.Conv2d(3, 8, 3, padding=1)
+        self.prelu = nn.PReLU(8)
+        self.bn = nn.BatchNorm2d(8, affine=False)
+        self.b = nn.Conv2d(8, 8, 3, padding=1, groups=8)
+        self.fc = nn.Linear(8, 5)
+
+    def forward(self, x):
+        x = nn.functional.hardswish(nn.functional.relu6(self.a(x)))
+        x = nn.functional.max_pool2d(self.prelu(x), 3, stride=2, padding=1, dilation=2, ceil_mode=True)
+        x = nn.functional.elu(self.bn(x), 0.7)
+        x = nn.functional.hardsigmoid(self.b(x))
+        x = nn.functional.avg_pool2d(x, 3, stride=1, padding=1, count_include_pad=False)
+        x = nn.functional.adaptive_avg_pool2d(x, 4)
+        x = nn.functional.adaptive_max_pool2d(x, 1)
+        return self.fc(torch.flatten(x, 1))
+
+
+class Decoder(nn.Module):
+    """The decoder layers as PyTorch writes them: a grouped ConvTranspose2d with output padding
+    and a dilated one, nearest and bilinear (align_corners) upsampling, reflect, replicate and
+    zero padding (F.pad: its pads computed by constant arithmetic; zeros before a max pool are a
+    pad layer, not the pool's padding), crops by slicing, a squeeze-and-excitation product and a
+    broadcast sum."""
+
+    def __init__(self):
+        super().__init__()
+        self.a = nn.Conv2d(3, 8, 3, padding=1)
+        self.up = nn.ConvTranspose2d(8, 6, 3, stride=2, padding=1, output_padding=1, groups=2, dilation=1)
+        self.up2 = nn.ConvTranspose2d(6, 4, 2, dilation=2, bias=False)
+        self.head = nn.Conv2d(20, 3, 1)
+
+    def forward(self, x):
+        a = self.a(x)
+        g = torch.sigmoid(nn.functional.adaptive_avg_pool2d(a, 1))
+        d = self.up(a * g + g)                                                   # 16x16
+        r = nn.functional.pad(self.up2(d), (1, 1, 1, 1), mode="reflect")[:, :, 3:19, 2:18]  # 20x20 cut to 16x16
+        u = nn.functional.interpolate(a, scale_factor=2, mode="nearest")
+        v = nn.functional.interpolate(a, scale_factor=2, mode="bilinear", align_corners=True)
+        v = nn.functional.pad(v, (2, 0, 1, 0), mode="replicate")[:, :, 1:, 2:]
+        x = nn.functional.max_pool2d(nn.functional.pad(torch.cat([r, u, v], 1), (1, 1, 1, 1)), 2)
+        return self.head(nn.functional.interpolate(x, scale_factor=2, mode="bilinear"))
+
+
+class Norms(nn.Module):
+    """SiLU (Sigmoid, Mul), GELU in both forms (erf: Div, Erf, Add, Mul, Mul; tanh: nine nodes),
+    LayerNorm over (C, H, W) and over a vector, GroupNorm (Reshape, InstanceNormalization,
+    Shape, Reshape, Mul, Add) and InstanceNorm2d with and without affine parameters."""
+
+    def __init__(self):
+        super().__init__()
+        self.a = nn.Conv2d(3, 8, 3, padding=1)
+        self.ln = nn.LayerNorm([8, 6, 6])
+        self.gn = nn.GroupNorm(2, 8)
+        self.inn = nn.InstanceNorm2d(8, affine=True)
+        self.in2 = nn.InstanceNorm2d(8)
+        self.fc = nn.Linear(8, 6)
+        self.ln2 = nn.LayerNorm(6, eps=1e-4)
+
+    def forward(self, x):
+        x = nn.functional.silu(self.a(x))
+        x = nn.functional.gelu(self.ln(x))
+        x = nn.functional.gelu(self.gn(x), approximate="tanh")
+        x = self.in2(self.inn(x))
+        x = self.fc(torch.flatten(nn.functional.adaptive_avg_pool2d(x, 1), 1))
+        return nn.functional.silu(self.ln2(x))
+
+
 def models():
     tv = torchvision.models
     return {
@@ -48,6 +126,14 @@ def models():
         "squeezenet1_1": (lambda: tv.squeezenet1_1(num_classes=10), 64, False),
         "vgg11_bn": (lambda: tv.vgg11_bn(num_classes=10), 224, True),  # 7x7 before its classifier
         "mix": (Mix, 17, True),
+        "acts": (Acts, 16, True),
+        "mobilenet_v2": (lambda: tv.mobilenet_v2(num_classes=10), 64, False),
+        "decoder": (Decoder, 8, False, "static"),
+        "norms": (Norms, 6, False),
+        "se_resnet": (parity.SEResNetSmall, 32, True),  # models/se-resnet-block.cnn
+        # models/unet-small.cnn, 1 channel in; its crops read the maps' sizes, which PyTorch writes
+        # as Shape arithmetic unless every size is fixed (then folded into the Slices' constants)
+        "unet_small": (parity.UNetSmall, (1, 76), False, "static"),
     }
 
 
@@ -57,26 +143,34 @@ def randomize(model):
         if isinstance(m, nn.BatchNorm2d):
             m.running_mean.uniform_(-0.5, 0.5)
             m.running_var.uniform_(0.5, 1.5)
+            if m.affine:
+                m.weight.data.uniform_(0.5, 1.5)
+                m.bias.data.uniform_(-0.5, 0.5)
+        if isinstance(m, (nn.LayerNorm, nn.GroupNorm, nn.InstanceNorm2d)) and m.weight is not None:
             m.weight.data.uniform_(0.5, 1.5)
             m.bias.data.uniform_(-0.5, 0.5)
+        if isinstance(m, nn.PReLU):
+            m.weight.data.uniform_(-0.5, 0.5)
 
 
 def main():
     out, names = sys.argv[1], sys.argv[2:]
     os.makedirs(out, exist_ok=True)
     torch.manual_seed(0)
-    for name, (make, size, keep_bn) in models().items():
+    for name, (make, size, keep_bn, *static) in models().items():
         if names and name not in names:
             continue
         model = make()
         randomize(model)
         model.eval()
-        x = torch.randn(2, 3, size, size)
+        channels, size = size if isinstance(size, tuple) else (3, size)
+        x = torch.randn(2, channels, size, size)
         with torch.no_grad():
             y = model(x)
         mode = torch.onnx.TrainingMode.PRESERVE if keep_bn else torch.onnx.TrainingMode.EVAL
         torch.onnx.export(model, x, os.path.join(out, name + ".onnx"), opset_version=17, training=mode,
-                          input_names=["input"], output_names=["logits"], dynamic_axes={"input": {0: "N"}})
+                          input_names=["input"], output_names=["logits"],
+                          dynamic_axes=None if static else {"input": {0: "N"}})
         x.numpy().tofile(os.path.join(out, name + ".x.bin"))
         y.numpy().tofile(os.path.join(out, name + ".y.bin"))
         with open(os.path.join(out, name + ".x.shape"), "w") as f:

@@ -29,7 +29,25 @@ static const struct {
     { "same", "input 8x8x2; conv 3 4x4 pad=same; maxpool 3x3 stride=2 pad=same; avgpool 2x2 stride=1 pad=same; dense 3" },
     { "vectors", "input 4x4x2; dense 6; relu; conv 3 1x1; batchnorm; add conv1 batchnorm1; flatten; dense 2; softmax" },
     { "mlp", "input 6x6x1; flatten; dense 8; batchnorm; sigmoid; dense 3" },
+    { "mobile", "input 16x16x3; conv 8 3x3 pad=1; relu6; conv 8 3x3 pad=1 groups=8; hardswish; prelu;"
+                "maxpool 3x3 stride=2 dilation=2 pad=1 ceil=yes; batchnorm affine=no; elu alpha=0.7; hardsigmoid;"
+                "avgpool 3x3 stride=1 pad=1 count_pad=no; adaptiveavgpool 4; minpool 2x2 dilation=2 pad=1;"
+                "globalmaxpool; dense 4" },
+    { "decoder", "input 8x8x4 as x; conv 4 3x3 pad=1 as a; globalavgpool as g; mul a g as m; add m g as s;"
+                 "deconv 6 3x3 stride=2 pad=1 outpad=1 groups=2 from s as d; pad 1 mode=reflect from d as pr;"
+                 "crop 16x16 offset=2x1 from pr as c; upsample 2 from a as u;"
+                 "upsample 2 mode=bilinear align_corners=yes from a as v; pad top=1 left=2 mode=replicate from v as pe;"
+                 "crop top=1 left=2 from pe as ce; concat c u ce; pad 1; maxpool 2x2; upsample 2 mode=bilinear;"
+                 "deconv 3 2x2 dilation=2 bias=no; conv 3 1x1" },
+    { "norms", "input 6x6x4; conv 8 3x3 pad=1; silu; layernorm; gelu; groupnorm 2; gelu approximate=tanh;"
+               "instancenorm affine=yes; conv 4 1x1; groupnorm 4 affine=no; instancenorm; groupnorm 2 affine=no eps=1e-3;"
+               "globalavgpool; dense 6; layernorm eps=1e-4; silu; dense 3; layernorm affine=no" },
+    { "sizes", "input 5x5x2; upsample size=7x8; upsample size=9x9 mode=bilinear;"
+               "upsample size=11x12 mode=bilinear align_corners=yes" },
 };
+/* ONNX Runtime checks it, convnet does not import it back: upsampling to sizes that are not
+ * whole factors is a Resize to sizes made of the input's Shape, which the import does not follow */
+#define EXPORT_ONLY(k) (!strcmp(nets[k].name, "sizes"))
 #define N_NETS ((int)(sizeof nets / sizeof nets[0]))
 #define BATCH 2
 
@@ -146,6 +164,7 @@ static void round_trip(void)
     char dir[256];
     test_tmpdir(dir, sizeof dir, "onnx");
     for (int k = 0; k < N_NETS; k++) {
+        if (EXPORT_ONLY(k)) continue;
         cn_net *net = make_net(ctx, nets[k].spec);
         int64_t n, ny, ny2;
         float *x = net ? random_input(net, ctx, &n) : NULL, *y = NULL;
@@ -188,14 +207,14 @@ static void round_trip(void)
     cn_ctx_destroy(ctx);
 }
 
-/* the bytes of nets[0] exported (malloc'ed; NULL, a check failed, when the export failed) */
-static char *exported(size_t *len)
+/* the bytes of nets[k] exported (malloc'ed; NULL, a check failed, when the export failed) */
+static char *exported(int k, size_t *len)
 {
     cn_ctx *ctx;
     cn_ctx_create(NULL, &ctx);
     char dir[256];
     test_tmpdir(dir, sizeof dir, "onnx");
-    cn_net *net = make_net(ctx, nets[0].spec);
+    cn_net *net = make_net(ctx, nets[k].spec);
     const char *path = test_path(dir, "m.onnx");
     char *bytes = net && !cn_onnx_export(ctx, net, NULL, 0, path) ? read_all(path, len) : NULL;
     CHECK(bytes != NULL);
@@ -215,7 +234,7 @@ static void replace_all(char *bytes, size_t len, const char *from, const char *t
 static void import_errors(void)
 {
     size_t len = 0;
-    char *bytes = exported(&len);
+    char *bytes = exported(0, &len);
     cn_onnx_imported r;
     cn_ctx *ctx;
     cn_ctx_create(NULL, &ctx);
@@ -271,11 +290,20 @@ done:
     cn_ctx_destroy(ctx);
 }
 
-/* every allocation of an import may fail: a clean error, nothing leaked */
+static void alloc_sweep_of(int k);
+
+/* every allocation of an import may fail: a clean error, nothing leaked (nets[0]; the decoder,
+ * whose crops parse the layers before them; the norms, read by patterns) */
 static void import_alloc_sweep(void)
 {
+    for (int k = 0; k < N_NETS; k++)
+        if (!k || !strcmp(nets[k].name, "decoder") || !strcmp(nets[k].name, "norms")) alloc_sweep_of(k);
+}
+
+static void alloc_sweep_of(int k)
+{
     size_t len = 0;
-    char *bytes = exported(&len);
+    char *bytes = exported(k, &len);
     fa_sweep s;
     for (fa_sweep_start(&s); bytes && fa_sweep_next(&s, 5000);) {
         cn_onnx_import_options opt = { .fold_bn = 1 };

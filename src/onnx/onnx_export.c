@@ -4,6 +4,8 @@
  * ("conv1.weight"). The message is built from protobuf-c's generated structs and packed once;
  * the weights are not copied before packing. Checked by tests/test_onnx.c and tests/onnx_test.sh
  * (ONNX Runtime, onnx.checker). */
+#include <stdarg.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -66,7 +68,18 @@ static int out_push(cn_onnx_out *o, void ***arr, size_t *n, size_t *cap, void *p
 
 const cn_net *cn_onnx_out_net(const cn_onnx_out *o) { return o->net; }
 cn_status cn_onnx_out_status(const cn_onnx_out *o) { return o->st; }
+
+cn_status cn_onnx_out_fail(cn_onnx_out *o, int i, const char *fmt, ...)
+{
+    char msg[400];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    va_end(ap);
+    return o->st = cn_fail(o->ctx, CN_E_UNSUPPORTED, "layer %s: %s", o->net->nodes[i].name, msg);
+}
 void cn_onnx_set_rank(cn_onnx_out *o, int i, int rank) { o->rank[i] = rank; }
+int cn_onnx_rank(const cn_onnx_out *o, int i) { return o->rank[i]; }
 
 const char *cn_onnx_temp(cn_onnx_out *o, int i, const char *suffix)
 {
@@ -127,6 +140,12 @@ void cn_onnx_attr_float(cn_onnx_out *o, Onnx__NodeProto *node, const char *name,
     if (a) a->has_f = 1, a->f = v;
 }
 
+void cn_onnx_attr_string(cn_onnx_out *o, Onnx__NodeProto *node, const char *name, const char *v)
+{
+    Onnx__AttributeProto *a = add_attr(o, node, name, ONNX__ATTRIBUTE_PROTO__ATTRIBUTE_TYPE__STRING);
+    if (a) a->has_s = 1, a->s.len = strlen(v), a->s.data = (uint8_t *)v;
+}
+
 void cn_onnx_attr_ints(cn_onnx_out *o, Onnx__NodeProto *node, const char *name, const int64_t *v, int n)
 {
     Onnx__AttributeProto *a = add_attr(o, node, name, ONNX__ATTRIBUTE_PROTO__ATTRIBUTE_TYPE__INTS);
@@ -166,6 +185,16 @@ const char *cn_onnx_const_float(cn_onnx_out *o, const char *name, const int64_t 
     return add_init(o, name, ONNX__TENSOR_PROTO__DATA_TYPE__FLOAT, dims, n_dims, copy, sizeof(float) * (size_t)n);
 }
 
+const char *cn_onnx_const_fill(cn_onnx_out *o, const char *name, const int64_t *dims, int n_dims, float v)
+{
+    int64_t n = 1;
+    for (int d = 0; d < n_dims; d++) n *= dims[d];
+    float *vals = out_alloc(o, sizeof(float) * (size_t)n);
+    if (!vals) return NULL;
+    for (int64_t k = 0; k < n; k++) vals[k] = v;
+    return add_init(o, name, ONNX__TENSOR_PROTO__DATA_TYPE__FLOAT, dims, n_dims, vals, sizeof(float) * (size_t)n);
+}
+
 const char *cn_onnx_const_int64(cn_onnx_out *o, const char *name, const int64_t *v, int n)
 {
     int64_t *copy = out_alloc(o, sizeof(int64_t) * (size_t)n), dims[1] = { n };
@@ -174,7 +203,9 @@ const char *cn_onnx_const_int64(cn_onnx_out *o, const char *name, const int64_t 
     return add_init(o, name, ONNX__TENSOR_PROTO__DATA_TYPE__INT64, dims, 1, copy, sizeof(int64_t) * (size_t)n);
 }
 
-const char *cn_onnx_param(cn_onnx_out *o, int i, const char *name)
+const char *cn_onnx_param(cn_onnx_out *o, int i, const char *name) { return cn_onnx_param_as(o, i, name, NULL, 0); }
+
+const char *cn_onnx_param_as(cn_onnx_out *o, int i, const char *name, const int64_t *dims, int n_dims)
 {
     if (o->st) return NULL;
     cn_param_info p[CN_MAX_LAYER_TENSORS];
@@ -186,8 +217,8 @@ const char *cn_onnx_param(cn_onnx_out *o, int i, const char *name)
         if (!full) return NULL;
         sprintf(full, "%s.%s", p[k].layer, name);
         if ((o->st = cn_net_find_tensor(o->ctx, o->net, full, &t))) return NULL;
-        return add_init(o, full, ONNX__TENSOR_PROTO__DATA_TYPE__FLOAT, t.shape, t.rank, t.data,
-                        sizeof(float) * (size_t)t.count);
+        return add_init(o, full, ONNX__TENSOR_PROTO__DATA_TYPE__FLOAT, dims ? dims : t.shape, dims ? n_dims : t.rank,
+                        t.data, sizeof(float) * (size_t)t.count);
     }
     return NULL;
 }

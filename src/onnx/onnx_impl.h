@@ -25,20 +25,28 @@ Onnx__NodeProto *cn_onnx_emit(cn_onnx_out *o, const char *op_type, const char *n
 void cn_onnx_attr_int(cn_onnx_out *o, Onnx__NodeProto *node, const char *name, int64_t v);
 void cn_onnx_attr_ints(cn_onnx_out *o, Onnx__NodeProto *node, const char *name, const int64_t *v, int n);
 void cn_onnx_attr_float(cn_onnx_out *o, Onnx__NodeProto *node, const char *name, float v);
+void cn_onnx_attr_string(cn_onnx_out *o, Onnx__NodeProto *node, const char *name, const char *v); /* v: static */
 /* The initializer of node i's tensor `name` ("weight", ...), pointing into the net's slab, and
  * its ONNX name ("conv1.weight"); NULL when the layer has no such tensor. */
 const char *cn_onnx_param(cn_onnx_out *o, int i, const char *name);
+/* The same with the dims given (as many values): PRelu's slope (C) written as (C, 1, 1) */
+const char *cn_onnx_param_as(cn_onnx_out *o, int i, const char *name, const int64_t *dims, int n_dims);
 /* A constant initializer named name: n float (dims as given) values, or n int64 values. */
 const char *cn_onnx_const_float(cn_onnx_out *o, const char *name, const int64_t *dims, int n_dims, const float *v,
                                 int64_t n);
+/* A tensor of these dims, every value v (a norm's scale and shift when affine=no) */
+const char *cn_onnx_const_fill(cn_onnx_out *o, const char *name, const int64_t *dims, int n_dims, float v);
 const char *cn_onnx_const_int64(cn_onnx_out *o, const char *name, const int64_t *v, int n);
 /* A value name private to node i: "<layer>/<suffix>". */
 const char *cn_onnx_temp(cn_onnx_out *o, int i, const char *suffix);
 /* The rank (2 or 4) of node i's output in the ONNX graph. */
 void cn_onnx_set_rank(cn_onnx_out *o, int i, int rank);
+int cn_onnx_rank(const cn_onnx_out *o, int i);
 /* The net and the failure state, for converters */
 const cn_net *cn_onnx_out_net(const cn_onnx_out *o);
 cn_status cn_onnx_out_status(const cn_onnx_out *o);
+/* Fails the export (CN_E_UNSUPPORTED): "layer NAME: message" */
+cn_status cn_onnx_out_fail(cn_onnx_out *o, int i, const char *fmt, ...) CN_PRINTF(3, 4);
 
 /* ---- import: an ONNX node -> a spec statement and its tensors ----------------------------- */
 
@@ -71,6 +79,14 @@ cn_status cn_onnx_get_tensor(cn_onnx_in *in, const Onnx__NodeProto *node, int k,
                              cn_onnx_tensor *t);
 /* The int64 vector initializer that input k of node is (at most cap values; a Reshape's shape). */
 cn_status cn_onnx_get_int64s(cn_onnx_in *in, const Onnx__NodeProto *node, int k, int64_t *v, int cap, int *n);
+/* The initializer or Constant value of that name (NULL: none). */
+const Onnx__TensorProto *cn_onnx_const_at(const cn_onnx_in *in, const char *name);
+/* A new constant (zeroed tensor and `extra` bytes after it, owned by the import) that node's
+ * output 0 is; NULL after a failure. */
+Onnx__TensorProto *cn_onnx_new_const(cn_onnx_in *in, const Onnx__NodeProto *node, size_t extra);
+/* Node computed from constants only, in small int64 tensors (F.pad's pads): *folded = 1 and its
+ * output a new constant (onnx_fold.c); *folded = 0 when it is not such a node. */
+cn_status cn_onnx_fold_node(cn_onnx_in *in, const Onnx__NodeProto *node, int *folded);
 /* A Constant node: its tensor read as an initializer. */
 cn_status cn_onnx_constant(cn_onnx_in *in, const Onnx__NodeProto *node);
 /* A Pad node's output: its input with zeros around it, [t, l, b, r], which only a Conv or an
@@ -80,6 +96,11 @@ cn_status cn_onnx_pad_value(cn_onnx_in *in, const Onnx__NodeProto *node, const i
  * k-th (2 or 4). */
 int cn_onnx_value_inputs(const cn_onnx_in *in, const Onnx__NodeProto *node);
 int cn_onnx_input_rank(const cn_onnx_in *in, const Onnx__NodeProto *node, int k);
+/* The C, H, W of node input 0 (the spec of the layers it depends on, parsed: for a Slice's ends). */
+cn_status cn_onnx_input_dims(cn_onnx_in *in, const Onnx__NodeProto *node, int64_t dims[3]);
+/* Node output 0 is read only as input 0 of Conv and AveragePool nodes (which take a Pad's zeros
+ * as padding of their own). */
+int cn_onnx_read_as_padding(const cn_onnx_in *in, const Onnx__NodeProto *node);
 /* The opset of the model's default domain. */
 int64_t cn_onnx_opset(const cn_onnx_in *in);
 /* An error naming the node: "FILE: node N 'NAME' (OP): message". */
@@ -89,6 +110,18 @@ cn_status cn_onnx_node_fail(cn_onnx_in *in, const Onnx__NodeProto *node, const c
  * being rank `rank` (0: the first input's). NULL after a failure. */
 cn_onnx_layer *cn_onnx_add_layer(cn_onnx_in *in, const Onnx__NodeProto *node, const char *type, int n_read, int rank,
                                  const char *args_fmt, ...) CN_PRINTF(6, 7);
+/* One statement for a pattern of nodes (SiLU's Sigmoid, Mul): reading first's input 0, writing
+ * last's output 0 (the nodes between are marked with cn_onnx_skip). */
+cn_onnx_layer *cn_onnx_add_pattern(cn_onnx_in *in, const Onnx__NodeProto *first, const Onnx__NodeProto *last,
+                                   const char *type, int rank, const char *args_fmt, ...) CN_PRINTF(6, 7);
+/* Patterns: the one node after the current one that reads node's output, when it is the only
+ * reader and of that op type (else NULL); the node of that op type that writes value (else
+ * NULL); a node taken into a pattern, which the import then passes over; a constant of one
+ * float value. */
+const Onnx__NodeProto *cn_onnx_sole_reader(const cn_onnx_in *in, const Onnx__NodeProto *node, const char *op_type);
+const Onnx__NodeProto *cn_onnx_writer(const cn_onnx_in *in, const char *value, const char *op_type);
+void cn_onnx_skip(cn_onnx_in *in, const Onnx__NodeProto *node);
+int cn_onnx_scalar(const cn_onnx_in *in, const char *name, double *v);
 /* Node's output is its first input's layer (Identity, Dropout in inference). */
 cn_status cn_onnx_alias(cn_onnx_in *in, const Onnx__NodeProto *node);
 /* Node's output is its first input negated (Neg): only a MaxPool (as convnet's minpool, which
@@ -108,6 +141,10 @@ cn_status cn_onnx_fold_bn(cn_onnx_in *in, cn_onnx_layer *l, const Onnx__NodeProt
  * statement: "pad=THxTW" when symmetric, else "pad=same", which the layer must resolve to exactly
  * these (checked once the net is parsed). */
 cn_status cn_onnx_pads(cn_onnx_in *in, cn_onnx_layer *l, const Onnx__NodeProto *node);
+/* Appends " key=value ..." (printf) to layer l's statement. */
+cn_status cn_onnx_append_args(cn_onnx_in *in, cn_onnx_layer *l, const char *fmt, ...) CN_PRINTF(3, 4);
+/* Input 0 of node is a Pad's output (zeros that a Conv or an AveragePool takes as its padding). */
+int cn_onnx_padded(const cn_onnx_in *in, const Onnx__NodeProto *node);
 /* The layer takes bias=yes|no, written yes when a "bias" tensor or a folded batch norm gives it. */
 void cn_onnx_bias_key(cn_onnx_layer *l);
 /* The first failure's status (CN_OK when none). */

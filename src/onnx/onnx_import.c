@@ -97,11 +97,17 @@ struct cn_onnx_in {
     const Onnx__TensorProto **consts; /* the initializers, then the Constant nodes' values */
     int n_consts;
     name_map inits;              /* initializer or Constant output name -> index in consts */
+    void **owned;                /* constants folded (onnx_fold.c), freed at the end */
+    int n_owned;
     name_map padded;             /* value name -> pending zero padding (Pad before Conv or AveragePool) */
     struct pending_pad { int layer; int64_t p[4]; } *pads;
     int n_pads;
     name_map values;             /* value name -> layer */
     name_map uses;               /* value name -> times read (node inputs and graph outputs) */
+    name_map pad_reads;          /* value name -> times read as input 0 of a Conv or an AveragePool */
+    name_map reader, writer;     /* value name -> index of a node that reads it / that writes it */
+    char *skip;                  /* per node: taken into a pattern (SiLU, GELU, GroupNorm) already */
+    int64_t parse_budget;        /* statements cn_onnx_input_dims may still parse (linear in the file) */
     name_map names;              /* layer name -> layer */
     name_map negs;               /* value name -> layer whose output negated it is (Neg, MaxPool, Neg) */
     cn_onnx_layer *layers;
@@ -280,12 +286,70 @@ cn_status cn_onnx_constant(cn_onnx_in *in, const Onnx__NodeProto *node)
     const Onnx__AttributeProto *a = find_attr(node, "value");
     if (!a || !a->t || node->n_attribute != 1)
         return cn_onnx_node_fail(in, node, "only a Constant of one tensor 'value' is supported");
-    if (node->n_output < 1 || !node->output[0][0] || map_get(&in->inits, node->output[0]) >= 0 ||
-        map_get(&in->values, node->output[0]) >= 0)
+    int at = node->n_output >= 1 ? map_get(&in->inits, node->output[0]) : -1;
+    if (at >= 0 && in->consts[at] == a->t) return CN_OK; /* known from the start (build_maps) */
+    if (node->n_output < 1 || !node->output[0][0] || at >= 0 || map_get(&in->values, node->output[0]) >= 0)
         return cn_onnx_node_fail(in, node, "has no output, or one written twice");
     in->consts[in->n_consts] = a->t;
     map_put(&in->inits, node->output[0], in->n_consts++);
     return CN_OK;
+}
+
+const Onnx__TensorProto *cn_onnx_const_at(const cn_onnx_in *in, const char *name)
+{
+    int at = name && name[0] ? map_get(&in->inits, name) : -1;
+    return at >= 0 ? in->consts[at] : NULL;
+}
+
+Onnx__TensorProto *cn_onnx_new_const(cn_onnx_in *in, const Onnx__NodeProto *node, size_t extra)
+{
+    if (map_get(&in->inits, node->output[0]) >= 0 || map_get(&in->values, node->output[0]) >= 0) {
+        cn_onnx_node_fail(in, node, "its output is written twice");
+        return NULL;
+    }
+    Onnx__TensorProto *t = cn_malloc(in->ctx, sizeof *t + extra);
+    if (!t) {
+        in->st = CN_E_NOMEM;
+        return NULL;
+    }
+    onnx__tensor_proto__init(t);
+    in->owned[in->n_owned++] = t; /* one per node at most: owned has a slot per node */
+    in->consts[in->n_consts] = t;
+    map_put(&in->inits, node->output[0], in->n_consts++);
+    return t;
+}
+
+const Onnx__NodeProto *cn_onnx_sole_reader(const cn_onnx_in *in, const Onnx__NodeProto *node, const char *op_type)
+{
+    const char *v = node && node->n_output == 1 ? node->output[0] : NULL;
+    int r = v && v[0] && map_get(&in->uses, v) == 1 ? map_get(&in->reader, v) : -1;
+    return r > in->node && !in->skip[r] && !strcmp(in->g->node[r]->op_type, op_type) ? in->g->node[r] : NULL;
+}
+
+const Onnx__NodeProto *cn_onnx_writer(const cn_onnx_in *in, const char *value, const char *op_type)
+{
+    int w = value && value[0] ? map_get(&in->writer, value) : -1;
+    return w >= 0 && !in->skip[w] && !strcmp(in->g->node[w]->op_type, op_type) ? in->g->node[w] : NULL;
+}
+
+void cn_onnx_skip(cn_onnx_in *in, const Onnx__NodeProto *node)
+{
+    int at = node->n_output ? map_get(&in->writer, node->output[0]) : -1;
+    if (at >= 0) in->skip[at] = 1;
+}
+
+int cn_onnx_scalar(const cn_onnx_in *in, const char *name, double *v)
+{
+    const Onnx__TensorProto *p = cn_onnx_const_at(in, name);
+    if (!p || (p->has_data_type && p->data_type != ONNX__TENSOR_PROTO__DATA_TYPE__FLOAT)) return 0;
+    for (size_t d = 0; d < p->n_dims; d++)
+        if (p->dims[d] != 1) return 0;
+    if (p->n_float_data == 1) *v = p->float_data[0];
+    else if (!p->n_float_data && p->has_raw_data && p->raw_data.len == 4) {
+        cn_onnx_tensor t = { .raw = p->raw_data.data };
+        *v = cn_onnx_value(&t, 0);
+    } else return 0;
+    return 1;
 }
 
 cn_status cn_onnx_pad_value(cn_onnx_in *in, const Onnx__NodeProto *node, const int64_t pads[4])
@@ -299,6 +363,12 @@ cn_status cn_onnx_pad_value(cn_onnx_in *in, const Onnx__NodeProto *node, const i
     memcpy(in->pads[in->n_pads].p, pads, sizeof in->pads[0].p);
     map_put(&in->padded, node->output[0], in->n_pads++);
     return CN_OK;
+}
+
+int cn_onnx_read_as_padding(const cn_onnx_in *in, const Onnx__NodeProto *node)
+{
+    const char *v = node->n_output ? node->output[0] : NULL;
+    return v && v[0] && map_get(&in->uses, v) == map_get(&in->pad_reads, v);
 }
 
 int cn_onnx_value_inputs(const cn_onnx_in *in, const Onnx__NodeProto *node)
@@ -414,8 +484,8 @@ static cn_onnx_layer *new_layer(cn_onnx_in *in, const Onnx__NodeProto *node, con
     return l;
 }
 
-cn_onnx_layer *cn_onnx_add_layer(cn_onnx_in *in, const Onnx__NodeProto *node, const char *type, int n_read, int rank,
-                                 const char *args_fmt, ...)
+static cn_onnx_layer *add_layer(cn_onnx_in *in, const Onnx__NodeProto *node, const Onnx__NodeProto *last,
+                                const char *type, int n_read, int rank, const char *args_fmt, va_list ap)
 {
     int reads[CN_MAX_INPUTS], n = 0, negated = 0;
     char a[80];
@@ -455,21 +525,18 @@ cn_onnx_layer *cn_onnx_add_layer(cn_onnx_in *in, const Onnx__NodeProto *node, co
         cn_onnx_node_fail(in, node, "reads no value of the graph");
         return NULL;
     }
-    if (node->n_output < 1 || !node->output[0][0]) {
-        cn_onnx_node_fail(in, node, "has no output");
+    if (last->n_output < 1 || !last->output[0][0]) {
+        cn_onnx_node_fail(in, last, "has no output");
         return NULL;
     }
-    if (map_get(&in->values, node->output[0]) >= 0 || map_get(&in->negs, node->output[0]) >= 0) {
-        cn_onnx_node_fail(in, node, "its output '%s' is written twice", shown(node->output[0], a, sizeof a));
+    if (map_get(&in->values, last->output[0]) >= 0 || map_get(&in->negs, last->output[0]) >= 0) {
+        cn_onnx_node_fail(in, last, "its output '%s' is written twice", shown(last->output[0], a, sizeof a));
         return NULL;
     }
     char args[512];
-    va_list ap;
-    va_start(ap, args_fmt);
     vsnprintf(args, sizeof args, args_fmt, ap);
-    va_end(ap);
     int first_rank = in->layers[reads[0]].rank;
-    cn_onnx_layer *l = new_layer(in, node, type, node->output[0], negated ? &in->negs : &in->values);
+    cn_onnx_layer *l = new_layer(in, last, type, last->output[0], negated ? &in->negs : &in->values);
     if (!l) return NULL;
     l->rank = rank ? rank : first_rank;
     l->args = cn_strdup(in->ctx, args);
@@ -480,6 +547,26 @@ cn_onnx_layer *cn_onnx_add_layer(cn_onnx_in *in, const Onnx__NodeProto *node, co
     }
     memcpy(l->reads, reads, sizeof(int) * (size_t)n);
     l->n_reads = n;
+    return l;
+}
+
+cn_onnx_layer *cn_onnx_add_layer(cn_onnx_in *in, const Onnx__NodeProto *node, const char *type, int n_read, int rank,
+                                 const char *args_fmt, ...)
+{
+    va_list ap;
+    va_start(ap, args_fmt);
+    cn_onnx_layer *l = add_layer(in, node, node, type, n_read, rank, args_fmt, ap);
+    va_end(ap);
+    return l;
+}
+
+cn_onnx_layer *cn_onnx_add_pattern(cn_onnx_in *in, const Onnx__NodeProto *first, const Onnx__NodeProto *last,
+                                   const char *type, int rank, const char *args_fmt, ...)
+{
+    va_list ap;
+    va_start(ap, args_fmt);
+    cn_onnx_layer *l = add_layer(in, first, last, type, 1, rank, args_fmt, ap);
+    va_end(ap);
     return l;
 }
 
@@ -588,12 +675,27 @@ cn_status cn_onnx_pads(cn_onnx_in *in, cn_onnx_layer *l, const Onnx__NodeProto *
             memcpy(l->pads, p, sizeof p);
         }
     }
+    return cn_onnx_append_args(in, l, "%s", pad);
+}
+
+cn_status cn_onnx_append_args(cn_onnx_in *in, cn_onnx_layer *l, const char *fmt, ...)
+{
+    char more[200];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(more, sizeof more, fmt, ap);
+    va_end(ap);
     size_t n = strlen(l->args);
-    char *args = cn_realloc(in->ctx, l->args, n + strlen(pad) + 1);
+    char *args = cn_realloc(in->ctx, l->args, n + strlen(more) + 1);
     if (!args) return in->st = CN_E_NOMEM;
-    strcpy(args + n, pad);
+    strcpy(args + n, more);
     l->args = args;
     return CN_OK;
+}
+
+int cn_onnx_padded(const cn_onnx_in *in, const Onnx__NodeProto *node)
+{
+    return node->n_input && map_get(&in->padded, node->input[0]) >= 0;
 }
 
 /* ---- the model --------------------------------------------------------------------------------------- */
@@ -607,7 +709,7 @@ static const cn_onnx_row *import_row(const char *op_type)
 
 static cn_status unsupported(cn_onnx_in *in, const Onnx__NodeProto *node)
 {
-    char list[512] = "";
+    char list[1024] = "";
     size_t n = 0;
     for (int r = 0; r < cn_onnx_row_count; r++)
         if (cn_onnx_rows[r].import_node && n < sizeof list)
@@ -674,9 +776,13 @@ static cn_status build_maps(cn_onnx_in *in)
     if (!in->consts) return in->st = CN_E_NOMEM;
     for (size_t k = 0; k < g->n_initializer; k++) in->consts[in->n_consts++] = g->initializer[k];
     if (map_init(in->ctx, &in->inits, g->n_initializer + values) || map_init(in->ctx, &in->values, values) ||
-        map_init(in->ctx, &in->uses, reads) || map_init(in->ctx, &in->names, values) ||
+        map_init(in->ctx, &in->uses, reads) || map_init(in->ctx, &in->pad_reads, reads) ||
+        map_init(in->ctx, &in->names, values) ||
         map_init(in->ctx, &in->negs, values) ||
-        map_init(in->ctx, &in->padded, values) || !(in->pads = cn_calloc(in->ctx, values, sizeof *in->pads)))
+        map_init(in->ctx, &in->padded, values) || !(in->pads = cn_calloc(in->ctx, values, sizeof *in->pads)) ||
+        !(in->owned = cn_calloc(in->ctx, g->n_node + 1, sizeof *in->owned)) ||
+        map_init(in->ctx, &in->reader, reads) || map_init(in->ctx, &in->writer, values) ||
+        !(in->skip = cn_calloc(in->ctx, g->n_node + 1, 1)))
         return in->st = CN_E_NOMEM;
     for (size_t k = 0; k < g->n_initializer; k++)
         if (g->initializer[k]->name && g->initializer[k]->name[0]) map_put(&in->inits, g->initializer[k]->name, (int)k);
@@ -685,7 +791,26 @@ static cn_status build_maps(cn_onnx_in *in)
             const char *v = g->node[k]->input[j];
             int u = map_get(&in->uses, v);
             map_put(&in->uses, v, u < 0 ? 1 : u + 1);
+            if (v[0]) map_put(&in->reader, v, (int)k);
+            if (j || (strcmp(g->node[k]->op_type, "Conv") && strcmp(g->node[k]->op_type, "AveragePool"))) continue;
+            u = map_get(&in->pad_reads, v);
+            map_put(&in->pad_reads, v, u < 0 ? 1 : u + 1);
         }
+    for (size_t k = 0; k < g->n_node; k++)
+        for (size_t j = 0; j < g->node[k]->n_output; j++)
+            if (g->node[k]->output[j][0]) map_put(&in->writer, g->node[k]->output[j], (int)k);
+    in->parse_budget = 16 * (int64_t)g->n_node + 10000;
+    /* Constant nodes' values, known before their nodes come: a pattern's first node looks at
+     * constants PyTorch writes just before the later nodes that read them */
+    for (size_t k = 0; k < g->n_node; k++) {
+        const Onnx__NodeProto *c = g->node[k];
+        const Onnx__AttributeProto *a = find_attr(c, "value");
+        if (!strcmp(c->op_type, "Constant") && a && a->t && c->n_attribute == 1 && c->n_output >= 1 &&
+            c->output[0][0] && map_get(&in->inits, c->output[0]) < 0) {
+            in->consts[in->n_consts] = a->t;
+            map_put(&in->inits, c->output[0], in->n_consts++);
+        }
+    }
     for (size_t k = 0; k < g->n_output; k++) {
         const char *v = g->output[k]->name ? g->output[k]->name : "";
         int u = map_get(&in->uses, v);
@@ -695,7 +820,8 @@ static cn_status build_maps(cn_onnx_in *in)
 }
 
 /* the spec text: one statement per layer, each naming what it reads */
-static char *render(cn_onnx_in *in)
+/* the spec of the layers (those keep[] marks, when given) */
+static char *render(cn_onnx_in *in, const char *keep)
 {
     cn_strbuf sb;
     char *text = NULL;
@@ -704,6 +830,7 @@ static char *render(cn_onnx_in *in)
         cn_sb_printf(&sb, "# imported from %s by convnet import\n", in->file);
         for (int i = 0; i < in->n_layers; i++) {
             const cn_onnx_layer *l = &in->layers[i];
+            if (keep && !keep[i]) continue;
             cn_sb_printf(&sb, "%s%s%s", l->type, l->args && l->args[0] ? " " : "", l->args ? l->args : "");
             if (l->bias_key >= 0) cn_sb_printf(&sb, " bias=%s", l->bias_key ? "yes" : "no");
             if (l->n_reads == 1 && strcmp(l->type, "concat") && strcmp(l->type, "add"))
@@ -715,6 +842,41 @@ static char *render(cn_onnx_in *in)
         if (!text && !(text = cn_malloc(in->ctx, sb.len + 1))) return NULL;
     }
     return text;
+}
+
+cn_status cn_onnx_input_dims(cn_onnx_in *in, const Onnx__NodeProto *node, int64_t dims[3])
+{
+    int last = node->n_input ? map_get(&in->values, node->input[0]) : -1;
+    if (last < 0) return cn_onnx_node_fail(in, node, "its input is not the graph's input or an earlier node's output");
+    /* the layers it depends on make a net whose output it is: parsed, it has its shape */
+    char *keep = cn_calloc(in->ctx, (size_t)in->n_layers, 1), *text = NULL;
+    if (!keep) return in->st = CN_E_NOMEM;
+    keep[last] = 1;
+    int64_t kept = 0;
+    for (int i = last; i >= 0; i--) {
+        kept += keep[i];
+        for (int k = 0; keep[i] && k < in->layers[i].n_reads; k++) keep[in->layers[i].reads[k]] = 1;
+    }
+    /* a chain of Slices would parse its layers again and again: the work stays linear in the file */
+    if (kept > in->parse_budget) {
+        cn_free(in->ctx, keep);
+        return cn_onnx_node_fail(in, node, "too many Slices after too many layers (finding their input shapes "
+                                           "would parse more than %lld statements)",
+                                 (long long)(16 * (int64_t)in->g->n_node + 10000));
+    }
+    in->parse_budget -= kept;
+    cn_net *net = NULL;
+    text = render(in, keep);
+    cn_status st = text ? cn_net_parse(in->ctx, text, strlen(text), "model.cnn", &net) : CN_E_NOMEM;
+    cn_free(in->ctx, keep);
+    cn_free(in->ctx, text);
+    if (st == CN_E_NOMEM) return in->st = st;
+    if (st) return cn_onnx_node_fail(in, node, "the layers before it do not parse: %s", cn_ctx_message(in->ctx));
+    cn_layer_info li;
+    cn_net_layer(in->ctx, net, cn_net_layer_count(net) - 1, 1, &li);
+    dims[0] = li.c, dims[1] = li.h, dims[2] = li.w;
+    cn_net_destroy(net);
+    return CN_OK;
 }
 
 static const cn_onnx_layer *layer_named(const cn_onnx_in *in, const char *name)
@@ -913,6 +1075,10 @@ static cn_status convert(cn_onnx_in *in, cn_onnx_imported *out)
             if (!node->input[j]) return in_fail(in, CN_E_FORMAT, "node %zu: input %zu is NULL", k, j);
         for (size_t j = 0; j < node->n_output; j++)
             if (!node->output[j]) return in_fail(in, CN_E_FORMAT, "node %zu: output %zu is NULL", k, j);
+        int folded = 0;
+        if (in->skip[k]) continue;
+        if ((st = cn_onnx_fold_node(in, node, &folded))) return st;
+        if (folded) continue;
         const cn_onnx_row *row = import_row(node->op_type);
         if (!row) return unsupported(in, node);
         if ((st = row->import_node(in, node))) return cn_onnx_in_status(in) ? cn_onnx_in_status(in) : st;
@@ -924,7 +1090,7 @@ static cn_status convert(cn_onnx_in *in, cn_onnx_imported *out)
     if (last != in->n_layers - 1)
         return in_fail(in, CN_E_UNSUPPORTED, "the graph's output '%s' is not written by its last node (a node leads nowhere)",
                        shown(g->output[0]->name, a, sizeof a));
-    char *text = render(in);
+    char *text = render(in, NULL);
     if (!text) return CN_E_NOMEM;
     const char *spec = in->opt && in->opt->spec_name ? in->opt->spec_name : "model.cnn";
     st = cn_net_parse(in->ctx, text, strlen(text), spec, &out->net);
@@ -970,10 +1136,16 @@ out:
     map_free(ctx, &in.inits);
     map_free(ctx, &in.values);
     map_free(ctx, &in.uses);
+    map_free(ctx, &in.pad_reads);
+    map_free(ctx, &in.reader);
+    map_free(ctx, &in.writer);
+    cn_free(ctx, in.skip);
     map_free(ctx, &in.names);
     map_free(ctx, &in.negs);
     map_free(ctx, &in.padded);
     cn_free(ctx, in.pads);
+    for (int i = 0; i < in.n_owned; i++) cn_free(ctx, in.owned[i]);
+    cn_free(ctx, in.owned);
     cn_free(ctx, (void *)in.consts);
     if (in.model) onnx__model_proto__free_unpacked(in.model, &alloc);
     if (st) cn_onnx_imported_free(ctx, out);
