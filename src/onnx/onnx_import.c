@@ -1081,6 +1081,8 @@ static cn_status convert(cn_onnx_in *in, cn_onnx_imported *out)
         if (folded) continue;
         const cn_onnx_row *row = import_row(node->op_type);
         if (!row) return unsupported(in, node);
+        /* every node convnet imports writes a value: the converters may read output[0] */
+        if (node->n_output < 1 || !node->output[0][0]) return cn_onnx_node_fail(in, node, "has no output");
         if ((st = row->import_node(in, node))) return cn_onnx_in_status(in) ? cn_onnx_in_status(in) : st;
     }
     if (g->n_output != 1 || !g->output[0]->name)
