@@ -175,6 +175,8 @@ int cmd_data(int argc, char **argv);
 int cmd_bench(int argc, char **argv);
 int cmd_calc(int argc, char **argv);
 int cmd_trace(int argc, char **argv);
+/* The index of the layer called name in net, -1 when none is */
+int cli_layer_index(cn_ctx *ctx, const cn_net *net, const char *name);
 /* trace --html: the traced step's page, written atomically (trace_html.c); grads: the step has a
  * loss, gradients and an update (before: the parameters before it) */
 int cli_trace_html(cn_ctx *ctx, const cn_net *net, int64_t batch, int grads, double loss, const char *loss_name,

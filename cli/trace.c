@@ -34,15 +34,6 @@ static void arg(double v) { printf("%.6g", v); }
 /* a result at the end of a line */
 static void res(double v) { printf(" = %.6g\n", v); }
 
-static int layer_index(const tracer *t, const char *name)
-{
-    for (int i = 0; i < t->n; i++) {
-        cn_layer_info li;
-        if (!cn_net_layer(t->ctx, t->net, i, 1, &li) && !strcmp(li.name, name)) return i;
-    }
-    return -1;
-}
-
 static int64_t per_sample(const cn_layer_info *li) { return li->c * li->h * li->w; }
 
 /* the layer's parameter tensor "<layer>.<name>", NULL data when it has none */
@@ -89,6 +80,7 @@ static window window_of(const tracer *t, int i)
 typedef struct {
     const tracer *t;
     int i;                    /* the layer */
+    int in_i;                 /* its (first) input layer, -1 for the input layer */
     cn_layer_info li, in;     /* it and its (first) input */
     const float *x, *y;       /* input and output values, (N, C, H, W) */
     const float *dy;          /* backward: the gradient of its output */
@@ -276,7 +268,7 @@ static void fwd_other(const layer_ctx *l)
  * else this layer's share (the total, the sum of the shares, is shown at that layer) */
 static void dx_result(const layer_ctx *l, double share, int64_t at)
 {
-    int in_i = layer_index(l->t, l->li.inputs[0]);
+    int in_i = l->in_i;
     if (in_i >= 0 && l->t->readers[in_i] == 1) res(cn_net_layer_grad(l->t->net, in_i, NULL)[at]);
     else printf(" = %.6g   (this layer's share)\n", share);
 }
@@ -484,7 +476,7 @@ static void bwd_pool(const layer_ctx *l)
 
 static void bwd_other(const layer_ctx *l)
 {
-    int in_i = layer_index(l->t, l->li.inputs[0]);
+    int in_i = l->in_i;
     if (!strcmp(l->li.type, "flatten")) printf("  the gradient passes back unchanged, reshaped\n");
     else printf("  (no worked formula for %s's backward here: the gradients, from the engine)\n", l->li.type);
     cn_layer_info in;
@@ -526,7 +518,7 @@ static int layer_ctx_of(const tracer *t, int i, layer_ctx *l)
     memset(l, 0, sizeof *l);
     l->t = t, l->i = i;
     if (cn_net_layer(t->ctx, t->net, i, t->batch, &l->li)) return cli_ctx_error(t->ctx);
-    int in_i = l->li.n_inputs ? layer_index(t, l->li.inputs[0]) : -1;
+    int in_i = l->in_i = l->li.n_inputs ? cli_layer_index(t->ctx, t->net, l->li.inputs[0]) : -1;
     if (in_i >= 0 && cn_net_layer(t->ctx, t->net, in_i, t->batch, &l->in)) return cli_ctx_error(t->ctx);
     l->x = in_i >= 0 ? cn_net_layer_output(t->net, in_i, NULL) : NULL;
     l->y = cn_net_layer_output(t->net, i, NULL);
@@ -787,7 +779,7 @@ int cmd_trace(int argc, char **argv)
         cn_layer_info li;
         cn_net_layer(t.ctx, t.net, i, 1, &li);
         for (int j = 0; j < li.n_inputs; j++) {
-            int k = layer_index(&t, li.inputs[j]);
+            int k = cli_layer_index(t.ctx, t.net, li.inputs[j]);
             if (k >= 0) t.readers[k]++;
         }
     }

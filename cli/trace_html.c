@@ -17,15 +17,6 @@
 
 static int64_t values_of(const cn_layer_info *li) { return li->c * li->h * li->w; }
 
-static int index_of(cn_ctx *ctx, const cn_net *net, const char *name)
-{
-    for (int i = 0; i < cn_net_layer_count(net); i++) {
-        cn_layer_info li;
-        if (!cn_net_layer(ctx, net, i, 1, &li) && !strcmp(li.name, name)) return i;
-    }
-    return -1;
-}
-
 /* the y of node k of a layer of n values (drawn as nodes or as one box) */
 static int node_y(int64_t n, int64_t k) { return n <= NODES_DRAWN ? 70 + (int)k * ROW_H : 70; }
 
@@ -47,7 +38,7 @@ static void sample_svg(FILE *f, cn_ctx *ctx, const cn_net *net, int64_t batch, i
         if (cn_net_layer(ctx, net, i, batch, &li)) continue;
         int64_t m = values_of(&li);
         for (int j = 0; j < li.n_inputs; j++) {
-            int a = index_of(ctx, net, li.inputs[j]);
+            int a = cli_layer_index(ctx, net, li.inputs[j]);
             if (a < 0 || cn_net_layer(ctx, net, a, batch, &in)) continue;
             int64_t k = values_of(&in);
             int x0 = 40 + a * COL_W + 20, x1 = 40 + i * COL_W - 20;

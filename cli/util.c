@@ -375,6 +375,15 @@ int cli_parse_spec(const char *cmd, int argc, char **argv, const cli_option *opt
     return (usage = cli_spec_check(cmd, spec->file, spec->text)) ? usage : CLI_GO_ON;
 }
 
+int cli_layer_index(cn_ctx *ctx, const cn_net *net, const char *name)
+{
+    for (int i = 0; i < cn_net_layer_count(net); i++) {
+        cn_layer_info li;
+        if (!cn_net_layer(ctx, net, i, 1, &li) && !strcmp(li.name, name)) return i;
+    }
+    return -1;
+}
+
 cn_status cli_load_net(cn_ctx *ctx, const char *file, const char *text, cn_net **net)
 {
     cn_status st = file ? cn_net_load_spec(ctx, file, net) : cn_net_parse(ctx, text, strlen(text), "-e", net);

@@ -131,7 +131,7 @@ static void CN_FN(concat_backward)(const cn_op_io *io)
 static CN_REAL CN_FN(bcast_at)(const cn_op_io *io, int j, int64_t i, int64_t hw)
 {
     const CN_REAL *x = io->x[j];
-    return io->in[j]->out.h * io->in[j]->out.w == hw ? x[i] : x[i / hw];
+    return cn_merge_spread(io->n, io->in[j]) ? x[i / hw] : x[i];
 }
 
 /* y (N,C,H,W) <- x_0 + x_1 + ... (sum) or x_0 * x_1 * ... (multiply), each N,C,H,W or N,C,1,1 */
@@ -156,7 +156,7 @@ static void CN_FN(combine_backward)(const cn_op_io *io, int multiply)
     for (int j = 0; j < nd->n_in; j++) {
         CN_REAL *dx = io->dx[j];
         if (!dx) continue;
-        int full = io->in[j]->out.h * io->in[j]->out.w == hw;
+        int full = !cn_merge_spread(nd, io->in[j]);
         for (int64_t i = 0; i < count; i++) {
             CN_REAL g = dy[i];
             for (int k = 0; multiply && k < nd->n_in; k++)

@@ -98,6 +98,14 @@ typedef struct cn_node {
     int frozen;                 /* the optimizer leaves its parameters alone (cn_net_freeze) */
 } cn_node;
 
+/* 1 when input `in` of add or mul node n is a 1x1 map spread over the output's planes: it has
+ * fewer values per sample than the output (flatten, which the backends run as an add of one
+ * input, has as many). The reference and every backend's kernels ask this one question. */
+static inline int cn_merge_spread(const cn_node *n, const cn_node *in)
+{
+    return in->out.c * in->out.h * in->out.w != n->out.c * n->out.h * n->out.w;
+}
+
 /* ---- execution ------------------------------------------------------------------------------
  * Kernels exist for float (training) and double (gradient checks): each op file writes them once
  * for CN_REAL and includes itself through template.h. Tensors are NCHW, contiguous. */

@@ -17,13 +17,8 @@ static int64_t chunk_range(int64_t count, int64_t chunk, int64_t *lo)
     return count - *lo < CHUNK ? count : *lo + CHUNK;
 }
 
-/* 1 when input j is a 1x1 map spread over the output's planes (add's broadcast); flatten,
- * run as an add of one input, has the output's element count */
-static int spread(const cn_op_io *io, int j)
-{
-    const cn_node *in = io->in[j], *n = io->n;
-    return in->out.c * in->out.h * in->out.w != n->out.c * n->out.h * n->out.w;
-}
+/* 1 when input j is a 1x1 map spread over the output's planes (add's broadcast) */
+static int spread(const cn_op_io *io, int j) { return cn_merge_spread(io->n, io->in[j]); }
 
 /* y (N,C,H,W) <- x_0 + x_1 + ... (each N,C,H,W, or N,C,1,1 read once per plane), added in input order */
 void cn_cpu_add_forward(const cn_op_io *io)

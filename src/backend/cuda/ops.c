@@ -57,8 +57,7 @@ void cn_cuda_copy_forward(const cn_op_io *io) { copy_or_add(io->x[0], io->y, cou
  * broadcast), else 0; flatten, run as an add of one input, has the output's element count */
 static int64_t spread_hw(const cn_op_io *io, int j)
 {
-    const cn_node *in = io->in[j], *n = io->n;
-    return in->out.c * in->out.h * in->out.w != n->out.c * n->out.h * n->out.w ? n->out.h * n->out.w : 0;
+    return cn_merge_spread(io->n, io->in[j]) ? io->n->out.h * io->n->out.w : 0;
 }
 
 /* y = x_0 + x_1 + ..., added in input order as the reference adds; a 1x1 input read once a plane */
