@@ -41,13 +41,21 @@ const char *cli_test_data(const cn_checkpoint *ck)
 cn_status cli_load_data(cn_ctx *ctx, const char *data, cli_half half, const cn_layer_info *input, cn_dataset *ds,
                         int *has_test)
 {
+    return cli_open_data(ctx, data, half, input, 0, ds, has_test);
+}
+
+cn_status cli_open_data(cn_ctx *ctx, const char *data, cli_half half, const cn_layer_info *input, int lazy,
+                        cn_dataset *ds, int *has_test)
+{
+    cn_status (*folder)(cn_ctx *, const char *, int64_t, int64_t, int64_t, cn_dataset *) =
+        lazy ? cn_dataset_open_folder : cn_dataset_load_folder;
     const char *dir = cli_data_dir(data);
     cn_status st;
     cn_data_layout l = cn_data_find_layout(dir, has_test, NULL);
     if (l == CN_DATA_HALVES) {
         char sub[4200];
         snprintf(sub, sizeof sub, "%s/%s", dir, half_dirs[half]);
-        return cn_dataset_load_folder(ctx, sub, input->c, input->h, input->w, ds);
+        return folder(ctx, sub, input->c, input->h, input->w, ds);
     }
     if (l == CN_DATA_MNIST) {
         if ((st = cn_dataset_load_mnist(ctx, dir, half == CLI_HALF_TRAIN, ds))) return st;
@@ -58,7 +66,7 @@ cn_status cli_load_data(cn_ctx *ctx, const char *data, cli_half half, const cn_l
         }
         return CN_OK;
     }
-    return cn_dataset_load_folder(ctx, dir, input->c, input->h, input->w, ds);
+    return folder(ctx, dir, input->c, input->h, input->w, ds);
 }
 
 int cli_open_checkpoint(cn_ctx *ctx, const char *arg, cn_checkpoint **ck, cn_net **net, float *mean, float *std)

@@ -35,6 +35,10 @@ typedef struct {
     int quiet, replace, val_given;
     int lr_set, wd_set; /* --lr, --weight-decay given: a later --optimizer keeps them */
     cli_device dev;
+    int64_t shards;     /* --shards K (0: the default, under mpirun) */
+    int local_bn;       /* --local-bn */
+    cn_parallel *par;   /* data-parallel: the processes of an MPI job (or this one) */
+    int follower;       /* a process other than the job's first: it trains, and writes and says nothing */
 } train_opts;
 
 static const char *const optims[] = { "sgd", "momentum", "nesterov", "adam", "adamw", NULL };
@@ -136,7 +140,15 @@ static int parse_args(int argc, char **argv, train_opts *o)
           .help = "continue the run in DIR from its last completed epoch (a run stopped\n"
                   "before its first epoch ended starts again from the beginning); with\n"
                   "--epochs N the run gets a new length, finished or not" },
-        { "--quiet", NULL, CLI_FLAG, &o->quiet, .help = "no progress, only the final result" },
+        { "--shards", "K", CLI_INT, &o->shards, 1, 1 << 20, .heading = "data-parallel (mpirun -np N convnet train ...):",
+          .help = "cut every batch into K shards, each run as a batch of its own and their\n"
+                  "gradients summed exactly: any number of processes (mpirun -np N, N <= K)\n"
+                  "gives the same weights, bit for bit, as one (default under mpirun: one\n"
+                  "shard per 8 images, at least one per process; without mpirun: no shards)" },
+        { "--local-bn", NULL, CLI_FLAG, &o->local_bn,
+          .help = "batch norm normalises each shard by its own statistics (cheaper, as\n"
+                  "PyTorch's DDP), not by the whole batch's (the default, as one process)" },
+        { "--quiet", NULL, CLI_FLAG, &o->quiet, .heading = "", .help = "no progress, only the final result" },
         { "--threads", "N", CLI_CALL, .call = cli_threads_option,
           .help = CLI_THREADS_HELP ";\nthe same bits on any number" },
         CLI_DEVICE_OPTIONS(o->dev),
@@ -352,7 +364,8 @@ static int run_data(cn_ctx *ctx, const train_opts *o, cn_net *net, cn_dataset *d
 {
     cn_layer_info in;
     cn_net_layer(ctx, net, 0, 1, &in);
-    if (cli_load_data(ctx, o->data, CLI_HALF_TRAIN, &in, ds, has_test)) return cli_ctx_error(ctx);
+    /* data-parallel: an image folder's files are decoded where their shards run */
+    if (cli_open_data(ctx, o->data, CLI_HALF_TRAIN, &in, o->par != NULL, ds, has_test)) return cli_ctx_error(ctx);
     int has_val = 0, rc;
     const char *dir = cli_data_dir(o->data);
     if (ds->c != in.c || ds->h != in.h || ds->w != in.w) /* IDX images are not resized */
@@ -360,7 +373,7 @@ static int run_data(cn_ctx *ctx, const train_opts *o, cn_net *net, cn_dataset *d
                          (long long)ds->w, (long long)ds->c, (long long)in.h, (long long)in.w, (long long)in.c);
     if (cn_data_find_layout(dir, NULL, &has_val) == CN_DATA_HALVES && has_val) {
         if (o->val_given) return cli_usage_error("train", "%s has a val/ half: --val F would hold out more", dir);
-        if (cli_load_data(ctx, o->data, CLI_HALF_VAL, &in, val, NULL)) return cli_ctx_error(ctx);
+        if (cli_open_data(ctx, o->data, CLI_HALF_VAL, &in, o->par != NULL, val, NULL)) return cli_ctx_error(ctx);
         if ((rc = half_matches(ds, val, dir, "validation"))) return rc;
     }
     if (o->test) *has_test = 1;
@@ -389,6 +402,17 @@ static void say_data(const train_opts *o, const cn_dataset *ds, const cn_dataset
     }
 }
 
+/* data-parallel: how the batch is cut, said once before the first epoch */
+static void say_parallel(const train_opts *o, int64_t batch)
+{
+    if (!o->par || o->quiet) return;
+    int k = cn_parallel_shards(o->par, batch), n = cn_parallel_size(o->par);
+    printf("parallel:   %d process%s, the batch of %lld cut into %d shards of %lld%s image%s (%s), batch norm "
+           "over %s\n", n, n > 1 ? "es" : "", (long long)batch, k, (long long)(batch / k), batch % k ? "-" : "",
+           batch / k == 1 && !(batch % k) ? "" : "s", cn_parallel_mpi(o->par) ? "MPI" : "no MPI: one process",
+           o->local_bn ? "each shard (--local-bn)" : "the whole batch");
+}
+
 static int train_once(cn_ctx *ctx, train_opts *o, const char *out, uint64_t seed, char *args, progress_state *ps,
                       double *test_acc)
 {
@@ -411,11 +435,14 @@ static int train_once(cn_ctx *ctx, train_opts *o, const char *out, uint64_t seed
         (rc = show_init(ctx, o, init, net, seed)))
         goto done;
     say_data(o, &ds, &val, &test);
+    say_parallel(o, o->cfg.batch);
     /* the folder is created and taken only now, so that a run that cannot start leaves nothing
-     * behind (a resumed run's folder is held by cmd_train) */
-    if (!o->resume && ((rc = cli_run_lock(ctx, out, &lock)) || (rc = claim_folder(o, out, 1)))) goto done;
+     * behind (a resumed run's folder is held by cmd_train); the job's first process alone
+     * writes */
+    if (!o->resume && !o->follower && ((rc = cli_run_lock(ctx, out, &lock)) || (rc = claim_folder(o, out, 1)))) goto done;
     /* run.json: a new run's, or an extended run's new settings */
-    if ((!o->from_checkpoint || o->epochs_given) && (rc = cli_run_manifest_write(ctx, out, args, seed, cn_net_spec_text(net))))
+    if ((!o->from_checkpoint || o->epochs_given) && !o->follower &&
+        (rc = cli_run_manifest_write(ctx, out, args, seed, cn_net_spec_text(net))))
         goto done;
     cn_train_config cfg = o->cfg;
     /* the settings as given, and this run's own seed (--seeds runs several) */
@@ -424,7 +451,8 @@ static int train_once(cn_ctx *ctx, train_opts *o, const char *out, uint64_t seed
     cn_kv meta[4] = { { "train_args", args }, { "seed", seed_text }, { "data", cli_data_dir(o->data) },
                       { "test_data", o->test ? cli_data_dir(o->test) : "" } };
     cfg.seed = seed;
-    cfg.out_dir = out;
+    cfg.out_dir = o->follower ? NULL : out;
+    cfg.parallel = o->par;
     cfg.resume = ck;
     cfg.init_from = init;
     cfg.val = val.count ? &val : NULL;
@@ -434,7 +462,7 @@ static int train_once(cn_ctx *ctx, train_opts *o, const char *out, uint64_t seed
     cfg.user = ps;
     ps->header = 0;
     ps->seed = (int64_t)seed;
-    ps->out = out;
+    ps->out = o->follower ? NULL : out;
     cn_train_summary sum;
     if (cn_train(ctx, net, &ds, &cfg, &sum)) {
         if (ps->tty) fprintf(stderr, "\n");
@@ -447,6 +475,7 @@ static int train_once(cn_ctx *ctx, train_opts *o, const char *out, uint64_t seed
         }
         goto done;
     }
+    if (o->follower) goto done; /* the first process tests, reports and says so */
     if (has_test && (rc = test_accuracy(ctx, out, &test, 256, test_acc))) goto done;
     char *report_args[] = { (char *)out, "--quiet", NULL }; /* the report is named in the last line */
     if ((rc = cmd_report(2, report_args))) goto done;
@@ -492,6 +521,7 @@ static int saved_settings(const char *where, const char *saved, const char *seed
     again.cfg.seed = strtoull(seed, NULL, 10);
     again.resume = o->resume;
     again.quiet = o->quiet;
+    again.follower = o->follower;
     again.spec = NULL;
     again.epochs_given = o->epochs_given; /* --resume DIR --epochs N: the new length */
     if (o->epochs_given) again.cfg.epochs = o->epochs_given;
@@ -614,6 +644,27 @@ static char *run_args(int argc, char **argv)
     return args;
 }
 
+/* this process's rank in the job mpirun started (0 outside one), from the launcher's
+ * environment: known before MPI starts, so that only the first process takes the run's folder */
+static int launched_rank(int *size)
+{
+    const char *r = getenv("OMPI_COMM_WORLD_RANK") ? getenv("OMPI_COMM_WORLD_RANK") : getenv("PMI_RANK");
+    const char *n = getenv("OMPI_COMM_WORLD_SIZE") ? getenv("OMPI_COMM_WORLD_SIZE") : getenv("PMI_SIZE");
+    *size = n ? atoi(n) : 0;
+    return r ? atoi(r) : 0;
+}
+
+/* Under mpirun, or with --shards or --local-bn (the run's, resumed): the job's processes, or
+ * this one alone */
+static int open_parallel(cn_ctx *ctx, train_opts *o)
+{
+    int size;
+    launched_rank(&size);
+    if (!size && !o->shards && !o->local_bn) return 0;
+    if (cn_parallel_open(ctx, (int)o->shards, o->local_bn, &o->par)) return cli_ctx_error(ctx);
+    return 0;
+}
+
 int cmd_train(int argc, char **argv)
 {
     train_opts o = { .seeds = 1 };
@@ -645,7 +696,14 @@ int cmd_train(int argc, char **argv)
     if (cn_ctx_create(NULL, &ctx)) return cli_error("out of memory");
     char *args = NULL, *words = NULL, *spec = NULL;
     int lock = -1;
-    if (o.resume) {
+    int size;
+    o.follower = launched_rank(&size) > 0;
+    if (o.follower) o.quiet = 1;
+    if (o.follower) {
+        /* a follower only reads the run: the first process holds and writes the folder */
+        if (o.resume) rc = resume_settings(ctx, &o, &args, &words, &spec);
+        else if (!(args = run_args(argc, argv))) rc = cli_error("out of memory");
+    } else if (o.resume) {
         struct stat sb;
         if (stat(o.resume, &sb) || !S_ISDIR(sb.st_mode)) rc = cli_error("%s: no such run folder", o.resume);
         else if (!(rc = cli_run_lock(ctx, out, &lock))) rc = resume_settings(ctx, &o, &args, &words, &spec);
@@ -655,6 +713,7 @@ int cmd_train(int argc, char **argv)
         else if (!(rc = claim_folders(&o, out)) && o.seeds > 1 && !(rc = cli_run_lock(ctx, out, &lock)))
             rc = claim_folder(&o, out, 1);
     }
+    if (!rc) rc = open_parallel(ctx, &o);
     progress_state ps = { .tty = isatty(2), .quiet = o.quiet, .seeds = o.seeds };
     double accs[1000];
     int done = 0;
@@ -676,6 +735,13 @@ int cmd_train(int argc, char **argv)
     }
     cli_run_unlock(lock);
     free(args), free(words), free(spec);
+    /* a process that failed ends the job: the others would wait for it forever */
+    if (rc && cn_parallel_size(o.par) > 1) {
+        fprintf(stderr, "convnet train: process %d of %d stopped (the error above): ending the job\n",
+                cn_parallel_rank(o.par), cn_parallel_size(o.par));
+        cn_parallel_abort(o.par, rc);
+    }
+    cn_parallel_close(o.par);
     cn_ctx_destroy(ctx);
     return rc;
 }

@@ -366,6 +366,9 @@ typedef struct cn_dataset {
     int32_t *labels;      /* count */
     int32_t classes;      /* 1 + the largest label (image folders: the number of class folders) */
     char **class_names;   /* classes names (image folders: the folder names, sorted); NULL for IDX */
+    /* images NULL: each image's file, decoded when a batch needs it (cn_dataset_open_folder);
+     * NULL when images holds them all */
+    char **paths;
 } cn_dataset;
 
 /* Reads an IDX image file (ubyte, N x H x W) and its label file (ubyte, N), gzipped or raw.
@@ -426,6 +429,10 @@ cn_status cn_grid_draw(cn_ctx *ctx, const cn_grid *g, const float *maps, float *
 /* An image folder with one sub-folder per class (sorted by name: class 0, 1, ...), every PNG or
  * JPEG in them converted as cn_image_load does. */
 cn_status cn_dataset_load_folder(cn_ctx *ctx, const char *dir, int64_t c, int64_t h, int64_t w, cn_dataset *out);
+/* The same folder without decoding it: its classes, labels and files (cn_dataset.paths), each
+ * image decoded when a batch takes it (cn_make_batch_rows), so that a process of a data-parallel
+ * run decodes only the images of its shards. A file that does not decode fails that batch. */
+cn_status cn_dataset_open_folder(cn_ctx *ctx, const char *dir, int64_t c, int64_t h, int64_t w, cn_dataset *out);
 
 /* How a data folder is laid out, as cn_data_check finds it: DIR/train with DIR/val or DIR/test
  * folders makes halves, else train-* or t10k-* IDX files make MNIST, else an image folder. */
@@ -489,6 +496,20 @@ void cn_dataset_stats(const cn_dataset *ds, float *mean, float *std);
  * RandomCrop(padding) before Normalize does (padded pixels become -mean/std). */
 void cn_make_batch(const cn_dataset *ds, const int64_t *idx, int64_t n, const float *mean, const float *std,
                    int64_t pad, int flip, cn_rng *rng, float *x, int32_t *labels);
+/* Rows lo .. hi - 1 of that batch alone, into x and labels from their start: the draws are
+ * those of all n rows (a process of a data-parallel run makes its share of the global batch).
+ * The images of a dataset without them (cn_dataset_open_folder) are decoded here; a file that
+ * fails to fails the call, naming it. */
+cn_status cn_make_batch_rows(cn_ctx *ctx, const cn_dataset *ds, const int64_t *idx, int64_t n, int64_t lo, int64_t hi,
+                             const float *mean, const float *std, int64_t pad, int flip, cn_rng *rng, float *x,
+                             int32_t *labels);
+/* Per-channel statistics of images first .. first + count - 1 (decoded if need be) as three
+ * runs of 4 doubles: the count of values, their mean and their sum of squared deviations
+ * (two passes in double); cn_dataset_stats_merge merges such parts, in order, into the mean and
+ * std of cn_dataset_stats. Parts of fixed blocks merged in block order give the same bits
+ * whichever process computed which block. */
+cn_status cn_dataset_stats_part(cn_ctx *ctx, const cn_dataset *ds, int64_t first, int64_t count, double part[12]);
+void cn_dataset_stats_merge(const double *parts, int64_t n_parts, int64_t channels, float *mean, float *std);
 
 /* ---- memory planning ------------------------------------------------------------------------ */
 
@@ -821,6 +842,8 @@ typedef struct cn_train_progress {
  * (higher) or the validation loss (lower); the training figures when nothing is held out. */
 typedef enum cn_monitor { CN_MONITOR_ACCURACY = 0, CN_MONITOR_LOSS } cn_monitor;
 
+typedef struct cn_parallel cn_parallel; /* data-parallel training: below */
+
 typedef struct cn_train_config {
     int64_t epochs, batch;
     cn_optim_config optim;     /* total_steps is filled in from epochs and batches */
@@ -844,7 +867,38 @@ typedef struct cn_train_config {
     cn_monitor monitor;        /* the best checkpoint and patience: accuracy (default) or loss */
     const cn_checkpoint *init_from; /* fine-tuning: a new run's parameters, once initialised, take
                                 * every tensor of this checkpoint whose name and shape match */
+    cn_parallel *parallel;     /* data-parallel: the batch cut into shards, run by the processes of
+                                * an MPI job (cn_parallel_open); NULL: one process, one batch */
 } cn_train_config;
+
+/* ---- data-parallel training ----------------------------------------------------------------
+ * Every global batch is cut into a fixed number of shards (whatever the number of processes),
+ * each run as a batch of its own; a process runs a run of consecutive shards. The shards'
+ * gradients are summed exactly (as 64-bit fixed point, scaled by the largest value, so that the
+ * sum does not depend on its order) and batch norm's statistics are merged in shard order, so
+ * that any number of processes gives the same weights, bit for bit, as one process with the
+ * same shards. Under mpirun (and a build with MPI) the processes are the job's, the transport
+ * MPI's; otherwise this process alone. */
+
+/* Joins the MPI job this process was started in (when there is one), or stands alone.
+ * shards: of each global batch (0: one per 8 images, at least one per process); local_bn:
+ * batch norm normalises each shard by its own statistics (cheaper; PyTorch DDP's default)
+ * instead of the whole batch's. */
+cn_status cn_parallel_open(cn_ctx *ctx, int shards, int local_bn, cn_parallel **out);
+/* Leaves the job (MPI_Finalize) and frees p; NULL is a no-op. */
+void cn_parallel_close(cn_parallel *p);
+/* Ends every process of the job at once (one failed: the others would wait for it forever). */
+void cn_parallel_abort(cn_parallel *p, int code);
+int cn_parallel_rank(const cn_parallel *p);   /* 0 .. size - 1 (0 alone) */
+int cn_parallel_size(const cn_parallel *p);   /* processes (1 alone) */
+int cn_parallel_mpi(const cn_parallel *p);    /* 1 when the processes talk through MPI */
+/* The shards of a global batch of `batch` (the default resolved) and the seconds this process
+ * has spent in communication (waiting included) since it opened. */
+int cn_parallel_shards(const cn_parallel *p, int64_t batch);
+double cn_parallel_comm_seconds(const cn_parallel *p);
+/* Fails on every process, naming the first that differs from process 0, unless all hold the
+ * same n bytes of what (a spec, a data set, the settings). Fingerprints travel, not the data. */
+cn_status cn_parallel_agree(cn_ctx *ctx, cn_parallel *p, const char *what, const void *data, size_t n);
 
 /* The defaults of `convnet train`: 10 epochs of batch 64, SGD with Nesterov momentum 0.9,
  * one-cycle to lr 0.05, weight decay 5e-4, 10% validation, Kaiming normal init, seed 1. */

@@ -50,7 +50,7 @@ static int32_t labels[2] = { 4, 7 };
 
 static void test_stats(void)
 {
-    cn_dataset ds = { 2, 2, 1, 2, images, labels, 8, NULL };
+    cn_dataset ds = { 2, 2, 1, 2, images, labels, 8, NULL, NULL };
     float mean[2], std[2];
     cn_dataset_stats(&ds, mean, std);
     /* channel 0: {0, .5, 1, .5}: mean .5, variance (.25 + 0 + .25 + 0) / 4 = .125 */
@@ -63,7 +63,7 @@ static void test_stats(void)
     /* the population std of 0..9 is sqrt(8.25) */
     float ramp[10];
     for (int i = 0; i < 10; i++) ramp[i] = (float)i;
-    cn_dataset r = { 10, 1, 1, 1, ramp, NULL, 0, NULL };
+    cn_dataset r = { 10, 1, 1, 1, ramp, NULL, 0, NULL, NULL };
     cn_dataset_stats(&r, mean, std);
     CHECK_NEAR(mean[0], 4.5, 1e-7);
     CHECK_NEAR(std[0], 2.8722813, 1e-7);
@@ -71,7 +71,7 @@ static void test_stats(void)
 
 static void test_normalise(void)
 {
-    cn_dataset ds = { 2, 2, 1, 2, images, labels, 8, NULL };
+    cn_dataset ds = { 2, 2, 1, 2, images, labels, 8, NULL, NULL };
     const float mean[2] = { 0.5f, 0.1f }, std[2] = { 0.25f, 0.0f };
     const int64_t idx[3] = { 1, 0, 1 };
     float x[3 * 4];
@@ -119,7 +119,7 @@ static void test_augment(void)
     for (int n = 0; n < 3; n++)
         for (int i = 0; i < C * H * W; i++) img[n][i] = (float)(n * 100 + i + 1) / 255.0f;
     int32_t lab[3] = { 0, 1, 2 };
-    cn_dataset ds = { 3, C, H, W, &img[0][0], lab, 3, NULL };
+    cn_dataset ds = { 3, C, H, W, &img[0][0], lab, 3, NULL, NULL };
     const float mean[C] = { 0.3f, 0.6f }, std[C] = { 0.2f, 0.5f };
     enum { N = 40 };
     int64_t idx[N];

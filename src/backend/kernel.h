@@ -28,6 +28,9 @@ typedef struct cn_op_io {
      * adding (the same bits as adding to zeros, without zeroing first). Set only for the kernels
      * whose backend's fresh_dx says they honour it. */
     unsigned dx_fresh;
+    /* the whole batch's statistics (cn_op.stats_merge's) when this call runs one shard of it;
+     * NULL: the call's own batch is the whole */
+    const double *whole;
 } cn_op_io;
 
 typedef void (*cn_kernel_fn)(const cn_op_io *io);

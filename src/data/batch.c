@@ -9,8 +9,9 @@
  * (1 = flip). With pad = 0 and flip = 0 nothing is drawn (rng may be NULL) and the batch is
  * exactly the normalised images. A std of 0 (a constant channel) divides by 1 instead. */
 #include <math.h>
+#include <string.h>
 
-#include "convnet.h"
+#include "../core/core_impl.h"
 
 void cn_shuffle(cn_rng *rng, int64_t *perm, int64_t n)
 {
@@ -27,6 +28,10 @@ void cn_shuffle(cn_rng *rng, int64_t *perm, int64_t n)
 void cn_dataset_stats(const cn_dataset *ds, float *mean, float *std)
 {
     int64_t plane = ds->h * ds->w, n = ds->count * plane;
+    if (!ds->images) { /* decoded on demand: cn_dataset_stats_part reads them, with a context */
+        for (int64_t c = 0; c < ds->c; c++) mean[c] = 0, std[c] = 1;
+        return;
+    }
     for (int64_t c = 0; c < ds->c; c++) {
         double sum = 0, sq = 0;
         for (int64_t i = 0; i < ds->count; i++) {
@@ -46,11 +51,32 @@ void cn_dataset_stats(const cn_dataset *ds, float *mean, float *std)
 void cn_make_batch(const cn_dataset *ds, const int64_t *idx, int64_t n, const float *mean, const float *std,
                    int64_t pad, int flip, cn_rng *rng, float *x, int32_t *labels)
 {
+    cn_ctx quiet; /* the images are in memory: nothing can fail */
+    memset(&quiet, 0, sizeof quiet);
+    cn_make_batch_rows(&quiet, ds, idx, n, 0, n, mean, std, pad, flip, rng, x, labels);
+}
+
+/* image i of ds: in memory, or decoded from its file into buf */
+static cn_status image_of(cn_ctx *ctx, const cn_dataset *ds, int64_t i, float *buf, const float **out)
+{
+    if (ds->images) {
+        *out = ds->images + i * ds->c * ds->h * ds->w;
+        return CN_OK;
+    }
+    *out = buf;
+    return cn_image_load(ctx, ds->paths[i], ds->c, ds->h, ds->w, buf);
+}
+
+cn_status cn_make_batch_rows(cn_ctx *ctx, const cn_dataset *ds, const int64_t *idx, int64_t n, int64_t lo, int64_t hi,
+                             const float *mean, const float *std, int64_t pad, int flip, cn_rng *rng, float *x,
+                             int32_t *labels)
+{
     int64_t C = ds->c, H = ds->h, W = ds->w, plane = H * W;
+    float *buf = ds->images ? NULL : cn_malloc(ctx, (size_t)(C * plane) * sizeof(float));
+    if (!ds->images && !buf) return CN_E_NOMEM;
+    cn_status st = CN_OK;
     if (pad < 0) pad = 0;
     for (int64_t i = 0; i < n; i++) {
-        const float *src = ds->images + idx[i] * C * plane;
-        float *dst = x + i * C * plane;
         int64_t dy = pad, dx = pad; /* crop offsets in the padded image; pad, pad = the original */
         int mirror = 0;
         if (pad > 0) {
@@ -58,6 +84,10 @@ void cn_make_batch(const cn_dataset *ds, const int64_t *idx, int64_t n, const fl
             dx = (int64_t)cn_rng_below(rng, (uint64_t)(2 * pad + 1));
         }
         if (flip) mirror = cn_rng_below(rng, 2) == 1;
+        if (i < lo || i >= hi || st) continue; /* another process's row (or a failed batch): its draws only */
+        const float *src;
+        if ((st = image_of(ctx, ds, idx[i], buf, &src))) continue;
+        float *dst = x + (i - lo) * C * plane;
         for (int64_t c = 0; c < C; c++) {
             float m = mean[c], s = std[c] != 0 ? std[c] : 1.0f;
             const float *sp = src + c * plane;
@@ -71,6 +101,53 @@ void cn_make_batch(const cn_dataset *ds, const int64_t *idx, int64_t n, const fl
                 }
             }
         }
-        if (labels) labels[i] = ds->labels[idx[i]];
+        if (labels) labels[i - lo] = ds->labels[idx[i]];
+    }
+    cn_free(ctx, buf);
+    return st;
+}
+
+cn_status cn_dataset_stats_part(cn_ctx *ctx, const cn_dataset *ds, int64_t first, int64_t count, double part[12])
+{
+    int64_t plane = ds->h * ds->w, per = ds->c * plane;
+    memset(part, 0, 12 * sizeof(double));
+    float *block = ds->images ? NULL : cn_malloc(ctx, (size_t)((count ? count : 1) * per) * sizeof(float));
+    if (!ds->images && !block) return CN_E_NOMEM;
+    for (int64_t i = 0; block && i < count; i++) {
+        cn_status st = cn_image_load(ctx, ds->paths[first + i], ds->c, ds->h, ds->w, block + i * per);
+        if (st) {
+            cn_free(ctx, block);
+            return st;
+        }
+    }
+    const float *img = block ? block : ds->images + first * per;
+    for (int64_t c = 0; c < ds->c && c < 4; c++) {
+        double sum = 0, sq = 0, n = (double)(count * plane);
+        for (int64_t i = 0; i < count; i++)
+            for (int64_t j = 0; j < plane; j++) sum += img[i * per + c * plane + j];
+        double m = n > 0 ? sum / n : 0;
+        for (int64_t i = 0; i < count; i++)
+            for (int64_t j = 0; j < plane; j++) {
+                double d = (double)img[i * per + c * plane + j] - m;
+                sq += d * d;
+            }
+        part[c] = n, part[4 + c] = m, part[8 + c] = sq;
+    }
+    cn_free(ctx, block);
+    return CN_OK;
+}
+
+void cn_dataset_stats_merge(const double *parts, int64_t n_parts, int64_t channels, float *mean, float *std)
+{
+    for (int64_t c = 0; c < channels && c < 4; c++) {
+        double n = 0, m = 0, sq = 0; /* Chan, Golub and LeVeque's pairwise update, part by part */
+        for (int64_t k = 0; k < n_parts; k++) {
+            const double *p = parts + 12 * k;
+            double pn = p[c], total = n + pn, delta = p[4 + c] - m;
+            if (total > 0) m += delta * pn / total, sq += p[8 + c] + delta * delta * n * pn / total;
+            n = total;
+        }
+        mean[c] = (float)m;
+        std[c] = n > 0 ? (float)sqrt(sq / n) : 0.0f;
     }
 }

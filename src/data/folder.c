@@ -80,7 +80,9 @@ done:
     return st;
 }
 
-cn_status cn_dataset_load_folder(cn_ctx *ctx, const char *dir, int64_t c, int64_t h, int64_t w, cn_dataset *out)
+/* The folder's classes, labels and paths; the images decoded now, or (lazy) kept as paths for
+ * cn_make_batch_rows to decode when a batch needs them. */
+static cn_status load_folder(cn_ctx *ctx, const char *dir, int64_t c, int64_t h, int64_t w, int lazy, cn_dataset *out)
 {
     memset(out, 0, sizeof *out);
     if (!dir) return cn_fail(ctx, CN_E_ARG, "cn_dataset_load_folder: NULL folder");
@@ -131,9 +133,10 @@ cn_status cn_dataset_load_folder(cn_ctx *ctx, const char *dir, int64_t c, int64_
         goto done;
     }
     out->class_names = cn_calloc(ctx, (size_t)classes.count, sizeof *out->class_names);
-    out->images = cn_malloc(ctx, (size_t)bytes);
+    out->images = lazy ? NULL : cn_malloc(ctx, (size_t)bytes);
+    out->paths = lazy ? cn_calloc(ctx, (size_t)total, sizeof *out->paths) : NULL;
     out->labels = cn_malloc(ctx, (size_t)total * sizeof *out->labels);
-    if (!out->class_names || !out->images || !out->labels) {
+    if (!out->class_names || (!lazy && !out->images) || (lazy && !out->paths) || !out->labels) {
         st = cn_ctx_status(ctx);
         goto done;
     }
@@ -149,12 +152,16 @@ cn_status cn_dataset_load_folder(cn_ctx *ctx, const char *dir, int64_t c, int64_
                 st = CN_E_NOMEM;
                 goto done;
             }
-            cn_pixels px;
-            if ((st = cn_pixels_decode(ctx, path, &px))) goto done; /* the message names the file */
-            cn_pixels_to_float(&px, c, h, w, out->images + out->count * per);
-            cn_pixels_free(ctx, &px);
+            if (lazy) {
+                out->paths[out->count] = path; /* decoded when a batch needs it */
+            } else {
+                cn_pixels px;
+                if ((st = cn_pixels_decode(ctx, path, &px))) goto done; /* the message names the file */
+                cn_pixels_to_float(&px, c, h, w, out->images + out->count * per);
+                cn_pixels_free(ctx, &px);
+                cn_free(ctx, path);
+            }
             out->labels[out->count++] = (int32_t)k;
-            cn_free(ctx, path);
             path = NULL;
         }
         cn_free(ctx, cls);
@@ -168,4 +175,14 @@ done:
     cn_names_free(ctx, &classes);
     if (st) cn_dataset_free(ctx, out);
     return st;
+}
+
+cn_status cn_dataset_load_folder(cn_ctx *ctx, const char *dir, int64_t c, int64_t h, int64_t w, cn_dataset *out)
+{
+    return load_folder(ctx, dir, c, h, w, 0, out);
+}
+
+cn_status cn_dataset_open_folder(cn_ctx *ctx, const char *dir, int64_t c, int64_t h, int64_t w, cn_dataset *out)
+{
+    return load_folder(ctx, dir, c, h, w, 1, out);
 }

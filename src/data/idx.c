@@ -268,6 +268,8 @@ void cn_dataset_free(cn_ctx *ctx, cn_dataset *ds)
     if (!ds) return;
     cn_free(ctx, ds->images);
     cn_free(ctx, ds->labels);
+    for (int64_t i = 0; ds->paths && i < ds->count; i++) cn_free(ctx, ds->paths[i]);
+    cn_free(ctx, ds->paths);
     for (int32_t i = 0; ds->class_names && i < ds->classes; i++) cn_free(ctx, ds->class_names[i]);
     cn_free(ctx, ds->class_names);
     memset(ds, 0, sizeof *ds);

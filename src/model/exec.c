@@ -35,8 +35,11 @@ static void slab_free(cn_ctx *ctx, const cn_memory_ops *mem, void *p)
 static void free_planned(cn_ctx *ctx, cn_exec *ex)
 {
     slab_free(ctx, ex->mem, ex->act), slab_free(ctx, ex->mem, ex->dact), slab_free(ctx, ex->mem, ex->aux);
-    slab_free(ctx, ex->mem, ex->work);
-    ex->act = ex->dact = NULL, ex->aux = NULL, ex->work = NULL, ex->batch = 0;
+    slab_free(ctx, ex->mem, ex->work), slab_free(ctx, ex->mem, ex->slice_grads);
+    cn_free(ctx, ex->slice_at), cn_free(ctx, ex->aux_off), cn_free(ctx, ex->slice_rng);
+    cn_free(ctx, ex->buf_save), cn_free(ctx, ex->stats);
+    ex->act = ex->dact = NULL, ex->aux = NULL, ex->work = NULL, ex->batch = 0, ex->slice_grads = NULL;
+    ex->slice_at = ex->aux_off = NULL, ex->slice_rng = NULL, ex->buf_save = NULL, ex->stats = NULL, ex->n_slices = 0;
 }
 
 /* the training step's scratch (not planned: a step asks for it before its forward pass) */
@@ -76,7 +79,6 @@ void cn_exec_free(cn_ctx *ctx, cn_exec *ex)
     cn_free(ctx, ex->buf_off);
     cn_free(ctx, ex->act_off);
     cn_free(ctx, ex->grad_writer);
-    cn_free(ctx, ex->aux_off);
     cn_free(ctx, ex->prof_fwd);
     cn_free(ctx, ex->prof_bwd);
     const cn_backend *keep = ex->backend;
@@ -242,10 +244,14 @@ float *cn_net_grads(const cn_net *net, int64_t *count)
 void cn_net_zero_grad(cn_net *net)
 {
     if (!net || !net->ex.grads) return;
-    size_t bytes = (size_t)net->ex.n_trainable * sizeof(float);
-    /* on a device, the device's own memset: the slab does not travel to the host and back */
-    if (net->ex.mem && net->ex.mem->zero) net->ex.mem->zero(net->ex.grads, bytes);
-    else memset(net->ex.grads, 0, bytes);
+    cn_exec *ex = &net->ex;
+    for (int s = 0; s < (ex->slice_grads ? ex->n_slices : 1); s++) {
+        float *g = s ? ex->slice_grads + (s - 1) * ex->n_trainable : ex->grads;
+        size_t bytes = (size_t)ex->n_trainable * sizeof(float);
+        /* on a device, the device's own memset: the slab does not travel to the host and back */
+        if (ex->mem && ex->mem->zero) ex->mem->zero(g, bytes);
+        else memset(g, 0, bytes);
+    }
 }
 
 cn_rng *cn_net_rng(cn_net *net) { return &net->ex.rng; }
@@ -349,15 +355,38 @@ cn_status cn_device_probe(cn_ctx *ctx, const char *device, cn_precision precisio
     return cn_backend_for_device(ctx, device, (int)precision, &be);
 }
 
-static cn_status plan(cn_ctx *ctx, cn_net *net, int64_t batch)
+/* the batch of the shard plan on this process, 0 without one */
+static int64_t sharded_batch(const cn_net *net)
+{
+    int64_t total = 0;
+    for (int s = 0; s < net->shards.mine; s++) total += net->shards.len[s];
+    return net->shards.count ? total : 0;
+}
+
+/* the first value of node i's buffers and how many (running statistics) */
+static int64_t buffers_of(const cn_exec *ex, const cn_net *net, int i, int64_t *count)
+{
+    *count = (i + 1 < net->n ? ex->buf_off[i + 1] : ex->n_total) - ex->buf_off[i];
+    return ex->buf_off[i];
+}
+
+/* Slices of the batch: the shards when batch is the shard plan's, else one. Activations are
+ * one slab (a slice's rows are consecutive); aux, gradients and workspace go per slice. */
+static cn_status plan(cn_ctx *ctx, cn_net *net, int64_t batch, int training)
 {
     cn_exec *ex = &net->ex;
-    if (ex->batch == batch) return CN_OK;
+    int slices = training && batch == sharded_batch(net) ? net->shards.mine : 1;
+    if (ex->batch == batch && ex->n_slices == slices) return CN_OK;
     free_planned(ctx, ex);
-    int64_t work = 0;
+    int64_t work = 0, nodes = net->n + 1, most_buffers = 0, most_c = 0;
     if (!ex->act_off && !(ex->act_off = cn_calloc(ctx, (size_t)net->n + 1, sizeof(int64_t)))) return CN_E_NOMEM;
-    if (!ex->aux_off && !(ex->aux_off = cn_calloc(ctx, (size_t)net->n + 1, sizeof(int64_t)))) return CN_E_NOMEM;
     if (!ex->grad_writer && !(ex->grad_writer = cn_calloc(ctx, (size_t)net->n, sizeof(int)))) return CN_E_NOMEM;
+    ex->slice_at = cn_calloc(ctx, (size_t)slices + 1, sizeof(int64_t));
+    ex->aux_off = cn_calloc(ctx, (size_t)(slices * nodes), sizeof(int64_t));
+    ex->slice_rng = cn_calloc(ctx, (size_t)slices, sizeof(cn_rng));
+    if (!ex->slice_at || !ex->aux_off || !ex->slice_rng) goto nomem;
+    ex->n_slices = slices;
+    for (int s = 0; s < slices; s++) ex->slice_at[s + 1] = ex->slice_at[s] + (slices > 1 ? net->shards.len[s] : batch);
     for (int i = 0; i < net->n; i++)
         for (int j = 0; j < net->nodes[i].n_in; j++) ex->grad_writer[net->nodes[i].in[j]] = i; /* topological order */
     int64_t off = 0, aoff = 0, v;
@@ -366,31 +395,98 @@ static cn_status plan(cn_ctx *ctx, cn_net *net, int64_t batch)
         const cn_node *in[CN_MAX_INPUTS];
         inputs_of(net, i, in);
         ex->act_off[i] = off;
-        ex->aux_off[i] = aoff;
         /* each activation 64-byte aligned: a device library's vector loads may want 16 bytes */
         if (!cn_mul_ok(elems(n), batch, &v) || v > INT64_MAX - 15 || !cn_add_ok(off, (v + 15) / 16 * 16, &off))
             goto overflow;
-        /* keep aux blocks 8-byte aligned: they hold int32 indices, floats and doubles */
-        int64_t ab = n->op->aux_bytes ? n->op->aux_bytes(n, in, batch, sizeof(float)) : 0;
-        if (ab < 0 || ab > INT64_MAX - 7 || !cn_add_ok(aoff, (ab + 7) / 8 * 8, &aoff)) goto overflow;
-        const cn_kernels *k = kernels_of(ex, n);
-        int64_t wb = i > 0 && k->workspace ? k->workspace(n, in, batch) : 0;
-        if (wb > work) work = wb;
+        int64_t nb;
+        buffers_of(ex, net, i, &nb);
+        if (nb > most_buffers) most_buffers = nb;
+        if (n->op->stats && n->out.c > most_c) most_c = n->out.c;
     }
+    for (int s = 0; s < slices; s++)
+        for (int i = 0; i < net->n; i++) {
+            const cn_node *n = &net->nodes[i];
+            const cn_node *in[CN_MAX_INPUTS];
+            int64_t rows = ex->slice_at[s + 1] - ex->slice_at[s];
+            inputs_of(net, i, in);
+            ex->aux_off[s * nodes + i] = aoff;
+            /* keep aux blocks 8-byte aligned: they hold int32 indices, floats and doubles */
+            int64_t ab = n->op->aux_bytes ? n->op->aux_bytes(n, in, rows, sizeof(float)) : 0;
+            if (ab < 0 || ab > INT64_MAX - 7 || !cn_add_ok(aoff, (ab + 7) / 8 * 8, &aoff)) goto overflow;
+            const cn_kernels *k = kernels_of(ex, n);
+            int64_t wb = i > 0 && k->workspace ? k->workspace(n, in, rows) : 0;
+            if (wb > work) work = wb;
+        }
     ex->act_off[net->n] = off;
-    ex->aux_off[net->n] = aoff;
     ex->act = slab_alloc(ctx, ex->mem, (size_t)off * sizeof(float));
     ex->dact = slab_alloc(ctx, ex->mem, (size_t)off * sizeof(float));
     ex->aux = slab_alloc(ctx, ex->mem, (size_t)(aoff ? aoff : 8));
     ex->work = slab_alloc(ctx, ex->mem, (size_t)(work ? work : 8));
-    if (!ex->act || !ex->dact || !ex->aux || !ex->work) {
-        free_planned(ctx, ex);
-        return CN_E_NOMEM;
+    if (!ex->act || !ex->dact || !ex->aux || !ex->work) goto nomem;
+    if (net->shards.count) {
+        int64_t shards = net->shards.count > slices ? net->shards.count : slices;
+        ex->buf_save = cn_malloc(ctx, (size_t)(most_buffers ? most_buffers : 1) * sizeof(float));
+        ex->stats = cn_malloc(ctx, (size_t)((slices + shards + 1) * 3 * (most_c ? most_c : 1)) * sizeof(double));
+        if (!ex->buf_save || !ex->stats) goto nomem;
+        if (slices > 1 && !(ex->slice_grads = slab_alloc(ctx, ex->mem, (size_t)((slices - 1) * ex->n_trainable) * sizeof(float))))
+            goto nomem;
     }
     ex->batch = batch;
     return CN_OK;
+nomem:
+    free_planned(ctx, ex);
+    return CN_E_NOMEM;
 overflow:
+    free_planned(ctx, ex);
     return cn_fail(ctx, CN_E_OVERFLOW, "activations at batch %lld overflow 64 bits", (long long)batch);
+}
+
+/* 1 when the planned batch is a sharded one: what reduces over it reaches every shard */
+static int sharded(const cn_net *net)
+{
+    return net->shards.count > 0 && net->ex.training && net->ex.batch == sharded_batch(net);
+}
+
+cn_status cn_net_set_shards(cn_ctx *ctx, cn_net *net, const cn_shard_plan *plan_in)
+{
+    cn_exec *ex = &net->ex;
+    free_planned(ctx, ex); /* the next forward plans again */
+    cn_free(ctx, (void *)net->shards.len);
+    memset(&net->shards, 0, sizeof net->shards);
+    if (!plan_in) return CN_OK;
+    if (plan_in->count < 1 || plan_in->mine < 1 || plan_in->first < 0 || plan_in->first + plan_in->mine > plan_in->count ||
+        !plan_in->hooks.gather || !plan_in->hooks.broadcast)
+        return cn_fail(ctx, CN_E_ARG, "cn_net_set_shards: a plan of %d shards cannot hold shards %d..%d", plan_in->count,
+                       plan_in->first, plan_in->first + plan_in->mine - 1);
+    int64_t *len = cn_malloc(ctx, (size_t)plan_in->mine * sizeof(int64_t));
+    if (!len) return CN_E_NOMEM;
+    for (int s = 0; s < plan_in->mine; s++) {
+        if (plan_in->len[s] < 1) {
+            cn_free(ctx, len);
+            return cn_fail(ctx, CN_E_ARG, "cn_net_set_shards: shard %d is empty", plan_in->first + s);
+        }
+        len[s] = plan_in->len[s];
+    }
+    net->shards = *plan_in;
+    net->shards.len = len;
+    return CN_OK;
+}
+
+float *cn_net_shard_grads(const cn_net *net, int s)
+{
+    const cn_exec *ex = &net->ex;
+    if (s < 0 || s >= ex->n_slices || !sharded(net)) return NULL;
+    return s ? ex->slice_grads + (s - 1) * ex->n_trainable : ex->grads;
+}
+
+int cn_net_shards_here(const cn_net *net) { return net->shards.count ? net->shards.mine : 0; }
+
+void cn_net_shard_rows(const cn_net *net, int s, int64_t *first, int64_t *count)
+{
+    const cn_exec *ex = &net->ex;
+    int ok = s >= 0 && s < ex->n_slices;
+    *first = ok ? ex->slice_at[s] : 0;
+    *count = ok ? ex->slice_at[s + 1] - ex->slice_at[s] : 0;
 }
 
 /* ---- forward and backward ---------------------------------------------------------------------- */
@@ -435,47 +531,109 @@ static cn_status nonfinite(cn_ctx *ctx, const cn_net *net, int i, const char *pa
                       !strcmp(pass, "forward") ? "input" : "output gradient", s);
 }
 
-static void make_io(cn_net *net, int i, int training, cn_op_io *io, const void **x, void **dx,
+/* the call of node i on slice s of the batch (its rows, aux, gradients and draws) */
+static void make_io(cn_net *net, int i, int s, int training, cn_op_io *io, const void **x, void **dx,
                     const cn_node **in)
 {
     cn_exec *ex = &net->ex;
     const cn_node *n = &net->nodes[i];
+    int64_t row = ex->slice_at[s];
     inputs_of(net, i, in);
     for (int j = 0; j < n->n_in; j++) {
-        x[j] = ex->act + ex->act_off[n->in[j]];
-        dx[j] = ex->no_input_grad && n->in[j] == 0 ? NULL : ex->dact + ex->act_off[n->in[j]];
+        x[j] = ex->act + ex->act_off[n->in[j]] + row * elems(in[j]);
+        dx[j] = ex->no_input_grad && n->in[j] == 0 ? NULL : ex->dact + ex->act_off[n->in[j]] + row * elems(in[j]);
     }
-    *io = (cn_op_io){ .n = n, .in = in, .batch = ex->batch, .x = x, .y = ex->act + ex->act_off[i],
-                      .w = ex->params + ex->w_off[i], .dw = ex->grads + ex->w_off[i], .buf = ex->params + ex->buf_off[i],
-                      .aux = ex->aux + ex->aux_off[i], .dy = ex->dact + ex->act_off[i], .dx = dx,
-                      .training = training, .rng = &ex->rng, .work = ex->work };
+    float *grads = s ? ex->slice_grads + (s - 1) * ex->n_trainable : ex->grads;
+    *io = (cn_op_io){ .n = n, .in = in, .batch = ex->slice_at[s + 1] - row, .x = x,
+                      .y = ex->act + ex->act_off[i] + row * elems(n), .w = ex->params + ex->w_off[i],
+                      .dw = grads + ex->w_off[i], .buf = ex->params + ex->buf_off[i],
+                      .aux = ex->aux + ex->aux_off[s * (net->n + 1) + i], .dy = ex->dact + ex->act_off[i] + row * elems(n),
+                      .dx = dx, .training = training, .rng = sharded(net) ? &ex->slice_rng[s] : &ex->rng,
+                      .work = ex->work };
+}
+
+/* Node i's statistics over the whole sharded batch (cn_op.stats): each slice's, every shard's
+ * through the gather hook, merged in shard order; NULL when the op needs none or the batch
+ * is not sharded. */
+static const double *whole_stats(cn_net *net, int i, int backward, cn_status *st)
+{
+    cn_exec *ex = &net->ex;
+    const cn_node *n = &net->nodes[i];
+    if (!ex->training || !n->op->stats || !sharded(net) || !net->shards.whole_stats) return NULL;
+    int64_t per = n->op->stats_count * n->out.c;
+    double *mine = ex->stats, *all = mine + ex->n_slices * per, *merged = all + net->shards.count * per;
+    sync_host(ex); /* the host reads the layer's input or gradient */
+    for (int s = 0; s < ex->n_slices; s++) {
+        const cn_node *in[CN_MAX_INPUTS];
+        const void *xs[CN_MAX_INPUTS];
+        void *dxs[CN_MAX_INPUTS];
+        cn_op_io io;
+        make_io(net, i, s, ex->training, &io, xs, dxs, in);
+        n->op->stats(&io, backward, mine + s * per);
+    }
+    if ((*st = net->shards.hooks.gather(net->shards.hooks.user, mine, per, all))) return NULL;
+    n->op->stats_merge(n, backward, all, net->shards.count, merged);
+    return merged;
 }
 
 cn_status cn_net_forward(cn_ctx *ctx, cn_net *net, const float *x, int64_t batch, int training)
 {
     if (!ctx || !net || !x || batch < 1) return ctx ? cn_fail(ctx, CN_E_ARG, "cn_net_forward: bad arguments") : CN_E_ARG;
     if (!net->ex.params) return cn_fail(ctx, CN_E_ARG, "cn_net_forward: call cn_net_init_params first");
-    cn_status st = plan(ctx, net, batch);
+    cn_status st = plan(ctx, net, batch, training);
     if (st) return st;
     cn_exec *ex = &net->ex;
     ex->training = training;
     memcpy(ex->act, x, (size_t)(elems(&net->nodes[0]) * batch) * sizeof(float));
+    int shard_run = sharded(net);
+    if (shard_run && ex->n_slices > 1) {
+        /* each shard's dropout draws from a stream of its own, named by the shard's place in
+         * the batch, so that a shard draws the same wherever it runs; the net's stream moves on
+         * by one draw per batch */
+        uint64_t base = cn_rng_next(&ex->rng);
+        for (int s = 0; s < ex->n_slices; s++)
+            cn_rng_seed(&ex->slice_rng[s], base ^ (0x9e3779b97f4a7c15ULL * (uint64_t)(net->shards.first + s + 1)));
+    } else if (shard_run) { /* one shard here, others elsewhere: the same streams */
+        uint64_t base = cn_rng_next(&ex->rng);
+        cn_rng_seed(&ex->slice_rng[0], base ^ (0x9e3779b97f4a7c15ULL * (uint64_t)(net->shards.first + 1)));
+    }
     for (int i = 1; i < net->n; i++) {
-        const cn_node *in[CN_MAX_INPUTS];
-        const void *xs[CN_MAX_INPUTS];
-        void *dxs[CN_MAX_INPUTS];
-        cn_op_io io;
-        make_io(net, i, training, &io, xs, dxs, in);
-        cn_kernel_fn fast = kernels_of(ex, &net->nodes[i])->forward;
+        const cn_node *nd = &net->nodes[i];
+        cn_status gst = CN_OK;
+        const double *whole = whole_stats(net, i, 0, &gst);
+        if (gst) return gst;
+        cn_kernel_fn fast = kernels_of(ex, nd)->forward;
+        if (whole) fast = NULL; /* whole-batch statistics: the reference kernel reads them */
         /* an op without a row in a device backend runs its reference kernel on the host, which
          * reads what the device's queued kernels write: they must be done first */
         if (!fast) sync_host(ex);
+        int64_t nbuf, buf = buffers_of(ex, net, i, &nbuf);
+        /* running statistics move once per batch: by the first shard here (each process's the
+         * same with whole-batch statistics), by shard 0's alone with per-shard ones */
+        int keeper = shard_run && nbuf > 0 ? (net->shards.whole_stats || net->shards.first == 0 ? 0 : -1) : 0;
         double t0 = ex->profile ? seconds() : 0;
-        (fast ? fast : net->nodes[i].op->forward[CN_F32])(&io);
+        for (int s = 0; s < ex->n_slices; s++) {
+            const cn_node *in[CN_MAX_INPUTS];
+            const void *xs[CN_MAX_INPUTS];
+            void *dxs[CN_MAX_INPUTS];
+            cn_op_io io;
+            make_io(net, i, s, training, &io, xs, dxs, in);
+            io.whole = whole;
+            int keep = shard_run && nbuf > 0 && s != keeper;
+            if (keep) sync_host(ex), memcpy(ex->buf_save, ex->params + buf, (size_t)nbuf * sizeof(float));
+            (fast ? fast : nd->op->forward[CN_F32])(&io);
+            if (keep) sync_host(ex), memcpy(ex->params + buf, ex->buf_save, (size_t)nbuf * sizeof(float));
+        }
         if (ex->profile || ex->trace) sync_host(ex); /* a kernel's own time; the host reads its output */
         if (ex->profile) ex->prof_fwd[i] += seconds() - t0;
-        if (ex->trace && first_bad(io.y, elems(&net->nodes[i]) * batch) >= 0)
+        if (ex->trace && first_bad(ex->act + ex->act_off[i], elems(nd) * batch) >= 0)
             return nonfinite(ctx, net, i, "forward", "output");
+    }
+    if (shard_run && !net->shards.whole_stats && ex->n_total > ex->n_trainable) {
+        /* per-shard statistics: shard 0's running statistics, wherever it ran, everywhere */
+        sync_host(ex);
+        st = net->shards.hooks.broadcast(net->shards.hooks.user, ex->params + ex->n_trainable, ex->n_total - ex->n_trainable);
+        if (st) return st;
     }
     return backend_status(ctx, ex);
 }
@@ -518,35 +676,50 @@ cn_status cn_net_backward(cn_ctx *ctx, cn_net *net, const float *dy)
     int last = net->n - 1;
     memcpy(ex->dact + ex->act_off[last], dy, (size_t)(elems(&net->nodes[last]) * ex->batch) * sizeof(float));
     for (int i = last; i >= 1; i--) {
-        const cn_node *in[CN_MAX_INPUTS];
-        const void *xs[CN_MAX_INPUTS];
-        void *dxs[CN_MAX_INPUTS];
-        cn_op_io io;
-        make_io(net, i, ex->training, &io, xs, dxs, in);
+        const cn_node *nd = &net->nodes[i];
+        cn_status gst = CN_OK;
+        const double *whole = whole_stats(net, i, 1, &gst);
+        if (gst) return gst;
         /* kernels add to their inputs' gradients: the first to add (the last reader) stores
          * instead where its kernel can, else the gradient is zeroed here first */
-        const cn_kernels *k = kernels_of(ex, &net->nodes[i]);
+        const cn_kernels *k = kernels_of(ex, nd);
+        cn_kernel_fn fast = whole ? NULL : k->backward; /* whole-batch statistics: the reference kernel */
         /* dx_fresh has a bit per input: a wider layer (an add of 33 or more) zeroes instead, and
          * leaves every bit clear (1u << 32 would wrap onto input 0 on x86); only the backend's own
          * kernel may honour it */
-        int fresh_ok = k->backward && k->fresh_dx && net->nodes[i].n_in <= (int)(sizeof io.dx_fresh * CHAR_BIT);
-        if (!k->backward || !fresh_ok) sync_host(ex); /* the host zeroes or runs the reference kernel */
-        for (int j = 0; j < net->nodes[i].n_in; j++) {
-            if (!dxs[j] || ex->grad_writer[net->nodes[i].in[j]] != i) continue;
-            int again = 0; /* the same tensor twice (add a a): the second use adds */
-            for (int m = 0; m < j; m++) again |= net->nodes[i].in[m] == net->nodes[i].in[j];
-            if (again) continue;
-            if (fresh_ok) io.dx_fresh |= 1u << j;
-            else zero(dxs[j], elems(in[j]) * ex->batch);
-        }
+        int fresh_ok = fast && k->fresh_dx && nd->n_in <= (int)(sizeof(unsigned) * CHAR_BIT);
+        if (!fast || !fresh_ok) sync_host(ex); /* the host zeroes or runs the reference kernel */
         double t0 = ex->profile ? seconds() : 0;
-        (k->backward ? k->backward : net->nodes[i].op->backward[CN_F32])(&io);
+        for (int s = 0; s < ex->n_slices; s++) {
+            const cn_node *in[CN_MAX_INPUTS];
+            const void *xs[CN_MAX_INPUTS];
+            void *dxs[CN_MAX_INPUTS];
+            cn_op_io io;
+            make_io(net, i, s, ex->training, &io, xs, dxs, in);
+            io.whole = whole;
+            for (int j = 0; j < nd->n_in; j++) {
+                if (!dxs[j] || ex->grad_writer[nd->in[j]] != i) continue;
+                int again = 0; /* the same tensor twice (add a a): the second use adds */
+                for (int m = 0; m < j; m++) again |= nd->in[m] == nd->in[j];
+                if (again) continue;
+                if (fresh_ok) io.dx_fresh |= 1u << j;
+                else zero(dxs[j], elems(in[j]) * io.batch);
+            }
+            (fast ? fast : nd->op->backward[CN_F32])(&io);
+        }
         if (ex->profile || ex->trace) sync_host(ex);
         if (ex->profile) ex->prof_bwd[i] += seconds() - t0;
-        if (!ex->trace) continue;
-        for (int j = 0; j < net->nodes[i].n_in; j++)
-            if (first_bad(dxs[j], elems(in[j]) * ex->batch) >= 0) return nonfinite(ctx, net, i, "backward", "input gradient");
         int64_t wn = (i + 1 < net->n ? ex->w_off[i + 1] : ex->n_trainable) - ex->w_off[i];
+        if (wn > 0 && sharded(net) && net->shards.hooks.grads_ready) {
+            sync_host(ex);
+            net->shards.hooks.grads_ready(net->shards.hooks.user, ex->w_off[i], ex->w_off[i] + wn);
+        }
+        if (!ex->trace) continue;
+        for (int j = 0; j < nd->n_in; j++) {
+            const cn_node *src = &net->nodes[nd->in[j]];
+            if (!(ex->no_input_grad && nd->in[j] == 0) && first_bad(ex->dact + ex->act_off[nd->in[j]], elems(src) * ex->batch) >= 0)
+                return nonfinite(ctx, net, i, "backward", "input gradient");
+        }
         if (first_bad(ex->grads + ex->w_off[i], wn) >= 0) return nonfinite(ctx, net, i, "backward", "parameter gradient");
     }
     return backend_status(ctx, ex);

@@ -4,6 +4,7 @@
 
 #include "../backend/backend.h"
 #include "../ops/op_impl.h"
+#include "shards.h"
 
 /* One parameter tensor of the net: which node, its spec, where it lives in the slab. */
 typedef struct cn_tensor_rec {
@@ -27,7 +28,15 @@ typedef struct cn_exec {
     int64_t *act_off;
     int *grad_writer;   /* per node: the last node reading it, whose backward first adds to its gradient */
     unsigned char *aux;
-    int64_t *aux_off;
+    /* the batch as planned: one slice, or the shards of a sharded training batch, each run as a
+     * batch of its own with its own aux, parameter gradients (slice 0's: grads) and dropout draws */
+    int n_slices;
+    int64_t *slice_at;  /* n_slices + 1: first rows, then the batch */
+    int64_t *aux_off;   /* slice s, node i: aux + aux_off[s * (n + 1) + i] */
+    float *slice_grads; /* (n_slices - 1) * n_trainable */
+    cn_rng *slice_rng;
+    float *buf_save;    /* a layer's buffers, kept while another shard's forward runs */
+    double *stats;      /* the shards' statistics of one layer: mine, then all, then the merge */
     int trace;          /* check every layer for NaN/inf (cn_net_trace_nonfinite) */
     int no_input_grad;  /* backward skips the gradient of the net's input (training needs none) */
     int training;       /* mode of the last forward: backward runs in the same */
@@ -47,6 +56,7 @@ struct cn_net {
     int n;              /* nodes[0] is the input; nodes[n-1] the output */
     cn_node *nodes;
     cn_exec ex;
+    cn_shard_plan shards; /* count 0: none (cn_net_set_shards); len owned */
 };
 
 void cn_exec_free(cn_ctx *ctx, cn_exec *ex);

@@ -8,6 +8,7 @@
 static void net_free(cn_ctx *tmp, cn_net *net)
 {
     cn_exec_free(tmp, &net->ex);
+    cn_free(tmp, (void *)net->shards.len);
     cn_nodes_free(tmp, net->nodes, net->n);
     cn_free(tmp, net->file);
     cn_free(tmp, net->text);

@@ -65,12 +65,62 @@ static int64_t aux_bytes(const cn_node *n, const cn_node *const *in, int64_t bat
 #define CN_TEMPLATE_FILE "batchnorm.c"
 #include "template.h"
 
+/* One shard's statistics per channel, 3 doubles each in three runs of C: forward the count,
+ * mean and sum of squared deviations of its input (two passes, as bn_moments); backward the
+ * sums of dy and of dy * xh, xh from forward's aux (the whole batch's mean and inv), and the
+ * count. */
+static void bn_stats(const cn_op_io *io, int backward, double *out)
+{
+    const cn_node *nd = io->n;
+    int64_t c = nd->out.c, hw = nd->out.h * nd->out.w, n = io->batch;
+    const float *x = io->x[0], *dy = io->dy;
+    const float *amean = (const float *)((const unsigned char *)io->aux + CN_BN_AUX_HEAD), *ainv = amean + c;
+    for (int64_t ch = 0; ch < c; ch++) {
+        double a = 0, b = 0;
+        if (!backward) {
+            bn_moments_f32(x, n, c, hw, ch, &a, &b);
+            b *= (double)(n * hw); /* the variance back to the sum of squares, as Chan's merge wants */
+        } else
+            for (int64_t i = 0; i < n; i++)
+                for (int64_t j = 0; j < hw; j++) {
+                    int64_t k = (i * c + ch) * hw + j;
+                    a += dy[k];
+                    b += (double)dy[k] * ((double)x[k] - amean[ch]) * ainv[ch];
+                }
+        out[ch] = a, out[c + ch] = b, out[2 * c + ch] = (double)(n * hw);
+    }
+}
+
+/* The whole batch's from the shards' in shard order: forward the mean, the biased variance and
+ * the count (Chan, Golub and LeVeque's pairwise update of the mean and squared deviations);
+ * backward the two sums and the count. */
+static void bn_stats_merge(const cn_node *nd, int backward, const double *shards, int count, double *out)
+{
+    int64_t c = nd->out.c;
+    for (int64_t ch = 0; ch < c; ch++) {
+        double a = 0, b = 0, m = 0;
+        for (int s = 0; s < count; s++) {
+            const double *p = shards + (int64_t)s * 3 * c;
+            double sa = p[ch], sb = p[c + ch], sn = p[2 * c + ch];
+            if (backward) {
+                a += sa, b += sb, m += sn;
+                continue;
+            }
+            double total = m + sn, delta = sa - a;
+            if (total > 0) a += delta * sn / total, b += sb + delta * delta * m * sn / total;
+            m = total;
+        }
+        out[ch] = a, out[c + ch] = backward || m <= 0 ? b : b / m, out[2 * c + ch] = m;
+    }
+}
+
 const cn_op cn_op_batchnorm = {
     .name = "batchnorm", .usage = "batchnorm [eps=1e-5] [momentum=0.1] [affine=yes|no]",
     .help = "normalise each channel over the batch, then scale by gamma and shift by beta", .keys = keys,
     .inputs = 1, .infer = infer, .explain = explain, .params = params, .aux_bytes = aux_bytes,
     .forward = { batchnorm_forward_f32, batchnorm_forward_f64 },
     .backward = { batchnorm_backward_f32, batchnorm_backward_f64 },
+    .stats_count = 3, .stats = bn_stats, .stats_merge = bn_stats_merge,
 };
 
 /* One channel of n values with batch statistics: the op's kernel on a (n, 1, 1, 1) tensor.
@@ -133,7 +183,10 @@ static void CN_FN(batchnorm_forward)(const cn_op_io *io)
     for (int64_t ch = 0; ch < c; ch++) {
         double m = rmean[ch], v = rvar[ch];
         if (io->training) {
-            CN_FN(bn_moments)(io->x[0], io->batch, c, hw, ch, &m, &v);
+            if (io->whole) /* one shard of a batch: the whole batch's moments (bn_stats_merge) */
+                m = io->whole[ch], v = io->whole[c + ch], count = (int64_t)io->whole[2 * c + ch];
+            else
+                CN_FN(bn_moments)(io->x[0], io->batch, c, hw, ch, &m, &v);
             double unbiased = count > 1 ? v * (double)count / (double)(count - 1) : v;
             rmean[ch] = (CN_REAL)((1 - mom) * rmean[ch] + mom * m);
             rvar[ch] = (CN_REAL)((1 - mom) * rvar[ch] + mom * unbiased);
@@ -168,8 +221,10 @@ static void CN_FN(batchnorm_backward)(const cn_op_io *io)
             }
         if (dgamma) dgamma[ch] += (CN_REAL)sdyxh, dbeta[ch] += (CN_REAL)sdy;
         if (!dx) continue;
-        double g = gamma ? gamma[ch] : 1, mg = batch_stats ? g * sdy / (double)count : 0,
-               mgxh = batch_stats ? g * sdyxh / (double)count : 0;
+        double wdy = sdy, wdyxh = sdyxh, wcount = (double)count; /* the whole batch's sums (a shard's call) */
+        if (io->whole) wdy = io->whole[ch], wdyxh = io->whole[c + ch], wcount = io->whole[2 * c + ch];
+        double g = gamma ? gamma[ch] : 1, mg = batch_stats ? g * wdy / wcount : 0,
+               mgxh = batch_stats ? g * wdyxh / wcount : 0;
         for (int64_t i = 0; i < n; i++)
             for (int64_t j = 0; j < hw; j++) {
                 int64_t k = (i * c + ch) * hw + j;

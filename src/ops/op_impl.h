@@ -144,6 +144,14 @@ typedef struct cn_op {
     int64_t (*aux_bytes)(const cn_node *n, const cn_node *const *in, int64_t batch, size_t real_size);
     cn_kernel_fn forward[2];   /* [CN_F32], [CN_F64] */
     cn_kernel_fn backward[2];
+    /* Ops whose training pass reduces over the batch (batch norm), so that a batch cut into
+     * shards (data-parallel training) can normalise over all of it: the statistics of one shard
+     * (forward: from its input; backward: from its output gradient and forward's aux), merged
+     * in shard order into those of the whole batch, which the f32 reference kernels then use
+     * from cn_op_io.whole. NULL: the op works on each sample alone. */
+    int64_t stats_count;       /* doubles per channel of one shard's statistics (both passes) */
+    void (*stats)(const cn_op_io *io, int backward, double *out);
+    void (*stats_merge)(const cn_node *n, int backward, const double *shards, int count, double *out);
 } cn_op;
 
 /* The op table, generated from ops.def. */

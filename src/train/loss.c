@@ -6,7 +6,7 @@
  * (gradients by central differences). */
 #include <math.h>
 
-#include "../core/core_impl.h"
+#include "train_impl.h"
 
 const char *cn_loss_name(cn_loss_kind kind)
 {
@@ -127,16 +127,33 @@ static cn_status row_error(cn_ctx *ctx, cn_loss_kind kind, const float *t, const
 #define LOSS_BLOCKS 64
 #define LOSS_PAR_MIN 16384 /* values below which the rows stay on one thread */
 
+/* the loss and gradient of rows, divided by count (1: their sum) */
+static cn_status loss_grad_over(cn_ctx *ctx, cn_loss_kind kind, const float *target, const float *pred, int64_t rows,
+                                int64_t cols, double count, double label_smoothing, double *loss, float *dpred);
+
 cn_status cn_loss_grad(cn_ctx *ctx, cn_loss_kind kind, const float *target, const float *pred, int64_t rows,
                        int64_t cols, cn_reduction reduction, double label_smoothing, double *loss, float *dpred)
+{
+    /* mean: per-sample losses over the samples, elementwise losses over every value */
+    double count = reduction == CN_REDUCE_SUM ? 1.0 : per_sample_kind(kind) ? (double)rows : (double)rows * (double)cols;
+    return loss_grad_over(ctx, kind, target, pred, rows, cols, count, label_smoothing, loss, dpred);
+}
+
+cn_status cn_loss_grad_part(cn_ctx *ctx, cn_loss_kind kind, const float *target, const float *pred, int64_t rows,
+                            int64_t cols, int64_t samples, double label_smoothing, double *loss, float *dpred)
+{
+    double count = per_sample_kind(kind) ? (double)samples : (double)samples * (double)cols;
+    return loss_grad_over(ctx, kind, target, pred, rows, cols, count, label_smoothing, loss, dpred);
+}
+
+static cn_status loss_grad_over(cn_ctx *ctx, cn_loss_kind kind, const float *target, const float *pred, int64_t rows,
+                                int64_t cols, double count, double label_smoothing, double *loss, float *dpred)
 {
     *loss = 0.0;
     if (rows < 1 || cols < 1) return cn_fail(ctx, CN_E_ARG, "%s: no values", cn_loss_name(kind));
     if (!(label_smoothing >= 0.0 && label_smoothing < 1.0) || (label_smoothing > 0 && kind != CN_LOSS_CE_LOGITS))
         return cn_fail(ctx, CN_E_ARG, "label smoothing must lie in [0, 1) and applies to cross-entropy from logits");
     if ((unsigned)kind > CN_LOSS_DICE) return cn_fail(ctx, CN_E_ARG, "unknown loss %d", (int)kind);
-    /* mean: per-sample losses over the samples, elementwise losses over every value */
-    double count = reduction == CN_REDUCE_SUM ? 1.0 : per_sample_kind(kind) ? (double)rows : (double)rows * (double)cols;
     double part[LOSS_BLOCKS];
     int64_t bad_row[LOSS_BLOCKS], bad_col[LOSS_BLOCKS], per = (rows + LOSS_BLOCKS - 1) / LOSS_BLOCKS;
 #pragma omp parallel for schedule(static) if (parallel: rows * cols >= LOSS_PAR_MIN)

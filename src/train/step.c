@@ -3,8 +3,7 @@
 #include <math.h>
 #include <string.h>
 
-#include "../backend/kernel.h"
-#include "../core/core_impl.h"
+#include "train_impl.h"
 
 /* the net's output layer, through the public net API */
 static cn_layer_info output_layer(const cn_net *net)
@@ -67,4 +66,80 @@ cn_status cn_train_step(cn_ctx *ctx, cn_net *net, cn_optim *opt, const cn_step_c
         return traced ? traced : st;
     }
     return st;
+}
+
+/* the rows of y (rows x cols) whose largest value is at their label, as the trainer counts them */
+static int64_t correct_rows(const float *y, const int32_t *labels, int64_t rows, int64_t cols)
+{
+    int64_t correct = 0;
+    for (int64_t i = 0; i < rows; i++) {
+        int64_t best = 0;
+        for (int64_t j = 1; j < cols; j++)
+            if (y[i * cols + j] > y[i * cols + best]) best = j;
+        correct += best == labels[i];
+    }
+    return correct;
+}
+
+cn_status cn_train_step_sharded(cn_ctx *ctx, cn_net *net, cn_optim *opt, const cn_step_config *cfg, cn_parallel *p,
+                                const float *x, const int32_t *labels, int64_t rows, int64_t batch, double *loss,
+                                int64_t *correct)
+{
+    *loss = NAN, *correct = 0;
+    cn_layer_info out = output_layer(net);
+    int64_t classes = out.c * out.h * out.w, first, n, cells;
+    int shards = cn_parallel_shards(p, batch), mine = cn_net_shards_here(net);
+    if (!cn_mul_ok(classes, batch, &cells)) return cn_fail(ctx, CN_E_OVERFLOW, "batch too large");
+    float *scratch = cn_net_step_scratch(ctx, net, cells);
+    double *part = cn_malloc(ctx, (size_t)(3 * (mine + shards)) * sizeof(double)), *all = part + 3 * mine;
+    if (!scratch || !part) {
+        cn_free(ctx, part);
+        return CN_E_NOMEM;
+    }
+    float *target = scratch, *dout = scratch + cells;
+    cn_status st = CN_OK;
+    for (int64_t i = 0; i < rows && !st; i++)
+        if (labels[i] < 0 || labels[i] >= classes)
+            st = cn_fail(ctx, CN_E_ARG, "label %d of sample %lld is outside the %lld classes of the output", (int)labels[i],
+                         (long long)i + 1, (long long)classes);
+    if (!st) {
+        memset(target, 0, (size_t)(rows * classes) * sizeof(float));
+        for (int64_t i = 0; i < rows; i++) target[i * classes + labels[i]] = 1.0f;
+        st = cn_net_forward(ctx, net, x, rows, 1);
+    }
+    /* each shard's loss over the whole batch's count (its part of the mean) and its correct
+     * predictions; a shard that went non-finite is told to all, so that all stop together */
+    const float *y = st ? NULL : cn_net_output(net, NULL);
+    for (int s = 0; s < mine && !st; s++) {
+        cn_net_shard_rows(net, s, &first, &n);
+        double l = 0;
+        st = cn_loss_grad_part(ctx, cfg->loss, target + first * classes, y + first * classes, n, classes, batch,
+                               cfg->label_smoothing, &l, dout + first * classes);
+        int bad = !isfinite(l);
+        for (int64_t i = first * classes; i < (first + n) * classes && !bad; i++) bad = !isfinite(y[i]) || !isfinite(dout[i]);
+        part[3 * s] = l, part[3 * s + 1] = (double)correct_rows(y + first * classes, labels + first, n, classes);
+        part[3 * s + 2] = bad;
+    }
+    if (!st) st = cn_parallel_gather(ctx, p, part, 3, all);
+    if (!st) {
+        double sum = 0;
+        int64_t right = 0;
+        int bad_shard = -1;
+        for (int s = 0; s < shards; s++) {
+            sum += all[3 * s], right += (int64_t)all[3 * s + 1];
+            if (all[3 * s + 2] != 0 && bad_shard < 0) bad_shard = s;
+        }
+        *loss = sum, *correct = right;
+        if (bad_shard >= 0)
+            st = cn_fail_at(ctx, CN_E_NUMERIC, cn_net_file_name(net), out.line, out.col,
+                            "the outputs of '%s' or the %s loss went non-finite in shard %d of the batch (train "
+                            "without shards to trace the layer where it started)",
+                            out.name, cn_loss_name(cfg->loss), bad_shard);
+    }
+    cn_free(ctx, part);
+    if (st) return st;
+    cn_net_zero_grad(net);
+    if ((st = cn_net_backward(ctx, net, dout)) || (st = cn_parallel_sum_grads(ctx, p))) return st;
+    double norm;
+    return cn_optim_step(ctx, opt, net, &norm);
 }

@@ -13,8 +13,7 @@
 #include <time.h>
 
 #include "../io/io_impl.h"
-#include "../backend/kernel.h"
-#include "../core/core_impl.h"
+#include "train_impl.h"
 
 void cn_train_defaults(cn_train_config *cfg)
 {
@@ -92,10 +91,12 @@ static cn_status check_input(cn_ctx *ctx, const cn_net *net, const cn_dataset *d
     return CN_OK;
 }
 
-/* loss and accuracy of the net in evaluation mode over idx[0..n); confusion may be NULL */
+/* loss and accuracy of the net in evaluation mode over idx[0..n); confusion may be NULL. With
+ * par, the batches are shared out among its processes and their sums gathered in batch order:
+ * every process gets the bits one process would. */
 static cn_status eval_indices(cn_ctx *ctx, cn_net *net, const cn_dataset *ds, const int64_t *idx, int64_t n,
                               const float *mean, const float *std, int64_t batch, double *loss, double *acc,
-                              int64_t *confusion)
+                              int64_t *confusion, cn_parallel *par)
 {
     cn_layer_info out = layer(ctx, net, -1);
     int64_t classes = out.c * out.h * out.w, chw = ds->c * ds->h * ds->w;
@@ -103,13 +104,17 @@ static cn_status eval_indices(cn_ctx *ctx, cn_net *net, const cn_dataset *ds, co
     float *x = cn_malloc(ctx, (size_t)(batch * chw) * sizeof(float));
     float *target = cn_calloc(ctx, (size_t)(batch * classes), sizeof(float));
     int32_t *labels = cn_malloc(ctx, (size_t)batch * sizeof(int32_t));
-    cn_status st = x && target && labels ? CN_OK : CN_E_NOMEM;
+    int64_t batches = (n + batch - 1) / batch, first, mine;
+    cn_parallel_share(par, batches, &first, &mine);
+    double *part = cn_malloc(ctx, (size_t)(2 * (mine + batches) + 1) * sizeof(double)), *all = part + 2 * mine;
+    cn_status st = x && target && labels && part ? CN_OK : CN_E_NOMEM;
     double sum = 0;
     int64_t correct = 0;
-    for (int64_t start = 0; !st && start < n; start += batch) {
-        int64_t b = n - start < batch ? n - start : batch;
-        cn_make_batch(ds, idx + start, b, mean, std, 0, 0, NULL, x, labels);
-        if ((st = cn_net_forward(ctx, net, x, b, 0))) break;
+    for (int64_t k = first; !st && k < first + mine; k++) {
+        int64_t start = k * batch, b = n - start < batch ? n - start : batch, right = 0;
+        if ((st = cn_make_batch_rows(ctx, ds, idx + start, b, 0, b, mean, std, 0, 0, NULL, x, labels)) ||
+            (st = cn_net_forward(ctx, net, x, b, 0)))
+            break;
         const float *y = cn_net_output(net, NULL);
         memset(target, 0, (size_t)(b * classes) * sizeof(float));
         for (int64_t i = 0; i < b; i++) {
@@ -120,12 +125,16 @@ static cn_status eval_indices(cn_ctx *ctx, cn_net *net, const cn_dataset *ds, co
             }
             target[i * classes + labels[i]] = 1.0f;
             int64_t p = argmax(y + i * classes, classes);
-            correct += p == labels[i];
+            right += p == labels[i];
             if (confusion) confusion[labels[i] * classes + p]++;
         }
         double l = 0;
-        if (!st && !(st = cn_loss_grad(ctx, kind, target, y, b, classes, CN_REDUCE_SUM, 0, &l, NULL))) sum += l;
+        if (!st) st = cn_loss_grad(ctx, kind, target, y, b, classes, CN_REDUCE_SUM, 0, &l, NULL);
+        part[2 * (k - first)] = l, part[2 * (k - first) + 1] = (double)right;
     }
+    if (!st) st = cn_parallel_gather_items(ctx, par, batches, part, 2, all);
+    for (int64_t k = 0; !st && k < batches; k++) sum += all[2 * k], correct += (int64_t)all[2 * k + 1];
+    cn_free(ctx, part);
     cn_free(ctx, x);
     cn_free(ctx, target);
     cn_free(ctx, labels);
@@ -150,7 +159,8 @@ cn_status cn_evaluate(cn_ctx *ctx, cn_net *net, const cn_dataset *ds, const floa
         return CN_E_NOMEM;
     }
     for (int64_t i = 0; i < ds->count; i++) idx[i] = i;
-    st = eval_indices(ctx, net, ds, idx, ds->count, mean, std, batch < 1 ? 256 : batch, &out->loss, &out->acc, conf);
+    st = eval_indices(ctx, net, ds, idx, ds->count, mean, std, batch < 1 ? 256 : batch, &out->loss, &out->acc, conf,
+                      NULL);
     cn_free(ctx, idx);
     if (st) {
         cn_free(ctx, conf);
@@ -319,6 +329,62 @@ static cn_status check_config(cn_ctx *ctx, const cn_net *net, const cn_dataset *
     return CN_OK;
 }
 
+/* The input's per-channel mean and std over the training images: of the images in memory, or,
+ * for images decoded on demand, of fixed blocks of them shared out among the processes (each
+ * decodes its own) and merged in block order, the same bits whichever process took which. */
+static cn_status input_stats(cn_ctx *ctx, const cn_dataset *ds, cn_parallel *par, float *mean, float *std)
+{
+    enum { BLOCK = 1024 }; /* images per block */
+    if (ds->images) {
+        cn_dataset_stats(ds, mean, std);
+        return CN_OK;
+    }
+    int64_t blocks = (ds->count + BLOCK - 1) / BLOCK, first, mine;
+    cn_parallel_share(par, blocks, &first, &mine);
+    double *part = cn_malloc(ctx, (size_t)(12 * (mine + blocks) + 1) * sizeof(double)), *all = part + 12 * mine;
+    cn_status st = part ? CN_OK : CN_E_NOMEM;
+    for (int64_t k = first; !st && k < first + mine; k++) {
+        int64_t lo = k * BLOCK, n = ds->count - lo < BLOCK ? ds->count - lo : BLOCK;
+        st = cn_dataset_stats_part(ctx, ds, lo, n, part + 12 * (k - first));
+    }
+    if (!st) st = cn_parallel_gather_items(ctx, par, blocks, part, 12, all);
+    if (!st) cn_dataset_stats_merge(all, blocks, ds->c, mean, std);
+    cn_free(ctx, part);
+    return st;
+}
+
+/* Under several processes, all must train the same: the same net and starting weights (spec,
+ * seed, init, resumed checkpoint), the same images and labels, the same settings. */
+static cn_status agree(run *r, cn_parallel *p)
+{
+    const cn_train_config *c = r->cfg;
+    int64_t trainable, total;
+    float *w = cn_net_params(r->net, &trainable, &total);
+    double settings[] = { (double)c->epochs, (double)c->batch, (double)c->seed, c->val_fraction, (double)c->crop_pad,
+                          (double)c->flip, (double)c->optim.kind, c->optim.lr, c->optim.momentum, c->optim.weight_decay,
+                          c->optim.l1, c->optim.clip_norm, (double)c->optim.schedule, c->label_smoothing,
+                          (double)c->init, (double)c->patience, (double)c->monitor, (double)r->epoch,
+                          (double)cn_parallel_shards(p, c->batch), c->optim.beta1, c->optim.beta2, c->optim.eps };
+    cn_status st = cn_parallel_agree(r->ctx, p, "net or starting weights (spec, seed, init or checkpoint)", w,
+                                     (size_t)total * sizeof(float));
+    if (!st && r->ds->images)
+        st = cn_parallel_agree(r->ctx, p, "training images", r->ds->images,
+                               (size_t)(r->ds->count * r->ds->c * r->ds->h * r->ds->w) * sizeof(float));
+    if (!st && r->ds->paths) { /* decoded on demand: the names of their files */
+        uint64_t h = 1469598103934665603ULL; /* FNV-1a over the names, each ended by its NUL */
+        for (int64_t i = 0; i < r->ds->count; i++)
+            for (const char *ch = r->ds->paths[i];; ch++) {
+                h = (h ^ (unsigned char)*ch) * 1099511628211ULL;
+                if (!*ch) break;
+            }
+        st = cn_parallel_agree(r->ctx, p, "training image files", &h, sizeof h);
+    }
+    if (!st) st = cn_parallel_agree(r->ctx, p, "labels", r->ds->labels, (size_t)r->ds->count * sizeof(int32_t));
+    if (!st) st = cn_parallel_agree(r->ctx, p, "settings (epochs, batch, seed, optimizer, augmentation)", settings,
+                                    sizeof settings);
+    return st;
+}
+
 /* The training state of the checkpoint (its values' form was checked when it was read), which
  * must be the state of these settings: as many steps as its epochs take. */
 static cn_status resume_state(run *r, int64_t batches)
@@ -375,7 +441,7 @@ cn_status cn_train(cn_ctx *ctx, cn_net *net, const cn_dataset *ds, const cn_trai
     cn_shuffle(&split, perm, n);
     for (int64_t i = 0; i < n_check && cfg->val; i++) val_idx[i] = i;
     for (int c = 0; c < 4; c++) r.mean[c] = 0, r.std[c] = 1;
-    cn_dataset_stats(ds, r.mean, r.std);
+    if ((st = input_stats(ctx, ds, cfg->parallel, r.mean, r.std))) goto done;
     cn_optim_config oc = cfg->optim;
     oc.total_steps = cfg->epochs * batches;
     if (!cfg->resume && (st = cn_net_init_params(ctx, net, cfg->init, cfg->seed))) goto done;
@@ -386,6 +452,10 @@ cn_status cn_train(cn_ctx *ctx, cn_net *net, const cn_dataset *ds, const cn_trai
     cn_net_set_input_grad(net, 0); /* no use for the images' gradient */
     cn_rng_seed(&r.data_rng, cfg->seed ^ 0xda7aULL);
     if (cfg->resume && (st = resume_state(&r, batches))) goto done;
+    /* data-parallel: this process's rows of every global batch */
+    cn_parallel *par = cfg->parallel;
+    int64_t row0 = 0, rows = cfg->batch;
+    if (par && ((st = agree(&r, par)) || (st = cn_parallel_attach(ctx, par, net, cfg->batch, &row0, &rows)))) goto done;
     if (cfg->out_dir && ((st = csv_start(&r, &r.metrics, "metrics", CN_METRICS_COLUMNS "\n")) ||
                          (st = csv_start(&r, &r.steps, "steps", CN_STEPS_COLUMNS "\n"))))
         goto done;
@@ -405,13 +475,22 @@ cn_status cn_train(cn_ctx *ctx, cn_net *net, const cn_dataset *ds, const cn_trai
         cn_train_progress p = { .epoch = e, .epochs = cfg->epochs, .batches = batches, .val_loss = NAN, .val_acc = NAN };
         for (int64_t b = 0; b < batches; b++) {
             for (int64_t i = 0; i < cfg->batch; i++) idx[i] = perm[n_val + order[b * cfg->batch + i]];
-            cn_make_batch(ds, idx, cfg->batch, r.mean, r.std, cfg->crop_pad, cfg->flip, &r.data_rng, x, labels);
+            if ((st = cn_make_batch_rows(ctx, ds, idx, cfg->batch, row0, row0 + rows, r.mean, r.std, cfg->crop_pad,
+                                         cfg->flip, &r.data_rng, x, labels)))
+                goto done;
             p.lr = cn_optim_lr_at(&oc, cn_optim_steps(r.opt));
             double loss;
-            if ((st = cn_train_step(ctx, net, r.opt, &sc, x, labels, cfg->batch, &loss))) goto done;
+            if (par) {
+                int64_t right;
+                if ((st = cn_train_step_sharded(ctx, net, r.opt, &sc, par, x, labels, rows, cfg->batch, &loss, &right)))
+                    goto done;
+                correct += right;
+            } else {
+                if ((st = cn_train_step(ctx, net, r.opt, &sc, x, labels, cfg->batch, &loss))) goto done;
+                const float *y = cn_net_output(net, NULL);
+                correct += (step_k->count_correct ? step_k->count_correct : count_correct)(y, labels, cfg->batch, classes);
+            }
             cn_fault_point(NULL, "step");
-            const float *y = cn_net_output(net, NULL);
-            correct += (step_k->count_correct ? step_k->count_correct : count_correct)(y, labels, cfg->batch, classes);
             seen += cfg->batch;
             loss_sum += loss * (double)cfg->batch;
             double t = now() - t0;
@@ -424,7 +503,7 @@ cn_status cn_train(cn_ctx *ctx, cn_net *net, const cn_dataset *ds, const cn_trai
             if (cfg->progress && cfg->progress(cfg->user, &p)) goto done;
         }
         if (n_check > 0 && (st = eval_indices(ctx, net, cfg->val ? cfg->val : ds, cfg->val ? val_idx : perm, n_check, r.mean,
-                                              r.std, cfg->batch, &p.val_loss, &p.val_acc, NULL)))
+                                              r.std, cfg->batch, &p.val_loss, &p.val_acc, NULL, cfg->parallel)))
             goto done;
         r.epoch = e;
         epochs_this_run++;
@@ -443,6 +522,7 @@ cn_status cn_train(cn_ctx *ctx, cn_net *net, const cn_dataset *ds, const cn_trai
         if (cfg->progress && cfg->progress(cfg->user, &p)) goto done;
     }
 done:
+    if (cfg->parallel) cn_parallel_detach(ctx, cfg->parallel, net);
     cn_net_set_input_grad(net, 1);
     out->epochs_run = epochs_this_run;
     out->steps = r.opt ? cn_optim_steps(r.opt) : 0;

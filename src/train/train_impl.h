@@ -1,0 +1,37 @@
+/* train_impl.h — what the files of src/train/ share: the sharded training step (step.c) and
+ * the data-parallel plumbing under it (parallel.c). Not part of the public API. */
+#ifndef CN_TRAIN_IMPL_H
+#define CN_TRAIN_IMPL_H
+
+#include "../backend/kernel.h"
+#include "../core/core_impl.h"
+#include "../model/shards.h"
+
+/* Cuts the net's training batch of `batch` images (the global batch) into p's shards and gives
+ * this process its run of them: the batch rows row0 .. row0 + rows - 1 are its. */
+cn_status cn_parallel_attach(cn_ctx *ctx, cn_parallel *p, cn_net *net, int64_t batch, int64_t *row0, int64_t *rows);
+void cn_parallel_detach(cn_ctx *ctx, cn_parallel *p, cn_net *net);
+/* After a sharded backward: every shard's gradients, on every process, summed exactly into the
+ * net's gradient slab (cn_net_grads). */
+cn_status cn_parallel_sum_grads(cn_ctx *ctx, cn_parallel *p);
+/* all[shards * n] <- every shard's n doubles, this process's given in mine, in shard order */
+cn_status cn_parallel_gather(cn_ctx *ctx, cn_parallel *p, const double *mine, int64_t n, double *all);
+/* Work of `items` parts (blocks of images) shared out: this process's run of them (p NULL: all),
+ * and all[items * n] <- every part's n doubles, this process's given in mine, in order. */
+void cn_parallel_share(const cn_parallel *p, int64_t items, int64_t *first, int64_t *count);
+cn_status cn_parallel_gather_items(cn_ctx *ctx, cn_parallel *p, int64_t items, const double *mine, int64_t n,
+                                   double *all);
+
+/* cn_loss_grad with the mean taken over `samples` samples (a shard's part of a larger batch's
+ * mean: the loss and gradient of its rows, divided by the whole batch's count) */
+cn_status cn_loss_grad_part(cn_ctx *ctx, cn_loss_kind kind, const float *target, const float *pred, int64_t rows,
+                            int64_t cols, int64_t samples, double label_smoothing, double *loss, float *dpred);
+
+/* One training step on this process's rows (x, labels; cn_parallel_attach's) of a global batch cut into p's shards
+ * (cn_parallel_attach): forward, each shard's loss, backward, the exact sum, the update. The
+ * loss and the correct predictions are the whole batch's, the same on every process. */
+cn_status cn_train_step_sharded(cn_ctx *ctx, cn_net *net, cn_optim *opt, const cn_step_config *cfg, cn_parallel *p,
+                                const float *x, const int32_t *labels, int64_t rows, int64_t batch, double *loss,
+                                int64_t *correct);
+
+#endif
