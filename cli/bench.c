@@ -7,17 +7,22 @@
 #include <time.h>
 
 #include "cli_impl.h"
+#include "../src/train/train_impl.h"
 
 static void help(const cli_option *opts)
 {
     printf("usage: convnet bench SPEC | -e TEXT [--batch N] [--train | --infer] [--seconds S] [--threads N]\n"
-           "                    [--device cpu|cuda] [--precision fp32|tf32] [--json]\n\n"
+           "                    [--device cpu|cuda] [--precision fp32|tf32] [--shards K] [--local-bn] [--json]\n"
+           "       mpirun -np N convnet bench SPEC --train ...\n\n"
            "Times training steps (forward, loss, backward, SGD with momentum) or inference (forward in\n"
            "evaluation mode) on random inputs after 3 warm-up steps, for at least S seconds (default 2)\n"
            "and 5 steps. Prints images/s, ms per step, the memory (planned, and the process's peak), and\n"
            "per layer its MACs, its forward and backward time per step and the GFLOP/s that makes\n"
            "(2 FLOP per MAC forward; conv and dense backward do twice the forward's work). On a GPU the\n"
-           "timed steps run unprofiled and the layers' times come from 3 more steps, each layer waited for.\n\n");
+           "timed steps run unprofiled and the layers' times come from 3 more steps, each layer waited for.\n"
+           "Data-parallel training (--shards, or under mpirun): the batch is the global one, cut into K shards\n"
+           "shared out among the processes (as `convnet train`); the first process prints, with the time\n"
+           "each step spent in communication (waiting for the others included).\n\n");
     cli_print_options(opts, 14);
 }
 
@@ -33,7 +38,8 @@ int cmd_bench(int argc, char **argv)
     cli_spec spec = { 0 };
     int64_t batch = 64, threads = cn_threads();
     double min_seconds = 2;
-    int train = 1, json = 0;
+    int train = 1, json = 0, local_bn = 0;
+    int64_t shards = 0;
     cli_device dev = { 0 };
     const cli_option opts[] = { /* -e, --train, --infer and --seconds: the usage line and the text say them */
         { "-e", "TEXT", CLI_TEXT, &spec.text, .help = NULL },
@@ -43,10 +49,13 @@ int cmd_bench(int argc, char **argv)
         { "--seconds", "S", CLI_REAL, &min_seconds, .help = NULL },
         { "--threads", "N", CLI_INT, &threads, 1, 256, .help = "threads (default: OMP_NUM_THREADS, else one per core)" },
         CLI_DEVICE_OPTIONS(dev),
+        { "--shards", "K", CLI_INT, &shards, 1, 1 << 20, .help = "data-parallel: the batch in K shards (default under mpirun: one per 8 images)" },
+        { "--local-bn", NULL, CLI_FLAG, &local_bn, .help = "data-parallel: batch norm per shard" },
         { "--json", NULL, CLI_FLAG, &json,
           .help = "{\"images_per_s\",\"ms_per_step\",\"steps\",\"batch\",\"mode\",\"threads\",\"device\",\"precision\",\n"
                   "\"planned_bytes\","
-                  "\"peak_rss_bytes\",\"layers\":[{\"name\",\"type\",\"macs\",\"forward_ms\",\"backward_ms\",\"gflops\"}]}" },
+                  "\"peak_rss_bytes\",\"processes\",\"shards\",\"comm_ms_per_step\",\n"
+                  "\"layers\":[{\"name\",\"type\",\"macs\",\"forward_ms\",\"backward_ms\",\"gflops\"}]}" },
         { 0 },
     };
     int usage = cli_parse_spec("bench", argc, argv, opts, help, &spec);
@@ -58,7 +67,9 @@ int cmd_bench(int argc, char **argv)
     cn_optim *opt = NULL;
     float *x = NULL;
     int32_t *labels = NULL;
-    int rc = 0;
+    cn_parallel *par = NULL;
+    int rc = 0, quiet = 0;
+    int64_t row0 = 0, rows = batch; /* data-parallel: this process's rows of the batch */
     if (cli_load_net(ctx, spec.file, spec.text, &net) || cn_net_init_params(ctx, net, CN_INIT_KAIMING_NORMAL, 1)) {
         rc = cli_ctx_error(ctx);
         goto done;
@@ -88,15 +99,30 @@ int cmd_bench(int argc, char **argv)
         rc = cli_ctx_error(ctx);
         goto done;
     }
+    int launched = getenv("OMPI_COMM_WORLD_SIZE") || getenv("PMI_SIZE");
+    if (train && (shards || local_bn || launched)) {
+        if (cn_parallel_open(ctx, (int)shards, local_bn, &par) ||
+            cn_parallel_attach(ctx, par, net, batch, &row0, &rows)) {
+            rc = cli_ctx_error(ctx);
+            goto done;
+        }
+        quiet = cn_parallel_rank(par) > 0;
+    }
+    double comm0 = 0;
     int64_t steps = 0;
     double t0 = 0, elapsed = 0;
     for (int64_t s = 0;; s++) {
         if (s == 3) { /* warm-up done: plans and caches in place */
             cn_net_profile(net, !on_device);
             t0 = now();
+            comm0 = cn_parallel_comm_seconds(par);
         }
         double loss;
-        cn_status st = train ? cn_train_step(ctx, net, opt, &sc, x, labels, batch, &loss) : cn_net_forward(ctx, net, x, batch, 0);
+        int64_t right;
+        cn_status st = par     ? cn_train_step_sharded(ctx, net, opt, &sc, par, x + row0 * chw, labels + row0, rows, batch,
+                                                       &loss, &right)
+                       : train ? cn_train_step(ctx, net, opt, &sc, x, labels, batch, &loss)
+                               : cn_net_forward(ctx, net, x, batch, 0);
         if (st) {
             rc = cli_ctx_error(ctx);
             goto done;
@@ -104,9 +130,11 @@ int cmd_bench(int argc, char **argv)
         if (s >= 3) {
             steps = s - 2;
             elapsed = now() - t0;
-            if (steps >= 5 && elapsed >= min_seconds) break;
+            /* the first process decides for all: they stop at the same step */
+            if (cn_parallel_first_says(par, steps >= 5 && elapsed >= min_seconds)) break;
         }
     }
+    double comm_ms = 1e3 * (cn_parallel_comm_seconds(par) - comm0) / (double)(steps ? steps : 1);
     double ms = 1e3 * elapsed / (double)steps, ips = (double)(batch * steps) / elapsed;
     int64_t profiled = steps;
     if (on_device) { /* the layers' times: a few more steps, each kernel waited for */
@@ -123,21 +151,28 @@ int cmd_bench(int argc, char **argv)
     struct rusage ru;
     getrusage(RUSAGE_SELF, &ru);
     int64_t planned = train ? mem.training_total : mem.inference_total, rss = (int64_t)ru.ru_maxrss * 1024;
+    if (quiet) goto done; /* the first process prints */
     if (json) {
         printf("{\"images_per_s\":%.1f,\"ms_per_step\":%.3f,\"steps\":%lld,\"batch\":%lld,\"mode\":\"%s\",\"threads\":%lld,"
-               "\"device\":\"%s\",\"precision\":\"%s\",\"planned_bytes\":%lld,\"peak_rss_bytes\":%lld,\"layers\":[",
+               "\"device\":\"%s\",\"precision\":\"%s\",\"planned_bytes\":%lld,\"peak_rss_bytes\":%lld,"
+               "\"processes\":%d,\"shards\":%d,\"comm_ms_per_step\":%.3f,\"layers\":[",
                ips, ms, (long long)steps, (long long)batch, train ? "train" : "infer", (long long)threads,
-               cli_devices[dev.device], cli_precisions[dev.precision], (long long)planned, (long long)rss);
+               cli_devices[dev.device], cli_precisions[dev.precision], (long long)planned, (long long)rss,
+               cn_parallel_size(par), par ? cn_parallel_shards(par, batch) : 1, par ? comm_ms : 0.0);
     } else {
         char b1[32], b2[32];
         cli_bytes(b1, sizeof b1, planned);
         cli_bytes(b2, sizeof b2, rss);
         if (on_device) printf("on %s (%s)\n", cli_devices[dev.device], cli_precisions[dev.precision]);
         printf("%s, batch %lld, %s, %lld thread%s: %.0f images/s, %.3f ms per step (%lld steps)\n"
-               "memory: %s planned, %s peak resident\n\n%-16s %-13s %15s %11s %11s %9s\n",
+               "memory: %s planned, %s peak resident\n",
                spec.file ? spec.file : "-e", (long long)batch, train ? "training" : "inference", (long long)threads,
-               threads == 1 ? "" : "s", ips, ms, (long long)steps, b1, b2, "layer", "type", "MACs", "fwd ms", "bwd ms",
-               "GFLOP/s");
+               threads == 1 ? "" : "s", ips, ms, (long long)steps, b1, b2);
+        if (par)
+            printf("data-parallel: %d process%s, %d shards; communication %.3f ms per step (%.0f%%, waiting included)\n",
+                   cn_parallel_size(par), cn_parallel_size(par) > 1 ? "es" : "", cn_parallel_shards(par, batch), comm_ms,
+                   100 * comm_ms / ms);
+        printf("\n%-16s %-13s %15s %11s %11s %9s\n", "layer", "type", "MACs", "fwd ms", "bwd ms", "GFLOP/s");
     }
     double total_layers = 0;
     for (int i = 1; i < n; i++) {
@@ -165,6 +200,9 @@ int cmd_bench(int argc, char **argv)
     if (json) printf("]}\n");
     else printf("\nlayers %.3f ms of the %.3f ms step; the rest is the loss, the update and the copies\n", 1e3 * total_layers, ms);
 done:
+    if (par) cn_parallel_detach(ctx, par, net);
+    if (rc && cn_parallel_size(par) > 1) cn_parallel_abort(par, rc);
+    cn_parallel_close(par);
     free(x);
     free(labels);
     cn_optim_destroy(opt);

@@ -38,7 +38,10 @@ struct cn_parallel {
     int rank, size, mpi, shards_asked, local_bn;
     double comm_s;
 #ifdef CN_HAVE_MPI
-    MPI_Comm comm;
+    /* every process must start collectives on a communicator in the same order: the buckets'
+     * largest values and their sums, started as each process's backward and tests allow, go on
+     * communicators of their own, each in bucket order */
+    MPI_Comm comm, comm_max, comm_sum;
 #endif
     cn_ctx *ctx;
     /* the plan of the attached net */
@@ -82,6 +85,8 @@ cn_status cn_parallel_open(cn_ctx *ctx, int shards, int local_bn, cn_parallel **
             return cn_fail(ctx, CN_E_IO, "MPI_Init failed");
         }
         MPI_Comm_dup(MPI_COMM_WORLD, &p->comm);
+        MPI_Comm_dup(MPI_COMM_WORLD, &p->comm_max);
+        MPI_Comm_dup(MPI_COMM_WORLD, &p->comm_sum);
         MPI_Comm_rank(p->comm, &p->rank);
         MPI_Comm_size(p->comm, &p->size);
         p->mpi = 1;
@@ -104,7 +109,7 @@ void cn_parallel_close(cn_parallel *p)
     cn_free(ctx, p->len), cn_free(ctx, p->acc), cn_free(ctx, p->buckets);
 #ifdef CN_HAVE_MPI
     if (p->mpi) {
-        MPI_Comm_free(&p->comm);
+        MPI_Comm_free(&p->comm), MPI_Comm_free(&p->comm_max), MPI_Comm_free(&p->comm_sum);
         int done = 0;
         MPI_Finalized(&done);
         if (!done) MPI_Finalize();
@@ -263,7 +268,7 @@ static void start_sum(cn_parallel *p, bucket *b)
 #ifdef CN_HAVE_MPI
     if (p->size > 1) {
         double t0 = now();
-        MPI_Iallreduce(MPI_IN_PLACE, p->acc + b->lo, (int)(b->hi - b->lo), MPI_INT64_T, MPI_SUM, p->comm, &b->req);
+        MPI_Iallreduce(MPI_IN_PLACE, p->acc + b->lo, (int)(b->hi - b->lo), MPI_INT64_T, MPI_SUM, p->comm_sum, &b->req);
         p->comm_s += now() - t0;
         return;
     }
@@ -273,12 +278,8 @@ static void start_sum(cn_parallel *p, bucket *b)
 
 static void launch(cn_parallel *p, int64_t lo, int64_t hi)
 {
-    if (p->n_buckets == p->cap_buckets) {
-        int cap = p->cap_buckets ? 2 * p->cap_buckets : 16;
-        bucket *nb = cn_realloc(p->ctx, p->buckets, (size_t)cap * sizeof *nb);
-        if (!nb) abort(); /* a few dozen bytes: no sensible way on */
-        p->buckets = nb, p->cap_buckets = cap;
-    }
+    /* never full: a bucket ends at a layer or at BUCKET values (and MPI holds pointers into
+     * the array while they are in flight: it must not move) */
     bucket *b = &p->buckets[p->n_buckets++];
     memset(b, 0, sizeof *b);
     b->lo = lo, b->hi = hi;
@@ -288,7 +289,7 @@ static void launch(cn_parallel *p, int64_t lo, int64_t hi)
 #ifdef CN_HAVE_MPI
     if (p->size > 1) {
         double t0 = now();
-        MPI_Iallreduce(&b->max_mine, &b->max_all, 1, MPI_DOUBLE, MPI_MAX, p->comm, &b->req);
+        MPI_Iallreduce(&b->max_mine, &b->max_all, 1, MPI_DOUBLE, MPI_MAX, p->comm_max, &b->req);
         p->comm_s += now() - t0;
         return;
     }
@@ -296,23 +297,31 @@ static void launch(cn_parallel *p, int64_t lo, int64_t hi)
     start_sum(p, b);
 }
 
-/* moves every bucket on as far as it can go without waiting (or, wait: to the end) */
+/* 1 when bucket b's operation in flight is done (wait: once it is) */
+static int finished(cn_parallel *p, bucket *b, int wait)
+{
+    int done = 1;
+#ifdef CN_HAVE_MPI
+    double t0 = now();
+    if (wait) MPI_Wait(&b->req, MPI_STATUS_IGNORE);
+    else MPI_Test(&b->req, &done, MPI_STATUS_IGNORE);
+    p->comm_s += now() - t0;
+#endif
+    (void)p, (void)b, (void)wait;
+    return done;
+}
+
+/* Moves the buckets on as far as they go without waiting (or, wait: to the end). A sum starts
+ * only after every earlier bucket's has: the same order on every process. */
 static void progress(cn_parallel *p, int wait)
 {
     for (int i = 0; i < p->n_buckets; i++) {
         bucket *b = &p->buckets[i];
-        while (b->state < 3) {
-            int done = 1;
-#ifdef CN_HAVE_MPI
-            double t0 = now();
-            if (wait) MPI_Wait(&b->req, MPI_STATUS_IGNORE);
-            else MPI_Test(&b->req, &done, MPI_STATUS_IGNORE);
-            p->comm_s += now() - t0;
-#endif
-            if (!done) break;
-            if (b->state == 1) start_sum(p, b);
-            else b->state = 3;
+        if (b->state == 1) {
+            if (!finished(p, b, wait)) return; /* later sums wait for this one's start */
+            start_sum(p, b);
         }
+        if (b->state == 2 && finished(p, b, wait)) b->state = 3;
     }
 }
 
@@ -356,10 +365,12 @@ cn_status cn_parallel_attach(cn_ctx *ctx, cn_parallel *p, cn_net *net, int64_t b
                        p->size);
     int64_t n;
     cn_net_grads(net, &n);
-    cn_free(ctx, p->len), cn_free(ctx, p->acc);
+    cn_free(ctx, p->len), cn_free(ctx, p->acc), cn_free(ctx, p->buckets);
+    p->cap_buckets = cn_net_layer_count(net) + (int)(n / BUCKET) + 2; /* the most a backward can start */
     p->len = cn_malloc(ctx, (size_t)k * sizeof(int64_t));
     p->acc = cn_malloc(ctx, (size_t)(n ? n : 1) * sizeof(int64_t));
-    if (!p->len || !p->acc) return CN_E_NOMEM;
+    p->buckets = cn_malloc(ctx, (size_t)p->cap_buckets * sizeof *p->buckets);
+    if (!p->len || !p->acc || !p->buckets) return CN_E_NOMEM;
     p->net = net, p->count = k, p->n_grads = n, p->n_buckets = 0, p->pend_lo = p->pend_hi = 0;
     p->first = first_shard(p, p->rank), p->mine = first_shard(p, p->rank + 1) - p->first;
     *row0 = *rows = 0;
@@ -383,6 +394,19 @@ void cn_parallel_detach(cn_ctx *ctx, cn_parallel *p, cn_net *net)
 cn_status cn_parallel_gather(cn_ctx *ctx, cn_parallel *p, const double *mine, int64_t n, double *all)
 {
     return cn_parallel_gather_items(ctx, p, p->count, mine, n, all);
+}
+
+int cn_parallel_first_says(cn_parallel *p, int mine)
+{
+#ifdef CN_HAVE_MPI
+    if (p && p->size > 1) {
+        double t0 = now();
+        MPI_Bcast(&mine, 1, MPI_INT, 0, p->comm);
+        p->comm_s += now() - t0;
+    }
+#endif
+    (void)p;
+    return mine;
 }
 
 /* ---- agreeing at the start ------------------------------------------------------------------- */

@@ -22,6 +22,9 @@ void cn_parallel_share(const cn_parallel *p, int64_t items, int64_t *first, int6
 cn_status cn_parallel_gather_items(cn_ctx *ctx, cn_parallel *p, int64_t items, const double *mine, int64_t n,
                                    double *all);
 
+/* process 0's `mine`, on every process (a decision all must take together); p NULL: mine */
+int cn_parallel_first_says(cn_parallel *p, int mine);
+
 /* cn_loss_grad with the mean taken over `samples` samples (a shard's part of a larger batch's
  * mean: the loss and gradient of its rows, divided by the whole batch's count) */
 cn_status cn_loss_grad_part(cn_ctx *ctx, cn_loss_kind kind, const float *target, const float *pred, int64_t rows,
