@@ -55,6 +55,7 @@ int cmd_bench(int argc, char **argv)
           .help = "{\"images_per_s\",\"ms_per_step\",\"steps\",\"batch\",\"mode\",\"threads\",\"device\",\"precision\",\n"
                   "\"planned_bytes\","
                   "\"peak_rss_bytes\",\"processes\",\"shards\",\"comm_ms_per_step\",\n"
+                  "\"comm_least_ms_per_step\",\"comm_ms_per_process\",\n"
                   "\"layers\":[{\"name\",\"type\",\"macs\",\"forward_ms\",\"backward_ms\",\"gflops\"}]}" },
         { 0 },
     };
@@ -70,6 +71,7 @@ int cmd_bench(int argc, char **argv)
     cn_parallel *par = NULL;
     int rc = 0, quiet = 0;
     int64_t row0 = 0, rows = batch; /* data-parallel: this process's rows of the batch */
+    double *comm_all = NULL;       /* data-parallel: each process's communication per step */
     if (cli_load_net(ctx, spec.file, spec.text, &net) || cn_net_init_params(ctx, net, CN_INIT_KAIMING_NORMAL, 1)) {
         rc = cli_ctx_error(ctx);
         goto done;
@@ -134,7 +136,15 @@ int cmd_bench(int argc, char **argv)
             if (cn_parallel_first_says(par, steps >= 5 && elapsed >= min_seconds)) break;
         }
     }
-    double comm_ms = 1e3 * (cn_parallel_comm_seconds(par) - comm0) / (double)(steps ? steps : 1);
+    /* every process's: the last to arrive at an exchange waits least */
+    int procs = cn_parallel_size(par);
+    double comm_ms = 1e3 * (cn_parallel_comm_seconds(par) - comm0) / (double)(steps ? steps : 1), comm_least = comm_ms;
+    comm_all = calloc((size_t)procs, sizeof(double));
+    if (!comm_all || cn_parallel_gather_items(ctx, par, procs, &comm_ms, 1, comm_all)) {
+        rc = comm_all ? cli_ctx_error(ctx) : cli_error("out of memory");
+        goto done;
+    }
+    for (int r = 0; r < procs; r++) comm_least = comm_all[r] < comm_least ? comm_all[r] : comm_least;
     double ms = 1e3 * elapsed / (double)steps, ips = (double)(batch * steps) / elapsed;
     int64_t profiled = steps;
     if (on_device) { /* the layers' times: a few more steps, each kernel waited for */
@@ -155,10 +165,13 @@ int cmd_bench(int argc, char **argv)
     if (json) {
         printf("{\"images_per_s\":%.1f,\"ms_per_step\":%.3f,\"steps\":%lld,\"batch\":%lld,\"mode\":\"%s\",\"threads\":%lld,"
                "\"device\":\"%s\",\"precision\":\"%s\",\"planned_bytes\":%lld,\"peak_rss_bytes\":%lld,"
-               "\"processes\":%d,\"shards\":%d,\"comm_ms_per_step\":%.3f,\"layers\":[",
+               "\"processes\":%d,\"shards\":%d,\"comm_ms_per_step\":%.3f,\"comm_least_ms_per_step\":%.3f,",
                ips, ms, (long long)steps, (long long)batch, train ? "train" : "infer", (long long)threads,
                cli_devices[dev.device], cli_precisions[dev.precision], (long long)planned, (long long)rss,
-               cn_parallel_size(par), par ? cn_parallel_shards(par, batch) : 1, par ? comm_ms : 0.0);
+               cn_parallel_size(par), par ? cn_parallel_shards(par, batch) : 1, par ? comm_ms : 0.0, par ? comm_least : 0.0);
+        printf("\"comm_ms_per_process\":[");
+        for (int r = 0; r < procs; r++) printf("%s%.3f", r ? "," : "", par ? comm_all[r] : 0.0);
+        printf("],\"layers\":[");
     } else {
         char b1[32], b2[32];
         cli_bytes(b1, sizeof b1, planned);
@@ -169,9 +182,9 @@ int cmd_bench(int argc, char **argv)
                spec.file ? spec.file : "-e", (long long)batch, train ? "training" : "inference", (long long)threads,
                threads == 1 ? "" : "s", ips, ms, (long long)steps, b1, b2);
         if (par)
-            printf("data-parallel: %d process%s, %d shards; communication %.3f ms per step (%.0f%%, waiting included)\n",
-                   cn_parallel_size(par), cn_parallel_size(par) > 1 ? "es" : "", cn_parallel_shards(par, batch), comm_ms,
-                   100 * comm_ms / ms);
+            printf("data-parallel: %d process%s, %d shards; communication %.3f ms per step (%.0f%%, waiting included; "
+                   "the least of any process %.3f ms)\n", cn_parallel_size(par), cn_parallel_size(par) > 1 ? "es" : "",
+                   cn_parallel_shards(par, batch), comm_ms, 100 * comm_ms / ms, comm_least);
         printf("\n%-16s %-13s %15s %11s %11s %9s\n", "layer", "type", "MACs", "fwd ms", "bwd ms", "GFLOP/s");
     }
     double total_layers = 0;
@@ -200,6 +213,7 @@ int cmd_bench(int argc, char **argv)
     if (json) printf("]}\n");
     else printf("\nlayers %.3f ms of the %.3f ms step; the rest is the loss, the update and the copies\n", 1e3 * total_layers, ms);
 done:
+    free(comm_all);
     if (par) cn_parallel_detach(ctx, par, net);
     if (rc && cn_parallel_size(par) > 1) cn_parallel_abort(par, rc);
     cn_parallel_close(par);

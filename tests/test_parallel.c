@@ -6,6 +6,7 @@
 #include <math.h>
 #include <stdlib.h>
 
+#include "../src/model/model_impl.h"
 #include "../src/train/train_impl.h"
 #include "test_util.h"
 
@@ -138,6 +139,26 @@ static void test_local_bn(void)
     cn_net_destroy(s0), cn_net_destroy(s1), cn_net_destroy(s2), cn_net_destroy(cut);
 }
 
+static void test_backends(void)
+{
+    make_data();
+    for (int b = 0; b < cn_backend_count(); b++) {
+        const cn_backend *be = cn_backend_at(b);
+        if (be == cn_backend_reference() || (be->open && be->open(ctx, CN_PRECISION_FP32))) continue;
+        for (int local = 0; local <= 1; local++) {
+            cn_net *ref = fresh(), *fast = fresh();
+            float *start = copy_params(ref);
+            cn_net_set_backend(ref, cn_backend_reference());
+            cn_net_set_backend(fast, be);
+            sharded_step(ref, 3, local);
+            sharded_step(fast, 3, local);
+            same_updates(fast, ref, start, 2e-5);
+            free(start);
+            cn_net_destroy(ref), cn_net_destroy(fast);
+        }
+    }
+}
+
 static void test_plans(void)
 {
     cn_parallel *p = NULL;
@@ -160,6 +181,7 @@ static const test_case cases[] = {
     { "setup", setup },
     { "shards with whole-batch batch norm = one unsharded step", test_whole_batch_bn },
     { "shards with per-shard batch norm = the shards' steps by their rows", test_local_bn },
+    { "every backend's sharded step = the reference kernels'", test_backends },
     { "shard counts and plans", test_plans },
     { "teardown", teardown },
 };

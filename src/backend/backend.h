@@ -12,6 +12,9 @@ typedef struct cn_kernels {
     /* scratch bytes node n needs for one call at this batch (NULL: none) */
     int64_t (*workspace)(const cn_node *n, const cn_node *const *in, int64_t batch);
     int fresh_dx;                   /* 1: backward honours cn_op_io.dx_fresh */
+    /* 1: forward and backward honour cn_op_io.whole (a shard's call takes the whole batch's
+     * statistics); 0: such calls run the op's reference kernel */
+    int whole_stats;
 } cn_kernels;
 
 typedef struct cn_backend {

@@ -602,8 +602,8 @@ cn_status cn_net_forward(cn_ctx *ctx, cn_net *net, const float *x, int64_t batch
         cn_status gst = CN_OK;
         const double *whole = whole_stats(net, i, 0, &gst);
         if (gst) return gst;
-        cn_kernel_fn fast = kernels_of(ex, nd)->forward;
-        if (whole) fast = NULL; /* whole-batch statistics: the reference kernel reads them */
+        const cn_kernels *k = kernels_of(ex, nd);
+        cn_kernel_fn fast = whole && !k->whole_stats ? NULL : k->forward; /* the reference reads io.whole */
         /* an op without a row in a device backend runs its reference kernel on the host, which
          * reads what the device's queued kernels write: they must be done first */
         if (!fast) sync_host(ex);
@@ -683,7 +683,7 @@ cn_status cn_net_backward(cn_ctx *ctx, cn_net *net, const float *dy)
         /* kernels add to their inputs' gradients: the first to add (the last reader) stores
          * instead where its kernel can, else the gradient is zeroed here first */
         const cn_kernels *k = kernels_of(ex, nd);
-        cn_kernel_fn fast = whole ? NULL : k->backward; /* whole-batch statistics: the reference kernel */
+        cn_kernel_fn fast = whole && !k->whole_stats ? NULL : k->backward; /* the reference reads io.whole */
         /* dx_fresh has a bit per input: a wider layer (an add of 33 or more) zeroes instead, and
          * leaves every bit clear (1u << 32 would wrap onto input 0 on x86); only the backend's own
          * kernel may honour it */

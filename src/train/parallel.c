@@ -236,13 +236,14 @@ static void bucket_to_ints(cn_parallel *p, bucket *b)
         memset(acc + b->lo, 0, (size_t)(b->hi - b->lo) * sizeof(int64_t));
         return;
     }
+    const double scale = ldexp(1.0, sc); /* a power of two: the product is exact */
     const float *g0 = cn_net_shard_grads(p->net, 0);
 #pragma omp parallel for schedule(static) if (b->hi - b->lo > 65536)
-    for (int64_t j = b->lo; j < b->hi; j++) acc[j] = llrint(ldexp((double)g0[j], sc));
+    for (int64_t j = b->lo; j < b->hi; j++) acc[j] = llrint((double)g0[j] * scale);
     for (int s = 1; s < p->mine; s++) {
         const float *g = cn_net_shard_grads(p->net, s);
 #pragma omp parallel for schedule(static) if (b->hi - b->lo > 65536)
-        for (int64_t j = b->lo; j < b->hi; j++) acc[j] += llrint(ldexp((double)g[j], sc));
+        for (int64_t j = b->lo; j < b->hi; j++) acc[j] += llrint((double)g[j] * scale);
     }
 }
 
@@ -255,9 +256,9 @@ static void bucket_from_ints(cn_parallel *p, bucket *b)
         for (int64_t j = b->lo; j < b->hi; j++) g[j] = NAN; /* the optimizer names the failure */
         return;
     }
-    int sc = scale_of(b->max_all > 0 ? b->max_all : 1, p->count);
+    const double unscale = ldexp(1.0, -scale_of(b->max_all > 0 ? b->max_all : 1, p->count));
 #pragma omp parallel for schedule(static) if (b->hi - b->lo > 65536)
-    for (int64_t j = b->lo; j < b->hi; j++) g[j] = (float)ldexp((double)acc[j], -sc);
+    for (int64_t j = b->lo; j < b->hi; j++) g[j] = (float)((double)acc[j] * unscale);
 }
 
 /* the integers' sum over every process, started */

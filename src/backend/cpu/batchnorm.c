@@ -36,7 +36,7 @@ static void channel_moments(const channel_runs *r, const float *x, double *mean,
 /* y (N,C,H,W) <- gamma * (x - mean) * inv + beta per channel, inv = 1/sqrt(var + eps), with batch
  * statistics (training: the running ones move by momentum as in the reference) or the running
  * statistics (evaluation); w = gamma (C), beta (C) (affine=no: none, gamma 1, beta 0);
- * buf = running mean (C), running var (C) */
+ * buf = running mean (C), running var (C). A shard's call takes io->whole's statistics. */
 void cn_cpu_batchnorm_forward(const cn_op_io *io)
 {
     const cn_node *nd = io->n;
@@ -52,8 +52,12 @@ void cn_cpu_batchnorm_forward(const cn_op_io *io)
         const float *xc = x + ch * r.hw;
         double m = rmean[ch], v = rvar[ch];
         if (training) {
-            channel_moments(&r, xc, &m, &v);
-            double unbiased = count > 1 ? v * (double)count / (double)(count - 1) : v;
+            int64_t n = count;
+            if (io->whole) /* one shard of a batch: the whole batch's moments (cn_op.stats_merge) */
+                m = io->whole[ch], v = io->whole[c + ch], n = (int64_t)io->whole[2 * c + ch];
+            else
+                channel_moments(&r, xc, &m, &v);
+            double unbiased = n > 1 ? v * (double)n / (double)(n - 1) : v;
             rmean[ch] = (float)((1 - mom) * rmean[ch] + mom * m);
             rvar[ch] = (float)((1 - mom) * rvar[ch] + mom * unbiased);
         }
@@ -91,8 +95,10 @@ void cn_cpu_batchnorm_backward(const cn_op_io *io)
         double sdy = cn_sum8_total(&s_dy), sdyxh = cn_sum8_total(&s_dyxc) * inv;
         if (dgamma) dgamma[ch] += (float)sdyxh, dbeta[ch] += (float)sdy;
         if (!dx) continue;
-        double g = gamma ? gamma[ch] : 1, mg = batch_stats ? g * sdy / (double)count : 0,
-               mgxh = batch_stats ? g * sdyxh / (double)count : 0;
+        double wdy = sdy, wdyxh = sdyxh, wcount = (double)count; /* the whole batch's sums (a shard's call) */
+        if (io->whole) wdy = io->whole[ch], wdyxh = io->whole[c + ch], wcount = io->whole[2 * c + ch];
+        double g = gamma ? gamma[ch] : 1, mg = batch_stats ? g * wdy / wcount : 0,
+               mgxh = batch_stats ? g * wdyxh / wcount : 0;
         for (int64_t i = 0; i < r.n; i++) {
             const float *restrict xr = xc + i * r.stride, *restrict dyr = dyc + i * r.stride;
             float *restrict dxr = dx + ch * r.hw + i * r.stride;
