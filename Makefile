@@ -6,7 +6,7 @@ JOBS ?= $(shell nproc 2>/dev/null || echo 2)
 CMAKE_FLAGS ?=
 FUZZ_SECONDS ?= 600
 
-.PHONY: all setup setup-check build run check asan fuzz bench clean install uninstall deb gpu-build check-gpu bench-gpu
+.PHONY: all setup setup-check build run check asan fuzz bench bench-mpi clean install uninstall deb gpu-build check-gpu bench-gpu
 
 all: build
 
@@ -52,6 +52,13 @@ fuzz:
 	        -artifact_prefix=build-fuzz/ build-fuzz/corpus-$$t tests/fuzz/$${t}_corpus || exit 1; \
 	    ./build-fuzz/fuzz_$$t -merge=1 tests/fuzz/$${t}_corpus build-fuzz/corpus-$$t || exit 1; \
 	done
+
+# Data-parallel training (issue 17): 1 and 2 processes measured on fmnist-small and
+# resnet18-cifar, the MPI transport's alpha and beta, and the model of a step on 1 to 512 nodes
+# (bench/mpi/model.py: tables, bench/mpi/out/scaling.svg). About a minute.
+bench-mpi: build
+	@scripts/setup.sh --check
+	sh bench/mpi/run.sh build/convnet
 
 # convnet beside PyTorch (python3-torch, tuned) and darknet (Debian's) on the nets of models/:
 # images/s, ratios, fraction of the measured fp32 peak, the issue's targets (bench/RESULTS.md).

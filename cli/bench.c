@@ -38,7 +38,7 @@ int cmd_bench(int argc, char **argv)
     cli_spec spec = { 0 };
     int64_t batch = 64, threads = cn_threads();
     double min_seconds = 2;
-    int train = 1, json = 0, local_bn = 0;
+    int train = 1, json = 0, local_bn = 0, threads_given = 0;
     int64_t shards = 0;
     cli_device dev = { 0 };
     const cli_option opts[] = { /* -e, --train, --infer and --seconds: the usage line and the text say them */
@@ -47,9 +47,11 @@ int cmd_bench(int argc, char **argv)
         { "--train", NULL, CLI_SET, &train, 1, .help = NULL },
         { "--infer", NULL, CLI_SET, &train, 0, .help = NULL },
         { "--seconds", "S", CLI_REAL, &min_seconds, .help = NULL },
-        { "--threads", "N", CLI_INT, &threads, 1, 256, .help = "threads (default: OMP_NUM_THREADS, else one per core)" },
+        { "--threads", "N", CLI_INT, &threads, 1, 256, .given = &threads_given,
+          .help = "threads (default: OMP_NUM_THREADS, else one per core; under mpirun the\n"
+                  "cores shared among the processes on the machine)" },
         CLI_DEVICE_OPTIONS(dev),
-        { "--shards", "K", CLI_INT, &shards, 1, 1 << 20, .help = "data-parallel: the batch in K shards (default under mpirun: one per 8 images)" },
+        { "--shards", "K", CLI_INT, &shards, 1, 1 << 20, .help = "data-parallel: the batch in K shards (default under mpirun: one per 16 images)" },
         { "--local-bn", NULL, CLI_FLAG, &local_bn, .help = "data-parallel: batch norm per shard" },
         { "--json", NULL, CLI_FLAG, &json,
           .help = "{\"images_per_s\",\"ms_per_step\",\"steps\",\"batch\",\"mode\",\"threads\",\"device\",\"precision\",\n"
@@ -109,6 +111,7 @@ int cmd_bench(int argc, char **argv)
             goto done;
         }
         quiet = cn_parallel_rank(par) > 0;
+        if (!threads_given && !getenv("OMP_NUM_THREADS")) threads = cn_set_threads(cn_parallel_threads(par));
     }
     double comm0 = 0;
     int64_t steps = 0;

@@ -39,6 +39,7 @@ typedef struct {
     int local_bn;       /* --local-bn */
     cn_parallel *par;   /* data-parallel: the processes of an MPI job (or this one) */
     int follower;       /* a process other than the job's first: it trains, and writes and says nothing */
+    int threads_given;  /* --threads N */
 } train_opts;
 
 static const char *const optims[] = { "sgd", "momentum", "nesterov", "adam", "adamw", NULL };
@@ -144,12 +145,12 @@ static int parse_args(int argc, char **argv, train_opts *o)
           .help = "cut every batch into K shards, each run as a batch of its own and their\n"
                   "gradients summed exactly: any number of processes (mpirun -np N, N <= K)\n"
                   "gives the same weights, bit for bit, as one (default under mpirun: one\n"
-                  "shard per 8 images, at least one per process; without mpirun: no shards)" },
+                  "shard per 16 images, at least one per process; without mpirun: no shards)" },
         { "--local-bn", NULL, CLI_FLAG, &o->local_bn,
           .help = "batch norm normalises each shard by its own statistics (cheaper, as\n"
                   "PyTorch's DDP), not by the whole batch's (the default, as one process)" },
         { "--quiet", NULL, CLI_FLAG, &o->quiet, .heading = "", .help = "no progress, only the final result" },
-        { "--threads", "N", CLI_CALL, .call = cli_threads_option,
+        { "--threads", "N", CLI_CALL, .call = cli_threads_option, .given = &o->threads_given,
           .help = CLI_THREADS_HELP ";\nthe same bits on any number" },
         CLI_DEVICE_OPTIONS(o->dev),
         { 0 },
@@ -489,6 +490,9 @@ static int train_once(cn_ctx *ctx, train_opts *o, const char *out, uint64_t seed
         if (has_test) printf("test accuracy %.2f%% (best epoch %lld", 100 * *test_acc, (long long)sum.best_epoch);
         else printf("best validation accuracy %.2f%% (epoch %lld", 100 * sum.best_val_acc, (long long)sum.best_epoch);
         printf(", %.1f s); checkpoints, metrics.csv and report.html in %s\n", sum.seconds, out);
+        if (o->par && cn_parallel_size(o->par) > 1)
+            printf("data-parallel: %d processes; process 0 spent %.1f s of the %.1f s in communication (waits "
+                   "included)\n", cn_parallel_size(o->par), cn_parallel_comm_seconds(o->par), sum.seconds);
         if (!has_test) printf("(the data has no test half: convnet eval %s --data TEST_FOLDER)\n", out);
     }
 done:
@@ -662,6 +666,8 @@ static int open_parallel(cn_ctx *ctx, train_opts *o)
     launched_rank(&size);
     if (!size && !o->shards && !o->local_bn) return 0;
     if (cn_parallel_open(ctx, (int)o->shards, o->local_bn, &o->par)) return cli_ctx_error(ctx);
+    /* the processes on one machine share its cores, unless told otherwise */
+    if (!o->threads_given && !getenv("OMP_NUM_THREADS")) cn_set_threads(cn_parallel_threads(o->par));
     return 0;
 }
 

@@ -881,7 +881,7 @@ typedef struct cn_train_config {
  * MPI's; otherwise this process alone. */
 
 /* Joins the MPI job this process was started in (when there is one), or stands alone.
- * shards: of each global batch (0: one per 8 images, at least one per process); local_bn:
+ * shards: of each global batch (0: one per 16 images, at least one per process); local_bn:
  * batch norm normalises each shard by its own statistics (cheaper; PyTorch DDP's default)
  * instead of the whole batch's. */
 cn_status cn_parallel_open(cn_ctx *ctx, int shards, int local_bn, cn_parallel **out);
@@ -892,6 +892,9 @@ void cn_parallel_abort(cn_parallel *p, int code);
 int cn_parallel_rank(const cn_parallel *p);   /* 0 .. size - 1 (0 alone) */
 int cn_parallel_size(const cn_parallel *p);   /* processes (1 alone) */
 int cn_parallel_mpi(const cn_parallel *p);    /* 1 when the processes talk through MPI */
+/* Threads for each process: this machine's cores shared among the job's processes on it (at
+ * least 1); `convnet train` and `bench` use it unless --threads or OMP_NUM_THREADS says. */
+int cn_parallel_threads(const cn_parallel *p);
 /* The shards of a global batch of `batch` (the default resolved) and the seconds this process
  * has spent in communication (waiting included) since it opened. */
 int cn_parallel_shards(const cn_parallel *p, int64_t batch);

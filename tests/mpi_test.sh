@@ -40,6 +40,11 @@ $MPIRUN -np 2 "$CN" train -e "$SMALL" "$@" --local-bn --out "$T/local2" >/dev/nu
 check "--local-bn: 2 processes = 1, byte for byte" "cmp -s '$T/local1/last.safetensors' '$T/local2/last.safetensors'"
 check "--local-bn differs from whole-batch statistics" "! cmp -s '$T/local1/last.safetensors' '$T/whole_bn/last.safetensors'"
 
+# the default shards (one per 16 images) do not depend on the number of processes
+$MPIRUN -np 1 "$CN" train -e "$SMALL" --epochs 1 --val 0.9 --batch 32 --quiet --out "$T/d1" >/dev/null 2>&1
+$MPIRUN -np 2 "$CN" train -e "$SMALL" --epochs 1 --val 0.9 --batch 32 --quiet --out "$T/d2" >/dev/null 2>&1
+check "default shards: mpirun -np 2 = -np 1, byte for byte" "cmp -s '$T/d1/last.safetensors' '$T/d2/last.safetensors'"
+
 # an image folder: decoded where the shards run, each image once per pass, somewhere
 /usr/bin/python3 "$(dirname "$0")/pngwrite.py" "$T/col" red green blue --count 40 --seed 2 --size 8-16 --noise 90 --bright 140
 FSPEC='input 8x8x3; conv 4 3x3 pad=1; batchnorm; relu; flatten; dense 3'

@@ -163,8 +163,8 @@ static void test_plans(void)
 {
     cn_parallel *p = NULL;
     CHECK(cn_parallel_open(ctx, 0, 0, &p) == CN_OK);
-    CHECK_INT(cn_parallel_shards(p, 64), 8); /* one per 8 images */
-    CHECK_INT(cn_parallel_shards(p, 65), 9);
+    CHECK_INT(cn_parallel_shards(p, 64), 4); /* one per 16 images */
+    CHECK_INT(cn_parallel_shards(p, 65), 5);
     CHECK_INT(cn_parallel_shards(p, 3), 1);
     cn_parallel_close(p);
     CHECK(cn_parallel_open(ctx, 11, 0, &p) == CN_OK);

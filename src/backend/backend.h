@@ -12,9 +12,10 @@ typedef struct cn_kernels {
     /* scratch bytes node n needs for one call at this batch (NULL: none) */
     int64_t (*workspace)(const cn_node *n, const cn_node *const *in, int64_t batch);
     int fresh_dx;                   /* 1: backward honours cn_op_io.dx_fresh */
-    /* 1: forward and backward honour cn_op_io.whole (a shard's call takes the whole batch's
-     * statistics); 0: such calls run the op's reference kernel */
-    int whole_stats;
+    /* a shard's statistics, as cn_op.stats computes them: given, the row's forward and backward
+     * also honour cn_op_io.whole (a shard's call takes the whole batch's statistics); NULL: a
+     * sharded batch runs the op's stats and reference kernels */
+    void (*stats)(const cn_op_io *io, int backward, double *out);
 } cn_kernels;
 
 typedef struct cn_backend {

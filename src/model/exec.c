@@ -563,13 +563,14 @@ static const double *whole_stats(cn_net *net, int i, int backward, cn_status *st
     int64_t per = n->op->stats_count * n->out.c;
     double *mine = ex->stats, *all = mine + ex->n_slices * per, *merged = all + net->shards.count * per;
     sync_host(ex); /* the host reads the layer's input or gradient */
+    const cn_kernels *k = kernels_of(ex, n);
     for (int s = 0; s < ex->n_slices; s++) {
         const cn_node *in[CN_MAX_INPUTS];
         const void *xs[CN_MAX_INPUTS];
         void *dxs[CN_MAX_INPUTS];
         cn_op_io io;
         make_io(net, i, s, ex->training, &io, xs, dxs, in);
-        n->op->stats(&io, backward, mine + s * per);
+        (k->stats ? k->stats : n->op->stats)(&io, backward, mine + s * per);
     }
     if ((*st = net->shards.hooks.gather(net->shards.hooks.user, mine, per, all))) return NULL;
     n->op->stats_merge(n, backward, all, net->shards.count, merged);
@@ -603,7 +604,7 @@ cn_status cn_net_forward(cn_ctx *ctx, cn_net *net, const float *x, int64_t batch
         const double *whole = whole_stats(net, i, 0, &gst);
         if (gst) return gst;
         const cn_kernels *k = kernels_of(ex, nd);
-        cn_kernel_fn fast = whole && !k->whole_stats ? NULL : k->forward; /* the reference reads io.whole */
+        cn_kernel_fn fast = whole && !k->stats ? NULL : k->forward; /* the reference reads io.whole */
         /* an op without a row in a device backend runs its reference kernel on the host, which
          * reads what the device's queued kernels write: they must be done first */
         if (!fast) sync_host(ex);
@@ -683,7 +684,7 @@ cn_status cn_net_backward(cn_ctx *ctx, cn_net *net, const float *dy)
         /* kernels add to their inputs' gradients: the first to add (the last reader) stores
          * instead where its kernel can, else the gradient is zeroed here first */
         const cn_kernels *k = kernels_of(ex, nd);
-        cn_kernel_fn fast = whole && !k->whole_stats ? NULL : k->backward; /* the reference reads io.whole */
+        cn_kernel_fn fast = whole && !k->stats ? NULL : k->backward; /* the reference reads io.whole */
         /* dx_fresh has a bit per input: a wider layer (an add of 33 or more) zeroes instead, and
          * leaves every bit clear (1u << 32 would wrap onto input 0 on x86); only the backend's own
          * kernel may honour it */

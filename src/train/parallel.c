@@ -12,8 +12,10 @@
  * first an all-reduce of their largest value, then, once that is in, the integers' all-reduce,
  * both non-blocking, so that communication runs under the remaining layers' backward.
  * Covered by tests/test_parallel.c and tests/mpi_test.sh. */
+#define _POSIX_C_SOURCE 200809L /* sysconf */
 #include <math.h>
 #include <stdlib.h>
+#include <unistd.h>
 #include <string.h>
 #include <time.h>
 
@@ -36,6 +38,7 @@ typedef struct bucket {
 
 struct cn_parallel {
     int rank, size, mpi, shards_asked, local_bn;
+    int here;                 /* processes of the job on this machine */
     double comm_s;
 #ifdef CN_HAVE_MPI
     /* every process must start collectives on a communicator in the same order: the buckets'
@@ -74,7 +77,7 @@ cn_status cn_parallel_open(cn_ctx *ctx, int shards, int local_bn, cn_parallel **
     if (shards < 0) return cn_fail(ctx, CN_E_ARG, "shards must be 0 (the default) or more, not %d", shards);
     cn_parallel *p = cn_calloc(ctx, 1, sizeof *p);
     if (!p) return CN_E_NOMEM;
-    p->ctx = ctx, p->size = 1, p->shards_asked = shards, p->local_bn = local_bn != 0;
+    p->ctx = ctx, p->size = 1, p->here = 1, p->shards_asked = shards, p->local_bn = local_bn != 0;
     if (under_mpirun()) {
 #ifdef CN_HAVE_MPI
         int provided, ready = 0;
@@ -89,6 +92,10 @@ cn_status cn_parallel_open(cn_ctx *ctx, int shards, int local_bn, cn_parallel **
         MPI_Comm_dup(MPI_COMM_WORLD, &p->comm_sum);
         MPI_Comm_rank(p->comm, &p->rank);
         MPI_Comm_size(p->comm, &p->size);
+        MPI_Comm local;
+        MPI_Comm_split_type(p->comm, MPI_COMM_TYPE_SHARED, p->rank, MPI_INFO_NULL, &local);
+        MPI_Comm_size(local, &p->here);
+        MPI_Comm_free(&local);
         p->mpi = 1;
 #else
         if (getenv("OMPI_COMM_WORLD_SIZE") && atoi(getenv("OMPI_COMM_WORLD_SIZE")) > 1) {
@@ -128,6 +135,13 @@ void cn_parallel_abort(cn_parallel *p, int code)
 }
 
 int cn_parallel_rank(const cn_parallel *p) { return p ? p->rank : 0; }
+
+int cn_parallel_threads(const cn_parallel *p)
+{
+    long cores = sysconf(_SC_NPROCESSORS_ONLN);
+    int here = p && p->here > 0 ? p->here : 1;
+    return cores / here > 1 ? (int)(cores / here) : 1;
+}
 int cn_parallel_size(const cn_parallel *p) { return p ? p->size : 1; }
 int cn_parallel_mpi(const cn_parallel *p) { return p && p->mpi; }
 double cn_parallel_comm_seconds(const cn_parallel *p) { return p ? p->comm_s : 0; }
@@ -135,7 +149,7 @@ double cn_parallel_comm_seconds(const cn_parallel *p) { return p ? p->comm_s : 0
 int cn_parallel_shards(const cn_parallel *p, int64_t batch)
 {
     if (p->shards_asked) return p->shards_asked;
-    int64_t k = (batch + 7) / 8;
+    int64_t k = (batch + 15) / 16; /* shards of 16 images: big enough for the kernels, small enough for 4 processes at batch 64 */
     return (int)(k > p->size ? (k < 1 << 20 ? k : 1 << 20) : p->size);
 }
 
@@ -237,13 +251,18 @@ static void bucket_to_ints(cn_parallel *p, bucket *b)
         return;
     }
     const double scale = ldexp(1.0, sc); /* a power of two: the product is exact */
-    const float *g0 = cn_net_shard_grads(p->net, 0);
+    enum { CHUNK = 4096 };                /* values per pass over the shards: they stay in cache */
 #pragma omp parallel for schedule(static) if (b->hi - b->lo > 65536)
-    for (int64_t j = b->lo; j < b->hi; j++) acc[j] = llrint((double)g0[j] * scale);
-    for (int s = 1; s < p->mine; s++) {
-        const float *g = cn_net_shard_grads(p->net, s);
-#pragma omp parallel for schedule(static) if (b->hi - b->lo > 65536)
-        for (int64_t j = b->lo; j < b->hi; j++) acc[j] += llrint((double)g[j] * scale);
+    for (int64_t at = b->lo; at < b->hi; at += CHUNK) {
+        int64_t end = b->hi - at < CHUNK ? b->hi : at + CHUNK;
+        const float *g0 = cn_net_shard_grads(p->net, 0);
+#pragma omp simd
+        for (int64_t j = at; j < end; j++) acc[j] = llrint((double)g0[j] * scale);
+        for (int s = 1; s < p->mine; s++) {
+            const float *g = cn_net_shard_grads(p->net, s);
+#pragma omp simd
+            for (int64_t j = at; j < end; j++) acc[j] += llrint((double)g[j] * scale);
+        }
     }
 }
 
@@ -257,7 +276,7 @@ static void bucket_from_ints(cn_parallel *p, bucket *b)
         return;
     }
     const double unscale = ldexp(1.0, -scale_of(b->max_all > 0 ? b->max_all : 1, p->count));
-#pragma omp parallel for schedule(static) if (b->hi - b->lo > 65536)
+#pragma omp parallel for simd schedule(static) if (b->hi - b->lo > 65536)
     for (int64_t j = b->lo; j < b->hi; j++) g[j] = (float)((double)acc[j] * unscale);
 }
 

@@ -110,3 +110,29 @@ void cn_cpu_batchnorm_backward(const cn_op_io *io)
         }
     }
 }
+
+/* One shard's statistics per channel (cn_op.stats' layout: three runs of C): forward the count,
+ * mean and sum of squared deviations of x; backward the sums of dy and dy * xh (xh from aux's
+ * whole-batch mean and inv) and the count; the lanes of channel_moments, threaded over channels. */
+void cn_cpu_batchnorm_stats(const cn_op_io *io, int backward, double *out)
+{
+    channel_runs r = runs_of(io);
+    int64_t c = io->n->out.c, count = r.n * r.hw;
+    const float *x = io->x[0], *dy = io->dy, *amean = aux_mean(io->aux), *ainv = amean + c;
+#pragma omp parallel for schedule(static) if (parallel: count * c >= CPU_PAR_MIN)
+    for (int64_t ch = 0; ch < c; ch++) {
+        const float *xc = x + ch * r.hw;
+        double a, b;
+        if (!backward) {
+            channel_moments(&r, xc, &a, &b);
+            b *= (double)count;
+        } else {
+            const float *dyc = dy + ch * r.hw;
+            cn_sum8 s_dy = cn_sum8_zero(), s_dyxc = cn_sum8_zero();
+            for (int64_t i = 0; i < r.n; i++)
+                cn_sum8_add_pair(&s_dy, &s_dyxc, dyc + i * r.stride, xc + i * r.stride, amean[ch], r.hw);
+            a = cn_sum8_total(&s_dy), b = cn_sum8_total(&s_dyxc) * ainv[ch];
+        }
+        out[ch] = a, out[c + ch] = b, out[2 * c + ch] = (double)count;
+    }
+}
