@@ -404,14 +404,19 @@ static void say_data(const train_opts *o, const cn_dataset *ds, const cn_dataset
 }
 
 /* data-parallel: how the batch is cut, said once before the first epoch */
-static void say_parallel(const train_opts *o, int64_t batch)
+static void say_parallel(cn_ctx *ctx, const train_opts *o, const cn_net *net, int64_t batch)
 {
     if (!o->par || o->quiet) return;
-    int k = cn_parallel_shards(o->par, batch), n = cn_parallel_size(o->par);
-    printf("parallel:   %d process%s, the batch of %lld cut into %d shards of %lld%s image%s (%s), batch norm "
-           "over %s\n", n, n > 1 ? "es" : "", (long long)batch, k, (long long)(batch / k), batch % k ? "-" : "",
+    int k = cn_parallel_shards(o->par, batch), n = cn_parallel_size(o->par), bn = 0;
+    for (int i = 0; i < cn_net_layer_count(net); i++) {
+        cn_layer_info info;
+        cn_net_layer(ctx, net, i, 1, &info);
+        bn |= !strcmp(info.type, "batchnorm");
+    }
+    printf("parallel:   %d process%s, the batch of %lld cut into %d shards of %lld%s image%s (%s)%s%s\n", n,
+           n > 1 ? "es" : "", (long long)batch, k, (long long)(batch / k), batch % k ? "-" : "",
            batch / k == 1 && !(batch % k) ? "" : "s", cn_parallel_mpi(o->par) ? "MPI" : "no MPI: one process",
-           o->local_bn ? "each shard (--local-bn)" : "the whole batch");
+           bn ? ", batch norm over " : "", !bn ? "" : o->local_bn ? "each shard (--local-bn)" : "the whole batch");
 }
 
 static int train_once(cn_ctx *ctx, train_opts *o, const char *out, uint64_t seed, char *args, progress_state *ps,
@@ -436,7 +441,7 @@ static int train_once(cn_ctx *ctx, train_opts *o, const char *out, uint64_t seed
         (rc = show_init(ctx, o, init, net, seed)))
         goto done;
     say_data(o, &ds, &val, &test);
-    say_parallel(o, o->cfg.batch);
+    say_parallel(ctx, o, net, o->cfg.batch);
     /* the folder is created and taken only now, so that a run that cannot start leaves nothing
      * behind (a resumed run's folder is held by cmd_train); the job's first process alone
      * writes */
