@@ -531,25 +531,33 @@ static cn_status nonfinite(cn_ctx *ctx, const cn_net *net, int i, const char *pa
                       !strcmp(pass, "forward") ? "input" : "output gradient", s);
 }
 
+/* one kernel call: its cn_op_io and the arrays it points into */
+typedef struct node_call {
+    const cn_node *in[CN_MAX_INPUTS];
+    const void *x[CN_MAX_INPUTS];
+    void *dx[CN_MAX_INPUTS];
+    cn_op_io io;
+} node_call;
+
 /* the call of node i on slice s of the batch (its rows, aux, gradients and draws) */
-static void make_io(cn_net *net, int i, int s, int training, cn_op_io *io, const void **x, void **dx,
-                    const cn_node **in)
+static cn_op_io *make_io(cn_net *net, int i, int s, int training, node_call *c)
 {
     cn_exec *ex = &net->ex;
     const cn_node *n = &net->nodes[i];
     int64_t row = ex->slice_at[s];
-    inputs_of(net, i, in);
+    inputs_of(net, i, c->in);
     for (int j = 0; j < n->n_in; j++) {
-        x[j] = ex->act + ex->act_off[n->in[j]] + row * elems(in[j]);
-        dx[j] = ex->no_input_grad && n->in[j] == 0 ? NULL : ex->dact + ex->act_off[n->in[j]] + row * elems(in[j]);
+        c->x[j] = ex->act + ex->act_off[n->in[j]] + row * elems(c->in[j]);
+        c->dx[j] = ex->no_input_grad && n->in[j] == 0 ? NULL : ex->dact + ex->act_off[n->in[j]] + row * elems(c->in[j]);
     }
     float *grads = s ? ex->slice_grads + (s - 1) * ex->n_trainable : ex->grads;
-    *io = (cn_op_io){ .n = n, .in = in, .batch = ex->slice_at[s + 1] - row, .x = x,
-                      .y = ex->act + ex->act_off[i] + row * elems(n), .w = ex->params + ex->w_off[i],
-                      .dw = grads + ex->w_off[i], .buf = ex->params + ex->buf_off[i],
-                      .aux = ex->aux + ex->aux_off[s * (net->n + 1) + i], .dy = ex->dact + ex->act_off[i] + row * elems(n),
-                      .dx = dx, .training = training, .rng = sharded(net) ? &ex->slice_rng[s] : &ex->rng,
-                      .work = ex->work };
+    c->io = (cn_op_io){ .n = n, .in = c->in, .batch = ex->slice_at[s + 1] - row, .x = c->x,
+                        .y = ex->act + ex->act_off[i] + row * elems(n), .w = ex->params + ex->w_off[i],
+                        .dw = grads + ex->w_off[i], .buf = ex->params + ex->buf_off[i],
+                        .aux = ex->aux + ex->aux_off[s * (net->n + 1) + i],
+                        .dy = ex->dact + ex->act_off[i] + row * elems(n), .dx = c->dx, .training = training,
+                        .rng = sharded(net) ? &ex->slice_rng[s] : &ex->rng, .work = ex->work };
+    return &c->io;
 }
 
 /* Node i's statistics over the whole sharded batch (cn_op.stats): each slice's, every shard's
@@ -565,12 +573,8 @@ static const double *whole_stats(cn_net *net, int i, int backward, cn_status *st
     sync_host(ex); /* the host reads the layer's input or gradient */
     const cn_kernels *k = kernels_of(ex, n);
     for (int s = 0; s < ex->n_slices; s++) {
-        const cn_node *in[CN_MAX_INPUTS];
-        const void *xs[CN_MAX_INPUTS];
-        void *dxs[CN_MAX_INPUTS];
-        cn_op_io io;
-        make_io(net, i, s, ex->training, &io, xs, dxs, in);
-        (k->stats ? k->stats : n->op->stats)(&io, backward, mine + s * per);
+        node_call c;
+        (k->stats ? k->stats : n->op->stats)(make_io(net, i, s, ex->training, &c), backward, mine + s * per);
     }
     if ((*st = net->shards.hooks.gather(net->shards.hooks.user, mine, per, all))) return NULL;
     n->op->stats_merge(n, backward, all, net->shards.count, merged);
@@ -614,15 +618,12 @@ cn_status cn_net_forward(cn_ctx *ctx, cn_net *net, const float *x, int64_t batch
         int keeper = shard_run && nbuf > 0 ? (net->shards.whole_stats || net->shards.first == 0 ? 0 : -1) : 0;
         double t0 = ex->profile ? seconds() : 0;
         for (int s = 0; s < ex->n_slices; s++) {
-            const cn_node *in[CN_MAX_INPUTS];
-            const void *xs[CN_MAX_INPUTS];
-            void *dxs[CN_MAX_INPUTS];
-            cn_op_io io;
-            make_io(net, i, s, training, &io, xs, dxs, in);
-            io.whole = whole;
+            node_call c;
+            cn_op_io *io = make_io(net, i, s, training, &c);
+            io->whole = whole;
             int keep = shard_run && nbuf > 0 && s != keeper;
             if (keep) sync_host(ex), memcpy(ex->buf_save, ex->params + buf, (size_t)nbuf * sizeof(float));
-            (fast ? fast : nd->op->forward[CN_F32])(&io);
+            (fast ? fast : nd->op->forward[CN_F32])(io);
             if (keep) sync_host(ex), memcpy(ex->params + buf, ex->buf_save, (size_t)nbuf * sizeof(float));
         }
         if (ex->profile || ex->trace) sync_host(ex); /* a kernel's own time; the host reads its output */
@@ -692,21 +693,18 @@ cn_status cn_net_backward(cn_ctx *ctx, cn_net *net, const float *dy)
         if (!fast || !fresh_ok) sync_host(ex); /* the host zeroes or runs the reference kernel */
         double t0 = ex->profile ? seconds() : 0;
         for (int s = 0; s < ex->n_slices; s++) {
-            const cn_node *in[CN_MAX_INPUTS];
-            const void *xs[CN_MAX_INPUTS];
-            void *dxs[CN_MAX_INPUTS];
-            cn_op_io io;
-            make_io(net, i, s, ex->training, &io, xs, dxs, in);
-            io.whole = whole;
+            node_call c;
+            cn_op_io *io = make_io(net, i, s, ex->training, &c);
+            io->whole = whole;
             for (int j = 0; j < nd->n_in; j++) {
-                if (!dxs[j] || ex->grad_writer[nd->in[j]] != i) continue;
+                if (!c.dx[j] || ex->grad_writer[nd->in[j]] != i) continue;
                 int again = 0; /* the same tensor twice (add a a): the second use adds */
                 for (int m = 0; m < j; m++) again |= nd->in[m] == nd->in[j];
                 if (again) continue;
-                if (fresh_ok) io.dx_fresh |= 1u << j;
-                else zero(dxs[j], elems(in[j]) * io.batch);
+                if (fresh_ok) io->dx_fresh |= 1u << j;
+                else zero(c.dx[j], elems(c.in[j]) * io->batch);
             }
-            (fast ? fast : nd->op->backward[CN_F32])(&io);
+            (fast ? fast : nd->op->backward[CN_F32])(io);
         }
         if (ex->profile || ex->trace) sync_host(ex);
         if (ex->profile) ex->prof_bwd[i] += seconds() - t0;

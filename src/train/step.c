@@ -68,8 +68,7 @@ cn_status cn_train_step(cn_ctx *ctx, cn_net *net, cn_optim *opt, const cn_step_c
     return st;
 }
 
-/* the rows of y (rows x cols) whose largest value is at their label, as the trainer counts them */
-static int64_t correct_rows(const float *y, const int32_t *labels, int64_t rows, int64_t cols)
+int64_t cn_count_correct(const float *y, const int32_t *labels, int64_t rows, int64_t cols)
 {
     int64_t correct = 0;
     for (int64_t i = 0; i < rows; i++) {
@@ -117,7 +116,10 @@ cn_status cn_train_step_sharded(cn_ctx *ctx, cn_net *net, cn_optim *opt, const c
                                cfg->label_smoothing, &l, dout + first * classes);
         int bad = !isfinite(l);
         for (int64_t i = first * classes; i < (first + n) * classes && !bad; i++) bad = !isfinite(y[i]) || !isfinite(dout[i]);
-        part[3 * s] = l, part[3 * s + 1] = (double)correct_rows(y + first * classes, labels + first, n, classes);
+        const cn_step_kernels *k = cn_net_step_kernels(net);
+        part[3 * s] = l;
+        part[3 * s + 1] = (double)(k->count_correct ? k->count_correct : cn_count_correct)(y + first * classes, labels + first,
+                                                                                         n, classes);
         part[3 * s + 2] = bad;
     }
     if (!st) st = cn_parallel_gather(ctx, p, part, 3, all);

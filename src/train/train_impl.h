@@ -22,6 +22,10 @@ void cn_parallel_share(const cn_parallel *p, int64_t items, int64_t *first, int6
 cn_status cn_parallel_gather_items(cn_ctx *ctx, cn_parallel *p, int64_t items, const double *mine, int64_t n,
                                    double *all);
 
+/* the rows of y (rows x cols) whose largest value (the first of equals) is at their label: the
+ * host's accuracy count, the reference of cn_step_kernels.count_correct */
+int64_t cn_count_correct(const float *y, const int32_t *labels, int64_t rows, int64_t cols);
+
 /* process 0's `mine`, on every process (a decision all must take together); p NULL: mine */
 int cn_parallel_first_says(cn_parallel *p, int mine);
 

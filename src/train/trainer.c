@@ -45,14 +45,6 @@ static int64_t argmax(const float *v, int64_t n)
     return best;
 }
 
-/* the host's accuracy count, the reference of cn_step_kernels.count_correct */
-static int64_t count_correct(const float *y, const int32_t *labels, int64_t rows, int64_t cols)
-{
-    int64_t correct = 0;
-    for (int64_t i = 0; i < rows; i++) correct += argmax(y + i * cols, cols) == labels[i];
-    return correct;
-}
-
 static void rng_text(const cn_rng *r, char *buf, size_t cap)
 {
     snprintf(buf, cap, "%016" PRIx64 "%016" PRIx64 "%016" PRIx64 "%016" PRIx64, r->s[0], r->s[1], r->s[2], r->s[3]);
@@ -488,7 +480,7 @@ cn_status cn_train(cn_ctx *ctx, cn_net *net, const cn_dataset *ds, const cn_trai
             } else {
                 if ((st = cn_train_step(ctx, net, r.opt, &sc, x, labels, cfg->batch, &loss))) goto done;
                 const float *y = cn_net_output(net, NULL);
-                correct += (step_k->count_correct ? step_k->count_correct : count_correct)(y, labels, cfg->batch, classes);
+                correct += (step_k->count_correct ? step_k->count_correct : cn_count_correct)(y, labels, cfg->batch, classes);
             }
             cn_fault_point(NULL, "step");
             seen += cfg->batch;
