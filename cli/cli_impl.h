@@ -137,8 +137,8 @@ typedef enum { CLI_HALF_TEST, CLI_HALF_TRAIN, CLI_HALF_VAL } cli_half;
  * whether a separate test half exists. */
 cn_status cli_load_data(cn_ctx *ctx, const char *data, cli_half half, const cn_layer_info *input, cn_dataset *ds,
                         int *has_test);
-/* The same, an image folder's images decoded when a batch takes them (lazy: data-parallel
- * training, where each process decodes its shards' images only); IDX files are read whole. */
+/* The same, the images decoded (an image folder) or converted (IDX) when a batch takes them
+ * (lazy: data-parallel training, where each process decodes its shards' images only). */
 cn_status cli_open_data(cn_ctx *ctx, const char *data, cli_half half, const cn_layer_info *input, int lazy,
                         cn_dataset *ds, int *has_test);
 /* What cli_load_data reads, for messages: "DIR/test", "DIR (t10k-*: the test half)", ... */

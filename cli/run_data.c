@@ -58,7 +58,7 @@ cn_status cli_open_data(cn_ctx *ctx, const char *data, cli_half half, const cn_l
         return folder(ctx, sub, input->c, input->h, input->w, ds);
     }
     if (l == CN_DATA_MNIST) {
-        if ((st = cn_dataset_load_mnist(ctx, dir, half == CLI_HALF_TRAIN, ds))) return st;
+        if ((st = (lazy ? cn_dataset_open_mnist : cn_dataset_load_mnist)(ctx, dir, half == CLI_HALF_TRAIN, ds))) return st;
         const char *const *names = cli_known_class_names(dir, ds->classes);
         if (names) {
             ds->class_names = calloc((size_t)ds->classes, sizeof(char *));

@@ -369,6 +369,9 @@ typedef struct cn_dataset {
     /* images NULL: each image's file, decoded when a batch needs it (cn_dataset_open_folder);
      * NULL when images holds them all */
     char **paths;
+    /* images NULL: an IDX file's bytes (count x h x w), each image converted when a batch needs
+     * it (cn_dataset_open_mnist); NULL otherwise */
+    unsigned char *pixels;
 } cn_dataset;
 
 /* Reads an IDX image file (ubyte, N x H x W) and its label file (ubyte, N), gzipped or raw.
@@ -377,6 +380,10 @@ typedef struct cn_dataset {
 cn_status cn_dataset_load_idx(cn_ctx *ctx, const char *images_path, const char *labels_path, cn_dataset *out);
 /* The training (train-*) or test (t10k-*) half of an MNIST-format folder, .gz or not. */
 cn_status cn_dataset_load_mnist(cn_ctx *ctx, const char *dir, int train, cn_dataset *out);
+/* The same halves kept as the files' bytes (a quarter of the floats' memory), each image
+ * converted when a batch takes it (cn_make_batch_rows): a process of a data-parallel run
+ * converts only the images of its shards. (A gzipped file is read whole all the same.) */
+cn_status cn_dataset_open_mnist(cn_ctx *ctx, const char *dir, int train, cn_dataset *out);
 void cn_dataset_free(cn_ctx *ctx, cn_dataset *ds);
 
 /* Decodes a PNG or JPEG file (libpng, libjpeg-turbo) into c x h x w floats in [0, 1]: resized
@@ -498,8 +505,8 @@ void cn_make_batch(const cn_dataset *ds, const int64_t *idx, int64_t n, const fl
                    int64_t pad, int flip, cn_rng *rng, float *x, int32_t *labels);
 /* Rows lo .. hi - 1 of that batch alone, into x and labels from their start: the draws are
  * those of all n rows (a process of a data-parallel run makes its share of the global batch).
- * The images of a dataset without them (cn_dataset_open_folder) are decoded here; a file that
- * fails to fails the call, naming it. */
+ * The images of a dataset without them (cn_dataset_open_folder, cn_dataset_open_mnist) are
+ * decoded or converted here; a file that fails to decode fails the call, naming it. */
 cn_status cn_make_batch_rows(cn_ctx *ctx, const cn_dataset *ds, const int64_t *idx, int64_t n, int64_t lo, int64_t hi,
                              const float *mean, const float *std, int64_t pad, int flip, cn_rng *rng, float *x,
                              int32_t *labels);

@@ -50,7 +50,7 @@ static int32_t labels[2] = { 4, 7 };
 
 static void test_stats(void)
 {
-    cn_dataset ds = { 2, 2, 1, 2, images, labels, 8, NULL, NULL };
+    cn_dataset ds = { .count = 2, .c = 2, .h = 1, .w = 2, .images = images, .labels = labels, .classes = 8 };
     float mean[2], std[2];
     cn_dataset_stats(&ds, mean, std);
     /* channel 0: {0, .5, 1, .5}: mean .5, variance (.25 + 0 + .25 + 0) / 4 = .125 */
@@ -63,7 +63,7 @@ static void test_stats(void)
     /* the population std of 0..9 is sqrt(8.25) */
     float ramp[10];
     for (int i = 0; i < 10; i++) ramp[i] = (float)i;
-    cn_dataset r = { 10, 1, 1, 1, ramp, NULL, 0, NULL, NULL };
+    cn_dataset r = { .count = 10, .c = 1, .h = 1, .w = 1, .images = ramp };
     cn_dataset_stats(&r, mean, std);
     CHECK_NEAR(mean[0], 4.5, 1e-7);
     CHECK_NEAR(std[0], 2.8722813, 1e-7);
@@ -71,7 +71,7 @@ static void test_stats(void)
 
 static void test_normalise(void)
 {
-    cn_dataset ds = { 2, 2, 1, 2, images, labels, 8, NULL, NULL };
+    cn_dataset ds = { .count = 2, .c = 2, .h = 1, .w = 2, .images = images, .labels = labels, .classes = 8 };
     const float mean[2] = { 0.5f, 0.1f }, std[2] = { 0.25f, 0.0f };
     const int64_t idx[3] = { 1, 0, 1 };
     float x[3 * 4];
@@ -119,7 +119,7 @@ static void test_augment(void)
     for (int n = 0; n < 3; n++)
         for (int i = 0; i < C * H * W; i++) img[n][i] = (float)(n * 100 + i + 1) / 255.0f;
     int32_t lab[3] = { 0, 1, 2 };
-    cn_dataset ds = { 3, C, H, W, &img[0][0], lab, 3, NULL, NULL };
+    cn_dataset ds = { .count = 3, .c = C, .h = H, .w = W, .images = &img[0][0], .labels = lab, .classes = 3 };
     const float mean[C] = { 0.3f, 0.6f }, std[C] = { 0.2f, 0.5f };
     enum { N = 40 };
     int64_t idx[N];
@@ -202,7 +202,45 @@ static void test_augment(void)
     CHECK(found);
 }
 
+/* an IDX data set kept as bytes (cn_dataset_open_mnist's form) gives the batches of the floats,
+ * bit for bit, any rows of them; its statistics by blocks those of the whole within 1e-6 */
+static void test_bytes_and_rows(void)
+{
+    enum { N = 37, HW = 5 * 4 };
+    static unsigned char px[N * HW];
+    static float fl[N * HW];
+    int32_t lab[N];
+    for (int i = 0; i < N * HW; i++) px[i] = (unsigned char)((i * 37 + 11) % 256), fl[i] = (float)px[i] / 255.0f;
+    for (int i = 0; i < N; i++) lab[i] = i % 3;
+    cn_dataset eager = { .count = N, .c = 1, .h = 5, .w = 4, .images = fl, .labels = lab, .classes = 3 };
+    cn_dataset bytes = eager;
+    bytes.images = NULL, bytes.pixels = px;
+    cn_ctx *ctx;
+    CHECK(cn_ctx_create(NULL, &ctx) == CN_OK);
+    int64_t idx[9];
+    for (int i = 0; i < 9; i++) idx[i] = (i * 11) % N;
+    float mean[1] = { 0.4f }, std[1] = { 0.3f }, all[9 * HW], part[4 * HW];
+    int32_t la[9], lp[4];
+    cn_rng r1, r2;
+    cn_rng_seed(&r1, 5), cn_rng_seed(&r2, 5);
+    cn_make_batch(&eager, idx, 9, mean, std, 1, 1, &r1, all, la);
+    CHECK(cn_make_batch_rows(ctx, &bytes, idx, 9, 3, 7, mean, std, 1, 1, &r2, part, lp) == CN_OK);
+    CHECK(memcmp(all + 3 * HW, part, sizeof part) == 0);
+    CHECK(memcmp(la + 3, lp, sizeof lp) == 0);
+    CHECK(cn_rng_next(&r1) == cn_rng_next(&r2)); /* the draws of all 9 rows */
+    float m1[1], s1[1], m2[1], s2[1];
+    double parts[3 * 12];
+    cn_dataset_stats(&eager, m1, s1);
+    for (int k = 0; k < 3; k++) /* blocks of 16, 16 and 5 images */
+        CHECK(cn_dataset_stats_part(ctx, &bytes, 16 * k, k < 2 ? 16 : 5, parts + 12 * k) == CN_OK);
+    cn_dataset_stats_merge(parts, 3, 1, m2, s2);
+    CHECK_NEAR(m2[0], m1[0], 1e-6);
+    CHECK_NEAR(s2[0], s1[0], 1e-6);
+    cn_ctx_destroy(ctx);
+}
+
 static const test_case cases[] = {
+    { "IDX bytes and rows of a batch: the bits of the floats", test_bytes_and_rows },
     { "shuffle is a uniform permutation set by the seed", test_shuffle },
     { "per-channel mean and population std", test_stats },
     { "normalisation without augmentation", test_normalise },

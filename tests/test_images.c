@@ -754,6 +754,34 @@ static void test_folder(void)
         CHECK_NEAR(ds.images[i * 16], first[i] / 255.0, i == 1 ? 3 / 255.0 : 1e-6);
         CHECK_NEAR(ds.images[i * 16 + 15], first[i] / 255.0, i == 1 ? 3 / 255.0 : 1e-6);
     }
+
+    /* opened, not decoded: the files named, each decoded when a batch takes it, to the same bits */
+    cn_dataset lazy;
+    CHECK(cn_dataset_open_folder(ctx, at("f"), 1, 4, 4, &lazy) == CN_OK);
+    CHECK(lazy.images == NULL && lazy.paths != NULL);
+    CHECK_INT(lazy.count, 6);
+    CHECK_STR(lazy.class_names[0], "Zebra");
+    if (lazy.paths) CHECK_CONTAINS(lazy.paths[1], "ant/photo");
+    int64_t idx[4] = { 5, 1, 0, 3 };
+    float mean[1] = { 0.25f }, std[1] = { 0.5f }, a[4 * 16], b[2 * 16];
+    int32_t la[4], lb[2];
+    cn_make_batch(&ds, idx, 4, mean, std, 0, 0, NULL, a, la);
+    CHECK(cn_make_batch_rows(ctx, &lazy, idx, 4, 1, 3, mean, std, 0, 0, NULL, b, lb) == CN_OK);
+    CHECK(memcmp(a + 16, b, sizeof b) == 0); /* rows 1 and 2 of the batch */
+    CHECK(la[1] == lb[0] && la[2] == lb[1]);
+    double part[12];
+    float m2[1], s2[1], m1[1], s1[1];
+    cn_dataset_stats(&ds, m1, s1);
+    CHECK(cn_dataset_stats_part(ctx, &lazy, 0, 6, part) == CN_OK);
+    cn_dataset_stats_merge(part, 1, 1, m2, s2);
+    CHECK_NEAR(m2[0], m1[0], 1e-6);
+    CHECK_NEAR(s2[0], s1[0], 1e-6);
+    write_bytes(at("f/bee/a.png"), "not a png any more", 18); /* a file spoilt after the listing */
+    int64_t spoilt[1] = { 4 };
+    CHECK(cn_make_batch_rows(ctx, &lazy, spoilt, 1, 0, 1, mean, std, 0, 0, NULL, b, lb) != CN_OK);
+    CHECK_CONTAINS(cn_ctx_message(ctx), "bee/a.png");
+    gray_png("f/bee/a.png", 20);
+    cn_dataset_free(ctx, &lazy);
     cn_dataset_free(ctx, &ds);
     cn_dataset_free(ctx, NULL);
 

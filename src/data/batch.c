@@ -56,14 +56,19 @@ void cn_make_batch(const cn_dataset *ds, const int64_t *idx, int64_t n, const fl
     cn_make_batch_rows(&quiet, ds, idx, n, 0, n, mean, std, pad, flip, rng, x, labels);
 }
 
-/* image i of ds: in memory, or decoded from its file into buf */
+/* image i of ds: in memory, or converted from the IDX bytes or decoded from its file into buf */
 static cn_status image_of(cn_ctx *ctx, const cn_dataset *ds, int64_t i, float *buf, const float **out)
 {
+    int64_t per = ds->c * ds->h * ds->w;
     if (ds->images) {
-        *out = ds->images + i * ds->c * ds->h * ds->w;
+        *out = ds->images + i * per;
         return CN_OK;
     }
     *out = buf;
+    if (ds->pixels) {
+        for (int64_t j = 0; j < per; j++) buf[j] = (float)ds->pixels[i * per + j] / 255.0f; /* as the loader */
+        return CN_OK;
+    }
     return cn_image_load(ctx, ds->paths[i], ds->c, ds->h, ds->w, buf);
 }
 
@@ -114,7 +119,8 @@ cn_status cn_dataset_stats_part(cn_ctx *ctx, const cn_dataset *ds, int64_t first
     float *block = ds->images ? NULL : cn_malloc(ctx, (size_t)((count ? count : 1) * per) * sizeof(float));
     if (!ds->images && !block) return CN_E_NOMEM;
     for (int64_t i = 0; block && i < count; i++) {
-        cn_status st = cn_image_load(ctx, ds->paths[first + i], ds->c, ds->h, ds->w, block + i * per);
+        const float *img;
+        cn_status st = image_of(ctx, ds, first + i, block + i * per, &img);
         if (st) {
             cn_free(ctx, block);
             return st;

@@ -270,12 +270,14 @@ void cn_dataset_free(cn_ctx *ctx, cn_dataset *ds)
     cn_free(ctx, ds->labels);
     for (int64_t i = 0; ds->paths && i < ds->count; i++) cn_free(ctx, ds->paths[i]);
     cn_free(ctx, ds->paths);
+    cn_free(ctx, ds->pixels);
     for (int32_t i = 0; ds->class_names && i < ds->classes; i++) cn_free(ctx, ds->class_names[i]);
     cn_free(ctx, ds->class_names);
     memset(ds, 0, sizeof *ds);
 }
 
-cn_status cn_dataset_load_idx(cn_ctx *ctx, const char *images_path, const char *labels_path, cn_dataset *out)
+/* the images converted to floats now, or (lazy) their bytes kept for cn_make_batch_rows */
+static cn_status load_idx(cn_ctx *ctx, const char *images_path, const char *labels_path, int lazy, cn_dataset *out)
 {
     memset(out, 0, sizeof *out);
     cn_idx hi, hl;
@@ -288,12 +290,13 @@ cn_status cn_dataset_load_idx(cn_ctx *ctx, const char *images_path, const char *
     if (!st) {
         out->count = hi.dims[0];
         out->c = 1, out->h = hi.dims[1], out->w = hi.dims[2];
-        out->images = cn_malloc(ctx, (size_t)hi.count * sizeof(float));
+        out->images = lazy ? NULL : cn_malloc(ctx, (size_t)hi.count * sizeof(float));
         out->labels = cn_malloc(ctx, (size_t)hl.count * sizeof(int32_t));
-        if (!out->images || !out->labels) st = CN_E_NOMEM;
+        if ((!lazy && !out->images) || !out->labels) st = CN_E_NOMEM;
     }
     if (!st) {
-        for (int64_t i = 0; i < hi.count; i++) out->images[i] = (float)hi.data[i] / 255.0f;
+        if (lazy) out->pixels = hi.data, hi.data = NULL; /* kept: converted by cn_make_batch_rows */
+        for (int64_t i = 0; !lazy && i < hi.count; i++) out->images[i] = (float)hi.data[i] / 255.0f;
         for (int64_t i = 0; i < hl.count; i++) {
             out->labels[i] = hl.data[i];
             if (hl.data[i] + 1 > out->classes) out->classes = hl.data[i] + 1;
@@ -312,16 +315,31 @@ static int exists(const char *p)
     return f != NULL;
 }
 
-cn_status cn_dataset_load_mnist(cn_ctx *ctx, const char *dir, int train, cn_dataset *out)
+cn_status cn_dataset_load_idx(cn_ctx *ctx, const char *images_path, const char *labels_path, cn_dataset *out)
+{
+    return load_idx(ctx, images_path, labels_path, 0, out);
+}
+
+static cn_status load_mnist(cn_ctx *ctx, const char *dir, int train, int lazy, cn_dataset *out)
 {
     char img[4096], lab[4096];
     const char *prefix = train ? "train" : "t10k";
     for (int gz = 1; gz >= 0; gz--) {
         snprintf(img, sizeof img, "%s/%s-images-idx3-ubyte%s", dir, prefix, gz ? ".gz" : "");
         snprintf(lab, sizeof lab, "%s/%s-labels-idx1-ubyte%s", dir, prefix, gz ? ".gz" : "");
-        if (exists(img)) return cn_dataset_load_idx(ctx, img, lab, out);
+        if (exists(img)) return load_idx(ctx, img, lab, lazy, out);
     }
     memset(out, 0, sizeof *out);
     return cn_fail(ctx, CN_E_IO, "%s: no %s-images-idx3-ubyte[.gz] here (an MNIST-format folder has train-* and t10k-* "
                                  "image and label files)", dir, prefix);
+}
+
+cn_status cn_dataset_load_mnist(cn_ctx *ctx, const char *dir, int train, cn_dataset *out)
+{
+    return load_mnist(ctx, dir, train, 0, out);
+}
+
+cn_status cn_dataset_open_mnist(cn_ctx *ctx, const char *dir, int train, cn_dataset *out)
+{
+    return load_mnist(ctx, dir, train, 1, out);
 }

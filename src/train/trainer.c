@@ -359,9 +359,10 @@ static cn_status agree(run *r, cn_parallel *p)
                           (double)cn_parallel_shards(p, c->batch), c->optim.beta1, c->optim.beta2, c->optim.eps };
     cn_status st = cn_parallel_agree(r->ctx, p, "net or starting weights (spec, seed, init or checkpoint)", w,
                                      (size_t)total * sizeof(float));
-    if (!st && r->ds->images)
-        st = cn_parallel_agree(r->ctx, p, "training images", r->ds->images,
-                               (size_t)(r->ds->count * r->ds->c * r->ds->h * r->ds->w) * sizeof(float));
+    size_t values = (size_t)(r->ds->count * r->ds->c * r->ds->h * r->ds->w);
+    if (!st && (r->ds->images || r->ds->pixels))
+        st = r->ds->images ? cn_parallel_agree(r->ctx, p, "training images", r->ds->images, values * sizeof(float))
+                           : cn_parallel_agree(r->ctx, p, "training images", r->ds->pixels, values);
     if (!st && r->ds->paths) { /* decoded on demand: the names of their files */
         uint64_t h = 1469598103934665603ULL; /* FNV-1a over the names, each ended by its NUL */
         for (int64_t i = 0; i < r->ds->count; i++)
