@@ -149,9 +149,10 @@ static int parse_args(int argc, char **argv, train_opts *o)
         { "--local-bn", NULL, CLI_FLAG, &o->local_bn,
           .help = "batch norm normalises each shard by its own statistics (cheaper, as\n"
                   "PyTorch's DDP), not by the whole batch's (the default, as one process)" },
-        { "--quiet", NULL, CLI_FLAG, &o->quiet, .heading = "", .help = "no progress, only the final result" },
+        { "--quiet", NULL, CLI_FLAG, &o->quiet, .heading = "other:", .help = "no progress, only the final result" },
         { "--threads", "N", CLI_CALL, .call = cli_threads_option, .given = &o->threads_given,
-          .help = CLI_THREADS_HELP ";\nthe same bits on any number" },
+          .help = CLI_THREADS_HELP ";\nthe same bits on any number; under mpirun the machine's cores shared\n"
+                  "among its processes" },
         CLI_DEVICE_OPTIONS(o->dev),
         { 0 },
     };
@@ -725,6 +726,19 @@ int cmd_train(int argc, char **argv)
             rc = claim_folder(&o, out, 1);
     }
     if (!rc) rc = open_parallel(ctx, &o);
+    if (!rc && o.par && !o.shards) {
+        /* the shards under mpirun's default are kept with the run's settings: a resume on
+         * another number of processes, or on one, cuts the batch as the run did */
+        int k = cn_parallel_shards(o.par, o.cfg.batch);
+        char *more = malloc(strlen(args) + 32);
+        if (!more) rc = cli_error("out of memory");
+        else {
+            sprintf(more, "%s--shards\n%d\n", args, k); /* the default's own count: nothing changes now */
+            free(args);
+            args = more;
+            o.shards = k;
+        }
+    }
     progress_state ps = { .tty = isatty(2), .quiet = o.quiet, .seeds = o.seeds };
     double accs[1000];
     int done = 0;
