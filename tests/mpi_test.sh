@@ -61,6 +61,14 @@ check "image folder: 2 processes decode as many images as 1 ($two and $one opens
 check "image folder: the decoding is shared ($(pngs two | paste -sd' ') opens by the 2 processes)" \
     "[ \$(pngs two | wc -l) -eq 2 ] && [ $most -lt $one ]"
 
+# a file that does not decode, met by one process: its error, and the job ends
+cp -r "$T/col" "$T/bad"
+printf 'junk' >"$T/bad/green/004.png"
+$MPIRUN -np 2 "$CN" train -e "$FSPEC" --data "$T/bad" --batch 16 --epochs 1 --val 0.2 --out "$T/badrun" --quiet \
+    >"$T/bad.log" 2>&1
+check "a corrupt image under mpirun: the file named, the job ended" \
+    "[ $? -ne 0 ] && grep -q 'bad/green/004.png: not a PNG or JPEG image' '$T/bad.log' && grep -q 'ending the job' '$T/bad.log'"
+
 # kill -9 of one process in the middle of a 4-epoch run under the default shards (4 of the
 # batch of 64, kept with the run's settings), resumed on 3 processes; the same run in one
 # process with --shards 4 is the reference
