@@ -165,6 +165,66 @@ static void test_backends(void)
     }
 }
 
+/* shard s of SUM_SHARDS gets vals[order[s]] as its gradients of "input 1x1x8; dense 6" (48
+ * weights and 6 biases, one bucket); out: the summed gradients */
+enum { SUM_SHARDS = 3, SUM_N = 54 };
+static void sum_by_hand(const float vals[SUM_SHARDS][SUM_N], const int *order, float *out)
+{
+    cn_net *net = parse_spec(ctx, "input 1x1x8; dense 6");
+    CHECK(net && cn_net_init_params(ctx, net, CN_INIT_KAIMING_NORMAL, 3) == CN_OK);
+    cn_parallel *p = NULL;
+    int64_t row0, rows, n;
+    float in[SUM_SHARDS * 8] = { 0 }, dout[SUM_SHARDS * 6] = { 0 };
+    CHECK(cn_parallel_open(ctx, SUM_SHARDS, 0, &p) == CN_OK);
+    CHECK(cn_parallel_attach(ctx, p, net, SUM_SHARDS, &row0, &rows) == CN_OK);
+    CHECK(cn_net_forward(ctx, net, in, SUM_SHARDS, 1) == CN_OK);
+    cn_net_zero_grad(net);
+    cn_net_grads(net, &n);
+    CHECK_INT(n, SUM_N);
+    for (int s = 0; s < SUM_SHARDS; s++) memcpy(cn_net_shard_grads(net, s), vals[order[s]], sizeof vals[0]);
+    /* a backward of zeros adds nothing, and hands the layer's gradients to the sum */
+    CHECK(cn_net_backward(ctx, net, dout) == CN_OK);
+    CHECK(cn_parallel_sum_grads(ctx, p) == CN_OK);
+    memcpy(out, cn_net_grads(net, NULL), SUM_N * sizeof(float));
+    cn_parallel_detach(ctx, p, net);
+    cn_parallel_close(p);
+    cn_net_destroy(net);
+}
+
+/* The sum of the shards' gradients is exact (README: values within 2^36 of their bucket's
+ * largest): set by hand, spread over 2^-12 .. 2^12, or 2^0 .. 2^10 beside pairs of +-2^25
+ * cancelling, they come out as the correctly rounded float of their exact sum (in double here,
+ * exact for these values), the same bits whichever shard holds which; a float sum in shard
+ * order loses the 1.5 beside 2^25 - 2^25 in one of the orders. */
+static void test_exact_sum(void)
+{
+    static const int orders[2][SUM_SHARDS] = { { 0, 1, 2 }, { 2, 0, 1 } };
+    static float vals[SUM_SHARDS][SUM_N];
+    float got[2][SUM_N];
+    cn_rng r;
+    cn_rng_seed(&r, 9);
+    for (int set = 0; set < 2; set++) {
+        for (int j = 0; j < SUM_N; j++)
+            for (int s = 0; s < SUM_SHARDS; s++)
+                vals[s][j] = set == 0 ? (float)ldexp(cn_rng_normal(&r), (int)cn_rng_below(&r, 25) - 12)
+                                      : (float)ldexp(1.0 + cn_rng_uniform(&r), (int)cn_rng_below(&r, 11));
+        if (set == 1)
+            for (int j = 0; j < 6; j++) vals[0][j] = 33554432.0f, vals[1][j] = -33554432.0f, vals[2][j] = 1.5f;
+        for (int o = 0; o < 2; o++) sum_by_hand((const float(*)[SUM_N])vals, orders[o], got[o]);
+        int exact = 0, same = 0;
+        for (int j = 0; j < SUM_N; j++) {
+            float want = (float)((double)vals[0][j] + (double)vals[1][j] + (double)vals[2][j]);
+            exact += got[0][j] == want;
+            same += memcmp(&got[0][j], &got[1][j], sizeof(float)) == 0;
+        }
+        CHECK_INT(exact, SUM_N);
+        CHECK_INT(same, SUM_N);
+    }
+    CHECK(got[0][0] == 1.5f && got[1][0] == 1.5f);
+    float big = 33554432.0f, small = 1.5f;
+    CHECK((big + -big) + small == 1.5f && big + (-big + small) != 1.5f); /* what a float sum in order does */
+}
+
 static void test_plans(void)
 {
     cn_parallel *p = NULL;
@@ -188,6 +248,7 @@ static const test_case cases[] = {
     { "shards with whole-batch batch norm = one unsharded step", test_whole_batch_bn },
     { "shards with per-shard batch norm = the shards' steps by their rows", test_local_bn },
     { "every backend's sharded step = the reference kernels'", test_backends },
+    { "the shards' gradients summed exactly, in any order", test_exact_sum },
     { "shard counts and plans", test_plans },
     { "teardown", teardown },
 };
