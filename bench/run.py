@@ -410,8 +410,9 @@ def report(res, rows, infos, peak, failed):
             f"{rrow['batch']}, {cb['threads']} thread{'s' if cb['threads'] != 1 else ''}), from `convnet bench --json`: "
             f"forward GFLOP/s = 2 x MACs / forward time, training = 6 x MACs / (forward + backward time).")
         say()
-        say("| layer | shape | MACs (batch) | fwd ms | bwd ms | fwd GFLOP/s | fwd % peak | fwd+bwd GFLOP/s | fwd+bwd % peak |")
-        say("|---|---|--:|--:|--:|--:|--:|--:|--:|")
+        say("| layer | shape | MACs (batch) | fwd ms | bwd ms | fwd GFLOP/s | fwd % peak | fwd+bwd GFLOP/s | fwd+bwd % peak "
+            "| how (convnet bench's kernel) |")
+        say("|---|---|--:|--:|--:|--:|--:|--:|--:|---|")
         tm = tf = tb = 0.0
         for l in cb["layers"]:
             c = convs.get(l["name"])
@@ -422,11 +423,11 @@ def report(res, rows, infos, peak, failed):
             gf = 2 * m / (f * 1e6) if f > 0 else 0
             gt = 6 * m / ((f + b) * 1e6) if f + b > 0 else 0
             say(f"| {l['name']} | {c['cin']}->{c['cout']}, {c['out_hw'][0]}x{c['out_hw'][1]} | {m:,} | {f:.2f} | {b:.2f} | "
-                f"{gf:.0f} | {pct(gf / peak)} | {gt:.0f} | {pct(gt / peak)} |")
+                f"{gf:.0f} | {pct(gf / peak)} | {gt:.0f} | {pct(gt / peak)} | {l.get('kernel', '')} |")
         if tm:
             gf, gt = 2 * tm / (tf * 1e6), 6 * tm / ((tf + tb) * 1e6)
             big = {"fwd_gflops": gf, "train_gflops": gt, "fwd_frac": gf / peak, "train_frac": gt / peak}
-            say(f"| all of them | | {tm:,.0f} | {tf:.2f} | {tb:.2f} | {gf:.0f} | {pct(gf / peak)} | {gt:.0f} | {pct(gt / peak)} |")
+            say(f"| all of them | | {tm:,.0f} | {tf:.2f} | {tb:.2f} | {gf:.0f} | {pct(gf / peak)} | {gt:.0f} | {pct(gt / peak)} | |")
         say()
     res["big_3x3"] = big
 

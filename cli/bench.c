@@ -18,7 +18,8 @@ static void help(const cli_option *opts)
            "evaluation mode) on random inputs after 3 warm-up steps, for at least S seconds (default 2)\n"
            "and 5 steps. Prints images/s, ms per step, the memory (planned, and the process's peak), and\n"
            "per layer its MACs, its forward and backward time per step and the GFLOP/s that makes\n"
-           "(2 FLOP per MAC forward; conv and dense backward do twice the forward's work). On a GPU the\n"
+           "(2 FLOP per MAC forward; conv and dense backward do twice the forward's work) and how the\n"
+           "backend runs it (its kernel: for convolutions, the way of the product). On a GPU the\n"
            "timed steps run unprofiled and the layers' times come from 3 more steps, each layer waited for.\n"
            "Data-parallel training (--shards, or under mpirun): the batch is the global one, cut into K shards\n"
            "shared out among the processes (as `convnet train`); the first process prints, with the time\n"
@@ -58,7 +59,7 @@ int cmd_bench(int argc, char **argv)
                   "\"planned_bytes\","
                   "\"peak_rss_bytes\",\"processes\",\"shards\",\"comm_ms_per_step\",\n"
                   "\"comm_least_ms_per_step\",\"comm_ms_per_process\",\n"
-                  "\"layers\":[{\"name\",\"type\",\"macs\",\"forward_ms\",\"backward_ms\",\"gflops\"}]}" },
+                  "\"layers\":[{\"name\",\"type\",\"macs\",\"forward_ms\",\"backward_ms\",\"gflops\",\"kernel\"}]}" },
         { 0 },
     };
     int usage = cli_parse_spec("bench", argc, argv, opts, help, &spec);
@@ -188,7 +189,7 @@ int cmd_bench(int argc, char **argv)
             printf("data-parallel: %d process%s, %d shards; communication %.3f ms per step (%.0f%%, waiting included; "
                    "the least of any process %.3f ms)\n", cn_parallel_size(par), cn_parallel_size(par) > 1 ? "es" : "",
                    cn_parallel_shards(par, batch), comm_ms, 100 * comm_ms / ms, comm_least);
-        printf("\n%-16s %-13s %15s %11s %11s %9s\n", "layer", "type", "MACs", "fwd ms", "bwd ms", "GFLOP/s");
+        printf("\n%-16s %-13s %15s %11s %11s %9s  %s\n", "layer", "type", "MACs", "fwd ms", "bwd ms", "GFLOP/s", "kernel");
     }
     double total_layers = 0;
     for (int i = 1; i < n; i++) {
@@ -204,13 +205,16 @@ int cmd_bench(int argc, char **argv)
         if (json) {
             printf("%s{\"name\":", i > 1 ? "," : "");
             cli_json_string(stdout, li.name);
-            printf(",\"type\":\"%s\",\"macs\":%lld,\"forward_ms\":%.4f,\"backward_ms\":%.4f,\"gflops\":%.2f}", li.type,
-                   (long long)li.macs, 1e3 * f, 1e3 * b, gflops);
+            printf(",\"type\":\"%s\",\"macs\":%lld,\"forward_ms\":%.4f,\"backward_ms\":%.4f,\"gflops\":%.2f,\"kernel\":",
+                   li.type, (long long)li.macs, 1e3 * f, 1e3 * b, gflops);
+            cli_json_string(stdout, cn_net_layer_kernel(net, i));
+            printf("}");
         } else {
             char m[32], g[16] = "-";
             cli_count(m, sizeof m, li.macs);
             if (li.macs > 0) snprintf(g, sizeof g, "%.1f", gflops);
-            printf("%-16s %-13s %15s %11.3f %11.3f %9s\n", li.name, li.type, m, 1e3 * f, train ? 1e3 * b : 0.0, g);
+            printf("%-16s %-13s %15s %11.3f %11.3f %9s  %s\n", li.name, li.type, m, 1e3 * f, train ? 1e3 * b : 0.0, g,
+                   cn_net_layer_kernel(net, i));
         }
     }
     if (json) printf("]}\n");

@@ -216,6 +216,12 @@ float *cn_net_grads(const cn_net *net, int64_t *count);
 void cn_net_zero_grad(cn_net *net);
 cn_rng *cn_net_rng(cn_net *net);
 
+/* How layer i runs on the net's backend at the batch last planned (1 before any): the kernel's
+ * own words where it has them (the CPU convolutions: "sgemm on padded rows; dx: col2im", ...),
+ * else the backend's name ("cpu", "cuda"), "reference" where the backend has no kernel for the
+ * layer, "input" for layer 0; NULL out of range. A static string. */
+const char *cn_net_layer_kernel(const cn_net *net, int i);
+
 /* x (N, C, H, W) as the input layer declares; training = 1 uses batch statistics and dropout.
  * The output (N, classes...) stays valid until the next forward. */
 cn_status cn_net_forward(cn_ctx *ctx, cn_net *net, const float *x, int64_t batch, int training);

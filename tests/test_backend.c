@@ -294,6 +294,24 @@ static void test_fresh_gradients(void)
     }
 }
 
+/* cn_net_layer_kernel: how each layer runs, by the backend's row */
+static void test_layer_kernels(void)
+{
+    cn_net *net = parse_spec(ctx, "input 12x12x8; conv 4 3x3 pad=1; relu; conv 6 1x1; upsample 2x2; conv 3 3x3 stride=2");
+    if (!net) return;
+    CHECK(cn_net_init_params(ctx, net, CN_INIT_KAIMING_NORMAL, 1) == CN_OK);
+    CHECK_STR(cn_net_layer_kernel(net, 0), "input");
+    CHECK_CONTAINS(cn_net_layer_kernel(net, 1), "sgemm on padded rows");
+    CHECK_STR(cn_net_layer_kernel(net, 2), "cpu");
+    CHECK_STR(cn_net_layer_kernel(net, 3), "sgemm, the image as a matrix (1x1)");
+    CHECK_STR(cn_net_layer_kernel(net, 4), "reference"); /* no CPU row for upsample */
+    CHECK_CONTAINS(cn_net_layer_kernel(net, 5), "packed patches");
+    CHECK(cn_net_layer_kernel(net, 6) == NULL && cn_net_layer_kernel(net, -1) == NULL);
+    cn_net_set_backend(net, cn_backend_reference());
+    CHECK_STR(cn_net_layer_kernel(net, 1), "reference");
+    cn_net_destroy(net);
+}
+
 static void setup(void) { CHECK(cn_ctx_create(NULL, &ctx) == CN_OK); }
 static void teardown(void) { cn_ctx_destroy(ctx); }
 
@@ -555,6 +573,7 @@ static const test_case cases[] = {
     { "a backend's step kernels: loss, norm, update, accuracy count", test_step_kernels },
     { "devices by name: cpu, cuda (or why not), refusals", test_set_device },
     { "every backend that runs here trains as the reference", test_backend_training },
+    { "each layer says how it runs (cn_net_layer_kernel)", test_layer_kernels },
     { "teardown", teardown },
 };
 TEST_MAIN(cases)

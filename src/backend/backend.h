@@ -16,6 +16,9 @@ typedef struct cn_kernels {
      * also honour cn_op_io.whole (a shard's call takes the whole batch's statistics); NULL: a
      * sharded batch runs the op's stats and reference kernels */
     void (*stats)(const cn_op_io *io, int backward, double *out);
+    /* how the row runs node n at this batch, in a few words ("sgemm, padded rows"), a static
+     * string; NULL: the backend's name says it */
+    const char *(*describe)(const cn_node *n, const cn_node *const *in, int64_t batch);
 } cn_kernels;
 
 typedef struct cn_backend {

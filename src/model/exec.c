@@ -310,6 +310,20 @@ static const cn_kernels *kernels_of(const cn_exec *ex, const cn_node *n)
     return b->supports && !b->supports(n) ? &reference_only : &b->kernels[n->id];
 }
 
+const char *cn_net_layer_kernel(const cn_net *net, int i)
+{
+    if (!net || i < 0 || i >= net->n) return NULL;
+    if (i == 0) return "input";
+    const cn_exec *ex = &net->ex;
+    const cn_node *n = &net->nodes[i];
+    const cn_kernels *k = kernels_of(ex, n);
+    if (!k->forward) return "reference";
+    if (!k->describe) return backend_of(ex)->name;
+    const cn_node *in[CN_MAX_INPUTS];
+    inputs_of(net, i, in);
+    return k->describe(n, in, ex->batch > 0 ? ex->batch : 1);
+}
+
 void cn_net_set_backend(cn_net *net, const cn_backend *backend)
 {
     cn_exec *ex = &net->ex;

@@ -635,6 +635,23 @@ void cn_cpu_conv_backward(const cn_op_io *io)
     if (dx) input_grad_into(&g, io->w, io->dy, dx, io->dx_fresh & 1, io->work);
 }
 
+const char *cn_cpu_conv_describe(const cn_node *n, const cn_node *const *in, int64_t batch)
+{
+    /* [forward way][input gradient's way]: 0 the image as a matrix (1x1), 1 padded rows, 2 packed
+     * patches; the input gradient's 3: dcol = W^T dY, added back (col2im) */
+    static const char *const ways[3][4] = {
+        { "sgemm, the image as a matrix (1x1)", "", "", "" },
+        { "", "sgemm on padded rows; dx: the same of dY", "sgemm on padded rows; dx: packed patches of dY",
+          "sgemm on padded rows; dx: col2im" },
+        { "", "sgemm on packed patches; dx: padded rows of dY", "sgemm on packed patches; dx: the same of dY",
+          "sgemm on packed patches; dx: col2im" },
+    };
+    cn_conv_geom g = cn_conv_geom_of(n, in[0], batch), t;
+    if (direct_1x1(&g)) return ways[0][0];
+    int fwd = padded_way(&g) ? 1 : 2, dx = transposed_geom(&g, &t) ? (padded_way(&t) ? 1 : 2) : 3;
+    return ways[fwd][dx];
+}
+
 int64_t cn_cpu_conv_workspace(const cn_node *n, const cn_node *const *in, int64_t batch)
 {
     cn_conv_geom g = cn_conv_geom_of(n, in[0], batch);

@@ -8,6 +8,7 @@
 /* conv.c: patches packed straight from the image, then our SGEMM (gemm.c) */
 void cn_cpu_conv_forward(const cn_op_io *io);
 void cn_cpu_conv_backward(const cn_op_io *io);
+const char *cn_cpu_conv_describe(const cn_node *n, const cn_node *const *in, int64_t batch);
 int64_t cn_cpu_conv_workspace(const cn_node *n, const cn_node *const *in, int64_t batch);
 /* deconv through the same products: its forward is a convolution's input gradient */
 void cn_cpu_deconv_forward(const cn_op_io *io);

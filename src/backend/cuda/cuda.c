@@ -9,23 +9,27 @@
 
 /* fresh_dx 1 everywhere: the host never zeroes a gradient the GPU writes next */
 static const cn_kernels kernels[CN_OP_COUNT] = {
-    [CN_OP_CONV] = { cn_cuda_conv_forward, cn_cuda_conv_backward, cn_cuda_conv_workspace, 1, NULL },
-    [CN_OP_DENSE] = { cn_cuda_dense_forward, cn_cuda_dense_backward, NULL, 1, NULL },
-    [CN_OP_MAXPOOL] = { cn_cuda_maxpool_forward, cn_cuda_maxpool_backward, NULL, 1, NULL },
-    [CN_OP_MINPOOL] = { cn_cuda_minpool_forward, cn_cuda_minpool_backward, NULL, 1, NULL },
-    [CN_OP_AVGPOOL] = { cn_cuda_avgpool_forward, cn_cuda_avgpool_backward, NULL, 1, NULL },
-    [CN_OP_GLOBALAVGPOOL] = { cn_cuda_globalavgpool_forward, cn_cuda_globalavgpool_backward, NULL, 1, NULL },
-    [CN_OP_RELU] = { cn_cuda_relu_forward, cn_cuda_relu_backward, NULL, 1, NULL },
-    [CN_OP_LEAKYRELU] = { cn_cuda_leakyrelu_forward, cn_cuda_leakyrelu_backward, NULL, 1, NULL },
-    [CN_OP_SIGMOID] = { cn_cuda_sigmoid_forward, cn_cuda_sigmoid_backward, NULL, 1, NULL },
-    [CN_OP_TANH] = { cn_cuda_tanh_forward, cn_cuda_tanh_backward, NULL, 1, NULL },
-    [CN_OP_SOFTMAX] = { cn_cuda_softmax_forward, cn_cuda_softmax_backward, NULL, 1, NULL },
-    [CN_OP_BATCHNORM] = { cn_cuda_batchnorm_forward, cn_cuda_batchnorm_backward, NULL, 1, NULL },
-    [CN_OP_DROPOUT] = { cn_cuda_dropout_forward, cn_cuda_dropout_backward, NULL, 1, NULL },
+    [CN_OP_CONV] = { .forward = cn_cuda_conv_forward, .backward = cn_cuda_conv_backward,
+                     .workspace = cn_cuda_conv_workspace, .fresh_dx = 1 },
+    [CN_OP_DENSE] = { .forward = cn_cuda_dense_forward, .backward = cn_cuda_dense_backward, .fresh_dx = 1 },
+    [CN_OP_MAXPOOL] = { .forward = cn_cuda_maxpool_forward, .backward = cn_cuda_maxpool_backward, .fresh_dx = 1 },
+    [CN_OP_MINPOOL] = { .forward = cn_cuda_minpool_forward, .backward = cn_cuda_minpool_backward, .fresh_dx = 1 },
+    [CN_OP_AVGPOOL] = { .forward = cn_cuda_avgpool_forward, .backward = cn_cuda_avgpool_backward, .fresh_dx = 1 },
+    [CN_OP_GLOBALAVGPOOL] = { .forward = cn_cuda_globalavgpool_forward, .backward = cn_cuda_globalavgpool_backward,
+                              .fresh_dx = 1 },
+    [CN_OP_RELU] = { .forward = cn_cuda_relu_forward, .backward = cn_cuda_relu_backward, .fresh_dx = 1 },
+    [CN_OP_LEAKYRELU] = { .forward = cn_cuda_leakyrelu_forward, .backward = cn_cuda_leakyrelu_backward,
+                          .fresh_dx = 1 },
+    [CN_OP_SIGMOID] = { .forward = cn_cuda_sigmoid_forward, .backward = cn_cuda_sigmoid_backward, .fresh_dx = 1 },
+    [CN_OP_TANH] = { .forward = cn_cuda_tanh_forward, .backward = cn_cuda_tanh_backward, .fresh_dx = 1 },
+    [CN_OP_SOFTMAX] = { .forward = cn_cuda_softmax_forward, .backward = cn_cuda_softmax_backward, .fresh_dx = 1 },
+    [CN_OP_BATCHNORM] = { .forward = cn_cuda_batchnorm_forward, .backward = cn_cuda_batchnorm_backward,
+                          .fresh_dx = 1 },
+    [CN_OP_DROPOUT] = { .forward = cn_cuda_dropout_forward, .backward = cn_cuda_dropout_backward, .fresh_dx = 1 },
     /* flatten keeps the values in order: a copy forward, dx (+)= dy backward (an add of one input) */
-    [CN_OP_FLATTEN] = { cn_cuda_copy_forward, cn_cuda_add_backward, NULL, 1, NULL },
-    [CN_OP_CONCAT] = { cn_cuda_concat_forward, cn_cuda_concat_backward, NULL, 1, NULL },
-    [CN_OP_ADD] = { cn_cuda_add_forward, cn_cuda_add_backward, NULL, 1, NULL },
+    [CN_OP_FLATTEN] = { .forward = cn_cuda_copy_forward, .backward = cn_cuda_add_backward, .fresh_dx = 1 },
+    [CN_OP_CONCAT] = { .forward = cn_cuda_concat_forward, .backward = cn_cuda_concat_backward, .fresh_dx = 1 },
+    [CN_OP_ADD] = { .forward = cn_cuda_add_forward, .backward = cn_cuda_add_backward, .fresh_dx = 1 },
 };
 
 /* the partial sums on the GPU (a fixed number of blocks: the order depends on n only), their
