@@ -457,19 +457,21 @@ def report(res, rows, infos, peak, failed):
                     f"{'n/a' if ow is None else f'{ow:.0f}'} |")
         say()
 
-    # the targets of issue 5
+    # the targets of issue 18 (CPU round 2; issue 5's were the same but lenet5 and resnet18's 1.2x
+    # and the big convolutions' 80% of peak)
     def row_of(model, mode, batch):
         return next((r for r in rows if (r["model"], r["mode"], r["batch"]) == (model, mode, batch)), None)
     fm, rn = row_of("fmnist-small", "train", 64), row_of("resnet18-cifar", "train", 32)
+    le = row_of("lenet5", "train", 64)
     targets = [
         ("fmnist-small training >= 2x PyTorch", ratio(fm["convnet_best"], fm["pytorch"]) if fm else None, 2.0, ">=", "x"),
         ("fmnist-small training >= 15x darknet", ratio(fm["convnet_best"], fm["darknet"]) if fm else None, 15.0, ">=", "x"),
         ("batch-1 latency <= 0.3x PyTorch", lat["convnet"] / lat["pytorch"] if lat.get("convnet") and lat.get("pytorch") else None,
          0.3, "<=", "x"),
-        ("resnet18-cifar training >= 1.2x PyTorch", ratio(rn["convnet_best"], rn["pytorch"]) if rn else None, 1.2, ">=", "x"),
-        ("big 3x3 convs (resnet18-cifar, fwd+bwd) >= 80% of peak", big["train_frac"] if big else None, 0.8, ">=", "%"),
+        ("lenet5 training >= 1.2x PyTorch", ratio(le["convnet_best"], le["pytorch"]) if le else None, 1.2, ">=", "x"),
+        ("resnet18-cifar training >= 1.5x PyTorch", ratio(rn["convnet_best"], rn["pytorch"]) if rn else None, 1.5, ">=", "x"),
     ]
-    say("Targets of issue 5:")
+    say("Targets of issue 18:")
     say()
     say("| target | measured | |")
     say("|---|--:|---|")
