@@ -7,8 +7,7 @@
  * use a float e^x and stay within a few 1e-7 of the reference's double ones; gelu and elu compute
  * in double with libm as the reference does, threaded, and give its bits (glibc's vector erf and
  * exp stand in only under -ffast-math, which the build does not use). The elementwise kernels are
- * compiled for AVX-512 and for the baseline (target_clones, chosen at load time): no sums and no
- * contraction into FMAs (ISO C), so both give the same bits.
+ * compiled for AVX-512 and for the baseline (CPU_CLONES): the same bits either way.
  * Covered by tests/test_cpu_ops.c. */
 #include <math.h>
 
@@ -133,7 +132,7 @@ static inline float elu_grad(float dy, float x, float y, double alpha)
 /* y (N,C,H,W) <- f(x); dx (N,C,H,W) += dy * f'(x), from x and the forward output y (stored,
  * not added, when dx is fresh) */
 #define ACT_KERNELS(op, value, grad, param)                                                          \
-    __attribute__((target_clones("avx512f", "default"))) void cn_cpu_##op##_forward(const cn_op_io *io) \
+    CPU_CLONES void cn_cpu_##op##_forward(const cn_op_io *io)                                        \
     {                                                                                                \
         int64_t count = cpu_out_count(io);                                                           \
         const float *restrict x = io->x[0];                                                          \
@@ -142,7 +141,7 @@ static inline float elu_grad(float dy, float x, float y, double alpha)
         _Pragma("omp parallel for simd schedule(simd: static) if (parallel: count >= CPU_PAR_MIN)")  \
         for (int64_t i = 0; i < count; i++) y[i] = value(x[i], slope);                               \
     }                                                                                                \
-    __attribute__((target_clones("avx512f", "default"))) void cn_cpu_##op##_backward(const cn_op_io *io) \
+    CPU_CLONES void cn_cpu_##op##_backward(const cn_op_io *io)                                       \
     {                                                                                                \
         int64_t count = cpu_out_count(io);                                                           \
         const float *restrict x = io->x[0], *restrict y = io->y, *restrict dy = io->dy;              \
