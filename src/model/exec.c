@@ -1,8 +1,9 @@
 #define _POSIX_C_SOURCE 200809L /* clock_gettime */
 /* exec.c — running a net: the parameter and gradient slabs, activations planned once per
- * batch size, forward in topological order and backward in reverse (gradients accumulate),
- * and the NaN tracer. Covered by tests/test_backend.c, tests/test_gradcheck.c, tests/test_torch_parity.c and
- * tests/test_train.c. */
+ * batch size, forward in topological order and backward in reverse (gradients accumulate), a
+ * training batch cut into shards (shards.h: each layer run on each shard as a batch of its own),
+ * and the NaN tracer. Covered by tests/test_backend.c, tests/test_gradcheck.c,
+ * tests/test_torch_parity.c, tests/test_train.c and tests/test_parallel.c. */
 #include <limits.h>
 #include <math.h>
 #include <string.h>

@@ -1,5 +1,6 @@
 /* step.c — one training step: forward, loss against one-hot labels, backward, update; the NaN
- * tracer when anything turns non-finite. Covered by tests/test_train.c. */
+ * tracer when anything turns non-finite; the same step on a batch cut into shards, its gradients
+ * summed by parallel.c. Covered by tests/test_train.c and tests/test_parallel.c. */
 #include <math.h>
 #include <string.h>
 

@@ -1,8 +1,10 @@
 /* trainer.c — a training run: validation split (or a validation set of its own), per-epoch
  * shuffling and augmentation from the seed, the training steps, validation, metrics.csv and
  * steps.csv, early stopping, and the checkpoints (best and last, the last one enough to resume
- * bit-identically); fine-tuning from another run's tensors; evaluation with a confusion matrix.
- * Covered by tests/test_trainer.c and tests/cli_train_test.sh (resume after kill -9). */
+ * bit-identically); fine-tuning from another run's tensors; evaluation with a confusion matrix;
+ * data-parallel runs (cn_train_config.parallel: each process's rows of a batch, validation and
+ * the input statistics shared out, the processes agreeing at the start). Covered by
+ * tests/test_trainer.c, tests/cli_train_test.sh (resume after kill -9) and tests/mpi_test.sh. */
 #define _POSIX_C_SOURCE 200809L /* clock_gettime */
 #include <errno.h>
 #include <inttypes.h>
