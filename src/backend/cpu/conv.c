@@ -31,6 +31,17 @@ static int direct_1x1(const cn_conv_geom *g)
            g->oh == g->h && g->ow == g->w;
 }
 
+/* a kernel that covers the whole unpadded image (LeNet-5's C5): one output pixel, whose patch is
+ * the sample's group of channels as it lies in memory, in the weights' order */
+static int whole_image(const cn_conv_geom *g)
+{
+    return g->kh == g->h && g->kw == g->w && g->dh == 1 && g->dw == 1 && g->pad_t == 0 && g->pad_l == 0 &&
+           g->oh == 1 && g->ow == 1;
+}
+
+/* the patches are the image itself: products read it (and write the input gradient) in place */
+static int direct(const cn_conv_geom *g) { return direct_1x1(g) || whole_image(g); }
+
 /* samples per chunk of the input gradient, whose dcol holds `per_sample` floats a sample */
 static int64_t chunk_samples(const cn_conv_geom *g, int64_t per_sample)
 {
@@ -215,7 +226,16 @@ static nchw_view channels_by_pixels(const float *t, int64_t channels, int64_t pl
     return (nchw_view){ t + (n0 * channels + c0) * plane, cn_axis_ld(plane), cn_axis_blocked(1, plane, channels * plane) };
 }
 
-/* y (+)= x convolved with w (+ b), the patches packed from the image (1x1: the image itself) */
+/* where direct(g): the patches of group gr from sample n0 as a (K, samples*pixels) view of the
+ * input t (or of its gradient) itself */
+static nchw_view image_patches(const cn_conv_geom *g, const float *t, int64_t gr, int64_t n0)
+{
+    int64_t cin_g = g->cin / g->groups, hw = g->h * g->w;
+    if (direct_1x1(g)) return channels_by_pixels(t, g->cin, hw, n0, gr * cin_g);
+    return (nchw_view){ t + (n0 * g->cin + gr * cin_g) * hw, cn_axis_unit(), cn_axis_ld(g->cin * hw) };
+}
+
+/* y (+)= x convolved with w (+ b), the patches packed from the image (direct: the image itself) */
 static void general_conv(const cn_conv_geom *g, const float *x, const float *w, const float *b, float *y,
                          int accumulate)
 {
@@ -227,8 +247,8 @@ static void general_conv(const cn_conv_geom *g, const float *x, const float *w, 
                            .a_col = cn_axis_unit(), .c = (float *)yv.p, .c_row = yv.row, .c_col = yv.col,
                            .accumulate = accumulate, .bias_row = b ? b + gr * cout_g : NULL,
                            .pack_b = pack_patches, .b_src = &pt };
-        if (direct_1x1(g)) {
-            nchw_view xs = channels_by_pixels(x, g->cin, P, 0, gr * cin_g);
+        if (direct(g)) {
+            nchw_view xs = image_patches(g, x, gr, 0);
             a.pack_b = NULL, a.b = xs.p, a.b_row = xs.row, a.b_col = xs.col;
         }
         cn_gemm(&a);
@@ -245,23 +265,23 @@ static void general_weight_grad(const cn_conv_geom *g, const float *x, const flo
         cn_gemm_args gw = { .m = cout_g, .n = K, .k = g->n * P, .a = d.p, .a_row = d.row, .a_col = d.col,
                             .c = dw + gr * cout_g * K, .c_row = cn_axis_ld(K), .c_col = cn_axis_unit(),
                             .accumulate = 1, .pack_b = pack_patches_t, .b_src = &pt };
-        if (direct_1x1(g)) {
-            nchw_view xs = channels_by_pixels(x, g->cin, P, 0, gr * cin_g);
+        if (direct(g)) {
+            nchw_view xs = image_patches(g, x, gr, 0);
             gw.pack_b = NULL, gw.b = xs.p, gw.b_row = xs.col, gw.b_col = xs.row;
         }
         cn_gemm(&gw);
     }
 }
 
-/* dx += W_g^T dY_g (fresh: dx = 0 + W_g^T dY_g): straight into dx for 1x1, else dcol (K, pixels)
+/* dx += W_g^T dY_g (fresh: dx = 0 + W_g^T dY_g): straight into dx where direct, else dcol (K, pixels)
  * a chunk of samples at a time, put back where the patches came from */
 static void general_input_grad(const cn_conv_geom *g, const float *w, const float *dy, float *dx, int fresh,
                                float *col)
 {
     int64_t cin_g = g->cin / g->groups, cout_g = g->cout / g->groups, K = cin_g * g->kh * g->kw, P = g->oh * g->ow;
-    int direct = direct_1x1(g);
-    int64_t chunk = direct ? g->n : chunk_samples(g, K * P);
-    if (fresh && !direct) memset(dx, 0, (size_t)(g->n * g->cin * g->h * g->w) * sizeof(float)); /* col2im adds */
+    int in_place = direct(g);
+    int64_t chunk = in_place ? g->n : chunk_samples(g, K * P);
+    if (fresh && !in_place) memset(dx, 0, (size_t)(g->n * g->cin * g->h * g->w) * sizeof(float)); /* col2im adds */
     for (int64_t n0 = 0; n0 < g->n; n0 += chunk) {
         int64_t ns = g->n - n0 < chunk ? g->n - n0 : chunk;
         for (int64_t gr = 0; gr < g->groups; gr++) {
@@ -269,8 +289,8 @@ static void general_input_grad(const cn_conv_geom *g, const float *w, const floa
             cn_gemm_args gx = { .m = K, .n = ns * P, .k = cout_g, .a = w + gr * cout_g * K, .a_row = cn_axis_unit(),
                                 .a_col = cn_axis_ld(K), .b = d.p, .b_row = d.row, .b_col = d.col, .c = col,
                                 .c_row = cn_axis_ld(ns * P), .c_col = cn_axis_unit() };
-            if (direct) {
-                nchw_view dxs = channels_by_pixels(dx, g->cin, P, n0, gr * cin_g);
+            if (in_place) {
+                nchw_view dxs = image_patches(g, dx, gr, n0);
                 gx.c = (float *)dxs.p, gx.c_row = dxs.row, gx.c_col = dxs.col, gx.accumulate = !fresh;
                 cn_gemm(&gx);
                 continue;
@@ -559,7 +579,7 @@ static void padded_weight_grad(const cn_conv_geom *g, const float *x, const floa
 
 /* ---- choosing a way by shape ------------------------------------------------------------------ */
 
-static int padded_way(const cn_conv_geom *g) { return !direct_1x1(g) && use_padded(g); }
+static int padded_way(const cn_conv_geom *g) { return !direct(g) && use_padded(g); }
 
 /* y (+)= x convolved with w (+ b); work: conv_work(g) floats */
 static void conv_into(const cn_conv_geom *g, const float *x, const float *w, const float *b, float *y, int accumulate,
@@ -580,7 +600,7 @@ static int64_t weight_grad_work(const cn_conv_geom *g)
 static int64_t input_grad_work(const cn_conv_geom *g)
 {
     cn_conv_geom t;
-    if (direct_1x1(g)) return 0;
+    if (direct(g)) return 0;
     if (transposed_geom(g, &t)) return g->cout * (g->cin / g->groups) * g->kh * g->kw + conv_work(&t);
     return chunk_samples(g, (g->cin / g->groups) * g->kh * g->kw * g->oh * g->ow) * (g->cin / g->groups) * g->kh *
            g->kw * g->oh * g->ow;
@@ -607,7 +627,7 @@ static void input_grad_into(const cn_conv_geom *g, const float *w, const float *
 {
     cn_conv_geom t;
     int64_t K = (g->cin / g->groups) * g->kh * g->kw;
-    if (!direct_1x1(g) && transposed_geom(g, &t)) {
+    if (!direct(g) && transposed_geom(g, &t)) {
         float *wt = work;
         flip_weights(g, w, wt);
         conv_into(&t, dy, wt, NULL, dx, !fresh, wt + g->cout * K);
@@ -640,14 +660,14 @@ const char *cn_cpu_conv_describe(const cn_node *n, const cn_node *const *in, int
     /* [forward way][input gradient's way]: 0 the image as a matrix (1x1), 1 padded rows, 2 packed
      * patches; the input gradient's 3: dcol = W^T dY, added back (col2im) */
     static const char *const ways[3][4] = {
-        { "sgemm, the image as a matrix (1x1)", "", "", "" },
+        { "sgemm, the image as a matrix (1x1, or a kernel as large as the image)", "", "", "" },
         { "", "sgemm on padded rows; dx: the same of dY", "sgemm on padded rows; dx: packed patches of dY",
           "sgemm on padded rows; dx: col2im" },
         { "", "sgemm on packed patches; dx: padded rows of dY", "sgemm on packed patches; dx: the same of dY",
           "sgemm on packed patches; dx: col2im" },
     };
     cn_conv_geom g = cn_conv_geom_of(n, in[0], batch), t;
-    if (direct_1x1(&g)) return ways[0][0];
+    if (direct(&g)) return ways[0][0];
     int fwd = padded_way(&g) ? 1 : 2, dx = transposed_geom(&g, &t) ? (padded_way(&t) ? 1 : 2) : 3;
     return ways[fwd][dx];
 }
