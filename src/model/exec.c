@@ -606,16 +606,13 @@ cn_status cn_net_forward(cn_ctx *ctx, cn_net *net, const float *x, int64_t batch
     ex->training = training;
     memcpy(ex->act, x, (size_t)(elems(&net->nodes[0]) * batch) * sizeof(float));
     int shard_run = sharded(net);
-    if (shard_run && ex->n_slices > 1) {
+    if (shard_run) {
         /* each shard's dropout draws from a stream of its own, named by the shard's place in
          * the batch, so that a shard draws the same wherever it runs; the net's stream moves on
          * by one draw per batch */
         uint64_t base = cn_rng_next(&ex->rng);
         for (int s = 0; s < ex->n_slices; s++)
             cn_rng_seed(&ex->slice_rng[s], base ^ (0x9e3779b97f4a7c15ULL * (uint64_t)(net->shards.first + s + 1)));
-    } else if (shard_run) { /* one shard here, others elsewhere: the same streams */
-        uint64_t base = cn_rng_next(&ex->rng);
-        cn_rng_seed(&ex->slice_rng[0], base ^ (0x9e3779b97f4a7c15ULL * (uint64_t)(net->shards.first + 1)));
     }
     for (int i = 1; i < net->n; i++) {
         const cn_node *nd = &net->nodes[i];

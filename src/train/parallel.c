@@ -411,11 +411,6 @@ void cn_parallel_detach(cn_ctx *ctx, cn_parallel *p, cn_net *net)
     p->net = NULL;
 }
 
-cn_status cn_parallel_gather(cn_ctx *ctx, cn_parallel *p, const double *mine, int64_t n, double *all)
-{
-    return cn_parallel_gather_items(ctx, p, p->count, mine, n, all);
-}
-
 int cn_parallel_first_says(cn_parallel *p, int mine)
 {
 #ifdef CN_HAVE_MPI

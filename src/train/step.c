@@ -21,25 +21,38 @@ cn_loss_kind cn_net_default_loss(const cn_net *net)
     return !strcmp(output_layer(net).type, "softmax") ? CN_LOSS_CE : CN_LOSS_CE_LOGITS;
 }
 
+/* The step's scratch, in the backend's memory: *target (rows x classes) the labels one-hot, then
+ * *dout of the same size; fails on a label outside the classes. */
+static cn_status one_hot(cn_ctx *ctx, cn_net *net, const int32_t *labels, int64_t rows, int64_t classes,
+                         float **target, float **dout)
+{
+    int64_t cells;
+    if (!cn_mul_ok(classes, rows, &cells)) return cn_fail(ctx, CN_E_OVERFLOW, "batch too large");
+    float *scratch = cn_net_step_scratch(ctx, net, cells);
+    if (!scratch) return CN_E_NOMEM;
+    *target = scratch, *dout = scratch + cells;
+    memset(scratch, 0, (size_t)cells * sizeof(float));
+    for (int64_t i = 0; i < rows; i++) {
+        if (labels[i] < 0 || labels[i] >= classes)
+            return cn_fail(ctx, CN_E_ARG, "label %d of sample %lld is outside the %lld classes of the output",
+                           (int)labels[i], (long long)i + 1, (long long)classes);
+        scratch[i * classes + labels[i]] = 1.0f;
+    }
+    return CN_OK;
+}
+
 cn_status cn_train_step(cn_ctx *ctx, cn_net *net, cn_optim *opt, const cn_step_config *cfg, const float *x,
                         const int32_t *labels, int64_t batch, double *loss)
 {
     *loss = NAN;
     cn_layer_info out = output_layer(net);
-    int64_t classes = out.c * out.h * out.w, cells;
-    if (!cn_mul_ok(classes, batch, &cells)) return cn_fail(ctx, CN_E_OVERFLOW, "batch too large");
-    float *scratch = cn_net_step_scratch(ctx, net, cells); /* in the backend's memory */
-    if (!scratch) return CN_E_NOMEM;
-    float *target = scratch, *dout = scratch + cells;
-    memset(target, 0, (size_t)cells * sizeof(float));
-    for (int64_t i = 0; i < batch; i++) {
-        if (labels[i] < 0 || labels[i] >= classes)
-            return cn_fail(ctx, CN_E_ARG, "label %d of sample %lld is outside the %lld classes of the output",
-                           (int)labels[i], (long long)i + 1, (long long)classes);
-        target[i * classes + labels[i]] = 1.0f;
-    }
+    int64_t classes = out.c * out.h * out.w;
+    float *target, *dout;
+    cn_status st = one_hot(ctx, net, labels, batch, classes, &target, &dout);
+    if (st) return st;
+    int64_t cells = classes * batch; /* one_hot checked the product */
     cn_rng rng_before = *cn_net_rng(net);
-    cn_status st = cn_net_forward(ctx, net, x, batch, 1);
+    st = cn_net_forward(ctx, net, x, batch, 1);
     if (st) return st;
     const float *y = cn_net_output(net, NULL);
     for (int64_t i = 0; i < cells; i++)
@@ -87,26 +100,14 @@ cn_status cn_train_step_sharded(cn_ctx *ctx, cn_net *net, cn_optim *opt, const c
 {
     *loss = NAN, *correct = 0;
     cn_layer_info out = output_layer(net);
-    int64_t classes = out.c * out.h * out.w, first, n, cells;
+    int64_t classes = out.c * out.h * out.w, first, n;
     int shards = cn_parallel_shards(p, batch), mine = cn_net_shards_here(net);
-    if (!cn_mul_ok(classes, batch, &cells)) return cn_fail(ctx, CN_E_OVERFLOW, "batch too large");
-    float *scratch = cn_net_step_scratch(ctx, net, cells);
+    float *target, *dout;
+    cn_status st = one_hot(ctx, net, labels, rows, classes, &target, &dout);
+    if (st) return st;
     double *part = cn_malloc(ctx, (size_t)(3 * (mine + shards)) * sizeof(double)), *all = part + 3 * mine;
-    if (!scratch || !part) {
-        cn_free(ctx, part);
-        return CN_E_NOMEM;
-    }
-    float *target = scratch, *dout = scratch + cells;
-    cn_status st = CN_OK;
-    for (int64_t i = 0; i < rows && !st; i++)
-        if (labels[i] < 0 || labels[i] >= classes)
-            st = cn_fail(ctx, CN_E_ARG, "label %d of sample %lld is outside the %lld classes of the output", (int)labels[i],
-                         (long long)i + 1, (long long)classes);
-    if (!st) {
-        memset(target, 0, (size_t)(rows * classes) * sizeof(float));
-        for (int64_t i = 0; i < rows; i++) target[i * classes + labels[i]] = 1.0f;
-        st = cn_net_forward(ctx, net, x, rows, 1);
-    }
+    if (!part) return CN_E_NOMEM;
+    st = cn_net_forward(ctx, net, x, rows, 1);
     /* each shard's loss over the whole batch's count (its part of the mean) and its correct
      * predictions; a shard that went non-finite is told to all, so that all stop together */
     const float *y = st ? NULL : cn_net_output(net, NULL);
@@ -123,7 +124,7 @@ cn_status cn_train_step_sharded(cn_ctx *ctx, cn_net *net, cn_optim *opt, const c
                                                                                          n, classes);
         part[3 * s + 2] = bad;
     }
-    if (!st) st = cn_parallel_gather(ctx, p, part, 3, all);
+    if (!st) st = cn_parallel_gather_items(ctx, p, shards, part, 3, all);
     if (!st) {
         double sum = 0;
         int64_t right = 0;

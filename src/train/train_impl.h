@@ -14,10 +14,9 @@ void cn_parallel_detach(cn_ctx *ctx, cn_parallel *p, cn_net *net);
 /* After a sharded backward: every shard's gradients, on every process, summed exactly into the
  * net's gradient slab (cn_net_grads). */
 cn_status cn_parallel_sum_grads(cn_ctx *ctx, cn_parallel *p);
-/* all[shards * n] <- every shard's n doubles, this process's given in mine, in shard order */
-cn_status cn_parallel_gather(cn_ctx *ctx, cn_parallel *p, const double *mine, int64_t n, double *all);
-/* Work of `items` parts (blocks of images) shared out: this process's run of them (p NULL: all),
- * and all[items * n] <- every part's n doubles, this process's given in mine, in order. */
+/* Work of `items` parts (the shards, blocks of images) shared out: this process's run of them
+ * (p NULL: all), and all[items * n] <- every part's n doubles, this process's given in mine, in
+ * order. */
 void cn_parallel_share(const cn_parallel *p, int64_t items, int64_t *first, int64_t *count);
 cn_status cn_parallel_gather_items(cn_ctx *ctx, cn_parallel *p, int64_t items, const double *mine, int64_t n,
                                    double *all);
