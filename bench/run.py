@@ -400,35 +400,50 @@ def report(res, rows, infos, peak, failed):
                 f"convnet/PyTorch {fmt_ratio(lat['convnet'] / lat['pytorch']) if lat['convnet'] and lat['pytorch'] else 'n/a'}.")
             say()
 
-    # the big 3x3 convolutions of resnet18-cifar
-    big = None
-    rrow = next((r for r in rows if r["model"] == "resnet18-cifar" and r["mode"] == "train"), None)
-    convs = infos.get("resnet18-cifar", {}).get("convs", {})
-    if rrow and "layers" in rrow["convnet_best"] and peak:
-        cb = rrow["convnet_best"]
-        say(f"convnet's 3x3 convolutions of resnet18-cifar with 64 or more input channels (training, batch "
-            f"{rrow['batch']}, {cb['threads']} thread{'s' if cb['threads'] != 1 else ''}), from `convnet bench --json`: "
-            f"forward GFLOP/s = 2 x MACs / forward time, training = 6 x MACs / (forward + backward time).")
+    # per layer: time, effective GFLOP/s and the way each ran, for every net's training row
+    def layer_table(row, convs, keep, title):
+        """the rows of `keep`ing layers; returns the totals (MACs, forward ms, backward ms)"""
+        cb = row["convnet_best"]
+        say(f"{title} (training, batch {row['batch']}, {cb['threads']} thread{'s' if cb['threads'] != 1 else ''}), "
+            "from `convnet bench --json`. Effective GFLOP/s: the direct algorithm's FLOPs over the time (forward "
+            "2 x MACs, training 6 x MACs), so a layer that does fewer multiplications (Winograd) can pass the peak.")
         say()
         say("| layer | shape | MACs (batch) | fwd ms | bwd ms | fwd GFLOP/s | fwd % peak | fwd+bwd GFLOP/s | fwd+bwd % peak "
             "| how (convnet bench's kernel) |")
         say("|---|---|--:|--:|--:|--:|--:|--:|--:|---|")
         tm = tf = tb = 0.0
         for l in cb["layers"]:
-            c = convs.get(l["name"])
-            if not c or c["kernel"] != "3x3" or c["cin"] < 64:
+            if l["type"] not in ("conv", "dense") or not keep(l, convs.get(l["name"])):
                 continue
+            c = convs.get(l["name"])
             f, b, m = l["forward_ms"], l["backward_ms"], l["macs"]
             tm, tf, tb = tm + m, tf + f, tb + b
             gf = 2 * m / (f * 1e6) if f > 0 else 0
             gt = 6 * m / ((f + b) * 1e6) if f + b > 0 else 0
-            say(f"| {l['name']} | {c['cin']}->{c['cout']}, {c['out_hw'][0]}x{c['out_hw'][1]} | {m:,} | {f:.2f} | {b:.2f} | "
+            shape = f"{c['kernel']} {c['cin']}->{c['cout']}, {c['out_hw'][0]}x{c['out_hw'][1]}" if c else "dense"
+            say(f"| {l['name']} | {shape} | {m:,} | {f:.2f} | {b:.2f} | "
                 f"{gf:.0f} | {pct(gf / peak)} | {gt:.0f} | {pct(gt / peak)} | {l.get('kernel', '')} |")
         if tm:
             gf, gt = 2 * tm / (tf * 1e6), 6 * tm / ((tf + tb) * 1e6)
-            big = {"fwd_gflops": gf, "train_gflops": gt, "fwd_frac": gf / peak, "train_frac": gt / peak}
             say(f"| all of them | | {tm:,.0f} | {tf:.2f} | {tb:.2f} | {gf:.0f} | {pct(gf / peak)} | {gt:.0f} | {pct(gt / peak)} | |")
         say()
+        return tm, tf, tb
+
+    for model, batch in (("fmnist-small", 64), ("lenet5", 64)):
+        r = next((r for r in rows if r["model"] == model and r["mode"] == "train" and r["batch"] == batch), None)
+        if r and "layers" in r["convnet_best"] and peak:
+            layer_table(r, infos.get(model, {}).get("convs", {}), lambda l, c: True,
+                        f"convnet's convolutions and dense layers of {model}")
+    # the big 3x3 convolutions of resnet18-cifar
+    big = None
+    rrow = next((r for r in rows if r["model"] == "resnet18-cifar" and r["mode"] == "train"), None)
+    convs = infos.get("resnet18-cifar", {}).get("convs", {})
+    if rrow and "layers" in rrow["convnet_best"] and peak:
+        tm, tf, tb = layer_table(rrow, convs, lambda l, c: c and c["kernel"] == "3x3" and c["cin"] >= 64,
+                                 "convnet's 3x3 convolutions of resnet18-cifar with 64 or more input channels")
+        if tm:
+            gf, gt = 2 * tm / (tf * 1e6), 6 * tm / ((tf + tb) * 1e6)
+            big = {"fwd_gflops": gf, "train_gflops": gt, "fwd_frac": gf / peak, "train_frac": gt / peak}
     res["big_3x3"] = big
 
     # the SGEMMs

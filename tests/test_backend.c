@@ -9,6 +9,7 @@
 #include <stdlib.h>
 
 #include "../src/model/model_impl.h"
+#include "../src/backend/cpu/cpu_impl.h"
 #include "../src/backend/cpu/gemm.h"
 #include "test_util.h"
 
@@ -241,6 +242,46 @@ static void test_portable(void)
     compare("input 9x11x3; conv 7 3x3 stride=2 pad=same", 3);
     compare("input 4x4x3; conv 8 3x3 pad=1; flatten; dense 9; relu; dense 3", 7);
     cn_gemm_force_generic(0);
+}
+
+/* Winograd F(2x2,3x3) wherever it can run, against the double-precision reference: odd and even
+ * maps, each padding a 3x3 kernel can have, one channel and more than a slice of k (192), Cout
+ * not a multiple of the micro-kernel's 8 rows and more than the 32 transformed back together,
+ * tile rows longer than a vector, a map one row high, a last partial panel of tiles, and deconv
+ * of stride 1 (whose forward is a convolution's input gradient); then the same bits on 1, 2 and
+ * 3 threads. Where the CPU has no AVX-512 the direct products run instead. */
+static void test_winograd(void)
+{
+    static const char *specs[] = {
+        "input 9x11x3; conv 5 3x3",
+        "input 9x11x3; conv 5 3x3 pad=1",
+        "input 7x6x2; conv 3 3x3 pad=2 bias=no",
+        "input 5x70x4; conv 3 3x3 pad=1",
+        "input 3x3x4; conv 5 3x3 pad=1",
+        "input 1x9x3; conv 4 3x3 pad=1",
+        "input 4x4x200; conv 9 3x3 pad=1",
+        "input 6x6x20; conv 70 3x3 pad=1",
+        "input 8x8x1; conv 6 3x3 pad=same; relu; conv 7 3x3 pad=1",
+        "input 9x8x3; deconv 5 3x3 pad=1",
+        "input 9x8x3; deconv 5 3x3",
+    };
+    cn_cpu_winograd_force(1);
+    for (size_t i = 0; i < sizeof specs / sizeof specs[0]; i++) compare(specs[i], 3);
+    float *y[3], *dx[3], *dw[3];
+    int64_t ny, nx, nw;
+    for (int t = 0; t < 3; t++) {
+        cn_set_threads(t + 1);
+        run("input 24x24x32; conv 24 3x3 pad=1; relu; conv 20 3x3 pad=1", cn_backend_default(), 5, &y[t], &dx[t],
+            &dw[t], &ny, &nx, &nw);
+    }
+    for (int t = 1; t < 3; t++) {
+        CHECK(memcmp(y[0], y[t], (size_t)ny * sizeof(float)) == 0);
+        CHECK(memcmp(dx[0], dx[t], (size_t)nx * sizeof(float)) == 0);
+        CHECK(memcmp(dw[0], dw[t], (size_t)nw * sizeof(float)) == 0);
+    }
+    for (int t = 0; t < 3; t++) free(y[t]), free(dx[t]), free(dw[t]);
+    cn_set_threads(1);
+    cn_cpu_winograd_force(-1);
 }
 
 /* the same bits on 1, 2 and 3 threads */
@@ -570,6 +611,7 @@ static const test_case cases[] = {
     { "conv: several chunks of the input gradient", test_conv_chunks },
     { "portable kernel", test_portable },
     { "bit-identical on 1, 2 and 3 threads", test_threads },
+    { "winograd F(2x2,3x3) against the reference, the same bits on any thread count", test_winograd },
     { "fresh gradients stored: the bits of zeroing and adding", test_fresh_gradients },
     { "a backend's memory holds every slab; moves keep the values", test_backend_memory },
     { "a backend's step kernels: loss, norm, update, accuracy count", test_step_kernels },

@@ -579,22 +579,29 @@ static void padded_weight_grad(const cn_conv_geom *g, const float *x, const floa
 
 /* ---- choosing a way by shape ------------------------------------------------------------------ */
 
-static int padded_way(const cn_conv_geom *g) { return !direct(g) && use_padded(g); }
+static int padded_way(const cn_conv_geom *g) { return !direct(g) && !cn_cpu_winograd_way(g) && use_padded(g); }
+
+/* the weight gradient has no Winograd way: padded rows wherever they pay */
+static int weight_padded(const cn_conv_geom *g) { return !direct(g) && use_padded(g); }
 
 /* y (+)= x convolved with w (+ b); work: conv_work(g) floats */
 static void conv_into(const cn_conv_geom *g, const float *x, const float *w, const float *b, float *y, int accumulate,
                       float *work)
 {
-    if (padded_way(g)) padded_conv(g, x, w, b, y, accumulate, work);
+    if (cn_cpu_winograd_way(g)) cn_cpu_winograd_conv(g, x, w, b, y, accumulate, work);
+    else if (padded_way(g)) padded_conv(g, x, w, b, y, accumulate, work);
     else general_conv(g, x, w, b, y, accumulate);
 }
 
-static int64_t conv_work(const cn_conv_geom *g) { return padded_way(g) ? padded_len(g) : 0; }
+static int64_t conv_work(const cn_conv_geom *g)
+{
+    return cn_cpu_winograd_way(g) ? cn_cpu_winograd_work(g) : padded_way(g) ? padded_len(g) : 0;
+}
 
 /* floats of scratch for the weight gradient, and for the input gradient */
 static int64_t weight_grad_work(const cn_conv_geom *g)
 {
-    return padded_way(g) ? padded_len(g) + g->n * g->cout * padded_of(g).q : 0;
+    return weight_padded(g) ? padded_len(g) + g->n * g->cout * padded_of(g).q : 0;
 }
 
 static int64_t input_grad_work(const cn_conv_geom *g)
@@ -617,7 +624,7 @@ void cn_cpu_conv_forward(const cn_op_io *io)
 /* dW += dY . patches(x)^T; work: weight_grad_work(g) floats */
 static void weight_grad_into(const cn_conv_geom *g, const float *x, const float *dy, float *dw, float *work)
 {
-    if (padded_way(g)) padded_weight_grad(g, x, dy, dw, work, work + padded_len(g));
+    if (weight_padded(g)) padded_weight_grad(g, x, dy, dw, work, work + padded_len(g));
     else general_weight_grad(g, x, dy, dw);
 }
 
@@ -657,18 +664,18 @@ void cn_cpu_conv_backward(const cn_op_io *io)
 
 const char *cn_cpu_conv_describe(const cn_node *n, const cn_node *const *in, int64_t batch)
 {
-    /* [forward way][input gradient's way]: 0 the image as a matrix (1x1), 1 padded rows, 2 packed
-     * patches; the input gradient's 3: dcol = W^T dY, added back (col2im) */
-    static const char *const ways[3][4] = {
-        { "sgemm, the image as a matrix (1x1, or a kernel as large as the image)", "", "", "" },
-        { "", "sgemm on padded rows; dx: the same of dY", "sgemm on padded rows; dx: packed patches of dY",
-          "sgemm on padded rows; dx: col2im" },
-        { "", "sgemm on packed patches; dx: padded rows of dY", "sgemm on packed patches; dx: the same of dY",
-          "sgemm on packed patches; dx: col2im" },
-    };
+    /* [forward way][input gradient's way]: 0 Winograd, 1 padded rows, 2 packed patches; the
+     * input gradient's 3: dcol = W^T dY, added back (col2im); the image as a matrix apart */
+#define WAYS(f)                                                                                                   \
+    { f "; dx: winograd F(2x2,3x3) of dY", f "; dx: sgemm on padded rows of dY", f "; dx: sgemm on packed patches of dY", \
+      f "; dx: col2im" }
+    static const char *const ways[3][4] = { WAYS("winograd F(2x2,3x3)"), WAYS("sgemm on padded rows"),
+                                            WAYS("sgemm on packed patches") };
+#undef WAYS
     cn_conv_geom g = cn_conv_geom_of(n, in[0], batch), t;
-    if (direct(&g)) return ways[0][0];
-    int fwd = padded_way(&g) ? 1 : 2, dx = transposed_geom(&g, &t) ? (padded_way(&t) ? 1 : 2) : 3;
+    if (direct(&g)) return "sgemm, the image as a matrix (1x1, or a kernel as large as the image)";
+    int fwd = cn_cpu_winograd_way(&g) ? 0 : padded_way(&g) ? 1 : 2;
+    int dx = !transposed_geom(&g, &t) ? 3 : cn_cpu_winograd_way(&t) ? 0 : padded_way(&t) ? 1 : 2;
     return ways[fwd][dx];
 }
 

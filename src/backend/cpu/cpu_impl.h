@@ -3,6 +3,7 @@
 #ifndef CN_CPU_IMPL_H
 #define CN_CPU_IMPL_H
 
+#include "../../ops/conv_ref.h"
 #include "../backend.h"
 
 /* conv.c: patches packed straight from the image, then our SGEMM (gemm.c) */
@@ -14,6 +15,15 @@ int64_t cn_cpu_conv_workspace(const cn_node *n, const cn_node *const *in, int64_
 void cn_cpu_deconv_forward(const cn_op_io *io);
 void cn_cpu_deconv_backward(const cn_op_io *io);
 int64_t cn_cpu_deconv_workspace(const cn_node *n, const cn_node *const *in, int64_t batch);
+/* winograd.c: 3x3 stride-1 convolutions by F(2x2,3x3), where conv.c's rule picks it */
+int cn_cpu_winograd_can(const cn_conv_geom *g); /* the shape and the CPU allow it */
+int cn_cpu_winograd_way(const cn_conv_geom *g); /* ... and the measured rule picks it */
+int64_t cn_cpu_winograd_work(const cn_conv_geom *g); /* floats of workspace */
+/* y (+)= x convolved with w (+ b), as conv.c's conv_into */
+void cn_cpu_winograd_conv(const cn_conv_geom *g, const float *x, const float *w, const float *b, float *y,
+                          int accumulate, float *work);
+/* tests and benchmarks: 1 Winograd wherever it can run, 0 nowhere, -1 by the rule (the default) */
+void cn_cpu_winograd_force(int mode);
 /* dense.c: SGEMM */
 void cn_cpu_dense_forward(const cn_op_io *io);
 void cn_cpu_dense_backward(const cn_op_io *io);

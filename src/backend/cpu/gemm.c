@@ -32,8 +32,8 @@ static _Thread_local _Alignas(64) float c_scratch[SCRATCH_ROWS * NR];
  * product of a shape allocates; NULL when the heap says no (the caller then takes a path that
  * needs none, with the same bits, or for a split k, sums in the blocked order). */
 typedef struct { float *p; size_t n; } grow_buf;
-static _Thread_local grow_buf grow_bufs[2]; /* all of A, the parts of a split k */
-enum { WHOLE_A, SPLIT_PARTS_BUF };
+static _Thread_local grow_buf grow_bufs[3]; /* all of A, the parts of a split k, a caller's */
+enum { WHOLE_A, SPLIT_PARTS_BUF, CALLER_BUF };
 
 /* a thread's buffers go with it: OpenMP ends worker threads when the team shrinks */
 static pthread_key_t grow_key;
@@ -42,7 +42,7 @@ static pthread_once_t grow_once = PTHREAD_ONCE_INIT;
 static void free_grow_bufs(void *bufs)
 {
     grow_buf *b = bufs;
-    for (int i = 0; i < 2; i++) free(b[i].p), b[i].p = NULL, b[i].n = 0;
+    for (int i = 0; i < 3; i++) free(b[i].p), b[i].p = NULL, b[i].n = 0;
 }
 
 static void make_grow_key(void) { pthread_key_create(&grow_key, free_grow_bufs); }
@@ -417,6 +417,23 @@ void cn_gemm(const cn_gemm_args *g)
     float *parts = split_k(g) ? grown(SPLIT_PARTS_BUF, (size_t)(SPLIT_PARTS * g->m * g->n)) : NULL;
     if (parts) gemm_split(g, parts, threads);
     else gemm_range(g, 0, g->k, threads);
+}
+
+/* ---- products on panels packed by the caller ---------------------------------------------------- */
+
+float *cn_thread_scratch(size_t floats) { return grown(CALLER_BUF, floats); }
+
+void cn_gemm_panel(int64_t m, int64_t k, const float *ap, const float *b, float *c, int64_t ldc)
+{
+    cn_gemm_kernel_fn kernel = pick_kernel();
+    cn_gemm_args g = { .m = m, .n = NR, .k = k, .c = c, .c_row = cn_axis_ld(ldc), .c_col = cn_axis_unit() };
+    for (int64_t k0 = 0; k0 < k; k0 += KC) {
+        int64_t kc = k - k0 < KC ? k - k0 : KC;
+        for (int64_t ip = 0; ip < ceil_div(m, MR); ip++) {
+            cn_gemm_tile tl = { &g, ip * MR, 0, m - ip * MR < MR ? m - ip * MR : MR, NR, k0 == 0, k0 + kc >= k };
+            kernel(kc, ap + ip * MR * k + k0 * MR, b + k0 * NR, NULL, &tl);
+        }
+    }
 }
 
 /* ---- reference ------------------------------------------------------------------------------------ */

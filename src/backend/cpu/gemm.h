@@ -14,6 +14,7 @@
 #ifndef CN_GEMM_H
 #define CN_GEMM_H
 
+#include <stddef.h>
 #include <stdint.h>
 
 typedef struct cn_axis {
@@ -78,6 +79,29 @@ int cn_gemm_avx512(void);
 /* r[i][j] <-> r[j][i] for 16 vectors of 16 floats (call only where cn_gemm_avx512()) */
 __attribute__((target("avx512f"))) void cn_transpose16(__m512 r[16]);
 #endif
+/* ---- products on panels packed by the caller (Winograd's 16 small products per tile panel) ----
+ * A packed once as the micro-kernel reads it, B already in panel form: no packing per call. */
+
+#define CN_GEMM_MR 8 /* rows of C in a tile (the micro-kernel's height) */
+/* floats of A (m x k) packed for cn_gemm_panel: m rounded up to CN_GEMM_MR rows (zeros), times k */
+static inline int64_t cn_gemm_packed_a_len(int64_t m, int64_t k)
+{
+    return (m + CN_GEMM_MR - 1) / CN_GEMM_MR * CN_GEMM_MR * k;
+}
+/* where element (i, kk) of A (m x k) lies in its packed form: panels of CN_GEMM_MR rows, each
+ * column of a panel CN_GEMM_MR floats in a row */
+static inline int64_t cn_gemm_packed_a_at(int64_t k, int64_t i, int64_t kk)
+{
+    return i / CN_GEMM_MR * CN_GEMM_MR * k + kk * CN_GEMM_MR + i % CN_GEMM_MR;
+}
+/* C (m x CN_GEMM_NR, row-major, ldc apart) = A . B on the calling thread, A packed as
+ * cn_gemm_packed_a_at, B a panel (row kk at b + kk*CN_GEMM_NR, 64-byte aligned); k is walked in the
+ * blocked product's slices, so B's slice stays in L1 */
+void cn_gemm_panel(int64_t m, int64_t k, const float *ap, const float *b, float *c, int64_t ldc);
+/* at least `floats` floats kept by the calling thread for its life, 64-byte aligned (grown, never
+ * shrunk); NULL when the heap says no. For scratch a kernel needs per thread. */
+float *cn_thread_scratch(size_t floats);
+
 /* Which micro-kernel cn_gemm runs on this CPU: "avx512" or "generic". */
 const char *cn_gemm_kernel_name(void);
 /* Tests: 1 forces the portable kernel, 0 picks by CPU features again. */

@@ -11,7 +11,7 @@
 #define CN_X86 1
 #endif
 
-#define MR 8          /* rows of C in a tile (the micro-kernel's height) */
+#define MR CN_GEMM_MR  /* rows of C in a tile (the micro-kernel's height) */
 #define NR CN_GEMM_NR /* columns of C in a tile (its width: 3 vectors of 16) */
 #define KC 192        /* depth of a slice of k */
 

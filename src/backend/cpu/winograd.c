@@ -1,0 +1,375 @@
+/* winograd.c — 3x3 stride-1 convolutions by Winograd's minimal filtering F(2x2,3x3) (Lavin and
+ * Gray, "Fast Algorithms for Convolutional Neural Networks", 2016): each 2x2 block of outputs
+ * comes from a 4x4 tile of the input with 16 multiplications per pair of channels instead of 36.
+ *
+ *   U = G g G^T      per (output, input) channel pair: 16 values, U_e for e = 0..15
+ *   V = B^T d B      per (tile, input channel)
+ *   M_e = U_e . V_e  for each e: a product (Cout x Cin) . (Cin x tiles)
+ *   y = A^T M A      per (tile, output channel): the 2x2 outputs
+ *
+ * Tiles go 48 at a time (a panel of the micro-kernel's width, gemm.h): a thread transforms its
+ * panel's input into V (16 x Cin x 48 floats, the 16 products' B panels as they are read), runs
+ * the 16 products on the packed panels straight through cn_gemm_panel, and transforms 32 output
+ * channels at a time back into y while their M is in L1. U is packed once per call as the
+ * products' A. A tile's arithmetic does not depend on which thread runs it, so the bits are the
+ * same on any number of threads. The transforms use additions and subtractions only (and
+ * halvings in U), so the result differs from the direct product by a few roundings: tested
+ * against the double-precision reference on random shapes by tests/test_backend.c.
+ *
+ * AVX-512 only: a tile row's 2*L+2 input columns are loaded as vectors and split into even and
+ * odd columns in registers, so 16 tiles of a row fill a vector. Elsewhere conv.c runs the
+ * direct products. */
+#include <stdlib.h>
+#include <string.h>
+
+#include "cpu_impl.h"
+#include "gemm.h"
+
+#if defined(__x86_64__) || defined(__i386__)
+#include <immintrin.h>
+#define CN_X86 1
+#endif
+
+#define NR CN_GEMM_NR /* tiles in a panel */
+#define KB 32         /* output channels transformed back together: their M (16 x KB x NR) in L1 */
+
+/* -2: not yet read from the environment (CN_WINOGRAD=0 or 1, for benchmarks) */
+static int force = -2;
+
+void cn_cpu_winograd_force(int mode) { force = mode < 0 ? -1 : mode > 0; }
+
+static int forced(void)
+{
+    if (force == -2) {
+        const char *env = getenv("CN_WINOGRAD");
+        force = env && (!strcmp(env, "0") || !strcmp(env, "1")) ? env[0] - '0' : -1;
+    }
+    return force;
+}
+
+typedef struct wgeom {
+    const cn_conv_geom *g;
+    int64_t th, tw;  /* tiles down and across a map */
+    int64_t tiles;   /* over the batch */
+    int64_t panels;  /* of NR tiles */
+    int64_t u_len;   /* floats of one packed U_e */
+} wgeom;
+
+static wgeom wgeom_of(const cn_conv_geom *g)
+{
+    wgeom w = { g, (g->oh + 1) / 2, (g->ow + 1) / 2, 0, 0, cn_gemm_packed_a_len(g->cout, g->cin) };
+    w.tiles = g->n * w.th * w.tw;
+    w.panels = (w.tiles + NR - 1) / NR;
+    return w;
+}
+
+int cn_cpu_winograd_can(const cn_conv_geom *g)
+{
+    return g->kh == 3 && g->kw == 3 && g->sh == 1 && g->sw == 1 && g->dh == 1 && g->dw == 1 && g->groups == 1 &&
+           g->oh >= 1 && g->ow >= 1 && cn_gemm_avx512();
+}
+
+/* The rule, from `convnet bench` of single 3x3 pad=1 convolutions, forward time, CN_WINOGRAD=0
+ * against 1 (the note of issue 18). Training batches, 2 threads: 32x32 64->64 2.1x, 14x14
+ * 32->64 1.9x, 8x8 256->256 1.9x, 6x6 64->64 2.3x, 4x4 512->512 1.2x, 28x28 8->16 1.05x;
+ * 28x28 4->8 0.88x and one input channel 0.78x. One image, 1 thread, where transforming the
+ * weights costs as much as at any batch: 32x32 64->64 1.7x, 28x28 16->16 1.05x, 14x14 32->64
+ * 1.1x, 8x8 64->64 0.83x, 4x4 64->64 0.68x. So: 8 channels or more on each side and 9 tiles
+ * (a 5x5 map) or more an image. The rule looks at one image's shapes, never the batch's, so an
+ * image gets the same bits alone and in any batch (tests/test_model.c). */
+int cn_cpu_winograd_way(const cn_conv_geom *g)
+{
+    if (!cn_cpu_winograd_can(g)) return 0;
+    if (forced() >= 0) return force;
+    wgeom one = wgeom_of(g);
+    return g->cin >= 8 && g->cout >= 8 && one.th * one.tw >= 9;
+}
+
+int64_t cn_cpu_winograd_work(const cn_conv_geom *g)
+{
+    return 16 * wgeom_of(g).u_len + 16 * g->cin * NR + 16 * KB * NR; /* U; a spare panel's V and M */
+}
+
+/* floats of one thread's V and M */
+static int64_t panel_floats(const cn_conv_geom *g) { return 16 * g->cin * NR + 16 * KB * NR; }
+
+#ifdef CN_X86
+
+/* U_e (e = 4i + j) of every channel pair into the products' packed A: G g G^T with G's rows
+ * (1 0 0) (1/2 1/2 1/2) (1/2 -1/2 1/2) (0 0 1). The 8 output channels of a panel of A go
+ * side by side in a vector, as the packed panel holds them (rows past Cout zero). */
+_Static_assert(CN_GEMM_MR == 8, "a panel of A is one vector of 8 floats");
+__attribute__((target("avx512f"))) static void transform_weights(const wgeom *wg, const float *w, float *u)
+{
+    const cn_conv_geom *g = wg->g;
+    int64_t panels = (g->cout + 7) / 8;
+#pragma omp parallel for schedule(static) if (g->cout * g->cin >= 4096)
+    for (int64_t ip = 0; ip < panels; ip++) {
+        int64_t rows = g->cout - ip * 8 < 8 ? g->cout - ip * 8 : 8;
+        __m256i apart = _mm256_mullo_epi32(_mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7), _mm256_set1_epi32((int)(g->cin * 9)));
+        __m256 live = _mm256_castsi256_ps(_mm256_cmpgt_epi32(_mm256_set1_epi32((int)rows), _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7)));
+        __m256 half = _mm256_set1_ps(0.5f), zero = _mm256_setzero_ps();
+        for (int64_t c = 0; c < g->cin; c++) {
+            const float *k = w + (ip * 8 * g->cin + c) * 9;
+            __m256 kk[9], t[4][3];
+            for (int i = 0; i < 9; i++) kk[i] = _mm256_mask_i32gather_ps(zero, k + i, apart, live, 4);
+            for (int j = 0; j < 3; j++) {
+                t[0][j] = kk[j];
+                t[1][j] = _mm256_mul_ps(half, _mm256_add_ps(_mm256_add_ps(kk[j], kk[3 + j]), kk[6 + j]));
+                t[2][j] = _mm256_mul_ps(half, _mm256_add_ps(_mm256_sub_ps(kk[j], kk[3 + j]), kk[6 + j]));
+                t[3][j] = kk[6 + j];
+            }
+            float *dst = u + cn_gemm_packed_a_at(g->cin, ip * 8, c);
+            for (int i = 0; i < 4; i++) {
+                _mm256_storeu_ps(dst + (4 * i) * wg->u_len, t[i][0]);
+                _mm256_storeu_ps(dst + (4 * i + 1) * wg->u_len,
+                                 _mm256_mul_ps(half, _mm256_add_ps(_mm256_add_ps(t[i][0], t[i][1]), t[i][2])));
+                _mm256_storeu_ps(dst + (4 * i + 2) * wg->u_len,
+                                 _mm256_mul_ps(half, _mm256_add_ps(_mm256_sub_ps(t[i][0], t[i][1]), t[i][2])));
+                _mm256_storeu_ps(dst + (4 * i + 3) * wg->u_len, t[i][2]);
+            }
+        }
+    }
+}
+
+/* A run of at most 16 tiles (a vector's lanes [lane, lane+len) of a panel) in one or two tile
+ * rows. A row is a part: its tiles' 2*len+2 input columns are read as vectors and split into
+ * even and odd columns in registers. A long row (more than 7 tiles) is one part read as four
+ * vectors; maps of 7 tiles across or fewer put two rows in a segment, each read as one vector
+ * (2*7+2 = 16 columns), so that a 14x14 map fills 14 lanes instead of 7. */
+typedef struct {
+    int64_t n, ty, tx, len; /* tiles tx .. tx+len-1 of tile row ty of sample n */
+} part;
+
+typedef struct {
+    int64_t lane, len;
+    int parts;
+    part p[2];
+    __mmask16 cols[4];      /* one part: its columns from 2tx - pad_l + 0, 16, 2, 18 inside the image;
+                             * two: [q] part q's 16 columns from 2tx - pad_l */
+    int32_t pick[4][16];    /* two parts: lane l's column j from the two parts' vectors */
+    int32_t put[16];        /* two parts: part 1's outputs, pairs of columns, from lane p[0].len on */
+} segment;
+
+static const int col_at[4] = { 0, 16, 2, 18 };
+
+/* lanes [lo, hi) of a vector, clipped to [0, 16) */
+static inline __mmask16 lanes(int64_t lo, int64_t hi)
+{
+    if (lo < 0) lo = 0;
+    if (hi > 16) hi = 16;
+    return hi <= lo ? 0 : (__mmask16)(((1u << hi) - 1) & ~((1u << lo) - 1));
+}
+
+/* the columns of a vector of input from column `from` of a row that lie inside the image and
+ * among the `want` wanted */
+static __mmask16 inside(const cn_conv_geom *g, int64_t from, int64_t want)
+{
+    return lanes(-from, g->w - from) & lanes(0, want);
+}
+
+/* tile t's place */
+static part part_at(const wgeom *wg, int64_t t, int64_t len)
+{
+    int64_t row = t / wg->tw;
+    return (part){ row / wg->th, row % wg->th, t % wg->tw, len };
+}
+
+/* the segments of panel p's tiles; returns how many */
+static int segments_of(const wgeom *wg, int64_t p, segment *seg)
+{
+    const cn_conv_geom *g = wg->g;
+    int64_t t = p * NR, end = t + NR < wg->tiles ? t + NR : wg->tiles;
+    int count = 0;
+    while (t < end) {
+        segment *s = &seg[count++];
+        memset(s, 0, sizeof *s);
+        s->lane = t - p * NR;
+        int64_t len = wg->tw - t % wg->tw;
+        if (len > 16) len = 16;
+        if (len > end - t) len = end - t;
+        s->p[0] = part_at(wg, t, len);
+        if (wg->tw > 7) {
+            s->parts = 1;
+            for (int q = 0; q < 4; q++)
+                s->cols[q] = inside(g, 2 * s->p[0].tx - g->pad_l + col_at[q], 2 * len + 2 - col_at[q]);
+            s->len = len;
+            t += len;
+            continue;
+        }
+        t += len;
+        int64_t len1 = wg->tw < end - t ? wg->tw : end - t; /* the next row, whole, where the panel has it */
+        s->parts = 2;
+        s->p[1] = part_at(wg, t, len1);
+        t += len1;
+        s->len = len + len1;
+        for (int q = 0; q < 2; q++) s->cols[q] = inside(g, 2 * s->p[q].tx - g->pad_l, 2 * s->p[q].len + 2);
+        for (int l = 0; l < 16; l++)
+            for (int j = 0; j < 4; j++)
+                s->pick[j][l] = l < len ? 2 * l + j : l < s->len ? 16 + 2 * (l - (int)len) + j : 0;
+        for (int l = 0; l < 16; l++) /* output pair l / 2 of part 1 is lane len + l / 2 of o0 (left) and o1 */
+            s->put[l] = len + l / 2 < 16 ? (int32_t)(len + l / 2) + (l % 2 ? 16 : 0) : 0;
+    }
+    return count;
+}
+
+/* input row iy of part q's tiles, from column 2tx - pad_l, in rows of plane (x of channel c of sample n);
+ * NULL where the row lies outside the image (its values are zeros) */
+static inline const char *part_row(const cn_conv_geom *g, const part *pt, const float *x, int64_t c, int i)
+{
+    int64_t iy = 2 * pt->ty - g->pad_t + i;
+    if (iy < 0 || iy >= g->h) return NULL;
+    /* masked-off lanes are not read, so the address may lie before the row */
+    return (const char *)(x + ((pt->n * g->cin + c) * g->h + iy) * g->w) + (2 * pt->tx - g->pad_l) * (int64_t)sizeof(float);
+}
+
+/* the same row two channels on into L1: the planes lie too far apart for the hardware to see it coming */
+__attribute__((target("avx512f"))) static inline void fetch_ahead(const cn_conv_geom *g, const char *row, int lines)
+{
+    const char *ahead = row + 2 * g->h * g->w * (int64_t)sizeof(float);
+    for (int l = 0; l < lines; l++) _mm_prefetch(ahead + 64 * l, _MM_HINT_T0);
+}
+
+/* V's lanes of one segment and input channel c: B^T d B of each tile's 4x4 input d, with
+ * B^T's rows (1 0 -1 0) (0 1 1 0) (0 -1 1 0) (0 1 0 -1); each row of d is transformed as it is
+ * loaded (d B), then the columns (B^T), so 16 vectors stay live */
+__attribute__((target("avx512f"))) static void transform_in(const cn_conv_geom *g, const segment *s,
+                                                            const float *x, int64_t c, float *v)
+{
+    const __m512i even = _mm512_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30);
+    const __m512i odd = _mm512_setr_epi32(1, 3, 5, 7, 9, 11, 13, 15, 17, 19, 21, 23, 25, 27, 29, 31);
+    __m512i pick[4];
+    for (int j = 0; j < 4; j++) pick[j] = _mm512_loadu_si512(s->pick[j]); /* zeros unless two parts */
+    __m512 h[4][4], zero = _mm512_setzero_ps();
+    for (int i = 0; i < 4; i++) {
+        __m512 d0, d1, d2, d3;
+        if (s->parts == 1) {
+            const char *row = part_row(g, &s->p[0], x, c, i);
+            if (!row) {
+                h[i][0] = h[i][1] = h[i][2] = h[i][3] = zero;
+                continue;
+            }
+            fetch_ahead(g, row, 3);
+            __m512 a[4];
+            for (int q = 0; q < 4; q++) a[q] = _mm512_maskz_loadu_ps(s->cols[q], row + col_at[q] * (int)sizeof(float));
+            d0 = _mm512_permutex2var_ps(a[0], even, a[1]), d1 = _mm512_permutex2var_ps(a[0], odd, a[1]);
+            d2 = _mm512_permutex2var_ps(a[2], even, a[3]), d3 = _mm512_permutex2var_ps(a[2], odd, a[3]);
+        } else {
+            __m512 a[2];
+            for (int q = 0; q < 2; q++) {
+                const char *row = part_row(g, &s->p[q], x, c, i);
+                a[q] = row && s->p[q].len ? _mm512_maskz_loadu_ps(s->cols[q], row) : zero;
+                if (row) fetch_ahead(g, row, 1);
+            }
+            d0 = _mm512_permutex2var_ps(a[0], pick[0], a[1]), d1 = _mm512_permutex2var_ps(a[0], pick[1], a[1]);
+            d2 = _mm512_permutex2var_ps(a[0], pick[2], a[1]), d3 = _mm512_permutex2var_ps(a[0], pick[3], a[1]);
+        }
+        h[i][0] = _mm512_sub_ps(d0, d2);
+        h[i][1] = _mm512_add_ps(d1, d2);
+        h[i][2] = _mm512_sub_ps(d2, d1);
+        h[i][3] = _mm512_sub_ps(d1, d3);
+    }
+    __mmask16 keep = lanes(0, s->len);
+    float *out = v + c * NR + s->lane;
+    int64_t step = g->cin * NR; /* from V_e to V_e+1 */
+    for (int j = 0; j < 4; j++) {
+        _mm512_mask_storeu_ps(out + j * step, keep, _mm512_sub_ps(h[0][j], h[2][j]));
+        _mm512_mask_storeu_ps(out + (4 + j) * step, keep, _mm512_add_ps(h[1][j], h[2][j]));
+        _mm512_mask_storeu_ps(out + (8 + j) * step, keep, _mm512_sub_ps(h[2][j], h[1][j]));
+        _mm512_mask_storeu_ps(out + (12 + j) * step, keep, _mm512_sub_ps(h[1][j], h[3][j]));
+    }
+}
+
+/* y (+)= v's first `cols` columns at row oy of part pt's outputs for channel o */
+__attribute__((target("avx512f"))) static inline void put_row(const cn_conv_geom *g, const part *pt, int64_t o, int q,
+                                                              __m512 v, int64_t first, float *y, int accumulate)
+{
+    int64_t oy = 2 * pt->ty + q, ox0 = 2 * pt->tx + first;
+    if (oy >= g->oh) return;
+    __mmask16 k = lanes(0, (2 * pt->len - first < g->ow - ox0 ? 2 * pt->len - first : g->ow - ox0));
+    if (!k) return;
+    float *row = y + ((pt->n * g->cout + o) * g->oh + oy) * g->ow + ox0;
+    if (accumulate) v = _mm512_add_ps(_mm512_maskz_loadu_ps(k, row), v);
+    _mm512_mask_storeu_ps(row, k, v);
+}
+
+/* y (+)= A^T M A (+ bias) of one segment for output channel o, whose M_e rows lie m_step
+ * apart from m; A^T's rows (1 1 1 0) (0 1 -1 -1) */
+__attribute__((target("avx512f"))) static void transform_out(const cn_conv_geom *g, const segment *s,
+                                                             const float *m, int64_t m_step, int64_t o,
+                                                             const float *b, float *y, int accumulate)
+{
+    const __m512i lo = _mm512_setr_epi32(0, 16, 1, 17, 2, 18, 3, 19, 4, 20, 5, 21, 6, 22, 7, 23);
+    const __m512i hi = _mm512_setr_epi32(8, 24, 9, 25, 10, 26, 11, 27, 12, 28, 13, 29, 14, 30, 15, 31);
+    __mmask16 keep = lanes(0, s->len);
+    __m512 r[4][2];
+    for (int i = 0; i < 4; i++) {
+        const float *mi = m + s->lane + 4 * i * m_step;
+        __m512 m0 = _mm512_maskz_loadu_ps(keep, mi), m1 = _mm512_maskz_loadu_ps(keep, mi + m_step);
+        __m512 m2 = _mm512_maskz_loadu_ps(keep, mi + 2 * m_step), m3 = _mm512_maskz_loadu_ps(keep, mi + 3 * m_step);
+        r[i][0] = _mm512_add_ps(_mm512_add_ps(m0, m1), m2);
+        r[i][1] = _mm512_sub_ps(_mm512_sub_ps(m1, m2), m3);
+    }
+    __m512 bias = _mm512_set1_ps(b ? b[o] : 0.0f);
+    for (int q = 0; q < 2; q++) {
+        /* the row q of A^T (r) */
+        __m512 o0 = q ? _mm512_sub_ps(_mm512_sub_ps(r[1][0], r[2][0]), r[3][0])
+                      : _mm512_add_ps(_mm512_add_ps(r[0][0], r[1][0]), r[2][0]);
+        __m512 o1 = q ? _mm512_sub_ps(_mm512_sub_ps(r[1][1], r[2][1]), r[3][1])
+                      : _mm512_add_ps(_mm512_add_ps(r[0][1], r[1][1]), r[2][1]);
+        if (b) o0 = _mm512_add_ps(o0, bias), o1 = _mm512_add_ps(o1, bias);
+        /* the two columns of each tile side by side */
+        put_row(g, &s->p[0], o, q, _mm512_permutex2var_ps(o0, lo, o1), 0, y, accumulate);
+        if (s->parts == 1) put_row(g, &s->p[0], o, q, _mm512_permutex2var_ps(o0, hi, o1), 16, y, accumulate);
+        else if (s->p[1].len)
+            put_row(g, &s->p[1], o, q, _mm512_permutex2var_ps(o0, _mm512_loadu_si512(s->put), o1), 0, y, accumulate);
+    }
+}
+
+/* one panel of tiles, start to end, in scratch (V then M) */
+static void run_panel(const wgeom *wg, int64_t p, const float *x, const float *u, const float *b, float *y,
+                      int accumulate, float *scratch)
+{
+    const cn_conv_geom *g = wg->g;
+    segment seg[NR];
+    int count = segments_of(wg, p, seg);
+    float *v = scratch, *m = scratch + 16 * g->cin * NR;
+    if ((p + 1) * NR > wg->tiles) memset(v, 0, (size_t)(16 * g->cin * NR) * sizeof(float)); /* lanes past the end */
+    for (int64_t c = 0; c < g->cin; c++) /* a channel's rows of the panel in turn, each read once from memory */
+        for (int s = 0; s < count; s++) transform_in(g, &seg[s], x, c, v);
+    for (int64_t o0 = 0; o0 < g->cout; o0 += KB) {
+        int64_t ob = g->cout - o0 < KB ? g->cout - o0 : KB;
+        for (int e = 0; e < 16; e++)
+            cn_gemm_panel(ob, g->cin, u + e * wg->u_len + o0 * g->cin, v + e * g->cin * NR, m + e * KB * NR, NR);
+        for (int s = 0; s < count; s++)
+            for (int64_t o = 0; o < ob; o++)
+                transform_out(g, &seg[s], m + o * NR, KB * NR, o0 + o, b, y, accumulate);
+    }
+}
+
+void cn_cpu_winograd_conv(const cn_conv_geom *g, const float *x, const float *w, const float *b, float *y,
+                          int accumulate, float *work)
+{
+    wgeom wg = wgeom_of(g);
+    float *u = work, *spare = work + 16 * wg.u_len;
+    transform_weights(&wg, w, u);
+    size_t per_thread = (size_t)panel_floats(g);
+#pragma omp parallel for schedule(static) if (wg.panels > 1 && wg.tiles * g->cin * g->cout >= 1 << 18)
+    for (int64_t p = 0; p < wg.panels; p++) {
+        float *scratch = cn_thread_scratch(per_thread);
+        if (scratch) {
+            run_panel(&wg, p, x, u, b, y, accumulate, scratch);
+        } else { /* the heap said no: the workspace's one panel, a thread at a time (the same bits) */
+#pragma omp critical(cn_winograd_spare)
+            run_panel(&wg, p, x, u, b, y, accumulate, spare);
+        }
+    }
+}
+
+#else
+void cn_cpu_winograd_conv(const cn_conv_geom *g, const float *x, const float *w, const float *b, float *y,
+                          int accumulate, float *work)
+{
+    (void)g, (void)x, (void)w, (void)b, (void)y, (void)accumulate, (void)work; /* cn_cpu_winograd_can is 0 */
+}
+#endif
