@@ -311,6 +311,138 @@ static void test_threads(void)
     cn_set_threads(1);
 }
 
+/* a relu fused into the maxpool after it (cn_kernels.forward_relu_in), or into the conv or dense
+ * layer before it (forward_relu_out: Winograd, padded rows, packed patches, few rows), gives
+ * the layers' bits: output, every gradient, and the relu's output and gradient and its input
+ * when asked for; a relu whose input something else reads too runs on its own */
+static void test_fused_relu(void)
+{
+    static const struct { const char *spec; int relu, fused; } cases[] = {
+        { "input 12x12x3; conv 8 3x3 pad=1; relu; maxpool 2x2; conv 6 3x3; relu; maxpool 3x3 stride=2; flatten; dense 5", 2, 1 },
+        { "input 11x9x4; conv 6 3x3 pad=1; relu; maxpool 3x3 stride=2 pad=1; flatten; dense 4", 2, 1 },
+        { "input 8x8x2; relu; maxpool 2x2; flatten; dense 3", 1, 1 },
+        { "input 8x8x3; conv 4 3x3 pad=1 as a; relu; maxpool 2x2; upsample 2 as u; add a u", 2, 0 },
+        { "input 8x8x3; conv 4 3x3 pad=1; relu as r; maxpool 2x2; upsample 2 as u; add r u", 2, 1 },
+        { "input 6x6x3; conv 4 3x3 pad=1; maxpool 2x2; relu", 3, 0 },
+        { "input 10x10x16; conv 16 3x3 pad=1; relu; conv 8 3x3 pad=1", 2, 1 },
+        { "input 8x8x3; conv 6 3x3 pad=1; relu; conv 4 3x3 stride=2; flatten; dense 7; relu; dense 3", 2, 1 },
+        { "input 9x9x2; conv 5 3x3 stride=2; relu; flatten; dense 6; relu", 5, 1 },
+        { "input 8x8x3; conv 4 3x3 pad=1 as a; relu as r; add a r", 2, 0 },
+    };
+    cn_kernels rows[CN_OP_COUNT];
+    memcpy(rows, cn_backend_default()->kernels, sizeof rows);
+    for (int op = 0; op < CN_OP_COUNT; op++)
+        rows[op].forward_relu_in = rows[op].backward_relu_in = rows[op].forward_relu_out = NULL;
+    cn_backend apart = { "cpu, no fusion", rows, NULL, NULL, NULL, NULL };
+    const cn_backend *both[2] = { cn_backend_default(), &apart };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        float *got[2][6] = { { NULL } };
+        int64_t len[6] = { 0 };
+        for (int b = 0; b < 2; b++) {
+            cn_net *net = parse_spec(ctx, cases[i].spec);
+            if (!net) continue;
+            cn_net_set_backend(net, both[b]);
+            CHECK(cn_net_init_params(ctx, net, CN_INIT_KAIMING_UNIFORM, 3) == CN_OK);
+            cn_layer_info in = layer_at(ctx, net, 0, 1);
+            int64_t nx = in.c * in.h * in.w * 4, ny;
+            float *x = malloc((size_t)nx * sizeof(float));
+            cn_rng rng;
+            cn_rng_seed(&rng, 9);
+            for (int64_t k = 0; k < nx; k++) x[k] = (float)cn_rng_normal(&rng);
+            CHECK(cn_net_forward(ctx, net, x, 4, 1) == CN_OK);
+            cn_net_output(net, &ny);
+            float *g = malloc((size_t)ny * sizeof(float));
+            for (int64_t k = 0; k < ny; k++) g[k] = (float)cn_rng_normal(&rng);
+            cn_net_zero_grad(net);
+            CHECK(cn_net_backward(ctx, net, g) == CN_OK);
+            int64_t nw;
+            const float *parts[6] = { cn_net_output(net, &len[0]), cn_net_input_grad(net), cn_net_grads(net, &nw),
+                                      cn_net_layer_output(net, cases[i].relu, &len[3]),
+                                      cn_net_layer_grad(net, cases[i].relu, &len[4]),
+                                      cn_net_layer_output(net, cases[i].relu - 1, &len[5]) };
+            len[1] = nx, len[2] = nw;
+            for (int p = 0; p < 6; p++) {
+                got[b][p] = malloc((size_t)(len[p] ? len[p] : 1) * sizeof(float));
+                memcpy(got[b][p], parts[p], (size_t)len[p] * sizeof(float));
+            }
+            const char *how = cn_net_layer_kernel(net, cases[i].relu);
+            CHECK((b == 0 && cases[i].fused) == (strncmp(how, "fused", 5) == 0));
+            free(g), free(x);
+            cn_net_destroy(net);
+        }
+        for (int p = 0; p < 6; p++) {
+            if (got[0][p] && got[1][p]) CHECK(memcmp(got[0][p], got[1][p], (size_t)len[p] * sizeof(float)) == 0);
+            free(got[0][p]), free(got[1][p]);
+        }
+    }
+}
+
+/* At inference a batch norm after a convolution is folded into its weights (cn_kernels.fold_bn):
+ * the output within rounding of the two layers (1e-5 of its largest value), the convolution's
+ * own output when asked for, and a backward after it, the bits of the layers apart. Running
+ * statistics from two training steps, so that they are not the initial 0 and 1. */
+static void test_folded_bn(void)
+{
+    static const char *specs[] = {
+        "input 10x10x3; conv 8 3x3 pad=1 bias=no; batchnorm; relu; conv 6 3x3 pad=1; batchnorm affine=no; flatten; dense 4",
+        "input 12x12x16; conv 16 3x3 pad=1; batchnorm; relu; maxpool 2x2; conv 5 1x1 stride=2 bias=no; batchnorm",
+        "input 8x8x3; conv 4 3x3 pad=1 as c; batchnorm as b; add b c",
+    };
+    cn_kernels rows[CN_OP_COUNT];
+    memcpy(rows, cn_backend_default()->kernels, sizeof rows);
+    for (int op = 0; op < CN_OP_COUNT; op++) rows[op].fold_bn = 0;
+    cn_backend apart = { "cpu, no folding", rows, NULL, NULL, NULL, NULL };
+    const cn_backend *both[2] = { cn_backend_default(), &apart };
+    for (size_t i = 0; i < sizeof specs / sizeof specs[0]; i++) {
+        float *got[2][5] = { { NULL } };
+        int64_t len[5] = { 0 };
+        int folded = 0;
+        for (int b = 0; b < 2; b++) {
+            cn_net *net = parse_spec(ctx, specs[i]);
+            if (!net) continue;
+            cn_net_set_backend(net, both[b]);
+            CHECK(cn_net_init_params(ctx, net, CN_INIT_KAIMING_UNIFORM, 3) == CN_OK);
+            cn_layer_info in = layer_at(ctx, net, 0, 1);
+            int64_t nx = in.c * in.h * in.w * 5, ny, nw;
+            float *x = malloc((size_t)nx * sizeof(float));
+            cn_rng rng;
+            cn_rng_seed(&rng, 4);
+            for (int64_t k = 0; k < nx; k++) x[k] = 1.5f + (float)cn_rng_normal(&rng);
+            for (int step = 0; step < 2; step++) CHECK(cn_net_forward(ctx, net, x, 5, 1) == CN_OK); /* running statistics move */
+            CHECK(cn_net_forward(ctx, net, x, 5, 0) == CN_OK);
+            const float *y = cn_net_output(net, &len[0]);
+            got[b][0] = malloc((size_t)len[0] * sizeof(float));
+            memcpy(got[b][0], y, (size_t)len[0] * sizeof(float));
+            const float *conv = cn_net_layer_output(net, 1, &len[1]);
+            got[b][1] = malloc((size_t)len[1] * sizeof(float));
+            memcpy(got[b][1], conv, (size_t)len[1] * sizeof(float));
+            folded |= b == 0 && !strncmp(cn_net_layer_kernel(net, 2), "folded", 6);
+            ny = len[0];
+            float *g = malloc((size_t)ny * sizeof(float));
+            for (int64_t k = 0; k < ny; k++) g[k] = (float)cn_rng_normal(&rng);
+            CHECK(cn_net_forward(ctx, net, x, 5, 0) == CN_OK);
+            cn_net_zero_grad(net);
+            CHECK(cn_net_backward(ctx, net, g) == CN_OK);
+            const float *parts[3] = { cn_net_input_grad(net), cn_net_grads(net, &nw), cn_net_layer_output(net, 2, &len[4]) };
+            len[2] = nx, len[3] = nw;
+            for (int p = 0; p < 3; p++) {
+                got[b][2 + p] = malloc((size_t)(len[2 + p] ? len[2 + p] : 1) * sizeof(float));
+                memcpy(got[b][2 + p], parts[p], (size_t)len[2 + p] * sizeof(float));
+            }
+            free(g), free(x);
+            cn_net_destroy(net);
+        }
+        CHECK(folded == (i < 2)); /* the last: the conv has another reader */
+        if (got[0][0] && got[1][0]) {
+            printf("  folded batch norm %-90s y %.1e\n", specs[i], rel(got[0][0], got[1][0], len[0]));
+            CHECK(rel(got[0][0], got[1][0], len[0]) < 1e-5);
+        }
+        for (int p = 1; p < 5; p++)
+            if (got[0][p] && got[1][p]) CHECK(memcmp(got[0][p], got[1][p], (size_t)len[p] * sizeof(float)) == 0);
+        for (int p = 0; p < 5; p++) free(got[0][p]), free(got[1][p]);
+    }
+}
+
 /* storing fresh input gradients (cn_op_io.dx_fresh) gives the bits of zeroing and adding */
 static void test_fresh_gradients(void)
 {
@@ -612,6 +744,8 @@ static const test_case cases[] = {
     { "portable kernel", test_portable },
     { "bit-identical on 1, 2 and 3 threads", test_threads },
     { "winograd F(2x2,3x3) against the reference, the same bits on any thread count", test_winograd },
+    { "a relu fused into the maxpool after it or the layer before: the layers' bits", test_fused_relu },
+    { "a batch norm folded into the conv before it at inference", test_folded_bn },
     { "fresh gradients stored: the bits of zeroing and adding", test_fresh_gradients },
     { "a backend's memory holds every slab; moves keep the values", test_backend_memory },
     { "a backend's step kernels: loss, norm, update, accuracy count", test_step_kernels },

@@ -19,6 +19,20 @@ typedef struct cn_kernels {
     /* how the row runs node n at this batch, in a few words ("sgemm, padded rows"), a static
      * string; NULL: the backend's name says it */
     const char *(*describe)(const cn_node *n, const cn_node *const *in, int64_t batch);
+    /* The op on relu(x), the relu fused into the op's pass (NULL: no fusion). The executor runs
+     * them in place of a relu whose only reader is this node, and whose input only the relu
+     * reads: x[0] is then the relu's input, forward writes what the two layers would (the
+     * relu's output is never written), and backward stores (as if dx_fresh) the gradient of the
+     * relu's input, the two layers' bits. */
+    cn_kernel_fn forward_relu_in, backward_relu_in;
+    /* The op, then relu, in one pass (NULL: no fusion): the executor runs it in place of the op
+     * and of the relu that is the op's only reader, y being the relu's output. The op's own
+     * output is then not written (computed again when asked for); the relu's backward reads
+     * its output in place of its input (the same bits: y > 0 exactly where x > 0). */
+    cn_kernel_fn forward_relu_out;
+    /* 1: at inference the executor may fold the batch norm after this node into its weights
+     * (cn_op.channel_affine) and run the forward with them, writing the batch norm's output */
+    int fold_bn;
 } cn_kernels;
 
 typedef struct cn_backend {

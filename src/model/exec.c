@@ -38,9 +38,10 @@ static void free_planned(cn_ctx *ctx, cn_exec *ex)
     slab_free(ctx, ex->mem, ex->act), slab_free(ctx, ex->mem, ex->dact), slab_free(ctx, ex->mem, ex->aux);
     slab_free(ctx, ex->mem, ex->work), slab_free(ctx, ex->mem, ex->slice_grads);
     cn_free(ctx, ex->slice_at), cn_free(ctx, ex->aux_off), cn_free(ctx, ex->slice_rng);
-    cn_free(ctx, ex->buf_save), cn_free(ctx, ex->stats);
+    cn_free(ctx, ex->buf_save), cn_free(ctx, ex->stats), cn_free(ctx, ex->fold_w), cn_free(ctx, ex->fold_aff);
     ex->act = ex->dact = NULL, ex->aux = NULL, ex->work = NULL, ex->batch = 0, ex->slice_grads = NULL;
     ex->slice_at = ex->aux_off = NULL, ex->slice_rng = NULL, ex->buf_save = NULL, ex->stats = NULL, ex->n_slices = 0;
+    ex->fold_w = NULL, ex->fold_aff = NULL, ex->folded = ex->fused = 0;
 }
 
 /* the training step's scratch (not planned: a step asks for it before its forward pass) */
@@ -80,6 +81,9 @@ void cn_exec_free(cn_ctx *ctx, cn_exec *ex)
     cn_free(ctx, ex->buf_off);
     cn_free(ctx, ex->act_off);
     cn_free(ctx, ex->grad_writer);
+    cn_free(ctx, ex->relu_in);
+    cn_free(ctx, ex->relu_out);
+    cn_free(ctx, ex->fold_bn);
     cn_free(ctx, ex->prof_fwd);
     cn_free(ctx, ex->prof_bwd);
     const cn_backend *keep = ex->backend;
@@ -318,6 +322,10 @@ const char *cn_net_layer_kernel(const cn_net *net, int i)
     const cn_exec *ex = &net->ex;
     const cn_node *n = &net->nodes[i];
     const cn_kernels *k = kernels_of(ex, n);
+    if (ex->relu_in && ex->relu_in[i] < 0) return "fused: the next layer's pass applies it";
+    if (ex->relu_in && ex->relu_in[i] > 0) return "fused: the relu before it in the same pass";
+    if (ex->relu_out && ex->relu_out[i] < 0) return "fused: the layer before writes it";
+    if (ex->fold_bn && ex->fold_bn[i] < 0) return "folded into the conv before it at inference";
     if (!k->forward) return "reference";
     if (!k->describe) return backend_of(ex)->name;
     const cn_node *in[CN_MAX_INPUTS];
@@ -387,6 +395,79 @@ static int64_t buffers_of(const cn_exec *ex, const cn_net *net, int i, int64_t *
 
 /* Slices of the batch: the shards when batch is the shard plan's, else one. Activations are
  * one slab (a slice's rows are consecutive); aux, gradients and workspace go per slice. */
+/* how many inputs of nodes name node j (add a a: twice) */
+static int readers(const cn_net *net, int j)
+{
+    int r = 0;
+    for (int i = 0; i < net->n; i++)
+        for (int k = 0; k < net->nodes[i].n_in; k++) r += net->nodes[i].in[k] == j;
+    return r;
+}
+
+/* Relus fused into a neighbour's pass. ex->relu_in: a relu whose only reader's kernels take
+ * relu(x) (forward_relu_in: maxpool), and whose input nothing else reads (so the fused
+ * backward is the one writer of that gradient). ex->relu_out, for the relus left: the one
+ * reader of a node whose kernels end with a relu (forward_relu_out: conv, dense). */
+static void plan_fusion(cn_net *net)
+{
+    cn_exec *ex = &net->ex;
+    memset(ex->relu_in, 0, (size_t)net->n * sizeof(int));
+    memset(ex->relu_out, 0, (size_t)net->n * sizeof(int));
+    for (int i = 1; i < net->n; i++) {
+        const cn_node *p = &net->nodes[i];
+        const cn_kernels *k = kernels_of(ex, p);
+        if (!k->forward_relu_in || !k->backward_relu_in || p->n_in != 1) continue;
+        int r = p->in[0];
+        const cn_node *relu = &net->nodes[r];
+        if (relu->id != CN_OP_RELU || ex->relu_in[r] || readers(net, r) != 1 || readers(net, relu->in[0]) != 1) continue;
+        ex->relu_in[i] = r, ex->relu_in[r] = -1;
+    }
+    /* batch norms to fold into the convolution before them at inference, where the backend's
+     * memory is the host's (the host folds the weights) */
+    memset(ex->fold_bn, 0, (size_t)net->n * sizeof(int));
+    for (int b = 1; b < net->n && !backend_of(ex)->memory; b++) {
+        const cn_node *bn = &net->nodes[b];
+        int a = bn->in[0];
+        if (!bn->op->channel_affine || bn->n_in != 1 || a == 0 || net->nodes[a].id != CN_OP_CONV ||
+            readers(net, a) != 1 || !kernels_of(ex, &net->nodes[a])->fold_bn)
+            continue;
+        ex->fold_bn[a] = b, ex->fold_bn[b] = -1;
+    }
+    for (int r = 1; r < net->n; r++) {
+        const cn_node *relu = &net->nodes[r];
+        int a = relu->in[0];
+        if (relu->id != CN_OP_RELU || ex->relu_in[r] || a == 0 || readers(net, a) != 1 ||
+            !kernels_of(ex, &net->nodes[a])->forward_relu_out || !kernels_of(ex, relu)->backward)
+            continue;
+        ex->relu_out[a] = r, ex->relu_out[r] = -1;
+    }
+}
+
+/* 1 when node i's relu runs in its reader's pass (the last forward fused it) */
+static int absorbed(const cn_exec *ex, int i) { return ex->fused && ex->relu_in && ex->relu_in[i] < 0; }
+
+/* the batch norm folded into conv node i at the last forward, or 0 */
+static int folds(const cn_exec *ex, int i) { return ex->folded && ex->fold_bn && ex->fold_bn[i] > 0 ? ex->fold_bn[i] : 0; }
+
+/* ex->fold_w <- conv node c's weights and bias with batch norm b folded in: per output channel
+ * w * scale and bias * scale + shift (in double, rounded once) */
+static void fold_weights(cn_net *net, int c, int b)
+{
+    cn_exec *ex = &net->ex;
+    const cn_node *conv = &net->nodes[c], *bn = &net->nodes[b];
+    int64_t cout = conv->out.c, wk = conv->params - (conv->a.bias ? cout : 0), k = wk / cout;
+    double *scale = ex->fold_aff, *shift = scale + cout;
+    bn->op->channel_affine(bn, ex->params + ex->w_off[b], ex->params + ex->buf_off[b], scale, shift);
+    const float *w = ex->params + ex->w_off[c];
+    for (int64_t o = 0; o < cout; o++) {
+        for (int64_t j = 0; j < k; j++) ex->fold_w[o * k + j] = (float)(w[o * k + j] * scale[o]);
+        ex->fold_w[wk + o] = (float)((conv->a.bias ? w[wk + o] : 0.0) * scale[o] + shift[o]);
+    }
+}
+
+/* the relu node i's pass writes, or 0 (the last forward fused it) */
+static int writes_relu(const cn_exec *ex, int i) { return ex->fused && ex->relu_out && ex->relu_out[i] > 0 ? ex->relu_out[i] : 0; }
+
 static cn_status plan(cn_ctx *ctx, cn_net *net, int64_t batch, int training)
 {
     cn_exec *ex = &net->ex;
@@ -404,6 +485,21 @@ static cn_status plan(cn_ctx *ctx, cn_net *net, int64_t batch, int training)
     for (int s = 0; s < slices; s++) ex->slice_at[s + 1] = ex->slice_at[s] + (slices > 1 ? net->shards.len[s] : batch);
     for (int i = 0; i < net->n; i++)
         for (int j = 0; j < net->nodes[i].n_in; j++) ex->grad_writer[net->nodes[i].in[j]] = i; /* topological order */
+    if (!ex->relu_in && !(ex->relu_in = cn_calloc(ctx, (size_t)net->n, sizeof(int)))) goto nomem;
+    if (!ex->relu_out && !(ex->relu_out = cn_calloc(ctx, (size_t)net->n, sizeof(int)))) goto nomem;
+    if (!ex->fold_bn && !(ex->fold_bn = cn_calloc(ctx, (size_t)net->n, sizeof(int)))) goto nomem;
+    plan_fusion(net);
+    int64_t fold_floats = 0, fold_c = 0;
+    for (int i = 1; i < net->n; i++)
+        if (ex->fold_bn[i] > 0) {
+            const cn_node *n = &net->nodes[i];
+            int64_t f = n->params + (n->a.bias ? 0 : n->out.c); /* the weights and a bias */
+            if (f > fold_floats) fold_floats = f;
+            if (n->out.c > fold_c) fold_c = n->out.c;
+        }
+    if (fold_floats && (!(ex->fold_w = cn_malloc(ctx, (size_t)fold_floats * sizeof(float))) ||
+                        !(ex->fold_aff = cn_malloc(ctx, (size_t)(2 * fold_c) * sizeof(double)))))
+        goto nomem;
     int64_t off = 0, aoff = 0, v;
     for (int i = 0; i < net->n; i++) {
         const cn_node *n = &net->nodes[i];
@@ -575,6 +671,17 @@ static cn_op_io *make_io(cn_net *net, int i, int s, int training, node_call *c)
     return &c->io;
 }
 
+/* the call of a node that absorbs relu r: its input (and that input's gradient) is the relu's */
+static void through_relu(cn_net *net, int r, int s, node_call *c)
+{
+    cn_exec *ex = &net->ex;
+    int a = net->nodes[r].in[0];
+    int64_t at = ex->act_off[a] + ex->slice_at[s] * elems(&net->nodes[a]);
+    c->in[0] = &net->nodes[a];
+    c->x[0] = ex->act + at;
+    c->dx[0] = ex->no_input_grad && a == 0 ? NULL : ex->dact + at;
+}
+
 /* Node i's statistics over the whole sharded batch (cn_op.stats): each slice's, every shard's
  * through the gather hook, merged in shard order; NULL when the op needs none or the batch
  * is not sharded. */
@@ -596,6 +703,8 @@ static const double *whole_stats(cn_net *net, int i, int backward, cn_status *st
     return merged;
 }
 
+static cn_status forward_layers(cn_ctx *ctx, cn_net *net, int training, int fold);
+
 cn_status cn_net_forward(cn_ctx *ctx, cn_net *net, const float *x, int64_t batch, int training)
 {
     if (!ctx || !net || !x || batch < 1) return ctx ? cn_fail(ctx, CN_E_ARG, "cn_net_forward: bad arguments") : CN_E_ARG;
@@ -614,13 +723,38 @@ cn_status cn_net_forward(cn_ctx *ctx, cn_net *net, const float *x, int64_t batch
         for (int s = 0; s < ex->n_slices; s++)
             cn_rng_seed(&ex->slice_rng[s], base ^ (0x9e3779b97f4a7c15ULL * (uint64_t)(net->shards.first + s + 1)));
     }
+    return forward_layers(ctx, net, training, 1);
+}
+
+/* the layers of a forward pass after the input; fold: batch norms may fold into convolutions
+ * (at inference) */
+static cn_status forward_layers(cn_ctx *ctx, cn_net *net, int training, int fold)
+{
+    cn_exec *ex = &net->ex;
+    int64_t batch = ex->batch;
+    int shard_run = sharded(net);
+    cn_status st;
+    ex->fused = !ex->trace; /* the tracer checks every layer's output */
+    ex->folded = fold && ex->fused && !training;
     for (int i = 1; i < net->n; i++) {
         const cn_node *nd = &net->nodes[i];
+        /* a relu that its reader applies (its output is written when asked for), or that the
+         * layer before it has written; a batch norm folded into the convolution before it */
+        if (absorbed(ex, i) || (ex->fused && ex->relu_out[i] < 0) || (ex->folded && ex->fold_bn[i] < 0)) continue;
+        int r = ex->fused ? ex->relu_in[i] : 0, out = writes_relu(ex, i), bn = folds(ex, i);
+        cn_node with_bias;
+        if (bn) { /* the convolution with the batch norm's scale and shift, and so a bias */
+            fold_weights(net, i, bn);
+            with_bias = *nd, with_bias.a.bias = 1;
+        }
         cn_status gst = CN_OK;
         const double *whole = whole_stats(net, i, 0, &gst);
         if (gst) return gst;
         const cn_kernels *k = kernels_of(ex, nd);
-        cn_kernel_fn fast = whole && !k->stats ? NULL : k->forward; /* the reference reads io.whole */
+        cn_kernel_fn fast = r     ? k->forward_relu_in
+                            : out ? k->forward_relu_out
+                            : whole && !k->stats ? NULL
+                                                 : k->forward; /* the reference reads io.whole */
         /* an op without a row in a device backend runs its reference kernel on the host, which
          * reads what the device's queued kernels write: they must be done first */
         if (!fast) sync_host(ex);
@@ -632,6 +766,9 @@ cn_status cn_net_forward(cn_ctx *ctx, cn_net *net, const float *x, int64_t batch
         for (int s = 0; s < ex->n_slices; s++) {
             node_call c;
             cn_op_io *io = make_io(net, i, s, training, &c);
+            if (r) through_relu(net, r, s, &c);
+            if (out) io->y = ex->act + ex->act_off[out] + ex->slice_at[s] * elems(&net->nodes[out]);
+            if (bn) io->n = &with_bias, io->w = ex->fold_w, io->y = ex->act + ex->act_off[bn] + ex->slice_at[s] * elems(&net->nodes[bn]);
             io->whole = whole;
             int keep = shard_run && nbuf > 0 && s != keeper;
             if (keep) sync_host(ex), memcpy(ex->buf_save, ex->params + buf, (size_t)nbuf * sizeof(float));
@@ -659,22 +796,6 @@ const float *cn_net_output(const cn_net *net, int64_t *count)
     return ex->act ? ex->act + ex->act_off[net->n - 1] : NULL;
 }
 
-const float *cn_net_layer_output(const cn_net *net, int i, int64_t *count)
-{
-    if (count) *count = 0;
-    if (!net || i < 0 || i >= net->n || !net->ex.act) return NULL;
-    if (count) *count = net->ex.batch * elems(&net->nodes[i]);
-    return net->ex.act + net->ex.act_off[i];
-}
-
-const float *cn_net_layer_grad(const cn_net *net, int i, int64_t *count)
-{
-    if (count) *count = 0;
-    if (!net || i < 0 || i >= net->n || !net->ex.dact) return NULL;
-    if (count) *count = net->ex.batch * elems(&net->nodes[i]);
-    return net->ex.dact + net->ex.act_off[i];
-}
-
 /* x[0..n) = 0 on the kernels' threads (a step zeroes megabytes of gradients) */
 static void zero(float *x, int64_t n)
 {
@@ -683,20 +804,83 @@ static void zero(float *x, int64_t n)
     for (int64_t i = 0; i < n; i += CHUNK) memset(x + i, 0, (size_t)(n - i < CHUNK ? n - i : CHUNK) * sizeof(float));
 }
 
+/* A relu fused into its reader never writes its output or gradient: asked for, they are
+ * computed from what the fused pass kept (its input, the reader's gradient and argmax), with
+ * the layers' own kernels. The net is the caller's, not const: only these slabs change. */
+static void unfuse_output(cn_net *net, int i)
+{
+    cn_exec *ex = &net->ex;
+    const cn_node *nd = &net->nodes[i];
+    const cn_kernels *k = kernels_of(ex, nd);
+    for (int s = 0; s < ex->n_slices; s++) {
+        node_call c;
+        (k->forward ? k->forward : nd->op->forward[CN_F32])(make_io(net, i, s, ex->training, &c));
+    }
+}
+
+static void unfuse_grad(cn_net *net, int i)
+{
+    cn_exec *ex = &net->ex;
+    int p = ex->grad_writer[i]; /* the one reader */
+    const cn_node *nd = &net->nodes[p];
+    const cn_kernels *k = kernels_of(ex, nd);
+    for (int s = 0; s < ex->n_slices; s++) {
+        node_call c;
+        cn_op_io *io = make_io(net, p, s, ex->training, &c);
+        zero(c.dx[0], elems(c.in[0]) * io->batch);
+        (k->backward ? k->backward : nd->op->backward[CN_F32])(io);
+    }
+}
+
+const float *cn_net_layer_output(const cn_net *net, int i, int64_t *count)
+{
+    if (count) *count = 0;
+    if (!net || i < 0 || i >= net->n || !net->ex.act) return NULL;
+    if (count) *count = net->ex.batch * elems(&net->nodes[i]);
+    if (absorbed(&net->ex, i) || writes_relu(&net->ex, i) || folds(&net->ex, i)) unfuse_output((cn_net *)net, i);
+    return net->ex.act + net->ex.act_off[i];
+}
+
+const float *cn_net_layer_grad(const cn_net *net, int i, int64_t *count)
+{
+    if (count) *count = 0;
+    if (!net || i < 0 || i >= net->n || !net->ex.dact) return NULL;
+    if (count) *count = net->ex.batch * elems(&net->nodes[i]);
+    if (absorbed(&net->ex, i)) unfuse_grad((cn_net *)net, i);
+    return net->ex.dact + net->ex.act_off[i];
+}
+
 cn_status cn_net_backward(cn_ctx *ctx, cn_net *net, const float *dy)
 {
     cn_exec *ex = &net->ex;
     if (!ctx || !net || !dy || !ex->batch) return ctx ? cn_fail(ctx, CN_E_ARG, "cn_net_backward: run forward first") : CN_E_ARG;
     int last = net->n - 1;
+    if (ex->folded) { /* backward takes the layers' own outputs and aux: the pass again, unfolded */
+        cn_status st = forward_layers(ctx, net, ex->training, 0);
+        if (st) return st;
+    }
     memcpy(ex->dact + ex->act_off[last], dy, (size_t)(elems(&net->nodes[last]) * ex->batch) * sizeof(float));
     for (int i = last; i >= 1; i--) {
         const cn_node *nd = &net->nodes[i];
+        if (absorbed(ex, i)) continue; /* its reader's backward went through it */
+        int r = ex->fused ? ex->relu_in[i] : 0;
         cn_status gst = CN_OK;
         const double *whole = whole_stats(net, i, 1, &gst);
         if (gst) return gst;
         /* kernels add to their inputs' gradients: the first to add (the last reader) stores
          * instead where its kernel can, else the gradient is zeroed here first */
         const cn_kernels *k = kernels_of(ex, nd);
+        if (r) { /* the relu's input gradient, stored by the fused kernel: it is the one writer */
+            double t0 = ex->profile ? seconds() : 0;
+            for (int s = 0; s < ex->n_slices; s++) {
+                node_call c;
+                cn_op_io *io = make_io(net, i, s, ex->training, &c);
+                through_relu(net, r, s, &c);
+                k->backward_relu_in(io);
+            }
+            if (ex->profile) sync_host(ex), ex->prof_bwd[i] += seconds() - t0;
+            continue;
+        }
         cn_kernel_fn fast = whole && !k->stats ? NULL : k->backward; /* the reference reads io.whole */
         /* dx_fresh has a bit per input: a wider layer (an add of 33 or more) zeroes instead, and
          * leaves every bit clear (1u << 32 would wrap onto input 0 on x86); only the backend's own
@@ -708,6 +892,7 @@ cn_status cn_net_backward(cn_ctx *ctx, cn_net *net, const float *dy)
             node_call c;
             cn_op_io *io = make_io(net, i, s, ex->training, &c);
             io->whole = whole;
+            if (ex->fused && ex->relu_out[i] < 0) c.x[0] = io->y; /* its input was never written */
             for (int j = 0; j < nd->n_in; j++) {
                 if (!c.dx[j] || ex->grad_writer[nd->in[j]] != i) continue;
                 int again = 0; /* the same tensor twice (add a a): the second use adds */

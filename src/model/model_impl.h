@@ -27,6 +27,19 @@ typedef struct cn_exec {
     float *act, *dact;  /* every node's output and its gradient, back to back */
     int64_t *act_off;
     int *grad_writer;   /* per node: the last node reading it, whose backward first adds to its gradient */
+    /* per node, relus fused into their reader's pass (cn_kernels.forward_relu_in): the relu
+     * node i absorbs (0: none), or -1 for a relu absorbed; planned with the backend */
+    int *relu_in;
+    /* per node, relus fused into the pass of the node before them (forward_relu_out): the relu
+     * whose output node i writes (0: none), or -1 for that relu */
+    int *relu_out;
+    int fused;          /* the last forward ran them fused (not while tracing) */
+    /* per conv node, the batch norm after it folded into its weights at inference (0: none),
+     * or -1 for that batch norm (cn_kernels.fold_bn, cn_op.channel_affine) */
+    int *fold_bn;
+    float *fold_w;      /* the folded weights and bias of one convolution */
+    double *fold_aff;   /* the batch norm's scale and shift */
+    int folded;         /* the last forward folded them (evaluation, not tracing) */
     unsigned char *aux;
     /* the batch as planned: one slice, or the shards of a sharded training batch, each run as a
      * batch of its own with its own aux, parameter gradients (slice 0's: grads) and dropout draws */

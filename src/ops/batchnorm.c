@@ -114,13 +114,24 @@ static void bn_stats_merge(const cn_node *nd, int backward, const double *shards
     }
 }
 
+/* evaluation: gamma * (x - mean) / sqrt(var + eps) + beta = scale * x + shift */
+static void bn_channel_affine(const cn_node *n, const float *w, const float *buf, double *scale, double *shift)
+{
+    int64_t c = n->out.c;
+    for (int64_t ch = 0; ch < c; ch++) {
+        double g = n->a.affine ? w[ch] : 1, b = n->a.affine ? w[c + ch] : 0;
+        scale[ch] = g / sqrt((double)buf[c + ch] + n->a.eps);
+        shift[ch] = b - buf[ch] * scale[ch];
+    }
+}
+
 const cn_op cn_op_batchnorm = {
     .name = "batchnorm", .usage = "batchnorm [eps=1e-5] [momentum=0.1] [affine=yes|no]",
     .help = "normalise each channel over the batch, then scale by gamma and shift by beta", .keys = keys,
     .inputs = 1, .infer = infer, .explain = explain, .params = params, .aux_bytes = aux_bytes,
     .forward = { batchnorm_forward_f32, batchnorm_forward_f64 },
     .backward = { batchnorm_backward_f32, batchnorm_backward_f64 },
-    .stats_count = 3, .stats = bn_stats, .stats_merge = bn_stats_merge,
+    .stats_count = 3, .stats = bn_stats, .stats_merge = bn_stats_merge, .channel_affine = bn_channel_affine,
 };
 
 /* One channel of n values with batch statistics: the op's kernel on a (n, 1, 1, 1) tensor.

@@ -152,6 +152,10 @@ typedef struct cn_op {
     int64_t stats_count;       /* doubles per channel of one shard's statistics (both passes) */
     void (*stats)(const cn_op_io *io, int backward, double *out);
     void (*stats_merge)(const cn_node *n, int backward, const double *shards, int count, double *out);
+    /* An op that in evaluation is y = scale * x + shift per channel (batch norm with its running
+     * statistics): scale and shift (C each) from its trainable tensors w and buffers buf. The
+     * executor folds it into the convolution before it at inference. NULL: not such an op. */
+    void (*channel_affine)(const cn_node *n, const float *w, const float *buf, double *scale, double *shift);
 } cn_op;
 
 /* The op table, generated from ops.def. */

@@ -19,12 +19,12 @@
 static inline float relu_value(float x, double slope)
 {
     (void)slope;
-    return x > 0 ? x : 0.0f;
+    return cpu_relu(x);
 }
 static inline float relu_grad(float dy, float x, float y, double slope)
 {
     (void)y, (void)slope;
-    return cpu_select(x > 0, dy, dy * 0.0f); /* dy * 0 as the reference: NaN and inf give NaN */
+    return cpu_relu_grad(dy, x);
 }
 
 static inline float leaky_value(float x, double slope) { return cpu_select(x > 0, x, (float)(slope * (double)x)); }

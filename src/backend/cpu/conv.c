@@ -237,7 +237,7 @@ static nchw_view image_patches(const cn_conv_geom *g, const float *t, int64_t gr
 
 /* y (+)= x convolved with w (+ b), the patches packed from the image (direct: the image itself) */
 static void general_conv(const cn_conv_geom *g, const float *x, const float *w, const float *b, float *y,
-                         int accumulate)
+                         int accumulate, int relu)
 {
     int64_t cin_g = g->cin / g->groups, cout_g = g->cout / g->groups, K = cin_g * g->kh * g->kw, P = g->oh * g->ow;
     for (int64_t gr = 0; gr < g->groups; gr++) {
@@ -245,7 +245,7 @@ static void general_conv(const cn_conv_geom *g, const float *x, const float *w, 
         patches pt = { g, x, gr };
         cn_gemm_args a = { .m = cout_g, .n = g->n * P, .k = K, .a = w + gr * cout_g * K, .a_row = cn_axis_ld(K),
                            .a_col = cn_axis_unit(), .c = (float *)yv.p, .c_row = yv.row, .c_col = yv.col,
-                           .accumulate = accumulate, .bias_row = b ? b + gr * cout_g : NULL,
+                           .accumulate = accumulate, .bias_row = b ? b + gr * cout_g : NULL, .relu = relu,
                            .pack_b = pack_patches, .b_src = &pt };
         if (direct(g)) {
             nchw_view xs = image_patches(g, x, gr, 0);
@@ -535,7 +535,7 @@ static int64_t padded_len(const cn_conv_geom *g)
 
 /* y (+)= the stride-1 convolution of x by w (+ b) on padded rows; xp: room for the padded x */
 static void padded_conv(const cn_conv_geom *g, const float *x, const float *w, const float *b, float *y,
-                        int accumulate, float *xp)
+                        int accumulate, int relu, float *xp)
 {
     padded pd = padded_of(g);
     int64_t cout_g = g->cout / g->groups, K = (g->cin / g->groups) * g->kh * g->kw;
@@ -547,7 +547,7 @@ static void padded_conv(const cn_conv_geom *g, const float *x, const float *w, c
         cn_axis cols = { 1, pd.q, g->cout * g->oh * g->ow, pd.wp, g->ow };
         cn_gemm_args a = { .m = cout_g, .n = g->n * pd.q, .k = K, .a = w + pd.gr * cout_g * K, .a_row = cn_axis_ld(K),
                            .a_col = cn_axis_unit(), .c = (float *)yv.p, .c_row = yv.row, .c_col = cols,
-                           .accumulate = accumulate, .bias_row = b ? b + pd.gr * cout_g : NULL,
+                           .accumulate = accumulate, .bias_row = b ? b + pd.gr * cout_g : NULL, .relu = relu,
                            .pack_b = pack_padded, .b_rows = padded_rows, .b_src = &pd };
 #ifdef CN_X86
         if (cn_gemm_avx512()) a.pack_b = pack_padded_avx512;
@@ -584,13 +584,13 @@ static int padded_way(const cn_conv_geom *g) { return !direct(g) && !cn_cpu_wino
 /* the weight gradient has no Winograd way: padded rows wherever they pay */
 static int weight_padded(const cn_conv_geom *g) { return !direct(g) && use_padded(g); }
 
-/* y (+)= x convolved with w (+ b); work: conv_work(g) floats */
+/* y (+)= x convolved with w (+ b), then relu(y) where relu; work: conv_work(g) floats */
 static void conv_into(const cn_conv_geom *g, const float *x, const float *w, const float *b, float *y, int accumulate,
-                      float *work)
+                      int relu, float *work)
 {
-    if (cn_cpu_winograd_way(g)) cn_cpu_winograd_conv(g, x, w, b, y, accumulate, work);
-    else if (padded_way(g)) padded_conv(g, x, w, b, y, accumulate, work);
-    else general_conv(g, x, w, b, y, accumulate);
+    if (cn_cpu_winograd_way(g)) cn_cpu_winograd_conv(g, x, w, b, y, accumulate, relu, work);
+    else if (padded_way(g)) padded_conv(g, x, w, b, y, accumulate, relu, work);
+    else general_conv(g, x, w, b, y, accumulate, relu);
 }
 
 static int64_t conv_work(const cn_conv_geom *g)
@@ -613,13 +613,17 @@ static int64_t input_grad_work(const cn_conv_geom *g)
            g->kw * g->oh * g->ow;
 }
 
-void cn_cpu_conv_forward(const cn_op_io *io)
+static void conv_forward(const cn_op_io *io, int relu)
 {
     cn_conv_geom g = cn_conv_geom_of(io->n, io->in[0], io->batch);
     int64_t K = (g.cin / g.groups) * g.kh * g.kw;
     const float *w = io->w;
-    conv_into(&g, io->x[0], w, io->n->a.bias ? w + g.cout * K : NULL, io->y, 0, io->work);
+    conv_into(&g, io->x[0], w, io->n->a.bias ? w + g.cout * K : NULL, io->y, 0, relu, io->work);
 }
+
+void cn_cpu_conv_forward(const cn_op_io *io) { conv_forward(io, 0); }
+/* relu(the convolution), in the product's last pass over its output */
+void cn_cpu_conv_forward_relu(const cn_op_io *io) { conv_forward(io, 1); }
 
 /* dW += dY . patches(x)^T; work: weight_grad_work(g) floats */
 static void weight_grad_into(const cn_conv_geom *g, const float *x, const float *dy, float *dw, float *work)
@@ -637,7 +641,7 @@ static void input_grad_into(const cn_conv_geom *g, const float *w, const float *
     if (!direct(g) && transposed_geom(g, &t)) {
         float *wt = work;
         flip_weights(g, w, wt);
-        conv_into(&t, dy, wt, NULL, dx, !fresh, wt + g->cout * K);
+        conv_into(&t, dy, wt, NULL, dx, !fresh, 0, wt + g->cout * K);
     } else {
         general_input_grad(g, w, dy, dx, fresh, work);
     }
@@ -716,7 +720,7 @@ void cn_cpu_deconv_backward(const cn_op_io *io)
     float *dw = io->dw, *dx = io->dx[0];
     if (io->n->a.bias) bias_grad(g.n, g.cin, g.h * g.w, io->dy, dw + g.cout * K);
     weight_grad_into(&g, io->dy, io->x[0], dw, io->work);
-    if (dx) conv_into(&g, io->dy, io->w, NULL, dx, !(io->dx_fresh & 1), io->work);
+    if (dx) conv_into(&g, io->dy, io->w, NULL, dx, !(io->dx_fresh & 1), 0, io->work);
 }
 
 int64_t cn_cpu_deconv_workspace(const cn_node *n, const cn_node *const *in, int64_t batch)

@@ -7,9 +7,12 @@
 /* fresh_dx 1: the backward kernel stores dx = 0 + gradient when the executor asks (cn_op_io.dx_fresh) */
 static const cn_kernels kernels[CN_OP_COUNT] = {
     [CN_OP_CONV] = { .forward = cn_cpu_conv_forward, .backward = cn_cpu_conv_backward,
-                     .workspace = cn_cpu_conv_workspace, .fresh_dx = 1, .describe = cn_cpu_conv_describe },
-    [CN_OP_DENSE] = { .forward = cn_cpu_dense_forward, .backward = cn_cpu_dense_backward, .fresh_dx = 1 },
-    [CN_OP_MAXPOOL] = { .forward = cn_cpu_maxpool_forward, .backward = cn_cpu_argpool_backward, .fresh_dx = 1 },
+                     .workspace = cn_cpu_conv_workspace, .fresh_dx = 1, .describe = cn_cpu_conv_describe,
+                     .forward_relu_out = cn_cpu_conv_forward_relu, .fold_bn = 1 },
+    [CN_OP_DENSE] = { .forward = cn_cpu_dense_forward, .backward = cn_cpu_dense_backward, .fresh_dx = 1,
+                      .forward_relu_out = cn_cpu_dense_forward_relu },
+    [CN_OP_MAXPOOL] = { .forward = cn_cpu_maxpool_forward, .backward = cn_cpu_argpool_backward, .fresh_dx = 1,
+                        .forward_relu_in = cn_cpu_maxpool_relu_forward, .backward_relu_in = cn_cpu_maxpool_relu_backward },
     [CN_OP_MINPOOL] = { .forward = cn_cpu_minpool_forward, .backward = cn_cpu_argpool_backward, .fresh_dx = 1 },
     [CN_OP_AVGPOOL] = { .forward = cn_cpu_avgpool_forward, .backward = cn_cpu_avgpool_backward },
     [CN_OP_GLOBALAVGPOOL] = { .forward = cn_cpu_globalavgpool_forward, .backward = cn_cpu_globalavgpool_backward },

@@ -9,6 +9,7 @@
 /* conv.c: patches packed straight from the image, then our SGEMM (gemm.c) */
 void cn_cpu_conv_forward(const cn_op_io *io);
 void cn_cpu_conv_backward(const cn_op_io *io);
+void cn_cpu_conv_forward_relu(const cn_op_io *io); /* relu(conv) in one pass (cn_kernels.forward_relu_out) */
 const char *cn_cpu_conv_describe(const cn_node *n, const cn_node *const *in, int64_t batch);
 int64_t cn_cpu_conv_workspace(const cn_node *n, const cn_node *const *in, int64_t batch);
 /* deconv through the same products: its forward is a convolution's input gradient */
@@ -19,18 +20,22 @@ int64_t cn_cpu_deconv_workspace(const cn_node *n, const cn_node *const *in, int6
 int cn_cpu_winograd_can(const cn_conv_geom *g); /* the shape and the CPU allow it */
 int cn_cpu_winograd_way(const cn_conv_geom *g); /* ... and the measured rule picks it */
 int64_t cn_cpu_winograd_work(const cn_conv_geom *g); /* floats of workspace */
-/* y (+)= x convolved with w (+ b), as conv.c's conv_into */
+/* y (+)= x convolved with w (+ b), then relu where relu, as conv.c's conv_into */
 void cn_cpu_winograd_conv(const cn_conv_geom *g, const float *x, const float *w, const float *b, float *y,
-                          int accumulate, float *work);
+                          int accumulate, int relu, float *work);
 /* tests and benchmarks: 1 Winograd wherever it can run, 0 nowhere, -1 by the rule (the default) */
 void cn_cpu_winograd_force(int mode);
 /* dense.c: SGEMM */
 void cn_cpu_dense_forward(const cn_op_io *io);
 void cn_cpu_dense_backward(const cn_op_io *io);
+void cn_cpu_dense_forward_relu(const cn_op_io *io); /* relu(dense) in one pass (cn_kernels.forward_relu_out) */
 /* pool.c */
 void cn_cpu_maxpool_forward(const cn_op_io *io);
 void cn_cpu_minpool_forward(const cn_op_io *io);
 void cn_cpu_argpool_backward(const cn_op_io *io); /* max and min: through the kept argmax */
+/* maxpool reading relu(x) (cn_kernels.forward_relu_in): the relu fused into its pass */
+void cn_cpu_maxpool_relu_forward(const cn_op_io *io);
+void cn_cpu_maxpool_relu_backward(const cn_op_io *io);
 void cn_cpu_avgpool_forward(const cn_op_io *io);
 void cn_cpu_avgpool_backward(const cn_op_io *io);
 void cn_cpu_globalavgpool_forward(const cn_op_io *io);

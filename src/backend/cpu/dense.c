@@ -4,17 +4,20 @@
 #include "cpu_impl.h"
 #include "gemm.h"
 
-/* y (N, out) = x (N, in) . W^T + b */
-void cn_cpu_dense_forward(const cn_op_io *io)
+/* y (N, out) = x (N, in) . W^T + b, then relu(y) where relu */
+static void dense_forward(const cn_op_io *io, int relu)
 {
     const cn_node *n = io->n, *x = io->in[0];
     int64_t in = x->out.c * x->out.h * x->out.w, out = n->a.units, N = io->batch;
     const float *w = io->w;
     cn_gemm_args a = { .m = N, .n = out, .k = in, .a = io->x[0], .a_row = cn_axis_ld(in), .a_col = cn_axis_unit(),
                        .b = w, .b_row = cn_axis_unit(), .b_col = cn_axis_ld(in), .c = io->y, .c_row = cn_axis_ld(out),
-                       .c_col = cn_axis_unit(), .bias_col = n->a.bias ? w + out * in : NULL };
+                       .c_col = cn_axis_unit(), .bias_col = n->a.bias ? w + out * in : NULL, .relu = relu };
     cn_gemm(&a);
 }
+
+void cn_cpu_dense_forward(const cn_op_io *io) { dense_forward(io, 0); }
+void cn_cpu_dense_forward_relu(const cn_op_io *io) { dense_forward(io, 1); }
 
 /* dx += dY . W ; dW += dY^T . x ; db += column sums of dY */
 void cn_cpu_dense_backward(const cn_op_io *io)

@@ -120,7 +120,7 @@ void cn_gemm_store_tile(const cn_gemm_tile *t, const float *acc)
             float v = acc[r * NR + s];
             if (set) v = v + br + (g->bias_col ? g->bias_col[j] : 0.0f);
             else v = *c + v;
-            if (t->last && g->relu && v < 0.0f) v = 0.0f;
+            if (t->last && g->relu) v = v > 0.0f ? v : 0.0f; /* relu as the reference's: NaN gives 0 */
             *c = v;
         }
     }
@@ -449,7 +449,7 @@ void cn_gemm_ref(const cn_gemm_args *g)
             float *c = g->c + at(&g->c_row, i) + at(&g->c_col, j);
             if (g->accumulate) s += *c;
             else s += (g->bias_row ? g->bias_row[i] : 0.0) + (g->bias_col ? g->bias_col[j] : 0.0);
-            if (g->relu && s < 0) s = 0;
+            if (g->relu) s = s > 0 ? s : 0;
             *c = (float)s;
         }
 }

@@ -48,7 +48,7 @@ typedef struct cn_gemm_args {
     int accumulate;        /* 1: C += A.B; 0: C = A.B + bias */
     const float *bias_row; /* m values added to each row (or NULL); only when !accumulate */
     const float *bias_col; /* n values added to each column (or NULL); only when !accumulate */
-    int relu;              /* 1: C = max(C, 0) at the end */
+    int relu;              /* 1: C = C > 0 ? C : 0 at the end (relu's bits: NaN and -0 give 0) */
     cn_pack_fn pack_b;     /* when set, B's panels come from pack_b(b_src, ...) instead of the view */
     cn_rows_fn b_rows;     /* when set, panels it accepts are read in place */
     const void *b_src;

@@ -43,6 +43,11 @@ static inline float cpu_select(int c, float a, float b)
     return a;
 }
 
+/* relu as the reference computes it (NaN gives 0), and dy * relu'(x) (dy * 0 where x <= 0, as
+ * the reference: NaN and inf give NaN): activation.c's relu and pool.c's maxpool of a relu */
+static inline float cpu_relu(float x) { return x > 0 ? x : 0.0f; }
+static inline float cpu_relu_grad(float dy, float x) { return cpu_select(x > 0, dy, dy * 0.0f); }
+
 /* e^x for x <= 0 (NaN stays NaN), vectorisable: e^x = 2^k e^r with k = round(x / ln 2) and
  * r = x - k ln 2 (ln 2 in two parts, |r| <= ln 2 / 2), e^r by the degree-6 polynomial of
  * Cephes' expf, within 2 ulp. 2^k is applied as 2^(k+64) (exact) times 2^-64 (one rounding),

@@ -66,10 +66,14 @@ static int next_tile(const cn_pool_geom *g, out_rect *t)
  * Both comparisons and no branch, so that loops over it vectorise whatever `max` is. */
 static inline int beats(int max, float v, float best) { return (max & (v > best)) | (!max & (v < best)); }
 
+/* a cell's value as the pooling sees it: x, or relu(x) where the pooling reads a relu fused into
+ * it (cn_cpu_maxpool_relu_forward) */
+static inline float cell(int relu_in, float x) { return relu_in ? cpu_relu(x) : x; }
+
 /* one plane: y (OH,OW) <- max or min of x (H,W) over 2x2 windows of stride 2; argmax (OH,OW) the
  * winner's index in x, the first in scan order on ties. Both loops in one vector loop: a row has
  * few outputs (14 at 28x28), and a loop per row would spend its time starting and finishing. */
-static void argpool_plane_2x2(const cn_pool_geom *g, int max, const float *x, float *restrict y,
+static void argpool_plane_2x2(const cn_pool_geom *g, int max, int relu_in, const float *x, float *restrict y,
                               int32_t *restrict argmax)
 {
     int32_t oh = (int32_t)g->oh, ow = (int32_t)g->ow, w = (int32_t)g->w; /* a plane has < 2^31 values */
@@ -77,10 +81,11 @@ static void argpool_plane_2x2(const cn_pool_geom *g, int max, const float *x, fl
     for (int32_t oy = 0; oy < oh; oy++)
         for (int32_t ox = 0; ox < ow; ox++) {
             int32_t at = 2 * oy * w + 2 * ox, win = at;
-            float best = x[win];
-            if (beats(max, x[win + 1], best)) best = x[win + 1], at = win + 1;
-            if (beats(max, x[win + w], best)) best = x[win + w], at = win + w;
-            if (beats(max, x[win + w + 1], best)) best = x[win + w + 1], at = win + w + 1;
+            float best = cell(relu_in, x[win]), v1 = cell(relu_in, x[win + 1]), v2 = cell(relu_in, x[win + w]);
+            float v3 = cell(relu_in, x[win + w + 1]);
+            if (beats(max, v1, best)) best = v1, at = win + 1;
+            if (beats(max, v2, best)) best = v2, at = win + w;
+            if (beats(max, v3, best)) best = v3, at = win + w + 1;
             y[oy * ow + ox] = best;
             argmax[oy * ow + ox] = at;
         }
@@ -89,7 +94,8 @@ static void argpool_plane_2x2(const cn_pool_geom *g, int max, const float *x, fl
 /* one plane, any geometry: every output starts empty (y = 0, argmax -1, what a window of
  * padding only keeps); then each window cell in scan order is taken by the outputs still empty
  * and challenges the others, as the reference's scan of each window */
-static void argpool_plane(const cn_pool_geom *g, int max, const float *x, float *restrict y, int32_t *restrict argmax)
+static void argpool_plane(const cn_pool_geom *g, int max, int relu_in, const float *x, float *restrict y,
+                          int32_t *restrict argmax)
 {
     int32_t sw = (int32_t)g->sw; /* a plane has < 2^31 values */
     for (int64_t o = 0; o < g->oh * g->ow; o++) y[o] = 0, argmax[o] = -1;
@@ -103,7 +109,7 @@ static void argpool_plane(const cn_pool_geom *g, int max, const float *x, float 
                 int32_t *restrict ar = argmax + oy * g->ow;
 #pragma omp simd
                 for (int32_t ox = (int32_t)t.c0; ox < (int32_t)t.c1; ox++) {
-                    float v = x[row + ox * sw];
+                    float v = cell(relu_in, x[row + ox * sw]);
                     int take = (ar[ox] < 0) | beats(max, v, yr[ox]);
                     yr[ox] = take ? v : yr[ox];
                     ar[ox] = take ? row + ox * sw : ar[ox];
@@ -157,7 +163,7 @@ static void avgpool_plane(const cn_pool_geom *g, const float *x, float *restrict
 
 /* y (N,C,OH,OW) <- pooling of x (N,C,H,W), one plane per iteration; argmax (N,C,OH,OW) for max
  * and min */
-static void pool_forward(const cn_op_io *io, cn_pool_kind kind)
+static void pool_forward(const cn_op_io *io, cn_pool_kind kind, int relu_in)
 {
     cn_pool_geom g = cn_pool_geom_of(io->n, io->in[0], io->batch);
     int64_t plane = g.h * g.w, oplane = g.oh * g.ow, planes = g.n * g.c;
@@ -173,26 +179,30 @@ static void pool_forward(const cn_op_io *io, cn_pool_kind kind)
             if (fast) avgpool_plane_2x2(&g, xp, yp);
             else avgpool_plane(&g, xp, yp);
         } else if (fast) {
-            argpool_plane_2x2(&g, max, xp, yp, argmax + p * oplane);
+            argpool_plane_2x2(&g, max, relu_in, xp, yp, argmax + p * oplane);
         } else {
-            argpool_plane(&g, max, xp, yp, argmax + p * oplane);
+            argpool_plane(&g, max, relu_in, xp, yp, argmax + p * oplane);
         }
     }
 }
 
-void cn_cpu_maxpool_forward(const cn_op_io *io) { pool_forward(io, CN_POOL_MAX); }
-void cn_cpu_minpool_forward(const cn_op_io *io) { pool_forward(io, CN_POOL_MIN); }
-void cn_cpu_avgpool_forward(const cn_op_io *io) { pool_forward(io, CN_POOL_AVG); }
+void cn_cpu_maxpool_forward(const cn_op_io *io) { pool_forward(io, CN_POOL_MAX, 0); }
+void cn_cpu_minpool_forward(const cn_op_io *io) { pool_forward(io, CN_POOL_MIN, 0); }
+void cn_cpu_avgpool_forward(const cn_op_io *io) { pool_forward(io, CN_POOL_AVG, 0); }
+/* maxpool of relu(x), x the relu's input: the bits of the two layers, the relu never written */
+void cn_cpu_maxpool_relu_forward(const cn_op_io *io) { pool_forward(io, CN_POOL_MAX, 1); }
 
 /* ---- backward ------------------------------------------------------------------------------ */
 
 /* dx (N,C,H,W) += dy (N,C,OH,OW) routed to the cells argmax (N,C,OH,OW) names, in output order
- * within each plane (overlapping windows add up as in the reference) */
-void cn_cpu_argpool_backward(const cn_op_io *io)
+ * within each plane (overlapping windows add up as in the reference). relu_in: the pooling read
+ * relu(x) (x: io->x[0], the relu's input); dx, the relu's input gradient, is then stored as the
+ * two layers' backward would: 0 + relu'(x) * (0 + the routed sum), plane by plane in cache. */
+static void argpool_backward(const cn_op_io *io, int relu_in)
 {
     cn_pool_geom g = cn_pool_geom_of(io->n, io->in[0], io->batch);
     int64_t plane = g.h * g.w, oplane = g.oh * g.ow, planes = g.n * g.c;
-    const float *dy = io->dy;
+    const float *dy = io->dy, *x = io->x[0];
     const int32_t *argmax = io->aux;
     float *dx = io->dx[0];
     if (!dx) return;
@@ -201,11 +211,18 @@ void cn_cpu_argpool_backward(const cn_op_io *io)
         const float *gp = dy + p * oplane;
         const int32_t *ap = argmax + p * oplane;
         float *dxp = dx + p * plane;
-        if (io->dx_fresh & 1) memset(dxp, 0, (size_t)plane * sizeof(float)); /* in cache, plane by plane */
+        if (relu_in || io->dx_fresh & 1) memset(dxp, 0, (size_t)plane * sizeof(float)); /* in cache, plane by plane */
         for (int64_t o = 0; o < oplane; o++)
             if (ap[o] >= 0) dxp[ap[o]] += gp[o];
+        if (!relu_in) continue;
+        const float *xp = x + p * plane;
+#pragma omp simd
+        for (int64_t i = 0; i < plane; i++) dxp[i] = 0.0f + cpu_relu_grad(dxp[i], xp[i]);
     }
 }
+
+void cn_cpu_argpool_backward(const cn_op_io *io) { argpool_backward(io, 0); }
+void cn_cpu_maxpool_relu_backward(const cn_op_io *io) { argpool_backward(io, 1); }
 
 /* one plane: dx (H,W) += dy (OH,OW) / 4 over each 2x2 window of stride 2 */
 static void avgpool_backward_plane_2x2(const cn_pool_geom *g, const float *dy, float *dx)

@@ -297,7 +297,7 @@ __attribute__((target("avx512f"))) static inline void put_row(const cn_conv_geom
  * apart from m; A^T's rows (1 1 1 0) (0 1 -1 -1) */
 __attribute__((target("avx512f"))) static void transform_out(const cn_conv_geom *g, const segment *s,
                                                              const float *m, int64_t m_step, int64_t o,
-                                                             const float *b, float *y, int accumulate)
+                                                             const float *b, float *y, int accumulate, int relu)
 {
     const __m512i lo = _mm512_setr_epi32(0, 16, 1, 17, 2, 18, 3, 19, 4, 20, 5, 21, 6, 22, 7, 23);
     const __m512i hi = _mm512_setr_epi32(8, 24, 9, 25, 10, 26, 11, 27, 12, 28, 13, 29, 14, 30, 15, 31);
@@ -318,6 +318,8 @@ __attribute__((target("avx512f"))) static void transform_out(const cn_conv_geom 
         __m512 o1 = q ? _mm512_sub_ps(_mm512_sub_ps(r[1][1], r[2][1]), r[3][1])
                       : _mm512_add_ps(_mm512_add_ps(r[0][1], r[1][1]), r[2][1]);
         if (b) o0 = _mm512_add_ps(o0, bias), o1 = _mm512_add_ps(o1, bias);
+        /* relu as the reference's: max_ps gives its second operand for NaN and for two zeros */
+        if (relu) o0 = _mm512_max_ps(o0, _mm512_setzero_ps()), o1 = _mm512_max_ps(o1, _mm512_setzero_ps());
         /* the two columns of each tile side by side */
         put_row(g, &s->p[0], o, q, _mm512_permutex2var_ps(o0, lo, o1), 0, y, accumulate);
         if (s->parts == 1) put_row(g, &s->p[0], o, q, _mm512_permutex2var_ps(o0, hi, o1), 16, y, accumulate);
@@ -328,7 +330,7 @@ __attribute__((target("avx512f"))) static void transform_out(const cn_conv_geom 
 
 /* one panel of tiles, start to end, in scratch (V then M) */
 static void run_panel(const wgeom *wg, int64_t p, const float *x, const float *u, const float *b, float *y,
-                      int accumulate, float *scratch)
+                      int accumulate, int relu, float *scratch)
 {
     const cn_conv_geom *g = wg->g;
     segment seg[NR];
@@ -343,12 +345,12 @@ static void run_panel(const wgeom *wg, int64_t p, const float *x, const float *u
             cn_gemm_panel(ob, g->cin, u + e * wg->u_len + o0 * g->cin, v + e * g->cin * NR, m + e * KB * NR, NR);
         for (int s = 0; s < count; s++)
             for (int64_t o = 0; o < ob; o++)
-                transform_out(g, &seg[s], m + o * NR, KB * NR, o0 + o, b, y, accumulate);
+                transform_out(g, &seg[s], m + o * NR, KB * NR, o0 + o, b, y, accumulate, relu);
     }
 }
 
 void cn_cpu_winograd_conv(const cn_conv_geom *g, const float *x, const float *w, const float *b, float *y,
-                          int accumulate, float *work)
+                          int accumulate, int relu, float *work)
 {
     wgeom wg = wgeom_of(g);
     float *u = work, *spare = work + 16 * wg.u_len;
@@ -358,18 +360,18 @@ void cn_cpu_winograd_conv(const cn_conv_geom *g, const float *x, const float *w,
     for (int64_t p = 0; p < wg.panels; p++) {
         float *scratch = cn_thread_scratch(per_thread);
         if (scratch) {
-            run_panel(&wg, p, x, u, b, y, accumulate, scratch);
+            run_panel(&wg, p, x, u, b, y, accumulate, relu, scratch);
         } else { /* the heap said no: the workspace's one panel, a thread at a time (the same bits) */
 #pragma omp critical(cn_winograd_spare)
-            run_panel(&wg, p, x, u, b, y, accumulate, spare);
+            run_panel(&wg, p, x, u, b, y, accumulate, relu, spare);
         }
     }
 }
 
 #else
 void cn_cpu_winograd_conv(const cn_conv_geom *g, const float *x, const float *w, const float *b, float *y,
-                          int accumulate, float *work)
+                          int accumulate, int relu, float *work)
 {
-    (void)g, (void)x, (void)w, (void)b, (void)y, (void)accumulate, (void)work; /* cn_cpu_winograd_can is 0 */
+    (void)g, (void)x, (void)w, (void)b, (void)y, (void)accumulate, (void)relu, (void)work; /* cn_cpu_winograd_can is 0 */
 }
 #endif
