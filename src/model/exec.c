@@ -800,8 +800,8 @@ const float *cn_net_output(const cn_net *net, int64_t *count)
 static void zero(float *x, int64_t n)
 {
     enum { CHUNK = 1 << 16 };
-#pragma omp parallel for schedule(static) if (n > CHUNK)
-    for (int64_t i = 0; i < n; i += CHUNK) memset(x + i, 0, (size_t)(n - i < CHUNK ? n - i : CHUNK) * sizeof(float));
+    CN_PAR_FOR(n > CHUNK, schedule(static),
+        for (int64_t i = 0; i < n; i += CHUNK) memset(x + i, 0, (size_t)(n - i < CHUNK ? n - i : CHUNK) * sizeof(float)););
 }
 
 /* A relu fused into its reader never writes its output or gradient: asked for, they are

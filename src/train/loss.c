@@ -156,20 +156,20 @@ static cn_status loss_grad_over(cn_ctx *ctx, cn_loss_kind kind, const float *tar
     if ((unsigned)kind > CN_LOSS_DICE) return cn_fail(ctx, CN_E_ARG, "unknown loss %d", (int)kind);
     double part[LOSS_BLOCKS];
     int64_t bad_row[LOSS_BLOCKS], bad_col[LOSS_BLOCKS], per = (rows + LOSS_BLOCKS - 1) / LOSS_BLOCKS;
-#pragma omp parallel for schedule(static) if (parallel: rows * cols >= LOSS_PAR_MIN)
-    for (int b = 0; b < LOSS_BLOCKS; b++) {
-        part[b] = 0.0, bad_row[b] = -1;
-        for (int64_t r = b * per; r < (b + 1) * per && r < rows; r++) {
-            double v = 0.0;
-            int64_t col = row_loss(kind, target + r * cols, pred + r * cols, cols, label_smoothing, 1.0 / count, &v,
-                                   dpred ? dpred + r * cols : NULL);
-            if (col >= 0) {
-                bad_row[b] = r, bad_col[b] = col;
-                break;
+    CN_PAR_FOR(rows * cols >= LOSS_PAR_MIN, schedule(static),
+        for (int b = 0; b < LOSS_BLOCKS; b++) {
+            part[b] = 0.0, bad_row[b] = -1;
+            for (int64_t r = b * per; r < (b + 1) * per && r < rows; r++) {
+                double v = 0.0;
+                int64_t col = row_loss(kind, target + r * cols, pred + r * cols, cols, label_smoothing, 1.0 / count, &v,
+                                       dpred ? dpred + r * cols : NULL);
+                if (col >= 0) {
+                    bad_row[b] = r, bad_col[b] = col;
+                    break;
+                }
+                part[b] += v;
             }
-            part[b] += v;
-        }
-    }
+        });
     double sum = 0.0;
     for (int b = 0; b < LOSS_BLOCKS; b++) {
         if (bad_row[b] >= 0) {

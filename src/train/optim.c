@@ -186,13 +186,13 @@ static double sum_squares(const float *g, int64_t n)
 {
     double part[NORM_BLOCKS], sq = 0.0;
     int64_t per = (n + NORM_BLOCKS - 1) / NORM_BLOCKS;
-#pragma omp parallel for schedule(static) if (parallel: n >= OPTIM_PAR_MIN)
-    for (int b = 0; b < NORM_BLOCKS; b++) {
-        int64_t lo = b * per < n ? b * per : n, len = n - lo < per ? n - lo : per;
-        cn_sum8 s = cn_sum8_zero();
-        cn_sum8_add_dot(&s, g + lo, 0.0, g + lo, 0.0, len);
-        part[b] = cn_sum8_total(&s);
-    }
+    CN_PAR_FOR(n >= OPTIM_PAR_MIN, schedule(static),
+        for (int b = 0; b < NORM_BLOCKS; b++) {
+            int64_t lo = b * per < n ? b * per : n, len = n - lo < per ? n - lo : per;
+            cn_sum8 s = cn_sum8_zero();
+            cn_sum8_add_dot(&s, g + lo, 0.0, g + lo, 0.0, len);
+            part[b] = cn_sum8_total(&s);
+        });
     for (int b = 0; b < NORM_BLOCKS; b++) sq += part[b];
     return sq;
 }
@@ -213,24 +213,24 @@ static inline double grad_of(const update_args *a, float g, double w, int decoup
 /* w -= lr g */
 static void update_sgd(const update_args *a, float *restrict w, const float *restrict g, int64_t n)
 {
-#pragma omp parallel for simd schedule(simd: static) if (parallel: n >= OPTIM_PAR_MIN)
-    for (int64_t i = 0; i < n; i++) {
-        double wi = w[i];
-        w[i] = (float)(wi - a->lr * grad_of(a, g[i], wi, 0));
-    }
+    CN_PAR_FOR_SIMD(n >= OPTIM_PAR_MIN, schedule(simd: static),
+        for (int64_t i = 0; i < n; i++) {
+            double wi = w[i];
+            w[i] = (float)(wi - a->lr * grad_of(a, g[i], wi, 0));
+        });
 }
 
 /* v = momentum v + g; w -= lr v, or lr (g + momentum v) for Nesterov */
 static void update_momentum(const update_args *a, int nesterov, float *restrict w, const float *restrict g,
                             float *restrict v, int64_t n)
 {
-#pragma omp parallel for simd schedule(simd: static) if (parallel: n >= OPTIM_PAR_MIN)
-    for (int64_t i = 0; i < n; i++) {
-        double wi = w[i], gi = grad_of(a, g[i], wi, 0);
-        float vi = (float)(a->momentum * v[i] + gi);
-        v[i] = vi;
-        w[i] = (float)(wi - a->lr * (nesterov ? gi + a->momentum * vi : vi));
-    }
+    CN_PAR_FOR_SIMD(n >= OPTIM_PAR_MIN, schedule(simd: static),
+        for (int64_t i = 0; i < n; i++) {
+            double wi = w[i], gi = grad_of(a, g[i], wi, 0);
+            float vi = (float)(a->momentum * v[i] + gi);
+            v[i] = vi;
+            w[i] = (float)(wi - a->lr * (nesterov ? gi + a->momentum * vi : vi));
+        });
 }
 
 /* m, v = moving averages of g, g^2; w -= lr m^ / (sqrt(v^) + eps) with bias-corrected m^, v^;
@@ -239,15 +239,15 @@ static void update_momentum(const update_args *a, int nesterov, float *restrict 
 static void update_adam(const update_args *a, int adamw, float *restrict w, const float *restrict g,
                         float *restrict m, float *restrict v, int64_t n)
 {
-#pragma omp parallel for schedule(static) if (n >= OPTIM_PAR_MIN)
-    for (int64_t i = 0; i < n; i++) {
-        double wi = w[i], gi = grad_of(a, g[i], wi, adamw);
-        if (adamw) wi *= 1.0 - a->lr * a->decay;
-        float mi = (float)(a->beta1 * m[i] + (1.0 - a->beta1) * gi);
-        float vi = (float)(a->beta2 * v[i] + (1.0 - a->beta2) * gi * gi);
-        m[i] = mi, v[i] = vi;
-        w[i] = (float)(wi - a->lr_bc1 * mi / (sqrt((double)vi) / a->sqrt_bc2 + a->eps));
-    }
+    CN_PAR_FOR(n >= OPTIM_PAR_MIN, schedule(static),
+        for (int64_t i = 0; i < n; i++) {
+            double wi = w[i], gi = grad_of(a, g[i], wi, adamw);
+            if (adamw) wi *= 1.0 - a->lr * a->decay;
+            float mi = (float)(a->beta1 * m[i] + (1.0 - a->beta1) * gi);
+            float vi = (float)(a->beta2 * v[i] + (1.0 - a->beta2) * gi * gi);
+            m[i] = mi, v[i] = vi;
+            w[i] = (float)(wi - a->lr_bc1 * mi / (sqrt((double)vi) / a->sqrt_bc2 + a->eps));
+        });
 }
 
 /* what step t (0-based) applies to every value, for a gradient of global norm `norm` */

@@ -138,8 +138,8 @@ static inline float elu_grad(float dy, float x, float y, double alpha)
         const float *restrict x = io->x[0];                                                          \
         float *restrict y = io->y;                                                                   \
         double slope = param;                                                                        \
-        _Pragma("omp parallel for simd schedule(simd: static) if (parallel: count >= CPU_PAR_MIN)")  \
-        for (int64_t i = 0; i < count; i++) y[i] = value(x[i], slope);                               \
+        CN_PAR_FOR_SIMD(count >= CPU_PAR_MIN, schedule(simd: static),                                 \
+                        for (int64_t i = 0; i < count; i++) y[i] = value(x[i], slope););             \
     }                                                                                                \
     CPU_CLONES void cn_cpu_##op##_backward(const cn_op_io *io)                                       \
     {                                                                                                \
@@ -149,12 +149,12 @@ static inline float elu_grad(float dy, float x, float y, double alpha)
         double slope = param;                                                                        \
         if (!dx) return;                                                                             \
         if (io->dx_fresh & 1) { /* 0 + g: the bits of adding to zeros */                             \
-            _Pragma("omp parallel for simd schedule(simd: static) if (parallel: count >= CPU_PAR_MIN)") \
-            for (int64_t i = 0; i < count; i++) dx[i] = 0.0f + grad(dy[i], x[i], y[i], slope);       \
+            CN_PAR_FOR_SIMD(count >= CPU_PAR_MIN, schedule(simd: static),                             \
+                            for (int64_t i = 0; i < count; i++) dx[i] = 0.0f + grad(dy[i], x[i], y[i], slope);); \
             return;                                                                                  \
         }                                                                                            \
-        _Pragma("omp parallel for simd schedule(simd: static) if (parallel: count >= CPU_PAR_MIN)")  \
-        for (int64_t i = 0; i < count; i++) dx[i] += grad(dy[i], x[i], y[i], slope);                 \
+        CN_PAR_FOR_SIMD(count >= CPU_PAR_MIN, schedule(simd: static),                                 \
+                        for (int64_t i = 0; i < count; i++) dx[i] += grad(dy[i], x[i], y[i], slope););  \
     }
 
 ACT_KERNELS(relu, relu_value, relu_grad, io->n->a.slope)
@@ -178,14 +178,14 @@ void cn_cpu_prelu_forward(const cn_op_io *io)
     int64_t c = nd->out.c, hw = nd->out.h * nd->out.w, planes = io->batch * c;
     const float *x = io->x[0], *slope = io->w;
     float *y = io->y;
-#pragma omp parallel for schedule(static) if (parallel: planes * hw >= CPU_PAR_MIN)
-    for (int64_t p = 0; p < planes; p++) {
-        const float *restrict xp = x + p * hw;
-        float *restrict yp = y + p * hw;
-        float a = slope[p % c];
-#pragma omp simd
-        for (int64_t j = 0; j < hw; j++) yp[j] = cpu_select(xp[j] > 0, xp[j], a * xp[j]);
-    }
+    CN_PAR_FOR(planes * hw >= CPU_PAR_MIN, schedule(static),
+        for (int64_t p = 0; p < planes; p++) {
+            const float *restrict xp = x + p * hw;
+            float *restrict yp = y + p * hw;
+            float a = slope[p % c];
+            _Pragma("omp simd")
+            for (int64_t j = 0; j < hw; j++) yp[j] = cpu_select(xp[j] > 0, xp[j], a * xp[j]);
+        });
 }
 
 /* dx (N,C,H,W) += dy * (1 if x > 0 else a[c]); da (C) += the sum over x <= 0 of dy * x, in double
@@ -196,19 +196,19 @@ void cn_cpu_prelu_backward(const cn_op_io *io)
     int64_t c = nd->out.c, hw = nd->out.h * nd->out.w, n = io->batch;
     const float *x = io->x[0], *dy = io->dy, *slope = io->w;
     float *dx = io->dx[0], *dslope = io->dw;
-#pragma omp parallel for schedule(static) if (parallel: n * c * hw >= CPU_PAR_MIN)
-    for (int64_t ch = 0; ch < c; ch++) {
-        double a = slope[ch];
-        for (int64_t i = 0; i < n; i++) {
-            const float *restrict xp = x + (i * c + ch) * hw, *restrict gp = dy + (i * c + ch) * hw;
-            double da = 0;
-            for (int64_t j = 0; j < hw; j++)
-                if (xp[j] <= 0) da += (double)gp[j] * xp[j];
-            dslope[ch] += (float)da;
-            if (!dx) continue;
-            float *restrict dp = dx + (i * c + ch) * hw;
-#pragma omp simd
-            for (int64_t j = 0; j < hw; j++) dp[j] += cpu_select(xp[j] > 0, gp[j], (float)(a * gp[j]));
-        }
-    }
+    CN_PAR_FOR(n * c * hw >= CPU_PAR_MIN, schedule(static),
+        for (int64_t ch = 0; ch < c; ch++) {
+            double a = slope[ch];
+            for (int64_t i = 0; i < n; i++) {
+                const float *restrict xp = x + (i * c + ch) * hw, *restrict gp = dy + (i * c + ch) * hw;
+                double da = 0;
+                for (int64_t j = 0; j < hw; j++)
+                    if (xp[j] <= 0) da += (double)gp[j] * xp[j];
+                dslope[ch] += (float)da;
+                if (!dx) continue;
+                float *restrict dp = dx + (i * c + ch) * hw;
+                _Pragma("omp simd")
+                for (int64_t j = 0; j < hw; j++) dp[j] += cpu_select(xp[j] > 0, gp[j], (float)(a * gp[j]));
+            }
+        });
 }

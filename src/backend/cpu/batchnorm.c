@@ -47,30 +47,30 @@ void cn_cpu_batchnorm_forward(const cn_op_io *io)
     double mom = nd->a.momentum, eps = nd->a.eps;
     int training = io->training != 0;
     *(int64_t *)io->aux = training;
-#pragma omp parallel for schedule(static) if (parallel: count * c >= CPU_PAR_MIN)
-    for (int64_t ch = 0; ch < c; ch++) {
-        const float *xc = x + ch * r.hw;
-        double m = rmean[ch], v = rvar[ch];
-        if (training) {
-            int64_t n = count;
-            if (io->whole) /* one shard of a batch: the whole batch's moments (cn_op.stats_merge) */
-                m = io->whole[ch], v = io->whole[c + ch], n = (int64_t)io->whole[2 * c + ch];
-            else
-                channel_moments(&r, xc, &m, &v);
-            double unbiased = n > 1 ? v * (double)n / (double)(n - 1) : v;
-            rmean[ch] = (float)((1 - mom) * rmean[ch] + mom * m);
-            rvar[ch] = (float)((1 - mom) * rvar[ch] + mom * unbiased);
-        }
-        double inv = 1.0 / sqrt(v + eps), g = gamma ? gamma[ch] : 1, b = beta ? beta[ch] : 0;
-        for (int64_t i = 0; i < r.n; i++) {
-            const float *restrict xr = xc + i * r.stride;
-            float *restrict yr = y + ch * r.hw + i * r.stride;
-#pragma omp simd
-            for (int64_t j = 0; j < r.hw; j++) yr[j] = (float)(g * ((double)xr[j] - m) * inv + b);
-        }
-        amean[ch] = (float)m;
-        ainv[ch] = (float)inv;
-    }
+    CN_PAR_FOR(count * c >= CPU_PAR_MIN, schedule(static),
+        for (int64_t ch = 0; ch < c; ch++) {
+            const float *xc = x + ch * r.hw;
+            double m = rmean[ch], v = rvar[ch];
+            if (training) {
+                int64_t n = count;
+                if (io->whole) /* one shard of a batch: the whole batch's moments (cn_op.stats_merge) */
+                    m = io->whole[ch], v = io->whole[c + ch], n = (int64_t)io->whole[2 * c + ch];
+                else
+                    channel_moments(&r, xc, &m, &v);
+                double unbiased = n > 1 ? v * (double)n / (double)(n - 1) : v;
+                rmean[ch] = (float)((1 - mom) * rmean[ch] + mom * m);
+                rvar[ch] = (float)((1 - mom) * rvar[ch] + mom * unbiased);
+            }
+            double inv = 1.0 / sqrt(v + eps), g = gamma ? gamma[ch] : 1, b = beta ? beta[ch] : 0;
+            for (int64_t i = 0; i < r.n; i++) {
+                const float *restrict xr = xc + i * r.stride;
+                float *restrict yr = y + ch * r.hw + i * r.stride;
+                _Pragma("omp simd")
+                for (int64_t j = 0; j < r.hw; j++) yr[j] = (float)(g * ((double)xr[j] - m) * inv + b);
+            }
+            amean[ch] = (float)m;
+            ainv[ch] = (float)inv;
+        });
 }
 
 /* With xh = (x - mean) * inv and g = dy * gamma, per channel over its M values:
@@ -86,29 +86,29 @@ void cn_cpu_batchnorm_backward(const cn_op_io *io)
                 *ainv = amean + c;
     float *dx = io->dx[0], *dgamma = gamma ? io->dw : NULL, *dbeta = dgamma ? dgamma + c : NULL;
     int batch_stats = *(const int64_t *)io->aux != 0;
-#pragma omp parallel for schedule(static) if (parallel: count * c >= CPU_PAR_MIN)
-    for (int64_t ch = 0; ch < c; ch++) {
-        const float *xc = x + ch * r.hw, *dyc = dy + ch * r.hw;
-        double m = amean[ch], inv = ainv[ch];
-        cn_sum8 s_dy = cn_sum8_zero(), s_dyxc = cn_sum8_zero(); /* sum dy, sum dy * (x - mean) */
-        for (int64_t i = 0; i < r.n; i++) cn_sum8_add_pair(&s_dy, &s_dyxc, dyc + i * r.stride, xc + i * r.stride, m, r.hw);
-        double sdy = cn_sum8_total(&s_dy), sdyxh = cn_sum8_total(&s_dyxc) * inv;
-        if (dgamma) dgamma[ch] += (float)sdyxh, dbeta[ch] += (float)sdy;
-        if (!dx) continue;
-        double wdy = sdy, wdyxh = sdyxh, wcount = (double)count; /* the whole batch's sums (a shard's call) */
-        if (io->whole) wdy = io->whole[ch], wdyxh = io->whole[c + ch], wcount = io->whole[2 * c + ch];
-        double g = gamma ? gamma[ch] : 1, mg = batch_stats ? g * wdy / wcount : 0,
-               mgxh = batch_stats ? g * wdyxh / wcount : 0;
-        for (int64_t i = 0; i < r.n; i++) {
-            const float *restrict xr = xc + i * r.stride, *restrict dyr = dyc + i * r.stride;
-            float *restrict dxr = dx + ch * r.hw + i * r.stride;
-#pragma omp simd
-            for (int64_t j = 0; j < r.hw; j++) {
-                double xh = ((double)xr[j] - m) * inv;
-                dxr[j] += (float)(inv * (g * dyr[j] - mg - xh * mgxh));
+    CN_PAR_FOR(count * c >= CPU_PAR_MIN, schedule(static),
+        for (int64_t ch = 0; ch < c; ch++) {
+            const float *xc = x + ch * r.hw, *dyc = dy + ch * r.hw;
+            double m = amean[ch], inv = ainv[ch];
+            cn_sum8 s_dy = cn_sum8_zero(), s_dyxc = cn_sum8_zero(); /* sum dy, sum dy * (x - mean) */
+            for (int64_t i = 0; i < r.n; i++) cn_sum8_add_pair(&s_dy, &s_dyxc, dyc + i * r.stride, xc + i * r.stride, m, r.hw);
+            double sdy = cn_sum8_total(&s_dy), sdyxh = cn_sum8_total(&s_dyxc) * inv;
+            if (dgamma) dgamma[ch] += (float)sdyxh, dbeta[ch] += (float)sdy;
+            if (!dx) continue;
+            double wdy = sdy, wdyxh = sdyxh, wcount = (double)count; /* the whole batch's sums (a shard's call) */
+            if (io->whole) wdy = io->whole[ch], wdyxh = io->whole[c + ch], wcount = io->whole[2 * c + ch];
+            double g = gamma ? gamma[ch] : 1, mg = batch_stats ? g * wdy / wcount : 0,
+                   mgxh = batch_stats ? g * wdyxh / wcount : 0;
+            for (int64_t i = 0; i < r.n; i++) {
+                const float *restrict xr = xc + i * r.stride, *restrict dyr = dyc + i * r.stride;
+                float *restrict dxr = dx + ch * r.hw + i * r.stride;
+                _Pragma("omp simd")
+                for (int64_t j = 0; j < r.hw; j++) {
+                    double xh = ((double)xr[j] - m) * inv;
+                    dxr[j] += (float)(inv * (g * dyr[j] - mg - xh * mgxh));
+                }
             }
-        }
-    }
+        });
 }
 
 /* One shard's statistics per channel (cn_op.stats' layout: three runs of C): forward the count,
@@ -119,20 +119,20 @@ void cn_cpu_batchnorm_stats(const cn_op_io *io, int backward, double *out)
     channel_runs r = runs_of(io);
     int64_t c = io->n->out.c, count = r.n * r.hw;
     const float *x = io->x[0], *dy = io->dy, *amean = aux_mean(io->aux), *ainv = amean + c;
-#pragma omp parallel for schedule(static) if (parallel: count * c >= CPU_PAR_MIN)
-    for (int64_t ch = 0; ch < c; ch++) {
-        const float *xc = x + ch * r.hw;
-        double a, b;
-        if (!backward) {
-            channel_moments(&r, xc, &a, &b);
-            b *= (double)count;
-        } else {
-            const float *dyc = dy + ch * r.hw;
-            cn_sum8 s_dy = cn_sum8_zero(), s_dyxc = cn_sum8_zero();
-            for (int64_t i = 0; i < r.n; i++)
-                cn_sum8_add_pair(&s_dy, &s_dyxc, dyc + i * r.stride, xc + i * r.stride, amean[ch], r.hw);
-            a = cn_sum8_total(&s_dy), b = cn_sum8_total(&s_dyxc) * ainv[ch];
-        }
-        out[ch] = a, out[c + ch] = b, out[2 * c + ch] = (double)count;
-    }
+    CN_PAR_FOR(count * c >= CPU_PAR_MIN, schedule(static),
+        for (int64_t ch = 0; ch < c; ch++) {
+            const float *xc = x + ch * r.hw;
+            double a, b;
+            if (!backward) {
+                channel_moments(&r, xc, &a, &b);
+                b *= (double)count;
+            } else {
+                const float *dyc = dy + ch * r.hw;
+                cn_sum8 s_dy = cn_sum8_zero(), s_dyxc = cn_sum8_zero();
+                for (int64_t i = 0; i < r.n; i++)
+                    cn_sum8_add_pair(&s_dy, &s_dyxc, dyc + i * r.stride, xc + i * r.stride, amean[ch], r.hw);
+                a = cn_sum8_total(&s_dy), b = cn_sum8_total(&s_dyxc) * ainv[ch];
+            }
+            out[ch] = a, out[c + ch] = b, out[2 * c + ch] = (double)count;
+        });
 }

@@ -177,45 +177,45 @@ static void pack_patches_t(const void *src, int64_t k0, int64_t lanes, int64_t j
 static void col2im_add(const cn_conv_geom *g, const float *col, int64_t gr, int64_t n0, int64_t ns, float *dx)
 {
     int64_t cin_g = g->cin / g->groups, P = g->oh * g->ow;
-#pragma omp parallel for collapse(2) schedule(static) if (cin_g * ns * P * g->kh * g->kw > 32768)
-    for (int64_t s = 0; s < ns; s++)
-        for (int64_t c = 0; c < cin_g; c++) {
-            float *dp = dx + ((n0 + s) * g->cin + gr * cin_g + c) * g->h * g->w;
-            for (int64_t ky = 0; ky < g->kh; ky++)
-                for (int64_t kx = 0; kx < g->kw; kx++) {
-                    const float *row = col + ((c * g->kh + ky) * g->kw + kx) * ns * P + s * P;
-                    tap t = tap_of(g, (c * g->kh + ky) * g->kw + kx); /* its columns inside the image */
-                    for (int64_t oy = 0; oy < g->oh; oy++) {
-                        int64_t iy = oy * g->sh - g->pad_t + ky * g->dh;
-                        if (iy < 0 || iy >= g->h) continue;
-                        float *restrict dr = dp + iy * g->w + (t.lo * g->sw + t.x0);
-                        const float *restrict cr = row + oy * g->ow + t.lo;
-                        if (g->sw == 1)
-#pragma omp simd
-                            for (int64_t i = 0; i < t.hi - t.lo; i++) dr[i] += cr[i];
-                        else
-                            for (int64_t i = 0; i < t.hi - t.lo; i++) dr[i * g->sw] += cr[i];
+    CN_PAR_FOR(cin_g * ns * P * g->kh * g->kw > 32768, collapse(2) schedule(static),
+        for (int64_t s = 0; s < ns; s++)
+            for (int64_t c = 0; c < cin_g; c++) {
+                float *dp = dx + ((n0 + s) * g->cin + gr * cin_g + c) * g->h * g->w;
+                for (int64_t ky = 0; ky < g->kh; ky++)
+                    for (int64_t kx = 0; kx < g->kw; kx++) {
+                        const float *row = col + ((c * g->kh + ky) * g->kw + kx) * ns * P + s * P;
+                        tap t = tap_of(g, (c * g->kh + ky) * g->kw + kx); /* its columns inside the image */
+                        for (int64_t oy = 0; oy < g->oh; oy++) {
+                            int64_t iy = oy * g->sh - g->pad_t + ky * g->dh;
+                            if (iy < 0 || iy >= g->h) continue;
+                            float *restrict dr = dp + iy * g->w + (t.lo * g->sw + t.x0);
+                            const float *restrict cr = row + oy * g->ow + t.lo;
+                            if (g->sw == 1)
+                                _Pragma("omp simd")
+                                for (int64_t i = 0; i < t.hi - t.lo; i++) dr[i] += cr[i];
+                            else
+                                for (int64_t i = 0; i < t.hi - t.lo; i++) dr[i * g->sw] += cr[i];
+                        }
                     }
-                }
-        }
+            });
 }
 
 /* db (C) += sums of dY (N,C,P) over samples and pixels: a plane's sum in float (vectorised), the
  * planes added in double, in sample order */
 static void bias_grad(int64_t samples, int64_t channels, int64_t P, const float *dy, float *db)
 {
-#pragma omp parallel for schedule(static)
-    for (int64_t o = 0; o < channels; o++) {
-        double s = 0;
-        for (int64_t n = 0; n < samples; n++) {
-            const float *d = dy + (n * channels + o) * P;
-            float part = 0;
-#pragma omp simd reduction(+ : part)
-            for (int64_t p = 0; p < P; p++) part += d[p];
-            s += part;
-        }
-        db[o] += (float)s;
-    }
+    CN_PAR_FOR(samples * channels * P >= CPU_PAR_MIN, schedule(static),
+        for (int64_t o = 0; o < channels; o++) {
+            double s = 0;
+            for (int64_t n = 0; n < samples; n++) {
+                const float *d = dy + (n * channels + o) * P;
+                float part = 0;
+                _Pragma("omp simd reduction(+ : part)")
+                for (int64_t p = 0; p < P; p++) part += d[p];
+                s += part;
+            }
+            db[o] += (float)s;
+        });
 }
 
 /* the view of an NCHW tensor of C channels as (channel, sample*plane) from channel c0 of sample n0 */
@@ -339,12 +339,12 @@ static int use_padded(const cn_conv_geom *g)
 static void pad_planes(const padded *pd, int64_t channels, const float *x, float *xp)
 {
     const cn_conv_geom *g = pd->g;
-#pragma omp parallel for schedule(static)
-    for (int64_t sc = 0; sc < g->n * channels; sc++) {
-        float *dst = xp + sc * pd->plane;
-        memset(dst, 0, (size_t)pd->plane * sizeof(float)); /* in L1: cheaper than the borders alone */
-        cn_copy_rows(dst + g->pad_t * pd->wp + g->pad_l, pd->wp, x + sc * g->h * g->w, g->w, g->h, g->w);
-    }
+    CN_PAR_FOR(g->n * channels * pd->plane >= CPU_PAR_MIN, schedule(static),
+        for (int64_t sc = 0; sc < g->n * channels; sc++) {
+            float *dst = xp + sc * pd->plane;
+            memset(dst, 0, (size_t)pd->plane * sizeof(float)); /* in L1: cheaper than the borders alone */
+            cn_copy_rows(dst + g->pad_t * pd->wp + g->pad_l, pd->wp, x + sc * g->h * g->w, g->w, g->h, g->w);
+        });
     memset(xp + g->n * channels * pd->plane, 0, (size_t)pd->tail * sizeof(float));
 }
 
@@ -491,11 +491,11 @@ __attribute__((target("avx512f"))) static void pack_padded_t_avx512(const void *
 static void pad_rows(const padded *pd, int64_t planes, const float *from, float *to)
 {
     const cn_conv_geom *g = pd->g;
-#pragma omp parallel for schedule(static)
-    for (int64_t i = 0; i < planes; i++) {
-        memset(to + i * pd->q, 0, (size_t)pd->q * sizeof(float));
-        cn_copy_rows(to + i * pd->q, pd->wp, from + i * g->oh * g->ow, g->ow, g->oh, g->ow);
-    }
+    CN_PAR_FOR(planes * pd->q >= CPU_PAR_MIN, schedule(static),
+        for (int64_t i = 0; i < planes; i++) {
+            memset(to + i * pd->q, 0, (size_t)pd->q * sizeof(float));
+            cn_copy_rows(to + i * pd->q, pd->wp, from + i * g->oh * g->ow, g->ow, g->oh, g->ow);
+        });
 }
 
 /* The input gradient of a stride-1 convolution is a stride-1 convolution of dY: kernels flipped,
@@ -704,12 +704,12 @@ void cn_cpu_deconv_forward(const cn_op_io *io)
     input_grad_into(&g, w, io->x[0], y, 1, io->work);
     if (!io->n->a.bias) return;
     const float *b = w + g.cout * K;
-#pragma omp parallel for schedule(static) if (parallel: g.n * g.cin * P >= CPU_PAR_MIN)
-    for (int64_t p = 0; p < g.n * g.cin; p++) {
-        float bc = b[p % g.cin], *yp = y + p * P;
-#pragma omp simd
-        for (int64_t i = 0; i < P; i++) yp[i] += bc;
-    }
+    CN_PAR_FOR(g.n * g.cin * P >= CPU_PAR_MIN, schedule(static),
+        for (int64_t p = 0; p < g.n * g.cin; p++) {
+            float bc = b[p % g.cin], *yp = y + p * P;
+            _Pragma("omp simd")
+            for (int64_t i = 0; i < P; i++) yp[i] += bc;
+        });
 }
 
 /* db (Cout) += sums of dy; dW += x (x) dy as g's weight gradient; dx (N,Cin,H,W) (+)= dy conv W */

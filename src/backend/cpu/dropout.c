@@ -29,8 +29,8 @@ void cn_cpu_dropout_forward(const cn_op_io *io)
     for (int64_t i = 0; i < count; i++) mask[i] = (cn_rng_step(&rng) >> 11) < below;
     *io->rng = rng;
     float scale = (float)(1.0 / io->n->a.keep);
-#pragma omp parallel for simd schedule(simd: static) if (parallel: count >= CPU_PAR_MIN)
-    for (int64_t i = 0; i < count; i++) y[i] = cpu_select(mask[i], x[i] * scale, 0.0f);
+    CN_PAR_FOR_SIMD(count >= CPU_PAR_MIN, schedule(simd: static),
+        for (int64_t i = 0; i < count; i++) y[i] = cpu_select(mask[i], x[i] * scale, 0.0f););
 }
 
 /* dx (N,C,H,W) += dy * mask / keep (training), dy (evaluation); a dropped value's dx is left as
@@ -43,11 +43,11 @@ void cn_cpu_dropout_backward(const cn_op_io *io)
     float *restrict dx = io->dx[0];
     if (!dx) return;
     if (!*(const int64_t *)io->aux) { /* evaluation: identity */
-#pragma omp parallel for simd schedule(simd: static) if (parallel: count >= CPU_PAR_MIN)
-        for (int64_t i = 0; i < count; i++) dx[i] += dy[i];
+        CN_PAR_FOR_SIMD(count >= CPU_PAR_MIN, schedule(simd: static),
+            for (int64_t i = 0; i < count; i++) dx[i] += dy[i];);
         return;
     }
     float scale = (float)(1.0 / io->n->a.keep);
-#pragma omp parallel for simd schedule(simd: static) if (parallel: count >= CPU_PAR_MIN)
-    for (int64_t i = 0; i < count; i++) dx[i] = cpu_select(mask[i], dx[i] + dy[i] * scale, dx[i]);
+    CN_PAR_FOR_SIMD(count >= CPU_PAR_MIN, schedule(simd: static),
+        for (int64_t i = 0; i < count; i++) dx[i] = cpu_select(mask[i], dx[i] + dy[i] * scale, dx[i]););
 }

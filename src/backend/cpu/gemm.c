@@ -278,13 +278,18 @@ static void gemm_whole_a(const cn_gemm_args *g, cn_gemm_kernel_fn kernel, float 
 {
     int64_t mp = ceil_div(g->m, MR), np = ceil_div(g->n, NR), j0p = np * thread / threads;
     int64_t j1p = np * (thread + 1) / threads;
-    /* panel ip of slice s at apack + (s * mp + ip) * MR * KC, packed by the team together */
-    int64_t slices = ceil_div(kend - kbeg, KC);
-#pragma omp for schedule(static)
-    for (int64_t sp = 0; sp < slices * mp; sp++) {
+    /* panel ip of slice s at apack + (s * mp + ip) * MR * KC, packed by the team together, each
+     * thread its share; then the team's barrier (none for one thread, which runs outside any
+     * parallel region of its own: a barrier there would be the caller's team's) */
+    int64_t slices = ceil_div(kend - kbeg, KC), sp0 = slices * mp * thread / threads;
+    int64_t sp1 = slices * mp * (thread + 1) / threads;
+    for (int64_t sp = sp0; sp < sp1; sp++) {
         int64_t s = sp / mp, ip = sp % mp, k0 = kbeg + s * KC;
         int64_t rows = g->m - ip * MR < MR ? g->m - ip * MR : MR, kc = kend - k0 < KC ? kend - k0 : KC;
         pack_panel(g->a, &g->a_row, ip * MR, rows, &g->a_col, k0, kc, MR, apack + sp * MR * KC);
+    }
+    if (threads > 1) {
+#pragma omp barrier
     }
     if (j0p >= j1p) return;
     /* over several slices, a panel of C adds up in c_scratch (the same additions, in L1, always
@@ -312,6 +317,17 @@ static void gemm_whole_a(const cn_gemm_args *g, cn_gemm_kernel_fn kernel, float 
     }
 }
 
+/* one thread's share of the blocked order over k in [kbeg, kend) */
+static void gemm_blocked(const cn_gemm_args *g, cn_gemm_kernel_fn kernel, int64_t kbeg, int64_t kend, int thread,
+                         int team)
+{
+    for (int64_t k0 = kbeg; k0 < kend; k0 += KC) {
+        int64_t kc = kend - k0 < KC ? kend - k0 : KC;
+        for (int64_t i0 = 0; i0 < g->m; i0 += MC)
+            run_tiles(g, kernel, i0, g->m - i0 < MC ? g->m - i0 : MC, k0, kc, k0 == kbeg, k0 + kc >= kend, thread, team);
+    }
+}
+
 /* The product over k in [kbeg, kend) on `threads` threads (1 inside a parallel region). */
 static void gemm_range(const cn_gemm_args *g, int64_t kbeg, int64_t kend, int threads)
 {
@@ -319,8 +335,13 @@ static void gemm_range(const cn_gemm_args *g, int64_t kbeg, int64_t kend, int th
     int64_t slices = ceil_div(kend - kbeg, KC);
     int64_t a_floats = ceil_div(g->m, MR) * MR * slices * KC;
     float *apack = a_floats <= A_WHOLE && ceil_div(g->n, NR) >= 4 * threads ? grown(WHOLE_A, (size_t)a_floats) : NULL;
+    /* one thread: no parallel region at all (libgomp makes a system call even for a serial one) */
     if (apack) {
-#pragma omp parallel num_threads(threads) if (threads > 1)
+        if (threads <= 1) {
+            gemm_whole_a(g, kernel, apack, kbeg, kend, 0, 1);
+            return;
+        }
+#pragma omp parallel num_threads(threads)
         {
             int thread = 0, team = 1;
 #ifdef _OPENMP
@@ -330,18 +351,17 @@ static void gemm_range(const cn_gemm_args *g, int64_t kbeg, int64_t kend, int th
         }
         return;
     }
-#pragma omp parallel num_threads(threads) if (threads > 1)
+    if (threads <= 1) {
+        gemm_blocked(g, kernel, kbeg, kend, 0, 1);
+        return;
+    }
+#pragma omp parallel num_threads(threads)
     {
         int thread = 0, team = 1;
 #ifdef _OPENMP
         thread = omp_get_thread_num(), team = omp_get_num_threads();
 #endif
-        for (int64_t k0 = kbeg; k0 < kend; k0 += KC) {
-            int64_t kc = kend - k0 < KC ? kend - k0 : KC;
-            for (int64_t i0 = 0; i0 < g->m; i0 += MC)
-                run_tiles(g, kernel, i0, g->m - i0 < MC ? g->m - i0 : MC, k0, kc, k0 == kbeg, k0 + kc >= kend, thread,
-                          team);
-        }
+        gemm_blocked(g, kernel, kbeg, kend, thread, team);
     }
 }
 

@@ -227,7 +227,11 @@ __attribute__((target("avx512f,fma"))) static FEW_ROWS_INLINE void few_rows_bloc
 
 __attribute__((target("avx512f,fma"))) void cn_gemm_few_rows(const cn_gemm_args *g, int threads)
 {
-#pragma omp parallel for schedule(static) num_threads(threads) if (threads > 1)
+    if (threads <= 1) { /* no parallel region at all: libgomp makes a system call even for a serial one */
+        for (int64_t j0 = 0; j0 < g->n; j0 += 16) few_rows_block(g, j0);
+        return;
+    }
+#pragma omp parallel for schedule(static) num_threads(threads)
     for (int64_t j0 = 0; j0 < g->n; j0 += 16) few_rows_block(g, j0);
 }
 

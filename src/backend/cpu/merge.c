@@ -25,23 +25,23 @@ void cn_cpu_add_forward(const cn_op_io *io)
 {
     int64_t count = cpu_out_count(io), chunks = chunk_count(count), hw = io->n->out.h * io->n->out.w;
     float *y = io->y;
-#pragma omp parallel for schedule(static) if (parallel: count >= CPU_PAR_MIN)
-    for (int64_t k = 0; k < chunks; k++) {
-        int64_t lo, hi = chunk_range(count, k, &lo);
-        for (int j = 0; j < io->n->n_in; j++) {
-            const float *x = io->x[j];
-            if (spread(io, j)) {
-                for (int64_t i = lo; i < hi; i++) y[i] = j ? y[i] + x[i / hw] : x[i / hw];
-                continue;
+    CN_PAR_FOR(count >= CPU_PAR_MIN, schedule(static),
+        for (int64_t k = 0; k < chunks; k++) {
+            int64_t lo, hi = chunk_range(count, k, &lo);
+            for (int j = 0; j < io->n->n_in; j++) {
+                const float *x = io->x[j];
+                if (spread(io, j)) {
+                    for (int64_t i = lo; i < hi; i++) y[i] = j ? y[i] + x[i / hw] : x[i / hw];
+                    continue;
+                }
+                if (!j) {
+                    memcpy(y + lo, x + lo, (size_t)(hi - lo) * sizeof(float));
+                    continue;
+                }
+                _Pragma("omp simd")
+                for (int64_t i = lo; i < hi; i++) y[i] += x[i];
             }
-            if (!j) {
-                memcpy(y + lo, x + lo, (size_t)(hi - lo) * sizeof(float));
-                continue;
-            }
-#pragma omp simd
-            for (int64_t i = lo; i < hi; i++) y[i] += x[i];
-        }
-    }
+        });
 }
 
 /* dx_j (N,C,H,W) += dy for every input j (in input order, should two inputs be one layer); a
@@ -50,22 +50,22 @@ void cn_cpu_add_backward(const cn_op_io *io)
 {
     int64_t count = cpu_out_count(io), chunks = chunk_count(count), hw = io->n->out.h * io->n->out.w;
     const float *dy = io->dy;
-#pragma omp parallel for schedule(static) if (parallel: count >= CPU_PAR_MIN)
-    for (int64_t k = 0; k < chunks; k++) {
-        int64_t lo, hi = chunk_range(count, k, &lo);
-        for (int j = 0; j < io->n->n_in; j++) {
-            float *dx = io->dx[j];
-            if (!dx || spread(io, j)) continue;
-            /* 0 + dy: the bits of adding to zeros (a bit per input: wider adds are zeroed instead) */
-            if (j < (int)(sizeof io->dx_fresh * CHAR_BIT) && io->dx_fresh >> j & 1) {
-#pragma omp simd
-                for (int64_t i = lo; i < hi; i++) dx[i] = 0.0f + dy[i];
-                continue;
+    CN_PAR_FOR(count >= CPU_PAR_MIN, schedule(static),
+        for (int64_t k = 0; k < chunks; k++) {
+            int64_t lo, hi = chunk_range(count, k, &lo);
+            for (int j = 0; j < io->n->n_in; j++) {
+                float *dx = io->dx[j];
+                if (!dx || spread(io, j)) continue;
+                /* 0 + dy: the bits of adding to zeros (a bit per input: wider adds are zeroed instead) */
+                if (j < (int)(sizeof io->dx_fresh * CHAR_BIT) && io->dx_fresh >> j & 1) {
+                    _Pragma("omp simd")
+                    for (int64_t i = lo; i < hi; i++) dx[i] = 0.0f + dy[i];
+                    continue;
+                }
+                _Pragma("omp simd")
+                for (int64_t i = lo; i < hi; i++) dx[i] += dy[i];
             }
-#pragma omp simd
-            for (int64_t i = lo; i < hi; i++) dx[i] += dy[i];
-        }
-    }
+        });
     for (int j = 0; j < io->n->n_in; j++) {
         float *dx = io->dx[j];
         if (!dx || !spread(io, j)) continue;
@@ -80,15 +80,15 @@ void cn_cpu_concat_forward(const cn_op_io *io)
 {
     int64_t hw = io->n->out.h * io->n->out.w, ystride = io->n->out.c * hw;
     float *y = io->y;
-#pragma omp parallel for schedule(static) if (parallel: io->batch * ystride >= CPU_PAR_MIN)
-    for (int64_t n = 0; n < io->batch; n++) {
-        float *yn = y + n * ystride;
-        for (int j = 0; j < io->n->n_in; j++) {
-            int64_t block = io->in[j]->out.c * hw;
-            memcpy(yn, (const float *)io->x[j] + n * block, (size_t)block * sizeof(float));
-            yn += block;
-        }
-    }
+    CN_PAR_FOR(io->batch * ystride >= CPU_PAR_MIN, schedule(static),
+        for (int64_t n = 0; n < io->batch; n++) {
+            float *yn = y + n * ystride;
+            for (int j = 0; j < io->n->n_in; j++) {
+                int64_t block = io->in[j]->out.c * hw;
+                memcpy(yn, (const float *)io->x[j] + n * block, (size_t)block * sizeof(float));
+                yn += block;
+            }
+        });
 }
 
 /* dx_j (N,C_j,H,W) += the channels of dy (N, C_0 + C_1 + ..., H, W) that came from x_j */
@@ -96,18 +96,18 @@ void cn_cpu_concat_backward(const cn_op_io *io)
 {
     int64_t hw = io->n->out.h * io->n->out.w, ystride = io->n->out.c * hw;
     const float *dy = io->dy;
-#pragma omp parallel for schedule(static) if (parallel: io->batch * ystride >= CPU_PAR_MIN)
-    for (int64_t n = 0; n < io->batch; n++) {
-        const float *dyn = dy + n * ystride;
-        for (int j = 0; j < io->n->n_in; j++) {
-            int64_t block = io->in[j]->out.c * hw;
-            float *dx = io->dx[j];
-            if (dx) {
-                float *dxn = dx + n * block;
-#pragma omp simd
-                for (int64_t i = 0; i < block; i++) dxn[i] += dyn[i];
+    CN_PAR_FOR(io->batch * ystride >= CPU_PAR_MIN, schedule(static),
+        for (int64_t n = 0; n < io->batch; n++) {
+            const float *dyn = dy + n * ystride;
+            for (int j = 0; j < io->n->n_in; j++) {
+                int64_t block = io->in[j]->out.c * hw;
+                float *dx = io->dx[j];
+                if (dx) {
+                    float *dxn = dx + n * block;
+                    _Pragma("omp simd")
+                    for (int64_t i = 0; i < block; i++) dxn[i] += dyn[i];
+                }
+                dyn += block;
             }
-            dyn += block;
-        }
-    }
+        });
 }

@@ -171,19 +171,19 @@ static void pool_forward(const cn_op_io *io, cn_pool_kind kind, int relu_in)
     const float *x = io->x[0];
     float *y = io->y;
     int32_t *argmax = io->aux;
-#pragma omp parallel for schedule(static) if (parallel: planes * plane >= CPU_PAR_MIN)
-    for (int64_t p = 0; p < planes; p++) {
-        const float *xp = x + p * plane;
-        float *yp = y + p * oplane;
-        if (kind == CN_POOL_AVG) {
-            if (fast) avgpool_plane_2x2(&g, xp, yp);
-            else avgpool_plane(&g, xp, yp);
-        } else if (fast) {
-            argpool_plane_2x2(&g, max, relu_in, xp, yp, argmax + p * oplane);
-        } else {
-            argpool_plane(&g, max, relu_in, xp, yp, argmax + p * oplane);
-        }
-    }
+    CN_PAR_FOR(planes * plane >= CPU_PAR_MIN, schedule(static),
+        for (int64_t p = 0; p < planes; p++) {
+            const float *xp = x + p * plane;
+            float *yp = y + p * oplane;
+            if (kind == CN_POOL_AVG) {
+                if (fast) avgpool_plane_2x2(&g, xp, yp);
+                else avgpool_plane(&g, xp, yp);
+            } else if (fast) {
+                argpool_plane_2x2(&g, max, relu_in, xp, yp, argmax + p * oplane);
+            } else {
+                argpool_plane(&g, max, relu_in, xp, yp, argmax + p * oplane);
+            }
+        });
 }
 
 void cn_cpu_maxpool_forward(const cn_op_io *io) { pool_forward(io, CN_POOL_MAX, 0); }
@@ -206,19 +206,19 @@ static void argpool_backward(const cn_op_io *io, int relu_in)
     const int32_t *argmax = io->aux;
     float *dx = io->dx[0];
     if (!dx) return;
-#pragma omp parallel for schedule(static) if (parallel: planes * plane >= CPU_PAR_MIN)
-    for (int64_t p = 0; p < planes; p++) {
-        const float *gp = dy + p * oplane;
-        const int32_t *ap = argmax + p * oplane;
-        float *dxp = dx + p * plane;
-        if (relu_in || io->dx_fresh & 1) memset(dxp, 0, (size_t)plane * sizeof(float)); /* in cache, plane by plane */
-        for (int64_t o = 0; o < oplane; o++)
-            if (ap[o] >= 0) dxp[ap[o]] += gp[o];
-        if (!relu_in) continue;
-        const float *xp = x + p * plane;
-#pragma omp simd
-        for (int64_t i = 0; i < plane; i++) dxp[i] = 0.0f + cpu_relu_grad(dxp[i], xp[i]);
-    }
+    CN_PAR_FOR(planes * plane >= CPU_PAR_MIN, schedule(static),
+        for (int64_t p = 0; p < planes; p++) {
+            const float *gp = dy + p * oplane;
+            const int32_t *ap = argmax + p * oplane;
+            float *dxp = dx + p * plane;
+            if (relu_in || io->dx_fresh & 1) memset(dxp, 0, (size_t)plane * sizeof(float)); /* in cache, plane by plane */
+            for (int64_t o = 0; o < oplane; o++)
+                if (ap[o] >= 0) dxp[ap[o]] += gp[o];
+            if (!relu_in) continue;
+            const float *xp = x + p * plane;
+            _Pragma("omp simd")
+            for (int64_t i = 0; i < plane; i++) dxp[i] = 0.0f + cpu_relu_grad(dxp[i], xp[i]);
+        });
 }
 
 void cn_cpu_argpool_backward(const cn_op_io *io) { argpool_backward(io, 0); }
@@ -273,11 +273,11 @@ void cn_cpu_avgpool_backward(const cn_op_io *io)
     const float *dy = io->dy;
     float *dx = io->dx[0];
     if (!dx) return;
-#pragma omp parallel for schedule(static) if (parallel: planes * plane >= CPU_PAR_MIN)
-    for (int64_t p = 0; p < planes; p++) {
-        if (fast) avgpool_backward_plane_2x2(&g, dy + p * oplane, dx + p * plane);
-        else avgpool_backward_plane(&g, dy + p * oplane, dx + p * plane);
-    }
+    CN_PAR_FOR(planes * plane >= CPU_PAR_MIN, schedule(static),
+        for (int64_t p = 0; p < planes; p++) {
+            if (fast) avgpool_backward_plane_2x2(&g, dy + p * oplane, dx + p * plane);
+            else avgpool_backward_plane(&g, dy + p * oplane, dx + p * plane);
+        });
 }
 
 /* ---- global average pooling ---------------------------------------------------------------- */
@@ -289,12 +289,12 @@ void cn_cpu_globalavgpool_forward(const cn_op_io *io)
     int64_t plane = in->h * in->w, planes = io->batch * in->c;
     const float *x = io->x[0];
     float *y = io->y;
-#pragma omp parallel for schedule(static) if (parallel: planes * plane >= CPU_PAR_MIN)
-    for (int64_t p = 0; p < planes; p++) {
-        cn_sum8 acc = cn_sum8_zero();
-        cn_sum8_add(&acc, x + p * plane, plane);
-        y[p] = (float)(cn_sum8_total(&acc) / (double)plane);
-    }
+    CN_PAR_FOR(planes * plane >= CPU_PAR_MIN, schedule(static),
+        for (int64_t p = 0; p < planes; p++) {
+            cn_sum8 acc = cn_sum8_zero();
+            cn_sum8_add(&acc, x + p * plane, plane);
+            y[p] = (float)(cn_sum8_total(&acc) / (double)plane);
+        });
 }
 
 /* dx (N,C,H,W) += dy (N,C,1,1) / (H*W) over each plane */
@@ -305,10 +305,10 @@ void cn_cpu_globalavgpool_backward(const cn_op_io *io)
     const float *dy = io->dy;
     float *dx = io->dx[0];
     if (!dx) return;
-#pragma omp parallel for schedule(static) if (parallel: planes * plane >= CPU_PAR_MIN)
-    for (int64_t p = 0; p < planes; p++) {
-        float share = (float)((double)dy[p] / (double)plane), *restrict dxp = dx + p * plane;
-#pragma omp simd
-        for (int64_t i = 0; i < plane; i++) dxp[i] += share;
-    }
+    CN_PAR_FOR(planes * plane >= CPU_PAR_MIN, schedule(static),
+        for (int64_t p = 0; p < planes; p++) {
+            float share = (float)((double)dy[p] / (double)plane), *restrict dxp = dx + p * plane;
+            _Pragma("omp simd")
+            for (int64_t i = 0; i < plane; i++) dxp[i] += share;
+        });
 }

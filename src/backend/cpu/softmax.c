@@ -29,33 +29,33 @@ void cn_cpu_softmax_forward(const cn_op_io *io)
 {
     softmax_shape s = shape_of(io);
     int64_t pairs = io->batch * s.blocks;
-#pragma omp parallel for schedule(static) if (parallel: cpu_out_count(io) >= CPU_PAR_MIN)
-    for (int64_t at = 0; at < pairs; at++) {
-        int64_t len, base = block_start(&s, at, &len);
-        const float *x = (const float *)io->x[0] + base;
-        float *y = (float *)io->y + base, mx[BLOCK];
-        double sum[BLOCK];
-        for (int64_t b = 0; b < len; b++) mx[b] = x[b], sum[b] = 0;
-        for (int64_t k = 1; k < s.c; k++) {
-            const float *xk = x + k * s.hw;
-#pragma omp simd
-            for (int64_t b = 0; b < len; b++) mx[b] = xk[b] > mx[b] ? xk[b] : mx[b];
-        }
-        for (int64_t k = 0; k < s.c; k++) {
-            const float *xk = x + k * s.hw;
-            float *yk = y + k * s.hw;
-#pragma omp simd
-            for (int64_t b = 0; b < len; b++) {
-                yk[b] = cpu_exp_nonpos(xk[b] - mx[b]);
-                sum[b] += yk[b];
+    CN_PAR_FOR(cpu_out_count(io) >= CPU_PAR_MIN, schedule(static),
+        for (int64_t at = 0; at < pairs; at++) {
+            int64_t len, base = block_start(&s, at, &len);
+            const float *x = (const float *)io->x[0] + base;
+            float *y = (float *)io->y + base, mx[BLOCK];
+            double sum[BLOCK];
+            for (int64_t b = 0; b < len; b++) mx[b] = x[b], sum[b] = 0;
+            for (int64_t k = 1; k < s.c; k++) {
+                const float *xk = x + k * s.hw;
+                _Pragma("omp simd")
+                for (int64_t b = 0; b < len; b++) mx[b] = xk[b] > mx[b] ? xk[b] : mx[b];
             }
-        }
-        for (int64_t k = 0; k < s.c; k++) {
-            float *yk = y + k * s.hw;
-#pragma omp simd
-            for (int64_t b = 0; b < len; b++) yk[b] = (float)((double)yk[b] / sum[b]);
-        }
-    }
+            for (int64_t k = 0; k < s.c; k++) {
+                const float *xk = x + k * s.hw;
+                float *yk = y + k * s.hw;
+                _Pragma("omp simd")
+                for (int64_t b = 0; b < len; b++) {
+                    yk[b] = cpu_exp_nonpos(xk[b] - mx[b]);
+                    sum[b] += yk[b];
+                }
+            }
+            for (int64_t k = 0; k < s.c; k++) {
+                float *yk = y + k * s.hw;
+                _Pragma("omp simd")
+                for (int64_t b = 0; b < len; b++) yk[b] = (float)((double)yk[b] / sum[b]);
+            }
+        });
 }
 
 /* dx (N,C,H,W) += y * (dy - sum_j dy_j y_j) over the channels of each position, y the output */
@@ -64,23 +64,23 @@ void cn_cpu_softmax_backward(const cn_op_io *io)
     softmax_shape s = shape_of(io);
     int64_t pairs = io->batch * s.blocks;
     if (!io->dx[0]) return;
-#pragma omp parallel for schedule(static) if (parallel: cpu_out_count(io) >= CPU_PAR_MIN)
-    for (int64_t at = 0; at < pairs; at++) {
-        int64_t len, base = block_start(&s, at, &len);
-        const float *y = (const float *)io->y + base, *dy = (const float *)io->dy + base;
-        float *dx = (float *)io->dx[0] + base;
-        double dot[BLOCK];
-        for (int64_t b = 0; b < len; b++) dot[b] = 0;
-        for (int64_t k = 0; k < s.c; k++) {
-            const float *yk = y + k * s.hw, *dyk = dy + k * s.hw;
-#pragma omp simd
-            for (int64_t b = 0; b < len; b++) dot[b] += (double)dyk[b] * yk[b];
-        }
-        for (int64_t k = 0; k < s.c; k++) {
-            const float *yk = y + k * s.hw, *dyk = dy + k * s.hw;
-            float *dxk = dx + k * s.hw;
-#pragma omp simd
-            for (int64_t b = 0; b < len; b++) dxk[b] += (float)((double)yk[b] * ((double)dyk[b] - dot[b]));
-        }
-    }
+    CN_PAR_FOR(cpu_out_count(io) >= CPU_PAR_MIN, schedule(static),
+        for (int64_t at = 0; at < pairs; at++) {
+            int64_t len, base = block_start(&s, at, &len);
+            const float *y = (const float *)io->y + base, *dy = (const float *)io->dy + base;
+            float *dx = (float *)io->dx[0] + base;
+            double dot[BLOCK];
+            for (int64_t b = 0; b < len; b++) dot[b] = 0;
+            for (int64_t k = 0; k < s.c; k++) {
+                const float *yk = y + k * s.hw, *dyk = dy + k * s.hw;
+                _Pragma("omp simd")
+                for (int64_t b = 0; b < len; b++) dot[b] += (double)dyk[b] * yk[b];
+            }
+            for (int64_t k = 0; k < s.c; k++) {
+                const float *yk = y + k * s.hw, *dyk = dy + k * s.hw;
+                float *dxk = dx + k * s.hw;
+                _Pragma("omp simd")
+                for (int64_t b = 0; b < len; b++) dxk[b] += (float)((double)yk[b] * ((double)dyk[b] - dot[b]));
+            }
+        });
 }

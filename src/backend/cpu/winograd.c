@@ -103,33 +103,33 @@ __attribute__((target("avx512f"))) static void transform_weights(const wgeom *wg
 {
     const cn_conv_geom *g = wg->g;
     int64_t panels = (g->cout + 7) / 8;
-#pragma omp parallel for schedule(static) if (g->cout * g->cin >= 4096)
-    for (int64_t ip = 0; ip < panels; ip++) {
-        int64_t rows = g->cout - ip * 8 < 8 ? g->cout - ip * 8 : 8;
-        __m256i apart = _mm256_mullo_epi32(_mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7), _mm256_set1_epi32((int)(g->cin * 9)));
-        __m256 live = _mm256_castsi256_ps(_mm256_cmpgt_epi32(_mm256_set1_epi32((int)rows), _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7)));
-        __m256 half = _mm256_set1_ps(0.5f), zero = _mm256_setzero_ps();
-        for (int64_t c = 0; c < g->cin; c++) {
-            const float *k = w + (ip * 8 * g->cin + c) * 9;
-            __m256 kk[9], t[4][3];
-            for (int i = 0; i < 9; i++) kk[i] = _mm256_mask_i32gather_ps(zero, k + i, apart, live, 4);
-            for (int j = 0; j < 3; j++) {
-                t[0][j] = kk[j];
-                t[1][j] = _mm256_mul_ps(half, _mm256_add_ps(_mm256_add_ps(kk[j], kk[3 + j]), kk[6 + j]));
-                t[2][j] = _mm256_mul_ps(half, _mm256_add_ps(_mm256_sub_ps(kk[j], kk[3 + j]), kk[6 + j]));
-                t[3][j] = kk[6 + j];
+    CN_PAR_FOR(g->cout * g->cin >= 4096, schedule(static),
+        for (int64_t ip = 0; ip < panels; ip++) {
+            int64_t rows = g->cout - ip * 8 < 8 ? g->cout - ip * 8 : 8;
+            __m256i apart = _mm256_mullo_epi32(_mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7), _mm256_set1_epi32((int)(g->cin * 9)));
+            __m256 live = _mm256_castsi256_ps(_mm256_cmpgt_epi32(_mm256_set1_epi32((int)rows), _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7)));
+            __m256 half = _mm256_set1_ps(0.5f), zero = _mm256_setzero_ps();
+            for (int64_t c = 0; c < g->cin; c++) {
+                const float *k = w + (ip * 8 * g->cin + c) * 9;
+                __m256 kk[9], t[4][3];
+                for (int i = 0; i < 9; i++) kk[i] = _mm256_mask_i32gather_ps(zero, k + i, apart, live, 4);
+                for (int j = 0; j < 3; j++) {
+                    t[0][j] = kk[j];
+                    t[1][j] = _mm256_mul_ps(half, _mm256_add_ps(_mm256_add_ps(kk[j], kk[3 + j]), kk[6 + j]));
+                    t[2][j] = _mm256_mul_ps(half, _mm256_add_ps(_mm256_sub_ps(kk[j], kk[3 + j]), kk[6 + j]));
+                    t[3][j] = kk[6 + j];
+                }
+                float *dst = u + cn_gemm_packed_a_at(g->cin, ip * 8, c);
+                for (int i = 0; i < 4; i++) {
+                    _mm256_storeu_ps(dst + (4 * i) * wg->u_len, t[i][0]);
+                    _mm256_storeu_ps(dst + (4 * i + 1) * wg->u_len,
+                                     _mm256_mul_ps(half, _mm256_add_ps(_mm256_add_ps(t[i][0], t[i][1]), t[i][2])));
+                    _mm256_storeu_ps(dst + (4 * i + 2) * wg->u_len,
+                                     _mm256_mul_ps(half, _mm256_add_ps(_mm256_sub_ps(t[i][0], t[i][1]), t[i][2])));
+                    _mm256_storeu_ps(dst + (4 * i + 3) * wg->u_len, t[i][2]);
+                }
             }
-            float *dst = u + cn_gemm_packed_a_at(g->cin, ip * 8, c);
-            for (int i = 0; i < 4; i++) {
-                _mm256_storeu_ps(dst + (4 * i) * wg->u_len, t[i][0]);
-                _mm256_storeu_ps(dst + (4 * i + 1) * wg->u_len,
-                                 _mm256_mul_ps(half, _mm256_add_ps(_mm256_add_ps(t[i][0], t[i][1]), t[i][2])));
-                _mm256_storeu_ps(dst + (4 * i + 2) * wg->u_len,
-                                 _mm256_mul_ps(half, _mm256_add_ps(_mm256_sub_ps(t[i][0], t[i][1]), t[i][2])));
-                _mm256_storeu_ps(dst + (4 * i + 3) * wg->u_len, t[i][2]);
-            }
-        }
-    }
+        });
 }
 
 /* A run of at most 16 tiles (a vector's lanes [lane, lane+len) of a panel) in one or two tile
@@ -356,16 +356,16 @@ void cn_cpu_winograd_conv(const cn_conv_geom *g, const float *x, const float *w,
     float *u = work, *spare = work + 16 * wg.u_len;
     transform_weights(&wg, w, u);
     size_t per_thread = (size_t)panel_floats(g);
-#pragma omp parallel for schedule(static) if (wg.panels > 1 && wg.tiles * g->cin * g->cout >= 1 << 18)
-    for (int64_t p = 0; p < wg.panels; p++) {
-        float *scratch = cn_thread_scratch(per_thread);
-        if (scratch) {
-            run_panel(&wg, p, x, u, b, y, accumulate, relu, scratch);
-        } else { /* the heap said no: the workspace's one panel, a thread at a time (the same bits) */
-#pragma omp critical(cn_winograd_spare)
-            run_panel(&wg, p, x, u, b, y, accumulate, relu, spare);
-        }
-    }
+    CN_PAR_FOR(wg.panels > 1 && wg.tiles * g->cin * g->cout >= 1 << 18, schedule(static),
+        for (int64_t p = 0; p < wg.panels; p++) {
+            float *scratch = cn_thread_scratch(per_thread);
+            if (scratch) {
+                run_panel(&wg, p, x, u, b, y, accumulate, relu, scratch);
+            } else { /* the heap said no: the workspace's one panel, a thread at a time (the same bits) */
+                _Pragma("omp critical(cn_winograd_spare)")
+                run_panel(&wg, p, x, u, b, y, accumulate, relu, spare);
+            }
+        });
 }
 
 #else
