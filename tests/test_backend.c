@@ -203,6 +203,11 @@ static void test_conv_shapes(void)
         "input 9x9x16; conv 12 5x5",
         /* padding past the kernel's reach: the input gradient goes through dcol */
         "input 6x7x3; conv 4 1x3 pad=1",
+        /* few taps (a first layer's weight gradient in registers): dilation, rows longer than a
+         * vector, 27 taps in three chunks, an odd count of output channels */
+        "input 13x9x1; conv 5 3x3 dilation=2 pad=2",
+        "input 7x37x2; conv 3 2x3 pad=1",
+        "input 6x5x3; conv 7 3x3 bias=no",
         "input 5x5x6; conv 4 1x1 pad=1",
     };
     for (size_t i = 0; i < sizeof specs / sizeof specs[0]; i++) compare(specs[i], 3);

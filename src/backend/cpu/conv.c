@@ -577,6 +577,99 @@ static void padded_weight_grad(const cn_conv_geom *g, const float *x, const floa
     }
 }
 
+/* ---- few taps: a first layer's weight gradient in registers ----------------------------------
+ * With one or three input channels a weight gradient has 9 to 27 taps: the product's B panel
+ * would fill 9 to 27 of its 48 lanes, and packing the patches would cost more than the sums
+ * (fmnist-small's conv1: 1.1 ms for 14 M multiply-adds). Instead each (output channel, tap)
+ * sum lives in a vector register while 16 pixels of an output row at a time go by: dY's from
+ * the map, the input's from the zero-padded image. Threads take output channels, and a vector's
+ * lanes are added in a fixed order at the end, so each sum runs in one order on any number of
+ * threads. */
+
+#define TAP_CHUNK 9 /* taps summed together */
+#define OUT_CHUNK 2 /* output channels together: 18 accumulators in registers, 2 dY and 1 input vector */
+#define FEW_TAPS 27
+
+static int few_taps(const cn_conv_geom *g)
+{
+    padded pd = padded_of(g);
+    return g->sh == 1 && g->sw == 1 && g->groups == 1 && g->cin * g->kh * g->kw <= FEW_TAPS &&
+           pd.wp - g->pad_l - g->w >= 0 && pd.hp - g->pad_t - g->h >= 0 && cn_gemm_avx512();
+}
+
+#ifdef CN_X86
+/* dW rows [o0, o0+ob), taps [k0, k0+kn) += their sums over the batch (a chunk of fewer than
+ * TAP_CHUNK taps sums tap 0 again in the rest, and drops those sums); db (or NULL) += the sums
+ * of dY, which pass by anyway */
+__attribute__((target("avx512f,fma"))) static void few_taps_block(const cn_conv_geom *g, const padded *pd,
+                                                                  const float *dy, const int64_t *off, int64_t o0,
+                                                                  int ob, int k0, int kn, float *dw, float *db)
+{
+    __m512 acc[OUT_CHUNK][TAP_CHUNK], bias[OUT_CHUNK];
+#pragma GCC unroll 2
+    for (int b = 0; b < OUT_CHUNK; b++) bias[b] = _mm512_setzero_ps();
+#pragma GCC unroll 2
+    for (int b = 0; b < OUT_CHUNK; b++)
+#pragma GCC unroll 9
+        for (int k = 0; k < TAP_CHUNK; k++) acc[b][k] = _mm512_setzero_ps();
+    int64_t sample = g->cin * pd->plane, taps = g->cin * g->kh * g->kw;
+    for (int64_t n = 0; n < g->n; n++)
+        for (int64_t oy = 0; oy < g->oh; oy++)
+            for (int64_t ox = 0; ox < g->ow; ox += 16) {
+                __mmask16 m = (__mmask16)(g->ow - ox >= 16 ? 0xffff : (1u << (g->ow - ox)) - 1);
+                __m512 d[OUT_CHUNK];
+                for (int b = 0; b < OUT_CHUNK; b++)
+                    d[b] = b < ob ? _mm512_maskz_loadu_ps(m, dy + ((n * g->cout + o0 + b) * g->oh + oy) * g->ow + ox)
+                                  : _mm512_setzero_ps();
+                if (db)
+#pragma GCC unroll 2
+                    for (int b = 0; b < OUT_CHUNK; b++) bias[b] = _mm512_add_ps(bias[b], d[b]);
+                const float *xr = pd->xp + n * sample + oy * pd->wp + ox;
+#pragma GCC unroll 9
+                for (int k = 0; k < TAP_CHUNK; k++) { /* all of them: a bound known here keeps acc in registers */
+                    __m512 xv = _mm512_maskz_loadu_ps(m, xr + off[k0 + k]); /* lanes past the row: not read */
+#pragma GCC unroll 2
+                    for (int b = 0; b < OUT_CHUNK; b++) acc[b][k] = _mm512_fmadd_ps(d[b], xv, acc[b][k]);
+                }
+            }
+    float sums[OUT_CHUNK][TAP_CHUNK]; /* acc read at constant places only: it stays in registers */
+#pragma GCC unroll 2
+    for (int b = 0; b < OUT_CHUNK; b++)
+#pragma GCC unroll 9
+        for (int k = 0; k < TAP_CHUNK; k++) sums[b][k] = _mm512_reduce_add_ps(acc[b][k]);
+    for (int b = 0; b < ob; b++) {
+        for (int k = 0; k < kn; k++) dw[(o0 + b) * taps + k0 + k] += sums[b][k];
+        if (db) db[o0 + b] += _mm512_reduce_add_ps(bias[b]);
+    }
+}
+#endif
+
+/* dW += dY . patches^T, the sums in registers, and db (or NULL) += the sums of dY; xp: room for
+ * the padded x */
+static void few_taps_weight_grad(const cn_conv_geom *g, const float *x, const float *dy, float *dw, float *db,
+                                 float *xp)
+{
+#ifdef CN_X86
+    padded pd = padded_of(g);
+    pad_planes(&pd, g->cin, x, xp);
+    pd.xp = xp;
+    int taps = (int)(g->cin * g->kh * g->kw);
+    int64_t off[FEW_TAPS + TAP_CHUNK] = { 0 }, blocks = (g->cout + OUT_CHUNK - 1) / OUT_CHUNK; /* a last chunk's
+                                                                                          extra taps: tap 0 again */
+    tap_walk t = tap_walk_at(&pd, 0);
+    for (int k = 0; k < taps; k++, tap_walk_next(&pd, &t)) off[k] = t.off;
+    CN_PAR_FOR(g->n * g->oh * g->ow * g->cout * taps >= (1 << 20), schedule(static),
+        for (int64_t bl = 0; bl < blocks; bl++) {
+            int ob = g->cout - bl * OUT_CHUNK < OUT_CHUNK ? (int)(g->cout - bl * OUT_CHUNK) : OUT_CHUNK;
+            for (int k0 = 0; k0 < taps; k0 += TAP_CHUNK)
+                few_taps_block(g, &pd, dy, off, bl * OUT_CHUNK, ob, k0, taps - k0 < TAP_CHUNK ? taps - k0 : TAP_CHUNK, dw,
+                               k0 ? NULL : db);
+        });
+#else
+    (void)g, (void)x, (void)dy, (void)dw, (void)db, (void)xp; /* few_taps is 0 */
+#endif
+}
+
 /* ---- choosing a way by shape ------------------------------------------------------------------ */
 
 static int padded_way(const cn_conv_geom *g) { return !direct(g) && !cn_cpu_winograd_way(g) && use_padded(g); }
@@ -601,6 +694,7 @@ static int64_t conv_work(const cn_conv_geom *g)
 /* floats of scratch for the weight gradient, and for the input gradient */
 static int64_t weight_grad_work(const cn_conv_geom *g)
 {
+    if (few_taps(g)) return padded_len(g);
     return weight_padded(g) ? padded_len(g) + g->n * g->cout * padded_of(g).q : 0;
 }
 
@@ -625,10 +719,12 @@ void cn_cpu_conv_forward(const cn_op_io *io) { conv_forward(io, 0); }
 /* relu(the convolution), in the product's last pass over its output */
 void cn_cpu_conv_forward_relu(const cn_op_io *io) { conv_forward(io, 1); }
 
-/* dW += dY . patches(x)^T; work: weight_grad_work(g) floats */
-static void weight_grad_into(const cn_conv_geom *g, const float *x, const float *dy, float *dw, float *work)
+/* dW += dY . patches(x)^T, and where few_taps(g) db (or NULL) += the sums of dY; work:
+ * weight_grad_work(g) floats */
+static void weight_grad_into(const cn_conv_geom *g, const float *x, const float *dy, float *dw, float *db, float *work)
 {
-    if (weight_padded(g)) padded_weight_grad(g, x, dy, dw, work, work + padded_len(g));
+    if (few_taps(g)) few_taps_weight_grad(g, x, dy, dw, db, work);
+    else if (weight_padded(g)) padded_weight_grad(g, x, dy, dw, work, work + padded_len(g));
     else general_weight_grad(g, x, dy, dw);
 }
 
@@ -660,27 +756,31 @@ void cn_cpu_conv_backward(const cn_op_io *io)
 {
     cn_conv_geom g = cn_conv_geom_of(io->n, io->in[0], io->batch);
     int64_t K = (g.cin / g.groups) * g.kh * g.kw;
-    float *dw = io->dw, *dx = io->dx[0];
-    if (io->n->a.bias) bias_grad(g.n, g.cout, g.oh * g.ow, io->dy, dw + g.cout * K);
-    weight_grad_into(&g, io->x[0], io->dy, dw, io->work);
+    float *dw = io->dw, *dx = io->dx[0], *db = io->n->a.bias ? dw + g.cout * K : NULL;
+    if (db && !few_taps(&g)) bias_grad(g.n, g.cout, g.oh * g.ow, io->dy, db);
+    weight_grad_into(&g, io->x[0], io->dy, dw, few_taps(&g) ? db : NULL, io->work);
     if (dx) input_grad_into(&g, io->w, io->dy, dx, io->dx_fresh & 1, io->work);
 }
 
 const char *cn_cpu_conv_describe(const cn_node *n, const cn_node *const *in, int64_t batch)
 {
-    /* [forward way][input gradient's way]: 0 Winograd, 1 padded rows, 2 packed patches; the
-     * input gradient's 3: dcol = W^T dY, added back (col2im); the image as a matrix apart */
-#define WAYS(f)                                                                                                   \
-    { f "; dx: winograd F(2x2,3x3) of dY", f "; dx: sgemm on padded rows of dY", f "; dx: sgemm on packed patches of dY", \
-      f "; dx: col2im" }
-    static const char *const ways[3][4] = { WAYS("winograd F(2x2,3x3)"), WAYS("sgemm on padded rows"),
-                                            WAYS("sgemm on packed patches") };
+    /* [forward way][input gradient's way][weight gradient's]: 0 Winograd, 1 padded rows, 2
+     * packed patches; the input gradient's 3: dcol = W^T dY, added back (col2im); the weight
+     * gradient's 1: few taps, summed in registers (else the products of the forward's way, or
+     * padded rows); the image as a matrix apart */
+#define DW(f) { f, f "; dw: few taps, sums in registers" }
+#define WAYS(f)                                                                                                \
+    { DW(f "; dx: winograd F(2x2,3x3) of dY"), DW(f "; dx: sgemm on padded rows of dY"),                       \
+      DW(f "; dx: sgemm on packed patches of dY"), DW(f "; dx: col2im") }
+    static const char *const ways[3][4][2] = { WAYS("winograd F(2x2,3x3)"), WAYS("sgemm on padded rows"),
+                                               WAYS("sgemm on packed patches") };
 #undef WAYS
+#undef DW
     cn_conv_geom g = cn_conv_geom_of(n, in[0], batch), t;
     if (direct(&g)) return "sgemm, the image as a matrix (1x1, or a kernel as large as the image)";
     int fwd = cn_cpu_winograd_way(&g) ? 0 : padded_way(&g) ? 1 : 2;
     int dx = !transposed_geom(&g, &t) ? 3 : cn_cpu_winograd_way(&t) ? 0 : padded_way(&t) ? 1 : 2;
-    return ways[fwd][dx];
+    return ways[fwd][dx][few_taps(&g)];
 }
 
 int64_t cn_cpu_conv_workspace(const cn_node *n, const cn_node *const *in, int64_t batch)
@@ -719,7 +819,7 @@ void cn_cpu_deconv_backward(const cn_op_io *io)
     int64_t K = (g.cin / g.groups) * g.kh * g.kw;
     float *dw = io->dw, *dx = io->dx[0];
     if (io->n->a.bias) bias_grad(g.n, g.cin, g.h * g.w, io->dy, dw + g.cout * K);
-    weight_grad_into(&g, io->dy, io->x[0], dw, io->work);
+    weight_grad_into(&g, io->dy, io->x[0], dw, NULL, io->work);
     if (dx) conv_into(&g, io->dy, io->w, NULL, dx, !(io->dx_fresh & 1), 0, io->work);
 }
 
