@@ -76,8 +76,38 @@ void cn_copy_rows(float *restrict dst, int64_t dst_ld, const float *restrict src
 int cn_gemm_avx512(void);
 #if defined(__x86_64__) || defined(__i386__)
 #include <immintrin.h>
-/* r[i][j] <-> r[j][i] for 16 vectors of 16 floats (call only where cn_gemm_avx512()) */
-__attribute__((target("avx512f"))) void cn_transpose16(__m512 r[16]);
+/* r[i][j] <-> r[j][i] for 16 vectors of 16 floats (call only where cn_gemm_avx512()); inline,
+ * so that the 16 vectors stay in registers (a call passed them through memory: a tenth of a
+ * batch-1 inference went to it) */
+__attribute__((target("avx512f"), always_inline)) static inline void cn_transpose16(__m512 r[16])
+{
+    __m512 t[16];
+    for (int i = 0; i < 8; i++) {
+        t[2 * i] = _mm512_unpacklo_ps(r[2 * i], r[2 * i + 1]);
+        t[2 * i + 1] = _mm512_unpackhi_ps(r[2 * i], r[2 * i + 1]);
+    }
+    for (int i = 0; i < 4; i++) {
+        __m512d a = _mm512_castps_pd(t[4 * i]), b = _mm512_castps_pd(t[4 * i + 2]);
+        __m512d c = _mm512_castps_pd(t[4 * i + 1]), d = _mm512_castps_pd(t[4 * i + 3]);
+        r[4 * i] = _mm512_castpd_ps(_mm512_unpacklo_pd(a, b));
+        r[4 * i + 1] = _mm512_castpd_ps(_mm512_unpackhi_pd(a, b));
+        r[4 * i + 2] = _mm512_castpd_ps(_mm512_unpacklo_pd(c, d));
+        r[4 * i + 3] = _mm512_castpd_ps(_mm512_unpackhi_pd(c, d));
+    }
+    for (int i = 0; i < 4; i++) {
+        t[i] = _mm512_shuffle_f32x4(r[i], r[4 + i], 0x88);
+        t[4 + i] = _mm512_shuffle_f32x4(r[i], r[4 + i], 0xdd);
+        t[8 + i] = _mm512_shuffle_f32x4(r[8 + i], r[12 + i], 0x88);
+        t[12 + i] = _mm512_shuffle_f32x4(r[8 + i], r[12 + i], 0xdd);
+    }
+    for (int i = 0; i < 4; i++) {
+        r[i] = _mm512_shuffle_f32x4(t[i], t[8 + i], 0x88);
+        r[8 + i] = _mm512_shuffle_f32x4(t[i], t[8 + i], 0xdd);
+        r[4 + i] = _mm512_shuffle_f32x4(t[4 + i], t[12 + i], 0x88);
+        r[12 + i] = _mm512_shuffle_f32x4(t[4 + i], t[12 + i], 0xdd);
+    }
+}
+
 #endif
 /* ---- products on panels packed by the caller (Winograd's 16 small products per tile panel) ----
  * A packed once as the micro-kernel reads it, B already in panel form: no packing per call. */
@@ -96,8 +126,10 @@ static inline int64_t cn_gemm_packed_a_at(int64_t k, int64_t i, int64_t kk)
 }
 /* C (m x CN_GEMM_NR, row-major, ldc apart) = A . B on the calling thread, A packed as
  * cn_gemm_packed_a_at, B a panel (row kk at b + kk*CN_GEMM_NR, 64-byte aligned); k is walked in the
- * blocked product's slices, so B's slice stays in L1 */
-void cn_gemm_panel(int64_t m, int64_t k, const float *ap, const float *b, float *c, int64_t ldc);
+ * blocked product's slices, so B's slice stays in L1. Only C's first `cols` columns are wanted:
+ * 32 or fewer cost a third less or two thirds less (the others are left as they were); each
+ * column has the bits of the full panel's. */
+void cn_gemm_panel(int64_t m, int64_t k, const float *ap, const float *b, float *c, int64_t ldc, int64_t cols);
 /* at least `floats` floats kept by the calling thread for its life, 64-byte aligned (grown, never
  * shrunk); NULL when the heap says no. For scratch a kernel needs per thread. */
 float *cn_thread_scratch(size_t floats);

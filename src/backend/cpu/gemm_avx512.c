@@ -106,6 +106,47 @@ __attribute__((target("avx512f,fma"))) void cn_gemm_kernel_avx512(int64_t kc, co
     store_tile_avx512(t, acc);
 }
 
+/* The micro-kernel's tile when only its first 16 * vecs columns (16 or 32 of 48) are wanted: those
+ * columns' FMA chains in the same order and the same additions at the store, so they get the
+ * 48-wide kernel's bits, for a third or two thirds of its work (a last panel of a few tiles) */
+__attribute__((target("avx512f,fma"))) void cn_gemm_kernel_narrow(int64_t kc, const float *restrict a,
+                                                            const float *restrict b, int vecs,
+                                                            const cn_gemm_tile *t)
+{
+    __m512 c[MR][2], zero = _mm512_setzero_ps();
+#pragma GCC unroll 8
+    for (int r = 0; r < MR; r++) c[r][0] = c[r][1] = zero;
+    if (vecs == 1) {
+        for (int64_t k = 0; k < kc; k++, a += MR, b += NR) {
+            __m512 b0 = _mm512_load_ps(b);
+#pragma GCC unroll 8
+            for (int r = 0; r < MR; r++) c[r][0] = _mm512_fmadd_ps(_mm512_set1_ps(a[r]), b0, c[r][0]);
+        }
+    } else {
+        for (int64_t k = 0; k < kc; k++, a += MR, b += NR) {
+            __m512 b0 = _mm512_load_ps(b), b1 = _mm512_load_ps(b + 16);
+#pragma GCC unroll 8
+            for (int r = 0; r < MR; r++) {
+                __m512 ar = _mm512_set1_ps(a[r]);
+                c[r][0] = _mm512_fmadd_ps(ar, b0, c[r][0]);
+                c[r][1] = _mm512_fmadd_ps(ar, b1, c[r][1]);
+            }
+        }
+    }
+    const cn_gemm_args *g = t->g;
+    int set = t->first && !g->accumulate, relu = t->last && g->relu;
+    for (int64_t r = 0; r < t->rows; r++) {
+        float *crow = g->c + at(&g->c_row, t->i0 + r) + at(&g->c_col, t->j0);
+        __m512 br = _mm512_set1_ps(set && g->bias_row ? g->bias_row[t->i0 + r] : 0.0f);
+        for (int q = 0; q < vecs; q++) {
+            __m512 bc = set && g->bias_col ? _mm512_loadu_ps(g->bias_col + t->j0 + 16 * q) : zero;
+            __m512 v = set ? _mm512_add_ps(_mm512_add_ps(c[r][q], br), bc) : _mm512_add_ps(_mm512_loadu_ps(crow + 16 * q), c[r][q]);
+            if (relu) v = _mm512_max_ps(v, zero);
+            _mm512_storeu_ps(crow + 16 * q, v);
+        }
+    }
+}
+
 __attribute__((target("avx512f"))) void cn_copy_floats_avx512(float *restrict dst, const float *restrict src, int64_t n)
 {
     int64_t i = 0;
@@ -125,36 +166,6 @@ __attribute__((target("avx512f"))) void cn_copy_rows_avx512(float *restrict dst,
         int64_t i = 0;
         for (; i + 16 <= n; i += 16) _mm512_storeu_ps(dst + i, _mm512_loadu_ps(src + i));
         if (tail) _mm512_mask_storeu_ps(dst + i, tail, _mm512_maskz_loadu_ps(tail, src + i));
-    }
-}
-
-/* r[i][j] <-> r[j][i] for 16 vectors of 16 (declared in gemm.h: conv.c packs with it too) */
-__attribute__((target("avx512f"))) void cn_transpose16(__m512 r[16])
-{
-    __m512 t[16];
-    for (int i = 0; i < 8; i++) {
-        t[2 * i] = _mm512_unpacklo_ps(r[2 * i], r[2 * i + 1]);
-        t[2 * i + 1] = _mm512_unpackhi_ps(r[2 * i], r[2 * i + 1]);
-    }
-    for (int i = 0; i < 4; i++) {
-        __m512d a = _mm512_castps_pd(t[4 * i]), b = _mm512_castps_pd(t[4 * i + 2]);
-        __m512d c = _mm512_castps_pd(t[4 * i + 1]), d = _mm512_castps_pd(t[4 * i + 3]);
-        r[4 * i] = _mm512_castpd_ps(_mm512_unpacklo_pd(a, b));
-        r[4 * i + 1] = _mm512_castpd_ps(_mm512_unpackhi_pd(a, b));
-        r[4 * i + 2] = _mm512_castpd_ps(_mm512_unpacklo_pd(c, d));
-        r[4 * i + 3] = _mm512_castpd_ps(_mm512_unpackhi_pd(c, d));
-    }
-    for (int i = 0; i < 4; i++) {
-        t[i] = _mm512_shuffle_f32x4(r[i], r[4 + i], 0x88);
-        t[4 + i] = _mm512_shuffle_f32x4(r[i], r[4 + i], 0xdd);
-        t[8 + i] = _mm512_shuffle_f32x4(r[8 + i], r[12 + i], 0x88);
-        t[12 + i] = _mm512_shuffle_f32x4(r[8 + i], r[12 + i], 0xdd);
-    }
-    for (int i = 0; i < 4; i++) {
-        r[i] = _mm512_shuffle_f32x4(t[i], t[8 + i], 0x88);
-        r[8 + i] = _mm512_shuffle_f32x4(t[i], t[8 + i], 0xdd);
-        r[4 + i] = _mm512_shuffle_f32x4(t[4 + i], t[12 + i], 0x88);
-        r[12 + i] = _mm512_shuffle_f32x4(t[4 + i], t[12 + i], 0xdd);
     }
 }
 

@@ -78,6 +78,11 @@ typedef void (*cn_gemm_kernel_fn)(int64_t kc, const float *restrict a, const flo
 __attribute__((target("avx512f,fma"))) void cn_gemm_kernel_avx512(int64_t kc, const float *restrict a,
                                                                   const float *restrict b, const int64_t *off,
                                                                   const cn_gemm_tile *t);
+/* the tile's first 16 * vecs columns only (vecs 1 or 2), with the 48-wide kernel's bits; C's
+ * columns contiguous, B packed */
+__attribute__((target("avx512f,fma"))) void cn_gemm_kernel_narrow(int64_t kc, const float *restrict a,
+                                                            const float *restrict b, int vecs,
+                                                            const cn_gemm_tile *t);
 /* pack_panel's lanes that are each a contiguous run of k: dst[k*W + l] = run[l][k], k < kc */
 __attribute__((target("avx512f"))) void cn_gemm_pack_runs_avx512(const float *const *run, int64_t n_lanes, int64_t kc,
                                                                  int W, float *restrict dst);

@@ -342,7 +342,8 @@ static void run_panel(const wgeom *wg, int64_t p, const float *x, const float *u
     for (int64_t o0 = 0; o0 < g->cout; o0 += KB) {
         int64_t ob = g->cout - o0 < KB ? g->cout - o0 : KB;
         for (int e = 0; e < 16; e++)
-            cn_gemm_panel(ob, g->cin, u + e * wg->u_len + o0 * g->cin, v + e * g->cin * NR, m + e * KB * NR, NR);
+            cn_gemm_panel(ob, g->cin, u + e * wg->u_len + o0 * g->cin, v + e * g->cin * NR, m + e * KB * NR, NR,
+                          wg->tiles - p * NR);
         for (int s = 0; s < count; s++)
             for (int64_t o = 0; o < ob; o++)
                 transform_out(g, &seg[s], m + o * NR, KB * NR, o0 + o, b, y, accumulate, relu);
