@@ -316,6 +316,19 @@ static void test_threads(void)
     cn_set_threads(1);
 }
 
+/* the default backend as `name`: its rows copied into rows, each changed by edit (a capability
+ * taken away, to compare with) */
+static cn_backend default_but(const char *name, cn_kernels *rows, void (*edit)(cn_kernels *))
+{
+    memcpy(rows, cn_backend_default()->kernels, CN_OP_COUNT * sizeof *rows);
+    for (int op = 0; op < CN_OP_COUNT; op++) edit(&rows[op]);
+    return (cn_backend){ name, rows, NULL, NULL, NULL, NULL };
+}
+
+static void no_fusion(cn_kernels *k) { k->forward_relu_in = k->backward_relu_in = k->forward_relu_out = NULL; }
+static void no_folding(cn_kernels *k) { k->fold_bn = 0; }
+static void no_fresh_dx(cn_kernels *k) { k->fresh_dx = 0; }
+
 /* a relu fused into the maxpool after it (cn_kernels.forward_relu_in), or into the conv or dense
  * layer before it (forward_relu_out: Winograd, padded rows, packed patches, few rows), gives
  * the layers' bits: output, every gradient, and the relu's output and gradient and its input
@@ -335,10 +348,7 @@ static void test_fused_relu(void)
         { "input 8x8x3; conv 4 3x3 pad=1 as a; relu as r; add a r", 2, 0 },
     };
     cn_kernels rows[CN_OP_COUNT];
-    memcpy(rows, cn_backend_default()->kernels, sizeof rows);
-    for (int op = 0; op < CN_OP_COUNT; op++)
-        rows[op].forward_relu_in = rows[op].backward_relu_in = rows[op].forward_relu_out = NULL;
-    cn_backend apart = { "cpu, no fusion", rows, NULL, NULL, NULL, NULL };
+    cn_backend apart = default_but("cpu, no fusion", rows, no_fusion);
     const cn_backend *both[2] = { cn_backend_default(), &apart };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         float *got[2][6] = { { NULL } };
@@ -394,9 +404,7 @@ static void test_folded_bn(void)
         "input 8x8x3; conv 4 3x3 pad=1 as c; batchnorm as b; add b c",
     };
     cn_kernels rows[CN_OP_COUNT];
-    memcpy(rows, cn_backend_default()->kernels, sizeof rows);
-    for (int op = 0; op < CN_OP_COUNT; op++) rows[op].fold_bn = 0;
-    cn_backend apart = { "cpu, no folding", rows, NULL, NULL, NULL, NULL };
+    cn_backend apart = default_but("cpu, no folding", rows, no_folding);
     const cn_backend *both[2] = { cn_backend_default(), &apart };
     for (size_t i = 0; i < sizeof specs / sizeof specs[0]; i++) {
         float *got[2][5] = { { NULL } };
@@ -458,9 +466,7 @@ static void test_fresh_gradients(void)
         "input 8x8x3; conv 6 3x3 stride=2 pad=same; relu; flatten; dense 4",
     };
     cn_kernels rows[CN_OP_COUNT];
-    memcpy(rows, cn_backend_default()->kernels, sizeof rows);
-    for (int op = 0; op < CN_OP_COUNT; op++) rows[op].fresh_dx = 0;
-    cn_backend zeroing = { "cpu, zeroing", rows, NULL, NULL, NULL, NULL };
+    cn_backend zeroing = default_but("cpu, zeroing", rows, no_fresh_dx);
     for (size_t i = 0; i < sizeof specs / sizeof specs[0]; i++) {
         float *y[2], *dx[2], *dw[2];
         int64_t ny, nx, nw;

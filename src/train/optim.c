@@ -210,8 +210,13 @@ static inline double grad_of(const update_args *a, float g, double w, int decoup
     return gi;
 }
 
+/* The updates are elementwise in double, in ISO C (no contraction into FMAs), so a clone for
+ * AVX-512 (8 doubles a vector, where the baseline has 2) gives the baseline's bits, the CPU
+ * choosing at load time (as the CPU backend's activations, kernel_util.h's CPU_CLONES) */
+#define UPDATE_CLONES __attribute__((target_clones("avx512f", "default")))
+
 /* w -= lr g */
-static void update_sgd(const update_args *a, float *restrict w, const float *restrict g, int64_t n)
+UPDATE_CLONES static void update_sgd(const update_args *a, float *restrict w, const float *restrict g, int64_t n)
 {
     CN_PAR_FOR_SIMD(n >= OPTIM_PAR_MIN, schedule(simd: static),
         for (int64_t i = 0; i < n; i++) {
@@ -221,7 +226,7 @@ static void update_sgd(const update_args *a, float *restrict w, const float *res
 }
 
 /* v = momentum v + g; w -= lr v, or lr (g + momentum v) for Nesterov */
-static void update_momentum(const update_args *a, int nesterov, float *restrict w, const float *restrict g,
+UPDATE_CLONES static void update_momentum(const update_args *a, int nesterov, float *restrict w, const float *restrict g,
                             float *restrict v, int64_t n)
 {
     CN_PAR_FOR_SIMD(n >= OPTIM_PAR_MIN, schedule(simd: static),
@@ -236,7 +241,7 @@ static void update_momentum(const update_args *a, int nesterov, float *restrict 
 /* m, v = moving averages of g, g^2; w -= lr m^ / (sqrt(v^) + eps) with bias-corrected m^, v^;
  * AdamW first shrinks w by lr * decay. (Not asked to vectorise: sqrt, which may set errno, does
  * not without -fno-math-errno.) */
-static void update_adam(const update_args *a, int adamw, float *restrict w, const float *restrict g,
+UPDATE_CLONES static void update_adam(const update_args *a, int adamw, float *restrict w, const float *restrict g,
                         float *restrict m, float *restrict v, int64_t n)
 {
     CN_PAR_FOR(n >= OPTIM_PAR_MIN, schedule(static),
