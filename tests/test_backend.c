@@ -325,7 +325,11 @@ static cn_backend default_but(const char *name, cn_kernels *rows, void (*edit)(c
     return (cn_backend){ name, rows, NULL, NULL, NULL, NULL };
 }
 
-static void no_fusion(cn_kernels *k) { k->forward_relu_in = k->backward_relu_in = k->forward_relu_out = NULL; }
+static void no_fusion(cn_kernels *k)
+{
+    k->forward_relu_in = k->backward_relu_in = k->forward_relu_out = k->forward_relu_pool = NULL;
+    k->relu_pool = NULL;
+}
 static void no_folding(cn_kernels *k) { k->fold_bn = 0; }
 static void no_fresh_dx(cn_kernels *k) { k->fresh_dx = 0; }
 
@@ -346,6 +350,11 @@ static void test_fused_relu(void)
         { "input 8x8x3; conv 6 3x3 pad=1; relu; conv 4 3x3 stride=2; flatten; dense 7; relu; dense 3", 2, 1 },
         { "input 9x9x2; conv 5 3x3 stride=2; relu; flatten; dense 6; relu", 5, 1 },
         { "input 8x8x3; conv 4 3x3 pad=1 as a; relu as r; add a r", 2, 0 },
+        /* Winograd computing the maxpool too: tile rows in two parts (12 across), in one (32
+         * across), and a map of odd size (the maxpool runs on its own) */
+        { "input 12x12x8; conv 9 3x3 pad=1; relu; maxpool 2x2; flatten; dense 3", 2, 1 },
+        { "input 32x32x8; conv 8 3x3 pad=1 bias=no; relu; maxpool 2x2; conv 4 1x1", 2, 1 },
+        { "input 11x11x8; conv 8 3x3 pad=1; relu; maxpool 2x2; flatten; dense 3", 2, 1 },
     };
     cn_kernels rows[CN_OP_COUNT];
     cn_backend apart = default_but("cpu, no fusion", rows, no_fusion);

@@ -33,6 +33,12 @@ typedef struct cn_kernels {
     /* 1: at inference the executor may fold the batch norm after this node into its weights
      * (cn_op.channel_affine) and run the forward with them, writing the batch norm's output */
     int fold_bn;
+    /* The op, a relu and a 2x2 stride-2 maxpool in one pass: forward writes the op's output and
+     * the maxpool's (io->pool_y, pool_aux), the maxpool's bits; relu_pool says whether it can
+     * for node n at this batch (NULL: never). The executor runs it where the relu is fused into
+     * the maxpool (forward_relu_in) and is the op's one reader. */
+    cn_kernel_fn forward_relu_pool;
+    int (*relu_pool)(const cn_node *n, const cn_node *const *in, int64_t batch);
 } cn_kernels;
 
 typedef struct cn_backend {

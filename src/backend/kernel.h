@@ -31,6 +31,9 @@ typedef struct cn_op_io {
     /* the whole batch's statistics (cn_op.stats_merge's) when this call runs one shard of it;
      * NULL: the call's own batch is the whole */
     const double *whole;
+    /* set where the executor runs a relu and a 2x2 stride-2 maxpool after this node in its pass
+     * (cn_kernels.forward_relu_pool): the maxpool's output and argmax (its aux) */
+    void *pool_y, *pool_aux;
 } cn_op_io;
 
 typedef void (*cn_kernel_fn)(const cn_op_io *io);

@@ -9,6 +9,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "../ops/pool_ref.h"
 #include "model_impl.h"
 
 static const cn_backend *backend_of(const cn_exec *ex) { return ex->backend ? ex->backend : cn_backend_default(); }
@@ -83,6 +84,7 @@ void cn_exec_free(cn_ctx *ctx, cn_exec *ex)
     cn_free(ctx, ex->grad_writer);
     cn_free(ctx, ex->relu_in);
     cn_free(ctx, ex->relu_out);
+    cn_free(ctx, ex->pool_in);
     cn_free(ctx, ex->fold_bn);
     cn_free(ctx, ex->prof_fwd);
     cn_free(ctx, ex->prof_bwd);
@@ -323,6 +325,7 @@ const char *cn_net_layer_kernel(const cn_net *net, int i)
     const cn_node *n = &net->nodes[i];
     const cn_kernels *k = kernels_of(ex, n);
     if (ex->relu_in && ex->relu_in[i] < 0) return "fused: the next layer's pass applies it";
+    if (ex->pool_in && ex->pool_in[i] < 0) return "fused: the conv before it computes it, and the relu";
     if (ex->relu_in && ex->relu_in[i] > 0) return "fused: the relu before it in the same pass";
     if (ex->relu_out && ex->relu_out[i] < 0) return "fused: the layer before writes it";
     if (ex->fold_bn && ex->fold_bn[i] < 0) return "folded into the conv before it at inference";
@@ -408,11 +411,21 @@ static int readers(const cn_net *net, int j)
  * relu(x) (forward_relu_in: maxpool), and whose input nothing else reads (so the fused
  * backward is the one writer of that gradient). ex->relu_out, for the relus left: the one
  * reader of a node whose kernels end with a relu (forward_relu_out: conv, dense). */
-static void plan_fusion(cn_net *net)
+/* 1 when node p (a maxpool) has 2x2 windows of stride 2 that tile its input exactly */
+static int pool_2x2(const cn_net *net, const cn_node *p, int64_t batch)
+{
+    if (p->id != CN_OP_MAXPOOL) return 0;
+    cn_pool_geom g = cn_pool_geom_of(p, &net->nodes[p->in[0]], batch);
+    return g.kh == 2 && g.kw == 2 && g.sh == 2 && g.sw == 2 && g.dh == 1 && g.dw == 1 && g.pad_t == 0 && g.pad_l == 0 &&
+           2 * g.oh == g.h && 2 * g.ow == g.w;
+}
+
+static void plan_fusion(cn_net *net, int64_t batch)
 {
     cn_exec *ex = &net->ex;
     memset(ex->relu_in, 0, (size_t)net->n * sizeof(int));
     memset(ex->relu_out, 0, (size_t)net->n * sizeof(int));
+    memset(ex->pool_in, 0, (size_t)net->n * sizeof(int));
     for (int i = 1; i < net->n; i++) {
         const cn_node *p = &net->nodes[i];
         const cn_kernels *k = kernels_of(ex, p);
@@ -421,6 +434,14 @@ static void plan_fusion(cn_net *net)
         const cn_node *relu = &net->nodes[r];
         if (relu->id != CN_OP_RELU || ex->relu_in[r] || readers(net, r) != 1 || readers(net, relu->in[0]) != 1) continue;
         ex->relu_in[i] = r, ex->relu_in[r] = -1;
+        /* and the node before the relu computing the maxpool in its own pass, where it can */
+        int a = relu->in[0];
+        const cn_node *an = &net->nodes[a];
+        const cn_kernels *ka = kernels_of(ex, an);
+        const cn_node *ain[CN_MAX_INPUTS];
+        if (a == 0 || !ka->forward_relu_pool || !ka->relu_pool || !pool_2x2(net, p, batch)) continue;
+        inputs_of(net, a, ain);
+        if (ka->relu_pool(an, ain, batch)) ex->pool_in[a] = i, ex->pool_in[i] = -1;
     }
     /* batch norms to fold into the convolution before them at inference, where the backend's
      * memory is the host's (the host folds the weights) */
@@ -487,8 +508,9 @@ static cn_status plan(cn_ctx *ctx, cn_net *net, int64_t batch, int training)
         for (int j = 0; j < net->nodes[i].n_in; j++) ex->grad_writer[net->nodes[i].in[j]] = i; /* topological order */
     if (!ex->relu_in && !(ex->relu_in = cn_calloc(ctx, (size_t)net->n, sizeof(int)))) goto nomem;
     if (!ex->relu_out && !(ex->relu_out = cn_calloc(ctx, (size_t)net->n, sizeof(int)))) goto nomem;
+    if (!ex->pool_in && !(ex->pool_in = cn_calloc(ctx, (size_t)net->n, sizeof(int)))) goto nomem;
     if (!ex->fold_bn && !(ex->fold_bn = cn_calloc(ctx, (size_t)net->n, sizeof(int)))) goto nomem;
-    plan_fusion(net);
+    plan_fusion(net, batch);
     int64_t fold_floats = 0, fold_c = 0;
     for (int i = 1; i < net->n; i++)
         if (ex->fold_bn[i] > 0) {
@@ -740,8 +762,11 @@ static cn_status forward_layers(cn_ctx *ctx, cn_net *net, int training, int fold
         const cn_node *nd = &net->nodes[i];
         /* a relu that its reader applies (its output is written when asked for), or that the
          * layer before it has written; a batch norm folded into the convolution before it */
-        if (absorbed(ex, i) || (ex->fused && ex->relu_out[i] < 0) || (ex->folded && ex->fold_bn[i] < 0)) continue;
+        if (absorbed(ex, i) || (ex->fused && (ex->relu_out[i] < 0 || ex->pool_in[i] < 0)) ||
+            (ex->folded && ex->fold_bn[i] < 0))
+            continue;
         int r = ex->fused ? ex->relu_in[i] : 0, out = writes_relu(ex, i), bn = folds(ex, i);
+        int pool = ex->fused ? ex->pool_in[i] : 0; /* this node writes that maxpool's output and argmax too */
         cn_node with_bias;
         if (bn) { /* the convolution with the batch norm's scale and shift, and so a bias */
             fold_weights(net, i, bn);
@@ -751,8 +776,9 @@ static cn_status forward_layers(cn_ctx *ctx, cn_net *net, int training, int fold
         const double *whole = whole_stats(net, i, 0, &gst);
         if (gst) return gst;
         const cn_kernels *k = kernels_of(ex, nd);
-        cn_kernel_fn fast = r     ? k->forward_relu_in
-                            : out ? k->forward_relu_out
+        cn_kernel_fn fast = r      ? k->forward_relu_in
+                            : pool ? k->forward_relu_pool
+                            : out  ? k->forward_relu_out
                             : whole && !k->stats ? NULL
                                                  : k->forward; /* the reference reads io.whole */
         /* an op without a row in a device backend runs its reference kernel on the host, which
@@ -768,6 +794,10 @@ static cn_status forward_layers(cn_ctx *ctx, cn_net *net, int training, int fold
             cn_op_io *io = make_io(net, i, s, training, &c);
             if (r) through_relu(net, r, s, &c);
             if (out) io->y = ex->act + ex->act_off[out] + ex->slice_at[s] * elems(&net->nodes[out]);
+            if (pool) {
+                io->pool_y = ex->act + ex->act_off[pool] + ex->slice_at[s] * elems(&net->nodes[pool]);
+                io->pool_aux = ex->aux + ex->aux_off[s * (net->n + 1) + pool];
+            }
             if (bn) io->n = &with_bias, io->w = ex->fold_w, io->y = ex->act + ex->act_off[bn] + ex->slice_at[s] * elems(&net->nodes[bn]);
             io->whole = whole;
             int keep = shard_run && nbuf > 0 && s != keeper;

@@ -33,6 +33,9 @@ typedef struct cn_exec {
     /* per node, relus fused into the pass of the node before them (forward_relu_out): the relu
      * whose output node i writes (0: none), or -1 for that relu */
     int *relu_out;
+    /* per node, a maxpool (with its relu, relu_in) that node i computes in its pass
+     * (forward_relu_pool): the maxpool (0: none), or -1 for that maxpool */
+    int *pool_in;
     int fused;          /* the last forward ran them fused (not while tracing) */
     /* per conv node, the batch norm after it folded into its weights at inference (0: none),
      * or -1 for that batch norm (cn_kernels.fold_bn, cn_op.channel_affine) */

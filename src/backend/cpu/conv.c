@@ -681,7 +681,7 @@ static int weight_padded(const cn_conv_geom *g) { return !direct(g) && use_padde
 static void conv_into(const cn_conv_geom *g, const float *x, const float *w, const float *b, float *y, int accumulate,
                       int relu, float *work)
 {
-    if (cn_cpu_winograd_way(g)) cn_cpu_winograd_conv(g, x, w, b, y, accumulate, relu, work);
+    if (cn_cpu_winograd_way(g)) cn_cpu_winograd_conv(g, x, w, b, y, accumulate, relu, NULL, work);
     else if (padded_way(g)) padded_conv(g, x, w, b, y, accumulate, relu, work);
     else general_conv(g, x, w, b, y, accumulate, relu);
 }
@@ -716,6 +716,22 @@ static void conv_forward(const cn_op_io *io, int relu)
 }
 
 void cn_cpu_conv_forward(const cn_op_io *io) { conv_forward(io, 0); }
+
+int cn_cpu_conv_relu_pool(const cn_node *n, const cn_node *const *in, int64_t batch)
+{
+    cn_conv_geom g = cn_conv_geom_of(n, in[0], batch);
+    return cn_cpu_winograd_way(&g) && g.oh % 2 == 0 && g.ow % 2 == 0;
+}
+
+/* the convolution's output, and the maxpool of its relu beside it while it is in registers */
+void cn_cpu_conv_forward_relu_pool(const cn_op_io *io)
+{
+    cn_conv_geom g = cn_conv_geom_of(io->n, io->in[0], io->batch);
+    int64_t K = (g.cin / g.groups) * g.kh * g.kw;
+    const float *w = io->w;
+    cn_pool_out pool = { io->pool_y, io->pool_aux };
+    cn_cpu_winograd_conv(&g, io->x[0], w, io->n->a.bias ? w + g.cout * K : NULL, io->y, 0, 0, &pool, io->work);
+}
 /* relu(the convolution), in the product's last pass over its output */
 void cn_cpu_conv_forward_relu(const cn_op_io *io) { conv_forward(io, 1); }
 

@@ -8,7 +8,8 @@
 static const cn_kernels kernels[CN_OP_COUNT] = {
     [CN_OP_CONV] = { .forward = cn_cpu_conv_forward, .backward = cn_cpu_conv_backward,
                      .workspace = cn_cpu_conv_workspace, .fresh_dx = 1, .describe = cn_cpu_conv_describe,
-                     .forward_relu_out = cn_cpu_conv_forward_relu, .fold_bn = 1 },
+                     .forward_relu_out = cn_cpu_conv_forward_relu, .fold_bn = 1,
+                     .forward_relu_pool = cn_cpu_conv_forward_relu_pool, .relu_pool = cn_cpu_conv_relu_pool },
     [CN_OP_DENSE] = { .forward = cn_cpu_dense_forward, .backward = cn_cpu_dense_backward, .fresh_dx = 1,
                       .forward_relu_out = cn_cpu_dense_forward_relu },
     [CN_OP_MAXPOOL] = { .forward = cn_cpu_maxpool_forward, .backward = cn_cpu_argpool_backward, .fresh_dx = 1,

@@ -10,6 +10,10 @@
 void cn_cpu_conv_forward(const cn_op_io *io);
 void cn_cpu_conv_backward(const cn_op_io *io);
 void cn_cpu_conv_forward_relu(const cn_op_io *io); /* relu(conv) in one pass (cn_kernels.forward_relu_out) */
+/* conv, then maxpool 2x2/2 of relu(conv) in one pass (cn_kernels.forward_relu_pool), where
+ * cn_cpu_conv_relu_pool says it can (Winograd, a map of even size) */
+void cn_cpu_conv_forward_relu_pool(const cn_op_io *io);
+int cn_cpu_conv_relu_pool(const cn_node *n, const cn_node *const *in, int64_t batch);
 const char *cn_cpu_conv_describe(const cn_node *n, const cn_node *const *in, int64_t batch);
 int64_t cn_cpu_conv_workspace(const cn_node *n, const cn_node *const *in, int64_t batch);
 /* deconv through the same products: its forward is a convolution's input gradient */
@@ -20,9 +24,12 @@ int64_t cn_cpu_deconv_workspace(const cn_node *n, const cn_node *const *in, int6
 int cn_cpu_winograd_can(const cn_conv_geom *g); /* the shape and the CPU allow it */
 int cn_cpu_winograd_way(const cn_conv_geom *g); /* ... and the measured rule picks it */
 int64_t cn_cpu_winograd_work(const cn_conv_geom *g); /* floats of workspace */
-/* y (+)= x convolved with w (+ b), then relu where relu, as conv.c's conv_into */
+/* a 2x2 stride-2 maxpool of relu(y) written in the same pass: its output and argmax */
+typedef struct cn_pool_out { float *y; int32_t *argmax; } cn_pool_out;
+/* y (+)= x convolved with w (+ b), then relu where relu, as conv.c's conv_into; pool (or NULL,
+ * where the map's size is even): the maxpool of relu(y) too */
 void cn_cpu_winograd_conv(const cn_conv_geom *g, const float *x, const float *w, const float *b, float *y,
-                          int accumulate, int relu, float *work);
+                          int accumulate, int relu, const cn_pool_out *pool, float *work);
 /* tests and benchmarks: 1 Winograd wherever it can run, 0 nowhere, -1 by the rule (the default) */
 void cn_cpu_winograd_force(int mode);
 /* dense.c: SGEMM */

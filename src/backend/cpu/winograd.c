@@ -293,16 +293,52 @@ __attribute__((target("avx512f"))) static inline void put_row(const cn_conv_geom
     _mm512_mask_storeu_ps(row, k, v);
 }
 
+/* the maxpool of relu(y) over each tile's 2x2 outputs (pool: its output and argmax), where the
+ * map's size is even: a tile is a window. As the CPU maxpool over relu(x) computes it: the
+ * window's cells in scan order, a later one taking over only when larger (ties to the first),
+ * argmax the cell's index in the map. */
+__attribute__((target("avx512f"))) static void pool_tile(const cn_conv_geom *g, const segment *s, int64_t o,
+                                                         __m512 v[2][2], const cn_pool_out *pool)
+{
+    const __m512i two = _mm512_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30);
+    __m512 zero = _mm512_setzero_ps();
+    int64_t len0 = s->p[0].len;
+    /* each lane's window corner in the map: part 0's lanes, then part 1's */
+    __m512i at = _mm512_add_epi32(_mm512_set1_epi32((int)(2 * s->p[0].ty * g->ow + 2 * s->p[0].tx)), two);
+    if (s->parts == 2)
+        at = _mm512_mask_add_epi32(at, lanes(len0, 16),
+                                   _mm512_set1_epi32((int)(2 * s->p[1].ty * g->ow + 2 * s->p[1].tx - 2 * len0)), two);
+    static const int cell[4][2] = { { 0, 0 }, { 0, 1 }, { 1, 0 }, { 1, 1 } };
+    __m512 best = _mm512_max_ps(v[0][0], zero);
+    __m512i arg = at;
+    for (int c = 1; c < 4; c++) {
+        __m512 cand = _mm512_max_ps(v[cell[c][0]][cell[c][1]], zero); /* relu, as cpu_relu */
+        __mmask16 wins = _mm512_cmp_ps_mask(cand, best, _CMP_GT_OQ);
+        best = _mm512_mask_mov_ps(best, wins, cand);
+        arg = _mm512_mask_mov_epi32(arg, wins, _mm512_add_epi32(at, _mm512_set1_epi32((int)(cell[c][0] * g->ow + cell[c][1]))));
+    }
+    int64_t pw = g->ow / 2, plane = (g->oh / 2) * pw;
+    for (int q = 0; q < s->parts; q++) {
+        const part *pt = &s->p[q];
+        if (!pt->len) continue;
+        int64_t first = q ? len0 : 0, to = (pt->n * g->cout + o) * plane + pt->ty * pw + pt->tx;
+        __mmask16 mine = lanes(first, first + pt->len), out = lanes(0, pt->len);
+        _mm512_mask_storeu_ps(pool->y + to, out, _mm512_maskz_compress_ps(mine, best));
+        _mm512_mask_storeu_epi32(pool->argmax + to, out, _mm512_maskz_compress_epi32(mine, arg));
+    }
+}
+
 /* y (+)= A^T M A (+ bias) of one segment for output channel o, whose M_e rows lie m_step
- * apart from m; A^T's rows (1 1 1 0) (0 1 -1 -1) */
+ * apart from m; A^T's rows (1 1 1 0) (0 1 -1 -1). pool (or NULL): the maxpool of relu(y) too. */
 __attribute__((target("avx512f"))) static void transform_out(const cn_conv_geom *g, const segment *s,
                                                              const float *m, int64_t m_step, int64_t o,
-                                                             const float *b, float *y, int accumulate, int relu)
+                                                             const float *b, float *y, int accumulate, int relu,
+                                                             const cn_pool_out *pool)
 {
     const __m512i lo = _mm512_setr_epi32(0, 16, 1, 17, 2, 18, 3, 19, 4, 20, 5, 21, 6, 22, 7, 23);
     const __m512i hi = _mm512_setr_epi32(8, 24, 9, 25, 10, 26, 11, 27, 12, 28, 13, 29, 14, 30, 15, 31);
     __mmask16 keep = lanes(0, s->len);
-    __m512 r[4][2];
+    __m512 r[4][2], v[2][2];
     for (int i = 0; i < 4; i++) {
         const float *mi = m + s->lane + 4 * i * m_step;
         __m512 m0 = _mm512_maskz_loadu_ps(keep, mi), m1 = _mm512_maskz_loadu_ps(keep, mi + m_step);
@@ -320,17 +356,19 @@ __attribute__((target("avx512f"))) static void transform_out(const cn_conv_geom 
         if (b) o0 = _mm512_add_ps(o0, bias), o1 = _mm512_add_ps(o1, bias);
         /* relu as the reference's: max_ps gives its second operand for NaN and for two zeros */
         if (relu) o0 = _mm512_max_ps(o0, _mm512_setzero_ps()), o1 = _mm512_max_ps(o1, _mm512_setzero_ps());
+        v[q][0] = o0, v[q][1] = o1;
         /* the two columns of each tile side by side */
         put_row(g, &s->p[0], o, q, _mm512_permutex2var_ps(o0, lo, o1), 0, y, accumulate);
         if (s->parts == 1) put_row(g, &s->p[0], o, q, _mm512_permutex2var_ps(o0, hi, o1), 16, y, accumulate);
         else if (s->p[1].len)
             put_row(g, &s->p[1], o, q, _mm512_permutex2var_ps(o0, _mm512_loadu_si512(s->put), o1), 0, y, accumulate);
     }
+    if (pool) pool_tile(g, s, o, v, pool);
 }
 
 /* one panel of tiles, start to end, in scratch (V then M) */
 static void run_panel(const wgeom *wg, int64_t p, const float *x, const float *u, const float *b, float *y,
-                      int accumulate, int relu, float *scratch)
+                      int accumulate, int relu, const cn_pool_out *pool, float *scratch)
 {
     const cn_conv_geom *g = wg->g;
     segment seg[NR];
@@ -346,12 +384,12 @@ static void run_panel(const wgeom *wg, int64_t p, const float *x, const float *u
                           wg->tiles - p * NR);
         for (int s = 0; s < count; s++)
             for (int64_t o = 0; o < ob; o++)
-                transform_out(g, &seg[s], m + o * NR, KB * NR, o0 + o, b, y, accumulate, relu);
+                transform_out(g, &seg[s], m + o * NR, KB * NR, o0 + o, b, y, accumulate, relu, pool);
     }
 }
 
 void cn_cpu_winograd_conv(const cn_conv_geom *g, const float *x, const float *w, const float *b, float *y,
-                          int accumulate, int relu, float *work)
+                          int accumulate, int relu, const cn_pool_out *pool, float *work)
 {
     wgeom wg = wgeom_of(g);
     float *u = work, *spare = work + 16 * wg.u_len;
@@ -361,18 +399,18 @@ void cn_cpu_winograd_conv(const cn_conv_geom *g, const float *x, const float *w,
         for (int64_t p = 0; p < wg.panels; p++) {
             float *scratch = cn_thread_scratch(per_thread);
             if (scratch) {
-                run_panel(&wg, p, x, u, b, y, accumulate, relu, scratch);
+                run_panel(&wg, p, x, u, b, y, accumulate, relu, pool, scratch);
             } else { /* the heap said no: the workspace's one panel, a thread at a time (the same bits) */
                 _Pragma("omp critical(cn_winograd_spare)")
-                run_panel(&wg, p, x, u, b, y, accumulate, relu, spare);
+                run_panel(&wg, p, x, u, b, y, accumulate, relu, pool, spare);
             }
         });
 }
 
 #else
 void cn_cpu_winograd_conv(const cn_conv_geom *g, const float *x, const float *w, const float *b, float *y,
-                          int accumulate, int relu, float *work)
+                          int accumulate, int relu, const cn_pool_out *pool, float *work)
 {
-    (void)g, (void)x, (void)w, (void)b, (void)y, (void)accumulate, (void)relu, (void)work; /* cn_cpu_winograd_can is 0 */
+    (void)g, (void)x, (void)w, (void)b, (void)y, (void)accumulate, (void)relu, (void)pool, (void)work; /* never */
 }
 #endif
