@@ -670,6 +670,65 @@ static void few_taps_weight_grad(const cn_conv_geom *g, const float *x, const fl
 #endif
 }
 
+/* A first layer's forward, the same way round: 16 pixels of an output row from the zero-padded
+ * image, 8 output channels together, each output the chain of FMAs over the taps in order from
+ * 0, then + bias (+ relu): the additions of the product's (k in one slice), so the same bits,
+ * without packing 9 to 27 taps into a 48-lane panel that 4 micro-tiles would read. */
+#define FWD_OUTS 8
+
+#ifdef CN_X86
+__attribute__((target("avx512f,fma"))) static void few_taps_row(const cn_conv_geom *g, const padded *pd,
+                                                                const int64_t *off, const float *w, const float *b,
+                                                                int relu, int64_t n, int64_t oy, float *y)
+{
+    int taps = (int)(g->cin * g->kh * g->kw);
+    int64_t plane = g->oh * g->ow;
+    const float *xr = pd->xp + n * g->cin * pd->plane + oy * pd->wp;
+    __m512 zero = _mm512_setzero_ps();
+    for (int64_t ox = 0; ox < g->ow; ox += 16) {
+        __mmask16 m = (__mmask16)(g->ow - ox >= 16 ? 0xffff : (1u << (g->ow - ox)) - 1);
+        for (int64_t o0 = 0; o0 < g->cout; o0 += FWD_OUTS) {
+            int ob = g->cout - o0 < FWD_OUTS ? (int)(g->cout - o0) : FWD_OUTS;
+            const float *wr[FWD_OUTS]; /* rows past Cout: row o0 again, its sums dropped */
+            __m512 acc[FWD_OUTS];
+#pragma GCC unroll 8
+            for (int q = 0; q < FWD_OUTS; q++) wr[q] = w + (o0 + (q < ob ? q : 0)) * taps, acc[q] = zero;
+            for (int t = 0; t < taps; t++) {
+                __m512 xv = _mm512_maskz_loadu_ps(m, xr + ox + off[t]);
+#pragma GCC unroll 8
+                for (int q = 0; q < FWD_OUTS; q++) acc[q] = _mm512_fmadd_ps(_mm512_set1_ps(wr[q][t]), xv, acc[q]);
+            }
+#pragma GCC unroll 8
+            for (int q = 0; q < FWD_OUTS; q++) {
+                if (q >= ob) break;
+                __m512 v = _mm512_add_ps(_mm512_add_ps(acc[q], _mm512_set1_ps(b ? b[o0 + q] : 0.0f)), zero);
+                if (relu) v = _mm512_max_ps(v, zero);
+                _mm512_mask_storeu_ps(y + (n * g->cout + o0 + q) * plane + oy * g->ow + ox, m, v);
+            }
+        }
+    }
+}
+#endif
+
+/* y = x convolved with w (+ b) (+ relu) where few_taps(g); xp: room for the padded x */
+static void few_taps_conv(const cn_conv_geom *g, const float *x, const float *w, const float *b, float *y, int relu,
+                          float *xp)
+{
+#ifdef CN_X86
+    padded pd = padded_of(g);
+    pad_planes(&pd, g->cin, x, xp);
+    pd.xp = xp;
+    int taps = (int)(g->cin * g->kh * g->kw);
+    int64_t off[FEW_TAPS];
+    tap_walk t = tap_walk_at(&pd, 0);
+    for (int k = 0; k < taps; k++, tap_walk_next(&pd, &t)) off[k] = t.off;
+    CN_PAR_FOR(g->n * g->oh * g->ow * g->cout * taps >= (1 << 18), schedule(static),
+        for (int64_t r = 0; r < g->n * g->oh; r++) few_taps_row(g, &pd, off, w, b, relu, r / g->oh, r % g->oh, y););
+#else
+    (void)g, (void)x, (void)w, (void)b, (void)y, (void)relu, (void)xp; /* few_taps is 0 */
+#endif
+}
+
 /* ---- choosing a way by shape ------------------------------------------------------------------ */
 
 static int padded_way(const cn_conv_geom *g) { return !direct(g) && !cn_cpu_winograd_way(g) && use_padded(g); }
@@ -682,13 +741,14 @@ static void conv_into(const cn_conv_geom *g, const float *x, const float *w, con
                       int relu, float *work)
 {
     if (cn_cpu_winograd_way(g)) cn_cpu_winograd_conv(g, x, w, b, y, accumulate, relu, NULL, work);
+    else if (!accumulate && few_taps(g)) few_taps_conv(g, x, w, b, y, relu, work);
     else if (padded_way(g)) padded_conv(g, x, w, b, y, accumulate, relu, work);
     else general_conv(g, x, w, b, y, accumulate, relu);
 }
 
 static int64_t conv_work(const cn_conv_geom *g)
 {
-    return cn_cpu_winograd_way(g) ? cn_cpu_winograd_work(g) : padded_way(g) ? padded_len(g) : 0;
+    return cn_cpu_winograd_way(g) ? cn_cpu_winograd_work(g) : padded_way(g) || few_taps(g) ? padded_len(g) : 0;
 }
 
 /* floats of scratch for the weight gradient, and for the input gradient */
@@ -781,20 +841,21 @@ void cn_cpu_conv_backward(const cn_op_io *io)
 const char *cn_cpu_conv_describe(const cn_node *n, const cn_node *const *in, int64_t batch)
 {
     /* [forward way][input gradient's way][weight gradient's]: 0 Winograd, 1 padded rows, 2
-     * packed patches; the input gradient's 3: dcol = W^T dY, added back (col2im); the weight
+     * packed patches, the forward's 3: few taps in registers; the input gradient's 3: dcol =
+     * W^T dY, added back (col2im); the weight
      * gradient's 1: few taps, summed in registers (else the products of the forward's way, or
      * padded rows); the image as a matrix apart */
 #define DW(f) { f, f "; dw: few taps, sums in registers" }
 #define WAYS(f)                                                                                                \
     { DW(f "; dx: winograd F(2x2,3x3) of dY"), DW(f "; dx: sgemm on padded rows of dY"),                       \
       DW(f "; dx: sgemm on packed patches of dY"), DW(f "; dx: col2im") }
-    static const char *const ways[3][4][2] = { WAYS("winograd F(2x2,3x3)"), WAYS("sgemm on padded rows"),
-                                               WAYS("sgemm on packed patches") };
+    static const char *const ways[4][4][2] = { WAYS("winograd F(2x2,3x3)"), WAYS("sgemm on padded rows"),
+                                               WAYS("sgemm on packed patches"), WAYS("few taps, sums in registers") };
 #undef WAYS
 #undef DW
     cn_conv_geom g = cn_conv_geom_of(n, in[0], batch), t;
     if (direct(&g)) return "sgemm, the image as a matrix (1x1, or a kernel as large as the image)";
-    int fwd = cn_cpu_winograd_way(&g) ? 0 : padded_way(&g) ? 1 : 2;
+    int fwd = cn_cpu_winograd_way(&g) ? 0 : few_taps(&g) ? 3 : padded_way(&g) ? 1 : 2;
     int dx = !transposed_geom(&g, &t) ? 3 : cn_cpu_winograd_way(&t) ? 0 : padded_way(&t) ? 1 : 2;
     return ways[fwd][dx][few_taps(&g)];
 }
