@@ -598,6 +598,22 @@ static int few_taps(const cn_conv_geom *g)
 }
 
 #ifdef CN_X86
+/* the zero-padded x in xp, and off[k] (k < taps, the rest 0: tap 0 again) where tap k's run
+ * starts in a sample's padded planes: what the forward and the weight gradient read */
+static padded few_taps_padded(const cn_conv_geom *g, const float *x, float *xp, int64_t off[FEW_TAPS + TAP_CHUNK])
+{
+    padded pd = padded_of(g);
+    pad_planes(&pd, g->cin, x, xp);
+    pd.xp = xp;
+    memset(off, 0, (FEW_TAPS + TAP_CHUNK) * sizeof *off);
+    tap_walk t = tap_walk_at(&pd, 0);
+    for (int64_t k = 0; k < g->cin * g->kh * g->kw; k++, tap_walk_next(&pd, &t)) off[k] = t.off;
+    return pd;
+}
+
+#endif
+
+#ifdef CN_X86
 /* dW rows [o0, o0+ob), taps [k0, k0+kn) += their sums over the batch (a chunk of fewer than
  * TAP_CHUNK taps sums tap 0 again in the rest, and drops those sums); db (or NULL) += the sums
  * of dY, which pass by anyway */
@@ -616,7 +632,7 @@ __attribute__((target("avx512f,fma"))) static void few_taps_block(const cn_conv_
     for (int64_t n = 0; n < g->n; n++)
         for (int64_t oy = 0; oy < g->oh; oy++)
             for (int64_t ox = 0; ox < g->ow; ox += 16) {
-                __mmask16 m = (__mmask16)(g->ow - ox >= 16 ? 0xffff : (1u << (g->ow - ox)) - 1);
+                __mmask16 m = cn_lanes16(0, g->ow - ox); /* the row's pixels from ox on */
                 __m512 d[OUT_CHUNK];
                 for (int b = 0; b < OUT_CHUNK; b++)
                     d[b] = b < ob ? _mm512_maskz_loadu_ps(m, dy + ((n * g->cout + o0 + b) * g->oh + oy) * g->ow + ox)
@@ -650,14 +666,9 @@ static void few_taps_weight_grad(const cn_conv_geom *g, const float *x, const fl
                                  float *xp)
 {
 #ifdef CN_X86
-    padded pd = padded_of(g);
-    pad_planes(&pd, g->cin, x, xp);
-    pd.xp = xp;
+    int64_t off[FEW_TAPS + TAP_CHUNK], blocks = (g->cout + OUT_CHUNK - 1) / OUT_CHUNK;
+    padded pd = few_taps_padded(g, x, xp, off);
     int taps = (int)(g->cin * g->kh * g->kw);
-    int64_t off[FEW_TAPS + TAP_CHUNK] = { 0 }, blocks = (g->cout + OUT_CHUNK - 1) / OUT_CHUNK; /* a last chunk's
-                                                                                          extra taps: tap 0 again */
-    tap_walk t = tap_walk_at(&pd, 0);
-    for (int k = 0; k < taps; k++, tap_walk_next(&pd, &t)) off[k] = t.off;
     CN_PAR_FOR(g->n * g->oh * g->ow * g->cout * taps >= (1 << 20), schedule(static),
         for (int64_t bl = 0; bl < blocks; bl++) {
             int ob = g->cout - bl * OUT_CHUNK < OUT_CHUNK ? (int)(g->cout - bl * OUT_CHUNK) : OUT_CHUNK;
@@ -686,7 +697,7 @@ __attribute__((target("avx512f,fma"))) static void few_taps_row(const cn_conv_ge
     const float *xr = pd->xp + n * g->cin * pd->plane + oy * pd->wp;
     __m512 zero = _mm512_setzero_ps();
     for (int64_t ox = 0; ox < g->ow; ox += 16) {
-        __mmask16 m = (__mmask16)(g->ow - ox >= 16 ? 0xffff : (1u << (g->ow - ox)) - 1);
+        __mmask16 m = cn_lanes16(0, g->ow - ox); /* the row's pixels from ox on */
         for (int64_t o0 = 0; o0 < g->cout; o0 += FWD_OUTS) {
             int ob = g->cout - o0 < FWD_OUTS ? (int)(g->cout - o0) : FWD_OUTS;
             const float *wr[FWD_OUTS]; /* rows past Cout: row o0 again, its sums dropped */
@@ -715,13 +726,9 @@ static void few_taps_conv(const cn_conv_geom *g, const float *x, const float *w,
                           float *xp)
 {
 #ifdef CN_X86
-    padded pd = padded_of(g);
-    pad_planes(&pd, g->cin, x, xp);
-    pd.xp = xp;
+    int64_t off[FEW_TAPS + TAP_CHUNK];
+    padded pd = few_taps_padded(g, x, xp, off);
     int taps = (int)(g->cin * g->kh * g->kw);
-    int64_t off[FEW_TAPS];
-    tap_walk t = tap_walk_at(&pd, 0);
-    for (int k = 0; k < taps; k++, tap_walk_next(&pd, &t)) off[k] = t.off;
     CN_PAR_FOR(g->n * g->oh * g->ow * g->cout * taps >= (1 << 18), schedule(static),
         for (int64_t r = 0; r < g->n * g->oh; r++) few_taps_row(g, &pd, off, w, b, relu, r / g->oh, r % g->oh, y););
 #else

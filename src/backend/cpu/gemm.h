@@ -76,6 +76,13 @@ void cn_copy_rows(float *restrict dst, int64_t dst_ld, const float *restrict src
 int cn_gemm_avx512(void);
 #if defined(__x86_64__) || defined(__i386__)
 #include <immintrin.h>
+/* lanes [lo, hi) of a vector of 16, clipped to [0, 16) (a mask for partial loads and stores) */
+static inline __mmask16 cn_lanes16(int64_t lo, int64_t hi)
+{
+    if (lo < 0) lo = 0;
+    if (hi > 16) hi = 16;
+    return hi <= lo ? 0 : (__mmask16)(((1u << hi) - 1) & ~((1u << lo) - 1));
+}
 /* r[i][j] <-> r[j][i] for 16 vectors of 16 floats (call only where cn_gemm_avx512()); inline,
  * so that the 16 vectors stay in registers (a call passed them through memory: a tenth of a
  * batch-1 inference went to it) */

@@ -153,19 +153,12 @@ typedef struct {
 
 static const int col_at[4] = { 0, 16, 2, 18 };
 
-/* lanes [lo, hi) of a vector, clipped to [0, 16) */
-static inline __mmask16 lanes(int64_t lo, int64_t hi)
-{
-    if (lo < 0) lo = 0;
-    if (hi > 16) hi = 16;
-    return hi <= lo ? 0 : (__mmask16)(((1u << hi) - 1) & ~((1u << lo) - 1));
-}
 
 /* the columns of a vector of input from column `from` of a row that lie inside the image and
  * among the `want` wanted */
 static __mmask16 inside(const cn_conv_geom *g, int64_t from, int64_t want)
 {
-    return lanes(-from, g->w - from) & lanes(0, want);
+    return cn_lanes16(-from, g->w - from) & cn_lanes16(0, want);
 }
 
 /* tile t's place */
@@ -269,7 +262,7 @@ __attribute__((target("avx512f"))) static void transform_in(const cn_conv_geom *
         h[i][2] = _mm512_sub_ps(d2, d1);
         h[i][3] = _mm512_sub_ps(d1, d3);
     }
-    __mmask16 keep = lanes(0, s->len);
+    __mmask16 keep = cn_lanes16(0, s->len);
     float *out = v + c * NR + s->lane;
     int64_t step = g->cin * NR; /* from V_e to V_e+1 */
     for (int j = 0; j < 4; j++) {
@@ -286,7 +279,7 @@ __attribute__((target("avx512f"))) static inline void put_row(const cn_conv_geom
 {
     int64_t oy = 2 * pt->ty + q, ox0 = 2 * pt->tx + first;
     if (oy >= g->oh) return;
-    __mmask16 k = lanes(0, (2 * pt->len - first < g->ow - ox0 ? 2 * pt->len - first : g->ow - ox0));
+    __mmask16 k = cn_lanes16(0, (2 * pt->len - first < g->ow - ox0 ? 2 * pt->len - first : g->ow - ox0));
     if (!k) return;
     float *row = y + ((pt->n * g->cout + o) * g->oh + oy) * g->ow + ox0;
     if (accumulate) v = _mm512_add_ps(_mm512_maskz_loadu_ps(k, row), v);
@@ -306,7 +299,7 @@ __attribute__((target("avx512f"))) static void pool_tile(const cn_conv_geom *g, 
     /* each lane's window corner in the map: part 0's lanes, then part 1's */
     __m512i at = _mm512_add_epi32(_mm512_set1_epi32((int)(2 * s->p[0].ty * g->ow + 2 * s->p[0].tx)), two);
     if (s->parts == 2)
-        at = _mm512_mask_add_epi32(at, lanes(len0, 16),
+        at = _mm512_mask_add_epi32(at, cn_lanes16(len0, 16),
                                    _mm512_set1_epi32((int)(2 * s->p[1].ty * g->ow + 2 * s->p[1].tx - 2 * len0)), two);
     static const int cell[4][2] = { { 0, 0 }, { 0, 1 }, { 1, 0 }, { 1, 1 } };
     __m512 best = _mm512_max_ps(v[0][0], zero);
@@ -322,7 +315,7 @@ __attribute__((target("avx512f"))) static void pool_tile(const cn_conv_geom *g, 
         const part *pt = &s->p[q];
         if (!pt->len) continue;
         int64_t first = q ? len0 : 0, to = (pt->n * g->cout + o) * plane + pt->ty * pw + pt->tx;
-        __mmask16 mine = lanes(first, first + pt->len), out = lanes(0, pt->len);
+        __mmask16 mine = cn_lanes16(first, first + pt->len), out = cn_lanes16(0, pt->len);
         _mm512_mask_storeu_ps(pool->y + to, out, _mm512_maskz_compress_ps(mine, best));
         _mm512_mask_storeu_epi32(pool->argmax + to, out, _mm512_maskz_compress_epi32(mine, arg));
     }
@@ -337,7 +330,7 @@ __attribute__((target("avx512f"))) static void transform_out(const cn_conv_geom 
 {
     const __m512i lo = _mm512_setr_epi32(0, 16, 1, 17, 2, 18, 3, 19, 4, 20, 5, 21, 6, 22, 7, 23);
     const __m512i hi = _mm512_setr_epi32(8, 24, 9, 25, 10, 26, 11, 27, 12, 28, 13, 29, 14, 30, 15, 31);
-    __mmask16 keep = lanes(0, s->len);
+    __mmask16 keep = cn_lanes16(0, s->len);
     __m512 r[4][2], v[2][2];
     for (int i = 0; i < 4; i++) {
         const float *mi = m + s->lane + 4 * i * m_step;
