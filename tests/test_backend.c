@@ -11,6 +11,7 @@
 #include "../src/model/model_impl.h"
 #include "../src/backend/cpu/cpu_impl.h"
 #include "../src/backend/cpu/gemm.h"
+#include "../src/train/train_impl.h"
 #include "test_util.h"
 
 static cn_ctx *ctx;
@@ -554,7 +555,7 @@ static int in_blocks(const void *p, size_t bytes)
  * scratch and the optimizer's state are allocated there, a move between backends keeps the values, and all is released */
 static void test_backend_memory(void)
 {
-    static const cn_memory_ops counted = { counted_alloc, counted_release, NULL, NULL, NULL };
+    static const cn_memory_ops counted = { counted_alloc, counted_release, NULL, NULL, NULL, NULL };
     cn_backend dev = { "counted", cn_backend_default()->kernels, &counted, NULL, NULL, NULL };
     const char *spec = "input 8x8x3; conv 4 3x3 pad=1; batchnorm; relu; maxpool 2x2; dense 5";
     cn_net *net = parse_spec(ctx, spec), *ref = parse_spec(ctx, spec);
@@ -680,6 +681,116 @@ static void test_step_kernels(void)
     cn_net_destroy(a), cn_net_destroy(b);
 }
 
+/* random rows of kind's domain: probabilities (rows summing to 1 for ce), logits, +-1 targets */
+static void loss_rows_of(cn_loss_kind kind, cn_rng *rng, float *t, float *p, int64_t rows, int64_t cols)
+{
+    for (int64_t r = 0; r < rows; r++) {
+        double sum = 0;
+        int64_t label = (int64_t)(cn_rng_uniform(rng) * (double)cols) % cols;
+        for (int64_t j = 0; j < cols; j++) {
+            float *v = &p[r * cols + j], *u = &t[r * cols + j];
+            *v = (float)(kind == CN_LOSS_CE || kind == CN_LOSS_BCE || kind == CN_LOSS_DICE ? 0.02 + 0.96 * cn_rng_uniform(rng)
+                                                                                          : 3 * cn_rng_normal(rng));
+            sum += *v;
+            *u = kind == CN_LOSS_HINGE ? (cn_rng_uniform(rng) < 0.5 ? -1.0f : 1.0f)
+                 : kind == CN_LOSS_MSE || kind == CN_LOSS_MAE ? (float)cn_rng_normal(rng)
+                 : kind == CN_LOSS_BCE || kind == CN_LOSS_BCE_LOGITS ? (float)cn_rng_uniform(rng)
+                                                                     : (float)(j == label);
+        }
+        for (int64_t j = 0; kind == CN_LOSS_CE && j < cols; j++) p[r * cols + j] = (float)(p[r * cols + j] / sum);
+    }
+}
+
+/* every backend's own loss and accuracy count (cn_step_kernels) against the host's: every loss
+ * kind, both reductions, label smoothing, rows in one block and over many (the host's
+ * partition), NaN where the host would refuse or a value is not finite, ties in the count */
+static void test_device_step_kernels(void)
+{
+    static const int64_t shapes[][2] = { { 1, 1 }, { 7, 10 }, { 130, 10 }, { 300, 3 }, { 5, 600 } };
+    for (int b = 0; b < cn_backend_count(); b++) {
+        const cn_backend *be = cn_backend_at(b);
+        const cn_step_kernels *k = be->step;
+        if (!k || !be->memory || (be->open && be->open(ctx, CN_PRECISION_FP32))) continue;
+        for (size_t s = 0; s < sizeof shapes / sizeof shapes[0]; s++) {
+            int64_t rows = shapes[s][0], cols = shapes[s][1], n = rows * cols;
+            float *t = be->memory->alloc((size_t)n * sizeof(float)), *p = be->memory->alloc((size_t)n * sizeof(float));
+            float *g = be->memory->alloc((size_t)n * sizeof(float)), *want = malloc((size_t)n * sizeof(float));
+            int32_t *labels = malloc((size_t)rows * sizeof(int32_t));
+            cn_rng rng;
+            cn_rng_seed(&rng, 31 + (uint64_t)s);
+            for (int kind = CN_LOSS_MSE; kind <= CN_LOSS_DICE && k->loss_grad; kind++)
+                for (int red = 0; red < 2; red++) {
+                    double smoothing = kind == CN_LOSS_CE_LOGITS && red == 0 ? 0.1 : 0, got, ref;
+                    loss_rows_of((cn_loss_kind)kind, &rng, t, p, rows, cols);
+                    CHECK(cn_loss_grad(ctx, kind, t, p, rows, cols, red, smoothing, &ref, want) == CN_OK);
+                    CHECK(k->loss_grad(ctx, kind, t, p, rows, cols, red, smoothing, &got, g) == CN_OK);
+                    CHECK(be->memory->error == NULL || be->memory->error() == NULL);
+                    double e = rel(g, want, n);
+                    if (!(fabs(got - ref) <= 1e-12 * fabs(ref) + 1e-300 && e <= 1e-6))
+                        test_fail(__FILE__, __LINE__, "%s: %s %lldx%lld reduction %d: loss %.17g vs %.17g, gradient %.1e",
+                                  be->name, cn_loss_name(kind), (long long)rows, (long long)cols, red, got, ref, e);
+                    /* a value outside the domain, or not finite: NaN, for the host's message */
+                    float keep = p[n / 2];
+                    p[n / 2] = kind == CN_LOSS_CE || kind == CN_LOSS_BCE ? 1.5f : INFINITY;
+                    CHECK(k->loss_grad(ctx, kind, t, p, rows, cols, red, smoothing, &got, g) == CN_OK);
+                    if (!isnan(got))
+                        test_fail(__FILE__, __LINE__, "%s: %s with %g in it gave %g, not NaN", be->name,
+                                  cn_loss_name(kind), (double)p[n / 2], got);
+                    p[n / 2] = keep;
+                }
+            /* smoothing outside ce-logits, or outside [0, 1): NaN, and the host's message */
+            if (k->loss_grad) {
+                double got = 0;
+                CHECK(k->loss_grad(ctx, CN_LOSS_MSE, t, p, rows, cols, CN_REDUCE_MEAN, 0.1, &got, g) == CN_OK && isnan(got));
+                CHECK(k->loss_grad(ctx, CN_LOSS_CE_LOGITS, t, p, rows, cols, CN_REDUCE_MEAN, 1.0, &got, g) == CN_OK && isnan(got));
+            }
+            /* the accuracy count: small integers, so that rows have ties (the first wins) */
+            for (int64_t i = 0; i < n; i++) p[i] = (float)(int)(cn_rng_uniform(&rng) * 3);
+            for (int64_t r = 0; r < rows; r++) labels[r] = (int32_t)((int64_t)(cn_rng_uniform(&rng) * (double)cols) % cols);
+            if (k->count_correct) {
+                int64_t got = k->count_correct(p, labels, rows, cols), ref = cn_count_correct(p, labels, rows, cols);
+                printf("  %-9s %lldx%lld: %lld of %lld right (host %lld)\n", be->name, (long long)rows, (long long)cols,
+                       (long long)got, (long long)rows, (long long)ref);
+                CHECK_INT(got, ref);
+            }
+            be->memory->release(t), be->memory->release(p), be->memory->release(g);
+            free(want), free(labels);
+        }
+    }
+}
+
+/* a non-finite input met on a device: the step stops with the host's message (the tracer) */
+static void test_device_nonfinite(void)
+{
+    const char *spec = "input 4x4x1; conv 2 3x3 pad=1; relu; flatten; dense 3";
+    char msg[2][512];
+    for (int d = 0; d < 2; d++) {
+        cn_net *net = parse_spec(ctx, spec);
+        if (!net) return;
+        CHECK(cn_net_init_params(ctx, net, CN_INIT_KAIMING_UNIFORM, 3) == CN_OK);
+        if (d && cn_net_set_device(ctx, net, "cuda", CN_PRECISION_FP32) != CN_OK) {
+            printf("  SKIPPED: %s\n", cn_ctx_message(ctx));
+            cn_net_destroy(net);
+            return;
+        }
+        cn_optim_config oc;
+        cn_optim_defaults(&oc, CN_OPTIM_SGD);
+        cn_optim *opt = NULL;
+        CHECK(cn_optim_create(ctx, net, &oc, &opt) == CN_OK);
+        float x[2 * 16] = { 0 };
+        int32_t labels[2] = { 1, 2 };
+        x[21] = NAN;
+        cn_step_config sc = { cn_net_default_loss(net), 0 };
+        double loss;
+        CHECK_INT(cn_train_step(ctx, net, opt, &sc, x, labels, 2, &loss), CN_E_NUMERIC);
+        snprintf(msg[d], sizeof msg[d], "%s", cn_ctx_message(ctx));
+        cn_optim_destroy(opt);
+        cn_net_destroy(net);
+    }
+    printf("  %s\n", msg[1]);
+    CHECK_STR(msg[1], msg[0]);
+}
+
 /* ---- devices by name (the CLI's --device) ------------------------------------------------------ */
 
 /* cpu always runs; cuda runs or says why it cannot; other names and CPU tf32 are refused */
@@ -769,6 +880,8 @@ static const test_case cases[] = {
     { "fresh gradients stored: the bits of zeroing and adding", test_fresh_gradients },
     { "a backend's memory holds every slab; moves keep the values", test_backend_memory },
     { "a backend's step kernels: loss, norm, update, accuracy count", test_step_kernels },
+    { "a device's own loss and accuracy count against the host's", test_device_step_kernels },
+    { "a device's step meets a NaN: the host's message", test_device_nonfinite },
     { "devices by name: cpu, cuda (or why not), refusals", test_set_device },
     { "every backend that runs here trains as the reference", test_backend_training },
     { "each layer says how it runs (cn_net_layer_kernel)", test_layer_kernels },

@@ -50,9 +50,13 @@ typedef struct cn_memory_ops {
     /* the first failure of the backend's work (kernels return nothing) since the last call, then
      * forgotten; NULL: none. NULL function: the backend cannot fail. */
     const char *(*error)(void);
-    /* p[0..bytes) = 0 by the backend (done when it returns), without the memory travelling to
-     * the host; NULL: the host's memset */
+    /* p[0..bytes) = 0 by the backend, without the memory travelling to the host; queued in
+     * order with the backend's kernels (sync before the host reads it). NULL: the host's memset */
     void (*zero)(void *p, size_t bytes);
+    /* dst = src, each in the host's memory or the backend's, by the backend (neither travels
+     * through the host's page tables); queued in order with its kernels, src free to reuse on
+     * return. NULL: memcpy */
+    void (*copy)(void *dst, const void *src, size_t bytes);
 } cn_memory_ops;
 
 /* The memory net's slabs live in (NULL: the host's, from the context's allocator), for the
@@ -73,7 +77,9 @@ typedef struct cn_update_args {
 } cn_update_args;
 
 typedef struct cn_step_kernels {
-    /* the loss of pred against target and its gradient, as cn_loss_grad */
+    /* the loss of pred against target and its gradient, as cn_loss_grad; *loss NaN (where
+     * cn_loss_grad may fail, and must where a value of pred or of the gradient is not finite)
+     * sends the step to the host's code for its checks and message */
     cn_status (*loss_grad)(cn_ctx *ctx, cn_loss_kind kind, const float *target, const float *pred, int64_t rows,
                            int64_t cols, cn_reduction reduction, double label_smoothing, double *loss, float *dpred);
     /* sum of g[i]^2 over n values, in an order fixed by n */
@@ -87,6 +93,8 @@ typedef struct cn_step_kernels {
 
 /* The step kernels of the backend net runs on (src/model/exec.c); never NULL. */
 const cn_step_kernels *cn_net_step_kernels(const cn_net *net);
+/* dst = src by the net's memory (cn_memory_ops.copy), or memcpy */
+void cn_net_copy(const cn_net *net, void *dst, const void *src, size_t bytes);
 /* The training step's scratch (one-hot targets and the output gradient): 2 * cells floats in
  * the backend's memory, kept for the next step (src/model/exec.c). NULL when it cannot be
  * allocated (the context says why). */

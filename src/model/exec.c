@@ -70,6 +70,13 @@ const cn_memory_ops *cn_net_slab_memory(const cn_net *net) { return net->ex.mem;
 
 cn_status cn_net_check_backend(cn_ctx *ctx, cn_net *net) { return backend_status(ctx, &net->ex); }
 
+void cn_net_copy(const cn_net *net, void *dst, const void *src, size_t bytes)
+{
+    const cn_memory_ops *mem = net->ex.mem;
+    if (mem && mem->copy) mem->copy(dst, src, bytes);
+    else memcpy(dst, src, bytes);
+}
+
 void cn_exec_free(cn_ctx *ctx, cn_exec *ex)
 {
     for (int i = 0; i < ex->n_tensors; i++) cn_free(ctx, ex->tensors[i].name);
@@ -735,7 +742,7 @@ cn_status cn_net_forward(cn_ctx *ctx, cn_net *net, const float *x, int64_t batch
     if (st) return st;
     cn_exec *ex = &net->ex;
     ex->training = training;
-    memcpy(ex->act, x, (size_t)(elems(&net->nodes[0]) * batch) * sizeof(float));
+    cn_net_copy(net, ex->act, x, (size_t)(elems(&net->nodes[0]) * batch) * sizeof(float));
     int shard_run = sharded(net);
     if (shard_run) {
         /* each shard's dropout draws from a stream of its own, named by the shard's place in
@@ -889,7 +896,7 @@ cn_status cn_net_backward(cn_ctx *ctx, cn_net *net, const float *dy)
         cn_status st = forward_layers(ctx, net, ex->training, 0);
         if (st) return st;
     }
-    memcpy(ex->dact + ex->act_off[last], dy, (size_t)(elems(&net->nodes[last]) * ex->batch) * sizeof(float));
+    cn_net_copy(net, ex->dact + ex->act_off[last], dy, (size_t)(elems(&net->nodes[last]) * ex->batch) * sizeof(float));
     for (int i = last; i >= 1; i--) {
         const cn_node *nd = &net->nodes[i];
         if (absorbed(ex, i)) continue; /* its reader's backward went through it */

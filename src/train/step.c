@@ -4,6 +4,7 @@
 #include <math.h>
 #include <string.h>
 
+#include "step_row.h"
 #include "train_impl.h"
 
 /* the net's output layer, through the public net API */
@@ -22,7 +23,8 @@ cn_loss_kind cn_net_default_loss(const cn_net *net)
 }
 
 /* The step's scratch, in the backend's memory: *target (rows x classes) the labels one-hot, then
- * *dout of the same size; fails on a label outside the classes. */
+ * *dout of the same size; fails on a label outside the classes. On a device the one-hot rows
+ * are made on the host and copied over (the scratch never travels to the host). */
 static cn_status one_hot(cn_ctx *ctx, cn_net *net, const int32_t *labels, int64_t rows, int64_t classes,
                          float **target, float **dout)
 {
@@ -31,13 +33,46 @@ static cn_status one_hot(cn_ctx *ctx, cn_net *net, const int32_t *labels, int64_
     float *scratch = cn_net_step_scratch(ctx, net, cells);
     if (!scratch) return CN_E_NOMEM;
     *target = scratch, *dout = scratch + cells;
-    memset(scratch, 0, (size_t)cells * sizeof(float));
-    for (int64_t i = 0; i < rows; i++) {
+    const cn_memory_ops *mem = cn_net_slab_memory(net);
+    float *hot = mem && mem->copy ? cn_malloc(ctx, (size_t)cells * sizeof(float)) : scratch;
+    if (!hot) return CN_E_NOMEM;
+    memset(hot, 0, (size_t)cells * sizeof(float));
+    cn_status st = CN_OK;
+    for (int64_t i = 0; i < rows && !st; i++) {
         if (labels[i] < 0 || labels[i] >= classes)
-            return cn_fail(ctx, CN_E_ARG, "label %d of sample %lld is outside the %lld classes of the output",
-                           (int)labels[i], (long long)i + 1, (long long)classes);
-        scratch[i * classes + labels[i]] = 1.0f;
+            st = cn_fail(ctx, CN_E_ARG, "label %d of sample %lld is outside the %lld classes of the output",
+                         (int)labels[i], (long long)i + 1, (long long)classes);
+        else hot[i * classes + labels[i]] = 1.0f;
     }
+    if (hot != scratch) {
+        if (!st) mem->copy(scratch, hot, (size_t)cells * sizeof(float));
+        cn_free(ctx, hot);
+    }
+    return st;
+}
+
+/* the loss of the output y and its gradient dout by the host's code, after checking that y, the
+ * loss and dout are finite (the NaN tracer, or a message naming the cause) */
+static cn_status host_loss(cn_ctx *ctx, cn_net *net, const cn_step_config *cfg, const float *x, const float *target,
+                           const float *y, int64_t batch, int64_t classes, const cn_rng *rng_before, double *loss,
+                           float *dout)
+{
+    cn_layer_info out = output_layer(net);
+    int64_t cells = classes * batch;
+    for (int64_t i = 0; i < cells; i++)
+        if (!isfinite(y[i])) return cn_net_trace_nonfinite(ctx, net, x, batch, NULL, 1, rng_before);
+    cn_status st = cn_loss_grad(ctx, cfg->loss, target, y, batch, classes, CN_REDUCE_MEAN, cfg->label_smoothing, loss, dout);
+    if (st) return st;
+    if (!isfinite(*loss))
+        return cn_fail_at(ctx, CN_E_NUMERIC, cn_net_file_name(net), out.line, out.col,
+                          "the %s loss is %g on finite outputs of '%s' (probabilities of exactly 0 or 1?)",
+                          cn_loss_name(cfg->loss), *loss, out.name);
+    for (int64_t i = 0; i < cells; i++)
+        if (!isfinite(dout[i]))
+            return cn_fail_at(ctx, CN_E_NUMERIC, cn_net_file_name(net), out.line, out.col,
+                              "the gradient of the %s loss overflows on the outputs of '%s' (value %g: a probability "
+                              "near 0; cross-entropy from logits, without the softmax layer, avoids it)",
+                              cn_loss_name(cfg->loss), out.name, (double)y[i]);
     return CN_OK;
 }
 
@@ -50,27 +85,19 @@ cn_status cn_train_step(cn_ctx *ctx, cn_net *net, cn_optim *opt, const cn_step_c
     float *target, *dout;
     cn_status st = one_hot(ctx, net, labels, batch, classes, &target, &dout);
     if (st) return st;
-    int64_t cells = classes * batch; /* one_hot checked the product */
     cn_rng rng_before = *cn_net_rng(net);
     st = cn_net_forward(ctx, net, x, batch, 1);
     if (st) return st;
     const float *y = cn_net_output(net, NULL);
-    for (int64_t i = 0; i < cells; i++)
-        if (!isfinite(y[i])) return cn_net_trace_nonfinite(ctx, net, x, batch, NULL, 1, &rng_before);
-    const cn_step_kernels *k = cn_net_step_kernels(net); /* the backend's loss, where it has one */
-    st = (k->loss_grad ? k->loss_grad : cn_loss_grad)(ctx, cfg->loss, target, y, batch, classes, CN_REDUCE_MEAN,
-                                                      cfg->label_smoothing, loss, dout);
-    if (st) return st;
-    if (!isfinite(*loss))
-        return cn_fail_at(ctx, CN_E_NUMERIC, cn_net_file_name(net), out.line, out.col,
-                          "the %s loss is %g on finite outputs of '%s' (probabilities of exactly 0 or 1?)",
-                          cn_loss_name(cfg->loss), *loss, out.name);
-    for (int64_t i = 0; i < cells; i++)
-        if (!isfinite(dout[i]))
-            return cn_fail_at(ctx, CN_E_NUMERIC, cn_net_file_name(net), out.line, out.col,
-                              "the gradient of the %s loss overflows on the outputs of '%s' (value %g: a probability "
-                              "near 0; cross-entropy from logits, without the softmax layer, avoids it)",
-                              cn_loss_name(cfg->loss), out.name, (double)y[i]);
+    /* the backend's loss where it has one (its outputs stay where they are); when that is not
+     * finite (a non-finite output, a value outside the loss's domain), the host's checks say why */
+    const cn_step_kernels *k = cn_net_step_kernels(net);
+    *loss = NAN;
+    if (k->loss_grad && (st = k->loss_grad(ctx, cfg->loss, target, y, batch, classes, CN_REDUCE_MEAN,
+                                           cfg->label_smoothing, loss, dout)))
+        return st;
+    if (!isfinite(*loss) && (st = host_loss(ctx, net, cfg, x, target, y, batch, classes, &rng_before, loss, dout)))
+        return st;
     cn_net_zero_grad(net);
     if ((st = cn_net_backward(ctx, net, dout))) return st;
     double norm;
@@ -85,12 +112,7 @@ cn_status cn_train_step(cn_ctx *ctx, cn_net *net, cn_optim *opt, const cn_step_c
 int64_t cn_count_correct(const float *y, const int32_t *labels, int64_t rows, int64_t cols)
 {
     int64_t correct = 0;
-    for (int64_t i = 0; i < rows; i++) {
-        int64_t best = 0;
-        for (int64_t j = 1; j < cols; j++)
-            if (y[i * cols + j] > y[i * cols + best]) best = j;
-        correct += best == labels[i];
-    }
+    for (int64_t i = 0; i < rows; i++) correct += cn_row_best(y + i * cols, cols) == labels[i];
     return correct;
 }
 

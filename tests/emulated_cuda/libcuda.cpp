@@ -24,6 +24,12 @@ static void __syncthreads(void);
 #define __device__
 #define __shared__ static /* one block at a time: one copy */
 using std::exp;
+using std::fabs;
+using std::fmax;
+using std::isfinite;
+using std::log;
+using std::log1p;
+using std::nan;
 using std::sqrt;
 using std::tanh;
 #include "../../src/backend/cuda/kernels.cu"
@@ -176,6 +182,17 @@ CUresult cuMemGetInfo(size_t *free_b, size_t *total_b)
 CUresult cuMemsetD8Async(CUdeviceptr p, unsigned char v, size_t n, CUstream)
 {
     return memset(reinterpret_cast<void *>(p), v, n), CUDA_SUCCESS;
+}
+CUresult cuMemAllocHost(void **p, size_t bytes)
+{
+    if (!(*p = aligned_alloc(256, (bytes + 255) / 256 * 256))) return CUDA_ERROR_OUT_OF_MEMORY;
+    memset(*p, 0x7f, bytes);
+    return CUDA_SUCCESS;
+}
+CUresult cuMemFreeHost(void *p) { return free(p), CUDA_SUCCESS; }
+CUresult cuMemcpyAsync(CUdeviceptr dst, CUdeviceptr src, size_t n, CUstream)
+{
+    return memcpy(reinterpret_cast<void *>(dst), reinterpret_cast<const void *>(src), n), CUDA_SUCCESS;
 }
 CUresult cuGetErrorName(CUresult r, const char **s) { return *s = r ? "CUDA_ERROR_EMULATED" : "CUDA_SUCCESS", CUDA_SUCCESS; }
 CUresult cuGetErrorString(CUresult, const char **s) { return *s = "an error of the emulated driver", CUDA_SUCCESS; }

@@ -1,11 +1,13 @@
 /* cuda.c — the CUDA backend: its kernel table (a row for every op, so that no reference kernel
- * runs on the host between the GPU's), its memory (loader.c) and its step kernels: the
- * gradient's sum of squares and the optimizer's update over the slab run on the GPU; the loss
- * and the accuracy count (a batch of outputs) stay on the host's reference code for now.
+ * runs on the host between the GPU's), its memory (loader.c) and its step kernels: the loss
+ * and its gradient, the gradient's sum of squares, the optimizer's update over the slab and the
+ * accuracy count run on the GPU, their partial sums read from page-locked memory.
  * Checked against the reference kernels by tests/test_backend.c where a GPU is present. */
 #include <math.h>
+#include <string.h>
 
 #include "cuda_impl.h"
+#include "../../train/step_row.h"
 
 /* fresh_dx 1 everywhere: the host never zeroes a gradient the GPU writes next */
 static const cn_kernels kernels[CN_OP_COUNT] = {
@@ -36,13 +38,59 @@ static const cn_kernels kernels[CN_OP_COUNT] = {
  * total on the host in block order; NaN when the GPU failed (the step stops on it) */
 static double sum_squares(const float *g, int64_t n)
 {
-    double *part = cn_cu.norm_part, sum = 0;
+    double *part = cn_cu.pinned ? cn_cu.pinned->norm : NULL, sum = 0;
     if (cn_cuda_ready()) return NAN;
     void *args[] = { &g, &n, &part };
     cn_cu_launch_blocks(CN_CU_K_sum_squares, CN_CU_NORM_BLOCKS, args);
     if (cn_cu_sync()) return NAN;
     for (int b = 0; b < CN_CU_NORM_BLOCKS; b++) sum += part[b];
     return sum;
+}
+
+/* the loss of the batch's rows on the GPU (step_row.h, the host's partition of rows) and its
+ * gradient there; NaN for anything the host's code would refuse or find not finite */
+static cn_status loss_grad(cn_ctx *ctx, cn_loss_kind kind, const float *target, const float *pred, int64_t rows,
+                           int64_t cols, cn_reduction reduction, double smoothing, double *loss, float *dpred)
+{
+    (void)ctx;
+    *loss = NAN;
+    if (rows < 1 || cols < 1 || (unsigned)kind > CN_LOSS_DICE || !(smoothing >= 0 && smoothing < 1) ||
+        (smoothing > 0 && kind != CN_LOSS_CE_LOGITS) || cn_cuda_ready())
+        return CN_OK;
+    double count = reduction == CN_REDUCE_SUM ? 1.0 : cn_loss_per_sample(kind) ? (double)rows : (double)rows * (double)cols;
+    double scale = 1.0 / count, sum = 0, *part = cn_cu.pinned->loss;
+    int k = (int)kind;
+    void *args[] = { &k, &target, &pred, &rows, &cols, &smoothing, &scale, &dpred, &part };
+    cn_cu_launch_blocks(CN_CU_K_loss_rows, CN_CU_LOSS_BLOCKS, args);
+    if (cn_cu_sync()) return CN_OK; /* the failure is kept for the step's check */
+    for (int b = 0; b < CN_CU_LOSS_BLOCKS; b++) sum += part[b];
+    *loss = sum / count;
+    return CN_OK;
+}
+
+/* the labels through page-locked memory, the rows on the GPU; -1 when the GPU failed or the
+ * labels found no memory (the step's check reports it) */
+static int64_t count_correct(const float *y, const int32_t *labels, int64_t rows, int64_t cols)
+{
+    if (cn_cuda_ready()) return -1;
+    if (rows > cn_cu.labels_n) {
+        void *p = NULL;
+        cn_cu_sync(); /* the old buffer may still be read */
+        if (cn_cu.labels) cn_cu.cu.cuMemFreeHost(cn_cu.labels);
+        cn_cu.labels = NULL, cn_cu.labels_n = 0;
+        if (cn_cu_ok(cn_cu.cu.cuMemAllocHost(&p, (size_t)rows * sizeof *labels), "cuMemAllocHost (the labels)")) return -1;
+        cn_cu.labels = p, cn_cu.labels_n = rows;
+    } else if (cn_cu_sync()) { /* the last batch's labels are read */
+        return -1;
+    }
+    memcpy(cn_cu.labels, labels, (size_t)rows * sizeof *labels);
+    double *part = cn_cu.pinned->correct, sum = 0;
+    int32_t *lab = cn_cu.labels;
+    void *args[] = { &y, &lab, &rows, &cols, &part };
+    cn_cu_launch_blocks(CN_CU_K_count_correct, CN_CU_LOSS_BLOCKS, args);
+    if (cn_cu_sync()) return -1;
+    for (int b = 0; b < CN_CU_LOSS_BLOCKS; b++) sum += part[b];
+    return (int64_t)sum;
 }
 
 /* the rule of optim.c's update_range, one kernel over the run of values */
@@ -58,7 +106,7 @@ static void update(cn_optim_kind kind, const cn_update_args *a, float *w, const 
     cn_cu_launch(CN_CU_K_update, n, args);
 }
 
-const cn_step_kernels cn_cuda_step = { NULL, sum_squares, update, NULL };
+const cn_step_kernels cn_cuda_step = { loss_grad, sum_squares, update, count_correct };
 
 /* what the rows' kernels do not do yet: dilated max/min pooling, average pooling that leaves
  * padding out of its divisor, batch norm without its scale and shift (those nodes run their

@@ -28,12 +28,16 @@ enum { CN_CU_SGD, CN_CU_MOMENTUM, CN_CU_NESTEROV, CN_CU_ADAM, CN_CU_ADAMW };
 /* blocks of the gradient's sum of squares (a fixed count: the order of the sum depends on n only) */
 #define CN_CU_NORM_BLOCKS 128
 
+/* blocks of the step's loss and accuracy count (src/train/loss.c's LOSS_BLOCKS) */
+#define CN_CU_LOSS_BLOCKS 64
+
 /* every kernel of kernels.cu, by name: the host looks each up once in the loaded module */
 #define CN_CU_KERNELS(X)                                                                           \
     X(act_forward) X(act_backward) X(copy_or_add) X(spread_add) X(plane_sum) X(concat_forward)     \
     X(concat_backward)                                                                             \
     X(pool_forward) X(pool_backward) X(softmax_forward) X(softmax_backward) X(bn_forward)         \
     X(bn_backward) X(dropout_forward) X(dropout_backward) X(channel_sum) X(bias_add)              \
-    X(conv_forward) X(conv_backward_data) X(conv_backward_filter) X(sum_squares) X(update)
+    X(conv_forward) X(conv_backward_data) X(conv_backward_filter) X(sum_squares) X(update)      \
+    X(loss_rows) X(count_correct)
 
 #endif

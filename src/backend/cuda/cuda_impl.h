@@ -18,7 +18,8 @@
     X(cuInit) X(cuDeviceGetCount) X(cuDeviceGet) X(cuDeviceGetName) X(cuDeviceGetAttribute)         \
     X(cuDevicePrimaryCtxRetain) X(cuCtxSetCurrent) X(cuStreamCreate) X(cuStreamSynchronize)         \
     X(cuModuleLoadData) X(cuModuleGetFunction) X(cuLaunchKernel) X(cuMemAllocManaged) X(cuMemFree) \
-    X(cuMemGetInfo) X(cuMemsetD8Async) X(cuGetErrorName) X(cuGetErrorString)
+    X(cuMemGetInfo) X(cuMemsetD8Async) X(cuGetErrorName) X(cuGetErrorString) X(cuMemAllocHost)      \
+    X(cuMemFreeHost) X(cuMemcpyAsync)
 #define CN_CU_BLAS_API(X) X(cublasCreate) X(cublasSetStream) X(cublasSetMathMode) X(cublasSgemm) X(cublasGetStatusString)
 #define CN_CU_DNN_API(X)                                                                           \
     X(cudnnCreate) X(cudnnSetStream) X(cudnnGetErrorString) X(cudnnCreateTensorDescriptor)          \
@@ -34,6 +35,12 @@
 #define CN_CU_KERNEL_ENUM(name) CN_CU_K_##name,
 enum { CN_CU_KERNELS(CN_CU_KERNEL_ENUM) CN_CU_KERNEL_COUNT };
 
+/* What the step's kernels write and the host reads after a sync: page-locked host memory, which
+ * the GPU writes over the bus (no page of managed memory moves for them). */
+typedef struct cn_cu_pinned {
+    double norm[CN_CU_NORM_BLOCKS], loss[CN_CU_LOSS_BLOCKS], correct[CN_CU_LOSS_BLOCKS];
+} cn_cu_pinned;
+
 typedef struct cn_cuda {
     struct { CN_CU_DRIVER_API(CN_CU_MEMBER) } cu;
     struct { CN_CU_BLAS_API(CN_CU_MEMBER) } blas;
@@ -44,7 +51,9 @@ typedef struct cn_cuda {
     cublasHandle_t blas_handle;
     cudnnHandle_t dnn_handle;  /* NULL without libcudnn.so.9: convolutions run our direct kernels */
     int precision;             /* cn_precision: fp32 or tf32 (tensor-op math in cuBLAS and cuDNN) */
-    double *norm_part;         /* CN_CU_NORM_BLOCKS partial sums of squares, managed */
+    cn_cu_pinned *pinned;      /* the step's partial sums, in page-locked host memory */
+    int32_t *labels;           /* a batch's labels for count_correct, page-locked */
+    int64_t labels_n;
     char device_name[128];
 } cn_cuda;
 

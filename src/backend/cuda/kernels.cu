@@ -6,6 +6,8 @@
  * library and loaded with the driver API (loader.c); the host side launches them (ops.c). */
 #include "cuda_abi.h"
 
+#include "../../train/step_row.h"
+
 typedef long long i64;
 
 #define THREADS 256
@@ -400,4 +402,44 @@ extern "C" __global__ void update(int kind, cn_cu_update a, float *w, const floa
             w[i] = (float)(wi - a.lr_bc1 * mi / (sqrt((double)vi) / a.sqrt_bc2 + a.eps));
         }
     }
+}
+
+/* ---- the step's loss and accuracy count: src/train/step_row.h's rows, the host's partition ----
+ * Block b of CN_CU_LOSS_BLOCKS takes rows [b per, (b + 1) per) (per = ceil(rows / blocks), as
+ * loss.c's blocks); part[b] is their sum, which the host adds up in block order. */
+
+static __device__ void row_range(i64 rows, i64 *lo, i64 *hi)
+{
+    i64 per = (rows + CN_CU_LOSS_BLOCKS - 1) / CN_CU_LOSS_BLOCKS;
+    *lo = blockIdx.x * per;
+    *hi = *lo + per < rows ? *lo + per : rows;
+}
+
+/* part[b] = the loss of block b's rows, NaN where a row's loss is not defined (a bad column) or a
+ * prediction or gradient value is not finite (the host then says which); g: the gradient */
+extern "C" __global__ void loss_rows(int kind, const float *t, const float *p, i64 rows, i64 cols, double smoothing,
+                                     double scale, float *g, double *part)
+{
+    i64 lo, hi;
+    row_range(rows, &lo, &hi);
+    double s = 0;
+    for (i64 r = lo + threadIdx.x; r < hi; r += THREADS) {
+        double v = 0;
+        int bad = cn_row_loss(kind, t + r * cols, p + r * cols, cols, smoothing, scale, &v, g + r * cols) >= 0;
+        for (i64 j = r * cols; j < (r + 1) * cols; j++) bad |= !isfinite(p[j]) || !isfinite(g[j]);
+        s += bad ? nan("") : v;
+    }
+    s = block_sum(s);
+    if (threadIdx.x == 0) part[blockIdx.x] = s;
+}
+
+/* part[b] = how many of block b's rows have their largest value (the first of equals) at their label */
+extern "C" __global__ void count_correct(const float *y, const int *labels, i64 rows, i64 cols, double *part)
+{
+    i64 lo, hi;
+    row_range(rows, &lo, &hi);
+    double s = 0;
+    for (i64 r = lo + threadIdx.x; r < hi; r += THREADS) s += cn_row_best(y + r * cols, cols) == labels[r];
+    s = block_sum(s);
+    if (threadIdx.x == 0) part[blockIdx.x] = s;
 }

@@ -188,10 +188,10 @@ int cn_cuda_ready(void)
     }
     if (state < 0) return -1;
     if (start_driver() || start_blas() || start_dnn()) return -1;
-    CUdeviceptr part;
-    CUresult r = cn_cu.cu.cuMemAllocManaged(&part, CN_CU_NORM_BLOCKS * sizeof(double), CU_MEM_ATTACH_GLOBAL);
-    if (r) return fail_start("CUDA: no memory for the norm's partial sums: %s", cu_name(r));
-    cn_cu.norm_part = (double *)(uintptr_t)part;
+    void *pinned;
+    CUresult r = cn_cu.cu.cuMemAllocHost(&pinned, sizeof(cn_cu_pinned));
+    if (r) return fail_start("CUDA: no page-locked memory for the step's partial sums: %s", cu_name(r));
+    cn_cu.pinned = pinned;
     state = 1;
     return 0;
 }
@@ -283,8 +283,17 @@ static void memory_sync(void)
 /* on the GPU: the gradients zeroed every step stay there instead of moving to the host and back */
 static void memory_zero(void *p, size_t bytes)
 {
-    if (!cn_cuda_ready() && !cn_cu_ok(cn_cu.cu.cuMemsetD8Async((CUdeviceptr)(uintptr_t)p, 0, bytes, cn_cu.stream), "cuMemsetD8Async"))
-        cn_cu_sync();
+    if (!cn_cuda_ready()) cn_cu_ok(cn_cu.cu.cuMemsetD8Async((CUdeviceptr)(uintptr_t)p, 0, bytes, cn_cu.stream), "cuMemsetD8Async");
 }
 
-const cn_memory_ops cn_cuda_memory = { memory_alloc, memory_release, memory_sync, cn_cuda_take_error, memory_zero };
+/* a batch's images in, the output's gradient across: copied by the GPU's engines (from pageable
+ * host memory the driver stages the bytes before it returns), no page faulted over */
+static void memory_copy(void *dst, const void *src, size_t bytes)
+{
+    if (bytes && !cn_cuda_ready())
+        cn_cu_ok(cn_cu.cu.cuMemcpyAsync((CUdeviceptr)(uintptr_t)dst, (CUdeviceptr)(uintptr_t)src, bytes, cn_cu.stream),
+                 "cuMemcpyAsync");
+}
+
+const cn_memory_ops cn_cuda_memory = { memory_alloc, memory_release, memory_sync, cn_cuda_take_error, memory_zero,
+                                       memory_copy };
