@@ -317,13 +317,18 @@ static void test_threads(void)
     cn_set_threads(1);
 }
 
-/* the default backend as `name`: its rows copied into rows, each changed by edit (a capability
- * taken away, to compare with) */
+/* backend base as `name`: its rows copied into rows, each changed by edit (a capability taken
+ * away, to compare with) */
+static cn_backend backend_but(const cn_backend *base, const char *name, cn_kernels *rows, void (*edit)(cn_kernels *))
+{
+    memcpy(rows, base->kernels, CN_OP_COUNT * sizeof *rows);
+    for (int op = 0; op < CN_OP_COUNT; op++) edit(&rows[op]);
+    return (cn_backend){ name, rows, base->memory, base->step, base->open, base->supports };
+}
+
 static cn_backend default_but(const char *name, cn_kernels *rows, void (*edit)(cn_kernels *))
 {
-    memcpy(rows, cn_backend_default()->kernels, CN_OP_COUNT * sizeof *rows);
-    for (int op = 0; op < CN_OP_COUNT; op++) edit(&rows[op]);
-    return (cn_backend){ name, rows, NULL, NULL, NULL, NULL };
+    return backend_but(cn_backend_default(), name, rows, edit);
 }
 
 static void no_fusion(cn_kernels *k)
@@ -334,11 +339,8 @@ static void no_fusion(cn_kernels *k)
 static void no_folding(cn_kernels *k) { k->fold_bn = 0; }
 static void no_fresh_dx(cn_kernels *k) { k->fresh_dx = 0; }
 
-/* a relu fused into the maxpool after it (cn_kernels.forward_relu_in), or into the conv or dense
- * layer before it (forward_relu_out: Winograd, padded rows, packed patches, few rows), gives
- * the layers' bits: output, every gradient, and the relu's output and gradient and its input
- * when asked for; a relu whose input something else reads too runs on its own */
-static void test_fused_relu(void)
+/* the cases of test_fused_relu on backends both[0] (fusing) and both[1] (not): the same bits */
+static void fused_cases(const cn_backend *const both[2])
 {
     static const struct { const char *spec; int relu, fused; } cases[] = {
         { "input 12x12x3; conv 8 3x3 pad=1; relu; maxpool 2x2; conv 6 3x3; relu; maxpool 3x3 stride=2; flatten; dense 5", 2, 1 },
@@ -357,9 +359,6 @@ static void test_fused_relu(void)
         { "input 32x32x8; conv 8 3x3 pad=1 bias=no; relu; maxpool 2x2; conv 4 1x1", 2, 1 },
         { "input 11x11x8; conv 8 3x3 pad=1; relu; maxpool 2x2; flatten; dense 3", 2, 1 },
     };
-    cn_kernels rows[CN_OP_COUNT];
-    cn_backend apart = default_but("cpu, no fusion", rows, no_fusion);
-    const cn_backend *both[2] = { cn_backend_default(), &apart };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         float *got[2][6] = { { NULL } };
         int64_t len[6] = { 0 };
@@ -399,6 +398,23 @@ static void test_fused_relu(void)
             if (got[0][p] && got[1][p]) CHECK(memcmp(got[0][p], got[1][p], (size_t)len[p] * sizeof(float)) == 0);
             free(got[0][p]), free(got[1][p]);
         }
+    }
+}
+
+/* a relu fused into the maxpool after it (cn_kernels.forward_relu_in), or into the conv or dense
+ * layer before it (forward_relu_out: Winograd, padded rows, packed patches, few rows), gives
+ * the layers' bits: output, every gradient, and the relu's output and gradient and its input
+ * when asked for; a relu whose input something else reads too runs on its own */
+static void test_fused_relu(void)
+{
+    for (int be = 0; be < cn_backend_count(); be++) {
+        const cn_backend *base = cn_backend_at(be);
+        if (!base->kernels[CN_OP_MAXPOOL].forward_relu_in || (base->open && base->open(ctx, CN_PRECISION_FP32))) continue;
+        cn_kernels rows[CN_OP_COUNT];
+        cn_backend apart = backend_but(base, "no fusion", rows, no_fusion);
+        const cn_backend *both[2] = { base, &apart };
+        printf("  %s: every fused form against the layers apart\n", base->name);
+        fused_cases(both);
     }
 }
 

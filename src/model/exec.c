@@ -849,10 +849,12 @@ static void unfuse_output(cn_net *net, int i)
     cn_exec *ex = &net->ex;
     const cn_node *nd = &net->nodes[i];
     const cn_kernels *k = kernels_of(ex, nd);
+    if (!k->forward) sync_host(ex);
     for (int s = 0; s < ex->n_slices; s++) {
         node_call c;
         (k->forward ? k->forward : nd->op->forward[CN_F32])(make_io(net, i, s, ex->training, &c));
     }
+    sync_host(ex); /* the host reads it next */
 }
 
 static void unfuse_grad(cn_net *net, int i)
@@ -861,12 +863,14 @@ static void unfuse_grad(cn_net *net, int i)
     int p = ex->grad_writer[i]; /* the one reader */
     const cn_node *nd = &net->nodes[p];
     const cn_kernels *k = kernels_of(ex, nd);
+    sync_host(ex); /* the host zeroes it */
     for (int s = 0; s < ex->n_slices; s++) {
         node_call c;
         cn_op_io *io = make_io(net, p, s, ex->training, &c);
         zero(c.dx[0], elems(c.in[0]) * io->batch);
         (k->backward ? k->backward : nd->op->backward[CN_F32])(io);
     }
+    sync_host(ex); /* the host reads it next */
 }
 
 const float *cn_net_layer_output(const cn_net *net, int i, int64_t *count)

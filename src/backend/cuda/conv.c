@@ -167,7 +167,8 @@ static int dnn_ran(cudnnStatus_t s, const char *what)
     return cn_dnn_ok(s, what);
 }
 
-void cn_cuda_conv_forward(const cn_op_io *io)
+/* relu: a relu fused after the convolution (cn_kernels.forward_relu_out), y being its output */
+static void conv_forward(const cn_op_io *io, int relu)
 {
     if (cn_cuda_ready()) return;
     cn_cu_conv g = geom_of(io->n, io->in[0], io->batch);
@@ -180,15 +181,16 @@ void cn_cuda_conv_forward(const cn_op_io *io)
                                "cudnnConvolutionForward")
                      : 1;
     if (ran < 0) return;
-    if (ran > 0) {
+    if (ran > 0) { /* the direct kernel adds the bias itself */
         void *args[] = { &g, &x, &w, &b, &y };
         cn_cu_launch(CN_CU_K_conv_forward, g.n * g.cout * g.oh * g.ow, args);
-        return;
+        b = NULL;
     }
-    int64_t n = g.n, c = g.cout, hw = g.oh * g.ow;
-    void *args[] = { &y, &b, &n, &c, &hw };
-    if (b) cn_cu_launch(CN_CU_K_bias_add, n * c * hw, args);
+    cn_cuda_bias_relu(y, b, g.n, g.cout, g.oh * g.ow, relu);
 }
+
+void cn_cuda_conv_forward(const cn_op_io *io) { conv_forward(io, 0); }
+void cn_cuda_conv_forward_relu(const cn_op_io *io) { conv_forward(io, 1); }
 
 void cn_cuda_conv_backward(const cn_op_io *io)
 {

@@ -9,12 +9,15 @@
 #include "cuda_impl.h"
 #include "../../train/step_row.h"
 
-/* fresh_dx 1 everywhere: the host never zeroes a gradient the GPU writes next */
+/* fresh_dx 1 everywhere: the host never zeroes a gradient the GPU writes next. Fusions: a relu
+ * after a conv or dense layer in its bias pass, a relu before a maxpool in the pooling's passes */
 static const cn_kernels kernels[CN_OP_COUNT] = {
     [CN_OP_CONV] = { .forward = cn_cuda_conv_forward, .backward = cn_cuda_conv_backward,
-                     .workspace = cn_cuda_conv_workspace, .fresh_dx = 1 },
-    [CN_OP_DENSE] = { .forward = cn_cuda_dense_forward, .backward = cn_cuda_dense_backward, .fresh_dx = 1 },
-    [CN_OP_MAXPOOL] = { .forward = cn_cuda_maxpool_forward, .backward = cn_cuda_maxpool_backward, .fresh_dx = 1 },
+                     .workspace = cn_cuda_conv_workspace, .fresh_dx = 1, .forward_relu_out = cn_cuda_conv_forward_relu },
+    [CN_OP_DENSE] = { .forward = cn_cuda_dense_forward, .backward = cn_cuda_dense_backward, .fresh_dx = 1,
+                      .forward_relu_out = cn_cuda_dense_forward_relu },
+    [CN_OP_MAXPOOL] = { .forward = cn_cuda_maxpool_forward, .backward = cn_cuda_maxpool_backward, .fresh_dx = 1,
+                        .forward_relu_in = cn_cuda_maxpool_relu_forward, .backward_relu_in = cn_cuda_maxpool_relu_backward },
     [CN_OP_MINPOOL] = { .forward = cn_cuda_minpool_forward, .backward = cn_cuda_minpool_backward, .fresh_dx = 1 },
     [CN_OP_AVGPOOL] = { .forward = cn_cuda_avgpool_forward, .backward = cn_cuda_avgpool_backward, .fresh_dx = 1 },
     [CN_OP_GLOBALAVGPOOL] = { .forward = cn_cuda_globalavgpool_forward, .backward = cn_cuda_globalavgpool_backward,

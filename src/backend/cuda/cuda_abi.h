@@ -36,7 +36,7 @@ enum { CN_CU_SGD, CN_CU_MOMENTUM, CN_CU_NESTEROV, CN_CU_ADAM, CN_CU_ADAMW };
     X(act_forward) X(act_backward) X(copy_or_add) X(spread_add) X(plane_sum) X(concat_forward)     \
     X(concat_backward)                                                                             \
     X(pool_forward) X(pool_backward) X(softmax_forward) X(softmax_backward) X(bn_forward)         \
-    X(bn_backward) X(dropout_forward) X(dropout_backward) X(channel_sum) X(bias_add)              \
+    X(bn_backward) X(dropout_forward) X(dropout_backward) X(channel_sum) X(bias_relu)              \
     X(conv_forward) X(conv_backward_data) X(conv_backward_filter) X(sum_squares) X(update)      \
     X(loss_rows) X(count_correct)
 

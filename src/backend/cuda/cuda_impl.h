@@ -83,15 +83,19 @@ int cn_cu_sync(void);
 
 /* the kernel table's rows (ops.c, conv.c, dense.c) and the step (step.c) */
 void cn_cuda_conv_forward(const cn_op_io *io);
+void cn_cuda_conv_forward_relu(const cn_op_io *io);
 void cn_cuda_conv_backward(const cn_op_io *io);
 int64_t cn_cuda_conv_workspace(const cn_node *n, const cn_node *const *in, int64_t batch);
 void cn_cuda_dense_forward(const cn_op_io *io);
+void cn_cuda_dense_forward_relu(const cn_op_io *io);
 void cn_cuda_dense_backward(const cn_op_io *io);
 void cn_cuda_maxpool_forward(const cn_op_io *io);
 void cn_cuda_minpool_forward(const cn_op_io *io);
 void cn_cuda_avgpool_forward(const cn_op_io *io);
 void cn_cuda_globalavgpool_forward(const cn_op_io *io);
 void cn_cuda_maxpool_backward(const cn_op_io *io);
+void cn_cuda_maxpool_relu_forward(const cn_op_io *io);
+void cn_cuda_maxpool_relu_backward(const cn_op_io *io);
 void cn_cuda_minpool_backward(const cn_op_io *io);
 void cn_cuda_avgpool_backward(const cn_op_io *io);
 void cn_cuda_globalavgpool_backward(const cn_op_io *io);
@@ -114,6 +118,9 @@ void cn_cuda_add_forward(const cn_op_io *io);
 void cn_cuda_add_backward(const cn_op_io *io);
 void cn_cuda_concat_forward(const cn_op_io *io);
 void cn_cuda_concat_backward(const cn_op_io *io);
+/* y (N, C, HW) += b per channel (b NULL: nothing), then relu where asked: the end of a conv
+ * or dense layer's forward, and a relu fused after it */
+void cn_cuda_bias_relu(float *y, const float *b, int64_t n, int64_t c, int64_t hw, int relu);
 /* out[ch] += the sum of dy (N, C, HW) over N and HW: the bias gradients of conv and dense */
 void cn_cuda_channel_sum(const float *dy, float *out, int64_t n, int64_t c, int64_t hw);
 

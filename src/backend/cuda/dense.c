@@ -19,10 +19,10 @@ static int sizes_ok(int64_t batch, int64_t in, int64_t out)
 
 static int64_t fan_in(const cn_op_io *io) { return io->in[0]->out.c * io->in[0]->out.h * io->in[0]->out.w; }
 
-/* y (N,OUT) <- x (N,IN) w^T + b */
-void cn_cuda_dense_forward(const cn_op_io *io)
+/* y (N,OUT) <- x (N,IN) w^T + b, then relu(y) where a relu is fused after (forward_relu_out) */
+static void dense_forward(const cn_op_io *io, int relu)
 {
-    int64_t out = io->n->a.units, in = fan_in(io), n = io->batch, one64 = 1;
+    int64_t out = io->n->a.units, in = fan_in(io), n = io->batch;
     if (cn_cuda_ready() || !sizes_ok(n, in, out)) return;
     const float *x = io->x[0], *w = io->w, *b = io->n->a.bias ? w + out * in : NULL;
     float *y = io->y, one = 1, zero = 0;
@@ -30,9 +30,11 @@ void cn_cuda_dense_forward(const cn_op_io *io)
                                           (int)in, x, (int)in, &zero, y, (int)out),
                    "the dense layer's forward"))
         return;
-    void *args[] = { &y, &b, &n, &out, &one64 };
-    if (b) cn_cu_launch(CN_CU_K_bias_add, n * out, args);
+    cn_cuda_bias_relu(y, b, n, out, 1, relu);
 }
+
+void cn_cuda_dense_forward(const cn_op_io *io) { dense_forward(io, 0); }
+void cn_cuda_dense_forward_relu(const cn_op_io *io) { dense_forward(io, 1); }
 
 /* dw (OUT,IN) += dy^T x; db += column sums of dy; dx (N,IN) (+)= dy w */
 void cn_cuda_dense_backward(const cn_op_io *io)

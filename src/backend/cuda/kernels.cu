@@ -114,8 +114,9 @@ static __device__ window window_at(const cn_cu_pool &g, i64 oy, i64 ox)
 }
 
 /* one thread per output: max/min keep the first winner in scan order (its index in argmax,
- * -1 and y = 0 for a window of padding only); avg divides the sum (double) by the divisor */
-extern "C" __global__ void pool_forward(cn_cu_pool g, int kind, const float *x, float *y, int *argmax)
+ * -1 and y = 0 for a window of padding only); avg divides the sum (double) by the divisor.
+ * relu: the window's values are relu(x) (a relu fused in front: its bits) */
+extern "C" __global__ void pool_forward(cn_cu_pool g, int kind, const float *x, float *y, int *argmax, int relu)
 {
     i64 oplane = g.oh * g.ow;
     GRID_STRIDE(o, g.n * g.c * oplane) {
@@ -134,6 +135,7 @@ extern "C" __global__ void pool_forward(cn_cu_pool g, int kind, const float *x, 
         for (i64 iy = win.y0; iy < win.y1; iy++)
             for (i64 ix = win.x0; ix < win.x1; ix++) {
                 float v = xp[iy * g.w + ix];
+                if (relu) v = v > 0 ? v : 0.0f;
                 if (best < 0 || (kind == CN_CU_POOL_MAX ? v > bv : v < bv)) best = iy * g.w + ix, bv = v;
             }
         y[o] = bv;
@@ -142,9 +144,11 @@ extern "C" __global__ void pool_forward(cn_cu_pool g, int kind, const float *x, 
 }
 
 /* one thread per input cell, gathering from the windows that hold it in the reference's order
- * (outputs in scan order), so no two threads write one cell */
+ * (outputs in scan order), so no two threads write one cell. relu_x (a relu fused in front):
+ * its input; dx is then its input's gradient, stored as the two kernels would (fresh, times
+ * relu'(x) in double, as act_backward) */
 extern "C" __global__ void pool_backward(cn_cu_pool g, int kind, const float *dy, const int *argmax, float *dx,
-                                         int fresh)
+                                         int fresh, const float *relu_x)
 {
     i64 plane = g.h * g.w, oplane = g.oh * g.ow;
     GRID_STRIDE(i, g.n * g.c * plane) {
@@ -165,7 +169,7 @@ extern "C" __global__ void pool_backward(cn_cu_pool g, int kind, const float *dy
                     v += (float)((double)dy[o] / (double)window_at(g, oy, ox).area);
                 }
             }
-        dx[i] = v;
+        dx[i] = relu_x ? (float)((double)v * (relu_x[i] > 0 ? 1.0 : 0.0)) : v;
     }
 }
 
@@ -285,9 +289,14 @@ extern "C" __global__ void channel_sum(const float *dy, float *out, i64 n, i64 c
     if (threadIdx.x == 0) out[ch] += (float)s;
 }
 
-extern "C" __global__ void bias_add(float *y, const float *b, i64 n, i64 c, i64 hw)
+/* y (N, C, HW) += b per channel (b NULL: nothing), then relu where asked (a relu fused after a
+ * conv or dense layer: act_forward's bits) */
+extern "C" __global__ void bias_relu(float *y, const float *b, i64 n, i64 c, i64 hw, int relu)
 {
-    GRID_STRIDE(i, n * c * hw) y[i] += b[i / hw % c];
+    GRID_STRIDE(i, n * c * hw) {
+        float v = b ? y[i] + b[i / hw % c] : y[i];
+        y[i] = relu && !(v > 0) ? 0.0f : v;
+    }
 }
 
 /* ---- direct convolution, for the geometries cuDNN cannot take (asymmetric padding) or when

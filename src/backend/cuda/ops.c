@@ -128,33 +128,37 @@ static cn_cu_pool pool_geom(const cn_op_io *io, int global)
     return (cn_cu_pool){ g.n, g.c, g.h, g.w, g.kh, g.kw, g.sh, g.sw, g.pad_t, g.pad_l, g.pad_b, g.pad_r, g.oh, g.ow };
 }
 
-static void pool_forward(const cn_op_io *io, int kind, int global)
+/* relu: the pooling reads relu(x), a relu fused in front (cn_kernels.forward_relu_in) */
+static void pool_forward(const cn_op_io *io, int kind, int global, int relu)
 {
     cn_cu_pool g = pool_geom(io, global);
     const void *x = io->x[0];
     void *y = io->y, *argmax = kind == CN_CU_POOL_AVG ? NULL : io->aux;
-    void *args[] = { &g, &kind, &x, &y, &argmax };
+    void *args[] = { &g, &kind, &x, &y, &argmax, &relu };
     cn_cu_launch(CN_CU_K_pool_forward, g.n * g.c * g.oh * g.ow, args);
 }
 
-static void pool_backward(const cn_op_io *io, int kind, int global)
+/* relu: dx is the gradient of the fused relu's input x (cn_kernels.backward_relu_in), stored */
+static void pool_backward(const cn_op_io *io, int kind, int global, int relu)
 {
     cn_cu_pool g = pool_geom(io, global);
-    const void *dy = io->dy, *argmax = kind == CN_CU_POOL_AVG ? NULL : io->aux;
+    const void *dy = io->dy, *argmax = kind == CN_CU_POOL_AVG ? NULL : io->aux, *relu_x = relu ? io->x[0] : NULL;
     void *dx = io->dx[0];
-    int fresh = fresh_bit(io, 0);
-    void *args[] = { &g, &kind, &dy, &argmax, &dx, &fresh };
+    int fresh = relu || fresh_bit(io, 0);
+    void *args[] = { &g, &kind, &dy, &argmax, &dx, &fresh, &relu_x };
     if (dx) cn_cu_launch(CN_CU_K_pool_backward, g.n * g.c * g.h * g.w, args);
 }
 
-void cn_cuda_maxpool_forward(const cn_op_io *io) { pool_forward(io, CN_CU_POOL_MAX, 0); }
-void cn_cuda_maxpool_backward(const cn_op_io *io) { pool_backward(io, CN_CU_POOL_MAX, 0); }
-void cn_cuda_minpool_forward(const cn_op_io *io) { pool_forward(io, CN_CU_POOL_MIN, 0); }
-void cn_cuda_minpool_backward(const cn_op_io *io) { pool_backward(io, CN_CU_POOL_MIN, 0); }
-void cn_cuda_avgpool_forward(const cn_op_io *io) { pool_forward(io, CN_CU_POOL_AVG, 0); }
-void cn_cuda_avgpool_backward(const cn_op_io *io) { pool_backward(io, CN_CU_POOL_AVG, 0); }
-void cn_cuda_globalavgpool_forward(const cn_op_io *io) { pool_forward(io, CN_CU_POOL_AVG, 1); }
-void cn_cuda_globalavgpool_backward(const cn_op_io *io) { pool_backward(io, CN_CU_POOL_AVG, 1); }
+void cn_cuda_maxpool_forward(const cn_op_io *io) { pool_forward(io, CN_CU_POOL_MAX, 0, 0); }
+void cn_cuda_maxpool_backward(const cn_op_io *io) { pool_backward(io, CN_CU_POOL_MAX, 0, 0); }
+void cn_cuda_maxpool_relu_forward(const cn_op_io *io) { pool_forward(io, CN_CU_POOL_MAX, 0, 1); }
+void cn_cuda_maxpool_relu_backward(const cn_op_io *io) { pool_backward(io, CN_CU_POOL_MAX, 0, 1); }
+void cn_cuda_minpool_forward(const cn_op_io *io) { pool_forward(io, CN_CU_POOL_MIN, 0, 0); }
+void cn_cuda_minpool_backward(const cn_op_io *io) { pool_backward(io, CN_CU_POOL_MIN, 0, 0); }
+void cn_cuda_avgpool_forward(const cn_op_io *io) { pool_forward(io, CN_CU_POOL_AVG, 0, 0); }
+void cn_cuda_avgpool_backward(const cn_op_io *io) { pool_backward(io, CN_CU_POOL_AVG, 0, 0); }
+void cn_cuda_globalavgpool_forward(const cn_op_io *io) { pool_forward(io, CN_CU_POOL_AVG, 1, 0); }
+void cn_cuda_globalavgpool_backward(const cn_op_io *io) { pool_backward(io, CN_CU_POOL_AVG, 1, 0); }
 
 /* ---- softmax over channels ---- */
 
@@ -239,7 +243,13 @@ void cn_cuda_dropout_backward(const cn_op_io *io)
     if (dx) cn_cu_launch(CN_CU_K_dropout_backward, n, args);
 }
 
-/* ---- bias gradients ---- */
+/* ---- biases and their gradients ---- */
+
+void cn_cuda_bias_relu(float *y, const float *b, int64_t n, int64_t c, int64_t hw, int relu)
+{
+    void *args[] = { &y, &b, &n, &c, &hw, &relu };
+    if (b || relu) cn_cu_launch(CN_CU_K_bias_relu, n * c * hw, args);
+}
 
 void cn_cuda_channel_sum(const float *dy, float *out, int64_t n, int64_t c, int64_t hw)
 {
