@@ -6,6 +6,7 @@
  * backends from the same weights and input; outputs, input gradients and weight gradients must
  * agree to 1e-5 relative (max |a - b| / max |b| per tensor). The same runs on 1, 2 and 3 threads
  * must give the same bits. */
+#define _POSIX_C_SOURCE 200809L /* setenv */
 #include <stdlib.h>
 
 #include "../src/model/model_impl.h"
@@ -665,7 +666,7 @@ static int64_t step_correct(const float *y, const int32_t *labels, int64_t rows,
  * and the weights and accuracies are those of the host's code */
 static void test_step_kernels(void)
 {
-    static const cn_step_kernels step = { step_loss, step_norm, step_update, step_correct };
+    static const cn_step_kernels step = { step_loss, step_norm, step_update, step_correct, NULL };
     cn_backend dev = { "stepping", cn_backend_default()->kernels, NULL, &step, NULL, NULL };
     const char *spec = "input 6x6x3; conv 4 3x3 pad=1; relu; maxpool 2x2; dense 3";
     enum { N = 64 };
@@ -773,6 +774,111 @@ static void test_device_step_kernels(void)
             free(want), free(labels);
         }
     }
+}
+
+/* a data set of n 7x6 images of c channels: IDX-like bytes, or floats (bytes / 255) */
+static cn_dataset small_set(int64_t n, int64_t c, int bytes, unsigned char *pixels, float *images, int32_t *labels)
+{
+    for (int64_t i = 0; i < n * c * 42; i++) pixels[i] = (unsigned char)(i * 37 % 251), images[i] = pixels[i] / 255.0f;
+    for (int64_t i = 0; i < n; i++) labels[i] = (int32_t)(i % 3);
+    return (cn_dataset){ .count = n, .c = c, .h = 7, .w = 6, .images = bytes ? NULL : images, .labels = labels,
+                         .classes = 3, .pixels = bytes ? pixels : NULL };
+}
+
+/* every backend's batches from a data set in its memory (make_batch) against the host's
+ * (cn_make_batch_rows): the same draws, the same bits; bytes and floats, crop and flip */
+static void test_device_batches(void)
+{
+    enum { N = 20, B = 9 };
+    static unsigned char pixels[N * 3 * 42];
+    static float images[N * 3 * 42], want[B * 3 * 42];
+    static int32_t labels[N];
+    int64_t idx[B];
+    for (int i = 0; i < B; i++) idx[i] = (i * 7 + 3) % N;
+    for (int b = 0; b < cn_backend_count(); b++) {
+        const cn_backend *be = cn_backend_at(b);
+        if (!be->step || !be->step->make_batch || (be->open && be->open(ctx, CN_PRECISION_FP32))) continue;
+        for (int c = 1; c <= 3; c += 2)
+            for (int bytes = 0; bytes < 2; bytes++)
+                for (int pad = 0; pad <= 2; pad += 2) {
+                    cn_dataset ds = small_set(N, c, bytes, pixels, images, labels);
+                    float mean[4] = { 0.3f, 0.5f, 0.1f, 0 }, std[4] = { 0.25f, 0.0f, 2.0f, 1 }; /* std 0: 1 */
+                    size_t size = (size_t)(N * c * 42) * (bytes ? 1 : sizeof(float));
+                    void *data = be->memory->alloc(size);
+                    float *x = be->memory->alloc((size_t)(B * c * 42) * sizeof(float));
+                    be->memory->copy(data, bytes ? (const void *)pixels : (const void *)images, size);
+                    cn_rng r1, r2;
+                    cn_rng_seed(&r1, 8), cn_rng_seed(&r2, 8);
+                    CHECK(cn_make_batch_rows(ctx, &ds, idx, B, 0, B, mean, std, pad, 1, &r1, want, NULL) == CN_OK);
+                    cn_batch_draw draws[B];
+                    cn_batch_draws(&r2, idx, B, pad, 1, draws);
+                    cn_batch_source src = { bytes ? data : NULL, bytes ? NULL : data, c, 7, 6, pad, { 0 }, { 0 } };
+                    memcpy(src.mean, mean, sizeof mean), memcpy(src.std, std, sizeof std);
+                    be->step->make_batch(&src, draws, B, x);
+                    be->memory->sync();
+                    CHECK(memcmp(&r1, &r2, sizeof r1) == 0); /* the same draws */
+                    if (memcmp(x, want, (size_t)(B * c * 42) * sizeof(float)))
+                        test_fail(__FILE__, __LINE__, "%s: make_batch (%lld channels, %s, pad %d) differs from the host's",
+                                  be->name, (long long)c, bytes ? "bytes" : "floats", pad);
+                    be->memory->release(data), be->memory->release(x);
+                }
+        printf("  %s: batches of bytes and floats, 1 and 3 channels, crop and flip: the host's bits\n", be->name);
+    }
+}
+
+static int n_made;
+static const cn_step_kernels *real_step;
+static void counted_make_batch(const cn_batch_source *src, const cn_batch_draw *d, int64_t n, float *x)
+{
+    n_made++;
+    real_step->make_batch(src, d, n, x);
+}
+
+/* training from a data set resident in the device's memory gives the bits of training from the
+ * host's batches (CN_RESIDENT=0), with crops and flips */
+static void test_resident_training(void)
+{
+    enum { N = 48 };
+    static unsigned char pixels[N * 42];
+    static float images[N * 42];
+    static int32_t labels[N];
+    const cn_backend *cuda = NULL;
+    for (int b = 0; b < cn_backend_count(); b++)
+        if (cn_backend_at(b)->step && cn_backend_at(b)->step->make_batch) cuda = cn_backend_at(b);
+    if (!cuda || (cuda->open && cuda->open(ctx, CN_PRECISION_FP32))) {
+        printf("  SKIPPED: no backend with make_batch runs here\n");
+        return;
+    }
+    cn_step_kernels step = *cuda->step;
+    real_step = cuda->step, step.make_batch = counted_make_batch;
+    cn_backend dev = *cuda;
+    dev.step = &step;
+    cn_dataset ds = small_set(N, 1, 1, pixels, images, labels);
+    float *w[2] = { NULL, NULL };
+    int64_t total = 0;
+    double acc[2] = { 0, 0 };
+    for (int run = 0; run < 2; run++) {
+        cn_net *net = parse_spec(ctx, "input 7x6x1; conv 4 3x3 pad=1; relu; maxpool 2x2; dense 3");
+        if (!net) return;
+        cn_net_set_backend(net, &dev);
+        cn_train_config cfg;
+        cn_train_summary sum;
+        cn_train_defaults(&cfg);
+        cfg.epochs = 2, cfg.batch = 8, cfg.val_fraction = 0.25, cfg.crop_pad = 1, cfg.flip = 1;
+        setenv("CN_RESIDENT", run ? "0" : "1", 1);
+        n_made = 0;
+        CHECK(cn_train(ctx, net, &ds, &cfg, &sum) == CN_OK);
+        CHECK_INT(n_made, run ? 0 : 2 * (36 / 8));
+        const float *p = cn_net_params(net, NULL, &total);
+        w[run] = malloc((size_t)total * sizeof(float));
+        memcpy(w[run], p, (size_t)total * sizeof(float));
+        acc[run] = sum.train_acc;
+        cn_net_destroy(net);
+    }
+    unsetenv("CN_RESIDENT");
+    printf("  %s: resident and host batches, train accuracy %.4f and %.4f\n", cuda->name, acc[0], acc[1]);
+    CHECK(w[0] && w[1] && memcmp(w[0], w[1], (size_t)total * sizeof(float)) == 0 && acc[0] == acc[1]);
+    free(w[0]), free(w[1]);
 }
 
 /* a non-finite input met on a device: the step stops with the host's message (the tracer) */
@@ -898,6 +1004,8 @@ static const test_case cases[] = {
     { "a backend's step kernels: loss, norm, update, accuracy count", test_step_kernels },
     { "a device's own loss and accuracy count against the host's", test_device_step_kernels },
     { "a device's step meets a NaN: the host's message", test_device_nonfinite },
+    { "a device's batches from a data set in its memory: the host's bits", test_device_batches },
+    { "training from a data set resident on the device: the bits of the host's batches", test_resident_training },
     { "devices by name: cpu, cuda (or why not), refusals", test_set_device },
     { "every backend that runs here trains as the reference", test_backend_training },
     { "each layer says how it runs (cn_net_layer_kernel)", test_layer_kernels },

@@ -6,6 +6,7 @@
 #define CN_KERNEL_H
 
 #include "../core/core_impl.h"
+#include "../data/batch_draw.h"
 
 typedef struct cn_node cn_node;
 
@@ -76,6 +77,15 @@ typedef struct cn_update_args {
     double lr_bc1, sqrt_bc2; /* Adam: lr / (1 - beta1^t), sqrt(1 - beta2^t) */
 } cn_update_args;
 
+/* a data set in the backend's memory, for make_batch: its IDX bytes or its floats (the other
+ * NULL), the image size, the crop's padding and the channels' normalisation (c <= 4) */
+typedef struct cn_batch_source {
+    const unsigned char *pixels;
+    const float *images;
+    int64_t c, h, w, pad;
+    float mean[4], std[4]; /* std 0 taken as 1 */
+} cn_batch_source;
+
 typedef struct cn_step_kernels {
     /* the loss of pred against target and its gradient, as cn_loss_grad; *loss NaN (where
      * cn_loss_grad may fail, and must where a value of pred or of the gradient is not finite)
@@ -89,6 +99,9 @@ typedef struct cn_step_kernels {
                    int64_t n);
     /* the rows of y (rows x cols) whose largest value (the first of equals) is at their label */
     int64_t (*count_correct)(const float *y, const int32_t *labels, int64_t rows, int64_t cols);
+    /* a batch made on the backend from a data set copied into its memory: x (n x c x h x w, the
+     * backend's memory) = what cn_make_batch_rows makes of the same draws (host memory) */
+    void (*make_batch)(const cn_batch_source *src, const cn_batch_draw *draws, int64_t n, float *x);
 } cn_step_kernels;
 
 /* The step kernels of the backend net runs on (src/model/exec.c); never NULL. */

@@ -12,6 +12,7 @@
 #include <string.h>
 
 #include "../core/core_impl.h"
+#include "batch_draw.h"
 
 void cn_shuffle(cn_rng *rng, int64_t *perm, int64_t n)
 {
@@ -72,6 +73,22 @@ static cn_status image_of(cn_ctx *ctx, const cn_dataset *ds, int64_t i, float *b
     return cn_image_load(ctx, ds->paths[i], ds->c, ds->h, ds->w, buf);
 }
 
+static cn_batch_draw draw_one(cn_rng *rng, int64_t index, int64_t pad, int flip)
+{
+    cn_batch_draw d = { index, (int32_t)pad, (int32_t)pad, 0, 0 }; /* pad, pad: the original image */
+    if (pad > 0) {
+        d.dy = (int32_t)cn_rng_below(rng, (uint64_t)(2 * pad + 1));
+        d.dx = (int32_t)cn_rng_below(rng, (uint64_t)(2 * pad + 1));
+    }
+    if (flip) d.mirror = cn_rng_below(rng, 2) == 1;
+    return d;
+}
+
+void cn_batch_draws(cn_rng *rng, const int64_t *idx, int64_t n, int64_t pad, int flip, cn_batch_draw *out)
+{
+    for (int64_t i = 0; i < n; i++) out[i] = draw_one(rng, idx[i], pad < 0 ? 0 : pad, flip);
+}
+
 cn_status cn_make_batch_rows(cn_ctx *ctx, const cn_dataset *ds, const int64_t *idx, int64_t n, int64_t lo, int64_t hi,
                              const float *mean, const float *std, int64_t pad, int flip, cn_rng *rng, float *x,
                              int32_t *labels)
@@ -82,29 +99,16 @@ cn_status cn_make_batch_rows(cn_ctx *ctx, const cn_dataset *ds, const int64_t *i
     cn_status st = CN_OK;
     if (pad < 0) pad = 0;
     for (int64_t i = 0; i < n; i++) {
-        int64_t dy = pad, dx = pad; /* crop offsets in the padded image; pad, pad = the original */
-        int mirror = 0;
-        if (pad > 0) {
-            dy = (int64_t)cn_rng_below(rng, (uint64_t)(2 * pad + 1));
-            dx = (int64_t)cn_rng_below(rng, (uint64_t)(2 * pad + 1));
-        }
-        if (flip) mirror = cn_rng_below(rng, 2) == 1;
+        cn_batch_draw d = draw_one(rng, idx[i], pad, flip);
         if (i < lo || i >= hi || st) continue; /* another process's row (or a failed batch): its draws only */
         const float *src;
         if ((st = image_of(ctx, ds, idx[i], buf, &src))) continue;
         float *dst = x + (i - lo) * C * plane;
         for (int64_t c = 0; c < C; c++) {
             float m = mean[c], s = std[c] != 0 ? std[c] : 1.0f;
-            const float *sp = src + c * plane;
-            float *dp = dst + c * plane;
-            for (int64_t y = 0; y < H; y++) {
-                int64_t sy = y + dy - pad; /* row of the original image, maybe in the padding */
-                for (int64_t xo = 0; xo < W; xo++) {
-                    int64_t sx = (mirror ? W - 1 - xo : xo) + dx - pad;
-                    float v = sy >= 0 && sy < H && sx >= 0 && sx < W ? sp[sy * W + sx] : 0.0f;
-                    dp[y * W + xo] = (v - m) / s;
-                }
-            }
+            for (int64_t y = 0; y < H; y++)
+                for (int64_t xo = 0; xo < W; xo++)
+                    dst[c * plane + y * W + xo] = cn_batch_value(src + c * plane, NULL, H, W, pad, &d, y, xo, m, s);
         }
         if (labels) labels[i - lo] = ds->labels[idx[i]];
     }

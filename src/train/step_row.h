@@ -8,21 +8,17 @@
 #include <stdint.h>
 
 #include "../../include/convnet.h" /* cn_loss_kind */
+#include "../core/device_fn.h"
 
-#ifdef __CUDACC__
-#define CN_ROW_FN static __device__
-#else
-#define CN_ROW_FN static inline
-#endif
 
 /* the kinds whose mean is over samples (the others': over every value) */
-CN_ROW_FN int cn_loss_per_sample(int k) { return k == CN_LOSS_CE || k == CN_LOSS_CE_LOGITS || k == CN_LOSS_DICE; }
+CN_DEVICE_FN int cn_loss_per_sample(int k) { return k == CN_LOSS_CE || k == CN_LOSS_CE_LOGITS || k == CN_LOSS_DICE; }
 
 /* The largest logit m and s = sum_j e^(z_j - m), which lies in [1, n]. Then
  *   log p_j = (z_j - m) - log s   and   p_j = e^(z_j - m) / s.
  * Never form lse = m + log s and subtract it from z_j: at |m| = 1e17 the sum m + log s rounds
  * to m, log s is lost, and three equal logits would give a loss of 0 instead of ln 3. */
-CN_ROW_FN double cn_shifted_exp_sum(const float *z, int64_t n, double *mx)
+CN_DEVICE_FN double cn_shifted_exp_sum(const float *z, int64_t n, double *mx)
 {
     double m = z[0], s = 0.0;
     for (int64_t j = 1; j < n; j++) m = z[j] > m ? z[j] : m;
@@ -32,13 +28,13 @@ CN_ROW_FN double cn_shifted_exp_sum(const float *z, int64_t n, double *mx)
 }
 
 /* log p clamped at -100, as PyTorch's BCE does, so a saturated sigmoid gives a large finite loss */
-CN_ROW_FN double cn_clamped_log(double p) { return p > 0 ? fmax(log(p), -100.0) : -100.0; }
+CN_DEVICE_FN double cn_clamped_log(double p) { return p > 0 ? fmax(log(p), -100.0) : -100.0; }
 
 /* Loss of one sample (cols values) summed over its values for elementwise kinds; gradient
  * d(that sum)/dp times `scale` into g when g is not NULL. Returns the column of the first value
  * the loss is not defined for (loss.c's row_error says why), else -1. No context is touched, so
  * rows can run on several threads, or on a GPU. */
-CN_ROW_FN int64_t cn_row_loss(int kind, const float *t, const float *p, int64_t cols, double smoothing,
+CN_DEVICE_FN int64_t cn_row_loss(int kind, const float *t, const float *p, int64_t cols, double smoothing,
                                   double scale, double *out, float *g)
 {
     double acc = 0.0;
@@ -112,7 +108,7 @@ CN_ROW_FN int64_t cn_row_loss(int kind, const float *t, const float *p, int64_t 
 }
 
 /* the column of row y's largest value, the first of equals (NaN never wins) */
-CN_ROW_FN int64_t cn_row_best(const float *y, int64_t cols)
+CN_DEVICE_FN int64_t cn_row_best(const float *y, int64_t cols)
 {
     int64_t best = 0;
     for (int64_t j = 1; j < cols; j++)

@@ -200,6 +200,61 @@ typedef struct {
     csv_file steps;     /* a row per step of the completed epochs (and of the current one) */
 } run;
 
+/* The training images copied into the backend's memory once, each batch made there from the
+ * host's draws (cn_step_kernels.make_batch: the values cn_make_batch_rows gives, without a
+ * batch crossing to the device). Not where the backend cannot, the images are decoded from
+ * files, a run is data-parallel, or its memory has no room (the batches are then the host's);
+ * CN_RESIDENT=0 turns it off. */
+typedef struct {
+    const cn_memory_ops *mem;
+    void *data;           /* the pixels or floats, in the backend's memory */
+    float *x;             /* a batch, in the backend's memory */
+    cn_batch_draw *draws; /* a batch's draws, on the host */
+    cn_batch_source src;
+} resident;
+
+static void resident_close(resident *res, cn_ctx *ctx)
+{
+    if (res->data) res->mem->release(res->data);
+    if (res->x) res->mem->release(res->x);
+    cn_free(ctx, res->draws);
+    memset(res, 0, sizeof *res);
+}
+
+static void resident_open(resident *res, const run *r, int64_t batch)
+{
+    const cn_dataset *ds = r->ds;
+    const cn_memory_ops *mem = cn_net_slab_memory(r->net);
+    const char *env = getenv("CN_RESIDENT");
+    memset(res, 0, sizeof *res);
+    if (!cn_net_step_kernels(r->net)->make_batch || !mem || !mem->copy || r->cfg->parallel || ds->c > 4 ||
+        !(ds->pixels || ds->images) || (env && !strcmp(env, "0")))
+        return;
+    size_t bytes = (size_t)(ds->count * ds->c * ds->h * ds->w) * (ds->pixels ? 1 : sizeof(float));
+    res->mem = mem;
+    res->data = mem->alloc(bytes);
+    res->x = res->data ? mem->alloc((size_t)(batch * ds->c * ds->h * ds->w) * sizeof(float)) : NULL;
+    res->draws = res->x ? cn_malloc(r->ctx, (size_t)batch * sizeof *res->draws) : NULL;
+    if (!res->draws) { /* no room: the host's batches, and the failure forgotten */
+        if (mem->error) mem->error();
+        cn_ctx_clear(r->ctx);
+        resident_close(res, r->ctx);
+        return;
+    }
+    mem->copy(res->data, ds->pixels ? (const void *)ds->pixels : (const void *)ds->images, bytes);
+    res->src = (cn_batch_source){ ds->pixels ? res->data : NULL, ds->pixels ? NULL : res->data, ds->c, ds->h, ds->w,
+                                  r->cfg->crop_pad < 0 ? 0 : r->cfg->crop_pad, { 0 }, { 0 } };
+    memcpy(res->src.mean, r->mean, sizeof r->mean), memcpy(res->src.std, r->std, sizeof r->std);
+}
+
+/* batch idx made in the backend's memory: its labels on the host, its images in res->x */
+static void resident_batch(resident *res, run *r, const int64_t *idx, int64_t n, int32_t *labels)
+{
+    cn_batch_draws(&r->data_rng, idx, n, r->cfg->crop_pad, r->cfg->flip, res->draws);
+    for (int64_t i = 0; i < n; i++) labels[i] = r->ds->labels[idx[i]];
+    cn_net_step_kernels(r->net)->make_batch(&res->src, res->draws, n, res->x);
+}
+
 static cn_status save(run *r, const char *file, int with_optim, double val_acc)
 {
     char kv[14][2][256];
@@ -414,6 +469,7 @@ cn_status cn_train(cn_ctx *ctx, cn_net *net, const cn_dataset *ds, const cn_trai
     cn_status st = check_config(ctx, net, ds, cfg);
     if (st) return st;
     run r = { .ctx = ctx, .net = net, .ds = ds, .cfg = cfg, .best_score = -INFINITY, .best_acc = -1, .best_loss = NAN };
+    resident res = { 0 };
     double t_run = now();
     int64_t epochs_this_run = 0;
     int64_t chw = ds->c * ds->h * ds->w, n = ds->count;
@@ -458,6 +514,7 @@ cn_status cn_train(cn_ctx *ctx, cn_net *net, const cn_dataset *ds, const cn_trai
     cn_layer_info o = layer(ctx, net, -1);
     int64_t classes = o.c * o.h * o.w;
     const cn_step_kernels *step_k = cn_net_step_kernels(net); /* the backend's accuracy count, where it has one */
+    resident_open(&res, &r, cfg->batch);
     for (int64_t e = r.epoch + 1; e <= cfg->epochs; e++) {
         /* early stopping, from the state a checkpoint keeps: a resumed run stops where it would have */
         if (cfg->patience > 0 && r.epoch - r.best_epoch >= cfg->patience) {
@@ -470,8 +527,10 @@ cn_status cn_train(cn_ctx *ctx, cn_net *net, const cn_dataset *ds, const cn_trai
         cn_train_progress p = { .epoch = e, .epochs = cfg->epochs, .batches = batches, .val_loss = NAN, .val_acc = NAN };
         for (int64_t b = 0; b < batches; b++) {
             for (int64_t i = 0; i < cfg->batch; i++) idx[i] = perm[n_val + order[b * cfg->batch + i]];
-            if ((st = cn_make_batch_rows(ctx, ds, idx, cfg->batch, row0, row0 + rows, r.mean, r.std, cfg->crop_pad,
-                                         cfg->flip, &r.data_rng, x, labels)))
+            const float *xb = x; /* the batch's images, in the host's memory or the backend's */
+            if (res.data) resident_batch(&res, &r, idx, cfg->batch, labels), xb = res.x;
+            else if ((st = cn_make_batch_rows(ctx, ds, idx, cfg->batch, row0, row0 + rows, r.mean, r.std, cfg->crop_pad,
+                                              cfg->flip, &r.data_rng, x, labels)))
                 goto done;
             p.lr = cn_optim_lr_at(&oc, cn_optim_steps(r.opt));
             double loss;
@@ -481,7 +540,7 @@ cn_status cn_train(cn_ctx *ctx, cn_net *net, const cn_dataset *ds, const cn_trai
                     goto done;
                 correct += right;
             } else {
-                if ((st = cn_train_step(ctx, net, r.opt, &sc, x, labels, cfg->batch, &loss))) goto done;
+                if ((st = cn_train_step(ctx, net, r.opt, &sc, xb, labels, cfg->batch, &loss))) goto done;
                 const float *y = cn_net_output(net, NULL);
                 correct += (step_k->count_correct ? step_k->count_correct : cn_count_correct)(y, labels, cfg->batch, classes);
             }
@@ -517,6 +576,7 @@ cn_status cn_train(cn_ctx *ctx, cn_net *net, const cn_dataset *ds, const cn_trai
         if (cfg->progress && cfg->progress(cfg->user, &p)) goto done;
     }
 done:
+    resident_close(&res, ctx);
     if (cfg->parallel) cn_parallel_detach(ctx, cfg->parallel, net);
     cn_net_set_input_grad(net, 1);
     out->epochs_run = epochs_this_run;

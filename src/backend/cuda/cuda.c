@@ -1,7 +1,8 @@
 /* cuda.c — the CUDA backend: its kernel table (a row for every op, so that no reference kernel
  * runs on the host between the GPU's), its memory (loader.c) and its step kernels: the loss
- * and its gradient, the gradient's sum of squares, the optimizer's update over the slab and the
- * accuracy count run on the GPU, their partial sums read from page-locked memory.
+ * and its gradient, the gradient's sum of squares, the optimizer's update over the slab, the
+ * accuracy count and batches from a data set copied to the GPU run there, their partial sums
+ * read from page-locked memory.
  * Checked against the reference kernels by tests/test_backend.c where a GPU is present. */
 #include <math.h>
 #include <string.h>
@@ -109,7 +110,31 @@ static void update(cn_optim_kind kind, const cn_update_args *a, float *w, const 
     cn_cu_launch(CN_CU_K_update, n, args);
 }
 
-const cn_step_kernels cn_cuda_step = { loss_grad, sum_squares, update, count_correct };
+/* the draws copied to the GPU (a buffer kept for the next batch), then one thread per value */
+static void make_batch(const cn_batch_source *src, const cn_batch_draw *draws, int64_t n, float *x)
+{
+    if (cn_cuda_ready() || n <= 0) return;
+    if (n > cn_cu.draws_n) {
+        CUdeviceptr p;
+        cn_cu_sync(); /* the old buffer may still be read */
+        if (cn_cu.draws) cn_cu.cu.cuMemFree((CUdeviceptr)(uintptr_t)cn_cu.draws);
+        cn_cu.draws = NULL, cn_cu.draws_n = 0;
+        if (cn_cu_ok(cn_cu.cu.cuMemAllocManaged(&p, (size_t)n * sizeof *draws, CU_MEM_ATTACH_GLOBAL), "cuMemAllocManaged (a batch's draws)"))
+            return;
+        cn_cu.draws = (cn_batch_draw *)(uintptr_t)p, cn_cu.draws_n = n;
+    }
+    if (cn_cu_ok(cn_cu.cu.cuMemcpyAsync((CUdeviceptr)(uintptr_t)cn_cu.draws, (CUdeviceptr)(uintptr_t)draws,
+                                        (size_t)n * sizeof *draws, cn_cu.stream),
+                 "cuMemcpyAsync (a batch's draws)"))
+        return;
+    cn_cu_batch b = { src->pixels, src->images, src->c, src->h, src->w, src->pad, { 0 }, { 0 } };
+    memcpy(b.mean, src->mean, sizeof b.mean), memcpy(b.std, src->std, sizeof b.std);
+    cn_batch_draw *d = cn_cu.draws;
+    void *args[] = { &b, &d, &n, &x };
+    cn_cu_launch(CN_CU_K_make_batch, n * src->c * src->h * src->w, args);
+}
+
+const cn_step_kernels cn_cuda_step = { loss_grad, sum_squares, update, count_correct, make_batch };
 
 /* what the rows' kernels do not do yet: dilated max/min pooling, average pooling that leaves
  * padding out of its divisor, batch norm without its scale and shift (those nodes run their

@@ -20,6 +20,14 @@ typedef struct cn_cu_update {
     double clip, lr, l1, decay, momentum, beta1, beta2, eps, lr_bc1, sqrt_bc2;
 } cn_cu_update;
 
+/* a data set in the GPU's memory for make_batch (src/backend/kernel.h's cn_batch_source) */
+typedef struct cn_cu_batch {
+    const unsigned char *pixels;
+    const float *images;
+    int64_t c, h, w, pad;
+    float mean[4], std[4];
+} cn_cu_batch;
+
 /* kinds the kernels switch on (the host maps its enums onto these) */
 enum { CN_CU_RELU, CN_CU_LEAKY, CN_CU_SIGMOID, CN_CU_TANH };
 enum { CN_CU_POOL_MAX, CN_CU_POOL_MIN, CN_CU_POOL_AVG };
@@ -38,6 +46,6 @@ enum { CN_CU_SGD, CN_CU_MOMENTUM, CN_CU_NESTEROV, CN_CU_ADAM, CN_CU_ADAMW };
     X(pool_forward) X(pool_backward) X(softmax_forward) X(softmax_backward) X(bn_forward)         \
     X(bn_backward) X(dropout_forward) X(dropout_backward) X(channel_sum) X(bias_relu)              \
     X(conv_forward) X(conv_backward_data) X(conv_backward_filter) X(sum_squares) X(update)      \
-    X(loss_rows) X(count_correct)
+    X(loss_rows) X(count_correct) X(make_batch)
 
 #endif

@@ -54,6 +54,8 @@ typedef struct cn_cuda {
     cn_cu_pinned *pinned;      /* the step's partial sums, in page-locked host memory */
     int32_t *labels;           /* a batch's labels for count_correct, page-locked */
     int64_t labels_n;
+    cn_batch_draw *draws;      /* a batch's draws for make_batch, on the GPU */
+    int64_t draws_n;
     char device_name[128];
 } cn_cuda;
 

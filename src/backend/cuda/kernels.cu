@@ -6,6 +6,7 @@
  * library and loaded with the driver API (loader.c); the host side launches them (ops.c). */
 #include "cuda_abi.h"
 
+#include "../../data/batch_draw.h"
 #include "../../train/step_row.h"
 
 typedef long long i64;
@@ -451,4 +452,20 @@ extern "C" __global__ void count_correct(const float *y, const int *labels, i64 
     for (i64 r = lo + threadIdx.x; r < hi; r += THREADS) s += cn_row_best(y + r * cols, cols) == labels[r];
     s = block_sum(s);
     if (threadIdx.x == 0) part[blockIdx.x] = s;
+}
+
+/* ---- a batch from the data set resident on the GPU (src/data/batch.c's values) ---- */
+
+/* one thread per value of x (n x c x h x w): sample i's draw, its channel's normalisation */
+extern "C" __global__ void make_batch(cn_cu_batch b, const cn_batch_draw *draws, i64 n, float *x)
+{
+    i64 plane = b.h * b.w, per = b.c * plane;
+    GRID_STRIDE(o, n * per) {
+        i64 i = o / per, c = o % per / plane, y = o % plane / b.w, xo = o % b.w;
+        const cn_batch_draw *d = &draws[i];
+        i64 at = (d->index * b.c + c) * plane; /* the image's channel plane */
+        float s = b.std[c] != 0 ? b.std[c] : 1.0f;
+        x[o] = cn_batch_value(b.images ? b.images + at : NULL, b.pixels ? b.pixels + at : NULL, b.h, b.w, b.pad, d, y, xo,
+                              b.mean[c], s);
+    }
 }
