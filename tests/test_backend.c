@@ -666,7 +666,8 @@ static int64_t step_correct(const float *y, const int32_t *labels, int64_t rows,
  * and the weights and accuracies are those of the host's code */
 static void test_step_kernels(void)
 {
-    static const cn_step_kernels step = { step_loss, step_norm, step_update, step_correct, NULL };
+    static const cn_step_kernels step = { .loss_grad = step_loss, .sum_squares = step_norm, .update = step_update,
+                                          .count_correct = step_correct };
     cn_backend dev = { "stepping", cn_backend_default()->kernels, NULL, &step, NULL, NULL };
     const char *spec = "input 6x6x3; conv 4 3x3 pad=1; relu; maxpool 2x2; dense 3";
     enum { N = 64 };
@@ -881,6 +882,81 @@ static void test_resident_training(void)
     free(w[0]), free(w[1]);
 }
 
+static int n_begin, n_end, n_replay, refuse_begin;
+static const cn_replay_ops *real_replay;
+static int counted_begin(void) { return n_begin++, refuse_begin ? -1 : real_replay->begin(); }
+static void *counted_end(void) { return n_end++, real_replay->end(); }
+static int counted_replay(void *rec) { return n_replay++, real_replay->replay(rec); }
+static void counted_drop(void *rec) { real_replay->release(rec); }
+
+/* a step recorded once the batch size is fixed and replayed after (CUDA graphs) gives the bits
+ * of the same steps unrecorded: losses, weights, running statistics; recorded at the second
+ * step of a size, again after the size changes, never for a net with dropout, and each step
+ * unrecorded when the recording cannot start */
+static void test_replayed_steps(void)
+{
+    const cn_backend *dev = NULL;
+    for (int b = 0; b < cn_backend_count(); b++)
+        if (cn_backend_at(b)->step && cn_backend_at(b)->step->replay) dev = cn_backend_at(b);
+    if (!dev || (dev->open && dev->open(ctx, CN_PRECISION_FP32))) {
+        printf("  SKIPPED: no backend that records runs here\n");
+        return;
+    }
+    static const cn_replay_ops counted = { counted_begin, counted_end, counted_replay, counted_drop };
+    real_replay = dev->step->replay;
+    cn_step_kernels with = *dev->step, without = *dev->step;
+    with.replay = &counted, without.replay = NULL;
+    cn_backend recording = *dev, plain = *dev;
+    recording.step = &with, plain.step = &without;
+    static const struct { const char *spec; int begins; } nets[] = {
+        { "input 8x8x3; conv 6 3x3 pad=1 bias=no; batchnorm; relu; maxpool 2x2; conv 5 3x3 pad=same; tanh; "
+          "globalavgpool; flatten; dense 4", 2 },
+        { "input 6x6x2; conv 4 3x3 pad=1; relu; dropout keep=0.7; flatten; dense 4", 0 },
+    };
+    for (size_t c = 0; c < sizeof nets / sizeof nets[0]; c++)
+        for (int refuse = 0; refuse < 2; refuse++) {
+            cn_net *net[3];
+            cn_optim *opt[3];
+            double loss[3][7];
+            const cn_backend *on[3] = { &recording, &plain, cn_backend_reference() };
+            for (int r = 0; r < 3; r++) {
+                net[r] = parse_spec(ctx, nets[c].spec);
+                if (!net[r]) return;
+                cn_net_set_backend(net[r], on[r]);
+                CHECK(cn_net_init_params(ctx, net[r], CN_INIT_KAIMING_UNIFORM, 6) == CN_OK);
+                cn_optim_config oc;
+                cn_optim_defaults(&oc, CN_OPTIM_NESTEROV);
+                oc.clip_norm = 0.5;
+                CHECK(cn_optim_create(ctx, net[r], &oc, &opt[r]) == CN_OK);
+            }
+            n_begin = n_end = n_replay = 0, refuse_begin = refuse;
+            cn_layer_info in = layer_at(ctx, net[0], 0, 1);
+            int64_t per = in.c * in.h * in.w;
+            float *x = malloc((size_t)(5 * per) * sizeof(float));
+            int32_t labels[5] = { 0, 3, 1, 2, 3 };
+            cn_rng rng;
+            cn_rng_seed(&rng, 21);
+            cn_step_config sc = { cn_net_default_loss(net[0]), 0.1 };
+            for (int step = 0; step < 7; step++) {
+                int64_t batch = step < 4 ? 4 : 5; /* a new size at step 5: recorded again at step 6 */
+                for (int64_t i = 0; i < batch * per; i++) x[i] = (float)cn_rng_normal(&rng);
+                for (int r = 0; r < 3; r++) CHECK(cn_train_step(ctx, net[r], opt[r], &sc, x, labels, batch, &loss[r][step]) == CN_OK);
+                CHECK(loss[0][step] == loss[1][step] && fabs(loss[0][step] - loss[2][step]) < 1e-5 * fabs(loss[2][step]));
+            }
+            int64_t total;
+            const float *wa = cn_net_params(net[0], NULL, &total), *wb = cn_net_params(net[1], NULL, NULL);
+            CHECK(rel(wa, cn_net_params(net[2], NULL, NULL), total) < 1e-5); /* and the reference's values */
+            printf("  %s, recording %s: %d recorded, %d replays, loss %.6f\n", c ? "dropout" : "batch norm",
+                   refuse ? "refused" : "allowed", n_end, n_replay, loss[0][6]);
+            CHECK(memcmp(wa, wb, (size_t)total * sizeof(float)) == 0);
+            CHECK_INT(n_begin, nets[c].begins);
+            CHECK_INT(n_end, refuse ? 0 : nets[c].begins);
+            CHECK_INT(n_replay, refuse || !nets[c].begins ? 0 : 3 + 2); /* steps 2-4, 6-7 */
+            free(x);
+            for (int r = 0; r < 3; r++) cn_optim_destroy(opt[r]), cn_net_destroy(net[r]);
+        }
+}
+
 /* a non-finite input met on a device: the step stops with the host's message (the tracer) */
 static void test_device_nonfinite(void)
 {
@@ -1006,6 +1082,7 @@ static const test_case cases[] = {
     { "a device's step meets a NaN: the host's message", test_device_nonfinite },
     { "a device's batches from a data set in its memory: the host's bits", test_device_batches },
     { "training from a data set resident on the device: the bits of the host's batches", test_resident_training },
+    { "steps recorded once and replayed (CUDA graphs): the bits of steps as they come", test_replayed_steps },
     { "devices by name: cpu, cuda (or why not), refusals", test_set_device },
     { "every backend that runs here trains as the reference", test_backend_training },
     { "each layer says how it runs (cn_net_layer_kernel)", test_layer_kernels },

@@ -102,12 +102,45 @@ typedef struct cn_step_kernels {
     /* a batch made on the backend from a data set copied into its memory: x (n x c x h x w, the
      * backend's memory) = what cn_make_batch_rows makes of the same draws (host memory) */
     void (*make_batch)(const cn_batch_source *src, const cn_batch_draw *draws, int64_t n, float *x);
+    /* A step without a wait in it (all three given, or none): queue_loss queues loss_grad's work
+     * (the gradient of the mean), queue_sum_squares sum_squares', and read_queued waits for both
+     * and reads the rows' summed loss (the step divides it by the mean's count; loss_grad's NaN
+     * rule) and the sum of squares; -1: the backend failed, its error() says why */
+    void (*queue_loss)(cn_loss_kind kind, const float *target, const float *pred, int64_t rows, int64_t cols,
+                       double label_smoothing, float *dpred);
+    void (*queue_sum_squares)(const float *g, int64_t n);
+    int (*read_queued)(double *loss, double *sum_squares);
+    const struct cn_replay_ops *replay; /* NULL: none */
 } cn_step_kernels;
+
+/* A recording of queued work (CUDA graphs): the part of a training step between its input and
+ * its gradient's sum of squares queues the same work on the same memory every step once the
+ * batch is fixed, so a backend may record it once and replay it after. */
+typedef struct cn_replay_ops {
+    int (*begin)(void);       /* what is queued from now on is recorded, not run; 0, or -1 */
+    void *(*end)(void);       /* the recording (nothing of it ran); NULL when it failed */
+    int (*replay)(void *rec); /* queues the recorded work once more; 0, or -1 (error() says why) */
+    void (*release)(void *rec);
+} cn_replay_ops;
 
 /* The step kernels of the backend net runs on (src/model/exec.c); never NULL. */
 const cn_step_kernels *cn_net_step_kernels(const cn_net *net);
 /* dst = src by the net's memory (cn_memory_ops.copy), or memcpy */
 void cn_net_copy(const cn_net *net, void *dst, const void *src, size_t bytes);
+/* The step's device path (src/train/step.c) through the executor: a forward pass in two halves
+ * (the batch planned and its input copied; then the layers), the passes returning without
+ * waiting for the backend while queued is on (its failures reported at the next check), whether
+ * the layers between input and loss can be recorded (every node on the backend's own rows, no
+ * host work in them: no dropout draws, no zeroing on the host, no shards, no tracing or
+ * profiling), and the net's recording with the key it was made for and how many steps have
+ * seen that key (the executor drops it when the net is planned again, moves, or changes whether
+ * it computes its input's gradient). */
+cn_status cn_net_forward_input(cn_ctx *ctx, cn_net *net, const float *x, int64_t batch, int training);
+cn_status cn_net_forward_layers(cn_ctx *ctx, cn_net *net);
+void cn_net_set_queued(cn_net *net, int on);
+int cn_net_recordable(const cn_net *net);
+void *cn_net_recording(const cn_net *net, uint64_t key, int *seen);
+void cn_net_keep_recording(cn_net *net, void *rec, uint64_t key, int seen);
 /* The training step's scratch (one-hot targets and the output gradient): 2 * cells floats in
  * the backend's memory, kept for the next step (src/model/exec.c). NULL when it cannot be
  * allocated (the context says why). */

@@ -34,8 +34,16 @@ static void slab_free(cn_ctx *ctx, const cn_memory_ops *mem, void *p)
 }
 
 /* the slabs planned for a batch size: activations, their gradients, aux, workspace */
+/* the step's recording, which names this plan's memory */
+static void drop_recording(cn_exec *ex)
+{
+    if (ex->rec && ex->rec_release) ex->rec_release(ex->rec);
+    ex->rec = NULL, ex->rec_key = 0, ex->rec_seen = 0, ex->rec_release = NULL;
+}
+
 static void free_planned(cn_ctx *ctx, cn_exec *ex)
 {
+    drop_recording(ex);
     slab_free(ctx, ex->mem, ex->act), slab_free(ctx, ex->mem, ex->dact), slab_free(ctx, ex->mem, ex->aux);
     slab_free(ctx, ex->mem, ex->work), slab_free(ctx, ex->mem, ex->slice_grads);
     cn_free(ctx, ex->slice_at), cn_free(ctx, ex->aux_off), cn_free(ctx, ex->slice_rng);
@@ -61,7 +69,7 @@ static void sync_host(const cn_exec *ex)
 /* the backend's work done, and its first failure reported (kernels return nothing) */
 static cn_status backend_status(cn_ctx *ctx, const cn_exec *ex)
 {
-    sync_host(ex);
+    if (!ex->queued) sync_host(ex);
     const char *why = ex->mem && ex->mem->error ? ex->mem->error() : NULL;
     return why ? cn_fail(ctx, CN_E_DEVICE, "%s", why) : CN_OK;
 }
@@ -69,6 +77,23 @@ static cn_status backend_status(cn_ctx *ctx, const cn_exec *ex)
 const cn_memory_ops *cn_net_slab_memory(const cn_net *net) { return net->ex.mem; }
 
 cn_status cn_net_check_backend(cn_ctx *ctx, cn_net *net) { return backend_status(ctx, &net->ex); }
+
+void cn_net_set_queued(cn_net *net, int on) { net->ex.queued = on; }
+
+void *cn_net_recording(const cn_net *net, uint64_t key, int *seen)
+{
+    int same = net->ex.rec_key == key;
+    *seen = same ? net->ex.rec_seen : 0;
+    return same ? net->ex.rec : NULL;
+}
+
+void cn_net_keep_recording(cn_net *net, void *rec, uint64_t key, int seen)
+{
+    const cn_step_kernels *k = backend_of(&net->ex)->step;
+    if (rec != net->ex.rec) drop_recording(&net->ex);
+    net->ex.rec = rec, net->ex.rec_key = key, net->ex.rec_seen = seen;
+    net->ex.rec_release = k && k->replay ? k->replay->release : NULL;
+}
 
 void cn_net_copy(const cn_net *net, void *dst, const void *src, size_t bytes)
 {
@@ -736,6 +761,12 @@ static cn_status forward_layers(cn_ctx *ctx, cn_net *net, int training, int fold
 
 cn_status cn_net_forward(cn_ctx *ctx, cn_net *net, const float *x, int64_t batch, int training)
 {
+    cn_status st = cn_net_forward_input(ctx, net, x, batch, training);
+    return st ? st : cn_net_forward_layers(ctx, net);
+}
+
+cn_status cn_net_forward_input(cn_ctx *ctx, cn_net *net, const float *x, int64_t batch, int training)
+{
     if (!ctx || !net || !x || batch < 1) return ctx ? cn_fail(ctx, CN_E_ARG, "cn_net_forward: bad arguments") : CN_E_ARG;
     if (!net->ex.params) return cn_fail(ctx, CN_E_ARG, "cn_net_forward: call cn_net_init_params first");
     cn_status st = plan(ctx, net, batch, training);
@@ -752,7 +783,24 @@ cn_status cn_net_forward(cn_ctx *ctx, cn_net *net, const float *x, int64_t batch
         for (int s = 0; s < ex->n_slices; s++)
             cn_rng_seed(&ex->slice_rng[s], base ^ (0x9e3779b97f4a7c15ULL * (uint64_t)(net->shards.first + s + 1)));
     }
-    return forward_layers(ctx, net, training, 1);
+    return CN_OK;
+}
+
+cn_status cn_net_forward_layers(cn_ctx *ctx, cn_net *net) { return forward_layers(ctx, net, net->ex.training, 1); }
+
+int cn_net_recordable(const cn_net *net)
+{
+    const cn_exec *ex = &net->ex;
+    if (!ex->batch || sharded(net) || ex->trace || ex->profile || !ex->mem) return 0;
+    for (int i = 1; i < net->n; i++) {
+        const cn_node *nd = &net->nodes[i];
+        const cn_kernels *k = kernels_of(ex, nd);
+        /* dropout draws its masks on the host; a row without fresh_dx has its gradients zeroed there */
+        if (!k->forward || !k->backward || !k->fresh_dx || nd->id == CN_OP_DROPOUT ||
+            nd->n_in > (int)(sizeof(unsigned) * CHAR_BIT))
+            return 0;
+    }
+    return 1;
 }
 
 /* the layers of a forward pass after the input; fold: batch norms may fold into convolutions
@@ -964,7 +1012,11 @@ cn_status cn_net_backward(cn_ctx *ctx, cn_net *net, const float *dy)
 
 const float *cn_net_input_grad(const cn_net *net) { return net->ex.dact; }
 
-void cn_net_set_input_grad(cn_net *net, int on) { net->ex.no_input_grad = !on; }
+void cn_net_set_input_grad(cn_net *net, int on)
+{
+    if (net->ex.no_input_grad != !on) drop_recording(&net->ex); /* it recorded the other backward */
+    net->ex.no_input_grad = !on;
+}
 
 cn_status cn_net_trace_nonfinite(cn_ctx *ctx, cn_net *net, const float *x, int64_t batch, const float *dy,
                                  int training, const cn_rng *rng_before)

@@ -63,6 +63,11 @@ typedef struct cn_exec {
     double *prof_fwd, *prof_bwd; /* seconds per node */
     float *scratch;     /* the training step's one-hot targets and output gradient */
     int64_t scratch_n;
+    int queued;         /* forward and backward return without waiting for the backend */
+    void *rec;          /* the backend's recording of a step's layers (cn_replay_ops), or NULL */
+    uint64_t rec_key;   /* what it was recorded for */
+    int rec_seen;       /* steps that have seen rec_key */
+    void (*rec_release)(void *rec);
 } cn_exec;
 
 struct cn_net {

@@ -10,6 +10,7 @@
 #include "../backend/kernel.h"
 #include "../core/core_impl.h"
 #include "../core/sum_impl.h"
+#include "train_impl.h"
 
 struct cn_optim {
     cn_allocator alloc;
@@ -283,6 +284,11 @@ static void update_range(cn_optim_kind kind, const update_args *a, float *w, con
 
 cn_status cn_optim_step(cn_ctx *ctx, cn_optim *opt, cn_net *net, double *grad_norm)
 {
+    return cn_optim_step_sq(ctx, opt, net, NAN, grad_norm);
+}
+
+cn_status cn_optim_step_sq(cn_ctx *ctx, cn_optim *opt, cn_net *net, double sum_sq, double *grad_norm)
+{
     const cn_optim_config *c = &opt->cfg;
     int64_t n;
     float *w = cn_net_params(net, &n, NULL), *g = cn_net_grads(net, NULL);
@@ -293,7 +299,8 @@ cn_status cn_optim_step(cn_ctx *ctx, cn_optim *opt, cn_net *net, double *grad_no
     for (int i = 0; i < n_tensors && !cn_net_tensor(ctx, net, i, &t) && t.trainable; i++)
         if (t.frozen) memset(t.grad, 0, (size_t)t.count * sizeof(float)), frozen = 1;
     const cn_step_kernels *k = cn_net_step_kernels(net); /* the backend's, where it has them */
-    double norm = sqrt((k->sum_squares ? k->sum_squares : sum_squares)(g, n));
+    if (isnan(sum_sq) || frozen) sum_sq = (k->sum_squares ? k->sum_squares : sum_squares)(g, n);
+    double norm = sqrt(sum_sq);
     if (grad_norm) *grad_norm = norm;
     if (!isfinite(norm)) return cn_fail(ctx, CN_E_NUMERIC, "gradient norm is %g: not updating", norm);
     update_args a = update_args_of(c, opt->steps, norm);

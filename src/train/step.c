@@ -76,6 +76,83 @@ static cn_status host_loss(cn_ctx *ctx, cn_net *net, const cn_step_config *cfg, 
     return CN_OK;
 }
 
+/* FNV-1a over a value's bytes, for the recording's key */
+static uint64_t mix(uint64_t h, const void *p, size_t n)
+{
+    for (size_t i = 0; i < n; i++) h = (h ^ ((const unsigned char *)p)[i]) * 0x100000001b3ULL;
+    return h;
+}
+
+/* The layers, the loss and its gradient, the backward pass and the gradient's sum of squares,
+ * queued without a wait; a backend that records (cn_replay_ops) records them at the second step
+ * of a batch size (the first runs them as they come, which also makes its libraries' one-time
+ * allocations) and replays the recording from then on, where the layers allow it. */
+static cn_status queue_pass(cn_ctx *ctx, cn_net *net, const cn_step_config *cfg, const float *target, float *dout,
+                            int64_t batch, int64_t classes)
+{
+    const cn_step_kernels *k = cn_net_step_kernels(net);
+    const cn_replay_ops *rp = k->replay && cn_net_recordable(net) ? k->replay : NULL;
+    uint64_t key = 0xcbf29ce484222325ULL;
+    key = mix(key, &batch, sizeof batch), key = mix(key, &classes, sizeof classes);
+    key = mix(key, &cfg->loss, sizeof cfg->loss), key = mix(key, &cfg->label_smoothing, sizeof cfg->label_smoothing);
+    key = mix(key, &target, sizeof target), key = mix(key, &dout, sizeof dout);
+    int seen;
+    void *rec = rp ? cn_net_recording(net, key, &seen) : NULL;
+    if (rec) return rp->replay(rec) ? cn_net_check_backend(ctx, net) : CN_OK;
+    int recording = rp && seen == 1 && rp->begin() == 0;
+    int64_t n;
+    float *g = cn_net_grads(net, NULL);
+    cn_net_params(net, &n, NULL);
+    cn_status st = cn_net_forward_layers(ctx, net);
+    if (!st) {
+        k->queue_loss(cfg->loss, target, cn_net_output(net, NULL), batch, classes, cfg->label_smoothing, dout);
+        cn_net_zero_grad(net);
+        st = cn_net_backward(ctx, net, dout);
+    }
+    if (!st) k->queue_sum_squares(g, n);
+    if (recording) {
+        rec = rp->end(); /* nothing ran: the recording runs now, or (NULL) the pass again as it comes */
+        if (rp) cn_net_keep_recording(net, rec, key, 2);
+        if (rec) return st ? st : rp->replay(rec) ? cn_net_check_backend(ctx, net) : CN_OK;
+        return st ? st : queue_pass(ctx, net, cfg, target, dout, batch, classes);
+    }
+    if (rp) cn_net_keep_recording(net, NULL, key, seen + 1 < 2 ? seen + 1 : 2);
+    return st;
+}
+
+/* cn_train_step on a backend that queues the step (cn_step_kernels.queue_loss): the input
+ * copied, queue_pass, then one wait for the loss and the sum of squares; a loss that is not
+ * finite goes to the host's checks (which either stop the step, or find it finite and run the
+ * backward pass again from the host's gradient), then the update. */
+static cn_status queued_step(cn_ctx *ctx, cn_net *net, cn_optim *opt, const cn_step_config *cfg, const float *x,
+                             const float *target, float *dout, int64_t batch, int64_t classes, double *loss)
+{
+    const cn_step_kernels *k = cn_net_step_kernels(net);
+    cn_rng rng_before = *cn_net_rng(net);
+    double sum_sq = NAN, norm;
+    cn_status st = cn_net_forward_input(ctx, net, x, batch, 1);
+    if (st) return st;
+    cn_net_set_queued(net, 1);
+    st = queue_pass(ctx, net, cfg, target, dout, batch, classes);
+    cn_net_set_queued(net, 0);
+    if (!st && k->read_queued(loss, &sum_sq)) st = cn_net_check_backend(ctx, net);
+    if (st) return st;
+    *loss /= cn_loss_per_sample(cfg->loss) ? (double)batch : (double)batch * (double)classes; /* the mean */
+    if (!isfinite(*loss)) {
+        st = host_loss(ctx, net, cfg, x, target, cn_net_output(net, NULL), batch, classes, &rng_before, loss, dout);
+        if (st) return st;
+        cn_net_zero_grad(net);
+        if ((st = cn_net_backward(ctx, net, dout))) return st;
+        sum_sq = NAN;
+    }
+    st = cn_optim_step_sq(ctx, opt, net, sum_sq, &norm);
+    if (st == CN_E_NUMERIC) {
+        cn_status traced = cn_net_trace_nonfinite(ctx, net, x, batch, dout, 1, &rng_before);
+        return traced ? traced : st;
+    }
+    return st;
+}
+
 cn_status cn_train_step(cn_ctx *ctx, cn_net *net, cn_optim *opt, const cn_step_config *cfg, const float *x,
                         const int32_t *labels, int64_t batch, double *loss)
 {
@@ -85,13 +162,15 @@ cn_status cn_train_step(cn_ctx *ctx, cn_net *net, cn_optim *opt, const cn_step_c
     float *target, *dout;
     cn_status st = one_hot(ctx, net, labels, batch, classes, &target, &dout);
     if (st) return st;
+    const cn_step_kernels *k = cn_net_step_kernels(net);
+    if (k->queue_loss && k->queue_sum_squares && k->read_queued)
+        return queued_step(ctx, net, opt, cfg, x, target, dout, batch, classes, loss);
     cn_rng rng_before = *cn_net_rng(net);
     st = cn_net_forward(ctx, net, x, batch, 1);
     if (st) return st;
     const float *y = cn_net_output(net, NULL);
     /* the backend's loss where it has one (its outputs stay where they are); when that is not
      * finite (a non-finite output, a value outside the loss's domain), the host's checks say why */
-    const cn_step_kernels *k = cn_net_step_kernels(net);
     *loss = NAN;
     if (k->loss_grad && (st = k->loss_grad(ctx, cfg->loss, target, y, batch, classes, CN_REDUCE_MEAN,
                                            cfg->label_smoothing, loss, dout)))

@@ -23,6 +23,9 @@ cn_status cn_parallel_gather_items(cn_ctx *ctx, cn_parallel *p, int64_t items, c
 
 /* the rows of y (rows x cols) whose largest value (the first of equals) is at their label: the
  * host's accuracy count, the reference of cn_step_kernels.count_correct */
+/* cn_optim_step with the gradient's sum of squares known (a device's step queued it with its
+ * pass; NaN: computed here, as always where layers are frozen) */
+cn_status cn_optim_step_sq(cn_ctx *ctx, cn_optim *opt, cn_net *net, double sum_sq, double *grad_norm);
 int64_t cn_count_correct(const float *y, const int32_t *labels, int64_t rows, int64_t cols);
 
 /* process 0's `mine`, on every process (a decision all must take together); p NULL: mine */

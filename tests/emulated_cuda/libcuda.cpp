@@ -6,7 +6,11 @@
  * the backend's host code, its launches (arguments as cuLaunchKernel passes them) and its kernels'
  * indexing and block reductions against the reference kernels, without a GPU. What it cannot
  * check: timing, races between threads that a barrier-free order hides, cuDNN (not emulated:
- * the convolutions take our direct kernels), real cuBLAS, the fatbin's machine code. */
+ * the convolutions take our direct kernels), real cuBLAS, the fatbin's machine code.
+ * Stream capture (CUDA graphs) is emulated too: while a capture is on, launches, copies, memsets
+ * and (through cn_emu_record) libcublas.cpp's products are kept with copies of their arguments
+ * and run when the graph is launched; a wait on the stream while capturing fails and spoils the
+ * capture, as the driver's does. */
 #include <cuda.h>
 
 #include <cmath>
@@ -14,7 +18,11 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <functional>
+#include <memory>
+#include <tuple>
 #include <utility>
+#include <vector>
 
 /* ---- what kernels.cu needs of CUDA C++ ---- */
 struct cn_dim3 { unsigned x, y, z; };
@@ -107,20 +115,63 @@ static void run_block(unsigned threads)
     has_barrier = barriers > 0;
 }
 
+/* every block of a grid, one after another */
+static void run_grid(void (*call)(void **), void **params, unsigned gx, unsigned bx)
+{
+    entry = call;
+    entry_args = params;
+    gridDim = { gx, 1, 1 };
+    blockDim = { bx, 1, 1 };
+    for (unsigned b = 0; b < gx; b++) {
+        blockIdx = { b, 0, 0 };
+        run_block(bx);
+    }
+}
+
 /* ---- the kernels by name, each called with cuLaunchKernel's argument pointers ---- */
 template <typename... A, size_t... I>
 static void invoke(void (*k)(A...), void **args, std::index_sequence<I...>)
 {
     k(*static_cast<typename std::remove_reference<A>::type *>(args[I])...);
 }
+/* a launch kept for later: copies of its arguments, as the driver takes them at the launch */
+template <typename... A, size_t... I>
+static std::function<void()> bind_launch(void (*k)(A...), void (*call)(void **), void **args, unsigned gx, unsigned bx,
+                                         std::index_sequence<I...>)
+{
+    (void)k;
+    auto vals = std::make_shared<std::tuple<typename std::remove_reference<A>::type...>>(
+        *static_cast<typename std::remove_reference<A>::type *>(args[I])...);
+    return [vals, call, gx, bx]() {
+        void *params[] = { static_cast<void *>(&std::get<I>(*vals))..., nullptr };
+        run_grid(call, params, gx, bx);
+    };
+}
 struct kernel_entry {
     const char *name;
     void (*call)(void **args);
+    std::function<void()> (*bind)(void **args, unsigned gx, unsigned bx);
 };
 template <typename... A> static constexpr size_t arity(void (*)(A...)) { return sizeof...(A); }
+#define CN_EMU_CALL(name) [](void **params) { invoke(name, params, std::make_index_sequence<arity(name)>{}); }
 #define CN_EMU_ENTRY(name)                                                                          \
-    { #name, [](void **args) { invoke(name, args, std::make_index_sequence<arity(name)>{}); } },
+    { #name, CN_EMU_CALL(name), [](void **args, unsigned gx, unsigned bx) {                          \
+         return bind_launch(name, CN_EMU_CALL(name), args, gx, bx, std::make_index_sequence<arity(name)>{}); } },
 static const kernel_entry kernels[] = { CN_CU_KERNELS(CN_EMU_ENTRY) };
+
+/* ---- stream capture: the work queued while it is on, kept in order ---- */
+struct emu_graph {
+    std::vector<std::function<void()>> ops;
+};
+static emu_graph *capture;   /* the graph being recorded, or null */
+static bool capture_spoiled; /* a call that cannot be recorded came while capturing */
+
+/* runs op now, or keeps it while a capture is on (libcublas.cpp queues its products here too) */
+extern "C" __attribute__((visibility("default"))) void cn_emu_queue(std::function<void()> *op)
+{
+    if (capture) capture->ops.push_back(std::move(*op));
+    else (*op)();
+}
 
 /* ---- the driver ---- */
 extern "C" {
@@ -136,7 +187,39 @@ CUresult cuDeviceGetAttribute(int *v, CUdevice_attribute a, CUdevice)
 CUresult cuDevicePrimaryCtxRetain(CUcontext *c, CUdevice) { return *c = reinterpret_cast<CUcontext>(1), CUDA_SUCCESS; }
 CUresult cuCtxSetCurrent(CUcontext) { return CUDA_SUCCESS; }
 CUresult cuStreamCreate(CUstream *s, unsigned int) { return *s = reinterpret_cast<CUstream>(2), CUDA_SUCCESS; }
-CUresult cuStreamSynchronize(CUstream) { return CUDA_SUCCESS; }
+CUresult cuStreamSynchronize(CUstream)
+{
+    if (capture) return capture_spoiled = true, CUDA_ERROR_STREAM_CAPTURE_UNSUPPORTED;
+    return CUDA_SUCCESS;
+}
+CUresult cuStreamBeginCapture(CUstream, CUstreamCaptureMode)
+{
+    if (capture) return CUDA_ERROR_ILLEGAL_STATE;
+    capture = new emu_graph, capture_spoiled = false;
+    return CUDA_SUCCESS;
+}
+CUresult cuStreamEndCapture(CUstream, CUgraph *g)
+{
+    if (!capture) return CUDA_ERROR_ILLEGAL_STATE;
+    emu_graph *made = capture;
+    capture = nullptr;
+    if (capture_spoiled) return delete made, *g = nullptr, CUDA_ERROR_STREAM_CAPTURE_INVALIDATED;
+    *g = reinterpret_cast<CUgraph>(made);
+    return CUDA_SUCCESS;
+}
+CUresult cuGraphInstantiate(CUgraphExec *e, CUgraph g, unsigned long long)
+{
+    *e = reinterpret_cast<CUgraphExec>(new emu_graph(*reinterpret_cast<emu_graph *>(g)));
+    return CUDA_SUCCESS;
+}
+CUresult cuGraphLaunch(CUgraphExec e, CUstream)
+{
+    if (capture) return CUDA_ERROR_STREAM_CAPTURE_UNSUPPORTED; /* not needed by the backend */
+    for (auto &op : reinterpret_cast<emu_graph *>(e)->ops) op();
+    return CUDA_SUCCESS;
+}
+CUresult cuGraphExecDestroy(CUgraphExec e) { return delete reinterpret_cast<emu_graph *>(e), CUDA_SUCCESS; }
+CUresult cuGraphDestroy(CUgraph g) { return delete reinterpret_cast<emu_graph *>(g), CUDA_SUCCESS; }
 CUresult cuModuleLoadData(CUmodule *m, const void *image)
 {
     uint32_t magic;
@@ -155,14 +238,9 @@ CUresult cuLaunchKernel(CUfunction f, unsigned gx, unsigned gy, unsigned gz, uns
 {
     if (!gx || !bx || gy != 1 || gz != 1 || by != 1 || bz != 1 || bx > MAX_THREADS || shared || extra)
         return CUDA_ERROR_INVALID_VALUE; /* the backend launches 1-D grids of 1-D blocks only */
-    entry = reinterpret_cast<kernel_entry *>(f)->call;
-    entry_args = params;
-    gridDim = { gx, 1, 1 };
-    blockDim = { bx, 1, 1 };
-    for (unsigned b = 0; b < gx; b++) {
-        blockIdx = { b, 0, 0 };
-        run_block(bx);
-    }
+    const kernel_entry *k = reinterpret_cast<kernel_entry *>(f);
+    if (capture) capture->ops.push_back(k->bind(params, gx, bx));
+    else run_grid(k->call, params, gx, bx);
     return CUDA_SUCCESS;
 }
 CUresult cuMemAllocManaged(CUdeviceptr *p, size_t bytes, unsigned int)
@@ -181,7 +259,8 @@ CUresult cuMemGetInfo(size_t *free_b, size_t *total_b)
 }
 CUresult cuMemsetD8Async(CUdeviceptr p, unsigned char v, size_t n, CUstream)
 {
-    return memset(reinterpret_cast<void *>(p), v, n), CUDA_SUCCESS;
+    std::function<void()> op = [p, v, n]() { memset(reinterpret_cast<void *>(p), v, n); };
+    return cn_emu_queue(&op), CUDA_SUCCESS;
 }
 CUresult cuMemAllocHost(void **p, size_t bytes)
 {
@@ -192,7 +271,8 @@ CUresult cuMemAllocHost(void **p, size_t bytes)
 CUresult cuMemFreeHost(void *p) { return free(p), CUDA_SUCCESS; }
 CUresult cuMemcpyAsync(CUdeviceptr dst, CUdeviceptr src, size_t n, CUstream)
 {
-    return memcpy(reinterpret_cast<void *>(dst), reinterpret_cast<const void *>(src), n), CUDA_SUCCESS;
+    std::function<void()> op = [dst, src, n]() { memcpy(reinterpret_cast<void *>(dst), reinterpret_cast<const void *>(src), n); };
+    return cn_emu_queue(&op), CUDA_SUCCESS;
 }
 CUresult cuGetErrorName(CUresult r, const char **s) { return *s = r ? "CUDA_ERROR_EMULATED" : "CUDA_SUCCESS", CUDA_SUCCESS; }
 CUresult cuGetErrorString(CUresult, const char **s) { return *s = "an error of the emulated driver", CUDA_SUCCESS; }

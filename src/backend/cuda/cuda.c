@@ -38,38 +38,81 @@ static const cn_kernels kernels[CN_OP_COUNT] = {
     [CN_OP_ADD] = { .forward = cn_cuda_add_forward, .backward = cn_cuda_add_backward, .fresh_dx = 1 },
 };
 
-/* the partial sums on the GPU (a fixed number of blocks: the order depends on n only), their
- * total on the host in block order; NaN when the GPU failed (the step stops on it) */
-static double sum_squares(const float *g, int64_t n)
+/* ---- the step's sums: partial sums (a fixed number of blocks, so that the order depends on
+ * the size alone) written by the GPU into page-locked memory, their totals on the host in
+ * block order ---- */
+
+static double sum_parts(const double *part, int blocks)
 {
-    double *part = cn_cu.pinned ? cn_cu.pinned->norm : NULL, sum = 0;
-    if (cn_cuda_ready()) return NAN;
-    void *args[] = { &g, &n, &part };
-    cn_cu_launch_blocks(CN_CU_K_sum_squares, CN_CU_NORM_BLOCKS, args);
-    if (cn_cu_sync()) return NAN;
-    for (int b = 0; b < CN_CU_NORM_BLOCKS; b++) sum += part[b];
+    double sum = 0;
+    for (int b = 0; b < blocks; b++) sum += part[b];
     return sum;
 }
 
-/* the loss of the batch's rows on the GPU (step_row.h, the host's partition of rows) and its
- * gradient there; NaN for anything the host's code would refuse or find not finite */
+static void queue_sum_squares(const float *g, int64_t n)
+{
+    if (cn_cuda_ready()) return;
+    double *part = cn_cu.pinned->norm;
+    void *args[] = { &g, &n, &part };
+    cn_cu_launch_blocks(CN_CU_K_sum_squares, CN_CU_NORM_BLOCKS, args);
+}
+
+/* NaN when the GPU failed (the step stops on it) */
+static double sum_squares(const float *g, int64_t n)
+{
+    queue_sum_squares(g, n);
+    return cn_cu_sync() ? NAN : sum_parts(cn_cu.pinned->norm, CN_CU_NORM_BLOCKS);
+}
+
+/* The loss of the batch's rows on the GPU (step_row.h, the host's partition of rows), summed
+ * into the partial sums, and its gradient there divided by count; what the host's code would
+ * refuse leaves NaN in the sums instead. */
+static void queue_loss_over(cn_loss_kind kind, const float *target, const float *pred, int64_t rows, int64_t cols,
+                            double count, double smoothing, float *dpred)
+{
+    if (cn_cuda_ready()) return;
+    double *part = cn_cu.pinned->loss;
+    if (rows < 1 || cols < 1 || (unsigned)kind > CN_LOSS_DICE || !(smoothing >= 0 && smoothing < 1) ||
+        (smoothing > 0 && kind != CN_LOSS_CE_LOGITS)) {
+        if (cn_cu_sync()) return; /* no kernel writes them now */
+        for (int b = 0; b < CN_CU_LOSS_BLOCKS; b++) part[b] = b ? 0 : NAN;
+        return;
+    }
+    double scale = 1.0 / count;
+    int k = (int)kind;
+    void *args[] = { &k, &target, &pred, &rows, &cols, &smoothing, &scale, &dpred, &part };
+    cn_cu_launch_blocks(CN_CU_K_loss_rows, CN_CU_LOSS_BLOCKS, args);
+}
+
+static double count_of(cn_loss_kind kind, cn_reduction reduction, int64_t rows, int64_t cols)
+{
+    return reduction == CN_REDUCE_SUM ? 1.0 : cn_loss_per_sample(kind) ? (double)rows : (double)rows * (double)cols;
+}
+
+static void queue_loss(cn_loss_kind kind, const float *target, const float *pred, int64_t rows, int64_t cols,
+                       double smoothing, float *dpred)
+{
+    queue_loss_over(kind, target, pred, rows, cols, count_of(kind, CN_REDUCE_MEAN, rows, cols), smoothing, dpred);
+}
+
+/* the queued loss's sum and the gradient's sum of squares, once the GPU is done */
+static int read_queued(double *loss_sum, double *sum_sq)
+{
+    *loss_sum = *sum_sq = NAN;
+    if (cn_cu_sync()) return -1;
+    *loss_sum = sum_parts(cn_cu.pinned->loss, CN_CU_LOSS_BLOCKS);
+    *sum_sq = sum_parts(cn_cu.pinned->norm, CN_CU_NORM_BLOCKS);
+    return 0;
+}
+
 static cn_status loss_grad(cn_ctx *ctx, cn_loss_kind kind, const float *target, const float *pred, int64_t rows,
                            int64_t cols, cn_reduction reduction, double smoothing, double *loss, float *dpred)
 {
     (void)ctx;
-    *loss = NAN;
-    if (rows < 1 || cols < 1 || (unsigned)kind > CN_LOSS_DICE || !(smoothing >= 0 && smoothing < 1) ||
-        (smoothing > 0 && kind != CN_LOSS_CE_LOGITS) || cn_cuda_ready())
-        return CN_OK;
-    double count = reduction == CN_REDUCE_SUM ? 1.0 : cn_loss_per_sample(kind) ? (double)rows : (double)rows * (double)cols;
-    double scale = 1.0 / count, sum = 0, *part = cn_cu.pinned->loss;
-    int k = (int)kind;
-    void *args[] = { &k, &target, &pred, &rows, &cols, &smoothing, &scale, &dpred, &part };
-    cn_cu_launch_blocks(CN_CU_K_loss_rows, CN_CU_LOSS_BLOCKS, args);
-    if (cn_cu_sync()) return CN_OK; /* the failure is kept for the step's check */
-    for (int b = 0; b < CN_CU_LOSS_BLOCKS; b++) sum += part[b];
-    *loss = sum / count;
-    return CN_OK;
+    double count = count_of(kind, reduction, rows, cols);
+    queue_loss_over(kind, target, pred, rows, cols, count, smoothing, dpred);
+    *loss = cn_cu_sync() ? NAN : sum_parts(cn_cu.pinned->loss, CN_CU_LOSS_BLOCKS) / count;
+    return CN_OK; /* a failure of the GPU is kept for the step's check */
 }
 
 /* the labels through page-locked memory, the rows on the GPU; -1 when the GPU failed or the
@@ -88,13 +131,11 @@ static int64_t count_correct(const float *y, const int32_t *labels, int64_t rows
         return -1;
     }
     memcpy(cn_cu.labels, labels, (size_t)rows * sizeof *labels);
-    double *part = cn_cu.pinned->correct, sum = 0;
+    double *part = cn_cu.pinned->correct;
     int32_t *lab = cn_cu.labels;
     void *args[] = { &y, &lab, &rows, &cols, &part };
     cn_cu_launch_blocks(CN_CU_K_count_correct, CN_CU_LOSS_BLOCKS, args);
-    if (cn_cu_sync()) return -1;
-    for (int b = 0; b < CN_CU_LOSS_BLOCKS; b++) sum += part[b];
-    return (int64_t)sum;
+    return cn_cu_sync() ? -1 : (int64_t)sum_parts(part, CN_CU_LOSS_BLOCKS);
 }
 
 /* the rule of optim.c's update_range, one kernel over the run of values */
@@ -134,7 +175,43 @@ static void make_batch(const cn_batch_source *src, const cn_batch_draw *draws, i
     cn_cu_launch(CN_CU_K_make_batch, n * src->c * src->h * src->w, args);
 }
 
-const cn_step_kernels cn_cuda_step = { loss_grad, sum_squares, update, count_correct, make_batch };
+/* ---- recordings: CUDA graphs of the stream's work ---- */
+
+static int record_begin(void)
+{
+    if (cn_cuda_ready()) return -1;
+    /* relaxed: cuDNN and cuBLAS may make calls that the stricter modes refuse while recording */
+    return cn_cu_ok(cn_cu.cu.cuStreamBeginCapture(cn_cu.stream, CU_STREAM_CAPTURE_MODE_RELAXED), "cuStreamBeginCapture");
+}
+
+/* the graph made executable; NULL when anything failed while recording (the failure dropped:
+ * the step runs its work again unrecorded, where the failure recurs and is reported) */
+static void *record_end(void)
+{
+    CUgraph g = NULL;
+    CUgraphExec e = NULL;
+    CUresult r = cn_cu.cu.cuStreamEndCapture(cn_cu.stream, &g);
+    int failed = cn_cuda_take_error() != NULL || r != CUDA_SUCCESS || !g;
+    if (!failed) failed = cn_cu.cu.cuGraphInstantiate(&e, g, 0) != CUDA_SUCCESS;
+    if (g) cn_cu.cu.cuGraphDestroy(g);
+    return failed ? NULL : e;
+}
+
+static int replay(void *rec)
+{
+    if (cn_cuda_ready()) return -1;
+    return cn_cu_ok(cn_cu.cu.cuGraphLaunch((CUgraphExec)rec, cn_cu.stream), "cuGraphLaunch");
+}
+
+static void release(void *rec)
+{
+    if (rec && !cn_cuda_ready()) cn_cu_sync(), cn_cu.cu.cuGraphExecDestroy((CUgraphExec)rec);
+}
+
+static const cn_replay_ops replay_ops = { record_begin, record_end, replay, release };
+
+const cn_step_kernels cn_cuda_step = { loss_grad,         sum_squares, update,      count_correct, make_batch,
+                                       queue_loss,        queue_sum_squares,         read_queued,   &replay_ops };
 
 /* what the rows' kernels do not do yet: dilated max/min pooling, average pooling that leaves
  * padding out of its divisor, batch norm without its scale and shift (those nodes run their

@@ -19,7 +19,8 @@
     X(cuDevicePrimaryCtxRetain) X(cuCtxSetCurrent) X(cuStreamCreate) X(cuStreamSynchronize)         \
     X(cuModuleLoadData) X(cuModuleGetFunction) X(cuLaunchKernel) X(cuMemAllocManaged) X(cuMemFree) \
     X(cuMemGetInfo) X(cuMemsetD8Async) X(cuGetErrorName) X(cuGetErrorString) X(cuMemAllocHost)      \
-    X(cuMemFreeHost) X(cuMemcpyAsync)
+    X(cuMemFreeHost) X(cuMemcpyAsync) X(cuStreamBeginCapture) X(cuStreamEndCapture) X(cuGraphInstantiate)   \
+    X(cuGraphLaunch) X(cuGraphExecDestroy) X(cuGraphDestroy)
 #define CN_CU_BLAS_API(X) X(cublasCreate) X(cublasSetStream) X(cublasSetMathMode) X(cublasSgemm) X(cublasGetStatusString)
 #define CN_CU_DNN_API(X)                                                                           \
     X(cudnnCreate) X(cudnnSetStream) X(cudnnGetErrorString) X(cudnnCreateTensorDescriptor)          \
