@@ -150,6 +150,7 @@ int cmd_bench(int argc, char **argv)
     }
     for (int r = 0; r < procs; r++) comm_least = comm_all[r] < comm_least ? comm_all[r] : comm_least;
     double ms = 1e3 * elapsed / (double)steps, ips = (double)(batch * steps) / elapsed;
+    int replayed = train && cn_net_has_recording(net); /* the timed steps replayed a recording (CUDA graph) */
     int64_t profiled = steps;
     if (on_device) { /* the layers' times: a few more steps, each kernel waited for */
         double loss;
@@ -169,10 +170,12 @@ int cmd_bench(int argc, char **argv)
     if (json) {
         printf("{\"images_per_s\":%.1f,\"ms_per_step\":%.3f,\"steps\":%lld,\"batch\":%lld,\"mode\":\"%s\",\"threads\":%lld,"
                "\"device\":\"%s\",\"precision\":\"%s\",\"planned_bytes\":%lld,\"peak_rss_bytes\":%lld,"
-               "\"processes\":%d,\"shards\":%d,\"comm_ms_per_step\":%.3f,\"comm_least_ms_per_step\":%.3f,",
+               "\"processes\":%d,\"shards\":%d,\"comm_ms_per_step\":%.3f,\"comm_least_ms_per_step\":%.3f,"
+               "\"graph\":%s,",
                ips, ms, (long long)steps, (long long)batch, train ? "train" : "infer", (long long)threads,
                cli_devices[dev.device], cli_precisions[dev.precision], (long long)planned, (long long)rss,
-               cn_parallel_size(par), par ? cn_parallel_shards(par, batch) : 1, par ? comm_ms : 0.0, par ? comm_least : 0.0);
+               cn_parallel_size(par), par ? cn_parallel_shards(par, batch) : 1, par ? comm_ms : 0.0, par ? comm_least : 0.0,
+               replayed ? "true" : "false");
         printf("\"comm_ms_per_process\":[");
         for (int r = 0; r < procs; r++) printf("%s%.3f", r ? "," : "", par ? comm_all[r] : 0.0);
         printf("],\"layers\":[");
@@ -180,7 +183,9 @@ int cmd_bench(int argc, char **argv)
         char b1[32], b2[32];
         cli_bytes(b1, sizeof b1, planned);
         cli_bytes(b2, sizeof b2, rss);
-        if (on_device) printf("on %s (%s)\n", cli_devices[dev.device], cli_precisions[dev.precision]);
+        if (on_device)
+            printf("on %s (%s)%s\n", cli_devices[dev.device], cli_precisions[dev.precision],
+                   replayed ? ", each step after the second replayed as one CUDA graph" : "");
         printf("%s, batch %lld, %s, %lld thread%s: %.0f images/s, %.3f ms per step (%lld steps)\n"
                "memory: %s planned, %s peak resident\n",
                spec.file ? spec.file : "-e", (long long)batch, train ? "training" : "inference", (long long)threads,

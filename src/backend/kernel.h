@@ -141,6 +141,7 @@ void cn_net_set_queued(cn_net *net, int on);
 int cn_net_recordable(const cn_net *net);
 void *cn_net_recording(const cn_net *net, uint64_t key, int *seen);
 void cn_net_keep_recording(cn_net *net, void *rec, uint64_t key, int seen);
+int cn_net_has_recording(const cn_net *net);
 /* The training step's scratch (one-hot targets and the output gradient): 2 * cells floats in
  * the backend's memory, kept for the next step (src/model/exec.c). NULL when it cannot be
  * allocated (the context says why). */

@@ -87,6 +87,8 @@ void *cn_net_recording(const cn_net *net, uint64_t key, int *seen)
     return same ? net->ex.rec : NULL;
 }
 
+int cn_net_has_recording(const cn_net *net) { return net->ex.rec != NULL; }
+
 void cn_net_keep_recording(cn_net *net, void *rec, uint64_t key, int seen)
 {
     const cn_step_kernels *k = backend_of(&net->ex)->step;

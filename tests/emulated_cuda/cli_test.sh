@@ -15,7 +15,8 @@ globalavgpool as g2; concat g1 g2; flatten; dense 7; softmax'
 check "gradcheck --device cuda: every op kind within 1e-5 of the CPU" \
     "[ $? -eq 0 ] && grep -q '^cuda (fp32) against the cpu: .*(tolerance 1e-05): ok' '$T/out'"
 "$CN" bench -e 'input 8x8x1; conv 4 3x3 pad=1; relu; dense 3' --batch 4 --seconds 0.05 --device cuda --json >"$T/out" 2>&1
-check "bench --device cuda --json" "[ $? -eq 0 ] && grep -q '\"device\":\"cuda\",\"precision\":\"fp32\"' '$T/out'"
+check "bench --device cuda --json: its steps replayed as a CUDA graph" \
+    "[ $? -eq 0 ] && grep -q '\"device\":\"cuda\",\"precision\":\"fp32\"' '$T/out' && grep -q '\"graph\":true' '$T/out'"
 
 # a small image folder: train on the emulated GPU, evaluate on the CPU and on the GPU
 /usr/bin/python3 - "$T/img" <<'PY'
