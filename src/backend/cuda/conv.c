@@ -5,7 +5,9 @@
  * window), sizes past int, no algorithm allowed in the precision within the workspace limit —
  * or libcudnn.so.9 is missing. In fp32, cuDNN runs FMA math (no
  * tensor-core TF32) and only the GEMM-like algorithms, whose rounding stays near the reference's;
- * tf32 lets cuDNN choose any algorithm with tensor-op math. */
+ * tf32 lets cuDNN choose any algorithm with tensor-op math. Every precision takes deterministic
+ * algorithms only (no atomic additions in the backward passes), so that a run, a resumed run and
+ * a step replayed from a CUDA graph give the same bits every time, as on the CPU. */
 #include <limits.h>
 #include <string.h>
 
@@ -63,8 +65,11 @@ static int bwd_filter_ok(cudnnConvolutionBwdFilterAlgo_t a)
            a == CUDNN_CONVOLUTION_BWD_FILTER_ALGO_1 || a == CUDNN_CONVOLUTION_BWD_FILTER_ALGO_3;
 }
 
-/* fp32 wants FMA math: no tensor-core conversion of the inputs */
-#define MATH_OK(perf) (cn_cu.precision != CN_PRECISION_FP32 || (perf).mathType != CUDNN_TENSOR_OP_MATH)
+/* fp32 wants FMA math (no tensor-core conversion of the inputs); every precision the same bits
+ * from run to run */
+#define ALLOWED(perf)                                                                              \
+    ((cn_cu.precision != CN_PRECISION_FP32 || (perf).mathType != CUDNN_TENSOR_OP_MATH) &&          \
+     (perf).determinism == CUDNN_DETERMINISTIC)
 
 /* the algorithms of plan p: cuDNN's heuristics, fastest first, the first allowed that fits;
  * -1 when one of the three passes has none (the direct kernels then) */
@@ -79,19 +84,19 @@ static int choose(conv_plan *p, size_t limit)
     p->workspace = 0;
     if (cn_cu.dnn.cudnnGetConvolutionForwardAlgorithm_v7(h, p->x, p->w, p->conv, p->y, N, &got, f)) return -1;
     for (int i = 0; i < got && !found; i++)
-        if (f[i].status == CUDNN_STATUS_SUCCESS && fwd_ok(f[i].algo) && MATH_OK(f[i]) && f[i].memory <= limit) {
+        if (f[i].status == CUDNN_STATUS_SUCCESS && fwd_ok(f[i].algo) && ALLOWED(f[i]) && f[i].memory <= limit) {
             p->fwd = f[i].algo, found = 1;
             if (f[i].memory > p->workspace) p->workspace = f[i].memory;
         }
     if (!found || cn_cu.dnn.cudnnGetConvolutionBackwardDataAlgorithm_v7(h, p->w, p->y, p->conv, p->x, N, &got, d)) return -1;
     for (int i = found = 0; i < got && !found; i++)
-        if (d[i].status == CUDNN_STATUS_SUCCESS && bwd_data_ok(d[i].algo) && MATH_OK(d[i]) && d[i].memory <= limit) {
+        if (d[i].status == CUDNN_STATUS_SUCCESS && bwd_data_ok(d[i].algo) && ALLOWED(d[i]) && d[i].memory <= limit) {
             p->bwd_data = d[i].algo, found = 1;
             if (d[i].memory > p->workspace) p->workspace = d[i].memory;
         }
     if (!found || cn_cu.dnn.cudnnGetConvolutionBackwardFilterAlgorithm_v7(h, p->x, p->y, p->conv, p->w, N, &got, w)) return -1;
     for (int i = found = 0; i < got && !found; i++)
-        if (w[i].status == CUDNN_STATUS_SUCCESS && bwd_filter_ok(w[i].algo) && MATH_OK(w[i]) && w[i].memory <= limit) {
+        if (w[i].status == CUDNN_STATUS_SUCCESS && bwd_filter_ok(w[i].algo) && ALLOWED(w[i]) && w[i].memory <= limit) {
             p->bwd_filter = w[i].algo, found = 1;
             if (w[i].memory > p->workspace) p->workspace = w[i].memory;
         }
