@@ -6,7 +6,8 @@
 # 2. a short training run on Fashion-MNIST with --device cuda, its checkpoint evaluated on the
 #    CPU and on the GPU (the same accuracy within rounding: checkpoints interchange), and the run
 #    resumed on the CPU for one more epoch;
-# 3. gradcheck --device cuda on a net of every op kind (the GPU's float forward and backward
+# 3. fmnist-small's training steps replayed as a CUDA graph (convnet bench);
+# 4. gradcheck --device cuda on a net of every op kind (the GPU's float forward and backward
 #    against the CPU's) and on fmnist-small.
 # Each step has a time limit; a line per check (gpu-ok, gpu-FAIL), "N passed, N failed" last,
 # exit 1 on a failure.
@@ -55,6 +56,13 @@ if step "train fmnist-small 2 epochs on the GPU" 300 "$CN" train models/fmnist-s
         fi
     fi
     step "the GPU's run resumed on the CPU for a third epoch" 300 "$CN" train --resume "$T/run" --epochs 3 --quiet
+fi
+
+# the timed steps of fmnist-small replay one CUDA graph each (a capture that failed on the real
+# driver would leave them unrecorded: correct, slower)
+if step "bench fmnist-small batch 256 --device cuda" 120 "$CN" bench models/fmnist-small.cnn --batch 256 --seconds 0.5 \
+    --device cuda --json; then
+    if grep -q '"graph":true' "$T/log"; then ok "its steps replayed as a CUDA graph"; else bad "its steps were not recorded"; fi
 fi
 
 # every op kind; the strided pad=same conv pads more below than above: our direct kernels, not cuDNN
