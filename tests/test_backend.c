@@ -12,6 +12,7 @@
 #include "../src/model/model_impl.h"
 #include "../src/backend/cpu/cpu_impl.h"
 #include "../src/backend/cpu/gemm.h"
+#include "../src/train/step_row.h"
 #include "../src/train/train_impl.h"
 #include "test_util.h"
 
@@ -765,6 +766,15 @@ static void test_device_step_kernels(void)
             /* the accuracy count: small integers, so that rows have ties (the first wins) */
             for (int64_t i = 0; i < n; i++) p[i] = (float)(int)(cn_rng_uniform(&rng) * 3);
             for (int64_t r = 0; r < rows; r++) labels[r] = (int32_t)((int64_t)(cn_rng_uniform(&rng) * (double)cols) % cols);
+            if (k->best_rows) {
+                int32_t *best = malloc((size_t)rows * sizeof *best);
+                k->best_rows(p, rows, cols, best);
+                for (int64_t r = 0; r < rows; r++)
+                    if (best[r] != cn_row_best(p + r * cols, cols))
+                        test_fail(__FILE__, __LINE__, "%s: row %lld's best column %d, not %lld", be->name, (long long)r,
+                                  best[r], (long long)cn_row_best(p + r * cols, cols));
+                free(best);
+            }
             if (k->count_correct) {
                 int64_t got = k->count_correct(p, labels, rows, cols), ref = cn_count_correct(p, labels, rows, cols);
                 printf("  %-9s %lldx%lld: %lld of %lld right (host %lld)\n", be->name, (long long)rows, (long long)cols,
@@ -836,7 +846,8 @@ static void counted_make_batch(const cn_batch_source *src, const cn_batch_draw *
 }
 
 /* training from a data set resident in the device's memory gives the bits of training from the
- * host's batches (CN_RESIDENT=0), with crops and flips */
+ * host's batches (CN_RESIDENT=0), with crops and flips; validation's batches too, and its loss
+ * and accuracy on the device */
 static void test_resident_training(void)
 {
     enum { N = 48 };
@@ -857,7 +868,7 @@ static void test_resident_training(void)
     cn_dataset ds = small_set(N, 1, 1, pixels, images, labels);
     float *w[2] = { NULL, NULL };
     int64_t total = 0;
-    double acc[2] = { 0, 0 };
+    double acc[2] = { 0, 0 }, val[2] = { 0, 0 }, val_loss[2] = { 0, 0 };
     for (int run = 0; run < 2; run++) {
         cn_net *net = parse_spec(ctx, "input 7x6x1; conv 4 3x3 pad=1; relu; maxpool 2x2; dense 3");
         if (!net) return;
@@ -869,16 +880,17 @@ static void test_resident_training(void)
         setenv("CN_RESIDENT", run ? "0" : "1", 1);
         n_made = 0;
         CHECK(cn_train(ctx, net, &ds, &cfg, &sum) == CN_OK);
-        CHECK_INT(n_made, run ? 0 : 2 * (36 / 8));
+        CHECK_INT(n_made, run ? 0 : 2 * (36 / 8 + 2)); /* 2 epochs: 4 training batches, 2 of validation */
         const float *p = cn_net_params(net, NULL, &total);
         w[run] = malloc((size_t)total * sizeof(float));
         memcpy(w[run], p, (size_t)total * sizeof(float));
-        acc[run] = sum.train_acc;
+        acc[run] = sum.train_acc, val[run] = sum.val_acc, val_loss[run] = sum.val_loss;
         cn_net_destroy(net);
     }
     unsetenv("CN_RESIDENT");
     printf("  %s: resident and host batches, train accuracy %.4f and %.4f\n", cuda->name, acc[0], acc[1]);
     CHECK(w[0] && w[1] && memcmp(w[0], w[1], (size_t)total * sizeof(float)) == 0 && acc[0] == acc[1]);
+    CHECK(val[0] == val[1] && fabs(val_loss[0] - val_loss[1]) <= 1e-12 * fabs(val_loss[1]));
     free(w[0]), free(w[1]);
 }
 

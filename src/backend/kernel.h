@@ -99,6 +99,8 @@ typedef struct cn_step_kernels {
                    int64_t n);
     /* the rows of y (rows x cols) whose largest value (the first of equals) is at their label */
     int64_t (*count_correct)(const float *y, const int32_t *labels, int64_t rows, int64_t cols);
+    /* best[r] (host memory) = the column of row r's largest value, the first of equals */
+    void (*best_rows)(const float *y, int64_t rows, int64_t cols, int32_t *best);
     /* a batch made on the backend from a data set copied into its memory: x (n x c x h x w, the
      * backend's memory) = what cn_make_batch_rows makes of the same draws (host memory) */
     void (*make_batch)(const cn_batch_source *src, const cn_batch_draw *draws, int64_t n, float *x);

@@ -15,6 +15,7 @@
 #include <time.h>
 
 #include "../io/io_impl.h"
+#include "step_row.h"
 #include "train_impl.h"
 
 void cn_train_defaults(cn_train_config *cfg)
@@ -37,14 +38,6 @@ static double now(void)
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
     return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
-}
-
-static int64_t argmax(const float *v, int64_t n)
-{
-    int64_t best = 0;
-    for (int64_t i = 1; i < n; i++)
-        if (v[i] > v[best]) best = i;
-    return best;
 }
 
 static void rng_text(const cn_rng *r, char *buf, size_t cap)
@@ -85,19 +78,82 @@ static cn_status check_input(cn_ctx *ctx, const cn_net *net, const cn_dataset *d
     return CN_OK;
 }
 
+/* A data set copied into the backend's memory once, each batch made there from the host's draws
+ * (cn_step_kernels.make_batch: the values cn_make_batch_rows gives, without a batch crossing to
+ * the device). Not where the backend cannot, the images are decoded from files, a run is
+ * data-parallel, or its memory has no room (the batches are then the host's); CN_RESIDENT=0
+ * turns it off. */
+typedef struct {
+    const cn_memory_ops *mem;
+    void *data;           /* the pixels or floats, in the backend's memory */
+    float *x;             /* a batch, in the backend's memory */
+    cn_batch_draw *draws; /* a batch's draws, on the host */
+    cn_batch_source src;
+} resident;
+
+static void resident_close(resident *res, cn_ctx *ctx)
+{
+    if (res->data) res->mem->release(res->data);
+    if (res->x) res->mem->release(res->x);
+    cn_free(ctx, res->draws);
+    memset(res, 0, sizeof *res);
+}
+
+/* ds resident for net's backend, batches of up to batch images normalised by mean and std
+ * (4 channels); res->data NULL when not */
+static void resident_open(resident *res, cn_ctx *ctx, cn_net *net, const cn_dataset *ds, int64_t batch,
+                          const float *mean, const float *std, const cn_parallel *par)
+{
+    const cn_memory_ops *mem = cn_net_slab_memory(net);
+    const char *env = getenv("CN_RESIDENT");
+    memset(res, 0, sizeof *res);
+    if (!cn_net_step_kernels(net)->make_batch || !mem || !mem->copy || par || ds->c > 4 || !(ds->pixels || ds->images) ||
+        (env && !strcmp(env, "0")))
+        return;
+    size_t bytes = (size_t)(ds->count * ds->c * ds->h * ds->w) * (ds->pixels ? 1 : sizeof(float));
+    res->mem = mem;
+    res->data = mem->alloc(bytes);
+    res->x = res->data ? mem->alloc((size_t)(batch * ds->c * ds->h * ds->w) * sizeof(float)) : NULL;
+    res->draws = res->x ? cn_malloc(ctx, (size_t)batch * sizeof *res->draws) : NULL;
+    if (!res->draws) { /* no room: the host's batches, and the failure forgotten */
+        if (mem->error) mem->error();
+        cn_ctx_clear(ctx);
+        resident_close(res, ctx);
+        return;
+    }
+    mem->copy(res->data, ds->pixels ? (const void *)ds->pixels : (const void *)ds->images, bytes);
+    res->src = (cn_batch_source){ ds->pixels ? res->data : NULL, ds->pixels ? NULL : res->data, ds->c, ds->h, ds->w, 0,
+                                  { 0 }, { 0 } };
+    memcpy(res->src.mean, mean, sizeof res->src.mean), memcpy(res->src.std, std, sizeof res->src.std);
+}
+
+/* batch idx[0..n) of ds made in the backend's memory, cropped (pad > 0) and flipped as drawn
+ * from rng: its images in res->x, its labels on the host */
+static void resident_batch(resident *res, cn_net *net, const cn_dataset *ds, const int64_t *idx, int64_t n, int64_t pad,
+                           int flip, cn_rng *rng, int32_t *labels)
+{
+    res->src.pad = pad < 0 ? 0 : pad;
+    cn_batch_draws(rng, idx, n, pad, flip, res->draws);
+    for (int64_t i = 0; i < n; i++) labels[i] = ds->labels[idx[i]];
+    cn_net_step_kernels(net)->make_batch(&res->src, res->draws, n, res->x);
+}
+
 /* loss and accuracy of the net in evaluation mode over idx[0..n); confusion may be NULL. With
  * par, the batches are shared out among its processes and their sums gathered in batch order:
- * every process gets the bits one process would. */
+ * every process gets the bits one process would. res: ds resident in the backend's memory (or
+ * NULL); a backend with its own loss and best columns computes them where the outputs are. */
 static cn_status eval_indices(cn_ctx *ctx, cn_net *net, const cn_dataset *ds, const int64_t *idx, int64_t n,
                               const float *mean, const float *std, int64_t batch, double *loss, double *acc,
-                              int64_t *confusion, cn_parallel *par)
+                              int64_t *confusion, cn_parallel *par, resident *res)
 {
+    const cn_step_kernels *sk = cn_net_step_kernels(net);
+    int device = sk->loss_grad && sk->best_rows;
     cn_layer_info out = layer(ctx, net, -1);
     int64_t classes = out.c * out.h * out.w, chw = ds->c * ds->h * ds->w;
     cn_loss_kind kind = cn_net_default_loss(net);
     float *x = cn_malloc(ctx, (size_t)(batch * chw) * sizeof(float));
     float *target = cn_calloc(ctx, (size_t)(batch * classes), sizeof(float));
-    int32_t *labels = cn_malloc(ctx, (size_t)batch * sizeof(int32_t));
+    int32_t *labels = cn_malloc(ctx, (size_t)batch * sizeof(int32_t) * 2), *best = labels + batch;
     int64_t batches = (n + batch - 1) / batch, first, mine;
     cn_parallel_share(par, batches, &first, &mine);
     double *part = cn_malloc(ctx, (size_t)(2 * (mine + batches) + 1) * sizeof(double)), *all = part + 2 * mine;
@@ -106,26 +162,38 @@ static cn_status eval_indices(cn_ctx *ctx, cn_net *net, const cn_dataset *ds, co
     int64_t correct = 0;
     for (int64_t k = first; !st && k < first + mine; k++) {
         int64_t start = k * batch, b = n - start < batch ? n - start : batch, right = 0;
-        if ((st = cn_make_batch_rows(ctx, ds, idx + start, b, 0, b, mean, std, 0, 0, NULL, x, labels)) ||
-            (st = cn_net_forward(ctx, net, x, b, 0)))
-            break;
+        const float *xb = x; /* the batch's images, in the host's memory or the backend's */
+        if (res && res->data) resident_batch(res, net, ds, idx + start, b, 0, 0, NULL, labels), xb = res->x;
+        else if ((st = cn_make_batch_rows(ctx, ds, idx + start, b, 0, b, mean, std, 0, 0, NULL, x, labels))) break;
+        if ((st = cn_net_forward(ctx, net, xb, b, 0))) break;
         const float *y = cn_net_output(net, NULL);
         memset(target, 0, (size_t)(b * classes) * sizeof(float));
-        for (int64_t i = 0; i < b; i++) {
-            if (labels[i] < 0 || labels[i] >= classes) {
+        for (int64_t i = 0; i < b && !st; i++)
+            if (labels[i] < 0 || labels[i] >= classes)
                 st = cn_fail(ctx, CN_E_ARG, "label %d is outside the %lld classes of the net's output", (int)labels[i],
                              (long long)classes);
+            else target[i * classes + labels[i]] = 1.0f;
+        if (st) break;
+        if (device) sk->best_rows(y, b, classes, best);
+        for (int64_t i = 0; i < b; i++) {
+            int64_t p = device ? best[i] : cn_row_best(y + i * classes, classes);
+            right += p == labels[i];
+            if (confusion && p >= 0) confusion[labels[i] * classes + p]++; /* -1: the device failed (checked below) */
+        }
+        double l = NAN;
+        if (device) { /* the one-hot rows copied over; a loss not finite is computed again by the host's code */
+            float *t = cn_net_step_scratch(ctx, net, b * classes);
+            if (!t) {
+                st = CN_E_NOMEM;
                 break;
             }
-            target[i * classes + labels[i]] = 1.0f;
-            int64_t p = argmax(y + i * classes, classes);
-            right += p == labels[i];
-            if (confusion) confusion[labels[i] * classes + p]++;
+            cn_net_copy(net, t, target, (size_t)(b * classes) * sizeof(float));
+            sk->loss_grad(ctx, kind, t, y, b, classes, CN_REDUCE_SUM, 0, &l, NULL);
         }
-        double l = 0;
-        if (!st) st = cn_loss_grad(ctx, kind, target, y, b, classes, CN_REDUCE_SUM, 0, &l, NULL);
+        if (!isfinite(l) && (st = cn_loss_grad(ctx, kind, target, y, b, classes, CN_REDUCE_SUM, 0, &l, NULL))) break;
         part[2 * (k - first)] = l, part[2 * (k - first) + 1] = (double)right;
     }
+    if (!st && device) st = cn_net_check_backend(ctx, net);
     if (!st) st = cn_parallel_gather_items(ctx, par, batches, part, 2, all);
     for (int64_t k = 0; !st && k < batches; k++) sum += all[2 * k], correct += (int64_t)all[2 * k + 1];
     cn_free(ctx, part);
@@ -153,8 +221,11 @@ cn_status cn_evaluate(cn_ctx *ctx, cn_net *net, const cn_dataset *ds, const floa
         return CN_E_NOMEM;
     }
     for (int64_t i = 0; i < ds->count; i++) idx[i] = i;
-    st = eval_indices(ctx, net, ds, idx, ds->count, mean, std, batch < 1 ? 256 : batch, &out->loss, &out->acc, conf,
-                      NULL);
+    batch = batch < 1 ? 256 : batch;
+    resident res;
+    resident_open(&res, ctx, net, ds, batch, mean, std, NULL);
+    st = eval_indices(ctx, net, ds, idx, ds->count, mean, std, batch, &out->loss, &out->acc, conf, NULL, &res);
+    resident_close(&res, ctx);
     cn_free(ctx, idx);
     if (st) {
         cn_free(ctx, conf);
@@ -199,61 +270,6 @@ typedef struct {
     csv_file metrics;   /* a row per completed epoch */
     csv_file steps;     /* a row per step of the completed epochs (and of the current one) */
 } run;
-
-/* The training images copied into the backend's memory once, each batch made there from the
- * host's draws (cn_step_kernels.make_batch: the values cn_make_batch_rows gives, without a
- * batch crossing to the device). Not where the backend cannot, the images are decoded from
- * files, a run is data-parallel, or its memory has no room (the batches are then the host's);
- * CN_RESIDENT=0 turns it off. */
-typedef struct {
-    const cn_memory_ops *mem;
-    void *data;           /* the pixels or floats, in the backend's memory */
-    float *x;             /* a batch, in the backend's memory */
-    cn_batch_draw *draws; /* a batch's draws, on the host */
-    cn_batch_source src;
-} resident;
-
-static void resident_close(resident *res, cn_ctx *ctx)
-{
-    if (res->data) res->mem->release(res->data);
-    if (res->x) res->mem->release(res->x);
-    cn_free(ctx, res->draws);
-    memset(res, 0, sizeof *res);
-}
-
-static void resident_open(resident *res, const run *r, int64_t batch)
-{
-    const cn_dataset *ds = r->ds;
-    const cn_memory_ops *mem = cn_net_slab_memory(r->net);
-    const char *env = getenv("CN_RESIDENT");
-    memset(res, 0, sizeof *res);
-    if (!cn_net_step_kernels(r->net)->make_batch || !mem || !mem->copy || r->cfg->parallel || ds->c > 4 ||
-        !(ds->pixels || ds->images) || (env && !strcmp(env, "0")))
-        return;
-    size_t bytes = (size_t)(ds->count * ds->c * ds->h * ds->w) * (ds->pixels ? 1 : sizeof(float));
-    res->mem = mem;
-    res->data = mem->alloc(bytes);
-    res->x = res->data ? mem->alloc((size_t)(batch * ds->c * ds->h * ds->w) * sizeof(float)) : NULL;
-    res->draws = res->x ? cn_malloc(r->ctx, (size_t)batch * sizeof *res->draws) : NULL;
-    if (!res->draws) { /* no room: the host's batches, and the failure forgotten */
-        if (mem->error) mem->error();
-        cn_ctx_clear(r->ctx);
-        resident_close(res, r->ctx);
-        return;
-    }
-    mem->copy(res->data, ds->pixels ? (const void *)ds->pixels : (const void *)ds->images, bytes);
-    res->src = (cn_batch_source){ ds->pixels ? res->data : NULL, ds->pixels ? NULL : res->data, ds->c, ds->h, ds->w,
-                                  r->cfg->crop_pad < 0 ? 0 : r->cfg->crop_pad, { 0 }, { 0 } };
-    memcpy(res->src.mean, r->mean, sizeof r->mean), memcpy(res->src.std, r->std, sizeof r->std);
-}
-
-/* batch idx made in the backend's memory: its labels on the host, its images in res->x */
-static void resident_batch(resident *res, run *r, const int64_t *idx, int64_t n, int32_t *labels)
-{
-    cn_batch_draws(&r->data_rng, idx, n, r->cfg->crop_pad, r->cfg->flip, res->draws);
-    for (int64_t i = 0; i < n; i++) labels[i] = r->ds->labels[idx[i]];
-    cn_net_step_kernels(r->net)->make_batch(&res->src, res->draws, n, res->x);
-}
 
 static cn_status save(run *r, const char *file, int with_optim, double val_acc)
 {
@@ -469,7 +485,7 @@ cn_status cn_train(cn_ctx *ctx, cn_net *net, const cn_dataset *ds, const cn_trai
     cn_status st = check_config(ctx, net, ds, cfg);
     if (st) return st;
     run r = { .ctx = ctx, .net = net, .ds = ds, .cfg = cfg, .best_score = -INFINITY, .best_acc = -1, .best_loss = NAN };
-    resident res = { 0 };
+    resident res = { 0 }, val_res = { 0 }; /* the training set's, a validation set's */
     double t_run = now();
     int64_t epochs_this_run = 0;
     int64_t chw = ds->c * ds->h * ds->w, n = ds->count;
@@ -514,7 +530,8 @@ cn_status cn_train(cn_ctx *ctx, cn_net *net, const cn_dataset *ds, const cn_trai
     cn_layer_info o = layer(ctx, net, -1);
     int64_t classes = o.c * o.h * o.w;
     const cn_step_kernels *step_k = cn_net_step_kernels(net); /* the backend's accuracy count, where it has one */
-    resident_open(&res, &r, cfg->batch);
+    resident_open(&res, ctx, net, ds, cfg->batch, r.mean, r.std, cfg->parallel);
+    if (cfg->val) resident_open(&val_res, ctx, net, cfg->val, cfg->batch, r.mean, r.std, cfg->parallel);
     for (int64_t e = r.epoch + 1; e <= cfg->epochs; e++) {
         /* early stopping, from the state a checkpoint keeps: a resumed run stops where it would have */
         if (cfg->patience > 0 && r.epoch - r.best_epoch >= cfg->patience) {
@@ -528,7 +545,7 @@ cn_status cn_train(cn_ctx *ctx, cn_net *net, const cn_dataset *ds, const cn_trai
         for (int64_t b = 0; b < batches; b++) {
             for (int64_t i = 0; i < cfg->batch; i++) idx[i] = perm[n_val + order[b * cfg->batch + i]];
             const float *xb = x; /* the batch's images, in the host's memory or the backend's */
-            if (res.data) resident_batch(&res, &r, idx, cfg->batch, labels), xb = res.x;
+            if (res.data) resident_batch(&res, net, ds, idx, cfg->batch, cfg->crop_pad, cfg->flip, &r.data_rng, labels), xb = res.x;
             else if ((st = cn_make_batch_rows(ctx, ds, idx, cfg->batch, row0, row0 + rows, r.mean, r.std, cfg->crop_pad,
                                               cfg->flip, &r.data_rng, x, labels)))
                 goto done;
@@ -557,7 +574,8 @@ cn_status cn_train(cn_ctx *ctx, cn_net *net, const cn_dataset *ds, const cn_trai
             if (cfg->progress && cfg->progress(cfg->user, &p)) goto done;
         }
         if (n_check > 0 && (st = eval_indices(ctx, net, cfg->val ? cfg->val : ds, cfg->val ? val_idx : perm, n_check, r.mean,
-                                              r.std, cfg->batch, &p.val_loss, &p.val_acc, NULL, cfg->parallel)))
+                                              r.std, cfg->batch, &p.val_loss, &p.val_acc, NULL, cfg->parallel,
+                                              cfg->val ? &val_res : &res)))
             goto done;
         r.epoch = e;
         epochs_this_run++;
@@ -576,7 +594,7 @@ cn_status cn_train(cn_ctx *ctx, cn_net *net, const cn_dataset *ds, const cn_trai
         if (cfg->progress && cfg->progress(cfg->user, &p)) goto done;
     }
 done:
-    resident_close(&res, ctx);
+    resident_close(&res, ctx), resident_close(&val_res, ctx);
     if (cfg->parallel) cn_parallel_detach(ctx, cfg->parallel, net);
     cn_net_set_input_grad(net, 1);
     out->epochs_run = epochs_this_run;

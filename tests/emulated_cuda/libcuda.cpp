@@ -31,7 +31,9 @@ static void __syncthreads(void);
 #define __global__
 #define __device__
 #define __shared__ static /* one block at a time: one copy */
+using std::erf;
 using std::exp;
+using std::expm1;
 using std::fabs;
 using std::fmax;
 using std::isfinite;

@@ -23,11 +23,22 @@ static const cn_kernels kernels[CN_OP_COUNT] = {
     [CN_OP_AVGPOOL] = { .forward = cn_cuda_avgpool_forward, .backward = cn_cuda_avgpool_backward, .fresh_dx = 1 },
     [CN_OP_GLOBALAVGPOOL] = { .forward = cn_cuda_globalavgpool_forward, .backward = cn_cuda_globalavgpool_backward,
                               .fresh_dx = 1 },
+    [CN_OP_GLOBALMAXPOOL] = { .forward = cn_cuda_globalmaxpool_forward, .backward = cn_cuda_globalmaxpool_backward,
+                              .fresh_dx = 1 },
     [CN_OP_RELU] = { .forward = cn_cuda_relu_forward, .backward = cn_cuda_relu_backward, .fresh_dx = 1 },
     [CN_OP_LEAKYRELU] = { .forward = cn_cuda_leakyrelu_forward, .backward = cn_cuda_leakyrelu_backward,
                           .fresh_dx = 1 },
     [CN_OP_SIGMOID] = { .forward = cn_cuda_sigmoid_forward, .backward = cn_cuda_sigmoid_backward, .fresh_dx = 1 },
     [CN_OP_TANH] = { .forward = cn_cuda_tanh_forward, .backward = cn_cuda_tanh_backward, .fresh_dx = 1 },
+    [CN_OP_RELU6] = { .forward = cn_cuda_relu6_forward, .backward = cn_cuda_relu6_backward, .fresh_dx = 1 },
+    [CN_OP_HARDSIGMOID] = { .forward = cn_cuda_hardsigmoid_forward, .backward = cn_cuda_hardsigmoid_backward,
+                            .fresh_dx = 1 },
+    [CN_OP_HARDSWISH] = { .forward = cn_cuda_hardswish_forward, .backward = cn_cuda_hardswish_backward,
+                          .fresh_dx = 1 },
+    [CN_OP_SILU] = { .forward = cn_cuda_silu_forward, .backward = cn_cuda_silu_backward, .fresh_dx = 1 },
+    [CN_OP_GELU] = { .forward = cn_cuda_gelu_forward, .backward = cn_cuda_gelu_backward, .fresh_dx = 1 },
+    [CN_OP_ELU] = { .forward = cn_cuda_elu_forward, .backward = cn_cuda_elu_backward, .fresh_dx = 1 },
+    [CN_OP_PRELU] = { .forward = cn_cuda_prelu_forward, .backward = cn_cuda_prelu_backward, .fresh_dx = 1 },
     [CN_OP_SOFTMAX] = { .forward = cn_cuda_softmax_forward, .backward = cn_cuda_softmax_backward, .fresh_dx = 1 },
     [CN_OP_BATCHNORM] = { .forward = cn_cuda_batchnorm_forward, .backward = cn_cuda_batchnorm_backward,
                           .fresh_dx = 1 },
@@ -115,27 +126,45 @@ static cn_status loss_grad(cn_ctx *ctx, cn_loss_kind kind, const float *target, 
     return CN_OK; /* a failure of the GPU is kept for the step's check */
 }
 
+/* n ints of page-locked memory (a buffer kept for the next call), once the GPU is done with the
+ * last ones; NULL when the GPU failed or there is no memory (kept for the step's check) */
+static int32_t *pinned_ints(int64_t n)
+{
+    if (cn_cu_sync()) return NULL;
+    if (n > cn_cu.ints_n) {
+        void *p = NULL;
+        if (cn_cu.ints) cn_cu.cu.cuMemFreeHost(cn_cu.ints);
+        cn_cu.ints = NULL, cn_cu.ints_n = 0;
+        if (cn_cu_ok(cn_cu.cu.cuMemAllocHost(&p, (size_t)n * sizeof(int32_t)), "cuMemAllocHost (a batch's labels)")) return NULL;
+        cn_cu.ints = p, cn_cu.ints_n = n;
+    }
+    return cn_cu.ints;
+}
+
 /* the labels through page-locked memory, the rows on the GPU; -1 when the GPU failed or the
  * labels found no memory (the step's check reports it) */
 static int64_t count_correct(const float *y, const int32_t *labels, int64_t rows, int64_t cols)
 {
-    if (cn_cuda_ready()) return -1;
-    if (rows > cn_cu.labels_n) {
-        void *p = NULL;
-        cn_cu_sync(); /* the old buffer may still be read */
-        if (cn_cu.labels) cn_cu.cu.cuMemFreeHost(cn_cu.labels);
-        cn_cu.labels = NULL, cn_cu.labels_n = 0;
-        if (cn_cu_ok(cn_cu.cu.cuMemAllocHost(&p, (size_t)rows * sizeof *labels), "cuMemAllocHost (the labels)")) return -1;
-        cn_cu.labels = p, cn_cu.labels_n = rows;
-    } else if (cn_cu_sync()) { /* the last batch's labels are read */
-        return -1;
-    }
-    memcpy(cn_cu.labels, labels, (size_t)rows * sizeof *labels);
+    int32_t *lab = cn_cuda_ready() ? NULL : pinned_ints(rows);
+    if (!lab) return -1;
+    memcpy(lab, labels, (size_t)rows * sizeof *labels);
     double *part = cn_cu.pinned->correct;
-    int32_t *lab = cn_cu.labels;
     void *args[] = { &y, &lab, &rows, &cols, &part };
     cn_cu_launch_blocks(CN_CU_K_count_correct, CN_CU_LOSS_BLOCKS, args);
     return cn_cu_sync() ? -1 : (int64_t)sum_parts(part, CN_CU_LOSS_BLOCKS);
+}
+
+/* each row's best column on the GPU, read through page-locked memory; -1s when the GPU failed */
+static void best_rows(const float *y, int64_t rows, int64_t cols, int32_t *best)
+{
+    int32_t *b = cn_cuda_ready() ? NULL : pinned_ints(rows);
+    void *args[] = { &y, &rows, &cols, &b };
+    if (b) cn_cu_launch(CN_CU_K_best_rows, rows, args);
+    if (!b || cn_cu_sync()) {
+        for (int64_t r = 0; r < rows; r++) best[r] = -1;
+        return;
+    }
+    memcpy(best, b, (size_t)rows * sizeof *best);
 }
 
 /* the rule of optim.c's update_range, one kernel over the run of values */
@@ -210,8 +239,9 @@ static void release(void *rec)
 
 static const cn_replay_ops replay_ops = { record_begin, record_end, replay, release };
 
-const cn_step_kernels cn_cuda_step = { loss_grad,         sum_squares, update,      count_correct, make_batch,
-                                       queue_loss,        queue_sum_squares,         read_queued,   &replay_ops };
+const cn_step_kernels cn_cuda_step = { loss_grad,  sum_squares,       update,      count_correct, best_rows,
+                                       make_batch, queue_loss,        queue_sum_squares,         read_queued,
+                                       &replay_ops };
 
 /* what the rows' kernels do not do yet: dilated max/min pooling, average pooling that leaves
  * padding out of its divisor, batch norm without its scale and shift (those nodes run their

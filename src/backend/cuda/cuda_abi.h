@@ -29,7 +29,10 @@ typedef struct cn_cu_batch {
 } cn_cu_batch;
 
 /* kinds the kernels switch on (the host maps its enums onto these) */
-enum { CN_CU_RELU, CN_CU_LEAKY, CN_CU_SIGMOID, CN_CU_TANH };
+enum {
+    CN_CU_RELU, CN_CU_LEAKY, CN_CU_SIGMOID, CN_CU_TANH, CN_CU_RELU6, CN_CU_HARDSIGMOID, CN_CU_HARDSWISH, CN_CU_SILU,
+    CN_CU_GELU, CN_CU_ELU
+};
 enum { CN_CU_POOL_MAX, CN_CU_POOL_MIN, CN_CU_POOL_AVG };
 enum { CN_CU_SGD, CN_CU_MOMENTUM, CN_CU_NESTEROV, CN_CU_ADAM, CN_CU_ADAMW };
 
@@ -41,11 +44,11 @@ enum { CN_CU_SGD, CN_CU_MOMENTUM, CN_CU_NESTEROV, CN_CU_ADAM, CN_CU_ADAMW };
 
 /* every kernel of kernels.cu, by name: the host looks each up once in the loaded module */
 #define CN_CU_KERNELS(X)                                                                           \
-    X(act_forward) X(act_backward) X(copy_or_add) X(spread_add) X(plane_sum) X(concat_forward)     \
-    X(concat_backward)                                                                             \
+    X(act_forward) X(act_backward) X(prelu_forward) X(prelu_backward) X(copy_or_add) X(spread_add) \
+    X(plane_sum) X(concat_forward) X(concat_backward)                                              \
     X(pool_forward) X(pool_backward) X(softmax_forward) X(softmax_backward) X(bn_forward)         \
     X(bn_backward) X(dropout_forward) X(dropout_backward) X(channel_sum) X(bias_relu)              \
     X(conv_forward) X(conv_backward_data) X(conv_backward_filter) X(sum_squares) X(update)      \
-    X(loss_rows) X(count_correct) X(make_batch)
+    X(loss_rows) X(count_correct) X(best_rows) X(make_batch)
 
 #endif

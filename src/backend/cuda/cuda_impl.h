@@ -53,8 +53,8 @@ typedef struct cn_cuda {
     cudnnHandle_t dnn_handle;  /* NULL without libcudnn.so.9: convolutions run our direct kernels */
     int precision;             /* cn_precision: fp32 or tf32 (tensor-op math in cuBLAS and cuDNN) */
     cn_cu_pinned *pinned;      /* the step's partial sums, in page-locked host memory */
-    int32_t *labels;           /* a batch's labels for count_correct, page-locked */
-    int64_t labels_n;
+    int32_t *ints;             /* a batch's labels or best columns, page-locked */
+    int64_t ints_n;
     cn_batch_draw *draws;      /* a batch's draws for make_batch, on the GPU */
     int64_t draws_n;
     char device_name[128];
@@ -96,12 +96,14 @@ void cn_cuda_maxpool_forward(const cn_op_io *io);
 void cn_cuda_minpool_forward(const cn_op_io *io);
 void cn_cuda_avgpool_forward(const cn_op_io *io);
 void cn_cuda_globalavgpool_forward(const cn_op_io *io);
+void cn_cuda_globalmaxpool_forward(const cn_op_io *io);
 void cn_cuda_maxpool_backward(const cn_op_io *io);
 void cn_cuda_maxpool_relu_forward(const cn_op_io *io);
 void cn_cuda_maxpool_relu_backward(const cn_op_io *io);
 void cn_cuda_minpool_backward(const cn_op_io *io);
 void cn_cuda_avgpool_backward(const cn_op_io *io);
 void cn_cuda_globalavgpool_backward(const cn_op_io *io);
+void cn_cuda_globalmaxpool_backward(const cn_op_io *io);
 void cn_cuda_relu_forward(const cn_op_io *io);
 void cn_cuda_relu_backward(const cn_op_io *io);
 void cn_cuda_leakyrelu_forward(const cn_op_io *io);
@@ -110,6 +112,20 @@ void cn_cuda_sigmoid_forward(const cn_op_io *io);
 void cn_cuda_sigmoid_backward(const cn_op_io *io);
 void cn_cuda_tanh_forward(const cn_op_io *io);
 void cn_cuda_tanh_backward(const cn_op_io *io);
+void cn_cuda_relu6_forward(const cn_op_io *io);
+void cn_cuda_relu6_backward(const cn_op_io *io);
+void cn_cuda_hardsigmoid_forward(const cn_op_io *io);
+void cn_cuda_hardsigmoid_backward(const cn_op_io *io);
+void cn_cuda_hardswish_forward(const cn_op_io *io);
+void cn_cuda_hardswish_backward(const cn_op_io *io);
+void cn_cuda_silu_forward(const cn_op_io *io);
+void cn_cuda_silu_backward(const cn_op_io *io);
+void cn_cuda_gelu_forward(const cn_op_io *io);
+void cn_cuda_gelu_backward(const cn_op_io *io);
+void cn_cuda_elu_forward(const cn_op_io *io);
+void cn_cuda_elu_backward(const cn_op_io *io);
+void cn_cuda_prelu_forward(const cn_op_io *io);
+void cn_cuda_prelu_backward(const cn_op_io *io);
 void cn_cuda_softmax_forward(const cn_op_io *io);
 void cn_cuda_softmax_backward(const cn_op_io *io);
 void cn_cuda_batchnorm_forward(const cn_op_io *io);

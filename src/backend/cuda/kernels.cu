@@ -7,6 +7,7 @@
 #include "cuda_abi.h"
 
 #include "../../data/batch_draw.h"
+#include "../../ops/activation_ref.h"
 #include "../../train/step_row.h"
 
 typedef long long i64;
@@ -30,34 +31,78 @@ static __device__ double block_sum(double v)
 
 static __device__ float accumulate(const float *dst, i64 i, int fresh, float v) { return fresh ? v : dst[i] + v; }
 
-/* ---- activations (src/ops/activation.c: computed in double per value) ---- */
+/* ---- activations (src/ops/activation.c: computed in double per value, its act_value and
+ * act_deriv case for case; `param` is leakyrelu's slope, elu's alpha or gelu's approximate) ---- */
 
-extern "C" __global__ void act_forward(int kind, const float *x, float *y, i64 n, double slope)
+static __device__ double sigmoid_of(double v) { return v >= 0 ? 1 / (1 + exp(-v)) : exp(v) / (1 + exp(v)); }
+
+extern "C" __global__ void act_forward(int kind, const float *x, float *y, i64 n, double param)
 {
     GRID_STRIDE(i, n) {
         double v = x[i], r;
         switch (kind) {
         case CN_CU_RELU: r = v > 0 ? v : 0; break;
-        case CN_CU_LEAKY: r = v > 0 ? v : slope * v; break;
-        case CN_CU_SIGMOID: r = v >= 0 ? 1 / (1 + exp(-v)) : exp(v) / (1 + exp(v)); break;
-        default: r = tanh(v); break;
+        case CN_CU_LEAKY: r = v > 0 ? v : param * v; break;
+        case CN_CU_SIGMOID: r = sigmoid_of(v); break;
+        case CN_CU_TANH: r = tanh(v); break;
+        case CN_CU_RELU6: r = v <= 0 ? 0 : v >= 6 ? 6 : v; break;
+        case CN_CU_HARDSIGMOID: r = v <= -3 ? 0 : v >= 3 ? 1 : v / 6 + 0.5; break;
+        case CN_CU_HARDSWISH: r = v <= -3 ? 0 : v >= 3 ? v : v * (v + 3) / 6; break;
+        case CN_CU_SILU: r = v * sigmoid_of(v); break;
+        case CN_CU_GELU: r = cn_gelu(v, param != 0); break;
+        default: r = v > 0 ? v : param * expm1(v); break; /* elu */
         }
         y[i] = (float)r;
     }
 }
 
 extern "C" __global__ void act_backward(int kind, const float *x, const float *y, const float *dy, float *dx, i64 n,
-                                        double slope, int fresh)
+                                        double param, int fresh)
 {
     GRID_STRIDE(i, n) {
-        double d, yi = y[i];
+        double d, v = x[i], yi = y[i];
         switch (kind) {
-        case CN_CU_RELU: d = x[i] > 0 ? 1 : 0; break;
-        case CN_CU_LEAKY: d = x[i] > 0 ? 1 : slope; break;
+        case CN_CU_RELU: d = v > 0 ? 1 : 0; break;
+        case CN_CU_LEAKY: d = v > 0 ? 1 : param; break;
         case CN_CU_SIGMOID: d = yi * (1 - yi); break;
-        default: d = 1 - yi * yi; break;
+        case CN_CU_TANH: d = 1 - yi * yi; break;
+        case CN_CU_RELU6: d = v > 0 && v < 6 ? 1 : 0; break;
+        case CN_CU_HARDSIGMOID: d = v > -3 && v < 3 ? 1.0 / 6 : 0; break;
+        case CN_CU_HARDSWISH: d = v < -3 ? 0 : v <= 3 ? v / 3 + 0.5 : 1; break;
+        case CN_CU_SILU: {
+            double s = sigmoid_of(v);
+            d = s * (1 + v * (1 - s));
+            break;
+        }
+        case CN_CU_GELU: d = cn_gelu_deriv(v, param != 0); break;
+        default: d = v > 0 ? 1 : param * exp(v); break; /* elu */
         }
         dx[i] = accumulate(dx, i, fresh, (float)(dy[i] * d));
+    }
+}
+
+/* prelu: y = x if x > 0 else a[c] x, in float as the reference (x, y: N x C x HW; a: C) */
+extern "C" __global__ void prelu_forward(const float *x, const float *a, float *y, i64 n, i64 c, i64 hw)
+{
+    GRID_STRIDE(i, n * c * hw) y[i] = x[i] > 0 ? x[i] : a[i / hw % c] * x[i];
+}
+
+/* one block per channel: dx (+)= dy (x > 0) or a dy (x <= 0); da += the sum over x <= 0 of
+ * dy x, in double per plane, a float add per sample in sample order as the reference */
+extern "C" __global__ void prelu_backward(const float *x, const float *a, const float *dy, float *dx, float *da, i64 n,
+                                          i64 c, i64 hw, int fresh)
+{
+    i64 ch = blockIdx.x;
+    double slope = a[ch];
+    for (i64 s = 0; s < n; s++) {
+        double acc = 0;
+        for (i64 j = threadIdx.x; j < hw; j += THREADS) {
+            i64 k = (s * c + ch) * hw + j;
+            if (x[k] <= 0) acc += (double)dy[k] * x[k];
+            if (dx) dx[k] = accumulate(dx, k, fresh, (float)(x[k] > 0 ? dy[k] : slope * dy[k]));
+        }
+        acc = block_sum(acc);
+        if (threadIdx.x == 0) da[ch] += (float)acc;
     }
 }
 
@@ -426,7 +471,7 @@ static __device__ void row_range(i64 rows, i64 *lo, i64 *hi)
 }
 
 /* part[b] = the loss of block b's rows, NaN where a row's loss is not defined (a bad column) or a
- * prediction or gradient value is not finite (the host then says which); g: the gradient */
+ * prediction or gradient value is not finite (the host then says which); g: the gradient, or NULL */
 extern "C" __global__ void loss_rows(int kind, const float *t, const float *p, i64 rows, i64 cols, double smoothing,
                                      double scale, float *g, double *part)
 {
@@ -435,8 +480,8 @@ extern "C" __global__ void loss_rows(int kind, const float *t, const float *p, i
     double s = 0;
     for (i64 r = lo + threadIdx.x; r < hi; r += THREADS) {
         double v = 0;
-        int bad = cn_row_loss(kind, t + r * cols, p + r * cols, cols, smoothing, scale, &v, g + r * cols) >= 0;
-        for (i64 j = r * cols; j < (r + 1) * cols; j++) bad |= !isfinite(p[j]) || !isfinite(g[j]);
+        int bad = cn_row_loss(kind, t + r * cols, p + r * cols, cols, smoothing, scale, &v, g ? g + r * cols : NULL) >= 0;
+        for (i64 j = r * cols; j < (r + 1) * cols; j++) bad |= !isfinite(p[j]) || (g && !isfinite(g[j]));
         s += bad ? nan("") : v;
     }
     s = block_sum(s);
@@ -452,6 +497,12 @@ extern "C" __global__ void count_correct(const float *y, const int *labels, i64 
     for (i64 r = lo + threadIdx.x; r < hi; r += THREADS) s += cn_row_best(y + r * cols, cols) == labels[r];
     s = block_sum(s);
     if (threadIdx.x == 0) part[blockIdx.x] = s;
+}
+
+/* best[r] = the column of row r's largest value (the first of equals) */
+extern "C" __global__ void best_rows(const float *y, i64 rows, i64 cols, int *best)
+{
+    GRID_STRIDE(r, rows) best[r] = (int)cn_row_best(y + r * cols, cols);
 }
 
 /* ---- a batch from the data set resident on the GPU (src/data/batch.c's values) ---- */

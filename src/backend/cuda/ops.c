@@ -1,7 +1,7 @@
 /* ops.c — the CUDA kernel table's rows for the ops our own kernels compute (kernels.cu):
- * activations, pooling, softmax, batch norm, dropout, flatten, concat and add. Each reads its
- * node's geometry as the reference kernel does and launches on the backend's stream; input
- * gradients honour cn_op_io.dx_fresh (store instead of add). */
+ * activations (prelu's learned slopes too), pooling, softmax, batch norm, dropout, flatten,
+ * concat and add. Each reads its node's geometry as the reference kernel does and launches on
+ * the backend's stream; input gradients honour cn_op_io.dx_fresh (store instead of add). */
 #include "../../ops/aux_impl.h"
 #include "../../ops/pool_ref.h"
 #include "cuda_impl.h"
@@ -11,13 +11,19 @@ static int fresh_bit(const cn_op_io *io, int j) { return (io->dx_fresh >> j) & 1
 
 /* ---- activations ---- */
 
+/* the kind's one parameter (act_forward's `param`): leakyrelu's slope, elu's alpha, gelu's form */
+static double act_param(const cn_attrs *a, int kind)
+{
+    return kind == CN_CU_ELU ? a->alpha : kind == CN_CU_GELU ? a->approximate : a->slope;
+}
+
 static void act_forward(const cn_op_io *io, int kind)
 {
     const void *x = io->x[0];
     void *y = io->y;
     int64_t n = count_of(io);
-    double slope = io->n->a.slope;
-    void *args[] = { &kind, &x, &y, &n, &slope };
+    double param = act_param(&io->n->a, kind);
+    void *args[] = { &kind, &x, &y, &n, &param };
     cn_cu_launch(CN_CU_K_act_forward, n, args);
 }
 
@@ -26,20 +32,48 @@ static void act_backward(const cn_op_io *io, int kind)
     const void *x = io->x[0], *y = io->y, *dy = io->dy;
     void *dx = io->dx[0];
     int64_t n = count_of(io);
-    double slope = io->n->a.slope;
+    double param = act_param(&io->n->a, kind);
     int fresh = fresh_bit(io, 0);
-    void *args[] = { &kind, &x, &y, &dy, &dx, &n, &slope, &fresh };
+    void *args[] = { &kind, &x, &y, &dy, &dx, &n, &param, &fresh };
     if (dx) cn_cu_launch(CN_CU_K_act_backward, n, args);
 }
 
-void cn_cuda_relu_forward(const cn_op_io *io) { act_forward(io, CN_CU_RELU); }
-void cn_cuda_relu_backward(const cn_op_io *io) { act_backward(io, CN_CU_RELU); }
-void cn_cuda_leakyrelu_forward(const cn_op_io *io) { act_forward(io, CN_CU_LEAKY); }
-void cn_cuda_leakyrelu_backward(const cn_op_io *io) { act_backward(io, CN_CU_LEAKY); }
-void cn_cuda_sigmoid_forward(const cn_op_io *io) { act_forward(io, CN_CU_SIGMOID); }
-void cn_cuda_sigmoid_backward(const cn_op_io *io) { act_backward(io, CN_CU_SIGMOID); }
-void cn_cuda_tanh_forward(const cn_op_io *io) { act_forward(io, CN_CU_TANH); }
-void cn_cuda_tanh_backward(const cn_op_io *io) { act_backward(io, CN_CU_TANH); }
+#define ACT_ROW(op, kind)                                                                          \
+    void cn_cuda_##op##_forward(const cn_op_io *io) { act_forward(io, kind); }                    \
+    void cn_cuda_##op##_backward(const cn_op_io *io) { act_backward(io, kind); }
+ACT_ROW(relu, CN_CU_RELU)
+ACT_ROW(leakyrelu, CN_CU_LEAKY)
+ACT_ROW(sigmoid, CN_CU_SIGMOID)
+ACT_ROW(tanh, CN_CU_TANH)
+ACT_ROW(relu6, CN_CU_RELU6)
+ACT_ROW(hardsigmoid, CN_CU_HARDSIGMOID)
+ACT_ROW(hardswish, CN_CU_HARDSWISH)
+ACT_ROW(silu, CN_CU_SILU)
+ACT_ROW(gelu, CN_CU_GELU)
+ACT_ROW(elu, CN_CU_ELU)
+#undef ACT_ROW
+
+/* prelu: the slopes are its weights (io->w, C values), their gradient io->dw (always added) */
+static int64_t plane_of(const cn_op_io *io) { return io->n->out.h * io->n->out.w; }
+
+void cn_cuda_prelu_forward(const cn_op_io *io)
+{
+    const void *x = io->x[0], *a = io->w;
+    void *y = io->y;
+    int64_t n = io->batch, c = io->n->out.c, hw = plane_of(io);
+    void *args[] = { &x, &a, &y, &n, &c, &hw };
+    cn_cu_launch(CN_CU_K_prelu_forward, n * c * hw, args);
+}
+
+void cn_cuda_prelu_backward(const cn_op_io *io)
+{
+    const void *x = io->x[0], *a = io->w, *dy = io->dy;
+    void *dx = io->dx[0], *da = io->dw;
+    int64_t n = io->batch, c = io->n->out.c, hw = plane_of(io);
+    int fresh = fresh_bit(io, 0);
+    void *args[] = { &x, &a, &dy, &dx, &da, &n, &c, &hw, &fresh };
+    cn_cu_launch_blocks(CN_CU_K_prelu_backward, c, args);
+}
 
 /* ---- copies and sums: flatten, add, concat ---- */
 
@@ -159,6 +193,8 @@ void cn_cuda_avgpool_forward(const cn_op_io *io) { pool_forward(io, CN_CU_POOL_A
 void cn_cuda_avgpool_backward(const cn_op_io *io) { pool_backward(io, CN_CU_POOL_AVG, 0, 0); }
 void cn_cuda_globalavgpool_forward(const cn_op_io *io) { pool_forward(io, CN_CU_POOL_AVG, 1, 0); }
 void cn_cuda_globalavgpool_backward(const cn_op_io *io) { pool_backward(io, CN_CU_POOL_AVG, 1, 0); }
+void cn_cuda_globalmaxpool_forward(const cn_op_io *io) { pool_forward(io, CN_CU_POOL_MAX, 1, 0); }
+void cn_cuda_globalmaxpool_backward(const cn_op_io *io) { pool_backward(io, CN_CU_POOL_MAX, 1, 0); }
 
 /* ---- softmax over channels ---- */
 
