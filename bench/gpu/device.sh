@@ -22,7 +22,7 @@ if grep -q "^gpu-FAIL op table" "$OUT/check_gpu.log" && command -v compute-sanit
     echo "compute-sanitizer: exit $? (sanitizer.log)"
 fi
 start=$(date +%s)
-CN_BENCH_SECONDS=1 timeout 200 python3 bench/gpu/run.py build-gpu >"$OUT/bench_gpu.log" 2>&1
+CN_BENCH_SECONDS=1 timeout 260 python3 bench/gpu/run.py build-gpu .devdata >"$OUT/bench_gpu.log" 2>&1
 echo "bench-gpu: exit $? after $(($(date +%s) - start)) s (log: bench_gpu.log, bench_gpu.json)"
 echo "---- check-gpu"
 grep -E "^gpu-(ok|FAIL) |check-gpu:|SKIPPED|test_backend.c:[0-9]+|cuda_fatbin.c:[0-9]+|^convnet: " "$OUT/check_gpu.log" |

@@ -2,15 +2,18 @@
 """bench/gpu/run.py BUILD [DATA] — `make bench-gpu`, on the GPU machine: convnet --device cuda beside
 PyTorch (eager, and the whole step in one CUDA graph) on the nets of the issue's anchors, the same
 settings, in one run; images/s and ratios, a compact table printed last, the raw numbers in
-$OUT/bench_gpu.json (or bench/out/). The PyTorch code is shared/anchors/gpu_torch_*.py's, kept here so
+$OUT/bench_gpu.json (or bench/out/). Then the time to accuracy: models/fmnist-fast.cnn trained on
+Fashion-MNIST (DATA, default Debian's copy) by the recipe on its `# recipe:` line, --device cuda;
+the training time is the sum of metrics.csv's epoch seconds. The PyTorch code is shared/anchors/gpu_torch_*.py's, kept here so
 that the repository is self-contained.
 
 convnet's numbers come from `convnet bench --device cuda --json` (random inputs, SGD momentum,
 3 warm-up steps, then at least --seconds): the host still prepares nothing per step, as PyTorch's
 synthetic loops do not either."""
-import json, os, subprocess, sys, time
+import csv, json, os, re, subprocess, sys, tempfile, time
 
 BUILD = sys.argv[1] if len(sys.argv) > 1 else 'build'
+DATA = sys.argv[2] if len(sys.argv) > 2 else '/usr/share/datasets/fashion-mnist'
 CN = os.path.join(BUILD, 'convnet')
 OUT = os.environ.get('OUT') or 'bench/out'
 SECONDS = float(os.environ.get('CN_BENCH_SECONDS', '1.5'))
@@ -134,9 +137,9 @@ if HAVE_TORCH:
 # fmnist-small: batch 64 (against eager, and the graph), 256 and 1024 (against the graph)
 small_shape = (1, 28, 28)
 for bs in (64, 256, 1024):
+    graph = torch_case(f'small b{bs} fp32 graph', small, small_shape, bs, False, False, True, 300)
     for prec in ('fp32', 'tf32'):
         ours = convnet('models/fmnist-small.cnn', bs, prec)
-        graph = torch_case(f'small b{bs} fp32 graph', small, small_shape, bs, False, False, True, 300)
         row(f'fmnist-small b{bs} {prec} vs torch fp32 graph', ours, graph, '>= 2x at b256' if bs == 256 else None)
         if bs == 64 and prec == 'fp32':
             eager = torch_case('small b64 fp32 eager', small, small_shape, 64, False, False, False, 200)
@@ -152,9 +155,44 @@ tbf = torch_case('resnet18 b512 bf16 channels_last eager', r18, (3, 32, 32), 512
 row('resnet18-cifar b512 fp32 vs torch fp32', ours32, t32)
 row('resnet18-cifar b512 tf32 vs torch bf16 cl', ours_tf, tbf, '>= 1.2x (bf16 not ours yet)')
 
+
+
+def time_to_accuracy(spec='models/fmnist-fast.cnn'):
+    """(test accuracy, training seconds) of spec's recipe on the GPU, or None"""
+    try:
+        recipe = next(l.split(':', 1)[1].split() for l in open(spec) if l.startswith('# recipe:'))
+    except (OSError, StopIteration):
+        print('time to accuracy: no', spec, 'with a "# recipe:" line', flush=True)
+        return None
+    if '--precision' not in recipe:
+        recipe += ['--precision', 'tf32']
+    out = os.path.join(tempfile.mkdtemp(), 'run')
+    cmd = [CN, 'train', spec, *recipe, '--data', DATA, '--out', out, '--device', 'cuda']
+    try:
+        r = subprocess.run(cmd, capture_output=True, text=True, timeout=150)
+    except subprocess.TimeoutExpired:
+        print('TIMEOUT', ' '.join(cmd), flush=True)
+        return None
+    m = re.search(r'test accuracy ([0-9.]+)%', r.stdout)
+    if r.returncode or not m:
+        print('FAILED', ' '.join(cmd), (r.stdout + r.stderr).strip()[-500:], flush=True)
+        return None
+    rows_ = list(csv.DictReader(open(os.path.join(out, 'metrics.csv'))))
+    secs = sum(float(x['seconds']) for x in rows_)
+    raw['time to accuracy'] = {'command': ' '.join(cmd), 'test_accuracy': float(m.group(1)), 'seconds': secs,
+                               'epochs': len(rows_)}
+    print(f"convnet {spec} time to accuracy: {m.group(1)}% test after {len(rows_)} epochs, {secs:.2f} s of training "
+          f"({' '.join(recipe)})", flush=True)
+    return float(m.group(1)), secs
+
+
+tta = time_to_accuracy()
 os.makedirs(OUT, exist_ok=True)
 json.dump({'rows': rows, 'raw': raw}, open(os.path.join(OUT, 'bench_gpu.json'), 'w'), indent=1)
 print('\n%-58s %12s %12s %7s  %s' % ('bench-gpu: training images/s', 'convnet', 'pytorch', 'ratio', 'target'))
 for name, ours, theirs, ratio, target in rows:
     f = lambda v: '%12.0f' % v if v else '%12s' % '-'  # noqa: E731
     print('%-58s %s %s %7s  %s' % (name, f(ours), f(theirs), '%.2fx' % ratio if ratio else '-', target or ''))
+if tta:
+    print('%-58s %11.2fs %11.1fs %7s  %s' % (f'time to {tta[0]:.2f}% test (fmnist-fast)', tta[1], 11.2,
+                                             '%.2fx' % (11.2 / tta[1]) if tta[1] else '-', '>= 94% in <= 3 s'))
