@@ -896,8 +896,14 @@ static void test_resident_training(void)
 
 static int n_begin, n_end, n_replay, refuse_begin;
 static const cn_replay_ops *real_replay;
-static int counted_begin(void) { return n_begin++, refuse_begin ? -1 : real_replay->begin(); }
-static void *counted_end(void) { return n_end++, real_replay->end(); }
+static int counted_begin(void) { return n_begin++, refuse_begin == 1 ? -1 : real_replay->begin(); }
+/* refuse_begin 2: the recording fails at its end (a call the capture refused) */
+static void *counted_end(void)
+{
+    void *rec = (n_end++, real_replay->end());
+    if (rec && refuse_begin == 2) real_replay->release(rec), rec = NULL;
+    return rec;
+}
 static int counted_replay(void *rec) { return n_replay++, real_replay->replay(rec); }
 static void counted_drop(void *rec) { real_replay->release(rec); }
 
@@ -926,7 +932,7 @@ static void test_replayed_steps(void)
         { "input 6x6x2; conv 4 3x3 pad=1; relu; dropout keep=0.7; flatten; dense 4", 0 },
     };
     for (size_t c = 0; c < sizeof nets / sizeof nets[0]; c++)
-        for (int refuse = 0; refuse < 2; refuse++) {
+        for (int refuse = 0; refuse < 3; refuse++) {
             cn_net *net[3];
             cn_optim *opt[3];
             double loss[3][7];
@@ -958,11 +964,12 @@ static void test_replayed_steps(void)
             int64_t total;
             const float *wa = cn_net_params(net[0], NULL, &total), *wb = cn_net_params(net[1], NULL, NULL);
             CHECK(rel(wa, cn_net_params(net[2], NULL, NULL), total) < 1e-5); /* and the reference's values */
-            printf("  %s, recording %s: %d recorded, %d replays, loss %.6f\n", c ? "dropout" : "batch norm",
-                   refuse ? "refused" : "allowed", n_end, n_replay, loss[0][6]);
+            static const char *const how[] = { "allowed", "refused", "failing at its end" };
+            printf("  %s, recording %s: %d recorded, %d replays, loss %.6f\n", c ? "dropout" : "batch norm", how[refuse],
+                   n_end, n_replay, loss[0][6]);
             CHECK(memcmp(wa, wb, (size_t)total * sizeof(float)) == 0);
             CHECK_INT(n_begin, nets[c].begins);
-            CHECK_INT(n_end, refuse ? 0 : nets[c].begins);
+            CHECK_INT(n_end, refuse == 1 ? 0 : nets[c].begins);
             CHECK_INT(n_replay, refuse || !nets[c].begins ? 0 : 3 + 2); /* steps 2-4, 6-7 */
             free(x);
             for (int r = 0; r < 3; r++) cn_optim_destroy(opt[r]), cn_net_destroy(net[r]);

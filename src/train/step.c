@@ -111,10 +111,14 @@ static cn_status queue_pass(cn_ctx *ctx, cn_net *net, const cn_step_config *cfg,
     }
     if (!st) k->queue_sum_squares(g, n);
     if (recording) {
-        rec = rp->end(); /* nothing ran: the recording runs now, or (NULL) the pass again as it comes */
-        if (rp) cn_net_keep_recording(net, rec, key, 2);
-        if (rec) return st ? st : rp->replay(rec) ? cn_net_check_backend(ctx, net) : CN_OK;
-        return st ? st : queue_pass(ctx, net, cfg, target, dout, batch, classes);
+        /* nothing ran: the recording runs now; or, where it failed (a call the capture refused:
+         * its error is the capture's, not the pass's), the pass again as it comes, for good */
+        rec = rp->end();
+        if (rec && st) rp->release(rec), rec = NULL;
+        cn_net_keep_recording(net, rec, key, 2);
+        if (rec) return rp->replay(rec) ? cn_net_check_backend(ctx, net) : CN_OK;
+        cn_ctx_clear(ctx);
+        return queue_pass(ctx, net, cfg, target, dout, batch, classes);
     }
     if (rp) cn_net_keep_recording(net, NULL, key, seen + 1 < 2 ? seen + 1 : 2);
     return st;
