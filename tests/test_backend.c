@@ -28,7 +28,10 @@ static double rel(const float *a, const float *b, int64_t n)
     return s > 0 ? d / s : d;
 }
 
-/* runs spec on backend be: returns output, input gradient and parameter gradients, malloc'ed */
+/* runs spec on backend be: returns output, input gradient and parameter gradients, malloc'ed.
+ * Every trainable value is moved off its initial value (scales of 1 and shifts and biases of 0
+ * would hide a scale read for a shift), and the backward pass runs twice, the second time over
+ * the first's gradients (a kernel that adds where it should store shows there). */
 static void run(const char *spec, const cn_backend *be, int64_t batch, float **y, float **dx, float **dw, int64_t *ny,
                 int64_t *nx, int64_t *nw)
 {
@@ -42,6 +45,9 @@ static void run(const char *spec, const cn_backend *be, int64_t batch, float **y
     float *x = malloc((size_t)*nx * sizeof(float));
     cn_rng rng;
     cn_rng_seed(&rng, 5);
+    int64_t trainable;
+    float *params = cn_net_params(net, &trainable, NULL);
+    for (int64_t i = 0; i < trainable; i++) params[i] += (float)(0.25 * cn_rng_normal(&rng));
     for (int64_t i = 0; i < *nx; i++) x[i] = (float)cn_rng_normal(&rng);
     CHECK(cn_net_forward(ctx, net, x, batch, 1) == CN_OK);
     const float *out = cn_net_output(net, ny);
@@ -49,8 +55,10 @@ static void run(const char *spec, const cn_backend *be, int64_t batch, float **y
     memcpy(*y, out, (size_t)*ny * sizeof(float));
     float *g = malloc((size_t)*ny * sizeof(float));
     for (int64_t i = 0; i < *ny; i++) g[i] = (float)cn_rng_normal(&rng);
-    cn_net_zero_grad(net);
-    CHECK(cn_net_backward(ctx, net, g) == CN_OK);
+    for (int pass = 0; pass < 2; pass++) {
+        cn_net_zero_grad(net);
+        CHECK(cn_net_backward(ctx, net, g) == CN_OK);
+    }
     *dx = malloc((size_t)*nx * sizeof(float));
     memcpy(*dx, cn_net_input_grad(net), (size_t)*nx * sizeof(float));
     const float *grads = cn_net_grads(net, nw);
@@ -157,6 +165,28 @@ static void test_op_table(void)
         "input 11x10x3; maxpool 3x3 stride=2 pad=1 dilation=2",
         "input 9x10x3; minpool 2x3 stride=2 dilation=3x2 ceil=yes",
         "input 9x8x3; avgpool 3x3 stride=2 pad=1 ceil=yes count_pad=no",
+        /* their options; an input read twice, so that a backward adds to a gradient (not fresh) */
+        "input 6x5x3 as x; conv 3 1x1 as a; globalavgpool from x as g; mul g x a g",
+        "input 6x5x3 as x; mul x x",
+        "input 5x4x3; pad 2",
+        "input 5x4x3 as x; pad 2x1 top=3 right=0 mode=replicate as p; crop margin=2x1 top=3 right=0 as c; add x c",
+        "input 1x4x2; pad 2 mode=replicate",
+        "input 6x5x3 as x; pad 3x2 mode=reflect as p; crop 6x5 as c; add c x",
+        "input 5x4x3; upsample size=7x5",
+        "input 9x7x3; upsample size=4x3",
+        "input 5x4x3; upsample 3x2 mode=bilinear",
+        "input 4x4x3 as x; upsample size=7x6 mode=bilinear as u; adaptiveavgpool 4x4 as a; add x a",
+        "input 9x7x3; upsample size=4x5 mode=bilinear",
+        "input 9x7x3; upsample size=4x5 mode=bilinear align_corners=yes",
+        "input 6x6x3 as x; adaptiveavgpool 4x5 as a; upsample size=6x6 as u; add x u",
+        "input 3x2x3; adaptiveavgpool 5x4",
+        "input 5x7x3 as x; layernorm affine=no as l; add x l",
+        "input 3x3x2; flatten; dense 6; layernorm",
+        "input 5x7x6 as x; groupnorm 2 affine=no as g; add x g",
+        "input 5x7x6; instancenorm",
+        "input 5x7x6 as x; batchnorm affine=no as b; add x b",
+        "input 5x4x3 as x; deconv 3 3x3 pad=1 as d; add x d",
+        "input 4x3x2; deconv 3 3x3 dilation=3 outpad=2",
     };
     int covered[CN_OP_COUNT] = { 0 }, runs[8][2] = { { 0 } };
     CHECK(cn_backend_count() <= 8);

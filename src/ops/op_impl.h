@@ -9,6 +9,7 @@
 
 #include "../backend/kernel.h"
 #include "../core/core_impl.h"
+#include "resample_ref.h" /* cn_pad_fill */
 
 typedef struct { int64_t h, w; } cn_pair;
 typedef enum { CN_PAD_EXPLICIT = 0, CN_PAD_SAME, CN_PAD_VALID } cn_pad_mode;
@@ -45,7 +46,6 @@ typedef struct cn_attrs {
 } cn_attrs;
 
 typedef enum { CN_UPSAMPLE_NEAREST = 0, CN_UPSAMPLE_BILINEAR } cn_upsample_mode;
-typedef enum { CN_FILL_ZERO = 0, CN_FILL_REFLECT, CN_FILL_REPLICATE } cn_pad_fill;
 
 typedef enum { CN_KT_INT, CN_KT_PAIR, CN_KT_PAD, CN_KT_FLOAT, CN_KT_BOOL, CN_KT_SHAPE, CN_KT_NAMES,
                CN_KT_CHOICE /* one word of `choices`, stored as its index (an int) */ } cn_key_type;

@@ -154,19 +154,7 @@ static void pad_crop_explain(const cn_node *n, const cn_node *const *in, int64_t
     cn_sb_printf(sb, "; no parameters, RF and jump unchanged\n");
 }
 
-/* The input row (or column) that output position i - before reads, -1 for a zero: the
- * reflection excludes the edge (F.pad's reflect), replicate repeats it. */
-static int64_t pad_src(int64_t i, int64_t n, cn_pad_fill fill)
-{
-    if (i >= 0 && i < n) return i;
-    switch (fill) {
-    case CN_FILL_REFLECT: return i < 0 ? -i : 2 * (n - 1) - i;
-    case CN_FILL_REPLICATE: return i < 0 ? 0 : n - 1;
-    case CN_FILL_ZERO: break;
-    }
-    return -1;
-}
-
+/* the input pixel an output reads: cn_pad_src (resample_ref.h, shared with the CUDA kernels) */
 #define CN_TEMPLATE_FILE "pad_crop.c"
 #include "template.h"
 
@@ -200,9 +188,9 @@ static void CN_FN(pad_forward)(const cn_op_io *io)
         const CN_REAL *xp = (const CN_REAL *)io->x[0] + p * x.h * x.w;
         CN_REAL *yp = (CN_REAL *)io->y + p * o.h * o.w;
         for (int64_t oy = 0; oy < o.h; oy++) {
-            int64_t iy = pad_src(oy - nd->pad_t, x.h, fill);
+            int64_t iy = cn_pad_src(oy - nd->pad_t, x.h, fill);
             for (int64_t ox = 0; ox < o.w; ox++) {
-                int64_t ix = pad_src(ox - nd->pad_l, x.w, fill);
+                int64_t ix = cn_pad_src(ox - nd->pad_l, x.w, fill);
                 yp[oy * o.w + ox] = iy < 0 || ix < 0 ? 0 : xp[iy * x.w + ix];
             }
         }
@@ -220,9 +208,9 @@ static void CN_FN(pad_backward)(const cn_op_io *io)
         CN_REAL *dxp = (CN_REAL *)io->dx[0] + p * x.h * x.w;
         const CN_REAL *gp = (const CN_REAL *)io->dy + p * o.h * o.w;
         for (int64_t oy = 0; oy < o.h; oy++) {
-            int64_t iy = pad_src(oy - nd->pad_t, x.h, fill);
+            int64_t iy = cn_pad_src(oy - nd->pad_t, x.h, fill);
             for (int64_t ox = 0; ox < o.w; ox++) {
-                int64_t ix = pad_src(ox - nd->pad_l, x.w, fill);
+                int64_t ix = cn_pad_src(ox - nd->pad_l, x.w, fill);
                 if (iy >= 0 && ix >= 0) dxp[iy * x.w + ix] += gp[oy * o.w + ox];
             }
         }

@@ -103,10 +103,8 @@ static const cn_key adaptive_keys[] = {
     { 0 },
 };
 
-/* PyTorch's AdaptiveAvgPool2d window of output o of `out` over `in` cells: [floor(o*in/out),
- * ceil((o+1)*in/out)) */
-static int64_t adaptive_start(int64_t o, int64_t in, int64_t out) { return o * in / out; }
-static int64_t adaptive_end(int64_t o, int64_t in, int64_t out) { return ((o + 1) * in + out - 1) / out; }
+/* adaptive windows: cn_adaptive_start, cn_adaptive_end (resample_ref.h, shared with the CUDA
+ * kernels) */
 
 static int64_t gcd(int64_t a, int64_t b)
 {
@@ -354,8 +352,8 @@ static void CN_FN(adaptiveavgpool_forward)(const cn_op_io *io)
         CN_REAL *yp = (CN_REAL *)io->y + nc * o->h * o->w;
         for (int64_t oy = 0; oy < o->h; oy++)
             for (int64_t ox = 0; ox < o->w; ox++) {
-                int64_t y0 = adaptive_start(oy, x->h, o->h), y1 = adaptive_end(oy, x->h, o->h);
-                int64_t x0 = adaptive_start(ox, x->w, o->w), x1 = adaptive_end(ox, x->w, o->w);
+                int64_t y0 = cn_adaptive_start(oy, x->h, o->h), y1 = cn_adaptive_end(oy, x->h, o->h);
+                int64_t x0 = cn_adaptive_start(ox, x->w, o->w), x1 = cn_adaptive_end(ox, x->w, o->w);
                 double acc = 0;
                 for (int64_t iy = y0; iy < y1; iy++)
                     for (int64_t ix = x0; ix < x1; ix++) acc += xp[iy * x->w + ix];
@@ -374,8 +372,8 @@ static void CN_FN(adaptiveavgpool_backward)(const cn_op_io *io)
         CN_REAL *dxp = (CN_REAL *)io->dx[0] + nc * x->h * x->w;
         for (int64_t oy = 0; oy < o->h; oy++)
             for (int64_t ox = 0; ox < o->w; ox++) {
-                int64_t y0 = adaptive_start(oy, x->h, o->h), y1 = adaptive_end(oy, x->h, o->h);
-                int64_t x0 = adaptive_start(ox, x->w, o->w), x1 = adaptive_end(ox, x->w, o->w);
+                int64_t y0 = cn_adaptive_start(oy, x->h, o->h), y1 = cn_adaptive_end(oy, x->h, o->h);
+                int64_t x0 = cn_adaptive_start(ox, x->w, o->w), x1 = cn_adaptive_end(ox, x->w, o->w);
                 CN_REAL share = (CN_REAL)((double)gp[oy * o->w + ox] / (double)((y1 - y0) * (x1 - x0)));
                 for (int64_t iy = y0; iy < y1; iy++)
                     for (int64_t ix = x0; ix < x1; ix++) dxp[iy * x->w + ix] += share;

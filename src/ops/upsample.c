@@ -66,16 +66,8 @@ static void explain(const cn_node *n, const cn_node *const *in, int64_t batch, c
     cn_explain_rf_change(n, in[0], sb);
 }
 
-/* PyTorch's nearest source index (nearest_idx): floor(dst * in/out) in float, at most in - 1 */
-static int64_t nearest_src(int64_t dst, int64_t in, int64_t out)
-{
-    if (out == in) return dst;
-    if (out == 2 * in) return dst >> 1;
-    float scale = (float)in / (float)out;
-    int64_t s = (int64_t)floorf((float)dst * scale);
-    return s < in - 1 ? s : in - 1;
-}
-
+/* the source pixels: cn_nearest_src, cn_linear_src_f32/_f64 (resample_ref.h, shared with the
+ * CUDA kernels) */
 #define CN_TEMPLATE_FILE "upsample.c"
 #include "template.h"
 
@@ -89,26 +81,6 @@ const cn_op cn_op_upsample = {
 };
 
 #else /* ---- kernels, compiled once for float and once for double (template.h) ---------------- */
-
-/* The two source pixels of output coordinate dst and the weight of the second, as PyTorch's
- * area_pixel_compute_source_index in CN_REAL: src = dst*(in-1)/(out-1) with aligned corners,
- * else max(0, (dst + 0.5)*in/out - 0.5); i0 = floor(src), i1 = i0 + 1 inside the input. */
-static void CN_FN(linear_src)(int64_t dst, int64_t in, int64_t out, int align, int64_t *i0, int64_t *i1,
-                              CN_REAL *lambda)
-{
-    CN_REAL src;
-    if (align) {
-        CN_REAL scale = out > 1 ? (CN_REAL)(in - 1) / (CN_REAL)(out - 1) : (CN_REAL)0;
-        src = scale * (CN_REAL)dst;
-    } else {
-        CN_REAL scale = (CN_REAL)in / (CN_REAL)out;
-        src = scale * ((CN_REAL)dst + (CN_REAL)0.5) - (CN_REAL)0.5;
-        if (src < 0) src = 0;
-    }
-    *i0 = (int64_t)src;
-    *i1 = *i0 + (*i0 < in - 1 ? 1 : 0);
-    *lambda = src - (CN_REAL)*i0;
-}
 
 /* y (N,C,OH,OW) <- x (N,C,H,W) resized */
 static void CN_FN(upsample_forward)(const cn_op_io *io)
@@ -124,13 +96,13 @@ static void CN_FN(upsample_forward)(const cn_op_io *io)
         for (int64_t oy = 0; oy < o.h; oy++)
             for (int64_t ox = 0; ox < o.w; ox++) {
                 if (nd->a.mode == CN_UPSAMPLE_NEAREST) {
-                    yp[oy * o.w + ox] = xp[nearest_src(oy, x.h, o.h) * x.w + nearest_src(ox, x.w, o.w)];
+                    yp[oy * o.w + ox] = xp[cn_nearest_src(oy, x.h, o.h) * x.w + cn_nearest_src(ox, x.w, o.w)];
                     continue;
                 }
                 int64_t y0, y1, x0, x1;
                 CN_REAL ly, lx;
-                CN_FN(linear_src)(oy, x.h, o.h, align, &y0, &y1, &ly);
-                CN_FN(linear_src)(ox, x.w, o.w, align, &x0, &x1, &lx);
+                CN_FN(cn_linear_src)(oy, x.h, o.h, align, &y0, &y1, &ly);
+                CN_FN(cn_linear_src)(ox, x.w, o.w, align, &x0, &x1, &lx);
                 yp[oy * o.w + ox] = (1 - ly) * ((1 - lx) * xp[y0 * x.w + x0] + lx * xp[y0 * x.w + x1]) +
                                     ly * ((1 - lx) * xp[y1 * x.w + x0] + lx * xp[y1 * x.w + x1]);
             }
@@ -153,13 +125,13 @@ static void CN_FN(upsample_backward)(const cn_op_io *io)
             for (int64_t ox = 0; ox < o.w; ox++) {
                 CN_REAL g = gp[oy * o.w + ox];
                 if (nd->a.mode == CN_UPSAMPLE_NEAREST) {
-                    dxp[nearest_src(oy, x.h, o.h) * x.w + nearest_src(ox, x.w, o.w)] += g;
+                    dxp[cn_nearest_src(oy, x.h, o.h) * x.w + cn_nearest_src(ox, x.w, o.w)] += g;
                     continue;
                 }
                 int64_t y0, y1, x0, x1;
                 CN_REAL ly, lx;
-                CN_FN(linear_src)(oy, x.h, o.h, align, &y0, &y1, &ly);
-                CN_FN(linear_src)(ox, x.w, o.w, align, &x0, &x1, &lx);
+                CN_FN(cn_linear_src)(oy, x.h, o.h, align, &y0, &y1, &ly);
+                CN_FN(cn_linear_src)(ox, x.w, o.w, align, &x0, &x1, &lx);
                 dxp[y0 * x.w + x0] += (1 - ly) * (1 - lx) * g;
                 dxp[y0 * x.w + x1] += (1 - ly) * lx * g;
                 dxp[y1 * x.w + x0] += ly * (1 - lx) * g;

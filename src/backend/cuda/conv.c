@@ -1,4 +1,5 @@
-/* conv.c — convolution on the GPU: cuDNN's forward, backward-data and backward-filter with the
+/* conv.c — convolution (and deconv, the same passes with the roles swapped) on the GPU:
+ * cuDNN's forward, backward-data and backward-filter with the
  * algorithms chosen once per shape (cuDNN's heuristics, kept in a cache with the descriptors;
  * their workspace is the kernel table's workspace column), and our direct kernels (kernels.cu)
  * where cuDNN cannot take the geometry — padding larger on one side (pad=same with an even
@@ -33,11 +34,19 @@ typedef struct conv_plan {
 static conv_plan plans[CACHE + 1]; /* the last: a plan without workspace once the cache is full */
 static int n_plans;
 
-static cn_cu_conv geom_of(const cn_node *n, const cn_node *in, int64_t batch)
+static cn_cu_conv cu_geom(cn_conv_geom g)
 {
-    cn_conv_geom g = cn_conv_geom_of(n, in, batch);
     return (cn_cu_conv){ g.n, g.cin, g.h, g.w, g.cout, g.groups, g.kh, g.kw, g.sh, g.sw, g.dh, g.dw, g.pad_t, g.pad_l,
                          g.oh, g.ow };
+}
+
+static cn_cu_conv geom_of(const cn_node *n, const cn_node *in, int64_t batch) { return cu_geom(cn_conv_geom_of(n, in, batch)); }
+
+/* a deconv is the input gradient of the convolution that reads its output (cn_deconv_geom_of):
+ * that convolution's plan, its passes with the roles swapped */
+static cn_cu_conv deconv_geom(const cn_node *n, const cn_node *in, int64_t batch)
+{
+    return cu_geom(cn_deconv_geom_of(n, in, batch));
 }
 
 static int fits_int(const cn_cu_conv *g)
@@ -159,7 +168,7 @@ static conv_plan *plan_for(const cn_cu_conv *g)
 int64_t cn_cuda_conv_workspace(const cn_node *n, const cn_node *const *in, int64_t batch)
 {
     if (cn_cuda_ready()) return 0;
-    cn_cu_conv g = geom_of(n, in[0], batch);
+    cn_cu_conv g = n->id == CN_OP_DECONV ? deconv_geom(n, in[0], batch) : geom_of(n, in[0], batch);
     const conv_plan *p = plan_for(&g);
     return p->dnn ? (int64_t)p->workspace : 0;
 }
@@ -187,7 +196,8 @@ static void conv_forward(const cn_op_io *io, int relu)
                      : 1;
     if (ran < 0) return;
     if (ran > 0) { /* the direct kernel adds the bias itself */
-        void *args[] = { &g, &x, &w, &b, &y };
+        int add = 0;
+        void *args[] = { &g, &x, &w, &b, &y, &add };
         cn_cu_launch(CN_CU_K_conv_forward, g.n * g.cout * g.oh * g.ow, args);
         b = NULL;
     }
@@ -223,4 +233,51 @@ void cn_cuda_conv_backward(const cn_op_io *io)
                  : 1;
     void *dargs[] = { &g, &w, &dy, &dx, &fresh };
     if (ran > 0) cn_cu_launch(CN_CU_K_conv_backward_data, g.n * g.cin * g.h * g.w, dargs);
+}
+
+/* deconv: y = the convolution's input gradient of x (backward data, beta 0), then the bias */
+void cn_cuda_deconv_forward(const cn_op_io *io)
+{
+    if (cn_cuda_ready()) return;
+    cn_cu_conv g = deconv_geom(io->n, io->in[0], io->batch);
+    const conv_plan *p = plan_for(&g);
+    int64_t wn = g.cout * (g.cin / g.groups) * g.kh * g.kw;
+    const float *x = io->x[0], *w = io->w, *b = io->n->a.bias ? w + wn : NULL;
+    float *y = io->y, one = 1, zero = 0;
+    int fresh = 1;
+    int ran = p->dnn ? dnn_ran(cn_cu.dnn.cudnnConvolutionBackwardData(cn_cu.dnn_handle, &one, p->w, w, p->y, x, p->conv,
+                                                                      p->bwd_data, io->work, p->workspace, &zero, p->x, y),
+                               "cudnnConvolutionBackwardData (deconv)")
+                     : 1;
+    if (ran < 0) return;
+    void *args[] = { &g, &w, &x, &y, &fresh };
+    if (ran > 0) cn_cu_launch(CN_CU_K_conv_backward_data, g.n * g.cin * g.h * g.w, args);
+    cn_cuda_bias_relu(y, b, g.n, g.cin, g.h * g.w, 0);
+}
+
+/* deconv: db += the sums of dy's channels; dw += the convolution's weight gradient with dy as
+ * its input and x as its output's gradient; dx (+)= the convolution of dy (forward, beta 1 to add) */
+void cn_cuda_deconv_backward(const cn_op_io *io)
+{
+    if (cn_cuda_ready()) return;
+    cn_cu_conv g = deconv_geom(io->n, io->in[0], io->batch);
+    const conv_plan *p = plan_for(&g);
+    int64_t wn = g.cout * (g.cin / g.groups) * g.kh * g.kw;
+    const float *x = io->x[0], *w = io->w, *dy = io->dy, *nob = NULL;
+    float *dw = io->dw, *db = io->n->a.bias ? dw + wn : NULL, *dx = io->dx[0], one = 1, zero = 0;
+    int add = !(io->dx_fresh & 1u);
+    if (db) cn_cuda_channel_sum(dy, db, g.n, g.cin, g.h * g.w);
+    int ran = p->dnn ? dnn_ran(cn_cu.dnn.cudnnConvolutionBackwardFilter(cn_cu.dnn_handle, &one, p->x, dy, p->y, x, p->conv,
+                                                                        p->bwd_filter, io->work, p->workspace, &one, p->w, dw),
+                               "cudnnConvolutionBackwardFilter (deconv)")
+                     : 1;
+    void *fargs[] = { &g, &dy, &x, &dw };
+    if (ran > 0) cn_cu_launch_blocks(CN_CU_K_conv_backward_filter, wn, fargs);
+    if (ran < 0 || !dx) return;
+    ran = p->dnn ? dnn_ran(cn_cu.dnn.cudnnConvolutionForward(cn_cu.dnn_handle, &one, p->x, dy, p->w, w, p->conv, p->fwd,
+                                                             io->work, p->workspace, add ? &one : &zero, p->y, dx),
+                           "cudnnConvolutionForward (deconv)")
+                 : 1;
+    void *args[] = { &g, &dy, &w, &nob, &dx, &add };
+    if (ran > 0) cn_cu_launch(CN_CU_K_conv_forward, g.n * g.cout * g.oh * g.ow, args);
 }

@@ -15,6 +15,8 @@
 static const cn_kernels kernels[CN_OP_COUNT] = {
     [CN_OP_CONV] = { .forward = cn_cuda_conv_forward, .backward = cn_cuda_conv_backward,
                      .workspace = cn_cuda_conv_workspace, .fresh_dx = 1, .forward_relu_out = cn_cuda_conv_forward_relu },
+    [CN_OP_DECONV] = { .forward = cn_cuda_deconv_forward, .backward = cn_cuda_deconv_backward,
+                       .workspace = cn_cuda_conv_workspace, .fresh_dx = 1 },
     [CN_OP_DENSE] = { .forward = cn_cuda_dense_forward, .backward = cn_cuda_dense_backward, .fresh_dx = 1,
                       .forward_relu_out = cn_cuda_dense_forward_relu },
     [CN_OP_MAXPOOL] = { .forward = cn_cuda_maxpool_forward, .backward = cn_cuda_maxpool_backward, .fresh_dx = 1,
@@ -47,6 +49,15 @@ static const cn_kernels kernels[CN_OP_COUNT] = {
     [CN_OP_FLATTEN] = { .forward = cn_cuda_copy_forward, .backward = cn_cuda_add_backward, .fresh_dx = 1 },
     [CN_OP_CONCAT] = { .forward = cn_cuda_concat_forward, .backward = cn_cuda_concat_backward, .fresh_dx = 1 },
     [CN_OP_ADD] = { .forward = cn_cuda_add_forward, .backward = cn_cuda_add_backward, .fresh_dx = 1 },
+    [CN_OP_MUL] = { .forward = cn_cuda_mul_forward, .backward = cn_cuda_mul_backward, .fresh_dx = 1 },
+    [CN_OP_PAD] = { .forward = cn_cuda_pad_forward, .backward = cn_cuda_pad_backward, .fresh_dx = 1 },
+    [CN_OP_CROP] = { .forward = cn_cuda_crop_forward, .backward = cn_cuda_crop_backward, .fresh_dx = 1 },
+    [CN_OP_UPSAMPLE] = { .forward = cn_cuda_upsample_forward, .backward = cn_cuda_upsample_backward, .fresh_dx = 1 },
+    [CN_OP_ADAPTIVEAVGPOOL] = { .forward = cn_cuda_adaptiveavgpool_forward,
+                                .backward = cn_cuda_adaptiveavgpool_backward, .fresh_dx = 1 },
+    [CN_OP_LAYERNORM] = { .forward = cn_cuda_norm_forward, .backward = cn_cuda_norm_backward, .fresh_dx = 1 },
+    [CN_OP_GROUPNORM] = { .forward = cn_cuda_norm_forward, .backward = cn_cuda_norm_backward, .fresh_dx = 1 },
+    [CN_OP_INSTANCENORM] = { .forward = cn_cuda_norm_forward, .backward = cn_cuda_norm_backward, .fresh_dx = 1 },
 };
 
 /* ---- the step's sums: partial sums (a fixed number of blocks, so that the order depends on
@@ -244,7 +255,7 @@ const cn_step_kernels cn_cuda_step = { loss_grad,  sum_squares,       update,   
                                        &replay_ops };
 
 /* what the rows' kernels do not do yet: dilated max/min pooling, average pooling that leaves
- * padding out of its divisor, batch norm without its scale and shift (those nodes run their
+ * padding out of its divisor, a mul of more than CN_CU_MUL_MAX inputs (those nodes run their
  * reference kernels on the host, in the same managed memory) */
 static int cuda_supports(const cn_node *n)
 {
@@ -252,7 +263,7 @@ static int cuda_supports(const cn_node *n)
     case CN_OP_MAXPOOL:
     case CN_OP_MINPOOL: return n->a.dilation.h == 1 && n->a.dilation.w == 1;
     case CN_OP_AVGPOOL: return n->a.count_pad;
-    case CN_OP_BATCHNORM: return n->a.affine;
+    case CN_OP_MUL: return n->n_in <= CN_CU_MUL_MAX;
     default: return 1;
     }
 }

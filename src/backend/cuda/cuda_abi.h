@@ -15,6 +15,22 @@ typedef struct cn_cu_conv {
     int64_t n, cin, h, w, cout, groups, kh, kw, sh, sw, dh, dw, pad_t, pad_l, oh, ow;
 } cn_cu_conv;
 
+/* mul's inputs (up to CN_CU_MUL_MAX): input j's value at output element i is x[j][i / hw[j]],
+ * hw[j] 1 or, for a 1x1 map broadcast, the output's plane size */
+#define CN_CU_MUL_MAX 8
+typedef struct cn_cu_mul {
+    const float *x[CN_CU_MUL_MAX];
+    int64_t hw[CN_CU_MUL_MAX];
+    int64_t n_in;
+} cn_cu_mul;
+
+/* a map made of another's pixels (pad, crop, upsample, adaptiveavgpool): planes (N*C) of h x w
+ * in, oh x ow out; pad and crop: output (oy, ox) reads input (oy - top, ox - left) through
+ * the fill (cn_pad_fill; crop: top, left <= 0); upsample: fill is the mode (CN_CU_NEAREST...) */
+typedef struct cn_cu_maps {
+    int64_t planes, h, w, oh, ow, top, left, fill;
+} cn_cu_maps;
+
 /* one optimizer step's constants (src/backend/kernel.h's cn_update_args, field for field) */
 typedef struct cn_cu_update {
     double clip, lr, l1, decay, momentum, beta1, beta2, eps, lr_bc1, sqrt_bc2;
@@ -34,6 +50,7 @@ enum {
     CN_CU_GELU, CN_CU_ELU
 };
 enum { CN_CU_POOL_MAX, CN_CU_POOL_MIN, CN_CU_POOL_AVG };
+enum { CN_CU_NEAREST, CN_CU_BILINEAR, CN_CU_BILINEAR_ALIGNED };
 enum { CN_CU_SGD, CN_CU_MOMENTUM, CN_CU_NESTEROV, CN_CU_ADAM, CN_CU_ADAMW };
 
 /* blocks of the gradient's sum of squares (a fixed count: the order of the sum depends on n only) */
@@ -45,7 +62,9 @@ enum { CN_CU_SGD, CN_CU_MOMENTUM, CN_CU_NESTEROV, CN_CU_ADAM, CN_CU_ADAMW };
 /* every kernel of kernels.cu, by name: the host looks each up once in the loaded module */
 #define CN_CU_KERNELS(X)                                                                           \
     X(act_forward) X(act_backward) X(prelu_forward) X(prelu_backward) X(copy_or_add) X(spread_add) \
-    X(plane_sum) X(concat_forward) X(concat_backward)                                              \
+    X(plane_sum) X(mul_forward) X(mul_backward) X(concat_forward) X(concat_backward)              \
+    X(remap_forward) X(remap_backward) X(upsample_forward) X(upsample_backward) X(adaptive_forward) \
+    X(adaptive_backward) X(gn_forward) X(gn_backward) X(gn_param_channels) X(gn_param_values)      \
     X(pool_forward) X(pool_backward) X(softmax_forward) X(softmax_backward) X(bn_forward)         \
     X(bn_backward) X(dropout_forward) X(dropout_backward) X(channel_sum) X(bias_relu)              \
     X(conv_forward) X(conv_backward_data) X(conv_backward_filter) X(sum_squares) X(update)      \

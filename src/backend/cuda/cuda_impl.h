@@ -89,6 +89,8 @@ void cn_cuda_conv_forward(const cn_op_io *io);
 void cn_cuda_conv_forward_relu(const cn_op_io *io);
 void cn_cuda_conv_backward(const cn_op_io *io);
 int64_t cn_cuda_conv_workspace(const cn_node *n, const cn_node *const *in, int64_t batch);
+void cn_cuda_deconv_forward(const cn_op_io *io);
+void cn_cuda_deconv_backward(const cn_op_io *io);
 void cn_cuda_dense_forward(const cn_op_io *io);
 void cn_cuda_dense_forward_relu(const cn_op_io *io);
 void cn_cuda_dense_backward(const cn_op_io *io);
@@ -135,6 +137,19 @@ void cn_cuda_dropout_backward(const cn_op_io *io);
 void cn_cuda_copy_forward(const cn_op_io *io);
 void cn_cuda_add_forward(const cn_op_io *io);
 void cn_cuda_add_backward(const cn_op_io *io);
+void cn_cuda_mul_forward(const cn_op_io *io);
+void cn_cuda_mul_backward(const cn_op_io *io);
+void cn_cuda_pad_forward(const cn_op_io *io);
+void cn_cuda_pad_backward(const cn_op_io *io);
+void cn_cuda_crop_forward(const cn_op_io *io);
+void cn_cuda_crop_backward(const cn_op_io *io);
+void cn_cuda_upsample_forward(const cn_op_io *io);
+void cn_cuda_upsample_backward(const cn_op_io *io);
+void cn_cuda_adaptiveavgpool_forward(const cn_op_io *io);
+void cn_cuda_adaptiveavgpool_backward(const cn_op_io *io);
+/* layernorm, groupnorm and instancenorm */
+void cn_cuda_norm_forward(const cn_op_io *io);
+void cn_cuda_norm_backward(const cn_op_io *io);
 void cn_cuda_concat_forward(const cn_op_io *io);
 void cn_cuda_concat_backward(const cn_op_io *io);
 /* y (N, C, HW) += b per channel (b NULL: nothing), then relu where asked: the end of a conv

@@ -8,6 +8,7 @@
 
 #include "../../data/batch_draw.h"
 #include "../../ops/activation_ref.h"
+#include "../../ops/resample_ref.h"
 #include "../../train/step_row.h"
 
 typedef long long i64;
@@ -120,6 +121,37 @@ extern "C" __global__ void spread_add(const float *src, float *dst, i64 n, i64 h
     GRID_STRIDE(i, n) dst[i] = add ? dst[i] + src[i / hw] : src[i / hw];
 }
 
+/* ---- mul (src/ops/merge.c): products in float in input order; input j's value at output
+ * element i is x[j][i / hw[j]] (hw[j] = 1, or the plane size for a 1x1 map broadcast) ---- */
+
+static __device__ float mul_input(const cn_cu_mul &m, int j, i64 i) { return m.x[j][i / m.hw[j]]; }
+
+extern "C" __global__ void mul_forward(cn_cu_mul m, float *y, i64 n)
+{
+    GRID_STRIDE(i, n) {
+        float v = mul_input(m, 0, i);
+        for (int j = 1; j < m.n_in; j++) v = v * mul_input(m, j, i);
+        y[i] = v;
+    }
+}
+
+/* dx_j (+)= dy times the other inputs (in input order); a 1x1 input j gets its plane's sum, in
+ * element order, one thread a plane */
+extern "C" __global__ void mul_backward(cn_cu_mul m, int j, const float *dy, float *dx, i64 n, int fresh)
+{
+    i64 per = m.hw[j], outs = n / per;
+    GRID_STRIDE(t, outs) {
+        float s = fresh ? 0.0f : dx[t];
+        for (i64 i = t * per; i < (t + 1) * per; i++) {
+            float g = dy[i];
+            for (int k = 0; k < m.n_in; k++)
+                if (k != j) g *= mul_input(m, k, i);
+            s += g;
+        }
+        dx[t] = s;
+    }
+}
+
 extern "C" __global__ void plane_sum(const float *src, float *dst, i64 planes, i64 hw, int add)
 {
     GRID_STRIDE(p, planes) {
@@ -140,6 +172,170 @@ extern "C" __global__ void concat_backward(const float *dy, float *dx, i64 batch
                                            int fresh)
 {
     GRID_STRIDE(i, batch * block) dx[i] = accumulate(dx, i, fresh, dy[(i / block) * ystride + off + i % block]);
+}
+
+/* ---- maps read from other maps' pixels: pad and crop, upsample, adaptive average pooling
+ * (src/ops/pad_crop.c, upsample.c, pool.c; which pixels: src/ops/resample_ref.h). Forward:
+ * one thread per output. Backward: one thread per input pixel, gathering the outputs that
+ * read it in the reference's order (outputs in scan order), so that no two threads write one
+ * pixel and its sum is the reference's. ---- */
+
+/* the first o in [0, n) with key(o) >= target, key non-decreasing (n if none) */
+template <class F> static __device__ i64 first_at_least(i64 n, i64 target, F key)
+{
+    i64 lo = 0, hi = n;
+    while (lo < hi) {
+        i64 mid = lo + (hi - lo) / 2;
+        if (key(mid) < target) lo = mid + 1;
+        else hi = mid;
+    }
+    return lo;
+}
+
+/* pad and crop: output o (of out) reads input cn_pad_src(o - before) (crop: before < 0, every
+ * output inside). The outputs that may read input i, ascending: segment 0 the border before,
+ * 1 the one inside (o = i + before), 2 the border after; a border reads only when filled. */
+struct span { i64 lo, hi; };
+static __device__ span remap_segment(int seg, const cn_cu_maps &g, i64 i, i64 n, i64 out, i64 before)
+{
+    span r = { 0, 0 };
+    if (seg == 1) r.lo = i + before, r.hi = r.lo + 1;
+    else if (g.fill != CN_FILL_ZERO) r.lo = seg == 0 ? 0 : before + n, r.hi = seg == 0 ? before : out;
+    if (r.lo < 0) r.lo = 0;
+    if (r.hi > out) r.hi = out;
+    return r;
+}
+
+extern "C" __global__ void remap_forward(cn_cu_maps g, const float *x, float *y)
+{
+    i64 oplane = g.oh * g.ow;
+    GRID_STRIDE(o, g.planes * oplane) {
+        i64 p = o / oplane, iy = cn_pad_src(o % oplane / g.ow - g.top, g.h, (int)g.fill),
+            ix = cn_pad_src(o % g.ow - g.left, g.w, (int)g.fill);
+        y[o] = iy < 0 || ix < 0 ? 0.0f : x[(p * g.h + iy) * g.w + ix];
+    }
+}
+
+extern "C" __global__ void remap_backward(cn_cu_maps g, const float *dy, float *dx, int fresh)
+{
+    i64 plane = g.h * g.w;
+    int fill = (int)g.fill;
+    GRID_STRIDE(i, g.planes * plane) {
+        i64 p = i / plane, iy = i % plane / g.w, ix = i % g.w;
+        float v = fresh ? 0.0f : dx[i];
+        for (int sy = 0; sy < 3; sy++) {
+            span ry = remap_segment(sy, g, iy, g.h, g.oh, g.top);
+            for (i64 oy = ry.lo; oy < ry.hi; oy++) {
+                if (cn_pad_src(oy - g.top, g.h, fill) != iy) continue;
+                for (int sx = 0; sx < 3; sx++) {
+                    span rx = remap_segment(sx, g, ix, g.w, g.ow, g.left);
+                    for (i64 ox = rx.lo; ox < rx.hi; ox++)
+                        if (cn_pad_src(ox - g.left, g.w, fill) == ix) v += dy[(p * g.oh + oy) * g.ow + ox];
+                }
+            }
+        }
+        dx[i] = v;
+    }
+}
+
+/* upsample: fill is the mode (CN_CU_NEAREST, CN_CU_BILINEAR, CN_CU_BILINEAR_ALIGNED) */
+extern "C" __global__ void upsample_forward(cn_cu_maps g, const float *x, float *y)
+{
+    i64 oplane = g.oh * g.ow;
+    int align = g.fill == CN_CU_BILINEAR_ALIGNED;
+    GRID_STRIDE(o, g.planes * oplane) {
+        i64 oy = o % oplane / g.ow, ox = o % g.ow;
+        const float *xp = x + o / oplane * g.h * g.w;
+        if (g.fill == CN_CU_NEAREST) {
+            y[o] = xp[cn_nearest_src(oy, g.h, g.oh) * g.w + cn_nearest_src(ox, g.w, g.ow)];
+            continue;
+        }
+        int64_t y0, y1, x0, x1;
+        float ly, lx;
+        cn_linear_src_f32(oy, g.h, g.oh, align, &y0, &y1, &ly);
+        cn_linear_src_f32(ox, g.w, g.ow, align, &x0, &x1, &lx);
+        y[o] = (1 - ly) * ((1 - lx) * xp[y0 * g.w + x0] + lx * xp[y0 * g.w + x1]) +
+               ly * ((1 - lx) * xp[y1 * g.w + x0] + lx * xp[y1 * g.w + x1]);
+    }
+}
+
+/* the first source pixel of output o of one dimension (nearest's one, bilinear's i0) */
+static __device__ i64 upsample_first(int mode, i64 o, i64 in, i64 out)
+{
+    if (mode == CN_CU_NEAREST) return cn_nearest_src(o, in, out);
+    int64_t i0, i1;
+    float l;
+    cn_linear_src_f32(o, in, out, mode == CN_CU_BILINEAR_ALIGNED, &i0, &i1, &l);
+    return i0;
+}
+
+/* the outputs that read input pixel i are those whose first source pixel lies in [i - 1, i]
+ * (bilinear's second pixel is the first's next or itself) or is i (nearest): a run, the first
+ * source pixel growing with o. Each adds what the reference adds to pixel i, in its order. */
+extern "C" __global__ void upsample_backward(cn_cu_maps g, const float *dy, float *dx, int fresh)
+{
+    i64 plane = g.h * g.w;
+    int mode = (int)g.fill, align = mode == CN_CU_BILINEAR_ALIGNED, back = mode == CN_CU_NEAREST ? 0 : 1;
+    GRID_STRIDE(i, g.planes * plane) {
+        i64 iy = i % plane / g.w, ix = i % g.w;
+        const float *gp = dy + i / plane * g.oh * g.ow;
+        float v = fresh ? 0.0f : dx[i];
+        i64 oy0 = first_at_least(g.oh, iy - back, [&](i64 o) { return upsample_first(mode, o, g.h, g.oh); });
+        i64 ox0 = first_at_least(g.ow, ix - back, [&](i64 o) { return upsample_first(mode, o, g.w, g.ow); });
+        for (i64 oy = oy0; oy < g.oh && upsample_first(mode, oy, g.h, g.oh) <= iy; oy++)
+            for (i64 ox = ox0; ox < g.ow && upsample_first(mode, ox, g.w, g.ow) <= ix; ox++) {
+                float gv = gp[oy * g.ow + ox];
+                if (mode == CN_CU_NEAREST) {
+                    v += gv;
+                    continue;
+                }
+                int64_t y0, y1, x0, x1;
+                float ly, lx;
+                cn_linear_src_f32(oy, g.h, g.oh, align, &y0, &y1, &ly);
+                cn_linear_src_f32(ox, g.w, g.ow, align, &x0, &x1, &lx);
+                if (y0 == iy && x0 == ix) v += (1 - ly) * (1 - lx) * gv;
+                if (y0 == iy && x1 == ix) v += (1 - ly) * lx * gv;
+                if (y1 == iy && x0 == ix) v += ly * (1 - lx) * gv;
+                if (y1 == iy && x1 == ix) v += ly * lx * gv;
+            }
+        dx[i] = v;
+    }
+}
+
+/* adaptiveavgpool: the window's mean (a sum in double in scan order) */
+extern "C" __global__ void adaptive_forward(cn_cu_maps g, const float *x, float *y)
+{
+    i64 oplane = g.oh * g.ow;
+    GRID_STRIDE(o, g.planes * oplane) {
+        i64 oy = o % oplane / g.ow, ox = o % g.ow;
+        const float *xp = x + o / oplane * g.h * g.w;
+        i64 y0 = cn_adaptive_start(oy, g.h, g.oh), y1 = cn_adaptive_end(oy, g.h, g.oh);
+        i64 x0 = cn_adaptive_start(ox, g.w, g.ow), x1 = cn_adaptive_end(ox, g.w, g.ow);
+        double acc = 0;
+        for (i64 iy = y0; iy < y1; iy++)
+            for (i64 ix = x0; ix < x1; ix++) acc += xp[iy * g.w + ix];
+        y[o] = (float)(acc / (double)((y1 - y0) * (x1 - x0)));
+    }
+}
+
+/* the windows holding pixel i: from the first that ends after i, while they start at or before i */
+extern "C" __global__ void adaptive_backward(cn_cu_maps g, const float *dy, float *dx, int fresh)
+{
+    i64 plane = g.h * g.w;
+    GRID_STRIDE(i, g.planes * plane) {
+        i64 iy = i % plane / g.w, ix = i % g.w;
+        const float *gp = dy + i / plane * g.oh * g.ow;
+        float v = fresh ? 0.0f : dx[i];
+        i64 oy0 = first_at_least(g.oh, iy + 1, [&](i64 o) { return cn_adaptive_end(o, g.h, g.oh); });
+        i64 ox0 = first_at_least(g.ow, ix + 1, [&](i64 o) { return cn_adaptive_end(o, g.w, g.ow); });
+        for (i64 oy = oy0; oy < g.oh && cn_adaptive_start(oy, g.h, g.oh) <= iy; oy++)
+            for (i64 ox = ox0; ox < g.ow && cn_adaptive_start(ox, g.w, g.ow) <= ix; ox++) {
+                i64 area = (cn_adaptive_end(oy, g.h, g.oh) - cn_adaptive_start(oy, g.h, g.oh)) *
+                           (cn_adaptive_end(ox, g.w, g.ow) - cn_adaptive_start(ox, g.w, g.ow));
+                v += (float)((double)gp[oy * g.ow + ox] / (double)area);
+            }
+        dx[i] = v;
+    }
 }
 
 /* ---- pooling (src/ops/pool.c, pool_ref.h) ---- */
@@ -267,7 +463,7 @@ extern "C" __global__ void bn_forward(const float *x, float *y, const float *gam
         }
         v = block_sum(q) / (double)(count > 0 ? count : 1);
     }
-    double inv = 1.0 / sqrt(v + eps), g = gamma[ch], b = beta[ch];
+    double inv = 1.0 / sqrt(v + eps), g = gamma ? gamma[ch] : 1, b = beta ? beta[ch] : 0; /* affine=no: none */
     for (i64 t = threadIdx.x; t < count; t += THREADS) {
         i64 k = (t / hw * c + ch) * hw + t % hw;
         y[k] = (float)(g * ((double)x[k] - m) * inv + b);
@@ -297,13 +493,92 @@ extern "C" __global__ void bn_backward(const float *x, const float *dy, const fl
         s2 += (double)dy[k] * ((double)x[k] - m) * inv;
     }
     double sdy = block_sum(s1), sdyxh = block_sum(s2);
-    if (threadIdx.x == 0) dgamma[ch] += (float)sdyxh, dbeta[ch] += (float)sdy;
+    if (threadIdx.x == 0 && dgamma) dgamma[ch] += (float)sdyxh, dbeta[ch] += (float)sdy;
     if (!dx) return;
-    double g = gamma[ch], mg = batch_stats ? g * sdy / (double)count : 0, mgxh = batch_stats ? g * sdyxh / (double)count : 0;
+    double g = gamma ? gamma[ch] : 1, mg = batch_stats ? g * sdy / (double)count : 0, mgxh = batch_stats ? g * sdyxh / (double)count : 0;
     for (i64 t = threadIdx.x; t < count; t += THREADS) {
         i64 k = (t / hw * c + ch) * hw + t % hw;
         double xh = ((double)x[k] - m) * inv;
         dx[k] = accumulate(dx, k, fresh, (float)(inv * (g * dy[k] - mg - xh * mgxh)));
+    }
+}
+
+/* ---- layernorm, groupnorm, instancenorm (src/ops/norm.c): block b of batch x groups
+ * normalises group b % groups of sample b / groups, its cpg channels of hw values (per);
+ * gamma (NULL: affine=no), then beta, one per channel or (per_value, layernorm) one per value of
+ * a sample: `scales` of each. aux (N,G,2): mean, inv = 1/sqrt(var + eps) as floats ---- */
+
+static __device__ i64 gn_scale(i64 b, i64 i, i64 groups, i64 cpg, i64 hw, int per_value)
+{
+    i64 ch = b % groups * cpg + i / hw; /* the channel within its sample */
+    return per_value ? ch * hw + i % hw : ch;
+}
+
+extern "C" __global__ void gn_forward(const float *x, float *y, const float *gamma, float *aux, i64 groups, i64 cpg,
+                                      i64 hw, int per_value, double eps)
+{
+    i64 b = blockIdx.x, per = cpg * hw, scales = per_value ? groups * per : groups * cpg;
+    const float *xb = x + b * per;
+    double s = 0;
+    for (i64 i = threadIdx.x; i < per; i += THREADS) s += xb[i];
+    double m = block_sum(s) / (double)per, q = 0;
+    for (i64 i = threadIdx.x; i < per; i += THREADS) q += ((double)xb[i] - m) * ((double)xb[i] - m);
+    double inv = 1.0 / sqrt(block_sum(q) / (double)per + eps);
+    for (i64 i = threadIdx.x; i < per; i += THREADS) {
+        i64 k = gn_scale(b, i, groups, cpg, hw, per_value);
+        double xh = ((double)xb[i] - m) * inv;
+        y[b * per + i] = (float)(gamma ? gamma[k] * xh + gamma[scales + k] : xh);
+    }
+    if (threadIdx.x == 0) aux[2 * b] = (float)m, aux[2 * b + 1] = (float)inv;
+}
+
+/* dx (+)= inv (g - mean(g) - xh mean(g xh)), g = gamma dy, over group b */
+extern "C" __global__ void gn_backward(const float *x, const float *dy, const float *gamma, const float *aux, float *dx,
+                                       i64 groups, i64 cpg, i64 hw, int per_value, int fresh)
+{
+    i64 b = blockIdx.x, per = cpg * hw;
+    double m = aux[2 * b], inv = aux[2 * b + 1], sg = 0, sgxh = 0;
+    for (i64 i = threadIdx.x; i < per; i += THREADS) {
+        i64 k = b * per + i;
+        double xh = ((double)x[k] - m) * inv, g = gamma ? gamma[gn_scale(b, i, groups, cpg, hw, per_value)] * (double)dy[k] : dy[k];
+        sg += g, sgxh += g * xh;
+    }
+    sg = block_sum(sg), sgxh = block_sum(sgxh);
+    for (i64 i = threadIdx.x; i < per; i += THREADS) {
+        i64 k = b * per + i;
+        double xh = ((double)x[k] - m) * inv, g = gamma ? gamma[gn_scale(b, i, groups, cpg, hw, per_value)] * (double)dy[k] : dy[k];
+        dx[k] = accumulate(dx, k, fresh, (float)(inv * (g - sg / (double)per - xh * sgxh / (double)per)));
+    }
+}
+
+/* the scales' gradients, a float add per sample in sample order as the reference: per channel
+ * (one block a channel: dgamma += the sample's sum of dy xh, dbeta += of dy, in double) ... */
+extern "C" __global__ void gn_param_channels(const float *x, const float *dy, const float *aux, float *dgamma, i64 n,
+                                             i64 groups, i64 cpg, i64 hw)
+{
+    i64 ch = blockIdx.x, c = groups * cpg;
+    for (i64 s = 0; s < n; s++) {
+        i64 b = s * groups + ch / cpg;
+        double m = aux[2 * b], inv = aux[2 * b + 1], sdy = 0, sdyxh = 0;
+        for (i64 j = threadIdx.x; j < hw; j += THREADS) {
+            i64 k = (s * c + ch) * hw + j;
+            sdy += dy[k], sdyxh += dy[k] * (((double)x[k] - m) * inv);
+        }
+        sdy = block_sum(sdy), sdyxh = block_sum(sdyxh);
+        if (threadIdx.x == 0) dgamma[ch] += (float)sdyxh, dgamma[c + ch] += (float)sdy;
+    }
+}
+
+/* ... or per value (layernorm: one group, `count` values a sample; one thread a value) */
+extern "C" __global__ void gn_param_values(const float *x, const float *dy, const float *aux, float *dgamma, i64 n,
+                                           i64 count)
+{
+    GRID_STRIDE(v, count) {
+        for (i64 s = 0; s < n; s++) {
+            i64 k = s * count + v;
+            double xh = ((double)x[k] - aux[2 * s]) * aux[2 * s + 1];
+            dgamma[v] += (float)(dy[k] * xh), dgamma[count + v] += dy[k];
+        }
     }
 }
 
@@ -346,9 +621,11 @@ extern "C" __global__ void bias_relu(float *y, const float *b, i64 n, i64 c, i64
 }
 
 /* ---- direct convolution, for the geometries cuDNN cannot take (asymmetric padding) or when
- * cuDNN is missing (src/ops/conv.c; sums in double) ---- */
+ * cuDNN is missing (src/ops/conv.c; sums in double); a deconv runs them with its roles swapped
+ * (conv.c: its forward is conv_backward_data, its input gradient conv_forward) ---- */
 
-extern "C" __global__ void conv_forward(cn_cu_conv g, const float *x, const float *w, const float *b, float *y)
+/* y = (add 1: y +) the convolution of x with w, plus b (NULL: none); add: a deconv's input gradient */
+extern "C" __global__ void conv_forward(cn_cu_conv g, const float *x, const float *w, const float *b, float *y, int add)
 {
     i64 cin_g = g.cin / g.groups, cout_g = g.cout / g.groups, plane = g.oh * g.ow;
     GRID_STRIDE(o, g.n * g.cout * plane) {
@@ -367,7 +644,7 @@ extern "C" __global__ void conv_forward(cn_cu_conv g, const float *x, const floa
                 }
             }
         }
-        y[o] = (float)acc;
+        y[o] = add ? y[o] + (float)acc : (float)acc;
     }
 }
 

@@ -1,6 +1,6 @@
 /* ops.c — the CUDA kernel table's rows for the ops our own kernels compute (kernels.cu):
- * activations (prelu's learned slopes too), pooling, softmax, batch norm, dropout, flatten,
- * concat and add. Each reads its node's geometry as the reference kernel does and launches on
+ * activations (prelu's learned slopes too), pooling (adaptive too), softmax, batch norm, layer,
+ * group and instance norm, dropout, flatten, concat, add and mul, pad, crop and upsample. Each reads its node's geometry as the reference kernel does and launches on
  * the backend's stream; input gradients honour cn_op_io.dx_fresh (store instead of add). */
 #include "../../ops/aux_impl.h"
 #include "../../ops/pool_ref.h"
@@ -127,6 +127,41 @@ void cn_cuda_add_backward(const cn_op_io *io)
     }
 }
 
+/* mul: y = x_0 * x_1 * ..., in input order (up to CN_CU_MUL_MAX inputs: cuda_supports) */
+static cn_cu_mul mul_inputs(const cn_op_io *io)
+{
+    cn_cu_mul m = { { NULL }, { 0 }, io->n->n_in };
+    for (int j = 0; j < io->n->n_in && j < CN_CU_MUL_MAX; j++) {
+        int64_t hw = spread_hw(io, j);
+        m.x[j] = io->x[j], m.hw[j] = hw ? hw : 1;
+    }
+    return m;
+}
+
+void cn_cuda_mul_forward(const cn_op_io *io)
+{
+    cn_cu_mul m = mul_inputs(io);
+    int64_t n = count_of(io);
+    void *y = io->y;
+    void *args[] = { &m, &y, &n };
+    cn_cu_launch(CN_CU_K_mul_forward, n, args);
+}
+
+/* dx_j (+)= dy times the other inputs, one input after another (an input twice: the second adds) */
+void cn_cuda_mul_backward(const cn_op_io *io)
+{
+    cn_cu_mul m = mul_inputs(io);
+    for (int j = 0; j < io->n->n_in; j++) {
+        if (!io->dx[j]) continue;
+        int64_t n = count_of(io);
+        const void *dy = io->dy;
+        void *dx = io->dx[j];
+        int fresh = fresh_bit(io, j);
+        void *args[] = { &m, &j, &dy, &dx, &n, &fresh };
+        cn_cu_launch(CN_CU_K_mul_backward, n / m.hw[j], args);
+    }
+}
+
 void cn_cuda_concat_forward(const cn_op_io *io)
 {
     int64_t hw = io->n->out.h * io->n->out.w, ystride = io->n->out.c * hw, off = 0, batch = io->batch;
@@ -196,6 +231,51 @@ void cn_cuda_globalavgpool_backward(const cn_op_io *io) { pool_backward(io, CN_C
 void cn_cuda_globalmaxpool_forward(const cn_op_io *io) { pool_forward(io, CN_CU_POOL_MAX, 1, 0); }
 void cn_cuda_globalmaxpool_backward(const cn_op_io *io) { pool_backward(io, CN_CU_POOL_MAX, 1, 0); }
 
+/* ---- maps of other maps' pixels: pad, crop, upsample, adaptiveavgpool ---- */
+
+static cn_cu_maps maps_of(const cn_op_io *io, int64_t top, int64_t left, int64_t fill)
+{
+    const cn_dims *x = &io->in[0]->out, *o = &io->n->out;
+    return (cn_cu_maps){ io->batch * o->c, x->h, x->w, o->h, o->w, top, left, fill };
+}
+
+static void maps_forward(const cn_op_io *io, int k, cn_cu_maps g)
+{
+    const void *x = io->x[0];
+    void *y = io->y;
+    void *args[] = { &g, &x, &y };
+    cn_cu_launch(k, g.planes * g.oh * g.ow, args);
+}
+
+static void maps_backward(const cn_op_io *io, int k, cn_cu_maps g)
+{
+    const void *dy = io->dy;
+    void *dx = io->dx[0];
+    int fresh = fresh_bit(io, 0);
+    void *args[] = { &g, &dy, &dx, &fresh };
+    if (dx) cn_cu_launch(k, g.planes * g.h * g.w, args);
+}
+
+/* pad reads input (oy - top, ox - left) through its fill; crop the same at (oy + top, ox + left) */
+static cn_cu_maps pad_maps(const cn_op_io *io) { return maps_of(io, io->n->pad_t, io->n->pad_l, io->n->a.mode); }
+static cn_cu_maps crop_maps(const cn_op_io *io) { return maps_of(io, -io->n->pad_t, -io->n->pad_l, CN_FILL_ZERO); }
+static cn_cu_maps upsample_maps(const cn_op_io *io)
+{
+    const cn_attrs *a = &io->n->a;
+    return maps_of(io, 0, 0, a->mode == CN_UPSAMPLE_NEAREST ? CN_CU_NEAREST
+                             : a->align_corners             ? CN_CU_BILINEAR_ALIGNED
+                                                            : CN_CU_BILINEAR);
+}
+
+void cn_cuda_pad_forward(const cn_op_io *io) { maps_forward(io, CN_CU_K_remap_forward, pad_maps(io)); }
+void cn_cuda_pad_backward(const cn_op_io *io) { maps_backward(io, CN_CU_K_remap_backward, pad_maps(io)); }
+void cn_cuda_crop_forward(const cn_op_io *io) { maps_forward(io, CN_CU_K_remap_forward, crop_maps(io)); }
+void cn_cuda_crop_backward(const cn_op_io *io) { maps_backward(io, CN_CU_K_remap_backward, crop_maps(io)); }
+void cn_cuda_upsample_forward(const cn_op_io *io) { maps_forward(io, CN_CU_K_upsample_forward, upsample_maps(io)); }
+void cn_cuda_upsample_backward(const cn_op_io *io) { maps_backward(io, CN_CU_K_upsample_backward, upsample_maps(io)); }
+void cn_cuda_adaptiveavgpool_forward(const cn_op_io *io) { maps_forward(io, CN_CU_K_adaptive_forward, maps_of(io, 0, 0, 0)); }
+void cn_cuda_adaptiveavgpool_backward(const cn_op_io *io) { maps_backward(io, CN_CU_K_adaptive_backward, maps_of(io, 0, 0, 0)); }
+
 /* ---- softmax over channels ---- */
 
 void cn_cuda_softmax_forward(const cn_op_io *io)
@@ -222,7 +302,7 @@ void cn_cuda_softmax_backward(const cn_op_io *io)
 void cn_cuda_batchnorm_forward(const cn_op_io *io)
 {
     int64_t n = io->batch, c = io->n->out.c, hw = io->n->out.h * io->n->out.w;
-    const float *gamma = io->w, *beta = gamma + c;
+    const float *gamma = io->n->a.affine ? io->w : NULL, *beta = gamma ? gamma + c : NULL; /* affine=no: none */
     float *rmean = io->buf, *rvar = rmean + c;
     const void *x = io->x[0];
     void *y = io->y, *aux = io->aux;
@@ -235,12 +315,43 @@ void cn_cuda_batchnorm_forward(const cn_op_io *io)
 void cn_cuda_batchnorm_backward(const cn_op_io *io)
 {
     int64_t n = io->batch, c = io->n->out.c, hw = io->n->out.h * io->n->out.w;
-    const void *x = io->x[0], *dy = io->dy, *gamma = io->w, *aux = io->aux;
-    float *dgamma = io->dw, *dbeta = dgamma + c;
+    const void *x = io->x[0], *dy = io->dy, *gamma = io->n->a.affine ? io->w : NULL, *aux = io->aux;
+    float *dgamma = gamma ? io->dw : NULL, *dbeta = dgamma ? dgamma + c : NULL;
     void *dx = io->dx[0];
     int fresh = fresh_bit(io, 0);
     void *args[] = { &x, &dy, &gamma, &aux, &dx, &dgamma, &dbeta, &n, &c, &hw, &fresh };
     cn_cu_launch_blocks(CN_CU_K_bn_backward, c, args);
+}
+
+/* ---- layernorm, groupnorm, instancenorm: one block per (sample, group); layernorm is one
+ * group whose scale and shift are per value, the others' per channel ---- */
+
+void cn_cuda_norm_forward(const cn_op_io *io)
+{
+    const cn_node *nd = io->n;
+    int64_t groups = nd->a.groups, hw = nd->out.h * nd->out.w, cpg = nd->out.c / groups;
+    int per_value = nd->id == CN_OP_LAYERNORM;
+    const void *x = io->x[0], *gamma = nd->a.affine ? io->w : NULL;
+    void *y = io->y, *aux = io->aux;
+    double eps = nd->a.eps;
+    void *args[] = { &x, &y, &gamma, &aux, &groups, &cpg, &hw, &per_value, &eps };
+    cn_cu_launch_blocks(CN_CU_K_gn_forward, io->batch * groups, args);
+}
+
+void cn_cuda_norm_backward(const cn_op_io *io)
+{
+    const cn_node *nd = io->n;
+    int64_t groups = nd->a.groups, hw = nd->out.h * nd->out.w, cpg = nd->out.c / groups, n = io->batch;
+    int64_t count = nd->out.c * hw;
+    int per_value = nd->id == CN_OP_LAYERNORM, fresh = fresh_bit(io, 0);
+    const void *x = io->x[0], *dy = io->dy, *gamma = nd->a.affine ? io->w : NULL, *aux = io->aux;
+    void *dx = io->dx[0], *dgamma = gamma ? io->dw : NULL;
+    void *args[] = { &x, &dy, &gamma, &aux, &dx, &groups, &cpg, &hw, &per_value, &fresh };
+    if (dx) cn_cu_launch_blocks(CN_CU_K_gn_backward, n * groups, args);
+    if (!dgamma) return;
+    void *pv[] = { &x, &dy, &aux, &dgamma, &n, &count }, *pc[] = { &x, &dy, &aux, &dgamma, &n, &groups, &cpg, &hw };
+    if (per_value) cn_cu_launch(CN_CU_K_gn_param_values, count, pv);
+    else cn_cu_launch_blocks(CN_CU_K_gn_param_channels, nd->out.c, pc);
 }
 
 /* ---- dropout: the mask drawn on the host from the net's RNG, one uniform per value in
