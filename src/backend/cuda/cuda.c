@@ -5,6 +5,8 @@
  * read from page-locked memory.
  * Checked against the reference kernels by tests/test_backend.c where a GPU is present. */
 #include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "cuda_impl.h"
@@ -225,15 +227,23 @@ static int record_begin(void)
 }
 
 /* the graph made executable; NULL when anything failed while recording (the failure dropped:
- * the step runs its work again unrecorded, where the failure recurs and is reported) */
+ * the step runs its work again unrecorded, where a real failure recurs and is reported;
+ * CN_CUDA_VERBOSE=1 prints why the recording failed) */
 static void *record_end(void)
 {
     CUgraph g = NULL;
     CUgraphExec e = NULL;
-    CUresult r = cn_cu.cu.cuStreamEndCapture(cn_cu.stream, &g);
-    int failed = cn_cuda_take_error() != NULL || r != CUDA_SUCCESS || !g;
-    if (!failed) failed = cn_cu.cu.cuGraphInstantiate(&e, g, 0) != CUDA_SUCCESS;
+    CUresult r = cn_cu.cu.cuStreamEndCapture(cn_cu.stream, &g), ri = CUDA_SUCCESS;
+    const char *kept = cn_cuda_take_error(), *verbose = getenv("CN_CUDA_VERBOSE");
+    int failed = kept != NULL || r != CUDA_SUCCESS || !g;
+    if (!failed) failed = (ri = cn_cu.cu.cuGraphInstantiate(&e, g, 0)) != CUDA_SUCCESS;
     if (g) cn_cu.cu.cuGraphDestroy(g);
+    if (failed && verbose && !strcmp(verbose, "1")) {
+        const char *name = "?";
+        cn_cu.cu.cuGetErrorName(r != CUDA_SUCCESS ? r : ri, &name);
+        fprintf(stderr, "convnet: the CUDA graph of a step was not recorded (%s%s%s); its steps run as they come\n",
+                kept ? kept : "", kept ? "; " : "", r != CUDA_SUCCESS || ri != CUDA_SUCCESS ? name : "no graph");
+    }
     return failed ? NULL : e;
 }
 
