@@ -58,7 +58,7 @@ int cmd_bench(int argc, char **argv)
           .help = "{\"images_per_s\",\"ms_per_step\",\"steps\",\"batch\",\"mode\",\"threads\",\"device\",\"precision\",\n"
                   "\"planned_bytes\","
                   "\"peak_rss_bytes\",\"processes\",\"shards\",\"comm_ms_per_step\",\n"
-                  "\"comm_least_ms_per_step\",\"comm_ms_per_process\",\n"
+                  "\"comm_least_ms_per_step\",\"graph\",\"comm_ms_per_process\",\n"
                   "\"layers\":[{\"name\",\"type\",\"macs\",\"forward_ms\",\"backward_ms\",\"gflops\",\"kernel\"}]}" },
         { 0 },
     };
@@ -69,7 +69,7 @@ int cmd_bench(int argc, char **argv)
     if (cn_ctx_create(NULL, &ctx)) return cli_error("out of memory");
     cn_net *net = NULL;
     cn_optim *opt = NULL;
-    float *x = NULL;
+    float *x = NULL, *x_dev = NULL; /* the batch, and its copy in a device's memory */
     int32_t *labels = NULL;
     cn_parallel *par = NULL;
     int rc = 0, quiet = 0;
@@ -96,6 +96,13 @@ int cmd_bench(int argc, char **argv)
     cn_rng_seed(&rng, 1);
     for (int64_t i = 0; i < batch * chw; i++) x[i] = (float)cn_rng_normal(&rng);
     for (int64_t i = 0; i < batch; i++) labels[i] = (int32_t)cn_rng_below(&rng, (uint64_t)classes);
+    /* on a device the batch stays in its memory, as PyTorch's synthetic batches do (the step's
+     * input copy is then the device's own); where that memory has no room, the host's */
+    const cn_memory_ops *dmem = cn_net_slab_memory(net);
+    if (on_device && dmem && dmem->copy && (x_dev = dmem->alloc((size_t)(batch * chw) * sizeof(float))))
+        dmem->copy(x_dev, x, (size_t)(batch * chw) * sizeof(float));
+    else if (dmem && dmem->error) dmem->error(); /* no room: forgotten */
+    const float *xb = x_dev ? x_dev : x;
     cn_optim_config oc;
     cn_optim_defaults(&oc, CN_OPTIM_MOMENTUM);
     cn_step_config sc = { cn_net_default_loss(net), 0 };
@@ -127,8 +134,8 @@ int cmd_bench(int argc, char **argv)
         int64_t right;
         cn_status st = par     ? cn_train_step_sharded(ctx, net, opt, &sc, par, x + row0 * chw, labels + row0, rows, batch,
                                                        &loss, &right)
-                       : train ? cn_train_step(ctx, net, opt, &sc, x, labels, batch, &loss)
-                               : cn_net_forward(ctx, net, x, batch, 0);
+                       : train ? cn_train_step(ctx, net, opt, &sc, xb, labels, batch, &loss)
+                               : cn_net_forward(ctx, net, xb, batch, 0);
         if (st) {
             rc = cli_ctx_error(ctx);
             goto done;
@@ -156,7 +163,7 @@ int cmd_bench(int argc, char **argv)
         double loss;
         cn_net_profile(net, 1);
         for (profiled = 0; profiled < 3; profiled++)
-            if (train ? cn_train_step(ctx, net, opt, &sc, x, labels, batch, &loss) : cn_net_forward(ctx, net, x, batch, 0)) {
+            if (train ? cn_train_step(ctx, net, opt, &sc, xb, labels, batch, &loss) : cn_net_forward(ctx, net, xb, batch, 0)) {
                 rc = cli_ctx_error(ctx);
                 goto done;
             }
@@ -229,6 +236,7 @@ done:
     if (par) cn_parallel_detach(ctx, par, net);
     if (rc && cn_parallel_size(par) > 1) cn_parallel_abort(par, rc);
     cn_parallel_close(par);
+    if (x_dev) cn_net_slab_memory(net)->release(x_dev);
     free(x);
     free(labels);
     cn_optim_destroy(opt);

@@ -7,9 +7,9 @@ Fashion-MNIST (DATA, default Debian's copy) by the recipe on its `# recipe:` lin
 the training time is the sum of metrics.csv's epoch seconds. The PyTorch code is shared/anchors/gpu_torch_*.py's, kept here so
 that the repository is self-contained.
 
-convnet's numbers come from `convnet bench --device cuda --json` (random inputs, SGD momentum,
-3 warm-up steps, then at least --seconds): the host still prepares nothing per step, as PyTorch's
-synthetic loops do not either."""
+convnet's numbers come from `convnet bench --device cuda --json` (random inputs kept in the GPU's
+memory, SGD momentum, 3 warm-up steps, then at least --seconds): the host prepares nothing per
+step but the labels' one-hot rows, as PyTorch's synthetic loops keep their batch on the GPU."""
 import csv, json, os, re, subprocess, sys, tempfile, time
 
 BUILD = sys.argv[1] if len(sys.argv) > 1 else 'build'
