@@ -988,7 +988,11 @@ static void test_replayed_steps(void)
             for (int step = 0; step < 7; step++) {
                 int64_t batch = step < 4 ? 4 : 5; /* a new size at step 5: recorded again at step 6 */
                 for (int64_t i = 0; i < batch * per; i++) x[i] = (float)cn_rng_normal(&rng);
-                for (int r = 0; r < 3; r++) CHECK(cn_train_step(ctx, net[r], opt[r], &sc, x, labels, batch, &loss[r][step]) == CN_OK);
+                int64_t right = -2;
+                CHECK(cn_train_step_counted(ctx, net[0], opt[0], &sc, x, labels, batch, &loss[0][step], &right) == CN_OK);
+                for (int r = 1; r < 3; r++) CHECK(cn_train_step(ctx, net[r], opt[r], &sc, x, labels, batch, &loss[r][step]) == CN_OK);
+                /* the count queued with the step (replayed too): the host's count of the step's outputs */
+                CHECK_INT(right, cn_count_correct(cn_net_output(net[0], NULL), labels, batch, 4));
                 CHECK(loss[0][step] == loss[1][step] && fabs(loss[0][step] - loss[2][step]) < 1e-5 * fabs(loss[2][step]));
             }
             int64_t total;

@@ -104,14 +104,16 @@ typedef struct cn_step_kernels {
     /* a batch made on the backend from a data set copied into its memory: x (n x c x h x w, the
      * backend's memory) = what cn_make_batch_rows makes of the same draws (host memory) */
     void (*make_batch)(const cn_batch_source *src, const cn_batch_draw *draws, int64_t n, float *x);
-    /* A step without a wait in it (all three given, or none): queue_loss queues loss_grad's work
-     * (the gradient of the mean), queue_sum_squares sum_squares', and read_queued waits for both
-     * and reads the rows' summed loss (the step divides it by the mean's count; loss_grad's NaN
-     * rule) and the sum of squares; -1: the backend failed, its error() says why */
+    /* A step without a wait in it (all four given, or none): queue_loss queues loss_grad's work
+     * (the gradient of the mean), queue_count count_correct's with the labels as the one-hot
+     * rows, queue_sum_squares sum_squares', and read_queued waits for them and reads the rows'
+     * summed loss (the step divides it by the mean's count; loss_grad's NaN rule), the sum of
+     * squares and the count; -1: the backend failed, its error() says why */
     void (*queue_loss)(cn_loss_kind kind, const float *target, const float *pred, int64_t rows, int64_t cols,
                        double label_smoothing, float *dpred);
+    void (*queue_count)(const float *pred, const float *onehot, int64_t rows, int64_t cols);
     void (*queue_sum_squares)(const float *g, int64_t n);
-    int (*read_queued)(double *loss, double *sum_squares);
+    int (*read_queued)(double *loss, double *sum_squares, int64_t *correct);
     const struct cn_replay_ops *replay; /* NULL: none */
 } cn_step_kernels;
 

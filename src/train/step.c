@@ -106,6 +106,7 @@ static cn_status queue_pass(cn_ctx *ctx, cn_net *net, const cn_step_config *cfg,
     cn_status st = cn_net_forward_layers(ctx, net);
     if (!st) {
         k->queue_loss(cfg->loss, target, cn_net_output(net, NULL), batch, classes, cfg->label_smoothing, dout);
+        k->queue_count(cn_net_output(net, NULL), target, batch, classes);
         cn_net_zero_grad(net);
         st = cn_net_backward(ctx, net, dout);
     }
@@ -129,7 +130,8 @@ static cn_status queue_pass(cn_ctx *ctx, cn_net *net, const cn_step_config *cfg,
  * finite goes to the host's checks (which either stop the step, or find it finite and run the
  * backward pass again from the host's gradient), then the update. */
 static cn_status queued_step(cn_ctx *ctx, cn_net *net, cn_optim *opt, const cn_step_config *cfg, const float *x,
-                             const float *target, float *dout, int64_t batch, int64_t classes, double *loss)
+                             const float *target, float *dout, int64_t batch, int64_t classes, double *loss,
+                             int64_t *correct)
 {
     const cn_step_kernels *k = cn_net_step_kernels(net);
     cn_rng rng_before = *cn_net_rng(net);
@@ -139,7 +141,9 @@ static cn_status queued_step(cn_ctx *ctx, cn_net *net, cn_optim *opt, const cn_s
     cn_net_set_queued(net, 1);
     st = queue_pass(ctx, net, cfg, target, dout, batch, classes);
     cn_net_set_queued(net, 0);
-    if (!st && k->read_queued(loss, &sum_sq)) st = cn_net_check_backend(ctx, net);
+    int64_t right = -1;
+    if (!st && k->read_queued(loss, &sum_sq, &right)) st = cn_net_check_backend(ctx, net);
+    if (correct) *correct = right;
     if (st) return st;
     *loss /= cn_loss_per_sample(cfg->loss) ? (double)batch : (double)batch * (double)classes; /* the mean */
     if (!isfinite(*loss)) {
@@ -160,6 +164,13 @@ static cn_status queued_step(cn_ctx *ctx, cn_net *net, cn_optim *opt, const cn_s
 cn_status cn_train_step(cn_ctx *ctx, cn_net *net, cn_optim *opt, const cn_step_config *cfg, const float *x,
                         const int32_t *labels, int64_t batch, double *loss)
 {
+    return cn_train_step_counted(ctx, net, opt, cfg, x, labels, batch, loss, NULL);
+}
+
+cn_status cn_train_step_counted(cn_ctx *ctx, cn_net *net, cn_optim *opt, const cn_step_config *cfg, const float *x,
+                                const int32_t *labels, int64_t batch, double *loss, int64_t *correct)
+{
+    if (correct) *correct = -1;
     *loss = NAN;
     cn_layer_info out = output_layer(net);
     int64_t classes = out.c * out.h * out.w;
@@ -167,8 +178,8 @@ cn_status cn_train_step(cn_ctx *ctx, cn_net *net, cn_optim *opt, const cn_step_c
     cn_status st = one_hot(ctx, net, labels, batch, classes, &target, &dout);
     if (st) return st;
     const cn_step_kernels *k = cn_net_step_kernels(net);
-    if (k->queue_loss && k->queue_sum_squares && k->read_queued)
-        return queued_step(ctx, net, opt, cfg, x, target, dout, batch, classes, loss);
+    if (k->queue_loss && k->queue_count && k->queue_sum_squares && k->read_queued)
+        return queued_step(ctx, net, opt, cfg, x, target, dout, batch, classes, loss, correct);
     cn_rng rng_before = *cn_net_rng(net);
     st = cn_net_forward(ctx, net, x, batch, 1);
     if (st) return st;

@@ -26,6 +26,10 @@ cn_status cn_parallel_gather_items(cn_ctx *ctx, cn_parallel *p, int64_t items, c
 /* cn_optim_step with the gradient's sum of squares known (a device's step queued it with its
  * pass; NaN: computed here, as always where layers are frozen) */
 cn_status cn_optim_step_sq(cn_ctx *ctx, cn_optim *opt, cn_net *net, double sum_sq, double *grad_norm);
+/* cn_train_step, and where the backend counted them with the step (its queued step), the rows
+ * of the batch predicted right in *correct (else -1: count them after, as cn_count_correct) */
+cn_status cn_train_step_counted(cn_ctx *ctx, cn_net *net, cn_optim *opt, const cn_step_config *cfg, const float *x,
+                                const int32_t *labels, int64_t batch, double *loss, int64_t *correct);
 int64_t cn_count_correct(const float *y, const int32_t *labels, int64_t rows, int64_t cols);
 
 /* process 0's `mine`, on every process (a decision all must take together); p NULL: mine */

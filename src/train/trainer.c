@@ -557,9 +557,12 @@ cn_status cn_train(cn_ctx *ctx, cn_net *net, const cn_dataset *ds, const cn_trai
                     goto done;
                 correct += right;
             } else {
-                if ((st = cn_train_step(ctx, net, r.opt, &sc, xb, labels, cfg->batch, &loss))) goto done;
+                int64_t right;
+                if ((st = cn_train_step_counted(ctx, net, r.opt, &sc, xb, labels, cfg->batch, &loss, &right))) goto done;
                 const float *y = cn_net_output(net, NULL);
-                correct += (step_k->count_correct ? step_k->count_correct : cn_count_correct)(y, labels, cfg->batch, classes);
+                correct += right >= 0 ? right
+                                      : (step_k->count_correct ? step_k->count_correct : cn_count_correct)(y, labels, cfg->batch,
+                                                                                                         classes);
             }
             cn_fault_point(NULL, "step");
             seen += cfg->batch;

@@ -119,13 +119,14 @@ static void queue_loss(cn_loss_kind kind, const float *target, const float *pred
     queue_loss_over(kind, target, pred, rows, cols, count_of(kind, CN_REDUCE_MEAN, rows, cols), smoothing, dpred);
 }
 
-/* the queued loss's sum and the gradient's sum of squares, once the GPU is done */
-static int read_queued(double *loss_sum, double *sum_sq)
+/* the queued loss's sum, the gradient's sum of squares and the count, once the GPU is done */
+static int read_queued(double *loss_sum, double *sum_sq, int64_t *correct)
 {
-    *loss_sum = *sum_sq = NAN;
+    *loss_sum = *sum_sq = NAN, *correct = -1;
     if (cn_cu_sync()) return -1;
     *loss_sum = sum_parts(cn_cu.pinned->loss, CN_CU_LOSS_BLOCKS);
     *sum_sq = sum_parts(cn_cu.pinned->norm, CN_CU_NORM_BLOCKS);
+    *correct = (int64_t)sum_parts(cn_cu.pinned->correct, CN_CU_LOSS_BLOCKS);
     return 0;
 }
 
@@ -162,9 +163,20 @@ static int64_t count_correct(const float *y, const int32_t *labels, int64_t rows
     if (!lab) return -1;
     memcpy(lab, labels, (size_t)rows * sizeof *labels);
     double *part = cn_cu.pinned->correct;
-    void *args[] = { &y, &lab, &rows, &cols, &part };
+    const float *onehot = NULL;
+    void *args[] = { &y, &lab, &onehot, &rows, &cols, &part };
     cn_cu_launch_blocks(CN_CU_K_count_correct, CN_CU_LOSS_BLOCKS, args);
     return cn_cu_sync() ? -1 : (int64_t)sum_parts(part, CN_CU_LOSS_BLOCKS);
+}
+
+/* the step's count, queued with its pass: the labels are the one-hot rows already on the GPU */
+static void queue_count(const float *y, const float *onehot, int64_t rows, int64_t cols)
+{
+    if (cn_cuda_ready()) return;
+    const int32_t *lab = NULL;
+    double *part = cn_cu.pinned->correct;
+    void *args[] = { &y, &lab, &onehot, &rows, &cols, &part };
+    cn_cu_launch_blocks(CN_CU_K_count_correct, CN_CU_LOSS_BLOCKS, args);
 }
 
 /* each row's best column on the GPU, read through page-locked memory; -1s when the GPU failed */
@@ -261,7 +273,7 @@ static void release(void *rec)
 static const cn_replay_ops replay_ops = { record_begin, record_end, replay, release };
 
 const cn_step_kernels cn_cuda_step = { loss_grad,  sum_squares,       update,      count_correct, best_rows,
-                                       make_batch, queue_loss,        queue_sum_squares,         read_queued,
+                                       make_batch, queue_loss,        queue_count, queue_sum_squares,   read_queued,
                                        &replay_ops };
 
 /* what the rows' kernels do not do yet: dilated max/min pooling, average pooling that leaves

@@ -765,13 +765,18 @@ extern "C" __global__ void loss_rows(int kind, const float *t, const float *p, i
     if (threadIdx.x == 0) part[blockIdx.x] = s;
 }
 
-/* part[b] = how many of block b's rows have their largest value (the first of equals) at their label */
-extern "C" __global__ void count_correct(const float *y, const int *labels, i64 rows, i64 cols, double *part)
+/* part[b] = how many of block b's rows have their largest value (the first of equals) at their
+ * label: labels[r], or (labels NULL) the column where the one-hot row onehot[r] holds its 1 */
+extern "C" __global__ void count_correct(const float *y, const int *labels, const float *onehot, i64 rows, i64 cols,
+                                         double *part)
 {
     i64 lo, hi;
     row_range(rows, &lo, &hi);
     double s = 0;
-    for (i64 r = lo + threadIdx.x; r < hi; r += THREADS) s += cn_row_best(y + r * cols, cols) == labels[r];
+    for (i64 r = lo + threadIdx.x; r < hi; r += THREADS) {
+        i64 best = cn_row_best(y + r * cols, cols);
+        s += labels ? best == labels[r] : onehot[r * cols + best] == 1.0f;
+    }
     s = block_sum(s);
     if (threadIdx.x == 0) part[blockIdx.x] = s;
 }
