@@ -134,7 +134,7 @@ int cmd_bench(int argc, char **argv)
         int64_t right;
         cn_status st = par     ? cn_train_step_sharded(ctx, net, opt, &sc, par, x + row0 * chw, labels + row0, rows, batch,
                                                        &loss, &right)
-                       : train ? cn_train_step(ctx, net, opt, &sc, xb, labels, batch, &loss)
+                       : train ? cn_train_step_counted(ctx, net, opt, &sc, xb, labels, batch, &loss, &right)
                                : cn_net_forward(ctx, net, xb, batch, 0);
         if (st) {
             rc = cli_ctx_error(ctx);
@@ -142,6 +142,13 @@ int cmd_bench(int argc, char **argv)
         }
         if (s >= 3) {
             steps = s - 2;
+            /* as the trainer steps: a device's update left queued behind the next step's work,
+             * and waited for here once the time is up */
+            elapsed = now() - t0;
+            if (elapsed >= min_seconds && steps >= 5 && (st = cn_net_check_backend(ctx, net))) {
+                rc = cli_ctx_error(ctx);
+                goto done;
+            }
             elapsed = now() - t0;
             /* the first process decides for all: they stop at the same step */
             if (cn_parallel_first_says(par, steps >= 5 && elapsed >= min_seconds)) break;

@@ -284,10 +284,10 @@ static void update_range(cn_optim_kind kind, const update_args *a, float *w, con
 
 cn_status cn_optim_step(cn_ctx *ctx, cn_optim *opt, cn_net *net, double *grad_norm)
 {
-    return cn_optim_step_sq(ctx, opt, net, NAN, grad_norm);
+    return cn_optim_step_sq(ctx, opt, net, NAN, 1, grad_norm);
 }
 
-cn_status cn_optim_step_sq(cn_ctx *ctx, cn_optim *opt, cn_net *net, double sum_sq, double *grad_norm)
+cn_status cn_optim_step_sq(cn_ctx *ctx, cn_optim *opt, cn_net *net, double sum_sq, int wait, double *grad_norm)
 {
     const cn_optim_config *c = &opt->cfg;
     int64_t n;
@@ -319,7 +319,8 @@ cn_status cn_optim_step_sq(cn_ctx *ctx, cn_optim *opt, cn_net *net, double sum_s
                                                states > 1 ? opt->state + n + lo : NULL, len);
     }
     opt->steps++;
-    return cn_net_check_backend(ctx, net); /* its update done (a checkpoint may read it next) */
+    /* its update done (a checkpoint may read it next); or, for a caller that waits later, queued */
+    return wait ? cn_net_check_backend(ctx, net) : CN_OK;
 }
 
 void cn_optim_update(const cn_optim_config *cfg, int64_t t, float *w, const float *g, float *state1, float *state2,

@@ -153,7 +153,7 @@ static cn_status queued_step(cn_ctx *ctx, cn_net *net, cn_optim *opt, const cn_s
         if ((st = cn_net_backward(ctx, net, dout))) return st;
         sum_sq = NAN;
     }
-    st = cn_optim_step_sq(ctx, opt, net, sum_sq, &norm);
+    st = cn_optim_step_sq(ctx, opt, net, sum_sq, correct == NULL, &norm);
     if (st == CN_E_NUMERIC) {
         cn_status traced = cn_net_trace_nonfinite(ctx, net, x, batch, dout, 1, &rng_before);
         return traced ? traced : st;

@@ -24,10 +24,14 @@ cn_status cn_parallel_gather_items(cn_ctx *ctx, cn_parallel *p, int64_t items, c
 /* the rows of y (rows x cols) whose largest value (the first of equals) is at their label: the
  * host's accuracy count, the reference of cn_step_kernels.count_correct */
 /* cn_optim_step with the gradient's sum of squares known (a device's step queued it with its
- * pass; NaN: computed here, as always where layers are frozen) */
-cn_status cn_optim_step_sq(cn_ctx *ctx, cn_optim *opt, cn_net *net, double sum_sq, double *grad_norm);
+ * pass; NaN: computed here, as always where layers are frozen); wait 0: a device's update is
+ * left queued (the caller checks the backend before the host reads the weights) */
+cn_status cn_optim_step_sq(cn_ctx *ctx, cn_optim *opt, cn_net *net, double sum_sq, int wait, double *grad_norm);
 /* cn_train_step, and where the backend counted them with the step (its queued step), the rows
- * of the batch predicted right in *correct (else -1: count them after, as cn_count_correct) */
+ * of the batch predicted right in *correct (else -1: count them after, as cn_count_correct).
+ * With correct given, a device's update is left queued: the next step's wait covers it, and
+ * the caller checks the backend (cn_net_check_backend) before the host reads the weights, so
+ * that the host prepares the next batch while the GPU updates. */
 cn_status cn_train_step_counted(cn_ctx *ctx, cn_net *net, cn_optim *opt, const cn_step_config *cfg, const float *x,
                                 const int32_t *labels, int64_t batch, double *loss, int64_t *correct);
 int64_t cn_count_correct(const float *y, const int32_t *labels, int64_t rows, int64_t cols);

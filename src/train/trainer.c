@@ -576,6 +576,8 @@ cn_status cn_train(cn_ctx *ctx, cn_net *net, const cn_dataset *ds, const cn_trai
             p.eta_seconds = per_batch * (double)((batches - b - 1) + (cfg->epochs - e) * batches);
             if (cfg->progress && cfg->progress(cfg->user, &p)) goto done;
         }
+        /* the last step's update, left queued on a device, done before the host reads the weights */
+        if ((st = cn_net_check_backend(ctx, net))) goto done;
         if (n_check > 0 && (st = eval_indices(ctx, net, cfg->val ? cfg->val : ds, cfg->val ? val_idx : perm, n_check, r.mean,
                                               r.std, cfg->batch, &p.val_loss, &p.val_acc, NULL, cfg->parallel,
                                               cfg->val ? &val_res : &res)))
@@ -597,6 +599,10 @@ cn_status cn_train(cn_ctx *ctx, cn_net *net, const cn_dataset *ds, const cn_trai
         if (cfg->progress && cfg->progress(cfg->user, &p)) goto done;
     }
 done:
+    if (r.opt) { /* a step's update may still be queued on a device (a run stopped mid-epoch) */
+        cn_status queued = cn_net_check_backend(ctx, net);
+        if (!st) st = queued;
+    }
     resident_close(&res, ctx), resident_close(&val_res, ctx);
     if (cfg->parallel) cn_parallel_detach(ctx, cfg->parallel, net);
     cn_net_set_input_grad(net, 1);
