@@ -207,6 +207,21 @@ static void conv_forward(const cn_op_io *io, int relu)
 void cn_cuda_conv_forward(const cn_op_io *io) { conv_forward(io, 0); }
 void cn_cuda_conv_forward_relu(const cn_op_io *io) { conv_forward(io, 1); }
 
+/* dw += the weight gradient of plan p's convolution from its input `in` and its output's
+ * gradient `dout` (beta 1): cuDNN's, or the direct kernel's; dnn_ran's status */
+static int weight_grad(const conv_plan *p, cn_cu_conv *g, void *work, const float *in, const float *dout, float *dw,
+                       const char *what)
+{
+    float one = 1;
+    int ran = p->dnn ? dnn_ran(cn_cu.dnn.cudnnConvolutionBackwardFilter(cn_cu.dnn_handle, &one, p->x, in, p->y, dout, p->conv,
+                                                                        p->bwd_filter, work, p->workspace, &one, p->w, dw),
+                               what)
+                     : 1;
+    void *args[] = { g, &in, &dout, &dw };
+    if (ran > 0) cn_cu_launch_blocks(CN_CU_K_conv_backward_filter, g->cout * (g->cin / g->groups) * g->kh * g->kw, args);
+    return ran;
+}
+
 void cn_cuda_conv_backward(const cn_op_io *io)
 {
     if (cn_cuda_ready()) return;
@@ -218,13 +233,8 @@ void cn_cuda_conv_backward(const cn_op_io *io)
     int fresh = io->dx_fresh & 1u;
     if (db) cn_cuda_channel_sum(dy, db, g.n, g.cout, g.oh * g.ow);
     float one = 1, zero = 0;
-    /* the weights' gradient accumulates (beta 1); the input's is stored when fresh */
-    int ran = p->dnn ? dnn_ran(cn_cu.dnn.cudnnConvolutionBackwardFilter(cn_cu.dnn_handle, &one, p->x, x, p->y, dy, p->conv,
-                                                                        p->bwd_filter, io->work, p->workspace, &one, p->w, dw),
-                               "cudnnConvolutionBackwardFilter")
-                     : 1;
-    void *fargs[] = { &g, &x, &dy, &dw };
-    if (ran > 0) cn_cu_launch_blocks(CN_CU_K_conv_backward_filter, wn, fargs);
+    /* the weights' gradient accumulates; the input's is stored when fresh */
+    int ran = weight_grad(p, &g, io->work, x, dy, dw, "cudnnConvolutionBackwardFilter");
     if (ran < 0 || !dx) return;
     ran = p->dnn ? dnn_ran(cn_cu.dnn.cudnnConvolutionBackwardData(cn_cu.dnn_handle, &one, p->w, w, p->y, dy, p->conv,
                                                                   p->bwd_data, io->work, p->workspace, fresh ? &zero : &one,
@@ -267,12 +277,7 @@ void cn_cuda_deconv_backward(const cn_op_io *io)
     float *dw = io->dw, *db = io->n->a.bias ? dw + wn : NULL, *dx = io->dx[0], one = 1, zero = 0;
     int add = !(io->dx_fresh & 1u);
     if (db) cn_cuda_channel_sum(dy, db, g.n, g.cin, g.h * g.w);
-    int ran = p->dnn ? dnn_ran(cn_cu.dnn.cudnnConvolutionBackwardFilter(cn_cu.dnn_handle, &one, p->x, dy, p->y, x, p->conv,
-                                                                        p->bwd_filter, io->work, p->workspace, &one, p->w, dw),
-                               "cudnnConvolutionBackwardFilter (deconv)")
-                     : 1;
-    void *fargs[] = { &g, &dy, &x, &dw };
-    if (ran > 0) cn_cu_launch_blocks(CN_CU_K_conv_backward_filter, wn, fargs);
+    int ran = weight_grad(p, &g, io->work, dy, x, dw, "cudnnConvolutionBackwardFilter (deconv)");
     if (ran < 0 || !dx) return;
     ran = p->dnn ? dnn_ran(cn_cu.dnn.cudnnConvolutionForward(cn_cu.dnn_handle, &one, p->x, dy, p->w, w, p->conv, p->fwd,
                                                              io->work, p->workspace, add ? &one : &zero, p->y, dx),
