@@ -117,6 +117,7 @@ void cn_exec_free(cn_ctx *ctx, cn_exec *ex)
     cn_free(ctx, ex->act_off);
     cn_free(ctx, ex->grad_writer);
     cn_free(ctx, ex->relu_in);
+    cn_free(ctx, ex->n_readers);
     cn_free(ctx, ex->relu_out);
     cn_free(ctx, ex->pool_in);
     cn_free(ctx, ex->fold_bn);
@@ -432,14 +433,8 @@ static int64_t buffers_of(const cn_exec *ex, const cn_net *net, int i, int64_t *
 
 /* Slices of the batch: the shards when batch is the shard plan's, else one. Activations are
  * one slab (a slice's rows are consecutive); aux, gradients and workspace go per slice. */
-/* how many inputs of nodes name node j (add a a: twice) */
-static int readers(const cn_net *net, int j)
-{
-    int r = 0;
-    for (int i = 0; i < net->n; i++)
-        for (int k = 0; k < net->nodes[i].n_in; k++) r += net->nodes[i].in[k] == j;
-    return r;
-}
+/* how many inputs of nodes name node j (add a a: twice), as planned */
+static int readers(const cn_net *net, int j) { return net->ex.n_readers[j]; }
 
 /* Relus fused into a neighbour's pass. ex->relu_in: a relu whose only reader's kernels take
  * relu(x) (forward_relu_in: maxpool), and whose input nothing else reads (so the fused
@@ -538,8 +533,13 @@ static cn_status plan(cn_ctx *ctx, cn_net *net, int64_t batch, int training)
     if (!ex->slice_at || !ex->aux_off || !ex->slice_rng) goto nomem;
     ex->n_slices = slices;
     for (int s = 0; s < slices; s++) ex->slice_at[s + 1] = ex->slice_at[s] + (slices > 1 ? net->shards.len[s] : batch);
+    if (!ex->n_readers && !(ex->n_readers = cn_calloc(ctx, (size_t)net->n, sizeof(int)))) goto nomem;
+    memset(ex->n_readers, 0, (size_t)net->n * sizeof(int));
     for (int i = 0; i < net->n; i++)
-        for (int j = 0; j < net->nodes[i].n_in; j++) ex->grad_writer[net->nodes[i].in[j]] = i; /* topological order */
+        for (int j = 0; j < net->nodes[i].n_in; j++) {
+            ex->grad_writer[net->nodes[i].in[j]] = i; /* topological order */
+            ex->n_readers[net->nodes[i].in[j]]++;
+        }
     if (!ex->relu_in && !(ex->relu_in = cn_calloc(ctx, (size_t)net->n, sizeof(int)))) goto nomem;
     if (!ex->relu_out && !(ex->relu_out = cn_calloc(ctx, (size_t)net->n, sizeof(int)))) goto nomem;
     if (!ex->pool_in && !(ex->pool_in = cn_calloc(ctx, (size_t)net->n, sizeof(int)))) goto nomem;

@@ -27,6 +27,7 @@ typedef struct cn_exec {
     float *act, *dact;  /* every node's output and its gradient, back to back */
     int64_t *act_off;
     int *grad_writer;   /* per node: the last node reading it, whose backward first adds to its gradient */
+    int *n_readers;     /* per node: how many inputs of nodes name it (add a a: twice) */
     /* per node, relus fused into their reader's pass (cn_kernels.forward_relu_in): the relu
      * node i absorbs (0: none), or -1 for a relu absorbed; planned with the backend */
     int *relu_in;

@@ -76,6 +76,19 @@ static cn_status host_loss(cn_ctx *ctx, cn_net *net, const cn_step_config *cfg, 
     return CN_OK;
 }
 
+/* the optimizer's update (sum_sq: the gradient's sum of squares where known, else NaN; wait 0:
+ * a device's update left queued); a gradient norm that is not finite replays the step through
+ * the NaN tracer, which names the layer */
+static cn_status update(cn_ctx *ctx, cn_net *net, cn_optim *opt, const float *x, int64_t batch, const float *dout,
+                        const cn_rng *rng_before, double sum_sq, int wait)
+{
+    double norm;
+    cn_status st = cn_optim_step_sq(ctx, opt, net, sum_sq, wait, &norm);
+    if (st != CN_E_NUMERIC) return st;
+    cn_status traced = cn_net_trace_nonfinite(ctx, net, x, batch, dout, 1, rng_before);
+    return traced ? traced : st;
+}
+
 /* FNV-1a over a value's bytes, for the recording's key */
 static uint64_t mix(uint64_t h, const void *p, size_t n)
 {
@@ -135,7 +148,7 @@ static cn_status queued_step(cn_ctx *ctx, cn_net *net, cn_optim *opt, const cn_s
 {
     const cn_step_kernels *k = cn_net_step_kernels(net);
     cn_rng rng_before = *cn_net_rng(net);
-    double sum_sq = NAN, norm;
+    double sum_sq = NAN;
     cn_status st = cn_net_forward_input(ctx, net, x, batch, 1);
     if (st) return st;
     cn_net_set_queued(net, 1);
@@ -153,12 +166,7 @@ static cn_status queued_step(cn_ctx *ctx, cn_net *net, cn_optim *opt, const cn_s
         if ((st = cn_net_backward(ctx, net, dout))) return st;
         sum_sq = NAN;
     }
-    st = cn_optim_step_sq(ctx, opt, net, sum_sq, correct == NULL, &norm);
-    if (st == CN_E_NUMERIC) {
-        cn_status traced = cn_net_trace_nonfinite(ctx, net, x, batch, dout, 1, &rng_before);
-        return traced ? traced : st;
-    }
-    return st;
+    return update(ctx, net, opt, x, batch, dout, &rng_before, sum_sq, correct == NULL);
 }
 
 cn_status cn_train_step(cn_ctx *ctx, cn_net *net, cn_optim *opt, const cn_step_config *cfg, const float *x,
@@ -194,13 +202,7 @@ cn_status cn_train_step_counted(cn_ctx *ctx, cn_net *net, cn_optim *opt, const c
         return st;
     cn_net_zero_grad(net);
     if ((st = cn_net_backward(ctx, net, dout))) return st;
-    double norm;
-    st = cn_optim_step(ctx, opt, net, &norm);
-    if (st == CN_E_NUMERIC) {
-        cn_status traced = cn_net_trace_nonfinite(ctx, net, x, batch, dout, 1, &rng_before);
-        return traced ? traced : st;
-    }
-    return st;
+    return update(ctx, net, opt, x, batch, dout, &rng_before, NAN, 1);
 }
 
 int64_t cn_count_correct(const float *y, const int32_t *labels, int64_t rows, int64_t cols)

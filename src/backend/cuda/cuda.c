@@ -155,6 +155,14 @@ static int32_t *pinned_ints(int64_t n)
     return cn_cu.ints;
 }
 
+/* queues the count's partial sums, the labels given as ints (lab) or as one-hot rows */
+static void launch_count(const float *y, const int32_t *lab, const float *onehot, int64_t rows, int64_t cols)
+{
+    double *part = cn_cu.pinned->correct;
+    void *args[] = { &y, &lab, &onehot, &rows, &cols, &part };
+    cn_cu_launch_blocks(CN_CU_K_count_correct, CN_CU_LOSS_BLOCKS, args);
+}
+
 /* the labels through page-locked memory, the rows on the GPU; -1 when the GPU failed or the
  * labels found no memory (the step's check reports it) */
 static int64_t count_correct(const float *y, const int32_t *labels, int64_t rows, int64_t cols)
@@ -162,21 +170,14 @@ static int64_t count_correct(const float *y, const int32_t *labels, int64_t rows
     int32_t *lab = cn_cuda_ready() ? NULL : pinned_ints(rows);
     if (!lab) return -1;
     memcpy(lab, labels, (size_t)rows * sizeof *labels);
-    double *part = cn_cu.pinned->correct;
-    const float *onehot = NULL;
-    void *args[] = { &y, &lab, &onehot, &rows, &cols, &part };
-    cn_cu_launch_blocks(CN_CU_K_count_correct, CN_CU_LOSS_BLOCKS, args);
-    return cn_cu_sync() ? -1 : (int64_t)sum_parts(part, CN_CU_LOSS_BLOCKS);
+    launch_count(y, lab, NULL, rows, cols);
+    return cn_cu_sync() ? -1 : (int64_t)sum_parts(cn_cu.pinned->correct, CN_CU_LOSS_BLOCKS);
 }
 
 /* the step's count, queued with its pass: the labels are the one-hot rows already on the GPU */
 static void queue_count(const float *y, const float *onehot, int64_t rows, int64_t cols)
 {
-    if (cn_cuda_ready()) return;
-    const int32_t *lab = NULL;
-    double *part = cn_cu.pinned->correct;
-    void *args[] = { &y, &lab, &onehot, &rows, &cols, &part };
-    cn_cu_launch_blocks(CN_CU_K_count_correct, CN_CU_LOSS_BLOCKS, args);
+    if (!cn_cuda_ready()) launch_count(y, NULL, onehot, rows, cols);
 }
 
 /* each row's best column on the GPU, read through page-locked memory; -1s when the GPU failed */
