@@ -12,7 +12,7 @@
 static void help(const cli_option *opts)
 {
     printf("usage: convnet bench SPEC | -e TEXT [--batch N] [--train | --infer] [--seconds S] [--threads N]\n"
-           "                    [--device cpu|cuda] [--precision fp32|tf32] [--shards K] [--local-bn] [--json]\n"
+           "                    [--device cpu|cuda] [--precision fp32|tf32|bf16] [--shards K] [--local-bn] [--json]\n"
            "       mpirun -np N convnet bench SPEC --train ...\n\n"
            "Times training steps (forward, loss, backward, SGD with momentum) or inference (forward in\n"
            "evaluation mode) on random inputs after 3 warm-up steps, for at least S seconds (default 2)\n"

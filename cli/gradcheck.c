@@ -68,14 +68,16 @@ done:
 static void help(const cli_option *opts)
 {
     printf("usage: convnet gradcheck SPEC | -e TEXT [--seed S] [--batch N] [--samples K] [--eval]\n"
-           "                         [--tolerance T] [--device cpu|cuda] [--precision fp32|tf32] [--json]\n\n"
+           "                         [--tolerance T] [--device cpu|cuda] [--precision fp32|tf32|bf16] [--json]\n\n"
            "Checks the backward pass of every layer of the network: random inputs, parameters and\n"
            "output gradient (from the seed), then for up to K coordinates of each input and parameter\n"
            "tensor the numeric derivative (L(v+e) - L(v-e)) / 2e, in double precision, against the\n"
            "layer's own gradient. The error of a layer is max |analytic - numeric| / max |numeric|.\n"
            "With --device cuda, the device's float forward and backward of the whole net also run\n"
            "against the CPU's from the same weights and inputs: max |device - cpu| / max |cpu| of the\n"
-           "output, the input gradient and the parameter gradients must stay under 1e-5 (tf32: 1e-3).\n"
+           "output, the input gradient and the parameter gradients must stay under 1e-5 (tf32: 1e-3,\n"
+           "bf16: 1e-2; a value that rounding moves across a kink, such as a relu's 0 or a maxpool's\n"
+           "choice, can exceed it in bf16 on a net that has one).\n"
            "Exit status 1 when any layer's error exceeds the tolerance.\n\n"
            "options:\n");
     cli_print_options(opts, 16);
@@ -151,7 +153,7 @@ int cmd_gradcheck(int argc, char **argv)
                training ? "training" : "eval", (long long)batch, (long long)seed, bad ? "FAIL" : "ok");
     }
     if (dev.device) {
-        double dev_tol = dev.precision == CN_PRECISION_TF32 ? 1e-3 : 1e-5;
+        double dev_tol = dev.precision == CN_PRECISION_BF16 ? 1e-2 : dev.precision == CN_PRECISION_TF32 ? 1e-3 : 1e-5;
         int dev_ok = dev_err[0] <= dev_tol && dev_err[1] <= dev_tol && dev_err[2] <= dev_tol; /* NaN fails */
         bad |= !dev_ok;
         if (!json)

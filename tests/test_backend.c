@@ -15,6 +15,9 @@
 #include "../src/train/step_row.h"
 #include "../src/train/train_impl.h"
 #include "test_util.h"
+#ifdef CN_HAVE_CUDA
+#include "../src/backend/cuda/cuda_impl.h"
+#endif
 
 static cn_ctx *ctx;
 
@@ -26,6 +29,23 @@ static double rel(const float *a, const float *b, int64_t n)
         if (fabs(b[i]) > s) s = fabs(b[i]);
     }
     return s > 0 ? d / s : d;
+}
+
+/* the precision the op table runs a backend in (cn_precision), for its lines. In bf16 the inputs
+ * and parameters run() makes are values bf16 holds exactly: rounding them (in both runs) keeps
+ * a bf16 backend's first rounding of its products' operands from moving a value across a kink
+ * (hardsigmoid's at 3, say), where the derivative jumps and any rounding would fail the
+ * comparison; the products' results and gradients are still rounded to bf16. */
+static int precision_now;
+static const char *const precision_names[] = { "fp32", "tf32", "bf16" };
+
+static float bf16_value(float v)
+{
+    uint32_t u;
+    memcpy(&u, &v, sizeof u);
+    u = (u + 0x7fffu + ((u >> 16) & 1u)) & 0xffff0000u; /* to nearest even (finite values only) */
+    memcpy(&v, &u, sizeof v);
+    return v;
 }
 
 /* runs spec on backend be: returns output, input gradient and parameter gradients, malloc'ed.
@@ -49,6 +69,8 @@ static void run(const char *spec, const cn_backend *be, int64_t batch, float **y
     float *params = cn_net_params(net, &trainable, NULL);
     for (int64_t i = 0; i < trainable; i++) params[i] += (float)(0.25 * cn_rng_normal(&rng));
     for (int64_t i = 0; i < *nx; i++) x[i] = (float)cn_rng_normal(&rng);
+    for (int64_t i = 0; precision_now == CN_PRECISION_BF16 && i < trainable; i++) params[i] = bf16_value(params[i]);
+    for (int64_t i = 0; precision_now == CN_PRECISION_BF16 && i < *nx; i++) x[i] = bf16_value(x[i]);
     CHECK(cn_net_forward(ctx, net, x, batch, 1) == CN_OK);
     const float *out = cn_net_output(net, ny);
     *y = malloc((size_t)*ny * sizeof(float));
@@ -79,7 +101,10 @@ static void compare_on(const cn_backend *be, const char *spec, int64_t batch, do
     if (y0 && y1) {
         CHECK(ny == ny1 && nx == nx1 && nw == nw1);
         double e = rel(y1, y0, ny), ex = rel(dx1, dx0, nx), ew = rel(dw1, dw0, nw);
-        printf("  %-9s %-70s y %.1e dx %.1e dw %.1e\n", be->name, spec, e, ex, ew);
+        char label[32];
+        snprintf(label, sizeof label, "%s%s%s", be->name, precision_now ? "-" : "",
+                 precision_now ? precision_names[precision_now] : "");
+        printf("  %-9s %-70s y %.1e dx %.1e dw %.1e\n", label, spec, e, ex, ew);
         CHECK(e < tol && ex < tol && ew < tol);
     }
     free(y0), free(dx0), free(dw0), free(y1), free(dx1), free(dw1);
@@ -89,7 +114,7 @@ static void compare_on(const cn_backend *be, const char *spec, int64_t batch, do
  * skipped with its reason, or fails the test when CN_REQUIRE_GPU=1 (make check-gpu) */
 static int runs_here(const cn_backend *be, int precision)
 {
-    static const char *const names[] = { "fp32", "tf32", "bf16" };
+    const char *const *names = precision_names;
     if (!be->open) return precision == CN_PRECISION_FP32;
     if (be->open(ctx, precision) == CN_OK) return 1;
     const char *required = getenv("CN_REQUIRE_GPU");
@@ -100,9 +125,12 @@ static int runs_here(const cn_backend *be, int precision)
     return 0;
 }
 
-/* the tolerance of a precision: fp32 rounds as the reference does, tf32 rounds the products'
- * inputs to 10-bit mantissas */
-static double tolerance(int precision) { return precision == CN_PRECISION_TF32 ? 1e-3 : 1e-5; }
+/* the tolerance of a precision (the issue's): fp32 rounds as the reference does, tf32 rounds the
+ * products' inputs to 10-bit mantissas, bf16 to 7-bit ones (and their results to bf16) */
+static double tolerance(int precision)
+{
+    return precision == CN_PRECISION_BF16 ? 1e-2 : precision == CN_PRECISION_TF32 ? 1e-3 : 1e-5;
+}
 
 /* spec on the default backend and every other that runs here (in fp32) */
 static void compare(const char *spec, int64_t batch)
@@ -188,19 +216,21 @@ static void test_op_table(void)
         "input 5x4x3 as x; deconv 3 3x3 pad=1 as d; add x d",
         "input 4x3x2; deconv 3 3x3 dilation=3 outpad=2",
     };
-    int covered[CN_OP_COUNT] = { 0 }, runs[8][2] = { { 0 } };
+    int covered[CN_OP_COUNT] = { 0 }, runs[8][3] = { { 0 } };
     CHECK(cn_backend_count() <= 8);
     for (int b = 0; b < cn_backend_count() && b < 8; b++)
-        for (int p = CN_PRECISION_FP32; p <= CN_PRECISION_TF32; p++) runs[b][p] = runs_here(cn_backend_at(b), p);
+        for (int p = CN_PRECISION_FP32; p <= CN_PRECISION_BF16; p++) runs[b][p] = runs_here(cn_backend_at(b), p);
     for (size_t s = 0; s < sizeof specs / sizeof specs[0]; s++) {
         cn_net *net = parse_spec(ctx, specs[s]);
         for (int i = 0; net && i < net->n; i++) covered[net->nodes[i].id] = 1;
         cn_net_destroy(net);
         for (int b = 0; b < cn_backend_count() && b < 8; b++)
-            for (int p = CN_PRECISION_FP32; p <= CN_PRECISION_TF32; p++) {
+            for (int p = CN_PRECISION_FP32; p <= CN_PRECISION_BF16; p++) {
                 const cn_backend *be = cn_backend_at(b);
                 if (be == cn_backend_reference() || !runs[b][p] || (be->open && be->open(ctx, p))) continue;
+                precision_now = p;
                 compare_on(be, specs[s], 3, tolerance(p));
+                precision_now = CN_PRECISION_FP32;
                 if (be->open) be->open(ctx, CN_PRECISION_FP32);
             }
     }
@@ -1042,6 +1072,64 @@ static void test_device_nonfinite(void)
     CHECK_STR(msg[1], msg[0]);
 }
 
+/* --precision bf16's staging (src/backend/cuda): a tensor packed as bf16 in NHWC at the places
+ * cuDNN reads (n, h, w, c), rounded to nearest even; and back, with a bias, an addition and a
+ * relu. Checked by hand-made indices and bit patterns, since the op table's runs without cuDNN
+ * would pass any layout that packing and unpacking agree on. */
+static void test_bf16_staging(void)
+{
+#ifdef CN_HAVE_CUDA
+    const cn_backend *cuda = NULL;
+    for (int b = 0; b < cn_backend_count(); b++)
+        if (!strcmp(cn_backend_at(b)->name, "cuda")) cuda = cn_backend_at(b);
+    if (!cuda || !runs_here(cuda, CN_PRECISION_BF16)) return;
+    enum { N = 2, C = 3, HW = 5, T = N * C * HW };
+    float *x = cuda->memory->alloc(T * sizeof(float)), *y = cuda->memory->alloc(T * sizeof(float));
+    float *b = cuda->memory->alloc(C * sizeof(float));
+    uint16_t *s = cuda->memory->alloc(T * sizeof(uint16_t));
+    CHECK(x && y && b && s);
+    if (!x || !y || !b || !s) return;
+    /* value i: exactly i, but for the roundings: 1 + 2^-8 (a tie: to even, 1), 1 + 3 * 2^-8 (a
+     * tie: to even, 1 + 2^-6), 1 + 2^-8 + 2^-20 (past the tie: up), -0, NaN */
+    for (int i = 0; i < T; i++) x[i] = (float)i;
+    x[1] = 1 + 0x1p-8f, x[2] = 1 + 3 * 0x1p-8f, x[3] = 1 + 0x1p-8f + 0x1p-20f, x[4] = -0.0f, x[5] = NAN;
+    const uint16_t want[6] = { 0x0000, 0x3f80, 0x3f82, 0x3f81, 0x8000 };
+    b[0] = -20, b[1] = 5, b[2] = 30; /* with -i below: some sums negative, for the relu */
+    cn_cuda_bf16_pack(x, s, N, C, HW, 1);
+    cuda->memory->sync();
+    CHECK(cuda->memory->error() == NULL);
+    for (int n = 0; n < N; n++)
+        for (int c = 0; c < C; c++)
+            for (int p = 0; p < HW; p++) {
+                int i = (n * C + c) * HW + p, at = (n * HW + p) * C + c; /* NCHW's i, NHWC's place */
+                uint16_t h = s[at];
+                if (i < 5) CHECK_INT(h, want[i]);
+                else if (i == 5) CHECK((h & 0x7f80) == 0x7f80 && (h & 0x7f) != 0); /* a NaN */
+                else {
+                    float v = (float)i; /* i < 256: exact in bf16, its float's high half */
+                    uint32_t u;
+                    memcpy(&u, &v, sizeof u);
+                    CHECK_INT(h, (uint16_t)(u >> 16));
+                }
+            }
+    /* back to NCHW: y = y + staged + b, then relu */
+    for (int i = 0; i < T; i++) y[i] = -2.0f * (float)i;
+    cn_cuda_bf16_unpack(s, y, b, N, C, HW, 1, 1, 1);
+    cuda->memory->sync();
+    for (int i = 6; i < T; i++) {
+        float v = -2.0f * (float)i + (float)i + b[i / HW % C];
+        CHECK(y[i] == (v > 0 ? v : 0));
+    }
+    CHECK(y[1] == 0 && y[0] == 0); /* below 0: relu */
+    /* the same place without NHWC, no bias, stored */
+    cn_cuda_bf16_pack(x, s, N, C, HW, 0);
+    cn_cuda_bf16_unpack(s, y, NULL, N, C, HW, 0, 0, 0);
+    cuda->memory->sync();
+    CHECK(y[1] == 1 && y[2] == 1 + 0x1p-6f && y[3] == 1 + 0x1p-7f && y[7] == 7.0f && signbit(y[4]) && y[5] != y[5]);
+    cuda->memory->release(x), cuda->memory->release(y), cuda->memory->release(b), cuda->memory->release(s);
+#endif
+}
+
 /* ---- devices by name (the CLI's --device) ------------------------------------------------------ */
 
 /* cpu always runs; cuda runs or says why it cannot; other names and CPU tf32 are refused */
@@ -1064,8 +1152,9 @@ static void test_set_device(void)
         printf("  cuda: %s\n", cn_ctx_message(ctx));
     } else {
         CHECK_INT(cn_device_probe(ctx, "cuda", CN_PRECISION_TF32), CN_OK);
-        CHECK(cn_net_set_device(ctx, net, "cuda", CN_PRECISION_BF16) == CN_E_UNSUPPORTED);
-        CHECK(strstr(cn_ctx_message(ctx), "bf16 is not implemented yet") != NULL);
+        CHECK_INT(cn_net_set_device(ctx, net, "cuda", CN_PRECISION_BF16), CN_OK);
+        CHECK(cn_net_set_device(ctx, net, "cpu", CN_PRECISION_BF16) == CN_E_UNSUPPORTED);
+        CHECK(strstr(cn_ctx_message(ctx), "--precision bf16 needs --device cuda") != NULL);
     }
     CHECK(cn_net_params(net, NULL, NULL)[5] == before); /* the values kept through the moves */
     cn_net_destroy(net);
@@ -1137,6 +1226,7 @@ static const test_case cases[] = {
     { "training from a data set resident on the device: the bits of the host's batches", test_resident_training },
     { "steps recorded once and replayed (CUDA graphs): the bits of steps as they come", test_replayed_steps },
     { "devices by name: cpu, cuda (or why not), refusals", test_set_device },
+    { "bf16 staging: NHWC places, rounding to nearest even, bias, addition, relu", test_bf16_staging },
     { "every backend that runs here trains as the reference", test_backend_training },
     { "each layer says how it runs (cn_net_layer_kernel)", test_layer_kernels },
     { "teardown", teardown },

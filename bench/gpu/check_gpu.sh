@@ -6,7 +6,8 @@
 # 2. a short training run on Fashion-MNIST with --device cuda, its checkpoint evaluated on the
 #    CPU and on the GPU (the same accuracy within rounding: checkpoints interchange), and the run
 #    resumed on the CPU for one more epoch;
-# 3. fmnist-small's training steps replayed as a CUDA graph (convnet bench);
+# 3. fmnist-small's training steps replayed as a CUDA graph (convnet bench); one epoch of it in
+#    bf16, evaluated on the CPU (above 0.80: bf16 trains);
 # 4. gradcheck --device cuda on a net of every op kind (the GPU's float forward and backward
 #    against the CPU's) and on fmnist-small.
 # Each step has a time limit; a line per check (gpu-ok, gpu-FAIL), "N passed, N failed" last,
@@ -63,6 +64,17 @@ fi
 if step "bench fmnist-small batch 256 --device cuda" 120 "$CN" bench models/fmnist-small.cnn --batch 256 --seconds 0.5 \
     --device cuda --json; then
     if grep -q '"graph":true' "$T/log"; then ok "its steps replayed as a CUDA graph"; else bad "its steps were not recorded"; fi
+fi
+
+# bf16 trains: one epoch, its checkpoint (fp32 master weights) evaluated on the CPU
+if step "train fmnist-small 1 epoch on the GPU in bf16" 200 "$CN" train models/fmnist-small.cnn --data "$DATA" --epochs 1 \
+    --out "$T/bf16" --device cuda --precision bf16 --quiet; then
+    cat "$T/log"
+    if step "eval of the bf16 checkpoint on the CPU" 120 "$CN" eval "$T/bf16" --data "$DATA" --json; then
+        a=$(accuracy "$T/log")
+        if awk "BEGIN { exit !($a > 0.80) }"; then ok "bf16: accuracy on the CPU $a (above 0.80)"
+        else bad "bf16: accuracy on the CPU $a (want above 0.80)"; fi
+    fi
 fi
 
 # every op kind; the strided pad=same conv pads more below than above: our direct kernels, not cuDNN

@@ -27,7 +27,9 @@ echo "bench-gpu: exit $? after $(($(date +%s) - start)) s (log: bench_gpu.log, b
 echo "---- check-gpu"
 grep -E "^gpu-(ok|FAIL) |check-gpu:|SKIPPED|test_backend.c:[0-9]+|cuda_fatbin.c:[0-9]+|^convnet: " "$OUT/check_gpu.log" |
     cut -c1-220 | head -60
-grep -E "^  cuda .*e-0[0-4]|^  cuda .*nan|^  cuda .*inf" "$OUT/check_gpu.log" | cut -c1-160 | head -20
+# the op table's errors past what each precision should give (fp32 1e-5, tf32 1e-3, bf16 1e-2)
+grep -E "^  cuda .*e-0[0-4]|^  cuda-tf32 .*e-0[0-2]|^  cuda-bf16 .*e-0[0-1]|^  cuda.*(nan|inf)" "$OUT/check_gpu.log" |
+    cut -c1-160 | head -20
 [ -f "$OUT/sanitizer.log" ] && grep -E "Invalid|Address|at 0x|by thread|ERROR SUMMARY" "$OUT/sanitizer.log" | head -20
 echo "---- bench-gpu"
 grep -E "^(convnet|torch|GPU:|FAILED|TIMEOUT|no PyTorch)" "$OUT/bench_gpu.log" | cut -c1-200 | head -30

@@ -17,6 +17,14 @@ check "gradcheck --device cuda: every op kind within 1e-5 of the CPU" \
 "$CN" bench -e 'input 8x8x1; conv 4 3x3 pad=1; relu; dense 3' --batch 4 --seconds 0.05 --device cuda --json >"$T/out" 2>&1
 check "bench --device cuda --json: its steps replayed as a CUDA graph" \
     "[ $? -eq 0 ] && grep -q '\"device\":\"cuda\",\"precision\":\"fp32\"' '$T/out' && grep -q '\"graph\":true' '$T/out'"
+"$CN" gradcheck -e 'input 6x5x2; conv 3 3x3 pad=1; tanh; conv 4 3x3 stride=2; flatten; dense 5' --batch 3 --device cuda \
+    --precision bf16 >"$T/out" 2>&1
+check "gradcheck --device cuda --precision bf16: within 1e-2 of the CPU" \
+    "[ $? -eq 0 ] && grep -q '^cuda (bf16) against the cpu: .*(tolerance 0.01): ok' '$T/out'"
+"$CN" bench -e 'input 8x8x1; conv 4 3x3 pad=1; relu; dense 3' --batch 4 --seconds 0.05 --device cuda --precision bf16 \
+    --json >"$T/out" 2>&1
+check "bench --device cuda --precision bf16: recorded too" \
+    "[ $? -eq 0 ] && grep -q '\"precision\":\"bf16\"' '$T/out' && grep -q '\"graph\":true' '$T/out'"
 
 # a small image folder: train on the emulated GPU, evaluate on the CPU and on the GPU
 /usr/bin/python3 - "$T/img" <<'PY'

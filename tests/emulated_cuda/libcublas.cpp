@@ -1,9 +1,11 @@
 /* libcublas.cpp — an emulated cuBLAS (libcublas.so.13) for the tests without a GPU (see
  * libcuda.cpp): the calls the CUDA backend makes, SGEMM as the column-major definition computes
- * it, in double. */
+ * it, in double; cublasGemmEx on bf16 or fp32 factors into fp32. */
 #include <cublas_v2.h>
 #include <dlfcn.h>
 
+#include <cstdint>
+#include <cstring>
 #include <functional>
 
 /* libcuda.cpp's queue: runs the product now, or keeps it while the stream is being captured */
@@ -24,10 +26,21 @@ cublasStatus_t cublasSetStream(cublasHandle_t, cudaStream_t) { return CUBLAS_STA
 cublasStatus_t cublasSetMathMode(cublasHandle_t, cublasMath_t) { return CUBLAS_STATUS_SUCCESS; }
 const char *cublasGetStatusString(cublasStatus_t) { return "an error of the emulated cuBLAS"; }
 
-/* C (m x n) = alpha op(A) op(B) + beta C, column-major, op(A) m x k, op(B) k x n */
-cublasStatus_t cublasSgemm(cublasHandle_t, cublasOperation_t ta, cublasOperation_t tb, int m, int n, int k,
-                           const float *alpha, const float *a, int lda, const float *b, int ldb, const float *beta,
-                           float *c, int ldc)
+/* value i of a factor stored as fp32 or as bf16 (the high half of an fp32) */
+static double factor(const void *x, bool bf16, long i)
+{
+    uint32_t u;
+    if (!bf16) return static_cast<const float *>(x)[i];
+    u = static_cast<uint32_t>(static_cast<const uint16_t *>(x)[i]) << 16;
+    float v;
+    memcpy(&v, &u, sizeof v);
+    return v;
+}
+
+/* C (m x n, fp32) = alpha op(A) op(B) + beta C, column-major, op(A) m x k, op(B) k x n */
+static cublasStatus_t gemm(cublasOperation_t ta, cublasOperation_t tb, int m, int n, int k, const float *alpha,
+                           const void *a, bool a16, int lda, const void *b, bool b16, int ldb, const float *beta, float *c,
+                           int ldc)
 {
     if (m < 0 || n < 0 || k < 0) return CUBLAS_STATUS_INVALID_VALUE;
     float al = *alpha, be = *beta; /* taken at the call, as cuBLAS's host-pointer mode does */
@@ -36,8 +49,8 @@ cublasStatus_t cublasSgemm(cublasHandle_t, cublasOperation_t ta, cublasOperation
             for (int i = 0; i < m; i++) {
                 double acc = 0;
                 for (int p = 0; p < k; p++) {
-                    double av = ta == CUBLAS_OP_N ? a[i + (long)p * lda] : a[p + (long)i * lda];
-                    double bv = tb == CUBLAS_OP_N ? b[p + (long)j * ldb] : b[j + (long)p * ldb];
+                    double av = factor(a, a16, ta == CUBLAS_OP_N ? i + (long)p * lda : p + (long)i * lda);
+                    double bv = factor(b, b16, tb == CUBLAS_OP_N ? p + (long)j * ldb : j + (long)p * ldb);
                     acc += av * bv;
                 }
                 float *cv = &c[i + (long)j * ldc];
@@ -46,5 +59,25 @@ cublasStatus_t cublasSgemm(cublasHandle_t, cublasOperation_t ta, cublasOperation
             }
     });
     return CUBLAS_STATUS_SUCCESS;
+}
+
+cublasStatus_t cublasSgemm(cublasHandle_t, cublasOperation_t ta, cublasOperation_t tb, int m, int n, int k,
+                           const float *alpha, const float *a, int lda, const float *b, int ldb, const float *beta,
+                           float *c, int ldc)
+{
+    return gemm(ta, tb, m, n, k, alpha, a, false, lda, b, false, ldb, beta, c, ldc);
+}
+
+/* the calls the backend makes: bf16 or fp32 factors, fp32 C, fp32 sums, float scalars */
+cublasStatus_t cublasGemmEx(cublasHandle_t, cublasOperation_t ta, cublasOperation_t tb, int m, int n, int k,
+                            const void *alpha, const void *a, cudaDataType at, int lda, const void *b, cudaDataType bt,
+                            int ldb, const void *beta, void *c, cudaDataType ct, int ldc, cublasComputeType_t compute,
+                            cublasGemmAlgo_t)
+{
+    bool ok = (at == CUDA_R_16BF || at == CUDA_R_32F) && (bt == CUDA_R_16BF || bt == CUDA_R_32F) && ct == CUDA_R_32F &&
+              compute == CUBLAS_COMPUTE_32F;
+    if (!ok) return CUBLAS_STATUS_NOT_SUPPORTED;
+    return gemm(ta, tb, m, n, k, static_cast<const float *>(alpha), a, at == CUDA_R_16BF, lda, b, bt == CUDA_R_16BF, ldb,
+                static_cast<const float *>(beta), static_cast<float *>(c), ldc);
 }
 }

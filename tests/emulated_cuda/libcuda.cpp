@@ -42,6 +42,8 @@ using std::log1p;
 using std::nan;
 using std::sqrt;
 using std::tanh;
+static unsigned __float_as_uint(float v) { unsigned u; memcpy(&u, &v, sizeof u); return u; }
+static float __uint_as_float(unsigned u) { float v; memcpy(&v, &u, sizeof v); return v; }
 #include "../../src/backend/cuda/kernels.cu"
 
 /* ---- the threads of a block as coroutines ----

@@ -8,7 +8,12 @@
  * tensor-core TF32) and only the GEMM-like algorithms, whose rounding stays near the reference's;
  * tf32 lets cuDNN choose any algorithm with tensor-op math. Every precision takes deterministic
  * algorithms only (no atomic additions in the backward passes), so that a run, a resumed run and
- * a step replayed from a CUDA graph give the same bits every time, as on the CPU. */
+ * a step replayed from a CUDA graph give the same bits every time, as on the CPU.
+ * bf16 (--precision bf16): each pass's operands are staged in the workspace as bf16 in NHWC (the
+ * layout of cuDNN's tensor-core kernels; our tensors stay fp32 NCHW), cuDNN runs in bf16 with
+ * fp32 accumulation and writes bf16, and one pass brings the result back to fp32 NCHW, the
+ * bias, a fused relu and the addition to a gradient in it. The direct kernels run the same
+ * staging (rounded operands and result, NHWC in between), so that both paths round alike. */
 #include <limits.h>
 #include <string.h>
 
@@ -123,8 +128,11 @@ static int describe(conv_plan *p)
         cn_dnn_ok(cn_cu.dnn.cudnnCreateConvolutionDescriptor(&p->conv), "a convolution descriptor"))
         return -1;
     cudnnMathType_t math = p->precision == CN_PRECISION_FP32 ? CUDNN_FMA_MATH : CUDNN_TENSOR_OP_MATH;
-    if (cn_cu.dnn.cudnnSetTensor4dDescriptor(p->x, CUDNN_TENSOR_NCHW, CUDNN_DATA_FLOAT, (int)g->n, (int)g->cin, (int)g->h, (int)g->w) ||
-        cn_cu.dnn.cudnnSetFilter4dDescriptor(p->w, CUDNN_DATA_FLOAT, CUDNN_TENSOR_NCHW, (int)g->cout, (int)(g->cin / g->groups),
+    int bf16 = p->precision == CN_PRECISION_BF16;
+    cudnnTensorFormat_t layout = bf16 ? CUDNN_TENSOR_NHWC : CUDNN_TENSOR_NCHW;
+    cudnnDataType_t type = bf16 ? CUDNN_DATA_BFLOAT16 : CUDNN_DATA_FLOAT; /* the sums in float either way */
+    if (cn_cu.dnn.cudnnSetTensor4dDescriptor(p->x, layout, type, (int)g->n, (int)g->cin, (int)g->h, (int)g->w) ||
+        cn_cu.dnn.cudnnSetFilter4dDescriptor(p->w, type, layout, (int)g->cout, (int)(g->cin / g->groups),
                                              (int)g->kh, (int)g->kw) ||
         cn_cu.dnn.cudnnSetConvolution2dDescriptor(p->conv, (int)g->pad_t, (int)g->pad_l, (int)g->sh, (int)g->sw, (int)g->dh,
                                                   (int)g->dw, CUDNN_CROSS_CORRELATION, CUDNN_DATA_FLOAT) ||
@@ -133,7 +141,7 @@ static int describe(conv_plan *p)
         cn_cu.dnn.cudnnGetConvolution2dForwardOutputDim(p->conv, p->x, p->w, &on, &oc, &ohh, &oww))
         return -1; /* a geometry cuDNN refuses: the direct kernels */
     if (on != g->n || oc != g->cout || ohh != g->oh || oww != g->ow) return -1; /* padding larger on one side */
-    if (cn_dnn_ok(cn_cu.dnn.cudnnSetTensor4dDescriptor(p->y, CUDNN_TENSOR_NCHW, CUDNN_DATA_FLOAT, (int)g->n, (int)g->cout,
+    if (cn_dnn_ok(cn_cu.dnn.cudnnSetTensor4dDescriptor(p->y, layout, type, (int)g->n, (int)g->cout,
                                                        (int)g->oh, (int)g->ow), "the output's descriptor"))
         return -1;
     return 0;
@@ -165,12 +173,40 @@ static conv_plan *plan_for(const cn_cu_conv *g)
     return p;
 }
 
+/* the staging of a bf16 plan in the workspace, after cuDNN's own: the input, the weights and
+ * the output as bf16 (the input's region takes the input gradient, the output's the output
+ * gradient), the weight gradient as bf16; and for the direct kernels the same as floats */
+typedef struct staging {
+    uint16_t *x, *w, *y, *dw;
+    float *xf, *wf, *yf;
+    int64_t nx, nw, ny, bytes;
+} staging;
+
+static staging stage(const conv_plan *p, char *work)
+{
+    const cn_cu_conv *g = &p->g;
+    staging s = { 0 };
+    s.nx = g->n * g->cin * g->h * g->w, s.nw = g->cout * (g->cin / g->groups) * g->kh * g->kw,
+    s.ny = g->n * g->cout * g->oh * g->ow;
+    if (p->precision != CN_PRECISION_BF16) return s;
+    int64_t at = p->dnn ? CN_CU_ALIGN((int64_t)p->workspace) : 0, n[7] = { s.nx, s.nw, s.ny, s.nw, s.nx, s.nw, s.ny };
+    int64_t off[7];
+    for (int i = 0; i < (p->dnn ? 4 : 7); i++) off[i] = at, at += CN_CU_ALIGN(n[i] * (i < 4 ? 2 : 4));
+    s.bytes = at;
+    if (!work) return s;
+    s.x = (uint16_t *)(work + off[0]), s.w = (uint16_t *)(work + off[1]), s.y = (uint16_t *)(work + off[2]),
+    s.dw = (uint16_t *)(work + off[3]);
+    if (!p->dnn) s.xf = (float *)(work + off[4]), s.wf = (float *)(work + off[5]), s.yf = (float *)(work + off[6]);
+    return s;
+}
+
 int64_t cn_cuda_conv_workspace(const cn_node *n, const cn_node *const *in, int64_t batch)
 {
     if (cn_cuda_ready()) return 0;
     cn_cu_conv g = n->id == CN_OP_DECONV ? deconv_geom(n, in[0], batch) : geom_of(n, in[0], batch);
     const conv_plan *p = plan_for(&g);
-    return p->dnn ? (int64_t)p->workspace : 0;
+    int64_t bytes = stage(p, NULL).bytes;
+    return bytes ? bytes : p->dnn ? (int64_t)p->workspace : 0;
 }
 
 /* a cuDNN call's status: 0 done, 1 not supported for these pointers (an algorithm may want more
@@ -181,108 +217,179 @@ static int dnn_ran(cudnnStatus_t s, const char *what)
     return cn_dnn_ok(s, what);
 }
 
+/* The three passes of plan p, each in its precision, on cuDNN or else on the direct kernels;
+ * `in` (N, cin, h, w) is the convolution's input, `out` (N, cout, oh, ow) its output, as in
+ * g. Each returns 0, or -1 on a failure (kept). A deconv runs them with its roles swapped. */
+
+/* the direct kernels' passes, on float operands */
+static void direct_forward(cn_cu_conv *g, const float *in, const float *w, const float *b, float *out, int add)
+{
+    void *args[] = { g, &in, &w, &b, &out, &add };
+    cn_cu_launch(CN_CU_K_conv_forward, g->n * g->cout * g->oh * g->ow, args);
+}
+static void direct_data(cn_cu_conv *g, const float *w, const float *dout, float *din, int fresh)
+{
+    void *args[] = { g, &w, &dout, &din, &fresh };
+    cn_cu_launch(CN_CU_K_conv_backward_data, g->n * g->cin * g->h * g->w, args);
+}
+static void direct_filter(cn_cu_conv *g, const float *in, const float *dout, float *dw)
+{
+    void *args[] = { g, &in, &dout, &dw };
+    cn_cu_launch_blocks(CN_CU_K_conv_backward_filter, g->cout * (g->cin / g->groups) * g->kh * g->kw, args);
+}
+
+/* the staged views of in, w and out (N, C, HW as cn_cuda_bf16_pack takes them): NHWC for cuDNN */
+#define IN_DIMS(g) (g)->n, (g)->cin, (g)->h * (g)->w
+#define W_DIMS(g) (g)->cout, (g)->cin / (g)->groups, (g)->kh * (g)->kw
+#define OUT_DIMS(g) (g)->n, (g)->cout, (g)->oh * (g)->ow
+/* the staged layout: cuDNN's, and the direct kernels' staging too (they unpack it to NCHW), so
+ * that the tests without cuDNN run the same layout code */
+#define NHWC 1
+
+/* out = (add: out +) the convolution of in with w, plus b (NULL: none), then relu where asked */
+static int forward_pass(const conv_plan *p, cn_cu_conv *g, char *work, const float *in, const float *w, const float *b,
+                        float *out, int add, int relu)
+{
+    float one = 1, zero = 0;
+    if (p->precision == CN_PRECISION_BF16) {
+        staging s = stage(p, work);
+        cn_cuda_bf16_pack(in, s.x, IN_DIMS(g), NHWC), cn_cuda_bf16_pack(w, s.w, W_DIMS(g), NHWC);
+        int ran = p->dnn ? dnn_ran(cn_cu.dnn.cudnnConvolutionForward(cn_cu.dnn_handle, &one, p->x, s.x, p->w, s.w, p->conv,
+                                                                     p->fwd, work, p->workspace, &zero, p->y, s.y),
+                                   "cudnnConvolutionForward (bf16)")
+                         : 1;
+        if (ran < 0) return -1;
+        if (ran > 0) {
+            if (p->dnn) return cn_cuda_fail("cuDNN refused a bf16 convolution's forward pass"), -1;
+            cn_cuda_bf16_unpack(s.x, s.xf, NULL, IN_DIMS(g), NHWC, 0, 0), cn_cuda_bf16_unpack(s.w, s.wf, NULL, W_DIMS(g), NHWC, 0, 0);
+            direct_forward(g, s.xf, s.wf, NULL, s.yf, 0);
+            cn_cuda_bf16_pack(s.yf, s.y, OUT_DIMS(g), NHWC);
+        }
+        cn_cuda_bf16_unpack(s.y, out, b, OUT_DIMS(g), NHWC, add, relu);
+        return 0;
+    }
+    int ran = p->dnn ? dnn_ran(cn_cu.dnn.cudnnConvolutionForward(cn_cu.dnn_handle, &one, p->x, in, p->w, w, p->conv, p->fwd,
+                                                                 work, p->workspace, add ? &one : &zero, p->y, out),
+                               "cudnnConvolutionForward")
+                     : 1;
+    if (ran < 0) return -1;
+    if (ran > 0) direct_forward(g, in, w, b, out, add), b = NULL; /* the direct kernel adds the bias itself */
+    cn_cuda_bias_relu(out, b, OUT_DIMS(g), relu);
+    return 0;
+}
+
+/* din = (add: din +) the input gradient of dout (backward data) */
+static int data_pass(const conv_plan *p, cn_cu_conv *g, char *work, const float *w, const float *dout, float *din, int add)
+{
+    float one = 1, zero = 0;
+    if (p->precision == CN_PRECISION_BF16) {
+        staging s = stage(p, work);
+        cn_cuda_bf16_pack(w, s.w, W_DIMS(g), NHWC), cn_cuda_bf16_pack(dout, s.y, OUT_DIMS(g), NHWC);
+        int ran = p->dnn ? dnn_ran(cn_cu.dnn.cudnnConvolutionBackwardData(cn_cu.dnn_handle, &one, p->w, s.w, p->y, s.y,
+                                                                          p->conv, p->bwd_data, work, p->workspace, &zero,
+                                                                          p->x, s.x),
+                                   "cudnnConvolutionBackwardData (bf16)")
+                         : 1;
+        if (ran < 0) return -1;
+        if (ran > 0) {
+            if (p->dnn) return cn_cuda_fail("cuDNN refused a bf16 convolution's input gradient"), -1;
+            cn_cuda_bf16_unpack(s.w, s.wf, NULL, W_DIMS(g), NHWC, 0, 0), cn_cuda_bf16_unpack(s.y, s.yf, NULL, OUT_DIMS(g), NHWC, 0, 0);
+            direct_data(g, s.wf, s.yf, s.xf, 1);
+            cn_cuda_bf16_pack(s.xf, s.x, IN_DIMS(g), NHWC);
+        }
+        cn_cuda_bf16_unpack(s.x, din, NULL, IN_DIMS(g), NHWC, add, 0);
+        return 0;
+    }
+    int ran = p->dnn ? dnn_ran(cn_cu.dnn.cudnnConvolutionBackwardData(cn_cu.dnn_handle, &one, p->w, w, p->y, dout, p->conv,
+                                                                      p->bwd_data, work, p->workspace, add ? &one : &zero,
+                                                                      p->x, din),
+                               "cudnnConvolutionBackwardData")
+                     : 1;
+    if (ran > 0) direct_data(g, w, dout, din, !add);
+    return ran < 0 ? -1 : 0;
+}
+
+/* dw += the weight gradient from the input `in` and the output's gradient `dout` */
+static int filter_pass(const conv_plan *p, cn_cu_conv *g, char *work, const float *in, const float *dout, float *dw)
+{
+    float one = 1, zero = 0;
+    if (p->precision == CN_PRECISION_BF16) {
+        staging s = stage(p, work);
+        cn_cuda_bf16_pack(in, s.x, IN_DIMS(g), NHWC), cn_cuda_bf16_pack(dout, s.y, OUT_DIMS(g), NHWC);
+        int ran = p->dnn ? dnn_ran(cn_cu.dnn.cudnnConvolutionBackwardFilter(cn_cu.dnn_handle, &one, p->x, s.x, p->y, s.y,
+                                                                            p->conv, p->bwd_filter, work, p->workspace,
+                                                                            &zero, p->w, s.dw),
+                                   "cudnnConvolutionBackwardFilter (bf16)")
+                         : 1;
+        if (ran < 0) return -1;
+        if (ran > 0) {
+            if (p->dnn) return cn_cuda_fail("cuDNN refused a bf16 convolution's weight gradient"), -1;
+            cn_cuda_bf16_unpack(s.x, s.xf, NULL, IN_DIMS(g), NHWC, 0, 0), cn_cuda_bf16_unpack(s.y, s.yf, NULL, OUT_DIMS(g), NHWC, 0, 0);
+            if (cn_cu_ok(cn_cu.cu.cuMemsetD8Async((CUdeviceptr)(uintptr_t)s.wf, 0, (size_t)s.nw * sizeof(float), cn_cu.stream),
+                         "cuMemsetD8Async"))
+                return -1;
+            direct_filter(g, s.xf, s.yf, s.wf);
+            cn_cuda_bf16_pack(s.wf, s.dw, W_DIMS(g), NHWC);
+        }
+        cn_cuda_bf16_unpack(s.dw, dw, NULL, W_DIMS(g), NHWC, 1, 0);
+        return 0;
+    }
+    int ran = p->dnn ? dnn_ran(cn_cu.dnn.cudnnConvolutionBackwardFilter(cn_cu.dnn_handle, &one, p->x, in, p->y, dout, p->conv,
+                                                                        p->bwd_filter, work, p->workspace, &one, p->w, dw),
+                               "cudnnConvolutionBackwardFilter")
+                     : 1;
+    if (ran > 0) direct_filter(g, in, dout, dw);
+    return ran < 0 ? -1 : 0;
+}
+
 /* relu: a relu fused after the convolution (cn_kernels.forward_relu_out), y being its output */
 static void conv_forward(const cn_op_io *io, int relu)
 {
     if (cn_cuda_ready()) return;
     cn_cu_conv g = geom_of(io->n, io->in[0], io->batch);
     const conv_plan *p = plan_for(&g);
-    const float *x = io->x[0], *w = io->w;
-    const float *b = io->n->a.bias ? w + g.cout * (g.cin / g.groups) * g.kh * g.kw : NULL;
-    float *y = io->y, one = 1, zero = 0;
-    int ran = p->dnn ? dnn_ran(cn_cu.dnn.cudnnConvolutionForward(cn_cu.dnn_handle, &one, p->x, x, p->w, w, p->conv, p->fwd,
-                                                                 io->work, p->workspace, &zero, p->y, y),
-                               "cudnnConvolutionForward")
-                     : 1;
-    if (ran < 0) return;
-    if (ran > 0) { /* the direct kernel adds the bias itself */
-        int add = 0;
-        void *args[] = { &g, &x, &w, &b, &y, &add };
-        cn_cu_launch(CN_CU_K_conv_forward, g.n * g.cout * g.oh * g.ow, args);
-        b = NULL;
-    }
-    cn_cuda_bias_relu(y, b, g.n, g.cout, g.oh * g.ow, relu);
+    const float *w = io->w, *b = io->n->a.bias ? w + g.cout * (g.cin / g.groups) * g.kh * g.kw : NULL;
+    forward_pass(p, &g, io->work, io->x[0], w, b, io->y, 0, relu);
 }
 
 void cn_cuda_conv_forward(const cn_op_io *io) { conv_forward(io, 0); }
 void cn_cuda_conv_forward_relu(const cn_op_io *io) { conv_forward(io, 1); }
 
-/* dw += the weight gradient of plan p's convolution from its input `in` and its output's
- * gradient `dout` (beta 1): cuDNN's, or the direct kernel's; dnn_ran's status */
-static int weight_grad(const conv_plan *p, cn_cu_conv *g, void *work, const float *in, const float *dout, float *dw,
-                       const char *what)
-{
-    float one = 1;
-    int ran = p->dnn ? dnn_ran(cn_cu.dnn.cudnnConvolutionBackwardFilter(cn_cu.dnn_handle, &one, p->x, in, p->y, dout, p->conv,
-                                                                        p->bwd_filter, work, p->workspace, &one, p->w, dw),
-                               what)
-                     : 1;
-    void *args[] = { g, &in, &dout, &dw };
-    if (ran > 0) cn_cu_launch_blocks(CN_CU_K_conv_backward_filter, g->cout * (g->cin / g->groups) * g->kh * g->kw, args);
-    return ran;
-}
-
+/* db += the sums of dy's channels; dw += the weight gradient; dx (+)= the input gradient */
 void cn_cuda_conv_backward(const cn_op_io *io)
 {
     if (cn_cuda_ready()) return;
     cn_cu_conv g = geom_of(io->n, io->in[0], io->batch);
     const conv_plan *p = plan_for(&g);
     int64_t wn = g.cout * (g.cin / g.groups) * g.kh * g.kw;
-    const float *x = io->x[0], *w = io->w, *dy = io->dy;
-    float *dw = io->dw, *db = io->n->a.bias ? dw + wn : NULL, *dx = io->dx[0];
-    int fresh = io->dx_fresh & 1u;
-    if (db) cn_cuda_channel_sum(dy, db, g.n, g.cout, g.oh * g.ow);
-    float one = 1, zero = 0;
-    /* the weights' gradient accumulates; the input's is stored when fresh */
-    int ran = weight_grad(p, &g, io->work, x, dy, dw, "cudnnConvolutionBackwardFilter");
-    if (ran < 0 || !dx) return;
-    ran = p->dnn ? dnn_ran(cn_cu.dnn.cudnnConvolutionBackwardData(cn_cu.dnn_handle, &one, p->w, w, p->y, dy, p->conv,
-                                                                  p->bwd_data, io->work, p->workspace, fresh ? &zero : &one,
-                                                                  p->x, dx),
-                           "cudnnConvolutionBackwardData")
-                 : 1;
-    void *dargs[] = { &g, &w, &dy, &dx, &fresh };
-    if (ran > 0) cn_cu_launch(CN_CU_K_conv_backward_data, g.n * g.cin * g.h * g.w, dargs);
+    float *dw = io->dw, *db = io->n->a.bias ? dw + wn : NULL;
+    if (db) cn_cuda_channel_sum(io->dy, db, g.n, g.cout, g.oh * g.ow);
+    if (filter_pass(p, &g, io->work, io->x[0], io->dy, dw) || !io->dx[0]) return;
+    data_pass(p, &g, io->work, io->w, io->dy, io->dx[0], !(io->dx_fresh & 1u));
 }
 
-/* deconv: y = the convolution's input gradient of x (backward data, beta 0), then the bias */
+/* deconv: y = the convolution's input gradient of x (backward data), then the bias */
 void cn_cuda_deconv_forward(const cn_op_io *io)
 {
     if (cn_cuda_ready()) return;
     cn_cu_conv g = deconv_geom(io->n, io->in[0], io->batch);
     const conv_plan *p = plan_for(&g);
     int64_t wn = g.cout * (g.cin / g.groups) * g.kh * g.kw;
-    const float *x = io->x[0], *w = io->w, *b = io->n->a.bias ? w + wn : NULL;
-    float *y = io->y, one = 1, zero = 0;
-    int fresh = 1;
-    int ran = p->dnn ? dnn_ran(cn_cu.dnn.cudnnConvolutionBackwardData(cn_cu.dnn_handle, &one, p->w, w, p->y, x, p->conv,
-                                                                      p->bwd_data, io->work, p->workspace, &zero, p->x, y),
-                               "cudnnConvolutionBackwardData (deconv)")
-                     : 1;
-    if (ran < 0) return;
-    void *args[] = { &g, &w, &x, &y, &fresh };
-    if (ran > 0) cn_cu_launch(CN_CU_K_conv_backward_data, g.n * g.cin * g.h * g.w, args);
-    cn_cuda_bias_relu(y, b, g.n, g.cin, g.h * g.w, 0);
+    const float *w = io->w, *b = io->n->a.bias ? w + wn : NULL;
+    if (data_pass(p, &g, io->work, w, io->x[0], io->y, 0)) return;
+    cn_cuda_bias_relu(io->y, b, g.n, g.cin, g.h * g.w, 0);
 }
 
 /* deconv: db += the sums of dy's channels; dw += the convolution's weight gradient with dy as
- * its input and x as its output's gradient; dx (+)= the convolution of dy (forward, beta 1 to add) */
+ * its input and x as its output's gradient; dx (+)= the convolution of dy */
 void cn_cuda_deconv_backward(const cn_op_io *io)
 {
     if (cn_cuda_ready()) return;
     cn_cu_conv g = deconv_geom(io->n, io->in[0], io->batch);
     const conv_plan *p = plan_for(&g);
     int64_t wn = g.cout * (g.cin / g.groups) * g.kh * g.kw;
-    const float *x = io->x[0], *w = io->w, *dy = io->dy, *nob = NULL;
-    float *dw = io->dw, *db = io->n->a.bias ? dw + wn : NULL, *dx = io->dx[0], one = 1, zero = 0;
-    int add = !(io->dx_fresh & 1u);
-    if (db) cn_cuda_channel_sum(dy, db, g.n, g.cin, g.h * g.w);
-    int ran = weight_grad(p, &g, io->work, dy, x, dw, "cudnnConvolutionBackwardFilter (deconv)");
-    if (ran < 0 || !dx) return;
-    ran = p->dnn ? dnn_ran(cn_cu.dnn.cudnnConvolutionForward(cn_cu.dnn_handle, &one, p->x, dy, p->w, w, p->conv, p->fwd,
-                                                             io->work, p->workspace, add ? &one : &zero, p->y, dx),
-                           "cudnnConvolutionForward (deconv)")
-                 : 1;
-    void *args[] = { &g, &dy, &w, &nob, &dx, &add };
-    if (ran > 0) cn_cu_launch(CN_CU_K_conv_forward, g.n * g.cout * g.oh * g.ow, args);
+    float *dw = io->dw, *db = io->n->a.bias ? dw + wn : NULL;
+    if (db) cn_cuda_channel_sum(io->dy, db, g.n, g.cin, g.h * g.w);
+    if (filter_pass(p, &g, io->work, io->dy, io->x[0], dw) || !io->dx[0]) return;
+    forward_pass(p, &g, io->work, io->dy, io->w, NULL, io->dx[0], !(io->dx_fresh & 1u), 0);
 }

@@ -68,6 +68,6 @@ enum { CN_CU_SGD, CN_CU_MOMENTUM, CN_CU_NESTEROV, CN_CU_ADAM, CN_CU_ADAMW };
     X(pool_forward) X(pool_backward) X(softmax_forward) X(softmax_backward) X(bn_forward)         \
     X(bn_backward) X(dropout_forward) X(dropout_backward) X(channel_sum) X(bias_relu)              \
     X(conv_forward) X(conv_backward_data) X(conv_backward_filter) X(sum_squares) X(update)      \
-    X(loss_rows) X(count_correct) X(best_rows) X(make_batch)
+    X(loss_rows) X(count_correct) X(best_rows) X(make_batch) X(bf16_pack) X(bf16_unpack)
 
 #endif

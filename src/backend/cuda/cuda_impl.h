@@ -21,7 +21,7 @@
     X(cuMemGetInfo) X(cuMemsetD8Async) X(cuGetErrorName) X(cuGetErrorString) X(cuMemAllocHost)      \
     X(cuMemFreeHost) X(cuMemcpyAsync) X(cuStreamBeginCapture) X(cuStreamEndCapture) X(cuGraphInstantiate)   \
     X(cuGraphLaunch) X(cuGraphExecDestroy) X(cuGraphDestroy)
-#define CN_CU_BLAS_API(X) X(cublasCreate) X(cublasSetStream) X(cublasSetMathMode) X(cublasSgemm) X(cublasGetStatusString)
+#define CN_CU_BLAS_API(X) X(cublasCreate) X(cublasSetStream) X(cublasSetMathMode) X(cublasSgemm) X(cublasGemmEx) X(cublasGetStatusString)
 #define CN_CU_DNN_API(X)                                                                           \
     X(cudnnCreate) X(cudnnSetStream) X(cudnnGetErrorString) X(cudnnCreateTensorDescriptor)          \
     X(cudnnSetTensor4dDescriptor) X(cudnnDestroyTensorDescriptor) X(cudnnCreateFilterDescriptor)    \
@@ -51,7 +51,7 @@ typedef struct cn_cuda {
     CUfunction kernel[CN_CU_KERNEL_COUNT];
     cublasHandle_t blas_handle;
     cudnnHandle_t dnn_handle;  /* NULL without libcudnn.so.9: convolutions run our direct kernels */
-    int precision;             /* cn_precision: fp32 or tf32 (tensor-op math in cuBLAS and cuDNN) */
+    int precision;             /* cn_precision: fp32, tf32 (tensor-op math in cuBLAS and cuDNN) or bf16 */
     cn_cu_pinned *pinned;      /* the step's partial sums, in page-locked host memory */
     int32_t *ints;             /* a batch's labels or best columns, page-locked */
     int64_t ints_n;
@@ -91,6 +91,7 @@ void cn_cuda_conv_backward(const cn_op_io *io);
 int64_t cn_cuda_conv_workspace(const cn_node *n, const cn_node *const *in, int64_t batch);
 void cn_cuda_deconv_forward(const cn_op_io *io);
 void cn_cuda_deconv_backward(const cn_op_io *io);
+int64_t cn_cuda_dense_workspace(const cn_node *n, const cn_node *const *in, int64_t batch);
 void cn_cuda_dense_forward(const cn_op_io *io);
 void cn_cuda_dense_forward_relu(const cn_op_io *io);
 void cn_cuda_dense_backward(const cn_op_io *io);
@@ -155,6 +156,14 @@ void cn_cuda_concat_backward(const cn_op_io *io);
 /* y (N, C, HW) += b per channel (b NULL: nothing), then relu where asked: the end of a conv
  * or dense layer's forward, and a relu fused after it */
 void cn_cuda_bias_relu(float *y, const float *b, int64_t n, int64_t c, int64_t hw, int relu);
+/* bf16 staging of a product's operands (--precision bf16; conv.c, dense.c): dst = x (N, C, HW)
+ * rounded to bf16 (to nearest even), in NHWC where asked; and back, y (N, C, HW) = (add: y +)
+ * the staged src, plus b per channel (NULL: none), then relu where asked */
+void cn_cuda_bf16_pack(const float *x, uint16_t *dst, int64_t n, int64_t c, int64_t hw, int nhwc);
+void cn_cuda_bf16_unpack(const uint16_t *src, float *y, const float *b, int64_t n, int64_t c, int64_t hw, int nhwc,
+                         int add, int relu);
+/* the workspace's regions start on 256-byte boundaries (cuDNN's and cuBLAS's alignment) */
+#define CN_CU_ALIGN(bytes) (((bytes) + 255) / 256 * 256)
 /* out[ch] += the sum of dy (N, C, HW) over N and HW: the bias gradients of conv and dense */
 void cn_cuda_channel_sum(const float *dy, float *out, int64_t n, int64_t c, int64_t hw);
 

@@ -1,7 +1,9 @@
 /* dense.c — the dense layer on cuBLAS. Our tensors are row-major, cuBLAS's column-major: a
  * row-major (R x C) matrix is its column-major transpose, so y (N,OUT) = x (N,IN) w^T is
  * y^T = w x^T for cuBLAS. The bias is added, and its gradient summed, by our kernels.
- * fp32 runs cuBLAS's default math; tf32 its TF32 tensor-op math (loader.c sets the mode). */
+ * fp32 runs cuBLAS's default math; tf32 its TF32 tensor-op math (loader.c sets the mode); bf16
+ * stages the two factors of each product as bf16 in the workspace and runs cublasGemmEx on them
+ * with fp32 sums into our fp32 tensors (the master weights and the gradients stay fp32). */
 #include <limits.h>
 
 #include "cuda_impl.h"
@@ -17,7 +19,51 @@ static int sizes_ok(int64_t batch, int64_t in, int64_t out)
     return 0;
 }
 
-static int64_t fan_in(const cn_op_io *io) { return io->in[0]->out.c * io->in[0]->out.h * io->in[0]->out.w; }
+static int64_t fan_in_of(const cn_node *in) { return in->out.c * in->out.h * in->out.w; }
+static int64_t fan_in(const cn_op_io *io) { return fan_in_of(io->in[0]); }
+
+/* bf16: the workspace holds the input (or its gradient), the weights and the output's gradient */
+int64_t cn_cuda_dense_workspace(const cn_node *n, const cn_node *const *in, int64_t batch)
+{
+    if (cn_cuda_ready() || cn_cu.precision != CN_PRECISION_BF16) return 0;
+    int64_t units = n->a.units, fan = fan_in_of(in[0]);
+    return CN_CU_ALIGN(batch * fan * 2) + CN_CU_ALIGN(units * fan * 2) + CN_CU_ALIGN(batch * units * 2);
+}
+
+/* C (m x n, column-major, fp32) = A B + beta C, op(A) m x k, op(B) k x n: SGEMM, or in bf16
+ * cublasGemmEx on the factors a16 and b16 (staged by the caller) with fp32 sums */
+static int product(cublasOperation_t ta, cublasOperation_t tb, int64_t m, int64_t n, int64_t k, const float *a,
+                   const uint16_t *a16, int64_t lda, const float *b, const uint16_t *b16, int64_t ldb, int add, float *c,
+                   int64_t ldc, const char *what)
+{
+    float one = 1, beta = add ? 1.0f : 0.0f;
+    if (cn_cu.precision != CN_PRECISION_BF16)
+        return cn_blas_ok(cn_cu.blas.cublasSgemm(cn_cu.blas_handle, ta, tb, (int)m, (int)n, (int)k, &one, a, (int)lda, b,
+                                                 (int)ldb, &beta, c, (int)ldc),
+                          what);
+    return cn_blas_ok(cn_cu.blas.cublasGemmEx(cn_cu.blas_handle, ta, tb, (int)m, (int)n, (int)k, &one, a16, CUDA_R_16BF,
+                                              (int)lda, b16, CUDA_R_16BF, (int)ldb, &beta, c, CUDA_R_32F, (int)ldc,
+                                              CUBLAS_COMPUTE_32F, CUBLAS_GEMM_DEFAULT),
+                      what);
+}
+
+/* the bf16 regions of the workspace (cn_cuda_dense_workspace's), each staged from its fp32
+ * tensor where given (NULL: left as it is) */
+typedef struct staged { uint16_t *x, *w, *dy; } staged;
+static staged stage(const cn_op_io *io, const float *x, const float *w, const float *dy)
+{
+    staged s = { 0 };
+    if (cn_cu.precision != CN_PRECISION_BF16) return s;
+    int64_t out = io->n->a.units, in = fan_in(io), n = io->batch;
+    char *at = io->work;
+    s.x = (uint16_t *)at, at += CN_CU_ALIGN(n * in * 2);
+    s.w = (uint16_t *)at, at += CN_CU_ALIGN(out * in * 2);
+    s.dy = (uint16_t *)at;
+    if (x) cn_cuda_bf16_pack(x, s.x, n, in, 1, 0);
+    if (w) cn_cuda_bf16_pack(w, s.w, out, in, 1, 0);
+    if (dy) cn_cuda_bf16_pack(dy, s.dy, n, out, 1, 0);
+    return s;
+}
 
 /* y (N,OUT) <- x (N,IN) w^T + b, then relu(y) where a relu is fused after (forward_relu_out) */
 static void dense_forward(const cn_op_io *io, int relu)
@@ -25,10 +71,9 @@ static void dense_forward(const cn_op_io *io, int relu)
     int64_t out = io->n->a.units, in = fan_in(io), n = io->batch;
     if (cn_cuda_ready() || !sizes_ok(n, in, out)) return;
     const float *x = io->x[0], *w = io->w, *b = io->n->a.bias ? w + out * in : NULL;
-    float *y = io->y, one = 1, zero = 0;
-    if (cn_blas_ok(cn_cu.blas.cublasSgemm(cn_cu.blas_handle, CUBLAS_OP_T, CUBLAS_OP_N, (int)out, (int)n, (int)in, &one, w,
-                                          (int)in, x, (int)in, &zero, y, (int)out),
-                   "the dense layer's forward"))
+    float *y = io->y;
+    staged s = stage(io, x, w, NULL);
+    if (product(CUBLAS_OP_T, CUBLAS_OP_N, out, n, in, w, s.w, in, x, s.x, in, 0, y, out, "the dense layer's forward"))
         return;
     cn_cuda_bias_relu(y, b, n, out, 1, relu);
 }
@@ -42,14 +87,13 @@ void cn_cuda_dense_backward(const cn_op_io *io)
     int64_t out = io->n->a.units, in = fan_in(io), n = io->batch;
     if (cn_cuda_ready() || !sizes_ok(n, in, out)) return;
     const float *x = io->x[0], *w = io->w, *dy = io->dy;
-    float *dw = io->dw, *db = io->n->a.bias ? dw + out * in : NULL, *dx = io->dx[0], one = 1, zero = 0;
-    if (cn_blas_ok(cn_cu.blas.cublasSgemm(cn_cu.blas_handle, CUBLAS_OP_N, CUBLAS_OP_T, (int)in, (int)out, (int)n, &one, x,
-                                          (int)in, dy, (int)out, &one, dw, (int)in),
-                   "the dense layer's weight gradient"))
+    float *dw = io->dw, *db = io->n->a.bias ? dw + out * in : NULL, *dx = io->dx[0];
+    staged s = stage(io, x, dx ? w : NULL, dy);
+    if (product(CUBLAS_OP_N, CUBLAS_OP_T, in, out, n, x, s.x, in, dy, s.dy, out, 1, dw, in,
+                "the dense layer's weight gradient"))
         return;
     if (db) cn_cuda_channel_sum(dy, db, n, out, 1);
     if (dx)
-        cn_blas_ok(cn_cu.blas.cublasSgemm(cn_cu.blas_handle, CUBLAS_OP_N, CUBLAS_OP_N, (int)in, (int)n, (int)out, &one, w,
-                                          (int)in, dy, (int)out, (io->dx_fresh & 1u) ? &zero : &one, dx, (int)in),
-                   "the dense layer's input gradient");
+        product(CUBLAS_OP_N, CUBLAS_OP_N, in, n, out, w, s.w, in, dy, s.dy, out, !(io->dx_fresh & 1u), dx, in,
+                "the dense layer's input gradient");
 }

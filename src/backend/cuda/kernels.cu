@@ -620,6 +620,44 @@ extern "C" __global__ void bias_relu(float *y, const float *b, i64 n, i64 c, i64
     }
 }
 
+/* ---- bf16 staging (conv.c, dense.c): the operands of a product rounded to bf16 (round to
+ * nearest even, as cuDNN and cuBLAS round; a NaN stays a NaN) and back; cuDNN's in NHWC, the
+ * layout of its tensor-core kernels, our tensors being NCHW ---- */
+
+static __device__ unsigned short bf16_of(float v)
+{
+    unsigned u = __float_as_uint(v);
+    if ((u & 0x7fffffffu) > 0x7f800000u) return (unsigned short)((u >> 16) | 0x40u);
+    return (unsigned short)((u + 0x7fffu + ((u >> 16) & 1u)) >> 16);
+}
+
+static __device__ float float_of(unsigned short h) { return __uint_as_float((unsigned)h << 16); }
+
+/* where value i of an (N, C, HW) tensor lies in its staged copy: the same place, or NHWC's */
+static __device__ i64 staged_at(i64 i, i64 c, i64 hw, int nhwc)
+{
+    return nhwc ? (i / (c * hw) * hw + i % hw) * c + i / hw % c : i;
+}
+
+/* dst = x (N, C, HW) as bf16, in NHWC where asked */
+extern "C" __global__ void bf16_pack(const float *x, unsigned short *dst, i64 n, i64 c, i64 hw, int nhwc)
+{
+    GRID_STRIDE(i, n * c * hw) dst[staged_at(i, c, hw, nhwc)] = bf16_of(x[i]);
+}
+
+/* y (N, C, HW) = (add: y +) the staged src, plus b per channel (NULL: none), then relu where
+ * asked (bias_relu's bits) */
+extern "C" __global__ void bf16_unpack(const unsigned short *src, float *y, const float *b, i64 n, i64 c, i64 hw,
+                                       int nhwc, int add, int relu)
+{
+    GRID_STRIDE(i, n * c * hw) {
+        float v = float_of(src[staged_at(i, c, hw, nhwc)]);
+        if (add) v = y[i] + v;
+        if (b) v = v + b[i / hw % c];
+        y[i] = relu && !(v > 0) ? 0.0f : v;
+    }
+}
+
 /* ---- direct convolution, for the geometries cuDNN cannot take (asymmetric padding) or when
  * cuDNN is missing (src/ops/conv.c; sums in double); a deconv runs them with its roles swapped
  * (conv.c: its forward is conv_backward_data, its input gradient conv_forward) ---- */

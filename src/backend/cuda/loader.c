@@ -199,10 +199,9 @@ int cn_cuda_ready(void)
 cn_status cn_cuda_open(cn_ctx *ctx, int precision)
 {
     if (cn_cuda_ready()) return cn_fail(ctx, CN_E_UNSUPPORTED, "--device cuda: %s", state < 0 ? why : cn_cuda_take_error());
-    if (precision == CN_PRECISION_BF16)
-        return cn_fail(ctx, CN_E_UNSUPPORTED, "--precision bf16 is not implemented yet on cuda (fp32 and tf32 are)");
-    if (precision != CN_PRECISION_FP32 && precision != CN_PRECISION_TF32)
+    if (precision < CN_PRECISION_FP32 || precision > CN_PRECISION_BF16)
         return cn_fail(ctx, CN_E_ARG, "unknown precision %d", precision);
+    /* bf16's products are cublasGemmEx's on bf16 factors (dense.c): the mode is for SGEMM */
     cublasMath_t mode = precision == CN_PRECISION_TF32 ? CUBLAS_TF32_TENSOR_OP_MATH : CUBLAS_DEFAULT_MATH;
     if (cn_blas_ok(cn_cu.blas.cublasSetMathMode(cn_cu.blas_handle, mode), "cublasSetMathMode"))
         return cn_fail(ctx, CN_E_UNSUPPORTED, "%s", cn_cuda_take_error());

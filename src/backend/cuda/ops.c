@@ -398,6 +398,19 @@ void cn_cuda_bias_relu(float *y, const float *b, int64_t n, int64_t c, int64_t h
     if (b || relu) cn_cu_launch(CN_CU_K_bias_relu, n * c * hw, args);
 }
 
+void cn_cuda_bf16_pack(const float *x, uint16_t *dst, int64_t n, int64_t c, int64_t hw, int nhwc)
+{
+    void *args[] = { &x, &dst, &n, &c, &hw, &nhwc };
+    cn_cu_launch(CN_CU_K_bf16_pack, n * c * hw, args);
+}
+
+void cn_cuda_bf16_unpack(const uint16_t *src, float *y, const float *b, int64_t n, int64_t c, int64_t hw, int nhwc,
+                         int add, int relu)
+{
+    void *args[] = { &src, &y, &b, &n, &c, &hw, &nhwc, &add, &relu };
+    cn_cu_launch(CN_CU_K_bf16_unpack, n * c * hw, args);
+}
+
 void cn_cuda_channel_sum(const float *dy, float *out, int64_t n, int64_t c, int64_t hw)
 {
     void *args[] = { &dy, &out, &n, &c, &hw };
