@@ -439,7 +439,8 @@ static int readers(const cn_net *net, int j) { return net->ex.n_readers[j]; }
 /* Relus fused into a neighbour's pass. ex->relu_in: a relu whose only reader's kernels take
  * relu(x) (forward_relu_in: maxpool), and whose input nothing else reads (so the fused
  * backward is the one writer of that gradient). ex->relu_out, for the relus left: the one
- * reader of a node whose kernels end with a relu (forward_relu_out: conv, dense). */
+ * reader of a node whose kernels end with a relu (forward_relu_out: conv, dense; batchnorm on
+ * CUDA). */
 /* 1 when node p (a maxpool) has 2x2 windows of stride 2 that tile its input exactly */
 static int pool_2x2(const cn_net *net, const cn_node *p, int64_t batch)
 {
@@ -486,9 +487,13 @@ static void plan_fusion(cn_net *net, int64_t batch)
     for (int r = 1; r < net->n; r++) {
         const cn_node *relu = &net->nodes[r];
         int a = relu->in[0];
-        if (relu->id != CN_OP_RELU || ex->relu_in[r] || a == 0 || readers(net, a) != 1 ||
-            !kernels_of(ex, &net->nodes[a])->forward_relu_out || !kernels_of(ex, relu)->backward)
+        const cn_kernels *ka = kernels_of(ex, &net->nodes[a]);
+        if (relu->id != CN_OP_RELU || ex->relu_in[r] || a == 0 || readers(net, a) != 1 || !ka->forward_relu_out ||
+            !kernels_of(ex, relu)->backward)
             continue;
+        /* a batch norm on shards with whole-batch statistics runs its reference (io.whole)
+         * where its row has no stats column: no fused pass then */
+        if (net->nodes[a].op->stats && net->shards.count && net->shards.whole_stats && !ka->stats) continue;
         ex->relu_out[a] = r, ex->relu_out[r] = -1;
     }
 }
@@ -899,12 +904,20 @@ static void unfuse_output(cn_net *net, int i)
     cn_exec *ex = &net->ex;
     const cn_node *nd = &net->nodes[i];
     const cn_kernels *k = kernels_of(ex, nd);
-    if (!k->forward) sync_host(ex);
+    /* a batch norm's forward in training moves its running statistics: they move once a pass,
+     * so they are put back after this second call */
+    int64_t nbuf, buf = buffers_of(ex, net, i, &nbuf);
+    cn_ctx tmp = { .alloc = net->alloc };
+    float *keep = nbuf > 0 && ex->training ? cn_malloc(&tmp, (size_t)nbuf * sizeof(float)) : NULL;
+    if (nbuf > 0 && ex->training && !keep) return; /* no memory: the slab keeps what it holds */
+    sync_host(ex);
+    if (keep) memcpy(keep, ex->params + buf, (size_t)nbuf * sizeof(float));
     for (int s = 0; s < ex->n_slices; s++) {
         node_call c;
         (k->forward ? k->forward : nd->op->forward[CN_F32])(make_io(net, i, s, ex->training, &c));
     }
     sync_host(ex); /* the host reads it next */
+    if (keep) memcpy(ex->params + buf, keep, (size_t)nbuf * sizeof(float)), cn_free(&tmp, keep);
 }
 
 static void unfuse_grad(cn_net *net, int i)

@@ -246,14 +246,16 @@ static void direct_filter(cn_cu_conv *g, const float *in, const float *dout, flo
  * that the tests without cuDNN run the same layout code */
 #define NHWC 1
 
-/* out = (add: out +) the convolution of in with w, plus b (NULL: none), then relu where asked */
+/* out = (add: out +) the convolution of in with w, plus b (NULL: none), then relu where asked;
+ * staged: in is staged already (bf16: by the filter pass before) */
 static int forward_pass(const conv_plan *p, cn_cu_conv *g, char *work, const float *in, const float *w, const float *b,
-                        float *out, int add, int relu)
+                        float *out, int add, int relu, int staged)
 {
     float one = 1, zero = 0;
     if (p->precision == CN_PRECISION_BF16) {
         staging s = stage(p, work);
-        cn_cuda_bf16_pack(in, s.x, IN_DIMS(g), NHWC), cn_cuda_bf16_pack(w, s.w, W_DIMS(g), NHWC);
+        if (!staged) cn_cuda_bf16_pack(in, s.x, IN_DIMS(g), NHWC);
+        cn_cuda_bf16_pack(w, s.w, W_DIMS(g), NHWC);
         int ran = p->dnn ? dnn_ran(cn_cu.dnn.cudnnConvolutionForward(cn_cu.dnn_handle, &one, p->x, s.x, p->w, s.w, p->conv,
                                                                      p->fwd, work, p->workspace, &zero, p->y, s.y),
                                    "cudnnConvolutionForward (bf16)")
@@ -278,13 +280,15 @@ static int forward_pass(const conv_plan *p, cn_cu_conv *g, char *work, const flo
     return 0;
 }
 
-/* din = (add: din +) the input gradient of dout (backward data) */
-static int data_pass(const conv_plan *p, cn_cu_conv *g, char *work, const float *w, const float *dout, float *din, int add)
+/* din = (add: din +) the input gradient of dout (backward data); staged: dout is staged already */
+static int data_pass(const conv_plan *p, cn_cu_conv *g, char *work, const float *w, const float *dout, float *din, int add,
+                     int staged)
 {
     float one = 1, zero = 0;
     if (p->precision == CN_PRECISION_BF16) {
         staging s = stage(p, work);
-        cn_cuda_bf16_pack(w, s.w, W_DIMS(g), NHWC), cn_cuda_bf16_pack(dout, s.y, OUT_DIMS(g), NHWC);
+        cn_cuda_bf16_pack(w, s.w, W_DIMS(g), NHWC);
+        if (!staged) cn_cuda_bf16_pack(dout, s.y, OUT_DIMS(g), NHWC);
         int ran = p->dnn ? dnn_ran(cn_cu.dnn.cudnnConvolutionBackwardData(cn_cu.dnn_handle, &one, p->w, s.w, p->y, s.y,
                                                                           p->conv, p->bwd_data, work, p->workspace, &zero,
                                                                           p->x, s.x),
@@ -309,7 +313,9 @@ static int data_pass(const conv_plan *p, cn_cu_conv *g, char *work, const float 
     return ran < 0 ? -1 : 0;
 }
 
-/* dw += the weight gradient from the input `in` and the output's gradient `dout` */
+/* dw += the weight gradient from the input `in` and the output's gradient `dout`; in bf16 both
+ * stay staged for the pass after it (the input or output gradient, which stages nothing else
+ * over them first) */
 static int filter_pass(const conv_plan *p, cn_cu_conv *g, char *work, const float *in, const float *dout, float *dw)
 {
     float one = 1, zero = 0;
@@ -349,7 +355,7 @@ static void conv_forward(const cn_op_io *io, int relu)
     cn_cu_conv g = geom_of(io->n, io->in[0], io->batch);
     const conv_plan *p = plan_for(&g);
     const float *w = io->w, *b = io->n->a.bias ? w + g.cout * (g.cin / g.groups) * g.kh * g.kw : NULL;
-    forward_pass(p, &g, io->work, io->x[0], w, b, io->y, 0, relu);
+    forward_pass(p, &g, io->work, io->x[0], w, b, io->y, 0, relu, 0);
 }
 
 void cn_cuda_conv_forward(const cn_op_io *io) { conv_forward(io, 0); }
@@ -365,7 +371,7 @@ void cn_cuda_conv_backward(const cn_op_io *io)
     float *dw = io->dw, *db = io->n->a.bias ? dw + wn : NULL;
     if (db) cn_cuda_channel_sum(io->dy, db, g.n, g.cout, g.oh * g.ow);
     if (filter_pass(p, &g, io->work, io->x[0], io->dy, dw) || !io->dx[0]) return;
-    data_pass(p, &g, io->work, io->w, io->dy, io->dx[0], !(io->dx_fresh & 1u));
+    data_pass(p, &g, io->work, io->w, io->dy, io->dx[0], !(io->dx_fresh & 1u), 1);
 }
 
 /* deconv: y = the convolution's input gradient of x (backward data), then the bias */
@@ -376,7 +382,7 @@ void cn_cuda_deconv_forward(const cn_op_io *io)
     const conv_plan *p = plan_for(&g);
     int64_t wn = g.cout * (g.cin / g.groups) * g.kh * g.kw;
     const float *w = io->w, *b = io->n->a.bias ? w + wn : NULL;
-    if (data_pass(p, &g, io->work, w, io->x[0], io->y, 0)) return;
+    if (data_pass(p, &g, io->work, w, io->x[0], io->y, 0, 0)) return;
     cn_cuda_bias_relu(io->y, b, g.n, g.cin, g.h * g.w, 0);
 }
 
@@ -391,5 +397,5 @@ void cn_cuda_deconv_backward(const cn_op_io *io)
     float *dw = io->dw, *db = io->n->a.bias ? dw + wn : NULL;
     if (db) cn_cuda_channel_sum(io->dy, db, g.n, g.cin, g.h * g.w);
     if (filter_pass(p, &g, io->work, io->dy, io->x[0], dw) || !io->dx[0]) return;
-    forward_pass(p, &g, io->work, io->dy, io->w, NULL, io->dx[0], !(io->dx_fresh & 1u), 0);
+    forward_pass(p, &g, io->work, io->dy, io->w, NULL, io->dx[0], !(io->dx_fresh & 1u), 0, 1);
 }

@@ -13,7 +13,8 @@
 #include "../../train/step_row.h"
 
 /* fresh_dx 1 everywhere: the host never zeroes a gradient the GPU writes next. Fusions: a relu
- * after a conv or dense layer in its bias pass, a relu before a maxpool in the pooling's passes */
+ * after a conv or dense layer in its bias pass, after a batch norm in its normalising pass, a
+ * relu before a maxpool in the pooling's passes */
 static const cn_kernels kernels[CN_OP_COUNT] = {
     [CN_OP_CONV] = { .forward = cn_cuda_conv_forward, .backward = cn_cuda_conv_backward,
                      .workspace = cn_cuda_conv_workspace, .fresh_dx = 1, .forward_relu_out = cn_cuda_conv_forward_relu },
@@ -46,7 +47,7 @@ static const cn_kernels kernels[CN_OP_COUNT] = {
     [CN_OP_PRELU] = { .forward = cn_cuda_prelu_forward, .backward = cn_cuda_prelu_backward, .fresh_dx = 1 },
     [CN_OP_SOFTMAX] = { .forward = cn_cuda_softmax_forward, .backward = cn_cuda_softmax_backward, .fresh_dx = 1 },
     [CN_OP_BATCHNORM] = { .forward = cn_cuda_batchnorm_forward, .backward = cn_cuda_batchnorm_backward,
-                          .fresh_dx = 1 },
+                          .fresh_dx = 1, .forward_relu_out = cn_cuda_batchnorm_forward_relu },
     [CN_OP_DROPOUT] = { .forward = cn_cuda_dropout_forward, .backward = cn_cuda_dropout_backward, .fresh_dx = 1 },
     /* flatten keeps the values in order: a copy forward, dx (+)= dy backward (an add of one input) */
     [CN_OP_FLATTEN] = { .forward = cn_cuda_copy_forward, .backward = cn_cuda_add_backward, .fresh_dx = 1 },

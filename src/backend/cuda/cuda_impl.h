@@ -132,6 +132,7 @@ void cn_cuda_prelu_backward(const cn_op_io *io);
 void cn_cuda_softmax_forward(const cn_op_io *io);
 void cn_cuda_softmax_backward(const cn_op_io *io);
 void cn_cuda_batchnorm_forward(const cn_op_io *io);
+void cn_cuda_batchnorm_forward_relu(const cn_op_io *io);
 void cn_cuda_batchnorm_backward(const cn_op_io *io);
 void cn_cuda_dropout_forward(const cn_op_io *io);
 void cn_cuda_dropout_backward(const cn_op_io *io);

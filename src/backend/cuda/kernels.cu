@@ -447,7 +447,7 @@ extern "C" __global__ void softmax_backward(const float *y, const float *dy, flo
 
 extern "C" __global__ void bn_forward(const float *x, float *y, const float *gamma, const float *beta, float *rmean,
                                       float *rvar, void *aux, i64 n, i64 c, i64 hw, int training, double eps,
-                                      double mom)
+                                      double mom, int relu)
 {
     i64 ch = blockIdx.x, count = n * hw;
     float *amean = (float *)((unsigned char *)aux + 8), *ainv = amean + c;
@@ -466,7 +466,8 @@ extern "C" __global__ void bn_forward(const float *x, float *y, const float *gam
     double inv = 1.0 / sqrt(v + eps), g = gamma ? gamma[ch] : 1, b = beta ? beta[ch] : 0; /* affine=no: none */
     for (i64 t = threadIdx.x; t < count; t += THREADS) {
         i64 k = (t / hw * c + ch) * hw + t % hw;
-        y[k] = (float)(g * ((double)x[k] - m) * inv + b);
+        float o = (float)(g * ((double)x[k] - m) * inv + b);
+        y[k] = relu && !(o > 0) ? 0.0f : o; /* a relu fused after it: act_forward's bits */
     }
     if (threadIdx.x == 0) {
         if (training) {

@@ -299,7 +299,8 @@ void cn_cuda_softmax_backward(const cn_op_io *io)
 
 /* ---- batch norm: one block per channel ---- */
 
-void cn_cuda_batchnorm_forward(const cn_op_io *io)
+/* relu: a relu fused after it (cn_kernels.forward_relu_out), y being the relu's output */
+static void batchnorm_forward(const cn_op_io *io, int relu)
 {
     int64_t n = io->batch, c = io->n->out.c, hw = io->n->out.h * io->n->out.w;
     const float *gamma = io->n->a.affine ? io->w : NULL, *beta = gamma ? gamma + c : NULL; /* affine=no: none */
@@ -308,9 +309,12 @@ void cn_cuda_batchnorm_forward(const cn_op_io *io)
     void *y = io->y, *aux = io->aux;
     int training = io->training != 0;
     double eps = io->n->a.eps, mom = io->n->a.momentum;
-    void *args[] = { &x, &y, &gamma, &beta, &rmean, &rvar, &aux, &n, &c, &hw, &training, &eps, &mom };
+    void *args[] = { &x, &y, &gamma, &beta, &rmean, &rvar, &aux, &n, &c, &hw, &training, &eps, &mom, &relu };
     cn_cu_launch_blocks(CN_CU_K_bn_forward, c, args);
 }
+
+void cn_cuda_batchnorm_forward(const cn_op_io *io) { batchnorm_forward(io, 0); }
+void cn_cuda_batchnorm_forward_relu(const cn_op_io *io) { batchnorm_forward(io, 1); }
 
 void cn_cuda_batchnorm_backward(const cn_op_io *io)
 {
