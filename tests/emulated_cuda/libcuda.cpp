@@ -5,10 +5,10 @@
  * (below: plain calls, or coroutines where a kernel has barriers); blocks run one after another. So `ctest -R cuda_emulated` runs
  * the backend's host code, its launches (arguments as cuLaunchKernel passes them) and its kernels'
  * indexing and block reductions against the reference kernels, without a GPU. What it cannot
- * check: timing, races between threads that a barrier-free order hides, cuDNN (not emulated:
- * the convolutions take our direct kernels), real cuBLAS, the fatbin's machine code.
+ * check: timing, races between threads that a barrier-free order hides, real cuDNN (libcudnn.cpp
+ * computes its calls by their documented definition), real cuBLAS, the fatbin's machine code.
  * Stream capture (CUDA graphs) is emulated too: while a capture is on, launches, copies, memsets
- * and (through cn_emu_record) libcublas.cpp's products are kept with copies of their arguments
+ * and (through cn_emu_queue) libcublas.cpp's products and libcudnn.cpp's convolutions are kept with copies of their arguments
  * and run when the graph is launched; a wait on the stream while capturing fails and spoils the
  * capture, as the driver's does. */
 #include <cuda.h>

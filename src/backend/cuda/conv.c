@@ -15,6 +15,7 @@
  * bias, a fused relu and the addition to a gradient in it. The direct kernels run the same
  * staging (rounded operands and result, NHWC in between), so that both paths round alike. */
 #include <limits.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "../../ops/conv_ref.h"
@@ -117,7 +118,8 @@ static int choose(conv_plan *p, size_t limit)
     return found ? 0 : -1;
 }
 
-/* cuDNN's descriptors of plan p; 0 when cuDNN takes the geometry as ours (its output size) */
+/* cuDNN's descriptors of plan p; 0 when cuDNN takes the geometry as ours, 1 when its output size
+ * differs (padding larger on one side), -1 when cuDNN refuses them */
 static int describe(conv_plan *p)
 {
     const cn_cu_conv *g = &p->g;
@@ -140,7 +142,7 @@ static int describe(conv_plan *p)
         cn_cu.dnn.cudnnSetConvolutionMathType(p->conv, math) ||
         cn_cu.dnn.cudnnGetConvolution2dForwardOutputDim(p->conv, p->x, p->w, &on, &oc, &ohh, &oww))
         return -1; /* a geometry cuDNN refuses: the direct kernels */
-    if (on != g->n || oc != g->cout || ohh != g->oh || oww != g->ow) return -1; /* padding larger on one side */
+    if (on != g->n || oc != g->cout || ohh != g->oh || oww != g->ow) return 1; /* padding larger on one side */
     if (cn_dnn_ok(cn_cu.dnn.cudnnSetTensor4dDescriptor(p->y, layout, type, (int)g->n, (int)g->cout,
                                                        (int)g->oh, (int)g->ow), "the output's descriptor"))
         return -1;
@@ -167,8 +169,17 @@ static conv_plan *plan_for(const cn_cu_conv *g)
     memset(p, 0, sizeof *p);
     p->g = *g;
     p->precision = cn_cu.precision;
-    if (cn_cu.dnn_handle && fits_int(g) && !describe(p) && !choose(p, full ? 0 : MAX_WORKSPACE)) p->dnn = 1;
-    else forget(p), p->dnn = 0;
+    int described = cn_cu.dnn_handle && fits_int(g) ? describe(p) : 1;
+    if (!described && !choose(p, full ? 0 : MAX_WORKSPACE)) p->dnn = 1;
+    else {
+        forget(p), p->dnn = 0;
+        /* CN_CUDNN_STRICT=1 (the emulated cuDNN's tests): a geometry cuDNN can describe runs on it */
+        const char *strict = getenv("CN_CUDNN_STRICT");
+        if (described <= 0 && strict && !strcmp(strict, "1"))
+            cn_cuda_fail("cuDNN %s a %lldx%lld convolution of %lld to %lld channels (CN_CUDNN_STRICT=1)",
+                         described ? "refused the descriptors of" : "offered no algorithm allowed for", (long long)g->kh,
+                         (long long)g->kw, (long long)g->cin, (long long)g->cout);
+    }
     if (!full) n_plans++;
     return p;
 }
