@@ -445,65 +445,122 @@ extern "C" __global__ void softmax_backward(const float *y, const float *dy, flo
 
 /* ---- batch norm, one block per channel (src/ops/batchnorm.c; aux: mode, mean, 1/sqrt(var+eps)) ---- */
 
-extern "C" __global__ void bn_forward(const float *x, float *y, const float *gamma, const float *beta, float *rmean,
-                                      float *rvar, void *aux, i64 n, i64 c, i64 hw, int training, double eps,
-                                      double mom, int relu)
+/* Batch norm in parts, so that every SM has work whatever the channel count: a channel's
+ * n * hw values are cut into `chunks` runs (bn_chunks in ops.c, from the shape alone), one block
+ * each, whose partial sums (double) go to part[ch * chunks + j]; one thread per channel adds
+ * them up in order and keeps what the element-wise pass reads (double: the reference's values);
+ * then a grid-stride pass over every value. The same sums for the same shape every run. */
+
+/* block b's channel and run of values [lo, hi) */
+static __device__ void bn_run(i64 count, i64 chunks, i64 *ch, i64 *lo, i64 *hi)
 {
-    i64 ch = blockIdx.x, count = n * hw;
+    i64 per = (count + chunks - 1) / chunks, j = blockIdx.x % chunks;
+    *ch = blockIdx.x / chunks, *lo = j * per, *hi = *lo + per < count ? *lo + per : count;
+}
+
+static __device__ double bn_total(const double *part, i64 ch, i64 chunks)
+{
+    double s = 0;
+    for (i64 j = 0; j < chunks; j++) s += part[ch * chunks + j];
+    return s;
+}
+
+/* part = each run's sum of x; with mean (the sums of a previous call): of (x - mean)^2 */
+extern "C" __global__ void bn_sums(const float *x, const double *sums, double *part, i64 n, i64 c, i64 hw, i64 chunks)
+{
+    i64 ch, lo, hi, count = n * hw;
+    bn_run(count, chunks, &ch, &lo, &hi);
+    double m = sums ? bn_total(sums, ch, chunks) / (double)(count > 0 ? count : 1) : 0, s = 0;
+    for (i64 t = lo + threadIdx.x; t < hi; t += THREADS) {
+        double d = x[(t / hw * c + ch) * hw + t % hw] - m;
+        s += sums ? d * d : d;
+    }
+    s = block_sum(s);
+    if (threadIdx.x == 0) part[blockIdx.x] = s;
+}
+
+/* one thread per channel: the mean and inv of the batch (training) or of the running statistics,
+ * into stat[2 ch], stat[2 ch + 1] and aux; the running statistics moved (training) */
+extern "C" __global__ void bn_stats(const double *sums, const double *sq, double *stat, float *rmean, float *rvar,
+                                    void *aux, i64 n, i64 c, i64 hw, i64 chunks, int training, double eps, double mom)
+{
     float *amean = (float *)((unsigned char *)aux + 8), *ainv = amean + c;
-    double m = rmean[ch], v = rvar[ch];
-    if (training) {
-        double s = 0;
-        for (i64 t = threadIdx.x; t < count; t += THREADS) s += x[(t / hw * c + ch) * hw + t % hw];
-        m = block_sum(s) / (double)(count > 0 ? count : 1);
-        double q = 0;
-        for (i64 t = threadIdx.x; t < count; t += THREADS) {
-            double d = x[(t / hw * c + ch) * hw + t % hw] - m;
-            q += d * d;
-        }
-        v = block_sum(q) / (double)(count > 0 ? count : 1);
-    }
-    double inv = 1.0 / sqrt(v + eps), g = gamma ? gamma[ch] : 1, b = beta ? beta[ch] : 0; /* affine=no: none */
-    for (i64 t = threadIdx.x; t < count; t += THREADS) {
-        i64 k = (t / hw * c + ch) * hw + t % hw;
-        float o = (float)(g * ((double)x[k] - m) * inv + b);
-        y[k] = relu && !(o > 0) ? 0.0f : o; /* a relu fused after it: act_forward's bits */
-    }
-    if (threadIdx.x == 0) {
+    i64 count = n * hw;
+    GRID_STRIDE(ch, c) {
+        double m = rmean[ch], v = rvar[ch];
         if (training) {
+            m = bn_total(sums, ch, chunks) / (double)(count > 0 ? count : 1);
+            v = bn_total(sq, ch, chunks) / (double)(count > 0 ? count : 1);
             double unbiased = count > 1 ? v * (double)count / (double)(count - 1) : v;
             rmean[ch] = (float)((1 - mom) * rmean[ch] + mom * m);
             rvar[ch] = (float)((1 - mom) * rvar[ch] + mom * unbiased);
         }
+        double inv = 1.0 / sqrt(v + eps);
+        stat[2 * ch] = m, stat[2 * ch + 1] = inv;
         amean[ch] = (float)m;
         ainv[ch] = (float)inv;
         if (ch == 0) *(i64 *)aux = training != 0;
     }
 }
 
-extern "C" __global__ void bn_backward(const float *x, const float *dy, const float *gamma, const void *aux, float *dx,
-                                       float *dgamma, float *dbeta, i64 n, i64 c, i64 hw, int fresh)
+/* y = gamma (x - mean) inv + beta per channel, then relu where asked (a relu fused after it:
+ * act_forward's bits) */
+extern "C" __global__ void bn_apply(const float *x, float *y, const float *gamma, const float *beta, const double *stat,
+                                    i64 n, i64 c, i64 hw, int relu)
 {
-    i64 ch = blockIdx.x, count = n * hw;
+    GRID_STRIDE(k, n * c * hw) {
+        i64 ch = k / hw % c;
+        double g = gamma ? gamma[ch] : 1, b = beta ? beta[ch] : 0; /* affine=no: none */
+        float o = (float)(g * ((double)x[k] - stat[2 * ch]) * stat[2 * ch + 1] + b);
+        y[k] = relu && !(o > 0) ? 0.0f : o;
+    }
+}
+
+/* part[2 b], part[2 b + 1] = run b's sums of dy and of dy * xh (xh from forward's aux) */
+extern "C" __global__ void bn_grad_sums(const float *x, const float *dy, const void *aux, double *part, i64 n, i64 c,
+                                        i64 hw, i64 chunks)
+{
     const float *amean = (const float *)((const unsigned char *)aux + 8), *ainv = amean + c;
-    int batch_stats = *(const i64 *)aux != 0;
+    i64 ch, lo, hi;
+    bn_run(n * hw, chunks, &ch, &lo, &hi);
     double m = amean[ch], inv = ainv[ch], s1 = 0, s2 = 0;
-    for (i64 t = threadIdx.x; t < count; t += THREADS) {
+    for (i64 t = lo + threadIdx.x; t < hi; t += THREADS) {
         i64 k = (t / hw * c + ch) * hw + t % hw;
         s1 += dy[k];
         s2 += (double)dy[k] * ((double)x[k] - m) * inv;
     }
-    double sdy = block_sum(s1), sdyxh = block_sum(s2);
-    if (threadIdx.x == 0 && dgamma) dgamma[ch] += (float)sdyxh, dbeta[ch] += (float)sdy;
-    if (!dx) return;
-    double g = gamma ? gamma[ch] : 1, mg = batch_stats ? g * sdy / (double)count : 0, mgxh = batch_stats ? g * sdyxh / (double)count : 0;
-    for (i64 t = threadIdx.x; t < count; t += THREADS) {
-        i64 k = (t / hw * c + ch) * hw + t % hw;
-        double xh = ((double)x[k] - m) * inv;
-        dx[k] = accumulate(dx, k, fresh, (float)(inv * (g * dy[k] - mg - xh * mgxh)));
+    s1 = block_sum(s1), s2 = block_sum(s2);
+    if (threadIdx.x == 0) part[2 * blockIdx.x] = s1, part[2 * blockIdx.x + 1] = s2;
+}
+
+/* one thread per channel: dgamma += sum dy * xh, dbeta += sum dy; stat = what dx needs */
+extern "C" __global__ void bn_grad_stats(const double *part, const float *gamma, const void *aux, float *dgamma,
+                                         float *dbeta, double *stat, i64 n, i64 c, i64 hw, i64 chunks)
+{
+    int batch_stats = *(const i64 *)aux != 0;
+    i64 count = n * hw;
+    GRID_STRIDE(ch, c) {
+        double sdy = 0, sdyxh = 0;
+        for (i64 j = 0; j < chunks; j++) sdy += part[2 * (ch * chunks + j)], sdyxh += part[2 * (ch * chunks + j) + 1];
+        if (dgamma) dgamma[ch] += (float)sdyxh, dbeta[ch] += (float)sdy;
+        double g = gamma ? gamma[ch] : 1;
+        stat[3 * ch] = g;
+        stat[3 * ch + 1] = batch_stats ? g * sdy / (double)count : 0;
+        stat[3 * ch + 2] = batch_stats ? g * sdyxh / (double)count : 0;
     }
 }
 
+/* dx (+)= inv (g dy - mg - xh mgxh) */
+extern "C" __global__ void bn_grad_apply(const float *x, const float *dy, const void *aux, const double *stat, float *dx,
+                                         i64 n, i64 c, i64 hw, int fresh)
+{
+    const float *amean = (const float *)((const unsigned char *)aux + 8), *ainv = amean + c;
+    GRID_STRIDE(k, n * c * hw) {
+        i64 ch = k / hw % c;
+        double m = amean[ch], inv = ainv[ch], xh = ((double)x[k] - m) * inv;
+        dx[k] = accumulate(dx, k, fresh, (float)(inv * (stat[3 * ch] * dy[k] - stat[3 * ch + 1] - xh * stat[3 * ch + 2])));
+    }
+}
 /* ---- layernorm, groupnorm, instancenorm (src/ops/norm.c): block b of batch x groups
  * normalises group b % groups of sample b / groups, its cpg channels of hw values (per);
  * gamma (NULL: affine=no), then beta, one per channel or (per_value, layernorm) one per value of

@@ -299,18 +299,44 @@ void cn_cuda_softmax_backward(const cn_op_io *io)
 
 /* ---- batch norm: one block per channel ---- */
 
+/* Batch norm in runs of a channel's values (kernels.cu's bn_sums): at least RUN values a run, at
+ * most MAX runs, from the shape alone (so the sums' order is the same every run) */
+static int64_t bn_chunks(int64_t count)
+{
+    enum { RUN = 1024, MAX = 64 };
+    int64_t k = count / RUN;
+    return k < 1 ? 1 : k > MAX ? MAX : k;
+}
+
+/* the partial sums and the per-channel values of either pass, in doubles */
+int64_t cn_cuda_batchnorm_workspace(const cn_node *n, const cn_node *const *in, int64_t batch)
+{
+    (void)in;
+    int64_t c = n->out.c;
+    return (2 * c * bn_chunks(batch * n->out.h * n->out.w) + 3 * c) * (int64_t)sizeof(double);
+}
+
 /* relu: a relu fused after it (cn_kernels.forward_relu_out), y being the relu's output */
 static void batchnorm_forward(const cn_op_io *io, int relu)
 {
-    int64_t n = io->batch, c = io->n->out.c, hw = io->n->out.h * io->n->out.w;
+    int64_t n = io->batch, c = io->n->out.c, hw = io->n->out.h * io->n->out.w, chunks = bn_chunks(n * hw);
     const float *gamma = io->n->a.affine ? io->w : NULL, *beta = gamma ? gamma + c : NULL; /* affine=no: none */
     float *rmean = io->buf, *rvar = rmean + c;
     const void *x = io->x[0];
     void *y = io->y, *aux = io->aux;
+    double *sums = io->work, *sq = sums + c * chunks, *stat = sq + c * chunks;
+    const double *none = NULL;
     int training = io->training != 0;
     double eps = io->n->a.eps, mom = io->n->a.momentum;
-    void *args[] = { &x, &y, &gamma, &beta, &rmean, &rvar, &aux, &n, &c, &hw, &training, &eps, &mom, &relu };
-    cn_cu_launch_blocks(CN_CU_K_bn_forward, c, args);
+    if (training) {
+        void *first[] = { &x, &none, &sums, &n, &c, &hw, &chunks }, *second[] = { &x, &sums, &sq, &n, &c, &hw, &chunks };
+        cn_cu_launch_blocks(CN_CU_K_bn_sums, c * chunks, first);
+        cn_cu_launch_blocks(CN_CU_K_bn_sums, c * chunks, second);
+    }
+    void *sargs[] = { &sums, &sq, &stat, &rmean, &rvar, &aux, &n, &c, &hw, &chunks, &training, &eps, &mom };
+    cn_cu_launch(CN_CU_K_bn_stats, c, sargs);
+    void *args[] = { &x, &y, &gamma, &beta, &stat, &n, &c, &hw, &relu };
+    cn_cu_launch(CN_CU_K_bn_apply, n * c * hw, args);
 }
 
 void cn_cuda_batchnorm_forward(const cn_op_io *io) { batchnorm_forward(io, 0); }
@@ -318,13 +344,18 @@ void cn_cuda_batchnorm_forward_relu(const cn_op_io *io) { batchnorm_forward(io, 
 
 void cn_cuda_batchnorm_backward(const cn_op_io *io)
 {
-    int64_t n = io->batch, c = io->n->out.c, hw = io->n->out.h * io->n->out.w;
+    int64_t n = io->batch, c = io->n->out.c, hw = io->n->out.h * io->n->out.w, chunks = bn_chunks(n * hw);
     const void *x = io->x[0], *dy = io->dy, *gamma = io->n->a.affine ? io->w : NULL, *aux = io->aux;
     float *dgamma = gamma ? io->dw : NULL, *dbeta = dgamma ? dgamma + c : NULL;
     void *dx = io->dx[0];
+    double *part = io->work, *stat = part + 2 * c * chunks;
     int fresh = fresh_bit(io, 0);
-    void *args[] = { &x, &dy, &gamma, &aux, &dx, &dgamma, &dbeta, &n, &c, &hw, &fresh };
-    cn_cu_launch_blocks(CN_CU_K_bn_backward, c, args);
+    void *pargs[] = { &x, &dy, &aux, &part, &n, &c, &hw, &chunks };
+    cn_cu_launch_blocks(CN_CU_K_bn_grad_sums, c * chunks, pargs);
+    void *sargs[] = { &part, &gamma, &aux, &dgamma, &dbeta, &stat, &n, &c, &hw, &chunks };
+    cn_cu_launch(CN_CU_K_bn_grad_stats, c, sargs);
+    void *args[] = { &x, &dy, &aux, &stat, &dx, &n, &c, &hw, &fresh };
+    if (dx) cn_cu_launch(CN_CU_K_bn_grad_apply, n * c * hw, args);
 }
 
 /* ---- layernorm, groupnorm, instancenorm: one block per (sample, group); layernorm is one
