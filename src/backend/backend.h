@@ -39,6 +39,11 @@ typedef struct cn_kernels {
      * the maxpool (forward_relu_in) and is the op's one reader. */
     cn_kernel_fn forward_relu_pool;
     int (*relu_pool)(const cn_node *n, const cn_node *const *in, int64_t batch);
+    /* What a training forward draws from io->rng, drawn by the host before the pass (in node
+     * order, as the reference's forward would draw it) and handed to the backend without a
+     * wait; forward then reads it (dropout's masks). NULL: forward draws for itself. With it
+     * the pass has no host work, so a device can record it. */
+    cn_kernel_fn draw;
 } cn_kernels;
 
 typedef struct cn_backend {

@@ -790,7 +790,15 @@ cn_status cn_net_forward_input(cn_ctx *ctx, cn_net *net, const float *x, int64_t
         for (int s = 0; s < ex->n_slices; s++)
             cn_rng_seed(&ex->slice_rng[s], base ^ (0x9e3779b97f4a7c15ULL * (uint64_t)(net->shards.first + s + 1)));
     }
-    return CN_OK;
+    /* what the layers' forward would draw, drawn now in their order (cn_kernels.draw) */
+    for (int i = 1; training && i < net->n; i++) {
+        const cn_kernels *k = kernels_of(ex, &net->nodes[i]);
+        for (int s = 0; k->draw && s < ex->n_slices; s++) {
+            node_call c;
+            k->draw(make_io(net, i, s, training, &c));
+        }
+    }
+    return backend_status(ctx, ex);
 }
 
 cn_status cn_net_forward_layers(cn_ctx *ctx, cn_net *net) { return forward_layers(ctx, net, net->ex.training, 1); }
@@ -802,8 +810,9 @@ int cn_net_recordable(const cn_net *net)
     for (int i = 1; i < net->n; i++) {
         const cn_node *nd = &net->nodes[i];
         const cn_kernels *k = kernels_of(ex, nd);
-        /* dropout draws its masks on the host; a row without fresh_dx has its gradients zeroed there */
-        if (!k->forward || !k->backward || !k->fresh_dx || nd->id == CN_OP_DROPOUT ||
+        /* dropout without a draw column draws its masks in the pass; a row without fresh_dx has
+         * its gradients zeroed there */
+        if (!k->forward || !k->backward || !k->fresh_dx || (nd->id == CN_OP_DROPOUT && !k->draw) ||
             nd->n_in > (int)(sizeof(unsigned) * CHAR_BIT))
             return 0;
     }

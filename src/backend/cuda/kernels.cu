@@ -647,9 +647,11 @@ extern "C" __global__ void dropout_forward(const float *x, const unsigned char *
     GRID_STRIDE(i, n) y[i] = mask[i] ? x[i] * scale : 0.0f;
 }
 
-extern "C" __global__ void dropout_backward(const float *dy, const unsigned char *mask, float *dx, i64 n, float scale,
-                                            int masked, int fresh)
+/* mode: the aux's head, which forward (or the host's draw) wrote: 0 after an evaluation pass */
+extern "C" __global__ void dropout_backward(const float *dy, const i64 *mode, float *dx, i64 n, float scale, int fresh)
 {
+    const unsigned char *mask = (const unsigned char *)mode + 8; /* CN_DROPOUT_AUX_HEAD */
+    int masked = *mode != 0;
     GRID_STRIDE(i, n) {
         if (!masked) dx[i] = accumulate(dx, i, fresh, dy[i]);
         else if (mask[i]) dx[i] = accumulate(dx, i, fresh, dy[i] * scale);

@@ -2,6 +2,9 @@
  * activations (prelu's learned slopes too), pooling (adaptive too), softmax, batch norm, layer,
  * group and instance norm, dropout, flatten, concat, add and mul, pad, crop and upsample. Each reads its node's geometry as the reference kernel does and launches on
  * the backend's stream; input gradients honour cn_op_io.dx_fresh (store instead of add). */
+#include <stdlib.h>
+#include <string.h>
+
 #include "../../ops/aux_impl.h"
 #include "../../ops/pool_ref.h"
 #include "cuda_impl.h"
@@ -389,25 +392,41 @@ void cn_cuda_norm_backward(const cn_op_io *io)
     else cn_cu_launch_blocks(CN_CU_K_gn_param_channels, nd->out.c, pc);
 }
 
-/* ---- dropout: the mask drawn on the host from the net's RNG, one uniform per value in
- * element order as the reference draws it (the same masks on every backend); the stream is
- * idle first whenever the host touches aux (a GPU without concurrent managed access faults
- * otherwise) ---- */
+/* ---- dropout: the mask drawn on the host from the net's RNG before the pass (cn_kernels.draw),
+ * one uniform per value in element order as the reference draws it (the same masks on every
+ * backend), and copied into aux behind the queued work: the pass itself has no host work and
+ * no wait, so a training step with dropout records as a CUDA graph too ---- */
 
+void cn_cuda_dropout_draw(const cn_op_io *io)
+{
+    static unsigned char *drawn; /* the head and the mask, reused: the copy takes it at once */
+    static int64_t room;
+    int64_t n = count_of(io);
+    if (n + CN_DROPOUT_AUX_HEAD > room) {
+        unsigned char *more = realloc(drawn, (size_t)(n + CN_DROPOUT_AUX_HEAD));
+        if (!more) {
+            cn_cuda_fail("dropout: no host memory for a mask of %lld values", (long long)n);
+            return;
+        }
+        drawn = more, room = n + CN_DROPOUT_AUX_HEAD;
+    }
+    int64_t mode = 1;
+    memcpy(drawn, &mode, sizeof mode);
+    for (int64_t i = 0; i < n; i++) drawn[CN_DROPOUT_AUX_HEAD + i] = cn_rng_uniform(io->rng) < io->n->a.keep;
+    cn_cuda_memory.copy(io->aux, drawn, (size_t)(n + CN_DROPOUT_AUX_HEAD));
+}
+
+/* training: the mask the draw left in aux; evaluation: the identity, and aux's mode 0 */
 void cn_cuda_dropout_forward(const cn_op_io *io)
 {
     int64_t n = count_of(io);
-    int64_t *mode = io->aux;
-    unsigned char *mask = (unsigned char *)io->aux + CN_DROPOUT_AUX_HEAD;
-    if (cn_cu_sync()) return;
-    *mode = io->training != 0;
     if (!io->training) {
+        cn_cuda_memory.zero(io->aux, CN_DROPOUT_AUX_HEAD);
         copy_or_add(io->x[0], io->y, n, 0);
         return;
     }
-    for (int64_t i = 0; i < n; i++) mask[i] = cn_rng_uniform(io->rng) < io->n->a.keep;
     float scale = (float)(1.0 / io->n->a.keep);
-    const void *x = io->x[0], *m = mask;
+    const void *x = io->x[0], *m = (const unsigned char *)io->aux + CN_DROPOUT_AUX_HEAD;
     void *y = io->y;
     void *args[] = { &x, &m, &y, &n, &scale };
     cn_cu_launch(CN_CU_K_dropout_forward, n, args);
@@ -416,12 +435,11 @@ void cn_cuda_dropout_forward(const cn_op_io *io)
 void cn_cuda_dropout_backward(const cn_op_io *io)
 {
     int64_t n = count_of(io);
-    if (cn_cu_sync()) return; /* the host reads the mode forward recorded */
-    int masked = *(const int64_t *)io->aux != 0, fresh = fresh_bit(io, 0);
+    int fresh = fresh_bit(io, 0);
     float scale = (float)(1.0 / io->n->a.keep);
-    const void *dy = io->dy, *m = (const unsigned char *)io->aux + CN_DROPOUT_AUX_HEAD;
+    const void *dy = io->dy, *mode = io->aux;
     void *dx = io->dx[0];
-    void *args[] = { &dy, &m, &dx, &n, &scale, &masked, &fresh };
+    void *args[] = { &dy, &mode, &dx, &n, &scale, &fresh };
     if (dx) cn_cu_launch(CN_CU_K_dropout_backward, n, args);
 }
 
