@@ -164,6 +164,8 @@ static void test_op_table(void)
         "input 4x3x3; flatten; dense 9; softmax",
         "input 5x7x6; batchnorm",
         "input 37x29x2; batchnorm",                   /* a channel's values in several runs (CUDA) */
+        "input 40x30x2; conv 3 3x3 pad=1",            /* the bias gradient in several runs (CUDA) */
+        "input 20x20x2; deconv 2 3x3 stride=2 pad=1 outpad=1",
         "input 3x3x2; flatten; dense 6; batchnorm",
         "input 5x7x3; dropout keep=0.7",
         "input 5x7x3; flatten; dense 4",
@@ -298,6 +300,7 @@ static void test_dense_shapes(void)
     compare("input 3x5x7; dense 11 bias=no", 4);
     compare("input 4x4x3; conv 8 3x3 pad=1; flatten; dense 9; relu; dense 3", 7);
     compare("input 1x1x1; dense 1", 1);
+    compare("input 1x1x7; dense 3", 2100); /* the bias gradient over 2100 rows: in runs on CUDA */
 }
 
 /* past one chunk of the input gradient (8 MiB of dcol) */

@@ -21,7 +21,6 @@
 #include "../../ops/conv_ref.h"
 #include "cuda_impl.h"
 
-enum { CACHE = 256 };
 #define MAX_WORKSPACE ((size_t)256 << 20) /* per call: the algorithms that need more are passed over */
 
 typedef struct conv_plan {
@@ -37,8 +36,10 @@ typedef struct conv_plan {
     size_t workspace;
 } conv_plan;
 
-static conv_plan plans[CACHE + 1]; /* the last: a plan without workspace once the cache is full */
-static int n_plans;
+/* every plan made, kept: the workspace a node was planned with must fit its plan at every call
+ * (a plan made again could choose another algorithm) */
+static conv_plan *plans;
+static int n_plans, room;
 
 static cn_cu_conv cu_geom(cn_conv_geom g)
 {
@@ -163,14 +164,23 @@ static conv_plan *plan_for(const cn_cu_conv *g)
 {
     for (int i = 0; i < n_plans; i++)
         if (plans[i].precision == cn_cu.precision && !memcmp(&plans[i].g, g, sizeof *g)) return &plans[i];
-    int full = n_plans == CACHE;
-    conv_plan *p = &plans[full ? CACHE : n_plans];
-    if (full) forget(p);
+    if (n_plans == room) {
+        int more = room ? 2 * room : 64;
+        conv_plan *grown = more > room ? realloc(plans, (size_t)more * sizeof *plans) : NULL;
+        if (!grown) { /* no memory for a plan: fp32 on the direct kernels, which need no workspace */
+            static conv_plan bare;
+            memset(&bare, 0, sizeof bare);
+            bare.g = *g, bare.precision = CN_PRECISION_FP32;
+            return &bare;
+        }
+        plans = grown, room = more;
+    }
+    conv_plan *p = &plans[n_plans++];
     memset(p, 0, sizeof *p);
     p->g = *g;
     p->precision = cn_cu.precision;
     int described = cn_cu.dnn_handle && fits_int(g) ? describe(p) : 1;
-    if (!described && !choose(p, full ? 0 : MAX_WORKSPACE)) p->dnn = 1;
+    if (!described && !choose(p, MAX_WORKSPACE)) p->dnn = 1;
     else {
         forget(p), p->dnn = 0;
         /* CN_CUDNN_STRICT=1 (the emulated cuDNN's tests): a geometry cuDNN can describe runs on it */
@@ -180,7 +190,6 @@ static conv_plan *plan_for(const cn_cu_conv *g)
                          described ? "refused the descriptors of" : "offered no algorithm allowed for", (long long)g->kh,
                          (long long)g->kw, (long long)g->cin, (long long)g->cout);
     }
-    if (!full) n_plans++;
     return p;
 }
 
@@ -211,14 +220,31 @@ static staging stage(const conv_plan *p, char *work)
     return s;
 }
 
+/* the passes' bytes of the workspace: cuDNN's, then the bf16 staging; after them, the bias
+ * gradient's partial sums (bias_scratch) */
+static int64_t pass_bytes(const conv_plan *p)
+{
+    int64_t bytes = stage(p, NULL).bytes;
+    return CN_CU_ALIGN(bytes ? bytes : p->dnn ? (int64_t)p->workspace : 0);
+}
+
+/* the bias gradient's dy: the output's (conv) or the input's map (deconv) */
+static int64_t bias_bytes(const cn_node *n, const cn_cu_conv *g)
+{
+    if (!n->a.bias) return 0;
+    return n->id == CN_OP_DECONV ? cn_cuda_channel_sum_bytes(g->n, g->cin, g->h * g->w)
+                                 : cn_cuda_channel_sum_bytes(g->n, g->cout, g->oh * g->ow);
+}
+
 int64_t cn_cuda_conv_workspace(const cn_node *n, const cn_node *const *in, int64_t batch)
 {
     if (cn_cuda_ready()) return 0;
     cn_cu_conv g = n->id == CN_OP_DECONV ? deconv_geom(n, in[0], batch) : geom_of(n, in[0], batch);
     const conv_plan *p = plan_for(&g);
-    int64_t bytes = stage(p, NULL).bytes;
-    return bytes ? bytes : p->dnn ? (int64_t)p->workspace : 0;
+    return pass_bytes(p) + bias_bytes(n, &g);
 }
+
+static double *bias_scratch(const conv_plan *p, void *work) { return (double *)((char *)work + pass_bytes(p)); }
 
 /* a cuDNN call's status: 0 done, 1 not supported for these pointers (an algorithm may want more
  * alignment than a slab's offsets give; the direct kernel runs instead), -1 failed (kept) */
@@ -380,7 +406,7 @@ void cn_cuda_conv_backward(const cn_op_io *io)
     const conv_plan *p = plan_for(&g);
     int64_t wn = g.cout * (g.cin / g.groups) * g.kh * g.kw;
     float *dw = io->dw, *db = io->n->a.bias ? dw + wn : NULL;
-    if (db) cn_cuda_channel_sum(io->dy, db, g.n, g.cout, g.oh * g.ow);
+    if (db) cn_cuda_channel_sum(io->dy, db, g.n, g.cout, g.oh * g.ow, bias_scratch(p, io->work));
     if (filter_pass(p, &g, io->work, io->x[0], io->dy, dw) || !io->dx[0]) return;
     data_pass(p, &g, io->work, io->w, io->dy, io->dx[0], !(io->dx_fresh & 1u), 1);
 }
@@ -406,7 +432,7 @@ void cn_cuda_deconv_backward(const cn_op_io *io)
     const conv_plan *p = plan_for(&g);
     int64_t wn = g.cout * (g.cin / g.groups) * g.kh * g.kw;
     float *dw = io->dw, *db = io->n->a.bias ? dw + wn : NULL;
-    if (db) cn_cuda_channel_sum(io->dy, db, g.n, g.cin, g.h * g.w);
+    if (db) cn_cuda_channel_sum(io->dy, db, g.n, g.cin, g.h * g.w, bias_scratch(p, io->work));
     if (filter_pass(p, &g, io->work, io->dy, io->x[0], dw) || !io->dx[0]) return;
     forward_pass(p, &g, io->work, io->dy, io->w, NULL, io->dx[0], !(io->dx_fresh & 1u), 0, 1);
 }

@@ -167,8 +167,10 @@ void cn_cuda_bf16_unpack(const uint16_t *src, float *y, const float *b, int64_t 
                          int add, int relu);
 /* the workspace's regions start on 256-byte boundaries (cuDNN's and cuBLAS's alignment) */
 #define CN_CU_ALIGN(bytes) (((bytes) + 255) / 256 * 256)
-/* out[ch] += the sum of dy (N, C, HW) over N and HW: the bias gradients of conv and dense */
-void cn_cuda_channel_sum(const float *dy, float *out, int64_t n, int64_t c, int64_t hw);
+/* out[ch] += the sum of dy (N, C, HW) over N and HW: the bias gradients of conv and dense; a
+ * large map in runs, their partial sums in scratch (cn_cuda_channel_sum_bytes of workspace) */
+void cn_cuda_channel_sum(const float *dy, float *out, int64_t n, int64_t c, int64_t hw, double *scratch);
+int64_t cn_cuda_channel_sum_bytes(int64_t n, int64_t c, int64_t hw);
 
 extern const cn_step_kernels cn_cuda_step;
 extern const cn_memory_ops cn_cuda_memory;

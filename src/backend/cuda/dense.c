@@ -22,12 +22,19 @@ static int sizes_ok(int64_t batch, int64_t in, int64_t out)
 static int64_t fan_in_of(const cn_node *in) { return in->out.c * in->out.h * in->out.w; }
 static int64_t fan_in(const cn_op_io *io) { return fan_in_of(io->in[0]); }
 
-/* bf16: the workspace holds the input (or its gradient), the weights and the output's gradient */
+/* bf16: the workspace holds the input (or its gradient), the weights and the output's gradient;
+ * then the bias gradient's partial sums */
+static int64_t staged_bytes(int64_t batch, int64_t fan, int64_t units)
+{
+    if (cn_cu.precision != CN_PRECISION_BF16) return 0;
+    return CN_CU_ALIGN(batch * fan * 2) + CN_CU_ALIGN(units * fan * 2) + CN_CU_ALIGN(batch * units * 2);
+}
+
 int64_t cn_cuda_dense_workspace(const cn_node *n, const cn_node *const *in, int64_t batch)
 {
-    if (cn_cuda_ready() || cn_cu.precision != CN_PRECISION_BF16) return 0;
+    if (cn_cuda_ready()) return 0;
     int64_t units = n->a.units, fan = fan_in_of(in[0]);
-    return CN_CU_ALIGN(batch * fan * 2) + CN_CU_ALIGN(units * fan * 2) + CN_CU_ALIGN(batch * units * 2);
+    return staged_bytes(batch, fan, units) + (n->a.bias ? cn_cuda_channel_sum_bytes(batch, units, 1) : 0);
 }
 
 /* C (m x n, column-major, fp32) = A B + beta C, op(A) m x k, op(B) k x n: SGEMM, or in bf16
@@ -92,7 +99,7 @@ void cn_cuda_dense_backward(const cn_op_io *io)
     if (product(CUBLAS_OP_N, CUBLAS_OP_T, in, out, n, x, s.x, in, dy, s.dy, out, 1, dw, in,
                 "the dense layer's weight gradient"))
         return;
-    if (db) cn_cuda_channel_sum(dy, db, n, out, 1);
+    if (db) cn_cuda_channel_sum(dy, db, n, out, 1, (double *)((char *)io->work + staged_bytes(n, in, out)));
     if (dx)
         product(CUBLAS_OP_N, CUBLAS_OP_N, in, n, out, w, s.w, in, dy, s.dy, out, !(io->dx_fresh & 1u), dx, in,
                 "the dense layer's input gradient");

@@ -451,14 +451,14 @@ extern "C" __global__ void softmax_backward(const float *y, const float *dy, flo
  * them up in order and keeps what the element-wise pass reads (double: the reference's values);
  * then a grid-stride pass over every value. The same sums for the same shape every run. */
 
-/* block b's channel and run of values [lo, hi) */
-static __device__ void bn_run(i64 count, i64 chunks, i64 *ch, i64 *lo, i64 *hi)
+/* block b's channel and run of values [lo, hi) (also channel_part's) */
+static __device__ void channel_run(i64 count, i64 chunks, i64 *ch, i64 *lo, i64 *hi)
 {
     i64 per = (count + chunks - 1) / chunks, j = blockIdx.x % chunks;
     *ch = blockIdx.x / chunks, *lo = j * per, *hi = *lo + per < count ? *lo + per : count;
 }
 
-static __device__ double bn_total(const double *part, i64 ch, i64 chunks)
+static __device__ double run_total(const double *part, i64 ch, i64 chunks)
 {
     double s = 0;
     for (i64 j = 0; j < chunks; j++) s += part[ch * chunks + j];
@@ -469,8 +469,8 @@ static __device__ double bn_total(const double *part, i64 ch, i64 chunks)
 extern "C" __global__ void bn_sums(const float *x, const double *sums, double *part, i64 n, i64 c, i64 hw, i64 chunks)
 {
     i64 ch, lo, hi, count = n * hw;
-    bn_run(count, chunks, &ch, &lo, &hi);
-    double m = sums ? bn_total(sums, ch, chunks) / (double)(count > 0 ? count : 1) : 0, s = 0;
+    channel_run(count, chunks, &ch, &lo, &hi);
+    double m = sums ? run_total(sums, ch, chunks) / (double)(count > 0 ? count : 1) : 0, s = 0;
     for (i64 t = lo + threadIdx.x; t < hi; t += THREADS) {
         double d = x[(t / hw * c + ch) * hw + t % hw] - m;
         s += sums ? d * d : d;
@@ -489,8 +489,8 @@ extern "C" __global__ void bn_stats(const double *sums, const double *sq, double
     GRID_STRIDE(ch, c) {
         double m = rmean[ch], v = rvar[ch];
         if (training) {
-            m = bn_total(sums, ch, chunks) / (double)(count > 0 ? count : 1);
-            v = bn_total(sq, ch, chunks) / (double)(count > 0 ? count : 1);
+            m = run_total(sums, ch, chunks) / (double)(count > 0 ? count : 1);
+            v = run_total(sq, ch, chunks) / (double)(count > 0 ? count : 1);
             double unbiased = count > 1 ? v * (double)count / (double)(count - 1) : v;
             rmean[ch] = (float)((1 - mom) * rmean[ch] + mom * m);
             rvar[ch] = (float)((1 - mom) * rvar[ch] + mom * unbiased);
@@ -522,7 +522,7 @@ extern "C" __global__ void bn_grad_sums(const float *x, const float *dy, const v
 {
     const float *amean = (const float *)((const unsigned char *)aux + 8), *ainv = amean + c;
     i64 ch, lo, hi;
-    bn_run(n * hw, chunks, &ch, &lo, &hi);
+    channel_run(n * hw, chunks, &ch, &lo, &hi);
     double m = amean[ch], inv = ainv[ch], s1 = 0, s2 = 0;
     for (i64 t = lo + threadIdx.x; t < hi; t += THREADS) {
         i64 k = (t / hw * c + ch) * hw + t % hw;
@@ -668,6 +668,23 @@ extern "C" __global__ void channel_sum(const float *dy, float *out, i64 n, i64 c
     for (i64 t = threadIdx.x; t < count; t += THREADS) s += dy[(t / hw * c + ch) * hw + t % hw];
     s = block_sum(s);
     if (threadIdx.x == 0) out[ch] += (float)s;
+}
+
+/* the same in runs (ops.c's channel_runs), for maps too large for a block per channel: part[b]
+ * = the sum of block b's run, then out[ch] += its channel's runs in order */
+extern "C" __global__ void channel_part(const float *dy, double *part, i64 n, i64 c, i64 hw, i64 chunks)
+{
+    i64 ch, lo, hi;
+    channel_run(n * hw, chunks, &ch, &lo, &hi);
+    double s = 0;
+    for (i64 t = lo + threadIdx.x; t < hi; t += THREADS) s += dy[(t / hw * c + ch) * hw + t % hw];
+    s = block_sum(s);
+    if (threadIdx.x == 0) part[blockIdx.x] = s;
+}
+
+extern "C" __global__ void channel_total(const double *part, float *out, i64 c, i64 chunks)
+{
+    GRID_STRIDE(ch, c) out[ch] += (float)run_total(part, ch, chunks);
 }
 
 /* y (N, C, HW) += b per channel (b NULL: nothing), then relu where asked (a relu fused after a

@@ -302,9 +302,10 @@ void cn_cuda_softmax_backward(const cn_op_io *io)
 
 /* ---- batch norm: one block per channel ---- */
 
-/* Batch norm in runs of a channel's values (kernels.cu's bn_sums): at least RUN values a run, at
- * most MAX runs, from the shape alone (so the sums' order is the same every run) */
-static int64_t bn_chunks(int64_t count)
+/* A channel's values in runs, so that a kernel has blocks enough whatever the channel count
+ * (batch norm's sums, the bias gradient): at least RUN values a run, at most MAX runs, from the
+ * shape alone (so the sums' order is the same every run) */
+static int64_t channel_runs(int64_t count)
 {
     enum { RUN = 1024, MAX = 64 };
     int64_t k = count / RUN;
@@ -316,13 +317,13 @@ int64_t cn_cuda_batchnorm_workspace(const cn_node *n, const cn_node *const *in, 
 {
     (void)in;
     int64_t c = n->out.c;
-    return (2 * c * bn_chunks(batch * n->out.h * n->out.w) + 3 * c) * (int64_t)sizeof(double);
+    return (2 * c * channel_runs(batch * n->out.h * n->out.w) + 3 * c) * (int64_t)sizeof(double);
 }
 
 /* relu: a relu fused after it (cn_kernels.forward_relu_out), y being the relu's output */
 static void batchnorm_forward(const cn_op_io *io, int relu)
 {
-    int64_t n = io->batch, c = io->n->out.c, hw = io->n->out.h * io->n->out.w, chunks = bn_chunks(n * hw);
+    int64_t n = io->batch, c = io->n->out.c, hw = io->n->out.h * io->n->out.w, chunks = channel_runs(n * hw);
     const float *gamma = io->n->a.affine ? io->w : NULL, *beta = gamma ? gamma + c : NULL; /* affine=no: none */
     float *rmean = io->buf, *rvar = rmean + c;
     const void *x = io->x[0];
@@ -347,7 +348,7 @@ void cn_cuda_batchnorm_forward_relu(const cn_op_io *io) { batchnorm_forward(io, 
 
 void cn_cuda_batchnorm_backward(const cn_op_io *io)
 {
-    int64_t n = io->batch, c = io->n->out.c, hw = io->n->out.h * io->n->out.w, chunks = bn_chunks(n * hw);
+    int64_t n = io->batch, c = io->n->out.c, hw = io->n->out.h * io->n->out.w, chunks = channel_runs(n * hw);
     const void *x = io->x[0], *dy = io->dy, *gamma = io->n->a.affine ? io->w : NULL, *aux = io->aux;
     float *dgamma = gamma ? io->dw : NULL, *dbeta = dgamma ? dgamma + c : NULL;
     void *dx = io->dx[0];
@@ -464,8 +465,21 @@ void cn_cuda_bf16_unpack(const uint16_t *src, float *y, const float *b, int64_t 
     cn_cu_launch(CN_CU_K_bf16_unpack, n * c * hw, args);
 }
 
-void cn_cuda_channel_sum(const float *dy, float *out, int64_t n, int64_t c, int64_t hw)
+int64_t cn_cuda_channel_sum_bytes(int64_t n, int64_t c, int64_t hw)
 {
-    void *args[] = { &dy, &out, &n, &c, &hw };
-    cn_cu_launch_blocks(CN_CU_K_channel_sum, c, args);
+    int64_t runs = channel_runs(n * hw);
+    return runs > 1 ? CN_CU_ALIGN(c * runs * (int64_t)sizeof(double)) : 0;
+}
+
+void cn_cuda_channel_sum(const float *dy, float *out, int64_t n, int64_t c, int64_t hw, double *scratch)
+{
+    int64_t runs = channel_runs(n * hw);
+    if (runs == 1) {
+        void *args[] = { &dy, &out, &n, &c, &hw };
+        cn_cu_launch_blocks(CN_CU_K_channel_sum, c, args);
+        return;
+    }
+    void *pargs[] = { &dy, &scratch, &n, &c, &hw, &runs }, *targs[] = { &scratch, &out, &c, &runs };
+    cn_cu_launch_blocks(CN_CU_K_channel_part, c * runs, pargs);
+    cn_cu_launch(CN_CU_K_channel_total, c, targs);
 }
