@@ -36,7 +36,8 @@ def convnet(model, batch, precision='fp32', mode='--train'):
     slow = sorted(d['layers'], key=lambda l: -(l['forward_ms'] + l['backward_ms']))[:3]
     print(f"convnet {model} batch {batch} {precision}: {d['images_per_s']:.0f} images/s, {d['ms_per_step']:.3f} ms/step"
           f"{', one CUDA graph a step' if d.get('graph') else ', steps not recorded'}; "
-          'slowest layers ' + ', '.join(f"{l['name']} {l['forward_ms'] + l['backward_ms']:.3f} ms" for l in slow),
+          'slowest layers ' + ', '.join(f"{l['name']} {l['forward_ms'] + l['backward_ms']:.3f} ms ({l.get('kernel', '')})"
+                                        for l in slow),
           flush=True)
     return d['images_per_s']
 

@@ -15,6 +15,7 @@
  * bias, a fused relu and the addition to a gradient in it. The direct kernels run the same
  * staging (rounded operands and result, NHWC in between), so that both paths round alike. */
 #include <limits.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -242,6 +243,29 @@ int64_t cn_cuda_conv_workspace(const cn_node *n, const cn_node *const *in, int64
     cn_cu_conv g = n->id == CN_OP_DECONV ? deconv_geom(n, in[0], batch) : geom_of(n, in[0], batch);
     const conv_plan *p = plan_for(&g);
     return pass_bytes(p) + bias_bytes(n, &g);
+}
+
+/* how the plan runs, for `convnet bench`'s layer table (cn_kernels.describe): cuDNN's three
+ * algorithms, or the direct kernels; a few buffers in turn, each good until the next calls */
+const char *cn_cuda_conv_describe(const cn_node *n, const cn_node *const *in, int64_t batch)
+{
+    static const char *const fwd[] = { "implicit gemm", "implicit precomp gemm", "gemm", "direct", "fft", "fft tiling",
+                                       "winograd", "winograd nonfused" };
+    static const char *const data[] = { "0", "1", "fft", "fft tiling", "winograd", "winograd nonfused" };
+    static const char *const filter[] = { "0", "1", "fft", "3", "winograd", "winograd nonfused", "fft tiling" };
+    static char text[4][160];
+    static int turn;
+    if (cn_cuda_ready()) return "cuda";
+    cn_cu_conv g = n->id == CN_OP_DECONV ? deconv_geom(n, in[0], batch) : geom_of(n, in[0], batch);
+    const conv_plan *p = plan_for(&g);
+    const char *how = p->precision == CN_PRECISION_BF16 ? ", bf16 in NHWC" : p->precision == CN_PRECISION_TF32 ? ", tf32" : "";
+    char *t = text[turn++ % 4];
+    if (!p->dnn) snprintf(t, sizeof text[0], "direct kernels%s", how);
+    else
+        snprintf(t, sizeof text[0], "cuDNN %s; data %s; filter %s%s", (unsigned)p->fwd < 8 ? fwd[p->fwd] : "?",
+                 (unsigned)p->bwd_data < 6 ? data[p->bwd_data] : "?", (unsigned)p->bwd_filter < 7 ? filter[p->bwd_filter] : "?",
+                 how);
+    return t;
 }
 
 static double *bias_scratch(const conv_plan *p, void *work) { return (double *)((char *)work + pass_bytes(p)); }

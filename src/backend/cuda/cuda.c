@@ -17,11 +17,12 @@
  * relu before a maxpool in the pooling's passes */
 static const cn_kernels kernels[CN_OP_COUNT] = {
     [CN_OP_CONV] = { .forward = cn_cuda_conv_forward, .backward = cn_cuda_conv_backward,
-                     .workspace = cn_cuda_conv_workspace, .fresh_dx = 1, .forward_relu_out = cn_cuda_conv_forward_relu },
+                     .workspace = cn_cuda_conv_workspace, .fresh_dx = 1, .forward_relu_out = cn_cuda_conv_forward_relu,
+                     .describe = cn_cuda_conv_describe },
     [CN_OP_DECONV] = { .forward = cn_cuda_deconv_forward, .backward = cn_cuda_deconv_backward,
-                       .workspace = cn_cuda_conv_workspace, .fresh_dx = 1 },
+                       .workspace = cn_cuda_conv_workspace, .fresh_dx = 1, .describe = cn_cuda_conv_describe },
     [CN_OP_DENSE] = { .forward = cn_cuda_dense_forward, .backward = cn_cuda_dense_backward,
-                      .workspace = cn_cuda_dense_workspace, .fresh_dx = 1,
+                      .workspace = cn_cuda_dense_workspace, .fresh_dx = 1, .describe = cn_cuda_dense_describe,
                       .forward_relu_out = cn_cuda_dense_forward_relu },
     [CN_OP_MAXPOOL] = { .forward = cn_cuda_maxpool_forward, .backward = cn_cuda_maxpool_backward, .fresh_dx = 1,
                         .forward_relu_in = cn_cuda_maxpool_relu_forward, .backward_relu_in = cn_cuda_maxpool_relu_backward },

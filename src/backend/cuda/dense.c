@@ -37,6 +37,15 @@ int64_t cn_cuda_dense_workspace(const cn_node *n, const cn_node *const *in, int6
     return staged_bytes(batch, fan, units) + (n->a.bias ? cn_cuda_channel_sum_bytes(batch, units, 1) : 0);
 }
 
+/* how the products run (cn_kernels.describe) */
+const char *cn_cuda_dense_describe(const cn_node *n, const cn_node *const *in, int64_t batch)
+{
+    (void)n, (void)in, (void)batch;
+    return cn_cu.precision == CN_PRECISION_BF16   ? "cuBLAS GemmEx on bf16, fp32 sums"
+           : cn_cu.precision == CN_PRECISION_TF32 ? "cuBLAS sgemm, tf32 tensor cores"
+                                                  : "cuBLAS sgemm";
+}
+
 /* C (m x n, column-major, fp32) = A B + beta C, op(A) m x k, op(B) k x n: SGEMM, or in bf16
  * cublasGemmEx on the factors a16 and b16 (staged by the caller) with fp32 sums */
 static int product(cublasOperation_t ta, cublasOperation_t tb, int64_t m, int64_t n, int64_t k, const float *a,
