@@ -58,7 +58,7 @@ int cmd_bench(int argc, char **argv)
           .help = "{\"images_per_s\",\"ms_per_step\",\"steps\",\"batch\",\"mode\",\"threads\",\"device\",\"precision\",\n"
                   "\"planned_bytes\","
                   "\"peak_rss_bytes\",\"processes\",\"shards\",\"comm_ms_per_step\",\n"
-                  "\"comm_least_ms_per_step\",\"graph\",\"comm_ms_per_process\",\n"
+                  "\"comm_least_ms_per_step\",\"graph\",\"in_flight\",\"comm_ms_per_process\",\n"
                   "\"layers\":[{\"name\",\"type\",\"macs\",\"forward_ms\",\"backward_ms\",\"gflops\",\"kernel\"}]}" },
         { 0 },
     };
@@ -69,6 +69,7 @@ int cmd_bench(int argc, char **argv)
     if (cn_ctx_create(NULL, &ctx)) return cli_error("out of memory");
     cn_net *net = NULL;
     cn_optim *opt = NULL;
+    cn_step_flight *flight = NULL; /* steps in flight, as the trainer runs them on a device */
     float *x = NULL, *x_dev = NULL; /* the batch, and its copy in a device's memory */
     int32_t *labels = NULL;
     cn_parallel *par = NULL;
@@ -121,6 +122,12 @@ int cmd_bench(int argc, char **argv)
         quiet = cn_parallel_rank(par) > 0;
         if (!threads_given && !getenv("OMP_NUM_THREADS")) threads = cn_set_threads(cn_parallel_threads(par));
     }
+    const char *fly = getenv("CN_FLIGHT");
+    if (train && !par && !(fly && !strcmp(fly, "0")) && cn_step_flight_create(ctx, net, opt, &flight)) {
+        rc = cli_ctx_error(ctx);
+        goto done;
+    }
+    int in_flight = flight != NULL;
     double comm0 = 0;
     int64_t steps = 0;
     double t0 = 0, elapsed = 0;
@@ -132,10 +139,12 @@ int cmd_bench(int argc, char **argv)
         }
         double loss;
         int64_t right;
-        cn_status st = par     ? cn_train_step_sharded(ctx, net, opt, &sc, par, x + row0 * chw, labels + row0, rows, batch,
-                                                       &loss, &right)
-                       : train ? cn_train_step_counted(ctx, net, opt, &sc, xb, labels, batch, &loss, &right)
-                               : cn_net_forward(ctx, net, xb, batch, 0);
+        int landed;
+        cn_status st = par      ? cn_train_step_sharded(ctx, net, opt, &sc, par, x + row0 * chw, labels + row0, rows, batch,
+                                                        &loss, &right)
+                       : flight ? cn_train_step_fly(ctx, net, opt, &sc, flight, xb, labels, batch, &loss, &right, &landed)
+                       : train  ? cn_train_step_counted(ctx, net, opt, &sc, xb, labels, batch, &loss, &right)
+                                : cn_net_forward(ctx, net, xb, batch, 0);
         if (st) {
             rc = cli_ctx_error(ctx);
             goto done;
@@ -145,7 +154,9 @@ int cmd_bench(int argc, char **argv)
             /* as the trainer steps: a device's update left queued behind the next step's work,
              * and waited for here once the time is up */
             elapsed = now() - t0;
-            if (elapsed >= min_seconds && steps >= 5 && (st = cn_net_check_backend(ctx, net))) {
+            if (elapsed >= min_seconds && steps >= 5 &&
+                ((flight && (st = cn_train_step_flush(ctx, net, opt, &sc, flight, &loss, &right, &landed))) ||
+                 (st = cn_net_check_backend(ctx, net)))) {
                 rc = cli_ctx_error(ctx);
                 goto done;
             }
@@ -154,6 +165,7 @@ int cmd_bench(int argc, char **argv)
             if (cn_parallel_first_says(par, steps >= 5 && elapsed >= min_seconds)) break;
         }
     }
+    cn_step_flight_destroy(flight), flight = NULL; /* the profiled steps below run one at a time */
     /* every process's: the last to arrive at an exchange waits least */
     int procs = cn_parallel_size(par);
     double comm_ms = 1e3 * (cn_parallel_comm_seconds(par) - comm0) / (double)(steps ? steps : 1), comm_least = comm_ms;
@@ -185,11 +197,11 @@ int cmd_bench(int argc, char **argv)
         printf("{\"images_per_s\":%.1f,\"ms_per_step\":%.3f,\"steps\":%lld,\"batch\":%lld,\"mode\":\"%s\",\"threads\":%lld,"
                "\"device\":\"%s\",\"precision\":\"%s\",\"planned_bytes\":%lld,\"peak_rss_bytes\":%lld,"
                "\"processes\":%d,\"shards\":%d,\"comm_ms_per_step\":%.3f,\"comm_least_ms_per_step\":%.3f,"
-               "\"graph\":%s,",
+               "\"graph\":%s,\"in_flight\":%s,",
                ips, ms, (long long)steps, (long long)batch, train ? "train" : "infer", (long long)threads,
                cli_devices[dev.device], cli_precisions[dev.precision], (long long)planned, (long long)rss,
                cn_parallel_size(par), par ? cn_parallel_shards(par, batch) : 1, par ? comm_ms : 0.0, par ? comm_least : 0.0,
-               replayed ? "true" : "false");
+               replayed ? "true" : "false", in_flight ? "true" : "false");
         printf("\"comm_ms_per_process\":[");
         for (int r = 0; r < procs; r++) printf("%s%.3f", r ? "," : "", par ? comm_all[r] : 0.0);
         printf("],\"layers\":[");
@@ -198,8 +210,9 @@ int cmd_bench(int argc, char **argv)
         cli_bytes(b1, sizeof b1, planned);
         cli_bytes(b2, sizeof b2, rss);
         if (on_device)
-            printf("on %s (%s)%s\n", cli_devices[dev.device], cli_precisions[dev.precision],
-                   replayed ? ", each step after the second replayed as one CUDA graph" : "");
+            printf("on %s (%s)%s%s\n", cli_devices[dev.device], cli_precisions[dev.precision],
+                   replayed ? ", each step after the second replayed as one CUDA graph" : "",
+                   in_flight ? ", the next step queued before the last is read" : "");
         printf("%s, batch %lld, %s, %lld thread%s: %.0f images/s, %.3f ms per step (%lld steps)\n"
                "memory: %s planned, %s peak resident\n",
                spec.file ? spec.file : "-e", (long long)batch, train ? "training" : "inference", (long long)threads,
@@ -239,6 +252,7 @@ int cmd_bench(int argc, char **argv)
     if (json) printf("]}\n");
     else printf("\nlayers %.3f ms of the %.3f ms step; the rest is the loss, the update and the copies\n", 1e3 * total_layers, ms);
 done:
+    cn_step_flight_destroy(flight);
     free(comm_all);
     if (par) cn_parallel_detach(ctx, par, net);
     if (rc && cn_parallel_size(par) > 1) cn_parallel_abort(par, rc);

@@ -919,9 +919,28 @@ static void counted_make_batch(const cn_batch_source *src, const cn_batch_draw *
 /* training from a data set resident in the device's memory gives the bits of training from the
  * host's batches (CN_RESIDENT=0), with crops and flips; validation's batches too, and its loss
  * and accuracy on the device */
+/* each step's loss and learning rate as the progress callback saw them, in order */
+typedef struct seen_steps {
+    double loss[64], lr[64];
+    int64_t step[64];
+    int n;
+} seen_steps;
+
+static int see_step(void *user, const cn_train_progress *p)
+{
+    seen_steps *s = user;
+    if (!p->epoch_done && s->n < 64) s->loss[s->n] = p->step_loss, s->lr[s->n] = p->lr, s->step[s->n] = p->step, s->n++;
+    return 0;
+}
+
+/* Two epochs three ways: batches made on the device from its copy of the data and steps in
+ * flight (the next step queued before the last is read), batches made on the host, and steps
+ * one at a time (CN_FLIGHT=0): the same weights (running statistics too), the same steps' losses
+ * in the same order, the same figures. The net has a batch norm, dropout and clipping, which
+ * the flight's gate and halt touch. */
 static void test_resident_training(void)
 {
-    enum { N = 48 };
+    enum { N = 48, RUNS = 3 };
     static unsigned char pixels[N * 42];
     static float images[N * 42];
     static int32_t labels[N];
@@ -937,32 +956,47 @@ static void test_resident_training(void)
     cn_backend dev = *cuda;
     dev.step = &step;
     cn_dataset ds = small_set(N, 1, 1, pixels, images, labels);
-    float *w[2] = { NULL, NULL };
+    float *w[RUNS] = { NULL };
     int64_t total = 0;
-    double acc[2] = { 0, 0 }, val[2] = { 0, 0 }, val_loss[2] = { 0, 0 };
-    for (int run = 0; run < 2; run++) {
-        cn_net *net = parse_spec(ctx, "input 7x6x1; conv 4 3x3 pad=1; relu; maxpool 2x2; dense 3");
+    double acc[RUNS], val[RUNS], val_loss[RUNS], loss[RUNS];
+    static seen_steps seen[RUNS];
+    for (int run = 0; run < RUNS; run++) {
+        cn_net *net = parse_spec(ctx, "input 7x6x1; conv 4 3x3 pad=1 bias=no; batchnorm; relu; maxpool 2x2; "
+                                      "dropout keep=0.8; dense 3");
         if (!net) return;
         cn_net_set_backend(net, &dev);
         cn_train_config cfg;
         cn_train_summary sum;
         cn_train_defaults(&cfg);
         cfg.epochs = 2, cfg.batch = 8, cfg.val_fraction = 0.25, cfg.crop_pad = 1, cfg.flip = 1;
-        setenv("CN_RESIDENT", run ? "0" : "1", 1);
+        cfg.optim.clip_norm = 0.5;
+        cfg.progress = see_step, cfg.user = &seen[run];
+        seen[run].n = 0;
+        setenv("CN_RESIDENT", run == 1 ? "0" : "1", 1);
+        setenv("CN_FLIGHT", run == 2 ? "0" : "1", 1);
         n_made = 0;
         CHECK(cn_train(ctx, net, &ds, &cfg, &sum) == CN_OK);
-        CHECK_INT(n_made, run ? 0 : 2 * (36 / 8 + 2)); /* 2 epochs: 4 training batches, 2 of validation */
+        CHECK_INT(n_made, run == 1 ? 0 : 2 * (36 / 8 + 2)); /* 2 epochs: 4 training batches, 2 of validation */
         const float *p = cn_net_params(net, NULL, &total);
         w[run] = malloc((size_t)total * sizeof(float));
         memcpy(w[run], p, (size_t)total * sizeof(float));
-        acc[run] = sum.train_acc, val[run] = sum.val_acc, val_loss[run] = sum.val_loss;
+        acc[run] = sum.train_acc, val[run] = sum.val_acc, val_loss[run] = sum.val_loss, loss[run] = sum.train_loss;
+        CHECK_INT(sum.steps, 8);
         cn_net_destroy(net);
     }
-    unsetenv("CN_RESIDENT");
-    printf("  %s: resident and host batches, train accuracy %.4f and %.4f\n", cuda->name, acc[0], acc[1]);
-    CHECK(w[0] && w[1] && memcmp(w[0], w[1], (size_t)total * sizeof(float)) == 0 && acc[0] == acc[1]);
-    CHECK(val[0] == val[1] && fabs(val_loss[0] - val_loss[1]) <= 1e-12 * fabs(val_loss[1]));
-    free(w[0]), free(w[1]);
+    unsetenv("CN_RESIDENT"), unsetenv("CN_FLIGHT");
+    printf("  %s: in flight, host batches, one at a time: train accuracy %.4f %.4f %.4f, loss %.6f %.6f %.6f\n",
+           cuda->name, acc[0], acc[1], acc[2], loss[0], loss[1], loss[2]);
+    for (int run = 1; run < RUNS; run++) {
+        CHECK(w[0] && w[run] && memcmp(w[0], w[run], (size_t)total * sizeof(float)) == 0);
+        CHECK(acc[0] == acc[run] && loss[0] == loss[run] && val[0] == val[run]);
+        CHECK(fabs(val_loss[0] - val_loss[run]) <= 1e-12 * fabs(val_loss[run]));
+        CHECK_INT(seen[run].n, 8);
+        for (int i = 0; i < seen[0].n && i < seen[run].n; i++)
+            CHECK(seen[0].loss[i] == seen[run].loss[i] && seen[0].lr[i] == seen[run].lr[i] &&
+                  seen[0].step[i] == seen[run].step[i]);
+    }
+    for (int run = 0; run < RUNS; run++) free(w[run]);
 }
 
 static int n_begin, n_end, n_replay, refuse_begin;
@@ -995,7 +1029,7 @@ static void test_replayed_steps(void)
     real_replay = dev->step->replay;
     cn_step_kernels with = *dev->step, without = *dev->step;
     with.replay = &counted, without.replay = NULL;
-    cn_backend recording = *dev, plain = *dev;
+    cn_backend recording = *dev, plain = *dev, flying = *dev; /* flying: its own recordings, not counted */
     recording.step = &with, plain.step = &without;
     static const struct { const char *spec; int begins; } nets[] = {
         { "input 8x8x3; conv 6 3x3 pad=1 bias=no; batchnorm; relu; maxpool 2x2; conv 5 3x3 pad=same; tanh; "
@@ -1005,11 +1039,12 @@ static void test_replayed_steps(void)
     };
     for (size_t c = 0; c < sizeof nets / sizeof nets[0]; c++)
         for (int refuse = 0; refuse < 3; refuse++) {
-            cn_net *net[3];
-            cn_optim *opt[3];
-            double loss[3][7];
-            const cn_backend *on[3] = { &recording, &plain, cn_backend_reference() };
-            for (int r = 0; r < 3; r++) {
+            /* the fourth: steps in flight on the recording backend (two recordings, one a slot) */
+            cn_net *net[4];
+            cn_optim *opt[4];
+            double loss[4][7];
+            const cn_backend *on[4] = { &recording, &plain, cn_backend_reference(), &flying };
+            for (int r = 0; r < 4; r++) {
                 net[r] = parse_spec(ctx, nets[c].spec);
                 if (!net[r]) return;
                 cn_net_set_backend(net[r], on[r]);
@@ -1027,16 +1062,30 @@ static void test_replayed_steps(void)
             cn_rng rng;
             cn_rng_seed(&rng, 21);
             cn_step_config sc = { cn_net_default_loss(net[0]), 0.1 };
+            cn_step_flight *f = NULL;
+            int landed_n = 0, landed;
+            CHECK(cn_step_flight_create(ctx, net[3], opt[3], &f) == CN_OK && f);
             for (int step = 0; step < 7; step++) {
                 int64_t batch = step < 4 ? 4 : 5; /* a new size at step 5: recorded again at step 6 */
                 for (int64_t i = 0; i < batch * per; i++) x[i] = (float)cn_rng_normal(&rng);
-                int64_t right = -2;
+                int64_t right = -2, flown;
                 CHECK(cn_train_step_counted(ctx, net[0], opt[0], &sc, x, labels, batch, &loss[0][step], &right) == CN_OK);
                 for (int r = 1; r < 3; r++) CHECK(cn_train_step(ctx, net[r], opt[r], &sc, x, labels, batch, &loss[r][step]) == CN_OK);
                 /* the count queued with the step (replayed too): the host's count of the step's outputs */
                 CHECK_INT(right, cn_count_correct(cn_net_output(net[0], NULL), labels, batch, 4));
                 CHECK(loss[0][step] == loss[1][step] && fabs(loss[0][step] - loss[2][step]) < 1e-5 * fabs(loss[2][step]));
+                double l;
+                if (f && cn_train_step_fly(ctx, net[3], opt[3], &sc, f, x, labels, batch, &l, &flown, &landed) == CN_OK && landed)
+                    loss[3][landed_n++] = l;
             }
+            int64_t last_right;
+            if (f && cn_train_step_flush(ctx, net[3], opt[3], &sc, f, &loss[3][landed_n], &last_right, &landed) == CN_OK &&
+                landed)
+                landed_n++;
+            cn_step_flight_destroy(f); /* waits for the last update */
+            CHECK_INT(landed_n, 7);
+            for (int step = 0; step < landed_n; step++) CHECK(loss[3][step] == loss[1][step]);
+            CHECK(cn_net_has_recording(net[3]) == (nets[c].begins > 0)); /* its slots' steps replayed */
             int64_t total;
             const float *wa = cn_net_params(net[0], NULL, &total), *wb = cn_net_params(net[1], NULL, NULL);
             CHECK(rel(wa, cn_net_params(net[2], NULL, NULL), total) < 1e-5); /* and the reference's values */
@@ -1044,11 +1093,12 @@ static void test_replayed_steps(void)
             printf("  %s, recording %s: %d recorded, %d replays, loss %.6f\n", c ? "dropout" : "batch norm", how[refuse],
                    n_end, n_replay, loss[0][6]);
             CHECK(memcmp(wa, wb, (size_t)total * sizeof(float)) == 0);
+            CHECK(memcmp(cn_net_params(net[3], NULL, NULL), wb, (size_t)total * sizeof(float)) == 0); /* in flight */
             CHECK_INT(n_begin, nets[c].begins);
             CHECK_INT(n_end, refuse == 1 ? 0 : nets[c].begins);
             CHECK_INT(n_replay, refuse || !nets[c].begins ? 0 : 3 + 2); /* steps 2-4, 6-7 */
             free(x);
-            for (int r = 0; r < 3; r++) cn_optim_destroy(opt[r]), cn_net_destroy(net[r]);
+            for (int r = 0; r < 4; r++) cn_optim_destroy(opt[r]), cn_net_destroy(net[r]);
         }
 }
 
@@ -1082,6 +1132,97 @@ static void test_device_nonfinite(void)
     }
     printf("  %s\n", msg[1]);
     CHECK_STR(msg[1], msg[0]);
+}
+
+/* Steps in flight meeting a NaN at step 4 (of a batch norm net, so that running statistics are
+ * at stake): the step one at a time on the host's backend stops there with its message; in
+ * flight, step 5 is already queued when step 4 is read, yet the run stops with the same
+ * message and leaves the same weights, running statistics and optimizer steps. */
+static void test_flight_nonfinite(void)
+{
+    const char *spec = "input 5x5x1; conv 3 3x3 pad=1 bias=no; batchnorm; relu; flatten; dense 3";
+    char msg[2][512] = { "", "" };
+    float *w[2] = { NULL, NULL };
+    int64_t total = 0, steps[2] = { 0, 0 };
+    for (int d = 0; d < 2; d++) {
+        cn_net *net = parse_spec(ctx, spec);
+        if (!net) return;
+        CHECK(cn_net_init_params(ctx, net, CN_INIT_KAIMING_UNIFORM, 3) == CN_OK);
+        if (d && cn_net_set_device(ctx, net, "cuda", CN_PRECISION_FP32) != CN_OK) {
+            printf("  SKIPPED: %s\n", cn_ctx_message(ctx));
+            cn_net_destroy(net);
+            return;
+        }
+        cn_optim_config oc;
+        cn_optim_defaults(&oc, CN_OPTIM_MOMENTUM);
+        oc.clip_norm = 1;
+        cn_optim *opt = NULL;
+        cn_step_flight *f = NULL;
+        CHECK(cn_optim_create(ctx, net, &oc, &opt) == CN_OK);
+        CHECK(cn_step_flight_create(ctx, net, opt, &f) == CN_OK);
+        CHECK((f != NULL) == d);
+        cn_step_config sc = { cn_net_default_loss(net), 0 };
+        cn_rng rng;
+        cn_rng_seed(&rng, 4);
+        cn_status st = CN_OK;
+        int landed_at = 0;
+        for (int k = 1; k <= 6 && !st; k++) {
+            float x[3 * 25];
+            int32_t labels[3] = { 0, 2, 1 };
+            for (int i = 0; i < 75; i++) x[i] = (float)cn_rng_normal(&rng);
+            if (k == 4) x[30] = NAN;
+            double loss;
+            int64_t right;
+            int landed = 0;
+            if (d) st = cn_train_step_fly(ctx, net, opt, &sc, f, x, labels, 3, &loss, &right, &landed);
+            else st = cn_train_step(ctx, net, opt, &sc, x, labels, 3, &loss);
+            landed_at += d ? landed : !st;
+        }
+        CHECK_INT(st, CN_E_NUMERIC);
+        CHECK_INT(landed_at, 3); /* steps 1-3 read; the run stopped at step 4 */
+        snprintf(msg[d], sizeof msg[d], "%s", cn_ctx_message(ctx));
+        const float *p = cn_net_params(net, NULL, &total);
+        w[d] = malloc((size_t)total * sizeof(float));
+        memcpy(w[d], p, (size_t)total * sizeof(float));
+        steps[d] = cn_optim_steps(opt);
+        cn_step_flight_destroy(f);
+        cn_optim_destroy(opt);
+        cn_net_destroy(net);
+    }
+    printf("  %s\n", msg[1]);
+    CHECK_STR(msg[1], msg[0]);
+    CHECK_INT(steps[1], steps[0]);
+#ifdef CN_HAVE_CUDA
+    /* the halt itself: a gate over a sum that is not finite stops the batch norms' running
+     * statistics and the gated update until it is cleared */
+    cn_net *net = parse_spec(ctx, "input 4x4x2; batchnorm; flatten; dense 2");
+    if (net && cn_net_init_params(ctx, net, CN_INIT_KAIMING_UNIFORM, 3) == CN_OK &&
+        cn_net_set_device(ctx, net, "cuda", CN_PRECISION_FP32) == CN_OK) {
+        const cn_step_kernels *k = cn_net_step_kernels(net);
+        float x[3 * 32];
+        for (int i = 0; i < 96; i++) x[i] = (float)(i % 7) - 2.5f;
+        int64_t n, all;
+        float *p = cn_net_params(net, &n, &all), before[4], *g = cn_net_grads(net, NULL);
+        CHECK(cn_net_forward(ctx, net, x, 3, 1) == CN_OK);
+        memcpy(before, p + n, sizeof before); /* the running mean and variance, 2 channels */
+        k->select_slot(0);
+        cn_cu.slots[0].loss[0] = NAN; /* nothing queued writes it now (the forward waited) */
+        const double *gate = k->queue_gate(0);
+        for (int64_t i = 0; i < n; i++) g[i] = 1;
+        cn_update_args a = { .clip = 1, .lr = 0.5, .gate = gate };
+        float w0 = p[0];
+        k->update(CN_OPTIM_SGD, &a, p, g, NULL, NULL, n);
+        CHECK(cn_net_forward(ctx, net, x, 3, 1) == CN_OK); /* waits */
+        CHECK(memcmp(before, p + n, sizeof before) == 0 && p[0] == w0);
+        k->clear_halt();
+        CHECK(cn_net_forward(ctx, net, x, 3, 1) == CN_OK);
+        CHECK(memcmp(before, p + n, sizeof before) != 0); /* on the move again */
+    } else CHECK(0);
+    cn_net_destroy(net);
+#endif
+    /* the host's backend and the device round alike to 1e-5; the running statistics too */
+    CHECK(w[0] && w[1] && rel(w[1], w[0], total) < 1e-5);
+    free(w[0]), free(w[1]);
 }
 
 /* --precision bf16's staging (src/backend/cuda): a tensor packed as bf16 in NHWC at the places
@@ -1234,6 +1375,7 @@ static const test_case cases[] = {
     { "a backend's step kernels: loss, norm, update, accuracy count", test_step_kernels },
     { "a device's own loss and accuracy count against the host's", test_device_step_kernels },
     { "a device's step meets a NaN: the host's message", test_device_nonfinite },
+    { "steps in flight meet a NaN: the host's message and values, the steps after undone", test_flight_nonfinite },
     { "a device's batches from a data set in its memory: the host's bits", test_device_batches },
     { "training from a data set resident on the device: the bits of the host's batches", test_resident_training },
     { "steps recorded once and replayed (CUDA graphs): the bits of steps as they come", test_replayed_steps },

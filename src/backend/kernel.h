@@ -75,6 +75,9 @@ cn_status cn_net_check_backend(cn_ctx *ctx, cn_net *net);
 typedef struct cn_update_args {
     double clip, lr, l1, decay, momentum, beta1, beta2, eps;
     double lr_bc1, sqrt_bc2; /* Adam: lr / (1 - beta1^t), sqrt(1 - beta2^t) */
+    /* a step in flight's gate on the device (cn_step_kernels.queue_gate), which gives the clip
+     * factor and whether to update at all; NULL: clip as given */
+    const double *gate;
 } cn_update_args;
 
 /* a data set in the backend's memory, for make_batch: its IDX bytes or its floats (the other
@@ -115,6 +118,20 @@ typedef struct cn_step_kernels {
     void (*queue_sum_squares)(const float *g, int64_t n);
     int (*read_queued)(double *loss, double *sum_squares, int64_t *correct);
     const struct cn_replay_ops *replay; /* NULL: none */
+    /* Steps in flight (all given, or none): the host queues step k + 1 before it reads step k.
+     * select_slot(s): the queued sums from now on go to slot s (0 or 1; -1: the slot of a step
+     * read at once, which no step in flight uses), read_queued reads it.
+     * queue_gate(clip_norm): after the pass, on the device, the clip factor of the gradient's
+     * norm and whether the loss and the norm are finite; returns the gate an update reads
+     * (cn_update_args.gate). A step that was not finite stops the device: its update and those
+     * after it leave every value as it is, and so do batch norms' running statistics, until
+     * clear_halt. mark(s): the work queued so far is slot s's; read_slot(s, ...) waits for that
+     * mark only (later work may still run) and reads slot s as read_queued does. */
+    void (*select_slot)(int slot);
+    const double *(*queue_gate)(double clip_norm);
+    void (*mark)(int slot);
+    int (*read_slot)(int slot, double *loss, double *sum_squares, int64_t *correct);
+    void (*clear_halt)(void);
 } cn_step_kernels;
 
 /* A recording of queued work (CUDA graphs): the part of a training step between its input and

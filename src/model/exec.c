@@ -35,10 +35,16 @@ static void slab_free(cn_ctx *ctx, const cn_memory_ops *mem, void *p)
 
 /* the slabs planned for a batch size: activations, their gradients, aux, workspace */
 /* the step's recording, which names this plan's memory */
+static void drop_entry(cn_exec *ex, int i)
+{
+    if (ex->rec[i] && ex->rec_release) ex->rec_release(ex->rec[i]);
+    ex->rec[i] = NULL, ex->rec_key[i] = 0, ex->rec_seen[i] = 0, ex->rec_used[i] = 0;
+}
+
 static void drop_recording(cn_exec *ex)
 {
-    if (ex->rec && ex->rec_release) ex->rec_release(ex->rec);
-    ex->rec = NULL, ex->rec_key = 0, ex->rec_seen = 0, ex->rec_release = NULL;
+    drop_entry(ex, 0), drop_entry(ex, 1);
+    ex->rec_release = NULL;
 }
 
 static void free_planned(cn_ctx *ctx, cn_exec *ex)
@@ -80,21 +86,32 @@ cn_status cn_net_check_backend(cn_ctx *ctx, cn_net *net) { return backend_status
 
 void cn_net_set_queued(cn_net *net, int on) { net->ex.queued = on; }
 
-void *cn_net_recording(const cn_net *net, uint64_t key, int *seen)
+/* the entry of key, or -1 */
+static int entry_of(const cn_exec *ex, uint64_t key)
 {
-    int same = net->ex.rec_key == key;
-    *seen = same ? net->ex.rec_seen : 0;
-    return same ? net->ex.rec : NULL;
+    for (int i = 0; i < 2; i++)
+        if (ex->rec_used[i] && ex->rec_key[i] == key) return i;
+    return -1;
 }
 
-int cn_net_has_recording(const cn_net *net) { return net->ex.rec != NULL; }
+void *cn_net_recording(const cn_net *net, uint64_t key, int *seen)
+{
+    int i = entry_of(&net->ex, key);
+    *seen = i >= 0 ? net->ex.rec_seen[i] : 0;
+    return i >= 0 ? net->ex.rec[i] : NULL;
+}
+
+int cn_net_has_recording(const cn_net *net) { return net->ex.rec[0] || net->ex.rec[1]; }
 
 void cn_net_keep_recording(cn_net *net, void *rec, uint64_t key, int seen)
 {
-    const cn_step_kernels *k = backend_of(&net->ex)->step;
-    if (rec != net->ex.rec) drop_recording(&net->ex);
-    net->ex.rec = rec, net->ex.rec_key = key, net->ex.rec_seen = seen;
-    net->ex.rec_release = k && k->replay ? k->replay->release : NULL;
+    cn_exec *ex = &net->ex;
+    const cn_step_kernels *k = backend_of(ex)->step;
+    int i = entry_of(ex, key);
+    if (i < 0) i = ex->rec_used[0] <= ex->rec_used[1] ? 0 : 1; /* a new key: in place of the older */
+    if (rec != ex->rec[i]) drop_entry(ex, i);
+    ex->rec[i] = rec, ex->rec_key[i] = key, ex->rec_seen[i] = seen, ex->rec_used[i] = ++ex->rec_clock;
+    ex->rec_release = k && k->replay ? k->replay->release : NULL;
 }
 
 void cn_net_copy(const cn_net *net, void *dst, const void *src, size_t bytes)

@@ -65,9 +65,13 @@ typedef struct cn_exec {
     float *scratch;     /* the training step's one-hot targets and output gradient */
     int64_t scratch_n;
     int queued;         /* forward and backward return without waiting for the backend */
-    void *rec;          /* the backend's recording of a step's layers (cn_replay_ops), or NULL */
-    uint64_t rec_key;   /* what it was recorded for */
-    int rec_seen;       /* steps that have seen rec_key */
+    /* the backend's recordings of a step's layers (cn_replay_ops), two: steps in flight alternate
+     * between two keys (their slots' scratch) */
+    void *rec[2];       /* or NULL */
+    uint64_t rec_key[2]; /* what each was recorded for */
+    int rec_seen[2];    /* steps that have seen rec_key */
+    uint64_t rec_used[2]; /* when each key was last asked for (the older one goes first) */
+    uint64_t rec_clock;
     void (*rec_release)(void *rec);
 } cn_exec;
 

@@ -323,6 +323,30 @@ cn_status cn_optim_step_sq(cn_ctx *ctx, cn_optim *opt, cn_net *net, double sum_s
     return wait ? cn_net_check_backend(ctx, net) : CN_OK;
 }
 
+int cn_optim_gates(cn_ctx *ctx, const cn_optim *opt, const cn_net *net)
+{
+    int64_t n;
+    cn_tensor t;
+    if (!cn_net_step_kernels(net)->queue_gate || !cn_net_params(net, &n, NULL) || n != opt->n) return 0;
+    for (int i = 0; i < cn_net_tensor_count(net) && !cn_net_tensor(ctx, net, i, &t) && t.trainable; i++)
+        if (t.frozen) return 0;
+    return 1;
+}
+
+void cn_optim_step_gated(cn_optim *opt, cn_net *net, const double *gate)
+{
+    int64_t n;
+    float *w = cn_net_params(net, &n, NULL), *g = cn_net_grads(net, NULL);
+    const cn_step_kernels *k = cn_net_step_kernels(net);
+    update_args a = update_args_of(&opt->cfg, opt->steps, 0); /* the clip factor: the gate's */
+    a.gate = gate;
+    int states = states_of(opt->cfg.kind);
+    k->update(opt->cfg.kind, &a, w, g, states > 0 ? opt->state : NULL, states > 1 ? opt->state + n : NULL, n);
+    opt->steps++;
+}
+
+void cn_optim_unstep(cn_optim *opt, int64_t steps) { opt->steps -= steps; }
+
 void cn_optim_update(const cn_optim_config *cfg, int64_t t, float *w, const float *g, float *state1, float *state2,
                      int64_t n)
 {

@@ -23,16 +23,18 @@ cn_loss_kind cn_net_default_loss(const cn_net *net)
 }
 
 /* The step's scratch, in the backend's memory: *target (rows x classes) the labels one-hot, then
- * *dout of the same size; fails on a label outside the classes. On a device the one-hot rows
- * are made on the host and copied over (the scratch never travels to the host). */
-static cn_status one_hot(cn_ctx *ctx, cn_net *net, const int32_t *labels, int64_t rows, int64_t classes,
-                         float **target, float **dout)
+ * *dout of the same size, in slot 0 or 1 (two steps in flight); fails on a label outside the
+ * classes. On a device the one-hot rows are made on the host and copied over (the scratch never
+ * travels to the host). */
+static cn_status one_hot_in(cn_ctx *ctx, cn_net *net, const int32_t *labels, int64_t rows, int64_t classes, int slot,
+                            float **target, float **dout)
 {
     int64_t cells;
-    if (!cn_mul_ok(classes, rows, &cells)) return cn_fail(ctx, CN_E_OVERFLOW, "batch too large");
-    float *scratch = cn_net_step_scratch(ctx, net, cells);
+    if (!cn_mul_ok(classes, rows, &cells) || cells > INT64_MAX / 4) return cn_fail(ctx, CN_E_OVERFLOW, "batch too large");
+    float *scratch = cn_net_step_scratch(ctx, net, 2 * cells);
     if (!scratch) return CN_E_NOMEM;
-    *target = scratch, *dout = scratch + cells;
+    *target = scratch + 2 * slot * cells, *dout = *target + cells;
+    scratch = *target;
     const cn_memory_ops *mem = cn_net_slab_memory(net);
     float *hot = mem && mem->copy ? cn_malloc(ctx, (size_t)cells * sizeof(float)) : scratch;
     if (!hot) return CN_E_NOMEM;
@@ -49,6 +51,12 @@ static cn_status one_hot(cn_ctx *ctx, cn_net *net, const int32_t *labels, int64_
         cn_free(ctx, hot);
     }
     return st;
+}
+
+static cn_status one_hot(cn_ctx *ctx, cn_net *net, const int32_t *labels, int64_t rows, int64_t classes, float **target,
+                         float **dout)
+{
+    return one_hot_in(ctx, net, labels, rows, classes, 0, target, dout);
 }
 
 /* the loss of the output y and its gradient dout by the host's code, after checking that y, the
@@ -101,7 +109,7 @@ static uint64_t mix(uint64_t h, const void *p, size_t n)
  * of a batch size (the first runs them as they come, which also makes its libraries' one-time
  * allocations) and replays the recording from then on, where the layers allow it. */
 static cn_status queue_pass(cn_ctx *ctx, cn_net *net, const cn_step_config *cfg, const float *target, float *dout,
-                            int64_t batch, int64_t classes)
+                            int64_t batch, int64_t classes, int slot)
 {
     const cn_step_kernels *k = cn_net_step_kernels(net);
     const cn_replay_ops *rp = k->replay && cn_net_recordable(net) ? k->replay : NULL;
@@ -109,6 +117,7 @@ static cn_status queue_pass(cn_ctx *ctx, cn_net *net, const cn_step_config *cfg,
     key = mix(key, &batch, sizeof batch), key = mix(key, &classes, sizeof classes);
     key = mix(key, &cfg->loss, sizeof cfg->loss), key = mix(key, &cfg->label_smoothing, sizeof cfg->label_smoothing);
     key = mix(key, &target, sizeof target), key = mix(key, &dout, sizeof dout);
+    key = mix(key, &slot, sizeof slot); /* where its sums go */
     int seen;
     void *rec = rp ? cn_net_recording(net, key, &seen) : NULL;
     if (rec) return rp->replay(rec) ? cn_net_check_backend(ctx, net) : CN_OK;
@@ -132,7 +141,7 @@ static cn_status queue_pass(cn_ctx *ctx, cn_net *net, const cn_step_config *cfg,
         cn_net_keep_recording(net, rec, key, 2);
         if (rec) return rp->replay(rec) ? cn_net_check_backend(ctx, net) : CN_OK;
         cn_ctx_clear(ctx);
-        return queue_pass(ctx, net, cfg, target, dout, batch, classes);
+        return queue_pass(ctx, net, cfg, target, dout, batch, classes, slot);
     }
     if (rp) cn_net_keep_recording(net, NULL, key, seen + 1 < 2 ? seen + 1 : 2);
     return st;
@@ -144,15 +153,16 @@ static cn_status queue_pass(cn_ctx *ctx, cn_net *net, const cn_step_config *cfg,
  * backward pass again from the host's gradient), then the update. */
 static cn_status queued_step(cn_ctx *ctx, cn_net *net, cn_optim *opt, const cn_step_config *cfg, const float *x,
                              const float *target, float *dout, int64_t batch, int64_t classes, double *loss,
-                             int64_t *correct)
+                             int64_t *correct, int slot)
 {
     const cn_step_kernels *k = cn_net_step_kernels(net);
     cn_rng rng_before = *cn_net_rng(net);
     double sum_sq = NAN;
+    if (k->select_slot) k->select_slot(slot);
     cn_status st = cn_net_forward_input(ctx, net, x, batch, 1);
     if (st) return st;
     cn_net_set_queued(net, 1);
-    st = queue_pass(ctx, net, cfg, target, dout, batch, classes);
+    st = queue_pass(ctx, net, cfg, target, dout, batch, classes, slot);
     cn_net_set_queued(net, 0);
     int64_t right = -1;
     if (!st && k->read_queued(loss, &sum_sq, &right)) st = cn_net_check_backend(ctx, net);
@@ -186,8 +196,10 @@ cn_status cn_train_step_counted(cn_ctx *ctx, cn_net *net, cn_optim *opt, const c
     cn_status st = one_hot(ctx, net, labels, batch, classes, &target, &dout);
     if (st) return st;
     const cn_step_kernels *k = cn_net_step_kernels(net);
-    if (k->queue_loss && k->queue_count && k->queue_sum_squares && k->read_queued)
-        return queued_step(ctx, net, opt, cfg, x, target, dout, batch, classes, loss, correct);
+    if (k->queue_loss && k->queue_count && k->queue_sum_squares && k->read_queued) {
+        /* its sums apart from the slots of steps in flight */
+        return queued_step(ctx, net, opt, cfg, x, target, dout, batch, classes, loss, correct, -1);
+    }
     cn_rng rng_before = *cn_net_rng(net);
     st = cn_net_forward(ctx, net, x, batch, 1);
     if (st) return st;
@@ -264,4 +276,179 @@ cn_status cn_train_step_sharded(cn_ctx *ctx, cn_net *net, cn_optim *opt, const c
     if ((st = cn_net_backward(ctx, net, dout)) || (st = cn_parallel_sum_grads(ctx, p))) return st;
     double norm;
     return cn_optim_step(ctx, opt, net, &norm);
+}
+
+/* ---- steps in flight: step k + 1 queued before step k is read ----
+ * Each of the two slots holds a step's input (a copy in the backend's memory), its one-hot rows
+ * and output gradient (the scratch's slot), its sums (the backend's slot) and the net's stream
+ * before its draws. The device gates each update (the clip factor from the step's own norm,
+ * computed there) and stops at a step that was not finite: that update, the next step's and the
+ * next step's batch norm statistics leave every value as it was, so when the host reads the
+ * step it finds the net as the CPU's step would have left it, and runs that step again from its
+ * slot through the host's checks for the CPU's message. */
+struct cn_step_flight {
+    cn_allocator alloc;
+    const cn_memory_ops *mem;
+    float *input[2];
+    int64_t room;              /* floats in each input */
+    int pending;               /* steps queued, not read yet (0, 1; 2 only inside cn_train_step_fly) */
+    int slot;                  /* the older pending step's */
+    int64_t batch[2], classes;
+    cn_rng rng_before[2];
+    int redone;                /* a step read already (run again on the host): its loss and count */
+    double redone_loss;
+    int64_t redone_correct;
+};
+
+cn_status cn_step_flight_create(cn_ctx *ctx, cn_net *net, cn_optim *opt, cn_step_flight **out)
+{
+    *out = NULL;
+    if (!cn_optim_gates(ctx, opt, net) || !cn_net_step_kernels(net)->queue_loss || !cn_net_slab_memory(net)) return CN_OK;
+    cn_step_flight *f = cn_calloc(ctx, 1, sizeof *f);
+    if (!f) return CN_E_NOMEM;
+    f->alloc = ctx->alloc, f->mem = cn_net_slab_memory(net);
+    *out = f;
+    return CN_OK;
+}
+
+void cn_step_flight_destroy(cn_step_flight *f)
+{
+    if (!f) return;
+    for (int s = 0; s < 2; s++)
+        if (f->input[s]) f->mem->release(f->input[s]); /* the release waits for the stream */
+    cn_ctx own = { .alloc = f->alloc };
+    cn_free(&own, f);
+}
+
+static cn_status land_on_host(cn_ctx *ctx, cn_net *net, cn_optim *opt, const cn_step_config *cfg, cn_step_flight *f,
+                              int s, int other, double *loss);
+
+/* slot s's step read: its loss (the mean) and count, or, where it was not finite, the host's
+ * checks on it run again from its slot (the CPU's message); other, the slot of a step queued
+ * after it (-1: none), is then run again too where the host finds s finite after all */
+static cn_status land(cn_ctx *ctx, cn_net *net, cn_optim *opt, const cn_step_config *cfg, cn_step_flight *f, int s,
+                      int other, double *loss, int64_t *correct)
+{
+    const cn_step_kernels *k = cn_net_step_kernels(net);
+    double sum_sq;
+    if (k->read_slot(s, loss, &sum_sq, correct)) return cn_net_check_backend(ctx, net);
+    int64_t batch = f->batch[s], classes = f->classes;
+    *loss /= cn_loss_per_sample(cfg->loss) ? (double)batch : (double)batch * (double)classes;
+    if (isfinite(*loss) && isfinite(sum_sq)) return CN_OK;
+    /* the device stopped at this step: its update and the next one's were skipped */
+    cn_status st = cn_net_check_backend(ctx, net);
+    if (st) return st;
+    cn_optim_unstep(opt, other >= 0 ? 2 : 1);
+    st = land_on_host(ctx, net, opt, cfg, f, s, other, loss);
+    k->clear_halt(); /* after the run again, whose batch norms leave their statistics as they are */
+    return st;
+}
+
+/* land's step s that was not finite, run again on the host from its slot: the CPU's message, or
+ * (the device refused what the host takes) its update, and the step queued after it again */
+static cn_status land_on_host(cn_ctx *ctx, cn_net *net, cn_optim *opt, const cn_step_config *cfg, cn_step_flight *f,
+                              int s, int other, double *loss)
+{
+    const cn_step_kernels *k = cn_net_step_kernels(net);
+    int64_t batch = f->batch[s], classes = f->classes;
+    cn_status st;
+    int64_t cells = batch * classes;
+    float *target = cn_net_step_scratch(ctx, net, 2 * cells) + 2 * s * cells, *dout = target + cells;
+    cn_rng *rng = cn_net_rng(net), after = *rng;
+    *rng = f->rng_before[s];
+    const float *x = f->input[s];
+    if ((st = cn_net_forward(ctx, net, x, batch, 1))) return st;
+    st = host_loss(ctx, net, cfg, x, target, cn_net_output(net, NULL), batch, classes, &f->rng_before[s], loss, dout);
+    if (!st) {
+        cn_net_zero_grad(net);
+        st = cn_net_backward(ctx, net, dout);
+    }
+    if (!st) st = update(ctx, net, opt, x, batch, dout, &f->rng_before[s], NAN, 1);
+    if (st) return st; /* the CPU's message: the run stops here, as it would on the CPU */
+    /* the host found the step finite (the device refused what the host takes): on from here,
+     * the step after it run again (its update was skipped) */
+    k->clear_halt();
+    if (other < 0) {
+        *rng = after;
+        return CN_OK;
+    }
+    *rng = f->rng_before[other];
+    float *t2 = cn_net_step_scratch(ctx, net, 2 * cells) + 2 * other * cells;
+    f->redone = 1;
+    st = queued_step(ctx, net, opt, cfg, f->input[other], t2, t2 + f->batch[other] * classes, f->batch[other], classes,
+                     &f->redone_loss, &f->redone_correct, other);
+    return st ? st : cn_net_check_backend(ctx, net);
+}
+
+cn_status cn_train_step_fly(cn_ctx *ctx, cn_net *net, cn_optim *opt, const cn_step_config *cfg, cn_step_flight *f,
+                            const float *x, const int32_t *labels, int64_t batch, double *loss, int64_t *correct, int *done)
+{
+    *done = 0, *loss = NAN, *correct = -1;
+    if (f->redone) { /* a step read already: its figures now, nothing pending */
+        if (f->pending) return cn_fail(ctx, CN_E_ARG, "cn_train_step_fly: a redone step with one pending");
+        *done = 1, *loss = f->redone_loss, *correct = f->redone_correct, f->redone = 0;
+    }
+    const cn_step_kernels *k = cn_net_step_kernels(net);
+    cn_layer_info out = output_layer(net), in;
+    cn_ctx quiet;
+    memset(&quiet, 0, sizeof quiet);
+    cn_net_layer(&quiet, net, 0, 1, &in);
+    int64_t classes = out.c * out.h * out.w, per = in.c * in.h * in.w, n;
+    if (f->pending && classes != f->classes) return cn_fail(ctx, CN_E_ARG, "cn_train_step_fly: another net");
+    int s = f->pending ? !f->slot : 0;
+    if (!cn_mul_ok(per, batch, &n)) return cn_fail(ctx, CN_E_OVERFLOW, "batch too large");
+    if (n > f->room) { /* the inputs grow (no step may be pending: its input is kept) */
+        if (f->pending) {
+            cn_status st = cn_train_step_flush(ctx, net, opt, cfg, f, loss, correct, done);
+            if (st) return st;
+            s = 0;
+        }
+        for (int j = 0; j < 2; j++) {
+            if (f->input[j]) f->mem->release(f->input[j]);
+            f->input[j] = f->mem->alloc((size_t)n * sizeof(float));
+        }
+        f->room = f->input[0] && f->input[1] ? n : 0;
+        if (!f->room) return cn_fail(ctx, CN_E_NOMEM, "no device memory for two batches' inputs");
+    }
+    float *target, *dout;
+    cn_status st = one_hot_in(ctx, net, labels, batch, classes, s, &target, &dout);
+    if (st) return st;
+    /* step k + 1 queued: its input kept in its slot, the pass, the gate, the gated update */
+    f->mem->copy(f->input[s], x, (size_t)(per * batch) * sizeof(float));
+    f->rng_before[s] = *cn_net_rng(net), f->batch[s] = batch, f->classes = classes;
+    k->select_slot(s);
+    if ((st = cn_net_forward_input(ctx, net, f->input[s], batch, 1))) return st;
+    cn_net_set_queued(net, 1);
+    st = queue_pass(ctx, net, cfg, target, dout, batch, classes, s);
+    cn_net_set_queued(net, 0);
+    if (st) return st;
+    const double *gate = k->queue_gate(cn_optim_get_config(opt)->clip_norm);
+    cn_optim_step_gated(opt, net, gate);
+    k->mark(s);
+    /* then step k read, while k + 1 runs */
+    if (f->pending) {
+        int older = f->slot;
+        f->slot = s; /* k + 1 pending from here, whatever k's reading finds */
+        st = land(ctx, net, opt, cfg, f, older, s, loss, correct);
+        if (!st && f->redone) f->pending = 0; /* k + 1 ran again, read: its figures next time */
+        *done = !st;
+        return st;
+    }
+    f->pending = 1, f->slot = s;
+    return CN_OK;
+}
+
+cn_status cn_train_step_flush(cn_ctx *ctx, cn_net *net, cn_optim *opt, const cn_step_config *cfg, cn_step_flight *f,
+                              double *loss, int64_t *correct, int *done)
+{
+    *done = 0;
+    if (f->redone) {
+        *done = 1, *loss = f->redone_loss, *correct = f->redone_correct, f->redone = 0;
+        return CN_OK;
+    }
+    if (!f->pending) return CN_OK;
+    f->pending = 0;
+    cn_status st = land(ctx, net, opt, cfg, f, f->slot, -1, loss, correct);
+    *done = !st;
+    return st;
 }

@@ -27,6 +27,13 @@ cn_status cn_parallel_gather_items(cn_ctx *ctx, cn_parallel *p, int64_t items, c
  * pass; NaN: computed here, as always where layers are frozen); wait 0: a device's update is
  * left queued (the caller checks the backend before the host reads the weights) */
 cn_status cn_optim_step_sq(cn_ctx *ctx, cn_optim *opt, cn_net *net, double sum_sq, int wait, double *grad_norm);
+/* Steps in flight (cn_step_kernels.queue_gate): whether this optimizer's step can be gated on
+ * net's device (the backend gates, no layer is frozen); the update queued with the device's
+ * gate, which gives the clip factor and skips it on a step that was not finite; and the count of
+ * steps taken back by n (gated steps the device skipped) */
+int cn_optim_gates(cn_ctx *ctx, const cn_optim *opt, const cn_net *net);
+void cn_optim_step_gated(cn_optim *opt, cn_net *net, const double *gate);
+void cn_optim_unstep(cn_optim *opt, int64_t steps);
 /* cn_train_step, and where the backend counted them with the step (its queued step), the rows
  * of the batch predicted right in *correct (else -1: count them after, as cn_count_correct).
  * With correct given, a device's update is left queued: the next step's wait covers it, and
@@ -35,6 +42,22 @@ cn_status cn_optim_step_sq(cn_ctx *ctx, cn_optim *opt, cn_net *net, double sum_s
 cn_status cn_train_step_counted(cn_ctx *ctx, cn_net *net, cn_optim *opt, const cn_step_config *cfg, const float *x,
                                 const int32_t *labels, int64_t batch, double *loss, int64_t *correct);
 int64_t cn_count_correct(const float *y, const int32_t *labels, int64_t rows, int64_t cols);
+
+/* Steps in flight, on a device that gates its updates (cn_step_kernels.queue_gate): each call
+ * of cn_train_step_fly queues a step whole (input, pass, gate, update) and then reads the step
+ * queued by the call before, while the new one runs: *done 1 with that step's mean loss and
+ * count, 0 on the first call. cn_train_step_flush reads the last one. The same values as
+ * cn_train_step_counted's, one call later; a step that is not finite stops with the CPU's
+ * message, the net left as the CPU's step leaves it (the device skips the updates from that step
+ * on). cn_step_flight_create gives NULL (and CN_OK) where the net's device or optimizer cannot
+ * (no gate; frozen layers): use cn_train_step_counted then. */
+typedef struct cn_step_flight cn_step_flight;
+cn_status cn_step_flight_create(cn_ctx *ctx, cn_net *net, cn_optim *opt, cn_step_flight **out);
+void cn_step_flight_destroy(cn_step_flight *f);
+cn_status cn_train_step_fly(cn_ctx *ctx, cn_net *net, cn_optim *opt, const cn_step_config *cfg, cn_step_flight *f,
+                            const float *x, const int32_t *labels, int64_t batch, double *loss, int64_t *correct, int *done);
+cn_status cn_train_step_flush(cn_ctx *ctx, cn_net *net, cn_optim *opt, const cn_step_config *cfg, cn_step_flight *f,
+                              double *loss, int64_t *correct, int *done);
 
 /* process 0's `mine`, on every process (a decision all must take together); p NULL: mine */
 int cn_parallel_first_says(cn_parallel *p, int mine);

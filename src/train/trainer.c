@@ -479,6 +479,32 @@ static cn_status resume_state(run *r, int64_t batches)
     return st;
 }
 
+/* a step's figures: its batch in the epoch (1-based), the optimizer step it made, its learning
+ * rate, its mean loss and how many of its rows it predicted right */
+typedef struct step_seen {
+    int64_t batch, step;
+    double lr, loss;
+    int64_t right;
+} step_seen;
+
+/* step s's figures into the epoch's running means, steps.csv and the progress callback; 1 when
+ * the run stops (*st: why, or CN_OK where the callback asked) */
+static int step_done(run *r, const cn_train_config *cfg, cn_train_progress *p, const step_seen *s, int64_t e,
+                     int64_t batches, double t0, int64_t *seen, double *loss_sum, int64_t *correct, cn_status *st)
+{
+    *seen += cfg->batch;
+    *loss_sum += s->loss * (double)cfg->batch;
+    *correct += s->right;
+    double t = now() - t0;
+    p->lr = s->lr, p->batch = s->batch, p->step = s->step, p->step_loss = s->loss;
+    p->loss = *loss_sum / (double)*seen, p->acc = (double)*correct / (double)*seen;
+    if (cfg->out_dir && (*st = steps_row(r, p))) return 1;
+    p->seconds = t, p->images_per_s = (double)*seen / (t > 0 ? t : 1e-9);
+    double per_batch = t / (double)s->batch;
+    p->eta_seconds = per_batch * (double)((batches - s->batch) + (cfg->epochs - e) * batches);
+    return cfg->progress && cfg->progress(cfg->user, p);
+}
+
 cn_status cn_train(cn_ctx *ctx, cn_net *net, const cn_dataset *ds, const cn_train_config *cfg, cn_train_summary *out)
 {
     memset(out, 0, sizeof *out);
@@ -486,6 +512,7 @@ cn_status cn_train(cn_ctx *ctx, cn_net *net, const cn_dataset *ds, const cn_trai
     if (st) return st;
     run r = { .ctx = ctx, .net = net, .ds = ds, .cfg = cfg, .best_score = -INFINITY, .best_acc = -1, .best_loss = NAN };
     resident res = { 0 }, val_res = { 0 }; /* the training set's, a validation set's */
+    cn_step_flight *flight = NULL;
     double t_run = now();
     int64_t epochs_this_run = 0;
     int64_t chw = ds->c * ds->h * ds->w, n = ds->count;
@@ -530,6 +557,10 @@ cn_status cn_train(cn_ctx *ctx, cn_net *net, const cn_dataset *ds, const cn_trai
     cn_layer_info o = layer(ctx, net, -1);
     int64_t classes = o.c * o.h * o.w;
     const cn_step_kernels *step_k = cn_net_step_kernels(net); /* the backend's accuracy count, where it has one */
+    /* steps in flight on a device that gates its updates: step b + 1 queued before step b is
+     * read, so that the GPU never waits for the host in an epoch (CN_FLIGHT=0: one at a time) */
+    const char *fly = getenv("CN_FLIGHT");
+    if (!par && !(fly && !strcmp(fly, "0")) && (st = cn_step_flight_create(ctx, net, r.opt, &flight))) goto done;
     resident_open(&res, ctx, net, ds, cfg->batch, r.mean, r.std, cfg->parallel);
     if (cfg->val) resident_open(&val_res, ctx, net, cfg->val, cfg->batch, r.mean, r.std, cfg->parallel);
     for (int64_t e = r.epoch + 1; e <= cfg->epochs; e++) {
@@ -542,6 +573,7 @@ cn_status cn_train(cn_ctx *ctx, cn_net *net, const cn_dataset *ds, const cn_trai
         int64_t correct = 0, seen = 0;
         cn_shuffle(&r.data_rng, order, n_train);
         cn_train_progress p = { .epoch = e, .epochs = cfg->epochs, .batches = batches, .val_loss = NAN, .val_acc = NAN };
+        step_seen q = { 0 }; /* a step in flight: its figures come with the next call */
         for (int64_t b = 0; b < batches; b++) {
             for (int64_t i = 0; i < cfg->batch; i++) idx[i] = perm[n_val + order[b * cfg->batch + i]];
             const float *xb = x; /* the batch's images, in the host's memory or the backend's */
@@ -549,32 +581,34 @@ cn_status cn_train(cn_ctx *ctx, cn_net *net, const cn_dataset *ds, const cn_trai
             else if ((st = cn_make_batch_rows(ctx, ds, idx, cfg->batch, row0, row0 + rows, r.mean, r.std, cfg->crop_pad,
                                               cfg->flip, &r.data_rng, x, labels)))
                 goto done;
-            p.lr = cn_optim_lr_at(&oc, cn_optim_steps(r.opt));
-            double loss;
+            step_seen now = { b + 1, cn_optim_steps(r.opt) + 1, cn_optim_lr_at(&oc, cn_optim_steps(r.opt)), NAN, -1 };
             if (par) {
-                int64_t right;
-                if ((st = cn_train_step_sharded(ctx, net, r.opt, &sc, par, x, labels, rows, cfg->batch, &loss, &right)))
+                if ((st = cn_train_step_sharded(ctx, net, r.opt, &sc, par, x, labels, rows, cfg->batch, &now.loss,
+                                                &now.right)))
                     goto done;
-                correct += right;
+            } else if (flight) {
+                int landed;
+                if ((st = cn_train_step_fly(ctx, net, r.opt, &sc, flight, xb, labels, cfg->batch, &q.loss, &q.right, &landed)))
+                    goto done;
+                cn_fault_point(NULL, "step");
+                step_seen was = q;
+                q = now;
+                if (!landed) continue;
+                now = was;
             } else {
-                int64_t right;
-                if ((st = cn_train_step_counted(ctx, net, r.opt, &sc, xb, labels, cfg->batch, &loss, &right))) goto done;
+                if ((st = cn_train_step_counted(ctx, net, r.opt, &sc, xb, labels, cfg->batch, &now.loss, &now.right)))
+                    goto done;
                 const float *y = cn_net_output(net, NULL);
-                correct += right >= 0 ? right
-                                      : (step_k->count_correct ? step_k->count_correct : cn_count_correct)(y, labels, cfg->batch,
-                                                                                                         classes);
+                if (now.right < 0)
+                    now.right = (step_k->count_correct ? step_k->count_correct : cn_count_correct)(y, labels, cfg->batch, classes);
             }
-            cn_fault_point(NULL, "step");
-            seen += cfg->batch;
-            loss_sum += loss * (double)cfg->batch;
-            double t = now() - t0;
-            p.batch = b + 1, p.step = cn_optim_steps(r.opt), p.step_loss = loss;
-            p.loss = loss_sum / (double)seen, p.acc = (double)correct / (double)seen;
-            if (cfg->out_dir && (st = steps_row(&r, &p))) goto done;
-            p.seconds = t, p.images_per_s = (double)seen / (t > 0 ? t : 1e-9);
-            double per_batch = t / (double)(b + 1);
-            p.eta_seconds = per_batch * (double)((batches - b - 1) + (cfg->epochs - e) * batches);
-            if (cfg->progress && cfg->progress(cfg->user, &p)) goto done;
+            if (!flight) cn_fault_point(NULL, "step");
+            if (step_done(&r, cfg, &p, &now, e, batches, t0, &seen, &loss_sum, &correct, &st)) goto done;
+        }
+        if (flight) { /* the epoch's last step read */
+            int landed;
+            if ((st = cn_train_step_flush(ctx, net, r.opt, &sc, flight, &q.loss, &q.right, &landed))) goto done;
+            if (landed && step_done(&r, cfg, &p, &q, e, batches, t0, &seen, &loss_sum, &correct, &st)) goto done;
         }
         /* the last step's update, left queued on a device, done before the host reads the weights */
         if ((st = cn_net_check_backend(ctx, net))) goto done;
@@ -599,6 +633,7 @@ cn_status cn_train(cn_ctx *ctx, cn_net *net, const cn_dataset *ds, const cn_trai
         if (cfg->progress && cfg->progress(cfg->user, &p)) goto done;
     }
 done:
+    cn_step_flight_destroy(flight); /* waits for a step still in flight */
     if (r.opt) { /* a step's update may still be queued on a device (a run stopped mid-epoch) */
         cn_status queued = cn_net_check_backend(ctx, net);
         if (!st) st = queued;

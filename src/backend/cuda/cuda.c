@@ -78,29 +78,35 @@ static double sum_parts(const double *part, int blocks)
     return sum;
 }
 
-static void queue_sum_squares(const float *g, int64_t n)
+/* the slot whose sums are read at once (never one a step in flight waits in) */
+static cn_cu_pinned *now_slot(void) { return &cn_cu.slots[CN_CU_SYNC_SLOT]; }
+
+static void launch_sum_squares(const float *g, int64_t n, double *part)
 {
-    if (cn_cuda_ready()) return;
-    double *part = cn_cu.pinned->norm;
     void *args[] = { &g, &n, &part };
     cn_cu_launch_blocks(CN_CU_K_sum_squares, CN_CU_NORM_BLOCKS, args);
+}
+
+static void queue_sum_squares(const float *g, int64_t n)
+{
+    if (!cn_cuda_ready()) launch_sum_squares(g, n, cn_cu.pinned->norm);
 }
 
 /* NaN when the GPU failed (the step stops on it) */
 static double sum_squares(const float *g, int64_t n)
 {
-    queue_sum_squares(g, n);
-    return cn_cu_sync() ? NAN : sum_parts(cn_cu.pinned->norm, CN_CU_NORM_BLOCKS);
+    if (cn_cuda_ready()) return NAN;
+    launch_sum_squares(g, n, now_slot()->norm);
+    return cn_cu_sync() ? NAN : sum_parts(now_slot()->norm, CN_CU_NORM_BLOCKS);
 }
 
 /* The loss of the batch's rows on the GPU (step_row.h, the host's partition of rows), summed
  * into the partial sums, and its gradient there divided by count; what the host's code would
  * refuse leaves NaN in the sums instead. */
 static void queue_loss_over(cn_loss_kind kind, const float *target, const float *pred, int64_t rows, int64_t cols,
-                            double count, double smoothing, float *dpred)
+                            double count, double smoothing, float *dpred, double *part)
 {
     if (cn_cuda_ready()) return;
-    double *part = cn_cu.pinned->loss;
     if (rows < 1 || cols < 1 || (unsigned)kind > CN_LOSS_DICE || !(smoothing >= 0 && smoothing < 1) ||
         (smoothing > 0 && kind != CN_LOSS_CE_LOGITS)) {
         if (cn_cu_sync()) return; /* no kernel writes them now */
@@ -121,18 +127,66 @@ static double count_of(cn_loss_kind kind, cn_reduction reduction, int64_t rows, 
 static void queue_loss(cn_loss_kind kind, const float *target, const float *pred, int64_t rows, int64_t cols,
                        double smoothing, float *dpred)
 {
-    queue_loss_over(kind, target, pred, rows, cols, count_of(kind, CN_REDUCE_MEAN, rows, cols), smoothing, dpred);
+    if (cn_cuda_ready()) return;
+    queue_loss_over(kind, target, pred, rows, cols, count_of(kind, CN_REDUCE_MEAN, rows, cols), smoothing, dpred,
+                    cn_cu.pinned->loss);
 }
 
-/* the queued loss's sum, the gradient's sum of squares and the count, once the GPU is done */
+/* slot s's sums: the loss's, the gradient's sum of squares and the count */
+static void read_sums(int s, double *loss_sum, double *sum_sq, int64_t *correct)
+{
+    const cn_cu_pinned *p = &cn_cu.slots[s];
+    *loss_sum = sum_parts(p->loss, CN_CU_LOSS_BLOCKS);
+    *sum_sq = sum_parts(p->norm, CN_CU_NORM_BLOCKS);
+    *correct = (int64_t)sum_parts(p->correct, CN_CU_LOSS_BLOCKS);
+}
+
+/* the queued sums of the current slot, once the GPU is done */
 static int read_queued(double *loss_sum, double *sum_sq, int64_t *correct)
 {
     *loss_sum = *sum_sq = NAN, *correct = -1;
     if (cn_cu_sync()) return -1;
-    *loss_sum = sum_parts(cn_cu.pinned->loss, CN_CU_LOSS_BLOCKS);
-    *sum_sq = sum_parts(cn_cu.pinned->norm, CN_CU_NORM_BLOCKS);
-    *correct = (int64_t)sum_parts(cn_cu.pinned->correct, CN_CU_LOSS_BLOCKS);
+    read_sums(cn_cu.slot, loss_sum, sum_sq, correct);
     return 0;
+}
+
+/* ---- steps in flight ---- */
+
+static void select_slot(int s)
+{
+    if (cn_cuda_ready()) return;
+    if (s < 0 || s >= CN_CU_SLOTS) s = CN_CU_SYNC_SLOT;
+    cn_cu.slot = s, cn_cu.pinned = &cn_cu.slots[s];
+}
+
+static const double *queue_gate(double clip_norm)
+{
+    if (cn_cuda_ready()) return NULL;
+    const double *loss = cn_cu.pinned->loss, *norm = cn_cu.pinned->norm;
+    double *gate = cn_cu.gate + 2 * (cn_cu.slot & 1);
+    int *halt = cn_cu.halt;
+    void *args[] = { &loss, &norm, &clip_norm, &gate, &halt };
+    cn_cu_launch_blocks(CN_CU_K_step_gate, 1, args);
+    return gate;
+}
+
+static void mark(int s)
+{
+    if (!cn_cuda_ready()) cn_cu_ok(cn_cu.cu.cuEventRecord(cn_cu.marks[s & 1], cn_cu.stream), "cuEventRecord");
+}
+
+static int read_slot(int s, double *loss_sum, double *sum_sq, int64_t *correct)
+{
+    *loss_sum = *sum_sq = NAN, *correct = -1;
+    if (cn_cuda_ready() || cn_cu_ok(cn_cu.cu.cuEventSynchronize(cn_cu.marks[s & 1]), "cuEventSynchronize")) return -1;
+    read_sums(s & 1, loss_sum, sum_sq, correct);
+    return 0;
+}
+
+static void clear_halt(void)
+{
+    if (!cn_cuda_ready())
+        cn_cu_ok(cn_cu.cu.cuMemsetD8Async((CUdeviceptr)(uintptr_t)cn_cu.halt, 0, sizeof(int), cn_cu.stream), "cuMemsetD8Async");
 }
 
 static cn_status loss_grad(cn_ctx *ctx, cn_loss_kind kind, const float *target, const float *pred, int64_t rows,
@@ -140,8 +194,9 @@ static cn_status loss_grad(cn_ctx *ctx, cn_loss_kind kind, const float *target, 
 {
     (void)ctx;
     double count = count_of(kind, reduction, rows, cols);
-    queue_loss_over(kind, target, pred, rows, cols, count, smoothing, dpred);
-    *loss = cn_cu_sync() ? NAN : sum_parts(cn_cu.pinned->loss, CN_CU_LOSS_BLOCKS) / count;
+    if (cn_cuda_ready()) return CN_OK; /* kept for the step's check */
+    queue_loss_over(kind, target, pred, rows, cols, count, smoothing, dpred, now_slot()->loss);
+    *loss = cn_cu_sync() ? NAN : sum_parts(now_slot()->loss, CN_CU_LOSS_BLOCKS) / count;
     return CN_OK; /* a failure of the GPU is kept for the step's check */
 }
 
@@ -161,9 +216,9 @@ static int32_t *pinned_ints(int64_t n)
 }
 
 /* queues the count's partial sums, the labels given as ints (lab) or as one-hot rows */
-static void launch_count(const float *y, const int32_t *lab, const float *onehot, int64_t rows, int64_t cols)
+static void launch_count(const float *y, const int32_t *lab, const float *onehot, int64_t rows, int64_t cols,
+                         double *part)
 {
-    double *part = cn_cu.pinned->correct;
     void *args[] = { &y, &lab, &onehot, &rows, &cols, &part };
     cn_cu_launch_blocks(CN_CU_K_count_correct, CN_CU_LOSS_BLOCKS, args);
 }
@@ -175,14 +230,14 @@ static int64_t count_correct(const float *y, const int32_t *labels, int64_t rows
     int32_t *lab = cn_cuda_ready() ? NULL : pinned_ints(rows);
     if (!lab) return -1;
     memcpy(lab, labels, (size_t)rows * sizeof *labels);
-    launch_count(y, lab, NULL, rows, cols);
-    return cn_cu_sync() ? -1 : (int64_t)sum_parts(cn_cu.pinned->correct, CN_CU_LOSS_BLOCKS);
+    launch_count(y, lab, NULL, rows, cols, now_slot()->correct);
+    return cn_cu_sync() ? -1 : (int64_t)sum_parts(now_slot()->correct, CN_CU_LOSS_BLOCKS);
 }
 
 /* the step's count, queued with its pass: the labels are the one-hot rows already on the GPU */
 static void queue_count(const float *y, const float *onehot, int64_t rows, int64_t cols)
 {
-    if (!cn_cuda_ready()) launch_count(y, NULL, onehot, rows, cols);
+    if (!cn_cuda_ready()) launch_count(y, NULL, onehot, rows, cols, cn_cu.pinned->correct);
 }
 
 /* each row's best column on the GPU, read through page-locked memory; -1s when the GPU failed */
@@ -207,7 +262,8 @@ static void update(cn_optim_kind kind, const cn_update_args *a, float *w, const 
             : kind == CN_OPTIM_ADAM ? CN_CU_ADAM
                                     : CN_CU_ADAMW;
     cn_cu_update u = { a->clip, a->lr, a->l1, a->decay, a->momentum, a->beta1, a->beta2, a->eps, a->lr_bc1, a->sqrt_bc2 };
-    void *args[] = { &k, &u, &w, &g, &s1, &s2, &n };
+    const double *gate = a->gate;
+    void *args[] = { &k, &u, &w, &g, &s1, &s2, &n, &gate };
     cn_cu_launch(CN_CU_K_update, n, args);
 }
 
@@ -278,9 +334,9 @@ static void release(void *rec)
 
 static const cn_replay_ops replay_ops = { record_begin, record_end, replay, release };
 
-const cn_step_kernels cn_cuda_step = { loss_grad,  sum_squares,       update,      count_correct, best_rows,
-                                       make_batch, queue_loss,        queue_count, queue_sum_squares,   read_queued,
-                                       &replay_ops };
+const cn_step_kernels cn_cuda_step = { loss_grad,   sum_squares, update,    count_correct, best_rows,
+                                       make_batch,  queue_loss,  queue_count, queue_sum_squares, read_queued,
+                                       &replay_ops, select_slot, queue_gate, mark,      read_slot,  clear_halt };
 
 /* what the rows' kernels do not do yet: dilated max/min pooling, average pooling that leaves
  * padding out of its divisor, a mul of more than CN_CU_MUL_MAX inputs (those nodes run their

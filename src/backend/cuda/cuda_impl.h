@@ -20,7 +20,8 @@
     X(cuModuleLoadData) X(cuModuleGetFunction) X(cuLaunchKernel) X(cuMemAllocManaged) X(cuMemFree) \
     X(cuMemGetInfo) X(cuMemsetD8Async) X(cuGetErrorName) X(cuGetErrorString) X(cuMemAllocHost)      \
     X(cuMemFreeHost) X(cuMemcpyAsync) X(cuStreamBeginCapture) X(cuStreamEndCapture) X(cuGraphInstantiate)   \
-    X(cuGraphLaunch) X(cuGraphExecDestroy) X(cuGraphDestroy)
+    X(cuGraphLaunch) X(cuGraphExecDestroy) X(cuGraphDestroy) X(cuEventCreate) X(cuEventRecord)                \
+    X(cuEventSynchronize)
 #define CN_CU_BLAS_API(X) X(cublasCreate) X(cublasSetStream) X(cublasSetMathMode) X(cublasSgemm) X(cublasGemmEx) X(cublasGetStatusString)
 #define CN_CU_DNN_API(X)                                                                           \
     X(cudnnCreate) X(cudnnSetStream) X(cudnnGetErrorString) X(cudnnCreateTensorDescriptor)          \
@@ -42,6 +43,8 @@ typedef struct cn_cu_pinned {
     double norm[CN_CU_NORM_BLOCKS], loss[CN_CU_LOSS_BLOCKS], correct[CN_CU_LOSS_BLOCKS];
 } cn_cu_pinned;
 
+enum { CN_CU_SYNC_SLOT = 2, CN_CU_SLOTS = 3 };
+
 typedef struct cn_cuda {
     struct { CN_CU_DRIVER_API(CN_CU_MEMBER) } cu;
     struct { CN_CU_BLAS_API(CN_CU_MEMBER) } blas;
@@ -52,7 +55,17 @@ typedef struct cn_cuda {
     cublasHandle_t blas_handle;
     cudnnHandle_t dnn_handle;  /* NULL without libcudnn.so.9: convolutions run our direct kernels */
     int precision;             /* cn_precision: fp32, tf32 (tensor-op math in cuBLAS and cuDNN) or bf16 */
-    cn_cu_pinned *pinned;      /* the step's partial sums, in page-locked host memory */
+    /* the step's partial sums, in page-locked host memory: slots 0 and 1 for steps in flight
+     * (one step read while the next is queued), CN_CU_SYNC_SLOT for the rest (a step one at a
+     * time, the sums read at once); the queued kernels write the selected one, pinned */
+    cn_cu_pinned *slots, *pinned;
+    int slot;
+    CUevent marks[2];          /* each slot's step done (its update queued before the mark) */
+    /* on the GPU: each slot's gate (the clip factor, 1 when the step was finite) and the halt
+     * flag a step that was not finite sets (the updates and batch norms' running statistics
+     * then stand still until the host clears it) */
+    double *gate;
+    int *halt;
     int32_t *ints;             /* a batch's labels or best columns, page-locked */
     int64_t ints_n;
     cn_batch_draw *draws;      /* a batch's draws for make_batch, on the GPU */

@@ -480,9 +480,10 @@ extern "C" __global__ void bn_sums(const float *x, const double *sums, double *p
 }
 
 /* one thread per channel: the mean and inv of the batch (training) or of the running statistics,
- * into stat[2 ch], stat[2 ch + 1] and aux; the running statistics moved (training) */
+ * into stat[2 ch], stat[2 ch + 1] and aux; the running statistics moved (training, not halted) */
 extern "C" __global__ void bn_stats(const double *sums, const double *sq, double *stat, float *rmean, float *rvar,
-                                    void *aux, i64 n, i64 c, i64 hw, i64 chunks, int training, double eps, double mom)
+                                    void *aux, i64 n, i64 c, i64 hw, i64 chunks, int training, double eps, double mom,
+                                    const int *halt)
 {
     float *amean = (float *)((unsigned char *)aux + 8), *ainv = amean + c;
     i64 count = n * hw;
@@ -492,8 +493,10 @@ extern "C" __global__ void bn_stats(const double *sums, const double *sq, double
             m = run_total(sums, ch, chunks) / (double)(count > 0 ? count : 1);
             v = run_total(sq, ch, chunks) / (double)(count > 0 ? count : 1);
             double unbiased = count > 1 ? v * (double)count / (double)(count - 1) : v;
-            rmean[ch] = (float)((1 - mom) * rmean[ch] + mom * m);
-            rvar[ch] = (float)((1 - mom) * rvar[ch] + mom * unbiased);
+            if (!*halt) { /* a step in flight stopped (step_gate): they stand still */
+                rmean[ch] = (float)((1 - mom) * rmean[ch] + mom * m);
+                rvar[ch] = (float)((1 - mom) * rvar[ch] + mom * unbiased);
+            }
         }
         double inv = 1.0 / sqrt(v + eps);
         stat[2 * ch] = m, stat[2 * ch + 1] = inv;
@@ -828,8 +831,36 @@ static __device__ double grad_of(const cn_cu_update &a, float g, double w, int d
     return gi;
 }
 
-extern "C" __global__ void update(int kind, cn_cu_update a, float *w, const float *g, float *s1, float *s2, i64 n)
+/* A step in flight's gate (one block): the loss's and the norm's partial sums (page-locked, read
+ * once each in parallel) added in block order, as the host adds them; gate[0] = the clip factor
+ * (optim.c's clip_grad_norm_ rule), gate[1] = 1 when both are finite and no step before stopped,
+ * else 0 and *halt = 1 */
+extern "C" __global__ void step_gate(const double *loss_part, const double *norm_part, double clip_norm, double *gate,
+                                     int *halt)
 {
+    __shared__ double lp[CN_CU_LOSS_BLOCKS], np[CN_CU_NORM_BLOCKS];
+    if (threadIdx.x < CN_CU_LOSS_BLOCKS) lp[threadIdx.x] = loss_part[threadIdx.x];
+    if (threadIdx.x < CN_CU_NORM_BLOCKS) np[threadIdx.x] = norm_part[threadIdx.x];
+    __syncthreads();
+    if (threadIdx.x != 0) return;
+    double loss = 0, sq = 0;
+    for (int b = 0; b < CN_CU_LOSS_BLOCKS; b++) loss += lp[b];
+    for (int b = 0; b < CN_CU_NORM_BLOCKS; b++) sq += np[b];
+    double norm = sqrt(sq);
+    int ok = isfinite(loss) && isfinite(norm) && !*halt;
+    gate[0] = clip_norm > 0 && clip_norm / (norm + 1e-6) < 1.0 ? clip_norm / (norm + 1e-6) : 1.0;
+    gate[1] = ok;
+    if (!ok) *halt = 1;
+}
+
+/* gate (NULL: a.clip as given): a step in flight's, which leaves the values alone when not 1 */
+extern "C" __global__ void update(int kind, cn_cu_update a, float *w, const float *g, float *s1, float *s2, i64 n,
+                                  const double *gate)
+{
+    if (gate) {
+        if (gate[1] != 1.0) return;
+        a.clip = gate[0];
+    }
     GRID_STRIDE(i, n) {
         double wi = w[i];
         if (kind == CN_CU_SGD) {

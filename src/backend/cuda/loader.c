@@ -189,9 +189,16 @@ int cn_cuda_ready(void)
     if (state < 0) return -1;
     if (start_driver() || start_blas() || start_dnn()) return -1;
     void *pinned;
-    CUresult r = cn_cu.cu.cuMemAllocHost(&pinned, sizeof(cn_cu_pinned));
+    CUdeviceptr flags;
+    CUresult r = cn_cu.cu.cuMemAllocHost(&pinned, CN_CU_SLOTS * sizeof(cn_cu_pinned));
     if (r) return fail_start("CUDA: no page-locked memory for the step's partial sums: %s", cu_name(r));
-    cn_cu.pinned = pinned;
+    cn_cu.slots = pinned, cn_cu.slot = CN_CU_SYNC_SLOT, cn_cu.pinned = &cn_cu.slots[CN_CU_SYNC_SLOT];
+    if ((r = cn_cu.cu.cuMemAllocManaged(&flags, 4 * sizeof(double) + sizeof(int), CU_MEM_ATTACH_GLOBAL)) ||
+        (r = cn_cu.cu.cuEventCreate(&cn_cu.marks[0], CU_EVENT_DISABLE_TIMING)) ||
+        (r = cn_cu.cu.cuEventCreate(&cn_cu.marks[1], CU_EVENT_DISABLE_TIMING)))
+        return fail_start("CUDA: no memory or events for the step's gate: %s", cu_name(r));
+    cn_cu.gate = (double *)(uintptr_t)flags, cn_cu.halt = (int *)(cn_cu.gate + 4);
+    memset(cn_cu.gate, 0, 4 * sizeof(double) + sizeof(int)); /* managed: the host's first touch */
     state = 1;
     return 0;
 }

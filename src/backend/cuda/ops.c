@@ -337,7 +337,8 @@ static void batchnorm_forward(const cn_op_io *io, int relu)
         cn_cu_launch_blocks(CN_CU_K_bn_sums, c * chunks, first);
         cn_cu_launch_blocks(CN_CU_K_bn_sums, c * chunks, second);
     }
-    void *sargs[] = { &sums, &sq, &stat, &rmean, &rvar, &aux, &n, &c, &hw, &chunks, &training, &eps, &mom };
+    const int *halt = cn_cu.halt;
+    void *sargs[] = { &sums, &sq, &stat, &rmean, &rvar, &aux, &n, &c, &hw, &chunks, &training, &eps, &mom, &halt };
     cn_cu_launch(CN_CU_K_bn_stats, c, sargs);
     void *args[] = { &x, &y, &gamma, &beta, &stat, &n, &c, &hw, &relu };
     cn_cu_launch(CN_CU_K_bn_apply, n * c * hw, args);
