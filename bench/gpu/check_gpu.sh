@@ -64,6 +64,7 @@ fi
 if step "bench fmnist-small batch 256 --device cuda" 120 "$CN" bench models/fmnist-small.cnn --batch 256 --seconds 0.5 \
     --device cuda --json; then
     if grep -q '"graph":true' "$T/log"; then ok "its steps replayed as a CUDA graph"; else bad "its steps were not recorded"; fi
+    if grep -q '"in_flight":true' "$T/log"; then ok "its steps in flight"; else bad "its steps were not in flight"; fi
 fi
 
 # bf16 trains: one epoch, its checkpoint (fp32 master weights) evaluated on the CPU

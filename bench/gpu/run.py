@@ -20,11 +20,11 @@ SECONDS = float(os.environ.get('CN_BENCH_SECONDS', '1.5'))
 rows, raw = [], {}
 
 
-def convnet(model, batch, precision='fp32', mode='--train'):
+def convnet(model, batch, precision='fp32', mode='--train', env=None, tag=''):
     cmd = [CN, 'bench', model, '--batch', str(batch), mode, '--seconds', str(SECONDS), '--device', 'cuda',
            '--precision', precision, '--json']
     try:
-        r = subprocess.run(cmd, capture_output=True, text=True, timeout=240)
+        r = subprocess.run(cmd, capture_output=True, text=True, timeout=240, env={**os.environ, **(env or {})})
     except subprocess.TimeoutExpired:
         print('TIMEOUT', ' '.join(cmd), flush=True)
         return None
@@ -32,10 +32,11 @@ def convnet(model, batch, precision='fp32', mode='--train'):
         print('FAILED', ' '.join(cmd), r.stderr.strip()[-500:], flush=True)
         return None
     d = json.loads(r.stdout)
-    raw[f'convnet {model} b{batch} {precision}'] = d
+    raw[f'convnet {model} b{batch} {precision}{tag}'] = d
     slow = sorted(d['layers'], key=lambda l: -(l['forward_ms'] + l['backward_ms']))[:3]
-    print(f"convnet {model} batch {batch} {precision}: {d['images_per_s']:.0f} images/s, {d['ms_per_step']:.3f} ms/step"
-          f"{', one CUDA graph a step' if d.get('graph') else ', steps not recorded'}; "
+    print(f"convnet {model} batch {batch} {precision}{tag}: {d['images_per_s']:.0f} images/s, {d['ms_per_step']:.3f} ms/step"
+          f"{', one CUDA graph a step' if d.get('graph') else ', steps not recorded'}"
+          f"{', in flight' if d.get('in_flight') else ', one at a time'}; "
           'slowest layers ' + ', '.join(f"{l['name']} {l['forward_ms'] + l['backward_ms']:.3f} ms ({l.get('kernel', '')})"
                                         for l in slow),
           flush=True)
@@ -145,6 +146,11 @@ for bs in (64, 256, 1024):
         if bs == 64 and prec == 'fp32':
             eager = torch_case('small b64 fp32 eager', small, small_shape, 64, False, False, False, 200)
             row('fmnist-small b64 fp32 vs torch fp32 eager', ours, eager, '>= 5x')
+# what steps in flight gain: the same net one step at a time (a wait per step), in this run
+for bs in (64, 256):
+    row(f'fmnist-small b{bs} fp32 in flight vs CN_FLIGHT=0',
+        raw.get(f'convnet models/fmnist-small.cnn b{bs} fp32', {}).get('images_per_s'),
+        convnet('models/fmnist-small.cnn', bs, 'fp32', env={'CN_FLIGHT': '0'}, tag=' CN_FLIGHT=0'))
 bf16 = torch_case('small b256 bf16 channels_last graph', small, small_shape, 256, True, True, True, 300)
 row('fmnist-small b256 bf16 vs torch bf16 graph', convnet('models/fmnist-small.cnn', 256, 'bf16'), bf16, '>= 2x')
 # ResNet-18, 3x3 stem, 32x32, batch 512

@@ -15,8 +15,12 @@ globalavgpool as g2; concat g1 g2; flatten; dense 7; softmax'
 check "gradcheck --device cuda: every op kind within 1e-5 of the CPU" \
     "[ $? -eq 0 ] && grep -q '^cuda (fp32) against the cpu: .*(tolerance 1e-05): ok' '$T/out'"
 "$CN" bench -e 'input 8x8x1; conv 4 3x3 pad=1; relu; dense 3' --batch 4 --seconds 0.05 --device cuda --json >"$T/out" 2>&1
-check "bench --device cuda --json: its steps replayed as a CUDA graph" \
-    "[ $? -eq 0 ] && grep -q '\"device\":\"cuda\",\"precision\":\"fp32\"' '$T/out' && grep -q '\"graph\":true' '$T/out'"
+check "bench --device cuda --json: its steps replayed as a CUDA graph, in flight" \
+    "[ $? -eq 0 ] && grep -q '\"device\":\"cuda\",\"precision\":\"fp32\"' '$T/out' && grep -q '\"graph\":true,\"in_flight\":true' '$T/out'"
+CN_FLIGHT=0 "$CN" bench -e 'input 8x8x1; conv 4 3x3 pad=1; relu; dense 3' --batch 4 --seconds 0.05 --device cuda --json \
+    >"$T/out" 2>&1
+check "bench --device cuda with CN_FLIGHT=0: one step at a time" \
+    "[ $? -eq 0 ] && grep -q '\"graph\":true,\"in_flight\":false' '$T/out'"
 "$CN" gradcheck -e 'input 6x5x2; conv 3 3x3 pad=1; tanh; conv 4 3x3 stride=2; flatten; dense 5' --batch 3 --device cuda \
     --precision bf16 >"$T/out" 2>&1
 check "gradcheck --device cuda --precision bf16: within 1e-2 of the CPU" \
