@@ -2,23 +2,12 @@
  * libcuda.cpp): the calls the CUDA backend makes, SGEMM as the column-major definition computes
  * it, in double; cublasGemmEx on bf16 or fp32 factors into fp32. */
 #include <cublas_v2.h>
-#include <dlfcn.h>
 
 #include <cstdint>
 #include <cstring>
 #include <functional>
 
-/* libcuda.cpp's queue: runs the product now, or keeps it while the stream is being captured */
-static void queue(std::function<void()> op)
-{
-    static void (*to)(std::function<void()> *);
-    if (!to) {
-        void *lib = dlopen("libcuda.so.1", RTLD_NOW | RTLD_NOLOAD);
-        to = lib ? reinterpret_cast<void (*)(std::function<void()> *)>(dlsym(lib, "cn_emu_queue")) : nullptr;
-    }
-    if (to) to(&op);
-    else op();
-}
+#include "emu_queue.h"
 
 extern "C" {
 cublasStatus_t cublasCreate(cublasHandle_t *h) { return *h = reinterpret_cast<cublasHandle_t>(4), CUBLAS_STATUS_SUCCESS; }

@@ -10,25 +10,14 @@
  * that overlapped cuDNN's workspace would show. What it cannot check: real cuDNN's own
  * choices, its rounding, and whether it accepts a layout in a precision. */
 #include <cudnn.h>
-#include <dlfcn.h>
 
 #include <cmath>
 #include <cstdint>
 #include <cstring>
 #include <functional>
-#include <vector>
 
-/* libcuda.cpp's queue: runs the call now, or keeps it while the stream is being captured */
-static void queue(std::function<void()> op)
-{
-    static void (*to)(std::function<void()> *);
-    if (!to) {
-        void *lib = dlopen("libcuda.so.1", RTLD_NOW | RTLD_NOLOAD);
-        to = lib ? reinterpret_cast<void (*)(std::function<void()> *)>(dlsym(lib, "cn_emu_queue")) : nullptr;
-    }
-    if (to) to(&op);
-    else op();
-}
+#include "emu_queue.h"
+#include <vector>
 
 struct cudnnTensorStruct {
     cudnnTensorFormat_t format;
