@@ -29,6 +29,10 @@ struct cudnnFilterStruct {
     cudnnDataType_t type;
     int k, c, h, w;
 };
+struct cudnnActivationStruct {
+    cudnnActivationMode_t mode;
+    cudnnNanPropagation_t nan;
+};
 struct cudnnConvolutionStruct {
     int pad_h, pad_w, u, v, dil_h, dil_w, groups;
     cudnnConvolutionMode_t mode;
@@ -251,6 +255,58 @@ cudnnStatus_t cudnnConvolutionForward(cudnnHandle_t, const void *alpha, const cu
         std::vector<double> acc(static_cast<size_t>(count(ys)), 0.0);
         each_product(xs, ws, cs, ys, [&](long yi, long xi, long wi) { acc[yi] += load(x, xs.type, xi) * load(w, ws.type, wi); });
         for (long i = 0; i < count(ys); i++) store(y, ys.type, i, acc[i], al, be);
+    });
+    return CUDNN_STATUS_SUCCESS;
+}
+
+cudnnStatus_t cudnnCreateActivationDescriptor(cudnnActivationDescriptor_t *d)
+{
+    return *d = new cudnnActivationStruct(), CUDNN_STATUS_SUCCESS;
+}
+cudnnStatus_t cudnnSetActivationDescriptor(cudnnActivationDescriptor_t d, cudnnActivationMode_t mode,
+                                           cudnnNanPropagation_t nan, double)
+{
+    if (!d || (mode != CUDNN_ACTIVATION_RELU && mode != CUDNN_ACTIVATION_IDENTITY)) return CUDNN_STATUS_NOT_SUPPORTED;
+    d->mode = mode, d->nan = nan;
+    return CUDNN_STATUS_SUCCESS;
+}
+
+/* y = act(alpha1 conv(x, w) + alpha2 z + bias), float data (the configurations the backend
+ * uses): the sum rounded to float, then the bias added in float, as the passes apart do; the
+ * identity only with IMPLICIT_PRECOMP_GEMM, as cuDNN documents; relu(NaN) = 0 when NaN is not
+ * propagated */
+cudnnStatus_t cudnnConvolutionBiasActivationForward(cudnnHandle_t, const void *alpha1, const cudnnTensorDescriptor_t xd,
+                                                    const void *x, const cudnnFilterDescriptor_t wd, const void *w,
+                                                    const cudnnConvolutionDescriptor_t cd, cudnnConvolutionFwdAlgo_t algo,
+                                                    void *work, size_t work_bytes, const void *alpha2,
+                                                    const cudnnTensorDescriptor_t zd, const void *z,
+                                                    const cudnnTensorDescriptor_t bd, const void *bias,
+                                                    const cudnnActivationDescriptor_t ad, const cudnnTensorDescriptor_t yd,
+                                                    void *y)
+{
+    if (!consistent(xd, wd, cd, yd) || !zd || !bd || !ad || !x || !w || !y || !bias || xd->type != CUDNN_DATA_FLOAT)
+        return CUDNN_STATUS_BAD_PARAM;
+    if (bd->n != 1 || bd->c != yd->c || bd->h != 1 || bd->w != 1 || zd->c != yd->c || zd->n != yd->n)
+        return CUDNN_STATUS_BAD_PARAM;
+    if (ad->mode == CUDNN_ACTIVATION_IDENTITY && algo != CUDNN_CONVOLUTION_FWD_ALGO_IMPLICIT_PRECOMP_GEMM)
+        return CUDNN_STATUS_NOT_SUPPORTED;
+    if (!workspace_ok(static_cast<int>(algo), work, work_bytes)) return CUDNN_STATUS_BAD_PARAM;
+    cudnnTensorStruct xs = *xd, ys = *yd;
+    cudnnFilterStruct ws = *wd;
+    cudnnConvolutionStruct cs = *cd;
+    float a1 = *static_cast<const float *>(alpha1), a2 = *static_cast<const float *>(alpha2);
+    bool relu = ad->mode == CUDNN_ACTIVATION_RELU, propagate = ad->nan == CUDNN_PROPAGATE_NAN;
+    queue([=]() {
+        scribble(work, work_bytes);
+        std::vector<double> acc(static_cast<size_t>(count(ys)), 0.0);
+        each_product(xs, ws, cs, ys, [&](long yi, long xi, long wi) { acc[yi] += load(x, xs.type, xi) * load(w, ws.type, wi); });
+        for (long i = 0; i < count(ys); i++) {
+            int ch = static_cast<int>(ys.format == CUDNN_TENSOR_NHWC ? i % ys.c : i / (static_cast<long>(ys.h) * ys.w) % ys.c);
+            float v = static_cast<float>(a1 * acc[i] + (a2 != 0 ? a2 * static_cast<const float *>(z)[i] : 0.0));
+            v = v + static_cast<const float *>(bias)[ch];
+            if (relu && !(v > 0) && !(propagate && v != v)) v = 0.0f;
+            static_cast<float *>(y)[i] = v;
+        }
     });
     return CUDNN_STATUS_SUCCESS;
 }

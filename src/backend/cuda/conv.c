@@ -28,7 +28,7 @@ typedef struct conv_plan {
     cn_cu_conv g;
     int precision;
     int dnn;                   /* 0: our direct kernels */
-    cudnnTensorDescriptor_t x, y;
+    cudnnTensorDescriptor_t x, y, bias; /* bias: (1, cout, 1, 1), made on first use */
     cudnnFilterDescriptor_t w;
     cudnnConvolutionDescriptor_t conv;
     cudnnConvolutionFwdAlgo_t fwd;
@@ -157,7 +157,8 @@ static void forget(conv_plan *p)
     if (p->y) cn_cu.dnn.cudnnDestroyTensorDescriptor(p->y);
     if (p->w) cn_cu.dnn.cudnnDestroyFilterDescriptor(p->w);
     if (p->conv) cn_cu.dnn.cudnnDestroyConvolutionDescriptor(p->conv);
-    p->x = p->y = NULL, p->w = NULL, p->conv = NULL;
+    if (p->bias) cn_cu.dnn.cudnnDestroyTensorDescriptor(p->bias);
+    p->x = p->y = p->bias = NULL, p->w = NULL, p->conv = NULL;
 }
 
 /* the plan of geometry g in the current precision, made on first use */
@@ -307,9 +308,36 @@ static void direct_filter(cn_cu_conv *g, const float *in, const float *dout, flo
  * that the tests without cuDNN run the same layout code */
 #define NHWC 1
 
+/* The forward with its bias and relu in cuDNN's epilogue (cudnnConvolutionBiasActivationForward,
+ * fp32 and tf32): 0 done, 1 not here (cuDNN takes an identity activation with one algorithm
+ * only, or refuses the call: the passes apart then), -1 failed (kept). A relu clamps NaN to 0
+ * (not propagated), as ours does. */
+static int fused_forward(conv_plan *p, const cn_cu_conv *g, char *work, const float *in, const float *w, const float *b,
+                         float *out, int relu)
+{
+    static cudnnActivationDescriptor_t acts[2]; /* identity, relu */
+    if (!acts[relu]) {
+        if (cn_cu.dnn.cudnnCreateActivationDescriptor(&acts[relu])) return acts[relu] = NULL, 1;
+        if (cn_cu.dnn.cudnnSetActivationDescriptor(acts[relu], relu ? CUDNN_ACTIVATION_RELU : CUDNN_ACTIVATION_IDENTITY,
+                                                   CUDNN_NOT_PROPAGATE_NAN, 0.0))
+            return 1; /* set again next time */
+    }
+    if (!relu && p->fwd != CUDNN_CONVOLUTION_FWD_ALGO_IMPLICIT_PRECOMP_GEMM) return 1;
+    if (!p->bias) {
+        if (cn_cu.dnn.cudnnCreateTensorDescriptor(&p->bias)) return p->bias = NULL, 1;
+        if (cn_cu.dnn.cudnnSetTensor4dDescriptor(p->bias, CUDNN_TENSOR_NCHW, CUDNN_DATA_FLOAT, 1, (int)g->cout, 1, 1))
+            return 1;
+    }
+    float one = 1, zero = 0;
+    return dnn_ran(cn_cu.dnn.cudnnConvolutionBiasActivationForward(cn_cu.dnn_handle, &one, p->x, in, p->w, w, p->conv,
+                                                                   p->fwd, work, p->workspace, &zero, p->y, out, p->bias,
+                                                                   b, acts[relu], p->y, out),
+                   "cudnnConvolutionBiasActivationForward");
+}
+
 /* out = (add: out +) the convolution of in with w, plus b (NULL: none), then relu where asked;
  * staged: in is staged already (bf16: by the filter pass before) */
-static int forward_pass(const conv_plan *p, cn_cu_conv *g, char *work, const float *in, const float *w, const float *b,
+static int forward_pass(conv_plan *p, cn_cu_conv *g, char *work, const float *in, const float *w, const float *b,
                         float *out, int add, int relu, int staged)
 {
     float one = 1, zero = 0;
@@ -330,6 +358,10 @@ static int forward_pass(const conv_plan *p, cn_cu_conv *g, char *work, const flo
         }
         cn_cuda_bf16_unpack(s.y, out, b, OUT_DIMS(g), NHWC, add, relu);
         return 0;
+    }
+    if (p->dnn && b && !add) {
+        int fused = fused_forward(p, g, work, in, w, b, out, relu);
+        if (fused <= 0) return fused;
     }
     int ran = p->dnn ? dnn_ran(cn_cu.dnn.cudnnConvolutionForward(cn_cu.dnn_handle, &one, p->x, in, p->w, w, p->conv, p->fwd,
                                                                  work, p->workspace, add ? &one : &zero, p->y, out),
@@ -414,7 +446,7 @@ static void conv_forward(const cn_op_io *io, int relu)
 {
     if (cn_cuda_ready()) return;
     cn_cu_conv g = geom_of(io->n, io->in[0], io->batch);
-    const conv_plan *p = plan_for(&g);
+    conv_plan *p = plan_for(&g);
     const float *w = io->w, *b = io->n->a.bias ? w + g.cout * (g.cin / g.groups) * g.kh * g.kw : NULL;
     forward_pass(p, &g, io->work, io->x[0], w, b, io->y, 0, relu, 0);
 }
@@ -427,7 +459,7 @@ void cn_cuda_conv_backward(const cn_op_io *io)
 {
     if (cn_cuda_ready()) return;
     cn_cu_conv g = geom_of(io->n, io->in[0], io->batch);
-    const conv_plan *p = plan_for(&g);
+    conv_plan *p = plan_for(&g);
     int64_t wn = g.cout * (g.cin / g.groups) * g.kh * g.kw;
     float *dw = io->dw, *db = io->n->a.bias ? dw + wn : NULL;
     if (db) cn_cuda_channel_sum(io->dy, db, g.n, g.cout, g.oh * g.ow, bias_scratch(p, io->work));
@@ -440,7 +472,7 @@ void cn_cuda_deconv_forward(const cn_op_io *io)
 {
     if (cn_cuda_ready()) return;
     cn_cu_conv g = deconv_geom(io->n, io->in[0], io->batch);
-    const conv_plan *p = plan_for(&g);
+    conv_plan *p = plan_for(&g);
     int64_t wn = g.cout * (g.cin / g.groups) * g.kh * g.kw;
     const float *w = io->w, *b = io->n->a.bias ? w + wn : NULL;
     if (data_pass(p, &g, io->work, w, io->x[0], io->y, 0, 0)) return;
@@ -453,7 +485,7 @@ void cn_cuda_deconv_backward(const cn_op_io *io)
 {
     if (cn_cuda_ready()) return;
     cn_cu_conv g = deconv_geom(io->n, io->in[0], io->batch);
-    const conv_plan *p = plan_for(&g);
+    conv_plan *p = plan_for(&g);
     int64_t wn = g.cout * (g.cin / g.groups) * g.kh * g.kw;
     float *dw = io->dw, *db = io->n->a.bias ? dw + wn : NULL;
     if (db) cn_cuda_channel_sum(io->dy, db, g.n, g.cin, g.h * g.w, bias_scratch(p, io->work));
