@@ -294,6 +294,7 @@ struct cn_step_flight {
     int pending;               /* steps queued, not read yet (0, 1; 2 only inside cn_train_step_fly) */
     int slot;                  /* the older pending step's */
     int64_t batch[2], classes;
+    float *target[2], *dout[2]; /* each slot's one-hot rows and output gradient (the scratch's) */
     cn_rng rng_before[2];
     int redone;                /* a step read already (run again on the host): its loss and count */
     double redone_loss;
@@ -352,8 +353,7 @@ static cn_status land_on_host(cn_ctx *ctx, cn_net *net, cn_optim *opt, const cn_
     const cn_step_kernels *k = cn_net_step_kernels(net);
     int64_t batch = f->batch[s], classes = f->classes;
     cn_status st;
-    int64_t cells = batch * classes;
-    float *target = cn_net_step_scratch(ctx, net, 2 * cells) + 2 * s * cells, *dout = target + cells;
+    float *target = f->target[s], *dout = f->dout[s];
     cn_rng *rng = cn_net_rng(net), after = *rng;
     *rng = f->rng_before[s];
     const float *x = f->input[s];
@@ -373,9 +373,8 @@ static cn_status land_on_host(cn_ctx *ctx, cn_net *net, cn_optim *opt, const cn_
         return CN_OK;
     }
     *rng = f->rng_before[other];
-    float *t2 = cn_net_step_scratch(ctx, net, 2 * cells) + 2 * other * cells;
     f->redone = 1;
-    st = queued_step(ctx, net, opt, cfg, f->input[other], t2, t2 + f->batch[other] * classes, f->batch[other], classes,
+    st = queued_step(ctx, net, opt, cfg, f->input[other], f->target[other], f->dout[other], f->batch[other], classes,
                      &f->redone_loss, &f->redone_correct, other);
     return st ? st : cn_net_check_backend(ctx, net);
 }
@@ -416,6 +415,7 @@ cn_status cn_train_step_fly(cn_ctx *ctx, cn_net *net, cn_optim *opt, const cn_st
     /* step k + 1 queued: its input kept in its slot, the pass, the gate, the gated update */
     f->mem->copy(f->input[s], x, (size_t)(per * batch) * sizeof(float));
     f->rng_before[s] = *cn_net_rng(net), f->batch[s] = batch, f->classes = classes;
+    f->target[s] = target, f->dout[s] = dout;
     k->select_slot(s);
     if ((st = cn_net_forward_input(ctx, net, f->input[s], batch, 1))) return st;
     cn_net_set_queued(net, 1);
