@@ -28,6 +28,7 @@ typedef struct conv_plan {
     cn_cu_conv g;
     int precision;
     int dnn;                   /* 0: our direct kernels */
+    int unfused;               /* cuDNN refused the bias and relu in its epilogue once: apart from then on */
     cudnnTensorDescriptor_t x, y, bias; /* bias: (1, cout, 1, 1), made on first use */
     cudnnFilterDescriptor_t w;
     cudnnConvolutionDescriptor_t conv;
@@ -310,8 +311,8 @@ static void direct_filter(cn_cu_conv *g, const float *in, const float *dout, flo
 
 /* The forward with its bias and relu in cuDNN's epilogue (cudnnConvolutionBiasActivationForward,
  * fp32 and tf32): 0 done, 1 not here (cuDNN takes an identity activation with one algorithm
- * only, or refuses the call: the passes apart then), -1 failed (kept). A relu clamps NaN to 0
- * (not propagated), as ours does. */
+ * only; a call it refuses, for any reason, leaves the plan on the passes apart for good), -1
+ * failed while running (kept). A relu clamps NaN to 0 (not propagated), as ours does. */
 static int fused_forward(conv_plan *p, const cn_cu_conv *g, char *work, const float *in, const float *w, const float *b,
                          float *out, int relu)
 {
@@ -329,10 +330,13 @@ static int fused_forward(conv_plan *p, const cn_cu_conv *g, char *work, const fl
             return 1;
     }
     float one = 1, zero = 0;
-    return dnn_ran(cn_cu.dnn.cudnnConvolutionBiasActivationForward(cn_cu.dnn_handle, &one, p->x, in, p->w, w, p->conv,
-                                                                   p->fwd, work, p->workspace, &zero, p->y, out, p->bias,
-                                                                   b, acts[relu], p->y, out),
-                   "cudnnConvolutionBiasActivationForward");
+    cudnnStatus_t r = cn_cu.dnn.cudnnConvolutionBiasActivationForward(cn_cu.dnn_handle, &one, p->x, in, p->w, w, p->conv,
+                                                                      p->fwd, work, p->workspace, &zero, p->y, out,
+                                                                      p->bias, b, acts[relu], p->y, out);
+    if (r == CUDNN_STATUS_SUCCESS) return 0;
+    if (r == CUDNN_STATUS_EXECUTION_FAILED) return dnn_ran(r, "cudnnConvolutionBiasActivationForward");
+    p->unfused = 1;
+    return 1;
 }
 
 /* out = (add: out +) the convolution of in with w, plus b (NULL: none), then relu where asked;
@@ -359,7 +363,7 @@ static int forward_pass(conv_plan *p, cn_cu_conv *g, char *work, const float *in
         cn_cuda_bf16_unpack(s.y, out, b, OUT_DIMS(g), NHWC, add, relu);
         return 0;
     }
-    if (p->dnn && b && !add) {
+    if (p->dnn && b && !add && !p->unfused) {
         int fused = fused_forward(p, g, work, in, w, b, out, relu);
         if (fused <= 0) return fused;
     }
