@@ -57,6 +57,11 @@ assert a['count'] == 24 and a['accuracy'] == b['accuracy'] and abs(a['loss'] - b
 \""
 "$CN" train --resume "$T/run" --epochs 3 --quiet >"$T/out" 2>&1
 check "the GPU's run resumed on the CPU" "[ $? -eq 0 ]"
+"$CN" train -e 'input 8x8x3; conv 4 3x3 pad=1; batchnorm; relu; maxpool 2x2; dense 2' --data "$T/img" --epochs 1 \
+    --batch 8 --val 0.25 --out "$T/bf16" --device cuda --precision bf16 --quiet >"$T/out" 2>&1 &&
+    "$CN" eval "$T/bf16" --data "$T/img" --json >"$T/cpu.json" 2>&1
+check "train --device cuda --precision bf16: an fp32 checkpoint the CPU evaluates" \
+    "[ $? -eq 0 ] && grep -q '\"count\":24' '$T/cpu.json'"
 "$CN" predict "$T/run" "$T/img/green/000.png" --device cuda --json >"$T/out" 2>&1
 check "predict --device cuda" "[ $? -eq 0 ] && grep -q '\"predictions\"' '$T/out'"
 
