@@ -6,7 +6,7 @@
 # schedules follow the epoch count, so each is its own run. Same carry as device.sh.
 cd "$(dirname "$0")/../.." || exit 1
 export LD_LIBRARY_PATH="build-gpu/lib:/usr/lib/x86_64-linux-gnu:/usr/local/cuda-13.0/targets/x86_64-linux/lib${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
-CN=build-gpu/convnet DATA=${DATA:-.devdata} PRECISION=${PRECISION:-bf16} T=$(mktemp -d)
+CN=${CN:-build-gpu/convnet} DATA=${DATA:-.devdata} PRECISION=${PRECISION:-bf16} T=$(mktemp -d)
 recipe=$(sed -n 's/^# recipe: //p' models/fmnist-fast.cnn | sed 's/--epochs [0-9]*//')
 [ $# -gt 0 ] || set -- 8 10 12 15
 for e in "$@"; do
