@@ -402,6 +402,9 @@ static void say_data(const train_opts *o, const cn_dataset *ds, const cn_dataset
         else cli_data_name(o->data, CLI_HALF_TEST, name, sizeof name);
         printf("test:       %s, %lld images\n", cn_text_escape(name, esc, sizeof esc), (long long)test->count);
     }
+    if (o->dev.device) /* where it runs, when not the CPU */
+        printf("device:     %s, %s%s\n", cli_devices[o->dev.device], cli_precisions[o->dev.precision],
+               getenv("CN_FLIGHT") && !strcmp(getenv("CN_FLIGHT"), "0") ? ", one step at a time (CN_FLIGHT=0)" : "");
 }
 
 /* data-parallel: how the batch is cut, said once before the first epoch */
