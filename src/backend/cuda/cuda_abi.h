@@ -66,7 +66,7 @@ enum { CN_CU_SGD, CN_CU_MOMENTUM, CN_CU_NESTEROV, CN_CU_ADAM, CN_CU_ADAMW };
     X(remap_forward) X(remap_backward) X(upsample_forward) X(upsample_backward) X(adaptive_forward) \
     X(adaptive_backward) X(gn_forward) X(gn_backward) X(gn_param_channels) X(gn_param_values)      \
     X(pool_forward) X(pool_backward) X(softmax_forward) X(softmax_backward) X(bn_sums) X(bn_stats)  \
-    X(bn_apply) X(bn_grad_sums) X(bn_grad_stats) X(bn_grad_apply) X(dropout_forward) X(dropout_backward) X(channel_sum) X(channel_part) X(channel_total) X(bias_relu)              \
+    X(bn_apply) X(bn_grad_sums) X(bn_grad_stats) X(bn_grad_apply) X(bn_shard_stats) X(dropout_forward) X(dropout_backward) X(channel_sum) X(channel_part) X(channel_total) X(bias_relu)              \
     X(conv_forward) X(conv_backward_data) X(conv_backward_filter) X(sum_squares) X(step_gate) X(update)      \
     X(loss_rows) X(count_correct) X(best_rows) X(make_batch) X(bf16_pack) X(bf16_unpack)
 

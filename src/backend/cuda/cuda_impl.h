@@ -150,6 +150,7 @@ void cn_cuda_softmax_backward(const cn_op_io *io);
 int64_t cn_cuda_batchnorm_workspace(const cn_node *n, const cn_node *const *in, int64_t batch);
 void cn_cuda_batchnorm_forward(const cn_op_io *io);
 void cn_cuda_batchnorm_forward_relu(const cn_op_io *io);
+void cn_cuda_batchnorm_stats(const cn_op_io *io, int backward, double *out);
 void cn_cuda_batchnorm_backward(const cn_op_io *io);
 void cn_cuda_dropout_draw(const cn_op_io *io);
 void cn_cuda_dropout_forward(const cn_op_io *io);

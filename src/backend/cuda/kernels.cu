@@ -481,17 +481,21 @@ extern "C" __global__ void bn_sums(const float *x, const double *sums, double *p
 
 /* one thread per channel: the mean and inv of the batch (training) or of the running statistics,
  * into stat[2 ch], stat[2 ch + 1] and aux; the running statistics moved (training, not halted) */
-extern "C" __global__ void bn_stats(const double *sums, const double *sq, double *stat, float *rmean, float *rvar,
-                                    void *aux, i64 n, i64 c, i64 hw, i64 chunks, int training, double eps, double mom,
-                                    const int *halt)
+extern "C" __global__ void bn_stats(const double *sums, const double *sq, const double *whole, double *stat, float *rmean,
+                                    float *rvar, void *aux, i64 n, i64 c, i64 hw, i64 chunks, int training, double eps,
+                                    double mom, const int *halt)
 {
     float *amean = (float *)((unsigned char *)aux + 8), *ainv = amean + c;
-    i64 count = n * hw;
     GRID_STRIDE(ch, c) {
         double m = rmean[ch], v = rvar[ch];
-        if (training) {
+        i64 count = n * hw;
+        if (training && whole) /* one shard of a batch: the whole batch's moments (bn_stats_merge's) */
+            m = whole[ch], v = whole[c + ch], count = (i64)whole[2 * c + ch];
+        else if (training) {
             m = run_total(sums, ch, chunks) / (double)(count > 0 ? count : 1);
             v = run_total(sq, ch, chunks) / (double)(count > 0 ? count : 1);
+        }
+        if (training) {
             double unbiased = count > 1 ? v * (double)count / (double)(count - 1) : v;
             if (!*halt) { /* a step in flight stopped (step_gate): they stand still */
                 rmean[ch] = (float)((1 - mom) * rmean[ch] + mom * m);
@@ -536,20 +540,36 @@ extern "C" __global__ void bn_grad_sums(const float *x, const float *dy, const v
     if (threadIdx.x == 0) part[2 * blockIdx.x] = s1, part[2 * blockIdx.x + 1] = s2;
 }
 
-/* one thread per channel: dgamma += sum dy * xh, dbeta += sum dy; stat = what dx needs */
-extern "C" __global__ void bn_grad_stats(const double *part, const float *gamma, const void *aux, float *dgamma,
-                                         float *dbeta, double *stat, i64 n, i64 c, i64 hw, i64 chunks)
+/* one thread per channel: dgamma += sum dy * xh, dbeta += sum dy (this call's values); stat =
+ * what dx needs, from the whole batch's sums where a shard's call has them (whole) */
+extern "C" __global__ void bn_grad_stats(const double *part, const double *whole, const float *gamma, const void *aux,
+                                         float *dgamma, float *dbeta, double *stat, i64 n, i64 c, i64 hw, i64 chunks)
 {
     int batch_stats = *(const i64 *)aux != 0;
-    i64 count = n * hw;
     GRID_STRIDE(ch, c) {
-        double sdy = 0, sdyxh = 0;
+        double sdy = 0, sdyxh = 0, count = (double)(n * hw);
         for (i64 j = 0; j < chunks; j++) sdy += part[2 * (ch * chunks + j)], sdyxh += part[2 * (ch * chunks + j) + 1];
         if (dgamma) dgamma[ch] += (float)sdyxh, dbeta[ch] += (float)sdy;
+        if (whole) sdy = whole[ch], sdyxh = whole[c + ch], count = whole[2 * c + ch];
         double g = gamma ? gamma[ch] : 1;
         stat[3 * ch] = g;
-        stat[3 * ch + 1] = batch_stats ? g * sdy / (double)count : 0;
-        stat[3 * ch + 2] = batch_stats ? g * sdyxh / (double)count : 0;
+        stat[3 * ch + 1] = batch_stats ? g * sdy / count : 0;
+        stat[3 * ch + 2] = batch_stats ? g * sdyxh / count : 0;
+    }
+}
+
+/* a shard's statistics (src/ops/batchnorm.c's bn_stats, three runs of C): forward the mean, the
+ * sum of squared deviations and the count from bn_sums' runs; backward the sums of dy and of
+ * dy * xh from bn_grad_sums' (interleaved) and the count */
+extern "C" __global__ void bn_shard_stats(const double *a, const double *b, int backward, double *out, i64 n, i64 c,
+                                          i64 hw, i64 chunks)
+{
+    GRID_STRIDE(ch, c) {
+        double count = (double)(n * hw), s1 = 0, s2 = 0;
+        if (backward)
+            for (i64 j = 0; j < chunks; j++) s1 += a[2 * (ch * chunks + j)], s2 += a[2 * (ch * chunks + j) + 1];
+        else s1 = run_total(a, ch, chunks) / (count > 0 ? count : 1), s2 = run_total(b, ch, chunks);
+        out[ch] = s1, out[c + ch] = s2, out[2 * c + ch] = count;
     }
 }
 

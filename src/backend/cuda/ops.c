@@ -2,6 +2,7 @@
  * activations (prelu's learned slopes too), pooling (adaptive too), softmax, batch norm, layer,
  * group and instance norm, dropout, flatten, concat, add and mul, pad, crop and upsample. Each reads its node's geometry as the reference kernel does and launches on
  * the backend's stream; input gradients honour cn_op_io.dx_fresh (store instead of add). */
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -312,12 +313,30 @@ static int64_t channel_runs(int64_t count)
     return k < 1 ? 1 : k > MAX ? MAX : k;
 }
 
-/* the partial sums and the per-channel values of either pass, in doubles */
+/* in doubles: the partial sums (2 c runs), the per-channel values either pass keeps for its
+ * element-wise part (3 c), a shard's whole-batch statistics copied over (3 c) */
 int64_t cn_cuda_batchnorm_workspace(const cn_node *n, const cn_node *const *in, int64_t batch)
 {
     (void)in;
     int64_t c = n->out.c;
-    return (2 * c * channel_runs(batch * n->out.h * n->out.w) + 3 * c) * (int64_t)sizeof(double);
+    return (2 * c * channel_runs(batch * n->out.h * n->out.w) + 6 * c) * (int64_t)sizeof(double);
+}
+
+/* the workspace's regions (cn_cuda_batchnorm_workspace's): two runs of partial sums, the stat
+ * and the whole-batch statistics of a shard's call, copied from the host (NULL without one) */
+typedef struct bn_work {
+    double *a, *b, *stat, *whole;
+} bn_work;
+
+static bn_work bn_work_of(const cn_op_io *io, int64_t c, int64_t chunks)
+{
+    double *w = io->work;
+    bn_work r = { w, w + c * chunks, w + 2 * c * chunks, NULL };
+    if (io->whole) {
+        r.whole = r.stat + 3 * c;
+        cn_cuda_memory.copy(r.whole, io->whole, (size_t)(3 * c) * sizeof(double));
+    }
+    return r;
 }
 
 /* relu: a relu fused after it (cn_kernels.forward_relu_out), y being the relu's output */
@@ -328,20 +347,44 @@ static void batchnorm_forward(const cn_op_io *io, int relu)
     float *rmean = io->buf, *rvar = rmean + c;
     const void *x = io->x[0];
     void *y = io->y, *aux = io->aux;
-    double *sums = io->work, *sq = sums + c * chunks, *stat = sq + c * chunks;
+    bn_work k = bn_work_of(io, c, chunks);
+    double *sums = k.a, *sq = k.b, *stat = k.stat, *whole = k.whole;
     const double *none = NULL;
     int training = io->training != 0;
     double eps = io->n->a.eps, mom = io->n->a.momentum;
-    if (training) {
+    if (training && !whole) {
         void *first[] = { &x, &none, &sums, &n, &c, &hw, &chunks }, *second[] = { &x, &sums, &sq, &n, &c, &hw, &chunks };
         cn_cu_launch_blocks(CN_CU_K_bn_sums, c * chunks, first);
         cn_cu_launch_blocks(CN_CU_K_bn_sums, c * chunks, second);
     }
     const int *halt = cn_cu.halt;
-    void *sargs[] = { &sums, &sq, &stat, &rmean, &rvar, &aux, &n, &c, &hw, &chunks, &training, &eps, &mom, &halt };
+    void *sargs[] = { &sums, &sq, &whole, &stat, &rmean, &rvar, &aux, &n, &c, &hw, &chunks, &training, &eps, &mom, &halt };
     cn_cu_launch(CN_CU_K_bn_stats, c, sargs);
     void *args[] = { &x, &y, &gamma, &beta, &stat, &n, &c, &hw, &relu };
     cn_cu_launch(CN_CU_K_bn_apply, n * c * hw, args);
+}
+
+/* a shard's statistics (cn_kernels.stats, batchnorm.c's bn_stats): the same runs as the passes,
+ * 3 c doubles read back through the workspace's stat (a wait: the host merges them next) */
+void cn_cuda_batchnorm_stats(const cn_op_io *io, int backward, double *out)
+{
+    int64_t n = io->batch, c = io->n->out.c, hw = io->n->out.h * io->n->out.w, chunks = channel_runs(n * hw);
+    const void *x = io->x[0], *dy = io->dy, *aux = io->aux;
+    double *w = io->work, *a = w, *b = w + c * chunks, *stat = w + 2 * c * chunks;
+    const double *none = NULL;
+    if (backward) {
+        void *pargs[] = { &x, &dy, &aux, &a, &n, &c, &hw, &chunks };
+        cn_cu_launch_blocks(CN_CU_K_bn_grad_sums, c * chunks, pargs);
+    } else {
+        void *first[] = { &x, &none, &a, &n, &c, &hw, &chunks }, *second[] = { &x, &a, &b, &n, &c, &hw, &chunks };
+        cn_cu_launch_blocks(CN_CU_K_bn_sums, c * chunks, first);
+        cn_cu_launch_blocks(CN_CU_K_bn_sums, c * chunks, second);
+    }
+    void *args[] = { &a, &b, &backward, &stat, &n, &c, &hw, &chunks };
+    cn_cu_launch(CN_CU_K_bn_shard_stats, c, args);
+    cn_cuda_memory.copy(out, stat, (size_t)(3 * c) * sizeof(double));
+    if (cn_cu_sync())
+        for (int64_t i = 0; i < 3 * c; i++) out[i] = NAN; /* the failure is kept for the pass's check */
 }
 
 void cn_cuda_batchnorm_forward(const cn_op_io *io) { batchnorm_forward(io, 0); }
@@ -353,11 +396,12 @@ void cn_cuda_batchnorm_backward(const cn_op_io *io)
     const void *x = io->x[0], *dy = io->dy, *gamma = io->n->a.affine ? io->w : NULL, *aux = io->aux;
     float *dgamma = gamma ? io->dw : NULL, *dbeta = dgamma ? dgamma + c : NULL;
     void *dx = io->dx[0];
-    double *part = io->work, *stat = part + 2 * c * chunks;
+    bn_work k = bn_work_of(io, c, chunks);
+    double *part = k.a, *stat = k.stat, *whole = k.whole; /* part: 2 c runs, interleaved */
     int fresh = fresh_bit(io, 0);
     void *pargs[] = { &x, &dy, &aux, &part, &n, &c, &hw, &chunks };
     cn_cu_launch_blocks(CN_CU_K_bn_grad_sums, c * chunks, pargs);
-    void *sargs[] = { &part, &gamma, &aux, &dgamma, &dbeta, &stat, &n, &c, &hw, &chunks };
+    void *sargs[] = { &part, &whole, &gamma, &aux, &dgamma, &dbeta, &stat, &n, &c, &hw, &chunks };
     cn_cu_launch(CN_CU_K_bn_grad_stats, c, sargs);
     void *args[] = { &x, &dy, &aux, &stat, &dx, &n, &c, &hw, &fresh };
     if (dx) cn_cu_launch(CN_CU_K_bn_grad_apply, n * c * hw, args);
