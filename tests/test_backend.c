@@ -1283,6 +1283,42 @@ static void test_bf16_staging(void)
 #endif
 }
 
+/* Two nets on the GPU in two precisions, their passes interleaved: each runs in its own (a
+ * device's precision is the process's, so the executor opens the net's before each pass), with
+ * the bits each gives alone. The bf16 net's staging needs more workspace than the fp32 net's:
+ * run in the other's precision, the fp32 net would overrun its workspace. */
+static void test_two_precisions(void)
+{
+    const char *spec = "input 9x9x3; conv 6 3x3 pad=1; relu; conv 4 3x3; flatten; dense 5";
+    cn_net *net[4];
+    const cn_precision prec[4] = { CN_PRECISION_FP32, CN_PRECISION_BF16, CN_PRECISION_FP32, CN_PRECISION_BF16 };
+    float x[2 * 243], g[2 * 5];
+    for (int i = 0; i < 2 * 243; i++) x[i] = (float)sin(0.37 * i);
+    for (int i = 0; i < 10; i++) g[i] = (float)cos(0.91 * i);
+    for (int r = 0; r < 4; r++) {
+        net[r] = parse_spec(ctx, spec);
+        if (!net[r] || cn_net_init_params(ctx, net[r], CN_INIT_KAIMING_UNIFORM, 5) ||
+            cn_net_set_device(ctx, net[r], "cuda", prec[r]) != CN_OK) {
+            printf("  SKIPPED: %s\n", cn_ctx_message(ctx));
+            for (int j = 0; j <= r; j++) cn_net_destroy(net[j]);
+            return;
+        }
+    }
+    /* 0 and 1 interleaved; 2 and 3 alone */
+    CHECK(cn_net_forward(ctx, net[0], x, 2, 1) == CN_OK && cn_net_forward(ctx, net[1], x, 2, 1) == CN_OK);
+    CHECK(cn_net_backward(ctx, net[0], g) == CN_OK && cn_net_backward(ctx, net[1], g) == CN_OK);
+    for (int r = 2; r < 4; r++) CHECK(cn_net_forward(ctx, net[r], x, 2, 1) == CN_OK && cn_net_backward(ctx, net[r], g) == CN_OK);
+    for (int r = 0; r < 2; r++) {
+        int64_t ny, nw;
+        const float *y = cn_net_output(net[r], &ny), *y2 = cn_net_output(net[r + 2], NULL);
+        const float *w = cn_net_grads(net[r], &nw), *w2 = cn_net_grads(net[r + 2], NULL);
+        CHECK(memcmp(y, y2, (size_t)ny * sizeof(float)) == 0 && memcmp(w, w2, (size_t)nw * sizeof(float)) == 0);
+    }
+    /* and they differ from each other: bf16 rounds */
+    CHECK(memcmp(cn_net_output(net[0], NULL), cn_net_output(net[1], NULL), 10 * sizeof(float)) != 0);
+    for (int r = 0; r < 4; r++) cn_net_destroy(net[r]);
+}
+
 /* ---- devices by name (the CLI's --device) ------------------------------------------------------ */
 
 /* cpu always runs; cuda runs or says why it cannot; other names and CPU tf32 are refused */
@@ -1380,6 +1416,7 @@ static const test_case cases[] = {
     { "training from a data set resident on the device: the bits of the host's batches", test_resident_training },
     { "steps recorded once and replayed (CUDA graphs): the bits of steps as they come", test_replayed_steps },
     { "devices by name: cpu, cuda (or why not), refusals", test_set_device },
+    { "two nets in two precisions on one device, interleaved: each its own bits", test_two_precisions },
     { "bf16 staging: NHWC places, rounding to nearest even, bias, addition, relu", test_bf16_staging },
     { "every backend that runs here trains as the reference", test_backend_training },
     { "each layer says how it runs (cn_net_layer_kernel)", test_layer_kernels },

@@ -141,8 +141,9 @@ void cn_exec_free(cn_ctx *ctx, cn_exec *ex)
     cn_free(ctx, ex->prof_fwd);
     cn_free(ctx, ex->prof_bwd);
     const cn_backend *keep = ex->backend;
+    int precision = ex->precision, precision_set = ex->precision_set;
     memset(ex, 0, sizeof *ex);
-    ex->backend = keep;
+    ex->backend = keep, ex->precision = precision, ex->precision_set = precision_set;
     ex->mem = backend_of(ex)->memory; /* the next slabs are the backend's */
 }
 
@@ -394,6 +395,7 @@ void cn_net_set_backend(cn_net *net, const cn_backend *backend)
     cn_ctx tmp = { .alloc = net->alloc };
     const cn_memory_ops *to = (backend ? backend : cn_backend_default())->memory;
     ex->backend = backend;
+    ex->precision_set = 0; /* the backend's precision as opened (cn_net_set_device sets the net's) */
     free_planned(&tmp, ex); /* workspace sizes differ: plan again, in the new backend's memory */
     if (to == ex->mem) return;
     free_scratch(&tmp, ex);
@@ -421,6 +423,7 @@ cn_status cn_net_set_device(cn_ctx *ctx, cn_net *net, const char *device, cn_pre
     cn_status st = cn_backend_for_device(ctx, device, (int)precision, &be);
     if (st) return st;
     cn_net_set_backend(net, be);
+    net->ex.precision = (int)precision, net->ex.precision_set = 1;
     if (net->ex.params && net->ex.mem != be->memory) /* the move failed: the parameters stayed */
         return backend_status(ctx, &net->ex) ? cn_ctx_status(ctx)
                                              : cn_fail(ctx, CN_E_NOMEM, "no %s memory for the parameters", device);
@@ -789,11 +792,20 @@ cn_status cn_net_forward(cn_ctx *ctx, cn_net *net, const float *x, int64_t batch
     return st ? st : cn_net_forward_layers(ctx, net);
 }
 
+/* the net's backend in the net's precision (a device's precision is process-wide: another net
+ * may have opened it in another since); plans and workspaces are made in it */
+static cn_status in_precision(cn_ctx *ctx, const cn_exec *ex)
+{
+    const cn_backend *b = backend_of(ex);
+    return b->open && ex->precision_set ? b->open(ctx, ex->precision) : CN_OK;
+}
+
 cn_status cn_net_forward_input(cn_ctx *ctx, cn_net *net, const float *x, int64_t batch, int training)
 {
     if (!ctx || !net || !x || batch < 1) return ctx ? cn_fail(ctx, CN_E_ARG, "cn_net_forward: bad arguments") : CN_E_ARG;
     if (!net->ex.params) return cn_fail(ctx, CN_E_ARG, "cn_net_forward: call cn_net_init_params first");
-    cn_status st = plan(ctx, net, batch, training);
+    cn_status st = in_precision(ctx, &net->ex);
+    if (!st) st = plan(ctx, net, batch, training);
     if (st) return st;
     cn_exec *ex = &net->ex;
     ex->training = training;
@@ -984,6 +996,8 @@ cn_status cn_net_backward(cn_ctx *ctx, cn_net *net, const float *dy)
 {
     cn_exec *ex = &net->ex;
     if (!ctx || !net || !dy || !ex->batch) return ctx ? cn_fail(ctx, CN_E_ARG, "cn_net_backward: run forward first") : CN_E_ARG;
+    cn_status pst = in_precision(ctx, ex);
+    if (pst) return pst;
     int last = net->n - 1;
     if (ex->folded) { /* backward takes the layers' own outputs and aux: the pass again, unfolded */
         cn_status st = forward_layers(ctx, net, ex->training, 0);

@@ -65,6 +65,10 @@ typedef struct cn_exec {
     float *scratch;     /* the training step's one-hot targets and output gradient */
     int64_t scratch_n;
     int queued;         /* forward and backward return without waiting for the backend */
+    int precision;      /* cn_precision the net runs in, where cn_net_set_device chose it
+                         * (precision_set): the backend opened in it before every pass, since a
+                         * device's precision is the process's */
+    int precision_set;
     /* the backend's recordings of a step's layers (cn_replay_ops), two: steps in flight alternate
      * between two keys (their slots' scratch) */
     void *rec[2];       /* or NULL */

@@ -209,9 +209,13 @@ cn_status cn_cuda_open(cn_ctx *ctx, int precision)
     if (precision < CN_PRECISION_FP32 || precision > CN_PRECISION_BF16)
         return cn_fail(ctx, CN_E_ARG, "unknown precision %d", precision);
     /* bf16's products are cublasGemmEx's on bf16 factors (dense.c): the mode is for SGEMM */
+    static int mode_set = -1; /* the precision cuBLAS's mode was set for (opened before every pass) */
     cublasMath_t mode = precision == CN_PRECISION_TF32 ? CUBLAS_TF32_TENSOR_OP_MATH : CUBLAS_DEFAULT_MATH;
-    if (cn_blas_ok(cn_cu.blas.cublasSetMathMode(cn_cu.blas_handle, mode), "cublasSetMathMode"))
-        return cn_fail(ctx, CN_E_UNSUPPORTED, "%s", cn_cuda_take_error());
+    if (mode_set != precision) {
+        if (cn_blas_ok(cn_cu.blas.cublasSetMathMode(cn_cu.blas_handle, mode), "cublasSetMathMode"))
+            return cn_fail(ctx, CN_E_UNSUPPORTED, "%s", cn_cuda_take_error());
+        mode_set = precision;
+    }
     cn_cu.precision = precision;
     return CN_OK;
 }
