@@ -15,6 +15,11 @@ import csv, json, os, re, subprocess, sys, tempfile, time
 BUILD = sys.argv[1] if len(sys.argv) > 1 else 'build'
 DATA = sys.argv[2] if len(sys.argv) > 2 else '/usr/share/datasets/fashion-mnist'
 CN = os.path.join(BUILD, 'convnet')
+# a build carried from another machine brings the libraries it was linked with (prepare.sh):
+# convnet's runs below find them first (PyTorch, in this process, is not affected)
+if os.path.isdir(os.path.join(BUILD, 'lib')):
+    os.environ['LD_LIBRARY_PATH'] = os.path.join(BUILD, 'lib') + (':' + os.environ['LD_LIBRARY_PATH']
+                                                                  if os.environ.get('LD_LIBRARY_PATH') else '')
 OUT = os.environ.get('OUT') or 'bench/out'
 SECONDS = float(os.environ.get('CN_BENCH_SECONDS', '1.5'))
 rows, raw = [], {}
