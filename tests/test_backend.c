@@ -399,7 +399,7 @@ static cn_backend default_but(const char *name, cn_kernels *rows, void (*edit)(c
 
 static void no_fusion(cn_kernels *k)
 {
-    k->forward_relu_in = k->backward_relu_in = k->forward_relu_out = k->forward_relu_pool = NULL;
+    k->forward_relu_in = k->backward_relu_in = k->forward_relu_out = k->forward_relu_pool = k->backward_relu_out = NULL;
     k->relu_pool = NULL;
 }
 static void no_folding(cn_kernels *k) { k->fold_bn = 0; }
@@ -431,8 +431,8 @@ static void fused_cases(const cn_backend *const both[2])
         { "input 3x3x2; flatten; dense 6; batchnorm; relu; dense 3", 4, 2 },
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
-        float *got[2][7] = { { NULL } };
-        int64_t len[7] = { 0 };
+        float *got[2][8] = { { NULL } };
+        int64_t len[8] = { 0 };
         for (int b = 0; b < 2; b++) {
             cn_net *net = parse_spec(ctx, cases[i].spec);
             if (!net) continue;
@@ -451,13 +451,16 @@ static void fused_cases(const cn_backend *const both[2])
             cn_net_zero_grad(net);
             CHECK(cn_net_backward(ctx, net, g) == CN_OK);
             int64_t nw;
-            const float *parts[7] = { cn_net_output(net, &len[0]), cn_net_input_grad(net), cn_net_grads(net, &nw),
+            const float *parts[8] = { cn_net_output(net, &len[0]), cn_net_input_grad(net), cn_net_grads(net, &nw),
                                       cn_net_layer_output(net, cases[i].relu, &len[3]),
                                       cn_net_layer_grad(net, cases[i].relu, &len[4]),
                                       cn_net_layer_output(net, cases[i].relu - 1, &len[5]),
-                                      cn_net_params(net, NULL, &len[6]) }; /* copied after the asks above */
+                                      cn_net_params(net, NULL, &len[6]), /* copied after the asks above */
+                                      /* the gradient of the relu's input: never written where the
+                                       * relu's backward is folded into the layer before's */
+                                      cn_net_layer_grad(net, cases[i].relu - 1, &len[7]) };
             len[1] = nx, len[2] = nw;
-            for (int p = 0; p < 7; p++) {
+            for (int p = 0; p < 8; p++) {
                 got[b][p] = malloc((size_t)(len[p] ? len[p] : 1) * sizeof(float));
                 memcpy(got[b][p], parts[p], (size_t)len[p] * sizeof(float));
             }
@@ -467,7 +470,7 @@ static void fused_cases(const cn_backend *const both[2])
             free(g), free(x);
             cn_net_destroy(net);
         }
-        for (int p = 0; p < 7; p++) {
+        for (int p = 0; p < 8; p++) {
             if (got[0][p] && got[1][p]) CHECK(memcmp(got[0][p], got[1][p], (size_t)len[p] * sizeof(float)) == 0);
             free(got[0][p]), free(got[1][p]);
         }

@@ -30,6 +30,11 @@ typedef struct cn_kernels {
      * output is then not written (computed again when asked for); the relu's backward reads
      * its output in place of its input (the same bits: y > 0 exactly where x > 0). */
     cn_kernel_fn forward_relu_out;
+    /* With forward_relu_out: the op's backward from the relu's output gradient, masked where the
+     * relu's output is 0 (io->y is the relu's output, io->dy its gradient), in place of the
+     * relu's backward and the op's (the op's output gradient is then not written; computed
+     * again when asked for). NULL: the two backward passes apart. */
+    cn_kernel_fn backward_relu_out;
     /* 1: at inference the executor may fold the batch norm after this node into its weights
      * (cn_op.channel_affine) and run the forward with them, writing the batch norm's output */
     int fold_bn;

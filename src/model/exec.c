@@ -518,6 +518,19 @@ static void plan_fusion(cn_net *net, int64_t batch)
     }
 }
 
+static int sharded(const cn_net *net);
+
+/* 1 when node i's backward takes its fused relu's output gradient (backward_relu_out): neither
+ * the relu's backward nor i's output gradient are written. Not for a node whose statistics a
+ * sharded pass gathers from its own output gradient. */
+static int folds_back(const cn_net *net, int i)
+{
+    const cn_exec *ex = &net->ex;
+    if (!ex->fused || !ex->relu_out || ex->relu_out[i] <= 0) return 0;
+    const cn_node *n = &net->nodes[i];
+    return kernels_of(ex, n)->backward_relu_out && !(n->op->stats && sharded(net));
+}
+
 /* 1 when node i's relu runs in its reader's pass (the last forward fused it) */
 static int absorbed(const cn_exec *ex, int i) { return ex->fused && ex->relu_in && ex->relu_in[i] < 0; }
 
@@ -968,7 +981,10 @@ static void unfuse_grad(cn_net *net, int i)
     for (int s = 0; s < ex->n_slices; s++) {
         node_call c;
         cn_op_io *io = make_io(net, p, s, ex->training, &c);
-        zero(c.dx[0], elems(c.in[0]) * io->batch);
+        if (ex->fused && ex->relu_out[p] < 0) c.x[0] = io->y; /* a fused relu: its input never written */
+        /* stored as the pass stores it (0 + -0 would be +0, a stored -0 stays -0) */
+        if (k->backward && k->fresh_dx) io->dx_fresh = 1;
+        else zero(c.dx[0], elems(c.in[0]) * io->batch);
         (k->backward ? k->backward : nd->op->backward[CN_F32])(io);
     }
     sync_host(ex); /* the host reads it next */
@@ -988,7 +1004,7 @@ const float *cn_net_layer_grad(const cn_net *net, int i, int64_t *count)
     if (count) *count = 0;
     if (!net || i < 0 || i >= net->n || !net->ex.dact) return NULL;
     if (count) *count = net->ex.batch * elems(&net->nodes[i]);
-    if (absorbed(&net->ex, i)) unfuse_grad((cn_net *)net, i);
+    if (absorbed(&net->ex, i) || folds_back(net, i)) unfuse_grad((cn_net *)net, i);
     return net->ex.dact + net->ex.act_off[i];
 }
 
@@ -1007,7 +1023,8 @@ cn_status cn_net_backward(cn_ctx *ctx, cn_net *net, const float *dy)
     for (int i = last; i >= 1; i--) {
         const cn_node *nd = &net->nodes[i];
         if (absorbed(ex, i)) continue; /* its reader's backward went through it */
-        int r = ex->fused ? ex->relu_in[i] : 0;
+        if (ex->fused && ex->relu_out[i] < 0 && folds_back(net, nd->in[0])) continue; /* the layer before's does */
+        int r = ex->fused ? ex->relu_in[i] : 0, back = folds_back(net, i) ? ex->relu_out[i] : 0;
         cn_status gst = CN_OK;
         const double *whole = whole_stats(net, i, 1, &gst);
         if (gst) return gst;
@@ -1025,7 +1042,7 @@ cn_status cn_net_backward(cn_ctx *ctx, cn_net *net, const float *dy)
             if (ex->profile) sync_host(ex), ex->prof_bwd[i] += seconds() - t0;
             continue;
         }
-        cn_kernel_fn fast = whole && !k->stats ? NULL : k->backward; /* the reference reads io.whole */
+        cn_kernel_fn fast = back ? k->backward_relu_out : whole && !k->stats ? NULL : k->backward; /* the reference reads io.whole */
         /* dx_fresh has a bit per input: a wider layer (an add of 33 or more) zeroes instead, and
          * leaves every bit clear (1u << 32 would wrap onto input 0 on x86); only the backend's own
          * kernel may honour it */
@@ -1037,6 +1054,10 @@ cn_status cn_net_backward(cn_ctx *ctx, cn_net *net, const float *dy)
             cn_op_io *io = make_io(net, i, s, ex->training, &c);
             io->whole = whole;
             if (ex->fused && ex->relu_out[i] < 0) c.x[0] = io->y; /* its input was never written */
+            if (back) { /* the relu's output and its gradient, in place of this node's */
+                int64_t at = ex->act_off[back] + ex->slice_at[s] * elems(&net->nodes[back]);
+                io->y = ex->act + at, io->dy = ex->dact + at;
+            }
             for (int j = 0; j < nd->n_in; j++) {
                 if (!c.dx[j] || ex->grad_writer[nd->in[j]] != i) continue;
                 int again = 0; /* the same tensor twice (add a a): the second use adds */

@@ -49,7 +49,8 @@ static const cn_kernels kernels[CN_OP_COUNT] = {
     [CN_OP_SOFTMAX] = { .forward = cn_cuda_softmax_forward, .backward = cn_cuda_softmax_backward, .fresh_dx = 1 },
     [CN_OP_BATCHNORM] = { .forward = cn_cuda_batchnorm_forward, .backward = cn_cuda_batchnorm_backward,
                           .workspace = cn_cuda_batchnorm_workspace, .fresh_dx = 1,
-                          .forward_relu_out = cn_cuda_batchnorm_forward_relu, .stats = cn_cuda_batchnorm_stats },
+                          .forward_relu_out = cn_cuda_batchnorm_forward_relu,
+                          .backward_relu_out = cn_cuda_batchnorm_backward_relu, .stats = cn_cuda_batchnorm_stats },
     [CN_OP_DROPOUT] = { .forward = cn_cuda_dropout_forward, .backward = cn_cuda_dropout_backward, .fresh_dx = 1,
                         .draw = cn_cuda_dropout_draw },
     /* flatten keeps the values in order: a copy forward, dx (+)= dy backward (an add of one input) */

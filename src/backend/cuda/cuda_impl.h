@@ -151,6 +151,7 @@ int64_t cn_cuda_batchnorm_workspace(const cn_node *n, const cn_node *const *in, 
 void cn_cuda_batchnorm_forward(const cn_op_io *io);
 void cn_cuda_batchnorm_forward_relu(const cn_op_io *io);
 void cn_cuda_batchnorm_stats(const cn_op_io *io, int backward, double *out);
+void cn_cuda_batchnorm_backward_relu(const cn_op_io *io);
 void cn_cuda_batchnorm_backward(const cn_op_io *io);
 void cn_cuda_dropout_draw(const cn_op_io *io);
 void cn_cuda_dropout_forward(const cn_op_io *io);

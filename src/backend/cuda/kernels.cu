@@ -523,9 +523,13 @@ extern "C" __global__ void bn_apply(const float *x, float *y, const float *gamma
     }
 }
 
+/* dy at k, or (relu_y given: a relu after the batch norm, its backward folded in) the relu's
+ * output gradient where its output is above 0, else 0: the relu's backward's values */
+static __device__ float bn_dy(const float *dy, const float *relu_y, i64 k) { return !relu_y || relu_y[k] > 0 ? dy[k] : 0.0f; }
+
 /* part[2 b], part[2 b + 1] = run b's sums of dy and of dy * xh (xh from forward's aux) */
-extern "C" __global__ void bn_grad_sums(const float *x, const float *dy, const void *aux, double *part, i64 n, i64 c,
-                                        i64 hw, i64 chunks)
+extern "C" __global__ void bn_grad_sums(const float *x, const float *dy, const float *relu_y, const void *aux,
+                                        double *part, i64 n, i64 c, i64 hw, i64 chunks)
 {
     const float *amean = (const float *)((const unsigned char *)aux + 8), *ainv = amean + c;
     i64 ch, lo, hi;
@@ -533,8 +537,9 @@ extern "C" __global__ void bn_grad_sums(const float *x, const float *dy, const v
     double m = amean[ch], inv = ainv[ch], s1 = 0, s2 = 0;
     for (i64 t = lo + threadIdx.x; t < hi; t += THREADS) {
         i64 k = (t / hw * c + ch) * hw + t % hw;
-        s1 += dy[k];
-        s2 += (double)dy[k] * ((double)x[k] - m) * inv;
+        float d = bn_dy(dy, relu_y, k);
+        s1 += d;
+        s2 += (double)d * ((double)x[k] - m) * inv;
     }
     s1 = block_sum(s1), s2 = block_sum(s2);
     if (threadIdx.x == 0) part[2 * blockIdx.x] = s1, part[2 * blockIdx.x + 1] = s2;
@@ -574,14 +579,15 @@ extern "C" __global__ void bn_shard_stats(const double *a, const double *b, int 
 }
 
 /* dx (+)= inv (g dy - mg - xh mgxh) */
-extern "C" __global__ void bn_grad_apply(const float *x, const float *dy, const void *aux, const double *stat, float *dx,
-                                         i64 n, i64 c, i64 hw, int fresh)
+extern "C" __global__ void bn_grad_apply(const float *x, const float *dy, const float *relu_y, const void *aux,
+                                         const double *stat, float *dx, i64 n, i64 c, i64 hw, int fresh)
 {
     const float *amean = (const float *)((const unsigned char *)aux + 8), *ainv = amean + c;
     GRID_STRIDE(k, n * c * hw) {
         i64 ch = k / hw % c;
         double m = amean[ch], inv = ainv[ch], xh = ((double)x[k] - m) * inv;
-        dx[k] = accumulate(dx, k, fresh, (float)(inv * (stat[3 * ch] * dy[k] - stat[3 * ch + 1] - xh * stat[3 * ch + 2])));
+        float d = bn_dy(dy, relu_y, k);
+        dx[k] = accumulate(dx, k, fresh, (float)(inv * (stat[3 * ch] * d - stat[3 * ch + 1] - xh * stat[3 * ch + 2])));
     }
 }
 /* ---- layernorm, groupnorm, instancenorm (src/ops/norm.c): block b of batch x groups

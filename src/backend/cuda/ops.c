@@ -373,7 +373,8 @@ void cn_cuda_batchnorm_stats(const cn_op_io *io, int backward, double *out)
     double *w = io->work, *a = w, *b = w + c * chunks, *stat = w + 2 * c * chunks;
     const double *none = NULL;
     if (backward) {
-        void *pargs[] = { &x, &dy, &aux, &a, &n, &c, &hw, &chunks };
+        const float *no_relu = NULL;
+        void *pargs[] = { &x, &dy, &no_relu, &aux, &a, &n, &c, &hw, &chunks };
         cn_cu_launch_blocks(CN_CU_K_bn_grad_sums, c * chunks, pargs);
     } else {
         void *first[] = { &x, &none, &a, &n, &c, &hw, &chunks }, *second[] = { &x, &a, &b, &n, &c, &hw, &chunks };
@@ -390,7 +391,9 @@ void cn_cuda_batchnorm_stats(const cn_op_io *io, int backward, double *out)
 void cn_cuda_batchnorm_forward(const cn_op_io *io) { batchnorm_forward(io, 0); }
 void cn_cuda_batchnorm_forward_relu(const cn_op_io *io) { batchnorm_forward(io, 1); }
 
-void cn_cuda_batchnorm_backward(const cn_op_io *io)
+/* relu_y: a relu after it, its backward folded in (cn_kernels.backward_relu_out): io->y and
+ * io->dy are the relu's output and output gradient */
+static void batchnorm_backward(const cn_op_io *io, const float *relu_y)
 {
     int64_t n = io->batch, c = io->n->out.c, hw = io->n->out.h * io->n->out.w, chunks = channel_runs(n * hw);
     const void *x = io->x[0], *dy = io->dy, *gamma = io->n->a.affine ? io->w : NULL, *aux = io->aux;
@@ -399,13 +402,16 @@ void cn_cuda_batchnorm_backward(const cn_op_io *io)
     bn_work k = bn_work_of(io, c, chunks);
     double *part = k.a, *stat = k.stat, *whole = k.whole; /* part: 2 c runs, interleaved */
     int fresh = fresh_bit(io, 0);
-    void *pargs[] = { &x, &dy, &aux, &part, &n, &c, &hw, &chunks };
+    void *pargs[] = { &x, &dy, &relu_y, &aux, &part, &n, &c, &hw, &chunks };
     cn_cu_launch_blocks(CN_CU_K_bn_grad_sums, c * chunks, pargs);
     void *sargs[] = { &part, &whole, &gamma, &aux, &dgamma, &dbeta, &stat, &n, &c, &hw, &chunks };
     cn_cu_launch(CN_CU_K_bn_grad_stats, c, sargs);
-    void *args[] = { &x, &dy, &aux, &stat, &dx, &n, &c, &hw, &fresh };
+    void *args[] = { &x, &dy, &relu_y, &aux, &stat, &dx, &n, &c, &hw, &fresh };
     if (dx) cn_cu_launch(CN_CU_K_bn_grad_apply, n * c * hw, args);
 }
+
+void cn_cuda_batchnorm_backward(const cn_op_io *io) { batchnorm_backward(io, NULL); }
+void cn_cuda_batchnorm_backward_relu(const cn_op_io *io) { batchnorm_backward(io, io->y); }
 
 /* ---- layernorm, groupnorm, instancenorm: one block per (sample, group); layernorm is one
  * group whose scale and shift are per value, the others' per channel ---- */
