@@ -1322,6 +1322,37 @@ static void test_two_precisions(void)
     for (int r = 0; r < 4; r++) cn_net_destroy(net[r]);
 }
 
+/* batch norm over values far from 0 (a mean 10^6 times their spread): each backend's variance
+ * keeps its digits (CUDA sums x minus a shift in one pass), its output within 1e-5 of the
+ * reference's two passes */
+static void test_bn_offset(void)
+{
+    enum { B = 4, V = 6 * 5 * 3 };
+    float x[B * V];
+    cn_rng rng;
+    cn_rng_seed(&rng, 12);
+    for (int i = 0; i < B * V; i++) x[i] = (float)(1e6 + cn_rng_normal(&rng));
+    float *ref = NULL;
+    for (int b = -1; b < cn_backend_count(); b++) { /* the reference first */
+        const cn_backend *be = b < 0 ? cn_backend_reference() : cn_backend_at(b);
+        if ((b >= 0 && be == cn_backend_reference()) || (be->open && be->open(ctx, CN_PRECISION_FP32))) continue;
+        cn_net *net = parse_spec(ctx, "input 6x5x3; batchnorm");
+        if (!net) return;
+        cn_net_set_backend(net, be);
+        CHECK(cn_net_init_params(ctx, net, CN_INIT_KAIMING_UNIFORM, 1) == CN_OK);
+        CHECK(cn_net_forward(ctx, net, x, B, 1) == CN_OK);
+        int64_t n;
+        const float *y = cn_net_output(net, &n);
+        if (b < 0) ref = malloc((size_t)n * sizeof(float)), memcpy(ref, y, (size_t)n * sizeof(float));
+        else if (ref) {
+            printf("  %-9s y %.1e\n", be->name, rel(y, ref, n));
+            CHECK(rel(y, ref, n) < 1e-5);
+        }
+        cn_net_destroy(net);
+    }
+    free(ref);
+}
+
 /* ---- devices by name (the CLI's --device) ------------------------------------------------------ */
 
 /* cpu always runs; cuda runs or says why it cannot; other names and CPU tf32 are refused */
@@ -1420,6 +1451,7 @@ static const test_case cases[] = {
     { "steps recorded once and replayed (CUDA graphs): the bits of steps as they come", test_replayed_steps },
     { "devices by name: cpu, cuda (or why not), refusals", test_set_device },
     { "two nets in two precisions on one device, interleaved: each its own bits", test_two_precisions },
+    { "batch norm over values far from 0: the reference's output on every backend", test_bn_offset },
     { "bf16 staging: NHWC places, rounding to nearest even, bias, addition, relu", test_bf16_staging },
     { "every backend that runs here trains as the reference", test_backend_training },
     { "each layer says how it runs (cn_net_layer_kernel)", test_layer_kernels },

@@ -465,25 +465,38 @@ static __device__ double run_total(const double *part, i64 ch, i64 chunks)
     return s;
 }
 
-/* part = each run's sum of x; with mean (the sums of a previous call): of (x - mean)^2 */
-extern "C" __global__ void bn_sums(const float *x, const double *sums, double *part, i64 n, i64 c, i64 hw, i64 chunks)
+/* One pass over x: s1[b], s2[b] = run b's sums of d and d^2, d = x - its channel's first value
+ * (a shift near the mean, so that the variance (s2 - s1^2 / n) / n keeps its digits in double) */
+static __device__ float bn_shift(const float *x, i64 ch, i64 hw) { return x[ch * hw]; }
+
+extern "C" __global__ void bn_sums(const float *x, double *s1, double *s2, i64 n, i64 c, i64 hw, i64 chunks)
 {
-    i64 ch, lo, hi, count = n * hw;
-    channel_run(count, chunks, &ch, &lo, &hi);
-    double m = sums ? run_total(sums, ch, chunks) / (double)(count > 0 ? count : 1) : 0, s = 0;
+    i64 ch, lo, hi;
+    channel_run(n * hw, chunks, &ch, &lo, &hi);
+    double shift = bn_shift(x, ch, hw), a = 0, b = 0;
     for (i64 t = lo + threadIdx.x; t < hi; t += THREADS) {
-        double d = x[(t / hw * c + ch) * hw + t % hw] - m;
-        s += sums ? d * d : d;
+        double d = x[(t / hw * c + ch) * hw + t % hw] - shift;
+        a += d, b += d * d;
     }
-    s = block_sum(s);
-    if (threadIdx.x == 0) part[blockIdx.x] = s;
+    a = block_sum(a), b = block_sum(b);
+    if (threadIdx.x == 0) s1[blockIdx.x] = a, s2[blockIdx.x] = b;
+}
+
+/* the channel's mean and biased variance from bn_sums' runs */
+static __device__ void bn_moments(const float *x, const double *s1, const double *s2, i64 ch, i64 hw, i64 chunks,
+                                  i64 count, double *m, double *v)
+{
+    double n = (double)(count > 0 ? count : 1), a = run_total(s1, ch, chunks), b = run_total(s2, ch, chunks);
+    *m = bn_shift(x, ch, hw) + a / n;
+    *v = (b - a * a / n) / n;
+    if (*v < 0) *v = 0; /* rounding below an exact 0 */
 }
 
 /* one thread per channel: the mean and inv of the batch (training) or of the running statistics,
  * into stat[2 ch], stat[2 ch + 1] and aux; the running statistics moved (training, not halted) */
-extern "C" __global__ void bn_stats(const double *sums, const double *sq, const double *whole, double *stat, float *rmean,
-                                    float *rvar, void *aux, i64 n, i64 c, i64 hw, i64 chunks, int training, double eps,
-                                    double mom, const int *halt)
+extern "C" __global__ void bn_stats(const float *x, const double *sums, const double *sq, const double *whole,
+                                    double *stat, float *rmean, float *rvar, void *aux, i64 n, i64 c, i64 hw, i64 chunks,
+                                    int training, double eps, double mom, const int *halt)
 {
     float *amean = (float *)((unsigned char *)aux + 8), *ainv = amean + c;
     GRID_STRIDE(ch, c) {
@@ -491,10 +504,7 @@ extern "C" __global__ void bn_stats(const double *sums, const double *sq, const 
         i64 count = n * hw;
         if (training && whole) /* one shard of a batch: the whole batch's moments (bn_stats_merge's) */
             m = whole[ch], v = whole[c + ch], count = (i64)whole[2 * c + ch];
-        else if (training) {
-            m = run_total(sums, ch, chunks) / (double)(count > 0 ? count : 1);
-            v = run_total(sq, ch, chunks) / (double)(count > 0 ? count : 1);
-        }
+        else if (training) bn_moments(x, sums, sq, ch, hw, chunks, count, &m, &v);
         if (training) {
             double unbiased = count > 1 ? v * (double)count / (double)(count - 1) : v;
             if (!*halt) { /* a step in flight stopped (step_gate): they stand still */
@@ -564,16 +574,16 @@ extern "C" __global__ void bn_grad_stats(const double *part, const double *whole
 }
 
 /* a shard's statistics (src/ops/batchnorm.c's bn_stats, three runs of C): forward the mean, the
- * sum of squared deviations and the count from bn_sums' runs; backward the sums of dy and of
+ * sum of squared deviations and the count from bn_sums' runs (x: the shift); backward the sums of dy and of
  * dy * xh from bn_grad_sums' (interleaved) and the count */
-extern "C" __global__ void bn_shard_stats(const double *a, const double *b, int backward, double *out, i64 n, i64 c,
-                                          i64 hw, i64 chunks)
+extern "C" __global__ void bn_shard_stats(const float *x, const double *a, const double *b, int backward, double *out,
+                                          i64 n, i64 c, i64 hw, i64 chunks)
 {
     GRID_STRIDE(ch, c) {
         double count = (double)(n * hw), s1 = 0, s2 = 0;
         if (backward)
             for (i64 j = 0; j < chunks; j++) s1 += a[2 * (ch * chunks + j)], s2 += a[2 * (ch * chunks + j) + 1];
-        else s1 = run_total(a, ch, chunks) / (count > 0 ? count : 1), s2 = run_total(b, ch, chunks);
+        else bn_moments(x, a, b, ch, hw, chunks, n * hw, &s1, &s2), s2 *= count; /* the sum of squared deviations */
         out[ch] = s1, out[c + ch] = s2, out[2 * c + ch] = count;
     }
 }

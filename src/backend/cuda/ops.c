@@ -349,16 +349,14 @@ static void batchnorm_forward(const cn_op_io *io, int relu)
     void *y = io->y, *aux = io->aux;
     bn_work k = bn_work_of(io, c, chunks);
     double *sums = k.a, *sq = k.b, *stat = k.stat, *whole = k.whole;
-    const double *none = NULL;
     int training = io->training != 0;
     double eps = io->n->a.eps, mom = io->n->a.momentum;
     if (training && !whole) {
-        void *first[] = { &x, &none, &sums, &n, &c, &hw, &chunks }, *second[] = { &x, &sums, &sq, &n, &c, &hw, &chunks };
-        cn_cu_launch_blocks(CN_CU_K_bn_sums, c * chunks, first);
-        cn_cu_launch_blocks(CN_CU_K_bn_sums, c * chunks, second);
+        void *sum_args[] = { &x, &sums, &sq, &n, &c, &hw, &chunks };
+        cn_cu_launch_blocks(CN_CU_K_bn_sums, c * chunks, sum_args);
     }
     const int *halt = cn_cu.halt;
-    void *sargs[] = { &sums, &sq, &whole, &stat, &rmean, &rvar, &aux, &n, &c, &hw, &chunks, &training, &eps, &mom, &halt };
+    void *sargs[] = { &x, &sums, &sq, &whole, &stat, &rmean, &rvar, &aux, &n, &c, &hw, &chunks, &training, &eps, &mom, &halt };
     cn_cu_launch(CN_CU_K_bn_stats, c, sargs);
     void *args[] = { &x, &y, &gamma, &beta, &stat, &n, &c, &hw, &relu };
     cn_cu_launch(CN_CU_K_bn_apply, n * c * hw, args);
@@ -371,17 +369,15 @@ void cn_cuda_batchnorm_stats(const cn_op_io *io, int backward, double *out)
     int64_t n = io->batch, c = io->n->out.c, hw = io->n->out.h * io->n->out.w, chunks = channel_runs(n * hw);
     const void *x = io->x[0], *dy = io->dy, *aux = io->aux;
     double *w = io->work, *a = w, *b = w + c * chunks, *stat = w + 2 * c * chunks;
-    const double *none = NULL;
     if (backward) {
         const float *no_relu = NULL;
         void *pargs[] = { &x, &dy, &no_relu, &aux, &a, &n, &c, &hw, &chunks };
         cn_cu_launch_blocks(CN_CU_K_bn_grad_sums, c * chunks, pargs);
     } else {
-        void *first[] = { &x, &none, &a, &n, &c, &hw, &chunks }, *second[] = { &x, &a, &b, &n, &c, &hw, &chunks };
-        cn_cu_launch_blocks(CN_CU_K_bn_sums, c * chunks, first);
-        cn_cu_launch_blocks(CN_CU_K_bn_sums, c * chunks, second);
+        void *sum_args[] = { &x, &a, &b, &n, &c, &hw, &chunks };
+        cn_cu_launch_blocks(CN_CU_K_bn_sums, c * chunks, sum_args);
     }
-    void *args[] = { &a, &b, &backward, &stat, &n, &c, &hw, &chunks };
+    void *args[] = { &x, &a, &b, &backward, &stat, &n, &c, &hw, &chunks };
     cn_cu_launch(CN_CU_K_bn_shard_stats, c, args);
     cn_cuda_memory.copy(out, stat, (size_t)(3 * c) * sizeof(double));
     if (cn_cu_sync())
