@@ -1105,20 +1105,29 @@ static void test_replayed_steps(void)
         }
 }
 
+/* spec's net with weights of seed 3, on the CPU or (cuda 1) on the GPU; NULL where it cannot
+ * (no GPU: said as SKIPPED) */
+static cn_net *net_on(const char *spec, int cuda)
+{
+    cn_net *net = parse_spec(ctx, spec);
+    if (!net) return NULL;
+    CHECK(cn_net_init_params(ctx, net, CN_INIT_KAIMING_UNIFORM, 3) == CN_OK);
+    if (cuda && cn_net_set_device(ctx, net, "cuda", CN_PRECISION_FP32) != CN_OK) {
+        printf("  SKIPPED: %s\n", cn_ctx_message(ctx));
+        cn_net_destroy(net);
+        return NULL;
+    }
+    return net;
+}
+
 /* a non-finite input met on a device: the step stops with the host's message (the tracer) */
 static void test_device_nonfinite(void)
 {
     const char *spec = "input 4x4x1; conv 2 3x3 pad=1; relu; flatten; dense 3";
     char msg[2][512];
     for (int d = 0; d < 2; d++) {
-        cn_net *net = parse_spec(ctx, spec);
+        cn_net *net = net_on(spec, d);
         if (!net) return;
-        CHECK(cn_net_init_params(ctx, net, CN_INIT_KAIMING_UNIFORM, 3) == CN_OK);
-        if (d && cn_net_set_device(ctx, net, "cuda", CN_PRECISION_FP32) != CN_OK) {
-            printf("  SKIPPED: %s\n", cn_ctx_message(ctx));
-            cn_net_destroy(net);
-            return;
-        }
         cn_optim_config oc;
         cn_optim_defaults(&oc, CN_OPTIM_SGD);
         cn_optim *opt = NULL;
@@ -1148,12 +1157,9 @@ static void test_flight_nonfinite(void)
     float *w[2] = { NULL, NULL };
     int64_t total = 0, steps[2] = { 0, 0 };
     for (int d = 0; d < 2; d++) {
-        cn_net *net = parse_spec(ctx, spec);
-        if (!net) return;
-        CHECK(cn_net_init_params(ctx, net, CN_INIT_KAIMING_UNIFORM, 3) == CN_OK);
-        if (d && cn_net_set_device(ctx, net, "cuda", CN_PRECISION_FP32) != CN_OK) {
-            printf("  SKIPPED: %s\n", cn_ctx_message(ctx));
-            cn_net_destroy(net);
+        cn_net *net = net_on(spec, d);
+        if (!net) {
+            free(w[0]);
             return;
         }
         cn_optim_config oc;
