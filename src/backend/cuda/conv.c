@@ -310,9 +310,9 @@ static void direct_filter(cn_cu_conv *g, const float *in, const float *dout, flo
 #define NHWC 1
 
 /* The forward with its bias and relu in cuDNN's epilogue (cudnnConvolutionBiasActivationForward,
- * fp32 and tf32): 0 done, 1 not here (cuDNN takes an identity activation with one algorithm
- * only; a call it refuses, for any reason, leaves the plan on the passes apart for good), -1
- * failed while running (kept). A relu clamps NaN to 0 (not propagated), as ours does. */
+ * fp32 and tf32): 0 done, 1 not here (IMPLICIT_PRECOMP_GEMM only; a call cuDNN refuses, for any
+ * reason, leaves the plan on the passes apart for good), -1 failed while running (kept). A relu
+ * clamps NaN to 0 (not propagated), as ours does. */
 static int fused_forward(conv_plan *p, const cn_cu_conv *g, char *work, const float *in, const float *w, const float *b,
                          float *out, int relu)
 {
@@ -323,7 +323,9 @@ static int fused_forward(conv_plan *p, const cn_cu_conv *g, char *work, const fl
                                                    CUDNN_NOT_PROPAGATE_NAN, 0.0))
             return 1; /* set again next time */
     }
-    if (!relu && p->fwd != CUDNN_CONVOLUTION_FWD_ALGO_IMPLICIT_PRECOMP_GEMM) return 1;
+    /* the identity only with this algorithm (cuDNN's rule); the relu too, so that a relu fused or
+     * apart (the identity, then our relu) goes through the same epilogue: the same bits */
+    if (p->fwd != CUDNN_CONVOLUTION_FWD_ALGO_IMPLICIT_PRECOMP_GEMM) return 1;
     if (!p->bias) {
         if (cn_cu.dnn.cudnnCreateTensorDescriptor(&p->bias)) return p->bias = NULL, 1;
         if (cn_cu.dnn.cudnnSetTensor4dDescriptor(p->bias, CUDNN_TENSOR_NCHW, CUDNN_DATA_FLOAT, 1, (int)g->cout, 1, 1))
