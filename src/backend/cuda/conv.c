@@ -58,6 +58,9 @@ static cn_cu_conv deconv_geom(const cn_node *n, const cn_node *in, int64_t batch
     return cu_geom(cn_deconv_geom_of(n, in, batch));
 }
 
+/* the filter's values: cout x cin/groups x kh x kw (the bias follows them in the layer's tensors) */
+static int64_t weights_of(const cn_cu_conv *g) { return g->cout * (g->cin / g->groups) * g->kh * g->kw; }
+
 static int fits_int(const cn_cu_conv *g)
 {
     int64_t big = (int64_t)INT_MAX;
@@ -209,7 +212,7 @@ static staging stage(const conv_plan *p, char *work)
 {
     const cn_cu_conv *g = &p->g;
     staging s = { 0 };
-    s.nx = g->n * g->cin * g->h * g->w, s.nw = g->cout * (g->cin / g->groups) * g->kh * g->kw,
+    s.nx = g->n * g->cin * g->h * g->w, s.nw = weights_of(g),
     s.ny = g->n * g->cout * g->oh * g->ow;
     if (p->precision != CN_PRECISION_BF16) return s;
     int64_t at = p->dnn ? CN_CU_ALIGN((int64_t)p->workspace) : 0, n[7] = { s.nx, s.nw, s.ny, s.nw, s.nx, s.nw, s.ny };
@@ -298,7 +301,7 @@ static void direct_data(cn_cu_conv *g, const float *w, const float *dout, float 
 static void direct_filter(cn_cu_conv *g, const float *in, const float *dout, float *dw)
 {
     void *args[] = { g, &in, &dout, &dw };
-    cn_cu_launch_blocks(CN_CU_K_conv_backward_filter, g->cout * (g->cin / g->groups) * g->kh * g->kw, args);
+    cn_cu_launch_blocks(CN_CU_K_conv_backward_filter, weights_of(g), args);
 }
 
 /* the staged views of in, w and out (N, C, HW as cn_cuda_bf16_pack takes them): NHWC for cuDNN */
@@ -453,7 +456,7 @@ static void conv_forward(const cn_op_io *io, int relu)
     if (cn_cuda_ready()) return;
     cn_cu_conv g = geom_of(io->n, io->in[0], io->batch);
     conv_plan *p = plan_for(&g);
-    const float *w = io->w, *b = io->n->a.bias ? w + g.cout * (g.cin / g.groups) * g.kh * g.kw : NULL;
+    const float *w = io->w, *b = io->n->a.bias ? w + weights_of(&g) : NULL;
     forward_pass(p, &g, io->work, io->x[0], w, b, io->y, 0, relu, 0);
 }
 
@@ -466,7 +469,7 @@ void cn_cuda_conv_backward(const cn_op_io *io)
     if (cn_cuda_ready()) return;
     cn_cu_conv g = geom_of(io->n, io->in[0], io->batch);
     conv_plan *p = plan_for(&g);
-    int64_t wn = g.cout * (g.cin / g.groups) * g.kh * g.kw;
+    int64_t wn = weights_of(&g);
     float *dw = io->dw, *db = io->n->a.bias ? dw + wn : NULL;
     if (db) cn_cuda_channel_sum(io->dy, db, g.n, g.cout, g.oh * g.ow, bias_scratch(p, io->work));
     if (filter_pass(p, &g, io->work, io->x[0], io->dy, dw) || !io->dx[0]) return;
@@ -479,7 +482,7 @@ void cn_cuda_deconv_forward(const cn_op_io *io)
     if (cn_cuda_ready()) return;
     cn_cu_conv g = deconv_geom(io->n, io->in[0], io->batch);
     conv_plan *p = plan_for(&g);
-    int64_t wn = g.cout * (g.cin / g.groups) * g.kh * g.kw;
+    int64_t wn = weights_of(&g);
     const float *w = io->w, *b = io->n->a.bias ? w + wn : NULL;
     if (data_pass(p, &g, io->work, w, io->x[0], io->y, 0, 0)) return;
     cn_cuda_bias_relu(io->y, b, g.n, g.cin, g.h * g.w, 0);
@@ -492,7 +495,7 @@ void cn_cuda_deconv_backward(const cn_op_io *io)
     if (cn_cuda_ready()) return;
     cn_cu_conv g = deconv_geom(io->n, io->in[0], io->batch);
     conv_plan *p = plan_for(&g);
-    int64_t wn = g.cout * (g.cin / g.groups) * g.kh * g.kw;
+    int64_t wn = weights_of(&g);
     float *dw = io->dw, *db = io->n->a.bias ? dw + wn : NULL;
     if (db) cn_cuda_channel_sum(io->dy, db, g.n, g.cin, g.h * g.w, bias_scratch(p, io->work));
     if (filter_pass(p, &g, io->work, io->dy, io->x[0], dw) || !io->dx[0]) return;

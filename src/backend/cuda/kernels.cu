@@ -537,33 +537,33 @@ extern "C" __global__ void bn_apply(const float *x, float *y, const float *gamma
  * output gradient where its output is above 0, else 0: the relu's backward's values */
 static __device__ float bn_dy(const float *dy, const float *relu_y, i64 k) { return !relu_y || relu_y[k] > 0 ? dy[k] : 0.0f; }
 
-/* part[2 b], part[2 b + 1] = run b's sums of dy and of dy * xh (xh from forward's aux) */
+/* s1[b], s2[b] = run b's sums of dy and of dy * xh (xh from forward's aux) */
 extern "C" __global__ void bn_grad_sums(const float *x, const float *dy, const float *relu_y, const void *aux,
-                                        double *part, i64 n, i64 c, i64 hw, i64 chunks)
+                                        double *s1, double *s2, i64 n, i64 c, i64 hw, i64 chunks)
 {
     const float *amean = (const float *)((const unsigned char *)aux + 8), *ainv = amean + c;
     i64 ch, lo, hi;
     channel_run(n * hw, chunks, &ch, &lo, &hi);
-    double m = amean[ch], inv = ainv[ch], s1 = 0, s2 = 0;
+    double m = amean[ch], inv = ainv[ch], a = 0, b = 0;
     for (i64 t = lo + threadIdx.x; t < hi; t += THREADS) {
         i64 k = (t / hw * c + ch) * hw + t % hw;
         float d = bn_dy(dy, relu_y, k);
-        s1 += d;
-        s2 += (double)d * ((double)x[k] - m) * inv;
+        a += d;
+        b += (double)d * ((double)x[k] - m) * inv;
     }
-    s1 = block_sum(s1), s2 = block_sum(s2);
-    if (threadIdx.x == 0) part[2 * blockIdx.x] = s1, part[2 * blockIdx.x + 1] = s2;
+    a = block_sum(a), b = block_sum(b);
+    if (threadIdx.x == 0) s1[blockIdx.x] = a, s2[blockIdx.x] = b;
 }
 
 /* one thread per channel: dgamma += sum dy * xh, dbeta += sum dy (this call's values); stat =
  * what dx needs, from the whole batch's sums where a shard's call has them (whole) */
-extern "C" __global__ void bn_grad_stats(const double *part, const double *whole, const float *gamma, const void *aux,
-                                         float *dgamma, float *dbeta, double *stat, i64 n, i64 c, i64 hw, i64 chunks)
+extern "C" __global__ void bn_grad_stats(const double *s1, const double *s2, const double *whole, const float *gamma,
+                                         const void *aux, float *dgamma, float *dbeta, double *stat, i64 n, i64 c, i64 hw,
+                                         i64 chunks)
 {
     int batch_stats = *(const i64 *)aux != 0;
     GRID_STRIDE(ch, c) {
-        double sdy = 0, sdyxh = 0, count = (double)(n * hw);
-        for (i64 j = 0; j < chunks; j++) sdy += part[2 * (ch * chunks + j)], sdyxh += part[2 * (ch * chunks + j) + 1];
+        double sdy = run_total(s1, ch, chunks), sdyxh = run_total(s2, ch, chunks), count = (double)(n * hw);
         if (dgamma) dgamma[ch] += (float)sdyxh, dbeta[ch] += (float)sdy;
         if (whole) sdy = whole[ch], sdyxh = whole[c + ch], count = whole[2 * c + ch];
         double g = gamma ? gamma[ch] : 1;
@@ -574,15 +574,14 @@ extern "C" __global__ void bn_grad_stats(const double *part, const double *whole
 }
 
 /* a shard's statistics (src/ops/batchnorm.c's bn_stats, three runs of C): forward the mean, the
- * sum of squared deviations and the count from bn_sums' runs (x: the shift); backward the sums of dy and of
- * dy * xh from bn_grad_sums' (interleaved) and the count */
+ * sum of squared deviations and the count from bn_sums' runs (x: the shift); backward the sums
+ * of dy and of dy * xh from bn_grad_sums' runs, and the count */
 extern "C" __global__ void bn_shard_stats(const float *x, const double *a, const double *b, int backward, double *out,
                                           i64 n, i64 c, i64 hw, i64 chunks)
 {
     GRID_STRIDE(ch, c) {
-        double count = (double)(n * hw), s1 = 0, s2 = 0;
-        if (backward)
-            for (i64 j = 0; j < chunks; j++) s1 += a[2 * (ch * chunks + j)], s2 += a[2 * (ch * chunks + j) + 1];
+        double count = (double)(n * hw), s1, s2;
+        if (backward) s1 = run_total(a, ch, chunks), s2 = run_total(b, ch, chunks);
         else bn_moments(x, a, b, ch, hw, chunks, n * hw, &s1, &s2), s2 *= count; /* the sum of squared deviations */
         out[ch] = s1, out[c + ch] = s2, out[2 * c + ch] = count;
     }

@@ -339,6 +339,16 @@ static bn_work bn_work_of(const cn_op_io *io, int64_t c, int64_t chunks)
     return r;
 }
 
+/* the runs' sums of either pass into a and b (c x chunks each): forward of x minus the shift and
+ * of its square (bn_sums); backward of dy and of dy * xh, dy masked by relu_y where given */
+static void bn_runs(const cn_op_io *io, int backward, const float *relu_y, double *a, double *b, int64_t chunks)
+{
+    int64_t n = io->batch, c = io->n->out.c, hw = io->n->out.h * io->n->out.w;
+    const void *x = io->x[0], *dy = io->dy, *aux = io->aux;
+    void *fwd[] = { &x, &a, &b, &n, &c, &hw, &chunks }, *bwd[] = { &x, &dy, &relu_y, &aux, &a, &b, &n, &c, &hw, &chunks };
+    cn_cu_launch_blocks(backward ? CN_CU_K_bn_grad_sums : CN_CU_K_bn_sums, c * chunks, backward ? bwd : fwd);
+}
+
 /* relu: a relu fused after it (cn_kernels.forward_relu_out), y being the relu's output */
 static void batchnorm_forward(const cn_op_io *io, int relu)
 {
@@ -351,10 +361,7 @@ static void batchnorm_forward(const cn_op_io *io, int relu)
     double *sums = k.a, *sq = k.b, *stat = k.stat, *whole = k.whole;
     int training = io->training != 0;
     double eps = io->n->a.eps, mom = io->n->a.momentum;
-    if (training && !whole) {
-        void *sum_args[] = { &x, &sums, &sq, &n, &c, &hw, &chunks };
-        cn_cu_launch_blocks(CN_CU_K_bn_sums, c * chunks, sum_args);
-    }
+    if (training && !whole) bn_runs(io, 0, NULL, sums, sq, chunks);
     const int *halt = cn_cu.halt;
     void *sargs[] = { &x, &sums, &sq, &whole, &stat, &rmean, &rvar, &aux, &n, &c, &hw, &chunks, &training, &eps, &mom, &halt };
     cn_cu_launch(CN_CU_K_bn_stats, c, sargs);
@@ -367,16 +374,9 @@ static void batchnorm_forward(const cn_op_io *io, int relu)
 void cn_cuda_batchnorm_stats(const cn_op_io *io, int backward, double *out)
 {
     int64_t n = io->batch, c = io->n->out.c, hw = io->n->out.h * io->n->out.w, chunks = channel_runs(n * hw);
-    const void *x = io->x[0], *dy = io->dy, *aux = io->aux;
+    const void *x = io->x[0];
     double *w = io->work, *a = w, *b = w + c * chunks, *stat = w + 2 * c * chunks;
-    if (backward) {
-        const float *no_relu = NULL;
-        void *pargs[] = { &x, &dy, &no_relu, &aux, &a, &n, &c, &hw, &chunks };
-        cn_cu_launch_blocks(CN_CU_K_bn_grad_sums, c * chunks, pargs);
-    } else {
-        void *sum_args[] = { &x, &a, &b, &n, &c, &hw, &chunks };
-        cn_cu_launch_blocks(CN_CU_K_bn_sums, c * chunks, sum_args);
-    }
+    bn_runs(io, backward, NULL, a, b, chunks);
     void *args[] = { &x, &a, &b, &backward, &stat, &n, &c, &hw, &chunks };
     cn_cu_launch(CN_CU_K_bn_shard_stats, c, args);
     cn_cuda_memory.copy(out, stat, (size_t)(3 * c) * sizeof(double));
@@ -396,11 +396,10 @@ static void batchnorm_backward(const cn_op_io *io, const float *relu_y)
     float *dgamma = gamma ? io->dw : NULL, *dbeta = dgamma ? dgamma + c : NULL;
     void *dx = io->dx[0];
     bn_work k = bn_work_of(io, c, chunks);
-    double *part = k.a, *stat = k.stat, *whole = k.whole; /* part: 2 c runs, interleaved */
+    double *s1 = k.a, *s2 = k.b, *stat = k.stat, *whole = k.whole;
     int fresh = fresh_bit(io, 0);
-    void *pargs[] = { &x, &dy, &relu_y, &aux, &part, &n, &c, &hw, &chunks };
-    cn_cu_launch_blocks(CN_CU_K_bn_grad_sums, c * chunks, pargs);
-    void *sargs[] = { &part, &whole, &gamma, &aux, &dgamma, &dbeta, &stat, &n, &c, &hw, &chunks };
+    bn_runs(io, 1, relu_y, s1, s2, chunks);
+    void *sargs[] = { &s1, &s2, &whole, &gamma, &aux, &dgamma, &dbeta, &stat, &n, &c, &hw, &chunks };
     cn_cu_launch(CN_CU_K_bn_grad_stats, c, sargs);
     void *args[] = { &x, &dy, &relu_y, &aux, &stat, &dx, &n, &c, &hw, &fresh };
     if (dx) cn_cu_launch(CN_CU_K_bn_grad_apply, n * c * hw, args);
