@@ -31,8 +31,9 @@ static double rel(const float *a, const float *b, int64_t n)
     return s > 0 ? d / s : d;
 }
 
-/* the precision the op table runs a backend in (cn_precision), for its lines. In bf16 the inputs
- * and parameters run() makes are values bf16 holds exactly: rounding them (in both runs) keeps
+/* the precision the op table runs a backend in (cn_precision), for its lines. In bf16 the inputs,
+ * parameters and output gradients run() makes are values bf16 holds exactly: rounding them (in
+ * both runs) keeps
  * a bf16 backend's first rounding of its products' operands from moving a value across a kink
  * (hardsigmoid's at 3, say), where the derivative jumps and any rounding would fail the
  * comparison; the products' results and gradients are still rounded to bf16. */
@@ -77,6 +78,7 @@ static void run(const char *spec, const cn_backend *be, int64_t batch, float **y
     memcpy(*y, out, (size_t)*ny * sizeof(float));
     float *g = malloc((size_t)*ny * sizeof(float));
     for (int64_t i = 0; i < *ny; i++) g[i] = (float)cn_rng_normal(&rng);
+    for (int64_t i = 0; precision_now == CN_PRECISION_BF16 && i < *ny; i++) g[i] = bf16_value(g[i]);
     for (int pass = 0; pass < 2; pass++) {
         cn_net_zero_grad(net);
         CHECK(cn_net_backward(ctx, net, g) == CN_OK);
@@ -141,6 +143,17 @@ static void compare(const char *spec, int64_t batch)
         if (be != cn_backend_default() && be != cn_backend_reference() && be->open && be->open(ctx, CN_PRECISION_FP32) == CN_OK)
             compare_on(be, spec, batch, 1e-5);
     }
+}
+
+/* spec with its layers between a maxpool 1x1 after the input and a flatten at the end, both the
+ * identity on the values: in bf16 the layers' inputs, outputs and gradients are then stored as
+ * bf16 where their rows take it (cn_kernels.half), which a net's own input and output never are */
+static void between_identities(const char *spec, char *out, size_t cap)
+{
+    const char *semi = strchr(spec, ';'), *as = strstr(spec, " as ");
+    if (!semi) semi = spec + strlen(spec);
+    if (!as || as > semi) as = semi; /* the input's name goes to the maxpool, which stands for it */
+    snprintf(out, cap, "%.*s; maxpool 1x1%.*s%s; flatten", (int)(as - spec), spec, (int)(semi - as), as, semi);
 }
 
 /* every op on every backend: odd sizes, strides, padding, groups, several inputs */
@@ -233,6 +246,11 @@ static void test_op_table(void)
                 if (be == cn_backend_reference() || !runs[b][p] || (be->open && be->open(ctx, p))) continue;
                 precision_now = p;
                 compare_on(be, specs[s], 3, tolerance(p));
+                if (p == CN_PRECISION_BF16) {
+                    char wrapped[400];
+                    between_identities(specs[s], wrapped, sizeof wrapped);
+                    compare_on(be, wrapped, 3, tolerance(p));
+                }
                 precision_now = CN_PRECISION_FP32;
                 if (be->open) be->open(ctx, CN_PRECISION_FP32);
             }
@@ -389,7 +407,7 @@ static cn_backend backend_but(const cn_backend *base, const char *name, cn_kerne
 {
     memcpy(rows, base->kernels, CN_OP_COUNT * sizeof *rows);
     for (int op = 0; op < CN_OP_COUNT; op++) edit(&rows[op]);
-    return (cn_backend){ name, rows, base->memory, base->step, base->open, base->supports };
+    return (cn_backend){ name, rows, base->memory, base->step, base->open, base->supports, base->half_storage };
 }
 
 static cn_backend default_but(const char *name, cn_kernels *rows, void (*edit)(cn_kernels *))
@@ -648,7 +666,7 @@ static int in_blocks(const void *p, size_t bytes)
 static void test_backend_memory(void)
 {
     static const cn_memory_ops counted = { counted_alloc, counted_release, NULL, NULL, NULL, NULL };
-    cn_backend dev = { "counted", cn_backend_default()->kernels, &counted, NULL, NULL, NULL };
+    cn_backend dev = { "counted", cn_backend_default()->kernels, &counted, NULL, NULL, NULL, NULL };
     const char *spec = "input 8x8x3; conv 4 3x3 pad=1; batchnorm; relu; maxpool 2x2; dense 5";
     cn_net *net = parse_spec(ctx, spec), *ref = parse_spec(ctx, spec);
     if (!net || !ref) return;
@@ -743,7 +761,7 @@ static void test_step_kernels(void)
 {
     static const cn_step_kernels step = { .loss_grad = step_loss, .sum_squares = step_norm, .update = step_update,
                                           .count_correct = step_correct };
-    cn_backend dev = { "stepping", cn_backend_default()->kernels, NULL, &step, NULL, NULL };
+    cn_backend dev = { "stepping", cn_backend_default()->kernels, NULL, &step, NULL, NULL, NULL };
     const char *spec = "input 6x6x3; conv 4 3x3 pad=1; relu; maxpool 2x2; dense 3";
     enum { N = 64 };
     static float images[N * 6 * 6 * 3];
@@ -1257,7 +1275,7 @@ static void test_bf16_staging(void)
     x[1] = 1 + 0x1p-8f, x[2] = 1 + 3 * 0x1p-8f, x[3] = 1 + 0x1p-8f + 0x1p-20f, x[4] = -0.0f, x[5] = NAN;
     const uint16_t want[6] = { 0x0000, 0x3f80, 0x3f82, 0x3f81, 0x8000 };
     b[0] = -20, b[1] = 5, b[2] = 30; /* with -i below: some sums negative, for the relu */
-    cn_cuda_bf16_pack(x, s, N, C, HW, 1);
+    cn_cuda_bf16_pack(cn_cu_floats(x), s, N, C, HW, 1);
     cuda->memory->sync();
     CHECK(cuda->memory->error() == NULL);
     for (int n = 0; n < N; n++)
@@ -1276,7 +1294,7 @@ static void test_bf16_staging(void)
             }
     /* back to NCHW: y = y + staged + b, then relu */
     for (int i = 0; i < T; i++) y[i] = -2.0f * (float)i;
-    cn_cuda_bf16_unpack(s, y, b, N, C, HW, 1, 1, 1);
+    cn_cuda_bf16_unpack(s, cn_cu_floats(y), b, N, C, HW, 1, 1, 1);
     cuda->memory->sync();
     for (int i = 6; i < T; i++) {
         float v = -2.0f * (float)i + (float)i + b[i / HW % C];
@@ -1284,10 +1302,34 @@ static void test_bf16_staging(void)
     }
     CHECK(y[1] == 0 && y[0] == 0); /* below 0: relu */
     /* the same place without NHWC, no bias, stored */
-    cn_cuda_bf16_pack(x, s, N, C, HW, 0);
-    cn_cuda_bf16_unpack(s, y, NULL, N, C, HW, 0, 0, 0);
+    cn_cuda_bf16_pack(cn_cu_floats(x), s, N, C, HW, 0);
+    cn_cuda_bf16_unpack(s, cn_cu_floats(y), NULL, N, C, HW, 0, 0, 0);
     cuda->memory->sync();
     CHECK(y[1] == 1 && y[2] == 1 + 0x1p-6f && y[3] == 1 + 0x1p-7f && y[7] == 7.0f && signbit(y[4]) && y[5] != y[5]);
+    /* an activation stored as bf16 between layers (cn_op_io.half): packed as its own bits in
+     * NHWC's places; unpacked into bf16, the sum with the bias rounded to nearest even */
+    uint16_t *xh = cuda->memory->alloc(T * sizeof(uint16_t)), *yh = cuda->memory->alloc(T * sizeof(uint16_t));
+    CHECK(xh && yh);
+    if (xh && yh) {
+        for (int i = 0; i < T; i++) xh[i] = (uint16_t)(0x3f80 + i); /* 1 + i/128 */
+        cn_cuda_bf16_pack((cn_cu_act){ xh, 1 }, s, N, C, HW, 1);
+        cn_cuda_bf16_unpack(s, (cn_cu_act){ yh, 1 }, b, N, C, HW, 1, 0, 0);
+        cuda->memory->sync();
+        int rounded = 0;
+        for (int n = 0; n < N; n++)
+            for (int c = 0; c < C; c++)
+                for (int p = 0; p < HW; p++) {
+                    int i = (n * C + c) * HW + p;
+                    CHECK_INT(s[(n * HW + p) * C + c], xh[i]);
+                    float v = (1 + (float)i / 128) + b[c], r = bf16_value(v);
+                    uint32_t u;
+                    memcpy(&u, &r, sizeof u);
+                    CHECK_INT(yh[i], (uint16_t)(u >> 16));
+                    rounded += r != v;
+                }
+        CHECK(rounded > 0); /* the case rounds somewhere */
+    }
+    cuda->memory->release(xh), cuda->memory->release(yh);
     cuda->memory->release(x), cuda->memory->release(y), cuda->memory->release(b), cuda->memory->release(s);
 #endif
 }
@@ -1326,6 +1368,67 @@ static void test_two_precisions(void)
     /* and they differ from each other: bf16 rounds */
     CHECK(memcmp(cn_net_output(net[0], NULL), cn_net_output(net[1], NULL), 10 * sizeof(float)) != 0);
     for (int r = 0; r < 4; r++) cn_net_destroy(net[r]);
+}
+
+/* bits of v below bf16's: 0 when v is a bf16 value */
+static int below_bf16(const float *v, int64_t n)
+{
+    int64_t any = 0;
+    for (int64_t i = 0; i < n; i++) {
+        uint32_t u;
+        memcpy(&u, &v[i], sizeof u);
+        any |= u & 0xffffu;
+    }
+    return any != 0;
+}
+
+/* --precision bf16 on CUDA stores the values between layers as bf16 (cn_kernels.half): every
+ * layer output and gradient but the net's input and output holds bf16 values, though the input
+ * does not; CN_BF16_STORAGE=0 keeps floats (the staging alone), which then do not; the two
+ * runs' parameter gradients agree to bf16's rounding (their outputs may agree to the bit: the
+ * dense layer rounds its input to bf16 either way) */
+static void test_bf16_storage(void)
+{
+    const char *spec = "input 6x6x3; conv 4 3x3 pad=1; relu; maxpool 2x2; batchnorm; relu; flatten; dense 5";
+    enum { B = 2, X = B * 108, Y = B * 5, W = 4 * 27 + 4 + 2 * 4 + 5 * 36 + 5 };
+    float x[X], g[Y], dw[2][W];
+    for (int i = 0; i < X; i++) x[i] = (float)sin(0.37 * i + 0.1);
+    for (int i = 0; i < Y; i++) g[i] = (float)cos(0.91 * i);
+    for (int keep = 0; keep < 2; keep++) {
+        cn_net *net = parse_spec(ctx, spec);
+        if (!net || cn_net_init_params(ctx, net, CN_INIT_KAIMING_UNIFORM, 5) ||
+            cn_net_set_device(ctx, net, "cuda", CN_PRECISION_BF16) != CN_OK) {
+            printf("  SKIPPED: %s\n", cn_ctx_message(ctx));
+            cn_net_destroy(net);
+            return;
+        }
+        int64_t nw;
+        float *w = cn_net_params(net, &nw, NULL);
+        CHECK(nw == W);
+        for (int64_t i = 0; i < nw; i++) w[i] += (float)(0.1 * sin(1.3 * (double)i)); /* biases off 0 */
+        if (keep) setenv("CN_BF16_STORAGE", "0", 1);
+        CHECK(cn_net_forward(ctx, net, x, B, 1) == CN_OK);
+        cn_net_zero_grad(net);
+        CHECK(cn_net_backward(ctx, net, g) == CN_OK);
+        unsetenv("CN_BF16_STORAGE");
+        memcpy(dw[keep], cn_net_grads(net, NULL), sizeof dw[keep]);
+        CHECK(below_bf16(cn_net_output(net, NULL), Y)); /* the output: floats */
+        for (int i = 1; i < net->n - 1; i++) {
+            int64_t n, ng;
+            const float *v = cn_net_layer_output(net, i, &n), *d = cn_net_layer_grad(net, i, &ng);
+            CHECK(v && d && n == ng && n > 0);
+            if (!v || !d) continue;
+            /* relus and maxpool output values of their input; the conv's and batch norm's
+             * outputs (floats) have bits below bf16's, as have the gradients */
+            int layer_rounds = net->nodes[i].id == CN_OP_CONV || net->nodes[i].id == CN_OP_BATCHNORM;
+            if (keep && layer_rounds) CHECK(below_bf16(v, n));
+            if (keep && i >= 2) CHECK(below_bf16(d, n));
+            if (!keep) CHECK(!below_bf16(v, n) && !below_bf16(d, n));
+        }
+        cn_net_destroy(net);
+    }
+    printf("  parameter gradients, bf16 storage against floats: %.1e\n", rel(dw[0], dw[1], W));
+    CHECK(rel(dw[0], dw[1], W) < 1e-2 && memcmp(dw[0], dw[1], sizeof dw[0]) != 0);
 }
 
 /* batch norm over values far from 0 (a mean 10^6 times their spread): each backend's variance
@@ -1459,6 +1562,7 @@ static const test_case cases[] = {
     { "two nets in two precisions on one device, interleaved: each its own bits", test_two_precisions },
     { "batch norm over values far from 0: the reference's output on every backend", test_bn_offset },
     { "bf16 staging: NHWC places, rounding to nearest even, bias, addition, relu", test_bf16_staging },
+    { "bf16: the values between layers stored as bf16, the net's input and output as floats", test_bf16_storage },
     { "every backend that runs here trains as the reference", test_backend_training },
     { "each layer says how it runs (cn_net_layer_kernel)", test_layer_kernels },
     { "teardown", teardown },

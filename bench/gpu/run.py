@@ -171,6 +171,9 @@ for bs in (64, 256):
         convnet('models/fmnist-small.cnn', bs, 'fp32', env={'CN_FLIGHT': '0'}, tag=' CN_FLIGHT=0'))
 bf16 = torch_case('small b256 bf16 channels_last graph', small, small_shape, 256, True, True, True, 300)
 row('fmnist-small b256 bf16 vs torch bf16 graph', convnet('models/fmnist-small.cnn', 256, 'bf16'), bf16, '>= 2x')
+# what storing the activations as bf16 gains over staging each product's operands alone
+row('fmnist-small b256 bf16 vs CN_BF16_STORAGE=0', raw.get('convnet models/fmnist-small.cnn b256 bf16', {}).get('images_per_s'),
+    convnet('models/fmnist-small.cnn', 256, 'bf16', env={'CN_BF16_STORAGE': '0'}, tag=' CN_BF16_STORAGE=0'))
 
 
 def resnet_rows():
@@ -182,6 +185,9 @@ def resnet_rows():
     row('resnet18-cifar b512 fp32 vs torch fp32', ours32, t32)
     row('resnet18-cifar b512 tf32 vs torch bf16 cl', ours_tf, tbf)
     row('resnet18-cifar b512 bf16 vs torch bf16 cl', convnet('models/resnet18-cifar.cnn', 512, 'bf16'), tbf, '>= 1.2x')
+    row('resnet18-cifar b512 bf16 vs CN_BF16_STORAGE=0',
+        raw.get('convnet models/resnet18-cifar.cnn b512 bf16', {}).get('images_per_s'),
+        convnet('models/resnet18-cifar.cnn', 512, 'bf16', env={'CN_BF16_STORAGE': '0'}, tag=' CN_BF16_STORAGE=0'))
 
 
 

@@ -14,7 +14,7 @@ extern const cn_backend cn_backend_cuda;
 #endif
 
 static const cn_kernels none[CN_OP_COUNT];
-static const cn_backend reference = { "reference", none, NULL, NULL, NULL, NULL };
+static const cn_backend reference = { "reference", none, NULL, NULL, NULL, NULL, NULL };
 
 /* every backend compiled in, the reference last */
 static const cn_backend *const all[] = { &cn_backend_cpu, CUDA_BACKEND & reference };

@@ -49,6 +49,11 @@ typedef struct cn_kernels {
      * wait; forward then reads it (dropout's masks). NULL: forward draws for itself. With it
      * the pass has no host work, so a device can record it. */
     cn_kernel_fn draw;
+    /* 1: every kernel of the row reads and writes activations stored as bf16 where
+     * cn_op_io.half says. The executor stores a node's output (and its gradient) as bf16 where
+     * the backend asks for it (half_storage) and the rows of the node and of all its readers
+     * have this; never the net's input or output, which the host and the loss read. */
+    int half;
 } cn_kernels;
 
 typedef struct cn_backend {
@@ -62,6 +67,9 @@ typedef struct cn_backend {
     /* 0 when node n, of an op the table has a row for, uses what that row's kernels do not
      * (dilated pooling, say): n then runs its op's reference kernel. NULL: every node. */
     int (*supports)(const cn_node *n);
+    /* 1 when activations between layers are to be stored as bf16 now, where the rows allow
+     * (cn_kernels.half): the precision the backend is open in. NULL: never. */
+    int (*half_storage)(void);
 } cn_backend;
 
 /* The default backend: "cpu" (packed patches + our SGEMM, vectorised kernels). */

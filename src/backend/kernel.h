@@ -35,7 +35,15 @@ typedef struct cn_op_io {
     /* set where the executor runs a relu and a 2x2 stride-2 maxpool after this node in its pass
      * (cn_kernels.forward_relu_pool): the maxpool's output and argmax (its aux) */
     void *pool_y, *pool_aux;
+    /* which of the call's activations are stored as bf16 (cn_kernels.half, --precision bf16),
+     * NCHW at the same places as floats would be: bit j for x[j] and dx[j], CN_HALF_Y for y
+     * and dy, CN_HALF_POOL for pool_y. 0: all floats (always, on a row without .half). */
+    unsigned half;
 } cn_op_io;
+
+#define CN_HALF_Y (1u << 31)
+#define CN_HALF_POOL (1u << 30)
+#define CN_HALF_INPUTS 30 /* inputs with a bit of their own; a wider node keeps floats */
 
 typedef void (*cn_kernel_fn)(const cn_op_io *io);
 

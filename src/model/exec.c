@@ -54,6 +54,8 @@ static void free_planned(cn_ctx *ctx, cn_exec *ex)
     slab_free(ctx, ex->mem, ex->work), slab_free(ctx, ex->mem, ex->slice_grads);
     cn_free(ctx, ex->slice_at), cn_free(ctx, ex->aux_off), cn_free(ctx, ex->slice_rng);
     cn_free(ctx, ex->buf_save), cn_free(ctx, ex->stats), cn_free(ctx, ex->fold_w), cn_free(ctx, ex->fold_aff);
+    cn_free(ctx, ex->view), cn_free(ctx, ex->dview);
+    ex->view = ex->dview = NULL, ex->halved = 0;
     ex->act = ex->dact = NULL, ex->aux = NULL, ex->work = NULL, ex->batch = 0, ex->slice_grads = NULL;
     ex->slice_at = ex->aux_off = NULL, ex->slice_rng = NULL, ex->buf_save = NULL, ex->stats = NULL, ex->n_slices = 0;
     ex->fold_w = NULL, ex->fold_aff = NULL, ex->folded = ex->fused = 0;
@@ -138,6 +140,7 @@ void cn_exec_free(cn_ctx *ctx, cn_exec *ex)
     cn_free(ctx, ex->relu_out);
     cn_free(ctx, ex->pool_in);
     cn_free(ctx, ex->fold_bn);
+    cn_free(ctx, ex->half);
     cn_free(ctx, ex->prof_fwd);
     cn_free(ctx, ex->prof_bwd);
     const cn_backend *keep = ex->backend;
@@ -518,6 +521,30 @@ static void plan_fusion(cn_net *net, int64_t batch)
     }
 }
 
+/* Which values may be stored as bf16 (ex->half): a node's output where the node's row and the
+ * rows of all its readers take bf16 (cn_kernels.half), neither the net's input (the host's
+ * copy) nor its output (the loss reads floats) */
+static void plan_half(cn_net *net)
+{
+    cn_exec *ex = &net->ex;
+    const cn_backend *b = backend_of(ex);
+    for (int i = 0; i < net->n; i++) {
+        const cn_node *nd = &net->nodes[i];
+        ex->half[i] = b->half_storage && i > 0 && i < net->n - 1 && kernels_of(ex, nd)->half && nd->n_in <= CN_HALF_INPUTS;
+    }
+    for (int i = 1; i < net->n; i++) {
+        const cn_node *nd = &net->nodes[i];
+        if (kernels_of(ex, nd)->half && nd->n_in <= CN_HALF_INPUTS) continue;
+        for (int j = 0; j < nd->n_in; j++) ex->half[nd->in[j]] = 0;
+    }
+}
+
+/* 1 when node i's output (and its gradient) is stored as bf16 in this pass */
+static int half_at(const cn_exec *ex, int i) { return ex->halved && ex->half[i]; }
+
+/* the call's cn_op_io.half bit for a value of node i */
+static unsigned half_bit(const cn_exec *ex, int i, unsigned bit) { return half_at(ex, i) ? bit : 0; }
+
 static int sharded(const cn_net *net);
 
 /* 1 when node i's backward takes its fused relu's output gradient (backward_relu_out): neither
@@ -582,7 +609,9 @@ static cn_status plan(cn_ctx *ctx, cn_net *net, int64_t batch, int training)
     if (!ex->relu_out && !(ex->relu_out = cn_calloc(ctx, (size_t)net->n, sizeof(int)))) goto nomem;
     if (!ex->pool_in && !(ex->pool_in = cn_calloc(ctx, (size_t)net->n, sizeof(int)))) goto nomem;
     if (!ex->fold_bn && !(ex->fold_bn = cn_calloc(ctx, (size_t)net->n, sizeof(int)))) goto nomem;
+    if (!ex->half && !(ex->half = cn_calloc(ctx, (size_t)net->n, sizeof(int)))) goto nomem;
     plan_fusion(net, batch);
+    plan_half(net);
     int64_t fold_floats = 0, fold_c = 0;
     for (int i = 1; i < net->n; i++)
         if (ex->fold_bn[i] > 0) {
@@ -751,9 +780,11 @@ static cn_op_io *make_io(cn_net *net, int i, int s, int training, node_call *c)
     const cn_node *n = &net->nodes[i];
     int64_t row = ex->slice_at[s];
     inputs_of(net, i, c->in);
+    unsigned half = half_bit(ex, i, CN_HALF_Y);
     for (int j = 0; j < n->n_in; j++) {
         c->x[j] = ex->act + ex->act_off[n->in[j]] + row * elems(c->in[j]);
         c->dx[j] = ex->no_input_grad && n->in[j] == 0 ? NULL : ex->dact + ex->act_off[n->in[j]] + row * elems(c->in[j]);
+        if (j < CN_HALF_INPUTS) half |= half_bit(ex, n->in[j], 1u << j);
     }
     float *grads = s ? ex->slice_grads + (s - 1) * ex->n_trainable : ex->grads;
     c->io = (cn_op_io){ .n = n, .in = c->in, .batch = ex->slice_at[s + 1] - row, .x = c->x,
@@ -761,7 +792,7 @@ static cn_op_io *make_io(cn_net *net, int i, int s, int training, node_call *c)
                         .dw = grads + ex->w_off[i], .buf = ex->params + ex->buf_off[i],
                         .aux = ex->aux + ex->aux_off[s * (net->n + 1) + i],
                         .dy = ex->dact + ex->act_off[i] + row * elems(n), .dx = c->dx, .training = training,
-                        .rng = sharded(net) ? &ex->slice_rng[s] : &ex->rng, .work = ex->work };
+                        .rng = sharded(net) ? &ex->slice_rng[s] : &ex->rng, .work = ex->work, .half = half };
     return &c->io;
 }
 
@@ -774,6 +805,7 @@ static void through_relu(cn_net *net, int r, int s, node_call *c)
     c->in[0] = &net->nodes[a];
     c->x[0] = ex->act + at;
     c->dx[0] = ex->no_input_grad && a == 0 ? NULL : ex->dact + at;
+    c->io.half = (c->io.half & ~1u) | half_bit(ex, a, 1u);
 }
 
 /* Node i's statistics over the whole sharded batch (cn_op.stats): each slice's, every shard's
@@ -822,6 +854,8 @@ cn_status cn_net_forward_input(cn_ctx *ctx, cn_net *net, const float *x, int64_t
     if (st) return st;
     cn_exec *ex = &net->ex;
     ex->training = training;
+    const cn_backend *be = backend_of(ex);
+    ex->halved = be->half_storage && be->half_storage() && !ex->trace && !sharded(net);
     cn_net_copy(net, ex->act, x, (size_t)(elems(&net->nodes[0]) * batch) * sizeof(float));
     int shard_run = sharded(net);
     if (shard_run) {
@@ -910,8 +944,10 @@ static cn_status forward_layers(cn_ctx *ctx, cn_net *net, int training, int fold
             if (pool) {
                 io->pool_y = ex->act + ex->act_off[pool] + ex->slice_at[s] * elems(&net->nodes[pool]);
                 io->pool_aux = ex->aux + ex->aux_off[s * (net->n + 1) + pool];
+                io->half |= half_bit(ex, pool, CN_HALF_POOL);
             }
             if (bn) io->n = &with_bias, io->w = ex->fold_w, io->y = ex->act + ex->act_off[bn] + ex->slice_at[s] * elems(&net->nodes[bn]);
+            if (out || bn) io->half = (io->half & ~CN_HALF_Y) | half_bit(ex, out ? out : bn, CN_HALF_Y);
             io->whole = whole;
             int keep = shard_run && nbuf > 0 && s != keeper;
             if (keep) sync_host(ex), memcpy(ex->buf_save, ex->params + buf, (size_t)nbuf * sizeof(float));
@@ -981,7 +1017,8 @@ static void unfuse_grad(cn_net *net, int i)
     for (int s = 0; s < ex->n_slices; s++) {
         node_call c;
         cn_op_io *io = make_io(net, p, s, ex->training, &c);
-        if (ex->fused && ex->relu_out[p] < 0) c.x[0] = io->y; /* a fused relu: its input never written */
+        if (ex->fused && ex->relu_out[p] < 0) /* a fused relu: its input never written */
+            c.x[0] = io->y, io->half = (io->half & ~1u) | half_bit(ex, p, 1u);
         /* stored as the pass stores it (0 + -0 would be +0, a stored -0 stays -0) */
         if (k->backward && k->fresh_dx) io->dx_fresh = 1;
         else zero(c.dx[0], elems(c.in[0]) * io->batch);
@@ -990,13 +1027,34 @@ static void unfuse_grad(cn_net *net, int i)
     sync_host(ex); /* the host reads it next */
 }
 
+/* node i's value in slab (act or dact) as floats: itself, or where it is stored as bf16 its
+ * copy in *view (allocated at the slab's size on first use; NULL when it cannot be) */
+static const float *as_floats(cn_net *net, int i, const float *slab, float **view)
+{
+    cn_exec *ex = &net->ex;
+    const float *at = slab + ex->act_off[i];
+    if (!half_at(ex, i)) return at;
+    cn_ctx tmp = { .alloc = net->alloc };
+    if (!*view && !(*view = cn_malloc(&tmp, (size_t)ex->act_off[net->n] * sizeof(float)))) return NULL;
+    sync_host(ex);
+    const uint16_t *h = (const uint16_t *)at;
+    float *out = *view + ex->act_off[i];
+    for (int64_t k = 0, n = ex->batch * elems(&net->nodes[i]); k < n; k++) {
+        uint32_t u = (uint32_t)h[k] << 16;
+        memcpy(&out[k], &u, sizeof u);
+    }
+    return out;
+}
+
 const float *cn_net_layer_output(const cn_net *net, int i, int64_t *count)
 {
     if (count) *count = 0;
     if (!net || i < 0 || i >= net->n || !net->ex.act) return NULL;
     if (count) *count = net->ex.batch * elems(&net->nodes[i]);
     if (absorbed(&net->ex, i) || writes_relu(&net->ex, i) || folds(&net->ex, i)) unfuse_output((cn_net *)net, i);
-    return net->ex.act + net->ex.act_off[i];
+    const float *v = as_floats((cn_net *)net, i, net->ex.act, &((cn_net *)net)->ex.view);
+    if (!v && count) *count = 0; /* no memory for the floats */
+    return v;
 }
 
 const float *cn_net_layer_grad(const cn_net *net, int i, int64_t *count)
@@ -1005,7 +1063,9 @@ const float *cn_net_layer_grad(const cn_net *net, int i, int64_t *count)
     if (!net || i < 0 || i >= net->n || !net->ex.dact) return NULL;
     if (count) *count = net->ex.batch * elems(&net->nodes[i]);
     if (absorbed(&net->ex, i) || folds_back(net, i)) unfuse_grad((cn_net *)net, i);
-    return net->ex.dact + net->ex.act_off[i];
+    const float *v = as_floats((cn_net *)net, i, net->ex.dact, &((cn_net *)net)->ex.dview);
+    if (!v && count) *count = 0; /* no memory for the floats */
+    return v;
 }
 
 cn_status cn_net_backward(cn_ctx *ctx, cn_net *net, const float *dy)
@@ -1053,10 +1113,12 @@ cn_status cn_net_backward(cn_ctx *ctx, cn_net *net, const float *dy)
             node_call c;
             cn_op_io *io = make_io(net, i, s, ex->training, &c);
             io->whole = whole;
-            if (ex->fused && ex->relu_out[i] < 0) c.x[0] = io->y; /* its input was never written */
+            if (ex->fused && ex->relu_out[i] < 0) /* its input was never written */
+                c.x[0] = io->y, io->half = (io->half & ~1u) | half_bit(ex, i, 1u);
             if (back) { /* the relu's output and its gradient, in place of this node's */
                 int64_t at = ex->act_off[back] + ex->slice_at[s] * elems(&net->nodes[back]);
                 io->y = ex->act + at, io->dy = ex->dact + at;
+                io->half = (io->half & ~CN_HALF_Y) | half_bit(ex, back, CN_HALF_Y);
             }
             for (int j = 0; j < nd->n_in; j++) {
                 if (!c.dx[j] || ex->grad_writer[nd->in[j]] != i) continue;

@@ -44,6 +44,14 @@ typedef struct cn_exec {
     float *fold_w;      /* the folded weights and bias of one convolution */
     double *fold_aff;   /* the batch norm's scale and shift */
     int folded;         /* the last forward folded them (evaluation, not tracing) */
+    /* per node, 1 where its output and output gradient may be stored as bf16 (cn_kernels.half:
+     * its row's and every reader's; never the input's or the net's output), planned with the
+     * backend; halved: the last forward stored them so (cn_backend.half_storage, not while
+     * tracing or sharded). view, dview: those values as floats for the host (layer outputs and
+     * gradients asked for), at the slabs' offsets, made on demand */
+    int *half;
+    int halved;
+    float *view, *dview;
     unsigned char *aux;
     /* the batch as planned: one slice, or the shards of a sharded training batch, each run as a
      * batch of its own with its own aux, parameter gradients (slice 0's: grads) and dropout draws */

@@ -1,6 +1,6 @@
 /* libcublas.cpp — an emulated cuBLAS (libcublas.so.13) for the tests without a GPU (see
  * libcuda.cpp): the calls the CUDA backend makes, SGEMM as the column-major definition computes
- * it, in double; cublasGemmEx on bf16 or fp32 factors into fp32. */
+ * it, in double; cublasGemmEx on bf16 or fp32 factors into fp32 (or bf16 from bf16 factors). */
 #include <cublas_v2.h>
 
 #include <cstdint>
@@ -26,10 +26,19 @@ static double factor(const void *x, bool bf16, long i)
     return v;
 }
 
-/* C (m x n, fp32) = alpha op(A) op(B) + beta C, column-major, op(A) m x k, op(B) k x n */
+/* bf16 from a float, to nearest even (a NaN stays a NaN), as cuBLAS stores a bf16 C */
+static uint16_t bf16_of(float v)
+{
+    uint32_t u;
+    memcpy(&u, &v, sizeof u);
+    if ((u & 0x7fffffffu) > 0x7f800000u) return static_cast<uint16_t>((u >> 16) | 0x40u);
+    return static_cast<uint16_t>((u + 0x7fffu + ((u >> 16) & 1u)) >> 16);
+}
+
+/* C (m x n, fp32 or bf16) = alpha op(A) op(B) + beta C, column-major, op(A) m x k, op(B) k x n */
 static cublasStatus_t gemm(cublasOperation_t ta, cublasOperation_t tb, int m, int n, int k, const float *alpha,
-                           const void *a, bool a16, int lda, const void *b, bool b16, int ldb, const float *beta, float *c,
-                           int ldc)
+                           const void *a, bool a16, int lda, const void *b, bool b16, int ldb, const float *beta, void *c,
+                           bool c16, int ldc)
 {
     if (m < 0 || n < 0 || k < 0) return CUBLAS_STATUS_INVALID_VALUE;
     float al = *alpha, be = *beta; /* taken at the call, as cuBLAS's host-pointer mode does */
@@ -42,9 +51,11 @@ static cublasStatus_t gemm(cublasOperation_t ta, cublasOperation_t tb, int m, in
                     double bv = factor(b, b16, tb == CUBLAS_OP_N ? p + (long)j * ldb : j + (long)p * ldb);
                     acc += av * bv;
                 }
-                float *cv = &c[i + (long)j * ldc];
+                long at = i + (long)j * ldc;
                 /* beta 0: C is not read (it may hold anything) */
-                *cv = (float)(al * acc + (be != 0 ? be * (double)*cv : 0.0));
+                float v = (float)(al * acc + (be != 0 ? be * factor(c, c16, at) : 0.0));
+                if (c16) static_cast<uint16_t *>(c)[at] = bf16_of(v);
+                else static_cast<float *>(c)[at] = v;
             }
     });
     return CUBLAS_STATUS_SUCCESS;
@@ -54,19 +65,20 @@ cublasStatus_t cublasSgemm(cublasHandle_t, cublasOperation_t ta, cublasOperation
                            const float *alpha, const float *a, int lda, const float *b, int ldb, const float *beta,
                            float *c, int ldc)
 {
-    return gemm(ta, tb, m, n, k, alpha, a, false, lda, b, false, ldb, beta, c, ldc);
+    return gemm(ta, tb, m, n, k, alpha, a, false, lda, b, false, ldb, beta, c, false, ldc);
 }
 
-/* the calls the backend makes: bf16 or fp32 factors, fp32 C, fp32 sums, float scalars */
+/* the calls the backend makes: bf16 or fp32 factors, fp32 or bf16 C, fp32 sums, float scalars */
 cublasStatus_t cublasGemmEx(cublasHandle_t, cublasOperation_t ta, cublasOperation_t tb, int m, int n, int k,
                             const void *alpha, const void *a, cudaDataType at, int lda, const void *b, cudaDataType bt,
                             int ldb, const void *beta, void *c, cudaDataType ct, int ldc, cublasComputeType_t compute,
                             cublasGemmAlgo_t)
 {
-    bool ok = (at == CUDA_R_16BF || at == CUDA_R_32F) && (bt == CUDA_R_16BF || bt == CUDA_R_32F) && ct == CUDA_R_32F &&
-              compute == CUBLAS_COMPUTE_32F;
+    /* cuBLAS's table for CUBLAS_COMPUTE_32F: A and B of one type; C fp32, or bf16 with bf16 factors */
+    bool ok = at == bt && (at == CUDA_R_16BF || at == CUDA_R_32F) &&
+              (ct == CUDA_R_32F || (ct == CUDA_R_16BF && at == CUDA_R_16BF)) && compute == CUBLAS_COMPUTE_32F;
     if (!ok) return CUBLAS_STATUS_NOT_SUPPORTED;
     return gemm(ta, tb, m, n, k, static_cast<const float *>(alpha), a, at == CUDA_R_16BF, lda, b, bt == CUDA_R_16BF, ldb,
-                static_cast<const float *>(beta), static_cast<float *>(c), ldc);
+                static_cast<const float *>(beta), c, ct == CUDA_R_16BF, ldc);
 }
 }

@@ -44,4 +44,4 @@ static const cn_kernels kernels[CN_OP_COUNT] = {
     [CN_OP_INSTANCENORM] = { .forward = cn_cpu_groupnorm_forward, .backward = cn_cpu_groupnorm_backward },
 };
 
-const cn_backend cn_backend_cpu = { "cpu", kernels, NULL, NULL, NULL, NULL }; /* host memory; the step on the host; always ready */
+const cn_backend cn_backend_cpu = { "cpu", kernels, NULL, NULL, NULL, NULL, NULL }; /* host memory; the step on the host; always ready */

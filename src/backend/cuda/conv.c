@@ -10,9 +10,9 @@
  * algorithms only (no atomic additions in the backward passes), so that a run, a resumed run and
  * a step replayed from a CUDA graph give the same bits every time, as on the CPU.
  * bf16 (--precision bf16): each pass's operands are staged in the workspace as bf16 in NHWC (the
- * layout of cuDNN's tensor-core kernels; our tensors stay fp32 NCHW), cuDNN runs in bf16 with
- * fp32 accumulation and writes bf16, and one pass brings the result back to fp32 NCHW, the
- * bias, a fused relu and the addition to a gradient in it. The direct kernels run the same
+ * layout of cuDNN's tensor-core kernels; our activations are NCHW, floats or bf16), cuDNN runs
+ * in bf16 with fp32 accumulation and writes bf16, and one pass brings the result back to NCHW,
+ * the bias, a fused relu and the addition to a gradient in it. The direct kernels run the same
  * staging (rounded operands and result, NHWC in between), so that both paths round alike. */
 #include <limits.h>
 #include <stdio.h>
@@ -346,14 +346,14 @@ static int fused_forward(conv_plan *p, const cn_cu_conv *g, char *work, const fl
 
 /* out = (add: out +) the convolution of in with w, plus b (NULL: none), then relu where asked;
  * staged: in is staged already (bf16: by the filter pass before) */
-static int forward_pass(conv_plan *p, cn_cu_conv *g, char *work, const float *in, const float *w, const float *b,
-                        float *out, int add, int relu, int staged)
+static int forward_pass(conv_plan *p, cn_cu_conv *g, char *work, cn_cu_act in, const float *w, const float *b,
+                        cn_cu_act out, int add, int relu, int staged)
 {
     float one = 1, zero = 0;
     if (p->precision == CN_PRECISION_BF16) {
         staging s = stage(p, work);
         if (!staged) cn_cuda_bf16_pack(in, s.x, IN_DIMS(g), NHWC);
-        cn_cuda_bf16_pack(w, s.w, W_DIMS(g), NHWC);
+        cn_cuda_bf16_pack(cn_cu_floats(w), s.w, W_DIMS(g), NHWC);
         int ran = p->dnn ? dnn_ran(cn_cu.dnn.cudnnConvolutionForward(cn_cu.dnn_handle, &one, p->x, s.x, p->w, s.w, p->conv,
                                                                      p->fwd, work, p->workspace, &zero, p->y, s.y),
                                    "cudnnConvolutionForward (bf16)")
@@ -361,35 +361,37 @@ static int forward_pass(conv_plan *p, cn_cu_conv *g, char *work, const float *in
         if (ran < 0) return -1;
         if (ran > 0) {
             if (p->dnn) return cn_cuda_fail("cuDNN refused a bf16 convolution's forward pass"), -1;
-            cn_cuda_bf16_unpack(s.x, s.xf, NULL, IN_DIMS(g), NHWC, 0, 0), cn_cuda_bf16_unpack(s.w, s.wf, NULL, W_DIMS(g), NHWC, 0, 0);
+            cn_cuda_bf16_unpack(s.x, cn_cu_floats(s.xf), NULL, IN_DIMS(g), NHWC, 0, 0);
+            cn_cuda_bf16_unpack(s.w, cn_cu_floats(s.wf), NULL, W_DIMS(g), NHWC, 0, 0);
             direct_forward(g, s.xf, s.wf, NULL, s.yf, 0);
-            cn_cuda_bf16_pack(s.yf, s.y, OUT_DIMS(g), NHWC);
+            cn_cuda_bf16_pack(cn_cu_floats(s.yf), s.y, OUT_DIMS(g), NHWC);
         }
         cn_cuda_bf16_unpack(s.y, out, b, OUT_DIMS(g), NHWC, add, relu);
         return 0;
     }
+    /* fp32 and tf32 keep their activations as floats (cn_cuda_half_storage) */
     if (p->dnn && b && !add && !p->unfused) {
-        int fused = fused_forward(p, g, work, in, w, b, out, relu);
+        int fused = fused_forward(p, g, work, in.p, w, b, out.p, relu);
         if (fused <= 0) return fused;
     }
-    int ran = p->dnn ? dnn_ran(cn_cu.dnn.cudnnConvolutionForward(cn_cu.dnn_handle, &one, p->x, in, p->w, w, p->conv, p->fwd,
-                                                                 work, p->workspace, add ? &one : &zero, p->y, out),
+    int ran = p->dnn ? dnn_ran(cn_cu.dnn.cudnnConvolutionForward(cn_cu.dnn_handle, &one, p->x, in.p, p->w, w, p->conv, p->fwd,
+                                                                 work, p->workspace, add ? &one : &zero, p->y, out.p),
                                "cudnnConvolutionForward")
                      : 1;
     if (ran < 0) return -1;
-    if (ran > 0) direct_forward(g, in, w, b, out, add), b = NULL; /* the direct kernel adds the bias itself */
+    if (ran > 0) direct_forward(g, in.p, w, b, out.p, add), b = NULL; /* the direct kernel adds the bias itself */
     cn_cuda_bias_relu(out, b, OUT_DIMS(g), relu);
     return 0;
 }
 
 /* din = (add: din +) the input gradient of dout (backward data); staged: dout is staged already */
-static int data_pass(const conv_plan *p, cn_cu_conv *g, char *work, const float *w, const float *dout, float *din, int add,
+static int data_pass(const conv_plan *p, cn_cu_conv *g, char *work, const float *w, cn_cu_act dout, cn_cu_act din, int add,
                      int staged)
 {
     float one = 1, zero = 0;
     if (p->precision == CN_PRECISION_BF16) {
         staging s = stage(p, work);
-        cn_cuda_bf16_pack(w, s.w, W_DIMS(g), NHWC);
+        cn_cuda_bf16_pack(cn_cu_floats(w), s.w, W_DIMS(g), NHWC);
         if (!staged) cn_cuda_bf16_pack(dout, s.y, OUT_DIMS(g), NHWC);
         int ran = p->dnn ? dnn_ran(cn_cu.dnn.cudnnConvolutionBackwardData(cn_cu.dnn_handle, &one, p->w, s.w, p->y, s.y,
                                                                           p->conv, p->bwd_data, work, p->workspace, &zero,
@@ -399,26 +401,27 @@ static int data_pass(const conv_plan *p, cn_cu_conv *g, char *work, const float 
         if (ran < 0) return -1;
         if (ran > 0) {
             if (p->dnn) return cn_cuda_fail("cuDNN refused a bf16 convolution's input gradient"), -1;
-            cn_cuda_bf16_unpack(s.w, s.wf, NULL, W_DIMS(g), NHWC, 0, 0), cn_cuda_bf16_unpack(s.y, s.yf, NULL, OUT_DIMS(g), NHWC, 0, 0);
+            cn_cuda_bf16_unpack(s.w, cn_cu_floats(s.wf), NULL, W_DIMS(g), NHWC, 0, 0);
+            cn_cuda_bf16_unpack(s.y, cn_cu_floats(s.yf), NULL, OUT_DIMS(g), NHWC, 0, 0);
             direct_data(g, s.wf, s.yf, s.xf, 1);
-            cn_cuda_bf16_pack(s.xf, s.x, IN_DIMS(g), NHWC);
+            cn_cuda_bf16_pack(cn_cu_floats(s.xf), s.x, IN_DIMS(g), NHWC);
         }
         cn_cuda_bf16_unpack(s.x, din, NULL, IN_DIMS(g), NHWC, add, 0);
         return 0;
     }
-    int ran = p->dnn ? dnn_ran(cn_cu.dnn.cudnnConvolutionBackwardData(cn_cu.dnn_handle, &one, p->w, w, p->y, dout, p->conv,
+    int ran = p->dnn ? dnn_ran(cn_cu.dnn.cudnnConvolutionBackwardData(cn_cu.dnn_handle, &one, p->w, w, p->y, dout.p, p->conv,
                                                                       p->bwd_data, work, p->workspace, add ? &one : &zero,
-                                                                      p->x, din),
+                                                                      p->x, din.p),
                                "cudnnConvolutionBackwardData")
                      : 1;
-    if (ran > 0) direct_data(g, w, dout, din, !add);
+    if (ran > 0) direct_data(g, w, dout.p, din.p, !add);
     return ran < 0 ? -1 : 0;
 }
 
 /* dw += the weight gradient from the input `in` and the output's gradient `dout`; in bf16 both
  * stay staged for the pass after it (the input or output gradient, which stages nothing else
  * over them first) */
-static int filter_pass(const conv_plan *p, cn_cu_conv *g, char *work, const float *in, const float *dout, float *dw)
+static int filter_pass(const conv_plan *p, cn_cu_conv *g, char *work, cn_cu_act in, cn_cu_act dout, float *dw)
 {
     float one = 1, zero = 0;
     if (p->precision == CN_PRECISION_BF16) {
@@ -432,21 +435,23 @@ static int filter_pass(const conv_plan *p, cn_cu_conv *g, char *work, const floa
         if (ran < 0) return -1;
         if (ran > 0) {
             if (p->dnn) return cn_cuda_fail("cuDNN refused a bf16 convolution's weight gradient"), -1;
-            cn_cuda_bf16_unpack(s.x, s.xf, NULL, IN_DIMS(g), NHWC, 0, 0), cn_cuda_bf16_unpack(s.y, s.yf, NULL, OUT_DIMS(g), NHWC, 0, 0);
+            cn_cuda_bf16_unpack(s.x, cn_cu_floats(s.xf), NULL, IN_DIMS(g), NHWC, 0, 0);
+            cn_cuda_bf16_unpack(s.y, cn_cu_floats(s.yf), NULL, OUT_DIMS(g), NHWC, 0, 0);
             if (cn_cu_ok(cn_cu.cu.cuMemsetD8Async((CUdeviceptr)(uintptr_t)s.wf, 0, (size_t)s.nw * sizeof(float), cn_cu.stream),
                          "cuMemsetD8Async"))
                 return -1;
             direct_filter(g, s.xf, s.yf, s.wf);
-            cn_cuda_bf16_pack(s.wf, s.dw, W_DIMS(g), NHWC);
+            cn_cuda_bf16_pack(cn_cu_floats(s.wf), s.dw, W_DIMS(g), NHWC);
         }
-        cn_cuda_bf16_unpack(s.dw, dw, NULL, W_DIMS(g), NHWC, 1, 0);
+        cn_cuda_bf16_unpack(s.dw, cn_cu_floats(dw), NULL, W_DIMS(g), NHWC, 1, 0);
         return 0;
     }
-    int ran = p->dnn ? dnn_ran(cn_cu.dnn.cudnnConvolutionBackwardFilter(cn_cu.dnn_handle, &one, p->x, in, p->y, dout, p->conv,
-                                                                        p->bwd_filter, work, p->workspace, &one, p->w, dw),
+    int ran = p->dnn ? dnn_ran(cn_cu.dnn.cudnnConvolutionBackwardFilter(cn_cu.dnn_handle, &one, p->x, in.p, p->y, dout.p,
+                                                                        p->conv, p->bwd_filter, work, p->workspace, &one, p->w,
+                                                                        dw),
                                "cudnnConvolutionBackwardFilter")
                      : 1;
-    if (ran > 0) direct_filter(g, in, dout, dw);
+    if (ran > 0) direct_filter(g, in.p, dout.p, dw);
     return ran < 0 ? -1 : 0;
 }
 
@@ -457,7 +462,7 @@ static void conv_forward(const cn_op_io *io, int relu)
     cn_cu_conv g = geom_of(io->n, io->in[0], io->batch);
     conv_plan *p = plan_for(&g);
     const float *w = io->w, *b = io->n->a.bias ? w + weights_of(&g) : NULL;
-    forward_pass(p, &g, io->work, io->x[0], w, b, io->y, 0, relu, 0);
+    forward_pass(p, &g, io->work, cn_cu_x(io, 0), w, b, cn_cu_y(io), 0, relu, 0);
 }
 
 void cn_cuda_conv_forward(const cn_op_io *io) { conv_forward(io, 0); }
@@ -471,9 +476,9 @@ void cn_cuda_conv_backward(const cn_op_io *io)
     conv_plan *p = plan_for(&g);
     int64_t wn = weights_of(&g);
     float *dw = io->dw, *db = io->n->a.bias ? dw + wn : NULL;
-    if (db) cn_cuda_channel_sum(io->dy, db, g.n, g.cout, g.oh * g.ow, bias_scratch(p, io->work));
-    if (filter_pass(p, &g, io->work, io->x[0], io->dy, dw) || !io->dx[0]) return;
-    data_pass(p, &g, io->work, io->w, io->dy, io->dx[0], !(io->dx_fresh & 1u), 1);
+    if (db) cn_cuda_channel_sum(cn_cu_dy(io), db, g.n, g.cout, g.oh * g.ow, bias_scratch(p, io->work));
+    if (filter_pass(p, &g, io->work, cn_cu_x(io, 0), cn_cu_dy(io), dw) || !io->dx[0]) return;
+    data_pass(p, &g, io->work, io->w, cn_cu_dy(io), cn_cu_dx(io, 0), !(io->dx_fresh & 1u), 1);
 }
 
 /* deconv: y = the convolution's input gradient of x (backward data), then the bias */
@@ -484,8 +489,8 @@ void cn_cuda_deconv_forward(const cn_op_io *io)
     conv_plan *p = plan_for(&g);
     int64_t wn = weights_of(&g);
     const float *w = io->w, *b = io->n->a.bias ? w + wn : NULL;
-    if (data_pass(p, &g, io->work, w, io->x[0], io->y, 0, 0)) return;
-    cn_cuda_bias_relu(io->y, b, g.n, g.cin, g.h * g.w, 0);
+    if (data_pass(p, &g, io->work, w, cn_cu_x(io, 0), cn_cu_y(io), 0, 0)) return;
+    cn_cuda_bias_relu(cn_cu_y(io), b, g.n, g.cin, g.h * g.w, 0);
 }
 
 /* deconv: db += the sums of dy's channels; dw += the convolution's weight gradient with dy as
@@ -497,7 +502,7 @@ void cn_cuda_deconv_backward(const cn_op_io *io)
     conv_plan *p = plan_for(&g);
     int64_t wn = weights_of(&g);
     float *dw = io->dw, *db = io->n->a.bias ? dw + wn : NULL;
-    if (db) cn_cuda_channel_sum(io->dy, db, g.n, g.cin, g.h * g.w, bias_scratch(p, io->work));
-    if (filter_pass(p, &g, io->work, io->dy, io->x[0], dw) || !io->dx[0]) return;
-    forward_pass(p, &g, io->work, io->dy, io->w, NULL, io->dx[0], !(io->dx_fresh & 1u), 0, 1);
+    if (db) cn_cuda_channel_sum(cn_cu_dy(io), db, g.n, g.cin, g.h * g.w, bias_scratch(p, io->work));
+    if (filter_pass(p, &g, io->work, cn_cu_dy(io), cn_cu_x(io, 0), dw) || !io->dx[0]) return;
+    forward_pass(p, &g, io->work, cn_cu_dy(io), io->w, NULL, cn_cu_dx(io, 0), !(io->dx_fresh & 1u), 0, 1);
 }

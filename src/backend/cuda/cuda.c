@@ -18,45 +18,45 @@
 static const cn_kernels kernels[CN_OP_COUNT] = {
     [CN_OP_CONV] = { .forward = cn_cuda_conv_forward, .backward = cn_cuda_conv_backward,
                      .workspace = cn_cuda_conv_workspace, .fresh_dx = 1, .forward_relu_out = cn_cuda_conv_forward_relu,
-                     .describe = cn_cuda_conv_describe },
+                     .describe = cn_cuda_conv_describe, .half = 1 },
     [CN_OP_DECONV] = { .forward = cn_cuda_deconv_forward, .backward = cn_cuda_deconv_backward,
-                       .workspace = cn_cuda_conv_workspace, .fresh_dx = 1, .describe = cn_cuda_conv_describe },
+                       .workspace = cn_cuda_conv_workspace, .fresh_dx = 1, .describe = cn_cuda_conv_describe, .half = 1 },
     [CN_OP_DENSE] = { .forward = cn_cuda_dense_forward, .backward = cn_cuda_dense_backward,
                       .workspace = cn_cuda_dense_workspace, .fresh_dx = 1, .describe = cn_cuda_dense_describe,
-                      .forward_relu_out = cn_cuda_dense_forward_relu },
+                      .forward_relu_out = cn_cuda_dense_forward_relu, .half = 1 },
     [CN_OP_MAXPOOL] = { .forward = cn_cuda_maxpool_forward, .backward = cn_cuda_maxpool_backward, .fresh_dx = 1,
-                        .forward_relu_in = cn_cuda_maxpool_relu_forward, .backward_relu_in = cn_cuda_maxpool_relu_backward },
-    [CN_OP_MINPOOL] = { .forward = cn_cuda_minpool_forward, .backward = cn_cuda_minpool_backward, .fresh_dx = 1 },
-    [CN_OP_AVGPOOL] = { .forward = cn_cuda_avgpool_forward, .backward = cn_cuda_avgpool_backward, .fresh_dx = 1 },
+                        .forward_relu_in = cn_cuda_maxpool_relu_forward, .backward_relu_in = cn_cuda_maxpool_relu_backward, .half = 1 },
+    [CN_OP_MINPOOL] = { .forward = cn_cuda_minpool_forward, .backward = cn_cuda_minpool_backward, .fresh_dx = 1, .half = 1 },
+    [CN_OP_AVGPOOL] = { .forward = cn_cuda_avgpool_forward, .backward = cn_cuda_avgpool_backward, .fresh_dx = 1, .half = 1 },
     [CN_OP_GLOBALAVGPOOL] = { .forward = cn_cuda_globalavgpool_forward, .backward = cn_cuda_globalavgpool_backward,
-                              .fresh_dx = 1 },
+                              .fresh_dx = 1, .half = 1 },
     [CN_OP_GLOBALMAXPOOL] = { .forward = cn_cuda_globalmaxpool_forward, .backward = cn_cuda_globalmaxpool_backward,
-                              .fresh_dx = 1 },
-    [CN_OP_RELU] = { .forward = cn_cuda_relu_forward, .backward = cn_cuda_relu_backward, .fresh_dx = 1 },
+                              .fresh_dx = 1, .half = 1 },
+    [CN_OP_RELU] = { .forward = cn_cuda_relu_forward, .backward = cn_cuda_relu_backward, .fresh_dx = 1, .half = 1 },
     [CN_OP_LEAKYRELU] = { .forward = cn_cuda_leakyrelu_forward, .backward = cn_cuda_leakyrelu_backward,
-                          .fresh_dx = 1 },
-    [CN_OP_SIGMOID] = { .forward = cn_cuda_sigmoid_forward, .backward = cn_cuda_sigmoid_backward, .fresh_dx = 1 },
-    [CN_OP_TANH] = { .forward = cn_cuda_tanh_forward, .backward = cn_cuda_tanh_backward, .fresh_dx = 1 },
-    [CN_OP_RELU6] = { .forward = cn_cuda_relu6_forward, .backward = cn_cuda_relu6_backward, .fresh_dx = 1 },
+                          .fresh_dx = 1, .half = 1 },
+    [CN_OP_SIGMOID] = { .forward = cn_cuda_sigmoid_forward, .backward = cn_cuda_sigmoid_backward, .fresh_dx = 1, .half = 1 },
+    [CN_OP_TANH] = { .forward = cn_cuda_tanh_forward, .backward = cn_cuda_tanh_backward, .fresh_dx = 1, .half = 1 },
+    [CN_OP_RELU6] = { .forward = cn_cuda_relu6_forward, .backward = cn_cuda_relu6_backward, .fresh_dx = 1, .half = 1 },
     [CN_OP_HARDSIGMOID] = { .forward = cn_cuda_hardsigmoid_forward, .backward = cn_cuda_hardsigmoid_backward,
-                            .fresh_dx = 1 },
+                            .fresh_dx = 1, .half = 1 },
     [CN_OP_HARDSWISH] = { .forward = cn_cuda_hardswish_forward, .backward = cn_cuda_hardswish_backward,
-                          .fresh_dx = 1 },
-    [CN_OP_SILU] = { .forward = cn_cuda_silu_forward, .backward = cn_cuda_silu_backward, .fresh_dx = 1 },
-    [CN_OP_GELU] = { .forward = cn_cuda_gelu_forward, .backward = cn_cuda_gelu_backward, .fresh_dx = 1 },
-    [CN_OP_ELU] = { .forward = cn_cuda_elu_forward, .backward = cn_cuda_elu_backward, .fresh_dx = 1 },
+                          .fresh_dx = 1, .half = 1 },
+    [CN_OP_SILU] = { .forward = cn_cuda_silu_forward, .backward = cn_cuda_silu_backward, .fresh_dx = 1, .half = 1 },
+    [CN_OP_GELU] = { .forward = cn_cuda_gelu_forward, .backward = cn_cuda_gelu_backward, .fresh_dx = 1, .half = 1 },
+    [CN_OP_ELU] = { .forward = cn_cuda_elu_forward, .backward = cn_cuda_elu_backward, .fresh_dx = 1, .half = 1 },
     [CN_OP_PRELU] = { .forward = cn_cuda_prelu_forward, .backward = cn_cuda_prelu_backward, .fresh_dx = 1 },
     [CN_OP_SOFTMAX] = { .forward = cn_cuda_softmax_forward, .backward = cn_cuda_softmax_backward, .fresh_dx = 1 },
     [CN_OP_BATCHNORM] = { .forward = cn_cuda_batchnorm_forward, .backward = cn_cuda_batchnorm_backward,
                           .workspace = cn_cuda_batchnorm_workspace, .fresh_dx = 1,
                           .forward_relu_out = cn_cuda_batchnorm_forward_relu,
-                          .backward_relu_out = cn_cuda_batchnorm_backward_relu, .stats = cn_cuda_batchnorm_stats },
+                          .backward_relu_out = cn_cuda_batchnorm_backward_relu, .stats = cn_cuda_batchnorm_stats, .half = 1 },
     [CN_OP_DROPOUT] = { .forward = cn_cuda_dropout_forward, .backward = cn_cuda_dropout_backward, .fresh_dx = 1,
-                        .draw = cn_cuda_dropout_draw },
+                        .draw = cn_cuda_dropout_draw, .half = 1 },
     /* flatten keeps the values in order: a copy forward, dx (+)= dy backward (an add of one input) */
-    [CN_OP_FLATTEN] = { .forward = cn_cuda_copy_forward, .backward = cn_cuda_add_backward, .fresh_dx = 1 },
-    [CN_OP_CONCAT] = { .forward = cn_cuda_concat_forward, .backward = cn_cuda_concat_backward, .fresh_dx = 1 },
-    [CN_OP_ADD] = { .forward = cn_cuda_add_forward, .backward = cn_cuda_add_backward, .fresh_dx = 1 },
+    [CN_OP_FLATTEN] = { .forward = cn_cuda_copy_forward, .backward = cn_cuda_add_backward, .fresh_dx = 1, .half = 1 },
+    [CN_OP_CONCAT] = { .forward = cn_cuda_concat_forward, .backward = cn_cuda_concat_backward, .fresh_dx = 1, .half = 1 },
+    [CN_OP_ADD] = { .forward = cn_cuda_add_forward, .backward = cn_cuda_add_backward, .fresh_dx = 1, .half = 1 },
     [CN_OP_MUL] = { .forward = cn_cuda_mul_forward, .backward = cn_cuda_mul_backward, .fresh_dx = 1 },
     [CN_OP_PAD] = { .forward = cn_cuda_pad_forward, .backward = cn_cuda_pad_backward, .fresh_dx = 1 },
     [CN_OP_CROP] = { .forward = cn_cuda_crop_forward, .backward = cn_cuda_crop_backward, .fresh_dx = 1 },
@@ -353,4 +353,14 @@ static int cuda_supports(const cn_node *n)
     }
 }
 
-const cn_backend cn_backend_cuda = { "cuda", kernels, &cn_cuda_memory, &cn_cuda_step, cn_cuda_open, cuda_supports };
+/* --precision bf16 stores the activations between layers as bf16 where the rows allow (their
+ * .half); CN_BF16_STORAGE=0 keeps them floats, each product staging its operands alone (to
+ * compare the two in one run) */
+int cn_cuda_half_storage(void)
+{
+    const char *keep = getenv("CN_BF16_STORAGE");
+    return cn_cu.precision == CN_PRECISION_BF16 && !(keep && !strcmp(keep, "0"));
+}
+
+const cn_backend cn_backend_cuda = { "cuda", kernels, &cn_cuda_memory, &cn_cuda_step, cn_cuda_open, cuda_supports,
+                                     cn_cuda_half_storage };

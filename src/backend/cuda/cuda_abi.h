@@ -5,6 +5,15 @@
 
 #include <stdint.h>
 
+/* an activation or its gradient as a kernel reads and writes it: floats, or (bf16 1) bf16
+ * values at the same places, NCHW either way (--precision bf16 stores the values between layers
+ * so where the kernels on both sides take it: src/backend/kernel.h's cn_op_io.half). p NULL:
+ * none (an input gradient nobody wants). */
+typedef struct cn_cu_act {
+    void *p;
+    int64_t bf16;
+} cn_cu_act;
+
 /* a pooling window's geometry (src/ops/pool_ref.h's cn_pool_geom, field for field) */
 typedef struct cn_cu_pool {
     int64_t n, c, h, w, kh, kw, sh, sw, pad_t, pad_l, pad_b, pad_r, oh, ow;

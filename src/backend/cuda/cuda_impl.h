@@ -174,20 +174,28 @@ void cn_cuda_norm_forward(const cn_op_io *io);
 void cn_cuda_norm_backward(const cn_op_io *io);
 void cn_cuda_concat_forward(const cn_op_io *io);
 void cn_cuda_concat_backward(const cn_op_io *io);
+/* 1 when activations between layers are stored as bf16 now (cn_backend.half_storage) */
+int cn_cuda_half_storage(void);
+/* a call's activations as the kernels take them: floats, or bf16 where cn_op_io.half says */
+static inline cn_cu_act cn_cu_x(const cn_op_io *io, int j) { return (cn_cu_act){ (void *)io->x[j], (io->half >> j) & 1u }; }
+static inline cn_cu_act cn_cu_dx(const cn_op_io *io, int j) { return (cn_cu_act){ io->dx[j], (io->half >> j) & 1u }; }
+static inline cn_cu_act cn_cu_y(const cn_op_io *io) { return (cn_cu_act){ io->y, (io->half & CN_HALF_Y) != 0 }; }
+static inline cn_cu_act cn_cu_dy(const cn_op_io *io) { return (cn_cu_act){ (void *)io->dy, (io->half & CN_HALF_Y) != 0 }; }
+static inline cn_cu_act cn_cu_floats(const void *p) { return (cn_cu_act){ (void *)p, 0 }; }
 /* y (N, C, HW) += b per channel (b NULL: nothing), then relu where asked: the end of a conv
  * or dense layer's forward, and a relu fused after it */
-void cn_cuda_bias_relu(float *y, const float *b, int64_t n, int64_t c, int64_t hw, int relu);
+void cn_cuda_bias_relu(cn_cu_act y, const float *b, int64_t n, int64_t c, int64_t hw, int relu);
 /* bf16 staging of a product's operands (--precision bf16; conv.c, dense.c): dst = x (N, C, HW)
  * rounded to bf16 (to nearest even), in NHWC where asked; and back, y (N, C, HW) = (add: y +)
  * the staged src, plus b per channel (NULL: none), then relu where asked */
-void cn_cuda_bf16_pack(const float *x, uint16_t *dst, int64_t n, int64_t c, int64_t hw, int nhwc);
-void cn_cuda_bf16_unpack(const uint16_t *src, float *y, const float *b, int64_t n, int64_t c, int64_t hw, int nhwc,
+void cn_cuda_bf16_pack(cn_cu_act x, uint16_t *dst, int64_t n, int64_t c, int64_t hw, int nhwc);
+void cn_cuda_bf16_unpack(const uint16_t *src, cn_cu_act y, const float *b, int64_t n, int64_t c, int64_t hw, int nhwc,
                          int add, int relu);
 /* the workspace's regions start on 256-byte boundaries (cuDNN's and cuBLAS's alignment) */
 #define CN_CU_ALIGN(bytes) (((bytes) + 255) / 256 * 256)
 /* out[ch] += the sum of dy (N, C, HW) over N and HW: the bias gradients of conv and dense; a
  * large map in runs, their partial sums in scratch (cn_cuda_channel_sum_bytes of workspace) */
-void cn_cuda_channel_sum(const float *dy, float *out, int64_t n, int64_t c, int64_t hw, double *scratch);
+void cn_cuda_channel_sum(cn_cu_act dy, float *out, int64_t n, int64_t c, int64_t hw, double *scratch);
 int64_t cn_cuda_channel_sum_bytes(int64_t n, int64_t c, int64_t hw);
 
 extern const cn_step_kernels cn_cuda_step;

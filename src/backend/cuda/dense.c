@@ -2,8 +2,10 @@
  * row-major (R x C) matrix is its column-major transpose, so y (N,OUT) = x (N,IN) w^T is
  * y^T = w x^T for cuBLAS. The bias is added, and its gradient summed, by our kernels.
  * fp32 runs cuBLAS's default math; tf32 its TF32 tensor-op math (loader.c sets the mode); bf16
- * stages the two factors of each product as bf16 in the workspace and runs cublasGemmEx on them
- * with fp32 sums into our fp32 tensors (the master weights and the gradients stay fp32). */
+ * runs cublasGemmEx on bf16 factors with fp32 sums: the weights staged as bf16 in the
+ * workspace, the input and the output's gradient too where they are floats (an activation
+ * stored as bf16 between layers is a factor as it is); the result into floats (the master
+ * weights' gradient) or into an activation stored as bf16. */
 #include <limits.h>
 
 #include "cuda_impl.h"
@@ -46,38 +48,41 @@ const char *cn_cuda_dense_describe(const cn_node *n, const cn_node *const *in, i
                                                   : "cuBLAS sgemm";
 }
 
-/* C (m x n, column-major, fp32) = A B + beta C, op(A) m x k, op(B) k x n: SGEMM, or in bf16
- * cublasGemmEx on the factors a16 and b16 (staged by the caller) with fp32 sums */
-static int product(cublasOperation_t ta, cublasOperation_t tb, int64_t m, int64_t n, int64_t k, const float *a,
-                   const uint16_t *a16, int64_t lda, const float *b, const uint16_t *b16, int64_t ldb, int add, float *c,
+/* C (m x n, column-major: floats, or bf16 where stored so) = A B + beta C, op(A) m x k, op(B)
+ * k x n: SGEMM, or in bf16 cublasGemmEx on the factors a16 and b16 (staged by the caller) with
+ * fp32 sums */
+static int product(cublasOperation_t ta, cublasOperation_t tb, int64_t m, int64_t n, int64_t k, const void *a,
+                   const uint16_t *a16, int64_t lda, const void *b, const uint16_t *b16, int64_t ldb, int add, cn_cu_act c,
                    int64_t ldc, const char *what)
 {
     float one = 1, beta = add ? 1.0f : 0.0f;
-    if (cn_cu.precision != CN_PRECISION_BF16)
+    if (cn_cu.precision != CN_PRECISION_BF16) /* activations are floats then (cn_cuda_half_storage) */
         return cn_blas_ok(cn_cu.blas.cublasSgemm(cn_cu.blas_handle, ta, tb, (int)m, (int)n, (int)k, &one, a, (int)lda, b,
-                                                 (int)ldb, &beta, c, (int)ldc),
+                                                 (int)ldb, &beta, c.p, (int)ldc),
                           what);
     return cn_blas_ok(cn_cu.blas.cublasGemmEx(cn_cu.blas_handle, ta, tb, (int)m, (int)n, (int)k, &one, a16, CUDA_R_16BF,
-                                              (int)lda, b16, CUDA_R_16BF, (int)ldb, &beta, c, CUDA_R_32F, (int)ldc,
-                                              CUBLAS_COMPUTE_32F, CUBLAS_GEMM_DEFAULT),
+                                              (int)lda, b16, CUDA_R_16BF, (int)ldb, &beta, c.p,
+                                              c.bf16 ? CUDA_R_16BF : CUDA_R_32F, (int)ldc, CUBLAS_COMPUTE_32F,
+                                              CUBLAS_GEMM_DEFAULT),
                       what);
 }
 
-/* the bf16 regions of the workspace (cn_cuda_dense_workspace's), each staged from its fp32
- * tensor where given (NULL: left as it is) */
-typedef struct staged { uint16_t *x, *w, *dy; } staged;
-static staged stage(const cn_op_io *io, const float *x, const float *w, const float *dy)
+/* the bf16 factors: the workspace's regions (cn_cuda_dense_workspace's), each staged from its
+ * fp32 tensor where given (NULL: left as it is), or an activation stored as bf16 itself (its
+ * row-major values are the staged layout) */
+typedef struct staged { const uint16_t *x, *w, *dy; } staged;
+static staged stage(const cn_op_io *io, cn_cu_act x, const float *w, cn_cu_act dy)
 {
     staged s = { 0 };
     if (cn_cu.precision != CN_PRECISION_BF16) return s;
     int64_t out = io->n->a.units, in = fan_in(io), n = io->batch;
     char *at = io->work;
-    s.x = (uint16_t *)at, at += CN_CU_ALIGN(n * in * 2);
-    s.w = (uint16_t *)at, at += CN_CU_ALIGN(out * in * 2);
-    s.dy = (uint16_t *)at;
-    if (x) cn_cuda_bf16_pack(x, s.x, n, in, 1, 0);
-    if (w) cn_cuda_bf16_pack(w, s.w, out, in, 1, 0);
-    if (dy) cn_cuda_bf16_pack(dy, s.dy, n, out, 1, 0);
+    uint16_t *sx = (uint16_t *)at, *sw = (uint16_t *)(at += CN_CU_ALIGN(n * in * 2)),
+             *sdy = (uint16_t *)(at += CN_CU_ALIGN(out * in * 2));
+    s.x = x.bf16 ? x.p : sx, s.w = sw, s.dy = dy.bf16 ? dy.p : sdy;
+    if (x.p && !x.bf16) cn_cuda_bf16_pack(x, sx, n, in, 1, 0);
+    if (w) cn_cuda_bf16_pack(cn_cu_floats(w), sw, out, in, 1, 0);
+    if (dy.p && !dy.bf16) cn_cuda_bf16_pack(dy, sdy, n, out, 1, 0);
     return s;
 }
 
@@ -86,10 +91,10 @@ static void dense_forward(const cn_op_io *io, int relu)
 {
     int64_t out = io->n->a.units, in = fan_in(io), n = io->batch;
     if (cn_cuda_ready() || !sizes_ok(n, in, out)) return;
-    const float *x = io->x[0], *w = io->w, *b = io->n->a.bias ? w + out * in : NULL;
-    float *y = io->y;
-    staged s = stage(io, x, w, NULL);
-    if (product(CUBLAS_OP_T, CUBLAS_OP_N, out, n, in, w, s.w, in, x, s.x, in, 0, y, out, "the dense layer's forward"))
+    const float *w = io->w, *b = io->n->a.bias ? w + out * in : NULL;
+    cn_cu_act x = cn_cu_x(io, 0), y = cn_cu_y(io);
+    staged s = stage(io, x, w, cn_cu_floats(NULL));
+    if (product(CUBLAS_OP_T, CUBLAS_OP_N, out, n, in, w, s.w, in, x.p, s.x, in, 0, y, out, "the dense layer's forward"))
         return;
     cn_cuda_bias_relu(y, b, n, out, 1, relu);
 }
@@ -102,14 +107,15 @@ void cn_cuda_dense_backward(const cn_op_io *io)
 {
     int64_t out = io->n->a.units, in = fan_in(io), n = io->batch;
     if (cn_cuda_ready() || !sizes_ok(n, in, out)) return;
-    const float *x = io->x[0], *w = io->w, *dy = io->dy;
-    float *dw = io->dw, *db = io->n->a.bias ? dw + out * in : NULL, *dx = io->dx[0];
-    staged s = stage(io, x, dx ? w : NULL, dy);
-    if (product(CUBLAS_OP_N, CUBLAS_OP_T, in, out, n, x, s.x, in, dy, s.dy, out, 1, dw, in,
+    const float *w = io->w;
+    cn_cu_act x = cn_cu_x(io, 0), dy = cn_cu_dy(io), dx = cn_cu_dx(io, 0);
+    float *dw = io->dw, *db = io->n->a.bias ? dw + out * in : NULL;
+    staged s = stage(io, x, dx.p ? w : NULL, dy);
+    if (product(CUBLAS_OP_N, CUBLAS_OP_T, in, out, n, x.p, s.x, in, dy.p, s.dy, out, 1, cn_cu_floats(dw), in,
                 "the dense layer's weight gradient"))
         return;
     if (db) cn_cuda_channel_sum(dy, db, n, out, 1, (double *)((char *)io->work + staged_bytes(n, in, out)));
-    if (dx)
-        product(CUBLAS_OP_N, CUBLAS_OP_N, in, n, out, w, s.w, in, dy, s.dy, out, !(io->dx_fresh & 1u), dx, in,
+    if (dx.p)
+        product(CUBLAS_OP_N, CUBLAS_OP_N, in, n, out, w, s.w, in, dy.p, s.dy, out, !(io->dx_fresh & 1u), dx, in,
                 "the dense layer's input gradient");
 }

@@ -32,15 +32,40 @@ static __device__ double block_sum(double v)
 
 static __device__ float accumulate(const float *dst, i64 i, int fresh, float v) { return fresh ? v : dst[i] + v; }
 
+/* bf16 from a float rounded to nearest even (as cuDNN and cuBLAS round; a NaN stays a NaN), and back */
+static __device__ unsigned short bf16_of(float v)
+{
+    unsigned u = __float_as_uint(v);
+    if ((u & 0x7fffffffu) > 0x7f800000u) return (unsigned short)((u >> 16) | 0x40u);
+    return (unsigned short)((u + 0x7fffu + ((u >> 16) & 1u)) >> 16);
+}
+
+static __device__ float float_of(unsigned short h) { return __uint_as_float((unsigned)h << 16); }
+
+/* value i of an activation (cn_cu_act: floats or bf16), and stored back rounded to its type */
+static __device__ float load(cn_cu_act t, i64 i)
+{
+    return t.bf16 ? float_of(((const unsigned short *)t.p)[i]) : ((const float *)t.p)[i];
+}
+
+static __device__ void store(cn_cu_act t, i64 i, float v)
+{
+    if (t.bf16) ((unsigned short *)t.p)[i] = bf16_of(v);
+    else ((float *)t.p)[i] = v;
+}
+
+/* a gradient's value i: v stored (fresh) or added to what it holds, in float */
+static __device__ void gather(cn_cu_act t, i64 i, int fresh, float v) { store(t, i, fresh ? v : load(t, i) + v); }
+
 /* ---- activations (src/ops/activation.c: computed in double per value, its act_value and
  * act_deriv case for case; `param` is leakyrelu's slope, elu's alpha or gelu's approximate) ---- */
 
 static __device__ double sigmoid_of(double v) { return v >= 0 ? 1 / (1 + exp(-v)) : exp(v) / (1 + exp(v)); }
 
-extern "C" __global__ void act_forward(int kind, const float *x, float *y, i64 n, double param)
+extern "C" __global__ void act_forward(int kind, cn_cu_act x, cn_cu_act y, i64 n, double param)
 {
     GRID_STRIDE(i, n) {
-        double v = x[i], r;
+        double v = load(x, i), r;
         switch (kind) {
         case CN_CU_RELU: r = v > 0 ? v : 0; break;
         case CN_CU_LEAKY: r = v > 0 ? v : param * v; break;
@@ -53,15 +78,15 @@ extern "C" __global__ void act_forward(int kind, const float *x, float *y, i64 n
         case CN_CU_GELU: r = cn_gelu(v, param != 0); break;
         default: r = v > 0 ? v : param * expm1(v); break; /* elu */
         }
-        y[i] = (float)r;
+        store(y, i, (float)r);
     }
 }
 
-extern "C" __global__ void act_backward(int kind, const float *x, const float *y, const float *dy, float *dx, i64 n,
+extern "C" __global__ void act_backward(int kind, cn_cu_act x, cn_cu_act y, cn_cu_act dy, cn_cu_act dx, i64 n,
                                         double param, int fresh)
 {
     GRID_STRIDE(i, n) {
-        double d, v = x[i], yi = y[i];
+        double d, v = load(x, i), yi = kind == CN_CU_SIGMOID || kind == CN_CU_TANH ? load(y, i) : 0;
         switch (kind) {
         case CN_CU_RELU: d = v > 0 ? 1 : 0; break;
         case CN_CU_LEAKY: d = v > 0 ? 1 : param; break;
@@ -78,7 +103,7 @@ extern "C" __global__ void act_backward(int kind, const float *x, const float *y
         case CN_CU_GELU: d = cn_gelu_deriv(v, param != 0); break;
         default: d = v > 0 ? 1 : param * exp(v); break; /* elu */
         }
-        dx[i] = accumulate(dx, i, fresh, (float)(dy[i] * d));
+        gather(dx, i, fresh, (float)(load(dy, i) * d));
     }
 }
 
@@ -108,17 +133,17 @@ extern "C" __global__ void prelu_backward(const float *x, const float *a, const 
 }
 
 /* dst = src (add 0) or dst + src (add 1): flatten, add, dropout at evaluation */
-extern "C" __global__ void copy_or_add(const float *src, float *dst, i64 n, int add)
+extern "C" __global__ void copy_or_add(cn_cu_act src, cn_cu_act dst, i64 n, int add)
 {
-    GRID_STRIDE(i, n) dst[i] = add ? dst[i] + src[i] : src[i];
+    GRID_STRIDE(i, n) store(dst, i, add ? load(dst, i) + load(src, i) : load(src, i));
 }
 
 /* add's broadcast of a 1x1 map (N,C,1,1) over the output's planes of hw values: forward
  * dst[i] (+)= src[i / hw]; backward dst[p] (+)= the sum of plane p of src, in element order as
  * the reference sums it (one thread a plane) */
-extern "C" __global__ void spread_add(const float *src, float *dst, i64 n, i64 hw, int add)
+extern "C" __global__ void spread_add(cn_cu_act src, cn_cu_act dst, i64 n, i64 hw, int add)
 {
-    GRID_STRIDE(i, n) dst[i] = add ? dst[i] + src[i / hw] : src[i / hw];
+    GRID_STRIDE(i, n) store(dst, i, add ? load(dst, i) + load(src, i / hw) : load(src, i / hw));
 }
 
 /* ---- mul (src/ops/merge.c): products in float in input order; input j's value at output
@@ -152,26 +177,26 @@ extern "C" __global__ void mul_backward(cn_cu_mul m, int j, const float *dy, flo
     }
 }
 
-extern "C" __global__ void plane_sum(const float *src, float *dst, i64 planes, i64 hw, int add)
+extern "C" __global__ void plane_sum(cn_cu_act src, cn_cu_act dst, i64 planes, i64 hw, int add)
 {
     GRID_STRIDE(p, planes) {
-        float s = add ? dst[p] : 0.0f;
-        for (i64 k = 0; k < hw; k++) s += src[p * hw + k];
-        dst[p] = s;
+        float s = add ? load(dst, p) : 0.0f;
+        for (i64 k = 0; k < hw; k++) s += load(src, p * hw + k);
+        store(dst, p, s);
     }
 }
 
 /* ---- concat: input j's block of `block` values per sample at channel offset `off` of y ---- */
 
-extern "C" __global__ void concat_forward(const float *x, float *y, i64 batch, i64 block, i64 ystride, i64 off)
+extern "C" __global__ void concat_forward(cn_cu_act x, cn_cu_act y, i64 batch, i64 block, i64 ystride, i64 off)
 {
-    GRID_STRIDE(i, batch * block) y[(i / block) * ystride + off + i % block] = x[i];
+    GRID_STRIDE(i, batch * block) store(y, (i / block) * ystride + off + i % block, load(x, i));
 }
 
-extern "C" __global__ void concat_backward(const float *dy, float *dx, i64 batch, i64 block, i64 ystride, i64 off,
+extern "C" __global__ void concat_backward(cn_cu_act dy, cn_cu_act dx, i64 batch, i64 block, i64 ystride, i64 off,
                                            int fresh)
 {
-    GRID_STRIDE(i, batch * block) dx[i] = accumulate(dx, i, fresh, dy[(i / block) * ystride + off + i % block]);
+    GRID_STRIDE(i, batch * block) gather(dx, i, fresh, load(dy, (i / block) * ystride + off + i % block));
 }
 
 /* ---- maps read from other maps' pixels: pad and crop, upsample, adaptive average pooling
@@ -358,29 +383,28 @@ static __device__ window window_at(const cn_cu_pool &g, i64 oy, i64 ox)
 /* one thread per output: max/min keep the first winner in scan order (its index in argmax,
  * -1 and y = 0 for a window of padding only); avg divides the sum (double) by the divisor.
  * relu: the window's values are relu(x) (a relu fused in front: its bits) */
-extern "C" __global__ void pool_forward(cn_cu_pool g, int kind, const float *x, float *y, int *argmax, int relu)
+extern "C" __global__ void pool_forward(cn_cu_pool g, int kind, cn_cu_act x, cn_cu_act y, int *argmax, int relu)
 {
     i64 oplane = g.oh * g.ow;
     GRID_STRIDE(o, g.n * g.c * oplane) {
-        i64 nc = o / oplane, oy = o % oplane / g.ow, ox = o % g.ow;
-        const float *xp = x + nc * g.h * g.w;
+        i64 nc = o / oplane, oy = o % oplane / g.ow, ox = o % g.ow, base = nc * g.h * g.w;
         window win = window_at(g, oy, ox);
         if (kind == CN_CU_POOL_AVG) {
             double acc = 0;
             for (i64 iy = win.y0; iy < win.y1; iy++)
-                for (i64 ix = win.x0; ix < win.x1; ix++) acc += xp[iy * g.w + ix];
-            y[o] = (float)(acc / (double)win.area);
+                for (i64 ix = win.x0; ix < win.x1; ix++) acc += load(x, base + iy * g.w + ix);
+            store(y, o, (float)(acc / (double)win.area));
             continue;
         }
         i64 best = -1;
         float bv = 0;
         for (i64 iy = win.y0; iy < win.y1; iy++)
             for (i64 ix = win.x0; ix < win.x1; ix++) {
-                float v = xp[iy * g.w + ix];
+                float v = load(x, base + iy * g.w + ix);
                 if (relu) v = v > 0 ? v : 0.0f;
                 if (best < 0 || (kind == CN_CU_POOL_MAX ? v > bv : v < bv)) best = iy * g.w + ix, bv = v;
             }
-        y[o] = bv;
+        store(y, o, bv);
         argmax[o] = (int)best;
     }
 }
@@ -389,8 +413,8 @@ extern "C" __global__ void pool_forward(cn_cu_pool g, int kind, const float *x, 
  * (outputs in scan order), so no two threads write one cell. relu_x (a relu fused in front):
  * its input; dx is then its input's gradient, stored as the two kernels would (fresh, times
  * relu'(x) in double, as act_backward) */
-extern "C" __global__ void pool_backward(cn_cu_pool g, int kind, const float *dy, const int *argmax, float *dx,
-                                         int fresh, const float *relu_x)
+extern "C" __global__ void pool_backward(cn_cu_pool g, int kind, cn_cu_act dy, const int *argmax, cn_cu_act dx,
+                                         int fresh, cn_cu_act relu_x)
 {
     i64 plane = g.h * g.w, oplane = g.oh * g.ow;
     GRID_STRIDE(i, g.n * g.c * plane) {
@@ -401,17 +425,17 @@ extern "C" __global__ void pool_backward(cn_cu_pool g, int kind, const float *dy
         i64 oy1 = (iy + g.pad_t) / g.sh, ox1 = (ix + g.pad_l) / g.sw;
         if (oy1 > g.oh - 1) oy1 = g.oh - 1;
         if (ox1 > g.ow - 1) ox1 = g.ow - 1;
-        float v = fresh ? 0.0f : dx[i];
+        float v = fresh ? 0.0f : load(dx, i);
         for (i64 oy = oy0; oy <= oy1; oy++)
             for (i64 ox = ox0; ox <= ox1; ox++) {
                 i64 o = nc * oplane + oy * g.ow + ox;
                 if (kind != CN_CU_POOL_AVG) {
-                    if (argmax[o] == iy * g.w + ix) v += dy[o];
+                    if (argmax[o] == iy * g.w + ix) v += load(dy, o);
                 } else {
-                    v += (float)((double)dy[o] / (double)window_at(g, oy, ox).area);
+                    v += (float)((double)load(dy, o) / (double)window_at(g, oy, ox).area);
                 }
             }
-        dx[i] = relu_x ? (float)((double)v * (relu_x[i] > 0 ? 1.0 : 0.0)) : v;
+        store(dx, i, relu_x.p ? (float)((double)v * (load(relu_x, i) > 0 ? 1.0 : 0.0)) : v);
     }
 }
 
@@ -467,15 +491,15 @@ static __device__ double run_total(const double *part, i64 ch, i64 chunks)
 
 /* One pass over x: s1[b], s2[b] = run b's sums of d and d^2, d = x - its channel's first value
  * (a shift near the mean, so that the variance (s2 - s1^2 / n) / n keeps its digits in double) */
-static __device__ float bn_shift(const float *x, i64 ch, i64 hw) { return x[ch * hw]; }
+static __device__ float bn_shift(cn_cu_act x, i64 ch, i64 hw) { return load(x, ch * hw); }
 
-extern "C" __global__ void bn_sums(const float *x, double *s1, double *s2, i64 n, i64 c, i64 hw, i64 chunks)
+extern "C" __global__ void bn_sums(cn_cu_act x, double *s1, double *s2, i64 n, i64 c, i64 hw, i64 chunks)
 {
     i64 ch, lo, hi;
     channel_run(n * hw, chunks, &ch, &lo, &hi);
     double shift = bn_shift(x, ch, hw), a = 0, b = 0;
     for (i64 t = lo + threadIdx.x; t < hi; t += THREADS) {
-        double d = x[(t / hw * c + ch) * hw + t % hw] - shift;
+        double d = load(x, (t / hw * c + ch) * hw + t % hw) - shift;
         a += d, b += d * d;
     }
     a = block_sum(a), b = block_sum(b);
@@ -483,7 +507,7 @@ extern "C" __global__ void bn_sums(const float *x, double *s1, double *s2, i64 n
 }
 
 /* the channel's mean and biased variance from bn_sums' runs */
-static __device__ void bn_moments(const float *x, const double *s1, const double *s2, i64 ch, i64 hw, i64 chunks,
+static __device__ void bn_moments(cn_cu_act x, const double *s1, const double *s2, i64 ch, i64 hw, i64 chunks,
                                   i64 count, double *m, double *v)
 {
     double n = (double)(count > 0 ? count : 1), a = run_total(s1, ch, chunks), b = run_total(s2, ch, chunks);
@@ -494,7 +518,7 @@ static __device__ void bn_moments(const float *x, const double *s1, const double
 
 /* one thread per channel: the mean and inv of the batch (training) or of the running statistics,
  * into stat[2 ch], stat[2 ch + 1] and aux; the running statistics moved (training, not halted) */
-extern "C" __global__ void bn_stats(const float *x, const double *sums, const double *sq, const double *whole,
+extern "C" __global__ void bn_stats(cn_cu_act x, const double *sums, const double *sq, const double *whole,
                                     double *stat, float *rmean, float *rvar, void *aux, i64 n, i64 c, i64 hw, i64 chunks,
                                     int training, double eps, double mom, const int *halt)
 {
@@ -522,23 +546,26 @@ extern "C" __global__ void bn_stats(const float *x, const double *sums, const do
 
 /* y = gamma (x - mean) inv + beta per channel, then relu where asked (a relu fused after it:
  * act_forward's bits) */
-extern "C" __global__ void bn_apply(const float *x, float *y, const float *gamma, const float *beta, const double *stat,
+extern "C" __global__ void bn_apply(cn_cu_act x, cn_cu_act y, const float *gamma, const float *beta, const double *stat,
                                     i64 n, i64 c, i64 hw, int relu)
 {
     GRID_STRIDE(k, n * c * hw) {
         i64 ch = k / hw % c;
         double g = gamma ? gamma[ch] : 1, b = beta ? beta[ch] : 0; /* affine=no: none */
-        float o = (float)(g * ((double)x[k] - stat[2 * ch]) * stat[2 * ch + 1] + b);
-        y[k] = relu && !(o > 0) ? 0.0f : o;
+        float o = (float)(g * ((double)load(x, k) - stat[2 * ch]) * stat[2 * ch + 1] + b);
+        store(y, k, relu && !(o > 0) ? 0.0f : o);
     }
 }
 
 /* dy at k, or (relu_y given: a relu after the batch norm, its backward folded in) the relu's
  * output gradient where its output is above 0, else 0: the relu's backward's values */
-static __device__ float bn_dy(const float *dy, const float *relu_y, i64 k) { return !relu_y || relu_y[k] > 0 ? dy[k] : 0.0f; }
+static __device__ float bn_dy(cn_cu_act dy, cn_cu_act relu_y, i64 k)
+{
+    return !relu_y.p || load(relu_y, k) > 0 ? load(dy, k) : 0.0f;
+}
 
 /* s1[b], s2[b] = run b's sums of dy and of dy * xh (xh from forward's aux) */
-extern "C" __global__ void bn_grad_sums(const float *x, const float *dy, const float *relu_y, const void *aux,
+extern "C" __global__ void bn_grad_sums(cn_cu_act x, cn_cu_act dy, cn_cu_act relu_y, const void *aux,
                                         double *s1, double *s2, i64 n, i64 c, i64 hw, i64 chunks)
 {
     const float *amean = (const float *)((const unsigned char *)aux + 8), *ainv = amean + c;
@@ -549,7 +576,7 @@ extern "C" __global__ void bn_grad_sums(const float *x, const float *dy, const f
         i64 k = (t / hw * c + ch) * hw + t % hw;
         float d = bn_dy(dy, relu_y, k);
         a += d;
-        b += (double)d * ((double)x[k] - m) * inv;
+        b += (double)d * ((double)load(x, k) - m) * inv;
     }
     a = block_sum(a), b = block_sum(b);
     if (threadIdx.x == 0) s1[blockIdx.x] = a, s2[blockIdx.x] = b;
@@ -576,7 +603,7 @@ extern "C" __global__ void bn_grad_stats(const double *s1, const double *s2, con
 /* a shard's statistics (src/ops/batchnorm.c's bn_stats, three runs of C): forward the mean, the
  * sum of squared deviations and the count from bn_sums' runs (x: the shift); backward the sums
  * of dy and of dy * xh from bn_grad_sums' runs, and the count */
-extern "C" __global__ void bn_shard_stats(const float *x, const double *a, const double *b, int backward, double *out,
+extern "C" __global__ void bn_shard_stats(cn_cu_act x, const double *a, const double *b, int backward, double *out,
                                           i64 n, i64 c, i64 hw, i64 chunks)
 {
     GRID_STRIDE(ch, c) {
@@ -588,15 +615,15 @@ extern "C" __global__ void bn_shard_stats(const float *x, const double *a, const
 }
 
 /* dx (+)= inv (g dy - mg - xh mgxh) */
-extern "C" __global__ void bn_grad_apply(const float *x, const float *dy, const float *relu_y, const void *aux,
-                                         const double *stat, float *dx, i64 n, i64 c, i64 hw, int fresh)
+extern "C" __global__ void bn_grad_apply(cn_cu_act x, cn_cu_act dy, cn_cu_act relu_y, const void *aux,
+                                         const double *stat, cn_cu_act dx, i64 n, i64 c, i64 hw, int fresh)
 {
     const float *amean = (const float *)((const unsigned char *)aux + 8), *ainv = amean + c;
     GRID_STRIDE(k, n * c * hw) {
         i64 ch = k / hw % c;
-        double m = amean[ch], inv = ainv[ch], xh = ((double)x[k] - m) * inv;
+        double m = amean[ch], inv = ainv[ch], xh = ((double)load(x, k) - m) * inv;
         float d = bn_dy(dy, relu_y, k);
-        dx[k] = accumulate(dx, k, fresh, (float)(inv * (stat[3 * ch] * d - stat[3 * ch + 1] - xh * stat[3 * ch + 2])));
+        gather(dx, k, fresh, (float)(inv * (stat[3 * ch] * d - stat[3 * ch + 1] - xh * stat[3 * ch + 2])));
     }
 }
 /* ---- layernorm, groupnorm, instancenorm (src/ops/norm.c): block b of batch x groups
@@ -680,42 +707,42 @@ extern "C" __global__ void gn_param_values(const float *x, const float *dy, cons
 
 /* ---- dropout: the mask is drawn on the host from the net's RNG, as the reference draws it ---- */
 
-extern "C" __global__ void dropout_forward(const float *x, const unsigned char *mask, float *y, i64 n, float scale)
+extern "C" __global__ void dropout_forward(cn_cu_act x, const unsigned char *mask, cn_cu_act y, i64 n, float scale)
 {
-    GRID_STRIDE(i, n) y[i] = mask[i] ? x[i] * scale : 0.0f;
+    GRID_STRIDE(i, n) store(y, i, mask[i] ? load(x, i) * scale : 0.0f);
 }
 
 /* mode: the aux's head, which forward (or the host's draw) wrote: 0 after an evaluation pass */
-extern "C" __global__ void dropout_backward(const float *dy, const i64 *mode, float *dx, i64 n, float scale, int fresh)
+extern "C" __global__ void dropout_backward(cn_cu_act dy, const i64 *mode, cn_cu_act dx, i64 n, float scale, int fresh)
 {
     const unsigned char *mask = (const unsigned char *)mode + 8; /* CN_DROPOUT_AUX_HEAD */
     int masked = *mode != 0;
     GRID_STRIDE(i, n) {
-        if (!masked) dx[i] = accumulate(dx, i, fresh, dy[i]);
-        else if (mask[i]) dx[i] = accumulate(dx, i, fresh, dy[i] * scale);
-        else if (fresh) dx[i] = 0.0f;
+        if (!masked) gather(dx, i, fresh, load(dy, i));
+        else if (mask[i]) gather(dx, i, fresh, load(dy, i) * scale);
+        else if (fresh) store(dx, i, 0.0f);
     }
 }
 
 /* ---- bias: out[ch] += sum over n, positions of dy (double), one block per channel; y += b ---- */
 
-extern "C" __global__ void channel_sum(const float *dy, float *out, i64 n, i64 c, i64 hw)
+extern "C" __global__ void channel_sum(cn_cu_act dy, float *out, i64 n, i64 c, i64 hw)
 {
     i64 ch = blockIdx.x, count = n * hw;
     double s = 0;
-    for (i64 t = threadIdx.x; t < count; t += THREADS) s += dy[(t / hw * c + ch) * hw + t % hw];
+    for (i64 t = threadIdx.x; t < count; t += THREADS) s += load(dy, (t / hw * c + ch) * hw + t % hw);
     s = block_sum(s);
     if (threadIdx.x == 0) out[ch] += (float)s;
 }
 
 /* the same in runs (ops.c's channel_runs), for maps too large for a block per channel: part[b]
  * = the sum of block b's run, then out[ch] += its channel's runs in order */
-extern "C" __global__ void channel_part(const float *dy, double *part, i64 n, i64 c, i64 hw, i64 chunks)
+extern "C" __global__ void channel_part(cn_cu_act dy, double *part, i64 n, i64 c, i64 hw, i64 chunks)
 {
     i64 ch, lo, hi;
     channel_run(n * hw, chunks, &ch, &lo, &hi);
     double s = 0;
-    for (i64 t = lo + threadIdx.x; t < hi; t += THREADS) s += dy[(t / hw * c + ch) * hw + t % hw];
+    for (i64 t = lo + threadIdx.x; t < hi; t += THREADS) s += load(dy, (t / hw * c + ch) * hw + t % hw);
     s = block_sum(s);
     if (threadIdx.x == 0) part[blockIdx.x] = s;
 }
@@ -727,26 +754,17 @@ extern "C" __global__ void channel_total(const double *part, float *out, i64 c, 
 
 /* y (N, C, HW) += b per channel (b NULL: nothing), then relu where asked (a relu fused after a
  * conv or dense layer: act_forward's bits) */
-extern "C" __global__ void bias_relu(float *y, const float *b, i64 n, i64 c, i64 hw, int relu)
+extern "C" __global__ void bias_relu(cn_cu_act y, const float *b, i64 n, i64 c, i64 hw, int relu)
 {
     GRID_STRIDE(i, n * c * hw) {
-        float v = b ? y[i] + b[i / hw % c] : y[i];
-        y[i] = relu && !(v > 0) ? 0.0f : v;
+        float v = b ? load(y, i) + b[i / hw % c] : load(y, i);
+        store(y, i, relu && !(v > 0) ? 0.0f : v);
     }
 }
 
-/* ---- bf16 staging (conv.c, dense.c): the operands of a product rounded to bf16 (round to
- * nearest even, as cuDNN and cuBLAS round; a NaN stays a NaN) and back; cuDNN's in NHWC, the
- * layout of its tensor-core kernels, our tensors being NCHW ---- */
-
-static __device__ unsigned short bf16_of(float v)
-{
-    unsigned u = __float_as_uint(v);
-    if ((u & 0x7fffffffu) > 0x7f800000u) return (unsigned short)((u >> 16) | 0x40u);
-    return (unsigned short)((u + 0x7fffu + ((u >> 16) & 1u)) >> 16);
-}
-
-static __device__ float float_of(unsigned short h) { return __uint_as_float((unsigned)h << 16); }
+/* ---- bf16 staging (conv.c, dense.c): the operands of a product rounded to bf16 (bf16_of) and
+ * back; cuDNN's in NHWC, the layout of its tensor-core kernels, our tensors being NCHW (floats,
+ * or bf16 where stored so between layers) ---- */
 
 /* where value i of an (N, C, HW) tensor lies in its staged copy: the same place, or NHWC's */
 static __device__ i64 staged_at(i64 i, i64 c, i64 hw, int nhwc)
@@ -755,21 +773,21 @@ static __device__ i64 staged_at(i64 i, i64 c, i64 hw, int nhwc)
 }
 
 /* dst = x (N, C, HW) as bf16, in NHWC where asked */
-extern "C" __global__ void bf16_pack(const float *x, unsigned short *dst, i64 n, i64 c, i64 hw, int nhwc)
+extern "C" __global__ void bf16_pack(cn_cu_act x, unsigned short *dst, i64 n, i64 c, i64 hw, int nhwc)
 {
-    GRID_STRIDE(i, n * c * hw) dst[staged_at(i, c, hw, nhwc)] = bf16_of(x[i]);
+    GRID_STRIDE(i, n * c * hw) dst[staged_at(i, c, hw, nhwc)] = x.bf16 ? ((const unsigned short *)x.p)[i] : bf16_of(load(x, i));
 }
 
 /* y (N, C, HW) = (add: y +) the staged src, plus b per channel (NULL: none), then relu where
  * asked (bias_relu's bits) */
-extern "C" __global__ void bf16_unpack(const unsigned short *src, float *y, const float *b, i64 n, i64 c, i64 hw,
+extern "C" __global__ void bf16_unpack(const unsigned short *src, cn_cu_act y, const float *b, i64 n, i64 c, i64 hw,
                                        int nhwc, int add, int relu)
 {
     GRID_STRIDE(i, n * c * hw) {
         float v = float_of(src[staged_at(i, c, hw, nhwc)]);
-        if (add) v = y[i] + v;
+        if (add) v = load(y, i) + v;
         if (b) v = v + b[i / hw % c];
-        y[i] = relu && !(v > 0) ? 0.0f : v;
+        store(y, i, relu && !(v > 0) ? 0.0f : v);
     }
 }
 

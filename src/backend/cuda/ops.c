@@ -23,8 +23,7 @@ static double act_param(const cn_attrs *a, int kind)
 
 static void act_forward(const cn_op_io *io, int kind)
 {
-    const void *x = io->x[0];
-    void *y = io->y;
+    cn_cu_act x = cn_cu_x(io, 0), y = cn_cu_y(io);
     int64_t n = count_of(io);
     double param = act_param(&io->n->a, kind);
     void *args[] = { &kind, &x, &y, &n, &param };
@@ -33,13 +32,12 @@ static void act_forward(const cn_op_io *io, int kind)
 
 static void act_backward(const cn_op_io *io, int kind)
 {
-    const void *x = io->x[0], *y = io->y, *dy = io->dy;
-    void *dx = io->dx[0];
+    cn_cu_act x = cn_cu_x(io, 0), y = cn_cu_y(io), dy = cn_cu_dy(io), dx = cn_cu_dx(io, 0);
     int64_t n = count_of(io);
     double param = act_param(&io->n->a, kind);
     int fresh = fresh_bit(io, 0);
     void *args[] = { &kind, &x, &y, &dy, &dx, &n, &param, &fresh };
-    if (dx) cn_cu_launch(CN_CU_K_act_backward, n, args);
+    if (dx.p) cn_cu_launch(CN_CU_K_act_backward, n, args);
 }
 
 #define ACT_ROW(op, kind)                                                                          \
@@ -82,14 +80,14 @@ void cn_cuda_prelu_backward(const cn_op_io *io)
 /* ---- copies and sums: flatten, add, concat ---- */
 
 /* dst = src, or dst + src */
-static void copy_or_add(const void *src, void *dst, int64_t n, int add)
+static void copy_or_add(cn_cu_act src, cn_cu_act dst, int64_t n, int add)
 {
     void *args[] = { &src, &dst, &n, &add };
     cn_cu_launch(CN_CU_K_copy_or_add, n, args);
 }
 
 /* flatten: the same values in the same order */
-void cn_cuda_copy_forward(const cn_op_io *io) { copy_or_add(io->x[0], io->y, count_of(io), 0); }
+void cn_cuda_copy_forward(const cn_op_io *io) { copy_or_add(cn_cu_x(io, 0), cn_cu_y(io), count_of(io), 0); }
 
 /* the plane size when input j is a 1x1 map broadcast over the output's planes (add's
  * broadcast), else 0; flatten, run as an add of one input, has the output's element count */
@@ -103,8 +101,7 @@ void cn_cuda_add_forward(const cn_op_io *io)
 {
     for (int j = 0; j < io->n->n_in; j++) {
         int64_t n = count_of(io), hw = spread_hw(io, j);
-        const void *x = io->x[j];
-        void *y = io->y;
+        cn_cu_act x = cn_cu_x(io, j), y = cn_cu_y(io);
         int add = j > 0;
         void *args[] = { &x, &y, &n, &hw, &add };
         if (hw) cn_cu_launch(CN_CU_K_spread_add, n, args);
@@ -120,11 +117,10 @@ void cn_cuda_add_backward(const cn_op_io *io)
         if (!io->dx[j]) continue;
         int64_t hw = spread_hw(io, j), planes = hw ? count_of(io) / hw : 0;
         if (!hw) {
-            copy_or_add(io->dy, io->dx[j], count_of(io), !fresh_bit(io, j));
+            copy_or_add(cn_cu_dy(io), cn_cu_dx(io, j), count_of(io), !fresh_bit(io, j));
             continue;
         }
-        const void *dy = io->dy;
-        void *dx = io->dx[j];
+        cn_cu_act dy = cn_cu_dy(io), dx = cn_cu_dx(io, j);
         int add = !fresh_bit(io, j);
         void *args[] = { &dy, &dx, &planes, &hw, &add };
         cn_cu_launch(CN_CU_K_plane_sum, planes, args);
@@ -171,8 +167,7 @@ void cn_cuda_concat_forward(const cn_op_io *io)
     int64_t hw = io->n->out.h * io->n->out.w, ystride = io->n->out.c * hw, off = 0, batch = io->batch;
     for (int j = 0; j < io->n->n_in; j++) {
         int64_t block = io->in[j]->out.c * hw;
-        const void *x = io->x[j];
-        void *y = io->y;
+        cn_cu_act x = cn_cu_x(io, j), y = cn_cu_y(io);
         void *args[] = { &x, &y, &batch, &block, &ystride, &off };
         cn_cu_launch(CN_CU_K_concat_forward, batch * block, args);
         off += block;
@@ -184,11 +179,10 @@ void cn_cuda_concat_backward(const cn_op_io *io)
     int64_t hw = io->n->out.h * io->n->out.w, ystride = io->n->out.c * hw, off = 0, batch = io->batch;
     for (int j = 0; j < io->n->n_in; j++) {
         int64_t block = io->in[j]->out.c * hw;
-        const void *dy = io->dy;
-        void *dx = io->dx[j];
+        cn_cu_act dy = cn_cu_dy(io), dx = cn_cu_dx(io, j);
         int fresh = fresh_bit(io, j);
         void *args[] = { &dy, &dx, &batch, &block, &ystride, &off, &fresh };
-        if (dx) cn_cu_launch(CN_CU_K_concat_backward, batch * block, args);
+        if (dx.p) cn_cu_launch(CN_CU_K_concat_backward, batch * block, args);
         off += block;
     }
 }
@@ -205,8 +199,8 @@ static cn_cu_pool pool_geom(const cn_op_io *io, int global)
 static void pool_forward(const cn_op_io *io, int kind, int global, int relu)
 {
     cn_cu_pool g = pool_geom(io, global);
-    const void *x = io->x[0];
-    void *y = io->y, *argmax = kind == CN_CU_POOL_AVG ? NULL : io->aux;
+    cn_cu_act x = cn_cu_x(io, 0), y = cn_cu_y(io);
+    void *argmax = kind == CN_CU_POOL_AVG ? NULL : io->aux;
     void *args[] = { &g, &kind, &x, &y, &argmax, &relu };
     cn_cu_launch(CN_CU_K_pool_forward, g.n * g.c * g.oh * g.ow, args);
 }
@@ -215,11 +209,11 @@ static void pool_forward(const cn_op_io *io, int kind, int global, int relu)
 static void pool_backward(const cn_op_io *io, int kind, int global, int relu)
 {
     cn_cu_pool g = pool_geom(io, global);
-    const void *dy = io->dy, *argmax = kind == CN_CU_POOL_AVG ? NULL : io->aux, *relu_x = relu ? io->x[0] : NULL;
-    void *dx = io->dx[0];
+    cn_cu_act dy = cn_cu_dy(io), dx = cn_cu_dx(io, 0), relu_x = relu ? cn_cu_x(io, 0) : cn_cu_floats(NULL);
+    const void *argmax = kind == CN_CU_POOL_AVG ? NULL : io->aux;
     int fresh = relu || fresh_bit(io, 0);
     void *args[] = { &g, &kind, &dy, &argmax, &dx, &fresh, &relu_x };
-    if (dx) cn_cu_launch(CN_CU_K_pool_backward, g.n * g.c * g.h * g.w, args);
+    if (dx.p) cn_cu_launch(CN_CU_K_pool_backward, g.n * g.c * g.h * g.w, args);
 }
 
 void cn_cuda_maxpool_forward(const cn_op_io *io) { pool_forward(io, CN_CU_POOL_MAX, 0, 0); }
@@ -341,10 +335,11 @@ static bn_work bn_work_of(const cn_op_io *io, int64_t c, int64_t chunks)
 
 /* the runs' sums of either pass into a and b (c x chunks each): forward of x minus the shift and
  * of its square (bn_sums); backward of dy and of dy * xh, dy masked by relu_y where given */
-static void bn_runs(const cn_op_io *io, int backward, const float *relu_y, double *a, double *b, int64_t chunks)
+static void bn_runs(const cn_op_io *io, int backward, cn_cu_act relu_y, double *a, double *b, int64_t chunks)
 {
     int64_t n = io->batch, c = io->n->out.c, hw = io->n->out.h * io->n->out.w;
-    const void *x = io->x[0], *dy = io->dy, *aux = io->aux;
+    cn_cu_act x = cn_cu_x(io, 0), dy = cn_cu_dy(io);
+    const void *aux = io->aux;
     void *fwd[] = { &x, &a, &b, &n, &c, &hw, &chunks }, *bwd[] = { &x, &dy, &relu_y, &aux, &a, &b, &n, &c, &hw, &chunks };
     cn_cu_launch_blocks(backward ? CN_CU_K_bn_grad_sums : CN_CU_K_bn_sums, c * chunks, backward ? bwd : fwd);
 }
@@ -355,13 +350,13 @@ static void batchnorm_forward(const cn_op_io *io, int relu)
     int64_t n = io->batch, c = io->n->out.c, hw = io->n->out.h * io->n->out.w, chunks = channel_runs(n * hw);
     const float *gamma = io->n->a.affine ? io->w : NULL, *beta = gamma ? gamma + c : NULL; /* affine=no: none */
     float *rmean = io->buf, *rvar = rmean + c;
-    const void *x = io->x[0];
-    void *y = io->y, *aux = io->aux;
+    cn_cu_act x = cn_cu_x(io, 0), y = cn_cu_y(io);
+    void *aux = io->aux;
     bn_work k = bn_work_of(io, c, chunks);
     double *sums = k.a, *sq = k.b, *stat = k.stat, *whole = k.whole;
     int training = io->training != 0;
     double eps = io->n->a.eps, mom = io->n->a.momentum;
-    if (training && !whole) bn_runs(io, 0, NULL, sums, sq, chunks);
+    if (training && !whole) bn_runs(io, 0, cn_cu_floats(NULL), sums, sq, chunks);
     const int *halt = cn_cu.halt;
     void *sargs[] = { &x, &sums, &sq, &whole, &stat, &rmean, &rvar, &aux, &n, &c, &hw, &chunks, &training, &eps, &mom, &halt };
     cn_cu_launch(CN_CU_K_bn_stats, c, sargs);
@@ -374,9 +369,9 @@ static void batchnorm_forward(const cn_op_io *io, int relu)
 void cn_cuda_batchnorm_stats(const cn_op_io *io, int backward, double *out)
 {
     int64_t n = io->batch, c = io->n->out.c, hw = io->n->out.h * io->n->out.w, chunks = channel_runs(n * hw);
-    const void *x = io->x[0];
+    cn_cu_act x = cn_cu_x(io, 0);
     double *w = io->work, *a = w, *b = w + c * chunks, *stat = w + 2 * c * chunks;
-    bn_runs(io, backward, NULL, a, b, chunks);
+    bn_runs(io, backward, cn_cu_floats(NULL), a, b, chunks);
     void *args[] = { &x, &a, &b, &backward, &stat, &n, &c, &hw, &chunks };
     cn_cu_launch(CN_CU_K_bn_shard_stats, c, args);
     cn_cuda_memory.copy(out, stat, (size_t)(3 * c) * sizeof(double));
@@ -389,12 +384,12 @@ void cn_cuda_batchnorm_forward_relu(const cn_op_io *io) { batchnorm_forward(io, 
 
 /* relu_y: a relu after it, its backward folded in (cn_kernels.backward_relu_out): io->y and
  * io->dy are the relu's output and output gradient */
-static void batchnorm_backward(const cn_op_io *io, const float *relu_y)
+static void batchnorm_backward(const cn_op_io *io, cn_cu_act relu_y)
 {
     int64_t n = io->batch, c = io->n->out.c, hw = io->n->out.h * io->n->out.w, chunks = channel_runs(n * hw);
-    const void *x = io->x[0], *dy = io->dy, *gamma = io->n->a.affine ? io->w : NULL, *aux = io->aux;
+    cn_cu_act x = cn_cu_x(io, 0), dy = cn_cu_dy(io), dx = cn_cu_dx(io, 0);
+    const void *gamma = io->n->a.affine ? io->w : NULL, *aux = io->aux;
     float *dgamma = gamma ? io->dw : NULL, *dbeta = dgamma ? dgamma + c : NULL;
-    void *dx = io->dx[0];
     bn_work k = bn_work_of(io, c, chunks);
     double *s1 = k.a, *s2 = k.b, *stat = k.stat, *whole = k.whole;
     int fresh = fresh_bit(io, 0);
@@ -402,11 +397,11 @@ static void batchnorm_backward(const cn_op_io *io, const float *relu_y)
     void *sargs[] = { &s1, &s2, &whole, &gamma, &aux, &dgamma, &dbeta, &stat, &n, &c, &hw, &chunks };
     cn_cu_launch(CN_CU_K_bn_grad_stats, c, sargs);
     void *args[] = { &x, &dy, &relu_y, &aux, &stat, &dx, &n, &c, &hw, &fresh };
-    if (dx) cn_cu_launch(CN_CU_K_bn_grad_apply, n * c * hw, args);
+    if (dx.p) cn_cu_launch(CN_CU_K_bn_grad_apply, n * c * hw, args);
 }
 
-void cn_cuda_batchnorm_backward(const cn_op_io *io) { batchnorm_backward(io, NULL); }
-void cn_cuda_batchnorm_backward_relu(const cn_op_io *io) { batchnorm_backward(io, io->y); }
+void cn_cuda_batchnorm_backward(const cn_op_io *io) { batchnorm_backward(io, cn_cu_floats(NULL)); }
+void cn_cuda_batchnorm_backward_relu(const cn_op_io *io) { batchnorm_backward(io, cn_cu_y(io)); }
 
 /* ---- layernorm, groupnorm, instancenorm: one block per (sample, group); layernorm is one
  * group whose scale and shift are per value, the others' per channel ---- */
@@ -469,12 +464,12 @@ void cn_cuda_dropout_forward(const cn_op_io *io)
     int64_t n = count_of(io);
     if (!io->training) {
         cn_cuda_memory.zero(io->aux, CN_DROPOUT_AUX_HEAD);
-        copy_or_add(io->x[0], io->y, n, 0);
+        copy_or_add(cn_cu_x(io, 0), cn_cu_y(io), n, 0);
         return;
     }
     float scale = (float)(1.0 / io->n->a.keep);
-    const void *x = io->x[0], *m = (const unsigned char *)io->aux + CN_DROPOUT_AUX_HEAD;
-    void *y = io->y;
+    cn_cu_act x = cn_cu_x(io, 0), y = cn_cu_y(io);
+    const void *m = (const unsigned char *)io->aux + CN_DROPOUT_AUX_HEAD;
     void *args[] = { &x, &m, &y, &n, &scale };
     cn_cu_launch(CN_CU_K_dropout_forward, n, args);
 }
@@ -484,27 +479,27 @@ void cn_cuda_dropout_backward(const cn_op_io *io)
     int64_t n = count_of(io);
     int fresh = fresh_bit(io, 0);
     float scale = (float)(1.0 / io->n->a.keep);
-    const void *dy = io->dy, *mode = io->aux;
-    void *dx = io->dx[0];
+    cn_cu_act dy = cn_cu_dy(io), dx = cn_cu_dx(io, 0);
+    const void *mode = io->aux;
     void *args[] = { &dy, &mode, &dx, &n, &scale, &fresh };
-    if (dx) cn_cu_launch(CN_CU_K_dropout_backward, n, args);
+    if (dx.p) cn_cu_launch(CN_CU_K_dropout_backward, n, args);
 }
 
 /* ---- biases and their gradients ---- */
 
-void cn_cuda_bias_relu(float *y, const float *b, int64_t n, int64_t c, int64_t hw, int relu)
+void cn_cuda_bias_relu(cn_cu_act y, const float *b, int64_t n, int64_t c, int64_t hw, int relu)
 {
     void *args[] = { &y, &b, &n, &c, &hw, &relu };
     if (b || relu) cn_cu_launch(CN_CU_K_bias_relu, n * c * hw, args);
 }
 
-void cn_cuda_bf16_pack(const float *x, uint16_t *dst, int64_t n, int64_t c, int64_t hw, int nhwc)
+void cn_cuda_bf16_pack(cn_cu_act x, uint16_t *dst, int64_t n, int64_t c, int64_t hw, int nhwc)
 {
     void *args[] = { &x, &dst, &n, &c, &hw, &nhwc };
     cn_cu_launch(CN_CU_K_bf16_pack, n * c * hw, args);
 }
 
-void cn_cuda_bf16_unpack(const uint16_t *src, float *y, const float *b, int64_t n, int64_t c, int64_t hw, int nhwc,
+void cn_cuda_bf16_unpack(const uint16_t *src, cn_cu_act y, const float *b, int64_t n, int64_t c, int64_t hw, int nhwc,
                          int add, int relu)
 {
     void *args[] = { &src, &y, &b, &n, &c, &hw, &nhwc, &add, &relu };
@@ -517,7 +512,7 @@ int64_t cn_cuda_channel_sum_bytes(int64_t n, int64_t c, int64_t hw)
     return runs > 1 ? CN_CU_ALIGN(c * runs * (int64_t)sizeof(double)) : 0;
 }
 
-void cn_cuda_channel_sum(const float *dy, float *out, int64_t n, int64_t c, int64_t hw, double *scratch)
+void cn_cuda_channel_sum(cn_cu_act dy, float *out, int64_t n, int64_t c, int64_t hw, double *scratch)
 {
     int64_t runs = channel_runs(n * hw);
     if (runs == 1) {
