@@ -38,6 +38,9 @@ static double rel(const float *a, const float *b, int64_t n)
  * (hardsigmoid's at 3, say), where the derivative jumps and any rounding would fail the
  * comparison; the products' results and gradients are still rounded to bf16. */
 static int precision_now;
+/* 1 while the op table runs a case between identities (between_identities): run() makes the
+ * first layer, a 1x1 convolution, the identity */
+static int wrapped_now;
 static const char *const precision_names[] = { "fp32", "tf32", "bf16" };
 
 static float bf16_value(float v)
@@ -72,6 +75,7 @@ static void run(const char *spec, const cn_backend *be, int64_t batch, float **y
     for (int64_t i = 0; i < *nx; i++) x[i] = (float)cn_rng_normal(&rng);
     for (int64_t i = 0; precision_now == CN_PRECISION_BF16 && i < trainable; i++) params[i] = bf16_value(params[i]);
     for (int64_t i = 0; precision_now == CN_PRECISION_BF16 && i < *nx; i++) x[i] = bf16_value(x[i]);
+    for (int64_t i = 0; wrapped_now && i < in.c * in.c; i++) params[i] = i / in.c == i % in.c; /* its weights, first */
     CHECK(cn_net_forward(ctx, net, x, batch, 1) == CN_OK);
     const float *out = cn_net_output(net, ny);
     *y = malloc((size_t)*ny * sizeof(float));
@@ -145,15 +149,20 @@ static void compare(const char *spec, int64_t batch)
     }
 }
 
-/* spec with its layers between a maxpool 1x1 after the input and a flatten at the end, both the
- * identity on the values: in bf16 the layers' inputs, outputs and gradients are then stored as
- * bf16 where their rows take it (cn_kernels.half), which a net's own input and output never are */
+/* spec with its layers between a 1x1 convolution after the input (made the identity by run())
+ * and a flatten at the end, both the identity on the values and both able to change a value's
+ * storage: in bf16 the layers' inputs, outputs and gradients are then stored as bf16 NHWC where
+ * their rows take it (cn_kernels.half), which a net's own input and output never are */
 static void between_identities(const char *spec, char *out, size_t cap)
 {
+    cn_net *net = parse_spec(ctx, spec);
+    long long c = net ? net->nodes[0].out.c : 1;
+    cn_net_destroy(net);
     const char *semi = strchr(spec, ';'), *as = strstr(spec, " as ");
     if (!semi) semi = spec + strlen(spec);
-    if (!as || as > semi) as = semi; /* the input's name goes to the maxpool, which stands for it */
-    snprintf(out, cap, "%.*s; maxpool 1x1%.*s%s; flatten", (int)(as - spec), spec, (int)(semi - as), as, semi);
+    if (!as || as > semi) as = semi; /* the input's name goes to the convolution, which stands for it */
+    snprintf(out, cap, "%.*s; conv %lld 1x1 bias=no%.*s%s; flatten", (int)(as - spec), spec, c, (int)(semi - as), as,
+             semi);
 }
 
 /* every op on every backend: odd sizes, strides, padding, groups, several inputs */
@@ -249,7 +258,9 @@ static void test_op_table(void)
                 if (p == CN_PRECISION_BF16) {
                     char wrapped[400];
                     between_identities(specs[s], wrapped, sizeof wrapped);
+                    wrapped_now = 1;
                     compare_on(be, wrapped, 3, tolerance(p));
+                    wrapped_now = 0;
                 }
                 precision_now = CN_PRECISION_FP32;
                 if (be->open) be->open(ctx, CN_PRECISION_FP32);
@@ -1312,8 +1323,8 @@ static void test_bf16_staging(void)
     CHECK(xh && yh);
     if (xh && yh) {
         for (int i = 0; i < T; i++) xh[i] = (uint16_t)(0x3f80 + i); /* 1 + i/128 */
-        cn_cuda_bf16_pack((cn_cu_act){ xh, 1 }, s, N, C, HW, 1);
-        cn_cuda_bf16_unpack(s, (cn_cu_act){ yh, 1 }, b, N, C, HW, 1, 0, 0);
+        cn_cuda_bf16_pack((cn_cu_act){ xh, 1, 0 }, s, N, C, HW, 1);
+        cn_cuda_bf16_unpack(s, (cn_cu_act){ yh, 1, 0 }, b, N, C, HW, 1, 0, 0);
         cuda->memory->sync();
         int rounded = 0;
         for (int n = 0; n < N; n++)
@@ -1382,16 +1393,18 @@ static int below_bf16(const float *v, int64_t n)
     return any != 0;
 }
 
-/* --precision bf16 on CUDA stores the values between layers as bf16 (cn_kernels.half): every
- * layer output and gradient but the net's input and output holds bf16 values, though the input
- * does not; CN_BF16_STORAGE=0 keeps floats (the staging alone), which then do not; the two
- * runs' parameter gradients agree to bf16's rounding (their outputs may agree to the bit: the
- * dense layer rounds its input to bf16 either way) */
+/* --precision bf16 on CUDA stores the values between layers as bf16 NHWC (cn_kernels.half):
+ * every layer output and gradient but the net's input and output holds bf16 values, though the
+ * input does not; CN_BF16_STORAGE=0 keeps floats (the staging alone), which then do not; the two
+ * runs' layer outputs and gradients (the host's NCHW floats, made from NHWC) and parameter
+ * gradients agree to bf16's rounding (their outputs may agree to the bit: the dense layer rounds
+ * its input to bf16 either way) */
 static void test_bf16_storage(void)
 {
     const char *spec = "input 6x6x3; conv 4 3x3 pad=1; relu; maxpool 2x2; batchnorm; relu; flatten; dense 5";
-    enum { B = 2, X = B * 108, Y = B * 5, W = 4 * 27 + 4 + 2 * 4 + 5 * 36 + 5 };
+    enum { B = 2, X = B * 108, Y = B * 5, W = 4 * 27 + 4 + 2 * 4 + 5 * 36 + 5, L = 8, MOST = B * 4 * 36 };
     float x[X], g[Y], dw[2][W];
+    static float seen[L][2][MOST]; /* storage on: each layer's output and gradient */
     for (int i = 0; i < X; i++) x[i] = (float)sin(0.37 * i + 0.1);
     for (int i = 0; i < Y; i++) g[i] = (float)cos(0.91 * i);
     for (int keep = 0; keep < 2; keep++) {
@@ -1424,6 +1437,10 @@ static void test_bf16_storage(void)
             if (keep && layer_rounds) CHECK(below_bf16(v, n));
             if (keep && i >= 2) CHECK(below_bf16(d, n));
             if (!keep) CHECK(!below_bf16(v, n) && !below_bf16(d, n));
+            CHECK(n <= MOST && net->n == L);
+            if (n > MOST || i >= L) continue;
+            if (!keep) memcpy(seen[i][0], v, (size_t)n * sizeof(float)), memcpy(seen[i][1], d, (size_t)n * sizeof(float));
+            else CHECK(rel(seen[i][0], v, n) < 1e-2 && rel(seen[i][1], d, n) < 1e-2);
         }
         cn_net_destroy(net);
     }

@@ -49,10 +49,12 @@ typedef struct cn_kernels {
      * wait; forward then reads it (dropout's masks). NULL: forward draws for itself. With it
      * the pass has no host work, so a device can record it. */
     cn_kernel_fn draw;
-    /* 1: every kernel of the row reads and writes activations stored as bf16 where
-     * cn_op_io.half says. The executor stores a node's output (and its gradient) as bf16 where
-     * the backend asks for it (half_storage) and the rows of the node and of all its readers
-     * have this; never the net's input or output, which the host and the loss read. */
+    /* Nonzero: every kernel of the row reads and writes activations stored as bf16 in NHWC
+     * order where cn_op_io.half says; 1: with its inputs and output all in one format, 2: in
+     * any mix (it converts: conv, dense, flatten). The executor stores a node's output (and its
+     * gradient) so where the backend asks for it (half_storage), the rows of the node and of
+     * all its readers have this, and the rows that keep one format allow it; never the net's
+     * input or output, which the host and the loss read. */
     int half;
 } cn_kernels;
 

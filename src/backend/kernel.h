@@ -35,9 +35,10 @@ typedef struct cn_op_io {
     /* set where the executor runs a relu and a 2x2 stride-2 maxpool after this node in its pass
      * (cn_kernels.forward_relu_pool): the maxpool's output and argmax (its aux) */
     void *pool_y, *pool_aux;
-    /* which of the call's activations are stored as bf16 (cn_kernels.half, --precision bf16),
-     * NCHW at the same places as floats would be: bit j for x[j] and dx[j], CN_HALF_Y for y
-     * and dy, CN_HALF_POOL for pool_y. 0: all floats (always, on a row without .half). */
+    /* which of the call's activations are stored as bf16 in NHWC order (cn_kernels.half,
+     * --precision bf16), in the first half of the floats' room: bit j for x[j] and dx[j],
+     * CN_HALF_Y for y and dy, CN_HALF_POOL for pool_y. 0: all floats in NCHW (always, on a row
+     * without .half). */
     unsigned half;
 } cn_op_io;
 

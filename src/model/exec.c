@@ -521,21 +521,35 @@ static void plan_fusion(cn_net *net, int64_t batch)
     }
 }
 
-/* Which values may be stored as bf16 (ex->half): a node's output where the node's row and the
- * rows of all its readers take bf16 (cn_kernels.half), neither the net's input (the host's
- * copy) nor its output (the loss reads floats) */
+/* the row's cn_kernels.half for node i (0 for a node too wide for cn_op_io.half's bits) */
+static int half_kind(const cn_net *net, int i)
+{
+    const cn_node *nd = &net->nodes[i];
+    return nd->n_in <= CN_HALF_INPUTS ? kernels_of(&net->ex, nd)->half : 0;
+}
+
+/* Which values may be stored as bf16 NHWC (ex->half): a node's output where the node's row and
+ * the rows of all its readers take it (cn_kernels.half), neither the net's input (the host's
+ * copy) nor its output (the loss reads floats); and where a row keeps one format (half 1),
+ * its inputs and output all in it: a value that cannot be is left a float, and the floats
+ * spread through such nodes until none changes (a converting row, half 2, stops them). */
 static void plan_half(cn_net *net)
 {
     cn_exec *ex = &net->ex;
     const cn_backend *b = backend_of(ex);
-    for (int i = 0; i < net->n; i++) {
-        const cn_node *nd = &net->nodes[i];
-        ex->half[i] = b->half_storage && i > 0 && i < net->n - 1 && kernels_of(ex, nd)->half && nd->n_in <= CN_HALF_INPUTS;
-    }
-    for (int i = 1; i < net->n; i++) {
-        const cn_node *nd = &net->nodes[i];
-        if (kernels_of(ex, nd)->half && nd->n_in <= CN_HALF_INPUTS) continue;
-        for (int j = 0; j < nd->n_in; j++) ex->half[nd->in[j]] = 0;
+    for (int i = 0; i < net->n; i++) ex->half[i] = b->half_storage && i > 0 && i < net->n - 1 && half_kind(net, i);
+    for (int i = 1; i < net->n; i++)
+        for (int j = 0; !half_kind(net, i) && j < net->nodes[i].n_in; j++) ex->half[net->nodes[i].in[j]] = 0;
+    for (int changed = 1; changed;) {
+        changed = 0;
+        for (int i = 1; i < net->n; i++) {
+            const cn_node *nd = &net->nodes[i];
+            int all = ex->half[i];
+            for (int j = 0; j < nd->n_in; j++) all &= ex->half[nd->in[j]];
+            if (half_kind(net, i) != 1 || all) continue;
+            changed |= ex->half[i], ex->half[i] = 0;
+            for (int j = 0; j < nd->n_in; j++) changed |= ex->half[nd->in[j]], ex->half[nd->in[j]] = 0;
+        }
     }
 }
 
@@ -1027,8 +1041,8 @@ static void unfuse_grad(cn_net *net, int i)
     sync_host(ex); /* the host reads it next */
 }
 
-/* node i's value in slab (act or dact) as floats: itself, or where it is stored as bf16 its
- * copy in *view (allocated at the slab's size on first use; NULL when it cannot be) */
+/* node i's value in slab (act or dact) as floats: itself, or where it is stored as bf16 NHWC its
+ * copy in *view, NCHW (allocated at the slab's size on first use; NULL when it cannot be) */
 static const float *as_floats(cn_net *net, int i, const float *slab, float **view)
 {
     cn_exec *ex = &net->ex;
@@ -1039,10 +1053,14 @@ static const float *as_floats(cn_net *net, int i, const float *slab, float **vie
     sync_host(ex);
     const uint16_t *h = (const uint16_t *)at;
     float *out = *view + ex->act_off[i];
-    for (int64_t k = 0, n = ex->batch * elems(&net->nodes[i]); k < n; k++) {
-        uint32_t u = (uint32_t)h[k] << 16;
-        memcpy(&out[k], &u, sizeof u);
-    }
+    const cn_dims *d = &net->nodes[i].out;
+    int64_t c = d->c, hw = d->h * d->w;
+    for (int64_t s = 0; s < ex->batch; s++)
+        for (int64_t ch = 0; ch < c; ch++)
+            for (int64_t p = 0; p < hw; p++) { /* NHWC to NCHW */
+                uint32_t u = (uint32_t)h[(s * hw + p) * c + ch] << 16;
+                memcpy(&out[(s * c + ch) * hw + p], &u, sizeof u);
+            }
     return out;
 }
 

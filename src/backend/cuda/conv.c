@@ -344,6 +344,10 @@ static int fused_forward(conv_plan *p, const cn_cu_conv *g, char *work, const fl
     return 1;
 }
 
+/* an operand as cuDNN reads it in bf16: an activation stored as bf16 NHWC itself, else its
+ * staged copy (packed by the caller) */
+static const uint16_t *bf16_view(cn_cu_act t, const uint16_t *staged) { return t.bf16 && t.nhwc ? t.p : staged; }
+
 /* out = (add: out +) the convolution of in with w, plus b (NULL: none), then relu where asked;
  * staged: in is staged already (bf16: by the filter pass before) */
 static int forward_pass(conv_plan *p, cn_cu_conv *g, char *work, cn_cu_act in, const float *w, const float *b,
@@ -352,16 +356,21 @@ static int forward_pass(conv_plan *p, cn_cu_conv *g, char *work, cn_cu_act in, c
     float one = 1, zero = 0;
     if (p->precision == CN_PRECISION_BF16) {
         staging s = stage(p, work);
-        if (!staged) cn_cuda_bf16_pack(in, s.x, IN_DIMS(g), NHWC);
+        const uint16_t *sx = bf16_view(in, s.x);
+        if (!staged && sx == s.x) cn_cuda_bf16_pack(in, s.x, IN_DIMS(g), NHWC);
         cn_cuda_bf16_pack(cn_cu_floats(w), s.w, W_DIMS(g), NHWC);
-        int ran = p->dnn ? dnn_ran(cn_cu.dnn.cudnnConvolutionForward(cn_cu.dnn_handle, &one, p->x, s.x, p->w, s.w, p->conv,
-                                                                     p->fwd, work, p->workspace, &zero, p->y, s.y),
+        /* an output stored as bf16 NHWC with nothing to add to it: cuDNN writes it itself */
+        int direct = p->dnn && out.bf16 && out.nhwc && !b && !relu;
+        int ran = p->dnn ? dnn_ran(cn_cu.dnn.cudnnConvolutionForward(cn_cu.dnn_handle, &one, p->x, sx, p->w, s.w, p->conv,
+                                                                     p->fwd, work, p->workspace, direct && add ? &one : &zero,
+                                                                     p->y, direct ? out.p : s.y),
                                    "cudnnConvolutionForward (bf16)")
                          : 1;
         if (ran < 0) return -1;
+        if (ran == 0 && direct) return 0;
         if (ran > 0) {
             if (p->dnn) return cn_cuda_fail("cuDNN refused a bf16 convolution's forward pass"), -1;
-            cn_cuda_bf16_unpack(s.x, cn_cu_floats(s.xf), NULL, IN_DIMS(g), NHWC, 0, 0);
+            cn_cuda_bf16_unpack(sx, cn_cu_floats(s.xf), NULL, IN_DIMS(g), NHWC, 0, 0);
             cn_cuda_bf16_unpack(s.w, cn_cu_floats(s.wf), NULL, W_DIMS(g), NHWC, 0, 0);
             direct_forward(g, s.xf, s.wf, NULL, s.yf, 0);
             cn_cuda_bf16_pack(cn_cu_floats(s.yf), s.y, OUT_DIMS(g), NHWC);
@@ -391,18 +400,22 @@ static int data_pass(const conv_plan *p, cn_cu_conv *g, char *work, const float 
     float one = 1, zero = 0;
     if (p->precision == CN_PRECISION_BF16) {
         staging s = stage(p, work);
+        const uint16_t *sy = bf16_view(dout, s.y);
         cn_cuda_bf16_pack(cn_cu_floats(w), s.w, W_DIMS(g), NHWC);
-        if (!staged) cn_cuda_bf16_pack(dout, s.y, OUT_DIMS(g), NHWC);
-        int ran = p->dnn ? dnn_ran(cn_cu.dnn.cudnnConvolutionBackwardData(cn_cu.dnn_handle, &one, p->w, s.w, p->y, s.y,
-                                                                          p->conv, p->bwd_data, work, p->workspace, &zero,
-                                                                          p->x, s.x),
+        if (!staged && sy == s.y) cn_cuda_bf16_pack(dout, s.y, OUT_DIMS(g), NHWC);
+        int direct = p->dnn && din.bf16 && din.nhwc; /* cuDNN adds to it or stores it itself */
+        int ran = p->dnn ? dnn_ran(cn_cu.dnn.cudnnConvolutionBackwardData(cn_cu.dnn_handle, &one, p->w, s.w, p->y, sy,
+                                                                          p->conv, p->bwd_data, work, p->workspace,
+                                                                          direct && add ? &one : &zero, p->x,
+                                                                          direct ? din.p : s.x),
                                    "cudnnConvolutionBackwardData (bf16)")
                          : 1;
         if (ran < 0) return -1;
+        if (ran == 0 && direct) return 0;
         if (ran > 0) {
             if (p->dnn) return cn_cuda_fail("cuDNN refused a bf16 convolution's input gradient"), -1;
             cn_cuda_bf16_unpack(s.w, cn_cu_floats(s.wf), NULL, W_DIMS(g), NHWC, 0, 0);
-            cn_cuda_bf16_unpack(s.y, cn_cu_floats(s.yf), NULL, OUT_DIMS(g), NHWC, 0, 0);
+            cn_cuda_bf16_unpack(sy, cn_cu_floats(s.yf), NULL, OUT_DIMS(g), NHWC, 0, 0);
             direct_data(g, s.wf, s.yf, s.xf, 1);
             cn_cuda_bf16_pack(cn_cu_floats(s.xf), s.x, IN_DIMS(g), NHWC);
         }
@@ -426,8 +439,10 @@ static int filter_pass(const conv_plan *p, cn_cu_conv *g, char *work, cn_cu_act 
     float one = 1, zero = 0;
     if (p->precision == CN_PRECISION_BF16) {
         staging s = stage(p, work);
-        cn_cuda_bf16_pack(in, s.x, IN_DIMS(g), NHWC), cn_cuda_bf16_pack(dout, s.y, OUT_DIMS(g), NHWC);
-        int ran = p->dnn ? dnn_ran(cn_cu.dnn.cudnnConvolutionBackwardFilter(cn_cu.dnn_handle, &one, p->x, s.x, p->y, s.y,
+        const uint16_t *sx = bf16_view(in, s.x), *sy = bf16_view(dout, s.y);
+        if (sx == s.x) cn_cuda_bf16_pack(in, s.x, IN_DIMS(g), NHWC);
+        if (sy == s.y) cn_cuda_bf16_pack(dout, s.y, OUT_DIMS(g), NHWC);
+        int ran = p->dnn ? dnn_ran(cn_cu.dnn.cudnnConvolutionBackwardFilter(cn_cu.dnn_handle, &one, p->x, sx, p->y, sy,
                                                                             p->conv, p->bwd_filter, work, p->workspace,
                                                                             &zero, p->w, s.dw),
                                    "cudnnConvolutionBackwardFilter (bf16)")
@@ -435,8 +450,8 @@ static int filter_pass(const conv_plan *p, cn_cu_conv *g, char *work, cn_cu_act 
         if (ran < 0) return -1;
         if (ran > 0) {
             if (p->dnn) return cn_cuda_fail("cuDNN refused a bf16 convolution's weight gradient"), -1;
-            cn_cuda_bf16_unpack(s.x, cn_cu_floats(s.xf), NULL, IN_DIMS(g), NHWC, 0, 0);
-            cn_cuda_bf16_unpack(s.y, cn_cu_floats(s.yf), NULL, OUT_DIMS(g), NHWC, 0, 0);
+            cn_cuda_bf16_unpack(sx, cn_cu_floats(s.xf), NULL, IN_DIMS(g), NHWC, 0, 0);
+            cn_cuda_bf16_unpack(sy, cn_cu_floats(s.yf), NULL, OUT_DIMS(g), NHWC, 0, 0);
             if (cn_cu_ok(cn_cu.cu.cuMemsetD8Async((CUdeviceptr)(uintptr_t)s.wf, 0, (size_t)s.nw * sizeof(float), cn_cu.stream),
                          "cuMemsetD8Async"))
                 return -1;

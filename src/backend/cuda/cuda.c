@@ -18,12 +18,12 @@
 static const cn_kernels kernels[CN_OP_COUNT] = {
     [CN_OP_CONV] = { .forward = cn_cuda_conv_forward, .backward = cn_cuda_conv_backward,
                      .workspace = cn_cuda_conv_workspace, .fresh_dx = 1, .forward_relu_out = cn_cuda_conv_forward_relu,
-                     .describe = cn_cuda_conv_describe, .half = 1 },
+                     .describe = cn_cuda_conv_describe, .half = 2 },
     [CN_OP_DECONV] = { .forward = cn_cuda_deconv_forward, .backward = cn_cuda_deconv_backward,
-                       .workspace = cn_cuda_conv_workspace, .fresh_dx = 1, .describe = cn_cuda_conv_describe, .half = 1 },
+                       .workspace = cn_cuda_conv_workspace, .fresh_dx = 1, .describe = cn_cuda_conv_describe, .half = 2 },
     [CN_OP_DENSE] = { .forward = cn_cuda_dense_forward, .backward = cn_cuda_dense_backward,
                       .workspace = cn_cuda_dense_workspace, .fresh_dx = 1, .describe = cn_cuda_dense_describe,
-                      .forward_relu_out = cn_cuda_dense_forward_relu, .half = 1 },
+                      .forward_relu_out = cn_cuda_dense_forward_relu, .half = 2 },
     [CN_OP_MAXPOOL] = { .forward = cn_cuda_maxpool_forward, .backward = cn_cuda_maxpool_backward, .fresh_dx = 1,
                         .forward_relu_in = cn_cuda_maxpool_relu_forward, .backward_relu_in = cn_cuda_maxpool_relu_backward, .half = 1 },
     [CN_OP_MINPOOL] = { .forward = cn_cuda_minpool_forward, .backward = cn_cuda_minpool_backward, .fresh_dx = 1, .half = 1 },
@@ -53,8 +53,9 @@ static const cn_kernels kernels[CN_OP_COUNT] = {
                           .backward_relu_out = cn_cuda_batchnorm_backward_relu, .stats = cn_cuda_batchnorm_stats, .half = 1 },
     [CN_OP_DROPOUT] = { .forward = cn_cuda_dropout_forward, .backward = cn_cuda_dropout_backward, .fresh_dx = 1,
                         .draw = cn_cuda_dropout_draw, .half = 1 },
-    /* flatten keeps the values in order: a copy forward, dx (+)= dy backward (an add of one input) */
-    [CN_OP_FLATTEN] = { .forward = cn_cuda_copy_forward, .backward = cn_cuda_add_backward, .fresh_dx = 1, .half = 1 },
+    /* flatten: the values in NCHW's order, from a map stored in either layout */
+    [CN_OP_FLATTEN] = { .forward = cn_cuda_flatten_forward, .backward = cn_cuda_flatten_backward, .fresh_dx = 1,
+                        .half = 2 },
     [CN_OP_CONCAT] = { .forward = cn_cuda_concat_forward, .backward = cn_cuda_concat_backward, .fresh_dx = 1, .half = 1 },
     [CN_OP_ADD] = { .forward = cn_cuda_add_forward, .backward = cn_cuda_add_backward, .fresh_dx = 1, .half = 1 },
     [CN_OP_MUL] = { .forward = cn_cuda_mul_forward, .backward = cn_cuda_mul_backward, .fresh_dx = 1 },

@@ -5,13 +5,13 @@
 
 #include <stdint.h>
 
-/* an activation or its gradient as a kernel reads and writes it: floats, or (bf16 1) bf16
- * values at the same places, NCHW either way (--precision bf16 stores the values between layers
- * so where the kernels on both sides take it: src/backend/kernel.h's cn_op_io.half). p NULL:
- * none (an input gradient nobody wants). */
+/* an activation or its gradient as a kernel reads and writes it: floats or (bf16 1) bf16
+ * values, in NCHW or (nhwc 1) NHWC order (--precision bf16 stores the values between layers as
+ * bf16 NHWC where the kernels on both sides take it: src/backend/kernel.h's cn_op_io.half).
+ * p NULL: none (an input gradient nobody wants). */
 typedef struct cn_cu_act {
     void *p;
-    int64_t bf16;
+    int32_t bf16, nhwc;
 } cn_cu_act;
 
 /* a pooling window's geometry (src/ops/pool_ref.h's cn_pool_geom, field for field) */
@@ -77,6 +77,7 @@ enum { CN_CU_SGD, CN_CU_MOMENTUM, CN_CU_NESTEROV, CN_CU_ADAM, CN_CU_ADAMW };
     X(pool_forward) X(pool_backward) X(softmax_forward) X(softmax_backward) X(bn_sums) X(bn_stats)  \
     X(bn_apply) X(bn_grad_sums) X(bn_grad_stats) X(bn_grad_apply) X(bn_shard_stats) X(dropout_forward) X(dropout_backward) X(channel_sum) X(channel_part) X(channel_total) X(bias_relu)              \
     X(conv_forward) X(conv_backward_data) X(conv_backward_filter) X(sum_squares) X(step_gate) X(update)      \
-    X(loss_rows) X(count_correct) X(best_rows) X(make_batch) X(bf16_pack) X(bf16_unpack)
+    X(loss_rows) X(count_correct) X(best_rows) X(make_batch) X(bf16_pack) X(bf16_unpack) X(relayout) X(bn_sums_nhwc) \
+    X(bn_grad_sums_nhwc) X(channel_part_nhwc)
 
 #endif

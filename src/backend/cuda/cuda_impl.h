@@ -157,6 +157,8 @@ void cn_cuda_dropout_draw(const cn_op_io *io);
 void cn_cuda_dropout_forward(const cn_op_io *io);
 void cn_cuda_dropout_backward(const cn_op_io *io);
 void cn_cuda_copy_forward(const cn_op_io *io);
+void cn_cuda_flatten_forward(const cn_op_io *io);
+void cn_cuda_flatten_backward(const cn_op_io *io);
 void cn_cuda_add_forward(const cn_op_io *io);
 void cn_cuda_add_backward(const cn_op_io *io);
 void cn_cuda_mul_forward(const cn_op_io *io);
@@ -176,12 +178,14 @@ void cn_cuda_concat_forward(const cn_op_io *io);
 void cn_cuda_concat_backward(const cn_op_io *io);
 /* 1 when activations between layers are stored as bf16 now (cn_backend.half_storage) */
 int cn_cuda_half_storage(void);
-/* a call's activations as the kernels take them: floats, or bf16 where cn_op_io.half says */
-static inline cn_cu_act cn_cu_x(const cn_op_io *io, int j) { return (cn_cu_act){ (void *)io->x[j], (io->half >> j) & 1u }; }
-static inline cn_cu_act cn_cu_dx(const cn_op_io *io, int j) { return (cn_cu_act){ io->dx[j], (io->half >> j) & 1u }; }
-static inline cn_cu_act cn_cu_y(const cn_op_io *io) { return (cn_cu_act){ io->y, (io->half & CN_HALF_Y) != 0 }; }
-static inline cn_cu_act cn_cu_dy(const cn_op_io *io) { return (cn_cu_act){ (void *)io->dy, (io->half & CN_HALF_Y) != 0 }; }
-static inline cn_cu_act cn_cu_floats(const void *p) { return (cn_cu_act){ (void *)p, 0 }; }
+/* a call's activations as the kernels take them: floats in NCHW, or bf16 in NHWC where
+ * cn_op_io.half says */
+static inline cn_cu_act cn_cu_act_of(const void *p, int half) { return (cn_cu_act){ (void *)p, half != 0, half != 0 }; }
+static inline cn_cu_act cn_cu_x(const cn_op_io *io, int j) { return cn_cu_act_of(io->x[j], (io->half >> j) & 1u); }
+static inline cn_cu_act cn_cu_dx(const cn_op_io *io, int j) { return cn_cu_act_of(io->dx[j], (io->half >> j) & 1u); }
+static inline cn_cu_act cn_cu_y(const cn_op_io *io) { return cn_cu_act_of(io->y, io->half & CN_HALF_Y); }
+static inline cn_cu_act cn_cu_dy(const cn_op_io *io) { return cn_cu_act_of(io->dy, io->half & CN_HALF_Y); }
+static inline cn_cu_act cn_cu_floats(const void *p) { return cn_cu_act_of(p, 0); }
 /* y (N, C, HW) += b per channel (b NULL: nothing), then relu where asked: the end of a conv
  * or dense layer's forward, and a relu fused after it */
 void cn_cuda_bias_relu(cn_cu_act y, const float *b, int64_t n, int64_t c, int64_t hw, int relu);

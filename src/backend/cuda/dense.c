@@ -67,20 +67,25 @@ static int product(cublasOperation_t ta, cublasOperation_t tb, int64_t m, int64_
                       what);
 }
 
+/* 1 when activation t of a layer whose input is `in` is a factor as it is: bf16, in the
+ * row-major order of the product (NCHW's; an NHWC map of one pixel is the same) */
+static int as_factor(cn_cu_act t, const cn_node *in) { return t.bf16 && (!t.nhwc || in->out.h * in->out.w == 1); }
+
 /* the bf16 factors: the workspace's regions (cn_cuda_dense_workspace's), each staged from its
- * fp32 tensor where given (NULL: left as it is), or an activation stored as bf16 itself (its
- * row-major values are the staged layout) */
-typedef struct staged { const uint16_t *x, *w, *dy; } staged;
+ * tensor where given (NULL: left as it is) and not a factor as it is (as_factor); sx is the
+ * input's region, which also takes an input gradient to be reordered into NHWC */
+typedef struct staged { const uint16_t *x, *w, *dy; uint16_t *sx; } staged;
 static staged stage(const cn_op_io *io, cn_cu_act x, const float *w, cn_cu_act dy)
 {
     staged s = { 0 };
     if (cn_cu.precision != CN_PRECISION_BF16) return s;
-    int64_t out = io->n->a.units, in = fan_in(io), n = io->batch;
+    const cn_node *map = io->in[0];
+    int64_t out = io->n->a.units, in = fan_in(io), n = io->batch, c = map->out.c, hw = map->out.h * map->out.w;
     char *at = io->work;
     uint16_t *sx = (uint16_t *)at, *sw = (uint16_t *)(at += CN_CU_ALIGN(n * in * 2)),
              *sdy = (uint16_t *)(at += CN_CU_ALIGN(out * in * 2));
-    s.x = x.bf16 ? x.p : sx, s.w = sw, s.dy = dy.bf16 ? dy.p : sdy;
-    if (x.p && !x.bf16) cn_cuda_bf16_pack(x, sx, n, in, 1, 0);
+    s.x = as_factor(x, map) ? x.p : sx, s.w = sw, s.dy = dy.bf16 ? dy.p : sdy, s.sx = sx;
+    if (x.p && s.x == sx) cn_cuda_bf16_pack(x, sx, n, c, hw, 0); /* NCHW's order */
     if (w) cn_cuda_bf16_pack(cn_cu_floats(w), sw, out, in, 1, 0);
     if (dy.p && !dy.bf16) cn_cuda_bf16_pack(dy, sdy, n, out, 1, 0);
     return s;
@@ -115,7 +120,19 @@ void cn_cuda_dense_backward(const cn_op_io *io)
                 "the dense layer's weight gradient"))
         return;
     if (db) cn_cuda_channel_sum(dy, db, n, out, 1, (double *)((char *)io->work + staged_bytes(n, in, out)));
-    if (dx.p)
-        product(CUBLAS_OP_N, CUBLAS_OP_N, in, n, out, w, s.w, in, dy.p, s.dy, out, !(io->dx_fresh & 1u), dx, in,
+    if (!dx.p) return;
+    int add = !(io->dx_fresh & 1u);
+    if (cn_cu.precision != CN_PRECISION_BF16 || as_factor(dx, io->in[0]) || !dx.bf16) {
+        product(CUBLAS_OP_N, CUBLAS_OP_N, in, n, out, w, s.w, in, dy.p, s.dy, out, add, dx, in,
                 "the dense layer's input gradient");
+        return;
+    }
+    /* an NHWC map's gradient: the product in NCHW's order into the input's region (its values
+     * used already), then reordered into it */
+    const cn_node *map = io->in[0];
+    cn_cu_act ordered = { s.sx, 1, 0 }; /* bf16 in NCHW's order */
+    if (product(CUBLAS_OP_N, CUBLAS_OP_N, in, n, out, w, s.w, in, dy.p, s.dy, out, 0, ordered, in,
+                "the dense layer's input gradient"))
+        return;
+    cn_cuda_bf16_unpack(s.sx, dx, NULL, n, map->out.c, map->out.h * map->out.w, 0, add, 0);
 }

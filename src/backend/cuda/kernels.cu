@@ -57,6 +57,27 @@ static __device__ void store(cn_cu_act t, i64 i, float v)
 /* a gradient's value i: v stored (fresh) or added to what it holds, in float */
 static __device__ void gather(cn_cu_act t, i64 i, int fresh, float v) { store(t, i, fresh ? v : load(t, i) + v); }
 
+/* an (N, C, HW) tensor's layouts: the NHWC place of NCHW index i, the NCHW index of NHWC place
+ * q, and the channel of place q of t */
+static __device__ i64 nhwc_at(i64 i, i64 c, i64 hw) { return (i / (c * hw) * hw + i % hw) * c + i / hw % c; }
+static __device__ i64 nchw_of(i64 q, i64 c, i64 hw)
+{
+    i64 r = q % (c * hw);
+    return (q - r) + r % c * hw + r / c;
+}
+static __device__ i64 channel_at(cn_cu_act t, i64 q, i64 c, i64 hw) { return t.nhwc ? q % c : q / hw % c; }
+
+/* dst (+)= src, an (N, C, HW) tensor, each in its type and layout: one thread per place of dst
+ * (flatten reads a map as NCHW's order; dense stages a map so) */
+extern "C" __global__ void relayout(cn_cu_act src, cn_cu_act dst, i64 n, i64 c, i64 hw, int add)
+{
+    GRID_STRIDE(q, n * c * hw) {
+        i64 i = dst.nhwc ? nchw_of(q, c, hw) : q;
+        float v = load(src, src.nhwc ? nhwc_at(i, c, hw) : i);
+        store(dst, q, add ? load(dst, q) + v : v);
+    }
+}
+
 /* ---- activations (src/ops/activation.c: computed in double per value, its act_value and
  * act_deriv case for case; `param` is leakyrelu's slope, elu's alpha or gelu's approximate) ---- */
 
@@ -139,11 +160,14 @@ extern "C" __global__ void copy_or_add(cn_cu_act src, cn_cu_act dst, i64 n, int 
 }
 
 /* add's broadcast of a 1x1 map (N,C,1,1) over the output's planes of hw values: forward
- * dst[i] (+)= src[i / hw]; backward dst[p] (+)= the sum of plane p of src, in element order as
- * the reference sums it (one thread a plane) */
-extern "C" __global__ void spread_add(cn_cu_act src, cn_cu_act dst, i64 n, i64 hw, int add)
+ * dst[i] (+)= src[its sample and channel]; backward dst[p] (+)= the sum of plane p of src, in
+ * element order as the reference sums it (one thread a plane) */
+extern "C" __global__ void spread_add(cn_cu_act src, cn_cu_act dst, i64 n, i64 c, i64 hw, int add)
 {
-    GRID_STRIDE(i, n) store(dst, i, add ? load(dst, i) + load(src, i / hw) : load(src, i / hw));
+    GRID_STRIDE(i, n) {
+        i64 from = dst.nhwc ? i / (hw * c) * c + i % c : i / hw;
+        store(dst, i, add ? load(dst, i) + load(src, from) : load(src, from));
+    }
 }
 
 /* ---- mul (src/ops/merge.c): products in float in input order; input j's value at output
@@ -177,11 +201,11 @@ extern "C" __global__ void mul_backward(cn_cu_mul m, int j, const float *dy, flo
     }
 }
 
-extern "C" __global__ void plane_sum(cn_cu_act src, cn_cu_act dst, i64 planes, i64 hw, int add)
+extern "C" __global__ void plane_sum(cn_cu_act src, cn_cu_act dst, i64 planes, i64 c, i64 hw, int add)
 {
     GRID_STRIDE(p, planes) {
         float s = add ? load(dst, p) : 0.0f;
-        for (i64 k = 0; k < hw; k++) s += load(src, p * hw + k);
+        for (i64 k = 0; k < hw; k++) s += load(src, src.nhwc ? (p / c * hw + k) * c + p % c : p * hw + k);
         store(dst, p, s);
     }
 }
@@ -383,16 +407,34 @@ static __device__ window window_at(const cn_cu_pool &g, i64 oy, i64 ox)
 /* one thread per output: max/min keep the first winner in scan order (its index in argmax,
  * -1 and y = 0 for a window of padding only); avg divides the sum (double) by the divisor.
  * relu: the window's values are relu(x) (a relu fused in front: its bits) */
+/* the place of pixel (iy, ix) of plane nc's channel in a map of h x w (x: its layout; nc is
+ * sample * c + channel) */
+static __device__ i64 pixel_at(cn_cu_act x, i64 nc, i64 c, i64 h, i64 w, i64 iy, i64 ix)
+{
+    return x.nhwc ? ((nc / c * h + iy) * w + ix) * c + nc % c : (nc * h + iy) * w + ix;
+}
+
+/* the plane (sample * c + channel) and pixel (y, x) of place q of a map of h x w */
+static __device__ void pixel_of(cn_cu_act x, i64 q, i64 c, i64 h, i64 w, i64 *nc, i64 *y, i64 *xx)
+{
+    if (x.nhwc) {
+        i64 r = q / c;
+        *nc = r / (h * w) * c + q % c, *y = r / w % h, *xx = r % w;
+    } else {
+        *nc = q / (h * w), *y = q / w % h, *xx = q % w;
+    }
+}
+
 extern "C" __global__ void pool_forward(cn_cu_pool g, int kind, cn_cu_act x, cn_cu_act y, int *argmax, int relu)
 {
-    i64 oplane = g.oh * g.ow;
-    GRID_STRIDE(o, g.n * g.c * oplane) {
-        i64 nc = o / oplane, oy = o % oplane / g.ow, ox = o % g.ow, base = nc * g.h * g.w;
+    GRID_STRIDE(o, g.n * g.c * g.oh * g.ow) {
+        i64 nc, oy, ox;
+        pixel_of(y, o, g.c, g.oh, g.ow, &nc, &oy, &ox);
         window win = window_at(g, oy, ox);
         if (kind == CN_CU_POOL_AVG) {
             double acc = 0;
             for (i64 iy = win.y0; iy < win.y1; iy++)
-                for (i64 ix = win.x0; ix < win.x1; ix++) acc += load(x, base + iy * g.w + ix);
+                for (i64 ix = win.x0; ix < win.x1; ix++) acc += load(x, pixel_at(x, nc, g.c, g.h, g.w, iy, ix));
             store(y, o, (float)(acc / (double)win.area));
             continue;
         }
@@ -400,7 +442,7 @@ extern "C" __global__ void pool_forward(cn_cu_pool g, int kind, cn_cu_act x, cn_
         float bv = 0;
         for (i64 iy = win.y0; iy < win.y1; iy++)
             for (i64 ix = win.x0; ix < win.x1; ix++) {
-                float v = load(x, base + iy * g.w + ix);
+                float v = load(x, pixel_at(x, nc, g.c, g.h, g.w, iy, ix));
                 if (relu) v = v > 0 ? v : 0.0f;
                 if (best < 0 || (kind == CN_CU_POOL_MAX ? v > bv : v < bv)) best = iy * g.w + ix, bv = v;
             }
@@ -416,9 +458,9 @@ extern "C" __global__ void pool_forward(cn_cu_pool g, int kind, cn_cu_act x, cn_
 extern "C" __global__ void pool_backward(cn_cu_pool g, int kind, cn_cu_act dy, const int *argmax, cn_cu_act dx,
                                          int fresh, cn_cu_act relu_x)
 {
-    i64 plane = g.h * g.w, oplane = g.oh * g.ow;
-    GRID_STRIDE(i, g.n * g.c * plane) {
-        i64 nc = i / plane, iy = i % plane / g.w, ix = i % g.w;
+    GRID_STRIDE(i, g.n * g.c * g.h * g.w) {
+        i64 nc, iy, ix;
+        pixel_of(dx, i, g.c, g.h, g.w, &nc, &iy, &ix);
         /* windows start at o*s - pad and hold k cells: o*s - pad <= i < o*s - pad + k */
         i64 ty = iy + g.pad_t - g.kh + 1, tx = ix + g.pad_l - g.kw + 1;
         i64 oy0 = ty <= 0 ? 0 : (ty + g.sh - 1) / g.sh, ox0 = tx <= 0 ? 0 : (tx + g.sw - 1) / g.sw;
@@ -428,7 +470,7 @@ extern "C" __global__ void pool_backward(cn_cu_pool g, int kind, cn_cu_act dy, c
         float v = fresh ? 0.0f : load(dx, i);
         for (i64 oy = oy0; oy <= oy1; oy++)
             for (i64 ox = ox0; ox <= ox1; ox++) {
-                i64 o = nc * oplane + oy * g.ow + ox;
+                i64 o = pixel_at(dy, nc, g.c, g.oh, g.ow, oy, ox);
                 if (kind != CN_CU_POOL_AVG) {
                     if (argmax[o] == iy * g.w + ix) v += load(dy, o);
                 } else {
@@ -491,7 +533,7 @@ static __device__ double run_total(const double *part, i64 ch, i64 chunks)
 
 /* One pass over x: s1[b], s2[b] = run b's sums of d and d^2, d = x - its channel's first value
  * (a shift near the mean, so that the variance (s2 - s1^2 / n) / n keeps its digits in double) */
-static __device__ float bn_shift(cn_cu_act x, i64 ch, i64 hw) { return load(x, ch * hw); }
+static __device__ float bn_shift(cn_cu_act x, i64 ch, i64 hw) { return load(x, x.nhwc ? ch : ch * hw); }
 
 extern "C" __global__ void bn_sums(cn_cu_act x, double *s1, double *s2, i64 n, i64 c, i64 hw, i64 chunks)
 {
@@ -514,6 +556,53 @@ static __device__ void bn_moments(cn_cu_act x, const double *s1, const double *s
     *m = bn_shift(x, ch, hw) + a / n;
     *v = (b - a * a / n) / n;
     if (*v < 0) *v = 0; /* rounding below an exact 0 */
+}
+
+/* NHWC: block b's run of pixels [lo, hi) of p, in `chunks` runs */
+static __device__ void pixel_run(i64 p, i64 chunks, i64 *lo, i64 *hi)
+{
+    i64 per = (p + chunks - 1) / chunks;
+    *lo = blockIdx.x * per, *hi = *lo + per < p ? *lo + per : p;
+}
+
+/* The runs' sums of an NHWC map, every channel at once (consecutive threads on consecutive
+ * channels, so that the reads coalesce): add(q, ch, &a, &b) adds the terms of place q (channel
+ * ch); run b's sums of channel ch go to pa[ch * chunks + b] and pb[...] (pb NULL: none), where
+ * the channel-major runs of bn_sums would put them; a channel's lanes added in lane order. */
+template <class F> static __device__ void nhwc_runs(i64 p, i64 c, i64 chunks, double *pa, double *pb, F add)
+{
+    __shared__ double sa[THREADS], sb[THREADS];
+    i64 lo, hi, at;
+    pixel_run(p, chunks, &lo, &hi);
+    if (c >= THREADS) { /* a thread a channel, in turns */
+        for (i64 ch = threadIdx.x; ch < c; ch += THREADS) {
+            double a = 0, b = 0;
+            for (i64 q = lo; q < hi; q++) add(q * c + ch, ch, &a, &b);
+            at = ch * chunks + blockIdx.x;
+            pa[at] = a;
+            if (pb) pb[at] = b;
+        }
+        return;
+    }
+    i64 lanes = THREADS / c, ch = threadIdx.x % c, lane = threadIdx.x / c;
+    double a = 0, b = 0;
+    if (lane < lanes)
+        for (i64 q = lo + lane; q < hi; q += lanes) add(q * c + ch, ch, &a, &b);
+    sa[threadIdx.x] = a, sb[threadIdx.x] = b;
+    __syncthreads();
+    if (threadIdx.x >= c) return;
+    for (i64 l = 1; l < lanes; l++) a += sa[l * c + ch], b += sb[l * c + ch];
+    at = ch * chunks + blockIdx.x;
+    pa[at] = a;
+    if (pb) pb[at] = b;
+}
+
+extern "C" __global__ void bn_sums_nhwc(cn_cu_act x, double *s1, double *s2, i64 n, i64 c, i64 hw, i64 chunks)
+{
+    nhwc_runs(n * hw, c, chunks, s1, s2, [&](i64 q, i64 ch, double *a, double *b) {
+        double d = load(x, q) - bn_shift(x, ch, hw);
+        *a += d, *b += d * d;
+    });
 }
 
 /* one thread per channel: the mean and inv of the batch (training) or of the running statistics,
@@ -550,7 +639,7 @@ extern "C" __global__ void bn_apply(cn_cu_act x, cn_cu_act y, const float *gamma
                                     i64 n, i64 c, i64 hw, int relu)
 {
     GRID_STRIDE(k, n * c * hw) {
-        i64 ch = k / hw % c;
+        i64 ch = channel_at(x, k, c, hw);
         double g = gamma ? gamma[ch] : 1, b = beta ? beta[ch] : 0; /* affine=no: none */
         float o = (float)(g * ((double)load(x, k) - stat[2 * ch]) * stat[2 * ch + 1] + b);
         store(y, k, relu && !(o > 0) ? 0.0f : o);
@@ -580,6 +669,16 @@ extern "C" __global__ void bn_grad_sums(cn_cu_act x, cn_cu_act dy, cn_cu_act rel
     }
     a = block_sum(a), b = block_sum(b);
     if (threadIdx.x == 0) s1[blockIdx.x] = a, s2[blockIdx.x] = b;
+}
+
+extern "C" __global__ void bn_grad_sums_nhwc(cn_cu_act x, cn_cu_act dy, cn_cu_act relu_y, const void *aux,
+                                             double *s1, double *s2, i64 n, i64 c, i64 hw, i64 chunks)
+{
+    const float *amean = (const float *)((const unsigned char *)aux + 8), *ainv = amean + c;
+    nhwc_runs(n * hw, c, chunks, s1, s2, [&](i64 q, i64 ch, double *a, double *b) {
+        float d = bn_dy(dy, relu_y, q);
+        *a += d, *b += (double)d * ((double)load(x, q) - amean[ch]) * ainv[ch];
+    });
 }
 
 /* one thread per channel: dgamma += sum dy * xh, dbeta += sum dy (this call's values); stat =
@@ -620,7 +719,7 @@ extern "C" __global__ void bn_grad_apply(cn_cu_act x, cn_cu_act dy, cn_cu_act re
 {
     const float *amean = (const float *)((const unsigned char *)aux + 8), *ainv = amean + c;
     GRID_STRIDE(k, n * c * hw) {
-        i64 ch = k / hw % c;
+        i64 ch = channel_at(x, k, c, hw);
         double m = amean[ch], inv = ainv[ch], xh = ((double)load(x, k) - m) * inv;
         float d = bn_dy(dy, relu_y, k);
         gather(dx, k, fresh, (float)(inv * (stat[3 * ch] * d - stat[3 * ch + 1] - xh * stat[3 * ch + 2])));
@@ -707,19 +806,22 @@ extern "C" __global__ void gn_param_values(const float *x, const float *dy, cons
 
 /* ---- dropout: the mask is drawn on the host from the net's RNG, as the reference draws it ---- */
 
-extern "C" __global__ void dropout_forward(cn_cu_act x, const unsigned char *mask, cn_cu_act y, i64 n, float scale)
+/* the masks are in NCHW order (the host draws them so); c, hw: the map's, for an NHWC one */
+extern "C" __global__ void dropout_forward(cn_cu_act x, const unsigned char *mask, cn_cu_act y, i64 n, float scale, i64 c,
+                                           i64 hw)
 {
-    GRID_STRIDE(i, n) store(y, i, mask[i] ? load(x, i) * scale : 0.0f);
+    GRID_STRIDE(i, n) store(y, i, mask[x.nhwc ? nchw_of(i, c, hw) : i] ? load(x, i) * scale : 0.0f);
 }
 
 /* mode: the aux's head, which forward (or the host's draw) wrote: 0 after an evaluation pass */
-extern "C" __global__ void dropout_backward(cn_cu_act dy, const i64 *mode, cn_cu_act dx, i64 n, float scale, int fresh)
+extern "C" __global__ void dropout_backward(cn_cu_act dy, const i64 *mode, cn_cu_act dx, i64 n, float scale, int fresh,
+                                            i64 c, i64 hw)
 {
     const unsigned char *mask = (const unsigned char *)mode + 8; /* CN_DROPOUT_AUX_HEAD */
     int masked = *mode != 0;
     GRID_STRIDE(i, n) {
         if (!masked) gather(dx, i, fresh, load(dy, i));
-        else if (mask[i]) gather(dx, i, fresh, load(dy, i) * scale);
+        else if (mask[dy.nhwc ? nchw_of(i, c, hw) : i]) gather(dx, i, fresh, load(dy, i) * scale);
         else if (fresh) store(dx, i, 0.0f);
     }
 }
@@ -747,6 +849,12 @@ extern "C" __global__ void channel_part(cn_cu_act dy, double *part, i64 n, i64 c
     if (threadIdx.x == 0) part[blockIdx.x] = s;
 }
 
+/* the same of an NHWC map, a run of pixels a block (nhwc_runs; part channel-major as above) */
+extern "C" __global__ void channel_part_nhwc(cn_cu_act dy, double *part, i64 n, i64 c, i64 hw, i64 chunks)
+{
+    nhwc_runs(n * hw, c, chunks, part, (double *)0, [&](i64 q, i64, double *a, double *) { *a += load(dy, q); });
+}
+
 extern "C" __global__ void channel_total(const double *part, float *out, i64 c, i64 chunks)
 {
     GRID_STRIDE(ch, c) out[ch] += (float)run_total(part, ch, chunks);
@@ -757,7 +865,7 @@ extern "C" __global__ void channel_total(const double *part, float *out, i64 c, 
 extern "C" __global__ void bias_relu(cn_cu_act y, const float *b, i64 n, i64 c, i64 hw, int relu)
 {
     GRID_STRIDE(i, n * c * hw) {
-        float v = b ? load(y, i) + b[i / hw % c] : load(y, i);
+        float v = b ? load(y, i) + b[channel_at(y, i, c, hw)] : load(y, i);
         store(y, i, relu && !(v > 0) ? 0.0f : v);
     }
 }
@@ -766,16 +874,18 @@ extern "C" __global__ void bias_relu(cn_cu_act y, const float *b, i64 n, i64 c, 
  * back; cuDNN's in NHWC, the layout of its tensor-core kernels, our tensors being NCHW (floats,
  * or bf16 where stored so between layers) ---- */
 
-/* where value i of an (N, C, HW) tensor lies in its staged copy: the same place, or NHWC's */
-static __device__ i64 staged_at(i64 i, i64 c, i64 hw, int nhwc)
+/* where place q of x (an (N, C, HW) tensor in its layout) lies in a staged copy in layout nhwc */
+static __device__ i64 staged_at(cn_cu_act x, i64 q, i64 c, i64 hw, int nhwc)
 {
-    return nhwc ? (i / (c * hw) * hw + i % hw) * c + i / hw % c : i;
+    if (x.nhwc == nhwc) return q;
+    return nhwc ? nhwc_at(q, c, hw) : nchw_of(q, c, hw);
 }
 
-/* dst = x (N, C, HW) as bf16, in NHWC where asked */
+/* dst = x (N, C, HW) as bf16, in NHWC where asked (a bf16 x: its bits) */
 extern "C" __global__ void bf16_pack(cn_cu_act x, unsigned short *dst, i64 n, i64 c, i64 hw, int nhwc)
 {
-    GRID_STRIDE(i, n * c * hw) dst[staged_at(i, c, hw, nhwc)] = x.bf16 ? ((const unsigned short *)x.p)[i] : bf16_of(load(x, i));
+    GRID_STRIDE(q, n * c * hw)
+    dst[staged_at(x, q, c, hw, nhwc)] = x.bf16 ? ((const unsigned short *)x.p)[q] : bf16_of(load(x, q));
 }
 
 /* y (N, C, HW) = (add: y +) the staged src, plus b per channel (NULL: none), then relu where
@@ -783,11 +893,11 @@ extern "C" __global__ void bf16_pack(cn_cu_act x, unsigned short *dst, i64 n, i6
 extern "C" __global__ void bf16_unpack(const unsigned short *src, cn_cu_act y, const float *b, i64 n, i64 c, i64 hw,
                                        int nhwc, int add, int relu)
 {
-    GRID_STRIDE(i, n * c * hw) {
-        float v = float_of(src[staged_at(i, c, hw, nhwc)]);
-        if (add) v = load(y, i) + v;
-        if (b) v = v + b[i / hw % c];
-        store(y, i, relu && !(v > 0) ? 0.0f : v);
+    GRID_STRIDE(q, n * c * hw) {
+        float v = float_of(src[staged_at(y, q, c, hw, nhwc)]);
+        if (add) v = load(y, q) + v;
+        if (b) v = v + b[channel_at(y, q, c, hw)];
+        store(y, q, relu && !(v > 0) ? 0.0f : v);
     }
 }
 

@@ -86,8 +86,31 @@ static void copy_or_add(cn_cu_act src, cn_cu_act dst, int64_t n, int add)
     cn_cu_launch(CN_CU_K_copy_or_add, n, args);
 }
 
-/* flatten: the same values in the same order */
+/* dropout at evaluation: the same values */
 void cn_cuda_copy_forward(const cn_op_io *io) { copy_or_add(cn_cu_x(io, 0), cn_cu_y(io), count_of(io), 0); }
+
+/* dst (+)= src, both an (N, C, HW) map (flatten's input), each in its type and layout */
+static void relayout(cn_cu_act src, cn_cu_act dst, const cn_node *map, int64_t n, int add)
+{
+    int64_t c = map->out.c, hw = map->out.h * map->out.w;
+    void *args[] = { &src, &dst, &n, &c, &hw, &add };
+    cn_cu_launch(CN_CU_K_relayout, n * c * hw, args);
+}
+
+/* flatten: the values in NCHW's order, from a map in either layout (an NHWC one is reordered) */
+void cn_cuda_flatten_forward(const cn_op_io *io)
+{
+    cn_cu_act y = cn_cu_y(io);
+    y.nhwc = 0; /* a vector: its order is NCHW's */
+    relayout(cn_cu_x(io, 0), y, io->in[0], io->batch, 0);
+}
+
+void cn_cuda_flatten_backward(const cn_op_io *io)
+{
+    cn_cu_act dy = cn_cu_dy(io);
+    dy.nhwc = 0;
+    if (io->dx[0]) relayout(dy, cn_cu_dx(io, 0), io->in[0], io->batch, !fresh_bit(io, 0));
+}
 
 /* the plane size when input j is a 1x1 map broadcast over the output's planes (add's
  * broadcast), else 0; flatten, run as an add of one input, has the output's element count */
@@ -100,10 +123,10 @@ static int64_t spread_hw(const cn_op_io *io, int j)
 void cn_cuda_add_forward(const cn_op_io *io)
 {
     for (int j = 0; j < io->n->n_in; j++) {
-        int64_t n = count_of(io), hw = spread_hw(io, j);
+        int64_t n = count_of(io), hw = spread_hw(io, j), c = io->n->out.c;
         cn_cu_act x = cn_cu_x(io, j), y = cn_cu_y(io);
         int add = j > 0;
-        void *args[] = { &x, &y, &n, &hw, &add };
+        void *args[] = { &x, &y, &n, &c, &hw, &add };
         if (hw) cn_cu_launch(CN_CU_K_spread_add, n, args);
         else copy_or_add(x, y, n, add);
     }
@@ -121,8 +144,9 @@ void cn_cuda_add_backward(const cn_op_io *io)
             continue;
         }
         cn_cu_act dy = cn_cu_dy(io), dx = cn_cu_dx(io, j);
+        int64_t c = io->n->out.c;
         int add = !fresh_bit(io, j);
-        void *args[] = { &dy, &dx, &planes, &hw, &add };
+        void *args[] = { &dy, &dx, &planes, &c, &hw, &add };
         cn_cu_launch(CN_CU_K_plane_sum, planes, args);
     }
 }
@@ -162,28 +186,38 @@ void cn_cuda_mul_backward(const cn_op_io *io)
     }
 }
 
+/* input j is a block of `block` values in every run of `ystride` of y, at offset off: per
+ * sample in NCHW (its channels' planes), per pixel in NHWC (its channels) */
+typedef struct concat_part { int64_t runs, block, ystride, off; } concat_part;
+static concat_part concat_at(const cn_op_io *io, int j, int64_t off_c)
+{
+    int64_t hw = io->n->out.h * io->n->out.w, c = io->n->out.c, cj = io->in[j]->out.c;
+    if (io->half & CN_HALF_Y) return (concat_part){ io->batch * hw, cj, c, off_c };
+    return (concat_part){ io->batch, cj * hw, c * hw, off_c * hw };
+}
+
 void cn_cuda_concat_forward(const cn_op_io *io)
 {
-    int64_t hw = io->n->out.h * io->n->out.w, ystride = io->n->out.c * hw, off = 0, batch = io->batch;
+    int64_t off_c = 0;
     for (int j = 0; j < io->n->n_in; j++) {
-        int64_t block = io->in[j]->out.c * hw;
+        concat_part k = concat_at(io, j, off_c);
         cn_cu_act x = cn_cu_x(io, j), y = cn_cu_y(io);
-        void *args[] = { &x, &y, &batch, &block, &ystride, &off };
-        cn_cu_launch(CN_CU_K_concat_forward, batch * block, args);
-        off += block;
+        void *args[] = { &x, &y, &k.runs, &k.block, &k.ystride, &k.off };
+        cn_cu_launch(CN_CU_K_concat_forward, k.runs * k.block, args);
+        off_c += io->in[j]->out.c;
     }
 }
 
 void cn_cuda_concat_backward(const cn_op_io *io)
 {
-    int64_t hw = io->n->out.h * io->n->out.w, ystride = io->n->out.c * hw, off = 0, batch = io->batch;
+    int64_t off_c = 0;
     for (int j = 0; j < io->n->n_in; j++) {
-        int64_t block = io->in[j]->out.c * hw;
+        concat_part k = concat_at(io, j, off_c);
         cn_cu_act dy = cn_cu_dy(io), dx = cn_cu_dx(io, j);
         int fresh = fresh_bit(io, j);
-        void *args[] = { &dy, &dx, &batch, &block, &ystride, &off, &fresh };
-        if (dx.p) cn_cu_launch(CN_CU_K_concat_backward, batch * block, args);
-        off += block;
+        void *args[] = { &dy, &dx, &k.runs, &k.block, &k.ystride, &k.off, &fresh };
+        if (dx.p) cn_cu_launch(CN_CU_K_concat_backward, k.runs * k.block, args);
+        off_c += io->in[j]->out.c;
     }
 }
 
@@ -307,13 +341,26 @@ static int64_t channel_runs(int64_t count)
     return k < 1 ? 1 : k > MAX ? MAX : k;
 }
 
-/* in doubles: the partial sums (2 c runs), the per-channel values either pass keeps for its
- * element-wise part (3 c), a shard's whole-batch statistics copied over (3 c) */
+/* The same for an NHWC map (nhwc_runs in kernels.cu): a block takes a run of pixels, every
+ * channel of them, so the runs are cut by pixels, at least RUN values each, at most MAX */
+static int64_t pixel_runs(int64_t pixels, int64_t c)
+{
+    enum { RUN = 8192, MAX = 512 };
+    int64_t k = pixels * c / RUN;
+    if (k > pixels) k = pixels;
+    return k < 1 ? 1 : k > MAX ? MAX : k;
+}
+
+/* the runs of a map of n x c x hw in its layout */
+static int64_t runs_of(int nhwc, int64_t n, int64_t c, int64_t hw) { return nhwc ? pixel_runs(n * hw, c) : channel_runs(n * hw); }
+
+/* in doubles: the partial sums (2 c runs, in either layout), the per-channel values either pass
+ * keeps for its element-wise part (3 c), a shard's whole-batch statistics copied over (3 c) */
 int64_t cn_cuda_batchnorm_workspace(const cn_node *n, const cn_node *const *in, int64_t batch)
 {
     (void)in;
-    int64_t c = n->out.c;
-    return (2 * c * channel_runs(batch * n->out.h * n->out.w) + 6 * c) * (int64_t)sizeof(double);
+    int64_t c = n->out.c, hw = n->out.h * n->out.w, a = runs_of(0, batch, c, hw), b = runs_of(1, batch, c, hw);
+    return (2 * c * (a > b ? a : b) + 6 * c) * (int64_t)sizeof(double);
 }
 
 /* the workspace's regions (cn_cuda_batchnorm_workspace's): two runs of partial sums, the stat
@@ -341,13 +388,14 @@ static void bn_runs(const cn_op_io *io, int backward, cn_cu_act relu_y, double *
     cn_cu_act x = cn_cu_x(io, 0), dy = cn_cu_dy(io);
     const void *aux = io->aux;
     void *fwd[] = { &x, &a, &b, &n, &c, &hw, &chunks }, *bwd[] = { &x, &dy, &relu_y, &aux, &a, &b, &n, &c, &hw, &chunks };
-    cn_cu_launch_blocks(backward ? CN_CU_K_bn_grad_sums : CN_CU_K_bn_sums, c * chunks, backward ? bwd : fwd);
+    if (x.nhwc) cn_cu_launch_blocks(backward ? CN_CU_K_bn_grad_sums_nhwc : CN_CU_K_bn_sums_nhwc, chunks, backward ? bwd : fwd);
+    else cn_cu_launch_blocks(backward ? CN_CU_K_bn_grad_sums : CN_CU_K_bn_sums, c * chunks, backward ? bwd : fwd);
 }
 
 /* relu: a relu fused after it (cn_kernels.forward_relu_out), y being the relu's output */
 static void batchnorm_forward(const cn_op_io *io, int relu)
 {
-    int64_t n = io->batch, c = io->n->out.c, hw = io->n->out.h * io->n->out.w, chunks = channel_runs(n * hw);
+    int64_t n = io->batch, c = io->n->out.c, hw = io->n->out.h * io->n->out.w, chunks = runs_of(io->half & 1u, n, c, hw);
     const float *gamma = io->n->a.affine ? io->w : NULL, *beta = gamma ? gamma + c : NULL; /* affine=no: none */
     float *rmean = io->buf, *rvar = rmean + c;
     cn_cu_act x = cn_cu_x(io, 0), y = cn_cu_y(io);
@@ -368,7 +416,7 @@ static void batchnorm_forward(const cn_op_io *io, int relu)
  * 3 c doubles read back through the workspace's stat (a wait: the host merges them next) */
 void cn_cuda_batchnorm_stats(const cn_op_io *io, int backward, double *out)
 {
-    int64_t n = io->batch, c = io->n->out.c, hw = io->n->out.h * io->n->out.w, chunks = channel_runs(n * hw);
+    int64_t n = io->batch, c = io->n->out.c, hw = io->n->out.h * io->n->out.w, chunks = runs_of(io->half & 1u, n, c, hw);
     cn_cu_act x = cn_cu_x(io, 0);
     double *w = io->work, *a = w, *b = w + c * chunks, *stat = w + 2 * c * chunks;
     bn_runs(io, backward, cn_cu_floats(NULL), a, b, chunks);
@@ -386,7 +434,7 @@ void cn_cuda_batchnorm_forward_relu(const cn_op_io *io) { batchnorm_forward(io, 
  * io->dy are the relu's output and output gradient */
 static void batchnorm_backward(const cn_op_io *io, cn_cu_act relu_y)
 {
-    int64_t n = io->batch, c = io->n->out.c, hw = io->n->out.h * io->n->out.w, chunks = channel_runs(n * hw);
+    int64_t n = io->batch, c = io->n->out.c, hw = io->n->out.h * io->n->out.w, chunks = runs_of(io->half & 1u, n, c, hw);
     cn_cu_act x = cn_cu_x(io, 0), dy = cn_cu_dy(io), dx = cn_cu_dx(io, 0);
     const void *gamma = io->n->a.affine ? io->w : NULL, *aux = io->aux;
     float *dgamma = gamma ? io->dw : NULL, *dbeta = dgamma ? dgamma + c : NULL;
@@ -470,7 +518,8 @@ void cn_cuda_dropout_forward(const cn_op_io *io)
     float scale = (float)(1.0 / io->n->a.keep);
     cn_cu_act x = cn_cu_x(io, 0), y = cn_cu_y(io);
     const void *m = (const unsigned char *)io->aux + CN_DROPOUT_AUX_HEAD;
-    void *args[] = { &x, &m, &y, &n, &scale };
+    int64_t c = io->n->out.c, hw = io->n->out.h * io->n->out.w; /* an NHWC map reads the mask in NCHW's order */
+    void *args[] = { &x, &m, &y, &n, &scale, &c, &hw };
     cn_cu_launch(CN_CU_K_dropout_forward, n, args);
 }
 
@@ -481,7 +530,8 @@ void cn_cuda_dropout_backward(const cn_op_io *io)
     float scale = (float)(1.0 / io->n->a.keep);
     cn_cu_act dy = cn_cu_dy(io), dx = cn_cu_dx(io, 0);
     const void *mode = io->aux;
-    void *args[] = { &dy, &mode, &dx, &n, &scale, &fresh };
+    int64_t c = io->n->out.c, hw = io->n->out.h * io->n->out.w;
+    void *args[] = { &dy, &mode, &dx, &n, &scale, &fresh, &c, &hw };
     if (dx.p) cn_cu_launch(CN_CU_K_dropout_backward, n, args);
 }
 
@@ -506,21 +556,23 @@ void cn_cuda_bf16_unpack(const uint16_t *src, cn_cu_act y, const float *b, int64
     cn_cu_launch(CN_CU_K_bf16_unpack, n * c * hw, args);
 }
 
+/* the scratch of either layout's runs */
 int64_t cn_cuda_channel_sum_bytes(int64_t n, int64_t c, int64_t hw)
 {
-    int64_t runs = channel_runs(n * hw);
-    return runs > 1 ? CN_CU_ALIGN(c * runs * (int64_t)sizeof(double)) : 0;
+    int64_t a = channel_runs(n * hw), b = runs_of(1, n, c, hw), runs = a > b ? a : b;
+    return CN_CU_ALIGN(c * runs * (int64_t)sizeof(double));
 }
 
 void cn_cuda_channel_sum(cn_cu_act dy, float *out, int64_t n, int64_t c, int64_t hw, double *scratch)
 {
-    int64_t runs = channel_runs(n * hw);
-    if (runs == 1) {
+    int64_t runs = runs_of(dy.nhwc, n, c, hw);
+    if (runs == 1 && !dy.nhwc) {
         void *args[] = { &dy, &out, &n, &c, &hw };
         cn_cu_launch_blocks(CN_CU_K_channel_sum, c, args);
         return;
     }
     void *pargs[] = { &dy, &scratch, &n, &c, &hw, &runs }, *targs[] = { &scratch, &out, &c, &runs };
-    cn_cu_launch_blocks(CN_CU_K_channel_part, c * runs, pargs);
+    if (dy.nhwc) cn_cu_launch_blocks(CN_CU_K_channel_part_nhwc, runs, pargs);
+    else cn_cu_launch_blocks(CN_CU_K_channel_part, c * runs, pargs);
     cn_cu_launch(CN_CU_K_channel_total, c, targs);
 }
