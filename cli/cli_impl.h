@@ -82,7 +82,7 @@ int cli_device_option(cli_args *a, const cli_option *opt, const char *value);
     { "--device", "D", CLI_CALL, &(d).device, .call = cli_device_option, .choices = cli_devices,           \
       .help = "where the kernels run: cpu (default) or cuda (the first NVIDIA GPU)" },                    \
     { "--precision", "P", CLI_CALL, &(d).precision, .call = cli_device_option, .choices = cli_precisions, \
-      .help = "fp32 (default), tf32 (cuda: tensor cores on float) or bf16 (cuda: conv, dense on bf16)" }
+      .help = "fp32 (default), tf32 (cuda: tensor cores on float) or bf16 (cuda: conv, dense and activations in bf16)" }
 /* Runs net on the device chosen: 0, or the exit status after printing why it cannot (no GPU). */
 int cli_use_device(cn_ctx *ctx, cn_net *net, const cli_device *d);
 /* Whether the device chosen can run here, before the slow work starts: 0, or as above. */

@@ -45,7 +45,9 @@ static const cn_kernels kernels[CN_OP_COUNT] = {
     [CN_OP_SILU] = { .forward = cn_cuda_silu_forward, .backward = cn_cuda_silu_backward, .fresh_dx = 1, .half = 1 },
     [CN_OP_GELU] = { .forward = cn_cuda_gelu_forward, .backward = cn_cuda_gelu_backward, .fresh_dx = 1, .half = 1 },
     [CN_OP_ELU] = { .forward = cn_cuda_elu_forward, .backward = cn_cuda_elu_backward, .fresh_dx = 1, .half = 1 },
-    [CN_OP_PRELU] = { .forward = cn_cuda_prelu_forward, .backward = cn_cuda_prelu_backward, .fresh_dx = 1 },
+    [CN_OP_PRELU] = { .forward = cn_cuda_prelu_forward, .backward = cn_cuda_prelu_backward, .fresh_dx = 1, .half = 1 },
+    /* softmax keeps floats in bf16 too (as autocast does): logits rounded to bf16 lose digits
+     * before the exponentials (the op table's wrapped case went past 1e-2 with them) */
     [CN_OP_SOFTMAX] = { .forward = cn_cuda_softmax_forward, .backward = cn_cuda_softmax_backward, .fresh_dx = 1 },
     [CN_OP_BATCHNORM] = { .forward = cn_cuda_batchnorm_forward, .backward = cn_cuda_batchnorm_backward,
                           .workspace = cn_cuda_batchnorm_workspace, .fresh_dx = 1,
@@ -58,15 +60,15 @@ static const cn_kernels kernels[CN_OP_COUNT] = {
                         .half = 2 },
     [CN_OP_CONCAT] = { .forward = cn_cuda_concat_forward, .backward = cn_cuda_concat_backward, .fresh_dx = 1, .half = 1 },
     [CN_OP_ADD] = { .forward = cn_cuda_add_forward, .backward = cn_cuda_add_backward, .fresh_dx = 1, .half = 1 },
-    [CN_OP_MUL] = { .forward = cn_cuda_mul_forward, .backward = cn_cuda_mul_backward, .fresh_dx = 1 },
-    [CN_OP_PAD] = { .forward = cn_cuda_pad_forward, .backward = cn_cuda_pad_backward, .fresh_dx = 1 },
-    [CN_OP_CROP] = { .forward = cn_cuda_crop_forward, .backward = cn_cuda_crop_backward, .fresh_dx = 1 },
-    [CN_OP_UPSAMPLE] = { .forward = cn_cuda_upsample_forward, .backward = cn_cuda_upsample_backward, .fresh_dx = 1 },
+    [CN_OP_MUL] = { .forward = cn_cuda_mul_forward, .backward = cn_cuda_mul_backward, .fresh_dx = 1, .half = 1 },
+    [CN_OP_PAD] = { .forward = cn_cuda_pad_forward, .backward = cn_cuda_pad_backward, .fresh_dx = 1, .half = 1 },
+    [CN_OP_CROP] = { .forward = cn_cuda_crop_forward, .backward = cn_cuda_crop_backward, .fresh_dx = 1, .half = 1 },
+    [CN_OP_UPSAMPLE] = { .forward = cn_cuda_upsample_forward, .backward = cn_cuda_upsample_backward, .fresh_dx = 1, .half = 1 },
     [CN_OP_ADAPTIVEAVGPOOL] = { .forward = cn_cuda_adaptiveavgpool_forward,
-                                .backward = cn_cuda_adaptiveavgpool_backward, .fresh_dx = 1 },
-    [CN_OP_LAYERNORM] = { .forward = cn_cuda_norm_forward, .backward = cn_cuda_norm_backward, .fresh_dx = 1 },
-    [CN_OP_GROUPNORM] = { .forward = cn_cuda_norm_forward, .backward = cn_cuda_norm_backward, .fresh_dx = 1 },
-    [CN_OP_INSTANCENORM] = { .forward = cn_cuda_norm_forward, .backward = cn_cuda_norm_backward, .fresh_dx = 1 },
+                                .backward = cn_cuda_adaptiveavgpool_backward, .fresh_dx = 1, .half = 1 },
+    [CN_OP_LAYERNORM] = { .forward = cn_cuda_norm_forward, .backward = cn_cuda_norm_backward, .fresh_dx = 1, .half = 1 },
+    [CN_OP_GROUPNORM] = { .forward = cn_cuda_norm_forward, .backward = cn_cuda_norm_backward, .fresh_dx = 1, .half = 1 },
+    [CN_OP_INSTANCENORM] = { .forward = cn_cuda_norm_forward, .backward = cn_cuda_norm_backward, .fresh_dx = 1, .half = 1 },
 };
 
 /* ---- the step's sums: partial sums (a fixed number of blocks, so that the order depends on

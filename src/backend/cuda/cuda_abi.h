@@ -24,20 +24,22 @@ typedef struct cn_cu_conv {
     int64_t n, cin, h, w, cout, groups, kh, kw, sh, sw, dh, dw, pad_t, pad_l, oh, ow;
 } cn_cu_conv;
 
-/* mul's inputs (up to CN_CU_MUL_MAX): input j's value at output element i is x[j][i / hw[j]],
- * hw[j] 1 or, for a 1x1 map broadcast, the output's plane size */
+/* mul's inputs (up to CN_CU_MUL_MAX): hw[j] 1 (input j has the output's places) or, for a 1x1
+ * map broadcast, the output's plane size; c the output's channels, nhwc its layout (and every
+ * input's: they are stored alike) */
 #define CN_CU_MUL_MAX 8
 typedef struct cn_cu_mul {
-    const float *x[CN_CU_MUL_MAX];
+    cn_cu_act x[CN_CU_MUL_MAX];
     int64_t hw[CN_CU_MUL_MAX];
-    int64_t n_in;
+    int64_t n_in, c, nhwc;
 } cn_cu_mul;
 
-/* a map made of another's pixels (pad, crop, upsample, adaptiveavgpool): planes (N*C) of h x w
- * in, oh x ow out; pad and crop: output (oy, ox) reads input (oy - top, ox - left) through
- * the fill (cn_pad_fill; crop: top, left <= 0); upsample: fill is the mode (CN_CU_NEAREST...) */
+/* a map made of another's pixels (pad, crop, upsample, adaptiveavgpool): planes (N*C, c
+ * channels a sample) of h x w in, oh x ow out; pad and crop: output (oy, ox) reads input
+ * (oy - top, ox - left) through the fill (cn_pad_fill; crop: top, left <= 0); upsample: fill is
+ * the mode (CN_CU_NEAREST...) */
 typedef struct cn_cu_maps {
-    int64_t planes, h, w, oh, ow, top, left, fill;
+    int64_t planes, c, h, w, oh, ow, top, left, fill;
 } cn_cu_maps;
 
 /* one optimizer step's constants (src/backend/kernel.h's cn_update_args, field for field) */

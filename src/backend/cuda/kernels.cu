@@ -66,6 +66,29 @@ static __device__ i64 nchw_of(i64 q, i64 c, i64 hw)
     return (q - r) + r % c * hw + r / c;
 }
 static __device__ i64 channel_at(cn_cu_act t, i64 q, i64 c, i64 hw) { return t.nhwc ? q % c : q / hw % c; }
+/* the place of sample s's channel ch at pixel p in t's layout */
+static __device__ i64 place(cn_cu_act t, i64 s, i64 ch, i64 p, i64 c, i64 hw)
+{
+    return t.nhwc ? (s * hw + p) * c + ch : (s * c + ch) * hw + p;
+}
+
+/* the place of pixel (iy, ix) of plane nc's channel in a map of h x w (x: its layout; nc is
+ * sample * c + channel) */
+static __device__ i64 pixel_at(cn_cu_act x, i64 nc, i64 c, i64 h, i64 w, i64 iy, i64 ix)
+{
+    return x.nhwc ? ((nc / c * h + iy) * w + ix) * c + nc % c : (nc * h + iy) * w + ix;
+}
+
+/* the plane (sample * c + channel) and pixel (y, x) of place q of a map of h x w */
+static __device__ void pixel_of(cn_cu_act x, i64 q, i64 c, i64 h, i64 w, i64 *nc, i64 *y, i64 *xx)
+{
+    if (x.nhwc) {
+        i64 r = q / c;
+        *nc = r / (h * w) * c + q % c, *y = r / w % h, *xx = r % w;
+    } else {
+        *nc = q / (h * w), *y = q / w % h, *xx = q % w;
+    }
+}
 
 /* dst (+)= src, an (N, C, HW) tensor, each in its type and layout: one thread per place of dst
  * (flatten reads a map as NCHW's order; dense stages a map so) */
@@ -129,14 +152,17 @@ extern "C" __global__ void act_backward(int kind, cn_cu_act x, cn_cu_act y, cn_c
 }
 
 /* prelu: y = x if x > 0 else a[c] x, in float as the reference (x, y: N x C x HW; a: C) */
-extern "C" __global__ void prelu_forward(const float *x, const float *a, float *y, i64 n, i64 c, i64 hw)
+extern "C" __global__ void prelu_forward(cn_cu_act x, const float *a, cn_cu_act y, i64 n, i64 c, i64 hw)
 {
-    GRID_STRIDE(i, n * c * hw) y[i] = x[i] > 0 ? x[i] : a[i / hw % c] * x[i];
+    GRID_STRIDE(i, n * c * hw) {
+        float v = load(x, i);
+        store(y, i, v > 0 ? v : a[channel_at(x, i, c, hw)] * v);
+    }
 }
 
 /* one block per channel: dx (+)= dy (x > 0) or a dy (x <= 0); da += the sum over x <= 0 of
  * dy x, in double per plane, a float add per sample in sample order as the reference */
-extern "C" __global__ void prelu_backward(const float *x, const float *a, const float *dy, float *dx, float *da, i64 n,
+extern "C" __global__ void prelu_backward(cn_cu_act x, const float *a, cn_cu_act dy, cn_cu_act dx, float *da, i64 n,
                                           i64 c, i64 hw, int fresh)
 {
     i64 ch = blockIdx.x;
@@ -144,9 +170,10 @@ extern "C" __global__ void prelu_backward(const float *x, const float *a, const 
     for (i64 s = 0; s < n; s++) {
         double acc = 0;
         for (i64 j = threadIdx.x; j < hw; j += THREADS) {
-            i64 k = (s * c + ch) * hw + j;
-            if (x[k] <= 0) acc += (double)dy[k] * x[k];
-            if (dx) dx[k] = accumulate(dx, k, fresh, (float)(x[k] > 0 ? dy[k] : slope * dy[k]));
+            i64 k = place(x, s, ch, j, c, hw);
+            float xv = load(x, k), g = load(dy, k);
+            if (xv <= 0) acc += (double)g * xv;
+            if (dx.p) gather(dx, k, fresh, (float)(xv > 0 ? g : slope * g));
         }
         acc = block_sum(acc);
         if (threadIdx.x == 0) da[ch] += (float)acc;
@@ -173,31 +200,39 @@ extern "C" __global__ void spread_add(cn_cu_act src, cn_cu_act dst, i64 n, i64 c
 /* ---- mul (src/ops/merge.c): products in float in input order; input j's value at output
  * element i is x[j][i / hw[j]] (hw[j] = 1, or the plane size for a 1x1 map broadcast) ---- */
 
-static __device__ float mul_input(const cn_cu_mul &m, int j, i64 i) { return m.x[j][i / m.hw[j]]; }
+/* the place of output place i's value in input j: the same, or a 1x1 map's sample and channel */
+static __device__ i64 mul_at(const cn_cu_mul &m, int j, i64 i)
+{
+    i64 hw = m.hw[j];
+    return hw == 1 ? i : m.nhwc ? i / (hw * m.c) * m.c + i % m.c : i / hw;
+}
 
-extern "C" __global__ void mul_forward(cn_cu_mul m, float *y, i64 n)
+static __device__ float mul_input(const cn_cu_mul &m, int j, i64 i) { return load(m.x[j], mul_at(m, j, i)); }
+
+extern "C" __global__ void mul_forward(cn_cu_mul m, cn_cu_act y, i64 n)
 {
     GRID_STRIDE(i, n) {
         float v = mul_input(m, 0, i);
         for (int j = 1; j < m.n_in; j++) v = v * mul_input(m, j, i);
-        y[i] = v;
+        store(y, i, v);
     }
 }
 
 /* dx_j (+)= dy times the other inputs (in input order); a 1x1 input j gets its plane's sum, in
  * element order, one thread a plane */
-extern "C" __global__ void mul_backward(cn_cu_mul m, int j, const float *dy, float *dx, i64 n, int fresh)
+extern "C" __global__ void mul_backward(cn_cu_mul m, int j, cn_cu_act dy, cn_cu_act dx, i64 n, int fresh)
 {
     i64 per = m.hw[j], outs = n / per;
     GRID_STRIDE(t, outs) {
-        float s = fresh ? 0.0f : dx[t];
-        for (i64 i = t * per; i < (t + 1) * per; i++) {
-            float g = dy[i];
-            for (int k = 0; k < m.n_in; k++)
-                if (k != j) g *= mul_input(m, k, i);
+        float s = fresh ? 0.0f : load(dx, t);
+        for (i64 k = 0; k < per; k++) { /* the plane's places, in pixel order */
+            i64 i = per == 1 ? t : m.nhwc ? (t / m.c * per + k) * m.c + t % m.c : t * per + k;
+            float g = load(dy, i);
+            for (int q = 0; q < m.n_in; q++)
+                if (q != j) g *= mul_input(m, q, i);
             s += g;
         }
-        dx[t] = s;
+        store(dx, t, s);
     }
 }
 
@@ -255,23 +290,23 @@ static __device__ span remap_segment(int seg, const cn_cu_maps &g, i64 i, i64 n,
     return r;
 }
 
-extern "C" __global__ void remap_forward(cn_cu_maps g, const float *x, float *y)
+extern "C" __global__ void remap_forward(cn_cu_maps g, cn_cu_act x, cn_cu_act y)
 {
-    i64 oplane = g.oh * g.ow;
-    GRID_STRIDE(o, g.planes * oplane) {
-        i64 p = o / oplane, iy = cn_pad_src(o % oplane / g.ow - g.top, g.h, (int)g.fill),
-            ix = cn_pad_src(o % g.ow - g.left, g.w, (int)g.fill);
-        y[o] = iy < 0 || ix < 0 ? 0.0f : x[(p * g.h + iy) * g.w + ix];
+    GRID_STRIDE(o, g.planes * g.oh * g.ow) {
+        i64 p, oy, ox;
+        pixel_of(y, o, g.c, g.oh, g.ow, &p, &oy, &ox);
+        i64 iy = cn_pad_src(oy - g.top, g.h, (int)g.fill), ix = cn_pad_src(ox - g.left, g.w, (int)g.fill);
+        store(y, o, iy < 0 || ix < 0 ? 0.0f : load(x, pixel_at(x, p, g.c, g.h, g.w, iy, ix)));
     }
 }
 
-extern "C" __global__ void remap_backward(cn_cu_maps g, const float *dy, float *dx, int fresh)
+extern "C" __global__ void remap_backward(cn_cu_maps g, cn_cu_act dy, cn_cu_act dx, int fresh)
 {
-    i64 plane = g.h * g.w;
     int fill = (int)g.fill;
-    GRID_STRIDE(i, g.planes * plane) {
-        i64 p = i / plane, iy = i % plane / g.w, ix = i % g.w;
-        float v = fresh ? 0.0f : dx[i];
+    GRID_STRIDE(i, g.planes * g.h * g.w) {
+        i64 p, iy, ix;
+        pixel_of(dx, i, g.c, g.h, g.w, &p, &iy, &ix);
+        float v = fresh ? 0.0f : load(dx, i);
         for (int sy = 0; sy < 3; sy++) {
             span ry = remap_segment(sy, g, iy, g.h, g.oh, g.top);
             for (i64 oy = ry.lo; oy < ry.hi; oy++) {
@@ -279,32 +314,31 @@ extern "C" __global__ void remap_backward(cn_cu_maps g, const float *dy, float *
                 for (int sx = 0; sx < 3; sx++) {
                     span rx = remap_segment(sx, g, ix, g.w, g.ow, g.left);
                     for (i64 ox = rx.lo; ox < rx.hi; ox++)
-                        if (cn_pad_src(ox - g.left, g.w, fill) == ix) v += dy[(p * g.oh + oy) * g.ow + ox];
+                        if (cn_pad_src(ox - g.left, g.w, fill) == ix) v += load(dy, pixel_at(dy, p, g.c, g.oh, g.ow, oy, ox));
                 }
             }
         }
-        dx[i] = v;
+        store(dx, i, v);
     }
 }
 
 /* upsample: fill is the mode (CN_CU_NEAREST, CN_CU_BILINEAR, CN_CU_BILINEAR_ALIGNED) */
-extern "C" __global__ void upsample_forward(cn_cu_maps g, const float *x, float *y)
+extern "C" __global__ void upsample_forward(cn_cu_maps g, cn_cu_act x, cn_cu_act y)
 {
-    i64 oplane = g.oh * g.ow;
     int align = g.fill == CN_CU_BILINEAR_ALIGNED;
-    GRID_STRIDE(o, g.planes * oplane) {
-        i64 oy = o % oplane / g.ow, ox = o % g.ow;
-        const float *xp = x + o / oplane * g.h * g.w;
+    GRID_STRIDE(o, g.planes * g.oh * g.ow) {
+        i64 p, oy, ox;
+        pixel_of(y, o, g.c, g.oh, g.ow, &p, &oy, &ox);
+        auto xp = [&](i64 iy, i64 ix) { return load(x, pixel_at(x, p, g.c, g.h, g.w, iy, ix)); };
         if (g.fill == CN_CU_NEAREST) {
-            y[o] = xp[cn_nearest_src(oy, g.h, g.oh) * g.w + cn_nearest_src(ox, g.w, g.ow)];
+            store(y, o, xp(cn_nearest_src(oy, g.h, g.oh), cn_nearest_src(ox, g.w, g.ow)));
             continue;
         }
         int64_t y0, y1, x0, x1;
         float ly, lx;
         cn_linear_src_f32(oy, g.h, g.oh, align, &y0, &y1, &ly);
         cn_linear_src_f32(ox, g.w, g.ow, align, &x0, &x1, &lx);
-        y[o] = (1 - ly) * ((1 - lx) * xp[y0 * g.w + x0] + lx * xp[y0 * g.w + x1]) +
-               ly * ((1 - lx) * xp[y1 * g.w + x0] + lx * xp[y1 * g.w + x1]);
+        store(y, o, (1 - ly) * ((1 - lx) * xp(y0, x0) + lx * xp(y0, x1)) + ly * ((1 - lx) * xp(y1, x0) + lx * xp(y1, x1)));
     }
 }
 
@@ -321,19 +355,18 @@ static __device__ i64 upsample_first(int mode, i64 o, i64 in, i64 out)
 /* the outputs that read input pixel i are those whose first source pixel lies in [i - 1, i]
  * (bilinear's second pixel is the first's next or itself) or is i (nearest): a run, the first
  * source pixel growing with o. Each adds what the reference adds to pixel i, in its order. */
-extern "C" __global__ void upsample_backward(cn_cu_maps g, const float *dy, float *dx, int fresh)
+extern "C" __global__ void upsample_backward(cn_cu_maps g, cn_cu_act dy, cn_cu_act dx, int fresh)
 {
-    i64 plane = g.h * g.w;
     int mode = (int)g.fill, align = mode == CN_CU_BILINEAR_ALIGNED, back = mode == CN_CU_NEAREST ? 0 : 1;
-    GRID_STRIDE(i, g.planes * plane) {
-        i64 iy = i % plane / g.w, ix = i % g.w;
-        const float *gp = dy + i / plane * g.oh * g.ow;
-        float v = fresh ? 0.0f : dx[i];
+    GRID_STRIDE(i, g.planes * g.h * g.w) {
+        i64 p, iy, ix;
+        pixel_of(dx, i, g.c, g.h, g.w, &p, &iy, &ix);
+        float v = fresh ? 0.0f : load(dx, i);
         i64 oy0 = first_at_least(g.oh, iy - back, [&](i64 o) { return upsample_first(mode, o, g.h, g.oh); });
         i64 ox0 = first_at_least(g.ow, ix - back, [&](i64 o) { return upsample_first(mode, o, g.w, g.ow); });
         for (i64 oy = oy0; oy < g.oh && upsample_first(mode, oy, g.h, g.oh) <= iy; oy++)
             for (i64 ox = ox0; ox < g.ow && upsample_first(mode, ox, g.w, g.ow) <= ix; ox++) {
-                float gv = gp[oy * g.ow + ox];
+                float gv = load(dy, pixel_at(dy, p, g.c, g.oh, g.ow, oy, ox));
                 if (mode == CN_CU_NEAREST) {
                     v += gv;
                     continue;
@@ -347,43 +380,41 @@ extern "C" __global__ void upsample_backward(cn_cu_maps g, const float *dy, floa
                 if (y1 == iy && x0 == ix) v += ly * (1 - lx) * gv;
                 if (y1 == iy && x1 == ix) v += ly * lx * gv;
             }
-        dx[i] = v;
+        store(dx, i, v);
     }
 }
 
 /* adaptiveavgpool: the window's mean (a sum in double in scan order) */
-extern "C" __global__ void adaptive_forward(cn_cu_maps g, const float *x, float *y)
+extern "C" __global__ void adaptive_forward(cn_cu_maps g, cn_cu_act x, cn_cu_act y)
 {
-    i64 oplane = g.oh * g.ow;
-    GRID_STRIDE(o, g.planes * oplane) {
-        i64 oy = o % oplane / g.ow, ox = o % g.ow;
-        const float *xp = x + o / oplane * g.h * g.w;
+    GRID_STRIDE(o, g.planes * g.oh * g.ow) {
+        i64 p, oy, ox;
+        pixel_of(y, o, g.c, g.oh, g.ow, &p, &oy, &ox);
         i64 y0 = cn_adaptive_start(oy, g.h, g.oh), y1 = cn_adaptive_end(oy, g.h, g.oh);
         i64 x0 = cn_adaptive_start(ox, g.w, g.ow), x1 = cn_adaptive_end(ox, g.w, g.ow);
         double acc = 0;
         for (i64 iy = y0; iy < y1; iy++)
-            for (i64 ix = x0; ix < x1; ix++) acc += xp[iy * g.w + ix];
-        y[o] = (float)(acc / (double)((y1 - y0) * (x1 - x0)));
+            for (i64 ix = x0; ix < x1; ix++) acc += load(x, pixel_at(x, p, g.c, g.h, g.w, iy, ix));
+        store(y, o, (float)(acc / (double)((y1 - y0) * (x1 - x0))));
     }
 }
 
 /* the windows holding pixel i: from the first that ends after i, while they start at or before i */
-extern "C" __global__ void adaptive_backward(cn_cu_maps g, const float *dy, float *dx, int fresh)
+extern "C" __global__ void adaptive_backward(cn_cu_maps g, cn_cu_act dy, cn_cu_act dx, int fresh)
 {
-    i64 plane = g.h * g.w;
-    GRID_STRIDE(i, g.planes * plane) {
-        i64 iy = i % plane / g.w, ix = i % g.w;
-        const float *gp = dy + i / plane * g.oh * g.ow;
-        float v = fresh ? 0.0f : dx[i];
+    GRID_STRIDE(i, g.planes * g.h * g.w) {
+        i64 p, iy, ix;
+        pixel_of(dx, i, g.c, g.h, g.w, &p, &iy, &ix);
+        float v = fresh ? 0.0f : load(dx, i);
         i64 oy0 = first_at_least(g.oh, iy + 1, [&](i64 o) { return cn_adaptive_end(o, g.h, g.oh); });
         i64 ox0 = first_at_least(g.ow, ix + 1, [&](i64 o) { return cn_adaptive_end(o, g.w, g.ow); });
         for (i64 oy = oy0; oy < g.oh && cn_adaptive_start(oy, g.h, g.oh) <= iy; oy++)
             for (i64 ox = ox0; ox < g.ow && cn_adaptive_start(ox, g.w, g.ow) <= ix; ox++) {
                 i64 area = (cn_adaptive_end(oy, g.h, g.oh) - cn_adaptive_start(oy, g.h, g.oh)) *
                            (cn_adaptive_end(ox, g.w, g.ow) - cn_adaptive_start(ox, g.w, g.ow));
-                v += (float)((double)gp[oy * g.ow + ox] / (double)area);
+                v += (float)((double)load(dy, pixel_at(dy, p, g.c, g.oh, g.ow, oy, ox)) / (double)area);
             }
-        dx[i] = v;
+        store(dx, i, v);
     }
 }
 
@@ -407,24 +438,6 @@ static __device__ window window_at(const cn_cu_pool &g, i64 oy, i64 ox)
 /* one thread per output: max/min keep the first winner in scan order (its index in argmax,
  * -1 and y = 0 for a window of padding only); avg divides the sum (double) by the divisor.
  * relu: the window's values are relu(x) (a relu fused in front: its bits) */
-/* the place of pixel (iy, ix) of plane nc's channel in a map of h x w (x: its layout; nc is
- * sample * c + channel) */
-static __device__ i64 pixel_at(cn_cu_act x, i64 nc, i64 c, i64 h, i64 w, i64 iy, i64 ix)
-{
-    return x.nhwc ? ((nc / c * h + iy) * w + ix) * c + nc % c : (nc * h + iy) * w + ix;
-}
-
-/* the plane (sample * c + channel) and pixel (y, x) of place q of a map of h x w */
-static __device__ void pixel_of(cn_cu_act x, i64 q, i64 c, i64 h, i64 w, i64 *nc, i64 *y, i64 *xx)
-{
-    if (x.nhwc) {
-        i64 r = q / c;
-        *nc = r / (h * w) * c + q % c, *y = r / w % h, *xx = r % w;
-    } else {
-        *nc = q / (h * w), *y = q / w % h, *xx = q % w;
-    }
-}
-
 extern "C" __global__ void pool_forward(cn_cu_pool g, int kind, cn_cu_act x, cn_cu_act y, int *argmax, int relu)
 {
     GRID_STRIDE(o, g.n * g.c * g.oh * g.ow) {
@@ -736,46 +749,56 @@ static __device__ i64 gn_scale(i64 b, i64 i, i64 groups, i64 cpg, i64 hw, int pe
     return per_value ? ch * hw + i % hw : ch;
 }
 
-extern "C" __global__ void gn_forward(const float *x, float *y, const float *gamma, float *aux, i64 groups, i64 cpg,
+/* the place of value i (channel-major, as NCHW holds it) of group b in t's layout */
+static __device__ i64 gn_at(cn_cu_act t, i64 b, i64 i, i64 groups, i64 cpg, i64 hw)
+{
+    return place(t, b / groups, b % groups * cpg + i / hw, i % hw, groups * cpg, hw);
+}
+
+extern "C" __global__ void gn_forward(cn_cu_act x, cn_cu_act y, const float *gamma, float *aux, i64 groups, i64 cpg,
                                       i64 hw, int per_value, double eps)
 {
     i64 b = blockIdx.x, per = cpg * hw, scales = per_value ? groups * per : groups * cpg;
-    const float *xb = x + b * per;
     double s = 0;
-    for (i64 i = threadIdx.x; i < per; i += THREADS) s += xb[i];
+    for (i64 i = threadIdx.x; i < per; i += THREADS) s += load(x, gn_at(x, b, i, groups, cpg, hw));
     double m = block_sum(s) / (double)per, q = 0;
-    for (i64 i = threadIdx.x; i < per; i += THREADS) q += ((double)xb[i] - m) * ((double)xb[i] - m);
+    for (i64 i = threadIdx.x; i < per; i += THREADS) {
+        double d = (double)load(x, gn_at(x, b, i, groups, cpg, hw)) - m;
+        q += d * d;
+    }
     double inv = 1.0 / sqrt(block_sum(q) / (double)per + eps);
     for (i64 i = threadIdx.x; i < per; i += THREADS) {
-        i64 k = gn_scale(b, i, groups, cpg, hw, per_value);
-        double xh = ((double)xb[i] - m) * inv;
-        y[b * per + i] = (float)(gamma ? gamma[k] * xh + gamma[scales + k] : xh);
+        i64 k = gn_scale(b, i, groups, cpg, hw, per_value), at = gn_at(x, b, i, groups, cpg, hw);
+        double xh = ((double)load(x, at) - m) * inv;
+        store(y, at, (float)(gamma ? gamma[k] * xh + gamma[scales + k] : xh));
     }
     if (threadIdx.x == 0) aux[2 * b] = (float)m, aux[2 * b + 1] = (float)inv;
 }
 
 /* dx (+)= inv (g - mean(g) - xh mean(g xh)), g = gamma dy, over group b */
-extern "C" __global__ void gn_backward(const float *x, const float *dy, const float *gamma, const float *aux, float *dx,
+extern "C" __global__ void gn_backward(cn_cu_act x, cn_cu_act dy, const float *gamma, const float *aux, cn_cu_act dx,
                                        i64 groups, i64 cpg, i64 hw, int per_value, int fresh)
 {
     i64 b = blockIdx.x, per = cpg * hw;
     double m = aux[2 * b], inv = aux[2 * b + 1], sg = 0, sgxh = 0;
     for (i64 i = threadIdx.x; i < per; i += THREADS) {
-        i64 k = b * per + i;
-        double xh = ((double)x[k] - m) * inv, g = gamma ? gamma[gn_scale(b, i, groups, cpg, hw, per_value)] * (double)dy[k] : dy[k];
+        i64 k = gn_at(x, b, i, groups, cpg, hw);
+        double xh = ((double)load(x, k) - m) * inv, d = load(dy, k);
+        double g = gamma ? gamma[gn_scale(b, i, groups, cpg, hw, per_value)] * d : d;
         sg += g, sgxh += g * xh;
     }
     sg = block_sum(sg), sgxh = block_sum(sgxh);
     for (i64 i = threadIdx.x; i < per; i += THREADS) {
-        i64 k = b * per + i;
-        double xh = ((double)x[k] - m) * inv, g = gamma ? gamma[gn_scale(b, i, groups, cpg, hw, per_value)] * (double)dy[k] : dy[k];
-        dx[k] = accumulate(dx, k, fresh, (float)(inv * (g - sg / (double)per - xh * sgxh / (double)per)));
+        i64 k = gn_at(x, b, i, groups, cpg, hw);
+        double xh = ((double)load(x, k) - m) * inv, d = load(dy, k);
+        double g = gamma ? gamma[gn_scale(b, i, groups, cpg, hw, per_value)] * d : d;
+        gather(dx, k, fresh, (float)(inv * (g - sg / (double)per - xh * sgxh / (double)per)));
     }
 }
 
 /* the scales' gradients, a float add per sample in sample order as the reference: per channel
  * (one block a channel: dgamma += the sample's sum of dy xh, dbeta += of dy, in double) ... */
-extern "C" __global__ void gn_param_channels(const float *x, const float *dy, const float *aux, float *dgamma, i64 n,
+extern "C" __global__ void gn_param_channels(cn_cu_act x, cn_cu_act dy, const float *aux, float *dgamma, i64 n,
                                              i64 groups, i64 cpg, i64 hw)
 {
     i64 ch = blockIdx.x, c = groups * cpg;
@@ -783,23 +806,27 @@ extern "C" __global__ void gn_param_channels(const float *x, const float *dy, co
         i64 b = s * groups + ch / cpg;
         double m = aux[2 * b], inv = aux[2 * b + 1], sdy = 0, sdyxh = 0;
         for (i64 j = threadIdx.x; j < hw; j += THREADS) {
-            i64 k = (s * c + ch) * hw + j;
-            sdy += dy[k], sdyxh += dy[k] * (((double)x[k] - m) * inv);
+            i64 k = place(x, s, ch, j, c, hw);
+            float d = load(dy, k);
+            sdy += d, sdyxh += d * (((double)load(x, k) - m) * inv);
         }
         sdy = block_sum(sdy), sdyxh = block_sum(sdyxh);
         if (threadIdx.x == 0) dgamma[ch] += (float)sdyxh, dgamma[c + ch] += (float)sdy;
     }
 }
 
-/* ... or per value (layernorm: one group, `count` values a sample; one thread a value) */
-extern "C" __global__ void gn_param_values(const float *x, const float *dy, const float *aux, float *dgamma, i64 n,
-                                           i64 count)
+/* ... or per value (layernorm: one group, c x hw values a sample, value v channel-major; one
+ * thread a value) */
+extern "C" __global__ void gn_param_values(cn_cu_act x, cn_cu_act dy, const float *aux, float *dgamma, i64 n, i64 c,
+                                           i64 hw)
 {
+    i64 count = c * hw;
     GRID_STRIDE(v, count) {
         for (i64 s = 0; s < n; s++) {
-            i64 k = s * count + v;
-            double xh = ((double)x[k] - aux[2 * s]) * aux[2 * s + 1];
-            dgamma[v] += (float)(dy[k] * xh), dgamma[count + v] += dy[k];
+            i64 k = place(x, s, v / hw, v % hw, c, hw);
+            double xh = ((double)load(x, k) - aux[2 * s]) * aux[2 * s + 1];
+            float d = load(dy, k);
+            dgamma[v] += (float)(d * xh), dgamma[count + v] += d;
         }
     }
 }

@@ -60,8 +60,8 @@ static int64_t plane_of(const cn_op_io *io) { return io->n->out.h * io->n->out.w
 
 void cn_cuda_prelu_forward(const cn_op_io *io)
 {
-    const void *x = io->x[0], *a = io->w;
-    void *y = io->y;
+    cn_cu_act x = cn_cu_x(io, 0), y = cn_cu_y(io);
+    const void *a = io->w;
     int64_t n = io->batch, c = io->n->out.c, hw = plane_of(io);
     void *args[] = { &x, &a, &y, &n, &c, &hw };
     cn_cu_launch(CN_CU_K_prelu_forward, n * c * hw, args);
@@ -69,8 +69,9 @@ void cn_cuda_prelu_forward(const cn_op_io *io)
 
 void cn_cuda_prelu_backward(const cn_op_io *io)
 {
-    const void *x = io->x[0], *a = io->w, *dy = io->dy;
-    void *dx = io->dx[0], *da = io->dw;
+    cn_cu_act x = cn_cu_x(io, 0), dy = cn_cu_dy(io), dx = cn_cu_dx(io, 0);
+    const void *a = io->w;
+    void *da = io->dw;
     int64_t n = io->batch, c = io->n->out.c, hw = plane_of(io);
     int fresh = fresh_bit(io, 0);
     void *args[] = { &x, &a, &dy, &dx, &da, &n, &c, &hw, &fresh };
@@ -154,10 +155,10 @@ void cn_cuda_add_backward(const cn_op_io *io)
 /* mul: y = x_0 * x_1 * ..., in input order (up to CN_CU_MUL_MAX inputs: cuda_supports) */
 static cn_cu_mul mul_inputs(const cn_op_io *io)
 {
-    cn_cu_mul m = { { NULL }, { 0 }, io->n->n_in };
+    cn_cu_mul m = { { { 0 } }, { 0 }, io->n->n_in, io->n->out.c, (io->half & CN_HALF_Y) != 0 };
     for (int j = 0; j < io->n->n_in && j < CN_CU_MUL_MAX; j++) {
         int64_t hw = spread_hw(io, j);
-        m.x[j] = io->x[j], m.hw[j] = hw ? hw : 1;
+        m.x[j] = cn_cu_x(io, j), m.hw[j] = hw ? hw : 1;
     }
     return m;
 }
@@ -166,7 +167,7 @@ void cn_cuda_mul_forward(const cn_op_io *io)
 {
     cn_cu_mul m = mul_inputs(io);
     int64_t n = count_of(io);
-    void *y = io->y;
+    cn_cu_act y = cn_cu_y(io);
     void *args[] = { &m, &y, &n };
     cn_cu_launch(CN_CU_K_mul_forward, n, args);
 }
@@ -178,8 +179,7 @@ void cn_cuda_mul_backward(const cn_op_io *io)
     for (int j = 0; j < io->n->n_in; j++) {
         if (!io->dx[j]) continue;
         int64_t n = count_of(io);
-        const void *dy = io->dy;
-        void *dx = io->dx[j];
+        cn_cu_act dy = cn_cu_dy(io), dx = cn_cu_dx(io, j);
         int fresh = fresh_bit(io, j);
         void *args[] = { &m, &j, &dy, &dx, &n, &fresh };
         cn_cu_launch(CN_CU_K_mul_backward, n / m.hw[j], args);
@@ -268,24 +268,22 @@ void cn_cuda_globalmaxpool_backward(const cn_op_io *io) { pool_backward(io, CN_C
 static cn_cu_maps maps_of(const cn_op_io *io, int64_t top, int64_t left, int64_t fill)
 {
     const cn_dims *x = &io->in[0]->out, *o = &io->n->out;
-    return (cn_cu_maps){ io->batch * o->c, x->h, x->w, o->h, o->w, top, left, fill };
+    return (cn_cu_maps){ io->batch * o->c, o->c, x->h, x->w, o->h, o->w, top, left, fill };
 }
 
 static void maps_forward(const cn_op_io *io, int k, cn_cu_maps g)
 {
-    const void *x = io->x[0];
-    void *y = io->y;
+    cn_cu_act x = cn_cu_x(io, 0), y = cn_cu_y(io);
     void *args[] = { &g, &x, &y };
     cn_cu_launch(k, g.planes * g.oh * g.ow, args);
 }
 
 static void maps_backward(const cn_op_io *io, int k, cn_cu_maps g)
 {
-    const void *dy = io->dy;
-    void *dx = io->dx[0];
+    cn_cu_act dy = cn_cu_dy(io), dx = cn_cu_dx(io, 0);
     int fresh = fresh_bit(io, 0);
     void *args[] = { &g, &dy, &dx, &fresh };
-    if (dx) cn_cu_launch(k, g.planes * g.h * g.w, args);
+    if (dx.p) cn_cu_launch(k, g.planes * g.h * g.w, args);
 }
 
 /* pad reads input (oy - top, ox - left) through its fill; crop the same at (oy + top, ox + left) */
@@ -459,8 +457,9 @@ void cn_cuda_norm_forward(const cn_op_io *io)
     const cn_node *nd = io->n;
     int64_t groups = nd->a.groups, hw = nd->out.h * nd->out.w, cpg = nd->out.c / groups;
     int per_value = nd->id == CN_OP_LAYERNORM;
-    const void *x = io->x[0], *gamma = nd->a.affine ? io->w : NULL;
-    void *y = io->y, *aux = io->aux;
+    cn_cu_act x = cn_cu_x(io, 0), y = cn_cu_y(io);
+    const void *gamma = nd->a.affine ? io->w : NULL;
+    void *aux = io->aux;
     double eps = nd->a.eps;
     void *args[] = { &x, &y, &gamma, &aux, &groups, &cpg, &hw, &per_value, &eps };
     cn_cu_launch_blocks(CN_CU_K_gn_forward, io->batch * groups, args);
@@ -470,15 +469,16 @@ void cn_cuda_norm_backward(const cn_op_io *io)
 {
     const cn_node *nd = io->n;
     int64_t groups = nd->a.groups, hw = nd->out.h * nd->out.w, cpg = nd->out.c / groups, n = io->batch;
-    int64_t count = nd->out.c * hw;
+    int64_t c = nd->out.c;
     int per_value = nd->id == CN_OP_LAYERNORM, fresh = fresh_bit(io, 0);
-    const void *x = io->x[0], *dy = io->dy, *gamma = nd->a.affine ? io->w : NULL, *aux = io->aux;
-    void *dx = io->dx[0], *dgamma = gamma ? io->dw : NULL;
+    cn_cu_act x = cn_cu_x(io, 0), dy = cn_cu_dy(io), dx = cn_cu_dx(io, 0);
+    const void *gamma = nd->a.affine ? io->w : NULL, *aux = io->aux;
+    void *dgamma = gamma ? io->dw : NULL;
     void *args[] = { &x, &dy, &gamma, &aux, &dx, &groups, &cpg, &hw, &per_value, &fresh };
-    if (dx) cn_cu_launch_blocks(CN_CU_K_gn_backward, n * groups, args);
+    if (dx.p) cn_cu_launch_blocks(CN_CU_K_gn_backward, n * groups, args);
     if (!dgamma) return;
-    void *pv[] = { &x, &dy, &aux, &dgamma, &n, &count }, *pc[] = { &x, &dy, &aux, &dgamma, &n, &groups, &cpg, &hw };
-    if (per_value) cn_cu_launch(CN_CU_K_gn_param_values, count, pv);
+    void *pv[] = { &x, &dy, &aux, &dgamma, &n, &c, &hw }, *pc[] = { &x, &dy, &aux, &dgamma, &n, &groups, &cpg, &hw };
+    if (per_value) cn_cu_launch(CN_CU_K_gn_param_values, c * hw, pv);
     else cn_cu_launch_blocks(CN_CU_K_gn_param_channels, nd->out.c, pc);
 }
 
