@@ -7,12 +7,14 @@
  * workspace, the bf16 staging in NHWC) against the reference. The heuristics list, fastest
  * first, an algorithm the backend must pass over (non-deterministic) before the ones it may
  * take, each needing some workspace, which every call fills with NaN first: a staging buffer
- * that overlapped cuDNN's workspace would show. What it cannot check: real cuDNN's own
+ * that overlapped cuDNN's workspace would show. EMU_CUDNN_ALIGN (aligned) makes it refuse
+ * tensors short of an alignment. What it cannot check: real cuDNN's own
  * choices, its rounding, and whether it accepts a layout in a precision. */
 #include <cudnn.h>
 
 #include <cmath>
 #include <cstdint>
+#include <cstdlib>
 #include <cstring>
 #include <functional>
 
@@ -118,6 +120,18 @@ long count(const cudnnTensorStruct &t) { return static_cast<long>(t.n) * t.c * t
 long count(const cudnnFilterStruct &f) { return static_cast<long>(f.k) * f.c * f.h * f.w; }
 
 /* whether a call's workspace holds what its algorithm asked for (the heuristics' memory) */
+/* EMU_CUDNN_ALIGN=N: the data calls refuse (NOT_SUPPORTED) a tensor that is not N-byte aligned,
+ * as a real algorithm may want more alignment than a slab's offsets give; the backend must fall
+ * back (the staging in bf16, the direct kernels in fp32) */
+bool aligned(const void *p)
+{
+    static const long want = [] {
+        const char *e = getenv("EMU_CUDNN_ALIGN");
+        return e ? atol(e) : 0L;
+    }();
+    return want <= 1 || reinterpret_cast<uintptr_t>(p) % static_cast<uintptr_t>(want) == 0;
+}
+
 bool workspace_ok(int algo, const void *work, size_t bytes)
 {
     size_t need = algo == 0 ? 0 : WORK;
@@ -245,6 +259,7 @@ cudnnStatus_t cudnnConvolutionForward(cudnnHandle_t, const void *alpha, const cu
                                       const cudnnTensorDescriptor_t yd, void *y)
 {
     if (!consistent(xd, wd, cd, yd) || !x || !w || !y) return CUDNN_STATUS_BAD_PARAM;
+    if (!aligned(x) || !aligned(w) || !aligned(y)) return CUDNN_STATUS_NOT_SUPPORTED;
     cudnnTensorStruct xs = *xd, ys = *yd;
     cudnnFilterStruct ws = *wd;
     cudnnConvolutionStruct cs = *cd;
@@ -286,6 +301,7 @@ cudnnStatus_t cudnnConvolutionBiasActivationForward(cudnnHandle_t, const void *a
 {
     if (!consistent(xd, wd, cd, yd) || !zd || !bd || !ad || !x || !w || !y || !bias || xd->type != CUDNN_DATA_FLOAT)
         return CUDNN_STATUS_BAD_PARAM;
+    if (!aligned(x) || !aligned(w) || !aligned(y)) return CUDNN_STATUS_NOT_SUPPORTED;
     if (bd->n != 1 || bd->c != yd->c || bd->h != 1 || bd->w != 1 || zd->c != yd->c || zd->n != yd->n)
         return CUDNN_STATUS_BAD_PARAM;
     if (ad->mode == CUDNN_ACTIVATION_IDENTITY && algo != CUDNN_CONVOLUTION_FWD_ALGO_IMPLICIT_PRECOMP_GEMM)
@@ -319,6 +335,7 @@ cudnnStatus_t cudnnConvolutionBackwardData(cudnnHandle_t, const void *alpha, con
                                            const cudnnTensorDescriptor_t dxd, void *dx)
 {
     if (!consistent(dxd, wd, cd, dyd) || !w || !dy || !dx) return CUDNN_STATUS_BAD_PARAM;
+    if (!aligned(w) || !aligned(dy) || !aligned(dx)) return CUDNN_STATUS_NOT_SUPPORTED;
     if (!workspace_ok(static_cast<int>(algo), work, work_bytes)) return CUDNN_STATUS_BAD_PARAM;
     cudnnTensorStruct xs = *dxd, ys = *dyd;
     cudnnFilterStruct ws = *wd;
@@ -341,6 +358,7 @@ cudnnStatus_t cudnnConvolutionBackwardFilter(cudnnHandle_t, const void *alpha, c
                                              const cudnnFilterDescriptor_t dwd, void *dw)
 {
     if (!consistent(xd, dwd, cd, dyd) || !x || !dy || !dw) return CUDNN_STATUS_BAD_PARAM;
+    if (!aligned(x) || !aligned(dy) || !aligned(dw)) return CUDNN_STATUS_NOT_SUPPORTED;
     if (!workspace_ok(static_cast<int>(algo), work, work_bytes)) return CUDNN_STATUS_BAD_PARAM;
     cudnnTensorStruct xs = *xd, ys = *dyd;
     cudnnFilterStruct ws = *dwd;

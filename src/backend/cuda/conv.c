@@ -348,6 +348,29 @@ static int fused_forward(conv_plan *p, const cn_cu_conv *g, char *work, const fl
  * staged copy (packed by the caller) */
 static const uint16_t *bf16_view(cn_cu_act t, const uint16_t *staged) { return t.bf16 && t.nhwc ? t.p : staged; }
 
+/* cuDNN's bf16 forward and backward-data calls on bf16 NHWC operands (dnn_ran's status) */
+static int bf16_forward(const conv_plan *p, char *work, const void *x, const void *w, int add, void *y)
+{
+    float one = 1, zero = 0;
+    return dnn_ran(cn_cu.dnn.cudnnConvolutionForward(cn_cu.dnn_handle, &one, p->x, x, p->w, w, p->conv, p->fwd, work,
+                                                     p->workspace, add ? &one : &zero, p->y, y),
+                   "cudnnConvolutionForward (bf16)");
+}
+static int bf16_data(const conv_plan *p, char *work, const void *w, const void *dy, int add, void *dx)
+{
+    float one = 1, zero = 0;
+    return dnn_ran(cn_cu.dnn.cudnnConvolutionBackwardData(cn_cu.dnn_handle, &one, p->w, w, p->y, dy, p->conv, p->bwd_data,
+                                                          work, p->workspace, add ? &one : &zero, p->x, dx),
+                   "cudnnConvolutionBackwardData (bf16)");
+}
+static int bf16_filter(const conv_plan *p, char *work, const void *x, const void *dy, void *dw)
+{
+    float one = 1, zero = 0;
+    return dnn_ran(cn_cu.dnn.cudnnConvolutionBackwardFilter(cn_cu.dnn_handle, &one, p->x, x, p->y, dy, p->conv,
+                                                            p->bwd_filter, work, p->workspace, &zero, p->w, dw),
+                   "cudnnConvolutionBackwardFilter (bf16)");
+}
+
 /* out = (add: out +) the convolution of in with w, plus b (NULL: none), then relu where asked;
  * staged: in is staged already (bf16: by the filter pass before) */
 static int forward_pass(conv_plan *p, cn_cu_conv *g, char *work, cn_cu_act in, const float *w, const float *b,
@@ -361,11 +384,12 @@ static int forward_pass(conv_plan *p, cn_cu_conv *g, char *work, cn_cu_act in, c
         cn_cuda_bf16_pack(cn_cu_floats(w), s.w, W_DIMS(g), NHWC);
         /* an output stored as bf16 NHWC with nothing to add to it: cuDNN writes it itself */
         int direct = p->dnn && out.bf16 && out.nhwc && !b && !relu;
-        int ran = p->dnn ? dnn_ran(cn_cu.dnn.cudnnConvolutionForward(cn_cu.dnn_handle, &one, p->x, sx, p->w, s.w, p->conv,
-                                                                     p->fwd, work, p->workspace, direct && add ? &one : &zero,
-                                                                     p->y, direct ? out.p : s.y),
-                                   "cudnnConvolutionForward (bf16)")
-                         : 1;
+        int ran = p->dnn ? bf16_forward(p, work, sx, s.w, direct && add, direct ? out.p : s.y) : 1;
+        if (ran > 0 && p->dnn && (direct || sx != s.x)) { /* refused on the slabs' own pointers: staged */
+            if (sx != s.x) cn_cuda_bf16_pack(in, s.x, IN_DIMS(g), NHWC), sx = s.x;
+            direct = 0;
+            ran = bf16_forward(p, work, sx, s.w, 0, s.y);
+        }
         if (ran < 0) return -1;
         if (ran == 0 && direct) return 0;
         if (ran > 0) {
@@ -404,12 +428,12 @@ static int data_pass(const conv_plan *p, cn_cu_conv *g, char *work, const float 
         cn_cuda_bf16_pack(cn_cu_floats(w), s.w, W_DIMS(g), NHWC);
         if (!staged && sy == s.y) cn_cuda_bf16_pack(dout, s.y, OUT_DIMS(g), NHWC);
         int direct = p->dnn && din.bf16 && din.nhwc; /* cuDNN adds to it or stores it itself */
-        int ran = p->dnn ? dnn_ran(cn_cu.dnn.cudnnConvolutionBackwardData(cn_cu.dnn_handle, &one, p->w, s.w, p->y, sy,
-                                                                          p->conv, p->bwd_data, work, p->workspace,
-                                                                          direct && add ? &one : &zero, p->x,
-                                                                          direct ? din.p : s.x),
-                                   "cudnnConvolutionBackwardData (bf16)")
-                         : 1;
+        int ran = p->dnn ? bf16_data(p, work, s.w, sy, direct && add, direct ? din.p : s.x) : 1;
+        if (ran > 0 && p->dnn && (direct || sy != s.y)) { /* refused on the slabs' own pointers: staged */
+            if (sy != s.y) cn_cuda_bf16_pack(dout, s.y, OUT_DIMS(g), NHWC), sy = s.y;
+            direct = 0;
+            ran = bf16_data(p, work, s.w, sy, 0, s.x);
+        }
         if (ran < 0) return -1;
         if (ran == 0 && direct) return 0;
         if (ran > 0) {
@@ -436,17 +460,18 @@ static int data_pass(const conv_plan *p, cn_cu_conv *g, char *work, const float 
  * over them first) */
 static int filter_pass(const conv_plan *p, cn_cu_conv *g, char *work, cn_cu_act in, cn_cu_act dout, float *dw)
 {
-    float one = 1, zero = 0;
+    float one = 1;
     if (p->precision == CN_PRECISION_BF16) {
         staging s = stage(p, work);
         const uint16_t *sx = bf16_view(in, s.x), *sy = bf16_view(dout, s.y);
         if (sx == s.x) cn_cuda_bf16_pack(in, s.x, IN_DIMS(g), NHWC);
         if (sy == s.y) cn_cuda_bf16_pack(dout, s.y, OUT_DIMS(g), NHWC);
-        int ran = p->dnn ? dnn_ran(cn_cu.dnn.cudnnConvolutionBackwardFilter(cn_cu.dnn_handle, &one, p->x, sx, p->y, sy,
-                                                                            p->conv, p->bwd_filter, work, p->workspace,
-                                                                            &zero, p->w, s.dw),
-                                   "cudnnConvolutionBackwardFilter (bf16)")
-                         : 1;
+        int ran = p->dnn ? bf16_filter(p, work, sx, sy, s.dw) : 1;
+        if (ran > 0 && p->dnn && (sx != s.x || sy != s.y)) { /* refused on the slabs' own pointers: staged */
+            if (sx != s.x) cn_cuda_bf16_pack(in, s.x, IN_DIMS(g), NHWC), sx = s.x;
+            if (sy != s.y) cn_cuda_bf16_pack(dout, s.y, OUT_DIMS(g), NHWC), sy = s.y;
+            ran = bf16_filter(p, work, sx, sy, s.dw);
+        }
         if (ran < 0) return -1;
         if (ran > 0) {
             if (p->dnn) return cn_cuda_fail("cuDNN refused a bf16 convolution's weight gradient"), -1;
