@@ -1072,8 +1072,12 @@ static void test_replayed_steps(void)
         /* dropout's masks drawn before the pass (cn_kernels.draw): recorded too, the same masks */
         { "input 6x6x2; conv 4 3x3 pad=1; relu; dropout keep=0.7; flatten; dense 4", 2 },
     };
+    /* in bf16 too: the values between layers stored as bf16 NHWC, recorded and in flight alike */
+    for (int bf16 = 0; bf16 < 2; bf16++)
     for (size_t c = 0; c < sizeof nets / sizeof nets[0]; c++)
         for (int refuse = 0; refuse < 3; refuse++) {
+            double tol = bf16 ? 1e-2 : 1e-5; /* against the reference */
+            if (dev->open(ctx, bf16 ? CN_PRECISION_BF16 : CN_PRECISION_FP32)) continue;
             /* the fourth: steps in flight on the recording backend (two recordings, one a slot) */
             cn_net *net[4];
             cn_optim *opt[4];
@@ -1108,7 +1112,7 @@ static void test_replayed_steps(void)
                 for (int r = 1; r < 3; r++) CHECK(cn_train_step(ctx, net[r], opt[r], &sc, x, labels, batch, &loss[r][step]) == CN_OK);
                 /* the count queued with the step (replayed too): the host's count of the step's outputs */
                 CHECK_INT(right, cn_count_correct(cn_net_output(net[0], NULL), labels, batch, 4));
-                CHECK(loss[0][step] == loss[1][step] && fabs(loss[0][step] - loss[2][step]) < 1e-5 * fabs(loss[2][step]));
+                CHECK(loss[0][step] == loss[1][step] && fabs(loss[0][step] - loss[2][step]) < tol * fabs(loss[2][step]));
                 double l;
                 if (f && cn_train_step_fly(ctx, net[3], opt[3], &sc, f, x, labels, batch, &l, &flown, &landed) == CN_OK && landed)
                     loss[3][landed_n++] = l;
@@ -1123,10 +1127,10 @@ static void test_replayed_steps(void)
             CHECK(cn_net_has_recording(net[3]) == (nets[c].begins > 0)); /* its slots' steps replayed */
             int64_t total;
             const float *wa = cn_net_params(net[0], NULL, &total), *wb = cn_net_params(net[1], NULL, NULL);
-            CHECK(rel(wa, cn_net_params(net[2], NULL, NULL), total) < 1e-5); /* and the reference's values */
+            CHECK(rel(wa, cn_net_params(net[2], NULL, NULL), total) < tol); /* and the reference's values */
             static const char *const how[] = { "allowed", "refused", "failing at its end" };
-            printf("  %s, recording %s: %d recorded, %d replays, loss %.6f\n", c ? "dropout" : "batch norm", how[refuse],
-                   n_end, n_replay, loss[0][6]);
+            printf("  %s%s, recording %s: %d recorded, %d replays, loss %.6f\n", c ? "dropout" : "batch norm",
+                   bf16 ? " in bf16" : "", how[refuse], n_end, n_replay, loss[0][6]);
             CHECK(memcmp(wa, wb, (size_t)total * sizeof(float)) == 0);
             CHECK(memcmp(cn_net_params(net[3], NULL, NULL), wb, (size_t)total * sizeof(float)) == 0); /* in flight */
             CHECK_INT(n_begin, nets[c].begins);
@@ -1135,6 +1139,7 @@ static void test_replayed_steps(void)
             free(x);
             for (int r = 0; r < 4; r++) cn_optim_destroy(opt[r]), cn_net_destroy(net[r]);
         }
+    dev->open(ctx, CN_PRECISION_FP32);
 }
 
 /* spec's net with weights of seed 3, on the CPU or (cuda 1) on the GPU; NULL where it cannot
