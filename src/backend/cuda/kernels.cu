@@ -1,9 +1,11 @@
 /* kernels.cu — the CUDA backend's own kernels: every op that no cuDNN or cuBLAS call computes
- * with our reference kernel's semantics (the op files of src/ops), and the step's norm and update. Each
- * follows its reference kernel: the same sums in double where the reference sums in double, the
- * same order of float additions where gradients accumulate. Gradients: `fresh` stores
- * 0 + gradient (cn_op_io.dx_fresh), else adds. Compiled by nvcc into a fatbin embedded in the
- * library and loaded with the driver API (loader.c); the host side launches them (ops.c). */
+ * with our reference kernel's semantics (the op files of src/ops), and the step's norm and
+ * update. Each follows its reference kernel: the same sums in double where the reference sums in
+ * double, the same order of float additions where gradients accumulate. Gradients: `fresh`
+ * stores 0 + gradient (cn_op_io.dx_fresh), else adds. Activations come as cn_cu_act (floats in
+ * NCHW, or --precision bf16's bf16 in NHWC), read and written through load, store and gather.
+ * Compiled by nvcc into a fatbin embedded in the library and loaded with the driver API
+ * (loader.c); the host side launches them (ops.c). */
 #include "cuda_abi.h"
 
 #include "../../data/batch_draw.h"
@@ -522,7 +524,7 @@ extern "C" __global__ void softmax_backward(const float *y, const float *dy, flo
     }
 }
 
-/* ---- batch norm, one block per channel (src/ops/batchnorm.c; aux: mode, mean, 1/sqrt(var+eps)) ---- */
+/* ---- batch norm (src/ops/batchnorm.c; aux: mode, mean, 1/sqrt(var+eps)) ---- */
 
 /* Batch norm in parts, so that every SM has work whatever the channel count: a channel's
  * n * hw values are cut into `chunks` runs (bn_chunks in ops.c, from the shape alone), one block
@@ -898,8 +900,8 @@ extern "C" __global__ void bias_relu(cn_cu_act y, const float *b, i64 n, i64 c, 
 }
 
 /* ---- bf16 staging (conv.c, dense.c): the operands of a product rounded to bf16 (bf16_of) and
- * back; cuDNN's in NHWC, the layout of its tensor-core kernels, our tensors being NCHW (floats,
- * or bf16 where stored so between layers) ---- */
+ * back; cuDNN's in NHWC, the layout of its tensor-core kernels (float activations are NCHW; those
+ * stored as bf16 are NHWC already, and cuDNN takes them as they are) ---- */
 
 /* where place q of x (an (N, C, HW) tensor in its layout) lies in a staged copy in layout nhwc */
 static __device__ i64 staged_at(cn_cu_act x, i64 q, i64 c, i64 hw, int nhwc)

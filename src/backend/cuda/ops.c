@@ -327,7 +327,7 @@ void cn_cuda_softmax_backward(const cn_op_io *io)
     if (dx) cn_cu_launch(CN_CU_K_softmax_backward, n * hw, args);
 }
 
-/* ---- batch norm: one block per channel ---- */
+/* ---- batch norm: a channel in runs (channel-major NCHW) or runs of pixels (NHWC) ---- */
 
 /* A channel's values in runs, so that a kernel has blocks enough whatever the channel count
  * (batch norm's sums, the bias gradient): at least RUN values a run, at most MAX runs, from the
