@@ -188,6 +188,9 @@ def resnet_rows():
     row('resnet18-cifar b512 bf16 vs CN_BF16_STORAGE=0',
         raw.get('convnet models/resnet18-cifar.cnn b512 bf16', {}).get('images_per_s'),
         convnet('models/resnet18-cifar.cnn', 512, 'bf16', env={'CN_BF16_STORAGE': '0'}, tag=' CN_BF16_STORAGE=0'))
+    # cuDNN's algorithms timed, as PyTorch's anchors (cudnn.benchmark) have them
+    row('resnet18-cifar b512 bf16 CN_CUDNN_FIND=1 vs torch bf16 cl',
+        convnet('models/resnet18-cifar.cnn', 512, 'bf16', env={'CN_CUDNN_FIND': '1'}, tag=' CN_CUDNN_FIND=1'), tbf)
 
 
 

@@ -19,6 +19,7 @@
 #include <functional>
 
 #include "emu_queue.h"
+#include <utility>
 #include <vector>
 
 struct cudnnTensorStruct {
@@ -163,6 +164,21 @@ void offer(P *perf, int requested, int *returned, const cudnnConvolutionStruct *
     *returned = n;
 }
 
+/* The timed choice (cudnnFind*Ex): the same candidates in another order, the deterministic
+ * algorithm without workspace first, so that a timed plan differs from a heuristic one; the
+ * buffers must be there, and the workspace is scribbled over as a real run would leave it */
+template <class P, class A>
+cudnnStatus_t timed_offer(P *perf, int requested, int *returned, const cudnnConvolutionStruct *c, const void *a,
+                          const void *b, const void *out, void *work, size_t bytes)
+{
+    if (!a || !b || !out || (bytes && !work)) return CUDNN_STATUS_BAD_PARAM;
+    offer<P, A>(perf, requested, returned, c);
+    for (int i = *returned - 1; i > 0; i--) std::swap(perf[i], perf[i - 1]); /* the last (algorithm 0) first */
+    for (int i = 0; i < *returned; i++) perf[i].time = static_cast<float>(i + 1);
+    scribble(work, bytes);
+    return CUDNN_STATUS_SUCCESS;
+}
+
 } // namespace
 
 extern "C" {
@@ -250,6 +266,39 @@ cudnnStatus_t cudnnGetConvolutionBackwardFilterAlgorithm_v7(cudnnHandle_t, const
     if (!consistent(x, dw, c, dy)) return CUDNN_STATUS_BAD_PARAM;
     offer<cudnnConvolutionBwdFilterAlgoPerf_t, cudnnConvolutionBwdFilterAlgo_t>(perf, requested, returned, c);
     return CUDNN_STATUS_SUCCESS;
+}
+
+cudnnStatus_t cudnnFindConvolutionForwardAlgorithmEx(cudnnHandle_t, const cudnnTensorDescriptor_t xd, const void *x,
+                                                     const cudnnFilterDescriptor_t wd, const void *w,
+                                                     const cudnnConvolutionDescriptor_t cd, const cudnnTensorDescriptor_t yd,
+                                                     void *y, const int requested, int *returned,
+                                                     cudnnConvolutionFwdAlgoPerf_t *perf, void *work, size_t bytes)
+{
+    if (!consistent(xd, wd, cd, yd)) return CUDNN_STATUS_BAD_PARAM;
+    return timed_offer<cudnnConvolutionFwdAlgoPerf_t, cudnnConvolutionFwdAlgo_t>(perf, requested, returned, cd, x, w, y,
+                                                                               work, bytes);
+}
+cudnnStatus_t cudnnFindConvolutionBackwardDataAlgorithmEx(cudnnHandle_t, const cudnnFilterDescriptor_t wd, const void *w,
+                                                          const cudnnTensorDescriptor_t dyd, const void *dy,
+                                                          const cudnnConvolutionDescriptor_t cd,
+                                                          const cudnnTensorDescriptor_t dxd, void *dx, const int requested,
+                                                          int *returned, cudnnConvolutionBwdDataAlgoPerf_t *perf, void *work,
+                                                          size_t bytes)
+{
+    if (!consistent(dxd, wd, cd, dyd)) return CUDNN_STATUS_BAD_PARAM;
+    return timed_offer<cudnnConvolutionBwdDataAlgoPerf_t, cudnnConvolutionBwdDataAlgo_t>(perf, requested, returned, cd, w,
+                                                                                       dy, dx, work, bytes);
+}
+cudnnStatus_t cudnnFindConvolutionBackwardFilterAlgorithmEx(cudnnHandle_t, const cudnnTensorDescriptor_t xd, const void *x,
+                                                            const cudnnTensorDescriptor_t dyd, const void *dy,
+                                                            const cudnnConvolutionDescriptor_t cd,
+                                                            const cudnnFilterDescriptor_t dwd, void *dw, const int requested,
+                                                            int *returned, cudnnConvolutionBwdFilterAlgoPerf_t *perf,
+                                                            void *work, size_t bytes)
+{
+    if (!consistent(xd, dwd, cd, dyd)) return CUDNN_STATUS_BAD_PARAM;
+    return timed_offer<cudnnConvolutionBwdFilterAlgoPerf_t, cudnnConvolutionBwdFilterAlgo_t>(perf, requested, returned, cd,
+                                                                                           x, dy, dw, work, bytes);
 }
 
 /* y = alpha conv(x, w) + beta y */

@@ -29,6 +29,7 @@ typedef struct conv_plan {
     int precision;
     int dnn;                   /* 0: our direct kernels */
     int unfused;               /* cuDNN refused the bias and relu in its epilogue once: apart from then on */
+    int timed;                 /* its algorithms were timed by cuDNN (CN_CUDNN_FIND=1), not guessed */
     cudnnTensorDescriptor_t x, y, bias; /* bias: (1, cout, 1, 1), made on first use */
     cudnnFilterDescriptor_t w;
     cudnnConvolutionDescriptor_t conv;
@@ -92,30 +93,89 @@ static int bwd_filter_ok(cudnnConvolutionBwdFilterAlgo_t a)
     ((cn_cu.precision != CN_PRECISION_FP32 || (perf).mathType != CUDNN_TENSOR_OP_MATH) &&          \
      (perf).determinism == CUDNN_DETERMINISTIC)
 
-/* the algorithms of plan p: cuDNN's heuristics, fastest first, the first allowed that fits;
+/* CN_CUDNN_FIND=1: cuDNN times each algorithm of a shape once, on scratch memory, as PyTorch's
+ * cudnn.benchmark does, and the fastest allowed one is taken; else the heuristics' order. Each
+ * algorithm is deterministic, but which wins a timing may change from run to run, and with it
+ * the bits: so it is asked for, not the default. */
+static int timed(void)
+{
+    const char *find = getenv("CN_CUDNN_FIND");
+    return find && !strcmp(find, "1");
+}
+
+/* the timings' scratch: one block of managed memory, grown as asked, its pages made on the GPU
+ * first (a first touch would fault inside the timings); NULL when there is none */
+static char *timing_scratch(size_t bytes)
+{
+    static char *block;
+    static size_t have;
+    if (bytes <= have) return block;
+    if (block) cn_cu_sync(), cn_cu.cu.cuMemFree((CUdeviceptr)(uintptr_t)block), block = NULL, have = 0;
+    CUdeviceptr at;
+    if (cn_cu.cu.cuMemAllocManaged(&at, bytes, CU_MEM_ATTACH_GLOBAL)) return NULL;
+    if (cn_cu.cu.cuMemsetD8Async(at, 0, bytes, cn_cu.stream) || cn_cu_sync()) {
+        cn_cu.cu.cuMemFree(at);
+        return NULL;
+    }
+    block = (char *)(uintptr_t)at, have = bytes;
+    return block;
+}
+
+/* cuDNN's candidates for plan p's three passes, fastest first: timed on scratch memory
+ * (timed(): p->timed set) or by its heuristics; 0, or -1 where cuDNN has none */
+static int candidates(conv_plan *p, size_t limit, int n, int *got, cudnnConvolutionFwdAlgoPerf_t *f,
+                      cudnnConvolutionBwdDataAlgoPerf_t *d, cudnnConvolutionBwdFilterAlgoPerf_t *w)
+{
+    cudnnHandle_t h = cn_cu.dnn_handle;
+    const cn_cu_conv *g = &p->g;
+    int64_t size = p->precision == CN_PRECISION_BF16 ? 2 : 4, nx = CN_CU_ALIGN(g->n * g->cin * g->h * g->w * size),
+            nw = CN_CU_ALIGN(weights_of(g) * size), ny = CN_CU_ALIGN(g->n * g->cout * g->oh * g->ow * size);
+    char *x = timed() ? timing_scratch((size_t)(nx + nw + ny) + limit) : NULL;
+    if (x) {
+        char *wt = x + nx, *y = wt + nw, *work = y + ny;
+        p->timed = 1;
+        return cn_cu.dnn.cudnnFindConvolutionForwardAlgorithmEx(h, p->x, x, p->w, wt, p->conv, p->y, y, n, &got[0], f, work,
+                                                                 limit) ||
+                       cn_cu.dnn.cudnnFindConvolutionBackwardDataAlgorithmEx(h, p->w, wt, p->y, y, p->conv, p->x, x, n,
+                                                                             &got[1], d, work, limit) ||
+                       cn_cu.dnn.cudnnFindConvolutionBackwardFilterAlgorithmEx(h, p->x, x, p->y, y, p->conv, p->w, wt, n,
+                                                                               &got[2], w, work, limit)
+                   ? -1
+                   : 0;
+    }
+    return cn_cu.dnn.cudnnGetConvolutionForwardAlgorithm_v7(h, p->x, p->w, p->conv, p->y, n, &got[0], f) ||
+                   cn_cu.dnn.cudnnGetConvolutionBackwardDataAlgorithm_v7(h, p->w, p->y, p->conv, p->x, n, &got[1], d) ||
+                   cn_cu.dnn.cudnnGetConvolutionBackwardFilterAlgorithm_v7(h, p->x, p->y, p->conv, p->w, n, &got[2], w)
+               ? -1
+               : 0;
+}
+
+/* the algorithms of plan p: cuDNN's candidates, fastest first, the first allowed that fits;
  * -1 when one of the three passes has none (the direct kernels then) */
 static int choose(conv_plan *p, size_t limit)
 {
     enum { N = 16 };
-    int got = 0, found = 0;
+    int got3[3] = { 0, 0, 0 }, got = 0, found = 0;
     cudnnConvolutionFwdAlgoPerf_t f[N];
     cudnnConvolutionBwdDataAlgoPerf_t d[N];
     cudnnConvolutionBwdFilterAlgoPerf_t w[N];
-    cudnnHandle_t h = cn_cu.dnn_handle;
     p->workspace = 0;
-    if (cn_cu.dnn.cudnnGetConvolutionForwardAlgorithm_v7(h, p->x, p->w, p->conv, p->y, N, &got, f)) return -1;
+    if (candidates(p, limit, N, got3, f, d, w)) return -1;
+    got = got3[0];
     for (int i = 0; i < got && !found; i++)
         if (f[i].status == CUDNN_STATUS_SUCCESS && fwd_ok(f[i].algo) && ALLOWED(f[i]) && f[i].memory <= limit) {
             p->fwd = f[i].algo, found = 1;
             if (f[i].memory > p->workspace) p->workspace = f[i].memory;
         }
-    if (!found || cn_cu.dnn.cudnnGetConvolutionBackwardDataAlgorithm_v7(h, p->w, p->y, p->conv, p->x, N, &got, d)) return -1;
+    if (!found) return -1;
+    got = got3[1];
     for (int i = found = 0; i < got && !found; i++)
         if (d[i].status == CUDNN_STATUS_SUCCESS && bwd_data_ok(d[i].algo) && ALLOWED(d[i]) && d[i].memory <= limit) {
             p->bwd_data = d[i].algo, found = 1;
             if (d[i].memory > p->workspace) p->workspace = d[i].memory;
         }
-    if (!found || cn_cu.dnn.cudnnGetConvolutionBackwardFilterAlgorithm_v7(h, p->x, p->y, p->conv, p->w, N, &got, w)) return -1;
+    if (!found) return -1;
+    got = got3[2];
     for (int i = found = 0; i < got && !found; i++)
         if (w[i].status == CUDNN_STATUS_SUCCESS && bwd_filter_ok(w[i].algo) && ALLOWED(w[i]) && w[i].memory <= limit) {
             p->bwd_filter = w[i].algo, found = 1;
@@ -267,9 +327,9 @@ const char *cn_cuda_conv_describe(const cn_node *n, const cn_node *const *in, in
     char *t = text[turn++ % 4];
     if (!p->dnn) snprintf(t, sizeof text[0], "direct kernels%s", how);
     else
-        snprintf(t, sizeof text[0], "cuDNN %s; data %s; filter %s%s", (unsigned)p->fwd < 8 ? fwd[p->fwd] : "?",
+        snprintf(t, sizeof text[0], "cuDNN %s; data %s; filter %s%s%s", (unsigned)p->fwd < 8 ? fwd[p->fwd] : "?",
                  (unsigned)p->bwd_data < 6 ? data[p->bwd_data] : "?", (unsigned)p->bwd_filter < 7 ? filter[p->bwd_filter] : "?",
-                 how);
+                 how, p->timed ? ", timed" : "");
     return t;
 }
 

@@ -32,7 +32,9 @@
     X(cudnnGetConvolutionForwardAlgorithm_v7) X(cudnnGetConvolutionBackwardDataAlgorithm_v7)       \
     X(cudnnGetConvolutionBackwardFilterAlgorithm_v7) X(cudnnConvolutionForward)                    \
     X(cudnnConvolutionBackwardData) X(cudnnConvolutionBackwardFilter) X(cudnnCreateActivationDescriptor)      \
-    X(cudnnSetActivationDescriptor) X(cudnnConvolutionBiasActivationForward)
+    X(cudnnSetActivationDescriptor) X(cudnnConvolutionBiasActivationForward)                       \
+    X(cudnnFindConvolutionForwardAlgorithmEx) X(cudnnFindConvolutionBackwardDataAlgorithmEx)       \
+    X(cudnnFindConvolutionBackwardFilterAlgorithmEx)
 
 #define CN_CU_MEMBER(name) __typeof__(&name) name;
 #define CN_CU_KERNEL_ENUM(name) CN_CU_K_##name,
