@@ -247,7 +247,8 @@ extern "C" __global__ void plane_sum(cn_cu_act src, cn_cu_act dst, i64 planes, i
     }
 }
 
-/* ---- concat: input j's block of `block` values per sample at channel offset `off` of y ---- */
+/* ---- concat: input j's block of `block` values in each run of `ystride` of y, at `off` (a
+ * run a sample in NCHW, a pixel in NHWC: ops.c's concat_at) ---- */
 
 extern "C" __global__ void concat_forward(cn_cu_act x, cn_cu_act y, i64 batch, i64 block, i64 ystride, i64 off)
 {
