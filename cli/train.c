@@ -495,10 +495,11 @@ static int train_once(cn_ctx *ctx, train_opts *o, const char *out, uint64_t seed
         printf("stopped early: %lld epochs without a better %s %s than epoch %lld's (--patience %lld)\n",
                (long long)o->cfg.patience, cfg.val || cfg.val_fraction > 0 ? "validation" : "training",
                cfg.monitor == CN_MONITOR_LOSS ? "loss" : "accuracy", (long long)sum.best_epoch, (long long)o->cfg.patience);
+    /* the final result, --quiet or not (--quiet: "no progress, only the final result") */
+    if (has_test) printf("test accuracy %.2f%% (best epoch %lld", 100 * *test_acc, (long long)sum.best_epoch);
+    else printf("best validation accuracy %.2f%% (epoch %lld", 100 * sum.best_val_acc, (long long)sum.best_epoch);
+    printf(", %.1f s); checkpoints, metrics.csv and report.html in %s\n", sum.seconds, out);
     if (!o->quiet) {
-        if (has_test) printf("test accuracy %.2f%% (best epoch %lld", 100 * *test_acc, (long long)sum.best_epoch);
-        else printf("best validation accuracy %.2f%% (epoch %lld", 100 * sum.best_val_acc, (long long)sum.best_epoch);
-        printf(", %.1f s); checkpoints, metrics.csv and report.html in %s\n", sum.seconds, out);
         if (o->par && cn_parallel_size(o->par) > 1)
             printf("data-parallel: %d processes; process 0 spent %.1f s of the %.1f s in communication (waits "
                    "included)\n", cn_parallel_size(o->par), cn_parallel_comm_seconds(o->par), sum.seconds);

@@ -431,6 +431,12 @@ print(w, h, d[25])" "$2" 2>/dev/null)
 }
 run "$CN" train -e 'input 8x8x1; conv 4 3x3; relu; flatten; dense 2' --data "$T/show" --epochs 1 --batch 4 --quiet --out "$T/show_run"
 expect_rc "show: train a tiny gray net" 0
+# --quiet: "no progress, only the final result": one line, the result and where the run is
+if [ "$(wc -l <"$T/out")" -eq 1 ] && grep -q "^best validation accuracy [0-9.]*% (epoch 1, .* in $T/show_run\$" "$T/out"; then
+    ok "train --quiet: only the final result's line"
+else
+    bad "train --quiet: only the final result's line" "$(shown)"
+fi
 run "$CN" train -e 'input 8x8x3; conv 3 5x5; flatten; dense 2' --data "$T/show" --epochs 1 --batch 4 --quiet --out "$T/show_rgb"
 expect_rc "show: train a tiny RGB net" 0
 run "$CN" show --help
