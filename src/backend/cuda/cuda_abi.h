@@ -72,14 +72,14 @@ enum { CN_CU_SGD, CN_CU_MOMENTUM, CN_CU_NESTEROV, CN_CU_ADAM, CN_CU_ADAMW };
 
 /* every kernel of kernels.cu, by name: the host looks each up once in the loaded module */
 #define CN_CU_KERNELS(X)                                                                           \
-    X(act_forward) X(act_backward) X(prelu_forward) X(prelu_backward) X(copy_or_add) X(spread_add) \
+    X(act_forward) X(act_backward) X(prelu_forward) X(prelu_backward) X(spread_add) \
     X(plane_sum) X(mul_forward) X(mul_backward) X(concat_forward) X(concat_backward)              \
     X(remap_forward) X(remap_backward) X(upsample_forward) X(upsample_backward) X(adaptive_forward) \
     X(adaptive_backward) X(gn_forward) X(gn_backward) X(gn_param_channels) X(gn_param_values)      \
     X(pool_forward) X(pool_backward) X(softmax_forward) X(softmax_backward) X(bn_sums) X(bn_stats)  \
     X(bn_apply) X(bn_grad_sums) X(bn_grad_stats) X(bn_grad_apply) X(bn_shard_stats) X(dropout_forward) X(dropout_backward) X(channel_sum) X(channel_part) X(channel_total) X(bias_relu)              \
     X(conv_forward) X(conv_backward_data) X(conv_backward_filter) X(sum_squares) X(step_gate) X(update)      \
-    X(loss_rows) X(count_correct) X(best_rows) X(make_batch) X(bf16_pack) X(bf16_unpack) X(relayout) X(bn_sums_nhwc) \
+    X(loss_rows) X(count_correct) X(best_rows) X(make_batch) X(bf16_unpack) X(relayout) X(bn_sums_nhwc) \
     X(bn_grad_sums_nhwc) X(channel_part_nhwc)
 
 #endif

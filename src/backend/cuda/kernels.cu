@@ -92,13 +92,14 @@ static __device__ void pixel_of(cn_cu_act x, i64 q, i64 c, i64 h, i64 w, i64 *nc
     }
 }
 
-/* dst (+)= src, an (N, C, HW) tensor, each in its type and layout: one thread per place of dst
- * (flatten reads a map as NCHW's order; dense stages a map so) */
+/* dst (+)= src, an (N, C, HW) tensor, each in its type and layout: one thread per place of dst.
+ * Copies and sums of one layout (flatten, add, dropout at evaluation), a map read in NCHW's
+ * order (flatten), an operand packed as bf16 for a product (conv.c, dense.c). */
 extern "C" __global__ void relayout(cn_cu_act src, cn_cu_act dst, i64 n, i64 c, i64 hw, int add)
 {
     GRID_STRIDE(q, n * c * hw) {
-        i64 i = dst.nhwc ? nchw_of(q, c, hw) : q;
-        float v = load(src, src.nhwc ? nhwc_at(i, c, hw) : i);
+        i64 from = src.nhwc == dst.nhwc ? q : dst.nhwc ? nchw_of(q, c, hw) : nhwc_at(q, c, hw);
+        float v = load(src, from);
         store(dst, q, add ? load(dst, q) + v : v);
     }
 }
@@ -180,12 +181,6 @@ extern "C" __global__ void prelu_backward(cn_cu_act x, const float *a, cn_cu_act
         acc = block_sum(acc);
         if (threadIdx.x == 0) da[ch] += (float)acc;
     }
-}
-
-/* dst = src (add 0) or dst + src (add 1): flatten, add, dropout at evaluation */
-extern "C" __global__ void copy_or_add(cn_cu_act src, cn_cu_act dst, i64 n, int add)
-{
-    GRID_STRIDE(i, n) store(dst, i, add ? load(dst, i) + load(src, i) : load(src, i));
 }
 
 /* add's broadcast of a 1x1 map (N,C,1,1) over the output's planes of hw values: forward
@@ -582,10 +577,11 @@ static __device__ void pixel_run(i64 p, i64 chunks, i64 *lo, i64 *hi)
 }
 
 /* The runs' sums of an NHWC map, every channel at once (consecutive threads on consecutive
- * channels, so that the reads coalesce): add(q, ch, &a, &b) adds the terms of place q (channel
- * ch); run b's sums of channel ch go to pa[ch * chunks + b] and pb[...] (pb NULL: none), where
- * the channel-major runs of bn_sums would put them; a channel's lanes added in lane order. */
-template <class F> static __device__ void nhwc_runs(i64 p, i64 c, i64 chunks, double *pa, double *pb, F add)
+ * channels, so that the reads coalesce): per_channel(ch) gives, once per channel a thread
+ * takes, the add(q, &a, &b) that adds the terms of place q; run b's sums of channel ch go to
+ * pa[ch * chunks + b] and pb[...] (pb NULL: none), where the channel-major runs of bn_sums
+ * would put them; a channel's lanes added in lane order. */
+template <class F> static __device__ void nhwc_runs(i64 p, i64 c, i64 chunks, double *pa, double *pb, F per_channel)
 {
     __shared__ double sa[THREADS], sb[THREADS];
     i64 lo, hi, at;
@@ -593,7 +589,8 @@ template <class F> static __device__ void nhwc_runs(i64 p, i64 c, i64 chunks, do
     if (c >= THREADS) { /* a thread a channel, in turns */
         for (i64 ch = threadIdx.x; ch < c; ch += THREADS) {
             double a = 0, b = 0;
-            for (i64 q = lo; q < hi; q++) add(q * c + ch, ch, &a, &b);
+            auto add = per_channel(ch);
+            for (i64 q = lo; q < hi; q++) add(q * c + ch, &a, &b);
             at = ch * chunks + blockIdx.x;
             pa[at] = a;
             if (pb) pb[at] = b;
@@ -602,8 +599,9 @@ template <class F> static __device__ void nhwc_runs(i64 p, i64 c, i64 chunks, do
     }
     i64 lanes = THREADS / c, ch = threadIdx.x % c, lane = threadIdx.x / c;
     double a = 0, b = 0;
+    auto add = per_channel(ch);
     if (lane < lanes)
-        for (i64 q = lo + lane; q < hi; q += lanes) add(q * c + ch, ch, &a, &b);
+        for (i64 q = lo + lane; q < hi; q += lanes) add(q * c + ch, &a, &b);
     sa[threadIdx.x] = a, sb[threadIdx.x] = b;
     __syncthreads();
     if (threadIdx.x >= c) return;
@@ -615,9 +613,12 @@ template <class F> static __device__ void nhwc_runs(i64 p, i64 c, i64 chunks, do
 
 extern "C" __global__ void bn_sums_nhwc(cn_cu_act x, double *s1, double *s2, i64 n, i64 c, i64 hw, i64 chunks)
 {
-    nhwc_runs(n * hw, c, chunks, s1, s2, [&](i64 q, i64 ch, double *a, double *b) {
-        double d = load(x, q) - bn_shift(x, ch, hw);
-        *a += d, *b += d * d;
+    nhwc_runs(n * hw, c, chunks, s1, s2, [&](i64 ch) {
+        double shift = bn_shift(x, ch, hw);
+        return [=](i64 q, double *a, double *b) {
+            double d = load(x, q) - shift;
+            *a += d, *b += d * d;
+        };
     });
 }
 
@@ -691,9 +692,12 @@ extern "C" __global__ void bn_grad_sums_nhwc(cn_cu_act x, cn_cu_act dy, cn_cu_ac
                                              double *s1, double *s2, i64 n, i64 c, i64 hw, i64 chunks)
 {
     const float *amean = (const float *)((const unsigned char *)aux + 8), *ainv = amean + c;
-    nhwc_runs(n * hw, c, chunks, s1, s2, [&](i64 q, i64 ch, double *a, double *b) {
-        float d = bn_dy(dy, relu_y, q);
-        *a += d, *b += (double)d * ((double)load(x, q) - amean[ch]) * ainv[ch];
+    nhwc_runs(n * hw, c, chunks, s1, s2, [&](i64 ch) {
+        double m = amean[ch], inv = ainv[ch];
+        return [=](i64 q, double *a, double *b) {
+            float d = bn_dy(dy, relu_y, q);
+            *a += d, *b += (double)d * ((double)load(x, q) - m) * inv;
+        };
     });
 }
 
@@ -882,7 +886,7 @@ extern "C" __global__ void channel_part(cn_cu_act dy, double *part, i64 n, i64 c
 /* the same of an NHWC map, a run of pixels a block (nhwc_runs; part channel-major as above) */
 extern "C" __global__ void channel_part_nhwc(cn_cu_act dy, double *part, i64 n, i64 c, i64 hw, i64 chunks)
 {
-    nhwc_runs(n * hw, c, chunks, part, (double *)0, [&](i64 q, i64, double *a, double *) { *a += load(dy, q); });
+    nhwc_runs(n * hw, c, chunks, part, (double *)0, [&](i64) { return [=](i64 q, double *a, double *) { *a += load(dy, q); }; });
 }
 
 extern "C" __global__ void channel_total(const double *part, float *out, i64 c, i64 chunks)
@@ -909,13 +913,6 @@ static __device__ i64 staged_at(cn_cu_act x, i64 q, i64 c, i64 hw, int nhwc)
 {
     if (x.nhwc == nhwc) return q;
     return nhwc ? nhwc_at(q, c, hw) : nchw_of(q, c, hw);
-}
-
-/* dst = x (N, C, HW) as bf16, in NHWC where asked (a bf16 x: its bits) */
-extern "C" __global__ void bf16_pack(cn_cu_act x, unsigned short *dst, i64 n, i64 c, i64 hw, int nhwc)
-{
-    GRID_STRIDE(q, n * c * hw)
-    dst[staged_at(x, q, c, hw, nhwc)] = x.bf16 ? ((const unsigned short *)x.p)[q] : bf16_of(load(x, q));
 }
 
 /* y (N, C, HW) = (add: y +) the staged src, plus b per channel (NULL: none), then relu where

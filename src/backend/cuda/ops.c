@@ -80,11 +80,12 @@ void cn_cuda_prelu_backward(const cn_op_io *io)
 
 /* ---- copies and sums: flatten, add, concat ---- */
 
-/* dst = src, or dst + src */
+/* dst = src, or dst + src, n values stored alike (kernels.cu's relayout, one place a value) */
 static void copy_or_add(cn_cu_act src, cn_cu_act dst, int64_t n, int add)
 {
-    void *args[] = { &src, &dst, &n, &add };
-    cn_cu_launch(CN_CU_K_copy_or_add, n, args);
+    int64_t one = 1;
+    void *args[] = { &src, &dst, &n, &one, &one, &add };
+    cn_cu_launch(CN_CU_K_relayout, n, args);
 }
 
 /* dropout at evaluation: the same values */
@@ -545,8 +546,10 @@ void cn_cuda_bias_relu(cn_cu_act y, const float *b, int64_t n, int64_t c, int64_
 
 void cn_cuda_bf16_pack(cn_cu_act x, uint16_t *dst, int64_t n, int64_t c, int64_t hw, int nhwc)
 {
-    void *args[] = { &x, &dst, &n, &c, &hw, &nhwc };
-    cn_cu_launch(CN_CU_K_bf16_pack, n * c * hw, args);
+    cn_cu_act staged = { dst, 1, nhwc };
+    int add = 0;
+    void *args[] = { &x, &staged, &n, &c, &hw, &add };
+    cn_cu_launch(CN_CU_K_relayout, n * c * hw, args);
 }
 
 void cn_cuda_bf16_unpack(const uint16_t *src, cn_cu_act y, const float *b, int64_t n, int64_t c, int64_t hw, int nhwc,
