@@ -72,17 +72,21 @@ void cli_print_options(const cli_option *opts, int width);
 int cli_take_one(void *state, const char *arg);
 /* for a call: *k = the index of value in opt->choices, else the usage error with a did-you-mean */
 int cli_choice(cli_args *a, const cli_option *opt, const char *value, int *k);
+/* call for an option of choices: *(int *)opt->target = the index of the value's name */
+int cli_choice_option(cli_args *a, const cli_option *opt, const char *value);
 /* call for --threads N: the kernels' threads (default: OMP_NUM_THREADS, else one per core) */
 int cli_threads_option(cli_args *a, const cli_option *opt, const char *value);
 /* --device and --precision, the same two rows in every command that runs a net */
 typedef struct cli_device { int device, precision; } cli_device; /* indices of the names below */
 extern const char *const cli_devices[], *const cli_precisions[];
-int cli_device_option(cli_args *a, const cli_option *opt, const char *value);
 #define CLI_DEVICE_OPTIONS(d)                                                                               \
-    { "--device", "D", CLI_CALL, &(d).device, .call = cli_device_option, .choices = cli_devices,           \
+    { "--device", "D", CLI_CALL, &(d).device, .call = cli_choice_option, .choices = cli_devices,           \
       .help = "where the kernels run: cpu (default) or cuda (the first NVIDIA GPU)" },                    \
-    { "--precision", "P", CLI_CALL, &(d).precision, .call = cli_device_option, .choices = cli_precisions, \
+    { "--precision", "P", CLI_CALL, &(d).precision, .call = cli_choice_option, .choices = cli_precisions, \
       .help = "fp32 (default), tf32 (cuda: tensor cores on float) or bf16 (cuda: conv, dense and activations in bf16)" }
+/* --tta V: test-time augmentation, the index of cli_tta_views (cn_tta's order) */
+extern const char *const cli_tta_views[];
+#define CLI_TTA_HELP "test-time augmentation: none (default) or flip (each image and its\nmirror image, their outputs averaged; for a net trained with --flip)"
 /* Runs net on the device chosen: 0, or the exit status after printing why it cannot (no GPU). */
 int cli_use_device(cn_ctx *ctx, cn_net *net, const cli_device *d);
 /* Whether the device chosen can run here, before the slow work starts: 0, or as above. */

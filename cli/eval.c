@@ -23,7 +23,7 @@ static const char *class_name(const cn_model *model, int32_t c, char *buf, size_
 
 static void eval_help(const cli_option *opts)
 {
-    printf("usage: convnet eval CKPT [--data D] [--batch N] [--threads N] [--device cpu|cuda] [--json]\n\n"
+    printf("usage: convnet eval CKPT [--data D] [--batch N] [--tta flip] [--threads N] [--device cpu|cuda] [--json]\n\n"
            "Evaluates a checkpoint (a .safetensors file, or a run folder: its model.safetensors) on the test\n"
            "half of an MNIST-format folder or on every image of an image folder: accuracy, loss, accuracy\n"
            "per class and the confusion matrix (rows: true class, columns: predicted).\n\n");
@@ -34,15 +34,16 @@ int cmd_eval(int argc, char **argv)
 {
     const char *ckpt = NULL, *data = NULL;
     int64_t batch = 256;
-    int json = 0;
+    int json = 0, tta = CN_TTA_NONE;
     cli_device dev = { 0 };
     const cli_option opts[] = {
         { "--data", "D", CLI_TEXT, &data, .help = "default: the data set the checkpoint was trained on" },
         { "--batch", "N", CLI_INT, &batch, 1, 1 << 20, .help = "images per forward pass (default 256)" },
+        { "--tta", "V", CLI_CALL, &tta, .call = cli_choice_option, .choices = cli_tta_views, .help = CLI_TTA_HELP },
         { "--threads", "N", CLI_CALL, .call = cli_threads_option, .help = CLI_THREADS_HELP },
         CLI_DEVICE_OPTIONS(dev),
         { "--json", NULL, CLI_FLAG, &json,
-          .help = "{\"accuracy\",\"loss\",\"count\",\"per_class\":[{\"class\",\"name\",\"count\",\"accuracy\"}],\"confusion\"}" },
+          .help = "{\"accuracy\",\"loss\",\"count\",\"tta\",\"per_class\":[{\"class\",\"name\",\"count\",\"accuracy\"}],\"confusion\"}" },
         { 0 },
     };
     int usage = cli_parse("eval", argc, argv, opts, eval_help, cli_take_one, &ckpt);
@@ -68,12 +69,13 @@ int cmd_eval(int argc, char **argv)
     char buf[32];
     memset(&ds, 0, sizeof ds);
     if (!(rc = cli_use_device(ctx, net, &dev)) &&
-        (cli_load_data(ctx, data, CLI_HALF_TEST, &in, &ds, NULL) || cn_evaluate(ctx, net, &ds, mean, std, batch, &r)))
+        (cli_load_data(ctx, data, CLI_HALF_TEST, &in, &ds, NULL) || cn_evaluate_tta(ctx, net, &ds, mean, std, batch, (cn_tta)tta, &r)))
         rc = cli_ctx_error(ctx);
     if (rc) goto done;
     int32_t k = r.classes;
     if (json) {
-        printf("{\"accuracy\":%.6f,\"loss\":%.6f,\"count\":%lld,\"per_class\":[", r.acc, r.loss, (long long)r.count);
+        printf("{\"accuracy\":%.6f,\"loss\":%.6f,\"count\":%lld,\"tta\":\"%s\",\"per_class\":[", r.acc, r.loss,
+               (long long)r.count, cli_tta_views[tta]);
         for (int32_t c = 0; c < k; c++) {
             int64_t row = 0;
             for (int32_t p = 0; p < k; p++) row += r.confusion[c * k + p];
@@ -91,9 +93,10 @@ int cmd_eval(int argc, char **argv)
         goto done;
     }
     char used[4300];
-    printf("%s on %s: %lld images\naccuracy %.2f%%, loss %.4f\n\n%-14s %8s %9s\n", ckpt,
-           cli_data_name(data, CLI_HALF_TEST, used, sizeof used),
-           (long long)r.count, 100 * r.acc, r.loss, "class", "images", "accuracy");
+    printf("%s on %s: %lld images%s\naccuracy %.2f%%, loss %.4f\n\n%-14s %8s %9s\n", ckpt,
+           cli_data_name(data, CLI_HALF_TEST, used, sizeof used), (long long)r.count,
+           tta == CN_TTA_FLIP ? ", each with its mirror image (outputs averaged)" : "", 100 * r.acc, r.loss, "class", "images",
+           "accuracy");
     for (int32_t c = 0; c < k; c++) {
         int64_t row = 0;
         for (int32_t p = 0; p < k; p++) row += r.confusion[c * k + p];

@@ -33,6 +33,7 @@ typedef struct {
     cn_train_config cfg;
     int64_t seeds;
     int quiet, replace, val_given;
+    int tta;            /* --tta: cn_tta of the test accuracy at the end (besides the plain one) */
     int lr_set, wd_set; /* --lr, --weight-decay given: a later --optimizer keeps them */
     cli_device dev;
     int64_t shards;     /* --shards K (0: the default, under mpirun) */
@@ -150,6 +151,8 @@ static int parse_args(int argc, char **argv, train_opts *o)
           .help = "batch norm normalises each shard by its own statistics (cheaper, as\n"
                   "PyTorch's DDP), not by the whole batch's (the default, as one process)" },
         { "--quiet", NULL, CLI_FLAG, &o->quiet, .heading = "other:", .help = "no progress, only the final result" },
+        { "--tta", "V", CLI_CALL, &o->tta, .call = cli_choice_option, .choices = cli_tta_views,
+          .help = "the test accuracy at the end with test-time augmentation too: none (default)\nor flip (each test image and its mirror image, outputs averaged)" },
         { "--threads", "N", CLI_CALL, .call = cli_threads_option, .given = &o->threads_given,
           .help = CLI_THREADS_HELP ";\nthe same bits on any number; under mpirun the machine's cores shared\n"
                   "among its processes" },
@@ -232,21 +235,24 @@ static int claim_folder(const train_opts *o, const char *dir, int remove)
     return remove ? cli_run_remove(dir) : 0;
 }
 
-/* test accuracy of a run's best checkpoint on the test half (loaded before the training) */
-static int test_accuracy(cn_ctx *ctx, const char *out, const cn_dataset *test, int64_t batch, double *acc)
+/* test accuracy of a run's best checkpoint on the test half (loaded before the training):
+ * acc[0] plain, acc[1] with the views of tta averaged (NaN for CN_TTA_NONE) */
+static int test_accuracy(cn_ctx *ctx, const char *out, const cn_dataset *test, int64_t batch, cn_tta tta, double acc[2])
 {
     cn_checkpoint *ck;
     cn_net *net;
     float mean[4], std[4];
-    *acc = NAN;
+    acc[0] = acc[1] = NAN;
     int rc = cli_open_checkpoint(ctx, out, &ck, &net, mean, std);
     if (rc) return rc;
-    cn_eval_result r;
-    if (cn_evaluate(ctx, net, test, mean, std, batch, &r)) {
-        rc = cli_ctx_error(ctx);
-    } else {
-        *acc = r.acc;
-        cn_eval_free(ctx, &r);
+    for (int k = 0; k < 2 && !rc && (k == 0 || tta != CN_TTA_NONE); k++) {
+        cn_eval_result r;
+        if (cn_evaluate_tta(ctx, net, test, mean, std, batch, k ? tta : CN_TTA_NONE, &r)) {
+            rc = cli_ctx_error(ctx);
+        } else {
+            acc[k] = r.acc;
+            cn_eval_free(ctx, &r);
+        }
     }
     cn_net_destroy(net);
     cn_checkpoint_destroy(ck);
@@ -424,7 +430,7 @@ static void say_parallel(cn_ctx *ctx, const train_opts *o, const cn_net *net, in
 }
 
 static int train_once(cn_ctx *ctx, train_opts *o, const char *out, uint64_t seed, char *args, progress_state *ps,
-                      double *test_acc)
+                      double test_acc[2])
 {
     cn_net *net = NULL;
     cn_checkpoint *ck = NULL, *init = NULL;
@@ -433,7 +439,7 @@ static int train_once(cn_ctx *ctx, train_opts *o, const char *out, uint64_t seed
     memset(&val, 0, sizeof val);
     memset(&test, 0, sizeof test);
     int rc, has_test = 0, lock = -1;
-    *test_acc = NAN;
+    test_acc[0] = test_acc[1] = NAN;
     /* --init-from RUN: its best checkpoint (not read again by a resume: the run's own has it all) */
     if (o->init_from && !o->from_checkpoint &&
         cn_checkpoint_read(ctx, o->init_from, &init)) {
@@ -486,17 +492,19 @@ static int train_once(cn_ctx *ctx, train_opts *o, const char *out, uint64_t seed
         goto done;
     }
     if (o->follower) goto done; /* the first process tests, reports and says so */
-    if (has_test && (rc = test_accuracy(ctx, out, &test, 256, test_acc))) goto done;
+    if (has_test && (rc = test_accuracy(ctx, out, &test, 256, (cn_tta)o->tta, test_acc))) goto done;
     char *report_args[] = { (char *)out, "--quiet", NULL }; /* the report is named in the last line */
     if ((rc = cmd_report(2, report_args))) goto done;
     ps->has_test = has_test;
-    if (!has_test) *test_acc = sum.best_val_acc;
+    if (!has_test) test_acc[0] = sum.best_val_acc;
     if (!o->quiet && sum.stopped_early)
         printf("stopped early: %lld epochs without a better %s %s than epoch %lld's (--patience %lld)\n",
                (long long)o->cfg.patience, cfg.val || cfg.val_fraction > 0 ? "validation" : "training",
                cfg.monitor == CN_MONITOR_LOSS ? "loss" : "accuracy", (long long)sum.best_epoch, (long long)o->cfg.patience);
     /* the final result, --quiet or not (--quiet: "no progress, only the final result") */
-    if (has_test) printf("test accuracy %.2f%% (best epoch %lld", 100 * *test_acc, (long long)sum.best_epoch);
+    if (has_test) printf("test accuracy %.2f%%", 100 * test_acc[0]);
+    if (has_test && o->tta) printf(", %.2f%% with --tta %s", 100 * test_acc[1], cli_tta_views[o->tta]);
+    if (has_test) printf(" (best epoch %lld", (long long)sum.best_epoch);
     else printf("best validation accuracy %.2f%% (epoch %lld", 100 * sum.best_val_acc, (long long)sum.best_epoch);
     printf(", %.1f s); checkpoints, metrics.csv and report.html in %s\n", sum.seconds, out);
     if (!o->quiet) {
@@ -744,22 +752,24 @@ int cmd_train(int argc, char **argv)
         }
     }
     progress_state ps = { .tty = isatty(2), .quiet = o.quiet, .seeds = o.seeds };
-    double accs[1000];
+    double accs[1000][2];
     int done = 0;
     for (int64_t k = 0; k < o.seeds && !rc; k++) {
         char dir[4096];
         if (o.seeds > 1) snprintf(dir, sizeof dir, "%s/seed-%lld", out, (long long)(o.cfg.seed + (uint64_t)k));
         else snprintf(dir, sizeof dir, "%s", out);
-        rc = train_once(ctx, &o, dir, o.cfg.seed + (uint64_t)k, args, &ps, &accs[k]);
+        rc = train_once(ctx, &o, dir, o.cfg.seed + (uint64_t)k, args, &ps, accs[k]);
         if (!rc) done++;
     }
-    if (!rc && o.seeds > 1) {
+    for (int v = 0; !rc && o.seeds > 1 && v < (ps.has_test && o.tta ? 2 : 1); v++) {
         double mean = 0, var = 0;
-        for (int i = 0; i < done; i++) mean += accs[i] / done;
-        for (int i = 0; i < done; i++) var += (accs[i] - mean) * (accs[i] - mean) / (done > 1 ? done - 1 : 1);
-        printf("\n%s accuracy over %d seeds: %.2f +- %.2f %% (mean +- sample std)\nruns:", ps.has_test ? "test" : "best validation",
-               done, 100 * mean, 100 * sqrt(var));
-        for (int i = 0; i < done; i++) printf(" %.2f", 100 * accs[i]);
+        for (int i = 0; i < done; i++) mean += accs[i][v] / done;
+        for (int i = 0; i < done; i++) var += (accs[i][v] - mean) * (accs[i][v] - mean) / (done > 1 ? done - 1 : 1);
+        char with[64] = "";
+        if (v) snprintf(with, sizeof with, " with --tta %s", cli_tta_views[o.tta]);
+        printf("%s%s accuracy%s over %d seeds: %.2f +- %.2f %% (mean +- sample std)\nruns:", v ? "" : "\n",
+               ps.has_test ? "test" : "best validation", with, done, 100 * mean, 100 * sqrt(var));
+        for (int i = 0; i < done; i++) printf(" %.2f", 100 * accs[i][v]);
         printf("\n");
     }
     cli_run_unlock(lock);

@@ -191,7 +191,9 @@ int cli_choice(cli_args *a, const cli_option *opt, const char *value, int *k)
 const char *const cli_devices[] = { "cpu", "cuda", NULL };
 const char *const cli_precisions[] = { "fp32", "tf32", "bf16", NULL }; /* in cn_precision's order */
 
-int cli_device_option(cli_args *a, const cli_option *opt, const char *value)
+const char *const cli_tta_views[] = { "none", "flip", NULL };
+
+int cli_choice_option(cli_args *a, const cli_option *opt, const char *value)
 {
     int k;
     if (cli_choice(a, opt, value, &k)) return EXIT_USAGE;

@@ -947,6 +947,16 @@ typedef struct cn_eval_result {
 /* Evaluation mode over the whole data set, normalised by mean/std (per channel; NULL: none). */
 cn_status cn_evaluate(cn_ctx *ctx, cn_net *net, const cn_dataset *ds, const float *mean, const float *std,
                       int64_t batch, cn_eval_result *out);
+/* Test-time augmentation: the views of each image whose outputs are averaged. */
+typedef enum cn_tta {
+    CN_TTA_NONE = 0, /* the image alone (cn_evaluate) */
+    CN_TTA_FLIP = 1  /* the image and its mirror image (left to right): two forward passes a batch */
+} cn_tta;
+/* cn_evaluate with test-time augmentation: the mean of the net's outputs over the views (logits,
+ * or probabilities for a net ending in softmax) stands for the net's output, and the loss,
+ * accuracy and confusion are those of that mean. */
+cn_status cn_evaluate_tta(cn_ctx *ctx, cn_net *net, const cn_dataset *ds, const float *mean, const float *std,
+                          int64_t batch, cn_tta tta, cn_eval_result *out);
 void cn_eval_free(cn_ctx *ctx, cn_eval_result *r);
 
 #ifdef __cplusplus

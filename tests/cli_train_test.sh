@@ -33,6 +33,24 @@ check "metrics.csv: a row per epoch" "[ \$(wc -l <'$T/b/metrics.csv') -eq 6 ]"
 
 "$CN" eval "$T/b" --json >"$T/eval.json"
 check "eval of the run" "grep -q '\"count\":10000' '$T/eval.json'"
+"$CN" eval "$T/b" --json --tta flip >"$T/tta.json"
+check "eval --tta flip: said in the JSON, and the mirror images change the loss" "/usr/bin/python3 -c \"
+import json
+a, b = json.load(open('$T/eval.json')), json.load(open('$T/tta.json'))
+assert a['tta'] == 'none' and b['tta'] == 'flip' and b['count'] == 10000 and abs(a['loss'] - b['loss']) > 1e-4, (a['loss'], b['loss'])
+\""
+"$CN" eval "$T/b" --tta sideways >/dev/null 2>"$T/err"
+check "eval --tta sideways: a usage error (exit 2) naming the choices" "[ $? -eq 2 ] && grep -q \"unknown 'sideways'\" '$T/err'"
+# train --tta flip: the test accuracy at the end both ways, the second eval --tta flip's; kept by --resume
+"$CN" train -e "$SPEC" --epochs 1 --val 0.9 --batch 32 --flip --tta flip --quiet --out "$T/tta" >"$T/out" 2>&1
+"$CN" eval "$T/tta" --tta flip --json >"$T/tta.json"
+check "train --tta flip: the final line gives the accuracy with mirror images as eval --tta flip does" "/usr/bin/python3 -c \"
+import json, re
+m = re.search(r'test accuracy ([0-9.]+)%, ([0-9.]+)% with --tta flip \\(best epoch 1', open('$T/out').read())
+assert m and '%.2f' % (100 * json.load(open('$T/tta.json'))['accuracy']) == m.group(2), open('$T/out').read()
+\""
+"$CN" train --resume "$T/tta" --epochs 2 --quiet >"$T/out" 2>&1
+check "train --resume keeps --tta flip" "[ $? -eq 0 ] && grep -q '% with --tta flip (best epoch 2' '$T/out'"
 "$CN" train --resume "$T/b" --lr 0.5 >/dev/null 2>&1
 check "--resume refuses other settings (exit 2)" "[ $? -eq 2 ]"
 "$CN" eval "$T/nothing" >/dev/null 2>"$T/err"

@@ -1034,6 +1034,48 @@ static void test_resident_training(void)
     for (int run = 0; run < RUNS; run++) free(w[run]);
 }
 
+/* evaluation with each image's mirror image (CN_TTA_FLIP) from the data set resident in the
+ * device's memory (its mirrored batches made there) gives the figures of the host's batches
+ * (CN_RESIDENT=0), and differs from the plain evaluation */
+static void test_resident_tta(void)
+{
+    enum { N = 30 };
+    static unsigned char pixels[N * 42];
+    static float images[N * 42];
+    static int32_t labels[N];
+    const cn_backend *cuda = NULL;
+    for (int b = 0; b < cn_backend_count(); b++)
+        if (cn_backend_at(b)->step && cn_backend_at(b)->step->make_batch) cuda = cn_backend_at(b);
+    if (!cuda || (cuda->open && cuda->open(ctx, CN_PRECISION_FP32))) {
+        printf("  SKIPPED: no backend with make_batch runs here\n");
+        return;
+    }
+    cn_step_kernels step = *cuda->step;
+    real_step = cuda->step, step.make_batch = counted_make_batch;
+    cn_backend dev = *cuda;
+    dev.step = &step;
+    cn_dataset ds = small_set(N, 1, 1, pixels, images, labels);
+    cn_net *net = parse_spec(ctx, "input 7x6x1; conv 4 3x3 pad=1; relu; dense 3");
+    if (!net) return;
+    CHECK(cn_net_init_params(ctx, net, CN_INIT_KAIMING_NORMAL, 5) == CN_OK);
+    cn_net_set_backend(net, &dev);
+    float mean[4] = { 0.5f, 0, 0, 0 }, std[4] = { 0.3f, 1, 1, 1 };
+    cn_eval_result r[3];
+    for (int run = 0; run < 3; run++) { /* resident, host batches, plain */
+        setenv("CN_RESIDENT", run == 1 ? "0" : "1", 1);
+        n_made = 0;
+        CHECK(cn_evaluate_tta(ctx, net, &ds, mean, std, 8, run == 2 ? CN_TTA_NONE : CN_TTA_FLIP, &r[run]) == CN_OK);
+        CHECK_INT(n_made, run == 1 ? 0 : (run == 0 ? 2 : 1) * ((N + 7) / 8));
+    }
+    unsetenv("CN_RESIDENT");
+    CHECK(r[0].acc == r[1].acc && r[0].loss == r[1].loss);
+    CHECK(memcmp(r[0].confusion, r[1].confusion, 9 * sizeof(int64_t)) == 0);
+    CHECK(fabs(r[0].loss - r[2].loss) > 1e-6);
+    printf("  %s: loss %.6f with mirror images (resident and host batches), %.6f without\n", cuda->name, r[0].loss, r[2].loss);
+    for (int run = 0; run < 3; run++) cn_eval_free(ctx, &r[run]);
+    cn_net_destroy(net);
+}
+
 static int n_begin, n_end, n_replay, refuse_begin;
 static const cn_replay_ops *real_replay;
 static int counted_begin(void) { return n_begin++, refuse_begin == 1 ? -1 : real_replay->begin(); }
@@ -1582,6 +1624,7 @@ static const test_case cases[] = {
     { "steps in flight meet a NaN: the host's message and values, the steps after undone", test_flight_nonfinite },
     { "a device's batches from a data set in its memory: the host's bits", test_device_batches },
     { "training from a data set resident on the device: the bits of the host's batches", test_resident_training },
+    { "evaluation with mirror images from a data set resident on the device: the host's figures", test_resident_tta },
     { "steps recorded once and replayed (CUDA graphs): the bits of steps as they come", test_replayed_steps },
     { "devices by name: cpu, cuda (or why not), refusals", test_set_device },
     { "two nets in two precisions on one device, interleaved: each its own bits", test_two_precisions },

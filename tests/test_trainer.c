@@ -2,8 +2,9 @@
  * last checkpoint ends bit-identical to an uninterrupted run (the checkpoint files themselves
  * are byte-identical); metrics.csv has a row per epoch; evaluation counts and the confusion
  * matrix agree; the run learns; a validation set of its own and the loss as the monitor;
- * fine-tuning (a new last layer, the matching tensors copied) and frozen layers. Uses the first
- * 1,400 Fashion-MNIST training images. */
+ * fine-tuning (a new last layer, the matching tensors copied) and frozen layers; evaluation with
+ * test-time augmentation (mirror images). Uses the first 2,200 Fashion-MNIST training images. */
+#include <math.h>
 #include <stdlib.h>
 
 #include "test_util.h"
@@ -153,6 +154,87 @@ static void test_learns_and_evaluates(void)
     printf("  3 epochs on 960 images: %.1f%% on 1,000 new ones, loss %.3f\n", 100 * r.acc, r.loss);
     CHECK(r.acc > 0.6); /* chance is 10% */
     cn_eval_free(ctx, &r);
+    cn_net_destroy(net);
+    cn_checkpoint_destroy(ck);
+}
+
+/* the mean of the net's outputs for n images (normalised, in x) and their mirror images, by its
+ * forward passes on them: the test's own mirroring and averaging, in out (n x 10) */
+static void mirror_mean_by_hand(cn_net *net, const float *x, int64_t n, float *out)
+{
+    float *m = malloc((size_t)(n * 784) * sizeof(float));
+    for (int64_t i = 0; i < n; i++)
+        for (int r = 0; r < 28; r++)
+            for (int c = 0; c < 28; c++) m[i * 784 + r * 28 + c] = x[i * 784 + r * 28 + 27 - c];
+    CHECK(cn_net_forward(ctx, net, x, n, 0) == CN_OK);
+    memcpy(out, cn_net_output(net, NULL), (size_t)(n * 10) * sizeof(float));
+    CHECK(cn_net_forward(ctx, net, m, n, 0) == CN_OK);
+    const float *y = cn_net_output(net, NULL);
+    for (int64_t i = 0; i < n * 10; i++) out[i] = 0.5f * (out[i] + y[i]);
+    free(m);
+}
+
+/* cn_evaluate_tta with CN_TTA_FLIP: the accuracy and the mean cross-entropy of the averaged
+ * logits, as computed here from two forward passes (250 images in batches of 64, the last one
+ * short); images symmetric left to right give cn_evaluate's figures exactly (a vertical flip
+ * would not) */
+static void test_evaluate_tta(void)
+{
+    enum { N = 250 };
+    char path[160];
+    snprintf(path, sizeof path, "%s/a/model.safetensors", dir);
+    cn_checkpoint *ck = NULL;
+    cn_net *net = NULL;
+    CHECK(cn_checkpoint_read(ctx, path, &ck) == CN_OK);
+    if (ck) CHECK(cn_checkpoint_net(ctx, ck, &net) == CN_OK);
+    if (!net) return;
+    float mean[4], std[4];
+    cn_dataset_stats(&small, mean, std);
+    static float sym[N * 784], x[N * 784], avg[N * 10];
+    cn_dataset next = full;
+    next.images += 1200 * 784, next.labels += 1200, next.count = N, next.class_names = NULL;
+    for (int s = 0; s < 2; s++) { /* the images, then their left halves mirrored into the right */
+        if (s) {
+            for (int i = 0; i < N; i++)
+                for (int r = 0; r < 28; r++)
+                    for (int c = 0; c < 28; c++) sym[i * 784 + r * 28 + c] = next.images[i * 784 + r * 28 + (c < 14 ? c : 27 - c)];
+            next.images = sym;
+        }
+        for (int i = 0; i < N * 784; i++) x[i] = (next.images[i] - mean[0]) / std[0];
+        mirror_mean_by_hand(net, x, N, avg);
+        double loss = 0;
+        int64_t right = 0;
+        for (int i = 0; i < N; i++) {
+            const float *z = avg + i * 10;
+            int best = 0;
+            double top = z[0], sum = 0;
+            for (int k = 1; k < 10; k++) if (z[k] > z[best]) best = k;
+            for (int k = 0; k < 10; k++) top = z[k] > top ? z[k] : top;
+            for (int k = 0; k < 10; k++) sum += exp((double)z[k] - top);
+            loss += top + log(sum) - z[next.labels[i]];
+            right += best == next.labels[i];
+        }
+        cn_eval_result plain, flip;
+        CHECK(cn_evaluate(ctx, net, &next, mean, std, 64, &plain) == CN_OK);
+        CHECK(cn_evaluate_tta(ctx, net, &next, mean, std, 64, CN_TTA_FLIP, &flip) == CN_OK);
+        CHECK_INT(flip.count, N);
+        CHECK_NEAR(flip.acc, (double)right / N, 1e-12);
+        CHECK_NEAR(flip.loss, loss / N, 1e-5 * (loss / N));
+        int64_t diag = 0;
+        for (int i = 0; i < 10; i++) diag += flip.confusion[i * 11];
+        CHECK_NEAR((double)diag / N, flip.acc, 1e-12);
+        if (s) { /* the mirror image is the image */
+            CHECK(flip.loss == plain.loss && flip.acc == plain.acc);
+            CHECK(memcmp(flip.confusion, plain.confusion, 100 * sizeof(int64_t)) == 0);
+        } else {
+            CHECK(fabs(flip.loss - plain.loss) > 1e-4); /* the mirror images were seen */
+            printf("  %d new images: %.1f%% and loss %.4f alone, %.1f%% and %.4f with their mirror images\n", N,
+                   100 * plain.acc, plain.loss, 100 * flip.acc, flip.loss);
+        }
+        cn_eval_free(ctx, &plain), cn_eval_free(ctx, &flip);
+    }
+    cn_eval_result r;
+    CHECK(cn_evaluate_tta(ctx, net, &next, mean, std, 64, (cn_tta)7, &r) == CN_E_ARG);
     cn_net_destroy(net);
     cn_checkpoint_destroy(ck);
 }
@@ -318,6 +400,7 @@ static const test_case cases[] = {
     { "setup", setup },
     { "interrupted and resumed = uninterrupted, bit for bit", test_resume_is_bit_identical },
     { "the run learns; evaluation and confusion matrix", test_learns_and_evaluates },
+    { "evaluation with each image's mirror image (test-time augmentation)", test_evaluate_tta },
     { "a validation set of its own; the best by validation loss; steps.csv", test_val_set_and_loss_monitor },
     { "fine-tuning: a new last layer, the matching tensors copied", test_fine_tuning },
     { "frozen layers keep their values; the others train as without", test_freeze },

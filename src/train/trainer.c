@@ -138,26 +138,60 @@ static void resident_batch(resident *res, cn_net *net, const cn_dataset *ds, con
     cn_net_step_kernels(net)->make_batch(&res->src, res->draws, n, res->x);
 }
 
+/* x (n images of c planes h x w) = its mirror images, left to right */
+static void mirror_images(float *x, int64_t n, int64_t c, int64_t h, int64_t w)
+{
+    for (int64_t r = 0; r < n * c * h; r++)
+        for (float *a = x + r * w, *b = a + w - 1; a < b; a++, b--) {
+            float t = *a;
+            *a = *b, *b = t;
+        }
+}
+
+/* The outputs of batch b's mirror images, averaged into the outputs y of the images themselves
+ * (CN_TTA_FLIP): the mean of the two, in mean (host memory), which the loss and accuracy then
+ * read. The batch's images: res->x as made from res->draws, or x (host memory). */
+static cn_status mirror_mean(cn_ctx *ctx, cn_net *net, const cn_dataset *ds, resident *res, float *x, int64_t b,
+                             int64_t classes, const float *y, float *mean)
+{
+    const float *xb = x;
+    memcpy(mean, y, (size_t)(b * classes) * sizeof(float)); /* y: the host can read it (cn_memory_ops) */
+    if (res && res->data) {
+        for (int64_t i = 0; i < b; i++) res->draws[i].mirror = 1;
+        cn_net_step_kernels(net)->make_batch(&res->src, res->draws, b, res->x);
+        xb = res->x;
+    } else {
+        mirror_images(x, b, ds->c, ds->h, ds->w);
+    }
+    cn_status st = cn_net_forward(ctx, net, xb, b, 0);
+    if (st) return st;
+    y = cn_net_output(net, NULL);
+    for (int64_t i = 0; i < b * classes; i++) mean[i] = 0.5f * (mean[i] + y[i]);
+    return CN_OK;
+}
+
 /* loss and accuracy of the net in evaluation mode over idx[0..n); confusion may be NULL. With
  * par, the batches are shared out among its processes and their sums gathered in batch order:
  * every process gets the bits one process would. res: ds resident in the backend's memory (or
- * NULL); a backend with its own loss and best columns computes them where the outputs are. */
+ * NULL); a backend with its own loss and best columns computes them where the outputs are.
+ * tta: the outputs of what views of each image are averaged (cn_evaluate_tta). */
 static cn_status eval_indices(cn_ctx *ctx, cn_net *net, const cn_dataset *ds, const int64_t *idx, int64_t n,
-                              const float *mean, const float *std, int64_t batch, double *loss, double *acc,
-                              int64_t *confusion, cn_parallel *par, resident *res)
+                              const float *mean, const float *std, int64_t batch, cn_tta tta, double *loss,
+                              double *acc, int64_t *confusion, cn_parallel *par, resident *res)
 {
     const cn_step_kernels *sk = cn_net_step_kernels(net);
-    int device = sk->loss_grad && sk->best_rows;
+    int device = sk->loss_grad && sk->best_rows && tta == CN_TTA_NONE; /* averaged outputs: on the host */
     cn_layer_info out = layer(ctx, net, -1);
     int64_t classes = out.c * out.h * out.w, chw = ds->c * ds->h * ds->w;
     cn_loss_kind kind = cn_net_default_loss(net);
     float *x = cn_malloc(ctx, (size_t)(batch * chw) * sizeof(float));
     float *target = cn_calloc(ctx, (size_t)(batch * classes), sizeof(float));
+    float *views = tta ? cn_malloc(ctx, (size_t)(batch * classes) * sizeof(float)) : NULL;
     int32_t *labels = cn_malloc(ctx, (size_t)batch * sizeof(int32_t) * 2), *best = labels + batch;
     int64_t batches = (n + batch - 1) / batch, first, mine;
     cn_parallel_share(par, batches, &first, &mine);
     double *part = cn_malloc(ctx, (size_t)(2 * (mine + batches) + 1) * sizeof(double)), *all = part + 2 * mine;
-    cn_status st = x && target && labels && part ? CN_OK : CN_E_NOMEM;
+    cn_status st = x && target && labels && part && (views || !tta) ? CN_OK : CN_E_NOMEM;
     double sum = 0;
     int64_t correct = 0;
     for (int64_t k = first; !st && k < first + mine; k++) {
@@ -167,6 +201,8 @@ static cn_status eval_indices(cn_ctx *ctx, cn_net *net, const cn_dataset *ds, co
         else if ((st = cn_make_batch_rows(ctx, ds, idx + start, b, 0, b, mean, std, 0, 0, NULL, x, labels))) break;
         if ((st = cn_net_forward(ctx, net, xb, b, 0))) break;
         const float *y = cn_net_output(net, NULL);
+        if (tta && (st = mirror_mean(ctx, net, ds, res, x, b, classes, y, views))) break;
+        if (tta) y = views;
         memset(target, 0, (size_t)(b * classes) * sizeof(float));
         for (int64_t i = 0; i < b && !st; i++)
             if (labels[i] < 0 || labels[i] >= classes)
@@ -198,6 +234,7 @@ static cn_status eval_indices(cn_ctx *ctx, cn_net *net, const cn_dataset *ds, co
     for (int64_t k = 0; !st && k < batches; k++) sum += all[2 * k], correct += (int64_t)all[2 * k + 1];
     cn_free(ctx, part);
     cn_free(ctx, x);
+    cn_free(ctx, views);
     cn_free(ctx, target);
     cn_free(ctx, labels);
     *loss = n ? sum / (double)n : NAN;
@@ -208,8 +245,15 @@ static cn_status eval_indices(cn_ctx *ctx, cn_net *net, const cn_dataset *ds, co
 cn_status cn_evaluate(cn_ctx *ctx, cn_net *net, const cn_dataset *ds, const float *mean, const float *std,
                       int64_t batch, cn_eval_result *out)
 {
+    return cn_evaluate_tta(ctx, net, ds, mean, std, batch, CN_TTA_NONE, out);
+}
+
+cn_status cn_evaluate_tta(cn_ctx *ctx, cn_net *net, const cn_dataset *ds, const float *mean, const float *std,
+                          int64_t batch, cn_tta tta, cn_eval_result *out)
+{
     memset(out, 0, sizeof *out);
     if (!cn_net_params(net, NULL, NULL)) return cn_fail(ctx, CN_E_ARG, "cn_evaluate: the net has no parameters");
+    if (tta != CN_TTA_NONE && tta != CN_TTA_FLIP) return cn_fail(ctx, CN_E_ARG, "cn_evaluate_tta: unknown view set %d", (int)tta);
     cn_status st = check_input(ctx, net, ds);
     if (st) return st;
     cn_layer_info o = layer(ctx, net, -1);
@@ -224,7 +268,7 @@ cn_status cn_evaluate(cn_ctx *ctx, cn_net *net, const cn_dataset *ds, const floa
     batch = batch < 1 ? 256 : batch;
     resident res;
     resident_open(&res, ctx, net, ds, batch, mean, std, NULL);
-    st = eval_indices(ctx, net, ds, idx, ds->count, mean, std, batch, &out->loss, &out->acc, conf, NULL, &res);
+    st = eval_indices(ctx, net, ds, idx, ds->count, mean, std, batch, tta, &out->loss, &out->acc, conf, NULL, &res);
     resident_close(&res, ctx);
     cn_free(ctx, idx);
     if (st) {
@@ -613,7 +657,7 @@ cn_status cn_train(cn_ctx *ctx, cn_net *net, const cn_dataset *ds, const cn_trai
         /* the last step's update, left queued on a device, done before the host reads the weights */
         if ((st = cn_net_check_backend(ctx, net))) goto done;
         if (n_check > 0 && (st = eval_indices(ctx, net, cfg->val ? cfg->val : ds, cfg->val ? val_idx : perm, n_check, r.mean,
-                                              r.std, cfg->batch, &p.val_loss, &p.val_acc, NULL, cfg->parallel,
+                                              r.std, cfg->batch, CN_TTA_NONE, &p.val_loss, &p.val_acc, NULL, cfg->parallel,
                                               cfg->val ? &val_res : &res)))
             goto done;
         r.epoch = e;

@@ -55,6 +55,14 @@ import json
 a, b = json.load(open('$T/cpu.json')), json.load(open('$T/gpu.json'))
 assert a['count'] == 24 and a['accuracy'] == b['accuracy'] and abs(a['loss'] - b['loss']) <= 1e-5 * max(1, abs(a['loss'])), (a, b)
 \""
+"$CN" eval "$T/run" --data "$T/img" --json --tta flip >"$T/cpu.json" 2>&1
+"$CN" eval "$T/run" --data "$T/img" --json --tta flip --device cuda >"$T/gpu.json" 2>&1
+check "eval --tta flip on the CPU and on the GPU: the same accuracy and loss to 1e-5" \
+    "/usr/bin/python3 -c \"
+import json
+a, b = json.load(open('$T/cpu.json')), json.load(open('$T/gpu.json'))
+assert a['tta'] == b['tta'] == 'flip' and a['accuracy'] == b['accuracy'] and abs(a['loss'] - b['loss']) <= 1e-5 * max(1, abs(a['loss'])), (a, b)
+\""
 "$CN" train --resume "$T/run" --epochs 3 --quiet >"$T/out" 2>&1
 check "the GPU's run resumed on the CPU" "[ $? -eq 0 ]"
 "$CN" train -e 'input 8x8x3; conv 4 3x3 pad=1; batchnorm; relu; maxpool 2x2; dense 2' --data "$T/img" --epochs 1 \
