@@ -951,6 +951,24 @@ static void counted_make_batch(const cn_batch_source *src, const cn_batch_draw *
     real_step->make_batch(src, d, n, x);
 }
 
+/* dev = the backend that makes batches from a resident data set (opened in fp32), its
+ * make_batch counted in n_made through step; NULL (said) when none runs here */
+static const cn_backend *counting_device(cn_backend *dev, cn_step_kernels *step)
+{
+    const cn_backend *cuda = NULL;
+    for (int b = 0; b < cn_backend_count(); b++)
+        if (cn_backend_at(b)->step && cn_backend_at(b)->step->make_batch) cuda = cn_backend_at(b);
+    if (!cuda || (cuda->open && cuda->open(ctx, CN_PRECISION_FP32))) {
+        printf("  SKIPPED: no backend with make_batch runs here\n");
+        return NULL;
+    }
+    *step = *cuda->step;
+    real_step = cuda->step, step->make_batch = counted_make_batch;
+    *dev = *cuda;
+    dev->step = step;
+    return cuda;
+}
+
 /* training from a data set resident in the device's memory gives the bits of training from the
  * host's batches (CN_RESIDENT=0), with crops and flips; validation's batches too, and its loss
  * and accuracy on the device */
@@ -979,17 +997,10 @@ static void test_resident_training(void)
     static unsigned char pixels[N * 42];
     static float images[N * 42];
     static int32_t labels[N];
-    const cn_backend *cuda = NULL;
-    for (int b = 0; b < cn_backend_count(); b++)
-        if (cn_backend_at(b)->step && cn_backend_at(b)->step->make_batch) cuda = cn_backend_at(b);
-    if (!cuda || (cuda->open && cuda->open(ctx, CN_PRECISION_FP32))) {
-        printf("  SKIPPED: no backend with make_batch runs here\n");
-        return;
-    }
-    cn_step_kernels step = *cuda->step;
-    real_step = cuda->step, step.make_batch = counted_make_batch;
-    cn_backend dev = *cuda;
-    dev.step = &step;
+    cn_step_kernels step;
+    cn_backend dev;
+    const cn_backend *cuda = counting_device(&dev, &step);
+    if (!cuda) return;
     cn_dataset ds = small_set(N, 1, 1, pixels, images, labels);
     float *w[RUNS] = { NULL };
     int64_t total = 0;
@@ -1043,17 +1054,10 @@ static void test_resident_tta(void)
     static unsigned char pixels[N * 42];
     static float images[N * 42];
     static int32_t labels[N];
-    const cn_backend *cuda = NULL;
-    for (int b = 0; b < cn_backend_count(); b++)
-        if (cn_backend_at(b)->step && cn_backend_at(b)->step->make_batch) cuda = cn_backend_at(b);
-    if (!cuda || (cuda->open && cuda->open(ctx, CN_PRECISION_FP32))) {
-        printf("  SKIPPED: no backend with make_batch runs here\n");
-        return;
-    }
-    cn_step_kernels step = *cuda->step;
-    real_step = cuda->step, step.make_batch = counted_make_batch;
-    cn_backend dev = *cuda;
-    dev.step = &step;
+    cn_step_kernels step;
+    cn_backend dev;
+    const cn_backend *cuda = counting_device(&dev, &step);
+    if (!cuda) return;
     cn_dataset ds = small_set(N, 1, 1, pixels, images, labels);
     cn_net *net = parse_spec(ctx, "input 7x6x1; conv 4 3x3 pad=1; relu; dense 3");
     if (!net) return;
