@@ -86,7 +86,11 @@ extern const char *const cli_devices[], *const cli_precisions[];
       .help = "fp32 (default), tf32 (cuda: tensor cores on float) or bf16 (cuda: conv, dense and activations in bf16)" }
 /* --tta V: test-time augmentation, the index of cli_tta_views (cn_tta's order) */
 extern const char *const cli_tta_views[];
-#define CLI_TTA_HELP "test-time augmentation: none (default) or flip (each image and its\nmirror image, their outputs averaged; for a net trained with --flip)"
+#define CLI_TTA_HELP                                                                               \
+    "test-time augmentation, the net's outputs averaged over views of each\n"                  \
+    "image: none (default), flip (the image and its mirror image) or flip-shift\n"             \
+    "(those and their shifts by a pixel up, down, left and right: 10 views); for\n"            \
+    "a net trained with --flip (and --crop)"
 /* Runs net on the device chosen: 0, or the exit status after printing why it cannot (no GPU). */
 int cli_use_device(cn_ctx *ctx, cn_net *net, const cli_device *d);
 /* Whether the device chosen can run here, before the slow work starts: 0, or as above. */

@@ -23,7 +23,7 @@ static const char *class_name(const cn_model *model, int32_t c, char *buf, size_
 
 static void eval_help(const cli_option *opts)
 {
-    printf("usage: convnet eval CKPT [--data D] [--batch N] [--tta flip] [--threads N] [--device cpu|cuda] [--json]\n\n"
+    printf("usage: convnet eval CKPT [--data D] [--batch N] [--tta flip|flip-shift] [--threads N] [--device cpu|cuda] [--json]\n\n"
            "Evaluates a checkpoint (a .safetensors file, or a run folder: its model.safetensors) on the test\n"
            "half of an MNIST-format folder or on every image of an image folder: accuracy, loss, accuracy\n"
            "per class and the confusion matrix (rows: true class, columns: predicted).\n\n");
@@ -95,7 +95,11 @@ int cmd_eval(int argc, char **argv)
     char used[4300];
     printf("%s on %s: %lld images%s\naccuracy %.2f%%, loss %.4f\n\n%-14s %8s %9s\n", ckpt,
            cli_data_name(data, CLI_HALF_TEST, used, sizeof used), (long long)r.count,
-           tta == CN_TTA_FLIP ? ", each with its mirror image (outputs averaged)" : "", 100 * r.acc, r.loss, "class", "images",
+           tta == CN_TTA_FLIP         ? ", each with its mirror image (outputs averaged)"
+           : tta == CN_TTA_FLIP_SHIFT ? ", each in 10 views: itself, its mirror image, and their shifts by a pixel (outputs "
+                                        "averaged)"
+                                      : "",
+           100 * r.acc, r.loss, "class", "images",
            "accuracy");
     for (int32_t c = 0; c < k; c++) {
         int64_t row = 0;

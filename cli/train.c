@@ -152,7 +152,8 @@ static int parse_args(int argc, char **argv, train_opts *o)
                   "PyTorch's DDP), not by the whole batch's (the default, as one process)" },
         { "--quiet", NULL, CLI_FLAG, &o->quiet, .heading = "other:", .help = "no progress, only the final result" },
         { "--tta", "V", CLI_CALL, &o->tta, .call = cli_choice_option, .choices = cli_tta_views,
-          .help = "the test accuracy at the end with test-time augmentation too: none (default)\nor flip (each test image and its mirror image, outputs averaged)" },
+          .help = "the test accuracy at the end a second time, with test-time augmentation:\n"
+                  "flip or flip-shift (as eval --tta)" },
         { "--threads", "N", CLI_CALL, .call = cli_threads_option, .given = &o->threads_given,
           .help = CLI_THREADS_HELP ";\nthe same bits on any number; under mpirun the machine's cores shared\n"
                   "among its processes" },

@@ -191,7 +191,7 @@ int cli_choice(cli_args *a, const cli_option *opt, const char *value, int *k)
 const char *const cli_devices[] = { "cpu", "cuda", NULL };
 const char *const cli_precisions[] = { "fp32", "tf32", "bf16", NULL }; /* in cn_precision's order */
 
-const char *const cli_tta_views[] = { "none", "flip", NULL };
+const char *const cli_tta_views[] = { "none", "flip", "flip-shift", NULL };
 
 int cli_choice_option(cli_args *a, const cli_option *opt, const char *value)
 {

@@ -949,8 +949,10 @@ cn_status cn_evaluate(cn_ctx *ctx, cn_net *net, const cn_dataset *ds, const floa
                       int64_t batch, cn_eval_result *out);
 /* Test-time augmentation: the views of each image whose outputs are averaged. */
 typedef enum cn_tta {
-    CN_TTA_NONE = 0, /* the image alone (cn_evaluate) */
-    CN_TTA_FLIP = 1  /* the image and its mirror image (left to right): two forward passes a batch */
+    CN_TTA_NONE = 0,      /* the image alone (cn_evaluate) */
+    CN_TTA_FLIP = 1,      /* the image and its mirror image (left to right): two forward passes a batch */
+    CN_TTA_FLIP_SHIFT = 2 /* those two and their shifts by one pixel up, down, left and right (zero
+                           * padded, as training's --crop pads): ten forward passes a batch */
 } cn_tta;
 /* cn_evaluate with test-time augmentation: the mean of the net's outputs over the views (logits,
  * or probabilities for a net ending in softmax) stands for the net's output, and the loss,

@@ -33,12 +33,14 @@ check "metrics.csv: a row per epoch" "[ \$(wc -l <'$T/b/metrics.csv') -eq 6 ]"
 
 "$CN" eval "$T/b" --json >"$T/eval.json"
 check "eval of the run" "grep -q '\"count\":10000' '$T/eval.json'"
-"$CN" eval "$T/b" --json --tta flip >"$T/tta.json"
-check "eval --tta flip: said in the JSON, and the mirror images change the loss" "/usr/bin/python3 -c \"
+for v in flip flip-shift; do
+    "$CN" eval "$T/b" --json --tta $v >"$T/tta.json"
+    check "eval --tta $v: said in the JSON, and the views change the loss" "/usr/bin/python3 -c \"
 import json
 a, b = json.load(open('$T/eval.json')), json.load(open('$T/tta.json'))
-assert a['tta'] == 'none' and b['tta'] == 'flip' and b['count'] == 10000 and abs(a['loss'] - b['loss']) > 1e-4, (a['loss'], b['loss'])
+assert a['tta'] == 'none' and b['tta'] == '$v' and b['count'] == 10000 and abs(a['loss'] - b['loss']) > 1e-4, (a['loss'], b['loss'])
 \""
+done
 "$CN" eval "$T/b" --tta sideways >/dev/null 2>"$T/err"
 check "eval --tta sideways: a usage error (exit 2) naming the choices" "[ $? -eq 2 ] && grep -q \"unknown 'sideways'\" '$T/err'"
 # train --tta flip: the test accuracy at the end both ways, the second eval --tta flip's; kept by --resume

@@ -1045,9 +1045,9 @@ static void test_resident_training(void)
     for (int run = 0; run < RUNS; run++) free(w[run]);
 }
 
-/* evaluation with each image's mirror image (CN_TTA_FLIP) from the data set resident in the
- * device's memory (its mirrored batches made there) gives the figures of the host's batches
- * (CN_RESIDENT=0), and differs from the plain evaluation */
+/* evaluation with views of each image averaged (CN_TTA_FLIP, CN_TTA_FLIP_SHIFT) from the data
+ * set resident in the device's memory (the views' batches made there) gives the figures of the
+ * host's batches (CN_RESIDENT=0), and differs from the plain evaluation */
 static void test_resident_tta(void)
 {
     enum { N = 30 };
@@ -1064,19 +1064,26 @@ static void test_resident_tta(void)
     CHECK(cn_net_init_params(ctx, net, CN_INIT_KAIMING_NORMAL, 5) == CN_OK);
     cn_net_set_backend(net, &dev);
     float mean[4] = { 0.5f, 0, 0, 0 }, std[4] = { 0.3f, 1, 1, 1 };
-    cn_eval_result r[3];
-    for (int run = 0; run < 3; run++) { /* resident, host batches, plain */
-        setenv("CN_RESIDENT", run == 1 ? "0" : "1", 1);
-        n_made = 0;
-        CHECK(cn_evaluate_tta(ctx, net, &ds, mean, std, 8, run == 2 ? CN_TTA_NONE : CN_TTA_FLIP, &r[run]) == CN_OK);
-        CHECK_INT(n_made, run == 1 ? 0 : (run == 0 ? 2 : 1) * ((N + 7) / 8));
+    cn_eval_result plain, r[2];
+    setenv("CN_RESIDENT", "1", 1);
+    CHECK(cn_evaluate_tta(ctx, net, &ds, mean, std, 8, CN_TTA_NONE, &plain) == CN_OK);
+    for (int t = 1; t <= 2; t++) {
+        int views = t == CN_TTA_FLIP ? 2 : 10;
+        for (int run = 0; run < 2; run++) { /* resident, host batches */
+            setenv("CN_RESIDENT", run ? "0" : "1", 1);
+            n_made = 0;
+            CHECK(cn_evaluate_tta(ctx, net, &ds, mean, std, 8, (cn_tta)t, &r[run]) == CN_OK);
+            CHECK_INT(n_made, run ? 0 : views * ((N + 7) / 8));
+        }
+        CHECK(r[0].acc == r[1].acc && r[0].loss == r[1].loss);
+        CHECK(memcmp(r[0].confusion, r[1].confusion, 9 * sizeof(int64_t)) == 0);
+        CHECK(fabs(r[0].loss - plain.loss) > 1e-6);
+        printf("  %s: loss %.6f with %d views (resident and host batches), %.6f without\n", cuda->name, r[0].loss, views,
+               plain.loss);
+        cn_eval_free(ctx, &r[0]), cn_eval_free(ctx, &r[1]);
     }
     unsetenv("CN_RESIDENT");
-    CHECK(r[0].acc == r[1].acc && r[0].loss == r[1].loss);
-    CHECK(memcmp(r[0].confusion, r[1].confusion, 9 * sizeof(int64_t)) == 0);
-    CHECK(fabs(r[0].loss - r[2].loss) > 1e-6);
-    printf("  %s: loss %.6f with mirror images (resident and host batches), %.6f without\n", cuda->name, r[0].loss, r[2].loss);
-    for (int run = 0; run < 3; run++) cn_eval_free(ctx, &r[run]);
+    cn_eval_free(ctx, &plain);
     cn_net_destroy(net);
 }
 
@@ -1628,7 +1635,7 @@ static const test_case cases[] = {
     { "steps in flight meet a NaN: the host's message and values, the steps after undone", test_flight_nonfinite },
     { "a device's batches from a data set in its memory: the host's bits", test_device_batches },
     { "training from a data set resident on the device: the bits of the host's batches", test_resident_training },
-    { "evaluation with mirror images from a data set resident on the device: the host's figures", test_resident_tta },
+    { "evaluation with views (flips, shifts) from a data set resident on the device: the host's figures", test_resident_tta },
     { "steps recorded once and replayed (CUDA graphs): the bits of steps as they come", test_replayed_steps },
     { "devices by name: cpu, cuda (or why not), refusals", test_set_device },
     { "two nets in two precisions on one device, interleaved: each its own bits", test_two_precisions },

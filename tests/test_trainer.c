@@ -3,7 +3,7 @@
  * are byte-identical); metrics.csv has a row per epoch; evaluation counts and the confusion
  * matrix agree; the run learns; a validation set of its own and the loss as the monitor;
  * fine-tuning (a new last layer, the matching tensors copied) and frozen layers; evaluation with
- * test-time augmentation (mirror images). Uses the first 2,200 Fashion-MNIST training images. */
+ * test-time augmentation (mirror images and shifts). Uses the first 2,200 Fashion-MNIST training images. */
 #include <math.h>
 #include <stdlib.h>
 
@@ -158,26 +158,35 @@ static void test_learns_and_evaluates(void)
     cn_checkpoint_destroy(ck);
 }
 
-/* the mean of the net's outputs for n images (normalised, in x) and their mirror images, by its
- * forward passes on them: the test's own mirroring and averaging, in out (n x 10) */
-static void mirror_mean_by_hand(cn_net *net, const float *x, int64_t n, float *out)
+/* the mean of the net's outputs over views of n 28x28 images (raw values in img): the image,
+ * then (views 10) its mirror image, its shifts by a pixel up, down, left and right, and those
+ * mirrored, the pixels shifted in zeros; each view normalised by (mean, std). The test's own
+ * views, made here, into out (n x 10). */
+static void views_by_hand(cn_net *net, const float *img, int64_t n, int views, float mean, float std, float *out)
 {
-    float *m = malloc((size_t)(n * 784) * sizeof(float));
-    for (int64_t i = 0; i < n; i++)
-        for (int r = 0; r < 28; r++)
-            for (int c = 0; c < 28; c++) m[i * 784 + r * 28 + c] = x[i * 784 + r * 28 + 27 - c];
-    CHECK(cn_net_forward(ctx, net, x, n, 0) == CN_OK);
-    memcpy(out, cn_net_output(net, NULL), (size_t)(n * 10) * sizeof(float));
-    CHECK(cn_net_forward(ctx, net, m, n, 0) == CN_OK);
-    const float *y = cn_net_output(net, NULL);
-    for (int64_t i = 0; i < n * 10; i++) out[i] = 0.5f * (out[i] + y[i]);
-    free(m);
+    static const int view[10][3] = { { 0, 0, 0 }, { 1, 0, 0 },  { 0, -1, 0 }, { 0, 1, 0 }, { 0, 0, -1 },
+                                     { 0, 0, 1 }, { 1, -1, 0 }, { 1, 1, 0 },  { 1, 0, -1 }, { 1, 0, 1 } };
+    float *x = malloc((size_t)(n * 784) * sizeof(float));
+    for (int v = 0; v < views; v++) {
+        for (int64_t i = 0; i < n; i++)
+            for (int r = 0; r < 28; r++)
+                for (int c = 0; c < 28; c++) {
+                    int sr = r + view[v][1], sc = (view[v][0] ? 27 - c : c) + view[v][2];
+                    float raw = sr >= 0 && sr < 28 && sc >= 0 && sc < 28 ? img[i * 784 + sr * 28 + sc] : 0.0f;
+                    x[i * 784 + r * 28 + c] = (raw - mean) / std;
+                }
+        CHECK(cn_net_forward(ctx, net, x, n, 0) == CN_OK);
+        const float *y = cn_net_output(net, NULL);
+        for (int64_t i = 0; i < n * 10; i++) out[i] = v ? out[i] + y[i] : y[i];
+    }
+    for (int64_t i = 0; i < n * 10; i++) out[i] /= (float)views;
+    free(x);
 }
 
-/* cn_evaluate_tta with CN_TTA_FLIP: the accuracy and the mean cross-entropy of the averaged
- * logits, as computed here from two forward passes (250 images in batches of 64, the last one
- * short); images symmetric left to right give cn_evaluate's figures exactly (a vertical flip
- * would not) */
+/* cn_evaluate_tta with CN_TTA_FLIP and CN_TTA_FLIP_SHIFT: the accuracy and the mean
+ * cross-entropy of the averaged logits, as computed here from the test's own views (250 images
+ * in batches of 64, the last one short); images symmetric left to right give cn_evaluate's
+ * figures exactly with CN_TTA_FLIP (a vertical flip would not) */
 static void test_evaluate_tta(void)
 {
     enum { N = 250 };
@@ -190,18 +199,18 @@ static void test_evaluate_tta(void)
     if (!net) return;
     float mean[4], std[4];
     cn_dataset_stats(&small, mean, std);
-    static float sym[N * 784], x[N * 784], avg[N * 10];
+    static float sym[N * 784], avg[N * 10];
     cn_dataset next = full;
     next.images += 1200 * 784, next.labels += 1200, next.count = N, next.class_names = NULL;
-    for (int s = 0; s < 2; s++) { /* the images, then their left halves mirrored into the right */
-        if (s) {
+    for (int s = 0; s < 3; s++) { /* flip, flip-shift, then flip of the left halves mirrored into the right */
+        cn_tta tta = s == 1 ? CN_TTA_FLIP_SHIFT : CN_TTA_FLIP;
+        if (s == 2) {
             for (int i = 0; i < N; i++)
                 for (int r = 0; r < 28; r++)
                     for (int c = 0; c < 28; c++) sym[i * 784 + r * 28 + c] = next.images[i * 784 + r * 28 + (c < 14 ? c : 27 - c)];
             next.images = sym;
         }
-        for (int i = 0; i < N * 784; i++) x[i] = (next.images[i] - mean[0]) / std[0];
-        mirror_mean_by_hand(net, x, N, avg);
+        views_by_hand(net, next.images, N, tta == CN_TTA_FLIP ? 2 : 10, mean[0], std[0], avg);
         double loss = 0;
         int64_t right = 0;
         for (int i = 0; i < N; i++) {
@@ -214,24 +223,24 @@ static void test_evaluate_tta(void)
             loss += top + log(sum) - z[next.labels[i]];
             right += best == next.labels[i];
         }
-        cn_eval_result plain, flip;
+        cn_eval_result plain, views;
         CHECK(cn_evaluate(ctx, net, &next, mean, std, 64, &plain) == CN_OK);
-        CHECK(cn_evaluate_tta(ctx, net, &next, mean, std, 64, CN_TTA_FLIP, &flip) == CN_OK);
-        CHECK_INT(flip.count, N);
-        CHECK_NEAR(flip.acc, (double)right / N, 1e-12);
-        CHECK_NEAR(flip.loss, loss / N, 1e-5 * (loss / N));
+        CHECK(cn_evaluate_tta(ctx, net, &next, mean, std, 64, tta, &views) == CN_OK);
+        CHECK_INT(views.count, N);
+        CHECK_NEAR(views.acc, (double)right / N, 1e-12);
+        CHECK_NEAR(views.loss, loss / N, 1e-5 * (loss / N));
         int64_t diag = 0;
-        for (int i = 0; i < 10; i++) diag += flip.confusion[i * 11];
-        CHECK_NEAR((double)diag / N, flip.acc, 1e-12);
-        if (s) { /* the mirror image is the image */
-            CHECK(flip.loss == plain.loss && flip.acc == plain.acc);
-            CHECK(memcmp(flip.confusion, plain.confusion, 100 * sizeof(int64_t)) == 0);
+        for (int i = 0; i < 10; i++) diag += views.confusion[i * 11];
+        CHECK_NEAR((double)diag / N, views.acc, 1e-12);
+        if (s == 2) { /* the mirror image is the image */
+            CHECK(views.loss == plain.loss && views.acc == plain.acc);
+            CHECK(memcmp(views.confusion, plain.confusion, 100 * sizeof(int64_t)) == 0);
         } else {
-            CHECK(fabs(flip.loss - plain.loss) > 1e-4); /* the mirror images were seen */
-            printf("  %d new images: %.1f%% and loss %.4f alone, %.1f%% and %.4f with their mirror images\n", N,
-                   100 * plain.acc, plain.loss, 100 * flip.acc, flip.loss);
+            CHECK(fabs(views.loss - plain.loss) > 1e-4); /* the views were seen */
+            printf("  %d new images: %.1f%% and loss %.4f alone, %.1f%% and %.4f with %s\n", N, 100 * plain.acc,
+                   plain.loss, 100 * views.acc, views.loss, s ? "10 views (flip and shifts)" : "their mirror images");
         }
-        cn_eval_free(ctx, &plain), cn_eval_free(ctx, &flip);
+        cn_eval_free(ctx, &plain), cn_eval_free(ctx, &views);
     }
     cn_eval_result r;
     CHECK(cn_evaluate_tta(ctx, net, &next, mean, std, 64, (cn_tta)7, &r) == CN_E_ARG);
@@ -400,7 +409,7 @@ static const test_case cases[] = {
     { "setup", setup },
     { "interrupted and resumed = uninterrupted, bit for bit", test_resume_is_bit_identical },
     { "the run learns; evaluation and confusion matrix", test_learns_and_evaluates },
-    { "evaluation with each image's mirror image (test-time augmentation)", test_evaluate_tta },
+    { "evaluation with views of each image averaged (test-time augmentation)", test_evaluate_tta },
     { "a validation set of its own; the best by validation loss; steps.csv", test_val_set_and_loss_monitor },
     { "fine-tuning: a new last layer, the matching tensors copied", test_fine_tuning },
     { "frozen layers keep their values; the others train as without", test_freeze },

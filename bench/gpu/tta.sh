@@ -18,14 +18,14 @@ for e in "$@"; do
         --device cuda --data "$DATA" --out "$out" >"$out.log" 2>&1; then
         if [ "$SEEDS" -gt 1 ]; then
             acc=$(sed -n 's/.*test accuracy over [0-9]* seeds: \([0-9.]* +- [0-9.]*\) %.*/\1/p' "$out.log")
-            flip=$(sed -n 's/.*test accuracy with --tta flip over [0-9]* seeds: \([0-9.]* +- [0-9.]*\) %.*/, \1 % with --tta flip/p' "$out.log")
+            views=$(sed -n 's/.*test accuracy with --tta \([a-z-]*\) over [0-9]* seeds: \([0-9.]* +- [0-9.]*\) %.*/, \2 % with --tta \1/p' "$out.log")
             secs=$(cat "$out"/seed-*/metrics.csv | awk -F, '$1 != "epoch" { s += $7 } END { printf "%.2f", s / '"$SEEDS"' }')
-            echo "fmnist-fast $PRECISION $e epochs, $SEEDS seeds: $acc % test$flip, $secs s of training a run"
+            echo "fmnist-fast $PRECISION $e epochs, $SEEDS seeds: $acc % test$views, $secs s of training a run"
         else
             acc=$(sed -n 's/.*test accuracy \([0-9.]*\)%.*/\1/p' "$out.log")
-            flip=$(sed -n 's/.*test accuracy [0-9.]*%, \([0-9.]*\)% with --tta flip.*/, \1 % with --tta flip/p' "$out.log")
+            views=$(sed -n 's/.*test accuracy [0-9.]*%, \([0-9.]*\)% with --tta \([a-z-]*\).*/, \1 % with --tta \2/p' "$out.log")
             secs=$(awk -F, 'NR > 1 { s += $7 } END { printf "%.2f", s }' "$out/metrics.csv")
-            echo "fmnist-fast $PRECISION $e epochs: $acc % test$flip, $secs s of training"
+            echo "fmnist-fast $PRECISION $e epochs: $acc % test$views, $secs s of training"
         fi
     else
         echo "fmnist-fast $PRECISION $e epochs: FAILED ($(tail -c 300 "$out.log"))"

@@ -89,29 +89,49 @@ void cn_batch_draws(cn_rng *rng, const int64_t *idx, int64_t n, int64_t pad, int
     for (int64_t i = 0; i < n; i++) out[i] = draw_one(rng, idx[i], pad < 0 ? 0 : pad, flip);
 }
 
+/* the batch row of draw d into dst (c x h x w); buf: room for an image not in memory */
+static cn_status make_row(cn_ctx *ctx, const cn_dataset *ds, const cn_batch_draw *d, int64_t pad, const float *mean,
+                          const float *std, float *buf, float *dst)
+{
+    int64_t C = ds->c, H = ds->h, W = ds->w, plane = H * W;
+    const float *src;
+    cn_status st = image_of(ctx, ds, d->index, buf, &src);
+    for (int64_t c = 0; !st && c < C; c++) {
+        float m = mean[c], s = std[c] != 0 ? std[c] : 1.0f;
+        for (int64_t y = 0; y < H; y++)
+            for (int64_t xo = 0; xo < W; xo++)
+                dst[c * plane + y * W + xo] = cn_batch_value(src + c * plane, NULL, H, W, pad, d, y, xo, m, s);
+    }
+    return st;
+}
+
 cn_status cn_make_batch_rows(cn_ctx *ctx, const cn_dataset *ds, const int64_t *idx, int64_t n, int64_t lo, int64_t hi,
                              const float *mean, const float *std, int64_t pad, int flip, cn_rng *rng, float *x,
                              int32_t *labels)
 {
-    int64_t C = ds->c, H = ds->h, W = ds->w, plane = H * W;
-    float *buf = ds->images ? NULL : cn_malloc(ctx, (size_t)(C * plane) * sizeof(float));
+    int64_t per = ds->c * ds->h * ds->w;
+    float *buf = ds->images ? NULL : cn_malloc(ctx, (size_t)per * sizeof(float));
     if (!ds->images && !buf) return CN_E_NOMEM;
     cn_status st = CN_OK;
     if (pad < 0) pad = 0;
     for (int64_t i = 0; i < n; i++) {
         cn_batch_draw d = draw_one(rng, idx[i], pad, flip);
         if (i < lo || i >= hi || st) continue; /* another process's row (or a failed batch): its draws only */
-        const float *src;
-        if ((st = image_of(ctx, ds, idx[i], buf, &src))) continue;
-        float *dst = x + (i - lo) * C * plane;
-        for (int64_t c = 0; c < C; c++) {
-            float m = mean[c], s = std[c] != 0 ? std[c] : 1.0f;
-            for (int64_t y = 0; y < H; y++)
-                for (int64_t xo = 0; xo < W; xo++)
-                    dst[c * plane + y * W + xo] = cn_batch_value(src + c * plane, NULL, H, W, pad, &d, y, xo, m, s);
-        }
+        if ((st = make_row(ctx, ds, &d, pad, mean, std, buf, x + (i - lo) * per))) continue;
         if (labels) labels[i - lo] = ds->labels[idx[i]];
     }
+    cn_free(ctx, buf);
+    return st;
+}
+
+cn_status cn_make_batch_drawn(cn_ctx *ctx, const cn_dataset *ds, const cn_batch_draw *draws, int64_t n, int64_t pad,
+                              const float *mean, const float *std, float *x)
+{
+    int64_t per = ds->c * ds->h * ds->w;
+    float *buf = ds->images ? NULL : cn_malloc(ctx, (size_t)per * sizeof(float));
+    if (!ds->images && !buf) return CN_E_NOMEM;
+    cn_status st = CN_OK;
+    for (int64_t i = 0; i < n && !st; i++) st = make_row(ctx, ds, &draws[i], pad < 0 ? 0 : pad, mean, std, buf, x + i * per);
     cn_free(ctx, buf);
     return st;
 }

@@ -21,6 +21,11 @@ typedef struct cn_batch_draw {
  * each only when enabled (pad > 0, flip); out[i].index = idx[i]. */
 void cn_batch_draws(cn_rng *rng, const int64_t *idx, int64_t n, int64_t pad, int flip, cn_batch_draw *out);
 
+/* x (n images, host memory) = the rows of draws[0..n) of ds padded by pad, as
+ * cn_make_batch_rows makes them from the draws it takes (test-time views: chosen, not drawn) */
+cn_status cn_make_batch_drawn(cn_ctx *ctx, const cn_dataset *ds, const cn_batch_draw *draws, int64_t n,
+                              int64_t pad, const float *mean, const float *std, float *x);
+
 /* The normalised value at row y, column xo of a channel plane (h x w) of the drawn image: the
  * padded image's pixel (0 in the padding), as torchvision's RandomCrop(padding) and
  * RandomHorizontalFlip, then Normalize(m, s). plane: the channel's floats, or NULL and bytes:

@@ -138,35 +138,40 @@ static void resident_batch(resident *res, cn_net *net, const cn_dataset *ds, con
     cn_net_step_kernels(net)->make_batch(&res->src, res->draws, n, res->x);
 }
 
-/* x (n images of c planes h x w) = its mirror images, left to right */
-static void mirror_images(float *x, int64_t n, int64_t c, int64_t h, int64_t w)
-{
-    for (int64_t r = 0; r < n * c * h; r++)
-        for (float *a = x + r * w, *b = a + w - 1; a < b; a++, b--) {
-            float t = *a;
-            *a = *b, *b = t;
-        }
-}
+/* The views of test-time augmentation (cn_tta), each (mirrored, row shift, column shift), the
+ * image itself first: CN_TTA_FLIP takes the first two, CN_TTA_FLIP_SHIFT all ten (the image
+ * and its four shifts by a pixel, zero-padded as --crop pads, each also mirrored). */
+static const int tta_views[10][3] = { { 0, 0, 0 }, { 1, 0, 0 },  { 0, -1, 0 }, { 0, 1, 0 }, { 0, 0, -1 },
+                                      { 0, 0, 1 }, { 1, -1, 0 }, { 1, 1, 0 },  { 1, 0, -1 }, { 1, 0, 1 } };
 
-/* The outputs of batch b's mirror images, averaged into the outputs y of the images themselves
- * (CN_TTA_FLIP): the mean of the two, in mean (host memory), which the loss and accuracy then
- * read. The batch's images: res->x as made from res->draws, or x (host memory). */
-static cn_status mirror_mean(cn_ctx *ctx, cn_net *net, const cn_dataset *ds, resident *res, float *x, int64_t b,
-                             int64_t classes, const float *y, float *mean)
+static int tta_count(cn_tta tta) { return tta == CN_TTA_FLIP_SHIFT ? 10 : tta == CN_TTA_FLIP ? 2 : 1; }
+
+/* The mean of the net's outputs over the views of batch b (idx[0..b)) into mean (host memory),
+ * which the loss and accuracy then read; y: view 0's outputs (the images themselves), already
+ * computed. Each view is made by the backend from the resident data set (res), else on the host
+ * in x; draws: room for b draws. */
+static cn_status views_mean(cn_ctx *ctx, cn_net *net, const cn_dataset *ds, const int64_t *idx, int64_t b,
+                            const float *norm_mean, const float *norm_std, resident *res, cn_batch_draw *draws, float *x,
+                            int views, int64_t classes, const float *y, float *mean)
 {
-    const float *xb = x;
     memcpy(mean, y, (size_t)(b * classes) * sizeof(float)); /* y: the host can read it (cn_memory_ops) */
-    if (res && res->data) {
-        for (int64_t i = 0; i < b; i++) res->draws[i].mirror = 1;
-        cn_net_step_kernels(net)->make_batch(&res->src, res->draws, b, res->x);
-        xb = res->x;
-    } else {
-        mirror_images(x, b, ds->c, ds->h, ds->w);
+    for (int v = 1; v < views; v++) {
+        const float *xb = x;
+        cn_status st;
+        for (int64_t i = 0; i < b; i++) /* (1, 1) is the image in its one-pixel padding */
+            draws[i] = (cn_batch_draw){ idx[i], 1 + tta_views[v][1], 1 + tta_views[v][2], tta_views[v][0], 0 };
+        if (res && res->data) {
+            res->src.pad = 1;
+            cn_net_step_kernels(net)->make_batch(&res->src, draws, b, res->x);
+            xb = res->x;
+        } else if ((st = cn_make_batch_drawn(ctx, ds, draws, b, 1, norm_mean, norm_std, x))) {
+            return st;
+        }
+        if ((st = cn_net_forward(ctx, net, xb, b, 0))) return st;
+        y = cn_net_output(net, NULL);
+        for (int64_t i = 0; i < b * classes; i++) mean[i] += y[i];
     }
-    cn_status st = cn_net_forward(ctx, net, xb, b, 0);
-    if (st) return st;
-    y = cn_net_output(net, NULL);
-    for (int64_t i = 0; i < b * classes; i++) mean[i] = 0.5f * (mean[i] + y[i]);
+    for (int64_t i = 0; i < b * classes; i++) mean[i] /= (float)views;
     return CN_OK;
 }
 
@@ -180,18 +185,20 @@ static cn_status eval_indices(cn_ctx *ctx, cn_net *net, const cn_dataset *ds, co
                               double *acc, int64_t *confusion, cn_parallel *par, resident *res)
 {
     const cn_step_kernels *sk = cn_net_step_kernels(net);
-    int device = sk->loss_grad && sk->best_rows && tta == CN_TTA_NONE; /* averaged outputs: on the host */
+    int device = sk->loss_grad && sk->best_rows && tta_count(tta) == 1; /* averaged outputs: on the host */
     cn_layer_info out = layer(ctx, net, -1);
     int64_t classes = out.c * out.h * out.w, chw = ds->c * ds->h * ds->w;
     cn_loss_kind kind = cn_net_default_loss(net);
     float *x = cn_malloc(ctx, (size_t)(batch * chw) * sizeof(float));
     float *target = cn_calloc(ctx, (size_t)(batch * classes), sizeof(float));
-    float *views = tta ? cn_malloc(ctx, (size_t)(batch * classes) * sizeof(float)) : NULL;
+    int views = tta_count(tta);
+    float *mean_y = views > 1 ? cn_malloc(ctx, (size_t)(batch * classes) * sizeof(float)) : NULL;
+    cn_batch_draw *draws = views > 1 ? cn_malloc(ctx, (size_t)batch * sizeof *draws) : NULL;
     int32_t *labels = cn_malloc(ctx, (size_t)batch * sizeof(int32_t) * 2), *best = labels + batch;
     int64_t batches = (n + batch - 1) / batch, first, mine;
     cn_parallel_share(par, batches, &first, &mine);
     double *part = cn_malloc(ctx, (size_t)(2 * (mine + batches) + 1) * sizeof(double)), *all = part + 2 * mine;
-    cn_status st = x && target && labels && part && (views || !tta) ? CN_OK : CN_E_NOMEM;
+    cn_status st = x && target && labels && part && (views == 1 || (mean_y && draws)) ? CN_OK : CN_E_NOMEM;
     double sum = 0;
     int64_t correct = 0;
     for (int64_t k = first; !st && k < first + mine; k++) {
@@ -201,8 +208,9 @@ static cn_status eval_indices(cn_ctx *ctx, cn_net *net, const cn_dataset *ds, co
         else if ((st = cn_make_batch_rows(ctx, ds, idx + start, b, 0, b, mean, std, 0, 0, NULL, x, labels))) break;
         if ((st = cn_net_forward(ctx, net, xb, b, 0))) break;
         const float *y = cn_net_output(net, NULL);
-        if (tta && (st = mirror_mean(ctx, net, ds, res, x, b, classes, y, views))) break;
-        if (tta) y = views;
+        if (views > 1 && (st = views_mean(ctx, net, ds, idx + start, b, mean, std, res, draws, x, views, classes, y, mean_y)))
+            break;
+        if (views > 1) y = mean_y;
         memset(target, 0, (size_t)(b * classes) * sizeof(float));
         for (int64_t i = 0; i < b && !st; i++)
             if (labels[i] < 0 || labels[i] >= classes)
@@ -234,7 +242,7 @@ static cn_status eval_indices(cn_ctx *ctx, cn_net *net, const cn_dataset *ds, co
     for (int64_t k = 0; !st && k < batches; k++) sum += all[2 * k], correct += (int64_t)all[2 * k + 1];
     cn_free(ctx, part);
     cn_free(ctx, x);
-    cn_free(ctx, views);
+    cn_free(ctx, mean_y), cn_free(ctx, draws);
     cn_free(ctx, target);
     cn_free(ctx, labels);
     *loss = n ? sum / (double)n : NAN;
@@ -253,7 +261,8 @@ cn_status cn_evaluate_tta(cn_ctx *ctx, cn_net *net, const cn_dataset *ds, const 
 {
     memset(out, 0, sizeof *out);
     if (!cn_net_params(net, NULL, NULL)) return cn_fail(ctx, CN_E_ARG, "cn_evaluate: the net has no parameters");
-    if (tta != CN_TTA_NONE && tta != CN_TTA_FLIP) return cn_fail(ctx, CN_E_ARG, "cn_evaluate_tta: unknown view set %d", (int)tta);
+    if (tta != CN_TTA_NONE && tta != CN_TTA_FLIP && tta != CN_TTA_FLIP_SHIFT)
+        return cn_fail(ctx, CN_E_ARG, "cn_evaluate_tta: unknown test-time augmentation %d", (int)tta);
     cn_status st = check_input(ctx, net, ds);
     if (st) return st;
     cn_layer_info o = layer(ctx, net, -1);

@@ -55,14 +55,16 @@ import json
 a, b = json.load(open('$T/cpu.json')), json.load(open('$T/gpu.json'))
 assert a['count'] == 24 and a['accuracy'] == b['accuracy'] and abs(a['loss'] - b['loss']) <= 1e-5 * max(1, abs(a['loss'])), (a, b)
 \""
-"$CN" eval "$T/run" --data "$T/img" --json --tta flip >"$T/cpu.json" 2>&1
-"$CN" eval "$T/run" --data "$T/img" --json --tta flip --device cuda >"$T/gpu.json" 2>&1
-check "eval --tta flip on the CPU and on the GPU: the same accuracy and loss to 1e-5" \
-    "/usr/bin/python3 -c \"
+for v in flip flip-shift; do
+    "$CN" eval "$T/run" --data "$T/img" --json --tta $v >"$T/cpu.json" 2>&1
+    "$CN" eval "$T/run" --data "$T/img" --json --tta $v --device cuda >"$T/gpu.json" 2>&1
+    check "eval --tta $v on the CPU and on the GPU: the same accuracy and loss to 1e-5" \
+        "/usr/bin/python3 -c \"
 import json
 a, b = json.load(open('$T/cpu.json')), json.load(open('$T/gpu.json'))
-assert a['tta'] == b['tta'] == 'flip' and a['accuracy'] == b['accuracy'] and abs(a['loss'] - b['loss']) <= 1e-5 * max(1, abs(a['loss'])), (a, b)
+assert a['tta'] == b['tta'] == '$v' and a['accuracy'] == b['accuracy'] and abs(a['loss'] - b['loss']) <= 1e-5 * max(1, abs(a['loss'])), (a, b)
 \""
+done
 "$CN" train --resume "$T/run" --epochs 3 --quiet >"$T/out" 2>&1
 check "the GPU's run resumed on the CPU" "[ $? -eq 0 ]"
 "$CN" train -e 'input 8x8x3; conv 4 3x3 pad=1; batchnorm; relu; maxpool 2x2; dense 2' --data "$T/img" --epochs 1 \
