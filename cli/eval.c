@@ -92,15 +92,14 @@ int cmd_eval(int argc, char **argv)
         printf("]}\n");
         goto done;
     }
+    /* what --tta did, in cli_tta_views' order */
+    static const char *const views[] = { "", ", each with its mirror image (outputs averaged)",
+                                         ", each in 10 views: itself, its mirror image, and their shifts by a pixel "
+                                         "(outputs averaged)" };
     char used[4300];
     printf("%s on %s: %lld images%s\naccuracy %.2f%%, loss %.4f\n\n%-14s %8s %9s\n", ckpt,
-           cli_data_name(data, CLI_HALF_TEST, used, sizeof used), (long long)r.count,
-           tta == CN_TTA_FLIP         ? ", each with its mirror image (outputs averaged)"
-           : tta == CN_TTA_FLIP_SHIFT ? ", each in 10 views: itself, its mirror image, and their shifts by a pixel (outputs "
-                                        "averaged)"
-                                      : "",
-           100 * r.acc, r.loss, "class", "images",
-           "accuracy");
+           cli_data_name(data, CLI_HALF_TEST, used, sizeof used), (long long)r.count, views[tta], 100 * r.acc, r.loss,
+           "class", "images", "accuracy");
     for (int32_t c = 0; c < k; c++) {
         int64_t row = 0;
         for (int32_t p = 0; p < k; p++) row += r.confusion[c * k + p];

@@ -246,7 +246,7 @@ static int test_accuracy(cn_ctx *ctx, const char *out, const cn_dataset *test, i
     acc[0] = acc[1] = NAN;
     int rc = cli_open_checkpoint(ctx, out, &ck, &net, mean, std);
     if (rc) return rc;
-    for (int k = 0; k < 2 && !rc && (k == 0 || tta != CN_TTA_NONE); k++) {
+    for (int k = 0; k < (tta == CN_TTA_NONE ? 1 : 2) && !rc; k++) {
         cn_eval_result r;
         if (cn_evaluate_tta(ctx, net, test, mean, std, batch, k ? tta : CN_TTA_NONE, &r)) {
             rc = cli_ctx_error(ctx);

@@ -131,7 +131,7 @@ cn_status cn_make_batch_drawn(cn_ctx *ctx, const cn_dataset *ds, const cn_batch_
     float *buf = ds->images ? NULL : cn_malloc(ctx, (size_t)per * sizeof(float));
     if (!ds->images && !buf) return CN_E_NOMEM;
     cn_status st = CN_OK;
-    for (int64_t i = 0; i < n && !st; i++) st = make_row(ctx, ds, &draws[i], pad < 0 ? 0 : pad, mean, std, buf, x + i * per);
+    for (int64_t i = 0; i < n && !st; i++) st = make_row(ctx, ds, &draws[i], pad, mean, std, buf, x + i * per);
     cn_free(ctx, buf);
     return st;
 }

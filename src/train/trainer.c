@@ -185,13 +185,12 @@ static cn_status eval_indices(cn_ctx *ctx, cn_net *net, const cn_dataset *ds, co
                               double *acc, int64_t *confusion, cn_parallel *par, resident *res)
 {
     const cn_step_kernels *sk = cn_net_step_kernels(net);
-    int device = sk->loss_grad && sk->best_rows && tta_count(tta) == 1; /* averaged outputs: on the host */
+    int views = tta_count(tta), device = sk->loss_grad && sk->best_rows && views == 1; /* a mean: on the host */
     cn_layer_info out = layer(ctx, net, -1);
     int64_t classes = out.c * out.h * out.w, chw = ds->c * ds->h * ds->w;
     cn_loss_kind kind = cn_net_default_loss(net);
     float *x = cn_malloc(ctx, (size_t)(batch * chw) * sizeof(float));
     float *target = cn_calloc(ctx, (size_t)(batch * classes), sizeof(float));
-    int views = tta_count(tta);
     float *mean_y = views > 1 ? cn_malloc(ctx, (size_t)(batch * classes) * sizeof(float)) : NULL;
     cn_batch_draw *draws = views > 1 ? cn_malloc(ctx, (size_t)batch * sizeof *draws) : NULL;
     int32_t *labels = cn_malloc(ctx, (size_t)batch * sizeof(int32_t) * 2), *best = labels + batch;
