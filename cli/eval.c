@@ -21,6 +21,11 @@ static const char *class_name(const cn_model *model, int32_t c, char *buf, size_
     return buf;
 }
 
+/* what --tta does, in cli_tta_views' order: the end of the line that names the images */
+static const char *const tta_said[] = { "", ", each with its mirror image (outputs averaged)",
+                                        ", each in 10 views: itself, its mirror image, and their shifts by a pixel "
+                                        "(outputs averaged)" };
+
 static void eval_help(const cli_option *opts)
 {
     printf("usage: convnet eval CKPT [--data D] [--batch N] [--tta flip|flip-shift] [--threads N] [--device cpu|cuda] [--json]\n\n"
@@ -92,13 +97,9 @@ int cmd_eval(int argc, char **argv)
         printf("]}\n");
         goto done;
     }
-    /* what --tta did, in cli_tta_views' order */
-    static const char *const views[] = { "", ", each with its mirror image (outputs averaged)",
-                                         ", each in 10 views: itself, its mirror image, and their shifts by a pixel "
-                                         "(outputs averaged)" };
     char used[4300];
     printf("%s on %s: %lld images%s\naccuracy %.2f%%, loss %.4f\n\n%-14s %8s %9s\n", ckpt,
-           cli_data_name(data, CLI_HALF_TEST, used, sizeof used), (long long)r.count, views[tta], 100 * r.acc, r.loss,
+           cli_data_name(data, CLI_HALF_TEST, used, sizeof used), (long long)r.count, tta_said[tta], 100 * r.acc, r.loss,
            "class", "images", "accuracy");
     for (int32_t c = 0; c < k; c++) {
         int64_t row = 0;
@@ -127,8 +128,8 @@ done:
 
 static void predict_help(const cli_option *opts)
 {
-    printf("usage: convnet predict CKPT IMAGE|FOLDER|'GLOB'... [--top K] [--csv FILE] [--threads N]\n"
-           "                       [--device cpu|cuda] [--json]\n\n"
+    printf("usage: convnet predict CKPT IMAGE|FOLDER|'GLOB'... [--top K] [--tta flip|flip-shift] [--csv FILE]\n"
+           "                       [--threads N] [--device cpu|cuda] [--precision P] [--json]\n\n"
            "The K most likely classes (default 3) of each PNG or JPEG image, resized and converted to the\n"
            "network's input as in training, with their probabilities. A folder gives every .png, .jpg and\n"
            ".jpeg file under it (sorted, sub-folders too); a quoted pattern ('photos/*.jpg') is expanded\n"
@@ -240,11 +241,12 @@ int cmd_predict(int argc, char **argv)
     const char *csv_path = NULL;
     predict_args p = { .args = calloc((size_t)argc + 1, sizeof(char *)) };
     int64_t top = 3;
-    int json = 0;
+    int json = 0, tta = CN_TTA_NONE;
     cli_device dev = { 0 };
     if (!p.args) return cli_error("out of memory");
     const cli_option opts[] = {
         { "--top", "K", CLI_INT, &top, 1, 1000, .help = "classes per image (default 3)" },
+        { "--tta", "V", CLI_CALL, &tta, .call = cli_choice_option, .choices = cli_tta_views, .help = CLI_TTA_HELP },
         { "--csv", "FILE", CLI_TEXT, &csv_path,
           .help = "also write image,class,name,probability,error (the most likely class; the\n"
                   "error of an unreadable file), written atomically" },
@@ -273,9 +275,10 @@ int cmd_predict(int argc, char **argv)
     cn_ctx *ctx = NULL;
     if (!rc && cn_ctx_create(NULL, &ctx)) rc = cli_error("out of memory");
     cn_model *model = NULL;
-    if (!rc && cn_model_load(ctx, ckpt, &model)) rc = cli_ctx_error(ctx);
-    if (!rc && (rc = cli_use_device(ctx, cn_model_net(model), &dev))) cn_model_destroy(model), model = NULL;
+    if (!rc && (cn_model_load(ctx, ckpt, &model) || cn_model_set_tta(ctx, model, (cn_tta)tta))) rc = cli_ctx_error(ctx);
+    if (!rc) rc = cli_use_device(ctx, cn_model_net(model), &dev);
     if (rc) {
+        cn_model_destroy(model);
         path_free(&images);
         cn_ctx_destroy(ctx);
         return rc;
@@ -293,8 +296,8 @@ int cmd_predict(int argc, char **argv)
     if (json && !rc) printf("[");
     if (!json && !rc) {
         char esc[4300], esc2[4300];
-        printf("%s: %d image%s from %s\n", cn_text_escape(ckpt, esc, sizeof esc), images.n, images.n == 1 ? "" : "s",
-               cn_text_escape(from, esc2, sizeof esc2));
+        printf("%s: %d image%s from %s%s\n", cn_text_escape(ckpt, esc, sizeof esc), images.n, images.n == 1 ? "" : "s",
+               cn_text_escape(from, esc2, sizeof esc2), tta_said[tta]);
     }
     for (int i = 0; !rc && i < images.n; i++) {
         const char *img = images.v[i];

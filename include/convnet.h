@@ -524,6 +524,15 @@ cn_status cn_make_batch_rows(cn_ctx *ctx, const cn_dataset *ds, const int64_t *i
 cn_status cn_dataset_stats_part(cn_ctx *ctx, const cn_dataset *ds, int64_t first, int64_t count, double part[12]);
 void cn_dataset_stats_merge(const double *parts, int64_t n_parts, int64_t channels, float *mean, float *std);
 
+/* Test-time augmentation: the views of each image whose outputs are averaged (cn_evaluate_tta,
+ * cn_model_set_tta). A view's padding is zero pixels, as cn_make_batch pads (-mean/std). */
+typedef enum cn_tta {
+    CN_TTA_NONE = 0,      /* the image alone (cn_evaluate) */
+    CN_TTA_FLIP = 1,      /* the image and its mirror image (left to right): two forward passes a batch */
+    CN_TTA_FLIP_SHIFT = 2 /* those two and their shifts by one pixel up, down, left and right (zero
+                           * padded, as training's --crop pads): ten forward passes a batch */
+} cn_tta;
+
 /* ---- memory planning ------------------------------------------------------------------------ */
 
 /* The earlier names of the optimizer kinds for memory planning, kept: one enum, cn_optim_kind. */
@@ -733,6 +742,11 @@ cn_status cn_model_input_pixels(cn_ctx *ctx, const cn_model *model, const cn_ima
 
 /* probs (n, classes) <- the class probabilities of n inputs x (n, c, h, w) made as above. */
 cn_status cn_model_probabilities(cn_ctx *ctx, cn_model *model, const float *x, int64_t n, float *probs);
+/* Test-time augmentation for every later call that classifies (CN_TTA_NONE when loaded): the
+ * net's outputs are averaged over the views of each input (cn_tta; its padding the normalised
+ * value of a 0 pixel), and the probabilities are those of the mean, as cn_evaluate_tta
+ * decides. CN_E_ARG for a value not in cn_tta. */
+cn_status cn_model_set_tta(cn_ctx *ctx, cn_model *model, cn_tta tta);
 
 typedef struct cn_prediction {
     int32_t index;      /* the class; -1 in the slots past the model's classes */
@@ -947,13 +961,6 @@ typedef struct cn_eval_result {
 /* Evaluation mode over the whole data set, normalised by mean/std (per channel; NULL: none). */
 cn_status cn_evaluate(cn_ctx *ctx, cn_net *net, const cn_dataset *ds, const float *mean, const float *std,
                       int64_t batch, cn_eval_result *out);
-/* Test-time augmentation: the views of each image whose outputs are averaged. */
-typedef enum cn_tta {
-    CN_TTA_NONE = 0,      /* the image alone (cn_evaluate) */
-    CN_TTA_FLIP = 1,      /* the image and its mirror image (left to right): two forward passes a batch */
-    CN_TTA_FLIP_SHIFT = 2 /* those two and their shifts by one pixel up, down, left and right (zero
-                           * padded, as training's --crop pads): ten forward passes a batch */
-} cn_tta;
 /* cn_evaluate with test-time augmentation: the mean of the net's outputs over the views (logits,
  * or probabilities for a net ending in softmax) stands for the net's output, and the loss,
  * accuracy and confusion are those of that mean. */

@@ -101,6 +101,23 @@ right = sum(r['name'] == os.path.basename(os.path.dirname(r['image'])) for r in 
 e = json.load(open(sys.argv[2]))
 sys.exit(not (len(rows) == 24 and e['count'] == 24 and abs(right / 24 - e['accuracy']) < 1e-6))
 PY"
+# the same with test-time augmentation: predict makes the views from its inputs (src/infer/model.c),
+# eval from the data set's images (src/data/batch.c)
+"$CN" predict "$T/tuned" "$T/two/test" --tta flip-shift --csv "$T/pred.csv" >"$T/out" 2>&1
+check "predict --tta flip-shift: exit 0, says so" \
+    "[ $? -eq 0 ] && grep -q '24 images from $T/two/test, each in 10 views: itself, its mirror image' '$T/out'"
+"$CN" eval "$T/tuned" --tta flip-shift --json >"$T/eval.json" 2>/dev/null
+check "predict --tta flip-shift's CSV: its accuracy and mean cross-entropy are eval --tta flip-shift's" \
+    "$PY - '$T/pred.csv' '$T/eval.json' <<'PY'
+import csv, json, math, os, sys
+rows = list(csv.DictReader(open(sys.argv[1])))
+right = sum(r['name'] == os.path.basename(os.path.dirname(r['image'])) for r in rows)
+e = json.load(open(sys.argv[2]))
+ok = len(rows) == 24 and e['tta'] == 'flip-shift' and abs(right / 24 - e['accuracy']) < 1e-6
+# every image right (these classes are easy): the top class's probability is the true class's
+loss = -sum(math.log(float(r['probability'])) for r in rows) / 24
+sys.exit(not (ok and (right < 24 or abs(loss - e['loss']) < 2e-5)))
+PY"
 "$CN" eval "$T/tuned" >"$T/out" 2>&1
 check "eval names the test half it used" "grep -q '^$T/tuned on $T/two/test: 24 images' '$T/out'"
 finish

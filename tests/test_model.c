@@ -3,7 +3,8 @@
  * bytes and a PNG file; the probabilities are worked out here independently in double (the 4x4
  * image halved to 2x2 is a plain 2x2 box average under half-pixel bilinear resizing, then the
  * normalisation, the dense layer and the softmax written out); top-k order, names and empty
- * slots; a batch equal to one image at a time, bit for bit; the errors; every allocation of
+ * slots; test-time augmentation (the views made and averaged here); a batch equal to one image
+ * at a time, bit for bit (with the views too); the errors; every allocation of
  * loading and classifying failed in turn (CN_E_NOMEM, nothing leaked); and separate models in
  * separate threads giving the bits of one thread alone. */
 #define _POSIX_C_SOURCE 200809L
@@ -58,11 +59,10 @@ static void make_pixels(unsigned char *px, int seed)
             for (int c = 0; c < 3; c++) px[(y * 4 + x) * 3 + c] = (unsigned char)((4 * y + x) * 15 + 2 * c + seed);
 }
 
-/* The probabilities the model must give, in double: 2x2 box averages of the 4x4 pixels (/255),
- * luma 0.299 R + 0.587 G + 0.114 B for one channel, (v - mean) / std, dense, softmax. */
-static void expected(const unsigned char *px, int channels, double p[3])
+/* The net's input in double: 2x2 box averages of the 4x4 pixels (/255), luma 0.299 R + 0.587 G
+ * + 0.114 B for one channel, (v - mean) / std; x (channels, 2, 2). */
+static void input_of(const unsigned char *px, int channels, double *x)
 {
-    double x[12], z[3], zmax = -1e300, sum = 0;
     for (int c = 0; c < channels; c++)
         for (int Y = 0; Y < 2; Y++)
             for (int X = 0; X < 2; X++) {
@@ -74,13 +74,31 @@ static void expected(const unsigned char *px, int channels, double p[3])
                     }
                 x[c * 4 + Y * 2 + X] = (s / 4 / 255 - MEAN[c]) / STD[c];
             }
+}
+
+/* z += the dense layer's outputs for input x */
+static void add_logits(const double *x, int channels, double z[3])
+{
     for (int k = 0; k < 3; k++) {
-        z[k] = bias(k);
+        z[k] += bias(k);
         for (int j = 0; j < 4 * channels; j++) z[k] += weight(k, j) * x[j];
-        if (z[k] > zmax) zmax = z[k];
     }
+}
+
+static void softmax3(const double z[3], double p[3])
+{
+    double zmax = fmax(z[0], fmax(z[1], z[2])), sum = 0;
     for (int k = 0; k < 3; k++) sum += exp(z[k] - zmax);
     for (int k = 0; k < 3; k++) p[k] = exp(z[k] - zmax) / sum;
+}
+
+/* The probabilities the model must give, in double: the input above, dense, softmax. */
+static void expected(const unsigned char *px, int channels, double p[3])
+{
+    double x[12], z[3] = { 0 };
+    input_of(px, channels, x);
+    add_logits(x, channels, z);
+    softmax3(z, p);
 }
 
 /* the same classes, names and probability bits (the name pointers may be other models') */
@@ -214,6 +232,75 @@ static void test_pixels_bytes_file(void)
     cn_ctx_destroy(ctx);
 }
 
+/* Test-time augmentation, worked out here: the logits of each view averaged, then the softmax.
+ * A view of the 2x2 input: mirrored (column X reads 1 - X), then moved by (dy, dx), a cell moved
+ * in from outside holding a 0 pixel's normalised value, -mean / std. The four shifts and their
+ * mirror images form a set whatever the direction conventions, so the mean is independent of
+ * them. */
+static void expected_tta(const unsigned char *px, int views, double p[3])
+{
+    static const int moves[5][2] = { { 0, 0 }, { 1, 0 }, { -1, 0 }, { 0, 1 }, { 0, -1 } };
+    double x[12], xv[12], z[3] = { 0 };
+    input_of(px, 3, x);
+    for (int v = 0; v < views; v++) {
+        int mirror = v % 2, dy = moves[v / 2][0], dx = moves[v / 2][1];
+        for (int c = 0; c < 3; c++)
+            for (int Y = 0; Y < 2; Y++)
+                for (int X = 0; X < 2; X++) {
+                    int sy = Y - dy, sx = X - dx;
+                    int inside = sy >= 0 && sy < 2 && sx >= 0 && sx < 2;
+                    xv[c * 4 + Y * 2 + X] = inside ? x[c * 4 + sy * 2 + (mirror ? 1 - sx : sx)] : -MEAN[c] / STD[c];
+                }
+        add_logits(xv, 3, z);
+    }
+    for (int k = 0; k < 3; k++) z[k] /= views;
+    softmax3(z, p);
+}
+
+static void test_tta(void)
+{
+    char path[512];
+    snprintf(path, sizeof path, "%s/rgb.safetensors", dir);
+    cn_ctx *ctx;
+    cn_model *m;
+    CHECK(cn_ctx_create(NULL, &ctx) == CN_OK);
+    CHECK(cn_model_load(ctx, path, &m) == CN_OK);
+    if (!m) return;
+    unsigned char px[48];
+    make_pixels(px, 3);
+    px[5] = 250, px[30] = 0; /* not symmetric: the views differ */
+    cn_image_view v = { .data = px, .h = 4, .w = 4, .c = 3, .format = CN_PIXELS_U8 };
+    static const struct {
+        cn_tta tta;
+        int views;
+    } cases[] = { { CN_TTA_FLIP, 2 }, { CN_TTA_FLIP_SHIFT, 10 }, { CN_TTA_NONE, 1 } };
+    double plain[3];
+    expected(px, 3, plain);
+    for (int i = 0; i < 3; i++) {
+        double p[3];
+        expected_tta(px, cases[i].views, p);
+        if (cases[i].views > 1) CHECK(fabs(p[0] - plain[0]) > 1e-3); /* the views changed something */
+        CHECK(cn_model_set_tta(ctx, m, cases[i].tta) == CN_OK);
+        cn_prediction preds[3];
+        CHECK(cn_model_classify_pixels(ctx, m, &v, 3, preds) == CN_OK);
+        check_preds(preds, 3, p, __LINE__);
+        float x[12], probs[6]; /* two images at once: each its own views */
+        CHECK(cn_model_input_pixels(ctx, m, &v, x) == CN_OK);
+        float x2[24];
+        memcpy(x2, x, sizeof x), memcpy(x2 + 12, x, sizeof x);
+        CHECK(cn_model_probabilities(ctx, m, x2, 2, probs) == CN_OK);
+        for (int k = 0; k < 3; k++) {
+            CHECK_NEAR(probs[k], p[k], 1e-6);
+            CHECK_NEAR(probs[3 + k], p[k], 1e-6);
+        }
+    }
+    CHECK(cn_model_set_tta(ctx, m, (cn_tta)3) == CN_E_ARG);
+    CHECK_CONTAINS(cn_ctx_message(ctx), "unknown test-time augmentation 3");
+    CHECK(cn_model_set_tta(ctx, NULL, CN_TTA_FLIP) == CN_E_ARG);
+    cn_model_destroy(m);
+    cn_ctx_destroy(ctx);
+}
+
 static void test_gray_and_run_folder(void)
 {
     /* a run folder: its model.safetensors */
@@ -287,10 +374,15 @@ static void test_nomem_sweep(void)
         cn_status st = cn_model_load(s.ctx, path, &m);
         if (!st) st = cn_model_classify_encoded(s.ctx, m, bytes, n, "img.png", 1, p);
         if (!st) st = cn_model_classify_batch(s.ctx, m, views, 2, 1, p);
+        cn_prediction q[2];
+        if (!st) st = cn_model_set_tta(s.ctx, m, CN_TTA_FLIP_SHIFT); /* the views' buffers */
+        if (!st) st = cn_model_classify_batch(s.ctx, m, views, 2, 1, q);
         int injected = fa_sweep_injected(&s);
         CHECK(injected ? st == CN_E_NOMEM : st == CN_OK);
         if (st == CN_E_NOMEM) CHECK(cn_ctx_message(s.ctx)[0] != 0);
-        if (!injected) CHECK(p[0].index == p[1].index && p[0].probability == p[1].probability);
+        if (!injected)
+            CHECK(p[0].index == p[1].index && p[0].probability == p[1].probability && q[0].index == q[1].index &&
+                  q[0].probability == q[1].probability && q[0].probability != p[0].probability);
         cn_model_destroy(m);
         fa_sweep_end(&s);
         CHECK(s.fa.live == 0 && s.fa.bad_free == 0);
@@ -359,6 +451,15 @@ static void test_batch(void)
         char digit[2] = { (char)('0' + batch[i][0].index), 0 };
         CHECK_STR(batch[i][0].name, digit); /* no class_names: the numbers */
     }
+    /* with the views of flip-shift too: the batch (two forward passes a view) gives the bits of
+     * one image at a time */
+    CHECK(cn_model_set_tta(ctx, m, CN_TTA_FLIP_SHIFT) == CN_OK);
+    for (int i = 0; i < N_IMAGES; i++) {
+        cn_image_view v = view(i);
+        CHECK(cn_model_classify_pixels(ctx, m, &v, 5, one[i]) == CN_OK);
+    }
+    CHECK(cn_model_classify_batch(ctx, m, views, N_IMAGES, 5, &batch[0][0]) == CN_OK);
+    CHECK(same_preds(&one[0][0], &batch[0][0], N_IMAGES * 5));
     views[66].data = NULL;
     CHECK(cn_model_classify_batch(ctx, m, views, N_IMAGES, 5, &batch[0][0]) == CN_E_ARG);
     CHECK_CONTAINS(cn_ctx_message(ctx), "image 66: NULL pixels");
@@ -427,6 +528,7 @@ static const test_case cases[] = {
     { "setup", setup },
     { "pixels, float pixels, RGBA, PNG bytes and file: the hand-computed probabilities", test_pixels_bytes_file },
     { "every allocation of load and classify failed in turn: CN_E_NOMEM, nothing leaked", test_nomem_sweep },
+    { "test-time augmentation: the mean of the views' logits, worked out here", test_tta },
     { "gray input from colour pixels and from gray + alpha floats, a run folder, checkpoints refused",
       test_gray_and_run_folder },
     { "a batch of 70 equals one image at a time, bit for bit", test_batch },

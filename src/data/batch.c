@@ -89,6 +89,20 @@ void cn_batch_draws(cn_rng *rng, const int64_t *idx, int64_t n, int64_t pad, int
     for (int64_t i = 0; i < n; i++) out[i] = draw_one(rng, idx[i], pad < 0 ? 0 : pad, flip);
 }
 
+/* The views of test-time augmentation, each (mirrored, row shift, column shift), the image itself
+ * first: CN_TTA_FLIP takes the first two, CN_TTA_FLIP_SHIFT all ten (the image and its four
+ * shifts by a pixel, zero-padded as --crop pads, each also mirrored). */
+static const int tta_views[10][3] = { { 0, 0, 0 }, { 1, 0, 0 },  { 0, -1, 0 }, { 0, 1, 0 }, { 0, 0, -1 },
+                                      { 0, 0, 1 }, { 1, -1, 0 }, { 1, 1, 0 },  { 1, 0, -1 }, { 1, 0, 1 } };
+
+int cn_tta_count(cn_tta tta) { return tta == CN_TTA_FLIP_SHIFT ? 10 : tta == CN_TTA_FLIP ? 2 : 1; }
+
+cn_batch_draw cn_tta_draw(int v, int64_t index)
+{
+    /* (1, 1) is the image in its one-pixel padding */
+    return (cn_batch_draw){ index, 1 + tta_views[v][1], 1 + tta_views[v][2], tta_views[v][0], 0 };
+}
+
 /* the batch row of draw d into dst (c x h x w); buf: room for an image not in memory */
 static cn_status make_row(cn_ctx *ctx, const cn_dataset *ds, const cn_batch_draw *d, int64_t pad, const float *mean,
                           const float *std, float *buf, float *dst)

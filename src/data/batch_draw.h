@@ -21,10 +21,23 @@ typedef struct cn_batch_draw {
  * each only when enabled (pad > 0, flip); out[i].index = idx[i]. */
 void cn_batch_draws(cn_rng *rng, const int64_t *idx, int64_t n, int64_t pad, int flip, cn_batch_draw *out);
 
+/* Test-time augmentation (cn_tta): how many views of each image, and view v (0 .. count - 1) of
+ * sample `index` as a draw on the image padded by 1 (view 0: the image itself). */
+int cn_tta_count(cn_tta tta);
+cn_batch_draw cn_tta_draw(int v, int64_t index);
+
 /* x (n images, host memory) = the rows of draws[0..n) of ds padded by pad, as
  * cn_make_batch_rows makes them from the draws it takes (test-time views: chosen, not drawn) */
 cn_status cn_make_batch_drawn(cn_ctx *ctx, const cn_dataset *ds, const cn_batch_draw *draws, int64_t n,
                               int64_t pad, const float *mean, const float *std, float *x);
+
+/* Where row y, column xo of a channel plane (h x w) of the drawn image comes from: the offset of
+ * the original's pixel in its plane, or -1 in the padding. */
+CN_DEVICE_FN int64_t cn_batch_origin(int64_t h, int64_t w, int64_t pad, const cn_batch_draw *d, int64_t y, int64_t xo)
+{
+    int64_t sy = y + d->dy - pad, sx = (d->mirror ? w - 1 - xo : xo) + d->dx - pad;
+    return sy >= 0 && sy < h && sx >= 0 && sx < w ? sy * w + sx : -1;
+}
 
 /* The normalised value at row y, column xo of a channel plane (h x w) of the drawn image: the
  * padded image's pixel (0 in the padding), as torchvision's RandomCrop(padding) and
@@ -33,9 +46,8 @@ cn_status cn_make_batch_drawn(cn_ctx *ctx, const cn_dataset *ds, const cn_batch_
 CN_DEVICE_FN float cn_batch_value(const float *plane, const unsigned char *bytes, int64_t h, int64_t w, int64_t pad,
                                   const cn_batch_draw *d, int64_t y, int64_t xo, float m, float s)
 {
-    int64_t sy = y + d->dy - pad, sx = (d->mirror ? w - 1 - xo : xo) + d->dx - pad;
-    float v = 0.0f;
-    if (sy >= 0 && sy < h && sx >= 0 && sx < w) v = plane ? plane[sy * w + sx] : (float)bytes[sy * w + sx] / 255.0f;
+    int64_t at = cn_batch_origin(h, w, pad, d, y, xo);
+    float v = at < 0 ? 0.0f : plane ? plane[at] : (float)bytes[at] / 255.0f;
     return (v - m) / s;
 }
 

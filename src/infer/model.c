@@ -1,12 +1,14 @@
 /* model.c — the inference API (convnet.h, "inference"): a checkpoint made ready to classify
- * images from a file, PNG/JPEG bytes or pixels in memory, as `convnet predict` (built on it) does.
+ * images from a file, PNG/JPEG bytes or pixels in memory, as `convnet predict` (built on it) does;
+ * with test-time augmentation, the outputs averaged over views of each input (cn_model_set_tta).
  * The layer above io (checkpoints) and data (decoding, resizing); reaches them through the public
  * API and the decoders of data_impl.h. Covered by tests/test_model.c (values worked out by hand,
- * batches, separate models in threads) and tests/install_test.sh (examples/classify.c beside
- * `convnet predict`). */
+ * the views too, batches, separate models in threads) and tests/install_test.sh
+ * (examples/classify.c beside `convnet predict`). */
 #include <stdio.h>
 #include <string.h>
 
+#include "../data/batch_draw.h"
 #include "../data/data_impl.h"
 
 struct cn_model {
@@ -16,6 +18,7 @@ struct cn_model {
     int64_t c, h, w;       /* the input */
     int64_t classes;       /* outputs per image */
     int softmaxed;         /* the net ends in softmax: its output is the probabilities */
+    cn_tta tta;            /* the views whose outputs are averaged (cn_model_set_tta) */
     float mean[4], std[4];
     char **names;          /* classes names: class_names' lines, else the numbers */
     float *x;              /* one image's input, for the classify calls */
@@ -151,19 +154,76 @@ cn_status cn_model_input_pixels(cn_ctx *ctx, const cn_model *m, const cn_image_v
     return CN_OK;
 }
 
+cn_status cn_model_set_tta(cn_ctx *ctx, cn_model *m, cn_tta tta)
+{
+    if (!ctx) return CN_E_ARG;
+    if (!m) return cn_fail(ctx, CN_E_ARG, "cn_model_set_tta: NULL model");
+    if (tta != CN_TTA_NONE && tta != CN_TTA_FLIP && tta != CN_TTA_FLIP_SHIFT)
+        return cn_fail(ctx, CN_E_ARG, "cn_model_set_tta: unknown test-time augmentation %d", (int)tta);
+    m->tta = tta;
+    return CN_OK;
+}
+
+/* view v (cn_tta_draw) of n normalised inputs x into xv: a padded cell gets a 0 pixel's value */
+static void make_view(const cn_model *m, const float *x, int64_t n, int v, float *xv)
+{
+    int64_t hw = m->h * m->w;
+    cn_batch_draw d = cn_tta_draw(v, 0);
+    for (int64_t p = 0; p < n * m->c; p++) { /* p: image p / c, channel p % c */
+        int64_t c = p % m->c;
+        float pad = -m->mean[c] / m->std[c];
+        for (int64_t y = 0; y < m->h; y++)
+            for (int64_t xo = 0; xo < m->w; xo++) {
+                int64_t at = cn_batch_origin(m->h, m->w, 1, &d, y, xo);
+                xv[p * hw + y * m->w + xo] = at < 0 ? pad : x[p * hw + at];
+            }
+    }
+}
+
+/* sum (n, classes) <- the net's outputs summed over the views of x after the first (whose
+ * outputs sum already holds); xv: room for n inputs */
+static cn_status add_views(cn_ctx *ctx, cn_model *m, const float *x, int64_t n, float *xv, float *sum)
+{
+    for (int v = 1; v < cn_tta_count(m->tta); v++) {
+        make_view(m, x, n, v, xv);
+        cn_status st = cn_net_forward(ctx, m->net, xv, n, 0);
+        if (st) return st;
+        const float *y = cn_net_output(m->net, NULL);
+        for (int64_t i = 0; i < n * m->classes; i++) sum[i] += y[i];
+    }
+    return CN_OK;
+}
+
 cn_status cn_model_probabilities(cn_ctx *ctx, cn_model *m, const float *x, int64_t n, float *probs)
 {
     if (!ctx) return CN_E_ARG;
     if (!m || !x || !probs) return cn_fail(ctx, CN_E_ARG, "cn_model_probabilities: NULL argument");
     if (n < 1) return cn_fail(ctx, CN_E_ARG, "cn_model_probabilities: %lld images", (long long)n);
+    int views = cn_tta_count(m->tta);
+    int64_t in_count, out_count;
+    if (!cn_mul_ok(n, m->c * m->h * m->w, &in_count) || !cn_mul_ok(n, m->classes, &out_count))
+        return cn_fail(ctx, CN_E_ARG, "cn_model_probabilities: %lld images are too many", (long long)n);
+    float *sum = NULL, *xv = NULL;
+    if (views > 1 && (!(sum = cn_calloc(ctx, (size_t)out_count, sizeof(float))) ||
+                      !(xv = cn_calloc(ctx, (size_t)in_count, sizeof(float))))) {
+        cn_free(ctx, sum);
+        return cn_ctx_status(ctx);
+    }
     cn_status st = cn_net_forward(ctx, m->net, x, n, 0);
-    if (st) return st;
-    const float *y = cn_net_output(m->net, NULL);
-    for (int64_t i = 0; i < n; i++) {
+    const float *y = st ? NULL : cn_net_output(m->net, NULL);
+    if (y && sum) {
+        memcpy(sum, y, (size_t)out_count * sizeof(float));
+        if (!(st = add_views(ctx, m, x, n, xv, sum)))
+            for (int64_t i = 0; i < out_count; i++) sum[i] /= (float)views;
+        y = sum;
+    }
+    for (int64_t i = 0; !st && i < n; i++) {
         if (m->softmaxed) memcpy(probs + i * m->classes, y + i * m->classes, (size_t)m->classes * sizeof(float));
         else cn_softmax(y + i * m->classes, probs + i * m->classes, m->classes);
     }
-    return CN_OK;
+    cn_free(ctx, xv);
+    cn_free(ctx, sum);
+    return st;
 }
 
 void cn_model_top(const cn_model *m, const float *probs, int k, cn_prediction *out)

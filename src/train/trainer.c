@@ -138,14 +138,6 @@ static void resident_batch(resident *res, cn_net *net, const cn_dataset *ds, con
     cn_net_step_kernels(net)->make_batch(&res->src, res->draws, n, res->x);
 }
 
-/* The views of test-time augmentation (cn_tta), each (mirrored, row shift, column shift), the
- * image itself first: CN_TTA_FLIP takes the first two, CN_TTA_FLIP_SHIFT all ten (the image
- * and its four shifts by a pixel, zero-padded as --crop pads, each also mirrored). */
-static const int tta_views[10][3] = { { 0, 0, 0 }, { 1, 0, 0 },  { 0, -1, 0 }, { 0, 1, 0 }, { 0, 0, -1 },
-                                      { 0, 0, 1 }, { 1, -1, 0 }, { 1, 1, 0 },  { 1, 0, -1 }, { 1, 0, 1 } };
-
-static int tta_count(cn_tta tta) { return tta == CN_TTA_FLIP_SHIFT ? 10 : tta == CN_TTA_FLIP ? 2 : 1; }
-
 /* The mean of the net's outputs over the views of batch b (idx[0..b)) into mean (host memory),
  * which the loss and accuracy then read; y: view 0's outputs (the images themselves), already
  * computed. Each view is made by the backend from the resident data set (res), else on the host
@@ -158,8 +150,7 @@ static cn_status views_mean(cn_ctx *ctx, cn_net *net, const cn_dataset *ds, cons
     for (int v = 1; v < views; v++) {
         const float *xb = x;
         cn_status st;
-        for (int64_t i = 0; i < b; i++) /* (1, 1) is the image in its one-pixel padding */
-            draws[i] = (cn_batch_draw){ idx[i], 1 + tta_views[v][1], 1 + tta_views[v][2], tta_views[v][0], 0 };
+        for (int64_t i = 0; i < b; i++) draws[i] = cn_tta_draw(v, idx[i]);
         if (res && res->data) {
             res->src.pad = 1;
             cn_net_step_kernels(net)->make_batch(&res->src, draws, b, res->x);
@@ -185,7 +176,7 @@ static cn_status eval_indices(cn_ctx *ctx, cn_net *net, const cn_dataset *ds, co
                               double *acc, int64_t *confusion, cn_parallel *par, resident *res)
 {
     const cn_step_kernels *sk = cn_net_step_kernels(net);
-    int views = tta_count(tta), device = sk->loss_grad && sk->best_rows && views == 1; /* a mean: on the host */
+    int views = cn_tta_count(tta), device = sk->loss_grad && sk->best_rows && views == 1; /* a mean: on the host */
     cn_layer_info out = layer(ctx, net, -1);
     int64_t classes = out.c * out.h * out.w, chw = ds->c * ds->h * ds->w;
     cn_loss_kind kind = cn_net_default_loss(net);
