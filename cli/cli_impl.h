@@ -156,6 +156,9 @@ const char *cli_test_data(const cn_checkpoint *ck);
 /* Reads a checkpoint (a file or a run folder's model.safetensors), its net and normalisation;
  * returns 0 or the exit status after printing the error. */
 int cli_open_checkpoint(cn_ctx *ctx, const char *arg, cn_checkpoint **ck, cn_net **net, float *mean, float *std);
+/* A new context and in it the model of a checkpoint or run folder (cn_model_load); returns 0, or
+ * the exit status after printing the error (*ctx and *model then NULL). */
+int cli_open_model(const char *arg, cn_ctx **ctx, cn_model **model);
 /* ---- run folders (run_dir.c) ---- */
 /* Creates dir, takes its lock for this process's life (*fd; another process holding it is an
  * error naming it) and removes the temporary files of interrupted writes. 0 or exit status. */

@@ -55,14 +55,9 @@ int cmd_eval(int argc, char **argv)
     if (usage != CLI_GO_ON) return usage;
     if (!ckpt) return cli_usage_error("eval", "give a checkpoint (a .safetensors file or a run folder)");
     cn_ctx *ctx;
-    if (cn_ctx_create(NULL, &ctx)) return cli_error("out of memory");
     cn_model *model;
-    if (cn_model_load(ctx, ckpt, &model)) {
-        int rc = cli_ctx_error(ctx);
-        cn_ctx_destroy(ctx);
-        return rc;
-    }
-    int rc = 0;
+    int rc = cli_open_model(ckpt, &ctx, &model);
+    if (rc) return rc;
     cn_net *net = cn_model_net(model);
     float mean[4], std[4];
     cn_model_norm(model, mean, std);
@@ -273,9 +268,9 @@ int cmd_predict(int argc, char **argv)
     free(args);
     if (!rc && !images.n) rc = cli_error("no PNG or JPEG images in what was given");
     cn_ctx *ctx = NULL;
-    if (!rc && cn_ctx_create(NULL, &ctx)) rc = cli_error("out of memory");
     cn_model *model = NULL;
-    if (!rc && (cn_model_load(ctx, ckpt, &model) || cn_model_set_tta(ctx, model, (cn_tta)tta))) rc = cli_ctx_error(ctx);
+    if (!rc) rc = cli_open_model(ckpt, &ctx, &model);
+    if (!rc && cn_model_set_tta(ctx, model, (cn_tta)tta)) rc = cli_ctx_error(ctx);
     if (!rc) rc = cli_use_device(ctx, cn_model_net(model), &dev);
     if (rc) {
         cn_model_destroy(model);

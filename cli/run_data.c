@@ -84,3 +84,17 @@ int cli_open_checkpoint(cn_ctx *ctx, const char *arg, cn_checkpoint **ck, cn_net
     }
     return rc;
 }
+
+int cli_open_model(const char *arg, cn_ctx **ctx, cn_model **model)
+{
+    *model = NULL;
+    if (cn_ctx_create(NULL, ctx)) {
+        *ctx = NULL;
+        return cli_error("out of memory");
+    }
+    if (!cn_model_load(*ctx, arg, model)) return 0;
+    int rc = cli_ctx_error(*ctx);
+    cn_ctx_destroy(*ctx);
+    *ctx = NULL;
+    return rc;
+}

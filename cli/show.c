@@ -88,15 +88,10 @@ int cmd_show(int argc, char **argv)
     if (!out_path) return cli_usage_error("show", "give the picture to write with -o OUT.png");
 
     cn_ctx *ctx;
-    if (cn_ctx_create(NULL, &ctx)) return cli_error("out of memory");
     cn_model *model;
     float *maps = NULL, *x = NULL, *pic = NULL;
-    if (cn_model_load(ctx, ckpt, &model)) {
-        int rc = cli_ctx_error(ctx);
-        cn_ctx_destroy(ctx);
-        return rc;
-    }
-    int rc = 0;
+    int rc = cli_open_model(ckpt, &ctx, &model);
+    if (rc) return rc;
     cn_net *net = cn_model_net(model);
     cn_layer_info info;
     const char *name = filters ? filters : layer;

@@ -893,13 +893,21 @@ static void test_device_step_kernels(void)
     }
 }
 
-/* a data set of n 7x6 images of c channels: IDX-like bytes, or floats (bytes / 255) */
-static cn_dataset small_set(int64_t n, int64_t c, int bytes, unsigned char *pixels, float *images, int32_t *labels)
+/* room for the images of a small_set: n * c <= 64 */
+typedef struct {
+    unsigned char pixels[64 * 42];
+    float images[64 * 42];
+    int32_t labels[64];
+} small_room;
+
+/* a data set of n 7x6 images of c channels in room: IDX-like bytes, or floats (bytes / 255) */
+static cn_dataset small_set(int64_t n, int64_t c, int bytes, small_room *room)
 {
-    for (int64_t i = 0; i < n * c * 42; i++) pixels[i] = (unsigned char)(i * 37 % 251), images[i] = pixels[i] / 255.0f;
-    for (int64_t i = 0; i < n; i++) labels[i] = (int32_t)(i % 3);
-    return (cn_dataset){ .count = n, .c = c, .h = 7, .w = 6, .images = bytes ? NULL : images, .labels = labels,
-                         .classes = 3, .pixels = bytes ? pixels : NULL };
+    for (int64_t i = 0; i < n * c * 42; i++)
+        room->pixels[i] = (unsigned char)(i * 37 % 251), room->images[i] = room->pixels[i] / 255.0f;
+    for (int64_t i = 0; i < n; i++) room->labels[i] = (int32_t)(i % 3);
+    return (cn_dataset){ .count = n, .c = c, .h = 7, .w = 6, .images = bytes ? NULL : room->images,
+                         .labels = room->labels, .classes = 3, .pixels = bytes ? room->pixels : NULL };
 }
 
 /* every backend's batches from a data set in its memory (make_batch) against the host's
@@ -907,9 +915,8 @@ static cn_dataset small_set(int64_t n, int64_t c, int bytes, unsigned char *pixe
 static void test_device_batches(void)
 {
     enum { N = 20, B = 9 };
-    static unsigned char pixels[N * 3 * 42];
-    static float images[N * 3 * 42], want[B * 3 * 42];
-    static int32_t labels[N];
+    static small_room room;
+    static float want[B * 3 * 42];
     int64_t idx[B];
     for (int i = 0; i < B; i++) idx[i] = (i * 7 + 3) % N;
     for (int b = 0; b < cn_backend_count(); b++) {
@@ -918,12 +925,12 @@ static void test_device_batches(void)
         for (int c = 1; c <= 3; c += 2)
             for (int bytes = 0; bytes < 2; bytes++)
                 for (int pad = 0; pad <= 2; pad += 2) {
-                    cn_dataset ds = small_set(N, c, bytes, pixels, images, labels);
+                    cn_dataset ds = small_set(N, c, bytes, &room);
                     float mean[4] = { 0.3f, 0.5f, 0.1f, 0 }, std[4] = { 0.25f, 0.0f, 2.0f, 1 }; /* std 0: 1 */
                     size_t size = (size_t)(N * c * 42) * (bytes ? 1 : sizeof(float));
                     void *data = be->memory->alloc(size);
                     float *x = be->memory->alloc((size_t)(B * c * 42) * sizeof(float));
-                    be->memory->copy(data, bytes ? (const void *)pixels : (const void *)images, size);
+                    be->memory->copy(data, bytes ? (const void *)room.pixels : (const void *)room.images, size);
                     cn_rng r1, r2;
                     cn_rng_seed(&r1, 8), cn_rng_seed(&r2, 8);
                     CHECK(cn_make_batch_rows(ctx, &ds, idx, B, 0, B, mean, std, pad, 1, &r1, want, NULL) == CN_OK);
@@ -994,14 +1001,12 @@ static int see_step(void *user, const cn_train_progress *p)
 static void test_resident_training(void)
 {
     enum { N = 48, RUNS = 3 };
-    static unsigned char pixels[N * 42];
-    static float images[N * 42];
-    static int32_t labels[N];
+    static small_room room;
     cn_step_kernels step;
     cn_backend dev;
     const cn_backend *cuda = counting_device(&dev, &step);
     if (!cuda) return;
-    cn_dataset ds = small_set(N, 1, 1, pixels, images, labels);
+    cn_dataset ds = small_set(N, 1, 1, &room);
     float *w[RUNS] = { NULL };
     int64_t total = 0;
     double acc[RUNS], val[RUNS], val_loss[RUNS], loss[RUNS];
@@ -1051,14 +1056,12 @@ static void test_resident_training(void)
 static void test_resident_tta(void)
 {
     enum { N = 30 };
-    static unsigned char pixels[N * 42];
-    static float images[N * 42];
-    static int32_t labels[N];
+    static small_room room;
     cn_step_kernels step;
     cn_backend dev;
     const cn_backend *cuda = counting_device(&dev, &step);
     if (!cuda) return;
-    cn_dataset ds = small_set(N, 1, 1, pixels, images, labels);
+    cn_dataset ds = small_set(N, 1, 1, &room);
     cn_net *net = parse_spec(ctx, "input 7x6x1; conv 4 3x3 pad=1; relu; dense 3");
     if (!net) return;
     CHECK(cn_net_init_params(ctx, net, CN_INIT_KAIMING_NORMAL, 5) == CN_OK);

@@ -133,19 +133,24 @@ static void check_preds(const cn_prediction *preds, int k, const double p[3], in
     if (test_failures != failures) fprintf(stderr, "  (from line %d)\n", line);
 }
 
+/* a new context and the model at path in it (NULL, the reason printed, when it does not load) */
+static cn_model *open_model(const char *path, cn_ctx **ctx)
+{
+    cn_model *m = NULL;
+    CHECK(cn_ctx_create(NULL, ctx) == CN_OK);
+    CHECK(cn_model_load(*ctx, path, &m) == CN_OK);
+    if (!m) fprintf(stderr, "%s: %s\n", path, cn_ctx_message(*ctx));
+    return m;
+}
+
 static void test_pixels_bytes_file(void)
 {
     char path[512];
     snprintf(path, sizeof path, "%s/rgb.safetensors", dir);
     write_model(path, 3);
     cn_ctx *ctx;
-    cn_model *m;
-    CHECK(cn_ctx_create(NULL, &ctx) == CN_OK);
-    CHECK(cn_model_load(ctx, path, &m) == CN_OK);
-    if (!m) {
-        fprintf(stderr, "%s\n", cn_ctx_message(ctx));
-        return;
-    }
+    cn_model *m = open_model(path, &ctx);
+    if (!m) return;
     int64_t c, h, w;
     cn_model_input_shape(m, &c, &h, &w);
     CHECK(c == 3 && h == 2 && w == 2);
@@ -262,9 +267,7 @@ static void test_tta(void)
     char path[512];
     snprintf(path, sizeof path, "%s/rgb.safetensors", dir);
     cn_ctx *ctx;
-    cn_model *m;
-    CHECK(cn_ctx_create(NULL, &ctx) == CN_OK);
-    CHECK(cn_model_load(ctx, path, &m) == CN_OK);
+    cn_model *m = open_model(path, &ctx);
     if (!m) return;
     unsigned char px[48];
     make_pixels(px, 3);
@@ -310,9 +313,7 @@ static void test_gray_and_run_folder(void)
     snprintf(path, sizeof path, "%s/model.safetensors", run);
     write_model(path, 1);
     cn_ctx *ctx;
-    cn_model *m;
-    CHECK(cn_ctx_create(NULL, &ctx) == CN_OK);
-    CHECK(cn_model_load(ctx, run, &m) == CN_OK);
+    cn_model *m = open_model(run, &ctx);
     if (!m) return;
     unsigned char px[48];
     make_pixels(px, 3);
@@ -429,9 +430,7 @@ static void test_batch(void)
     write_conv_model(path);
     make_images();
     cn_ctx *ctx;
-    cn_model *m;
-    CHECK(cn_ctx_create(NULL, &ctx) == CN_OK);
-    CHECK(cn_model_load(ctx, path, &m) == CN_OK);
+    cn_model *m = open_model(path, &ctx);
     if (!m) return;
     static cn_prediction one[N_IMAGES][5], batch[N_IMAGES][5];
     for (int i = 0; i < N_IMAGES; i++) {
