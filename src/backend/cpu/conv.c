@@ -589,6 +589,7 @@ static void padded_weight_grad(const cn_conv_geom *g, const float *x, const floa
 #define TAP_CHUNK 9 /* taps summed together */
 #define OUT_CHUNK 2 /* output channels together: 18 accumulators in registers, 2 dY and 1 input vector */
 #define FEW_TAPS 27
+#define FETCH_ROWS 16 /* dY's rows fetched ahead by the weight gradient */
 
 static int few_taps(const cn_conv_geom *g)
 {
@@ -628,9 +629,16 @@ __attribute__((target("avx512f,fma"))) static void few_taps_block(const cn_conv_
     for (int b = 0; b < OUT_CHUNK; b++)
 #pragma GCC unroll 9
         for (int k = 0; k < TAP_CHUNK; k++) acc[b][k] = _mm512_setzero_ps();
-    int64_t sample = g->cin * pd->plane, taps = g->cin * g->kh * g->kw;
+    int64_t sample = g->cin * pd->plane, taps = g->cin * g->kh * g->kw, plane = g->oh * g->ow;
     for (int64_t n = 0; n < g->n; n++)
-        for (int64_t oy = 0; oy < g->oh; oy++)
+        for (int64_t oy = 0; oy < g->oh; oy++) {
+            /* dY's rows FETCH_ROWS ahead (into the next sample's planes at the end of these): a
+             * block reads each of its planes once, 100 kB apart, too short a run for the
+             * hardware to fetch ahead, and the loads waited for memory most of the time */
+            int64_t r = n * g->oh + oy + FETCH_ROWS, ahead = r / g->oh * g->cout * plane + r % g->oh * g->ow;
+            for (int b = 0; b < ob && r < g->n * g->oh; b++)
+                for (int64_t at = 0; at < g->ow; at += 16)
+                    _mm_prefetch((const char *)(dy + ahead + (o0 + b) * plane + at), _MM_HINT_T0);
             for (int64_t ox = 0; ox < g->ow; ox += 16) {
                 __mmask16 m = cn_lanes16(0, g->ow - ox); /* the row's pixels from ox on */
                 __m512 d[OUT_CHUNK];
@@ -648,6 +656,7 @@ __attribute__((target("avx512f,fma"))) static void few_taps_block(const cn_conv_
                     for (int b = 0; b < OUT_CHUNK; b++) acc[b][k] = _mm512_fmadd_ps(d[b], xv, acc[b][k]);
                 }
             }
+        }
     float sums[OUT_CHUNK][TAP_CHUNK]; /* acc read at constant places only: it stays in registers */
 #pragma GCC unroll 2
     for (int b = 0; b < OUT_CHUNK; b++)
