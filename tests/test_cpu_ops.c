@@ -143,6 +143,14 @@ static void test_pooling(void)
         "input 10x13x4; avgpool 3x3 stride=2 pad=1 count_pad=no",
         "input 11x9x3; avgpool 3x2 stride=2x3 pad=1x1 ceil=yes count_pad=no",
         "input 33x35x16; avgpool 3x3 stride=1 pad=1 count_pad=no",
+        /* the relu read by the 2x2 maxpool's pass, forward and backward (odd sizes; rows of 35
+         * outputs: vectors of 16 and a rest) and rows of exactly 32 outputs */
+        "input 9x11x5; relu; maxpool 2x2",
+        "input 40x70x3; relu; maxpool 2x2",
+        "input 6x64x2; maxpool 2x2",
+        "input 6x64x2; minpool 2x2",
+        /* x's gradient from the 2x2 maxpool and from the add: one of them adds to the other's */
+        "input 8x10x3 as x; maxpool 2x2 from x as a; upsample 2 from a as u; add u x",
     };
     for (size_t m = 0; m < sizeof more / sizeof more[0]; m++) {
         compare(more[m], 3, IN_TIES, 0, 1);

@@ -10,7 +10,12 @@
  * lanes). Covered by tests/test_cpu_ops.c. */
 #include "../../core/sum_impl.h"
 #include "../../ops/pool_ref.h"
+#include "gemm.h" /* cn_gemm_avx512, cn_lanes16 */
 #include "kernel_util.h"
+
+#if defined(__x86_64__) || defined(__i386__)
+#define CN_X86 1
+#endif
 
 #define TILE 2048 /* outputs per pass of average pooling: its double sums and shares live on the stack */
 
@@ -89,6 +94,61 @@ static void argpool_plane_2x2(const cn_pool_geom *g, int max, int relu_in, const
             y[oy * ow + ox] = best;
             argmax[oy * ow + ox] = at;
         }
+}
+
+#ifdef CN_X86
+/* argpool_plane_2x2 in AVX-512, 16 outputs of a row at a time: the window's two input rows read
+ * as vectors of 32 columns and split into even and odd columns in registers (the compiler's loop
+ * gathered them a value at a time). The same comparisons in the same order: the same bits. */
+__attribute__((target("avx512f"))) static void argpool_plane_2x2_avx512(const cn_pool_geom *g, int max, int relu_in,
+                                                                         const float *x, float *restrict y,
+                                                                         int32_t *restrict argmax)
+{
+    const __m512i even = _mm512_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30);
+    const __m512i odd = _mm512_setr_epi32(1, 3, 5, 7, 9, 11, 13, 15, 17, 19, 21, 23, 25, 27, 29, 31);
+    const __m512 zero = _mm512_setzero_ps();
+    int32_t w = (int32_t)g->w;
+    for (int64_t oy = 0; oy < g->oh; oy++)
+        for (int64_t ox = 0; ox < g->ow; ox += 16) {
+            int64_t n = g->ow - ox < 16 ? g->ow - ox : 16;
+            __m512 v[4]; /* the window's cells in scan order: (0,0) (0,1) (1,0) (1,1) */
+            for (int r = 0; r < 2; r++) {
+                const float *row = x + (2 * oy + r) * g->w + 2 * ox;
+                __m512 lo = _mm512_maskz_loadu_ps(cn_lanes16(0, 2 * n), row);
+                __m512 hi = _mm512_maskz_loadu_ps(cn_lanes16(0, 2 * n - 16), row + 16);
+                v[2 * r] = _mm512_permutex2var_ps(lo, even, hi), v[2 * r + 1] = _mm512_permutex2var_ps(lo, odd, hi);
+                if (relu_in) /* cpu_relu: x > 0 ? x : 0, so NaN gives 0 */
+                    for (int q = 2 * r; q < 2 * r + 2; q++) v[q] = _mm512_maskz_mov_ps(_mm512_cmp_ps_mask(v[q], zero, _CMP_GT_OQ), v[q]);
+            }
+            __m512i win = _mm512_add_epi32(_mm512_set1_epi32((int32_t)(2 * oy * w + 2 * ox)),
+                                           _mm512_slli_epi32(_mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15), 1));
+            const int32_t step[4] = { 0, 1, w, w + 1 };
+            __m512 best = v[0];
+            __m512i at = win;
+            for (int c = 1; c < 4; c++) {
+                /* beats(): NaN never beats, never is beaten */
+                __mmask16 wins = max ? _mm512_cmp_ps_mask(v[c], best, _CMP_GT_OQ) : _mm512_cmp_ps_mask(v[c], best, _CMP_LT_OQ);
+                best = _mm512_mask_mov_ps(best, wins, v[c]);
+                at = _mm512_mask_add_epi32(at, wins, win, _mm512_set1_epi32(step[c]));
+            }
+            __mmask16 keep = cn_lanes16(0, n);
+            _mm512_mask_storeu_ps(y + oy * g->ow + ox, keep, best);
+            _mm512_mask_storeu_epi32(argmax + oy * g->ow + ox, keep, at);
+        }
+}
+#endif
+
+/* one plane of 2x2 windows of stride 2, in AVX-512 where the CPU has it */
+static void argpool_2x2(const cn_pool_geom *g, int max, int relu_in, const float *x, float *restrict y,
+                        int32_t *restrict argmax)
+{
+#ifdef CN_X86
+    if (cn_gemm_avx512()) {
+        argpool_plane_2x2_avx512(g, max, relu_in, x, y, argmax);
+        return;
+    }
+#endif
+    argpool_plane_2x2(g, max, relu_in, x, y, argmax);
 }
 
 /* one plane, any geometry: every output starts empty (y = 0, argmax -1, what a window of
@@ -179,7 +239,7 @@ static void pool_forward(const cn_op_io *io, cn_pool_kind kind, int relu_in)
                 if (fast) avgpool_plane_2x2(&g, xp, yp);
                 else avgpool_plane(&g, xp, yp);
             } else if (fast) {
-                argpool_plane_2x2(&g, max, relu_in, xp, yp, argmax + p * oplane);
+                argpool_2x2(&g, max, relu_in, xp, yp, argmax + p * oplane);
             } else {
                 argpool_plane(&g, max, relu_in, xp, yp, argmax + p * oplane);
             }
