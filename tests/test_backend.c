@@ -368,6 +368,12 @@ static void test_winograd(void)
         "input 8x8x1; conv 6 3x3 pad=same; relu; conv 7 3x3 pad=1",
         "input 9x8x3; deconv 5 3x3 pad=1",
         "input 9x8x3; deconv 5 3x3",
+        /* the weight gradient's F(3x3,2x2): channels not a multiple of 8 or 16 (a half-filled
+         * panel, a narrow last one), odd maps, padding 2, and enough tiles for several chunks
+         * and parts */
+        "input 20x19x20; conv 50 3x3 pad=1",
+        "input 9x9x8; conv 8 3x3",
+        "input 12x12x12; conv 16 3x3 pad=2",
     };
     cn_cpu_winograd_force(1);
     for (size_t i = 0; i < sizeof specs / sizeof specs[0]; i++) compare(specs[i], 3);
@@ -1627,7 +1633,8 @@ static const test_case cases[] = {
     { "conv: several chunks of the input gradient", test_conv_chunks },
     { "portable kernel", test_portable },
     { "bit-identical on 1, 2 and 3 threads", test_threads },
-    { "winograd F(2x2,3x3) against the reference, the same bits on any thread count", test_winograd },
+    { "winograd F(2x2,3x3) and the weight gradient's F(3x3,2x2) against the reference, the same bits on any thread count",
+      test_winograd },
     { "a relu fused into the maxpool after it or the layer before: the layers' bits", test_fused_relu },
     { "a batch norm folded into the conv before it at inference", test_folded_bn },
     { "fresh gradients stored: the bits of zeroing and adding", test_fresh_gradients },

@@ -2,8 +2,9 @@
  * 1x1 stride-1 convolutions read the image as a matrix; stride-1 convolutions work on padded
  * rows, where every patch is a contiguous run; the others pack their patches from the image
  * run by run. The input gradient of a stride-1 convolution that keeps its map's size is itself
- * such a convolution. Checked against the reference kernels (src/ops/conv.c) by
- * tests/test_backend.c. */
+ * such a convolution. 3x3 stride-1 convolutions run by Winograd's algorithms where the rule
+ * picks them (winograd.c: the forward, and so the input gradient, and the weight gradient).
+ * Checked against the reference kernels (src/ops/conv.c) by tests/test_backend.c. */
 #include <string.h>
 
 #if defined(__x86_64__) || defined(__i386__)
@@ -749,7 +750,8 @@ static void few_taps_conv(const cn_conv_geom *g, const float *x, const float *w,
 
 static int padded_way(const cn_conv_geom *g) { return !direct(g) && !cn_cpu_winograd_way(g) && use_padded(g); }
 
-/* the weight gradient has no Winograd way: padded rows wherever they pay */
+/* the weight gradient's products (where neither few taps nor Winograd take it): padded rows
+ * wherever they pay */
 static int weight_padded(const cn_conv_geom *g) { return !direct(g) && use_padded(g); }
 
 /* y (+)= x convolved with w (+ b), then relu(y) where relu; work: conv_work(g) floats */
@@ -771,6 +773,7 @@ static int64_t conv_work(const cn_conv_geom *g)
 static int64_t weight_grad_work(const cn_conv_geom *g)
 {
     if (few_taps(g)) return padded_len(g);
+    if (cn_cpu_winograd_way(g)) return cn_cpu_winograd_weight_work(g);
     return weight_padded(g) ? padded_len(g) + g->n * g->cout * padded_of(g).q : 0;
 }
 
@@ -811,11 +814,12 @@ void cn_cpu_conv_forward_relu_pool(const cn_op_io *io)
 /* relu(the convolution), in the product's last pass over its output */
 void cn_cpu_conv_forward_relu(const cn_op_io *io) { conv_forward(io, 1); }
 
-/* dW += dY . patches(x)^T, and where few_taps(g) db (or NULL) += the sums of dY; work:
- * weight_grad_work(g) floats */
+/* dW += dY . patches(x)^T (by Winograd's F(3x3,2x2) where the forward runs F(2x2,3x3)), and
+ * where few_taps(g) db (or NULL) += the sums of dY; work: weight_grad_work(g) floats */
 static void weight_grad_into(const cn_conv_geom *g, const float *x, const float *dy, float *dw, float *db, float *work)
 {
     if (few_taps(g)) few_taps_weight_grad(g, x, dy, dw, db, work);
+    else if (cn_cpu_winograd_way(g)) cn_cpu_winograd_weight_grad(g, x, dy, dw, work);
     else if (weight_padded(g)) padded_weight_grad(g, x, dy, dw, work, work + padded_len(g));
     else general_weight_grad(g, x, dy, dw);
 }
@@ -858,14 +862,14 @@ const char *cn_cpu_conv_describe(const cn_node *n, const cn_node *const *in, int
 {
     /* [forward way][input gradient's way][weight gradient's]: 0 Winograd, 1 padded rows, 2
      * packed patches, the forward's 3: few taps in registers; the input gradient's 3: dcol =
-     * W^T dY, added back (col2im); the weight
-     * gradient's 1: few taps, summed in registers (else the products of the forward's way, or
-     * padded rows); the image as a matrix apart */
-#define DW(f) { f, f "; dw: few taps, sums in registers" }
+     * W^T dY, added back (col2im); the weight gradient's 1: few taps, summed in registers, 2:
+     * Winograd (else the products of the forward's way, or padded rows); the image as a matrix
+     * apart */
+#define DW(f) { f, f "; dw: few taps, sums in registers", f "; dw: winograd F(3x3,2x2)" }
 #define WAYS(f)                                                                                                \
     { DW(f "; dx: winograd F(2x2,3x3) of dY"), DW(f "; dx: sgemm on padded rows of dY"),                       \
       DW(f "; dx: sgemm on packed patches of dY"), DW(f "; dx: col2im") }
-    static const char *const ways[4][4][2] = { WAYS("winograd F(2x2,3x3)"), WAYS("sgemm on padded rows"),
+    static const char *const ways[4][4][3] = { WAYS("winograd F(2x2,3x3)"), WAYS("sgemm on padded rows"),
                                                WAYS("sgemm on packed patches"), WAYS("few taps, sums in registers") };
 #undef WAYS
 #undef DW
@@ -873,7 +877,7 @@ const char *cn_cpu_conv_describe(const cn_node *n, const cn_node *const *in, int
     if (direct(&g)) return "sgemm, the image as a matrix (1x1, or a kernel as large as the image)";
     int fwd = cn_cpu_winograd_way(&g) ? 0 : few_taps(&g) ? 3 : padded_way(&g) ? 1 : 2;
     int dx = !transposed_geom(&g, &t) ? 3 : cn_cpu_winograd_way(&t) ? 0 : padded_way(&t) ? 1 : 2;
-    return ways[fwd][dx][few_taps(&g)];
+    return ways[fwd][dx][few_taps(&g) ? 1 : cn_cpu_winograd_way(&g) ? 2 : 0];
 }
 
 int64_t cn_cpu_conv_workspace(const cn_node *n, const cn_node *const *in, int64_t batch)

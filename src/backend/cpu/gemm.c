@@ -443,14 +443,16 @@ void cn_gemm(const cn_gemm_args *g)
 
 float *cn_thread_scratch(size_t floats) { return grown(CALLER_BUF, floats); }
 
-void cn_gemm_panel(int64_t m, int64_t k, const float *ap, const float *b, float *c, int64_t ldc, int64_t cols)
+static void panel_product(int64_t m, int64_t k, const float *ap, const float *b, float *c, int64_t ldc, int64_t cols,
+                          int accumulate)
 {
     cn_gemm_kernel_fn kernel = pick_kernel();
     int vecs = 3;
 #ifdef CN_X86
     if (kernel == cn_gemm_kernel_avx512) vecs = (int)((cols + 15) / 16);
 #endif
-    cn_gemm_args g = { .m = m, .n = NR, .k = k, .c = c, .c_row = cn_axis_ld(ldc), .c_col = cn_axis_unit() };
+    cn_gemm_args g = { .m = m, .n = NR, .k = k, .c = c, .c_row = cn_axis_ld(ldc), .c_col = cn_axis_unit(),
+                       .accumulate = accumulate };
     for (int64_t k0 = 0; k0 < k; k0 += KC) {
         int64_t kc = k - k0 < KC ? k - k0 : KC;
         for (int64_t ip = 0; ip < ceil_div(m, MR); ip++) {
@@ -464,6 +466,16 @@ void cn_gemm_panel(int64_t m, int64_t k, const float *ap, const float *b, float 
             kernel(kc, ap + ip * MR * k + k0 * MR, b + k0 * NR, NULL, &tl);
         }
     }
+}
+
+void cn_gemm_panel(int64_t m, int64_t k, const float *ap, const float *b, float *c, int64_t ldc, int64_t cols)
+{
+    panel_product(m, k, ap, b, c, ldc, cols, 0);
+}
+
+void cn_gemm_panel_add(int64_t m, int64_t k, const float *ap, const float *b, float *c, int64_t ldc, int64_t cols)
+{
+    panel_product(m, k, ap, b, c, ldc, cols, 1);
 }
 
 /* ---- reference ------------------------------------------------------------------------------------ */

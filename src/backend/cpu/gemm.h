@@ -137,6 +137,8 @@ static inline int64_t cn_gemm_packed_a_at(int64_t k, int64_t i, int64_t kk)
  * 32 or fewer cost a third less or two thirds less (the others are left as they were); each
  * column has the bits of the full panel's. */
 void cn_gemm_panel(int64_t m, int64_t k, const float *ap, const float *b, float *c, int64_t ldc, int64_t cols);
+/* the same, C += A . B (C's columns up to the next multiple of 16 past `cols` are written) */
+void cn_gemm_panel_add(int64_t m, int64_t k, const float *ap, const float *b, float *c, int64_t ldc, int64_t cols);
 /* at least `floats` floats kept by the calling thread for its life, 64-byte aligned (grown, never
  * shrunk); NULL when the heap says no. For scratch a kernel needs per thread. */
 float *cn_thread_scratch(size_t floats);

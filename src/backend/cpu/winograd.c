@@ -18,7 +18,7 @@
  *
  * AVX-512 only: a tile row's 2*L+2 input columns are loaded as vectors and split into even and
  * odd columns in registers, so 16 tiles of a row fill a vector. Elsewhere conv.c runs the
- * direct products. */
+ * direct products. The weight gradient's F(3x3,2x2) is at the end of the file. */
 #include <stdlib.h>
 #include <string.h>
 
@@ -400,10 +400,248 @@ void cn_cpu_winograd_conv(const cn_conv_geom *g, const float *x, const float *w,
         });
 }
 
+/* ---- the weight gradient: F(3x3,2x2) ------------------------------------------------------------
+ * dW of a tile (its 2x2 block of dY, dy, and its 4x4 input, d) is the correlation of d with dy,
+ * Winograd's F(3x3,2x2); the forward's identity sum dy.y = sum g.dW, read with the roles turned,
+ * gives it with the forward's B:
+ *
+ *   Z = A dy A^T     per (tile, output channel): A's rows (1 0) (1 1) (1 -1) (0 -1)
+ *   V = B^T d B      per (tile, input channel): the forward's input transform
+ *   M_e = V_e . Z_e^T for each e: a product (Cin x tiles) . (tiles x Cout), summed over the tiles
+ *   dW = G^T M G     per channel pair: the forward's G, turned
+ *
+ * 16 multiplications per tile and channel pair instead of 36. The tiles are the products' k, so
+ * the transforms run on vectors of 16 channels of one pixel: x and dY are first copied
+ * channels-last (xt, dyt), and each tile's V and Z go straight into the products' packed panels.
+ * The tiles are cut into parts (their number fixed by the shapes), each summed into an M of its
+ * own by one thread, DW_TILES tiles at a time in order, and the parts are added in order: the
+ * bits are the same on any number of threads. */
+
+#define DW_TILES 64 /* tiles of a chunk: the k of its products (a slice of the blocked product's) */
+
+#define DW_FETCH 4                 /* tiles ahead whose pixels are fetched */
+#define DW_PARTS 8                 /* parts at most ... */
+#define DW_PARTS_FLOATS (1 << 21) /* ... and their Ms' floats at most, where that allows 2 */
+
+typedef struct dwgeom {
+    const cn_conv_geom *g;
+    wgeom wg;
+    int64_t ci16, co16, ci8; /* channels rounded up to 16 (a pixel's vectors) and Cin to 8 (A's panels) */
+    int64_t a_len, b_len;    /* floats from one e's packed A (V) and B (Z) panels to the next's */
+    int64_t parts;
+} dwgeom;
+
+static int64_t dw_m_len(const dwgeom *d) { return 16 * d->g->cin * d->co16; }
+
+static dwgeom dwgeom_of(const cn_conv_geom *g)
+{
+    dwgeom d = { g, wgeom_of(g), (g->cin + 15) / 16 * 16, (g->cout + 15) / 16 * 16, (g->cin + 7) / 8 * 8, 0, 0, 0 };
+    /* + 16: the 16 e's panels a cache line apart in the cache's sets (a multiple of 4 kB apart,
+     * the transforms' 16 stores a tile fought over the same few lines of L1) */
+    d.a_len = d.ci8 * DW_TILES + 16;
+    d.b_len = (d.co16 + CN_GEMM_NR - 1) / CN_GEMM_NR * CN_GEMM_NR * DW_TILES + 16;
+    int64_t chunks = (d.wg.tiles + DW_TILES - 1) / DW_TILES, fit = DW_PARTS_FLOATS / dw_m_len(&d);
+    d.parts = fit < 2 ? 2 : fit > DW_PARTS ? DW_PARTS : fit;
+    if (d.parts > chunks) d.parts = chunks;
+    return d;
+}
+
+/* floats: xt, dyt, the parts' Ms (16 x Cin x Co16 each), a chunk's panels (a spare, for a
+ * thread without scratch of its own) */
+static int64_t dw_xt_len(const dwgeom *d) { return d->g->n * d->g->h * d->g->w * d->ci16; }
+static int64_t dw_dyt_len(const dwgeom *d) { return d->g->n * d->g->oh * d->g->ow * d->co16; }
+static int64_t dw_chunk_len(const dwgeom *d) { return 16 * (d->a_len + d->b_len); }
+
+int64_t cn_cpu_winograd_weight_work(const cn_conv_geom *g)
+{
+    dwgeom d = dwgeom_of(g);
+    return dw_xt_len(&d) + dw_dyt_len(&d) + d.parts * dw_m_len(&d) + dw_chunk_len(&d) + 16; /* + 16: aligning */
+}
+
+/* t (n, plane, c16) <- the NCHW tensor s (n, c, plane), channels past c zero: 16 x 16 blocks
+ * turned in registers */
+__attribute__((target("avx512f"))) static void channels_last(const float *s, int64_t n, int64_t c, int64_t plane,
+                                                            int64_t c16, float *t)
+{
+    int64_t groups = c16 / 16, blocks = (plane + 15) / 16;
+    CN_PAR_FOR(n * c * plane >= 1 << 16, schedule(static),
+        for (int64_t job = 0; job < n * groups; job++) {
+            int64_t i = job / groups, c0 = job % groups * 16;
+            for (int64_t b = 0; b < blocks; b++) {
+                int64_t p0 = b * 16, np = plane - p0 < 16 ? plane - p0 : 16;
+                __mmask16 m = cn_lanes16(0, np);
+                __m512 r[16];
+                for (int q = 0; q < 16; q++)
+                    r[q] = c0 + q < c ? _mm512_maskz_loadu_ps(m, s + (i * c + c0 + q) * plane + p0) : _mm512_setzero_ps();
+                cn_transpose16(r);
+                for (int q = 0; q < np; q++) _mm512_storeu_ps(t + (i * plane + p0 + q) * c16 + c0, r[q]);
+            }
+        });
+}
+
+/* tile t's V (B^T d B of 16 channels from c0) into column k of the chunk's A panels (kc columns) */
+__attribute__((target("avx512f"))) static void dw_transform_in(const dwgeom *d, const float *xt, int64_t t,
+                                                               int64_t c0, int64_t k, int64_t kc, float *a)
+{
+    const cn_conv_geom *g = d->g;
+    int64_t n = t / (d->wg.th * d->wg.tw), ty = t / d->wg.tw % d->wg.th, tx = t % d->wg.tw;
+    __m512 h[4][4], zero = _mm512_setzero_ps();
+    for (int i = 0; i < 4; i++) {
+        int64_t iy = 2 * ty - g->pad_t + i;
+        __m512 v[4];
+        for (int j = 0; j < 4; j++) {
+            int64_t ix = 2 * tx - g->pad_l + j;
+            v[j] = iy >= 0 && iy < g->h && ix >= 0 && ix < g->w ? _mm512_loadu_ps(xt + ((n * g->h + iy) * g->w + ix) * d->ci16 + c0)
+                                                              : zero;
+        }
+        h[i][0] = _mm512_sub_ps(v[0], v[2]);
+        h[i][1] = _mm512_add_ps(v[1], v[2]);
+        h[i][2] = _mm512_sub_ps(v[2], v[1]);
+        h[i][3] = _mm512_sub_ps(v[1], v[3]);
+    }
+    float *at = a + cn_gemm_packed_a_at(kc, c0, k);
+    int hi = c0 + 8 < d->ci8; /* the upper 8 channels have a panel */
+    for (int j = 0; j < 4; j++) {
+        __m512 e[4] = { _mm512_sub_ps(h[0][j], h[2][j]), _mm512_add_ps(h[1][j], h[2][j]), _mm512_sub_ps(h[2][j], h[1][j]),
+                        _mm512_sub_ps(h[1][j], h[3][j]) };
+        for (int r = 0; r < 4; r++) {
+            float *dst = at + (4 * r + j) * d->a_len;
+            _mm256_storeu_ps(dst, _mm512_castps512_ps256(e[r]));
+            if (hi) _mm256_storeu_ps(dst + 8 * kc, _mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(e[r]), 1)));
+        }
+    }
+}
+
+/* tile t's Z (A dy A^T of 16 channels from o0) into row k of the chunk's B panels */
+__attribute__((target("avx512f"))) static void dw_transform_dy(const dwgeom *d, const float *dyt, int64_t t, int64_t o0,
+                                                               int64_t k, int64_t kc, float *b)
+{
+    const cn_conv_geom *g = d->g;
+    int64_t n = t / (d->wg.th * d->wg.tw), ty = t / d->wg.tw % d->wg.th, tx = t % d->wg.tw;
+    __m512 h[2][4], zero = _mm512_setzero_ps();
+    for (int i = 0; i < 2; i++) {
+        int64_t oy = 2 * ty + i;
+        __m512 v[2];
+        for (int j = 0; j < 2; j++) {
+            int64_t ox = 2 * tx + j;
+            v[j] = oy < g->oh && ox < g->ow ? _mm512_loadu_ps(dyt + ((n * g->oh + oy) * g->ow + ox) * d->co16 + o0) : zero;
+        }
+        h[i][0] = v[0];
+        h[i][1] = _mm512_add_ps(v[0], v[1]);
+        h[i][2] = _mm512_sub_ps(v[0], v[1]);
+        h[i][3] = _mm512_sub_ps(zero, v[1]);
+    }
+    float *at = b + o0 / CN_GEMM_NR * CN_GEMM_NR * kc + k * CN_GEMM_NR + o0 % CN_GEMM_NR;
+    for (int j = 0; j < 4; j++) {
+        __m512 e[4] = { h[0][j], _mm512_add_ps(h[0][j], h[1][j]), _mm512_sub_ps(h[0][j], h[1][j]),
+                        _mm512_sub_ps(zero, h[1][j]) };
+        for (int r = 0; r < 4; r++) _mm512_store_ps(at + (4 * r + j) * d->b_len, e[r]);
+    }
+}
+
+/* dW += G^T M G per channel pair (G's rows (1 0 0) (1/2 1/2 1/2) (1/2 -1/2 1/2) (0 0 1)), in
+ * double, in blocks of 16 x 16 pairs whose M stays in L1 */
+static void dw_out(const dwgeom *d, const float *m, float *dw)
+{
+    const cn_conv_geom *g = d->g;
+    int64_t ob = (g->cout + 15) / 16, cb = (g->cin + 15) / 16;
+    CN_PAR_FOR(g->cout * g->cin >= 4096, schedule(static),
+        for (int64_t blk = 0; blk < ob * cb; blk++)
+            for (int64_t o = blk / cb * 16; o < g->cout && o < blk / cb * 16 + 16; o++)
+                for (int64_t c = blk % cb * 16; c < g->cin && c < blk % cb * 16 + 16; c++) {
+                    double q[4][4], r[3][4];
+                    for (int e = 0; e < 16; e++) q[e / 4][e % 4] = m[(e * g->cin + c) * d->co16 + o];
+                    for (int j = 0; j < 4; j++) { /* G^T on the left */
+                        r[0][j] = q[0][j] + 0.5 * (q[1][j] + q[2][j]);
+                        r[1][j] = 0.5 * (q[1][j] - q[2][j]);
+                        r[2][j] = 0.5 * (q[1][j] + q[2][j]) + q[3][j];
+                    }
+                    float *w = dw + (o * g->cin + c) * 9;
+                    for (int i = 0; i < 3; i++) { /* G on the right */
+                        w[3 * i] += (float)(r[i][0] + 0.5 * (r[i][1] + r[i][2]));
+                        w[3 * i + 1] += (float)(0.5 * (r[i][1] - r[i][2]));
+                        w[3 * i + 2] += (float)(0.5 * (r[i][1] + r[i][2]) + r[i][3]);
+                    }
+                });
+}
+
+/* tile t's input pixels and dY pixels into L1, ahead of their transforms (each tile reads 16
+ * pixels of all channels; the hardware did not fetch them in time) */
+static void dw_fetch(const dwgeom *d, const float *xt, const float *dyt, int64_t t)
+{
+    const cn_conv_geom *g = d->g;
+    int64_t n = t / (d->wg.th * d->wg.tw), ty = t / d->wg.tw % d->wg.th, tx = t % d->wg.tw;
+    for (int64_t i = 0; i < 4; i++) {
+        int64_t iy = 2 * ty - g->pad_t + i, ix = 2 * tx - g->pad_l, x0 = ix < 0 ? 0 : ix, x1 = ix + 4 > g->w ? g->w : ix + 4;
+        if (iy < 0 || iy >= g->h || x0 >= x1) continue;
+        const char *p = (const char *)(xt + ((n * g->h + iy) * g->w + x0) * d->ci16);
+        for (int64_t l = 0; l < (x1 - x0) * d->ci16 * (int64_t)sizeof(float); l += 64) __builtin_prefetch(p + l);
+    }
+    for (int64_t i = 0; i < 2 && 2 * ty + i < g->oh; i++) {
+        int64_t x1 = 2 * tx + 2 > g->ow ? g->ow : 2 * tx + 2;
+        const char *p = (const char *)(dyt + ((n * g->oh + 2 * ty + i) * g->ow + 2 * tx) * d->co16);
+        for (int64_t l = 0; l < (x1 - 2 * tx) * d->co16 * (int64_t)sizeof(float); l += 64) __builtin_prefetch(p + l);
+    }
+}
+
+/* M += the products of tiles [t0, t1), DW_TILES at a time; chunk: room for their panels,
+ * 64-byte aligned */
+static void dw_part(const dwgeom *d, const float *xt, const float *dyt, int64_t t0, int64_t t1, float *m, float *chunk)
+{
+    const cn_conv_geom *g = d->g;
+    float *a = chunk, *b = chunk + 16 * d->a_len;
+    for (int64_t c0 = t0; c0 < t1; c0 += DW_TILES) {
+        int64_t kc = t1 - c0 < DW_TILES ? t1 - c0 : DW_TILES;
+        for (int64_t k = 0; k < kc; k++) {
+            if (c0 + k + DW_FETCH < t1) dw_fetch(d, xt, dyt, c0 + k + DW_FETCH);
+            for (int64_t c = 0; c < d->ci8; c += 16) dw_transform_in(d, xt, c0 + k, c, k, kc, a);
+            for (int64_t o = 0; o < d->co16; o += 16) dw_transform_dy(d, dyt, c0 + k, o, k, kc, b);
+        }
+        for (int e = 0; e < 16; e++)
+            for (int64_t o = 0; o < g->cout; o += CN_GEMM_NR)
+                cn_gemm_panel_add(g->cin, kc, a + e * d->a_len, b + e * d->b_len + o * kc, m + e * g->cin * d->co16 + o,
+                                  d->co16, g->cout - o < CN_GEMM_NR ? g->cout - o : CN_GEMM_NR);
+    }
+}
+
+void cn_cpu_winograd_weight_grad(const cn_conv_geom *g, const float *x, const float *dy, float *dw, float *work)
+{
+    dwgeom d = dwgeom_of(g);
+    int64_t ml = dw_m_len(&d), parts = d.parts, tiles = d.wg.tiles;
+    float *xt = work, *dyt = xt + dw_xt_len(&d), *m = dyt + dw_dyt_len(&d);
+    /* the panels 64-byte aligned, as the products read B (the sizes are all multiples of 16 floats) */
+    float *spare = (float *)(((uintptr_t)(m + parts * ml) + 63) & ~(uintptr_t)63);
+    channels_last(x, g->n, g->cin, g->h * g->w, d.ci16, xt);
+    channels_last(dy, g->n, g->cout, g->oh * g->ow, d.co16, dyt);
+    size_t per_thread = (size_t)dw_chunk_len(&d);
+    CN_PAR_FOR(parts > 1 && tiles * g->cin * g->cout >= 1 << 18, schedule(dynamic),
+        for (int64_t p = 0; p < parts; p++) {
+            float *mp = m + p * ml, *chunk = cn_thread_scratch(per_thread);
+            memset(mp, 0, (size_t)ml * sizeof(float));
+            if (chunk) {
+                dw_part(&d, xt, dyt, tiles * p / parts, tiles * (p + 1) / parts, mp, chunk);
+            } else { /* the heap said no: the workspace's chunk, a thread at a time (the same bits) */
+                _Pragma("omp critical(cn_winograd_spare)")
+                dw_part(&d, xt, dyt, tiles * p / parts, tiles * (p + 1) / parts, mp, spare);
+            }
+        });
+    /* the parts added in order into the first */
+    CN_PAR_FOR(parts > 1 && ml * parts >= 1 << 16, schedule(static),
+        for (int64_t i0 = 0; i0 < ml; i0 += 1024)
+            for (int64_t p = 1; p < parts; p++)
+                for (int64_t i = i0; i < i0 + 1024 && i < ml; i++) m[i] += m[p * ml + i];);
+    dw_out(&d, m, dw);
+}
+
 #else
 void cn_cpu_winograd_conv(const cn_conv_geom *g, const float *x, const float *w, const float *b, float *y,
                           int accumulate, int relu, const cn_pool_out *pool, float *work)
 {
     (void)g, (void)x, (void)w, (void)b, (void)y, (void)accumulate, (void)relu, (void)pool, (void)work; /* never */
+}
+int64_t cn_cpu_winograd_weight_work(const cn_conv_geom *g) { return (void)g, 0; }
+void cn_cpu_winograd_weight_grad(const cn_conv_geom *g, const float *x, const float *dy, float *dw, float *work)
+{
+    (void)g, (void)x, (void)dy, (void)dw, (void)work; /* never */
 }
 #endif
