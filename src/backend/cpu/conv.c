@@ -773,7 +773,7 @@ static int64_t conv_work(const cn_conv_geom *g)
 static int64_t weight_grad_work(const cn_conv_geom *g)
 {
     if (few_taps(g)) return padded_len(g);
-    if (cn_cpu_winograd_way(g)) return cn_cpu_winograd_weight_work(g);
+    if (cn_cpu_winograd_weight_way(g)) return cn_cpu_winograd_weight_work(g);
     return weight_padded(g) ? padded_len(g) + g->n * g->cout * padded_of(g).q : 0;
 }
 
@@ -814,12 +814,13 @@ void cn_cpu_conv_forward_relu_pool(const cn_op_io *io)
 /* relu(the convolution), in the product's last pass over its output */
 void cn_cpu_conv_forward_relu(const cn_op_io *io) { conv_forward(io, 1); }
 
-/* dW += dY . patches(x)^T (by Winograd's F(3x3,2x2) where the forward runs F(2x2,3x3)), and
+/* dW += dY . patches(x)^T (by Winograd's F(3x3,2x2) where the forward runs F(2x2,3x3) on 64
+ * tiles or more), and
  * where few_taps(g) db (or NULL) += the sums of dY; work: weight_grad_work(g) floats */
 static void weight_grad_into(const cn_conv_geom *g, const float *x, const float *dy, float *dw, float *db, float *work)
 {
     if (few_taps(g)) few_taps_weight_grad(g, x, dy, dw, db, work);
-    else if (cn_cpu_winograd_way(g)) cn_cpu_winograd_weight_grad(g, x, dy, dw, work);
+    else if (cn_cpu_winograd_weight_way(g)) cn_cpu_winograd_weight_grad(g, x, dy, dw, work);
     else if (weight_padded(g)) padded_weight_grad(g, x, dy, dw, work, work + padded_len(g));
     else general_weight_grad(g, x, dy, dw);
 }
@@ -877,7 +878,7 @@ const char *cn_cpu_conv_describe(const cn_node *n, const cn_node *const *in, int
     if (direct(&g)) return "sgemm, the image as a matrix (1x1, or a kernel as large as the image)";
     int fwd = cn_cpu_winograd_way(&g) ? 0 : few_taps(&g) ? 3 : padded_way(&g) ? 1 : 2;
     int dx = !transposed_geom(&g, &t) ? 3 : cn_cpu_winograd_way(&t) ? 0 : padded_way(&t) ? 1 : 2;
-    return ways[fwd][dx][few_taps(&g) ? 1 : cn_cpu_winograd_way(&g) ? 2 : 0];
+    return ways[fwd][dx][few_taps(&g) ? 1 : cn_cpu_winograd_weight_way(&g) ? 2 : 0];
 }
 
 int64_t cn_cpu_conv_workspace(const cn_node *n, const cn_node *const *in, int64_t batch)

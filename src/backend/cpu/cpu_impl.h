@@ -30,8 +30,10 @@ typedef struct cn_pool_out { float *y; int32_t *argmax; } cn_pool_out;
  * where the map's size is even): the maxpool of relu(y) too */
 void cn_cpu_winograd_conv(const cn_conv_geom *g, const float *x, const float *w, const float *b, float *y,
                           int accumulate, int relu, const cn_pool_out *pool, float *work);
-/* dW += the weight gradient by F(3x3,2x2) where cn_cpu_winograd_way(g); work:
- * cn_cpu_winograd_weight_work(g) floats */
+/* dW += the weight gradient by F(3x3,2x2), where cn_cpu_winograd_weight_way(g) (the forward's
+ * way and a batch of 64 tiles or more: a gradient is the batch's, its bits need not be an
+ * image's); work: cn_cpu_winograd_weight_work(g) floats */
+int cn_cpu_winograd_weight_way(const cn_conv_geom *g);
 void cn_cpu_winograd_weight_grad(const cn_conv_geom *g, const float *x, const float *dy, float *dw, float *work);
 int64_t cn_cpu_winograd_weight_work(const cn_conv_geom *g);
 /* tests and benchmarks: 1 Winograd wherever it can run, 0 nowhere, -1 by the rule (the default) */
