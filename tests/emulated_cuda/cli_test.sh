@@ -74,5 +74,13 @@ check "train --device cuda --precision bf16: an fp32 checkpoint the CPU evaluate
     "[ $? -eq 0 ] && grep -q '\"count\":24' '$T/cpu.json'"
 "$CN" predict "$T/run" "$T/img/green/000.png" --device cuda --json >"$T/out" 2>&1
 check "predict --device cuda" "[ $? -eq 0 ] && grep -q '\"predictions\"' '$T/out'"
+"$CN" predict "$T/run" "$T/img" --tta flip-shift --csv "$T/cpu.csv" >/dev/null 2>&1
+"$CN" predict "$T/run" "$T/img" --tta flip-shift --csv "$T/gpu.csv" --device cuda >/dev/null 2>&1
+check "predict --tta flip-shift on the CPU and on the GPU: the same classes, probabilities to 1e-5" \
+    "/usr/bin/python3 -c \"
+import csv
+a, b = (list(csv.DictReader(open('$T/' + n + '.csv'))) for n in ('cpu', 'gpu'))
+assert len(a) == len(b) == 24 and all(x['class'] == y['class'] and abs(float(x['probability']) - float(y['probability'])) <= 1e-5 for x, y in zip(a, b))
+\""
 
 finish
