@@ -217,6 +217,43 @@ static void csv_field(FILE *f, const char *s)
     fputc('"', f);
 }
 
+/* Images a forward pass: planning a batch costs its slabs once (activations and gradients),
+ * more images a pass run faster. The first 1,000 Fashion-MNIST test images through fmnist-fast
+ * on 2 threads, plain / --tta flip-shift: one at a time 1.5 / 14.4 s, 8 0.69 / 5.0 s, 16 0.79 /
+ * 4.3 s, 32 0.90 / 4.2 s, 64 1.5 / 6.0 s. */
+#define PREDICT_BATCH 16
+#define PREDICT_FLOATS (1 << 22) /* input floats a pass, at most */
+
+/* one image's top classes (prob: its probabilities; preds: room for top) as text, JSON (first:
+ * the array's first element) and a CSV row */
+static void print_prediction(const cn_model *model, const float *prob, int top, cn_prediction *preds, const char *img,
+                             int json, int first, FILE *cf)
+{
+    cn_model_top(model, prob, top, preds);
+    if (json) {
+        printf("%s{\"image\":", first ? "" : ",");
+        cli_json_string(stdout, img);
+        printf(",\"predictions\":[");
+    } else {
+        char esc[4200];
+        printf("%s\n", cn_text_escape(img, esc, sizeof esc));
+    }
+    for (int t = 0; t < top && preds[t].index >= 0; t++) {
+        const cn_prediction *pr = &preds[t];
+        if (json) {
+            printf("%s{\"class\":%lld,\"name\":", t ? "," : "", (long long)pr->index);
+            cli_json_string(stdout, pr->name);
+            printf(",\"probability\":%.6f}", pr->probability);
+        } else {
+            char esc[256];
+            printf("  %6.2f%%  %s\n", 100 * pr->probability, cn_text_escape(pr->name, esc, sizeof esc));
+        }
+        if (cf && t == 0) csv_field(cf, img), fprintf(cf, ",%lld,", (long long)pr->index), csv_field(cf, pr->name),
+            fprintf(cf, ",%.6f,\n", pr->probability);
+    }
+    if (json) printf("]}");
+}
+
 /* predict's plain arguments: the checkpoint, then the images */
 typedef struct {
     const char *ckpt, **args;
@@ -280,13 +317,18 @@ int cmd_predict(int argc, char **argv)
     }
     int64_t c, h, w, k = cn_model_classes(model);
     cn_model_input_shape(model, &c, &h, &w);
+    /* the images go through the net PREDICT_BATCH at a time (the probabilities of one at a time,
+     * bit for bit), at most PREDICT_FLOATS of input */
+    int64_t chw = c * h * w, chunk = PREDICT_FLOATS / chw;
+    chunk = chunk < 1 ? 1 : chunk > PREDICT_BATCH ? PREDICT_BATCH : chunk;
     int failed = 0;
-    float *x = malloc((size_t)(c * h * w) * sizeof(float)), *prob = malloc((size_t)k * sizeof(float));
+    float *x = malloc((size_t)(chunk * chw) * sizeof(float)), *prob = malloc((size_t)(chunk * k) * sizeof(float));
+    char **why = calloc((size_t)chunk, sizeof *why); /* an image's error, NULL where it was read */
     cn_prediction *preds = malloc((size_t)top * sizeof *preds);
     char *csv = NULL;
     size_t csv_len = 0;
     FILE *cf = csv_path ? open_memstream(&csv, &csv_len) : NULL;
-    if (!x || !prob || !preds || (csv_path && !cf)) rc = cli_error("out of memory");
+    if (!x || !prob || !why || !preds || (csv_path && !cf)) rc = cli_error("out of memory");
     if (cf) fprintf(cf, "image,class,name,probability,error\n");
     if (json && !rc) printf("[");
     if (!json && !rc) {
@@ -294,50 +336,36 @@ int cmd_predict(int argc, char **argv)
         printf("%s: %d image%s from %s%s\n", cn_text_escape(ckpt, esc, sizeof esc), images.n, images.n == 1 ? "" : "s",
                cn_text_escape(from, esc2, sizeof esc2), tta_said[tta]);
     }
-    for (int i = 0; !rc && i < images.n; i++) {
-        const char *img = images.v[i];
-        if (cn_model_input_file(ctx, model, img, x)) { /* reported; the other images go on */
-            cli_ctx_error(ctx);
-            failed++;
-            if (json) printf("%s{\"image\":", i ? "," : ""), cli_json_string(stdout, img), printf(",\"error\":"),
-                cli_json_string(stdout, cn_ctx_message(ctx)), printf("}");
-            if (cf) csv_field(cf, img), fprintf(cf, ",,,,"), csv_field(cf, cn_ctx_message(ctx)), fprintf(cf, "\n");
-            continue;
-        }
-        if (cn_model_probabilities(ctx, model, x, 1, prob)) {
-            rc = cli_ctx_error(ctx);
-            break;
-        }
-        cn_model_top(model, prob, (int)top, preds);
-        if (json) {
-            printf("%s{\"image\":", i ? "," : "");
-            cli_json_string(stdout, img);
-            printf(",\"predictions\":[");
-        } else {
-            char esc[4200];
-            printf("%s\n", cn_text_escape(img, esc, sizeof esc));
-        }
-        for (int64_t t = 0; t < top && preds[t].index >= 0; t++) {
-            const cn_prediction *pr = &preds[t];
-            if (json) {
-                printf("%s{\"class\":%lld,\"name\":", t ? "," : "", (long long)pr->index);
-                cli_json_string(stdout, pr->name);
-                printf(",\"probability\":%.6f}", pr->probability);
-            } else {
-                char esc[256];
-                printf("  %6.2f%%  %s\n", 100 * pr->probability, cn_text_escape(pr->name, esc, sizeof esc));
+    for (int i0 = 0; !rc && i0 < images.n; i0 += (int)chunk) {
+        int n = images.n - i0 < chunk ? images.n - i0 : (int)chunk, read = 0;
+        for (int j = 0; j < n; j++) {
+            if (!cn_model_input_file(ctx, model, images.v[i0 + j], x + read * chw)) {
+                read++;
+                continue;
             }
-            if (cf && t == 0) csv_field(cf, img), fprintf(cf, ",%lld,", (long long)pr->index), csv_field(cf, pr->name),
-                fprintf(cf, ",%.6f,\n", pr->probability);
+            cli_ctx_error(ctx); /* reported; the other images go on */
+            failed++;
+            if (!(why[j] = strdup(cn_ctx_message(ctx)))) rc = cli_error("out of memory");
         }
-        if (json) printf("]}");
+        if (!rc && read && cn_model_probabilities(ctx, model, x, read, prob)) rc = cli_ctx_error(ctx);
+        for (int j = 0, r = 0; !rc && j < n; j++) {
+            const char *img = images.v[i0 + j];
+            if (why[j]) {
+                if (json) printf("%s{\"image\":", i0 + j ? "," : ""), cli_json_string(stdout, img), printf(",\"error\":"),
+                    cli_json_string(stdout, why[j]), printf("}");
+                if (cf) csv_field(cf, img), fprintf(cf, ",,,,"), csv_field(cf, why[j]), fprintf(cf, "\n");
+                continue;
+            }
+            print_prediction(model, prob + r++ * k, (int)top, preds, img, json, i0 + j == 0, cf);
+        }
+        for (int j = 0; j < n; j++) free(why[j]), why[j] = NULL;
     }
     if (json && !rc) printf("]\n");
     if (cf && fclose(cf) && !rc) rc = cli_error("out of memory");
     if (cf && !rc && cn_file_write_atomic(ctx, csv_path, csv, csv_len)) rc = cli_ctx_error(ctx);
     if (!rc && failed) rc = cli_error("%d of %d images could not be read (named above)", failed, images.n);
     free(csv);
-    free(x), free(prob), free(preds);
+    free(x), free(prob), free(preds), free(why);
     path_free(&images);
     cn_model_destroy(model);
     cn_ctx_destroy(ctx);
