@@ -104,6 +104,16 @@ ok = rows[0] == ['image', 'class', 'name', 'probability', 'error'] and [r[0] for
 ok = ok and rows[2][1:4] == ['', '', ''] and 'not a PNG or JPEG' in rows[2][4]
 ok = ok and all(names[int(r[1])] == r[2] and 0 < float(r[3]) <= 1 and r[4] == '' for r in (rows[1], rows[3]))
 exit(not ok)\""
+# more images than a forward pass takes (16), a broken one among them: each image's row is the row
+# it gets alone, in order
+mkdir -p "$T/many"
+for c in red green blue; do for f in "$T/colours/$c/"00[0-7].png; do cp "$f" "$T/many/$c-$(basename "$f")"; done; done
+printf 'not an image' >"$T/many/green-003.png"
+"$CN" predict "$T/colours-run" "$T/many" --csv "$T/many.csv" --top 1 >/dev/null 2>&1
+: >"$T/alone.csv"
+for f in "$T/many/"*.png; do "$CN" predict "$T/colours-run" "$f" --csv "$T/one.csv" >/dev/null 2>&1; tail -n 1 "$T/one.csv" >>"$T/alone.csv"; done
+check "predict FOLDER of 24 images: every row as the image alone gives it, the broken one in its place" \
+    "[ \$(wc -l <'$T/alone.csv') -eq 24 ] && tail -n +2 '$T/many.csv' | cmp -s - '$T/alone.csv' && grep -q 'green-003.png\",,,,' '$T/many.csv'"
 "$CN" predict "$T/colours-run" "$T/colours/red/00*.png" --json >"$T/glob.json"
 check "predict 'GLOB': the pattern expanded (10 images)" \
     "/usr/bin/python3 -c \"import json; d = json.load(open('$T/glob.json')); exit(not (len(d) == 10 and d[9]['image'].endswith('red/009.png')))\""
