@@ -95,7 +95,10 @@ void cn_batch_draws(cn_rng *rng, const int64_t *idx, int64_t n, int64_t pad, int
 static const int tta_views[10][3] = { { 0, 0, 0 }, { 1, 0, 0 },  { 0, -1, 0 }, { 0, 1, 0 }, { 0, 0, -1 },
                                       { 0, 0, 1 }, { 1, -1, 0 }, { 1, 1, 0 },  { 1, 0, -1 }, { 1, 0, 1 } };
 
-int cn_tta_count(cn_tta tta) { return tta == CN_TTA_FLIP_SHIFT ? 10 : tta == CN_TTA_FLIP ? 2 : 1; }
+int cn_tta_count(cn_tta tta)
+{
+    return tta == CN_TTA_FLIP_SHIFT ? 10 : tta == CN_TTA_FLIP ? 2 : tta == CN_TTA_NONE ? 1 : 0;
+}
 
 cn_batch_draw cn_tta_draw(int v, int64_t index)
 {

@@ -21,8 +21,8 @@ typedef struct cn_batch_draw {
  * each only when enabled (pad > 0, flip); out[i].index = idx[i]. */
 void cn_batch_draws(cn_rng *rng, const int64_t *idx, int64_t n, int64_t pad, int flip, cn_batch_draw *out);
 
-/* Test-time augmentation (cn_tta): how many views of each image, and view v (0 .. count - 1) of
- * sample `index` as a draw on the image padded by 1 (view 0: the image itself). */
+/* Test-time augmentation (cn_tta): how many views of each image (0: not a cn_tta), and view v
+ * (0 .. count - 1) of sample `index` as a draw on the image padded by 1 (view 0: the image itself). */
 int cn_tta_count(cn_tta tta);
 cn_batch_draw cn_tta_draw(int v, int64_t index);
 

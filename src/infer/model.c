@@ -158,7 +158,7 @@ cn_status cn_model_set_tta(cn_ctx *ctx, cn_model *m, cn_tta tta)
 {
     if (!ctx) return CN_E_ARG;
     if (!m) return cn_fail(ctx, CN_E_ARG, "cn_model_set_tta: NULL model");
-    if (tta != CN_TTA_NONE && tta != CN_TTA_FLIP && tta != CN_TTA_FLIP_SHIFT)
+    if (!cn_tta_count(tta))
         return cn_fail(ctx, CN_E_ARG, "cn_model_set_tta: unknown test-time augmentation %d", (int)tta);
     m->tta = tta;
     return CN_OK;

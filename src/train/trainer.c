@@ -251,7 +251,7 @@ cn_status cn_evaluate_tta(cn_ctx *ctx, cn_net *net, const cn_dataset *ds, const 
 {
     memset(out, 0, sizeof *out);
     if (!cn_net_params(net, NULL, NULL)) return cn_fail(ctx, CN_E_ARG, "cn_evaluate: the net has no parameters");
-    if (tta != CN_TTA_NONE && tta != CN_TTA_FLIP && tta != CN_TTA_FLIP_SHIFT)
+    if (!cn_tta_count(tta))
         return cn_fail(ctx, CN_E_ARG, "cn_evaluate_tta: unknown test-time augmentation %d", (int)tta);
     cn_status st = check_input(ctx, net, ds);
     if (st) return st;

@@ -223,6 +223,17 @@ __attribute__((target("avx512f"))) static inline void fetch_ahead(const cn_conv_
     for (int l = 0; l < lines; l++) _mm_prefetch(ahead + 64 * l, _MM_HINT_T0);
 }
 
+/* B^T's rows (1 0 -1 0) (0 1 1 0) (0 -1 1 0) (0 1 0 -1) applied to four vectors: a row of d
+ * (d B) or a column of d B (B^T d B), in the forward's and the weight gradient's input transform */
+__attribute__((target("avx512f"), always_inline)) static inline void bt4(__m512 a, __m512 b, __m512 c, __m512 d,
+                                                                        __m512 out[4])
+{
+    out[0] = _mm512_sub_ps(a, c);
+    out[1] = _mm512_add_ps(b, c);
+    out[2] = _mm512_sub_ps(c, b);
+    out[3] = _mm512_sub_ps(b, d);
+}
+
 /* V's lanes of one segment and input channel c: B^T d B of each tile's 4x4 input d, with
  * B^T's rows (1 0 -1 0) (0 1 1 0) (0 -1 1 0) (0 1 0 -1); each row of d is transformed as it is
  * loaded (d B), then the columns (B^T), so 16 vectors stay live */
@@ -257,19 +268,15 @@ __attribute__((target("avx512f"))) static void transform_in(const cn_conv_geom *
             d0 = _mm512_permutex2var_ps(a[0], pick[0], a[1]), d1 = _mm512_permutex2var_ps(a[0], pick[1], a[1]);
             d2 = _mm512_permutex2var_ps(a[0], pick[2], a[1]), d3 = _mm512_permutex2var_ps(a[0], pick[3], a[1]);
         }
-        h[i][0] = _mm512_sub_ps(d0, d2);
-        h[i][1] = _mm512_add_ps(d1, d2);
-        h[i][2] = _mm512_sub_ps(d2, d1);
-        h[i][3] = _mm512_sub_ps(d1, d3);
+        bt4(d0, d1, d2, d3, h[i]);
     }
     __mmask16 keep = cn_lanes16(0, s->len);
     float *out = v + c * NR + s->lane;
     int64_t step = g->cin * NR; /* from V_e to V_e+1 */
     for (int j = 0; j < 4; j++) {
-        _mm512_mask_storeu_ps(out + j * step, keep, _mm512_sub_ps(h[0][j], h[2][j]));
-        _mm512_mask_storeu_ps(out + (4 + j) * step, keep, _mm512_add_ps(h[1][j], h[2][j]));
-        _mm512_mask_storeu_ps(out + (8 + j) * step, keep, _mm512_sub_ps(h[2][j], h[1][j]));
-        _mm512_mask_storeu_ps(out + (12 + j) * step, keep, _mm512_sub_ps(h[1][j], h[3][j]));
+        __m512 e[4];
+        bt4(h[0][j], h[1][j], h[2][j], h[3][j], e);
+        for (int r = 0; r < 4; r++) _mm512_mask_storeu_ps(out + (4 * r + j) * step, keep, e[r]);
     }
 }
 
@@ -505,16 +512,13 @@ __attribute__((target("avx512f"))) static void dw_transform_in(const dwgeom *d, 
             v[j] = iy >= 0 && iy < g->h && ix >= 0 && ix < g->w ? _mm512_loadu_ps(xt + ((n * g->h + iy) * g->w + ix) * d->ci16 + c0)
                                                               : zero;
         }
-        h[i][0] = _mm512_sub_ps(v[0], v[2]);
-        h[i][1] = _mm512_add_ps(v[1], v[2]);
-        h[i][2] = _mm512_sub_ps(v[2], v[1]);
-        h[i][3] = _mm512_sub_ps(v[1], v[3]);
+        bt4(v[0], v[1], v[2], v[3], h[i]);
     }
     float *at = a + cn_gemm_packed_a_at(kc, c0, k);
     int hi = c0 + 8 < d->ci8; /* the upper 8 channels have a panel */
     for (int j = 0; j < 4; j++) {
-        __m512 e[4] = { _mm512_sub_ps(h[0][j], h[2][j]), _mm512_add_ps(h[1][j], h[2][j]), _mm512_sub_ps(h[2][j], h[1][j]),
-                        _mm512_sub_ps(h[1][j], h[3][j]) };
+        __m512 e[4];
+        bt4(h[0][j], h[1][j], h[2][j], h[3][j], e);
         for (int r = 0; r < 4; r++) {
             float *dst = at + (4 * r + j) * d->a_len;
             _mm256_storeu_ps(dst, _mm512_castps512_ps256(e[r]));
