@@ -86,6 +86,8 @@ extern const char *const cli_devices[], *const cli_precisions[];
       .help = "fp32 (default), tf32 (cuda: tensor cores on float) or bf16 (cuda: conv, dense and activations in bf16)" }
 /* --tta V: test-time augmentation, the index of cli_tta_views (cn_tta's order) */
 extern const char *const cli_tta_views[];
+/* ... what each does, as the end of a line that names the images */
+extern const char *const cli_tta_said[];
 #define CLI_TTA_HELP                                                                               \
     "test-time augmentation, the net's outputs averaged over views of each\n"                  \
     "image: none (default), flip (the image and its mirror image) or flip-shift\n"             \
@@ -180,12 +182,15 @@ int cli_run_manifest_read(const char *dir, char **args, char **seed, char **spec
  * atomically; cmd_train calls it after every epoch, cmd_report writes the final page over it
  * (report.c). 0 or the exit status after printing the error. */
 int cli_report_live(const char *dir, int64_t epoch, int64_t epochs);
+/* dir/report.html, the final page (as `convnet report dir` writes it): with tta, the accuracy with
+ * those views averaged too, tta_acc if measured already (cmd_train's), else measured (NaN) */
+int cli_report_final(const char *dir, cn_tta tta, double tta_acc);
 
 int cmd_summary(int argc, char **argv);
 int cmd_train(int argc, char **argv);
 int cmd_eval(int argc, char **argv);
 int cmd_predict(int argc, char **argv);
-int cmd_report(int argc, char **argv); /* DIR/report.html; cmd_train calls it at the end of a run */
+int cmd_report(int argc, char **argv); /* DIR/report.html (cli_report_final) */
 int cmd_data(int argc, char **argv);
 int cmd_bench(int argc, char **argv);
 int cmd_calc(int argc, char **argv);

@@ -21,10 +21,6 @@ static const char *class_name(const cn_model *model, int32_t c, char *buf, size_
     return buf;
 }
 
-/* what --tta does, in cli_tta_views' order: the end of the line that names the images */
-static const char *const tta_said[] = { "", ", each with its mirror image (outputs averaged)",
-                                        ", each in 10 views: itself, its mirror image, and their shifts by a pixel "
-                                        "(outputs averaged)" };
 
 static void eval_help(const cli_option *opts)
 {
@@ -94,7 +90,7 @@ int cmd_eval(int argc, char **argv)
     }
     char used[4300];
     printf("%s on %s: %lld images%s\naccuracy %.2f%%, loss %.4f\n\n%-14s %8s %9s\n", ckpt,
-           cli_data_name(data, CLI_HALF_TEST, used, sizeof used), (long long)r.count, tta_said[tta], 100 * r.acc, r.loss,
+           cli_data_name(data, CLI_HALF_TEST, used, sizeof used), (long long)r.count, cli_tta_said[tta], 100 * r.acc, r.loss,
            "class", "images", "accuracy");
     for (int32_t c = 0; c < k; c++) {
         int64_t row = 0;
@@ -334,7 +330,7 @@ int cmd_predict(int argc, char **argv)
     if (!json && !rc) {
         char esc[4300], esc2[4300];
         printf("%s: %d image%s from %s%s\n", cn_text_escape(ckpt, esc, sizeof esc), images.n, images.n == 1 ? "" : "s",
-               cn_text_escape(from, esc2, sizeof esc2), tta_said[tta]);
+               cn_text_escape(from, esc2, sizeof esc2), cli_tta_said[tta]);
     }
     for (int i0 = 0; !rc && i0 < images.n; i0 += (int)chunk) {
         int n = images.n - i0 < chunk ? images.n - i0 : (int)chunk, read = 0;

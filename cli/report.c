@@ -23,7 +23,7 @@
 
 static void help(const cli_option *opts)
 {
-    printf("usage: convnet report DIR [--data D] [--images N] [--batch N] [--threads N] [--quiet]\n\n"
+    printf("usage: convnet report DIR [--data D] [--images N] [--batch N] [--tta flip|flip-shift] [--threads N] [--quiet]\n\n"
            "Writes DIR/report.html for the training run in DIR (as `convnet train --out DIR` leaves it):\n"
            "one self-contained HTML file (no network access) with the loss and accuracy per epoch (train\n"
            "and validation, from DIR/metrics.csv) as SVG charts, the test set's confusion matrix as a heat\n"
@@ -278,11 +278,15 @@ static void write_header(FILE *f, const report_data *d)
     } else {
         /* "test" only for test data: a folder without a test half is evaluated whole, training
          * images included */
-        fprintf(f, " &middot; %lld epochs &middot; best epoch (by validation %s) %s &middot; %s <b>%.2f%%</b>, loss %.4f "
-                   "on %lld images of ", (long long)d->n_rows, monitor ? monitor : "accuracy", best ? best : "?",
+        fprintf(f, " &middot; %lld epoch%s &middot; best epoch (by validation %s) %s &middot; %s <b>%.2f%%</b>, loss %.4f "
+                   "on %lld images of ", (long long)d->n_rows, d->n_rows == 1 ? "" : "s", monitor ? monitor : "accuracy", best ? best : "?",
                 d->is_test ? "test accuracy" : "accuracy (no test half: training images included)", 100 * d->eval.acc,
                 d->eval.loss, (long long)d->eval.count);
         report_html_text(f, d->test_name);
+        if (d->tta != CN_TTA_NONE)
+            fprintf(f, " &middot; <b>%.2f%%</b> with <code>--tta %s</code>%s; the confusion matrix, the classes and "
+                       "the images below are the plain predictions'", 100 * d->tta_acc, cli_tta_views[d->tta],
+                    cli_tta_said[d->tta]);
     }
     fprintf(f, "</p>\n<p class=\"meta\">Settings: <code>");
     for (const char *s = args ? args : ""; *s; s++) {
@@ -346,16 +350,38 @@ int cli_report_live(const char *dir, int64_t epoch, int64_t epochs)
     return rc;
 }
 
+/* the final page of dir with the options of cmd_report */
+static int report_final(const char *dir, const char *data, int64_t images, int64_t batch, cn_tta tta, double tta_acc)
+{
+    cn_ctx *ctx;
+    if (cn_ctx_create(NULL, &ctx)) return cli_error("out of memory");
+    report_data d = { .dir = dir, .tta = tta, .tta_acc = tta_acc };
+    char path[4200];
+    snprintf(path, sizeof path, "%s/report.html", dir);
+    int rc = report_load_data(ctx, dir, data, batch, &d);
+    if (!rc) rc = write_report(ctx, &d, images, path);
+    report_free_data(ctx, &d);
+    cn_ctx_destroy(ctx);
+    return rc;
+}
+
+int cli_report_final(const char *dir, cn_tta tta, double tta_acc)
+{
+    return report_final(dir, NULL, 48, 256, tta, tta_acc);
+}
+
 int cmd_report(int argc, char **argv)
 {
     const char *dir = NULL, *data = NULL;
     int64_t images = 48, batch = 256;
-    int quiet = 0;
+    int quiet = 0, tta = CN_TTA_NONE;
     const cli_option opts[] = {
         { "--data", "D", CLI_TEXT, &data, .help = "default: the data set the checkpoint was trained on (its test half)" },
         { "--images", "N", CLI_INT, &images, 0, 10000,
           .help = "test images in the grid (default 48, at most 3/4 of them mistakes)" },
         { "--batch", "N", CLI_INT, &batch, 1, 1 << 20, .help = "images per forward pass (default 256)" },
+        { "--tta", "V", CLI_CALL, &tta, .call = cli_choice_option, .choices = cli_tta_views,
+          .help = CLI_TTA_HELP "; the page gives that accuracy beside the plain one\n(train --tta V passes it on)" },
         { "--threads", "N", CLI_CALL, .call = cli_threads_option, .help = CLI_THREADS_HELP },
         { "--quiet", NULL, CLI_FLAG, &quiet, .help = "do not print where the report is" },
         { 0 },
@@ -363,15 +389,7 @@ int cmd_report(int argc, char **argv)
     int usage = cli_parse("report", argc, argv, opts, help, cli_take_one, &dir);
     if (usage != CLI_GO_ON) return usage;
     if (!dir) return cli_usage_error("report", "give a run folder (the --out DIR of convnet train)");
-    cn_ctx *ctx;
-    if (cn_ctx_create(NULL, &ctx)) return cli_error("out of memory");
-    report_data d = { .dir = dir };
-    char path[4200];
-    snprintf(path, sizeof path, "%s/report.html", dir);
-    int rc = report_load_data(ctx, dir, data, batch, &d);
-    if (!rc) rc = write_report(ctx, &d, images, path);
-    if (!rc && !quiet) printf("report: %s\n", path);
-    report_free_data(ctx, &d);
-    cn_ctx_destroy(ctx);
+    int rc = report_final(dir, data, images, batch, (cn_tta)tta, NAN);
+    if (!rc && !quiet) printf("report: %s/report.html\n", dir);
     return rc;
 }

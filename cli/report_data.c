@@ -161,6 +161,12 @@ int report_load_data(cn_ctx *ctx, const char *dir, const char *data, int64_t bat
     if (cli_load_data(ctx, data, CLI_HALF_TEST, &in, &d->test, &has_test) ||
         cn_evaluate(ctx, d->net, &d->test, d->mean, d->std, batch, &d->eval))
         return cli_ctx_error(ctx);
+    if (d->tta != CN_TTA_NONE && isnan(d->tta_acc)) {
+        cn_eval_result r;
+        if (cn_evaluate_tta(ctx, d->net, &d->test, d->mean, d->std, batch, d->tta, &r)) return cli_ctx_error(ctx);
+        d->tta_acc = r.acc;
+        cn_eval_free(ctx, &r);
+    }
     d->is_test |= has_test;
     return predict_all(ctx, d, batch);
 }

@@ -28,6 +28,8 @@ typedef struct {
     float mean[4], std[4];
     cn_dataset test;
     cn_eval_result eval;
+    cn_tta tta;         /* --tta: the accuracy with these views too (the rest of the page is plain) */
+    double tta_acc;     /* ... that accuracy */
     int32_t *pred;      /* test.count predicted classes */
     metrics_row *rows;  /* n_rows epochs of metrics.csv */
     int64_t n_rows;
@@ -42,7 +44,8 @@ typedef struct {
 int report_read_metrics(const char *dir, metrics_row **rows, int64_t *n);
 /* steps.csv of run folder dir into d->steps (NULL without one); 0 or the exit status */
 int report_read_steps(const char *dir, report_data *d);
-/* everything the final page shows: the CSVs, the checkpoint, the test set and its predictions */
+/* everything the final page shows: the CSVs, the checkpoint, the test set and its predictions,
+ * and the accuracy with the views of d->tta unless d->tta_acc has it already (not NaN) */
 int report_load_data(cn_ctx *ctx, const char *dir, const char *data, int64_t batch, report_data *d);
 void report_free_data(cn_ctx *ctx, report_data *d);
 

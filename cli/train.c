@@ -494,8 +494,8 @@ static int train_once(cn_ctx *ctx, train_opts *o, const char *out, uint64_t seed
     }
     if (o->follower) goto done; /* the first process tests, reports and says so */
     if (has_test && (rc = test_accuracy(ctx, out, &test, 256, (cn_tta)o->tta, test_acc))) goto done;
-    char *report_args[] = { (char *)out, "--quiet", NULL }; /* the report is named in the last line */
-    if ((rc = cmd_report(2, report_args))) goto done;
+    /* the report is named in the last line; it gives the --tta accuracy measured above */
+    if ((rc = cli_report_final(out, has_test ? (cn_tta)o->tta : CN_TTA_NONE, test_acc[1]))) goto done;
     ps->has_test = has_test;
     if (!has_test) test_acc[0] = sum.best_val_acc;
     if (!o->quiet && sum.stopped_early)

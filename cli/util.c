@@ -192,6 +192,9 @@ const char *const cli_devices[] = { "cpu", "cuda", NULL };
 const char *const cli_precisions[] = { "fp32", "tf32", "bf16", NULL }; /* in cn_precision's order */
 
 const char *const cli_tta_views[] = { "none", "flip", "flip-shift", NULL };
+const char *const cli_tta_said[] = { "", ", each with its mirror image (outputs averaged)",
+                                     ", each in 10 views: itself, its mirror image, and their shifts by a pixel "
+                                     "(outputs averaged)" };
 
 int cli_choice_option(cli_args *a, const cli_option *opt, const char *value)
 {

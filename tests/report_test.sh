@@ -33,9 +33,12 @@ chrome() {
 }
 
 # ---- Fashion-MNIST, a tiny net, 2 epochs: train writes the report --------------------------------
+# (with --tta flip: the page gives that accuracy too)
 "$CN" train -e 'input 28x28x1; conv 4 3x3 pad=1; relu; maxpool 2x2; dense 10' --epochs 2 --val 0.9 --batch 64 \
-    --quiet --out "$T/run" >"$T/out" 2>&1
+    --tta flip --quiet --out "$T/run" >"$T/out" 2>&1
 check "train exits 0" "[ $? -eq 0 ]"
+tta_said=$(grep -o ', [0-9.]*% with --tta flip' "$T/out" | grep -o '[0-9.]*%')
+check "the page gives train's --tta flip accuracy ($tta_said)" "[ -n '$tta_said' ] && grep -q '<b>$tta_said</b> with <code>--tta flip</code>, each with its mirror image (outputs averaged)' '$T/run/report.html'"
 check "train writes report.html" "[ -s '$T/run/report.html' ]"
 check "no temporary file left in the run folder" "[ -z \"\$(ls -A '$T/run' | grep -v -e '^last.safetensors$' -e '^model.safetensors$' -e '^metrics.csv$' -e '^steps.csv$' -e '^report.html$' -e '^run.json$' -e '^.lock$')\" ]"
 check "the final page does not reload itself (no refresh tag, no live banner)" "! grep -qi 'http-equiv' '$T/run/report.html' && ! grep -q 'class=\"live\"' '$T/run/report.html'"
@@ -43,9 +46,18 @@ check "self-contained: no http:// or https:// in the file" "! grep -qi 'https\?:
 check "self-contained: no src= other than data: URLs" "! grep -o 'src=\"[^\"]*' '$T/run/report.html' | grep -qv 'src=\"data:image/png;base64,'"
 
 mv "$T/run/report.html" "$T/by-train.html"
-"$CN" report "$T/run" >"$T/out" 2>&1
+"$CN" report "$T/run" --tta flip >"$T/out" 2>&1
 check "convnet report DIR exits 0 and names the file" "[ $? -eq 0 ] && grep -q 'report: $T/run/report.html' '$T/out'"
-check "convnet report rebuilds the same page" "cmp -s '$T/by-train.html' '$T/run/report.html'"
+check "convnet report DIR --tta flip rebuilds the same page (its own --tta accuracy: train's)" "cmp -s '$T/by-train.html' '$T/run/report.html'"
+"$CN" report "$T/run" --quiet
+check "without --tta: no such line" "grep -q 'test accuracy <b>' '$T/run/report.html' && ! grep -q 'with <code>--tta' '$T/run/report.html'"
+"$CN" report "$T/run" --tta flip-shift --quiet
+tta_eval=$("$CN" eval "$T/run" --tta flip-shift --json | grep -o '"accuracy": *[0-9.]*' | head -1 | grep -o '[0-9.]*$')
+check "report --tta flip-shift gives eval --tta flip-shift's accuracy ($tta_eval)" \
+    "[ -n '$tta_eval' ] && grep -q \"<b>\$(awk 'BEGIN { printf \"%.2f\", 100 * $tta_eval }')%</b> with <code>--tta flip-shift</code>, each in 10 views\" '$T/run/report.html'"
+"$CN" report "$T/run" --tta flop >"$T/out" 2>&1
+check "report --tta flop: exit 2, naming the nearest choice" "[ $? -eq 2 ] && grep -q \"unknown 'flop' (did you mean 'flip'?)\" '$T/out'"
+"$CN" report "$T/run" --tta flip --quiet
 
 chrome --dump-dom "file://$T/run/report.html" >"$T/dom.html"
 check "chromium --dump-dom exits 0" "[ $? -eq 0 ] && [ -s '$T/dom.html' ]"
