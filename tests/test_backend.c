@@ -309,6 +309,23 @@ static void test_conv_shapes(void)
         "input 5x5x6; conv 4 1x1 pad=1",
     };
     for (size_t i = 0; i < sizeof specs / sizeof specs[0]; i++) compare(specs[i], 3);
+    /* output planes of at most 16 floats (patches permuted in registers: small_block in conv.c): 23
+     * samples, so that panels of 48 pixels and slices of 192 begin inside a 3x3 map (9 pixels),
+     * and tap counts that are not multiples of 16 */
+    static const char *small[] = {
+        "input 3x3x6; conv 7 3x3 pad=1",
+        "input 4x4x5; conv 9 3x3 pad=1 bias=no",
+        "input 4x4x8; conv 6 3x3 stride=2 pad=1",
+        "input 4x3x6; conv 4 2x2 dilation=2 pad=1 groups=2",
+        "input 2x2x3; conv 4 3x3 pad=1",
+        "input 4x4x4; conv 4 4x4 pad=same",
+        "input 4x4x2; conv 3 5x5 pad=2",
+        "input 8x8x5; conv 6 3x3 stride=2 pad=1",   /* input planes of 17 to 64 floats */
+        "input 6x5x4; conv 5 3x3 stride=2 pad=1",
+        "input 7x7x3; conv 4 1x1 stride=2",
+        "input 5x4x3; conv 4 2x2 stride=2 pad=same",
+    };
+    for (size_t i = 0; i < sizeof small / sizeof small[0]; i++) compare(small[i], 23);
 }
 
 /* deconv on the CPU runs the convolution's products the other way round: each of its paths */

@@ -140,11 +140,100 @@ static inline void patch_run(const patches *pt, const tap *t, pixel p, int64_t s
     for (int64_t i = b; i < seg; i++) out[i * os] = 0.0f;
 }
 
+#ifdef CN_X86
+/* Output planes of at most 16 floats, input planes of at most 64 (resnet18-cifar's 4x4 maps, and
+ * the stride-2 convolutions that make them from 8x8): the values a tap sees over one image's
+ * output pixels are its input plane permuted in registers, zeros where it looks at padding. Runs
+ * along output rows would be 2 to 4 floats long, and walking them cost as much as the product's
+ * arithmetic. */
+#define SMALL_TAPS 16 /* kh * kw at most */
+
+static int small_planes(const cn_conv_geom *g)
+{
+    return g->h * g->w <= 64 && g->oh * g->ow <= 16 && g->kh * g->kw <= SMALL_TAPS && cn_gemm_avx512();
+}
+
+/* for each kernel position e = ky*kw + kx, output pixel p's input pixel (idx) and whether it is
+ * inside the image (bit p of live) */
+static void small_taps(const cn_conv_geom *g, int32_t idx[SMALL_TAPS][16], __mmask16 live[SMALL_TAPS])
+{
+    for (int64_t e = 0; e < g->kh * g->kw; e++) {
+        live[e] = 0;
+        for (int64_t p = 0; p < 16; p++) {
+            int64_t oy = p / g->ow, ox = p % g->ow;
+            int64_t iy = oy * g->sh - g->pad_t + e / g->kw * g->dh, ix = ox * g->sw - g->pad_l + e % g->kw * g->dw;
+            int in = p < g->oh * g->ow && iy >= 0 && iy < g->h && ix >= 0 && ix < g->w;
+            idx[e][p] = in ? (int32_t)(iy * g->w + ix) : 0;
+            live[e] |= (__mmask16)(in << p);
+        }
+    }
+}
+
+/* tap t's values over the output pixels of sample s (lane p: pixel p) */
+__attribute__((target("avx512f"), always_inline)) static inline __m512 small_tap(const patches *pt, int32_t idx[SMALL_TAPS][16],
+                                                                                 const __mmask16 *live, int64_t t, int64_t s)
+{
+    const cn_conv_geom *g = pt->g;
+    int64_t kk = g->kh * g->kw, hw = g->h * g->w, c = pt->gr * (g->cin / g->groups) + t / kk, e = t % kk;
+    const float *x = pt->x + (s * g->cin + c) * hw;
+    __m512i ix = _mm512_loadu_si512(idx[e]);
+    __m512 a = _mm512_maskz_loadu_ps(cn_lanes16(0, hw), x);
+    if (hw <= 16) return _mm512_maskz_permutexvar_ps(live[e], ix, a);
+    __m512 lo = _mm512_maskz_permutex2var_ps(live[e], a, ix, _mm512_maskz_loadu_ps(cn_lanes16(0, hw - 16), x + 16));
+    if (hw <= 32) return lo;
+    __m512 hi = _mm512_maskz_permutex2var_ps(live[e], _mm512_maskz_loadu_ps(cn_lanes16(0, hw - 32), x + 32), ix,
+                                             _mm512_maskz_loadu_ps(cn_lanes16(0, hw - 48), x + 48));
+    return _mm512_mask_blend_ps(_mm512_test_epi32_mask(ix, _mm512_set1_epi32(32)), lo, hi); /* pixels 32..63 */
+}
+
+/* patch_block where small_planes(g): a row of taps (pix_stride 1: the forward's panels) is
+ * stored a sample's pixels at a time; a row of pixels (tap_stride 1: the weight gradient's) is
+ * 16 taps' rows turned in registers */
+__attribute__((target("avx512f"))) static void small_block(const patches *pt, int64_t t0, int64_t taps, int64_t p0,
+                                                           int64_t pixels, float *restrict dst, int64_t tap_stride,
+                                                           int64_t pix_stride)
+{
+    const cn_conv_geom *g = pt->g;
+    int64_t P = g->oh * g->ow;
+    int32_t idx[SMALL_TAPS][16];
+    __mmask16 live[SMALL_TAPS];
+    small_taps(g, idx, live);
+    for (int64_t s = p0 / P; s * P < p0 + pixels; s++) {
+        /* the sample's pixels [lo, hi) in the block, stored from dst's pixel `at` on */
+        int64_t lo = p0 > s * P ? p0 - s * P : 0, hi = p0 + pixels - s * P < P ? p0 + pixels - s * P : P;
+        int64_t at = s * P + lo - p0;
+        __mmask16 m = cn_lanes16(lo, hi);
+        if (pix_stride == 1) {
+            for (int64_t k = 0; k < taps; k++) {
+                __m512 v = small_tap(pt, idx, live, t0 + k, s);
+                if (lo) v = _mm512_maskz_compress_ps(m, v); /* pixels from lo on to lane 0 on */
+                _mm512_mask_storeu_ps(dst + k * tap_stride + at, cn_lanes16(0, hi - lo), v);
+            }
+            continue;
+        }
+        for (int64_t k0 = 0; k0 < taps; k0 += 16) {
+            int64_t n = taps - k0 < 16 ? taps - k0 : 16;
+            __m512 r[16];
+            for (int64_t q = 0; q < 16; q++) r[q] = q < n ? small_tap(pt, idx, live, t0 + k0 + q, s) : _mm512_setzero_ps();
+            cn_transpose16(r); /* r[p]: pixel p's values of the 16 taps */
+            for (int64_t p = lo; p < hi; p++)
+                _mm512_mask_storeu_ps(dst + (at + p - lo) * pix_stride + k0 * tap_stride, cn_lanes16(0, n), r[p]);
+        }
+    }
+}
+#endif
+
 /* dst[t*tap_stride + p*pix_stride] = patch value of tap t0+t at pixel p0+p, for taps [0, taps)
  * and pixels [0, pixels), walked tap by tap in runs along output rows */
 static void patch_block(const patches *pt, int64_t t0, int64_t taps, int64_t p0, int64_t pixels, float *restrict dst,
                         int64_t tap_stride, int64_t pix_stride)
 {
+#ifdef CN_X86
+    if (small_planes(pt->g) && (pix_stride == 1 || tap_stride == 1)) {
+        small_block(pt, t0, taps, p0, pixels, dst, tap_stride, pix_stride);
+        return;
+    }
+#endif
     pixel first = pixel_of(pt->g, p0);
     tap t = tap_of(pt->g, t0);
     for (int64_t k = 0; k < taps; k++, tap_next(pt->g, &t)) {

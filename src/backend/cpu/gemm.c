@@ -74,7 +74,10 @@ static void pack_panel(const float *p, const cn_axis *lane, int64_t lane0, int64
             for (int l = (int)n_lanes; l < W; l++) dst[k * W + l] = 0.0f;
     if (unit_run(lane, lane0, n_lanes)) { /* each k: a row of contiguous lanes */
         const float *base = p + at(lane, lane0);
-        for (int64_t k = 0; k < kc; k++) cn_copy_floats(dst + k * W, base + at(red, k0 + k), n_lanes);
+        if (red->blk == INT64_MAX) /* rows evenly apart: one call (a transposed A's rows are 8 floats) */
+            cn_copy_rows(dst, W, base + k0 * red->stride, red->stride, kc, n_lanes);
+        else
+            for (int64_t k = 0; k < kc; k++) cn_copy_floats(dst + k * W, base + at(red, k0 + k), n_lanes);
         return;
     }
     if (red->stride == 1) { /* each lane: runs of k, contiguous up to the end of a block */
