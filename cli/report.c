@@ -381,7 +381,7 @@ int cmd_report(int argc, char **argv)
           .help = "test images in the grid (default 48, at most 3/4 of them mistakes)" },
         { "--batch", "N", CLI_INT, &batch, 1, 1 << 20, .help = "images per forward pass (default 256)" },
         { "--tta", "V", CLI_CALL, &tta, .call = cli_choice_option, .choices = cli_tta_views,
-          .help = CLI_TTA_HELP "; the page gives that accuracy beside the plain one\n(train --tta V passes it on)" },
+          .help = CLI_TTA_HELP ";\nthe page gives that accuracy beside the plain one (train --tta V: its own)" },
         { "--threads", "N", CLI_CALL, .call = cli_threads_option, .help = CLI_THREADS_HELP },
         { "--quiet", NULL, CLI_FLAG, &quiet, .help = "do not print where the report is" },
         { 0 },
