@@ -97,7 +97,8 @@ static int64_t panel_floats(const cn_conv_geom *g) { return 16 * g->cin * NR + 1
 
 /* U_e (e = 4i + j) of every channel pair into the products' packed A: G g G^T with G's rows
  * (1 0 0) (1/2 1/2 1/2) (1/2 -1/2 1/2) (0 0 1). The 8 output channels of a panel of A go
- * side by side in a vector, as the packed panel holds them (rows past Cout zero). */
+ * side by side in a vector, as the packed panel holds them (rows past Cout zero), two input
+ * channels a vector (a panel's columns c and c+1 lie side by side): half the gathers. */
 _Static_assert(CN_GEMM_MR == 8, "a panel of A is one vector of 8 floats");
 __attribute__((target("avx512f"))) static void transform_weights(const wgeom *wg, const float *w, float *u)
 {
@@ -106,27 +107,32 @@ __attribute__((target("avx512f"))) static void transform_weights(const wgeom *wg
     CN_PAR_FOR(g->cout * g->cin >= 4096, schedule(static),
         for (int64_t ip = 0; ip < panels; ip++) {
             int64_t rows = g->cout - ip * 8 < 8 ? g->cout - ip * 8 : 8;
-            __m256i apart = _mm256_mullo_epi32(_mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7), _mm256_set1_epi32((int)(g->cin * 9)));
-            __m256 live = _mm256_castsi256_ps(_mm256_cmpgt_epi32(_mm256_set1_epi32((int)rows), _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7)));
-            __m256 half = _mm256_set1_ps(0.5f), zero = _mm256_setzero_ps();
-            for (int64_t c = 0; c < g->cin; c++) {
+            /* lane 8h + o: output channel ip*8 + o, input channel c + h */
+            __m512i lane = _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 0, 1, 2, 3, 4, 5, 6, 7);
+            __m512i apart = _mm512_add_epi32(_mm512_mullo_epi32(lane, _mm512_set1_epi32((int)(g->cin * 9))),
+                                             _mm512_setr_epi32(0, 0, 0, 0, 0, 0, 0, 0, 9, 9, 9, 9, 9, 9, 9, 9));
+            __mmask16 live = _mm512_cmpgt_epi32_mask(_mm512_set1_epi32((int)rows), lane);
+            __m512 half = _mm512_set1_ps(0.5f);
+            for (int64_t c = 0; c < g->cin; c += 2) {
+                __mmask16 both = c + 1 < g->cin ? 0xFFFF : 0x00FF; /* an odd last channel: lanes 0-7 */
                 const float *k = w + (ip * 8 * g->cin + c) * 9;
-                __m256 kk[9], t[4][3];
-                for (int i = 0; i < 9; i++) kk[i] = _mm256_mask_i32gather_ps(zero, k + i, apart, live, 4);
+                __m512 kk[9], t[4][3];
+                for (int i = 0; i < 9; i++)
+                    kk[i] = _mm512_mask_i32gather_ps(_mm512_setzero_ps(), live & both, apart, k + i, 4);
                 for (int j = 0; j < 3; j++) {
                     t[0][j] = kk[j];
-                    t[1][j] = _mm256_mul_ps(half, _mm256_add_ps(_mm256_add_ps(kk[j], kk[3 + j]), kk[6 + j]));
-                    t[2][j] = _mm256_mul_ps(half, _mm256_add_ps(_mm256_sub_ps(kk[j], kk[3 + j]), kk[6 + j]));
+                    t[1][j] = _mm512_mul_ps(half, _mm512_add_ps(_mm512_add_ps(kk[j], kk[3 + j]), kk[6 + j]));
+                    t[2][j] = _mm512_mul_ps(half, _mm512_add_ps(_mm512_sub_ps(kk[j], kk[3 + j]), kk[6 + j]));
                     t[3][j] = kk[6 + j];
                 }
                 float *dst = u + cn_gemm_packed_a_at(g->cin, ip * 8, c);
                 for (int i = 0; i < 4; i++) {
-                    _mm256_storeu_ps(dst + (4 * i) * wg->u_len, t[i][0]);
-                    _mm256_storeu_ps(dst + (4 * i + 1) * wg->u_len,
-                                     _mm256_mul_ps(half, _mm256_add_ps(_mm256_add_ps(t[i][0], t[i][1]), t[i][2])));
-                    _mm256_storeu_ps(dst + (4 * i + 2) * wg->u_len,
-                                     _mm256_mul_ps(half, _mm256_add_ps(_mm256_sub_ps(t[i][0], t[i][1]), t[i][2])));
-                    _mm256_storeu_ps(dst + (4 * i + 3) * wg->u_len, t[i][2]);
+                    _mm512_mask_storeu_ps(dst + (4 * i) * wg->u_len, both, t[i][0]);
+                    _mm512_mask_storeu_ps(dst + (4 * i + 1) * wg->u_len, both,
+                                          _mm512_mul_ps(half, _mm512_add_ps(_mm512_add_ps(t[i][0], t[i][1]), t[i][2])));
+                    _mm512_mask_storeu_ps(dst + (4 * i + 2) * wg->u_len, both,
+                                          _mm512_mul_ps(half, _mm512_add_ps(_mm512_sub_ps(t[i][0], t[i][1]), t[i][2])));
+                    _mm512_mask_storeu_ps(dst + (4 * i + 3) * wg->u_len, both, t[i][2]);
                 }
             }
         });
