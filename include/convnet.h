@@ -244,7 +244,8 @@ void cn_net_profile_get(const cn_net *net, int i, double *forward_s, double *bac
 /* Gradient of the loss with respect to the net's input after cn_net_backward (N*C*H*W values). */
 const float *cn_net_input_grad(const cn_net *net);
 /* on = 0: backward skips the input gradient (training needs none; the first layer's backward is
- * then cheaper) and cn_net_input_grad's values are undefined. On by default. */
+ * then cheaper) and cn_net_input_grad's values are undefined. On by default; the setting stays
+ * through cn_net_init_params. */
 void cn_net_set_input_grad(cn_net *net, int on);
 /* Freezes (frozen = 1) or thaws a layer by name: cn_optim_step leaves its parameters as they are
  * (no update, no weight decay, no momentum; its gradients are zeroed and count nothing towards

@@ -549,6 +549,31 @@ static void test_fused_relu(void)
     }
 }
 
+/* cn_net_set_input_grad outlives cn_net_init_params (which plans the net afresh): off, the
+ * input's gradient is never written (its slab stays as allocated, zeroed); on, it is */
+static void test_input_grad_setting(void)
+{
+    for (int on = 0; on < 2; on++) {
+        cn_net *net = parse_spec(ctx, "input 6x6x2; conv 3 3x3 pad=1; flatten; dense 4");
+        if (!net) return;
+        cn_net_set_input_grad(net, on);
+        CHECK(cn_net_init_params(ctx, net, CN_INIT_KAIMING_UNIFORM, 1) == CN_OK);
+        float x[2 * 72], g[2 * 4];
+        cn_rng rng;
+        cn_rng_seed(&rng, 5);
+        for (int i = 0; i < 2 * 72; i++) x[i] = (float)cn_rng_normal(&rng);
+        for (int i = 0; i < 2 * 4; i++) g[i] = (float)cn_rng_normal(&rng);
+        CHECK(cn_net_forward(ctx, net, x, 2, 1) == CN_OK);
+        cn_net_zero_grad(net);
+        CHECK(cn_net_backward(ctx, net, g) == CN_OK);
+        const float *dx = cn_net_input_grad(net);
+        int written = 0;
+        for (int i = 0; i < 2 * 72; i++) written |= dx[i] != 0.0f;
+        CHECK(written == on);
+        cn_net_destroy(net);
+    }
+}
+
 /* At inference a batch norm after a convolution is folded into its weights (cn_kernels.fold_bn):
  * the output within rounding of the two layers (1e-5 of its largest value), the convolution's
  * own output when asked for, and a backward after it, the bits of the layers apart. Running
@@ -1653,6 +1678,7 @@ static const test_case cases[] = {
     { "winograd F(2x2,3x3) and the weight gradient's F(3x3,2x2) against the reference, the same bits on any thread count",
       test_winograd },
     { "a relu fused into the maxpool after it or the layer before: the layers' bits", test_fused_relu },
+    { "cn_net_set_input_grad outlives cn_net_init_params", test_input_grad_setting },
     { "a batch norm folded into the conv before it at inference", test_folded_bn },
     { "fresh gradients stored: the bits of zeroing and adding", test_fresh_gradients },
     { "a backend's memory holds every slab; moves keep the values", test_backend_memory },

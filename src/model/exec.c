@@ -144,9 +144,10 @@ void cn_exec_free(cn_ctx *ctx, cn_exec *ex)
     cn_free(ctx, ex->prof_fwd);
     cn_free(ctx, ex->prof_bwd);
     const cn_backend *keep = ex->backend;
-    int precision = ex->precision, precision_set = ex->precision_set;
+    int precision = ex->precision, precision_set = ex->precision_set, no_input_grad = ex->no_input_grad;
     memset(ex, 0, sizeof *ex);
-    ex->backend = keep, ex->precision = precision, ex->precision_set = precision_set;
+    /* the caller's settings outlive the parameters (cn_net_init_params after them) */
+    ex->backend = keep, ex->precision = precision, ex->precision_set = precision_set, ex->no_input_grad = no_input_grad;
     ex->mem = backend_of(ex)->memory; /* the next slabs are the backend's */
 }
 
