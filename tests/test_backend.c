@@ -646,6 +646,7 @@ static void test_fresh_gradients(void)
         "sigmoid; dense 5",
         "input 9x9x4; conv 6 3x3 pad=1 as a; leakyrelu; conv 6 3x3 pad=1 as b; add a b; conv 5 1x1; relu; conv 3 5x5",
         "input 8x8x3; conv 6 3x3 stride=2 pad=same; relu; flatten; dense 4",
+        "input 8x8x4; batchnorm; conv 6 3x3 pad=1 bias=no; batchnorm affine=no; relu; flatten; dense 3",
     };
     cn_kernels rows[CN_OP_COUNT];
     cn_backend zeroing = default_but("cpu, zeroing", rows, no_fresh_dx);

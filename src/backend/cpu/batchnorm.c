@@ -85,7 +85,7 @@ void cn_cpu_batchnorm_backward(const cn_op_io *io)
     const float *x = io->x[0], *dy = io->dy, *gamma = nd->a.affine ? io->w : NULL, *amean = aux_mean(io->aux),
                 *ainv = amean + c;
     float *dx = io->dx[0], *dgamma = gamma ? io->dw : NULL, *dbeta = dgamma ? dgamma + c : NULL;
-    int batch_stats = *(const int64_t *)io->aux != 0;
+    int batch_stats = *(const int64_t *)io->aux != 0, fresh = io->dx_fresh & 1;
     CN_PAR_FOR(count * c >= CPU_PAR_MIN, schedule(static),
         for (int64_t ch = 0; ch < c; ch++) {
             const float *xc = x + ch * r.hw, *dyc = dy + ch * r.hw;
@@ -102,11 +102,18 @@ void cn_cpu_batchnorm_backward(const cn_op_io *io)
             for (int64_t i = 0; i < r.n; i++) {
                 const float *restrict xr = xc + i * r.stride, *restrict dyr = dyc + i * r.stride;
                 float *restrict dxr = dx + ch * r.hw + i * r.stride;
-                _Pragma("omp simd")
-                for (int64_t j = 0; j < r.hw; j++) {
-                    double xh = ((double)xr[j] - m) * inv;
-                    dxr[j] += (float)(inv * (g * dyr[j] - mg - xh * mgxh));
-                }
+                if (fresh) /* 0 + the gradient: the bits of adding to zeros, without zeroing and reading dx */
+                    _Pragma("omp simd")
+                    for (int64_t j = 0; j < r.hw; j++) {
+                        double xh = ((double)xr[j] - m) * inv;
+                        dxr[j] = 0.0f + (float)(inv * (g * dyr[j] - mg - xh * mgxh));
+                    }
+                else
+                    _Pragma("omp simd")
+                    for (int64_t j = 0; j < r.hw; j++) {
+                        double xh = ((double)xr[j] - m) * inv;
+                        dxr[j] += (float)(inv * (g * dyr[j] - mg - xh * mgxh));
+                    }
             }
         });
 }
