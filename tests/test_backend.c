@@ -647,6 +647,10 @@ static void test_fresh_gradients(void)
         "input 9x9x4; conv 6 3x3 pad=1 as a; leakyrelu; conv 6 3x3 pad=1 as b; add a b; conv 5 1x1; relu; conv 3 5x5",
         "input 8x8x3; conv 6 3x3 stride=2 pad=same; relu; flatten; dense 4",
         "input 8x8x4; batchnorm; conv 6 3x3 pad=1 bias=no; batchnorm affine=no; relu; flatten; dense 3",
+        /* windows that leave the last row and column out (9x9 by 2x2: those cells get 0) */
+        "input 9x9x3; avgpool 2x2; conv 4 3x3 pad=1; dropout keep=0.7; avgpool 3x3 stride=2 pad=1; conv 5 1x1; "
+        "globalavgpool; flatten; dense 3",
+        "input 8x8x2; dropout keep=0.6; conv 3 3x3 pad=1; avgpool 2x2; flatten; dense 4",
     };
     cn_kernels rows[CN_OP_COUNT];
     cn_backend zeroing = default_but("cpu, zeroing", rows, no_fresh_dx);

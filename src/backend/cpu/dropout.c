@@ -42,12 +42,22 @@ void cn_cpu_dropout_backward(const cn_op_io *io)
     const unsigned char *restrict mask = mask_of(io->aux);
     float *restrict dx = io->dx[0];
     if (!dx) return;
+    /* fresh (cn_op_io.dx_fresh): dx holds nothing yet, and 0 + the gradient is stored */
+    int fresh = io->dx_fresh & 1;
     if (!*(const int64_t *)io->aux) { /* evaluation: identity */
-        CN_PAR_FOR_SIMD(count >= CPU_PAR_MIN, schedule(simd: static),
-            for (int64_t i = 0; i < count; i++) dx[i] += dy[i];);
+        if (fresh)
+            CN_PAR_FOR_SIMD(count >= CPU_PAR_MIN, schedule(simd: static),
+                for (int64_t i = 0; i < count; i++) dx[i] = 0.0f + dy[i];);
+        else
+            CN_PAR_FOR_SIMD(count >= CPU_PAR_MIN, schedule(simd: static),
+                for (int64_t i = 0; i < count; i++) dx[i] += dy[i];);
         return;
     }
     float scale = (float)(1.0 / io->n->a.keep);
-    CN_PAR_FOR_SIMD(count >= CPU_PAR_MIN, schedule(simd: static),
-        for (int64_t i = 0; i < count; i++) dx[i] = cpu_select(mask[i], dx[i] + dy[i] * scale, dx[i]););
+    if (fresh)
+        CN_PAR_FOR_SIMD(count >= CPU_PAR_MIN, schedule(simd: static),
+            for (int64_t i = 0; i < count; i++) dx[i] = cpu_select(mask[i], 0.0f + dy[i] * scale, 0.0f););
+    else
+        CN_PAR_FOR_SIMD(count >= CPU_PAR_MIN, schedule(simd: static),
+            for (int64_t i = 0; i < count; i++) dx[i] = cpu_select(mask[i], dx[i] + dy[i] * scale, dx[i]););
 }

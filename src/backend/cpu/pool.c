@@ -333,8 +333,10 @@ void cn_cpu_avgpool_backward(const cn_op_io *io)
     const float *dy = io->dy;
     float *dx = io->dx[0];
     if (!dx) return;
+    int fresh = io->dx_fresh & 1;
     CN_PAR_FOR(planes * plane >= CPU_PAR_MIN, schedule(static),
         for (int64_t p = 0; p < planes; p++) {
+            if (fresh) memset(dx + p * plane, 0, (size_t)plane * sizeof(float)); /* in cache, plane by plane */
             if (fast) avgpool_backward_plane_2x2(&g, dy + p * oplane, dx + p * plane);
             else avgpool_backward_plane(&g, dy + p * oplane, dx + p * plane);
         });
@@ -368,7 +370,11 @@ void cn_cpu_globalavgpool_backward(const cn_op_io *io)
     CN_PAR_FOR(planes * plane >= CPU_PAR_MIN, schedule(static),
         for (int64_t p = 0; p < planes; p++) {
             float share = (float)((double)dy[p] / (double)plane), *restrict dxp = dx + p * plane;
-            _Pragma("omp simd")
-            for (int64_t i = 0; i < plane; i++) dxp[i] += share;
+            if (io->dx_fresh & 1) /* 0 + share: the bits of adding to zeros */
+                _Pragma("omp simd")
+                for (int64_t i = 0; i < plane; i++) dxp[i] = 0.0f + share;
+            else
+                _Pragma("omp simd")
+                for (int64_t i = 0; i < plane; i++) dxp[i] += share;
         });
 }
