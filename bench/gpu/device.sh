@@ -6,19 +6,7 @@
 cd "$(dirname "$0")/../.." || exit 1
 OUT=${OUT:-bench/out}
 mkdir -p "$OUT"
-# the CUDA libraries there (the issue's note): cuBLAS 13, cuDNN 9.14, the driver's libcuda
-export LD_LIBRARY_PATH="/usr/lib/x86_64-linux-gnu:/usr/local/cuda-13.0/targets/x86_64-linux/lib${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
-# a machine that keeps them elsewhere (another card's image, PyTorch's wheels): the first folder
-# found holding each, added after those
-for lib in libcublas.so.13 libcudnn.so.9; do
-    here=
-    for d in $(echo "$LD_LIBRARY_PATH" | tr ':' ' ') /usr/local/cuda/lib64; do [ -e "$d/$lib" ] && here=$d && break; done
-    [ -n "$here" ] && continue
-    site=$(python3 -c 'import site; print(" ".join(site.getsitepackages()))' 2>/dev/null)
-    at=$(find /usr/local /usr/lib /opt $site -maxdepth 7 -name "$lib" 2>/dev/null | head -1)
-    [ -n "$at" ] && export LD_LIBRARY_PATH="$LD_LIBRARY_PATH:$(dirname "$at")" && echo "$lib: found in $(dirname "$at")"
-    [ -z "$at" ] && echo "$lib: not found (the checks will say what cannot start)"
-done
+. bench/gpu/libpath.sh # the CUDA libraries' folders
 nvidia-smi --query-gpu=name,driver_version,memory.used,memory.total,clocks.sm --format=csv,noheader 2>&1 | head -2
 ls /usr/local/cuda-13.0/targets/x86_64-linux/lib/ 2>/dev/null | grep -E '^lib(cudnn|cublas)\.so\.[0-9]+$' | tr '\n' ' '
 echo

@@ -9,7 +9,8 @@
 # shortest recipe that holds 94 %: one-cycle schedules follow the epoch count, so each is its
 # own run. Same carry as device.sh.
 cd "$(dirname "$0")/../.." || exit 1
-export LD_LIBRARY_PATH="build-gpu/lib:/usr/lib/x86_64-linux-gnu:/usr/local/cuda-13.0/targets/x86_64-linux/lib${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
+. bench/gpu/libpath.sh # the CUDA libraries' folders
+export LD_LIBRARY_PATH="build-gpu/lib:$LD_LIBRARY_PATH"
 CN=${CN:-build-gpu/convnet} DATA=${DATA:-.devdata} PRECISION=${PRECISION:-bf16} SEEDS=${SEEDS:-1} T=$(mktemp -d)
 SPEC=${SPEC:-models/fmnist-fast.cnn}
 recipe=$(sed -n 's/^# recipe: //p' models/fmnist-fast.cnn | sed 's/--epochs [0-9]*//')
