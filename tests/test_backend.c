@@ -181,6 +181,7 @@ static void test_op_table(void)
         "input 7x9x2; minpool 2x2 pad=same",
         "input 9x8x3; avgpool 3x2 stride=2 pad=1",
         "input 5x7x6; globalavgpool",
+        "input 2x2x3; globalmaxpool",                 /* the CPU's 2x2 stride-2 path */
         "input 5x7x3; relu",
         "input 5x7x3; leakyrelu slope=0.3",
         "input 5x7x3; sigmoid",
@@ -651,6 +652,7 @@ static void test_fresh_gradients(void)
         "input 9x9x3; avgpool 2x2; conv 4 3x3 pad=1; dropout keep=0.7; avgpool 3x3 stride=2 pad=1; conv 5 1x1; "
         "globalavgpool; flatten; dense 3",
         "input 8x8x2; dropout keep=0.6; conv 3 3x3 pad=1; avgpool 2x2; flatten; dense 4",
+        "input 7x6x3; globalmaxpool; flatten; dense 4",
     };
     cn_kernels rows[CN_OP_COUNT];
     cn_backend zeroing = default_but("cpu, zeroing", rows, no_fresh_dx);

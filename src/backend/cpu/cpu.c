@@ -16,6 +16,7 @@ static const cn_kernels kernels[CN_OP_COUNT] = {
                         .forward_relu_in = cn_cpu_maxpool_relu_forward, .backward_relu_in = cn_cpu_maxpool_relu_backward },
     [CN_OP_MINPOOL] = { .forward = cn_cpu_minpool_forward, .backward = cn_cpu_argpool_backward, .fresh_dx = 1 },
     [CN_OP_AVGPOOL] = { .forward = cn_cpu_avgpool_forward, .backward = cn_cpu_avgpool_backward, .fresh_dx = 1 },
+    [CN_OP_GLOBALMAXPOOL] = { .forward = cn_cpu_maxpool_forward, .backward = cn_cpu_argpool_backward, .fresh_dx = 1 },
     [CN_OP_GLOBALAVGPOOL] = { .forward = cn_cpu_globalavgpool_forward, .backward = cn_cpu_globalavgpool_backward, .fresh_dx = 1 },
     [CN_OP_RELU] = { .forward = cn_cpu_relu_forward, .backward = cn_cpu_relu_backward, .fresh_dx = 1 },
     [CN_OP_LEAKYRELU] = { .forward = cn_cpu_leakyrelu_forward, .backward = cn_cpu_leakyrelu_backward, .fresh_dx = 1 },

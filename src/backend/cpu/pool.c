@@ -223,9 +223,16 @@ static void avgpool_plane(const cn_pool_geom *g, const float *x, float *restrict
 
 /* y (N,C,OH,OW) <- pooling of x (N,C,H,W), one plane per iteration; argmax (N,C,OH,OW) for max
  * and min */
+/* the windows of node n: its own, or one the size of the map (globalmaxpool) */
+static cn_pool_geom geom_of(const cn_op_io *io)
+{
+    return io->n->id == CN_OP_GLOBALMAXPOOL ? cn_pool_geom_global(io->in[0], io->batch)
+                                            : cn_pool_geom_of(io->n, io->in[0], io->batch);
+}
+
 static void pool_forward(const cn_op_io *io, cn_pool_kind kind, int relu_in)
 {
-    cn_pool_geom g = cn_pool_geom_of(io->n, io->in[0], io->batch);
+    cn_pool_geom g = geom_of(io);
     int64_t plane = g.h * g.w, oplane = g.oh * g.ow, planes = g.n * g.c;
     int fast = is_2x2_stride2(&g), max = kind == CN_POOL_MAX;
     const float *x = io->x[0];
@@ -246,7 +253,7 @@ static void pool_forward(const cn_op_io *io, cn_pool_kind kind, int relu_in)
         });
 }
 
-void cn_cpu_maxpool_forward(const cn_op_io *io) { pool_forward(io, CN_POOL_MAX, 0); }
+void cn_cpu_maxpool_forward(const cn_op_io *io) { pool_forward(io, CN_POOL_MAX, 0); } /* globalmaxpool too */
 void cn_cpu_minpool_forward(const cn_op_io *io) { pool_forward(io, CN_POOL_MIN, 0); }
 void cn_cpu_avgpool_forward(const cn_op_io *io) { pool_forward(io, CN_POOL_AVG, 0); }
 /* maxpool of relu(x), x the relu's input: the bits of the two layers, the relu never written */
@@ -260,7 +267,7 @@ void cn_cpu_maxpool_relu_forward(const cn_op_io *io) { pool_forward(io, CN_POOL_
  * two layers' backward would: 0 + relu'(x) * (0 + the routed sum), plane by plane in cache. */
 static void argpool_backward(const cn_op_io *io, int relu_in)
 {
-    cn_pool_geom g = cn_pool_geom_of(io->n, io->in[0], io->batch);
+    cn_pool_geom g = geom_of(io);
     int64_t plane = g.h * g.w, oplane = g.oh * g.ow, planes = g.n * g.c;
     const float *dy = io->dy, *x = io->x[0];
     const int32_t *argmax = io->aux;
