@@ -230,11 +230,22 @@ static cn_pool_geom geom_of(const cn_op_io *io)
                                             : cn_pool_geom_of(io->n, io->in[0], io->batch);
 }
 
+/* one plane's largest (or smallest) value and its index, the first in scan order on ties (a
+ * whole map's window: globalmaxpool) */
+static void argpool_whole(int max, const float *x, int64_t plane, float *y, int32_t *argmax)
+{
+    float best = x[0];
+    int32_t at = 0;
+    for (int32_t i = 1; i < (int32_t)plane; i++)
+        if (beats(max, x[i], best)) best = x[i], at = i;
+    *y = best, *argmax = at;
+}
+
 static void pool_forward(const cn_op_io *io, cn_pool_kind kind, int relu_in)
 {
     cn_pool_geom g = geom_of(io);
     int64_t plane = g.h * g.w, oplane = g.oh * g.ow, planes = g.n * g.c;
-    int fast = is_2x2_stride2(&g), max = kind == CN_POOL_MAX;
+    int fast = is_2x2_stride2(&g), max = kind == CN_POOL_MAX, whole = io->n->id == CN_OP_GLOBALMAXPOOL;
     const float *x = io->x[0];
     float *y = io->y;
     int32_t *argmax = io->aux;
@@ -242,7 +253,9 @@ static void pool_forward(const cn_op_io *io, cn_pool_kind kind, int relu_in)
         for (int64_t p = 0; p < planes; p++) {
             const float *xp = x + p * plane;
             float *yp = y + p * oplane;
-            if (kind == CN_POOL_AVG) {
+            if (whole && !relu_in) {
+                argpool_whole(max, xp, plane, yp, argmax + p);
+            } else if (kind == CN_POOL_AVG) {
                 if (fast) avgpool_plane_2x2(&g, xp, yp);
                 else avgpool_plane(&g, xp, yp);
             } else if (fast) {
