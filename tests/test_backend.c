@@ -308,6 +308,12 @@ static void test_conv_shapes(void)
         "input 7x37x2; conv 3 2x3 pad=1",
         "input 6x5x3; conv 7 3x3 bias=no",
         "input 5x5x6; conv 4 1x1 pad=1",
+        /* depthwise (one channel a group): stride 2 with padding, dilation, an even kernel with
+         * `same`, a relu in its pass, rows longer than a vector */
+        "input 9x11x6; conv 6 3x3 stride=2 pad=1 groups=6 bias=no",
+        "input 12x10x4; conv 4 3x3 dilation=2 pad=2 groups=4",
+        "input 7x8x5; conv 5 4x4 pad=same groups=5; relu",
+        "input 6x37x3; conv 3 5x5 pad=2 groups=3; relu; conv 3 3x3 stride=2 groups=3",
     };
     for (size_t i = 0; i < sizeof specs / sizeof specs[0]; i++) compare(specs[i], 3);
     /* output planes of at most 16 floats (patches permuted in registers: small_block in conv.c): 23
@@ -340,6 +346,8 @@ static void test_deconv_shapes(void)
         "input 6x7x8; deconv 6 1x1",                                      /* 1x1: the image as a matrix */
         "input 5x6x4; deconv 4 3x2 stride=2x1 pad=1x0 dilation=2 bias=no",
         "input 16x16x16; deconv 8 4x4 stride=2 pad=1",                    /* enough for threads */
+        /* depthwise: its input gradient added to the one the add stored first */
+        "input 6x6x4 as x; deconv 4 3x3 stride=2 pad=1 outpad=1 groups=4 as d; maxpool 2x2 from d as p; add x p",
     };
     for (size_t i = 0; i < sizeof specs / sizeof specs[0]; i++) compare(specs[i], 3);
 }
@@ -653,6 +661,7 @@ static void test_fresh_gradients(void)
         "globalavgpool; flatten; dense 3",
         "input 8x8x2; dropout keep=0.6; conv 3 3x3 pad=1; avgpool 2x2; flatten; dense 4",
         "input 7x6x3; globalmaxpool; flatten; dense 4",
+        "input 8x8x4; conv 4 3x3 pad=1 groups=4; relu; conv 4 3x3 stride=2 pad=1 groups=4; flatten; dense 3",
     };
     cn_kernels rows[CN_OP_COUNT];
     cn_backend zeroing = default_but("cpu, zeroing", rows, no_fresh_dx);

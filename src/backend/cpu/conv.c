@@ -849,10 +849,134 @@ static int padded_way(const cn_conv_geom *g) { return !direct(g) && !cn_cpu_wino
 static int weight_padded(const cn_conv_geom *g) { return !direct(g) && use_padded(g); }
 
 /* y (+)= x convolved with w (+ b), then relu(y) where relu; work: conv_work(g) floats */
+/* ---- depthwise: one input and one output channel a group (MobileNet's) ---------------------
+ * A product a group would have one row and K = taps: the packing and the calls cost a hundred
+ * times the arithmetic. Here each plane is worked directly, a tap at a time along output rows
+ * (the columns each tap sees inside the image, tap_cols), threads over planes; every sum runs
+ * in an order fixed by the shapes. The forward and the input gradient are compiled for AVX-512
+ * and the baseline too (CPU_CLONES: no sums across lanes, the same bits); the weight
+ * gradient's sums across lanes stay on the baseline's (16 lanes of partial sums a row, a
+ * layout the same on both, measured no faster). */
+#define DW_TAPS 121 /* kernels up to 11x11 */
+
+static int depthwise(const cn_conv_geom *g)
+{
+    return g->groups > 1 && g->groups == g->cin && g->cout == g->cin && g->kh * g->kw <= DW_TAPS && !direct(g);
+}
+
+/* every tap's row and columns, worked out once a call (maps of 7x7 have rows too short to walk
+ * the taps again for each) */
+static void depthwise_taps(const cn_conv_geom *g, tap *taps)
+{
+    tap t = tap_of(g, 0);
+    for (int64_t k = 0; k < g->kh * g->kw; k++, tap_next(g, &t)) taps[k] = t;
+}
+
+/* y (+)= x convolved plane by plane with w (+ b) (+ relu): per output, 0 (or y) + the taps in
+ * order from 0, then + bias, then relu */
+CPU_CLONES static void depthwise_conv(const cn_conv_geom *g, const float *x, const float *w, const float *b, float *y,
+                                      int accumulate, int relu)
+{
+    int64_t taps = g->kh * g->kw, plane = g->h * g->w;
+    tap tt[DW_TAPS];
+    depthwise_taps(g, tt);
+    CN_PAR_FOR(g->n * g->cin * g->oh * g->ow * taps >= CPU_PAR_MIN, schedule(static),
+        for (int64_t nc = 0; nc < g->n * g->cin; nc++) {
+            int64_t c = nc % g->cin;
+            const float *xp = x + nc * plane, *wc = w + c * taps;
+            for (int64_t oy = 0; oy < g->oh; oy++) {
+                float *restrict yr = y + (nc * g->oh + oy) * g->ow;
+                if (!accumulate) memset(yr, 0, (size_t)g->ow * sizeof(float));
+                for (int64_t k = 0; k < taps; k++) {
+                    tap t = tt[k];
+                    int64_t iy = oy * g->sh - g->pad_t + t.ky * g->dh;
+                    if (iy < 0 || iy >= g->h) continue;
+                    const float *restrict xr = xp + iy * g->w + t.x0;
+                    float wk = wc[k];
+                    if (g->sw == 1) /* contiguous: a loop of its own, so that it vectorises */
+                        _Pragma("omp simd")
+                        for (int64_t ox = t.lo; ox < t.hi; ox++) yr[ox] += wk * xr[ox];
+                    else
+                        for (int64_t ox = t.lo; ox < t.hi; ox++) yr[ox] += wk * xr[ox * g->sw];
+                }
+                float bc = b ? b[c] : 0.0f;
+                if (b || relu)
+                    for (int64_t ox = 0; ox < g->ow; ox++) {
+                        float v = yr[ox] + bc;
+                        yr[ox] = relu && !(v > 0.0f) ? 0.0f : v; /* relu as the reference's: NaN gives 0 */
+                    }
+            }
+        });
+}
+
+/* dW (C, taps) += the sums over the batch of dY times x where each tap sees it; a channel's
+ * sums run in the fixed order (sample, row), each row's in float, the rows' in double */
+static void depthwise_weight_grad(const cn_conv_geom *g, const float *x, const float *dy, float *dw)
+{
+    int64_t taps = g->kh * g->kw, plane = g->h * g->w, oplane = g->oh * g->ow;
+    tap tt[DW_TAPS];
+    depthwise_taps(g, tt);
+    CN_PAR_FOR(g->n * g->cin * oplane * taps >= CPU_PAR_MIN, schedule(static),
+        for (int64_t c = 0; c < g->cin; c++) {
+            for (int64_t k = 0; k < taps; k++) {
+                tap t = tt[k];
+                double sum = 0;
+                for (int64_t n = 0; n < g->n; n++) {
+                    const float *xp = x + (n * g->cin + c) * plane, *dp = dy + (n * g->cin + c) * oplane;
+                    for (int64_t oy = 0; oy < g->oh; oy++) {
+                        int64_t iy = oy * g->sh - g->pad_t + t.ky * g->dh;
+                        if (iy < 0 || iy >= g->h) continue;
+                        const float *restrict xr = xp + iy * g->w + t.x0, *restrict dr = dp + oy * g->ow;
+                        float part = 0.0f;
+                        if (g->sw == 1)
+                            _Pragma("omp simd reduction(+ : part)")
+                            for (int64_t ox = t.lo; ox < t.hi; ox++) part += dr[ox] * xr[ox];
+                        else
+                            _Pragma("omp simd reduction(+ : part)")
+                            for (int64_t ox = t.lo; ox < t.hi; ox++) part += dr[ox] * xr[ox * g->sw];
+                        sum += part;
+                    }
+                }
+                dw[c * taps + k] += (float)sum;
+            }
+        });
+}
+
+/* dx (+)= each dY value times the tap's weight, put back where the tap read it (fresh: dx's
+ * planes zeroed first, in cache); per value, the additions in the order (row, tap) */
+CPU_CLONES static void depthwise_input_grad(const cn_conv_geom *g, const float *w, const float *dy, float *dx, int fresh)
+{
+    int64_t taps = g->kh * g->kw, plane = g->h * g->w;
+    tap tt[DW_TAPS];
+    depthwise_taps(g, tt);
+    CN_PAR_FOR(g->n * g->cin * g->oh * g->ow * taps >= CPU_PAR_MIN, schedule(static),
+        for (int64_t nc = 0; nc < g->n * g->cin; nc++) {
+            const float *wc = w + nc % g->cin * taps, *dp = dy + nc * g->oh * g->ow;
+            float *dxp = dx + nc * plane;
+            if (fresh) memset(dxp, 0, (size_t)plane * sizeof(float));
+            for (int64_t oy = 0; oy < g->oh; oy++) {
+                for (int64_t k = 0; k < taps; k++) {
+                    tap t = tt[k];
+                    int64_t iy = oy * g->sh - g->pad_t + t.ky * g->dh;
+                    if (iy < 0 || iy >= g->h) continue;
+                    float *restrict dr = dxp + iy * g->w + t.x0;
+                    const float *restrict gr = dp + oy * g->ow;
+                    float wk = wc[k];
+                    if (g->sw == 1)
+                        _Pragma("omp simd")
+                        for (int64_t ox = t.lo; ox < t.hi; ox++) dr[ox] += wk * gr[ox];
+                    else
+                        for (int64_t ox = t.lo; ox < t.hi; ox++) dr[ox * g->sw] += wk * gr[ox];
+                }
+            }
+        });
+}
+
 static void conv_into(const cn_conv_geom *g, const float *x, const float *w, const float *b, float *y, int accumulate,
                       int relu, float *work)
 {
-    if (cn_cpu_winograd_way(g)) cn_cpu_winograd_conv(g, x, w, b, y, accumulate, relu, NULL, work);
+    if (depthwise(g)) depthwise_conv(g, x, w, b, y, accumulate, relu);
+    else if (cn_cpu_winograd_way(g)) cn_cpu_winograd_conv(g, x, w, b, y, accumulate, relu, NULL, work);
     else if (!accumulate && few_taps(g)) few_taps_conv(g, x, w, b, y, relu, work);
     else if (padded_way(g)) padded_conv(g, x, w, b, y, accumulate, relu, work);
     else general_conv(g, x, w, b, y, accumulate, relu);
@@ -860,12 +984,14 @@ static void conv_into(const cn_conv_geom *g, const float *x, const float *w, con
 
 static int64_t conv_work(const cn_conv_geom *g)
 {
+    if (depthwise(g)) return 0;
     return cn_cpu_winograd_way(g) ? cn_cpu_winograd_work(g) : padded_way(g) || few_taps(g) ? padded_len(g) : 0;
 }
 
 /* floats of scratch for the weight gradient, and for the input gradient */
 static int64_t weight_grad_work(const cn_conv_geom *g)
 {
+    if (depthwise(g)) return 0;
     if (few_taps(g)) return padded_len(g);
     if (cn_cpu_winograd_weight_way(g)) return cn_cpu_winograd_weight_work(g);
     return weight_padded(g) ? padded_len(g) + g->n * g->cout * padded_of(g).q : 0;
@@ -874,7 +1000,7 @@ static int64_t weight_grad_work(const cn_conv_geom *g)
 static int64_t input_grad_work(const cn_conv_geom *g)
 {
     cn_conv_geom t;
-    if (direct(g)) return 0;
+    if (direct(g) || depthwise(g)) return 0;
     if (transposed_geom(g, &t)) return g->cout * (g->cin / g->groups) * g->kh * g->kw + conv_work(&t);
     return chunk_samples(g, (g->cin / g->groups) * g->kh * g->kw * g->oh * g->ow) * (g->cin / g->groups) * g->kh *
            g->kw * g->oh * g->ow;
@@ -913,7 +1039,8 @@ void cn_cpu_conv_forward_relu(const cn_op_io *io) { conv_forward(io, 1); }
  * where few_taps(g) db (or NULL) += the sums of dY; work: weight_grad_work(g) floats */
 static void weight_grad_into(const cn_conv_geom *g, const float *x, const float *dy, float *dw, float *db, float *work)
 {
-    if (few_taps(g)) few_taps_weight_grad(g, x, dy, dw, db, work);
+    if (depthwise(g)) depthwise_weight_grad(g, x, dy, dw);
+    else if (few_taps(g)) few_taps_weight_grad(g, x, dy, dw, db, work);
     else if (cn_cpu_winograd_weight_way(g)) cn_cpu_winograd_weight_grad(g, x, dy, dw, work);
     else if (weight_padded(g)) padded_weight_grad(g, x, dy, dw, work, work + padded_len(g));
     else general_weight_grad(g, x, dy, dw);
@@ -925,6 +1052,10 @@ static void input_grad_into(const cn_conv_geom *g, const float *w, const float *
 {
     cn_conv_geom t;
     int64_t K = (g->cin / g->groups) * g->kh * g->kw;
+    if (depthwise(g)) {
+        depthwise_input_grad(g, w, dy, dx, fresh);
+        return;
+    }
     if (!direct(g) && transposed_geom(g, &t)) {
         float *wt = work;
         flip_weights(g, w, wt);
@@ -970,6 +1101,7 @@ const char *cn_cpu_conv_describe(const cn_node *n, const cn_node *const *in, int
 #undef DW
     cn_conv_geom g = cn_conv_geom_of(n, in[0], batch), t;
     if (direct(&g)) return "sgemm, the image as a matrix (1x1, or a kernel as large as the image)";
+    if (depthwise(&g)) return "depthwise, plane by plane along rows; dx and dw the same way";
     int fwd = cn_cpu_winograd_way(&g) ? 0 : few_taps(&g) ? 3 : padded_way(&g) ? 1 : 2;
     int dx = !transposed_geom(&g, &t) ? 3 : cn_cpu_winograd_way(&t) ? 0 : padded_way(&t) ? 1 : 2;
     return ways[fwd][dx][few_taps(&g) ? 1 : cn_cpu_winograd_weight_way(&g) ? 2 : 0];
