@@ -21,7 +21,6 @@ static const char *class_name(const cn_model *model, int32_t c, char *buf, size_
     return buf;
 }
 
-
 static void eval_help(const cli_option *opts)
 {
     printf("usage: convnet eval CKPT [--data D] [--batch N] [--tta flip|flip-shift] [--threads N] [--device cpu|cuda] [--json]\n\n"

@@ -365,15 +365,17 @@ static int report_final(const char *dir, const char *data, int64_t images, int64
     return rc;
 }
 
+enum { REPORT_IMAGES = 48, REPORT_BATCH = 256 }; /* cmd_report's defaults */
+
 int cli_report_final(const char *dir, cn_tta tta, double tta_acc)
 {
-    return report_final(dir, NULL, 48, 256, tta, tta_acc);
+    return report_final(dir, NULL, REPORT_IMAGES, REPORT_BATCH, tta, tta_acc);
 }
 
 int cmd_report(int argc, char **argv)
 {
     const char *dir = NULL, *data = NULL;
-    int64_t images = 48, batch = 256;
+    int64_t images = REPORT_IMAGES, batch = REPORT_BATCH;
     int quiet = 0, tta = CN_TTA_NONE;
     const cli_option opts[] = {
         { "--data", "D", CLI_TEXT, &data, .help = "default: the data set the checkpoint was trained on (its test half)" },

@@ -61,10 +61,20 @@ static void inside(int64_t x0, int64_t sw, int64_t w, int64_t ow, int64_t *lo, i
 }
 
 /* The patches of group gr: element (k, j) with k = (c, ky, kx) and j = (sample, oy, ox). */
+/* where small planes take their patches from registers (small_block): for each kernel position
+ * e = ky*kw + kx, output pixel p's input pixel (idx) and whether it is inside the image (bit p
+ * of live); worked out once a product */
+#define SMALL_TAPS 16 /* kh * kw at most */
+typedef struct {
+    int32_t idx[SMALL_TAPS][16];
+    uint16_t live[SMALL_TAPS];
+} small_tab;
+
 typedef struct patches {
     const cn_conv_geom *g;
     const float *x;
     int64_t gr;
+    const small_tab *small; /* small_planes(g): the table; NULL: runs along rows */
 } patches;
 
 /* A tap: one (c, ky, kx) of the kernel, with the output columns [lo, hi) whose input column
@@ -118,6 +128,33 @@ static int64_t pixel_run(const cn_conv_geom *g, pixel *p, int64_t left)
     return seg;
 }
 
+/* Output planes of at most 16 floats, input planes of at most 64 (resnet18-cifar's 4x4 maps, and
+ * the stride-2 convolutions that make them from 8x8): the values a tap sees over one image's
+ * output pixels are its input plane permuted in registers, zeros where it looks at padding
+ * (small_block). Runs along output rows would be 2 to 4 floats long, and walking them cost as
+ * much as the product's arithmetic. */
+static int small_planes(const cn_conv_geom *g)
+{
+    return g->h * g->w <= 64 && g->oh * g->ow <= 16 && g->kh * g->kw <= SMALL_TAPS && cn_gemm_avx512();
+}
+
+/* the patches of group gr of x, with the table in *tab where small_planes(g) */
+static patches patches_of(const cn_conv_geom *g, const float *x, int64_t gr, small_tab *tab)
+{
+    if (!small_planes(g)) return (patches){ g, x, gr, NULL };
+    for (int64_t e = 0; e < g->kh * g->kw; e++) {
+        tab->live[e] = 0;
+        for (int64_t p = 0; p < 16; p++) {
+            int64_t oy = p / g->ow, ox = p % g->ow;
+            int64_t iy = oy * g->sh - g->pad_t + e / g->kw * g->dh, ix = ox * g->sw - g->pad_l + e % g->kw * g->dw;
+            int in = p < g->oh * g->ow && iy >= 0 && iy < g->h && ix >= 0 && ix < g->w;
+            tab->idx[e][p] = in ? (int32_t)(iy * g->w + ix) : 0;
+            tab->live[e] |= (uint16_t)(in << p);
+        }
+    }
+    return (patches){ g, x, gr, tab };
+}
+
 /* out[i*os] for i < seg: the inputs tap t sees from pixels ox .. ox+seg-1 of output row oy of
  * sample s (zeros where it looks at padding) */
 static inline void patch_run(const patches *pt, const tap *t, pixel p, int64_t seg, float *restrict out, int64_t os)
@@ -141,42 +178,14 @@ static inline void patch_run(const patches *pt, const tap *t, pixel p, int64_t s
 }
 
 #ifdef CN_X86
-/* Output planes of at most 16 floats, input planes of at most 64 (resnet18-cifar's 4x4 maps, and
- * the stride-2 convolutions that make them from 8x8): the values a tap sees over one image's
- * output pixels are its input plane permuted in registers, zeros where it looks at padding. Runs
- * along output rows would be 2 to 4 floats long, and walking them cost as much as the product's
- * arithmetic. */
-#define SMALL_TAPS 16 /* kh * kw at most */
-
-static int small_planes(const cn_conv_geom *g)
-{
-    return g->h * g->w <= 64 && g->oh * g->ow <= 16 && g->kh * g->kw <= SMALL_TAPS && cn_gemm_avx512();
-}
-
-/* for each kernel position e = ky*kw + kx, output pixel p's input pixel (idx) and whether it is
- * inside the image (bit p of live) */
-static void small_taps(const cn_conv_geom *g, int32_t idx[SMALL_TAPS][16], __mmask16 live[SMALL_TAPS])
-{
-    for (int64_t e = 0; e < g->kh * g->kw; e++) {
-        live[e] = 0;
-        for (int64_t p = 0; p < 16; p++) {
-            int64_t oy = p / g->ow, ox = p % g->ow;
-            int64_t iy = oy * g->sh - g->pad_t + e / g->kw * g->dh, ix = ox * g->sw - g->pad_l + e % g->kw * g->dw;
-            int in = p < g->oh * g->ow && iy >= 0 && iy < g->h && ix >= 0 && ix < g->w;
-            idx[e][p] = in ? (int32_t)(iy * g->w + ix) : 0;
-            live[e] |= (__mmask16)(in << p);
-        }
-    }
-}
-
 /* tap t's values over the output pixels of sample s (lane p: pixel p) */
-__attribute__((target("avx512f"), always_inline)) static inline __m512 small_tap(const patches *pt, int32_t idx[SMALL_TAPS][16],
-                                                                                 const __mmask16 *live, int64_t t, int64_t s)
+__attribute__((target("avx512f"), always_inline)) static inline __m512 small_tap(const patches *pt, int64_t t, int64_t s)
 {
     const cn_conv_geom *g = pt->g;
     int64_t kk = g->kh * g->kw, hw = g->h * g->w, c = pt->gr * (g->cin / g->groups) + t / kk, e = t % kk;
     const float *x = pt->x + (s * g->cin + c) * hw;
-    __m512i ix = _mm512_loadu_si512(idx[e]);
+    const __mmask16 *live = pt->small->live;
+    __m512i ix = _mm512_loadu_si512(pt->small->idx[e]);
     __m512 a = _mm512_maskz_loadu_ps(cn_lanes16(0, hw), x);
     if (hw <= 16) return _mm512_maskz_permutexvar_ps(live[e], ix, a);
     __m512 lo = _mm512_maskz_permutex2var_ps(live[e], a, ix, _mm512_maskz_loadu_ps(cn_lanes16(0, hw - 16), x + 16));
@@ -195,9 +204,6 @@ __attribute__((target("avx512f"))) static void small_block(const patches *pt, in
 {
     const cn_conv_geom *g = pt->g;
     int64_t P = g->oh * g->ow;
-    int32_t idx[SMALL_TAPS][16];
-    __mmask16 live[SMALL_TAPS];
-    small_taps(g, idx, live);
     for (int64_t s = p0 / P; s * P < p0 + pixels; s++) {
         /* the sample's pixels [lo, hi) in the block, stored from dst's pixel `at` on */
         int64_t lo = p0 > s * P ? p0 - s * P : 0, hi = p0 + pixels - s * P < P ? p0 + pixels - s * P : P;
@@ -205,7 +211,7 @@ __attribute__((target("avx512f"))) static void small_block(const patches *pt, in
         __mmask16 m = cn_lanes16(lo, hi);
         if (pix_stride == 1) {
             for (int64_t k = 0; k < taps; k++) {
-                __m512 v = small_tap(pt, idx, live, t0 + k, s);
+                __m512 v = small_tap(pt, t0 + k, s);
                 if (lo) v = _mm512_maskz_compress_ps(m, v); /* pixels from lo on to lane 0 on */
                 _mm512_mask_storeu_ps(dst + k * tap_stride + at, cn_lanes16(0, hi - lo), v);
             }
@@ -214,7 +220,7 @@ __attribute__((target("avx512f"))) static void small_block(const patches *pt, in
         for (int64_t k0 = 0; k0 < taps; k0 += 16) {
             int64_t n = taps - k0 < 16 ? taps - k0 : 16;
             __m512 r[16];
-            for (int64_t q = 0; q < 16; q++) r[q] = q < n ? small_tap(pt, idx, live, t0 + k0 + q, s) : _mm512_setzero_ps();
+            for (int64_t q = 0; q < 16; q++) r[q] = q < n ? small_tap(pt, t0 + k0 + q, s) : _mm512_setzero_ps();
             cn_transpose16(r); /* r[p]: pixel p's values of the 16 taps */
             for (int64_t p = lo; p < hi; p++)
                 _mm512_mask_storeu_ps(dst + (at + p - lo) * pix_stride + k0 * tap_stride, cn_lanes16(0, n), r[p]);
@@ -229,7 +235,7 @@ static void patch_block(const patches *pt, int64_t t0, int64_t taps, int64_t p0,
                         int64_t tap_stride, int64_t pix_stride)
 {
 #ifdef CN_X86
-    if (small_planes(pt->g) && (pix_stride == 1 || tap_stride == 1)) {
+    if (pt->small && (pix_stride == 1 || tap_stride == 1)) {
         small_block(pt, t0, taps, p0, pixels, dst, tap_stride, pix_stride);
         return;
     }
@@ -332,7 +338,8 @@ static void general_conv(const cn_conv_geom *g, const float *x, const float *w, 
     int64_t cin_g = g->cin / g->groups, cout_g = g->cout / g->groups, K = cin_g * g->kh * g->kw, P = g->oh * g->ow;
     for (int64_t gr = 0; gr < g->groups; gr++) {
         nchw_view yv = channels_by_pixels(y, g->cout, P, 0, gr * cout_g);
-        patches pt = { g, x, gr };
+        small_tab tab;
+        patches pt = patches_of(g, x, gr, &tab);
         cn_gemm_args a = { .m = cout_g, .n = g->n * P, .k = K, .a = w + gr * cout_g * K, .a_row = cn_axis_ld(K),
                            .a_col = cn_axis_unit(), .c = (float *)yv.p, .c_row = yv.row, .c_col = yv.col,
                            .accumulate = accumulate, .bias_row = b ? b + gr * cout_g : NULL, .relu = relu,
@@ -351,7 +358,8 @@ static void general_weight_grad(const cn_conv_geom *g, const float *x, const flo
     int64_t cin_g = g->cin / g->groups, cout_g = g->cout / g->groups, K = cin_g * g->kh * g->kw, P = g->oh * g->ow;
     for (int64_t gr = 0; gr < g->groups; gr++) {
         nchw_view d = channels_by_pixels(dy, g->cout, P, 0, gr * cout_g);
-        patches pt = { g, x, gr };
+        small_tab tab;
+        patches pt = patches_of(g, x, gr, &tab);
         cn_gemm_args gw = { .m = cout_g, .n = K, .k = g->n * P, .a = d.p, .a_row = d.row, .a_col = d.col,
                             .c = dw + gr * cout_g * K, .c_row = cn_axis_ld(K), .c_col = cn_axis_unit(),
                             .accumulate = 1, .pack_b = pack_patches_t, .b_src = &pt };

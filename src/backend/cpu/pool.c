@@ -253,7 +253,7 @@ static void pool_forward(const cn_op_io *io, cn_pool_kind kind, int relu_in)
         for (int64_t p = 0; p < planes; p++) {
             const float *xp = x + p * plane;
             float *yp = y + p * oplane;
-            if (whole && !relu_in) {
+            if (whole) { /* globalmaxpool (never fused with a relu) */
                 argpool_whole(max, xp, plane, yp, argmax + p);
             } else if (kind == CN_POOL_AVG) {
                 if (fast) avgpool_plane_2x2(&g, xp, yp);
