@@ -681,16 +681,18 @@ static void test_fresh_gradients(void)
 /* cn_net_layer_kernel: how each layer runs, by the backend's row */
 static void test_layer_kernels(void)
 {
-    cn_net *net = parse_spec(ctx, "input 12x12x8; conv 4 3x3 pad=1; relu; conv 6 1x1; upsample 2x2; conv 3 3x3 stride=2");
+    cn_net *net = parse_spec(ctx, "input 12x12x8; conv 4 3x3 pad=1; relu; conv 6 1x1; upsample 2x2; conv 3 3x3 stride=2; "
+                                   "adaptiveavgpool 3x3");
     if (!net) return;
     CHECK(cn_net_init_params(ctx, net, CN_INIT_KAIMING_NORMAL, 1) == CN_OK);
     CHECK_STR(cn_net_layer_kernel(net, 0), "input");
     CHECK_CONTAINS(cn_net_layer_kernel(net, 1), "sgemm on padded rows");
     CHECK_STR(cn_net_layer_kernel(net, 2), "cpu");
     CHECK_CONTAINS(cn_net_layer_kernel(net, 3), "sgemm, the image as a matrix");
-    CHECK_STR(cn_net_layer_kernel(net, 4), "reference"); /* no CPU row for upsample */
+    CHECK_STR(cn_net_layer_kernel(net, 4), "cpu");
     CHECK_CONTAINS(cn_net_layer_kernel(net, 5), "packed patches");
-    CHECK(cn_net_layer_kernel(net, 6) == NULL && cn_net_layer_kernel(net, -1) == NULL);
+    CHECK_STR(cn_net_layer_kernel(net, 6), "reference"); /* no CPU row for adaptiveavgpool */
+    CHECK(cn_net_layer_kernel(net, 7) == NULL && cn_net_layer_kernel(net, -1) == NULL);
     cn_net_set_backend(net, cn_backend_reference());
     CHECK_STR(cn_net_layer_kernel(net, 1), "reference");
     cn_net_destroy(net);

@@ -3,7 +3,8 @@
  * reference kernels of src/ops: the same net runs forward and backward on both backends from the
  * same weights, input and dropout stream, over shapes with odd sizes and remainders, padding,
  * ceil windows, strides unlike the window, and inputs full of ties. Where the fast kernel does
- * the reference's arithmetic (pooling, relu, leakyrelu, dropout, add, concat, flatten) the
+ * the reference's arithmetic (pooling, relu, leakyrelu, dropout, add, mul, concat, flatten,
+ * upsample, pad, crop) the
  * results must be equal; elsewhere within 1e-5 relative (max |a - b| / max |b| per tensor).
  * Training steps (no input gradient, the loss of src/train/loss.c, the updates of optim.c) must
  * agree the same way. Then a net of every op, the loss over many rows and the update of a large
@@ -251,6 +252,42 @@ static void test_merge(void)
     compare("input 64x64x3 as x; globalavgpool as g; add x g", 2, IN_NORMAL, 0, 1);
     compare("input 5x3x2; flatten; relu", 3, IN_NORMAL, 0, 1);
     compare("input 64x32x8; flatten; relu", 2, IN_NORMAL, 0, 1);
+    /* mul: maps of one shape, a 1x1 map spread over the planes (its gradient a plane's sum, in
+     * lanes: within tolerance), an input read twice */
+    compare("input 6x5x4 as x; leakyrelu from x as a; mul x a; relu", 3, IN_NORMAL, 0, 1);
+    compare("input 40x40x12 as x; relu from x as a; mul a x a", 2, IN_NORMAL, 0, 1);
+    compare("input 6x5x4 as x; globalavgpool; sigmoid as s; mul x s", 3, IN_NORMAL, 0, 0);
+    compare("input 40x40x12 as x; globalavgpool as g; leakyrelu as s; mul s x g", 2, IN_TIES, 0, 0);
+}
+
+/* upsample, pad and crop (src/backend/cpu/resample.c): the reference's bits, forward and back,
+ * on maps small and large enough for threads; an input read twice, so that a gradient adds */
+static void test_resample(void)
+{
+    static const char *specs[] = {
+        "input 5x4x3 as x; upsample 2 as u; maxpool 2x2 as m; add x m",
+        "input 20x20x32; upsample 2",
+        "input 9x7x3; upsample 3x2",
+        "input 9x7x3; upsample size=4x5",                         /* fewer pixels out than in */
+        "input 20x20x32; upsample 2 mode=bilinear",
+        "input 7x6x5; upsample size=13x17 mode=bilinear",
+        "input 7x6x5; upsample size=13x17 mode=bilinear align_corners=yes",
+        "input 9x7x3; upsample size=4x5 mode=bilinear",
+        "input 1x5x2; upsample size=3x9 mode=bilinear",          /* one input row: both rows one */
+        "input 300x2x1; upsample size=2x600 mode=bilinear",      /* one output row: both rows one */
+        "input 5x4x3; pad 1x2 top=0 mode=reflect",
+        "input 5x4x3; pad 2x1 top=3 right=0 mode=replicate",
+        "input 40x40x24; pad 3",
+        "input 6x5x3; pad 4x3 mode=reflect",
+        "input 1x4x2; pad 2 mode=replicate",
+        "input 5x4x3 as x; pad 2 as p; crop margin=2 as c; add x c",
+        "input 40x40x24; crop 31x29 offset=4x9",
+        "input 9x8x3; crop margin=1x2 top=3 right=0",
+    };
+    for (size_t i = 0; i < sizeof specs / sizeof specs[0]; i++) {
+        compare(specs[i], 3, IN_NORMAL, 0, 1);
+        compare(specs[i], 2, IN_TIES, 0, 1);
+    }
 }
 
 /* Training steps of spec on backend be (cn_train_step: no gradient for the net's input, so the
@@ -331,9 +368,14 @@ static const char *const issue15_ops =
     "prelu; gelu; maxpool 2x2 dilation=2 as m; gelu approximate=tanh; elu alpha=0.5; hardsigmoid;"
     "avgpool 3x3 stride=1 pad=1 count_pad=no; instancenorm; conv 6 3x3 pad=1; globalavgpool; flatten";
 
+/* mul with a spread map, upsample, pad and crop, in one net large enough at batch 16 for threads */
+static const char *const resample_ops =
+    "input 20x20x12 as x; globalavgpool; sigmoid as g; mul x g; upsample 2 mode=bilinear; pad 2 mode=reflect;"
+    "crop margin=3; upsample 2; crop 70x70; tanh";
+
 static void test_threads(void)
 {
-    const char *const nets[] = { all_ops, issue15_ops };
+    const char *const nets[] = { all_ops, issue15_ops, resample_ops };
     int before = cn_threads();
     for (size_t k = 0; k < sizeof nets / sizeof nets[0]; k++) {
         run_result r[3];
@@ -406,7 +448,8 @@ static const test_case cases[] = {
     { "layernorm, groupnorm, instancenorm: the reference's bits", test_norms },
     { "softmax against the reference", test_softmax },
     { "dropout against the reference (same stream, same masks)", test_dropout },
-    { "add, concat and flatten against the reference", test_merge },
+    { "add, mul, concat and flatten against the reference", test_merge },
+    { "upsample, pad and crop: the reference's bits", test_resample },
     { "training steps (no input gradient, loss, update) against the reference", test_train_steps },
     { "the same bits on 1, 2 and 3 threads", test_threads },
     { "loss and update: the same bits on 1, 2 and 3 threads", test_threads_train },

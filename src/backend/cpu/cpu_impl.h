@@ -93,6 +93,15 @@ void cn_cpu_add_forward(const cn_op_io *io);
 void cn_cpu_add_backward(const cn_op_io *io);
 void cn_cpu_concat_forward(const cn_op_io *io);
 void cn_cpu_concat_backward(const cn_op_io *io);
-
+void cn_cpu_mul_forward(const cn_op_io *io);
+void cn_cpu_mul_backward(const cn_op_io *io);
+/* resample.c */
+void cn_cpu_upsample_forward(const cn_op_io *io);
+void cn_cpu_upsample_backward(const cn_op_io *io);
+int64_t cn_cpu_upsample_workspace(const cn_node *n, const cn_node *const *in, int64_t batch);
+void cn_cpu_pad_forward(const cn_op_io *io);
+void cn_cpu_pad_backward(const cn_op_io *io);
+void cn_cpu_crop_forward(const cn_op_io *io);
+void cn_cpu_crop_backward(const cn_op_io *io);
 
 #endif

@@ -1,7 +1,8 @@
-/* merge.c — add (with its 1x1 maps broadcast) and concat on the CPU (and flatten, which cpu.c
- * runs as an add of one input: a copy forward, dx += dy backward). Threads take element ranges (add) or samples (concat); the
- * values are the reference's to the bit, each sum taken over the inputs in order.
- * Covered by tests/test_cpu_ops.c. */
+/* merge.c — add and mul (with their 1x1 maps broadcast) and concat on the CPU (and flatten,
+ * which cpu.c runs as an add of one input: a copy forward, dx += dy backward). Threads take
+ * element ranges (add), planes (mul) or samples (concat); the values are the reference's to the
+ * bit, each sum taken over the inputs in order, but for mul's gradient of a 1x1 map (a plane's
+ * sum, in lanes). Covered by tests/test_cpu_ops.c and the op table (tests/test_backend.c). */
 #include <limits.h>
 
 #include "kernel_util.h"
@@ -108,6 +109,87 @@ void cn_cpu_concat_backward(const cn_op_io *io)
                     for (int64_t i = 0; i < block; i++) dxn[i] += dyn[i];
                 }
                 dyn += block;
+            }
+        });
+}
+
+/* Input j's plane p (hw values), or its one value for the plane where it is a 1x1 map: *one */
+static const float *plane_of(const cn_op_io *io, int j, int64_t p, int64_t hw, float *one)
+{
+    const float *x = io->x[j];
+    if (!spread(io, j)) return x + p * hw;
+    *one = x[p];
+    return NULL;
+}
+
+#define MUL_BLOCK 256 /* values of a plane multiplied at a time (1 KiB on the stack) */
+
+/* y (N,C,H,W) <- x_0 * x_1 * ... (each N,C,H,W, or N,C,1,1: a value a plane), multiplied in
+ * input order as the reference: the same bits */
+void cn_cpu_mul_forward(const cn_op_io *io)
+{
+    int64_t hw = io->n->out.h * io->n->out.w, planes = cpu_out_count(io) / hw;
+    CN_PAR_FOR(planes * hw >= CPU_PAR_MIN, schedule(static),
+        for (int64_t p = 0; p < planes; p++) {
+            float *yp = (float *)io->y + p * hw, one = 0.0f;
+            for (int j = 0; j < io->n->n_in; j++) {
+                const float *xp = plane_of(io, j, p, hw, &one);
+                if (!j) {
+                    _Pragma("omp simd")
+                    for (int64_t i = 0; i < hw; i++) yp[i] = xp ? xp[i] : one;
+                } else if (xp) {
+                    _Pragma("omp simd")
+                    for (int64_t i = 0; i < hw; i++) yp[i] *= xp[i];
+                } else {
+                    _Pragma("omp simd")
+                    for (int64_t i = 0; i < hw; i++) yp[i] *= one;
+                }
+            }
+        });
+}
+
+/* dx_j (N,C,H,W) += dy * the other inputs (multiplied in the reference's order: its bits); a
+ * 1x1 input (N,C,1,1) += the sum of that over its plane (in lanes: within the op table's
+ * tolerance of the reference's running sum) */
+void cn_cpu_mul_backward(const cn_op_io *io)
+{
+    int64_t hw = io->n->out.h * io->n->out.w, planes = cpu_out_count(io) / hw;
+    int n_in = io->n->n_in;
+    CN_PAR_FOR(planes * hw >= CPU_PAR_MIN, schedule(static),
+        for (int64_t p = 0; p < planes; p++) {
+            const float *dyp = (const float *)io->dy + p * hw;
+            for (int j = 0; j < n_in; j++) {
+                float *dx = io->dx[j], g[MUL_BLOCK], sum = 0.0f;
+                if (!dx) continue;
+                int whole = !spread(io, j), fresh = j < (int)(sizeof io->dx_fresh * CHAR_BIT) && io->dx_fresh >> j & 1;
+                for (int64_t i0 = 0; i0 < hw; i0 += MUL_BLOCK) {
+                    int64_t len = hw - i0 < MUL_BLOCK ? hw - i0 : MUL_BLOCK;
+                    memcpy(g, dyp + i0, (size_t)len * sizeof(float));
+                    for (int k = 0; k < n_in; k++) {
+                        float one = 0.0f;
+                        const float *xp = k == j ? NULL : plane_of(io, k, p, hw, &one);
+                        if (k == j) continue;
+                        if (xp) {
+                            _Pragma("omp simd")
+                            for (int64_t i = 0; i < len; i++) g[i] *= xp[i0 + i];
+                        } else {
+                            _Pragma("omp simd")
+                            for (int64_t i = 0; i < len; i++) g[i] *= one;
+                        }
+                    }
+                    float *d = dx + p * hw + i0;
+                    if (!whole) {
+                        _Pragma("omp simd reduction(+:sum)")
+                        for (int64_t i = 0; i < len; i++) sum += g[i];
+                    } else if (fresh) {
+                        _Pragma("omp simd")
+                        for (int64_t i = 0; i < len; i++) d[i] = 0.0f + g[i];
+                    } else {
+                        _Pragma("omp simd")
+                        for (int64_t i = 0; i < len; i++) d[i] += g[i];
+                    }
+                }
+                if (!whole) dx[p] = fresh ? 0.0f + sum : dx[p] + sum;
             }
         });
 }
