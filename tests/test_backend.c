@@ -489,10 +489,16 @@ static void fused_cases(const cn_backend *const both[2])
         { "input 32x32x8; conv 8 3x3 pad=1 bias=no; relu; maxpool 2x2; conv 4 1x1", 2, 1 },
         { "input 11x11x8; conv 8 3x3 pad=1; relu; maxpool 2x2; flatten; dense 3", 2, 1 },
         /* a relu in a batch norm's pass (fused: 2, where the backend's batch norm has the column:
-         * CUDA): asking for the batch norm's output runs it again, and its running statistics
+         * CPU, CUDA): asking for the batch norm's output runs it again, and its running statistics
          * (compared too) must move once */
         { "input 8x8x3; conv 6 3x3 pad=1 bias=no; batchnorm; relu; conv 4 3x3; batchnorm affine=no; relu", 3, 2 },
         { "input 3x3x2; flatten; dense 6; batchnorm; relu; dense 3", 4, 2 },
+        /* maps of more values than the CPU masks at a time (1,369 > 1,024), a remainder */
+        { "input 37x37x2; batchnorm; relu; conv 3 3x3", 2, 2 },
+        /* relu6 (fused: 3, where the batch norm's row takes it: CPU), outputs beyond 6 and
+         * below 0, as MobileNetV2's blocks; and after a dense layer */
+        { "input 37x37x3; conv 6 3x3 pad=1 bias=no; batchnorm; relu6; conv 4 3x3 groups=2; batchnorm; relu6", 3, 3 },
+        { "input 3x3x2; flatten; dense 6; batchnorm; relu6; dense 3", 4, 3 },
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         float *got[2][8] = { { NULL } };
@@ -502,6 +508,11 @@ static void fused_cases(const cn_backend *const both[2])
             if (!net) continue;
             cn_net_set_backend(net, both[b]);
             CHECK(cn_net_init_params(ctx, net, CN_INIT_KAIMING_UNIFORM, 3) == CN_OK);
+            if (cases[i].fused == 3) { /* batch norms' gamma 4: outputs past relu6's 6 */
+                int64_t np;
+                float *w = cn_net_params(net, &np, NULL);
+                for (int64_t k = 0; k < np; k++) w[k] *= 4;
+            }
             cn_layer_info in = layer_at(ctx, net, 0, 1);
             int64_t nx = in.c * in.h * in.w * 4, ny;
             float *x = malloc((size_t)nx * sizeof(float));
@@ -529,7 +540,10 @@ static void fused_cases(const cn_backend *const both[2])
                 memcpy(got[b][p], parts[p], (size_t)len[p] * sizeof(float));
             }
             const char *how = cn_net_layer_kernel(net, cases[i].relu);
-            int fused = cases[i].fused == 2 ? both[0]->kernels[CN_OP_BATCHNORM].forward_relu_out != NULL : cases[i].fused;
+            const cn_kernels *bn_row = &both[0]->kernels[CN_OP_BATCHNORM];
+            int fused = cases[i].fused == 2   ? bn_row->forward_relu_out != NULL
+                        : cases[i].fused == 3 ? bn_row->forward_relu_out && bn_row->relu6_out
+                                              : cases[i].fused;
             CHECK((b == 0 && fused) == (strncmp(how, "fused", 5) == 0));
             free(g), free(x);
             cn_net_destroy(net);

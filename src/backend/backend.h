@@ -35,6 +35,9 @@ typedef struct cn_kernels {
      * relu's backward and the op's (the op's output gradient is then not written; computed
      * again when asked for). NULL: the two backward passes apart. */
     cn_kernel_fn backward_relu_out;
+    /* 1: forward_relu_out (and backward_relu_out, where given) take a relu6 too (cn_op_io.relu6
+     * says which: min(max(0, y), 6), its gradient masked where the output is 0 or 6) */
+    int relu6_out;
     /* 1: at inference the executor may fold the batch norm after this node into its weights
      * (cn_op.channel_affine) and run the forward with them, writing the batch norm's output */
     int fold_bn;

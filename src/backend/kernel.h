@@ -40,6 +40,9 @@ typedef struct cn_op_io {
      * CN_HALF_Y for y and dy, CN_HALF_POOL for pool_y. 0: all floats in NCHW (always, on a row
      * without .half). */
     unsigned half;
+    /* forward_relu_out, backward_relu_out: the activation after the op is relu6, not relu
+     * (cn_kernels.relu6_out) */
+    int relu6;
 } cn_op_io;
 
 #define CN_HALF_Y (1u << 31)

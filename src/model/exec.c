@@ -463,8 +463,8 @@ static int readers(const cn_net *net, int j) { return net->ex.n_readers[j]; }
 /* Relus fused into a neighbour's pass. ex->relu_in: a relu whose only reader's kernels take
  * relu(x) (forward_relu_in: maxpool), and whose input nothing else reads (so the fused
  * backward is the one writer of that gradient). ex->relu_out, for the relus left: the one
- * reader of a node whose kernels end with a relu (forward_relu_out: conv, dense; batchnorm on
- * CUDA). */
+ * reader of a node whose kernels end with a relu (forward_relu_out: conv, dense, batchnorm), or
+ * with a relu6 where the row says so (relu6_out: batchnorm on the CPU). */
 /* 1 when node p (a maxpool) has 2x2 windows of stride 2 that tile its input exactly */
 static int pool_2x2(const cn_net *net, const cn_node *p, int64_t batch)
 {
@@ -512,7 +512,8 @@ static void plan_fusion(cn_net *net, int64_t batch)
         const cn_node *relu = &net->nodes[r];
         int a = relu->in[0];
         const cn_kernels *ka = kernels_of(ex, &net->nodes[a]);
-        if (relu->id != CN_OP_RELU || ex->relu_in[r] || a == 0 || readers(net, a) != 1 || !ka->forward_relu_out ||
+        int relu6_ok = relu->id == CN_OP_RELU6 && ka->relu6_out;
+        if ((relu->id != CN_OP_RELU && !relu6_ok) || ex->relu_in[r] || a == 0 || readers(net, a) != 1 || !ka->forward_relu_out ||
             !kernels_of(ex, relu)->backward)
             continue;
         /* a batch norm on shards with whole-batch statistics runs its reference (io.whole)
@@ -593,6 +594,14 @@ static void fold_weights(cn_net *net, int c, int b)
         for (int64_t j = 0; j < k; j++) ex->fold_w[o * k + j] = (float)(w[o * k + j] * scale[o]);
         ex->fold_w[wk + o] = (float)((conv->a.bias ? w[wk + o] : 0.0) * scale[o] + shift[o]);
     }
+}
+
+/* 1 when relu node i's output is written by the layer before it in this pass: not where that
+ * layer is a batch norm folded into the convolution before it (the relu then runs itself) */
+static int written_before(const cn_net *net, int i)
+{
+    const cn_exec *ex = &net->ex;
+    return ex->fused && ex->relu_out[i] < 0 && !(ex->folded && ex->fold_bn[net->nodes[i].in[0]] < 0);
 }
 
 /* the relu node i's pass writes, or 0 (the last forward fused it) */
@@ -924,7 +933,7 @@ static cn_status forward_layers(cn_ctx *ctx, cn_net *net, int training, int fold
         const cn_node *nd = &net->nodes[i];
         /* a relu that its reader applies (its output is written when asked for), or that the
          * layer before it has written; a batch norm folded into the convolution before it */
-        if (absorbed(ex, i) || (ex->fused && (ex->relu_out[i] < 0 || ex->pool_in[i] < 0)) ||
+        if (absorbed(ex, i) || written_before(net, i) || (ex->fused && ex->pool_in[i] < 0) ||
             (ex->folded && ex->fold_bn[i] < 0))
             continue;
         int r = ex->fused ? ex->relu_in[i] : 0, out = writes_relu(ex, i), bn = folds(ex, i);
@@ -955,7 +964,10 @@ static cn_status forward_layers(cn_ctx *ctx, cn_net *net, int training, int fold
             node_call c;
             cn_op_io *io = make_io(net, i, s, training, &c);
             if (r) through_relu(net, r, s, &c);
-            if (out) io->y = ex->act + ex->act_off[out] + ex->slice_at[s] * elems(&net->nodes[out]);
+            if (out) {
+                io->y = ex->act + ex->act_off[out] + ex->slice_at[s] * elems(&net->nodes[out]);
+                io->relu6 = net->nodes[out].id == CN_OP_RELU6;
+            }
             if (pool) {
                 io->pool_y = ex->act + ex->act_off[pool] + ex->slice_at[s] * elems(&net->nodes[pool]);
                 io->pool_aux = ex->aux + ex->aux_off[s * (net->n + 1) + pool];
@@ -1136,7 +1148,7 @@ cn_status cn_net_backward(cn_ctx *ctx, cn_net *net, const float *dy)
                 c.x[0] = io->y, io->half = (io->half & ~1u) | half_bit(ex, i, 1u);
             if (back) { /* the relu's output and its gradient, in place of this node's */
                 int64_t at = ex->act_off[back] + ex->slice_at[s] * elems(&net->nodes[back]);
-                io->y = ex->act + at, io->dy = ex->dact + at;
+                io->y = ex->act + at, io->dy = ex->dact + at, io->relu6 = net->nodes[back].id == CN_OP_RELU6;
                 io->half = (io->half & ~CN_HALF_Y) | half_bit(ex, back, CN_HALF_Y);
             }
             for (int j = 0; j < nd->n_in; j++) {

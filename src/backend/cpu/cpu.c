@@ -24,7 +24,8 @@ static const cn_kernels kernels[CN_OP_COUNT] = {
     [CN_OP_TANH] = { .forward = cn_cpu_tanh_forward, .backward = cn_cpu_tanh_backward, .fresh_dx = 1 },
     [CN_OP_SOFTMAX] = { .forward = cn_cpu_softmax_forward, .backward = cn_cpu_softmax_backward },
     [CN_OP_BATCHNORM] = { .forward = cn_cpu_batchnorm_forward, .backward = cn_cpu_batchnorm_backward,
-                          .stats = cn_cpu_batchnorm_stats, .fresh_dx = 1 },
+                          .stats = cn_cpu_batchnorm_stats, .fresh_dx = 1,
+                          .forward_relu_out = cn_cpu_batchnorm_forward_relu, .relu6_out = 1 },
     [CN_OP_DROPOUT] = { .forward = cn_cpu_dropout_forward, .backward = cn_cpu_dropout_backward, .fresh_dx = 1 },
     /* flatten keeps the values in order: a copy forward and dx += dy backward, an add of one input */
     [CN_OP_FLATTEN] = { .forward = cn_cpu_add_forward, .backward = cn_cpu_add_backward, .fresh_dx = 1 },

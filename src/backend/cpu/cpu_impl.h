@@ -81,6 +81,7 @@ void cn_cpu_groupnorm_backward(const cn_op_io *io);
 /* batchnorm.c */
 void cn_cpu_batchnorm_forward(const cn_op_io *io);
 void cn_cpu_batchnorm_backward(const cn_op_io *io);
+void cn_cpu_batchnorm_forward_relu(const cn_op_io *io); /* relu or relu6 of it (cn_kernels.forward_relu_out) */
 void cn_cpu_batchnorm_stats(const cn_op_io *io, int backward, double *out);
 /* softmax.c */
 void cn_cpu_softmax_forward(const cn_op_io *io);

@@ -44,9 +44,15 @@ static inline float cpu_select(int c, float a, float b)
 }
 
 /* relu as the reference computes it (NaN gives 0), and dy * relu'(x) (dy * 0 where x <= 0, as
- * the reference: NaN and inf give NaN): activation.c's relu and pool.c's maxpool of a relu */
+ * the reference: NaN and inf give NaN): activation.c's relu, pool.c's maxpool of a relu and
+ * batchnorm.c's fused one */
 static inline float cpu_relu(float x) { return x > 0 ? x : 0.0f; }
 static inline float cpu_relu_grad(float dy, float x) { return cpu_select(x > 0, dy, dy * 0.0f); }
+
+/* relu6 as the reference (NaN stays NaN), and dy * relu6'(x), which its output gives as well
+ * (0 < y < 6 exactly where 0 < x < 6): activation.c's relu6 and batchnorm.c's fused one */
+static inline float cpu_relu6(float x) { return cpu_select(x <= 0, 0.0f, cpu_select(x >= 6, 6.0f, x)); }
+static inline float cpu_relu6_grad(float dy, float x) { return cpu_select((x > 0) & (x < 6), dy, dy * 0.0f); }
 
 /* e^x for x <= 0 (NaN stays NaN), vectorisable: e^x = 2^k e^r with k = round(x / ln 2) and
  * r = x - k ln 2 (ln 2 in two parts, |r| <= ln 2 / 2), e^r by the degree-6 polynomial of
