@@ -12,8 +12,9 @@ times convnet, and tuned as in shared/anchors/cpu_torch_fmnist_small.py:
 
 Usage: /usr/bin/python3 bench/torch_bench.py MODEL --train|--infer [--batch N] [--threads 1,2]
            [--seconds S] [--reps R]
-MODEL is fmnist-small, lenet5 or resnet18-cifar. Training is a step of SGD with momentum 0.9
-(lr 0.01) on the cross-entropy of random inputs and labels; inference is the forward pass in
+MODEL is fmnist-small, lenet5, resnet18-cifar, se-resnet-block, unet-small or mobilenetv2.
+Training is a step of SGD with momentum 0.9 (lr 0.01) on the cross-entropy of random inputs
+and labels (the output flattened: one row of classes a sample, as `convnet bench`); inference is the forward pass in
 eval mode under torch.inference_mode(). Prints one JSON object:
 {"images_per_s","ms_per_step","threads","batch","mode","params","by_threads":{"1":..,"2":..},
  "tuned":{...},"torch":"1.13..."}
@@ -38,8 +39,10 @@ import torch.nn as nn  # noqa: E402
 import torch.nn.functional as F  # noqa: E402
 
 # trainable parameters, as `convnet summary` counts them for models/*.cnn
-EXPECTED_PARAMS = {"fmnist-small": 421_642, "lenet5": 61_706, "resnet18-cifar": 11_173_962}
-INPUT = {"fmnist-small": (1, 28, 28), "lenet5": (1, 28, 28), "resnet18-cifar": (3, 32, 32)}
+EXPECTED_PARAMS = {"fmnist-small": 421_642, "lenet5": 61_706, "resnet18-cifar": 11_173_962,
+                   "se-resnet-block": 80_870, "unet-small": 115_234, "mobilenetv2": 3_504_872}
+INPUT = {"fmnist-small": (1, 28, 28), "lenet5": (1, 28, 28), "resnet18-cifar": (3, 32, 32),
+         "se-resnet-block": (3, 32, 32), "unet-small": (1, 76, 76), "mobilenetv2": (3, 224, 224)}
 
 
 def fmnist_small():
@@ -90,7 +93,28 @@ def resnet18_cifar():
     return nn.Sequential(*layers)
 
 
-MODELS = {"fmnist-small": fmnist_small, "lenet5": lenet5, "resnet18-cifar": resnet18_cifar}
+def se_resnet_block():
+    # models/se-resnet-block.cnn: the PyTorch twin of tests/gen_torch_parity.py
+    sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "tests"))
+    import gen_torch_parity
+    return gen_torch_parity.SEResNetSmall()
+
+
+def unet_small():
+    # models/unet-small.cnn: the PyTorch twin of tests/gen_torch_parity.py
+    sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "tests"))
+    import gen_torch_parity
+    return gen_torch_parity.UNetSmall()
+
+
+def mobilenetv2():
+    # models/mobilenetv2.cnn is torchvision's mobilenet_v2 (tests/mobilenetv2_torch_check.py)
+    import torchvision
+    return torchvision.models.mobilenet_v2()
+
+
+MODELS = {"fmnist-small": fmnist_small, "lenet5": lenet5, "resnet18-cifar": resnet18_cifar,
+          "se-resnet-block": se_resnet_block, "unet-small": unet_small, "mobilenetv2": mobilenetv2}
 
 
 def measure(model_name, train, batch, threads, seconds, reps):
@@ -100,14 +124,18 @@ def measure(model_name, train, batch, threads, seconds, reps):
     params = sum(p.numel() for p in m.parameters() if p.requires_grad)
     assert params == EXPECTED_PARAMS[model_name], f"{model_name}: {params} parameters, expected {EXPECTED_PARAMS[model_name]}"
     x = torch.randn(batch, *INPUT[model_name])
-    y = torch.randint(0, 10, (batch,))
+    # as `convnet bench`: the output flattened is one row of classes a sample (unet-small's
+    # 36x36x2 map: 2,592), a random label among them
+    with torch.no_grad():
+        classes = m(x[:1]).flatten(1).shape[1]
+    y = torch.randint(0, classes, (batch,))
     if train:
         m.train()
         o = torch.optim.SGD(m.parameters(), lr=0.01, momentum=0.9)
 
         def step():
             o.zero_grad()
-            F.cross_entropy(m(x), y).backward()
+            F.cross_entropy(m(x).flatten(1), y).backward()
             o.step()
     else:
         m.eval()

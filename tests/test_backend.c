@@ -314,6 +314,12 @@ static void test_conv_shapes(void)
         "input 12x10x4; conv 4 3x3 dilation=2 pad=2 groups=4",
         "input 7x8x5; conv 5 4x4 pad=same groups=5; relu",
         "input 6x37x3; conv 3 5x5 pad=2 groups=3; relu; conv 3 3x3 stride=2 groups=3",
+        /* the weight gradient a row at a time for every tap (kernels up to 5x5, column stride 1
+         * or 2: rows of 16 lanes split into even and odd columns), and beyond it (7x7, stride 3) */
+        "input 11x40x4; conv 4 5x5 stride=2 pad=2 groups=4 bias=no",
+        "input 9x35x3; conv 3 3x3 stride=2x1 pad=1 dilation=2 groups=3",
+        "input 9x9x2; conv 2 7x7 pad=3 groups=2",
+        "input 10x13x2; conv 2 3x3 stride=3 pad=1 groups=2",
     };
     for (size_t i = 0; i < sizeof specs / sizeof specs[0]; i++) compare(specs[i], 3);
     /* output planes of at most 16 floats (patches permuted in registers: small_block in conv.c): 23

@@ -110,6 +110,15 @@ static void compare(const char *spec, int64_t batch, input_kind kind, int eval, 
     result_free(&b);
 }
 
+/* each spec against the reference to the bit, on inputs full of ties (batch 3) and normal (batch 2) */
+static void compare_exact(const char *const *specs, size_t count)
+{
+    for (size_t i = 0; i < count; i++) {
+        compare(specs[i], 3, IN_TIES, 0, 1);
+        compare(specs[i], 2, IN_NORMAL, 0, 1);
+    }
+}
+
 static void test_pooling(void)
 {
     static const char *geometries[] = {
@@ -153,10 +162,7 @@ static void test_pooling(void)
         /* x's gradient from the 2x2 maxpool and from the add: one of them adds to the other's */
         "input 8x10x3 as x; maxpool 2x2 from x as a; upsample 2 from a as u; add u x",
     };
-    for (size_t m = 0; m < sizeof more / sizeof more[0]; m++) {
-        compare(more[m], 3, IN_TIES, 0, 1);
-        compare(more[m], 2, IN_NORMAL, 0, 1);
-    }
+    compare_exact(more, sizeof more / sizeof more[0]);
     compare("input 7x5x6; globalavgpool", 3, IN_NORMAL, 0, 0);
     compare("input 1x1x3; globalavgpool", 2, IN_NORMAL, 0, 0);
     compare("input 31x29x40; globalavgpool", 2, IN_TIES, 0, 0);
@@ -284,10 +290,7 @@ static void test_resample(void)
         "input 40x40x24; crop 31x29 offset=4x9",
         "input 9x8x3; crop margin=1x2 top=3 right=0",
     };
-    for (size_t i = 0; i < sizeof specs / sizeof specs[0]; i++) {
-        compare(specs[i], 3, IN_NORMAL, 0, 1);
-        compare(specs[i], 2, IN_TIES, 0, 1);
-    }
+    compare_exact(specs, sizeof specs / sizeof specs[0]);
 }
 
 /* Training steps of spec on backend be (cn_train_step: no gradient for the net's input, so the

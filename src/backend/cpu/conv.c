@@ -862,9 +862,10 @@ static int weight_padded(const cn_conv_geom *g) { return !direct(g) && use_padde
  * times the arithmetic. Here each plane is worked directly, a tap at a time along output rows
  * (the columns each tap sees inside the image, tap_cols), threads over planes; every sum runs
  * in an order fixed by the shapes. The forward and the input gradient are compiled for AVX-512
- * and the baseline too (CPU_CLONES: no sums across lanes, the same bits); the weight
- * gradient's sums across lanes stay on the baseline's (16 lanes of partial sums a row, a
- * layout the same on both, measured no faster). */
+ * and the baseline too (CPU_CLONES: no sums across lanes, the same bits). The weight gradient
+ * takes every tap from one walk over a row of dY, in 16 lanes of its own (depthwise_weight_grad_rows,
+ * cloned the same way), where the kernel and the rows fit its buffers; elsewhere a row's sums
+ * run across lanes, on the baseline's code (depthwise_weight_grad). */
 #define DW_TAPS 121 /* kernels up to 11x11 */
 
 static int depthwise(const cn_conv_geom *g)
@@ -918,7 +919,9 @@ CPU_CLONES static void depthwise_conv(const cn_conv_geom *g, const float *x, con
 }
 
 /* dW (C, taps) += the sums over the batch of dY times x where each tap sees it; a channel's
- * sums run in the fixed order (sample, row), each row's in float, the rows' in double */
+ * sums run in the fixed order (sample, row), each row's in float, the rows' in double. One walk
+ * over a channel's rows serves every tap (a walk per tap read the channel's maps once a tap,
+ * from beyond L2 on large maps; the same sums in the same order) */
 static void depthwise_weight_grad(const cn_conv_geom *g, const float *x, const float *dy, float *dw)
 {
     int64_t taps = g->kh * g->kw, plane = g->h * g->w, oplane = g->oh * g->ow;
@@ -926,12 +929,13 @@ static void depthwise_weight_grad(const cn_conv_geom *g, const float *x, const f
     depthwise_taps(g, tt);
     CN_PAR_FOR(g->n * g->cin * oplane * taps >= CPU_PAR_MIN, schedule(static),
         for (int64_t c = 0; c < g->cin; c++) {
-            for (int64_t k = 0; k < taps; k++) {
-                tap t = tt[k];
-                double sum = 0;
-                for (int64_t n = 0; n < g->n; n++) {
-                    const float *xp = x + (n * g->cin + c) * plane, *dp = dy + (n * g->cin + c) * oplane;
-                    for (int64_t oy = 0; oy < g->oh; oy++) {
+            double sum[DW_TAPS];
+            for (int64_t k = 0; k < taps; k++) sum[k] = 0;
+            for (int64_t n = 0; n < g->n; n++) {
+                const float *xp = x + (n * g->cin + c) * plane, *dp = dy + (n * g->cin + c) * oplane;
+                for (int64_t oy = 0; oy < g->oh; oy++)
+                    for (int64_t k = 0; k < taps; k++) {
+                        tap t = tt[k];
                         int64_t iy = oy * g->sh - g->pad_t + t.ky * g->dh;
                         if (iy < 0 || iy >= g->h) continue;
                         const float *restrict xr = xp + iy * g->w + t.x0, *restrict dr = dp + oy * g->ow;
@@ -942,10 +946,94 @@ static void depthwise_weight_grad(const cn_conv_geom *g, const float *x, const f
                         else
                             _Pragma("omp simd reduction(+ : part)")
                             for (int64_t ox = t.lo; ox < t.hi; ox++) part += dr[ox] * xr[ox * g->sw];
-                        sum += part;
+                        sum[k] += part;
                     }
+            }
+            for (int64_t k = 0; k < taps; k++) dw[c * taps + k] += (float)sum[k];
+        });
+}
+
+/* Column stride 1 or 2, kernels up to 5x5: a row of dY is read once for every tap, 16 lanes at a
+ * time against the kernel's rows of x copied with their padding (zeros) around them, and at
+ * stride 2 split into even and odd columns (so that every tap reads x contiguously); tap k's
+ * lane l sums the row's columns l, l + 16, ... in float, and the rows' lane sums add up in
+ * double; a channel's 16 lanes then add in a fixed order. No sums across lanes in the vector
+ * code, so the AVX-512 clone and the baseline give the same bits (other bits than
+ * depthwise_weight_grad's, within the op table's tolerance of the reference). */
+#define DWG_K 5       /* kernel rows and columns at most */
+#define DWG_ROW 512   /* floats of a row's copy (its phases side by side) */
+#define DWG_LANES 16
+
+static int64_t dwg_ow16(const cn_conv_geom *g) { return (g->ow + DWG_LANES - 1) / DWG_LANES * DWG_LANES; }
+
+static int depthwise_grad_rows(const cn_conv_geom *g)
+{
+    int64_t phase = DWG_ROW / g->sw, reach = ((g->kw - 1) * g->dw) / g->sw;
+    return g->sw <= 2 && g->kh <= DWG_K && g->kw <= DWG_K && dwg_ow16(g) + reach <= phase &&
+           (g->w + g->pad_l + g->sw - 1) / g->sw <= phase;
+}
+
+/* acc[k][l] (float) += the products of one row of dY (d, padded with zeros to ow16) with the
+ * kernel's rows of x (xr[ky]: its phases `phase` floats apart; inside[ky] 0: outside the image)
+ * for kh x kw taps, kx's columns from kx * dil on */
+static inline __attribute__((always_inline)) void dwg_row(int64_t kh, int64_t kw, int64_t dil, int64_t sw,
+                                                        int64_t ow16, const float *d, float (*xr)[DWG_ROW],
+                                                        const int *inside, float (*acc)[DWG_LANES])
+{
+    int64_t phase = DWG_ROW / sw;
+    for (int64_t v = 0; v < ow16; v += DWG_LANES)
+        for (int64_t ky = 0; ky < kh; ky++) {
+            if (!inside[ky]) continue;
+            for (int64_t kx = 0; kx < kw; kx++) {
+                int64_t q = kx * dil;
+                const float *xv = xr[ky] + (q % sw) * phase + q / sw + v;
+                float *a = acc[ky * kw + kx];
+                _Pragma("omp simd")
+                for (int l = 0; l < DWG_LANES; l++) a[l] += d[v + l] * xv[l];
+            }
+        }
+}
+
+CPU_CLONES static void depthwise_weight_grad_rows(const cn_conv_geom *g, const float *x, const float *dy, float *dw)
+{
+    int64_t taps = g->kh * g->kw, plane = g->h * g->w, oplane = g->oh * g->ow, ow16 = dwg_ow16(g);
+    int64_t sw = g->sw, phase = DWG_ROW / sw;
+    CN_PAR_FOR(g->n * g->cin * oplane * taps >= CPU_PAR_MIN, schedule(static),
+        for (int64_t c = 0; c < g->cin; c++) {
+            double sum[DWG_K * DWG_K][DWG_LANES];
+            float xr[DWG_K][DWG_ROW], d[DWG_ROW], acc[DWG_K * DWG_K][DWG_LANES];
+            int inside[DWG_K];
+            memset(sum, 0, sizeof sum);
+            memset(d, 0, sizeof d);
+            for (int64_t ky = 0; ky < g->kh; ky++) memset(xr[ky], 0, sizeof xr[ky]);
+            for (int64_t n = 0; n < g->n; n++) {
+                const float *xp = x + (n * g->cin + c) * plane, *dp = dy + (n * g->cin + c) * oplane;
+                for (int64_t oy = 0; oy < g->oh; oy++) {
+                    memcpy(d, dp + oy * g->ow, (size_t)g->ow * sizeof(float));
+                    for (int64_t ky = 0; ky < g->kh; ky++) { /* x's row after pad_l zeros, in its phases */
+                        int64_t iy = oy * g->sh - g->pad_t + ky * g->dh;
+                        inside[ky] = iy >= 0 && iy < g->h;
+                        if (!inside[ky]) continue;
+                        const float *row = xp + iy * g->w;
+                        if (sw == 1) memcpy(xr[ky] + g->pad_l, row, (size_t)g->w * sizeof(float));
+                        else
+                            for (int64_t ix = 0; ix < g->w; ix++) {
+                                int64_t j = ix + g->pad_l;
+                                xr[ky][(j & 1) * phase + (j >> 1)] = row[ix];
+                            }
+                    }
+                    memset(acc, 0, sizeof acc);
+                    if (g->kh == 3 && g->kw == 3 && sw == 1) dwg_row(3, 3, g->dw, 1, ow16, d, xr, inside, acc);
+                    else if (g->kh == 3 && g->kw == 3) dwg_row(3, 3, g->dw, 2, ow16, d, xr, inside, acc);
+                    else dwg_row(g->kh, g->kw, g->dw, sw, ow16, d, xr, inside, acc);
+                    for (int64_t k = 0; k < taps; k++)
+                        for (int l = 0; l < DWG_LANES; l++) sum[k][l] += acc[k][l];
                 }
-                dw[c * taps + k] += (float)sum;
+            }
+            for (int64_t k = 0; k < taps; k++) {
+                double t = 0;
+                for (int l = 0; l < DWG_LANES; l++) t += sum[k][l];
+                dw[c * taps + k] += (float)t;
             }
         });
 }
@@ -1047,7 +1135,8 @@ void cn_cpu_conv_forward_relu(const cn_op_io *io) { conv_forward(io, 1); }
  * where few_taps(g) db (or NULL) += the sums of dY; work: weight_grad_work(g) floats */
 static void weight_grad_into(const cn_conv_geom *g, const float *x, const float *dy, float *dw, float *db, float *work)
 {
-    if (depthwise(g)) depthwise_weight_grad(g, x, dy, dw);
+    if (depthwise(g) && depthwise_grad_rows(g)) depthwise_weight_grad_rows(g, x, dy, dw);
+    else if (depthwise(g)) depthwise_weight_grad(g, x, dy, dw);
     else if (few_taps(g)) few_taps_weight_grad(g, x, dy, dw, db, work);
     else if (cn_cpu_winograd_weight_way(g)) cn_cpu_winograd_weight_grad(g, x, dy, dw, work);
     else if (weight_padded(g)) padded_weight_grad(g, x, dy, dw, work, work + padded_len(g));
