@@ -881,18 +881,49 @@ static void depthwise_taps(const cn_conv_geom *g, tap *taps)
     for (int64_t k = 0; k < g->kh * g->kw; k++, tap_next(g, &t)) taps[k] = t;
 }
 
+/* Column stride 2: a row of x (or of dx) split into its even and odd columns, so that each tap
+ * reads (or adds to) one of them contiguously instead of every other value; the same values in
+ * the same order, so the same bits. Rows up to 2 x PH_COLS columns. */
+#define PH_COLS 256
+#define PH_SLOTS 8 /* split rows of x kept, by row index (a 3x3 kernel's rows for two output rows) */
+
+static int depthwise_phases(const cn_conv_geom *g) { return g->sw == 2 && (g->w + 1) / 2 <= PH_COLS; }
+
+/* ph[0], ph[1] <- the even and odd columns of row r (w values) */
+static inline void split_row(const float *restrict r, int64_t w, float *restrict even, float *restrict odd)
+{
+    for (int64_t m = 0; m < w / 2; m++) even[m] = r[2 * m], odd[m] = r[2 * m + 1];
+    if (w & 1) even[w / 2] = r[w - 1];
+}
+
+static inline void join_row(const float *restrict even, const float *restrict odd, int64_t w, float *restrict r)
+{
+    for (int64_t m = 0; m < w / 2; m++) r[2 * m] = even[m], r[2 * m + 1] = odd[m];
+    if (w & 1) r[w - 1] = even[w / 2];
+}
+
+/* the phase a tap's first column x0 falls in, and where output column 0 reads in it */
+static inline int64_t phase_of(int64_t x0) { return x0 & 1; }
+static inline int64_t phase_at(int64_t x0) { return (x0 - (x0 & 1)) / 2; }
+
 /* y (+)= x convolved plane by plane with w (+ b) (+ relu): per output, 0 (or y) + the taps in
  * order from 0, then + bias, then relu */
+/* y (+)= x convolved plane by plane with w (+ b) (+ relu): per output, 0 (or y) + the taps in
+ * order from 0, then + bias, then relu. (Every tap of an output row summed in registers, 16
+ * outputs at a time, measured slower: one chain of additions a vector, against a store a tap.) */
 CPU_CLONES static void depthwise_conv(const cn_conv_geom *g, const float *x, const float *w, const float *b, float *y,
                                       int accumulate, int relu)
 {
     int64_t taps = g->kh * g->kw, plane = g->h * g->w;
+    int phases = depthwise_phases(g);
     tap tt[DW_TAPS];
     depthwise_taps(g, tt);
     CN_PAR_FOR(g->n * g->cin * g->oh * g->ow * taps >= CPU_PAR_MIN, schedule(static),
         for (int64_t nc = 0; nc < g->n * g->cin; nc++) {
-            int64_t c = nc % g->cin;
+            int64_t c = nc % g->cin, split_of[PH_SLOTS];
             const float *xp = x + nc * plane, *wc = w + c * taps;
+            float split[PH_SLOTS][2][PH_COLS];
+            for (int q = 0; q < PH_SLOTS; q++) split_of[q] = -1;
             for (int64_t oy = 0; oy < g->oh; oy++) {
                 float *restrict yr = y + (nc * g->oh + oy) * g->ow;
                 if (!accumulate) memset(yr, 0, (size_t)g->ow * sizeof(float));
@@ -900,13 +931,21 @@ CPU_CLONES static void depthwise_conv(const cn_conv_geom *g, const float *x, con
                     tap t = tt[k];
                     int64_t iy = oy * g->sh - g->pad_t + t.ky * g->dh;
                     if (iy < 0 || iy >= g->h) continue;
-                    const float *restrict xr = xp + iy * g->w + t.x0;
                     float wk = wc[k];
-                    if (g->sw == 1) /* contiguous: a loop of its own, so that it vectorises */
+                    if (g->sw == 1) { /* contiguous: a loop of its own, so that it vectorises */
+                        const float *restrict xr = xp + iy * g->w + t.x0;
                         _Pragma("omp simd")
                         for (int64_t ox = t.lo; ox < t.hi; ox++) yr[ox] += wk * xr[ox];
-                    else
+                    } else if (phases) { /* the row split once, kept for the next output row */
+                        int q = (int)(iy % PH_SLOTS);
+                        if (split_of[q] != iy) split_row(xp + iy * g->w, g->w, split[q][0], split[q][1]), split_of[q] = iy;
+                        const float *restrict xr = split[q][phase_of(t.x0)] + phase_at(t.x0);
+                        _Pragma("omp simd")
+                        for (int64_t ox = t.lo; ox < t.hi; ox++) yr[ox] += wk * xr[ox];
+                    } else {
+                        const float *restrict xr = xp + iy * g->w + t.x0;
                         for (int64_t ox = t.lo; ox < t.hi; ox++) yr[ox] += wk * xr[ox * g->sw];
+                    }
                 }
                 float bc = b ? b[c] : 0.0f;
                 if (b || relu)
@@ -1039,10 +1078,14 @@ CPU_CLONES static void depthwise_weight_grad_rows(const cn_conv_geom *g, const f
 }
 
 /* dx (+)= each dY value times the tap's weight, put back where the tap read it (fresh: dx's
- * planes zeroed first, in cache); per value, the additions in the order (row, tap) */
+ * planes zeroed first, in cache); per value, the additions in the order (row, tap). At column
+ * stride 2 (depthwise_phases) a row of dx at a time, split into its even and odd columns, takes
+ * its output rows in order (kernel rows from the last) and their taps in order: the same
+ * additions in the same order. */
 CPU_CLONES static void depthwise_input_grad(const cn_conv_geom *g, const float *w, const float *dy, float *dx, int fresh)
 {
     int64_t taps = g->kh * g->kw, plane = g->h * g->w;
+    int phases = depthwise_phases(g);
     tap tt[DW_TAPS];
     depthwise_taps(g, tt);
     CN_PAR_FOR(g->n * g->cin * g->oh * g->ow * taps >= CPU_PAR_MIN, schedule(static),
@@ -1050,6 +1093,26 @@ CPU_CLONES static void depthwise_input_grad(const cn_conv_geom *g, const float *
             const float *wc = w + nc % g->cin * taps, *dp = dy + nc * g->oh * g->ow;
             float *dxp = dx + nc * plane;
             if (fresh) memset(dxp, 0, (size_t)plane * sizeof(float));
+            if (phases) {
+                float split[2][PH_COLS];
+                for (int64_t iy = 0; iy < g->h; iy++) {
+                    int any = 0;
+                    for (int64_t ky = g->kh - 1; ky >= 0; ky--) { /* output rows ascending */
+                        int64_t at = iy + g->pad_t - ky * g->dh, oy = at / g->sh;
+                        if (at < 0 || at % g->sh || oy >= g->oh) continue;
+                        if (!any) split_row(dxp + iy * g->w, g->w, split[0], split[1]), any = 1;
+                        const float *restrict gr = dp + oy * g->ow;
+                        for (int64_t kx = 0; kx < g->kw; kx++) {
+                            tap t = tt[ky * g->kw + kx];
+                            float wk = wc[ky * g->kw + kx], *restrict dr = split[phase_of(t.x0)] + phase_at(t.x0);
+                            _Pragma("omp simd")
+                            for (int64_t ox = t.lo; ox < t.hi; ox++) dr[ox] += wk * gr[ox];
+                        }
+                    }
+                    if (any) join_row(split[0], split[1], g->w, dxp + iy * g->w);
+                }
+                continue;
+            }
             for (int64_t oy = 0; oy < g->oh; oy++) {
                 for (int64_t k = 0; k < taps; k++) {
                     tap t = tt[k];
