@@ -13,17 +13,19 @@
  * ix is read by outputs by_col[from[ix] .. from[ix + 1]) with weights by_col_w (each output reads
  * at most two columns). Nearest: x1 = x0 and lx = 0. */
 typedef struct {
-    int32_t *x0, *x1, *y0, *y1, *from, *by_col;
+    int64_t *from; /* 64 bits: up to 2 OW entries, and OW may reach 2^31 - 1 */
+    int32_t *x0, *x1, *y0, *y1, *by_col;
     float *lx, *ly, *by_col_w;
 } upsample_tables;
 
-/* the tables' int32 and float counts for output o of input x */
-static int64_t table_values(cn_dims x, cn_dims o) { return 3 * o.w + 3 * o.h + (x.w + 1) + 2 * (2 * o.w); }
+/* the tables' bytes for output o of input x: from (64-bit, first: aligned as the workspace),
+ * then the int32 and float tables */
+static int64_t table_bytes(cn_dims x, cn_dims o) { return 8 * (x.w + 1) + 4 * (3 * o.w + 3 * o.h + 2 * (2 * o.w)); }
 
 int64_t cn_cpu_upsample_workspace(const cn_node *n, const cn_node *const *in, int64_t batch)
 {
     (void)batch;
-    return table_values(in[0]->out, n->out) * 4;
+    return table_bytes(in[0]->out, n->out);
 }
 
 /* coordinates of output `dst` of `out` over `in` cells by the reference's rule */
@@ -38,16 +40,17 @@ static void source_of(const cn_node *nd, int64_t dst, int64_t in, int64_t out, i
 static upsample_tables tables_in(void *work, const cn_node *nd, cn_dims x, cn_dims o, int backward)
 {
     upsample_tables t;
-    int32_t *p = work;
+    t.from = work;
+    int32_t *p = (int32_t *)(t.from + x.w + 1);
     t.x0 = p, t.x1 = p + o.w, t.lx = (float *)(p + 2 * o.w), p += 3 * o.w;
     t.y0 = p, t.y1 = p + o.h, t.ly = (float *)(p + 2 * o.h), p += 3 * o.h;
-    t.from = p, t.by_col = p + x.w + 1, t.by_col_w = (float *)(t.by_col + 2 * o.w);
+    t.by_col = p, t.by_col_w = (float *)(t.by_col + 2 * o.w);
     for (int64_t i = 0; i < o.w; i++) source_of(nd, i, x.w, o.w, &t.x0[i], &t.x1[i], &t.lx[i]);
     for (int64_t i = 0; i < o.h; i++) source_of(nd, i, x.h, o.h, &t.y0[i], &t.y1[i], &t.ly[i]);
     if (!backward) return t;
     /* the columns' table turned round (counting sort by input column, outputs in order) */
     int nearest = nd->a.mode == CN_UPSAMPLE_NEAREST;
-    memset(t.from, 0, (size_t)(x.w + 1) * sizeof(int32_t));
+    memset(t.from, 0, (size_t)(x.w + 1) * sizeof(int64_t));
     for (int64_t i = 0; i < o.w; i++) {
         t.from[t.x0[i] + 1]++;
         if (!nearest) t.from[t.x1[i] + 1]++;
@@ -57,7 +60,7 @@ static upsample_tables tables_in(void *work, const cn_node *nd, cn_dims x, cn_di
         /* each output's first column, then its second (the same column at the edge) */
         for (int k = 0; k < (nearest ? 1 : 2); k++) {
             int32_t c = k ? t.x1[i] : t.x0[i];
-            int32_t at = t.from[c]++;
+            int64_t at = t.from[c]++;
             t.by_col[at] = (int32_t)i;
             t.by_col_w[at] = nearest ? 1.0f : k ? t.lx[i] : 1 - t.lx[i];
         }
@@ -107,9 +110,9 @@ static void gather_row(const upsample_tables *t, int64_t cols, float row_w, int 
     for (int64_t c = 0; c < cols; c++) {
         float s = d[c];
         if (nearest)
-            for (int32_t k = t->from[c]; k < t->from[c + 1]; k++) s += g[t->by_col[k]];
+            for (int64_t k = t->from[c]; k < t->from[c + 1]; k++) s += g[t->by_col[k]];
         else
-            for (int32_t k = t->from[c]; k < t->from[c + 1]; k++) s += row_w * t->by_col_w[k] * g[t->by_col[k]];
+            for (int64_t k = t->from[c]; k < t->from[c + 1]; k++) s += row_w * t->by_col_w[k] * g[t->by_col[k]];
         d[c] = s;
     }
 }
