@@ -698,6 +698,40 @@ static void test_fresh_gradients(void)
     }
 }
 
+/* An image's output does not depend on the batch around it (the ways are chosen by one image's
+ * shape): one image alone gives the bits it gets among 5, here where the products of 4x4 maps
+ * for one image have 16 columns (A read in place) and in a batch 80, and a dense layer's one row */
+static void test_image_alone(void)
+{
+    static const char *specs[] = {
+        "input 4x4x64; conv 64 3x3 pad=1; relu; conv 40 3x3 pad=1 bias=no; conv 48 1x1",
+        "input 8x8x16; conv 32 3x3 stride=2 pad=1; relu; conv 32 3x3 pad=1; flatten; dense 10",
+    };
+    for (size_t i = 0; i < sizeof specs / sizeof specs[0]; i++) {
+        cn_net *net = parse_spec(ctx, specs[i]);
+        if (!net) continue;
+        CHECK(cn_net_init_params(ctx, net, CN_INIT_KAIMING_UNIFORM, 4) == CN_OK);
+        cn_layer_info in = layer_at(ctx, net, 0, 1);
+        int64_t per = in.c * in.h * in.w, ny;
+        float *x = malloc((size_t)(5 * per) * sizeof(float));
+        cn_rng rng;
+        cn_rng_seed(&rng, 12);
+        for (int64_t k = 0; k < 5 * per; k++) x[k] = (float)cn_rng_normal(&rng);
+        CHECK(cn_net_forward(ctx, net, x, 5, 0) == CN_OK);
+        const float *y = cn_net_output(net, &ny);
+        float *all = malloc((size_t)ny * sizeof(float));
+        memcpy(all, y, (size_t)ny * sizeof(float));
+        int64_t out = ny / 5;
+        for (int s = 0; s < 5; s++) {
+            CHECK(cn_net_forward(ctx, net, x + s * per, 1, 0) == CN_OK);
+            if (memcmp(cn_net_output(net, NULL), all + s * out, (size_t)out * sizeof(float)) != 0)
+                test_fail(__FILE__, __LINE__, "%s: image %d alone differs from the batch's", specs[i], s);
+        }
+        free(all), free(x);
+        cn_net_destroy(net);
+    }
+}
+
 /* cn_net_layer_kernel: how each layer runs, by the backend's row */
 static void test_layer_kernels(void)
 {
@@ -1735,6 +1769,7 @@ static const test_case cases[] = {
     { "bf16: the values between layers stored as bf16, the net's input and output as floats", test_bf16_storage },
     { "every backend that runs here trains as the reference", test_backend_training },
     { "each layer says how it runs (cn_net_layer_kernel)", test_layer_kernels },
+    { "an image alone gives the bits it gets in a batch", test_image_alone },
     { "teardown", teardown },
 };
 TEST_MAIN(cases)

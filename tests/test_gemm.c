@@ -152,6 +152,50 @@ static void batch_invariant(void)
     }
 }
 
+/* A column of C does not depend on the other columns: a product of at most 16 columns (a
+ * convolution on 4x4 maps for one image: A's rows read in place, few_cols in gemm.c) gives the
+ * bits of the same columns among 16 + 48 (the blocked product), with bias, relu and adding to
+ * C, on 1, 2 and 3 threads */
+static void column_invariant(void)
+{
+    static const int64_t shapes[][3] = { { 32, 16, 100 }, { 70, 5, 600 }, { 512, 16, 4608 }, { 33, 1, 193 }, { 40, 9, 191 } };
+    int before = cn_threads();
+    for (size_t t = 0; t < sizeof shapes / sizeof shapes[0]; t++) {
+        int64_t m = shapes[t][0], n = shapes[t][1], k = shapes[t][2], wide = n + 48;
+        float *a = malloc((size_t)(m * k) * sizeof(float)), *b = malloc((size_t)(k * wide) * sizeof(float));
+        float *br = malloc((size_t)m * sizeof(float)), *bc = malloc((size_t)wide * sizeof(float));
+        float *all = malloc((size_t)(m * wide) * sizeof(float)), *few = malloc((size_t)(m * n) * sizeof(float));
+        for (int64_t i = 0; i < m * k; i++) a[i] = uniform();
+        for (int64_t i = 0; i < k * wide; i++) b[i] = uniform();
+        for (int64_t i = 0; i < m; i++) br[i] = uniform();
+        for (int64_t i = 0; i < wide; i++) bc[i] = uniform();
+        for (int variant = 0; variant < 3; variant++) {
+            int acc = variant == 2;
+            for (int64_t i = 0; i < m * wide; i++) all[i] = (float)(i % 7) - 3.0f;
+            cn_gemm_args g = { .m = m, .n = wide, .k = k, .a = a, .a_row = cn_axis_ld(k), .a_col = cn_axis_unit(), .b = b,
+                               .b_row = cn_axis_ld(wide), .b_col = cn_axis_unit(), .c = all, .c_row = cn_axis_ld(wide),
+                               .c_col = cn_axis_unit(), .bias_row = acc ? NULL : br, .bias_col = variant == 1 ? bc : NULL,
+                               .relu = variant == 1, .accumulate = acc };
+            cn_gemm(&g);
+            for (int threads = 1; threads <= 3; threads++) {
+                cn_set_threads(threads);
+                for (int64_t i = 0; i < m; i++)
+                    for (int64_t j = 0; j < n; j++) few[i * n + j] = (float)((i * wide + j) % 7) - 3.0f;
+                g.n = n, g.c = few, g.c_row = cn_axis_ld(n);
+                cn_gemm(&g);
+                g.n = wide, g.c = all, g.c_row = cn_axis_ld(wide);
+                int same = 1;
+                for (int64_t i = 0; i < m; i++) same &= memcmp(few + i * n, all + i * wide, (size_t)n * sizeof(float)) == 0;
+                if (!same)
+                    test_fail(__FILE__, __LINE__, "%lldx%lldx%lld (variant %d, %d threads): the columns differ from the wide product's",
+                              (long long)m, (long long)n, (long long)k, variant, threads);
+            }
+            cn_set_threads(before);
+        }
+        free(a), free(b), free(br), free(bc), free(all), free(few);
+    }
+}
+
 static void generic_kernel(void)
 {
     cn_gemm_force_generic(1);
@@ -181,6 +225,7 @@ static const test_case cases[] = {
     { "random shapes and views, threads bit-identical", random_shapes },
     { "large: several row blocks and k slices", large },
     { "a row alone gives the bits it gets among others", batch_invariant },
+    { "up to 16 columns (A read in place) give the bits they get among others", column_invariant },
     { "portable kernel", generic_kernel },
     { "k = 0", empty_depth },
 };

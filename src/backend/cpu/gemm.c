@@ -331,31 +331,12 @@ static void gemm_blocked(const cn_gemm_args *g, cn_gemm_kernel_fn kernel, int64_
     }
 }
 
-/* The product over k in [kbeg, kend) on `threads` threads (1 inside a parallel region). */
-static void gemm_range(const cn_gemm_args *g, int64_t kbeg, int64_t kend, int threads)
+/* fn(arg, thread, team) on `threads` threads: a parallel region, or for one thread none at all
+ * (libgomp makes a system call even for a serial one) */
+static void on_team(int threads, void (*fn)(const void *arg, int thread, int team), const void *arg)
 {
-    cn_gemm_kernel_fn kernel = pick_kernel();
-    int64_t slices = ceil_div(kend - kbeg, KC);
-    int64_t a_floats = ceil_div(g->m, MR) * MR * slices * KC;
-    float *apack = a_floats <= A_WHOLE && ceil_div(g->n, NR) >= 4 * threads ? grown(WHOLE_A, (size_t)a_floats) : NULL;
-    /* one thread: no parallel region at all (libgomp makes a system call even for a serial one) */
-    if (apack) {
-        if (threads <= 1) {
-            gemm_whole_a(g, kernel, apack, kbeg, kend, 0, 1);
-            return;
-        }
-#pragma omp parallel num_threads(threads)
-        {
-            int thread = 0, team = 1;
-#ifdef _OPENMP
-            thread = omp_get_thread_num(), team = omp_get_num_threads();
-#endif
-            gemm_whole_a(g, kernel, apack, kbeg, kend, thread, team);
-        }
-        return;
-    }
     if (threads <= 1) {
-        gemm_blocked(g, kernel, kbeg, kend, 0, 1);
+        fn(arg, 0, 1);
         return;
     }
 #pragma omp parallel num_threads(threads)
@@ -364,8 +345,32 @@ static void gemm_range(const cn_gemm_args *g, int64_t kbeg, int64_t kend, int th
 #ifdef _OPENMP
         thread = omp_get_thread_num(), team = omp_get_num_threads();
 #endif
-        gemm_blocked(g, kernel, kbeg, kend, thread, team);
+        fn(arg, thread, team);
     }
+}
+
+typedef struct {
+    const cn_gemm_args *g;
+    cn_gemm_kernel_fn kernel;
+    float *apack; /* all of A packed (gemm_whole_a), or NULL: the blocked order */
+    int64_t kbeg, kend;
+} range_job;
+
+static void range_part(const void *arg, int thread, int team)
+{
+    const range_job *j = arg;
+    if (j->apack) gemm_whole_a(j->g, j->kernel, j->apack, j->kbeg, j->kend, thread, team);
+    else gemm_blocked(j->g, j->kernel, j->kbeg, j->kend, thread, team);
+}
+
+/* The product over k in [kbeg, kend) on `threads` threads (1 inside a parallel region). */
+static void gemm_range(const cn_gemm_args *g, int64_t kbeg, int64_t kend, int threads)
+{
+    int64_t slices = ceil_div(kend - kbeg, KC);
+    int64_t a_floats = ceil_div(g->m, MR) * MR * slices * KC;
+    float *apack = a_floats <= A_WHOLE && ceil_div(g->n, NR) >= 4 * threads ? grown(WHOLE_A, (size_t)a_floats) : NULL;
+    range_job j = { g, pick_kernel(), apack, kbeg, kend };
+    on_team(threads, range_part, &j);
 }
 
 #ifdef CN_X86
@@ -382,6 +387,37 @@ static int few_rows(const cn_gemm_args *g)
     return g->m <= FEW_ROWS && g->k >= 16 && cn_gemm_avx512() && !g->pack_b && g->a_col.stride == 1 &&
            g->a_col.blk == INT64_MAX && g->b_row.stride == 1 && g->b_row.blk == INT64_MAX && g->c_col.stride == 1 &&
            g->c_col.blk == INT64_MAX;
+}
+#endif
+
+#ifdef CN_X86
+/* C of at most 16 columns and many rows (a convolution on 4x4 maps for one image: 512 output
+ * channels by 16 pixels, k = 4,608): packing A, a whole weight matrix, cost more than the
+ * product, whose every A value serves at most 16 columns. Each thread takes its tiles of 8 rows
+ * through every slice of k in turn, A's rows read in place, B's panel packed as the blocked
+ * product packs it: the same FMA chains and additions, so the same bits, one image alone or in
+ * a batch (tests/test_gemm.c). Needs k contiguous in A. */
+#define FEW_COLS 16
+
+static int few_cols(const cn_gemm_args *g)
+{
+    return g->n <= FEW_COLS && g->m >= 4 * MR && cn_gemm_avx512() && g->a_col.stride == 1 && g->a_col.blk == INT64_MAX;
+}
+
+/* a thread's share of the tiles of 8 rows, every slice of k */
+static void few_cols_part(const void *arg, int thread, int team)
+{
+    const cn_gemm_args *g = arg;
+    int64_t mp = ceil_div(g->m, MR), offsets[KC];
+    const int64_t *off;
+    for (int64_t k0 = 0; k0 < g->k; k0 += KC) {
+        int64_t kc = g->k - k0 < KC ? g->k - k0 : KC;
+        const float *b = b_panel(g, 0, k0, kc, offsets, &off);
+        for (int64_t ip = mp * thread / team; ip < mp * (thread + 1) / team; ip++) {
+            cn_gemm_tile tl = { g, ip * MR, 0, g->m - ip * MR < MR ? g->m - ip * MR : MR, g->n, k0 == 0, k0 + kc >= g->k };
+            cn_gemm_few_cols_tile(kc, k0, b, off, &tl);
+        }
+    }
 }
 #endif
 
@@ -438,8 +474,17 @@ void cn_gemm(const cn_gemm_args *g)
     }
 #endif
     float *parts = split_k(g) ? grown(SPLIT_PARTS_BUF, (size_t)(SPLIT_PARTS * g->m * g->n)) : NULL;
-    if (parts) gemm_split(g, parts, threads);
-    else gemm_range(g, 0, g->k, threads);
+    if (parts) {
+        gemm_split(g, parts, threads);
+        return;
+    }
+#ifdef CN_X86
+    if (few_cols(g)) {
+        on_team(threads, few_cols_part, g);
+        return;
+    }
+#endif
+    gemm_range(g, 0, g->k, threads);
 }
 
 /* ---- products on panels packed by the caller ---------------------------------------------------- */

@@ -246,6 +246,29 @@ __attribute__((target("avx512f,fma"))) void cn_gemm_few_rows(const cn_gemm_args 
     for (int64_t j0 = 0; j0 < g->n; j0 += 16) few_rows_block(g, j0);
 }
 
+/* One tile of C of at most 16 columns for the slice [k0, k0 + kc): the micro-kernel's FMA chains
+ * (its first 16 columns') with A's 8 rows read in place, k contiguous; B's panel as the blocked
+ * product packs it (or in place at off), and its store: the blocked product's bits */
+__attribute__((target("avx512f,fma"))) void cn_gemm_few_cols_tile(int64_t kc, int64_t k0, const float *restrict b,
+                                                                 const int64_t *off, const cn_gemm_tile *t)
+{
+    const cn_gemm_args *g = t->g;
+    const float *ar[MR];
+    __m512 c[MR];
+#pragma GCC unroll 8
+    for (int r = 0; r < MR; r++) /* rows past the tile's: its first row again, the sums dropped */
+        ar[r] = g->a + at(&g->a_row, t->i0 + (r < t->rows ? r : 0)) + k0, c[r] = _mm512_setzero_ps();
+    for (int64_t k = 0; k < kc; k++) {
+        __m512 bk = _mm512_loadu_ps(off ? b + off[k] : b + k * NR);
+#pragma GCC unroll 8
+        for (int r = 0; r < MR; r++) c[r] = _mm512_fmadd_ps(_mm512_set1_ps(ar[r][k]), bk, c[r]);
+    }
+    _Alignas(64) float acc[MR * NR];
+#pragma GCC unroll 8
+    for (int r = 0; r < MR; r++) _mm512_store_ps(acc + r * NR, c[r]);
+    store_tile_avx512(t, acc);
+}
+
 #else
 typedef int cn_gemm_avx512_none; /* not x86: nothing here (an empty file is not ISO C) */
 #endif

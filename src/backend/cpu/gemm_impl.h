@@ -86,6 +86,9 @@ __attribute__((target("avx512f,fma"))) void cn_gemm_kernel_narrow(int64_t kc, co
 /* pack_panel's lanes that are each a contiguous run of k: dst[k*W + l] = run[l][k], k < kc */
 __attribute__((target("avx512f"))) void cn_gemm_pack_runs_avx512(const float *const *run, int64_t n_lanes, int64_t kc,
                                                                  int W, float *restrict dst);
+/* a tile of C of at most 16 columns, A's rows read in place from column k0 (gemm.c's few_cols) */
+__attribute__((target("avx512f,fma"))) void cn_gemm_few_cols_tile(int64_t kc, int64_t k0, const float *restrict b,
+                                                                 const int64_t *off, const cn_gemm_tile *t);
 /* C (+)= A.B for A of a few rows, B's columns read in place (see gemm.c's few_rows for when) */
 __attribute__((target("avx512f,fma"))) void cn_gemm_few_rows(const cn_gemm_args *g, int threads);
 __attribute__((target("avx512f"))) void cn_copy_floats_avx512(float *restrict dst, const float *restrict src,
