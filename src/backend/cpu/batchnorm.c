@@ -75,8 +75,9 @@ CPU_CLONES static void forward_into(const cn_op_io *io, int relu)
             if (training && !io->whole) block_moments(&r, x, c0, k, m, v);
             for (int64_t j = 0; j < k; j++) {
                 int64_t ch = c0 + j;
-                if (!training) m[j] = rmean[ch], v[j] = rvar[ch];
-                if (training) {
+                if (!training) {
+                    m[j] = rmean[ch], v[j] = rvar[ch];
+                } else {
                     int64_t n = count;
                     if (io->whole) /* one shard of a batch: the whole batch's moments (cn_op.stats_merge) */
                         m[j] = io->whole[ch], v[j] = io->whole[c + ch], n = (int64_t)io->whole[2 * c + ch];

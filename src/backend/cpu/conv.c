@@ -910,8 +910,6 @@ static inline int64_t phase_of(int64_t x0) { return x0 & 1; }
 static inline int64_t phase_at(int64_t x0) { return (x0 - (x0 & 1)) / 2; }
 
 /* y (+)= x convolved plane by plane with w (+ b) (+ relu): per output, 0 (or y) + the taps in
- * order from 0, then + bias, then relu */
-/* y (+)= x convolved plane by plane with w (+ b) (+ relu): per output, 0 (or y) + the taps in
  * order from 0, then + bias, then relu. (Every tap of an output row summed in registers, 16
  * outputs at a time, measured slower: one chain of additions a vector, against a store a tap.) */
 CPU_CLONES static void depthwise_conv(const cn_conv_geom *g, const float *x, const float *w, const float *b, float *y,
