@@ -15,7 +15,8 @@ static void help(const cli_option *opts)
            "                    [--device cpu|cuda] [--precision fp32|tf32|bf16] [--shards K] [--local-bn] [--json]\n"
            "       mpirun -np N convnet bench SPEC --train ...\n\n"
            "Times training steps (forward, loss, backward, SGD with momentum) or inference (forward in\n"
-           "evaluation mode) on random inputs after 3 warm-up steps, for at least S seconds (default 2)\n"
+           "evaluation mode, the parameters held as predict and eval hold them: batch norms folded and\n"
+           "weights transformed once) on random inputs after 3 warm-up steps, for at least S seconds (default 2)\n"
            "and 5 steps. Prints images/s, ms per step, the memory (planned, and the process's peak), and\n"
            "per layer its MACs, its forward and backward time per step and the GFLOP/s that makes\n"
            "(2 FLOP per MAC forward; conv and dense backward do twice the forward's work) and how the\n"
@@ -108,6 +109,7 @@ int cmd_bench(int argc, char **argv)
     cn_optim_defaults(&oc, CN_OPTIM_MOMENTUM);
     cn_step_config sc = { cn_net_default_loss(net), 0 };
     cn_net_set_input_grad(net, 0); /* as in training */
+    if (!train) cn_net_hold_params(ctx, net, 1); /* as cn_model_load */
     if (cn_optim_create(ctx, net, &oc, &opt)) {
         rc = cli_ctx_error(ctx);
         goto done;

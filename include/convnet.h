@@ -247,6 +247,20 @@ const float *cn_net_input_grad(const cn_net *net);
  * then cheaper) and cn_net_input_grad's values are undefined. On by default; the setting stays
  * through cn_net_init_params. */
 void cn_net_set_input_grad(cn_net *net, int on);
+/* Holds the parameters still (hold = 1), or lets them change again (0, the default). While
+ * held, an inference forward keeps what it makes of the parameters for the next one instead of
+ * making it again at every call: the convolutions' weights with the batch norm after them
+ * folded in, and the backend's own forms of them (the CPU's Winograd transforms), a third of
+ * ResNet-18's time at batch 1. The outputs are the same bits held or not. The caller changes no
+ * parameter itself while they are held (through cn_net_params, cn_net_tensor or a model's net):
+ * to change them, hold 0, change, hold 1. The library's calls that change them
+ * (cn_net_init_params, cn_checkpoint_load_matching, cn_optim_step, a training forward, which
+ * moves batch norms' running statistics) have what is kept made again at the next inference
+ * forward. Costs memory: the folded weights and the transforms (for ResNet-18 about 1.4 times
+ * its parameters), from the first inference forward until hold 0 or cn_net_set_device. A
+ * cn_model's net is held (cn_model_load); cn_evaluate holds the net while it runs. */
+cn_status cn_net_hold_params(cn_ctx *ctx, cn_net *net, int hold);
+int cn_net_params_held(const cn_net *net);
 /* Freezes (frozen = 1) or thaws a layer by name: cn_optim_step leaves its parameters as they are
  * (no update, no weight decay, no momentum; its gradients are zeroed and count nothing towards
  * clipping), as PyTorch's requires_grad = False. Batch norm still tracks its running statistics in

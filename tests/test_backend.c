@@ -667,6 +667,97 @@ static void test_folded_bn(void)
     }
 }
 
+/* Held parameters (cn_net_hold_params): the folded weights and Winograd's transforms kept
+ * between inference forwards give the bits of a net that makes them at every call, at any
+ * batch and after what the library changes (training forwards moving running statistics, an
+ * optimizer's step, a checkpoint's values); and they are really kept: a value changed behind
+ * the hold's back is not seen until hold 0 and 1. Nets: a folded conv on Winograd's way, one
+ * with its relu and maxpool in its pass, one on the product's way (stride 2). */
+static double held_out(cn_net *net, const float *x, int64_t batch, float *y)
+{
+    int64_t n;
+    CHECK(cn_net_forward(ctx, net, x, batch, 0) == CN_OK);
+    const float *o = cn_net_output(net, &n);
+    memcpy(y, o, (size_t)n * sizeof(float));
+    return (double)n;
+}
+
+static void test_held_params(void)
+{
+    static const char *spec = "input 10x10x8; conv 16 3x3 pad=1; batchnorm; relu; conv 16 3x3 pad=1; relu; maxpool 2x2; "
+                              "conv 16 3x3 stride=2 pad=1; batchnorm; relu; flatten; dense 5";
+    char dir[512], path[600];
+    test_tmpdir(dir, sizeof dir, "held");
+    snprintf(path, sizeof path, "%s/net.safetensors", dir);
+    cn_net *net[2] = { parse_spec(ctx, spec), parse_spec(ctx, spec) }; /* made afresh, held */
+    if (!net[0] || !net[1]) return;
+    cn_optim *opt[2] = { NULL, NULL };
+    cn_optim_config oc;
+    cn_optim_defaults(&oc, CN_OPTIM_MOMENTUM);
+    int64_t nx = 10 * 10 * 8 * 5;
+    float x[10 * 10 * 8 * 5], y[2][5 * 5], g[5 * 5];
+    cn_rng rng;
+    cn_rng_seed(&rng, 11);
+    for (int64_t k = 0; k < nx; k++) x[k] = (float)cn_rng_normal(&rng);
+    for (int k = 0; k < 25; k++) g[k] = (float)cn_rng_normal(&rng);
+    for (int b = 0; b < 2; b++) {
+        CHECK(cn_net_init_params(ctx, net[b], CN_INIT_KAIMING_UNIFORM, 7) == CN_OK);
+        CHECK(cn_optim_create(ctx, net[b], &oc, &opt[b]) == CN_OK);
+        for (int step = 0; step < 2; step++) CHECK(cn_net_forward(ctx, net[b], x, 5, 1) == CN_OK);
+    }
+    CHECK(cn_net_hold_params(ctx, net[1], 1) == CN_OK && cn_net_params_held(net[1]) && !cn_net_params_held(net[0]));
+    CHECK(!strncmp(cn_net_layer_kernel(net[1], 1), "winograd", 8));
+    /* the same bits held or not: made, then kept; at batch 1 and 5; after each change */
+    for (int round = 0; round < 5; round++) {
+        if (round == 1) /* a training forward moves the running statistics */
+            for (int b = 0; b < 2; b++) CHECK(cn_net_forward(ctx, net[b], x, 5, 1) == CN_OK);
+        if (round == 2) /* an optimizer's step (after an inference pass, which leaves the forms made) */
+            for (int b = 0; b < 2; b++) {
+                CHECK(cn_net_forward(ctx, net[b], x, 5, 0) == CN_OK);
+                cn_net_zero_grad(net[b]);
+                CHECK(cn_net_backward(ctx, net[b], g) == CN_OK);
+                CHECK(cn_optim_step(ctx, opt[b], net[b], NULL) == CN_OK);
+            }
+        if (round == 3) { /* a checkpoint's values: the made-afresh net's, a step on */
+            CHECK(cn_net_forward(ctx, net[0], x, 5, 1) == CN_OK);
+            cn_net_zero_grad(net[0]);
+            CHECK(cn_net_backward(ctx, net[0], g) == CN_OK);
+            CHECK(cn_optim_step(ctx, opt[0], net[0], NULL) == CN_OK);
+            CHECK(cn_checkpoint_write(ctx, path, net[0], NULL, NULL, 0) == CN_OK);
+            cn_checkpoint *ck = NULL;
+            int copied = 0;
+            CHECK(cn_checkpoint_read(ctx, path, &ck) == CN_OK);
+            CHECK(ck && cn_checkpoint_load_matching(ctx, ck, net[1], &copied, NULL, 0) == CN_OK &&
+                  copied == cn_net_tensor_count(net[1]));
+            cn_checkpoint_destroy(ck);
+            remove(path), remove(dir);
+        }
+        for (int pass = 0; pass < 3; pass++) {
+            int64_t batch = pass == 1 ? 1 : 5;
+            double n = held_out(net[0], x, batch, y[0]);
+            CHECK(held_out(net[1], x, batch, y[1]) == n);
+            CHECK(memcmp(y[0], y[1], (size_t)n * sizeof(float)) == 0);
+        }
+        if (round == 4) { /* behind the hold's back: not seen until the hold is taken again */
+            for (int b = 0; b < 2; b++) {
+                cn_tensor t1, t2;
+                CHECK(cn_net_find_tensor(ctx, net[b], "conv1.weight", &t1) == CN_OK);
+                CHECK(cn_net_find_tensor(ctx, net[b], "conv2.weight", &t2) == CN_OK);
+                t1.data[100] += 0.5f, t2.data[3] -= 0.25f;
+            }
+            float kept[25];
+            held_out(net[1], x, 5, kept);
+            held_out(net[0], x, 5, y[0]);
+            CHECK(memcmp(kept, y[1], sizeof kept) == 0);     /* the forms made before the change */
+            CHECK(memcmp(kept, y[0], sizeof kept) != 0);     /* which the change does move */
+            CHECK(cn_net_hold_params(ctx, net[1], 0) == CN_OK && cn_net_hold_params(ctx, net[1], 1) == CN_OK);
+            held_out(net[1], x, 5, y[1]);
+            CHECK(memcmp(y[0], y[1], sizeof kept) == 0);
+        }
+    }
+    for (int b = 0; b < 2; b++) cn_optim_destroy(opt[b]), cn_net_destroy(net[b]);
+}
+
 /* storing fresh input gradients (cn_op_io.dx_fresh) gives the bits of zeroing and adding */
 static void test_fresh_gradients(void)
 {
@@ -1752,6 +1843,7 @@ static const test_case cases[] = {
     { "a relu fused into the maxpool after it or the layer before: the layers' bits", test_fused_relu },
     { "cn_net_set_input_grad outlives cn_net_init_params", test_input_grad_setting },
     { "a batch norm folded into the conv before it at inference", test_folded_bn },
+    { "held parameters: the folds and transforms kept, the same bits, made again after changes", test_held_params },
     { "fresh gradients stored: the bits of zeroing and adding", test_fresh_gradients },
     { "a backend's memory holds every slab; moves keep the values", test_backend_memory },
     { "a backend's step kernels: loss, norm, update, accuracy count", test_step_kernels },

@@ -59,6 +59,11 @@ typedef struct cn_kernels {
      * all its readers have this, and the rows that keep one format allow it; never the net's
      * input or output, which the host and the loss read. */
     int half;
+    /* bytes of what the row's forward kernels make of node n's weights before they run (they
+     * all honour cn_op_io.prep); kept between inference forwards while the parameters are held,
+     * where the bits are those it makes afresh. NULL or 0: nothing to keep. Depends on the
+     * image's shapes only, never the batch. */
+    int64_t (*prep_bytes)(const cn_node *n, const cn_node *const *in);
 } cn_kernels;
 
 typedef struct cn_backend {

@@ -1,7 +1,8 @@
 /* kernel.h — the kernel interface: what every forward and backward kernel receives, the
  * reference kernels of src/ops and the backends' alike. A kernel reads its node's geometry
  * (n->out, n->a, its inputs' ->out) and works on the pointers of one cn_op_io; it allocates
- * nothing and keeps nothing between calls but what forward leaves in aux. */
+ * nothing and keeps nothing between calls but what forward leaves in aux, and what it makes of
+ * the weights in prep while the parameters are held. */
 #ifndef CN_KERNEL_H
 #define CN_KERNEL_H
 
@@ -43,6 +44,13 @@ typedef struct cn_op_io {
     /* forward_relu_out, backward_relu_out: the activation after the op is relu6, not relu
      * (cn_kernels.relu6_out) */
     int relu6;
+    /* An inference forward while the parameters are held (cn_net_hold_params): room of
+     * cn_kernels.prep_bytes kept for this node between calls, for what the kernel makes of io->w
+     * (the CPU's Winograd transforms); prep_made: 1 when an earlier call made it of the same
+     * weights (then w is not read again), 0 when this call makes it first. NULL: none (the
+     * kernel makes what it needs in work, as always). */
+    void *prep;
+    int prep_made;
 } cn_op_io;
 
 #define CN_HALF_Y (1u << 31)
@@ -179,5 +187,8 @@ int cn_net_has_recording(const cn_net *net);
  * the backend's memory, kept for the next step (src/model/exec.c). NULL when it cannot be
  * allocated (the context says why). */
 float *cn_net_step_scratch(cn_ctx *ctx, cn_net *net, int64_t cells);
+/* The library changed net's parameters (an optimizer's step, a checkpoint's values): what held
+ * parameters made of them (cn_net_hold_params) is made again at the next inference forward. */
+void cn_net_params_changed(cn_net *net);
 
 #endif

@@ -75,7 +75,7 @@ cn_status cn_model_load(cn_ctx *ctx, const char *path, cn_model **out)
     m->c = in.c, m->h = in.h, m->w = in.w;
     m->classes = last.c * last.h * last.w;
     m->softmaxed = !strcmp(last.type, "softmax");
-    if ((st = load_names(ctx, m))) goto fail;
+    if ((st = load_names(ctx, m)) || (st = cn_net_hold_params(ctx, m->net, 1))) goto fail;
     if (!(m->x = cn_calloc(ctx, (size_t)(m->c * m->h * m->w), sizeof(float))) ||
         !(m->probs = cn_calloc(ctx, (size_t)m->classes, sizeof(float)))) {
         st = cn_ctx_status(ctx); /* out of memory, or a size that overflows */

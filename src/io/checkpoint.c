@@ -16,6 +16,7 @@
 #include <string.h>
 #include <sys/stat.h>
 
+#include "../backend/kernel.h"
 #include "checkpoint_impl.h"
 #include "safetensors.h"
 
@@ -513,6 +514,7 @@ cn_status cn_checkpoint_load_matching(cn_ctx *ctx, const cn_checkpoint *ck, cn_n
         memcpy(x.data, t->bytes, (size_t)t->count * sizeof(float));
         ++*copied;
     }
+    cn_net_params_changed(net);
     if (!*copied && n) {
         cn_tensor x;
         cn_net_tensor(ctx, net, 0, &x);

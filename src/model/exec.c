@@ -33,7 +33,6 @@ static void slab_free(cn_ctx *ctx, const cn_memory_ops *mem, void *p)
     else if (p) mem->release(p);
 }
 
-/* the slabs planned for a batch size: activations, their gradients, aux, workspace */
 /* the step's recording, which names this plan's memory */
 static void drop_entry(cn_exec *ex, int i)
 {
@@ -47,6 +46,14 @@ static void drop_recording(cn_exec *ex)
     ex->rec_release = NULL;
 }
 
+/* what held parameters made (cn_net_hold_params) */
+static void free_keep(cn_ctx *ctx, cn_exec *ex)
+{
+    slab_free(ctx, ex->mem, ex->keep), cn_free(ctx, ex->keep_off);
+    ex->keep = NULL, ex->keep_off = NULL, ex->made = 0;
+}
+
+/* the slabs planned for a batch size: activations, their gradients, aux, workspace */
 static void free_planned(cn_ctx *ctx, cn_exec *ex)
 {
     drop_recording(ex);
@@ -130,6 +137,7 @@ void cn_exec_free(cn_ctx *ctx, cn_exec *ex)
     slab_free(ctx, ex->mem, ex->params);
     slab_free(ctx, ex->mem, ex->grads);
     free_planned(ctx, ex);
+    free_keep(ctx, ex);
     free_scratch(ctx, ex);
     cn_free(ctx, ex->w_off);
     cn_free(ctx, ex->buf_off);
@@ -145,9 +153,11 @@ void cn_exec_free(cn_ctx *ctx, cn_exec *ex)
     cn_free(ctx, ex->prof_bwd);
     const cn_backend *keep = ex->backend;
     int precision = ex->precision, precision_set = ex->precision_set, no_input_grad = ex->no_input_grad;
+    int held = ex->held;
     memset(ex, 0, sizeof *ex);
     /* the caller's settings outlive the parameters (cn_net_init_params after them) */
     ex->backend = keep, ex->precision = precision, ex->precision_set = precision_set, ex->no_input_grad = no_input_grad;
+    ex->held = held;
     ex->mem = backend_of(ex)->memory; /* the next slabs are the backend's */
 }
 
@@ -401,6 +411,7 @@ void cn_net_set_backend(cn_net *net, const cn_backend *backend)
     ex->backend = backend;
     ex->precision_set = 0; /* the backend's precision as opened (cn_net_set_device sets the net's) */
     free_planned(&tmp, ex); /* workspace sizes differ: plan again, in the new backend's memory */
+    free_keep(&tmp, ex);    /* and what held parameters made: the new backend's own */
     if (to == ex->mem) return;
     free_scratch(&tmp, ex);
     /* the parameters move to the new backend's memory; where that fails they stay (every
@@ -580,9 +591,9 @@ static int absorbed(const cn_exec *ex, int i) { return ex->fused && ex->relu_in 
 /* the batch norm folded into conv node i at the last forward, or 0 */
 static int folds(const cn_exec *ex, int i) { return ex->folded && ex->fold_bn && ex->fold_bn[i] > 0 ? ex->fold_bn[i] : 0; }
 
-/* ex->fold_w <- conv node c's weights and bias with batch norm b folded in: per output channel
+/* fw <- conv node c's weights and bias with batch norm b folded in: per output channel
  * w * scale and bias * scale + shift (in double, rounded once) */
-static void fold_weights(cn_net *net, int c, int b)
+static void fold_weights(cn_net *net, int c, int b, float *fw)
 {
     cn_exec *ex = &net->ex;
     const cn_node *conv = &net->nodes[c], *bn = &net->nodes[b];
@@ -591,8 +602,8 @@ static void fold_weights(cn_net *net, int c, int b)
     bn->op->channel_affine(bn, ex->params + ex->w_off[b], ex->params + ex->buf_off[b], scale, shift);
     const float *w = ex->params + ex->w_off[c];
     for (int64_t o = 0; o < cout; o++) {
-        for (int64_t j = 0; j < k; j++) ex->fold_w[o * k + j] = (float)(w[o * k + j] * scale[o]);
-        ex->fold_w[wk + o] = (float)((conv->a.bias ? w[wk + o] : 0.0) * scale[o] + shift[o]);
+        for (int64_t j = 0; j < k; j++) fw[o * k + j] = (float)(w[o * k + j] * scale[o]);
+        fw[wk + o] = (float)((conv->a.bias ? w[wk + o] : 0.0) * scale[o] + shift[o]);
     }
 }
 
@@ -606,6 +617,37 @@ static int written_before(const cn_net *net, int i)
 
 /* the relu node i's pass writes, or 0 (the last forward fused it) */
 static int writes_relu(const cn_exec *ex, int i) { return ex->fused && ex->relu_out && ex->relu_out[i] > 0 ? ex->relu_out[i] : 0; }
+
+/* Held parameters, at the first inference forward: room in ex->keep for each folded
+ * convolution's weights and bias and each node's prep (cn_kernels.prep_bytes), 64-byte
+ * aligned. Of the image's shapes and the backend only, so it outlives plans for other batches. */
+static cn_status plan_keep(cn_ctx *ctx, cn_net *net)
+{
+    cn_exec *ex = &net->ex;
+    int64_t off = 0, add;
+    if (!(ex->keep_off = cn_malloc(ctx, (size_t)net->n * 2 * sizeof(int64_t)))) return CN_E_NOMEM;
+    for (int i = 0; i < net->n; i++) {
+        const cn_node *n = &net->nodes[i];
+        const cn_node *in[CN_MAX_INPUTS];
+        const cn_kernels *k = kernels_of(ex, n);
+        inputs_of(net, i, in);
+        int64_t fold = ex->fold_bn[i] > 0 ? n->params + (n->a.bias ? 0 : n->out.c) : 0;
+        int64_t prep = i > 0 && k->prep_bytes ? (k->prep_bytes(n, in) + 3) / 4 : 0;
+        ex->keep_off[2 * i] = fold ? off : -1;
+        if (!cn_add_ok(fold, 15, &add) || !cn_add_ok(off, add / 16 * 16, &off)) goto overflow;
+        ex->keep_off[2 * i + 1] = prep ? off : -1;
+        if (!cn_add_ok(prep, 15, &add) || !cn_add_ok(off, add / 16 * 16, &off)) goto overflow;
+    }
+    if (!(ex->keep = slab_alloc(ctx, ex->mem, (size_t)(off ? off : 16) * sizeof(float)))) goto nomem;
+    ex->made = 0;
+    return CN_OK;
+nomem:
+    free_keep(ctx, ex);
+    return CN_E_NOMEM;
+overflow:
+    free_keep(ctx, ex);
+    return cn_fail(ctx, CN_E_OVERFLOW, "the held parameters' forms overflow 64 bits");
+}
 
 static cn_status plan(cn_ctx *ctx, cn_net *net, int64_t batch, int training)
 {
@@ -647,6 +689,7 @@ static cn_status plan(cn_ctx *ctx, cn_net *net, int64_t batch, int training)
     if (fold_floats && (!(ex->fold_w = cn_malloc(ctx, (size_t)fold_floats * sizeof(float))) ||
                         !(ex->fold_aff = cn_malloc(ctx, (size_t)(2 * fold_c) * sizeof(double)))))
         goto nomem;
+
     int64_t off = 0, aoff = 0, v;
     for (int i = 0; i < net->n; i++) {
         const cn_node *n = &net->nodes[i];
@@ -929,6 +972,8 @@ static cn_status forward_layers(cn_ctx *ctx, cn_net *net, int training, int fold
     cn_status st;
     ex->fused = !ex->trace; /* the tracer checks every layer's output */
     ex->folded = fold && ex->fused && !training;
+    if (training) ex->made = 0; /* batch norms' running statistics move */
+    if (ex->held && ex->folded && !ex->keep && (st = plan_keep(ctx, net))) return st;
     for (int i = 1; i < net->n; i++) {
         const cn_node *nd = &net->nodes[i];
         /* a relu that its reader applies (its output is written when asked for), or that the
@@ -939,8 +984,12 @@ static cn_status forward_layers(cn_ctx *ctx, cn_net *net, int training, int fold
         int r = ex->fused ? ex->relu_in[i] : 0, out = writes_relu(ex, i), bn = folds(ex, i);
         int pool = ex->fused ? ex->pool_in[i] : 0; /* this node writes that maxpool's output and argmax too */
         cn_node with_bias;
+        /* held parameters: the folded weights and the kernels' prep, kept from an earlier pass
+         * of the same kind (an inference pass that folds) */
+        int kept = ex->keep && !training && ex->folded;
+        float *fw = kept && bn ? ex->keep + ex->keep_off[2 * i] : ex->fold_w;
         if (bn) { /* the convolution with the batch norm's scale and shift, and so a bias */
-            fold_weights(net, i, bn);
+            if (!(kept && ex->made)) fold_weights(net, i, bn, fw);
             with_bias = *nd, with_bias.a.bias = 1;
         }
         cn_status gst = CN_OK;
@@ -973,7 +1022,9 @@ static cn_status forward_layers(cn_ctx *ctx, cn_net *net, int training, int fold
                 io->pool_aux = ex->aux + ex->aux_off[s * (net->n + 1) + pool];
                 io->half |= half_bit(ex, pool, CN_HALF_POOL);
             }
-            if (bn) io->n = &with_bias, io->w = ex->fold_w, io->y = ex->act + ex->act_off[bn] + ex->slice_at[s] * elems(&net->nodes[bn]);
+            if (bn) io->n = &with_bias, io->w = fw, io->y = ex->act + ex->act_off[bn] + ex->slice_at[s] * elems(&net->nodes[bn]);
+            if (kept && fast && ex->keep_off[2 * i + 1] >= 0)
+                io->prep = ex->keep + ex->keep_off[2 * i + 1], io->prep_made = ex->made;
             if (out || bn) io->half = (io->half & ~CN_HALF_Y) | half_bit(ex, out ? out : bn, CN_HALF_Y);
             io->whole = whole;
             int keep = shard_run && nbuf > 0 && s != keeper;
@@ -992,7 +1043,9 @@ static cn_status forward_layers(cn_ctx *ctx, cn_net *net, int training, int fold
         st = net->shards.hooks.broadcast(net->shards.hooks.user, ex->params + ex->n_trainable, ex->n_total - ex->n_trainable);
         if (st) return st;
     }
-    return backend_status(ctx, ex);
+    st = backend_status(ctx, ex);
+    if (!st && ex->keep && !training && ex->folded) ex->made = 1; /* every keep of the net made, by this pass or before */
+    return st;
 }
 
 const float *cn_net_output(const cn_net *net, int64_t *count)
@@ -1180,6 +1233,20 @@ cn_status cn_net_backward(cn_ctx *ctx, cn_net *net, const float *dy)
 }
 
 const float *cn_net_input_grad(const cn_net *net) { return net->ex.dact; }
+
+cn_status cn_net_hold_params(cn_ctx *ctx, cn_net *net, int hold)
+{
+    if (!net) return ctx ? cn_fail(ctx, CN_E_ARG, "cn_net_hold_params: NULL net") : CN_E_ARG;
+    cn_exec *ex = &net->ex;
+    cn_ctx tmp = { .alloc = net->alloc };
+    if (!hold) free_keep(&tmp, ex);
+    ex->held = !!hold, ex->made = 0; /* made at the next inference forward */
+    return CN_OK;
+}
+
+int cn_net_params_held(const cn_net *net) { return net && net->ex.held; }
+
+void cn_net_params_changed(cn_net *net) { net->ex.made = 0; }
 
 void cn_net_set_input_grad(cn_net *net, int on)
 {

@@ -44,6 +44,13 @@ typedef struct cn_exec {
     float *fold_w;      /* the folded weights and bias of one convolution */
     double *fold_aff;   /* the batch norm's scale and shift */
     int folded;         /* the last forward folded them (evaluation, not tracing) */
+    /* Held parameters (cn_net_hold_params): per node, where in keep its folded weights
+     * and bias (keep_off[2i]) and its kernels' prep (keep_off[2i + 1]) lie, -1: none; made: they
+     * hold what the parameters make now, since a whole folded inference pass made them (and
+     * nothing has changed the parameters since: cn_net_params_changed, kernel.h) */
+    int held, made;
+    float *keep;
+    int64_t *keep_off;
     /* per node, 1 where its output and output gradient may be stored as bf16 (cn_kernels.half:
      * its row's and every reader's; never the input's or the net's output), planned with the
      * backend; halved: the last forward stored them so (cn_backend.half_storage, not while

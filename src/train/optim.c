@@ -319,6 +319,7 @@ cn_status cn_optim_step_sq(cn_ctx *ctx, cn_optim *opt, cn_net *net, double sum_s
                                                states > 1 ? opt->state + n + lo : NULL, len);
     }
     opt->steps++;
+    cn_net_params_changed(net);
     /* its update done (a checkpoint may read it next); or, for a caller that waits later, queued */
     return wait ? cn_net_check_backend(ctx, net) : CN_OK;
 }
@@ -343,6 +344,7 @@ void cn_optim_step_gated(cn_optim *opt, cn_net *net, const double *gate)
     int states = states_of(opt->cfg.kind);
     k->update(opt->cfg.kind, &a, w, g, states > 0 ? opt->state : NULL, states > 1 ? opt->state + n : NULL, n);
     opt->steps++;
+    cn_net_params_changed(net);
 }
 
 void cn_optim_unstep(cn_optim *opt, int64_t steps) { opt->steps -= steps; }

@@ -191,6 +191,8 @@ static cn_status eval_indices(cn_ctx *ctx, cn_net *net, const cn_dataset *ds, co
     cn_status st = x && target && labels && part && (views == 1 || (mean_y && draws)) ? CN_OK : CN_E_NOMEM;
     double sum = 0;
     int64_t correct = 0;
+    int held = cn_net_params_held(net); /* held while it runs: the folds and transforms made once */
+    if (!st && !held) st = cn_net_hold_params(ctx, net, 1);
     for (int64_t k = first; !st && k < first + mine; k++) {
         int64_t start = k * batch, b = n - start < batch ? n - start : batch, right = 0;
         const float *xb = x; /* the batch's images, in the host's memory or the backend's */
@@ -228,6 +230,7 @@ static cn_status eval_indices(cn_ctx *ctx, cn_net *net, const cn_dataset *ds, co
         part[2 * (k - first)] = l, part[2 * (k - first) + 1] = (double)right;
     }
     if (!st && device) st = cn_net_check_backend(ctx, net);
+    if (!held) cn_net_hold_params(ctx, net, 0);
     if (!st) st = cn_parallel_gather_items(ctx, par, batches, part, 2, all);
     for (int64_t k = 0; !st && k < batches; k++) sum += all[2 * k], correct += (int64_t)all[2 * k + 1];
     cn_free(ctx, part);

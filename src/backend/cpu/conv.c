@@ -1132,11 +1132,12 @@ CPU_CLONES static void depthwise_input_grad(const cn_conv_geom *g, const float *
         });
 }
 
-static void conv_into(const cn_conv_geom *g, const float *x, const float *w, const float *b, float *y, int accumulate,
-                      int relu, float *work)
+/* u_made: Winograd's transforms of w, made before (NULL: made in work where the way is Winograd's) */
+static void conv_into(const cn_conv_geom *g, const float *x, const float *w, const float *u_made, const float *b,
+                      float *y, int accumulate, int relu, float *work)
 {
     if (depthwise(g)) depthwise_conv(g, x, w, b, y, accumulate, relu);
-    else if (cn_cpu_winograd_way(g)) cn_cpu_winograd_conv(g, x, w, b, y, accumulate, relu, NULL, work);
+    else if (cn_cpu_winograd_way(g)) cn_cpu_winograd_conv(g, x, w, u_made, b, y, accumulate, relu, NULL, work);
     else if (!accumulate && few_taps(g)) few_taps_conv(g, x, w, b, y, relu, work);
     else if (padded_way(g)) padded_conv(g, x, w, b, y, accumulate, relu, work);
     else general_conv(g, x, w, b, y, accumulate, relu);
@@ -1166,12 +1167,34 @@ static int64_t input_grad_work(const cn_conv_geom *g)
            g->kw * g->oh * g->ow;
 }
 
+/* cn_op_io.prep: a tag saying what it holds (the same node may run another way when a test
+ * forces one), then, 64 bytes on, Winograd's transforms of the weights */
+#define PREP_HEAD 16
+#define PREP_WINOGRAD 0x57494e4fu
+
+int64_t cn_cpu_conv_prep_bytes(const cn_node *n, const cn_node *const *in)
+{
+    cn_conv_geom g = cn_conv_geom_of(n, in[0], 1);
+    return cn_cpu_winograd_way(&g) ? (PREP_HEAD + cn_cpu_winograd_prep_floats(&g)) * (int64_t)sizeof(float) : 0;
+}
+
+/* the transforms of io->w in io->prep, made there first where not made yet; NULL: no prep, or
+ * not Winograd's way */
+static const float *prepared(const cn_conv_geom *g, const cn_op_io *io)
+{
+    if (!io->prep || !cn_cpu_winograd_way(g)) return NULL;
+    uint32_t *tag = io->prep;
+    float *u = (float *)io->prep + PREP_HEAD;
+    if (!io->prep_made || *tag != PREP_WINOGRAD) cn_cpu_winograd_prepare(g, io->w, u), *tag = PREP_WINOGRAD;
+    return u;
+}
+
 static void conv_forward(const cn_op_io *io, int relu)
 {
     cn_conv_geom g = cn_conv_geom_of(io->n, io->in[0], io->batch);
     int64_t K = (g.cin / g.groups) * g.kh * g.kw;
     const float *w = io->w;
-    conv_into(&g, io->x[0], w, io->n->a.bias ? w + g.cout * K : NULL, io->y, 0, relu, io->work);
+    conv_into(&g, io->x[0], w, prepared(&g, io), io->n->a.bias ? w + g.cout * K : NULL, io->y, 0, relu, io->work);
 }
 
 void cn_cpu_conv_forward(const cn_op_io *io) { conv_forward(io, 0); }
@@ -1189,7 +1212,8 @@ void cn_cpu_conv_forward_relu_pool(const cn_op_io *io)
     int64_t K = (g.cin / g.groups) * g.kh * g.kw;
     const float *w = io->w;
     cn_pool_out pool = { io->pool_y, io->pool_aux };
-    cn_cpu_winograd_conv(&g, io->x[0], w, io->n->a.bias ? w + g.cout * K : NULL, io->y, 0, 0, &pool, io->work);
+    cn_cpu_winograd_conv(&g, io->x[0], w, prepared(&g, io), io->n->a.bias ? w + g.cout * K : NULL, io->y, 0, 0, &pool,
+                         io->work);
 }
 /* relu(the convolution), in the product's last pass over its output */
 void cn_cpu_conv_forward_relu(const cn_op_io *io) { conv_forward(io, 1); }
@@ -1220,7 +1244,7 @@ static void input_grad_into(const cn_conv_geom *g, const float *w, const float *
     if (!direct(g) && transposed_geom(g, &t)) {
         float *wt = work;
         flip_weights(g, w, wt);
-        conv_into(&t, dy, wt, NULL, dx, !fresh, 0, wt + g->cout * K);
+        conv_into(&t, dy, wt, NULL, NULL, dx, !fresh, 0, wt + g->cout * K);
     } else {
         general_input_grad(g, w, dy, dx, fresh, work);
     }
@@ -1305,7 +1329,7 @@ void cn_cpu_deconv_backward(const cn_op_io *io)
     float *dw = io->dw, *dx = io->dx[0];
     if (io->n->a.bias) bias_grad(g.n, g.cin, g.h * g.w, io->dy, dw + g.cout * K);
     weight_grad_into(&g, io->dy, io->x[0], dw, NULL, io->work);
-    if (dx) conv_into(&g, io->dy, io->w, NULL, dx, !(io->dx_fresh & 1), 0, io->work);
+    if (dx) conv_into(&g, io->dy, io->w, NULL, NULL, dx, !(io->dx_fresh & 1), 0, io->work);
 }
 
 int64_t cn_cpu_deconv_workspace(const cn_node *n, const cn_node *const *in, int64_t batch)

@@ -16,6 +16,7 @@ void cn_cpu_conv_forward_relu_pool(const cn_op_io *io);
 int cn_cpu_conv_relu_pool(const cn_node *n, const cn_node *const *in, int64_t batch);
 const char *cn_cpu_conv_describe(const cn_node *n, const cn_node *const *in, int64_t batch);
 int64_t cn_cpu_conv_workspace(const cn_node *n, const cn_node *const *in, int64_t batch);
+int64_t cn_cpu_conv_prep_bytes(const cn_node *n, const cn_node *const *in); /* cn_kernels.prep_bytes */
 /* deconv through the same products: its forward is a convolution's input gradient */
 void cn_cpu_deconv_forward(const cn_op_io *io);
 void cn_cpu_deconv_backward(const cn_op_io *io);
@@ -27,9 +28,14 @@ int64_t cn_cpu_winograd_work(const cn_conv_geom *g); /* floats of workspace */
 /* a 2x2 stride-2 maxpool of relu(y) written in the same pass: its output and argmax */
 typedef struct cn_pool_out { float *y; int32_t *argmax; } cn_pool_out;
 /* y (+)= x convolved with w (+ b), then relu where relu, as conv.c's conv_into; pool (or NULL,
- * where the map's size is even): the maxpool of relu(y) too */
-void cn_cpu_winograd_conv(const cn_conv_geom *g, const float *x, const float *w, const float *b, float *y,
-                          int accumulate, int relu, const cn_pool_out *pool, float *work);
+ * where the map's size is even): the maxpool of relu(y) too. u_made: w's transforms as
+ * cn_cpu_winograd_prepare made them (w is then not read), or NULL: made in work first. */
+void cn_cpu_winograd_conv(const cn_conv_geom *g, const float *x, const float *w, const float *u_made, const float *b,
+                          float *y, int accumulate, int relu, const cn_pool_out *pool, float *work);
+/* u (cn_cpu_winograd_prep_floats(g) floats) <- the transforms of w that the products read, kept
+ * between calls while the parameters are held (cn_op_io.prep) */
+int64_t cn_cpu_winograd_prep_floats(const cn_conv_geom *g);
+void cn_cpu_winograd_prepare(const cn_conv_geom *g, const float *w, float *u);
 /* dW += the weight gradient by F(3x3,2x2), where cn_cpu_winograd_weight_way(g) (the forward's
  * way and a batch of 64 tiles or more: a gradient is the batch's, its bits need not be an
  * image's); work: cn_cpu_winograd_weight_work(g) floats */

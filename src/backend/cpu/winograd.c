@@ -394,12 +394,21 @@ static void run_panel(const wgeom *wg, int64_t p, const float *x, const float *u
     }
 }
 
-void cn_cpu_winograd_conv(const cn_conv_geom *g, const float *x, const float *w, const float *b, float *y,
-                          int accumulate, int relu, const cn_pool_out *pool, float *work)
+int64_t cn_cpu_winograd_prep_floats(const cn_conv_geom *g) { return 16 * wgeom_of(g).u_len; }
+
+void cn_cpu_winograd_prepare(const cn_conv_geom *g, const float *w, float *u)
 {
     wgeom wg = wgeom_of(g);
-    float *u = work, *spare = work + 16 * wg.u_len;
     transform_weights(&wg, w, u);
+}
+
+void cn_cpu_winograd_conv(const cn_conv_geom *g, const float *x, const float *w, const float *u_made, const float *b,
+                          float *y, int accumulate, int relu, const cn_pool_out *pool, float *work)
+{
+    wgeom wg = wgeom_of(g);
+    float *spare = work + 16 * wg.u_len;
+    const float *u = u_made;
+    if (!u) transform_weights(&wg, w, work), u = work;
     size_t per_thread = (size_t)panel_floats(g);
     CN_PAR_FOR(wg.panels > 1 && wg.tiles * g->cin * g->cout >= 1 << 18, schedule(static),
         for (int64_t p = 0; p < wg.panels; p++) {
@@ -635,11 +644,13 @@ void cn_cpu_winograd_weight_grad(const cn_conv_geom *g, const float *x, const fl
 }
 
 #else
-void cn_cpu_winograd_conv(const cn_conv_geom *g, const float *x, const float *w, const float *b, float *y,
-                          int accumulate, int relu, const cn_pool_out *pool, float *work)
+void cn_cpu_winograd_conv(const cn_conv_geom *g, const float *x, const float *w, const float *u_made, const float *b,
+                          float *y, int accumulate, int relu, const cn_pool_out *pool, float *work)
 {
-    (void)g, (void)x, (void)w, (void)b, (void)y, (void)accumulate, (void)relu, (void)pool, (void)work; /* never */
+    (void)g, (void)x, (void)w, (void)u_made, (void)b, (void)y, (void)accumulate, (void)relu, (void)pool, (void)work; /* never */
 }
+int64_t cn_cpu_winograd_prep_floats(const cn_conv_geom *g) { return (void)g, 0; }
+void cn_cpu_winograd_prepare(const cn_conv_geom *g, const float *w, float *u) { (void)g, (void)w, (void)u; /* never */ }
 int cn_cpu_winograd_weight_way(const cn_conv_geom *g) { return (void)g, 0; }
 int64_t cn_cpu_winograd_weight_work(const cn_conv_geom *g) { return (void)g, 0; }
 void cn_cpu_winograd_weight_grad(const cn_conv_geom *g, const float *x, const float *dy, float *dw, float *work)
