@@ -79,22 +79,24 @@ __attribute__((target("avx512f,fma"))) void cn_gemm_kernel_avx512(int64_t kc, co
             fma_row(c, a, _mm512_load_ps(b), _mm512_load_ps(b + 16), _mm512_load_ps(b + 32));
     }
     const cn_gemm_args *g = t->g;
-    if (t->rows == MR && t->cols == NR && unit_run(&g->c_col, t->j0, NR)) {
-        /* the common tile: straight into C */
+    if (t->rows == MR && t->cols == NR && unit_run(&g->c_col, t->j0, 16) && unit_run(&g->c_col, t->j0 + 16, 16) &&
+        unit_run(&g->c_col, t->j0 + 32, 16)) {
+        /* the common tile: straight into C, each vector of 16 columns a run of its own (the
+         * tile may cross from one sample's map to the next where a map is 16k pixels: 4x4) */
         int set = t->first && !g->accumulate, relu = t->last && g->relu;
-        int64_t coff = at(&g->c_col, t->j0);
+        int64_t coff[3] = { at(&g->c_col, t->j0), at(&g->c_col, t->j0 + 16), at(&g->c_col, t->j0 + 32) };
         __m512 bc[3], zero = _mm512_setzero_ps();
         for (int q = 0; q < 3; q++) bc[q] = set && g->bias_col ? _mm512_loadu_ps(g->bias_col + t->j0 + 16 * q) : zero;
 #pragma GCC unroll 8
         for (int r = 0; r < MR; r++) {
-            float *crow = g->c + at(&g->c_row, t->i0 + r) + coff;
+            float *crow = g->c + at(&g->c_row, t->i0 + r);
             __m512 br = set && g->bias_row ? _mm512_set1_ps(g->bias_row[t->i0 + r]) : zero;
             for (int q = 0; q < 3; q++) {
                 /* the same additions, in the same order, as cn_gemm_store_tile */
                 __m512 v = set ? _mm512_add_ps(_mm512_add_ps(c[r][q], br), bc[q])
-                               : _mm512_add_ps(_mm512_loadu_ps(crow + 16 * q), c[r][q]);
+                               : _mm512_add_ps(_mm512_loadu_ps(crow + coff[q]), c[r][q]);
                 if (relu) v = _mm512_max_ps(v, zero);
-                _mm512_storeu_ps(crow + 16 * q, v);
+                _mm512_storeu_ps(crow + coff[q], v);
             }
         }
         return;
