@@ -1,6 +1,8 @@
 /* test_core.c — the context, checked arithmetic, the RNG stream (against tests/gen_rng_ref.py,
  * an independent Python implementation of splitmix64 + xoshiro256**), suggestions. */
+#include <stdint.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "../src/core/core_impl.h"
 #include "harness.h"
@@ -72,6 +74,41 @@ static void test_context_messages(void)
     CHECK_STR(cn_status_name(CN_E_PARSE), "parse");
 }
 
+/* slabs: zeroed every time (a block freed dirty and taken again too); from the C library's
+ * allocator on 2 MiB boundaries (huge pages), from the caller's through the caller's */
+static size_t counted_bytes;
+static void *counting_malloc(void *user, size_t size) { (void)user, counted_bytes += size; return malloc(size); }
+static void *counting_realloc(void *user, void *ptr, size_t size) { (void)user; return realloc(ptr, size); }
+static void counting_free(void *user, void *ptr) { (void)user, free(ptr); }
+
+static void test_slabs(void)
+{
+    cn_ctx *ctx;
+    CHECK(cn_ctx_create(NULL, &ctx) == CN_OK);
+    size_t n = (5u << 20) + 3;
+    for (int round = 0; round < 2; round++) {
+        unsigned char *p = cn_calloc_slab(ctx, n);
+        CHECK(p && (uintptr_t)p % (2u << 20) == 0);
+        if (!p) break;
+        size_t nonzero = 0;
+        for (size_t i = 0; i < n; i++) nonzero += p[i] != 0;
+        CHECK(nonzero == 0);
+        memset(p, 0xff, n);
+        cn_free(ctx, p);
+    }
+    unsigned char *small = cn_calloc_slab(ctx, 100);
+    CHECK(small && small[0] == 0 && small[99] == 0);
+    cn_free(ctx, small);
+    cn_ctx_destroy(ctx);
+    cn_allocator mine = { counting_malloc, counting_realloc, counting_free, NULL };
+    CHECK(cn_ctx_create(&mine, &ctx) == CN_OK);
+    counted_bytes = 0;
+    unsigned char *p = cn_calloc_slab(ctx, n);
+    CHECK(p && counted_bytes == n && p[0] == 0 && p[n - 1] == 0);
+    cn_free(ctx, p);
+    cn_ctx_destroy(ctx);
+}
+
 static void test_suggestions(void)
 {
     static const char *const ops[] = { "conv", "maxpool", "avgpool", "relu", "dense", "dropout" };
@@ -126,6 +163,7 @@ static const test_case cases[] = {
     { "rng distributions", test_rng_distributions },
     { "checked arithmetic", test_checked_arithmetic },
     { "context messages", test_context_messages },
+    { "slabs: zeroed, on huge pages from the C library's allocator, else the caller's", test_slabs },
     { "suggestions", test_suggestions },
     { "thousands separators", test_counts },
     { "text escaped for printing", test_text_escape },

@@ -1,7 +1,9 @@
 /* context.c — the context: error status and message, the replaceable allocator.
  * Covered by tests/test_core.c (messages, malloc-failure sweep). */
+#define _DEFAULT_SOURCE /* madvise, posix_memalign */
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 
 #include "core_impl.h"
 
@@ -101,6 +103,29 @@ void *cn_calloc(cn_ctx *ctx, size_t count, size_t size)
     void *p = cn_malloc(ctx, total);
     if (p) memset(p, 0, total);
     return p;
+}
+
+/* Huge pages: a block this large from the C library's allocator goes on 2 MiB boundaries and
+ * the kernel is asked to back it with 2 MiB pages (transparent huge pages in "madvise" mode, as
+ * Debian ships): 512 times fewer page faults as it is first touched, and fewer TLB misses. */
+#define HUGE_PAGE ((size_t)2 << 20)
+
+void *cn_calloc_slab(cn_ctx *ctx, size_t bytes)
+{
+#ifdef MADV_HUGEPAGE
+    if (bytes >= HUGE_PAGE && ctx->alloc.malloc_fn == libc_malloc) {
+        void *p = NULL;
+        size_t whole = (bytes + HUGE_PAGE - 1) / HUGE_PAGE * HUGE_PAGE;
+        if (posix_memalign(&p, HUGE_PAGE, whole)) {
+            cn_fail(ctx, CN_E_NOMEM, "out of memory (%zu bytes)", bytes);
+            return NULL;
+        }
+        madvise(p, whole, MADV_HUGEPAGE); /* a wish: without it, small pages */
+        memset(p, 0, bytes);
+        return p;
+    }
+#endif
+    return cn_calloc(ctx, bytes ? bytes : 1, 1);
 }
 
 void *cn_realloc(cn_ctx *ctx, void *ptr, size_t size)

@@ -31,6 +31,9 @@ cn_status cn_fail_at(cn_ctx *ctx, cn_status status, const char *file, int line, 
 /* Allocation through the context's allocator; a failure records CN_E_NOMEM. */
 void *cn_malloc(cn_ctx *ctx, size_t size);
 void *cn_calloc(cn_ctx *ctx, size_t count, size_t size);
+/* bytes zeroed, for a large slab (activations, parameters): on huge pages where the allocator is
+ * the C library's; freed with cn_free */
+void *cn_calloc_slab(cn_ctx *ctx, size_t bytes);
 void *cn_realloc(cn_ctx *ctx, void *ptr, size_t size);
 void cn_free(cn_ctx *ctx, void *ptr);
 char *cn_strdup(cn_ctx *ctx, const char *s);

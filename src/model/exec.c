@@ -19,7 +19,7 @@ static const cn_backend *backend_of(const cn_exec *ex) { return ex->backend ? ex
 /* zeroed bytes from the slabs' memory (the backend's, or the context's allocator) */
 static void *slab_alloc(cn_ctx *ctx, const cn_memory_ops *mem, size_t bytes)
 {
-    if (!mem) return cn_calloc(ctx, bytes ? bytes : 1, 1);
+    if (!mem) return cn_calloc_slab(ctx, bytes);
     void *p = mem->alloc(bytes ? bytes : 1);
     const char *why = p || !mem->error ? NULL : mem->error();
     if (!p && why) cn_fail(ctx, CN_E_NOMEM, "%s", why);

@@ -77,7 +77,7 @@ cn_status cn_optim_create(cn_ctx *ctx, const cn_net *net, const cn_optim_config 
     o->mem = cn_net_slab_memory(net); /* beside the parameters, where the backend's update reads it */
     size_t bytes = (size_t)(o->state_n ? o->state_n : 1) * sizeof(float);
     if (o->mem && !(o->state = o->mem->alloc(bytes))) cn_fail(ctx, CN_E_NOMEM, "no memory for the optimizer's state");
-    if (!o->mem) o->state = cn_calloc(ctx, bytes, 1);
+    if (!o->mem) o->state = cn_calloc_slab(ctx, bytes);
     if (!o->state) {
         cn_free(ctx, o);
         return CN_E_NOMEM;
