@@ -1056,11 +1056,10 @@ CPU_CLONES static void depthwise_weight_grad_rows(const cn_conv_geom *g, const f
                         if (!inside[ky]) continue;
                         const float *row = xp + iy * g->w;
                         if (sw == 1) memcpy(xr[ky] + g->pad_l, row, (size_t)g->w * sizeof(float));
+                        else if (g->pad_l % 2 == 0) /* column ix at j = ix + pad_l: phase j & 1, place j >> 1 */
+                            split_row(row, g->w, xr[ky] + g->pad_l / 2, xr[ky] + phase + g->pad_l / 2);
                         else
-                            for (int64_t ix = 0; ix < g->w; ix++) {
-                                int64_t j = ix + g->pad_l;
-                                xr[ky][(j & 1) * phase + (j >> 1)] = row[ix];
-                            }
+                            split_row(row, g->w, xr[ky] + phase + (g->pad_l - 1) / 2, xr[ky] + (g->pad_l + 1) / 2);
                     }
                     memset(acc, 0, sizeof acc);
                     if (g->kh == 3 && g->kw == 3 && sw == 1) dwg_row(3, 3, g->dw, 1, ow16, d, xr, inside, acc);
@@ -1093,15 +1092,16 @@ CPU_CLONES static void depthwise_input_grad(const cn_conv_geom *g, const float *
         for (int64_t nc = 0; nc < g->n * g->cin; nc++) {
             const float *wc = w + nc % g->cin * taps, *dp = dy + nc * g->oh * g->ow;
             float *dxp = dx + nc * plane;
-            if (fresh) memset(dxp, 0, (size_t)plane * sizeof(float));
-            if (phases) {
+            if (phases) { /* fresh: a row starts from zeros in its split, not in memory */
                 float split[2][PH_COLS];
                 for (int64_t iy = 0; iy < g->h; iy++) {
                     int any = 0;
                     for (int64_t ky = g->kh - 1; ky >= 0; ky--) { /* output rows ascending */
                         int64_t at = iy + g->pad_t - ky * g->dh, oy = at / g->sh;
                         if (at < 0 || at % g->sh || oy >= g->oh) continue;
-                        if (!any) split_row(dxp + iy * g->w, g->w, split[0], split[1]), any = 1;
+                        if (!any && fresh) memset(split, 0, sizeof split);
+                        else if (!any) split_row(dxp + iy * g->w, g->w, split[0], split[1]);
+                        any = 1;
                         const float *restrict gr = dp + oy * g->ow;
                         for (int64_t kx = 0; kx < g->kw; kx++) {
                             tap t = tt[ky * g->kw + kx];
@@ -1111,9 +1111,11 @@ CPU_CLONES static void depthwise_input_grad(const cn_conv_geom *g, const float *
                         }
                     }
                     if (any) join_row(split[0], split[1], g->w, dxp + iy * g->w);
+                    else if (fresh) memset(dxp + iy * g->w, 0, (size_t)g->w * sizeof(float));
                 }
                 continue;
             }
+            if (fresh) memset(dxp, 0, (size_t)plane * sizeof(float));
             for (int64_t oy = 0; oy < g->oh; oy++) {
                 for (int64_t k = 0; k < taps; k++) {
                     tap t = tt[k];
