@@ -378,6 +378,36 @@ static void test_portable(void)
     compare("input 9x11x3; conv 7 3x3 stride=2 pad=same", 3);
     compare("input 4x4x3; conv 8 3x3 pad=1; flatten; dense 9; relu; dense 3", 7);
     cn_gemm_force_generic(0);
+    /* depthwise rows of stride 1 in AVX-512 registers (dwr_row) against the loops that add a
+     * tap at a time: the same bits, forward (a relu in its pass, a bias, none), input gradient
+     * (stored fresh, and added to the add's) and weight gradient; rows of one vector, of two
+     * chunks of 4 and the longest (128), odd widths, padding 0 to 2, 5x5, 1x3, dilation, row
+     * stride 2 */
+    static const char *dw[] = {
+        "input 9x11x4; conv 4 3x3 pad=1 groups=4; relu",
+        "input 8x10x3; conv 3 3x3 groups=3 bias=no",
+        "input 10x70x3; conv 3 5x5 pad=2 groups=3",
+        "input 4x128x2; conv 2 3x3 pad=1 groups=2 bias=no",
+        "input 8x8x4 as x; conv 4 3x3 pad=1 groups=4 as d; add x d",
+        "input 9x13x2; conv 2 3x3 dilation=2 pad=2 groups=2",
+        "input 7x20x3; conv 3 1x3 stride=2x1 pad=0x1 groups=3",
+    };
+    for (size_t i = 0; i < sizeof dw / sizeof dw[0]; i++) {
+        float *y[2], *dx[2], *dwt[2];
+        int64_t ny, nx, nw;
+        for (int generic = 0; generic < 2; generic++) {
+            cn_gemm_force_generic(generic);
+            run(dw[i], cn_backend_default(), 3, &y[generic], &dx[generic], &dwt[generic], &ny, &nx, &nw);
+        }
+        cn_gemm_force_generic(0);
+        if (y[0] && y[1]) {
+            CHECK(memcmp(y[0], y[1], (size_t)ny * sizeof(float)) == 0);
+            CHECK(memcmp(dx[0], dx[1], (size_t)nx * sizeof(float)) == 0);
+            CHECK(memcmp(dwt[0], dwt[1], (size_t)nw * sizeof(float)) == 0);
+        }
+        for (int k = 0; k < 2; k++) free(y[k]), free(dx[k]), free(dwt[k]);
+        compare(dw[i], 3);
+    }
 }
 
 /* Winograd F(2x2,3x3) wherever it can run, against the double-precision reference: odd and even

@@ -909,6 +909,87 @@ static inline void join_row(const float *restrict even, const float *restrict od
 static inline int64_t phase_of(int64_t x0) { return x0 & 1; }
 static inline int64_t phase_at(int64_t x0) { return (x0 - (x0 & 1)) / 2; }
 
+/* Stride 1, kernels up to 5x5, rows up to 128 values: a row of the output (forward) or of dx
+ * (input gradient) adds its terms in registers, 4 vectors side by side, instead of a load and
+ * a store of the row a tap. Term (r, kx) adds w[r][kx] * src[r][i + off[kx]] to value i where
+ * mask[kx] says i is inside; rows in order, then kx: the order in which the loops below add
+ * them to memory, a multiplication and then an addition each, so the same bits
+ * (tests/test_backend.c test_portable). The masks hold for every row of a call. */
+#define DWR_K 5
+#define DWR_VECS 8
+
+typedef struct dwr_plan {
+    int64_t n, kw, off[DWR_K];
+    uint16_t mask[DWR_K][DWR_VECS];
+} dwr_plan;
+
+static int dw_rows(const cn_conv_geom *g)
+{
+    return cn_gemm_avx512() && g->sw == 1 && g->kh <= DWR_K && g->kw <= DWR_K && g->ow <= 16 * DWR_VECS &&
+           g->w <= 16 * DWR_VECS;
+}
+
+static uint16_t lanes16(int64_t lo, int64_t hi) /* cn_lanes16 without the intrinsics' type */
+{
+    if (lo < 0) lo = 0;
+    if (hi > 16) hi = 16;
+    return hi <= lo ? 0 : (uint16_t)(((1u << hi) - 1) & ~((1u << lo) - 1));
+}
+
+/* the plan of a forward row (dx: 0) or of a row of dx (1): value i of term kx reads source
+ * column i + off, inside where the tap's output columns [lo, hi) say */
+static dwr_plan dwr_plan_of(const cn_conv_geom *g, const tap *tt, int dx)
+{
+    dwr_plan p = { dx ? g->w : g->ow, g->kw, { 0 }, { { 0 } } };
+    for (int64_t kx = 0; kx < g->kw; kx++) {
+        tap t = tt[kx];
+        int64_t shift = dx ? t.x0 : 0, lo = t.lo + shift, hi = t.hi + shift;
+        p.off[kx] = dx ? -t.x0 : t.x0;
+        for (int q = 0; q < DWR_VECS; q++)
+            p.mask[kx][q] = q * 16 < p.n ? lanes16(lo - 16 * q, hi - 16 * q) : 0;
+    }
+    return p;
+}
+
+#ifdef CN_X86
+__attribute__((target("avx512f"))) static void dwr_row(const dwr_plan *p, float *dst, int init, int rows,
+                                                       const float *const *src, const float *const *w, int add_bias,
+                                                       float bias, int relu)
+{
+    __m512 zero = _mm512_setzero_ps();
+    for (int64_t c = 0; c * 64 < p->n; c++) {
+        float *d = dst + 64 * c;
+        __mmask16 live[4];
+        __m512 a[4];
+        for (int q = 0; q < 4; q++) {
+            live[q] = cn_lanes16(0, p->n - 64 * c - 16 * q);
+            a[q] = init ? _mm512_maskz_loadu_ps(live[q], d + 16 * q) : zero;
+        }
+        for (int r = 0; r < rows; r++)
+            for (int64_t kx = 0; kx < p->kw; kx++) {
+                __m512 wk = _mm512_set1_ps(w[r][kx]);
+                const float *x = src[r] + p->off[kx] + 64 * c;
+                const uint16_t *m = p->mask[kx] + 4 * c;
+                for (int q = 0; q < 4; q++)
+                    if (m[q] == 0xFFFF) a[q] = _mm512_add_ps(a[q], _mm512_mul_ps(wk, _mm512_loadu_ps(x + 16 * q)));
+                    else if (m[q])
+                        a[q] = _mm512_mask_add_ps(a[q], m[q], a[q], _mm512_mul_ps(wk, _mm512_maskz_loadu_ps(m[q], x + 16 * q)));
+            }
+        for (int q = 0; q < 4 && live[q]; q++) {
+            __m512 o = add_bias ? _mm512_add_ps(a[q], _mm512_set1_ps(bias)) : a[q];
+            if (relu) o = _mm512_maskz_mov_ps(_mm512_cmp_ps_mask(o, zero, _CMP_GT_OQ), o); /* NaN gives 0 */
+            _mm512_mask_storeu_ps(d + 16 * q, live[q], o);
+        }
+    }
+}
+#else
+static void dwr_row(const dwr_plan *p, float *dst, int init, int rows, const float *const *src, const float *const *w,
+                    int add_bias, float bias, int relu)
+{
+    (void)p, (void)dst, (void)init, (void)rows, (void)src, (void)w, (void)add_bias, (void)bias, (void)relu; /* never */
+}
+#endif
+
 /* y (+)= x convolved plane by plane with w (+ b) (+ relu): per output, 0 (or y) + the taps in
  * order from 0, then + bias, then relu. (Every tap of an output row summed in registers, 16
  * outputs at a time, measured slower: one chain of additions a vector, against a store a tap.) */
@@ -916,9 +997,10 @@ CPU_CLONES static void depthwise_conv(const cn_conv_geom *g, const float *x, con
                                       int accumulate, int relu)
 {
     int64_t taps = g->kh * g->kw, plane = g->h * g->w;
-    int phases = depthwise_phases(g);
+    int phases = depthwise_phases(g), rows = dw_rows(g);
     tap tt[DW_TAPS];
     depthwise_taps(g, tt);
+    dwr_plan rp = rows ? dwr_plan_of(g, tt, 0) : (dwr_plan){ 0 };
     CN_PAR_FOR(g->n * g->cin * g->oh * g->ow * taps >= CPU_PAR_MIN, schedule(static),
         for (int64_t nc = 0; nc < g->n * g->cin; nc++) {
             int64_t c = nc % g->cin, split_of[PH_SLOTS];
@@ -927,6 +1009,16 @@ CPU_CLONES static void depthwise_conv(const cn_conv_geom *g, const float *x, con
             for (int q = 0; q < PH_SLOTS; q++) split_of[q] = -1;
             for (int64_t oy = 0; oy < g->oh; oy++) {
                 float *restrict yr = y + (nc * g->oh + oy) * g->ow;
+                if (rows) { /* the kernel's rows inside the image, in order */
+                    const float *src[DWR_K], *wr[DWR_K];
+                    int nr = 0;
+                    for (int64_t ky = 0; ky < g->kh; ky++) {
+                        int64_t iy = oy * g->sh - g->pad_t + ky * g->dh;
+                        if (iy >= 0 && iy < g->h) src[nr] = xp + iy * g->w, wr[nr++] = wc + ky * g->kw;
+                    }
+                    dwr_row(&rp, yr, accumulate, nr, src, wr, b || relu, b ? b[c] : 0.0f, relu);
+                    continue;
+                }
                 if (!accumulate) memset(yr, 0, (size_t)g->ow * sizeof(float));
                 for (int64_t k = 0; k < taps; k++) {
                     tap t = tt[k];
@@ -1085,13 +1177,26 @@ CPU_CLONES static void depthwise_weight_grad_rows(const cn_conv_geom *g, const f
 CPU_CLONES static void depthwise_input_grad(const cn_conv_geom *g, const float *w, const float *dy, float *dx, int fresh)
 {
     int64_t taps = g->kh * g->kw, plane = g->h * g->w;
-    int phases = depthwise_phases(g);
+    int phases = depthwise_phases(g), rows = dw_rows(g);
     tap tt[DW_TAPS];
     depthwise_taps(g, tt);
+    dwr_plan rp = rows ? dwr_plan_of(g, tt, 1) : (dwr_plan){ 0 };
     CN_PAR_FOR(g->n * g->cin * g->oh * g->ow * taps >= CPU_PAR_MIN, schedule(static),
         for (int64_t nc = 0; nc < g->n * g->cin; nc++) {
             const float *wc = w + nc % g->cin * taps, *dp = dy + nc * g->oh * g->ow;
             float *dxp = dx + nc * plane;
+            if (rows) { /* a row of dx gathers its terms: the output rows in order, then kx */
+                for (int64_t iy = 0; iy < g->h; iy++) {
+                    const float *src[DWR_K], *wr[DWR_K];
+                    int nr = 0;
+                    for (int64_t ky = g->kh - 1; ky >= 0; ky--) {
+                        int64_t at = iy + g->pad_t - ky * g->dh, oy = at / g->sh;
+                        if (at >= 0 && at % g->sh == 0 && oy < g->oh) src[nr] = dp + oy * g->ow, wr[nr++] = wc + ky * g->kw;
+                    }
+                    dwr_row(&rp, dxp + iy * g->w, !fresh, nr, src, wr, 0, 0.0f, 0);
+                }
+                continue;
+            }
             if (phases) { /* fresh: a row starts from zeros in its split, not in memory */
                 float split[2][PH_COLS];
                 for (int64_t iy = 0; iy < g->h; iy++) {
