@@ -923,10 +923,14 @@ typedef struct dwr_plan {
     uint16_t mask[DWR_K][DWR_VECS];
 } dwr_plan;
 
-static int dw_rows(const cn_conv_geom *g)
+/* 1 where dwr_row runs the forward (dx 0) or the input gradient (1): stride 1; and the forward
+ * at column stride 2 too, on rows split into even and odd columns, where the kernel's rows for
+ * one output row keep their splits in slots of their own */
+static int dw_rows(const cn_conv_geom *g, int dx)
 {
-    return cn_gemm_avx512() && g->sw == 1 && g->kh <= DWR_K && g->kw <= DWR_K && g->ow <= 16 * DWR_VECS &&
-           g->w <= 16 * DWR_VECS;
+    int split = !dx && depthwise_phases(g) && (g->kh - 1) * g->dh < PH_SLOTS;
+    return cn_gemm_avx512() && (g->sw == 1 || split) && g->kh <= DWR_K && g->kw <= DWR_K &&
+           g->ow <= 16 * DWR_VECS && (!dx || g->w <= 16 * DWR_VECS);
 }
 
 static uint16_t lanes16(int64_t lo, int64_t hi) /* cn_lanes16 without the intrinsics' type */
@@ -944,7 +948,8 @@ static dwr_plan dwr_plan_of(const cn_conv_geom *g, const tap *tt, int dx)
     for (int64_t kx = 0; kx < g->kw; kx++) {
         tap t = tt[kx];
         int64_t shift = dx ? t.x0 : 0, lo = t.lo + shift, hi = t.hi + shift;
-        p.off[kx] = dx ? -t.x0 : t.x0;
+        /* from the row's split (its even columns, then its odd ones PH_COLS on) at stride 2 */
+        p.off[kx] = dx ? -t.x0 : g->sw == 1 ? t.x0 : phase_of(t.x0) * PH_COLS + phase_at(t.x0);
         for (int q = 0; q < DWR_VECS; q++)
             p.mask[kx][q] = q * 16 < p.n ? lanes16(lo - 16 * q, hi - 16 * q) : 0;
     }
@@ -997,7 +1002,7 @@ CPU_CLONES static void depthwise_conv(const cn_conv_geom *g, const float *x, con
                                       int accumulate, int relu)
 {
     int64_t taps = g->kh * g->kw, plane = g->h * g->w;
-    int phases = depthwise_phases(g), rows = dw_rows(g);
+    int phases = depthwise_phases(g), rows = dw_rows(g, 0);
     tap tt[DW_TAPS];
     depthwise_taps(g, tt);
     dwr_plan rp = rows ? dwr_plan_of(g, tt, 0) : (dwr_plan){ 0 };
@@ -1014,7 +1019,12 @@ CPU_CLONES static void depthwise_conv(const cn_conv_geom *g, const float *x, con
                     int nr = 0;
                     for (int64_t ky = 0; ky < g->kh; ky++) {
                         int64_t iy = oy * g->sh - g->pad_t + ky * g->dh;
-                        if (iy >= 0 && iy < g->h) src[nr] = xp + iy * g->w, wr[nr++] = wc + ky * g->kw;
+                        if (iy < 0 || iy >= g->h) continue;
+                        src[nr] = xp + iy * g->w, wr[nr++] = wc + ky * g->kw;
+                        if (g->sw == 1) continue;
+                        int q = (int)(iy % PH_SLOTS); /* split once, kept for the next output row */
+                        if (split_of[q] != iy) split_row(xp + iy * g->w, g->w, split[q][0], split[q][1]), split_of[q] = iy;
+                        src[nr - 1] = split[q][0];
                     }
                     dwr_row(&rp, yr, accumulate, nr, src, wr, b || relu, b ? b[c] : 0.0f, relu);
                     continue;
@@ -1177,7 +1187,7 @@ CPU_CLONES static void depthwise_weight_grad_rows(const cn_conv_geom *g, const f
 CPU_CLONES static void depthwise_input_grad(const cn_conv_geom *g, const float *w, const float *dy, float *dx, int fresh)
 {
     int64_t taps = g->kh * g->kw, plane = g->h * g->w;
-    int phases = depthwise_phases(g), rows = dw_rows(g);
+    int phases = depthwise_phases(g), rows = dw_rows(g, 1);
     tap tt[DW_TAPS];
     depthwise_taps(g, tt);
     dwr_plan rp = rows ? dwr_plan_of(g, tt, 1) : (dwr_plan){ 0 };
