@@ -382,7 +382,7 @@ static void test_portable(void)
      * tap at a time: the same bits, forward (a relu in its pass, a bias, none), input gradient
      * (stored fresh, and added to the add's) and weight gradient; rows of one vector, of two
      * chunks of 4 and the longest (128), odd widths, padding 0 to 2, 5x5, 1x3, dilation, row
-     * stride 2; and the forward at column stride 2 */
+     * stride 2; column stride 2 on split rows */
     static const char *dw[] = {
         "input 9x11x4; conv 4 3x3 pad=1 groups=4; relu",
         "input 8x10x3; conv 3 3x3 groups=3 bias=no",
@@ -391,7 +391,10 @@ static void test_portable(void)
         "input 8x8x4 as x; conv 4 3x3 pad=1 groups=4 as d; add x d",
         "input 9x13x2; conv 2 3x3 dilation=2 pad=2 groups=2",
         "input 7x20x3; conv 3 1x3 stride=2x1 pad=0x1 groups=3",
-        /* the forward at column stride 2, on split rows */
+        /* column stride 2, on split rows (an input gradient added to the add's too) */
+        "input 8x8x4 as x; conv 4 3x3 stride=2 pad=1 groups=4 as d; upsample 2 from d as u; add x u",
+        "input 9x9x3; conv 3 1x3 stride=2 pad=0x1 groups=3",
+        "input 5x200x2; conv 2 3x3 stride=2 pad=1 groups=2",
         "input 9x11x4; conv 4 3x3 stride=2 pad=1 groups=4; relu",
         "input 8x10x3; conv 3 3x3 stride=2 groups=3 bias=no",
         "input 6x150x2; conv 2 3x3 stride=2 pad=1 groups=2",

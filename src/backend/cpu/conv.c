@@ -909,28 +909,31 @@ static inline void join_row(const float *restrict even, const float *restrict od
 static inline int64_t phase_of(int64_t x0) { return x0 & 1; }
 static inline int64_t phase_at(int64_t x0) { return (x0 - (x0 & 1)) / 2; }
 
-/* Stride 1, kernels up to 5x5, rows up to 128 values: a row of the output (forward) or of dx
- * (input gradient) adds its terms in registers, 4 vectors side by side, instead of a load and
- * a store of the row a tap. Term (r, kx) adds w[r][kx] * src[r][i + off[kx]] to value i where
- * mask[kx] says i is inside; rows in order, then kx: the order in which the loops below add
- * them to memory, a multiplication and then an addition each, so the same bits
- * (tests/test_backend.c test_portable). The masks hold for every row of a call. */
+/* Kernels up to 5x5, rows up to 128 values: a row of the output (forward) or of dx (input
+ * gradient) adds its terms in registers, 4 vectors side by side, instead of a load and a store
+ * of the row a tap. Term (r, j) adds w[r][kx[j]] * src[r][i + off[j]] to value i where mask[j]
+ * says i is inside; rows in order, then j: the order in which the loops below add them to
+ * memory, a multiplication and then an addition each, so the same bits (tests/test_backend.c
+ * test_portable). The masks hold for every row of a call. At column stride 2 the forward reads
+ * a row's split (its even columns, then its odd ones PH_COLS on), and a row of dx gathers each
+ * of its two halves from the kernel columns that fall in it. */
 #define DWR_K 5
 #define DWR_VECS 8
 
 typedef struct dwr_plan {
-    int64_t n, kw, off[DWR_K];
+    int64_t n;
+    int terms;
+    int64_t kx[DWR_K], off[DWR_K];
     uint16_t mask[DWR_K][DWR_VECS];
 } dwr_plan;
 
-/* 1 where dwr_row runs the forward (dx 0) or the input gradient (1): stride 1; and the forward
- * at column stride 2 too, on rows split into even and odd columns, where the kernel's rows for
- * one output row keep their splits in slots of their own */
+/* 1 where dwr_row runs the forward (dx 0) or the input gradient (1): stride 1, or column stride
+ * 2 on split rows (the forward's kernel rows for one output row in slots of their own) */
 static int dw_rows(const cn_conv_geom *g, int dx)
 {
-    int split = !dx && depthwise_phases(g) && (g->kh - 1) * g->dh < PH_SLOTS;
+    int split = depthwise_phases(g) && (dx || (g->kh - 1) * g->dh < PH_SLOTS);
     return cn_gemm_avx512() && (g->sw == 1 || split) && g->kh <= DWR_K && g->kw <= DWR_K &&
-           g->ow <= 16 * DWR_VECS && (!dx || g->w <= 16 * DWR_VECS);
+           g->ow <= 16 * DWR_VECS && (!dx || (g->w + 1) / (g->sw == 1 ? 1 : 2) <= 16 * DWR_VECS);
 }
 
 static uint16_t lanes16(int64_t lo, int64_t hi) /* cn_lanes16 without the intrinsics' type */
@@ -940,18 +943,21 @@ static uint16_t lanes16(int64_t lo, int64_t hi) /* cn_lanes16 without the intrin
     return hi <= lo ? 0 : (uint16_t)(((1u << hi) - 1) & ~((1u << lo) - 1));
 }
 
-/* the plan of a forward row (dx: 0) or of a row of dx (1): value i of term kx reads source
- * column i + off, inside where the tap's output columns [lo, hi) say */
-static dwr_plan dwr_plan_of(const cn_conv_geom *g, const tap *tt, int dx)
+/* the plan of a forward row (dx 0), of a row of dx at stride 1 (dx 1, half -1) or of half 0 or
+ * 1 of a row of dx split at stride 2: value i of term j reads source column i + off[j], inside
+ * where the tap's output columns [lo, hi) say */
+static dwr_plan dwr_plan_of(const cn_conv_geom *g, const tap *tt, int dx, int half)
 {
-    dwr_plan p = { dx ? g->w : g->ow, g->kw, { 0 }, { { 0 } } };
+    dwr_plan p = { !dx ? g->ow : half < 0 ? g->w : half == 0 ? (g->w + 1) / 2 : g->w / 2, 0, { 0 }, { 0 }, { { 0 } } };
     for (int64_t kx = 0; kx < g->kw; kx++) {
         tap t = tt[kx];
-        int64_t shift = dx ? t.x0 : 0, lo = t.lo + shift, hi = t.hi + shift;
-        /* from the row's split (its even columns, then its odd ones PH_COLS on) at stride 2 */
-        p.off[kx] = dx ? -t.x0 : g->sw == 1 ? t.x0 : phase_of(t.x0) * PH_COLS + phase_at(t.x0);
+        if (half >= 0 && phase_of(t.x0) != half) continue;
+        int64_t shift = !dx ? 0 : half < 0 ? t.x0 : phase_at(t.x0);
+        int j = p.terms++;
+        p.kx[j] = kx;
+        p.off[j] = dx ? -shift : g->sw == 1 ? t.x0 : phase_of(t.x0) * PH_COLS + phase_at(t.x0);
         for (int q = 0; q < DWR_VECS; q++)
-            p.mask[kx][q] = q * 16 < p.n ? lanes16(lo - 16 * q, hi - 16 * q) : 0;
+            p.mask[j][q] = q * 16 < p.n ? lanes16(t.lo + shift - 16 * q, t.hi + shift - 16 * q) : 0;
     }
     return p;
 }
@@ -971,10 +977,10 @@ __attribute__((target("avx512f"))) static void dwr_row(const dwr_plan *p, float 
             a[q] = init ? _mm512_maskz_loadu_ps(live[q], d + 16 * q) : zero;
         }
         for (int r = 0; r < rows; r++)
-            for (int64_t kx = 0; kx < p->kw; kx++) {
-                __m512 wk = _mm512_set1_ps(w[r][kx]);
-                const float *x = src[r] + p->off[kx] + 64 * c;
-                const uint16_t *m = p->mask[kx] + 4 * c;
+            for (int j = 0; j < p->terms; j++) {
+                __m512 wk = _mm512_set1_ps(w[r][p->kx[j]]);
+                const float *x = src[r] + p->off[j] + 64 * c;
+                const uint16_t *m = p->mask[j] + 4 * c;
                 for (int q = 0; q < 4; q++)
                     if (m[q] == 0xFFFF) a[q] = _mm512_add_ps(a[q], _mm512_mul_ps(wk, _mm512_loadu_ps(x + 16 * q)));
                     else if (m[q])
@@ -1005,7 +1011,7 @@ CPU_CLONES static void depthwise_conv(const cn_conv_geom *g, const float *x, con
     int phases = depthwise_phases(g), rows = dw_rows(g, 0);
     tap tt[DW_TAPS];
     depthwise_taps(g, tt);
-    dwr_plan rp = rows ? dwr_plan_of(g, tt, 0) : (dwr_plan){ 0 };
+    dwr_plan rp = rows ? dwr_plan_of(g, tt, 0, -1) : (dwr_plan){ 0 };
     CN_PAR_FOR(g->n * g->cin * g->oh * g->ow * taps >= CPU_PAR_MIN, schedule(static),
         for (int64_t nc = 0; nc < g->n * g->cin; nc++) {
             int64_t c = nc % g->cin, split_of[PH_SLOTS];
@@ -1190,7 +1196,8 @@ CPU_CLONES static void depthwise_input_grad(const cn_conv_geom *g, const float *
     int phases = depthwise_phases(g), rows = dw_rows(g, 1);
     tap tt[DW_TAPS];
     depthwise_taps(g, tt);
-    dwr_plan rp = rows ? dwr_plan_of(g, tt, 1) : (dwr_plan){ 0 };
+    dwr_plan rp[2] = { { 0 }, { 0 } };
+    for (int h = 0; rows && h < (g->sw == 1 ? 1 : 2); h++) rp[h] = dwr_plan_of(g, tt, 1, g->sw == 1 ? -1 : h);
     CN_PAR_FOR(g->n * g->cin * g->oh * g->ow * taps >= CPU_PAR_MIN, schedule(static),
         for (int64_t nc = 0; nc < g->n * g->cin; nc++) {
             const float *wc = w + nc % g->cin * taps, *dp = dy + nc * g->oh * g->ow;
@@ -1203,7 +1210,19 @@ CPU_CLONES static void depthwise_input_grad(const cn_conv_geom *g, const float *
                         int64_t at = iy + g->pad_t - ky * g->dh, oy = at / g->sh;
                         if (at >= 0 && at % g->sh == 0 && oy < g->oh) src[nr] = dp + oy * g->ow, wr[nr++] = wc + ky * g->kw;
                     }
-                    dwr_row(&rp, dxp + iy * g->w, !fresh, nr, src, wr, 0, 0.0f, 0);
+                    float *row = dxp + iy * g->w;
+                    if (g->sw == 1) {
+                        dwr_row(&rp[0], row, !fresh, nr, src, wr, 0, 0.0f, 0);
+                        continue;
+                    }
+                    float split[2][PH_COLS]; /* the row's halves, gathered apart and joined */
+                    if (!nr) {
+                        if (fresh) memset(row, 0, (size_t)g->w * sizeof(float));
+                        continue;
+                    }
+                    if (!fresh) split_row(row, g->w, split[0], split[1]);
+                    for (int h = 0; h < 2; h++) dwr_row(&rp[h], split[h], !fresh, nr, src, wr, 0, 0.0f, 0);
+                    join_row(split[0], split[1], g->w, row);
                 }
                 continue;
             }
