@@ -370,6 +370,15 @@ static void test_dense_shapes(void)
 /* past one chunk of the input gradient (8 MiB of dcol) */
 static void test_conv_chunks(void) { compare("input 40x40x64; conv 8 3x3 pad=1", 3); }
 
+/* run()'s outputs number t and 0 (output, input gradient, weight gradients): the same bits */
+static void same_as_first(float *const *y, float *const *dx, float *const *dw, int t, int64_t ny, int64_t nx, int64_t nw)
+{
+    if (!y[0] || !y[t]) return;
+    CHECK(memcmp(y[0], y[t], (size_t)ny * sizeof(float)) == 0);
+    CHECK(memcmp(dx[0], dx[t], (size_t)nx * sizeof(float)) == 0);
+    CHECK(memcmp(dw[0], dw[t], (size_t)nw * sizeof(float)) == 0);
+}
+
 /* the portable micro-kernel and packers, where the CPU has AVX-512 */
 static void test_portable(void)
 {
@@ -409,11 +418,7 @@ static void test_portable(void)
             run(dw[i], cn_backend_default(), 3, &y[generic], &dx[generic], &dwt[generic], &ny, &nx, &nw);
         }
         cn_gemm_force_generic(0);
-        if (y[0] && y[1]) {
-            CHECK(memcmp(y[0], y[1], (size_t)ny * sizeof(float)) == 0);
-            CHECK(memcmp(dx[0], dx[1], (size_t)nx * sizeof(float)) == 0);
-            CHECK(memcmp(dwt[0], dwt[1], (size_t)nw * sizeof(float)) == 0);
-        }
+        same_as_first(y, dx, dwt, 1, ny, nx, nw);
         for (int k = 0; k < 2; k++) free(y[k]), free(dx[k]), free(dwt[k]);
         compare(dw[i], 3);
     }
@@ -455,11 +460,7 @@ static void test_winograd(void)
         run("input 24x24x32; conv 24 3x3 pad=1; relu; conv 20 3x3 pad=1", cn_backend_default(), 5, &y[t], &dx[t],
             &dw[t], &ny, &nx, &nw);
     }
-    for (int t = 1; t < 3; t++) {
-        CHECK(memcmp(y[0], y[t], (size_t)ny * sizeof(float)) == 0);
-        CHECK(memcmp(dx[0], dx[t], (size_t)nx * sizeof(float)) == 0);
-        CHECK(memcmp(dw[0], dw[t], (size_t)nw * sizeof(float)) == 0);
-    }
+    for (int t = 1; t < 3; t++) same_as_first(y, dx, dw, t, ny, nx, nw);
     for (int t = 0; t < 3; t++) free(y[t]), free(dx[t]), free(dw[t]);
     cn_set_threads(1);
     cn_cpu_winograd_force(-1);
@@ -481,12 +482,7 @@ static void test_threads(void)
             cn_set_threads(t + 1);
             run(specs[i], cn_backend_default(), 5, &y[t], &dx[t], &dw[t], &ny, &nx, &nw);
         }
-        for (int t = 1; t < 3; t++)
-            if (y[0] && y[t]) {
-                CHECK(memcmp(y[0], y[t], (size_t)ny * sizeof(float)) == 0);
-                CHECK(memcmp(dx[0], dx[t], (size_t)nx * sizeof(float)) == 0);
-                CHECK(memcmp(dw[0], dw[t], (size_t)nw * sizeof(float)) == 0);
-            }
+        for (int t = 1; t < 3; t++) same_as_first(y, dx, dw, t, ny, nx, nw);
         for (int t = 0; t < 3; t++) free(y[t]), free(dx[t]), free(dw[t]);
     }
     cn_set_threads(1);
