@@ -689,7 +689,6 @@ static cn_status plan(cn_ctx *ctx, cn_net *net, int64_t batch, int training)
     if (fold_floats && (!(ex->fold_w = cn_malloc(ctx, (size_t)fold_floats * sizeof(float))) ||
                         !(ex->fold_aff = cn_malloc(ctx, (size_t)(2 * fold_c) * sizeof(double)))))
         goto nomem;
-
     int64_t off = 0, aoff = 0, v;
     for (int i = 0; i < net->n; i++) {
         const cn_node *n = &net->nodes[i];

@@ -933,7 +933,7 @@ static int dw_rows(const cn_conv_geom *g, int dx)
 {
     int split = depthwise_phases(g) && (dx || (g->kh - 1) * g->dh < PH_SLOTS);
     return cn_gemm_avx512() && (g->sw == 1 || split) && g->kh <= DWR_K && g->kw <= DWR_K &&
-           g->ow <= 16 * DWR_VECS && (!dx || (g->w + 1) / (g->sw == 1 ? 1 : 2) <= 16 * DWR_VECS);
+           g->ow <= 16 * DWR_VECS && (!dx || (g->sw == 1 ? g->w : (g->w + 1) / 2) <= 16 * DWR_VECS);
 }
 
 static uint16_t lanes16(int64_t lo, int64_t hi) /* cn_lanes16 without the intrinsics' type */
@@ -1002,8 +1002,8 @@ static void dwr_row(const dwr_plan *p, float *dst, int init, int rows, const flo
 #endif
 
 /* y (+)= x convolved plane by plane with w (+ b) (+ relu): per output, 0 (or y) + the taps in
- * order from 0, then + bias, then relu. (Every tap of an output row summed in registers, 16
- * outputs at a time, measured slower: one chain of additions a vector, against a store a tap.) */
+ * order from 0, then + bias, then relu; a row in registers where dw_rows says so (dwr_row),
+ * else a tap at a time along the row. */
 CPU_CLONES static void depthwise_conv(const cn_conv_geom *g, const float *x, const float *w, const float *b, float *y,
                                       int accumulate, int relu)
 {
@@ -1185,11 +1185,12 @@ CPU_CLONES static void depthwise_weight_grad_rows(const cn_conv_geom *g, const f
         });
 }
 
-/* dx (+)= each dY value times the tap's weight, put back where the tap read it (fresh: dx's
- * planes zeroed first, in cache); per value, the additions in the order (row, tap). At column
- * stride 2 (depthwise_phases) a row of dx at a time, split into its even and odd columns, takes
- * its output rows in order (kernel rows from the last) and their taps in order: the same
- * additions in the same order. */
+/* dx (+)= each dY value times the tap's weight, put back where the tap read it (fresh: from
+ * zeros); per value, the additions in the order (row, tap). Where dw_rows says so a row of dx
+ * gathers them in registers (dwr_row); else at column stride 2 (depthwise_phases) a row of dx
+ * at a time, split into its even and odd columns, takes its output rows in order (kernel rows
+ * from the last) and their taps in order; else a tap at a time. The same additions in the same
+ * order each way. */
 CPU_CLONES static void depthwise_input_grad(const cn_conv_geom *g, const float *w, const float *dy, float *dx, int fresh)
 {
     int64_t taps = g->kh * g->kw, plane = g->h * g->w;
