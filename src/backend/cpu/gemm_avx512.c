@@ -120,6 +120,7 @@ __attribute__((target("avx512f,fma"))) void cn_gemm_kernel_narrow(int64_t kc, co
     for (int r = 0; r < MR; r++) c[r][0] = c[r][1] = zero;
     if (vecs == 1) {
         for (int64_t k = 0; k < kc; k++, a += MR, b += NR) {
+            if (!(k & 1)) _mm_prefetch((const char *)(a + 32 * MR), _MM_HINT_T0);
             __m512 b0 = _mm512_load_ps(b);
 #pragma GCC unroll 8
             for (int r = 0; r < MR; r++) c[r][0] = _mm512_fmadd_ps(_mm512_set1_ps(a[r]), b0, c[r][0]);
@@ -261,6 +262,8 @@ __attribute__((target("avx512f,fma"))) void cn_gemm_few_cols_tile(int64_t kc, in
     for (int r = 0; r < MR; r++) /* rows past the tile's: its first row again, the sums dropped */
         ar[r] = g->a + at(&g->a_row, t->i0 + (r < t->rows ? r : 0)) + k0, c[r] = _mm512_setzero_ps();
     for (int64_t k = 0; k < kc; k++) {
+        if (!(k & 15))
+            for (int r = 0; r < MR; r++) _mm_prefetch((const char *)(ar[r] + k + 128), _MM_HINT_T0);
         __m512 bk = _mm512_loadu_ps(off ? b + off[k] : b + k * NR);
 #pragma GCC unroll 8
         for (int r = 0; r < MR; r++) c[r] = _mm512_fmadd_ps(_mm512_set1_ps(ar[r][k]), bk, c[r]);
