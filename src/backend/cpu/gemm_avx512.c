@@ -217,6 +217,7 @@ __attribute__((target("avx512f,fma"))) static FEW_ROWS_INLINE void few_rows_bloc
             __m512 acc = zero;
             for (; k + 16 <= kc; k += 16) {
                 __m512 r[16];
+                for (int l = 0; l < 16; l++) _mm_prefetch((const char *)(col[l] + k0 + k + 128), _MM_HINT_T0);
                 for (int l = 0; l < 16; l++) r[l] = _mm512_loadu_ps(col[l] + k0 + k);
                 cn_transpose16(r);
                 for (int q = 0; q < 16; q++) acc = _mm512_fmadd_ps(_mm512_set1_ps(arow[k0 + k + q]), r[q], acc);
