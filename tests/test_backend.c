@@ -370,14 +370,27 @@ static void test_dense_shapes(void)
 /* past one chunk of the input gradient (8 MiB of dcol) */
 static void test_conv_chunks(void) { compare("input 40x40x64; conv 8 3x3 pad=1", 3); }
 
-/* run()'s outputs number t and 0 (output, input gradient, weight gradients): the same bits */
-static void same_as_first(float *const *y, float *const *dx, float *const *dw, int t, int64_t ny, int64_t nx, int64_t nw)
+/* spec through run() once per variant v < variants (setting(v) first, setting(0) after), and
+ * each variant's output, input gradient and weight gradients against the first's: the same bits */
+static void same_in_each(const char *spec, int64_t batch, int variants, void (*setting)(int))
 {
-    if (!y[0] || !y[t]) return;
-    CHECK(memcmp(y[0], y[t], (size_t)ny * sizeof(float)) == 0);
-    CHECK(memcmp(dx[0], dx[t], (size_t)nx * sizeof(float)) == 0);
-    CHECK(memcmp(dw[0], dw[t], (size_t)nw * sizeof(float)) == 0);
+    float *y[3] = { NULL }, *dx[3] = { NULL }, *dw[3] = { NULL };
+    int64_t ny, nx, nw;
+    for (int v = 0; v < variants && v < 3; v++) {
+        setting(v);
+        run(spec, cn_backend_default(), batch, &y[v], &dx[v], &dw[v], &ny, &nx, &nw);
+    }
+    setting(0);
+    for (int v = 1; v < variants && v < 3; v++)
+        if (y[0] && y[v]) {
+            CHECK(memcmp(y[0], y[v], (size_t)ny * sizeof(float)) == 0);
+            CHECK(memcmp(dx[0], dx[v], (size_t)nx * sizeof(float)) == 0);
+            CHECK(memcmp(dw[0], dw[v], (size_t)nw * sizeof(float)) == 0);
+        }
+    for (int v = 0; v < 3; v++) free(y[v]), free(dx[v]), free(dw[v]);
 }
+
+static void threads_of(int v) { cn_set_threads(v + 1); } /* variant v: v + 1 threads */
 
 /* the portable micro-kernel and packers, where the CPU has AVX-512 */
 static void test_portable(void)
@@ -411,15 +424,7 @@ static void test_portable(void)
         "input 11x40x4; conv 4 5x5 stride=2 pad=2 groups=4",
     };
     for (size_t i = 0; i < sizeof dw / sizeof dw[0]; i++) {
-        float *y[2], *dx[2], *dwt[2];
-        int64_t ny, nx, nw;
-        for (int generic = 0; generic < 2; generic++) {
-            cn_gemm_force_generic(generic);
-            run(dw[i], cn_backend_default(), 3, &y[generic], &dx[generic], &dwt[generic], &ny, &nx, &nw);
-        }
-        cn_gemm_force_generic(0);
-        same_as_first(y, dx, dwt, 1, ny, nx, nw);
-        for (int k = 0; k < 2; k++) free(y[k]), free(dx[k]), free(dwt[k]);
+        same_in_each(dw[i], 3, 2, cn_gemm_force_generic);
         compare(dw[i], 3);
     }
 }
@@ -453,16 +458,7 @@ static void test_winograd(void)
     };
     cn_cpu_winograd_force(1);
     for (size_t i = 0; i < sizeof specs / sizeof specs[0]; i++) compare(specs[i], 3);
-    float *y[3], *dx[3], *dw[3];
-    int64_t ny, nx, nw;
-    for (int t = 0; t < 3; t++) {
-        cn_set_threads(t + 1);
-        run("input 24x24x32; conv 24 3x3 pad=1; relu; conv 20 3x3 pad=1", cn_backend_default(), 5, &y[t], &dx[t],
-            &dw[t], &ny, &nx, &nw);
-    }
-    for (int t = 1; t < 3; t++) same_as_first(y, dx, dw, t, ny, nx, nw);
-    for (int t = 0; t < 3; t++) free(y[t]), free(dx[t]), free(dw[t]);
-    cn_set_threads(1);
+    same_in_each("input 24x24x32; conv 24 3x3 pad=1; relu; conv 20 3x3 pad=1", 5, 3, threads_of);
     cn_cpu_winograd_force(-1);
 }
 
@@ -475,17 +471,7 @@ static void test_threads(void)
         "input 40x40x64; conv 8 3x3 pad=1",
         "input 16x16x16; deconv 8 4x4 stride=2 pad=1; relu as r; globalavgpool as g; add r g",
     };
-    for (size_t i = 0; i < sizeof specs / sizeof specs[0]; i++) {
-        float *y[3], *dx[3], *dw[3];
-        int64_t ny, nx, nw;
-        for (int t = 0; t < 3; t++) {
-            cn_set_threads(t + 1);
-            run(specs[i], cn_backend_default(), 5, &y[t], &dx[t], &dw[t], &ny, &nx, &nw);
-        }
-        for (int t = 1; t < 3; t++) same_as_first(y, dx, dw, t, ny, nx, nw);
-        for (int t = 0; t < 3; t++) free(y[t]), free(dx[t]), free(dw[t]);
-    }
-    cn_set_threads(1);
+    for (size_t i = 0; i < sizeof specs / sizeof specs[0]; i++) same_in_each(specs[i], 5, 3, threads_of);
 }
 
 /* backend base as `name`: its rows copied into rows, each changed by edit (a capability taken

@@ -618,6 +618,9 @@ static int written_before(const cn_net *net, int i)
 /* the relu node i's pass writes, or 0 (the last forward fused it) */
 static int writes_relu(const cn_exec *ex, int i) { return ex->fused && ex->relu_out && ex->relu_out[i] > 0 ? ex->relu_out[i] : 0; }
 
+/* floats of conv node n's weights and bias with a batch norm folded in (a bias always) */
+static int64_t folded_floats(const cn_node *n) { return n->params + (n->a.bias ? 0 : n->out.c); }
+
 /* Held parameters, at the first inference forward: room in ex->keep for each folded
  * convolution's weights and bias and each node's prep (cn_kernels.prep_bytes), 64-byte
  * aligned. Of the image's shapes and the backend only, so it outlives plans for other batches. */
@@ -631,7 +634,7 @@ static cn_status plan_keep(cn_ctx *ctx, cn_net *net)
         const cn_node *in[CN_MAX_INPUTS];
         const cn_kernels *k = kernels_of(ex, n);
         inputs_of(net, i, in);
-        int64_t fold = ex->fold_bn[i] > 0 ? n->params + (n->a.bias ? 0 : n->out.c) : 0;
+        int64_t fold = ex->fold_bn[i] > 0 ? folded_floats(n) : 0;
         int64_t prep = i > 0 && k->prep_bytes ? (k->prep_bytes(n, in) + 3) / 4 : 0;
         ex->keep_off[2 * i] = fold ? off : -1;
         if (!cn_add_ok(fold, 15, &add) || !cn_add_ok(off, add / 16 * 16, &off)) goto overflow;
@@ -682,7 +685,7 @@ static cn_status plan(cn_ctx *ctx, cn_net *net, int64_t batch, int training)
     for (int i = 1; i < net->n; i++)
         if (ex->fold_bn[i] > 0) {
             const cn_node *n = &net->nodes[i];
-            int64_t f = n->params + (n->a.bias ? 0 : n->out.c); /* the weights and a bias */
+            int64_t f = folded_floats(n);
             if (f > fold_floats) fold_floats = f;
             if (n->out.c > fold_c) fold_c = n->out.c;
         }
