@@ -320,6 +320,21 @@ static void test_conv_shapes(void)
         "input 9x35x3; conv 3 3x3 stride=2x1 pad=1 dilation=2 groups=3",
         "input 9x9x2; conv 2 7x7 pad=3 groups=2",
         "input 10x13x2; conv 2 3x3 stride=3 pad=1 groups=2",
+        /* 1x1 with a stride (the image subsampled, then read as a matrix): ResNet's projection,
+         * strides 3x2 with padding, groups, an input gradient added to another's, enough for
+         * threads */
+        "input 8x8x6; conv 10 1x1 stride=2 bias=no",
+        "input 7x9x4; conv 6 1x1 stride=3x2 pad=1",
+        "input 6x6x4; conv 6 1x1 stride=2 groups=2; relu",
+        "input 8x8x4 as x; conv 4 1x1 stride=2 as d; upsample 2 from d as u; add x u",
+        "input 40x40x16; conv 24 1x1 stride=2 pad=1",
+        /* strides: padding 0 to 2, rows of several vectors, a row stride alone, stride 3 with
+         * dilation */
+        "input 10x10x4; conv 4 3x3 stride=2",
+        "input 9x70x4; conv 5 3x3 stride=2 pad=1",
+        "input 11x12x3; conv 4 5x5 stride=2 pad=2 bias=no",
+        "input 12x9x4; conv 3 3x3 stride=2x1 pad=1",
+        "input 14x13x3; conv 4 3x3 stride=3 dilation=2 pad=2",
     };
     for (size_t i = 0; i < sizeof specs / sizeof specs[0]; i++) compare(specs[i], 3);
     /* output planes of at most 16 floats (patches permuted in registers: small_block in conv.c): 23
@@ -350,6 +365,7 @@ static void test_deconv_shapes(void)
         "input 9x8x3; deconv 5 3x3 pad=1",                                /* stride 1: flipped kernels */
         "input 9x8x3; deconv 5 3x3",                                      /* stride 1, the map grows */
         "input 6x7x8; deconv 6 1x1",                                      /* 1x1: the image as a matrix */
+        "input 5x4x6; deconv 3 1x1 stride=2 outpad=1",                    /* 1x1 with a stride: subsampled */
         "input 5x6x4; deconv 4 3x2 stride=2x1 pad=1x0 dilation=2 bias=no",
         "input 16x16x16; deconv 8 4x4 stride=2 pad=1",                    /* enough for threads */
         /* depthwise: its input gradient added to the one the add stored first */
@@ -818,6 +834,7 @@ static void test_image_alone(void)
     static const char *specs[] = {
         "input 4x4x64; conv 64 3x3 pad=1; relu; conv 40 3x3 pad=1 bias=no; conv 48 1x1",
         "input 8x8x16; conv 32 3x3 stride=2 pad=1; relu; conv 32 3x3 pad=1; flatten; dense 10",
+        "input 16x16x32; conv 64 1x1 stride=2 bias=no; relu; conv 16 1x1 stride=2", /* subsampled */
     };
     for (size_t i = 0; i < sizeof specs / sizeof specs[0]; i++) {
         cn_net *net = parse_spec(ctx, specs[i]);
