@@ -322,6 +322,21 @@ static nchw_view channels_by_pixels(const float *t, int64_t channels, int64_t pl
     return (nchw_view){ t + (n0 * channels + c0) * plane, cn_axis_ld(plane), cn_axis_blocked(1, plane, channels * plane) };
 }
 
+/* A product's B read in place (cn_rows_fn) where it is an NCHW tensor seen as (channel,
+ * sample*plane): the pixels of a panel in one sample are, for every channel, one run of its
+ * plane. Packing that panel cost as much as the product where A has few rows (MobileNetV2's
+ * 96 -> 16 projections: 16 rows, 96 channels a panel). */
+typedef struct { const float *p; int64_t channels, plane; } plane_rows;
+
+static const float *rows_in_planes(const void *src, int64_t j0, int64_t k0, int64_t kc, int64_t *off)
+{
+    const plane_rows *r = src;
+    int64_t q0 = j0 % r->plane;
+    if (q0 + CN_GEMM_NR > r->plane) return NULL;
+    for (int64_t k = 0; k < kc; k++) off[k] = (k0 + k) * r->plane;
+    return r->p + j0 / r->plane * r->channels * r->plane + q0;
+}
+
 /* where direct(g): the patches of group gr from sample n0 as a (K, samples*pixels) view of the
  * input t (or of its gradient) itself */
 static nchw_view image_patches(const cn_conv_geom *g, const float *t, int64_t gr, int64_t n0)
@@ -344,15 +359,22 @@ static void general_conv(const cn_conv_geom *g, const float *x, const float *w, 
                            .a_col = cn_axis_unit(), .c = (float *)yv.p, .c_row = yv.row, .c_col = yv.col,
                            .accumulate = accumulate, .bias_row = b ? b + gr * cout_g : NULL, .relu = relu,
                            .pack_b = pack_patches, .b_src = &pt };
+        plane_rows rows = { NULL, g->cin, g->h * g->w };
         if (direct(g)) {
             nchw_view xs = image_patches(g, x, gr, 0);
             a.pack_b = NULL, a.b = xs.p, a.b_row = xs.row, a.b_col = xs.col;
+            if (direct_1x1(g)) rows.p = xs.p, a.b_rows = rows_in_planes, a.b_src = &rows;
         }
         cn_gemm(&a);
     }
 }
 
-/* dW_g += dY_g . patches^T */
+/* the share of a product's lanes that n columns fill (panels of CN_GEMM_NR) */
+static double lanes_used(int64_t n) { return (double)n / (double)((n + CN_GEMM_NR - 1) / CN_GEMM_NR * CN_GEMM_NR); }
+
+/* dW_g += dY_g . patches^T; where the image is the patches and its channels would fill fewer of
+ * the product's lanes than dY's, as dW_g^T += patches . dY_g^T (the same multiply-adds in the
+ * same order: the same bits; MobileNetV2's 16 -> 96 expansion used a third of its lanes) */
 static void general_weight_grad(const cn_conv_geom *g, const float *x, const float *dy, float *dw)
 {
     int64_t cin_g = g->cin / g->groups, cout_g = g->cout / g->groups, K = cin_g * g->kh * g->kw, P = g->oh * g->ow;
@@ -366,6 +388,9 @@ static void general_weight_grad(const cn_conv_geom *g, const float *x, const flo
         if (direct(g)) {
             nchw_view xs = image_patches(g, x, gr, 0);
             gw.pack_b = NULL, gw.b = xs.p, gw.b_row = xs.col, gw.b_col = xs.row;
+            if (lanes_used(cout_g) > lanes_used(K))
+                gw.m = K, gw.n = cout_g, gw.a = xs.p, gw.a_row = xs.row, gw.a_col = xs.col, gw.b = d.p,
+                gw.b_row = d.col, gw.b_col = d.row, gw.c_row = cn_axis_unit(), gw.c_col = cn_axis_ld(K);
         }
         cn_gemm(&gw);
     }
@@ -384,9 +409,11 @@ static void general_input_grad(const cn_conv_geom *g, const float *w, const floa
         int64_t ns = g->n - n0 < chunk ? g->n - n0 : chunk;
         for (int64_t gr = 0; gr < g->groups; gr++) {
             nchw_view d = channels_by_pixels(dy, g->cout, P, n0, gr * cout_g);
+            plane_rows rows = { d.p, g->cout, P };
             cn_gemm_args gx = { .m = K, .n = ns * P, .k = cout_g, .a = w + gr * cout_g * K, .a_row = cn_axis_unit(),
                                 .a_col = cn_axis_ld(K), .b = d.p, .b_row = d.row, .b_col = d.col, .c = col,
-                                .c_row = cn_axis_ld(ns * P), .c_col = cn_axis_unit() };
+                                .c_row = cn_axis_ld(ns * P), .c_col = cn_axis_unit(), .b_rows = rows_in_planes,
+                                .b_src = &rows };
             if (in_place) {
                 nchw_view dxs = image_patches(g, dx, gr, n0);
                 gx.c = (float *)dxs.p, gx.c_row = dxs.row, gx.c_col = dxs.col, gx.accumulate = !fresh;
