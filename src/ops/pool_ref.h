@@ -1,9 +1,11 @@
 /* pool_ref.h — the geometry of pooling (a window's cells and avgpool's divisor), shared by
- * pool.c's reference kernels and the backends' (src/backend/cpu/pool.c). */
+ * pool.c's reference kernels and the backends' (src/backend/cpu/pool.c, and the CUDA kernels,
+ * which compile cn_pool_window_at from this definition). */
 #ifndef CN_POOL_REF_H
 #define CN_POOL_REF_H
 
-#include "convnet.h"
+#include <stdint.h>
+#include "../core/device_fn.h"
 
 typedef struct cn_pool_geom {
     int64_t n, c, h, w;
@@ -21,7 +23,7 @@ typedef struct cn_pool_geom {
 typedef struct cn_pool_window { int64_t y0, y1, x0, x1, area; } cn_pool_window;
 
 /* one dimension: the cells [lo, hi) inside an input of n of the window of k cells d apart from s */
-static inline void cn_pool_span(int64_t s, int64_t k, int64_t d, int64_t n, int64_t *lo, int64_t *hi)
+CN_DEVICE_FN void cn_pool_span(int64_t s, int64_t k, int64_t d, int64_t n, int64_t *lo, int64_t *hi)
 {
     int64_t first = s < 0 ? (-s + d - 1) / d : 0;
     int64_t last = s >= n ? -1 : s + (k - 1) * d < n ? k - 1 : (n - 1 - s) / d;
@@ -29,7 +31,7 @@ static inline void cn_pool_span(int64_t s, int64_t k, int64_t d, int64_t n, int6
     *hi = last >= first ? s + last * d + 1 : *lo;
 }
 
-static inline cn_pool_window cn_pool_window_at(const cn_pool_geom *g, int64_t oy, int64_t ox)
+CN_DEVICE_FN cn_pool_window cn_pool_window_at(const cn_pool_geom *g, int64_t oy, int64_t ox)
 {
     int64_t ys = oy * g->sh - g->pad_t, xs = ox * g->sw - g->pad_l, ye = ys + g->kh, xe = xs + g->kw;
     int64_t ylim = g->h + g->pad_b, xlim = g->w + g->pad_r;

@@ -342,19 +342,9 @@ const cn_step_kernels cn_cuda_step = { loss_grad,   sum_squares, update,    coun
                                        make_batch,  queue_loss,  queue_count, queue_sum_squares, read_queued,
                                        &replay_ops, select_slot, queue_gate, mark,      read_slot,  clear_halt };
 
-/* what the rows' kernels do not do yet: dilated max/min pooling, average pooling that leaves
- * padding out of its divisor, a mul of more than CN_CU_MUL_MAX inputs (those nodes run their
- * reference kernels on the host, in the same managed memory) */
-static int cuda_supports(const cn_node *n)
-{
-    switch (n->id) {
-    case CN_OP_MAXPOOL:
-    case CN_OP_MINPOOL: return n->a.dilation.h == 1 && n->a.dilation.w == 1;
-    case CN_OP_AVGPOOL: return n->a.count_pad;
-    case CN_OP_MUL: return n->n_in <= CN_CU_MUL_MAX;
-    default: return 1;
-    }
-}
+/* what the rows' kernels do not do yet: a mul of more than CN_CU_MUL_MAX inputs (such a node
+ * runs its reference kernel on the host, in the same managed memory) */
+static int cuda_supports(const cn_node *n) { return n->id != CN_OP_MUL || n->n_in <= CN_CU_MUL_MAX; }
 
 /* --precision bf16 stores the activations between layers as bf16 where the rows allow (their
  * .half); CN_BF16_STORAGE=0 keeps them floats, each product staging its operands alone (to

@@ -14,9 +14,10 @@ typedef struct cn_cu_act {
     int32_t bf16, nhwc;
 } cn_cu_act;
 
-/* a pooling window's geometry (src/ops/pool_ref.h's cn_pool_geom, field for field) */
+/* a pooling window's geometry (src/ops/pool_ref.h's cn_pool_geom, field for field; count_pad
+ * widened to int64) */
 typedef struct cn_cu_pool {
-    int64_t n, c, h, w, kh, kw, sh, sw, pad_t, pad_l, pad_b, pad_r, oh, ow;
+    int64_t n, c, h, w, kh, kw, sh, sw, dh, dw, pad_t, pad_l, pad_b, pad_r, oh, ow, count_pad;
 } cn_cu_pool;
 
 /* a convolution's geometry (src/ops/conv_ref.h's cn_conv_geom, field for field) */

@@ -10,6 +10,7 @@
 
 #include "../../data/batch_draw.h"
 #include "../../ops/activation_ref.h"
+#include "../../ops/pool_ref.h"
 #include "../../ops/resample_ref.h"
 #include "../../train/step_row.h"
 
@@ -418,19 +419,13 @@ extern "C" __global__ void adaptive_backward(cn_cu_maps g, cn_cu_act dy, cn_cu_a
 
 /* ---- pooling (src/ops/pool.c, pool_ref.h) ---- */
 
-/* the window of output (oy, ox): rows [y0, y1), columns [x0, x1), avgpool's divisor */
-struct window { i64 y0, y1, x0, x1, area; };
-static __device__ window window_at(const cn_cu_pool &g, i64 oy, i64 ox)
+/* the window of output (oy, ox) as the reference has it (pool_ref.h: its cells inside the
+ * input, dilation's gaps, avgpool's divisor with or without the padding) */
+static __device__ cn_pool_window window_at(const cn_cu_pool &g, i64 oy, i64 ox)
 {
-    i64 ys = oy * g.sh - g.pad_t, xs = ox * g.sw - g.pad_l, ye = ys + g.kh, xe = xs + g.kw;
-    i64 ylim = g.h + g.pad_b, xlim = g.w + g.pad_r;
-    window win;
-    win.area = ((ye < ylim ? ye : ylim) - ys) * ((xe < xlim ? xe : xlim) - xs);
-    win.y0 = ys < 0 ? 0 : ys;
-    win.x0 = xs < 0 ? 0 : xs;
-    win.y1 = ye < g.h ? ye : g.h;
-    win.x1 = xe < g.w ? xe : g.w;
-    return win;
+    cn_pool_geom pg = { g.n,  g.c,     g.h,     g.w,     g.kh,    g.kw,  g.sh,  g.sw,
+                        g.dh, g.dw,    g.pad_t, g.pad_l, g.pad_b, g.pad_r, g.oh, g.ow, (int)g.count_pad };
+    return cn_pool_window_at(&pg, oy, ox);
 }
 
 /* one thread per output: max/min keep the first winner in scan order (its index in argmax,
@@ -441,18 +436,18 @@ extern "C" __global__ void pool_forward(cn_cu_pool g, int kind, cn_cu_act x, cn_
     GRID_STRIDE(o, g.n * g.c * g.oh * g.ow) {
         i64 nc, oy, ox;
         pixel_of(y, o, g.c, g.oh, g.ow, &nc, &oy, &ox);
-        window win = window_at(g, oy, ox);
+        cn_pool_window win = window_at(g, oy, ox);
         if (kind == CN_CU_POOL_AVG) {
             double acc = 0;
-            for (i64 iy = win.y0; iy < win.y1; iy++)
-                for (i64 ix = win.x0; ix < win.x1; ix++) acc += load(x, pixel_at(x, nc, g.c, g.h, g.w, iy, ix));
+            for (i64 iy = win.y0; iy < win.y1; iy += g.dh)
+                for (i64 ix = win.x0; ix < win.x1; ix += g.dw) acc += load(x, pixel_at(x, nc, g.c, g.h, g.w, iy, ix));
             store(y, o, (float)(acc / (double)win.area));
             continue;
         }
         i64 best = -1;
         float bv = 0;
-        for (i64 iy = win.y0; iy < win.y1; iy++)
-            for (i64 ix = win.x0; ix < win.x1; ix++) {
+        for (i64 iy = win.y0; iy < win.y1; iy += g.dh)
+            for (i64 ix = win.x0; ix < win.x1; ix += g.dw) {
                 float v = load(x, pixel_at(x, nc, g.c, g.h, g.w, iy, ix));
                 if (relu) v = v > 0 ? v : 0.0f;
                 if (best < 0 || (kind == CN_CU_POOL_MAX ? v > bv : v < bv)) best = iy * g.w + ix, bv = v;
@@ -472,15 +467,31 @@ extern "C" __global__ void pool_backward(cn_cu_pool g, int kind, cn_cu_act dy, c
     GRID_STRIDE(i, g.n * g.c * g.h * g.w) {
         i64 nc, iy, ix;
         pixel_of(dx, i, g.c, g.h, g.w, &nc, &iy, &ix);
-        /* windows start at o*s - pad and hold k cells: o*s - pad <= i < o*s - pad + k */
+        float v = fresh ? 0.0f : load(dx, i);
+        /* the outputs whose window holds this cell, in scan order: windows start at o*s - pad,
+         * so o*s - pad + k*d = i for a window cell k. Without dilation they are a range of o
+         * (o*s - pad <= i < o*s - pad + k); with it, each cell k is tried, counting down */
         i64 ty = iy + g.pad_t - g.kh + 1, tx = ix + g.pad_l - g.kw + 1;
         i64 oy0 = ty <= 0 ? 0 : (ty + g.sh - 1) / g.sh, ox0 = tx <= 0 ? 0 : (tx + g.sw - 1) / g.sw;
         i64 oy1 = (iy + g.pad_t) / g.sh, ox1 = (ix + g.pad_l) / g.sw;
-        if (oy1 > g.oh - 1) oy1 = g.oh - 1;
-        if (ox1 > g.ow - 1) ox1 = g.ow - 1;
-        float v = fresh ? 0.0f : load(dx, i);
-        for (i64 oy = oy0; oy <= oy1; oy++)
-            for (i64 ox = ox0; ox <= ox1; ox++) {
+        if (g.dh > 1) oy0 = 0, oy1 = g.kh - 1; /* then the range is of k */
+        if (g.dw > 1) ox0 = 0, ox1 = g.kw - 1;
+        if (g.dh == 1 && oy1 > g.oh - 1) oy1 = g.oh - 1;
+        if (g.dw == 1 && ox1 > g.ow - 1) ox1 = g.ow - 1;
+        for (i64 ay = oy0; ay <= oy1; ay++) {
+            i64 oy = ay;
+            if (g.dh > 1) { /* cell ky = kh - 1 - ay */
+                i64 t = iy + g.pad_t - (g.kh - 1 - ay) * g.dh;
+                if (t < 0 || t % g.sh || t / g.sh >= g.oh) continue;
+                oy = t / g.sh;
+            }
+            for (i64 ax = ox0; ax <= ox1; ax++) {
+                i64 ox = ax;
+                if (g.dw > 1) {
+                    i64 t = ix + g.pad_l - (g.kw - 1 - ax) * g.dw;
+                    if (t < 0 || t % g.sw || t / g.sw >= g.ow) continue;
+                    ox = t / g.sw;
+                }
                 i64 o = pixel_at(dy, nc, g.c, g.oh, g.ow, oy, ox);
                 if (kind != CN_CU_POOL_AVG) {
                     if (argmax[o] == iy * g.w + ix) v += load(dy, o);
@@ -488,6 +499,7 @@ extern "C" __global__ void pool_backward(cn_cu_pool g, int kind, cn_cu_act dy, c
                     v += (float)((double)load(dy, o) / (double)window_at(g, oy, ox).area);
                 }
             }
+        }
         store(dx, i, relu_x.p ? (float)((double)v * (load(relu_x, i) > 0 ? 1.0 : 0.0)) : v);
     }
 }
