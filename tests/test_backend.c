@@ -471,10 +471,19 @@ static void test_winograd(void)
         "input 20x19x20; conv 50 3x3 pad=1",
         "input 9x9x8; conv 8 3x3",
         "input 12x12x12; conv 16 3x3 pad=2",
+        /* maps 8 tiles across (two rows a vector, each read as two): 16x16, an odd 15, padding 2,
+         * the relu and maxpool in the pass, an odd count of tile rows (a last row alone), deconv */
+        "input 16x16x6; conv 5 3x3 pad=1",
+        "input 15x17x4; conv 6 3x3",
+        "input 13x14x3; conv 4 3x3 pad=2",
+        "input 16x16x8; conv 8 3x3 pad=1; relu; maxpool 2x2",
+        "input 14x16x5; conv 6 3x3 pad=1",
+        "input 16x16x4; deconv 3 3x3 pad=1",
     };
     cn_cpu_winograd_force(1);
     for (size_t i = 0; i < sizeof specs / sizeof specs[0]; i++) compare(specs[i], 3);
     same_in_each("input 24x24x32; conv 24 3x3 pad=1; relu; conv 20 3x3 pad=1", 5, 3, threads_of);
+    same_in_each("input 16x16x16; conv 16 3x3 pad=1; relu; maxpool 2x2; conv 8 3x3 pad=1", 5, 3, threads_of);
     cn_cpu_winograd_force(-1);
 }
 

@@ -140,9 +140,11 @@ __attribute__((target("avx512f"))) static void transform_weights(const wgeom *wg
 
 /* A run of at most 16 tiles (a vector's lanes [lane, lane+len) of a panel) in one or two tile
  * rows. A row is a part: its tiles' 2*len+2 input columns are read as vectors and split into
- * even and odd columns in registers. A long row (more than 7 tiles) is one part read as four
+ * even and odd columns in registers. A long row (more than 8 tiles) is one part read as four
  * vectors; maps of 7 tiles across or fewer put two rows in a segment, each read as one vector
- * (2*7+2 = 16 columns), so that a 14x14 map fills 14 lanes instead of 7. */
+ * (2*7+2 = 16 columns), so that a 14x14 map fills 14 lanes instead of 7; maps of 8 tiles
+ * across (16x16) put two rows in a segment too, each read as two vectors (18 columns: `wide`),
+ * filling 16 lanes instead of 8. */
 typedef struct {
     int64_t n, ty, tx, len; /* tiles tx .. tx+len-1 of tile row ty of sample n */
 } part;
@@ -151,8 +153,10 @@ typedef struct {
     int64_t lane, len;
     int parts;
     part p[2];
+    int wide;               /* two parts of 8 tiles */
     __mmask16 cols[4];      /* one part: its columns from 2tx - pad_l + 0, 16, 2, 18 inside the image;
-                             * two: [q] part q's 16 columns from 2tx - pad_l */
+                             * two: [q] part q's 16 columns from 2tx - pad_l; wide: [2q], [2q+1]
+                             * part q's columns from 2tx - pad_l + 0 and + 16 */
     int32_t pick[4][16];    /* two parts: lane l's column j from the two parts' vectors */
     int32_t put[16];        /* two parts: part 1's outputs, pairs of columns, from lane p[0].len on */
 } segment;
@@ -188,7 +192,7 @@ static int segments_of(const wgeom *wg, int64_t p, segment *seg)
         if (len > 16) len = 16;
         if (len > end - t) len = end - t;
         s->p[0] = part_at(wg, t, len);
-        if (wg->tw > 7) {
+        if (wg->tw > 8) {
             s->parts = 1;
             for (int q = 0; q < 4; q++)
                 s->cols[q] = inside(g, 2 * s->p[0].tx - g->pad_l + col_at[q], 2 * len + 2 - col_at[q]);
@@ -202,10 +206,16 @@ static int segments_of(const wgeom *wg, int64_t p, segment *seg)
         s->p[1] = part_at(wg, t, len1);
         t += len1;
         s->len = len + len1;
-        for (int q = 0; q < 2; q++) s->cols[q] = inside(g, 2 * s->p[q].tx - g->pad_l, 2 * s->p[q].len + 2);
-        for (int l = 0; l < 16; l++)
+        s->wide = wg->tw == 8; /* whole rows: panels of 48 tiles start on a row */
+        for (int q = 0; q < 2; q++) {
+            int64_t from = 2 * s->p[q].tx - g->pad_l, want = s->p[q].len ? 2 * s->p[q].len + 2 : 0;
+            if (s->wide) s->cols[2 * q] = inside(g, from, want), s->cols[2 * q + 1] = inside(g, from + 16, want - 16);
+            else s->cols[q] = inside(g, from, want);
+        }
+        for (int l = 0; l < 16; l++) /* wide: lane l's columns from its part's two vectors */
             for (int j = 0; j < 4; j++)
-                s->pick[j][l] = l < len ? 2 * l + j : l < s->len ? 16 + 2 * (l - (int)len) + j : 0;
+                s->pick[j][l] = s->wide ? 2 * (l % 8) + j
+                                : l < len ? 2 * l + j : l < s->len ? 16 + 2 * (l - (int)len) + j : 0;
         for (int l = 0; l < 16; l++) /* output pair l / 2 of part 1 is lane len + l / 2 of o0 (left) and o1 */
             s->put[l] = len + l / 2 < 16 ? (int32_t)(len + l / 2) + (l % 2 ? 16 : 0) : 0;
     }
@@ -264,6 +274,20 @@ __attribute__((target("avx512f"))) static void transform_in(const cn_conv_geom *
             for (int q = 0; q < 4; q++) a[q] = _mm512_maskz_loadu_ps(s->cols[q], row + col_at[q] * (int)sizeof(float));
             d0 = _mm512_permutex2var_ps(a[0], even, a[1]), d1 = _mm512_permutex2var_ps(a[0], odd, a[1]);
             d2 = _mm512_permutex2var_ps(a[2], even, a[3]), d3 = _mm512_permutex2var_ps(a[2], odd, a[3]);
+        } else if (s->wide) { /* part 0 in lanes 0-7, part 1 in lanes 8-15 */
+            __m512 dq[2][4];
+            for (int q = 0; q < 2; q++) {
+                const char *row = part_row(g, &s->p[q], x, c, i);
+                __m512 a = zero, b = zero;
+                if (row && s->p[q].len) {
+                    a = _mm512_maskz_loadu_ps(s->cols[2 * q], row);
+                    b = _mm512_maskz_loadu_ps(s->cols[2 * q + 1], row + 16 * (int)sizeof(float));
+                    fetch_ahead(g, row, 2);
+                }
+                for (int j = 0; j < 4; j++) dq[q][j] = _mm512_permutex2var_ps(a, pick[j], b);
+            }
+            d0 = _mm512_mask_blend_ps(0xFF00, dq[0][0], dq[1][0]), d1 = _mm512_mask_blend_ps(0xFF00, dq[0][1], dq[1][1]);
+            d2 = _mm512_mask_blend_ps(0xFF00, dq[0][2], dq[1][2]), d3 = _mm512_mask_blend_ps(0xFF00, dq[0][3], dq[1][3]);
         } else {
             __m512 a[2];
             for (int q = 0; q < 2; q++) {
