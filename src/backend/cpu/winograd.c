@@ -593,30 +593,46 @@ __attribute__((target("avx512f"))) static void dw_transform_dy(const dwgeom *d, 
     }
 }
 
-/* dW += G^T M G per channel pair (G's rows (1 0 0) (1/2 1/2 1/2) (1/2 -1/2 1/2) (0 0 1)), in
- * double, in blocks of 16 x 16 pairs whose M stays in L1 */
+/* dW += G^T M G (G's rows (1 0 0) (1/2 1/2 1/2) (1/2 -1/2 1/2) (0 0 1)) for input channel c and
+ * the 8 output channels from o (those below Cout), in double, the 8 side by side in a vector:
+ * the scalar loop's operations in its order (C11 contracts no multiply-add), so its bits. M's
+ * rows are Co16 wide, so the 8 loads stay inside them. */
+__attribute__((target("avx512f"))) static void dw_out_8(const dwgeom *d, const float *m, int64_t o, int64_t c,
+                                                        float *dw)
+{
+    const cn_conv_geom *g = d->g;
+    const __m512d half = _mm512_set1_pd(0.5);
+    __m512d q[4][4], r[3][4], w[9];
+    for (int e = 0; e < 16; e++) q[e / 4][e % 4] = _mm512_cvtps_pd(_mm256_loadu_ps(m + (e * g->cin + c) * d->co16 + o));
+    for (int j = 0; j < 4; j++) { /* G^T on the left */
+        __m512d sum = _mm512_add_pd(q[1][j], q[2][j]);
+        r[0][j] = _mm512_add_pd(q[0][j], _mm512_mul_pd(half, sum));
+        r[1][j] = _mm512_mul_pd(half, _mm512_sub_pd(q[1][j], q[2][j]));
+        r[2][j] = _mm512_add_pd(_mm512_mul_pd(half, sum), q[3][j]);
+    }
+    for (int i = 0; i < 3; i++) { /* G on the right */
+        __m512d sum = _mm512_add_pd(r[i][1], r[i][2]);
+        w[3 * i] = _mm512_add_pd(r[i][0], _mm512_mul_pd(half, sum));
+        w[3 * i + 1] = _mm512_mul_pd(half, _mm512_sub_pd(r[i][1], r[i][2]));
+        w[3 * i + 2] = _mm512_add_pd(_mm512_mul_pd(half, sum), r[i][3]);
+    }
+    float out[9][8];
+    for (int k = 0; k < 9; k++) _mm256_storeu_ps(out[k], _mm512_cvtpd_ps(w[k]));
+    for (int l = 0; l < 8 && o + l < g->cout; l++) {
+        float *wl = dw + ((o + l) * g->cin + c) * 9;
+        for (int k = 0; k < 9; k++) wl[k] += out[k][l];
+    }
+}
+
+/* dW += G^T M G per channel pair, in blocks of 16 x 16 pairs whose M stays in L1 */
 static void dw_out(const dwgeom *d, const float *m, float *dw)
 {
     const cn_conv_geom *g = d->g;
     int64_t ob = (g->cout + 15) / 16, cb = (g->cin + 15) / 16;
     CN_PAR_FOR(g->cout * g->cin >= 4096, schedule(static),
         for (int64_t blk = 0; blk < ob * cb; blk++)
-            for (int64_t o = blk / cb * 16; o < g->cout && o < blk / cb * 16 + 16; o++)
-                for (int64_t c = blk % cb * 16; c < g->cin && c < blk % cb * 16 + 16; c++) {
-                    double q[4][4], r[3][4];
-                    for (int e = 0; e < 16; e++) q[e / 4][e % 4] = m[(e * g->cin + c) * d->co16 + o];
-                    for (int j = 0; j < 4; j++) { /* G^T on the left */
-                        r[0][j] = q[0][j] + 0.5 * (q[1][j] + q[2][j]);
-                        r[1][j] = 0.5 * (q[1][j] - q[2][j]);
-                        r[2][j] = 0.5 * (q[1][j] + q[2][j]) + q[3][j];
-                    }
-                    float *w = dw + (o * g->cin + c) * 9;
-                    for (int i = 0; i < 3; i++) { /* G on the right */
-                        w[3 * i] += (float)(r[i][0] + 0.5 * (r[i][1] + r[i][2]));
-                        w[3 * i + 1] += (float)(0.5 * (r[i][1] - r[i][2]));
-                        w[3 * i + 2] += (float)(0.5 * (r[i][1] + r[i][2]) + r[i][3]);
-                    }
-                });
+            for (int64_t o = blk / cb * 16; o < g->cout && o < blk / cb * 16 + 16; o += 8)
+                for (int64_t c = blk % cb * 16; c < g->cin && c < blk % cb * 16 + 16; c++) dw_out_8(d, m, o, c, dw););
 }
 
 /* M += the products of tiles [t0, t1), DW_TILES at a time; chunk: room for their panels,
