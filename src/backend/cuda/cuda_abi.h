@@ -1,5 +1,5 @@
 /* cuda_abi.h — what the host code (C) hands the device kernels (CUDA C++) by value: plain
- * structs of int64 and double, laid out alike by gcc and nvcc, and the kernels' names. */
+ * structs of int64, int and double, laid out alike by gcc and nvcc, and the kernels' names. */
 #ifndef CN_CUDA_ABI_H
 #define CN_CUDA_ABI_H
 
@@ -14,11 +14,9 @@ typedef struct cn_cu_act {
     int32_t bf16, nhwc;
 } cn_cu_act;
 
-/* a pooling window's geometry (src/ops/pool_ref.h's cn_pool_geom, field for field; count_pad
- * widened to int64) */
-typedef struct cn_cu_pool {
-    int64_t n, c, h, w, kh, kw, sh, sw, dh, dw, pad_t, pad_l, pad_b, pad_r, oh, ow, count_pad;
-} cn_cu_pool;
+/* a pooling window's geometry: the reference's own (its header compiles for the device too) */
+#include "../../ops/pool_ref.h"
+typedef cn_pool_geom cn_cu_pool;
 
 /* a convolution's geometry (src/ops/conv_ref.h's cn_conv_geom, field for field) */
 typedef struct cn_cu_conv {

@@ -10,7 +10,6 @@
 
 #include "../../data/batch_draw.h"
 #include "../../ops/activation_ref.h"
-#include "../../ops/pool_ref.h"
 #include "../../ops/resample_ref.h"
 #include "../../train/step_row.h"
 
@@ -421,12 +420,7 @@ extern "C" __global__ void adaptive_backward(cn_cu_maps g, cn_cu_act dy, cn_cu_a
 
 /* the window of output (oy, ox) as the reference has it (pool_ref.h: its cells inside the
  * input, dilation's gaps, avgpool's divisor with or without the padding) */
-static __device__ cn_pool_window window_at(const cn_cu_pool &g, i64 oy, i64 ox)
-{
-    cn_pool_geom pg = { g.n,  g.c,     g.h,     g.w,     g.kh,    g.kw,  g.sh,  g.sw,
-                        g.dh, g.dw,    g.pad_t, g.pad_l, g.pad_b, g.pad_r, g.oh, g.ow, (int)g.count_pad };
-    return cn_pool_window_at(&pg, oy, ox);
-}
+static __device__ cn_pool_window window_at(const cn_cu_pool &g, i64 oy, i64 ox) { return cn_pool_window_at(&g, oy, ox); }
 
 /* one thread per output: max/min keep the first winner in scan order (its index in argmax,
  * -1 and y = 0 for a window of padding only); avg divides the sum (double) by the divisor.

@@ -226,9 +226,7 @@ void cn_cuda_concat_backward(const cn_op_io *io)
 
 static cn_cu_pool pool_geom(const cn_op_io *io, int global)
 {
-    cn_pool_geom g = global ? cn_pool_geom_global(io->in[0], io->batch) : cn_pool_geom_of(io->n, io->in[0], io->batch);
-    return (cn_cu_pool){ g.n,     g.c,     g.h,     g.w,     g.kh,  g.kw,  g.sh,  g.sw,       g.dh,
-                         g.dw,    g.pad_t, g.pad_l, g.pad_b, g.pad_r, g.oh, g.ow, g.count_pad };
+    return global ? cn_pool_geom_global(io->in[0], io->batch) : cn_pool_geom_of(io->n, io->in[0], io->batch);
 }
 
 /* relu: the pooling reads relu(x), a relu fused in front (cn_kernels.forward_relu_in) */
