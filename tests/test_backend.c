@@ -407,6 +407,7 @@ static void same_in_each(const char *spec, int64_t batch, int variants, void (*s
 }
 
 static void threads_of(int v) { cn_set_threads(v + 1); } /* variant v: v + 1 threads */
+static void panels_or_groups(int v) { cn_cpu_winograd_groups(v ? 1 : 0); } /* variant 1: in groups */
 
 /* the portable micro-kernel and packers, where the CPU has AVX-512 */
 static void test_portable(void)
@@ -484,6 +485,21 @@ static void test_winograd(void)
     for (size_t i = 0; i < sizeof specs / sizeof specs[0]; i++) compare(specs[i], 3);
     same_in_each("input 24x24x32; conv 24 3x3 pad=1; relu; conv 20 3x3 pad=1", 5, 3, threads_of);
     same_in_each("input 16x16x16; conv 16 3x3 pad=1; relu; maxpool 2x2; conv 8 3x3 pad=1", 5, 3, threads_of);
+    /* the forward in groups of panels (the rule's way for many channels): against the reference,
+     * and the bits of a panel at a time (15 panels in 4 groups, the last of 3; the maxpool in the
+     * pass; a last partial panel) on 1 and 2 threads */
+    cn_cpu_winograd_groups(1);
+    for (size_t i = 0; i < sizeof specs / sizeof specs[0]; i++) compare(specs[i], 3);
+    cn_cpu_winograd_groups(-1);
+    int before = cn_threads();
+    for (int t = 1; t <= 2; t++) {
+        cn_set_threads(t);
+        same_in_each("input 24x24x32; conv 24 3x3 pad=1; relu; conv 20 3x3 pad=1", 5, 2, panels_or_groups);
+        same_in_each("input 16x16x16; conv 16 3x3 pad=1; relu; maxpool 2x2; conv 8 3x3 pad=1", 5, 2, panels_or_groups);
+        same_in_each("input 9x11x20; conv 70 3x3 pad=1; relu; conv 9 3x3", 3, 2, panels_or_groups);
+    }
+    cn_set_threads(before);
+    cn_cpu_winograd_groups(-1);
     cn_cpu_winograd_force(-1);
 }
 

@@ -738,12 +738,16 @@ static int transposed_geom(const cn_conv_geom *g, cn_conv_geom *t)
 static void flip_weights(const cn_conv_geom *g, const float *w, float *wt)
 {
     int64_t cin_g = g->cin / g->groups, cout_g = g->cout / g->groups, taps = g->kh * g->kw;
-    for (int64_t gr = 0; gr < g->groups; gr++)
-        for (int64_t o = 0; o < cout_g; o++)
-            for (int64_t c = 0; c < cin_g; c++)
-                for (int64_t t = 0; t < taps; t++)
-                    wt[((gr * cin_g + c) * cout_g + o) * taps + (taps - 1 - t)] =
-                        w[((gr * cout_g + o) * cin_g + c) * taps + t];
+    /* wt a row (one input channel's kernels) at a time, written in order, the rows shared out
+     * among the threads (a 512 -> 512 3x3 layer: 9.4 MB, a tenth of its input gradient's time
+     * when it was one thread walking w in order) */
+    CN_PAR_FOR(g->cin * cout_g * taps >= 1 << 16, schedule(static),
+        for (int64_t r = 0; r < g->cin; r++) {
+            const float *from = w + (r / cin_g * cout_g * cin_g + r % cin_g) * taps; /* (gr, o = 0, c) */
+            float *to = wt + r * cout_g * taps;
+            for (int64_t o = 0; o < cout_g; o++)
+                for (int64_t t = 0; t < taps; t++) to[o * taps + (taps - 1 - t)] = from[o * cin_g * taps + t];
+        });
 }
 
 /* floats of the padded input of geometry g */
@@ -1505,9 +1509,14 @@ static void input_grad_into(const cn_conv_geom *g, const float *w, const float *
         return;
     }
     if (!direct(g) && transposed_geom(g, &t)) {
-        float *wt = work;
-        flip_weights(g, w, wt);
-        conv_into(&t, dy, wt, NULL, NULL, dx, !fresh, 0, wt + g->cout * K);
+        float *wt = work, *rest = work + g->cout * K;
+        if (cn_cpu_winograd_way(&t)) { /* t's U straight from w, in the slot its work keeps for U */
+            cn_cpu_winograd_prepare_turned(&t, w, rest);
+            conv_into(&t, dy, NULL, rest, NULL, dx, !fresh, 0, rest);
+        } else {
+            flip_weights(g, w, wt);
+            conv_into(&t, dy, wt, NULL, NULL, dx, !fresh, 0, rest);
+        }
     } else {
         general_input_grad(g, w, dy, dx, fresh, work);
     }

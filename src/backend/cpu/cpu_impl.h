@@ -36,14 +36,20 @@ void cn_cpu_winograd_conv(const cn_conv_geom *g, const float *x, const float *w,
  * between calls while the parameters are held (cn_op_io.prep) */
 int64_t cn_cpu_winograd_prep_floats(const cn_conv_geom *g);
 void cn_cpu_winograd_prepare(const cn_conv_geom *g, const float *w, float *u);
+/* the same for t, the transposed geometry of w's convolution (its input gradient's), straight
+ * from w: t's kernels are w's flipped and turned, read so (the bits of flipping w first) */
+void cn_cpu_winograd_prepare_turned(const cn_conv_geom *t, const float *w, float *u);
 /* dW += the weight gradient by F(3x3,2x2), where cn_cpu_winograd_weight_way(g) (the forward's
- * way and a batch of 64 tiles or more: a gradient is the batch's, its bits need not be an
- * image's); work: cn_cpu_winograd_weight_work(g) floats */
+ * way, a batch of 64 tiles or more and a tile for every 512 channel pairs: a gradient is the
+ * batch's, its bits need not be an image's); work: cn_cpu_winograd_weight_work(g) floats */
 int cn_cpu_winograd_weight_way(const cn_conv_geom *g);
 void cn_cpu_winograd_weight_grad(const cn_conv_geom *g, const float *x, const float *dy, float *dw, float *work);
 int64_t cn_cpu_winograd_weight_work(const cn_conv_geom *g);
 /* tests and benchmarks: 1 Winograd wherever it can run, 0 nowhere, -1 by the rule (the default) */
 void cn_cpu_winograd_force(int mode);
+/* Winograd's forward in groups of panels (1), a panel at a time (0), or by the rule (-1): the
+ * same bits (tests/test_backend.c) */
+void cn_cpu_winograd_groups(int mode);
 /* dense.c: SGEMM */
 void cn_cpu_dense_forward(const cn_op_io *io);
 void cn_cpu_dense_backward(const cn_op_io *io);

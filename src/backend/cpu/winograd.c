@@ -85,9 +85,15 @@ int cn_cpu_winograd_way(const cn_conv_geom *g)
     return g->cin >= 8 && g->cout >= 8 && one.th * one.tw >= 9;
 }
 
+#define GROUP_PANELS 4 /* panels transformed together where by_groups */
+static int by_groups(const wgeom *wg);
+
 int64_t cn_cpu_winograd_work(const cn_conv_geom *g)
 {
-    return 16 * wgeom_of(g).u_len + 16 * g->cin * NR + 16 * KB * NR; /* U; a spare panel's V and M */
+    wgeom wg = wgeom_of(g);
+    /* U; a spare panel's V and M; where by groups, a group's V and M (64-byte aligned) */
+    int64_t group = by_groups(&wg) ? GROUP_PANELS * 16 * NR * (g->cin + g->cout) + 16 : 0;
+    return 16 * wg.u_len + 16 * g->cin * NR + 16 * KB * NR + group;
 }
 
 /* floats of one thread's V and M */
@@ -100,25 +106,29 @@ static int64_t panel_floats(const cn_conv_geom *g) { return 16 * g->cin * NR + 1
  * side by side in a vector, as the packed panel holds them (rows past Cout zero), two input
  * channels a vector (a panel's columns c and c+1 lie side by side): half the gathers. */
 _Static_assert(CN_GEMM_MR == 8, "a panel of A is one vector of 8 floats");
-__attribute__((target("avx512f"))) static void transform_weights(const wgeom *wg, const float *w, float *u)
+__attribute__((target("avx512f"))) static void transform_weights(const wgeom *wg, const float *w, int turned, float *u)
 {
     const cn_conv_geom *g = wg->g;
+    /* w's kernel of output channel o and input channel c at w + o*row + c*chan, its taps in
+     * order; turned: g is the transposed geometry of w's convolution (an input gradient), whose
+     * kernel (o, c) is w's (c, o) flipped, read so without a copy */
+    int64_t row = turned ? 9 : g->cin * 9, chan = turned ? g->cout * 9 : 9;
     int64_t panels = (g->cout + 7) / 8;
     CN_PAR_FOR(g->cout * g->cin >= 4096, schedule(static),
         for (int64_t ip = 0; ip < panels; ip++) {
             int64_t rows = g->cout - ip * 8 < 8 ? g->cout - ip * 8 : 8;
             /* lane 8h + o: output channel ip*8 + o, input channel c + h */
             __m512i lane = _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 0, 1, 2, 3, 4, 5, 6, 7);
-            __m512i apart = _mm512_add_epi32(_mm512_mullo_epi32(lane, _mm512_set1_epi32((int)(g->cin * 9))),
-                                             _mm512_setr_epi32(0, 0, 0, 0, 0, 0, 0, 0, 9, 9, 9, 9, 9, 9, 9, 9));
+            __m512i apart = _mm512_add_epi32(_mm512_mullo_epi32(lane, _mm512_set1_epi32((int)row)),
+                                             _mm512_maskz_set1_epi32(0xFF00, (int)chan));
             __mmask16 live = _mm512_cmpgt_epi32_mask(_mm512_set1_epi32((int)rows), lane);
             __m512 half = _mm512_set1_ps(0.5f);
             for (int64_t c = 0; c < g->cin; c += 2) {
                 __mmask16 both = c + 1 < g->cin ? 0xFFFF : 0x00FF; /* an odd last channel: lanes 0-7 */
-                const float *k = w + (ip * 8 * g->cin + c) * 9;
+                const float *k = w + ip * 8 * row + c * chan;
                 __m512 kk[9], t[4][3];
                 for (int i = 0; i < 9; i++)
-                    kk[i] = _mm512_mask_i32gather_ps(_mm512_setzero_ps(), live & both, apart, k + i, 4);
+                    kk[i] = _mm512_mask_i32gather_ps(_mm512_setzero_ps(), live & both, apart, k + (turned ? 8 - i : i), 4);
                 for (int j = 0; j < 3; j++) {
                     t[0][j] = kk[j];
                     t[1][j] = _mm512_mul_ps(half, _mm512_add_ps(_mm512_add_ps(kk[j], kk[3 + j]), kk[6 + j]));
@@ -418,12 +428,73 @@ static void run_panel(const wgeom *wg, int64_t p, const float *x, const float *u
     }
 }
 
+/* Few tiles and many channels (resnet18-cifar's 4x4 maps of 512 channels: 3 panels at batch 32,
+ * and U is 16 MB): panel by panel, each panel's products read all of U from memory again. Here a
+ * group of panels is transformed at once, the products run one U_e at a time over the whole
+ * group (a thread's U_e and V_e stay in its cache), and M is transformed back last. Each output
+ * is the same sum in the same order as run_panel's, so the bits are the same. */
+static int groups_forced = -1;
+
+void cn_cpu_winograd_groups(int mode) { groups_forced = mode < 0 ? -1 : mode > 0; }
+
+/* the rule, from `convnet bench` (training, 2 threads, forward time, panels against groups):
+ * 7x7 512->512 8.1 -> 5.5 ms at batch 8 and 24.3 -> 20.0 at 32 (ResNet-18's last stage on
+ * ImageNet's images); 14x14 256->256 4.95 -> 5.04 and 14.2 -> 13.9; 8x8 256->256 5.0 -> 5.4
+ * and 16x16 128->128 3.7 -> 5.1 at batch 32: only U past 4 MB pays */
+static int by_groups(const wgeom *wg)
+{
+    if (groups_forced >= 0) return groups_forced;
+    return wg->g->cin * wg->g->cout > 256 * 256;
+}
+
+static void run_group(const wgeom *wg, int64_t p0, int64_t np, const float *x, const float *u, const float *b, float *y,
+                      int accumulate, int relu, const cn_pool_out *pool, float *buf)
+{
+    const cn_conv_geom *g = wg->g;
+    int64_t vl = 16 * g->cin * NR, ml = 16 * g->cout * NR, chunks = (g->cin + 63) / 64;
+    float *v = buf, *m = buf + np * vl;
+    CN_PAR_FOR(np * g->cin >= 128, schedule(static),
+        for (int64_t job = 0; job < np * chunks; job++) {
+            int64_t p = job / chunks, c0 = job % chunks * 64, c1 = c0 + 64 < g->cin ? c0 + 64 : g->cin;
+            segment seg[NR];
+            int count = segments_of(wg, p0 + p, seg);
+            float *vp = v + p * vl;
+            if ((p0 + p + 1) * NR > wg->tiles) /* lanes past the end */
+                for (int e = 0; e < 16; e++) memset(vp + e * g->cin * NR + c0 * NR, 0, (size_t)((c1 - c0) * NR) * sizeof(float));
+            for (int64_t c = c0; c < c1; c++)
+                for (int s = 0; s < count; s++) transform_in(g, &seg[s], x, c, vp);
+        });
+    CN_PAR_FOR(1, schedule(static),
+        for (int e = 0; e < 16; e++)
+            for (int64_t o0 = 0; o0 < g->cout; o0 += KB)
+                for (int64_t p = 0; p < np; p++)
+                    cn_gemm_panel(g->cout - o0 < KB ? g->cout - o0 : KB, g->cin, u + e * wg->u_len + o0 * g->cin,
+                                  v + p * vl + e * g->cin * NR, m + p * ml + e * g->cout * NR + o0 * NR, NR,
+                                  wg->tiles - (p0 + p) * NR););
+    int64_t ochunks = (g->cout + KB - 1) / KB;
+    CN_PAR_FOR(1, schedule(static),
+        for (int64_t job = 0; job < np * ochunks; job++) {
+            int64_t p = job / ochunks, o0 = job % ochunks * KB, o1 = o0 + KB < g->cout ? o0 + KB : g->cout;
+            segment seg[NR];
+            int count = segments_of(wg, p0 + p, seg);
+            for (int64_t o = o0; o < o1; o++)
+                for (int s = 0; s < count; s++)
+                    transform_out(g, &seg[s], m + p * ml + o * NR, g->cout * NR, o, b, y, accumulate, relu, pool);
+        });
+}
+
 int64_t cn_cpu_winograd_prep_floats(const cn_conv_geom *g) { return 16 * wgeom_of(g).u_len; }
 
 void cn_cpu_winograd_prepare(const cn_conv_geom *g, const float *w, float *u)
 {
     wgeom wg = wgeom_of(g);
-    transform_weights(&wg, w, u);
+    transform_weights(&wg, w, 0, u);
+}
+
+void cn_cpu_winograd_prepare_turned(const cn_conv_geom *t, const float *w, float *u)
+{
+    wgeom wg = wgeom_of(t);
+    transform_weights(&wg, w, 1, u);
 }
 
 void cn_cpu_winograd_conv(const cn_conv_geom *g, const float *x, const float *w, const float *u_made, const float *b,
@@ -432,7 +503,14 @@ void cn_cpu_winograd_conv(const cn_conv_geom *g, const float *x, const float *w,
     wgeom wg = wgeom_of(g);
     float *spare = work + 16 * wg.u_len;
     const float *u = u_made;
-    if (!u) transform_weights(&wg, w, work), u = work;
+    if (!u) transform_weights(&wg, w, 0, work), u = work;
+    if (by_groups(&wg)) {
+        float *buf = (float *)(((uintptr_t)(spare + panel_floats(g)) + 63) & ~(uintptr_t)63);
+        for (int64_t p0 = 0; p0 < wg.panels; p0 += GROUP_PANELS)
+            run_group(&wg, p0, wg.panels - p0 < GROUP_PANELS ? wg.panels - p0 : GROUP_PANELS, x, u, b, y, accumulate,
+                      relu, pool, buf);
+        return;
+    }
     size_t per_thread = (size_t)panel_floats(g);
     CN_PAR_FOR(wg.panels > 1 && wg.tiles * g->cin * g->cout >= 1 << 18, schedule(static),
         for (int64_t p = 0; p < wg.panels; p++) {
@@ -506,7 +584,14 @@ int cn_cpu_winograd_weight_way(const cn_conv_geom *g)
     /* below a chunk of tiles over the batch, zeroing M and transforming it back cost more than
      * the products save (convnet bench, 6x6 128->128: at batch 4, 36 tiles, 0.37 ms as a
      * product against 0.47; 8x8 64->64 at batch 4, 64 tiles, 0.15 against 0.11) */
-    return forced() >= 0 || wgeom_of(g).tiles >= DW_TILES;
+    if (forced() >= 0) return force;
+    /* and below a tile for every 512 channel pairs, zeroing, adding and transforming back the
+     * parts' Ms (16 x Cin x Cout each) cost more than the products save (convnet bench of a first
+     * layer, weight gradient, direct against Winograd: 7x7 512->512 at batch 8, 128 tiles, 7.7 ms
+     * against 11.2, at batch 32 34.8 against 24.0; 8x8 256->256 at batch 8, 128 tiles, 2.38
+     * against 2.37; 4x4 512->512 at batch 32, 128 tiles, 7.4 against 8.7) */
+    int64_t tiles = wgeom_of(g).tiles;
+    return tiles >= DW_TILES && tiles * 512 >= g->cin * g->cout;
 }
 
 int64_t cn_cpu_winograd_weight_work(const cn_conv_geom *g)
@@ -691,6 +776,10 @@ void cn_cpu_winograd_conv(const cn_conv_geom *g, const float *x, const float *w,
 }
 int64_t cn_cpu_winograd_prep_floats(const cn_conv_geom *g) { return (void)g, 0; }
 void cn_cpu_winograd_prepare(const cn_conv_geom *g, const float *w, float *u) { (void)g, (void)w, (void)u; /* never */ }
+void cn_cpu_winograd_prepare_turned(const cn_conv_geom *t, const float *w, float *u)
+{
+    (void)t, (void)w, (void)u; /* never */
+}
 int cn_cpu_winograd_weight_way(const cn_conv_geom *g) { return (void)g, 0; }
 int64_t cn_cpu_winograd_weight_work(const cn_conv_geom *g) { return (void)g, 0; }
 void cn_cpu_winograd_weight_grad(const cn_conv_geom *g, const float *x, const float *dy, float *dw, float *work)
