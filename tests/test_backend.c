@@ -503,6 +503,46 @@ static void test_winograd(void)
     cn_cpu_winograd_force(-1);
 }
 
+/* Winograd F(4x4,3x3) on every map it can take (13 to 32 outputs across: 4 to 8 tiles, 4 to 2
+ * tile rows a vector), against the double-precision reference: paddings 0 to 2, maps not a
+ * multiple of 4 (a last tile cut short both ways), a map one tile high, the third vector of a
+ * row 8 tiles across, channels not a multiple of 8 and past 32 (output blocks), a batch whose
+ * last vector has fewer tile rows and whose last panel fewer vectors, a relu in the pass, an
+ * input gradient added to another's, deconv; then the same bits on 1, 2 and 3 threads */
+static void test_winograd4(void)
+{
+    static const char *specs[] = {
+        "input 16x16x8; conv 8 3x3 pad=1",
+        "input 32x32x5; conv 7 3x3 pad=1 bias=no",
+        "input 15x13x3; conv 9 3x3 pad=1",
+        "input 17x19x4; conv 6 3x3 pad=1",
+        "input 22x26x6; conv 40 3x3 pad=2",
+        "input 6x30x3; conv 4 3x3 pad=1",
+        "input 14x14x12; conv 33 3x3 pad=1; relu; conv 8 3x3 pad=1",
+        "input 20x20x4 as x; conv 4 3x3 pad=1 as c; relu; conv 4 3x3 pad=1 as d; add c d",
+        "input 16x14x5; deconv 6 3x3 pad=1",
+        "input 14x14x3; deconv 4 3x3",
+        /* the relu and maxpool in the pass: maps 4, 5, 7 and 8 tiles across, a last tile row cut in
+         * half (in a vector with the next sample's first) */
+        "input 16x16x8; conv 9 3x3 pad=1; relu; maxpool 2x2",
+        "input 26x28x4; conv 6 3x3 pad=1; relu; maxpool 2x2; flatten; dense 3",
+        "input 30x32x3; conv 5 3x3 pad=1; relu; maxpool 2x2",
+        "input 14x18x6; conv 8 3x3 pad=1; relu; maxpool 2x2",
+    };
+    cn_cpu_winograd_force(1);
+    cn_cpu_winograd4_force(1);
+    for (size_t i = 0; i < sizeof specs / sizeof specs[0]; i++) {
+        compare(specs[i], 3);
+        compare(specs[i], 7);
+    }
+    int before = cn_threads();
+    same_in_each("input 32x32x16; conv 24 3x3 pad=1; relu; conv 20 3x3 pad=1", 5, 3, threads_of);
+    same_in_each("input 18x18x8; conv 8 3x3 pad=1; relu; conv 8 3x3", 9, 3, threads_of);
+    cn_set_threads(before);
+    cn_cpu_winograd4_force(-1);
+    cn_cpu_winograd_force(-1);
+}
+
 /* the same bits on 1, 2 and 3 threads */
 static void test_threads(void)
 {
@@ -1903,6 +1943,7 @@ static const test_case cases[] = {
     { "bit-identical on 1, 2 and 3 threads", test_threads },
     { "winograd F(2x2,3x3) and the weight gradient's F(3x3,2x2) against the reference, the same bits on any thread count",
       test_winograd },
+    { "winograd F(4x4,3x3) against the reference, the same bits on any thread count", test_winograd4 },
     { "a relu fused into the maxpool after it or the layer before: the layers' bits", test_fused_relu },
     { "cn_net_set_input_grad outlives cn_net_init_params", test_input_grad_setting },
     { "a batch norm folded into the conv before it at inference", test_folded_bn },

@@ -1543,25 +1543,31 @@ void cn_cpu_conv_backward(const cn_op_io *io)
 
 const char *cn_cpu_conv_describe(const cn_node *n, const cn_node *const *in, int64_t batch)
 {
-    /* [forward way][input gradient's way][weight gradient's]: 0 Winograd, 1 padded rows, 2
-     * packed patches, the forward's 3: few taps in registers; the input gradient's 3: dcol =
+    /* [forward way][input gradient's way][weight gradient's]: 0 Winograd F(2x2,3x3), 1 padded
+     * rows, 2 packed patches, 4 Winograd F(4x4,3x3), the forward's 3: few taps in registers; the
+     * input gradient's 3: dcol =
      * W^T dY, added back (col2im); the weight gradient's 1: few taps, summed in registers, 2:
      * Winograd (else the products of the forward's way, or padded rows); the image as a matrix
      * apart */
 #define DW(f) { f, f "; dw: few taps, sums in registers", f "; dw: winograd F(3x3,2x2)" }
 #define WAYS(f)                                                                                                \
     { DW(f "; dx: winograd F(2x2,3x3) of dY"), DW(f "; dx: sgemm on padded rows of dY"),                       \
-      DW(f "; dx: sgemm on packed patches of dY"), DW(f "; dx: col2im") }
-    static const char *const ways[4][4][3] = { WAYS("winograd F(2x2,3x3)"), WAYS("sgemm on padded rows"),
-                                               WAYS("sgemm on packed patches"), WAYS("few taps, sums in registers") };
+      DW(f "; dx: sgemm on packed patches of dY"), DW(f "; dx: col2im"), DW(f "; dx: winograd F(4x4,3x3) of dY") }
+    static const char *const ways[5][5][3] = { WAYS("winograd F(2x2,3x3)"), WAYS("sgemm on padded rows"),
+                                               WAYS("sgemm on packed patches"), WAYS("few taps, sums in registers"),
+                                               WAYS("winograd F(4x4,3x3)") };
 #undef WAYS
 #undef DW
     cn_conv_geom g = cn_conv_geom_of(n, in[0], batch), t;
     if (direct(&g)) return "sgemm, the image as a matrix (1x1, or a kernel as large as the image)";
     if (depthwise(&g)) return "depthwise, plane by plane along rows; dx and dw the same way";
     if (subsampled(&g)) return "sgemm, the image subsampled as a matrix (1x1 with a stride); dx: the same, added back";
-    int fwd = cn_cpu_winograd_way(&g) ? 0 : few_taps(&g) ? 3 : padded_way(&g) ? 1 : 2;
-    int dx = !transposed_geom(&g, &t) ? 3 : cn_cpu_winograd_way(&t) ? 0 : padded_way(&t) ? 1 : 2;
+    int fwd = cn_cpu_winograd4_way(&g) ? 4 : cn_cpu_winograd_way(&g) ? 0 : few_taps(&g) ? 3 : padded_way(&g) ? 1 : 2;
+    int dx = !transposed_geom(&g, &t) ? 3
+             : cn_cpu_winograd4_way(&t) ? 4
+             : cn_cpu_winograd_way(&t)  ? 0
+             : padded_way(&t)           ? 1
+                                        : 2;
     return ways[fwd][dx][few_taps(&g) ? 1 : cn_cpu_winograd_weight_way(&g) ? 2 : 0];
 }
 

@@ -18,7 +18,8 @@
  *
  * AVX-512 only: a tile row's 2*L+2 input columns are loaded as vectors and split into even and
  * odd columns in registers, so 16 tiles of a row fill a vector. Elsewhere conv.c runs the
- * direct products. The weight gradient's F(3x3,2x2) is at the end of the file. */
+ * direct products. Maps 13 to 32 outputs across run F(4x4,3x3) instead (winograd4.c, handed
+ * over at this file's entry points). The weight gradient's F(3x3,2x2) is at the end of the file. */
 #include <stdlib.h>
 #include <string.h>
 
@@ -90,6 +91,7 @@ static int by_groups(const wgeom *wg);
 
 int64_t cn_cpu_winograd_work(const cn_conv_geom *g)
 {
+    if (cn_cpu_winograd4_way(g)) return cn_cpu_winograd4_work(g);
     wgeom wg = wgeom_of(g);
     /* U; a spare panel's V and M; where by groups, a group's V and M (64-byte aligned) */
     int64_t group = by_groups(&wg) ? GROUP_PANELS * 16 * NR * (g->cin + g->cout) + 16 : 0;
@@ -100,6 +102,7 @@ int64_t cn_cpu_winograd_work(const cn_conv_geom *g)
 static int64_t panel_floats(const cn_conv_geom *g) { return 16 * g->cin * NR + 16 * KB * NR; }
 
 #ifdef CN_X86
+#include "winograd_taps.h"
 
 /* U_e (e = 4i + j) of every channel pair into the products' packed A: G g G^T with G's rows
  * (1 0 0) (1/2 1/2 1/2) (1/2 -1/2 1/2) (0 0 1). The 8 output channels of a panel of A go
@@ -109,26 +112,13 @@ _Static_assert(CN_GEMM_MR == 8, "a panel of A is one vector of 8 floats");
 __attribute__((target("avx512f"))) static void transform_weights(const wgeom *wg, const float *w, int turned, float *u)
 {
     const cn_conv_geom *g = wg->g;
-    /* w's kernel of output channel o and input channel c at w + o*row + c*chan, its taps in
-     * order; turned: g is the transposed geometry of w's convolution (an input gradient), whose
-     * kernel (o, c) is w's (c, o) flipped, read so without a copy */
-    int64_t row = turned ? 9 : g->cin * 9, chan = turned ? g->cout * 9 : 9;
     int64_t panels = (g->cout + 7) / 8;
     CN_PAR_FOR(g->cout * g->cin >= 4096, schedule(static),
         for (int64_t ip = 0; ip < panels; ip++) {
-            int64_t rows = g->cout - ip * 8 < 8 ? g->cout - ip * 8 : 8;
-            /* lane 8h + o: output channel ip*8 + o, input channel c + h */
-            __m512i lane = _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 0, 1, 2, 3, 4, 5, 6, 7);
-            __m512i apart = _mm512_add_epi32(_mm512_mullo_epi32(lane, _mm512_set1_epi32((int)row)),
-                                             _mm512_maskz_set1_epi32(0xFF00, (int)chan));
-            __mmask16 live = _mm512_cmpgt_epi32_mask(_mm512_set1_epi32((int)rows), lane);
             __m512 half = _mm512_set1_ps(0.5f);
             for (int64_t c = 0; c < g->cin; c += 2) {
-                __mmask16 both = c + 1 < g->cin ? 0xFFFF : 0x00FF; /* an odd last channel: lanes 0-7 */
-                const float *k = w + ip * 8 * row + c * chan;
                 __m512 kk[9], t[4][3];
-                for (int i = 0; i < 9; i++)
-                    kk[i] = _mm512_mask_i32gather_ps(_mm512_setzero_ps(), live & both, apart, k + (turned ? 8 - i : i), 4);
+                __mmask16 both = cn_winograd_taps(g, w, turned, ip, c, kk);
                 for (int j = 0; j < 3; j++) {
                     t[0][j] = kk[j];
                     t[1][j] = _mm512_mul_ps(half, _mm512_add_ps(_mm512_add_ps(kk[j], kk[3 + j]), kk[6 + j]));
@@ -483,23 +473,32 @@ static void run_group(const wgeom *wg, int64_t p0, int64_t np, const float *x, c
         });
 }
 
-int64_t cn_cpu_winograd_prep_floats(const cn_conv_geom *g) { return 16 * wgeom_of(g).u_len; }
+int64_t cn_cpu_winograd_prep_floats(const cn_conv_geom *g)
+{
+    return cn_cpu_winograd4_way(g) ? cn_cpu_winograd4_prep_floats(g) : 16 * wgeom_of(g).u_len;
+}
 
 void cn_cpu_winograd_prepare(const cn_conv_geom *g, const float *w, float *u)
 {
     wgeom wg = wgeom_of(g);
-    transform_weights(&wg, w, 0, u);
+    if (cn_cpu_winograd4_way(g)) cn_cpu_winograd4_prepare(g, w, 0, u);
+    else transform_weights(&wg, w, 0, u);
 }
 
 void cn_cpu_winograd_prepare_turned(const cn_conv_geom *t, const float *w, float *u)
 {
     wgeom wg = wgeom_of(t);
-    transform_weights(&wg, w, 1, u);
+    if (cn_cpu_winograd4_way(t)) cn_cpu_winograd4_prepare(t, w, 1, u);
+    else transform_weights(&wg, w, 1, u);
 }
 
 void cn_cpu_winograd_conv(const cn_conv_geom *g, const float *x, const float *w, const float *u_made, const float *b,
                           float *y, int accumulate, int relu, const cn_pool_out *pool, float *work)
 {
+    if (cn_cpu_winograd4_way(g)) {
+        cn_cpu_winograd4_conv(g, x, w, u_made, b, y, accumulate, relu, pool, work);
+        return;
+    }
     wgeom wg = wgeom_of(g);
     float *spare = work + 16 * wg.u_len;
     const float *u = u_made;

@@ -1,0 +1,406 @@
+/* winograd4.c — 3x3 stride-1 convolutions by Winograd's F(4x4,3x3) (Lavin and Gray, 2016): each
+ * 4x4 block of outputs from a 6x6 tile of the input, 36 multiplications per pair of channels
+ * instead of 144 (F(2x2,3x3), winograd.c, does 64 for the same block: 1.78x as many).
+ *
+ *   U = G g G^T      per (output, input) channel pair: 36 values, U_e for e = 0..35
+ *   V = B^T d B      per (tile, input channel)
+ *   M_e = U_e . V_e  for each e: a product (Cout x Cin) . (Cin x tiles)
+ *   y = A^T M A      per (tile, output channel): the 4x4 outputs
+ *
+ * with the points 0, 1, -1, 2, -2 and infinity:
+ *   B^T = (4 0 -5 0 1 0) (0 -4 -4 1 1 0) (0 4 -4 -1 1 0) (0 -2 -1 2 1 0) (0 2 -1 -2 1 0) (0 4 0 -5 0 1)
+ *   G   = (1/4 0 0) (-1/6 -1/6 -1/6) (-1/6 1/6 -1/6) (1/24 1/12 1/6) (1/24 -1/12 1/6) (0 0 1)
+ *   A^T = (1 1 1 1 1 0) (0 1 -1 2 -2 0) (0 1 1 4 4 0) (0 1 -1 8 -8 1)
+ * Its coefficients (up to 8 in A, 5 in B, 1/24 in G) round more than F(2x2,3x3)'s halvings: about
+ * 10x its error, still within 1e-5 of the largest output on the tests' shapes (tests/test_backend.c
+ * against the double-precision reference).
+ *
+ * The layout is winograd.c's: panels of 48 tiles (3 vectors of 16) on the threads, V into the
+ * products' B panels, the 36 products by cn_gemm_panel on U packed once per call as their A, and
+ * y = A^T M A for 32 output channels at a time. A vector holds 16 / TW whole tile rows of a map
+ * TW tiles across (maps 13 to 32 wide: 4 to 8 tiles): each input row of a tile row is loaded as
+ * two or three vectors and its tiles' six columns picked out in registers. Runs where
+ * cn_cpu_winograd4_way (cpu_impl.h); AVX-512 only. */
+#include <stdlib.h>
+#include <string.h>
+
+#include "cpu_impl.h"
+#include "gemm.h"
+
+#if defined(__x86_64__) || defined(__i386__)
+#include <immintrin.h>
+#define CN_X86 1
+#endif
+
+#define NR CN_GEMM_NR /* tiles in a panel: 3 vectors */
+#define KB 32         /* output channels transformed back together */
+
+#define ROWS_MAX 8    /* tile rows in a vector (maps 2 tiles across) */
+
+/* -2: not yet read from the environment (CN_WINOGRAD4=0 or 1, for benchmarks) */
+static int force4 = -2;
+
+void cn_cpu_winograd4_force(int mode) { force4 = mode < 0 ? -1 : mode > 0; }
+
+static int forced4(void)
+{
+    if (force4 == -2) {
+        const char *env = getenv("CN_WINOGRAD4");
+        force4 = env && (!strcmp(env, "0") || !strcmp(env, "1")) ? env[0] - '0' : -1;
+    }
+    return force4;
+}
+
+/* the rule, from `convnet bench` (training, batch 32, 2 threads, forward time, F(2x2,3x3)
+ * against F(4x4,3x3), CN_WINOGRAD4=0 and 1, two alternations): 32x32 64->64 4.7-5.4 -> 3.7-4.1
+ * ms, 16x16 128->128 3.8-3.9 -> 3.0-3.3, 28x28 32->32 1.6 -> 1.1-1.2, 24x24 16->16 0.33-0.35
+ * -> 0.25-0.27, 14x14 64->64 1.28-1.34 -> 1.18-1.19, 12x12 128->128 3.0-3.1 -> 2.7; 10x10
+ * 64->64 even, 8x8 256->256 4.7-5.6 -> 6.3. So the forward's Winograd way (winograd.c) on
+ * maps 13 to 32 outputs across (4 to 8 tiles: whole tile rows in a vector) and 13 or more down.
+ * It looks at one image's shape, so an image gets the same bits alone and in any batch. */
+int cn_cpu_winograd4_way(const cn_conv_geom *g)
+{
+    if (!cn_cpu_winograd_way(g) || g->ow > 32 || g->ow < 13 || g->oh < 4) return 0;
+    if (forced4() >= 0) return force4;
+    return g->oh >= 13;
+}
+
+typedef struct w4geom {
+    const cn_conv_geom *g;
+    int64_t th, tw;  /* tiles down and across a map */
+    int64_t rows;    /* tile rows in a vector */
+    int64_t vecs;    /* vectors over the batch */
+    int64_t panels;  /* of 3 vectors */
+    int64_t u_len;   /* floats of one packed U_e */
+} w4geom;
+
+static w4geom w4geom_of(const cn_conv_geom *g)
+{
+    w4geom w = { g, (g->oh + 3) / 4, (g->ow + 3) / 4, 0, 0, 0, cn_gemm_packed_a_len(g->cout, g->cin) };
+    w.rows = 16 / w.tw;
+    w.vecs = (g->n * w.th + w.rows - 1) / w.rows;
+    w.panels = (w.vecs + 2) / 3;
+    return w;
+}
+
+static int64_t panel_floats(const cn_conv_geom *g) { return 36 * g->cin * NR + 36 * KB * NR; }
+
+int64_t cn_cpu_winograd4_prep_floats(const cn_conv_geom *g) { return 36 * w4geom_of(g).u_len; }
+
+int64_t cn_cpu_winograd4_work(const cn_conv_geom *g) { return cn_cpu_winograd4_prep_floats(g) + panel_floats(g); }
+
+#ifdef CN_X86
+#include "winograd_taps.h"
+
+/* t = G a for a column (a0, a1, a2) of 16 lanes: 6 values */
+__attribute__((target("avx512f"), always_inline)) static inline void g6(__m512 a0, __m512 a1, __m512 a2, __m512 t[6])
+{
+    const __m512 q = _mm512_set1_ps(0.25f), s = _mm512_set1_ps(1.0f / 6), s2 = _mm512_set1_ps(1.0f / 12),
+                 s4 = _mm512_set1_ps(1.0f / 24);
+    __m512 sum = _mm512_add_ps(a0, a2);
+    t[0] = _mm512_mul_ps(q, a0);
+    t[1] = _mm512_mul_ps(_mm512_sub_ps(_mm512_setzero_ps(), s), _mm512_add_ps(sum, a1));
+    t[2] = _mm512_mul_ps(_mm512_sub_ps(_mm512_setzero_ps(), s), _mm512_sub_ps(sum, a1));
+    __m512 even = _mm512_fmadd_ps(s4, a0, _mm512_mul_ps(s, a2)), odd = _mm512_mul_ps(s2, a1);
+    t[3] = _mm512_add_ps(even, odd);
+    t[4] = _mm512_sub_ps(even, odd);
+    t[5] = a2;
+}
+
+/* U_e (e = 6i + j) of every channel pair into the products' packed A, 8 output channels and 2
+ * input channels a vector (winograd_taps.h); turned: g is the transposed geometry of w's
+ * convolution (an input gradient) */
+__attribute__((target("avx512f"))) static void transform_weights4(const w4geom *wg, const float *w, int turned, float *u)
+{
+    const cn_conv_geom *g = wg->g;
+    int64_t panels = (g->cout + 7) / 8;
+    CN_PAR_FOR(g->cout * g->cin >= 4096, schedule(static),
+        for (int64_t ip = 0; ip < panels; ip++)
+            for (int64_t c = 0; c < g->cin; c += 2) {
+                __m512 kk[9], t[3][6], e[6];
+                __mmask16 both = cn_winograd_taps(g, w, turned, ip, c, kk);
+                for (int j = 0; j < 3; j++) { /* G g: the kernel's columns */
+                    __m512 col[6];
+                    g6(kk[j], kk[3 + j], kk[6 + j], col);
+                    for (int i = 0; i < 6; i++) t[j][i] = col[i];
+                }
+                float *dst = u + cn_gemm_packed_a_at(g->cin, ip * 8, c);
+                for (int i = 0; i < 6; i++) { /* (G g) G^T: row i */
+                    g6(t[0][i], t[1][i], t[2][i], e);
+                    for (int j = 0; j < 6; j++) _mm512_mask_storeu_ps(dst + (6 * i + j) * wg->u_len, both, e[j]);
+                }
+            });
+}
+
+/* B^T applied to six vectors (a row of d, or a column of d B) */
+__attribute__((target("avx512f"), always_inline)) static inline void bt6(const __m512 d[6], __m512 r[6])
+{
+    const __m512 four = _mm512_set1_ps(4.0f), five = _mm512_set1_ps(5.0f), two = _mm512_set1_ps(2.0f);
+    __m512 t0 = _mm512_fnmadd_ps(four, d[2], d[4]), t1 = _mm512_fnmadd_ps(four, d[1], d[3]);
+    __m512 t2 = _mm512_sub_ps(d[4], d[2]), t3 = _mm512_mul_ps(two, _mm512_sub_ps(d[3], d[1]));
+    r[0] = _mm512_fmadd_ps(four, d[0], _mm512_fnmadd_ps(five, d[2], d[4]));
+    r[1] = _mm512_add_ps(t0, t1);
+    r[2] = _mm512_sub_ps(t0, t1);
+    r[3] = _mm512_add_ps(t2, t3);
+    r[4] = _mm512_sub_ps(t2, t3);
+    r[5] = _mm512_fmadd_ps(four, d[1], _mm512_fnmadd_ps(five, d[3], d[5]));
+}
+
+/* A^T applied to six vectors: four */
+__attribute__((target("avx512f"), always_inline)) static inline void at6(const __m512 m[6], __m512 o[4])
+{
+    const __m512 two = _mm512_set1_ps(2.0f), four = _mm512_set1_ps(4.0f), eight = _mm512_set1_ps(8.0f);
+    __m512 s = _mm512_add_ps(m[1], m[2]), d = _mm512_sub_ps(m[1], m[2]);
+    __m512 s2 = _mm512_add_ps(m[3], m[4]), d2 = _mm512_sub_ps(m[3], m[4]);
+    o[0] = _mm512_add_ps(_mm512_add_ps(m[0], s), s2);
+    o[1] = _mm512_fmadd_ps(two, d2, d);
+    o[2] = _mm512_fmadd_ps(four, s2, s);
+    o[3] = _mm512_add_ps(_mm512_fmadd_ps(eight, d2, d), m[5]);
+}
+
+/* what a vector's lanes need, the same for every vector of a map */
+typedef struct {
+    __mmask16 cols[3];       /* an input row's columns from -pad_l: those inside the image and the tiles' span */
+    int32_t pick[6][16];     /* lane l's column j: 4 (l % TW) + j of its row's span */
+    __mmask16 far[6];        /* lanes whose column j lies past 32 (the third vector) */
+    int32_t put[ROWS_MAX][2][2][16]; /* tile row q's outputs, 16 columns from 16h, from the (0,1) and (2,3) pairs */
+    int32_t pooled[ROWS_MAX][16];    /* tile row q's pooled outputs (2 a tile), from the left and right windows */
+    int32_t corner[16];              /* lane l's tile's first column, 4 (l % TW) */
+} w4lanes;
+
+static void lanes_of(const w4geom *wg, w4lanes *L)
+{
+    const cn_conv_geom *g = wg->g;
+    int64_t span = 4 * wg->tw + 2;
+    memset(L, 0, sizeof *L);
+    for (int q = 0; q < 3; q++) {
+        int64_t lo = g->pad_l - 16 * q, hi = (g->w + g->pad_l < span ? g->w + g->pad_l : span) - 16 * q;
+        L->cols[q] = cn_lanes16(lo, hi);
+    }
+    for (int j = 0; j < 6; j++)
+        for (int l = 0; l < 16; l++) {
+            int32_t e = (int32_t)(4 * (l % wg->tw) + j);
+            L->pick[j][l] = e & 31;
+            if (e >= 32 && l < wg->rows * wg->tw) L->far[j] |= (__mmask16)(1u << l);
+        }
+    for (int q = 0; q < wg->rows; q++)
+        for (int h = 0; h < 2; h++)
+            for (int l = 0; l < 16; l++) {
+                int32_t k = 16 * h + l, src = (int32_t)(q * wg->tw) + k / 4;
+                if (src > 15) src = 15; /* past the row's 4 TW outputs: never stored */
+                L->put[q][h][0][l] = src + (k % 4 == 1 ? 16 : 0);
+                L->put[q][h][1][l] = src + (k % 4 == 3 ? 16 : 0);
+            }
+    for (int q = 0; q < wg->rows; q++)
+        for (int l = 0; l < 16; l++) {
+            int32_t src = (int32_t)(q * wg->tw) + l / 2;
+            L->pooled[q][l] = (src > 15 ? 15 : src) + (l % 2 ? 16 : 0);
+        }
+    for (int l = 0; l < 16; l++) L->corner[l] = (int32_t)(4 * (l % wg->tw));
+}
+
+/* a vector's tile rows: where each one's sample starts in x and y, and its first input and output row */
+typedef struct {
+    int64_t rows;
+    int64_t x0[ROWS_MAX], y0[ROWS_MAX], iy0[ROWS_MAX], oy0[ROWS_MAX];
+} w4vec;
+
+static w4vec vec_of(const w4geom *wg, int64_t v)
+{
+    const cn_conv_geom *g = wg->g;
+    w4vec r;
+    int64_t first = v * wg->rows;
+    r.rows = g->n * wg->th - first < wg->rows ? g->n * wg->th - first : wg->rows;
+    for (int64_t q = 0; q < r.rows; q++) {
+        int64_t n = (first + q) / wg->th, ty = (first + q) % wg->th;
+        r.x0[q] = n * g->cin * g->h * g->w - g->pad_l; /* from column -pad_l: masked-off lanes are not read */
+        r.y0[q] = n * g->cout * g->oh * g->ow;
+        r.iy0[q] = 4 * ty - g->pad_t;
+        r.oy0[q] = 4 * ty;
+    }
+    return r;
+}
+
+/* V of vector v (its 16 lanes at out, V_e to V_e+1 step apart) for input channel c */
+__attribute__((target("avx512f"))) static void transform_in4(const w4geom *wg, const w4lanes *L, const w4vec *vt,
+                                                             const float *x, int64_t c, float *out, int64_t step)
+{
+    const cn_conv_geom *g = wg->g;
+    __m512 zero = _mm512_setzero_ps(), h[6][6];
+    __m512i pick[6];
+    for (int j = 0; j < 6; j++) pick[j] = _mm512_loadu_si512(L->pick[j]);
+    int64_t plane = g->h * g->w;
+    for (int i = 0; i < 6; i++) {
+        __m512 d[6] = { zero, zero, zero, zero, zero, zero };
+        for (int64_t q = 0; q < vt->rows; q++) {
+            int64_t iy = vt->iy0[q] + i;
+            if (iy < 0 || iy >= g->h) continue;
+            const float *r = x + vt->x0[q] + c * plane + iy * g->w;
+            /* the same row two channels on into L1: the planes lie too far apart for the hardware to see it coming */
+            _mm_prefetch((const char *)(r + 2 * plane), _MM_HINT_T0);
+            _mm_prefetch((const char *)(r + 2 * plane + 16), _MM_HINT_T0);
+            if (L->cols[2]) _mm_prefetch((const char *)(r + 2 * plane + 32), _MM_HINT_T0);
+            __m512 a = _mm512_maskz_loadu_ps(L->cols[0], r), b = _mm512_maskz_loadu_ps(L->cols[1], r + 16);
+            __m512 far = L->cols[2] ? _mm512_maskz_loadu_ps(L->cols[2], r + 32) : zero;
+            __mmask16 mine = cn_lanes16(q * wg->tw, (q + 1) * wg->tw);
+            for (int j = 0; j < 6; j++) {
+                __m512 p = _mm512_permutex2var_ps(a, pick[j], b);
+                if (L->far[j]) p = _mm512_mask_permutexvar_ps(p, L->far[j], pick[j], far);
+                d[j] = _mm512_mask_blend_ps(mine, d[j], p);
+            }
+        }
+        bt6(d, h[i]);
+    }
+    for (int k = 0; k < 6; k++) {
+        __m512 col[6] = { h[0][k], h[1][k], h[2][k], h[3][k], h[4][k], h[5][k] }, e[6];
+        bt6(col, e);
+        for (int r = 0; r < 6; r++) _mm512_storeu_ps(out + (6 * r + k) * step, e[r]);
+    }
+}
+
+/* the maxpool of relu(y) over the 2x2 windows of each lane's 4x4 outputs (pool: its output and
+ * argmax), as the CPU maxpool over relu(x) computes it: a window's cells in scan order, a later one
+ * taking over only when larger (ties to the first), argmax the cell's index in the map */
+__attribute__((target("avx512f"))) static void pool4(const w4geom *wg, const w4lanes *L, const w4vec *vt, int64_t o,
+                                                     __m512 out[4][4], const cn_pool_out *pool)
+{
+    const cn_conv_geom *g = wg->g;
+    int64_t pw = g->ow / 2, ph = g->oh / 2;
+    __m512 zero = _mm512_setzero_ps();
+    __m512i corner = _mm512_loadu_si512(L->corner);
+    for (int wr = 0; wr < 2; wr++) {
+        __m512 best[2];
+        __m512i arg[2];
+        for (int wc = 0; wc < 2; wc++) { /* the window's corner, cell (2wr, 2wc) of the tile */
+            best[wc] = zero, arg[wc] = _mm512_setzero_si512(); /* set by the window's first cell */
+            for (int a = 0; a < 2; a++)
+                for (int b = 0; b < 2; b++) {
+                    __m512 cand = _mm512_max_ps(out[2 * wr + a][2 * wc + b], zero); /* relu, as cpu_relu */
+                    /* the cell's place in the map from its tile row's first row (added per row below) */
+                    __m512i at = _mm512_add_epi32(corner, _mm512_set1_epi32((int)((2 * wr + a) * g->ow + 2 * wc + b)));
+                    if (!a && !b) {
+                        best[wc] = cand, arg[wc] = at;
+                        continue;
+                    }
+                    __mmask16 wins = _mm512_cmp_ps_mask(cand, best[wc], _CMP_GT_OQ);
+                    best[wc] = _mm512_mask_mov_ps(best[wc], wins, cand);
+                    arg[wc] = _mm512_mask_mov_epi32(arg[wc], wins, at);
+                }
+        }
+        for (int64_t q = 0; q < vt->rows; q++) {
+            int64_t py = vt->oy0[q] / 2 + wr;
+            if (py >= ph) continue; /* the last tile row of a sample cut in half; the next may be another's */
+            __m512i pick = _mm512_loadu_si512(L->pooled[q]);
+            __mmask16 keep = cn_lanes16(0, pw);
+            int64_t to = vt->y0[q] / 4 + (o * ph + py) * pw; /* the pooled map is a quarter of y's */
+            __m512i base = _mm512_set1_epi32((int)(vt->oy0[q] * g->ow));
+            _mm512_mask_storeu_ps(pool->y + to, keep, _mm512_permutex2var_ps(best[0], pick, best[1]));
+            _mm512_mask_storeu_epi32(pool->argmax + to, keep,
+                                     _mm512_add_epi32(base, _mm512_permutex2var_epi32(arg[0], pick, arg[1])));
+        }
+    }
+}
+
+/* y (+)= A^T M A (+ bias, relu) of vector v for output channel o, its M_e lanes m_step apart from m;
+ * pool (or NULL): the maxpool of relu(y) too */
+__attribute__((target("avx512f"))) static void transform_out4(const w4geom *wg, const w4lanes *L, const w4vec *vt,
+                                                              const float *m, int64_t m_step, int64_t o,
+                                                              const float *b, float *y, int accumulate, int relu,
+                                                              const cn_pool_out *pool)
+{
+    const cn_conv_geom *g = wg->g;
+    __m512 s[4][6], out[4][4];
+    for (int k = 0; k < 6; k++) { /* A^T on the left: M's columns */
+        __m512 col[6], t[4];
+        for (int i = 0; i < 6; i++) col[i] = _mm512_loadu_ps(m + (6 * i + k) * m_step);
+        at6(col, t);
+        for (int r = 0; r < 4; r++) s[r][k] = t[r];
+    }
+    __m512 bias = _mm512_set1_ps(b ? b[o] : 0.0f), zero = _mm512_setzero_ps();
+    for (int r = 0; r < 4; r++) {
+        at6(s[r], out[r]);
+        for (int c = 0; c < 4; c++) {
+            if (b) out[r][c] = _mm512_add_ps(out[r][c], bias);
+            /* relu as the reference's: max_ps gives its second operand for NaN and for two zeros */
+            if (relu) out[r][c] = _mm512_max_ps(out[r][c], zero);
+        }
+    }
+    if (pool) pool4(wg, L, vt, o, out, pool);
+    for (int64_t q = 0; q < vt->rows; q++) {
+        for (int r = 0; r < 4; r++) {
+            int64_t oy = vt->oy0[q] + r;
+            if (oy >= g->oh) break;
+            float *row = y + vt->y0[q] + (o * g->oh + oy) * g->ow;
+            for (int hh = 0; hh < 2 && 16 * hh < g->ow; hh++) {
+                __m512 lo = _mm512_permutex2var_ps(out[r][0], _mm512_loadu_si512(L->put[q][hh][0]), out[r][1]);
+                __m512 hi = _mm512_permutex2var_ps(out[r][2], _mm512_loadu_si512(L->put[q][hh][1]), out[r][3]);
+                __m512 val = _mm512_mask_blend_ps(0xCCCC, lo, hi); /* columns 4t+2, 4t+3 from the second pair */
+                __mmask16 keep = cn_lanes16(0, g->ow - 16 * hh);
+                if (accumulate) val = _mm512_add_ps(_mm512_maskz_loadu_ps(keep, row + 16 * hh), val);
+                _mm512_mask_storeu_ps(row + 16 * hh, keep, val);
+            }
+        }
+    }
+}
+
+/* one panel of 3 vectors, in scratch (V then M) */
+static void run_panel4(const w4geom *wg, const w4lanes *L, int64_t p, const float *x, const float *u, const float *b,
+                       float *y, int accumulate, int relu, const cn_pool_out *pool, float *scratch)
+{
+    const cn_conv_geom *g = wg->g;
+    float *v = scratch, *m = scratch + 36 * g->cin * NR;
+    int64_t nv = wg->vecs - 3 * p < 3 ? wg->vecs - 3 * p : 3, step = g->cin * NR;
+    w4vec vt[3];
+    for (int64_t q = 0; q < nv; q++) vt[q] = vec_of(wg, 3 * p + q);
+    if (nv < 3) memset(v, 0, (size_t)(36 * g->cin * NR) * sizeof(float)); /* lanes past the end */
+    for (int64_t c = 0; c < g->cin; c++)
+        for (int64_t q = 0; q < nv; q++) transform_in4(wg, L, &vt[q], x, c, v + c * NR + 16 * q, step);
+    for (int64_t o0 = 0; o0 < g->cout; o0 += KB) {
+        int64_t ob = g->cout - o0 < KB ? g->cout - o0 : KB;
+        for (int e = 0; e < 36; e++)
+            cn_gemm_panel(ob, g->cin, u + e * wg->u_len + o0 * g->cin, v + e * step, m + e * KB * NR, NR, 16 * nv);
+        for (int64_t q = 0; q < nv; q++)
+            for (int64_t o = 0; o < ob; o++)
+                transform_out4(wg, L, &vt[q], m + o * NR + 16 * q, KB * NR, o0 + o, b, y, accumulate, relu, pool);
+    }
+}
+
+void cn_cpu_winograd4_prepare(const cn_conv_geom *g, const float *w, int turned, float *u)
+{
+    w4geom wg = w4geom_of(g);
+    transform_weights4(&wg, w, turned, u);
+}
+
+void cn_cpu_winograd4_conv(const cn_conv_geom *g, const float *x, const float *w, const float *u_made, const float *b,
+                           float *y, int accumulate, int relu, const cn_pool_out *pool, float *work)
+{
+    w4geom wg = w4geom_of(g);
+    w4lanes L;
+    lanes_of(&wg, &L);
+    float *spare = work + 36 * wg.u_len;
+    const float *u = u_made;
+    if (!u) transform_weights4(&wg, w, 0, work), u = work;
+    size_t per_thread = (size_t)panel_floats(g);
+    CN_PAR_FOR(wg.panels > 1 && wg.vecs * 16 * g->cin * g->cout >= 1 << 18, schedule(static),
+        for (int64_t p = 0; p < wg.panels; p++) {
+            float *scratch = cn_thread_scratch(per_thread);
+            if (scratch) {
+                run_panel4(&wg, &L, p, x, u, b, y, accumulate, relu, pool, scratch);
+            } else { /* the heap said no: the workspace's one panel, a thread at a time (the same bits) */
+                _Pragma("omp critical(cn_winograd_spare)")
+                run_panel4(&wg, &L, p, x, u, b, y, accumulate, relu, pool, spare);
+            }
+        });
+}
+
+#else
+void cn_cpu_winograd4_prepare(const cn_conv_geom *g, const float *w, int turned, float *u)
+{
+    (void)g, (void)w, (void)turned, (void)u; /* never: cn_cpu_winograd_can needs AVX-512 */
+}
+void cn_cpu_winograd4_conv(const cn_conv_geom *g, const float *x, const float *w, const float *u_made, const float *b,
+                           float *y, int accumulate, int relu, const cn_pool_out *pool, float *work)
+{
+    (void)g, (void)x, (void)w, (void)u_made, (void)b, (void)y, (void)accumulate, (void)relu, (void)pool, (void)work; /* never */
+}
+#endif

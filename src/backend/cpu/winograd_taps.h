@@ -1,0 +1,33 @@
+/* winograd_taps.h — the kernels' taps as both Winograd forms' weight transforms read them
+ * (winograd.c, winograd4.c): 8 output channels of a panel of the products' A side by side, two
+ * input channels a vector (a panel's columns c and c+1 lie side by side in its packed form). */
+#ifndef CN_WINOGRAD_TAPS_H
+#define CN_WINOGRAD_TAPS_H
+
+#include <immintrin.h>
+
+#include "cpu_impl.h"
+
+/* kk[i] <- tap i of the kernels of output channels 8ip .. 8ip+7 (lanes 0-7) and input channels
+ * c (lanes 0-7) and c+1 (lanes 8-15), zeros past Cout; returns the lanes that hold an input
+ * channel (lanes 0-7 alone for an odd last one). turned: g is the transposed geometry of w's
+ * convolution (an input gradient), whose kernel (o, c) is w's (c, o) flipped, read so without a
+ * copy. */
+__attribute__((target("avx512f"), always_inline)) static inline __mmask16
+cn_winograd_taps(const cn_conv_geom *g, const float *w, int turned, int64_t ip, int64_t c, __m512 kk[9])
+{
+    /* w's kernel of output channel o and input channel c at w + o*row + c*chan, its taps in order */
+    int64_t row = turned ? 9 : g->cin * 9, chan = turned ? g->cout * 9 : 9;
+    int64_t rows = g->cout - ip * 8 < 8 ? g->cout - ip * 8 : 8;
+    __m512i lane = _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 0, 1, 2, 3, 4, 5, 6, 7);
+    __m512i apart = _mm512_add_epi32(_mm512_mullo_epi32(lane, _mm512_set1_epi32((int)row)),
+                                     _mm512_maskz_set1_epi32(0xFF00, (int)chan));
+    __mmask16 live = _mm512_cmpgt_epi32_mask(_mm512_set1_epi32((int)rows), lane);
+    __mmask16 both = c + 1 < g->cin ? 0xFFFF : 0x00FF;
+    const float *k = w + ip * 8 * row + c * chan;
+    for (int i = 0; i < 9; i++)
+        kk[i] = _mm512_mask_i32gather_ps(_mm512_setzero_ps(), live & both, apart, k + (turned ? 8 - i : i), 4);
+    return both;
+}
+
+#endif
