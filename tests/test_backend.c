@@ -784,10 +784,9 @@ static double held_out(cn_net *net, const float *x, int64_t batch, float *y)
     return (double)n;
 }
 
-static void test_held_params(void)
+/* spec: a net of that form on side x side x 8 images */
+static void held_case(const char *spec, int64_t side)
 {
-    static const char *spec = "input 10x10x8; conv 16 3x3 pad=1; batchnorm; relu; conv 16 3x3 pad=1; relu; maxpool 2x2; "
-                              "conv 16 3x3 stride=2 pad=1; batchnorm; relu; flatten; dense 5";
     char dir[512], path[600];
     test_tmpdir(dir, sizeof dir, "held");
     snprintf(path, sizeof path, "%s/net.safetensors", dir);
@@ -796,8 +795,8 @@ static void test_held_params(void)
     cn_optim *opt[2] = { NULL, NULL };
     cn_optim_config oc;
     cn_optim_defaults(&oc, CN_OPTIM_MOMENTUM);
-    int64_t nx = 10 * 10 * 8 * 5;
-    float x[10 * 10 * 8 * 5], y[2][5 * 5], g[5 * 5];
+    int64_t nx = side * side * 8 * 5;
+    float *x = malloc((size_t)nx * sizeof(float)), y[2][5 * 5], g[5 * 5];
     cn_rng rng;
     cn_rng_seed(&rng, 11);
     for (int64_t k = 0; k < nx; k++) x[k] = (float)cn_rng_normal(&rng);
@@ -858,6 +857,16 @@ static void test_held_params(void)
         }
     }
     for (int b = 0; b < 2; b++) cn_optim_destroy(opt[b]), cn_net_destroy(net[b]);
+    free(x);
+}
+
+static void test_held_params(void)
+{
+    /* 10x10 maps: Winograd F(2x2,3x3); 14x14: F(4x4,3x3) */
+    held_case("input 10x10x8; conv 16 3x3 pad=1; batchnorm; relu; conv 16 3x3 pad=1; relu; maxpool 2x2; "
+              "conv 16 3x3 stride=2 pad=1; batchnorm; relu; flatten; dense 5", 10);
+    held_case("input 14x14x8; conv 16 3x3 pad=1; batchnorm; relu; conv 16 3x3 pad=1; relu; maxpool 2x2; "
+              "conv 16 3x3 stride=2 pad=1; batchnorm; relu; flatten; dense 5", 14);
 }
 
 /* storing fresh input gradients (cn_op_io.dx_fresh) gives the bits of zeroing and adding */
@@ -900,6 +909,8 @@ static void test_image_alone(void)
         "input 4x4x64; conv 64 3x3 pad=1; relu; conv 40 3x3 pad=1 bias=no; conv 48 1x1",
         "input 8x8x16; conv 32 3x3 stride=2 pad=1; relu; conv 32 3x3 pad=1; flatten; dense 10",
         "input 16x16x32; conv 64 1x1 stride=2 bias=no; relu; conv 16 1x1 stride=2", /* subsampled */
+        /* Winograd F(4x4,3x3): 3 tile rows a vector, 5 an image, so a batch's vectors hold two images' rows */
+        "input 18x18x16; conv 24 3x3 pad=1; relu; conv 8 3x3 pad=1; flatten; dense 5",
     };
     for (size_t i = 0; i < sizeof specs / sizeof specs[0]; i++) {
         cn_net *net = parse_spec(ctx, specs[i]);
