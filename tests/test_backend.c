@@ -503,8 +503,8 @@ static void test_winograd(void)
     cn_cpu_winograd_force(-1);
 }
 
-/* Winograd F(4x4,3x3) on every map it can take (13 to 32 outputs across: 4 to 8 tiles, 4 to 2
- * tile rows a vector), against the double-precision reference: paddings 0 to 2, maps not a
+/* Winograd F(4x4,3x3) on every map it can take (13 or more outputs across: runs of 4 to 8 tiles,
+ * 4 to 2 runs a vector), against the double-precision reference: paddings 0 to 2, maps not a
  * multiple of 4 (a last tile cut short both ways), a map one tile high, the third vector of a
  * row 8 tiles across, channels not a multiple of 8 and past 32 (output blocks), a batch whose
  * last vector has fewer tile rows and whose last panel fewer vectors, a relu in the pass, an
@@ -528,6 +528,12 @@ static void test_winograd4(void)
         "input 26x28x4; conv 6 3x3 pad=1; relu; maxpool 2x2; flatten; dense 3",
         "input 30x32x3; conv 5 3x3 pad=1; relu; maxpool 2x2",
         "input 14x18x6; conv 8 3x3 pad=1; relu; maxpool 2x2",
+        /* maps past 8 tiles across, in runs (the last shorter): 18 = 4 + 4 + 4 + 4 + 2, 9 = 5 + 4,
+         * 14 = 8 + 6, the maxpool in the pass over 17 = 4 + 4 + 4 + 4 + 1 */
+        "input 20x70x4; conv 6 3x3 pad=1",
+        "input 13x36x5; conv 7 3x3",
+        "input 15x56x3; conv 5 3x3 pad=1",
+        "input 10x66x4; conv 6 3x3 pad=1; relu; maxpool 2x2",
     };
     cn_cpu_winograd_force(1);
     cn_cpu_winograd4_force(1);

@@ -17,10 +17,10 @@
  *
  * The layout is winograd.c's: panels of 48 tiles (3 vectors of 16) on the threads, V into the
  * products' B panels, the 36 products by cn_gemm_panel on U packed once per call as their A, and
- * y = A^T M A for 32 output channels at a time. A vector holds 16 / TW whole tile rows of a map
- * TW tiles across (maps 13 to 32 wide: 4 to 8 tiles): each input row of a tile row is loaded as
- * two or three vectors and its tiles' six columns picked out in registers. Runs where
- * cn_cpu_winograd4_way (cpu_impl.h); AVX-512 only. */
+ * y = A^T M A for 32 output channels at a time. A tile row is cut into runs of at most 8 tiles
+ * (the length that fills the most lanes) and a vector holds 16 / length of them: each input row
+ * of a run is loaded as two or three vectors and its tiles' six columns picked out in registers.
+ * Runs where cn_cpu_winograd4_way (cpu_impl.h); AVX-512 only. */
 #include <stdlib.h>
 #include <string.h>
 
@@ -35,7 +35,7 @@
 #define NR CN_GEMM_NR /* tiles in a panel: 3 vectors */
 #define KB 32         /* output channels transformed back together */
 
-#define ROWS_MAX 8    /* tile rows in a vector (maps 2 tiles across) */
+#define ROWS_MAX 8    /* runs in a vector (runs of 2 tiles, where forced on maps 5 to 8 across) */
 
 /* -2: not yet read from the environment (CN_WINOGRAD4=0 or 1, for benchmarks) */
 static int force4 = -2;
@@ -55,12 +55,14 @@ static int forced4(void)
  * against F(4x4,3x3), CN_WINOGRAD4=0 and 1, two alternations): 32x32 64->64 4.7-5.4 -> 3.7-4.1
  * ms, 16x16 128->128 3.8-3.9 -> 3.0-3.3, 28x28 32->32 1.6 -> 1.1-1.2, 24x24 16->16 0.33-0.35
  * -> 0.25-0.27, 14x14 64->64 1.28-1.34 -> 1.18-1.19, 12x12 128->128 3.0-3.1 -> 2.7; 10x10
- * 64->64 even, 8x8 256->256 4.7-5.6 -> 6.3. So the forward's Winograd way (winograd.c) on
- * maps 13 to 32 outputs across (4 to 8 tiles: whole tile rows in a vector) and 13 or more down.
- * It looks at one image's shape, so an image gets the same bits alone and in any batch. */
+ * 64->64 even, 8x8 256->256 4.7-5.6 -> 6.3; wider maps (batch 8 or 16): 56x56 64->64
+ * 4.7-5.0 -> 3.7-3.8, 64x64 32->32 2.8-3.0 -> 1.9-2.2, 36x36 32->32 unpadded 1.5 -> 1.1-1.2,
+ * 74x74 16->16 unpadded 1.07-1.08 -> 0.95-1.08. So the forward's Winograd way (winograd.c) on
+ * maps 13 or more outputs across and down. It looks at one image's shape, so an image gets the
+ * same bits alone and in any batch. */
 int cn_cpu_winograd4_way(const cn_conv_geom *g)
 {
-    if (!cn_cpu_winograd_way(g) || g->ow > 32 || g->ow < 13 || g->oh < 4) return 0;
+    if (!cn_cpu_winograd_way(g) || g->ow < 13 || g->oh < 4) return 0;
     if (forced4() >= 0) return force4;
     return g->oh >= 13;
 }
@@ -68,7 +70,8 @@ int cn_cpu_winograd4_way(const cn_conv_geom *g)
 typedef struct w4geom {
     const cn_conv_geom *g;
     int64_t th, tw;  /* tiles down and across a map */
-    int64_t rows;    /* tile rows in a vector */
+    int64_t rl, rpr; /* a tile row in runs of rl tiles (all of it up to 8), rpr of them */
+    int64_t rows;    /* runs in a vector */
     int64_t vecs;    /* vectors over the batch */
     int64_t panels;  /* of 3 vectors */
     int64_t u_len;   /* floats of one packed U_e */
@@ -76,9 +79,18 @@ typedef struct w4geom {
 
 static w4geom w4geom_of(const cn_conv_geom *g)
 {
-    w4geom w = { g, (g->oh + 3) / 4, (g->ow + 3) / 4, 0, 0, 0, cn_gemm_packed_a_len(g->cout, g->cin) };
-    w.rows = 16 / w.tw;
-    w.vecs = (g->n * w.th + w.rows - 1) / w.rows;
+    w4geom w = { g, (g->oh + 3) / 4, (g->ow + 3) / 4, 0, 0, 0, 0, 0, cn_gemm_packed_a_len(g->cout, g->cin) };
+    /* the run length that fills the most lanes: a vector holds 16 / rl runs, a tile row takes
+     * ceil(tw / rl) of them (9 tiles across: two runs of 5, three to a vector, 27 of 32 lanes
+     * where runs of 8 fill 18); the longer on a tie */
+    w.rl = w.tw < 8 ? w.tw : 8;
+    for (int64_t rl = w.rl, best = 0; rl >= 4 || rl == w.rl; rl--) {
+        int64_t use = 16 / rl * 1000 / ((w.tw + rl - 1) / rl); /* lanes used, times 1000 / tw */
+        if (use > best) best = use, w.rl = rl;
+    }
+    w.rpr = (w.tw + w.rl - 1) / w.rl;
+    w.rows = 16 / w.rl;
+    w.vecs = (g->n * w.th * w.rpr + w.rows - 1) / w.rows;
     w.panels = (w.vecs + 2) / 3;
     return w;
 }
@@ -158,65 +170,67 @@ __attribute__((target("avx512f"), always_inline)) static inline void at6(const _
     o[3] = _mm512_add_ps(_mm512_fmadd_ps(eight, d2, d), m[5]);
 }
 
-/* what a vector's lanes need, the same for every vector of a map */
+/* what a vector's lanes need, the same for every vector of a map (RL: wgeom's rl) */
 typedef struct {
-    __mmask16 cols[3];       /* an input row's columns from -pad_l: those inside the image and the tiles' span */
-    int32_t pick[6][16];     /* lane l's column j: 4 (l % TW) + j of its row's span */
+    int32_t pick[6][16];     /* lane l's column j: 4 (l % RL) + j of its run's span */
     __mmask16 far[6];        /* lanes whose column j lies past 32 (the third vector) */
     int32_t put[ROWS_MAX][2][2][16]; /* tile row q's outputs, 16 columns from 16h, from the (0,1) and (2,3) pairs */
     int32_t pooled[ROWS_MAX][16];    /* tile row q's pooled outputs (2 a tile), from the left and right windows */
-    int32_t corner[16];              /* lane l's tile's first column, 4 (l % TW) */
+    int32_t corner[16];              /* lane l's tile's first column in its run, 4 (l % RL) */
 } w4lanes;
 
 static void lanes_of(const w4geom *wg, w4lanes *L)
 {
-    const cn_conv_geom *g = wg->g;
-    int64_t span = 4 * wg->tw + 2;
+    int64_t rl = wg->rl;
     memset(L, 0, sizeof *L);
-    for (int q = 0; q < 3; q++) {
-        int64_t lo = g->pad_l - 16 * q, hi = (g->w + g->pad_l < span ? g->w + g->pad_l : span) - 16 * q;
-        L->cols[q] = cn_lanes16(lo, hi);
-    }
     for (int j = 0; j < 6; j++)
         for (int l = 0; l < 16; l++) {
-            int32_t e = (int32_t)(4 * (l % wg->tw) + j);
+            int32_t e = (int32_t)(4 * (l % rl) + j);
             L->pick[j][l] = e & 31;
-            if (e >= 32 && l < wg->rows * wg->tw) L->far[j] |= (__mmask16)(1u << l);
+            if (e >= 32 && l < wg->rows * rl) L->far[j] |= (__mmask16)(1u << l);
         }
     for (int q = 0; q < wg->rows; q++)
         for (int h = 0; h < 2; h++)
             for (int l = 0; l < 16; l++) {
-                int32_t k = 16 * h + l, src = (int32_t)(q * wg->tw) + k / 4;
-                if (src > 15) src = 15; /* past the row's 4 TW outputs: never stored */
+                int32_t k = 16 * h + l, src = (int32_t)(q * rl) + k / 4;
+                if (src > 15) src = 15; /* past the run's 4 RL outputs: never stored */
                 L->put[q][h][0][l] = src + (k % 4 == 1 ? 16 : 0);
                 L->put[q][h][1][l] = src + (k % 4 == 3 ? 16 : 0);
             }
     for (int q = 0; q < wg->rows; q++)
         for (int l = 0; l < 16; l++) {
-            int32_t src = (int32_t)(q * wg->tw) + l / 2;
+            int32_t src = (int32_t)(q * rl) + l / 2;
             L->pooled[q][l] = (src > 15 ? 15 : src) + (l % 2 ? 16 : 0);
         }
-    for (int l = 0; l < 16; l++) L->corner[l] = (int32_t)(4 * (l % wg->tw));
+    for (int l = 0; l < 16; l++) L->corner[l] = (int32_t)(4 * (l % rl));
 }
 
-/* a vector's tile rows: where each one's sample starts in x and y, and its first input and output row */
+/* a vector's runs: where each one's sample starts in x and y, its first input and output row,
+ * its first output column and the columns of its input rows inside the image */
 typedef struct {
     int64_t rows;
-    int64_t x0[ROWS_MAX], y0[ROWS_MAX], iy0[ROWS_MAX], oy0[ROWS_MAX];
+    int64_t x0[ROWS_MAX], y0[ROWS_MAX], iy0[ROWS_MAX], oy0[ROWS_MAX], ox0[ROWS_MAX];
+    __mmask16 cols[ROWS_MAX][3]; /* an input row's columns from ox0 - pad_l: inside the image and the run's span */
 } w4vec;
 
 static w4vec vec_of(const w4geom *wg, int64_t v)
 {
     const cn_conv_geom *g = wg->g;
     w4vec r;
-    int64_t first = v * wg->rows;
-    r.rows = g->n * wg->th - first < wg->rows ? g->n * wg->th - first : wg->rows;
+    int64_t first = v * wg->rows, runs = g->n * wg->th * wg->rpr;
+    r.rows = runs - first < wg->rows ? runs - first : wg->rows;
     for (int64_t q = 0; q < r.rows; q++) {
-        int64_t n = (first + q) / wg->th, ty = (first + q) % wg->th;
-        r.x0[q] = n * g->cin * g->h * g->w - g->pad_l; /* from column -pad_l: masked-off lanes are not read */
+        int64_t row = (first + q) / wg->rpr, n = row / wg->th, ty = row % wg->th, ox = (first + q) % wg->rpr * 4 * wg->rl;
+        int64_t len = wg->tw - ox / 4 < wg->rl ? wg->tw - ox / 4 : wg->rl, span = 4 * len + 2;
+        r.x0[q] = n * g->cin * g->h * g->w + ox - g->pad_l; /* masked-off lanes are not read */
         r.y0[q] = n * g->cout * g->oh * g->ow;
         r.iy0[q] = 4 * ty - g->pad_t;
         r.oy0[q] = 4 * ty;
+        r.ox0[q] = ox;
+        for (int k = 0; k < 3; k++) { /* span element e is column ox - pad_l + e */
+            int64_t lo = g->pad_l - ox, hi = g->w + g->pad_l - ox < span ? g->w + g->pad_l - ox : span;
+            r.cols[q][k] = cn_lanes16(lo - 16 * k, hi - 16 * k);
+        }
     }
     return r;
 }
@@ -239,10 +253,11 @@ __attribute__((target("avx512f"))) static void transform_in4(const w4geom *wg, c
             /* the same row two channels on into L1: the planes lie too far apart for the hardware to see it coming */
             _mm_prefetch((const char *)(r + 2 * plane), _MM_HINT_T0);
             _mm_prefetch((const char *)(r + 2 * plane + 16), _MM_HINT_T0);
-            if (L->cols[2]) _mm_prefetch((const char *)(r + 2 * plane + 32), _MM_HINT_T0);
-            __m512 a = _mm512_maskz_loadu_ps(L->cols[0], r), b = _mm512_maskz_loadu_ps(L->cols[1], r + 16);
-            __m512 far = L->cols[2] ? _mm512_maskz_loadu_ps(L->cols[2], r + 32) : zero;
-            __mmask16 mine = cn_lanes16(q * wg->tw, (q + 1) * wg->tw);
+            if (vt->cols[q][2]) _mm_prefetch((const char *)(r + 2 * plane + 32), _MM_HINT_T0);
+            const __mmask16 *cols = vt->cols[q];
+            __m512 a = _mm512_maskz_loadu_ps(cols[0], r), b = _mm512_maskz_loadu_ps(cols[1], r + 16);
+            __m512 far = cols[2] ? _mm512_maskz_loadu_ps(cols[2], r + 32) : zero;
+            __mmask16 mine = cn_lanes16(q * wg->rl, (q + 1) * wg->rl);
             for (int j = 0; j < 6; j++) {
                 __m512 p = _mm512_permutex2var_ps(a, pick[j], b);
                 if (L->far[j]) p = _mm512_mask_permutexvar_ps(p, L->far[j], pick[j], far);
@@ -291,9 +306,9 @@ __attribute__((target("avx512f"))) static void pool4(const w4geom *wg, const w4l
             int64_t py = vt->oy0[q] / 2 + wr;
             if (py >= ph) continue; /* the last tile row of a sample cut in half; the next may be another's */
             __m512i pick = _mm512_loadu_si512(L->pooled[q]);
-            __mmask16 keep = cn_lanes16(0, pw);
-            int64_t to = vt->y0[q] / 4 + (o * ph + py) * pw; /* the pooled map is a quarter of y's */
-            __m512i base = _mm512_set1_epi32((int)(vt->oy0[q] * g->ow));
+            __mmask16 keep = cn_lanes16(0, pw - vt->ox0[q] / 2);
+            int64_t to = vt->y0[q] / 4 + (o * ph + py) * pw + vt->ox0[q] / 2; /* the pooled map is a quarter of y's */
+            __m512i base = _mm512_set1_epi32((int)(vt->oy0[q] * g->ow + vt->ox0[q]));
             _mm512_mask_storeu_ps(pool->y + to, keep, _mm512_permutex2var_ps(best[0], pick, best[1]));
             _mm512_mask_storeu_epi32(pool->argmax + to, keep,
                                      _mm512_add_epi32(base, _mm512_permutex2var_epi32(arg[0], pick, arg[1])));
@@ -330,12 +345,13 @@ __attribute__((target("avx512f"))) static void transform_out4(const w4geom *wg, 
         for (int r = 0; r < 4; r++) {
             int64_t oy = vt->oy0[q] + r;
             if (oy >= g->oh) break;
-            float *row = y + vt->y0[q] + (o * g->oh + oy) * g->ow;
-            for (int hh = 0; hh < 2 && 16 * hh < g->ow; hh++) {
+            float *row = y + vt->y0[q] + (o * g->oh + oy) * g->ow + vt->ox0[q];
+            int64_t cols = g->ow - vt->ox0[q]; /* to the map's edge: past the run's 4 RL where another run follows */
+            for (int hh = 0; hh < 2 && 16 * hh < cols; hh++) {
                 __m512 lo = _mm512_permutex2var_ps(out[r][0], _mm512_loadu_si512(L->put[q][hh][0]), out[r][1]);
                 __m512 hi = _mm512_permutex2var_ps(out[r][2], _mm512_loadu_si512(L->put[q][hh][1]), out[r][3]);
                 __m512 val = _mm512_mask_blend_ps(0xCCCC, lo, hi); /* columns 4t+2, 4t+3 from the second pair */
-                __mmask16 keep = cn_lanes16(0, g->ow - 16 * hh);
+                __mmask16 keep = cn_lanes16(0, cols - 16 * hh);
                 if (accumulate) val = _mm512_add_ps(_mm512_maskz_loadu_ps(keep, row + 16 * hh), val);
                 _mm512_mask_storeu_ps(row + 16 * hh, keep, val);
             }
