@@ -57,14 +57,17 @@ static int forced4(void)
  * -> 0.25-0.27, 14x14 64->64 1.28-1.34 -> 1.18-1.19, 12x12 128->128 3.0-3.1 -> 2.7; 10x10
  * 64->64 even, 8x8 256->256 4.7-5.6 -> 6.3; wider maps (batch 8 or 16): 56x56 64->64
  * 4.7-5.0 -> 3.7-3.8, 64x64 32->32 2.8-3.0 -> 1.9-2.2, 36x36 32->32 unpadded 1.5 -> 1.1-1.2,
- * 74x74 16->16 unpadded 1.07-1.08 -> 0.95-1.08. So the forward's Winograd way (winograd.c) on
- * maps 13 or more outputs across and down. It looks at one image's shape, so an image gets the
- * same bits alone and in any batch. */
+ * 74x74 16->16 unpadded 1.07-1.08 -> 0.95-1.08; many input channels: 28x28 128->128 8.2-8.3
+ * -> 5.4-6.2, 16x16 192->192 5.0-5.3 -> 4.1-4.8, but 14x14 256->256 7.6-7.8 -> 8.1-8.4 (a
+ * panel's V, 36 x Cin x 48 floats, 1.8 MB at 256 channels, no longer stays in L2 while the
+ * output channels' blocks read it). So the forward's Winograd way (winograd.c) on maps 13 or
+ * more outputs across and down with at most 192 input channels. It looks at one image's shape,
+ * so an image gets the same bits alone and in any batch. */
 int cn_cpu_winograd4_way(const cn_conv_geom *g)
 {
     if (!cn_cpu_winograd_way(g) || g->ow < 13 || g->oh < 4) return 0;
     if (forced4() >= 0) return force4;
-    return g->oh >= 13;
+    return g->oh >= 13 && g->cin <= 192;
 }
 
 typedef struct w4geom {
