@@ -21,6 +21,8 @@ int64_t cn_cpu_conv_prep_bytes(const cn_node *n, const cn_node *const *in); /* c
 void cn_cpu_deconv_forward(const cn_op_io *io);
 void cn_cpu_deconv_backward(const cn_op_io *io);
 int64_t cn_cpu_deconv_workspace(const cn_node *n, const cn_node *const *in, int64_t batch);
+/* a benchmark's switch: 0 or 1 where the environment variable `name` says so, else -1 (the rule) */
+int cn_cpu_env_switch(const char *name);
 /* winograd.c: 3x3 stride-1 convolutions by F(2x2,3x3), where conv.c's rule picks it */
 int cn_cpu_winograd_can(const cn_conv_geom *g); /* the shape and the CPU allow it */
 int cn_cpu_winograd_way(const cn_conv_geom *g); /* ... and the measured rule picks it */

@@ -39,12 +39,15 @@ static int force = -2;
 
 void cn_cpu_winograd_force(int mode) { force = mode < 0 ? -1 : mode > 0; }
 
+int cn_cpu_env_switch(const char *name)
+{
+    const char *env = getenv(name);
+    return env && (!strcmp(env, "0") || !strcmp(env, "1")) ? env[0] - '0' : -1;
+}
+
 static int forced(void)
 {
-    if (force == -2) {
-        const char *env = getenv("CN_WINOGRAD");
-        force = env && (!strcmp(env, "0") || !strcmp(env, "1")) ? env[0] - '0' : -1;
-    }
+    if (force == -2) force = cn_cpu_env_switch("CN_WINOGRAD");
     return force;
 }
 

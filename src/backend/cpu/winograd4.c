@@ -21,7 +21,6 @@
  * (the length that fills the most lanes) and a vector holds 16 / length of them: each input row
  * of a run is loaded as two or three vectors and its tiles' six columns picked out in registers.
  * Runs where cn_cpu_winograd4_way (cpu_impl.h); AVX-512 only. */
-#include <stdlib.h>
 #include <string.h>
 
 #include "cpu_impl.h"
@@ -44,10 +43,7 @@ void cn_cpu_winograd4_force(int mode) { force4 = mode < 0 ? -1 : mode > 0; }
 
 static int forced4(void)
 {
-    if (force4 == -2) {
-        const char *env = getenv("CN_WINOGRAD4");
-        force4 = env && (!strcmp(env, "0") || !strcmp(env, "1")) ? env[0] - '0' : -1;
-    }
+    if (force4 == -2) force4 = cn_cpu_env_switch("CN_WINOGRAD4");
     return force4;
 }
 
