@@ -503,8 +503,8 @@ static void test_winograd(void)
     cn_cpu_winograd_force(-1);
 }
 
-/* Winograd F(4x4,3x3) on every map it can take (13 or more outputs across: runs of 4 to 8 tiles,
- * 4 to 2 runs a vector), against the double-precision reference: paddings 0 to 2, maps not a
+/* Winograd F(4x4,3x3) on every map it can take (9 or more outputs across: runs of 3 to 8 tiles,
+ * 5 to 2 runs a vector), against the double-precision reference: paddings 0 to 2, maps not a
  * multiple of 4 (a last tile cut short both ways), a map one tile high, the third vector of a
  * row 8 tiles across, channels not a multiple of 8 and past 32 (output blocks), a batch whose
  * last vector has fewer tile rows and whose last panel fewer vectors, a relu in the pass, an
@@ -533,6 +533,10 @@ static void test_winograd4(void)
         "input 20x70x4; conv 6 3x3 pad=1",
         "input 13x36x5; conv 7 3x3",
         "input 15x56x3; conv 5 3x3 pad=1",
+        /* 3 tiles across (9 to 12 outputs), 5 runs a vector, rows cut short both ways */
+        "input 12x12x9; conv 10 3x3 pad=1",
+        "input 11x10x4; conv 6 3x3 pad=1; relu; conv 5 3x3 pad=1",
+        "input 12x12x6; conv 8 3x3 pad=1; relu; maxpool 2x2",
         "input 10x66x4; conv 6 3x3 pad=1; relu; maxpool 2x2",
     };
     cn_cpu_winograd_force(1);

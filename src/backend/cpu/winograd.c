@@ -18,7 +18,7 @@
  *
  * AVX-512 only: a tile row's 2*L+2 input columns are loaded as vectors and split into even and
  * odd columns in registers, so 16 tiles of a row fill a vector. Elsewhere conv.c runs the
- * direct products. Maps 13 or more outputs across and down run F(4x4,3x3) instead (winograd4.c, handed
+ * direct products. Maps 12 or more outputs across and down run F(4x4,3x3) instead (winograd4.c, handed
  * over at this file's entry points). The weight gradient's F(3x3,2x2) is at the end of the file. */
 #include <stdlib.h>
 #include <string.h>

@@ -18,7 +18,7 @@
  * The layout is winograd.c's: panels of 48 tiles (3 vectors of 16) on the threads, V into the
  * products' B panels, the 36 products by cn_gemm_panel on U packed once per call as their A, and
  * y = A^T M A for 32 output channels at a time. A tile row is cut into runs of at most 8 tiles
- * (the length that fills the most lanes) and a vector holds 16 / length of them: each input row
+ * (the length that fills the most lanes) and a vector holds 16 / length of them (up to 5): each input row
  * of a run is loaded as two or three vectors and its tiles' six columns picked out in registers.
  * Runs where cn_cpu_winograd4_way (cpu_impl.h); AVX-512 only. */
 #include <string.h>
@@ -34,7 +34,7 @@
 #define NR CN_GEMM_NR /* tiles in a panel: 3 vectors */
 #define KB 32         /* output channels transformed back together */
 
-#define ROWS_MAX 8    /* runs in a vector (runs of 2 tiles, where forced on maps 5 to 8 across) */
+#define ROWS_MAX 5    /* runs in a vector (runs of 3 tiles: maps 9 to 12 across) */
 
 /* -2: not yet read from the environment (CN_WINOGRAD4=0 or 1, for benchmarks) */
 static int force4 = -2;
@@ -50,20 +50,21 @@ static int forced4(void)
 /* the rule, from `convnet bench` (training, batch 32, 2 threads, forward time, F(2x2,3x3)
  * against F(4x4,3x3), CN_WINOGRAD4=0 and 1, two alternations): 32x32 64->64 4.7-5.4 -> 3.7-4.1
  * ms, 16x16 128->128 3.8-3.9 -> 3.0-3.3, 28x28 32->32 1.6 -> 1.1-1.2, 24x24 16->16 0.33-0.35
- * -> 0.25-0.27, 14x14 64->64 1.28-1.34 -> 1.18-1.19, 12x12 128->128 3.0-3.1 -> 2.7; 10x10
- * 64->64 even, 8x8 256->256 4.7-5.6 -> 6.3; wider maps (batch 8 or 16): 56x56 64->64
+ * -> 0.25-0.27, 14x14 64->64 1.28-1.34 -> 1.18-1.19, 12x12 128->128 2.35-2.55 -> 2.18-2.32,
+ * 12x12 64->64 (batch 16) 0.45-0.51 -> 0.42-0.50; 11x11 64->64 and 10x10 even, 8x8 256->256
+ * 4.7-5.6 -> 6.3; wider maps (batch 8 or 16): 56x56 64->64
  * 4.7-5.0 -> 3.7-3.8, 64x64 32->32 2.8-3.0 -> 1.9-2.2, 36x36 32->32 unpadded 1.5 -> 1.1-1.2,
  * 74x74 16->16 unpadded 1.07-1.08 -> 0.95-1.08; many input channels: 28x28 128->128 8.2-8.3
  * -> 5.4-6.2, 16x16 192->192 5.0-5.3 -> 4.1-4.8, but 14x14 256->256 7.6-7.8 -> 8.1-8.4 (a
  * panel's V, 36 x Cin x 48 floats, 1.8 MB at 256 channels, no longer stays in L2 while the
- * output channels' blocks read it). So the forward's Winograd way (winograd.c) on maps 13 or
+ * output channels' blocks read it). So the forward's Winograd way (winograd.c) on maps 12 or
  * more outputs across and down with at most 192 input channels. It looks at one image's shape,
  * so an image gets the same bits alone and in any batch. */
 int cn_cpu_winograd4_way(const cn_conv_geom *g)
 {
-    if (!cn_cpu_winograd_way(g) || g->ow < 13 || g->oh < 4) return 0;
+    if (!cn_cpu_winograd_way(g) || g->ow < 9 || g->oh < 4) return 0;
     if (forced4() >= 0) return force4;
-    return g->oh >= 13 && g->cin <= 192;
+    return g->ow >= 12 && g->oh >= 12 && g->cin <= 192;
 }
 
 typedef struct w4geom {
