@@ -235,13 +235,6 @@ static inline const char *part_row(const cn_conv_geom *g, const part *pt, const 
     return (const char *)(x + ((pt->n * g->cin + c) * g->h + iy) * g->w) + (2 * pt->tx - g->pad_l) * (int64_t)sizeof(float);
 }
 
-/* the same row two channels on into L1: the planes lie too far apart for the hardware to see it coming */
-__attribute__((target("avx512f"))) static inline void fetch_ahead(const cn_conv_geom *g, const char *row, int lines)
-{
-    const char *ahead = row + 2 * g->h * g->w * (int64_t)sizeof(float);
-    for (int l = 0; l < lines; l++) _mm_prefetch(ahead + 64 * l, _MM_HINT_T0);
-}
-
 /* B^T's rows (1 0 -1 0) (0 1 1 0) (0 -1 1 0) (0 1 0 -1) applied to four vectors: a row of d
  * (d B) or a column of d B (B^T d B), in the forward's and the weight gradient's input transform */
 __attribute__((target("avx512f"), always_inline)) static inline void bt4(__m512 a, __m512 b, __m512 c, __m512 d,

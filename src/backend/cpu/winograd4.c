@@ -250,11 +250,8 @@ __attribute__((target("avx512f"))) static void transform_in4(const w4geom *wg, c
             int64_t iy = vt->iy0[q] + i;
             if (iy < 0 || iy >= g->h) continue;
             const float *r = x + vt->x0[q] + c * plane + iy * g->w;
-            /* the same row two channels on into L1: the planes lie too far apart for the hardware to see it coming */
-            _mm_prefetch((const char *)(r + 2 * plane), _MM_HINT_T0);
-            _mm_prefetch((const char *)(r + 2 * plane + 16), _MM_HINT_T0);
-            if (vt->cols[q][2]) _mm_prefetch((const char *)(r + 2 * plane + 32), _MM_HINT_T0);
             const __mmask16 *cols = vt->cols[q];
+            fetch_ahead(g, (const char *)r, cols[2] ? 3 : 2);
             __m512 a = _mm512_maskz_loadu_ps(cols[0], r), b = _mm512_maskz_loadu_ps(cols[1], r + 16);
             __m512 far = cols[2] ? _mm512_maskz_loadu_ps(cols[2], r + 32) : zero;
             __mmask16 mine = cn_lanes16(q * wg->rl, (q + 1) * wg->rl);
@@ -286,22 +283,16 @@ __attribute__((target("avx512f"))) static void pool4(const w4geom *wg, const w4l
     for (int wr = 0; wr < 2; wr++) {
         __m512 best[2];
         __m512i arg[2];
-        for (int wc = 0; wc < 2; wc++) { /* the window's corner, cell (2wr, 2wc) of the tile */
-            best[wc] = zero, arg[wc] = _mm512_setzero_si512(); /* set by the window's first cell */
-            for (int a = 0; a < 2; a++)
-                for (int b = 0; b < 2; b++) {
-                    __m512 cand = _mm512_max_ps(out[2 * wr + a][2 * wc + b], zero); /* relu, as cpu_relu */
-                    /* the cell's place in the map from its tile row's first row (added per row below) */
-                    __m512i at = _mm512_add_epi32(corner, _mm512_set1_epi32((int)((2 * wr + a) * g->ow + 2 * wc + b)));
-                    if (!a && !b) {
-                        best[wc] = cand, arg[wc] = at;
-                        continue;
-                    }
-                    __mmask16 wins = _mm512_cmp_ps_mask(cand, best[wc], _CMP_GT_OQ);
-                    best[wc] = _mm512_mask_mov_ps(best[wc], wins, cand);
-                    arg[wc] = _mm512_mask_mov_epi32(arg[wc], wins, at);
-                }
-        }
+        for (int wc = 0; wc < 2; wc++) /* the window from cell (2wr, 2wc) of the tile, its cells in scan order */
+            for (int cell = 0; cell < 4; cell++) {
+                int a = cell / 2, b = cell % 2;
+                __m512 cand = _mm512_max_ps(out[2 * wr + a][2 * wc + b], zero); /* relu, as cpu_relu */
+                /* the cell's place in the map from its tile row's first row (added per row below) */
+                __m512i at = _mm512_add_epi32(corner, _mm512_set1_epi32((int)((2 * wr + a) * g->ow + 2 * wc + b)));
+                __mmask16 wins = cell ? _mm512_cmp_ps_mask(cand, best[wc], _CMP_GT_OQ) : 0xFFFF;
+                best[wc] = cell ? _mm512_mask_mov_ps(best[wc], wins, cand) : cand;
+                arg[wc] = cell ? _mm512_mask_mov_epi32(arg[wc], wins, at) : at;
+            }
         for (int64_t q = 0; q < vt->rows; q++) {
             int64_t py = vt->oy0[q] / 2 + wr;
             if (py >= ph) continue; /* the last tile row of a sample cut in half; the next may be another's */

@@ -1,5 +1,5 @@
-/* winograd_taps.h — the kernels' taps as both Winograd forms' weight transforms read them
- * (winograd.c, winograd4.c): 8 output channels of a panel of the products' A side by side, two
+/* winograd_taps.h — what winograd.c and winograd4.c share: the input rows fetched ahead, and
+ * the kernels' taps as both Winograd forms' weight transforms read them: 8 output channels of a panel of the products' A side by side, two
  * input channels a vector (a panel's columns c and c+1 lie side by side in its packed form). */
 #ifndef CN_WINOGRAD_TAPS_H
 #define CN_WINOGRAD_TAPS_H
@@ -7,6 +7,14 @@
 #include <immintrin.h>
 
 #include "cpu_impl.h"
+
+/* the same row two channels on into L1: the planes lie too far apart for the hardware to see it
+ * coming (both forms' input transforms) */
+__attribute__((target("avx512f"))) static inline void fetch_ahead(const cn_conv_geom *g, const char *row, int lines)
+{
+    const char *ahead = row + 2 * g->h * g->w * (int64_t)sizeof(float);
+    for (int l = 0; l < lines; l++) _mm_prefetch(ahead + 64 * l, _MM_HINT_T0);
+}
 
 /* kk[i] <- tap i of the kernels of output channels 8ip .. 8ip+7 (lanes 0-7) and input channels
  * c (lanes 0-7) and c+1 (lanes 8-15), zeros past Cout; returns the lanes that hold an input
