@@ -617,6 +617,17 @@ static void fused_cases(const cn_backend *const both[2])
          * below 0, as MobileNetV2's blocks; and after a dense layer */
         { "input 37x37x3; conv 6 3x3 pad=1 bias=no; batchnorm; relu6; conv 4 3x3 groups=2; batchnorm; relu6", 3, 3 },
         { "input 3x3x2; flatten; dense 6; batchnorm; relu6; dense 3", 4, 3 },
+        /* a relu in an add's pass (fused: 4, where the backend's add has the column: CPU): a map
+         * and the net's input; a 1x1 map spread over the planes; one tensor twice; three inputs,
+         * two of them read elsewhere too (their gradients added to); chunks of the threads and
+         * of the masked gradient with remainders (16,428 values); and an add whose output
+         * something else reads too (not fused) */
+        { "input 8x8x3 as x; conv 3 3x3 pad=1 as a; add a x; relu; conv 4 3x3", 3, 4 },
+        { "input 6x6x4 as x; globalavgpool as g; add x g; relu; conv 3 3x3", 3, 4 },
+        { "input 6x6x3; conv 4 3x3 pad=1 as a; add a a; relu; flatten; dense 3", 3, 4 },
+        { "input 7x7x3 as x; conv 3 3x3 pad=1 as a; conv 3 1x1 from x as b; add a b x; relu as r; add r a b", 4, 4 },
+        { "input 37x37x3 as x; conv 3 3x3 pad=1 as a; add a x; relu; conv 2 3x3", 3, 4 },
+        { "input 8x8x3 as x; conv 3 3x3 pad=1 as a; add a x as s; relu as r; add r s", 3, 0 },
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         float *got[2][8] = { { NULL } };
@@ -661,6 +672,7 @@ static void fused_cases(const cn_backend *const both[2])
             const cn_kernels *bn_row = &both[0]->kernels[CN_OP_BATCHNORM];
             int fused = cases[i].fused == 2   ? bn_row->forward_relu_out != NULL
                         : cases[i].fused == 3 ? bn_row->forward_relu_out && bn_row->relu6_out
+                        : cases[i].fused == 4 ? both[0]->kernels[CN_OP_ADD].forward_relu_out != NULL
                                               : cases[i].fused;
             CHECK((b == 0 && fused) == (strncmp(how, "fused", 5) == 0));
             free(g), free(x);
@@ -673,8 +685,9 @@ static void fused_cases(const cn_backend *const both[2])
     }
 }
 
-/* a relu fused into the maxpool after it (cn_kernels.forward_relu_in), or into the conv or dense
- * layer before it (forward_relu_out: Winograd, padded rows, packed patches, few rows), gives
+/* a relu fused into the maxpool after it (cn_kernels.forward_relu_in), or into the conv, dense,
+ * batch norm or add before it (forward_relu_out: Winograd, padded rows, packed patches, few
+ * rows; the add's backward_relu_out too), gives
  * the layers' bits: output, every gradient, and the relu's output and gradient and its input
  * when asked for; a relu whose input something else reads too runs on its own */
 static void test_fused_relu(void)

@@ -117,6 +117,8 @@ void cn_cpu_dropout_backward(const cn_op_io *io);
 /* merge.c */
 void cn_cpu_add_forward(const cn_op_io *io);
 void cn_cpu_add_backward(const cn_op_io *io);
+void cn_cpu_add_forward_relu(const cn_op_io *io);
+void cn_cpu_add_backward_relu(const cn_op_io *io);
 void cn_cpu_concat_forward(const cn_op_io *io);
 void cn_cpu_concat_backward(const cn_op_io *io);
 void cn_cpu_mul_forward(const cn_op_io *io);

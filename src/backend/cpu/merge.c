@@ -21,8 +21,9 @@ static int64_t chunk_range(int64_t count, int64_t chunk, int64_t *lo)
 /* 1 when input j is a 1x1 map spread over the output's planes (add's broadcast) */
 static int spread(const cn_op_io *io, int j) { return cn_merge_spread(io->n, io->in[j]); }
 
-/* y (N,C,H,W) <- x_0 + x_1 + ... (each N,C,H,W, or N,C,1,1 read once per plane), added in input order */
-void cn_cpu_add_forward(const cn_op_io *io)
+/* y (N,C,H,W) <- x_0 + x_1 + ... (each N,C,H,W, or N,C,1,1 read once per plane), added in
+ * input order, then relu(y) where relu (a relu after the add in the same pass) */
+static void add_forward_into(const cn_op_io *io, int relu)
 {
     int64_t count = cpu_out_count(io), chunks = chunk_count(count), hw = io->n->out.h * io->n->out.w;
     float *y = io->y;
@@ -42,29 +43,57 @@ void cn_cpu_add_forward(const cn_op_io *io)
                 _Pragma("omp simd")
                 for (int64_t i = lo; i < hi; i++) y[i] += x[i];
             }
+            if (relu)
+                _Pragma("omp simd")
+                for (int64_t i = lo; i < hi; i++) y[i] = cpu_relu(y[i]);
         });
 }
 
-/* dx_j (N,C,H,W) += dy for every input j (in input order, should two inputs be one layer); a
- * 1x1 input (N,C,1,1) += the sum of its plane, in element order as the reference, on one thread */
-void cn_cpu_add_backward(const cn_op_io *io)
+void cn_cpu_add_forward(const cn_op_io *io) { add_forward_into(io, 0); }
+
+/* relu(add) in one pass (cn_kernels.forward_relu_out): the two layers' bits, one pass fewer */
+void cn_cpu_add_forward_relu(const cn_op_io *io) { add_forward_into(io, 1); }
+
+#define GRAD_BLOCK 1024 /* values of a relu's input gradient made at a time (4 KiB on the stack) */
+
+/* g[0, hi-lo) <- the gradient that reaches the add's output at values [lo, hi): dy, or where
+ * the relu after it runs in this pass (y: the relu's output) what the relu's own backward would
+ * have stored there, 0 + its masked dy (its bits) */
+static const float *reaching(const float *dy, const float *y, int64_t lo, int64_t hi, float *g)
+{
+    if (!y) return dy + lo;
+    _Pragma("omp simd")
+    for (int64_t i = lo; i < hi; i++) g[i - lo] = 0.0f + cpu_relu_grad(dy[i], y[i]);
+    return g;
+}
+
+/* dx_j (N,C,H,W) += the gradient reaching the output for every input j (in input order, should
+ * two inputs be one layer); a 1x1 input (N,C,1,1) += the sum of its plane, in element order as
+ * the reference, on one thread. y: the relu's output where a relu after the add runs in this
+ * pass (its gradient is then io->dy), else NULL. */
+static void add_backward_into(const cn_op_io *io, const float *y)
 {
     int64_t count = cpu_out_count(io), chunks = chunk_count(count), hw = io->n->out.h * io->n->out.w;
     const float *dy = io->dy;
     CN_PAR_FOR(count >= CPU_PAR_MIN, schedule(static),
         for (int64_t k = 0; k < chunks; k++) {
             int64_t lo, hi = chunk_range(count, k, &lo);
-            for (int j = 0; j < io->n->n_in; j++) {
-                float *dx = io->dx[j];
-                if (!dx || spread(io, j)) continue;
-                /* 0 + dy: the bits of adding to zeros (a bit per input: wider adds are zeroed instead) */
-                if (j < (int)(sizeof io->dx_fresh * CHAR_BIT) && io->dx_fresh >> j & 1) {
+            for (int64_t b0 = lo; b0 < hi; b0 += GRAD_BLOCK) {
+                int64_t b1 = hi - b0 < GRAD_BLOCK ? hi : b0 + GRAD_BLOCK;
+                float buf[GRAD_BLOCK];
+                const float *restrict g = reaching(dy, y, b0, b1, buf) - b0; /* g[i] for i in [b0, b1) */
+                for (int j = 0; j < io->n->n_in; j++) {
+                    float *dx = io->dx[j];
+                    if (!dx || spread(io, j)) continue;
+                    /* 0 + g: the bits of adding to zeros (a bit per input: wider adds are zeroed instead) */
+                    if (j < (int)(sizeof io->dx_fresh * CHAR_BIT) && io->dx_fresh >> j & 1) {
+                        _Pragma("omp simd")
+                        for (int64_t i = b0; i < b1; i++) dx[i] = 0.0f + g[i];
+                        continue;
+                    }
                     _Pragma("omp simd")
-                    for (int64_t i = lo; i < hi; i++) dx[i] = 0.0f + dy[i];
-                    continue;
+                    for (int64_t i = b0; i < b1; i++) dx[i] += g[i];
                 }
-                _Pragma("omp simd")
-                for (int64_t i = lo; i < hi; i++) dx[i] += dy[i];
             }
         });
     for (int j = 0; j < io->n->n_in; j++) {
@@ -72,9 +101,20 @@ void cn_cpu_add_backward(const cn_op_io *io)
         if (!dx || !spread(io, j)) continue;
         if (j < (int)(sizeof io->dx_fresh * CHAR_BIT) && io->dx_fresh >> j & 1)
             memset(dx, 0, (size_t)(count / hw) * sizeof(float));
-        for (int64_t i = 0; i < count; i++) dx[i / hw] += dy[i];
+        float buf[GRAD_BLOCK];
+        for (int64_t b0 = 0; b0 < count; b0 += GRAD_BLOCK) {
+            int64_t b1 = count - b0 < GRAD_BLOCK ? count : b0 + GRAD_BLOCK;
+            const float *g = reaching(dy, y, b0, b1, buf) - b0;
+            for (int64_t i = b0; i < b1; i++) dx[i / hw] += g[i];
+        }
     }
 }
+
+void cn_cpu_add_backward(const cn_op_io *io) { add_backward_into(io, NULL); }
+
+/* the add's backward from the relu's output gradient (cn_kernels.backward_relu_out: io->y is
+ * the relu's output, io->dy its gradient), in place of the relu's backward and the add's */
+void cn_cpu_add_backward_relu(const cn_op_io *io) { add_backward_into(io, io->y); }
 
 /* y (N, C_0 + C_1 + ..., H, W) <- x_0 (N,C_0,H,W), x_1 (N,C_1,H,W), ... side by side in channels */
 void cn_cpu_concat_forward(const cn_op_io *io)
