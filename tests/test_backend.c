@@ -242,6 +242,8 @@ static void test_op_table(void)
         "input 5x7x6 as x; groupnorm 2 affine=no as g; add x g",
         "input 5x7x6; instancenorm",
         "input 5x7x6 as x; batchnorm affine=no as b; add x b",
+        "input 5x7x3 as x; conv 3 3x3 pad=1 as a; add x a; relu; conv 2 1x1", /* relu in the add's pass */
+        "input 5x7x4 as x; globalavgpool as g; add x g; relu",
         "input 5x4x3 as x; deconv 3 3x3 pad=1 as d; add x d",
         "input 4x3x2; deconv 3 3x3 dilation=3 outpad=2",
     };
@@ -692,15 +694,20 @@ static void fused_cases(const cn_backend *const both[2])
  * when asked for; a relu whose input something else reads too runs on its own */
 static void test_fused_relu(void)
 {
-    for (int be = 0; be < cn_backend_count(); be++) {
-        const cn_backend *base = cn_backend_at(be);
-        if (!base->kernels[CN_OP_MAXPOOL].forward_relu_in || (base->open && base->open(ctx, CN_PRECISION_FP32))) continue;
-        cn_kernels rows[CN_OP_COUNT];
-        cn_backend apart = backend_but(base, "no fusion", rows, no_fusion);
-        const cn_backend *both[2] = { base, &apart };
-        printf("  %s: every fused form against the layers apart\n", base->name);
-        fused_cases(both);
-    }
+    static const cn_precision precisions[] = { CN_PRECISION_FP32, CN_PRECISION_BF16 };
+    for (int be = 0; be < cn_backend_count(); be++)
+        for (int p = 0; p < 2; p++) {
+            const cn_backend *base = cn_backend_at(be);
+            /* bf16 where the backend has it (CUDA: activations stored as bf16 NHWC) */
+            if (!base->kernels[CN_OP_MAXPOOL].forward_relu_in || (p && !base->open)) continue;
+            if (base->open && base->open(ctx, precisions[p])) continue;
+            cn_kernels rows[CN_OP_COUNT];
+            cn_backend apart = backend_but(base, "no fusion", rows, no_fusion);
+            const cn_backend *both[2] = { base, &apart };
+            printf("  %s%s: every fused form against the layers apart\n", base->name, p ? " (bf16)" : "");
+            fused_cases(both);
+            if (base->open) base->open(ctx, CN_PRECISION_FP32);
+        }
 }
 
 /* cn_net_set_input_grad outlives cn_net_init_params (which plans the net afresh): off, the

@@ -163,6 +163,8 @@ void cn_cuda_flatten_forward(const cn_op_io *io);
 void cn_cuda_flatten_backward(const cn_op_io *io);
 void cn_cuda_add_forward(const cn_op_io *io);
 void cn_cuda_add_backward(const cn_op_io *io);
+void cn_cuda_add_forward_relu(const cn_op_io *io);
+void cn_cuda_add_backward_relu(const cn_op_io *io);
 void cn_cuda_mul_forward(const cn_op_io *io);
 void cn_cuda_mul_backward(const cn_op_io *io);
 void cn_cuda_pad_forward(const cn_op_io *io);

@@ -183,14 +183,34 @@ extern "C" __global__ void prelu_backward(cn_cu_act x, const float *a, cn_cu_act
     }
 }
 
-/* add's broadcast of a 1x1 map (N,C,1,1) over the output's planes of hw values: forward
- * dst[i] (+)= src[its sample and channel]; backward dst[p] (+)= the sum of plane p of src, in
- * element order as the reference sums it (one thread a plane) */
-extern "C" __global__ void spread_add(cn_cu_act src, cn_cu_act dst, i64 n, i64 c, i64 hw, int add)
+/* add's inputs. Forward: dst[i] (+)= src[its sample and channel] for a 1x1 map (N,C,1,1)
+ * broadcast over the output's planes of hw values, or (hw 0) src[i], an input of the output's
+ * shape and format; then relu where asked (a relu after the add, fused into the pass of its last
+ * input: the two layers' bits, as relu(round(v)) = round(relu(v))). Backward: dst[p] (+)= the
+ * sum of plane p of src, in element order as the reference sums it (one thread a plane), src
+ * masked where relu_y (the fused relu's output) is not above 0, as act_backward's relu masks it */
+extern "C" __global__ void spread_add(cn_cu_act src, cn_cu_act dst, i64 n, i64 c, i64 hw, int add, int relu)
 {
     GRID_STRIDE(i, n) {
-        i64 from = dst.nhwc ? i / (hw * c) * c + i % c : i / hw;
-        store(dst, i, add ? load(dst, i) + load(src, from) : load(src, from));
+        i64 from = !hw ? i : dst.nhwc ? i / (hw * c) * c + i % c : i / hw;
+        float v = add ? load(dst, i) + load(src, from) : load(src, from);
+        store(dst, i, relu && !(v > 0) ? 0.0f : v);
+    }
+}
+
+/* the gradient reaching an add's output at i: dy, or through a relu after it (relu_y: the
+ * relu's output) the relu's input gradient, in act_backward's arithmetic */
+static __device__ float through_relu(cn_cu_act dy, cn_cu_act relu_y, i64 i)
+{
+    return relu_y.p ? (float)(load(dy, i) * (load(relu_y, i) > 0 ? 1.0 : 0.0)) : load(dy, i);
+}
+
+/* dst (+)= the gradient reaching the add's output (through_relu), an input of its shape */
+extern "C" __global__ void add_grad(cn_cu_act dy, cn_cu_act relu_y, cn_cu_act dst, i64 n, int add)
+{
+    GRID_STRIDE(i, n) {
+        float g = through_relu(dy, relu_y, i);
+        store(dst, i, add ? load(dst, i) + g : g);
     }
 }
 
@@ -233,11 +253,12 @@ extern "C" __global__ void mul_backward(cn_cu_mul m, int j, cn_cu_act dy, cn_cu_
     }
 }
 
-extern "C" __global__ void plane_sum(cn_cu_act src, cn_cu_act dst, i64 planes, i64 c, i64 hw, int add)
+extern "C" __global__ void plane_sum(cn_cu_act src, cn_cu_act relu_y, cn_cu_act dst, i64 planes, i64 c, i64 hw,
+                                     int add)
 {
     GRID_STRIDE(p, planes) {
         float s = add ? load(dst, p) : 0.0f;
-        for (i64 k = 0; k < hw; k++) s += load(src, src.nhwc ? (p / c * hw + k) * c + p % c : p * hw + k);
+        for (i64 k = 0; k < hw; k++) s += through_relu(src, relu_y, src.nhwc ? (p / c * hw + k) * c + p % c : p * hw + k);
         store(dst, p, s);
     }
 }

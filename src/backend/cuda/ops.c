@@ -121,37 +121,47 @@ static int64_t spread_hw(const cn_op_io *io, int j)
     return cn_merge_spread(io->n, io->in[j]) ? io->n->out.h * io->n->out.w : 0;
 }
 
-/* y = x_0 + x_1 + ..., added in input order as the reference adds; a 1x1 input read once a plane */
-void cn_cuda_add_forward(const cn_op_io *io)
+/* y = x_0 + x_1 + ..., added in input order as the reference adds; a 1x1 input read once a
+ * plane; relu: then relu(y), with the last input (a relu after the add in its pass) */
+static void add_forward(const cn_op_io *io, int relu)
 {
-    for (int j = 0; j < io->n->n_in; j++) {
+    int last = io->n->n_in - 1;
+    for (int j = 0; j <= last; j++) {
         int64_t n = count_of(io), hw = spread_hw(io, j), c = io->n->out.c;
         cn_cu_act x = cn_cu_x(io, j), y = cn_cu_y(io);
-        int add = j > 0;
-        void *args[] = { &x, &y, &n, &c, &hw, &add };
-        if (hw) cn_cu_launch(CN_CU_K_spread_add, n, args);
+        int add = j > 0, relu_here = relu && j == last;
+        void *args[] = { &x, &y, &n, &c, &hw, &add, &relu_here };
+        if (hw || relu_here) cn_cu_launch(CN_CU_K_spread_add, n, args);
         else copy_or_add(x, y, n, add);
     }
 }
 
+void cn_cuda_add_forward(const cn_op_io *io) { add_forward(io, 0); }
+void cn_cuda_add_forward_relu(const cn_op_io *io) { add_forward(io, 1); }
+
 /* dx_j (+)= dy for every input (flatten's one input too; an input twice adds twice); a 1x1
- * input gets the sums of its planes */
-void cn_cuda_add_backward(const cn_op_io *io)
+ * input gets the sums of its planes. relu_y: the output of a relu after the add, whose backward
+ * this pass takes (cn_kernels.backward_relu_out: dy is the relu's output gradient) */
+static void add_backward(const cn_op_io *io, cn_cu_act relu_y)
 {
     for (int j = 0; j < io->n->n_in; j++) {
         if (!io->dx[j]) continue;
-        int64_t hw = spread_hw(io, j), planes = hw ? count_of(io) / hw : 0;
-        if (!hw) {
-            copy_or_add(cn_cu_dy(io), cn_cu_dx(io, j), count_of(io), !fresh_bit(io, j));
+        int64_t n = count_of(io), hw = spread_hw(io, j), planes = hw ? n / hw : 0, c = io->n->out.c;
+        cn_cu_act dy = cn_cu_dy(io), dx = cn_cu_dx(io, j);
+        int add = !fresh_bit(io, j);
+        if (!hw && !relu_y.p) {
+            copy_or_add(dy, dx, n, add);
             continue;
         }
-        cn_cu_act dy = cn_cu_dy(io), dx = cn_cu_dx(io, j);
-        int64_t c = io->n->out.c;
-        int add = !fresh_bit(io, j);
-        void *args[] = { &dy, &dx, &planes, &c, &hw, &add };
-        cn_cu_launch(CN_CU_K_plane_sum, planes, args);
+        void *args[] = { &dy, &relu_y, &dx, &n, &add };
+        void *sargs[] = { &dy, &relu_y, &dx, &planes, &c, &hw, &add };
+        if (hw) cn_cu_launch(CN_CU_K_plane_sum, planes, sargs);
+        else cn_cu_launch(CN_CU_K_add_grad, n, args);
     }
 }
+
+void cn_cuda_add_backward(const cn_op_io *io) { add_backward(io, cn_cu_floats(NULL)); }
+void cn_cuda_add_backward_relu(const cn_op_io *io) { add_backward(io, cn_cu_y(io)); }
 
 /* mul: y = x_0 * x_1 * ..., in input order (up to CN_CU_MUL_MAX inputs: cuda_supports) */
 static cn_cu_mul mul_inputs(const cn_op_io *io)
