@@ -74,7 +74,8 @@ typedef struct patches {
     const cn_conv_geom *g;
     const float *x;
     int64_t gr;
-    const small_tab *small; /* small_planes(g): the table; NULL: runs along rows */
+    const small_tab *small; /* small_planes(g) or short_rows(g): the table; NULL: runs along rows */
+    int rows;               /* 1: the table is short_rows(g)'s, by kernel column */
 } patches;
 
 /* A tap: one (c, ky, kx) of the kernel, with the output columns [lo, hi) whose input column
@@ -138,10 +139,33 @@ static int small_planes(const cn_conv_geom *g)
     return g->h * g->w <= 64 && g->oh * g->ow <= 16 && g->kh * g->kw <= SMALL_TAPS && cn_gemm_avx512();
 }
 
-/* the patches of group gr of x, with the table in *tab where small_planes(g) */
+/* Strided convolutions with output rows of at most 16 pixels read from input rows of at most 32
+ * (resnet18-cifar's 32x32 -> 16x16 and 16x16 -> 8x8): the values a tap sees along an output row
+ * are its input row (two vectors) permuted in registers by a table of its kernel column, zeros
+ * where it looks at padding (row_tap). Walked a run at a time, a stride-2 patch run of 8 or 16
+ * values cost some 30 cycles of bookkeeping and a strided copy: a third of the forward. */
+static int short_rows(const cn_conv_geom *g)
+{
+    return !small_planes(g) && (g->sh > 1 || g->sw > 1) && g->w <= 32 && g->ow <= 16 && g->kw <= SMALL_TAPS &&
+           cn_gemm_avx512();
+}
+
+/* the patches of group gr of x, with the table in *tab where small_planes(g) or short_rows(g) */
 static patches patches_of(const cn_conv_geom *g, const float *x, int64_t gr, small_tab *tab)
 {
-    if (!small_planes(g)) return (patches){ g, x, gr, NULL };
+    if (short_rows(g)) {
+        for (int64_t kx = 0; kx < g->kw; kx++) { /* output column p reads input column idx[kx][p] */
+            tab->live[kx] = 0;
+            for (int64_t p = 0; p < 16; p++) {
+                int64_t ix = p * g->sw - g->pad_l + kx * g->dw;
+                int in = p < g->ow && ix >= 0 && ix < g->w;
+                tab->idx[kx][p] = in ? (int32_t)ix : 0;
+                tab->live[kx] |= (uint16_t)(in << p);
+            }
+        }
+        return (patches){ g, x, gr, tab, 1 };
+    }
+    if (!small_planes(g)) return (patches){ g, x, gr, NULL, 0 };
     for (int64_t e = 0; e < g->kh * g->kw; e++) {
         tab->live[e] = 0;
         for (int64_t p = 0; p < 16; p++) {
@@ -152,7 +176,7 @@ static patches patches_of(const cn_conv_geom *g, const float *x, int64_t gr, sma
             tab->live[e] |= (uint16_t)(in << p);
         }
     }
-    return (patches){ g, x, gr, tab };
+    return (patches){ g, x, gr, tab, 0 };
 }
 
 /* out[i*os] for i < seg: the inputs tap t sees from pixels ox .. ox+seg-1 of output row oy of
@@ -229,6 +253,82 @@ __attribute__((target("avx512f"))) static void small_block(const patches *pt, in
 }
 #endif
 
+#ifdef CN_X86
+/* input row oy*sh - pad_t + ky*dh of channel c of sample s as two vectors (zeros past its end,
+ * or for a row in the padding), where short_rows(g) */
+__attribute__((target("avx512f"), always_inline)) static inline void row_vectors(const patches *pt, int64_t c,
+                                                                                int64_t ky, int64_t s, int64_t oy,
+                                                                                __m512 *a, __m512 *b)
+{
+    const cn_conv_geom *g = pt->g;
+    int64_t iy = oy * g->sh - g->pad_t + ky * g->dh;
+    if (iy < 0 || iy >= g->h) {
+        *a = *b = _mm512_setzero_ps();
+        return;
+    }
+    const float *r = pt->x + ((s * g->cin + pt->gr * (g->cin / g->groups) + c) * g->h + iy) * g->w;
+    *a = g->w >= 16 ? _mm512_loadu_ps(r) : _mm512_maskz_loadu_ps(cn_lanes16(0, g->w), r);
+    *b = g->w >= 32 ? _mm512_loadu_ps(r + 16) : _mm512_maskz_loadu_ps(cn_lanes16(0, g->w - 16), r + 16);
+}
+
+/* what kernel column kx sees along the output row from an input row's vectors (lane p: pixel p) */
+__attribute__((target("avx512f"), always_inline)) static inline __m512 row_tap(const patches *pt, int64_t kx, __m512 a,
+                                                                               __m512 b)
+{
+    return _mm512_maskz_permutex2var_ps(pt->small->live[kx], a, _mm512_loadu_si512(pt->small->idx[kx]), b);
+}
+
+/* patch_block where short_rows(g), an output row (or the part of it in the block) at a time: a
+ * row of taps (pix_stride 1: the forward's panels) stores each tap's values; a row of pixels
+ * (tap_stride 1: the weight gradient's) is 16 taps' rows turned in registers */
+__attribute__((target("avx512f"))) static void row_block(const patches *pt, int64_t t0, int64_t taps, int64_t p0,
+                                                         int64_t pixels, float *restrict dst, int64_t tap_stride,
+                                                         int64_t pix_stride)
+{
+    const cn_conv_geom *g = pt->g;
+    int64_t kk = g->kh * g->kw;
+    pixel p = pixel_of(g, p0);
+    for (int64_t at = 0; at < pixels;) { /* the block's pixels [at, at+seg): output row p.oy of p.s from p.ox */
+        pixel row = p;
+        int64_t seg = pixel_run(g, &p, pixels - at);
+        __mmask16 m = cn_lanes16(row.ox, row.ox + seg);
+        int64_t c = t0 / kk, ky = t0 / g->kw % g->kh, kx = t0 % g->kw;
+        __m512 ra, rb; /* the input row of (c, ky): its kernel columns' taps are all permutes of it */
+        row_vectors(pt, c, ky, row.s, row.oy, &ra, &rb);
+        if (pix_stride == 1) {
+            for (int64_t k = 0; k < taps; k++) {
+                __m512 v = row_tap(pt, kx, ra, rb);
+                if (row.ox) v = _mm512_maskz_compress_ps(m, v); /* pixels from ox on to lane 0 on */
+                if (seg == 16) _mm512_storeu_ps(dst + k * tap_stride + at, v);
+                else _mm512_mask_storeu_ps(dst + k * tap_stride + at, cn_lanes16(0, seg), v);
+                if (++kx == g->kw) {
+                    kx = 0;
+                    if (++ky == g->kh) ky = 0, c++;
+                    if (k + 1 < taps) row_vectors(pt, c, ky, row.s, row.oy, &ra, &rb);
+                }
+            }
+        } else {
+            for (int64_t k0 = 0; k0 < taps; k0 += 16) {
+                int64_t n = taps - k0 < 16 ? taps - k0 : 16;
+                __m512 r[16];
+                for (int64_t q = 0; q < 16; q++) {
+                    r[q] = q < n ? row_tap(pt, kx, ra, rb) : _mm512_setzero_ps();
+                    if (q < n && ++kx == g->kw) {
+                        kx = 0;
+                        if (++ky == g->kh) ky = 0, c++;
+                        if (k0 + q + 1 < taps) row_vectors(pt, c, ky, row.s, row.oy, &ra, &rb);
+                    }
+                }
+                cn_transpose16(r); /* r[p]: pixel p's values of the 16 taps */
+                for (int64_t q = row.ox; q < row.ox + seg; q++)
+                    _mm512_mask_storeu_ps(dst + (at + q - row.ox) * pix_stride + k0 * tap_stride, cn_lanes16(0, n), r[q]);
+            }
+        }
+        at += seg;
+    }
+}
+#endif
+
 /* dst[t*tap_stride + p*pix_stride] = patch value of tap t0+t at pixel p0+p, for taps [0, taps)
  * and pixels [0, pixels), walked tap by tap in runs along output rows */
 static void patch_block(const patches *pt, int64_t t0, int64_t taps, int64_t p0, int64_t pixels, float *restrict dst,
@@ -236,7 +336,8 @@ static void patch_block(const patches *pt, int64_t t0, int64_t taps, int64_t p0,
 {
 #ifdef CN_X86
     if (pt->small && (pix_stride == 1 || tap_stride == 1)) {
-        small_block(pt, t0, taps, p0, pixels, dst, tap_stride, pix_stride);
+        if (pt->rows) row_block(pt, t0, taps, p0, pixels, dst, tap_stride, pix_stride);
+        else small_block(pt, t0, taps, p0, pixels, dst, tap_stride, pix_stride);
         return;
     }
 #endif
@@ -295,6 +396,58 @@ static void col2im_add(const cn_conv_geom *g, const float *col, int64_t gr, int6
                     }
             });
 }
+
+#ifdef CN_X86
+/* col2im_add where short_rows(g): a row of dx (two vectors) at a time takes, kernel row by
+ * kernel row and column by column, the one dcol row each tap put there, spread over its columns
+ * by a permute (the table turned about: dx column q takes output column back[kx][q]); the same
+ * additions in the same order as col2im_add's, so the same bits. fresh: the rows start from
+ * zeros in registers (not zeroed in memory first, then loaded: those loads waited for memory) */
+__attribute__((target("avx512f"))) static void col2im_rows(const cn_conv_geom *g, const float *col, int64_t gr,
+                                                           int64_t n0, int64_t ns, float *dx, int fresh)
+{
+    int64_t cin_g = g->cin / g->groups, P = g->oh * g->ow;
+    int32_t back[SMALL_TAPS][32];
+    uint32_t takes[SMALL_TAPS]; /* bit q: dx column q takes a value of kernel column kx */
+    for (int64_t kx = 0; kx < g->kw; kx++) {
+        takes[kx] = 0;
+        for (int64_t q = 0; q < 32; q++) {
+            int64_t at = q + g->pad_l - kx * g->dw, ox = at / g->sw;
+            int in = q < g->w && at >= 0 && at % g->sw == 0 && ox < g->ow;
+            back[kx][q] = in ? (int32_t)ox : 0;
+            takes[kx] |= (uint32_t)in << q;
+        }
+    }
+    /* channels outside, samples inside: a tap's dcol rows for one sample follow the last
+     * sample's, so each of the taps' rows is read in order (samples outside jumped a tap's
+     * block a plane, and the loads waited for memory) */
+    CN_PAR_FOR(cin_g * ns * P * g->kh * g->kw > 32768, collapse(2) schedule(static),
+        for (int64_t c = 0; c < cin_g; c++)
+            for (int64_t s = 0; s < ns; s++) {
+                float *dp = dx + ((n0 + s) * g->cin + gr * cin_g + c) * g->h * g->w;
+                for (int64_t iy = 0; iy < g->h; iy++) {
+                    float *r = dp + iy * g->w;
+                    __mmask16 m0 = cn_lanes16(0, g->w), m1 = cn_lanes16(0, g->w - 16);
+                    __m512 lo = _mm512_setzero_ps(), hi = lo;
+                    if (!fresh) lo = _mm512_maskz_loadu_ps(m0, r), hi = _mm512_maskz_loadu_ps(m1, r + 16);
+                    for (int64_t ky = 0; ky < g->kh; ky++) {
+                        int64_t at = iy + g->pad_t - ky * g->dh, oy = at / g->sh;
+                        if (at < 0 || at % g->sh || oy >= g->oh) continue;
+                        for (int64_t kx = 0; kx < g->kw; kx++) {
+                            const float *cr = col + ((c * g->kh + ky) * g->kw + kx) * ns * P + s * P + oy * g->ow;
+                            __m512 v = _mm512_maskz_loadu_ps(cn_lanes16(0, g->ow), cr);
+                            lo = _mm512_mask_add_ps(lo, (__mmask16)takes[kx], lo,
+                                                    _mm512_permutexvar_ps(_mm512_loadu_si512(back[kx]), v));
+                            hi = _mm512_mask_add_ps(hi, (__mmask16)(takes[kx] >> 16), hi,
+                                                    _mm512_permutexvar_ps(_mm512_loadu_si512(back[kx] + 16), v));
+                        }
+                    }
+                    _mm512_mask_storeu_ps(r, m0, lo);
+                    _mm512_mask_storeu_ps(r + 16, m1, hi);
+                }
+            });
+}
+#endif
 
 /* db (C) += sums of dY (N,C,P) over samples and pixels: a plane's sum in float (vectorised), the
  * planes added in double, in sample order */
@@ -404,7 +557,11 @@ static void general_input_grad(const cn_conv_geom *g, const float *w, const floa
     int64_t cin_g = g->cin / g->groups, cout_g = g->cout / g->groups, K = cin_g * g->kh * g->kw, P = g->oh * g->ow;
     int in_place = direct(g);
     int64_t chunk = in_place ? g->n : chunk_samples(g, K * P);
-    if (fresh && !in_place) memset(dx, 0, (size_t)(g->n * g->cin * g->h * g->w) * sizeof(float)); /* col2im adds */
+    int by_rows = 0;
+#ifdef CN_X86
+    by_rows = short_rows(g); /* col2im_rows starts a fresh row from zeros in registers */
+#endif
+    if (fresh && !in_place && !by_rows) memset(dx, 0, (size_t)(g->n * g->cin * g->h * g->w) * sizeof(float)); /* col2im adds */
     for (int64_t n0 = 0; n0 < g->n; n0 += chunk) {
         int64_t ns = g->n - n0 < chunk ? g->n - n0 : chunk;
         for (int64_t gr = 0; gr < g->groups; gr++) {
@@ -421,6 +578,12 @@ static void general_input_grad(const cn_conv_geom *g, const float *w, const floa
                 continue;
             }
             cn_gemm(&gx);
+#ifdef CN_X86
+            if (by_rows) {
+                col2im_rows(g, col, gr, n0, ns, dx, fresh);
+                continue;
+            }
+#endif
             col2im_add(g, col, gr, n0, ns, dx);
         }
     }
