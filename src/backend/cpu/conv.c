@@ -202,20 +202,29 @@ static inline void patch_run(const patches *pt, const tap *t, pixel p, int64_t s
 }
 
 #ifdef CN_X86
-/* tap t's values over the output pixels of sample s (lane p: pixel p) */
-__attribute__((target("avx512f"), always_inline)) static inline __m512 small_tap(const patches *pt, int64_t t, int64_t s)
+/* input plane c of sample s (group gr's channel c) as four vectors, zeros past its end */
+__attribute__((target("avx512f"), always_inline)) static inline void small_plane(const patches *pt, int64_t c, int64_t s,
+                                                                                __m512 v[4])
 {
     const cn_conv_geom *g = pt->g;
-    int64_t kk = g->kh * g->kw, hw = g->h * g->w, c = pt->gr * (g->cin / g->groups) + t / kk, e = t % kk;
-    const float *x = pt->x + (s * g->cin + c) * hw;
+    int64_t hw = g->h * g->w;
+    const float *x = pt->x + (s * g->cin + pt->gr * (g->cin / g->groups) + c) * hw;
+    for (int q = 0; q < 4; q++)
+        v[q] = q * 16 < hw ? _mm512_maskz_loadu_ps(cn_lanes16(0, hw - 16 * q), x + 16 * q) : _mm512_setzero_ps();
+}
+
+/* kernel position e's values over the output pixels from its input plane's vectors (lane p:
+ * pixel p) */
+__attribute__((target("avx512f"), always_inline)) static inline __m512 small_tap(const patches *pt, int64_t e,
+                                                                                 const __m512 v[4])
+{
+    int64_t hw = pt->g->h * pt->g->w;
     const __mmask16 *live = pt->small->live;
     __m512i ix = _mm512_loadu_si512(pt->small->idx[e]);
-    __m512 a = _mm512_maskz_loadu_ps(cn_lanes16(0, hw), x);
-    if (hw <= 16) return _mm512_maskz_permutexvar_ps(live[e], ix, a);
-    __m512 lo = _mm512_maskz_permutex2var_ps(live[e], a, ix, _mm512_maskz_loadu_ps(cn_lanes16(0, hw - 16), x + 16));
+    if (hw <= 16) return _mm512_maskz_permutexvar_ps(live[e], ix, v[0]);
+    __m512 lo = _mm512_maskz_permutex2var_ps(live[e], v[0], ix, v[1]);
     if (hw <= 32) return lo;
-    __m512 hi = _mm512_maskz_permutex2var_ps(live[e], _mm512_maskz_loadu_ps(cn_lanes16(0, hw - 32), x + 32), ix,
-                                             _mm512_maskz_loadu_ps(cn_lanes16(0, hw - 48), x + 48));
+    __m512 hi = _mm512_maskz_permutex2var_ps(live[e], v[2], ix, v[3]);
     return _mm512_mask_blend_ps(_mm512_test_epi32_mask(ix, _mm512_set1_epi32(32)), lo, hi); /* pixels 32..63 */
 }
 
@@ -233,18 +242,25 @@ __attribute__((target("avx512f"))) static void small_block(const patches *pt, in
         int64_t lo = p0 > s * P ? p0 - s * P : 0, hi = p0 + pixels - s * P < P ? p0 + pixels - s * P : P;
         int64_t at = s * P + lo - p0;
         __mmask16 m = cn_lanes16(lo, hi);
+        int64_t kk = g->kh * g->kw, c = t0 / kk, e = t0 % kk;
+        __m512 v[4]; /* channel c's plane: its kernel positions' taps are all permutes of it */
+        small_plane(pt, c, s, v);
         if (pix_stride == 1) {
             for (int64_t k = 0; k < taps; k++) {
-                __m512 v = small_tap(pt, t0 + k, s);
-                if (lo) v = _mm512_maskz_compress_ps(m, v); /* pixels from lo on to lane 0 on */
-                _mm512_mask_storeu_ps(dst + k * tap_stride + at, cn_lanes16(0, hi - lo), v);
+                __m512 t = small_tap(pt, e, v);
+                if (lo) t = _mm512_maskz_compress_ps(m, t); /* pixels from lo on to lane 0 on */
+                _mm512_mask_storeu_ps(dst + k * tap_stride + at, cn_lanes16(0, hi - lo), t);
+                if (++e == kk && (e = 0, ++c, k + 1 < taps)) small_plane(pt, c, s, v);
             }
             continue;
         }
         for (int64_t k0 = 0; k0 < taps; k0 += 16) {
             int64_t n = taps - k0 < 16 ? taps - k0 : 16;
             __m512 r[16];
-            for (int64_t q = 0; q < 16; q++) r[q] = q < n ? small_tap(pt, t0 + k0 + q, s) : _mm512_setzero_ps();
+            for (int64_t q = 0; q < 16; q++) {
+                r[q] = q < n ? small_tap(pt, e, v) : _mm512_setzero_ps();
+                if (q < n && ++e == kk && (e = 0, ++c, k0 + q + 1 < taps)) small_plane(pt, c, s, v);
+            }
             cn_transpose16(r); /* r[p]: pixel p's values of the 16 taps */
             for (int64_t p = lo; p < hi; p++)
                 _mm512_mask_storeu_ps(dst + (at + p - lo) * pix_stride + k0 * tap_stride, cn_lanes16(0, n), r[p]);
