@@ -81,18 +81,18 @@ static void add_backward_into(const cn_op_io *io, const float *y)
             for (int64_t b0 = lo; b0 < hi; b0 += GRAD_BLOCK) {
                 int64_t b1 = hi - b0 < GRAD_BLOCK ? hi : b0 + GRAD_BLOCK;
                 float buf[GRAD_BLOCK];
-                const float *restrict g = reaching(dy, y, b0, b1, buf) - b0; /* g[i] for i in [b0, b1) */
+                const float *restrict g = reaching(dy, y, b0, b1, buf); /* g[i - b0] for i in [b0, b1) */
                 for (int j = 0; j < io->n->n_in; j++) {
                     float *dx = io->dx[j];
                     if (!dx || spread(io, j)) continue;
                     /* 0 + g: the bits of adding to zeros (a bit per input: wider adds are zeroed instead) */
                     if (j < (int)(sizeof io->dx_fresh * CHAR_BIT) && io->dx_fresh >> j & 1) {
                         _Pragma("omp simd")
-                        for (int64_t i = b0; i < b1; i++) dx[i] = 0.0f + g[i];
+                        for (int64_t i = b0; i < b1; i++) dx[i] = 0.0f + g[i - b0];
                         continue;
                     }
                     _Pragma("omp simd")
-                    for (int64_t i = b0; i < b1; i++) dx[i] += g[i];
+                    for (int64_t i = b0; i < b1; i++) dx[i] += g[i - b0];
                 }
             }
         });
@@ -104,8 +104,8 @@ static void add_backward_into(const cn_op_io *io, const float *y)
         float buf[GRAD_BLOCK];
         for (int64_t b0 = 0; b0 < count; b0 += GRAD_BLOCK) {
             int64_t b1 = count - b0 < GRAD_BLOCK ? count : b0 + GRAD_BLOCK;
-            const float *g = reaching(dy, y, b0, b1, buf) - b0;
-            for (int64_t i = b0; i < b1; i++) dx[i / hw] += g[i];
+            const float *g = reaching(dy, y, b0, b1, buf);
+            for (int64_t i = b0; i < b1; i++) dx[i / hw] += g[i - b0];
         }
     }
 }
