@@ -58,12 +58,14 @@ struct cn_parallel {
     int64_t pend_lo, pend_hi; /* finished gradients not yet in a bucket */
 };
 
+#ifdef CN_HAVE_MPI /* the time spent in communication */
 static double now(void)
 {
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
     return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
 }
+#endif
 
 /* launched by mpirun (Open MPI, MPICH, Intel MPI or any PMI launcher) */
 static int under_mpirun(void)
@@ -189,6 +191,8 @@ cn_status cn_parallel_gather_items(cn_ctx *ctx, cn_parallel *p, int64_t items, c
     p->comm_s += now() - t0;
     cn_free(ctx, counts);
     if (rc != MPI_SUCCESS) return cn_fail(ctx, CN_E_IO, "MPI_Allgatherv failed (%d)", rc);
+#else
+    (void)ctx; /* one process: nothing to gather (above) */
 #endif
     return CN_OK;
 }
@@ -460,7 +464,7 @@ cn_status cn_parallel_agree(cn_ctx *ctx, cn_parallel *p, const char *what, const
         return cn_fail(ctx, CN_E_ARG, "process %d of %d has another %s than process 0 (every process must train the same)",
                        differs, p->size, what);
 #else
-    (void)mine, (void)what;
+    (void)ctx, (void)mine, (void)what;
 #endif
     return CN_OK;
 }

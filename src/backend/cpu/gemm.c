@@ -495,9 +495,10 @@ static void panel_product(int64_t m, int64_t k, const float *ap, const float *b,
                           int accumulate)
 {
     cn_gemm_kernel_fn kernel = pick_kernel();
-    int vecs = 3;
 #ifdef CN_X86
-    if (kernel == cn_gemm_kernel_avx512) vecs = (int)((cols + 15) / 16);
+    int vecs = kernel == cn_gemm_kernel_avx512 ? (int)((cols + 15) / 16) : 3;
+#else
+    (void)cols; /* the portable kernel computes whole panels */
 #endif
     cn_gemm_args g = { .m = m, .n = NR, .k = k, .c = c, .c_row = cn_axis_ld(ldc), .c_col = cn_axis_unit(),
                        .accumulate = accumulate };

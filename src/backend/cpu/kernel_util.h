@@ -19,7 +19,11 @@
  * contraction into FMAs): both clones then give the same bits. Worth it where the arithmetic
  * bounds the loop (tanh, sigmoid, silu: 4x on lenet5's tanh); pooling and batch norm, bound by
  * memory, measured no faster with it. */
+#if defined(__x86_64__) || defined(__i386__)
 #define CPU_CLONES __attribute__((target_clones("avx512f", "default")))
+#else
+#define CPU_CLONES /* one build: the baseline's */
+#endif
 
 /* below this many values a kernel stays on the calling thread: waking the others costs more */
 #define CPU_PAR_MIN 32768

@@ -90,7 +90,27 @@ int cn_cpu_winograd_way(const cn_conv_geom *g)
 }
 
 #define GROUP_PANELS 4 /* panels transformed together where by_groups */
-static int by_groups(const wgeom *wg);
+/* Few tiles and many channels (resnet18-cifar's 4x4 maps of 512 channels: 3 panels at batch 32,
+ * and U is 16 MB): panel by panel, each panel's products read all of U from memory again. Here a
+ * group of panels is transformed at once, the products run one U_e at a time over the whole
+ * group (a thread's U_e and V_e stay in its cache), and M is transformed back last. Each output
+ * is the same sum in the same order as run_panel's, so the bits are the same. */
+static int groups_forced = -1;
+
+void cn_cpu_winograd_groups(int mode) { groups_forced = mode < 0 ? -1 : mode > 0; }
+
+/* the rule, from `convnet bench` (training, 2 threads, forward time, panels against groups):
+ * 7x7 512->512 8.1 -> 5.5 ms at batch 8 and 24.3 -> 20.0 at 32 (ResNet-18's last stage on
+ * ImageNet's images); 14x14 256->256 4.95 -> 5.04 and 14.2 -> 13.9; 8x8 256->256 5.0 -> 5.4
+ * and 16x16 128->128 3.7 -> 5.1 at batch 32: only U past 4 MB pays */
+static int by_groups(const wgeom *wg)
+{
+    if (groups_forced >= 0) return groups_forced;
+    return wg->g->cin * wg->g->cout > 256 * 256;
+}
+
+/* floats of one thread's V and M */
+static int64_t panel_floats(const cn_conv_geom *g) { return 16 * g->cin * NR + 16 * KB * NR; }
 
 int64_t cn_cpu_winograd_work(const cn_conv_geom *g)
 {
@@ -98,11 +118,8 @@ int64_t cn_cpu_winograd_work(const cn_conv_geom *g)
     wgeom wg = wgeom_of(g);
     /* U; a spare panel's V and M; where by groups, a group's V and M (64-byte aligned) */
     int64_t group = by_groups(&wg) ? GROUP_PANELS * 16 * NR * (g->cin + g->cout) + 16 : 0;
-    return 16 * wg.u_len + 16 * g->cin * NR + 16 * KB * NR + group;
+    return 16 * wg.u_len + panel_floats(g) + group;
 }
-
-/* floats of one thread's V and M */
-static int64_t panel_floats(const cn_conv_geom *g) { return 16 * g->cin * NR + 16 * KB * NR; }
 
 #ifdef CN_X86
 #include "winograd_taps.h"
@@ -412,25 +429,6 @@ static void run_panel(const wgeom *wg, int64_t p, const float *x, const float *u
             for (int64_t o = 0; o < ob; o++)
                 transform_out(g, &seg[s], m + o * NR, KB * NR, o0 + o, b, y, accumulate, relu, pool);
     }
-}
-
-/* Few tiles and many channels (resnet18-cifar's 4x4 maps of 512 channels: 3 panels at batch 32,
- * and U is 16 MB): panel by panel, each panel's products read all of U from memory again. Here a
- * group of panels is transformed at once, the products run one U_e at a time over the whole
- * group (a thread's U_e and V_e stay in its cache), and M is transformed back last. Each output
- * is the same sum in the same order as run_panel's, so the bits are the same. */
-static int groups_forced = -1;
-
-void cn_cpu_winograd_groups(int mode) { groups_forced = mode < 0 ? -1 : mode > 0; }
-
-/* the rule, from `convnet bench` (training, 2 threads, forward time, panels against groups):
- * 7x7 512->512 8.1 -> 5.5 ms at batch 8 and 24.3 -> 20.0 at 32 (ResNet-18's last stage on
- * ImageNet's images); 14x14 256->256 4.95 -> 5.04 and 14.2 -> 13.9; 8x8 256->256 5.0 -> 5.4
- * and 16x16 128->128 3.7 -> 5.1 at batch 32: only U past 4 MB pays */
-static int by_groups(const wgeom *wg)
-{
-    if (groups_forced >= 0) return groups_forced;
-    return wg->g->cin * wg->g->cout > 256 * 256;
 }
 
 static void run_group(const wgeom *wg, int64_t p0, int64_t np, const float *x, const float *u, const float *b, float *y,
