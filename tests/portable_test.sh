@@ -15,8 +15,11 @@ if ! command -v "$CC" >/dev/null; then
     echo "SKIPPED: $CC not found (scripts/setup.sh --check installs gcc-aarch64-linux-gnu)"
     exit 0
 fi
-files=$(git ls-files 'src/*.c' | grep -v -e '^src/backend/cuda/' -e '^src/onnx/' -e '^src/data/image.c$')
-tests=$(git ls-files 'tests/*.c' | while read -r f; do grep -q -e 'jpeglib.h' -e 'onnx' -e 'cn_cuda_fatbin' "$f" || echo "$f"; done)
+# the sources as they lie (a tarball has no .git), in a fixed order
+files=$(find src -name '*.c' | LC_ALL=C sort | grep -v -e '^src/backend/cuda/' -e '^src/onnx/' -e '^src/data/image.c$')
+tests=$(find tests -maxdepth 1 -name '*.c' | LC_ALL=C sort | while read -r f; do
+    grep -q -e 'jpeglib.h' -e 'onnx' -e 'cn_cuda_fatbin' "$f" || echo "$f"
+done)
 n=0
 for f in $files $tests; do
     n=$((n + 1))
