@@ -1,7 +1,7 @@
 /* conv.c — convolution on the CPU as products with our SGEMM (gemm.c), in three ways:
  * 1x1 stride-1 convolutions read the image as a matrix; stride-1 convolutions work on padded
  * rows, where every patch is a contiguous run; the others pack their patches from the image
- * run by run. The input gradient of a stride-1 convolution that keeps its map's size is itself
+ * run by run, or, for small planes and short rows, by permutes in registers. The input gradient of a stride-1 convolution that keeps its map's size is itself
  * such a convolution. 3x3 stride-1 convolutions run by Winograd's algorithms where the rule
  * picks them (winograd.c: the forward, and so the input gradient, and the weight gradient).
  * Checked against the reference kernels (src/ops/conv.c) by tests/test_backend.c. */
