@@ -338,7 +338,7 @@ static void test_conv_shapes(void)
         "input 12x9x4; conv 3 3x3 stride=2x1 pad=1",
         "input 14x13x3; conv 4 3x3 stride=3 dilation=2 pad=2",
         /* output rows of at most 16 from input rows of at most 32, permuted in registers
-         * (row_block, col2im_rows in conv.c): the widest rows, an input gradient added to
+         * (register_block, col2im_rows in conv.c): the widest rows, an input gradient added to
          * another's, a kernel wider than its stride twice, a row stride alone */
         "input 12x32x20; conv 18 3x3 stride=2 pad=1",
         "input 12x12x4 as x; conv 4 3x3 stride=2 pad=1 as d; upsample 2 from d as u; add x u",
@@ -346,7 +346,7 @@ static void test_conv_shapes(void)
         "input 9x14x3; conv 7 3x3 stride=2x1 pad=1",
     };
     for (size_t i = 0; i < sizeof specs / sizeof specs[0]; i++) compare(specs[i], 3);
-    /* output planes of at most 16 floats (patches permuted in registers: small_block in conv.c): 23
+    /* output planes of at most 16 floats (patches permuted in registers: register_block in conv.c): 23
      * samples, so that panels of 48 pixels and slices of 192 begin inside a 3x3 map (9 pixels),
      * and tap counts that are not multiples of 16 */
     static const char *small[] = {

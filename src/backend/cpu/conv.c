@@ -61,7 +61,7 @@ static void inside(int64_t x0, int64_t sw, int64_t w, int64_t ow, int64_t *lo, i
 }
 
 /* The patches of group gr: element (k, j) with k = (c, ky, kx) and j = (sample, oy, ox). */
-/* where small planes take their patches from registers (small_block): for each kernel position
+/* where small planes take their patches from registers (register_block): for each kernel position
  * e = ky*kw + kx, output pixel p's input pixel (idx) and whether it is inside the image (bit p
  * of live); worked out once a product */
 #define SMALL_TAPS 16 /* kh * kw at most */
@@ -132,7 +132,7 @@ static int64_t pixel_run(const cn_conv_geom *g, pixel *p, int64_t left)
 /* Output planes of at most 16 floats, input planes of at most 64 (resnet18-cifar's 4x4 maps, and
  * the stride-2 convolutions that make them from 8x8): the values a tap sees over one image's
  * output pixels are its input plane permuted in registers, zeros where it looks at padding
- * (small_block). Runs along output rows would be 2 to 4 floats long, and walking them cost as
+ * (register_block). Runs along output rows would be 2 to 4 floats long, and walking them cost as
  * much as the product's arithmetic. */
 static int small_planes(const cn_conv_geom *g)
 {
@@ -228,45 +228,6 @@ __attribute__((target("avx512f"), always_inline)) static inline __m512 small_tap
     return _mm512_mask_blend_ps(_mm512_test_epi32_mask(ix, _mm512_set1_epi32(32)), lo, hi); /* pixels 32..63 */
 }
 
-/* patch_block where small_planes(g): a row of taps (pix_stride 1: the forward's panels) is
- * stored a sample's pixels at a time; a row of pixels (tap_stride 1: the weight gradient's) is
- * 16 taps' rows turned in registers */
-__attribute__((target("avx512f"))) static void small_block(const patches *pt, int64_t t0, int64_t taps, int64_t p0,
-                                                           int64_t pixels, float *restrict dst, int64_t tap_stride,
-                                                           int64_t pix_stride)
-{
-    const cn_conv_geom *g = pt->g;
-    int64_t P = g->oh * g->ow;
-    for (int64_t s = p0 / P; s * P < p0 + pixels; s++) {
-        /* the sample's pixels [lo, hi) in the block, stored from dst's pixel `at` on */
-        int64_t lo = p0 > s * P ? p0 - s * P : 0, hi = p0 + pixels - s * P < P ? p0 + pixels - s * P : P;
-        int64_t at = s * P + lo - p0;
-        __mmask16 m = cn_lanes16(lo, hi);
-        int64_t kk = g->kh * g->kw, c = t0 / kk, e = t0 % kk;
-        __m512 v[4]; /* channel c's plane: its kernel positions' taps are all permutes of it */
-        small_plane(pt, c, s, v);
-        if (pix_stride == 1) {
-            for (int64_t k = 0; k < taps; k++) {
-                __m512 t = small_tap(pt, e, v);
-                if (lo) t = _mm512_maskz_compress_ps(m, t); /* pixels from lo on to lane 0 on */
-                _mm512_mask_storeu_ps(dst + k * tap_stride + at, cn_lanes16(0, hi - lo), t);
-                if (++e == kk && (e = 0, ++c, k + 1 < taps)) small_plane(pt, c, s, v);
-            }
-            continue;
-        }
-        for (int64_t k0 = 0; k0 < taps; k0 += 16) {
-            int64_t n = taps - k0 < 16 ? taps - k0 : 16;
-            __m512 r[16];
-            for (int64_t q = 0; q < 16; q++) {
-                r[q] = q < n ? small_tap(pt, e, v) : _mm512_setzero_ps();
-                if (q < n && ++e == kk && (e = 0, ++c, k0 + q + 1 < taps)) small_plane(pt, c, s, v);
-            }
-            cn_transpose16(r); /* r[p]: pixel p's values of the 16 taps */
-            for (int64_t p = lo; p < hi; p++)
-                _mm512_mask_storeu_ps(dst + (at + p - lo) * pix_stride + k0 * tap_stride, cn_lanes16(0, n), r[p]);
-        }
-    }
-}
 #endif
 
 #ifdef CN_X86
@@ -294,54 +255,65 @@ __attribute__((target("avx512f"), always_inline)) static inline __m512 row_tap(c
     return _mm512_maskz_permutex2var_ps(pt->small->live[kx], a, _mm512_loadu_si512(pt->small->idx[kx]), b);
 }
 
-/* patch_block where short_rows(g), an output row (or the part of it in the block) at a time: a
- * row of taps (pix_stride 1: the forward's panels) stores each tap's values; a row of pixels
- * (tap_stride 1: the weight gradient's) is 16 taps' rows turned in registers */
-__attribute__((target("avx512f"))) static void row_block(const patches *pt, int64_t t0, int64_t taps, int64_t p0,
-                                                         int64_t pixels, float *restrict dst, int64_t tap_stride,
-                                                         int64_t pix_stride)
+/* patch_block where small_planes(g) or short_rows(g) (rows: which), a segment of the block at a
+ * time: an image's plane, or an output row (or the part of it in the block). Each tap's values
+ * over the segment are a permute of the segment's source (the input plane, or the input row),
+ * loaded once for the taps that share it (a channel's kernel positions, a kernel row's
+ * columns). A row of taps (pix_stride 1: the forward's panels) is stored a segment at a time;
+ * a row of pixels (tap_stride 1: the weight gradient's) is 16 taps' rows turned in registers.
+ * Inlined for each value of rows, so that neither walk tests it per tap. */
+__attribute__((target("avx512f"), always_inline)) static inline void
+register_walk(const patches *pt, int rows, int64_t t0, int64_t taps, int64_t p0, int64_t pixels, float *restrict dst,
+              int64_t tap_stride, int64_t pix_stride)
 {
     const cn_conv_geom *g = pt->g;
-    int64_t kk = g->kh * g->kw;
-    pixel p = pixel_of(g, p0);
-    for (int64_t at = 0; at < pixels;) { /* the block's pixels [at, at+seg): output row p.oy of p.s from p.ox */
-        pixel row = p;
-        int64_t seg = pixel_run(g, &p, pixels - at);
-        __mmask16 m = cn_lanes16(row.ox, row.ox + seg);
-        int64_t c = t0 / kk, ky = t0 / g->kw % g->kh, kx = t0 % g->kw;
-        __m512 ra, rb; /* the input row of (c, ky): its kernel columns' taps are all permutes of it */
-        row_vectors(pt, c, ky, row.s, row.oy, &ra, &rb);
+    int64_t L = rows ? g->ow : g->oh * g->ow; /* pixels a segment */
+    int64_t G = rows ? g->kw : g->kh * g->kw; /* taps that share a source */
+    for (int64_t q = p0 / L; q * L < p0 + pixels; q++) {
+        /* the segment's pixels [lo, hi) in the block, stored from dst's pixel `at` on */
+        int64_t lo = p0 > q * L ? p0 - q * L : 0, hi = p0 + pixels - q * L < L ? p0 + pixels - q * L : L;
+        int64_t at = q * L + lo - p0, s = rows ? q / g->oh : q, oy = rows ? q % g->oh : 0;
+        int64_t e = t0 % G, c = rows ? t0 / G / g->kh : t0 / G, ky = rows ? t0 / G % g->kh : 0;
+        __mmask16 m = cn_lanes16(lo, hi);
+        __m512 v[4];
+#define SOURCE() (rows ? row_vectors(pt, c, ky, s, oy, &v[0], &v[1]) : small_plane(pt, c, s, v))
+#define TAP() (rows ? row_tap(pt, e, v[0], v[1]) : small_tap(pt, e, v))
+/* to the next tap: past a source's last, the next source (rows: its next kernel row) */
+#define NEXT(more)                                                                                       do {                                                                                                     if (++e < G) break;                                                                                  e = 0;                                                                                               if (!rows || ++ky == g->kh) ky = 0, c++;                                                             if (more) SOURCE();                                                                              } while (0)
+        SOURCE();
         if (pix_stride == 1) {
             for (int64_t k = 0; k < taps; k++) {
-                __m512 v = row_tap(pt, kx, ra, rb);
-                if (row.ox) v = _mm512_maskz_compress_ps(m, v); /* pixels from ox on to lane 0 on */
-                if (seg == 16) _mm512_storeu_ps(dst + k * tap_stride + at, v);
-                else _mm512_mask_storeu_ps(dst + k * tap_stride + at, cn_lanes16(0, seg), v);
-                if (++kx == g->kw) {
-                    kx = 0;
-                    if (++ky == g->kh) ky = 0, c++;
-                    if (k + 1 < taps) row_vectors(pt, c, ky, row.s, row.oy, &ra, &rb);
-                }
+                __m512 t = TAP();
+                if (lo) t = _mm512_maskz_compress_ps(m, t); /* pixels from lo on to lane 0 on */
+                if (hi - lo == 16) _mm512_storeu_ps(dst + k * tap_stride + at, t);
+                else _mm512_mask_storeu_ps(dst + k * tap_stride + at, cn_lanes16(0, hi - lo), t);
+                NEXT(k + 1 < taps);
             }
-        } else {
-            for (int64_t k0 = 0; k0 < taps; k0 += 16) {
-                int64_t n = taps - k0 < 16 ? taps - k0 : 16;
-                __m512 r[16];
-                for (int64_t q = 0; q < 16; q++) {
-                    r[q] = q < n ? row_tap(pt, kx, ra, rb) : _mm512_setzero_ps();
-                    if (q < n && ++kx == g->kw) {
-                        kx = 0;
-                        if (++ky == g->kh) ky = 0, c++;
-                        if (k0 + q + 1 < taps) row_vectors(pt, c, ky, row.s, row.oy, &ra, &rb);
-                    }
-                }
-                cn_transpose16(r); /* r[p]: pixel p's values of the 16 taps */
-                for (int64_t q = row.ox; q < row.ox + seg; q++)
-                    _mm512_mask_storeu_ps(dst + (at + q - row.ox) * pix_stride + k0 * tap_stride, cn_lanes16(0, n), r[q]);
-            }
+            continue;
         }
-        at += seg;
+        for (int64_t k0 = 0; k0 < taps; k0 += 16) {
+            int64_t n = taps - k0 < 16 ? taps - k0 : 16;
+            __m512 r[16];
+            for (int64_t i = 0; i < 16; i++) {
+                r[i] = i < n ? TAP() : _mm512_setzero_ps();
+                if (i < n) NEXT(k0 + i + 1 < taps);
+            }
+            cn_transpose16(r); /* r[p]: pixel p's values of the 16 taps */
+            for (int64_t p = lo; p < hi; p++)
+                _mm512_mask_storeu_ps(dst + (at + p - lo) * pix_stride + k0 * tap_stride, cn_lanes16(0, n), r[p]);
+        }
+#undef NEXT
+#undef TAP
+#undef SOURCE
     }
+}
+
+__attribute__((target("avx512f"))) static void register_block(const patches *pt, int64_t t0, int64_t taps, int64_t p0,
+                                                              int64_t pixels, float *restrict dst, int64_t tap_stride,
+                                                              int64_t pix_stride)
+{
+    if (pt->rows) register_walk(pt, 1, t0, taps, p0, pixels, dst, tap_stride, pix_stride);
+    else register_walk(pt, 0, t0, taps, p0, pixels, dst, tap_stride, pix_stride);
 }
 #endif
 
@@ -352,8 +324,7 @@ static void patch_block(const patches *pt, int64_t t0, int64_t taps, int64_t p0,
 {
 #ifdef CN_X86
     if (pt->small && (pix_stride == 1 || tap_stride == 1)) {
-        if (pt->rows) row_block(pt, t0, taps, p0, pixels, dst, tap_stride, pix_stride);
-        else small_block(pt, t0, taps, p0, pixels, dst, tap_stride, pix_stride);
+        register_block(pt, t0, taps, p0, pixels, dst, tap_stride, pix_stride);
         return;
     }
 #endif
@@ -721,7 +692,7 @@ static padded padded_of(const cn_conv_geom *g)
 
 /* Worth it when the thrown-away columns cost less than packing runs of OW pixels would: up to
  * half of each row, but for maps of at most 16 pixels (their patches permuted in registers,
- * small_block) a quarter; and the kernel has taps enough to pay for padding the image (9 taps of
+ * register_block) a quarter; and the kernel has taps enough to pay for padding the image (9 taps of
  * one channel run faster from packed runs, 25 faster on padded rows). Measured, training at
  * batch 64, forward ms against packed runs: lenet5's 14x14x6 by 16 5x5 (10 of 14 columns kept)
  * 0.27 against 0.75, 10x10x8 by 16 5x5 (6 of 10) 0.26 against 0.68, 14x14x8 by 16 7x7 (8 of
