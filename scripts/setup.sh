@@ -8,8 +8,9 @@
 #                             and binutils (the install test: pkg-config, nm, readelf), g++ (the
 #                             emulated GPU of the CUDA backend's tests, where nvcc is found),
 #                             python3-torchvision, python3-onnx, openmpi-bin (mpirun) and strace
-#                             (the MPI tests), gcc-aarch64-linux-gnu (the library built for
-#                             ARM: tests/portable_test.sh), and Node.js with npm, and then
+#                             (the MPI tests), gcc-aarch64-linux-gnu, clang and libomp-dev
+#                             (the library built for ARM, and by clang: tests/portable_test.sh),
+#                             and Node.js with npm, and then
 #                             ONNX Runtime from npm (onnxruntime-node) into tests/onnx/node_modules
 #   scripts/setup.sh --fuzz   plus clang and libFuzzer
 #   scripts/setup.sh --bench  plus the peers of `make bench`: darknet, python3-torch, OpenBLAS
@@ -19,7 +20,7 @@ set -eu
 need="cmake make gcc libc6-dev zlib1g-dev libpng-dev libjpeg62-turbo-dev dataset-fashion-mnist libcjson-dev"
 need="$need protobuf-c-compiler libprotobuf-c-dev libonnx-dev libopenmpi-dev"
 [ "${1:-}" = "--check" ] && need="$need python3-torch chromium fonts-liberation pkgconf binutils g++ python3-torchvision python3-onnx"
-[ "${1:-}" = "--check" ] && need="$need openmpi-bin strace gcc-aarch64-linux-gnu"
+[ "${1:-}" = "--check" ] && need="$need openmpi-bin strace gcc-aarch64-linux-gnu clang libomp-dev"
 # Node.js and npm for ONNX Runtime's test, from Debian unless a node with npm is there already
 [ "${1:-}" = "--check" ] && ! command -v npm >/dev/null && need="$need nodejs npm"
 [ "${1:-}" = "--fuzz" ] && need="$need clang libclang-rt-14-dev"

@@ -6,8 +6,11 @@
 # output checked: summary's totals (worked out by hand in its comment), train_bars learning,
 # classify printing what `convnet predict` prints for a run trained here by the installed binary;
 # then scripts/uninstall.sh (`make uninstall`) leaving nothing behind.
-# Run by CTest: tests/install_test.sh BUILD_DIR /path/to/convnet
+# Run by CTest: tests/install_test.sh BUILD_DIR /path/to/convnet, with CC the compiler that built
+# the library (the static library needs that compiler's OpenMP runtime); cc when unset.
 B=${1:?usage: tests/install_test.sh BUILD_DIR /path/to/convnet}
+CC=${CC:-cc}
+export CC # CMake's examples build takes it too
 T=$(mktemp -d "${TMPDIR:-/tmp}/cn_install.XXXXXX") || exit 1
 . "$(dirname "$0")/check.sh"
 S=$T/stage
@@ -28,7 +31,7 @@ check "installed: the binary, header, libconvnet.so.$version with its links, lib
      [ -f '$libdir/libconvnet.a' ] && [ -f '$libdir/cmake/convnet/convnetConfig.cmake' ] && [ -f '$S$prefix/share/convnet/models/fmnist-small.cnn' ]"
 check "soname libconvnet.so.0" "readelf -d '$libdir/libconvnet.so' | grep -q 'Library soname: \[libconvnet.so.0\]'"
 # every function the header declares (its declarations, comments removed by the preprocessor) and nothing else
-cc -E -P "$S$prefix/include/convnet.h" | grep -o 'cn_[a-z0-9_]*[ ]*(' | tr -d ' (' | sort -u >"$T/declared"
+$CC -E -P "$S$prefix/include/convnet.h" | grep -o 'cn_[a-z0-9_]*[ ]*(' | tr -d ' (' | sort -u >"$T/declared"
 nm -D --defined-only "$libdir/libconvnet.so" | awk '$2 == "T" {print $3}' | sed 's/@.*//' | sort -u >"$T/exported"
 check "libconvnet.so exports the header's $(wc -l <"$T/declared") functions, and no other" \
     "[ \$(wc -l <'$T/declared') -gt 100 ] && cmp -s '$T/declared' '$T/exported' || diff '$T/declared' '$T/exported'"
@@ -45,7 +48,12 @@ LD_LIBRARY_PATH=$libdir "$S$prefix/bin/convnet" predict "$T/run" $IMGS | tail -n
 
 export PKG_CONFIG_SYSROOT_DIR="$S" PKG_CONFIG_LIBDIR="$(dirname "$pc")"
 cflags=$(echo $(pkg-config --cflags convnet)) libs=$(echo $(pkg-config --libs convnet))
-static_libs=$(pkg-config --libs --static convnet | sed 's/-lconvnet/-l:libconvnet.a/')
+# the sysroot is put before every -L: a folder of the system's (clang's libomp, Open MPI's) is
+# taken back out of the stage
+static_libs=$(for f in $(pkg-config --libs --static convnet | sed 's/-lconvnet/-l:libconvnet.a/'); do
+    case $f in -L"$S"*) [ -d "${f#-L}" ] || f=-L${f#-L"$S"} ;; esac
+    printf '%s ' "$f"
+done)
 check "one version, the header's CN_VERSION ($version): pkg-config's, debian/changelog's" \
     "[ -n '$version' ] && [ \"\$(pkg-config --modversion convnet)\" = '$version' ] && head -1 debian/changelog | grep -q '^convnet ($version)'"
 check "pkg-config: the staged include and lib folders" \
@@ -55,7 +63,7 @@ for kind in shared static; do
     for ex in classify summary train_bars; do
         if [ $kind = shared ]; then l=$libs; else l=$static_libs; fi
         # shellcheck disable=SC2086
-        cc -std=c11 -Wall -Wextra -Wpedantic -Werror examples/$ex.c $cflags $l -o "$T/pc-$kind/$ex" 2>>"$T/cc.log"
+        $CC -std=c11 -Wall -Wextra -Wpedantic -Werror examples/$ex.c $cflags $l -o "$T/pc-$kind/$ex" 2>>"$T/cc.log"
     done
     cmake -S examples -B "$T/cm-$kind/build" -DCMAKE_PREFIX_PATH="$S$prefix" -DCONVNET_STATIC=$([ $kind = static ] && echo ON || echo OFF) \
         >"$T/cm-$kind/log" 2>&1 && cmake --build "$T/cm-$kind/build" >>"$T/cm-$kind/log" 2>&1

@@ -84,7 +84,9 @@ void cn_fault_point(const char *file, const char *point);
  * loop never enters OpenMP: `CN_PAR_FOR(cond, clauses, for (...) body)` runs `omp parallel
  * for clauses` when cond holds and the plain loop otherwise; CN_PAR_FOR_SIMD `omp parallel
  * for simd clauses`, or `omp simd`. The same loop either way: the bits do not change. A
- * directive inside the loop is written _Pragma("..."). */
+ * directive inside the loop is written _Pragma("..."). Not in a function with a target
+ * attribute: clang outlines the loop into a function without it, and the vector code in its
+ * body does not compile; the loop calls a target function that does the vector work. */
 #define CN_PRAGMA(x) _Pragma(#x)
 #define CN_PAR_FOR(cond, clauses, ...)                                                                  \
     do {                                                                                                \

@@ -4,8 +4,10 @@
  * as C++: each thread of a block runs to its next __syncthreads, then the next thread runs
  * (below: plain calls, or coroutines where a kernel has barriers); blocks run one after another. So `ctest -R cuda_emulated` runs
  * the backend's host code, its launches (arguments as cuLaunchKernel passes them) and its kernels'
- * indexing and block reductions against the reference kernels, without a GPU. What it cannot
- * check: timing, races between threads that a barrier-free order hides, real cuDNN (libcudnn.cpp
+ * indexing and block reductions against the reference kernels, without a GPU; EMU_ORDER=reverse
+ * runs the blocks and threads last to first, so that a read of another thread's write without a
+ * barrier fails in one order or the other. What it cannot check: timing, races that neither order
+ * shows (two threads' read-modify-writes of one place, warps), real cuDNN (libcudnn.cpp
  * computes its calls by their documented definition), real cuBLAS, the fatbin's machine code.
  * Stream capture (CUDA graphs) is emulated too: while a capture is on, launches, copies, memsets
  * and (through cn_emu_queue) libcublas.cpp's products and libcudnn.cpp's convolutions are kept with copies of their arguments
@@ -94,13 +96,30 @@ static void fiber_init(unsigned t)
     done[t] = 0;
 }
 
-static void run_block(unsigned threads)
+/* EMU_ORDER=reverse: the blocks, and the threads of a block between two barriers, run last to
+ * first, so that a kernel that reads what another thread or block wrote without a barrier (which
+ * the forward order hides: the writer ran first) gets the wrong value and fails its test */
+static int reversed(void)
 {
-    static int has_barrier = -1; /* per launch: learnt from block 0 */
-    if (blockIdx.x == 0) has_barrier = -1;
+    static int r = -1;
+    if (r < 0) {
+        const char *e = getenv("EMU_ORDER");
+        r = e && strcmp(e, "reverse") == 0;
+    }
+    return r;
+}
+static unsigned nth(unsigned i, unsigned count) { return reversed() ? count - 1 - i : i; }
+
+static void run_block(unsigned threads, int first)
+{
+    static int has_barrier = -1; /* per launch: learnt from the first block run */
+    if (first) has_barrier = -1;
     if (has_barrier == 0) {
         direct = 1;
-        for (unsigned t = 0; t < threads; t++) threadIdx = { t, 0, 0 }, current = (int)t, entry(entry_args);
+        for (unsigned i = 0; i < threads; i++) {
+            unsigned t = nth(i, threads);
+            threadIdx = { t, 0, 0 }, current = (int)t, entry(entry_args);
+        }
         direct = 0;
         return;
     }
@@ -108,7 +127,8 @@ static void run_block(unsigned threads)
     for (unsigned t = 0; t < threads; t++) fiber_init(t);
     for (unsigned left = threads; left;) { /* a round: every thread to its next barrier */
         left = 0;
-        for (unsigned t = 0; t < threads; t++) {
+        for (unsigned i = 0; i < threads; i++) {
+            unsigned t = nth(i, threads);
             if (done[t]) continue;
             current = (int)t;
             threadIdx = { t, 0, 0 };
@@ -126,9 +146,9 @@ static void run_grid(void (*call)(void **), void **params, unsigned gx, unsigned
     entry_args = params;
     gridDim = { gx, 1, 1 };
     blockDim = { bx, 1, 1 };
-    for (unsigned b = 0; b < gx; b++) {
-        blockIdx = { b, 0, 0 };
-        run_block(bx);
+    for (unsigned i = 0; i < gx; i++) {
+        blockIdx = { nth(i, gx), 0, 0 };
+        run_block(bx, i == 0);
     }
 }
 

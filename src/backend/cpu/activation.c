@@ -132,7 +132,7 @@ static inline float elu_grad(float dy, float x, float y, double alpha)
 /* y (N,C,H,W) <- f(x); dx (N,C,H,W) += dy * f'(x), from x and the forward output y (stored,
  * not added, when dx is fresh) */
 #define ACT_KERNELS(op, value, grad, param)                                                          \
-    CPU_CLONES void cn_cpu_##op##_forward(const cn_op_io *io)                                        \
+    CPU_CLONES static void op##_forward_clones(const cn_op_io *io)                                   \
     {                                                                                                \
         int64_t count = cpu_out_count(io);                                                           \
         const float *restrict x = io->x[0];                                                          \
@@ -141,7 +141,8 @@ static inline float elu_grad(float dy, float x, float y, double alpha)
         CN_PAR_FOR_SIMD(count >= CPU_PAR_MIN, schedule(simd: static),                                 \
                         for (int64_t i = 0; i < count; i++) y[i] = value(x[i], slope););             \
     }                                                                                                \
-    CPU_CLONES void cn_cpu_##op##_backward(const cn_op_io *io)                                       \
+    void cn_cpu_##op##_forward(const cn_op_io *io) { op##_forward_clones(io); }                      \
+    CPU_CLONES static void op##_backward_clones(const cn_op_io *io)                                  \
     {                                                                                                \
         int64_t count = cpu_out_count(io);                                                           \
         const float *restrict x = io->x[0], *restrict y = io->y, *restrict dy = io->dy;              \
@@ -155,7 +156,8 @@ static inline float elu_grad(float dy, float x, float y, double alpha)
         }                                                                                            \
         CN_PAR_FOR_SIMD(count >= CPU_PAR_MIN, schedule(simd: static),                                 \
                         for (int64_t i = 0; i < count; i++) dx[i] += grad(dy[i], x[i], y[i], slope););  \
-    }
+    }                                                                                                \
+    void cn_cpu_##op##_backward(const cn_op_io *io) { op##_backward_clones(io); }
 
 ACT_KERNELS(relu, relu_value, relu_grad, io->n->a.slope)
 ACT_KERNELS(leakyrelu, leaky_value, leaky_grad, io->n->a.slope)

@@ -123,7 +123,7 @@ void cn_cpu_batchnorm_forward_relu(const cn_op_io *io) { forward_into(io, 1); }
  * (A relu fused into the forward keeps its own backward: one pass more, but each of the batch
  * norm's two passes then reads two maps, not three; on maps larger than the caches, MobileNetV2's
  * 112x112x96, the two apart took 32-38 ms a step against 53-57 fused.) */
-CPU_CLONES void cn_cpu_batchnorm_backward(const cn_op_io *io)
+CPU_CLONES static void backward_clones(const cn_op_io *io)
 {
     const cn_node *nd = io->n;
     channel_runs r = runs_of(io);
@@ -173,6 +173,8 @@ CPU_CLONES void cn_cpu_batchnorm_backward(const cn_op_io *io)
                 }
         });
 }
+
+void cn_cpu_batchnorm_backward(const cn_op_io *io) { backward_clones(io); }
 
 /* One shard's statistics per channel (cn_op.stats' layout: three runs of C): forward the count,
  * mean and sum of squared deviations of x; backward the sums of dy and dy * xh (xh from aux's

@@ -385,13 +385,41 @@ static void col2im_add(const cn_conv_geom *g, const float *col, int64_t gr, int6
 }
 
 #ifdef CN_X86
+/* one dx plane (a sample's channel): its rows, each from its taps' dcol rows (col, at the
+ * channel's first tap and the sample's first pixel; the taps tap_stride apart) */
+__attribute__((target("avx512f"))) static void col2im_plane(const cn_conv_geom *g, const float *col, int64_t tap_stride,
+                                                            const int32_t (*back)[32], const uint32_t *takes,
+                                                            float *dp, int fresh)
+{
+    __mmask16 m0 = cn_lanes16(0, g->w), m1 = cn_lanes16(0, g->w - 16), mo = cn_lanes16(0, g->ow);
+    for (int64_t iy = 0; iy < g->h; iy++) {
+        float *r = dp + iy * g->w;
+        __m512 lo = _mm512_setzero_ps(), hi = lo;
+        if (!fresh) lo = _mm512_maskz_loadu_ps(m0, r), hi = _mm512_maskz_loadu_ps(m1, r + 16);
+        for (int64_t ky = 0; ky < g->kh; ky++) {
+            int64_t at = iy + g->pad_t - ky * g->dh, oy = at / g->sh;
+            if (at < 0 || at % g->sh || oy >= g->oh) continue;
+            for (int64_t kx = 0; kx < g->kw; kx++) {
+                __m512 v = _mm512_maskz_loadu_ps(mo, col + (ky * g->kw + kx) * tap_stride + oy * g->ow);
+                lo = _mm512_mask_add_ps(lo, (__mmask16)takes[kx], lo,
+                                        _mm512_permutexvar_ps(_mm512_loadu_si512(back[kx]), v));
+                hi = _mm512_mask_add_ps(hi, (__mmask16)(takes[kx] >> 16), hi,
+                                        _mm512_permutexvar_ps(_mm512_loadu_si512(back[kx] + 16), v));
+            }
+        }
+        _mm512_mask_storeu_ps(r, m0, lo);
+        _mm512_mask_storeu_ps(r + 16, m1, hi);
+    }
+}
+
 /* col2im_add where short_rows(g): a row of dx (two vectors) at a time takes, kernel row by
  * kernel row and column by column, the one dcol row each tap put there, spread over its columns
  * by a permute (the table turned about: dx column q takes output column back[kx][q]); the same
  * additions in the same order as col2im_add's, so the same bits. fresh: the rows start from
- * zeros in registers (not zeroed in memory first, then loaded: those loads waited for memory) */
-__attribute__((target("avx512f"))) static void col2im_rows(const cn_conv_geom *g, const float *col, int64_t gr,
-                                                           int64_t n0, int64_t ns, float *dx, int fresh)
+ * zeros in registers (not zeroed in memory first, then loaded: those loads waited for memory).
+ * The vector work is col2im_plane's, a function of its own (core_impl.h, CN_PAR_FOR). */
+static void col2im_rows(const cn_conv_geom *g, const float *col, int64_t gr, int64_t n0, int64_t ns, float *dx,
+                        int fresh)
 {
     int64_t cin_g = g->cin / g->groups, P = g->oh * g->ow;
     int32_t back[SMALL_TAPS][32];
@@ -410,29 +438,9 @@ __attribute__((target("avx512f"))) static void col2im_rows(const cn_conv_geom *g
      * block a plane, and the loads waited for memory) */
     CN_PAR_FOR(cin_g * ns * P * g->kh * g->kw > 32768, collapse(2) schedule(static),
         for (int64_t c = 0; c < cin_g; c++)
-            for (int64_t s = 0; s < ns; s++) {
-                float *dp = dx + ((n0 + s) * g->cin + gr * cin_g + c) * g->h * g->w;
-                for (int64_t iy = 0; iy < g->h; iy++) {
-                    float *r = dp + iy * g->w;
-                    __mmask16 m0 = cn_lanes16(0, g->w), m1 = cn_lanes16(0, g->w - 16);
-                    __m512 lo = _mm512_setzero_ps(), hi = lo;
-                    if (!fresh) lo = _mm512_maskz_loadu_ps(m0, r), hi = _mm512_maskz_loadu_ps(m1, r + 16);
-                    for (int64_t ky = 0; ky < g->kh; ky++) {
-                        int64_t at = iy + g->pad_t - ky * g->dh, oy = at / g->sh;
-                        if (at < 0 || at % g->sh || oy >= g->oh) continue;
-                        for (int64_t kx = 0; kx < g->kw; kx++) {
-                            const float *cr = col + ((c * g->kh + ky) * g->kw + kx) * ns * P + s * P + oy * g->ow;
-                            __m512 v = _mm512_maskz_loadu_ps(cn_lanes16(0, g->ow), cr);
-                            lo = _mm512_mask_add_ps(lo, (__mmask16)takes[kx], lo,
-                                                    _mm512_permutexvar_ps(_mm512_loadu_si512(back[kx]), v));
-                            hi = _mm512_mask_add_ps(hi, (__mmask16)(takes[kx] >> 16), hi,
-                                                    _mm512_permutexvar_ps(_mm512_loadu_si512(back[kx] + 16), v));
-                        }
-                    }
-                    _mm512_mask_storeu_ps(r, m0, lo);
-                    _mm512_mask_storeu_ps(r + 16, m1, hi);
-                }
-            });
+            for (int64_t s = 0; s < ns; s++)
+                col2im_plane(g, col + c * g->kh * g->kw * ns * P + s * P, ns * P, (const int32_t (*)[32])back, takes,
+                             dx + ((n0 + s) * g->cin + gr * cin_g + c) * g->h * g->w, fresh););
 }
 #endif
 

@@ -129,33 +129,38 @@ int64_t cn_cpu_winograd_work(const cn_conv_geom *g)
  * side by side in a vector, as the packed panel holds them (rows past Cout zero), two input
  * channels a vector (a panel's columns c and c+1 lie side by side): half the gathers. */
 _Static_assert(CN_GEMM_MR == 8, "a panel of A is one vector of 8 floats");
-__attribute__((target("avx512f"))) static void transform_weights(const wgeom *wg, const float *w, int turned, float *u)
+__attribute__((target("avx512f"))) static void transform_panel(const wgeom *wg, const float *w, int turned, int64_t ip,
+                                                                float *u)
 {
     const cn_conv_geom *g = wg->g;
-    int64_t panels = (g->cout + 7) / 8;
-    CN_PAR_FOR(g->cout * g->cin >= 4096, schedule(static),
-        for (int64_t ip = 0; ip < panels; ip++) {
-            __m512 half = _mm512_set1_ps(0.5f);
-            for (int64_t c = 0; c < g->cin; c += 2) {
-                __m512 kk[9], t[4][3];
-                __mmask16 both = cn_winograd_taps(g, w, turned, ip, c, kk);
-                for (int j = 0; j < 3; j++) {
-                    t[0][j] = kk[j];
-                    t[1][j] = _mm512_mul_ps(half, _mm512_add_ps(_mm512_add_ps(kk[j], kk[3 + j]), kk[6 + j]));
-                    t[2][j] = _mm512_mul_ps(half, _mm512_add_ps(_mm512_sub_ps(kk[j], kk[3 + j]), kk[6 + j]));
-                    t[3][j] = kk[6 + j];
-                }
-                float *dst = u + cn_gemm_packed_a_at(g->cin, ip * 8, c);
-                for (int i = 0; i < 4; i++) {
-                    _mm512_mask_storeu_ps(dst + (4 * i) * wg->u_len, both, t[i][0]);
-                    _mm512_mask_storeu_ps(dst + (4 * i + 1) * wg->u_len, both,
-                                          _mm512_mul_ps(half, _mm512_add_ps(_mm512_add_ps(t[i][0], t[i][1]), t[i][2])));
-                    _mm512_mask_storeu_ps(dst + (4 * i + 2) * wg->u_len, both,
-                                          _mm512_mul_ps(half, _mm512_add_ps(_mm512_sub_ps(t[i][0], t[i][1]), t[i][2])));
-                    _mm512_mask_storeu_ps(dst + (4 * i + 3) * wg->u_len, both, t[i][2]);
-                }
-            }
-        });
+    __m512 half = _mm512_set1_ps(0.5f);
+    for (int64_t c = 0; c < g->cin; c += 2) {
+        __m512 kk[9], t[4][3];
+        __mmask16 both = cn_winograd_taps(g, w, turned, ip, c, kk);
+        for (int j = 0; j < 3; j++) {
+            t[0][j] = kk[j];
+            t[1][j] = _mm512_mul_ps(half, _mm512_add_ps(_mm512_add_ps(kk[j], kk[3 + j]), kk[6 + j]));
+            t[2][j] = _mm512_mul_ps(half, _mm512_add_ps(_mm512_sub_ps(kk[j], kk[3 + j]), kk[6 + j]));
+            t[3][j] = kk[6 + j];
+        }
+        float *dst = u + cn_gemm_packed_a_at(g->cin, ip * 8, c);
+        for (int i = 0; i < 4; i++) {
+            _mm512_mask_storeu_ps(dst + (4 * i) * wg->u_len, both, t[i][0]);
+            _mm512_mask_storeu_ps(dst + (4 * i + 1) * wg->u_len, both,
+                                  _mm512_mul_ps(half, _mm512_add_ps(_mm512_add_ps(t[i][0], t[i][1]), t[i][2])));
+            _mm512_mask_storeu_ps(dst + (4 * i + 2) * wg->u_len, both,
+                                  _mm512_mul_ps(half, _mm512_add_ps(_mm512_sub_ps(t[i][0], t[i][1]), t[i][2])));
+            _mm512_mask_storeu_ps(dst + (4 * i + 3) * wg->u_len, both, t[i][2]);
+        }
+    }
+}
+
+/* the panels in parallel (the vector work in a function of its own: core_impl.h, CN_PAR_FOR) */
+static void transform_weights(const wgeom *wg, const float *w, int turned, float *u)
+{
+    int64_t panels = (wg->g->cout + 7) / 8;
+    CN_PAR_FOR(wg->g->cout * wg->g->cin >= 4096, schedule(static),
+        for (int64_t ip = 0; ip < panels; ip++) transform_panel(wg, w, turned, ip, u););
 }
 
 /* A run of at most 16 tiles (a vector's lanes [lane, lane+len) of a panel) in one or two tile
@@ -594,24 +599,28 @@ int64_t cn_cpu_winograd_weight_work(const cn_conv_geom *g)
 }
 
 /* t (n, plane, c16) <- the NCHW tensor s (n, c, plane), channels past c zero: 16 x 16 blocks
- * turned in registers */
-__attribute__((target("avx512f"))) static void channels_last(const float *s, int64_t n, int64_t c, int64_t plane,
-                                                            int64_t c16, float *t)
+ * turned in registers; job: a sample's group of 16 channels */
+__attribute__((target("avx512f"))) static void channels_last_job(const float *s, int64_t c, int64_t plane, int64_t c16,
+                                                                int64_t job, float *t)
 {
     int64_t groups = c16 / 16, blocks = (plane + 15) / 16;
+    int64_t i = job / groups, c0 = job % groups * 16;
+    for (int64_t b = 0; b < blocks; b++) {
+        int64_t p0 = b * 16, np = plane - p0 < 16 ? plane - p0 : 16;
+        __mmask16 m = cn_lanes16(0, np);
+        __m512 r[16];
+        for (int q = 0; q < 16; q++)
+            r[q] = c0 + q < c ? _mm512_maskz_loadu_ps(m, s + (i * c + c0 + q) * plane + p0) : _mm512_setzero_ps();
+        cn_transpose16(r);
+        for (int q = 0; q < np; q++) _mm512_storeu_ps(t + (i * plane + p0 + q) * c16 + c0, r[q]);
+    }
+}
+
+/* the jobs in parallel (the vector work in a function of its own: core_impl.h, CN_PAR_FOR) */
+static void channels_last(const float *s, int64_t n, int64_t c, int64_t plane, int64_t c16, float *t)
+{
     CN_PAR_FOR(n * c * plane >= 1 << 16, schedule(static),
-        for (int64_t job = 0; job < n * groups; job++) {
-            int64_t i = job / groups, c0 = job % groups * 16;
-            for (int64_t b = 0; b < blocks; b++) {
-                int64_t p0 = b * 16, np = plane - p0 < 16 ? plane - p0 : 16;
-                __mmask16 m = cn_lanes16(0, np);
-                __m512 r[16];
-                for (int q = 0; q < 16; q++)
-                    r[q] = c0 + q < c ? _mm512_maskz_loadu_ps(m, s + (i * c + c0 + q) * plane + p0) : _mm512_setzero_ps();
-                cn_transpose16(r);
-                for (int q = 0; q < np; q++) _mm512_storeu_ps(t + (i * plane + p0 + q) * c16 + c0, r[q]);
-            }
-        });
+        for (int64_t job = 0; job < n * (c16 / 16); job++) channels_last_job(s, c, plane, c16, job, t););
 }
 
 /* tile t's V (B^T d B of 16 channels from c0) into column k of the chunk's A panels (kc columns) */

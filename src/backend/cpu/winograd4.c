@@ -122,26 +122,32 @@ __attribute__((target("avx512f"), always_inline)) static inline void g6(__m512 a
 /* U_e (e = 6i + j) of every channel pair into the products' packed A, 8 output channels and 2
  * input channels a vector (winograd_taps.h); turned: g is the transposed geometry of w's
  * convolution (an input gradient) */
-__attribute__((target("avx512f"))) static void transform_weights4(const w4geom *wg, const float *w, int turned, float *u)
+__attribute__((target("avx512f"))) static void transform_panel4(const w4geom *wg, const float *w, int turned,
+                                                                 int64_t ip, float *u)
 {
     const cn_conv_geom *g = wg->g;
-    int64_t panels = (g->cout + 7) / 8;
-    CN_PAR_FOR(g->cout * g->cin >= 4096, schedule(static),
-        for (int64_t ip = 0; ip < panels; ip++)
-            for (int64_t c = 0; c < g->cin; c += 2) {
-                __m512 kk[9], t[3][6], e[6];
-                __mmask16 both = cn_winograd_taps(g, w, turned, ip, c, kk);
-                for (int j = 0; j < 3; j++) { /* G g: the kernel's columns */
-                    __m512 col[6];
-                    g6(kk[j], kk[3 + j], kk[6 + j], col);
-                    for (int i = 0; i < 6; i++) t[j][i] = col[i];
-                }
-                float *dst = u + cn_gemm_packed_a_at(g->cin, ip * 8, c);
-                for (int i = 0; i < 6; i++) { /* (G g) G^T: row i */
-                    g6(t[0][i], t[1][i], t[2][i], e);
-                    for (int j = 0; j < 6; j++) _mm512_mask_storeu_ps(dst + (6 * i + j) * wg->u_len, both, e[j]);
-                }
-            });
+    for (int64_t c = 0; c < g->cin; c += 2) {
+        __m512 kk[9], t[3][6], e[6];
+        __mmask16 both = cn_winograd_taps(g, w, turned, ip, c, kk);
+        for (int j = 0; j < 3; j++) { /* G g: the kernel's columns */
+            __m512 col[6];
+            g6(kk[j], kk[3 + j], kk[6 + j], col);
+            for (int i = 0; i < 6; i++) t[j][i] = col[i];
+        }
+        float *dst = u + cn_gemm_packed_a_at(g->cin, ip * 8, c);
+        for (int i = 0; i < 6; i++) { /* (G g) G^T: row i */
+            g6(t[0][i], t[1][i], t[2][i], e);
+            for (int j = 0; j < 6; j++) _mm512_mask_storeu_ps(dst + (6 * i + j) * wg->u_len, both, e[j]);
+        }
+    }
+}
+
+/* the panels in parallel (the vector work in a function of its own: core_impl.h, CN_PAR_FOR) */
+static void transform_weights4(const w4geom *wg, const float *w, int turned, float *u)
+{
+    int64_t panels = (wg->g->cout + 7) / 8;
+    CN_PAR_FOR(wg->g->cout * wg->g->cin >= 4096, schedule(static),
+        for (int64_t ip = 0; ip < panels; ip++) transform_panel4(wg, w, turned, ip, u););
 }
 
 /* B^T applied to six vectors (a row of d, or a column of d B) */
