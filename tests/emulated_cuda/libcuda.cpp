@@ -1,18 +1,23 @@
 /* libcuda.cpp — an emulated CUDA driver (libcuda.so.1) for the tests on machines without a GPU:
  * the driver calls the CUDA backend makes (src/backend/cuda/loader.c), with "device" memory on
- * the host and every launch run at once on the CPU. The kernels are kernels.cu itself, compiled
- * as C++: each thread of a block runs to its next __syncthreads, then the next thread runs
- * (below: plain calls, or coroutines where a kernel has barriers); blocks run one after another. So `ctest -R cuda_emulated` runs
- * the backend's host code, its launches (arguments as cuLaunchKernel passes them) and its kernels'
- * indexing and block reductions against the reference kernels, without a GPU; EMU_ORDER=reverse
- * runs the blocks and threads last to first, so that a read of another thread's write without a
- * barrier fails in one order or the other. What it cannot check: timing, races that neither order
- * shows (two threads' read-modify-writes of one place, warps), real cuDNN (libcudnn.cpp
- * computes its calls by their documented definition), real cuBLAS, the fatbin's machine code.
- * Stream capture (CUDA graphs) is emulated too: while a capture is on, launches, copies, memsets
- * and (through cn_emu_queue) libcublas.cpp's products and libcudnn.cpp's convolutions are kept with copies of their arguments
- * and run when the graph is launched; a wait on the stream while capturing fails and spoils the
- * capture, as the driver's does. */
+ * the host and the launches run on the CPU. The kernels are kernels.cu itself, compiled as C++:
+ * each thread of a block runs to its next __syncthreads, then the next thread runs (below:
+ * plain calls, or coroutines where a kernel has barriers); blocks run one after another. So
+ * `ctest -R cuda_emulated` runs the backend's host code, its launches (arguments as
+ * cuLaunchKernel passes them) and its kernels' indexing and block reductions against the
+ * reference kernels, without a GPU.
+ * - The work on the stream runs when the host waits for it (cuStreamSynchronize, an event's
+ *   mark), as late as a GPU may run it, so a host that reads a result before its wait, or
+ *   changes an operand while the work is queued, gets other values and fails its test.
+ * - EMU_ORDER=reverse runs the blocks and threads last to first, so that a read of another
+ *   thread's write without a barrier fails in one order or the other.
+ * - Stream capture (CUDA graphs): while a capture is on, launches, copies, memsets and (through
+ *   cn_emu_queue) libcublas.cpp's products and libcudnn.cpp's convolutions are kept with copies
+ *   of their arguments and run when the graph is launched; a wait on the stream while capturing
+ *   fails and spoils the capture, as the driver's does.
+ * What it cannot check: timing, races that neither order shows (two threads' read-modify-writes
+ * of one place, warps), real cuDNN (libcudnn.cpp computes its calls by their documented
+ * definition), real cuBLAS, the fatbin's machine code. */
 #include <cuda.h>
 
 #include <cmath>
@@ -21,6 +26,7 @@
 #include <cstdlib>
 #include <cstring>
 #include <functional>
+#include <map>
 #include <memory>
 #include <tuple>
 #include <utility>
@@ -190,11 +196,49 @@ struct emu_graph {
 static emu_graph *capture;   /* the graph being recorded, or null */
 static bool capture_spoiled; /* a call that cannot be recorded came while capturing */
 
-/* runs op now, or keeps it while a capture is on (libcublas.cpp queues its products here too) */
+/* ---- the stream's work kept until the host waits for it ----
+ * A real GPU runs a launch, a copy or a memset after the call has returned; a host that reads
+ * what they write before it waits (cuStreamSynchronize, cuEventSynchronize on a mark after
+ * them), or writes what they read while they may not have run, races the GPU. Here the work
+ * waits in `pending` until the host waits for it, so such a read sees the old bytes (the
+ * poison of a fresh allocation) and its test fails, as it may on the GPU. EMU_SYNC=1 runs
+ * every call at once instead (to tell such a race from a wrong kernel). */
+static std::vector<std::function<void()>> pending;
+static unsigned long long queued, ran; /* work ever queued, and run, in stream order */
+static bool deferring(void)
+{
+    static int on = -1;
+    if (on < 0) {
+        const char *e = getenv("EMU_SYNC");
+        on = !(e && strcmp(e, "1") == 0);
+    }
+    return on;
+}
+/* the stream's work up to the upto-th ever queued */
+static void run_until(unsigned long long upto)
+{
+    size_t n = 0;
+    while (ran < upto && n < pending.size()) pending[n++](), ran++;
+    pending.erase(pending.begin(), pending.begin() + static_cast<long>(n));
+}
+
+/* keeps op while a capture is on, else queues it (EMU_SYNC=1: runs it now); libcublas.cpp's
+ * products and libcudnn.cpp's convolutions come here too */
 extern "C" __attribute__((visibility("default"))) void cn_emu_queue(std::function<void()> *op)
 {
     if (capture) capture->ops.push_back(std::move(*op));
+    else if (deferring()) pending.push_back(std::move(*op)), queued++;
     else (*op)();
+}
+
+/* the driver's allocations (managed and page-locked): start -> bytes */
+static std::map<uintptr_t, size_t> driver_memory;
+static bool from_driver(uintptr_t p, size_t n)
+{
+    auto at = driver_memory.upper_bound(p);
+    if (at == driver_memory.begin()) return false;
+    --at;
+    return p + n <= at->first + at->second;
 }
 
 /* ---- the driver ---- */
@@ -214,16 +258,26 @@ CUresult cuStreamCreate(CUstream *s, unsigned int) { return *s = reinterpret_cas
 CUresult cuStreamSynchronize(CUstream)
 {
     if (capture) return capture_spoiled = true, CUDA_ERROR_STREAM_CAPTURE_UNSUPPORTED;
+    run_until(queued);
     return CUDA_SUCCESS;
 }
-/* events: the work before a mark has run by the time it is marked (launches run at once) */
-CUresult cuEventCreate(CUevent *e, unsigned int) { return *e = reinterpret_cast<CUevent>(3), CUDA_SUCCESS; }
-CUresult cuEventRecord(CUevent, CUstream)
+/* events: a mark is the count of work queued when it was recorded; waiting on it runs that
+ * much (never destroyed: the backend makes two) */
+CUresult cuEventCreate(CUevent *e, unsigned int)
+{
+    return *e = reinterpret_cast<CUevent>(new unsigned long long(0)), CUDA_SUCCESS;
+}
+CUresult cuEventRecord(CUevent e, CUstream)
 {
     if (capture) return capture_spoiled = true, CUDA_ERROR_STREAM_CAPTURE_UNSUPPORTED; /* not recorded here */
+    *reinterpret_cast<unsigned long long *>(e) = queued;
     return CUDA_SUCCESS;
 }
-CUresult cuEventSynchronize(CUevent) { return CUDA_SUCCESS; }
+CUresult cuEventSynchronize(CUevent e)
+{
+    run_until(*reinterpret_cast<unsigned long long *>(e));
+    return CUDA_SUCCESS;
+}
 CUresult cuStreamBeginCapture(CUstream, CUstreamCaptureMode)
 {
     if (capture) return CUDA_ERROR_ILLEGAL_STATE;
@@ -247,10 +301,17 @@ CUresult cuGraphInstantiate(CUgraphExec *e, CUgraph g, unsigned long long)
 CUresult cuGraphLaunch(CUgraphExec e, CUstream)
 {
     if (capture) return CUDA_ERROR_STREAM_CAPTURE_UNSUPPORTED; /* not needed by the backend */
-    for (auto &op : reinterpret_cast<emu_graph *>(e)->ops) op();
-    return CUDA_SUCCESS;
+    emu_graph *g = reinterpret_cast<emu_graph *>(e);
+    std::function<void()> op = [g]() {
+        for (auto &node : g->ops) node();
+    };
+    return cn_emu_queue(&op), CUDA_SUCCESS;
 }
-CUresult cuGraphExecDestroy(CUgraphExec e) { return delete reinterpret_cast<emu_graph *>(e), CUDA_SUCCESS; }
+CUresult cuGraphExecDestroy(CUgraphExec e)
+{
+    run_until(queued); /* a launch of it may be waiting */
+    return delete reinterpret_cast<emu_graph *>(e), CUDA_SUCCESS;
+}
 CUresult cuGraphDestroy(CUgraph g) { return delete reinterpret_cast<emu_graph *>(g), CUDA_SUCCESS; }
 CUresult cuModuleLoadData(CUmodule *m, const void *image)
 {
@@ -272,6 +333,7 @@ CUresult cuLaunchKernel(CUfunction f, unsigned gx, unsigned gy, unsigned gz, uns
         return CUDA_ERROR_INVALID_VALUE; /* the backend launches 1-D grids of 1-D blocks only */
     const kernel_entry *k = reinterpret_cast<kernel_entry *>(f);
     if (capture) capture->ops.push_back(k->bind(params, gx, bx));
+    else if (deferring()) pending.push_back(k->bind(params, gx, bx)), queued++;
     else run_grid(k->call, params, gx, bx);
     return CUDA_SUCCESS;
 }
@@ -281,9 +343,16 @@ CUresult cuMemAllocManaged(CUdeviceptr *p, size_t bytes, unsigned int)
     if (!m) return CUDA_ERROR_OUT_OF_MEMORY;
     memset(m, 0x7f, bytes); /* poisoned: the backend must zero what it hands out */
     *p = reinterpret_cast<CUdeviceptr>(m);
+    driver_memory[reinterpret_cast<uintptr_t>(m)] = bytes;
     return CUDA_SUCCESS;
 }
-CUresult cuMemFree(CUdeviceptr p) { return free(reinterpret_cast<void *>(p)), CUDA_SUCCESS; }
+/* freeing waits for the work queued before (as the driver's cuMemFree and cuMemFreeHost do) */
+CUresult cuMemFree(CUdeviceptr p)
+{
+    run_until(queued);
+    driver_memory.erase(static_cast<uintptr_t>(p));
+    return free(reinterpret_cast<void *>(p)), CUDA_SUCCESS;
+}
 CUresult cuMemGetInfo(size_t *free_b, size_t *total_b)
 {
     *free_b = (size_t)4 << 30, *total_b = (size_t)8 << 30;
@@ -298,12 +367,28 @@ CUresult cuMemAllocHost(void **p, size_t bytes)
 {
     if (!(*p = aligned_alloc(256, (bytes + 255) / 256 * 256))) return CUDA_ERROR_OUT_OF_MEMORY;
     memset(*p, 0x7f, bytes);
+    driver_memory[reinterpret_cast<uintptr_t>(*p)] = bytes;
     return CUDA_SUCCESS;
 }
-CUresult cuMemFreeHost(void *p) { return free(p), CUDA_SUCCESS; }
+CUresult cuMemFreeHost(void *p)
+{
+    run_until(queued);
+    driver_memory.erase(reinterpret_cast<uintptr_t>(p));
+    return free(p), CUDA_SUCCESS;
+}
+/* From the host's own (pageable) memory the driver stages the bytes before it returns, so the
+ * host may change them at once; from memory of the driver's (managed, page-locked) the copy
+ * reads them when it runs. */
 CUresult cuMemcpyAsync(CUdeviceptr dst, CUdeviceptr src, size_t n, CUstream)
 {
-    std::function<void()> op = [dst, src, n]() { memcpy(reinterpret_cast<void *>(dst), reinterpret_cast<const void *>(src), n); };
+    std::function<void()> op;
+    if (!from_driver(static_cast<uintptr_t>(src), n)) {
+        auto staged = std::make_shared<std::vector<unsigned char>>(reinterpret_cast<const unsigned char *>(src),
+                                                                    reinterpret_cast<const unsigned char *>(src) + n);
+        op = [dst, staged, n]() { memcpy(reinterpret_cast<void *>(dst), staged->data(), n); };
+    } else {
+        op = [dst, src, n]() { memcpy(reinterpret_cast<void *>(dst), reinterpret_cast<const void *>(src), n); };
+    }
     return cn_emu_queue(&op), CUDA_SUCCESS;
 }
 CUresult cuGetErrorName(CUresult r, const char **s) { return *s = r ? "CUDA_ERROR_EMULATED" : "CUDA_SUCCESS", CUDA_SUCCESS; }
