@@ -40,7 +40,11 @@ static cublasStatus_t gemm(cublasOperation_t ta, cublasOperation_t tb, int m, in
                            const void *a, bool a16, int lda, const void *b, bool b16, int ldb, const float *beta, void *c,
                            bool c16, int ldc)
 {
-    if (m < 0 || n < 0 || k < 0) return CUBLAS_STATUS_INVALID_VALUE;
+    /* cuBLAS's argument checks: each leading dimension at least its matrix's rows */
+    auto at_least = [](int ld, int rows) { return ld >= (rows > 1 ? rows : 1); };
+    if (m < 0 || n < 0 || k < 0 || !at_least(lda, ta == CUBLAS_OP_N ? m : k) || !at_least(ldb, tb == CUBLAS_OP_N ? k : n) ||
+        !at_least(ldc, m))
+        return CUBLAS_STATUS_INVALID_VALUE;
     float al = *alpha, be = *beta; /* taken at the call, as cuBLAS's host-pointer mode does */
     queue([=]() {
         for (int j = 0; j < n; j++)
