@@ -31,12 +31,12 @@ static double rel(const float *a, const float *b, int64_t n)
     return s > 0 ? d / s : d;
 }
 
-/* the precision the op table runs a backend in (cn_precision), for its lines. In bf16 the inputs,
- * parameters and output gradients run() makes are values bf16 holds exactly: rounding them (in
- * both runs) keeps
- * a bf16 backend's first rounding of its products' operands from moving a value across a kink
- * (hardsigmoid's at 3, say), where the derivative jumps and any rounding would fail the
- * comparison; the products' results and gradients are still rounded to bf16. */
+/* the precision the op table runs a backend in (cn_precision), for its lines. In bf16 and tf32
+ * the inputs, parameters and output gradients run() makes are values the precision holds
+ * exactly: rounding them (in both runs) keeps a backend's first rounding of its products'
+ * operands from moving a value across a kink (hardsigmoid's at 3, say), where the derivative
+ * jumps and any rounding would fail the comparison; the values the layers make (and in bf16 the
+ * products' results and gradients) are still rounded on their way into a product. */
 static int precision_now;
 /* 1 while the op table runs a case between identities (between_identities): run() makes the
  * first layer, a 1x1 convolution, the identity */
@@ -48,6 +48,19 @@ static float bf16_value(float v)
     uint32_t u;
     memcpy(&u, &v, sizeof u);
     u = (u + 0x7fffu + ((u >> 16) & 1u)) & 0xffff0000u; /* to nearest even (finite values only) */
+    memcpy(&v, &u, sizeof v);
+    return v;
+}
+
+/* v as the op table's precision holds it: bf16's 7 mantissa bits, TF32's 10 (to nearest, ties
+ * away, as the tensor cores take a float), fp32's all */
+static float held_value(float v)
+{
+    if (precision_now == CN_PRECISION_BF16) return bf16_value(v);
+    if (precision_now != CN_PRECISION_TF32) return v;
+    uint32_t u;
+    memcpy(&u, &v, sizeof u);
+    u = (u + 0x1000u) & ~0x1fffu; /* finite values only */
     memcpy(&v, &u, sizeof v);
     return v;
 }
@@ -73,8 +86,8 @@ static void run(const char *spec, const cn_backend *be, int64_t batch, float **y
     float *params = cn_net_params(net, &trainable, NULL);
     for (int64_t i = 0; i < trainable; i++) params[i] += (float)(0.25 * cn_rng_normal(&rng));
     for (int64_t i = 0; i < *nx; i++) x[i] = (float)cn_rng_normal(&rng);
-    for (int64_t i = 0; precision_now == CN_PRECISION_BF16 && i < trainable; i++) params[i] = bf16_value(params[i]);
-    for (int64_t i = 0; precision_now == CN_PRECISION_BF16 && i < *nx; i++) x[i] = bf16_value(x[i]);
+    for (int64_t i = 0; i < trainable; i++) params[i] = held_value(params[i]);
+    for (int64_t i = 0; i < *nx; i++) x[i] = held_value(x[i]);
     for (int64_t i = 0; wrapped_now && i < in.c * in.c; i++) params[i] = i / in.c == i % in.c; /* its weights, first */
     CHECK(cn_net_forward(ctx, net, x, batch, 1) == CN_OK);
     const float *out = cn_net_output(net, ny);
@@ -82,7 +95,7 @@ static void run(const char *spec, const cn_backend *be, int64_t batch, float **y
     memcpy(*y, out, (size_t)*ny * sizeof(float));
     float *g = malloc((size_t)*ny * sizeof(float));
     for (int64_t i = 0; i < *ny; i++) g[i] = (float)cn_rng_normal(&rng);
-    for (int64_t i = 0; precision_now == CN_PRECISION_BF16 && i < *ny; i++) g[i] = bf16_value(g[i]);
+    for (int64_t i = 0; i < *ny; i++) g[i] = held_value(g[i]);
     for (int pass = 0; pass < 2; pass++) {
         cn_net_zero_grad(net);
         CHECK(cn_net_backward(ctx, net, g) == CN_OK);

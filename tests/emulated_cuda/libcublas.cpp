@@ -1,38 +1,31 @@
 /* libcublas.cpp — an emulated cuBLAS (libcublas.so.13) for the tests without a GPU (see
  * libcuda.cpp): the calls the CUDA backend makes, SGEMM as the column-major definition computes
- * it, in double; cublasGemmEx on bf16 or fp32 factors into fp32 (or bf16 from bf16 factors). */
+ * it, in double; cublasGemmEx on bf16 or fp32 factors into fp32 (or bf16 from bf16 factors);
+ * in TF32 mode (cublasSetMathMode) the fp32 factors rounded to TF32 first, as the tensor cores
+ * take them. */
 #include <cublas_v2.h>
 
 #include <cstdint>
 #include <cstring>
 #include <functional>
 
+#include "emu_number.h"
 #include "emu_queue.h"
 
 extern "C" {
 cublasStatus_t cublasCreate(cublasHandle_t *h) { return *h = reinterpret_cast<cublasHandle_t>(4), CUBLAS_STATUS_SUCCESS; }
 cublasStatus_t cublasSetStream(cublasHandle_t, cudaStream_t) { return CUBLAS_STATUS_SUCCESS; }
-cublasStatus_t cublasSetMathMode(cublasHandle_t, cublasMath_t) { return CUBLAS_STATUS_SUCCESS; }
+/* TF32 mode: fp32 factors rounded to TF32 as the tensor cores take them */
+static cublasMath_t math_mode = CUBLAS_DEFAULT_MATH;
+cublasStatus_t cublasSetMathMode(cublasHandle_t, cublasMath_t mode) { return math_mode = mode, CUBLAS_STATUS_SUCCESS; }
 const char *cublasGetStatusString(cublasStatus_t) { return "an error of the emulated cuBLAS"; }
 
-/* value i of a factor stored as fp32 or as bf16 (the high half of an fp32) */
-static double factor(const void *x, bool bf16, long i)
+/* value i of a factor stored as fp32 (as TF32 where tf32) or as bf16 */
+static double factor(const void *x, bool bf16, bool tf32, long i)
 {
-    uint32_t u;
-    if (!bf16) return static_cast<const float *>(x)[i];
-    u = static_cast<uint32_t>(static_cast<const uint16_t *>(x)[i]) << 16;
-    float v;
-    memcpy(&v, &u, sizeof v);
-    return v;
-}
-
-/* bf16 from a float, to nearest even (a NaN stays a NaN), as cuBLAS stores a bf16 C */
-static uint16_t bf16_of(float v)
-{
-    uint32_t u;
-    memcpy(&u, &v, sizeof u);
-    if ((u & 0x7fffffffu) > 0x7f800000u) return static_cast<uint16_t>((u >> 16) | 0x40u);
-    return static_cast<uint16_t>((u + 0x7fffu + ((u >> 16) & 1u)) >> 16);
+    if (bf16) return emu_float_of_bf16(static_cast<const uint16_t *>(x)[i]);
+    float v = static_cast<const float *>(x)[i];
+    return tf32 ? emu_tf32(v) : v;
 }
 
 /* C (m x n, fp32 or bf16) = alpha op(A) op(B) + beta C, column-major, op(A) m x k, op(B) k x n */
@@ -46,19 +39,20 @@ static cublasStatus_t gemm(cublasOperation_t ta, cublasOperation_t tb, int m, in
         !at_least(ldc, m))
         return CUBLAS_STATUS_INVALID_VALUE;
     float al = *alpha, be = *beta; /* taken at the call, as cuBLAS's host-pointer mode does */
+    bool tf32 = math_mode == CUBLAS_TF32_TENSOR_OP_MATH;
     queue([=]() {
         for (int j = 0; j < n; j++)
             for (int i = 0; i < m; i++) {
                 double acc = 0;
                 for (int p = 0; p < k; p++) {
-                    double av = factor(a, a16, ta == CUBLAS_OP_N ? i + (long)p * lda : p + (long)i * lda);
-                    double bv = factor(b, b16, tb == CUBLAS_OP_N ? p + (long)j * ldb : j + (long)p * ldb);
+                    double av = factor(a, a16, tf32, ta == CUBLAS_OP_N ? i + (long)p * lda : p + (long)i * lda);
+                    double bv = factor(b, b16, tf32, tb == CUBLAS_OP_N ? p + (long)j * ldb : j + (long)p * ldb);
                     acc += av * bv;
                 }
                 long at = i + (long)j * ldc;
                 /* beta 0: C is not read (it may hold anything) */
-                float v = (float)(al * acc + (be != 0 ? be * factor(c, c16, at) : 0.0));
-                if (c16) static_cast<uint16_t *>(c)[at] = bf16_of(v);
+                float v = (float)(al * acc + (be != 0 ? be * factor(c, c16, false, at) : 0.0));
+                if (c16) static_cast<uint16_t *>(c)[at] = emu_bf16_of(v);
                 else static_cast<float *>(c)[at] = v;
             }
     });

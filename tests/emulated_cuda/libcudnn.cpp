@@ -2,7 +2,8 @@
  * libcuda.cpp): the legacy convolution calls the CUDA backend makes (src/backend/cuda/conv.c),
  * as cuDNN's documentation defines them — cross-correlation with padding, strides, dilation and
  * groups; NCHW or NHWC tensors and filters (NHWC filters: k, h, w, c); float or bf16 data with
- * the sums in double and a bf16 result rounded to nearest even; y = alpha * result + beta * y.
+ * the sums in double and a bf16 result rounded to nearest even; float factors rounded to TF32
+ * unless the math type is CUDNN_FMA_MATH; y = alpha * result + beta * y.
  * So `cuda_emulated_cudnn` runs conv.c's cuDNN path (descriptors, the algorithm choice, the
  * workspace, the bf16 staging in NHWC) against the reference. The heuristics list, fastest
  * first, an algorithm the backend must pass over (non-deterministic) before the ones it may
@@ -18,6 +19,7 @@
 #include <cstring>
 #include <functional>
 
+#include "emu_number.h"
 #include "emu_queue.h"
 #include <utility>
 #include <vector>
@@ -53,10 +55,15 @@ bool supported(cudnnDataType_t t) { return t == CUDNN_DATA_FLOAT || t == CUDNN_D
 double load(const void *p, cudnnDataType_t t, long i)
 {
     if (t == CUDNN_DATA_FLOAT) return static_cast<const float *>(p)[i];
-    uint32_t u = static_cast<uint32_t>(static_cast<const uint16_t *>(p)[i]) << 16;
-    float v;
-    memcpy(&v, &u, sizeof v);
-    return v;
+    return emu_float_of_bf16(static_cast<const uint16_t *>(p)[i]);
+}
+
+/* a factor of a product: float factors go to the tensor cores as TF32 unless the math type
+ * keeps them off (CUDNN_FMA_MATH) */
+double factor(const void *p, cudnnDataType_t t, long i, cudnnMathType_t math)
+{
+    if (t == CUDNN_DATA_FLOAT && math != CUDNN_FMA_MATH) return emu_tf32(static_cast<const float *>(p)[i]);
+    return load(p, t, i);
 }
 
 /* p[i] = alpha * v + beta * p[i] (beta 0: p[i] not read), as float or bf16 (to nearest even) */
@@ -64,14 +71,8 @@ void store(void *p, cudnnDataType_t t, long i, double v, float alpha, float beta
 {
     double old = beta != 0 ? load(p, t, i) : 0;
     float r = static_cast<float>(alpha * v + (beta != 0 ? beta * old : 0.0));
-    if (t == CUDNN_DATA_FLOAT) {
-        static_cast<float *>(p)[i] = r;
-        return;
-    }
-    uint32_t u;
-    memcpy(&u, &r, sizeof u);
-    u = (u & 0x7fffffffu) > 0x7f800000u ? (u | 0x400000u) : u + 0x7fffu + ((u >> 16) & 1u);
-    static_cast<uint16_t *>(p)[i] = static_cast<uint16_t>(u >> 16);
+    if (t == CUDNN_DATA_FLOAT) static_cast<float *>(p)[i] = r;
+    else static_cast<uint16_t *>(p)[i] = emu_bf16_of(r);
 }
 
 long at(cudnnTensorFormat_t f, int n, int c, int h, int w, int C, int H, int W)
@@ -317,7 +318,9 @@ cudnnStatus_t cudnnConvolutionForward(cudnnHandle_t, const void *alpha, const cu
     queue([=]() {
         scribble(work, work_bytes);
         std::vector<double> acc(static_cast<size_t>(count(ys)), 0.0);
-        each_product(xs, ws, cs, ys, [&](long yi, long xi, long wi) { acc[yi] += load(x, xs.type, xi) * load(w, ws.type, wi); });
+        each_product(xs, ws, cs, ys, [&](long yi, long xi, long wi) {
+            acc[yi] += factor(x, xs.type, xi, cs.math) * factor(w, ws.type, wi, cs.math);
+        });
         for (long i = 0; i < count(ys); i++) store(y, ys.type, i, acc[i], al, be);
     });
     return CUDNN_STATUS_SUCCESS;
@@ -364,7 +367,9 @@ cudnnStatus_t cudnnConvolutionBiasActivationForward(cudnnHandle_t, const void *a
     queue([=]() {
         scribble(work, work_bytes);
         std::vector<double> acc(static_cast<size_t>(count(ys)), 0.0);
-        each_product(xs, ws, cs, ys, [&](long yi, long xi, long wi) { acc[yi] += load(x, xs.type, xi) * load(w, ws.type, wi); });
+        each_product(xs, ws, cs, ys, [&](long yi, long xi, long wi) {
+            acc[yi] += factor(x, xs.type, xi, cs.math) * factor(w, ws.type, wi, cs.math);
+        });
         for (long i = 0; i < count(ys); i++) {
             int ch = static_cast<int>(ys.format == CUDNN_TENSOR_NHWC ? i % ys.c : i / (static_cast<long>(ys.h) * ys.w) % ys.c);
             float v = static_cast<float>(a1 * acc[i] + (a2 != 0 ? a2 * static_cast<const float *>(z)[i] : 0.0));
@@ -393,7 +398,9 @@ cudnnStatus_t cudnnConvolutionBackwardData(cudnnHandle_t, const void *alpha, con
     queue([=]() {
         scribble(work, work_bytes);
         std::vector<double> acc(static_cast<size_t>(count(xs)), 0.0);
-        each_product(xs, ws, cs, ys, [&](long yi, long xi, long wi) { acc[xi] += load(dy, ys.type, yi) * load(w, ws.type, wi); });
+        each_product(xs, ws, cs, ys, [&](long yi, long xi, long wi) {
+            acc[xi] += factor(dy, ys.type, yi, cs.math) * factor(w, ws.type, wi, cs.math);
+        });
         for (long i = 0; i < count(xs); i++) store(dx, xs.type, i, acc[i], al, be);
     });
     return CUDNN_STATUS_SUCCESS;
@@ -416,7 +423,9 @@ cudnnStatus_t cudnnConvolutionBackwardFilter(cudnnHandle_t, const void *alpha, c
     queue([=]() {
         scribble(work, work_bytes);
         std::vector<double> acc(static_cast<size_t>(count(ws)), 0.0);
-        each_product(xs, ws, cs, ys, [&](long yi, long xi, long wi) { acc[wi] += load(dy, ys.type, yi) * load(x, xs.type, xi); });
+        each_product(xs, ws, cs, ys, [&](long yi, long xi, long wi) {
+            acc[wi] += factor(dy, ys.type, yi, cs.math) * factor(x, xs.type, xi, cs.math);
+        });
         for (long i = 0; i < count(ws); i++) store(dw, ws.type, i, acc[i], al, be);
     });
     return CUDNN_STATUS_SUCCESS;
