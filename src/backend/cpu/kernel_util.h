@@ -20,8 +20,9 @@
  * bounds the loop (tanh, sigmoid, silu: 4x on lenet5's tanh); pooling and batch norm, bound by
  * memory, measured no faster with it. The clones are static, called by the exported function:
  * clang 14 gives an exported function's clones an ifunc under another name, and the name stays
- * undefined. (clang compiles an OpenMP loop's body in a function of its own, for the baseline
- * only: its parallel loops have no AVX-512 clone, gcc's have.) */
+ * undefined. clang also compiles an OpenMP loop's body in a function of its own, for the
+ * baseline only, where gcc clones it too: so a parallel loop calls the clone for its share
+ * (activation.c's runs) rather than sitting inside it, where the arithmetic matters. */
 #if defined(__x86_64__) || defined(__i386__)
 #define CPU_CLONES __attribute__((target_clones("avx512f", "default")))
 #else
