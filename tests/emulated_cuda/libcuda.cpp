@@ -177,15 +177,15 @@ static std::function<void()> bind_launch(void (*k)(A...), void (*call)(void **),
         run_grid(call, params, gx, bx);
     };
 }
+/* a kernel by name: bind makes its launch, the arguments copied as cuLaunchKernel takes them */
 struct kernel_entry {
     const char *name;
-    void (*call)(void **args);
     std::function<void()> (*bind)(void **args, unsigned gx, unsigned bx);
 };
 template <typename... A> static constexpr size_t arity(void (*)(A...)) { return sizeof...(A); }
 #define CN_EMU_CALL(name) [](void **params) { invoke(name, params, std::make_index_sequence<arity(name)>{}); }
 #define CN_EMU_ENTRY(name)                                                                          \
-    { #name, CN_EMU_CALL(name), [](void **args, unsigned gx, unsigned bx) {                          \
+    { #name, [](void **args, unsigned gx, unsigned bx) {                                             \
          return bind_launch(name, CN_EMU_CALL(name), args, gx, bx, std::make_index_sequence<arity(name)>{}); } },
 static const kernel_entry kernels[] = { CN_CU_KERNELS(CN_EMU_ENTRY) };
 
@@ -331,11 +331,8 @@ CUresult cuLaunchKernel(CUfunction f, unsigned gx, unsigned gy, unsigned gz, uns
 {
     if (!gx || !bx || gy != 1 || gz != 1 || by != 1 || bz != 1 || bx > MAX_THREADS || shared || extra)
         return CUDA_ERROR_INVALID_VALUE; /* the backend launches 1-D grids of 1-D blocks only */
-    const kernel_entry *k = reinterpret_cast<kernel_entry *>(f);
-    if (capture) capture->ops.push_back(k->bind(params, gx, bx));
-    else if (deferring()) pending.push_back(k->bind(params, gx, bx)), queued++;
-    else run_grid(k->call, params, gx, bx);
-    return CUDA_SUCCESS;
+    std::function<void()> op = reinterpret_cast<kernel_entry *>(f)->bind(params, gx, bx); /* the arguments copied */
+    return cn_emu_queue(&op), CUDA_SUCCESS;
 }
 CUresult cuMemAllocManaged(CUdeviceptr *p, size_t bytes, unsigned int)
 {
