@@ -186,6 +186,15 @@ int cli_report_live(const char *dir, int64_t epoch, int64_t epochs);
  * those views averaged too, tta_acc if measured already (cmd_train's), else measured (NaN) */
 int cli_report_final(const char *dir, cn_tta tta, double tta_acc);
 
+/* ---- weights (weights.c) ---- */
+/* Sets net's parameters from file: a text file (one tensor a line, "layer.weight = 1,1; 1,-1",
+ * PyTorch's layouts, '#' comments), JSON ({"layer.weight": [[1,1],[1,-1]]}) or a checkpoint (a
+ * .safetensors file or a run folder: the tensors whose names and shapes match). Every trainable
+ * tensor must be given. Returns 0, or the exit status after printing the error (file and line). */
+int cli_load_weights(cn_ctx *ctx, cn_net *net, const char *file, const char *cmd);
+/* whether cli_load_weights takes file as a checkpoint (a .safetensors file, or a folder) */
+int cli_is_checkpoint(const char *file);
+
 int cmd_summary(int argc, char **argv);
 int cmd_train(int argc, char **argv);
 int cmd_eval(int argc, char **argv);
@@ -195,6 +204,7 @@ int cmd_data(int argc, char **argv);
 int cmd_bench(int argc, char **argv);
 int cmd_calc(int argc, char **argv);
 int cmd_trace(int argc, char **argv);
+int cmd_gradflow(int argc, char **argv);
 /* The index of the layer called name in net, -1 when none is */
 int cli_layer_index(cn_ctx *ctx, const cn_net *net, const char *name);
 /* trace --html: the traced step's page, written atomically (trace_html.c); grads: the step has a

@@ -26,6 +26,7 @@ static const struct {
     { "export", cmd_export, "a checkpoint as an ONNX model (for ONNX Runtime, PyTorch, ...)" },
     { "import", cmd_import, "an ONNX model (as PyTorch exports) as a run folder: spec and checkpoint" },
     { "gradcheck", cmd_gradcheck, "check every layer's backward pass by central differences" },
+    { "gradflow", cmd_gradflow, "the size of every layer's output, gradient and weight on a batch: vanishing gradients" },
 };
 
 static void usage(FILE *f)

@@ -64,6 +64,10 @@ def build(spec, tensors):
             m = nn.BatchNorm2d(channels, eps=float(keys.get("eps", 1e-5)))
         elif kind == "relu":
             m = nn.ReLU()
+        elif kind == "sigmoid":
+            m = nn.Sigmoid()
+        elif kind == "tanh":
+            m = nn.Tanh()
         elif kind == "maxpool":
             k = pair(pos[0])
             m = nn.MaxPool2d(k, stride=int(keys.get("stride", k[0])), padding=int(keys.get("pad", 0)))

@@ -36,6 +36,9 @@ static const model_case models[] = {
      * 68 layers: input + stem 3 + 5 blocks of 7 + 3 projected blocks of 9 + pool + dense.
      * MACs 555,422,720 (0.56 GMAC, the figure usually quoted for this net). */
     { "models/resnet18-cifar.cnn", 68, 11183562, 11173962, 555422720, 10, 1, 1 },
+    /* deep-sigmoid: (784+1)*64 + 7*(64+1)*64 + (64+1)*10 = 50,240 + 29,120 + 650; MACs 784*64 +
+     * 7*64*64 + 64*10 = 50,176 + 28,672 + 640; 19 layers: input, flatten, 8 x (dense, sigmoid), dense */
+    { "models/deep-sigmoid.cnn", 19, 80010, 80010, 79488, 10, 1, 1 },
     /* seed 001's XOR graph: 2-2-1 dense, (2*2 + 2) + (2*1 + 1) = 9 parameters, 2*2 + 2*1 = 6 MACs,
      * 4 layers (input, hidden, relu, out) */
     { "models/xor-seed001.cnn", 4, 9, 9, 6, 1, 1, 1 },
