@@ -3,12 +3,13 @@
 
 Writes a small MNIST-format data set (random 8x8 images, 4 classes), then for each case runs
 `convnet gradflow --json` and the same batch through the same net in PyTorch (Debian's
-python3-torch): the first N training images, normalised by the training images' per-channel mean
-and population std (or by a checkpoint's own), a training-mode forward (batch statistics), the
-mean cross-entropy from logits, backward. Every layer's output RMS, share of exact zeros, RMS of
-dL/d(output), RMS of its weight and of dL/dW must agree (relative 1e-4), and so the first/last
-weight-gradient ratio. The cases: a conv / batchnorm / relu / maxpool / tanh / sigmoid / dense
-chain from a run folder that `convnet train` wrote (its net, weights, normalisation and data),
+python3-torch): the first N training images, normalised by the training images' per-channel
+mean and population std (or by a checkpoint's own), a training-mode forward (batch statistics;
+with --eval the running ones), the mean cross-entropy from logits, backward. Every layer's
+output RMS, share of exact zeros, RMS of dL/d(output), RMS of its weight and of dL/dW must
+agree (relative 1e-4), and so the first/last weight-gradient ratio. The cases: a conv /
+batchnorm / relu / maxpool / tanh / sigmoid / dense chain from a run folder that `convnet
+train` wrote (its net, weights, normalisation and data; in training and in evaluation mode),
 the same spec with weights given as JSON, and eight sigmoid layers, whose ratio (below 1e-2)
 the text output must call vanishing; eight relu layers with Kaiming's weights must not be.
 Exits non-zero on any difference: the test fails, it does not skip.
@@ -67,9 +68,9 @@ def rms(t):
     return math.sqrt(float((t.double() ** 2).mean()))
 
 
-def torch_flow(spec, tensors, data, batch, mean=None, std=None):
+def torch_flow(spec, tensors, data, batch, mean=None, std=None, training=True):
     """the figures of every layer, as gradflow gives them, computed by PyTorch"""
-    net = build(spec, tensors).train()
+    net = build(spec, tensors).train(training)
     x, labels = read_idx(data)
     if mean is None:  # the training images' mean and population std (as convnet train takes them)
         mean, std = float(x.double().mean()), float(x.double().std(unbiased=False))
@@ -133,6 +134,9 @@ def main():
     got = json.loads(convnet("--weights", run, "--batch", "16", "--json"))
     loss, want = torch_flow(meta["spec"], tensors, data, 16, mean, std)
     compare("run folder", got, loss, want, 16)
+    got = json.loads(convnet("--weights", run, "--batch", "16", "--eval", "--json"))
+    loss, want = torch_flow(meta["spec"], tensors, data, 16, mean, std, training=False)
+    compare("run folder, --eval", got, loss, want, 16)
     # 2. the spec, the weights as JSON (the trained ones, scaled), the data's own normalisation
     params = {k: v for k, v in tensors.items() if not k.endswith(("running_mean", "running_var"))}
     for k in params:
