@@ -5,11 +5,17 @@
  * exploding gradients of the notes, measured. Everything through the public API (the layers'
  * outputs and gradients are the engine's own: cn_net_layer_output, cn_net_layer_grad);
  * tests/gradflow_torch_check.py checks the numbers against PyTorch's. */
+#define _POSIX_C_SOURCE 200809L /* open_memstream */
 #include <math.h>
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "cli_impl.h"
+#include "report_impl.h"
+
+#define GRAD_COLOUR "#c0392b"
+#define WGRAD_COLOUR "#1f5fbf"
 
 static const char *const inits[] = { "kaiming", "kaiming-uniform", "xavier", "xavier-uniform", NULL };
 
@@ -66,10 +72,129 @@ static void json_number(const char *key, double v)
     else cli_json_float(stdout, v, 0);
 }
 
+/* ---- --html FILE: the figures as a chart on a log scale, and the table ----------------------------- */
+
+/* the chart: dL/d(output) of every layer and dL/dW of the weighted ones, by depth, on a log scale */
+static void flow_svg(FILE *f, cn_ctx *ctx, const cn_net *net, const flow *fl, int n)
+{
+    const double W = 60 + 46.0 * n, H = 330, L = 64, R = 20, T = 40, B = 80;
+    double lo = INFINITY, hi = -INFINITY;
+    for (int i = 0; i < n; i++) {
+        double v[2] = { fl[i].grad_rms, fl[i].wgrad_rms };
+        for (int k = 0; k < 2; k++)
+            if (v[k] > 0 && isfinite(v[k])) lo = fmin(lo, log10(v[k])), hi = fmax(hi, log10(v[k]));
+    }
+    if (!(lo <= hi)) lo = -1, hi = 0;
+    lo = floor(lo), hi = ceil(hi);
+    if (hi <= lo) hi = lo + 1;
+#define X(i) (L + ((n > 1 ? (double)(i) / (n - 1) : 0.5)) * (W - L - R))
+#define Y(e) (H - B - ((e) - lo) / (hi - lo) * (H - T - B))
+    fprintf(f, "<svg class=\"flow\" width=\"%.0f\" height=\"%.0f\" viewBox=\"0 0 %.0f %.0f\" role=\"img\">\n", W, H, W, H);
+    fprintf(f, "<title>root mean square of the gradients, by layer</title>\n");
+    for (double e = lo; e <= hi + 0.5; e += 1)
+        fprintf(f, "<line x1=\"%.1f\" x2=\"%.1f\" y1=\"%.1f\" y2=\"%.1f\" stroke=\"#eee\"/><text x=\"%.1f\" y=\"%.1f\" "
+                   "text-anchor=\"end\">1e%+.0f</text>\n", L, W - R, Y(e), Y(e), L - 6, Y(e) + 4, e);
+    fprintf(f, "<line x1=\"%.0f\" x2=\"%.0f\" y1=\"%.0f\" y2=\"%.0f\" stroke=\"#333\"/>", L, L, T, H - B);
+    fprintf(f, "<text transform=\"translate(16 %.0f) rotate(-90)\" text-anchor=\"middle\">rms (log scale)</text>\n",
+            (T + H - B) / 2);
+    for (int i = 0; i < n; i++) {
+        cn_layer_info li;
+        cn_net_layer(ctx, net, i, 1, &li);
+        fprintf(f, "<text class=\"layer\" transform=\"translate(%.1f %.0f) rotate(-50)\" text-anchor=\"end\">", X(i) + 4,
+                H - B + 14);
+        report_html_text(f, li.name);
+        fprintf(f, "</text>\n");
+    }
+    static const struct { const char *name, *colour; size_t at; } lines[] = {
+        { "dL/d(output)", GRAD_COLOUR, offsetof(flow, grad_rms) },
+        { "dL/dW (weighted layers)", WGRAD_COLOUR, offsetof(flow, wgrad_rms) },
+    };
+    for (int k = 0; k < 2; k++) {
+        fprintf(f, "<polyline fill=\"none\" stroke=\"%s\" stroke-width=\"1.5\" points=\"", lines[k].colour);
+        for (int i = 0; i < n; i++) {
+            double v = *(const double *)((const char *)&fl[i] + lines[k].at);
+            if (v > 0 && isfinite(v)) fprintf(f, "%.1f,%.1f ", X(i), Y(log10(v)));
+        }
+        fprintf(f, "\"/>\n");
+        for (int i = 0; i < n; i++) {
+            double v = *(const double *)((const char *)&fl[i] + lines[k].at);
+            if (v > 0 && isfinite(v))
+                fprintf(f, "<circle class=\"point\" cx=\"%.1f\" cy=\"%.1f\" r=\"%d\" fill=\"%s\"><title>%.4g</title></circle>\n",
+                        X(i), Y(log10(v)), k ? 5 : 3, lines[k].colour, v);
+        }
+        double lx = L + 10 + 200 * k;
+        fprintf(f, "<line x1=\"%.0f\" x2=\"%.0f\" y1=\"18\" y2=\"18\" stroke=\"%s\" stroke-width=\"2\"/><text x=\"%.0f\" "
+                   "y=\"22\">%s</text>\n", lx, lx + 20, lines[k].colour, lx + 26, lines[k].name);
+    }
+#undef X
+#undef Y
+    fprintf(f, "</svg>\n");
+}
+
+static void html_cell(FILE *f, double v, const char *fmt)
+{
+    fprintf(f, "<td>");
+    if (isnan(v)) fprintf(f, "-");
+    else fprintf(f, fmt, v);
+    fprintf(f, "</td>");
+}
+
+/* the page: what ran, the chart, the verdict and the table; written atomically */
+static int flow_html(cn_ctx *ctx, const char *path, const cn_net *net, const flow *fl, int n, const char *label,
+                     const char *what, const char *loss_line, const char *verdict)
+{
+    char *text = NULL;
+    size_t len = 0;
+    FILE *f = open_memstream(&text, &len);
+    if (!f) return cli_error("out of memory");
+    fprintf(f, "<!DOCTYPE html>\n<html><head><meta charset=\"utf-8\"><title>convnet gradflow: ");
+    report_html_text(f, label);
+    fprintf(f, "</title>\n<style>\nbody{font-family:sans-serif;margin:24px;color:#222}\n"
+               "svg text{font-size:12px}.layer{fill:#444}\n"
+               "table{border-collapse:collapse}td,th{border:1px solid #ccc;padding:3px 8px;font-size:13px;text-align:right}\n"
+               "td:first-child,td:nth-child(2),th:first-child,th:nth-child(2){text-align:left}\n</style></head><body>\n<h1>Where the gradient goes: ");
+    report_html_text(f, label);
+    fprintf(f, "</h1>\n<p>");
+    report_html_text(f, what);
+    fprintf(f, "<br>");
+    report_html_text(f, loss_line);
+    fprintf(f, "</p>\n<p>Backpropagation multiplies the gradient by each layer's local derivative (a sigmoid's is at "
+               "most 0.25, a tanh's at most 1, a relu's 0 or 1). Read from right to left: the gradient starts at the "
+               "loss and shrinks (vanishing) or grows (exploding) on its way to the first layers.</p>\n");
+    flow_svg(f, ctx, net, fl, n);
+    if (verdict[0]) {
+        fprintf(f, "<p><b>");
+        report_html_text(f, verdict);
+        fprintf(f, "</b></p>\n");
+    }
+    fprintf(f, "<table><tr><th>layer</th><th>type</th><th>output rms</th><th>zeros</th><th>dL/d(output) rms</th>"
+               "<th>weight rms</th><th>dL/dW rms</th><th>dL/dW / W</th></tr>\n");
+    for (int i = 0; i < n; i++) {
+        cn_layer_info li;
+        cn_net_layer(ctx, net, i, 1, &li);
+        fprintf(f, "<tr><td>");
+        report_html_text(f, li.name);
+        fprintf(f, "</td><td>%s</td>", li.type);
+        html_cell(f, fl[i].out_rms, "%.4g");
+        html_cell(f, 100 * fl[i].out_zero, "%.1f%%");
+        html_cell(f, fl[i].grad_rms, "%.3e");
+        html_cell(f, fl[i].w_rms, "%.4g");
+        html_cell(f, fl[i].wgrad_rms, "%.3e");
+        html_cell(f, fl[i].wgrad_rms / fl[i].w_rms, "%.3e");
+        fprintf(f, "</tr>\n");
+    }
+    fprintf(f, "</table>\n</body></html>\n");
+    int rc = 0;
+    if (fclose(f)) rc = cli_error("%s: out of memory", path);
+    if (!rc && cn_file_write_atomic(ctx, path, text, len)) rc = cli_ctx_error(ctx);
+    free(text);
+    return rc;
+}
+
 static void help(const cli_option *opts)
 {
     printf("usage: convnet gradflow SPEC | -e TEXT [--weights FILE] [--data D] [--batch N] [--init I]\n"
-           "                        [--seed S] [--eval] [--threads N] [--json]\n"
+           "                        [--seed S] [--eval] [--threads N] [--html FILE] [--json]\n"
            "       convnet gradflow --weights RUN [options]\n\n"
            "Where the gradient goes: the first N training images forward and backward through the\n"
            "net, as a training step makes them (the loss training uses, averaged over the batch;\n"
@@ -91,7 +216,7 @@ static void help(const cli_option *opts)
 int cmd_gradflow(int argc, char **argv)
 {
     cli_spec spec = { 0 };
-    const char *weights = NULL, *data = NULL;
+    const char *weights = NULL, *data = NULL, *html = NULL;
     int64_t batch = 64, seed = 1;
     int init = 0, json = 0, training = 1;
     const cli_option opts[] = {
@@ -108,6 +233,8 @@ int cmd_gradflow(int argc, char **argv)
         { "--seed", "S", CLI_INT, &seed, 0, INT64_MAX, .help = "fresh weights' seed (default 1)" },
         { "--eval", NULL, CLI_SET, &training, 0, .help = "evaluation mode: running statistics, no dropout" },
         { "--threads", "N", CLI_CALL, .call = cli_threads_option, .help = CLI_THREADS_HELP },
+        { "--html", "FILE", CLI_TEXT, &html,
+          .help = "also write FILE: a page with the gradients by layer on a log scale, and the table" },
         { "--json", NULL, CLI_FLAG, &json,
           .help = "{\"loss\",\"layers\":[{\"name\",\"type\",\"output_rms\",\"output_zero_fraction\",\"grad_rms\",\n"
                   "\"weight_rms\",\"weight_grad_rms\"}],\"first_last_weight_grad_ratio\"} (null: none)" },
@@ -196,8 +323,28 @@ int cmd_gradflow(int argc, char **argv)
         if (!isnan(f[i].wgrad_rms)) last = i, first = first < 0 ? i : first;
     }
     double ratio = first >= 0 && first != last && f[last].wgrad_rms > 0 ? f[first].wgrad_rms / f[last].wgrad_rms : NAN;
-    char dname[4300];
+    char dname[4300], how[200], what[5000], loss_line[300], verdict[300] = "";
     cli_data_name(data, CLI_HALF_TRAIN, dname, sizeof dname);
+    if (weights) snprintf(how, sizeof how, "the weights of %s", weights);
+    else snprintf(how, sizeof how, "fresh weights (%s, seed %lld)", inits[init], (long long)seed);
+    char label[80]; /* the spec file, the start of -e's text, or the run */
+    snprintf(label, sizeof label, "%s", spec.file ? spec.file : spec.text ? spec.text : weights);
+    if (!spec.file && spec.text && strlen(spec.text) >= sizeof label) {
+        size_t cut = sizeof label - 4;
+        while (cut > 0 && ((unsigned char)label[cut] & 0xC0) == 0x80) cut--; /* not inside a UTF-8 character */
+        memcpy(label + cut, "...", 4);
+    }
+    snprintf(what, sizeof what, "%s: the first %lld images of %s, %s, %s mode", label, (long long)batch, dname, how,
+             training ? "training" : "eval");
+    snprintf(loss_line, sizeof loss_line, "loss %.6g (%s, the mean over the batch; a uniform guess among %lld classes: %.4g)",
+             loss, cn_loss_name(kind), (long long)classes, log((double)classes));
+    if (!isnan(ratio)) {
+        cn_layer_info a, b;
+        cn_net_layer(ctx, net, first, 1, &a);
+        cn_net_layer(ctx, net, last, 1, &b);
+        snprintf(verdict, sizeof verdict, "dL/dW rms of the first weighted layer (%s) over the last's (%s): %.3g%s", a.name,
+                 b.name, ratio, ratio < 0.01 ? ": vanishing gradients" : ratio > 100 ? ": exploding gradients" : "");
+    }
     if (json) {
         printf("{\"batch\":%lld,\"mode\":\"%s\",\"data\":", (long long)batch, training ? "training" : "eval");
         cli_json_string(stdout, dname);
@@ -220,39 +367,26 @@ int cmd_gradflow(int argc, char **argv)
         printf("]");
         json_number("first_last_weight_grad_ratio", ratio);
         printf("}\n");
-        goto done;
+    } else {
+        printf("%s\n%s\n\n", what, loss_line);
+        printf("%-16s %-13s %11s %7s %14s %11s %11s %10s\n", "layer", "type", "output rms", "zeros", "dL/dout rms",
+               "weight rms", "dL/dW rms", "dL/dW / W");
+        for (int i = 0; i < n; i++) {
+            cn_layer_info li;
+            cn_net_layer(ctx, net, i, 1, &li);
+            printf("%-16s %-13s ", li.name, li.type);
+            cell(f[i].out_rms, "%*.4g", 11);
+            if (isnan(f[i].out_zero)) printf(" %7s", "-");
+            else printf(" %6.1f%%", 100 * f[i].out_zero);
+            cell(f[i].grad_rms, " %*.3e", 13);
+            cell(f[i].w_rms, " %*.4g", 10);
+            cell(f[i].wgrad_rms, " %*.3e", 10);
+            cell(f[i].wgrad_rms / f[i].w_rms, " %*.3e", 9);
+            printf("\n");
+        }
+        if (verdict[0]) printf("\n%s\n", verdict);
     }
-    char how[200];
-    if (weights) snprintf(how, sizeof how, "the weights of %s", weights);
-    else snprintf(how, sizeof how, "fresh weights (%s, seed %lld)", inits[init], (long long)seed);
-    printf("%s: the first %lld images of %s, %s, %s mode\n", spec.file ? spec.file : spec.text ? "-e" : weights,
-           (long long)batch, dname, how, training ? "training" : "eval");
-    printf("loss %.6g (%s, the mean over the batch; a uniform guess among %lld classes: %.4g)\n\n", loss,
-           cn_loss_name(kind), (long long)classes, log((double)classes));
-    printf("%-16s %-13s %11s %7s %14s %11s %11s %10s\n", "layer", "type", "output rms", "zeros", "dL/dout rms",
-           "weight rms", "dL/dW rms", "dL/dW / W");
-    for (int i = 0; i < n; i++) {
-        cn_layer_info li;
-        cn_net_layer(ctx, net, i, 1, &li);
-        printf("%-16s %-13s ", li.name, li.type);
-        cell(f[i].out_rms, "%*.4g", 11);
-        if (isnan(f[i].out_zero)) printf(" %7s", "-");
-        else printf(" %6.1f%%", 100 * f[i].out_zero);
-        cell(f[i].grad_rms, " %*.3e", 13);
-        cell(f[i].w_rms, " %*.4g", 10);
-        cell(f[i].wgrad_rms, " %*.3e", 10);
-        cell(f[i].wgrad_rms / f[i].w_rms, " %*.3e", 9);
-        printf("\n");
-    }
-    if (!isnan(ratio)) {
-        cn_layer_info a, b;
-        cn_net_layer(ctx, net, first, 1, &a);
-        cn_net_layer(ctx, net, last, 1, &b);
-        printf("\ndL/dW rms of the first weighted layer (%s) over the last's (%s): %.3g", a.name, b.name, ratio);
-        if (ratio < 0.01) printf(": vanishing gradients");
-        else if (ratio > 100) printf(": exploding gradients");
-        printf("\n");
-    }
+    if (html) rc = flow_html(ctx, html, net, f, n, label, what, loss_line, verdict);
 done:
     free(x), free(labels), free(idx), free(target), free(dout), free(f);
     cn_dataset_free(ctx, &ds);

@@ -17,6 +17,7 @@ Exits non-zero on any difference: the test fails, it does not skip.
 import json
 import math
 import os
+import shutil
 import struct
 import subprocess
 import sys
@@ -169,6 +170,23 @@ def main():
     if "vanishing" in text or "exploding" in text:
         failures.append(f"deep relu: a verdict where none is due:\n{text}")
     print("deep relu: no verdict")
+    # the page of --html: one chart with a point for every positive gradient, the verdict, the
+    # table, nothing linked from outside; parsed by Chromium where it is installed
+    page = f"{TMP}/flow.html"
+    convnet("-e", deep, "--weights", f"{TMP}/deep.json", "--data", data, "--html", page)
+    html = open(page).read()
+    points = sum(1 for t in want for k in ("grad_rms", "weight_grad_rms") if t[k])
+    dom = html
+    chromium = shutil.which("chromium") or shutil.which("chromium-browser")
+    if chromium:
+        dom = subprocess.run([chromium, "--headless", "--no-sandbox", "--disable-gpu", f"--user-data-dir={TMP}/profile",
+                              "--dump-dom", f"file://{page}"], capture_output=True, text=True, timeout=120).stdout
+    drawn = dom.count('<circle class="point"')
+    if (dom.count('<svg class="flow"') != 1 or drawn != points or
+            "vanishing gradients" not in dom or dom.count("<tr>") != len(want) + 1 or "http" in html.replace(
+                "http-equiv", "")):
+        failures.append(f"--html: {drawn} points (want {points}), page:\n{dom[:800]}")
+    print(f"--html: one chart of {points} points, the verdict and the table{' (Chromium)' if chromium else ''}")
     # 4. usage and the user's mistakes: exit status 2 or 1, and a message that names the problem
     def expect(case, args, rc, text, stream="err"):
         r = subprocess.run([CONVNET, "gradflow", *args], capture_output=True, text=True)
