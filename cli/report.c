@@ -336,6 +336,7 @@ int cli_report_live(const char *dir, int64_t epoch, int64_t epochs)
     snprintf(path, sizeof path, "%s/last.safetensors", dir); /* written before the epoch's callback */
     int rc = report_read_metrics(dir, &d.rows, &d.n_rows);
     if (!rc) rc = report_read_steps(dir, &d);
+    if (!rc) rc = report_read_gradients(dir, &d);
     if (!rc) rc = cli_open_checkpoint(ctx, path, &d.ck, &d.net, d.mean, d.std);
     if (!rc) {
         /* as the final page will say: a run's --test, or the test half of its data */

@@ -113,6 +113,77 @@ int report_read_steps(const char *dir, report_data *d)
     return 0;
 }
 
+static void free_gradients(report_data *d)
+{
+    for (int64_t k = 0; d->grad_names && k < d->n_grad; k++) free(d->grad_names[k]);
+    free(d->grad_names), free(d->grad);
+    d->grad_names = NULL, d->grad = NULL, d->n_grad = d->n_grad_epochs = 0;
+}
+
+/* gradients.csv: CN_GRADIENTS_COLUMNS, the same tensors in the same order every epoch (the
+ * first epoch's rows name them). No gradients.csv (a run of an older convnet): no chart. */
+int report_read_gradients(const char *dir, report_data *d)
+{
+    char path[4200], line[1024];
+    snprintf(path, sizeof path, "%s/gradients.csv", dir);
+    FILE *f = fopen(path, "rb");
+    if (!f) return errno == ENOENT ? 0 : cli_error("%s: cannot read: %s", path, strerror(errno));
+    int64_t rows = 0, cap = 0, lineno = 1;
+    int rc = 0;
+    double first_epoch = NAN, *logs = NULL, *epochs = NULL; /* every row's, in file order */
+    if (!fgets(line, sizeof line, f) || strncmp(line, CN_GRADIENTS_COLUMNS, strlen(CN_GRADIENTS_COLUMNS)))
+        rc = cli_error("%s: not a gradients.csv written by convnet train (header)", path);
+    while (!rc && fgets(line, sizeof line, f)) {
+        lineno++;
+        char *end, *name = NULL, *comma;
+        double epoch = strtod(line, &end), v[2];
+        if (end != line && *end == ',' && (comma = strchr(name = end + 1, ',')) && csv_numbers(comma + 1, v, 2) == 2)
+            *comma = '\0';
+        else name = NULL;
+        if (!name || !*name) {
+            rc = cli_error("%s:%lld: expected epoch,tensor,weight_rms,grad_rms", path, (long long)lineno);
+            break;
+        }
+        if (rows == 0 || epoch == first_epoch) { /* the first epoch's rows name the tensors */
+            if (rows == 0) first_epoch = epoch;
+            char **grown = d->n_grad < REPORT_MAX_EPOCHS ? realloc(d->grad_names, (size_t)(d->n_grad + 1) * sizeof *grown) : NULL;
+            size_t len = strlen(name) + 1;
+            if (grown) d->grad_names = grown;
+            if (!grown || !(grown[d->n_grad] = malloc(len))) {
+                rc = cli_error("out of memory");
+                break;
+            }
+            memcpy(grown[d->n_grad++], name, len);
+        } else if (strcmp(name, d->grad_names[rows % d->n_grad])) {
+            rc = cli_error("%s:%lld: tensor %s where the first epoch had %s", path, (long long)lineno, name,
+                           d->grad_names[rows % d->n_grad]);
+            break;
+        }
+        if (rows == cap) {
+            cap = cap ? 2 * cap : 256;
+            double *a = cap <= 64 * (int64_t)REPORT_MAX_EPOCHS ? realloc(logs, (size_t)cap * sizeof *a) : NULL;
+            if (a) logs = a;
+            double *b = a ? realloc(epochs, (size_t)cap * sizeof *b) : NULL;
+            if (b) epochs = b;
+            if (!a || !b) {
+                rc = cli_error("%s: too many rows", path);
+                break;
+            }
+        }
+        epochs[rows] = epoch, logs[rows++] = v[1] > 0 ? log10(v[1]) : NAN;
+    }
+    fclose(f);
+    int64_t per = d->n_grad ? rows / d->n_grad : 0;
+    if (!rc && d->n_grad && rows % d->n_grad) rc = cli_error("%s: the last epoch's rows are cut short", path);
+    if (!rc && rows && !(d->grad = malloc((size_t)rows * sizeof *d->grad))) rc = cli_error("out of memory");
+    for (int64_t i = 0; !rc && i < rows; i++) /* by tensor: tensor k's points together */
+        d->grad[(i % d->n_grad) * per + i / d->n_grad] = (grad_point){ epochs[i], logs[i] };
+    free(logs), free(epochs);
+    if (rc) free_gradients(d);
+    else d->n_grad_epochs = per;
+    return rc;
+}
+
 /* the predicted class (argmax of the outputs) of every test image; 0 or the exit status */
 static int predict_all(cn_ctx *ctx, report_data *d, int64_t batch)
 {
@@ -148,7 +219,7 @@ static int predict_all(cn_ctx *ctx, report_data *d, int64_t batch)
 int report_load_data(cn_ctx *ctx, const char *dir, const char *data, int64_t batch, report_data *d)
 {
     int rc = report_read_metrics(dir, &d->rows, &d->n_rows);
-    if (rc || (rc = report_read_steps(dir, d)) || (rc = cli_open_checkpoint(ctx, dir, &d->ck, &d->net, d->mean, d->std)))
+    if (rc || (rc = report_read_steps(dir, d)) || (rc = report_read_gradients(dir, d)) || (rc = cli_open_checkpoint(ctx, dir, &d->ck, &d->net, d->mean, d->std)))
         return rc;
     int given = data != NULL;
     if (!data) data = cli_test_data(d->ck);
@@ -180,4 +251,5 @@ void report_free_data(cn_ctx *ctx, report_data *d)
     free(d->pred);
     free(d->rows);
     free(d->steps);
+    free_gradients(d);
 }

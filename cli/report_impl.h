@@ -21,6 +21,11 @@ typedef struct {
     double step, loss;
 } step_point;
 
+/* a point of the weight-gradient chart: an epoch and log10 of a tensor's gradient rms (NaN for 0) */
+typedef struct {
+    double epoch, log_rms;
+} grad_point;
+
 typedef struct {
     const char *dir;
     cn_checkpoint *ck;
@@ -35,6 +40,9 @@ typedef struct {
     int64_t n_rows;
     step_point *steps;  /* n_points points of steps.csv (NULL without one): its n_steps rows, */
     int64_t n_points, n_steps, per_point; /* per_point consecutive ones to a point */
+    char **grad_names;  /* n_grad weight tensors of gradients.csv (NULL without one), in its order; */
+    grad_point *grad;   /* tensor k's n_grad_epochs points at grad + k * n_grad_epochs */
+    int64_t n_grad, n_grad_epochs;
     int64_t live_epoch, live_epochs; /* the live page: epochs done of planned; 0: the final page */
     int is_test;        /* `test` is a test half (else a whole folder, training images included) */
     char test_name[4300]; /* what `test` was read from, for the page */
@@ -44,6 +52,9 @@ typedef struct {
 int report_read_metrics(const char *dir, metrics_row **rows, int64_t *n);
 /* steps.csv of run folder dir into d->steps (NULL without one); 0 or the exit status */
 int report_read_steps(const char *dir, report_data *d);
+/* gradients.csv of run folder dir into d->grad_names and d->grad (none without one); 0 or the
+ * exit status */
+int report_read_gradients(const char *dir, report_data *d);
 /* everything the final page shows: the CSVs, the checkpoint, the test set and its predictions,
  * and the accuracy with the views of d->tta unless d->tta_acc has it already (not NaN) */
 int report_load_data(cn_ctx *ctx, const char *dir, const char *data, int64_t batch, report_data *d);
@@ -51,7 +62,7 @@ void report_free_data(cn_ctx *ctx, report_data *d);
 
 /* s with & < > " ' escaped, for element text and attribute values alike (report.c) */
 void report_html_text(FILE *f, const char *s);
-/* the "Training" section: the charts of metrics.csv and steps.csv (report_chart.c) */
+/* the "Training" section: the charts of metrics.csv, steps.csv and gradients.csv (report_chart.c) */
 void report_write_charts(FILE *f, const report_data *d);
 
 #endif

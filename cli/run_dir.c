@@ -21,7 +21,7 @@
 /* The files a run writes in its folder, run.json first: one list for the ownership check, the
  * cleaning of temporary files and --replace. */
 static const char *const run_files[] = { "run.json", "last.safetensors", "model.safetensors", "metrics.csv",
-                                         "steps.csv", "report.html" };
+                                         "steps.csv", "gradients.csv", "report.html" };
 #define N_RUN_FILES ((int)(sizeof run_files / sizeof run_files[0]))
 
 static int mkdirs(const char *path)

@@ -876,9 +876,14 @@ typedef struct cn_train_progress {
 
 /* The columns of the CSV files a run writes in its out_dir (the header line, without its newline):
  * metrics.csv has a row per epoch, steps.csv a row per optimizer step (that batch's loss and the
- * learning rate it used). The trainer writes them and `convnet report` reads them by these. */
+ * learning rate it used), gradients.csv a row per epoch and trained weight tensor ("conv1.weight":
+ * biases, batch norms' beta and running statistics left out): the root mean square of the weight
+ * and of the loss's gradient with respect to it at the epoch's last step (before clipping and
+ * weight decay; 0 for a frozen layer). The trainer writes them and `convnet report` reads them
+ * by these. */
 #define CN_METRICS_COLUMNS "epoch,train_loss,train_acc,val_loss,val_acc,lr,seconds"
 #define CN_STEPS_COLUMNS "epoch,step,loss,lr"
+#define CN_GRADIENTS_COLUMNS "epoch,tensor,weight_rms,grad_rms"
 
 /* What "better" means for the best checkpoint and for early stopping: the validation accuracy
  * (higher) or the validation loss (lower); the training figures when nothing is held out. */

@@ -25,7 +25,7 @@ steps_default=60 # 6000 / 100
 
 # the files of a run, byte for byte (metrics.csv without its seconds column)
 same_run() {
-    for f in last.safetensors model.safetensors run.json steps.csv; do cmp -s "$1/$f" "$2/$f" || return 1; done
+    for f in last.safetensors model.safetensors run.json steps.csv gradients.csv; do cmp -s "$1/$f" "$2/$f" || return 1; done
     cut -d, -f1-6 "$1/metrics.csv" >"$T/m1" && cut -d, -f1-6 "$2/metrics.csv" >"$T/m2" && cmp -s "$T/m1" "$T/m2"
 }
 no_temps() { [ -z "$(ls -a "$1" | grep '\.tmp\.')" ]; }
@@ -40,6 +40,7 @@ for kind in folder default; do
     points="step:3 last.safetensors:rename:1 step:$((steps + 2)) report.html:rename:1 report.html:rename:3"
     [ $kind = folder ] && points="$points run.json:renamed metrics.csv:write:1 metrics.csv:rename:1
             metrics.csv:write:2 metrics.csv:rename:2 metrics.csv:renamed:2 steps.csv:write:2 steps.csv:renamed:2
+            gradients.csv:write:1 gradients.csv:rename:2 gradients.csv:renamed:2
             model.safetensors:write:1
             model.safetensors:rename:1 model.safetensors:renamed:1 last.safetensors:write:1
             last.safetensors:renamed:1 metrics.csv:rename:3 last.safetensors:write:2 last.safetensors:rename:2

@@ -22,7 +22,7 @@ kill -9 $pid 2>/dev/null
 wait $pid 2>/dev/null
 rows=$(($(wc -l <"$T/b/metrics.csv") - 1))
 check "killed part way ($rows of 5 epochs done)" "[ $rows -ge 1 ] && [ $rows -lt 5 ]"
-check "no temporary files left by the kill" "[ -z \"\$(ls '$T/b' | grep -v -e '^last.safetensors$' -e '^model.safetensors$' -e '^metrics.csv$' -e '^steps.csv$' -e '^report.html$' -e '^run.json$')\" ]"
+check "no temporary files left by the kill" "[ -z \"\$(ls '$T/b' | grep -v -e '^last.safetensors$' -e '^model.safetensors$' -e '^metrics.csv$' -e '^steps.csv$' -e '^gradients.csv$' -e '^report.html$' -e '^run.json$')\" ]"
 
 "$CN" train --resume "$T/b" --quiet
 check "resume exits 0" "[ $? -eq 0 ]"

@@ -12,6 +12,9 @@ batchnorm / relu / maxpool / tanh / sigmoid / dense chain from a run folder that
 train` wrote (its net, weights, normalisation and data; in training and in evaluation mode),
 the same spec with weights given as JSON, and eight sigmoid layers, whose ratio (below 1e-2)
 the text output must call vanishing; eight relu layers with Kaiming's weights must not be.
+Then `convnet train`'s gradients.csv: a run whose batch is the whole data set, resumed for a
+second epoch, records the gradient at the weights the first epoch ended with, which PyTorch
+computes from that checkpoint. And the page of --html.
 Exits non-zero on any difference: the test fails, it does not skip.
 """
 import json
@@ -170,6 +173,33 @@ def main():
     if "vanishing" in text or "exploding" in text:
         failures.append(f"deep relu: a verdict where none is due:\n{text}")
     print("deep relu: no verdict")
+    # 4. train's gradients.csv: with the whole data set as the batch, epoch 2's one step takes the
+    # gradient at the weights that epoch 1 ended with (its last.safetensors, kept aside), the same
+    # whatever the order of the images; PyTorch computes it from that file
+    full = f"{TMP}/full"
+    for args in (["-e", spec, "--data", data, "--epochs", "1", "--batch", str(COUNT), "--val", "0", "--out", full,
+                  "--replace"], ["--resume", full, "--epochs", "2"]):
+        if args[0] == "--resume":
+            shutil.copy(f"{full}/last.safetensors", f"{TMP}/epoch1.safetensors")
+        r = subprocess.run([CONVNET, "train", *args, "--quiet"], capture_output=True, text=True)
+        if r.returncode != 0:
+            sys.exit(f"gradflow_torch_check: convnet train {' '.join(args)} failed:\n{r.stderr}")
+    rows = [line.split(",") for line in open(f"{full}/gradients.csv").read().splitlines()]
+    meta1, tensors1 = read_safetensors(f"{TMP}/epoch1.safetensors")
+    _, tensors2 = read_safetensors(f"{full}/last.safetensors")
+    _, at_epoch1 = torch_flow(meta1["spec"], tensors1, data, COUNT, float(meta1["norm_mean"].split(",")[0]),
+                              float(meta1["norm_std"].split(",")[0]))
+    weighted = [t for t in at_epoch1 if t["weight_grad_rms"] is not None]
+    epoch2 = [r for r in rows[1:] if r[0] == "2"]
+    if rows[0] != ["epoch", "tensor", "weight_rms", "grad_rms"] or len(epoch2) != len(weighted) or \
+            len(rows) != 1 + 2 * len(weighted):
+        failures.append(f"gradients.csv: {len(rows)} rows, header {rows[0]}")
+    else:
+        for r, t in zip(epoch2, weighted):
+            if not close(float(r[3]), t["weight_grad_rms"], 2e-4) or not close(float(r[2]), rms(tensors2[r[1]]), 2e-4):
+                failures.append(f"gradients.csv: {r} against PyTorch's gradient rms {t['weight_grad_rms']} and the "
+                                f"weights' rms {rms(tensors2[r[1]])}")
+        print(f"train's gradients.csv: epoch 2's {len(epoch2)} weight gradients agree with PyTorch")
     # the page of --html: one chart with a point for every positive gradient, the verdict, the
     # table, nothing linked from outside; parsed by Chromium where it is installed
     page = f"{TMP}/flow.html"

@@ -25,6 +25,8 @@ for n in 1 2 3; do
     check "mpirun -np $n: the same checkpoint as one process, byte for byte" \
         "cmp -s '$T/one/last.safetensors' '$T/np$n/last.safetensors' && cmp -s '$T/one/model.safetensors' '$T/np$n/model.safetensors'"
     check "mpirun -np $n: the same losses, step by step" "cmp -s '$T/one/steps.csv' '$T/np$n/steps.csv'"
+    check "mpirun -np $n: the same gradients.csv (the summed gradient of the epoch's last step)" \
+        "cmp -s '$T/one/gradients.csv' '$T/np$n/gradients.csv'"
 done
 check "the first process alone writes the run (one report, no stray files)" \
     "[ \"\$(ls '$T/np3')\" = \"\$(ls '$T/one')\" ]"

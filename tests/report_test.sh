@@ -1,7 +1,7 @@
 #!/bin/sh
 # report_test.sh — `convnet train` writes DIR/report.html and `convnet report DIR` rebuilds it:
-# one self-contained file (no http(s):// reference) that headless Chromium parses into three SVG
-# charts (loss and accuracy per epoch, loss per step), a confusion matrix of classes x classes
+# one self-contained file (no http(s):// reference) that headless Chromium parses into four SVG
+# charts (loss and accuracy per epoch, loss per step, the weights' gradients), a confusion matrix of classes x classes
 # cells, the per-class table, the model table and a grid of inline PNG images, mistakes first;
 # class names are escaped. During training the page is a live one, rewritten after every epoch:
 # it reloads itself, says how far training is, and has the charts so far but no test results;
@@ -40,7 +40,7 @@ check "train exits 0" "[ $? -eq 0 ]"
 tta_said=$(grep -o ', [0-9.]*% with --tta flip' "$T/out" | grep -o '[0-9.]*%')
 check "the page gives train's --tta flip accuracy ($tta_said)" "[ -n '$tta_said' ] && grep -q '<b>$tta_said</b> with <code>--tta flip</code>, each with its mirror image (outputs averaged)' '$T/run/report.html'"
 check "train writes report.html" "[ -s '$T/run/report.html' ]"
-check "no temporary file left in the run folder" "[ -z \"\$(ls -A '$T/run' | grep -v -e '^last.safetensors$' -e '^model.safetensors$' -e '^metrics.csv$' -e '^steps.csv$' -e '^report.html$' -e '^run.json$' -e '^.lock$')\" ]"
+check "no temporary file left in the run folder" "[ -z \"\$(ls -A '$T/run' | grep -v -e '^last.safetensors$' -e '^model.safetensors$' -e '^metrics.csv$' -e '^steps.csv$' -e '^gradients.csv$' -e '^report.html$' -e '^run.json$' -e '^.lock$')\" ]"
 check "the final page does not reload itself (no refresh tag, no live banner)" "! grep -qi 'http-equiv' '$T/run/report.html' && ! grep -q 'class=\"live\"' '$T/run/report.html'"
 check "self-contained: no http:// or https:// in the file" "! grep -qi 'https\?://' '$T/run/report.html'"
 check "self-contained: no src= other than data: URLs" "! grep -o 'src=\"[^\"]*' '$T/run/report.html' | grep -qv 'src=\"data:image/png;base64,'"
@@ -61,8 +61,9 @@ check "report --tta flop: exit 2, naming the nearest choice" "[ $? -eq 2 ] && gr
 
 chrome --dump-dom "file://$T/run/report.html" >"$T/dom.html"
 check "chromium --dump-dom exits 0" "[ $? -eq 0 ] && [ -s '$T/dom.html' ]"
-check "DOM: three SVG charts" "[ \$(count '<svg class=\"chart\"' '$T/dom.html') -eq 3 ]"
-check "DOM: five lines (train and validation, loss and accuracy; loss per step)" "[ \$(count '<polyline class=\"series\"' '$T/dom.html') -eq 5 ]"
+check "DOM: four SVG charts" "[ \$(count '<svg class=\"chart\"' '$T/dom.html') -eq 4 ]"
+check "DOM: seven lines (train and validation, loss and accuracy; loss per step; the gradients of conv1.weight and dense1.weight)" "[ \$(count '<polyline class=\"series\"' '$T/dom.html') -eq 7 ]"
+check "DOM: the weight gradients per epoch, 2 points a tensor, on a log scale, first and last named" "[ \$(points 'Weight gradients per epoch' '$T/dom.html') -eq 4 ] && grep -q '>1e-[0-9]*</text>' '$T/dom.html' && grep -q '>conv1.weight (first)<' '$T/dom.html' && grep -q '>dense1.weight (last)<' '$T/dom.html'"
 check "DOM: axis labels" "grep -q '>epoch</text>' '$T/dom.html' && grep -q '>accuracy (%)</text>' '$T/dom.html' && grep -q '>step</text>' '$T/dom.html'"
 check "DOM: the loss per step, one point for each of the 2 x $STEPS_PER_EPOCH steps" "[ \$(points 'Loss per step' '$T/dom.html') -eq $((2 * STEPS_PER_EPOCH)) ]"
 check "DOM: confusion matrix of 10 x 10 shaded cells" "[ \$(count '<td class=\"cm\" style=\"background:' '$T/dom.html') -eq 100 ]"
@@ -90,7 +91,7 @@ check "mid-run: self-contained (no http:// or https://, no src=)" "! grep -qi 'h
 chrome --dump-dom "file://$T/live/report.html" >"$T/dom-live.html"
 check "mid-run DOM: reloads itself (meta refresh)" "grep -q '<meta http-equiv=\"refresh\" content=\"[0-9]*\">' '$T/dom-live.html'"
 check "mid-run DOM: the banner with the epoch and the time" "grep -q 'training: epoch 1 of 3 done, updated at [0-9-]* [0-9:]*' '$T/dom-live.html'"
-check "mid-run DOM: three SVG charts, five lines" "[ \$(count '<svg class=\"chart\"' '$T/dom-live.html') -eq 3 ] && [ \$(count '<polyline class=\"series\"' '$T/dom-live.html') -eq 5 ]"
+check "mid-run DOM: four SVG charts, seven lines" "[ \$(count '<svg class=\"chart\"' '$T/dom-live.html') -eq 4 ] && [ \$(count '<polyline class=\"series\"' '$T/dom-live.html') -eq 7 ]"
 check "mid-run DOM: the epoch charts have epoch 1's points" "grep -q '<title>epoch 1: ' '$T/dom-live.html' && ! grep -q '<title>epoch 2: ' '$T/dom-live.html'"
 check "mid-run DOM: the loss per step of the first epoch ($STEPS_PER_EPOCH points)" "[ \$(points 'Loss per step' '$T/dom-live.html') -eq $STEPS_PER_EPOCH ]"
 check "mid-run DOM: no test results yet, and says when they come" "grep -q 'the test results appear when training ends' '$T/dom-live.html' && [ \$(count '<td class=\"cm\"' '$T/dom-live.html') -eq 0 ] && [ \$(count '<img ' '$T/dom-live.html') -eq 0 ]"

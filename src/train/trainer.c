@@ -315,6 +315,7 @@ typedef struct {
     char path[4096];
     csv_file metrics;   /* a row per completed epoch */
     csv_file steps;     /* a row per step of the completed epochs (and of the current one) */
+    csv_file gradients; /* a row per completed epoch and trained weight tensor */
 } run;
 
 static cn_status save(run *r, const char *file, int with_optim, double val_acc)
@@ -417,6 +418,32 @@ static cn_status steps_row(run *r, const cn_train_progress *p)
     char row[128];
     int n = snprintf(row, sizeof row, "%lld,%lld,%.6f,%.6g\n", (long long)p->epoch, (long long)p->step, p->step_loss, p->lr);
     return csv_append(r, &r->steps, row, (size_t)n);
+}
+
+static double rms(const float *v, int64_t n)
+{
+    double s = 0;
+    for (int64_t i = 0; i < n; i++) s += (double)v[i] * v[i];
+    return n ? sqrt(s / (double)n) : 0.0;
+}
+
+/* the rows of epoch e: every trained weight tensor's root mean squares, its gradient the last
+ * step's (the update leaves the gradient slab as the backward pass wrote it) */
+static cn_status gradients_rows(run *r, int64_t e)
+{
+    cn_status st = CN_OK;
+    for (int k = 0; k < cn_net_tensor_count(r->net) && !st; k++) {
+        cn_tensor t;
+        size_t len;
+        if (cn_net_tensor(r->ctx, r->net, k, &t) || !t.trainable || !t.grad || (len = strlen(t.name)) < 7 ||
+            strcmp(t.name + len - 7, ".weight"))
+            continue;
+        char row[400];
+        int n = snprintf(row, sizeof row, "%lld,%s,%.6g,%.6g\n", (long long)e, t.name, rms(t.data, t.count),
+                         rms(t.grad, t.count));
+        if (n > 0 && n < (int)sizeof row) st = csv_append(r, &r->gradients, row, (size_t)n);
+    }
+    return st ? st : csv_write(r, &r->gradients);
 }
 
 static cn_status check_config(cn_ctx *ctx, const cn_net *net, const cn_dataset *ds, const cn_train_config *c)
@@ -597,7 +624,8 @@ cn_status cn_train(cn_ctx *ctx, cn_net *net, const cn_dataset *ds, const cn_trai
     int64_t row0 = 0, rows = cfg->batch;
     if (par && ((st = agree(&r, par)) || (st = cn_parallel_attach(ctx, par, net, cfg->batch, &row0, &rows)))) goto done;
     if (cfg->out_dir && ((st = csv_start(&r, &r.metrics, "metrics", CN_METRICS_COLUMNS "\n")) ||
-                         (st = csv_start(&r, &r.steps, "steps", CN_STEPS_COLUMNS "\n"))))
+                         (st = csv_start(&r, &r.steps, "steps", CN_STEPS_COLUMNS "\n")) ||
+                         (st = csv_start(&r, &r.gradients, "gradients", CN_GRADIENTS_COLUMNS "\n"))))
         goto done;
     cn_step_config sc = { cn_net_default_loss(net), cfg->label_smoothing };
     cn_layer_info o = layer(ctx, net, -1);
@@ -672,7 +700,7 @@ cn_status cn_train(cn_ctx *ctx, cn_net *net, const cn_dataset *ds, const cn_trai
         p.seconds = now() - t0;
         out->train_loss = p.loss, out->train_acc = p.acc, out->val_loss = p.val_loss, out->val_acc = p.val_acc;
         if (cfg->out_dir) {
-            if ((st = metrics_row(&r, &p)) || (st = csv_write(&r, &r.steps))) goto done;
+            if ((st = metrics_row(&r, &p)) || (st = csv_write(&r, &r.steps)) || (st = gradients_rows(&r, e))) goto done;
             if (p.best && (st = save(&r, "model.safetensors", 0, p.val_acc))) goto done;
             if ((st = save(&r, "last.safetensors", 1, p.val_acc))) goto done;
         }
@@ -696,7 +724,7 @@ done:
     memcpy(out->std, r.std, sizeof r.std);
     out->seconds = now() - t_run;
     cn_optim_destroy(r.opt);
-    cn_free(ctx, r.metrics.text), cn_free(ctx, r.steps.text), cn_free(ctx, val_idx);
+    cn_free(ctx, r.metrics.text), cn_free(ctx, r.steps.text), cn_free(ctx, r.gradients.text), cn_free(ctx, val_idx);
     cn_free(ctx, perm), cn_free(ctx, order), cn_free(ctx, idx), cn_free(ctx, x), cn_free(ctx, labels);
     return st;
 }
