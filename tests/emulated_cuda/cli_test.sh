@@ -2,7 +2,7 @@
 # cli_test.sh — the commands with --device cuda on the emulated GPU (CMakeLists.txt runs it with
 # LD_LIBRARY_PATH on tests/emulated_cuda's libraries): gradcheck's device check on a net of every
 # op kind, a bench, a training run whose checkpoint the CPU evaluates to the accuracy the run
-# itself reported, and predict. Run by CTest: tests/emulated_cuda/cli_test.sh /path/to/convnet
+# itself reported and whose gradients.csv is the CPU run's, and predict. Run by CTest: tests/emulated_cuda/cli_test.sh /path/to/convnet
 CN=${1:?usage: tests/emulated_cuda/cli_test.sh /path/to/convnet}
 T=$(mktemp -d "${TMPDIR:-/tmp}/cn_emu.XXXXXX") || exit 1
 . "$(dirname "$0")/../check.sh"
@@ -47,6 +47,15 @@ PY
 "$CN" train -e 'input 8x8x3; conv 4 3x3 pad=1; batchnorm; relu; maxpool 2x2; dense 2' --data "$T/img" --epochs 2 \
     --batch 8 --val 0.25 --out "$T/run" --device cuda --quiet >"$T/out" 2>&1
 check "train --device cuda on an image folder" "[ $? -eq 0 ] && [ -f '$T/run/model.safetensors' ]"
+"$CN" train -e 'input 8x8x3; conv 4 3x3 pad=1; batchnorm; relu; maxpool 2x2; dense 2' --data "$T/img" --epochs 2 \
+    --batch 8 --val 0.25 --out "$T/run-cpu" --quiet >/dev/null 2>&1
+check "gradients.csv of the GPU's run: the CPU run's tensors, each rms within 1e-4 (the last step's gradient read from the device's slab)" \
+    "/usr/bin/python3 -c \"
+import csv
+a, b = (list(csv.reader(open('$T/' + n + '/gradients.csv'))) for n in ('run-cpu', 'run'))
+assert len(a) == len(b) == 1 + 2 * 3 and all(x[:2] == y[:2] for x, y in zip(a, b)), (a, b)
+assert all(abs(float(x[k]) - float(y[k])) <= 1e-4 * abs(float(x[k])) for x, y in zip(a[1:], b[1:]) for k in (2, 3)), (a, b)
+\""
 "$CN" eval "$T/run" --data "$T/img" --json >"$T/cpu.json" 2>&1
 "$CN" eval "$T/run" --data "$T/img" --json --device cuda >"$T/gpu.json" 2>&1
 check "the GPU's checkpoint evaluated on the CPU and on the GPU: the same accuracy and loss to 1e-5" \
