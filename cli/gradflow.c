@@ -194,7 +194,8 @@ static int flow_html(cn_ctx *ctx, const char *path, const cn_net *net, const flo
 static void help(const cli_option *opts)
 {
     printf("usage: convnet gradflow SPEC | -e TEXT [--weights FILE] [--data D] [--batch N] [--init I]\n"
-           "                        [--seed S] [--eval] [--threads N] [--html FILE] [--json]\n"
+           "                        [--seed S] [--eval] [--threads N] [--device cpu|cuda] [--precision P]\n"
+           "                        [--html FILE] [--json]\n"
            "       convnet gradflow --weights RUN [options]\n\n"
            "Where the gradient goes: the first N training images forward and backward through the\n"
            "net, as a training step makes them (the loss training uses, averaged over the batch;\n"
@@ -219,6 +220,7 @@ int cmd_gradflow(int argc, char **argv)
     const char *weights = NULL, *data = NULL, *html = NULL;
     int64_t batch = 64, seed = 1;
     int init = 0, json = 0, training = 1;
+    cli_device dev = { 0 };
     const cli_option opts[] = {
         { "-e", "TEXT", CLI_TEXT, &spec.text, .help = "the spec inline; ';' separates statements" },
         { "--weights", "FILE", CLI_TEXT, &weights,
@@ -233,6 +235,7 @@ int cmd_gradflow(int argc, char **argv)
         { "--seed", "S", CLI_INT, &seed, 0, INT64_MAX, .help = "fresh weights' seed (default 1)" },
         { "--eval", NULL, CLI_SET, &training, 0, .help = "evaluation mode: running statistics, no dropout" },
         { "--threads", "N", CLI_CALL, .call = cli_threads_option, .help = CLI_THREADS_HELP },
+        CLI_DEVICE_OPTIONS(dev),
         { "--html", "FILE", CLI_TEXT, &html,
           .help = "also write FILE: a page with the gradients by layer on a log scale, and the table" },
         { "--json", NULL, CLI_FLAG, &json,
@@ -274,6 +277,7 @@ int cmd_gradflow(int argc, char **argv)
             have_norm = cn_checkpoint_meta(ck, "norm_mean") && !cn_checkpoint_norm(ctx, ck, mean, std);
         }
     }
+    if ((rc = cli_use_device(ctx, net, &dev))) goto done;
     if (!data && ck) data = cn_checkpoint_meta(ck, "data");
     int n = cn_net_layer_count(net);
     cn_layer_info in, out;

@@ -2,7 +2,7 @@
 # cli_test.sh — the commands with --device cuda on the emulated GPU (CMakeLists.txt runs it with
 # LD_LIBRARY_PATH on tests/emulated_cuda's libraries): gradcheck's device check on a net of every
 # op kind, a bench, a training run whose checkpoint the CPU evaluates to the accuracy the run
-# itself reported and whose gradients.csv is the CPU run's, and predict. Run by CTest: tests/emulated_cuda/cli_test.sh /path/to/convnet
+# itself reported and whose gradients.csv is the CPU run's, gradflow, and predict. Run by CTest: tests/emulated_cuda/cli_test.sh /path/to/convnet
 CN=${1:?usage: tests/emulated_cuda/cli_test.sh /path/to/convnet}
 T=$(mktemp -d "${TMPDIR:-/tmp}/cn_emu.XXXXXX") || exit 1
 . "$(dirname "$0")/../check.sh"
@@ -55,6 +55,17 @@ import csv
 a, b = (list(csv.reader(open('$T/' + n + '/gradients.csv'))) for n in ('run-cpu', 'run'))
 assert len(a) == len(b) == 1 + 2 * 3 and all(x[:2] == y[:2] for x, y in zip(a, b)), (a, b)
 assert all(abs(float(x[k]) - float(y[k])) <= 1e-4 * abs(float(x[k])) for x, y in zip(a[1:], b[1:]) for k in (2, 3)), (a, b)
+\""
+"$CN" gradflow --weights "$T/run" --batch 16 --json >"$T/cpu.json" 2>&1
+"$CN" gradflow --weights "$T/run" --batch 16 --json --device cuda >"$T/gpu.json" 2>&1
+check "gradflow --device cuda: every layer's figures within 1e-5 of the CPU's" \
+    "/usr/bin/python3 -c \"
+import json
+a, b = json.load(open('$T/cpu.json')), json.load(open('$T/gpu.json'))
+assert len(a['layers']) == len(b['layers']) == 6, (a, b)
+for x, y in zip(a['layers'], b['layers']):
+    for k in ('output_rms', 'grad_rms', 'weight_rms', 'weight_grad_rms'):
+        assert (x[k] is None) == (y[k] is None) and (x[k] is None or abs(x[k] - y[k]) <= 1e-5 * abs(x[k])), (k, x, y)
 \""
 "$CN" eval "$T/run" --data "$T/img" --json >"$T/cpu.json" 2>&1
 "$CN" eval "$T/run" --data "$T/img" --json --device cuda >"$T/gpu.json" 2>&1
