@@ -79,6 +79,8 @@ int cli_threads_option(cli_args *a, const cli_option *opt, const char *value);
 /* --device and --precision, the same two rows in every command that runs a net */
 typedef struct cli_device { int device, precision; } cli_device; /* indices of the names below */
 extern const char *const cli_devices[], *const cli_precisions[];
+/* --init I: the initialisers' names, in cn_init's order */
+extern const char *const cli_inits[];
 #define CLI_DEVICE_OPTIONS(d)                                                                               \
     { "--device", "D", CLI_CALL, &(d).device, .call = cli_choice_option, .choices = cli_devices,           \
       .help = "where the kernels run: cpu (default) or cuda (the first NVIDIA GPU)" },                    \

@@ -17,8 +17,6 @@
 #define GRAD_COLOUR "#c0392b"
 #define WGRAD_COLOUR "#1f5fbf"
 
-static const char *const inits[] = { "kaiming", "kaiming-uniform", "xavier", "xavier-uniform", NULL };
-
 /* a layer's figures; NaN where it has none (no weight, or the weight is not trained) */
 typedef struct {
     double out_rms, out_zero, grad_rms, w_rms, wgrad_rms;
@@ -230,7 +228,7 @@ int cmd_gradflow(int argc, char **argv)
           .help = "the images: an MNIST-format folder or an image folder, its training half\n"
                   "(default: fashion-mnist, or the data a checkpoint was trained on)" },
         { "--batch", "N", CLI_INT, &batch, 1, 4096, .help = "images in the batch: the first N (default 64)" },
-        { "--init", "I", CLI_CALL, &init, .call = cli_choice_option, .choices = inits,
+        { "--init", "I", CLI_CALL, &init, .call = cli_choice_option, .choices = cli_inits,
           .help = "fresh weights: kaiming (default), kaiming-uniform, xavier, xavier-uniform" },
         { "--seed", "S", CLI_INT, &seed, 0, INT64_MAX, .help = "fresh weights' seed (default 1)" },
         { "--eval", NULL, CLI_SET, &training, 0, .help = "evaluation mode: running statistics, no dropout" },
@@ -321,8 +319,6 @@ int cmd_gradflow(int argc, char **argv)
     }
     int first = -1, last = -1; /* the first and the last layer with a trained weight */
     for (int i = 0; i < n; i++) {
-        cn_layer_info li;
-        cn_net_layer(ctx, net, i, 1, &li);
         f[i] = flow_of(ctx, net, i);
         if (!isnan(f[i].wgrad_rms)) last = i, first = first < 0 ? i : first;
     }
@@ -330,7 +326,7 @@ int cmd_gradflow(int argc, char **argv)
     char dname[4300], how[200], what[5000], loss_line[300], verdict[300] = "";
     cli_data_name(data, CLI_HALF_TRAIN, dname, sizeof dname);
     if (weights) snprintf(how, sizeof how, "the weights of %s", weights);
-    else snprintf(how, sizeof how, "fresh weights (%s, seed %lld)", inits[init], (long long)seed);
+    else snprintf(how, sizeof how, "fresh weights (%s, seed %lld)", cli_inits[init], (long long)seed);
     char label[80]; /* the spec file, the start of -e's text, or the run */
     snprintf(label, sizeof label, "%s", spec.file ? spec.file : spec.text ? spec.text : weights);
     if (!spec.file && spec.text && strlen(spec.text) >= sizeof label) {

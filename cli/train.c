@@ -45,7 +45,6 @@ typedef struct {
 
 static const char *const optims[] = { "sgd", "momentum", "nesterov", "adam", "adamw", NULL };
 static const char *const scheds[] = { "constant", "step", "cosine", "onecycle", NULL };
-static const char *const inits[] = { "kaiming", "kaiming-uniform", "xavier", "xavier-uniform", NULL };
 static const char *const monitors[] = { "accuracy", "loss", NULL };
 
 /* --optimizer K: its defaults, keeping the schedule, clipping, L1 and momentum given so far, and a
@@ -72,7 +71,7 @@ static int set_choice(cli_args *a, const cli_option *opt, const char *value)
     if (cli_choice(a, opt, value, &k)) return EXIT_USAGE;
     if (opt->choices == optims) set_optimizer(o, k);
     else if (opt->choices == scheds) o->cfg.optim.schedule = (cn_schedule)k;
-    else if (opt->choices == inits) o->cfg.init = (cn_init)k;
+    else if (opt->choices == cli_inits) o->cfg.init = (cn_init)k;
     else o->cfg.monitor = (cn_monitor)k;
     return 0;
 }
@@ -112,7 +111,7 @@ static int parse_args(int argc, char **argv, train_opts *o)
         { "--l1", "X", CLI_REAL, &c->optim.l1, .help = "L1 penalty" },
         { "--clip", "X", CLI_REAL, &c->optim.clip_norm, .help = "clip the gradient's global norm to X" },
         { "--label-smoothing", "X", CLI_REAL, &c->label_smoothing, .help = "(default 0)" },
-        { "--init", "I", CLI_CALL, o, .call = set_choice, .choices = inits,
+        { "--init", "I", CLI_CALL, o, .call = set_choice, .choices = cli_inits,
           .help = "kaiming (default), kaiming-uniform, xavier, xavier-uniform" },
         { "--seed", "S", CLI_INT, &c->seed, 0, INT64_MAX, .help = "(default 1); the same seed gives the same weights, bit for bit" },
         { "--seeds", "N", CLI_INT, &o->seeds, 1, 1000, .help = "train N times (seeds S, S+1, ...) and report mean +- sample std" },
