@@ -137,6 +137,14 @@ void cli_json_string(FILE *f, const char *s);
 /* Shortest form that reads back to the same float / double. */
 void cli_json_float(FILE *f, double v, int is_float);
 
+/* A file built in memory, then written to its path atomically (a page, run.json, a CSV): a
+ * reader never sees half of it. cli_memfile_open: m->f to write to; 0, or the exit status after
+ * the error. cli_memfile_commit: closes m and, when rc is 0, writes it to path; frees it (m->f
+ * NULL: nothing). Returns rc, or the exit status of a write that failed. */
+typedef struct { FILE *f; char *text; size_t len; } cli_memfile;
+int cli_memfile_open(cli_memfile *m);
+int cli_memfile_commit(cn_ctx *ctx, cli_memfile *m, const char *path, int rc);
+
 /* ---- data and checkpoints of the run commands (run_data.c) ---- */
 #define CLI_FASHION_MNIST "/usr/share/datasets/fashion-mnist"
 /* "fashion-mnist" (or NULL) -> Debian's folder; anything else as given */

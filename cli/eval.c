@@ -320,10 +320,10 @@ int cmd_predict(int argc, char **argv)
     float *x = malloc((size_t)(chunk * chw) * sizeof(float)), *prob = malloc((size_t)(chunk * k) * sizeof(float));
     char **why = calloc((size_t)chunk, sizeof *why); /* an image's error, NULL where it was read */
     cn_prediction *preds = malloc((size_t)top * sizeof *preds);
-    char *csv = NULL;
-    size_t csv_len = 0;
-    FILE *cf = csv_path ? open_memstream(&csv, &csv_len) : NULL;
-    if (!x || !prob || !why || !preds || (csv_path && !cf)) rc = cli_error("out of memory");
+    cli_memfile csv = { 0 };
+    if (!x || !prob || !why || !preds) rc = cli_error("out of memory");
+    else if (csv_path) rc = cli_memfile_open(&csv);
+    FILE *cf = csv.f;
     if (cf) fprintf(cf, "image,class,name,probability,error\n");
     if (json && !rc) printf("[");
     if (!json && !rc) {
@@ -356,10 +356,8 @@ int cmd_predict(int argc, char **argv)
         for (int j = 0; j < n; j++) free(why[j]), why[j] = NULL;
     }
     if (json && !rc) printf("]\n");
-    if (cf && fclose(cf) && !rc) rc = cli_error("out of memory");
-    if (cf && !rc && cn_file_write_atomic(ctx, csv_path, csv, csv_len)) rc = cli_ctx_error(ctx);
+    rc = cli_memfile_commit(ctx, &csv, csv_path, rc);
     if (!rc && failed) rc = cli_error("%d of %d images could not be read (named above)", failed, images.n);
-    free(csv);
     free(x), free(prob), free(preds), free(why);
     path_free(&images);
     cn_model_destroy(model);

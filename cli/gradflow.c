@@ -5,7 +5,6 @@
  * exploding gradients of the notes, measured. Everything through the public API (the layers'
  * outputs and gradients are the engine's own: cn_net_layer_output, cn_net_layer_grad);
  * tests/gradflow_torch_check.py checks the numbers against PyTorch's. */
-#define _POSIX_C_SOURCE 200809L /* open_memstream */
 #include <math.h>
 #include <stddef.h>
 #include <stdlib.h>
@@ -141,10 +140,9 @@ static void html_cell(FILE *f, double v, const char *fmt)
 static int flow_html(cn_ctx *ctx, const char *path, const cn_net *net, const flow *fl, int n, const char *label,
                      const char *what, const char *loss_line, const char *verdict)
 {
-    char *text = NULL;
-    size_t len = 0;
-    FILE *f = open_memstream(&text, &len);
-    if (!f) return cli_error("out of memory");
+    cli_memfile m;
+    if (cli_memfile_open(&m)) return 1;
+    FILE *f = m.f;
     fprintf(f, "<!DOCTYPE html>\n<html><head><meta charset=\"utf-8\"><title>convnet gradflow: ");
     report_html_text(f, label);
     fprintf(f, "</title>\n<style>\nbody{font-family:sans-serif;margin:24px;color:#222}\n"
@@ -182,11 +180,7 @@ static int flow_html(cn_ctx *ctx, const char *path, const cn_net *net, const flo
         fprintf(f, "</tr>\n");
     }
     fprintf(f, "</table>\n</body></html>\n");
-    int rc = 0;
-    if (fclose(f)) rc = cli_error("%s: out of memory", path);
-    if (!rc && cn_file_write_atomic(ctx, path, text, len)) rc = cli_ctx_error(ctx);
-    free(text);
-    return rc;
+    return cli_memfile_commit(ctx, &m, path, 0);
 }
 
 static void help(const cli_option *opts)

@@ -300,10 +300,9 @@ static void write_header(FILE *f, const report_data *d)
  * test set: its evaluation is too slow to repeat every epoch) */
 static int write_report(cn_ctx *ctx, const report_data *d, int64_t images, const char *path)
 {
-    char *text = NULL;
-    size_t len = 0;
-    FILE *f = open_memstream(&text, &len);
-    if (!f) return cli_error("out of memory");
+    cli_memfile m;
+    if (cli_memfile_open(&m)) return 1;
+    FILE *f = m.f;
     write_header(f, d);
     report_write_charts(f, d);
     int rc = 0;
@@ -321,10 +320,7 @@ static int write_report(cn_ctx *ctx, const report_data *d, int64_t images, const
     }
     if (!rc) rc = write_summary(f, ctx, d);
     fprintf(f, "</body></html>\n");
-    if (fclose(f) && !rc) rc = cli_error("%s: out of memory", path);
-    if (!rc && cn_file_write_atomic(ctx, path, text, len)) rc = cli_ctx_error(ctx);
-    free(text);
-    return rc;
+    return cli_memfile_commit(ctx, &m, path, rc);
 }
 
 int cli_report_live(const char *dir, int64_t epoch, int64_t epochs)

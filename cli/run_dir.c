@@ -117,19 +117,14 @@ int cli_run_manifest_write(cn_ctx *ctx, const char *dir, const char *args, uint6
     char path[4200], seed_text[32];
     snprintf(path, sizeof path, "%s/run.json", dir);
     snprintf(seed_text, sizeof seed_text, "%llu", (unsigned long long)seed);
-    char *text = NULL;
-    size_t len = 0;
-    FILE *f = open_memstream(&text, &len);
-    if (!f) return cli_error("out of memory");
-    fprintf(f, "{\"format\":\"%s\",\"seed\":\"%s\",\"train_args\":", RUN_FORMAT, seed_text);
-    cli_json_string(f, args);
-    fprintf(f, ",\"spec\":");
-    cli_json_string(f, spec);
-    fprintf(f, "}\n");
-    int rc = fclose(f) ? cli_error("out of memory") : 0;
-    if (!rc && cn_file_write_atomic(ctx, path, text, len)) rc = cli_ctx_error(ctx);
-    free(text);
-    return rc;
+    cli_memfile m;
+    if (cli_memfile_open(&m)) return 1;
+    fprintf(m.f, "{\"format\":\"%s\",\"seed\":\"%s\",\"train_args\":", RUN_FORMAT, seed_text);
+    cli_json_string(m.f, args);
+    fprintf(m.f, ",\"spec\":");
+    cli_json_string(m.f, spec);
+    fprintf(m.f, "}\n");
+    return cli_memfile_commit(ctx, &m, path, 0);
 }
 
 /* a string member of the manifest, malloc'ed */

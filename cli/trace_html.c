@@ -2,7 +2,6 @@
  * graph per sample with every layer's values on it (forward in blue, gradients in red, as
  * the notes draw a computational graph) and a table of every parameter before, its gradient
  * and after the update. Checked in headless Chromium by tests/worksheet_test.sh. */
-#define _POSIX_C_SOURCE 200809L /* open_memstream */
 #include <stdlib.h>
 #include <string.h>
 
@@ -93,10 +92,9 @@ static void value_list(FILE *f, const float *v, int64_t n, const char *cls)
 int cli_trace_html(cn_ctx *ctx, const cn_net *net, int64_t batch, int grads, double loss, const char *loss_name,
                    const char *optimizer, double lr, const float *before, const char *path)
 {
-    char *text = NULL;
-    size_t len = 0;
-    FILE *f = open_memstream(&text, &len);
-    if (!f) return cli_error("out of memory");
+    cli_memfile m;
+    if (cli_memfile_open(&m)) return 1;
+    FILE *f = m.f;
     fprintf(f, "<!DOCTYPE html>\n<html><head><meta charset=\"utf-8\"><title>convnet trace: ");
     report_html_text(f, cn_net_file_name(net));
     fprintf(f, "</title>\n<style>\nbody{font-family:sans-serif;margin:24px;color:#222}\n"
@@ -133,9 +131,5 @@ int cli_trace_html(cn_ctx *ctx, const cn_net *net, int64_t batch, int grads, dou
         fprintf(f, "</table>\n");
     }
     fprintf(f, "</body></html>\n");
-    int rc = 0;
-    if (fclose(f)) rc = cli_error("%s: out of memory", path);
-    if (!rc && cn_file_write_atomic(ctx, path, text, len)) rc = cli_ctx_error(ctx);
-    free(text);
-    return rc;
+    return cli_memfile_commit(ctx, &m, path, 0);
 }

@@ -1,4 +1,5 @@
-/* util.c — argument parsing, number lists, formatting for the commands. */
+/* util.c — argument parsing, number lists, formatting, files built in memory for the commands. */
+#define _POSIX_C_SOURCE 200809L /* open_memstream */
 #include <ctype.h>
 #include <errno.h>
 #include <float.h>
@@ -476,4 +477,20 @@ void cli_json_float(FILE *f, double v, int is_float)
         if (is_float ? (float)strtod(buf, NULL) == (float)v : strtod(buf, NULL) == v) break;
     }
     fputs(buf, f);
+}
+
+int cli_memfile_open(cli_memfile *m)
+{
+    m->text = NULL, m->len = 0;
+    m->f = open_memstream(&m->text, &m->len);
+    return m->f ? 0 : cli_error("out of memory");
+}
+
+int cli_memfile_commit(cn_ctx *ctx, cli_memfile *m, const char *path, int rc)
+{
+    if (m->f && fclose(m->f) && !rc) rc = cli_error("%s: out of memory", path);
+    if (m->f && !rc && cn_file_write_atomic(ctx, path, m->text, m->len)) rc = cli_ctx_error(ctx);
+    free(m->text);
+    m->f = NULL, m->text = NULL, m->len = 0;
+    return rc;
 }
