@@ -161,6 +161,9 @@ cn_status cli_load_data(cn_ctx *ctx, const char *data, cli_half half, const cn_l
  * (lazy: data-parallel training, where each process decodes its shards' images only). */
 cn_status cli_open_data(cn_ctx *ctx, const char *data, cli_half half, const cn_layer_info *input, int lazy,
                         cn_dataset *ds, int *has_test);
+/* 0 when the images of ds (read from data) have the net's input shape, else the exit status after
+ * the error (IDX images are not resized to the input, as an image folder's are) */
+int cli_data_fits(const char *data, const cn_dataset *ds, const cn_layer_info *input);
 /* What cli_load_data reads, for messages: "DIR/test", "DIR (t10k-*: the test half)", ... */
 const char *cli_data_name(const char *data, cli_half half, char *buf, size_t cap);
 /* The data a checkpoint's run was tested on: its "test_data" (train --test), else its "data". */

@@ -279,6 +279,7 @@ int cmd_gradflow(int argc, char **argv)
         rc = cli_ctx_error(ctx);
         goto done;
     }
+    if ((rc = cli_data_fits(data, &ds, &in))) goto done;
     if (ds.count < batch) batch = ds.count;
     if (!have_norm) cn_dataset_stats(&ds, mean, std);
     int64_t chw = in.c * in.h * in.w, classes = out.c * out.h * out.w;

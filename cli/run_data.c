@@ -38,6 +38,14 @@ const char *cli_test_data(const cn_checkpoint *ck)
     return test ? test : cn_checkpoint_meta(ck, "data");
 }
 
+int cli_data_fits(const char *data, const cn_dataset *ds, const cn_layer_info *input)
+{
+    if (ds->c == input->c && ds->h == input->h && ds->w == input->w) return 0;
+    return cli_error("%s: the images are %lldx%lldx%lld but the net's input is %lldx%lldx%lld", cli_data_dir(data),
+                     (long long)ds->h, (long long)ds->w, (long long)ds->c, (long long)input->h, (long long)input->w,
+                     (long long)input->c);
+}
+
 cn_status cli_load_data(cn_ctx *ctx, const char *data, cli_half half, const cn_layer_info *input, cn_dataset *ds,
                         int *has_test)
 {

@@ -376,9 +376,7 @@ static int run_data(cn_ctx *ctx, const train_opts *o, cn_net *net, cn_dataset *d
     if (cli_open_data(ctx, o->data, CLI_HALF_TRAIN, &in, o->par != NULL, ds, has_test)) return cli_ctx_error(ctx);
     int has_val = 0, rc;
     const char *dir = cli_data_dir(o->data);
-    if (ds->c != in.c || ds->h != in.h || ds->w != in.w) /* IDX images are not resized */
-        return cli_error("%s: the images are %lldx%lldx%lld but the net's input is %lldx%lldx%lld", dir, (long long)ds->h,
-                         (long long)ds->w, (long long)ds->c, (long long)in.h, (long long)in.w, (long long)in.c);
+    if ((rc = cli_data_fits(o->data, ds, &in))) return rc;
     if (cn_data_find_layout(dir, NULL, &has_val) == CN_DATA_HALVES && has_val) {
         if (o->val_given) return cli_usage_error("train", "%s has a val/ half: --val F would hold out more", dir);
         if (cli_open_data(ctx, o->data, CLI_HALF_VAL, &in, o->par != NULL, val, NULL)) return cli_ctx_error(ctx);

@@ -227,6 +227,8 @@ def main():
     expect("JSON weights without a spec", ["--weights", f"{TMP}/w.json"], 2, "without a spec")
     expect("a label past the output", ["-e", "input 8x8x1; flatten; dense 3", "--data", data], 1,
            "has label 3, but the net's output has 3 classes")
+    expect("an input the images do not fit", ["-e", "input 28x28x1; flatten; dense 4", "--data", data], 1,
+           "the images are 8x8x1 but the net's input is 28x28x1")
     expect("no such data", ["-e", deep, "--data", f"{TMP}/nowhere"], 1, f"{TMP}/nowhere")
     expect("a batch larger than the data", ["-e", deep, "--data", data, "--batch", "100"], 0,
            f"the first {COUNT} images", "out")
