@@ -132,9 +132,10 @@ static int parse_args(int argc, char **argv, train_opts *o)
                   "changed by training" },
         { "--out", "DIR", CLI_TEXT, &o->out, .heading = "output:",
           .help = "model.safetensors (best by validation), last.safetensors (to resume),\n"
-                  "metrics.csv, steps.csv, run.json, report.html (rewritten after every\n"
-                  "epoch while training) (default runs/<spec name>); a\n"
-                  "folder belongs to one run: one holding another run is refused" },
+                  "metrics.csv, steps.csv, gradients.csv (each weight's gradient, as gradflow\n"
+                  "measures it), run.json, report.html (rewritten after every epoch while\n"
+                  "training) (default runs/<spec name>); a folder belongs to one run: one\n"
+                  "holding another run is refused" },
         { "--replace", NULL, CLI_FLAG, &o->replace,
           .help = "start over in an --out folder that holds another run (its files go)" },
         { "--resume", "DIR", CLI_TEXT, &o->resume,
