@@ -126,6 +126,15 @@ check "5000 steps: 1667 points (means of 3 steps) in the chart" "[ \$(points 'Lo
 set -- $(ystats 'Loss per step' "$T/long/report.html")
 check "... 1666 of them at one height (mean 2) and one lower (mean 1.5)" "[ $# -eq 2 ] && [ '${1%%:*}' = 1666 ] && [ '${2%%:*}' = 1 ]"
 
+# ---- a run of an older convnet, without gradients.csv: the page has no gradient chart ---------------
+cp -r "$T/run" "$T/old" && rm -f "$T/old/.lock" "$T/old/gradients.csv"
+"$CN" report "$T/old" --quiet
+check "a run without gradients.csv: three charts, no gradient chart" \
+    "[ \$(count '<svg class=\"chart\"' '$T/old/report.html') -eq 3 ] && ! grep -q 'Weight gradients per epoch' '$T/old/report.html'"
+printf 'epoch,tensor,weight_rms,grad_rms\n1,conv1.weight,0.5\n' >"$T/old/gradients.csv"
+"$CN" report "$T/old" --quiet 2>"$T/err"
+check "a gradients.csv cut short: exit 1 naming the file and line" "[ $? -eq 1 ] && grep -q 'old/gradients.csv:2: expected epoch,tensor,weight_rms,grad_rms' '$T/err'"
+
 # ---- an image folder whose class names need escaping; no test half: the whole folder --------------
 /usr/bin/python3 tests/pngwrite.py "$T/shapes" "<b>blue" "r&d \"green\"" red --count 30 --seed 2 --channels 2,1,0
 "$CN" train -e 'input 12x12x3; conv 4 3x3 pad=1; relu; globalavgpool; dense 3' --data "$T/shapes" --epochs 2 \
