@@ -160,4 +160,16 @@ void report_write_charts(FILE *f, const report_data *d)
     if (d->steps && d->per_point > 1)
         fprintf(f, "<p class=\"meta\">Loss per step: %lld steps, as %lld points, each the mean of %lld consecutive "
                    "steps.</p>\n", (long long)d->n_steps, (long long)d->n_points, (long long)d->per_point);
+    if (d->n_grad > 1 && d->n_grad_epochs > 0) { /* gradflow's verdict, at the last epoch */
+        double lo = d->grad[d->n_grad_epochs - 1].log_rms, hi = d->grad[d->n_grad * d->n_grad_epochs - 1].log_rms;
+        double ratio = pow(10, lo - hi);
+        if (isfinite(ratio) && (ratio < 0.01 || ratio > 100)) {
+            fprintf(f, "<p class=\"meta\"><b>%s gradients:</b> at epoch %.0f the gradient of ",
+                    ratio < 0.01 ? "Vanishing" : "Exploding", d->grad[d->n_grad_epochs - 1].epoch);
+            report_html_text(f, d->grad_names[0]);
+            fprintf(f, " is %.3g times that of ", ratio);
+            report_html_text(f, d->grad_names[d->n_grad - 1]);
+            fprintf(f, " (<code>convnet gradflow</code> shows it layer by layer).</p>\n");
+        }
+    }
 }

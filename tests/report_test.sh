@@ -126,6 +126,12 @@ check "5000 steps: 1667 points (means of 3 steps) in the chart" "[ \$(points 'Lo
 set -- $(ystats 'Loss per step' "$T/long/report.html")
 check "... 1666 of them at one height (mean 2) and one lower (mean 1.5)" "[ $# -eq 2 ] && [ '${1%%:*}' = 1666 ] && [ '${2%%:*}' = 1 ]"
 
+check "no verdict on the gradients of a net that learns" "! grep -q 'Vanishing gradients' '$T/run/report.html'"
+# ---- eight sigmoid layers: the report says the gradients vanish ------------------------------------
+"$CN" train models/deep-sigmoid.cnn --init xavier --epochs 1 --val 0.9 --quiet --out "$T/sigmoid" >/dev/null 2>&1
+check "models/deep-sigmoid.cnn: the report's verdict, vanishing gradients at epoch 1" \
+    "grep -q '<b>Vanishing gradients:</b> at epoch 1 the gradient of dense1.weight is [0-9.e-]* times that of dense9.weight' '$T/sigmoid/report.html'"
+
 # ---- a run of an older convnet, without gradients.csv: the page has no gradient chart ---------------
 cp -r "$T/run" "$T/old" && rm -f "$T/old/.lock" "$T/old/gradients.csv"
 "$CN" report "$T/old" --quiet
