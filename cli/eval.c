@@ -23,27 +23,62 @@ static const char *class_name(const cn_model *model, int32_t c, char *buf, size_
 
 static void eval_help(const cli_option *opts)
 {
-    printf("usage: convnet eval CKPT [--data D] [--batch N] [--tta flip|flip-shift] [--threads N] [--device cpu|cuda] [--json]\n\n"
+    printf("usage: convnet eval CKPT [--data D] [--batch N] [--tta flip|flip-shift] [--shift DX[,DY]] [--threads N]\n"
+           "                         [--device cpu|cuda] [--json]\n\n"
            "Evaluates a checkpoint (a .safetensors file, or a run folder: its model.safetensors) on the test\n"
            "half of an MNIST-format folder or on every image of an image folder: accuracy, loss, accuracy\n"
-           "per class and the confusion matrix (rows: true class, columns: predicted).\n\n");
+           "per class and the confusion matrix (rows: true class, columns: predicted).\n\n"
+           "--shift moves every image DX pixels right and DY down (negative: left, up), zeros (black)\n"
+           "where it moved from: how much a net's accuracy depends on where the object sits\n"
+           "(a convolution is translation equivariant, a dense layer is not).\n\n");
     cli_print_options(opts, 12);
+}
+
+/* --shift DX[,DY]: whole numbers, each less than the image's size (checked against it later) */
+static int shift_option(cli_args *a, const cli_option *opt, const char *value)
+{
+    int64_t *d = opt->target;
+    char *end, *end2;
+    long long x = strtoll(value, &end, 10), y = 0;
+    if (end != value && *end == ',') y = strtoll(end + 1, &end2, 10), end = end2 == end + 1 ? end : end2;
+    if (end == value || *end || llabs(x) > 100000 || llabs(y) > 100000)
+        return cli_usage_error(a->cmd, "%s: expected DX or DX,DY in pixels (as 3 or -2,1), got '%s'", opt->name, value);
+    d[0] = x, d[1] = y;
+    return 0;
+}
+
+/* every image of ds moved dx pixels right and dy down, zeros where it moved from */
+static void shift_images(cn_dataset *ds, int64_t dx, int64_t dy, float *plane)
+{
+    int64_t h = ds->h, w = ds->w;
+    for (int64_t p = 0; p < ds->count * ds->c; p++) {
+        float *img = ds->images + p * h * w;
+        for (int64_t y = 0; y < h; y++)
+            for (int64_t x = 0; x < w; x++) {
+                int64_t sy = y - dy, sx = x - dx;
+                plane[y * w + x] = sy >= 0 && sy < h && sx >= 0 && sx < w ? img[sy * w + sx] : 0.0f;
+            }
+        memcpy(img, plane, (size_t)(h * w) * sizeof *plane);
+    }
 }
 
 int cmd_eval(int argc, char **argv)
 {
     const char *ckpt = NULL, *data = NULL;
-    int64_t batch = 256;
+    int64_t batch = 256, shift[2] = { 0, 0 };
     int json = 0, tta = CN_TTA_NONE;
     cli_device dev = { 0 };
     const cli_option opts[] = {
         { "--data", "D", CLI_TEXT, &data, .help = "default: the data set the checkpoint was trained on" },
         { "--batch", "N", CLI_INT, &batch, 1, 1 << 20, .help = "images per forward pass (default 256)" },
         { "--tta", "V", CLI_CALL, &tta, .call = cli_choice_option, .choices = cli_tta_views, .help = CLI_TTA_HELP },
+        { "--shift", "DX[,DY]", CLI_CALL, shift, .call = shift_option,
+          .help = "move every image DX pixels right and DY down first (negative: left, up)" },
         { "--threads", "N", CLI_CALL, .call = cli_threads_option, .help = CLI_THREADS_HELP },
         CLI_DEVICE_OPTIONS(dev),
         { "--json", NULL, CLI_FLAG, &json,
-          .help = "{\"accuracy\",\"loss\",\"count\",\"tta\",\"per_class\":[{\"class\",\"name\",\"count\",\"accuracy\"}],\"confusion\"}" },
+          .help = "{\"accuracy\",\"loss\",\"count\",\"tta\",\"shift\":[dx,dy],\"per_class\":[{\"class\",\"name\",\"count\",\n"
+                  "\"accuracy\"}],\"confusion\"}" },
         { 0 },
     };
     int usage = cli_parse("eval", argc, argv, opts, eval_help, cli_take_one, &ckpt);
@@ -63,14 +98,22 @@ int cmd_eval(int argc, char **argv)
     cn_eval_result r = { 0 };
     char buf[32];
     memset(&ds, 0, sizeof ds);
-    if (!(rc = cli_use_device(ctx, net, &dev)) &&
-        (cli_load_data(ctx, data, CLI_HALF_TEST, &in, &ds, NULL) || cn_evaluate_tta(ctx, net, &ds, mean, std, batch, (cn_tta)tta, &r)))
-        rc = cli_ctx_error(ctx);
+    if (!(rc = cli_use_device(ctx, net, &dev)) && cli_load_data(ctx, data, CLI_HALF_TEST, &in, &ds, NULL)) rc = cli_ctx_error(ctx);
+    if (!rc && (shift[0] || shift[1])) {
+        float *plane = NULL;
+        if (llabs(shift[0]) >= ds.w || llabs(shift[1]) >= ds.h)
+            rc = cli_usage_error("eval", "--shift %lld,%lld moves the %lldx%lld images out of sight", (long long)shift[0],
+                                 (long long)shift[1], (long long)ds.h, (long long)ds.w);
+        else if (!(plane = malloc((size_t)(ds.h * ds.w) * sizeof *plane))) rc = cli_error("out of memory");
+        else shift_images(&ds, shift[0], shift[1], plane);
+        free(plane);
+    }
+    if (!rc && cn_evaluate_tta(ctx, net, &ds, mean, std, batch, (cn_tta)tta, &r)) rc = cli_ctx_error(ctx);
     if (rc) goto done;
     int32_t k = r.classes;
     if (json) {
-        printf("{\"accuracy\":%.6f,\"loss\":%.6f,\"count\":%lld,\"tta\":\"%s\",\"per_class\":[", r.acc, r.loss,
-               (long long)r.count, cli_tta_views[tta]);
+        printf("{\"accuracy\":%.6f,\"loss\":%.6f,\"count\":%lld,\"tta\":\"%s\",\"shift\":[%lld,%lld],\"per_class\":[",
+               r.acc, r.loss, (long long)r.count, cli_tta_views[tta], (long long)shift[0], (long long)shift[1]);
         for (int32_t c = 0; c < k; c++) {
             int64_t row = 0;
             for (int32_t p = 0; p < k; p++) row += r.confusion[c * k + p];
@@ -88,9 +131,13 @@ int cmd_eval(int argc, char **argv)
         goto done;
     }
     char used[4300];
-    printf("%s on %s: %lld images%s\naccuracy %.2f%%, loss %.4f\n\n%-14s %8s %9s\n", ckpt,
-           cli_data_name(data, CLI_HALF_TEST, used, sizeof used), (long long)r.count, cli_tta_said[tta], 100 * r.acc, r.loss,
-           "class", "images", "accuracy");
+    char moved[96] = "";
+    if (shift[0] || shift[1])
+        snprintf(moved, sizeof moved, ", each moved %lld px %s and %lld px %s", llabs(shift[0]), shift[0] < 0 ? "left" : "right",
+                 llabs(shift[1]), shift[1] < 0 ? "up" : "down");
+    printf("%s on %s: %lld images%s%s\naccuracy %.2f%%, loss %.4f\n\n%-14s %8s %9s\n", ckpt,
+           cli_data_name(data, CLI_HALF_TEST, used, sizeof used), (long long)r.count, moved, cli_tta_said[tta], 100 * r.acc,
+           r.loss, "class", "images", "accuracy");
     for (int32_t c = 0; c < k; c++) {
         int64_t row = 0;
         for (int32_t p = 0; p < k; p++) row += r.confusion[c * k + p];

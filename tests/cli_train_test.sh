@@ -41,6 +41,28 @@ a, b = json.load(open('$T/eval.json')), json.load(open('$T/tta.json'))
 assert a['tta'] == 'none' and b['tta'] == '$v' and b['count'] == 10000 and abs(a['loss'] - b['loss']) > 1e-4, (a['loss'], b['loss'])
 \""
 done
+# --shift 2,-1 against the test images moved 2 px right and 1 px up by Python (zeros where they
+# moved from): the same figures
+mkdir -p "$T/moved" && ln -s /usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz \
+    /usr/share/datasets/fashion-mnist/train-labels-idx1-ubyte.gz /usr/share/datasets/fashion-mnist/t10k-labels-idx1-ubyte.gz "$T/moved/"
+/usr/bin/python3 - "$T/moved" <<'PY'
+import gzip, sys
+raw = gzip.open('/usr/share/datasets/fashion-mnist/t10k-images-idx3-ubyte.gz').read()
+out = bytearray(raw[:16])
+for k in range(16, len(raw), 784):
+    img = raw[k:k + 784]
+    out += bytes(img[(y + 1) * 28 + x - 2] if y + 1 < 28 and x >= 2 else 0 for y in range(28) for x in range(28))
+gzip.open(sys.argv[1] + '/t10k-images-idx3-ubyte.gz', 'wb').write(bytes(out))
+PY
+"$CN" eval "$T/b" --shift 2,-1 --json >"$T/shift.json"
+"$CN" eval "$T/b" --data "$T/moved" --json >"$T/moved.json"
+check "eval --shift 2,-1: the figures of the images moved by Python, and the shift in the JSON" "/usr/bin/python3 -c \"
+import json
+a, b = json.load(open('$T/shift.json')), json.load(open('$T/moved.json'))
+assert a.pop('shift') == [2, -1] and b.pop('shift') == [0, 0] and a == b and a['accuracy'] < json.load(open('$T/eval.json'))['accuracy'], (a, b)
+\""
+"$CN" eval "$T/b" --shift 28 >/dev/null 2>"$T/err"
+check "eval --shift 28: a usage error, the images out of sight" "[ $? -eq 2 ] && grep -q 'moves the 28x28 images out of sight' '$T/err'"
 "$CN" eval "$T/b" --tta sideways >/dev/null 2>"$T/err"
 check "eval --tta sideways: a usage error (exit 2) naming the choices" "[ $? -eq 2 ] && grep -q \"unknown 'sideways'\" '$T/err'"
 # train --tta flip: the test accuracy at the end both ways, the second eval --tta flip's; kept by --resume
