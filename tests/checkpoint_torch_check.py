@@ -42,8 +42,9 @@ def pair(text):
 def build(spec, tensors):
     """nn.Sequential for a chain spec; layer names as convnet gives them (type + counter)."""
     layers, seen, counters, channels = [], set(), {}, None
-    for line in spec.replace(";", "\n").splitlines():
-        words = line.split("#")[0].split()
+    statements = [st for line in spec.splitlines() for st in line.split("#")[0].split(";")]  # comments may hold ';'
+    for line in statements:
+        words = line.split()
         if not words:
             continue
         kind, args = words[0], words[1:]

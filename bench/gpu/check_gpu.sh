@@ -4,8 +4,9 @@
 #    a GPU that cannot be used fails instead of skipping), with cuDNN and with our direct
 #    convolution kernels; the embedded kernels;
 # 2. a short training run on Fashion-MNIST with --device cuda, its checkpoint evaluated on the
-#    CPU and on the GPU (the same accuracy within rounding: checkpoints interchange), and the run
-#    resumed on the CPU for one more epoch;
+#    CPU and on the GPU (the same accuracy within rounding: checkpoints interchange), its
+#    gradients.csv, gradflow of it on both devices (within 1e-4), and the run resumed on the CPU
+#    for one more epoch;
 # 3. fmnist-small's training steps replayed as a CUDA graph (convnet bench); one epoch of it in
 #    bf16, evaluated on the CPU (above 0.80: bf16 trains);
 # 4. gradcheck --device cuda on a net of every op kind (the GPU's float forward and backward
@@ -56,6 +57,28 @@ if step "train fmnist-small 2 epochs on the GPU" 300 "$CN" train models/fmnist-s
             bad "accuracy on the CPU $a, on the GPU $g (want above 0.85, within 0.002)"
         fi
     fi
+    # gradients.csv, read from the device's slab at each epoch's end, and gradflow on both devices
+    if python3 -c "
+import csv, math, sys
+rows = list(csv.reader(open('$T/run/gradients.csv')))
+assert rows[0] == ['epoch', 'tensor', 'weight_rms', 'grad_rms'] and len(rows) == 1 + 2 * 4, rows
+assert all(math.isfinite(float(r[3])) and float(r[3]) > 0 for r in rows[1:]), rows
+" >"$T/log" 2>&1; then ok "gradients.csv: 2 epochs x 4 weights, every gradient rms finite and > 0"; else bad "gradients.csv"; fi
+    step "gradflow of the GPU's run on the CPU" 120 "$CN" gradflow --weights "$T/run" --data "$DATA" --json &&
+        cp "$T/log" "$T/flow-cpu.json"
+    step "gradflow of the GPU's run on the GPU" 120 "$CN" gradflow --weights "$T/run" --data "$DATA" --json --device cuda &&
+        cp "$T/log" "$T/flow-gpu.json"
+    # dL/d(output) to 1e-2 only: where an image is flat, a Winograd convolution (the CPU's conv2,
+    # perhaps cuDNN's) makes mathematically equal outputs an ulp apart, and max-pooling sends the
+    # gradient to another cell of the tie (the weight gradients stay: the cells see equal patches)
+    if python3 -c "
+import json
+a, b = json.load(open('$T/flow-cpu.json')), json.load(open('$T/flow-gpu.json'))
+for x, y in zip(a['layers'], b['layers']):
+    for k, tol in (('output_rms', 1e-4), ('grad_rms', 1e-2), ('weight_rms', 1e-4), ('weight_grad_rms', 1e-4)):
+        assert (x[k] is None) == (y[k] is None) and (x[k] is None or abs(x[k] - y[k]) <= tol * abs(x[k])), (k, x, y)
+" >"$T/log" 2>&1; then ok "gradflow: every layer's figures on the GPU within 1e-4 of the CPU's (dL/d(output) 1e-2)"
+    else bad "gradflow CPU against GPU"; fi
     step "the GPU's run resumed on the CPU for a third epoch" 300 "$CN" train --resume "$T/run" --epochs 3 --quiet
 fi
 
