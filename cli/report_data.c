@@ -9,6 +9,7 @@
 #include "report_impl.h"
 
 #define REPORT_MAX_EPOCHS 100000
+#define REPORT_MAX_TENSORS 10000 /* weight tensors of gradients.csv (MobileNetV2 has 105) */
 #define REPORT_STEP_POINTS 2000 /* the loss-per-step chart: at most this many points (means of buckets) */
 
 /* how many of n comma-separated numbers line s starts with, into v */
@@ -128,7 +129,7 @@ int report_read_gradients(const char *dir, report_data *d)
     snprintf(path, sizeof path, "%s/gradients.csv", dir);
     FILE *f = fopen(path, "rb");
     if (!f) return errno == ENOENT ? 0 : cli_error("%s: cannot read: %s", path, strerror(errno));
-    int64_t rows = 0, cap = 0, lineno = 1;
+    int64_t rows = 0, cap = 0, names_cap = 0, lineno = 1;
     int rc = 0;
     double first_epoch = NAN, *logs = NULL, *epochs = NULL; /* every row's, in file order */
     if (!fgets(line, sizeof line, f) || strncmp(line, CN_GRADIENTS_COLUMNS, strlen(CN_GRADIENTS_COLUMNS)))
@@ -146,14 +147,25 @@ int report_read_gradients(const char *dir, report_data *d)
         }
         if (rows == 0 || epoch == first_epoch) { /* the first epoch's rows name the tensors */
             if (rows == 0) first_epoch = epoch;
-            char **grown = d->n_grad < REPORT_MAX_EPOCHS ? realloc(d->grad_names, (size_t)(d->n_grad + 1) * sizeof *grown) : NULL;
+            if (d->n_grad == REPORT_MAX_TENSORS) {
+                rc = cli_error("%s: more than %d tensors", path, REPORT_MAX_TENSORS);
+                break;
+            }
+            if (d->n_grad == names_cap) { /* doubling: time in proportion to the file */
+                names_cap = names_cap ? 2 * names_cap : 16;
+                char **grown = realloc(d->grad_names, (size_t)names_cap * sizeof *grown);
+                if (!grown) {
+                    rc = cli_error("out of memory");
+                    break;
+                }
+                d->grad_names = grown;
+            }
             size_t len = strlen(name) + 1;
-            if (grown) d->grad_names = grown;
-            if (!grown || !(grown[d->n_grad] = malloc(len))) {
+            if (!(d->grad_names[d->n_grad] = malloc(len))) {
                 rc = cli_error("out of memory");
                 break;
             }
-            memcpy(grown[d->n_grad++], name, len);
+            memcpy(d->grad_names[d->n_grad++], name, len);
         } else if (strcmp(name, d->grad_names[rows % d->n_grad])) {
             rc = cli_error("%s:%lld: tensor %s where the first epoch had %s", path, (long long)lineno, name,
                            d->grad_names[rows % d->n_grad]);
@@ -161,7 +173,7 @@ int report_read_gradients(const char *dir, report_data *d)
         }
         if (rows == cap) {
             cap = cap ? 2 * cap : 256;
-            double *a = cap <= 64 * (int64_t)REPORT_MAX_EPOCHS ? realloc(logs, (size_t)cap * sizeof *a) : NULL;
+            double *a = cap <= (int64_t)REPORT_MAX_EPOCHS * REPORT_MAX_TENSORS ? realloc(logs, (size_t)cap * sizeof *a) : NULL;
             if (a) logs = a;
             double *b = a ? realloc(epochs, (size_t)cap * sizeof *b) : NULL;
             if (b) epochs = b;
