@@ -725,6 +725,142 @@ static int calc_rf(cli_args *a, out_opts *o)
     return rc;
 }
 
+/* ---- act: an activation and its derivative, by the engine's own layer ------------------------- */
+
+/* the working of f(x) and f'(x) in double, as the notes write them (the printed values are the
+ * engine's: a net of one such layer, forward and backward) */
+/* x for a product: in parentheses when negative, so "2 * (-1)" reads right */
+static const char *factor(double x, char *buf, size_t cap)
+{
+    snprintf(buf, cap, x < 0 ? "(%g)" : "%g", x);
+    return buf;
+}
+
+static void act_explain(const char *kind, double a, double x)
+{
+    char fx[48];
+    factor(x, fx, sizeof fx);
+    double s = 1 / (1 + exp(-x)), t = tanh(x), phi = 0.5 * erfc(-x / sqrt(2.0)), pdf = exp(-x * x / 2) / sqrt(2 * 3.14159265358979323846);
+    if (!strcmp(kind, "sigmoid"))
+        printf("  x = %g: f = 1 / (1 + e^-x) = 1 / (1 + %.6g) = %.6g;  f' = f (1 - f) = %.6g * %.6g = %.6g\n", x, exp(-x), s,
+               s, 1 - s, s * (1 - s));
+    else if (!strcmp(kind, "tanh"))
+        printf("  x = %g: f = (e^x - e^-x) / (e^x + e^-x) = %.6g;  f' = 1 - f^2 = 1 - %.6g = %.6g\n", x, t, t * t, 1 - t * t);
+    else if (!strcmp(kind, "relu"))
+        printf("  x = %g: f = max(0, x) = %g;  f' = %s = %g\n", x, x > 0 ? x : 0, x > 0 ? "1 (x > 0)" : "0 (x <= 0)",
+               x > 0 ? 1.0 : 0.0);
+    else if (!strcmp(kind, "leakyrelu"))
+        printf("  x = %g: f = %s = %.6g;  f' = %s = %g\n", x, x > 0 ? "x" : "slope * x", x > 0 ? x : a * x,
+               x > 0 ? "1 (x > 0)" : "slope (x <= 0)", x > 0 ? 1.0 : a);
+    else if (!strcmp(kind, "elu"))
+        printf("  x = %g: f = %s = %.6g;  f' = %s = %.6g\n", x, x > 0 ? "x" : "alpha (e^x - 1)", x > 0 ? x : a * (exp(x) - 1),
+               x > 0 ? "1 (x > 0)" : "alpha e^x (x <= 0)", x > 0 ? 1.0 : a * exp(x));
+    else if (!strcmp(kind, "relu6"))
+        printf("  x = %g: f = min(max(0, x), 6) = %g;  f' = %s = %g\n", x, x < 0 ? 0 : x > 6 ? 6 : x,
+               x > 0 && x < 6 ? "1 (0 < x < 6)" : "0", x > 0 && x < 6 ? 1.0 : 0.0);
+    else if (!strcmp(kind, "silu"))
+        printf("  x = %g: f = x sigmoid(x) = %s * %.6g = %.6g;  f' = s (1 + x (1 - s)) = %.6g\n", x, fx, s, x * s,
+               s * (1 + x * (1 - s)));
+    else if (!strcmp(kind, "gelu"))
+        printf("  x = %g: f = x Phi(x) = %s * %.6g = %.6g;  f' = Phi(x) + x phi(x) = %.6g + %s * %.6g = %.6g\n", x, fx, phi,
+               x * phi, phi, fx, pdf, phi + x * pdf);
+    else if (!strcmp(kind, "hardsigmoid")) {
+        double h = x / 6 + 0.5;
+        printf("  x = %g: f = min(max(0, x/6 + 1/2), 1) = %.6g;  f' = %s\n", x, h < 0 ? 0 : h > 1 ? 1 : h,
+               x > -3 && x < 3 ? "1/6 (-3 < x < 3)" : "0");
+    } else if (!strcmp(kind, "hardswish")) {
+        double h = x / 6 + 0.5, hs = h < 0 ? 0 : h > 1 ? 1 : h;
+        printf("  x = %g: f = x hardsigmoid(x) = %s * %.6g = %.6g;  f' = %s = %.6g\n", x, fx, hs, x * hs,
+               x <= -3 ? "0 (x <= -3)" : x >= 3 ? "1 (x >= 3)" : "x/3 + 1/2", x <= -3 ? 0 : x >= 3 ? 1 : x / 3 + 0.5);
+    }
+}
+
+static int calc_act(cli_args *a, out_opts *o)
+{
+    static const char *const kinds[] = { "relu", "leakyrelu", "sigmoid", "tanh", "softmax", "relu6", "hardsigmoid",
+                                         "hardswish", "silu", "gelu", "elu", NULL };
+    const char *which = cli_next(a);
+    int k = -1;
+    for (int i = 0; which && kinds[i]; i++)
+        if (!strcmp(which, kinds[i])) k = i;
+    if (k < 0) {
+        const char *best = which ? cli_closest(which, kinds) : NULL;
+        return cli_usage_error(o->cmd, "act: name one of relu, leakyrelu, sigmoid, tanh, softmax, relu6, hardsigmoid, "
+                                       "hardswish, silu, gelu, elu%s%s%s%s%s%s", which ? " (got '" : "", which ? which : "",
+                               which ? "'" : "", best ? "; did you mean '" : "", best ? best : "", best ? "'?)" : which ? ")" : "");
+    }
+    const char *kind = kinds[k];
+    double slope = 0.01, alpha = 1.0;
+    const cli_option opts[] = {
+        { "--slope", "A", CLI_REAL, .target = &slope },
+        { "--alpha", "A", CLI_REAL, .target = &alpha },
+        CALC_OUTPUT_OPTIONS(o),
+        { 0 },
+    };
+    float *x = NULL;
+    int64_t n = 0;
+    int rc = gather_values(a, "inputs", opts, &x, &n, o);
+    if (rc) return rc;
+    int soft = !strcmp(kind, "softmax");
+    char spec[160];
+    snprintf(spec, sizeof spec, "input 1x1x%lld; %s%s", (long long)n, kind,
+             !strcmp(kind, "leakyrelu") ? " slope=" : !strcmp(kind, "elu") ? " alpha=" : "");
+    if (!strcmp(kind, "leakyrelu") || !strcmp(kind, "elu"))
+        snprintf(spec + strlen(spec), sizeof spec - strlen(spec), "%.17g", !strcmp(kind, "elu") ? alpha : slope);
+    cn_ctx *ctx = NULL;
+    cn_net *net = NULL;
+    float *dy = calloc((size_t)n, sizeof *dy), *y = malloc((size_t)n * sizeof *y);
+    float *d = malloc((size_t)n * (size_t)(soft ? n : 1) * sizeof *d); /* f'(x), or softmax's Jacobian (row j: dy = e_j) */
+    if (!dy || !y || !d || cn_ctx_create(NULL, &ctx)) rc = cli_error("out of memory");
+    if (!rc && (n > 4096 || (n > 256 && soft)))
+        rc = cli_usage_error(o->cmd, "act: at most 4,096 inputs (256 for softmax's Jacobian)");
+    if (!rc && (cli_load_net(ctx, NULL, spec, &net) || cn_net_init_params(ctx, net, CN_INIT_KAIMING_NORMAL, 1)))
+        rc = cli_ctx_error(ctx);
+    for (int64_t j = 0; !rc && j < (soft ? n : 1); j++) {
+        for (int64_t i = 0; i < n; i++) dy[i] = soft ? (float)(i == j) : 1.0f; /* elementwise: dL/dx_i = f'(x_i) * 1 */
+        if (cn_net_forward(ctx, net, x, 1, 1) || cn_net_backward(ctx, net, dy)) rc = cli_ctx_error(ctx);
+        else memcpy(d + j * n, cn_net_input_grad(net), (size_t)n * sizeof *d), memcpy(y, cn_net_output(net, NULL), (size_t)n * sizeof *y);
+    }
+    if (!rc && o->json) {
+        printf("{\"result\":");
+        print_vector_json(y, n);
+        printf(",\"%s\":", soft ? "jacobian" : "derivative");
+        if (soft) {
+            printf("[");
+            for (int64_t j = 0; j < n; j++) printf("%s", j ? "," : ""), print_vector_json(d + j * n, n);
+            printf("]");
+        } else {
+            print_vector_json(d, n);
+        }
+        printf("}\n");
+    } else if (!rc) {
+        if (o->explain && soft) {
+            printf("softmax's Jacobian: d o_i / d x_j = o_i (1 - o_i) for i = j, -o_i o_j for i != j\n");
+            for (int64_t i = 0; i < n; i++)
+                for (int64_t j = 0; j < n; j++)
+                    printf(i == j ? "  J%lld%lld = %.6g * (1 - %.6g) = %.6g\n" : "  J%lld%lld = -%.6g * %.6g = %.6g\n",
+                           (long long)i + 1, (long long)j + 1, (double)y[i], (double)(i == j ? y[i] : y[j]),
+                           i == j ? (double)y[i] * (1 - (double)y[i]) : -(double)y[i] * y[j]);
+        } else if (o->explain) {
+            printf("%s and its derivative:\n", kind);
+            for (int64_t i = 0; i < n; i++) act_explain(kind, !strcmp(kind, "elu") ? alpha : slope, x[i]);
+        }
+        printf(soft ? "o     " : "f(x)  ");
+        print_vector_line(y, n);
+        if (soft) {
+            printf("Jacobian (row i: d o_i / d x_j)\n");
+            print_matrix(d, n, n, 0);
+        } else {
+            printf("f'(x) ");
+            print_vector_line(d, n);
+        }
+    }
+    cn_net_destroy(net);
+    cn_ctx_destroy(ctx);
+    free(x), free(dy), free(y), free(d);
+    return rc;
+}
+
 /* ---- the quantities: one table gives the dispatch, the help and the did-you-mean ------------- */
 
 static int run_softmax(cli_args *a, out_opts *o) { return calc_softmax(a, o); }
@@ -737,6 +873,10 @@ static const struct {
     const char *usage; /* its lines of --help */
 } quantities[] = {
     { "softmax", run_softmax, "  softmax X...                              probabilities from scores (X: numbers or 2,1,0.1)\n" },
+    { "act", calc_act,
+      "  act relu|leakyrelu|sigmoid|tanh|softmax|relu6|hardsigmoid|hardswish|silu|gelu|elu X...\n"
+      "      [--slope A] [--alpha A]              f(x) and f'(x) by the engine's layer (softmax: its\n"
+      "                                            Jacobian); --slope: leakyrelu's, --alpha: elu's\n" },
     { "loss", calc_loss,
       "  loss mse|mae|ce|bce|hinge --target T --pred P [--logits]\n"
       "                                            mean over samples; T, P vectors (1,0) or matrices\n"

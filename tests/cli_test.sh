@@ -600,6 +600,23 @@ expect_rc "calc softmax 1000 999 --explain" 0
 expect_line "calc softmax 1000 999 --explain: the shifted sum" out "$("$PY" -c 'import math; print("  sum = %.6g" % (1 + math.exp(-1)))')"
 expect_line "calc softmax 1000 999 --explain: S1" out "$("$PY" -c 'import math; s = 1 + math.exp(-1); print("  S1 = 1 / %.6g = %.6g" % (s, 1 / s))')"
 
+# ---- calc act: each activation's values and derivatives against PyTorch's autograd -----------------
+ACT_X='-4 -1 -0.5 0 0.5 1 2.5 4 7'
+for k in relu leakyrelu sigmoid tanh relu6 hardsigmoid hardswish silu gelu elu; do
+    run "$CN" calc act $k $ACT_X --slope 0.2 --alpha 0.7 --json
+    if "$PY" tests/act_torch_check.py $k $ACT_X <"$T/out" >"$T/py" 2>&1; then ok "calc act $k: f(x) and f'(x) as PyTorch's autograd gives them"
+    else bad "calc act $k against PyTorch" "$(cat "$T/py")"; fi
+done
+run "$CN" calc act softmax 2 1 0.1 --json
+if "$PY" tests/act_torch_check.py softmax 2 1 0.1 <"$T/out" >"$T/py" 2>&1; then
+    ok "calc act softmax: the Jacobian o_i (1 - o_i), -o_i o_j (seed 004) as PyTorch's autograd gives it"
+else bad "calc act softmax against PyTorch" "$(cat "$T/py")"; fi
+run "$CN" calc act sigmoid 0 --explain
+expect_line "calc act sigmoid 0 --explain: f' = f (1 - f) = 0.25, a sigmoid's largest slope" out "  x = 0: f = 1 / (1 + e^-x) = 1 / (1 + 1) = 0.5;  f' = f (1 - f) = 0.5 * 0.5 = 0.25"
+run "$CN" calc act sigmod 1
+expect_rc "calc act sigmod: a usage error" 2
+expect_text "calc act sigmod: did you mean sigmoid" err "did you mean 'sigmoid'?"
+
 # make run installs only what the main job needs; make check adds the tests' PyTorch and Chromium
 run_pkgs=$(SETUP_LIST=1 sh scripts/setup.sh | tr '\n' ' ')
 check_pkgs=$(SETUP_LIST=1 sh scripts/setup.sh --check | tr '\n' ' ')
