@@ -438,10 +438,11 @@ static cn_status gradients_rows(run *r, int64_t e)
         if (cn_net_tensor(r->ctx, r->net, k, &t) || !t.trainable || !t.grad || (len = strlen(t.name)) < 7 ||
             strcmp(t.name + len - 7, ".weight"))
             continue;
-        char row[400];
-        int n = snprintf(row, sizeof row, "%lld,%s,%.6g,%.6g\n", (long long)e, t.name, rms(t.data, t.count),
-                         rms(t.grad, t.count));
-        if (n > 0 && n < (int)sizeof row) st = csv_append(r, &r->gradients, row, (size_t)n);
+        char head[32], tail[64];
+        int nh = snprintf(head, sizeof head, "%lld,", (long long)e);
+        int nt = snprintf(tail, sizeof tail, ",%.6g,%.6g\n", rms(t.data, t.count), rms(t.grad, t.count));
+        if (!(st = csv_append(r, &r->gradients, head, (size_t)nh)) && !(st = csv_append(r, &r->gradients, t.name, len)))
+            st = csv_append(r, &r->gradients, tail, (size_t)nt);
     }
     return st ? st : csv_write(r, &r->gradients);
 }
