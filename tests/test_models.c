@@ -39,6 +39,10 @@ static const model_case models[] = {
     /* deep-sigmoid: (784+1)*64 + 7*(64+1)*64 + (64+1)*10 = 50,240 + 29,120 + 650; MACs 784*64 +
      * 7*64*64 + 64*10 = 50,176 + 28,672 + 640; 19 layers: input, flatten, 8 x (dense, sigmoid), dense */
     { "models/deep-sigmoid.cnn", 19, 80010, 80010, 79488, 10, 1, 1 },
+    /* deep-sigmoid-res: (784+1)*64 + 8*(64+1)*64 + (64+1)*10 = 50,240 + 33,280 + 650 (the adds have
+     * no weights); MACs 784*64 + 8*64*64 + 64*10 = 50,176 + 32,768 + 640. 28 layers: input,
+     * flatten, h0, 8 x (dense, sigmoid, add), dense */
+    { "models/deep-sigmoid-res.cnn", 28, 84170, 84170, 83584, 10, 1, 1 },
     /* seed 001's XOR graph: 2-2-1 dense, (2*2 + 2) + (2*1 + 1) = 9 parameters, 2*2 + 2*1 = 6 MACs,
      * 4 layers (input, hidden, relu, out) */
     { "models/xor-seed001.cnn", 4, 9, 9, 6, 1, 1, 1 },
