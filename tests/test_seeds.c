@@ -233,6 +233,47 @@ static void seed001_inception(void)
     CHECK_INT(macs(reduced, 1) - 12582912 - 3145728, 88604672);
 }
 
+/* worksheet 15: a 5-way classifier of 32x32 gray images, a dense layer of 5 on the flattened
+ * image, or "a CNN layer having five 32x32 filters". The notes answer that the CNN is better for
+ * "parameter efficiency": fewer parameters. Not for these two: a 32x32 kernel on a 32x32 image
+ * (no padding) is one dot product per filter over the whole image, the dense layer itself.
+ * Both have 5 * 1024 + 5 = 5,125 parameters and 5 * 1024 = 5,120 multiplications, and given the
+ * same weights (a filter's 1x32x32 are a dense row's 1,024, in the same order) the same outputs.
+ * A CNN saves parameters with kernels smaller than the image: five 3x3 filters have 50. */
+static void seed001_fc_vs_full_kernel(void)
+{
+    const char *fc = "input 32x32x1; flatten; dense 5", *cnn = "input 32x32x1; conv 5 32x32";
+    CHECK_INT(total(fc, 0), 5125);
+    CHECK_INT(total(cnn, 0), 5125);
+    CHECK_INT(macs(fc, 1), 5120);
+    CHECK_INT(macs(cnn, 1), 5120);
+    CHECK_INT(total("input 32x32x1; conv 5 3x3", 0), 50);
+    cn_net *a = parse_spec(ctx, fc), *b = parse_spec(ctx, cnn);
+    if (!a || !b) {
+        cn_net_destroy(a), cn_net_destroy(b);
+        return;
+    }
+    CHECK(cn_net_init_params(ctx, a, CN_INIT_KAIMING_NORMAL, 3) == CN_OK);
+    CHECK(cn_net_init_params(ctx, b, CN_INIT_KAIMING_NORMAL, 4) == CN_OK);
+    cn_tensor wa, ba, wb, bb;
+    CHECK(cn_net_find_tensor(ctx, a, "dense1.weight", &wa) == CN_OK && cn_net_find_tensor(ctx, a, "dense1.bias", &ba) == CN_OK);
+    CHECK(cn_net_find_tensor(ctx, b, "conv1.weight", &wb) == CN_OK && cn_net_find_tensor(ctx, b, "conv1.bias", &bb) == CN_OK);
+    CHECK_INT(wb.count, wa.count);
+    memcpy(wb.data, wa.data, (size_t)wa.count * sizeof(float)); /* (5, 1024) and (5, 1, 32, 32): one order */
+    for (int i = 0; i < 5; i++) ba.data[i] = 0.1f * (float)(i + 1), bb.data[i] = ba.data[i];
+    float x[2 * 1024];
+    cn_rng rng;
+    cn_rng_seed(&rng, 15);
+    for (int i = 0; i < 2 * 1024; i++) x[i] = (float)cn_rng_normal(&rng);
+    CHECK(cn_net_forward(ctx, a, x, 2, 0) == CN_OK);
+    CHECK(cn_net_forward(ctx, b, x, 2, 0) == CN_OK);
+    int64_t na, nb;
+    const float *ya = cn_net_output(a, &na), *yb = cn_net_output(b, &nb);
+    CHECK_INT(nb, na);
+    for (int64_t i = 0; i < na && i < nb; i++) CHECK_NEAR(yb[i], ya[i], 1e-5);
+    cn_net_destroy(a), cn_net_destroy(b);
+}
+
 /* ---- seed 002: CNN basics ------------------------------------------------------------------ */
 
 static void seed002_feature_map(void)
@@ -368,6 +409,7 @@ static const test_case cases[] = {
     { "seed001 vertical edge", seed001_edge_conv },
     { "seed001 1x1 bottleneck", seed001_bottleneck },
     { "seed001 inception", seed001_inception },
+    { "seed001 a dense layer or five 32x32 filters (worksheet 15)", seed001_fc_vs_full_kernel },
     { "seed002 convolved feature", seed002_feature_map },
     { "seed002 zero padding", seed002_zero_padding },
     { "seed002 classic kernels", seed002_classic_kernels },
