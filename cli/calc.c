@@ -861,6 +861,75 @@ static int calc_act(cli_args *a, out_opts *o)
     return rc;
 }
 
+/* ---- dropout: one draw of its mask, and the mean over many (inverted dropout's expectation) ------ */
+
+static int calc_dropout(cli_args *a, out_opts *o)
+{
+    double keep = 0.8;
+    int64_t seed = 1, draws = 10000;
+    const cli_option opts[] = {
+        { "--keep", "P", CLI_REAL, .target = &keep },
+        { "--seed", "S", CLI_INT, &seed, 0, INT64_MAX, .help = NULL },
+        { "--draws", "N", CLI_INT, &draws, 1, 1000000, .help = NULL },
+        CALC_OUTPUT_OPTIONS(o),
+        { 0 },
+    };
+    float *x = NULL;
+    int64_t n = 0;
+    int rc = gather_values(a, "values", opts, &x, &n, o);
+    if (rc) return rc;
+    if (!(keep > 0 && keep <= 1)) rc = cli_usage_error(o->cmd, "dropout: --keep P must be in (0, 1] (got %g)", keep);
+    if (!rc && n * draws > 100000000) rc = cli_usage_error(o->cmd, "dropout: values x draws at most 100,000,000");
+    char spec[96];
+    snprintf(spec, sizeof spec, "input 1x1x%lld; dropout keep=%.17g", (long long)n, keep);
+    cn_ctx *ctx = NULL;
+    cn_net *net = NULL;
+    float *y = malloc((size_t)n * sizeof *y);
+    double *sum = calloc((size_t)n, sizeof *sum);
+    if (!rc && (!y || !sum || cn_ctx_create(NULL, &ctx))) rc = cli_error("out of memory");
+    /* the net's generator, seeded as training seeds it: draw 1 is the mask shown */
+    if (!rc && (cli_load_net(ctx, NULL, spec, &net) || cn_net_init_params(ctx, net, CN_INIT_KAIMING_NORMAL, (uint64_t)seed)))
+        rc = cli_ctx_error(ctx);
+    for (int64_t d = 0; !rc && d < draws; d++) {
+        if (cn_net_forward(ctx, net, x, 1, 1)) {
+            rc = cli_ctx_error(ctx);
+            break;
+        }
+        const float *out = cn_net_output(net, NULL);
+        if (d == 0) memcpy(y, out, (size_t)n * sizeof *y);
+        for (int64_t i = 0; i < n; i++) sum[i] += out[i];
+    }
+    if (!rc && o->json) {
+        printf("{\"result\":");
+        print_vector_json(y, n);
+        printf(",\"keep\":");
+        cli_json_float(stdout, keep, 0);
+        printf(",\"draws\":%lld,\"mean\":[", (long long)draws);
+        for (int64_t i = 0; i < n; i++) printf("%s", i ? "," : ""), cli_json_float(stdout, sum[i] / (double)draws, 0);
+        printf("]}\n");
+    } else if (!rc) {
+        if (o->explain) {
+            printf("training: y_i = x_i * m_i / p, m_i = 1 with probability p = %g (kept), else 0; 1/p = %.6g\n", keep, 1 / keep);
+            for (int64_t i = 0; i < n; i++) {
+                int kept = y[i] != 0;
+                if (x[i] == 0) printf("  x = 0: y = 0, kept or dropped\n");
+                else printf("  x = %g: %s, y = %g * %d / %g = %.6g\n", x[i], kept ? "kept" : "dropped", x[i], kept, keep, y[i]);
+            }
+            printf("E[y_i] = p * x_i / p + (1 - p) * 0 = x_i: the scaling keeps each value's expectation, so\n"
+                   "evaluation (no dropout) needs none: y = x\n");
+        }
+        printf("one draw    ");
+        print_vector_line(y, n);
+        printf("mean of %lld ", (long long)draws);
+        for (int64_t i = 0; i < n; i++) printf("%s%.6g", i ? " " : "", sum[i] / (double)draws);
+        printf("\n");
+    }
+    cn_net_destroy(net);
+    cn_ctx_destroy(ctx);
+    free(x), free(y), free(sum);
+    return rc;
+}
+
 /* ---- the quantities: one table gives the dispatch, the help and the did-you-mean ------------- */
 
 static int run_softmax(cli_args *a, out_opts *o) { return calc_softmax(a, o); }
@@ -873,6 +942,10 @@ static const struct {
     const char *usage; /* its lines of --help */
 } quantities[] = {
     { "softmax", run_softmax, "  softmax X...                              probabilities from scores (X: numbers or 2,1,0.1)\n" },
+    { "dropout", calc_dropout,
+      "  dropout X... --keep P [--seed S] [--draws N]\n"
+      "                                            one draw of the mask by the engine's layer, and the\n"
+      "                                            mean of N (default 10000): inverted dropout keeps E[y] = x\n" },
     { "act", calc_act,
       "  act relu|leakyrelu|sigmoid|tanh|softmax|relu6|hardsigmoid|hardswish|silu|gelu|elu X...\n"
       "      [--slope A] [--alpha A]              f(x) and f'(x) by the engine's layer (softmax: its\n"

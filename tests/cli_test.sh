@@ -611,6 +611,16 @@ run "$CN" calc act softmax 2 1 0.1 --json
 if "$PY" tests/act_torch_check.py softmax 2 1 0.1 <"$T/out" >"$T/py" 2>&1; then
     ok "calc act softmax: the Jacobian o_i (1 - o_i), -o_i o_j (seed 004) as PyTorch's autograd gives it"
 else bad "calc act softmax against PyTorch" "$(cat "$T/py")"; fi
+# ---- calc dropout: the mask's values and inverted dropout's expectation ---------------------------
+run "$CN" calc dropout 1 -2 3 0.5 4 --keep 0.7 --draws 20000 --json
+expect_json "calc dropout --json: each value of the draw 0 or x / keep; the mean of 20000 within 5 sigma of x" \
+    "all(y == 0 or abs(y - x / 0.7) <= 1e-6 * abs(x / 0.7) for y, x in zip(d['result'], [1, -2, 3, 0.5, 4])) and all(abs(m - x) <= 5 * abs(x) * math.sqrt(0.3 / 0.7 / 20000) for m, x in zip(d['mean'], [1, -2, 3, 0.5, 4])) and d['draws'] == 20000"
+run "$CN" calc dropout 1 -2 3 --keep 1 --json
+expect_json "calc dropout --keep 1: nothing dropped, y = x" "d['result'] == [1, -2, 3] and d['mean'] == [1, -2, 3]"
+run "$CN" calc dropout 2 --keep 0.8 --explain
+expect_text "calc dropout --explain: the expectation worked" out "E[y_i] = p * x_i / p + (1 - p) * 0 = x_i"
+run "$CN" calc dropout 2 --keep 0
+expect_rc "calc dropout --keep 0: a usage error" 2
 run "$CN" calc act sigmoid 0 --explain
 expect_line "calc act sigmoid 0 --explain: f' = f (1 - f) = 0.25, a sigmoid's largest slope" out "  x = 0: f = 1 / (1 + e^-x) = 1 / (1 + 1) = 0.5;  f' = f (1 - f) = 0.5 * 0.5 = 0.25"
 run "$CN" calc act sigmod 1
