@@ -23,15 +23,30 @@ static const char *class_name(const cn_model *model, int32_t c, char *buf, size_
 
 static void eval_help(const cli_option *opts)
 {
-    printf("usage: convnet eval CKPT [--data D] [--batch N] [--tta flip|flip-shift] [--shift DX[,DY]] [--threads N]\n"
-           "                         [--device cpu|cuda] [--json]\n\n"
+    printf("usage: convnet eval CKPT [--data D] [--batch N] [--tta flip|flip-shift] [--shift DX[,DY]] [--rotate DEG]\n"
+           "                         [--zoom F] [--brightness F] [--threads N] [--device cpu|cuda] [--json]\n\n"
            "Evaluates a checkpoint (a .safetensors file, or a run folder: its model.safetensors) on the test\n"
            "half of an MNIST-format folder or on every image of an image folder: accuracy, loss, accuracy\n"
            "per class and the confusion matrix (rows: true class, columns: predicted).\n\n"
-           "--shift moves every image DX pixels right and DY down (negative: left, up), zeros (black)\n"
-           "where it moved from: how much a net's accuracy depends on where the object sits\n"
-           "(a convolution is translation equivariant, a dense layer is not).\n\n");
+           "--shift, --rotate, --zoom and --brightness change every image first: how much a net's\n"
+           "accuracy depends on where the object sits, its angle, its size and the light (a convolution\n"
+           "is translation equivariant, a dense layer is not; neither is rotation invariant). The image\n"
+           "is zoomed and rotated about its centre, then moved, each pixel sampled bilinearly from the\n"
+           "original, zeros (black) outside it; then every pixel is scaled by the brightness, at most 1.\n\n");
     cli_print_options(opts, 12);
+}
+
+/* what eval does to every image first (--shift, --rotate, --zoom, --brightness) */
+typedef struct {
+    int64_t shift[2]; /* pixels right, down */
+    double rotate;    /* degrees, counterclockwise as seen */
+    double zoom;      /* > 1: larger */
+    double brightness;
+} view_change;
+
+static int view_changed(const view_change *v)
+{
+    return v->shift[0] || v->shift[1] || v->rotate != 0 || v->zoom != 1 || v->brightness != 1;
 }
 
 /* --shift DX[,DY]: whole numbers, each less than the image's size (checked against it later) */
@@ -47,16 +62,31 @@ static int shift_option(cli_args *a, const cli_option *opt, const char *value)
     return 0;
 }
 
-/* every image of ds moved dx pixels right and dy down, zeros where it moved from */
-static void shift_images(cn_dataset *ds, int64_t dx, int64_t dy, float *plane)
+/* Every image of ds changed by v: output pixel p (x right, y down, centres at whole numbers)
+ * samples the original at q = c + R^-1 (p - d - c) / zoom, c the image's centre, d the shift, R
+ * the rotation seen counterclockwise (in y-down coordinates, R = [cos sin; -sin cos]);
+ * bilinearly, zeros outside; then times the brightness, at most 1. A whole shift alone copies
+ * pixels exactly. */
+static void change_images(cn_dataset *ds, const view_change *v, float *plane)
 {
     int64_t h = ds->h, w = ds->w;
+    double rad = v->rotate * 3.14159265358979323846 / 180, cs = cos(rad), sn = sin(rad);
+    if (v->rotate == 0) cs = 1, sn = 0;
+    double cx = (double)(w - 1) / 2, cy = (double)(h - 1) / 2;
     for (int64_t p = 0; p < ds->count * ds->c; p++) {
         float *img = ds->images + p * h * w;
         for (int64_t y = 0; y < h; y++)
             for (int64_t x = 0; x < w; x++) {
-                int64_t sy = y - dy, sx = x - dx;
-                plane[y * w + x] = sy >= 0 && sy < h && sx >= 0 && sx < w ? img[sy * w + sx] : 0.0f;
+                double px = (double)(x - v->shift[0]) - cx, py = (double)(y - v->shift[1]) - cy;
+                double qx = cx + (cs * px - sn * py) / v->zoom, qy = cy + (sn * px + cs * py) / v->zoom;
+                double x0 = floor(qx), y0 = floor(qy), fx = qx - x0, fy = qy - y0, val = 0;
+                for (int j = 0; j < 4; j++) { /* the four neighbours, their weights */
+                    int64_t sx = (int64_t)x0 + (j & 1), sy = (int64_t)y0 + (j >> 1);
+                    double wgt = ((j & 1) ? fx : 1 - fx) * ((j >> 1) ? fy : 1 - fy);
+                    if (wgt != 0 && sx >= 0 && sx < w && sy >= 0 && sy < h) val += wgt * img[sy * w + sx];
+                }
+                val *= v->brightness;
+                plane[y * w + x] = (float)(val > 1 ? 1 : val);
             }
         memcpy(img, plane, (size_t)(h * w) * sizeof *plane);
     }
@@ -65,15 +95,20 @@ static void shift_images(cn_dataset *ds, int64_t dx, int64_t dy, float *plane)
 int cmd_eval(int argc, char **argv)
 {
     const char *ckpt = NULL, *data = NULL;
-    int64_t batch = 256, shift[2] = { 0, 0 };
+    int64_t batch = 256;
+    view_change view = { { 0, 0 }, 0, 1, 1 };
     int json = 0, tta = CN_TTA_NONE;
     cli_device dev = { 0 };
     const cli_option opts[] = {
         { "--data", "D", CLI_TEXT, &data, .help = "default: the data set the checkpoint was trained on" },
         { "--batch", "N", CLI_INT, &batch, 1, 1 << 20, .help = "images per forward pass (default 256)" },
         { "--tta", "V", CLI_CALL, &tta, .call = cli_choice_option, .choices = cli_tta_views, .help = CLI_TTA_HELP },
-        { "--shift", "DX[,DY]", CLI_CALL, shift, .call = shift_option,
+        { "--shift", "DX[,DY]", CLI_CALL, view.shift, .call = shift_option,
           .help = "move every image DX pixels right and DY down first (negative: left, up)" },
+        { "--rotate", "DEG", CLI_REAL, &view.rotate, .help = "turn every image DEG degrees counterclockwise first" },
+        { "--zoom", "F", CLI_REAL, &view.zoom, .help = "scale every image by F about its centre first (2: twice as large)" },
+        { "--brightness", "F", CLI_REAL, &view.brightness,
+          .help = "multiply every pixel by F first (0.5: half as bright; at most 1 after)" },
         { "--threads", "N", CLI_CALL, .call = cli_threads_option, .help = CLI_THREADS_HELP },
         CLI_DEVICE_OPTIONS(dev),
         { "--json", NULL, CLI_FLAG, &json,
@@ -99,21 +134,30 @@ int cmd_eval(int argc, char **argv)
     char buf[32];
     memset(&ds, 0, sizeof ds);
     if (!(rc = cli_use_device(ctx, net, &dev)) && cli_load_data(ctx, data, CLI_HALF_TEST, &in, &ds, NULL)) rc = cli_ctx_error(ctx);
-    if (!rc && (shift[0] || shift[1])) {
+    if (!rc && view_changed(&view)) {
         float *plane = NULL;
-        if (llabs(shift[0]) >= ds.w || llabs(shift[1]) >= ds.h)
-            rc = cli_usage_error("eval", "--shift %lld,%lld moves the %lldx%lld images out of sight", (long long)shift[0],
-                                 (long long)shift[1], (long long)ds.h, (long long)ds.w);
+        if (llabs(view.shift[0]) >= ds.w || llabs(view.shift[1]) >= ds.h)
+            rc = cli_usage_error("eval", "--shift %lld,%lld moves the %lldx%lld images out of sight", (long long)view.shift[0],
+                                 (long long)view.shift[1], (long long)ds.h, (long long)ds.w);
+        else if (!(view.zoom >= 0.01 && view.zoom <= 100) || !(fabs(view.rotate) <= 3600) ||
+                 !(view.brightness >= 0 && view.brightness <= 100))
+            rc = cli_usage_error("eval", "--zoom takes 0.01 to 100, --rotate -3600 to 3600 degrees, --brightness 0 to 100");
         else if (!(plane = malloc((size_t)(ds.h * ds.w) * sizeof *plane))) rc = cli_error("out of memory");
-        else shift_images(&ds, shift[0], shift[1], plane);
+        else change_images(&ds, &view, plane);
         free(plane);
     }
     if (!rc && cn_evaluate_tta(ctx, net, &ds, mean, std, batch, (cn_tta)tta, &r)) rc = cli_ctx_error(ctx);
     if (rc) goto done;
     int32_t k = r.classes;
     if (json) {
-        printf("{\"accuracy\":%.6f,\"loss\":%.6f,\"count\":%lld,\"tta\":\"%s\",\"shift\":[%lld,%lld],\"per_class\":[",
-               r.acc, r.loss, (long long)r.count, cli_tta_views[tta], (long long)shift[0], (long long)shift[1]);
+        printf("{\"accuracy\":%.6f,\"loss\":%.6f,\"count\":%lld,\"tta\":\"%s\",\"shift\":[%lld,%lld],\"rotate\":",
+               r.acc, r.loss, (long long)r.count, cli_tta_views[tta], (long long)view.shift[0], (long long)view.shift[1]);
+        cli_json_float(stdout, view.rotate, 0);
+        printf(",\"zoom\":");
+        cli_json_float(stdout, view.zoom, 0);
+        printf(",\"brightness\":");
+        cli_json_float(stdout, view.brightness, 0);
+        printf(",\"per_class\":[");
         for (int32_t c = 0; c < k; c++) {
             int64_t row = 0;
             for (int32_t p = 0; p < k; p++) row += r.confusion[c * k + p];
@@ -131,10 +175,17 @@ int cmd_eval(int argc, char **argv)
         goto done;
     }
     char used[4300];
-    char moved[96] = "";
-    if (shift[0] || shift[1])
-        snprintf(moved, sizeof moved, ", each moved %lld px %s and %lld px %s", llabs(shift[0]), shift[0] < 0 ? "left" : "right",
-                 llabs(shift[1]), shift[1] < 0 ? "up" : "down");
+    char moved[256] = "";
+    if (view.zoom != 1) snprintf(moved + strlen(moved), sizeof moved - strlen(moved), ", zoomed %gx", view.zoom);
+    if (view.rotate != 0)
+        snprintf(moved + strlen(moved), sizeof moved - strlen(moved), ", turned %g degrees %s", fabs(view.rotate),
+                 view.rotate < 0 ? "clockwise" : "counterclockwise");
+    if (view.shift[0] || view.shift[1])
+        snprintf(moved + strlen(moved), sizeof moved - strlen(moved), ", moved %lld px %s and %lld px %s",
+                 llabs(view.shift[0]), view.shift[0] < 0 ? "left" : "right", llabs(view.shift[1]),
+                 view.shift[1] < 0 ? "up" : "down");
+    if (view.brightness != 1)
+        snprintf(moved + strlen(moved), sizeof moved - strlen(moved), ", %g times as bright", view.brightness);
     printf("%s on %s: %lld images%s%s\naccuracy %.2f%%, loss %.4f\n\n%-14s %8s %9s\n", ckpt,
            cli_data_name(data, CLI_HALF_TEST, used, sizeof used), (long long)r.count, moved, cli_tta_said[tta], 100 * r.acc,
            r.loss, "class", "images", "accuracy");
