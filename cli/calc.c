@@ -807,13 +807,15 @@ static int calc_act(cli_args *a, out_opts *o)
              !strcmp(kind, "leakyrelu") ? " slope=" : !strcmp(kind, "elu") ? " alpha=" : "");
     if (!strcmp(kind, "leakyrelu") || !strcmp(kind, "elu"))
         snprintf(spec + strlen(spec), sizeof spec - strlen(spec), "%.17g", !strcmp(kind, "elu") ? alpha : slope);
+    if (n > 4096 || (n > 256 && soft)) { /* before the Jacobian's n x n floats */
+        free(x);
+        return cli_usage_error(o->cmd, "act: at most 4,096 inputs (256 for softmax's Jacobian)");
+    }
     cn_ctx *ctx = NULL;
     cn_net *net = NULL;
     float *dy = calloc((size_t)n, sizeof *dy), *y = malloc((size_t)n * sizeof *y);
     float *d = malloc((size_t)n * (size_t)(soft ? n : 1) * sizeof *d); /* f'(x), or softmax's Jacobian (row j: dy = e_j) */
     if (!dy || !y || !d || cn_ctx_create(NULL, &ctx)) rc = cli_error("out of memory");
-    if (!rc && (n > 4096 || (n > 256 && soft)))
-        rc = cli_usage_error(o->cmd, "act: at most 4,096 inputs (256 for softmax's Jacobian)");
     if (!rc && (cli_load_net(ctx, NULL, spec, &net) || cn_net_init_params(ctx, net, CN_INIT_KAIMING_NORMAL, 1)))
         rc = cli_ctx_error(ctx);
     for (int64_t j = 0; !rc && j < (soft ? n : 1); j++) {
