@@ -729,6 +729,20 @@ static int calc_rf(cli_args *a, out_opts *o)
 
 /* the working of f(x) and f'(x) in double, as the notes write them (the printed values are the
  * engine's: a net of one such layer, forward and backward) */
+/* A net of one layer over n values (input 1x1xn; layer), its parameters and generator seeded as
+ * training seeds them: act and dropout run the engine's own kernels on the worksheet's numbers.
+ * 0, or the exit status after the error (*ctx and *net then for the caller to free). */
+static int layer_net(const char *layer, int64_t n, uint64_t seed, cn_ctx **ctx, cn_net **net)
+{
+    char spec[128];
+    snprintf(spec, sizeof spec, "input 1x1x%lld; %s", (long long)n, layer);
+    *net = NULL;
+    if (cn_ctx_create(NULL, ctx)) return *ctx = NULL, cli_error("out of memory");
+    if (cli_load_net(*ctx, NULL, spec, net) || cn_net_init_params(*ctx, *net, CN_INIT_KAIMING_NORMAL, seed))
+        return cli_ctx_error(*ctx);
+    return 0;
+}
+
 /* x for a product: in parentheses when negative, so "2 * (-1)" reads right */
 static const char *factor(double x, char *buf, size_t cap)
 {
@@ -802,11 +816,10 @@ static int calc_act(cli_args *a, out_opts *o)
     int rc = gather_values(a, "inputs", opts, &x, &n, o);
     if (rc) return rc;
     int soft = !strcmp(kind, "softmax");
-    char spec[160];
-    snprintf(spec, sizeof spec, "input 1x1x%lld; %s%s", (long long)n, kind,
-             !strcmp(kind, "leakyrelu") ? " slope=" : !strcmp(kind, "elu") ? " alpha=" : "");
+    char layer[96];
     if (!strcmp(kind, "leakyrelu") || !strcmp(kind, "elu"))
-        snprintf(spec + strlen(spec), sizeof spec - strlen(spec), "%.17g", !strcmp(kind, "elu") ? alpha : slope);
+        snprintf(layer, sizeof layer, "%s %s=%.17g", kind, kind[0] == 'e' ? "alpha" : "slope", kind[0] == 'e' ? alpha : slope);
+    else snprintf(layer, sizeof layer, "%s", kind);
     if (n > 4096 || (n > 256 && soft)) { /* before the Jacobian's n x n floats */
         free(x);
         return cli_usage_error(o->cmd, "act: at most 4,096 inputs (256 for softmax's Jacobian)");
@@ -815,9 +828,8 @@ static int calc_act(cli_args *a, out_opts *o)
     cn_net *net = NULL;
     float *dy = calloc((size_t)n, sizeof *dy), *y = malloc((size_t)n * sizeof *y);
     float *d = malloc((size_t)n * (size_t)(soft ? n : 1) * sizeof *d); /* f'(x), or softmax's Jacobian (row j: dy = e_j) */
-    if (!dy || !y || !d || cn_ctx_create(NULL, &ctx)) rc = cli_error("out of memory");
-    if (!rc && (cli_load_net(ctx, NULL, spec, &net) || cn_net_init_params(ctx, net, CN_INIT_KAIMING_NORMAL, 1)))
-        rc = cli_ctx_error(ctx);
+    if (!dy || !y || !d) rc = cli_error("out of memory");
+    else rc = layer_net(layer, n, 1, &ctx, &net);
     for (int64_t j = 0; !rc && j < (soft ? n : 1); j++) {
         for (int64_t i = 0; i < n; i++) dy[i] = soft ? (float)(i == j) : 1.0f; /* elementwise: dL/dx_i = f'(x_i) * 1 */
         if (cn_net_forward(ctx, net, x, 1, 1) || cn_net_backward(ctx, net, dy)) rc = cli_ctx_error(ctx);
@@ -882,16 +894,14 @@ static int calc_dropout(cli_args *a, out_opts *o)
     if (rc) return rc;
     if (!(keep > 0 && keep <= 1)) rc = cli_usage_error(o->cmd, "dropout: --keep P must be in (0, 1] (got %g)", keep);
     if (!rc && n * draws > 100000000) rc = cli_usage_error(o->cmd, "dropout: values x draws at most 100,000,000");
-    char spec[96];
-    snprintf(spec, sizeof spec, "input 1x1x%lld; dropout keep=%.17g", (long long)n, keep);
+    char layer[64];
+    snprintf(layer, sizeof layer, "dropout keep=%.17g", keep);
     cn_ctx *ctx = NULL;
     cn_net *net = NULL;
     float *y = malloc((size_t)n * sizeof *y);
     double *sum = calloc((size_t)n, sizeof *sum);
-    if (!rc && (!y || !sum || cn_ctx_create(NULL, &ctx))) rc = cli_error("out of memory");
-    /* the net's generator, seeded as training seeds it: draw 1 is the mask shown */
-    if (!rc && (cli_load_net(ctx, NULL, spec, &net) || cn_net_init_params(ctx, net, CN_INIT_KAIMING_NORMAL, (uint64_t)seed)))
-        rc = cli_ctx_error(ctx);
+    if (!rc && (!y || !sum)) rc = cli_error("out of memory");
+    if (!rc) rc = layer_net(layer, n, (uint64_t)seed, &ctx, &net); /* draw 1 is the mask shown */
     for (int64_t d = 0; !rc && d < draws; d++) {
         if (cn_net_forward(ctx, net, x, 1, 1)) {
             rc = cli_ctx_error(ctx);
