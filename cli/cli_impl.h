@@ -124,7 +124,8 @@ int cli_spec_check(const char *cmd, const char *file, const char *text);
  * the exit status (0 after --help). */
 int cli_parse_spec(const char *cmd, int argc, char **argv, const cli_option *opts, void (*help)(const cli_option *opts),
                    cli_spec *spec);
-/* The net of a spec file, or of inline text (-e) when file is NULL. */
+/* The net of a spec file, of a checkpoint or run folder (its spec; its weights loaded too), or of
+ * inline text (-e) when file is NULL. */
 cn_status cli_load_net(cn_ctx *ctx, const char *file, const char *text, cn_net **net);
 /* Size with unit: 8GiB, 512MiB, 1.5GB, 1000000 (bytes). */
 int cli_parse_bytes(const char *cmd, const char *s, int64_t *out);

@@ -72,21 +72,34 @@ static void import_help(const cli_option *opts)
     cli_print_options(opts, 16);
 }
 
-/* "0.485,0.456,0.406" -> "0.485,0.456,0.406,0" (checkpoints keep 4 channels) */
-static int norm_values(const char *what, const char *s, double fill, char *out, size_t cap)
+/* --mean or --std: 1 to 4 numbers (std > 0) into v, their count into *n */
+static int norm_values(const char *what, const char *s, int positive, float v[4], int *n)
 {
-    float *v = NULL;
+    float *p = NULL;
     int64_t rows, cols;
-    int rc = cli_parse_matrix("import", what, s, &v, &rows, &cols);
+    int rc = cli_parse_matrix("import", what, s, &p, &rows, &cols);
     if (rc) return rc;
-    if (rows != 1 || cols < 1 || cols > 4) {
-        free(v);
-        return cli_usage_error("import", "%s takes 1 to 4 numbers separated by commas", what);
-    }
-    size_t n = 0;
+    if (rows != 1 || cols < 1 || cols > 4) rc = cli_usage_error("import", "%s takes 1 to 4 numbers separated by commas", what);
+    for (int k = 0; !rc && k < cols; k++)
+        if (positive && !(p[k] > 0)) /* a checkpoint with it would not load */
+            rc = cli_usage_error("import", "%s: a standard deviation must be > 0 (got %g)", what, (double)p[k]);
+    for (int k = 0; !rc && k < cols; k++) v[k] = p[k];
+    *n = (int)cols;
+    free(p);
+    return rc;
+}
+
+/* "0.485,0.456,0.406" as checkpoints keep it, 4 values: one given serves every channel; past
+ * the input's channels, fill. Another count than 1 or the channels is an error (exit status). */
+static int norm_text(const char *what, const float v[4], int n, int channels, double fill, char *out, size_t cap)
+{
+    int want = channels < 4 ? channels : 4; /* images have 4 channels at most */
+    if (n > 1 && n != want)
+        return cli_usage_error("import", "%s has %d numbers for the model's %d input channel%s (give 1%s%.0d)", what, n,
+                               channels, channels == 1 ? "" : "s", want > 1 ? " or " : "", want > 1 ? want : 0);
+    size_t len = 0;
     for (int k = 0; k < 4; k++)
-        n += (size_t)snprintf(out + n, cap - n, "%s%.9g", k ? "," : "", k < cols ? (double)v[k] : fill);
-    free(v);
+        len += (size_t)snprintf(out + len, cap - len, "%s%.9g", k ? "," : "", k >= channels ? fill : (double)v[n > 1 ? k : 0]);
     return 0;
 }
 
@@ -119,7 +132,7 @@ int cmd_import(int argc, char **argv)
         { "--fold-bn", NULL, CLI_FLAG, &fold,
           .help = "fold each BatchNormalization that follows a Conv into its weights and bias\n(default: keep it as a batchnorm layer)" },
         { "--mean", "M,M,M", CLI_TEXT, &mean,
-          .help = "the input normalisation eval and predict apply, per channel\n(default: the model's metadata, else 0)" },
+          .help = "the input normalisation eval and predict apply, per channel\n(one number: every channel; default: the model's metadata, else 0)" },
         { "--std", "S,S,S", CLI_TEXT, &std, .help = "(default: the model's metadata, else 1)" },
         { "--replace", NULL, CLI_FLAG, &replace, .help = "replace the run DIR holds" },
         { 0 },
@@ -128,9 +141,10 @@ int cmd_import(int argc, char **argv)
     if (usage != CLI_GO_ON) return usage;
     if (!in || !dir) return cli_usage_error("import", "give an ONNX file and -o DIR");
     char mean_text[160] = "0,0,0,0", std_text[160] = "1,1,1,1";
-    int rc;
-    if ((mean && (rc = norm_values("--mean", mean, 0, mean_text, sizeof mean_text))) ||
-        (std && (rc = norm_values("--std", std, 1, std_text, sizeof std_text))))
+    float mean_v[4], std_v[4];
+    int rc, n_mean = 0, n_std = 0;
+    if ((mean && (rc = norm_values("--mean", mean, 0, mean_v, &n_mean))) ||
+        (std && (rc = norm_values("--std", std, 1, std_v, &n_std))))
         return rc;
     if (!cn_onnx_available())
         return cli_cmd_error("import", "this convnet was built without ONNX support (install protobuf-c-compiler, "
@@ -156,6 +170,11 @@ int cmd_import(int argc, char **argv)
         return rc;
     }
     free(data);
+    cn_layer_info input;
+    cn_net_layer(ctx, r.net, 0, 1, &input);
+    if ((mean && (rc = norm_text("--mean", mean_v, n_mean, (int)input.c, 0, mean_text, sizeof mean_text))) ||
+        (std && (rc = norm_text("--std", std_v, n_std, (int)input.c, 1, std_text, sizeof std_text))))
+        goto done;
     if ((rc = cli_run_lock(ctx, dir, &fd))) goto done;
     const char *found = cli_run_found(dir);
     if (found && !replace) {

@@ -161,6 +161,9 @@ static int parse_args(int argc, char **argv, train_opts *o)
         { 0 },
     };
     int rc = cli_parse("train", argc, argv, opts, help, cli_take_one, &o->spec);
+    if (rc == CLI_GO_ON && o->spec && cli_is_checkpoint(o->spec))
+        return cli_usage_error("train", "%s is a run or a checkpoint, not a spec: --resume DIR goes on with its run, "
+                                        "--init-from %s starts a new one from its weights", o->spec, o->spec);
     if (rc == CLI_GO_ON && o->epochs_given) c->epochs = o->epochs_given;
     return rc;
 }

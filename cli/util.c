@@ -393,7 +393,14 @@ int cli_layer_index(cn_ctx *ctx, const cn_net *net, const char *name)
 
 cn_status cli_load_net(cn_ctx *ctx, const char *file, const char *text, cn_net **net)
 {
-    cn_status st = file ? cn_net_load_spec(ctx, file, net) : cn_net_parse(ctx, text, strlen(text), "-e", net);
+    cn_status st;
+    if (file && cli_is_checkpoint(file)) { /* a run folder or a checkpoint: the net of its spec */
+        cn_checkpoint *ck = NULL;
+        if (!(st = cn_checkpoint_read(ctx, file, &ck))) st = cn_checkpoint_net(ctx, ck, net);
+        cn_checkpoint_destroy(ck);
+        return st;
+    }
+    st = file ? cn_net_load_spec(ctx, file, net) : cn_net_parse(ctx, text, strlen(text), "-e", net);
     cn_layer_info in;
     /* PyTorch writes shapes channels first (3x64x64); convnet reads HxWxC, so that input is a
      * 3-row image of 64 channels: legal, but almost never meant */

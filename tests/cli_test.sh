@@ -243,6 +243,30 @@ run "$CN" calc out --in 64 --kernel 3 --pad 1 --stride 2
 expect_rc "calc out" 0
 expect_line "calc out: 32" out "$(( (64 - 3 + 2 * 1) / 2 + 1 ))"
 
+# Dice: 2*3 / (5 + 4) = 2/3; from masks, |A n B| = 2 of |A| = |B| = 3: 2/3 again
+run "$CN" calc dice --intersection 3 --a 5 --b 4 --json
+expect_rc "calc dice" 0
+expect_json "calc dice: coefficient 2/3, loss 1/3" "abs(d['coefficient'] - 2 / 3) < 1e-12 and abs(d['result'] - 1 / 3) < 1e-12"
+run "$CN" calc dice --target '1,1,0;0,1,0' --pred '1,0,0;0,1,1' --explain
+expect_rc "calc dice of masks" 0
+expect_formula "calc dice of masks: filled in" "Dice coefficient = 2|A n B| / (|A| + |B|) = 2*2 / (3 + 3) = 0.666667"
+run "$CN" calc dice --target 1,0 --pred 1,0,1
+expect_rc "calc dice: masks of other sizes" 2
+expect_text "calc dice: says the sizes" err "masks have 2 and 3 values"
+run "$CN" calc dice --target 1,0 --pred 1,0.5
+expect_rc "calc dice: a mask value not 0 or 1" 2
+
+# batch norm of 1 2 3 4: mean 2.5, biased variance 1.25, y = 2 (x - 2.5) / sqrt(1.25 + 1e-5) + 1
+run "$CN" calc batchnorm 1 2 3 4 --gamma 2 --beta 1 --json
+expect_rc "calc batchnorm" 0
+expect_json "calc batchnorm: mean, variance, outputs" \
+    "d['mean'] == 2.5 and d['var'] == 1.25 and all(abs(y - (2 * (x - 2.5) / math.sqrt(1.25 + 1e-5) + 1)) < 1e-6 for x, y in zip([1, 2, 3, 4], d['result']))"
+run "$CN" calc batchnorm 1 2 3 4 --explain
+expect_formula "calc batchnorm --explain: the statistics" "mean = 2.5, variance (biased, divide by 4) = 1.25"
+run "$CN" calc batchnorm 3 3 3 --eps 0
+expect_rc "calc batchnorm: variance 0 and eps 0" 1
+expect_text "calc batchnorm: says to give eps" err "variance 0; give --eps > 0"
+
 run "$CN" calc pool max --input '1,3,2,4;5,6,7,8;3,2,1,0;1,2,3,4' --size 2 --json
 expect_rc "calc pool max" 0
 expect_json "calc pool max 2x2: [[6,8],[3,4]]" "d['result'] == [[6, 8], [3, 4]]"

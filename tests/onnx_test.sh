@@ -84,6 +84,41 @@ check "eval of the imported run" "'$CN' eval '$R' --data '$T/img' | grep -q 'acc
 check "predict with the imported run" "'$CN' predict '$R' '$T/img/red/000.png' | grep -q '%'"
 check "train --init-from the imported run: a new head of 3 classes, 1 epoch" \
     "'$CN' train --init-from '$R' --data '$T/img' --epochs 1 --batch 4 --out '$T/tuned' && test -f '$T/tuned/model.safetensors'"
+# convnet's own export imported back: the normalisation and class names come with it
+check "export of a trained run, imported back" \
+    "'$CN' export '$T/tuned' -o '$T/rt.onnx' && '$CN' import '$T/rt.onnx' -o '$T/rt'"
+check "the imported run's norm_mean, norm_std and class_names are the trained run's" \
+    "$PY - '$T/tuned/model.safetensors' '$T/rt/model.safetensors' <<'PYEOF'
+import json, struct, sys
+def meta(f):
+    b = open(f, 'rb').read()
+    return json.loads(b[8:8 + struct.unpack('<Q', b[:8])[0]])['__metadata__']
+a, b = meta(sys.argv[1]), meta(sys.argv[2])
+assert a['class_names'] == 'blue\\ngreen\\nred', a['class_names']
+for k in ('norm_mean', 'norm_std', 'class_names'):
+    assert a[k] == b[k], (k, a[k], b[k])
+PYEOF"
+check "predict with it: the trained run's lines, class names and all" \
+    "'$CN' predict '$T/tuned' '$T/img/red/000.png' '$T/img/blue/001.png' | tail -n +2 >'$T/p1' && '$CN' predict '$T/rt' '$T/img/red/000.png' '$T/img/blue/001.png' | tail -n +2 >'$T/p2' && grep -q '%  red' '$T/p1' && cmp '$T/p1' '$T/p2'"
+check "summary of a run folder and of a checkpoint: the net they hold, as from its spec" \
+    "'$CN' summary '$T/rt/model.cnn' | tail -n +2 >'$T/s1' && '$CN' summary '$T/rt' | tail -n +2 >'$T/s2' && '$CN' summary '$T/tuned/model.safetensors' | tail -n +2 >'$T/s3' && grep -q '^parameters: ' '$T/s1' && cmp '$T/s1' '$T/s2' && cmp '$T/s1' '$T/s3'"
+check "import --mean, --std: one number for every channel, or one a channel" \
+    "'$CN' import '$T/rt.onnx' -o '$T/rt1' --mean 0.5 --std 0.25 && '$CN' import '$T/rt.onnx' -o '$T/rt3' --mean 0.1,0.2,0.3 --std 0.5,0.6,0.7 && $PY - '$T' <<'PYEOF'
+import json, struct, sys, numpy as np
+def meta(f):
+    b = open(f, 'rb').read()
+    return json.loads(b[8:8 + struct.unpack('<Q', b[:8])[0]])['__metadata__']
+def vals(s):
+    return [np.float32(v) for v in s.split(',')]
+for run, mean, std in (('rt1', [0.5] * 3, [0.25] * 3), ('rt3', [0.1, 0.2, 0.3], [0.5, 0.6, 0.7])):
+    m = meta(sys.argv[1] + '/' + run + '/model.safetensors')
+    assert vals(m['norm_mean']) == [np.float32(v) for v in mean + [0]], m['norm_mean']
+    assert vals(m['norm_std']) == [np.float32(v) for v in std + [1]], m['norm_std']
+PYEOF"
+check "import --mean of 2 numbers for 3 channels, --std 0: usage errors (exit 2), nothing written" \
+    "'$CN' import '$T/rt.onnx' -o '$T/bad' --mean 0.1,0.2 2>'$T/err'; test \$? -eq 2 && grep -q \"mean has 2 numbers for the model's 3 input channels (give 1 or 3)\" '$T/err' && '$CN' import '$T/rt.onnx' -o '$T/bad' --std 0.5,0,1 2>'$T/err'; test \$? -eq 2 && grep -q 'a standard deviation must be > 0 (got 0)' '$T/err' && ! test -e '$T/bad'"
+check "train with a run folder as its spec: refused, naming --resume and --init-from" \
+    "'$CN' train '$T/rt' --epochs 1 2>'$T/err'; test \$? -eq 2 && grep -q 'is a run or a checkpoint, not a spec: --resume DIR' '$T/err'"
 check "import into a folder holding a run: refused without --replace" \
     "! '$CN' import '$T/torch/mix.onnx' -o '$R' 2>&1 | grep -q 'holds a run'; '$CN' import '$T/torch/mix.onnx' -o '$R' 2>&1 | grep -q 'holds a run'"
 

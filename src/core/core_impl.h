@@ -52,6 +52,11 @@ void cn_sb_printf(cn_strbuf *sb, const char *fmt, ...) CN_PRINTF(2, 3);
 /* Appends n with thousands separators: 3538944 -> "3,538,944". */
 void cn_sb_count(cn_strbuf *sb, int64_t n);
 
+#define CN_CLASS_NAME_MAX 1024 /* bytes of a class name: a folder name fits (NAME_MAX is 255) */
+/* 1 when s is class names a line each (a checkpoint's and an ONNX model's class_names): every
+ * line 1 to CN_CLASS_NAME_MAX bytes and printable (cn_text_printable) */
+int cn_text_printable_lines(const char *s);
+
 /* The next 64 bits of xoshiro256** (cn_rng_next), inline for loops that draw once per value
  * (dropout's masks). */
 static inline uint64_t cn_rotl64(uint64_t x, int k) { return (x << k) | (x >> (64 - k)); }

@@ -105,6 +105,18 @@ int cn_text_printable(const char *s)
     return 1;
 }
 
+int cn_text_printable_lines(const char *s)
+{
+    for (;;) {
+        size_t n = strcspn(s, "\n");
+        if (n == 0 || n > CN_CLASS_NAME_MAX) return 0;
+        for (size_t k, i = 0; i < n; i += k)
+            if (!(k = printable_run((const unsigned char *)s + i)) || i + k > n) return 0;
+        if (!s[n]) return 1;
+        s += n + 1;
+    }
+}
+
 const char *cn_text_escape(const char *s, char *buf, size_t cap)
 {
     if (!s || cn_text_printable(s) || !buf || !cap) return s ? s : "";

@@ -22,7 +22,6 @@
 
 #define CK_FORMAT "convnet-2"     /* convnet-1 and a checksum of the metadata ("meta_crc32") */
 #define CK_FORMAT_V1 "convnet-1"  /* still read: the metadata checksum is checked when present */
-#define CK_MAX_NAME 1024          /* a class name: a folder name fits (NAME_MAX is 255 bytes) */
 
 struct cn_checkpoint {
     cn_allocator alloc; /* to free it without the context that read it */
@@ -211,20 +210,7 @@ static int parse_floats(const char *s, float *v, int n, int positive)
 }
 
 /* cn_text_printable, and with lines: newline-separated entries, none of them empty */
-static int printable(const char *s, int lines)
-{
-    if (!lines) return cn_text_printable(s);
-    for (;;) {
-        size_t n = strcspn(s, "\n");
-        if (n == 0 || n > CK_MAX_NAME) return 0;
-        char line[CK_MAX_NAME + 1];
-        memcpy(line, s, n);
-        line[n] = '\0';
-        if (!cn_text_printable(line)) return 0;
-        if (!s[n]) return 1;
-        s += n + 1;
-    }
-}
+static int printable(const char *s, int lines) { return lines ? cn_text_printable_lines(s) : cn_text_printable(s); }
 
 static int ok_count(const char *v) { int64_t n; return parse_count(v, &n); }
 static int ok_rng(const char *v)

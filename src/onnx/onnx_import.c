@@ -1002,7 +1002,10 @@ static cn_status collect_meta(cn_onnx_in *in, cn_onnx_imported *out)
     for (size_t k = 0; k < m->n_metadata_props; k++) {
         const Onnx__StringStringEntryProto *p = m->metadata_props[k];
         for (int j = 0; j < 3 && p->key && p->value; j++) {
-            if (strcmp(p->key, keep[j]) || strlen(p->value) > 65536 || !cn_text_printable(p->value)) continue;
+            /* class_names: a name a line, as checkpoints keep them */
+            if (strcmp(p->key, keep[j]) || strlen(p->value) > 65536 ||
+                !(j == 2 ? cn_text_printable_lines(p->value) : cn_text_printable(p->value)))
+                continue;
             int dup = 0;
             for (int i = 0; i < out->n_meta; i++) dup |= !strcmp(out->meta[i].key, keep[j]);
             if (dup) continue;
