@@ -233,7 +233,8 @@ static int take_compare_file(void *state, const char *arg)
 static void compare_help(const cli_option *opts)
 {
     printf("usage: convnet summary --compare A B [--batch N] [--json]\n\n"
-           "The parameters and multiplications (MACs) of two nets side by side, with the ratio B/A.\n\n"
+           "The parameters and multiplications (MACs) of two nets side by side, with the ratio B/A.\n"
+           "A and B: spec files, checkpoints or run folders.\n\n"
            "options:\n");
     cli_print_options(opts, 16);
     printf("\nexample:\n  convnet summary --compare models/inception-naive.cnn models/inception-reduced.cnn\n");
@@ -260,7 +261,7 @@ static int summary_compare(int argc, char **argv)
     };
     int usage = cli_parse("summary", argc, argv, opts, compare_help, take_compare_file, &f);
     if (usage != CLI_GO_ON) return usage;
-    if (f.n != 2) return cli_usage_error("summary", "--compare needs two spec files, A and B");
+    if (f.n != 2) return cli_usage_error("summary", "--compare needs two nets, A and B (spec files, checkpoints or run folders)");
     cn_ctx *ctx;
     if (cn_ctx_create(NULL, &ctx)) return cli_error("out of memory");
     cn_net *net[2] = { NULL, NULL };

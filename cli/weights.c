@@ -67,7 +67,7 @@ int cli_load_weights(cn_ctx *ctx, cn_net *net, const char *file, const char *cmd
             cn_checkpoint_load_matching(ctx, ck, net, &copied, fresh, sizeof fresh))
             rc = cli_ctx_error(ctx);
         else if (fresh[0])
-            rc = cli_error("%s: no weights for %s in this checkpoint", ck_path, fresh);
+            rc = cli_error("%s: no weights for %s in this checkpoint (none of that name and shape)", ck_path, fresh);
         cn_checkpoint_destroy(ck);
         free(given);
         return rc;

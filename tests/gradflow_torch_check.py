@@ -141,6 +141,10 @@ def main():
     got = json.loads(convnet("--weights", run, "--batch", "16", "--eval", "--json"))
     loss, want = torch_flow(meta["spec"], tensors, data, 16, mean, std, training=False)
     compare("run folder, --eval", got, loss, want, 16)
+    # the spec given, the weights from the run's checkpoint (its normalisation and data too)
+    got = json.loads(convnet("-e", spec, "--weights", f"{run}/model.safetensors", "--batch", "16", "--json"))
+    loss, want = torch_flow(meta["spec"], tensors, data, 16, mean, std)
+    compare("a spec and a checkpoint's weights", got, loss, want, 16)
     # 2. the spec, the weights as JSON (the trained ones, scaled), the data's own normalisation
     params = {k: v for k, v in tensors.items() if not k.endswith(("running_mean", "running_var"))}
     for k in params:
@@ -232,6 +236,8 @@ def main():
     expect("no such data", ["-e", deep, "--data", f"{TMP}/nowhere"], 1, f"{TMP}/nowhere")
     expect("a batch larger than the data", ["-e", deep, "--data", data, "--batch", "100"], 0,
            f"the first {COUNT} images", "out")
+    expect("a checkpoint of another net", ["-e", spec.replace("dense 12", "dense 10"), "--weights", run, "--data", data],
+           1, "no weights for dense1, dense2 in this checkpoint (none of that name and shape)")
     expect("a weight missing", ["-e", spec, "--weights", f"{TMP}/deep.json", "--data", data], 1, "dense1.weight: expected 288 numbers")
     print("usage and errors: as expected" if not failures else "usage and errors: see below")
     if failures:

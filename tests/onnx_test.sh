@@ -7,7 +7,8 @@
 #    scripts/setup.sh --check into tests/onnx/node_modules) gives convnet's outputs within 1e-5
 #    relative, and Debian's onnx.checker (full check, with shape inference) accepts them.
 # 2. PyTorch 1.13's exports (torchvision, random weights) imported with `convnet import`: the
-#    checkpoint's outputs equal PyTorch's within 1e-4 relative, batch norms kept and folded.
+#    checkpoint's outputs equal PyTorch's within 1e-4 relative, batch norms kept and folded; and
+#    models written node by node with what other exporters write (tests/onnx_hand.py).
 # 3. The commands on an imported run: summary, export (ONNX Runtime on it, against PyTorch),
 #    eval, predict, train --init-from with a new head; and the errors of a model convnet cannot
 #    express or of a file that is not a model.
@@ -70,6 +71,16 @@ check "import resnet18_bn --fold-bn: 20 batch norms folded" \
 check "resnet18_bn folded: outputs equal PyTorch's within 1e-4" \
     "'$TO' --check '$T/run-fold/model.safetensors' '$T/torch/resnet18_bn.x.bin' '$T/torch/resnet18_bn.y.bin' 2 1e-4"
 echo "     resnet18_bn --fold-bn: $(cat "$T/check.out")"
+
+# what other exporters write (tf2onnx, Keras): auto_pad SAME_UPPER and VALID, Gemm with transB=0;
+# the outputs by PyTorch with the ONNX spec's padding, and ONNX Runtime agrees with them
+HAND="conv_same_s2_even conv_same_s2_odd conv_same_k4 conv_valid_s2 maxpool_same avgpool_same avgpool_same_counted gemm_transb0"
+check "hand-written ONNX models: auto_pad SAME_UPPER and VALID, Gemm transB=0" "$PY tests/onnx_hand.py '$T/hand'"
+check "ONNX Runtime gives the reference outputs of the hand-written models within 1e-5" "node tests/onnx/ort_check.js '$T/hand' 1e-5"
+for m in $HAND; do
+    check "import $m; convnet's outputs equal the reference within 1e-5" \
+        "'$CN' import '$T/hand/$m.onnx' -o '$T/run-$m' && '$TO' --check '$T/run-$m/model.safetensors' '$T/hand/$m.x.bin' '$T/hand/$m.y.bin' 2 1e-5"
+done
 
 # ---- 3. the commands on an imported run ----
 R="$T/run-resnet18_bn"

@@ -1,0 +1,87 @@
+"""onnx_hand.py — ONNX models written node by node (onnx.helper) with what other exporters write
+and PyTorch does not, for tests/onnx_test.sh: auto_pad SAME_UPPER and VALID on Conv, MaxPool and
+AveragePool (tf2onnx's, Keras' padding='same'), and Gemm with transB=0 (weights stored in x out).
+For each, DIR/NAME.onnx, the input NAME.x.bin (float32, its dims in NAME.x.shape) and the output
+NAME.y.bin computed by PyTorch with the padding worked out by the ONNX spec's formula
+(total = max((ceil(in / s) - 1) * s + k - in, 0), the odd one at the end), not by convnet's.
+ONNX Runtime checks these outputs too (ort_check.js), so the reference is the standard's.
+    /usr/bin/python3 tests/onnx_hand.py DIR"""
+import math
+import os
+import sys
+
+import numpy as np
+import onnx
+import torch
+import torch.nn.functional as F
+from onnx import TensorProto as TP
+from onnx import helper, numpy_helper
+
+OUT = sys.argv[1]
+rng = np.random.default_rng(7)
+
+
+def save(name, x, y, nodes, inits, out_dims):
+    g = helper.make_graph(nodes, name, [helper.make_tensor_value_info("x", TP.FLOAT, list(x.shape))],
+                          [helper.make_tensor_value_info("y", TP.FLOAT, out_dims)],
+                          [numpy_helper.from_array(v, k) for k, v in inits.items()])
+    m = helper.make_model(g, opset_imports=[helper.make_opsetid("", 17)])
+    onnx.checker.check_model(m, full_check=True)
+    onnx.save(m, os.path.join(OUT, name + ".onnx"))
+    x.astype(np.float32).tofile(os.path.join(OUT, name + ".x.bin"))
+    y.astype(np.float32).tofile(os.path.join(OUT, name + ".y.bin"))
+    with open(os.path.join(OUT, name + ".x.shape"), "w") as f:
+        f.write(" ".join(str(d) for d in x.shape) + "\n")
+
+
+def same_upper(size, k, s):
+    """(begin, end) padding of one axis by ONNX's SAME_UPPER"""
+    total = max((math.ceil(size / s) - 1) * s + k - size, 0)
+    return total // 2, total - total // 2
+
+
+def padded(x, k, s, value=0.0):
+    (t, b), (l, r) = same_upper(x.shape[2], k, s), same_upper(x.shape[3], k, s)
+    return F.pad(x, (l, r, t, b), value=value)
+
+
+os.makedirs(OUT, exist_ok=True)
+# Conv: SAME_UPPER with stride 2 on an even side (0 before, 1 after) and an odd one (1 and 1),
+# a 4x4 kernel at stride 1 (1 before, 2 after); VALID with stride 2
+for name, size, k, s, auto in (("conv_same_s2_even", 8, 3, 2, "SAME_UPPER"), ("conv_same_s2_odd", 9, 3, 2, "SAME_UPPER"),
+                               ("conv_same_k4", 7, 4, 1, "SAME_UPPER"), ("conv_valid_s2", 9, 3, 2, "VALID")):
+    x = rng.standard_normal((2, 3, size, size)).astype(np.float32)
+    w = rng.standard_normal((4, 3, k, k)).astype(np.float32)
+    b = rng.standard_normal(4).astype(np.float32)
+    xt = torch.from_numpy(x)
+    y = F.conv2d(padded(xt, k, s) if auto == "SAME_UPPER" else xt, torch.from_numpy(w), torch.from_numpy(b), stride=s)
+    node = helper.make_node("Conv", ["x", "w", "b"], ["y"], name="conv", kernel_shape=[k, k], strides=[s, s],
+                            auto_pad=auto)
+    save(name, x, y.numpy(), [node], {"w": w, "b": b}, list(y.shape))
+# MaxPool SAME_UPPER: the padding never wins; AveragePool SAME_UPPER without the padding in the
+# divisor (ONNX's default, count_include_pad=0) and with it
+for name, size, op, include in (("maxpool_same", 8, "MaxPool", None), ("avgpool_same", 8, "AveragePool", 0),
+                                ("avgpool_same_counted", 7, "AveragePool", 1)):
+    k, s = 3, 2
+    x = rng.standard_normal((2, 3, size, size)).astype(np.float32)
+    xt = torch.from_numpy(x)
+    if op == "MaxPool":
+        y = F.max_pool2d(padded(xt, k, s, -math.inf), k, s)
+        attrs = {}
+    else:
+        sums = F.avg_pool2d(padded(xt, k, s), k, s, divisor_override=1)
+        counts = F.avg_pool2d(padded(torch.ones_like(xt), k, s), k, s, divisor_override=1)
+        y = sums / (k * k if include else counts)
+        attrs = {"count_include_pad": include}
+    node = helper.make_node(op, ["x"], ["y"], name="pool", kernel_shape=[k, k], strides=[s, s], auto_pad="SAME_UPPER",
+                            **attrs)
+    save(name, x, y.numpy(), [node], {}, list(y.shape))
+# Gemm with B stored (in, out), transB=0, as Keras' Dense kernel: y = flatten(x) . B + C
+x = rng.standard_normal((2, 3, 4, 4)).astype(np.float32)
+w = rng.standard_normal((48, 5)).astype(np.float32)
+c = rng.standard_normal(5).astype(np.float32)
+y = torch.from_numpy(x).reshape(2, 48) @ torch.from_numpy(w) + torch.from_numpy(c)
+save("gemm_transb0", x, y.numpy(),
+     [helper.make_node("Flatten", ["x"], ["f"], name="flatten"), helper.make_node("Gemm", ["f", "w", "c"], ["y"], name="fc")],
+     {"w": w, "c": c}, list(y.shape))
+print("wrote 8 models")
