@@ -26,7 +26,6 @@ typedef struct {
 } cli_args;
 
 void cli_args_init(cli_args *a, const char *cmd, int argc, char **argv);
-const char *cli_peek(const cli_args *a);
 const char *cli_next(cli_args *a);
 int cli_is_option(const char *s);
 /* The entry of NULL-terminated `known` within edit distance 2 of word, else NULL. */

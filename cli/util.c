@@ -46,7 +46,6 @@ void cli_args_init(cli_args *a, const char *cmd, int argc, char **argv)
     *a = (cli_args){ .argc = argc, .i = 0, .argv = argv, .cmd = cmd };
 }
 
-const char *cli_peek(const cli_args *a) { return a->i < a->argc ? a->argv[a->i] : NULL; }
 const char *cli_next(cli_args *a) { return a->i < a->argc ? a->argv[a->i++] : NULL; }
 
 int cli_is_option(const char *s)

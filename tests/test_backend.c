@@ -857,7 +857,10 @@ static void held_case(const char *spec, int64_t side)
         for (int step = 0; step < 2; step++) CHECK(cn_net_forward(ctx, net[b], x, 5, 1) == CN_OK);
     }
     CHECK(cn_net_hold_params(ctx, net[1], 1) == CN_OK && cn_net_params_held(net[1]) && !cn_net_params_held(net[0]));
-    CHECK(!strncmp(cn_net_layer_kernel(net[1], 1), "winograd", 8));
+    /* without AVX-512 no Winograd: conv2's weights have no kept form, and a change behind the
+     * hold's back shows at once (the hold's contract leaves that undefined) */
+    int transformed = cn_gemm_avx512();
+    CHECK(!transformed || !strncmp(cn_net_layer_kernel(net[1], 1), "winograd", 8));
     /* the same bits held or not: made, then kept; at batch 1 and 5; after each change */
     for (int round = 0; round < 5; round++) {
         if (round == 1) /* a training forward moves the running statistics */
@@ -899,7 +902,7 @@ static void held_case(const char *spec, int64_t side)
             float kept[25];
             held_out(net[1], x, 5, kept);
             held_out(net[0], x, 5, y[0]);
-            CHECK(memcmp(kept, y[1], sizeof kept) == 0);     /* the forms made before the change */
+            CHECK(!transformed || memcmp(kept, y[1], sizeof kept) == 0); /* the forms made before the change */
             CHECK(memcmp(kept, y[0], sizeof kept) != 0);     /* which the change does move */
             CHECK(cn_net_hold_params(ctx, net[1], 0) == CN_OK && cn_net_hold_params(ctx, net[1], 1) == CN_OK);
             held_out(net[1], x, 5, y[1]);

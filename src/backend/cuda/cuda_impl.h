@@ -158,7 +158,6 @@ void cn_cuda_batchnorm_backward(const cn_op_io *io);
 void cn_cuda_dropout_draw(const cn_op_io *io);
 void cn_cuda_dropout_forward(const cn_op_io *io);
 void cn_cuda_dropout_backward(const cn_op_io *io);
-void cn_cuda_copy_forward(const cn_op_io *io);
 void cn_cuda_flatten_forward(const cn_op_io *io);
 void cn_cuda_flatten_backward(const cn_op_io *io);
 void cn_cuda_add_forward(const cn_op_io *io);

@@ -88,9 +88,6 @@ static void copy_or_add(cn_cu_act src, cn_cu_act dst, int64_t n, int add)
     cn_cu_launch(CN_CU_K_relayout, n, args);
 }
 
-/* dropout at evaluation: the same values */
-void cn_cuda_copy_forward(const cn_op_io *io) { copy_or_add(cn_cu_x(io, 0), cn_cu_y(io), count_of(io), 0); }
-
 /* dst (+)= src, both an (N, C, HW) map (flatten's input), each in its type and layout */
 static void relayout(cn_cu_act src, cn_cu_act dst, const cn_node *map, int64_t n, int add)
 {
