@@ -4,7 +4,8 @@
 #   (gcc-aarch64-linux-gnu, which `make check` installs) with the warnings as errors, and nothing
 #   the files use left undefined among them. The x86 paths (AVX-512 kernels, target clones) must
 #   stay behind their guards, and the portable kernels and the hooks the tests call must stand
-#   on their own. Left out: the CUDA backend (its headers are x86's CUDA toolkit's), the ONNX
+#   on their own; test_gemm, test_cpu_ops and test_torch_parity linked and run there by QEMU's
+#   user mode (qemu-aarch64). Left out: the CUDA backend (its headers are x86's CUDA toolkit's), the ONNX
 #   importer (generated protobuf headers), the image decoders (libjpeg's jconfig.h is per
 #   architecture) and the tests that include their headers or the CUDA fatbin.
 # - every C file of src/ and of the tests (but the ONNX ones) compiled for x86-64 by clang with
@@ -51,6 +52,27 @@ if command -v "$CC" >/dev/null; then
     missing arm "$NM" "-e ^cn_image_ -e ^cn_pixels_"
     check "every cn_ function those files call is defined among them (x86-only hooks too)" \
         "[ ! -s '$T/arm.missing' ] || { cat '$T/arm.missing'; false; }"
+    # and run: the tests that need no library but libc's and OpenMP's (others read checkpoints
+    # through cJSON, which has no aarch64 build here), linked against the objects of src/ and
+    # run by QEMU's user mode with the cross compiler's libraries: the portable kernels on
+    # another architecture (no x86 path at all), against the reference and PyTorch's vectors
+    if command -v qemu-aarch64 >/dev/null; then
+        n=0
+        for f in $files; do
+            n=$((n + 1))
+            case "$f" in src/*) echo "$T/arm/$n.o" ;; tests/harness.c) echo "$T/arm/$n.o" >"$T/arm.harness" ;; esac
+        done >"$T/arm.lib"
+        aarch64-linux-gnu-ar rcs "$T/libarm.a" $(cat "$T/arm.lib")
+        for t in test_gemm test_cpu_ops test_torch_parity; do
+            n=0
+            for f in $files; do n=$((n + 1)); [ "$f" = "tests/$t.c" ] && obj="$T/arm/$n.o"; done
+            check "$t built for aarch64 and run by qemu-aarch64" \
+                "$CC -fopenmp '$obj' \$(cat '$T/arm.harness') '$T/libarm.a' -lm -o '$T/$t' && qemu-aarch64 -L /usr/aarch64-linux-gnu '$T/$t' >'$T/$t.log' 2>&1 || { tail -n 30 '$T/$t.log'; false; }"
+            tail -n 1 "$T/$t.log" | sed 's/^/     /'
+        done
+    else
+        echo "SKIPPED: qemu-aarch64 not found (scripts/setup.sh --check installs qemu-user): the ARM build not run"
+    fi
 else
     echo "SKIPPED: $CC not found (scripts/setup.sh --check installs gcc-aarch64-linux-gnu)"
 fi
