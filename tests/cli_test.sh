@@ -33,6 +33,14 @@ expect_text "convnet --help lists summary" out "summary"
 expect_text "convnet --help lists calc" out "calc"
 expect_empty "convnet --help: stderr empty" err
 
+# every command of the list takes --help: its usage on stdout, exit 0, nothing on stderr
+for c in $(sed -n '/^commands:/,/^$/s/^  \([a-z]*\) .*/\1/p' "$T/out"); do
+    run "$CN" "$c" --help
+    expect_rc "$c --help" 0
+    expect_text "$c --help: its usage" out "usage: convnet $c"
+    expect_empty "$c --help: stderr empty" err
+done
+
 run "$CN"
 expect_rc "convnet with no command" 2
 expect_text "convnet with no command: usage on stderr" err "usage: convnet"

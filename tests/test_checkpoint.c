@@ -507,8 +507,14 @@ static void test_file_length(void)
     unlink(path);
     expect_read_fail(__LINE__, path, CN_E_IO, "cannot open: No such file or directory");
     /* a folder is a run folder: its model.safetensors is read (here a folder: refused) */
-    expect_read_fail(__LINE__, root, CN_E_IO, "/model.safetensors: cannot open: No such file or directory");
+    expect_read_fail(__LINE__, root, CN_E_IO, ": a folder without model.safetensors: not a run folder");
     char run[600], inner[700];
+    snprintf(run, sizeof run, "%s/run", root);
+    snprintf(inner, sizeof inner, "%s/run/run.json", root);
+    CHECK(mkdir(run, 0755) == 0);
+    put_bytes(inner, "{}", 2);
+    expect_read_fail(__LINE__, run, CN_E_IO, "/run: the run has no model.safetensors yet (its first epoch writes it)");
+    unlink(inner), rmdir(run);
     snprintf(run, sizeof run, "%s/run", root);
     snprintf(inner, sizeof inner, "%s/model.safetensors", run);
     CHECK(mkdir(run, 0755) == 0 && mkdir(inner, 0755) == 0);

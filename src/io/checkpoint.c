@@ -11,6 +11,7 @@
  * reading the file), fuzz/fuzz_safetensors.c and fuzz/fuzz_ckmeta.c (corpora replayed by the
  * tests). */
 #define _POSIX_C_SOURCE 200809L
+#include <errno.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -344,6 +345,14 @@ cn_status cn_checkpoint_read(cn_ctx *ctx, const char *path, cn_checkpoint **out)
         if (!(inside = cn_malloc(ctx, len + sizeof "/model.safetensors"))) return CN_E_NOMEM;
         memcpy(inside, path, len);
         memcpy(inside + len, "/model.safetensors", sizeof "/model.safetensors");
+        if (stat(inside, &sb) && errno == ENOENT) { /* say what the folder is, or is not */
+            memcpy(inside + len, "/run.json", sizeof "/run.json");
+            int run = !stat(inside, &sb);
+            cn_free(ctx, inside);
+            return run ? cn_fail(ctx, CN_E_IO, "%s: the run has no model.safetensors yet (its first epoch writes it)", path)
+                       : cn_fail(ctx, CN_E_IO, "%s: a folder without model.safetensors: not a run folder (give a "
+                                 "run's folder or a .safetensors file)", path);
+        }
     }
     cn_st *f;
     cn_status st = cn_st_read(ctx, inside ? inside : path, &f);
