@@ -128,6 +128,8 @@ for run, mean, std in (('rt1', [0.5] * 3, [0.25] * 3), ('rt3', [0.1, 0.2, 0.3], 
 PYEOF"
 check "import --mean of 2 numbers for 3 channels, --std 0: usage errors (exit 2), nothing written" \
     "'$CN' import '$T/rt.onnx' -o '$T/bad' --mean 0.1,0.2 2>'$T/err'; test \$? -eq 2 && grep -q \"mean has 2 numbers for the model's 3 input channels (give 1 or 3)\" '$T/err' && '$CN' import '$T/rt.onnx' -o '$T/bad' --std 0.5,0,1 2>'$T/err'; test \$? -eq 2 && grep -q 'a standard deviation must be > 0 (got 0)' '$T/err' && ! test -e '$T/bad'"
+check "an ONNX file given as a spec or a checkpoint: says so, and names convnet import" \
+    "'$CN' summary '$T/rt.onnx' 2>'$T/err'; test \$? -eq 1 && grep -q 'rt.onnx: not a spec but an ONNX model: .convnet import .*rt.onnx -o DIR' '$T/err' && '$CN' eval '$T/rt.onnx' 2>'$T/err'; test \$? -eq 1 && grep -q 'rt.onnx: not a checkpoint but an ONNX model' '$T/err'"
 check "train with a run folder as its spec: refused, naming --resume and --init-from" \
     "'$CN' train '$T/rt' --epochs 1 2>'$T/err'; test \$? -eq 2 && grep -q 'is a run or a checkpoint, not a spec: --resume DIR' '$T/err'"
 check "import into a folder holding a run: refused without --replace" \

@@ -56,6 +56,11 @@ void cn_sb_count(cn_strbuf *sb, int64_t n);
 /* 1 when s is class names a line each (a checkpoint's and an ONNX model's class_names): every
  * line 1 to CN_CLASS_NAME_MAX bytes and printable (cn_text_printable) */
 int cn_text_printable_lines(const char *s);
+/* 1 when path names an ONNX model (ends in .onnx, any case): read as a spec or a checkpoint it
+ * fails, and the message (CN_ONNX_HINT: path, "spec" or "checkpoint", path) then says what the
+ * file is and what reads it */
+int cn_path_is_onnx(const char *path);
+#define CN_ONNX_HINT "%s: not a %s but an ONNX model: `convnet import %s -o DIR` (or cn_onnx_import) reads it into a run folder"
 
 /* The next 64 bits of xoshiro256** (cn_rng_next), inline for loops that draw once per value
  * (dropout's masks). */

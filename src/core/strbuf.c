@@ -1,5 +1,6 @@
 /* strbuf.c — snprintf-style string building, "did you mean" suggestions, and text from files
  * escaped for printing (cn_text_escape). Covered by tests/test_core.c. */
+#include <ctype.h>
 #include <string.h>
 
 #include "core_impl.h"
@@ -115,6 +116,14 @@ int cn_text_printable_lines(const char *s)
         if (!s[n]) return 1;
         s += n + 1;
     }
+}
+
+int cn_path_is_onnx(const char *path)
+{
+    size_t n = strlen(path);
+    return n >= 5 && path[n - 5] == '.' && tolower((unsigned char)path[n - 4]) == 'o' &&
+           tolower((unsigned char)path[n - 3]) == 'n' && tolower((unsigned char)path[n - 2]) == 'n' &&
+           tolower((unsigned char)path[n - 1]) == 'x';
 }
 
 const char *cn_text_escape(const char *s, char *buf, size_t cap)

@@ -357,6 +357,8 @@ cn_status cn_checkpoint_read(cn_ctx *ctx, const char *path, cn_checkpoint **out)
     cn_st *f;
     cn_status st = cn_st_read(ctx, inside ? inside : path, &f);
     cn_free(ctx, inside);
+    if (st == CN_E_FORMAT && cn_path_is_onnx(path))
+        return cn_fail(ctx, CN_E_FORMAT, CN_ONNX_HINT, path, "checkpoint", path);
     return st ? st : open_checkpoint(ctx, f, 1, out);
 }
 

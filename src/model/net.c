@@ -88,6 +88,7 @@ cn_status cn_net_load_spec(cn_ctx *ctx, const char *path, cn_net **out)
     fclose(f);
     if (!st) st = cn_net_parse(ctx, buf, len, path, out);
     cn_free(ctx, buf);
+    if (st == CN_E_PARSE && cn_path_is_onnx(path)) st = cn_fail(ctx, CN_E_PARSE, CN_ONNX_HINT, path, "spec", path);
     return st;
 }
 
