@@ -191,9 +191,12 @@ int cmd_import(int argc, char **argv)
     int n = 4;
     for (int k = 0; k < r.n_meta; k++) {
         int j = !strcmp(r.meta[k].key, "norm_mean") ? 0 : !strcmp(r.meta[k].key, "norm_std") ? 1 : -1;
-        if (j == 0 && !mean && norm_ok(r.meta[k].value, 0)) meta[0].value = r.meta[k].value;
-        else if (j == 1 && !std && norm_ok(r.meta[k].value, 1)) meta[1].value = r.meta[k].value;
+        if (j >= 0 && (j ? std : mean)) continue; /* given on the command line */
+        if (j >= 0 && norm_ok(r.meta[k].value, j)) meta[j].value = r.meta[k].value;
         else if (j < 0 && count_lines(r.meta[k].value) == last.c * last.h * last.w) meta[n++] = r.meta[k];
+        else /* kept out of the checkpoint, which would refuse it: said, not an error */
+            fprintf(stderr, "convnet import: note: the model's %s metadata is %s: left out\n", r.meta[k].key,
+                    j >= 0 ? "not 4 numbers (a std > 0)" : "not a name for each output");
     }
     const char *spec = cn_net_spec_text(r.net);
     if (cn_file_write_atomic(ctx, spec_path, spec, strlen(spec)) ||

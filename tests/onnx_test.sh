@@ -128,6 +128,23 @@ for run, mean, std in (('rt1', [0.5] * 3, [0.25] * 3), ('rt3', [0.1, 0.2, 0.3], 
 PYEOF"
 check "import --mean of 2 numbers for 3 channels, --std 0: usage errors (exit 2), nothing written" \
     "'$CN' import '$T/rt.onnx' -o '$T/bad' --mean 0.1,0.2 2>'$T/err'; test \$? -eq 2 && grep -q \"mean has 2 numbers for the model's 3 input channels (give 1 or 3)\" '$T/err' && '$CN' import '$T/rt.onnx' -o '$T/bad' --std 0.5,0,1 2>'$T/err'; test \$? -eq 2 && grep -q 'a standard deviation must be > 0 (got 0)' '$T/err' && ! test -e '$T/bad'"
+check "metadata a checkpoint would refuse (2 class names for 3 outputs, a std of 0): left out, each with a note" \
+    "$PY - '$T/rt.onnx' '$T/badmeta.onnx' <<'PYEOF'
+import sys, onnx
+m = onnx.load(sys.argv[1])
+for p in m.metadata_props:
+    if p.key == 'class_names':
+        p.value = 'a\\nb'
+    if p.key == 'norm_std':
+        p.value = '0,1,1,1'
+onnx.save(m, sys.argv[2])
+PYEOF
+'$CN' import '$T/badmeta.onnx' -o '$T/badmeta' 2>'$T/err' && grep -q 'norm_std metadata is not 4 numbers (a std > 0): left out' '$T/err' && grep -q 'class_names metadata is not a name for each output: left out' '$T/err' && $PY -c \"
+import json, struct, sys
+b = open(sys.argv[1], 'rb').read()
+m = json.loads(b[8:8 + struct.unpack('<Q', b[:8])[0]])['__metadata__']
+assert 'class_names' not in m and m['norm_std'] == '1,1,1,1', m
+\" '$T/badmeta/model.safetensors'"
 check "an ONNX file given as a spec or a checkpoint: says so, and names convnet import" \
     "'$CN' summary '$T/rt.onnx' 2>'$T/err'; test \$? -eq 1 && grep -q 'rt.onnx: not a spec but an ONNX model: .convnet import .*rt.onnx -o DIR' '$T/err' && '$CN' eval '$T/rt.onnx' 2>'$T/err'; test \$? -eq 1 && grep -q 'rt.onnx: not a checkpoint but an ONNX model' '$T/err'"
 check "train with a run folder as its spec: refused, naming --resume and --init-from" \
