@@ -14,6 +14,7 @@
 #                             tests/no_avx512_test.sh), and Node.js with npm, and then
 #                             ONNX Runtime from npm (onnxruntime-node) into tests/onnx/node_modules
 #   scripts/setup.sh --fuzz   plus clang and libFuzzer
+#   scripts/setup.sh --coverage  plus gcovr (`make coverage`)
 #   scripts/setup.sh --bench  plus the peers of `make bench`: darknet, python3-torch, OpenBLAS
 #   scripts/setup.sh --deb    plus debhelper (`make deb`)
 set -eu
@@ -25,6 +26,7 @@ need="$need protobuf-c-compiler libprotobuf-c-dev libonnx-dev libopenmpi-dev"
 # Node.js and npm for ONNX Runtime's test, from Debian unless a node with npm is there already
 [ "${1:-}" = "--check" ] && ! command -v npm >/dev/null && need="$need nodejs npm"
 [ "${1:-}" = "--fuzz" ] && need="$need clang libclang-rt-14-dev"
+[ "${1:-}" = "--coverage" ] && need="$need gcovr"
 [ "${1:-}" = "--bench" ] && need="$need darknet python3-torch libopenblas-dev"
 [ "${1:-}" = "--deb" ] && need="$need debhelper dpkg-dev fakeroot"
 # SETUP_LIST=1: print the packages this mode needs and stop (tests/cli_test.sh checks the split)
