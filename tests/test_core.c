@@ -156,6 +156,18 @@ static void test_text_escape(void)
     CHECK_STR(cn_text_escape("red\x1b[31m!", buf, sizeof buf), "red\\x1b[31m!");
     CHECK_STR(cn_text_escape("\xc2\x9b" "x\xff\xc3\xbc", buf, sizeof buf), "\\xc2\\x9bx\\xff\xc3\xbc");
     CHECK_STR(cn_text_escape("\x07\x07\x07\x07", buf, 9), "\\x07\\x07"); /* cut to the buffer, terminated */
+    /* class names a line each: every line non-empty, printable, at most CN_CLASS_NAME_MAX bytes */
+    CHECK(cn_text_printable_lines("T-shirt/top\nTrouser\ngr\xc3\xbcn"));
+    CHECK(cn_text_printable_lines("one"));
+    CHECK(!cn_text_printable_lines("a\n\nb") && !cn_text_printable_lines("a\n") && !cn_text_printable_lines(""));
+    CHECK(!cn_text_printable_lines("a\nred\x1b[31m") && !cn_text_printable_lines("a\r\nb"));
+    static char longest[CN_CLASS_NAME_MAX + 4];
+    memset(longest, 'x', CN_CLASS_NAME_MAX);
+    CHECK(cn_text_printable_lines(longest));
+    longest[CN_CLASS_NAME_MAX] = 'x';
+    CHECK(!cn_text_printable_lines(longest));
+    CHECK(cn_path_is_onnx("m.onnx") && cn_path_is_onnx("dir/M.ONNX") && !cn_path_is_onnx("onnx") &&
+          !cn_path_is_onnx("m.onnx.txt") && !cn_path_is_onnx("m_onnx"));
 }
 
 static const test_case cases[] = {

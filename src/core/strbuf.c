@@ -1,5 +1,6 @@
 /* strbuf.c — snprintf-style string building, "did you mean" suggestions, and text from files
- * escaped for printing (cn_text_escape). Covered by tests/test_core.c. */
+ * escaped for printing (cn_text_escape), class names a line each, an ONNX file by its name. Covered
+ * by tests/test_core.c. */
 #include <ctype.h>
 #include <string.h>
 
