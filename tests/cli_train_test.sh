@@ -33,6 +33,8 @@ check "metrics.csv: a row per epoch" "[ \$(wc -l <'$T/b/metrics.csv') -eq 6 ]"
 
 "$CN" eval "$T/b" --json >"$T/eval.json"
 check "eval of the run" "grep -q '\"count\":10000' '$T/eval.json'"
+"$CN" eval "$T/b" --json --threads 1 >"$T/eval1.json"
+check "eval --threads 1: the same figures, bit for bit" "cmp -s '$T/eval.json' '$T/eval1.json'"
 for v in flip flip-shift; do
     "$CN" eval "$T/b" --json --tta $v >"$T/tta.json"
     check "eval --tta $v: said in the JSON, and the views change the loss" "/usr/bin/python3 -c \"
