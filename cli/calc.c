@@ -299,11 +299,11 @@ static int calc_dice(cli_args *a, out_opts *o)
 
 static int calc_batchnorm(cli_args *a, out_opts *o)
 {
-    const char *sg = "1", *sb = "0", *se = "1e-5";
+    double g = 1, b = 0, e = 1e-5;
     const cli_option opts[] = {
-        { "--gamma", "G", CLI_TEXT, .target = &sg },
-        { "--beta", "B", CLI_TEXT, .target = &sb },
-        { "--eps", "E", CLI_TEXT, .target = &se },
+        { "--gamma", "G", CLI_REAL, .target = &g },
+        { "--beta", "B", CLI_REAL, .target = &b },
+        { "--eps", "E", CLI_REAL, .target = &e },
         CALC_OUTPUT_OPTIONS(o),
         { 0 },
     };
@@ -311,10 +311,6 @@ static int calc_batchnorm(cli_args *a, out_opts *o)
     int64_t n = 0;
     int rc = gather_values(a, "values", opts, &x, &n, o);
     if (rc) return rc;
-    double g, b, e;
-    if (cli_parse_double(o->cmd, "--gamma", sg, &g) || cli_parse_double(o->cmd, "--beta", sb, &b) ||
-        cli_parse_double(o->cmd, "--eps", se, &e))
-        return free(x), EXIT_USAGE;
     if (e < 0) return free(x), cli_usage_error(o->cmd, "--eps must be >= 0");
     float *y = malloc((size_t)n * sizeof *y), mean, var;
     if (!y) return free(x), cli_error("out of memory");

@@ -94,9 +94,11 @@ static int norm_values(const char *what, const char *s, int positive, float v[4]
 static int norm_text(const char *what, const float v[4], int n, int channels, double fill, char *out, size_t cap)
 {
     int want = channels < 4 ? channels : 4; /* images have 4 channels at most */
+    if (n > 1 && n != want && channels == 1)
+        return cli_usage_error("import", "%s has %d numbers for the model's 1 input channel (give 1)", what, n);
     if (n > 1 && n != want)
-        return cli_usage_error("import", "%s has %d numbers for the model's %d input channel%s (give 1%s%.0d)", what, n,
-                               channels, channels == 1 ? "" : "s", want > 1 ? " or " : "", want > 1 ? want : 0);
+        return cli_usage_error("import", "%s has %d numbers for the model's %d input channels (give 1 or %d)", what, n,
+                               channels, want);
     size_t len = 0;
     for (int k = 0; k < 4; k++)
         len += (size_t)snprintf(out + len, cap - len, "%s%.9g", k ? "," : "", k >= channels ? fill : (double)v[n > 1 ? k : 0]);

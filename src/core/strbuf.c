@@ -1,8 +1,9 @@
 /* strbuf.c — snprintf-style string building, "did you mean" suggestions, and text from files
  * escaped for printing (cn_text_escape), class names a line each, an ONNX file by its name. Covered
  * by tests/test_core.c. */
-#include <ctype.h>
+#define _POSIX_C_SOURCE 200809L /* strcasecmp */
 #include <string.h>
+#include <strings.h>
 
 #include "core_impl.h"
 
@@ -112,8 +113,8 @@ int cn_text_printable_lines(const char *s)
     for (;;) {
         size_t n = strcspn(s, "\n");
         if (n == 0 || n > CN_CLASS_NAME_MAX) return 0;
-        for (size_t k, i = 0; i < n; i += k)
-            if (!(k = printable_run((const unsigned char *)s + i)) || i + k > n) return 0;
+        for (size_t k, i = 0; i < n; i += k) /* a run stops at the newline, a control character */
+            if (!(k = printable_run((const unsigned char *)s + i))) return 0;
         if (!s[n]) return 1;
         s += n + 1;
     }
@@ -122,9 +123,7 @@ int cn_text_printable_lines(const char *s)
 int cn_path_is_onnx(const char *path)
 {
     size_t n = strlen(path);
-    return n >= 5 && path[n - 5] == '.' && tolower((unsigned char)path[n - 4]) == 'o' &&
-           tolower((unsigned char)path[n - 3]) == 'n' && tolower((unsigned char)path[n - 2]) == 'n' &&
-           tolower((unsigned char)path[n - 1]) == 'x';
+    return n >= 5 && !strcasecmp(path + n - 5, ".onnx");
 }
 
 const char *cn_text_escape(const char *s, char *buf, size_t cap)
