@@ -280,6 +280,10 @@ int cmd_gradflow(int argc, char **argv)
         goto done;
     }
     if ((rc = cli_data_fits(data, &ds, &in))) goto done;
+    if (cn_net_check_classes(ctx, net, ds.classes)) { /* the loss training uses: one score per class */
+        rc = cli_ctx_error(ctx);
+        goto done;
+    }
     if (ds.count < batch) batch = ds.count;
     if (!have_norm) cn_dataset_stats(&ds, mean, std);
     int64_t chw = in.c * in.h * in.w, classes = out.c * out.h * out.w;
@@ -295,14 +299,7 @@ int cmd_gradflow(int argc, char **argv)
     }
     for (int64_t i = 0; i < batch; i++) idx[i] = i;
     cn_make_batch(&ds, idx, batch, mean, std, 0, 0, NULL, x, labels);
-    for (int64_t i = 0; i < batch; i++) {
-        if (labels[i] < 0 || labels[i] >= classes) {
-            rc = cli_error("gradflow: image %lld has label %d, but the net's output has %lld classes", (long long)i + 1,
-                           (int)labels[i], (long long)classes);
-            goto done;
-        }
-        target[i * classes + labels[i]] = 1.0f;
-    }
+    for (int64_t i = 0; i < batch; i++) target[i * classes + labels[i]] = 1.0f; /* labels < ds.classes <= classes */
     cn_loss_kind kind = cn_net_default_loss(net);
     double loss = 0;
     cn_net_zero_grad(net);

@@ -135,7 +135,8 @@ static int parse_args(int argc, char **argv, train_opts *o)
                   "metrics.csv, steps.csv, gradients.csv (each weight's gradient, as gradflow\n"
                   "measures it), run.json, report.html (rewritten after every epoch while\n"
                   "training) (default runs/<spec name>); a folder belongs to one run: one\n"
-                  "holding another run is refused" },
+                  "holding another run is refused; -o DIR is the same" },
+        { "-o", "DIR", CLI_TEXT, &o->out, .help = NULL }, /* as import's, show's and filter's -o */
         { "--replace", NULL, CLI_FLAG, &o->replace,
           .help = "start over in an --out folder that holds another run (its files go)" },
         { "--resume", "DIR", CLI_TEXT, &o->resume,
@@ -454,14 +455,6 @@ static int train_once(cn_ctx *ctx, train_opts *o, const char *out, uint64_t seed
         goto done;
     say_data(o, &ds, &val, &test);
     say_parallel(ctx, o, net, o->cfg.batch);
-    /* the folder is created and taken only now, so that a run that cannot start leaves nothing
-     * behind (a resumed run's folder is held by cmd_train); the job's first process alone
-     * writes */
-    if (!o->resume && !o->follower && ((rc = cli_run_lock(ctx, out, &lock)) || (rc = claim_folder(o, out, 1)))) goto done;
-    /* run.json: a new run's, or an extended run's new settings */
-    if ((!o->from_checkpoint || o->epochs_given) && !o->follower &&
-        (rc = cli_run_manifest_write(ctx, out, args, seed, cn_net_spec_text(net))))
-        goto done;
     cn_train_config cfg = o->cfg;
     /* the settings as given, and this run's own seed (--seeds runs several) */
     char seed_text[32];
@@ -481,6 +474,19 @@ static int train_once(cn_ctx *ctx, train_opts *o, const char *out, uint64_t seed
     ps->header = 0;
     ps->seed = (int64_t)seed;
     ps->out = o->follower ? NULL : out;
+    /* what cn_train would refuse (the batch, the classes the output scores), and the test half's
+     * classes, before the folder is created and taken, so that a run that cannot start leaves
+     * nothing behind (a resumed run's folder is held by cmd_train); the job's first process
+     * alone writes */
+    if (cn_train_check(ctx, net, &ds, &cfg) || (has_test && cn_net_check_classes(ctx, net, test.classes))) {
+        rc = cli_ctx_error(ctx);
+        goto done;
+    }
+    if (!o->resume && !o->follower && ((rc = cli_run_lock(ctx, out, &lock)) || (rc = claim_folder(o, out, 1)))) goto done;
+    /* run.json: a new run's, or an extended run's new settings */
+    if ((!o->from_checkpoint || o->epochs_given) && !o->follower &&
+        (rc = cli_run_manifest_write(ctx, out, args, seed, cn_net_spec_text(net))))
+        goto done;
     cn_train_summary sum;
     if (cn_train(ctx, net, &ds, &cfg, &sum)) {
         if (ps->tty) fprintf(stderr, "\n");
@@ -646,7 +652,7 @@ static int claim_folders(const train_opts *o, const char *out)
  * run's: two runs of the same settings in two folders keep the same bytes. */
 static char *run_args(int argc, char **argv)
 {
-    static const char *const valued[] = { "--seeds", "--out", NULL }, *const flags[] = { "--quiet", "--replace", NULL };
+    static const char *const valued[] = { "--seeds", "--out", "-o", NULL }, *const flags[] = { "--quiet", "--replace", NULL };
     size_t len = 1;
     for (int i = 0; i < argc; i++) len += strlen(argv[i]) + 1;
     char *args = calloc(len, 1);

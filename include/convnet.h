@@ -852,6 +852,11 @@ typedef struct cn_step_config {
  * layer is softmax, else cross-entropy from logits. */
 cn_loss_kind cn_net_default_loss(const cn_net *net);
 
+/* Training and evaluation classify each image: fails (CN_E_SHAPE, saying what to end the net
+ * with) unless the net's output is one score per class, 1x1xK with K >= classes. cn_train and
+ * cn_evaluate check it first. */
+cn_status cn_net_check_classes(cn_ctx *ctx, const cn_net *net, int64_t classes);
+
 /* forward (training mode) -> loss against one-hot labels -> backward -> optimizer step.
  * x (batch, C, H, W); labels in [0, classes). A NaN or infinity anywhere fails with
  * CN_E_NUMERIC, naming the first layer and pass that produced it, and leaves the parameters
@@ -970,6 +975,10 @@ typedef struct cn_train_summary {
  * and leaves the last good checkpoint. The same seed gives bit-identical weights, resumed or not. */
 cn_status cn_train(cn_ctx *ctx, cn_net *net, const cn_dataset *ds, const cn_train_config *cfg,
                    cn_train_summary *out);
+/* What cn_train checks before it starts (the settings, the images' shape against the net's
+ * input, cn_net_check_classes), without training: a caller that creates files for a run can
+ * fail before it does. */
+cn_status cn_train_check(cn_ctx *ctx, const cn_net *net, const cn_dataset *ds, const cn_train_config *cfg);
 
 typedef struct cn_eval_result {
     int64_t count;

@@ -471,6 +471,28 @@ else
 fi
 run "$CN" train -e 'input 8x8x3; conv 3 5x5; flatten; dense 2' --data "$T/show" --epochs 1 --batch 4 --quiet --out "$T/show_rgb"
 expect_rc "show: train a tiny RGB net" 0
+# an output that is not one score per class: refused before the run's folder is made, so that
+# the spec put right trains in the same --out (a map's values were taken for classes: 72 here)
+printf 'input 8x8x1\nconv 4 3x3\nrelu\nconv 2 1x1\n' >"$T/map.cnn"
+run "$CN" train "$T/map.cnn" --data "$T/show" --epochs 1 --batch 4 --quiet --out "$T/map_run"
+expect_rc "train: an output map" 1
+expect_text "train: an output map, named with its file and line" err \
+    "$T/map.cnn:4:1: the net's output, conv2, is a map (6x6x2), not one score per class: end the net with 'globalavgpool' (the data has 2 classes)"
+if [ ! -e "$T/map_run" ]; then ok "train: a run refused before it starts leaves no folder"; else bad "train: a refused run left $(ls -A "$T/map_run")"; fi
+run "$CN" train -e 'input 8x8x1; conv 4 3x3; relu; flatten; dense 1' --data "$T/show" --epochs 1 --batch 4 --quiet --out "$T/map_run"
+expect_rc "train: fewer scores than classes" 1
+expect_text "train: fewer scores than classes" err "-e:1:41: the net's output, dense1, has 1 score, fewer than the data's 2 classes (labels 0 to 1)"
+run "$CN" train -e 'input 8x8x1; conv 4 3x3; relu; conv 2 1x1; globalavgpool' --data "$T/show" --epochs 1 --batch 4 --quiet --out "$T/map_run"
+expect_rc "train: the spec put right, in the same --out" 0
+# -o DIR, as import's and show's: the same run as --out DIR (the folder is not one of its settings)
+run "$CN" train -e 'input 8x8x1; conv 4 3x3; relu; conv 2 1x1; globalavgpool' --data "$T/show" --epochs 1 --batch 4 --quiet -o "$T/o_run"
+expect_rc "train -o DIR" 0
+if [ -f "$T/o_run/model.safetensors" ] && cmp -s "$T/o_run/model.safetensors" "$T/map_run/model.safetensors"; then
+    ok "train -o DIR: the run of --out DIR, byte for byte"
+else bad "train -o DIR: not the run of --out DIR" "$(ls "$T/o_run" 2>&1)"; fi
+run "$CN" gradflow "$T/map.cnn" --data "$T/show"
+expect_rc "gradflow: an output map" 1
+expect_text "gradflow: an output map" err "$T/map.cnn:4:1: the net's output, conv2, is a map (6x6x2)"
 run "$CN" show --help
 expect_rc "show --help" 0
 expect_text "show --help: the two forms" out "--activations IMAGE --layer LAYER -o OUT.png"

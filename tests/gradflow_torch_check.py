@@ -230,7 +230,9 @@ def main():
     expect("no spec", [], 2, "give a spec file or -e TEXT")
     expect("JSON weights without a spec", ["--weights", f"{TMP}/w.json"], 2, "without a spec")
     expect("a label past the output", ["-e", "input 8x8x1; flatten; dense 3", "--data", data], 1,
-           "has label 3, but the net's output has 3 classes")
+           "-e:1:23: the net's output, dense1, has 3 scores, fewer than the data's 4 classes (labels 0 to 3)")
+    expect("an output map", ["-e", "input 8x8x1; conv 4 1x1", "--data", data], 1,
+           "-e:1:14: the net's output, conv1, is a map (8x8x4), not one score per class: end the net with 'globalavgpool'")
     expect("an input the images do not fit", ["-e", "input 28x28x1; flatten; dense 4", "--data", data], 1,
            "the images are 8x8x1 but the net's input is 28x28x1")
     expect("no such data", ["-e", deep, "--data", f"{TMP}/nowhere"], 1, f"{TMP}/nowhere")

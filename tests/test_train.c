@@ -341,6 +341,43 @@ static void test_no_allocation_in_step(void)
     cn_ctx_destroy(cx);
 }
 
+/* cn_train, cn_train_check and cn_evaluate take an output of one score per class (1x1xK, K at
+ * least the data's classes) and nothing else, before any work: a map's values were taken for
+ * classes of their own (a 4x4x3 output: 48 "classes") */
+static void test_output_scores_classes(void)
+{
+    static float images[32 * 16];
+    static int32_t labels[32];
+    for (int i = 0; i < 32; i++) labels[i] = i % 3;
+    cn_dataset ds = { .count = 32, .c = 1, .h = 4, .w = 4, .images = images, .labels = labels, .classes = 3 };
+    cn_train_config cfg;
+    cn_train_defaults(&cfg);
+    cfg.batch = 8, cfg.epochs = 1;
+    cn_train_summary sum;
+    cn_eval_result er;
+    cn_net *map = parse_spec(ctx, "input 4x4x1\nconv 3 3x3 pad=1"), *wide = parse_spec(ctx, "input 4x4x1\nconv 5 1x1");
+    cn_net *few = parse_spec(ctx, "input 4x4x1\nflatten\ndense 2"), *more = parse_spec(ctx, "input 4x4x1\nconv 5 4x4");
+    if (!map || !wide || !few || !more) return;
+    CHECK(cn_train_check(ctx, map, &ds, &cfg) == CN_E_SHAPE);
+    CHECK_CONTAINS(cn_ctx_message(ctx), "t.cnn:2:1: the net's output, conv1, is a map (4x4x3), not one score per class: "
+                                        "end the net with 'globalavgpool' (the data has 3 classes)");
+    CHECK(cn_train(ctx, map, &ds, &cfg, &sum) == CN_E_SHAPE);
+    CHECK(cn_net_init_params(ctx, map, CN_INIT_KAIMING_NORMAL, 1) == CN_OK);
+    CHECK(cn_evaluate(ctx, map, &ds, NULL, NULL, 8, &er) == CN_E_SHAPE);
+    CHECK_CONTAINS(cn_ctx_message(ctx), "is a map (4x4x3)");
+    CHECK(cn_train_check(ctx, wide, &ds, &cfg) == CN_E_SHAPE);
+    CHECK_CONTAINS(cn_ctx_message(ctx), "conv1, is a map (4x4x5), not one score per class: end the net with 'dense 3'");
+    CHECK(cn_train_check(ctx, few, &ds, &cfg) == CN_E_SHAPE);
+    CHECK_CONTAINS(cn_ctx_message(ctx), "t.cnn:3:1: the net's output, dense1, has 2 scores, fewer than the data's 3 "
+                                        "classes (labels 0 to 2)");
+    CHECK(cn_net_check_classes(ctx, few, 2) == CN_OK);
+    CHECK(cn_train_check(ctx, more, &ds, &cfg) == CN_OK); /* 1x1x5: two scores no label asks for, as PyTorch allows */
+    cfg.batch = 64;
+    CHECK(cn_train_check(ctx, more, &ds, &cfg) == CN_E_ARG);
+    CHECK_CONTAINS(cn_ctx_message(ctx), "29 training images are fewer than one batch of 64");
+    cn_net_destroy(map), cn_net_destroy(wide), cn_net_destroy(few), cn_net_destroy(more);
+}
+
 static const test_case cases[] = {
     { "setup", setup },
     { "seed001 XOR graph as in the notes", test_xor_notes },
@@ -350,6 +387,7 @@ static const test_case cases[] = {
     { "NaN tracer", test_nan_tracer },
     { "fmnist-small loss halves in 300 steps", test_fmnist_learns },
     { "no allocation inside a training step", test_no_allocation_in_step },
+    { "the output scores the classes", test_output_scores_classes },
     { "teardown", teardown },
 };
 TEST_MAIN(cases)

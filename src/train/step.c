@@ -2,6 +2,7 @@
  * tracer when anything turns non-finite; the same step on a batch cut into shards, its gradients
  * summed by parallel.c. Covered by tests/test_train.c and tests/test_parallel.c. */
 #include <math.h>
+#include <stdio.h>
 #include <string.h>
 
 #include "step_row.h"
@@ -20,6 +21,24 @@ static cn_layer_info output_layer(const cn_net *net)
 cn_loss_kind cn_net_default_loss(const cn_net *net)
 {
     return !strcmp(output_layer(net).type, "softmax") ? CN_LOSS_CE : CN_LOSS_CE_LOGITS;
+}
+
+cn_status cn_net_check_classes(cn_ctx *ctx, const cn_net *net, int64_t classes)
+{
+    cn_layer_info o = output_layer(net);
+    if (o.h * o.w != 1) { /* else each of a map's values would be a class of its own (14x14x10: 1,960) */
+        char fix[48] = "globalavgpool";
+        if (o.c != classes) snprintf(fix, sizeof fix, "dense %lld", (long long)classes);
+        return cn_fail_at(ctx, CN_E_SHAPE, cn_net_file_name(net), o.line, o.col,
+                          "the net's output, %s, is a map (%lldx%lldx%lld), not one score per class: end the net "
+                          "with '%s' (the data has %lld classes)",
+                          o.name, (long long)o.h, (long long)o.w, (long long)o.c, fix, (long long)classes);
+    }
+    if (o.c < classes)
+        return cn_fail_at(ctx, CN_E_SHAPE, cn_net_file_name(net), o.line, o.col,
+                          "the net's output, %s, has %lld score%s, fewer than the data's %lld classes (labels 0 to %lld)",
+                          o.name, (long long)o.c, o.c == 1 ? "" : "s", (long long)classes, (long long)classes - 1);
+    return CN_OK;
 }
 
 /* The step's scratch, in the backend's memory: *target (rows x classes) the labels one-hot, then

@@ -257,6 +257,7 @@ cn_status cn_evaluate_tta(cn_ctx *ctx, cn_net *net, const cn_dataset *ds, const 
     if (!cn_tta_count(tta))
         return cn_fail(ctx, CN_E_ARG, "cn_evaluate_tta: unknown test-time augmentation %d", (int)tta);
     cn_status st = check_input(ctx, net, ds);
+    if (!st) st = cn_net_check_classes(ctx, net, ds->classes);
     if (st) return st;
     cn_layer_info o = layer(ctx, net, -1);
     int64_t classes = o.c * o.h * o.w;
@@ -454,6 +455,7 @@ static cn_status check_config(cn_ctx *ctx, const cn_net *net, const cn_dataset *
     if (c->crop_pad < 0 || c->crop_pad > 64) return cn_fail(ctx, CN_E_ARG, "crop padding must be in [0, 64]");
     if (ds->c > 4) return cn_fail(ctx, CN_E_ARG, "images of more than 4 channels");
     cn_status st = check_input(ctx, net, ds);
+    if (!st) st = cn_net_check_classes(ctx, net, c->val && c->val->classes > ds->classes ? c->val->classes : ds->classes);
     if (st) return st;
     if ((unsigned)c->monitor > CN_MONITOR_LOSS) return cn_fail(ctx, CN_E_ARG, "unknown monitor %d", (int)c->monitor);
     const cn_dataset *v = c->val;
@@ -466,6 +468,11 @@ static cn_status check_config(cn_ctx *ctx, const cn_net *net, const cn_dataset *
         return cn_fail(ctx, CN_E_ARG, "%lld training images are fewer than one batch of %lld", (long long)n_train,
                        (long long)c->batch);
     return CN_OK;
+}
+
+cn_status cn_train_check(cn_ctx *ctx, const cn_net *net, const cn_dataset *ds, const cn_train_config *cfg)
+{
+    return check_config(ctx, net, ds, cfg);
 }
 
 /* The input's per-channel mean and std over the training images: of the images in memory, or,
