@@ -400,6 +400,10 @@ int cmd_predict(int argc, char **argv)
     cn_ctx *ctx = NULL;
     cn_model *model = NULL;
     if (!rc) rc = cli_open_model(ckpt, &ctx, &model);
+    if (!rc && cn_net_check_classes(ctx, cn_model_net(model), 0)) { /* a map's values are no classes */
+        rc = cli_ctx_error(ctx);
+        fprintf(stderr, "(`convnet show %s --activations IMAGE --layer LAYER -o OUT.png` draws a layer's maps)\n", ckpt);
+    }
     if (!rc && cn_model_set_tta(ctx, model, (cn_tta)tta)) rc = cli_ctx_error(ctx);
     if (!rc) rc = cli_use_device(ctx, cn_model_net(model), &dev);
     if (rc) {

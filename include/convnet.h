@@ -853,8 +853,8 @@ typedef struct cn_step_config {
 cn_loss_kind cn_net_default_loss(const cn_net *net);
 
 /* Training and evaluation classify each image: fails (CN_E_SHAPE, saying what to end the net
- * with) unless the net's output is one score per class, 1x1xK with K >= classes. cn_train and
- * cn_evaluate check it first. */
+ * with) unless the net's output is one score per class, 1x1xK with K >= classes (classes 0:
+ * any K). cn_train and cn_evaluate check it first. */
 cn_status cn_net_check_classes(cn_ctx *ctx, const cn_net *net, int64_t classes);
 
 /* forward (training mode) -> loss against one-hot labels -> backward -> optimizer step.

@@ -93,6 +93,15 @@ check "ONNX Runtime on the re-export gives PyTorch's outputs within 1e-4" "node 
 "$PY" tests/pngwrite.py "$T/img" red green blue --count 4 --seed 1 --size 64 >/dev/null
 check "eval of the imported run" "'$CN' eval '$R' --data '$T/img' | grep -q 'accuracy'"
 check "predict with the imported run" "'$CN' predict '$R' '$T/img/red/000.png' | grep -q '%'"
+# a net whose output is a map (the U-Net: two classes a pixel) is no classifier: eval and predict
+# say so (its 2x36x36 values were taken for 2,592 classes), and show draws the maps
+U="$T/run-unet_small"
+check "eval of the imported U-Net: its output is a map, not a score per class" \
+    "! '$CN' eval '$U' --data '$T/img' 2>'$T/u.err' && grep -q \"model.safetensors:spec:[0-9]*:1: the net's output, head, is a map (36x36x2), not one score per class: end the net with 'dense 3' (the data has 3 classes)\" '$T/u.err'"
+check "predict with the imported U-Net: the same, and where its maps are drawn" \
+    "! '$CN' predict '$U' '$T/img/red/000.png' 2>'$T/u.err' && grep -q \"is a map (36x36x2), not one score per class: end the net with 'globalavgpool'\$\" '$T/u.err' && grep -q 'convnet show .* --activations IMAGE' '$T/u.err'"
+check "show draws the imported U-Net's output maps" \
+    "'$CN' show '$U' --activations '$T/img/red/000.png' --layer head -o '$T/u.png' | grep -q '2 maps of head (36x36'"
 check "train --init-from the imported run: a new head of 3 classes, 1 epoch" \
     "'$CN' train --init-from '$R' --data '$T/img' --epochs 1 --batch 4 --out '$T/tuned' && test -f '$T/tuned/model.safetensors'"
 # convnet's own export imported back: the normalisation and class names come with it

@@ -27,12 +27,13 @@ cn_status cn_net_check_classes(cn_ctx *ctx, const cn_net *net, int64_t classes)
 {
     cn_layer_info o = output_layer(net);
     if (o.h * o.w != 1) { /* else each of a map's values would be a class of its own (14x14x10: 1,960) */
-        char fix[48] = "globalavgpool";
-        if (o.c != classes) snprintf(fix, sizeof fix, "dense %lld", (long long)classes);
+        char fix[48] = "globalavgpool", data[64] = "";
+        if (classes > 0 && o.c != classes) snprintf(fix, sizeof fix, "dense %lld", (long long)classes);
+        if (classes > 0) snprintf(data, sizeof data, " (the data has %lld classes)", (long long)classes);
         return cn_fail_at(ctx, CN_E_SHAPE, cn_net_file_name(net), o.line, o.col,
                           "the net's output, %s, is a map (%lldx%lldx%lld), not one score per class: end the net "
-                          "with '%s' (the data has %lld classes)",
-                          o.name, (long long)o.h, (long long)o.w, (long long)o.c, fix, (long long)classes);
+                          "with '%s'%s",
+                          o.name, (long long)o.h, (long long)o.w, (long long)o.c, fix, data);
     }
     if (o.c < classes)
         return cn_fail_at(ctx, CN_E_SHAPE, cn_net_file_name(net), o.line, o.col,
