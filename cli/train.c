@@ -417,6 +417,25 @@ static void say_data(const train_opts *o, const cn_dataset *ds, const cn_dataset
 }
 
 /* data-parallel: how the batch is cut, said once before the first epoch */
+/* A bounded last activation, whose outputs cross-entropy takes as logits: the least loss is then
+ * that of the top value against the bottom one on the other K - 1 outputs,
+ * log(1 + (K - 1) e^(lo - hi)) (label smoothing only raises it), said before the first epoch, so
+ * that a loss stuck there is not a mystery */
+static void say_output(cn_ctx *ctx, const train_opts *o, const cn_net *net)
+{
+    static const struct { const char *type; double lo, hi; } bounded[] = {
+        { "sigmoid", 0, 1 }, { "hardsigmoid", 0, 1 }, { "tanh", -1, 1 }, { "relu6", 0, 6 }
+    };
+    cn_layer_info out;
+    if (o->quiet || cn_net_layer(ctx, net, cn_net_layer_count(net) - 1, 1, &out)) return;
+    for (size_t i = 0; i < sizeof bounded / sizeof *bounded; i++)
+        if (!strcmp(out.type, bounded[i].type))
+            printf("note:       the net ends in %s: cross-entropy takes its outputs (%g to %g) as logits, so the "
+                   "loss cannot fall below %.4f with %lld outputs; end it with a dense layer (logits) or softmax\n",
+                   out.type, bounded[i].lo, bounded[i].hi,
+                   log1p((double)(out.c - 1) * exp(bounded[i].lo - bounded[i].hi)), (long long)out.c);
+}
+
 static void say_parallel(cn_ctx *ctx, const train_opts *o, const cn_net *net, int64_t batch)
 {
     if (!o->par || o->quiet) return;
@@ -454,6 +473,7 @@ static int train_once(cn_ctx *ctx, train_opts *o, const char *out, uint64_t seed
         (rc = show_init(ctx, o, init, net, seed)))
         goto done;
     say_data(o, &ds, &val, &test);
+    say_output(ctx, o, net);
     say_parallel(ctx, o, net, o->cfg.batch);
     cn_train_config cfg = o->cfg;
     /* the settings as given, and this run's own seed (--seeds runs several) */

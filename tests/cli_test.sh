@@ -484,6 +484,15 @@ expect_rc "train: fewer scores than classes" 1
 expect_text "train: fewer scores than classes" err "-e:1:41: the net's output, dense1, has 1 score, fewer than the data's 2 classes (labels 0 to 1)"
 run "$CN" train -e 'input 8x8x1; conv 4 3x3; relu; conv 2 1x1; globalavgpool' --data "$T/show" --epochs 1 --batch 4 --quiet --out "$T/map_run"
 expect_rc "train: the spec put right, in the same --out" 0
+# a bounded last activation: the least loss cross-entropy can reach on its outputs, said before
+# the first epoch (here the loss of logits [1, -1] for the class of the 1: computed by Python)
+FLOOR=$("$PY" -c "import math; print(f'{-math.log(math.exp(1) / (math.exp(1) + math.exp(-1))):.4f}')")
+run "$CN" train -e 'input 8x8x1; conv 4 3x3; relu; flatten; dense 2; tanh' --data "$T/show" --epochs 1 --batch 4 --out "$T/tanh_run"
+expect_rc "train: a net ending in tanh" 0
+expect_line "train: a net ending in tanh: its least loss, $FLOOR" out \
+    "note:       the net ends in tanh: cross-entropy takes its outputs (-1 to 1) as logits, so the loss cannot fall below $FLOOR with 2 outputs; end it with a dense layer (logits) or softmax"
+run "$CN" train -e 'input 8x8x1; conv 4 3x3; relu; flatten; dense 2' --data "$T/show" --epochs 1 --batch 4 --out "$T/logits_run"
+if grep -q '^note:' "$T/out"; then bad "train: no note for a net ending in logits" "$(shown)"; else ok "train: no note for a net ending in logits"; fi
 # -o DIR, as import's and show's: the same run as --out DIR (the folder is not one of its settings)
 run "$CN" train -e 'input 8x8x1; conv 4 3x3; relu; conv 2 1x1; globalavgpool' --data "$T/show" --epochs 1 --batch 4 --quiet -o "$T/o_run"
 expect_rc "train -o DIR" 0
