@@ -171,6 +171,10 @@ const char *cli_test_data(const cn_checkpoint *ck);
 /* Reads a checkpoint (a file or a run folder's model.safetensors), its net and normalisation;
  * returns 0 or the exit status after printing the error. */
 int cli_open_checkpoint(cn_ctx *ctx, const char *arg, cn_checkpoint **ck, cn_net **net, float *mean, float *std);
+/* 0, or the exit status after saying so, when a run's folder out (made or not) would lie in the
+ * image folder of data (an image folder's class folders, or a data set in halves' train/, val/
+ * or test/), where a later reading of the data would take it for a class of its own. */
+int cli_out_outside_data(const char *out, const char *data);
 /* A new context and in it the model of a checkpoint or run folder (cn_model_load); returns 0, or
  * the exit status after printing the error (*ctx and *model then NULL). */
 int cli_open_model(const char *arg, cn_ctx **ctx, cn_model **model);

@@ -1,7 +1,8 @@
 /* run_data.c — the data sets and checkpoints the train, eval and predict commands share:
  * "--data" names an MNIST-format folder (train-* and t10k-* IDX files) or an image folder;
  * "fashion-mnist" is Debian's copy. */
-#define _POSIX_C_SOURCE 200809L /* strdup, strndup */
+#define _XOPEN_SOURCE 700 /* realpath; strdup, strndup */
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -75,6 +76,56 @@ cn_status cli_open_data(cn_ctx *ctx, const char *data, cli_half half, const cn_l
         return CN_OK;
     }
     return folder(ctx, dir, input->c, input->h, input->w, ds);
+}
+
+/* path absolute, its symbolic links resolved, though its last parts may not exist yet (a run's
+ * folder before it is made): the nearest folder that exists resolved, the rest appended. 0 when
+ * nothing of it resolves. */
+static int absolute_path(const char *path, char *out, size_t cap)
+{
+    char head[4200], tail[4200] = "", part[4200];
+    snprintf(head, sizeof head, "%s", *path ? path : ".");
+    for (;;) {
+        size_t n = strlen(head);
+        while (n > 1 && head[n - 1] == '/') head[--n] = 0;
+        char *r = realpath(head, NULL);
+        if (r) {
+            int k = snprintf(out, cap, "%s%s", strcmp(r, "/") ? r : "", tail);
+            free(r);
+            return k > 0 && (size_t)k < cap;
+        }
+        if (!strcmp(head, ".") || !strcmp(head, "/")) return 0;
+        char *slash = strrchr(head, '/');
+        snprintf(part, sizeof part, "/%s%s", slash ? slash + 1 : head, tail);
+        snprintf(tail, sizeof tail, "%s", part);
+        if (!slash) snprintf(head, sizeof head, ".");
+        else if (slash == head) head[1] = 0;
+        else *slash = 0;
+    }
+}
+
+/* whether the absolute path a lies in the folder b (or is b) */
+static int path_within(const char *a, const char *b)
+{
+    size_t n = strlen(b);
+    return !strncmp(a, b, n) && (a[n] == '/' || a[n] == 0);
+}
+
+int cli_out_outside_data(const char *out, const char *data)
+{
+    char dir[4200], a[4200], b[4200];
+    const char *root = cli_data_dir(data);
+    cn_data_layout l = cn_data_find_layout(root, NULL, NULL);
+    if (l == CN_DATA_MNIST || !absolute_path(out, a, sizeof a)) return 0; /* IDX files: no folder is read as a class */
+    for (int h = 0; h < (l == CN_DATA_HALVES ? 3 : 1); h++) {
+        if (l == CN_DATA_HALVES) snprintf(dir, sizeof dir, "%s/%s", root, half_dirs[h]);
+        else snprintf(dir, sizeof dir, "%s", root);
+        if (absolute_path(dir, b, sizeof b) && path_within(a, b))
+            return cli_error("%s: the run's folder would be inside the image folder %s, and reading that folder "
+                             "again (the report, eval) would take it for a class: give an --out outside it",
+                             out, dir);
+    }
+    return 0;
 }
 
 int cli_open_checkpoint(cn_ctx *ctx, const char *arg, cn_checkpoint **ck, cn_net **net, float *mean, float *std)

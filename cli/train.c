@@ -658,6 +658,8 @@ static int resume_settings(cn_ctx *ctx, train_opts *o, char **args, char **words
 static int claim_folders(const train_opts *o, const char *out)
 {
     char dir[4200];
+    int bad = cli_out_outside_data(out, o->data);
+    if (bad || (o->test && (bad = cli_out_outside_data(out, o->test)))) return bad;
     for (int64_t k = -1; k < (o->seeds > 1 ? o->seeds : 0); k++) {
         if (k < 0) snprintf(dir, sizeof dir, "%s", out);
         else snprintf(dir, sizeof dir, "%s/seed-%lld", out, (long long)(o->cfg.seed + (uint64_t)k));

@@ -484,6 +484,19 @@ expect_rc "train: fewer scores than classes" 1
 expect_text "train: fewer scores than classes" err "-e:1:41: the net's output, dense1, has 1 score, fewer than the data's 2 classes (labels 0 to 1)"
 run "$CN" train -e 'input 8x8x1; conv 4 3x3; relu; conv 2 1x1; globalavgpool' --data "$T/show" --epochs 1 --batch 4 --quiet --out "$T/map_run"
 expect_rc "train: the spec put right, in the same --out" 0
+# a run's folder inside the image folder it trains on would be read back as a class of its own
+# (the report's evaluation failed on its CSV files): refused before anything is written
+run "$CN" train -e 'input 8x8x1; flatten; dense 2' --data "$T/show" --epochs 1 --batch 4 --quiet --out "$T/show/../show/run"
+expect_rc "train: --out inside the image folder" 1
+expect_text "train: --out inside the image folder, said" err \
+    "$T/show/../show/run: the run's folder would be inside the image folder $T/show, and reading that folder again (the report, eval) would take it for a class: give an --out outside it"
+if [ ! -e "$T/show/run" ]; then ok "train: --out inside the image folder: nothing written"; else bad "train: --out inside the image folder: $T/show/run made"; fi
+mkdir -p "$T/halves/train" "$T/halves/test"
+cp -r "$T/show/a" "$T/show/b" "$T/halves/train/" && cp -r "$T/show/a" "$T/show/b" "$T/halves/test/"
+run "$CN" train -e 'input 8x8x1; flatten; dense 2' --data "$T/halves" --epochs 1 --batch 4 --quiet --out "$T/halves/test/run"
+expect_rc "train: --out inside a data set's test half" 1
+run "$CN" train -e 'input 8x8x1; flatten; dense 2' --data "$T/halves" --epochs 1 --batch 4 --quiet --out "$T/halves/runs/x"
+expect_rc "train: --out in a data set in halves, beside its halves" 0
 # a bounded last activation: the least loss cross-entropy can reach on its outputs, said before
 # the first epoch (here the loss of logits [1, -1] for the class of the 1: computed by Python)
 FLOOR=$("$PY" -c "import math; print(f'{-math.log(math.exp(1) / (math.exp(1) + math.exp(-1))):.4f}')")
