@@ -171,6 +171,13 @@ const char *cli_test_data(const cn_checkpoint *ck);
 /* Reads a checkpoint (a file or a run folder's model.safetensors), its net and normalisation;
  * returns 0 or the exit status after printing the error. */
 int cli_open_checkpoint(cn_ctx *ctx, const char *arg, cn_checkpoint **ck, cn_net **net, float *mean, float *std);
+/* An image folder's classes are its sub-folders sorted and numbered from 0, a checkpoint's those
+ * it was trained on (its class_names, k of them): scored by number, a folder of some of them
+ * (cat/ and dog/ of ten classes) or of others would be scored against the wrong classes. So ds's
+ * labels and names become the checkpoint's by name (a folder named by a class's number, "7", is
+ * that class); a class it does not know is an error (0 or the exit status after saying so). A
+ * checkpoint without class names, or IDX data, is left by number. */
+int cli_match_classes(const cn_checkpoint *ck, int32_t k, cn_dataset *ds, const char *data);
 /* 0, or the exit status after saying so, when a run's folder out (made or not) would lie in the
  * image folder of data (an image folder's class folders, or a data set in halves' train/, val/
  * or test/), where a later reading of the data would take it for a class of its own. */

@@ -241,9 +241,12 @@ int report_load_data(cn_ctx *ctx, const char *dir, const char *data, int64_t bat
     /* a test half: of an MNIST-format or split folder, or the run's --test */
     d->is_test = !given && cn_checkpoint_meta(d->ck, "test_data") != NULL;
     int has_test = 0;
-    if (cli_load_data(ctx, data, CLI_HALF_TEST, &in, &d->test, &has_test) ||
-        cn_evaluate(ctx, d->net, &d->test, d->mean, d->std, batch, &d->eval))
-        return cli_ctx_error(ctx);
+    if (cli_load_data(ctx, data, CLI_HALF_TEST, &in, &d->test, &has_test)) return cli_ctx_error(ctx);
+    cn_layer_info out;
+    cn_net_layer(ctx, d->net, cn_net_layer_count(d->net) - 1, 1, &out);
+    rc = cli_match_classes(d->ck, (int32_t)(out.c * out.h * out.w), &d->test, data);
+    if (rc) return rc;
+    if (cn_evaluate(ctx, d->net, &d->test, d->mean, d->std, batch, &d->eval)) return cli_ctx_error(ctx);
     if (d->tta != CN_TTA_NONE && isnan(d->tta_acc)) {
         cn_eval_result r;
         if (cn_evaluate_tta(ctx, d->net, &d->test, d->mean, d->std, batch, d->tta, &r)) return cli_ctx_error(ctx);

@@ -128,6 +128,49 @@ int cli_out_outside_data(const char *out, const char *data)
     return 0;
 }
 
+int cli_match_classes(const cn_checkpoint *ck, int32_t k, cn_dataset *ds, const char *data)
+{
+    const char *lines = cn_checkpoint_meta(ck, "class_names");
+    if (!ds->class_names || !lines || k < 1 || cn_data_find_layout(cli_data_dir(data), NULL, NULL) == CN_DATA_MNIST)
+        return 0; /* IDX labels are numbers, whatever names Fashion-MNIST's are given */
+    char **names = calloc((size_t)k, sizeof *names); /* the model's: class_names' lines */
+    int32_t *to = malloc((size_t)ds->classes * sizeof *to);
+    int rc = names && to ? 0 : cli_error("out of memory");
+    for (int32_t j = 0; !rc && j < k; j++) {
+        size_t n = strcspn(lines, "\n");
+        if (!(names[j] = strndup(lines, n))) rc = cli_error("out of memory");
+        lines += n + (lines[n] == '\n');
+    }
+    int same = ds->classes == k;
+    for (int32_t i = 0; !rc && i < ds->classes; i++) {
+        const char *mine = ds->class_names[i];
+        char *end;
+        long num = strtol(mine, &end, 10);
+        to[i] = -1;
+        for (int32_t j = 0; j < k && to[i] < 0; j++)
+            if (!strcmp(mine, names[j])) to[i] = j;
+        if (to[i] < 0 && *mine && !*end && num >= 0 && num < k) to[i] = (int32_t)num;
+        if (to[i] < 0) {
+            char esc[256], known[600] = "", one[256];
+            for (int32_t j = 0; j < k && j < 6; j++)
+                snprintf(known + strlen(known), sizeof known - strlen(known), "%s'%s'", j ? ", " : "",
+                         cn_text_escape(names[j], one, sizeof one));
+            rc = cli_error("%s: class folder '%s' is none of the model's %d classes (%s%s)", cli_data_dir(data),
+                           cn_text_escape(mine, esc, sizeof esc), (int)k, known, k > 6 ? ", ..." : "");
+        }
+        same &= to[i] == i;
+    }
+    if (!rc && !same) { /* the labels and names the model's */
+        for (int64_t n = 0; n < ds->count; n++) ds->labels[n] = to[ds->labels[n]];
+        for (int32_t i = 0; i < ds->classes; i++) free(ds->class_names[i]);
+        free(ds->class_names);
+        ds->class_names = names, ds->classes = k, names = NULL;
+    }
+    for (int32_t j = 0; names && j < k; j++) free(names[j]);
+    free(names), free(to);
+    return rc;
+}
+
 int cli_open_checkpoint(cn_ctx *ctx, const char *arg, cn_checkpoint **ck, cn_net **net, float *mean, float *std)
 {
     *ck = NULL;

@@ -484,6 +484,23 @@ expect_rc "train: fewer scores than classes" 1
 expect_text "train: fewer scores than classes" err "-e:1:41: the net's output, dense1, has 1 score, fewer than the data's 2 classes (labels 0 to 1)"
 run "$CN" train -e 'input 8x8x1; conv 4 3x3; relu; conv 2 1x1; globalavgpool' --data "$T/show" --epochs 1 --batch 4 --quiet --out "$T/map_run"
 expect_rc "train: the spec put right, in the same --out" 0
+# eval on a folder of some of the run's classes, or others: the labels go to the run's classes by
+# name (a folder named by a class's number is that class), an unknown class is an error. By
+# number, b/ alone was scored as class 0, 'a'.
+mkdir -p "$T/only_b" "$T/b_and_c" "$T/by_number"
+cp -r "$T/show/b" "$T/only_b/" && cp -r "$T/show/b" "$T/show/a" "$T/b_and_c/" && mv "$T/b_and_c/a" "$T/b_and_c/c"
+cp -r "$T/show/b" "$T/by_number/1"
+run "$CN" eval "$T/show_run" --data "$T/only_b" --json
+expect_json "eval on b/ alone: its 4 images are the run's class 1, 'b'" \
+    "d['per_class'][1]['name'] == 'b' and d['per_class'][1]['count'] == 4 and d['per_class'][0]['count'] == 0 and d['count'] == 4"
+run "$CN" eval "$T/show_run" --data "$T/by_number" --json
+expect_json "eval on a folder named 1/: the run's class 1" "d['per_class'][1]['count'] == 4 and d['per_class'][0]['count'] == 0"
+run "$CN" eval "$T/show_run" --data "$T/b_and_c"
+expect_rc "eval on a folder with a class the run does not know" 1
+expect_text "eval on a folder with a class the run does not know, said" err \
+    "$T/b_and_c: class folder 'c' is none of the model's 2 classes ('a', 'b')"
+run "$CN" report "$T/show_run" --data "$T/b_and_c" --quiet
+expect_rc "report --data on a folder with a class the run does not know" 1
 # a run's folder inside the image folder it trains on would be read back as a class of its own
 # (the report's evaluation failed on its CSV files): refused before anything is written
 run "$CN" train -e 'input 8x8x1; flatten; dense 2' --data "$T/show" --epochs 1 --batch 4 --quiet --out "$T/show/../show/run"
