@@ -501,6 +501,10 @@ expect_text "eval on a folder with a class the run does not know, said" err \
     "$T/b_and_c: class folder 'c' is none of the model's 2 classes ('a', 'b')"
 run "$CN" report "$T/show_run" --data "$T/b_and_c" --quiet
 expect_rc "report --data on a folder with a class the run does not know" 1
+# one class only: refused, naming it (every image would be scored right: 100 % of nothing)
+run "$CN" train -e 'input 8x8x1; flatten; dense 2' --data "$T/only_b" --epochs 1 --batch 4 --quiet --out "$T/one_class"
+expect_rc "train on one class" 1
+expect_text "train on one class, said" err "every training image is of one class, 0 ('b'): a classifier needs images of two classes or more"
 # a run's folder inside the image folder it trains on would be read back as a class of its own
 # (the report's evaluation failed on its CSV files): refused before anything is written
 run "$CN" train -e 'input 8x8x1; flatten; dense 2' --data "$T/show" --epochs 1 --batch 4 --quiet --out "$T/show/../show/run"

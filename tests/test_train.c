@@ -375,6 +375,14 @@ static void test_output_scores_classes(void)
     cfg.batch = 64;
     CHECK(cn_train_check(ctx, more, &ds, &cfg) == CN_E_ARG);
     CHECK_CONTAINS(cn_ctx_message(ctx), "29 training images are fewer than one batch of 64");
+    /* one class only: nothing to tell apart */
+    cfg.batch = 8;
+    for (int i = 0; i < 32; i++) labels[i] = 2;
+    CHECK(cn_train_check(ctx, more, &ds, &cfg) == CN_E_ARG);
+    CHECK_CONTAINS(cn_ctx_message(ctx), "every training image is of one class, 2: a classifier needs images of two "
+                                        "classes or more");
+    labels[31] = 0;
+    CHECK(cn_train_check(ctx, more, &ds, &cfg) == CN_OK);
     cn_net_destroy(map), cn_net_destroy(wide), cn_net_destroy(few), cn_net_destroy(more);
 }
 

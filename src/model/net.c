@@ -135,6 +135,10 @@ int cn_net_is_chain(const cn_net *net)
     return 1;
 }
 
+/* a / b rounded up, for a >= 0 and b >= 1, with no overflow where a saturated at INT64_MAX (a
+ * receptive field past 64 bits) */
+static int64_t ceil_div(int64_t a, int64_t b) { return a / b + (a % b != 0); }
+
 cn_status cn_net_layer(cn_ctx *ctx, const cn_net *net, int i, int64_t batch, cn_layer_info *out)
 {
     memset(out, 0, sizeof *out);
@@ -153,11 +157,11 @@ cn_status cn_net_layer(cn_ctx *ctx, const cn_net *net, int i, int64_t batch, cn_
         .jump_exact_h = (double)n->jump_h, .jump_exact_w = (double)n->jump_w,
     };
     if (n->den_h > 1) {
-        out->rf_h = (n->rf_h + n->den_h - 1) / n->den_h, out->jump_h = (n->jump_h + n->den_h - 1) / n->den_h;
+        out->rf_h = ceil_div(n->rf_h, n->den_h), out->jump_h = ceil_div(n->jump_h, n->den_h);
         out->rf_exact_h /= (double)n->den_h, out->jump_exact_h /= (double)n->den_h;
     }
     if (n->den_w > 1) {
-        out->rf_w = (n->rf_w + n->den_w - 1) / n->den_w, out->jump_w = (n->jump_w + n->den_w - 1) / n->den_w;
+        out->rf_w = ceil_div(n->rf_w, n->den_w), out->jump_w = ceil_div(n->jump_w, n->den_w);
         out->rf_exact_w /= (double)n->den_w, out->jump_exact_w /= (double)n->den_w;
     }
     return CN_OK;

@@ -467,6 +467,14 @@ static cn_status check_config(cn_ctx *ctx, const cn_net *net, const cn_dataset *
     if (n_train < c->batch)
         return cn_fail(ctx, CN_E_ARG, "%lld training images are fewer than one batch of %lld", (long long)n_train,
                        (long long)c->batch);
+    /* one class only (a folder of cats alone): every image scored right from the first step, a
+     * 100 % that says nothing */
+    int64_t i = 1;
+    while (i < ds->count && ds->labels[i] == ds->labels[0]) i++;
+    if (ds->count && i == ds->count)
+        return cn_fail(ctx, CN_E_ARG, "every training image is of one class, %d%s%s%s: a classifier needs images of "
+                       "two classes or more", (int)ds->labels[0], ds->class_names ? " ('" : "",
+                       ds->class_names ? ds->class_names[ds->labels[0]] : "", ds->class_names ? "')" : "");
     return CN_OK;
 }
 
