@@ -224,6 +224,13 @@ static int calc_loss(cli_args *a, out_opts *o)
                     printf(" -> %.6g\n", per[r]);
                 }
                 printf("  mean over %lld sample%s = %.6g\n", (long long)tr, tr == 1 ? "" : "s", loss);
+                /* a log of 0 (or of less than e^-100) counted: said, else 100 comes from nowhere */
+                int clamped = 0;
+                for (int64_t i = 0; i < tr * tc && (kind == CN_LOSS_CE || kind == CN_LOSS_BCE); i++)
+                    clamped |= (t[i] > 0 && !(log(p[i]) > -100)) || (kind == CN_LOSS_BCE && t[i] < 1 && !(log(1.0 - p[i]) > -100));
+                if (clamped)
+                    printf("  a log of 0 is taken as -100, as PyTorch's BCELoss clamps its logs: such a term costs 100,\n"
+                           "  not infinity\n");
             }
             print_num(loss);
             putchar('\n');

@@ -245,6 +245,14 @@ expect_rc "calc loss --pred without a value" 2
 run "$CN" calc loss ce --target 1,0,0 --pred 0.7,0.2,0.1 --json
 expect_rc "calc loss ce" 0
 expect_json "calc loss ce: -ln 0.7" "abs(d['result'] + math.log(0.7)) < 1e-6"
+# a probability 0 for the true class: the log clamped at -100 (torch.nn.BCELoss's rule), said
+run "$CN" calc loss ce --target 1,0 --pred 0,1 --explain
+expect_line "calc loss ce of p = 0: 100" out "100"
+expect_text "calc loss ce --explain of p = 0: the clamp said" out "a log of 0 is taken as -100, as PyTorch's BCELoss clamps its logs"
+run "$CN" calc loss bce --target 1,0 --pred 0.5,1 --json
+expect_json "calc loss bce, 1 - p = 0 for t = 0: (ln 2 + 100) / 2, as torch.nn.BCELoss" "abs(d['result'] - (math.log(2) + 100) / 2) < 1e-4"
+run "$CN" calc loss ce --target 1,0 --pred 0.5,0.5 --explain
+if grep -q 'a log of 0' "$T/out"; then bad "calc loss ce --explain: no clamp said where none applies" "$(shown)"; else ok "calc loss ce --explain: no clamp said where none applies"; fi
 
 # floor((64 - 3 + 2*1)/2) + 1 = 32
 run "$CN" calc out --in 64 --kernel 3 --pad 1 --stride 2
