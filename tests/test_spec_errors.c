@@ -83,7 +83,14 @@ static const spec_case cases_table[] = {
       "m.cnn:3:6: dense: missing units: number of outputs (usage: dense UNITS [bias=yes|no])" },
     /* dropout 16..22 -> 23 */
     { "dropout without keep", "input 28x28x1; dropout", 0, CN_E_PARSE,
-      "m.cnn:1:23: dropout: missing keep: probability of keeping a value, in (0, 1] (usage: dropout keep=P)" },
+      "m.cnn:1:23: dropout: missing keep: probability of keeping a value, in (0, 1]; PyTorch's p is 1 - keep "
+      "(usage: dropout keep=P)" },
+    /* dropout 16..22 _23 0.2 at 24: PyTorch's habit of a bare p */
+    { "dropout with a bare value", "input 28x28x1; dropout 0.2", 0, CN_E_PARSE,
+      "m.cnn:1:24: dropout: unexpected '0.2': did you mean keep=0.2 (probability of keeping a value, in (0, 1]; "
+      "PyTorch's p is 1 - keep)? (usage: dropout keep=P)" },
+    { "dropout with keep and a bare value", "input 28x28x1; dropout keep=0.5 0.2", 0, CN_E_PARSE,
+      "m.cnn:1:33: dropout: unexpected '0.2' (usage: dropout keep=P)" },
     { "input without shape", "input", 0, CN_E_PARSE,
       "m.cnn:1:6: input: missing shape: height x width x channels, as 28x28x1 (HxW means one channel) "
       "(usage: input HxWxC)" },

@@ -310,6 +310,12 @@ static cn_status parse_statement(parser *p, const token *t, int nt, cn_node *n)
                     ki = k;
                     break;
                 }
+            /* a bare value where a required key is still missing (dropout 0.5): that key named */
+            for (int k = 0; ki < 0 && op->keys[k].name; k++)
+                if ((op->keys[k].flags & CN_KEY_REQ) && !(given & (1 << k)) && op->keys[k].type != CN_KT_NAMES)
+                    return fail(p, tk->line, tk->col, CN_E_PARSE,
+                                "%s: unexpected '%.*s': did you mean %s=%.*s (%s)? (usage: %s)", op->name, tk->len,
+                                tk->s, op->keys[k].name, tk->len, tk->s, op->keys[k].doc, op->usage);
             if (ki < 0)
                 return fail(p, tk->line, tk->col, CN_E_PARSE, "%s: unexpected '%.*s' (usage: %s)", op->name, tk->len,
                             tk->s, op->usage);

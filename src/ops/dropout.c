@@ -9,7 +9,7 @@
 
 static const cn_key keys[] = {
     { .name = "keep", .type = CN_KT_FLOAT, .offset = offsetof(cn_attrs, keep), .flags = CN_KEY_REQ | CN_KEY_LO_OPEN,
-      .hi = 1, .doc = "probability of keeping a value, in (0, 1]" },
+      .hi = 1, .doc = "probability of keeping a value, in (0, 1]; PyTorch's p is 1 - keep" },
     { 0 },
 };
 
