@@ -110,7 +110,10 @@ static int set_option(cli_args *a, const cli_option *o, const char *v)
     switch (o->kind) {
     case CLI_FLAG: *(int *)o->target = 1; break;
     case CLI_SET: *(int *)o->target = (int)o->lo; break;
-    case CLI_TEXT: *(const char **)o->target = v; break;
+    case CLI_TEXT: /* a file, a folder, a spec, a list: '' names none ("--out ''": ": cannot create") */
+        if (!*v) return cli_usage_error(a->cmd, "%s needs a value, got ''", o->name);
+        *(const char **)o->target = v;
+        break;
     case CLI_INT: return cli_parse_int(a->cmd, o->name, v, o->lo, o->hi, o->target) ? EXIT_USAGE : 0;
     case CLI_REAL: return cli_parse_double(a->cmd, o->name, v, o->target) ? EXIT_USAGE : 0;
     case CLI_CALL: return o->call(a, o, v);
@@ -130,6 +133,8 @@ int cli_parse(const char *cmd, int argc, char **argv, const cli_option *opts, vo
             return 0;
         }
         const cli_option *o = find_option(opts, s, &v);
+        if (!o && !*s && plain) /* '' names no file: said here, not as ": cannot open" */
+            return cli_usage_error(a->cmd, "an empty argument ('') names nothing");
         if (!o) {
             if (!cli_is_option(s) && plain && plain(state, s)) {
                 a->i++;

@@ -50,6 +50,14 @@ expect_rc "unknown command 'sumary'" 2
 expect_text "unknown command: did you mean" err "unknown command 'sumary' (did you mean 'summary'?)"
 expect_empty "unknown command: stdout empty" out
 
+# '' names no file: a usage error, not ": cannot open" or ": cannot create"
+run "$CN" train -e "$SPEC" --out ''
+expect_rc "train --out ''" 2
+expect_text "train --out '': said" err "convnet train: --out needs a value, got ''"
+run "$CN" summary ''
+expect_rc "summary ''" 2
+expect_text "summary '': said" err "convnet summary: an empty argument ('') names nothing"
+
 run "$CN" frobnicate
 expect_rc "unknown command 'frobnicate'" 2
 expect_text "unknown command, no suggestion" err "unknown command 'frobnicate'"
