@@ -722,7 +722,9 @@ void cn_model_destroy(cn_model *model);
 
 /* The net's input: channels (1 or 3), height, width (any out-parameter may be NULL). */
 void cn_model_input_shape(const cn_model *model, int64_t *c, int64_t *h, int64_t *w);
-/* The net's outputs per image: the classes. */
+/* The net's outputs per image: the classes. A net whose output is a map (a U-Net's) loads too,
+ * to be run directly or shown, but its values are no classes: cn_net_check_classes(ctx,
+ * cn_model_net(model), 0) says so before classifying (`convnet predict` refuses it). */
 int32_t cn_model_classes(const cn_model *model);
 /* Class k's name: its line of the checkpoint's class_names, else its number ("7"); NULL when k
  * is not in [0, classes). */
