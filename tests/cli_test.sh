@@ -521,6 +521,17 @@ expect_rc "report --data on a folder with a class the run does not know" 1
 run "$CN" train -e 'input 8x8x1; flatten; dense 2' --data "$T/only_b" --epochs 1 --batch 4 --quiet --out "$T/one_class"
 expect_rc "train on one class" 1
 expect_text "train on one class, said" err "every training image is of one class, 0 ('b'): a classifier needs images of two classes or more"
+# label smoothing on a net ending in softmax: refused before the run's folder is made (it failed
+# at the first step, leaving a folder that the corrected command was then refused)
+run "$CN" train -e 'input 8x8x1; flatten; dense 2; softmax' --data "$T/show" --epochs 1 --batch 4 --label-smoothing 0.1 --out "$T/smooth"
+expect_rc "train --label-smoothing on softmax" 1
+expect_text "train --label-smoothing on softmax, said" err "label smoothing needs the net's logits, and this net ends in softmax"
+if [ ! -e "$T/smooth" ]; then ok "train --label-smoothing on softmax: no folder"; else bad "train --label-smoothing on softmax: $T/smooth made"; fi
+# an optimizer setting out of range: named, and no folder made
+run "$CN" train -e 'input 8x8x1; flatten; dense 2' --data "$T/show" --epochs 1 --batch 4 --momentum 2 --out "$T/momentum2"
+expect_rc "train --momentum 2" 1
+expect_text "train --momentum 2, said" err "optimizer: momentum 2: it must be >= 0 and below 1"
+if [ ! -e "$T/momentum2" ]; then ok "train --momentum 2: no folder"; else bad "train --momentum 2: $T/momentum2 made"; fi
 # a run's folder inside the image folder it trains on would be read back as a class of its own
 # (the report's evaluation failed on its CSV files): refused before anything is written
 run "$CN" train -e 'input 8x8x1; flatten; dense 2' --data "$T/show" --epochs 1 --batch 4 --quiet --out "$T/show/../show/run"

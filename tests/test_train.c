@@ -383,6 +383,31 @@ static void test_output_scores_classes(void)
                                         "classes or more");
     labels[31] = 0;
     CHECK(cn_train_check(ctx, more, &ds, &cfg) == CN_OK);
+    /* label smoothing: on logits only, and below 1 */
+    cn_net *soft = parse_spec(ctx, "input 4x4x1\nflatten\ndense 3\nsoftmax");
+    cfg.label_smoothing = 0.1;
+    CHECK(cn_train_check(ctx, more, &ds, &cfg) == CN_OK);
+    if (soft) CHECK(cn_train_check(ctx, soft, &ds, &cfg) == CN_E_ARG);
+    CHECK_CONTAINS(cn_ctx_message(ctx), "label smoothing needs the net's logits, and this net ends in softmax");
+    cfg.label_smoothing = 1;
+    CHECK(cn_train_check(ctx, more, &ds, &cfg) == CN_E_ARG);
+    CHECK_CONTAINS(cn_ctx_message(ctx), "label smoothing 1: it must lie in [0, 1)");
+    cn_net_destroy(soft);
+    /* the optimizer's settings, each named (cn_optim_create makes the same checks) */
+    cfg.label_smoothing = 0;
+    cfg.optim.momentum = 2;
+    CHECK(cn_train_check(ctx, more, &ds, &cfg) == CN_E_ARG);
+    CHECK_CONTAINS(cn_ctx_message(ctx), "optimizer: momentum 2: it must be >= 0 and below 1");
+    cfg.optim.momentum = 0.9, cfg.optim.lr = -1;
+    CHECK(cn_train_check(ctx, more, &ds, &cfg) == CN_E_ARG);
+    CHECK_CONTAINS(cn_ctx_message(ctx), "optimizer: lr -1: it must be > 0, and finite");
+    cfg.optim.lr = INFINITY;
+    CHECK(cn_train_check(ctx, more, &ds, &cfg) == CN_E_ARG);
+    cfg.optim.lr = 0.05, cfg.optim.clip_norm = NAN;
+    CHECK(cn_train_check(ctx, more, &ds, &cfg) == CN_E_ARG);
+    CHECK_CONTAINS(cn_ctx_message(ctx), "optimizer: clip nan");
+    cfg.optim.clip_norm = 0;
+    CHECK(cn_train_check(ctx, more, &ds, &cfg) == CN_OK);
     cn_net_destroy(map), cn_net_destroy(wide), cn_net_destroy(few), cn_net_destroy(more);
 }
 

@@ -5,6 +5,7 @@
  * Covered by tests/test_torch_parity.c (every rule and schedule against PyTorch), tests/test_train.c
  * and tests/test_trainer.c (frozen layers). */
 #include <math.h>
+#include <stddef.h>
 #include <string.h>
 
 #include "../backend/kernel.h"
@@ -49,16 +50,29 @@ static int states_of(cn_optim_kind k)
     return cn_optim_state_names(k, names);
 }
 
-cn_status cn_optim_create(cn_ctx *ctx, const cn_net *net, const cn_optim_config *cfg, cn_optim **out)
+cn_status cn_optim_config_check(cn_ctx *ctx, const cn_optim_config *cfg)
 {
-    if (!ctx || !net || !cfg || !out) return ctx ? cn_fail(ctx, CN_E_ARG, "cn_optim_create: NULL argument") : CN_E_ARG;
-    *out = NULL;
+    /* each setting named with its value, so that `--momentum 2` is told which */
+    static const struct { const char *name; size_t off; double lo; int open_lo; double hi; } range[] = {
+        { "lr", offsetof(cn_optim_config, lr), 0, 1, INFINITY },
+        { "momentum", offsetof(cn_optim_config, momentum), 0, 0, 1 },
+        { "beta1", offsetof(cn_optim_config, beta1), 0, 0, 1 },
+        { "beta2", offsetof(cn_optim_config, beta2), 0, 0, 1 },
+        { "eps", offsetof(cn_optim_config, eps), 0, 1, INFINITY },
+        { "weight decay", offsetof(cn_optim_config, weight_decay), 0, 0, INFINITY },
+        { "l1", offsetof(cn_optim_config, l1), 0, 0, INFINITY },
+        { "clip", offsetof(cn_optim_config, clip_norm), 0, 0, INFINITY },
+    };
     if ((unsigned)cfg->kind > CN_OPTIM_ADAMW || (unsigned)cfg->schedule > CN_SCHED_ONECYCLE)
         return cn_fail(ctx, CN_E_ARG, "unknown optimizer or schedule");
-    if (!(cfg->lr > 0) || !(cfg->momentum >= 0 && cfg->momentum < 1) || !(cfg->beta1 >= 0 && cfg->beta1 < 1) ||
-        !(cfg->beta2 >= 0 && cfg->beta2 < 1) || !(cfg->eps > 0) || !(cfg->weight_decay >= 0) || !(cfg->l1 >= 0) ||
-        !(cfg->clip_norm >= 0) || cfg->warmup_steps < 0)
-        return cn_fail(ctx, CN_E_ARG, "optimizer: need lr > 0, 0 <= momentum, betas < 1, eps > 0, decay, l1, clip >= 0");
+    for (size_t i = 0; i < sizeof range / sizeof *range; i++) {
+        double v = *(const double *)((const char *)cfg + range[i].off);
+        if (!(range[i].open_lo ? v > range[i].lo : v >= range[i].lo) || !(v < range[i].hi) || isnan(v))
+            return cn_fail(ctx, CN_E_ARG, "optimizer: %s %g: it must be %s %g%s", range[i].name, v,
+                           range[i].open_lo ? ">" : ">=", range[i].lo,
+                           range[i].hi == 1 ? " and below 1" : isinf(range[i].hi) ? ", and finite" : "");
+    }
+    if (cfg->warmup_steps < 0) return cn_fail(ctx, CN_E_ARG, "optimizer: warmup %lld: it must be >= 0", (long long)cfg->warmup_steps);
     if ((cfg->schedule == CN_SCHED_COSINE || cfg->schedule == CN_SCHED_ONECYCLE) && cfg->total_steps < 1)
         return cn_fail(ctx, CN_E_ARG, "the cosine and one-cycle schedules need the total number of steps");
     if (cfg->schedule == CN_SCHED_STEP && (cfg->step_size < 1 || !(cfg->gamma > 0)))
@@ -66,6 +80,15 @@ cn_status cn_optim_create(cn_ctx *ctx, const cn_net *net, const cn_optim_config 
     if (cfg->schedule == CN_SCHED_ONECYCLE &&
         !(cfg->pct_start > 0 && cfg->pct_start < 1 && cfg->div_factor > 0 && cfg->final_div_factor > 0))
         return cn_fail(ctx, CN_E_ARG, "one-cycle needs 0 < pct_start < 1 and positive div factors");
+    return CN_OK;
+}
+
+cn_status cn_optim_create(cn_ctx *ctx, const cn_net *net, const cn_optim_config *cfg, cn_optim **out)
+{
+    if (!ctx || !net || !cfg || !out) return ctx ? cn_fail(ctx, CN_E_ARG, "cn_optim_create: NULL argument") : CN_E_ARG;
+    *out = NULL;
+    cn_status st = cn_optim_config_check(ctx, cfg);
+    if (st) return st;
     int64_t trainable;
     if (!cn_net_params(net, &trainable, NULL)) return cn_fail(ctx, CN_E_ARG, "cn_optim_create: call cn_net_init_params first");
     cn_optim *o = cn_calloc(ctx, 1, sizeof *o);

@@ -458,6 +458,11 @@ static cn_status check_config(cn_ctx *ctx, const cn_net *net, const cn_dataset *
     if (!st) st = cn_net_check_classes(ctx, net, c->val && c->val->classes > ds->classes ? c->val->classes : ds->classes);
     if (st) return st;
     if ((unsigned)c->monitor > CN_MONITOR_LOSS) return cn_fail(ctx, CN_E_ARG, "unknown monitor %d", (int)c->monitor);
+    if (!(c->label_smoothing >= 0 && c->label_smoothing < 1))
+        return cn_fail(ctx, CN_E_ARG, "label smoothing %g: it must lie in [0, 1)", c->label_smoothing);
+    if (c->label_smoothing > 0 && cn_net_default_loss(net) != CN_LOSS_CE_LOGITS) /* else the first step fails */
+        return cn_fail(ctx, CN_E_ARG, "label smoothing needs the net's logits, and this net ends in softmax (trained "
+                       "with cross-entropy on its probabilities): drop the softmax, which the loss then applies");
     const cn_dataset *v = c->val;
     if (v && (v->c != ds->c || v->h != ds->h || v->w != ds->w))
         return cn_fail(ctx, CN_E_SHAPE, "the validation images are %lldx%lldx%lld, the training images %lldx%lldx%lld",
@@ -467,6 +472,9 @@ static cn_status check_config(cn_ctx *ctx, const cn_net *net, const cn_dataset *
     if (n_train < c->batch)
         return cn_fail(ctx, CN_E_ARG, "%lld training images are fewer than one batch of %lld", (long long)n_train,
                        (long long)c->batch);
+    cn_optim_config oc = c->optim;
+    oc.total_steps = c->epochs * (n_train / c->batch); /* as cn_train plans it */
+    if ((st = cn_optim_config_check(ctx, &oc))) return st;
     /* one class only (a folder of cats alone): every image scored right from the first step, a
      * 100 % that says nothing */
     int64_t i = 1;
