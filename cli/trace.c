@@ -549,8 +549,9 @@ static void help(const cli_option *opts)
     cli_print_options(opts, 18);
     printf("\nThe weights file: one tensor a line, 'layer.weight = 1,1; 1,-1' (PyTorch's layout: a dense\n"
            "weight is out x in, a conv weight filters x channels x height x width, rows split by ';'),\n"
-           "or JSON {\"layer.weight\": [[1,1],[1,-1]], ...}, or a checkpoint. Every trainable tensor\n"
-           "must be given. X: one row per sample, its values in channel, row, column order.\n\n"
+           "or JSON {\"layer.weight\": [[1,1],[1,-1]], ...}, or a checkpoint; or that text or JSON\n"
+           "itself in place of FILE. Every trainable tensor must be given. X: one row per sample, its\n"
+           "values in channel, row, column order.\n\n"
            "example (the XOR net of the notes):\n"
            "  convnet trace -e 'input 1x1x2; dense 2 as hidden; relu; dense 1 as out' \\\n"
            "      --weights xor.txt --input '0,0;0,1;1,0;1,1' --target '0;1;1;0' --loss mse --lr 0.1\n");

@@ -1,6 +1,8 @@
 /* weights.c — a net's weights from a file, for the commands that run given weights (trace,
  * gradflow): a text file (one tensor a line, "layer.weight = 1,1; 1,-1"), JSON ({"layer.weight":
- * [[1,1],[1,-1]]}) or a checkpoint (a .safetensors file or a run folder). */
+ * [[1,1],[1,-1]]}) or a checkpoint (a .safetensors file or a run folder); or the text or JSON
+ * itself, given in place of a file. */
+#define _POSIX_C_SOURCE 200809L /* strdup */
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -72,7 +74,13 @@ int cli_load_weights(cn_ctx *ctx, cn_net *net, const char *file, const char *cmd
         free(given);
         return rc;
     }
-    char *text = cli_read_file(file, (size_t)64 << 20, &len, &rc);
+    /* the text itself where no such file is and it reads as weights (a worksheet's one command:
+     * --weights 'hidden.weight = 1,1; 1,1'), named "--weights" in messages */
+    struct stat sb;
+    const char *lead = file + strspn(file, " \t\n");
+    int inline_text = stat(file, &sb) != 0 && (strchr(file, '=') || *lead == '{');
+    char *text = inline_text ? strdup(file) : cli_read_file(file, (size_t)64 << 20, &len, &rc);
+    if (inline_text) len = strlen(file), file = "--weights", rc = text ? 0 : cli_error("out of memory");
     if (!text) return free(given), rc;
     const char *p = text;
     while (*p == ' ' || *p == '\t' || *p == '\n' || *p == '\r') p++;

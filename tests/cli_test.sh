@@ -50,6 +50,16 @@ expect_rc "unknown command 'sumary'" 2
 expect_text "unknown command: did you mean" err "unknown command 'sumary' (did you mean 'summary'?)"
 expect_empty "unknown command: stdout empty" out
 
+# trace --weights with the text itself in place of a file: the same working as from the file
+run "$CN" trace models/xor-seed001.cnn --weights models/xor-seed001.txt --input '0,0;0,1' --target '0;1' --loss mse
+cp "$T/out" "$T/trace_file.out"
+run "$CN" trace models/xor-seed001.cnn --weights "$(cat models/xor-seed001.txt)" --input '0,0;0,1' --target '0;1' --loss mse
+expect_rc "trace --weights TEXT" 0
+if cmp -s "$T/out" "$T/trace_file.out"; then ok "trace --weights TEXT: the working of the file's weights"; else bad "trace --weights TEXT differs from the file's" "$(shown)"; fi
+run "$CN" trace -e 'input 1x1x2; dense 1' --weights 'dense1.weight = 1,1' --input '0,1'
+expect_rc "trace --weights TEXT missing a tensor" 1
+expect_text "trace --weights TEXT missing a tensor, named" err "--weights: no values for dense1.bias (1, 1 values)"
+
 # '' names no file: a usage error, not ": cannot open" or ": cannot create"
 run "$CN" train -e "$SPEC" --out ''
 expect_rc "train --out ''" 2
