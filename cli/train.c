@@ -2,6 +2,7 @@
  * epoch, the epoch table, checkpoints and metrics.csv in --out, test accuracy at the end, and
  * --seeds N for mean +- sample std over N runs. `--resume DIR` continues a run exactly. */
 #define _POSIX_C_SOURCE 200809L /* strdup, strndup */
+#include <dirent.h>
 #include <errno.h>
 #include <math.h>
 #include <stdlib.h>
@@ -719,6 +720,20 @@ static int open_parallel(cn_ctx *ctx, train_opts *o)
     return 0;
 }
 
+/* dir removed if it holds nothing but its lock file: a folder made for a run that never wrote */
+static void remove_if_bare(const char *dir)
+{
+    DIR *d = opendir(dir);
+    if (!d) return;
+    int other = 0;
+    for (struct dirent *e; !other && (e = readdir(d));)
+        other = strcmp(e->d_name, ".") && strcmp(e->d_name, "..") && strcmp(e->d_name, ".lock");
+    closedir(d);
+    char lk[4200];
+    snprintf(lk, sizeof lk, "%s/.lock", dir);
+    if (!other && (!unlink(lk) || errno == ENOENT)) rmdir(dir);
+}
+
 int cmd_train(int argc, char **argv)
 {
     train_opts o = { .seeds = 1 };
@@ -749,7 +764,7 @@ int cmd_train(int argc, char **argv)
     cn_ctx *ctx;
     if (cn_ctx_create(NULL, &ctx)) return cli_error("out of memory");
     char *args = NULL, *words = NULL, *spec = NULL;
-    int lock = -1;
+    int lock = -1, top_new = 0; /* top_new: --seeds made the top folder now */
     int size;
     o.follower = launched_rank(&size) > 0;
     if (o.follower) o.quiet = 1;
@@ -763,6 +778,8 @@ int cmd_train(int argc, char **argv)
         else if (!(rc = cli_run_lock(ctx, out, &lock))) rc = resume_settings(ctx, &o, &args, &words, &spec);
     } else {
         /* --seeds: the top folder is held for the whole invocation; each seed's by train_once */
+        struct stat sb;
+        top_new = o.seeds > 1 && stat(out, &sb) != 0;
         if (!(args = run_args(argc, argv))) rc = cli_error("out of memory");
         else if (!(rc = claim_folders(&o, out)) && o.seeds > 1 && !(rc = cli_run_lock(ctx, out, &lock)))
             rc = claim_folder(&o, out, 1);
@@ -803,6 +820,7 @@ int cmd_train(int argc, char **argv)
         printf("\n");
     }
     cli_run_unlock(lock);
+    if (rc && top_new && !done) remove_if_bare(out); /* refused before a seed wrote */
     free(args), free(words), free(spec);
     /* a process that failed ends the job: the others would wait for it forever */
     if (rc && cn_parallel_size(o.par) > 1) {

@@ -542,6 +542,9 @@ run "$CN" train -e 'input 8x8x1; flatten; dense 2' --data "$T/show" --epochs 1 -
 expect_rc "train --momentum 2" 1
 expect_text "train --momentum 2, said" err "optimizer: momentum 2: it must be >= 0 and below 1"
 if [ ! -e "$T/momentum2" ]; then ok "train --momentum 2: no folder"; else bad "train --momentum 2: $T/momentum2 made"; fi
+run "$CN" train -e 'input 8x8x1; flatten; dense 2' --data "$T/show" --epochs 1 --batch 4 --momentum 2 --seeds 2 --out "$T/momentum2"
+expect_rc "train --momentum 2 --seeds 2" 1
+if [ ! -e "$T/momentum2" ]; then ok "train --momentum 2 --seeds 2: no folder"; else bad "train --momentum 2 --seeds 2: $T/momentum2 made"; fi
 # a run's folder inside the image folder it trains on would be read back as a class of its own
 # (the report's evaluation failed on its CSV files): refused before anything is written
 run "$CN" train -e 'input 8x8x1; flatten; dense 2' --data "$T/show" --epochs 1 --batch 4 --quiet --out "$T/show/../show/run"
