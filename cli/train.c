@@ -608,6 +608,9 @@ static char *with_epochs(const char *saved, int64_t epochs)
  * shorter than the epochs done; said so), so that later resumes continue the same run. */
 static int kept_settings(const train_opts *o, const char *saved, int64_t done, int64_t old_epochs, char **args)
 {
+    if (!o->epochs_given && done >= old_epochs && old_epochs > 0) /* else the result comes again unexplained */
+        fprintf(stderr, "convnet train: %s: %lld of %lld epochs done already (--epochs N trains it further); its "
+                        "result again:\n", o->resume, (long long)done, (long long)old_epochs);
     if (!o->epochs_given) return (*args = strdup(saved)) ? 0 : cli_error("out of memory");
     if (o->epochs_given < done)
         return cli_usage_error("train", "%s has trained %lld epochs already: --epochs must be at least that", o->resume,

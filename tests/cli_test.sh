@@ -573,6 +573,10 @@ expect_rc "train -o DIR" 0
 if [ -f "$T/o_run/model.safetensors" ] && cmp -s "$T/o_run/model.safetensors" "$T/map_run/model.safetensors"; then
     ok "train -o DIR: the run of --out DIR, byte for byte"
 else bad "train -o DIR: not the run of --out DIR" "$(ls "$T/o_run" 2>&1)"; fi
+# --resume of a finished run: said, then its result again
+run "$CN" train --resume "$T/o_run"
+expect_rc "train --resume of a finished run" 0
+expect_text "train --resume of a finished run: said" err "convnet train: $T/o_run: 1 of 1 epochs done already (--epochs N trains it further); its result again:"
 run "$CN" gradflow "$T/map.cnn" --data "$T/show"
 expect_rc "gradflow: an output map" 1
 expect_text "gradflow: an output map" err "$T/map.cnn:4:1: the net's output, conv2, is a map (6x6x2)"
