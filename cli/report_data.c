@@ -242,6 +242,7 @@ int report_load_data(cn_ctx *ctx, const char *dir, const char *data, int64_t bat
     d->is_test = !given && cn_checkpoint_meta(d->ck, "test_data") != NULL;
     int has_test = 0;
     if (cli_load_data(ctx, data, CLI_HALF_TEST, &in, &d->test, &has_test)) return cli_ctx_error(ctx);
+    if ((rc = cli_data_fits(data, &d->test, &in))) return rc;
     cn_layer_info out;
     cn_net_layer(ctx, d->net, cn_net_layer_count(d->net) - 1, 1, &out);
     rc = cli_match_classes(d->ck, (int32_t)(out.c * out.h * out.w), &d->test, data);

@@ -525,6 +525,9 @@ run "$CN" eval "$T/show_run" --data "$T/b_and_c"
 expect_rc "eval on a folder with a class the run does not know" 1
 expect_text "eval on a folder with a class the run does not know, said" err \
     "$T/b_and_c: class folder 'c' is none of the model's 2 classes ('a', 'b')"
+run "$CN" eval "$T/show_run" --data fashion-mnist
+expect_rc "eval on images of another shape" 1
+expect_text "eval on images of another shape: the data named" err "/usr/share/datasets/fashion-mnist: the images are 28x28x1 but the net's input is 8x8x1"
 run "$CN" report "$T/show_run" --data "$T/b_and_c" --quiet
 expect_rc "report --data on a folder with a class the run does not know" 1
 # one class only: refused, naming it (every image would be scored right: 100 % of nothing)
