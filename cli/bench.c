@@ -87,22 +87,29 @@ int cmd_bench(int argc, char **argv)
     cn_layer_info in, out;
     cn_net_layer(ctx, net, 0, 1, &in);
     cn_net_layer(ctx, net, n - 1, 1, &out);
-    int64_t chw = in.c * in.h * in.w, classes = out.c * out.h * out.w;
-    x = malloc((size_t)(batch * chw) * sizeof(float));
+    int64_t chw = in.c * in.h * in.w, classes = out.c * out.h * out.w, elems; /* the parser bounds chw */
+    if (__builtin_mul_overflow(batch, chw, &elems) || elems > INT64_MAX / (int64_t)sizeof(float)) {
+        rc = cli_error("out of memory (the random inputs of %lld images of %lld values: past 64 bits of bytes)",
+                       (long long)batch, (long long)chw);
+        goto done;
+    }
+    x = malloc((size_t)elems * sizeof(float));
     labels = malloc((size_t)batch * sizeof(int32_t));
     if (!x || !labels) {
-        rc = cli_error("out of memory");
+        char size[32];
+        cli_bytes(size, sizeof size, elems * (int64_t)sizeof(float));
+        rc = cli_error("out of memory (the random inputs: %s)", size);
         goto done;
     }
     cn_rng rng;
     cn_rng_seed(&rng, 1);
-    for (int64_t i = 0; i < batch * chw; i++) x[i] = (float)cn_rng_normal(&rng);
+    for (int64_t i = 0; i < elems; i++) x[i] = (float)cn_rng_normal(&rng);
     for (int64_t i = 0; i < batch; i++) labels[i] = (int32_t)cn_rng_below(&rng, (uint64_t)classes);
     /* on a device the batch stays in its memory, as PyTorch's synthetic batches do (the step's
      * input copy is then the device's own); where that memory has no room, the host's */
     const cn_memory_ops *dmem = cn_net_slab_memory(net);
-    if (on_device && dmem && dmem->copy && (x_dev = dmem->alloc((size_t)(batch * chw) * sizeof(float))))
-        dmem->copy(x_dev, x, (size_t)(batch * chw) * sizeof(float));
+    if (on_device && dmem && dmem->copy && (x_dev = dmem->alloc((size_t)elems * sizeof(float))))
+        dmem->copy(x_dev, x, (size_t)elems * sizeof(float));
     else if (dmem && dmem->error) dmem->error(); /* no room: forgotten */
     const float *xb = x_dev ? x_dev : x;
     cn_optim_config oc;

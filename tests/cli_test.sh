@@ -60,6 +60,11 @@ run "$CN" trace -e 'input 1x1x2; dense 1' --weights 'dense1.weight = 1,1' --inpu
 expect_rc "trace --weights TEXT missing a tensor" 1
 expect_text "trace --weights TEXT missing a tensor, named" err "--weights: no values for dense1.bias (1, 1 values)"
 
+# memory past the machine's: the size said in units a person reads
+run "$CN" bench -e 'input 20000000x20000000x1' --batch 65536
+expect_rc "bench: inputs past 64 bits of bytes" 1
+expect_text "bench: inputs past 64 bits of bytes, said" err "out of memory (the random inputs of 65536 images of 400000000000000 values: past 64 bits of bytes)"
+
 # '' names no file: a usage error, not ": cannot open" or ": cannot create"
 run "$CN" train -e "$SPEC" --out ''
 expect_rc "train --out ''" 2
@@ -497,6 +502,10 @@ else
 fi
 run "$CN" train -e 'input 8x8x3; conv 3 5x5; flatten; dense 2' --data "$T/show" --epochs 1 --batch 4 --quiet --out "$T/show_rgb"
 expect_rc "show: train a tiny RGB net" 0
+# the 8 images of show/ made 100000x100000x3 floats: 8 * 100000 * 100000 * 3 * 4 bytes, 894 GiB
+run "$CN" train -e 'input 100000x100000x3; conv 8 3x3; globalavgpool' --data "$T/show" --out "$T/huge"
+expect_rc "train: images of 894 GiB" 1
+expect_text "train: images of 894 GiB, said" err "out of memory ($((8 * 100000 * 100000 * 3 * 4)) bytes: 894 GiB)"
 # an output that is not one score per class: refused before the run's folder is made, so that
 # the spec put right trains in the same --out (a map's values were taken for classes: 72 here)
 printf 'input 8x8x1\nconv 4 3x3\nrelu\nconv 2 1x1\n' >"$T/map.cnn"

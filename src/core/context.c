@@ -86,10 +86,21 @@ cn_status cn_fail_at(cn_ctx *ctx, cn_status status, const char *file, int line, 
     return status;
 }
 
+/* "out of memory (4,800,000,000,000 bytes: 4.37 TiB)": the size a person can read */
+static void fail_nomem(cn_ctx *ctx, size_t bytes)
+{
+    static const char *const units[] = { "KiB", "MiB", "GiB", "TiB", "PiB", "EiB" };
+    double v = (double)bytes;
+    int u = -1;
+    while (v >= 1024 && u < 5) v /= 1024, u++;
+    if (u < 0) cn_fail(ctx, CN_E_NOMEM, "out of memory (%zu bytes)", bytes);
+    else cn_fail(ctx, CN_E_NOMEM, "out of memory (%zu bytes: %.3g %s)", bytes, v, units[u]);
+}
+
 void *cn_malloc(cn_ctx *ctx, size_t size)
 {
     void *p = ctx->alloc.malloc_fn(ctx->alloc.user, size ? size : 1);
-    if (!p) cn_fail(ctx, CN_E_NOMEM, "out of memory (%zu bytes)", size);
+    if (!p) fail_nomem(ctx, size);
     return p;
 }
 
@@ -117,7 +128,7 @@ void *cn_calloc_slab(cn_ctx *ctx, size_t bytes)
         void *p = NULL;
         size_t whole = (bytes + HUGE_PAGE - 1) / HUGE_PAGE * HUGE_PAGE;
         if (posix_memalign(&p, HUGE_PAGE, whole)) {
-            cn_fail(ctx, CN_E_NOMEM, "out of memory (%zu bytes)", bytes);
+            fail_nomem(ctx, bytes);
             return NULL;
         }
         madvise(p, whole, MADV_HUGEPAGE); /* a wish: without it, small pages */
@@ -131,7 +142,7 @@ void *cn_calloc_slab(cn_ctx *ctx, size_t bytes)
 void *cn_realloc(cn_ctx *ctx, void *ptr, size_t size)
 {
     void *p = ctx->alloc.realloc_fn(ctx->alloc.user, ptr, size ? size : 1);
-    if (!p) cn_fail(ctx, CN_E_NOMEM, "out of memory (%zu bytes)", size);
+    if (!p) fail_nomem(ctx, size);
     return p;
 }
 
