@@ -5,6 +5,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <math.h>
+#include <signal.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -452,6 +453,37 @@ static void say_parallel(cn_ctx *ctx, const train_opts *o, const cn_net *net, in
            bn ? ", batch norm over " : "", !bn ? "" : o->local_bn ? "each shard (--local-bn)" : "the whole batch");
 }
 
+/* Ctrl-C (or a TERM) while a run trains: the process ends as the signal would end it, but says
+ * first what is kept and how to go on; the message is made beforehand, and the handler only
+ * writes it (async-signal-safe). A second Ctrl-C ends it at once (SA_RESETHAND). */
+static char interrupted[4400];
+static size_t interrupted_len;
+
+static void on_interrupt(int sig)
+{
+    ssize_t w = write(2, interrupted, interrupted_len);
+    (void)w;
+    signal(sig, SIG_DFL);
+    raise(sig);
+}
+
+static void catch_interrupt(const char *out, int on)
+{
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = on ? on_interrupt : SIG_DFL;
+    sa.sa_flags = on ? SA_RESETHAND : 0;
+    sigemptyset(&sa.sa_mask);
+    if (on) {
+        int n = snprintf(interrupted, sizeof interrupted,
+                         "\nconvnet train: interrupted; the epochs finished are kept in %s (last.safetensors): "
+                         "`convnet train --resume %s` continues the run\n", out, out);
+        interrupted_len = n < 0 ? 0 : (size_t)n < sizeof interrupted ? (size_t)n : sizeof interrupted - 1;
+    }
+    sigaction(SIGINT, &sa, NULL);
+    sigaction(SIGTERM, &sa, NULL);
+}
+
 static int train_once(cn_ctx *ctx, train_opts *o, const char *out, uint64_t seed, char *args, progress_state *ps,
                       double test_acc[2])
 {
@@ -509,6 +541,7 @@ static int train_once(cn_ctx *ctx, train_opts *o, const char *out, uint64_t seed
         (rc = cli_run_manifest_write(ctx, out, args, seed, cn_net_spec_text(net))))
         goto done;
     cn_train_summary sum;
+    if (!o->follower) catch_interrupt(out, 1);
     if (cn_train(ctx, net, &ds, &cfg, &sum)) {
         if (ps->tty) fprintf(stderr, "\n");
         rc = cli_ctx_error(ctx);
@@ -543,6 +576,7 @@ static int train_once(cn_ctx *ctx, train_opts *o, const char *out, uint64_t seed
         if (!has_test) printf("(the data has no test half: convnet eval %s --data TEST_FOLDER)\n", out);
     }
 done:
+    if (!o->follower) catch_interrupt(out, 0);
     cli_run_unlock(lock);
     cn_dataset_free(ctx, &ds);
     cn_dataset_free(ctx, &val);

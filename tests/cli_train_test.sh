@@ -31,6 +31,20 @@ check "best checkpoints equal too" "cmp -s '$T/a/model.safetensors' '$T/b/model.
 check "steps.csv: the same rows as the uninterrupted run's (the killed epoch's steps dropped, then run again)" "cmp -s '$T/a/steps.csv' '$T/b/steps.csv' && [ \$(wc -l <'$T/b/steps.csv') -gt 5 ]"
 check "metrics.csv: a row per epoch" "[ \$(wc -l <'$T/b/metrics.csv') -eq 6 ]"
 
+# Ctrl-C (SIGINT) part way: the run says what is kept and how to go on, ends as the signal ends
+# it (status 130), and --resume continues it to the uninterrupted run's bytes
+"$CN" train -e "$SPEC" "$@" --out "$T/c" >/dev/null 2>"$T/c.err" &
+pid=$!
+i=0
+while [ ! -f "$T/c/last.safetensors" ] && [ $i -lt 1200 ] && kill -0 $pid 2>/dev/null; do sleep 0.05; i=$((i + 1)); done
+kill -INT $pid 2>/dev/null
+wait $pid
+status=$?
+check "SIGINT: exit status 130 (128 + SIGINT), as the signal ends a process" "[ $status -eq 130 ]"
+check "SIGINT: what is kept and how to go on, said" "grep -qF 'convnet train: interrupted; the epochs finished are kept in $T/c (last.safetensors): \`convnet train --resume $T/c\` continues the run' '$T/c.err'"
+"$CN" train --resume "$T/c" --quiet >/dev/null 2>&1
+check "SIGINT, then --resume: the uninterrupted run's checkpoint, byte for byte" "cmp -s '$T/a/last.safetensors' '$T/c/last.safetensors'"
+
 "$CN" eval "$T/b" --json >"$T/eval.json"
 check "eval of the run" "grep -q '\"count\":10000' '$T/eval.json'"
 "$CN" eval "$T/b" --json --threads 1 >"$T/eval1.json"
