@@ -174,7 +174,7 @@ static int parse_args(int argc, char **argv, train_opts *o)
 /* ---- progress ------------------------------------------------------------------------------ */
 
 typedef struct {
-    int tty, quiet, header, has_test;
+    int tty, quiet, header, has_test, validates;
     int64_t seed, seeds;
     const char *out; /* the run's folder: its live report.html is written after every epoch */
     int live_failed; /* that failed once (said so): not tried again, the run goes on */
@@ -408,6 +408,9 @@ static void say_data(const train_opts *o, const cn_dataset *ds, const cn_dataset
         printf("validation: %s, %lld images\n", cn_text_escape(cli_data_name(o->data, CLI_HALF_VAL, name, sizeof name), esc,
                                                                sizeof esc), (long long)val->count);
     else if (held) printf("validation: %lld of them held out (--val %g)\n", (long long)held, o->cfg.val_fraction);
+    else if (o->cfg.val_fraction > 0) /* else "best validation accuracy" would be the training figures' */
+        printf("validation: none (--val %g of %lld images holds out none): the best epoch is the training "
+               "figures'\n", o->cfg.val_fraction, (long long)ds->count);
     if (test->count) {
         if (o->test) snprintf(name, sizeof name, "%s", cli_data_dir(o->test));
         else cli_data_name(o->data, CLI_HALF_TEST, name, sizeof name);
@@ -558,16 +561,20 @@ static int train_once(cn_ctx *ctx, train_opts *o, const char *out, uint64_t seed
     /* the report is named in the last line; it gives the --tta accuracy measured above */
     if ((rc = cli_report_final(out, has_test ? (cn_tta)o->tta : CN_TTA_NONE, test_acc[1]))) goto done;
     ps->has_test = has_test;
+    /* no image held out (--val 0, or a fraction of too few images): the best is the training figures' */
+    int validates = val.count > 0 || (int64_t)floor((double)ds.count * o->cfg.val_fraction) > 0;
+    ps->validates = validates;
     if (!has_test) test_acc[0] = sum.best_val_acc;
     if (!o->quiet && sum.stopped_early)
         printf("stopped early: %lld epochs without a better %s %s than epoch %lld's (--patience %lld)\n",
-               (long long)o->cfg.patience, cfg.val || cfg.val_fraction > 0 ? "validation" : "training",
+               (long long)o->cfg.patience, validates ? "validation" : "training",
                cfg.monitor == CN_MONITOR_LOSS ? "loss" : "accuracy", (long long)sum.best_epoch, (long long)o->cfg.patience);
     /* the final result, --quiet or not (--quiet: "no progress, only the final result") */
     if (has_test) printf("test accuracy %.2f%%", 100 * test_acc[0]);
     if (has_test && o->tta) printf(", %.2f%% with --tta %s", 100 * test_acc[1], cli_tta_views[o->tta]);
     if (has_test) printf(" (best epoch %lld", (long long)sum.best_epoch);
-    else printf("best validation accuracy %.2f%% (epoch %lld", 100 * sum.best_val_acc, (long long)sum.best_epoch);
+    else printf("best %s accuracy %.2f%% (epoch %lld", validates ? "validation" : "training", 100 * sum.best_val_acc,
+                (long long)sum.best_epoch);
     printf(", %.1f s); checkpoints, metrics.csv and report.html in %s\n", sum.seconds, out);
     if (!o->quiet) {
         if (o->par && cn_parallel_size(o->par) > 1)
@@ -852,7 +859,8 @@ int cmd_train(int argc, char **argv)
         char with[64] = "";
         if (v) snprintf(with, sizeof with, " with --tta %s", cli_tta_views[o.tta]);
         printf("%s%s accuracy%s over %d seeds: %.2f +- %.2f %% (mean +- sample std)\nruns:", v ? "" : "\n",
-               ps.has_test ? "test" : "best validation", with, done, 100 * mean, 100 * sqrt(var));
+               ps.has_test ? "test" : ps.validates ? "best validation" : "best training", with, done, 100 * mean,
+               100 * sqrt(var));
         for (int i = 0; i < done; i++) printf(" %.2f", 100 * accs[i][v]);
         printf("\n");
     }

@@ -495,7 +495,8 @@ print(w, h, d[25])" "$2" 2>/dev/null)
 run "$CN" train -e 'input 8x8x1; conv 4 3x3; relu; flatten; dense 2' --data "$T/show" --epochs 1 --batch 4 --quiet --out "$T/show_run"
 expect_rc "show: train a tiny gray net" 0
 # --quiet: "no progress, only the final result": one line, the result and where the run is
-if [ "$(wc -l <"$T/out")" -eq 1 ] && grep -q "^best validation accuracy [0-9.]*% (epoch 1, .* in $T/show_run\$" "$T/out"; then
+# (8 images: --val 0.1 holds out none, so the best is the training figures', and said so)
+if [ "$(wc -l <"$T/out")" -eq 1 ] && grep -q "^best training accuracy [0-9.]*% (epoch 1, .* in $T/show_run\$" "$T/out"; then
     ok "train --quiet: only the final result's line"
 else
     bad "train --quiet: only the final result's line" "$(shown)"
@@ -579,6 +580,12 @@ expect_line "train: a net ending in tanh: its least loss, $FLOOR" out \
     "note:       the net ends in tanh: cross-entropy takes its outputs (-1 to 1) as logits, so the loss cannot fall below $FLOOR with 2 outputs; end it with a dense layer (logits) or softmax"
 run "$CN" train -e 'input 8x8x1; conv 4 3x3; relu; flatten; dense 2' --data "$T/show" --epochs 1 --batch 4 --out "$T/logits_run"
 if grep -q '^note:' "$T/out"; then bad "train: no note for a net ending in logits" "$(shown)"; else ok "train: no note for a net ending in logits"; fi
+# no image held out: said before the first epoch, and the result named for what it is
+run "$CN" train -e 'input 8x8x1; flatten; dense 2' --data "$T/show" --epochs 1 --batch 4 --out "$T/no_val"
+expect_line "train with none held out: said" out "validation: none (--val 0.1 of 8 images holds out none): the best epoch is the training figures'"
+expect_text "train with none held out: the best training accuracy" out "best training accuracy"
+run "$CN" train -e 'input 8x8x1; flatten; dense 2' --data "$T/show" --epochs 1 --batch 4 --val 0.5 --quiet --out "$T/half_val"
+expect_text "train --val 0.5: the best validation accuracy" out "best validation accuracy"
 # -o DIR, as import's and show's: the same run as --out DIR (the folder is not one of its settings)
 run "$CN" train -e 'input 8x8x1; conv 4 3x3; relu; conv 2 1x1; globalavgpool' --data "$T/show" --epochs 1 --batch 4 --quiet -o "$T/o_run"
 expect_rc "train -o DIR" 0
