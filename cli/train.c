@@ -396,6 +396,12 @@ static int run_data(cn_ctx *ctx, const train_opts *o, cn_net *net, cn_dataset *d
 }
 
 /* the data the run uses, said before the first epoch: "test" only for a test half */
+/* images --val holds out of the training half (cn_train's count) */
+static int64_t held_out(const train_opts *o, const cn_dataset *ds)
+{
+    return (int64_t)floor((double)ds->count * o->cfg.val_fraction);
+}
+
 static void say_data(const train_opts *o, const cn_dataset *ds, const cn_dataset *val, const cn_dataset *test)
 {
     char name[4300], esc[4400];
@@ -403,7 +409,7 @@ static void say_data(const train_opts *o, const cn_dataset *ds, const cn_dataset
     cli_data_name(o->data, CLI_HALF_TRAIN, name, sizeof name);
     printf("training:   %s, %lld images of %d classes\n", cn_text_escape(name, esc, sizeof esc), (long long)ds->count,
            (int)ds->classes);
-    int64_t held = (int64_t)floor((double)ds->count * o->cfg.val_fraction);
+    int64_t held = held_out(o, ds);
     if (val->count)
         printf("validation: %s, %lld images\n", cn_text_escape(cli_data_name(o->data, CLI_HALF_VAL, name, sizeof name), esc,
                                                                sizeof esc), (long long)val->count);
@@ -421,7 +427,6 @@ static void say_data(const train_opts *o, const cn_dataset *ds, const cn_dataset
                getenv("CN_FLIGHT") && !strcmp(getenv("CN_FLIGHT"), "0") ? ", one step at a time (CN_FLIGHT=0)" : "");
 }
 
-/* data-parallel: how the batch is cut, said once before the first epoch */
 /* A bounded last activation, whose outputs cross-entropy takes as logits: the least loss is then
  * that of the top value against the bottom one on the other K - 1 outputs,
  * log(1 + (K - 1) e^(lo - hi)) (label smoothing only raises it), said before the first epoch, so
@@ -441,6 +446,7 @@ static void say_output(cn_ctx *ctx, const train_opts *o, const cn_net *net)
                    log1p((double)(out.c - 1) * exp(bounded[i].lo - bounded[i].hi)), (long long)out.c);
 }
 
+/* data-parallel: how the batch is cut, said once before the first epoch */
 static void say_parallel(cn_ctx *ctx, const train_opts *o, const cn_net *net, int64_t batch)
 {
     if (!o->par || o->quiet) return;
@@ -466,8 +472,7 @@ static void on_interrupt(int sig)
 {
     ssize_t w = write(2, interrupted, interrupted_len);
     (void)w;
-    signal(sig, SIG_DFL);
-    raise(sig);
+    raise(sig); /* SA_RESETHAND made its action the default again: delivered on return, it ends us */
 }
 
 static void catch_interrupt(const char *out, int on)
@@ -562,7 +567,7 @@ static int train_once(cn_ctx *ctx, train_opts *o, const char *out, uint64_t seed
     if ((rc = cli_report_final(out, has_test ? (cn_tta)o->tta : CN_TTA_NONE, test_acc[1]))) goto done;
     ps->has_test = has_test;
     /* no image held out (--val 0, or a fraction of too few images): the best is the training figures' */
-    int validates = val.count > 0 || (int64_t)floor((double)ds.count * o->cfg.val_fraction) > 0;
+    int validates = val.count > 0 || held_out(o, &ds) > 0;
     ps->validates = validates;
     if (!has_test) test_acc[0] = sum.best_val_acc;
     if (!o->quiet && sum.stopped_early)

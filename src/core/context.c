@@ -86,7 +86,7 @@ cn_status cn_fail_at(cn_ctx *ctx, cn_status status, const char *file, int line, 
     return status;
 }
 
-/* "out of memory (4,800,000,000,000 bytes: 4.37 TiB)": the size a person can read */
+/* "out of memory (4800000000000 bytes: 4.37 TiB)": the size a person can read too */
 static void fail_nomem(cn_ctx *ctx, size_t bytes)
 {
     static const char *const units[] = { "KiB", "MiB", "GiB", "TiB", "PiB", "EiB" };

@@ -448,6 +448,21 @@ static cn_status gradients_rows(run *r, int64_t e)
     return st ? st : csv_write(r, &r->gradients);
 }
 
+/* images held out for validation from ds (none where the run has a validation set of its own) */
+static int64_t held_out(const cn_dataset *ds, const cn_train_config *c)
+{
+    return c->val ? 0 : (int64_t)floor((double)ds->count * c->val_fraction);
+}
+
+/* the optimizer as the run plans it: its schedule over every step of every epoch (the last
+ * partial batch of an epoch dropped) */
+static cn_optim_config planned_optim(const cn_dataset *ds, const cn_train_config *c)
+{
+    cn_optim_config oc = c->optim;
+    oc.total_steps = c->epochs * ((ds->count - held_out(ds, c)) / c->batch);
+    return oc;
+}
+
 static cn_status check_config(cn_ctx *ctx, const cn_net *net, const cn_dataset *ds, const cn_train_config *c)
 {
     if (c->epochs < 1 || c->batch < 1) return cn_fail(ctx, CN_E_ARG, "need epochs >= 1 and batch >= 1");
@@ -468,12 +483,11 @@ static cn_status check_config(cn_ctx *ctx, const cn_net *net, const cn_dataset *
         return cn_fail(ctx, CN_E_SHAPE, "the validation images are %lldx%lldx%lld, the training images %lldx%lldx%lld",
                        (long long)v->h, (long long)v->w, (long long)v->c, (long long)ds->h, (long long)ds->w, (long long)ds->c);
     if (v && v->count < 1) return cn_fail(ctx, CN_E_ARG, "the validation set holds no images");
-    int64_t n_train = ds->count - (v ? 0 : (int64_t)floor((double)ds->count * c->val_fraction));
+    int64_t n_train = ds->count - held_out(ds, c);
     if (n_train < c->batch)
         return cn_fail(ctx, CN_E_ARG, "%lld training images are fewer than one batch of %lld", (long long)n_train,
                        (long long)c->batch);
-    cn_optim_config oc = c->optim;
-    oc.total_steps = c->epochs * (n_train / c->batch); /* as cn_train plans it */
+    cn_optim_config oc = planned_optim(ds, c);
     if ((st = cn_optim_config_check(ctx, &oc))) return st;
     /* one class only (a folder of cats alone): every image scored right from the first step, a
      * 100 % that says nothing */
@@ -614,7 +628,7 @@ cn_status cn_train(cn_ctx *ctx, cn_net *net, const cn_dataset *ds, const cn_trai
     int64_t epochs_this_run = 0;
     int64_t chw = ds->c * ds->h * ds->w, n = ds->count;
     /* validation: the first n_val images of the seed's permutation, or a set of its own */
-    int64_t n_val = cfg->val ? 0 : (int64_t)floor((double)n * cfg->val_fraction), n_train = n - n_val;
+    int64_t n_val = held_out(ds, cfg), n_train = n - n_val;
     int64_t n_check = cfg->val ? cfg->val->count : n_val;
     int64_t batches = n_train / cfg->batch; /* the last partial batch is dropped: one plan, no reallocation */
     int64_t *perm = cn_malloc(ctx, (size_t)n * sizeof(int64_t)), *order = cn_malloc(ctx, (size_t)n_train * sizeof(int64_t));
@@ -633,8 +647,7 @@ cn_status cn_train(cn_ctx *ctx, cn_net *net, const cn_dataset *ds, const cn_trai
     for (int64_t i = 0; i < n_check && cfg->val; i++) val_idx[i] = i;
     for (int c = 0; c < 4; c++) r.mean[c] = 0, r.std[c] = 1;
     if ((st = input_stats(ctx, ds, cfg->parallel, r.mean, r.std))) goto done;
-    cn_optim_config oc = cfg->optim;
-    oc.total_steps = cfg->epochs * batches;
+    cn_optim_config oc = planned_optim(ds, cfg); /* total_steps: epochs x batches */
     if (!cfg->resume && (st = cn_net_init_params(ctx, net, cfg->init, cfg->seed))) goto done;
     int copied;
     if (!cfg->resume && cfg->init_from && (st = cn_checkpoint_load_matching(ctx, cfg->init_from, net, &copied, NULL, 0)))
