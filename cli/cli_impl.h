@@ -178,6 +178,9 @@ int cli_open_checkpoint(cn_ctx *ctx, const char *arg, cn_checkpoint **ck, cn_net
  * that class); a class it does not know is an error (0 or the exit status after saying so). A
  * checkpoint without class names, or IDX data, is left by number. */
 int cli_match_classes(const cn_checkpoint *ck, int32_t k, cn_dataset *ds, const char *data);
+/* The same onto k names of another's (a training half's: whose names them in the error, "the
+ * training half's"): ds's classes and labels become those of names, by name or number. */
+int cli_map_classes(char *const *names, int32_t k, const char *whose, cn_dataset *ds, const char *data);
 /* 0, or the exit status after saying so, when a run's folder out (made or not) would lie in the
  * image folder of data (an image folder's class folders, or a data set in halves' train/, val/
  * or test/), where a later reading of the data would take it for a class of its own. */

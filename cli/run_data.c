@@ -128,19 +128,13 @@ int cli_out_outside_data(const char *out, const char *data)
     return 0;
 }
 
-int cli_match_classes(const cn_checkpoint *ck, int32_t k, cn_dataset *ds, const char *data)
+int cli_map_classes(char *const *names, int32_t k, const char *whose, cn_dataset *ds, const char *data)
 {
-    const char *lines = cn_checkpoint_meta(ck, "class_names");
-    if (!ds->class_names || !lines || k < 1 || cn_data_find_layout(cli_data_dir(data), NULL, NULL) == CN_DATA_MNIST)
+    if (!ds->class_names || !names || k < 1 || cn_data_find_layout(cli_data_dir(data), NULL, NULL) == CN_DATA_MNIST)
         return 0; /* IDX labels are numbers, whatever names Fashion-MNIST's are given */
-    char **names = calloc((size_t)k, sizeof *names); /* the model's: class_names' lines */
     int32_t *to = malloc((size_t)ds->classes * sizeof *to);
-    int rc = names && to ? 0 : cli_error("out of memory");
-    for (int32_t j = 0; !rc && j < k; j++) {
-        size_t n = strcspn(lines, "\n");
-        if (!(names[j] = strndup(lines, n))) rc = cli_error("out of memory");
-        lines += n + (lines[n] == '\n');
-    }
+    char **mapped = NULL;
+    int rc = to ? 0 : cli_error("out of memory");
     int same = ds->classes == k;
     for (int32_t i = 0; !rc && i < ds->classes; i++) {
         const char *mine = ds->class_names[i];
@@ -155,19 +149,41 @@ int cli_match_classes(const cn_checkpoint *ck, int32_t k, cn_dataset *ds, const 
             for (int32_t j = 0; j < k && j < 6; j++)
                 snprintf(known + strlen(known), sizeof known - strlen(known), "%s'%s'", j ? ", " : "",
                          cn_text_escape(names[j], one, sizeof one));
-            rc = cli_error("%s: class folder '%s' is none of the model's %d classes (%s%s)", cli_data_dir(data),
-                           cn_text_escape(mine, esc, sizeof esc), (int)k, known, k > 6 ? ", ..." : "");
+            rc = cli_error("%s: class folder '%s' is none of %s %d classes (%s%s)", cli_data_dir(data),
+                           cn_text_escape(mine, esc, sizeof esc), whose, (int)k, known, k > 6 ? ", ..." : "");
         }
         same &= to[i] == i;
     }
-    if (!rc && !same) { /* the labels and names the model's */
+    if (!rc && !same) { /* the labels and names those of names */
+        if (!(mapped = calloc((size_t)k, sizeof *mapped))) rc = cli_error("out of memory");
+        for (int32_t j = 0; !rc && j < k; j++)
+            if (!(mapped[j] = strdup(names[j]))) rc = cli_error("out of memory");
+    }
+    if (!rc && !same) {
         for (int64_t n = 0; n < ds->count; n++) ds->labels[n] = to[ds->labels[n]];
         for (int32_t i = 0; i < ds->classes; i++) free(ds->class_names[i]);
         free(ds->class_names);
-        ds->class_names = names, ds->classes = k, names = NULL;
+        ds->class_names = mapped, ds->classes = k, mapped = NULL;
     }
+    for (int32_t j = 0; mapped && j < k; j++) free(mapped[j]);
+    free(mapped), free(to);
+    return rc;
+}
+
+int cli_match_classes(const cn_checkpoint *ck, int32_t k, cn_dataset *ds, const char *data)
+{
+    const char *lines = cn_checkpoint_meta(ck, "class_names");
+    if (!ds->class_names || !lines || k < 1) return 0;
+    char **names = calloc((size_t)k, sizeof *names); /* the model's: class_names' lines */
+    int rc = names ? 0 : cli_error("out of memory");
+    for (int32_t j = 0; !rc && j < k; j++) {
+        size_t n = strcspn(lines, "\n");
+        if (!(names[j] = strndup(lines, n))) rc = cli_error("out of memory");
+        lines += n + (lines[n] == '\n');
+    }
+    if (!rc) rc = cli_map_classes(names, k, "the model's", ds, data);
     for (int32_t j = 0; names && j < k; j++) free(names[j]);
-    free(names), free(to);
+    free(names);
     return rc;
 }
 

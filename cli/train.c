@@ -351,24 +351,25 @@ static int freeze_layers(cn_ctx *ctx, const train_opts *o, cn_net *net)
     return 0;
 }
 
-/* A validation or test half must be the training half's kind: image size, classes, some images. */
-static int half_matches(const cn_dataset *ds, const cn_dataset *h, const char *dir, const char *what)
+/* A validation or test half must be the training half's kind: image size, classes, some images.
+ * An image folder's classes are matched to the training half's by name (a test/ of some of
+ * them scores as those classes, as eval --data does); IDX labels by number. */
+static int half_matches(const cn_dataset *ds, cn_dataset *h, const char *data, cli_half half, const char *what)
 {
+    const char *dir = cli_data_dir(data);
+    char folder[4300];
+    if (cn_data_find_layout(dir, NULL, NULL) == CN_DATA_HALVES) cli_data_name(data, half, folder, sizeof folder);
+    else snprintf(folder, sizeof folder, "%s", dir);
     if (h->h != ds->h || h->w != ds->w || h->c != ds->c)
-        return cli_error("%s: the %s images are %lldx%lldx%lld, the training images %lldx%lldx%lld", dir, what,
+        return cli_error("%s: the %s images are %lldx%lldx%lld, the training images %lldx%lldx%lld", folder, what,
                          (long long)h->h, (long long)h->w, (long long)h->c, (long long)ds->h, (long long)ds->w,
                          (long long)ds->c);
+    int rc = cli_map_classes(ds->class_names, (int32_t)ds->classes, "the training half's", h, folder);
+    if (rc) return rc;
     if (h->classes > ds->classes)
-        return cli_error("%s: the %s half has labels of %d classes, the training half of %d", dir, what, (int)h->classes,
-                         (int)ds->classes);
-    for (int32_t c = 0; h->class_names && ds->class_names && c < h->classes; c++)
-        if (h->classes != ds->classes || strcmp(h->class_names[c], ds->class_names[c])) {
-            char a[256], b[256];
-            return cli_error("%s: the %s half's classes differ from the training half's (class %d: '%s' and '%s')",
-                             dir, what, (int)c, cn_text_escape(h->class_names[c], a, sizeof a),
-                             cn_text_escape(c < ds->classes ? ds->class_names[c] : "", b, sizeof b));
-        }
-    if (h->count < 1) return cli_error("%s: the %s half holds no images", dir, what);
+        return cli_error("%s: the %s half has labels of %d classes, the training half of %d", folder, what,
+                         (int)h->classes, (int)ds->classes);
+    if (h->count < 1) return cli_error("%s: the %s half holds no images", folder, what);
     return 0;
 }
 
@@ -387,12 +388,12 @@ static int run_data(cn_ctx *ctx, const train_opts *o, cn_net *net, cn_dataset *d
     if (cn_data_find_layout(dir, NULL, &has_val) == CN_DATA_HALVES && has_val) {
         if (o->val_given) return cli_usage_error("train", "%s has a val/ half: --val F would hold out more", dir);
         if (cli_open_data(ctx, o->data, CLI_HALF_VAL, &in, o->par != NULL, val, NULL)) return cli_ctx_error(ctx);
-        if ((rc = half_matches(ds, val, dir, "validation"))) return rc;
+        if ((rc = half_matches(ds, val, o->data, CLI_HALF_VAL, "validation"))) return rc;
     }
     if (o->test) *has_test = 1;
     if (!*has_test) return 0;
     if (cli_load_data(ctx, o->test ? o->test : o->data, CLI_HALF_TEST, &in, test, NULL)) return cli_ctx_error(ctx);
-    return half_matches(ds, test, cli_data_dir(o->test ? o->test : o->data), "test");
+    return half_matches(ds, test, o->test ? o->test : o->data, CLI_HALF_TEST, "test");
 }
 
 /* the data the run uses, said before the first epoch: "test" only for a test half */
@@ -407,8 +408,8 @@ static void say_data(const train_opts *o, const cn_dataset *ds, const cn_dataset
     char name[4300], esc[4400];
     if (o->quiet) return;
     cli_data_name(o->data, CLI_HALF_TRAIN, name, sizeof name);
-    printf("training:   %s, %lld images of %d classes\n", cn_text_escape(name, esc, sizeof esc), (long long)ds->count,
-           (int)ds->classes);
+    printf("training:   %s, %lld image%s of %d class%s\n", cn_text_escape(name, esc, sizeof esc), (long long)ds->count,
+           ds->count == 1 ? "" : "s", (int)ds->classes, ds->classes == 1 ? "" : "es");
     int64_t held = held_out(o, ds);
     if (val->count)
         printf("validation: %s, %lld images\n", cn_text_escape(cli_data_name(o->data, CLI_HALF_VAL, name, sizeof name), esc,

@@ -724,7 +724,8 @@ void cn_model_destroy(cn_model *model);
 void cn_model_input_shape(const cn_model *model, int64_t *c, int64_t *h, int64_t *w);
 /* The net's outputs per image: the classes. A net whose output is a map (a U-Net's) loads too,
  * to be run directly or shown, but its values are no classes: cn_net_check_classes(ctx,
- * cn_model_net(model), 0) says so before classifying (`convnet predict` refuses it). */
+ * cn_model_net(model), 0) says so before classifying, and the calls that classify refuse it
+ * with that message (as `convnet predict` does). */
 int32_t cn_model_classes(const cn_model *model);
 /* Class k's name: its line of the checkpoint's class_names, else its number ("7"); NULL when k
  * is not in [0, classes). */
@@ -757,7 +758,9 @@ cn_status cn_model_input_encoded(cn_ctx *ctx, const cn_model *model, const void 
                                  const char *name, float *x);
 cn_status cn_model_input_pixels(cn_ctx *ctx, const cn_model *model, const cn_image_view *img, float *x);
 
-/* probs (n, classes) <- the class probabilities of n inputs x (n, c, h, w) made as above. */
+/* probs (n, classes) <- the class probabilities of n inputs x (n, c, h, w) made as above.
+ * CN_E_SHAPE for a net whose output is a map (cn_net_check_classes's message), and so for the
+ * cn_model_classify_* calls below. */
 cn_status cn_model_probabilities(cn_ctx *ctx, cn_model *model, const float *x, int64_t n, float *probs);
 /* Test-time augmentation for every later call that classifies (CN_TTA_NONE when loaded): the
  * net's outputs are averaged over the views of each input (cn_tta; its padding the normalised

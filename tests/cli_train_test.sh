@@ -245,8 +245,19 @@ check "the report of a plain folder: no 'test' for what includes the training im
     "grep -q 'accuracy (no test half: training images included)' '$T/colours-run/report.html' && grep -q '<h2>Images</h2>' '$T/colours-run/report.html' && ! grep -q 'test accuracy' '$T/colours-run/report.html'"
 mv "$T/split/test/blue" "$T/split/test/yellow"
 "$CN" train "$@" --data "$T/split" --out "$T/split-bad" >"$T/out" 2>&1
-check "halves with other classes: refused before training, no folder made" \
-    "[ $? -eq 1 ] && grep -q \"the test half's classes differ from the training half's (class 0: 'green' and 'blue')\" '$T/out' && [ ! -e '$T/split-bad' ]"
+check "halves with other classes: refused before training, naming the class, no folder made" \
+    "[ $? -eq 1 ] && grep -q \"$T/split/test: class folder 'yellow' is none of the training half's 3 classes ('blue', 'green', 'red')\" '$T/out' && [ ! -e '$T/split-bad' ]"
+# a test half of some of the classes (red/ alone): scored as the training half's red, class 2,
+# not as class 0 (its number in that folder): the run's test accuracy is eval's of red/ alone
+rm -r "$T/split/test/yellow" "$T/split/test/green"
+"$CN" train "$@" --data "$T/split" --out "$T/split-red" >"$T/out" 2>&1
+rc=$?
+acc=$(sed -n 's/^test accuracy \([0-9.]*\)%.*/\1/p' "$T/out")
+"$CN" eval "$T/split-red" --json >"$T/red.json" 2>&1
+check "a test half of red/ alone: trained, and its accuracy eval's of class 2 on 10 images" \
+    "[ $rc -eq 0 ] && [ -n '$acc' ] && /usr/bin/python3 -c \"import json; d = json.load(open('$T/red.json')); exit(not (d['count'] == 10 and abs(100 * d['accuracy'] - $acc) < 0.01))\""
+check "eval of that run: red/'s 10 images are class 2, red" \
+    "/usr/bin/python3 -c \"import json; d = json.load(open('$T/red.json')); c = [p for p in d['per_class'] if p['count']]; exit(not (len(c) == 1 and c[0]['class'] == 2 and c[0]['name'] == 'red' and c[0]['count'] == 10))\""
 "$CN" eval "$T/colours-run" --json >"$T/eval2.json"
 check "eval on the folder: 120 images, above chance" "/usr/bin/python3 -c \"import json; d = json.load(open('$T/eval2.json')); exit(not (d['count'] == 120 and d['accuracy'] > 0.6))\""
 

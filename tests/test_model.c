@@ -352,6 +352,42 @@ static void test_gray_and_run_folder(void)
     cn_ctx_destroy(ctx);
 }
 
+/* A net whose output is a map (a U-Net's) loads, to be run or shown, but is not classified:
+ * probabilities and classify say why instead of a softmax over 4x4x2 = 32 "classes". */
+static void test_map_output_refused(void)
+{
+    char path[600];
+    snprintf(path, sizeof path, "%s/map.safetensors", dir);
+    cn_ctx *ctx;
+    cn_net *net;
+    CHECK(cn_ctx_create(NULL, &ctx) == CN_OK);
+    const char *spec = "input 4x4x1\nconv 2 3x3 pad=1\n";
+    CHECK(cn_net_parse(ctx, spec, strlen(spec), "map.cnn", &net) == CN_OK);
+    CHECK(cn_net_init_params(ctx, net, CN_INIT_KAIMING_NORMAL, 1) == CN_OK);
+    cn_kv meta[] = { { "norm_mean", "0.5,0,0,0" }, { "norm_std", "0.5,1,1,1" } };
+    CHECK(cn_checkpoint_write(ctx, path, net, NULL, meta, 2) == CN_OK);
+    cn_net_destroy(net);
+    cn_model *m = NULL;
+    CHECK(cn_model_load(ctx, path, &m) == CN_OK && m != NULL);
+    if (!m) {
+        cn_ctx_destroy(ctx);
+        return;
+    }
+    CHECK(cn_model_classes(m) == 32);
+    float x[16] = { 0 }, probs[32];
+    CHECK(cn_model_probabilities(ctx, m, x, 1, probs) == CN_E_SHAPE);
+    CHECK_CONTAINS(cn_ctx_message(ctx), "map.safetensors:spec:2:1: the net's output, conv1, is a map (4x4x2), not one score per class");
+    unsigned char px[16] = { 0 };
+    cn_image_view v = { .data = px, .h = 4, .w = 4, .c = 1, .format = CN_PIXELS_U8 };
+    cn_prediction preds[1];
+    CHECK(cn_model_classify_pixels(ctx, m, &v, 1, preds) == CN_E_SHAPE);
+    CHECK_CONTAINS(cn_ctx_message(ctx), "end the net with 'globalavgpool'");
+    /* the net itself still runs: its output is the map */
+    CHECK(cn_net_forward(ctx, cn_model_net(m), x, 1, 0) == CN_OK);
+    cn_model_destroy(m);
+    cn_ctx_destroy(ctx);
+}
+
 /* Allocation n of load + classify (PNG bytes, a batch) fails, for every n: the call that met it
  * says CN_E_NOMEM, the ones before it worked, and every block is freed with the model. */
 static void test_nomem_sweep(void)
@@ -530,6 +566,7 @@ static const test_case cases[] = {
     { "test-time augmentation: the mean of the views' logits, worked out here", test_tta },
     { "gray input from colour pixels and from gray + alpha floats, a run folder, checkpoints refused",
       test_gray_and_run_folder },
+    { "a net whose output is a map loads, but probabilities and classify refuse it", test_map_output_refused },
     { "a batch of 70 equals one image at a time, bit for bit", test_batch },
     { "four models in four threads: the bits of one alone", test_threads },
     { "teardown", teardown },

@@ -199,6 +199,8 @@ cn_status cn_model_probabilities(cn_ctx *ctx, cn_model *m, const float *x, int64
     if (!ctx) return CN_E_ARG;
     if (!m || !x || !probs) return cn_fail(ctx, CN_E_ARG, "cn_model_probabilities: NULL argument");
     if (n < 1) return cn_fail(ctx, CN_E_ARG, "cn_model_probabilities: %lld images", (long long)n);
+    cn_status st = cn_net_check_classes(ctx, m->net, 0); /* a map's values are no classes */
+    if (st) return st;
     int views = cn_tta_count(m->tta);
     int64_t in_count, out_count;
     if (!cn_mul_ok(n, m->c * m->h * m->w, &in_count) || !cn_mul_ok(n, m->classes, &out_count))
@@ -209,7 +211,7 @@ cn_status cn_model_probabilities(cn_ctx *ctx, cn_model *m, const float *x, int64
         cn_free(ctx, sum);
         return cn_ctx_status(ctx);
     }
-    cn_status st = cn_net_forward(ctx, m->net, x, n, 0);
+    st = cn_net_forward(ctx, m->net, x, n, 0);
     const float *y = st ? NULL : cn_net_output(m->net, NULL);
     if (y && sum) {
         memcpy(sum, y, (size_t)out_count * sizeof(float));
