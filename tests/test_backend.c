@@ -571,6 +571,17 @@ static void test_winograd4(void)
     same_in_each("input 32x32x16; conv 24 3x3 pad=1; relu; conv 20 3x3 pad=1", 5, 3, threads_of);
     same_in_each("input 18x18x8; conv 8 3x3 pad=1; relu; conv 8 3x3", 9, 3, threads_of);
     cn_set_threads(before);
+    /* the weight gradient's F(3x3,4x4) on every map (its rule takes maps its tiles cover within
+     * 1/8: tiles cut short both ways here, an odd count of them, padding 2, channels past 16 and
+     * not a multiple of 8, a map one tile high), against the reference; then its bits on 1, 2
+     * and 3 threads (8 parts of 16 x 10 channel pairs, 4 of 40 x 33) */
+    cn_cpu_winograd_dw4_force(1);
+    for (size_t i = 0; i < sizeof specs / sizeof specs[0]; i++) compare(specs[i], 3);
+    compare("input 4x9x3; conv 5 3x3 pad=1", 4);
+    same_in_each("input 22x26x16; conv 10 3x3 pad=1; relu; conv 9 3x3 pad=1", 9, 3, threads_of);
+    same_in_each("input 18x14x40; conv 33 3x3 pad=1", 5, 3, threads_of);
+    cn_set_threads(before);
+    cn_cpu_winograd_dw4_force(-1);
     cn_cpu_winograd4_force(-1);
     cn_cpu_winograd_force(-1);
 }
@@ -2007,7 +2018,8 @@ static const test_case cases[] = {
     { "bit-identical on 1, 2 and 3 threads", test_threads },
     { "winograd F(2x2,3x3) and the weight gradient's F(3x3,2x2) against the reference, the same bits on any thread count",
       test_winograd },
-    { "winograd F(4x4,3x3) against the reference, the same bits on any thread count", test_winograd4 },
+    { "winograd F(4x4,3x3) and the weight gradient's F(3x3,4x4) against the reference, the same bits on any thread "
+      "count", test_winograd4 },
     { "a relu fused into the maxpool after it or the layer before: the layers' bits", test_fused_relu },
     { "cn_net_set_input_grad outlives cn_net_init_params", test_input_grad_setting },
     { "a batch norm folded into the conv before it at inference", test_folded_bn },

@@ -1638,8 +1638,8 @@ void cn_cpu_conv_forward_relu_pool(const cn_op_io *io)
 /* relu(the convolution), in the product's last pass over its output */
 void cn_cpu_conv_forward_relu(const cn_op_io *io) { conv_forward(io, 1); }
 
-/* dW += dY . patches(x)^T (by Winograd's F(3x3,2x2) where the forward runs F(2x2,3x3) on 64
- * tiles or more), and
+/* dW += dY . patches(x)^T (by Winograd's F(3x3,2x2) or F(3x3,4x4) where the forward runs
+ * F(2x2,3x3) or F(4x4,3x3) on 64 tiles or more), and
  * where few_taps(g) db (or NULL) += the sums of dY; work: weight_grad_work(g) floats */
 static void weight_grad_into(const cn_conv_geom *g, const float *x, const float *dy, float *dw, float *db, float *work)
 {
@@ -1705,13 +1705,13 @@ const char *cn_cpu_conv_describe(const cn_node *n, const cn_node *const *in, int
      * rows, 2 packed patches, 4 Winograd F(4x4,3x3), the forward's 3: few taps in registers; the
      * input gradient's 3: dcol =
      * W^T dY, added back (col2im); the weight gradient's 1: few taps, summed in registers, 2:
-     * Winograd (else the products of the forward's way, or padded rows); the image as a matrix
-     * apart */
-#define DW(f) { f, f "; dw: few taps, sums in registers", f "; dw: winograd F(3x3,2x2)" }
+     * Winograd F(3x3,2x2), 3: F(3x3,4x4) (else the products of the forward's way, or padded
+     * rows); the image as a matrix apart */
+#define DW(f) { f, f "; dw: few taps, sums in registers", f "; dw: winograd F(3x3,2x2)", f "; dw: winograd F(3x3,4x4)" }
 #define WAYS(f)                                                                                                \
     { DW(f "; dx: winograd F(2x2,3x3) of dY"), DW(f "; dx: sgemm on padded rows of dY"),                       \
       DW(f "; dx: sgemm on packed patches of dY"), DW(f "; dx: col2im"), DW(f "; dx: winograd F(4x4,3x3) of dY") }
-    static const char *const ways[5][5][3] = { WAYS("winograd F(2x2,3x3)"), WAYS("sgemm on padded rows"),
+    static const char *const ways[5][5][4] = { WAYS("winograd F(2x2,3x3)"), WAYS("sgemm on padded rows"),
                                                WAYS("sgemm on packed patches"), WAYS("few taps, sums in registers"),
                                                WAYS("winograd F(4x4,3x3)") };
 #undef WAYS
@@ -1726,7 +1726,8 @@ const char *cn_cpu_conv_describe(const cn_node *n, const cn_node *const *in, int
              : cn_cpu_winograd_way(&t)  ? 0
              : padded_way(&t)           ? 1
                                         : 2;
-    return ways[fwd][dx][few_taps(&g) ? 1 : cn_cpu_winograd_weight_way(&g) ? 2 : 0];
+    int dw = cn_cpu_winograd_weight_way(&g);
+    return ways[fwd][dx][few_taps(&g) ? 1 : dw == 4 ? 3 : dw ? 2 : 0];
 }
 
 int64_t cn_cpu_conv_workspace(const cn_node *n, const cn_node *const *in, int64_t batch)

@@ -52,14 +52,18 @@ void cn_cpu_winograd4_conv(const cn_conv_geom *g, const float *x, const float *w
                            float *y, int accumulate, int relu, const cn_pool_out *pool, float *work);
 /* tests and benchmarks: 1 F(4x4,3x3) wherever it can run (maps 9 or more across), 0 nowhere, -1 by the rule */
 void cn_cpu_winograd4_force(int mode);
-/* dW += the weight gradient by F(3x3,2x2), where cn_cpu_winograd_weight_way(g) (the forward's
- * way, a batch of 64 tiles or more and a tile for every 512 channel pairs: a gradient is the
- * batch's, its bits need not be an image's); work: cn_cpu_winograd_weight_work(g) floats */
+/* dW += the weight gradient by F(3x3,2x2) or F(3x3,4x4), where cn_cpu_winograd_weight_way(g)
+ * (the forward's way, a batch of 64 tiles or more and a tile for every 512 channel pairs: a
+ * gradient is the batch's, its bits need not be an image's); the way: 0, or the tile's outputs
+ * across, 2 or 4 (4 where the forward runs F(4x4,3x3)); work: cn_cpu_winograd_weight_work(g) floats */
 int cn_cpu_winograd_weight_way(const cn_conv_geom *g);
 void cn_cpu_winograd_weight_grad(const cn_conv_geom *g, const float *x, const float *dy, float *dw, float *work);
 int64_t cn_cpu_winograd_weight_work(const cn_conv_geom *g);
 /* tests and benchmarks: 1 Winograd wherever it can run, 0 nowhere, -1 by the rule (the default) */
 void cn_cpu_winograd_force(int mode);
+/* tests and benchmarks: the weight gradient's Winograd by F(3x3,4x4) (1) or F(3x3,2x2) (0)
+ * wherever it runs, or by the rule (-1, the default; CN_WINOGRAD_DW4=0 or 1 in the environment) */
+void cn_cpu_winograd_dw4_force(int mode);
 /* Winograd's forward in groups of panels (1), a panel at a time (0), or by the rule (-1): the
  * same bits (tests/test_backend.c) */
 void cn_cpu_winograd_groups(int mode);

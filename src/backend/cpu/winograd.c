@@ -522,59 +522,103 @@ void cn_cpu_winograd_conv(const cn_conv_geom *g, const float *x, const float *w,
         });
 }
 
-/* ---- the weight gradient: F(3x3,2x2) ------------------------------------------------------------
- * dW of a tile (its 2x2 block of dY, dy, and its 4x4 input, d) is the correlation of d with dy,
- * Winograd's F(3x3,2x2); the forward's identity sum dy.y = sum g.dW, read with the roles turned,
- * gives it with the forward's B:
+/* ---- the weight gradient: F(3x3,2x2) and F(3x3,4x4) ---------------------------------------------
+ * dW of a tile (its m x m block of dY, dy, and its (m+2) x (m+2) input, d) is the correlation of
+ * d with dy, Winograd's F(3x3,m); the forward's identity sum dy.y = sum g.dW, read with the roles
+ * turned, gives it with the forward F(m x m,3x3)'s B, A and G:
  *
- *   Z = A dy A^T     per (tile, output channel): A's rows (1 0) (1 1) (1 -1) (0 -1)
+ *   Z = A dy A^T     per (tile, output channel)
  *   V = B^T d B      per (tile, input channel): the forward's input transform
  *   M_e = V_e . Z_e^T for each e: a product (Cin x tiles) . (tiles x Cout), summed over the tiles
  *   dW = G^T M G     per channel pair: the forward's G, turned
  *
- * 16 multiplications per tile and channel pair instead of 36. The tiles are the products' k, so
- * the transforms run on vectors of 16 channels of one pixel: x and dY are first copied
- * channels-last (xt, dyt), and each tile's V and Z go straight into the products' packed panels.
- * The tiles are cut into parts (their number fixed by the shapes), each summed into an M of its
- * own by one thread, DW_TILES tiles at a time in order, and the parts are added in order: the
- * bits are the same on any number of threads. */
+ * F(3x3,2x2) (m = 2, where the forward runs F(2x2,3x3)): A's rows (1 0) (1 1) (1 -1) (0 -1), 16
+ * products a tile for 4 outputs, 4 multiplications an output and channel pair instead of 9.
+ * F(3x3,4x4) (m = 4, where the forward runs F(4x4,3x3), winograd4.c): A = (winograd4.c's A^T)^T,
+ * rows (1 0 0 0) (1 1 1 1) (1 -1 1 -1) (1 2 4 8) (1 -2 4 -8) (0 0 0 1), 36 products for 16
+ * outputs: 2.25 an output, and V and Z as much smaller (32x32 64->64 at batch 32, 2 threads:
+ * 6.4 ms by F(3x3,2x2), 4.0 by F(3x3,4x4)); G's 1/24 and A's 8 round more, within the tests'
+ * 1e-5 of the largest value against the double-precision reference (tests/test_backend.c).
+ *
+ * The tiles are the products' k, so the transforms run on vectors of 16 channels of one pixel: x
+ * and dY are first copied channels-last (xt, dyt), and each tile's V and Z go straight into the
+ * products' packed panels. The tiles are cut into parts (their number fixed by the shapes), each
+ * summed into an M of its own by one thread, a chunk of tiles at a time in order, and the parts
+ * are added in order: the bits are the same on any number of threads. */
 
-/* tiles of a chunk, the k of its products: its panels, 16 x (Cin + Cout) x 64 floats, stay in L2
- * (a first layer's weight gradient, 32x32 64->64 at batch 32: 8.1 ms, 9.0 with 192 tiles) */
+/* tiles of a chunk, the k of its products: its panels, e x (Cin + Cout) x chunk floats, stay in
+ * L2 (a first layer's weight gradient, 32x32 64->64 at batch 32: 8.1 ms, 9.0 with 192 tiles of
+ * F(3x3,2x2)); F(3x3,4x4)'s 36 products a tile take half as many */
 #define DW_TILES 64
 
-#define DW_PARTS 8                /* parts at most, and no more than ... */
-#define DW_PARTS_FLOATS (1 << 21) /* ... their Ms' floats allow (2 parts always) */
+/* Parts at most, and no more than their Ms' floats allow (2 parts always). F(3x3,4x4)'s Ms are
+ * 2.25x as large for a quarter of the tiles, so zeroing and adding them weighs 9x as much: its
+ * parts fill a quarter of the floats, in a power of two that shares out evenly on 2 threads
+ * (convnet bench, weight gradient, 2 threads, batch 32: 32x32 64->64 6.5-7.3 ms in 2 parts,
+ * 7.2-7.5 in 8 and 7.9-8.5 in 3; 16x16 128->128 5.5-5.7 in 2, 6.3-7.4 in 4 and 7.5-7.7 in 8;
+ * 24x24 16->16 0.35-0.36 in 2, 0.40 in 8). */
+#define DW_PARTS 8
+#define DW_PARTS_FLOATS (1 << 21)
 
 typedef struct dwgeom {
     const cn_conv_geom *g;
-    wgeom wg;
+    int m, a, ne;            /* a tile's m x m outputs, its a x a input (a = m + 2), a^2 products */
+    int64_t th, tw, tiles;   /* tiles down and across a map, and in the batch */
+    int64_t kt;              /* tiles a chunk */
     int64_t ci16, co16, ci8; /* channels rounded up to 16 (a pixel's vectors) and Cin to 8 (A's panels) */
     int64_t a_len, b_len;    /* floats from one e's packed A (V) and B (Z) panels to the next's */
     int64_t parts;
 } dwgeom;
 
-static int64_t dw_m_len(const dwgeom *d) { return 16 * d->g->cin * d->co16; }
+static int64_t dw_m_len(const dwgeom *d) { return d->ne * d->g->cin * d->co16; }
+
+/* -2: not yet read from the environment (CN_WINOGRAD_DW4=0 or 1, for benchmarks) */
+static int force_dw4 = -2;
+
+void cn_cpu_winograd_dw4_force(int mode) { force_dw4 = mode < 0 ? -1 : mode > 0; }
+
+/* The weight gradient's tile: F(3x3,4x4) where the forward runs F(4x4,3x3) and its tiles cover
+ * at most 1/8 more than the map. From `convnet bench` of a first layer, weight gradient, batch
+ * 32, 2 threads, F(3x3,2x2) against F(3x3,4x4) (CN_WINOGRAD_DW4=0 and 1, twice each): 32x32
+ * 64->64 7.9-8.0 -> 6.8-6.9 ms, 16x16 128->128 6.8-6.9 -> 5.2-5.3, 28x28 32->32 1.9-2.0 ->
+ * 1.7-1.9, 24x24 16->16 0.49 -> 0.37-0.39, 12x12 128->128 4.2-4.4 -> 2.9-3.2, 56x56 64->64
+ * 21.7-22.1 -> 19.4; but 14x14 64->64, whose 4x4 tiles cover 16x16 (31 % more), 1.6-1.8 either
+ * way, and fmnist-small's conv2 (14x14 32->64, batch 64) 3.3-3.4 either way. */
+static int dw_m(const cn_conv_geom *g)
+{
+    if (force_dw4 == -2) force_dw4 = cn_cpu_env_switch("CN_WINOGRAD_DW4");
+    if (force_dw4 >= 0) return force_dw4 ? 4 : 2;
+    int64_t covered = (g->oh + 3) / 4 * 4 * ((g->ow + 3) / 4 * 4);
+    return cn_cpu_winograd4_way(g) && 8 * covered <= 9 * g->oh * g->ow ? 4 : 2;
+}
 
 static dwgeom dwgeom_of(const cn_conv_geom *g)
 {
-    dwgeom d = { g, wgeom_of(g), (g->cin + 15) / 16 * 16, (g->cout + 15) / 16 * 16, (g->cin + 7) / 8 * 8, 0, 0, 0 };
-    /* + 16: the 16 e's panels a cache line apart in the cache's sets (a multiple of 4 kB apart,
-     * the transforms' 16 stores a tile fought over the same few lines of L1: a first layer's
-     * weight gradient, 32x32 64->64 at batch 32, 8.3 ms without, 6.1 ms with) */
-    d.a_len = d.ci8 * DW_TILES + 16;
-    d.b_len = (d.co16 + CN_GEMM_NR - 1) / CN_GEMM_NR * CN_GEMM_NR * DW_TILES + 16;
-    int64_t chunks = (d.wg.tiles + DW_TILES - 1) / DW_TILES, fit = DW_PARTS_FLOATS / dw_m_len(&d);
+    dwgeom d = { g, 0, 0, 0, 0, 0, 0, 0, (g->cin + 15) / 16 * 16, (g->cout + 15) / 16 * 16, (g->cin + 7) / 8 * 8,
+                 0, 0, 0 };
+    d.m = dw_m(g), d.a = d.m + 2, d.ne = d.a * d.a;
+    d.th = (g->oh + d.m - 1) / d.m, d.tw = (g->ow + d.m - 1) / d.m, d.tiles = g->n * d.th * d.tw;
+    d.kt = d.m == 2 ? DW_TILES : DW_TILES / 2;
+    /* + 16: the e's panels a cache line apart in the cache's sets (a multiple of 4 kB apart, the
+     * transforms' stores a tile fought over the same few lines of L1: a first layer's weight
+     * gradient, 32x32 64->64 at batch 32, 8.3 ms without, 6.1 ms with) */
+    d.a_len = d.ci8 * d.kt + 16;
+    d.b_len = (d.co16 + CN_GEMM_NR - 1) / CN_GEMM_NR * CN_GEMM_NR * d.kt + 16;
+    int64_t chunks = (d.tiles + d.kt - 1) / d.kt, fit = DW_PARTS_FLOATS / dw_m_len(&d);
+    if (d.m == 4) { /* a power of two of them, within a quarter of the floats */
+        fit = DW_PARTS_FLOATS / 4 / dw_m_len(&d);
+        while (fit & (fit - 1)) fit &= fit - 1;
+    }
     d.parts = fit < 2 ? 2 : fit > DW_PARTS ? DW_PARTS : fit;
     if (d.parts > chunks) d.parts = chunks;
     return d;
 }
 
-/* floats: xt, dyt, the parts' Ms (16 x Cin x Co16 each), a chunk's panels (a spare, for a
+/* floats: xt, dyt, the parts' Ms (e x Cin x Co16 each), a chunk's panels (a spare, for a
  * thread without scratch of its own) */
 static int64_t dw_xt_len(const dwgeom *d) { return d->g->n * d->g->h * d->g->w * d->ci16; }
 static int64_t dw_dyt_len(const dwgeom *d) { return d->g->n * d->g->oh * d->g->ow * d->co16; }
-static int64_t dw_chunk_len(const dwgeom *d) { return 16 * (d->a_len + d->b_len); }
+static int64_t dw_chunk_len(const dwgeom *d) { return d->ne * (d->a_len + d->b_len); }
 
 int cn_cpu_winograd_weight_way(const cn_conv_geom *g)
 {
@@ -582,14 +626,15 @@ int cn_cpu_winograd_weight_way(const cn_conv_geom *g)
     /* below a chunk of tiles over the batch, zeroing M and transforming it back cost more than
      * the products save (convnet bench, 6x6 128->128: at batch 4, 36 tiles, 0.37 ms as a
      * product against 0.47; 8x8 64->64 at batch 4, 64 tiles, 0.15 against 0.11) */
-    if (forced() >= 0) return force;
+    if (forced() >= 0) return force ? dw_m(g) : 0;
     /* and below a tile for every 512 channel pairs, zeroing, adding and transforming back the
      * parts' Ms (16 x Cin x Cout each) cost more than the products save (convnet bench of a first
      * layer, weight gradient, direct against Winograd: 7x7 512->512 at batch 8, 128 tiles, 7.7 ms
      * against 11.2, at batch 32 34.8 against 24.0; 8x8 256->256 at batch 8, 128 tiles, 2.38
-     * against 2.37; 4x4 512->512 at batch 32, 128 tiles, 7.4 against 8.7) */
+     * against 2.37; 4x4 512->512 at batch 32, 128 tiles, 7.4 against 8.7). Counted in
+     * F(3x3,2x2)'s tiles. */
     int64_t tiles = wgeom_of(g).tiles;
-    return tiles >= DW_TILES && tiles * 512 >= g->cin * g->cout;
+    return tiles >= DW_TILES && tiles * 512 >= g->cin * g->cout ? dw_m(g) : 0;
 }
 
 int64_t cn_cpu_winograd_weight_work(const cn_conv_geom *g)
@@ -623,30 +668,63 @@ static void channels_last(const float *s, int64_t n, int64_t c, int64_t plane, i
         for (int64_t job = 0; job < n * (c16 / 16); job++) channels_last_job(s, c, plane, c16, job, t););
 }
 
-/* tile t's V (B^T d B of 16 channels from c0) into column k of the chunk's A panels (kc columns) */
-__attribute__((target("avx512f"))) static void dw_transform_in(const dwgeom *d, const float *xt, int64_t t,
-                                                               int64_t c0, int64_t k, int64_t kc, float *a)
+/* B^T of the tile's size applied to a vectors */
+__attribute__((target("avx512f"), always_inline)) static inline void dw_bt(int a, const __m512 *v, __m512 *out)
+{
+    if (a == 4) bt4(v[0], v[1], v[2], v[3], out);
+    else bt6(v, out);
+}
+
+/* A applied to m vectors (a row of dy, or a column of dy A^T): a values */
+__attribute__((target("avx512f"), always_inline)) static inline void dw_a(int m, const __m512 *v, __m512 *out)
+{
+    __m512 zero = _mm512_setzero_ps();
+    if (m == 2) {
+        out[0] = v[0];
+        out[1] = _mm512_add_ps(v[0], v[1]);
+        out[2] = _mm512_sub_ps(v[0], v[1]);
+        out[3] = _mm512_sub_ps(zero, v[1]);
+        return;
+    }
+    const __m512 two = _mm512_set1_ps(2.0f), four = _mm512_set1_ps(4.0f);
+    __m512 even = _mm512_add_ps(v[0], v[2]), odd = _mm512_add_ps(v[1], v[3]);
+    __m512 even4 = _mm512_fmadd_ps(four, v[2], v[0]), odd4 = _mm512_mul_ps(two, _mm512_fmadd_ps(four, v[3], v[1]));
+    out[0] = v[0];
+    out[1] = _mm512_add_ps(even, odd);
+    out[2] = _mm512_sub_ps(even, odd);
+    out[3] = _mm512_add_ps(even4, odd4);
+    out[4] = _mm512_sub_ps(even4, odd4);
+    out[5] = v[3];
+}
+
+/* tile t's V (B^T d B of 16 channels from c0) into column k of the chunk's A panels (kc
+ * columns); a: the tile's input size, the compiler's constant in each caller */
+__attribute__((target("avx512f"), always_inline)) static inline void dw_in_tile(const dwgeom *d, const float *xt, int64_t t,
+                                                                               int64_t c0, int64_t k, int64_t kc,
+                                                                               float *pa, const int a)
 {
     const cn_conv_geom *g = d->g;
-    int64_t n = t / (d->wg.th * d->wg.tw), ty = t / d->wg.tw % d->wg.th, tx = t % d->wg.tw;
-    __m512 h[4][4], zero = _mm512_setzero_ps();
-    for (int i = 0; i < 4; i++) {
-        int64_t iy = 2 * ty - g->pad_t + i;
-        __m512 v[4];
-        for (int j = 0; j < 4; j++) {
-            int64_t ix = 2 * tx - g->pad_l + j;
+    const int m = a - 2;
+    int64_t n = t / (d->th * d->tw), ty = t / d->tw % d->th, tx = t % d->tw;
+    __m512 h[6][6], zero = _mm512_setzero_ps();
+    for (int i = 0; i < a; i++) {
+        int64_t iy = m * ty - g->pad_t + i;
+        __m512 v[6];
+        for (int j = 0; j < a; j++) {
+            int64_t ix = m * tx - g->pad_l + j;
             v[j] = iy >= 0 && iy < g->h && ix >= 0 && ix < g->w ? _mm512_loadu_ps(xt + ((n * g->h + iy) * g->w + ix) * d->ci16 + c0)
                                                               : zero;
         }
-        bt4(v[0], v[1], v[2], v[3], h[i]);
+        dw_bt(a, v, h[i]);
     }
-    float *at = a + cn_gemm_packed_a_at(kc, c0, k);
+    float *at = pa + cn_gemm_packed_a_at(kc, c0, k);
     int hi = c0 + 8 < d->ci8; /* the upper 8 channels have a panel */
-    for (int j = 0; j < 4; j++) {
-        __m512 e[4];
-        bt4(h[0][j], h[1][j], h[2][j], h[3][j], e);
-        for (int r = 0; r < 4; r++) {
-            float *dst = at + (4 * r + j) * d->a_len;
+    for (int j = 0; j < a; j++) {
+        __m512 col[6], e[6];
+        for (int i = 0; i < a; i++) col[i] = h[i][j];
+        dw_bt(a, col, e);
+        for (int r = 0; r < a; r++) {
+            float *dst = at + (a * r + j) * d->a_len;
             _mm256_storeu_ps(dst, _mm512_castps512_ps256(e[r]));
             if (hi) _mm256_storeu_ps(dst + 8 * kc, _mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(e[r]), 1)));
         }
@@ -654,61 +732,98 @@ __attribute__((target("avx512f"))) static void dw_transform_in(const dwgeom *d, 
 }
 
 /* tile t's Z (A dy A^T of 16 channels from o0) into row k of the chunk's B panels */
-__attribute__((target("avx512f"))) static void dw_transform_dy(const dwgeom *d, const float *dyt, int64_t t, int64_t o0,
-                                                               int64_t k, int64_t kc, float *b)
+__attribute__((target("avx512f"), always_inline)) static inline void dw_dy_tile(const dwgeom *d, const float *dyt, int64_t t,
+                                                                               int64_t o0, int64_t k, int64_t kc,
+                                                                               float *pb, const int m)
 {
     const cn_conv_geom *g = d->g;
-    int64_t n = t / (d->wg.th * d->wg.tw), ty = t / d->wg.tw % d->wg.th, tx = t % d->wg.tw;
-    __m512 h[2][4], zero = _mm512_setzero_ps();
-    for (int i = 0; i < 2; i++) {
-        int64_t oy = 2 * ty + i;
-        __m512 v[2];
-        for (int j = 0; j < 2; j++) {
-            int64_t ox = 2 * tx + j;
+    const int a = m + 2;
+    int64_t n = t / (d->th * d->tw), ty = t / d->tw % d->th, tx = t % d->tw;
+    __m512 h[4][6], zero = _mm512_setzero_ps();
+    for (int i = 0; i < m; i++) {
+        int64_t oy = m * ty + i;
+        __m512 v[4];
+        for (int j = 0; j < m; j++) {
+            int64_t ox = m * tx + j;
             v[j] = oy < g->oh && ox < g->ow ? _mm512_loadu_ps(dyt + ((n * g->oh + oy) * g->ow + ox) * d->co16 + o0) : zero;
         }
-        h[i][0] = v[0];
-        h[i][1] = _mm512_add_ps(v[0], v[1]);
-        h[i][2] = _mm512_sub_ps(v[0], v[1]);
-        h[i][3] = _mm512_sub_ps(zero, v[1]);
+        dw_a(m, v, h[i]);
     }
-    float *at = b + o0 / CN_GEMM_NR * CN_GEMM_NR * kc + k * CN_GEMM_NR + o0 % CN_GEMM_NR;
-    for (int j = 0; j < 4; j++) {
-        __m512 e[4] = { h[0][j], _mm512_add_ps(h[0][j], h[1][j]), _mm512_sub_ps(h[0][j], h[1][j]),
-                        _mm512_sub_ps(zero, h[1][j]) };
-        for (int r = 0; r < 4; r++) _mm512_store_ps(at + (4 * r + j) * d->b_len, e[r]);
+    float *at = pb + o0 / CN_GEMM_NR * CN_GEMM_NR * kc + k * CN_GEMM_NR + o0 % CN_GEMM_NR;
+    for (int j = 0; j < a; j++) {
+        __m512 col[4], e[6];
+        for (int i = 0; i < m; i++) col[i] = h[i][j];
+        dw_a(m, col, e);
+        for (int r = 0; r < a; r++) _mm512_store_ps(at + (a * r + j) * d->b_len, e[r]);
     }
 }
 
-/* dW += G^T M G (G's rows (1 0 0) (1/2 1/2 1/2) (1/2 -1/2 1/2) (0 0 1)) for input channel c and
- * the 8 output channels from o (those below Cout), in double, the 8 side by side in a vector:
- * the scalar loop's operations in its order (C11 contracts no multiply-add), so its bits. M's
- * rows are Co16 wide, so the 8 loads stay inside them. */
-__attribute__((target("avx512f"))) static void dw_out_8(const dwgeom *d, const float *m, int64_t o, int64_t c,
-                                                        float *dw)
+/* a chunk's tiles [c0, c0 + kc) transformed into its panels, by the tile's size */
+__attribute__((target("avx512f"))) static void dw_transform_chunk(const dwgeom *d, const float *xt, const float *dyt,
+                                                                  int64_t c0, int64_t kc, float *pa, float *pb)
+{
+    for (int64_t k = 0; k < kc; k++) {
+        if (d->m == 2) {
+            for (int64_t c = 0; c < d->ci8; c += 16) dw_in_tile(d, xt, c0 + k, c, k, kc, pa, 4);
+            for (int64_t o = 0; o < d->co16; o += 16) dw_dy_tile(d, dyt, c0 + k, o, k, kc, pb, 2);
+        } else {
+            for (int64_t c = 0; c < d->ci8; c += 16) dw_in_tile(d, xt, c0 + k, c, k, kc, pa, 6);
+            for (int64_t o = 0; o < d->co16; o += 16) dw_dy_tile(d, dyt, c0 + k, o, k, kc, pb, 4);
+        }
+    }
+}
+
+/* G^T applied to a vectors of doubles (a column of M, or a row of G^T M): 3 values. F(2x2,3x3)'s
+ * G has rows (1 0 0) (1/2 1/2 1/2) (1/2 -1/2 1/2) (0 0 1), F(4x4,3x3)'s winograd4.c's */
+__attribute__((target("avx512f"), always_inline)) static inline void dw_gt(int a, const __m512d *q, __m512d *out)
+{
+    if (a == 4) {
+        const __m512d half = _mm512_set1_pd(0.5);
+        __m512d sum = _mm512_add_pd(q[1], q[2]);
+        out[0] = _mm512_add_pd(q[0], _mm512_mul_pd(half, sum));
+        out[1] = _mm512_mul_pd(half, _mm512_sub_pd(q[1], q[2]));
+        out[2] = _mm512_add_pd(_mm512_mul_pd(half, sum), q[3]);
+        return;
+    }
+    const __m512d quarter = _mm512_set1_pd(0.25), sixth = _mm512_set1_pd(1.0 / 6), twelfth = _mm512_set1_pd(1.0 / 12),
+                  t24 = _mm512_set1_pd(1.0 / 24);
+    __m512d s12 = _mm512_add_pd(q[1], q[2]), d21 = _mm512_sub_pd(q[2], q[1]);
+    __m512d s34 = _mm512_add_pd(q[3], q[4]), d34 = _mm512_sub_pd(q[3], q[4]);
+    out[0] = _mm512_add_pd(_mm512_sub_pd(_mm512_mul_pd(quarter, q[0]), _mm512_mul_pd(sixth, s12)), _mm512_mul_pd(t24, s34));
+    out[1] = _mm512_add_pd(_mm512_mul_pd(sixth, d21), _mm512_mul_pd(twelfth, d34));
+    out[2] = _mm512_add_pd(_mm512_mul_pd(sixth, _mm512_sub_pd(s34, s12)), q[5]);
+}
+
+/* dW += G^T M G for input channel c and the 8 output channels from o (those below Cout), in
+ * double, the 8 side by side in a vector. M's rows are Co16 wide, so the 8 loads stay inside
+ * them. a: the tile's input size, the compiler's constant in each caller. */
+__attribute__((target("avx512f"), always_inline)) static inline void dw_out_tile(const dwgeom *d, const float *m,
+                                                                                int64_t o, int64_t c, float *dw,
+                                                                                const int a)
 {
     const cn_conv_geom *g = d->g;
-    const __m512d half = _mm512_set1_pd(0.5);
-    __m512d q[4][4], r[3][4], w[9];
-    for (int e = 0; e < 16; e++) q[e / 4][e % 4] = _mm512_cvtps_pd(_mm256_loadu_ps(m + (e * g->cin + c) * d->co16 + o));
-    for (int j = 0; j < 4; j++) { /* G^T on the left */
-        __m512d sum = _mm512_add_pd(q[1][j], q[2][j]);
-        r[0][j] = _mm512_add_pd(q[0][j], _mm512_mul_pd(half, sum));
-        r[1][j] = _mm512_mul_pd(half, _mm512_sub_pd(q[1][j], q[2][j]));
-        r[2][j] = _mm512_add_pd(_mm512_mul_pd(half, sum), q[3][j]);
+    __m512d q[6][6], r[3][6], w[3][3];
+    for (int e = 0; e < d->ne; e++) q[e / a][e % a] = _mm512_cvtps_pd(_mm256_loadu_ps(m + (e * g->cin + c) * d->co16 + o));
+    for (int j = 0; j < a; j++) { /* G^T on the left */
+        __m512d col[6], t[3];
+        for (int i = 0; i < a; i++) col[i] = q[i][j];
+        dw_gt(a, col, t);
+        for (int i = 0; i < 3; i++) r[i][j] = t[i];
     }
-    for (int i = 0; i < 3; i++) { /* G on the right */
-        __m512d sum = _mm512_add_pd(r[i][1], r[i][2]);
-        w[3 * i] = _mm512_add_pd(r[i][0], _mm512_mul_pd(half, sum));
-        w[3 * i + 1] = _mm512_mul_pd(half, _mm512_sub_pd(r[i][1], r[i][2]));
-        w[3 * i + 2] = _mm512_add_pd(_mm512_mul_pd(half, sum), r[i][3]);
-    }
+    for (int i = 0; i < 3; i++) dw_gt(a, r[i], w[i]); /* G on the right */
     float out[9][8];
-    for (int k = 0; k < 9; k++) _mm256_storeu_ps(out[k], _mm512_cvtpd_ps(w[k]));
+    for (int k = 0; k < 9; k++) _mm256_storeu_ps(out[k], _mm512_cvtpd_ps(w[k / 3][k % 3]));
     for (int l = 0; l < 8 && o + l < g->cout; l++) {
         float *wl = dw + ((o + l) * g->cin + c) * 9;
         for (int k = 0; k < 9; k++) wl[k] += out[k][l];
     }
+}
+
+__attribute__((target("avx512f"))) static void dw_out_8(const dwgeom *d, const float *m, int64_t o, int64_t c,
+                                                        float *dw)
+{
+    if (d->a == 4) dw_out_tile(d, m, o, c, dw, 4);
+    else dw_out_tile(d, m, o, c, dw, 6);
 }
 
 /* dW += G^T M G per channel pair, in blocks of 16 x 16 pairs whose M stays in L1 */
@@ -722,19 +837,16 @@ static void dw_out(const dwgeom *d, const float *m, float *dw)
                 for (int64_t c = blk % cb * 16; c < g->cin && c < blk % cb * 16 + 16; c++) dw_out_8(d, m, o, c, dw););
 }
 
-/* M += the products of tiles [t0, t1), DW_TILES at a time; chunk: room for their panels,
+/* M += the products of tiles [t0, t1), a chunk at a time; chunk: room for their panels,
  * 64-byte aligned */
 static void dw_part(const dwgeom *d, const float *xt, const float *dyt, int64_t t0, int64_t t1, float *m, float *chunk)
 {
     const cn_conv_geom *g = d->g;
-    float *a = chunk, *b = chunk + 16 * d->a_len;
-    for (int64_t c0 = t0; c0 < t1; c0 += DW_TILES) {
-        int64_t kc = t1 - c0 < DW_TILES ? t1 - c0 : DW_TILES;
-        for (int64_t k = 0; k < kc; k++) {
-            for (int64_t c = 0; c < d->ci8; c += 16) dw_transform_in(d, xt, c0 + k, c, k, kc, a);
-            for (int64_t o = 0; o < d->co16; o += 16) dw_transform_dy(d, dyt, c0 + k, o, k, kc, b);
-        }
-        for (int e = 0; e < 16; e++)
+    float *a = chunk, *b = chunk + d->ne * d->a_len;
+    for (int64_t c0 = t0; c0 < t1; c0 += d->kt) {
+        int64_t kc = t1 - c0 < d->kt ? t1 - c0 : d->kt;
+        dw_transform_chunk(d, xt, dyt, c0, kc, a, b);
+        for (int e = 0; e < d->ne; e++)
             for (int64_t o = 0; o < g->cout; o += CN_GEMM_NR)
                 cn_gemm_panel_add(g->cin, kc, a + e * d->a_len, b + e * d->b_len + o * kc, m + e * g->cin * d->co16 + o,
                                   d->co16, g->cout - o < CN_GEMM_NR ? g->cout - o : CN_GEMM_NR);
@@ -744,7 +856,7 @@ static void dw_part(const dwgeom *d, const float *xt, const float *dyt, int64_t 
 void cn_cpu_winograd_weight_grad(const cn_conv_geom *g, const float *x, const float *dy, float *dw, float *work)
 {
     dwgeom d = dwgeom_of(g);
-    int64_t ml = dw_m_len(&d), parts = d.parts, tiles = d.wg.tiles;
+    int64_t ml = dw_m_len(&d), parts = d.parts, tiles = d.tiles;
     float *xt = work, *dyt = xt + dw_xt_len(&d), *m = dyt + dw_dyt_len(&d);
     /* the panels 64-byte aligned, as the products read B (the sizes are all multiples of 16 floats) */
     float *spare = (float *)(((uintptr_t)(m + parts * ml) + 63) & ~(uintptr_t)63);
@@ -783,6 +895,7 @@ void cn_cpu_winograd_prepare_turned(const cn_conv_geom *t, const float *w, float
     (void)t, (void)w, (void)u; /* never */
 }
 int cn_cpu_winograd_weight_way(const cn_conv_geom *g) { return (void)g, 0; }
+void cn_cpu_winograd_dw4_force(int mode) { (void)mode; }
 int64_t cn_cpu_winograd_weight_work(const cn_conv_geom *g) { return (void)g, 0; }
 void cn_cpu_winograd_weight_grad(const cn_conv_geom *g, const float *x, const float *dy, float *dw, float *work)
 {

@@ -150,20 +150,6 @@ static void transform_weights4(const w4geom *wg, const float *w, int turned, flo
         for (int64_t ip = 0; ip < panels; ip++) transform_panel4(wg, w, turned, ip, u););
 }
 
-/* B^T applied to six vectors (a row of d, or a column of d B) */
-__attribute__((target("avx512f"), always_inline)) static inline void bt6(const __m512 d[6], __m512 r[6])
-{
-    const __m512 four = _mm512_set1_ps(4.0f), five = _mm512_set1_ps(5.0f), two = _mm512_set1_ps(2.0f);
-    __m512 t0 = _mm512_fnmadd_ps(four, d[2], d[4]), t1 = _mm512_fnmadd_ps(four, d[1], d[3]);
-    __m512 t2 = _mm512_sub_ps(d[4], d[2]), t3 = _mm512_mul_ps(two, _mm512_sub_ps(d[3], d[1]));
-    r[0] = _mm512_fmadd_ps(four, d[0], _mm512_fnmadd_ps(five, d[2], d[4]));
-    r[1] = _mm512_add_ps(t0, t1);
-    r[2] = _mm512_sub_ps(t0, t1);
-    r[3] = _mm512_add_ps(t2, t3);
-    r[4] = _mm512_sub_ps(t2, t3);
-    r[5] = _mm512_fmadd_ps(four, d[1], _mm512_fnmadd_ps(five, d[3], d[5]));
-}
-
 /* A^T applied to six vectors: four */
 __attribute__((target("avx512f"), always_inline)) static inline void at6(const __m512 m[6], __m512 o[4])
 {

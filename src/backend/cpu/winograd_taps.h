@@ -1,5 +1,6 @@
-/* winograd_taps.h — what winograd.c and winograd4.c share: the input rows fetched ahead, and
- * the kernels' taps as both Winograd forms' weight transforms read them: 8 output channels of a panel of the products' A side by side, two
+/* winograd_taps.h — what winograd.c and winograd4.c share: the input rows fetched ahead,
+ * F(4x4,3x3)'s input transform (its forward's, and F(3x3,4x4)'s weight gradient's), and the
+ * kernels' taps as both Winograd forms' weight transforms read them: 8 output channels of a panel of the products' A side by side, two
  * input channels a vector (a panel's columns c and c+1 lie side by side in its packed form). */
 #ifndef CN_WINOGRAD_TAPS_H
 #define CN_WINOGRAD_TAPS_H
@@ -36,6 +37,20 @@ cn_winograd_taps(const cn_conv_geom *g, const float *w, int turned, int64_t ip, 
     for (int i = 0; i < 9; i++)
         kk[i] = _mm512_mask_i32gather_ps(_mm512_setzero_ps(), live & both, apart, k + (turned ? 8 - i : i), 4);
     return both;
+}
+
+/* F(4x4,3x3)'s B^T (winograd4.c) applied to six vectors (a row of d, or a column of d B) */
+__attribute__((target("avx512f"), always_inline)) static inline void bt6(const __m512 d[6], __m512 r[6])
+{
+    const __m512 four = _mm512_set1_ps(4.0f), five = _mm512_set1_ps(5.0f), two = _mm512_set1_ps(2.0f);
+    __m512 t0 = _mm512_fnmadd_ps(four, d[2], d[4]), t1 = _mm512_fnmadd_ps(four, d[1], d[3]);
+    __m512 t2 = _mm512_sub_ps(d[4], d[2]), t3 = _mm512_mul_ps(two, _mm512_sub_ps(d[3], d[1]));
+    r[0] = _mm512_fmadd_ps(four, d[0], _mm512_fnmadd_ps(five, d[2], d[4]));
+    r[1] = _mm512_add_ps(t0, t1);
+    r[2] = _mm512_sub_ps(t0, t1);
+    r[3] = _mm512_add_ps(t2, t3);
+    r[4] = _mm512_sub_ps(t2, t3);
+    r[5] = _mm512_fmadd_ps(four, d[1], _mm512_fnmadd_ps(five, d[3], d[5]));
 }
 
 #endif
