@@ -196,11 +196,14 @@ int cmd_data(int argc, char **argv)
             for (int32_t i = 0; i < r.n_halves; i++) printf(" %8lld", (long long)r.halves[i].files);
             printf("\n");
         }
-        printf("%lld files that do not decode or are empty, %lld duplicates", (long long)r.bad_files,
-               (long long)r.duplicates);
+        printf("%lld %s, %lld duplicate%s", (long long)r.bad_files,
+               r.bad_files == 1 ? "file that does not decode or is empty" : "files that do not decode or are empty",
+               (long long)r.duplicates, r.duplicates == 1 ? "" : "s");
         if (r.n_halves) printf(" (%lld across halves)", (long long)r.leaks);
-        printf(", %lld labels out of range, %lld empty classes", (long long)r.bad_labels, (long long)empty);
-        if (r.layout == CN_DATA_HALVES) printf(", %lld classes missing from a half", (long long)r.missing_classes);
+        printf(", %lld label%s out of range, %lld empty class%s", (long long)r.bad_labels, r.bad_labels == 1 ? "" : "s",
+               (long long)empty, empty == 1 ? "" : "es");
+        if (r.layout == CN_DATA_HALVES)
+            printf(", %lld class%s missing from a half", (long long)r.missing_classes, r.missing_classes == 1 ? "" : "es");
         printf("\n");
         if (r.problems && *r.problems) printf("\n");
         print_problems(r.problems, 0);

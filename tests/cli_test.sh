@@ -359,7 +359,7 @@ mkdir -p "$T/oneempty/cat" "$T/oneempty/dog" "$T/noimages/cat"
 cp "$T/imgs/cat/a.png" "$T/oneempty/cat/a.png"
 run "$CN" data check "$T/oneempty"
 expect_rc "data check of a folder with an empty class" 1
-expect_text "data check: the empty class counted" out "0 labels out of range, 1 empty classes"
+expect_text "data check: the empty class counted" out "0 labels out of range, 1 empty class"
 expect_text "data check: the empty class named" out "oneempty/dog: no images in this class folder"
 run "$CN" data check "$T/oneempty" --json
 expect_json "data check --json: empty_classes 1" "d['empty_classes'] == 1 and d['per_class'][1]['count'] == 0"
