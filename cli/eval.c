@@ -195,8 +195,9 @@ int cmd_eval(int argc, char **argv)
         int64_t row = 0;
         for (int32_t p = 0; p < k; p++) row += r.confusion[c * k + p];
         char esc[256];
-        printf("%-14s %8lld %8.2f%%\n", cn_text_escape(class_name(model, c, buf, sizeof buf), esc, sizeof esc), (long long)row,
-               row ? 100.0 * (double)r.confusion[c * k + c] / (double)row : 0.0);
+        printf("%-14s %8lld ", cn_text_escape(class_name(model, c, buf, sizeof buf), esc, sizeof esc), (long long)row);
+        if (row) printf("%8.2f%%\n", 100.0 * (double)r.confusion[c * k + c] / (double)row);
+        else printf("%9s\n", "-"); /* no image of the class: no accuracy (--json says 0) */
     }
     /* rows labelled by number and name, columns by number */
     printf("\nconfusion matrix (rows: true class, columns: predicted)\n%20s", "");

@@ -135,8 +135,13 @@ static void write_per_class(FILE *f, const report_data *d)
         double acc = total ? 100.0 * (double)ok / (double)total : 0;
         fprintf(f, "<tr><td class=\"l\">%d ", (int)c);
         report_html_text(f, label_of(d, c, buf, sizeof buf));
-        fprintf(f, "</td><td>%lld</td><td>%lld</td><td>%.2f%%</td><td class=\"l\"><span class=\"bar\" "
-                   "style=\"width:%.0fpx\"></span></td></tr>\n", (long long)total, (long long)ok, acc, 2 * acc);
+        fprintf(f, "</td><td>%lld</td><td>%lld</td>", (long long)total, (long long)ok);
+        if (!total) { /* no image of the class: no accuracy */
+            fprintf(f, "<td>&ndash;</td><td class=\"l\"></td></tr>\n");
+            continue;
+        }
+        fprintf(f, "<td>%.2f%%</td><td class=\"l\"><span class=\"bar\" style=\"width:%.0fpx\"></span></td></tr>\n", acc,
+                2 * acc);
     }
     fprintf(f, "</table>\n");
 }
