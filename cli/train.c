@@ -403,8 +403,33 @@ static int64_t held_out(const train_opts *o, const cn_dataset *ds)
     return (int64_t)floor((double)ds->count * o->cfg.val_fraction);
 }
 
+/* " of 1 of the 3 classes (red)": a half whose images are of some of the training classes only
+ * (its class folders matched to train/'s by name); nothing when all are there */
+static const char *classes_present(const cn_dataset *h, int32_t classes, char *buf, size_t cap)
+{
+    char *seen = calloc((size_t)classes, 1);
+    int32_t present = 0;
+    buf[0] = '\0';
+    if (!seen) return buf;
+    for (int64_t i = 0; i < h->count; i++)
+        if (h->labels[i] >= 0 && h->labels[i] < classes && !seen[h->labels[i]]) seen[h->labels[i]] = 1, present++;
+    if (present < classes) {
+        snprintf(buf, cap, " of %d of the %d classes", (int)present, (int)classes);
+        for (int32_t c = 0, n = 0; h->class_names && present <= 6 && c < classes; c++)
+            if (seen[c]) {
+                char esc[256];
+                size_t len = strlen(buf);
+                snprintf(buf + len, cap - len, "%s%s", n++ ? ", " : " (", cn_text_escape(h->class_names[c], esc, sizeof esc));
+            }
+        if (h->class_names && present <= 6 && present > 0) snprintf(buf + strlen(buf), cap - strlen(buf), ")");
+    }
+    free(seen);
+    return buf;
+}
+
 static void say_data(const train_opts *o, const cn_dataset *ds, const cn_dataset *val, const cn_dataset *test)
 {
+    char some[2048];
     char name[4300], esc[4400];
     if (o->quiet) return;
     cli_data_name(o->data, CLI_HALF_TRAIN, name, sizeof name);
@@ -412,8 +437,9 @@ static void say_data(const train_opts *o, const cn_dataset *ds, const cn_dataset
            ds->count == 1 ? "" : "s", (int)ds->classes, ds->classes == 1 ? "" : "es");
     int64_t held = held_out(o, ds);
     if (val->count)
-        printf("validation: %s, %lld images\n", cn_text_escape(cli_data_name(o->data, CLI_HALF_VAL, name, sizeof name), esc,
-                                                               sizeof esc), (long long)val->count);
+        printf("validation: %s, %lld images%s\n", cn_text_escape(cli_data_name(o->data, CLI_HALF_VAL, name, sizeof name), esc,
+                                                                 sizeof esc), (long long)val->count,
+               classes_present(val, (int32_t)ds->classes, some, sizeof some));
     else if (held) printf("validation: %lld of them held out (--val %g)\n", (long long)held, o->cfg.val_fraction);
     else if (o->cfg.val_fraction > 0) /* else "best validation accuracy" would be the training figures' */
         printf("validation: none (--val %g of %lld images holds out none): the best epoch is the training "
@@ -421,7 +447,8 @@ static void say_data(const train_opts *o, const cn_dataset *ds, const cn_dataset
     if (test->count) {
         if (o->test) snprintf(name, sizeof name, "%s", cli_data_dir(o->test));
         else cli_data_name(o->data, CLI_HALF_TEST, name, sizeof name);
-        printf("test:       %s, %lld images\n", cn_text_escape(name, esc, sizeof esc), (long long)test->count);
+        printf("test:       %s, %lld images%s\n", cn_text_escape(name, esc, sizeof esc), (long long)test->count,
+               classes_present(test, (int32_t)ds->classes, some, sizeof some));
     }
     if (o->dev.device) /* where it runs, when not the CPU */
         printf("device:     %s, %s%s\n", cli_devices[o->dev.device], cli_precisions[o->dev.precision],

@@ -253,6 +253,7 @@ rm -r "$T/split/test/yellow" "$T/split/test/green"
 "$CN" train "$@" --data "$T/split" --out "$T/split-red" >"$T/out" 2>&1
 rc=$?
 acc=$(sed -n 's/^test accuracy \([0-9.]*\)%.*/\1/p' "$T/out")
+check "the run says which classes its test half holds" "grep -q '^test:       $T/split/test, 10 images of 1 of the 3 classes (red)\$' '$T/out'"
 "$CN" eval "$T/split-red" --json >"$T/red.json" 2>&1
 check "a test half of red/ alone: trained, and its accuracy eval's of class 2 on 10 images" \
     "[ $rc -eq 0 ] && [ -n '$acc' ] && /usr/bin/python3 -c \"import json; d = json.load(open('$T/red.json')); exit(not (d['count'] == 10 and abs(100 * d['accuracy'] - $acc) < 0.01))\""
