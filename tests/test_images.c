@@ -733,6 +733,13 @@ static void test_folder(void)
     gray_png("f/ant/x.png", 60);
     write_bytes(at("f/ant/.DS_Store"), "junk", 4);
     write_bytes(at("f/README"), "top-level files are not images", 30);
+    /* what Windows and a Mac's zip leave behind: not images, not a class */
+    write_bytes(at("f/bee/Thumbs.db"), "junk", 4);
+    write_bytes(at("f/Zebra/desktop.ini"), "[.ShellClassInfo]", 17);
+    write_bytes(at("f/ant/THUMBS.DB"), "junk", 4);
+    mkdir_at("f/__MACOSX");
+    mkdir_at("f/__MACOSX/bee");
+    write_bytes(at("f/__MACOSX/bee/._a.png"), "junk", 4);
 
     cn_dataset ds;
     if (cn_dataset_load_folder(ctx, at("f"), 1, 4, 4, &ds) != CN_OK) {

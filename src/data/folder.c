@@ -2,7 +2,9 @@
 /* folder.c — image folders: one sub-folder per class, as torchvision's ImageFolder reads them.
  * Classes are the sub-folders sorted by name (byte order, like Python's sorted()), class i
  * the i-th; within a class the files are sorted the same way. Names starting with '.' are
- * skipped (.DS_Store, editor files); files directly in the top folder and folders nested in a
+ * skipped (.DS_Store, editor files), and so are what an operating system leaves in a folder of
+ * pictures: Windows' Thumbs.db, ehthumbs.db and desktop.ini (in any case), and the __MACOSX
+ * folder of a zip made on a Mac; files directly in the top folder and folders nested in a
  * class folder are ignored. Every other file of a class folder must be a PNG or JPEG (told by
  * its content, not its name): one that does not decode fails the load naming it, and so does
  * a class folder with no files (as ImageFolder does). Covered by tests/test_images.c. */
@@ -10,6 +12,7 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/stat.h>
 
 #include "data_impl.h"
@@ -36,6 +39,16 @@ void cn_names_free(cn_ctx *ctx, cn_names *n)
 
 static int cmp_names(const void *a, const void *b) { return strcmp(*(char *const *)a, *(char *const *)b); }
 
+/* a name no one gave a class or an image: hidden, or the litter of an operating system */
+static int skipped_name(const char *name)
+{
+    static const char *const litter[] = { "thumbs.db", "ehthumbs.db", "ehthumbs_vista.db", "desktop.ini", "__macosx" };
+    if (name[0] == '.') return 1;
+    for (size_t i = 0; i < sizeof litter / sizeof litter[0]; i++)
+        if (!strcasecmp(name, litter[i])) return 1;
+    return 0;
+}
+
 cn_status cn_list_dir(cn_ctx *ctx, const char *dir, int dirs, cn_names *out)
 {
     memset(out, 0, sizeof *out);
@@ -47,7 +60,7 @@ cn_status cn_list_dir(cn_ctx *ctx, const char *dir, int dirs, cn_names *out)
     char *path = NULL;
     struct dirent *e;
     while ((e = readdir(d))) {
-        if (e->d_name[0] == '.') continue;
+        if (skipped_name(e->d_name)) continue;
         if (!(path = cn_path_join(ctx, dir, e->d_name))) {
             st = CN_E_NOMEM;
             goto done;
