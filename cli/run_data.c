@@ -96,8 +96,9 @@ static int absolute_path(const char *path, char *out, size_t cap)
         }
         if (!strcmp(head, ".") || !strcmp(head, "/")) return 0;
         char *slash = strrchr(head, '/');
-        snprintf(part, sizeof part, "/%s%s", slash ? slash + 1 : head, tail);
-        snprintf(tail, sizeof tail, "%s", part);
+        int k = snprintf(part, sizeof part, "/%s%s", slash ? slash + 1 : head, tail);
+        if (k < 0 || (size_t)k >= sizeof part) return 0; /* too long to compare: nothing resolved */
+        memcpy(tail, part, (size_t)k + 1);
         if (!slash) snprintf(head, sizeof head, ".");
         else if (slash == head) head[1] = 0;
         else *slash = 0;
