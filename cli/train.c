@@ -414,14 +414,15 @@ static const char *classes_present(const cn_dataset *h, int32_t classes, char *b
     for (int64_t i = 0; i < h->count; i++)
         if (h->labels[i] >= 0 && h->labels[i] < classes && !seen[h->labels[i]]) seen[h->labels[i]] = 1, present++;
     if (present < classes) {
+        int named = h->class_names && present > 0 && present <= 6; /* a few: named */
         snprintf(buf, cap, " of %d of the %d classes", (int)present, (int)classes);
-        for (int32_t c = 0, n = 0; h->class_names && present <= 6 && c < classes; c++)
+        for (int32_t c = 0, n = 0; named && c < classes; c++)
             if (seen[c]) {
                 char esc[256];
                 size_t len = strlen(buf);
                 snprintf(buf + len, cap - len, "%s%s", n++ ? ", " : " (", cn_text_escape(h->class_names[c], esc, sizeof esc));
             }
-        if (h->class_names && present <= 6 && present > 0) snprintf(buf + strlen(buf), cap - strlen(buf), ")");
+        if (named) snprintf(buf + strlen(buf), cap - strlen(buf), ")");
     }
     free(seen);
     return buf;
