@@ -403,8 +403,9 @@ static int64_t held_out(const train_opts *o, const cn_dataset *ds)
     return (int64_t)floor((double)ds->count * o->cfg.val_fraction);
 }
 
-/* " of 1 of the 3 classes (red)": a half whose images are of some of the training classes only
- * (its class folders matched to train/'s by name); nothing when all are there */
+/* " of 1 of the 3 classes (red)", " of 9 of the 10 classes (none of 'Ankle boot')": a half whose
+ * images are of some of the training classes only (its class folders matched to train/'s by
+ * name), the few there or the few missing named; nothing when all are there */
 static const char *classes_present(const cn_dataset *h, int32_t classes, char *buf, size_t cap)
 {
     char *seen = calloc((size_t)classes, 1);
@@ -414,15 +415,17 @@ static const char *classes_present(const cn_dataset *h, int32_t classes, char *b
     for (int64_t i = 0; i < h->count; i++)
         if (h->labels[i] >= 0 && h->labels[i] < classes && !seen[h->labels[i]]) seen[h->labels[i]] = 1, present++;
     if (present < classes) {
-        int named = h->class_names && present > 0 && present <= 6; /* a few: named */
+        /* name the few there, else the few missing */
+        int there = present > 0 && present <= 6, missing = !there && classes - present <= 3;
         snprintf(buf, cap, " of %d of the %d classes", (int)present, (int)classes);
-        for (int32_t c = 0, n = 0; named && c < classes; c++)
-            if (seen[c]) {
+        for (int32_t c = 0, n = 0; h->class_names && (there || missing) && c < classes; c++)
+            if (seen[c] == there) {
                 char esc[256];
                 size_t len = strlen(buf);
-                snprintf(buf + len, cap - len, "%s%s", n++ ? ", " : " (", cn_text_escape(h->class_names[c], esc, sizeof esc));
+                snprintf(buf + len, cap - len, there ? "%s%s" : "%s'%s'", n++ ? ", " : there ? " (" : " (none of ",
+                         cn_text_escape(h->class_names[c], esc, sizeof esc));
             }
-        if (named) snprintf(buf + strlen(buf), cap - strlen(buf), ")");
+        if (h->class_names && (there || missing)) snprintf(buf + strlen(buf), cap - strlen(buf), ")");
     }
     free(seen);
     return buf;

@@ -254,6 +254,13 @@ rm -r "$T/split/test/yellow" "$T/split/test/green"
 rc=$?
 acc=$(sed -n 's/^test accuracy \([0-9.]*\)%.*/\1/p' "$T/out")
 check "the run says which classes its test half holds" "grep -q '^test:       $T/split/test, 10 images of 1 of the 3 classes (red)\$' '$T/out'"
+# of many classes, the few missing are named instead
+/usr/bin/python3 tests/pngwrite.py "$T/many/train" a b c d e f g h --count 4 --seed 5 --size 10-12 --channels 0,1,2,0,1,2,0,1
+/usr/bin/python3 tests/pngwrite.py "$T/many/test" a b c d e f g --count 2 --seed 6 --size 10-12 --channels 0,1,2,0,1,2,0
+"$CN" train -e 'input 12x12x3; conv 4 3x3 pad=1; relu; globalavgpool; dense 8' --epochs 1 --batch 8 --val 0 \
+    --data "$T/many" --out "$T/many-run" >"$T/out" 2>&1
+check "a test half of 7 of 8 classes: the missing one named" \
+    "grep -q \"^test:       $T/many/test, 14 images of 7 of the 8 classes (none of 'h')\\$\" '$T/out'"
 "$CN" eval "$T/split-red" --json >"$T/red.json" 2>&1
 check "a test half of red/ alone: trained, and its accuracy eval's of class 2 on 10 images" \
     "[ $rc -eq 0 ] && [ -n '$acc' ] && /usr/bin/python3 -c \"import json; d = json.load(open('$T/red.json')); exit(not (d['count'] == 10 and abs(100 * d['accuracy'] - $acc) < 0.01))\""
