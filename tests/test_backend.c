@@ -578,6 +578,7 @@ static void test_winograd4(void)
     cn_cpu_winograd_dw4_force(1);
     for (size_t i = 0; i < sizeof specs / sizeof specs[0]; i++) compare(specs[i], 3);
     compare("input 4x9x3; conv 5 3x3 pad=1", 4);
+    compare("input 16x16x64; conv 64 3x3 pad=1", 8); /* sums of 576 products over 128 tiles */
     same_in_each("input 22x26x16; conv 10 3x3 pad=1; relu; conv 9 3x3 pad=1", 9, 3, threads_of);
     same_in_each("input 18x14x40; conv 33 3x3 pad=1", 5, 3, threads_of);
     cn_set_threads(before);
