@@ -18,6 +18,7 @@ struct cn_model {
     int64_t c, h, w;       /* the input */
     int64_t classes;       /* outputs per image */
     int softmaxed;         /* the net ends in softmax: its output is the probabilities */
+    int map;               /* its output is a map (a U-Net's): no classes to classify */
     cn_tta tta;            /* the views whose outputs are averaged (cn_model_set_tta) */
     float mean[4], std[4];
     char **names;          /* classes names: class_names' lines, else the numbers */
@@ -75,6 +76,7 @@ cn_status cn_model_load(cn_ctx *ctx, const char *path, cn_model **out)
     m->c = in.c, m->h = in.h, m->w = in.w;
     m->classes = last.c * last.h * last.w;
     m->softmaxed = !strcmp(last.type, "softmax");
+    m->map = last.h * last.w != 1;
     if ((st = load_names(ctx, m)) || (st = cn_net_hold_params(ctx, m->net, 1))) goto fail;
     if (!(m->x = cn_calloc(ctx, (size_t)(m->c * m->h * m->w), sizeof(float))) ||
         !(m->probs = cn_calloc(ctx, (size_t)m->classes, sizeof(float)))) {
@@ -199,7 +201,7 @@ cn_status cn_model_probabilities(cn_ctx *ctx, cn_model *m, const float *x, int64
     if (!ctx) return CN_E_ARG;
     if (!m || !x || !probs) return cn_fail(ctx, CN_E_ARG, "cn_model_probabilities: NULL argument");
     if (n < 1) return cn_fail(ctx, CN_E_ARG, "cn_model_probabilities: %lld images", (long long)n);
-    cn_status st = cn_net_check_classes(ctx, m->net, 0); /* a map's values are no classes */
+    cn_status st = m->map ? cn_net_check_classes(ctx, m->net, 0) : CN_OK; /* says why a map is refused */
     if (st) return st;
     int views = cn_tta_count(m->tta);
     int64_t in_count, out_count;
