@@ -587,6 +587,106 @@ static void test_winograd4(void)
     cn_cpu_winograd_force(-1);
 }
 
+/* output (malloc'ed, *ny values) of spec's forward at batch, in training or not, from run()'s
+ * kind of weights and input */
+static float *forward_of(const char *spec, int64_t batch, int training, int64_t *ny)
+{
+    cn_net *net = parse_spec(ctx, spec);
+    if (!net) return NULL;
+    CHECK(cn_net_init_params(ctx, net, CN_INIT_KAIMING_UNIFORM, 77) == CN_OK);
+    cn_layer_info in = layer_at(ctx, net, 0, 1);
+    int64_t nx = in.c * in.h * in.w * batch;
+    float *x = malloc((size_t)nx * sizeof(float));
+    cn_rng rng;
+    cn_rng_seed(&rng, 5);
+    for (int64_t i = 0; i < nx; i++) x[i] = (float)cn_rng_normal(&rng);
+    CHECK(cn_net_forward(ctx, net, x, batch, training) == CN_OK);
+    const float *out = cn_net_output(net, ny);
+    float *y = malloc((size_t)*ny * sizeof(float));
+    memcpy(y, out, (size_t)*ny * sizeof(float));
+    free(x);
+    cn_net_destroy(net);
+    return y;
+}
+
+/* layer 1's kernel words for spec planned at batch (a forward out of training plans it) */
+static const char *kernel_at(const char *spec, int64_t batch, char *out, size_t len)
+{
+    int64_t ny;
+    cn_net *net = parse_spec(ctx, spec);
+    snprintf(out, len, "%s", "");
+    if (!net) return out;
+    CHECK(cn_net_init_params(ctx, net, CN_INIT_KAIMING_UNIFORM, 1) == CN_OK);
+    cn_layer_info in = layer_at(ctx, net, 0, 1);
+    float *x = calloc((size_t)(in.c * in.h * in.w * batch), sizeof(float));
+    CHECK(cn_net_forward(ctx, net, x, batch, 0) == CN_OK);
+    (void)cn_net_output(net, &ny);
+    snprintf(out, len, "%s", cn_net_layer_kernel(net, 1));
+    free(x);
+    cn_net_destroy(net);
+    return out;
+}
+
+/* Winograd F(2x2,3x3) in training where the batch's tiles pay and one image's do not
+ * (cn_cpu_winograd_train_way): the rule at its measured points; then, the rule forced on
+ * wherever Winograd can run, the forward in training and the input gradient against the
+ * reference, their bits those of Winograd forced everywhere (its way is taken), and the forward
+ * out of training the bits of the rule off (an image's bits stay its own) */
+static void test_winograd_training(void)
+{
+    if (!cn_gemm_avx512()) return; /* no Winograd without AVX-512 */
+    static const struct { const char *spec; int64_t batch; int train; } rule[] = {
+        { "input 4x4x512; conv 512 3x3 pad=1", 32, 1 },  /* resnet18-cifar's last stage: 128 tiles */
+        { "input 4x4x512; conv 512 3x3 pad=1", 16, 0 },  /* 64 tiles: even (the rule's comment) */
+        { "input 4x4x256; conv 256 3x3 pad=1", 32, 0 },  /* 128 tiles of 256 channels: slower */
+        { "input 4x4x256; conv 256 3x3 pad=1", 64, 1 },
+        { "input 4x4x128; conv 128 3x3 pad=1", 512, 0 }, /* fewer than 256 channels */
+        { "input 3x3x512; conv 512 3x3 pad=1", 64, 0 },  /* tiles over 4x4 for 3x3 */
+        { "input 2x2x512; conv 512 3x3 pad=1", 128, 1 },
+    };
+    char how[256];
+    for (size_t i = 0; i < sizeof rule / sizeof rule[0]; i++) {
+        kernel_at(rule[i].spec, rule[i].batch, how, sizeof how);
+        printf("  %-40s batch %3lld: %s\n", rule[i].spec, (long long)rule[i].batch, how);
+        CHECK(!strncmp(how, "sgemm on packed patches", 23)); /* out of training: an image's way */
+        CHECK(!strstr(how, "in training: winograd F(2x2,3x3)") == !rule[i].train);
+        CHECK(!strstr(how, "dx: winograd F(2x2,3x3)") == !rule[i].train);
+    }
+    kernel_at("input 6x6x512; conv 512 3x3 pad=1", 1, how, sizeof how); /* 9 tiles: an image's way */
+    CHECK(!strncmp(how, "winograd F(2x2,3x3); dx", 23));
+
+    static const char *specs[] = {
+        "input 4x4x8; conv 8 3x3 pad=1",
+        "input 3x3x4; conv 5 3x3 pad=1; relu; conv 6 3x3 pad=1", /* dx by the rule too */
+        "input 2x6x3; conv 4 3x3 pad=1",                         /* few taps out of training */
+        "input 4x4x6; deconv 5 3x3 pad=1",                        /* its forward: an input gradient */
+        "input 4x4x16 as x; conv 16 3x3 pad=1 as c; relu; conv 16 3x3 pad=1 as d; add x d",
+    };
+    cn_cpu_winograd_batch_force(1);
+    for (size_t i = 0; i < sizeof specs / sizeof specs[0]; i++) compare(specs[i], 3);
+    for (size_t i = 0; i < sizeof specs / sizeof specs[0]; i++) {
+        float *y[3], *dx[3], *dw[3], *inf[2];
+        int64_t ny, nx, nw, ni;
+        cn_cpu_winograd_batch_force(1);
+        run(specs[i], cn_backend_default(), 3, &y[0], &dx[0], &dw[0], &ny, &nx, &nw);
+        inf[0] = forward_of(specs[i], 3, 0, &ni);
+        cn_cpu_winograd_batch_force(-1);
+        cn_cpu_winograd_force(1);
+        run(specs[i], cn_backend_default(), 3, &y[1], &dx[1], &dw[1], &ny, &nx, &nw);
+        cn_cpu_winograd_force(-1);
+        cn_cpu_winograd_batch_force(0);
+        run(specs[i], cn_backend_default(), 3, &y[2], &dx[2], &dw[2], &ny, &nx, &nw);
+        inf[1] = forward_of(specs[i], 3, 0, &ni);
+        CHECK(memcmp(y[0], y[1], (size_t)ny * sizeof(float)) == 0);
+        CHECK(memcmp(dx[0], dx[1], (size_t)nx * sizeof(float)) == 0);
+        CHECK(memcmp(y[0], y[2], (size_t)ny * sizeof(float)) != 0); /* the rule off: another way */
+        CHECK(memcmp(inf[0], inf[1], (size_t)ni * sizeof(float)) == 0);
+        for (int v = 0; v < 3; v++) free(y[v]), free(dx[v]), free(dw[v]);
+        free(inf[0]), free(inf[1]);
+    }
+    cn_cpu_winograd_batch_force(-1);
+}
+
 /* the same bits on 1, 2 and 3 threads */
 static void test_threads(void)
 {
@@ -2021,6 +2121,8 @@ static const test_case cases[] = {
       test_winograd },
     { "winograd F(4x4,3x3) and the weight gradient's F(3x3,4x4) against the reference, the same bits on any thread "
       "count", test_winograd4 },
+    { "winograd F(2x2,3x3) in training where the batch's tiles pay, against the reference, an image's bits out of "
+      "training", test_winograd_training },
     { "a relu fused into the maxpool after it or the layer before: the layers' bits", test_fused_relu },
     { "cn_net_set_input_grad outlives cn_net_init_params", test_input_grad_setting },
     { "a batch norm folded into the conv before it at inference", test_folded_bn },

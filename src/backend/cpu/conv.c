@@ -1548,23 +1548,34 @@ CPU_CLONES static void depthwise_input_grad(const cn_conv_geom *g, const float *
         });
 }
 
-/* u_made: Winograd's transforms of w, made before (NULL: made in work where the way is Winograd's) */
+/* Winograd's way for a call: one image's rule, or in training the batch's (cn_cpu_winograd_train_way) */
+static int winograd_here(const cn_conv_geom *g, int training)
+{
+    return training ? cn_cpu_winograd_train_way(g) : cn_cpu_winograd_way(g);
+}
+
+/* u_made: Winograd's transforms of w, made before (NULL: made in work where the way is Winograd's);
+ * training: the call is a training step's (its way may be the batch's, winograd_here) */
 static void conv_into(const cn_conv_geom *g, const float *x, const float *w, const float *u_made, const float *b,
-                      float *y, int accumulate, int relu, float *work)
+                      float *y, int accumulate, int relu, int training, float *work)
 {
     if (depthwise(g)) depthwise_conv(g, x, w, b, y, accumulate, relu);
     else if (subsampled(g)) subsampled_conv(g, x, w, b, y, accumulate, relu, work);
-    else if (cn_cpu_winograd_way(g)) cn_cpu_winograd_conv(g, x, w, u_made, b, y, accumulate, relu, NULL, work);
+    else if (winograd_here(g, training)) cn_cpu_winograd_conv(g, x, w, u_made, b, y, accumulate, relu, NULL, work);
     else if (!accumulate && few_taps(g)) few_taps_conv(g, x, w, b, y, relu, work);
     else if (padded_way(g)) padded_conv(g, x, w, b, y, accumulate, relu, work);
     else general_conv(g, x, w, b, y, accumulate, relu);
 }
 
+/* floats of scratch for conv_into in training and out of it */
 static int64_t conv_work(const cn_conv_geom *g)
 {
     if (depthwise(g)) return 0;
     if (subsampled(g)) return subsampled_len(g);
-    return cn_cpu_winograd_way(g) ? cn_cpu_winograd_work(g) : padded_way(g) || few_taps(g) ? padded_len(g) : 0;
+    if (cn_cpu_winograd_way(g)) return cn_cpu_winograd_work(g);
+    int64_t other = padded_way(g) || few_taps(g) ? padded_len(g) : 0;
+    int64_t training = cn_cpu_winograd_train_way(g) ? cn_cpu_winograd_work(g) : 0;
+    return training > other ? training : other;
 }
 
 /* floats of scratch for the weight gradient, and for the input gradient */
@@ -1614,7 +1625,8 @@ static void conv_forward(const cn_op_io *io, int relu)
     cn_conv_geom g = cn_conv_geom_of(io->n, io->in[0], io->batch);
     int64_t K = (g.cin / g.groups) * g.kh * g.kw;
     const float *w = io->w;
-    conv_into(&g, io->x[0], w, prepared(&g, io), io->n->a.bias ? w + g.cout * K : NULL, io->y, 0, relu, io->work);
+    conv_into(&g, io->x[0], w, prepared(&g, io), io->n->a.bias ? w + g.cout * K : NULL, io->y, 0, relu, io->training,
+              io->work);
 }
 
 void cn_cpu_conv_forward(const cn_op_io *io) { conv_forward(io, 0); }
@@ -1653,8 +1665,10 @@ static void weight_grad_into(const cn_conv_geom *g, const float *x, const float 
 }
 
 /* dx (+)= W^T dY (fresh: stored): for stride 1 the convolution of dY by the flipped kernels;
+ * training: a training step's (a convolution's backward; a deconv's forward may be either);
  * work: input_grad_work(g) floats */
-static void input_grad_into(const cn_conv_geom *g, const float *w, const float *dy, float *dx, int fresh, float *work)
+static void input_grad_into(const cn_conv_geom *g, const float *w, const float *dy, float *dx, int fresh, int training,
+                            float *work)
 {
     cn_conv_geom t;
     int64_t K = (g->cin / g->groups) * g->kh * g->kw;
@@ -1668,12 +1682,12 @@ static void input_grad_into(const cn_conv_geom *g, const float *w, const float *
     }
     if (!direct(g) && transposed_geom(g, &t)) {
         float *wt = work, *rest = work + g->cout * K;
-        if (cn_cpu_winograd_way(&t)) { /* t's U straight from w, in the slot its work keeps for U */
+        if (winograd_here(&t, training)) { /* t's U straight from w, in the slot its work keeps for U */
             cn_cpu_winograd_prepare_turned(&t, w, rest);
-            conv_into(&t, dy, NULL, rest, NULL, dx, !fresh, 0, rest);
+            conv_into(&t, dy, NULL, rest, NULL, dx, !fresh, 0, training, rest);
         } else {
             flip_weights(g, w, wt);
-            conv_into(&t, dy, wt, NULL, NULL, dx, !fresh, 0, rest);
+            conv_into(&t, dy, wt, NULL, NULL, dx, !fresh, 0, training, rest);
         }
     } else {
         general_input_grad(g, w, dy, dx, fresh, work);
@@ -1696,13 +1710,14 @@ void cn_cpu_conv_backward(const cn_op_io *io)
     float *dw = io->dw, *dx = io->dx[0], *db = io->n->a.bias ? dw + g.cout * K : NULL;
     if (db && !few_taps(&g)) bias_grad(g.n, g.cout, g.oh * g.ow, io->dy, db);
     weight_grad_into(&g, io->x[0], io->dy, dw, few_taps(&g) ? db : NULL, io->work);
-    if (dx) input_grad_into(&g, io->w, io->dy, dx, io->dx_fresh & 1, io->work);
+    if (dx) input_grad_into(&g, io->w, io->dy, dx, io->dx_fresh & 1, 1, io->work);
 }
 
 const char *cn_cpu_conv_describe(const cn_node *n, const cn_node *const *in, int64_t batch)
 {
     /* [forward way][input gradient's way][weight gradient's]: 0 Winograd F(2x2,3x3), 1 padded
-     * rows, 2 packed patches, 4 Winograd F(4x4,3x3), the forward's 3: few taps in registers; the
+     * rows, 2 packed patches, 4 Winograd F(4x4,3x3), the forward's 3: few taps in registers, and
+     * its 5, 6, 7: 1, 2, 3 out of training and Winograd F(2x2,3x3) in training; the
      * input gradient's 3: dcol =
      * W^T dY, added back (col2im); the weight gradient's 1: few taps, summed in registers, 2:
      * Winograd F(3x3,2x2), 3: F(3x3,4x4) (else the products of the forward's way, or padded
@@ -1711,9 +1726,13 @@ const char *cn_cpu_conv_describe(const cn_node *n, const cn_node *const *in, int
 #define WAYS(f)                                                                                                \
     { DW(f "; dx: winograd F(2x2,3x3) of dY"), DW(f "; dx: sgemm on padded rows of dY"),                       \
       DW(f "; dx: sgemm on packed patches of dY"), DW(f "; dx: col2im"), DW(f "; dx: winograd F(4x4,3x3) of dY") }
-    static const char *const ways[5][5][4] = { WAYS("winograd F(2x2,3x3)"), WAYS("sgemm on padded rows"),
+#define TRAIN " (in training: winograd F(2x2,3x3))"
+    static const char *const ways[8][5][4] = { WAYS("winograd F(2x2,3x3)"), WAYS("sgemm on padded rows"),
                                                WAYS("sgemm on packed patches"), WAYS("few taps, sums in registers"),
-                                               WAYS("winograd F(4x4,3x3)") };
+                                               WAYS("winograd F(4x4,3x3)"), WAYS("sgemm on padded rows" TRAIN),
+                                               WAYS("sgemm on packed patches" TRAIN),
+                                               WAYS("few taps, sums in registers" TRAIN) };
+#undef TRAIN
 #undef WAYS
 #undef DW
     cn_conv_geom g = cn_conv_geom_of(n, in[0], batch), t;
@@ -1721,11 +1740,12 @@ const char *cn_cpu_conv_describe(const cn_node *n, const cn_node *const *in, int
     if (depthwise(&g)) return "depthwise, plane by plane along rows; dx and dw the same way";
     if (subsampled(&g)) return "sgemm, the image subsampled as a matrix (1x1 with a stride); dx: the same, added back";
     int fwd = cn_cpu_winograd4_way(&g) ? 4 : cn_cpu_winograd_way(&g) ? 0 : few_taps(&g) ? 3 : padded_way(&g) ? 1 : 2;
-    int dx = !transposed_geom(&g, &t) ? 3
-             : cn_cpu_winograd4_way(&t) ? 4
-             : cn_cpu_winograd_way(&t)  ? 0
-             : padded_way(&t)           ? 1
-                                        : 2;
+    if (fwd != 4 && fwd != 0 && cn_cpu_winograd_train_way(&g)) fwd += 4;
+    int dx = !transposed_geom(&g, &t)     ? 3 /* the input gradient is a training step's */
+             : cn_cpu_winograd4_way(&t)     ? 4
+             : cn_cpu_winograd_train_way(&t) ? 0
+             : padded_way(&t)               ? 1
+                                            : 2;
     int dw = cn_cpu_winograd_weight_way(&g);
     return ways[fwd][dx][few_taps(&g) ? 1 : dw == 4 ? 3 : dw ? 2 : 0];
 }
@@ -1748,7 +1768,7 @@ void cn_cpu_deconv_forward(const cn_op_io *io)
     int64_t K = (g.cin / g.groups) * g.kh * g.kw, P = g.h * g.w;
     const float *w = io->w;
     float *y = io->y;
-    input_grad_into(&g, w, io->x[0], y, 1, io->work);
+    input_grad_into(&g, w, io->x[0], y, 1, io->training, io->work);
     if (!io->n->a.bias) return;
     const float *b = w + g.cout * K;
     CN_PAR_FOR(g.n * g.cin * P >= CPU_PAR_MIN, schedule(static),
@@ -1767,7 +1787,7 @@ void cn_cpu_deconv_backward(const cn_op_io *io)
     float *dw = io->dw, *dx = io->dx[0];
     if (io->n->a.bias) bias_grad(g.n, g.cin, g.h * g.w, io->dy, dw + g.cout * K);
     weight_grad_into(&g, io->dy, io->x[0], dw, NULL, io->work);
-    if (dx) conv_into(&g, io->dy, io->w, NULL, NULL, dx, !(io->dx_fresh & 1), 0, io->work);
+    if (dx) conv_into(&g, io->dy, io->w, NULL, NULL, dx, !(io->dx_fresh & 1), 0, 1, io->work);
 }
 
 int64_t cn_cpu_deconv_workspace(const cn_node *n, const cn_node *const *in, int64_t batch)

@@ -26,6 +26,9 @@ int cn_cpu_env_switch(const char *name);
 /* winograd.c: 3x3 stride-1 convolutions by F(2x2,3x3), where conv.c's rule picks it */
 int cn_cpu_winograd_can(const cn_conv_geom *g); /* the shape and the CPU allow it */
 int cn_cpu_winograd_way(const cn_conv_geom *g); /* ... and the measured rule picks it */
+/* ... or in training, where the batch's tiles may pick it though one image's do not (conv.c's
+ * forward in training, and the input gradient) */
+int cn_cpu_winograd_train_way(const cn_conv_geom *g);
 int64_t cn_cpu_winograd_work(const cn_conv_geom *g); /* floats of workspace */
 /* a 2x2 stride-2 maxpool of relu(y) written in the same pass: its output and argmax */
 typedef struct cn_pool_out { float *y; int32_t *argmax; } cn_pool_out;
@@ -61,6 +64,9 @@ void cn_cpu_winograd_weight_grad(const cn_conv_geom *g, const float *x, const fl
 int64_t cn_cpu_winograd_weight_work(const cn_conv_geom *g);
 /* tests and benchmarks: 1 Winograd wherever it can run, 0 nowhere, -1 by the rule (the default) */
 void cn_cpu_winograd_force(int mode);
+/* tests and benchmarks: the training rule of cn_cpu_winograd_train_way on (1) wherever Winograd
+ * can run, off (0), or by the rule (-1, the default; CN_WINOGRAD_BATCH=0 or 1) */
+void cn_cpu_winograd_batch_force(int mode);
 /* tests and benchmarks: the weight gradient's Winograd by F(3x3,4x4) (1) or F(3x3,2x2) (0)
  * wherever it runs, or by the rule (-1, the default; CN_WINOGRAD_DW4=0 or 1 in the environment) */
 void cn_cpu_winograd_dw4_force(int mode);

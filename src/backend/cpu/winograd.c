@@ -89,6 +89,40 @@ int cn_cpu_winograd_way(const cn_conv_geom *g)
     return g->cin >= 8 && g->cout >= 8 && one.th * one.tw >= 9;
 }
 
+/* -2: not yet read from the environment (CN_WINOGRAD_BATCH=0 or 1, for benchmarks and tests) */
+static int force_batch = -2;
+
+void cn_cpu_winograd_batch_force(int mode) { force_batch = mode < 0 ? -1 : mode > 0; }
+
+/* In training an output's bits need not be its image's alone (the step's gradient sums the
+ * batch), so there the batch's tiles may pick F(2x2,3x3) where one image's do not: the forward,
+ * and the input gradient (only ever in training). From `convnet bench` of two 3x3 pad=1
+ * convolutions C->C (training, 2 threads, twice each; the second's backward less the first's is
+ * its input gradient), CN_WINOGRAD_BATCH=0 against 1, forward and input gradient, ms:
+ *   4x4 maps, 512 channels: batch 16 (64 tiles) 4.5-4.6 -> 4.6-4.7 and 5.7-5.8 -> 5.7-5.9;
+ *     batch 24 6.0 -> 5.5-5.8 and 7.3-7.4 -> 6.7-7.2; batch 32 7.8 -> 6.3-6.6 and 8.8 -> 7.6;
+ *     batch 64 15.4-15.6 -> 12.9-13.0 and 16.5-16.6 -> 13.7-14.5
+ *   4x4, 384: batch 32 4.7-4.9 -> 4.5-4.7 and 5.5-5.6 -> 4.7-5.0; batch 64 8.4-8.8 -> 7.6-7.8
+ *     and 9.0-9.3 -> 7.9-8.3
+ *   4x4, 256: batch 32 (128 tiles) 2.4 -> 2.6-2.9 and 2.7 -> 2.7-3.0; batch 64 3.9-4.0 -> 3.5-3.6
+ *     and 4.2-4.3 -> 3.6-3.7; batch 128 7.5-7.6 -> 6.0-7.1; 128 channels at batch 128: even
+ *   2x2, 512: batch 8 1.6 -> 2.2-2.3; batch 32 4.1 -> 2.8-2.9; batch 128 15.3-15.6 -> 8.3-8.7;
+ *     256 at batch 32 1.3-1.4 -> 1.7, at 64 2.3 -> 2.0
+ *   3x3 (tiles over 4x4), 512 at batch 64 11.6-11.8 -> 10.0-10.3, but 256 at batch 64 2.1 -> 2.9-3.0
+ * So: maps of even size (the tiles cover them exactly), 256 channels or more on each side, and a
+ * tile over the batch for every 512 of the fewer channels, 128 of them at 512 (resnet18-cifar's
+ * 4x4 maps at batch 32). 2x2 maps pay sooner (at 512 channels from batch 16: 2.7-3.2 ->
+ * 2.2-2.5 ms), but the rule keeps to one measure. */
+int cn_cpu_winograd_train_way(const cn_conv_geom *g)
+{
+    if (cn_cpu_winograd_way(g)) return 1;
+    if (!cn_cpu_winograd_can(g) || forced() >= 0) return 0;
+    if (force_batch == -2) force_batch = cn_cpu_env_switch("CN_WINOGRAD_BATCH");
+    if (force_batch >= 0) return force_batch;
+    int64_t c = g->cin < g->cout ? g->cin : g->cout;
+    return g->oh % 2 == 0 && g->ow % 2 == 0 && c >= 256 && wgeom_of(g).tiles * c >= 128 * 512;
+}
+
 #define GROUP_PANELS 4 /* panels transformed together where by_groups */
 /* Few tiles and many channels (resnet18-cifar's 4x4 maps of 512 channels: 3 panels at batch 32,
  * and U is 16 MB): panel by panel, each panel's products read all of U from memory again. Here a
