@@ -47,12 +47,12 @@ static cn_status infer(cn_ctx *ctx, const char *file, cn_node *n, const cn_node 
     int64_t oh, ow, count;
     if (x.c % a->groups)
         return cn_fail_at(ctx, CN_E_SHAPE, file, n->line, cn_key_col(n, "groups"),
-                          "conv: %lld input channels are not divisible by groups=%lld", (long long)x.c,
-                          (long long)a->groups);
+                          "conv: %lld input channel%s not divisible by groups=%lld", (long long)x.c,
+                          x.c == 1 ? " is" : "s are", (long long)a->groups);
     if (a->filters % a->groups)
         return cn_fail_at(ctx, CN_E_SHAPE, file, n->line, cn_key_col(n, "groups"),
-                          "conv: %lld filters are not divisible by groups=%lld", (long long)a->filters,
-                          (long long)a->groups);
+                          "conv: %lld filter%s not divisible by groups=%lld", (long long)a->filters,
+                          a->filters == 1 ? " is" : "s are", (long long)a->groups);
     cn_status st = cn_window_shape(ctx, file, n, x, a->kernel, a->stride, a->dilation, 0, &oh, &ow);
     if (st) return st;
     n->out = (cn_dims){ a->filters, oh, ow };
