@@ -247,7 +247,8 @@ int cli_parse_double(const char *cmd, const char *what, const char *s, double *o
     char *end;
     errno = 0;
     double v = strtod(s, &end);
-    if (end == s || *end || !isfinite(v)) return cli_usage_error(cmd, "%s must be a number, got '%s'", what, s);
+    if (end == s || *end) return cli_usage_error(cmd, "%s must be a number, got '%s'", what, s);
+    if (!isfinite(v)) return cli_usage_error(cmd, "%s must be a finite number, got '%s'", what, s);
     *out = v;
     return 0;
 }

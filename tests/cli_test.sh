@@ -116,6 +116,14 @@ run "$CN" summary -e "$SPEC" --batch 0
 expect_rc "summary --batch 0" 2
 expect_text "--batch 0: message names --batch" err "--batch"
 
+# a number out of a double's range, or not a number at all: said apart
+run "$CN" train -e "$SPEC" --lr 1e400 --out "$T/lr-huge"
+expect_rc "train --lr 1e400" 2
+expect_text "train --lr 1e400: not finite" err "--lr must be a finite number, got '1e400'"
+run "$CN" train -e "$SPEC" --lr fast --out "$T/lr-word"
+expect_rc "train --lr fast" 2
+expect_text "train --lr fast: not a number" err "--lr must be a number, got 'fast'"
+
 run "$CN" summary -e "$SPEC" --fit 8XB
 expect_rc "summary --fit 8XB" 2
 
