@@ -522,6 +522,15 @@ static void test_winograd(void)
     }
     cn_set_threads(before);
     cn_cpu_winograd_groups(-1);
+    /* the weight gradient by blocks of channel pairs (its rule's way for many channels and few
+     * tiles): against the reference, and the same bits on 1, 2 and 3 threads (64 input channels
+     * a block: two blocks and a part of one; output panels of 48, the last of 22) */
+    cn_cpu_winograd_dw_blocks_force(1);
+    for (size_t i = 0; i < sizeof specs / sizeof specs[0]; i++) compare(specs[i], 3);
+    compare("input 6x6x150; conv 70 3x3 pad=1", 9);
+    same_in_each("input 6x6x150; conv 70 3x3 pad=1; relu; conv 9 3x3", 9, 3, threads_of);
+    cn_set_threads(before);
+    cn_cpu_winograd_dw_blocks_force(-1);
     cn_cpu_winograd_force(-1);
 }
 
@@ -582,6 +591,12 @@ static void test_winograd4(void)
     same_in_each("input 22x26x16; conv 10 3x3 pad=1; relu; conv 9 3x3 pad=1", 9, 3, threads_of);
     same_in_each("input 18x14x40; conv 33 3x3 pad=1", 5, 3, threads_of);
     cn_set_threads(before);
+    /* F(3x3,4x4) by blocks of channel pairs too (36 e a block) */
+    cn_cpu_winograd_dw_blocks_force(1);
+    for (size_t i = 0; i < sizeof specs / sizeof specs[0]; i++) compare(specs[i], 3);
+    same_in_each("input 18x14x40; conv 70 3x3 pad=1", 5, 3, threads_of);
+    cn_set_threads(before);
+    cn_cpu_winograd_dw_blocks_force(-1);
     cn_cpu_winograd_dw4_force(-1);
     cn_cpu_winograd4_force(-1);
     cn_cpu_winograd_force(-1);
@@ -635,14 +650,17 @@ static const char *kernel_at(const char *spec, int64_t batch, char *out, size_t 
 static void test_winograd_training(void)
 {
     if (!cn_gemm_avx512()) return; /* no Winograd without AVX-512 */
-    static const struct { const char *spec; int64_t batch; int train; } rule[] = {
-        { "input 4x4x512; conv 512 3x3 pad=1", 32, 1 },  /* resnet18-cifar's last stage: 128 tiles */
-        { "input 4x4x512; conv 512 3x3 pad=1", 16, 0 },  /* 64 tiles: even (the rule's comment) */
-        { "input 4x4x256; conv 256 3x3 pad=1", 32, 0 },  /* 128 tiles of 256 channels: slower */
-        { "input 4x4x256; conv 256 3x3 pad=1", 64, 1 },
-        { "input 4x4x128; conv 128 3x3 pad=1", 512, 0 }, /* fewer than 256 channels */
-        { "input 3x3x512; conv 512 3x3 pad=1", 64, 0 },  /* tiles over 4x4 for 3x3 */
-        { "input 2x2x512; conv 512 3x3 pad=1", 128, 1 },
+    /* train: the forward's and input gradient's rule; dw: the weight gradient's by blocks of
+     * channel pairs (256 pairs or more a tile, 64 tiles or more, an even map) */
+    static const struct { const char *spec; int64_t batch; int train, dw; } rule[] = {
+        { "input 4x4x512; conv 512 3x3 pad=1", 32, 1, 1 },  /* resnet18-cifar's last stage: 128 tiles */
+        { "input 4x4x512; conv 512 3x3 pad=1", 16, 0, 1 },  /* 64 tiles: even (the rule's comment) */
+        { "input 4x4x512; conv 512 3x3 pad=1", 8, 0, 0 },   /* 32 tiles */
+        { "input 4x4x256; conv 256 3x3 pad=1", 32, 0, 1 },  /* 128 tiles of 256 channels: slower */
+        { "input 4x4x256; conv 256 3x3 pad=1", 64, 1, 1 },
+        { "input 4x4x128; conv 128 3x3 pad=1", 512, 0, 0 }, /* fewer than 256 channels */
+        { "input 3x3x512; conv 512 3x3 pad=1", 64, 0, 0 },  /* tiles over 4x4 for 3x3 */
+        { "input 2x2x512; conv 512 3x3 pad=1", 128, 1, 1 },
     };
     char how[256];
     for (size_t i = 0; i < sizeof rule / sizeof rule[0]; i++) {
@@ -651,6 +669,7 @@ static void test_winograd_training(void)
         CHECK(!strncmp(how, "sgemm on packed patches", 23)); /* out of training: an image's way */
         CHECK(!strstr(how, "in training: winograd F(2x2,3x3)") == !rule[i].train);
         CHECK(!strstr(how, "dx: winograd F(2x2,3x3)") == !rule[i].train);
+        CHECK(!strstr(how, "dw: winograd F(3x3,2x2)") == !rule[i].dw);
     }
     kernel_at("input 6x6x512; conv 512 3x3 pad=1", 1, how, sizeof how); /* 9 tiles: an image's way */
     CHECK(!strncmp(how, "winograd F(2x2,3x3); dx", 23));

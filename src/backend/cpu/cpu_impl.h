@@ -70,6 +70,10 @@ void cn_cpu_winograd_batch_force(int mode);
 /* tests and benchmarks: the weight gradient's Winograd by F(3x3,4x4) (1) or F(3x3,2x2) (0)
  * wherever it runs, or by the rule (-1, the default; CN_WINOGRAD_DW4=0 or 1 in the environment) */
 void cn_cpu_winograd_dw4_force(int mode);
+/* tests and benchmarks: the weight gradient's Winograd by blocks of channel pairs, each block's
+ * sums in L2 (1), by parts of the tiles (0: and where only the blocks' rule would run it, not
+ * by Winograd), or by the rule (-1, the default; CN_WINOGRAD_DW_BLOCKS=0 or 1) */
+void cn_cpu_winograd_dw_blocks_force(int mode);
 /* Winograd's forward in groups of panels (1), a panel at a time (0), or by the rule (-1): the
  * same bits (tests/test_backend.c) */
 void cn_cpu_winograd_groups(int mode);

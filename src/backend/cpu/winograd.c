@@ -595,6 +595,7 @@ void cn_cpu_winograd_conv(const cn_conv_geom *g, const float *x, const float *w,
  * 7.2-7.5 in 8 and 7.9-8.5 in 3; 16x16 128->128 5.5-5.7 in 2, 6.3-7.4 in 4 and 7.5-7.7 in 8;
  * 24x24 16->16 0.35-0.36 in 2, 0.40 in 8). */
 #define DW_PARTS 8
+#define DW_BLOCK_C 64 /* input channels of a block of M (dw_by_blocks): 16 x 64 x 48 floats, 196 kB */
 #define DW_PARTS_FLOATS (1 << 21)
 
 typedef struct dwgeom {
@@ -605,6 +606,7 @@ typedef struct dwgeom {
     int64_t ci16, co16, ci8; /* channels rounded up to 16 (a pixel's vectors) and Cin to 8 (A's panels) */
     int64_t a_len, b_len;    /* floats from one e's packed A (V) and B (Z) panels to the next's */
     int64_t parts;
+    int by_blocks;           /* no parts: blocks of channel pairs, each M's block in L2 (dw_by_blocks) */
 } dwgeom;
 
 static int64_t dw_m_len(const dwgeom *d) { return d->ne * d->g->cin * d->co16; }
@@ -629,10 +631,40 @@ static int dw_m(const cn_conv_geom *g)
     return cn_cpu_winograd4_way(g) && 8 * covered <= 9 * g->oh * g->ow ? 4 : 2;
 }
 
+/* -2: not yet read from the environment (CN_WINOGRAD_DW_BLOCKS=0 or 1, for benchmarks and tests) */
+static int force_blocks = -2;
+
+void cn_cpu_winograd_dw_blocks_force(int mode) { force_blocks = mode < 0 ? -1 : mode > 0; }
+
+static int blocks_forced(void)
+{
+    if (force_blocks == -2) force_blocks = cn_cpu_env_switch("CN_WINOGRAD_DW_BLOCKS");
+    return force_blocks;
+}
+
+/* The weight gradient by blocks of channel pairs (dw_by_blocks_run) where there are 256 channel
+ * pairs or more for each tile (in F(3x3,2x2)'s count) and the tiles fit the map (it is even, or
+ * the forward's rule takes it). From `convnet bench` of a first layer, weight gradient, 2
+ * threads, twice each, by parts against by blocks: 7x7 512->512 at batch 32 (512 tiles)
+ * 24.1-24.7 -> 21.0 ms, 8x8 256->256 at 32 (128 pairs a tile) 6.2-6.4 -> 6.5-6.6, 14x14 256->256
+ * at 16 8.4 -> 10.1-11.5, 16x16 128->128 at 32 3.9 -> 5.8-6.0; as a product against by blocks
+ * (`CN_WINOGRAD=1 CN_WINOGRAD_DW_BLOCKS=1`): 4x4 512->512 at batch 16 3.9-5.0 -> 3.2-4.3, at 32
+ * 7.2-7.3 -> 5.6-6.1, at 64 14.0-14.5 -> 10.2-10.6; 4x4 256->256 at 32 2.0 -> 1.3-1.5, at 64
+ * 3.9-4.0 -> 2.7-2.8; 7x7 512->512 at batch 8 7.3-8.0 -> 5.3-6.8; 8x8 512->512 at 8 9.7-9.8 ->
+ * 6.0-6.1; but 3x3 512->512 at 32 (4 tiles over 4x4 for 9 values) 5.2-5.3 -> 6.1-6.5 and 2x2
+ * 512->512 at 32 (32 tiles) even. */
+static int blocks_rule(const cn_conv_geom *g)
+{
+    return (cn_cpu_winograd_way(g) || (g->oh % 2 == 0 && g->ow % 2 == 0)) &&
+           g->cin * g->cout >= 256 * wgeom_of(g).tiles;
+}
+
+static int dw_by_blocks(const cn_conv_geom *g) { return blocks_forced() >= 0 ? force_blocks : blocks_rule(g); }
+
 static dwgeom dwgeom_of(const cn_conv_geom *g)
 {
     dwgeom d = { g, 0, 0, 0, 0, 0, 0, 0, (g->cin + 15) / 16 * 16, (g->cout + 15) / 16 * 16, (g->cin + 7) / 8 * 8,
-                 0, 0, 0 };
+                 0, 0, 0, 0 };
     d.m = dw_m(g), d.a = d.m + 2, d.ne = d.a * d.a;
     d.th = (g->oh + d.m - 1) / d.m, d.tw = (g->ow + d.m - 1) / d.m, d.tiles = g->n * d.th * d.tw;
     d.kt = d.m == 2 ? DW_TILES : DW_TILES / 2;
@@ -648,6 +680,7 @@ static dwgeom dwgeom_of(const cn_conv_geom *g)
     }
     d.parts = fit < 2 ? 2 : fit > DW_PARTS ? DW_PARTS : fit;
     if (d.parts > chunks) d.parts = chunks;
+    d.by_blocks = dw_by_blocks(g);
     return d;
 }
 
@@ -656,10 +689,12 @@ static dwgeom dwgeom_of(const cn_conv_geom *g)
 static int64_t dw_xt_len(const dwgeom *d) { return d->g->n * d->g->h * d->g->w * d->ci16; }
 static int64_t dw_dyt_len(const dwgeom *d) { return d->g->n * d->g->oh * d->g->ow * d->co16; }
 static int64_t dw_chunk_len(const dwgeom *d) { return d->ne * (d->a_len + d->b_len); }
+/* one M block: e x DW_BLOCK_C input channels x CN_GEMM_NR output channels (dw_by_blocks) */
+static int64_t dw_block_len(const dwgeom *d) { return d->ne * DW_BLOCK_C * CN_GEMM_NR; }
 
 int cn_cpu_winograd_weight_way(const cn_conv_geom *g)
 {
-    if (!cn_cpu_winograd_way(g)) return 0;
+    if (!cn_cpu_winograd_can(g)) return 0;
     /* below a chunk of tiles over the batch, zeroing M and transforming it back cost more than
      * the products save (convnet bench, 6x6 128->128: at batch 4, 36 tiles, 0.37 ms as a
      * product against 0.47; 8x8 64->64 at batch 4, 64 tiles, 0.15 against 0.11) */
@@ -668,15 +703,20 @@ int cn_cpu_winograd_weight_way(const cn_conv_geom *g)
      * parts' Ms (16 x Cin x Cout each) cost more than the products save (convnet bench of a first
      * layer, weight gradient, direct against Winograd: 7x7 512->512 at batch 8, 128 tiles, 7.7 ms
      * against 11.2, at batch 32 34.8 against 24.0; 8x8 256->256 at batch 8, 128 tiles, 2.38
-     * against 2.37; 4x4 512->512 at batch 32, 128 tiles, 7.4 against 8.7). Counted in
-     * F(3x3,2x2)'s tiles. */
+     * against 2.37; 4x4 512->512 at batch 32, 128 tiles, 7.4 against 8.7), where the forward
+     * runs by Winograd; by blocks (dw_by_blocks), where its rule says. Counted in F(3x3,2x2)'s
+     * tiles. A gradient is the batch's: the rule may look at the batch. */
     int64_t tiles = wgeom_of(g).tiles;
-    return tiles >= DW_TILES && tiles * 512 >= g->cin * g->cout ? dw_m(g) : 0;
+    if (tiles < DW_TILES) return 0;
+    int by_parts = cn_cpu_winograd_way(g) && tiles * 512 >= g->cin * g->cout;
+    return by_parts || (blocks_forced() != 0 && blocks_rule(g)) ? dw_m(g) : 0;
 }
 
 int64_t cn_cpu_winograd_weight_work(const cn_conv_geom *g)
 {
     dwgeom d = dwgeom_of(g);
+    if (d.by_blocks) /* xt, dyt, every chunk's panels, a spare block of M */
+        return dw_xt_len(&d) + dw_dyt_len(&d) + (d.tiles + d.kt - 1) / d.kt * dw_chunk_len(&d) + dw_block_len(&d) + 16;
     return dw_xt_len(&d) + dw_dyt_len(&d) + d.parts * dw_m_len(&d) + dw_chunk_len(&d) + 16; /* + 16: aligning */
 }
 
@@ -835,12 +875,12 @@ __attribute__((target("avx512f"), always_inline)) static inline void dw_gt(int a
  * double, the 8 side by side in a vector. M's rows are Co16 wide, so the 8 loads stay inside
  * them. a: the tile's input size, the compiler's constant in each caller. */
 __attribute__((target("avx512f"), always_inline)) static inline void dw_out_tile(const dwgeom *d, const float *m,
-                                                                                int64_t o, int64_t c, float *dw,
-                                                                                const int a)
+                                                                                int64_t m_e, int64_t o, int64_t c,
+                                                                                float *dw, const int a)
 {
     const cn_conv_geom *g = d->g;
     __m512d q[6][6], r[3][6], w[3][3];
-    for (int e = 0; e < d->ne; e++) q[e / a][e % a] = _mm512_cvtps_pd(_mm256_loadu_ps(m + (e * g->cin + c) * d->co16 + o));
+    for (int e = 0; e < d->ne; e++) q[e / a][e % a] = _mm512_cvtps_pd(_mm256_loadu_ps(m + e * m_e));
     for (int j = 0; j < a; j++) { /* G^T on the left */
         __m512d col[6], t[3];
         for (int i = 0; i < a; i++) col[i] = q[i][j];
@@ -848,19 +888,33 @@ __attribute__((target("avx512f"), always_inline)) static inline void dw_out_tile
         for (int i = 0; i < 3; i++) r[i][j] = t[i];
     }
     for (int i = 0; i < 3; i++) dw_gt(a, r[i], w[i]); /* G on the right */
-    float out[9][8];
-    for (int k = 0; k < 9; k++) _mm256_storeu_ps(out[k], _mm512_cvtpd_ps(w[k / 3][k % 3]));
+    /* taps 0-7 of the 8 output channels turned in registers (8x8), so that each channel's row
+     * of dW takes them in one vector; tap 8 one by one (the same additions as a tap at a time) */
+    __m256 f[8], u[8], v[8];
+    for (int k = 0; k < 8; k++) f[k] = _mm512_cvtpd_ps(w[k / 3][k % 3]);
+    float last[8];
+    _mm256_storeu_ps(last, _mm512_cvtpd_ps(w[2][2]));
+    for (int k = 0; k < 8; k += 2) u[k] = _mm256_unpacklo_ps(f[k], f[k + 1]), u[k + 1] = _mm256_unpackhi_ps(f[k], f[k + 1]);
+    for (int k = 0; k < 8; k += 4)
+        for (int h = 0; h < 2; h++) {
+            v[k + h] = _mm256_shuffle_ps(u[k + h], u[k + h + 2], 0x44);
+            v[k + h + 2] = _mm256_shuffle_ps(u[k + h], u[k + h + 2], 0xEE);
+        }
+    /* v[0..3]: lanes 0-3 and 4-7 of taps 0-3 for channels (0,4) (2,6) (1,5) (3,7); v[4..7] taps 4-7 */
+    static const int pick[8] = { 0, 2, 1, 3, 0, 2, 1, 3 };
     for (int l = 0; l < 8 && o + l < g->cout; l++) {
         float *wl = dw + ((o + l) * g->cin + c) * 9;
-        for (int k = 0; k < 9; k++) wl[k] += out[k][l];
-    }
-}
+        __m256 lo = v[pick[l]], hi = v[4 + pick[l]];
+        __m256 row = l < 4 ? _mm256_permute2f128_ps(lo, hi, 0x20) : _mm256_permute2f128_ps(lo, hi, 0x31);
+        _mm256_storeu_ps(wl, _mm256_add_ps(_mm256_loadu_ps(wl), row));
+        wl[8] += last[l];
+    }}
 
-__attribute__((target("avx512f"))) static void dw_out_8(const dwgeom *d, const float *m, int64_t o, int64_t c,
-                                                        float *dw)
+__attribute__((target("avx512f"))) static void dw_out_8(const dwgeom *d, const float *m, int64_t m_e, int64_t o,
+                                                        int64_t c, float *dw)
 {
-    if (d->a == 4) dw_out_tile(d, m, o, c, dw, 4);
-    else dw_out_tile(d, m, o, c, dw, 6);
+    if (d->a == 4) dw_out_tile(d, m, m_e, o, c, dw, 4);
+    else dw_out_tile(d, m, m_e, o, c, dw, 6);
 }
 
 /* dW += G^T M G per channel pair, in blocks of 16 x 16 pairs whose M stays in L1 */
@@ -871,7 +925,8 @@ static void dw_out(const dwgeom *d, const float *m, float *dw)
     CN_PAR_FOR(g->cout * g->cin >= 4096, schedule(static),
         for (int64_t blk = 0; blk < ob * cb; blk++)
             for (int64_t o = blk / cb * 16; o < g->cout && o < blk / cb * 16 + 16; o += 8)
-                for (int64_t c = blk % cb * 16; c < g->cin && c < blk % cb * 16 + 16; c++) dw_out_8(d, m, o, c, dw););
+                for (int64_t c = blk % cb * 16; c < g->cin && c < blk % cb * 16 + 16; c++)
+                    dw_out_8(d, m + c * d->co16 + o, g->cin * d->co16, o, c, dw););
 }
 
 /* M += the products of tiles [t0, t1), a chunk at a time; chunk: room for their panels,
@@ -890,6 +945,59 @@ static void dw_part(const dwgeom *d, const float *xt, const float *dyt, int64_t 
     }
 }
 
+/* dW += G^T M G of input channels [c0, c0 + rows) and the panel of output channels from o0, M
+ * made in blk (its value (e, c, o) at blk + (e + (c - c0) ne) NR + o - o0) from every chunk's
+ * panels, summed over the chunks in order */
+static void dw_block(const dwgeom *d, const float *panels, int64_t c0, int64_t rows, int64_t o0, float *blk, float *dw)
+{
+    const cn_conv_geom *g = d->g;
+    int64_t chunks = (d->tiles + d->kt - 1) / d->kt, len = dw_chunk_len(d);
+    int64_t cols = g->cout - o0 < CN_GEMM_NR ? g->cout - o0 : CN_GEMM_NR;
+    for (int e = 0; e < d->ne; e++)
+        for (int64_t ch = 0; ch < chunks; ch++) {
+            int64_t kc = d->tiles - ch * d->kt < d->kt ? d->tiles - ch * d->kt : d->kt;
+            const float *a = panels + ch * len + e * d->a_len + c0 * kc;
+            const float *b = panels + ch * len + d->ne * d->a_len + e * d->b_len + o0 * kc;
+            if (ch) cn_gemm_panel_add(rows, kc, a, b, blk + e * CN_GEMM_NR, d->ne * CN_GEMM_NR, cols);
+            else cn_gemm_panel(rows, kc, a, b, blk + e * CN_GEMM_NR, d->ne * CN_GEMM_NR, cols);
+        }
+    for (int64_t o = o0; o < o0 + cols; o += 8) /* dW's 8 rows a run of channels at a time */
+        for (int64_t c = c0; c < c0 + rows; c++)
+            dw_out_8(d, blk + (c - c0) * d->ne * CN_GEMM_NR + o - o0, CN_GEMM_NR, o, c, dw);
+}
+
+/* Few tiles for many channel pairs (resnet18-cifar's 4x4 maps of 512 channels: 128 tiles at
+ * batch 32, each M 16 MB): the parts' Ms cost more to zero, add and turn back through memory
+ * than their products save. Instead every chunk's panels are made first, then each block of
+ * DW_BLOCK_C input channels by a panel of output channels is one thread's job: its M (16 or 36
+ * e of it, in L2) summed over the chunks in order and turned back at once. Each value of dW is
+ * one sum in one order on any number of threads. panels: room for every chunk's, then a spare
+ * block (64-byte aligned). */
+static void dw_by_blocks_run(const dwgeom *d, const float *xt, const float *dyt, float *panels, float *dw)
+{
+    const cn_conv_geom *g = d->g;
+    int64_t chunks = (d->tiles + d->kt - 1) / d->kt, len = dw_chunk_len(d);
+    int64_t op = (g->cout + CN_GEMM_NR - 1) / CN_GEMM_NR, cb = (g->cin + DW_BLOCK_C - 1) / DW_BLOCK_C;
+    float *spare = panels + chunks * len;
+    CN_PAR_FOR(chunks > 1, schedule(static),
+        for (int64_t ch = 0; ch < chunks; ch++) {
+            int64_t kc = d->tiles - ch * d->kt < d->kt ? d->tiles - ch * d->kt : d->kt;
+            dw_transform_chunk(d, xt, dyt, ch * d->kt, kc, panels + ch * len, panels + ch * len + d->ne * d->a_len);
+        });
+    /* input channels outside: a thread's jobs share their panels' rows of V */
+    CN_PAR_FOR(cb * op > 1, schedule(static),
+        for (int64_t job = 0; job < cb * op; job++) {
+            int64_t c0 = job / op * DW_BLOCK_C, rows = g->cin - c0 < DW_BLOCK_C ? g->cin - c0 : DW_BLOCK_C;
+            float *blk = cn_thread_scratch((size_t)dw_block_len(d));
+            if (blk) {
+                dw_block(d, panels, c0, rows, job % op * CN_GEMM_NR, blk, dw);
+            } else { /* the heap said no: the workspace's block, a thread at a time (the same bits) */
+                _Pragma("omp critical(cn_winograd_spare)")
+                dw_block(d, panels, c0, rows, job % op * CN_GEMM_NR, spare, dw);
+            }
+        });
+}
+
 void cn_cpu_winograd_weight_grad(const cn_conv_geom *g, const float *x, const float *dy, float *dw, float *work)
 {
     dwgeom d = dwgeom_of(g);
@@ -899,6 +1007,10 @@ void cn_cpu_winograd_weight_grad(const cn_conv_geom *g, const float *x, const fl
     float *spare = (float *)(((uintptr_t)(m + parts * ml) + 63) & ~(uintptr_t)63);
     channels_last(x, g->n, g->cin, g->h * g->w, d.ci16, xt);
     channels_last(dy, g->n, g->cout, g->oh * g->ow, d.co16, dyt);
+    if (d.by_blocks) {
+        dw_by_blocks_run(&d, xt, dyt, (float *)(((uintptr_t)m + 63) & ~(uintptr_t)63), dw);
+        return;
+    }
     size_t per_thread = (size_t)dw_chunk_len(&d);
     CN_PAR_FOR(parts > 1 && tiles * g->cin * g->cout >= 1 << 18, schedule(dynamic),
         for (int64_t p = 0; p < parts; p++) {
@@ -933,6 +1045,7 @@ void cn_cpu_winograd_prepare_turned(const cn_conv_geom *t, const float *w, float
 }
 int cn_cpu_winograd_weight_way(const cn_conv_geom *g) { return (void)g, 0; }
 void cn_cpu_winograd_dw4_force(int mode) { (void)mode; }
+void cn_cpu_winograd_dw_blocks_force(int mode) { (void)mode; }
 int64_t cn_cpu_winograd_weight_work(const cn_conv_geom *g) { return (void)g, 0; }
 void cn_cpu_winograd_weight_grad(const cn_conv_geom *g, const float *x, const float *dy, float *dw, float *work)
 {
