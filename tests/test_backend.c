@@ -374,6 +374,9 @@ static void test_conv_shapes(void)
         "input 6x5x4; conv 5 3x3 stride=2 pad=1",
         "input 7x7x3; conv 4 1x1 stride=2",
         "input 5x4x3; conv 4 2x2 stride=2 pad=same",
+        /* the input gradient added to another's (a plane not fresh) */
+        "input 8x8x6 as x; conv 5 3x3 stride=2 pad=1 as c; conv 5 1x1 stride=2 from x as p; add c p",
+        "input 8x8x6 as x; conv 5 1x1 stride=2 as p; conv 5 3x3 stride=2 pad=1 from x as c; add c p",
     };
     for (size_t i = 0; i < sizeof small / sizeof small[0]; i++) compare(small[i], 23);
 }

@@ -412,6 +412,26 @@ __attribute__((target("avx512f"))) static void col2im_plane(const cn_conv_geom *
     }
 }
 
+/* one dx plane of col2im_planes (col: the channel's first tap at the sample's first pixel; the
+ * taps tap_stride apart) */
+__attribute__((target("avx512f"))) static void col2im_plane_small(const cn_conv_geom *g, const float *col,
+                                                                  int64_t tap_stride, const int32_t (*back)[64],
+                                                                  const uint64_t *takes, float *dp, int fresh)
+{
+    int64_t hw = g->h * g->w, vecs = (hw + 15) / 16;
+    __mmask16 mo = cn_lanes16(0, g->oh * g->ow);
+    __m512 acc[4];
+    for (int64_t v = 0; v < vecs; v++)
+        acc[v] = fresh ? _mm512_setzero_ps() : _mm512_maskz_loadu_ps(cn_lanes16(0, hw - 16 * v), dp + 16 * v);
+    for (int64_t e = 0; e < g->kh * g->kw; e++) {
+        __m512 t = _mm512_maskz_loadu_ps(mo, col + e * tap_stride);
+        for (int64_t v = 0; v < vecs; v++)
+            acc[v] = _mm512_mask_add_ps(acc[v], (__mmask16)(takes[e] >> (16 * v)), acc[v],
+                                        _mm512_permutexvar_ps(_mm512_loadu_si512(back[e] + 16 * v), t));
+    }
+    for (int64_t v = 0; v < vecs; v++) _mm512_mask_storeu_ps(dp + 16 * v, cn_lanes16(0, hw - 16 * v), acc[v]);
+}
+
 /* col2im_add where short_rows(g): a row of dx (two vectors) at a time takes, kernel row by
  * kernel row and column by column, the one dcol row each tap put there, spread over its columns
  * by a permute (the table turned about: dx column q takes output column back[kx][q]); the same
@@ -441,6 +461,35 @@ static void col2im_rows(const cn_conv_geom *g, const float *col, int64_t gr, int
             for (int64_t s = 0; s < ns; s++)
                 col2im_plane(g, col + c * g->kh * g->kw * ns * P + s * P, ns * P, (const int32_t (*)[32])back, takes,
                              dx + ((n0 + s) * g->cin + gr * cin_g + c) * g->h * g->w, fresh););
+}
+
+/* col2im_add where small_planes(g): a dx plane (at most 64 values, four vectors) takes from each
+ * tap's dcol row (at most 16 values, one vector) the values that land in it, by a permute a
+ * vector (dx value q takes output pixel back[e][q] of kernel position e, where bit q of takes[e]
+ * says it takes one); the taps in col2im_add's order, so the same additions: the same bits.
+ * fresh: the plane starts from zeros in registers. The stride-2 convolutions that make 4x4 maps
+ * from 8x8 (resnet18-cifar's conv14) added a value at a time, strided: 10 % of the layer. */
+static void col2im_planes(const cn_conv_geom *g, const float *col, int64_t gr, int64_t n0, int64_t ns, float *dx,
+                          int fresh)
+{
+    int64_t cin_g = g->cin / g->groups, P = g->oh * g->ow, taps = g->kh * g->kw;
+    int32_t back[SMALL_TAPS][64];
+    uint64_t takes[SMALL_TAPS];
+    for (int64_t e = 0; e < taps; e++) {
+        takes[e] = 0;
+        for (int64_t q = 0; q < 64; q++) back[e][q] = 0;
+        for (int64_t p = 0; p < P; p++) {
+            int64_t iy = p / g->ow * g->sh - g->pad_t + e / g->kw * g->dh;
+            int64_t ix = p % g->ow * g->sw - g->pad_l + e % g->kw * g->dw;
+            if (iy < 0 || iy >= g->h || ix < 0 || ix >= g->w) continue;
+            back[e][iy * g->w + ix] = (int32_t)p, takes[e] |= (uint64_t)1 << (iy * g->w + ix);
+        }
+    }
+    CN_PAR_FOR(cin_g * ns * P * taps > 32768, collapse(2) schedule(static),
+        for (int64_t c = 0; c < cin_g; c++)
+            for (int64_t s = 0; s < ns; s++)
+                col2im_plane_small(g, col + c * taps * ns * P + s * P, ns * P, (const int32_t (*)[64])back, takes,
+                                   dx + ((n0 + s) * g->cin + gr * cin_g + c) * g->h * g->w, fresh););
 }
 #endif
 
@@ -554,7 +603,7 @@ static void general_input_grad(const cn_conv_geom *g, const float *w, const floa
     int64_t chunk = in_place ? g->n : chunk_samples(g, K * P);
     int by_rows = 0;
 #ifdef CN_X86
-    by_rows = short_rows(g); /* col2im_rows starts a fresh row from zeros in registers */
+    by_rows = short_rows(g) || small_planes(g); /* col2im_rows and _planes start from zeros in registers */
 #endif
     if (fresh && !in_place && !by_rows) memset(dx, 0, (size_t)(g->n * g->cin * g->h * g->w) * sizeof(float)); /* col2im adds */
     for (int64_t n0 = 0; n0 < g->n; n0 += chunk) {
@@ -575,7 +624,8 @@ static void general_input_grad(const cn_conv_geom *g, const float *w, const floa
             cn_gemm(&gx);
 #ifdef CN_X86
             if (by_rows) {
-                col2im_rows(g, col, gr, n0, ns, dx, fresh);
+                if (small_planes(g)) col2im_planes(g, col, gr, n0, ns, dx, fresh);
+                else col2im_rows(g, col, gr, n0, ns, dx, fresh);
                 continue;
             }
 #endif
