@@ -709,6 +709,24 @@ static void test_winograd_training(void)
     cn_cpu_winograd_batch_force(-1);
 }
 
+static void scratch_refused(int v) { cn_thread_scratch_refuse(v); } /* variant 1: no thread scratch */
+
+/* Where a thread's scratch cannot be had (the heap says no), Winograd's kernels run on the
+ * workspace's spare, a thread at a time: the same bits as with scratch, on 2 threads. Forward
+ * panels of F(2x2,3x3) and F(4x4,3x3), the weight gradient by parts of both sizes, and by
+ * blocks. */
+static void test_winograd_spare(void)
+{
+    int before = cn_threads();
+    cn_set_threads(2);
+    same_in_each("input 10x10x16; conv 16 3x3 pad=1; relu; conv 16 3x3 pad=1", 5, 2, scratch_refused);
+    same_in_each("input 24x24x32; conv 24 3x3 pad=1; relu; conv 20 3x3 pad=1", 5, 2, scratch_refused);
+    cn_cpu_winograd_dw_blocks_force(1);
+    same_in_each("input 6x6x150; conv 70 3x3 pad=1; relu; conv 9 3x3", 9, 2, scratch_refused);
+    cn_cpu_winograd_dw_blocks_force(-1);
+    cn_set_threads(before);
+}
+
 /* the same bits on 1, 2 and 3 threads */
 static void test_threads(void)
 {
@@ -2145,6 +2163,7 @@ static const test_case cases[] = {
       "count", test_winograd4 },
     { "winograd F(2x2,3x3) in training where the batch's tiles pay, against the reference, an image's bits out of "
       "training", test_winograd_training },
+    { "winograd without a thread's scratch: the workspace's spare, the same bits", test_winograd_spare },
     { "a relu fused into the maxpool after it or the layer before: the layers' bits", test_fused_relu },
     { "cn_net_set_input_grad outlives cn_net_init_params", test_input_grad_setting },
     { "a batch norm folded into the conv before it at inference", test_folded_bn },

@@ -489,7 +489,11 @@ void cn_gemm(const cn_gemm_args *g)
 
 /* ---- products on panels packed by the caller ---------------------------------------------------- */
 
-float *cn_thread_scratch(size_t floats) { return grown(CALLER_BUF, floats); }
+static int scratch_refused; /* tests: cn_thread_scratch says no, as a full heap would */
+
+void cn_thread_scratch_refuse(int on) { scratch_refused = on; }
+
+float *cn_thread_scratch(size_t floats) { return scratch_refused ? NULL : grown(CALLER_BUF, floats); }
 
 static void panel_product(int64_t m, int64_t k, const float *ap, const float *b, float *c, int64_t ldc, int64_t cols,
                           int accumulate)

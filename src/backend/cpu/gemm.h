@@ -142,6 +142,9 @@ void cn_gemm_panel_add(int64_t m, int64_t k, const float *ap, const float *b, fl
 /* at least `floats` floats kept by the calling thread for its life, 64-byte aligned (grown, never
  * shrunk); NULL when the heap says no. For scratch a kernel needs per thread. */
 float *cn_thread_scratch(size_t floats);
+/* Tests: 1 makes cn_thread_scratch return NULL (the kernels' fallbacks then run: the
+ * workspace's spare, a thread at a time, with the same bits), 0 as before. */
+void cn_thread_scratch_refuse(int on);
 
 /* Which micro-kernel cn_gemm runs on this CPU: "avx512" or "generic". */
 const char *cn_gemm_kernel_name(void);

@@ -152,7 +152,7 @@ int64_t cn_cpu_winograd_work(const cn_conv_geom *g)
     wgeom wg = wgeom_of(g);
     /* U; a spare panel's V and M; where by groups, a group's V and M (64-byte aligned) */
     int64_t group = by_groups(&wg) ? GROUP_PANELS * 16 * NR * (g->cin + g->cout) + 16 : 0;
-    return 16 * wg.u_len + panel_floats(g) + group;
+    return 16 * wg.u_len + 16 + panel_floats(g) + group; /* + 16: the spare panel 64-byte aligned */
 }
 
 #ifdef CN_X86
@@ -533,7 +533,8 @@ void cn_cpu_winograd_conv(const cn_conv_geom *g, const float *x, const float *w,
         return;
     }
     wgeom wg = wgeom_of(g);
-    float *spare = work + 16 * wg.u_len;
+    /* the products read their B panels with aligned loads: the spare panel on 64 bytes */
+    float *spare = (float *)(((uintptr_t)(work + 16 * wg.u_len) + 63) & ~(uintptr_t)63);
     const float *u = u_made;
     if (!u) transform_weights(&wg, w, 0, work), u = work;
     if (by_groups(&wg)) {

@@ -99,7 +99,8 @@ static int64_t panel_floats(const cn_conv_geom *g) { return 36 * g->cin * NR + 3
 
 int64_t cn_cpu_winograd4_prep_floats(const cn_conv_geom *g) { return 36 * w4geom_of(g).u_len; }
 
-int64_t cn_cpu_winograd4_work(const cn_conv_geom *g) { return cn_cpu_winograd4_prep_floats(g) + panel_floats(g); }
+/* + 16: the spare panel 64-byte aligned */
+int64_t cn_cpu_winograd4_work(const cn_conv_geom *g) { return cn_cpu_winograd4_prep_floats(g) + 16 + panel_floats(g); }
 
 #ifdef CN_X86
 #include "winograd_taps.h"
@@ -376,7 +377,8 @@ void cn_cpu_winograd4_conv(const cn_conv_geom *g, const float *x, const float *w
     w4geom wg = w4geom_of(g);
     w4lanes L;
     lanes_of(&wg, &L);
-    float *spare = work + 36 * wg.u_len;
+    /* the products read their B panels with aligned loads: the spare panel on 64 bytes */
+    float *spare = (float *)(((uintptr_t)(work + 36 * wg.u_len) + 63) & ~(uintptr_t)63);
     const float *u = u_made;
     if (!u) transform_weights4(&wg, w, 0, work), u = work;
     size_t per_thread = (size_t)panel_floats(g);
