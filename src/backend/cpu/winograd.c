@@ -873,8 +873,9 @@ __attribute__((target("avx512f"), always_inline)) static inline void dw_gt(int a
 }
 
 /* dW += G^T M G for input channel c and the 8 output channels from o (those below Cout), in
- * double, the 8 side by side in a vector. M's rows are Co16 wide, so the 8 loads stay inside
- * them. a: the tile's input size, the compiler's constant in each caller. */
+ * double, the 8 side by side in a vector; m: M_0's value (c, o), M_e's m_e floats on. M's rows
+ * are Co16 wide (by blocks, a panel's 48), so the 8 loads stay inside them. a: the tile's input
+ * size, the compiler's constant in each caller. */
 __attribute__((target("avx512f"), always_inline)) static inline void dw_out_tile(const dwgeom *d, const float *m,
                                                                                 int64_t m_e, int64_t o, int64_t c,
                                                                                 float *dw, const int a)
@@ -895,7 +896,8 @@ __attribute__((target("avx512f"), always_inline)) static inline void dw_out_tile
     for (int k = 0; k < 8; k++) f[k] = _mm512_cvtpd_ps(w[k / 3][k % 3]);
     float last[8];
     _mm256_storeu_ps(last, _mm512_cvtpd_ps(w[2][2]));
-    for (int k = 0; k < 8; k += 2) u[k] = _mm256_unpacklo_ps(f[k], f[k + 1]), u[k + 1] = _mm256_unpackhi_ps(f[k], f[k + 1]);
+    for (int k = 0; k < 8; k += 2)
+        u[k] = _mm256_unpacklo_ps(f[k], f[k + 1]), u[k + 1] = _mm256_unpackhi_ps(f[k], f[k + 1]);
     for (int k = 0; k < 8; k += 4)
         for (int h = 0; h < 2; h++) {
             v[k + h] = _mm256_shuffle_ps(u[k + h], u[k + h + 2], 0x44);
@@ -909,7 +911,8 @@ __attribute__((target("avx512f"), always_inline)) static inline void dw_out_tile
         __m256 row = l < 4 ? _mm256_permute2f128_ps(lo, hi, 0x20) : _mm256_permute2f128_ps(lo, hi, 0x31);
         _mm256_storeu_ps(wl, _mm256_add_ps(_mm256_loadu_ps(wl), row));
         wl[8] += last[l];
-    }}
+    }
+}
 
 __attribute__((target("avx512f"))) static void dw_out_8(const dwgeom *d, const float *m, int64_t m_e, int64_t o,
                                                         int64_t c, float *dw)
