@@ -473,18 +473,13 @@ static void col2im_planes(const cn_conv_geom *g, const float *col, int64_t gr, i
                           int fresh)
 {
     int64_t cin_g = g->cin / g->groups, P = g->oh * g->ow, taps = g->kh * g->kw;
-    int32_t back[SMALL_TAPS][64];
-    uint64_t takes[SMALL_TAPS];
-    for (int64_t e = 0; e < taps; e++) {
-        takes[e] = 0;
-        for (int64_t q = 0; q < 64; q++) back[e][q] = 0;
-        for (int64_t p = 0; p < P; p++) {
-            int64_t iy = p / g->ow * g->sh - g->pad_t + e / g->kw * g->dh;
-            int64_t ix = p % g->ow * g->sw - g->pad_l + e % g->kw * g->dw;
-            if (iy < 0 || iy >= g->h || ix < 0 || ix >= g->w) continue;
-            back[e][iy * g->w + ix] = (int32_t)p, takes[e] |= (uint64_t)1 << (iy * g->w + ix);
-        }
-    }
+    small_tab tab; /* the forward's table (output pixel p of position e reads input idx[e][p]), turned about */
+    patches_of(g, NULL, gr, &tab);
+    int32_t back[SMALL_TAPS][64] = { { 0 } };
+    uint64_t takes[SMALL_TAPS] = { 0 };
+    for (int64_t e = 0; e < taps; e++)
+        for (int64_t p = 0; p < P; p++)
+            if (tab.live[e] >> p & 1) back[e][tab.idx[e][p]] = (int32_t)p, takes[e] |= (uint64_t)1 << tab.idx[e][p];
     CN_PAR_FOR(cin_g * ns * P * taps > 32768, collapse(2) schedule(static),
         for (int64_t c = 0; c < cin_g; c++)
             for (int64_t s = 0; s < ns; s++)
@@ -1700,8 +1695,8 @@ void cn_cpu_conv_forward_relu_pool(const cn_op_io *io)
 /* relu(the convolution), in the product's last pass over its output */
 void cn_cpu_conv_forward_relu(const cn_op_io *io) { conv_forward(io, 1); }
 
-/* dW += dY . patches(x)^T (by Winograd's F(3x3,2x2) or F(3x3,4x4) where the forward runs
- * F(2x2,3x3) or F(4x4,3x3) on 64 tiles or more), and
+/* dW += dY . patches(x)^T (by Winograd's F(3x3,2x2) or F(3x3,4x4) where
+ * cn_cpu_winograd_weight_way says), and
  * where few_taps(g) db (or NULL) += the sums of dY; work: weight_grad_work(g) floats */
 static void weight_grad_into(const cn_conv_geom *g, const float *x, const float *dy, float *dw, float *db, float *work)
 {

@@ -21,8 +21,11 @@ int64_t cn_cpu_conv_prep_bytes(const cn_node *n, const cn_node *const *in); /* c
 void cn_cpu_deconv_forward(const cn_op_io *io);
 void cn_cpu_deconv_backward(const cn_op_io *io);
 int64_t cn_cpu_deconv_workspace(const cn_node *n, const cn_node *const *in, int64_t batch);
-/* a benchmark's switch: 0 or 1 where the environment variable `name` says so, else -1 (the rule) */
-int cn_cpu_env_switch(const char *name);
+/* A switch of a measured rule, for benchmarks and tests: 1 on wherever it can, 0 off, -1 the
+ * rule; the environment variable `env` (0 or 1) read the first time, unless a test set it first */
+typedef struct { const char *env; int mode; int read; } cn_cpu_switch;
+int cn_cpu_switch_mode(cn_cpu_switch *s);
+void cn_cpu_switch_set(cn_cpu_switch *s, int mode); /* < 0: the rule */
 /* winograd.c: 3x3 stride-1 convolutions by F(2x2,3x3), where conv.c's rule picks it */
 int cn_cpu_winograd_can(const cn_conv_geom *g); /* the shape and the CPU allow it */
 int cn_cpu_winograd_way(const cn_conv_geom *g); /* ... and the measured rule picks it */

@@ -34,22 +34,22 @@
 #define NR CN_GEMM_NR /* tiles in a panel */
 #define KB 32         /* output channels transformed back together: their M (16 x KB x NR) in L1 */
 
-/* -2: not yet read from the environment (CN_WINOGRAD=0 or 1, for benchmarks) */
-static int force = -2;
-
-void cn_cpu_winograd_force(int mode) { force = mode < 0 ? -1 : mode > 0; }
-
-int cn_cpu_env_switch(const char *name)
+int cn_cpu_switch_mode(cn_cpu_switch *s)
 {
-    const char *env = getenv(name);
-    return env && (!strcmp(env, "0") || !strcmp(env, "1")) ? env[0] - '0' : -1;
+    if (!s->read) {
+        const char *env = getenv(s->env);
+        s->mode = env && (!strcmp(env, "0") || !strcmp(env, "1")) ? env[0] - '0' : -1, s->read = 1;
+    }
+    return s->mode;
 }
 
-static int forced(void)
-{
-    if (force == -2) force = cn_cpu_env_switch("CN_WINOGRAD");
-    return force;
-}
+void cn_cpu_switch_set(cn_cpu_switch *s, int mode) { s->mode = mode < 0 ? -1 : mode > 0, s->read = 1; }
+
+static cn_cpu_switch force = { "CN_WINOGRAD", -1, 0 };
+
+void cn_cpu_winograd_force(int mode) { cn_cpu_switch_set(&force, mode); }
+
+static int forced(void) { return cn_cpu_switch_mode(&force); }
 
 typedef struct wgeom {
     const cn_conv_geom *g;
@@ -84,15 +84,14 @@ int cn_cpu_winograd_can(const cn_conv_geom *g)
 int cn_cpu_winograd_way(const cn_conv_geom *g)
 {
     if (!cn_cpu_winograd_can(g)) return 0;
-    if (forced() >= 0) return force;
+    if (forced() >= 0) return forced();
     wgeom one = wgeom_of(g);
     return g->cin >= 8 && g->cout >= 8 && one.th * one.tw >= 9;
 }
 
-/* -2: not yet read from the environment (CN_WINOGRAD_BATCH=0 or 1, for benchmarks and tests) */
-static int force_batch = -2;
+static cn_cpu_switch force_batch = { "CN_WINOGRAD_BATCH", -1, 0 };
 
-void cn_cpu_winograd_batch_force(int mode) { force_batch = mode < 0 ? -1 : mode > 0; }
+void cn_cpu_winograd_batch_force(int mode) { cn_cpu_switch_set(&force_batch, mode); }
 
 /* In training an output's bits need not be its image's alone (the step's gradient sums the
  * batch), so there the batch's tiles may pick F(2x2,3x3) where one image's do not: the forward,
@@ -117,8 +116,7 @@ int cn_cpu_winograd_train_way(const cn_conv_geom *g)
 {
     if (cn_cpu_winograd_way(g)) return 1;
     if (!cn_cpu_winograd_can(g) || forced() >= 0) return 0;
-    if (force_batch == -2) force_batch = cn_cpu_env_switch("CN_WINOGRAD_BATCH");
-    if (force_batch >= 0) return force_batch;
+    if (cn_cpu_switch_mode(&force_batch) >= 0) return force_batch.mode;
     int64_t c = g->cin < g->cout ? g->cin : g->cout;
     return g->oh % 2 == 0 && g->ow % 2 == 0 && c >= 256 && wgeom_of(g).tiles * c >= 128 * 512;
 }
@@ -612,10 +610,9 @@ typedef struct dwgeom {
 
 static int64_t dw_m_len(const dwgeom *d) { return d->ne * d->g->cin * d->co16; }
 
-/* -2: not yet read from the environment (CN_WINOGRAD_DW4=0 or 1, for benchmarks) */
-static int force_dw4 = -2;
+static cn_cpu_switch force_dw4 = { "CN_WINOGRAD_DW4", -1, 0 };
 
-void cn_cpu_winograd_dw4_force(int mode) { force_dw4 = mode < 0 ? -1 : mode > 0; }
+void cn_cpu_winograd_dw4_force(int mode) { cn_cpu_switch_set(&force_dw4, mode); }
 
 /* The weight gradient's tile: F(3x3,4x4) where the forward runs F(4x4,3x3) and its tiles cover
  * at most 1/8 more than the map. From `convnet bench` of a first layer, weight gradient, batch
@@ -626,22 +623,16 @@ void cn_cpu_winograd_dw4_force(int mode) { force_dw4 = mode < 0 ? -1 : mode > 0;
  * way, and fmnist-small's conv2 (14x14 32->64, batch 64) 3.3-3.4 either way. */
 static int dw_m(const cn_conv_geom *g)
 {
-    if (force_dw4 == -2) force_dw4 = cn_cpu_env_switch("CN_WINOGRAD_DW4");
-    if (force_dw4 >= 0) return force_dw4 ? 4 : 2;
+    if (cn_cpu_switch_mode(&force_dw4) >= 0) return force_dw4.mode ? 4 : 2;
     int64_t covered = (g->oh + 3) / 4 * 4 * ((g->ow + 3) / 4 * 4);
     return cn_cpu_winograd4_way(g) && 8 * covered <= 9 * g->oh * g->ow ? 4 : 2;
 }
 
-/* -2: not yet read from the environment (CN_WINOGRAD_DW_BLOCKS=0 or 1, for benchmarks and tests) */
-static int force_blocks = -2;
+static cn_cpu_switch force_blocks = { "CN_WINOGRAD_DW_BLOCKS", -1, 0 };
 
-void cn_cpu_winograd_dw_blocks_force(int mode) { force_blocks = mode < 0 ? -1 : mode > 0; }
+void cn_cpu_winograd_dw_blocks_force(int mode) { cn_cpu_switch_set(&force_blocks, mode); }
 
-static int blocks_forced(void)
-{
-    if (force_blocks == -2) force_blocks = cn_cpu_env_switch("CN_WINOGRAD_DW_BLOCKS");
-    return force_blocks;
-}
+static int blocks_forced(void) { return cn_cpu_switch_mode(&force_blocks); }
 
 /* The weight gradient by blocks of channel pairs (dw_by_blocks_run) where there are 256 channel
  * pairs or more for each tile (in F(3x3,2x2)'s count) and the tiles fit the map (it is even, or
@@ -660,7 +651,7 @@ static int blocks_rule(const cn_conv_geom *g)
            g->cin * g->cout >= 256 * wgeom_of(g).tiles;
 }
 
-static int dw_by_blocks(const cn_conv_geom *g) { return blocks_forced() >= 0 ? force_blocks : blocks_rule(g); }
+static int dw_by_blocks(const cn_conv_geom *g) { return blocks_forced() >= 0 ? blocks_forced() : blocks_rule(g); }
 
 static dwgeom dwgeom_of(const cn_conv_geom *g)
 {
@@ -699,7 +690,7 @@ int cn_cpu_winograd_weight_way(const cn_conv_geom *g)
     /* below a chunk of tiles over the batch, zeroing M and transforming it back cost more than
      * the products save (convnet bench, 6x6 128->128: at batch 4, 36 tiles, 0.37 ms as a
      * product against 0.47; 8x8 64->64 at batch 4, 64 tiles, 0.15 against 0.11) */
-    if (forced() >= 0) return force ? dw_m(g) : 0;
+    if (forced() >= 0) return forced() ? dw_m(g) : 0;
     /* and below a tile for every 512 channel pairs, zeroing, adding and transforming back the
      * parts' Ms (16 x Cin x Cout each) cost more than the products save (convnet bench of a first
      * layer, weight gradient, direct against Winograd: 7x7 512->512 at batch 8, 128 tiles, 7.7 ms

@@ -36,16 +36,11 @@
 
 #define ROWS_MAX 5    /* runs in a vector (runs of 3 tiles: maps 9 to 12 across) */
 
-/* -2: not yet read from the environment (CN_WINOGRAD4=0 or 1, for benchmarks) */
-static int force4 = -2;
+static cn_cpu_switch force4 = { "CN_WINOGRAD4", -1, 0 };
 
-void cn_cpu_winograd4_force(int mode) { force4 = mode < 0 ? -1 : mode > 0; }
+void cn_cpu_winograd4_force(int mode) { cn_cpu_switch_set(&force4, mode); }
 
-static int forced4(void)
-{
-    if (force4 == -2) force4 = cn_cpu_env_switch("CN_WINOGRAD4");
-    return force4;
-}
+static int forced4(void) { return cn_cpu_switch_mode(&force4); }
 
 /* the rule, from `convnet bench` (training, batch 32, 2 threads, forward time, F(2x2,3x3)
  * against F(4x4,3x3), CN_WINOGRAD4=0 and 1, two alternations): 32x32 64->64 4.7-5.4 -> 3.7-4.1
@@ -63,7 +58,7 @@ static int forced4(void)
 int cn_cpu_winograd4_way(const cn_conv_geom *g)
 {
     if (!cn_cpu_winograd_way(g) || g->ow < 9 || g->oh < 4) return 0;
-    if (forced4() >= 0) return force4;
+    if (forced4() >= 0) return forced4();
     return g->ow >= 12 && g->oh >= 12 && g->cin <= 192;
 }
 
