@@ -11,6 +11,7 @@
  * slab must give the same bits on 1, 2 and 3 threads. */
 #include <stdlib.h>
 
+#include "../src/core/sum_impl.h"
 #include "../src/model/model_impl.h"
 #include "test_util.h"
 
@@ -440,6 +441,42 @@ static void test_threads_train(void)
     cn_set_threads(before);
 }
 
+/* The lane sums of core/sum_impl.h (batch norm, global average pooling, the gradient's norm):
+ * where the CPU has AVX-512 they run a loop of its own, which must leave the portable loop's bits
+ * in every lane, whatever the length and the tail; and the total is the sum, within double's
+ * rounding of a long double sum in order. */
+static void test_lane_sums(void)
+{
+    cn_rng rng;
+    cn_rng_seed(&rng, 91);
+    enum { MAX = 1100 };
+    float *x = malloc(MAX * sizeof(float)), *y = malloc(MAX * sizeof(float));
+    for (int i = 0; i < MAX; i++) x[i] = (float)(cn_rng_normal(&rng) * 3.0 + 1.0), y[i] = (float)cn_rng_normal(&rng);
+    static const int lengths[] = { 0, 1, 7, 8, 9, 15, 16, 17, 23, 31, 32, 33, 64, 100, 1024, 1027, 1100 };
+    for (size_t k = 0; k < sizeof lengths / sizeof lengths[0]; k++)
+        for (int off = 0; off < 3; off++) { /* unaligned starts */
+            int n = lengths[k] - off < 0 ? 0 : lengths[k] - off;
+            const float *xs = x + off, *ys = y + off;
+            cn_sum8 a = cn_sum8_zero(), b = cn_sum8_zero(), pa = cn_sum8_zero(), pb = cn_sum8_zero();
+            cn_sum8_add(&a, xs, n), cn_sum8_add_any(&pa, xs, n);
+            CHECK(memcmp(&a, &pa, sizeof a) == 0);
+            cn_sum8_add_dot(&b, xs, 0.1, ys, -0.3, n), cn_sum8_add_dot_any(&pb, xs, 0.1, ys, -0.3, n);
+            CHECK(memcmp(&b, &pb, sizeof b) == 0);
+            a = b = pa = pb = cn_sum8_zero();
+            cn_sum8_add_pair(&a, &b, xs, ys, 0.1, n), cn_sum8_add_pair_any(&pa, &pb, xs, ys, 0.1, n);
+            CHECK(memcmp(&a, &pa, sizeof a) == 0 && memcmp(&b, &pb, sizeof b) == 0);
+            long double sx = 0, sxy = 0, ax = 0, axy = 0;
+            for (int i = 0; i < n; i++) {
+                long double t = (long double)xs[i] * ((long double)ys[i] - 0.1L);
+                sx += xs[i], sxy += t, ax += fabsl(xs[i]), axy += fabsl(t);
+            }
+            CHECK(fabsl(cn_sum8_total(&a) - sx) <= 1e-15L * (ax + 1));
+            CHECK(fabsl(cn_sum8_total(&b) - sxy) <= 1e-15L * (axy + 1));
+        }
+    if (!cn_sum8_wide()) printf("     (this CPU has no AVX-512: the portable loops only)\n");
+    free(x), free(y);
+}
+
 static void setup(void) { CHECK(cn_ctx_create(NULL, &ctx) == CN_OK); }
 static void teardown(void) { cn_ctx_destroy(ctx); }
 
@@ -454,6 +491,7 @@ static const test_case cases[] = {
     { "add, mul, concat and flatten against the reference", test_merge },
     { "upsample, pad and crop: the reference's bits", test_resample },
     { "training steps (no input gradient, loss, update) against the reference", test_train_steps },
+    { "the lane sums: AVX-512's loops leave the portable loops' bits; the total is the sum", test_lane_sums },
     { "the same bits on 1, 2 and 3 threads", test_threads },
     { "loss and update: the same bits on 1, 2 and 3 threads", test_threads_train },
     { "teardown", teardown },

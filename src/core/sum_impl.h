@@ -7,6 +7,7 @@
 #define CN_SUM_IMPL_H
 
 #include <stdint.h>
+#include <string.h>
 
 #define CN_SUM_LANES 8
 
@@ -21,7 +22,7 @@ static inline double cn_sum8_total(const cn_sum8 *a)
 }
 
 /* a += x[0..n) */
-static inline void cn_sum8_add(cn_sum8 *a, const float *restrict x, int64_t n)
+static inline void cn_sum8_add_any(cn_sum8 *a, const float *restrict x, int64_t n)
 {
     int64_t i = 0;
     for (; i + CN_SUM_LANES <= n; i += CN_SUM_LANES)
@@ -31,7 +32,7 @@ static inline void cn_sum8_add(cn_sum8 *a, const float *restrict x, int64_t n)
 
 /* a += (x[0..n) - shift) * (y[0..n) - shift_y): a sum of squares when x == y, of products with
  * one side centred otherwise */
-static inline void cn_sum8_add_dot(cn_sum8 *a, const float *x, double shift, const float *y, double shift_y, int64_t n)
+static inline void cn_sum8_add_dot_any(cn_sum8 *a, const float *x, double shift, const float *y, double shift_y, int64_t n)
 {
     int64_t i = 0;
     for (; i + CN_SUM_LANES <= n; i += CN_SUM_LANES)
@@ -41,7 +42,7 @@ static inline void cn_sum8_add_dot(cn_sum8 *a, const float *x, double shift, con
 }
 
 /* a += x[0..n) and b += x[0..n) * (y[0..n) - shift_y), in one pass */
-static inline void cn_sum8_add_pair(cn_sum8 *a, cn_sum8 *b, const float *restrict x, const float *restrict y,
+static inline void cn_sum8_add_pair_any(cn_sum8 *a, cn_sum8 *b, const float *restrict x, const float *restrict y,
                                     double shift_y, int64_t n)
 {
     int64_t i = 0;
@@ -54,6 +55,103 @@ static inline void cn_sum8_add_pair(cn_sum8 *a, cn_sum8 *b, const float *restric
         a->lane[l] += (double)x[i + l];
         b->lane[l] += (double)x[i + l] * ((double)y[i + l] - shift_y);
     }
+}
+
+/* The same loops on a CPU with AVX-512, the eight lanes one vector of doubles (GCC's and clang's
+ * vector extension): the same operations on the same lanes, so the same bits. Written a lane at a
+ * time, as above, the compilers vectorised batch norm's sums across the loop's iterations instead,
+ * each vector gathered from eight scalar loads (its backward's sums of a 32x32x64 map at batch 32:
+ * 0.67 ms, a third of memory's speed). A function of AVX-512's own, inlined into the callers'
+ * AVX-512 clones, called (on a CPU that has it) from the rest; the portable loops elsewhere, where
+ * a vector this wide went through the stack. */
+#if (defined(__x86_64__) || defined(__i386__)) && (defined(__GNUC__) || defined(__clang__))
+typedef double cn_sum8_vd __attribute__((vector_size(CN_SUM_LANES * sizeof(double))));
+typedef float cn_sum8_vf __attribute__((vector_size(CN_SUM_LANES * sizeof(float))));
+
+static inline int cn_sum8_wide(void) { return __builtin_cpu_supports("avx512f"); }
+
+/* x[0..8) as doubles, an unaligned load */
+#define CN_SUM8_READ(d, x)                                                                                             \
+    do {                                                                                                               \
+        cn_sum8_vf f_;                                                                                                 \
+        memcpy(&f_, (x), sizeof f_);                                                                                   \
+        (d) = __builtin_convertvector(f_, cn_sum8_vd);                                                                 \
+    } while (0)
+
+/* the whole blocks of 8 of x[0..n) (and y); returns where the tail starts */
+__attribute__((target("avx512f"))) static inline int64_t cn_sum8_add_wide(cn_sum8 *a, const float *restrict x, int64_t n)
+{
+    int64_t i = 0;
+    cn_sum8_vd s, v;
+    memcpy(&s, a->lane, sizeof s);
+    for (; i + CN_SUM_LANES <= n; i += CN_SUM_LANES) {
+        CN_SUM8_READ(v, x + i);
+        s += v;
+    }
+    memcpy(a->lane, &s, sizeof s);
+    return i;
+}
+
+__attribute__((target("avx512f"))) static inline int64_t cn_sum8_add_dot_wide(cn_sum8 *a, const float *x, double shift,
+                                                                              const float *y, double shift_y, int64_t n)
+{
+    int64_t i = 0;
+    cn_sum8_vd s, u, v;
+    memcpy(&s, a->lane, sizeof s);
+    for (; i + CN_SUM_LANES <= n; i += CN_SUM_LANES) {
+        CN_SUM8_READ(u, x + i);
+        CN_SUM8_READ(v, y + i);
+        s += (u - shift) * (v - shift_y);
+    }
+    memcpy(a->lane, &s, sizeof s);
+    return i;
+}
+
+__attribute__((target("avx512f"))) static inline int64_t cn_sum8_add_pair_wide(cn_sum8 *a, cn_sum8 *b, const float *restrict x,
+                                                                               const float *restrict y, double shift_y,
+                                                                               int64_t n)
+{
+    int64_t i = 0;
+    cn_sum8_vd sa, sb, u, v;
+    memcpy(&sa, a->lane, sizeof sa);
+    memcpy(&sb, b->lane, sizeof sb);
+    for (; i + CN_SUM_LANES <= n; i += CN_SUM_LANES) {
+        CN_SUM8_READ(u, x + i);
+        CN_SUM8_READ(v, y + i);
+        sa += u;
+        sb += u * (v - shift_y);
+    }
+    memcpy(a->lane, &sa, sizeof sa);
+    memcpy(b->lane, &sb, sizeof sb);
+    return i;
+}
+#else
+static inline int cn_sum8_wide(void) { return 0; }
+#define cn_sum8_add_wide(a, x, n) ((void)(a), (void)(x), (void)(n), (int64_t)0)
+#define cn_sum8_add_dot_wide(a, x, s, y, t, n) ((void)(a), (void)(x), (void)(s), (void)(y), (void)(t), (void)(n), (int64_t)0)
+#define cn_sum8_add_pair_wide(a, b, x, y, t, n) ((void)(a), (void)(b), (void)(x), (void)(y), (void)(t), (void)(n), (int64_t)0)
+#endif
+
+/* a += x[0..n) */
+static inline void cn_sum8_add(cn_sum8 *a, const float *restrict x, int64_t n)
+{
+    int64_t i = n >= 2 * CN_SUM_LANES && cn_sum8_wide() ? cn_sum8_add_wide(a, x, n) : 0;
+    cn_sum8_add_any(a, x + i, n - i);
+}
+
+/* a += (x[0..n) - shift) * (y[0..n) - shift_y) */
+static inline void cn_sum8_add_dot(cn_sum8 *a, const float *x, double shift, const float *y, double shift_y, int64_t n)
+{
+    int64_t i = n >= 2 * CN_SUM_LANES && cn_sum8_wide() ? cn_sum8_add_dot_wide(a, x, shift, y, shift_y, n) : 0;
+    cn_sum8_add_dot_any(a, x + i, shift, y + i, shift_y, n - i);
+}
+
+/* a += x[0..n) and b += x[0..n) * (y[0..n) - shift_y) */
+static inline void cn_sum8_add_pair(cn_sum8 *a, cn_sum8 *b, const float *restrict x, const float *restrict y,
+                                    double shift_y, int64_t n)
+{
+    int64_t i = n >= 2 * CN_SUM_LANES && cn_sum8_wide() ? cn_sum8_add_pair_wide(a, b, x, y, shift_y, n) : 0;
+    cn_sum8_add_pair_any(a, b, x + i, y + i, shift_y, n - i);
 }
 
 #endif /* CN_SUM_IMPL_H */
