@@ -144,6 +144,26 @@ static int calc_softmax(cli_args *a, out_opts *o)
     return 0;
 }
 
+/* Cross-entropy compares two distributions: a row of targets (or of probabilities) that does not
+ * sum to 1 still gives a number, but seldom the one meant (scores given without --logits, a
+ * target typed wrong); said on stderr, the first such row of each, and the loss computed as asked. */
+static void note_unlike_distributions(cn_loss_kind kind, const float *t, const float *p, int64_t rows, int64_t cols)
+{
+    for (int side = 0; side < 2; side++) {
+        const float *m = side ? p : t;
+        if (side && kind == CN_LOSS_CE_LOGITS) break; /* scores: any values */
+        for (int64_t r = 0; r < rows; r++) {
+            double sum = 0;
+            for (int64_t c = 0; c < cols; c++) sum += m[r * cols + c];
+            if (fabs(sum - 1.0) <= 1e-3) continue;
+            fprintf(stderr, "convnet calc: note: sample %lld's %s sum to %g, not 1%s\n", (long long)r + 1,
+                    side ? "probabilities (--pred)" : "targets", sum,
+                    side ? ": are they scores? then add --logits" : ": cross-entropy's targets are a distribution");
+            break;
+        }
+    }
+}
+
 static int calc_loss(cli_args *a, out_opts *o)
 {
     /* the short names first (the help's), then the long ones a student may type */
@@ -185,6 +205,7 @@ static int calc_loss(cli_args *a, out_opts *o)
     cn_ctx *ctx = NULL;
     if (!rc && (!(per = malloc((size_t)tr * sizeof *per)) || cn_ctx_create(NULL, &ctx))) rc = cli_error("out of memory");
     if (!rc && cn_loss(ctx, kind, t, p, tr, tc, &loss, per)) rc = cli_ctx_error(ctx);
+    if (!rc && (kind == CN_LOSS_CE || kind == CN_LOSS_CE_LOGITS)) note_unlike_distributions(kind, t, p, tr, tc);
     if (!rc) {
         if (o->json) {
             printf("{\"result\":");

@@ -285,6 +285,18 @@ expect_json "calc loss bce, 1 - p = 0 for t = 0: (ln 2 + 100) / 2, as torch.nn.B
 run "$CN" calc loss ce --target 1,0 --pred 0.5,0.5 --explain
 if grep -q 'a log of 0' "$T/out"; then bad "calc loss ce --explain: no clamp said where none applies" "$(shown)"; else ok "calc loss ce --explain: no clamp said where none applies"; fi
 
+# probabilities that are not a distribution (scores without --logits): computed, and said
+run "$CN" calc loss ce --target '1,0,0;0,1,0' --pred '0.7,0.2,0.1;0.9,0.8,0.3' --json
+expect_rc "calc loss ce of scores without --logits" 0
+expect_json "calc loss ce of scores without --logits: computed as given, (-ln 0.7 - ln 0.8) / 2" "abs(d['result'] + (math.log(0.7) + math.log(0.8)) / 2) < 1e-6"
+expect_text "calc loss ce of scores without --logits: said" err "sample 2's probabilities (--pred) sum to 2, not 1: are they scores? then add --logits"
+run "$CN" calc loss ce --target 0.5,0.6,0 --pred 0.7,0.2,0.1
+expect_text "calc loss ce of targets summing to 1.1: said" err "sample 1's targets sum to 1.1, not 1"
+run "$CN" calc loss ce --target 1,0,0 --pred 2,1,0.1 --logits
+expect_empty "calc loss ce --logits: scores are any values, nothing said" err
+run "$CN" calc loss ce --target 1,0,0 --pred 0.7,0.2,0.1
+expect_empty "calc loss ce of a distribution: nothing said" err
+
 # floor((64 - 3 + 2*1)/2) + 1 = 32
 run "$CN" calc out --in 64 --kernel 3 --pad 1 --stride 2
 expect_rc "calc out" 0
