@@ -222,9 +222,10 @@ static void predict_help(const cli_option *opts)
     printf("usage: convnet predict CKPT IMAGE|FOLDER|'GLOB'... [--top K] [--tta flip|flip-shift] [--csv FILE]\n"
            "                       [--threads N] [--device cpu|cuda] [--precision P] [--json]\n\n"
            "The K most likely classes (default 3) of each PNG or JPEG image, resized and converted to the\n"
-           "network's input as in training, with their probabilities. A folder gives every .png, .jpg and\n"
-           ".jpeg file under it (sorted, sub-folders too); a quoted pattern ('photos/*.jpg') is expanded\n"
-           "here. A file that cannot be read is reported and the others go on; the exit status is then 1.\n");
+           "network's input as in training (said under the image's name where it was), with their\n"
+           "probabilities. A folder gives every .png, .jpg and .jpeg file under it (sorted, sub-folders\n"
+           "too); a quoted pattern ('photos/*.jpg') is expanded here. A file that cannot be read is\n"
+           "reported and the others go on; the exit status is then 1.\n");
     cli_print_options(opts, 12);
 }
 
@@ -320,19 +321,39 @@ static void csv_field(FILE *f, const char *s)
 #define PREDICT_BATCH 16
 #define PREDICT_FLOATS (1 << 22) /* input floats a pass, at most */
 
+/* what an image file decoded to: channels (1 or 3), rows, columns */
+typedef struct { int64_t c, h, w; } image_source;
+
+/* "resized to 28x28 and turned to gray" where the image is not the net's input as it stands
+ * (a photo given to a Fashion-MNIST net: what the net saw is not what the user looks at) */
+static void print_source(const cn_model *model, const image_source *src)
+{
+    int64_t c, h, w;
+    cn_model_input_shape(model, &c, &h, &w);
+    int resized = src->h != h || src->w != w, recoloured = src->c != c;
+    if (!resized && !recoloured) return;
+    printf("  (the image: %lldx%lld (HxW) %s;", (long long)src->h, (long long)src->w, src->c == 1 ? "gray" : "colour");
+    if (resized) printf(" resized to %lldx%lld", (long long)h, (long long)w);
+    if (recoloured) printf("%s %s", resized ? " and" : "", c == 1 ? "turned to gray" : "its gray copied to 3 channels");
+    printf(", as the net's input)\n");
+}
+
 /* one image's top classes (prob: its probabilities; preds: room for top) as text, JSON (first:
- * the array's first element) and a CSV row */
+ * the array's first element) and a CSV row; src: what the file decoded to */
 static void print_prediction(const cn_model *model, const float *prob, int top, cn_prediction *preds, const char *img,
-                             int json, int first, FILE *cf)
+                             const image_source *src, int json, int first, FILE *cf)
 {
     cn_model_top(model, prob, top, preds);
     if (json) {
         printf("%s{\"image\":", first ? "" : ",");
         cli_json_string(stdout, img);
+        printf(",\"source\":{\"h\":%lld,\"w\":%lld,\"channels\":%lld}", (long long)src->h, (long long)src->w,
+               (long long)src->c);
         printf(",\"predictions\":[");
     } else {
         char esc[4200];
         printf("%s\n", cn_text_escape(img, esc, sizeof esc));
+        print_source(model, src);
     }
     for (int t = 0; t < top && preds[t].index >= 0; t++) {
         const cn_prediction *pr = &preds[t];
@@ -381,7 +402,7 @@ int cmd_predict(int argc, char **argv)
         { "--threads", "N", CLI_CALL, .call = cli_threads_option, .help = CLI_THREADS_HELP },
         CLI_DEVICE_OPTIONS(dev),
         { "--json", NULL, CLI_FLAG, &json,
-          .help = "[{\"image\",\"predictions\":[{\"class\",\"name\",\"probability\"}]} or {\"image\",\"error\"}]" },
+          .help = "[{\"image\",\"source\":{\"h\",\"w\",\"channels\"},\"predictions\":[{\"class\",\"name\",\"probability\"}]} or {\"image\",\"error\"}]" },
         { 0 },
     };
     int usage = cli_parse("predict", argc, argv, opts, predict_help, predict_plain, &p);
@@ -424,9 +445,10 @@ int cmd_predict(int argc, char **argv)
     int failed = 0;
     float *x = malloc((size_t)(chunk * chw) * sizeof(float)), *prob = malloc((size_t)(chunk * k) * sizeof(float));
     char **why = calloc((size_t)chunk, sizeof *why); /* an image's error, NULL where it was read */
+    image_source *src = calloc((size_t)chunk, sizeof *src);
     cn_prediction *preds = malloc((size_t)top * sizeof *preds);
     cli_memfile csv = { 0 };
-    if (!x || !prob || !why || !preds) rc = cli_error("out of memory");
+    if (!x || !prob || !why || !src || !preds) rc = cli_error("out of memory");
     else if (csv_path) rc = cli_memfile_open(&csv);
     FILE *cf = csv.f;
     if (cf) fprintf(cf, "image,class,name,probability,error\n");
@@ -439,7 +461,8 @@ int cmd_predict(int argc, char **argv)
     for (int i0 = 0; !rc && i0 < images.n; i0 += (int)chunk) {
         int n = images.n - i0 < chunk ? images.n - i0 : (int)chunk, read = 0;
         for (int j = 0; j < n; j++) {
-            if (!cn_model_input_file(ctx, model, images.v[i0 + j], x + read * chw)) {
+            image_source *sj = &src[read];
+            if (!cn_model_input_file_info(ctx, model, images.v[i0 + j], x + read * chw, &sj->c, &sj->h, &sj->w)) {
                 read++;
                 continue;
             }
@@ -456,14 +479,15 @@ int cmd_predict(int argc, char **argv)
                 if (cf) csv_field(cf, img), fprintf(cf, ",,,,"), csv_field(cf, why[j]), fprintf(cf, "\n");
                 continue;
             }
-            print_prediction(model, prob + r++ * k, (int)top, preds, img, json, i0 + j == 0, cf);
+            print_prediction(model, prob + r * k, (int)top, preds, img, &src[r], json, i0 + j == 0, cf);
+            r++;
         }
         for (int j = 0; j < n; j++) free(why[j]), why[j] = NULL;
     }
     if (json && !rc) printf("]\n");
     rc = cli_memfile_commit(ctx, &csv, csv_path, rc);
     if (!rc && failed) rc = cli_error("%d of %d images could not be read (named above)", failed, images.n);
-    free(x), free(prob), free(preds), free(why);
+    free(x), free(prob), free(preds), free(why), free(src);
     path_free(&images);
     cn_model_destroy(model);
     cn_ctx_destroy(ctx);

@@ -754,6 +754,11 @@ typedef struct cn_image_view {
  * a PNG or JPEG file; PNG or JPEG bytes in memory (name stands for a path in messages; NULL:
  * "image"); or pixels. The decoders refuse what cn_image_load refuses. */
 cn_status cn_model_input_file(cn_ctx *ctx, const cn_model *model, const char *path, float *x);
+/* cn_model_input_file, also giving what the file decoded to before it became the net's input,
+ * as cn_image_info gives it: channels (1 gray, 3 colour; alpha dropped), rows, columns (NULLs
+ * allowed; 0 on failure). One decode, where the two calls would take two. */
+cn_status cn_model_input_file_info(cn_ctx *ctx, const cn_model *model, const char *path, float *x, int64_t *c,
+                                   int64_t *h, int64_t *w);
 cn_status cn_model_input_encoded(cn_ctx *ctx, const cn_model *model, const void *data, size_t size,
                                  const char *name, float *x);
 cn_status cn_model_input_pixels(cn_ctx *ctx, const cn_model *model, const cn_image_view *img, float *x);

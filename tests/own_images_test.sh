@@ -118,6 +118,34 @@ ok = len(rows) == 24 and e['tta'] == 'flip-shift' and abs(right / 24 - e['accura
 loss = -sum(math.log(float(r['probability'])) for r in rows) / 24
 sys.exit(not (ok and (right < 24 or abs(loss - e['loss']) < 2e-5)))
 PY"
+# images of 10 to 16 pixels for a 12x12 net: each one not 12x12 said resized, with its size
+# (read here from the PNG's header), and --json gives every image's
+"$CN" predict "$T/run" "$T/shapes/test" >"$T/out" 2>&1
+check "predict FOLDER: the images resized are said, with their sizes from their PNG headers" "$PY - '$T/out' <<'PY'
+import re, struct, sys
+lines = open(sys.argv[1]).read().split('\\n')
+seen = resized = 0
+for i, l in enumerate(lines):
+    if not l.endswith('.png'):
+        continue
+    w, h = struct.unpack('>II', open(l, 'rb').read()[16:24])
+    said = lines[i + 1].startswith('  (the image:')
+    want = '  (the image: %dx%d (HxW) colour; resized to 12x12, as the net\'s input)' % (h, w)
+    if said != ((h, w) != (12, 12)) or (said and lines[i + 1] != want):
+        sys.exit('%s: %dx%d, line %r' % (l, h, w, lines[i + 1]))
+    seen, resized = seen + 1, resized + said
+sys.exit(seen != 36 or not resized)
+PY"
+"$CN" predict "$T/run" "$T/shapes/test" --json >"$T/pred.json" 2>/dev/null
+check "predict --json: each image's source size and channels, as its PNG header says" "$PY - '$T/pred.json' <<'PY'
+import json, struct, sys
+d = json.load(open(sys.argv[1]))
+ok = len(d) == 36
+for r in d:
+    w, h = struct.unpack('>II', open(r['image'], 'rb').read()[16:24])
+    ok = ok and r['source'] == {'h': h, 'w': w, 'channels': 3}
+sys.exit(not ok)
+PY"
 "$CN" eval "$T/tuned" >"$T/out" 2>&1
 check "eval names the test half it used" "grep -q '^$T/tuned on $T/two/test: 24 images' '$T/out'"
 finish

@@ -211,6 +211,19 @@ static void test_pixels_bytes_file(void)
     CHECK(cn_model_input_pixels(ctx, m, &v, x) == CN_OK);
     CHECK(cn_model_probabilities(ctx, m, x, 1, probs) == CN_OK);
     for (int k = 0; k < 3; k++) CHECK_NEAR(probs[k], p[k], 1e-6);
+    /* from the file, with what it decoded to (4x4 in colour, the net's input 2x2): the input of
+     * cn_model_input_file, bit for bit, and of the pixels it holds */
+    float xf[12], xi[12];
+    int64_t sc = -1, sh = -1, sw = -1;
+    CHECK(cn_model_input_file_info(ctx, m, png_path, xi, &sc, &sh, &sw) == CN_OK);
+    CHECK(sc == 3 && sh == 4 && sw == 4);
+    CHECK(cn_model_input_file(ctx, m, png_path, xf) == CN_OK);
+    CHECK(memcmp(xf, xi, sizeof xf) == 0);
+    for (int i = 0; i < 12; i++) CHECK_NEAR(xi[i], x[i], 1e-6);
+    CHECK(cn_model_input_file_info(ctx, m, png_path, xi, NULL, NULL, NULL) == CN_OK);
+    CHECK(cn_model_input_file_info(ctx, m, "/nonexistent/x.png", xi, &sc, &sh, &sw) == CN_E_IO);
+    CHECK(sc == 0 && sh == 0 && sw == 0);
+    CHECK_CONTAINS(cn_ctx_message(ctx), "/nonexistent/x.png: cannot open");
 
     /* errors: named, and the model still works after them */
     CHECK(cn_model_classify_encoded(ctx, m, bytes, 20, "upload.png", 1, png) == CN_E_FORMAT);

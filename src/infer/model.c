@@ -126,9 +126,27 @@ cn_status cn_model_input_file(cn_ctx *ctx, const cn_model *m, const char *path, 
 {
     if (!ctx) return CN_E_ARG;
     if (!m || !path || !x) return cn_fail(ctx, CN_E_ARG, "cn_model_input_file: NULL argument");
-    cn_status st = cn_image_load(ctx, path, m->c, m->h, m->w, x);
-    if (!st) normalise(m, x);
-    return st;
+    return cn_model_input_file_info(ctx, m, path, x, NULL, NULL, NULL);
+}
+
+cn_status cn_model_input_file_info(cn_ctx *ctx, const cn_model *m, const char *path, float *x, int64_t *c, int64_t *h,
+                                   int64_t *w)
+{
+    if (c) *c = 0;
+    if (h) *h = 0;
+    if (w) *w = 0;
+    if (!ctx) return CN_E_ARG;
+    if (!m || !path || !x) return cn_fail(ctx, CN_E_ARG, "cn_model_input_file_info: NULL argument");
+    cn_pixels px;
+    cn_status st = cn_pixels_decode(ctx, path, &px); /* cn_image_load's steps, the size kept */
+    if (st) return st;
+    cn_pixels_to_float(&px, m->c, m->h, m->w, x);
+    if (c) *c = px.channels;
+    if (h) *h = px.h;
+    if (w) *w = px.w;
+    cn_pixels_free(ctx, &px);
+    normalise(m, x);
+    return CN_OK;
 }
 
 cn_status cn_model_input_encoded(cn_ctx *ctx, const cn_model *m, const void *data, size_t size, const char *name,
