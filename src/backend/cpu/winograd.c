@@ -166,9 +166,12 @@ __attribute__((target("avx512f"))) static void transform_panel(const wgeom *wg, 
 {
     const cn_conv_geom *g = wg->g;
     __m512 half = _mm512_set1_ps(0.5f);
+    cn_taps_block blk;
     for (int64_t c = 0; c < g->cin; c += 2) {
+        int64_t c0 = c / CN_TAPS_BLOCK * CN_TAPS_BLOCK;
+        if (c == c0) cn_winograd_taps_stage(g, w, turned, ip, c0, &blk);
         __m512 kk[9], t[4][3];
-        __mmask16 both = cn_winograd_taps(g, w, turned, ip, c, kk);
+        __mmask16 both = cn_winograd_taps(g, &blk, turned, ip, c0, c, kk);
         for (int j = 0; j < 3; j++) {
             t[0][j] = kk[j];
             t[1][j] = _mm512_mul_ps(half, _mm512_add_ps(_mm512_add_ps(kk[j], kk[3 + j]), kk[6 + j]));

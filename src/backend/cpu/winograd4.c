@@ -122,9 +122,12 @@ __attribute__((target("avx512f"))) static void transform_panel4(const w4geom *wg
                                                                  int64_t ip, float *u)
 {
     const cn_conv_geom *g = wg->g;
+    cn_taps_block blk;
     for (int64_t c = 0; c < g->cin; c += 2) {
+        int64_t c0 = c / CN_TAPS_BLOCK * CN_TAPS_BLOCK;
+        if (c == c0) cn_winograd_taps_stage(g, w, turned, ip, c0, &blk);
         __m512 kk[9], t[3][6], e[6];
-        __mmask16 both = cn_winograd_taps(g, w, turned, ip, c, kk);
+        __mmask16 both = cn_winograd_taps(g, &blk, turned, ip, c0, c, kk);
         for (int j = 0; j < 3; j++) { /* G g: the kernel's columns */
             __m512 col[6];
             g6(kk[j], kk[3 + j], kk[6 + j], col);
