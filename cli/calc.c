@@ -455,6 +455,7 @@ static int calc_window(cli_args *a, out_opts *o, int is_pool)
     }
     const char *si = NULL, *sk = NULL;
     int64_t stride = 0, pad = 0, size = 0;
+    double bias = 0;
     const cli_option opts[] = {
         { "--input", "M", CLI_TEXT, .target = &si },
         is_pool ? (cli_option){ "--size", "K", CLI_INT, &size, 1, CALC_MAX_SIZE, .help = NULL }
@@ -462,6 +463,7 @@ static int calc_window(cli_args *a, out_opts *o, int is_pool)
         { "--stride", "S", CLI_INT, &stride, 1, CALC_MAX_SIZE, .help = NULL },
         { "--pad", "P", CLI_INT, &pad, 0, CALC_MAX_SIZE, .help = NULL },
         CALC_OUTPUT_OPTIONS(o),
+        is_pool ? (cli_option){ 0 } : (cli_option){ "--bias", "B", CLI_REAL, &bias, .help = NULL }, /* conv's last */
         { 0 },
     };
     int usage = cli_parse(a->cmd, a->argc - a->i, a->argv + a->i, opts, NULL, NULL, NULL);
@@ -469,31 +471,49 @@ static int calc_window(cli_args *a, out_opts *o, int is_pool)
     if (!si || (!is_pool && !sk) || (is_pool && !size))
         return cli_usage_error(o->cmd, is_pool ? "pool needs --input and --size" : "conv needs --input and --kernel");
     if (!stride) stride = is_pool ? size : 1;
-    float *x = NULL, *k = NULL, *y = NULL;
-    int64_t h, w, kh = size, kw = size, oh, ow;
-    int rc = cli_parse_matrix(o->cmd, "--input", si, &x, &h, &w);
-    if (!rc && !is_pool) rc = cli_parse_matrix(o->cmd, "--kernel", sk, &k, &kh, &kw);
+    float *x = NULL, *k = NULL, *y = NULL, *part = NULL;
+    int64_t h, w, kh = size, kw = size, oh, ow, ch = 1, kch = 1;
+    /* conv: channels apart by '|', the kernel as deep as the input (the depth of a kernel) */
+    int rc = is_pool ? cli_parse_matrix(o->cmd, "--input", si, &x, &h, &w)
+                     : cli_parse_channels(o->cmd, "--input", si, &x, &ch, &h, &w);
+    if (!rc && !is_pool) rc = cli_parse_channels(o->cmd, "--kernel", sk, &k, &kch, &kh, &kw);
+    if (!rc && kch != ch)
+        rc = cli_usage_error(o->cmd, "conv: the kernel is %lld deep but the input has %lld channel%s: a kernel spans every "
+                             "channel of its input (write a kernel's channels apart by '|', as the input's)",
+                             (long long)kch, (long long)ch, ch == 1 ? "" : "s");
     cn_ctx *ctx = NULL;
     if (!rc && cn_ctx_create(NULL, &ctx)) rc = cli_error("out of memory");
     cn_status st = CN_OK;
     if (!rc) st = is_pool ? cn_pool2d_single(ctx, kinds[0], x, h, w, size, stride, pad, NULL, &oh, &ow)
                           : cn_conv2d_single(ctx, x, h, w, k, kh, kw, stride, pad, NULL, &oh, &ow);
     if (!rc && st) rc = cli_ctx_error(ctx);
-    if (!rc && !(y = malloc((size_t)(oh * ow) * sizeof *y))) rc = cli_error("out of memory");
+    if (!rc && (!(y = malloc((size_t)(oh * ow) * sizeof *y)) || !(part = malloc((size_t)(oh * ow) * sizeof *part))))
+        rc = cli_error("out of memory");
     if (!rc && o->explain && !o->json) {
-        printf("input %lldx%lld, %s %lldx%lld, stride %lld, pad %lld\n", (long long)h, (long long)w,
-               is_pool ? "window" : "kernel", (long long)kh, (long long)kw, (long long)stride, (long long)pad);
+        if (ch > 1)
+            printf("input %lldx%lldx%lld (channels x rows x columns), kernel %lldx%lldx%lld: as deep as the input, "
+                   "a %lldx%lld slice a channel, their sums added%s; stride %lld, pad %lld\n",
+                   (long long)ch, (long long)h, (long long)w, (long long)ch, (long long)kh, (long long)kw, (long long)kh,
+                   (long long)kw, bias != 0 ? ", then the bias" : "", (long long)stride, (long long)pad);
+        else
+            printf("input %lldx%lld, %s %lldx%lld, stride %lld, pad %lld\n", (long long)h, (long long)w,
+                   is_pool ? "window" : "kernel", (long long)kh, (long long)kw, (long long)stride, (long long)pad);
         printf("O_h = floor((%lld - %lld + 2*%lld)/%lld) + 1 = %lld\n", (long long)h, (long long)kh, (long long)pad,
                (long long)stride, (long long)oh);
         printf("O_w = floor((%lld - %lld + 2*%lld)/%lld) + 1 = %lld\n", (long long)w, (long long)kw, (long long)pad,
                (long long)stride, (long long)ow);
     }
     /* the worksheet's working for each output, when it stays readable */
-    int readable = oh * ow <= 36 && kh * kw <= 25;
+    int readable = oh * ow <= 36 && ch * kh * kw <= 27;
     if (!rc && o->json) printf("{\"result\":%s", is_pool && n_kinds > 1 ? "{" : "");
     for (int q = 0; !rc && q < n_kinds; q++) {
         if (is_pool) cn_pool2d_single(ctx, kinds[q], x, h, w, size, stride, pad, y, &oh, &ow);
-        else cn_conv2d_single(ctx, x, h, w, k, kh, kw, stride, pad, y, &oh, &ow);
+        else /* the channels' sums added in order, then the bias */
+            for (int64_t c = 0; c < ch; c++) {
+                cn_conv2d_single(ctx, x + c * h * w, h, w, k + c * kh * kw, kh, kw, stride, pad, c ? part : y, &oh, &ow);
+                for (int64_t i = 0; c && i < oh * ow; i++) y[i] += part[i];
+            }
+        for (int64_t i = 0; !is_pool && bias != 0 && i < oh * ow; i++) y[i] += (float)bias;
         if (o->json) {
             if (is_pool && n_kinds > 1) printf("%s\"%s\":", q ? "," : "", pool_names[kinds[q]]);
             print_matrix(y, oh, ow, 1);
@@ -512,21 +532,24 @@ static int calc_window(cli_args *a, out_opts *o, int is_pool)
                         printf(" = %g\n", y[oy * ow + ox]);
                         continue;
                     }
-                    int first = 1;
-                    for (int64_t ky = 0; ky < kh; ky++)
-                        for (int64_t kx = 0; kx < kw; kx++) {
-                            int64_t iy = oy * stride - pad + ky, ix = ox * stride - pad + kx;
-                            float xv = iy >= 0 && iy < h && ix >= 0 && ix < w ? x[iy * w + ix] : 0.0f;
-                            printf("%s%g*%g", first ? "" : " + ", xv, k[ky * kw + kx]);
-                            first = 0;
-                        }
+                    for (int64_t c = 0; c < ch; c++) {
+                        printf("%s", c ? ") + (" : ch > 1 ? "(" : "");
+                        for (int64_t ky = 0; ky < kh; ky++)
+                            for (int64_t kx = 0; kx < kw; kx++) {
+                                int64_t iy = oy * stride - pad + ky, ix = ox * stride - pad + kx;
+                                float xv = iy >= 0 && iy < h && ix >= 0 && ix < w ? x[(c * h + iy) * w + ix] : 0.0f;
+                                printf("%s%g*%g", ky || kx ? " + " : "", xv, k[(c * kh + ky) * kw + kx]);
+                            }
+                    }
+                    printf("%s", ch > 1 ? ")" : "");
+                    if (bias != 0) printf(" + %g", bias);
                     printf(" = %g\n", y[oy * ow + ox]);
                 }
         }
         print_matrix(y, oh, ow, 0);
     }
     if (!rc && o->json) printf("%s}\n", is_pool && n_kinds > 1 ? "}" : "");
-    free(x), free(k), free(y);
+    free(x), free(k), free(y), free(part);
     cn_ctx_destroy(ctx);
     return rc;
 }
@@ -999,8 +1022,10 @@ static const struct {
       "                                            batch statistics, biased variance, eps 1e-5\n" },
     { "reg", calc_reg, "  reg l1|l2 --lambda L --weights W          L * sum|w| or L * sum w^2\n" },
     { "conv", run_conv,
-      "  conv --input M --kernel K [--stride S] [--pad P]\n"
-      "                                            cross-correlation of a matrix, as CNNs compute it\n" },
+      "  conv --input M --kernel K [--stride S] [--pad P] [--bias B]\n"
+      "                                            cross-correlation of a matrix, as CNNs compute it;\n"
+      "                                            channels apart by '|' ('1,2;3,4 | 5,6;7,8'), the\n"
+      "                                            kernel as deep as the input, the sums added\n" },
     { "pool", run_pool,
       "  pool max|min|avg|all --input M --size K [--stride S] [--pad P]\n"
       "                                            stride defaults to the size; all (or max,avg):\n"

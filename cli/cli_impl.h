@@ -111,6 +111,10 @@ int cli_parse_double(const char *cmd, const char *what, const char *s, double *o
 /* "1,0,-1;1,0,-1" or "@file" (numbers separated by commas/spaces, rows by ';' or newlines).
  * *v is malloc'ed; rows x cols. Ragged rows are an error. Returns 0 or an exit status. */
 int cli_parse_matrix(const char *cmd, const char *what, const char *s, float **v, int64_t *rows, int64_t *cols);
+/* Matrices of one size, one a channel, separated by '|' in the argument ("1,2;3,4 | 5,6;7,8", or
+ * "@r.txt|@g.txt": each channel as cli_parse_matrix takes it): *v (channels, rows, cols). */
+int cli_parse_channels(const char *cmd, const char *what, const char *s, float **v, int64_t *channels, int64_t *rows,
+                       int64_t *cols);
 /* The spec argument of a command: "-e TEXT" (into text), or the first plain argument as a file
  * when neither is given yet (cli_spec_plain, state: the cli_spec). cli_spec_check: exactly one
  * given, else the usage error (exit 2). */

@@ -364,6 +364,38 @@ int cli_parse_matrix(const char *cmd, const char *what, const char *s, float **v
     return 0;
 }
 
+int cli_parse_channels(const char *cmd, const char *what, const char *s, float **v, int64_t *channels, int64_t *rows,
+                       int64_t *cols)
+{
+    *v = NULL;
+    *channels = *rows = *cols = 0;
+    float *all = NULL;
+    for (const char *p = s;;) {
+        size_t len = strcspn(p, "|");
+        char *piece = strndup(p, len), label[128];
+        if (!piece) return free(all), cli_error("out of memory");
+        snprintf(label, sizeof label, "%s, channel %lld", what, (long long)*channels + 1);
+        float *m = NULL;
+        int64_t r, c;
+        int rc = cli_parse_matrix(cmd, strchr(s, '|') ? label : what, piece, &m, &r, &c);
+        free(piece);
+        if (!rc && *channels && (r != *rows || c != *cols))
+            rc = cli_usage_error(cmd, "%s: channel %lld is %lldx%lld, channel 1 %lldx%lld", what, (long long)*channels + 1,
+                                 (long long)r, (long long)c, (long long)*rows, (long long)*cols);
+        float *grown = rc ? NULL : realloc(all, (size_t)((*channels + 1) * r * c) * sizeof *all);
+        if (!rc && !grown) rc = cli_error("out of memory");
+        if (rc) return free(m), free(all), rc;
+        all = grown;
+        memcpy(all + *channels * r * c, m, (size_t)(r * c) * sizeof *m);
+        free(m);
+        *rows = r, *cols = c, ++*channels;
+        if (!p[len]) break;
+        p += len + 1;
+    }
+    *v = all;
+    return 0;
+}
+
 int cli_spec_plain(void *spec, const char *arg)
 {
     cli_spec *sp = spec;

@@ -256,6 +256,23 @@ if cmp -s "$T/want" "$T/got"; then ok "calc conv: four rows '0 30 30 0'"; else b
 
 run "$CN" calc conv --input "$IMG" --kernel "$EDGE" --json
 expect_json "calc conv --json: 4x4 result" "d['result'] == [[0, 30, 30, 0]] * 4"
+# two channels and a kernel as deep, worked by hand: y11 = (1 + 5) + (2 + 2) + 0.5 = 10.5,
+# y12 = (2 + 6) + 2 + 0.5, y21 = (4 + 8) + 2 + 0.5, y22 = (5 + 9) + (2 + 2) + 0.5
+run "$CN" calc conv --input '1,2,3;4,5,6;7,8,9 | 1,0,0;0,1,0;0,0,1' --kernel '1,0;0,1 | 2,2;2,2' --bias 0.5 --json
+expect_json "calc conv of 2 channels, a 2-deep kernel and a bias" "d['result'] == [[10.5, 10.5], [14.5, 18.5]]"
+run "$CN" calc conv --input '1,2,3;4,5,6;7,8,9 | 1,0,0;0,1,0;0,0,1' --kernel '1,0;0,1 | 2,2;2,2' --bias 0.5 --explain
+expect_text "calc conv of 2 channels --explain: each channel's sum, then the bias" out "y11 = (1*1 + 2*0 + 4*0 + 5*1) + (1*2 + 0*2 + 0*2 + 1*2) + 0.5 = 10.5"
+expect_text "calc conv of 2 channels --explain: the shapes" out "input 2x3x3 (channels x rows x columns), kernel 2x2x2: as deep as the input"
+run "$CN" calc conv --input '1,2;3,4' --kernel '1,0;0,1 | 2,2;2,2'
+expect_rc "calc conv: a kernel deeper than the input" 2
+expect_text "calc conv: a kernel deeper than the input, said" err "the kernel is 2 deep but the input has 1 channel: a kernel spans every channel of its input"
+run "$CN" calc conv --input '1,2;3,4 | 1,2,3' --kernel '1 | 1'
+expect_rc "calc conv: channels of two sizes" 2
+expect_text "calc conv: channels of two sizes, said" err "--input: channel 2 is 1x3, channel 1 2x2"
+run "$CN" calc conv --input '1,2;3,4 | 1,x;3,4' --kernel '1 | 1'
+expect_text "calc conv: a bad value named with its channel" err "--input, channel 2: 'x' is not a number"
+run "$CN" calc pool max --input '1,2;3,4' --size 2 --bias 1
+expect_rc "calc pool takes no --bias" 2
 
 run "$CN" calc conv --input '1,2,3;4,5' --kernel '1'
 expect_rc "calc conv with a ragged matrix" 2
