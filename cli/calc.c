@@ -473,11 +473,10 @@ static int calc_window(cli_args *a, out_opts *o, int is_pool)
     if (!stride) stride = is_pool ? size : 1;
     float *x = NULL, *k = NULL, *y = NULL, *part = NULL;
     int64_t h, w, kh = size, kw = size, oh, ow, ch = 1, kch = 1;
-    /* conv: channels apart by '|', the kernel as deep as the input (the depth of a kernel) */
-    int rc = is_pool ? cli_parse_matrix(o->cmd, "--input", si, &x, &h, &w)
-                     : cli_parse_channels(o->cmd, "--input", si, &x, &ch, &h, &w);
+    /* channels apart by '|'; conv: the kernel as deep as the input (the depth of a kernel) */
+    int rc = cli_parse_channels(o->cmd, "--input", si, &x, &ch, &h, &w);
     if (!rc && !is_pool) rc = cli_parse_channels(o->cmd, "--kernel", sk, &k, &kch, &kh, &kw);
-    if (!rc && kch != ch)
+    if (!rc && !is_pool && kch != ch)
         rc = cli_usage_error(o->cmd, "conv: the kernel is %lld deep but the input has %lld channel%s: a kernel spans every "
                              "channel of its input (write a kernel's channels apart by '|', as the input's)",
                              (long long)kch, (long long)ch, ch == 1 ? "" : "s");
@@ -490,7 +489,12 @@ static int calc_window(cli_args *a, out_opts *o, int is_pool)
     if (!rc && (!(y = malloc((size_t)(oh * ow) * sizeof *y)) || !(part = malloc((size_t)(oh * ow) * sizeof *part))))
         rc = cli_error("out of memory");
     if (!rc && o->explain && !o->json) {
-        if (ch > 1)
+        if (ch > 1 && is_pool)
+            printf("input %lldx%lldx%lld (channels x rows x columns), window %lldx%lld: each channel pooled alone "
+                   "(the depth stays %lld); stride %lld, pad %lld\n",
+                   (long long)ch, (long long)h, (long long)w, (long long)kh, (long long)kw, (long long)ch, (long long)stride,
+                   (long long)pad);
+        else if (ch > 1)
             printf("input %lldx%lldx%lld (channels x rows x columns), kernel %lldx%lldx%lld: as deep as the input, "
                    "a %lldx%lld slice a channel, their sums added%s; stride %lld, pad %lld\n",
                    (long long)ch, (long long)h, (long long)w, (long long)ch, (long long)kh, (long long)kw, (long long)kh,
@@ -504,29 +508,34 @@ static int calc_window(cli_args *a, out_opts *o, int is_pool)
                (long long)stride, (long long)ow);
     }
     /* the worksheet's working for each output, when it stays readable */
-    int readable = oh * ow <= 36 && ch * kh * kw <= 27;
+    int readable = oh * ow <= 36 && (is_pool ? kh * kw <= 25 : ch * kh * kw <= 27);
+    int64_t maps = is_pool ? ch : 1; /* pooling keeps the depth: a map a channel */
     if (!rc && o->json) printf("{\"result\":%s", is_pool && n_kinds > 1 ? "{" : "");
     for (int q = 0; !rc && q < n_kinds; q++) {
-        if (is_pool) cn_pool2d_single(ctx, kinds[q], x, h, w, size, stride, pad, y, &oh, &ow);
-        else /* the channels' sums added in order, then the bias */
-            for (int64_t c = 0; c < ch; c++) {
-                cn_conv2d_single(ctx, x + c * h * w, h, w, k + c * kh * kw, kh, kw, stride, pad, c ? part : y, &oh, &ow);
-                for (int64_t i = 0; c && i < oh * ow; i++) y[i] += part[i];
+        if (o->json && is_pool && n_kinds > 1) printf("%s\"%s\":", q ? "," : "", pool_names[kinds[q]]);
+        if (o->json && maps > 1) printf("[");
+        if (!o->json && n_kinds > 1) printf("%s%s pooling:\n", q ? "\n" : "", pool_names[kinds[q]]);
+        for (int64_t m = 0; m < maps; m++) {
+            const float *xm = x + m * h * w;
+            if (is_pool) cn_pool2d_single(ctx, kinds[q], xm, h, w, size, stride, pad, y, &oh, &ow);
+            else /* the channels' sums added in order, then the bias */
+                for (int64_t c = 0; c < ch; c++) {
+                    cn_conv2d_single(ctx, x + c * h * w, h, w, k + c * kh * kw, kh, kw, stride, pad, c ? part : y, &oh, &ow);
+                    for (int64_t i = 0; c && i < oh * ow; i++) y[i] += part[i];
+                }
+            for (int64_t i = 0; !is_pool && bias != 0 && i < oh * ow; i++) y[i] += (float)bias;
+            if (o->json) {
+                printf("%s", m ? "," : "");
+                print_matrix(y, oh, ow, 1);
+                continue;
             }
-        for (int64_t i = 0; !is_pool && bias != 0 && i < oh * ow; i++) y[i] += (float)bias;
-        if (o->json) {
-            if (is_pool && n_kinds > 1) printf("%s\"%s\":", q ? "," : "", pool_names[kinds[q]]);
-            print_matrix(y, oh, ow, 1);
-            continue;
-        }
-        if (n_kinds > 1) printf("%s%s pooling:\n", q ? "\n" : "", pool_names[kinds[q]]);
-        if (o->explain && readable) {
-            for (int64_t oy = 0; oy < oh; oy++)
+            if (maps > 1) printf("%schannel %lld:\n", m ? "\n" : "", (long long)m + 1);
+            for (int64_t oy = 0; o->explain && readable && oy < oh; oy++)
                 for (int64_t ox = 0; ox < ow; ox++) {
                     printf("  y%lld%lld = ", (long long)oy + 1, (long long)ox + 1);
                     if (is_pool) {
                         printf(kinds[q] == CN_POOL_AVG ? "(" : "%s(", pool_names[kinds[q]]);
-                        print_window(kinds[q], x, h, w, size, stride, pad, oy, ox);
+                        print_window(kinds[q], xm, h, w, size, stride, pad, oy, ox);
                         if (kinds[q] == CN_POOL_AVG) printf(") / %lld", (long long)(size * size));
                         else printf(")");
                         printf(" = %g\n", y[oy * ow + ox]);
@@ -545,8 +554,9 @@ static int calc_window(cli_args *a, out_opts *o, int is_pool)
                     if (bias != 0) printf(" + %g", bias);
                     printf(" = %g\n", y[oy * ow + ox]);
                 }
+            print_matrix(y, oh, ow, 0);
         }
-        print_matrix(y, oh, ow, 0);
+        if (o->json && maps > 1) printf("]");
     }
     if (!rc && o->json) printf("%s}\n", is_pool && n_kinds > 1 ? "}" : "");
     free(x), free(k), free(y), free(part);
@@ -1029,7 +1039,8 @@ static const struct {
     { "pool", run_pool,
       "  pool max|min|avg|all --input M --size K [--stride S] [--pad P]\n"
       "                                            stride defaults to the size; all (or max,avg):\n"
-      "                                            several kinds at once; --explain lists each window\n" },
+      "                                            several kinds at once; --explain lists each window;\n"
+      "                                            channels apart by '|', each pooled alone\n" },
     { "step", calc_step,
       "  step sgd|momentum|nesterov|adam|adamw --w W --grad G [--lr LR] [--momentum MU]\n"
       "       [--weight-decay WD] [--beta1 B1] [--beta2 B2] [--eps E] [--t T] [--m M] [--v V]\n"

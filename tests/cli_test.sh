@@ -273,6 +273,14 @@ run "$CN" calc conv --input '1,2;3,4 | 1,x;3,4' --kernel '1 | 1'
 expect_text "calc conv: a bad value named with its channel" err "--input, channel 2: 'x' is not a number"
 run "$CN" calc pool max --input '1,2;3,4' --size 2 --bias 1
 expect_rc "calc pool takes no --bias" 2
+# pooling keeps the depth: each channel pooled alone, a map a channel
+run "$CN" calc pool max --input '2,2,7,3;9,4,6,1;8,5,2,4;3,1,2,6 | 1,2,3,4;5,6,7,8;9,10,11,12;13,14,15,16' --size 2 --json
+expect_json "calc pool of 2 channels: a map a channel" "d['result'] == [[[9, 7], [8, 6]], [[6, 8], [14, 16]]]"
+run "$CN" calc pool all --input '1,2;3,4|5,6;7,8' --size 2 --json
+expect_json "calc pool all of 2 channels: each kind a map a channel" "d['result'] == {'max': [[[4]], [[8]]], 'min': [[[1]], [[5]]], 'avg': [[[2.5]], [[6.5]]]}"
+run "$CN" calc pool max --input '2,2,7,3;9,4,6,1;8,5,2,4;3,1,2,6 | 1,2,3,4;5,6,7,8;9,10,11,12;13,14,15,16' --size 2 --explain
+expect_text "calc pool of 2 channels --explain: the depth kept" out "window 2x2: each channel pooled alone (the depth stays 2)"
+expect_text "calc pool of 2 channels --explain: channel 2's windows" out "  y21 = max(9, 10, 13, 14) = 14"
 
 run "$CN" calc conv --input '1,2,3;4,5' --kernel '1'
 expect_rc "calc conv with a ragged matrix" 2
