@@ -472,7 +472,7 @@ static int calc_window(cli_args *a, out_opts *o, int is_pool)
         return cli_usage_error(o->cmd, is_pool ? "pool needs --input and --size" : "conv needs --input and --kernel");
     if (!stride) stride = is_pool ? size : 1;
     float *x = NULL, *k = NULL, *y = NULL, *part = NULL;
-    int64_t h, w, kh = size, kw = size, oh, ow, ch = 1, kch = 1;
+    int64_t h = 0, w = 0, kh = size, kw = size, oh = 0, ow = 0, ch = 1, kch = 1;
     /* channels apart by '|'; conv: the kernel as deep as the input (the depth of a kernel) */
     int rc = cli_parse_channels(o->cmd, "--input", si, &x, &ch, &h, &w);
     if (!rc && !is_pool) rc = cli_parse_channels(o->cmd, "--kernel", sk, &k, &kch, &kh, &kw);
