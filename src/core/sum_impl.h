@@ -125,24 +125,25 @@ __attribute__((target("avx512f"))) static inline int64_t cn_sum8_add_pair_wide(c
     memcpy(b->lane, &sb, sizeof sb);
     return i;
 }
+
+/* where the CPU has AVX-512 and n is worth a call: the wide loop, which returns where the tail starts */
+#define CN_SUM8_WIDE(n, call) ((n) >= 2 * CN_SUM_LANES && cn_sum8_wide() ? (call) : 0)
 #else
 static inline int cn_sum8_wide(void) { return 0; }
-#define cn_sum8_add_wide(a, x, n) ((void)(a), (void)(x), (void)(n), (int64_t)0)
-#define cn_sum8_add_dot_wide(a, x, s, y, t, n) ((void)(a), (void)(x), (void)(s), (void)(y), (void)(t), (void)(n), (int64_t)0)
-#define cn_sum8_add_pair_wide(a, b, x, y, t, n) ((void)(a), (void)(b), (void)(x), (void)(y), (void)(t), (void)(n), (int64_t)0)
+#define CN_SUM8_WIDE(n, call) 0
 #endif
 
 /* a += x[0..n) */
 static inline void cn_sum8_add(cn_sum8 *a, const float *restrict x, int64_t n)
 {
-    int64_t i = n >= 2 * CN_SUM_LANES && cn_sum8_wide() ? cn_sum8_add_wide(a, x, n) : 0;
+    int64_t i = CN_SUM8_WIDE(n, cn_sum8_add_wide(a, x, n));
     cn_sum8_add_any(a, x + i, n - i);
 }
 
 /* a += (x[0..n) - shift) * (y[0..n) - shift_y) */
 static inline void cn_sum8_add_dot(cn_sum8 *a, const float *x, double shift, const float *y, double shift_y, int64_t n)
 {
-    int64_t i = n >= 2 * CN_SUM_LANES && cn_sum8_wide() ? cn_sum8_add_dot_wide(a, x, shift, y, shift_y, n) : 0;
+    int64_t i = CN_SUM8_WIDE(n, cn_sum8_add_dot_wide(a, x, shift, y, shift_y, n));
     cn_sum8_add_dot_any(a, x + i, shift, y + i, shift_y, n - i);
 }
 
@@ -150,7 +151,7 @@ static inline void cn_sum8_add_dot(cn_sum8 *a, const float *x, double shift, con
 static inline void cn_sum8_add_pair(cn_sum8 *a, cn_sum8 *b, const float *restrict x, const float *restrict y,
                                     double shift_y, int64_t n)
 {
-    int64_t i = n >= 2 * CN_SUM_LANES && cn_sum8_wide() ? cn_sum8_add_pair_wide(a, b, x, y, shift_y, n) : 0;
+    int64_t i = CN_SUM8_WIDE(n, cn_sum8_add_pair_wide(a, b, x, y, shift_y, n));
     cn_sum8_add_pair_any(a, b, x + i, y + i, shift_y, n - i);
 }
 

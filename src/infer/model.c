@@ -122,6 +122,14 @@ static void normalise(const cn_model *m, float *x)
     for (int64_t j = 0; j < m->c * hw; j++) x[j] = (x[j] - m->mean[j / hw]) / m->std[j / hw];
 }
 
+/* x <- the decoded image px made the net's input (resized, converted, normalised); px freed */
+static void input_of_pixels(cn_ctx *ctx, const cn_model *m, cn_pixels *px, float *x)
+{
+    cn_pixels_to_float(px, m->c, m->h, m->w, x);
+    cn_pixels_free(ctx, px);
+    normalise(m, x);
+}
+
 cn_status cn_model_input_file(cn_ctx *ctx, const cn_model *m, const char *path, float *x)
 {
     if (!ctx) return CN_E_ARG;
@@ -140,12 +148,10 @@ cn_status cn_model_input_file_info(cn_ctx *ctx, const cn_model *m, const char *p
     cn_pixels px;
     cn_status st = cn_pixels_decode(ctx, path, &px); /* cn_image_load's steps, the size kept */
     if (st) return st;
-    cn_pixels_to_float(&px, m->c, m->h, m->w, x);
     if (c) *c = px.channels;
     if (h) *h = px.h;
     if (w) *w = px.w;
-    cn_pixels_free(ctx, &px);
-    normalise(m, x);
+    input_of_pixels(ctx, m, &px, x);
     return CN_OK;
 }
 
@@ -157,9 +163,7 @@ cn_status cn_model_input_encoded(cn_ctx *ctx, const cn_model *m, const void *dat
     cn_pixels px;
     cn_status st = cn_pixels_decode_memory(ctx, data, size, name ? name : "image", &px);
     if (st) return st;
-    cn_pixels_to_float(&px, m->c, m->h, m->w, x);
-    cn_pixels_free(ctx, &px);
-    normalise(m, x);
+    input_of_pixels(ctx, m, &px, x);
     return CN_OK;
 }
 

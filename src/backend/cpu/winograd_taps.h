@@ -9,6 +9,7 @@
 #include <immintrin.h>
 
 #include "cpu_impl.h"
+#include "gemm.h"
 
 /* the same row two channels on into L1: the planes lie too far apart for the hardware to see it
  * coming (both forms' input transforms) */
@@ -32,15 +33,6 @@ typedef struct {
     int64_t row, chan; /* floats from one output channel's kernel to the next's, and input channel's */
 } cn_taps_block;
 
-/* f (n floats) <- s (n floats) */
-__attribute__((target("avx512f"), always_inline)) static inline void cn_taps_copy(float *f, const float *s, int64_t n)
-{
-    for (int64_t i = 0; i < n; i += 16) {
-        __mmask16 m = n - i >= 16 ? 0xFFFF : (__mmask16)((1u << (n - i)) - 1);
-        _mm512_mask_storeu_ps(f + i, m, _mm512_maskz_loadu_ps(m, s + i));
-    }
-}
-
 /* the block of output channels 8ip .. 8ip+7 (those below Cout) and input channels c0 .. c0+15
  * (those below Cin): runs of w as they lie in it, a kernel's 9 taps in w's order */
 __attribute__((target("avx512f"), always_inline)) static inline void
@@ -50,10 +42,10 @@ cn_winograd_taps_stage(const cn_conv_geom *g, const float *w, int turned, int64_
     int64_t chans = g->cin - c0 < CN_TAPS_BLOCK ? g->cin - c0 : CN_TAPS_BLOCK;
     if (!turned) { /* w (Cout, Cin, 9): each output channel's run of the block's input channels */
         b->row = CN_TAPS_BLOCK * 9, b->chan = 9;
-        for (int64_t r = 0; r < rows; r++) cn_taps_copy(b->f + r * b->row, w + ((ip * 8 + r) * g->cin + c0) * 9, chans * 9);
+        cn_copy_rows(b->f, b->row, w + (ip * 8 * g->cin + c0) * 9, g->cin * 9, rows, chans * 9);
     } else { /* w (Cin, Cout, 9) seen from g: each input channel's run of the panel's output channels */
         b->row = 9, b->chan = 8 * 9;
-        for (int64_t j = 0; j < chans; j++) cn_taps_copy(b->f + j * b->chan, w + ((c0 + j) * g->cout + ip * 8) * 9, rows * 9);
+        cn_copy_rows(b->f, b->chan, w + (c0 * g->cout + ip * 8) * 9, g->cout * 9, chans, rows * 9);
     }
 }
 
