@@ -645,6 +645,72 @@ static const char *kernel_at(const char *spec, int64_t batch, char *out, size_t 
     return out;
 }
 
+/* depthwise convolutions of stride 1 read flat (depthwise_flat.c, where the CPU has AVX-512): the
+ * forward and the input gradient bit for bit those of conv.c's loops (a bias, none, a relu in the
+ * pass; dx stored fresh and added to the add's), the weight gradient within the reference's
+ * tolerance; planes of one vector and less (4x4, 7x7), across vectors (14x14, 13x9, 1x40), the
+ * largest (32x32) and one row past it (33x32: the loops), kernels 1x3, 2x2 and 4x4 (`same`: one
+ * before, two after), 5x5, 3x5, dilation 2, padding short of `same` down the rows; stride 2
+ * where it halves the plane (not an odd one) into at most 256 outputs (16x16, not 17x16); a
+ * batch's bits on 1, 2 and 3 threads; and where it runs */
+static void test_depthwise_flat(void)
+{
+    static const char *specs[] = {
+        "input 7x7x6; conv 6 3x3 pad=1 groups=6 bias=no",
+        "input 14x14x4; conv 4 3x3 pad=1 groups=4; relu",
+        "input 4x4x3; conv 3 3x3 pad=1 groups=3",
+        "input 13x9x5; conv 5 5x5 pad=2 groups=5; relu",
+        "input 1x40x2; conv 2 1x3 pad=0x1 groups=2",
+        "input 9x11x4; conv 4 3x5 pad=0x2 groups=4 bias=no",
+        "input 8x10x3; conv 3 2x2 pad=same groups=3",
+        "input 9x10x3; conv 3 4x4 pad=same groups=3 bias=no",
+        "input 12x10x4; conv 4 3x3 dilation=2 pad=2 groups=4",
+        "input 32x32x2; conv 2 3x3 pad=1 groups=2",
+        "input 33x32x2; conv 2 3x3 pad=1 groups=2",
+        "input 8x8x4 as x; conv 4 3x3 pad=1 groups=4 as d; add x d",
+        "input 7x7x4 as x; conv 4 3x3 pad=1 groups=4; conv 4 3x3 pad=1 groups=4 as d; add x d",
+        /* stride 2 halving the plane, on its four phases: rows of one and of two chunks of 32,
+         * 5x5, 4x4 and 2x2 kernels, dx added to an add's */
+        "input 14x14x4; conv 4 3x3 stride=2 pad=1 groups=4; relu",
+        "input 28x28x2; conv 2 3x3 stride=2 pad=1 groups=2 bias=no",
+        "input 2x64x2; conv 2 3x3 stride=2 pad=1 groups=2",
+        "input 12x40x3; conv 3 5x5 stride=2 pad=2 groups=3 bias=no",
+        "input 6x6x3; conv 3 4x4 stride=2 pad=1 groups=3",
+        "input 10x6x3; conv 3 2x2 stride=2 groups=3",
+        "input 8x8x4 as x; conv 4 3x3 stride=2 pad=1 groups=4 as d; upsample 2 from d as u; add x u",
+    };
+    for (size_t i = 0; i < sizeof specs / sizeof specs[0]; i++) {
+        float *y[2], *dx[2], *dw[2];
+        int64_t ny, nx, nw;
+        for (int v = 0; v < 2; v++) {
+            cn_cpu_depthwise_flat_force(v ? -1 : 0);
+            run(specs[i], cn_backend_default(), 3, &y[v], &dx[v], &dw[v], &ny, &nx, &nw);
+        }
+        CHECK(y[0] && y[1]);
+        if (y[0] && y[1]) {
+            CHECK(memcmp(y[0], y[1], (size_t)ny * sizeof(float)) == 0);
+            CHECK(memcmp(dx[0], dx[1], (size_t)nx * sizeof(float)) == 0);
+            CHECK(rel(dw[1], dw[0], nw) < 1e-5);
+        }
+        for (int v = 0; v < 2; v++) free(y[v]), free(dx[v]), free(dw[v]);
+        compare(specs[i], 3);
+    }
+    same_in_each("input 14x14x8; conv 8 3x3 pad=1 groups=8; relu; conv 8 3x3 stride=2 pad=1 groups=8", 5, 3, threads_of);
+    char how[160];
+    int avx512 = cn_gemm_avx512();
+    CHECK(!avx512 || strstr(kernel_at("input 14x14x4; conv 4 3x3 pad=1 groups=4", 2, how, sizeof how), "read flat"));
+    CHECK(!avx512 || strstr(kernel_at("input 32x32x4; conv 4 3x3 pad=1 groups=4", 2, how, sizeof how), "read flat"));
+    CHECK(!strstr(kernel_at("input 33x32x4; conv 4 3x3 pad=1 groups=4", 2, how, sizeof how), "read flat"));
+    CHECK(!strstr(kernel_at("input 14x14x4; conv 4 3x3 groups=4", 2, how, sizeof how), "read flat")); /* narrower */
+    CHECK(!avx512 || strstr(kernel_at("input 14x14x4; conv 4 3x3 stride=2 pad=1 groups=4", 2, how, sizeof how), "read flat"));
+    CHECK(!strstr(kernel_at("input 15x15x4; conv 4 3x3 stride=2 pad=1 groups=4", 2, how, sizeof how), "read flat"));
+    CHECK(!avx512 || strstr(kernel_at("input 32x32x2; conv 2 3x3 stride=2 pad=1 groups=2", 2, how, sizeof how), "read flat"));
+    CHECK(!strstr(kernel_at("input 34x32x2; conv 2 3x3 stride=2 pad=1 groups=2", 2, how, sizeof how), "read flat"));
+    cn_cpu_depthwise_flat_force(0);
+    CHECK(!strstr(kernel_at("input 14x14x4; conv 4 3x3 pad=1 groups=4", 2, how, sizeof how), "read flat"));
+    cn_cpu_depthwise_flat_force(-1);
+}
+
 /* Winograd F(2x2,3x3) in training where the batch's tiles pay and one image's do not
  * (cn_cpu_winograd_train_way): the rule at its measured points; then, the rule forced on
  * wherever Winograd can run, the forward in training and the input gradient against the
@@ -2157,6 +2223,8 @@ static const test_case cases[] = {
     { "conv: several chunks of the input gradient", test_conv_chunks },
     { "portable kernel", test_portable },
     { "bit-identical on 1, 2 and 3 threads", test_threads },
+    { "depthwise read flat: the loops' forward and input gradient bits, the reference's weight gradient",
+      test_depthwise_flat },
     { "winograd F(2x2,3x3) and the weight gradient's F(3x3,2x2) against the reference, the same bits on any thread count",
       test_winograd },
     { "winograd F(4x4,3x3) and the weight gradient's F(3x3,4x4) against the reference, the same bits on any thread "

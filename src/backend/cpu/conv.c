@@ -1335,6 +1335,10 @@ CPU_CLONES static void depthwise_conv(const cn_conv_geom *g, const float *x, con
     int phases = depthwise_phases(g), rows = dw_rows(g, 0);
     tap tt[DW_TAPS];
     depthwise_taps(g, tt);
+    if (cn_cpu_depthwise_flat_way(g)) {
+        cn_cpu_depthwise_flat_conv(g, x, w, b, y, accumulate, relu);
+        return;
+    }
     dwr_plan rp = rows ? dwr_plan_of(g, tt, 0, -1) : (dwr_plan){ 0 };
     CN_PAR_FOR(g->n * g->cin * g->oh * g->ow * taps >= CPU_PAR_MIN, schedule(static),
         for (int64_t nc = 0; nc < g->n * g->cin; nc++) {
@@ -1522,6 +1526,10 @@ CPU_CLONES static void depthwise_input_grad(const cn_conv_geom *g, const float *
     tap tt[DW_TAPS];
     depthwise_taps(g, tt);
     dwr_plan rp[2] = { { 0 }, { 0 } };
+    if (cn_cpu_depthwise_flat_way(g)) {
+        cn_cpu_depthwise_flat_input_grad(g, w, dy, dx, fresh);
+        return;
+    }
     for (int h = 0; rows && h < (g->sw == 1 ? 1 : 2); h++) rp[h] = dwr_plan_of(g, tt, 1, g->sw == 1 ? -1 : h);
     CN_PAR_FOR(g->n * g->cin * g->oh * g->ow * taps >= CPU_PAR_MIN, schedule(static),
         for (int64_t nc = 0; nc < g->n * g->cin; nc++) {
@@ -1700,7 +1708,8 @@ void cn_cpu_conv_forward_relu(const cn_op_io *io) { conv_forward(io, 1); }
  * where few_taps(g) db (or NULL) += the sums of dY; work: weight_grad_work(g) floats */
 static void weight_grad_into(const cn_conv_geom *g, const float *x, const float *dy, float *dw, float *db, float *work)
 {
-    if (depthwise(g) && depthwise_grad_rows(g)) depthwise_weight_grad_rows(g, x, dy, dw);
+    if (depthwise(g) && cn_cpu_depthwise_flat_way(g)) cn_cpu_depthwise_flat_weight_grad(g, x, dy, dw);
+    else if (depthwise(g) && depthwise_grad_rows(g)) depthwise_weight_grad_rows(g, x, dy, dw);
     else if (depthwise(g)) depthwise_weight_grad(g, x, dy, dw);
     else if (subsampled(g)) subsampled_weight_grad(g, x, dy, dw, work);
     else if (few_taps(g)) few_taps_weight_grad(g, x, dy, dw, db, work);
@@ -1782,6 +1791,8 @@ const char *cn_cpu_conv_describe(const cn_node *n, const cn_node *const *in, int
 #undef DW
     cn_conv_geom g = cn_conv_geom_of(n, in[0], batch), t;
     if (direct(&g)) return "sgemm, the image as a matrix (1x1, or a kernel as large as the image)";
+    if (depthwise(&g) && cn_cpu_depthwise_flat_way(&g))
+        return "depthwise, each plane read flat (16 outputs a vector across rows); dx and dw the same way";
     if (depthwise(&g)) return "depthwise, plane by plane along rows; dx and dw the same way";
     if (subsampled(&g)) return "sgemm, the image subsampled as a matrix (1x1 with a stride); dx: the same, added back";
     int fwd = cn_cpu_winograd4_way(&g) ? 4 : cn_cpu_winograd_way(&g) ? 0 : few_taps(&g) ? 3 : padded_way(&g) ? 1 : 2;

@@ -80,6 +80,17 @@ void cn_cpu_winograd_dw_blocks_force(int mode);
 /* Winograd's forward in groups of panels (1), a panel at a time (0), or by the rule (-1): the
  * same bits (tests/test_backend.c) */
 void cn_cpu_winograd_groups(int mode);
+/* depthwise_flat.c: depthwise convolutions of stride 1 whose output is as wide as the input, on
+ * planes of at most 1,024 values, and of stride 2 halving a plane into at most 256 outputs,
+ * kernels up to 5x5 (MobileNet's 28x28, 14x14 and 7x7 layers), where the CPU has AVX-512: the forward and the input gradient with the bits of conv.c's loops,
+ * the weight gradient its own; conv.c takes them where the way says */
+int cn_cpu_depthwise_flat_way(const cn_conv_geom *g);
+void cn_cpu_depthwise_flat_conv(const cn_conv_geom *g, const float *x, const float *w, const float *b, float *y,
+                                int accumulate, int relu);
+void cn_cpu_depthwise_flat_input_grad(const cn_conv_geom *g, const float *w, const float *dy, float *dx, int fresh);
+void cn_cpu_depthwise_flat_weight_grad(const cn_conv_geom *g, const float *x, const float *dy, float *dw);
+/* tests and benchmarks: 0 never, -1 by the way (the default) */
+void cn_cpu_depthwise_flat_force(int mode);
 /* dense.c: SGEMM */
 void cn_cpu_dense_forward(const cn_op_io *io);
 void cn_cpu_dense_backward(const cn_op_io *io);
