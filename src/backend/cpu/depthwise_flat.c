@@ -12,9 +12,9 @@
  * gradient is the same walk over dY with the kernel turned round; the weight gradient sums each
  * tap's products over a plane in 16 float lanes and the planes' lane sums in double, in an order
  * fixed by the shapes. At stride 2 where the plane's sides halve, the same on its four phases
- * (rows and columns of one parity each: every tap reads one phase, at one shift). AVX-512 only: elsewhere conv.c's loops run (a lane at a time this would
- * be slower than their vectors), the same forward and input gradient, other bits of the weight
- * gradient. */
+ * (rows and columns of one parity each: every tap reads one phase, at one shift). AVX-512
+ * only: elsewhere conv.c's loops run (a lane at a time this would be slower than their
+ * vectors), the same forward and input gradient, other bits of the weight gradient. */
 #include <string.h>
 #if defined(__x86_64__) || defined(__i386__)
 #include <immintrin.h>
