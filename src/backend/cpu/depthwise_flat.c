@@ -116,7 +116,8 @@ __attribute__((target("avx512f"))) static void flat_plane(const flat_walk *s, co
             const float *x = src + s->off[j] + v0;
             const uint16_t *m = s->in[j] + v0 / LANES;
             for (int q = 0; q < BLOCK; q++)
-                a[q] = _mm512_mask_add_ps(a[q], m[q], a[q], _mm512_mul_ps(wk, _mm512_maskz_loadu_ps(m[q], x + LANES * q)));
+                a[q] = _mm512_mask_add_ps(a[q], m[q], a[q],
+                                          _mm512_mul_ps(wk, _mm512_maskz_loadu_ps(m[q], x + LANES * q)));
         }
         for (int q = 0; q < BLOCK; q++) {
             __m512 o = add_bias ? _mm512_add_ps(a[q], _mm512_set1_ps(bias)) : a[q];
@@ -178,6 +179,7 @@ void cn_cpu_depthwise_flat_conv(const cn_conv_geom *g, const float *x, const flo
             int64_t c = nc % g->cin;
             float ph[4 * FLAT_HALF_OUT];
             const float *src = x + nc * plane;
+            if (nc + 1 < g->n * g->cin) cpu_fetch_floats(src + plane, plane);
             if (two) split_phases(src, g->h, g->w, ph), src = ph;
             flat_plane(&s, src, w + c * taps, y + nc * oplane, accumulate, b || relu, b ? b[c] : 0.0f, relu);
         });
@@ -196,6 +198,7 @@ void cn_cpu_depthwise_flat_input_grad(const cn_conv_geom *g, const float *w, con
         for (int64_t nc = 0; nc < g->n * g->cin; nc++) {
             const float *wc = w + nc % g->cin * taps, *d = dy + nc * oplane;
             float *dxp = dx + nc * plane, ph[4 * FLAT_HALF_OUT];
+            if (nc + 1 < g->n * g->cin) cpu_fetch_floats(d + oplane, oplane);
             if (!two) {
                 flat_plane(&s[0], d, wc, dxp, !fresh, 0, 0.0f, 0);
                 continue;
@@ -248,9 +251,11 @@ void cn_cpu_depthwise_flat_weight_grad(const cn_conv_geom *g, const float *x, co
             float ph[4 * FLAT_HALF_OUT];
             memset(sum, 0, sizeof sum);
             for (int64_t n = 0; n < g->n; n++) {
-                const float *src = x + (n * g->cin + c) * plane;
+                const float *src = x + (n * g->cin + c) * plane, *d = dy + (n * g->cin + c) * oplane;
+                if (n + 1 < g->n) /* the next sample's planes */
+                    cpu_fetch_floats(src + g->cin * plane, plane), cpu_fetch_floats(d + g->cin * oplane, oplane);
                 if (two) split_phases(src, g->h, g->w, ph), src = ph;
-                flat_weight_plane(&s, src, dy + (n * g->cin + c) * oplane, sum);
+                flat_weight_plane(&s, src, d, sum);
             }
             for (int j = 0; j < s.terms; j++) {
                 double t = 0;

@@ -32,6 +32,15 @@
 /* below this many values a kernel stays on the calling thread: waking the others costs more */
 #define CPU_PAR_MIN 32768
 
+/* floats [p, p + n) into the caches ahead of their use: a kernel that works small planes one by
+ * one asks for the next while it works this one (the hardware's prefetchers did not see the
+ * jump from plane to plane in time: depthwise_flat.c's layers 1.4-1.5x; planes of 56x56 and
+ * more measured no faster) */
+static inline void cpu_fetch_floats(const float *p, int64_t n)
+{
+    for (int64_t i = 0; i < n; i += 16) __builtin_prefetch(p + i, 0, 3);
+}
+
 /* values of node n's output over the batch */
 static inline int64_t cpu_out_count(const cn_op_io *io)
 {
