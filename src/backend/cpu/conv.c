@@ -1335,10 +1335,6 @@ CPU_CLONES static void depthwise_conv(const cn_conv_geom *g, const float *x, con
     int phases = depthwise_phases(g), rows = dw_rows(g, 0);
     tap tt[DW_TAPS];
     depthwise_taps(g, tt);
-    if (cn_cpu_depthwise_flat_way(g)) {
-        cn_cpu_depthwise_flat_conv(g, x, w, b, y, accumulate, relu);
-        return;
-    }
     dwr_plan rp = rows ? dwr_plan_of(g, tt, 0, -1) : (dwr_plan){ 0 };
     CN_PAR_FOR(g->n * g->cin * g->oh * g->ow * taps >= CPU_PAR_MIN, schedule(static),
         for (int64_t nc = 0; nc < g->n * g->cin; nc++) {
@@ -1526,10 +1522,6 @@ CPU_CLONES static void depthwise_input_grad(const cn_conv_geom *g, const float *
     tap tt[DW_TAPS];
     depthwise_taps(g, tt);
     dwr_plan rp[2] = { { 0 }, { 0 } };
-    if (cn_cpu_depthwise_flat_way(g)) {
-        cn_cpu_depthwise_flat_input_grad(g, w, dy, dx, fresh);
-        return;
-    }
     for (int h = 0; rows && h < (g->sw == 1 ? 1 : 2); h++) rp[h] = dwr_plan_of(g, tt, 1, g->sw == 1 ? -1 : h);
     CN_PAR_FOR(g->n * g->cin * g->oh * g->ow * taps >= CPU_PAR_MIN, schedule(static),
         for (int64_t nc = 0; nc < g->n * g->cin; nc++) {
@@ -1612,7 +1604,8 @@ static int winograd_here(const cn_conv_geom *g, int training)
 static void conv_into(const cn_conv_geom *g, const float *x, const float *w, const float *u_made, const float *b,
                       float *y, int accumulate, int relu, int training, float *work)
 {
-    if (depthwise(g)) depthwise_conv(g, x, w, b, y, accumulate, relu);
+    if (depthwise(g) && cn_cpu_depthwise_flat_way(g)) cn_cpu_depthwise_flat_conv(g, x, w, b, y, accumulate, relu);
+    else if (depthwise(g)) depthwise_conv(g, x, w, b, y, accumulate, relu);
     else if (subsampled(g)) subsampled_conv(g, x, w, b, y, accumulate, relu, work);
     else if (winograd_here(g, training)) cn_cpu_winograd_conv(g, x, w, u_made, b, y, accumulate, relu, NULL, work);
     else if (!accumulate && few_taps(g)) few_taps_conv(g, x, w, b, y, relu, work);
@@ -1726,6 +1719,10 @@ static void input_grad_into(const cn_conv_geom *g, const float *w, const float *
 {
     cn_conv_geom t;
     int64_t K = (g->cin / g->groups) * g->kh * g->kw;
+    if (depthwise(g) && cn_cpu_depthwise_flat_way(g)) {
+        cn_cpu_depthwise_flat_input_grad(g, w, dy, dx, fresh);
+        return;
+    }
     if (depthwise(g)) {
         depthwise_input_grad(g, w, dy, dx, fresh);
         return;

@@ -82,8 +82,9 @@ void cn_cpu_winograd_dw_blocks_force(int mode);
 void cn_cpu_winograd_groups(int mode);
 /* depthwise_flat.c: depthwise convolutions of stride 1 whose output is as wide as the input, on
  * planes of at most 1,024 values, and of stride 2 halving a plane into at most 256 outputs,
- * kernels up to 5x5 (MobileNet's 28x28, 14x14 and 7x7 layers), where the CPU has AVX-512: the forward and the input gradient with the bits of conv.c's loops,
- * the weight gradient its own; conv.c takes them where the way says */
+ * kernels up to 5x5 (MobileNet's 28x28, 14x14 and 7x7 layers), where the CPU has AVX-512: the
+ * forward and the input gradient with the bits of conv.c's loops, the weight gradient its own;
+ * conv.c takes them where the way says (for a depthwise geometry) */
 int cn_cpu_depthwise_flat_way(const cn_conv_geom *g);
 void cn_cpu_depthwise_flat_conv(const cn_conv_geom *g, const float *x, const float *w, const float *b, float *y,
                                 int accumulate, int relu);
