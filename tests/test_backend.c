@@ -651,8 +651,9 @@ static const char *kernel_at(const char *spec, int64_t batch, char *out, size_t 
  * tolerance; planes of one vector and less (4x4, 7x7), across vectors (14x14, 13x9, 1x40), the
  * largest (32x32) and one row past it (33x32: the loops), kernels 1x3, 2x2 and 4x4 (`same`: one
  * before, two after), 5x5, 3x5, dilation 2, padding short of `same` down the rows; stride 2
- * where it halves the plane (not an odd one) into at most 256 outputs (16x16, not 17x16); a
- * batch's bits on 1, 2 and 3 threads; and where it runs */
+ * where it halves the plane (not an odd one) into at most 256 outputs (16x16, not 17x16), with
+ * padding 1 and `same` (0 before, 1 after); depthwise deconvs; a batch's bits on 1, 2 and 3
+ * threads; and where it runs */
 static void test_depthwise_flat(void)
 {
     static const char *specs[] = {
@@ -678,6 +679,10 @@ static void test_depthwise_flat(void)
         "input 6x6x3; conv 3 4x4 stride=2 pad=1 groups=3",
         "input 10x6x3; conv 3 2x2 stride=2 groups=3",
         "input 8x8x4 as x; conv 4 3x3 stride=2 pad=1 groups=4 as d; upsample 2 from d as u; add x u",
+        "input 8x8x3; conv 3 3x3 stride=2 pad=same groups=3",
+        /* a depthwise deconv: its forward the flat input gradient, its backward the flat forward */
+        "input 7x7x4; deconv 4 3x3 pad=1 groups=4",
+        "input 4x4x4; deconv 4 3x3 stride=2 pad=1 groups=4 bias=no",
     };
     for (size_t i = 0; i < sizeof specs / sizeof specs[0]; i++) {
         float *y[2], *dx[2], *dw[2];
