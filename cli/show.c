@@ -64,7 +64,8 @@ int cmd_show(int argc, char **argv)
                   "tile per output filter. All tiles share one scale, symmetric around 0: grey\n"
                   "is 0, black the most negative weight of the layer (-max|w|), white +max|w|.\n"
                   "With 3 input channels a tile is in colour (R, G, B = input channels 0, 1, 2);\n"
-                  "otherwise it shows input channel 0" },
+                  "otherwise it shows input channel 0 (in a grouped layer, of each filter's\n"
+                  "group; a depthwise layer's filters each read their own channel)" },
         { "--channel", "K", CLI_INT, &channel, 0, 1 << 20, .help = "with --filters: show input channel K of every filter, in gray" },
         { "--activations", "IMAGE", CLI_TEXT, &image,
           .help = "run the net on a PNG or JPEG (converted and normalised as `convnet predict`\n"
@@ -98,7 +99,7 @@ int cmd_show(int argc, char **argv)
     int li = find_layer(ctx, net, name, &info);
     cn_grid g = { .cols = cols };
     const char *what = "maps";
-    char colour[48] = "";
+    char colour[64] = "";
     if (li < 0) {
         rc = 1;
         goto done;
@@ -116,9 +117,17 @@ int cmd_show(int argc, char **argv)
             goto done;
         }
         int64_t cin = t.shape[1], khw = t.shape[2] * t.shape[3];
+        double groups_key[2] = { 1, 1 };
+        int64_t groups = cn_net_layer_key(net, li, "groups", groups_key) ? (int64_t)groups_key[0] : 1;
+        if (channel >= cin && cin == 1 && groups > 1) {
+            rc = cli_cmd_error("show", "--channel %lld: each filter of '%s' reads 1 input channel, its own (depthwise: groups=%lld, filter f reads channel f)",
+                           (long long)channel, name, (long long)groups);
+            goto done;
+        }
         if (channel >= cin) {
-            rc = cli_cmd_error("show", "--channel %lld: the filters of '%s' have %lld input channels (0..%lld)", (long long)channel,
-                           name, (long long)cin, (long long)cin - 1);
+            rc = cli_cmd_error("show", "--channel %lld: the filters of '%s' read %lld input channel%s (0..%lld)%s",
+                           (long long)channel, name, (long long)cin, cin == 1 ? "" : "s", (long long)cin - 1,
+                           groups > 1 ? " of their group" : "");
             goto done;
         }
         g = (cn_grid){ .n = t.shape[0], .c = cin == 3 && channel < 0 ? 3 : 1, .h = t.shape[2], .w = t.shape[3],
@@ -135,7 +144,8 @@ int cmd_show(int argc, char **argv)
             }
             for (int64_t f = 0; f < g.n; f++) memcpy(x + f * khw, t.data + (f * cin + k) * khw, (size_t)khw * sizeof *x);
             maps = x;
-            snprintf(colour, sizeof colour, ", input channel %lld", (long long)k);
+            if (groups > 1 && cin == 1) snprintf(colour, sizeof colour, ", each on its own input channel");
+            else snprintf(colour, sizeof colour, ", input channel %lld%s", (long long)k, groups > 1 ? " of its group" : "");
         }
         what = "filters";
     } else {

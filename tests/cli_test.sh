@@ -679,6 +679,22 @@ expect_rc "show --filters of a relu" 1
 expect_text "show --filters of a relu: says why" err "layer 'relu1' is a relu layer: --filters shows the kernels of a conv layer"
 run "$CN" show "$T/show_run" --filters conv1 --channel 1 -o "$T/x.png"
 expect_rc "show --channel past the input channels" 1
+expect_text "show --channel past the input channels: said, in the singular" err "the filters of 'conv1' read 1 input channel (0..0)"
+# grouped and depthwise filters: which input channel a tile shows
+run "$CN" train -e 'input 8x8x1; conv 4 3x3 pad=1; relu; conv 4 3x3 pad=1 groups=4 as dw; conv 2 3x3 groups=2 as gr; globalavgpool' --data "$T/show" --epochs 1 --batch 4 --quiet --out "$T/groups_run"
+expect_rc "train a net with grouped convolutions" 0
+run "$CN" show "$T/groups_run" --filters dw -o "$T/dw.png"
+expect_rc "show --filters of a depthwise layer" 0
+expect_text "show --filters of a depthwise layer: each tile its own channel" out "4 filters of dw (3x3, each on its own input channel,"
+run "$CN" show "$T/groups_run" --filters dw --channel 1 -o "$T/x.png"
+expect_rc "show --channel of a depthwise layer" 1
+expect_text "show --channel of a depthwise layer: why" err "each filter of 'dw' reads 1 input channel, its own (depthwise: groups=4, filter f reads channel f)"
+run "$CN" show "$T/groups_run" --filters gr --channel 1 -o "$T/gr.png"
+expect_rc "show --filters of a grouped layer" 0
+expect_text "show --filters of a grouped layer: the channel of its group" out "2 filters of gr (3x3, input channel 1 of its group,"
+run "$CN" show "$T/groups_run" --filters gr --channel 2 -o "$T/x.png"
+expect_rc "show --channel past a group" 1
+expect_text "show --channel past a group: said" err "the filters of 'gr' read 2 input channels (0..1) of their group"
 run "$CN" show "$T/show_run" --activations "$T/nothing.png" --layer conv1 -o "$T/x.png"
 expect_rc "show: a missing image" 1
 expect_text "show: a missing image named" err "nothing.png"
