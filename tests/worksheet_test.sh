@@ -114,6 +114,15 @@ run "$CN" summary --compare models/inception-naive.cnn models/inception-reduced.
 expect_json "summary --compare --json" "d['a']['params'] == $NAIVE and d['b']['macs'] == $REDUCED_MACS and abs(d['ratio']['params'] - $REDUCED / $NAIVE) < 1e-12"
 run "$CN" summary --compare models/inception-naive.cnn
 expect_rc "summary --compare with one file" 2
+# a depthwise separable convolution (README): 3x3 per channel, then 1x1, against one full 3x3 from 64
+# to 128 channels on 56x56; B/A = 1/Cout + 1/(k*k) for parameters and MACs alike
+printf 'input 56x56x64\nconv 128 3x3 pad=1 bias=no\n' >"$T/full.cnn"
+printf 'input 56x56x64\nconv 64 3x3 pad=1 groups=64 bias=no as depthwise\nconv 128 1x1 bias=no as pointwise\n' >"$T/sep.cnn"
+FULL=$(( 64 * 9 * 128 )) SEP=$(( 64 * 9 + 64 * 128 ))
+run "$CN" summary --compare "$T/full.cnn" "$T/sep.cnn"
+expect_rc "summary --compare: depthwise separable" 0
+expect_row "summary --compare: depthwise separable parameters" "parameters $("$PY" -c "print(f'{$FULL:,} {$SEP:,} {1/128 + 1/9:.4g}x')")"
+expect_row "summary --compare: depthwise separable MACs" "multiplications (MACs) $("$PY" -c "print(f'{56 * 56 * $FULL:,} {56 * 56 * $SEP:,} {1/128 + 1/9:.4g}x')")"
 
 # ---- trace: seed 001's XOR graph ------------------------------------------------------------------
 # The notes' net: 2 inputs, a hidden layer of 2 ReLU units with bias (0, -1), one linear output,
