@@ -645,6 +645,55 @@ static const char *kernel_at(const char *spec, int64_t batch, char *out, size_t 
     return out;
 }
 
+/* the flat way and the loops on n random depthwise geometries (sides 1 to 33, kernels up to 5x5,
+ * strides 1 and 2, dilation 1 and 2, padding short of the kernel, a relu or not; those the
+ * parser refuses skipped): the same forward and input gradient bits, the weight gradient within
+ * 1e-5 of the loops', and all within 1e-5 of the reference; a fifth or so run the flat way */
+static void random_depthwise(int n)
+{
+    uint32_t seed = 12345;
+    int runs = 0, flat = 0;
+    for (int it = 0; it < n; it++) {
+        uint32_t r[3];
+        for (int q = 0; q < 3; q++) seed = seed * 1103515245u + 12345u, r[q] = seed >> 8;
+        int h = 1 + r[0] % 33, w = 1 + (r[0] >> 8) % 33, kh = 1 + r[1] % 5, kw = 1 + (r[1] >> 4) % 5;
+        int stride = 1 + (r[1] >> 8) % 2, dil = 1 + (r[1] >> 12) % 2, ph = r[2] % kh, pw = (r[2] >> 4) % kw;
+        int c = 2 + (r[2] >> 8) % 3, relu = (r[2] >> 12) & 1;
+        if (kh * kw == 1) continue;
+        char spec[200], how[160];
+        snprintf(spec, sizeof spec, "input %dx%dx%d; conv %d %dx%d stride=%d dilation=%d pad=%dx%d groups=%d%s", h, w, c,
+                 c, kh, kw, stride, dil, ph, pw, c, relu ? "; relu" : "");
+        cn_net *net = NULL;
+        if (cn_net_parse(ctx, spec, strlen(spec), "t.cnn", &net) != CN_OK) { /* a kernel past the padded input */
+            cn_ctx_clear(ctx);
+            continue;
+        }
+        cn_net_destroy(net);
+        flat += strstr(kernel_at(spec, 2, how, sizeof how), "read flat") != NULL;
+        float *y[2], *dx[2], *dw[2];
+        int64_t ny, nx, nw;
+        for (int v = 0; v < 2; v++) {
+            cn_cpu_depthwise_flat_force(v ? -1 : 0);
+            run(spec, cn_backend_default(), 2, &y[v], &dx[v], &dw[v], &ny, &nx, &nw);
+        }
+        float *y0, *dx0, *dw0; /* the reference's */
+        run(spec, cn_backend_reference(), 2, &y0, &dx0, &dw0, &ny, &nx, &nw);
+        if (y[0] && y[1] && y0) {
+            int same = !memcmp(y[0], y[1], (size_t)ny * sizeof(float)) && !memcmp(dx[0], dx[1], (size_t)nx * sizeof(float));
+            double e = rel(dw[1], dw[0], nw), ey = rel(y[1], y0, ny), ex = rel(dx[1], dx0, nx), ew = rel(dw[1], dw0, nw);
+            if (!same || e >= 1e-5 || ey >= 1e-5 || ex >= 1e-5 || ew >= 1e-5)
+                printf("  %s: the loops' bits %s, dw %.1e from the loops'; y %.1e dx %.1e dw %.1e from the reference\n",
+                       spec, same ? "kept" : "not kept", e, ey, ex, ew);
+            CHECK(same && e < 1e-5 && ey < 1e-5 && ex < 1e-5 && ew < 1e-5);
+            runs++;
+        }
+        for (int v = 0; v < 2; v++) free(y[v]), free(dx[v]), free(dw[v]);
+        free(y0), free(dx0), free(dw0);
+    }
+    printf("  %d random depthwise geometries, %d of them read flat\n", runs, flat);
+    CHECK(!cn_gemm_avx512() || flat >= runs / 10);
+}
+
 /* depthwise convolutions of stride 1 read flat (depthwise_flat.c, where the CPU has AVX-512): the
  * forward and the input gradient bit for bit those of conv.c's loops (a bias, none, a relu in the
  * pass; dx stored fresh and added to the add's), the weight gradient within the reference's
@@ -653,7 +702,7 @@ static const char *kernel_at(const char *spec, int64_t batch, char *out, size_t 
  * before, two after), 5x5, 3x5, dilation 2, padding short of `same` down the rows; stride 2
  * where it halves the plane (not an odd one) into at most 256 outputs (16x16, not 17x16), with
  * padding 1 and `same` (0 before, 1 after); depthwise deconvs; a batch's bits on 1, 2 and 3
- * threads; and where it runs */
+ * threads; where it runs; and random geometries (random_depthwise) */
 static void test_depthwise_flat(void)
 {
     static const char *specs[] = {
@@ -701,6 +750,7 @@ static void test_depthwise_flat(void)
         compare(specs[i], 3);
     }
     same_in_each("input 14x14x8; conv 8 3x3 pad=1 groups=8; relu; conv 8 3x3 stride=2 pad=1 groups=8", 5, 3, threads_of);
+    random_depthwise(1500);
     char how[160];
     int avx512 = cn_gemm_avx512();
     CHECK(!avx512 || strstr(kernel_at("input 14x14x4; conv 4 3x3 pad=1 groups=4", 2, how, sizeof how), "read flat"));
