@@ -645,6 +645,66 @@ static const char *kernel_at(const char *spec, int64_t batch, char *out, size_t 
     return out;
 }
 
+/* every way of the CPU's convolution (direct, subsampled, few taps, padded rows, packed patches,
+ * Winograd's forms in and out of training, depthwise) on n random geometries (sides 1 to 24, 1
+ * to 20 channels a side, groups 1, 2 or the channels, kernels up to 5x5, strides 1 to 3,
+ * dilation 1 and 2, padding up to the kernel's reach, a relu or not, batches 1 to 3; those the
+ * parser refuses skipped): within 1e-5 of the reference */
+static void random_convs(int n)
+{
+    static const char *const ways[] = { "winograd F(2x2,3x3)", "winograd F(4x4,3x3)", "few taps", "sgemm on padded rows",
+                                        "sgemm on packed patches", "subsampled", "the image as a matrix",
+                                        "depthwise, plane by plane", "depthwise, each plane read flat",
+                                        "dw: winograd F(3x3,2x2)", "dw: winograd F(3x3,4x4)" };
+    int seen[sizeof ways / sizeof ways[0]] = { 0 };
+    uint32_t seed = 2026;
+    int runs = 0;
+    for (int it = 0; it < n; it++) {
+        uint32_t r[4];
+        for (int q = 0; q < 4; q++) seed = seed * 1103515245u + 12345u, r[q] = seed >> 8;
+        /* 3x3, stride 1, dilation 1 and groups 1 half the time or more each: Winograd's ground */
+        int h = 1 + r[0] % 24, w = 1 + (r[0] >> 8) % 24, cin = 1 + r[1] % 20, cout = 1 + (r[1] >> 5) % 20;
+        int square = (r[1] >> 10) & 1, kh = square ? 3 : 1 + (r[1] >> 11) % 5, kw = square ? 3 : 1 + (r[1] >> 14) % 5;
+        int stride = r[2] % 6 < 3 ? 1 : r[2] % 6 < 5 ? 2 : 3, dil = (r[2] >> 3) % 4 == 0 ? 2 : 1;
+        int ph = (r[2] >> 5) % (kh * dil), pw = (r[2] >> 9) % (kw * dil), relu = (r[2] >> 13) & 1;
+        int g = r[3] % 4 < 2 ? 1 : r[3] % 4 == 2 ? 2 : cin, batch = 1 + (r[3] >> 4) % 3;
+        if (g == 2 && (cin % 2 || cout % 2)) g = 1;
+        if (g == cin && g > 1) cout = cin;
+        char spec[200];
+        snprintf(spec, sizeof spec, "input %dx%dx%d; conv %d %dx%d stride=%d dilation=%d pad=%dx%d groups=%d%s", h, w, cin,
+                 cout, kh, kw, stride, dil, ph, pw, g, relu ? "; relu" : "");
+        cn_net *net = NULL;
+        if (cn_net_parse(ctx, spec, strlen(spec), "t.cnn", &net) != CN_OK) { /* a kernel past the padded input */
+            cn_ctx_clear(ctx);
+            continue;
+        }
+        cn_net_destroy(net);
+        char how[200];
+        kernel_at(spec, batch, how, sizeof how);
+        for (size_t k = 0; k < sizeof ways / sizeof ways[0]; k++) seen[k] += strstr(how, ways[k]) != NULL;
+        float *y0, *dx0, *dw0, *y1, *dx1, *dw1;
+        int64_t ny, nx, nw;
+        run(spec, cn_backend_reference(), batch, &y0, &dx0, &dw0, &ny, &nx, &nw);
+        run(spec, cn_backend_default(), batch, &y1, &dx1, &dw1, &ny, &nx, &nw);
+        if (y0 && y1) {
+            double ey = rel(y1, y0, ny), ex = rel(dx1, dx0, nx), ew = rel(dw1, dw0, nw);
+            if (ey >= 1e-5 || ex >= 1e-5 || ew >= 1e-5)
+                printf("  %s (batch %d): y %.1e dx %.1e dw %.1e from the reference\n", spec, batch, ey, ex, ew);
+            CHECK(ey < 1e-5 && ex < 1e-5 && ew < 1e-5);
+            runs++;
+        }
+        free(y0), free(dx0), free(dw0), free(y1), free(dx1), free(dw1);
+    }
+    printf("  %d random convolutions; the ways they ran:", runs);
+    for (size_t k = 0; k < sizeof ways / sizeof ways[0]; k++) {
+        printf("%s %s %d", k ? "," : "", ways[k], seen[k]);
+        CHECK(seen[k] > 0 || !cn_gemm_avx512()); /* where the CPU has AVX-512, each of them */
+    }
+    printf("\n");
+}
+
+static void test_random_convs(void) { random_convs(1500); }
+
 /* the flat way and the loops on n random depthwise geometries (sides 1 to 33, kernels up to 5x5,
  * strides 1 and 2, dilation 1 and 2, padding short of the kernel, a relu or not; those the
  * parser refuses skipped): the same forward and input gradient bits, the weight gradient within
@@ -2273,6 +2333,7 @@ static const test_case cases[] = {
     { "setup", setup },
     { "every op of ops.def on every backend against the reference", test_op_table },
     { "conv: every path against the reference", test_conv_shapes },
+    { "conv: random geometries against the reference", test_random_convs },
     { "deconv: every path against the reference", test_deconv_shapes },
     { "dense: against the reference", test_dense_shapes },
     { "conv: several chunks of the input gradient", test_conv_chunks },
