@@ -703,6 +703,57 @@ static void random_convs(int n)
     printf("\n");
 }
 
+/* pooling on n random geometries (max, min and average windows of 1 to 4 by 1 to 4, strides 1
+ * to 3, padding up to half the window, ceil, dilation, the padding left out of the average;
+ * adaptive averages; half the time after a 3x3 convolution and a relu, which the pooling's or
+ * the convolution's pass may take in (Winograd's relu + maxpool); sides 1 to 20, batches 1 to
+ * 3; those the parser refuses skipped): within 1e-5 of the reference */
+static void random_pools(int n)
+{
+    uint32_t seed = 77;
+    int runs = 0;
+    for (int it = 0; it < n; it++) {
+        uint32_t r[3];
+        for (int q = 0; q < 3; q++) seed = seed * 1103515245u + 12345u, r[q] = seed >> 8;
+        int h = 1 + r[0] % 20, w = 1 + (r[0] >> 8) % 20, c = 1 + (r[0] >> 16) % 12, batch = 1 + r[1] % 3;
+        int kind = (r[1] >> 2) % 4, kh = 1 + (r[1] >> 4) % 4, kw = 1 + (r[1] >> 6) % 4, stride = 1 + (r[1] >> 8) % 3;
+        int ph = (r[2] % (kh / 2 + 1)), pw = (r[2] >> 4) % (kw / 2 + 1), ceil = (r[2] >> 8) & 1;
+        int dil = (r[2] >> 9) % 4 == 0 ? 2 : 1, before = (r[2] >> 11) & 1, square = (r[2] >> 12) % 3 == 0;
+        if (square) kh = kw = stride = 2, ph = pw = 0, dil = 1; /* the 2x2 stride-2 path */
+        static const char *const kinds[] = { "maxpool", "minpool", "avgpool", "adaptiveavgpool" };
+        char pool[96], spec[200];
+        if (kind == 3) snprintf(pool, sizeof pool, "adaptiveavgpool %dx%d", kh, kw);
+        else
+            snprintf(pool, sizeof pool, "%s %dx%d stride=%d pad=%dx%d%s%s%s", kinds[kind], kh, kw, stride, ph, pw,
+                     ceil ? " ceil=yes" : "", dil > 1 && kind < 2 ? " dilation=2" : "",
+                     kind == 2 && ceil ? " count_pad=no" : "");
+        if (before) snprintf(spec, sizeof spec, "input %dx%dx%d; conv %d 3x3 pad=1; relu; %s", h, w, c, c + 6, pool);
+        else snprintf(spec, sizeof spec, "input %dx%dx%d; %s", h, w, c, pool);
+        cn_net *net = NULL;
+        if (cn_net_parse(ctx, spec, strlen(spec), "t.cnn", &net) != CN_OK) { /* a window past the padded input */
+            cn_ctx_clear(ctx);
+            continue;
+        }
+        cn_net_destroy(net);
+        float *y0, *dx0, *dw0, *y1, *dx1, *dw1;
+        int64_t ny, nx, nw;
+        run(spec, cn_backend_reference(), batch, &y0, &dx0, &dw0, &ny, &nx, &nw);
+        run(spec, cn_backend_default(), batch, &y1, &dx1, &dw1, &ny, &nx, &nw);
+        if (y0 && y1) {
+            double ey = rel(y1, y0, ny), ex = rel(dx1, dx0, nx), ew = nw ? rel(dw1, dw0, nw) : 0;
+            if (ey >= 1e-5 || ex >= 1e-5 || ew >= 1e-5)
+                printf("  %s (batch %d): y %.1e dx %.1e dw %.1e from the reference\n", spec, batch, ey, ex, ew);
+            CHECK(ey < 1e-5 && ex < 1e-5 && ew < 1e-5);
+            runs++;
+        }
+        free(y0), free(dx0), free(dw0), free(y1), free(dx1), free(dw1);
+    }
+    printf("  %d random poolings\n", runs);
+    CHECK(runs > n / 2);
+}
+
+static void test_random_pools(void) { random_pools(1500); }
+
 static void test_random_convs(void) { random_convs(1500); }
 
 /* the flat way and the loops on n random depthwise geometries (sides 1 to 33, kernels up to 5x5,
@@ -2334,6 +2385,7 @@ static const test_case cases[] = {
     { "every op of ops.def on every backend against the reference", test_op_table },
     { "conv: every path against the reference", test_conv_shapes },
     { "conv: random geometries against the reference", test_random_convs },
+    { "pooling: random geometries against the reference", test_random_pools },
     { "deconv: every path against the reference", test_deconv_shapes },
     { "dense: against the reference", test_dense_shapes },
     { "conv: several chunks of the input gradient", test_conv_chunks },
