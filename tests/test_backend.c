@@ -806,6 +806,97 @@ static void random_deconvs(int n)
 
 static void test_random_deconvs(void) { random_deconvs(1000); }
 
+/* n random small nets (2 to 6 layers after an input of 4 to 20 a side and 1 to 12 channels:
+ * convolutions 1x1, 3x3 or 5x5 of stride 1 or 2, `same` or unpadded, some depthwise; batch
+ * norms; relu and relu6; 2x2 max and average pools; adds of two layers of one shape), so that
+ * the fused forms meet each other as a net has them (a relu in a batch norm's, conv's or add's
+ * pass, a relu and maxpool in Winograd's): the training step's output, input gradient and
+ * parameter gradients within 1e-5 of the reference */
+static void random_nets(int n)
+{
+    uint32_t seed = 99;
+    int runs = 0;
+    for (int it = 0; it < n; it++) {
+        seed = seed * 1103515245u + 12345u;
+        uint32_t r = seed >> 8;
+        char spec[1024];
+        int len = snprintf(spec, sizeof spec, "input %dx%dx%d as l0", 4 + (int)(r % 17), 4 + (int)((r >> 5) % 17),
+                           1 + (int)((r >> 10) % 12));
+        int layers = 2 + (int)((r >> 14) % 5), made = 0, batch = 2 + (int)((r >> 17) % 2);
+        int64_t shape[8][3] = { { 0 } };
+        cn_net *net = NULL;
+        CHECK(cn_net_parse(ctx, spec, strlen(spec), "t.cnn", &net) == CN_OK);
+        cn_layer_info info;
+        cn_net_layer(ctx, net, 0, 1, &info);
+        shape[0][0] = info.h, shape[0][1] = info.w, shape[0][2] = info.c;
+        cn_net_destroy(net);
+        for (int tries = 0; made < layers && tries < 20; tries++) {
+            seed = seed * 1103515245u + 12345u;
+            r = seed >> 8;
+            char st[160];
+            int64_t c = shape[made][2];
+            switch (r % 7) {
+            case 0:
+            case 1: {
+                int k = (r >> 3) % 4 == 0 ? 1 : (r >> 3) % 4 == 3 ? 5 : 3, stride = 1 + (int)((r >> 5) % 4 == 0);
+                int dw = (r >> 7) % 4 == 0 && c > 1;
+                long long out = dw ? (long long)c : 1 + (long long)((r >> 9) % 16);
+                snprintf(st, sizeof st, "conv %lld %dx%d stride=%d pad=%s groups=%lld", out, k, k, stride,
+                         (r >> 13) % 3 ? "same" : "0", dw ? out : 1);
+                break;
+            }
+            case 2: /* over 16 values a channel or more: over fewer (two 1x1 maps) its input gradient
+                     * is the small difference of large terms, and float's rounding of it, not the
+                     * kernels, would decide the comparison */
+                if (shape[made][0] * shape[made][1] * batch < 16) continue;
+                snprintf(st, sizeof st, "batchnorm");
+                break;
+            case 3: snprintf(st, sizeof st, "%s", (r >> 3) % 3 ? "relu" : "relu6"); break;
+            case 4: snprintf(st, sizeof st, "%s 2x2", (r >> 3) % 2 ? "maxpool" : "avgpool"); break;
+            default: { /* an add of the last layer and an earlier one of its shape */
+                int other = -1;
+                for (int j = made - 1; j >= 0 && other < 0; j--)
+                    if (shape[j][0] == shape[made][0] && shape[j][1] == shape[made][1] && shape[j][2] == shape[made][2])
+                        other = j;
+                if (other < 0) continue;
+                snprintf(st, sizeof st, "add l%d l%d", other, made);
+                break;
+            }
+            }
+            int keep = len;
+            len += snprintf(spec + len, sizeof spec - (size_t)len, "; %s as l%d", st, made + 1);
+            net = NULL;
+            if (len >= (int)sizeof spec || cn_net_parse(ctx, spec, strlen(spec), "t.cnn", &net) != CN_OK) {
+                cn_ctx_clear(ctx);
+                spec[keep] = 0, len = keep;
+                continue;
+            }
+            cn_net_layer(ctx, net, cn_net_layer_count(net) - 1, 1, &info);
+            cn_net_destroy(net);
+            made++;
+            shape[made][0] = info.h, shape[made][1] = info.w, shape[made][2] = info.c;
+        }
+        if (made < 2) continue;
+        float *y0, *dx0, *dw0, *y1, *dx1, *dw1;
+        int64_t ny, nx, nw;
+        run(spec, cn_backend_reference(), batch, &y0, &dx0, &dw0, &ny, &nx, &nw);
+        run(spec, cn_backend_default(), batch, &y1, &dx1, &dw1, &ny, &nx, &nw);
+        if (y0 && y1) {
+            double ey = rel(y1, y0, ny), ex = rel(dx1, dx0, nx), ew = nw ? rel(dw1, dw0, nw) : 0;
+            if (ey >= 1e-5 || ex >= 1e-5 || ew >= 1e-5)
+                printf("  %s (batch %d): y %.1e dx %.1e dw %.1e from the reference\n", spec, batch, ey, ex, ew);
+            CHECK(ey < 1e-5 && ex < 1e-5 && ew < 1e-5);
+            runs++;
+        }
+        free(y0), free(dx0), free(dw0), free(y1), free(dx1), free(dw1);
+    }
+    printf("  %d random nets\n", runs);
+    CHECK(runs > n / 2);
+}
+
+static void test_random_nets(void) { random_nets(600); }
+
+
 
 static void test_random_convs(void) { random_convs(1500); }
 
@@ -2440,6 +2531,7 @@ static const test_case cases[] = {
     { "conv: random geometries against the reference", test_random_convs },
     { "pooling: random geometries against the reference", test_random_pools },
     { "deconv: random geometries against the reference", test_random_deconvs },
+    { "small random nets against the reference: the fused forms as they meet", test_random_nets },
     { "deconv: every path against the reference", test_deconv_shapes },
     { "dense: against the reference", test_dense_shapes },
     { "conv: several chunks of the input gradient", test_conv_chunks },
