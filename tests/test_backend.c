@@ -645,6 +645,47 @@ static const char *kernel_at(const char *spec, int64_t batch, char *out, size_t 
     return out;
 }
 
+/* r[0..k) <- the next k draws of the random tests' generator (an LCG: the same geometries on
+ * every machine), 24 bits each */
+static void draw(uint32_t *seed, uint32_t *r, int k)
+{
+    for (int q = 0; q < k; q++) *seed = *seed * 1103515245u + 12345u, r[q] = *seed >> 8;
+}
+
+/* the random tests' spec, if the parser takes it (a kernel or window past its padded input, an
+ * output padding past the rules: skipped) */
+static int parses(const char *spec)
+{
+    cn_net *net = NULL;
+    if (cn_net_parse(ctx, spec, strlen(spec), "t.cnn", &net) != CN_OK) {
+        cn_ctx_clear(ctx);
+        return 0;
+    }
+    cn_net_destroy(net);
+    return 1;
+}
+
+/* a training step of spec on this CPU against the reference: the output and input gradient
+ * within tol, the parameter gradients within tol_w (said where not); 1 where both ran, with
+ * the parameters' error in *ew */
+static int near_reference(const char *spec, int64_t batch, double tol, double tol_w, double *ew)
+{
+    float *y0, *dx0, *dw0, *y1, *dx1, *dw1;
+    int64_t ny, nx, nw;
+    run(spec, cn_backend_reference(), batch, &y0, &dx0, &dw0, &ny, &nx, &nw);
+    run(spec, cn_backend_default(), batch, &y1, &dx1, &dw1, &ny, &nx, &nw);
+    int ran = y0 && y1;
+    if (ran) {
+        double ey = rel(y1, y0, ny), ex = rel(dx1, dx0, nx);
+        *ew = nw ? rel(dw1, dw0, nw) : 0;
+        if (ey >= tol || ex >= tol || *ew >= tol_w)
+            printf("  %s (batch %lld): y %.1e dx %.1e dw %.1e from the reference\n", spec, (long long)batch, ey, ex, *ew);
+        CHECK(ey < tol && ex < tol && *ew < tol_w);
+    }
+    free(y0), free(dx0), free(dw0), free(y1), free(dx1), free(dw1);
+    return ran;
+}
+
 /* every way of the CPU's convolution (direct, subsampled, few taps, padded rows, packed patches,
  * Winograd's forms in and out of training, depthwise) on n random geometries (sides 1 to 24, 1
  * to 20 channels a side, groups 1, 2 or the channels, kernels up to 5x5, strides 1 to 3,
@@ -661,7 +702,7 @@ static void random_convs(int n)
     int runs = 0;
     for (int it = 0; it < n; it++) {
         uint32_t r[4];
-        for (int q = 0; q < 4; q++) seed = seed * 1103515245u + 12345u, r[q] = seed >> 8;
+        draw(&seed, r, 4);
         /* 3x3, stride 1, dilation 1 and groups 1 half the time or more each: Winograd's ground */
         int h = 1 + r[0] % 24, w = 1 + (r[0] >> 8) % 24, cin = 1 + r[1] % 20, cout = 1 + (r[1] >> 5) % 20;
         int square = (r[1] >> 10) & 1, kh = square ? 3 : 1 + (r[1] >> 11) % 5, kw = square ? 3 : 1 + (r[1] >> 14) % 5;
@@ -673,27 +714,12 @@ static void random_convs(int n)
         char spec[200];
         snprintf(spec, sizeof spec, "input %dx%dx%d; conv %d %dx%d stride=%d dilation=%d pad=%dx%d groups=%d%s", h, w, cin,
                  cout, kh, kw, stride, dil, ph, pw, g, relu ? "; relu" : "");
-        cn_net *net = NULL;
-        if (cn_net_parse(ctx, spec, strlen(spec), "t.cnn", &net) != CN_OK) { /* a kernel past the padded input */
-            cn_ctx_clear(ctx);
-            continue;
-        }
-        cn_net_destroy(net);
+        if (!parses(spec)) continue;
         char how[200];
         kernel_at(spec, batch, how, sizeof how);
         for (size_t k = 0; k < sizeof ways / sizeof ways[0]; k++) seen[k] += strstr(how, ways[k]) != NULL;
-        float *y0, *dx0, *dw0, *y1, *dx1, *dw1;
-        int64_t ny, nx, nw;
-        run(spec, cn_backend_reference(), batch, &y0, &dx0, &dw0, &ny, &nx, &nw);
-        run(spec, cn_backend_default(), batch, &y1, &dx1, &dw1, &ny, &nx, &nw);
-        if (y0 && y1) {
-            double ey = rel(y1, y0, ny), ex = rel(dx1, dx0, nx), ew = rel(dw1, dw0, nw);
-            if (ey >= 1e-5 || ex >= 1e-5 || ew >= 1e-5)
-                printf("  %s (batch %d): y %.1e dx %.1e dw %.1e from the reference\n", spec, batch, ey, ex, ew);
-            CHECK(ey < 1e-5 && ex < 1e-5 && ew < 1e-5);
-            runs++;
-        }
-        free(y0), free(dx0), free(dw0), free(y1), free(dx1), free(dw1);
+        double ew;
+        runs += near_reference(spec, batch, 1e-5, 1e-5, &ew);
     }
     printf("  %d random convolutions; the ways they ran:", runs);
     for (size_t k = 0; k < sizeof ways / sizeof ways[0]; k++) {
@@ -714,7 +740,7 @@ static void random_pools(int n)
     int runs = 0;
     for (int it = 0; it < n; it++) {
         uint32_t r[3];
-        for (int q = 0; q < 3; q++) seed = seed * 1103515245u + 12345u, r[q] = seed >> 8;
+        draw(&seed, r, 3);
         int h = 1 + r[0] % 20, w = 1 + (r[0] >> 8) % 20, c = 1 + (r[0] >> 16) % 12, batch = 1 + r[1] % 3;
         int kind = (r[1] >> 2) % 4, kh = 1 + (r[1] >> 4) % 4, kw = 1 + (r[1] >> 6) % 4, stride = 1 + (r[1] >> 8) % 3;
         int ph = (r[2] % (kh / 2 + 1)), pw = (r[2] >> 4) % (kw / 2 + 1), ceil = (r[2] >> 8) & 1;
@@ -729,24 +755,9 @@ static void random_pools(int n)
                      kind == 2 && ceil ? " count_pad=no" : "");
         if (before) snprintf(spec, sizeof spec, "input %dx%dx%d; conv %d 3x3 pad=1; relu; %s", h, w, c, c + 6, pool);
         else snprintf(spec, sizeof spec, "input %dx%dx%d; %s", h, w, c, pool);
-        cn_net *net = NULL;
-        if (cn_net_parse(ctx, spec, strlen(spec), "t.cnn", &net) != CN_OK) { /* a window past the padded input */
-            cn_ctx_clear(ctx);
-            continue;
-        }
-        cn_net_destroy(net);
-        float *y0, *dx0, *dw0, *y1, *dx1, *dw1;
-        int64_t ny, nx, nw;
-        run(spec, cn_backend_reference(), batch, &y0, &dx0, &dw0, &ny, &nx, &nw);
-        run(spec, cn_backend_default(), batch, &y1, &dx1, &dw1, &ny, &nx, &nw);
-        if (y0 && y1) {
-            double ey = rel(y1, y0, ny), ex = rel(dx1, dx0, nx), ew = nw ? rel(dw1, dw0, nw) : 0;
-            if (ey >= 1e-5 || ex >= 1e-5 || ew >= 1e-5)
-                printf("  %s (batch %d): y %.1e dx %.1e dw %.1e from the reference\n", spec, batch, ey, ex, ew);
-            CHECK(ey < 1e-5 && ex < 1e-5 && ew < 1e-5);
-            runs++;
-        }
-        free(y0), free(dx0), free(dw0), free(y1), free(dx1), free(dw1);
+        if (!parses(spec)) continue;
+        double ew;
+        runs += near_reference(spec, batch, 1e-5, 1e-5, &ew);
     }
     printf("  %d random poolings\n", runs);
     CHECK(runs > n / 2);
@@ -769,7 +780,7 @@ static void random_deconvs(int n)
     double worst = 0;
     for (int it = 0; it < n; it++) {
         uint32_t r[3];
-        for (int q = 0; q < 3; q++) seed = seed * 1103515245u + 12345u, r[q] = seed >> 8;
+        draw(&seed, r, 3);
         int h = 1 + r[0] % 16, w = 1 + (r[0] >> 8) % 16, cin = 1 + (r[0] >> 16) % 12, cout = 1 + r[1] % 12;
         int kh = 1 + (r[1] >> 4) % 4, kw = 1 + (r[1] >> 6) % 4, stride = 1 + (r[1] >> 8) % 3;
         int dil = (r[1] >> 10) % 4 == 0 ? 2 : 1, ph = r[2] % kh, pw = (r[2] >> 3) % kw;
@@ -780,25 +791,10 @@ static void random_deconvs(int n)
         char spec[200];
         snprintf(spec, sizeof spec, "input %dx%dx%d; deconv %d %dx%d stride=%d pad=%dx%d outpad=%d dilation=%d groups=%d",
                  h, w, cin, cout, kh, kw, stride, ph, pw, outpad, dil, g);
-        cn_net *net = NULL;
-        if (cn_net_parse(ctx, spec, strlen(spec), "t.cnn", &net) != CN_OK) { /* an output padding past the rules */
-            cn_ctx_clear(ctx);
-            continue;
-        }
-        cn_net_destroy(net);
-        float *y0, *dx0, *dw0, *y1, *dx1, *dw1;
-        int64_t ny, nx, nw;
-        run(spec, cn_backend_reference(), batch, &y0, &dx0, &dw0, &ny, &nx, &nw);
-        run(spec, cn_backend_default(), batch, &y1, &dx1, &dw1, &ny, &nx, &nw);
-        if (y0 && y1) {
-            double ey = rel(y1, y0, ny), ex = rel(dx1, dx0, nx), ew = rel(dw1, dw0, nw);
-            if (ey >= 1e-5 || ex >= 1e-5 || ew >= 1e-4)
-                printf("  %s (batch %d): y %.1e dx %.1e dw %.1e from the reference\n", spec, batch, ey, ex, ew);
-            CHECK(ey < 1e-5 && ex < 1e-5 && ew < 1e-4);
-            worst = ew > worst ? ew : worst;
-            runs++;
-        }
-        free(y0), free(dx0), free(dw0), free(y1), free(dx1), free(dw1);
+        if (!parses(spec)) continue;
+        double ew = 0;
+        runs += near_reference(spec, batch, 1e-5, 1e-4, &ew);
+        worst = ew > worst ? ew : worst;
     }
     printf("  %d random transposed convolutions (the weight gradients at most %.1e from the reference)\n", runs, worst);
     CHECK(runs > n / 2);
@@ -817,8 +813,8 @@ static void random_nets(int n)
     uint32_t seed = 99;
     int runs = 0;
     for (int it = 0; it < n; it++) {
-        seed = seed * 1103515245u + 12345u;
-        uint32_t r = seed >> 8;
+        uint32_t r;
+        draw(&seed, &r, 1);
         char spec[1024];
         int len = snprintf(spec, sizeof spec, "input %dx%dx%d as l0", 4 + (int)(r % 17), 4 + (int)((r >> 5) % 17),
                            1 + (int)((r >> 10) % 12));
@@ -831,8 +827,7 @@ static void random_nets(int n)
         shape[0][0] = info.h, shape[0][1] = info.w, shape[0][2] = info.c;
         cn_net_destroy(net);
         for (int tries = 0; made < layers && tries < 20; tries++) {
-            seed = seed * 1103515245u + 12345u;
-            r = seed >> 8;
+            draw(&seed, &r, 1);
             char st[160];
             int64_t c = shape[made][2];
             switch (r % 7) {
@@ -877,18 +872,8 @@ static void random_nets(int n)
             shape[made][0] = info.h, shape[made][1] = info.w, shape[made][2] = info.c;
         }
         if (made < 2) continue;
-        float *y0, *dx0, *dw0, *y1, *dx1, *dw1;
-        int64_t ny, nx, nw;
-        run(spec, cn_backend_reference(), batch, &y0, &dx0, &dw0, &ny, &nx, &nw);
-        run(spec, cn_backend_default(), batch, &y1, &dx1, &dw1, &ny, &nx, &nw);
-        if (y0 && y1) {
-            double ey = rel(y1, y0, ny), ex = rel(dx1, dx0, nx), ew = nw ? rel(dw1, dw0, nw) : 0;
-            if (ey >= 1e-5 || ex >= 1e-5 || ew >= 1e-5)
-                printf("  %s (batch %d): y %.1e dx %.1e dw %.1e from the reference\n", spec, batch, ey, ex, ew);
-            CHECK(ey < 1e-5 && ex < 1e-5 && ew < 1e-5);
-            runs++;
-        }
-        free(y0), free(dx0), free(dw0), free(y1), free(dx1), free(dw1);
+        double ew;
+        runs += near_reference(spec, batch, 1e-5, 1e-5, &ew);
     }
     printf("  %d random nets\n", runs);
     CHECK(runs > n / 2);
@@ -910,7 +895,7 @@ static void random_depthwise(int n)
     int runs = 0, flat = 0;
     for (int it = 0; it < n; it++) {
         uint32_t r[3];
-        for (int q = 0; q < 3; q++) seed = seed * 1103515245u + 12345u, r[q] = seed >> 8;
+        draw(&seed, r, 3);
         int h = 1 + r[0] % 33, w = 1 + (r[0] >> 8) % 33, kh = 1 + r[1] % 5, kw = 1 + (r[1] >> 4) % 5;
         int stride = 1 + (r[1] >> 8) % 2, dil = 1 + (r[1] >> 12) % 2, ph = r[2] % kh, pw = (r[2] >> 4) % kw;
         int c = 2 + (r[2] >> 8) % 3, relu = (r[2] >> 12) & 1;
@@ -918,12 +903,7 @@ static void random_depthwise(int n)
         char spec[200], how[160];
         snprintf(spec, sizeof spec, "input %dx%dx%d; conv %d %dx%d stride=%d dilation=%d pad=%dx%d groups=%d%s", h, w, c,
                  c, kh, kw, stride, dil, ph, pw, c, relu ? "; relu" : "");
-        cn_net *net = NULL;
-        if (cn_net_parse(ctx, spec, strlen(spec), "t.cnn", &net) != CN_OK) { /* a kernel past the padded input */
-            cn_ctx_clear(ctx);
-            continue;
-        }
-        cn_net_destroy(net);
+        if (!parses(spec)) continue;
         flat += strstr(kernel_at(spec, 2, how, sizeof how), "read flat") != NULL;
         float *y[2], *dx[2], *dw[2];
         int64_t ny, nx, nw;
