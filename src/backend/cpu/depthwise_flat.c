@@ -129,13 +129,11 @@ __attribute__((target("avx512f"))) static void flat_plane(const flat_walk *s, co
 
 /* ph (4 * oh*ow floats) <- the phases of plane x (h x w, even sides): phase 2a + b the rows of
  * parity a and the columns of parity b; join_phases puts them back */
-static const int32_t EVENS[16] = { 0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30 };
-static const int32_t LOW_PAIRS[16] = { 0, 16, 1, 17, 2, 18, 3, 19, 4, 20, 5, 21, 6, 22, 7, 23 };
-
 __attribute__((target("avx512f"))) static void split_phases(const float *x, int64_t h, int64_t w, float *ph)
 {
     int64_t n = h / 2 * (w / 2);
-    __m512i even = _mm512_loadu_si512(EVENS), odd = _mm512_add_epi32(even, _mm512_set1_epi32(1));
+    const __m512i even = _mm512_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30);
+    const __m512i odd = _mm512_add_epi32(even, _mm512_set1_epi32(1));
     for (int64_t iy = 0; iy < h; iy++) {
         const float *r = x + iy * w;
         float *e = ph + 2 * (iy & 1) * n + iy / 2 * (w / 2), *o = e + n;
@@ -152,7 +150,8 @@ __attribute__((target("avx512f"))) static void split_phases(const float *x, int6
 __attribute__((target("avx512f"))) static void join_phases(const float *ph, int64_t h, int64_t w, float *x)
 {
     int64_t n = h / 2 * (w / 2);
-    __m512i low = _mm512_loadu_si512(LOW_PAIRS), high = _mm512_add_epi32(low, _mm512_set1_epi32(8));
+    const __m512i low = _mm512_setr_epi32(0, 16, 1, 17, 2, 18, 3, 19, 4, 20, 5, 21, 6, 22, 7, 23);
+    const __m512i high = _mm512_add_epi32(low, _mm512_set1_epi32(8));
     for (int64_t iy = 0; iy < h; iy++) {
         float *r = x + iy * w;
         const float *e = ph + 2 * (iy & 1) * n + iy / 2 * (w / 2), *o = e + n;
