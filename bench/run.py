@@ -12,9 +12,12 @@
 3. times convnet's SGEMM beside OpenBLAS's on the products of a training step
    (bench/gemm_bench.c, linked to both; OpenBLAS with the kernel this environment forces
    through OPENBLAS_CORETYPE, and with the one it picks itself);
+   and, where this CPU has AVX-512, the same as a CPU with AVX2 only runs them: convnet with
+   CONVNET_ISA=avx2 beside PyTorch with ATEN_CPU_CAPABILITY=avx2 ONEDNN_MAX_CPU_ISA=AVX2 on
+   AVX2_WORKLOADS, and the SGEMMs beside OpenBLAS's Haswell kernels;
 4. prints the table (images/s, ratios, fraction of peak), the batch-1 latencies, the big 3x3
-   convolutions of resnet18-cifar layer by layer, the SGEMMs, and the issue's targets, MET or
-   MISSED;
+   convolutions of resnet18-cifar layer by layer, the SGEMMs, the AVX2 tables, and the issue's
+   targets, MET or MISSED;
 5. writes everything, with the commands that produced each number, to bench/out/results.json
    and the printed report to bench/out/report.md.
 
@@ -46,6 +49,10 @@ WORKLOADS = [
     ("resnet18-cifar", "train", 32),
 ]
 CONVNET_THREADS = (1, 2)
+# A CPU without AVX-512 (most laptops), where this one has it: convnet with CONVNET_ISA=avx2,
+# PyTorch with ATen's and oneDNN's AVX2 code (their own switches), OpenBLAS's Haswell kernels
+AVX2_WORKLOADS = [("fmnist-small", "train", 64), ("fmnist-small", "infer", 64), ("lenet5", "train", 64)]
+AVX2_TORCH_ENV = {"ATEN_CPU_CAPABILITY": "avx2", "ONEDNN_MAX_CPU_ISA": "AVX2"}
 OPENBLAS_VERSION = "0.3.21 (Debian's libopenblas, pthread build)"
 FOOTNOTES = {
     "lenet5": "darknet (2018) has no 2x2 average pooling (its [avgpool] is global): its lenet5 "
@@ -319,6 +326,33 @@ def main():
                     failed.append(f"gemm {t}T")
                 res["gemm"]["runs"].append(r)
 
+    # 3b. as a CPU without AVX-512 runs them (only where this one has it: else 2. and 3. were that)
+    res["avx2"] = {"rows": [], "gemm": []}
+    if cpu_has("avx512f") and cpu_has("avx2") and cpu_has("fma"):
+        for model, mode, batch in AVX2_WORKLOADS:
+            note(f"bench: {model}, {mode}, batch {batch}, AVX2 only")
+            row = {"model": model, "mode": mode, "batch": batch, "convnet": None}
+            for t in CONVNET_THREADS:
+                for _ in range(cn_runs):
+                    r = measure([convnet, "bench", f"models/{model}.cnn", "--batch", str(batch), f"--{mode}",
+                                 "--seconds", str(cn_sec), "--threads", str(t), "--json"],
+                                {"OMP_NUM_THREADS": str(t), "CONVNET_ISA": "avx2"})
+                    if "error" in r:
+                        failed.append(f"convnet avx2 {model} {mode} {batch} {t}T")
+                    elif row["convnet"] is None or r["images_per_s"] > row["convnet"]["images_per_s"]:
+                        row["convnet"] = r
+            row["pytorch"] = measure([PY, "bench/torch_bench.py", model, f"--{mode}", "--batch", str(batch),
+                                      "--threads", "1,2", "--seconds", str(sec), "--reps", str(reps)], AVX2_TORCH_ENV)
+            if "error" in row["pytorch"]:
+                failed.append(f"pytorch avx2 {model} {mode} {batch}")
+            res["avx2"]["rows"].append(row)
+        if not gemm_err:
+            for t in CONVNET_THREADS:
+                r = measure([gemm_exe, str(t)], {"OMP_NUM_THREADS": str(t), "CONVNET_ISA": "avx2"})
+                if "error" in r:
+                    failed.append(f"gemm avx2 {t}T")
+                res["avx2"]["gemm"].append(r)
+
     # 4. the report
     res["rows"] = rows
     res["load_at_end"] = loadavg()
@@ -472,6 +506,39 @@ def report(res, rows, infos, peak, failed):
                 say(f"| {sh['m']} x {sh['n']} x {sh['k']} | {t} | {sh['convnet_gflops']:.0f} | "
                     f"{pct(sh['convnet_gflops'] / pk) if pk else 'n/a'} | {'n/a' if fo is None else f'{fo:.0f}'} | "
                     f"{'n/a' if ow is None else f'{ow:.0f}'} |")
+        say()
+
+    # as a CPU without AVX-512 runs them
+    av = res.get("avx2", {})
+    if av.get("rows"):
+        say("As a CPU with AVX2 but no AVX-512 runs them (most laptops), on this one: convnet with CONVNET_ISA=avx2 "
+            "(its matrix products and hand-written kernels as there; the compiler's clones of the element-wise loops "
+            "still pick AVX-512 here, as the loader chooses them by the CPU), PyTorch with "
+            + " ".join(f"{k}={v}" for k, v in AVX2_TORCH_ENV.items()) + " (ATen's and oneDNN's AVX2 code), "
+            "each its best of 1 and 2 threads.")
+        say()
+        say("| workload | convnet (avx2) | PyTorch (AVX2) | ratio |")
+        say("|---|--:|--:|--:|")
+        for row in av["rows"]:
+            c, p = row["convnet"], row["pytorch"]
+            cv = c["images_per_s"] if c and "error" not in c else None
+            pv = p.get("images_per_s") if "error" not in p else None
+            say(f"| {row['model']} {row['mode']} batch {row['batch']} | {'n/a' if cv is None else f'{cv:.0f}'} | "
+                f"{'n/a' if pv is None else f'{pv:.0f}'} | {f'{cv / pv:.2f}x' if cv and pv else 'n/a'} |")
+        say()
+    ag = [r for r in av.get("gemm", []) if "error" not in r]
+    if ag:
+        ct = os.environ.get("OPENBLAS_CORETYPE")
+        say("SGEMM with AVX2 only: convnet's AVX2 micro-kernel (CONVNET_ISA=avx2) beside OpenBLAS "
+            + (f"with OPENBLAS_CORETYPE={ct} (Haswell: its AVX2 kernels)" if ct else "with the kernel it picks itself")
+            + ", GFLOP/s:")
+        say()
+        say(f"| m x n x k | threads | convnet (avx2) | OpenBLAS ({ct or 'its own'}) | ratio |")
+        say("|---|--:|--:|--:|--:|")
+        for r in ag:
+            for sh in r["shapes"]:
+                say(f"| {sh['m']} x {sh['n']} x {sh['k']} | {r['threads']} | {sh['convnet_gflops']:.0f} | "
+                    f"{sh['openblas_gflops']:.0f} | {sh['convnet_gflops'] / sh['openblas_gflops']:.2f}x |")
         say()
 
     # the targets of issue 18 (CPU round 2; issue 5's were the same but lenet5 and resnet18's 1.2x

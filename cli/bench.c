@@ -7,6 +7,7 @@
 #include <time.h>
 
 #include "cli_impl.h"
+#include "../src/backend/cpu/gemm.h"
 #include "../src/train/train_impl.h"
 
 static void help(const cli_option *opts)
@@ -206,11 +207,11 @@ int cmd_bench(int argc, char **argv)
         printf("{\"images_per_s\":%.1f,\"ms_per_step\":%.3f,\"steps\":%lld,\"batch\":%lld,\"mode\":\"%s\",\"threads\":%lld,"
                "\"device\":\"%s\",\"precision\":\"%s\",\"planned_bytes\":%lld,\"peak_rss_bytes\":%lld,"
                "\"processes\":%d,\"shards\":%d,\"comm_ms_per_step\":%.3f,\"comm_least_ms_per_step\":%.3f,"
-               "\"graph\":%s,\"in_flight\":%s,",
+               "\"graph\":%s,\"in_flight\":%s,\"cpu_isa\":\"%s\",",
                ips, ms, (long long)steps, (long long)batch, train ? "train" : "infer", (long long)threads,
                cli_devices[dev.device], cli_precisions[dev.precision], (long long)planned, (long long)rss,
                cn_parallel_size(par), par ? cn_parallel_shards(par, batch) : 1, par ? comm_ms : 0.0, par ? comm_least : 0.0,
-               replayed ? "true" : "false", in_flight ? "true" : "false");
+               replayed ? "true" : "false", in_flight ? "true" : "false", cn_cpu_isa_name());
         printf("\"comm_ms_per_process\":[");
         for (int r = 0; r < procs; r++) printf("%s%.3f", r ? "," : "", par ? comm_all[r] : 0.0);
         printf("],\"layers\":[");
@@ -222,10 +223,13 @@ int cmd_bench(int argc, char **argv)
             printf("on %s (%s)%s%s\n", cli_devices[dev.device], cli_precisions[dev.precision],
                    replayed ? ", each step after the second replayed as one CUDA graph" : "",
                    in_flight ? ", the next step queued before the last is read" : "");
-        printf("%s, batch %lld, %s, %lld thread%s: %.0f images/s, %.3f ms per step (%lld steps)\n"
+        /* the CPU's vector code named where the CPU computes (CONVNET_ISA lowers it) */
+        char isa[32] = "";
+        if (!on_device) snprintf(isa, sizeof isa, " (%s)", cn_cpu_isa_name());
+        printf("%s, batch %lld, %s, %lld thread%s%s: %.0f images/s, %.3f ms per step (%lld steps)\n"
                "memory: %s planned, %s peak resident\n",
                spec.file ? spec.file : "-e", (long long)batch, train ? "training" : "inference", (long long)threads,
-               threads == 1 ? "" : "s", ips, ms, (long long)steps, b1, b2);
+               threads == 1 ? "" : "s", isa, ips, ms, (long long)steps, b1, b2);
         if (par)
             printf("data-parallel: %d process%s, %d shards; communication %.3f ms per step (%.0f%%, waiting included; "
                    "the least of any process %.3f ms)\n", cn_parallel_size(par), cn_parallel_size(par) > 1 ? "es" : "",

@@ -37,6 +37,8 @@ static void usage(FILE *f)
     for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++)
         fprintf(f, "  %-9s %s\n", commands[i].name, commands[i].what);
     fprintf(f, "\nEvery command takes --help. Exit status: 0 ok, 1 error, 2 bad usage.\n"
+               "Environment: CONVNET_ISA=avx2 or generic runs the CPU's matrix products and hand-written vector\n"
+               "kernels as a CPU without AVX-512 (or without AVX2) would; `convnet bench` names the one in use.\n"
                "Example: convnet summary -e 'input 64x64x3; conv 32 3x3 pad=1' --explain\n");
 }
 
@@ -59,9 +61,20 @@ static void spin_short(char **argv)
     unsetenv("GOMP_SPINCOUNT");
 }
 
+/* CONVNET_ISA lowers the CPU's vector code (src/backend/cpu/gemm.c reads it); a value it does not
+ * know would be ignored there, so it is refused here */
+static int isa_known(void)
+{
+    const char *isa = getenv("CONVNET_ISA");
+    if (!isa || !*isa || !strcmp(isa, "avx512") || !strcmp(isa, "avx2") || !strcmp(isa, "generic")) return 1;
+    fprintf(stderr, "convnet: CONVNET_ISA=%s: expected avx512, avx2 or generic (the CPU's vector code, lowered)\n", isa);
+    return 0;
+}
+
 int main(int argc, char **argv)
 {
     spin_short(argv);
+    if (!isa_known()) return EXIT_USAGE;
     if (argc < 2) {
         usage(stderr);
         return EXIT_USAGE;

@@ -491,6 +491,23 @@ run "$CN" bench -e 'input 8x8x1; conv 4 3x3 pad=1; relu; dense 3' --infer --seco
 expect_rc "bench --infer" 0
 expect_text "bench --infer: says inference" out "inference"
 
+# the CPU's vector code, named by bench (what /proc/cpuinfo says the CPU has), lowered by
+# CONVNET_ISA; a value it does not know is refused before anything runs
+isa=generic
+if grep -qw avx2 /proc/cpuinfo 2>/dev/null && grep -qw fma /proc/cpuinfo; then isa=avx2; fi
+if grep -qw avx512f /proc/cpuinfo 2>/dev/null && grep -qw fma /proc/cpuinfo; then isa=avx512; fi
+run "$CN" bench -e 'input 8x8x1; dense 3' --seconds 0.02
+expect_text "bench names the CPU's vector code: $isa" out " ($isa): "
+if [ "$isa" = avx512 ]; then
+    CONVNET_ISA=avx2 run "$CN" bench -e 'input 8x8x1; dense 3' --seconds 0.02 --json
+    expect_json "CONVNET_ISA=avx2: bench runs AVX2's code" "d['cpu_isa'] == 'avx2'"
+fi
+CONVNET_ISA=generic run "$CN" bench -e 'input 8x8x1; dense 3' --seconds 0.02 --threads 1
+expect_text "CONVNET_ISA=generic: bench runs the portable code" out "1 thread (generic): "
+CONVNET_ISA=sse2 run "$CN" summary -e 'input 8x8x1; dense 3'
+expect_rc "CONVNET_ISA=sse2: bad usage" 2
+expect_text "CONVNET_ISA=sse2: the values it takes" err "CONVNET_ISA=sse2: expected avx512, avx2 or generic"
+
 # --device cuda: a GPU runs it; without one (or without its driver, or in a build without nvcc)
 # exit 1 and the reason (train, eval and predict: tests/cli_train_test.sh)
 device_cuda() { # NAME ARGS...

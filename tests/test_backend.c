@@ -471,6 +471,38 @@ static void test_portable(void)
     }
 }
 
+/* The AVX2 micro-kernel (gemm_avx2.c: a CPU without AVX-512), forced where the CPU has AVX-512:
+ * the layers against the reference, the products past a slice of k (192) and a row block; and
+ * where the AVX-512 path makes the same products (1x1, 5x5 and strided convolutions, dense
+ * layers: no Winograd, no few taps), its bits. */
+static void test_avx2(void)
+{
+    static const char *nets[] = {
+        "input 9x11x3; conv 5 3x3 pad=1",
+        "input 9x11x3; conv 7 3x3 stride=2 pad=same",
+        "input 4x4x3; conv 8 3x3 pad=1; flatten; dense 9; relu; dense 3",
+        "input 12x12x24; conv 40 3x3 pad=1; relu; conv 20 1x1; flatten; dense 10",
+        "input 10x10x16; conv 24 5x5 pad=2 bias=no; relu; maxpool 2; conv 56 1x1; globalavgpool; dense 7",
+        "input 14x14x32; conv 64 3x3 stride=2 pad=1; batchnorm; relu; flatten; dense 5",
+    };
+    cn_gemm_force_avx2(1);
+    int avx2 = cn_gemm_avx2();
+    if (avx2)
+        for (size_t i = 0; i < sizeof nets / sizeof nets[0]; i++) compare(nets[i], 3);
+    cn_gemm_force_avx2(0);
+    if (!avx2 || !cn_gemm_avx512()) {
+        printf("  skipped: %s\n", avx2 ? "AVX2's bits against AVX-512's (no AVX-512)" : "the CPU has no AVX2 and FMA");
+        return;
+    }
+    static const char *same[] = {
+        "input 8x8x16; conv 32 1x1; relu; flatten; dense 10",
+        "input 10x10x16; conv 24 5x5 pad=2 bias=no; relu; conv 56 1x1; flatten; dense 7",
+        "input 14x14x32; conv 64 3x3 stride=2 pad=1; relu; flatten; dense 5",
+        "input 1x1x200; dense 300; relu; dense 50; relu; dense 10",
+    };
+    for (size_t i = 0; i < sizeof same / sizeof same[0]; i++) same_in_each(same[i], 5, 2, cn_gemm_force_avx2);
+}
+
 /* Winograd F(2x2,3x3) wherever it can run, against the double-precision reference: odd and even
  * maps, each padding a 3x3 kernel can have, one channel and more than a slice of k (192), Cout
  * not a multiple of the micro-kernel's 8 rows and more than the 32 transformed back together,
@@ -2516,6 +2548,7 @@ static const test_case cases[] = {
     { "dense: against the reference", test_dense_shapes },
     { "conv: several chunks of the input gradient", test_conv_chunks },
     { "portable kernel", test_portable },
+    { "AVX2 kernel: against the reference, AVX-512's bits where the products are the same", test_avx2 },
     { "bit-identical on 1, 2 and 3 threads", test_threads },
     { "depthwise read flat: the loops' forward and input gradient bits, the reference's weight gradient",
       test_depthwise_flat },

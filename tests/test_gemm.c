@@ -2,8 +2,9 @@
  * random shapes around the block sizes (MR 8, NR 48, KC 256, MC 512) with every kind of view
  * the convolution uses: row-major, transposed, blocked columns (sample, pixel), and output
  * columns on padded rows whose last columns are dropped. Each element
- * must be within 1e-5 of |c_ij| + sum_k |a_ik b_kj| of the reference. The AVX-512 kernel and the portable
- * one are both checked, and results must be bit-identical on 1, 2 and 3 threads. */
+ * must be within 1e-5 of |c_ij| + sum_k |a_ik b_kj| of the reference. The AVX-512 kernel, the AVX2
+ * one and the portable one are all checked, and results must be bit-identical on 1, 2 and 3
+ * threads (and AVX2's with AVX-512's). */
 #include <stdlib.h>
 
 #include "../src/backend/cpu/gemm.h"
@@ -205,6 +206,64 @@ static void generic_kernel(void)
     cn_gemm_force_generic(0);
 }
 
+/* The AVX2 micro-kernel (a CPU without AVX-512), forced where the CPU has AVX-512 too: against
+ * the reference as the others, and, where the CPU can run both, with the AVX-512 path's bits:
+ * each element the same chain of FMAs and the same additions, whichever path of cn_gemm the
+ * shape takes (a few rows, a few columns, k split, all of A packed, C in scratch, the blocked
+ * order) */
+static void avx2_kernel(void)
+{
+    cn_gemm_force_avx2(1);
+    if (!cn_gemm_avx2()) {
+        printf("skipped: the CPU has no AVX2 and FMA\n");
+        cn_gemm_force_avx2(0);
+        return;
+    }
+    CHECK_STR(cn_gemm_kernel_name(), "avx2");
+    random_shapes();
+    large();
+    batch_invariant();
+    column_invariant();
+    cn_gemm_force_avx2(0);
+    if (!cn_gemm_avx512()) {
+        printf("skipped: AVX2's bits against AVX-512's (the CPU has no AVX-512)\n");
+        return;
+    }
+    static const int64_t shapes[][3] = { { 1, 100, 300 },  { 4, 64, 600 },   { 3, 5, 17 },     { 64, 16, 576 },
+                                         { 40, 9, 191 },  { 32, 9, 5000 }, { 64, 300, 3500 }, { 40, 300, 500 },
+                                         { 48, 500, 400 }, { 530, 200, 700 }, { 17, 49, 257 }, { 8, 48, 192 } };
+    int before = cn_threads();
+    /* each shape with B row-major, column-major (k contiguous: a few rows read it in place) and in
+     * blocks, added to C or not, with a column bias or not; A and C as the few-rows and
+     * few-columns paths take them for the first five shapes, any views for the others */
+    for (int t = 0; t < 144; t++) {
+        const int64_t *sh = shapes[t % 12];
+        int64_t m = sh[0], n = sh[1], k = sh[2];
+        int v = t / 12, lb = v % 3, acc = v / 3 % 2;
+        int la = t % 12 < 5 ? 0 : (int)cn_rng_below(&rng, 3), lc = t % 12 < 5 ? 0 : (int)cn_rng_below(&rng, 4);
+        operand a = make(m, k, la), b = make(k, n, lb), c = make(m, n, lc);
+        float *br = malloc((size_t)m * sizeof(float)), *bc = malloc((size_t)n * sizeof(float));
+        float *wide = malloc((size_t)c.len * sizeof(float));
+        for (int64_t i = 0; i < m; i++) br[i] = uniform();
+        for (int64_t j = 0; j < n; j++) bc[j] = uniform();
+        memcpy(wide, c.p, (size_t)c.len * sizeof(float));
+        cn_gemm_args g = { .m = m, .n = n, .k = k, .a = a.p, .a_row = a.row, .a_col = a.col, .b = b.p, .b_row = b.row,
+                           .b_col = b.col, .c = wide, .c_row = c.row, .c_col = c.col, .accumulate = acc,
+                           .bias_row = acc ? NULL : br, .bias_col = v >= 6 ? bc : NULL, .relu = t % 5 == 0 };
+        cn_set_threads(1 + t % 2);
+        cn_gemm(&g);
+        cn_gemm_force_avx2(1);
+        g.c = c.p;
+        cn_gemm(&g);
+        cn_gemm_force_avx2(0);
+        if (memcmp(c.p, wide, (size_t)c.len * sizeof(float)))
+            test_fail(__FILE__, __LINE__, "%lldx%lldx%lld (layouts %d%d%d, acc %d): AVX2's bits differ from AVX-512's",
+                      (long long)m, (long long)n, (long long)k, la, lb, lc, acc);
+        free(a.p), free(b.p), free(c.p), free(br), free(bc), free(wide);
+    }
+    cn_set_threads(before);
+}
+
 static void empty_depth(void)
 {
     /* k = 0: C = bias, or C unchanged when accumulating */
@@ -227,6 +286,7 @@ static const test_case cases[] = {
     { "a row alone gives the bits it gets among others", batch_invariant },
     { "up to 16 columns (A read in place) give the bits they get among others", column_invariant },
     { "portable kernel", generic_kernel },
+    { "AVX2 kernel, with AVX-512's bits", avx2_kernel },
     { "k = 0", empty_depth },
 };
 

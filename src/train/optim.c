@@ -235,10 +235,10 @@ static inline double grad_of(const update_args *a, float g, double w, int decoup
 }
 
 /* The updates are elementwise in double, in ISO C (no contraction into FMAs), so a clone for
- * AVX-512 (8 doubles a vector, where the baseline has 2) gives the baseline's bits, the CPU
- * choosing at load time (as the CPU backend's activations, kernel_util.h's CPU_CLONES) */
+ * AVX-512 (8 doubles a vector, where the baseline has 2) or AVX2 (4) gives the baseline's bits,
+ * the CPU choosing at load time (as the CPU backend's activations, kernel_util.h's CPU_CLONES) */
 #if defined(__x86_64__) || defined(__i386__)
-#define UPDATE_CLONES __attribute__((target_clones("avx512f", "default")))
+#define UPDATE_CLONES __attribute__((target_clones("avx512f", "avx2", "default")))
 #else
 #define UPDATE_CLONES /* one build: the baseline's */
 #endif

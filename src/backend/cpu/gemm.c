@@ -1,6 +1,7 @@
 /* gemm.c — C (+)= A.B for float views (see gemm.h): packed panels, the portable 8x48
- * micro-kernel (its AVX-512 twin and the other vector paths are in gemm_avx512.c, picked here
- * by cn_gemm_avx512()), OpenMP over output tiles, and a plain reference product.
+ * micro-kernel (its AVX-512 twin and the other vector paths are in gemm_avx512.c, its AVX2 twin
+ * in gemm_avx2.c, picked here by the CPU: isa_level), OpenMP over output tiles, and a plain
+ * reference product.
  *
  * Loop order (BLIS): for each KC-deep slice of k, for each MC-tall block of rows, each thread
  * walks its fixed share of the (NR-column panel, MR-row panel) tiles, packing the A panels its
@@ -153,17 +154,43 @@ static void copy_generic(float *restrict dst, const float *restrict src, int64_t
     memcpy(dst, src, (size_t)n * sizeof(float));
 }
 
-static int force_generic;
+/* The vector code this process may run: ISA_AVX512 (the CPU has AVX-512F and FMA), ISA_AVX2
+ * (AVX2 and FMA) or ISA_GENERIC, lowered by the environment's CONVNET_ISA (avx2 or generic: what
+ * a CPU without AVX-512 runs, measured on one with it) and by the tests' forcing. */
+enum { ISA_GENERIC, ISA_AVX2, ISA_AVX512 };
+static int cpu_isa;
+static pthread_once_t cpu_isa_once = PTHREAD_ONCE_INIT;
+static int forced_isa = -1; /* tests: cn_gemm_force_generic, cn_gemm_force_avx2 */
 
-void cn_gemm_force_generic(int on) { force_generic = on; }
-
-int cn_gemm_avx512(void)
+static void find_cpu_isa(void)
 {
 #ifdef CN_X86
-    return !force_generic && __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("fma");
-#else
-    return 0;
+    if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma")) cpu_isa = ISA_AVX2;
+    if (__builtin_cpu_supports("avx512f") && __builtin_cpu_supports("fma")) cpu_isa = ISA_AVX512;
 #endif
+    const char *cap = getenv("CONVNET_ISA");
+    if (cap && strcmp(cap, "avx2") == 0 && cpu_isa > ISA_AVX2) cpu_isa = ISA_AVX2;
+    if (cap && strcmp(cap, "generic") == 0) cpu_isa = ISA_GENERIC;
+}
+
+static int isa_level(int forced)
+{
+    pthread_once(&cpu_isa_once, find_cpu_isa);
+    return forced >= 0 && forced < cpu_isa ? forced : cpu_isa;
+}
+
+void cn_gemm_force_generic(int on) { forced_isa = on ? ISA_GENERIC : -1; }
+
+void cn_gemm_force_avx2(int on) { forced_isa = on ? ISA_AVX2 : -1; }
+
+int cn_gemm_avx512(void) { return isa_level(forced_isa) == ISA_AVX512; }
+
+int cn_gemm_avx2(void) { return isa_level(forced_isa) == ISA_AVX2; }
+
+const char *cn_cpu_isa_name(void)
+{
+    static const char *const names[] = { "generic", "avx2", "avx512" };
+    return names[isa_level(-1)];
 }
 
 void cn_copy_rows(float *restrict dst, int64_t dst_ld, const float *restrict src, int64_t src_ld, int64_t rows,
@@ -181,9 +208,7 @@ void cn_copy_rows(float *restrict dst, int64_t dst_ld, const float *restrict src
 void cn_copy_floats(float *restrict dst, const float *restrict src, int64_t n)
 {
 #ifdef CN_X86
-    static int avx512 = -1;
-    if (avx512 < 0) avx512 = __builtin_cpu_supports("avx512f");
-    if (avx512) {
+    if (isa_level(-1) == ISA_AVX512) { /* not forced lower by the tests: the bits are the same */
         cn_copy_floats_avx512(dst, src, n);
         return;
     }
@@ -195,11 +220,16 @@ static cn_gemm_kernel_fn pick_kernel(void)
 {
 #ifdef CN_X86
     if (cn_gemm_avx512()) return cn_gemm_kernel_avx512;
+    if (cn_gemm_avx2()) return cn_gemm_kernel_avx2;
 #endif
     return kernel_generic;
 }
 
-const char *cn_gemm_kernel_name(void) { return pick_kernel() == kernel_generic ? "generic" : "avx512"; }
+const char *cn_gemm_kernel_name(void)
+{
+    cn_gemm_kernel_fn k = pick_kernel();
+    return k == kernel_generic ? "generic" : cn_gemm_avx512() ? "avx512" : "avx2";
+}
 
 /* ---- the blocked product ------------------------------------------------------------------------ */
 
@@ -378,13 +408,12 @@ static void gemm_range(const cn_gemm_args *g, int64_t kbeg, int64_t kend, int th
  * would cost more than the product. Each element of C is the same chain of FMAs over k, slice by
  * slice, and the same additions as in the micro-kernel and cn_gemm_store_tile, so the bits are
  * those of the blocked product; but B's columns are read in place, 16 at a time, and transposed
- * in registers (cn_gemm_few_rows, gemm_avx512.c). Needs k contiguous in A and in B, and C's
+ * in registers (cn_gemm_few_rows, gemm_avx512.c; with AVX2, 8 at a time: cn_gemm_few_rows_avx2). Needs k contiguous in A and in B, and C's
  * columns contiguous. */
-#define FEW_ROWS 4
 
 static int few_rows(const cn_gemm_args *g)
 {
-    return g->m <= FEW_ROWS && g->k >= 16 && cn_gemm_avx512() && !g->pack_b && g->a_col.stride == 1 &&
+    return g->m <= FEW_ROWS && g->k >= 16 && (cn_gemm_avx512() || cn_gemm_avx2()) && !g->pack_b && g->a_col.stride == 1 &&
            g->a_col.blk == INT64_MAX && g->b_row.stride == 1 && g->b_row.blk == INT64_MAX && g->c_col.stride == 1 &&
            g->c_col.blk == INT64_MAX;
 }
@@ -469,7 +498,8 @@ void cn_gemm(const cn_gemm_args *g)
 #endif
 #ifdef CN_X86
     if (few_rows(g)) {
-        cn_gemm_few_rows(g, g->n >= 64 ? threads : 1);
+        if (cn_gemm_avx512()) cn_gemm_few_rows(g, g->n >= 64 ? threads : 1);
+        else cn_gemm_few_rows_avx2(g, g->n >= 64 ? threads : 1);
         return;
     }
 #endif

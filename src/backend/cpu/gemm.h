@@ -72,8 +72,14 @@ void cn_copy_floats(float *restrict dst, const float *restrict src, int64_t n);
 /* rows of n floats, ld apart in each, as one call (the rows of a small image) */
 void cn_copy_rows(float *restrict dst, int64_t dst_ld, const float *restrict src, int64_t src_ld, int64_t rows,
                   int64_t n);
-/* 1 when the AVX-512 paths run (the CPU has AVX-512F and FMA, and the portable kernel is not forced) */
+/* 1 when the AVX-512 paths run (the CPU has AVX-512F and FMA, and neither CONVNET_ISA nor a test
+ * asks for less) */
 int cn_gemm_avx512(void);
+/* 1 when the AVX2 paths run instead (the CPU has AVX2 and FMA: no AVX-512, or it is not wanted) */
+int cn_gemm_avx2(void);
+/* the vector code this process runs where no test forces it: "avx512", "avx2" or "generic" (the
+ * CPU, capped by the environment's CONVNET_ISA) */
+const char *cn_cpu_isa_name(void);
 #if defined(__x86_64__) || defined(__i386__)
 #include <immintrin.h>
 /* lanes [lo, hi) of a vector of 16, clipped to [0, 16) (a mask for partial loads and stores) */
@@ -146,9 +152,11 @@ float *cn_thread_scratch(size_t floats);
  * workspace's spare, a thread at a time, with the same bits), 0 as before. */
 void cn_thread_scratch_refuse(int on);
 
-/* Which micro-kernel cn_gemm runs on this CPU: "avx512" or "generic". */
+/* Which micro-kernel cn_gemm runs on this CPU: "avx512", "avx2" or "generic". */
 const char *cn_gemm_kernel_name(void);
 /* Tests: 1 forces the portable kernel, 0 picks by CPU features again. */
 void cn_gemm_force_generic(int on);
+/* Tests: 1 runs the AVX2 paths where the CPU has AVX-512 too, 0 picks by CPU features again. */
+void cn_gemm_force_avx2(int on);
 
 #endif

@@ -1,7 +1,8 @@
-/* gemm_impl.h — what the two halves of our SGEMM share (included by gemm*.c only): gemm.c (the
- * packing and blocking driver, the portable micro-kernel, the reference) and gemm_avx512.c (the
- * AVX-512 micro-kernel and the other vector paths). The blocking sizes, the view arithmetic, a
- * tile of C and the micro-kernels' signature live here once. */
+/* gemm_impl.h — what the parts of our SGEMM share (included by gemm*.c only): gemm.c (the
+ * packing and blocking driver, the portable micro-kernel, the reference), gemm_avx512.c (the
+ * AVX-512 micro-kernel and the other vector paths) and gemm_avx2.c (the AVX2 micro-kernel). The
+ * blocking sizes, the view arithmetic, a tile of C and the micro-kernels' signature live here
+ * once. */
 #ifndef CN_GEMM_IMPL_H
 #define CN_GEMM_IMPL_H
 
@@ -14,6 +15,7 @@
 #define MR CN_GEMM_MR  /* rows of C in a tile (the micro-kernel's height) */
 #define NR CN_GEMM_NR /* columns of C in a tile (its width: 3 vectors of 16) */
 #define KC 192        /* depth of a slice of k */
+#define FEW_ROWS 4    /* rows of A at most for the product that reads B in place (gemm.c's few_rows) */
 
 /* ---- views ----------------------------------------------------------------------------------- */
 
@@ -78,6 +80,12 @@ typedef void (*cn_gemm_kernel_fn)(int64_t kc, const float *restrict a, const flo
 __attribute__((target("avx512f,fma"))) void cn_gemm_kernel_avx512(int64_t kc, const float *restrict a,
                                                                   const float *restrict b, const int64_t *off,
                                                                   const cn_gemm_tile *t);
+/* gemm_avx2.c; call only where cn_gemm_avx2(): the same tile and bits in 256-bit registers */
+__attribute__((target("avx2,fma"))) void cn_gemm_kernel_avx2(int64_t kc, const float *restrict a,
+                                                          const float *restrict b, const int64_t *off,
+                                                          const cn_gemm_tile *t);
+/* C (+)= A.B for A of a few rows (gemm.c's few_rows), 8 columns at a time, AVX-512's bits */
+__attribute__((target("avx2,fma"))) void cn_gemm_few_rows_avx2(const cn_gemm_args *g, int threads);
 /* the tile's first 16 * vecs columns only (vecs 1 or 2), with the 48-wide kernel's bits; C's
  * columns contiguous, B packed */
 __attribute__((target("avx512f,fma"))) void cn_gemm_kernel_narrow(int64_t kc, const float *restrict a,

@@ -14,9 +14,9 @@
 
 #include "cpu_impl.h"
 
-/* An elementwise kernel compiled twice, for AVX-512 and for the baseline, the CPU choosing at
- * load time. Only for loops without sums across lanes (no `omp simd reduction`) and in ISO C (no
- * contraction into FMAs): both clones then give the same bits. Worth it where the arithmetic
+/* An elementwise kernel compiled three times, for AVX-512, for AVX2 (most laptops) and for the
+ * baseline, the CPU choosing at load time. Only for loops without sums across lanes (no `omp simd
+ * reduction`) and in ISO C (no contraction into FMAs): the clones then give the same bits. Worth it where the arithmetic
  * bounds the loop (tanh, sigmoid, silu: 4x on lenet5's tanh); pooling and batch norm, bound by
  * memory, measured no faster with it. The clones are static, called by the exported function:
  * clang 14 gives an exported function's clones an ifunc under another name, and the name stays
@@ -24,7 +24,7 @@
  * baseline only, where gcc clones it too: so a parallel loop calls the clone for its share
  * (activation.c's runs) rather than sitting inside it, where the arithmetic matters. */
 #if defined(__x86_64__) || defined(__i386__)
-#define CPU_CLONES __attribute__((target_clones("avx512f", "default")))
+#define CPU_CLONES __attribute__((target_clones("avx512f", "avx2", "default")))
 #else
 #define CPU_CLONES /* one build: the baseline's */
 #endif

@@ -1,0 +1,161 @@
+/* gemm_avx2.c — the micro-kernel of a CPU with AVX2 and FMA but no AVX-512 (most laptops, AMD
+ * before Zen 4; gemm.c runs it where cn_gemm_avx2() and not cn_gemm_avx512()). The 8x48 tile of
+ * the other kernels, in four 4x24 quarters: sixteen 256-bit registers hold a quarter's twelve
+ * sums, its three vectors of B and a broadcast of A (the whole tile's 48 sums would not fit).
+ * Each element of C is the AVX-512 kernel's chain of FMAs over k, in the same order, and the
+ * same additions at the store: the bits of the AVX-512 path's micro-kernel (tests/test_gemm.c).
+ * The product for A of a few rows (a dense layer on one image) has its AVX2 twin here too, with
+ * the same chains. Every function carries its own target attribute, so the file needs no
+ * compiler flags. */
+#include "gemm_impl.h"
+
+#ifdef CN_X86
+
+/* c += A's 4 values at a times B's 24 at bk (one k of a quarter) */
+__attribute__((target("avx2,fma"), always_inline)) static inline void quarter_step(__m256 c[4][3], const float *a,
+                                                                                   const float *bk)
+{
+    __m256 b0 = _mm256_loadu_ps(bk), b1 = _mm256_loadu_ps(bk + 8), b2 = _mm256_loadu_ps(bk + 16);
+#pragma GCC unroll 4
+    for (int r = 0; r < 4; r++) {
+        __m256 ar = _mm256_broadcast_ss(a + r);
+        c[r][0] = _mm256_fmadd_ps(ar, b0, c[r][0]);
+        c[r][1] = _mm256_fmadd_ps(ar, b1, c[r][1]);
+        c[r][2] = _mm256_fmadd_ps(ar, b2, c[r][2]);
+    }
+}
+
+/* rows [r0, r0+4) x columns [q0, q0+24) of the tile into acc (MR x NR, row-major) */
+__attribute__((target("avx2,fma"), always_inline)) static inline void quarter(int64_t kc, const float *restrict a,
+                                                                              const float *restrict b,
+                                                                              const int64_t *off, int r0, int q0,
+                                                                              float *restrict acc)
+{
+    __m256 c[4][3];
+#pragma GCC unroll 4
+    for (int r = 0; r < 4; r++) c[r][0] = c[r][1] = c[r][2] = _mm256_setzero_ps();
+    a += r0, b += q0;
+    if (off) { /* B read in place: row k at b + off[k] */
+#pragma GCC unroll 2
+        for (int64_t k = 0; k < kc; k++) quarter_step(c, a + k * MR, b + off[k]);
+    } else {
+#pragma GCC unroll 2
+        for (int64_t k = 0; k < kc; k++) quarter_step(c, a + k * MR, b + k * NR);
+    }
+#pragma GCC unroll 4
+    for (int r = 0; r < 4; r++) {
+        _mm256_store_ps(acc + (r0 + r) * NR + q0, c[r][0]);
+        _mm256_store_ps(acc + (r0 + r) * NR + q0 + 8, c[r][1]);
+        _mm256_store_ps(acc + (r0 + r) * NR + q0 + 16, c[r][2]);
+    }
+}
+
+__attribute__((target("avx2,fma"))) void cn_gemm_kernel_avx2(int64_t kc, const float *restrict a,
+                                                          const float *restrict b, const int64_t *off,
+                                                          const cn_gemm_tile *t)
+{
+    /* the quarters the tile's valid part touches (a last panel of 24 columns or fewer, a last
+     * row panel of 4 rows or fewer: half the work); the others' sums are never read */
+    _Alignas(32) float acc[MR * NR];
+    for (int q0 = 0; q0 < t->cols; q0 += 24)
+        for (int r0 = 0; r0 < t->rows; r0 += 4) quarter(kc, a, b, off, r0, q0, acc);
+    const cn_gemm_args *g = t->g;
+    int straight = t->rows == MR && t->cols == NR && g->c_col.stride == 1;
+    for (int q = 0; straight && q < NR / 8; q++) straight = unit_run(&g->c_col, t->j0 + 8 * q, 8);
+    if (!straight) {
+        cn_gemm_store_tile(t, acc);
+        return;
+    }
+    /* the common tile: straight into C, each vector of 8 columns a run of its own, with the
+     * additions of cn_gemm_store_tile in its order */
+    int set = t->first && !g->accumulate, relu = t->last && g->relu;
+    __m256 zero = _mm256_setzero_ps();
+    for (int q = 0; q < NR / 8; q++) {
+        int64_t coff = at(&g->c_col, t->j0 + 8 * q);
+        __m256 bc = set && g->bias_col ? _mm256_loadu_ps(g->bias_col + t->j0 + 8 * q) : zero;
+        for (int r = 0; r < MR; r++) {
+            float *c = g->c + at(&g->c_row, t->i0 + r) + coff;
+            __m256 s = _mm256_load_ps(acc + r * NR + 8 * q), v;
+            if (set) v = _mm256_add_ps(_mm256_add_ps(s, _mm256_set1_ps(g->bias_row ? g->bias_row[t->i0 + r] : 0.0f)), bc);
+            else v = _mm256_add_ps(_mm256_loadu_ps(c), s);
+            if (relu) v = _mm256_max_ps(v, zero); /* NaN gives 0, as the scalar store's relu */
+            _mm256_storeu_ps(c, v);
+        }
+    }
+}
+
+/* r[i][j] <-> r[j][i] for 8 vectors of 8 floats */
+__attribute__((target("avx2"), always_inline)) static inline void transpose8(__m256 r[8])
+{
+    __m256 t[8], u[8];
+    for (int i = 0; i < 4; i++) {
+        t[2 * i] = _mm256_unpacklo_ps(r[2 * i], r[2 * i + 1]);     /* a0 b0 a1 b1 | a4 b4 a5 b5 */
+        t[2 * i + 1] = _mm256_unpackhi_ps(r[2 * i], r[2 * i + 1]); /* a2 b2 a3 b3 | a6 b6 a7 b7 */
+    }
+    for (int h = 0; h < 8; h += 4) {
+        u[h] = _mm256_shuffle_ps(t[h], t[h + 2], 0x44);     /* a0 b0 c0 d0 | a4 b4 c4 d4 */
+        u[h + 1] = _mm256_shuffle_ps(t[h], t[h + 2], 0xEE); /* a1 b1 c1 d1 | a5 b5 c5 d5 */
+        u[h + 2] = _mm256_shuffle_ps(t[h + 1], t[h + 3], 0x44);
+        u[h + 3] = _mm256_shuffle_ps(t[h + 1], t[h + 3], 0xEE);
+    }
+    for (int i = 0; i < 4; i++) {
+        r[i] = _mm256_permute2f128_ps(u[i], u[4 + i], 0x20);
+        r[4 + i] = _mm256_permute2f128_ps(u[i], u[4 + i], 0x31);
+    }
+}
+
+/* The 8 columns of C from j0 (fewer at the right edge), every row (at most FEW_ROWS): each slice
+ * of k read from B's columns in place, 8 by 8, and transposed in registers once for all rows. */
+__attribute__((target("avx2,fma"))) static void few_rows_block(const cn_gemm_args *g, int64_t j0)
+{
+    int cols = g->n - j0 < 8 ? (int)(g->n - j0) : 8, rows = (int)g->m;
+    __m256i keep = _mm256_cmpgt_epi32(_mm256_set1_epi32(cols), _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
+    const float *col[8], *arow[FEW_ROWS];
+    float *crow[FEW_ROWS];
+    for (int l = 0; l < 8; l++) col[l] = g->b + at(&g->b_col, j0 + (l < cols ? l : cols - 1));
+    for (int i = 0; i < rows; i++) arow[i] = g->a + at(&g->a_row, i), crow[i] = g->c + at(&g->c_row, i) + j0;
+    __m256 zero = _mm256_setzero_ps();
+    for (int64_t k0 = 0; k0 < g->k; k0 += KC) {
+        int64_t kc = g->k - k0 < KC ? g->k - k0 : KC, k = 0;
+        __m256 acc[FEW_ROWS];
+        for (int i = 0; i < FEW_ROWS; i++) acc[i] = zero;
+        for (; k + 8 <= kc; k += 8) {
+            __m256 r[8];
+            for (int l = 0; l < 8; l++) r[l] = _mm256_loadu_ps(col[l] + k0 + k);
+            transpose8(r);
+            for (int q = 0; q < 8; q++)
+                for (int i = 0; i < rows; i++)
+                    acc[i] = _mm256_fmadd_ps(_mm256_broadcast_ss(arow[i] + k0 + k + q), r[q], acc[i]);
+        }
+        for (; k < kc; k++) {
+            _Alignas(32) float b[8];
+            for (int l = 0; l < 8; l++) b[l] = col[l][k0 + k];
+            for (int i = 0; i < rows; i++)
+                acc[i] = _mm256_fmadd_ps(_mm256_broadcast_ss(arow[i] + k0 + k), _mm256_load_ps(b), acc[i]);
+        }
+        for (int i = 0; i < rows; i++) { /* the additions of cn_gemm_store_tile, in its order */
+            __m256 v;
+            if (k0 == 0 && !g->accumulate) {
+                __m256 br = _mm256_set1_ps(g->bias_row ? g->bias_row[i] : 0.0f);
+                __m256 bc = g->bias_col ? _mm256_maskload_ps(g->bias_col + j0, keep) : zero;
+                v = _mm256_add_ps(_mm256_add_ps(acc[i], br), bc);
+            } else {
+                v = _mm256_add_ps(_mm256_maskload_ps(crow[i], keep), acc[i]);
+            }
+            if (k0 + kc >= g->k && g->relu) v = _mm256_max_ps(v, zero);
+            _mm256_maskstore_ps(crow[i], keep, v);
+        }
+    }
+}
+
+__attribute__((target("avx2,fma"))) void cn_gemm_few_rows_avx2(const cn_gemm_args *g, int threads)
+{
+    if (threads <= 1) { /* no parallel region at all: libgomp makes a system call even for a serial one */
+        for (int64_t j0 = 0; j0 < g->n; j0 += 8) few_rows_block(g, j0);
+        return;
+    }
+#pragma omp parallel for schedule(static) num_threads(threads)
+    for (int64_t j0 = 0; j0 < g->n; j0 += 8) few_rows_block(g, j0);
+}
+
+#endif
