@@ -908,6 +908,52 @@ __attribute__((target("avx512f"))) static void pack_padded_t_avx512(const void *
     }
     if (l < lanes) pack_padded_t(src, k0 + l, lanes - l, j0, kc, W, dst + l);
 }
+
+/* pack_padded in AVX2 (a CPU without AVX-512): each run 8 floats at a time, the rest one by one */
+__attribute__((target("avx2"))) static void pack_padded_avx2(const void *src, int64_t j0, int64_t lanes, int64_t k0,
+                                                             int64_t kc, int W, float *restrict dst)
+{
+    const padded *pd = src;
+    int64_t sample = pd->g->cin * pd->plane, s0 = j0 / pd->q, q0 = j0 % pd->q;
+    tap_walk t = tap_walk_at(pd, k0);
+    for (int64_t k = 0; k < kc; k++, tap_walk_next(pd, &t)) {
+        const float *run = pd->xp + t.off;
+        for (int64_t done = 0, s = s0, q = q0; done < lanes; s++, q = 0) {
+            int64_t seg = pd->q - q < lanes - done ? pd->q - q : lanes - done, i = 0;
+            const float *in = run + s * sample + q;
+            float *out = dst + k * W + done;
+            for (; i + 8 <= seg; i += 8) _mm256_storeu_ps(out + i, _mm256_loadu_ps(in + i));
+            for (; i < seg; i++) out[i] = in[i];
+            done += seg;
+        }
+    }
+}
+
+/* pack_padded_t in AVX2: 8 taps by 8 pixels at a time, transposed in registers */
+__attribute__((target("avx2"))) static void pack_padded_t_avx2(const void *src, int64_t k0, int64_t lanes, int64_t j0,
+                                                               int64_t kc, int W, float *restrict dst)
+{
+    const padded *pd = src;
+    int64_t sample = pd->g->cin * pd->plane, l = 0;
+    for (; l + 8 <= lanes; l += 8) {
+        const float *run[8];
+        tap_walk tw = tap_walk_at(pd, k0 + l);
+        for (int t = 0; t < 8; t++, tap_walk_next(pd, &tw)) run[t] = pd->xp + tw.off;
+        for (int64_t done = 0, s = j0 / pd->q, q = j0 % pd->q; done < kc; s++, q = 0) {
+            int64_t seg = pd->q - q < kc - done ? pd->q - q : kc - done, i = 0, at = s * sample + q;
+            for (; i + 8 <= seg; i += 8) {
+                __m256 r[8];
+                for (int t = 0; t < 8; t++) r[t] = _mm256_loadu_ps(run[t] + at + i);
+                cn_transpose8(r);
+                for (int p = 0; p < 8; p++) _mm256_storeu_ps(dst + (done + i + p) * W + l, r[p]);
+            }
+            for (; i < seg; i++)
+                for (int t = 0; t < 8; t++) dst[(done + i) * W + l + t] = run[t][at + i];
+            done += seg;
+        }
+    }
+    if (l < lanes) pack_padded_t(src, k0 + l, lanes - l, j0, kc, W, dst + l);
+}
 #endif
 
 /* rows of OW pixels -> rows of Wp, zeros in the extra columns */
@@ -978,6 +1024,7 @@ static void padded_conv(const cn_conv_geom *g, const float *x, const float *w, c
                            .pack_b = pack_padded, .b_rows = padded_rows, .b_src = &pd };
 #ifdef CN_X86
         if (cn_gemm_avx512()) a.pack_b = pack_padded_avx512;
+        else if (cn_gemm_avx2()) a.pack_b = pack_padded_avx2;
 #endif
         cn_gemm(&a);
     }
@@ -999,6 +1046,7 @@ static void padded_weight_grad(const cn_conv_geom *g, const float *x, const floa
                             .accumulate = 1, .pack_b = pack_padded_t, .b_src = &pd };
 #ifdef CN_X86
         if (cn_gemm_avx512()) gw.pack_b = pack_padded_t_avx512;
+        else if (cn_gemm_avx2()) gw.pack_b = pack_padded_t_avx2;
 #endif
         cn_gemm(&gw);
     }

@@ -92,6 +92,10 @@ static void pack_panel(const float *p, const cn_axis *lane, int64_t lane0, int64
                 cn_gemm_pack_runs_avx512(run, n_lanes, seg, W, dst + k * W);
                 continue;
             }
+            if (cn_gemm_avx2()) {
+                cn_gemm_pack_runs_avx2(run, n_lanes, seg, W, dst + k * W);
+                continue;
+            }
 #endif
             for (int64_t l = 0; l < n_lanes; l++)
                 for (int64_t i = 0; i < seg; i++) dst[(k + i) * W + l] = run[l][i];

@@ -121,6 +121,26 @@ __attribute__((target("avx512f"), always_inline)) static inline void cn_transpos
     }
 }
 
+/* r[i][j] <-> r[j][i] for 8 vectors of 8 floats (call only where cn_gemm_avx2() or cn_gemm_avx512()) */
+__attribute__((target("avx2"), always_inline)) static inline void cn_transpose8(__m256 r[8])
+{
+    __m256 t[8], u[8];
+    for (int i = 0; i < 4; i++) {
+        t[2 * i] = _mm256_unpacklo_ps(r[2 * i], r[2 * i + 1]);     /* a0 b0 a1 b1 | a4 b4 a5 b5 */
+        t[2 * i + 1] = _mm256_unpackhi_ps(r[2 * i], r[2 * i + 1]); /* a2 b2 a3 b3 | a6 b6 a7 b7 */
+    }
+    for (int h = 0; h < 8; h += 4) {
+        u[h] = _mm256_shuffle_ps(t[h], t[h + 2], 0x44);     /* a0 b0 c0 d0 | a4 b4 c4 d4 */
+        u[h + 1] = _mm256_shuffle_ps(t[h], t[h + 2], 0xEE); /* a1 b1 c1 d1 | a5 b5 c5 d5 */
+        u[h + 2] = _mm256_shuffle_ps(t[h + 1], t[h + 3], 0x44);
+        u[h + 3] = _mm256_shuffle_ps(t[h + 1], t[h + 3], 0xEE);
+    }
+    for (int i = 0; i < 4; i++) {
+        r[i] = _mm256_permute2f128_ps(u[i], u[4 + i], 0x20);
+        r[4 + i] = _mm256_permute2f128_ps(u[i], u[4 + i], 0x31);
+    }
+}
+
 #endif
 /* ---- products on panels packed by the caller (Winograd's 16 small products per tile panel) ----
  * A packed once as the micro-kernel reads it, B already in panel form: no packing per call. */

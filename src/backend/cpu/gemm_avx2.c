@@ -84,26 +84,6 @@ __attribute__((target("avx2,fma"))) void cn_gemm_kernel_avx2(int64_t kc, const f
     }
 }
 
-/* r[i][j] <-> r[j][i] for 8 vectors of 8 floats */
-__attribute__((target("avx2"), always_inline)) static inline void transpose8(__m256 r[8])
-{
-    __m256 t[8], u[8];
-    for (int i = 0; i < 4; i++) {
-        t[2 * i] = _mm256_unpacklo_ps(r[2 * i], r[2 * i + 1]);     /* a0 b0 a1 b1 | a4 b4 a5 b5 */
-        t[2 * i + 1] = _mm256_unpackhi_ps(r[2 * i], r[2 * i + 1]); /* a2 b2 a3 b3 | a6 b6 a7 b7 */
-    }
-    for (int h = 0; h < 8; h += 4) {
-        u[h] = _mm256_shuffle_ps(t[h], t[h + 2], 0x44);     /* a0 b0 c0 d0 | a4 b4 c4 d4 */
-        u[h + 1] = _mm256_shuffle_ps(t[h], t[h + 2], 0xEE); /* a1 b1 c1 d1 | a5 b5 c5 d5 */
-        u[h + 2] = _mm256_shuffle_ps(t[h + 1], t[h + 3], 0x44);
-        u[h + 3] = _mm256_shuffle_ps(t[h + 1], t[h + 3], 0xEE);
-    }
-    for (int i = 0; i < 4; i++) {
-        r[i] = _mm256_permute2f128_ps(u[i], u[4 + i], 0x20);
-        r[4 + i] = _mm256_permute2f128_ps(u[i], u[4 + i], 0x31);
-    }
-}
-
 /* The 8 columns of C from j0 (fewer at the right edge), every row (at most FEW_ROWS): each slice
  * of k read from B's columns in place, 8 by 8, and transposed in registers once for all rows. */
 __attribute__((target("avx2,fma"))) static void few_rows_block(const cn_gemm_args *g, int64_t j0)
@@ -122,7 +102,7 @@ __attribute__((target("avx2,fma"))) static void few_rows_block(const cn_gemm_arg
         for (; k + 8 <= kc; k += 8) {
             __m256 r[8];
             for (int l = 0; l < 8; l++) r[l] = _mm256_loadu_ps(col[l] + k0 + k);
-            transpose8(r);
+            cn_transpose8(r);
             for (int q = 0; q < 8; q++)
                 for (int i = 0; i < rows; i++)
                     acc[i] = _mm256_fmadd_ps(_mm256_broadcast_ss(arow[i] + k0 + k + q), r[q], acc[i]);
@@ -145,6 +125,32 @@ __attribute__((target("avx2,fma"))) static void few_rows_block(const cn_gemm_arg
             if (k0 + kc >= g->k && g->relu) v = _mm256_max_ps(v, zero);
             _mm256_maskstore_ps(crow[i], keep, v);
         }
+    }
+}
+
+/* pack_panel's lanes that are each a contiguous run of k, 8 lanes by 8 k at a time transposed in
+ * registers (a last group of fewer lanes: zero rows, stored lane by lane); the rest of k one by one */
+__attribute__((target("avx2"))) void cn_gemm_pack_runs_avx2(const float *const *run, int64_t n_lanes, int64_t kc,
+                                                           int W, float *restrict dst)
+{
+    for (int64_t l0 = 0; l0 < n_lanes; l0 += 8) {
+        int lanes = n_lanes - l0 < 8 ? (int)(n_lanes - l0) : 8;
+        int64_t k = 0;
+        for (; k + 8 <= kc; k += 8) {
+            __m256 r[8];
+            for (int t = 0; t < 8; t++) r[t] = t < lanes ? _mm256_loadu_ps(run[l0 + t] + k) : _mm256_setzero_ps();
+            cn_transpose8(r);
+            if (lanes == 8)
+                for (int q = 0; q < 8; q++) _mm256_storeu_ps(dst + (k + q) * W + l0, r[q]);
+            else
+                for (int q = 0; q < 8; q++) {
+                    _Alignas(32) float v[8];
+                    _mm256_store_ps(v, r[q]);
+                    for (int t = 0; t < lanes; t++) dst[(k + q) * W + l0 + t] = v[t];
+                }
+        }
+        for (; k < kc; k++)
+            for (int t = 0; t < lanes; t++) dst[k * W + l0 + t] = run[l0 + t][k];
     }
 }
 

@@ -86,6 +86,9 @@ __attribute__((target("avx2,fma"))) void cn_gemm_kernel_avx2(int64_t kc, const f
                                                           const cn_gemm_tile *t);
 /* C (+)= A.B for A of a few rows (gemm.c's few_rows), 8 columns at a time, AVX-512's bits */
 __attribute__((target("avx2,fma"))) void cn_gemm_few_rows_avx2(const cn_gemm_args *g, int threads);
+/* pack_panel's lanes that are each a contiguous run of k (as cn_gemm_pack_runs_avx512) */
+__attribute__((target("avx2"))) void cn_gemm_pack_runs_avx2(const float *const *run, int64_t n_lanes, int64_t kc,
+                                                           int W, float *restrict dst);
 /* the tile's first 16 * vecs columns only (vecs 1 or 2), with the 48-wide kernel's bits; C's
  * columns contiguous, B packed */
 __attribute__((target("avx512f,fma"))) void cn_gemm_kernel_narrow(int64_t kc, const float *restrict a,
