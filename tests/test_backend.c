@@ -471,6 +471,36 @@ static void test_portable(void)
     }
 }
 
+/* Winograd F(2x2,3x3)'s test nets (test_winograd; test_avx2 runs them on AVX2's code) */
+static const char *winograd_specs[] = {
+    "input 9x11x3; conv 5 3x3",
+    "input 9x11x3; conv 5 3x3 pad=1",
+    "input 7x6x2; conv 3 3x3 pad=2 bias=no",
+    "input 5x70x4; conv 3 3x3 pad=1",
+    "input 3x3x4; conv 5 3x3 pad=1",
+    "input 1x9x3; conv 4 3x3 pad=1",
+    "input 4x4x200; conv 9 3x3 pad=1",
+    "input 6x6x20; conv 70 3x3 pad=1",
+    "input 8x8x1; conv 6 3x3 pad=same; relu; conv 7 3x3 pad=1",
+    "input 9x8x3; deconv 5 3x3 pad=1",
+    "input 9x8x3; deconv 5 3x3",
+    /* the weight gradient's F(3x3,2x2): channels not a multiple of 8 or 16 (a half-filled
+     * panel, a narrow last one), odd maps, padding 2, and enough tiles for several chunks
+     * and parts */
+    "input 20x19x20; conv 50 3x3 pad=1",
+    "input 9x9x8; conv 8 3x3",
+    "input 12x12x12; conv 16 3x3 pad=2",
+    /* maps 8 tiles across (two rows a vector, each read as two): 16x16, an odd 15, padding 2,
+     * the relu and maxpool in the pass, an odd count of tile rows (a last row alone), deconv */
+    "input 16x16x6; conv 5 3x3 pad=1",
+    "input 15x17x4; conv 6 3x3",
+    "input 13x14x3; conv 4 3x3 pad=2",
+    "input 16x16x8; conv 8 3x3 pad=1; relu; maxpool 2x2",
+    "input 14x16x5; conv 6 3x3 pad=1",
+    "input 16x16x4; deconv 3 3x3 pad=1",
+};
+#define WINOGRAD_SPECS (sizeof winograd_specs / sizeof winograd_specs[0])
+
 /* The AVX2 micro-kernel (gemm_avx2.c: a CPU without AVX-512), forced where the CPU has AVX-512:
  * the layers against the reference, the products past a slice of k (192) and a row block; and
  * where the AVX-512 path makes the same products (1x1, 5x5 and strided convolutions, dense
@@ -501,6 +531,30 @@ static void test_avx2(void)
         "input 1x1x200; dense 300; relu; dense 50; relu; dense 10",
     };
     for (size_t i = 0; i < sizeof same / sizeof same[0]; i++) same_in_each(same[i], 5, 2, cn_gemm_force_avx2);
+    /* Winograd F(2x2,3x3) by AVX2's transforms (8 tiles a vector, the weights one kernel at a
+     * time): test_winograd's nets against the reference, panel by panel and in groups, the
+     * same bits on 1, 2 and 3 threads; and AVX-512's bits (F(2x2,3x3) there too: F(4x4,3x3)
+     * off, and few enough tiles for the weight gradient's product) */
+    cn_gemm_force_avx2(1);
+    cn_cpu_winograd_force(1);
+    for (int grouped = 0; grouped < 2; grouped++) {
+        cn_cpu_winograd_groups(grouped);
+        for (size_t i = 0; i < WINOGRAD_SPECS; i++) compare(winograd_specs[i], 3);
+    }
+    cn_cpu_winograd_groups(-1);
+    same_in_each("input 24x24x32; conv 24 3x3 pad=1; relu; conv 20 3x3 pad=1", 5, 3, threads_of);
+    same_in_each("input 16x16x16; conv 16 3x3 pad=1; relu; maxpool 2x2; conv 8 3x3 pad=1", 5, 3, threads_of);
+    cn_cpu_winograd_force(-1);
+    cn_gemm_force_avx2(0);
+    static const char *wino[] = {
+        "input 10x10x8; conv 16 3x3 pad=1; relu; maxpool 2; conv 8 3x3 pad=1; flatten; dense 5",
+        "input 9x7x12; conv 9 3x3; relu; conv 10 3x3 pad=2",
+        "input 11x11x8; conv 8 3x3 pad=1 bias=no; relu; conv 8 3x3 pad=1",
+        "input 8x30x8; conv 12 3x3 pad=1; relu; maxpool 2",
+    };
+    cn_cpu_winograd4_force(0);
+    for (size_t i = 0; i < sizeof wino / sizeof wino[0]; i++) same_in_each(wino[i], 1, 2, cn_gemm_force_avx2);
+    cn_cpu_winograd4_force(-1);
 }
 
 /* Winograd F(2x2,3x3) wherever it can run, against the double-precision reference: odd and even
@@ -508,45 +562,19 @@ static void test_avx2(void)
  * not a multiple of the micro-kernel's 8 rows and more than the 32 transformed back together,
  * tile rows longer than a vector, a map one row high, a last partial panel of tiles, and deconv
  * of stride 1 (whose forward is a convolution's input gradient); then the same bits on 1, 2 and
- * 3 threads. Where the CPU has no AVX-512 the direct products run instead. */
+ * 3 threads. On a CPU with AVX2 only, AVX2's transforms (test_avx2 runs the nets there). */
 static void test_winograd(void)
 {
-    static const char *specs[] = {
-        "input 9x11x3; conv 5 3x3",
-        "input 9x11x3; conv 5 3x3 pad=1",
-        "input 7x6x2; conv 3 3x3 pad=2 bias=no",
-        "input 5x70x4; conv 3 3x3 pad=1",
-        "input 3x3x4; conv 5 3x3 pad=1",
-        "input 1x9x3; conv 4 3x3 pad=1",
-        "input 4x4x200; conv 9 3x3 pad=1",
-        "input 6x6x20; conv 70 3x3 pad=1",
-        "input 8x8x1; conv 6 3x3 pad=same; relu; conv 7 3x3 pad=1",
-        "input 9x8x3; deconv 5 3x3 pad=1",
-        "input 9x8x3; deconv 5 3x3",
-        /* the weight gradient's F(3x3,2x2): channels not a multiple of 8 or 16 (a half-filled
-         * panel, a narrow last one), odd maps, padding 2, and enough tiles for several chunks
-         * and parts */
-        "input 20x19x20; conv 50 3x3 pad=1",
-        "input 9x9x8; conv 8 3x3",
-        "input 12x12x12; conv 16 3x3 pad=2",
-        /* maps 8 tiles across (two rows a vector, each read as two): 16x16, an odd 15, padding 2,
-         * the relu and maxpool in the pass, an odd count of tile rows (a last row alone), deconv */
-        "input 16x16x6; conv 5 3x3 pad=1",
-        "input 15x17x4; conv 6 3x3",
-        "input 13x14x3; conv 4 3x3 pad=2",
-        "input 16x16x8; conv 8 3x3 pad=1; relu; maxpool 2x2",
-        "input 14x16x5; conv 6 3x3 pad=1",
-        "input 16x16x4; deconv 3 3x3 pad=1",
-    };
+    static const char *const *specs = winograd_specs;
     cn_cpu_winograd_force(1);
-    for (size_t i = 0; i < sizeof specs / sizeof specs[0]; i++) compare(specs[i], 3);
+    for (size_t i = 0; i < WINOGRAD_SPECS; i++) compare(specs[i], 3);
     same_in_each("input 24x24x32; conv 24 3x3 pad=1; relu; conv 20 3x3 pad=1", 5, 3, threads_of);
     same_in_each("input 16x16x16; conv 16 3x3 pad=1; relu; maxpool 2x2; conv 8 3x3 pad=1", 5, 3, threads_of);
     /* the forward in groups of panels (the rule's way for many channels): against the reference,
      * and the bits of a panel at a time (15 panels in 4 groups, the last of 3; the maxpool in the
      * pass; a last partial panel) on 1 and 2 threads */
     cn_cpu_winograd_groups(1);
-    for (size_t i = 0; i < sizeof specs / sizeof specs[0]; i++) compare(specs[i], 3);
+    for (size_t i = 0; i < WINOGRAD_SPECS; i++) compare(specs[i], 3);
     cn_cpu_winograd_groups(-1);
     int before = cn_threads();
     for (int t = 1; t <= 2; t++) {
@@ -561,7 +589,7 @@ static void test_winograd(void)
      * tiles): against the reference, and the same bits on 1, 2 and 3 threads (64 input channels
      * a block: two blocks and a part of one; output panels of 48, the last of 22) */
     cn_cpu_winograd_dw_blocks_force(1);
-    for (size_t i = 0; i < sizeof specs / sizeof specs[0]; i++) compare(specs[i], 3);
+    for (size_t i = 0; i < WINOGRAD_SPECS; i++) compare(specs[i], 3);
     compare("input 6x6x150; conv 70 3x3 pad=1", 9);
     same_in_each("input 6x6x150; conv 70 3x3 pad=1; relu; conv 9 3x3", 9, 3, threads_of);
     cn_set_threads(before);

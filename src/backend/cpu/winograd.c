@@ -70,7 +70,7 @@ static wgeom wgeom_of(const cn_conv_geom *g)
 int cn_cpu_winograd_can(const cn_conv_geom *g)
 {
     return g->kh == 3 && g->kw == 3 && g->sh == 1 && g->sw == 1 && g->dh == 1 && g->dw == 1 && g->groups == 1 &&
-           g->oh >= 1 && g->ow >= 1 && cn_gemm_avx512();
+           g->oh >= 1 && g->ow >= 1 && (cn_gemm_avx512() || cn_gemm_avx2());
 }
 
 /* The rule, from `convnet bench` of single 3x3 pad=1 convolutions, forward time, CN_WINOGRAD=0
@@ -190,12 +190,40 @@ __attribute__((target("avx512f"))) static void transform_panel(const wgeom *wg, 
     }
 }
 
+/* U_e of every channel pair of output panel ip, as transform_panel makes them (zeros past Cout),
+ * one kernel at a time: AVX2's (the segments below), where AVX-512's gathers are missing */
+static void transform_panel_one(const wgeom *wg, const float *w, int turned, int64_t ip, float *u)
+{
+    const cn_conv_geom *g = wg->g;
+    for (int64_t c = 0; c < g->cin; c++)
+        for (int64_t o = ip * 8; o < ip * 8 + 8; o++) {
+            float k[9] = { 0 }, t[4][3], *dst = u + cn_gemm_packed_a_at(g->cin, o, c);
+            for (int i = 0; i < 9 && o < g->cout; i++) /* turned: w (Cin, Cout, 9) seen from g, flipped */
+                k[i] = turned ? w[(c * g->cout + o) * 9 + 8 - i] : w[(o * g->cin + c) * 9 + i];
+            for (int j = 0; j < 3; j++) {
+                t[0][j] = k[j];
+                t[1][j] = 0.5f * ((k[j] + k[3 + j]) + k[6 + j]);
+                t[2][j] = 0.5f * ((k[j] - k[3 + j]) + k[6 + j]);
+                t[3][j] = k[6 + j];
+            }
+            for (int i = 0; i < 4; i++) {
+                dst[(4 * i) * wg->u_len] = t[i][0];
+                dst[(4 * i + 1) * wg->u_len] = 0.5f * ((t[i][0] + t[i][1]) + t[i][2]);
+                dst[(4 * i + 2) * wg->u_len] = 0.5f * ((t[i][0] - t[i][1]) + t[i][2]);
+                dst[(4 * i + 3) * wg->u_len] = t[i][2];
+            }
+        }
+}
+
 /* the panels in parallel (the vector work in a function of its own: core_impl.h, CN_PAR_FOR) */
 static void transform_weights(const wgeom *wg, const float *w, int turned, float *u)
 {
     int64_t panels = (wg->g->cout + 7) / 8;
     CN_PAR_FOR(wg->g->cout * wg->g->cin >= 4096, schedule(static),
-        for (int64_t ip = 0; ip < panels; ip++) transform_panel(wg, w, turned, ip, u););
+        for (int64_t ip = 0; ip < panels; ip++) {
+            if (cn_gemm_avx512()) transform_panel(wg, w, turned, ip, u);
+            else transform_panel_one(wg, w, turned, ip, u);
+        });
 }
 
 /* A run of at most 16 tiles (a vector's lanes [lane, lane+len) of a panel) in one or two tile
@@ -449,17 +477,187 @@ __attribute__((target("avx512f"))) static void transform_out(const cn_conv_geom 
     if (pool) pool_tile(g, s, o, v, pool);
 }
 
+/* ---- the same in AVX2 (a CPU without AVX-512) -------------------------------------------------
+ * Vectors of 8 tiles, each segment a run of at most 8 tiles of one tile row (one part: a row's
+ * 2*8+2 input columns are four loads, split into even and odd columns by shuffles); the weights'
+ * transform one kernel at a time. Every value is the AVX-512 code's in the same order of
+ * additions, and the products are the same (gemm_avx2.c), so the outputs have its bits. */
+
+static const int col_at8[4] = { 0, 8, 2, 10 }; /* the four loads of a row: columns from 2tx - pad_l */
+
+/* the segments of panel p's tiles in runs of at most 8 along a tile row; returns how many */
+static int segments_of8(const wgeom *wg, int64_t p, segment *seg)
+{
+    const cn_conv_geom *g = wg->g;
+    int64_t t = p * NR, end = t + NR < wg->tiles ? t + NR : wg->tiles;
+    int count = 0;
+    while (t < end) {
+        segment *s = &seg[count++];
+        memset(s, 0, sizeof *s);
+        int64_t len = wg->tw - t % wg->tw;
+        if (len > 8) len = 8;
+        if (len > end - t) len = end - t;
+        s->lane = t - p * NR, s->len = len, s->parts = 1, s->p[0] = part_at(wg, t, len);
+        for (int q = 0; q < 4; q++)
+            s->cols[q] = inside(g, 2 * s->p[0].tx - g->pad_l + col_at8[q], 2 * len + 2 - col_at8[q]) & 0xFF;
+        t += len;
+    }
+    return count;
+}
+
+/* lanes of an 8-bit mask as an AVX2 load or store mask */
+__attribute__((target("avx2"), always_inline)) static inline __m256i lanes8(unsigned mask)
+{
+    const __m256i bit = _mm256_setr_epi32(1, 2, 4, 8, 16, 32, 64, 128);
+    return _mm256_cmpeq_epi32(_mm256_and_si256(_mm256_set1_epi32((int)mask), bit), bit);
+}
+
+/* the even and the odd columns of the 16 in a, b (columns 0-7, 8-15) */
+__attribute__((target("avx2"), always_inline)) static inline __m256 even8(__m256 a, __m256 b)
+{
+    return _mm256_castpd_ps(_mm256_permute4x64_pd(_mm256_castps_pd(_mm256_shuffle_ps(a, b, 0x88)), 0xD8));
+}
+__attribute__((target("avx2"), always_inline)) static inline __m256 odd8(__m256 a, __m256 b)
+{
+    return _mm256_castpd_ps(_mm256_permute4x64_pd(_mm256_castps_pd(_mm256_shuffle_ps(a, b, 0xDD)), 0xD8));
+}
+
+/* bt4 on vectors of 8 */
+__attribute__((target("avx2"), always_inline)) static inline void bt4_8(__m256 a, __m256 b, __m256 c, __m256 d,
+                                                                       __m256 out[4])
+{
+    out[0] = _mm256_sub_ps(a, c);
+    out[1] = _mm256_add_ps(b, c);
+    out[2] = _mm256_sub_ps(c, b);
+    out[3] = _mm256_sub_ps(b, d);
+}
+
+/* transform_in for a segment of segments_of8 */
+__attribute__((target("avx2"))) static void transform_in8(const cn_conv_geom *g, const segment *s, const float *x,
+                                                          int64_t c, float *v)
+{
+    __m256 h[4][4], zero = _mm256_setzero_ps();
+    for (int i = 0; i < 4; i++) {
+        const char *row = part_row(g, &s->p[0], x, c, i);
+        if (!row) {
+            h[i][0] = h[i][1] = h[i][2] = h[i][3] = zero;
+            continue;
+        }
+        _mm_prefetch(row + 2 * g->h * g->w * (int64_t)sizeof(float), _MM_HINT_T0); /* as fetch_ahead */
+        __m256 a[4];
+        for (int q = 0; q < 4; q++) a[q] = _mm256_maskload_ps((const float *)(row + col_at8[q] * (int)sizeof(float)), lanes8(s->cols[q]));
+        bt4_8(even8(a[0], a[1]), odd8(a[0], a[1]), even8(a[2], a[3]), odd8(a[2], a[3]), h[i]);
+    }
+    __m256i keep = lanes8((1u << s->len) - 1);
+    float *out = v + c * NR + s->lane;
+    int64_t step = g->cin * NR; /* from V_e to V_e+1 */
+    for (int j = 0; j < 4; j++) {
+        __m256 e[4];
+        bt4_8(h[0][j], h[1][j], h[2][j], h[3][j], e);
+        for (int r = 0; r < 4; r++) _mm256_maskstore_ps(out + (4 * r + j) * step, keep, e[r]);
+    }
+}
+
+/* put_row for 8 outputs */
+__attribute__((target("avx2"))) static inline void put_row8(const cn_conv_geom *g, const part *pt, int64_t o, int q,
+                                                            __m256 v, int64_t first, float *y, int accumulate)
+{
+    int64_t oy = 2 * pt->ty + q, ox0 = 2 * pt->tx + first;
+    int64_t n = 2 * pt->len - first < g->ow - ox0 ? 2 * pt->len - first : g->ow - ox0;
+    if (oy >= g->oh || n <= 0) return;
+    __m256i k = lanes8(n >= 8 ? 0xFFu : (1u << n) - 1);
+    float *row = y + ((pt->n * g->cout + o) * g->oh + oy) * g->ow + ox0;
+    if (accumulate) v = _mm256_add_ps(_mm256_maskload_ps(row, k), v);
+    _mm256_maskstore_ps(row, k, v);
+}
+
+/* pool_tile for a segment of segments_of8 */
+__attribute__((target("avx2"))) static void pool_tile8(const cn_conv_geom *g, const segment *s, int64_t o,
+                                                       __m256 v[2][2], const cn_pool_out *pool)
+{
+    const part *pt = &s->p[0];
+    __m256 zero = _mm256_setzero_ps();
+    __m256i at = _mm256_add_epi32(_mm256_set1_epi32((int)(2 * pt->ty * g->ow + 2 * pt->tx)),
+                                  _mm256_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14));
+    static const int cell[4][2] = { { 0, 0 }, { 0, 1 }, { 1, 0 }, { 1, 1 } };
+    __m256 best = _mm256_max_ps(v[0][0], zero);
+    __m256i arg = at;
+    for (int c = 1; c < 4; c++) {
+        __m256 cand = _mm256_max_ps(v[cell[c][0]][cell[c][1]], zero); /* relu, as cpu_relu */
+        __m256 wins = _mm256_cmp_ps(cand, best, _CMP_GT_OQ);
+        best = _mm256_blendv_ps(best, cand, wins);
+        arg = _mm256_castps_si256(_mm256_blendv_ps(
+            _mm256_castsi256_ps(arg),
+            _mm256_castsi256_ps(_mm256_add_epi32(at, _mm256_set1_epi32((int)(cell[c][0] * g->ow + cell[c][1])))), wins));
+    }
+    int64_t pw = g->ow / 2, plane = (g->oh / 2) * pw, to = (pt->n * g->cout + o) * plane + pt->ty * pw + pt->tx;
+    __m256i keep = lanes8((1u << pt->len) - 1);
+    _mm256_maskstore_ps(pool->y + to, keep, best);
+    _mm256_maskstore_epi32((int *)(pool->argmax + to), keep, arg);
+}
+
+/* transform_out for a segment of segments_of8 */
+__attribute__((target("avx2"))) static void transform_out8(const cn_conv_geom *g, const segment *s, const float *m,
+                                                           int64_t m_step, int64_t o, const float *b, float *y,
+                                                           int accumulate, int relu, const cn_pool_out *pool)
+{
+    __m256i keep = lanes8((1u << s->len) - 1);
+    __m256 r[4][2], v[2][2], zero = _mm256_setzero_ps();
+    for (int i = 0; i < 4; i++) {
+        const float *mi = m + s->lane + 4 * i * m_step;
+        __m256 m0 = _mm256_maskload_ps(mi, keep), m1 = _mm256_maskload_ps(mi + m_step, keep);
+        __m256 m2 = _mm256_maskload_ps(mi + 2 * m_step, keep), m3 = _mm256_maskload_ps(mi + 3 * m_step, keep);
+        r[i][0] = _mm256_add_ps(_mm256_add_ps(m0, m1), m2);
+        r[i][1] = _mm256_sub_ps(_mm256_sub_ps(m1, m2), m3);
+    }
+    __m256 bias = _mm256_set1_ps(b ? b[o] : 0.0f);
+    for (int q = 0; q < 2; q++) {
+        __m256 o0 = q ? _mm256_sub_ps(_mm256_sub_ps(r[1][0], r[2][0]), r[3][0])
+                      : _mm256_add_ps(_mm256_add_ps(r[0][0], r[1][0]), r[2][0]);
+        __m256 o1 = q ? _mm256_sub_ps(_mm256_sub_ps(r[1][1], r[2][1]), r[3][1])
+                      : _mm256_add_ps(_mm256_add_ps(r[0][1], r[1][1]), r[2][1]);
+        if (b) o0 = _mm256_add_ps(o0, bias), o1 = _mm256_add_ps(o1, bias);
+        if (relu) o0 = _mm256_max_ps(o0, zero), o1 = _mm256_max_ps(o1, zero);
+        v[q][0] = o0, v[q][1] = o1;
+        /* the two columns of each tile side by side: tiles 0-3, then 4-7 */
+        __m256 lo = _mm256_unpacklo_ps(o0, o1), hi = _mm256_unpackhi_ps(o0, o1);
+        put_row8(g, &s->p[0], o, q, _mm256_permute2f128_ps(lo, hi, 0x20), 0, y, accumulate);
+        put_row8(g, &s->p[0], o, q, _mm256_permute2f128_ps(lo, hi, 0x31), 8, y, accumulate);
+    }
+    if (pool) pool_tile8(g, s, o, v, pool);
+}
+
+/* the entry points of the panels' work: AVX-512's code (v16, cn_gemm_avx512() asked once a
+ * panel) or AVX2's */
+static int segments(int v16, const wgeom *wg, int64_t p, segment *seg)
+{
+    return v16 ? segments_of(wg, p, seg) : segments_of8(wg, p, seg);
+}
+
+static void to_v(int v16, const cn_conv_geom *g, const segment *s, const float *x, int64_t c, float *v)
+{
+    if (v16) transform_in(g, s, x, c, v);
+    else transform_in8(g, s, x, c, v);
+}
+
+static void from_m(int v16, const cn_conv_geom *g, const segment *s, const float *m, int64_t m_step, int64_t o,
+                   const float *b, float *y, int accumulate, int relu, const cn_pool_out *pool)
+{
+    if (v16) transform_out(g, s, m, m_step, o, b, y, accumulate, relu, pool);
+    else transform_out8(g, s, m, m_step, o, b, y, accumulate, relu, pool);
+}
+
 /* one panel of tiles, start to end, in scratch (V then M) */
 static void run_panel(const wgeom *wg, int64_t p, const float *x, const float *u, const float *b, float *y,
                       int accumulate, int relu, const cn_pool_out *pool, float *scratch)
 {
     const cn_conv_geom *g = wg->g;
     segment seg[NR];
-    int count = segments_of(wg, p, seg);
+    int v16 = cn_gemm_avx512(), count = segments(v16, wg, p, seg);
     float *v = scratch, *m = scratch + 16 * g->cin * NR;
     if ((p + 1) * NR > wg->tiles) memset(v, 0, (size_t)(16 * g->cin * NR) * sizeof(float)); /* lanes past the end */
     for (int64_t c = 0; c < g->cin; c++) /* a channel's rows of the panel in turn, each read once from memory */
-        for (int s = 0; s < count; s++) transform_in(g, &seg[s], x, c, v);
+        for (int s = 0; s < count; s++) to_v(v16, g, &seg[s], x, c, v);
     for (int64_t o0 = 0; o0 < g->cout; o0 += KB) {
         int64_t ob = g->cout - o0 < KB ? g->cout - o0 : KB;
         for (int e = 0; e < 16; e++)
@@ -467,7 +665,7 @@ static void run_panel(const wgeom *wg, int64_t p, const float *x, const float *u
                           wg->tiles - p * NR);
         for (int s = 0; s < count; s++)
             for (int64_t o = 0; o < ob; o++)
-                transform_out(g, &seg[s], m + o * NR, KB * NR, o0 + o, b, y, accumulate, relu, pool);
+                from_m(v16, g, &seg[s], m + o * NR, KB * NR, o0 + o, b, y, accumulate, relu, pool);
     }
 }
 
@@ -477,16 +675,17 @@ static void run_group(const wgeom *wg, int64_t p0, int64_t np, const float *x, c
     const cn_conv_geom *g = wg->g;
     int64_t vl = 16 * g->cin * NR, ml = 16 * g->cout * NR, chunks = (g->cin + 63) / 64;
     float *v = buf, *m = buf + np * vl;
+    int v16 = cn_gemm_avx512();
     CN_PAR_FOR(np * g->cin >= 128, schedule(static),
         for (int64_t job = 0; job < np * chunks; job++) {
             int64_t p = job / chunks, c0 = job % chunks * 64, c1 = c0 + 64 < g->cin ? c0 + 64 : g->cin;
             segment seg[NR];
-            int count = segments_of(wg, p0 + p, seg);
+            int count = segments(v16, wg, p0 + p, seg);
             float *vp = v + p * vl;
             if ((p0 + p + 1) * NR > wg->tiles) /* lanes past the end */
                 for (int e = 0; e < 16; e++) memset(vp + e * g->cin * NR + c0 * NR, 0, (size_t)((c1 - c0) * NR) * sizeof(float));
             for (int64_t c = c0; c < c1; c++)
-                for (int s = 0; s < count; s++) transform_in(g, &seg[s], x, c, vp);
+                for (int s = 0; s < count; s++) to_v(v16, g, &seg[s], x, c, vp);
         });
     CN_PAR_FOR(1, schedule(static),
         for (int e = 0; e < 16; e++)
@@ -500,10 +699,10 @@ static void run_group(const wgeom *wg, int64_t p0, int64_t np, const float *x, c
         for (int64_t job = 0; job < np * ochunks; job++) {
             int64_t p = job / ochunks, o0 = job % ochunks * KB, o1 = o0 + KB < g->cout ? o0 + KB : g->cout;
             segment seg[NR];
-            int count = segments_of(wg, p0 + p, seg);
+            int count = segments(v16, wg, p0 + p, seg);
             for (int64_t o = o0; o < o1; o++)
                 for (int s = 0; s < count; s++)
-                    transform_out(g, &seg[s], m + p * ml + o * NR, g->cout * NR, o, b, y, accumulate, relu, pool);
+                    from_m(v16, g, &seg[s], m + p * ml + o * NR, g->cout * NR, o, b, y, accumulate, relu, pool);
         });
 }
 
@@ -689,7 +888,7 @@ static int64_t dw_block_len(const dwgeom *d) { return d->ne * DW_BLOCK_C * CN_GE
 
 int cn_cpu_winograd_weight_way(const cn_conv_geom *g)
 {
-    if (!cn_cpu_winograd_can(g)) return 0;
+    if (!cn_cpu_winograd_can(g) || !cn_gemm_avx512()) return 0; /* AVX-512 only */
     /* below a chunk of tiles over the batch, zeroing M and transforming it back cost more than
      * the products save (convnet bench, 6x6 128->128: at batch 4, 36 tiles, 0.37 ms as a
      * product against 0.47; 8x8 64->64 at batch 4, 64 tiles, 0.15 against 0.11) */

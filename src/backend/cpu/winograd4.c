@@ -57,7 +57,7 @@ static int forced4(void) { return cn_cpu_switch_mode(&force4); }
  * so an image gets the same bits alone and in any batch. */
 int cn_cpu_winograd4_way(const cn_conv_geom *g)
 {
-    if (!cn_cpu_winograd_way(g) || g->ow < 9 || g->oh < 4) return 0;
+    if (!cn_cpu_winograd_way(g) || !cn_gemm_avx512() || g->ow < 9 || g->oh < 4) return 0; /* AVX-512 only */
     if (forced4() >= 0) return forced4();
     return g->ow >= 12 && g->oh >= 12 && g->cin <= 192;
 }
