@@ -27,7 +27,7 @@ typedef struct { const char *env; int mode; int read; } cn_cpu_switch;
 int cn_cpu_switch_mode(cn_cpu_switch *s);
 void cn_cpu_switch_set(cn_cpu_switch *s, int mode); /* < 0: the rule */
 /* winograd.c: 3x3 stride-1 convolutions by F(2x2,3x3), where conv.c's rule picks it */
-int cn_cpu_winograd_can(const cn_conv_geom *g); /* the shape and the CPU allow it */
+int cn_cpu_winograd_can(const cn_conv_geom *g); /* the shape and the CPU (AVX-512 or AVX2) allow it */
 int cn_cpu_winograd_way(const cn_conv_geom *g); /* ... and the measured rule picks it */
 /* ... or in training, where the batch's tiles may pick it though one image's do not (conv.c's
  * forward in training, and the input gradient) */
@@ -47,8 +47,8 @@ void cn_cpu_winograd_prepare(const cn_conv_geom *g, const float *w, float *u);
 /* the same for t, the transposed geometry of w's convolution (its input gradient's), straight
  * from w: t's kernels are w's flipped and turned, read so (the bits of flipping w first) */
 void cn_cpu_winograd_prepare_turned(const cn_conv_geom *t, const float *w, float *u);
-/* winograd4.c: F(4x4,3x3), where the forward's way is Winograd, the map is 12 or more outputs
- * across and down and there are at most 192 input channels; cn_cpu_winograd_conv, _prepare, _prep_floats and _work take it
+/* winograd4.c: F(4x4,3x3), where the forward's way is Winograd, the CPU has AVX-512, the map is 12
+ * or more outputs across and down and there are at most 192 input channels; cn_cpu_winograd_conv, _prepare, _prep_floats and _work take it
  * there themselves. turned: w's input gradient's geometry (cn_cpu_winograd_prepare_turned) */
 int cn_cpu_winograd4_way(const cn_conv_geom *g);
 int64_t cn_cpu_winograd4_work(const cn_conv_geom *g);
@@ -59,7 +59,7 @@ void cn_cpu_winograd4_conv(const cn_conv_geom *g, const float *x, const float *w
 /* tests and benchmarks: 1 F(4x4,3x3) wherever it can run (maps 9 or more across), 0 nowhere, -1 by the rule */
 void cn_cpu_winograd4_force(int mode);
 /* dW += the weight gradient by F(3x3,2x2) or F(3x3,4x4), where cn_cpu_winograd_weight_way(g)
- * (the forward's way, a batch of 64 tiles or more and a tile for every 512 channel pairs: a
+ * (the forward's way with AVX-512, a batch of 64 tiles or more and a tile for every 512 channel pairs: a
  * gradient is the batch's, its bits need not be an image's); the way: 0, or the tile's outputs
  * across, 2 or 4 (4 where the forward runs F(4x4,3x3)); work: cn_cpu_winograd_weight_work(g) floats */
 int cn_cpu_winograd_weight_way(const cn_conv_geom *g);

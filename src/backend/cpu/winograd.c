@@ -16,10 +16,11 @@
  * halvings in U), so the result differs from the direct product by a few roundings: tested
  * against the double-precision reference on random shapes by tests/test_backend.c.
  *
- * AVX-512 only: a tile row's 2*L+2 input columns are loaded as vectors and split into even and
- * odd columns in registers, so 16 tiles of a row fill a vector. Elsewhere conv.c runs the
- * direct products. Maps 12 or more outputs across and down run F(4x4,3x3) instead (winograd4.c, handed
- * over at this file's entry points). The weight gradient's F(3x3,2x2) is at the end of the file. */
+ * With AVX-512 a tile row's 2*L+2 input columns are loaded as vectors and split into even and
+ * odd columns in registers, so 16 tiles of a row fill a vector; with AVX2 alone, 8 tiles (the
+ * same values: the same bits); elsewhere conv.c runs the direct products. With AVX-512, maps
+ * 12 or more outputs across and down run F(4x4,3x3) instead (winograd4.c, handed over at this
+ * file's entry points). The weight gradient's F(3x3,2x2) is at the end of the file (AVX-512). */
 #include <stdlib.h>
 #include <string.h>
 
