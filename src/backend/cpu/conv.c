@@ -1073,7 +1073,7 @@ static int few_taps(const cn_conv_geom *g)
 {
     padded pd = padded_of(g);
     return !direct(g) && g->sh == 1 && g->sw == 1 && g->groups == 1 && g->cin * g->kh * g->kw <= FEW_TAPS &&
-           pd.wp - g->pad_l - g->w >= 0 && pd.hp - g->pad_t - g->h >= 0 && cn_gemm_avx512();
+           pd.wp - g->pad_l - g->w >= 0 && pd.hp - g->pad_t - g->h >= 0 && (cn_gemm_avx512() || cn_gemm_avx2());
 }
 
 #ifdef CN_X86
@@ -1145,6 +1145,47 @@ __attribute__((target("avx512f,fma"))) static void few_taps_block(const cn_conv_
         if (db) db[o0 + b] += _mm512_reduce_add_ps(bias[b]);
     }
 }
+
+/* a vector's 8 lanes added up: halves, then pairs, in a fixed order */
+__attribute__((target("avx2"), always_inline)) static inline float sum8(__m256 v)
+{
+    __m128 h = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
+    h = _mm_add_ps(h, _mm_movehl_ps(h, h));
+    return _mm_cvtss_f32(_mm_add_ss(h, _mm_movehdup_ps(h)));
+}
+
+/* few_taps_block in AVX2 (a CPU without AVX-512): one output channel's TAP_CHUNK sums, 8 pixels
+ * a vector (16 registers: the 9 sums, dY's, the input's, the bias's); its own lanes, so its own
+ * bits, the same on any number of threads */
+__attribute__((target("avx2,fma"))) static void few_taps_block8(const cn_conv_geom *g, const padded *pd,
+                                                                const float *dy, const int64_t *off, int64_t o,
+                                                                int k0, int kn, float *dw, float *db)
+{
+    __m256 acc[TAP_CHUNK], bias = _mm256_setzero_ps();
+#pragma GCC unroll 9
+    for (int k = 0; k < TAP_CHUNK; k++) acc[k] = _mm256_setzero_ps();
+    const __m256i lane = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
+    int64_t sample = g->cin * pd->plane, taps = g->cin * g->kh * g->kw;
+    for (int64_t n = 0; n < g->n; n++)
+        for (int64_t oy = 0; oy < g->oh; oy++) {
+            const float *dr = dy + ((n * g->cout + o) * g->oh + oy) * g->ow;
+            _mm_prefetch((const char *)(dr + FETCH_ROWS * g->ow), _MM_HINT_T0); /* as few_taps_block */
+            const float *xr = pd->xp + n * sample + oy * pd->wp;
+            for (int64_t ox = 0; ox < g->ow; ox += 8) {
+                __m256i m = _mm256_cmpgt_epi32(_mm256_set1_epi32((int)(g->ow - ox)), lane); /* the row's pixels */
+                __m256 d = _mm256_maskload_ps(dr + ox, m);
+                if (db) bias = _mm256_add_ps(bias, d);
+#pragma GCC unroll 9
+                for (int k = 0; k < TAP_CHUNK; k++)
+                    acc[k] = _mm256_fmadd_ps(d, _mm256_maskload_ps(xr + ox + off[k0 + k], m), acc[k]);
+            }
+        }
+    float sums[TAP_CHUNK];
+#pragma GCC unroll 9
+    for (int k = 0; k < TAP_CHUNK; k++) sums[k] = sum8(acc[k]);
+    for (int k = 0; k < kn; k++) dw[o * taps + k0 + k] += sums[k];
+    if (db) db[o] += sum8(bias);
+}
 #endif
 
 /* dW += dY . patches^T, the sums in registers, and db (or NULL) += the sums of dY; xp: room for
@@ -1156,6 +1197,14 @@ static void few_taps_weight_grad(const cn_conv_geom *g, const float *x, const fl
     int64_t off[FEW_TAPS + TAP_CHUNK], blocks = (g->cout + OUT_CHUNK - 1) / OUT_CHUNK;
     padded pd = few_taps_padded(g, x, xp, off);
     int taps = (int)(g->cin * g->kh * g->kw);
+    if (!cn_gemm_avx512()) { /* AVX2: an output channel at a time */
+        CN_PAR_FOR(g->n * g->oh * g->ow * g->cout * taps >= (1 << 20), schedule(static),
+            for (int64_t o = 0; o < g->cout; o++)
+                for (int k0 = 0; k0 < taps; k0 += TAP_CHUNK)
+                    few_taps_block8(g, &pd, dy, off, o, k0, taps - k0 < TAP_CHUNK ? taps - k0 : TAP_CHUNK, dw,
+                                    k0 ? NULL : db););
+        return;
+    }
     CN_PAR_FOR(g->n * g->oh * g->ow * g->cout * taps >= (1 << 20), schedule(static),
         for (int64_t bl = 0; bl < blocks; bl++) {
             int ob = g->cout - bl * OUT_CHUNK < OUT_CHUNK ? (int)(g->cout - bl * OUT_CHUNK) : OUT_CHUNK;
@@ -1208,6 +1257,43 @@ __attribute__((target("avx512f,fma"))) static void few_taps_row(const cn_conv_ge
 }
 #endif
 
+#ifdef CN_X86
+/* few_taps_row in AVX2: 8 pixels a vector; each output the same chain and additions, so the
+ * same bits */
+__attribute__((target("avx2,fma"))) static void few_taps_row8(const cn_conv_geom *g, const padded *pd,
+                                                              const int64_t *off, const float *w, const float *b,
+                                                              int relu, int64_t n, int64_t oy, float *y)
+{
+    int taps = (int)(g->cin * g->kh * g->kw);
+    int64_t plane = g->oh * g->ow;
+    const float *xr = pd->xp + n * g->cin * pd->plane + oy * pd->wp;
+    const __m256i lane = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
+    __m256 zero = _mm256_setzero_ps();
+    for (int64_t ox = 0; ox < g->ow; ox += 8) {
+        __m256i m = _mm256_cmpgt_epi32(_mm256_set1_epi32((int)(g->ow - ox)), lane); /* the row's pixels */
+        for (int64_t o0 = 0; o0 < g->cout; o0 += FWD_OUTS) {
+            int ob = g->cout - o0 < FWD_OUTS ? (int)(g->cout - o0) : FWD_OUTS;
+            const float *wr[FWD_OUTS]; /* rows past Cout: row o0 again, its sums dropped */
+            __m256 acc[FWD_OUTS];
+#pragma GCC unroll 8
+            for (int q = 0; q < FWD_OUTS; q++) wr[q] = w + (o0 + (q < ob ? q : 0)) * taps, acc[q] = zero;
+            for (int t = 0; t < taps; t++) {
+                __m256 xv = _mm256_maskload_ps(xr + ox + off[t], m);
+#pragma GCC unroll 8
+                for (int q = 0; q < FWD_OUTS; q++) acc[q] = _mm256_fmadd_ps(_mm256_broadcast_ss(wr[q] + t), xv, acc[q]);
+            }
+#pragma GCC unroll 8
+            for (int q = 0; q < FWD_OUTS; q++) {
+                if (q >= ob) break;
+                __m256 v = _mm256_add_ps(_mm256_add_ps(acc[q], _mm256_set1_ps(b ? b[o0 + q] : 0.0f)), zero);
+                if (relu) v = _mm256_max_ps(v, zero);
+                _mm256_maskstore_ps(y + (n * g->cout + o0 + q) * plane + oy * g->ow + ox, m, v);
+            }
+        }
+    }
+}
+#endif
+
 /* y = x convolved with w (+ b) (+ relu) where few_taps(g); xp: room for the padded x */
 static void few_taps_conv(const cn_conv_geom *g, const float *x, const float *w, const float *b, float *y, int relu,
                           float *xp)
@@ -1215,9 +1301,12 @@ static void few_taps_conv(const cn_conv_geom *g, const float *x, const float *w,
 #ifdef CN_X86
     int64_t off[FEW_TAPS + TAP_CHUNK];
     padded pd = few_taps_padded(g, x, xp, off);
-    int taps = (int)(g->cin * g->kh * g->kw);
+    int taps = (int)(g->cin * g->kh * g->kw), v16 = cn_gemm_avx512();
     CN_PAR_FOR(g->n * g->oh * g->ow * g->cout * taps >= (1 << 18), schedule(static),
-        for (int64_t r = 0; r < g->n * g->oh; r++) few_taps_row(g, &pd, off, w, b, relu, r / g->oh, r % g->oh, y););
+        for (int64_t r = 0; r < g->n * g->oh; r++) {
+            if (v16) few_taps_row(g, &pd, off, w, b, relu, r / g->oh, r % g->oh, y);
+            else few_taps_row8(g, &pd, off, w, b, relu, r / g->oh, r % g->oh, y);
+        });
 #else
     (void)g, (void)x, (void)w, (void)b, (void)y, (void)relu, (void)xp; /* few_taps is 0 */
 #endif
