@@ -536,9 +536,11 @@ static void test_avx2(void)
     };
     for (size_t i = 0; i < sizeof same / sizeof same[0]; i++) same_in_each(same[i], 5, 2, cn_gemm_force_avx2);
     /* Winograd F(2x2,3x3) by AVX2's transforms (8 tiles a vector, the weights one kernel at a
-     * time): test_winograd's nets against the reference, panel by panel and in groups, the
-     * same bits on 1, 2 and 3 threads; and AVX-512's bits (F(2x2,3x3) there too: F(4x4,3x3)
-     * off, and few enough tiles for the weight gradient's product) */
+     * time; the weight gradient's F(3x3,2x2) on 16 channels as two vectors of 8):
+     * test_winograd's nets against the reference, panel by panel and in groups, the weight
+     * gradient by parts and by blocks, the same bits on 1, 2 and 3 threads; and AVX-512's bits
+     * (F(2x2,3x3) there too: F(4x4,3x3) off, and few enough tiles for the weight gradient's
+     * product, then Winograd's) */
     cn_gemm_force_avx2(1);
     cn_cpu_winograd_force(1);
     for (int grouped = 0; grouped < 2; grouped++) {
@@ -546,6 +548,9 @@ static void test_avx2(void)
         for (size_t i = 0; i < WINOGRAD_SPECS; i++) cpu_compare(winograd_specs[i], 3);
     }
     cn_cpu_winograd_groups(-1);
+    cn_cpu_winograd_dw_blocks_force(1); /* the weight gradient by blocks of channel pairs */
+    for (size_t i = 0; i < WINOGRAD_SPECS; i++) cpu_compare(winograd_specs[i], 3);
+    cn_cpu_winograd_dw_blocks_force(-1);
     same_in_each("input 24x24x32; conv 24 3x3 pad=1; relu; conv 20 3x3 pad=1", 5, 3, threads_of);
     same_in_each("input 16x16x16; conv 16 3x3 pad=1; relu; maxpool 2x2; conv 8 3x3 pad=1", 5, 3, threads_of);
     cn_cpu_winograd_force(-1);
@@ -558,6 +563,20 @@ static void test_avx2(void)
     };
     cn_cpu_winograd4_force(0);
     for (size_t i = 0; i < sizeof wino / sizeof wino[0]; i++) same_in_each(wino[i], 1, 2, cn_gemm_force_avx2);
+    /* the weight gradient's F(3x3,2x2) (Winograd wherever it can run), by parts and by blocks of
+     * channel pairs: AVX2's transforms with AVX-512's bits, on 2 threads */
+    cn_cpu_winograd_force(1);
+    int before = cn_threads();
+    cn_set_threads(2);
+    for (int blocks = 0; blocks < 2; blocks++) {
+        cn_cpu_winograd_dw_blocks_force(blocks);
+        same_in_each("input 20x19x20; conv 50 3x3 pad=1; relu; conv 20 3x3", 3, 2, cn_gemm_force_avx2);
+        same_in_each("input 6x6x150; conv 70 3x3 pad=1; relu; conv 9 3x3", 9, 2, cn_gemm_force_avx2);
+        same_in_each("input 16x16x8; conv 8 3x3 pad=1; relu; maxpool 2x2; conv 24 3x3 pad=1", 5, 2, cn_gemm_force_avx2);
+    }
+    cn_cpu_winograd_dw_blocks_force(-1);
+    cn_set_threads(before);
+    cn_cpu_winograd_force(-1);
     cn_cpu_winograd4_force(-1);
     /* a first layer's few taps (9 to 27) in AVX2: against the reference (one, two and three
      * chunks of taps, rows of one vector and of several with a partial last, bias or none, a

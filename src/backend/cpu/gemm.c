@@ -533,17 +533,20 @@ static void panel_product(int64_t m, int64_t k, const float *ap, const float *b,
                           int accumulate)
 {
     cn_gemm_kernel_fn kernel = pick_kernel();
+    /* the AVX-512 kernels write up to 16 columns past the wanted ones, the others the wanted
+     * ones alone (C's rows may be narrower than a panel: Winograd's weight gradient adds into
+     * M rows of Cout rounded up to 16) */
+    int64_t width = cols < NR ? cols : NR;
 #ifdef CN_X86
     int vecs = kernel == cn_gemm_kernel_avx512 ? (int)((cols + 15) / 16) : 3;
-#else
-    (void)cols; /* the portable kernel computes whole panels */
+    if (kernel == cn_gemm_kernel_avx512) width = NR;
 #endif
     cn_gemm_args g = { .m = m, .n = NR, .k = k, .c = c, .c_row = cn_axis_ld(ldc), .c_col = cn_axis_unit(),
                        .accumulate = accumulate };
     for (int64_t k0 = 0; k0 < k; k0 += KC) {
         int64_t kc = k - k0 < KC ? k - k0 : KC;
         for (int64_t ip = 0; ip < ceil_div(m, MR); ip++) {
-            cn_gemm_tile tl = { &g, ip * MR, 0, m - ip * MR < MR ? m - ip * MR : MR, NR, k0 == 0, k0 + kc >= k };
+            cn_gemm_tile tl = { &g, ip * MR, 0, m - ip * MR < MR ? m - ip * MR : MR, width, k0 == 0, k0 + kc >= k };
 #ifdef CN_X86
             if (vecs < 3) {
                 cn_gemm_kernel_narrow(kc, ap + ip * MR * k + k0 * MR, b + k0 * NR, vecs, &tl);

@@ -826,6 +826,7 @@ void cn_cpu_winograd_dw4_force(int mode) { cn_cpu_switch_set(&force_dw4, mode); 
  * way, and fmnist-small's conv2 (14x14 32->64, batch 64) 3.3-3.4 either way. */
 static int dw_m(const cn_conv_geom *g)
 {
+    if (!cn_gemm_avx512()) return 2; /* F(3x3,4x4): AVX-512 only */
     if (cn_cpu_switch_mode(&force_dw4) >= 0) return force_dw4.mode ? 4 : 2;
     int64_t covered = (g->oh + 3) / 4 * 4 * ((g->ow + 3) / 4 * 4);
     return cn_cpu_winograd4_way(g) && 8 * covered <= 9 * g->oh * g->ow ? 4 : 2;
@@ -889,7 +890,7 @@ static int64_t dw_block_len(const dwgeom *d) { return d->ne * DW_BLOCK_C * CN_GE
 
 int cn_cpu_winograd_weight_way(const cn_conv_geom *g)
 {
-    if (!cn_cpu_winograd_can(g) || !cn_gemm_avx512()) return 0; /* AVX-512 only */
+    if (!cn_cpu_winograd_can(g)) return 0;
     /* below a chunk of tiles over the batch, zeroing M and transforming it back cost more than
      * the products save (convnet bench, 6x6 128->128: at batch 4, 36 tiles, 0.37 ms as a
      * product against 0.47; 8x8 64->64 at batch 4, 64 tiles, 0.15 against 0.11) */
@@ -933,11 +934,36 @@ __attribute__((target("avx512f"))) static void channels_last_job(const float *s,
     }
 }
 
+/* ---- the weight gradient's F(3x3,2x2) in AVX2 (a CPU without AVX-512) --------------------------
+ * The same transforms on 16 channels of a pixel as two vectors of 8, each value the AVX-512
+ * code's, so the same bits (F(3x3,4x4) runs where the forward runs F(4x4,3x3): AVX-512 only). */
+
+/* channels_last_job, 8x8 blocks transposed in registers */
+__attribute__((target("avx2"))) static void channels_last_job8(const float *s, int64_t c, int64_t plane, int64_t c16,
+                                                              int64_t job, float *t)
+{
+    int64_t groups = c16 / 8, i = job / groups, c0 = job % groups * 8;
+    const __m256i lane = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
+    for (int64_t p0 = 0; p0 < plane; p0 += 8) {
+        int64_t np = plane - p0 < 8 ? plane - p0 : 8;
+        __m256i m = _mm256_cmpgt_epi32(_mm256_set1_epi32((int)np), lane);
+        __m256 r[8];
+        for (int q = 0; q < 8; q++)
+            r[q] = c0 + q < c ? _mm256_maskload_ps(s + (i * c + c0 + q) * plane + p0, m) : _mm256_setzero_ps();
+        cn_transpose8(r);
+        for (int q = 0; q < np; q++) _mm256_storeu_ps(t + (i * plane + p0 + q) * c16 + c0, r[q]);
+    }
+}
+
 /* the jobs in parallel (the vector work in a function of its own: core_impl.h, CN_PAR_FOR) */
 static void channels_last(const float *s, int64_t n, int64_t c, int64_t plane, int64_t c16, float *t)
 {
+    int v16 = cn_gemm_avx512(), lanes = v16 ? 16 : 8;
     CN_PAR_FOR(n * c * plane >= 1 << 16, schedule(static),
-        for (int64_t job = 0; job < n * (c16 / 16); job++) channels_last_job(s, c, plane, c16, job, t););
+        for (int64_t job = 0; job < n * (c16 / lanes); job++) {
+            if (v16) channels_last_job(s, c, plane, c16, job, t);
+            else channels_last_job8(s, c, plane, c16, job, t);
+        });
 }
 
 /* B^T of the tile's size applied to a vectors */
@@ -1115,6 +1141,138 @@ __attribute__((target("avx512f"))) static void dw_out_8(const dwgeom *d, const f
     else dw_out_tile(d, m, m_e, o, c, dw, 6);
 }
 
+/* tile t's V into column k of the chunk's A panels, as dw_in_tile with a = 4 */
+__attribute__((target("avx2"))) static void dw_in_tile8(const dwgeom *d, const float *xt, int64_t t, int64_t c0,
+                                                       int64_t k, int64_t kc, float *pa)
+{
+    const cn_conv_geom *g = d->g;
+    int64_t n = t / (d->th * d->tw), ty = t / d->tw % d->th, tx = t % d->tw;
+    int hi = c0 + 8 < d->ci8; /* the upper 8 channels have a panel */
+    float *at = pa + cn_gemm_packed_a_at(kc, c0, k);
+    for (int half = 0; half < 1 + hi; half++) {
+        __m256 h[4][4], zero = _mm256_setzero_ps();
+        for (int i = 0; i < 4; i++) {
+            int64_t iy = 2 * ty - g->pad_t + i;
+            __m256 v[4];
+            for (int j = 0; j < 4; j++) {
+                int64_t ix = 2 * tx - g->pad_l + j;
+                v[j] = iy >= 0 && iy < g->h && ix >= 0 && ix < g->w
+                           ? _mm256_loadu_ps(xt + ((n * g->h + iy) * g->w + ix) * d->ci16 + c0 + 8 * half)
+                           : zero;
+            }
+            bt4_8(v[0], v[1], v[2], v[3], h[i]);
+        }
+        for (int j = 0; j < 4; j++) {
+            __m256 e[4];
+            bt4_8(h[0][j], h[1][j], h[2][j], h[3][j], e);
+            for (int r = 0; r < 4; r++) _mm256_storeu_ps(at + (4 * r + j) * d->a_len + half * 8 * kc, e[r]);
+        }
+    }
+}
+
+/* tile t's Z into row k of the chunk's B panels, as dw_dy_tile with m = 2 */
+__attribute__((target("avx2"))) static void dw_dy_tile8(const dwgeom *d, const float *dyt, int64_t t, int64_t o0,
+                                                       int64_t k, int64_t kc, float *pb)
+{
+    const cn_conv_geom *g = d->g;
+    int64_t n = t / (d->th * d->tw), ty = t / d->tw % d->th, tx = t % d->tw;
+    float *at = pb + o0 / CN_GEMM_NR * CN_GEMM_NR * kc + k * CN_GEMM_NR + o0 % CN_GEMM_NR;
+    __m256 zero = _mm256_setzero_ps();
+    for (int half = 0; half < 2; half++) {
+        __m256 h[2][4];
+        for (int i = 0; i < 2; i++) {
+            int64_t oy = 2 * ty + i;
+            __m256 v[2];
+            for (int j = 0; j < 2; j++) {
+                int64_t ox = 2 * tx + j;
+                v[j] = oy < g->oh && ox < g->ow ? _mm256_loadu_ps(dyt + ((n * g->oh + oy) * g->ow + ox) * d->co16 + o0 + 8 * half)
+                                                : zero;
+            }
+            h[i][0] = v[0], h[i][1] = _mm256_add_ps(v[0], v[1]); /* dw_a's A, m = 2 */
+            h[i][2] = _mm256_sub_ps(v[0], v[1]), h[i][3] = _mm256_sub_ps(zero, v[1]);
+        }
+        for (int j = 0; j < 4; j++) {
+            __m256 e[4] = { h[0][j], _mm256_add_ps(h[0][j], h[1][j]), _mm256_sub_ps(h[0][j], h[1][j]),
+                            _mm256_sub_ps(zero, h[1][j]) };
+            for (int r = 0; r < 4; r++) _mm256_storeu_ps(at + (4 * r + j) * d->b_len + 8 * half, e[r]);
+        }
+    }
+}
+
+__attribute__((target("avx2"))) static void dw_transform_chunk8(const dwgeom *d, const float *xt, const float *dyt,
+                                                               int64_t c0, int64_t kc, float *pa, float *pb)
+{
+    for (int64_t k = 0; k < kc; k++) {
+        for (int64_t c = 0; c < d->ci8; c += 16) dw_in_tile8(d, xt, c0 + k, c, k, kc, pa);
+        for (int64_t o = 0; o < d->co16; o += 16) dw_dy_tile8(d, dyt, c0 + k, o, k, kc, pb);
+    }
+}
+
+/* dw_gt with a = 4 on 4 doubles */
+__attribute__((target("avx2"), always_inline)) static inline void dw_gt4(const __m256d *q, __m256d *out)
+{
+    const __m256d half = _mm256_set1_pd(0.5);
+    __m256d sum = _mm256_add_pd(q[1], q[2]);
+    out[0] = _mm256_add_pd(q[0], _mm256_mul_pd(half, sum));
+    out[1] = _mm256_mul_pd(half, _mm256_sub_pd(q[1], q[2]));
+    out[2] = _mm256_add_pd(_mm256_mul_pd(half, sum), q[3]);
+}
+
+/* dw_out_tile with a = 4: the 8 output channels' G^T M G in two vectors of 4 doubles */
+__attribute__((target("avx2"))) static void dw_out_8_avx2(const dwgeom *d, const float *m, int64_t m_e, int64_t o,
+                                                         int64_t c, float *dw)
+{
+    const cn_conv_geom *g = d->g;
+    __m256 f[9];
+    for (int half = 0; half < 2; half++) {
+        __m256d q[4][4], r[3][4], w[3][3];
+        for (int e = 0; e < 16; e++) q[e / 4][e % 4] = _mm256_cvtps_pd(_mm_loadu_ps(m + e * m_e + 4 * half));
+        for (int j = 0; j < 4; j++) { /* G^T on the left */
+            __m256d col[4] = { q[0][j], q[1][j], q[2][j], q[3][j] }, t[3];
+            dw_gt4(col, t);
+            for (int i = 0; i < 3; i++) r[i][j] = t[i];
+        }
+        for (int i = 0; i < 3; i++) dw_gt4(r[i], w[i]); /* G on the right */
+        for (int k = 0; k < 9; k++) { /* lanes 4 half .. 4 half + 3 of tap k */
+            __m128 v = _mm256_cvtpd_ps(w[k / 3][k % 3]);
+            f[k] = half ? _mm256_insertf128_ps(f[k], v, 1) : _mm256_castps128_ps256(v);
+        }
+    }
+    /* as dw_out_tile: taps 0-7 turned in registers, tap 8 one by one */
+    __m256 u[8], v[8];
+    float last[8];
+    _mm256_storeu_ps(last, f[8]);
+    for (int k = 0; k < 8; k += 2)
+        u[k] = _mm256_unpacklo_ps(f[k], f[k + 1]), u[k + 1] = _mm256_unpackhi_ps(f[k], f[k + 1]);
+    for (int k = 0; k < 8; k += 4)
+        for (int h = 0; h < 2; h++) {
+            v[k + h] = _mm256_shuffle_ps(u[k + h], u[k + h + 2], 0x44);
+            v[k + h + 2] = _mm256_shuffle_ps(u[k + h], u[k + h + 2], 0xEE);
+        }
+    static const int pick[8] = { 0, 2, 1, 3, 0, 2, 1, 3 };
+    for (int l = 0; l < 8 && o + l < g->cout; l++) {
+        float *wl = dw + ((o + l) * g->cin + c) * 9;
+        __m256 lo = v[pick[l]], hi = v[4 + pick[l]];
+        __m256 row = l < 4 ? _mm256_permute2f128_ps(lo, hi, 0x20) : _mm256_permute2f128_ps(lo, hi, 0x31);
+        _mm256_storeu_ps(wl, _mm256_add_ps(_mm256_loadu_ps(wl), row));
+        wl[8] += last[l];
+    }
+}
+
+/* the entry points of the weight gradient's vector work: AVX-512's code or AVX2's */
+static void transform_chunk(const dwgeom *d, const float *xt, const float *dyt, int64_t c0, int64_t kc, float *pa,
+                            float *pb)
+{
+    if (cn_gemm_avx512()) dw_transform_chunk(d, xt, dyt, c0, kc, pa, pb);
+    else dw_transform_chunk8(d, xt, dyt, c0, kc, pa, pb);
+}
+
+static void out_8(const dwgeom *d, const float *m, int64_t m_e, int64_t o, int64_t c, float *dw)
+{
+    if (cn_gemm_avx512()) dw_out_8(d, m, m_e, o, c, dw);
+    else dw_out_8_avx2(d, m, m_e, o, c, dw);
+}
+
 /* dW += G^T M G per channel pair, in blocks of 16 x 16 pairs whose M stays in L1 */
 static void dw_out(const dwgeom *d, const float *m, float *dw)
 {
@@ -1124,7 +1282,7 @@ static void dw_out(const dwgeom *d, const float *m, float *dw)
         for (int64_t blk = 0; blk < ob * cb; blk++)
             for (int64_t o = blk / cb * 16; o < g->cout && o < blk / cb * 16 + 16; o += 8)
                 for (int64_t c = blk % cb * 16; c < g->cin && c < blk % cb * 16 + 16; c++)
-                    dw_out_8(d, m + c * d->co16 + o, g->cin * d->co16, o, c, dw););
+                    out_8(d, m + c * d->co16 + o, g->cin * d->co16, o, c, dw););
 }
 
 /* M += the products of tiles [t0, t1), a chunk at a time; chunk: room for their panels,
@@ -1135,7 +1293,7 @@ static void dw_part(const dwgeom *d, const float *xt, const float *dyt, int64_t 
     float *a = chunk, *b = chunk + d->ne * d->a_len;
     for (int64_t c0 = t0; c0 < t1; c0 += d->kt) {
         int64_t kc = t1 - c0 < d->kt ? t1 - c0 : d->kt;
-        dw_transform_chunk(d, xt, dyt, c0, kc, a, b);
+        transform_chunk(d, xt, dyt, c0, kc, a, b);
         for (int e = 0; e < d->ne; e++)
             for (int64_t o = 0; o < g->cout; o += CN_GEMM_NR)
                 cn_gemm_panel_add(g->cin, kc, a + e * d->a_len, b + e * d->b_len + o * kc, m + e * g->cin * d->co16 + o,
@@ -1161,7 +1319,7 @@ static void dw_block(const dwgeom *d, const float *panels, int64_t c0, int64_t r
         }
     for (int64_t o = o0; o < o0 + cols; o += 8) /* dW's 8 rows a run of channels at a time */
         for (int64_t c = c0; c < c0 + rows; c++)
-            dw_out_8(d, blk + (c - c0) * d->ne * CN_GEMM_NR + o - o0, CN_GEMM_NR, o, c, dw);
+            out_8(d, blk + (c - c0) * d->ne * CN_GEMM_NR + o - o0, CN_GEMM_NR, o, c, dw);
 }
 
 /* Few tiles for many channel pairs (resnet18-cifar's 4x4 maps of 512 channels: 128 tiles at
@@ -1180,7 +1338,7 @@ static void dw_by_blocks_run(const dwgeom *d, const float *xt, const float *dyt,
     CN_PAR_FOR(chunks > 1, schedule(static),
         for (int64_t ch = 0; ch < chunks; ch++) {
             int64_t kc = d->tiles - ch * d->kt < d->kt ? d->tiles - ch * d->kt : d->kt;
-            dw_transform_chunk(d, xt, dyt, ch * d->kt, kc, panels + ch * len, panels + ch * len + d->ne * d->a_len);
+            transform_chunk(d, xt, dyt, ch * d->kt, kc, panels + ch * len, panels + ch * len + d->ne * d->a_len);
         });
     /* input channels outside: a thread's jobs share their panels' rows of V */
     CN_PAR_FOR(cb * op > 1, schedule(static),
