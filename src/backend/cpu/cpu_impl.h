@@ -59,7 +59,7 @@ void cn_cpu_winograd4_conv(const cn_conv_geom *g, const float *x, const float *w
 /* tests and benchmarks: 1 F(4x4,3x3) wherever it can run (maps 9 or more across), 0 nowhere, -1 by the rule */
 void cn_cpu_winograd4_force(int mode);
 /* dW += the weight gradient by F(3x3,2x2) or F(3x3,4x4), where cn_cpu_winograd_weight_way(g)
- * (the forward's way with AVX-512, a batch of 64 tiles or more and a tile for every 512 channel pairs: a
+ * (the forward's way, a batch of 64 tiles or more and a tile for every 512 channel pairs: a
  * gradient is the batch's, its bits need not be an image's); the way: 0, or the tile's outputs
  * across, 2 or 4 (4 where the forward runs F(4x4,3x3)); work: cn_cpu_winograd_weight_work(g) floats */
 int cn_cpu_winograd_weight_way(const cn_conv_geom *g);

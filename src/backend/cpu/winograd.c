@@ -20,7 +20,8 @@
  * odd columns in registers, so 16 tiles of a row fill a vector; with AVX2 alone, 8 tiles (the
  * same values: the same bits); elsewhere conv.c runs the direct products. With AVX-512, maps
  * 12 or more outputs across and down run F(4x4,3x3) instead (winograd4.c, handed over at this
- * file's entry points). The weight gradient's F(3x3,2x2) is at the end of the file (AVX-512). */
+ * file's entry points). The weight gradient's F(3x3,2x2) is at the end of the file (AVX-512 and
+ * AVX2; its F(3x3,4x4) AVX-512's). */
 #include <stdlib.h>
 #include <string.h>
 
