@@ -1093,6 +1093,34 @@ __attribute__((target("avx512f"), always_inline)) static inline void dw_gt(int a
     out[2] = _mm512_add_pd(_mm512_mul_pd(sixth, _mm512_sub_pd(s34, s12)), q[5]);
 }
 
+/* dW rows of input channel c and the 8 output channels from o (those below Cout) += the 9 taps
+ * of f (lane l: channel o + l): taps 0-7 turned in registers (8x8), so that each channel's row
+ * of dW takes them in one vector; tap 8 one by one (the same additions as a tap at a time).
+ * AVX-512's dw_out_tile and AVX2's dw_out_8_avx2. */
+__attribute__((target("avx2"), always_inline)) static inline void dw_add_taps(const cn_conv_geom *g, const __m256 f[9],
+                                                                              int64_t o, int64_t c, float *dw)
+{
+    __m256 u[8], v[8];
+    float last[8];
+    _mm256_storeu_ps(last, f[8]);
+    for (int k = 0; k < 8; k += 2)
+        u[k] = _mm256_unpacklo_ps(f[k], f[k + 1]), u[k + 1] = _mm256_unpackhi_ps(f[k], f[k + 1]);
+    for (int k = 0; k < 8; k += 4)
+        for (int h = 0; h < 2; h++) {
+            v[k + h] = _mm256_shuffle_ps(u[k + h], u[k + h + 2], 0x44);
+            v[k + h + 2] = _mm256_shuffle_ps(u[k + h], u[k + h + 2], 0xEE);
+        }
+    /* v[0..3]: lanes 0-3 and 4-7 of taps 0-3 for channels (0,4) (2,6) (1,5) (3,7); v[4..7] taps 4-7 */
+    static const int pick[8] = { 0, 2, 1, 3, 0, 2, 1, 3 };
+    for (int l = 0; l < 8 && o + l < g->cout; l++) {
+        float *wl = dw + ((o + l) * g->cin + c) * 9;
+        __m256 lo = v[pick[l]], hi = v[4 + pick[l]];
+        __m256 row = l < 4 ? _mm256_permute2f128_ps(lo, hi, 0x20) : _mm256_permute2f128_ps(lo, hi, 0x31);
+        _mm256_storeu_ps(wl, _mm256_add_ps(_mm256_loadu_ps(wl), row));
+        wl[8] += last[l];
+    }
+}
+
 /* dW += G^T M G for input channel c and the 8 output channels from o (those below Cout), in
  * double, the 8 side by side in a vector; m: M_0's value (c, o), M_e's m_e floats on. M's rows
  * are Co16 wide (by blocks, a panel's 48), so the 8 loads stay inside them. a: the tile's input
@@ -1111,28 +1139,9 @@ __attribute__((target("avx512f"), always_inline)) static inline void dw_out_tile
         for (int i = 0; i < 3; i++) r[i][j] = t[i];
     }
     for (int i = 0; i < 3; i++) dw_gt(a, r[i], w[i]); /* G on the right */
-    /* taps 0-7 of the 8 output channels turned in registers (8x8), so that each channel's row
-     * of dW takes them in one vector; tap 8 one by one (the same additions as a tap at a time) */
-    __m256 f[8], u[8], v[8];
-    for (int k = 0; k < 8; k++) f[k] = _mm512_cvtpd_ps(w[k / 3][k % 3]);
-    float last[8];
-    _mm256_storeu_ps(last, _mm512_cvtpd_ps(w[2][2]));
-    for (int k = 0; k < 8; k += 2)
-        u[k] = _mm256_unpacklo_ps(f[k], f[k + 1]), u[k + 1] = _mm256_unpackhi_ps(f[k], f[k + 1]);
-    for (int k = 0; k < 8; k += 4)
-        for (int h = 0; h < 2; h++) {
-            v[k + h] = _mm256_shuffle_ps(u[k + h], u[k + h + 2], 0x44);
-            v[k + h + 2] = _mm256_shuffle_ps(u[k + h], u[k + h + 2], 0xEE);
-        }
-    /* v[0..3]: lanes 0-3 and 4-7 of taps 0-3 for channels (0,4) (2,6) (1,5) (3,7); v[4..7] taps 4-7 */
-    static const int pick[8] = { 0, 2, 1, 3, 0, 2, 1, 3 };
-    for (int l = 0; l < 8 && o + l < g->cout; l++) {
-        float *wl = dw + ((o + l) * g->cin + c) * 9;
-        __m256 lo = v[pick[l]], hi = v[4 + pick[l]];
-        __m256 row = l < 4 ? _mm256_permute2f128_ps(lo, hi, 0x20) : _mm256_permute2f128_ps(lo, hi, 0x31);
-        _mm256_storeu_ps(wl, _mm256_add_ps(_mm256_loadu_ps(wl), row));
-        wl[8] += last[l];
-    }
+    __m256 f[9];
+    for (int k = 0; k < 9; k++) f[k] = _mm512_cvtpd_ps(w[k / 3][k % 3]);
+    dw_add_taps(g, f, o, c, dw);
 }
 
 __attribute__((target("avx512f"))) static void dw_out_8(const dwgeom *d, const float *m, int64_t m_e, int64_t o,
@@ -1223,7 +1232,6 @@ __attribute__((target("avx2"), always_inline)) static inline void dw_gt4(const _
 __attribute__((target("avx2"))) static void dw_out_8_avx2(const dwgeom *d, const float *m, int64_t m_e, int64_t o,
                                                          int64_t c, float *dw)
 {
-    const cn_conv_geom *g = d->g;
     __m256 f[9];
     for (int half = 0; half < 2; half++) {
         __m256d q[4][4], r[3][4], w[3][3];
@@ -1239,25 +1247,7 @@ __attribute__((target("avx2"))) static void dw_out_8_avx2(const dwgeom *d, const
             f[k] = half ? _mm256_insertf128_ps(f[k], v, 1) : _mm256_castps128_ps256(v);
         }
     }
-    /* as dw_out_tile: taps 0-7 turned in registers, tap 8 one by one */
-    __m256 u[8], v[8];
-    float last[8];
-    _mm256_storeu_ps(last, f[8]);
-    for (int k = 0; k < 8; k += 2)
-        u[k] = _mm256_unpacklo_ps(f[k], f[k + 1]), u[k + 1] = _mm256_unpackhi_ps(f[k], f[k + 1]);
-    for (int k = 0; k < 8; k += 4)
-        for (int h = 0; h < 2; h++) {
-            v[k + h] = _mm256_shuffle_ps(u[k + h], u[k + h + 2], 0x44);
-            v[k + h + 2] = _mm256_shuffle_ps(u[k + h], u[k + h + 2], 0xEE);
-        }
-    static const int pick[8] = { 0, 2, 1, 3, 0, 2, 1, 3 };
-    for (int l = 0; l < 8 && o + l < g->cout; l++) {
-        float *wl = dw + ((o + l) * g->cin + c) * 9;
-        __m256 lo = v[pick[l]], hi = v[4 + pick[l]];
-        __m256 row = l < 4 ? _mm256_permute2f128_ps(lo, hi, 0x20) : _mm256_permute2f128_ps(lo, hi, 0x31);
-        _mm256_storeu_ps(wl, _mm256_add_ps(_mm256_loadu_ps(wl), row));
-        wl[8] += last[l];
-    }
+    dw_add_taps(d->g, f, o, c, dw);
 }
 
 /* the entry points of the weight gradient's vector work: AVX-512's code or AVX2's */
