@@ -21,7 +21,9 @@ static void help(const cli_option *opts)
            "(default 2) and 5 steps. Prints images/s, ms per step, the memory (planned, and the process's\n"
            "peak), and per layer its MACs, its forward and backward time per step and the GFLOP/s that\n"
            "makes (2 FLOP per MAC forward; conv and dense backward do twice the forward's work) and how\n"
-           "the backend runs it (its kernel: for convolutions, the way of the product). On a GPU the\n"
+           "the backend runs it (its kernel: for convolutions, the way of the product). On the CPU the\n"
+           "first line names its vector code: avx512, avx2 or generic (CONVNET_ISA=avx2 or generic runs a\n"
+           "lesser CPU's code, to see what a laptop without AVX-512 gets). On a GPU the\n"
            "timed steps run unprofiled and the layers' times come from 3 more steps, each layer waited for.\n"
            "Data-parallel training (--shards, or under mpirun): the batch is the global one, cut into K shards\n"
            "shared out among the processes (as `convnet train`); the first process prints, with the time\n"
@@ -60,7 +62,7 @@ int cmd_bench(int argc, char **argv)
           .help = "{\"images_per_s\",\"ms_per_step\",\"steps\",\"batch\",\"mode\",\"threads\",\"device\",\"precision\",\n"
                   "\"planned_bytes\","
                   "\"peak_rss_bytes\",\"processes\",\"shards\",\"comm_ms_per_step\",\n"
-                  "\"comm_least_ms_per_step\",\"graph\",\"in_flight\",\"comm_ms_per_process\",\n"
+                  "\"comm_least_ms_per_step\",\"graph\",\"in_flight\",\"cpu_isa\",\"comm_ms_per_process\",\n"
                   "\"layers\":[{\"name\",\"type\",\"macs\",\"forward_ms\",\"backward_ms\",\"gflops\",\"kernel\"}]}" },
         { 0 },
     };
