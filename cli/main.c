@@ -6,6 +6,7 @@
 #include <unistd.h>
 
 #include "cli_impl.h"
+#include "../src/backend/cpu/gemm.h" /* cn_cpu_isa_known */
 
 static const struct {
     const char *name;
@@ -66,7 +67,7 @@ static void spin_short(char **argv)
 static int isa_known(void)
 {
     const char *isa = getenv("CONVNET_ISA");
-    if (!isa || !*isa || !strcmp(isa, "avx512") || !strcmp(isa, "avx2") || !strcmp(isa, "generic")) return 1;
+    if (!isa || !*isa || cn_cpu_isa_known(isa)) return 1;
     fprintf(stderr, "convnet: CONVNET_ISA=%s: expected avx512, avx2 or generic (the CPU's vector code, lowered)\n", isa);
     return 0;
 }

@@ -1164,7 +1164,6 @@ __attribute__((target("avx2,fma"))) static void few_taps_block8(const cn_conv_ge
     __m256 acc[TAP_CHUNK], bias = _mm256_setzero_ps();
 #pragma GCC unroll 9
     for (int k = 0; k < TAP_CHUNK; k++) acc[k] = _mm256_setzero_ps();
-    const __m256i lane = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
     int64_t sample = g->cin * pd->plane, taps = g->cin * g->kh * g->kw;
     for (int64_t n = 0; n < g->n; n++)
         for (int64_t oy = 0; oy < g->oh; oy++) {
@@ -1172,7 +1171,7 @@ __attribute__((target("avx2,fma"))) static void few_taps_block8(const cn_conv_ge
             _mm_prefetch((const char *)(dr + FETCH_ROWS * g->ow), _MM_HINT_T0); /* as few_taps_block */
             const float *xr = pd->xp + n * sample + oy * pd->wp;
             for (int64_t ox = 0; ox < g->ow; ox += 8) {
-                __m256i m = _mm256_cmpgt_epi32(_mm256_set1_epi32((int)(g->ow - ox)), lane); /* the row's pixels */
+                __m256i m = cn_first8(g->ow - ox); /* the row's pixels */
                 __m256 d = _mm256_maskload_ps(dr + ox, m);
                 if (db) bias = _mm256_add_ps(bias, d);
 #pragma GCC unroll 9
@@ -1267,10 +1266,9 @@ __attribute__((target("avx2,fma"))) static void few_taps_row8(const cn_conv_geom
     int taps = (int)(g->cin * g->kh * g->kw);
     int64_t plane = g->oh * g->ow;
     const float *xr = pd->xp + n * g->cin * pd->plane + oy * pd->wp;
-    const __m256i lane = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
     __m256 zero = _mm256_setzero_ps();
     for (int64_t ox = 0; ox < g->ow; ox += 8) {
-        __m256i m = _mm256_cmpgt_epi32(_mm256_set1_epi32((int)(g->ow - ox)), lane); /* the row's pixels */
+        __m256i m = cn_first8(g->ow - ox); /* the row's pixels */
         for (int64_t o0 = 0; o0 < g->cout; o0 += FWD_OUTS) {
             int ob = g->cout - o0 < FWD_OUTS ? (int)(g->cout - o0) : FWD_OUTS;
             const float *wr[FWD_OUTS]; /* rows past Cout: row o0 again, its sums dropped */

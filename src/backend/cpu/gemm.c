@@ -162,6 +162,7 @@ static void copy_generic(float *restrict dst, const float *restrict src, int64_t
  * (AVX2 and FMA) or ISA_GENERIC, lowered by the environment's CONVNET_ISA (avx2 or generic: what
  * a CPU without AVX-512 runs, measured on one with it) and by the tests' forcing. */
 enum { ISA_GENERIC, ISA_AVX2, ISA_AVX512 };
+static const char *const isa_names[] = { "generic", "avx2", "avx512" }; /* by level */
 static int cpu_isa;
 static pthread_once_t cpu_isa_once = PTHREAD_ONCE_INIT;
 static int forced_isa = -1; /* tests: cn_gemm_force_generic, cn_gemm_force_avx2 */
@@ -173,8 +174,15 @@ static void find_cpu_isa(void)
     if (__builtin_cpu_supports("avx512f") && __builtin_cpu_supports("fma")) cpu_isa = ISA_AVX512;
 #endif
     const char *cap = getenv("CONVNET_ISA");
-    if (cap && strcmp(cap, "avx2") == 0 && cpu_isa > ISA_AVX2) cpu_isa = ISA_AVX2;
-    if (cap && strcmp(cap, "generic") == 0) cpu_isa = ISA_GENERIC;
+    for (int level = ISA_GENERIC; cap && level < cpu_isa; level++) /* a cap above the CPU changes nothing */
+        if (strcmp(cap, isa_names[level]) == 0) cpu_isa = level;
+}
+
+int cn_cpu_isa_known(const char *name)
+{
+    for (int level = ISA_GENERIC; level <= ISA_AVX512; level++)
+        if (strcmp(name, isa_names[level]) == 0) return 1;
+    return 0;
 }
 
 static int isa_level(int forced)
@@ -191,11 +199,7 @@ int cn_gemm_avx512(void) { return isa_level(forced_isa) == ISA_AVX512; }
 
 int cn_gemm_avx2(void) { return isa_level(forced_isa) == ISA_AVX2; }
 
-const char *cn_cpu_isa_name(void)
-{
-    static const char *const names[] = { "generic", "avx2", "avx512" };
-    return names[isa_level(-1)];
-}
+const char *cn_cpu_isa_name(void) { return isa_names[isa_level(-1)]; }
 
 void cn_copy_rows(float *restrict dst, int64_t dst_ld, const float *restrict src, int64_t src_ld, int64_t rows,
                   int64_t n)

@@ -80,6 +80,8 @@ int cn_gemm_avx2(void);
 /* the vector code this process runs where no test forces it: "avx512", "avx2" or "generic" (the
  * CPU, capped by the environment's CONVNET_ISA) */
 const char *cn_cpu_isa_name(void);
+/* 1 when name is one of those (a value CONVNET_ISA takes) */
+int cn_cpu_isa_known(const char *name);
 #if defined(__x86_64__) || defined(__i386__)
 #include <immintrin.h>
 /* lanes [lo, hi) of a vector of 16, clipped to [0, 16) (a mask for partial loads and stores) */
@@ -121,6 +123,11 @@ __attribute__((target("avx512f"), always_inline)) static inline void cn_transpos
     }
 }
 
+/* lanes [0, n) of a vector of 8, n clipped to [0, 8] (an AVX2 mask for partial loads and stores) */
+__attribute__((target("avx2"), always_inline)) static inline __m256i cn_first8(int64_t n)
+{
+    return _mm256_cmpgt_epi32(_mm256_set1_epi32((int)(n < 0 ? 0 : n > 8 ? 8 : n)), _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
+}
 /* r[i][j] <-> r[j][i] for 8 vectors of 8 floats (call only where cn_gemm_avx2() or cn_gemm_avx512()) */
 __attribute__((target("avx2"), always_inline)) static inline void cn_transpose8(__m256 r[8])
 {

@@ -89,7 +89,7 @@ __attribute__((target("avx2,fma"))) void cn_gemm_kernel_avx2(int64_t kc, const f
 __attribute__((target("avx2,fma"))) static void few_rows_block(const cn_gemm_args *g, int64_t j0)
 {
     int cols = g->n - j0 < 8 ? (int)(g->n - j0) : 8, rows = (int)g->m;
-    __m256i keep = _mm256_cmpgt_epi32(_mm256_set1_epi32(cols), _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
+    __m256i keep = cn_first8(cols);
     const float *col[8], *arow[FEW_ROWS];
     float *crow[FEW_ROWS];
     for (int l = 0; l < 8; l++) col[l] = g->b + at(&g->b_col, j0 + (l < cols ? l : cols - 1));

@@ -550,7 +550,7 @@ __attribute__((target("avx2"))) static void transform_in8(const cn_conv_geom *g,
         for (int q = 0; q < 4; q++) a[q] = _mm256_maskload_ps((const float *)(row + col_at8[q] * (int)sizeof(float)), lanes8(s->cols[q]));
         bt4_8(even8(a[0], a[1]), odd8(a[0], a[1]), even8(a[2], a[3]), odd8(a[2], a[3]), h[i]);
     }
-    __m256i keep = lanes8((1u << s->len) - 1);
+    __m256i keep = cn_first8(s->len);
     float *out = v + c * NR + s->lane;
     int64_t step = g->cin * NR; /* from V_e to V_e+1 */
     for (int j = 0; j < 4; j++) {
@@ -567,7 +567,7 @@ __attribute__((target("avx2"))) static inline void put_row8(const cn_conv_geom *
     int64_t oy = 2 * pt->ty + q, ox0 = 2 * pt->tx + first;
     int64_t n = 2 * pt->len - first < g->ow - ox0 ? 2 * pt->len - first : g->ow - ox0;
     if (oy >= g->oh || n <= 0) return;
-    __m256i k = lanes8(n >= 8 ? 0xFFu : (1u << n) - 1);
+    __m256i k = cn_first8(n);
     float *row = y + ((pt->n * g->cout + o) * g->oh + oy) * g->ow + ox0;
     if (accumulate) v = _mm256_add_ps(_mm256_maskload_ps(row, k), v);
     _mm256_maskstore_ps(row, k, v);
@@ -593,7 +593,7 @@ __attribute__((target("avx2"))) static void pool_tile8(const cn_conv_geom *g, co
             _mm256_castsi256_ps(_mm256_add_epi32(at, _mm256_set1_epi32((int)(cell[c][0] * g->ow + cell[c][1])))), wins));
     }
     int64_t pw = g->ow / 2, plane = (g->oh / 2) * pw, to = (pt->n * g->cout + o) * plane + pt->ty * pw + pt->tx;
-    __m256i keep = lanes8((1u << pt->len) - 1);
+    __m256i keep = cn_first8(pt->len);
     _mm256_maskstore_ps(pool->y + to, keep, best);
     _mm256_maskstore_epi32((int *)(pool->argmax + to), keep, arg);
 }
@@ -603,7 +603,7 @@ __attribute__((target("avx2"))) static void transform_out8(const cn_conv_geom *g
                                                            int64_t m_step, int64_t o, const float *b, float *y,
                                                            int accumulate, int relu, const cn_pool_out *pool)
 {
-    __m256i keep = lanes8((1u << s->len) - 1);
+    __m256i keep = cn_first8(s->len);
     __m256 r[4][2], v[2][2], zero = _mm256_setzero_ps();
     for (int i = 0; i < 4; i++) {
         const float *mi = m + s->lane + 4 * i * m_step;
@@ -944,10 +944,9 @@ __attribute__((target("avx2"))) static void channels_last_job8(const float *s, i
                                                               int64_t job, float *t)
 {
     int64_t groups = c16 / 8, i = job / groups, c0 = job % groups * 8;
-    const __m256i lane = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
     for (int64_t p0 = 0; p0 < plane; p0 += 8) {
         int64_t np = plane - p0 < 8 ? plane - p0 : 8;
-        __m256i m = _mm256_cmpgt_epi32(_mm256_set1_epi32((int)np), lane);
+        __m256i m = cn_first8(np);
         __m256 r[8];
         for (int q = 0; q < 8; q++)
             r[q] = c0 + q < c ? _mm256_maskload_ps(s + (i * c + c0 + q) * plane + p0, m) : _mm256_setzero_ps();
