@@ -120,6 +120,18 @@ def measure(cmd, env=None, timeout=600):
     return r
 
 
+def convnet_best(convnet, model, mode, batch, threads, runs, seconds, env=None):
+    """the best of `runs` runs of `convnet bench` on models/MODEL.cnn with `threads` threads (a
+    run with an error only where all failed)"""
+    best = None
+    for _ in range(runs):
+        r = measure([convnet, "bench", f"models/{model}.cnn", "--batch", str(batch), f"--{mode}", "--seconds",
+                     str(seconds), "--threads", str(threads), "--json"], {"OMP_NUM_THREADS": str(threads), **(env or {})})
+        if best is None or "error" in best or ("error" not in r and r["images_per_s"] > best["images_per_s"]):
+            best = r
+    return best
+
+
 def cpu_has(flag):
     try:
         with open("/proc/cpuinfo") as f:
@@ -274,15 +286,9 @@ def main():
         if info.get("macs"):
             row["flops_per_image"] = (6 if mode == "train" else 2) * info["macs"]
         for t in CONVNET_THREADS:
-            best = None
             # resnet18-cifar too: one run against PyTorch's best of 5 let the host's noise pick
             # PyTorch's best moment and convnet's any (the ratio wandered 1.38-1.56x in an hour)
-            for _ in range(cn_runs):
-                r = measure([convnet, "bench", f"models/{model}.cnn", "--batch", str(batch), f"--{mode}", "--seconds",
-                             str(cn_sec), "--threads", str(t), "--json"], {"OMP_NUM_THREADS": str(t)})
-                if best is None or "error" in best or ("error" not in r and r["images_per_s"] > best["images_per_s"]):
-                    best = r
-            row["convnet"][str(t)] = best
+            row["convnet"][str(t)] = convnet_best(convnet, model, mode, batch, t, cn_runs, cn_sec)
         row["pytorch"] = measure([PY, "bench/torch_bench.py", model, f"--{mode}", "--batch", str(batch),
                                   "--threads", "1,2", "--seconds", str(sec), "--reps", str(reps)])
         if info.get("params") and row["pytorch"].get("params") not in (None, info["params"]):
@@ -333,14 +339,11 @@ def main():
             note(f"bench: {model}, {mode}, batch {batch}, AVX2 only")
             row = {"model": model, "mode": mode, "batch": batch, "convnet": None}
             for t in CONVNET_THREADS:
-                for _ in range(cn_runs):
-                    r = measure([convnet, "bench", f"models/{model}.cnn", "--batch", str(batch), f"--{mode}",
-                                 "--seconds", str(cn_sec), "--threads", str(t), "--json"],
-                                {"OMP_NUM_THREADS": str(t), "CONVNET_ISA": "avx2"})
-                    if "error" in r:
-                        failed.append(f"convnet avx2 {model} {mode} {batch} {t}T")
-                    elif row["convnet"] is None or r["images_per_s"] > row["convnet"]["images_per_s"]:
-                        row["convnet"] = r
+                r = convnet_best(convnet, model, mode, batch, t, cn_runs, cn_sec, {"CONVNET_ISA": "avx2"})
+                if "error" in r:
+                    failed.append(f"convnet avx2 {model} {mode} {batch} {t}T")
+                elif row["convnet"] is None or r["images_per_s"] > row["convnet"]["images_per_s"]:
+                    row["convnet"] = r
             row["pytorch"] = measure([PY, "bench/torch_bench.py", model, f"--{mode}", "--batch", str(batch),
                                       "--threads", "1,2", "--seconds", str(sec), "--reps", str(reps)], AVX2_TORCH_ENV)
             if "error" in row["pytorch"]:
@@ -530,7 +533,8 @@ def report(res, rows, infos, peak, failed):
     if ag:
         ct = os.environ.get("OPENBLAS_CORETYPE")
         say("SGEMM with AVX2 only: convnet's AVX2 micro-kernel (CONVNET_ISA=avx2) beside OpenBLAS "
-            + (f"with OPENBLAS_CORETYPE={ct} (Haswell: its AVX2 kernels)" if ct else "with the kernel it picks itself")
+            + (f"with OPENBLAS_CORETYPE={ct}" + (" (its AVX2 kernels)" if ct.lower() == "haswell" else "") if ct
+               else "with the kernel it picks itself")
             + ", GFLOP/s:")
         say()
         say(f"| m x n x k | threads | convnet (avx2) | OpenBLAS ({ct or 'its own'}) | ratio |")
