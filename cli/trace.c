@@ -801,11 +801,12 @@ int cmd_trace(int argc, char **argv)
         printf(probs ? "cross-entropy of probabilities p = mean over samples of -sum_k t_k log(p_k)\n"
                      : "cross-entropy of scores z = mean over samples of -sum_k t_k (z_k - log(sum_j e^(z_j)))\n");
         printf("  L = -(");
+        int written = 0;
         for (int64_t s = 0; s < t.batch; s++)
             for (int64_t k = 0; k < classes; k++) {
                 int64_t at = s * classes + k;
                 if (y[at] == 0) continue;
-                printf("%s", s || k ? " + " : ""), num(y[at]);
+                printf("%s", written++ ? " + " : ""), num(y[at]);
                 if (probs) printf("*log("), arg(pred[at]), printf(")");
                 else {
                     printf("*("), num(pred[at]), printf(" - log(");
@@ -813,10 +814,25 @@ int cmd_trace(int argc, char **argv)
                     printf("))");
                 }
             }
-        printf(") / %lld", (long long)t.batch);
+        printf("%s) / %lld", written ? "" : "0", (long long)t.batch);
         res(loss);
-        printf(probs ? "dL/dp_k = -t_k / (p_k * %lld)\n" : "dL/dz_k = (e^(z_k) / sum_j e^(z_j) - t_k) / %lld\n",
-               (long long)t.batch);
+        /* d/dz_k of -sum_j t_j log p_j is p_k sum_j t_j - t_k: p_k - t_k only where the targets sum
+         * to 1, so a row that does not is worked with its sum (as the engine computes it) */
+        double *tsum = calloc((size_t)t.batch, sizeof *tsum);
+        if (!tsum) {
+            rc = cli_error("out of memory");
+            goto done;
+        }
+        int unlike = 0;
+        for (int64_t s = 0; s < t.batch; s++) {
+            for (int64_t k = 0; k < classes; k++) tsum[s] += y[s * classes + k];
+            if (fabs(tsum[s] - 1.0) > 1e-6) unlike = 1;
+        }
+        if (probs) printf("dL/dp_k = -t_k / (p_k * %lld)\n", (long long)t.batch);
+        else if (!unlike) printf("dL/dz_k = (e^(z_k) / sum_j e^(z_j) - t_k) / %lld\n", (long long)t.batch);
+        else
+            printf("dL/dz_k = (e^(z_k) / sum_j e^(z_j) * sum_j t_j - t_k) / %lld   (a row of targets that does not sum to 1"
+                   " keeps its sum)\n", (long long)t.batch);
         for (int64_t s = 0; s < t.batch; s++)
             for (int64_t k = 0; k < classes; k++) {
                 int64_t at = s * classes + k;
@@ -826,10 +842,19 @@ int cmd_trace(int argc, char **argv)
                 } else {
                     printf("(e^("), arg(pred[at]), printf(") / (");
                     for (int64_t j = 0; j < classes; j++) printf("%se^(", j ? " + " : ""), arg(pred[s * classes + j]), printf(")");
-                    printf(") - "), num(y[at]), printf(") / %lld", (long long)t.batch);
+                    printf(")");
+                    if (unlike) printf(" * "), num(tsum[s]);
+                    printf(" - "), num(y[at]), printf(") / %lld", (long long)t.batch);
                 }
                 res(dy[at]);
             }
+        for (int64_t s = 0; s < t.batch; s++)
+            if (fabs(tsum[s] - 1.0) > 1e-6) {
+                fprintf(stderr, "convnet trace: note: sample %lld's targets sum to %g, not 1: cross-entropy's targets are a "
+                                "distribution\n", (long long)s + 1, tsum[s]);
+                break;
+            }
+        free(tsum);
         printf("(the notes' log is the natural logarithm)\n");
     } else {
         printf("%s (mean over samples) = %.6g\n", o.loss, loss);

@@ -92,8 +92,8 @@ static int parse_args(int argc, char **argv, train_opts *o)
           .help = "the test half: an MNIST-format folder's t10k-* files, an image folder's\n"
                   "test/, or a whole image folder (default: the test half of --data)" },
         { "--val", "F", CLI_REAL, &c->val_fraction, .given = &o->val_given,
-          .help = "fraction of the training images held out for validation (default 0.1;\n"
-                  "an image folder's val/ half, when it has one, is used instead)" },
+          .help = "fraction of the training images held out for validation, 0 to 0.9\n"
+                  "(default 0.1; an image folder's val/ half, when it has one, is used instead)" },
         { "--crop", "P", CLI_INT, &c->crop_pad, 0, 64, .help = "augmentation: random crop after zero-padding by P pixels (default 0)" },
         { "--flip", NULL, CLI_FLAG, &c->flip, .help = "augmentation: random horizontal flips" },
         { "--epochs", "N", CLI_INT, &o->epochs_given, 1, 100000, .heading = "training:", .help = "(default 10)" },
@@ -802,6 +802,25 @@ static int open_parallel(cn_ctx *ctx, train_opts *o)
     return 0;
 }
 
+/* The settings that need no data, checked before a folder is made or a data set read: a bad
+ * value is a usage error (exit 2), said at once. What depends on the data (the classes, a batch
+ * larger than the training images) is checked by the trainer. */
+static int check_settings(cn_ctx *ctx, const train_opts *o)
+{
+    const cn_train_config *c = &o->cfg;
+    if (!(c->val_fraction >= 0 && c->val_fraction <= 0.9))
+        return cli_usage_error("train", "--val %g: it must be in [0, 0.9] (0: no validation)", c->val_fraction);
+    if (!(c->label_smoothing >= 0 && c->label_smoothing < 1))
+        return cli_usage_error("train", "--label-smoothing %g: it must lie in [0, 1)", c->label_smoothing);
+    if (o->shards > c->batch)
+        return cli_usage_error("train", "--shards %lld of a batch of %lld: a shard needs an image at least",
+                               (long long)o->shards, (long long)c->batch);
+    cn_optim_config oc = c->optim;
+    oc.total_steps = 1; /* known once the data is read: any count passes here */
+    if (cn_optim_config_check(ctx, &oc)) return cli_usage_error("train", "%s", cn_ctx_message(ctx));
+    return 0;
+}
+
 /* dir removed if it holds nothing but its lock file: a folder made for a run that never wrote */
 static void remove_if_bare(const char *dir)
 {
@@ -845,6 +864,10 @@ int cmd_train(int argc, char **argv)
     }
     cn_ctx *ctx;
     if (cn_ctx_create(NULL, &ctx)) return cli_error("out of memory");
+    if (!o.resume && (rc = check_settings(ctx, &o))) {
+        cn_ctx_destroy(ctx);
+        return rc;
+    }
     char *args = NULL, *words = NULL, *spec = NULL;
     int lock = -1, top_new = 0; /* top_new: --seeds made the top folder now */
     int size;

@@ -335,6 +335,10 @@ typedef struct cn_optim cn_optim;
  * eps 1e-8, no decay, constant schedule. */
 void cn_optim_defaults(cn_optim_config *cfg, cn_optim_kind kind);
 cn_status cn_optim_create(cn_ctx *ctx, const cn_net *net, const cn_optim_config *cfg, cn_optim **out);
+/* The settings checked as cn_optim_create (and cn_train_check) checks them, the first bad one
+ * named with its value (CN_E_ARG): for a caller that wants to refuse a setting before it reads
+ * data. The cosine and one-cycle schedules need total_steps >= 1. */
+cn_status cn_optim_config_check(cn_ctx *ctx, const cn_optim_config *cfg);
 void cn_optim_destroy(cn_optim *opt);
 /* The learning rate of step t (0-based). */
 double cn_optim_lr_at(const cn_optim_config *cfg, int64_t t);

@@ -120,6 +120,20 @@ expect_text "--batch 0: message names --batch" err "--batch"
 run "$CN" train -e "$SPEC" --lr 1e400 --out "$T/lr-huge"
 expect_rc "train --lr 1e400" 2
 expect_text "train --lr 1e400: not finite" err "--lr must be a finite number, got '1e400'"
+# settings that need no data: refused before a folder is made or the data read (exit 2)
+for bad in "--val -0.1|--val -0.1: it must be in [0, 0.9]" "--val 0.95|--val 0.95: it must be in [0, 0.9]" \
+    "--lr 0|optimizer: lr 0: it must be > 0" "--momentum 1|optimizer: momentum 1: it must be >= 0 and below 1" \
+    "--weight-decay -1|optimizer: weight decay -1: it must be >= 0" "--clip -1|optimizer: clip -1: it must be >= 0" \
+    "--weight-decay 1e39|optimizer: weight decay 1e+39: it must be >= 0, and below float's largest, 3.4e38" \
+    "--label-smoothing 1.5|--label-smoothing 1.5: it must lie in [0, 1)" \
+    "--shards 3 --batch 2|--shards 3 of a batch of 2: a shard needs an image at least"; do
+    args=${bad%%|*}
+    # shellcheck disable=SC2086 # the settings are words
+    run "$CN" train -e "$SPEC" $args --data "$T/no-such-data" --out "$T/refused"
+    expect_rc "train $args" 2
+    expect_text "train $args: said" err "convnet train: ${bad#*|}"
+    if [ -e "$T/refused" ]; then bad "train $args: no folder made" "$(ls -la "$T/refused")"; else ok "train $args: no folder made"; fi
+done
 run "$CN" train -e "$SPEC" --lr fast --out "$T/lr-word"
 expect_rc "train --lr fast" 2
 expect_text "train --lr fast: not a number" err "--lr must be a number, got 'fast'"
@@ -614,11 +628,11 @@ expect_text "train --label-smoothing on softmax, said" err "label smoothing need
 if [ ! -e "$T/smooth" ]; then ok "train --label-smoothing on softmax: no folder"; else bad "train --label-smoothing on softmax: $T/smooth made"; fi
 # an optimizer setting out of range: named, and no folder made
 run "$CN" train -e 'input 8x8x1; flatten; dense 2' --data "$T/show" --epochs 1 --batch 4 --momentum 2 --out "$T/momentum2"
-expect_rc "train --momentum 2" 1
+expect_rc "train --momentum 2 (a usage error)" 2
 expect_text "train --momentum 2, said" err "optimizer: momentum 2: it must be >= 0 and below 1"
 if [ ! -e "$T/momentum2" ]; then ok "train --momentum 2: no folder"; else bad "train --momentum 2: $T/momentum2 made"; fi
 run "$CN" train -e 'input 8x8x1; flatten; dense 2' --data "$T/show" --epochs 1 --batch 4 --momentum 2 --seeds 2 --out "$T/momentum2"
-expect_rc "train --momentum 2 --seeds 2" 1
+expect_rc "train --momentum 2 --seeds 2 (a usage error)" 2
 if [ ! -e "$T/momentum2" ]; then ok "train --momentum 2 --seeds 2: no folder"; else bad "train --momentum 2 --seeds 2: $T/momentum2 made"; fi
 # a run's folder inside the image folder it trains on would be read back as a class of its own
 # (the report's evaluation failed on its CSV files): refused before anything is written

@@ -400,9 +400,20 @@ static void test_output_scores_classes(void)
     CHECK_CONTAINS(cn_ctx_message(ctx), "optimizer: momentum 2: it must be >= 0 and below 1");
     cfg.optim.momentum = 0.9, cfg.optim.lr = -1;
     CHECK(cn_train_check(ctx, more, &ds, &cfg) == CN_E_ARG);
-    CHECK_CONTAINS(cn_ctx_message(ctx), "optimizer: lr -1: it must be > 0, and finite");
+    CHECK_CONTAINS(cn_ctx_message(ctx), "optimizer: lr -1: it must be > 0, and below float's largest, 3.4e38");
     cfg.optim.lr = INFINITY;
     CHECK(cn_train_check(ctx, more, &ds, &cfg) == CN_E_ARG);
+    /* finite as a double, but no float: the first update would overflow */
+    cfg.optim.lr = 0.05, cfg.optim.weight_decay = 1e39;
+    CHECK(cn_train_check(ctx, more, &ds, &cfg) == CN_E_ARG);
+    CHECK_CONTAINS(cn_ctx_message(ctx), "optimizer: weight decay 1e+39");
+    cfg.optim.weight_decay = 3e38;
+    cn_optim_config planned = cfg.optim;
+    CHECK(cn_optim_config_check(ctx, &planned) == CN_E_ARG); /* one-cycle, without its steps */
+    CHECK_CONTAINS(cn_ctx_message(ctx), "need the total number of steps");
+    planned.total_steps = 10;
+    CHECK(cn_optim_config_check(ctx, &planned) == CN_OK); /* the largest floats pass */
+    cfg.optim.weight_decay = 5e-4;
     cfg.optim.lr = 0.05, cfg.optim.clip_norm = NAN;
     CHECK(cn_train_check(ctx, more, &ds, &cfg) == CN_E_ARG);
     CHECK_CONTAINS(cn_ctx_message(ctx), "optimizer: clip nan");

@@ -161,6 +161,22 @@ expect_rc "trace of one weight" 0
 expect_formula "trace: the gradient 0.3" "dL/dw[1,1] = 0.3*1 = 0.3"
 expect_formula "trace: the notes' update" "w.weight[1,1] = 0.5 - 0.01*0.3 = 0.497"
 
+# ---- trace: cross-entropy with targets that do not sum to 1 -------------------------------------
+# dL/dz_k = p_k * sum_j t_j - t_k: with t = (1, 1) and z = (1, 2), p1 = e/(e + e^2) = 0.268941,
+# so dz1 = 2 p1 - 1 = -0.462117 (p1 - t1 would be -0.731059); the loss -(z1 - lse) - (z2 - lse)
+printf 'o.weight = 1,0;0,1\no.bias = 0,0\n' >"$T/eye.txt"
+run "$CN" trace -e 'input 1x1x2; dense 2 as o' --weights "$T/eye.txt" --input 1,2 --target 1,1 --loss ce
+expect_rc "trace ce, targets summing to 2" 0
+expect_formula "trace ce: the rule with the targets' sum" "dL/dz_k = (e^(z_k) / sum_j e^(z_j) * sum_j t_j - t_k) / 1"
+expect_formula "trace ce: dz1 = 2 p1 - 1" "sample 1: dL/dz1 = (e^(1) / (e^(1) + e^(2)) * 2 - 1) / 1 = -0.462117"
+expect_text "trace ce: the targets' sum said" err "sample 1's targets sum to 2, not 1"
+"$PY" tests/trace_check.py 10 <"$T/out" >"$T/check" 2>&1
+if [ $? -eq 0 ]; then ok "trace ce, targets summing to 2: every worked line recomputes"; else bad "trace ce, targets summing to 2: lines that do not recompute" "$(cat "$T/check")"; fi
+# a leading zero target leaves no '+' before the first term
+run "$CN" trace -e 'input 1x1x2; dense 2 as o' --weights "$T/eye.txt" --input 1,2 --target 0,1 --loss ce
+expect_formula "trace ce: the loss's first term without a sign" "L = -(1*(2 - log(e^(1) + e^(2)))) / 1 = 0.313262"
+expect_empty "trace ce, one-hot targets: no note" err
+
 # ---- trace: random small nets, every worked line recomputed; one against PyTorch ----------------
 # weights and inputs drawn here (seeded), in the JSON weight format
 "$PY" - "$T" <<'PYEOF'

@@ -4,6 +4,7 @@
  * one vectorised loop over it per rule, on threads for large nets.
  * Covered by tests/test_torch_parity.c (every rule and schedule against PyTorch), tests/test_train.c
  * and tests/test_trainer.c (frozen layers). */
+#include <float.h>
 #include <math.h>
 #include <stddef.h>
 #include <string.h>
@@ -52,16 +53,17 @@ static int states_of(cn_optim_kind k)
 
 cn_status cn_optim_config_check(cn_ctx *ctx, const cn_optim_config *cfg)
 {
-    /* each setting named with its value, so that `--momentum 2` is told which */
+    /* each setting named with its value, so that `--momentum 2` is told which; the updates are
+     * in float, so a value past float's range (1e39) would overflow at the first step */
     static const struct { const char *name; size_t off; double lo; int open_lo; double hi; } range[] = {
-        { "lr", offsetof(cn_optim_config, lr), 0, 1, INFINITY },
+        { "lr", offsetof(cn_optim_config, lr), 0, 1, FLT_MAX },
         { "momentum", offsetof(cn_optim_config, momentum), 0, 0, 1 },
         { "beta1", offsetof(cn_optim_config, beta1), 0, 0, 1 },
         { "beta2", offsetof(cn_optim_config, beta2), 0, 0, 1 },
-        { "eps", offsetof(cn_optim_config, eps), 0, 1, INFINITY },
-        { "weight decay", offsetof(cn_optim_config, weight_decay), 0, 0, INFINITY },
-        { "l1", offsetof(cn_optim_config, l1), 0, 0, INFINITY },
-        { "clip", offsetof(cn_optim_config, clip_norm), 0, 0, INFINITY },
+        { "eps", offsetof(cn_optim_config, eps), 0, 1, FLT_MAX },
+        { "weight decay", offsetof(cn_optim_config, weight_decay), 0, 0, FLT_MAX },
+        { "l1", offsetof(cn_optim_config, l1), 0, 0, FLT_MAX },
+        { "clip", offsetof(cn_optim_config, clip_norm), 0, 0, FLT_MAX },
     };
     if ((unsigned)cfg->kind > CN_OPTIM_ADAMW || (unsigned)cfg->schedule > CN_SCHED_ONECYCLE)
         return cn_fail(ctx, CN_E_ARG, "unknown optimizer or schedule");
@@ -70,7 +72,7 @@ cn_status cn_optim_config_check(cn_ctx *ctx, const cn_optim_config *cfg)
         if (!(range[i].open_lo ? v > range[i].lo : v >= range[i].lo) || !(v < range[i].hi) || isnan(v))
             return cn_fail(ctx, CN_E_ARG, "optimizer: %s %g: it must be %s %g%s", range[i].name, v,
                            range[i].open_lo ? ">" : ">=", range[i].lo,
-                           range[i].hi == 1 ? " and below 1" : isinf(range[i].hi) ? ", and finite" : "");
+                           range[i].hi == 1 ? " and below 1" : ", and below float's largest, 3.4e38");
     }
     if (cfg->warmup_steps < 0) return cn_fail(ctx, CN_E_ARG, "optimizer: warmup %lld: it must be >= 0", (long long)cfg->warmup_steps);
     if ((cfg->schedule == CN_SCHED_COSINE || cfg->schedule == CN_SCHED_ONECYCLE) && cfg->total_steps < 1)

@@ -74,8 +74,4 @@ cn_status cn_train_step_sharded(cn_ctx *ctx, cn_net *net, cn_optim *opt, const c
                                 const float *x, const int32_t *labels, int64_t rows, int64_t batch, double *loss,
                                 int64_t *correct);
 
-/* The optimizer's settings checked as cn_optim_create checks them, each named with its value
- * (optim.c); cn_train_check makes them before a run's files are written. */
-cn_status cn_optim_config_check(cn_ctx *ctx, const cn_optim_config *cfg);
-
 #endif
