@@ -43,14 +43,14 @@ int cmd_bench(int argc, char **argv)
     cli_spec spec = { 0 };
     int64_t batch = 64, threads = cn_threads();
     double min_seconds = 2;
-    int train = 1, json = 0, local_bn = 0, threads_given = 0;
+    int train = 1, train_flag = 0, infer = 0, json = 0, local_bn = 0, threads_given = 0;
     int64_t shards = 0;
     cli_device dev = { 0 };
     const cli_option opts[] = { /* -e, --train, --infer and --seconds: the usage line and the text say them */
         { "-e", "TEXT", CLI_TEXT, &spec.text, .help = NULL },
         { "--batch", "N", CLI_INT, &batch, 1, 1 << 16, .help = "(default 64)" },
-        { "--train", NULL, CLI_SET, &train, 1, .help = NULL },
-        { "--infer", NULL, CLI_SET, &train, 0, .help = NULL },
+        { "--train", NULL, CLI_FLAG, &train_flag, .help = NULL },
+        { "--infer", NULL, CLI_FLAG, &infer, .help = NULL },
         { "--seconds", "S", CLI_REAL, &min_seconds, .help = NULL },
         { "--threads", "N", CLI_INT, &threads, 1, 256, .given = &threads_given,
           .help = "threads (default: OMP_NUM_THREADS, else one per core; under mpirun the\n"
@@ -68,6 +68,9 @@ int cmd_bench(int argc, char **argv)
     };
     int usage = cli_parse_spec("bench", argc, argv, opts, help, &spec);
     if (usage != CLI_GO_ON) return usage;
+    if (train_flag && infer) return cli_usage_error("bench", "--train or --infer, not both");
+    train = !infer; /* training is the default */
+    if (!(min_seconds >= 0)) return cli_usage_error("bench", "--seconds %g: it must be >= 0 (0: the fewest steps)", min_seconds);
     cn_set_threads((int)threads);
     cn_ctx *ctx;
     if (cn_ctx_create(NULL, &ctx)) return cli_error("out of memory");

@@ -35,7 +35,7 @@ const char *cli_closest(const char *word, const char *const *known);
  * and the did-you-mean of an unknown option. A table ends with { 0 }. */
 typedef enum {
     CLI_FLAG,  /* no value: *(int *)target = 1 */
-    CLI_SET,   /* no value: *(int *)target = lo (two flags for one setting: --train, --infer) */
+    CLI_SET,   /* no value: *(int *)target = lo (a flag that sets a value: gradcheck's --eval) */
     CLI_TEXT,  /* *(const char **)target = the value */
     CLI_INT,   /* *(int64_t *)target = the value, a whole number from lo to hi */
     CLI_REAL,  /* *(double *)target = the value, a finite number */
@@ -172,6 +172,9 @@ int cli_data_fits(const char *data, const cn_dataset *ds, const cn_layer_info *i
 const char *cli_data_name(const char *data, cli_half half, char *buf, size_t cap);
 /* The data a checkpoint's run was tested on: its "test_data" (train --test), else its "data". */
 const char *cli_test_data(const cn_checkpoint *ck);
+/* A spec file where a run or a checkpoint is wanted (`convnet eval models/lenet5.cnn`): the
+ * error said (train it first) and its exit status; else 0. */
+int cli_refuse_spec(const char *arg);
 /* Reads a checkpoint (a file or a run folder's model.safetensors), its net and normalisation;
  * returns 0 or the exit status after printing the error. */
 int cli_open_checkpoint(cn_ctx *ctx, const char *arg, cn_checkpoint **ck, cn_net **net, float *mean, float *std);

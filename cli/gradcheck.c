@@ -104,6 +104,7 @@ int cmd_gradcheck(int argc, char **argv)
     };
     int usage = cli_parse_spec("gradcheck", argc, argv, opts, help, &spec);
     if (usage != CLI_GO_ON) return usage;
+    if (!(tol >= 0)) return cli_usage_error("gradcheck", "--tolerance %g: it must be >= 0", tol);
     cn_ctx *ctx;
     if (cn_ctx_create(NULL, &ctx)) return cli_error("out of memory");
     cn_net *net = NULL;

@@ -393,7 +393,9 @@ int cmd_report(int argc, char **argv)
     int usage = cli_parse("report", argc, argv, opts, help, cli_take_one, &dir);
     if (usage != CLI_GO_ON) return usage;
     if (!dir) return cli_usage_error("report", "give a run folder (the --out DIR of convnet train)");
-    int rc = report_final(dir, data, images, batch, (cn_tta)tta, NAN);
+    int rc = cli_refuse_spec(dir);
+    if (rc) return rc;
+    rc = report_final(dir, data, images, batch, (cn_tta)tta, NAN);
     if (!rc && !quiet) printf("report: %s/report.html\n", dir);
     return rc;
 }

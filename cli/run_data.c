@@ -188,11 +188,26 @@ int cli_match_classes(const cn_checkpoint *ck, int32_t k, cn_dataset *ds, const 
     return rc;
 }
 
+int cli_refuse_spec(const char *arg)
+{
+    if (cli_is_checkpoint(arg)) return 0; /* a .safetensors file or a folder */
+    cn_ctx *ctx;
+    cn_net *net = NULL;
+    if (cn_ctx_create(NULL, &ctx)) return 0; /* the reader's own error follows */
+    int spec = !cn_net_load_spec(ctx, arg, &net);
+    cn_net_destroy(net);
+    cn_ctx_destroy(ctx);
+    if (!spec) return 0;
+    return cli_error("%s is a spec, not a run folder or a checkpoint: train it first (convnet train %s), then give the "
+                     "run's folder", arg, arg);
+}
+
 int cli_open_checkpoint(cn_ctx *ctx, const char *arg, cn_checkpoint **ck, cn_net **net, float *mean, float *std)
 {
     *ck = NULL;
     *net = NULL;
-    int rc = 0;
+    int rc = cli_refuse_spec(arg);
+    if (rc) return rc;
     if (cn_checkpoint_read(ctx, arg, ck) || cn_checkpoint_net(ctx, *ck, net) || cn_checkpoint_norm(ctx, *ck, mean, std))
         rc = cli_ctx_error(ctx);
     if (rc) {
@@ -207,6 +222,9 @@ int cli_open_checkpoint(cn_ctx *ctx, const char *arg, cn_checkpoint **ck, cn_net
 int cli_open_model(const char *arg, cn_ctx **ctx, cn_model **model)
 {
     *model = NULL;
+    *ctx = NULL;
+    int refused = cli_refuse_spec(arg);
+    if (refused) return refused;
     if (cn_ctx_create(NULL, ctx)) {
         *ctx = NULL;
         return cli_error("out of memory");

@@ -382,6 +382,9 @@ expect_json "gradcheck --json: 9 layers (the input has none), each under 1e-6" \
 run "$CN" gradcheck -e 'input 4x4x1; conv 2 3x3' --tolerance 0
 expect_rc "gradcheck --tolerance 0 fails" 1
 expect_text "gradcheck: FAIL shown" out "FAIL"
+run "$CN" gradcheck -e 'input 4x4x1; conv 2 3x3' --tolerance -1
+expect_rc "gradcheck --tolerance -1" 2
+expect_text "gradcheck --tolerance -1: said" err "convnet gradcheck: --tolerance -1: it must be >= 0"
 run "$CN" gradcheck -e 'input 4x4x1; conv 2 3x3' --samples 0
 expect_rc "gradcheck --samples 0" 2
 
@@ -504,6 +507,26 @@ expect_json "bench: rate, steps and the 3 layers with conv MACs 4*8*8*4*9" \
 run "$CN" bench -e 'input 8x8x1; conv 4 3x3 pad=1; relu; dense 3' --infer --seconds 0.05
 expect_rc "bench --infer" 0
 expect_text "bench --infer: says inference" out "inference"
+run "$CN" bench -e 'input 8x8x1; conv 4 3x3 pad=1; relu; dense 3' --train --infer
+expect_rc "bench --train --infer" 2
+expect_text "bench --train --infer: said" err "convnet bench: --train or --infer, not both"
+run "$CN" bench -e 'input 8x8x1; conv 4 3x3 pad=1; relu; dense 3' --seconds -1
+expect_rc "bench --seconds -1" 2
+expect_text "bench --seconds -1: said" err "convnet bench: --seconds -1: it must be >= 0"
+
+# a spec where a run or a checkpoint is wanted: named as a spec, the way to a run said
+printf 'input 8x8x1\nconv 4 3x3\n' >"$T/net.cnn"
+for cmd in "eval" "predict|$T/net.cnn" "export|-o $T/net.onnx" "report" "show|--filters conv1 -o $T/net.png"; do
+    sub=${cmd%%|*}; more=; [ "$sub" != "$cmd" ] && more=${cmd#*|}
+    # shellcheck disable=SC2086 # more: the words after the spec
+    run "$CN" $sub "$T/net.cnn" $more
+    expect_rc "$sub of a spec" 1
+    expect_text "$sub of a spec: said" err "$T/net.cnn is a spec, not a run folder or a checkpoint: train it first (convnet train $T/net.cnn)"
+done
+# any other text file: not taken for a checkpoint's header length
+echo 'notes of the lecture, not a net' >"$T/notes.txt"
+run "$CN" eval "$T/notes.txt"
+expect_text "eval of a text file: said" err "$T/notes.txt: a text file, not a safetensors checkpoint"
 
 # the CPU's vector code, named by bench (what /proc/cpuinfo says the CPU has), lowered by
 # CONVNET_ISA; a value it does not know is refused before anything runs

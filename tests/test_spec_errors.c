@@ -263,6 +263,10 @@ static const spec_case cases_table[] = {
       "m.cnn:2:8: conv: kernel 9x9 larger than padded input 5x5" },
     { "comments", "# a net\ninput 5x5x1 # the image\n\nconv 8 9x9 # too big\n", 0, CN_E_SHAPE,
       "m.cnn:4:8: conv: kernel 9x9 larger than padded input 5x5" },
+    /* a UTF-8 byte-order mark before the first line: skipped, columns counted after it */
+    { "byte-order mark", "\xEF\xBB\xBFinput 5x5x1\nconv 8 9x9", 0, CN_E_SHAPE,
+      "m.cnn:2:8: conv: kernel 9x9 larger than padded input 5x5" },
+    { "byte-order mark, first line", "\xEF\xBB\xBFinput 5x5x1 pad=1", 0, CN_E_PARSE, "m.cnn:1:13: input: unknown key 'pad'; its keys are: shape" },
 
     /* ---- 64-bit overflow ---- */
     /* 2e9 * 2e9 * 2e9 = 8e27 > 9.2e18 */
@@ -554,6 +558,7 @@ static void test_fixed_specs_parse(void)
         "input 8x8x1\nmaxpool 2x2 pad=1",
         "input 2000000000x1000000000x1",
         "# a comment\ninput 28x28x1 # trailing\n",
+        "\xEF\xBB\xBFinput 28x28x1\nconv 8 3x3", /* a byte-order mark, as Notepad writes one */
     };
     cn_ctx *ctx;
     CHECK_INT(cn_ctx_create(NULL, &ctx), CN_OK);

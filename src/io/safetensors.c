@@ -508,8 +508,22 @@ cn_status cn_st_check_sums(cn_ctx *ctx, const cn_st *f, int need_meta_crc, int v
     return st;
 }
 
+/* whether the 8 bytes of a header length (little-endian) are printable text: a file that is no
+ * safetensors at all (a spec, a CSV), said as such rather than as a length */
+static int text_bytes(uint64_t n)
+{
+    for (int i = 0; i < 8; i++) {
+        unsigned c = (unsigned)(n >> (8 * i)) & 0xFF;
+        if (!(c >= 0x20 && c < 0x7F) && c != '\n' && c != '\r' && c != '\t') return 0;
+    }
+    return 1;
+}
+
 static cn_status check_header_length(cn_ctx *ctx, const char *path, uint64_t n, uint64_t size)
 {
+    if (n > size - 8 && text_bytes(n))
+        return bad(ctx, CN_E_FORMAT, path, "a text file, not a safetensors checkpoint (one begins with its header's "
+                   "length in 8 bytes)");
     if (n > size - 8)
         return bad(ctx, CN_E_FORMAT, path, "header length %llu runs past the end of the file (%llu bytes after the length)",
                    (unsigned long long)n, (unsigned long long)(size - 8));

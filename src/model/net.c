@@ -45,6 +45,8 @@ cn_status cn_net_parse(cn_ctx *ctx, const char *text, size_t len, const char *fi
     if (!net) return CN_E_NOMEM;
     net->alloc = ctx->alloc;
     cn_status st = CN_E_NOMEM;
+    /* a UTF-8 byte-order mark (Windows' Notepad writes one) is no text: columns count after it */
+    if (text && len >= 3 && !memcmp(text, "\xEF\xBB\xBF", 3)) text += 3, len -= 3;
     if (!(net->file = cn_strdup(ctx, file_name ? file_name : "-e"))) goto fail;
     if (!(net->text = cn_strndup(ctx, text ? text : "", len))) goto fail;
     if ((st = cn_spec_parse(ctx, net->text, len, net->file, &net->nodes, &net->n))) goto fail;
