@@ -305,8 +305,19 @@ int cli_parse_matrix(const char *cmd, const char *what, const char *s, float **v
     if (!vals) return cli_error("out of memory");
     const char *p = src;
     for (;;) {
-        while (*p == ' ' || *p == '\t' || *p == ',' || *p == '\r') p++;
+        int commas = 0;
+        for (; *p == ' ' || *p == '\t' || *p == ',' || *p == '\r'; p++) commas += *p == ',';
         int end_row = *p == ';' || *p == '\n' || *p == '\0';
+        /* a comma stands between two values: "1,,2", ",1" or "1," has one missing, not skipped */
+        if (commas > 1 || (commas && (c == 0 || end_row))) {
+            int rc;
+            if (*where) rc = cli_error("%s:%lld: an empty value (a comma with no number on one side)", where, (long long)line);
+            else rc = cli_usage_error(cmd, "%s: row %lld: an empty value (a comma with no number on one side)", what,
+                                      (long long)r + 1);
+            free(vals);
+            free(owned);
+            return rc;
+        }
         if (end_row) {
             if (c > 0) {
                 if (r > 0 && c != *cols) {

@@ -852,6 +852,17 @@ expect_text "filter ragged kernel file: FILE:LINE" err "ragged.txt:2: row 2 has 
 run "$CN" filter "$T/six.png" --kernel "@$T/word.txt" --print
 expect_rc "filter kernel file with a word" 1
 expect_text "filter kernel file with a word: FILE:LINE" err "word.txt:3: 'x' is not a number"
+# a comma with nothing on one side is a value missing, not a separator to skip
+for v in "1,,2" ",1,2" "1,2," "1,2;3,,4"; do
+    run "$CN" calc softmax "$v"
+    expect_rc "calc softmax '$v'" 2
+    expect_text "calc softmax '$v': the empty value said" err "an empty value (a comma with no number on one side)"
+done
+run "$CN" calc softmax "1, 2 ;3 4"
+expect_rc "calc softmax: commas and blanks between values" 0
+printf '0,1,0\n1,,0\n' >"$T/holes.txt"
+run "$CN" filter "$T/six.png" --kernel "@$T/holes.txt" --print
+expect_text "filter kernel file with an empty value: FILE:LINE" err "holes.txt:2: an empty value"
 run "$CN" filter "$T/nowhere.png" --kernel edge --print
 expect_rc "filter of a missing image" 1
 run "$CN" filter "$T/one.png" --kernel edge --print
