@@ -268,7 +268,9 @@ int cn_net_params_held(const cn_net *net);
 cn_status cn_net_freeze(cn_ctx *ctx, cn_net *net, const char *layer, int frozen);
 
 /* Arithmetic of a device: fp32 (IEEE float), tf32 (the GPU's tensor cores on float inputs
- * rounded to 10-bit mantissas: cuBLAS/cuDNN tensor-op math), bf16 (not implemented yet). */
+ * rounded to 10-bit mantissas: cuBLAS/cuDNN tensor-op math), bf16 (the GPU: convolutions and
+ * dense layers on bfloat16 operands with fp32 sums, the activations between layers stored in
+ * bfloat16, the weights, their gradients and the loss fp32). */
 typedef enum { CN_PRECISION_FP32 = 0, CN_PRECISION_TF32, CN_PRECISION_BF16 } cn_precision;
 /* Runs net's kernels from now on on device "cpu" (the default) or "cuda" (the first NVIDIA GPU,
  * through the driver, cuBLAS and cuDNN, loaded at first use), in precision (the CPU: fp32 only).
@@ -919,7 +921,8 @@ typedef struct cn_train_config {
     double val_fraction;       /* training images held out for validation, [0, 0.9] */
     int64_t crop_pad;          /* random crop after zero padding by this much (0: off) */
     int flip;                  /* random horizontal flips */
-    const char *out_dir;       /* model.safetensors (best), last.safetensors (resume point), metrics.csv */
+    const char *out_dir;       /* model.safetensors (best), last.safetensors (resume point), metrics.csv;
+                                * made if missing (its parent must exist); NULL: no files */
     const cn_checkpoint *resume; /* continue the run saved in it (its net must be the one given) */
     const cn_kv *meta;         /* extra metadata for the checkpoints (the run's settings) */
     int n_meta;

@@ -253,8 +253,7 @@ static void test_evaluate_tta(void)
 static void test_val_set_and_loss_monitor(void)
 {
     char out[96], path[160];
-    snprintf(out, sizeof out, "%s/val", dir);
-    CHECK(mkdir_p(out) == 0);
+    snprintf(out, sizeof out, "%s/val", dir); /* not made here: cn_train makes a missing out_dir */
     cn_dataset val = full;
     val.images += 1200 * 784, val.labels += 1200, val.count = 200, val.class_names = NULL;
     cn_train_config c;
@@ -265,6 +264,11 @@ static void test_val_set_and_loss_monitor(void)
     c.val_fraction = 0.5; /* not used: nothing of the training images is held out */
     c.monitor = CN_MONITOR_LOSS;
     cn_net *net = parse_spec(ctx, spec);
+    snprintf(path, sizeof path, "%s/no-such/val", dir); /* its parent missing: refused, nothing made */
+    c.out_dir = path;
+    CHECK(cn_train(ctx, net, &small, &c, &s) == CN_E_IO);
+    CHECK_CONTAINS(cn_ctx_message(ctx), "no-such/val: cannot create the run's folder: No such file or directory");
+    c.out_dir = out;
     CHECK(cn_train(ctx, net, &small, &c, &s) == CN_OK);
     CHECK_INT(s.steps, 4 * (1200 / 32));
     cn_net_destroy(net);

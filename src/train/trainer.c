@@ -14,6 +14,8 @@
 #include <string.h>
 #include <time.h>
 
+#include <sys/stat.h>
+
 #include "../io/io_impl.h"
 #include "step_row.h"
 #include "train_impl.h"
@@ -660,6 +662,11 @@ cn_status cn_train(cn_ctx *ctx, cn_net *net, const cn_dataset *ds, const cn_trai
     cn_parallel *par = cfg->parallel;
     int64_t row0 = 0, rows = cfg->batch;
     if (par && ((st = agree(&r, par)) || (st = cn_parallel_attach(ctx, par, net, cfg->batch, &row0, &rows)))) goto done;
+    /* the run's folder made if missing (its parent must exist): a C program need not make it */
+    if (cfg->out_dir && mkdir(cfg->out_dir, 0777) && errno != EEXIST) {
+        st = cn_fail(ctx, CN_E_IO, "%s: cannot create the run's folder: %s", cfg->out_dir, strerror(errno));
+        goto done;
+    }
     if (cfg->out_dir && ((st = csv_start(&r, &r.metrics, "metrics", CN_METRICS_COLUMNS "\n")) ||
                          (st = csv_start(&r, &r.steps, "steps", CN_STEPS_COLUMNS "\n")) ||
                          (st = csv_start(&r, &r.gradients, "gradients", CN_GRADIENTS_COLUMNS "\n"))))
