@@ -471,13 +471,14 @@ int cli_parse_bytes(const char *cmd, const char *s, int64_t *out)
     };
     char *end;
     double v = strtod(s, &end);
-    if (end != s && isfinite(v) && v >= 0)
+    if (end != s && isfinite(v) && v > 0) /* nothing fits in 0 bytes */
         for (size_t i = 0; i < sizeof units / sizeof units[0]; i++)
             if (strcmp(end, units[i].unit) == 0 && v * units[i].mult < 9.2e18) {
                 *out = (int64_t)(v * units[i].mult);
                 return 0;
             }
-    return cli_usage_error(cmd, "size must be a number with a unit (as 8GiB, 512MiB, 2GB), got '%s'", s);
+    return cli_usage_error(cmd, "size must be a number above 0, in bytes or with a unit (as 8GiB, 512MiB, 2GB), got '%s'",
+                           s);
 }
 
 void cli_count(char *buf, size_t cap, int64_t n)

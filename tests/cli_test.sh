@@ -140,6 +140,11 @@ expect_text "train --lr fast: not a number" err "--lr must be a number, got 'fas
 
 run "$CN" summary -e "$SPEC" --fit 8XB
 expect_rc "summary --fit 8XB" 2
+run "$CN" summary -e "$SPEC" --fit 0
+expect_rc "summary --fit 0 (nothing fits)" 2
+expect_text "summary --fit 0: said" err "size must be a number above 0, in bytes or with a unit"
+run "$CN" summary -e "$SPEC" --fit 1000000000
+expect_rc "summary --fit in bytes" 0
 
 run "$CN" summary -e "$SPEC" --optimizer adm
 expect_rc "summary --optimizer adm" 2
