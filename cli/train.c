@@ -37,6 +37,7 @@ typedef struct {
     int quiet, replace, val_given;
     int tta;            /* --tta: cn_tta of the test accuracy at the end (besides the plain one) */
     int lr_set, wd_set; /* --lr, --weight-decay given: a later --optimizer keeps them */
+    int warmup_given, step_size_given; /* a schedule's own settings, refused with another */
     cli_device dev;
     int64_t shards;     /* --shards K (0: the default, under mpirun) */
     int local_bn;       /* --local-bn */
@@ -104,9 +105,9 @@ static int parse_args(int argc, char **argv, train_opts *o)
         { "--momentum", "M", CLI_REAL, &c->optim.momentum, .help = "(default 0.9)" },
         { "--schedule", "S", CLI_CALL, o, .call = set_choice, .choices = scheds,
           .help = "constant, step, cosine, onecycle (default)" },
-        { "--warmup", "N", CLI_INT, &c->optim.warmup_steps, 0, INT64_C(1) << 40,
-          .help = "linear warm-up steps (constant, step, cosine)" },
-        { "--step-size", "N", CLI_INT, &c->optim.step_size, 1, INT64_C(1) << 40,
+        { "--warmup", "N", CLI_INT, &c->optim.warmup_steps, 0, INT64_C(1) << 40, .given = &o->warmup_given,
+          .help = "linear warm-up steps (constant, step, cosine; one-cycle rises by itself)" },
+        { "--step-size", "N", CLI_INT, &c->optim.step_size, 1, INT64_C(1) << 40, .given = &o->step_size_given,
           .help = "step schedule: steps between decays (gamma 0.1)" },
         { "--weight-decay", "X", CLI_REAL, &c->optim.weight_decay, .given = &o->wd_set,
           .help = "L2 (decoupled for adamw) (default 5e-4)" },
@@ -815,6 +816,13 @@ static int check_settings(cn_ctx *ctx, const train_opts *o)
     if (o->shards > c->batch)
         return cli_usage_error("train", "--shards %lld of a batch of %lld: a shard needs an image at least",
                                (long long)o->shards, (long long)c->batch);
+    /* a setting the schedule does not read would be dropped without a word */
+    if (o->warmup_given && c->optim.schedule == CN_SCHED_ONECYCLE)
+        return cli_usage_error("train", "--warmup: one-cycle (the default schedule) takes none: its learning rate "
+                                        "rises over the first 30 %% of the steps by itself; give --schedule "
+                                        "constant, step or cosine with --warmup");
+    if (o->step_size_given && c->optim.schedule != CN_SCHED_STEP)
+        return cli_usage_error("train", "--step-size is the step schedule's: give --schedule step with it");
     cn_optim_config oc = c->optim;
     oc.total_steps = 1; /* known once the data is read: any count passes here */
     if (cn_optim_config_check(ctx, &oc)) return cli_usage_error("train", "%s", cn_ctx_message(ctx));

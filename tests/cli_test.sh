@@ -126,7 +126,9 @@ for bad in "--val -0.1|--val -0.1: it must be in [0, 0.9]" "--val 0.95|--val 0.9
     "--weight-decay -1|optimizer: weight decay -1: it must be >= 0" "--clip -1|optimizer: clip -1: it must be >= 0" \
     "--weight-decay 1e39|optimizer: weight decay 1e+39: it must be >= 0, and below float's largest, 3.4e38" \
     "--label-smoothing 1.5|--label-smoothing 1.5: it must lie in [0, 1)" \
-    "--shards 3 --batch 2|--shards 3 of a batch of 2: a shard needs an image at least"; do
+    "--shards 3 --batch 2|--shards 3 of a batch of 2: a shard needs an image at least" \
+    "--warmup 100|--warmup: one-cycle (the default schedule) takes none" \
+    "--schedule cosine --step-size 5|--step-size is the step schedule's: give --schedule step with it"; do
     args=${bad%%|*}
     # shellcheck disable=SC2086 # the settings are words
     run "$CN" train -e "$SPEC" $args --data "$T/no-such-data" --out "$T/refused"
