@@ -540,7 +540,7 @@ static void json_values(const float *v, int64_t n)
 static void help(const cli_option *opts)
 {
     printf("usage: convnet trace SPEC | -e TEXT --weights FILE --input X [--target Y] [--loss L]\n"
-           "                     [--lr LR] [--optimizer K] [--json]\n\n"
+           "                     [--lr LR] [--optimizer K] [--json] [--html FILE]\n\n"
            "One training step of a small net, worked out as the lecture notes do it: each layer's\n"
            "weighted sums and activations with the numbers filled in, the loss, every gradient as a\n"
            "product of the chain rule (a convolution weight's as the sum of its contributions), and\n"
@@ -785,7 +785,8 @@ int cmd_trace(int argc, char **argv)
     printf("\n== loss ==\n");
     const float *pred = cn_net_output(t.net, NULL);
     if (lkind == CN_LOSS_MSE) {
-        printf("mse = mean over the %lld values of (y - t)^2\n  L = (", (long long)cells);
+        if (cells == 1) printf("mse = (y - t)^2 (one value)\n  L = (");
+        else printf("mse = mean over the %lld values of (y - t)^2\n  L = (", (long long)cells);
         for (int64_t k = 0; k < cells; k++) printf("%s(", k ? " + " : ""), num(pred[k]), printf(" - "), num(y[k]), printf(")^2");
         printf(") / %lld", (long long)cells);
         res(loss);
