@@ -2,7 +2,9 @@
  *
  * Conventions: every fallible call returns a cn_status and leaves a message in the cn_ctx
  * (cn_ctx_message) that names the user's file, line and column where one is involved.
- * The library never prints and never exits. Out-parameters are NULL/zero on failure.
+ * The library never prints and never exits, but for two cases that say so: the CUDA backend's
+ * diagnostics when CN_CUDA_VERBOSE=1 (stderr), and cn_parallel_abort, which ends an MPI job.
+ * Out-parameters are NULL/zero on failure.
  * Objects are owned by the caller that created them. Releasing follows one rule: an object the
  * library made and returned by pointer (cn_ctx, cn_net, cn_optim, cn_checkpoint, cn_model) ends with
  * cn_<type>_destroy(obj); a struct the caller owns that the library filled (cn_dataset,
@@ -832,7 +834,8 @@ typedef struct cn_onnx_imported {
 /* Reads an ONNX model from len bytes (an untrusted file: every length, index, shape and data size
  * is checked, and memory stays in proportion to len). file names it in messages; a node that
  * convnet cannot express fails naming the node, its op type and what is supported. opt may be
- * NULL (batch norms kept). Release out with cn_onnx_imported_free. */
+ * NULL (batch norms kept). Release out with cn_onnx_imported_free; a caller that keeps out->net
+ * takes it (sets it to NULL) first, and destroys it itself. */
 cn_status cn_onnx_import(cn_ctx *ctx, const void *data, size_t len, const char *file,
                          const cn_onnx_import_options *opt, cn_onnx_imported *out);
 void cn_onnx_imported_free(cn_ctx *ctx, cn_onnx_imported *r);
