@@ -280,7 +280,8 @@ static int add_folder(path_list *l, const char *dir, int depth)
         struct stat st;
         if (stat(here.v[i], &st)) continue; /* a dangling link: nothing to read */
         if (S_ISDIR(st.st_mode)) rc = add_folder(l, here.v[i], depth + 1);
-        else if (is_image_name(here.v[i]) && path_add(l, here.v[i])) rc = cli_error("out of memory");
+        /* a FIFO or a device named .png would wait or never end: a folder's files only, as train's */
+        else if (S_ISREG(st.st_mode) && is_image_name(here.v[i]) && path_add(l, here.v[i])) rc = cli_error("out of memory");
     }
     path_free(&here);
     return rc;
@@ -297,7 +298,10 @@ static int add_images(path_list *l, const char *arg)
         if (r == GLOB_NOMATCH) return cli_error("%s: no file matches", arg);
         if (r) return cli_error("%s: cannot expand the pattern", arg);
         int rc = 0;
-        for (size_t i = 0; !rc && i < g.gl_pathc; i++) rc = path_add(l, g.gl_pathv[i]) ? cli_error("out of memory") : 0;
+        for (size_t i = 0; !rc && i < g.gl_pathc; i++) {
+            if (!stat(g.gl_pathv[i], &st) && !S_ISREG(st.st_mode)) continue; /* a pattern's files, as a folder's */
+            rc = path_add(l, g.gl_pathv[i]) ? cli_error("out of memory") : 0;
+        }
         globfree(&g);
         return rc;
     }

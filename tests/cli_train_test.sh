@@ -165,14 +165,15 @@ device_cuda predict
 device_cuda eval
 "$CN" train -e 'input 12x12x3; dense 3' --data "$T/colours" --epochs 1 --out "$T/cuda-run" --device cuda >"$T/out" 2>"$T/err"
 device_cuda train
-# predict on a folder (sub-folders too, non-images skipped) holding an unreadable file: the others
+# predict on a folder (sub-folders too, non-images and a FIFO skipped) holding an unreadable file: the others
 # go on, the failure is named, exit 1; the CSV holds a row per image
 mkdir -p "$T/mixed/sub"
 cp "$T/colours/red/000.png" "$T/mixed/a.png"
 cp "$T/colours/blue/000.png" "$T/mixed/sub/b.PNG"
 printf 'not an image' >"$T/mixed/broken.png"
 printf 'notes' >"$T/mixed/notes.txt"
-"$CN" predict "$T/colours-run" "$T/mixed" --csv "$T/pred.csv" >"$T/out" 2>"$T/err"
+mkfifo "$T/mixed/pipe.png" # no regular file: skipped, where reading it would wait for ever
+timeout 60 "$CN" predict "$T/colours-run" "$T/mixed" --csv "$T/pred.csv" >"$T/out" 2>"$T/err"
 check "predict FOLDER with a broken file: exit 1, names it, goes on" \
     "[ $? -eq 1 ] && grep -q '$T/mixed/broken.png: ' '$T/err' && grep -q '1 of 3 images could not be read' '$T/err' && grep -q 'sub/b.PNG' '$T/out'"
 check "predict --csv: header and a row per image, sorted, names by class, the broken one with its error" \

@@ -525,6 +525,14 @@ static void test_file_length(void)
     CHECK(mkdir(run, 0755) == 0 && mkdir(inner, 0755) == 0);
     expect_read_fail(__LINE__, run, CN_E_IO, "not a regular file");
     rmdir(inner), rmdir(run);
+    /* a FIFO in a checkpoint's place: refused at once (alarm: a plain open would wait for a writer
+     * forever, and the test with it) */
+    const char *fifo = tpath("fifo.safetensors");
+    CHECK(mkfifo(fifo, 0600) == 0);
+    alarm(10);
+    expect_read_fail(__LINE__, fifo, CN_E_IO, "fifo.safetensors: not a regular file");
+    alarm(0);
+    unlink(fifo);
 }
 
 static void test_checksum_mismatch(void)

@@ -19,7 +19,9 @@
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
+#include <fcntl.h>
 #include <sys/stat.h>
+#include <unistd.h>
 #include <zlib.h>
 
 #include "io_impl.h"
@@ -608,16 +610,22 @@ cn_status cn_st_read(cn_ctx *ctx, const char *path, cn_st **out)
     *out = NULL;
     cn_status st = CN_E_IO;
     unsigned char *buf = NULL, len8[8];
-    FILE *f = fopen(path, "rb");
-    if (!f) return cn_fail(ctx, CN_E_IO, "%s: cannot open: %s", path, strerror(errno));
+    /* opened without waiting: a FIFO (or a device) in a checkpoint's place is refused below,
+     * where a plain open would wait for a writer that never comes */
+    int fd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC);
+    if (fd < 0) return cn_fail(ctx, CN_E_IO, "%s: cannot open: %s", path, strerror(errno));
     struct stat sb;
-    if (fstat(fileno(f), &sb) != 0) {
-        st = cn_fail(ctx, CN_E_IO, "%s: cannot stat: %s", path, strerror(errno));
-        goto done;
+    int stat_failed = fstat(fd, &sb) != 0;
+    if (stat_failed || !S_ISREG(sb.st_mode)) {
+        st = stat_failed ? cn_fail(ctx, CN_E_IO, "%s: cannot stat: %s", path, strerror(errno))
+                         : bad(ctx, CN_E_IO, path, "not a regular file");
+        close(fd);
+        return st;
     }
-    if (!S_ISREG(sb.st_mode)) {
-        st = bad(ctx, CN_E_IO, path, "not a regular file");
-        goto done;
+    FILE *f = fdopen(fd, "rb");
+    if (!f) {
+        close(fd);
+        return cn_fail(ctx, CN_E_IO, "%s: cannot open: %s", path, strerror(errno));
     }
     uint64_t size = (uint64_t)sb.st_size;
     if (size < 8) {
