@@ -736,7 +736,7 @@ void cn_model_input_shape(const cn_model *model, int64_t *c, int64_t *h, int64_t
  * with that message (as `convnet predict` does). */
 int32_t cn_model_classes(const cn_model *model);
 /* Class k's name: its line of the checkpoint's class_names, else its number ("7"); NULL when k
- * is not in [0, classes). */
+ * is not in [0, classes), or the output is a map. */
 const char *cn_model_class_name(const cn_model *model, int32_t k);
 /* The stored normalisation, one value per input channel (the rest of the 4 unused). */
 void cn_model_norm(const cn_model *model, float mean[4], float std[4]);

@@ -387,8 +387,10 @@ static void test_map_output_refused(void)
         return;
     }
     CHECK(cn_model_classes(m) == 32);
+    CHECK(cn_model_class_name(m, 0) == NULL); /* no names made for a map's values */
     float x[16] = { 0 }, probs[32];
     CHECK(cn_model_probabilities(ctx, m, x, 1, probs) == CN_E_SHAPE);
+    CHECK(cn_model_probabilities(ctx, m, x, 1, NULL) == CN_E_SHAPE); /* the map said before the arguments */
     CHECK_CONTAINS(cn_ctx_message(ctx), "map.safetensors:spec:2:1: the net's output, conv1, is a map (4x4x2), not one score per class");
     unsigned char px[16] = { 0 };
     cn_image_view v = { .data = px, .h = 4, .w = 4, .c = 1, .format = CN_PIXELS_U8 };

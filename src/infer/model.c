@@ -77,9 +77,11 @@ cn_status cn_model_load(cn_ctx *ctx, const char *path, cn_model **out)
     m->classes = last.c * last.h * last.w;
     m->softmaxed = !strcmp(last.type, "softmax");
     m->map = last.h * last.w != 1;
-    if ((st = load_names(ctx, m)) || (st = cn_net_hold_params(ctx, m->net, 1))) goto fail;
+    /* a map's values are no classes: no names, no probabilities (a name a value of a 2800x2800
+     * map cost 3 GB before the map was refused) */
+    if ((!m->map && (st = load_names(ctx, m))) || (st = cn_net_hold_params(ctx, m->net, 1))) goto fail;
     if (!(m->x = cn_calloc(ctx, (size_t)(m->c * m->h * m->w), sizeof(float))) ||
-        !(m->probs = cn_calloc(ctx, (size_t)m->classes, sizeof(float)))) {
+        (!m->map && !(m->probs = cn_calloc(ctx, (size_t)m->classes, sizeof(float))))) {
         st = cn_ctx_status(ctx); /* out of memory, or a size that overflows */
         goto fail;
     }
@@ -101,7 +103,7 @@ int32_t cn_model_classes(const cn_model *m) { return m ? (int32_t)m->classes : 0
 
 const char *cn_model_class_name(const cn_model *m, int32_t k)
 {
-    return m && k >= 0 && k < m->classes ? m->names[k] : NULL;
+    return m && m->names && k >= 0 && k < m->classes ? m->names[k] : NULL;
 }
 
 void cn_model_norm(const cn_model *m, float mean[4], float std[4])
@@ -221,10 +223,10 @@ static cn_status add_views(cn_ctx *ctx, cn_model *m, const float *x, int64_t n, 
 cn_status cn_model_probabilities(cn_ctx *ctx, cn_model *m, const float *x, int64_t n, float *probs)
 {
     if (!ctx) return CN_E_ARG;
+    cn_status st = m && m->map ? cn_net_check_classes(ctx, m->net, 0) : CN_OK; /* says why a map is refused */
+    if (st) return st;
     if (!m || !x || !probs) return cn_fail(ctx, CN_E_ARG, "cn_model_probabilities: NULL argument");
     if (n < 1) return cn_fail(ctx, CN_E_ARG, "cn_model_probabilities: %lld images", (long long)n);
-    cn_status st = m->map ? cn_net_check_classes(ctx, m->net, 0) : CN_OK; /* says why a map is refused */
-    if (st) return st;
     int views = cn_tta_count(m->tta);
     int64_t in_count, out_count;
     if (!cn_mul_ok(n, m->c * m->h * m->w, &in_count) || !cn_mul_ok(n, m->classes, &out_count))
@@ -264,7 +266,7 @@ void cn_model_top(const cn_model *m, const float *probs, int k, cn_prediction *o
             if (after && (best < 0 || probs[c] > probs[best])) best = c;
         }
         out[t] = best < 0 ? (cn_prediction){ -1, NULL, 0 }
-                          : (cn_prediction){ (int32_t)best, m->names[best], probs[best] };
+                          : (cn_prediction){ (int32_t)best, m->names ? m->names[best] : NULL, probs[best] };
     }
 }
 
