@@ -505,6 +505,14 @@ cp "$T/mnist/train-"* "$T/mnist-train/"
 run "$CN" data check "$T/mnist-train"
 expect_rc "data check of an MNIST folder without a test half" 0
 expect_line "data check MNIST: only train-* named" out "layout: MNIST-format IDX files (train-*)"
+# a test half of another size (2x3): training would refuse it, so the check says so (exit 1)
+mkdir "$T/mnist-sizes"
+cp "$T/mnist/"* "$T/mnist-sizes/"
+"$PY" -c "import struct, sys; open(sys.argv[1], 'wb').write(struct.pack('>IIII', 0x803, 3, 2, 3) + bytes(18))" \
+    "$T/mnist-sizes/t10k-images-idx3-ubyte"
+run "$CN" data check "$T/mnist-sizes"
+expect_rc "data check: halves of two sizes" 1
+expect_line "data check: the sizes named" out "$T/mnist-sizes/t10k-images-idx3-ubyte: the test half's images are 2x3, the train half's ($T/mnist-sizes/train-images-idx3-ubyte) 2x2: a net takes one size"
 
 # bench: a short run of a small net, as JSON; every layer but the input listed with its MACs
 run "$CN" bench -e 'input 8x8x1; conv 4 3x3 pad=1; relu; dense 3' --batch 4 --seconds 0.05 --json

@@ -257,6 +257,14 @@ static cn_status check_idx(checker *k, idx_half *halves, int n, int32_t classes)
         for (int64_t j = 0; j < h->lb.count; j++)
             if (h->lb.data[j] > max_label) max_label = h->lb.data[j];
     }
+    /* a net takes one size: the halves' images must agree (training refuses them otherwise) */
+    for (int i = 1; i < n; i++)
+        if (halves[0].im.data && halves[i].im.data &&
+            (halves[i].im.dims[1] != halves[0].im.dims[1] || halves[i].im.dims[2] != halves[0].im.dims[2]))
+            problem(k, "%s: the %s half's images are %lldx%lld, the %s half's (%s) %lldx%lld: a net takes one size",
+                    halves[i].images_path, r->halves[i].name, (long long)halves[i].im.dims[1],
+                    (long long)halves[i].im.dims[2], r->halves[0].name, halves[0].images_path,
+                    (long long)halves[0].im.dims[1], (long long)halves[0].im.dims[2]);
     st = CN_OK;
     r->files = total;
     r->classes = classes > 0 ? classes : max_label + 1;
