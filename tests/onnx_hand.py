@@ -1,6 +1,7 @@
 """onnx_hand.py — ONNX models written node by node (onnx.helper) with what other exporters write
 and PyTorch does not, for tests/onnx_test.sh: auto_pad SAME_UPPER and VALID on Conv, MaxPool and
-AveragePool (tf2onnx's, Keras' padding='same'), and Gemm with transB=0 (weights stored in x out).
+AveragePool (tf2onnx's, Keras' padding='same'), MaxPool padded at the end (PyTorch's ceil_mode
+before opset 10), and Gemm with transB=0 (weights stored in x out).
 For each, DIR/NAME.onnx, the input NAME.x.bin (float32, its dims in NAME.x.shape) and the output
 NAME.y.bin computed by PyTorch with the padding worked out by the ONNX spec's formula
 (total = max((ceil(in / s) - 1) * s + k - in, 0), the odd one at the end), not by convnet's.
@@ -76,6 +77,16 @@ for name, size, op, include in (("maxpool_same", 8, "MaxPool", None), ("avgpool_
     node = helper.make_node(op, ["x"], ["y"], name="pool", kernel_shape=[k, k], strides=[s, s], auto_pad="SAME_UPPER",
                             **attrs)
     save(name, x, y.numpy(), [node], {}, list(y.shape))
+# MaxPool padded at the end only, as PyTorch writes ceil_mode at opset 9 (MaxPool had no
+# ceil_mode before opset 10): 9x9, 3x3 stride 2, pads 0,0,1,1 give floor((9 + 1 - 3) / 2) + 1 = 4
+# outputs a side, the same windows as ceil mode; pads 0,0,2,2 at stride 1 on 8x8 give 8, which
+# ceil mode does not (6): maxpool_end_pads_other is refused (no reference output)
+for name, size, s, e in (("maxpool_end_pads", 9, 2, 1), ("maxpool_end_pads_other", 8, 1, 2)):
+    k = 3
+    x = rng.standard_normal((2, 3, size, size)).astype(np.float32)
+    y = F.max_pool2d(F.pad(torch.from_numpy(x), (0, e, 0, e), value=-math.inf), k, s)
+    node = helper.make_node("MaxPool", ["x"], ["y"], name="pool", kernel_shape=[k, k], strides=[s, s], pads=[0, 0, e, e])
+    save(name, x, y.numpy(), [node], {}, list(y.shape))
 # Gemm with B stored (in, out), transB=0, as Keras' Dense kernel: y = flatten(x) . B + C
 x = rng.standard_normal((2, 3, 4, 4)).astype(np.float32)
 w = rng.standard_normal((48, 5)).astype(np.float32)
@@ -84,4 +95,4 @@ y = torch.from_numpy(x).reshape(2, 48) @ torch.from_numpy(w) + torch.from_numpy(
 save("gemm_transb0", x, y.numpy(),
      [helper.make_node("Flatten", ["x"], ["f"], name="flatten"), helper.make_node("Gemm", ["f", "w", "c"], ["y"], name="fc")],
      {"w": w, "c": c}, list(y.shape))
-print("wrote 8 models")
+print("wrote 10 models")

@@ -66,6 +66,13 @@ for m in resnet18 resnet18_bn squeezenet1_1 mobilenet_v2 se_resnet unet_small mi
         "'$TO' --check '$T/run-$m/model.safetensors' '$T/torch/$m.x.bin' '$T/torch/$m.y.bin' 2 1e-4"
     echo "     $m: $(cat "$T/check.out")"
 done
+# opsets 9 and 10 (what older exporters write): Pad's pads an attribute, not an input
+for opset in 9 10; do
+    check "PyTorch exports the mix at opset $opset (its padded average pooling a Pad node)" \
+        "ONNX_OPSET=$opset $PY tests/onnx_torch.py '$T/torch$opset' mix"
+    check "import the mix of opset $opset; outputs equal PyTorch's within 1e-4" \
+        "'$CN' import '$T/torch$opset/mix.onnx' -o '$T/run$opset-mix' && '$TO' --check '$T/run$opset-mix/model.safetensors' '$T/torch$opset/mix.x.bin' '$T/torch$opset/mix.y.bin' 2 1e-4"
+done
 check "import resnet18_bn --fold-bn: 20 batch norms folded" \
     "'$CN' import '$T/torch/resnet18_bn.onnx' -o '$T/run-fold' --fold-bn | grep -q '20 batch norms folded'"
 check "resnet18_bn folded: outputs equal PyTorch's within 1e-4" \
@@ -74,13 +81,16 @@ echo "     resnet18_bn --fold-bn: $(cat "$T/check.out")"
 
 # what other exporters write (tf2onnx, Keras): auto_pad SAME_UPPER and VALID, Gemm with transB=0;
 # the outputs by PyTorch with the ONNX spec's padding, and ONNX Runtime agrees with them
-HAND="conv_same_s2_even conv_same_s2_odd conv_same_k4 conv_valid_s2 maxpool_same avgpool_same avgpool_same_counted gemm_transb0"
+HAND="conv_same_s2_even conv_same_s2_odd conv_same_k4 conv_valid_s2 maxpool_same avgpool_same avgpool_same_counted maxpool_end_pads gemm_transb0"
 check "hand-written ONNX models: auto_pad SAME_UPPER and VALID, Gemm transB=0" "$PY tests/onnx_hand.py '$T/hand'"
 check "ONNX Runtime gives the reference outputs of the hand-written models within 1e-5" "node tests/onnx/ort_check.js '$T/hand' 1e-5"
 for m in $HAND; do
     check "import $m; convnet's outputs equal the reference within 1e-5" \
         "'$CN' import '$T/hand/$m.onnx' -o '$T/run-$m' && '$TO' --check '$T/run-$m/model.safetensors' '$T/hand/$m.x.bin' '$T/hand/$m.y.bin' 2 1e-5"
 done
+
+check "a MaxPool padded at the end where ceil mode gives other outputs: refused, the pads named" \
+    "'$CN' import '$T/hand/maxpool_end_pads_other.onnx' -o '$T/run-other' 2>'$T/err'; test \$? -eq 1 && grep -q \"node 0 'pool' (MaxPool): pads 0,0,2,2 at the end give 8x8 outputs of 8x8, which ceil mode does not (6x6): not supported\" '$T/err'"
 
 # ---- 3. the commands on an imported run ----
 R="$T/run-resnet18_bn"

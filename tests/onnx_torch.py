@@ -153,6 +153,10 @@ def randomize(model):
             m.weight.data.uniform_(-0.5, 0.5)
 
 
+# the opset written (ONNX_OPSET: 9 and 10 keep Pad's pads and Clip's bounds as attributes)
+OPSET = int(os.environ.get("ONNX_OPSET", "17"))
+
+
 def main():
     out, names = sys.argv[1], sys.argv[2:]
     os.makedirs(out, exist_ok=True)
@@ -168,7 +172,7 @@ def main():
         with torch.no_grad():
             y = model(x)
         mode = torch.onnx.TrainingMode.PRESERVE if keep_bn else torch.onnx.TrainingMode.EVAL
-        torch.onnx.export(model, x, os.path.join(out, name + ".onnx"), opset_version=17, training=mode,
+        torch.onnx.export(model, x, os.path.join(out, name + ".onnx"), opset_version=OPSET, training=mode,
                           input_names=["input"], output_names=["logits"],
                           dynamic_axes=None if static else {"input": {0: "N"}})
         x.numpy().tofile(os.path.join(out, name + ".x.bin"))

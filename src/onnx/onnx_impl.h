@@ -141,6 +141,13 @@ cn_status cn_onnx_fold_bn(cn_onnx_in *in, cn_onnx_layer *l, const Onnx__NodeProt
  * statement: "pad=THxTW" when symmetric, else "pad=same", which the layer must resolve to exactly
  * these (checked once the net is parsed). */
 cn_status cn_onnx_pads(cn_onnx_in *in, cn_onnx_layer *l, const Onnx__NodeProto *node);
+/* A max pool whose pads are all at the end (bottom e[0], right e[1]), as exporters before
+ * opset 10 write PyTorch's ceil_mode: appended as "pad=0" (the statement says ceil=yes), which
+ * must give the output of the pads in floor mode, floor((in + e - span) / stride) + 1 for the
+ * window's span (checked once the net is parsed: the same windows then). */
+int cn_onnx_has_auto_pad(const Onnx__NodeProto *node); /* an auto_pad other than NOTSET */
+cn_status cn_onnx_end_pads(cn_onnx_in *in, cn_onnx_layer *l, const int64_t e[2], const int64_t span[2],
+                           const int64_t stride[2]);
 /* Appends " key=value ..." (printf) to layer l's statement. */
 cn_status cn_onnx_append_args(cn_onnx_in *in, cn_onnx_layer *l, const char *fmt, ...) CN_PRINTF(3, 4);
 /* Input 0 of node is a Pad's output (zeros that a Conv or an AveragePool takes as its padding). */

@@ -85,6 +85,8 @@ struct cn_onnx_layer {
     double bn_eps;
     int check_pads;              /* pad=same must give pads[] */
     int64_t pads[4];
+    int check_end;               /* ceil=yes must give the output of end pads end[] (cn_onnx_end_pads) */
+    int64_t end[2], span[2], stride[2];
 };
 
 struct cn_onnx_in {
@@ -678,6 +680,20 @@ cn_status cn_onnx_pads(cn_onnx_in *in, cn_onnx_layer *l, const Onnx__NodeProto *
     return cn_onnx_append_args(in, l, "%s", pad);
 }
 
+int cn_onnx_has_auto_pad(const Onnx__NodeProto *node)
+{
+    const Onnx__AttributeProto *a = find_attr(node, "auto_pad");
+    return a && !attr_is(a, "NOTSET");
+}
+
+cn_status cn_onnx_end_pads(cn_onnx_in *in, cn_onnx_layer *l, const int64_t e[2], const int64_t span[2],
+                           const int64_t stride[2])
+{
+    l->check_end = 1;
+    for (int d = 0; d < 2; d++) l->end[d] = e[d], l->span[d] = span[d], l->stride[d] = stride[d];
+    return cn_onnx_append_args(in, l, " pad=0");
+}
+
 cn_status cn_onnx_append_args(cn_onnx_in *in, cn_onnx_layer *l, const char *fmt, ...)
 {
     char more[200];
@@ -888,6 +904,35 @@ static const cn_onnx_layer *layer_named(const cn_onnx_in *in, const char *name)
 /* every parameter of the net has a tensor of its shape in the file: checked before any slab */
 static cn_status check_params(cn_onnx_in *in, const cn_net *net)
 {
+    /* first the padding (a layer of other pads gives the next layers other shapes, and their
+     * tensors would be named instead): pad=same stands for asymmetric pads and must resolve to
+     * them; ceil=yes for end pads must give their output */
+    for (int i = 0; i < net->n; i++) {
+        const cn_node *n = &net->nodes[i];
+        const cn_onnx_layer *l = layer_named(in, n->name);
+        if (l && l->check_end) {
+            const cn_dims *x = &net->nodes[n->in[0]].out;
+            int64_t want_h = (x->h + l->end[0] - l->span[0]) / l->stride[0] + 1,
+                    want_w = (x->w + l->end[1] - l->span[1]) / l->stride[1] + 1;
+            if (n->out.h != want_h || n->out.w != want_w) {
+                in->node = l->node;
+                return cn_onnx_node_fail(in, in->g->node[l->node],
+                                         "pads 0,0,%lld,%lld at the end give %lldx%lld outputs of %lldx%lld, which "
+                                         "ceil mode does not (%lldx%lld): not supported",
+                                         (long long)l->end[0], (long long)l->end[1], (long long)want_h, (long long)want_w,
+                                         (long long)x->h, (long long)x->w, (long long)n->out.h, (long long)n->out.w);
+            }
+        }
+        if (l && l->check_pads &&
+            (n->pad_t != l->pads[0] || n->pad_l != l->pads[1] || n->pad_b != l->pads[2] || n->pad_r != l->pads[3])) {
+            in->node = l->node;
+            return cn_onnx_node_fail(in, in->g->node[l->node],
+                                     "asymmetric pads %lld,%lld,%lld,%lld are not supported (only symmetric ones and "
+                                     "those of pad=same)",
+                                     (long long)l->pads[0], (long long)l->pads[1], (long long)l->pads[2],
+                                     (long long)l->pads[3]);
+        }
+    }
     char a[80];
     for (int i = 0; i < cn_net_layer_count(net); i++) {
         cn_param_info p[CN_MAX_LAYER_TENSORS];
@@ -916,20 +961,6 @@ static cn_status check_params(cn_onnx_in *in, const cn_net *net)
             }
             if (!found && !(l && l->folded && !strcmp(p[k].name, "bias")))
                 return in_fail(in, CN_E_FORMAT, "layer %s: no initializer gives its %s", p[k].layer, p[k].name);
-        }
-    }
-    /* pad=same stands for asymmetric pads: it must resolve to them */
-    for (int i = 0; i < net->n; i++) {
-        const cn_node *n = &net->nodes[i];
-        const cn_onnx_layer *l = layer_named(in, n->name);
-        if (l && l->check_pads &&
-            (n->pad_t != l->pads[0] || n->pad_l != l->pads[1] || n->pad_b != l->pads[2] || n->pad_r != l->pads[3])) {
-            in->node = l->node;
-            return cn_onnx_node_fail(in, in->g->node[l->node],
-                                     "asymmetric pads %lld,%lld,%lld,%lld are not supported (only symmetric ones and "
-                                     "those of pad=same)",
-                                     (long long)l->pads[0], (long long)l->pads[1], (long long)l->pads[2],
-                                     (long long)l->pads[3]);
         }
     }
     return CN_OK;

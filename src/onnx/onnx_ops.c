@@ -512,6 +512,12 @@ static cn_status import_pool(cn_onnx_in *in, const Onnx__NodeProto *node, const 
     int after_pad = cn_onnx_padded(in, node), own_pads = p[0] || p[1] || p[2] || p[3];
     if (avg && !include && after_pad && own_pads)
         return cn_onnx_node_fail(in, node, "count_include_pad=0 with pads after a Pad is not supported");
+    /* a max pool padded at the end only, less than a window: how PyTorch writes ceil_mode before
+     * opset 10 (MaxPool had no ceil_mode); the same windows as ceil=yes when the outputs agree */
+    int64_t span[2] = { (k[0] - 1) * d[0] + 1, (k[1] - 1) * d[1] + 1 }, end[2] = { p[2], p[3] };
+    int end_pads = !avg && !ceil_mode && !after_pad && !p[0] && !p[1] && (p[2] || p[3]) && p[2] < span[0] &&
+                   p[3] < span[1] && !cn_onnx_has_auto_pad(node);
+    if (end_pads) ceil_mode = 1;
     cn_onnx_layer *l = cn_onnx_add_layer(in, node, type, 1, 4, "%lldx%lld stride=%lldx%lld ceil=%s", (long long)k[0],
                                          (long long)k[1], (long long)s[0], (long long)s[1], ceil_mode ? "yes" : "no");
     if (!l) return cn_onnx_in_status(in);
@@ -519,7 +525,7 @@ static cn_status import_pool(cn_onnx_in *in, const Onnx__NodeProto *node, const 
     if (!avg && (d[0] != 1 || d[1] != 1) &&
         (st = cn_onnx_append_args(in, l, " dilation=%lldx%lld", (long long)d[0], (long long)d[1])))
         return st;
-    return cn_onnx_pads(in, l, node);
+    return end_pads ? cn_onnx_end_pads(in, l, end, span, s) : cn_onnx_pads(in, l, node);
 }
 
 /* MaxPool of a negated value: convnet's minpool, min(x) = -max(-x) */
@@ -774,11 +780,20 @@ static cn_status import_constant(cn_onnx_in *in, const Onnx__NodeProto *node) { 
  * become their padding (PyTorch writes avg_pool2d's padding so); otherwise a pad layer */
 static cn_status import_pad(cn_onnx_in *in, const Onnx__NodeProto *node)
 {
-    int64_t p[8];
+    int64_t p[8] = { -1 };
     int n = 0;
     cn_onnx_tensor value;
     const char *mode = "zero";
-    cn_status st = cn_onnx_get_int64s(in, node, 1, p, 8, &n);
+    double attr_value = 0;
+    cn_status st;
+    if (node->n_input >= 2 && node->input[1][0]) { /* opset 11 on: the pads an input */
+        st = cn_onnx_get_int64s(in, node, 1, p, 8, &n);
+    } else { /* opsets 2 to 10 (PyTorch's opset 9 and 10): attributes pads and value */
+        if (!(st = cn_onnx_get_ints(in, node, "pads", p, 8))) st = cn_onnx_get_float(in, node, "value", &attr_value);
+        if (!st && p[0] < 0) return cn_onnx_node_fail(in, node, "no pads (neither input 1 nor the attribute)");
+        if (!st && attr_value != 0) return cn_onnx_node_fail(in, node, "only padding with zeros (or reflect, edge) is supported");
+        n = 8;
+    }
     if (!st) st = cn_onnx_get_tensor(in, node, 2, 0, 0, &value);
     if (st) return st;
     for (size_t k = 0; k < node->n_attribute; k++) {
