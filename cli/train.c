@@ -277,6 +277,14 @@ static int run_net(cn_ctx *ctx, const train_opts *o, const char *out, const cn_c
     if (o->from_checkpoint) {
         snprintf(path, sizeof path, "%s/last.safetensors", out);
         if (cn_checkpoint_read(ctx, path, ck) || cn_checkpoint_net(ctx, *ck, net)) return cli_ctx_error(ctx);
+        /* the best epoch's weights lost: cn_train takes the best of the epochs to come instead */
+        const char *be = cn_checkpoint_meta(*ck, "best_epoch");
+        cn_checkpoint *best = NULL;
+        snprintf(path, sizeof path, "%s/model.safetensors", out);
+        if (!o->follower && be && atoll(be) > 0 && cn_checkpoint_read(ctx, path, &best))
+            fprintf(stderr, "convnet train: warning: %s (the best epoch's weights, epoch %s) cannot be read: %s; the best "
+                            "of the epochs from here on takes its place\n", path, be, cn_ctx_message(ctx));
+        cn_checkpoint_destroy(best);
     } else if (o->restart_spec) {
         snprintf(path, sizeof path, "%s/run.json:spec", out);
         if (cn_net_parse(ctx, o->restart_spec, strlen(o->restart_spec), path, net)) return cli_ctx_error(ctx);

@@ -3,9 +3,12 @@
  * are byte-identical); metrics.csv has a row per epoch; evaluation counts and the confusion
  * matrix agree; the run learns; a validation set of its own and the loss as the monitor;
  * fine-tuning (a new last layer, the matching tensors copied) and frozen layers; evaluation with
- * test-time augmentation (mirror images and shifts). Uses the first 2,200 Fashion-MNIST training images. */
+ * test-time augmentation (mirror images and shifts); a resumed run's damaged files. Uses the first
+ * 2,200 Fashion-MNIST training images. */
+#define _POSIX_C_SOURCE 200809L /* truncate */
 #include <math.h>
 #include <stdlib.h>
+#include <unistd.h>
 
 #include "test_util.h"
 
@@ -122,6 +125,81 @@ static void test_resume_is_bit_identical(void)
     for (size_t i = 0; m && i < la; i++) lines += m[i] == '\n';
     CHECK_INT(lines, 4);
     CHECK(m && strncmp(m, "epoch,train_loss,train_acc,val_loss,val_acc,lr,seconds\n1,", 57) == 0);
+    free(m);
+}
+
+/* stops the run once epoch 1 is done */
+static int after_epoch1(void *user, const cn_train_progress *p)
+{
+    (void)user;
+    return p->epoch == 1 && p->epoch_done;
+}
+
+/* A resumed run whose files were damaged: metrics.csv's damaged rows go (the report would fail
+ * on them at the run's end), and an unreadable model.safetensors is replaced by the best of the
+ * epochs from there on. The validation set is one image that epoch 1 gets right: 100 %, which
+ * epoch 2 cannot beat, so only the reset best writes model.safetensors again. */
+static void test_resume_damaged_files(void)
+{
+    char out[96], path[160];
+    snprintf(out, sizeof out, "%s/damaged", dir);
+    cn_train_config c;
+    cn_train_summary s;
+    /* epoch 1 (constant schedule: the weights after it do not depend on the run's length) */
+    cn_net *net = parse_spec(ctx, spec);
+    config(&c, NULL);
+    c.epochs = 1, c.optim.schedule = CN_SCHED_CONSTANT, c.val_fraction = 0;
+    CHECK(cn_train(ctx, net, &small, &c, &s) == CN_OK);
+    /* an image of the rest of the set it classifies right */
+    cn_dataset one = full;
+    one.class_names = NULL, one.count = 1;
+    int64_t found = -1;
+    float x[784];
+    for (int64_t j = 1200; j < 1400 && found < 0; j++) {
+        for (int i = 0; i < 784; i++) x[i] = (full.images[j * 784 + i] - s.mean[0]) / s.std[0];
+        CHECK(cn_net_forward(ctx, net, x, 1, 0) == CN_OK);
+        const float *y = cn_net_output(net, NULL);
+        int best = 0;
+        for (int k = 1; k < 10; k++) best = y[k] > y[best] ? k : best;
+        if (best == full.labels[j]) found = j;
+    }
+    CHECK(found >= 0);
+    cn_net_destroy(net);
+    one.images += found * 784, one.labels += found;
+    /* the run of 2 epochs, stopped after the first: validation 100 % */
+    net = parse_spec(ctx, spec);
+    config(&c, out);
+    c.epochs = 2, c.optim.schedule = CN_SCHED_CONSTANT, c.val = &one, c.progress = after_epoch1;
+    CHECK(cn_train(ctx, net, &small, &c, &s) == CN_OK);
+    CHECK(s.best_val_acc == 1.0);
+    cn_net_destroy(net);
+    /* the damage: a metrics row cut to 3 fields, the best checkpoint truncated */
+    snprintf(path, sizeof path, "%s/metrics.csv", out);
+    FILE *f = fopen(path, "wb");
+    CHECK(f != NULL);
+    if (f) fputs(CN_METRICS_COLUMNS "\n1,2,3\n", f), fclose(f);
+    snprintf(path, sizeof path, "%s/model.safetensors", out);
+    CHECK(truncate(path, 100) == 0);
+    /* resumed: epoch 2 is the best of the epochs from here on */
+    cn_checkpoint *ck = NULL;
+    snprintf(path, sizeof path, "%s/last.safetensors", out);
+    CHECK(cn_checkpoint_read(ctx, path, &ck) == CN_OK);
+    net = NULL;
+    if (ck) CHECK(cn_checkpoint_net(ctx, ck, &net) == CN_OK);
+    c.resume = ck, c.progress = NULL;
+    CHECK(net && cn_train(ctx, net, &small, &c, &s) == CN_OK);
+    CHECK_INT(s.best_epoch, 2);
+    cn_net_destroy(net);
+    cn_checkpoint_destroy(ck);
+    cn_checkpoint *best = NULL;
+    snprintf(path, sizeof path, "%s/model.safetensors", out);
+    CHECK(cn_checkpoint_read(ctx, path, &best) == CN_OK);
+    CHECK(best && !strcmp(cn_checkpoint_meta(best, "epoch"), "2"));
+    cn_checkpoint_destroy(best);
+    size_t len;
+    snprintf(path, sizeof path, "%s/metrics.csv", out);
+    char *m = slurp(path, &len);
+    CHECK(m && !strncmp(m, CN_METRICS_COLUMNS "\n2,", strlen(CN_METRICS_COLUMNS) + 3) && !strstr(m, "1,2,3"));
     free(m);
 }
 
@@ -412,6 +490,7 @@ static void test_freeze(void)
 static const test_case cases[] = {
     { "setup", setup },
     { "interrupted and resumed = uninterrupted, bit for bit", test_resume_is_bit_identical },
+    { "a resumed run's damaged metrics rows dropped, its unreadable best checkpoint replaced", test_resume_damaged_files },
     { "the run learns; evaluation and confusion matrix", test_learns_and_evaluates },
     { "evaluation with views of each image averaged (test-time augmentation)", test_evaluate_tta },
     { "a validation set of its own; the best by validation loss; steps.csv", test_val_set_and_loss_monitor },

@@ -378,8 +378,28 @@ static cn_status csv_write(run *r, csv_file *f)
     return cn_write_atomic(r->ctx, f->name, r->path, &part, 1);
 }
 
+/* a row of as many fields as the header has columns, each a number but a tensor's name: what a
+ * damaged file's row is not (the report reads every row: a row kept as it was would fail it at
+ * the run's end) */
+static int csv_row_fits(const char *line, const char *header)
+{
+    const char *h = header, *p = line;
+    for (;;) {
+        size_t hl = strcspn(h, ",\n");
+        char *end = (char *)p;
+        if (hl == 6 && !strncmp(h, "tensor", 6)) end += strcspn(p, ",\r\n");
+        else strtod(p, &end);
+        if (end == p || (*end != ',' && *end != '\n' && *end != '\r')) return 0;
+        int more_header = h[hl] == ',', more_row = *end == ',';
+        if (more_header != more_row) return 0;
+        if (!more_row) return 1;
+        h += hl + 1, p = end + 1;
+    }
+}
+
 /* The header, and on resume the rows of the epochs already done (later rows, written before a
- * kill stopped the epoch's checkpoint, go: that epoch runs again). */
+ * kill stopped the epoch's checkpoint, go: that epoch runs again; from a damaged row on, the
+ * rows go too: the file keeps what it can). */
 static cn_status csv_start(run *r, csv_file *f, const char *name, const char *header)
 {
     f->name = name, f->header = header;
@@ -398,7 +418,7 @@ static cn_status csv_start(run *r, csv_file *f, const char *name, const char *he
             }
             char *end;
             long long e = strtoll(line, &end, 10);
-            if (end == line || *end != ',' || e < 1 || e > r->epoch) break;
+            if (end == line || *end != ',' || e < 1 || e > r->epoch || !csv_row_fits(line, header)) break;
             st = csv_append(r, f, line, n);
         }
         fclose(in);
@@ -585,6 +605,17 @@ static cn_status resume_state(run *r, int64_t batches)
         return cn_fail(r->ctx, CN_E_FORMAT, "the checkpoint's state (epoch %lld, best epoch %lld, step %lld) is not one of "
                        "this run (%lld epochs of %lld steps)", (long long)r->epoch, (long long)r->best_epoch,
                        (long long)step, (long long)r->cfg->epochs, (long long)batches);
+    /* the best epoch's checkpoint missing or damaged: the best of the epochs from here on takes
+     * its place (else the run would end without the weights its evaluation reads) */
+    if (r->cfg->out_dir && r->best_epoch > 0) {
+        char path[4200];
+        cn_checkpoint *best_ck = NULL;
+        snprintf(path, sizeof path, "%s/model.safetensors", r->cfg->out_dir);
+        if (cn_checkpoint_read(r->ctx, path, &best_ck) == CN_E_NOMEM) return CN_E_NOMEM;
+        if (!best_ck) r->best_score = -INFINITY, r->best_acc = -1, r->best_loss = NAN, r->best_epoch = 0;
+        cn_checkpoint_destroy(best_ck);
+        cn_ctx_clear(r->ctx);
+    }
     cn_status st = cn_checkpoint_optim(r->ctx, ck, r->opt);
     if (!st && cn_optim_steps(r->opt) != step)
         st = cn_fail(r->ctx, CN_E_FORMAT, "the checkpoint's optimizer made %lld steps, its epochs %lld",
