@@ -766,7 +766,8 @@ static int claim_folders(const train_opts *o, const char *out)
  * run's: two runs of the same settings in two folders keep the same bytes. */
 static char *run_args(int argc, char **argv)
 {
-    static const char *const valued[] = { "--seeds", "--out", "-o", NULL }, *const flags[] = { "--quiet", "--replace", NULL };
+    static const char *const valued[] = { "--seeds", "--out", "-o", "--threads", NULL },
+                             *const flags[] = { "--quiet", "--replace", NULL };
     size_t len = 1;
     for (int i = 0; i < argc; i++) len += strlen(argv[i]) + 1;
     char *args = calloc(len, 1);
@@ -861,9 +862,11 @@ int cmd_train(int argc, char **argv)
     if (o.resume) {
         /* the run continues with the settings it was started with */
         for (int i = 0; i < argc; i++) {
-            int valued = !strcmp(argv[i], "--resume") || !strcmp(argv[i], "--epochs");
-            if (!valued && strcmp(argv[i], "--quiet") && strncmp(argv[i], "--resume=", 9) && strncmp(argv[i], "--epochs=", 9))
-                return cli_usage_error("train", "--resume DIR takes no other settings (only --epochs N and --quiet)");
+            int valued = !strcmp(argv[i], "--resume") || !strcmp(argv[i], "--epochs") || !strcmp(argv[i], "--threads");
+            if (!valued && strcmp(argv[i], "--quiet") && strncmp(argv[i], "--resume=", 9) && strncmp(argv[i], "--epochs=", 9) &&
+                strncmp(argv[i], "--threads=", 10))
+                return cli_usage_error("train", "--resume DIR takes no other settings (only --epochs N, --threads N and "
+                                                "--quiet)");
             i += valued;
         }
     } else if ((o.spec && o.spec_text) || (!o.spec && !o.spec_text && !o.init_from)) {
@@ -889,6 +892,8 @@ int cmd_train(int argc, char **argv)
     int size;
     o.follower = launched_rank(&size) > 0;
     if (o.follower) o.quiet = 1;
+    /* --threads is the invocation's: a resumed run's saved settings (older runs kept it) yield */
+    int given_threads = o.threads_given ? cn_threads() : 0;
     if (o.follower) {
         /* a follower only reads the run: the first process holds and writes the folder */
         if (o.resume) rc = resume_settings(ctx, &o, &args, &words, &spec);
@@ -905,6 +910,7 @@ int cmd_train(int argc, char **argv)
         else if (!(rc = claim_folders(&o, out)) && o.seeds > 1 && !(rc = cli_run_lock(ctx, out, &lock)))
             rc = claim_folder(&o, out, 1);
     }
+    if (given_threads) cn_set_threads(given_threads), o.threads_given = 1;
     if (!rc) rc = open_parallel(ctx, &o);
     if (!rc && o.par && !o.shards) {
         /* the shards under mpirun's default are kept with the run's settings: a resume on

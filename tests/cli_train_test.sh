@@ -165,6 +165,11 @@ device_cuda predict
 device_cuda eval
 "$CN" train -e 'input 12x12x3; dense 3' --data "$T/colours" --epochs 1 --out "$T/cuda-run" --device cuda >"$T/out" 2>"$T/err"
 device_cuda train
+# --threads is the invocation's, not the run's: not kept, and a resume takes its own
+"$CN" train -e 'input 12x12x3; dense 3' --data "$T/colours" --epochs 1 --threads 1 --quiet --out "$T/thr" >/dev/null 2>&1
+check "a run's saved settings leave --threads out" "[ $? -eq 0 ] && ! grep -q 'threads' '$T/thr/run.json'"
+"$CN" train --resume "$T/thr" --epochs 2 --threads 2 --quiet >"$T/out" 2>&1
+check "--resume DIR --threads N runs" "[ $? -eq 0 ] && grep -q 'best validation accuracy' '$T/out'"
 # predict on a folder (sub-folders too, non-images and a FIFO skipped) holding an unreadable file: the others
 # go on, the failure is named, exit 1; the CSV holds a row per image
 mkdir -p "$T/mixed/sub"
