@@ -19,7 +19,7 @@ static void help(const cli_option *opts)
 {
     printf("usage: convnet train SPEC | -e TEXT [options]\n"
            "       convnet train --init-from RUN [SPEC | -e TEXT] [options]\n"
-           "       convnet train --resume DIR [--epochs N]\n\n"
+           "       convnet train --resume DIR [--epochs N] [--threads N]\n\n"
            "Trains the network of SPEC on a data set, shows progress, keeps checkpoints, and reports the\n"
            "test accuracy. The defaults are a good recipe for Fashion-MNIST (SGD with Nesterov momentum,\n"
            "one-cycle learning rate to 0.05, weight decay 5e-4, batch 64, 10 epochs).\n\n");
