@@ -82,8 +82,8 @@ static int norm_values(const char *what, const char *s, int positive, float v[4]
     if (rc) return rc;
     if (rows != 1 || cols < 1 || cols > 4) rc = cli_usage_error("import", "%s takes 1 to 4 numbers separated by commas", what);
     for (int k = 0; !rc && k < cols; k++)
-        if (positive && !(p[k] > 0)) /* a checkpoint with it would not load */
-            rc = cli_usage_error("import", "%s: a standard deviation must be > 0 (got %g)", what, (double)p[k]);
+        if (positive && !(p[k] >= 1e-6f)) /* a checkpoint with it would not load (its norm_std rule) */
+            rc = cli_usage_error("import", "%s: a standard deviation must be >= 1e-06 (got %g)", what, (double)p[k]);
     for (int k = 0; !rc && k < cols; k++) v[k] = p[k];
     *n = (int)cols;
     free(p);

@@ -146,7 +146,7 @@ for run, mean, std in (('rt1', [0.5] * 3, [0.25] * 3), ('rt3', [0.1, 0.2, 0.3], 
     assert vals(m['norm_std']) == [np.float32(v) for v in std + [1]], m['norm_std']
 PYEOF"
 check "import --mean of 2 numbers for 3 channels, --std 0: usage errors (exit 2), nothing written" \
-    "'$CN' import '$T/rt.onnx' -o '$T/bad' --mean 0.1,0.2 2>'$T/err'; test \$? -eq 2 && grep -q \"mean has 2 numbers for the model's 3 input channels (give 1 or 3)\" '$T/err' && '$CN' import '$T/rt.onnx' -o '$T/bad' --std 0.5,0,1 2>'$T/err'; test \$? -eq 2 && grep -q 'a standard deviation must be > 0 (got 0)' '$T/err' && ! test -e '$T/bad'"
+    "'$CN' import '$T/rt.onnx' -o '$T/bad' --mean 0.1,0.2 2>'$T/err'; test \$? -eq 2 && grep -q \"mean has 2 numbers for the model's 3 input channels (give 1 or 3)\" '$T/err' && '$CN' import '$T/rt.onnx' -o '$T/bad' --std 0.5,0,1 2>'$T/err'; test \$? -eq 2 && grep -q 'a standard deviation must be >= 1e-06 (got 0)' '$T/err' && ! test -e '$T/bad'"
 check "metadata a checkpoint would refuse (2 class names for 3 outputs, a std of 0): left out, each with a note" \
     "$PY - '$T/rt.onnx' '$T/badmeta.onnx' <<'PYEOF'
 import sys, onnx

@@ -56,9 +56,19 @@ static void test_stats(void)
     /* channel 0: {0, .5, 1, .5}: mean .5, variance (.25 + 0 + .25 + 0) / 4 = .125 */
     CHECK_NEAR(mean[0], 0.5, 1e-7);
     CHECK_NEAR(std[0], 0.35355339, 1e-7);
-    /* channel 1: constant .1 */
+    /* channel 1: constant .1: std 0, left unscaled (1), as a checkpoint's norm_std must be >= 1e-6 */
     CHECK_NEAR(mean[1], 0.1, 1e-7);
-    CHECK_NEAR(std[1], 0.0, 1e-7);
+    CHECK(std[1] == 1.0f);
+    /* the same from parts (the images decoded on demand): one part of each image */
+    double parts[2 * 12];
+    cn_ctx *ctx;
+    CHECK(cn_ctx_create(NULL, &ctx) == CN_OK);
+    for (int k = 0; k < 2; k++) CHECK(cn_dataset_stats_part(ctx, &ds, k, 1, parts + 12 * k) == CN_OK);
+    cn_ctx_destroy(ctx);
+    float m2[2], s2[2];
+    cn_dataset_stats_merge(parts, 2, 2, m2, s2);
+    CHECK_NEAR(s2[0], 0.35355339, 1e-7);
+    CHECK(s2[1] == 1.0f);
 
     /* the population std of 0..9 is sqrt(8.25) */
     float ramp[10];

@@ -965,9 +965,12 @@ static void test_metadata_trust(void)
     cn_net *net = trained(ctx, SPEC, -1, 0, &opt);
     const char *path = tpath("meta.safetensors");
 
-    /* normalisation: finite, std > 0 (a std of 0 divides by zero, -1 flips the images) */
-    const char *std_msg = "a standard deviation must be a finite number > 0";
+    /* normalisation: finite, std >= 1e-6 (a std of 0 divides by zero, 1e-45 makes every input
+     * infinite, -1 flips the images) */
+    const char *std_msg = "a standard deviation must be a finite number >= 1e-06";
     refused(ctx, net, "norm_std", "0,1,1,1", std_msg, __LINE__);
+    refused(ctx, net, "norm_std", "1e-45,1,1,1", std_msg, __LINE__);
+    refused(ctx, net, "norm_std", "1,9e-7,1,1", std_msg, __LINE__);
     refused(ctx, net, "norm_std", "1,-1,1,1", std_msg, __LINE__);
     refused(ctx, net, "norm_std", "1,1,nan,1", std_msg, __LINE__);
     refused(ctx, net, "norm_std", "1,1,1", "not 4 numbers", __LINE__);

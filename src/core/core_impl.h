@@ -53,6 +53,10 @@ void cn_sb_printf(cn_strbuf *sb, const char *fmt, ...) CN_PRINTF(2, 3);
 void cn_sb_count(cn_strbuf *sb, int64_t n);
 
 #define CN_CLASS_NAME_MAX 1024 /* bytes of a class name: a folder name fits (NAME_MAX is 255) */
+/* The smallest standard deviation of an input channel the normalisation divides by: a channel
+ * that does not vary over the data (the blue of red-and-green images) is left unscaled (std 1),
+ * and a checkpoint's norm_std below it is refused (1e-45 would make every input infinite). */
+#define CN_NORM_STD_MIN 1e-6
 /* 1 when s is class names a line each (a checkpoint's and an ONNX model's class_names): every
  * line 1 to CN_CLASS_NAME_MAX bytes and printable (cn_text_printable) */
 int cn_text_printable_lines(const char *s);

@@ -25,6 +25,13 @@ void cn_shuffle(cn_rng *rng, int64_t *perm, int64_t n)
     }
 }
 
+/* a channel's std as the normalisation divides by it: 1 for a channel that does not vary */
+static float usable_std(double sq, double n)
+{
+    double s = n > 0 ? sqrt(sq / n) : 0.0;
+    return s < CN_NORM_STD_MIN ? 1.0f : (float)s;
+}
+
 /* mean = sum x / N; std = sqrt(sum (x - mean)^2 / N), two passes in double */
 void cn_dataset_stats(const cn_dataset *ds, float *mean, float *std)
 {
@@ -45,7 +52,7 @@ void cn_dataset_stats(const cn_dataset *ds, float *mean, float *std)
             for (int64_t j = 0; j < plane; j++) sq += ((double)p[j] - m) * ((double)p[j] - m);
         }
         mean[c] = (float)m;
-        std[c] = n > 0 ? (float)sqrt(sq / (double)n) : 0.0f;
+        std[c] = usable_std(sq, (double)n);
     }
 }
 
@@ -195,6 +202,6 @@ void cn_dataset_stats_merge(const double *parts, int64_t n_parts, int64_t channe
             n = total;
         }
         mean[c] = (float)m;
-        std[c] = n > 0 ? (float)sqrt(sq / n) : 0.0f;
+        std[c] = usable_std(sq, n);
     }
 }

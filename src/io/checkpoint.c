@@ -203,7 +203,7 @@ static int parse_floats(const char *s, float *v, int n, int positive)
         char *end;
         if (!*s || *s == ',' || *s == ' ') return i + 1;
         v[i] = strtof(s, &end);
-        if (end == s || !isfinite(v[i]) || (positive && !(v[i] > 0))) return i + 1;
+        if (end == s || !isfinite(v[i]) || (positive && !(v[i] >= (float)CN_NORM_STD_MIN))) return i + 1;
         s = end;
         if (i + 1 < n && *s++ != ',') return n + 1;
     }
@@ -266,7 +266,7 @@ static cn_status check_train_meta(cn_ctx *ctx, const cn_checkpoint *ck)
                    at > 4 ? "not 4 numbers separated by commas" : "a value is not a finite number");
     if ((v = cn_checkpoint_meta(ck, "norm_std")) && (at = parse_floats(v, f, 4, 1)))
         return bad(ctx, CN_E_FORMAT, path, "metadata norm_std is '%.60s': %s", v,
-                   at > 4 ? "not 4 numbers separated by commas" : "a standard deviation must be a finite number > 0");
+                   at > 4 ? "not 4 numbers separated by commas" : "a standard deviation must be a finite number >= 1e-06");
     const char *names = cn_checkpoint_meta(ck, "class_names"), *classes = cn_checkpoint_meta(ck, "classes");
     if (names && !printable(names, 1))
         return bad(ctx, CN_E_FORMAT, path, "metadata class_names: a name is empty or holds a control character (or is over 1024 bytes)");
