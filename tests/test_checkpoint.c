@@ -989,6 +989,21 @@ static void test_metadata_trust(void)
             "net_rng is '0000000000000000000000000000000000000000', not 64 hex digits, not all zero", __LINE__);
     refused(ctx, net, "best_val_acc", "1.5", "metadata best_val_acc is '1.5', not nan or a number in [-1, 1]", __LINE__);
 
+    /* the classes it was trained on: at most the net's outputs (3 here) */
+    for (int k = 2; k <= 4; k++) {
+        char v[8];
+        snprintf(v, sizeof v, "%d", k);
+        cn_kv kv[1] = { { "classes", v } };
+        cn_checkpoint *ck = NULL;
+        cn_net *back = NULL;
+        CHECK(write_read(ctx, net, kv, 1, &ck) == CN_OK);
+        cn_status st = ck ? cn_checkpoint_net(ctx, ck, &back) : CN_E_IO;
+        CHECK_INT(st, k <= 3 ? CN_OK : CN_E_FORMAT);
+        if (k > 3) CHECK_CONTAINS(cn_ctx_message(ctx), "meta.safetensors: metadata classes is 4, but the net's output (dense1) has 3 values");
+        cn_net_destroy(back);
+        cn_checkpoint_destroy(ck);
+    }
+
     /* well-formed values pass and are read back */
     cn_kv good[5] = { { "norm_mean", "0.25,0,0,0" }, { "norm_std", "0.5,1,1,1" }, { "classes", "3" },
                       { "class_names", "red\ngr\xc3\xbcn\nblue" }, /* UTF-8 letters are printable */

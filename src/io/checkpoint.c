@@ -424,6 +424,17 @@ static cn_status restore_net(cn_ctx *ctx, const cn_checkpoint *ck, cn_net **out,
     if (!(spec_file = cn_malloc(ctx, plen))) goto done;
     snprintf(spec_file, plen, "%s:spec", path);
     if ((st = cn_net_parse(ctx, spec, strlen(spec), spec_file, &net))) goto done;
+    /* the classes it was trained on are among the net's outputs (fewer is a net larger than its
+     * data; more would name classes the net cannot score) */
+    const char *classes = cn_st_meta(f, "classes");
+    cn_layer_info last;
+    int64_t n_classes;
+    if (classes && parse_count(classes, &n_classes) && !cn_net_layer(ctx, net, cn_net_layer_count(net) - 1, 1, &last) &&
+        n_classes > last.c * last.h * last.w) {
+        st = bad(ctx, CN_E_FORMAT, path, "metadata classes is %lld, but the net's output (%s) has %lld values",
+                 (long long)n_classes, last.name, (long long)(last.c * last.h * last.w));
+        goto done;
+    }
     /* every tensor the spec gives must be in the file with its shape, before the slab is
      * allocated: a spec asking for gigabytes cannot pass unless the file holds them */
     st = CN_E_NOMEM;
