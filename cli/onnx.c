@@ -112,7 +112,7 @@ static int norm_ok(const char *s, int positive)
     for (int k = 0; k < 4; k++) {
         char *end;
         double v = strtod(s, &end);
-        if (end == s || !(v > -1e30 && v < 1e30) || (positive && !(v > 0)) || *end != (k < 3 ? ',' : '\0')) return 0;
+        if (end == s || !(v > -1e30 && v < 1e30) || (positive && !(v >= 1e-6)) || *end != (k < 3 ? ',' : '\0')) return 0;
         s = end + (k < 3);
     }
     return 1;
@@ -199,7 +199,7 @@ int cmd_import(int argc, char **argv)
         else if (j < 0 && count_lines(r.meta[k].value) == last.c * last.h * last.w) meta[n++] = r.meta[k];
         else /* kept out of the checkpoint, which would refuse it: said, not an error */
             fprintf(stderr, "convnet import: note: the model's %s metadata is %s: left out\n", r.meta[k].key,
-                    j >= 0 ? "not 4 numbers (a std > 0)" : "not a name for each output");
+                    j >= 0 ? "not 4 numbers (each std >= 1e-6)" : "not a name for each output");
     }
     const char *spec = cn_net_spec_text(r.net);
     if (cn_file_write_atomic(ctx, spec_path, spec, strlen(spec)) ||
