@@ -158,7 +158,7 @@ for p in m.metadata_props:
         p.value = '0,1,1,1'
 onnx.save(m, sys.argv[2])
 PYEOF
-'$CN' import '$T/badmeta.onnx' -o '$T/badmeta' 2>'$T/err' && grep -q 'norm_std metadata is not 4 numbers (a std > 0): left out' '$T/err' && grep -q 'class_names metadata is not a name for each output: left out' '$T/err' && $PY -c \"
+'$CN' import '$T/badmeta.onnx' -o '$T/badmeta' 2>'$T/err' && grep -q 'norm_std metadata is not 4 numbers (each std >= 1e-6): left out' '$T/err' && grep -q 'class_names metadata is not a name for each output: left out' '$T/err' && $PY -c \"
 import json, struct, sys
 b = open(sys.argv[1], 'rb').read()
 m = json.loads(b[8:8 + struct.unpack('<Q', b[:8])[0]])['__metadata__']
