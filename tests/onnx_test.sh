@@ -66,13 +66,17 @@ for m in resnet18 resnet18_bn squeezenet1_1 mobilenet_v2 se_resnet unet_small mi
         "'$TO' --check '$T/run-$m/model.safetensors' '$T/torch/$m.x.bin' '$T/torch/$m.y.bin' 2 1e-4"
     echo "     $m: $(cat "$T/check.out")"
 done
-# opsets 9 and 10 (what older exporters write): Pad's pads an attribute, not an input
+# opsets 9 and 10 (what older exporters write): Pad's pads an attribute, not an input; at 9
+# ceil_mode as pads at the end, and F.relu6 as Relu and a Clip to at most 6
 for opset in 9 10; do
-    check "PyTorch exports the mix at opset $opset (its padded average pooling a Pad node)" \
-        "ONNX_OPSET=$opset $PY tests/onnx_torch.py '$T/torch$opset' mix"
-    check "import the mix of opset $opset; outputs equal PyTorch's within 1e-4" \
-        "'$CN' import '$T/torch$opset/mix.onnx' -o '$T/run$opset-mix' && '$TO' --check '$T/run$opset-mix/model.safetensors' '$T/torch$opset/mix.x.bin' '$T/torch$opset/mix.y.bin' 2 1e-4"
+    check "PyTorch exports the mix and F.relu6 at opset $opset (a padded average pooling a Pad node)" \
+        "ONNX_OPSET=$opset $PY tests/onnx_torch.py '$T/torch$opset' mix relu6_fn"
+    for m in mix relu6_fn; do
+        check "import $m of opset $opset; outputs equal PyTorch's within 1e-4" \
+            "'$CN' import '$T/torch$opset/$m.onnx' -o '$T/run$opset-$m' && '$TO' --check '$T/run$opset-$m/model.safetensors' '$T/torch$opset/$m.x.bin' '$T/torch$opset/$m.y.bin' 2 1e-4"
+    done
 done
+check "F.relu6 of opset 9 read as one relu6 layer" "grep -q '^relu6 from' '$T/run9-relu6_fn/model.cnn'"
 check "import resnet18_bn --fold-bn: 20 batch norms folded" \
     "'$CN' import '$T/torch/resnet18_bn.onnx' -o '$T/run-fold' --fold-bn | grep -q '20 batch norms folded'"
 check "resnet18_bn folded: outputs equal PyTorch's within 1e-4" \
@@ -198,7 +202,7 @@ PYEOF
 check "HardSigmoid other than PyTorch's: refused, naming the values" \
     "'$CN' import '$T/hsig.onnx' -o '$T/hsig' 2>'$T/err'; test \$? -eq 1 && grep -q \"node 0 'hs' (HardSigmoid): HardSigmoid with alpha=0.2 beta=0.5 is not supported\" '$T/err' && ! test -e '$T/hsig/model.cnn'"
 check "Clip other than ReLU6: refused" \
-    "'$CN' import '$T/clip.onnx' -o '$T/clip' 2>'$T/err'; test \$? -eq 1 && grep -q \"node 0 'c' (Clip): only Clip between constants 0 and 6 (ReLU6) is supported\" '$T/err'"
+    "'$CN' import '$T/clip.onnx' -o '$T/clip' 2>'$T/err'; test \$? -eq 1 && grep -q \"node 0 'c' (Clip): only Clip between constants 0 and 6 (ReLU6), or to at most 6 after a Relu, is supported\" '$T/err'"
 head -c 300 "$T/torch/mix.onnx" >"$T/cut.onnx"
 check "a cut file: not an ONNX model" \
     "'$CN' import '$T/cut.onnx' -o '$T/cut' 2>'$T/err'; test \$? -eq 1 && grep -q 'cut.onnx: not an ONNX model (its protobuf does not parse)' '$T/err' && ! test -e '$T/cut/model.cnn'"

@@ -117,6 +117,22 @@ class Norms(nn.Module):
         return nn.functional.silu(self.ln2(x))
 
 
+class Relu6Fn(nn.Module):
+    """F.relu6, which PyTorch writes at opset 9 as Relu and a Clip to at most 6 (Clip had no
+    lower bound there), and at opset 11 on as one Clip between 0 and 6."""
+
+    def __init__(self):
+        super().__init__()
+        self.a = nn.Conv2d(3, 6, 3, padding=1)
+        with torch.no_grad():
+            self.a.weight.mul_(12)  # values above 6 as well as below 0
+        self.fc = nn.Linear(6 * 4 * 4, 5)
+
+    def forward(self, x):
+        x = nn.functional.relu6(self.a(x))
+        return self.fc(torch.flatten(nn.functional.max_pool2d(x, 2), 1))
+
+
 def models():
     tv = torchvision.models
     return {
@@ -127,6 +143,7 @@ def models():
         "vgg11_bn": (lambda: tv.vgg11_bn(num_classes=10), 224, True),  # 7x7 before its classifier
         "mix": (Mix, 17, True),
         "acts": (Acts, 16, True),
+        "relu6_fn": (Relu6Fn, 8, False),
         "mobilenet_v2": (lambda: tv.mobilenet_v2(num_classes=10), 64, False),
         "decoder": (Decoder, 8, False, "static"),
         "norms": (Norms, 6, False),

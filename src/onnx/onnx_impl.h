@@ -124,6 +124,10 @@ void cn_onnx_skip(cn_onnx_in *in, const Onnx__NodeProto *node);
 int cn_onnx_scalar(const cn_onnx_in *in, const char *name, double *v);
 /* Node's output is its first input's layer (Identity, Dropout in inference). */
 cn_status cn_onnx_alias(cn_onnx_in *in, const Onnx__NodeProto *node);
+/* A Clip to at most 6 after a Relu that it alone reads (PyTorch's relu6 at opset 9, whose Clip
+ * had no lower bound there): that relu becomes relu6, and node's output is its value; else
+ * CN_E_UNSUPPORTED, no failure recorded. */
+cn_status cn_onnx_relu_to_relu6(cn_onnx_in *in, const Onnx__NodeProto *node);
 /* Node's output is its first input negated (Neg): only a MaxPool (as convnet's minpool, which
  * then writes a negated value) or another Neg may read it. cn_onnx_negated: input 0 is one. */
 cn_status cn_onnx_negate(cn_onnx_in *in, const Onnx__NodeProto *node);

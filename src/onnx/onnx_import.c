@@ -621,13 +621,28 @@ cn_status cn_onnx_layer_tensor(cn_onnx_in *in, cn_onnx_layer *l, const char *nam
     return CN_OK;
 }
 
-cn_onnx_layer *cn_onnx_foldable_conv(cn_onnx_in *in, const Onnx__NodeProto *node)
+/* the layer of `type` that writes node's input 0, when node alone reads it */
+static cn_onnx_layer *sole_producer(cn_onnx_in *in, const Onnx__NodeProto *node, const char *type)
 {
     int l = node->n_input ? map_get(&in->values, node->input[0]) : -1;
-    if (l < 0 || strcmp(in->layers[l].type, "conv") || in->layers[l].folded ||
-        strcmp(in->layers[l].value, node->input[0]) || map_get(&in->uses, node->input[0]) != 1)
+    if (l < 0 || strcmp(in->layers[l].type, type) || strcmp(in->layers[l].value, node->input[0]) ||
+        map_get(&in->uses, node->input[0]) != 1)
         return NULL;
     return &in->layers[l];
+}
+
+cn_onnx_layer *cn_onnx_foldable_conv(cn_onnx_in *in, const Onnx__NodeProto *node)
+{
+    cn_onnx_layer *l = sole_producer(in, node, "conv");
+    return l && !l->folded ? l : NULL;
+}
+
+cn_status cn_onnx_relu_to_relu6(cn_onnx_in *in, const Onnx__NodeProto *node)
+{
+    cn_onnx_layer *l = sole_producer(in, node, "relu");
+    if (!l) return CN_E_UNSUPPORTED;
+    l->type = "relu6";
+    return cn_onnx_alias(in, node);
 }
 
 cn_status cn_onnx_fold_bn(cn_onnx_in *in, cn_onnx_layer *l, const Onnx__NodeProto *node, const cn_onnx_tensor *scale,

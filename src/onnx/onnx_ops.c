@@ -592,8 +592,10 @@ static cn_status import_clip(cn_onnx_in *in, const Onnx__NodeProto *node)
     cn_status st = scalar_input(in, node, 1, "min", &lo, &has_lo);
     if (!st) st = scalar_input(in, node, 2, "max", &hi, &has_hi);
     if (st) return st;
+    if (!has_lo && has_hi && hi == 6 && (st = cn_onnx_relu_to_relu6(in, node)) != CN_E_UNSUPPORTED) return st;
     if (!has_lo || !has_hi || lo != 0 || hi != 6)
-        return cn_onnx_node_fail(in, node, "only Clip between constants 0 and 6 (ReLU6) is supported");
+        return cn_onnx_node_fail(in, node, "only Clip between constants 0 and 6 (ReLU6), or to at most 6 after a Relu, "
+                                           "is supported");
     return import_plain(in, node, "relu6", 0);
 }
 
