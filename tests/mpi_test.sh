@@ -97,6 +97,14 @@ check "--resume under mpirun -np 3 exits 0" "[ $? -eq 0 ]"
 check "resumed = uninterrupted, tensor for tensor (the settings kept the default's 4 shards)" \
     "grep -q 'shards.n4' '$T/killed/run.json' && /usr/bin/python3 '$(dirname "$0")/same_tensors.py' '$T/whole/last.safetensors' '$T/killed/last.safetensors'"
 
+# its best checkpoint damaged, the run given 2 more epochs on 2 processes: the writer reads it,
+# every process drops the lost best alike (no hang, no process stopping apart), and the epochs
+# to come write it again
+head -c 1000 "$T/killed/model.safetensors" >"$T/cut" && mv "$T/cut" "$T/killed/model.safetensors"
+$MPIRUN -np 2 "$CN" train --resume "$T/killed" --epochs 6 >"$T/lost.log" 2>&1
+check "a lost best checkpoint under mpirun: said, the run ends with a best of its own" \
+    "[ $? -eq 0 ] && grep -q \"model.safetensors (the best epoch's weights, epoch [0-9]*) cannot be read\" '$T/lost.log' && '$CN' eval '$T/killed' >/dev/null"
+
 # processes that disagree stop at the start, naming what differs
 $MPIRUN -np 1 "$CN" train -e "$SMALL" "$@" --seed 1 --out "$T/odd" : -np 1 "$CN" train -e "$SMALL" "$@" --seed 2 \
     --out "$T/odd" >"$T/odd.log" 2>&1

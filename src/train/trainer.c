@@ -606,16 +606,28 @@ static cn_status resume_state(run *r, int64_t batches)
                        "this run (%lld epochs of %lld steps)", (long long)r->epoch, (long long)r->best_epoch,
                        (long long)step, (long long)r->cfg->epochs, (long long)batches);
     /* the best epoch's checkpoint missing or damaged: the best of the epochs from here on takes
-     * its place (else the run would end without the weights its evaluation reads) */
+     * its place (else the run would end without the weights its evaluation reads); the writer
+     * reads it, and every process of a job takes its word, so that they agree on the best */
+    double lost = 0;
     if (r->cfg->out_dir && r->best_epoch > 0) {
         char path[4200];
         cn_checkpoint *best_ck = NULL;
         snprintf(path, sizeof path, "%s/model.safetensors", r->cfg->out_dir);
         if (cn_checkpoint_read(r->ctx, path, &best_ck) == CN_E_NOMEM) return CN_E_NOMEM;
-        if (!best_ck) r->best_score = -INFINITY, r->best_acc = -1, r->best_loss = NAN, r->best_epoch = 0;
+        lost = !best_ck;
         cn_checkpoint_destroy(best_ck);
         cn_ctx_clear(r->ctx);
     }
+    cn_parallel *par = r->cfg->parallel;
+    int size = cn_parallel_size(par);
+    if (size > 1) { /* one value a process */
+        double *all = cn_malloc(r->ctx, (size_t)size * sizeof *all);
+        cn_status gst = all ? cn_parallel_gather_items(r->ctx, par, size, &lost, 1, all) : CN_E_NOMEM;
+        for (int i = 0; !gst && i < size; i++) lost = lost || all[i];
+        cn_free(r->ctx, all);
+        if (gst) return gst;
+    }
+    if (lost) r->best_score = -INFINITY, r->best_acc = -1, r->best_loss = NAN, r->best_epoch = 0;
     cn_status st = cn_checkpoint_optim(r->ctx, ck, r->opt);
     if (!st && cn_optim_steps(r->opt) != step)
         st = cn_fail(r->ctx, CN_E_FORMAT, "the checkpoint's optimizer made %lld steps, its epochs %lld",
