@@ -498,9 +498,9 @@ static void test_file_length(void)
     put_bytes(path, "\xff\xff\xff\xff\xff\xff\xff\xff{}", 10);
     expect_read_fail(__LINE__, path, CN_E_FORMAT, "header length 18446744073709551615 runs past the end");
     /* a text file (a spec given for a checkpoint): its first 8 characters are no length */
-    put_bytes(path, "input 28x28x1\nconv 8 3x3\n", 24);
+    put_bytes(path, "input 28x28x1\nconv 8 3x3\n", 25);
     expect_read_fail(__LINE__, path, CN_E_FORMAT, "a text file, not a safetensors checkpoint");
-    put_bytes(path, "inp\xffut 28\nconv 8 3x3\n", 23); /* a byte of the 8 no text: the length said */
+    put_bytes(path, "inp\xffut 28\nconv 8 3x3\n", 21); /* a byte of the 8 no text: the length said */
     expect_read_fail(__LINE__, path, CN_E_FORMAT, "runs past the end of the file");
     /* a header over 100 MB in a file that has the bytes: a sparse file, refused before reading them */
     uint64_t n = 100000001;
