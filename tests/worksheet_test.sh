@@ -114,6 +114,11 @@ run "$CN" summary --compare models/inception-naive.cnn models/inception-reduced.
 expect_json "summary --compare --json" "d['a']['params'] == $NAIVE and d['b']['macs'] == $REDUCED_MACS and abs(d['ratio']['params'] - $REDUCED / $NAIVE) < 1e-12"
 run "$CN" summary --compare models/inception-naive.cnn
 expect_rc "summary --compare with one file" 2
+run "$CN" summary --compare models/inception-naive.cnn models/inception-reduced.cnn --memory
+expect_rc "summary --compare --memory" 2
+expect_text "summary --compare --memory: a single net's option named" err "--memory is not taken with --compare, which compares two nets' totals"
+run "$CN" summary --compare models/inception-naive.cnn models/inception-reduced.cnn --batch 2 --json
+expect_json "summary --compare --batch 2: the MACs of 2 images" "d['batch'] == 2 and d['a']['macs'] == 2 * $NAIVE_MACS"
 # a depthwise separable convolution (README): 3x3 per channel, then 1x1, against one full 3x3 from 64
 # to 128 channels on 56x56; B/A = 1/Cout + 1/(k*k) for parameters and MACs alike
 printf 'input 56x56x64\nconv 128 3x3 pad=1 bias=no\n' >"$T/full.cnn"
