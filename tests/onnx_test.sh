@@ -198,11 +198,15 @@ def model(name, nodes, inits=()):  # (1, 3, 4, 4) in and out, opset 17
 model("hsig", [helper.make_node("HardSigmoid", ["x"], ["y"], name="hs", alpha=0.2)])
 model("clip", [helper.make_node("Clip", ["x", "lo", "hi"], ["y"], name="c")],
       [helper.make_tensor("lo", TP.FLOAT, [], [0.0]), helper.make_tensor("hi", TP.FLOAT, [], [1.0])])
+huge = TP(name="w", data_type=TP.FLOAT, dims=[2**62, 4], raw_data=bytes(16))  # 2^64 values claimed
+model("huge", [helper.make_node("Conv", ["x", "w"], ["y"], name="conv", kernel_shape=[1, 1])], [huge])
 PYEOF
 check "HardSigmoid other than PyTorch's: refused, naming the values" \
     "'$CN' import '$T/hsig.onnx' -o '$T/hsig' 2>'$T/err'; test \$? -eq 1 && grep -q \"node 0 'hs' (HardSigmoid): HardSigmoid with alpha=0.2 beta=0.5 is not supported\" '$T/err' && ! test -e '$T/hsig/model.cnn'"
 check "Clip other than ReLU6: refused" \
     "'$CN' import '$T/clip.onnx' -o '$T/clip' 2>'$T/err'; test \$? -eq 1 && grep -q \"node 0 'c' (Clip): only Clip between constants 0 and 6 (ReLU6), or to at most 6 after a Relu, is supported\" '$T/err'"
+check "an initializer whose dims multiply past 64 bits: refused as such" \
+    "'$CN' import '$T/huge.onnx' -o '$T/huge' 2>'$T/err'; test \$? -eq 1 && grep -q \"initializer 'w': its dims hold more values than 64 bits count\" '$T/err'"
 head -c 300 "$T/torch/mix.onnx" >"$T/cut.onnx"
 check "a cut file: not an ONNX model" \
     "'$CN' import '$T/cut.onnx' -o '$T/cut' 2>'$T/err'; test \$? -eq 1 && grep -q 'cut.onnx: not an ONNX model (its protobuf does not parse)' '$T/err' && ! test -e '$T/cut/model.cnn'"

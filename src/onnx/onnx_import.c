@@ -228,9 +228,12 @@ static cn_status tensor_at(cn_onnx_in *in, const Onnx__NodeProto *node, int k, c
         return cn_onnx_node_fail(in, node, "initializer '%s' is stored in an external file (not supported)", name);
     if (p->n_dims > 8) return cn_onnx_node_fail(in, node, "initializer '%s' has %zu dims", name, p->n_dims);
     int64_t count = 1;
-    for (size_t d = 0; d < p->n_dims; d++)
-        if (p->dims[d] < 0 || !cn_mul_ok(count, p->dims[d], &count))
+    for (size_t d = 0; d < p->n_dims; d++) {
+        if (p->dims[d] < 0)
             return cn_onnx_node_fail(in, node, "initializer '%s': dim %zu is %lld", name, d, (long long)p->dims[d]);
+        if (!cn_mul_ok(count, p->dims[d], &count))
+            return cn_onnx_node_fail(in, node, "initializer '%s': its dims hold more values than 64 bits count", name);
+    }
     int64_t have = p->n_float_data ? (int64_t)p->n_float_data : p->has_raw_data ? (int64_t)(p->raw_data.len / 4) : 0;
     if (have != count || (!p->n_float_data && p->has_raw_data && p->raw_data.len % 4))
         return cn_onnx_node_fail(in, node, "initializer '%s' has %lld values for dims of %lld", name,
