@@ -295,7 +295,8 @@ int cli_parse_matrix(const char *cmd, const char *what, const char *s, float **v
     *v = NULL;
     *rows = *cols = 0;
     if (s[0] == '@') {
-        if (!(owned = cli_read_file(s + 1, (size_t)256 << 20, NULL, &status))) return status;
+        /* a matrix of text: 16 MiB is some 2 million values (a 1000x1000 kernel takes 10 MB) */
+        if (!(owned = cli_read_file(s + 1, (size_t)16 << 20, NULL, &status))) return status;
         src = owned;
         where = s + 1;
     }

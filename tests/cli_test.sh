@@ -880,6 +880,8 @@ for v in "1,,2" ",1,2" "1,2," "1,2;3,,4"; do
     expect_rc "calc softmax '$v'" 2
     expect_text "calc softmax '$v': the empty value said" err "an empty value (a comma with no number on one side)"
 done
+run "$CN" calc softmax @/dev/zero
+expect_text "calc @/dev/zero: refused at 16 MiB" err "/dev/zero: larger than 16 MiB"
 run "$CN" calc softmax "1, 2 ;3 4"
 expect_rc "calc softmax: commas and blanks between values" 0
 printf '0,1,0\n1,,0\n' >"$T/holes.txt"
