@@ -450,6 +450,16 @@ cn_status cli_load_net(cn_ctx *ctx, const char *file, const char *text, cn_net *
         return st;
     }
     st = file ? cn_net_load_spec(ctx, file, net) : cn_net_parse(ctx, text, strlen(text), "-e", net);
+    /* -e 'input 28x28x1 # note; conv 8 3x3': a comment runs to the end of its line, which in -e
+     * is often the whole text, so the statements after it go unread: said */
+    const char *hash = text && !file ? strchr(text, '#') : NULL, *end = hash ? hash + strcspn(hash, "\n") : NULL;
+    const char *rest = hash ? memchr(hash, ';', (size_t)(end - hash)) : NULL;
+    if (!st && rest) {
+        rest += 1 + strspn(rest + 1, " \t");
+        int shown = end - rest > 60 ? 60 : (int)(end - rest);
+        fprintf(stderr, "convnet: note: -e: '#' starts a comment to the end of the line, so '%.*s' after its ';' is "
+                        "not read\n", shown, rest);
+    }
     cn_layer_info in;
     /* PyTorch writes shapes channels first (3x64x64); convnet reads HxWxC, so that input is a
      * 3-row image of 64 channels: legal, but almost never meant */

@@ -880,6 +880,12 @@ for v in "1,,2" ",1,2" "1,2," "1,2;3,,4"; do
     expect_rc "calc softmax '$v'" 2
     expect_text "calc softmax '$v': the empty value said" err "an empty value (a comma with no number on one side)"
 done
+# a comment in -e runs to the end of the line, often the whole text: what it swallows is said
+run "$CN" summary -e 'input 28x28x1 # a note; conv 8 3x3'
+expect_rc "summary -e with a comment before a ';'" 0
+expect_text "-e: the statement a comment swallowed named" err "convnet: note: -e: '#' starts a comment to the end of the line, so 'conv 8 3x3' after its ';' is not read"
+run "$CN" summary -e 'input 28x28x1; conv 8 3x3 # a note'
+expect_empty "-e with a comment at its end: no note" err
 run "$CN" calc softmax @/dev/zero
 expect_text "calc @/dev/zero: refused at 16 MiB" err "/dev/zero: larger than 16 MiB"
 run "$CN" calc softmax "1, 2 ;3 4"
