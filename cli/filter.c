@@ -220,7 +220,7 @@ int cmd_filter(int argc, char **argv)
         format_value(slo, sizeof slo, lo);
         format_value(shi, sizeof shi, hi);
         printf("%s: %lldx%lld (HxW) %s, values %s..%s %s 0..255\n", out, (long long)oh, (long long)ow, c == 1 ? "gray" : "RGB",
-               slo, shi, stretch ? "rescaled to" : "clamped to");
+               slo, shi, stretch ? "rescaled to" : rescale ? "(one value: nothing to stretch) clamped to" : "clamped to");
     }
 done:
     free(k), free(x), free(y);

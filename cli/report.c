@@ -274,17 +274,19 @@ static void write_header(FILE *f, const report_data *d)
                    "reloads itself every %d s; the %s when training ends.</p>\n", (long long)d->live_epoch,
                 (long long)d->live_epochs, when, REPORT_REFRESH_S, d->is_test ? "test results appear" : "evaluation appears");
     }
+    const char *by = report_validated(d) ? "validation" : "training"; /* --val 0 picks by the training figures */
     fprintf(f, "<p class=\"meta\">");
     report_html_text(f, cn_net_file_name(d->net));
     fprintf(f, " on ");
     report_html_text(f, data ? data : "?");
     if (d->live_epochs) {
-        fprintf(f, " &middot; best epoch so far (by validation %s) %s", monitor ? monitor : "accuracy", best ? best : "?");
+        fprintf(f, " &middot; best epoch so far (by %s %s) %s", by, monitor ? monitor : "accuracy", best ? best : "?");
     } else {
         /* "test" only for test data: a folder without a test half is evaluated whole, training
          * images included */
-        fprintf(f, " &middot; %lld epoch%s &middot; best epoch (by validation %s) %s &middot; %s <b>%.2f%%</b>, loss %.4f "
-                   "on %lld images of ", (long long)d->n_rows, d->n_rows == 1 ? "" : "s", monitor ? monitor : "accuracy", best ? best : "?",
+        fprintf(f, " &middot; %lld epoch%s &middot; best epoch (by %s %s) %s &middot; %s <b>%.2f%%</b>, loss %.4f "
+                   "on %lld images of ", (long long)d->n_rows, d->n_rows == 1 ? "" : "s", by, monitor ? monitor : "accuracy",
+                best ? best : "?",
                 d->is_test ? "test accuracy" : "accuracy (no test half: training images included)", 100 * d->eval.acc,
                 d->eval.loss, (long long)d->eval.count);
         report_html_text(f, d->test_name);

@@ -133,6 +133,13 @@ static void gradient_chart(FILE *f, const report_data *d)
     free(s), free(colour);
 }
 
+int report_validated(const report_data *d)
+{
+    for (int64_t i = 0; i < d->n_rows; i++)
+        if (!isnan(d->rows[i].val_acc)) return 1;
+    return 0;
+}
+
 /* the loss and the accuracy per epoch (metrics.csv), the loss per step (steps.csv) and the
  * weights' gradients (gradients.csv) */
 void report_write_charts(FILE *f, const report_data *d)
@@ -144,9 +151,10 @@ void report_write_charts(FILE *f, const report_data *d)
                             { "validation", "#ff7f0e", &r->epoch, &r->val_loss, mr, d->n_rows, 1, 1, 0 } };
     const series acc[] = { { "train", "#1f77b4", &r->epoch, &r->train_acc, mr, d->n_rows, 100, 1, 0 },
                            { "validation", "#ff7f0e", &r->epoch, &r->val_acc, mr, d->n_rows, 100, 1, 0 } };
+    int series_n = report_validated(d) ? 2 : 1; /* --val 0: no validation line, nor its legend */
     fprintf(f, "<h2>Training</h2>\n<div class=\"charts\">\n");
-    svg_chart(f, "Loss per epoch", "epoch", "cross-entropy loss", loss, 2, 0);
-    svg_chart(f, "Accuracy per epoch", "epoch", "accuracy (%)", acc, 2, 0);
+    svg_chart(f, "Loss per epoch", "epoch", "cross-entropy loss", loss, series_n, 0);
+    svg_chart(f, "Accuracy per epoch", "epoch", "accuracy (%)", acc, series_n, 0);
     if (d->steps) {
         char name[64];
         if (d->per_point > 1) snprintf(name, sizeof name, "train, mean of %lld", (long long)d->per_point);

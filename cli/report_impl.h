@@ -63,6 +63,8 @@ void report_free_data(cn_ctx *ctx, report_data *d);
 /* s with & < > " ' escaped, for element text and attribute values alike (report.c) */
 void report_html_text(FILE *f, const char *s);
 /* the "Training" section: the charts of metrics.csv, steps.csv and gradients.csv (report_chart.c) */
+/* whether any epoch of the run was validated (not --val 0: its val columns are nan) */
+int report_validated(const report_data *d);
 void report_write_charts(FILE *f, const report_data *d);
 
 #endif

@@ -177,7 +177,8 @@ int cmd_show(int argc, char **argv)
         rc = cli_ctx_error(ctx);
         goto done;
     }
-    printf("%s: %lld %s of %s (%lldx%lld%s, %lld px a value), %lldx%lld px\n", out_path, (long long)g.n, what, name,
+    printf("%s: %lld %.*s of %s (%lldx%lld%s, %lld px a value), %lldx%lld px\n", out_path, (long long)g.n,
+           (int)strlen(what) - (g.n == 1), what, name, /* "1 map" */
            (long long)g.h, (long long)g.w, colour, (long long)g.scale, (long long)pw, (long long)ph);
 done:
     free(x), free(pic);

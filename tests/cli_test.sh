@@ -743,6 +743,8 @@ png_is "show --activations relu1: 4 maps 6x6" "$T/act.png" $((2 * 60 + 3 * 2)) $
 # dense1: 2 maps 1x1 at 3 px in one column; the label (6 px) is wider than the tile (3 px)
 run "$CN" show "$T/show_run" --activations "$T/show/b/0.png" --layer dense1 --scale 3 --cols 1 -o "$T/dense.png"
 png_is "show --activations dense1 --cols 1" "$T/dense.png" $((6 + 2 * 2)) $((2 * (12 + 3) + 3 * 2)) 0
+run "$CN" show "$T/show_run" --activations "$T/show/b/0.png" --layer input -o "$T/in.png"
+expect_text "show --activations of the 1-channel input: one map, said in the singular" out "1 map of input (8x8"
 
 run "$CN" show "$T/show_run" --filters cnv1 -o "$T/x.png"
 expect_rc "show: unknown layer" 1
@@ -839,6 +841,8 @@ expect_row "filter blur of 30s: exactly 30" "30"
 run "$CN" filter "$T/bump.png" --kernel sharpen -o "$T/sharp.png"
 expect_rc "filter sharpen -o" 0
 expect_text "filter -o: the range and the clamping said" out "values -50..900 clamped to 0..255"
+run "$CN" filter "$T/bump.png" --kernel identity --stride 9 --rescale -o "$T/single-value.png"
+expect_text "filter --rescale of one value: nothing to stretch, said" out "(one value: nothing to stretch) clamped to 0..255"
 run "$CN" filter "$T/sharp.png" --kernel identity --pad 1 --print
 expect_row "filter sharpen, clamped in the PNG: 255 0" "255 0"
 expect_row "filter sharpen, clamped in the PNG: 0 255" "0 255"

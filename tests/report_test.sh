@@ -151,6 +151,11 @@ chrome --dump-dom "file://$T/folder/report.html" >"$T/dom2.html"
 check "DOM: the names stay text (no <b> element from a class name)" "! grep -q '<b>blue' '$T/dom2.html' && grep -q '&lt;b&gt;blue' '$T/dom2.html'"
 check "DOM: 3 x 3 confusion cells, 48 images" "[ \$(count '<td class=\"cm\"' '$T/dom2.html') -eq 9 ] && [ \$(count '<img ' '$T/dom2.html') -eq 48 ]"
 
+# ---- --val 0: no validation, so the best epoch by the training figures and no validation line ----
+"$CN" train -e 'input 12x12x3; dense 3' --data "$T/shapes" --epochs 1 --batch 16 --val 0 --quiet --out "$T/noval" >/dev/null 2>&1
+check "--val 0: the best epoch by training accuracy, no validation series" \
+    "grep -q 'best epoch (by training accuracy) 1' '$T/noval/report.html' && ! grep -q 'by validation' '$T/noval/report.html' && ! grep -q '>validation<' '$T/noval/report.html' && grep -q '>validation<' '$T/folder/report.html'"
+
 # ---- errors ---------------------------------------------------------------------------------------
 "$CN" report "$T/nothing" >/dev/null 2>"$T/err"
 check "report of a missing run: exit 1 naming metrics.csv" "[ $? -eq 1 ] && grep -q '$T/nothing/metrics.csv' '$T/err'"
