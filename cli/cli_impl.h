@@ -175,6 +175,10 @@ const char *cli_test_data(const cn_checkpoint *ck);
 /* A spec file where a run or a checkpoint is wanted (`convnet eval models/lenet5.cnn`): the
  * error said (train it first) and its exit status; else 0. */
 int cli_refuse_spec(const char *arg);
+/* The error of arg, a checkpoint or run folder that did not read (its message in ctx): a spec
+ * named as one (cli_refuse_spec), else ctx's message; returns the exit status. Asked only on a
+ * failure, so a checkpoint that reads is not also parsed as a spec. */
+int cli_checkpoint_error(cn_ctx *ctx, const char *arg);
 /* Reads a checkpoint (a file or a run folder's model.safetensors), its net and normalisation;
  * returns 0 or the exit status after printing the error. */
 int cli_open_checkpoint(cn_ctx *ctx, const char *arg, cn_checkpoint **ck, cn_net **net, float *mean, float *std);

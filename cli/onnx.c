@@ -37,14 +37,15 @@ int cmd_export(int argc, char **argv)
     if (!cn_onnx_available())
         return cli_cmd_error("export", "this convnet was built without ONNX support (install protobuf-c-compiler, "
                                        "libprotobuf-c-dev and libonnx-dev, then build again)");
-    int rc = cli_refuse_spec(ckpt);
-    if (rc) return rc;
+    int rc = 0;
     cn_ctx *ctx;
     if (cn_ctx_create(NULL, &ctx)) return cli_error("out of memory");
     cn_checkpoint *ck = NULL;
     cn_net *net = NULL;
     /* a checkpoint file or a run folder: cn_checkpoint_read takes both */
-    if (cn_checkpoint_read(ctx, ckpt, &ck) || cn_checkpoint_net(ctx, ck, &net)) {
+    if (cn_checkpoint_read(ctx, ckpt, &ck)) {
+        rc = cli_checkpoint_error(ctx, ckpt);
+    } else if (cn_checkpoint_net(ctx, ck, &net)) {
         rc = cli_ctx_error(ctx);
     } else {
         cn_kv meta[4];

@@ -202,14 +202,19 @@ int cli_refuse_spec(const char *arg)
                      "run's folder", arg, arg);
 }
 
+int cli_checkpoint_error(cn_ctx *ctx, const char *arg)
+{
+    int rc = cli_refuse_spec(arg);
+    return rc ? rc : cli_ctx_error(ctx);
+}
+
 int cli_open_checkpoint(cn_ctx *ctx, const char *arg, cn_checkpoint **ck, cn_net **net, float *mean, float *std)
 {
     *ck = NULL;
     *net = NULL;
-    int rc = cli_refuse_spec(arg);
-    if (rc) return rc;
-    if (cn_checkpoint_read(ctx, arg, ck) || cn_checkpoint_net(ctx, *ck, net) || cn_checkpoint_norm(ctx, *ck, mean, std))
-        rc = cli_ctx_error(ctx);
+    int rc = 0;
+    if (cn_checkpoint_read(ctx, arg, ck)) rc = cli_checkpoint_error(ctx, arg);
+    else if (cn_checkpoint_net(ctx, *ck, net) || cn_checkpoint_norm(ctx, *ck, mean, std)) rc = cli_ctx_error(ctx);
     if (rc) {
         cn_net_destroy(*net);
         cn_checkpoint_destroy(*ck);
@@ -222,15 +227,12 @@ int cli_open_checkpoint(cn_ctx *ctx, const char *arg, cn_checkpoint **ck, cn_net
 int cli_open_model(const char *arg, cn_ctx **ctx, cn_model **model)
 {
     *model = NULL;
-    *ctx = NULL;
-    int refused = cli_refuse_spec(arg);
-    if (refused) return refused;
     if (cn_ctx_create(NULL, ctx)) {
         *ctx = NULL;
         return cli_error("out of memory");
     }
     if (!cn_model_load(*ctx, arg, model)) return 0;
-    int rc = cli_ctx_error(*ctx);
+    int rc = cli_checkpoint_error(*ctx, arg);
     cn_ctx_destroy(*ctx);
     *ctx = NULL;
     return rc;

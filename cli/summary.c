@@ -259,14 +259,18 @@ static int summary_compare(int argc, char **argv)
                   "\"ratio\":{\"params\",\"trainable\",\"macs\"}} (ratio B/A; null when A's is 0)" },
         { 0 },
     };
-    /* summary's other options (--memory, --explain, --fit, -e) are a single net's */
+    /* summary's other options (--memory, --explain, --fit, -e) are a single net's: named as such,
+     * not as unknown */
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
-        int batch_value = i > 1 && !strcmp(argv[i - 1], "--batch");
-        if (a[0] == '-' && a[1] && !batch_value && strcmp(a, "--compare") && strcmp(a, "--json") &&
-            strcmp(a, "--help") && strcmp(a, "-h") && strcmp(a, "--batch") && strncmp(a, "--batch=", 8))
+        if (a[0] != '-' || !a[1] || !strcmp(a, "--help") || !strcmp(a, "-h")) continue;
+        const cli_option *o = opts;
+        while (o->name && strcmp(a, o->name) && !(!strncmp(a, o->name, strlen(o->name)) && a[strlen(o->name)] == '='))
+            o++;
+        if (!o->name)
             return cli_usage_error("summary", "%s is not taken with --compare, which compares two nets' totals (it takes "
                                               "--batch N and --json)", a);
+        i += o->arg && !strchr(a, '='); /* its value */
     }
     int usage = cli_parse("summary", argc, argv, opts, compare_help, take_compare_file, &f);
     if (usage != CLI_GO_ON) return usage;
