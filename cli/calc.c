@@ -10,38 +10,40 @@
 typedef struct {
     const char *cmd;
     int explain, json;
+    FILE *out;   /* stdout, or the text kept for --json --explain */
+    int quiet;   /* notes on stderr said already (the second run of --json --explain) */
 } out_opts;
 
-static void print_num(double v) { printf("%.6g", v); }
+static void print_num(FILE *f, double v) { fprintf(f, "%.6g", v); }
 
-static void print_vector_line(const float *v, int64_t n)
+static void print_vector_line(FILE *f, const float *v, int64_t n)
 {
     for (int64_t i = 0; i < n; i++) {
-        if (i) putchar(' ');
-        print_num(v[i]);
+        if (i) fputc(' ', f);
+        print_num(f, v[i]);
     }
-    putchar('\n');
+    fputc('\n', f);
 }
 
-static void print_vector_json(const float *v, int64_t n)
+static void print_vector_json(FILE *f, const float *v, int64_t n)
 {
-    putchar('[');
+    fputc('[', f);
     for (int64_t i = 0; i < n; i++) {
-        if (i) putchar(',');
-        cli_json_float(stdout, v[i], 1);
+        if (i) fputc(',', f);
+        cli_json_float(f, v[i], 1);
     }
-    putchar(']');
+    fputc(']', f);
 }
 
-static void print_matrix(const float *v, int64_t rows, int64_t cols, int json)
+static void print_matrix(FILE *f, const float *v, int64_t rows, int64_t cols, int json)
 {
     if (json) {
-        putchar('[');
+        fputc('[', f);
         for (int64_t r = 0; r < rows; r++) {
-            if (r) putchar(',');
-            print_vector_json(v + r * cols, cols);
+            if (r) fputc(',', f);
+            print_vector_json(f, v + r * cols, cols);
         }
-        putchar(']');
+        fputc(']', f);
         return;
     }
     int width = 1;
@@ -51,8 +53,8 @@ static void print_matrix(const float *v, int64_t rows, int64_t cols, int json)
         if (l > width) width = l;
     }
     for (int64_t r = 0; r < rows; r++) {
-        for (int64_t c = 0; c < cols; c++) printf("%s%*.6g", c ? " " : "", width, v[r * cols + c]);
-        putchar('\n');
+        for (int64_t c = 0; c < cols; c++) fprintf(f, "%s%*.6g", c ? " " : "", width, v[r * cols + c]);
+        fputc('\n', f);
     }
 }
 
@@ -108,9 +110,9 @@ static int calc_softmax(cli_args *a, out_opts *o)
     if (!y) return free(x), cli_error("out of memory");
     cn_softmax(x, y, n);
     if (o->json) {
-        printf("{\"result\":");
-        print_vector_json(y, n);
-        printf("}\n");
+        fprintf(o->out, "{\"result\":");
+        print_vector_json(o->out, y, n);
+        fprintf(o->out, "}\n");
     } else {
         if (o->explain) {
             /* the worksheet's e^x_i, unless their sum overflows or vanishes in a double (scores
@@ -119,25 +121,25 @@ static int calc_softmax(cli_args *a, out_opts *o)
             for (int64_t i = 0; i < n; i++) sum += exp((double)x[i]), m = x[i] > m ? x[i] : m;
             int shift = !(sum >= DBL_MIN && sum <= DBL_MAX);
             if (shift) {
-                printf("softmax_i = e^(x_i - m) / sum_j e^(x_j - m), m = max_j x_j = %g\n", m);
+                fprintf(o->out, "softmax_i = e^(x_i - m) / sum_j e^(x_j - m), m = max_j x_j = %g\n", m);
                 sum = 0;
             } else {
                 m = 0;
-                printf("softmax_i = e^x_i / sum_j e^x_j\n");
+                fprintf(o->out, "softmax_i = e^x_i / sum_j e^x_j\n");
             }
             for (int64_t i = 0; i < n; i++) {
                 if (shift) {
-                    printf("  e^(%g %c %g) = %.6g\n", x[i], m < 0 ? '+' : '-', fabs(m), exp((double)x[i] - m));
+                    fprintf(o->out, "  e^(%g %c %g) = %.6g\n", x[i], m < 0 ? '+' : '-', fabs(m), exp((double)x[i] - m));
                     sum += exp((double)x[i] - m);
                 } else {
-                    printf("  e^%g = %.6g\n", x[i], exp((double)x[i]));
+                    fprintf(o->out, "  e^%g = %.6g\n", x[i], exp((double)x[i]));
                 }
             }
-            printf("  sum = %.6g\n", sum);
+            fprintf(o->out, "  sum = %.6g\n", sum);
             for (int64_t i = 0; i < n; i++)
-                printf("  S%lld = %.6g / %.6g = %.6g\n", (long long)i + 1, exp((double)x[i] - m), sum, y[i]);
+                fprintf(o->out, "  S%lld = %.6g / %.6g = %.6g\n", (long long)i + 1, exp((double)x[i] - m), sum, y[i]);
         }
-        print_vector_line(y, n);
+        print_vector_line(o->out, y, n);
     }
     free(x);
     free(y);
@@ -205,17 +207,17 @@ static int calc_loss(cli_args *a, out_opts *o)
     cn_ctx *ctx = NULL;
     if (!rc && (!(per = malloc((size_t)tr * sizeof *per)) || cn_ctx_create(NULL, &ctx))) rc = cli_error("out of memory");
     if (!rc && cn_loss(ctx, kind, t, p, tr, tc, &loss, per)) rc = cli_ctx_error(ctx);
-    if (!rc && (kind == CN_LOSS_CE || kind == CN_LOSS_CE_LOGITS)) note_unlike_distributions(kind, t, p, tr, tc);
+    if (!rc && !o->quiet && (kind == CN_LOSS_CE || kind == CN_LOSS_CE_LOGITS)) note_unlike_distributions(kind, t, p, tr, tc);
     if (!rc) {
         if (o->json) {
-            printf("{\"result\":");
-            cli_json_float(stdout, loss, 0);
-            printf(",\"loss\":\"%s\",\"per_sample\":[", cn_loss_name(kind));
+            fprintf(o->out, "{\"result\":");
+            cli_json_float(o->out, loss, 0);
+            fprintf(o->out, ",\"loss\":\"%s\",\"per_sample\":[", cn_loss_name(kind));
             for (int64_t r = 0; r < tr; r++) {
-                if (r) putchar(',');
-                cli_json_float(stdout, per[r], 0);
+                if (r) fputc(',', o->out);
+                cli_json_float(o->out, per[r], 0);
             }
-            printf("]}\n");
+            fprintf(o->out, "]}\n");
         } else {
             if (o->explain) {
                 static const char *formula[] = {
@@ -223,38 +225,38 @@ static int calc_loss(cli_args *a, out_opts *o)
                     "-sum_j t_j ((z_j - m) - log sum_k e^(z_k - m)), m = max_k z_k", "mean_j -[t_j log(p_j) + (1 - t_j) log(1 - p_j)]",
                     "mean_j max(z,0) - z t + log(1 + e^-|z|)", "mean_j max(0, 1 - t_j p_j)", "",
                 };
-                printf("%s per sample = %s%s\n", cn_loss_name(kind), formula[kind],
+                fprintf(o->out, "%s per sample = %s%s\n", cn_loss_name(kind), formula[kind],
                        kind == CN_LOSS_CE || kind == CN_LOSS_CE_LOGITS ? "" : "  (mean over the values of a row)");
                 /* elementwise losses: each value's term is the loss of that one value */
                 int elementwise = kind != CN_LOSS_CE && kind != CN_LOSS_CE_LOGITS && tc > 1;
                 for (int64_t r = 0; r < tr; r++) {
-                    printf("  sample %lld: t = [", (long long)r + 1);
-                    for (int64_t c = 0; c < tc; c++) printf("%s%g", c ? ", " : "", t[r * tc + c]);
-                    printf("], p = [");
-                    for (int64_t c = 0; c < tc; c++) printf("%s%g", c ? ", " : "", p[r * tc + c]);
-                    printf("]");
+                    fprintf(o->out, "  sample %lld: t = [", (long long)r + 1);
+                    for (int64_t c = 0; c < tc; c++) fprintf(o->out, "%s%g", c ? ", " : "", t[r * tc + c]);
+                    fprintf(o->out, "], p = [");
+                    for (int64_t c = 0; c < tc; c++) fprintf(o->out, "%s%g", c ? ", " : "", p[r * tc + c]);
+                    fprintf(o->out, "]");
                     if (elementwise) {
-                        printf(", terms [");
+                        fprintf(o->out, ", terms [");
                         for (int64_t c = 0; c < tc; c++) {
                             double term = 0;
                             cn_loss(ctx, kind, t + r * tc + c, p + r * tc + c, 1, 1, &term, NULL);
-                            printf("%s%.6g", c ? ", " : "", term);
+                            fprintf(o->out, "%s%.6g", c ? ", " : "", term);
                         }
-                        printf("]");
+                        fprintf(o->out, "]");
                     }
-                    printf(" -> %.6g\n", per[r]);
+                    fprintf(o->out, " -> %.6g\n", per[r]);
                 }
-                printf("  mean over %lld sample%s = %.6g\n", (long long)tr, tr == 1 ? "" : "s", loss);
+                fprintf(o->out, "  mean over %lld sample%s = %.6g\n", (long long)tr, tr == 1 ? "" : "s", loss);
                 /* a log of 0 (or of less than e^-100) counted: said, else 100 comes from nowhere */
                 int clamped = 0;
                 for (int64_t i = 0; i < tr * tc && (kind == CN_LOSS_CE || kind == CN_LOSS_BCE); i++)
                     clamped |= (t[i] > 0 && !(log(p[i]) > -100)) || (kind == CN_LOSS_BCE && t[i] < 1 && !(log(1.0 - p[i]) > -100));
                 if (clamped)
-                    printf("  a log of 0 is taken as -100, as PyTorch's BCELoss clamps its logs: such a term costs 100,\n"
+                    fprintf(o->out, "  a log of 0 is taken as -100, as PyTorch's BCELoss clamps its logs: such a term costs 100,\n"
                            "  not infinity\n");
             }
-            print_num(loss);
-            putchar('\n');
+            print_num(o->out, loss);
+            fputc('\n', o->out);
         }
     }
     free(t);
@@ -309,19 +311,19 @@ static int calc_dice(cli_args *a, out_opts *o)
     cn_ctx_destroy(ctx);
     if (rc) return rc;
     if (o->json) {
-        printf("{\"result\":");
-        cli_json_float(stdout, 1.0 - coef, 0);
-        printf(",\"coefficient\":");
-        cli_json_float(stdout, coef, 0);
-        printf("}\n");
+        fprintf(o->out, "{\"result\":");
+        cli_json_float(o->out, 1.0 - coef, 0);
+        fprintf(o->out, ",\"coefficient\":");
+        cli_json_float(o->out, coef, 0);
+        fprintf(o->out, "}\n");
         return 0;
     }
     if (o->explain) {
-        printf("Dice coefficient = 2|A n B| / (|A| + |B|) = 2*%g / (%g + %g) = %.6g\n", inter, na, nb, coef);
-        printf("Dice loss = 1 - %.6g = %.6g\n", coef, 1.0 - coef);
+        fprintf(o->out, "Dice coefficient = 2|A n B| / (|A| + |B|) = 2*%g / (%g + %g) = %.6g\n", inter, na, nb, coef);
+        fprintf(o->out, "Dice loss = 1 - %.6g = %.6g\n", coef, 1.0 - coef);
     }
-    print_num(1.0 - coef);
-    putchar('\n');
+    print_num(o->out, 1.0 - coef);
+    fputc('\n', o->out);
     return 0;
 }
 
@@ -348,24 +350,24 @@ static int calc_batchnorm(cli_args *a, out_opts *o)
         return cli_error("batchnorm: the values have variance 0; give --eps > 0");
     }
     if (o->json) {
-        printf("{\"result\":");
-        print_vector_json(y, n);
-        printf(",\"mean\":");
-        cli_json_float(stdout, mean, 1);
-        printf(",\"var\":");
-        cli_json_float(stdout, var, 1);
-        printf("}\n");
+        fprintf(o->out, "{\"result\":");
+        print_vector_json(o->out, y, n);
+        fprintf(o->out, ",\"mean\":");
+        cli_json_float(o->out, mean, 1);
+        fprintf(o->out, ",\"var\":");
+        cli_json_float(o->out, var, 1);
+        fprintf(o->out, "}\n");
     } else {
         if (o->explain) {
             double sd = sqrt((double)var + e);
-            printf("mean = %.6g, variance (biased, divide by %lld) = %.6g\n", mean, (long long)n, var);
-            printf("x_hat = (x - mean) / sqrt(var + eps) = (x - %.6g) / sqrt(%.6g + %g) = (x - %.6g) / %.6g\n", mean,
+            fprintf(o->out, "mean = %.6g, variance (biased, divide by %lld) = %.6g\n", mean, (long long)n, var);
+            fprintf(o->out, "x_hat = (x - mean) / sqrt(var + eps) = (x - %.6g) / sqrt(%.6g + %g) = (x - %.6g) / %.6g\n", mean,
                    var, e, mean, sd);
-            printf("y = gamma * x_hat + beta = %g * x_hat + %g\n", g, b);
+            fprintf(o->out, "y = gamma * x_hat + beta = %g * x_hat + %g\n", g, b);
             for (int64_t i = 0; i < n; i++)
-                printf("  x = %g: x_hat = %.6g, y = %.6g\n", x[i], ((double)x[i] - mean) / sd, y[i]);
+                fprintf(o->out, "  x = %g: x_hat = %.6g, y = %.6g\n", x[i], ((double)x[i] - mean) / sd, y[i]);
         }
-        print_vector_line(y, n);
+        print_vector_line(o->out, y, n);
     }
     free(x);
     free(y);
@@ -394,19 +396,19 @@ static int calc_reg(cli_args *a, out_opts *o)
     int l1 = !strcmp(which, "l1");
     double v = l1 ? cn_reg_l1(w, r * c, lambda) : cn_reg_l2(w, r * c, lambda);
     if (o->json) {
-        printf("{\"result\":");
-        cli_json_float(stdout, v, 0);
-        printf("}\n");
+        fprintf(o->out, "{\"result\":");
+        cli_json_float(o->out, v, 0);
+        fprintf(o->out, "}\n");
     } else {
         if (o->explain) {
-            printf("%s = lambda * sum %s = %g * (", which, l1 ? "|w|" : "w^2", lambda);
+            fprintf(o->out, "%s = lambda * sum %s = %g * (", which, l1 ? "|w|" : "w^2", lambda);
             for (int64_t i = 0; i < r * c; i++)
-                printf(l1 ? "%s|%g|" : "%s(%g)^2", i ? " + " : "", w[i]);
-            printf(") = %g * %.6g = %.6g\n", lambda, lambda != 0 ? v / lambda : 0.0, v);
-            printf("(added to the data loss: L = L_data + %s)\n", which);
+                fprintf(o->out, l1 ? "%s|%g|" : "%s(%g)^2", i ? " + " : "", w[i]);
+            fprintf(o->out, ") = %g * %.6g = %.6g\n", lambda, lambda != 0 ? v / lambda : 0.0, v);
+            fprintf(o->out, "(added to the data loss: L = L_data + %s)\n", which);
         }
-        print_num(v);
-        putchar('\n');
+        print_num(o->out, v);
+        fputc('\n', o->out);
     }
     free(w);
     return 0;
@@ -416,7 +418,7 @@ static int calc_reg(cli_args *a, out_opts *o)
 
 /* The values of window (oy, ox) of a pooling, as the worksheet lists them: "2, 2, 9, 4"; padded
  * cells are skipped by max and min and written as 0 for avg, which counts them. */
-static void print_window(cn_pool_kind kind, const float *x, int64_t h, int64_t w, int64_t size, int64_t stride,
+static void print_window(FILE *f, cn_pool_kind kind, const float *x, int64_t h, int64_t w, int64_t size, int64_t stride,
                          int64_t pad, int64_t oy, int64_t ox)
 {
     int first = 1;
@@ -425,7 +427,7 @@ static void print_window(cn_pool_kind kind, const float *x, int64_t h, int64_t w
             int64_t iy = oy * stride - pad + ky, ix = ox * stride - pad + kx;
             int inside = iy >= 0 && iy < h && ix >= 0 && ix < w;
             if (!inside && kind != CN_POOL_AVG) continue;
-            printf("%s%g", first ? "" : kind == CN_POOL_AVG ? " + " : ", ", inside ? x[iy * w + ix] : 0.0f);
+            fprintf(f, "%s%g", first ? "" : kind == CN_POOL_AVG ? " + " : ", ", inside ? x[iy * w + ix] : 0.0f);
             first = 0;
         }
 }
@@ -490,31 +492,31 @@ static int calc_window(cli_args *a, out_opts *o, int is_pool)
         rc = cli_error("out of memory");
     if (!rc && o->explain && !o->json) {
         if (ch > 1 && is_pool)
-            printf("input %lldx%lldx%lld (channels x rows x columns), window %lldx%lld: each channel pooled alone "
+            fprintf(o->out, "input %lldx%lldx%lld (channels x rows x columns), window %lldx%lld: each channel pooled alone "
                    "(the depth stays %lld); stride %lld, pad %lld\n",
                    (long long)ch, (long long)h, (long long)w, (long long)kh, (long long)kw, (long long)ch, (long long)stride,
                    (long long)pad);
         else if (ch > 1)
-            printf("input %lldx%lldx%lld (channels x rows x columns), kernel %lldx%lldx%lld: as deep as the input, "
+            fprintf(o->out, "input %lldx%lldx%lld (channels x rows x columns), kernel %lldx%lldx%lld: as deep as the input, "
                    "a %lldx%lld slice a channel, their sums added%s; stride %lld, pad %lld\n",
                    (long long)ch, (long long)h, (long long)w, (long long)ch, (long long)kh, (long long)kw, (long long)kh,
                    (long long)kw, bias != 0 ? ", then the bias" : "", (long long)stride, (long long)pad);
         else
-            printf("input %lldx%lld, %s %lldx%lld, stride %lld, pad %lld\n", (long long)h, (long long)w,
+            fprintf(o->out, "input %lldx%lld, %s %lldx%lld, stride %lld, pad %lld\n", (long long)h, (long long)w,
                    is_pool ? "window" : "kernel", (long long)kh, (long long)kw, (long long)stride, (long long)pad);
-        printf("O_h = floor((%lld - %lld + 2*%lld)/%lld) + 1 = %lld\n", (long long)h, (long long)kh, (long long)pad,
+        fprintf(o->out, "O_h = floor((%lld - %lld + 2*%lld)/%lld) + 1 = %lld\n", (long long)h, (long long)kh, (long long)pad,
                (long long)stride, (long long)oh);
-        printf("O_w = floor((%lld - %lld + 2*%lld)/%lld) + 1 = %lld\n", (long long)w, (long long)kw, (long long)pad,
+        fprintf(o->out, "O_w = floor((%lld - %lld + 2*%lld)/%lld) + 1 = %lld\n", (long long)w, (long long)kw, (long long)pad,
                (long long)stride, (long long)ow);
     }
     /* the worksheet's working for each output, when it stays readable */
     int readable = oh * ow <= 36 && (is_pool ? kh * kw <= 25 : ch * kh * kw <= 27);
     int64_t maps = is_pool ? ch : 1; /* pooling keeps the depth: a map a channel */
-    if (!rc && o->json) printf("{\"result\":%s", is_pool && n_kinds > 1 ? "{" : "");
+    if (!rc && o->json) fprintf(o->out, "{\"result\":%s", is_pool && n_kinds > 1 ? "{" : "");
     for (int q = 0; !rc && q < n_kinds; q++) {
-        if (o->json && is_pool && n_kinds > 1) printf("%s\"%s\":", q ? "," : "", pool_names[kinds[q]]);
-        if (o->json && maps > 1) printf("[");
-        if (!o->json && n_kinds > 1) printf("%s%s pooling:\n", q ? "\n" : "", pool_names[kinds[q]]);
+        if (o->json && is_pool && n_kinds > 1) fprintf(o->out, "%s\"%s\":", q ? "," : "", pool_names[kinds[q]]);
+        if (o->json && maps > 1) fprintf(o->out, "[");
+        if (!o->json && n_kinds > 1) fprintf(o->out, "%s%s pooling:\n", q ? "\n" : "", pool_names[kinds[q]]);
         for (int64_t m = 0; m < maps; m++) {
             const float *xm = x + m * h * w;
             if (is_pool) cn_pool2d_single(ctx, kinds[q], xm, h, w, size, stride, pad, y, &oh, &ow);
@@ -525,40 +527,40 @@ static int calc_window(cli_args *a, out_opts *o, int is_pool)
                 }
             for (int64_t i = 0; !is_pool && bias != 0 && i < oh * ow; i++) y[i] += (float)bias;
             if (o->json) {
-                printf("%s", m ? "," : "");
-                print_matrix(y, oh, ow, 1);
+                fprintf(o->out, "%s", m ? "," : "");
+                print_matrix(o->out, y, oh, ow, 1);
                 continue;
             }
-            if (maps > 1) printf("%schannel %lld:\n", m ? "\n" : "", (long long)m + 1);
+            if (maps > 1) fprintf(o->out, "%schannel %lld:\n", m ? "\n" : "", (long long)m + 1);
             for (int64_t oy = 0; o->explain && readable && oy < oh; oy++)
                 for (int64_t ox = 0; ox < ow; ox++) {
-                    printf("  y%lld%lld = ", (long long)oy + 1, (long long)ox + 1);
+                    fprintf(o->out, "  y%lld%lld = ", (long long)oy + 1, (long long)ox + 1);
                     if (is_pool) {
-                        printf(kinds[q] == CN_POOL_AVG ? "(" : "%s(", pool_names[kinds[q]]);
-                        print_window(kinds[q], xm, h, w, size, stride, pad, oy, ox);
-                        if (kinds[q] == CN_POOL_AVG) printf(") / %lld", (long long)(size * size));
-                        else printf(")");
-                        printf(" = %g\n", y[oy * ow + ox]);
+                        fprintf(o->out, kinds[q] == CN_POOL_AVG ? "(" : "%s(", pool_names[kinds[q]]);
+                        print_window(o->out, kinds[q], xm, h, w, size, stride, pad, oy, ox);
+                        if (kinds[q] == CN_POOL_AVG) fprintf(o->out, ") / %lld", (long long)(size * size));
+                        else fprintf(o->out, ")");
+                        fprintf(o->out, " = %g\n", y[oy * ow + ox]);
                         continue;
                     }
                     for (int64_t c = 0; c < ch; c++) {
-                        printf("%s", c ? ") + (" : ch > 1 ? "(" : "");
+                        fprintf(o->out, "%s", c ? ") + (" : ch > 1 ? "(" : "");
                         for (int64_t ky = 0; ky < kh; ky++)
                             for (int64_t kx = 0; kx < kw; kx++) {
                                 int64_t iy = oy * stride - pad + ky, ix = ox * stride - pad + kx;
                                 float xv = iy >= 0 && iy < h && ix >= 0 && ix < w ? x[(c * h + iy) * w + ix] : 0.0f;
-                                printf("%s%g*%g", ky || kx ? " + " : "", xv, k[(c * kh + ky) * kw + kx]);
+                                fprintf(o->out, "%s%g*%g", ky || kx ? " + " : "", xv, k[(c * kh + ky) * kw + kx]);
                             }
                     }
-                    printf("%s", ch > 1 ? ")" : "");
-                    if (bias != 0) printf(" + %g", bias);
-                    printf(" = %g\n", y[oy * ow + ox]);
+                    fprintf(o->out, "%s", ch > 1 ? ")" : "");
+                    if (bias != 0) fprintf(o->out, " + %g", bias);
+                    fprintf(o->out, " = %g\n", y[oy * ow + ox]);
                 }
-            print_matrix(y, oh, ow, 0);
+            print_matrix(o->out, y, oh, ow, 0);
         }
-        if (o->json && maps > 1) printf("]");
+        if (o->json && maps > 1) fprintf(o->out, "]");
     }
-    if (!rc && o->json) printf("%s}\n", is_pool && n_kinds > 1 ? "}" : "");
+    if (!rc && o->json) fprintf(o->out, "%s}\n", is_pool && n_kinds > 1 ? "}" : "");
     free(x), free(k), free(y), free(part);
     cn_ctx_destroy(ctx);
     return rc;
@@ -585,18 +587,18 @@ static int calc_out(cli_args *a, out_opts *o)
     cn_ctx_destroy(ctx);
     if (rc) return rc;
     if (o->json) {
-        printf("{\"result\":%lld}\n", (long long)out);
+        fprintf(o->out, "{\"result\":%lld}\n", (long long)out);
         return 0;
     }
     if (o->explain) {
         if (d == 1)
-            printf("O = floor((W - F + 2P)/S) + 1 = floor((%lld - %lld + 2*%lld)/%lld) + 1 = %lld\n", (long long)in,
+            fprintf(o->out, "O = floor((W - F + 2P)/S) + 1 = floor((%lld - %lld + 2*%lld)/%lld) + 1 = %lld\n", (long long)in,
                    (long long)k, (long long)p, (long long)s, (long long)out);
         else
-            printf("O = floor((W - F*D + D - 1 + 2P)/S) + 1 = floor((%lld - %lld*%lld + %lld - 1 + 2*%lld)/%lld) + 1 = %lld\n",
+            fprintf(o->out, "O = floor((W - F*D + D - 1 + 2P)/S) + 1 = floor((%lld - %lld*%lld + %lld - 1 + 2*%lld)/%lld) + 1 = %lld\n",
                    (long long)in, (long long)k, (long long)d, (long long)d, (long long)p, (long long)s, (long long)out);
     }
-    printf("%lld\n", (long long)out);
+    fprintf(o->out, "%lld\n", (long long)out);
     return 0;
 }
 
@@ -665,11 +667,11 @@ static int calc_step(cli_args *a, out_opts *o)
     if (v) memcpy(v0, v, (size_t)n * sizeof *v);
     cn_optim_update(&c, t - 1, w, g, m, adam ? v : NULL, n);
     if (o->json) {
-        printf("{\"result\":");
-        print_vector_json(w, n);
-        if (m) printf(",\"%s\":", adam ? "m" : "v"), print_vector_json(m, n);
-        if (adam) printf(",\"v\":"), print_vector_json(v, n);
-        printf(",\"optimizer\":\"%s\",\"t\":%lld}\n", cn_optim_kind_name(kind), (long long)t);
+        fprintf(o->out, "{\"result\":");
+        print_vector_json(o->out, w, n);
+        if (m) fprintf(o->out, ",\"%s\":", adam ? "m" : "v"), print_vector_json(o->out, m, n);
+        if (adam) fprintf(o->out, ",\"v\":"), print_vector_json(o->out, v, n);
+        fprintf(o->out, ",\"optimizer\":\"%s\",\"t\":%lld}\n", cn_optim_kind_name(kind), (long long)t);
         goto done;
     }
     if (o->explain) {
@@ -681,43 +683,43 @@ static int calc_step(cli_args *a, out_opts *o)
             "m <- b1 m + (1 - b1) g;  v <- b2 v + (1 - b2) g^2;  w <- w - lr * (m / (1 - b1^t)) / (sqrt(v / (1 - b2^t)) + eps)",
             "w <- w (1 - lr wd);  then Adam's rule",
         };
-        printf("%s: %s\n", cn_optim_kind_name(kind), rule[kind]);
-        if (wd != 0 && kind != CN_OPTIM_ADAMW) printf("  (weight decay as L2: g <- g + wd * w, wd = %g)\n", wd);
+        fprintf(o->out, "%s: %s\n", cn_optim_kind_name(kind), rule[kind]);
+        if (wd != 0 && kind != CN_OPTIM_ADAMW) fprintf(o->out, "  (weight decay as L2: g <- g + wd * w, wd = %g)\n", wd);
         for (int64_t i = 0; i < n; i++) {
             double wi = w0[i], gi = g[i];
-            if (n > 1) printf("value %lld:\n", (long long)i + 1);
+            if (n > 1) fprintf(o->out, "value %lld:\n", (long long)i + 1);
             if (wd != 0 && kind != CN_OPTIM_ADAMW) {
-                printf("  g = %g + %g * %g = %.6g\n", gi, wd, wi, gi + wd * wi);
+                fprintf(o->out, "  g = %g + %g * %g = %.6g\n", gi, wd, wi, gi + wd * wi);
                 gi += wd * wi;
             }
             switch (kind) {
-            case CN_OPTIM_SGD: printf("  w = %g - %g * %g = %.6g\n", wi, lr, gi, w[i]); break;
+            case CN_OPTIM_SGD: fprintf(o->out, "  w = %g - %g * %g = %.6g\n", wi, lr, gi, w[i]); break;
             case CN_OPTIM_MOMENTUM:
-                printf("  v = %g * %g + %g = %.6g\n", c.momentum, m0[i], gi, m[i]);
-                printf("  w = %g - %g * %.6g = %.6g\n", wi, lr, m[i], w[i]);
+                fprintf(o->out, "  v = %g * %g + %g = %.6g\n", c.momentum, m0[i], gi, m[i]);
+                fprintf(o->out, "  w = %g - %g * %.6g = %.6g\n", wi, lr, m[i], w[i]);
                 break;
             case CN_OPTIM_NESTEROV:
-                printf("  v = %g * %g + %g = %.6g\n", c.momentum, m0[i], gi, m[i]);
-                printf("  w = %g - %g * (%g + %g * %.6g) = %.6g\n", wi, lr, gi, c.momentum, m[i], w[i]);
+                fprintf(o->out, "  v = %g * %g + %g = %.6g\n", c.momentum, m0[i], gi, m[i]);
+                fprintf(o->out, "  w = %g - %g * (%g + %g * %.6g) = %.6g\n", wi, lr, gi, c.momentum, m[i], w[i]);
                 break;
             case CN_OPTIM_ADAM:
             case CN_OPTIM_ADAMW: {
                 if (kind == CN_OPTIM_ADAMW && wd != 0) {
-                    printf("  w = %g * (1 - %g * %g) = %.6g\n", wi, lr, wd, wi * (1.0 - lr * wd));
+                    fprintf(o->out, "  w = %g * (1 - %g * %g) = %.6g\n", wi, lr, wd, wi * (1.0 - lr * wd));
                     wi *= 1.0 - lr * wd;
                 }
                 double bc1 = 1.0 - pow(b1, (double)t), bc2 = 1.0 - pow(b2, (double)t);
-                printf("  m = %g * %g + (1 - %g) * %g = %.6g\n", b1, m0[i], b1, gi, m[i]);
-                printf("  v = %g * %g + (1 - %g) * %g^2 = %.6g\n", b2, v0[i], b2, gi, v[i]);
-                printf("  m_hat = %.6g / (1 - %g^%lld) = %.6g\n", m[i], b1, (long long)t, m[i] / bc1);
-                printf("  v_hat = %.6g / (1 - %g^%lld) = %.6g\n", v[i], b2, (long long)t, v[i] / bc2);
-                printf("  w = %.6g - %g * %.6g / (sqrt(%.6g) + %g) = %.6g\n", wi, lr, m[i] / bc1, v[i] / bc2, c.eps, w[i]);
+                fprintf(o->out, "  m = %g * %g + (1 - %g) * %g = %.6g\n", b1, m0[i], b1, gi, m[i]);
+                fprintf(o->out, "  v = %g * %g + (1 - %g) * %g^2 = %.6g\n", b2, v0[i], b2, gi, v[i]);
+                fprintf(o->out, "  m_hat = %.6g / (1 - %g^%lld) = %.6g\n", m[i], b1, (long long)t, m[i] / bc1);
+                fprintf(o->out, "  v_hat = %.6g / (1 - %g^%lld) = %.6g\n", v[i], b2, (long long)t, v[i] / bc2);
+                fprintf(o->out, "  w = %.6g - %g * %.6g / (sqrt(%.6g) + %g) = %.6g\n", wi, lr, m[i] / bc1, v[i] / bc2, c.eps, w[i]);
                 break;
             }
             }
         }
     }
-    print_vector_line(w, n);
+    print_vector_line(o->out, w, n);
 done:
     free(w), free(g), free(m), free(v), free(w0), free(m0), free(v0);
     return rc;
@@ -759,24 +761,24 @@ static int calc_rf(cli_args *a, out_opts *o)
                                      j == 0 ? "kernel" : j == 1 ? "stride" : "dilation", v3[j]);
     }
     int64_t rf = 1, jump = 1;
-    if (!rc && !o->json && o->explain) printf("rf_l = rf_(l-1) + (k_l - 1) * d_l * j_(l-1),  j_l = j_(l-1) * s_l,  rf_0 = j_0 = 1\n");
-    if (!rc && o->json) printf("{\"layers\":[");
+    if (!rc && !o->json && o->explain) fprintf(o->out, "rf_l = rf_(l-1) + (k_l - 1) * d_l * j_(l-1),  j_l = j_(l-1) * s_l,  rf_0 = j_0 = 1\n");
+    if (!rc && o->json) fprintf(o->out, "{\"layers\":[");
     for (int64_t i = 0; !rc && i < n; i++) {
         int64_t ki = (int64_t)k[i], si = s ? (int64_t)s[i] : 1, di = d ? (int64_t)d[i] : 1, grow, nrf, njump;
         if (!cn_mul_ok((ki - 1) * di, jump, &grow) || !cn_add_ok(rf, grow, &nrf) || !cn_mul_ok(jump, si, &njump)) {
             rc = cli_error("rf: layer %lld: the receptive field overflows 64 bits", (long long)i + 1);
             break;
         }
-        if (o->json) printf("%s{\"rf\":%lld,\"jump\":%lld}", i ? "," : "", (long long)nrf, (long long)njump);
+        if (o->json) fprintf(o->out, "%s{\"rf\":%lld,\"jump\":%lld}", i ? "," : "", (long long)nrf, (long long)njump);
         else if (o->explain)
-            printf("  layer %lld (k %lld, s %lld, d %lld): rf = %lld + (%lld - 1) * %lld * %lld = %lld, j = %lld * %lld = %lld\n",
+            fprintf(o->out, "  layer %lld (k %lld, s %lld, d %lld): rf = %lld + (%lld - 1) * %lld * %lld = %lld, j = %lld * %lld = %lld\n",
                    (long long)i + 1, (long long)ki, (long long)si, (long long)di, (long long)rf, (long long)ki,
                    (long long)di, (long long)jump, (long long)nrf, (long long)jump, (long long)si, (long long)njump);
         rf = nrf, jump = njump;
     }
     if (!rc) {
-        if (o->json) printf("],\"result\":%lld,\"jump\":%lld}\n", (long long)rf, (long long)jump);
-        else printf("receptive field %lld, jump %lld\n", (long long)rf, (long long)jump);
+        if (o->json) fprintf(o->out, "],\"result\":%lld,\"jump\":%lld}\n", (long long)rf, (long long)jump);
+        else fprintf(o->out, "receptive field %lld, jump %lld\n", (long long)rf, (long long)jump);
     }
     free(k), free(s), free(d);
     return rc;
@@ -807,41 +809,41 @@ static const char *factor(double x, char *buf, size_t cap)
     return buf;
 }
 
-static void act_explain(const char *kind, double a, double x)
+static void act_explain(FILE *f, const char *kind, double a, double x)
 {
     char fx[48];
     factor(x, fx, sizeof fx);
     double s = 1 / (1 + exp(-x)), t = tanh(x), phi = 0.5 * erfc(-x / sqrt(2.0)), pdf = exp(-x * x / 2) / sqrt(2 * 3.14159265358979323846);
     if (!strcmp(kind, "sigmoid"))
-        printf("  x = %g: f = 1 / (1 + e^-x) = 1 / (1 + %.6g) = %.6g;  f' = f (1 - f) = %.6g * %.6g = %.6g\n", x, exp(-x), s,
+        fprintf(f, "  x = %g: f = 1 / (1 + e^-x) = 1 / (1 + %.6g) = %.6g;  f' = f (1 - f) = %.6g * %.6g = %.6g\n", x, exp(-x), s,
                s, 1 - s, s * (1 - s));
     else if (!strcmp(kind, "tanh"))
-        printf("  x = %g: f = (e^x - e^-x) / (e^x + e^-x) = %.6g;  f' = 1 - f^2 = 1 - %.6g = %.6g\n", x, t, t * t, 1 - t * t);
+        fprintf(f, "  x = %g: f = (e^x - e^-x) / (e^x + e^-x) = %.6g;  f' = 1 - f^2 = 1 - %.6g = %.6g\n", x, t, t * t, 1 - t * t);
     else if (!strcmp(kind, "relu"))
-        printf("  x = %g: f = max(0, x) = %g;  f' = %s = %g\n", x, x > 0 ? x : 0, x > 0 ? "1 (x > 0)" : "0 (x <= 0)",
+        fprintf(f, "  x = %g: f = max(0, x) = %g;  f' = %s = %g\n", x, x > 0 ? x : 0, x > 0 ? "1 (x > 0)" : "0 (x <= 0)",
                x > 0 ? 1.0 : 0.0);
     else if (!strcmp(kind, "leakyrelu"))
-        printf("  x = %g: f = %s = %.6g;  f' = %s = %g\n", x, x > 0 ? "x" : "slope * x", x > 0 ? x : a * x,
+        fprintf(f, "  x = %g: f = %s = %.6g;  f' = %s = %g\n", x, x > 0 ? "x" : "slope * x", x > 0 ? x : a * x,
                x > 0 ? "1 (x > 0)" : "slope (x <= 0)", x > 0 ? 1.0 : a);
     else if (!strcmp(kind, "elu"))
-        printf("  x = %g: f = %s = %.6g;  f' = %s = %.6g\n", x, x > 0 ? "x" : "alpha (e^x - 1)", x > 0 ? x : a * (exp(x) - 1),
+        fprintf(f, "  x = %g: f = %s = %.6g;  f' = %s = %.6g\n", x, x > 0 ? "x" : "alpha (e^x - 1)", x > 0 ? x : a * (exp(x) - 1),
                x > 0 ? "1 (x > 0)" : "alpha e^x (x <= 0)", x > 0 ? 1.0 : a * exp(x));
     else if (!strcmp(kind, "relu6"))
-        printf("  x = %g: f = min(max(0, x), 6) = %g;  f' = %s = %g\n", x, x < 0 ? 0 : x > 6 ? 6 : x,
+        fprintf(f, "  x = %g: f = min(max(0, x), 6) = %g;  f' = %s = %g\n", x, x < 0 ? 0 : x > 6 ? 6 : x,
                x > 0 && x < 6 ? "1 (0 < x < 6)" : "0", x > 0 && x < 6 ? 1.0 : 0.0);
     else if (!strcmp(kind, "silu"))
-        printf("  x = %g: f = x sigmoid(x) = %s * %.6g = %.6g;  f' = s (1 + x (1 - s)) = %.6g\n", x, fx, s, x * s,
+        fprintf(f, "  x = %g: f = x sigmoid(x) = %s * %.6g = %.6g;  f' = s (1 + x (1 - s)) = %.6g\n", x, fx, s, x * s,
                s * (1 + x * (1 - s)));
     else if (!strcmp(kind, "gelu"))
-        printf("  x = %g: f = x Phi(x) = %s * %.6g = %.6g;  f' = Phi(x) + x phi(x) = %.6g + %s * %.6g = %.6g\n", x, fx, phi,
+        fprintf(f, "  x = %g: f = x Phi(x) = %s * %.6g = %.6g;  f' = Phi(x) + x phi(x) = %.6g + %s * %.6g = %.6g\n", x, fx, phi,
                x * phi, phi, fx, pdf, phi + x * pdf);
     else if (!strcmp(kind, "hardsigmoid")) {
         double h = x / 6 + 0.5;
-        printf("  x = %g: f = min(max(0, x/6 + 1/2), 1) = %.6g;  f' = %s\n", x, h < 0 ? 0 : h > 1 ? 1 : h,
+        fprintf(f, "  x = %g: f = min(max(0, x/6 + 1/2), 1) = %.6g;  f' = %s\n", x, h < 0 ? 0 : h > 1 ? 1 : h,
                x > -3 && x < 3 ? "1/6 (-3 < x < 3)" : "0");
     } else if (!strcmp(kind, "hardswish")) {
         double h = x / 6 + 0.5, hs = h < 0 ? 0 : h > 1 ? 1 : h;
-        printf("  x = %g: f = x hardsigmoid(x) = %s * %.6g = %.6g;  f' = %s = %.6g\n", x, fx, hs, x * hs,
+        fprintf(f, "  x = %g: f = x hardsigmoid(x) = %s * %.6g = %.6g;  f' = %s = %.6g\n", x, fx, hs, x * hs,
                x <= -3 ? "0 (x <= -3)" : x >= 3 ? "1 (x >= 3)" : "x/3 + 1/2", x <= -3 ? 0 : x >= 3 ? 1 : x / 3 + 0.5);
     }
 }
@@ -893,37 +895,37 @@ static int calc_act(cli_args *a, out_opts *o)
         else memcpy(d + j * n, cn_net_input_grad(net), (size_t)n * sizeof *d), memcpy(y, cn_net_output(net, NULL), (size_t)n * sizeof *y);
     }
     if (!rc && o->json) {
-        printf("{\"result\":");
-        print_vector_json(y, n);
-        printf(",\"%s\":", soft ? "jacobian" : "derivative");
+        fprintf(o->out, "{\"result\":");
+        print_vector_json(o->out, y, n);
+        fprintf(o->out, ",\"%s\":", soft ? "jacobian" : "derivative");
         if (soft) {
-            printf("[");
-            for (int64_t j = 0; j < n; j++) printf("%s", j ? "," : ""), print_vector_json(d + j * n, n);
-            printf("]");
+            fprintf(o->out, "[");
+            for (int64_t j = 0; j < n; j++) fprintf(o->out, "%s", j ? "," : ""), print_vector_json(o->out, d + j * n, n);
+            fprintf(o->out, "]");
         } else {
-            print_vector_json(d, n);
+            print_vector_json(o->out, d, n);
         }
-        printf("}\n");
+        fprintf(o->out, "}\n");
     } else if (!rc) {
         if (o->explain && soft) {
-            printf("softmax's Jacobian: d o_i / d x_j = o_i (1 - o_i) for i = j, -o_i o_j for i != j\n");
+            fprintf(o->out, "softmax's Jacobian: d o_i / d x_j = o_i (1 - o_i) for i = j, -o_i o_j for i != j\n");
             for (int64_t i = 0; i < n; i++)
                 for (int64_t j = 0; j < n; j++)
-                    printf(i == j ? "  J%lld%lld = %.6g * (1 - %.6g) = %.6g\n" : "  J%lld%lld = -%.6g * %.6g = %.6g\n",
+                    fprintf(o->out, i == j ? "  J%lld%lld = %.6g * (1 - %.6g) = %.6g\n" : "  J%lld%lld = -%.6g * %.6g = %.6g\n",
                            (long long)i + 1, (long long)j + 1, (double)y[i], (double)(i == j ? y[i] : y[j]),
                            i == j ? (double)y[i] * (1 - (double)y[i]) : -(double)y[i] * y[j]);
         } else if (o->explain) {
-            printf("%s and its derivative:\n", kind);
-            for (int64_t i = 0; i < n; i++) act_explain(kind, !strcmp(kind, "elu") ? alpha : slope, x[i]);
+            fprintf(o->out, "%s and its derivative:\n", kind);
+            for (int64_t i = 0; i < n; i++) act_explain(o->out, kind, !strcmp(kind, "elu") ? alpha : slope, x[i]);
         }
-        printf(soft ? "o     " : "f(x)  ");
-        print_vector_line(y, n);
+        fprintf(o->out, soft ? "o     " : "f(x)  ");
+        print_vector_line(o->out, y, n);
         if (soft) {
-            printf("Jacobian (row i: d o_i / d x_j)\n");
-            print_matrix(d, n, n, 0);
+            fprintf(o->out, "Jacobian (row i: d o_i / d x_j)\n");
+            print_matrix(o->out, d, n, n, 0);
         } else {
-            printf("f'(x) ");
-            print_vector_line(d, n);
+            fprintf(o->out, "f'(x) ");
+            print_vector_line(o->out, d, n);
         }
     }
     cn_net_destroy(net);
@@ -969,29 +971,29 @@ static int calc_dropout(cli_args *a, out_opts *o)
         for (int64_t i = 0; i < n; i++) sum[i] += out[i];
     }
     if (!rc && o->json) {
-        printf("{\"result\":");
-        print_vector_json(y, n);
-        printf(",\"keep\":");
-        cli_json_float(stdout, keep, 0);
-        printf(",\"draws\":%lld,\"mean\":[", (long long)draws);
-        for (int64_t i = 0; i < n; i++) printf("%s", i ? "," : ""), cli_json_float(stdout, sum[i] / (double)draws, 0);
-        printf("]}\n");
+        fprintf(o->out, "{\"result\":");
+        print_vector_json(o->out, y, n);
+        fprintf(o->out, ",\"keep\":");
+        cli_json_float(o->out, keep, 0);
+        fprintf(o->out, ",\"draws\":%lld,\"mean\":[", (long long)draws);
+        for (int64_t i = 0; i < n; i++) fprintf(o->out, "%s", i ? "," : ""), cli_json_float(o->out, sum[i] / (double)draws, 0);
+        fprintf(o->out, "]}\n");
     } else if (!rc) {
         if (o->explain) {
-            printf("training: y_i = x_i * m_i / p, m_i = 1 with probability p = %g (kept), else 0; 1/p = %.6g\n", keep, 1 / keep);
+            fprintf(o->out, "training: y_i = x_i * m_i / p, m_i = 1 with probability p = %g (kept), else 0; 1/p = %.6g\n", keep, 1 / keep);
             for (int64_t i = 0; i < n; i++) {
                 int kept = y[i] != 0;
-                if (x[i] == 0) printf("  x = 0: y = 0, kept or dropped\n");
-                else printf("  x = %g: %s, y = %g * %d / %g = %.6g\n", x[i], kept ? "kept" : "dropped", x[i], kept, keep, y[i]);
+                if (x[i] == 0) fprintf(o->out, "  x = 0: y = 0, kept or dropped\n");
+                else fprintf(o->out, "  x = %g: %s, y = %g * %d / %g = %.6g\n", x[i], kept ? "kept" : "dropped", x[i], kept, keep, y[i]);
             }
-            printf("E[y_i] = p * x_i / p + (1 - p) * 0 = x_i: the scaling keeps each value's expectation, so\n"
+            fprintf(o->out, "E[y_i] = p * x_i / p + (1 - p) * 0 = x_i: the scaling keeps each value's expectation, so\n"
                    "evaluation (no dropout) needs none: y = x\n");
         }
-        printf("one draw    ");
-        print_vector_line(y, n);
-        printf("mean of %lld ", (long long)draws);
-        for (int64_t i = 0; i < n; i++) printf("%s%.6g", i ? " " : "", sum[i] / (double)draws);
-        printf("\n");
+        fprintf(o->out, "one draw    ");
+        print_vector_line(o->out, y, n);
+        fprintf(o->out, "mean of %lld ", (long long)draws);
+        for (int64_t i = 0; i < n; i++) fprintf(o->out, "%s%.6g", i ? " " : "", sum[i] / (double)draws);
+        fprintf(o->out, "\n");
     }
     cn_net_destroy(net);
     cn_ctx_destroy(ctx);
@@ -1060,7 +1062,7 @@ static void help(void)
     printf("usage: convnet calc <quantity> [arguments] [--explain] [--json]\n\n");
     for (int i = 0; i < N_QUANTITIES; i++) printf("%s", quantities[i].usage);
     printf("\nMatrices are written inline (rows split by ';', values by ',') or as @FILE (rows on lines).\n"
-           "--json prints {\"result\": ...}; --explain prints the working.\n\n"
+           "--json prints {\"result\": ...}; --explain prints the working; both: the working's lines as \"working\".\n\n"
            "examples:\n"
            "  convnet calc softmax 2 1 0.1 --explain\n"
            "  convnet calc loss ce --target '1,0,0;0,1,0;0,0,1' --pred '0.7,0.2,0.1;0.1,0.6,0.3;0.2,0.2,0.6'\n"
@@ -1110,6 +1112,60 @@ oom:
     return NULL;
 }
 
+/* run on argv less the word drop, its output kept in m */
+static int run_into(int (*run)(cli_args *, out_opts *), int argc, char **argv, const char *drop, int quiet, cli_memfile *m)
+{
+    char **kept = malloc(((size_t)argc + 1) * sizeof *kept);
+    int n = 0;
+    if (!kept) return cli_error("out of memory");
+    for (int i = 0; i < argc; i++)
+        if (strcmp(argv[i], drop)) kept[n++] = argv[i];
+    kept[n] = NULL;
+    int rc = cli_memfile_open(m);
+    if (rc) return free(kept), rc;
+    out_opts o = { "calc", 0, 0, m->f, quiet };
+    cli_args a;
+    cli_args_init(&a, "calc", n, kept);
+    rc = run(&a, &o);
+    if (fclose(m->f) && !rc) rc = cli_error("out of memory");
+    m->f = NULL;
+    free(kept);
+    return rc;
+}
+
+/* One quantity on argv, printed. --json with --explain: the answer of --json with the working of
+ * --explain beside it, {"result": ..., "working": [its lines]}, from two runs of the quantity
+ * (each deterministic: dropout's draws are seeded). */
+static int run_quantity(int (*run)(cli_args *, out_opts *), int argc, char **argv)
+{
+    int json = 0, explain = 0;
+    for (int i = 0; i < argc; i++) json |= !strcmp(argv[i], "--json"), explain |= !strcmp(argv[i], "--explain");
+    if (!json || !explain) {
+        out_opts o = { "calc", 0, 0, stdout, 0 };
+        cli_args a;
+        cli_args_init(&a, "calc", argc, argv);
+        return run(&a, &o);
+    }
+    cli_memfile text = { 0 }, answer = { 0 };
+    int rc = run_into(run, argc, argv, "--json", 0, &text);
+    if (!rc) rc = run_into(run, argc, argv, "--explain", 1, &answer);
+    size_t end = answer.len; /* the answer without its closing brace, which comes after the working */
+    while (end && (answer.text[end - 1] == '\n' || answer.text[end - 1] == ' ')) end--;
+    if (!rc && (!end || answer.text[end - 1] != '}')) rc = cli_error("internal error: no JSON answer");
+    if (!rc) {
+        fwrite(answer.text, 1, end - 1, stdout);
+        printf(",\"working\":[");
+        for (char *line = text.text, *nl; line && *line; line = nl ? nl + 1 : NULL) {
+            if ((nl = strchr(line, '\n'))) *nl = '\0';
+            if (line != text.text) putchar(',');
+            cli_json_string(stdout, line);
+        }
+        printf("]}\n");
+    }
+    free(text.text), free(answer.text);
+    return rc;
+}
+
 int cmd_calc(int argc, char **argv)
 {
     const char *names[N_QUANTITIES + 1];
@@ -1125,16 +1181,13 @@ int cmd_calc(int argc, char **argv)
             help();
             return 0;
         }
-    out_opts o = { "calc", 0, 0 };
     for (int i = 0; i < N_QUANTITIES; i++) {
         if (strcmp(argv[0], quantities[i].name)) continue;
         char **joined = join_number_words(argc - 1, argv + 1);
         if (!joined) return cli_error("out of memory");
         int n = 0, rc;
         while (joined[n]) n++;
-        cli_args a;
-        cli_args_init(&a, "calc", n, joined);
-        rc = quantities[i].run(&a, &o);
+        rc = run_quantity(quantities[i].run, n, joined);
         for (int j = 0; j < n; j++) free(joined[j]);
         free(joined);
         return rc;

@@ -264,6 +264,15 @@ for r, x in zip(d['result'], (2, 1, 0.1))) and abs(d['result'][2] - 0.0985659) <
 run "$CN" calc softmax 2 1 0.1
 expect_rc "calc softmax 2 1 0.1" 0
 expect_line "calc softmax: plain output" out "0.659001 0.242433 0.0985659"
+# --json with --explain: the answer and, beside it, the working --explain prints, line by line
+run "$CN" calc softmax 2 1 0.1 --explain --json
+expect_json "calc softmax --explain --json: the result and the working's lines" \
+    "abs(d['result'][0] - 0.659001) < 1e-6 and d['working'][0] == 'softmax_i = e^x_i / sum_j e^x_j' \
+and '  S3 = 1.10517 / 11.2125 = 0.0985659' in d['working']"
+run "$CN" calc loss ce --target '1,0,0;0,1,0' --pred '0.7,0.2,0.1;0.9,0.8,0.3' --json --explain
+expect_json "calc loss ce --json --explain: per-sample losses beside the working" \
+    "len(d['per_sample']) == 2 and abs(d['per_sample'][1] + math.log(0.8)) < 1e-6 and 'mean over 2 samples' in ' '.join(d['working'])"
+if [ "$(grep -c 'sum to 2, not 1' "$T/err")" = 1 ]; then ok "calc --json --explain: a note said once"; else bad "calc --json --explain: a note said once" "$(shown)"; fi
 
 ROW='10,10,10,0,0,0'
 IMG="$ROW;$ROW;$ROW;$ROW;$ROW;$ROW"
