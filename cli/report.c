@@ -284,9 +284,9 @@ static void write_header(FILE *f, const report_data *d)
     } else {
         /* "test" only for test data: a folder without a test half is evaluated whole, training
          * images included */
-        fprintf(f, " &middot; %lld epoch%s &middot; best epoch (by %s %s) %s &middot; %s <b>%.2f%%</b>, loss %.4f "
-                   "on %lld images of ", (long long)d->n_rows, d->n_rows == 1 ? "" : "s", by, monitor ? monitor : "accuracy",
-                best ? best : "?",
+        if (!d->no_metrics) fprintf(f, " &middot; %lld epoch%s", (long long)d->n_rows, d->n_rows == 1 ? "" : "s");
+        fprintf(f, " &middot; best epoch (by %s %s) %s &middot; %s <b>%.2f%%</b>, loss %.4f on %lld images of ", by,
+                monitor ? monitor : "accuracy", best ? best : "?",
                 d->is_test ? "test accuracy" : "accuracy (no test half: training images included)", 100 * d->eval.acc,
                 d->eval.loss, (long long)d->eval.count);
         report_html_text(f, d->test_name);
@@ -337,7 +337,7 @@ int cli_report_live(const char *dir, int64_t epoch, int64_t epochs)
     report_data d = { .dir = dir, .live_epoch = epoch, .live_epochs = epochs > 0 ? epochs : 1 };
     char path[4200];
     snprintf(path, sizeof path, "%s/last.safetensors", dir); /* written before the epoch's callback */
-    int rc = report_read_metrics(dir, &d.rows, &d.n_rows);
+    int rc = report_read_metrics(dir, &d);
     if (!rc) rc = report_read_steps(dir, &d);
     if (!rc) rc = report_read_gradients(dir, &d);
     if (!rc) rc = cli_open_checkpoint(ctx, path, &d.ck, &d.net, d.mean, d.std);

@@ -135,6 +135,10 @@ static void gradient_chart(FILE *f, const report_data *d)
 
 int report_validated(const report_data *d)
 {
+    if (d->no_metrics) { /* the checkpoint's last validation, nan under --val 0 */
+        const char *v = cn_checkpoint_meta(d->ck, "val_acc");
+        return v && !isnan(strtod(v, NULL));
+    }
     for (int64_t i = 0; i < d->n_rows; i++)
         if (!isnan(d->rows[i].val_acc)) return 1;
     return 0;
@@ -152,9 +156,14 @@ void report_write_charts(FILE *f, const report_data *d)
     const series acc[] = { { "train", "#1f77b4", &r->epoch, &r->train_acc, mr, d->n_rows, 100, 1, 0 },
                            { "validation", "#ff7f0e", &r->epoch, &r->val_acc, mr, d->n_rows, 100, 1, 0 } };
     int series_n = report_validated(d) ? 2 : 1; /* --val 0: no validation line, nor its legend */
-    fprintf(f, "<h2>Training</h2>\n<div class=\"charts\">\n");
-    svg_chart(f, "Loss per epoch", "epoch", "cross-entropy loss", loss, series_n, 0);
-    svg_chart(f, "Accuracy per epoch", "epoch", "accuracy (%)", acc, series_n, 0);
+    fprintf(f, "<h2>Training</h2>\n");
+    if (d->no_metrics)
+        fprintf(f, "<p class=\"meta\">The run folder has no metrics.csv: no loss and accuracy per epoch.</p>\n");
+    fprintf(f, "<div class=\"charts\">\n");
+    if (!d->no_metrics) {
+        svg_chart(f, "Loss per epoch", "epoch", "cross-entropy loss", loss, series_n, 0);
+        svg_chart(f, "Accuracy per epoch", "epoch", "accuracy (%)", acc, series_n, 0);
+    }
     if (d->steps) {
         char name[64];
         if (d->per_point > 1) snprintf(name, sizeof name, "train, mean of %lld", (long long)d->per_point);

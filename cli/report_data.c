@@ -24,14 +24,22 @@ static int csv_numbers(const char *s, double *v, int n)
     return k;
 }
 
-/* metrics.csv: CN_METRICS_COLUMNS, one row per epoch */
-int report_read_metrics(const char *dir, metrics_row **rows, int64_t *n)
+/* metrics.csv: CN_METRICS_COLUMNS, one row per epoch. None (deleted, or lost with a copy of the
+ * checkpoint alone): the rest of the page can still be made, and is, without the charts per epoch. */
+int report_read_metrics(const char *dir, report_data *d)
 {
     char path[4200], line[1024];
     snprintf(path, sizeof path, "%s/metrics.csv", dir);
+    metrics_row **rows = &d->rows;
+    int64_t *n = &d->n_rows;
     *rows = NULL;
     *n = 0;
     FILE *f = fopen(path, "rb");
+    if (!f && errno == ENOENT) {
+        d->no_metrics = 1;
+        fprintf(stderr, "convnet report: note: %s is missing: the page has no loss and accuracy per epoch\n", path);
+        return 0;
+    }
     if (!f) return cli_error("%s: cannot read: %s", path, strerror(errno));
     if (!fgets(line, sizeof line, f) || strncmp(line, CN_METRICS_COLUMNS, strlen(CN_METRICS_COLUMNS))) {
         fclose(f);
@@ -230,8 +238,9 @@ static int predict_all(cn_ctx *ctx, report_data *d, int64_t batch)
 
 int report_load_data(cn_ctx *ctx, const char *dir, const char *data, int64_t batch, report_data *d)
 {
-    int rc = report_read_metrics(dir, &d->rows, &d->n_rows);
-    if (rc || (rc = report_read_steps(dir, d)) || (rc = report_read_gradients(dir, d)) || (rc = cli_open_checkpoint(ctx, dir, &d->ck, &d->net, d->mean, d->std)))
+    /* the checkpoint first: a folder that is no run is said as such, not as CSVs missing */
+    int rc = cli_open_checkpoint(ctx, dir, &d->ck, &d->net, d->mean, d->std);
+    if (rc || (rc = report_read_metrics(dir, d)) || (rc = report_read_steps(dir, d)) || (rc = report_read_gradients(dir, d)))
         return rc;
     int given = data != NULL;
     if (!data) data = cli_test_data(d->ck);

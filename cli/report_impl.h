@@ -38,6 +38,7 @@ typedef struct {
     int32_t *pred;      /* test.count predicted classes */
     metrics_row *rows;  /* n_rows epochs of metrics.csv */
     int64_t n_rows;
+    int no_metrics;     /* the run folder has no metrics.csv (deleted): no charts per epoch */
     step_point *steps;  /* n_points points of steps.csv (NULL without one): its n_steps rows, */
     int64_t n_points, n_steps, per_point; /* per_point consecutive ones to a point */
     char **grad_names;  /* n_grad weight tensors of gradients.csv (NULL without one), in its order; */
@@ -48,8 +49,9 @@ typedef struct {
     char test_name[4300]; /* what `test` was read from, for the page */
 } report_data;
 
-/* metrics.csv of run folder dir: *n rows into *rows (the caller frees it); 0 or the exit status */
-int report_read_metrics(const char *dir, metrics_row **rows, int64_t *n);
+/* metrics.csv of run folder dir into d->rows (none, and d->no_metrics, without one: said on
+ * stderr); 0 or the exit status */
+int report_read_metrics(const char *dir, report_data *d);
 /* steps.csv of run folder dir into d->steps (NULL without one); 0 or the exit status */
 int report_read_steps(const char *dir, report_data *d);
 /* gradients.csv of run folder dir into d->grad_names and d->grad (none without one); 0 or the

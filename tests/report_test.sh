@@ -141,6 +141,13 @@ printf 'epoch,tensor,weight_rms,grad_rms\n1,conv1.weight,0.5\n' >"$T/old/gradien
 "$CN" report "$T/old" --quiet 2>"$T/err"
 check "a gradients.csv cut short: exit 1 naming the file and line" "[ $? -eq 1 ] && grep -q 'old/gradients.csv:2: expected epoch,tensor,weight_rms,grad_rms' '$T/err'"
 
+# ---- a run whose metrics.csv is gone: the page without the epoch charts, said -----------------------
+cp -r "$T/run" "$T/nometrics" && rm -f "$T/nometrics/.lock" "$T/nometrics/metrics.csv"
+"$CN" report "$T/nometrics" --quiet 2>"$T/err"
+check "a run without metrics.csv: exit 0, said on stderr" "[ $? -eq 0 ] && grep -q 'nometrics/metrics.csv is missing: the page has no loss and accuracy per epoch' '$T/err'"
+check "a run without metrics.csv: no epoch charts, said; the step and gradient charts and the test accuracy stay" \
+    "[ \$(count '<svg class=\"chart\"' '$T/nometrics/report.html') -eq 2 ] && ! grep -q 'Loss per epoch' '$T/nometrics/report.html' && grep -q 'no metrics.csv: no loss and accuracy per epoch' '$T/nometrics/report.html' && grep -q 'Loss per step' '$T/nometrics/report.html' && grep -q 'test accuracy <b>[0-9.]*%</b>' '$T/nometrics/report.html' && grep -q 'best epoch (by validation accuracy) 2' '$T/nometrics/report.html'"
+
 # ---- an image folder whose class names need escaping; no test half: the whole folder --------------
 /usr/bin/python3 tests/pngwrite.py "$T/shapes" "<b>blue" "r&d \"green\"" red --count 30 --seed 2 --channels 2,1,0
 "$CN" train -e 'input 12x12x3; conv 4 3x3 pad=1; relu; globalavgpool; dense 3' --data "$T/shapes" --epochs 2 \
@@ -158,7 +165,7 @@ check "--val 0: the best epoch by training accuracy, no validation series" \
 
 # ---- errors ---------------------------------------------------------------------------------------
 "$CN" report "$T/nothing" >/dev/null 2>"$T/err"
-check "report of a missing run: exit 1 naming metrics.csv" "[ $? -eq 1 ] && grep -q '$T/nothing/metrics.csv' '$T/err'"
+check "report of a missing run: exit 1 naming the folder, no note of a CSV" "[ $? -eq 1 ] && grep -q '$T/nothing: cannot open' '$T/err' && ! grep -q 'csv' '$T/err'"
 "$CN" report >/dev/null 2>&1
 check "report without a folder: exit 2" "[ $? -eq 2 ]"
 
