@@ -251,6 +251,22 @@ static int write_summary(FILE *f, cn_ctx *ctx, const report_data *d)
     return 0;
 }
 
+/* the net as the page names it: the spec file it was trained from (the first of train_args), else
+ * (a spec given by -e) the checkpoint it was read from, without the ":spec" of its messages */
+static void write_model_name(FILE *f, const report_data *d, const char *args)
+{
+    char name[4200];
+    const char *file = cn_net_file_name(d->net);
+    if (args && *args && *args != '-' && *args != '\n') {
+        snprintf(name, sizeof name, "%.*s", (int)strcspn(args, "\n"), args);
+    } else {
+        size_t len = strlen(file);
+        if (len > 5 && !strcmp(file + len - 5, ":spec")) len -= 5;
+        snprintf(name, sizeof name, "%.*s", (int)len, file);
+    }
+    report_html_text(f, name);
+}
+
 /* the page's head and first lines; the live page's reloads itself and says how far training is */
 static void write_header(FILE *f, const report_data *d)
 {
@@ -276,7 +292,7 @@ static void write_header(FILE *f, const report_data *d)
     }
     const char *by = report_validated(d) ? "validation" : "training"; /* --val 0 picks by the training figures */
     fprintf(f, "<p class=\"meta\">");
-    report_html_text(f, cn_net_file_name(d->net));
+    write_model_name(f, d, args);
     fprintf(f, " on ");
     report_html_text(f, data ? data : "?");
     if (d->live_epochs) {

@@ -41,6 +41,7 @@ tta_said=$(grep -o ', [0-9.]*% with --tta flip' "$T/out" | grep -o '[0-9.]*%')
 check "the page gives train's --tta flip accuracy ($tta_said)" "[ -n '$tta_said' ] && grep -q '<b>$tta_said</b> with <code>--tta flip</code>, each with its mirror image (outputs averaged)' '$T/run/report.html'"
 check "train writes report.html" "[ -s '$T/run/report.html' ]"
 check "no temporary file left in the run folder" "[ -z \"\$(ls -A '$T/run' | grep -v -e '^last.safetensors$' -e '^model.safetensors$' -e '^metrics.csv$' -e '^steps.csv$' -e '^gradients.csv$' -e '^report.html$' -e '^run.json$' -e '^.lock$')\" ]"
+check "the page names a net given by -e by its checkpoint" "grep -q '<p class=\"meta\">$T/run/model.safetensors on ' '$T/run/report.html'"
 check "the final page does not reload itself (no refresh tag, no live banner)" "! grep -qi 'http-equiv' '$T/run/report.html' && ! grep -q 'class=\"live\"' '$T/run/report.html'"
 check "self-contained: no http:// or https:// in the file" "! grep -qi 'https\?://' '$T/run/report.html'"
 check "self-contained: no src= other than data: URLs" "! grep -o 'src=\"[^\"]*' '$T/run/report.html' | grep -qv 'src=\"data:image/png;base64,'"
@@ -129,6 +130,7 @@ check "... 1666 of them at one height (mean 2) and one lower (mean 1.5)" "[ $# -
 check "no verdict on the gradients of a net that learns" "! grep -q 'Vanishing gradients' '$T/run/report.html'"
 # ---- eight sigmoid layers: the report says the gradients vanish ------------------------------------
 "$CN" train models/deep-sigmoid.cnn --init xavier --epochs 1 --val 0.9 --quiet --out "$T/sigmoid" >/dev/null 2>&1
+check "the page names a net trained from a file by that file" "grep -q '<p class=\"meta\">models/deep-sigmoid.cnn on ' '$T/sigmoid/report.html'"
 check "models/deep-sigmoid.cnn: the report's verdict, vanishing gradients at epoch 1" \
     "grep -q '<b>Vanishing gradients:</b> at epoch 1 the gradient of dense1.weight is [0-9.e-]* times that of dense9.weight' '$T/sigmoid/report.html'"
 
