@@ -50,7 +50,12 @@ static void svg_chart(FILE *f, const char *title, const char *xlabel, const char
             if (isfinite(x)) x0 = x < x0 ? x : x0, x1 = x > x1 ? x : x1;
         }
     if (!(lo <= hi)) lo = 0, hi = 1;
-    if (hi - lo < 1e-9) lo -= 0.5, hi += 0.5;
+    if (hi - lo < 1e-9) { /* one value (a single epoch): a span of 20% around it, not below 0 nor
+                           * above 100% when it is not (a loss, an accuracy) */
+        double pad = lo != 0 ? 0.1 * fabs(lo) : 0.5, top = s[0].scale == 100 && hi <= 100 ? 100 : INFINITY;
+        lo = lo >= 0 && lo - pad < 0 ? 0 : lo - pad;
+        hi = fmin(hi + pad, top);
+    }
     double step = log10_axis ? fmax(1, round(tick_step(hi - lo))) : tick_step(hi - lo);
     lo = floor(lo / step) * step, hi = ceil(hi / step) * step;
     if (!(x0 <= x1)) x0 = x1 = 1;

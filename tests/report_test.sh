@@ -17,6 +17,8 @@ count() { grep -o "$1" "$2" | wc -l; }
 # line; how many; how many at each height ("count:y ...", top first)
 line_points() { sed -n "/<title>$1<\/title>/,/<\/svg>/p" "$2" | grep -o '<polyline[^>]*points="[^"]*"' | sed 's/.*points="//; s/"$//' | tr ' ' '\n' | grep ,; }
 points() { line_points "$@" | wc -l; }
+# the value ticks of chart TITLE's axis in FILE, one a line
+yticks() { sed -n "/<title>$1<\/title>/,/<\/svg>/p" "$2" | grep -o 'text-anchor="end">[^<]*<' | sed 's/.*">//; s/<$//'; }
 ystats() { line_points "$@" | cut -d, -f2 | sort -n | uniq -c | awk '{ printf "%s:%s ", $1, $2 }'; }
 # Fashion-MNIST with --val 0.9: 6000 training images, 93 full batches of 64 (the last partial one is dropped)
 STEPS_PER_EPOCH=$(( (60000 - 60000 * 9 / 10) / 64 ))
@@ -164,6 +166,12 @@ check "DOM: 3 x 3 confusion cells, 48 images" "[ \$(count '<td class=\"cm\"' '$T
 "$CN" train -e 'input 12x12x3; dense 3' --data "$T/shapes" --epochs 1 --batch 16 --val 0 --quiet --out "$T/noval" >/dev/null 2>&1
 check "--val 0: the best epoch by training accuracy, no validation series" \
     "grep -q 'best epoch (by training accuracy) 1' '$T/noval/report.html' && ! grep -q 'by validation' '$T/noval/report.html' && ! grep -q '>validation<' '$T/noval/report.html' && grep -q '>validation<' '$T/folder/report.html'"
+
+# one epoch: one point a line; the loss axis not below 0 nor the accuracy's above 100, around the value
+loss1=$(awk -F, 'NR == 2 { print $2 }' "$T/noval/metrics.csv")
+check "one epoch: the loss axis from >= 0 ($(yticks 'Loss per epoch' "$T/noval/report.html" | tr '\n' ' ')), around the loss $loss1" \
+    "[ -z \"\$(yticks 'Loss per epoch' '$T/noval/report.html' | grep -- '^-')\" ] && [ \$(yticks 'Loss per epoch' '$T/noval/report.html' | wc -l) -ge 3 ] && awk -v l=$loss1 'NR == 1 { lo = \$1 } { hi = \$1 } END { exit !(lo <= l && l <= hi && hi - lo <= l) }' \"\$(yticks 'Loss per epoch' '$T/noval/report.html' >'$T/ticks'; echo '$T/ticks')\""
+check "one epoch: the accuracy axis not above 100" "[ -z \"\$(yticks 'Accuracy per epoch' '$T/noval/report.html' | awk '\$1 > 100')\" ]"
 
 # ---- errors ---------------------------------------------------------------------------------------
 "$CN" report "$T/nothing" >/dev/null 2>"$T/err"
