@@ -164,6 +164,14 @@ int cmd_filter(int argc, char **argv)
         goto done;
     }
     n = c * oh * ow; /* checked by cn_image_filter */
+    if (oh * ow > CN_IMAGE_MAX_PIXELS) {
+        char px[32];
+        cli_count(px, sizeof px, CN_IMAGE_MAX_PIXELS);
+        rc = cli_error("%s: the output would be %lldx%lld pixels (--pad %lld, --stride %lld), over the %s an image may "
+                       "have", image, (long long)oh, (long long)ow, (long long)(pad == CN_FILTER_PAD_SAME ? 0 : pad),
+                       (long long)stride, px);
+        goto done;
+    }
     if (!(x = malloc((size_t)(c * h * w) * sizeof *x)) || !(y = malloc((size_t)n * sizeof *y))) {
         rc = cli_error("out of memory");
         goto done;

@@ -367,8 +367,9 @@ int cli_parse_matrix(const char *cmd, const char *what, const char *s, float **v
         p = end;
     }
     free(owned);
-    if (n == 0) {
+    if (n == 0) { /* a file's content is data (exit 1, the file named); a value typed, usage */
         free(vals);
+        if (*where) return cli_error("%s: no numbers in the file (%s)", where, what);
         return cli_usage_error(cmd, "%s: no numbers given", what);
     }
     *v = vals;

@@ -415,6 +415,10 @@ cn_status cn_dataset_load_mnist(cn_ctx *ctx, const char *dir, int train, cn_data
 cn_status cn_dataset_open_mnist(cn_ctx *ctx, const char *dir, int train, cn_dataset *out);
 void cn_dataset_free(cn_ctx *ctx, cn_dataset *ds);
 
+/* The most pixels an image may have, read or made (`convnet filter`'s output): 64 Mi pixels is a
+ * 9000x7000 photograph, 192 MB of 8-bit RGB; far past what a CNN input is resized from, and a
+ * bound on what a header alone can make the decoders allocate. */
+#define CN_IMAGE_MAX_PIXELS (INT64_C(1) << 26)
 /* Decodes a PNG or JPEG file (libpng, libjpeg-turbo) into c x h x w floats in [0, 1]: resized
  * with bilinear filtering to h x w, converted to c channels (1: luma 0.299 R + 0.587 G +
  * 0.114 B; 3: gray replicated; alpha dropped). A file that is not a PNG or JPEG, is truncated

@@ -818,6 +818,7 @@ png(d + "/one.png", 1, 1, [200, 100, 50], rgb=True)
 open(d + "/vedge.txt", "w").write("1 0 -1\n1 0 -1\n1 0 -1\n")
 open(d + "/ragged.txt", "w").write("1 0 -1\n1 0\n1 0 -1\n")
 open(d + "/word.txt", "w").write("1 0 -1\n1 0 -1\n1 x -1\n")
+open(d + "/blank.txt", "w").write("\n  \n")
 PY
 run "$CN" filter --help
 expect_rc "filter --help" 0
@@ -887,6 +888,14 @@ expect_text "filter ragged kernel file: FILE:LINE" err "ragged.txt:2: row 2 has 
 run "$CN" filter "$T/six.png" --kernel "@$T/word.txt" --print
 expect_rc "filter kernel file with a word" 1
 expect_text "filter kernel file with a word: FILE:LINE" err "word.txt:3: 'x' is not a number"
+# a kernel file of blank lines is bad input (exit 1, the file named), as a word in it is
+run "$CN" filter "$T/six.png" --kernel "@$T/blank.txt" --print
+expect_rc "filter kernel file without numbers" 1
+expect_text "filter kernel file without numbers: named" err "blank.txt: no numbers in the file (--kernel)"
+# an output past an image's 2^26 pixels: refused before anything is allocated, with its size
+run "$CN" filter "$T/six.png" --kernel edge --pad 10000 -o "$T/huge.png"
+expect_rc "filter --pad 10000" 1
+expect_text "filter --pad 10000: the output's size said" err "six.png: the output would be 20004x20004 pixels (--pad 10000, --stride 1), over the 67,108,864 an image may have"
 # a comma with nothing on one side is a value missing, not a separator to skip
 for v in "1,,2" ",1,2" "1,2," "1,2;3,,4"; do
     run "$CN" calc softmax "$v"

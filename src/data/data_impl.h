@@ -10,10 +10,7 @@
  * The decoders check a file's claims (pixels, chunk and data lengths) against these limits and
  * against the file's real size before they allocate from them (README: "Hostile files"). */
 
-/* Pixels of a decoded PNG or JPEG: 64 Mi pixels is a 9000x7000 photograph, 192 MB of 8-bit
- * RGB; far past what a CNN input is resized from, and a bound on what a header alone can make
- * us allocate. */
-#define CN_IMAGE_MAX_PIXELS (INT64_C(1) << 26)
+/* CN_IMAGE_MAX_PIXELS (convnet.h) bounds the pixels a decoded PNG or JPEG may have. */
 /* deflate (PNG's IDAT, gzip) turns one input byte into at most 1032 output bytes: a length-258
  * match in 2 bits, with 1-bit codes for the length and the distance. A header that promises more
  * than this many times the file's bytes is refused before anything is allocated for it. */
