@@ -70,7 +70,8 @@ int cmd_show(int argc, char **argv)
         { "--activations", "IMAGE", CLI_TEXT, &image,
           .help = "run the net on a PNG or JPEG (converted and normalised as `convnet predict`\n"
                   "does) and draw the output of --layer LAYER, one tile per channel, each\n"
-                  "from its own minimum (black) to its maximum (white); a flat map is black" },
+                  "from its own minimum (black) to its maximum (white); a flat map is black;\n"
+                  "maps of one value (1x1: after globalavgpool, a dense layer) share one scale" },
         { "--layer", "LAYER", CLI_TEXT, &layer, .help = "a layer name as `convnet summary` lists them (conv1, relu1, ...)" },
         { "-o", "OUT.png", CLI_TEXT, &out_path, .help = "the picture to write" },
         { "--scale", "S", CLI_INT, &scale, 1, 64,
@@ -162,7 +163,8 @@ int cmd_show(int argc, char **argv)
         maps = (float *)cn_net_layer_output(net, li, NULL);
         g = (cn_grid){ .n = info.c, .c = 1, .h = info.h, .w = info.w,
                        .scale = scale ? scale : auto_scale(info.h, info.w, 64), .cols = cols,
-                       .norm = CN_GRID_MINMAX_EACH };
+                       .norm = info.h * info.w == 1 ? CN_GRID_MINMAX_ALL : CN_GRID_MINMAX_EACH };
+        if (g.norm == CN_GRID_MINMAX_ALL) snprintf(colour, sizeof colour, ", one scale for all");
     }
     int64_t ph, pw;
     if (cn_grid_size(ctx, &g, &ph, &pw)) {

@@ -452,7 +452,9 @@ cn_status cn_image_save_png(cn_ctx *ctx, const char *path, const float *img, int
 #define CN_GRID_LABEL_H 12
 typedef enum cn_grid_norm {
     CN_GRID_SYMMETRIC = 0, /* 0.5 + 0.5 v / max|v| over all the maps: 0 is grey, -max black, +max white */
-    CN_GRID_MINMAX_EACH    /* each map (all its channels) from its own min (black) to max (white); flat: black */
+    CN_GRID_MINMAX_EACH,   /* each map (all its channels) from its own min (black) to max (white); flat: black */
+    CN_GRID_MINMAX_ALL     /* all the maps from their common min (black) to max (white): maps of one value
+                            * each (a 1x1 layer), which CN_GRID_MINMAX_EACH would draw all black */
 } cn_grid_norm;
 typedef struct cn_grid {
     int64_t n;          /* maps, one tile each */

@@ -7,7 +7,8 @@
 #                             chromium with fonts-liberation (the training report's test), pkgconf
 #                             and binutils (the install test: pkg-config, nm, readelf), g++ (the
 #                             emulated GPU of the CUDA backend's tests, where nvcc is found),
-#                             python3-torchvision, python3-onnx, openmpi-bin (mpirun) and strace
+#                             python3-torchvision, python3-onnx, python3-pil (pixels of the
+#                             pictures `convnet show` draws), openmpi-bin (mpirun) and strace
 #                             (the MPI tests), gcc-aarch64-linux-gnu with libc6-dev-arm64-cross
 #                             (a Recommends, which --no-install-recommends skips), clang and libomp-dev
 #                             (the library built for ARM, and by clang: tests/portable_test.sh),
@@ -22,7 +23,7 @@ set -eu
 
 need="cmake make gcc libc6-dev zlib1g-dev libpng-dev libjpeg62-turbo-dev dataset-fashion-mnist libcjson-dev"
 need="$need protobuf-c-compiler libprotobuf-c-dev libonnx-dev libopenmpi-dev"
-[ "${1:-}" = "--check" ] && need="$need python3-torch chromium fonts-liberation pkgconf binutils g++ python3-torchvision python3-onnx"
+[ "${1:-}" = "--check" ] && need="$need python3-torch chromium fonts-liberation pkgconf binutils g++ python3-torchvision python3-onnx python3-pil"
 [ "${1:-}" = "--check" ] && need="$need openmpi-bin strace gcc-aarch64-linux-gnu libc6-dev-arm64-cross clang libomp-dev qemu-user"
 # Node.js and npm for ONNX Runtime's test, from Debian unless a node with npm is there already
 [ "${1:-}" = "--check" ] && ! command -v npm >/dev/null && need="$need nodejs npm"

@@ -752,6 +752,17 @@ png_is "show --activations relu1: 4 maps 6x6" "$T/act.png" $((2 * 60 + 3 * 2)) $
 # dense1: 2 maps 1x1 at 3 px in one column; the label (6 px) is wider than the tile (3 px)
 run "$CN" show "$T/show_run" --activations "$T/show/b/0.png" --layer dense1 --scale 3 --cols 1 -o "$T/dense.png"
 png_is "show --activations dense1 --cols 1" "$T/dense.png" $((6 + 2 * 2)) $((2 * (12 + 3) + 3 * 2)) 0
+# maps of one value each share one scale: the larger score white, the smaller black (each map
+# from its own min to max would make both black); the tiles' pixels at (2, 14) and (2, 31)
+expect_text "show --activations of 1x1 maps: one scale said" out "2 maps of dense1 (1x1, one scale for all"
+run "$CN" predict "$T/show_run" "$T/show/b/0.png" --json
+top=$("$PY" -c "import json, sys; print(json.load(open(sys.argv[1]))[0]['predictions'][0]['class'])" "$T/out" 2>/dev/null)
+pix=$("$PY" -c "from PIL import Image; import sys; im = Image.open(sys.argv[1]); print(im.getpixel((2, 14)), im.getpixel((2, 31)))" "$T/dense.png" 2>&1)
+if { [ "$top" = 0 ] && [ "$pix" = "255 0" ]; } || { [ "$top" = 1 ] && [ "$pix" = "0 255" ]; }; then
+    ok "show --activations of 1x1 maps: class $top's score white, the other black ($pix)"
+else
+    bad "show --activations of 1x1 maps: class $top's score white, the other black" "pixels: $pix"
+fi
 run "$CN" show "$T/show_run" --activations "$T/show/b/0.png" --layer input -o "$T/in.png"
 expect_text "show --activations of the 1-channel input: one map, said in the singular" out "1 map of input (8x8"
 

@@ -131,6 +131,23 @@ static void test_minmax(void)
     CHECK_NEAR(PX(out2, 0, 10, 14, 18, 17), 0.0, 0);
     CHECK_NEAR(PX(out2, 0, 11, 14, 18, 17), 0.0, 0);
     CHECK_NEAR(PX(out2, 0, 12, 14, 18, 17), 1.0, 0);
+
+    /* one range for all the maps (min 1, max 7): pixel = (v - 1) / 6, so tile 1's flat 7s are
+     * white, not black; three maps of one value each (-2, 0, 4): 0, 1/3, 1 */
+    g.norm = CN_GRID_MINMAX_ALL;
+    CHECK(cn_grid_draw(ctx, &g, two, out2) == CN_OK);
+    CHECK_NEAR(PX(out2, 0, 2, 14, 18, 17), 0.0, 1e-6);
+    CHECK_NEAR(PX(out2, 0, 3, 14, 18, 17), 2.0 / 6, 1e-6);
+    CHECK_NEAR(PX(out2, 0, 10, 14, 18, 17), 1.0, 1e-6);
+    CHECK_NEAR(PX(out2, 0, 11, 14, 18, 17), 1.0, 1e-6);
+    float ones[3] = { -2, 0, 4 }, out3[18 * 32]; /* 2 columns (ceil(sqrt(3))), cells 6 wide: 18 x 32 */
+    g = (cn_grid){ .n = 3, .c = 1, .h = 1, .w = 1, .scale = 1, .norm = CN_GRID_MINMAX_ALL };
+    int64_t gh, gw;
+    CHECK(cn_grid_size(ctx, &g, &gh, &gw) == CN_OK && gh == 32 && gw == 18);
+    CHECK(cn_grid_draw(ctx, &g, ones, out3) == CN_OK);
+    CHECK_NEAR(PX(out3, 0, 2, 14, 18, 32), 0.0, 1e-6);
+    CHECK_NEAR(PX(out3, 0, 10, 14, 18, 32), 1.0 / 3, 1e-6);
+    CHECK_NEAR(PX(out3, 0, 2, 29, 18, 32), 1.0, 1e-6);
     cn_ctx_destroy(ctx);
 }
 

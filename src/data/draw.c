@@ -33,7 +33,7 @@ static cn_status plan_layout(cn_ctx *ctx, const cn_grid *g, layout *L)
 {
     if (!g || g->n < 1 || g->n > (1 << 20) || (g->c != 1 && g->c != 3) || g->h < 1 || g->w < 1 ||
         g->h > (1 << 16) || g->w > (1 << 16) || g->scale < 1 || g->scale > 256 || g->cols < 0 ||
-        (g->norm != CN_GRID_SYMMETRIC && g->norm != CN_GRID_MINMAX_EACH))
+        (g->norm != CN_GRID_SYMMETRIC && g->norm != CN_GRID_MINMAX_EACH && g->norm != CN_GRID_MINMAX_ALL))
         return cn_fail(ctx, CN_E_ARG, "grid: bad layout (n %lld, c %lld, %lldx%lld, scale %lld, cols %lld)",
                        g ? (long long)g->n : 0, g ? (long long)g->c : 0, g ? (long long)g->h : 0,
                        g ? (long long)g->w : 0, g ? (long long)g->scale : 0, g ? (long long)g->cols : 0);
@@ -81,6 +81,16 @@ static void draw_number(float *out, int64_t c, int64_t plane, int64_t width, int
     }
 }
 
+/* the offset and multiplier taking v[0..n)'s finite min to 0 and max to 1; flat (or none): 0 */
+static void minmax_scale(const float *v, int64_t n, float *offset, float *mul)
+{
+    float lo = INFINITY, hi = -INFINITY;
+    for (int64_t i = 0; i < n; i++)
+        if (isfinite(v[i])) lo = fminf(lo, v[i]), hi = fmaxf(hi, v[i]);
+    *mul = hi > lo ? 1.0f / (hi - lo) : 0;
+    *offset = hi > lo ? -lo * *mul : 0;
+}
+
 cn_status cn_grid_draw(cn_ctx *ctx, const cn_grid *g, const float *maps, float *out)
 {
     layout L = { 0 };
@@ -90,22 +100,20 @@ cn_status cn_grid_draw(cn_ctx *ctx, const cn_grid *g, const float *maps, float *
     int64_t plane = L.width * L.height, hw = g->h * g->w, map = g->c * hw;
     for (int64_t i = 0; i < g->c * plane; i++) out[i] = 1.0f;
 
-    /* symmetric: one scale for all the maps, so a weak filter looks weak */
-    float amax = 0;
-    if (g->norm == CN_GRID_SYMMETRIC)
+    /* symmetric: one scale for all the maps, so a weak filter looks weak; pixel = offset + mul * v */
+    float offset = 0.5f, mul = 0;
+    if (g->norm == CN_GRID_SYMMETRIC) {
+        float amax = 0;
         for (int64_t i = 0; i < g->n * map; i++)
             if (isfinite(maps[i]) && fabsf(maps[i]) > amax) amax = fabsf(maps[i]);
+        mul = amax > 0 ? 0.5f / amax : 0;
+    } else if (g->norm == CN_GRID_MINMAX_ALL) {
+        minmax_scale(maps, g->n * map, &offset, &mul);
+    }
 
     for (int64_t t = 0; t < g->n; t++) {
         const float *m = maps + t * map;
-        float offset = 0.5f, mul = amax > 0 ? 0.5f / amax : 0; /* pixel = offset + mul * v */
-        if (g->norm == CN_GRID_MINMAX_EACH) {
-            float lo = INFINITY, hi = -INFINITY;
-            for (int64_t i = 0; i < map; i++)
-                if (isfinite(m[i])) lo = fminf(lo, m[i]), hi = fmaxf(hi, m[i]);
-            mul = hi > lo ? 1.0f / (hi - lo) : 0;
-            offset = hi > lo ? -lo * mul : 0;
-        }
+        if (g->norm == CN_GRID_MINMAX_EACH) minmax_scale(m, map, &offset, &mul);
         int64_t x0 = CN_GRID_GAP + (t % L.cols) * (L.cell_w + CN_GRID_GAP);
         int64_t y0 = CN_GRID_GAP + (t / L.cols) * (CN_GRID_LABEL_H + L.tile_h + CN_GRID_GAP);
         draw_number(out, g->c, plane, L.width, x0, y0, t);
