@@ -58,6 +58,8 @@ static void seed000_shapes(void)
      * stride 1 yet writes 28; 28 is right.) */
     cn_layer_info q3 = last("input 32x32; conv 1 5x5", 1);
     CHECK_HWC(q3, 28, 28, 1);
+    CHECK_HWC(last("input 32x32", 1), 32, 32, 1); /* HxW without channels: one */
+    CHECK_INT(last("input 32x32; conv 4 3x3", 1).params, 4 * (3 * 3 * 1 + 1));
     /* Q5: 5x5 same on 64x64x16, batch 8: pad 2, (64 - 5 + 4)/1 + 1 = 64 -> 8x64x64x64 */
     cn_layer_info q5 = last("input 64x64x16; conv 64 5x5 pad=same", 8);
     CHECK_HWC(q5, 64, 64, 64);
