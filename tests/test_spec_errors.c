@@ -715,7 +715,37 @@ static void test_branch_spec_shapes(void)
     cn_ctx_destroy(ctx);
 }
 
+/* Automatic names of a type ending in a digit: "relu6_1", "relu6_2" (not "relu61"); the old
+ * spelling read by add still finds the layer; "relu6_01", "relu60" and a layer not
+ * there ("relu63") do not. */
+static void test_digit_type_names(void)
+{
+    const char *spec = "input 8x8x1; conv 4 3x3 pad=1; relu6; conv 4 3x3 pad=1; relu6; add relu61 relu6_2; relu6; add relu62 relu6_3";
+    cn_ctx *ctx;
+    cn_net *net = NULL;
+    CHECK_INT(cn_ctx_create(NULL, &ctx), CN_OK);
+    CHECK_INT(cn_net_parse(ctx, spec, strlen(spec), "m.cnn", &net), CN_OK);
+    const char *want[] = { "input", "conv1", "relu6_1", "conv2", "relu6_2", "add1", "relu6_3", "add2" };
+    for (int i = 0; net && i < 8; i++) {
+        cn_layer_info li;
+        CHECK_INT(cn_net_layer(ctx, net, i, 1, &li), CN_OK);
+        CHECK_STR(li.name, want[i]);
+    }
+    cn_net_destroy(net);
+    static const char *const bad[] = { "relu6_01", "relu60", "relu63" };
+    for (int i = 0; i < 3; i++) {
+        char text[160];
+        snprintf(text, sizeof text, "input 8x8x1; relu6; relu6 from %s", bad[i]);
+        net = NULL;
+        CHECK_INT(cn_net_parse(ctx, text, strlen(text), "m.cnn", &net), CN_E_PARSE);
+        CHECK(strstr(cn_ctx_message(ctx), "undefined name") != NULL);
+        cn_net_destroy(net);
+    }
+    cn_ctx_destroy(ctx);
+}
+
 static const test_case cases[] = {
+    { "automatic names of relu6: relu6_1; the old relu61 still read", test_digit_type_names },
     { "malformed specs: status and exact message", test_table },
     { "generated specs: a long word, a typo among 70 layers", test_generated_specs },
     { "the same specs, fixed, parse", test_fixed_specs_parse },

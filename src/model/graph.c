@@ -4,6 +4,7 @@
  * in that order. Each step is linear in the layers and inputs (names through a hash table, the
  * order through a heap, a log factor): 10,000 layers take milliseconds. Covered by
  * tests/test_spec_errors.c and tests/test_shapes.c. */
+#include <ctype.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <string.h>
@@ -90,7 +91,8 @@ static cn_status undefined_name(cn_ctx *ctx, const char *file, const cn_node *no
 }
 
 /* Names given with 'as' first (the first repeat is an error naming both lines), then the
- * automatic ones: "input", else the type and a counter that skips every name already taken. */
+ * automatic ones: "input", else the type and a counter that skips every name already taken; a
+ * type ending in a digit takes a '_' before its counter ("relu6_1", not "relu61"). */
 static cn_status name_layers(cn_ctx *ctx, const char *file, cn_node *nodes, int count, name_index *ix)
 {
     for (int i = 0; i < count; i++) {
@@ -109,13 +111,30 @@ static cn_status name_layers(cn_ctx *ctx, const char *file, cn_node *nodes, int 
         if (id == CN_OP_INPUT && name_find(ix, nodes, "input") < 0) {
             snprintf(buf, sizeof buf, "input");
         } else {
-            do snprintf(buf, sizeof buf, "%s%d", n->op->name, ++counter[id]);
+            const char *type = n->op->name;
+            const char *sep = isdigit((unsigned char)type[strlen(type) - 1]) ? "_" : "";
+            do snprintf(buf, sizeof buf, "%s%s%d", type, sep, ++counter[id]);
             while (name_find(ix, nodes, buf) >= 0);
         }
         if (!(n->name = cn_strdup(ctx, buf))) return CN_E_NOMEM;
         name_add(ix, nodes, i);
     }
     return CN_OK;
+}
+
+/* The automatic name of an older convnet, "relu61" for what is now "relu6_1" (a type ending in a
+ * digit, then the counter): the new spelling into buf; 0 when name is no such one. Specs that
+ * read 'from relu61' keep working. */
+static int old_automatic_name(const char *name, char *buf, size_t cap)
+{
+    for (int id = 0; id < CN_OP_COUNT; id++) {
+        const char *type = cn_ops[id]->name;
+        size_t len = strlen(type);
+        if (!isdigit((unsigned char)type[len - 1]) || strncmp(name, type, len) || !name[len]) continue;
+        if (strspn(name + len, "0123456789") != strlen(name + len) || name[len] == '0') continue;
+        return snprintf(buf, cap, "%s_%s", type, name + len) < (int)cap;
+    }
+    return 0;
 }
 
 static cn_status resolve_inputs(cn_ctx *ctx, const char *file, cn_node *nodes, int count, const name_index *ix)
@@ -140,6 +159,8 @@ static cn_status resolve_inputs(cn_ctx *ctx, const char *file, cn_node *nodes, i
         }
         for (int j = 0; j < n->n_in; j++) {
             int k = name_find(ix, nodes, n->in_names[j]);
+            char old[64];
+            if (k < 0 && old_automatic_name(n->in_names[j], old, sizeof old)) k = name_find(ix, nodes, old);
             if (k < 0) return undefined_name(ctx, file, nodes, count, n, j);
             n->in[j] = k;
         }
