@@ -24,6 +24,19 @@ static void export_help(const cli_option *opts)
 
 static const char *const export_keys[] = { "norm_mean", "norm_std", "class_names", "classes" };
 
+/* a checkpoint's norm_mean or norm_std (4 values, whatever the channels) as the ONNX model's
+ * metadata gives it: a value per input channel, "0.286" for a gray net (at most 4) */
+static const char *norm_for_channels(const char *v, int64_t channels, char *out, size_t cap)
+{
+    size_t len = 0;
+    for (int64_t k = 0; k < (channels < 4 ? channels : 4) && *v; k++) {
+        size_t field = strcspn(v, ",");
+        len += (size_t)snprintf(out + len, len < cap ? cap - len : 0, "%s%.*s", k ? "," : "", (int)field, v);
+        v += field + (v[field] == ',');
+    }
+    return out;
+}
+
 int cmd_export(int argc, char **argv)
 {
     const char *ckpt = NULL, *out = NULL;
@@ -49,9 +62,13 @@ int cmd_export(int argc, char **argv)
         rc = cli_ctx_error(ctx);
     } else {
         cn_kv meta[4];
+        char norm[2][160];
         int n = 0;
+        cn_layer_info input;
+        cn_net_layer(ctx, net, 0, 1, &input);
         for (int k = 0; k < 4; k++) {
             const char *v = cn_checkpoint_meta(ck, export_keys[k]);
+            if (v && k < 2) v = norm_for_channels(v, input.c, norm[k], sizeof norm[k]);
             if (v) meta[n++] = (cn_kv){ export_keys[k], v };
         }
         if (cn_onnx_export(ctx, net, meta, n, out)) rc = cli_ctx_error(ctx);
@@ -107,15 +124,27 @@ static int norm_text(const char *what, const float v[4], int n, int channels, do
     return 0;
 }
 
-/* a checkpoint's norm_mean or norm_std as the model's metadata gives it: 4 finite numbers (std > 0) */
-static int norm_ok(const char *s, int positive)
+/* The model's norm_mean or norm_std metadata as the checkpoint keeps it (4 values, fill past the
+ * channels) into out: a value per input channel (convnet's export), one for all, or 4 (an export
+ * of convnet before 2026-12-07); finite numbers, each std >= 1e-6. 0 when it is none of these. */
+static int norm_from_meta(const char *s, int positive, int channels, double fill, char *out, size_t cap)
 {
-    for (int k = 0; k < 4; k++) {
+    double v[4];
+    int n = 0;
+    for (;;) {
         char *end;
-        double v = strtod(s, &end);
-        if (end == s || !(v > -1e30 && v < 1e30) || (positive && !(v >= 1e-6)) || *end != (k < 3 ? ',' : '\0')) return 0;
-        s = end + (k < 3);
+        if (n == 4) return 0;
+        v[n] = strtod(s, &end);
+        if (end == s || !(v[n] > -1e30 && v[n] < 1e30) || (positive && !(v[n] >= 1e-6))) return 0;
+        n++;
+        if (*end == '\0') break;
+        if (*end != ',') return 0;
+        s = end + 1;
     }
+    if (n != 1 && n != 4 && n != (channels < 4 ? channels : 4)) return 0;
+    size_t len = 0;
+    for (int k = 0; k < 4; k++)
+        len += (size_t)snprintf(out + len, cap - len, "%s%.9g", k ? "," : "", k >= channels || (n > 1 && k >= n) ? fill : v[n > 1 ? k : 0]);
     return 1;
 }
 
@@ -192,15 +221,17 @@ int cmd_import(int argc, char **argv)
     snprintf(classes, sizeof classes, "%lld", (long long)(last.c * last.h * last.w));
     snprintf(source, sizeof source, "%s", in);
     cn_kv meta[8] = { { "norm_mean", mean_text }, { "norm_std", std_text }, { "classes", classes }, { "onnx", source } };
+    char norm_meta[2][160];
     int n = 4;
     for (int k = 0; k < r.n_meta; k++) {
         int j = !strcmp(r.meta[k].key, "norm_mean") ? 0 : !strcmp(r.meta[k].key, "norm_std") ? 1 : -1;
         if (j >= 0 && (j ? std : mean)) continue; /* given on the command line */
-        if (j >= 0 && norm_ok(r.meta[k].value, j)) meta[j].value = r.meta[k].value;
+        if (j >= 0 && norm_from_meta(r.meta[k].value, j, (int)input.c, j, norm_meta[j], sizeof norm_meta[j]))
+            meta[j].value = norm_meta[j];
         else if (j < 0 && count_lines(r.meta[k].value) == last.c * last.h * last.w) meta[n++] = r.meta[k];
         else /* kept out of the checkpoint, which would refuse it: said, not an error */
             fprintf(stderr, "convnet import: note: the model's %s metadata is %s: left out\n", r.meta[k].key,
-                    j >= 0 ? "not 4 numbers (each std >= 1e-6)" : "not a name for each output");
+                    j >= 0 ? "not a number for each input channel (each std >= 1e-6)" : "not a name for each output");
     }
     const char *spec = cn_net_spec_text(r.net);
     if (cn_file_write_atomic(ctx, spec_path, spec, strlen(spec)) ||

@@ -132,6 +132,32 @@ assert a['class_names'] == 'blue\\ngreen\\nred', a['class_names']
 for k in ('norm_mean', 'norm_std', 'class_names'):
     assert a[k] == b[k], (k, a[k], b[k])
 PYEOF"
+check "the exported model's norm_mean and norm_std: a value per input channel (3), the checkpoint's" \
+    "$PY - '$T/rt.onnx' '$T/tuned/model.safetensors' <<'PYEOF'
+import json, onnx, struct, sys
+m = {p.key: p.value for p in onnx.load(sys.argv[1]).metadata_props}
+b = open(sys.argv[2], 'rb').read()
+c = json.loads(b[8:8 + struct.unpack('<Q', b[:8])[0]])['__metadata__']
+for k in ('norm_mean', 'norm_std'):
+    assert m[k].split(',') == c[k].split(',')[:3], (k, m[k], c[k])
+PYEOF"
+check "import of a model whose metadata has one mean and 4 stds (convnet's export before 2026-12-07): both kept" \
+    "$PY - '$T/rt.onnx' '$T/onemean.onnx' <<'PYEOF'
+import sys, onnx
+m = onnx.load(sys.argv[1])
+for p in m.metadata_props:
+    if p.key == 'norm_mean':
+        p.value = '0.25'
+    if p.key == 'norm_std':
+        p.value = '0.5,0.75,0.125,1'
+onnx.save(m, sys.argv[2])
+PYEOF
+'$CN' import '$T/onemean.onnx' -o '$T/onemean' 2>'$T/err' && ! grep -q note '$T/err' && $PY -c \"
+import json, struct, sys
+b = open(sys.argv[1], 'rb').read()
+m = json.loads(b[8:8 + struct.unpack('<Q', b[:8])[0]])['__metadata__']
+assert m['norm_mean'] == '0.25,0.25,0.25,0' and m['norm_std'] == '0.5,0.75,0.125,1', m
+\" '$T/onemean/model.safetensors'"
 check "predict with it: the trained run's lines, class names and all" \
     "'$CN' predict '$T/tuned' '$T/img/red/000.png' '$T/img/blue/001.png' | tail -n +2 >'$T/p1' && '$CN' predict '$T/rt' '$T/img/red/000.png' '$T/img/blue/001.png' | tail -n +2 >'$T/p2' && grep -q '%  red' '$T/p1' && cmp '$T/p1' '$T/p2'"
 check "summary of a run folder and of a checkpoint: the net they hold, as from its spec" \
@@ -162,7 +188,7 @@ for p in m.metadata_props:
         p.value = '0,1,1,1'
 onnx.save(m, sys.argv[2])
 PYEOF
-'$CN' import '$T/badmeta.onnx' -o '$T/badmeta' 2>'$T/err' && grep -q 'norm_std metadata is not 4 numbers (each std >= 1e-6): left out' '$T/err' && grep -q 'class_names metadata is not a name for each output: left out' '$T/err' && $PY -c \"
+'$CN' import '$T/badmeta.onnx' -o '$T/badmeta' 2>'$T/err' && grep -q 'norm_std metadata is not a number for each input channel (each std >= 1e-6): left out' '$T/err' && grep -q 'class_names metadata is not a name for each output: left out' '$T/err' && $PY -c \"
 import json, struct, sys
 b = open(sys.argv[1], 'rb').read()
 m = json.loads(b[8:8 + struct.unpack('<Q', b[:8])[0]])['__metadata__']
