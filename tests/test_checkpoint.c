@@ -467,6 +467,21 @@ static void test_malformed_headers(void)
         expect_read_fail(__LINE__, path, c->status, c->message);
         if (test_failures != before) fprintf(stderr, "    in case %zu: %s\n", i, c->header);
     }
+    /* 1001 arrays within each other: past cJSON's 1000 levels, said as such (brackets in a string
+     * do not count: that header is merely cut short) */
+    static char deep[8 + 2 * 1001 + 2], in_string[8 + 2 * 1001 + 2];
+    strcpy(deep, "{\"a\":");
+    memset(deep + 5, '[', 1001);
+    memset(deep + 5 + 1001, ']', 1001);
+    strcpy(deep + 5 + 2002, "}");
+    put_file(path, deep, NULL, 0);
+    expect_read_fail(__LINE__, path, CN_E_FORMAT, "the header nests arrays and objects deeper than 1000 levels (at byte");
+    strcpy(in_string, "{\"a\":\"");
+    memset(in_string + 6, '[', 1001);
+    strcpy(in_string + 6 + 1001, "\" x}");
+    put_file(path, in_string, NULL, 0);
+    expect_read_fail(__LINE__, path, CN_E_FORMAT, "the header is not valid JSON");
+
     /* the crc of the zero bytes above, computed independently */
     unsigned char z[4] = { 0 };
     CHECK_INT(crc(z, 4), 0x2144df1c);

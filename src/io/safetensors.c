@@ -543,6 +543,27 @@ static uint64_t le64(const unsigned char *p)
 }
 
 /* Takes ownership of file (size bytes, size >= 8 and the header length already checked). */
+/* The deepest nesting of arrays and objects in the first n bytes of JSON text (brackets inside
+ * strings not counted): what tells a header cJSON refused for its depth from one malformed. */
+static int json_depth(const char *s, size_t n)
+{
+    int depth = 0, deepest = 0, in_string = 0;
+    for (size_t i = 0; i < n && s[i]; i++) {
+        char c = s[i];
+        if (in_string) {
+            if (c == '\\') i++;
+            else if (c == '"') in_string = 0;
+        } else if (c == '"') {
+            in_string = 1;
+        } else if (c == '[' || c == '{') {
+            deepest = ++depth > deepest ? depth : deepest;
+        } else if ((c == ']' || c == '}') && depth > 0) {
+            depth--;
+        }
+    }
+    return deepest;
+}
+
 static cn_status parse_file(cn_ctx *ctx, const char *path, unsigned char *file, size_t size, cn_st **out)
 {
     cJSON *root = NULL;
@@ -573,7 +594,11 @@ static cn_status parse_file(cn_ctx *ctx, const char *path, unsigned char *file, 
     root = cJSON_ParseWithLengthOpts(head, (size_t)n, &end, 0);
     if (!root) {
         long long at = end && end >= head && end <= head + n ? (long long)(end - head) : 0;
-        bad(ctx, st, path, "the header is not valid JSON (at byte %lld of %llu)", at, (unsigned long long)n);
+        if (json_depth(head, (size_t)at + 1) > CJSON_NESTING_LIMIT)
+            bad(ctx, st, path, "the header nests arrays and objects deeper than %d levels (at byte %lld; "
+                               "safetensors needs 3)", CJSON_NESTING_LIMIT, at);
+        else
+            bad(ctx, st, path, "the header is not valid JSON (at byte %lld of %llu)", at, (unsigned long long)n);
         goto done;
     }
     for (const char *p = end ? end : head + n; p < head + n; p++)
