@@ -973,6 +973,53 @@ static void test_check_idx(void)
     cn_data_report_free(ctx, &r);
 }
 
+static void write_gz(const char *path, const void *b, size_t n)
+{
+    gzFile f = gzopen(path, "wb");
+    CHECK(f != NULL);
+    if (!f) return;
+    CHECK_INT(gzwrite(f, b, (unsigned)n), (int64_t)n);
+    gzclose(f);
+}
+
+/* A folder with one file unpacked: raw training images beside gzipped labels (and a gzipped
+ * test half beside a raw copy of its images, cut short). Loading and data check pair the files
+ * by one rule: the images gzipped, else raw; the labels as the images are, else the other way. */
+static void test_mnist_mixed_files(void)
+{
+    mkdir_at("mix");
+    const unsigned char tri[] = { 0, 0, 8, 3, 0, 0, 0, 3, 0, 0, 0, 1, 0, 0, 0, 2, 1, 2, 3, 4, 5, 6 };
+    const unsigned char trl[] = { 0, 0, 8, 1, 0, 0, 0, 3, 2, 0, 1 };
+    const unsigned char tei[] = { 0, 0, 8, 3, 0, 0, 0, 1, 0, 0, 0, 1, 0, 0, 0, 2, 7, 8 };
+    const unsigned char tel[] = { 0, 0, 8, 1, 0, 0, 0, 1, 1 };
+    write_bytes(at("mix/train-images-idx3-ubyte"), tri, sizeof tri);
+    write_gz(at("mix/train-labels-idx1-ubyte.gz"), trl, sizeof trl);
+    write_gz(at("mix/t10k-images-idx3-ubyte.gz"), tei, sizeof tei);
+    write_bytes(at("mix/t10k-images-idx3-ubyte"), tei, 10); /* ignored: the .gz comes first */
+    write_gz(at("mix/t10k-labels-idx1-ubyte.gz"), tel, sizeof tel);
+    cn_dataset ds;
+    CHECK(cn_dataset_load_mnist(ctx, at("mix"), 1, &ds) == CN_OK);
+    CHECK_INT(ds.count, 3);
+    if (ds.count == 3) CHECK(ds.labels[0] == 2 && ds.labels[1] == 0 && ds.labels[2] == 1);
+    cn_dataset_free(ctx, &ds);
+    CHECK(cn_dataset_load_mnist(ctx, at("mix"), 0, &ds) == CN_OK);
+    CHECK_INT(ds.count, 1);
+    if (ds.count == 1) CHECK_INT(ds.labels[0], 1);
+    cn_dataset_free(ctx, &ds);
+    cn_data_report r;
+    CHECK(cn_data_check(ctx, at("mix"), 10, &r) == CN_OK);
+    CHECK_INT(r.files, 4);
+    CHECK_INT(r.bad_files, 0);
+    CHECK_INT(r.n_halves, 2);
+    if (r.n_halves == 2) CHECK_INT(r.halves[0].files + r.halves[1].files, 4);
+    CHECK(r.problems == NULL || r.problems[0] == '\0');
+    cn_data_report_free(ctx, &r);
+    /* no labels in either form: the one named is stored as the images are */
+    remove(at("mix/train-labels-idx1-ubyte.gz"));
+    CHECK(cn_dataset_load_mnist(ctx, at("mix"), 1, &ds) == CN_E_IO);
+    CHECK_CONTAINS(cn_ctx_message(ctx), "mix/train-labels-idx1-ubyte: ");
+}
+
 /* an image folder in halves, h/{train,val,test}/CLASS/ with 2x2 gray PNGs of one value each:
  *   train: a {1: 10, 2: 20}, b {3: 30}, c {4: 40}
  *   val:   a {5: 50}, b {} (empty), c {6: 60, 6b: 60 (a duplicate within val)}
@@ -1203,6 +1250,7 @@ static const test_case cases[] = {
     { "image folder with 3 classes", test_folder },
     { "data check of an image folder", test_check_folder },
     { "data check of an MNIST-format folder", test_check_idx },
+    { "MNIST-format files, one unpacked: loading and data check pair them alike", test_mnist_mixed_files },
     { "data check of an image folder in halves", test_check_halves },
     { "data check of Fashion-MNIST", test_check_fashion_mnist },
     { "malloc-failure sweep: decode, save, folder, data check", test_malloc_sweep },

@@ -185,41 +185,14 @@ static int idx_same(void *arg, int64_t earlier)
     return im->dims[1] == c->cur_h && im->dims[2] == c->cur_w && !memcmp(p, c->cur, (size_t)(c->cur_h * c->cur_w));
 }
 
-static int file_exists(const char *p)
-{
-    struct stat sb;
-    return stat(p, &sb) == 0;
-}
 
 /* finds the images file of train (1) or test (0) in dir; *found = 0 when absent */
 static cn_status find_half(cn_ctx *ctx, const char *dir, int train, idx_half *h, int *found)
 {
-    static const char *const img[2][2] = { { "t10k-images-idx3-ubyte.gz", "t10k-images-idx3-ubyte" },
-                                            { "train-images-idx3-ubyte.gz", "train-images-idx3-ubyte" } };
-    static const char *const lab[2][2] = { { "t10k-labels-idx1-ubyte.gz", "t10k-labels-idx1-ubyte" },
-                                           { "train-labels-idx1-ubyte.gz", "train-labels-idx1-ubyte" } };
-    *found = 0;
-    for (int raw = 0; raw < 2 && !*found; raw++) {
-        if (!(h->images_path = cn_path_join(ctx, dir, img[train][raw]))) return CN_E_NOMEM;
-        if (file_exists(h->images_path)) {
-            *found = 1;
-            /* the labels as the images are stored, else the other way */
-            if (!(h->labels_path = cn_path_join(ctx, dir, lab[train][raw]))) return CN_E_NOMEM;
-            if (!file_exists(h->labels_path)) {
-                char *other = cn_path_join(ctx, dir, lab[train][!raw]);
-                if (!other) return CN_E_NOMEM;
-                if (file_exists(other)) {
-                    cn_free(ctx, h->labels_path);
-                    h->labels_path = other;
-                } else {
-                    cn_free(ctx, other);
-                }
-            }
-        } else {
-            cn_free(ctx, h->images_path);
-            h->images_path = NULL;
-        }
-    }
+    char img[4096], lab[4096];
+    *found = cn_mnist_half_files(dir, train, img, lab, sizeof img);
+    if (!*found) return CN_OK;
+    if (!(h->images_path = cn_strdup(ctx, img)) || !(h->labels_path = cn_strdup(ctx, lab))) return CN_E_NOMEM;
     return CN_OK;
 }
 

@@ -39,6 +39,11 @@ typedef struct cn_idx {
     unsigned char *data; /* count bytes, owned */
 } cn_idx;
 
+/* The image and label files of the train (1) or t10k (0) half of an MNIST-format folder dir
+ * into img and lab (cap bytes each): the images gzipped, else raw; the labels stored as the
+ * images are, else the other way (a folder with one file unpacked). 1 when the images are there,
+ * else 0. Loading and `convnet data check` pair the files by this one rule. */
+int cn_mnist_half_files(const char *dir, int train, char *img, char *lab, size_t cap);
 /* Reads an IDX file of ndim (1..3) dimensions, gzipped or raw; fails naming the file. */
 cn_status cn_idx_read(cn_ctx *ctx, const char *path, int ndim, cn_idx *out);
 void cn_idx_free(cn_ctx *ctx, cn_idx *idx);

@@ -310,9 +310,25 @@ static cn_status load_idx(cn_ctx *ctx, const char *images_path, const char *labe
 
 static int exists(const char *p)
 {
-    gzFile f = gzopen(p, "rb");
-    if (f) gzclose(f);
-    return f != NULL;
+    struct stat sb;
+    return stat(p, &sb) == 0 && !S_ISDIR(sb.st_mode);
+}
+
+int cn_mnist_half_files(const char *dir, int train, char *img, char *lab, size_t cap)
+{
+    const char *prefix = train ? "train" : "t10k";
+    const char *slash = *dir && dir[strlen(dir) - 1] != '/' ? "/" : "";
+    for (int gz = 1; gz >= 0; gz--) {
+        snprintf(img, cap, "%s%s%s-images-idx3-ubyte%s", dir, slash, prefix, gz ? ".gz" : "");
+        if (!exists(img)) continue;
+        for (int other = 0; other < 2; other++) {
+            snprintf(lab, cap, "%s%s%s-labels-idx1-ubyte%s", dir, slash, prefix, gz != other ? ".gz" : "");
+            if (exists(lab)) return 1;
+        }
+        snprintf(lab, cap, "%s%s%s-labels-idx1-ubyte%s", dir, slash, prefix, gz ? ".gz" : ""); /* named missing */
+        return 1;
+    }
+    return 0;
 }
 
 cn_status cn_dataset_load_idx(cn_ctx *ctx, const char *images_path, const char *labels_path, cn_dataset *out)
@@ -323,15 +339,10 @@ cn_status cn_dataset_load_idx(cn_ctx *ctx, const char *images_path, const char *
 static cn_status load_mnist(cn_ctx *ctx, const char *dir, int train, int lazy, cn_dataset *out)
 {
     char img[4096], lab[4096];
-    const char *prefix = train ? "train" : "t10k";
-    for (int gz = 1; gz >= 0; gz--) {
-        snprintf(img, sizeof img, "%s/%s-images-idx3-ubyte%s", dir, prefix, gz ? ".gz" : "");
-        snprintf(lab, sizeof lab, "%s/%s-labels-idx1-ubyte%s", dir, prefix, gz ? ".gz" : "");
-        if (exists(img)) return load_idx(ctx, img, lab, lazy, out);
-    }
+    if (cn_mnist_half_files(dir, train, img, lab, sizeof img)) return load_idx(ctx, img, lab, lazy, out);
     memset(out, 0, sizeof *out);
     return cn_fail(ctx, CN_E_IO, "%s: no %s-images-idx3-ubyte[.gz] here (an MNIST-format folder has train-* and t10k-* "
-                                 "image and label files)", dir, prefix);
+                                 "image and label files)", dir, train ? "train" : "t10k");
 }
 
 cn_status cn_dataset_load_mnist(cn_ctx *ctx, const char *dir, int train, cn_dataset *out)
