@@ -378,16 +378,16 @@ static cn_status csv_write(run *r, csv_file *f)
     return cn_write_atomic(r->ctx, f->name, r->path, &part, 1);
 }
 
-/* a row of as many fields as the header has columns, each a number but a tensor's name: what a
- * damaged file's row is not (the report reads every row: a row kept as it was would fail it at
- * the run's end) */
-static int csv_row_fits(const char *line, const char *header)
+/* a row of as many fields as the header has columns, each a number but column text_column's (a
+ * tensor's name; -1: none): what a damaged file's row is not (the report reads every row: a row
+ * kept as it was would fail it at the run's end) */
+static int csv_row_fits(const char *line, const char *header, int text_column)
 {
     const char *h = header, *p = line;
-    for (;;) {
+    for (int column = 0;; column++) {
         size_t hl = strcspn(h, ",\n");
         char *end = (char *)p;
-        if (hl == 6 && !strncmp(h, "tensor", 6)) end += strcspn(p, ",\r\n");
+        if (column == text_column) end += strcspn(p, ",\r\n");
         else strtod(p, &end);
         if (end == p || (*end != ',' && *end != '\n' && *end != '\r')) return 0;
         int more_header = h[hl] == ',', more_row = *end == ',';
@@ -399,8 +399,8 @@ static int csv_row_fits(const char *line, const char *header)
 
 /* The header, and on resume the rows of the epochs already done (later rows, written before a
  * kill stopped the epoch's checkpoint, go: that epoch runs again; from a damaged row on, the
- * rows go too: the file keeps what it can). */
-static cn_status csv_start(run *r, csv_file *f, const char *name, const char *header)
+ * rows go too: the file keeps what it can). text_column: the column of text, not numbers (-1: none). */
+static cn_status csv_start(run *r, csv_file *f, const char *name, const char *header, int text_column)
 {
     f->name = name, f->header = header;
     cn_status st = csv_append(r, f, header, strlen(header));
@@ -418,7 +418,7 @@ static cn_status csv_start(run *r, csv_file *f, const char *name, const char *he
             }
             char *end;
             long long e = strtoll(line, &end, 10);
-            if (end == line || *end != ',' || e < 1 || e > r->epoch || !csv_row_fits(line, header)) break;
+            if (end == line || *end != ',' || e < 1 || e > r->epoch || !csv_row_fits(line, header, text_column)) break;
             st = csv_append(r, f, line, n);
         }
         fclose(in);
@@ -710,9 +710,9 @@ cn_status cn_train(cn_ctx *ctx, cn_net *net, const cn_dataset *ds, const cn_trai
         st = cn_fail(ctx, CN_E_IO, "%s: cannot create the run's folder: %s", cfg->out_dir, strerror(errno));
         goto done;
     }
-    if (cfg->out_dir && ((st = csv_start(&r, &r.metrics, "metrics", CN_METRICS_COLUMNS "\n")) ||
-                         (st = csv_start(&r, &r.steps, "steps", CN_STEPS_COLUMNS "\n")) ||
-                         (st = csv_start(&r, &r.gradients, "gradients", CN_GRADIENTS_COLUMNS "\n"))))
+    if (cfg->out_dir && ((st = csv_start(&r, &r.metrics, "metrics", CN_METRICS_COLUMNS "\n", -1)) ||
+                         (st = csv_start(&r, &r.steps, "steps", CN_STEPS_COLUMNS "\n", -1)) ||
+                         (st = csv_start(&r, &r.gradients, "gradients", CN_GRADIENTS_COLUMNS "\n", 1))))
         goto done;
     cn_step_config sc = { cn_net_default_loss(net), cfg->label_smoothing };
     cn_layer_info o = layer(ctx, net, -1);
