@@ -103,8 +103,11 @@ int cli_trace_html(cn_ctx *ctx, const cn_net *net, int64_t batch, int grads, dou
                ".type{fill:#666;font-size:11px}td.fwd{color:" FWD_COLOUR "}td.grad{color:" GRAD_COLOUR "}\n"
                "table{border-collapse:collapse}td,th{border:1px solid #ccc;padding:3px 8px;font-size:13px;text-align:left}\n"
                "</style></head><body>\n<h1>One training step of ");
-    report_html_text(f, cn_net_file_name(net));
-    fprintf(f, "</h1>\n<p>Values of the forward pass in <span style=\"color:" FWD_COLOUR "\">blue</span>");
+    const char *name = cn_net_file_name(net);
+    report_html_text(f, strcmp(name, "-e") ? name : "the net given by -e");
+    fprintf(f, "</h1>\n<pre>");
+    report_html_text(f, cn_net_spec_text(net));
+    fprintf(f, "</pre>\n<p>Values of the forward pass in <span style=\"color:" FWD_COLOUR "\">blue</span>");
     if (grads) {
         fprintf(f, ", gradients of the loss (&#8706;L/&#8706;value) in <span style=\"color:" GRAD_COLOUR "\">red</span>. "
                    "Loss %s = %.6g; update by %s with learning rate %g.", loss_name, loss, optimizer, lr);

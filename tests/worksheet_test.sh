@@ -284,6 +284,8 @@ else
     if grep -q 'class="fwd"' "$T/dom.html" && grep -q 'class="grad"' "$T/dom.html" && grep -q '<td>hidden.weight</td>' "$T/dom.html"
     then ok "trace --html: values, gradients and the parameter table"; else bad "trace --html: parts missing"; fi
     if ! grep -qi 'https\?://' "$T/trace.html"; then ok "trace --html: self-contained"; else bad "trace --html links out"; fi
+    if grep -q '<h1>One training step of the net given by -e</h1>' "$T/dom.html" && grep -qF "<pre>$XOR</pre>" "$T/dom.html"
+    then ok "trace --html of -e: named so, the spec shown"; else bad "trace --html of -e: name and spec"; fi
 fi
 
 echo "$pass passed, $fail failed"
