@@ -141,17 +141,19 @@ c = json.loads(b[8:8 + struct.unpack('<Q', b[:8])[0]])['__metadata__']
 for k in ('norm_mean', 'norm_std'):
     assert m[k].split(',') == c[k].split(',')[:3], (k, m[k], c[k])
 PYEOF"
-check "import of a model whose metadata has one mean and 4 stds (convnet's export before 2026-12-07): both kept" \
-    "$PY - '$T/rt.onnx' '$T/onemean.onnx' <<'PYEOF'
+# $WITH_META IN OUT KEY VALUE...: the ONNX model IN with those metadata values (\n: a new line), as OUT
+WITH_META="$PY $T/with_meta.py"
+cat >"$T/with_meta.py" <<'PYEOF'
 import sys, onnx
 m = onnx.load(sys.argv[1])
+new = {k: v.replace('\\n', '\n') for k, v in zip(sys.argv[3::2], sys.argv[4::2])}
 for p in m.metadata_props:
-    if p.key == 'norm_mean':
-        p.value = '0.25'
-    if p.key == 'norm_std':
-        p.value = '0.5,0.75,0.125,1'
+    if p.key in new:
+        p.value = new[p.key]
 onnx.save(m, sys.argv[2])
 PYEOF
+check "import of a model whose metadata has one mean and 4 stds (convnet's export before 2026-12-07): both kept" \
+    "$WITH_META '$T/rt.onnx' '$T/onemean.onnx' norm_mean 0.25 norm_std 0.5,0.75,0.125,1 &&
 '$CN' import '$T/onemean.onnx' -o '$T/onemean' 2>'$T/err' && ! grep -q note '$T/err' && $PY -c \"
 import json, struct, sys
 b = open(sys.argv[1], 'rb').read()
@@ -178,16 +180,7 @@ PYEOF"
 check "import --mean of 2 numbers for 3 channels, --std 0: usage errors (exit 2), nothing written" \
     "'$CN' import '$T/rt.onnx' -o '$T/bad' --mean 0.1,0.2 2>'$T/err'; test \$? -eq 2 && grep -q \"mean has 2 numbers for the model's 3 input channels (give 1 or 3)\" '$T/err' && '$CN' import '$T/rt.onnx' -o '$T/bad' --std 0.5,0,1 2>'$T/err'; test \$? -eq 2 && grep -q 'a standard deviation must be >= 1e-06 (got 0)' '$T/err' && ! test -e '$T/bad'"
 check "metadata a checkpoint would refuse (2 class names for 3 outputs, a std of 0): left out, each with a note" \
-    "$PY - '$T/rt.onnx' '$T/badmeta.onnx' <<'PYEOF'
-import sys, onnx
-m = onnx.load(sys.argv[1])
-for p in m.metadata_props:
-    if p.key == 'class_names':
-        p.value = 'a\\nb'
-    if p.key == 'norm_std':
-        p.value = '0,1,1,1'
-onnx.save(m, sys.argv[2])
-PYEOF
+    "$WITH_META '$T/rt.onnx' '$T/badmeta.onnx' class_names 'a\\nb' norm_std 0,1,1,1 &&
 '$CN' import '$T/badmeta.onnx' -o '$T/badmeta' 2>'$T/err' && grep -q 'norm_std metadata is not a number for each input channel (each std >= 1e-6): left out' '$T/err' && grep -q 'class_names metadata is not a name for each output: left out' '$T/err' && $PY -c \"
 import json, struct, sys
 b = open(sys.argv[1], 'rb').read()
