@@ -156,6 +156,29 @@ static long count_lines(const char *s)
     return n;
 }
 
+/* the class names the checkpoint got, the first few; or that it has none (a model without them,
+ * or with names a checkpoint refuses, a control character say): predict then prints numbers */
+static void print_class_names(const cn_kv *meta, int n)
+{
+    const char *names = NULL;
+    for (int k = 0; k < n; k++)
+        if (!strcmp(meta[k].key, "class_names")) names = meta[k].value;
+    if (!names) {
+        printf("class names: none (predict names classes by number)\n");
+        return;
+    }
+    long count = count_lines(names), shown = 0;
+    printf("class names: ");
+    for (const char *s = names; *s && shown < 3; shown++) {
+        size_t len = strcspn(s, "\n");
+        char esc[256], one[256];
+        snprintf(one, sizeof one, "%.*s", (int)len, s);
+        printf("%s%s", shown ? ", " : "", cn_text_escape(one, esc, sizeof esc));
+        s += len + (s[len] == '\n');
+    }
+    printf(count > 3 ? ", ... (%ld)\n" : "\n", count);
+}
+
 int cmd_import(int argc, char **argv)
 {
     const char *in = NULL, *dir = NULL, *mean = NULL, *std = NULL;
@@ -244,6 +267,7 @@ int cmd_import(int argc, char **argv)
     printf("imported %s: %d layers, %lld parameters", in, cn_net_layer_count(r.net) - 1, (long long)t.params);
     if (r.folded) printf(", %d batch norms folded into convolutions", r.folded);
     printf("\nwrote %s and %s\n", spec_path, ck_path);
+    print_class_names(meta, n);
 done:
     cli_run_unlock(fd);
     cn_onnx_imported_free(ctx, &r);

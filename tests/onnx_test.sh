@@ -120,7 +120,7 @@ check "train --init-from the imported run: a new head of 3 classes, 1 epoch" \
     "'$CN' train --init-from '$R' --data '$T/img' --epochs 1 --batch 4 --out '$T/tuned' && test -f '$T/tuned/model.safetensors'"
 # convnet's own export imported back: the normalisation and class names come with it
 check "export of a trained run, imported back" \
-    "'$CN' export '$T/tuned' -o '$T/rt.onnx' && '$CN' import '$T/rt.onnx' -o '$T/rt'"
+    "'$CN' export '$T/tuned' -o '$T/rt.onnx' && '$CN' import '$T/rt.onnx' -o '$T/rt' | grep -qx 'class names: blue, green, red'"
 check "the imported run's norm_mean, norm_std and class_names are the trained run's" \
     "$PY - '$T/tuned/model.safetensors' '$T/rt/model.safetensors' <<'PYEOF'
 import json, struct, sys
@@ -141,12 +141,13 @@ c = json.loads(b[8:8 + struct.unpack('<Q', b[:8])[0]])['__metadata__']
 for k in ('norm_mean', 'norm_std'):
     assert m[k].split(',') == c[k].split(',')[:3], (k, m[k], c[k])
 PYEOF"
-# $WITH_META IN OUT KEY VALUE...: the ONNX model IN with those metadata values (\n: a new line), as OUT
+# $WITH_META IN OUT KEY VALUE...: the ONNX model IN with those metadata values (Python's escapes:
+# \n a new line, \x1b an escape), as OUT
 WITH_META="$PY $T/with_meta.py"
 cat >"$T/with_meta.py" <<'PYEOF'
 import sys, onnx
 m = onnx.load(sys.argv[1])
-new = {k: v.replace('\\n', '\n') for k, v in zip(sys.argv[3::2], sys.argv[4::2])}
+new = {k: v.encode().decode('unicode_escape') for k, v in zip(sys.argv[3::2], sys.argv[4::2])}
 for p in m.metadata_props:
     if p.key in new:
         p.value = new[p.key]
@@ -181,12 +182,15 @@ check "import --mean of 2 numbers for 3 channels, --std 0: usage errors (exit 2)
     "'$CN' import '$T/rt.onnx' -o '$T/bad' --mean 0.1,0.2 2>'$T/err'; test \$? -eq 2 && grep -q \"mean has 2 numbers for the model's 3 input channels (give 1 or 3)\" '$T/err' && '$CN' import '$T/rt.onnx' -o '$T/bad' --std 0.5,0,1 2>'$T/err'; test \$? -eq 2 && grep -q 'a standard deviation must be >= 1e-06 (got 0)' '$T/err' && ! test -e '$T/bad'"
 check "metadata a checkpoint would refuse (2 class names for 3 outputs, a std of 0): left out, each with a note" \
     "$WITH_META '$T/rt.onnx' '$T/badmeta.onnx' class_names 'a\\nb' norm_std 0,1,1,1 &&
-'$CN' import '$T/badmeta.onnx' -o '$T/badmeta' 2>'$T/err' && grep -q 'norm_std metadata is not a number for each input channel (each std >= 1e-6): left out' '$T/err' && grep -q 'class_names metadata is not a name for each output: left out' '$T/err' && $PY -c \"
+'$CN' import '$T/badmeta.onnx' -o '$T/badmeta' 2>'$T/err' | grep -qx 'class names: none (predict names classes by number)' && grep -q 'norm_std metadata is not a number for each input channel (each std >= 1e-6): left out' '$T/err' && grep -q 'class_names metadata is not a name for each output: left out' '$T/err' && $PY -c \"
 import json, struct, sys
 b = open(sys.argv[1], 'rb').read()
 m = json.loads(b[8:8 + struct.unpack('<Q', b[:8])[0]])['__metadata__']
 assert 'class_names' not in m and m['norm_std'] == '1,1,1,1', m
 \" '$T/badmeta/model.safetensors'"
+check "class names with a control character (an escape code): left out, and the import says it has none" \
+    "$WITH_META '$T/rt.onnx' '$T/esc.onnx' class_names 'blue\\x1b[2J\\ngreen\\nred' &&
+'$CN' import '$T/esc.onnx' -o '$T/esc' | grep -qx 'class names: none (predict names classes by number)'"
 check "an ONNX file given as a spec or a checkpoint: says so, and names convnet import" \
     "'$CN' summary '$T/rt.onnx' 2>'$T/err'; test \$? -eq 1 && grep -q 'rt.onnx: not a spec but an ONNX model: .convnet import .*rt.onnx -o DIR' '$T/err' && '$CN' eval '$T/rt.onnx' 2>'$T/err'; test \$? -eq 1 && grep -q 'rt.onnx: not a checkpoint but an ONNX model' '$T/err'"
 check "train with a run folder as its spec: refused, naming --resume and --init-from" \
