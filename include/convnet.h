@@ -419,13 +419,14 @@ void cn_dataset_free(cn_ctx *ctx, cn_dataset *ds);
  * 9000x7000 photograph, 192 MB of 8-bit RGB; far past what a CNN input is resized from, and a
  * bound on what a header alone can make the decoders allocate. */
 #define CN_IMAGE_MAX_PIXELS (INT64_C(1) << 26)
-/* Decodes a PNG or JPEG file (libpng, libjpeg-turbo) into c x h x w floats in [0, 1]: resized
- * with bilinear filtering to h x w, converted to c channels (1: luma 0.299 R + 0.587 G +
+/* Decodes a PNG or JPEG file (libpng, libjpeg-turbo) into c x h x w floats in [0, 1]: a JPEG
+ * turned upright by its EXIF orientation, then resized with bilinear filtering to h x w, converted to c channels (1: luma 0.299 R + 0.587 G +
  * 0.114 B; 3: gray replicated; alpha dropped). A file that is not a PNG or JPEG, is truncated
  * or corrupt (libjpeg's warnings are errors), claims more pixels than its size can hold, or
  * decodes to more than 2^26 pixels fails naming the file, before the pixels are allocated. */
 cn_status cn_image_load(cn_ctx *ctx, const char *path, int64_t c, int64_t h, int64_t w, float *out);
-/* The channels a PNG or JPEG file decodes to (1 gray, 3 colour; alpha dropped) and its size:
+/* The channels a PNG or JPEG file decodes to (1 gray, 3 colour; alpha dropped) and its size
+ * (upright, as EXIF orients a JPEG):
  * cn_image_load with these loads it unscaled. Decodes the whole file; out-parameters are 0 on
  * failure and may be NULL. */
 cn_status cn_image_info(cn_ctx *ctx, const char *path, int64_t *c, int64_t *h, int64_t *w);

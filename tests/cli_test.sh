@@ -879,6 +879,28 @@ expect_row "filter --gray: the luma $G" "$G"
 run "$CN" filter "$T/one.png" --kernel identity --pad 1 --print
 expect_text "filter RGB: channel B shown" out "channel B"
 expect_row "filter RGB: B = 50" "50"
+# a phone's JPEG stored sideways with an EXIF orientation is read as a viewer shows it: each of
+# the 8 against PIL's ImageOps.exif_transpose (another implementation), pixel for pixel
+"$PY" - "$T" <<'PY' >"$T/exif.want"
+import sys
+from PIL import Image, ImageOps
+im = Image.frombytes("L", (5, 3), bytes(i * 17 for i in range(15)))
+for o in range(1, 9):
+    e = Image.Exif()
+    e[0x0112] = o
+    im.save(f"{sys.argv[1]}/exif{o}.jpg", quality=100, exif=e.tobytes())
+    up = ImageOps.exif_transpose(Image.open(f"{sys.argv[1]}/exif{o}.jpg"))
+    print(o, " ".join(str(v) for v in up.getdata()), up.size[1], up.size[0])
+PY
+: >"$T/exif.got"
+for o in 1 2 3 4 5 6 7 8; do
+    "$CN" filter "$T/exif$o.jpg" --kernel identity --pad 1 --print >"$T/out" 2>"$T/err"
+    rows=$(sed -n 's/^rows: .* = \([0-9]*\)$/\1/p' "$T/out"); cols=$(sed -n 's/^columns: .* = \([0-9]*\)$/\1/p' "$T/out")
+    echo "$o $(tail -n "$rows" "$T/out" | tr -s ' \n' '  ' | sed 's/^ //; s/ $//') $rows $cols" >>"$T/exif.got"
+done
+if cmp -s "$T/exif.want" "$T/exif.got"; then ok "JPEG EXIF orientations 1-8: the pixels PIL's exif_transpose gives"
+else bad "JPEG EXIF orientations 1-8 against PIL" "$(diff "$T/exif.want" "$T/exif.got" | head -8)"; fi
+
 # errors: usage (exit 2) and bad input (exit 1), named
 run "$CN" filter "$T/six.png" --kernel edg --print
 expect_rc "filter unknown kernel" 2

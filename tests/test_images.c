@@ -109,6 +109,8 @@ typedef struct jpeg_how {
     int arith;                   /* arithmetic coding */
     const jpeg_scan_info *scans; /* else this scan script, of n_scans */
     int n_scans;
+    const unsigned char *app1;   /* an APP1 segment's bytes (EXIF), of app1_len */
+    unsigned app1_len;
 } jpeg_how;
 
 /* A JPEG at quality 100, 4:4:4, from interleaved samples (components 1, 3, or 4 = Adobe CMYK),
@@ -131,6 +133,7 @@ static void write_jpeg_how(const char *path, int w, int h, int comps, const unsi
     if (how && how->scans) c.scan_info = how->scans, c.num_scans = how->n_scans;
     if (how && how->arith) c.arith_code = TRUE;
     jpeg_start_compress(&c, TRUE);
+    if (how && how->app1) jpeg_write_marker(&c, JPEG_APP0 + 1, how->app1, how->app1_len);
     while (c.next_scanline < c.image_height) {
         JSAMPROW row = (JSAMPROW)(pix + (size_t)c.next_scanline * w * comps);
         jpeg_write_scanlines(&c, &row, 1);
@@ -293,6 +296,68 @@ static void test_jpeg(void)
         CHECK_NEAR(out[0], 1.0, tol);
         CHECK_NEAR(out[64 + 9], 128 / 255.0, tol);
         CHECK_NEAR(out[128 + 63], 0.0, tol);
+    }
+}
+
+/* An APP1 segment of EXIF data holding orientation o: "Exif\0\0", a TIFF header in the byte
+ * order of big (MM) or little (II) endian, one IFD of one entry (tag 0x0112, type SHORT, count
+ * 1, the value), no next IFD; 32 bytes into seg */
+static unsigned exif_segment(unsigned char *seg, int o, int big)
+{
+    static const unsigned char head[] = { 'E', 'x', 'i', 'f', 0, 0 };
+    unsigned char tiff[26] = { 0 };
+    const unsigned fields[][3] = { { 2, 2, 42 },     { 4, 4, 8 },  { 8, 2, 1 },  { 10, 2, 0x0112 }, { 12, 2, 3 },
+                                   { 14, 4, 1 },     { 18, 2, (unsigned)o } }; /* offset, bytes, value */
+    tiff[0] = tiff[1] = big ? 'M' : 'I';
+    for (size_t f = 0; f < sizeof fields / sizeof fields[0]; f++)
+        for (unsigned b = 0; b < fields[f][1]; b++)
+            tiff[fields[f][0] + (big ? fields[f][1] - 1 - b : b)] = (unsigned char)(fields[f][2] >> 8 * b);
+    memcpy(seg, head, 6);
+    memcpy(seg + 6, tiff, sizeof tiff);
+    return 6 + sizeof tiff;
+}
+
+/* A JPEG with an EXIF orientation decodes as a viewer shows it: the 5x3 stored image (gray,
+ * decoded once without EXIF) turned by each of the 8 orientations, the pixel shown at (y, x)
+ * written out per orientation from the EXIF specification's table; either byte order; an
+ * orientation past 8, a wrong type or an IFD cut short leave the image as stored. */
+static void test_jpeg_orientation(void)
+{
+    unsigned char pix[3 * 5], seg[64];
+    for (int i = 0; i < 15; i++) pix[i] = (unsigned char)(i * 17);
+    write_jpeg(at("or.jpg"), 5, 3, 1, pix);
+    float base[15], got[15];
+    if (load(at("or.jpg"), 1, 3, 5, base) != CN_OK) return;
+    for (int o = 1; o <= 8; o++)
+        for (int big = 0; big < 2; big++) {
+            jpeg_how how = { 0 };
+            how.app1 = seg, how.app1_len = exif_segment(seg, o, big);
+            write_jpeg_how(at("or-exif.jpg"), 5, 3, 1, pix, &how);
+            int64_t c, h, w, oh = o >= 5 ? 5 : 3, ow = o >= 5 ? 3 : 5;
+            CHECK(cn_image_info(ctx, at("or-exif.jpg"), &c, &h, &w) == CN_OK && c == 1 && h == oh && w == ow);
+            if (load(at("or-exif.jpg"), 1, oh, ow, got) != CN_OK) continue;
+            for (int y = 0; y < oh; y++)
+                for (int x = 0; x < ow; x++) {
+                    static const int rows[9][2][3] = { /* stored row, column = a*y + b*x + c for each */
+                        [1] = { { 1, 0, 0 }, { 0, 1, 0 } },  [2] = { { 1, 0, 0 }, { 0, -1, 4 } },
+                        [3] = { { -1, 0, 2 }, { 0, -1, 4 } }, [4] = { { -1, 0, 2 }, { 0, 1, 0 } },
+                        [5] = { { 0, 1, 0 }, { 1, 0, 0 } },  [6] = { { 0, -1, 2 }, { 1, 0, 0 } },
+                        [7] = { { 0, -1, 2 }, { -1, 0, 4 } }, [8] = { { 0, 1, 0 }, { -1, 0, 4 } },
+                    };
+                    const int(*r)[3] = rows[o];
+                    int sy = r[0][0] * y + r[0][1] * x + r[0][2], sx = r[1][0] * y + r[1][1] * x + r[1][2];
+                    CHECK_NEAR(got[y * ow + x], base[sy * 5 + sx], 0);
+                }
+        }
+    /* malformed: orientation 9, type LONG (4) in place of SHORT, the IFD's entry cut off */
+    for (int bad = 0; bad < 3; bad++) {
+        jpeg_how how = { 0 };
+        how.app1 = seg, how.app1_len = exif_segment(seg, bad == 0 ? 9 : 6, 1);
+        if (bad == 1) seg[6 + 13] = 4;
+        if (bad == 2) how.app1_len -= 6;
+        write_jpeg_how(at("or-bad.jpg"), 5, 3, 1, pix, &how);
+        int64_t c, h, w;
+        CHECK(cn_image_info(ctx, at("or-bad.jpg"), &c, &h, &w) == CN_OK && h == 3 && w == 5);
     }
 }
 
@@ -652,7 +717,7 @@ static void test_hostile_jpeg(void)
      * without a warning (its last refinement missing); now the uncoded bits are found. */
     unsigned char col[32 * 32 * 3];
     for (int i = 0; i < 32 * 32 * 3; i++) col[i] = (unsigned char)(i % 3 == 0 ? noise[i / 3] : 100 + i % 3);
-    const jpeg_how progressive = { 1, 0, NULL, 0 };
+    const jpeg_how progressive = { .progressive = 1 };
     write_jpeg_how(at("prog.jpg"), 32, 32, 3, col, &progressive);
     float out[3 * 32 * 32];
     if (load(at("prog.jpg"), 3, 32, 32, out) == CN_OK)
@@ -668,7 +733,7 @@ static void test_hostile_jpeg(void)
     /* a sequential JPEG of one scan per component, cut before the third: was decoded with no
      * chroma; now the component that no scan codes is named */
     const jpeg_scan_info apart[3] = { { 1, { 0 }, 0, 63, 0, 0 }, { 1, { 1 }, 0, 63, 0, 0 }, { 1, { 2 }, 0, 63, 0, 0 } };
-    const jpeg_how three = { 0, 0, apart, 3 };
+    const jpeg_how three = { .scans = apart, .n_scans = 3 };
     write_jpeg_how(at("apart.jpg"), 32, 32, 3, col, &three);
     if (load(at("apart.jpg"), 3, 32, 32, out) == CN_OK)
         for (int i = 0; i < 32 * 32; i++) CHECK_NEAR(out[i], noise[i] / 255.0, 8 / 255.0);
@@ -691,7 +756,7 @@ static void test_hostile_jpeg(void)
     jpeg_scan_info whole[64];
     whole[0] = many[0];
     for (int k = 1; k < 64; k++) whole[k] = (jpeg_scan_info){ 1, { 0 }, k, k, 0, 0 };
-    const jpeg_how scans64 = { 0, 0, whole, 64 }, scans127 = { 0, 0, many, 127 };
+    const jpeg_how scans64 = { .scans = whole, .n_scans = 64 }, scans127 = { .scans = many, .n_scans = 127 };
     write_jpeg_how(at("scans64.jpg"), 32, 32, 1, noise, &scans64);
     if (load(at("scans64.jpg"), 1, 32, 32, out) == CN_OK)
         for (int i = 0; i < 32 * 32; i++) CHECK_NEAR(out[i], noise[i] / 255.0, 8 / 255.0);
@@ -700,7 +765,7 @@ static void test_hostile_jpeg(void)
 
     /* arithmetic coding: its size does not bound its pixels (a flat image costs almost nothing
      * a block), so it is refused */
-    const jpeg_how arith = { 0, 1, NULL, 0 };
+    const jpeg_how arith = { .arith = 1 };
     write_jpeg_how(at("arith.jpg"), 32, 32, 1, noise, &arith);
     expect_refused(at("arith.jpg"), "truncated or corrupt JPEG: arithmetic coding is not read", NULL);
 }
@@ -1243,6 +1308,7 @@ static const test_case cases[] = {
     { "PNG round trip, gray <-> RGB", test_png_round_trip },
     { "PNG palette, 16-bit, 1-bit, alpha, interlaced", test_png_formats },
     { "JPEG RGB, gray, CMYK", test_jpeg },
+    { "JPEG EXIF orientation: the 8 turns, both byte orders, malformed tags ignored", test_jpeg_orientation },
     { "bilinear resize by hand", test_resize },
     { "broken files and their messages", test_errors },
     { "hostile PNGs refused, cheaply", test_hostile_png },

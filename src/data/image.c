@@ -14,7 +14,9 @@
  *  - JPEG: libjpeg's warnings about corrupt data are errors (libjpeg would go on and fill the
  *    rest of the image with grey), and so is a file whose scans leave a component or, in a
  *    progressive file, a coefficient uncoded (cut short at a scan boundary); at most
- *    CN_JPEG_MAX_SCANS scans; arithmetic coding, whose size says nothing of its pixels, refused.
+ *    CN_JPEG_MAX_SCANS scans; arithmetic coding, whose size says nothing of its pixels, refused;
+ *    the EXIF orientation (APP1, kept by libjpeg at most 64 KiB a segment) turns the pixels
+ *    upright, as a viewer shows them.
  * A file that is not a regular file (a pipe) has no size to check against: only the limits hold.
  *
  * Resizing: bilinear with half-pixel centres, src = (dst + 0.5) * in / out - 0.5 clamped to
@@ -58,6 +60,7 @@ typedef struct decoder {
     struct jpeg_progress_mgr progress;
     cn_pixels *out;
     unsigned char *scratch;  /* libjpeg CMYK row */
+    int orientation;         /* JPEG: EXIF's 1..8 (1: as stored) */
 } decoder;
 
 /* ---- libpng ---------------------------------------------------------------------------------- */
@@ -301,6 +304,59 @@ static int jpeg_check_scans(decoder *d, struct jpeg_decompress_struct *ci)
     return 0;
 }
 
+/* The orientation tag (0x0112) of an APP1 segment's EXIF data, 1..8; 1 (as stored) when there is
+ * none or the data is malformed. Every offset is checked against the segment's n bytes. */
+static int exif_orientation(const unsigned char *p, size_t n)
+{
+    if (n < 6 + 8 || memcmp(p, "Exif\0\0", 6)) return 1;
+    p += 6, n -= 6; /* the TIFF header: byte order, 42, the first IFD's offset */
+    int le = p[0] == 'I' && p[1] == 'I';
+    if (!le && !(p[0] == 'M' && p[1] == 'M')) return 1;
+#define EXIF16(q) (le ? (unsigned)(q)[0] | (unsigned)(q)[1] << 8 : (unsigned)(q)[0] << 8 | (unsigned)(q)[1])
+#define EXIF32(q) (le ? EXIF16(q) | (uint32_t)EXIF16((q) + 2) << 16 : (uint32_t)EXIF16(q) << 16 | EXIF16((q) + 2))
+    uint32_t ifd = EXIF32(p + 4);
+    if (EXIF16(p + 2) != 42 || ifd < 8 || ifd > n - 2) return 1;
+    unsigned count = EXIF16(p + ifd);
+    for (unsigned i = 0; i < count && ifd + 2 + 12 * (size_t)(i + 1) <= n; i++) {
+        const unsigned char *e = p + ifd + 2 + 12 * (size_t)i; /* tag, type, count, value */
+        if (EXIF16(e) != 0x0112) continue;
+        unsigned v = EXIF16(e + 8);
+        return EXIF16(e + 2) == 3 && EXIF32(e + 4) == 1 && v >= 1 && v <= 8 ? (int)v : 1; /* one SHORT */
+    }
+#undef EXIF16
+#undef EXIF32
+    return 1;
+}
+
+/* px (h x w x channels) turned upright as EXIF orientation o says, as a viewer shows it: 2
+ * mirrored, 3 turned 180 degrees, 4 flipped upside down, 5 transposed, 6 turned 90 degrees
+ * clockwise, 7 transversed, 8 turned 90 degrees anticlockwise; 5..8 swap h and w. 0, or -1
+ * out of memory (px unchanged). */
+static int orient_pixels(cn_ctx *ctx, cn_pixels *px, int o)
+{
+    if (o <= 1 || o > 8) return 0;
+    int64_t h = px->h, w = px->w, oh = o >= 5 ? w : h, ow = o >= 5 ? h : w, ch = px->channels;
+    unsigned char *t = cn_malloc(ctx, (size_t)(h * w * ch));
+    if (!t) return -1;
+    for (int64_t y = 0; y < oh; y++)
+        for (int64_t x = 0; x < ow; x++) {
+            int64_t sy, sx; /* the stored pixel shown at (y, x) */
+            switch (o) {
+            case 2: sy = y, sx = w - 1 - x; break;
+            case 3: sy = h - 1 - y, sx = w - 1 - x; break;
+            case 4: sy = h - 1 - y, sx = x; break;
+            case 5: sy = x, sx = y; break;
+            case 6: sy = h - 1 - x, sx = y; break;
+            case 7: sy = h - 1 - x, sx = w - 1 - y; break;
+            default: sy = x, sx = w - 1 - y; break; /* 8 */
+            }
+            memcpy(t + (y * ow + x) * ch, px->data + (sy * w + sx) * ch, (size_t)ch);
+        }
+    cn_free(ctx, px->data);
+    px->data = t, px->h = oh, px->w = ow;
+    return 0;
+}
+
 static int jpeg_decode_body(decoder *d, struct jpeg_decompress_struct *cinfo)
 {
     if (setjmp(d->jmp)) return -1;
@@ -308,8 +364,12 @@ static int jpeg_decode_body(decoder *d, struct jpeg_decompress_struct *cinfo)
     d->progress.progress_monitor = jpeg_progress_cb;
     cinfo->progress = &d->progress;
     jpeg_stdio_src(cinfo, d->f);
+    jpeg_save_markers(cinfo, JPEG_APP0 + 1, 0xFFFF); /* EXIF: a segment's bytes, in the file */
     jpeg_read_header(cinfo, TRUE);
     if (jpeg_check_header(d, cinfo)) return -1;
+    d->orientation = 1;
+    for (jpeg_saved_marker_ptr m = cinfo->marker_list; m && d->orientation == 1; m = m->next)
+        if (m->marker == JPEG_APP0 + 1) d->orientation = exif_orientation(m->data, m->data_length);
     J_COLOR_SPACE in = cinfo->jpeg_color_space;
     cinfo->out_color_space = in == JCS_GRAYSCALE ? JCS_GRAYSCALE : in == JCS_CMYK || in == JCS_YCCK ? JCS_CMYK : JCS_RGB;
     jpeg_start_decompress(cinfo);
@@ -345,6 +405,10 @@ static int jpeg_decode_body(decoder *d, struct jpeg_decompress_struct *cinfo)
         }
     }
     jpeg_finish_decompress(cinfo);
+    if (orient_pixels(d->ctx, d->out, d->orientation)) {
+        d->nomem = 1;
+        return -1;
+    }
     return 0;
 }
 
