@@ -818,8 +818,9 @@ static int open_parallel(cn_ctx *ctx, train_opts *o)
 static int check_settings(cn_ctx *ctx, const train_opts *o)
 {
     const cn_train_config *c = &o->cfg;
-    if (!(c->val_fraction >= 0 && c->val_fraction <= 0.9))
-        return cli_usage_error("train", "--val %g: it must be in [0, 0.9] (0: no validation)", c->val_fraction);
+    if (!(c->val_fraction >= 0 && c->val_fraction <= CN_VAL_FRACTION_MAX))
+        return cli_usage_error("train", "--val %g: it must be in [0, %g] (0: no validation)", c->val_fraction,
+                               CN_VAL_FRACTION_MAX);
     if (!(c->label_smoothing >= 0 && c->label_smoothing < 1))
         return cli_usage_error("train", "--label-smoothing %g: it must lie in [0, 1)", c->label_smoothing);
     if (o->shards > c->batch)

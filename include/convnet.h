@@ -922,13 +922,14 @@ typedef enum cn_monitor { CN_MONITOR_ACCURACY = 0, CN_MONITOR_LOSS } cn_monitor;
 
 typedef struct cn_parallel cn_parallel; /* data-parallel training: below */
 
+#define CN_VAL_FRACTION_MAX 0.9 /* at least a tenth of the images left to train on */
 typedef struct cn_train_config {
     int64_t epochs, batch;
     cn_optim_config optim;     /* total_steps is filled in from epochs and batches */
     double label_smoothing;
     cn_init init;
     uint64_t seed;             /* weights, split, shuffling, augmentation and dropout */
-    double val_fraction;       /* training images held out for validation, [0, 0.9] */
+    double val_fraction;       /* training images held out for validation, [0, CN_VAL_FRACTION_MAX] */
     int64_t crop_pad;          /* random crop after zero padding by this much (0: off) */
     int flip;                  /* random horizontal flips */
     const char *out_dir;       /* model.safetensors (best), last.safetensors (resume point), metrics.csv;

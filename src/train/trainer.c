@@ -488,7 +488,8 @@ static cn_optim_config planned_optim(const cn_dataset *ds, const cn_train_config
 static cn_status check_config(cn_ctx *ctx, const cn_net *net, const cn_dataset *ds, const cn_train_config *c)
 {
     if (c->epochs < 1 || c->batch < 1) return cn_fail(ctx, CN_E_ARG, "need epochs >= 1 and batch >= 1");
-    if (!(c->val_fraction >= 0 && c->val_fraction <= 0.9)) return cn_fail(ctx, CN_E_ARG, "validation fraction must be in [0, 0.9]");
+    if (!(c->val_fraction >= 0 && c->val_fraction <= CN_VAL_FRACTION_MAX))
+        return cn_fail(ctx, CN_E_ARG, "validation fraction %g: it must be in [0, %g]", c->val_fraction, CN_VAL_FRACTION_MAX);
     if (c->crop_pad < 0 || c->crop_pad > 64) return cn_fail(ctx, CN_E_ARG, "crop padding must be in [0, 64]");
     if (ds->c > 4) return cn_fail(ctx, CN_E_ARG, "images of more than 4 channels");
     cn_status st = check_input(ctx, net, ds);
