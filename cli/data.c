@@ -175,7 +175,12 @@ int cmd_data(int argc, char **argv)
     } else {
         char esc[256];
         print_layout(&r);
-        printf("%s: %lld images, %d classes\n", dir, (long long)r.files, (int)r.classes);
+        /* the images that decode: what the class counts add up to; the others said apart */
+        printf("%s: %lld image%s, %d class%s", dir, (long long)(r.files - r.bad_files), r.files - r.bad_files == 1 ? "" : "s",
+               (int)r.classes, r.classes == 1 ? "" : "es");
+        if (r.bad_files) printf(" (and %lld file%s that do%s not decode)", (long long)r.bad_files, r.bad_files == 1 ? "" : "s",
+                                r.bad_files == 1 ? "es" : "");
+        printf("\n");
         if (r.n_halves) { /* a column per half; '-': no folder for the class */
             printf("  %-16s", "class");
             for (int32_t i = 0; i < r.n_halves; i++) printf(" %8s", cn_text_escape(r.halves[i].name, esc, sizeof esc));
@@ -193,7 +198,7 @@ int cmd_data(int argc, char **argv)
         }
         if (r.n_halves) {
             printf("  %-16s", "images");
-            for (int32_t i = 0; i < r.n_halves; i++) printf(" %8lld", (long long)r.halves[i].files);
+            for (int32_t i = 0; i < r.n_halves; i++) printf(" %8lld", (long long)(r.halves[i].files - r.halves[i].bad_files));
             printf("\n");
         }
         printf("%lld %s, %lld duplicate%s", (long long)r.bad_files,

@@ -427,6 +427,8 @@ PY
 run "$CN" data check "$T/imgs"
 expect_rc "data check of a folder with problems" 1
 expect_line "data check: the layout named first" out "layout: image folder (one sub-folder per class)"
+# the total: the images that decode (what the classes add up to, 2 + 1), the others apart
+expect_line "data check: 3 images, the 2 files that do not decode said apart" out "$T/imgs: 3 images, 2 classes (and 2 files that do not decode)"
 expect_text "data check: the duplicate named" out "b.png"
 expect_text "data check: the empty file named" out "empty.png"
 expect_text "data check: the non-image named" out "notes.png: not a PNG or JPEG image"

@@ -414,6 +414,21 @@ static void test_errors(void)
     expect_load_error(at("text.png"), CN_E_FORMAT, "not a PNG or JPEG image");
     write_bytes(at("sig.png"), "\x89PNG", 4);
     expect_load_error(at("sig.png"), CN_E_FORMAT, "truncated or corrupt PNG: unexpected end of file");
+    /* the formats photos come in that are not read, named by their first bytes */
+    static const struct { const char *name, *bytes, *said; } others[] = {
+        { "a.webp", "RIFF\x24\0\0\0WEBPVP8 ", "not a PNG or JPEG image but WebP: convert it to JPEG or PNG" },
+        { "a.heic", "\0\0\0\x18" "ftypheic\0\0\0\0", "not a PNG or JPEG image but HEIC (an iPhone's photo format): convert it" },
+        { "b.heic", "\0\0\0\x18" "ftypmif1\0\0\0\0", "not a PNG or JPEG image but HEIC" },
+        { "a.avif", "\0\0\0\x1c" "ftypavif\0\0\0\0", "not a PNG or JPEG image but AVIF" },
+        { "a.gif", "GIF89a\x08\0\x08\0\0\0", "not a PNG or JPEG image but GIF" },
+        { "a.tif", "II*\0\x08\0\0\0\0\0\0\0", "not a PNG or JPEG image but TIFF" },
+        { "a.mp4", "\0\0\0\x18" "ftypisom\0\0\0\0", "not a PNG or JPEG image" },
+    };
+    for (size_t i = 0; i < sizeof others / sizeof others[0]; i++) {
+        write_bytes(at(others[i].name), others[i].bytes, 16);
+        expect_load_error(at(others[i].name), CN_E_FORMAT, others[i].said);
+    }
+    CHECK(strstr(cn_ctx_message(ctx), " but ") == NULL); /* an MP4 is not named */
 
     /* a 32x32 PNG of noise (so it does not compress away), cut in half */
     float noise[32 * 32];
@@ -874,9 +889,17 @@ static void test_folder(void)
     CHECK(rmdir(at("f/empty")) == 0);
     write_bytes(at("f/bee/notes.txt"), "not an image", 12);
     CHECK(cn_dataset_load_folder(ctx, at("f"), 1, 4, 4, &ds) == CN_E_FORMAT);
-    CHECK_CONTAINS(cn_ctx_message(ctx), "f/bee/notes.txt: not a PNG or JPEG image");
+    CHECK_CONTAINS(cn_ctx_message(ctx), "f/bee/notes.txt: not a PNG or JPEG image (convnet data check ");
+    CHECK_CONTAINS(cn_ctx_message(ctx), "f lists every file it cannot read)");
     CHECK(ds.images == NULL && ds.class_names == NULL && ds.classes == 0);
-    CHECK(unlink(at("f/bee/notes.txt")) == 0);
+    /* three bad files: the first named, the others counted, all tried */
+    write_bytes(at("f/Zebra/y.webp"), "RIFF\x24\0\0\0WEBPVP8 ", 16);
+    write_bytes(at("f/ant/cut.png"), "\x89PNG", 4);
+    CHECK(cn_dataset_load_folder(ctx, at("f"), 1, 4, 4, &ds) == CN_E_FORMAT);
+    CHECK_CONTAINS(cn_ctx_message(ctx), "f/Zebra/y.webp: not a PNG or JPEG image but WebP: convert it to JPEG or PNG; "
+                                        "and 2 more files that cannot be read (convnet data check ");
+    CHECK(ds.images == NULL && ds.class_names == NULL && ds.classes == 0);
+    CHECK(unlink(at("f/bee/notes.txt")) == 0 && unlink(at("f/Zebra/y.webp")) == 0 && unlink(at("f/ant/cut.png")) == 0);
     CHECK(cn_dataset_load_folder(ctx, at("nope"), 1, 4, 4, &ds) == CN_E_IO);
     CHECK_CONTAINS(cn_ctx_message(ctx), "nope: cannot open folder");
     CHECK(cn_dataset_load_folder(ctx, at("f"), 4, 4, 4, &ds) == CN_E_ARG);

@@ -374,7 +374,7 @@ static void test_output_scores_classes(void)
     CHECK(cn_train_check(ctx, more, &ds, &cfg) == CN_OK); /* 1x1x5: two scores no label asks for, as PyTorch allows */
     cfg.batch = 64;
     CHECK(cn_train_check(ctx, more, &ds, &cfg) == CN_E_ARG);
-    CHECK_CONTAINS(cn_ctx_message(ctx), "29 training images are fewer than one batch of 64");
+    CHECK_CONTAINS(cn_ctx_message(ctx), "29 training images are fewer than one batch of 64: a batch of at most 29 (--batch)");
     /* one class only: nothing to tell apart */
     cfg.batch = 8;
     for (int i = 0; i < 32; i++) labels[i] = 2;

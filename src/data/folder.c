@@ -155,6 +155,11 @@ static cn_status load_folder(cn_ctx *ctx, const char *dir, int64_t c, int64_t h,
     }
     out->classes = (int32_t)classes.count; /* from here cn_dataset_free frees the names */
     out->c = c, out->h = h, out->w = w;
+    /* a file that does not decode fails the load, but after the rest are tried: the message
+     * names the first and counts the others, so a messy folder is not put right one rerun a file */
+    char first_bad[1024] = "";
+    cn_status bad_st = CN_OK;
+    int64_t bad = 0;
     for (int64_t k = 0; k < classes.count; k++) {
         if (!(out->class_names[k] = cn_strdup(ctx, classes.names[k])) || !(cls = cn_path_join(ctx, dir, classes.names[k]))) {
             st = CN_E_NOMEM;
@@ -169,9 +174,14 @@ static cn_status load_folder(cn_ctx *ctx, const char *dir, int64_t c, int64_t h,
                 out->paths[out->count] = path; /* decoded when a batch needs it */
             } else {
                 cn_pixels px;
-                if ((st = cn_pixels_decode(ctx, path, &px))) goto done; /* the message names the file */
-                cn_pixels_to_float(&px, c, h, w, out->images + out->count * per);
-                cn_pixels_free(ctx, &px);
+                if ((st = cn_pixels_decode(ctx, path, &px)) == CN_E_NOMEM) goto done;
+                if (st) { /* the message names the file */
+                    if (!bad++) snprintf(first_bad, sizeof first_bad, "%s", cn_ctx_message(ctx)), bad_st = st;
+                    st = CN_OK;
+                } else {
+                    cn_pixels_to_float(&px, c, h, w, out->images + out->count * per);
+                    cn_pixels_free(ctx, &px);
+                }
                 cn_free(ctx, path);
             }
             out->labels[out->count++] = (int32_t)k;
@@ -180,6 +190,11 @@ static cn_status load_folder(cn_ctx *ctx, const char *dir, int64_t c, int64_t h,
         cn_free(ctx, cls);
         cls = NULL;
     }
+    if (bad == 1)
+        st = cn_fail(ctx, bad_st, "%s (convnet data check %s lists every file it cannot read)", first_bad, dir);
+    else if (bad > 1)
+        st = cn_fail(ctx, bad_st, "%s; and %lld more files that cannot be read (convnet data check %s lists them all)",
+                     first_bad, (long long)(bad - 1), dir);
 done:
     cn_free(ctx, path);
     cn_free(ctx, cls);

@@ -437,6 +437,22 @@ void cn_pixels_free(cn_ctx *ctx, cn_pixels *px)
 }
 
 /* The decoding behind both entry points: f at its start, size its bytes or -1; name for messages */
+/* What a file that is no PNG or JPEG is, from its first 12 bytes (n of them), for the message:
+ * the formats photos come in that convnet does not read; NULL when none of them. */
+static const char *other_format(const unsigned char *b, size_t n)
+{
+    if (n >= 12 && !memcmp(b, "RIFF", 4) && !memcmp(b + 8, "WEBP", 4)) return "WebP";
+    if (n >= 12 && !memcmp(b + 4, "ftyp", 4)) {
+        if (!memcmp(b + 8, "avif", 4) || !memcmp(b + 8, "avis", 4)) return "AVIF";
+        if (!memcmp(b + 8, "hei", 3) || !memcmp(b + 8, "hev", 3) || !memcmp(b + 8, "mif1", 4) || !memcmp(b + 8, "msf1", 4))
+            return "HEIC (an iPhone's photo format)";
+    }
+    if (n >= 4 && !memcmp(b, "GIF8", 4)) return "GIF";
+    if (n >= 2 && !memcmp(b, "BM", 2)) return "BMP";
+    if (n >= 4 && (!memcmp(b, "II*\0", 4) || !memcmp(b, "MM\0*", 4))) return "TIFF";
+    return NULL;
+}
+
 static cn_status pixels_decode_stream(cn_ctx *ctx, const char *name, FILE *f, int64_t size, cn_pixels *out)
 {
     static const unsigned char png_sig[8] = { 0x89, 'P', 'N', 'G', '\r', '\n', 0x1a, '\n' };
@@ -455,8 +471,14 @@ static cn_status pixels_decode_stream(cn_ctx *ctx, const char *name, FILE *f, in
     int is_png = n >= 4 && !memcmp(sig, png_sig, n);
     int is_jpeg = n >= 3 && sig[0] == 0xff && sig[1] == 0xd8 && sig[2] == 0xff;
     if (!is_png && !is_jpeg) {
+        unsigned char head[12];
+        memcpy(head, sig, n);
+        size_t more = n == sizeof sig ? fread(head + n, 1, sizeof head - n, f) : 0;
+        const char *other = other_format(head, n + more);
         if (n == 0)
             st = cn_fail(ctx, CN_E_FORMAT, "%s: not a PNG or JPEG image (the file is empty)", name);
+        else if (other)
+            st = cn_fail(ctx, CN_E_FORMAT, "%s: not a PNG or JPEG image but %s: convert it to JPEG or PNG", name, other);
         else
             st = cn_fail(ctx, CN_E_FORMAT, "%s: not a PNG or JPEG image", name);
         goto done;

@@ -508,8 +508,8 @@ static cn_status check_config(cn_ctx *ctx, const cn_net *net, const cn_dataset *
     if (v && v->count < 1) return cn_fail(ctx, CN_E_ARG, "the validation set holds no images");
     int64_t n_train = ds->count - held_out(ds, c);
     if (n_train < c->batch)
-        return cn_fail(ctx, CN_E_ARG, "%lld training images are fewer than one batch of %lld", (long long)n_train,
-                       (long long)c->batch);
+        return cn_fail(ctx, CN_E_ARG, "%lld training images are fewer than one batch of %lld: a batch of at most %lld "
+                       "(--batch) trains on them", (long long)n_train, (long long)c->batch, (long long)n_train);
     cn_optim_config oc = planned_optim(ds, c);
     if ((st = cn_optim_config_check(ctx, &oc))) return st;
     /* one class only (a folder of cats alone): every image scored right from the first step, a
