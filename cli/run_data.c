@@ -27,8 +27,9 @@ const char *cli_data_name(const char *data, cli_half half, char *buf, size_t cap
 {
     const char *dir = cli_data_dir(data);
     cn_data_layout l = cn_data_find_layout(dir, NULL, NULL);
-    if (l == CN_DATA_HALVES) snprintf(buf, cap, "%s/%s", dir, half_dirs[half]);
-    else if (l == CN_DATA_MNIST) snprintf(buf, cap, "%s (%s)", dir, half ? "train-*: the training half" : "t10k-*: the test half");
+    if (l == CN_DATA_HALVES) {
+        if (!cn_data_half_folder(dir, half_dirs[half], buf, cap)) snprintf(buf, cap, "%s/%s", dir, half_dirs[half]);
+    } else if (l == CN_DATA_MNIST) snprintf(buf, cap, "%s (%s)", dir, half ? "train-*: the training half" : "t10k-*: the test half");
     else snprintf(buf, cap, "%s (all of it)", dir);
     return buf;
 }
@@ -63,7 +64,7 @@ cn_status cli_open_data(cn_ctx *ctx, const char *data, cli_half half, const cn_l
     cn_data_layout l = cn_data_find_layout(dir, has_test, NULL);
     if (l == CN_DATA_HALVES) {
         char sub[4200];
-        snprintf(sub, sizeof sub, "%s/%s", dir, half_dirs[half]);
+        if (!cn_data_half_folder(dir, half_dirs[half], sub, sizeof sub)) snprintf(sub, sizeof sub, "%s/%s", dir, half_dirs[half]);
         return folder(ctx, sub, input->c, input->h, input->w, ds);
     }
     if (l == CN_DATA_MNIST) {
@@ -119,8 +120,8 @@ int cli_out_outside_data(const char *out, const char *data)
     cn_data_layout l = cn_data_find_layout(root, NULL, NULL);
     if (l == CN_DATA_MNIST || !absolute_path(out, a, sizeof a)) return 0; /* IDX files: no folder is read as a class */
     for (int h = 0; h < (l == CN_DATA_HALVES ? 3 : 1); h++) {
-        if (l == CN_DATA_HALVES) snprintf(dir, sizeof dir, "%s/%s", root, half_dirs[h]);
-        else snprintf(dir, sizeof dir, "%s", root);
+        if (l == CN_DATA_HALVES && !cn_data_half_folder(root, half_dirs[h], dir, sizeof dir)) continue; /* not there */
+        if (l != CN_DATA_HALVES) snprintf(dir, sizeof dir, "%s", root);
         if (absolute_path(dir, b, sizeof b) && path_within(a, b))
             return cli_error("%s: the run's folder would be inside the image folder %s, and reading that folder "
                              "again (the report, eval) would take it for a class: give an --out outside it",

@@ -488,6 +488,11 @@ typedef enum cn_data_layout {
 /* The layout of a data folder, and whether it has a test half (MNIST: t10k-* files) and a val/
  * half (may be NULL). */
 cn_data_layout cn_data_find_layout(const char *dir, int *has_test, int *has_val);
+/* dir's sub-folder of the half named half ("train", "val" or "test") of a data set in halves,
+ * as spelt there, into out (cap bytes: "dir/Train"): its name in any case, and for val also
+ * "valid" or "validation" (as Kaggle's and Roboflow's exports name it); the lower-case name
+ * first where several are there. 0 when dir has none. */
+int cn_data_half_folder(const char *dir, const char *half, char *out, size_t cap);
 
 /* One half of a data set in halves (DIR/train, DIR/val, DIR/test; or an MNIST folder's train-*
  * and t10k-* files), counted as cn_data_report counts the whole. */

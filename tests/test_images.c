@@ -1108,6 +1108,39 @@ static void test_mnist_mixed_files(void)
     CHECK_CONTAINS(cn_ctx_message(ctx), "mix/train-labels-idx1-ubyte: ");
 }
 
+/* halves spelt as exports spell them: Train/ (any case), Valid/ or validation/ for val/, TEST/;
+ * the lower-case name first where several are there */
+static void test_half_names(void)
+{
+    static const char *const dirs[] = { "hn", "hn/Train", "hn/Train/a", "hn/Train/b", "hn/Valid", "hn/Valid/a", "hn/TEST",
+                                        "hn/TEST/b", "hn/notes" };
+    for (size_t i = 0; i < sizeof dirs / sizeof *dirs; i++) mkdir_at(dirs[i]);
+    gray_png("hn/Train/a/1.png", 10);
+    gray_png("hn/Train/b/2.png", 20);
+    gray_png("hn/Valid/a/3.png", 30);
+    gray_png("hn/TEST/b/4.png", 40);
+    char p[4200];
+    int has_test = 0, has_val = 0;
+    CHECK_INT(cn_data_find_layout(at("hn"), &has_test, &has_val), CN_DATA_HALVES);
+    CHECK(has_test && has_val);
+    CHECK(cn_data_half_folder(at("hn"), "train", p, sizeof p) && strstr(p, "hn/Train") != NULL);
+    CHECK(cn_data_half_folder(at("hn"), "val", p, sizeof p) && strstr(p, "hn/Valid") != NULL);
+    CHECK(cn_data_half_folder(at("hn"), "test", p, sizeof p) && strstr(p, "hn/TEST") != NULL);
+    mkdir_at("hn/val");
+    CHECK(cn_data_half_folder(at("hn"), "val", p, sizeof p) && strstr(p, "hn/val") != NULL && !strstr(p, "Valid"));
+    CHECK(rmdir(at("hn/val")) == 0);
+    cn_data_report r;
+    CHECK(cn_data_check(ctx, at("hn"), 0, &r) == CN_OK);
+    CHECK_INT(r.n_halves, 3);
+    if (r.n_halves == 3) {
+        CHECK_STR(r.halves[1].name, "val");
+        CHECK_CONTAINS(r.halves[1].path, "hn/Valid");
+        CHECK_INT(r.halves[0].files + r.halves[1].files + r.halves[2].files, 4);
+    }
+    cn_data_report_free(ctx, &r);
+    CHECK(!cn_data_half_folder(at("nope"), "train", p, sizeof p));
+}
+
 /* an image folder in halves, h/{train,val,test}/CLASS/ with 2x2 gray PNGs of one value each:
  *   train: a {1: 10, 2: 20}, b {3: 30}, c {4: 40}
  *   val:   a {5: 50}, b {} (empty), c {6: 60, 6b: 60 (a duplicate within val)}
@@ -1341,6 +1374,7 @@ static const test_case cases[] = {
     { "data check of an MNIST-format folder", test_check_idx },
     { "MNIST-format files, one unpacked: loading and data check pair them alike", test_mnist_mixed_files },
     { "data check of an image folder in halves", test_check_halves },
+    { "halves spelt Train/, Valid/, TEST/", test_half_names },
     { "data check of Fashion-MNIST", test_check_fashion_mnist },
     { "malloc-failure sweep: decode, save, folder, data check", test_malloc_sweep },
     { "teardown", teardown },

@@ -14,9 +14,11 @@
  * so only one image is held at a time). per_class counts the images that decode.
  * Covered by tests/test_images.c (a folder with broken, empty and duplicate files; folders in
  * halves; the real Fashion-MNIST) and fuzz/fuzz_idx.c. */
+#include <dirent.h>
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/stat.h>
 
 #include "data_impl.h"
@@ -423,11 +425,29 @@ static int has_entry(const char *dir, const char *name, char kind)
     return kind == 'd' ? S_ISDIR(sb.st_mode) : 1;
 }
 
+int cn_data_half_folder(const char *dir, const char *half, char *out, size_t cap)
+{
+    static const char *const val_names[] = { "val", "valid", "validation", NULL };
+    const char *one[] = { half, NULL }, *const *names = strcmp(half, "val") ? one : val_names;
+    for (int k = 0; names[k]; k++) /* the name as given: no listing needed */
+        if (has_entry(dir, names[k], 'd')) return snprintf(out, cap, "%s/%s", dir, names[k]) < (int)cap;
+    DIR *d = opendir(dir);
+    int found = 0;
+    for (struct dirent *e; d && !found && (e = readdir(d));)
+        for (int k = 0; names[k] && !found; k++)
+            found = !strcasecmp(e->d_name, names[k]) && has_entry(dir, e->d_name, 'd') &&
+                    snprintf(out, cap, "%s/%s", dir, e->d_name) < (int)cap;
+    if (d) closedir(d);
+    return found;
+}
+
 cn_data_layout cn_data_find_layout(const char *dir, int *has_test, int *has_val)
 {
-    int test = has_entry(dir, "test", 'd'), val = has_entry(dir, "val", 'd'), mnist = 0;
+    char sub[4200];
+    int test = cn_data_half_folder(dir, "test", sub, sizeof sub), val = cn_data_half_folder(dir, "val", sub, sizeof sub);
+    int mnist = 0;
     cn_data_layout l = CN_DATA_FOLDER;
-    if (has_entry(dir, "train", 'd') && (test || val)) {
+    if (cn_data_half_folder(dir, "train", sub, sizeof sub) && (test || val)) {
         l = CN_DATA_HALVES;
     } else {
         static const char *const idx[] = { "train-images-idx3-ubyte.gz", "train-images-idx3-ubyte",
@@ -519,12 +539,9 @@ static cn_status check_halves(checker *k, const char *dir, int32_t want_classes)
     cn_names cls = { 0, NULL };
     if (!(r->halves = cn_calloc(ctx, 3, sizeof *r->halves))) return CN_E_NOMEM;
     for (int i = 0; i < 3; i++) {
-        char *sub = cn_path_join(ctx, dir, half_dirs[i]);
-        if (!sub) return CN_E_NOMEM;
-        if (!is_folder(sub)) {
-            cn_free(ctx, sub);
-            continue;
-        }
+        char found[4200], *sub;
+        if (!cn_data_half_folder(dir, half_dirs[i], found, sizeof found)) continue;
+        if (!(sub = cn_strdup(ctx, found))) return CN_E_NOMEM;
         cn_data_half *h = &r->halves[r->n_halves++];
         h->path = sub;
         if (!(h->name = cn_strdup(ctx, half_dirs[i]))) return CN_E_NOMEM;
