@@ -981,7 +981,7 @@ static void test_check_folder(void)
     CHECK_INT(count_lines(r.problems), 101);
     CHECK_CONTAINS(r.problems, "many/x/099.png: not a PNG");
     CHECK(strstr(r.problems, "100.png") == NULL);
-    CHECK_CONTAINS(r.problems, "\n... and 5 more\n");
+    CHECK_CONTAINS(r.problems, "\n... and 6 more\n"); /* 5 files, and the one class (x) */
     cn_data_report_free(ctx, &r);
 
     CHECK(cn_data_check(ctx, at("flat"), 0, &r) == CN_E_FORMAT);
@@ -1106,6 +1106,32 @@ static void test_mnist_mixed_files(void)
     remove(at("mix/train-labels-idx1-ubyte.gz"));
     CHECK(cn_dataset_load_mnist(ctx, at("mix"), 1, &ds) == CN_E_IO);
     CHECK_CONTAINS(cn_ctx_message(ctx), "mix/train-labels-idx1-ubyte: ");
+}
+
+/* A class folder given as the data folder: its images beside its one sub-folder are not read,
+ * and one class is no classifier's data; both said (data check exits 1 on them) */
+static void test_check_loose_images(void)
+{
+    mkdir_at("loose");
+    mkdir_at("loose/holiday");
+    gray_png("loose/holiday/1.png", 10);
+    gray_png("loose/2.png", 20);
+    gray_png("loose/3.png", 30);
+    write_bytes(at("loose/notes.txt"), "not an image", 12);
+    cn_data_report r;
+    CHECK(cn_data_check(ctx, at("loose"), 0, &r) == CN_OK);
+    CHECK_INT(r.classes, 1);
+    CHECK_CONTAINS(r.problems, "loose: 2 images beside the class folders are not read (each class is a sub-folder of "
+                               "images); is this a class folder? give the folder above it\n");
+    CHECK_CONTAINS(r.problems, "loose: one class only ('holiday'): a classifier needs images of two classes or more\n");
+    cn_data_report_free(ctx, &r);
+    mkdir_at("loose/work");
+    gray_png("loose/work/4.png", 40);
+    CHECK(unlink(at("loose/3.png")) == 0);
+    CHECK(cn_data_check(ctx, at("loose"), 0, &r) == CN_OK);
+    CHECK_CONTAINS(r.problems, "loose: 1 image beside the class folders is not read (each class is a sub-folder of images)\n");
+    CHECK(strstr(r.problems, "one class only") == NULL && strstr(r.problems, "is this a class folder") == NULL);
+    cn_data_report_free(ctx, &r);
 }
 
 /* halves spelt as exports spell them: Train/ (any case), Valid/ or validation/ for val/, TEST/;
@@ -1375,6 +1401,7 @@ static const test_case cases[] = {
     { "MNIST-format files, one unpacked: loading and data check pair them alike", test_mnist_mixed_files },
     { "data check of an image folder in halves", test_check_halves },
     { "halves spelt Train/, Valid/, TEST/", test_half_names },
+    { "data check of a class folder: loose images, one class", test_check_loose_images },
     { "data check of Fashion-MNIST", test_check_fashion_mnist },
     { "malloc-failure sweep: decode, save, folder, data check", test_malloc_sweep },
     { "teardown", teardown },

@@ -586,6 +586,41 @@ void cn_data_report_free(cn_ctx *ctx, cn_data_report *r)
     memset(r, 0, sizeof *r);
 }
 
+/* whether path starts as a PNG or a JPEG does */
+static int looks_like_image(const char *path)
+{
+    unsigned char b[4] = { 0 };
+    FILE *f = fopen(path, "rb");
+    size_t n = f ? fread(b, 1, sizeof b, f) : 0;
+    if (f) fclose(f);
+    return (n == 4 && !memcmp(b, "\x89PNG", 4)) || (n >= 3 && b[0] == 0xff && b[1] == 0xd8 && b[2] == 0xff);
+}
+
+/* Images beside an image folder's class folders are not read (a class is a sub-folder): said,
+ * for they are often the point (a class folder given in place of the folder above it). */
+static cn_status note_loose_images(checker *k, const char *path, int64_t n_classes)
+{
+    cn_names files = { 0, NULL };
+    cn_status st = cn_list_dir(k->ctx, path, 0, &files);
+    if (st) return st == CN_E_NOMEM ? st : (cn_ctx_clear(k->ctx), CN_OK);
+    int64_t loose = 0;
+    for (int64_t i = 0; i < files.count; i++) {
+        char *p = cn_path_join(k->ctx, path, files.names[i]);
+        if (!p) {
+            cn_names_free(k->ctx, &files);
+            return CN_E_NOMEM;
+        }
+        loose += looks_like_image(p);
+        cn_free(k->ctx, p);
+    }
+    cn_names_free(k->ctx, &files);
+    if (loose)
+        problem(k, "%s: %lld image%s beside the class folders %s not read (each class is a sub-folder of images)%s", path,
+                (long long)loose, loose == 1 ? "" : "s", loose == 1 ? "is" : "are",
+                n_classes == 1 ? "; is this a class folder? give the folder above it" : "");
+    return CN_OK;
+}
+
 cn_status cn_data_check(cn_ctx *ctx, const char *path, int32_t classes, cn_data_report *out)
 {
     memset(out, 0, sizeof *out);
@@ -637,6 +672,7 @@ cn_status cn_data_check(cn_ctx *ctx, const char *path, int32_t classes, cn_data_
                                            "folder (one sub-folder of images per class)", path);
             goto done;
         }
+        if ((st = note_loose_images(&k, path, cls.count))) goto done;
         cn_data_half all;
         memset(&all, 0, sizeof all);
         st = check_folder(&k, path, &cls, classes, &all);
@@ -644,6 +680,9 @@ cn_status cn_data_check(cn_ctx *ctx, const char *path, int32_t classes, cn_data_
         out->files = all.files, out->bad_files = all.bad_files, out->duplicates = all.duplicates;
         out->bad_labels = all.bad_labels, out->classes = all.classes, out->per_class = all.per_class;
         out->class_names = all.class_names;
+        if (!st && out->classes == 1) /* train refuses it: every image right from the first step */
+            problem(&k, "%s: one class only ('%s'): a classifier needs images of two classes or more", path,
+                    out->class_names[0]);
     }
     if (!st && k.more) {
         k.lines = 0; /* room for the summary line */
