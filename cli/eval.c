@@ -1,8 +1,6 @@
 /* eval.c — `convnet eval` (accuracy, loss, per-class accuracy, confusion matrix of a checkpoint
  * on a data set) and `convnet predict` (the top classes of image files). */
 #define _POSIX_C_SOURCE 200809L /* strdup, strndup */
-#include <dirent.h>
-#include <errno.h>
 #include <glob.h>
 #include <math.h>
 #include <stdlib.h>
@@ -10,6 +8,7 @@
 #include <strings.h>
 #include <sys/stat.h>
 
+#include "../src/data/data_impl.h" /* cn_list_dir: a folder's files, skipped as the folder loader skips them */
 #include "cli_impl.h"
 
 /* class c's name as the model gives it; its number past the model's classes */
@@ -92,6 +91,27 @@ static void change_images(cn_dataset *ds, const view_change *v, float *plane)
     }
 }
 
+/* whether folders a and b (as --data names them; b may be NULL) are one folder */
+static int same_folder(const char *a, const char *b)
+{
+    struct stat sa, sb;
+    if (!b) return 0;
+    a = cli_data_dir(a), b = cli_data_dir(b);
+    if (!strcmp(a, b)) return 1;
+    return !stat(a, &sa) && !stat(b, &sb) && sa.st_dev == sb.st_dev && sa.st_ino == sb.st_ino;
+}
+
+/* What eval scored, for its first line: cli_data_name's, and for a plain image folder the run
+ * trained on (no test half to hold out) that the training images are in it, as the report says. */
+static const char *scored_name(const cn_checkpoint *ck, const char *data, char *buf, size_t cap)
+{
+    const char *trained = cn_checkpoint_meta(ck, "data");
+    if (cn_data_find_layout(cli_data_dir(data), NULL, NULL) == CN_DATA_FOLDER && same_folder(data, trained))
+        snprintf(buf, cap, "%s (all of it: no test half, training images included)", cli_data_dir(data));
+    else cli_data_name(data, CLI_HALF_TEST, buf, cap);
+    return buf;
+}
+
 int cmd_eval(int argc, char **argv)
 {
     const char *ckpt = NULL, *data = NULL;
@@ -126,7 +146,8 @@ int cmd_eval(int argc, char **argv)
     cn_net *net = cn_model_net(model);
     float mean[4], std[4];
     cn_model_norm(model, mean, std);
-    if (!data) data = cli_test_data(cn_model_checkpoint(model));
+    const cn_checkpoint *ck = cn_model_checkpoint(model);
+    if (!data) data = cli_test_data(ck);
     cn_layer_info in;
     cn_net_layer(ctx, net, 0, 1, &in);
     cn_dataset ds;
@@ -135,7 +156,7 @@ int cmd_eval(int argc, char **argv)
     memset(&ds, 0, sizeof ds);
     if (!(rc = cli_use_device(ctx, net, &dev)) && cli_load_data(ctx, data, CLI_HALF_TEST, &in, &ds, NULL)) rc = cli_ctx_error(ctx);
     if (!rc) rc = cli_data_fits(data, &ds, &in); /* the message names the data */
-    if (!rc) rc = cli_match_classes(cn_model_checkpoint(model), cn_model_classes(model), &ds, data);
+    if (!rc) rc = cli_match_classes(ck, cn_model_classes(model), &ds, data);
     if (!rc && view_changed(&view)) {
         float *plane = NULL;
         if (llabs(view.shift[0]) >= ds.w || llabs(view.shift[1]) >= ds.h)
@@ -189,7 +210,7 @@ int cmd_eval(int argc, char **argv)
     if (view.brightness != 1)
         snprintf(moved + strlen(moved), sizeof moved - strlen(moved), ", %g times as bright", view.brightness);
     printf("%s on %s: %lld images%s%s\naccuracy %.2f%%, loss %.4f\n\n%-14s %8s %9s\n", ckpt,
-           cli_data_name(data, CLI_HALF_TEST, used, sizeof used), (long long)r.count, moved, cli_tta_said[tta], 100 * r.acc,
+           scored_name(ck, data, used, sizeof used), (long long)r.count, moved, cli_tta_said[tta], 100 * r.acc,
            r.loss, "class", "images", "accuracy");
     for (int32_t c = 0; c < k; c++) {
         int64_t row = 0;
@@ -223,9 +244,10 @@ static void predict_help(const cli_option *opts)
            "                       [--threads N] [--device cpu|cuda] [--precision P] [--json]\n\n"
            "The K most likely classes (default 3) of each PNG or JPEG image, resized and converted to the\n"
            "network's input as in training (said under the image's name where it was), with their\n"
-           "probabilities. A folder gives every .png, .jpg and .jpeg file under it (sorted, sub-folders\n"
-           "too); a quoted pattern ('photos/*.jpg') is expanded here. A file that cannot be read is\n"
-           "reported and the others go on; the exit status is then 1.\n");
+           "probabilities. A folder gives every PNG and JPEG file under it, told by its content whatever its\n"
+           "name (sorted, sub-folders too; hidden files, Thumbs.db, desktop.ini and __MACOSX skipped),\n"
+           "and says how many other files it skipped; a quoted pattern ('photos/*.jpg') is expanded here.\n"
+           "A file that cannot be read is reported and the others go on; the exit status is then 1.\n");
     cli_print_options(opts, 12);
 }
 
@@ -258,40 +280,87 @@ static int is_image_name(const char *name)
     return dot && (!strcasecmp(dot, ".png") || !strcasecmp(dot, ".jpg") || !strcasecmp(dot, ".jpeg"));
 }
 
-static int cmp_str(const void *a, const void *b) { return strcmp(*(char *const *)a, *(char *const *)b); }
+/* What a file is by its first bytes (cn_file_kind_of, as the decoder tells them); -1 when it
+ * cannot be read */
+static int file_format(const char *path)
+{
+    unsigned char b[12];
+    FILE *f = fopen(path, "rb");
+    if (!f) return -1;
+    size_t n = fread(b, 1, sizeof b, f);
+    int err = ferror(f);
+    fclose(f);
+    return err ? -1 : (int)cn_file_kind_of(b, n);
+}
 
-/* every image file under dir, sorted, depth first; 0 or exit status */
-static int add_folder(path_list *l, const char *dir, int depth)
+/* the files of a folder given to predict that were skipped, by kind (HEIC ... other) */
+typedef struct {
+    int n, by[CN_FILE_KINDS];
+} skip_tally;
+
+/* "4 files in WHERE are not PNG or JPEG[ and were skipped] (2 HEIC, 1 WebP, 1 other)": the
+ * formats most first, other last; then how to go on when some are photos in another format */
+static const char *skip_said(const skip_tally *t, const char *where, int skipped, char *buf, size_t cap)
+{
+    char esc[4300];
+    int one = t->n == 1, photos = t->n > t->by[CN_FILE_OTHER];
+    size_t len = (size_t)snprintf(buf, cap, "%d file%s in %s %s not PNG or JPEG%s (", t->n, one ? "" : "s",
+                                  cn_text_escape(where, esc, sizeof esc), one ? "is" : "are",
+                                  !skipped ? "" : one ? " and was skipped" : " and were skipped");
+    int said[CN_FILE_KINDS] = { 0 };
+    for (int k = 0; k < CN_FILE_KINDS && len < cap; k++) {
+        int most = -1; /* the largest count not said yet, other last */
+        for (int j = CN_FILE_HEIC; j < CN_FILE_OTHER; j++)
+            if (!said[j] && t->by[j] && (most < 0 || t->by[j] > t->by[most])) most = j;
+        if (most < 0 && !said[CN_FILE_OTHER] && t->by[CN_FILE_OTHER]) most = CN_FILE_OTHER;
+        if (most < 0) break;
+        said[most] = 1;
+        len += (size_t)snprintf(buf + len, cap - len, "%s%d %s", k ? ", " : "", t->by[most], cn_file_kind_names[most]);
+    }
+    const char *hint = !photos ? "" : one ? ": convert it to JPEG or PNG" : ": convert them to JPEG or PNG";
+    if (len < cap) snprintf(buf + len, cap - len, ")%s", hint);
+    return buf;
+}
+
+/* Every image file under dir, sorted, depth first, into l; 0 or exit status. A file is taken
+ * by its content (a PNG or JPEG whatever its name, as train takes a class folder's), and so is
+ * one named .png, .jpg or .jpeg that is none, or one that cannot be read, so that reading it says
+ * why; the others are counted in t. cn_list_dir gives regular files only (a FIFO named .png
+ * would wait for ever) and skips hidden names and an operating system's litter (Thumbs.db,
+ * __MACOSX, ...), as the folder loader does. */
+static int add_folder(cn_ctx *ctx, path_list *l, const char *dir, int depth, skip_tally *t)
 {
     if (depth > 32) return cli_error("%s: folders nested more than 32 deep", dir);
-    DIR *d = opendir(dir);
-    if (!d) return cli_error("%s: cannot open folder: %s", dir, strerror(errno));
-    path_list here = { 0 };
+    cn_names files = { 0, NULL }, subs = { 0, NULL };
     int rc = 0;
-    for (struct dirent *e; !rc && (e = readdir(d));) {
-        if (e->d_name[0] == '.') continue;
-        char path[4200];
-        snprintf(path, sizeof path, "%s/%s", dir, e->d_name);
-        if (path_add(&here, path)) rc = cli_error("out of memory");
+    if (cn_list_dir(ctx, dir, 0, &files) || cn_list_dir(ctx, dir, 1, &subs)) rc = cli_ctx_error(ctx);
+    /* files and sub-folders in one order, by name, as the folder lists them */
+    for (int64_t i = 0, j = 0; !rc && (i < files.count || j < subs.count);) {
+        int sub = i == files.count || (j < subs.count && strcmp(subs.names[j], files.names[i]) < 0);
+        const char *name = sub ? subs.names[j++] : files.names[i++];
+        char *path = cn_path_join(ctx, dir, name);
+        if (!path) {
+            rc = cli_error("out of memory");
+            break;
+        }
+        int kind;
+        if (sub) rc = add_folder(ctx, l, path, depth + 1, t);
+        else if ((kind = file_format(path)) < 0 || kind == CN_FILE_PNG || kind == CN_FILE_JPEG || is_image_name(name))
+            rc = path_add(l, path) ? cli_error("out of memory") : 0;
+        else t->n++, t->by[kind]++;
+        cn_free(ctx, path);
     }
-    closedir(d);
-    if (here.n > 1) qsort(here.v, (size_t)here.n, sizeof *here.v, cmp_str);
-    for (int i = 0; !rc && i < here.n; i++) {
-        struct stat st;
-        if (stat(here.v[i], &st)) continue; /* a dangling link: nothing to read */
-        if (S_ISDIR(st.st_mode)) rc = add_folder(l, here.v[i], depth + 1);
-        /* a FIFO or a device named .png would wait or never end: a folder's files only, as train's */
-        else if (S_ISREG(st.st_mode) && is_image_name(here.v[i]) && path_add(l, here.v[i])) rc = cli_error("out of memory");
-    }
-    path_free(&here);
+    cn_names_free(ctx, &files);
+    cn_names_free(ctx, &subs);
     return rc;
 }
 
-/* the images an argument names: a folder's, a pattern's matches, or the file itself */
-static int add_images(path_list *l, const char *arg)
+/* the images an argument names: a folder's (its other files counted in t), a pattern's
+ * matches, or the file itself */
+static int add_images(cn_ctx *ctx, path_list *l, const char *arg, skip_tally *t)
 {
     struct stat st;
-    if (!stat(arg, &st) && S_ISDIR(st.st_mode)) return add_folder(l, arg, 0);
+    if (!stat(arg, &st) && S_ISDIR(st.st_mode)) return add_folder(ctx, l, arg, 0, t);
     if (stat(arg, &st) && strpbrk(arg, "*?[")) {
         glob_t g;
         int r = glob(arg, 0, NULL, &g);
@@ -418,14 +487,30 @@ int cmd_predict(int argc, char **argv)
     const char *ckpt = p.ckpt, **args = p.args;
     int n_args = p.n_args;
     path_list images = { 0 };
-    int rc = 0;
-    for (int i = 0; !rc && i < n_args; i++) rc = add_images(&images, args[i]);
-    char from[4200]; /* what the images are, for the first line */
+    skip_tally *skips = calloc((size_t)n_args, sizeof *skips), all = { 0 }; /* a folder's files skipped, by argument */
+    cn_ctx *ctx = NULL;
+    int rc = !skips || cn_ctx_create(NULL, &ctx) ? cli_error("out of memory") : 0; /* the folders' listings' */
+    for (int i = 0; !rc && i < n_args; i++) rc = add_images(ctx, &images, args[i], &skips[i]);
+    cn_ctx_destroy(ctx);
+    ctx = NULL;
+    char from[4200], said[8800]; /* what the images are, for the first line */
     if (n_args == 1) snprintf(from, sizeof from, "%s", args[0]);
     else snprintf(from, sizeof from, "%s and %d more paths", args[0], n_args - 1);
+    int folders = 0, last = 0; /* the folders with files skipped, the last of them */
+    for (int i = 0; !rc && i < n_args; i++) {
+        if (!skips[i].n) continue;
+        folders++, last = i, all.n += skips[i].n;
+        for (int k = 0; k < CN_FILE_KINDS; k++) all.by[k] += skips[i].by[k];
+        if (images.n) fprintf(stderr, "convnet predict: note: %s\n", skip_said(&skips[i], args[i], 1, said, sizeof said));
+    }
+    if (!rc && !images.n && all.n) {
+        char where[64];
+        snprintf(where, sizeof where, "the %d folders given", folders);
+        rc = cli_error("no PNG or JPEG images in what was given: %s",
+                       skip_said(&all, folders == 1 ? args[last] : where, 0, said, sizeof said));
+    } else if (!rc && !images.n) rc = cli_error("no PNG or JPEG images in what was given");
     free(args);
-    if (!rc && !images.n) rc = cli_error("no PNG or JPEG images in what was given");
-    cn_ctx *ctx = NULL;
+    free(skips);
     cn_model *model = NULL;
     if (!rc) rc = cli_open_model(ckpt, &ctx, &model);
     if (!rc && cn_net_check_classes(ctx, cn_model_net(model), 0)) { /* a map's values are no classes */

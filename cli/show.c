@@ -32,8 +32,18 @@ static int find_layer(cn_ctx *ctx, const cn_net *net, const char *name, cn_layer
         names[i] = info->name;
         if (found < 0 && !strcmp(info->name, name)) found = i;
     }
+    /* "conv3" of a net with conv1 and conv2: both named, not the first alone as the closest */
+    size_t stem = strcspn(name, "0123456789");
+    int same_kind = 0;
+    for (int i = 0; found < 0 && stem && name[stem] && i < n; i++)
+        same_kind += !strncmp(names[i], name, stem) && names[i][stem] >= '0' && names[i][stem] <= '9';
     if (found >= 0) {
         cn_net_layer(ctx, net, found, 1, info);
+    } else if (same_kind > 1) {
+        fprintf(stderr, "convnet show: no layer '%s' in the net; its %.*s layers:", name, (int)stem, name);
+        for (int i = 0; i < n; i++)
+            if (!strncmp(names[i], name, stem) && names[i][stem] >= '0' && names[i][stem] <= '9') fprintf(stderr, " %s", names[i]);
+        fputc('\n', stderr);
     } else {
         const char *best = cli_closest(name, names);
         if (best) cli_cmd_error("show", "no layer '%s' in the net (did you mean '%s'?)", name, best);

@@ -771,6 +771,11 @@ expect_text "show --activations of the 1-channel input: one map, said in the sin
 run "$CN" show "$T/show_run" --filters cnv1 -o "$T/x.png"
 expect_rc "show: unknown layer" 1
 expect_line "show: unknown layer, did you mean" err "convnet show: no layer 'cnv1' in the net (did you mean 'conv1'?)"
+# 'conv3' of a net of conv1 and conv2: both named, not the first alone as the closest
+run "$CN" train -e 'input 8x8x1; conv 2 3x3; conv 2 3x3; flatten; dense 2' --data "$T/show" --epochs 1 --batch 4 --quiet --out "$T/two_convs"
+run "$CN" show "$T/two_convs" --filters conv3 -o "$T/x.png"
+expect_rc "show: conv3 of two convs" 1
+expect_line "show: conv3 of two convs, both listed" err "convnet show: no layer 'conv3' in the net; its conv layers: conv1 conv2"
 run "$CN" show "$T/show_run" --activations "$T/show/a/0.png" --layer zzzzzz -o "$T/x.png"
 expect_rc "show: unknown layer, nothing close" 1
 expect_text "show: the layers listed" err "its layers: input conv1 relu1 flatten1 dense1"

@@ -203,6 +203,49 @@ check "predict FOLDER of 24 images: every row as the image alone gives it, the b
 "$CN" predict "$T/colours-run" "$T/colours/red/00*.png" --json >"$T/glob.json"
 check "predict 'GLOB': the pattern expanded (10 images)" \
     "/usr/bin/python3 -c \"import json; d = json.load(open('$T/glob.json')); exit(not (len(d) == 10 and d[9]['image'].endswith('red/009.png')))\""
+# predict FOLDER takes a folder's files by their content, as train takes a class folder's: a JPEG
+# with no extension, a .jfif and a .JPE are read; photos in other formats (told by their magic
+# bytes) and other files are skipped and counted on stderr, and the litter an operating system
+# leaves (hidden files, Thumbs.db, desktop.ini, __MACOSX) is skipped unsaid
+mkdir -p "$T/bycontent/sub" "$T/bycontent/__MACOSX" "$T/heic-only"
+/usr/bin/python3 - "$T" <<'PY'
+import sys
+from PIL import Image
+t = sys.argv[1]
+im = Image.new('RGB', (15, 13), (230, 20, 30))
+for name in ('photo', 'b.jfif', 'sub/c.JPE', 'same.jpg'):
+    im.save(f'{t}/bycontent/{name}' if name != 'same.jpg' else f'{t}/{name}', 'JPEG')
+im.save(f'{t}/bycontent/d.webp', 'WEBP')
+im.save(f'{t}/bycontent/e.gif', 'GIF')
+# HEIC and HEIF (brand mif1) headers: what is told apart is the first 12 bytes
+open(f'{t}/bycontent/IMG_1.HEIC', 'wb').write(b'\0\0\0\x18ftypheic\0\0\0\0mif1heic')
+open(f'{t}/bycontent/IMG_2.heif', 'wb').write(b'\0\0\0\x18ftypmif1\0\0\0\0mif1heic')
+open(f'{t}/bycontent/notes.txt', 'w').write('not an image')
+for name in ('Thumbs.db', 'desktop.ini', '.DS_Store', '__MACOSX/._photo.jpg'):
+    open(f'{t}/bycontent/{name}', 'wb').write(b'litter')
+open(f'{t}/heic-only/IMG_3.HEIC', 'wb').write(b'\0\0\0\x18ftypheic\0\0\0\0mif1heic')
+im.save(f'{t}/heic-only/f.webp', 'WEBP')
+PY
+"$CN" predict "$T/colours-run" "$T/bycontent" --csv "$T/bycontent.csv" >"$T/out" 2>"$T/err"
+check "predict FOLDER: a JPEG with no extension, a .jfif and a .JPE read (by content), exit 0" \
+    "[ $? -eq 0 ] && grep -qxF '$T/colours-run: 3 images from $T/bycontent' '$T/out' && /usr/bin/python3 -c \"
+import csv
+rows = list(csv.reader(open('$T/bycontent.csv')))[1:]
+exit(not ([r[0] for r in rows] == ['$T/bycontent/b.jfif', '$T/bycontent/photo', '$T/bycontent/sub/c.JPE'] and all(r[4] == '' for r in rows)))\""
+"$CN" predict "$T/colours-run" "$T/same.jpg" --csv "$T/same.csv" >/dev/null 2>&1
+check "... each predicted as the same bytes named .jpg are" \
+    "/usr/bin/python3 -c \"
+import csv
+want = list(csv.reader(open('$T/same.csv')))[1][1:]
+exit(not all(r[1:] == want for r in list(csv.reader(open('$T/bycontent.csv')))[1:]))\""
+check "predict FOLDER: the files that are not PNG or JPEG counted by format in one line, the litter unsaid" \
+    "[ \"\$(cat '$T/err')\" = 'convnet predict: note: 5 files in $T/bycontent are not PNG or JPEG and were skipped (2 HEIC, 1 WebP, 1 GIF, 1 other): convert them to JPEG or PNG' ]"
+"$CN" predict "$T/colours-run" "$T/heic-only" >"$T/out" 2>"$T/err"
+check "predict FOLDER of no PNG or JPEG: exit 1, the error counts what was skipped" \
+    "[ $? -eq 1 ] && [ \"\$(cat '$T/err')\" = 'convnet: no PNG or JPEG images in what was given: 2 files in $T/heic-only are not PNG or JPEG (1 HEIC, 1 WebP): convert them to JPEG or PNG' ]"
+"$CN" predict "$T/colours-run" "$T/bycontent/photo" "$T/bycontent/notes.txt" --csv "$T/named.csv" >"$T/out" 2>"$T/err"
+check "predict FILE: a file given is tried whatever its name (no extension: read; notes.txt: its error)" \
+    "[ $? -eq 1 ] && grep -qF '$T/bycontent/notes.txt: not a PNG or JPEG image' '$T/err' && grep -qF '1 of 2 images could not be read' '$T/err' && grep -q '^\"$T/bycontent/photo\",[0-2],' '$T/named.csv'"
 # early stopping: a learning rate too small to change a float weight keeps the validation accuracy
 # where epoch 1 left it, so --patience 2 stops after epoch 3 of 10; a resume stops there too
 "$CN" train -e 'input 12x12x3; conv 4 3x3 pad=1; relu; globalavgpool; dense 3' --data "$T/colours" --epochs 10 \
@@ -245,6 +288,9 @@ check "eval of that run: the test half by default, named" "grep -q 'split-run on
 check "--test DIR for a plain image folder: the test accuracy at the end" "[ $? -eq 0 ] && grep -q '^test accuracy' '$T/out'"
 "$CN" eval "$T/test-run" >"$T/out"
 check "eval of a --test run: the --test folder by default" "grep -q 'test-run on $T/split/test (all of it): 30 images' '$T/out'"
+"$CN" eval "$T/colours-run" >"$T/out"
+check "eval of a run on a plain folder: all of it, said to include the training images" \
+    "grep -qxF '$T/colours-run on $T/colours (all of it: no test half, training images included): 120 images' '$T/out'"
 check "the report of the split run: test accuracy on the test half" \
     "grep -q 'test accuracy <b>[0-9.]*%</b>, loss [0-9.]* on 30 images of $T/split/test' '$T/split-run/report.html' && grep -q '<h2>Test images</h2>' '$T/split-run/report.html'"
 check "the report of a plain folder: no 'test' for what includes the training images" \

@@ -589,11 +589,12 @@ void cn_data_report_free(cn_ctx *ctx, cn_data_report *r)
 /* whether path starts as a PNG or a JPEG does */
 static int looks_like_image(const char *path)
 {
-    unsigned char b[4] = { 0 };
+    unsigned char b[8];
     FILE *f = fopen(path, "rb");
     size_t n = f ? fread(b, 1, sizeof b, f) : 0;
     if (f) fclose(f);
-    return (n == 4 && !memcmp(b, "\x89PNG", 4)) || (n >= 3 && b[0] == 0xff && b[1] == 0xd8 && b[2] == 0xff);
+    cn_file_kind k = cn_file_kind_of(b, n);
+    return k == CN_FILE_PNG || k == CN_FILE_JPEG;
 }
 
 /* Images beside an image folder's class folders are not read (a class is a sub-folder): said,

@@ -55,6 +55,15 @@ typedef struct cn_pixels {
     unsigned char *data; /* owned */
 } cn_pixels;
 
+/* What a file is by its first n bytes (12 tell every kind): a PNG (its signature, or as much of
+ * it as a shorter file holds, 4 bytes at least) or a JPEG (FF D8 FF), which are decoded; else the
+ * formats photos come in that are not, named for messages (cn_file_kind_names), or other. */
+typedef enum cn_file_kind {
+    CN_FILE_PNG, CN_FILE_JPEG, CN_FILE_HEIC, CN_FILE_AVIF, CN_FILE_WEBP, CN_FILE_GIF, CN_FILE_BMP, CN_FILE_TIFF,
+    CN_FILE_OTHER, CN_FILE_KINDS
+} cn_file_kind;
+extern const char *const cn_file_kind_names[CN_FILE_KINDS]; /* "PNG", ..., "HEIC", ..., "other" */
+cn_file_kind cn_file_kind_of(const unsigned char *b, size_t n);
 /* Decodes a PNG or JPEG file (by its magic bytes); alpha dropped, 16-bit scaled to 8. */
 cn_status cn_pixels_decode(cn_ctx *ctx, const char *path, cn_pixels *out);
 /* The same from size bytes in memory (the fuzz targets); name stands for the path in messages. */
@@ -77,7 +86,8 @@ typedef struct cn_names {
 } cn_names;
 
 /* The entries of dir that are folders (dirs = 1) or regular files (dirs = 0), following
- * symbolic links; names starting with '.' are skipped. */
+ * symbolic links, sorted by name; hidden names (a leading '.') and an operating system's litter
+ * (Thumbs.db, desktop.ini, __MACOSX, ...) are skipped. */
 cn_status cn_list_dir(cn_ctx *ctx, const char *dir, int dirs, cn_names *out);
 void cn_names_free(cn_ctx *ctx, cn_names *n);
 /* "a/b" (a's trailing '/' not doubled), allocated; NULL (CN_E_NOMEM recorded) on failure. */

@@ -437,25 +437,28 @@ void cn_pixels_free(cn_ctx *ctx, cn_pixels *px)
 }
 
 /* The decoding behind both entry points: f at its start, size its bytes or -1; name for messages */
-/* What a file that is no PNG or JPEG is, from its first 12 bytes (n of them), for the message:
- * the formats photos come in that convnet does not read; NULL when none of them. */
-static const char *other_format(const unsigned char *b, size_t n)
+const char *const cn_file_kind_names[CN_FILE_KINDS] = { "PNG", "JPEG", "HEIC", "AVIF", "WebP", "GIF", "BMP", "TIFF",
+                                                        "other" };
+
+cn_file_kind cn_file_kind_of(const unsigned char *b, size_t n)
 {
-    if (n >= 12 && !memcmp(b, "RIFF", 4) && !memcmp(b + 8, "WEBP", 4)) return "WebP";
-    if (n >= 12 && !memcmp(b + 4, "ftyp", 4)) {
-        if (!memcmp(b + 8, "avif", 4) || !memcmp(b + 8, "avis", 4)) return "AVIF";
+    static const unsigned char png_sig[8] = { 0x89, 'P', 'N', 'G', '\r', '\n', 0x1a, '\n' };
+    if (n >= 4 && !memcmp(b, png_sig, n < 8 ? n : 8)) return CN_FILE_PNG;
+    if (n >= 3 && b[0] == 0xff && b[1] == 0xd8 && b[2] == 0xff) return CN_FILE_JPEG;
+    if (n >= 12 && !memcmp(b + 4, "ftyp", 4)) { /* ISO media: AVIF's brands, HEIF's (HEIC's) */
+        if (!memcmp(b + 8, "avif", 4) || !memcmp(b + 8, "avis", 4)) return CN_FILE_AVIF;
         if (!memcmp(b + 8, "hei", 3) || !memcmp(b + 8, "hev", 3) || !memcmp(b + 8, "mif1", 4) || !memcmp(b + 8, "msf1", 4))
-            return "HEIC (an iPhone's photo format)";
+            return CN_FILE_HEIC;
     }
-    if (n >= 4 && !memcmp(b, "GIF8", 4)) return "GIF";
-    if (n >= 2 && !memcmp(b, "BM", 2)) return "BMP";
-    if (n >= 4 && (!memcmp(b, "II*\0", 4) || !memcmp(b, "MM\0*", 4))) return "TIFF";
-    return NULL;
+    if (n >= 12 && !memcmp(b, "RIFF", 4) && !memcmp(b + 8, "WEBP", 4)) return CN_FILE_WEBP;
+    if (n >= 4 && !memcmp(b, "GIF8", 4)) return CN_FILE_GIF;
+    if (n >= 2 && !memcmp(b, "BM", 2)) return CN_FILE_BMP;
+    if (n >= 4 && (!memcmp(b, "II*\0", 4) || !memcmp(b, "MM\0*", 4))) return CN_FILE_TIFF;
+    return CN_FILE_OTHER;
 }
 
 static cn_status pixels_decode_stream(cn_ctx *ctx, const char *name, FILE *f, int64_t size, cn_pixels *out)
 {
-    static const unsigned char png_sig[8] = { 0x89, 'P', 'N', 'G', '\r', '\n', 0x1a, '\n' };
     cn_status st = CN_OK;
     decoder d;
     memset(&d, 0, sizeof d);
@@ -468,17 +471,18 @@ static cn_status pixels_decode_stream(cn_ctx *ctx, const char *name, FILE *f, in
         st = cn_fail(ctx, CN_E_IO, "%s: cannot read: %s", name, errno ? strerror(errno) : "read error");
         goto done;
     }
-    int is_png = n >= 4 && !memcmp(sig, png_sig, n);
-    int is_jpeg = n >= 3 && sig[0] == 0xff && sig[1] == 0xd8 && sig[2] == 0xff;
+    cn_file_kind kind = cn_file_kind_of(sig, n);
+    int is_png = kind == CN_FILE_PNG, is_jpeg = kind == CN_FILE_JPEG;
     if (!is_png && !is_jpeg) {
-        unsigned char head[12];
+        unsigned char head[12]; /* 4 more bytes name the other kinds */
         memcpy(head, sig, n);
         size_t more = n == sizeof sig ? fread(head + n, 1, sizeof head - n, f) : 0;
-        const char *other = other_format(head, n + more);
+        kind = cn_file_kind_of(head, n + more);
         if (n == 0)
             st = cn_fail(ctx, CN_E_FORMAT, "%s: not a PNG or JPEG image (the file is empty)", name);
-        else if (other)
-            st = cn_fail(ctx, CN_E_FORMAT, "%s: not a PNG or JPEG image but %s: convert it to JPEG or PNG", name, other);
+        else if (kind != CN_FILE_OTHER)
+            st = cn_fail(ctx, CN_E_FORMAT, "%s: not a PNG or JPEG image but %s%s: convert it to JPEG or PNG", name,
+                         cn_file_kind_names[kind], kind == CN_FILE_HEIC ? " (an iPhone's photo format)" : "");
         else
             st = cn_fail(ctx, CN_E_FORMAT, "%s: not a PNG or JPEG image", name);
         goto done;
