@@ -1,7 +1,8 @@
 /* report.c — `convnet report DIR`: one self-contained HTML page (DIR/report.html) for a training
  * run: loss and accuracy per epoch from metrics.csv and the loss per step from steps.csv as inline
  * SVG charts, the test set's confusion matrix as a heat map, per-class accuracy, the model summary
- * table, and a grid of test images (inline PNGs) with predicted and true labels, mistakes first.
+ * table, and a grid of test images (inline PNGs) with predicted and true labels, mistakes first,
+ * taken in turn from each class, each titled with its file.
  * No network access: no external scripts, styles or fonts. `convnet train` calls cmd_report at the
  * end of a run, and cli_report_live after every epoch: the same page without the test set (too slow
  * to evaluate every epoch), which reloads itself in the browser. Both are written atomically.
@@ -173,38 +174,76 @@ static int write_image(FILE *f, cn_ctx *ctx, const report_data *d, int64_t i)
     return n > 0 ? 0 : cli_error("%s: cannot read back the image just written", path);
 }
 
-/* up to n_max test images: mistakes first (at most 3/4 of the grid), then correct ones, in data set order */
-static int64_t pick_images(const report_data *d, int64_t n_max, int64_t *pick)
+/* up to want test images that are mistakes (wrong 1) or correct (wrong 0) into pick, round-robin
+ * over the true classes: each class's first (in data set order), then each one's second, ..., so
+ * that no class fills the grid while another is missing; next[classes]: each class's next image
+ * to look at. How many were picked. */
+static int64_t pick_round_robin(const report_data *d, int wrong, int64_t want, int64_t *next, int64_t *pick)
 {
-    int64_t n = 0, wrong_max = n_max - n_max / 4;
-    for (int64_t i = 0; i < d->test.count && n < wrong_max; i++)
-        if (d->pred[i] != d->test.labels[i]) pick[n++] = i;
-    for (int64_t i = 0; i < d->test.count && n < n_max; i++)
-        if (d->pred[i] == d->test.labels[i]) pick[n++] = i;
-    for (int64_t i = 0; i < d->test.count && n < n_max; i++) /* few correct ones: more mistakes */
-        if (d->pred[i] != d->test.labels[i]) {
-            int seen = 0;
-            for (int64_t j = 0; j < wrong_max && j < n && !seen; j++) seen = pick[j] == i;
-            if (!seen) pick[n++] = i;
+    const cn_dataset *ds = &d->test;
+    int64_t n = 0, found = 1;
+    for (int32_t c = 0; c < ds->classes; c++) next[c] = 0;
+    while (n < want && found) { /* a round: one image of each class that has one left */
+        found = 0;
+        for (int32_t c = 0; c < ds->classes && n < want; c++) {
+            int64_t i = next[c];
+            while (i < ds->count && (ds->labels[i] != c || (d->pred[i] != c) != wrong)) i++;
+            next[c] = i + (i < ds->count);
+            if (i < ds->count) pick[n++] = i, found = 1;
         }
+    }
     return n;
+}
+
+/* up to n_max test images into pick: mistakes first (at most 3/4 of the grid, more when there are
+ * too few correct ones), then correct ones, each round-robin over the classes; how many */
+static int64_t pick_images(const report_data *d, int64_t n_max, int64_t *pick, int64_t *next)
+{
+    int64_t wrong = 0, wrong_max = n_max - n_max / 4;
+    for (int64_t i = 0; i < d->test.count; i++) wrong += d->pred[i] != d->test.labels[i];
+    int64_t right = d->test.count - wrong, take = n_max - right > wrong_max ? n_max - right : wrong_max;
+    int64_t n = pick_round_robin(d, 1, wrong < take ? wrong : take, next, pick);
+    return n + pick_round_robin(d, 0, n_max - n, next, pick + n);
+}
+
+/* the cell's tooltip: the image's file (IDX: its index) and its classes */
+static void write_image_title(FILE *f, const report_data *d, int64_t i, int32_t p, int32_t t)
+{
+    char b1[32], b2[32];
+    fprintf(f, " title=\"");
+    if (d->files && d->files[i]) report_html_text(f, d->files[i]);
+    else fprintf(f, "image %lld (from 0)", (long long)i);
+    fprintf(f, ": predicted ");
+    report_html_text(f, label_of(d, p, b1, sizeof b1));
+    fprintf(f, ", true ");
+    report_html_text(f, label_of(d, t, b2, sizeof b2));
+    fprintf(f, "\"");
 }
 
 static int write_image_grid(FILE *f, cn_ctx *ctx, const report_data *d, int64_t n_max)
 {
     int64_t *pick = malloc((size_t)(n_max ? n_max : 1) * sizeof(int64_t));
-    if (!pick) return cli_error("out of memory");
-    int64_t n = pick_images(d, n_max, pick), wrong = 0;
+    int64_t *next = malloc((size_t)(d->test.classes > 0 ? d->test.classes : 1) * sizeof(int64_t));
+    if (!pick || !next) {
+        free(pick), free(next);
+        return cli_error("out of memory");
+    }
+    int64_t n = pick_images(d, n_max, pick, next), wrong = 0;
+    free(next);
     for (int64_t j = 0; j < n; j++) wrong += d->pred[pick[j]] != d->test.labels[pick[j]];
     fprintf(f, "<h2>%s</h2>\n<p class=\"meta\">%lld images: %lld mistakes (red) first, then correctly "
-               "classified ones (green). Each shows the predicted class (p) and the true class (t).</p>\n"
-               "<div class=\"grid\">\n", d->is_test ? "Test images" : "Images", (long long)n, (long long)wrong);
+               "classified ones (green), each taken in turn from every class (its first, then its second, ...). "
+               "Each shows the predicted class (p) and the true class (t); its tooltip %s.</p>\n"
+               "<div class=\"grid\">\n", d->is_test ? "Test images" : "Images", (long long)n, (long long)wrong,
+            d->files ? "names its file" : "gives its index in the data (from 0)");
     int rc = 0;
     char b1[32], b2[32];
     for (int64_t j = 0; j < n && !rc; j++) {
         int64_t i = pick[j];
         int32_t p = d->pred[i], t = d->test.labels[i];
-        fprintf(f, "<div class=\"cell%s\">", p != t ? " wrong" : "");
+        fprintf(f, "<div class=\"cell%s\"", p != t ? " wrong" : "");
+        write_image_title(f, d, i, p, t);
+        fprintf(f, ">");
         if ((rc = write_image(f, ctx, d, i))) break;
         fprintf(f, "<div class=\"p\">p: ");
         report_html_text(f, label_of(d, p, b1, sizeof b1));
@@ -270,7 +309,8 @@ static void write_model_name(FILE *f, const report_data *d, const char *args)
 /* the page's head and first lines; the live page's reloads itself and says how far training is */
 static void write_header(FILE *f, const report_data *d)
 {
-    const char *best = cn_checkpoint_meta(d->ck, "best_epoch"), *args = cn_checkpoint_meta(d->ck, "train_args");
+    const char *best = cn_checkpoint_meta(d->ck, "best_epoch");
+    const char *args = d->settings ? d->settings : cn_checkpoint_meta(d->ck, "train_args"); /* the run's current */
     const char *monitor = cn_checkpoint_meta(d->ck, "monitor"); /* absent before --monitor: accuracy */
     const char *data = cn_checkpoint_meta(d->ck, "data");
     fprintf(f, "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">");
@@ -298,13 +338,13 @@ static void write_header(FILE *f, const report_data *d)
     if (d->live_epochs) {
         fprintf(f, " &middot; best epoch so far (by %s %s) %s", by, monitor ? monitor : "accuracy", best ? best : "?");
     } else {
-        /* "test" only for test data: a folder without a test half is evaluated whole, training
-         * images included */
+        /* "test" only for test data: the run's own folder without a test half is evaluated whole,
+         * training images included; a folder given by --data is named as given, no more */
         if (!d->no_metrics) fprintf(f, " &middot; %lld epoch%s", (long long)d->n_rows, d->n_rows == 1 ? "" : "s");
         fprintf(f, " &middot; best epoch (by %s %s) %s &middot; %s <b>%.2f%%</b>, loss %.4f on %lld images of ", by,
                 monitor ? monitor : "accuracy", best ? best : "?",
-                d->is_test ? "test accuracy" : "accuracy (no test half: training images included)", 100 * d->eval.acc,
-                d->eval.loss, (long long)d->eval.count);
+                d->is_test ? "test accuracy" : d->given ? "accuracy" : "accuracy (no test half: training images included)",
+                100 * d->eval.acc, d->eval.loss, (long long)d->eval.count);
         report_html_text(f, d->test_name);
         if (d->tta != CN_TTA_NONE)
             fprintf(f, " &middot; <b>%.2f%%</b> with <code>--tta %s</code>%s; the confusion matrix, the classes and "

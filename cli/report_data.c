@@ -236,22 +236,64 @@ static int predict_all(cn_ctx *ctx, report_data *d, int64_t batch)
     return rc;
 }
 
+/* the run's current settings into d->settings: last.safetensors' train_args. The best checkpoint's
+ * are those of the best epoch, older after `train --resume DIR --epochs N` until an epoch beats
+ * it; last.safetensors has every epoch's, as --resume reads them. Without one (a copy of the best
+ * checkpoint alone) d->settings stays NULL: the best checkpoint's. */
+static void current_settings(cn_ctx *ctx, const char *dir, report_data *d)
+{
+    char path[4200];
+    cn_checkpoint *last = NULL;
+    snprintf(path, sizeof path, "%s/last.safetensors", dir);
+    if (cn_checkpoint_read(ctx, path, &last)) { /* missing or unreadable: the best one's */
+        cn_ctx_clear(ctx);
+        return;
+    }
+    const char *args = cn_checkpoint_meta(last, "train_args");
+    if (args) {
+        size_t len = strlen(args) + 1;
+        if ((d->settings = malloc(len))) memcpy(d->settings, args, len);
+    }
+    cn_checkpoint_destroy(last);
+}
+
+/* the files of the image folder test was read from, for the grid's titles: the same folder listed
+ * again without decoding it (cn_dataset_open_folder), in the same order. IDX data, or a listing
+ * that does not match: none (the grid names the images by their index). */
+static void list_files(cn_ctx *ctx, const char *data, const cn_layer_info *in, report_data *d)
+{
+    if (cn_data_find_layout(cli_data_dir(data), NULL, NULL) == CN_DATA_MNIST) return;
+    if (cli_open_data(ctx, data, CLI_HALF_TEST, in, 1, &d->listed, NULL)) {
+        cn_ctx_clear(ctx); /* changed since it was read: no titles */
+        return;
+    }
+    int same = d->listed.paths && d->listed.count == d->test.count;
+    for (int64_t i = 0; same && i < d->test.count; i++) same = d->listed.labels[i] == d->test.labels[i];
+    if (same) d->files = d->listed.paths;
+}
+
 int report_load_data(cn_ctx *ctx, const char *dir, const char *data, int64_t batch, report_data *d)
 {
     /* the checkpoint first: a folder that is no run is said as such, not as CSVs missing */
     int rc = cli_open_checkpoint(ctx, dir, &d->ck, &d->net, d->mean, d->std);
     if (rc || (rc = report_read_metrics(dir, d)) || (rc = report_read_steps(dir, d)) || (rc = report_read_gradients(dir, d)))
         return rc;
-    int given = data != NULL;
+    current_settings(ctx, dir, d);
+    d->given = data != NULL;
     if (!data) data = cli_test_data(d->ck);
     cn_layer_info in;
     cn_net_layer(ctx, d->net, 0, 1, &in);
-    cli_data_name(data, CLI_HALF_TEST, d->test_name, sizeof d->test_name);
     /* a test half: of an MNIST-format or split folder, or the run's --test */
-    d->is_test = !given && cn_checkpoint_meta(d->ck, "test_data") != NULL;
+    d->is_test = !d->given && cn_checkpoint_meta(d->ck, "test_data") != NULL;
     int has_test = 0;
     if (cli_load_data(ctx, data, CLI_HALF_TEST, &in, &d->test, &has_test)) return cli_ctx_error(ctx);
     if ((rc = cli_data_fits(data, &d->test, &in))) return rc;
+    d->is_test |= has_test;
+    /* a folder given by --data (split/val) is named as given: not "all of it", which the run's
+     * own folder is, training images included */
+    if (d->given && !d->is_test) snprintf(d->test_name, sizeof d->test_name, "%s (--data)", cli_data_dir(data));
+    else cli_data_name(data, CLI_HALF_TEST, d->test_name, sizeof d->test_name);
+    list_files(ctx, data, &in, d);
     cn_layer_info out;
     cn_net_layer(ctx, d->net, cn_net_layer_count(d->net) - 1, 1, &out);
     rc = cli_match_classes(d->ck, (int32_t)(out.c * out.h * out.w), &d->test, data);
@@ -263,7 +305,6 @@ int report_load_data(cn_ctx *ctx, const char *dir, const char *data, int64_t bat
         d->tta_acc = r.acc;
         cn_eval_free(ctx, &r);
     }
-    d->is_test |= has_test;
     return predict_all(ctx, d, batch);
 }
 
@@ -271,6 +312,8 @@ void report_free_data(cn_ctx *ctx, report_data *d)
 {
     cn_eval_free(ctx, &d->eval);
     cn_dataset_free(ctx, &d->test);
+    cn_dataset_free(ctx, &d->listed);
+    free(d->settings);
     cn_net_destroy(d->net);
     cn_checkpoint_destroy(d->ck);
     free(d->pred);

@@ -45,8 +45,14 @@ typedef struct {
     grad_point *grad;   /* tensor k's n_grad_epochs points at grad + k * n_grad_epochs */
     int64_t n_grad, n_grad_epochs;
     int64_t live_epoch, live_epochs; /* the live page: epochs done of planned; 0: the final page */
-    int is_test;        /* `test` is a test half (else a whole folder, training images included) */
+    int is_test;        /* `test` is a test half (else a whole folder: the run's own, training images
+                         * included, or one given by --data) */
+    int given;          /* `test` was read from --data (not the run's own data) */
     char test_name[4300]; /* what `test` was read from, for the page */
+    char **files;       /* test.count files of `test` (an image folder's; NULL for IDX): the grid's titles */
+    cn_dataset listed;  /* ... held by this: the folder opened again lazily (listed, not decoded) */
+    char *settings;     /* the run's current train_args (last.safetensors', which a resume with
+                         * --epochs N updates), malloc'ed; NULL: ck's (the best checkpoint's) */
 } report_data;
 
 /* metrics.csv of run folder dir into d->rows (none, and d->no_metrics, without one: said on

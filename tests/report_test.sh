@@ -3,8 +3,12 @@
 # one self-contained file (no http(s):// reference) that headless Chromium parses into four SVG
 # charts (loss and accuracy per epoch, loss per step, the weights' gradients), a confusion matrix of classes x classes
 # cells, the per-class table, the model table and a grid of inline PNG images, mistakes first;
-# class names are escaped. During training the page is a live one, rewritten after every epoch:
-# it reloads itself, says how far training is, and has the charts so far but no test results;
+# class names are escaped. The grid takes the mistakes (and the correct images) in turn from each
+# class, so every class with mistakes is in it, and each image's tooltip names its file (IDX: its
+# index). `report --data` names the folder given, neither as a test half nor as training images, and
+# the Settings line is the run's current one (after `train --resume --epochs N`). During training
+# the page is a live one, rewritten after every epoch: it reloads itself, says how far training is,
+# and has the charts so far but no test results;
 # a failure to write it warns once and training goes on. A long run's loss per step is drawn as
 # at most 2000 means. Chromium (Debian's `chromium`, installed by scripts/setup.sh --check) is
 # required: without it the test fails.
@@ -20,6 +24,13 @@ points() { line_points "$@" | wc -l; }
 # the value ticks of chart TITLE's axis in FILE, one a line
 yticks() { sed -n "/<title>$1<\/title>/,/<\/svg>/p" "$2" | grep -o 'text-anchor="end">[^<]*<' | sed 's/.*">//; s/<$//'; }
 ystats() { line_points "$@" | cut -d, -f2 | sort -n | uniq -c | awk '{ printf "%s:%s ", $1, $2 }'; }
+# the true classes of the image grid's mistakes in FILE, in the grid's order; the classes that the
+# per-class table gives a mistake, one a line
+grid_wrong() { grep -o '<div class="cell wrong" title="[^"]*"' "$1" | sed 's/.*, true //; s/"$//'; }
+classes_wrong() {
+    grep -o '<tr><td class="l">[0-9]* [^<]*</td><td>[0-9]*</td><td>[0-9]*</td>' "$1" |
+        sed 's/<tr><td class="l">[0-9]* //; s/<\/td><td>/|/g; s/<\/td>$//' | awk -F'|' '$2 != $3 { print $1 }'
+}
 # Fashion-MNIST with --val 0.9: 6000 training images, 93 full batches of 64 (the last partial one is dropped)
 STEPS_PER_EPOCH=$(( (60000 - 60000 * 9 / 10) / 64 ))
 
@@ -75,6 +86,10 @@ check "DOM: 48 inline PNG images" "[ \$(count '<img alt=\"test image [0-9]*\" sr
 check "DOM: mistakes first (the first cell is a mistake)" "grep -o '<div class=\"cell[^\"]*\"' '$T/dom.html' | head -1 | grep -q wrong"
 check "DOM: the model table lists the conv layer and the total" "grep -q '<td class=\"l\">conv</td>' '$T/dom.html' && grep -q '>total</th>' '$T/dom.html'"
 check "DOM: Fashion-MNIST class names" "grep -q 'Ankle boot' '$T/dom.html'"
+missed=$(classes_wrong "$T/run/report.html" | while read -r c; do grid_wrong "$T/run/report.html" | grep -qxF "$c" || echo "$c"; done)
+check "the grid: every class with mistakes ($(classes_wrong "$T/run/report.html" | wc -l) in the per-class table) has one${missed:+ (missing: $missed)}" \
+    "[ -z '$missed' ] && [ \$(classes_wrong '$T/run/report.html' | wc -l) -ge 2 ]"
+check "DOM: each IDX image's tooltip gives its index and its classes" "[ \$(count '<div class=\"cell[^\"]*\" title=\"image [0-9]* (from 0): predicted [^\"]*, true [^\"]*\">' '$T/dom.html') -eq 48 ]"
 
 chrome --hide-scrollbars --screenshot="$T/shot.png" --window-size=1200,2000 "file://$T/run/report.html" >/dev/null
 check "screenshot: a non-empty PNG" "[ -s '$T/shot.png' ] && [ \"\$(head -c 4 '$T/shot.png' | od -An -c | tr -d ' ')\" = '211PNG' ]"
@@ -161,6 +176,42 @@ check "class names escaped in the file" "grep -q '&lt;b&gt;blue' '$T/folder/repo
 chrome --dump-dom "file://$T/folder/report.html" >"$T/dom2.html"
 check "DOM: the names stay text (no <b> element from a class name)" "! grep -q '<b>blue' '$T/dom2.html' && grep -q '&lt;b&gt;blue' '$T/dom2.html'"
 check "DOM: 3 x 3 confusion cells, 48 images" "[ \$(count '<td class=\"cm\"' '$T/dom2.html') -eq 9 ] && [ \$(count '<img ' '$T/dom2.html') -eq 48 ]"
+check "no test half, the run's own folder: 'training images included'" "grep -q 'accuracy (no test half: training images included) <b>[0-9.]*%</b>, loss [0-9.]* on 90 images of $T/shapes (all of it)' '$T/folder/report.html'"
+check "an image's tooltip: its file and classes, escaped" "grep -q 'title=\"$T/shapes/&lt;b&gt;blue/[0-9]*.png: predicted [^\"]*, true &lt;b&gt;blue\"' '$T/folder/report.html' && grep -q 'title=\"$T/shapes/r&amp;d &quot;green&quot;/[0-9]*.png: predicted ' '$T/folder/report.html'"
+
+# ---- a folder in halves whose test half has the colours of other classes: every test image a mistake
+# circle, square and triangle are red, green and blue in train/ and val/, but blue, red and green in
+# test/: a net that learns the colours predicts test/circle/* triangle, test/square/* circle and
+# test/triangle/* square
+/usr/bin/python3 tests/pngwrite.py "$T/split/train" circle square triangle --count 20 --seed 3 --channels 0,1,2
+/usr/bin/python3 tests/pngwrite.py "$T/split/val" circle square triangle --count 10 --seed 4 --channels 0,1,2
+/usr/bin/python3 tests/pngwrite.py "$T/split/test" circle square triangle --count 12 --seed 5 --channels 2,0,1
+"$CN" train -e 'input 12x12x3; globalavgpool; dense 3' --data "$T/split" --epochs 4 --batch 8 --quiet --out "$T/split-run" >"$T/out" 2>&1
+check "halves, colours swapped in test/: validation 100% at epoch 4, every test image a mistake" "[ $? -eq 0 ] && awk -F, 'NR == 5 && \$5 == 1 { ok = 1 } END { exit !ok }' '$T/split-run/metrics.csv' && grep -q 'test accuracy 0.00%' '$T/out'"
+"$CN" report "$T/split-run" --images 12 --quiet
+check "round-robin: 12 mistakes, 4 of each class (not the first 12 in file order, all circles)" \
+    "[ \"\$(grid_wrong '$T/split-run/report.html' | sort | uniq -c | awk '{ printf \"%s:%s \", \$1, \$2 }')\" = '4:circle 4:square 4:triangle ' ]"
+check "round-robin: each class's first mistake, then each one's second, each titled with its file" \
+    "grep -o '<div class=\"cell wrong\" title=\"[^\"]*\"' '$T/split-run/report.html' | sed -n '1p;2p;3p;4p' | sed 's/.*title=\"//; s/\"$//' | tr '\\n' '|' | grep -qx '$T/split/test/circle/000.png: predicted triangle, true circle|$T/split/test/square/000.png: predicted circle, true square|$T/split/test/triangle/000.png: predicted square, true triangle|$T/split/test/circle/001.png: predicted triangle, true circle|'"
+# --data: a folder given is named as given, neither "test" nor "training images"
+"$CN" report "$T/split-run" --data "$T/split/val" --quiet
+check "report --data split/val: 'accuracy ... on 30 images of DIR/val (--data)'" \
+    "grep -q '&middot; accuracy <b>100.00%</b>, loss [0-9.]* on 30 images of $T/split/val (--data)' '$T/split-run/report.html' && ! grep -q 'training images included' '$T/split-run/report.html' && ! grep -q 'test accuracy' '$T/split-run/report.html' && grep -q '<h2>Images</h2>' '$T/split-run/report.html'"
+"$CN" report "$T/split-run" --data "$T/split" --quiet
+check "report --data of a folder with a test half: 'test accuracy' on its test half" \
+    "grep -q '&middot; test accuracy <b>0.00%</b>, loss [0-9.]* on 36 images of $T/split/test<' '$T/split-run/report.html' && grep -q '<h2>Test images</h2>' '$T/split-run/report.html'"
+
+# --resume --epochs 5 of the 4-epoch run: no epoch beats validation's 100% (the best stays an earlier
+# epoch), so the best checkpoint keeps --epochs 4; the page gives the run's settings as they are now
+"$CN" train --resume "$T/split-run" --epochs 5 --quiet >"$T/out" 2>&1
+check "resumed to 5 epochs: the page says 5 epochs, the best epoch still one of the first 4" \
+    "[ $? -eq 0 ] && grep -q '&middot; 5 epochs &middot; best epoch (by validation accuracy) [1-4] ' '$T/split-run/report.html'"
+check "resumed to 5 epochs: Settings has --epochs 5 (last.safetensors'), not the best checkpoint's 4" \
+    "grep -q '<p class=\"meta\">Settings: <code>-e input 12x12x3; globalavgpool; dense 3 --data $T/split --epochs 5 --batch 8 </code>' '$T/split-run/report.html'"
+mv "$T/split-run/last.safetensors" "$T/last.safetensors"
+"$CN" report "$T/split-run" --quiet
+check "without last.safetensors: the best checkpoint's settings (--epochs 4)" "grep -q 'Settings: <code>[^<]* --epochs 4 ' '$T/split-run/report.html'"
+mv "$T/last.safetensors" "$T/split-run/last.safetensors"
 
 # ---- --val 0: no validation, so the best epoch by the training figures and no validation line ----
 "$CN" train -e 'input 12x12x3; dense 3' --data "$T/shapes" --epochs 1 --batch 16 --val 0 --quiet --out "$T/noval" >/dev/null 2>&1
