@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "cli_impl.h"
 
@@ -54,18 +55,29 @@ cn_status cli_load_data(cn_ctx *ctx, const char *data, cli_half half, const cn_l
     return cli_open_data(ctx, data, half, input, 0, ds, has_test);
 }
 
+/* An image folder decoded whole (photos of millions of pixels: seconds, minutes for thousands):
+ * on a terminal, a line saying so while it lasts, erased after */
+static cn_status load_folder_said(cn_ctx *ctx, const char *dir, int lazy, const cn_layer_info *in, cn_dataset *ds)
+{
+    if (lazy) return cn_dataset_open_folder(ctx, dir, in->c, in->h, in->w, ds);
+    int tty = isatty(2);
+    char esc[4200];
+    if (tty) fprintf(stderr, "reading the images of %s ...", cn_text_escape(dir, esc, sizeof esc));
+    cn_status st = cn_dataset_load_folder(ctx, dir, in->c, in->h, in->w, ds);
+    if (tty) fprintf(stderr, "\r\033[K");
+    return st;
+}
+
 cn_status cli_open_data(cn_ctx *ctx, const char *data, cli_half half, const cn_layer_info *input, int lazy,
                         cn_dataset *ds, int *has_test)
 {
-    cn_status (*folder)(cn_ctx *, const char *, int64_t, int64_t, int64_t, cn_dataset *) =
-        lazy ? cn_dataset_open_folder : cn_dataset_load_folder;
     const char *dir = cli_data_dir(data);
     cn_status st;
     cn_data_layout l = cn_data_find_layout(dir, has_test, NULL);
     if (l == CN_DATA_HALVES) {
         char sub[4200];
         if (!cn_data_half_folder(dir, half_dirs[half], sub, sizeof sub)) snprintf(sub, sizeof sub, "%s/%s", dir, half_dirs[half]);
-        return folder(ctx, sub, input->c, input->h, input->w, ds);
+        return load_folder_said(ctx, sub, lazy, input, ds);
     }
     if (l == CN_DATA_MNIST) {
         if ((st = (lazy ? cn_dataset_open_mnist : cn_dataset_load_mnist)(ctx, dir, half == CLI_HALF_TRAIN, ds))) return st;
@@ -76,7 +88,7 @@ cn_status cli_open_data(cn_ctx *ctx, const char *data, cli_half half, const cn_l
         }
         return CN_OK;
     }
-    return folder(ctx, dir, input->c, input->h, input->w, ds);
+    return load_folder_said(ctx, dir, lazy, input, ds);
 }
 
 /* path absolute, its symbolic links resolved, though its last parts may not exist yet (a run's
