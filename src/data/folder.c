@@ -6,8 +6,9 @@
  * pictures: Windows' Thumbs.db, ehthumbs.db and desktop.ini (in any case), and the __MACOSX
  * folder of a zip made on a Mac; files directly in the top folder and folders nested in a
  * class folder are ignored. Every other file of a class folder must be a PNG or JPEG (told by
- * its content, not its name): one that does not decode fails the load naming it, and so does
- * a class folder with no files (as ImageFolder does). Covered by tests/test_images.c. */
+ * its content, not its name, by cn_file_kind_of here): one that does not decode fails the load
+ * once the rest are tried, named with the others counted, and so does a class folder with no
+ * files (as ImageFolder does). Covered by tests/test_images.c. */
 #include <dirent.h>
 #include <errno.h>
 #include <stdlib.h>
@@ -35,6 +36,26 @@ void cn_names_free(cn_ctx *ctx, cn_names *n)
     for (int64_t i = 0; n->names && i < n->count; i++) cn_free(ctx, n->names[i]);
     cn_free(ctx, n->names);
     memset(n, 0, sizeof *n);
+}
+
+const char *const cn_file_kind_names[CN_FILE_KINDS] = { "PNG", "JPEG", "HEIC", "AVIF", "WebP", "GIF", "BMP", "TIFF",
+                                                        "other" };
+
+cn_file_kind cn_file_kind_of(const unsigned char *b, size_t n)
+{
+    static const unsigned char png_sig[8] = { 0x89, 'P', 'N', 'G', '\r', '\n', 0x1a, '\n' };
+    if (n >= 4 && !memcmp(b, png_sig, n < 8 ? n : 8)) return CN_FILE_PNG;
+    if (n >= 3 && b[0] == 0xff && b[1] == 0xd8 && b[2] == 0xff) return CN_FILE_JPEG;
+    if (n >= 12 && !memcmp(b + 4, "ftyp", 4)) { /* ISO media: AVIF's brands, HEIF's (HEIC's) */
+        if (!memcmp(b + 8, "avif", 4) || !memcmp(b + 8, "avis", 4)) return CN_FILE_AVIF;
+        if (!memcmp(b + 8, "hei", 3) || !memcmp(b + 8, "hev", 3) || !memcmp(b + 8, "mif1", 4) || !memcmp(b + 8, "msf1", 4))
+            return CN_FILE_HEIC;
+    }
+    if (n >= 12 && !memcmp(b, "RIFF", 4) && !memcmp(b + 8, "WEBP", 4)) return CN_FILE_WEBP;
+    if (n >= 4 && !memcmp(b, "GIF8", 4)) return CN_FILE_GIF;
+    if (n >= 2 && !memcmp(b, "BM", 2)) return CN_FILE_BMP;
+    if (n >= 4 && (!memcmp(b, "II*\0", 4) || !memcmp(b, "MM\0*", 4))) return CN_FILE_TIFF;
+    return CN_FILE_OTHER;
 }
 
 static int cmp_names(const void *a, const void *b) { return strcmp(*(char *const *)a, *(char *const *)b); }

@@ -437,26 +437,6 @@ void cn_pixels_free(cn_ctx *ctx, cn_pixels *px)
 }
 
 /* The decoding behind both entry points: f at its start, size its bytes or -1; name for messages */
-const char *const cn_file_kind_names[CN_FILE_KINDS] = { "PNG", "JPEG", "HEIC", "AVIF", "WebP", "GIF", "BMP", "TIFF",
-                                                        "other" };
-
-cn_file_kind cn_file_kind_of(const unsigned char *b, size_t n)
-{
-    static const unsigned char png_sig[8] = { 0x89, 'P', 'N', 'G', '\r', '\n', 0x1a, '\n' };
-    if (n >= 4 && !memcmp(b, png_sig, n < 8 ? n : 8)) return CN_FILE_PNG;
-    if (n >= 3 && b[0] == 0xff && b[1] == 0xd8 && b[2] == 0xff) return CN_FILE_JPEG;
-    if (n >= 12 && !memcmp(b + 4, "ftyp", 4)) { /* ISO media: AVIF's brands, HEIF's (HEIC's) */
-        if (!memcmp(b + 8, "avif", 4) || !memcmp(b + 8, "avis", 4)) return CN_FILE_AVIF;
-        if (!memcmp(b + 8, "hei", 3) || !memcmp(b + 8, "hev", 3) || !memcmp(b + 8, "mif1", 4) || !memcmp(b + 8, "msf1", 4))
-            return CN_FILE_HEIC;
-    }
-    if (n >= 12 && !memcmp(b, "RIFF", 4) && !memcmp(b + 8, "WEBP", 4)) return CN_FILE_WEBP;
-    if (n >= 4 && !memcmp(b, "GIF8", 4)) return CN_FILE_GIF;
-    if (n >= 2 && !memcmp(b, "BM", 2)) return CN_FILE_BMP;
-    if (n >= 4 && (!memcmp(b, "II*\0", 4) || !memcmp(b, "MM\0*", 4))) return CN_FILE_TIFF;
-    return CN_FILE_OTHER;
-}
-
 static cn_status pixels_decode_stream(cn_ctx *ctx, const char *name, FILE *f, int64_t size, cn_pixels *out)
 {
     cn_status st = CN_OK;
