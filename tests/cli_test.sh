@@ -461,13 +461,13 @@ expect_line "data check in halves: ok" out "ok"
 run "$CN" data check "$T/split" --json
 expect_json "data check --json in halves: layout, each half's files and classes, the totals" \
     "d['layout'] == 'halves' and [(h['name'], h['files']) for h in d['halves']] == [('train', 36), ('val', 12), ('test', 15)] and all([(c['name'], c['count']) for c in h['per_class']] == [('blue', n), ('green', n), ('red', n)] and h['missing'] == [] for h, n in zip(d['halves'], (12, 4, 5))) and d['files'] == 63 and [c['count'] for c in d['per_class']] == [21, 21, 21] and d['leaks'] == d['duplicates'] == d['missing_classes'] == d['empty_classes'] == 0 and d['problems'] == []"
-# images a level down in a class folder: not read by training, so named (exit 1)
+# images a level down in a class folder are the class's (as torchvision's ImageFolder reads them)
 cp -r "$T/split" "$T/nested"
 mkdir "$T/nested/train/red/2019"
 mv "$T/nested/train/red/000.png" "$T/nested/train/red/2019/"
 run "$CN" data check "$T/nested"
-expect_rc "data check: a folder inside a class folder" 1
-expect_text "data check: the folder named" out "nested/train/red/2019: a folder inside a class folder: its images are not read"
+expect_rc "data check: a folder inside a class folder" 0
+expect_row "data check: its image counted with its class" "red 12 4 5"
 # a test half without the blue class
 cp -r "$T/split" "$T/nocls"
 rm -r "$T/nocls/test/blue"

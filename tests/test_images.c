@@ -24,6 +24,7 @@
 #include "fail_alloc.h"
 #include "harness.h"
 #include "convnet.h"
+#include "../src/data/data_impl.h" /* cn_list_class_files */
 
 static cn_ctx *ctx;
 static char dir[64];
@@ -802,7 +803,7 @@ static void test_folder(void)
     mkdir_at("f/Zebra");
     mkdir_at("f/ant");
     mkdir_at("f/.git"); /* hidden: not a class */
-    mkdir_at("f/ant/nested"); /* not read */
+    mkdir_at("f/ant/nested"); /* empty: nothing read from it */
     gray_png("f/bee/b.png", 30);
     gray_png("f/bee/a.png", 20);
     gray_png("f/bee/10.png", 10); /* "10.png" < "a.png" */
@@ -1108,6 +1109,52 @@ static void test_mnist_mixed_files(void)
     CHECK_CONTAINS(cn_ctx_message(ctx), "mix/train-labels-idx1-ubyte: ");
 }
 
+/* Images in folders inside a class folder are the class's, in ImageFolder's order (sorted
+ * os.walk: the folders by path, so "sub" < "sub b" < "sub/deeper" as ' ' < '/', each one's files
+ * by name); a link back to the class folder is not walked again, and two links to one folder
+ * read it once. */
+static void test_nested_class_folders(void)
+{
+    static const char *const dirs[] = { "nest", "nest/a", "nest/a/sub", "nest/a/sub b", "nest/a/sub/deeper", "nest/b" };
+    for (size_t i = 0; i < sizeof dirs / sizeof *dirs; i++) mkdir_at(dirs[i]);
+    gray_png("nest/a/x.png", 10);
+    gray_png("nest/a/sub/y.png", 20);
+    gray_png("nest/a/sub b/z.png", 30);
+    gray_png("nest/a/sub/deeper/q.png", 40);
+    gray_png("nest/b/w.png", 50);
+    CHECK(symlink("..", at("nest/a/sub/up")) == 0);      /* back to a: not walked again */
+    CHECK(symlink("sub b", at("nest/a/again")) == 0);    /* a second way to "sub b": read once */
+    cn_names n;
+    CHECK(cn_list_class_files(ctx, at("nest/a"), &n) == CN_OK);
+    static const char *const want[] = { "x.png", "again/z.png", "sub/y.png", "sub/deeper/q.png" };
+    CHECK_INT(n.count, 4);
+    for (int64_t i = 0; i < n.count && i < 4; i++) CHECK_STR(n.names[i], want[i]);
+    cn_names_free(ctx, &n);
+    CHECK(unlink(at("nest/a/again")) == 0);
+    CHECK(cn_list_class_files(ctx, at("nest/a"), &n) == CN_OK);
+    static const char *const want2[] = { "x.png", "sub/y.png", "sub b/z.png", "sub/deeper/q.png" };
+    CHECK_INT(n.count, 4);
+    for (int64_t i = 0; i < n.count && i < 4; i++) CHECK_STR(n.names[i], want2[i]);
+    cn_names_free(ctx, &n);
+    cn_dataset ds;
+    if (cn_dataset_load_folder(ctx, at("nest"), 1, 2, 2, &ds) == CN_OK) {
+        const double first[5] = { 10, 20, 30, 40, 50 };
+        CHECK_INT(ds.count, 5);
+        for (int i = 0; i < 5 && i < ds.count; i++) CHECK_NEAR(ds.images[i * 4], first[i] / 255.0, 1e-6);
+        CHECK_INT(ds.labels[3], 0);
+        CHECK_INT(ds.labels[4], 1);
+        cn_dataset_free(ctx, &ds);
+    } else {
+        test_fail(__FILE__, __LINE__, "load_folder: %s", cn_ctx_message(ctx));
+    }
+    cn_data_report r;
+    CHECK(cn_data_check(ctx, at("nest"), 0, &r) == CN_OK);
+    CHECK_INT(r.files, 5);
+    CHECK(r.problems && !*r.problems);
+    cn_data_report_free(ctx, &r);
+    CHECK(unlink(at("nest/a/sub/up")) == 0);
+}
+
 /* A class folder given as the data folder: its images beside its one sub-folder are not read,
  * and one class is no classifier's data; both said (data check exits 1 on them) */
 static void test_check_loose_images(void)
@@ -1402,6 +1449,7 @@ static const test_case cases[] = {
     { "data check of an image folder in halves", test_check_halves },
     { "halves spelt Train/, Valid/, TEST/", test_half_names },
     { "data check of a class folder: loose images, one class", test_check_loose_images },
+    { "folders inside a class folder: read, in ImageFolder's order, links not twice", test_nested_class_folders },
     { "data check of Fashion-MNIST", test_check_fashion_mnist },
     { "malloc-failure sweep: decode, save, folder, data check", test_malloc_sweep },
     { "teardown", teardown },

@@ -332,7 +332,8 @@ static cn_status check_folder(checker *k, const char *dir, cn_names *classes, in
             problem(k, "%s: the class folder '%s' has a control character in its name: rename it", dir,
                     cn_text_escape(classes->names[c], esc, sizeof esc));
         }
-        if ((st = cn_list_dir(ctx, cls, 0, &files))) {
+        /* the files training reads: the class folder's and its sub-folders', as ImageFolder's */
+        if ((st = cn_list_class_files(ctx, cls, &files))) {
             if (st == CN_E_NOMEM) goto done;
             st = CN_OK;
             out->bad_files++;
@@ -340,14 +341,6 @@ static cn_status check_folder(checker *k, const char *dir, cn_names *classes, in
         } else if (files.count == 0) {
             problem(k, "%s: no images in this class folder", cls);
         }
-        /* training reads a class folder's own files: images a level down would be left out unsaid */
-        cn_names subs = { 0, NULL };
-        if ((st = cn_list_dir(ctx, cls, 1, &subs)) == CN_E_NOMEM) goto done;
-        st = CN_OK;
-        for (int64_t j = 0; j < subs.count; j++)
-            problem(k, "%s/%s: a folder inside a class folder: its images are not read (training takes a class "
-                       "folder's own files)", cls, subs.names[j]);
-        cn_names_free(ctx, &subs);
         if (want_classes > 0 && c >= want_classes) {
             out->bad_labels += files.count;
             problem(k, "%s: class %lld is outside 0..%d", cls, (long long)c, want_classes - 1);

@@ -90,6 +90,12 @@ typedef struct cn_names {
  * (Thumbs.db, desktop.ini, __MACOSX, ...) are skipped. */
 cn_status cn_list_dir(cn_ctx *ctx, const char *dir, int dirs, cn_names *out);
 void cn_names_free(cn_ctx *ctx, cn_names *n);
+/* The files of class folder cls at any depth, as torchvision's ImageFolder lists them (sorted
+ * os.walk): cls and every folder below it (links followed; hidden names and litter skipped)
+ * sorted by path, each one's files by name; names relative to cls ("2019/a.png"). A folder
+ * more than CN_CLASS_MAX_DEPTH below cls (a link that loops) fails, named. */
+#define CN_CLASS_MAX_DEPTH 32
+cn_status cn_list_class_files(cn_ctx *ctx, const char *cls, cn_names *out);
 /* "a/b" (a's trailing '/' not doubled), allocated; NULL (CN_E_NOMEM recorded) on failure. */
 char *cn_path_join(cn_ctx *ctx, const char *a, const char *b);
 

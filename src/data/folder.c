@@ -4,8 +4,9 @@
  * the i-th; within a class the files are sorted the same way. Names starting with '.' are
  * skipped (.DS_Store, editor files), and so are what an operating system leaves in a folder of
  * pictures: Windows' Thumbs.db, ehthumbs.db and desktop.ini (in any case), and the __MACOSX
- * folder of a zip made on a Mac; files directly in the top folder and folders nested in a
- * class folder are ignored. Every other file of a class folder must be a PNG or JPEG (told by
+ * folder of a zip made on a Mac; files directly in the top folder are ignored. A class's
+ * images are its folder's files and those of the folders inside it, at any depth, in
+ * ImageFolder's order (cn_list_class_files). Every other file of a class folder must be a PNG or JPEG (told by
  * its content, not its name, by cn_file_kind_of here): one that does not decode fails the load
  * once the rest are tried, named with the others counted, and so does a class folder with no
  * files (as ImageFolder does). Covered by tests/test_images.c. */
@@ -114,6 +115,97 @@ done:
     return st;
 }
 
+/* appends name to n (taken: freed with n, or here on failure); 0 or CN_E_NOMEM */
+static cn_status names_push(cn_ctx *ctx, cn_names *n, int64_t *cap, char *name)
+{
+    if (!name) return CN_E_NOMEM;
+    if (n->count == *cap) {
+        int64_t next = *cap ? 2 * *cap : 16;
+        char **p = cn_realloc(ctx, n->names, (size_t)next * sizeof *p);
+        if (!p) {
+            cn_free(ctx, name);
+            return CN_E_NOMEM;
+        }
+        n->names = p, *cap = next;
+    }
+    n->names[n->count++] = name;
+    return CN_OK;
+}
+
+cn_status cn_list_class_files(cn_ctx *ctx, const char *cls, cn_names *out)
+{
+    memset(out, 0, sizeof *out);
+    cn_names dirs = { 0, NULL }, here = { 0, NULL }, subs = { 0, NULL };
+    int64_t dirs_cap = 0, out_cap = 0, seen_cap = 0;
+    struct { dev_t dev; ino_t ino; } *seen = NULL; /* the folders walked: a link back is not walked again */
+    char *path = NULL;
+    cn_status st = names_push(ctx, &dirs, &dirs_cap, cn_strdup(ctx, "")); /* cls itself */
+    /* every folder below cls, breadth first (dirs grows as it is walked) */
+    for (int64_t i = 0; !st && i < dirs.count; i++) {
+        int depth = *dirs.names[i] != '\0';
+        for (const char *p = dirs.names[i]; *p; p++) depth += *p == '/';
+        if (!(path = *dirs.names[i] ? cn_path_join(ctx, cls, dirs.names[i]) : cn_strdup(ctx, cls))) {
+            st = CN_E_NOMEM;
+            break;
+        }
+        struct stat sb;
+        int repeat = 0;
+        if (!stat(path, &sb)) {
+            for (int64_t s = 0; s < seen_cap && !repeat; s++) repeat = seen[s].dev == sb.st_dev && seen[s].ino == sb.st_ino;
+            void *grown = repeat ? seen : cn_realloc(ctx, seen, (size_t)(seen_cap + 1) * sizeof *seen);
+            if (!grown) {
+                st = CN_E_NOMEM;
+                break;
+            }
+            seen = grown;
+            if (!repeat) seen[seen_cap].dev = sb.st_dev, seen[seen_cap].ino = sb.st_ino, seen_cap++;
+        }
+        if (repeat) { /* its files would come twice: listed once, where the walk met it first */
+            cn_free(ctx, dirs.names[i]);
+            dirs.names[i] = NULL;
+        } else if ((st = cn_list_dir(ctx, path, 1, &subs))) {
+            break;
+        } else if (subs.count && depth + 1 > CN_CLASS_MAX_DEPTH) {
+            st = cn_fail(ctx, CN_E_FORMAT, "%s: folders nested more than %d deep in a class folder", path,
+                         CN_CLASS_MAX_DEPTH);
+            break;
+        }
+        for (int64_t j = 0; !st && j < subs.count; j++)
+            st = names_push(ctx, &dirs, &dirs_cap, *dirs.names[i] ? cn_path_join(ctx, dirs.names[i], subs.names[j])
+                                                                  : cn_strdup(ctx, subs.names[j]));
+        cn_names_free(ctx, &subs);
+        cn_free(ctx, path);
+        path = NULL;
+    }
+    cn_free(ctx, seen);
+    /* the repeats out */
+    int64_t kept = 0;
+    for (int64_t i = 0; i < dirs.count; i++)
+        if (dirs.names[i]) dirs.names[kept++] = dirs.names[i];
+    dirs.count = kept;
+    /* sorted by path as os.walk's roots sort ("a" < "a b" < "a/x"), each folder's files in order */
+    if (!st && dirs.count > 1) qsort(dirs.names, (size_t)dirs.count, sizeof *dirs.names, cmp_names);
+    for (int64_t i = 0; !st && i < dirs.count; i++) {
+        if (!(path = *dirs.names[i] ? cn_path_join(ctx, cls, dirs.names[i]) : cn_strdup(ctx, cls))) {
+            st = CN_E_NOMEM;
+            break;
+        }
+        if ((st = cn_list_dir(ctx, path, 0, &here))) break;
+        for (int64_t j = 0; !st && j < here.count; j++)
+            st = names_push(ctx, out, &out_cap, *dirs.names[i] ? cn_path_join(ctx, dirs.names[i], here.names[j])
+                                                              : cn_strdup(ctx, here.names[j]));
+        cn_names_free(ctx, &here);
+        cn_free(ctx, path);
+        path = NULL;
+    }
+    cn_free(ctx, path);
+    cn_names_free(ctx, &subs);
+    cn_names_free(ctx, &here);
+    cn_names_free(ctx, &dirs);
+    if (st) cn_names_free(ctx, out);
+    return st;
+}
+
 /* The folder's classes, labels and paths; the images decoded now, or (lazy) kept as paths for
  * cn_make_batch_rows to decode when a batch needs them. */
 static cn_status load_folder(cn_ctx *ctx, const char *dir, int64_t c, int64_t h, int64_t w, int lazy, cn_dataset *out)
@@ -152,7 +244,7 @@ static cn_status load_folder(cn_ctx *ctx, const char *dir, int64_t c, int64_t h,
             st = CN_E_NOMEM;
             goto done;
         }
-        if ((st = cn_list_dir(ctx, cls, 0, &files[k]))) goto done;
+        if ((st = cn_list_class_files(ctx, cls, &files[k]))) goto done;
         if (files[k].count == 0) {
             st = cn_fail(ctx, CN_E_FORMAT, "%s: no images in this class folder", cls);
             goto done;
