@@ -455,5 +455,7 @@ int cmd_report(int argc, char **argv)
     if (rc) return rc;
     rc = report_final(dir, data, images, batch, (cn_tta)tta, NAN);
     if (!rc && !quiet) printf("report: %s/report.html\n", dir);
+    if (!rc && !quiet && data) /* the run's own page replaced: how to have it back */
+        printf("(on %s, in place of the run's own page, which `convnet report %s` writes again)\n", data, dir);
     return rc;
 }

@@ -193,8 +193,11 @@ check "round-robin: 12 mistakes, 4 of each class (not the first 12 in file order
     "[ \"\$(grid_wrong '$T/split-run/report.html' | sort | uniq -c | awk '{ printf \"%s:%s \", \$1, \$2 }')\" = '4:circle 4:square 4:triangle ' ]"
 check "round-robin: each class's first mistake, then each one's second, each titled with its file" \
     "grep -o '<div class=\"cell wrong\" title=\"[^\"]*\"' '$T/split-run/report.html' | sed -n '1p;2p;3p;4p' | sed 's/.*title=\"//; s/\"$//' | tr '\\n' '|' | grep -qx '$T/split/test/circle/000.png: predicted triangle, true circle|$T/split/test/square/000.png: predicted circle, true square|$T/split/test/triangle/000.png: predicted square, true triangle|$T/split/test/circle/001.png: predicted triangle, true circle|'"
-# --data: a folder given is named as given, neither "test" nor "training images"
-"$CN" report "$T/split-run" --data "$T/split/val" --quiet
+# --data: a folder given is named as given, neither "test" nor "training images"; the run's own
+# page it replaces is said, with the command that writes it again
+"$CN" report "$T/split-run" --data "$T/split/val" >"$T/out"
+check "report --data says its page replaces the run's own" \
+    "grep -qx \"(on $T/split/val, in place of the run's own page, which \\\`convnet report $T/split-run\\\` writes again)\" '$T/out'"
 check "report --data split/val: 'accuracy ... on 30 images of DIR/val (--data)'" \
     "grep -q '&middot; accuracy <b>100.00%</b>, loss [0-9.]* on 30 images of $T/split/val (--data)' '$T/split-run/report.html' && ! grep -q 'training images included' '$T/split-run/report.html' && ! grep -q 'test accuracy' '$T/split-run/report.html' && grep -q '<h2>Images</h2>' '$T/split-run/report.html'"
 "$CN" report "$T/split-run" --data "$T/split" --quiet
