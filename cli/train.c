@@ -534,6 +534,38 @@ static void catch_interrupt(const char *out, int on)
     sigaction(SIGTERM, &sa, NULL);
 }
 
+/* A resumed run's classes must be the ones it was started on, by name and in order: a class
+ * folder renamed since would give every image of it another label, an epoch trained wrong and
+ * the run's checkpoints overwritten before the end refused it. */
+static int resumed_classes_same(const cn_checkpoint *ck, const cn_dataset *ds, const char *data)
+{
+    const char *lines = cn_checkpoint_meta(ck, "class_names");
+    if (!lines || !ds->class_names) return 0; /* IDX data, or a run without names: by number */
+    const char *p = lines;
+    int same = 1;
+    for (int32_t c = 0; c < ds->classes && same; c++) {
+        size_t len = strcspn(p, "\n");
+        same = strlen(ds->class_names[c]) == len && !strncmp(p, ds->class_names[c], len);
+        p += len + (p[len] == '\n');
+    }
+    if (same && !*p) return 0;
+    char now[700] = "", then[700] = "", one[256], esc[256];
+    for (int32_t c = 0; c < ds->classes && c < 6; c++) /* the first 6 of each */
+        snprintf(now + strlen(now), sizeof now - strlen(now), "%s'%s'%s", c ? ", " : "",
+                 cn_text_escape(ds->class_names[c], esc, sizeof esc), c == 5 && ds->classes > 6 ? ", ..." : "");
+    p = lines;
+    for (int c = 0; *p && c < 6; c++) {
+        size_t len = strcspn(p, "\n");
+        snprintf(one, sizeof one, "%.*s", (int)(len < 255 ? len : 255), p);
+        p += len + (p[len] == '\n');
+        snprintf(then + strlen(then), sizeof then - strlen(then), "%s'%s'%s", c ? ", " : "",
+                 cn_text_escape(one, esc, sizeof esc), c == 5 && *p ? ", ..." : "");
+    }
+    return cli_error("%s: its classes are now %s; the run was started on %s: --resume goes on with the classes it "
+                     "began with (rename the folders back, or start a new run: --init-from RUN keeps the weights)",
+                     cli_data_dir(data), now, then);
+}
+
 static int train_once(cn_ctx *ctx, train_opts *o, const char *out, uint64_t seed, char *args, progress_state *ps,
                       double test_acc[2])
 {
@@ -552,7 +584,7 @@ static int train_once(cn_ctx *ctx, train_opts *o, const char *out, uint64_t seed
         goto done;
     }
     if ((rc = run_net(ctx, o, out, init, &ck, &net)) || (rc = cli_device_ready(ctx, &o->dev)) || (rc = run_data(ctx, o, net, &ds, &val, &test, &has_test)) ||
-        (rc = fit_classes(ctx, o, &ds, &net)) || (rc = freeze_layers(ctx, o, net)) || (rc = cli_use_device(ctx, net, &o->dev)) ||
+        (o->from_checkpoint && (rc = resumed_classes_same(ck, &ds, o->data))) || (rc = fit_classes(ctx, o, &ds, &net)) || (rc = freeze_layers(ctx, o, net)) || (rc = cli_use_device(ctx, net, &o->dev)) ||
         (rc = show_init(ctx, o, init, net, seed)))
         goto done;
     say_data(o, &ds, &val, &test);

@@ -356,4 +356,14 @@ for policy in "" passive; do
     fi
 done
 
+
+# a run resumed after a class folder was renamed: refused before any epoch, its checkpoint as it was
+cp -r "$T/colours" "$T/renamed"
+"$CN" train -e 'input 8x8x3; conv 4 3x3; relu; globalavgpool; dense 3' --data "$T/renamed" --epochs 1 --batch 16 --quiet --out "$T/ren" >/dev/null 2>&1
+cp "$T/ren/last.safetensors" "$T/ren.before"
+mv "$T/renamed/red" "$T/renamed/scarlet"
+"$CN" train --resume "$T/ren" --epochs 2 >/dev/null 2>"$T/ren.err"
+check "resume after a class folder was renamed: refused (exit 1), the classes then and now named, nothing trained" \
+    "[ $? -eq 1 ] && grep -qF \"renamed: its classes are now 'blue', 'green', 'scarlet'; the run was started on 'blue', 'green', 'red': --resume goes on with the classes it began with\" '$T/ren.err' && cmp -s '$T/ren/last.safetensors' '$T/ren.before'"
+
 finish
