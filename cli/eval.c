@@ -322,36 +322,29 @@ static const char *skip_said(const skip_tally *t, const char *where, int skipped
     return buf;
 }
 
-/* Every image file under dir, sorted, depth first, into l; 0 or exit status. A file is taken
- * by its content (a PNG or JPEG whatever its name, as train takes a class folder's), and so is
- * one named .png, .jpg or .jpeg that is none, or one that cannot be read, so that reading it says
- * why; the others are counted in t. cn_list_dir gives regular files only (a FIFO named .png
- * would wait for ever) and skips hidden names and an operating system's litter (Thumbs.db,
- * __MACOSX, ...), as the folder loader does. */
-static int add_folder(cn_ctx *ctx, path_list *l, const char *dir, int depth, skip_tally *t)
+/* Every image file under dir into l, as a class folder's are listed (cn_list_class_files: at any
+ * depth in ImageFolder's order, a link back up not walked again; regular files only, as a FIFO
+ * named .png would wait for ever; hidden names and an operating system's litter skipped); 0 or
+ * exit status. A file is taken by its content (a PNG or JPEG whatever its name), and so is one
+ * named .png, .jpg or .jpeg that is none, or one that cannot be read, so that reading it says
+ * why; the others are counted in t. */
+static int add_folder(cn_ctx *ctx, path_list *l, const char *dir, skip_tally *t)
 {
-    if (depth > 32) return cli_error("%s: folders nested more than 32 deep", dir);
-    cn_names files = { 0, NULL }, subs = { 0, NULL };
-    int rc = 0;
-    if (cn_list_dir(ctx, dir, 0, &files) || cn_list_dir(ctx, dir, 1, &subs)) rc = cli_ctx_error(ctx);
-    /* files and sub-folders in one order, by name, as the folder lists them */
-    for (int64_t i = 0, j = 0; !rc && (i < files.count || j < subs.count);) {
-        int sub = i == files.count || (j < subs.count && strcmp(subs.names[j], files.names[i]) < 0);
-        const char *name = sub ? subs.names[j++] : files.names[i++];
-        char *path = cn_path_join(ctx, dir, name);
+    cn_names files = { 0, NULL };
+    int rc = cn_list_class_files(ctx, dir, &files) ? cli_ctx_error(ctx) : 0;
+    for (int64_t i = 0; !rc && i < files.count; i++) {
+        char *path = cn_path_join(ctx, dir, files.names[i]);
         if (!path) {
             rc = cli_error("out of memory");
             break;
         }
-        int kind;
-        if (sub) rc = add_folder(ctx, l, path, depth + 1, t);
-        else if ((kind = file_format(path)) < 0 || kind == CN_FILE_PNG || kind == CN_FILE_JPEG || is_image_name(name))
+        int kind = file_format(path);
+        if (kind < 0 || kind == CN_FILE_PNG || kind == CN_FILE_JPEG || is_image_name(files.names[i]))
             rc = path_add(l, path) ? cli_error("out of memory") : 0;
         else t->n++, t->by[kind]++;
         cn_free(ctx, path);
     }
     cn_names_free(ctx, &files);
-    cn_names_free(ctx, &subs);
     return rc;
 }
 
@@ -360,7 +353,7 @@ static int add_folder(cn_ctx *ctx, path_list *l, const char *dir, int depth, ski
 static int add_images(cn_ctx *ctx, path_list *l, const char *arg, skip_tally *t)
 {
     struct stat st;
-    if (!stat(arg, &st) && S_ISDIR(st.st_mode)) return add_folder(ctx, l, arg, 0, t);
+    if (!stat(arg, &st) && S_ISDIR(st.st_mode)) return add_folder(ctx, l, arg, t);
     if (stat(arg, &st) && strpbrk(arg, "*?[")) {
         glob_t g;
         int r = glob(arg, 0, NULL, &g);

@@ -366,4 +366,24 @@ mv "$T/renamed/red" "$T/renamed/scarlet"
 check "resume after a class folder was renamed: refused (exit 1), the classes then and now named, nothing trained" \
     "[ $? -eq 1 ] && grep -qF \"renamed: its classes are now 'blue', 'green', 'scarlet'; the run was started on 'blue', 'green', 'red': --resume goes on with the classes it began with\" '$T/ren.err' && cmp -s '$T/ren/last.safetensors' '$T/ren.before'"
 
+
+# predict FOLDER lists it as a class folder is listed: nested folders in ImageFolder's order
+# ("sub" < "sub b" < "sub/deeper"), a link back up not walked round again
+mkdir -p "$T/pnest/sub/deeper" "$T/pnest/sub b"
+for f in x.png "sub/y.png" "sub b/z.png" "sub/deeper/q.png"; do cp "$T/colours/red/$(ls "$T/colours/red" | head -1)" "$T/pnest/$f"; done
+ln -s .. "$T/pnest/sub/up"
+"$CN" predict "$T/ren" "$T/pnest" --csv "$T/pnest.csv" >/dev/null 2>"$T/pnest.err"
+check "predict FOLDER: nested folders in ImageFolder's order, a loop walked once" \
+    "[ $? -eq 0 ] && [ \"\$(tail -n +2 '$T/pnest.csv' | cut -d, -f1 | tr -d '\"' | sed 's|.*/pnest/||' | tr '\\n' ' ')\" = 'x.png sub/y.png sub b/z.png sub/deeper/q.png ' ]"
+
+
+# a folder of train/ alone is an image folder of one class, "train": refused, saying what to do
+mkdir -p "$T/onlytrain" && cp -r "$T/colours" "$T/onlytrain/train"
+"$CN" train -e 'input 8x8x3; dense 3' --data "$T/onlytrain" --epochs 1 --batch 4 --out "$T/ot" >/dev/null 2>"$T/ot.err"
+check "train/ alone: refused, saying give train/ itself or add val/ or test/" \
+    "[ $? -eq 1 ] && grep -qF \"every training image is of one class, 0 ('train'): a classifier needs images of two classes or more (a train/ folder alone is no data in halves: give train/ itself, or add val/ or test/ beside it)\" '$T/ot.err'"
+"$CN" data check "$T/onlytrain" >"$T/ot.out"
+check "data check of train/ alone: the same said (exit 1)" \
+    "[ $? -eq 1 ] && grep -qF \"one class only ('train'): a classifier needs images of two classes or more (a train/ folder alone\" '$T/ot.out'"
+
 finish

@@ -674,9 +674,13 @@ cn_status cn_data_check(cn_ctx *ctx, const char *path, int32_t classes, cn_data_
         out->files = all.files, out->bad_files = all.bad_files, out->duplicates = all.duplicates;
         out->bad_labels = all.bad_labels, out->classes = all.classes, out->per_class = all.per_class;
         out->class_names = all.class_names;
-        if (!st && out->classes == 1) /* train refuses it: every image right from the first step */
-            problem(&k, "%s: one class only ('%s'): a classifier needs images of two classes or more", path,
-                    out->class_names[0]);
+        if (!st && out->classes == 1) { /* train refuses it: every image right from the first step */
+            const char *name = out->class_names[0];
+            int half = !strcasecmp(name, "train") || !strcasecmp(name, "val") || !strcasecmp(name, "test");
+            problem(&k, "%s: one class only ('%s'): a classifier needs images of two classes or more%s", path, name,
+                    half ? " (a train/ folder alone is no data in halves: give train/ itself, or add val/ or test/ "
+                           "beside it)" : "");
+        }
     }
     if (!st && k.more) {
         k.lines = 0; /* room for the summary line */

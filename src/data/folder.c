@@ -306,8 +306,8 @@ static cn_status load_folder(cn_ctx *ctx, const char *dir, int64_t c, int64_t h,
     if (bad == 1)
         st = cn_fail(ctx, bad_st, "%s (convnet data check %s lists every file it cannot read)", first_bad, dir);
     else if (bad > 1)
-        st = cn_fail(ctx, bad_st, "%s; and %lld more files that cannot be read (convnet data check %s lists them all)",
-                     first_bad, (long long)(bad - 1), dir);
+        st = cn_fail(ctx, bad_st, "%s; and %lld more file%s that cannot be read (convnet data check %s lists them all)",
+                     first_bad, (long long)(bad - 1), bad == 2 ? "" : "s", dir);
 done:
     cn_free(ctx, path);
     cn_free(ctx, cls);

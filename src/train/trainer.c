@@ -12,6 +12,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <time.h>
 
 #include <sys/stat.h>
@@ -516,10 +517,15 @@ static cn_status check_config(cn_ctx *ctx, const cn_net *net, const cn_dataset *
      * 100 % that says nothing */
     int64_t i = 1;
     while (i < ds->count && ds->labels[i] == ds->labels[0]) i++;
-    if (ds->count && i == ds->count)
+    if (ds->count && i == ds->count) {
+        const char *name = ds->class_names ? ds->class_names[ds->labels[0]] : NULL;
+        /* a folder of train/ alone reads as an image folder of one class named "train" */
+        int half = name && (!strcasecmp(name, "train") || !strcasecmp(name, "val") || !strcasecmp(name, "test"));
         return cn_fail(ctx, CN_E_ARG, "every training image is of one class, %d%s%s%s: a classifier needs images of "
-                       "two classes or more", (int)ds->labels[0], ds->class_names ? " ('" : "",
-                       ds->class_names ? ds->class_names[ds->labels[0]] : "", ds->class_names ? "')" : "");
+                       "two classes or more%s", (int)ds->labels[0], name ? " ('" : "", name ? name : "", name ? "')" : "",
+                       half ? " (a train/ folder alone is no data in halves: give train/ itself, or add val/ or test/ "
+                              "beside it)" : "");
+    }
     return CN_OK;
 }
 
