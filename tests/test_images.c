@@ -986,7 +986,7 @@ static void test_check_folder(void)
     cn_data_report_free(ctx, &r);
 
     CHECK(cn_data_check(ctx, at("flat"), 0, &r) == CN_E_FORMAT);
-    CHECK_CONTAINS(cn_ctx_message(ctx), "neither an MNIST-format folder");
+    CHECK_CONTAINS(cn_ctx_message(ctx), "neither an MNIST-format folder (train-*/t10k-* IDX files) nor an image folder: no class sub-folders (an image folder holds one sub-folder of images per class: ");
     CHECK(r.problems == NULL && r.files == 0);
     CHECK(cn_data_check(ctx, at("chk/a/1.png"), 0, &r) == CN_E_IO);
     CHECK_CONTAINS(cn_ctx_message(ctx), "1.png: not a folder");

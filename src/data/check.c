@@ -663,7 +663,8 @@ cn_status cn_data_check(cn_ctx *ctx, const char *path, int32_t classes, cn_data_
         if ((st = cn_list_dir(ctx, path, 1, &cls))) goto done;
         if (cls.count == 0) {
             st = cn_fail(ctx, CN_E_FORMAT, "%s: neither an MNIST-format folder (train-*/t10k-* IDX files) nor an image "
-                                           "folder (one sub-folder of images per class)", path);
+                                           "folder: no class sub-folders (an image folder holds one sub-folder of images "
+                                           "per class: %s/CLASS/IMAGE.png)", path, path);
             goto done;
         }
         if ((st = note_loose_images(&k, path, cls.count))) goto done;
