@@ -76,8 +76,10 @@ static void print_layout(const cn_data_report *r)
     }
     printf("layout: %s (", r->layout == CN_DATA_HALVES ? "image folder in halves" : "MNIST-format IDX files");
     for (int32_t i = 0; i < r->n_halves; i++) {
-        const char *n = r->halves[i].name;
-        if (r->layout == CN_DATA_HALVES) printf("%s%s/", i ? ", " : "", n);
+        const char *n = r->halves[i].name, *path = r->halves[i].path, *slash = path ? strrchr(path, '/') : NULL;
+        char esc[256];
+        /* a half's folder as spelt there (valid/, Train/) */
+        if (r->layout == CN_DATA_HALVES) printf("%s%s/", i ? ", " : "", cn_text_escape(slash ? slash + 1 : n, esc, sizeof esc));
         else printf("%s%s-*", i ? ", " : "", strcmp(n, "train") ? "t10k" : "train");
     }
     printf(")\n");

@@ -396,7 +396,11 @@ static int run_data(cn_ctx *ctx, const train_opts *o, cn_net *net, cn_dataset *d
     const char *dir = cli_data_dir(o->data);
     if ((rc = cli_data_fits(o->data, ds, &in))) return rc;
     if (cn_data_find_layout(dir, NULL, &has_val) == CN_DATA_HALVES && has_val) {
-        if (o->val_given) return cli_usage_error("train", "%s has a val/ half: --val F would hold out more", dir);
+        if (o->val_given) {
+            char half[4200];
+            cn_data_half_folder(dir, "val", half, sizeof half);
+            return cli_usage_error("train", "%s has a validation half (%s): --val F would hold out more", dir, half);
+        }
         if (cli_open_data(ctx, o->data, CLI_HALF_VAL, &in, o->par != NULL, val, NULL)) return cli_ctx_error(ctx);
         if ((rc = half_matches(ds, val, o->data, CLI_HALF_VAL, "validation"))) return rc;
     }

@@ -468,6 +468,10 @@ mv "$T/nested/train/red/000.png" "$T/nested/train/red/2019/"
 run "$CN" data check "$T/nested"
 expect_rc "data check: a folder inside a class folder" 0
 expect_row "data check: its image counted with its class" "red 12 4 5"
+# halves spelt as exports spell them, named so
+mkdir "$T/spelt" && cp -r "$T/split/train" "$T/spelt/Train" && cp -r "$T/split/val" "$T/spelt/valid"
+run "$CN" data check "$T/spelt"
+expect_line "data check: halves Train/ and valid/ read, named as spelt" out "layout: image folder in halves (Train/, valid/)"
 # a test half without the blue class
 cp -r "$T/split" "$T/nocls"
 rm -r "$T/nocls/test/blue"

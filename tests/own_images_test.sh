@@ -33,7 +33,7 @@ check "metrics.csv: 3 epochs; steps.csv: 7 steps each (120 // 16)" \
     "[ \$(rows '$T/run/metrics.csv') -eq 3 ] && [ \$(rows '$T/run/steps.csv') -eq 21 ]"
 check "validation on val/: a loss every epoch" "! cut -d, -f4 '$T/run/metrics.csv' | grep -q nan"
 "$CN" train -e "$SPEC" --data "$T/shapes" --val 0.2 --out "$T/bad" >"$T/out" 2>&1
-check "--val F on a folder with val/: exit 2, nothing written" "[ $? -eq 2 ] && grep -q 'has a val/ half' '$T/out' && [ ! -e '$T/bad' ]"
+check "--val F on a folder with val/: exit 2, nothing written" "[ $? -eq 2 ] && grep -q 'has a validation half ($T/shapes/val): --val F would hold out more' '$T/out' && [ ! -e '$T/bad' ]"
 
 # ---- extended: 3 epochs become 5 ----
 "$CN" train --resume "$T/run" --epochs 5 >"$T/out" 2>&1
