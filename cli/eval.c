@@ -280,19 +280,6 @@ static int is_image_name(const char *name)
     return dot && (!strcasecmp(dot, ".png") || !strcasecmp(dot, ".jpg") || !strcasecmp(dot, ".jpeg"));
 }
 
-/* What a file is by its first bytes (cn_file_kind_of, as the decoder tells them); -1 when it
- * cannot be read */
-static int file_format(const char *path)
-{
-    unsigned char b[12];
-    FILE *f = fopen(path, "rb");
-    if (!f) return -1;
-    size_t n = fread(b, 1, sizeof b, f);
-    int err = ferror(f);
-    fclose(f);
-    return err ? -1 : (int)cn_file_kind_of(b, n);
-}
-
 /* the files of a folder given to predict that were skipped, by kind (HEIC ... other) */
 typedef struct {
     int n, by[CN_FILE_KINDS];
@@ -338,7 +325,7 @@ static int add_folder(cn_ctx *ctx, path_list *l, const char *dir, skip_tally *t)
             rc = cli_error("out of memory");
             break;
         }
-        int kind = file_format(path);
+        int kind = cn_file_kind_at(path);
         if (kind < 0 || kind == CN_FILE_PNG || kind == CN_FILE_JPEG || is_image_name(files.names[i]))
             rc = path_add(l, path) ? cli_error("out of memory") : 0;
         else t->n++, t->by[kind]++;

@@ -17,6 +17,12 @@ static void show_help(const cli_option *opts)
            "         convnet show /tmp/run --filters conv1 -o filters.png\n");
 }
 
+/* whether layer name a is b's first stem characters and a number (conv2 of conv3's "conv") */
+static int numbered_like(const char *a, const char *b, size_t stem)
+{
+    return !strncmp(a, b, stem) && a[stem] >= '0' && a[stem] <= '9';
+}
+
 /* The index of layer `name`, or -1 after printing the error with a did-you-mean or the names. */
 static int find_layer(cn_ctx *ctx, const cn_net *net, const char *name, cn_layer_info *info)
 {
@@ -35,14 +41,13 @@ static int find_layer(cn_ctx *ctx, const cn_net *net, const char *name, cn_layer
     /* "conv3" of a net with conv1 and conv2: both named, not the first alone as the closest */
     size_t stem = strcspn(name, "0123456789");
     int same_kind = 0;
-    for (int i = 0; found < 0 && stem && name[stem] && i < n; i++)
-        same_kind += !strncmp(names[i], name, stem) && names[i][stem] >= '0' && names[i][stem] <= '9';
+    for (int i = 0; found < 0 && stem && name[stem] && i < n; i++) same_kind += numbered_like(names[i], name, stem);
     if (found >= 0) {
         cn_net_layer(ctx, net, found, 1, info);
     } else if (same_kind > 1) {
         fprintf(stderr, "convnet show: no layer '%s' in the net; its %.*s layers:", name, (int)stem, name);
         for (int i = 0; i < n; i++)
-            if (!strncmp(names[i], name, stem) && names[i][stem] >= '0' && names[i][stem] <= '9') fprintf(stderr, " %s", names[i]);
+            if (numbered_like(names[i], name, stem)) fprintf(stderr, " %s", names[i]);
         fputc('\n', stderr);
     } else {
         const char *best = cli_closest(name, names);

@@ -418,6 +418,13 @@ static int has_entry(const char *dir, const char *name, char kind)
     return kind == 'd' ? S_ISDIR(sb.st_mode) : 1;
 }
 
+const char *cn_lone_half_hint(const char *class_name)
+{
+    int half = class_name && (!strcasecmp(class_name, "train") || !strcasecmp(class_name, "val") ||
+                              !strcasecmp(class_name, "test"));
+    return half ? " (a train/ folder alone is no data in halves: give train/ itself, or add val/ or test/ beside it)" : "";
+}
+
 int cn_data_half_folder(const char *dir, const char *half, char *out, size_t cap)
 {
     static const char *const val_names[] = { "val", "valid", "validation", NULL };
@@ -579,17 +586,6 @@ void cn_data_report_free(cn_ctx *ctx, cn_data_report *r)
     memset(r, 0, sizeof *r);
 }
 
-/* whether path starts as a PNG or a JPEG does */
-static int looks_like_image(const char *path)
-{
-    unsigned char b[8];
-    FILE *f = fopen(path, "rb");
-    size_t n = f ? fread(b, 1, sizeof b, f) : 0;
-    if (f) fclose(f);
-    cn_file_kind k = cn_file_kind_of(b, n);
-    return k == CN_FILE_PNG || k == CN_FILE_JPEG;
-}
-
 /* Images beside an image folder's class folders are not read (a class is a sub-folder): said,
  * for they are often the point (a class folder given in place of the folder above it). */
 static cn_status note_loose_images(checker *k, const char *path, int64_t n_classes)
@@ -604,7 +600,8 @@ static cn_status note_loose_images(checker *k, const char *path, int64_t n_class
             cn_names_free(k->ctx, &files);
             return CN_E_NOMEM;
         }
-        loose += looks_like_image(p);
+        int kind = cn_file_kind_at(p);
+        loose += kind == CN_FILE_PNG || kind == CN_FILE_JPEG;
         cn_free(k->ctx, p);
     }
     cn_names_free(k->ctx, &files);
@@ -675,13 +672,9 @@ cn_status cn_data_check(cn_ctx *ctx, const char *path, int32_t classes, cn_data_
         out->files = all.files, out->bad_files = all.bad_files, out->duplicates = all.duplicates;
         out->bad_labels = all.bad_labels, out->classes = all.classes, out->per_class = all.per_class;
         out->class_names = all.class_names;
-        if (!st && out->classes == 1) { /* train refuses it: every image right from the first step */
-            const char *name = out->class_names[0];
-            int half = !strcasecmp(name, "train") || !strcasecmp(name, "val") || !strcasecmp(name, "test");
-            problem(&k, "%s: one class only ('%s'): a classifier needs images of two classes or more%s", path, name,
-                    half ? " (a train/ folder alone is no data in halves: give train/ itself, or add val/ or test/ "
-                           "beside it)" : "");
-        }
+        if (!st && out->classes == 1) /* train refuses it: every image right from the first step */
+            problem(&k, "%s: one class only ('%s'): a classifier needs images of two classes or more%s", path,
+                    out->class_names[0], cn_lone_half_hint(out->class_names[0]));
     }
     if (!st && k.more) {
         k.lines = 0; /* room for the summary line */

@@ -64,6 +64,12 @@ typedef enum cn_file_kind {
 } cn_file_kind;
 extern const char *const cn_file_kind_names[CN_FILE_KINDS]; /* "PNG", ..., "HEIC", ..., "other" */
 cn_file_kind cn_file_kind_of(const unsigned char *b, size_t n);
+/* The same of the file at path (its first 12 bytes); -1 when it cannot be read. */
+int cn_file_kind_at(const char *path);
+/* For the one-class refusals (data check, the trainer): when the lone class is named as a half
+ * (train/ with no val/ or test/ beside it is an image folder of one class, "train"), what to do,
+ * " (a train/ folder alone ...)"; else "". */
+const char *cn_lone_half_hint(const char *class_name);
 /* Decodes a PNG or JPEG file (by its magic bytes); alpha dropped, 16-bit scaled to 8. */
 cn_status cn_pixels_decode(cn_ctx *ctx, const char *path, cn_pixels *out);
 /* The same from size bytes in memory (the fuzz targets); name stands for the path in messages. */

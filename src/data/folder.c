@@ -59,6 +59,17 @@ cn_file_kind cn_file_kind_of(const unsigned char *b, size_t n)
     return CN_FILE_OTHER;
 }
 
+int cn_file_kind_at(const char *path)
+{
+    unsigned char b[12];
+    FILE *f = fopen(path, "rb");
+    if (!f) return -1;
+    size_t n = fread(b, 1, sizeof b, f);
+    int err = ferror(f);
+    fclose(f);
+    return err ? -1 : (int)cn_file_kind_of(b, n);
+}
+
 static int cmp_names(const void *a, const void *b) { return strcmp(*(char *const *)a, *(char *const *)b); }
 
 /* a name no one gave a class or an image: hidden, or the litter of an operating system */
@@ -69,6 +80,23 @@ static int skipped_name(const char *name)
     for (size_t i = 0; i < sizeof litter / sizeof litter[0]; i++)
         if (!strcasecmp(name, litter[i])) return 1;
     return 0;
+}
+
+/* appends name to n (taken: freed with n, or here on failure); 0 or CN_E_NOMEM */
+static cn_status names_push(cn_ctx *ctx, cn_names *n, int64_t *cap, char *name)
+{
+    if (!name) return CN_E_NOMEM;
+    if (n->count == *cap) {
+        int64_t next = *cap ? 2 * *cap : 16;
+        char **p = cn_realloc(ctx, n->names, (size_t)next * sizeof *p);
+        if (!p) {
+            cn_free(ctx, name);
+            return CN_E_NOMEM;
+        }
+        n->names = p, *cap = next;
+    }
+    n->names[n->count++] = name;
+    return CN_OK;
 }
 
 cn_status cn_list_dir(cn_ctx *ctx, const char *dir, int dirs, cn_names *out)
@@ -93,20 +121,7 @@ cn_status cn_list_dir(cn_ctx *ctx, const char *dir, int dirs, cn_names *out)
         path = NULL;
         /* a file that cannot be stat'ed (a dangling link) is listed, so reading it says why */
         if (dirs ? !(ok && S_ISDIR(sb.st_mode)) : ok && !S_ISREG(sb.st_mode)) continue;
-        if (out->count == cap) {
-            int64_t next = cap ? 2 * cap : 16;
-            char **p = cn_realloc(ctx, out->names, (size_t)next * sizeof *p);
-            if (!p) {
-                st = CN_E_NOMEM;
-                goto done;
-            }
-            out->names = p, cap = next;
-        }
-        if (!(out->names[out->count] = cn_strdup(ctx, e->d_name))) {
-            st = CN_E_NOMEM;
-            goto done;
-        }
-        out->count++;
+        if ((st = names_push(ctx, out, &cap, cn_strdup(ctx, e->d_name)))) goto done;
     }
     if (out->count > 1) qsort(out->names, (size_t)out->count, sizeof *out->names, cmp_names);
 done:
@@ -115,28 +130,11 @@ done:
     return st;
 }
 
-/* appends name to n (taken: freed with n, or here on failure); 0 or CN_E_NOMEM */
-static cn_status names_push(cn_ctx *ctx, cn_names *n, int64_t *cap, char *name)
-{
-    if (!name) return CN_E_NOMEM;
-    if (n->count == *cap) {
-        int64_t next = *cap ? 2 * *cap : 16;
-        char **p = cn_realloc(ctx, n->names, (size_t)next * sizeof *p);
-        if (!p) {
-            cn_free(ctx, name);
-            return CN_E_NOMEM;
-        }
-        n->names = p, *cap = next;
-    }
-    n->names[n->count++] = name;
-    return CN_OK;
-}
-
 cn_status cn_list_class_files(cn_ctx *ctx, const char *cls, cn_names *out)
 {
     memset(out, 0, sizeof *out);
     cn_names dirs = { 0, NULL }, here = { 0, NULL }, subs = { 0, NULL };
-    int64_t dirs_cap = 0, out_cap = 0, seen_cap = 0;
+    int64_t dirs_cap = 0, out_cap = 0, n_seen = 0, seen_cap = 0;
     struct { dev_t dev; ino_t ino; } *seen = NULL; /* the folders walked: a link back is not walked again */
     char *path = NULL;
     cn_status st = names_push(ctx, &dirs, &dirs_cap, cn_strdup(ctx, "")); /* cls itself */
@@ -151,14 +149,16 @@ cn_status cn_list_class_files(cn_ctx *ctx, const char *cls, cn_names *out)
         struct stat sb;
         int repeat = 0;
         if (!stat(path, &sb)) {
-            for (int64_t s = 0; s < seen_cap && !repeat; s++) repeat = seen[s].dev == sb.st_dev && seen[s].ino == sb.st_ino;
-            void *grown = repeat ? seen : cn_realloc(ctx, seen, (size_t)(seen_cap + 1) * sizeof *seen);
-            if (!grown) {
-                st = CN_E_NOMEM;
-                break;
+            for (int64_t s = 0; s < n_seen && !repeat; s++) repeat = seen[s].dev == sb.st_dev && seen[s].ino == sb.st_ino;
+            if (!repeat && n_seen == seen_cap) {
+                void *grown = cn_realloc(ctx, seen, (size_t)(seen_cap = seen_cap ? 2 * seen_cap : 16) * sizeof *seen);
+                if (!grown) {
+                    st = CN_E_NOMEM;
+                    break;
+                }
+                seen = grown;
             }
-            seen = grown;
-            if (!repeat) seen[seen_cap].dev = sb.st_dev, seen[seen_cap].ino = sb.st_ino, seen_cap++;
+            if (!repeat) seen[n_seen].dev = sb.st_dev, seen[n_seen].ino = sb.st_ino, n_seen++;
         }
         if (repeat) { /* its files would come twice: listed once, where the walk met it first */
             cn_free(ctx, dirs.names[i]);

@@ -12,11 +12,11 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <strings.h>
 #include <time.h>
 
 #include <sys/stat.h>
 
+#include "../data/data_impl.h" /* cn_lone_half_hint */
 #include "../io/io_impl.h"
 #include "step_row.h"
 #include "train_impl.h"
@@ -519,12 +519,9 @@ static cn_status check_config(cn_ctx *ctx, const cn_net *net, const cn_dataset *
     while (i < ds->count && ds->labels[i] == ds->labels[0]) i++;
     if (ds->count && i == ds->count) {
         const char *name = ds->class_names ? ds->class_names[ds->labels[0]] : NULL;
-        /* a folder of train/ alone reads as an image folder of one class named "train" */
-        int half = name && (!strcasecmp(name, "train") || !strcasecmp(name, "val") || !strcasecmp(name, "test"));
         return cn_fail(ctx, CN_E_ARG, "every training image is of one class, %d%s%s%s: a classifier needs images of "
                        "two classes or more%s", (int)ds->labels[0], name ? " ('" : "", name ? name : "", name ? "')" : "",
-                       half ? " (a train/ folder alone is no data in halves: give train/ itself, or add val/ or test/ "
-                              "beside it)" : "");
+                       cn_lone_half_hint(name));
     }
     return CN_OK;
 }
