@@ -85,6 +85,8 @@ extern const char *const cli_inits[];
       .help = "where the kernels run: cpu (default) or cuda (the first NVIDIA GPU)" },                    \
     { "--precision", "P", CLI_CALL, &(d).precision, .call = cli_choice_option, .choices = cli_precisions, \
       .help = "fp32 (default), tf32 (cuda: tensor cores on float) or bf16 (cuda: conv, dense and activations in bf16)" }
+/* --resize R: "bilinear", "antialias" (cn_resize's order) */
+extern const char *const cli_resizes[];
 /* --tta V: test-time augmentation, the index of cli_tta_views (cn_tta's order) */
 extern const char *const cli_tta_views[];
 /* ... what each does, as the end of a line that names the images */

@@ -271,6 +271,8 @@ int cmd_gradflow(int argc, char **argv)
     }
     if ((rc = cli_use_device(ctx, net, &dev))) goto done;
     if (!data && ck) data = cn_checkpoint_meta(ck, "data");
+    /* images resized as the checkpoint's net was trained on them, else as convnet train would */
+    cn_ctx_set_resize(ctx, ck ? cn_checkpoint_resize(ck) : CN_RESIZE_ANTIALIAS);
     int n = cn_net_layer_count(net);
     cn_layer_info in, out;
     cn_net_layer(ctx, net, 0, 1, &in);

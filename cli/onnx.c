@@ -61,7 +61,7 @@ int cmd_export(int argc, char **argv)
     } else if (cn_checkpoint_net(ctx, ck, &net)) {
         rc = cli_ctx_error(ctx);
     } else {
-        cn_kv meta[4];
+        cn_kv meta[5];
         char norm[2][160];
         int n = 0;
         cn_layer_info input;
@@ -71,6 +71,8 @@ int cmd_export(int argc, char **argv)
             if (v && k < 2) v = norm_for_channels(v, input.c, norm[k], sizeof norm[k]);
             if (v) meta[n++] = (cn_kv){ export_keys[k], v };
         }
+        /* said even where the checkpoint has no key (bilinear, then): an importer need not guess */
+        meta[n++] = (cn_kv){ "resize", cn_resize_name(cn_checkpoint_resize(ck)) };
         if (cn_onnx_export(ctx, net, meta, n, out)) rc = cli_ctx_error(ctx);
         else printf("wrote %s: %d layers, ONNX opset %d\n", out, cn_net_layer_count(net) - 1, CN_ONNX_OPSET);
     }
@@ -82,7 +84,7 @@ int cmd_export(int argc, char **argv)
 
 static void import_help(const cli_option *opts)
 {
-    printf("usage: convnet import model.onnx -o DIR [--fold-bn] [--mean M,M,M] [--std S,S,S] [--replace]\n\n"
+    printf("usage: convnet import model.onnx -o DIR [--fold-bn] [--mean M,M,M] [--std S,S,S] [--resize R] [--replace]\n\n"
            "Reads an ONNX model (opsets 9 to 21; what torch.onnx.export writes for the layers convnet\n"
            "has) into the run folder DIR: DIR/model.cnn, the spec, and DIR/model.safetensors, the\n"
            "checkpoint that summary, eval, predict, export and train --init-from take. A node convnet\n"
@@ -182,7 +184,7 @@ static void print_class_names(const cn_kv *meta, int n)
 int cmd_import(int argc, char **argv)
 {
     const char *in = NULL, *dir = NULL, *mean = NULL, *std = NULL;
-    int fold = 0, replace = 0;
+    int fold = 0, replace = 0, resize = -1;
     const cli_option opts[] = {
         { "-o", "DIR", CLI_TEXT, &dir, .help = "the run folder to write (required; created)" },
         { "--fold-bn", NULL, CLI_FLAG, &fold,
@@ -190,6 +192,10 @@ int cmd_import(int argc, char **argv)
         { "--mean", "M,M,M", CLI_TEXT, &mean,
           .help = "the input normalisation eval and predict apply, per channel\n(one number: every channel; default: the model's metadata, else 0)" },
         { "--std", "S,S,S", CLI_TEXT, &std, .help = "(default: the model's metadata, else 1)" },
+        { "--resize", "R", CLI_CALL, &resize, .call = cli_choice_option, .choices = cli_resizes,
+          .help = "how eval and predict resize images for it: antialias or bilinear\n"
+                  "(default: the model's metadata, else antialias, as torchvision's\n"
+                  "Resize made the images of a model trained in PyTorch)" },
         { "--replace", NULL, CLI_FLAG, &replace, .help = "replace the run DIR holds" },
         { 0 },
     };
@@ -243,12 +249,20 @@ int cmd_import(int argc, char **argv)
     cn_net_layer(ctx, r.net, cn_net_layer_count(r.net) - 1, 1, &last);
     snprintf(classes, sizeof classes, "%lld", (long long)(last.c * last.h * last.w));
     snprintf(source, sizeof source, "%s", in);
-    cn_kv meta[8] = { { "norm_mean", mean_text }, { "norm_std", std_text }, { "classes", classes }, { "onnx", source } };
+    cn_kv meta[8] = { { "norm_mean", mean_text }, { "norm_std", std_text }, { "classes", classes }, { "onnx", source },
+                      { "resize", cn_resize_name(resize >= 0 ? (cn_resize)resize : CN_RESIZE_ANTIALIAS) } };
     char norm_meta[2][160];
-    int n = 4;
+    int n = 5;
     for (int k = 0; k < r.n_meta; k++) {
         int j = !strcmp(r.meta[k].key, "norm_mean") ? 0 : !strcmp(r.meta[k].key, "norm_std") ? 1 : -1;
         if (j >= 0 && (j ? std : mean)) continue; /* given on the command line */
+        if (!strcmp(r.meta[k].key, "resize")) {
+            cn_resize mode;
+            if (!cn_resize_parse(r.meta[k].value, &mode))
+                fprintf(stderr, "convnet import: note: the model's resize metadata is not bilinear or antialias: ignored\n");
+            else if (resize < 0) meta[4].value = cn_resize_name(mode);
+            continue;
+        }
         if (j >= 0 && norm_from_meta(r.meta[k].value, j, (int)input.c, j, norm_meta[j], sizeof norm_meta[j]))
             meta[j].value = norm_meta[j];
         else if (j < 0 && count_lines(r.meta[k].value) == last.c * last.h * last.w) meta[n++] = r.meta[k];

@@ -228,6 +228,7 @@ int cli_open_checkpoint(cn_ctx *ctx, const char *arg, cn_checkpoint **ck, cn_net
     int rc = 0;
     if (cn_checkpoint_read(ctx, arg, ck)) rc = cli_checkpoint_error(ctx, arg);
     else if (cn_checkpoint_net(ctx, *ck, net) || cn_checkpoint_norm(ctx, *ck, mean, std)) rc = cli_ctx_error(ctx);
+    else cn_ctx_set_resize(ctx, cn_checkpoint_resize(*ck)); /* its data loaded as it was trained */
     if (rc) {
         cn_net_destroy(*net);
         cn_checkpoint_destroy(*ck);
@@ -244,7 +245,10 @@ int cli_open_model(const char *arg, cn_ctx **ctx, cn_model **model)
         *ctx = NULL;
         return cli_error("out of memory");
     }
-    if (!cn_model_load(*ctx, arg, model)) return 0;
+    if (!cn_model_load(*ctx, arg, model)) {
+        cn_ctx_set_resize(*ctx, cn_checkpoint_resize(cn_model_checkpoint(*model))); /* for its data sets */
+        return 0;
+    }
     int rc = cli_checkpoint_error(*ctx, arg);
     cn_ctx_destroy(*ctx);
     *ctx = NULL;

@@ -44,7 +44,17 @@ typedef struct {
     cn_parallel *par;   /* data-parallel: the processes of an MPI job (or this one) */
     int follower;       /* a process other than the job's first: it trains, and writes and says nothing */
     int threads_given;  /* --threads N */
+    int resize;         /* --resize: cn_resize (default antialias); a resumed run keeps its checkpoint's */
 } train_opts;
+
+/* the settings before any option: cn_train_defaults, one seed, antialiased resizing */
+static void opts_init(train_opts *o)
+{
+    memset(o, 0, sizeof *o);
+    o->seeds = 1;
+    o->resize = CN_RESIZE_ANTIALIAS;
+    cn_train_defaults(&o->cfg);
+}
 
 static const char *const optims[] = { "sgd", "momentum", "nesterov", "adam", "adamw", NULL };
 static const char *const scheds[] = { "constant", "step", "cosine", "onecycle", NULL };
@@ -97,6 +107,11 @@ static int parse_args(int argc, char **argv, train_opts *o)
                   "(default 0.1; an image folder's val/ half, when it has one, is used instead)" },
         { "--crop", "P", CLI_INT, &c->crop_pad, 0, 64, .help = "augmentation: random crop after zero-padding by P pixels (default 0)" },
         { "--flip", NULL, CLI_FLAG, &c->flip, .help = "augmentation: random horizontal flips" },
+        { "--resize", "R", CLI_CALL, &o->resize, .call = cli_choice_option, .choices = cli_resizes,
+          .help = "how images of another size are made the input's: antialias (default:\n"
+                  "each output pixel a weighted mean of those under it, as PIL and\n"
+                  "torchvision) or bilinear (2x2 pixels, as convnet before; kept by the\n"
+                  "checkpoints, so predict and eval resize as the net was trained)" },
         { "--epochs", "N", CLI_INT, &o->epochs_given, 1, 100000, .heading = "training:", .help = "(default 10)" },
         { "--batch", "N", CLI_INT, &c->batch, 1, 1 << 20, .help = "(default 64)" },
         { "--optimizer", "K", CLI_CALL, o, .call = set_choice, .choices = optims,
@@ -587,7 +602,12 @@ static int train_once(cn_ctx *ctx, train_opts *o, const char *out, uint64_t seed
         rc = cli_ctx_error(ctx);
         goto done;
     }
-    if ((rc = run_net(ctx, o, out, init, &ck, &net)) || (rc = cli_device_ready(ctx, &o->dev)) || (rc = run_data(ctx, o, net, &ds, &val, &test, &has_test)) ||
+    if ((rc = run_net(ctx, o, out, init, &ck, &net))) goto done;
+    /* a resumed run goes on with the pixels it started on: its checkpoint's (bilinear when it
+     * was made before the choice was kept) */
+    cn_resize resize = o->from_checkpoint ? cn_checkpoint_resize(ck) : (cn_resize)o->resize;
+    cn_ctx_set_resize(ctx, resize);
+    if ((rc = cli_device_ready(ctx, &o->dev)) || (rc = run_data(ctx, o, net, &ds, &val, &test, &has_test)) ||
         (o->from_checkpoint && (rc = resumed_classes_same(ck, &ds, o->data))) || (rc = fit_classes(ctx, o, &ds, &net)) || (rc = freeze_layers(ctx, o, net)) || (rc = cli_use_device(ctx, net, &o->dev)) ||
         (rc = show_init(ctx, o, init, net, seed)))
         goto done;
@@ -598,8 +618,8 @@ static int train_once(cn_ctx *ctx, train_opts *o, const char *out, uint64_t seed
     /* the settings as given, and this run's own seed (--seeds runs several) */
     char seed_text[32];
     snprintf(seed_text, sizeof seed_text, "%llu", (unsigned long long)seed);
-    cn_kv meta[4] = { { "train_args", args }, { "seed", seed_text }, { "data", cli_data_dir(o->data) },
-                      { "test_data", o->test ? cli_data_dir(o->test) : "" } };
+    cn_kv meta[5] = { { "train_args", args }, { "seed", seed_text }, { "data", cli_data_dir(o->data) },
+                      { "resize", cn_resize_name(resize) }, { "test_data", o->test ? cli_data_dir(o->test) : "" } };
     cfg.seed = seed;
     cfg.out_dir = o->follower ? NULL : out;
     cfg.parallel = o->par;
@@ -607,7 +627,7 @@ static int train_once(cn_ctx *ctx, train_opts *o, const char *out, uint64_t seed
     cfg.init_from = init;
     cfg.val = val.count ? &val : NULL;
     cfg.meta = meta;
-    cfg.n_meta = o->test ? 4 : 3;
+    cfg.n_meta = o->test ? 5 : 4;
     cfg.progress = on_progress;
     cfg.user = ps;
     ps->header = 0;
@@ -688,8 +708,8 @@ static int saved_settings(const char *where, const char *saved, const char *seed
     *words = strdup(saved ? saved : "");
     if (!*words) return cli_error("out of memory");
     for (char *t = strtok(*words, "\n"); t && n < 256; t = strtok(NULL, "\n")) argv_saved[n++] = t;
-    train_opts again = { .seeds = 1 };
-    cn_train_defaults(&again.cfg);
+    train_opts again;
+    opts_init(&again);
     if (!saved || !seed || parse_args(n, argv_saved, &again) != CLI_GO_ON)
         return cli_error("%s: no settings to resume with (train_args, seed)", where);
     *old_epochs = again.cfg.epochs;
@@ -891,8 +911,8 @@ static void remove_if_bare(const char *dir)
 
 int cmd_train(int argc, char **argv)
 {
-    train_opts o = { .seeds = 1 };
-    cn_train_defaults(&o.cfg);
+    train_opts o;
+    opts_init(&o);
     int rc = parse_args(argc, argv, &o);
     if (rc != CLI_GO_ON) return rc;
     rc = 0;

@@ -190,13 +190,19 @@ int cli_choice(cli_args *a, const cli_option *opt, const char *value, int *k)
         }
     const char *best = cli_closest(value, opt->choices);
     if (best) return cli_usage_error(a->cmd, "%s: unknown '%s' (did you mean '%s'?)", opt->name, value, best);
-    return cli_usage_error(a->cmd, "%s: unknown '%s'", opt->name, value);
+    char list[512] = "";
+    for (int i = 0; opt->choices[i]; i++) {
+        size_t at = strlen(list);
+        snprintf(list + at, sizeof list - at, "%s%s", i ? opt->choices[i + 1] ? ", " : " or " : "", opt->choices[i]);
+    }
+    return cli_usage_error(a->cmd, "%s: unknown '%s' (%s)", opt->name, value, list);
 }
 
 const char *const cli_devices[] = { "cpu", "cuda", NULL };
 const char *const cli_inits[] = { "kaiming", "kaiming-uniform", "xavier", "xavier-uniform", NULL };
 const char *const cli_precisions[] = { "fp32", "tf32", "bf16", NULL }; /* in cn_precision's order */
 
+const char *const cli_resizes[] = { "bilinear", "antialias", NULL };
 const char *const cli_tta_views[] = { "none", "flip", "flip-shift", NULL };
 const char *const cli_tta_said[] = { "", ", each with its mirror image (outputs averaged)",
                                      ", each in 10 views: itself, its mirror image, and their shifts by a pixel "
@@ -204,7 +210,7 @@ const char *const cli_tta_said[] = { "", ", each with its mirror image (outputs 
 
 int cli_choice_option(cli_args *a, const cli_option *opt, const char *value)
 {
-    int k;
+    int k = 0;
     if (cli_choice(a, opt, value, &k)) return EXIT_USAGE;
     *(int *)opt->target = k;
     return 0;

@@ -50,9 +50,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         if (px.h < 1 || px.w < 1 || px.h * px.w > CN_IMAGE_MAX_PIXELS || (px.channels != 1 && px.channels != 3))
             abort();
         float out[3 * 5 * 7];
-        cn_pixels_to_float(&px, 3, 5, 7, out);
-        for (int i = 0; i < 3 * 5 * 7; i++)
-            if (!(out[i] >= 0 && out[i] <= 1)) abort();
+        for (int mode = CN_RESIZE_BILINEAR; mode <= CN_RESIZE_ANTIALIAS; mode++) {
+            if (cn_pixels_resize(ctx, &px, (cn_resize)mode, 3, 5, 7, out)) abort();
+            for (int i = 0; i < 3 * 5 * 7; i++) /* a convex mix of samples, give or take float rounding */
+                if (!(out[i] >= -1e-6f && out[i] <= 1 + 1e-6f)) abort();
+        }
     } else if (!cn_ctx_message(ctx)[0] || px.data || px.h || px.w) {
         abort(); /* every failure says why, and leaves nothing behind */
     }

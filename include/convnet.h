@@ -63,6 +63,30 @@ const char *cn_ctx_message(const cn_ctx *ctx);
 cn_status cn_ctx_status(const cn_ctx *ctx);
 void cn_ctx_clear(cn_ctx *ctx);
 
+/* How an image is resized to the size a net takes (cn_image_load, the image-folder loaders, a
+ * cn_model's inputs). Both use half-pixel centres and give a same-size image's pixels as they are. */
+typedef enum cn_resize {
+    /* Bilinear from the 2x2 nearest pixels (OpenCV's INTER_LINEAR, PyTorch's interpolate(bilinear,
+     * align_corners=False, antialias=False)): shrinking by more than 2x skips pixels, and a fine
+     * pattern comes out as moire. A context's default, and what a checkpoint without the
+     * "resize" key was trained on (convnet train before CN_RESIZE_ANTIALIAS). */
+    CN_RESIZE_BILINEAR = 0,
+    /* Shrinking: each output pixel the triangle-weighted mean of the input pixels under it, the
+     * filter stretched by the shrink factor (PIL's BILINEAR, which torchvision's Resize uses,
+     * and interpolate(bilinear, antialias=True)); enlarging: as CN_RESIZE_BILINEAR. convnet
+     * train's default, stored in its checkpoints as resize = "antialias". */
+    CN_RESIZE_ANTIALIAS = 1
+} cn_resize;
+/* The resizing of cn_image_load and of the image-folder loaders given this context
+ * (cn_dataset_load_folder, and the batches of cn_dataset_open_folder); a value not in cn_resize
+ * is ignored. A cn_model resizes as its checkpoint says, whatever its context's setting. */
+void cn_ctx_set_resize(cn_ctx *ctx, cn_resize mode);
+cn_resize cn_ctx_resize(const cn_ctx *ctx);
+/* "bilinear" or "antialias" (the checkpoint's "resize" values, `convnet train --resize`); NULL
+ * for a value not in cn_resize. cn_resize_parse: 1 and *out for one of those names, else 0. */
+const char *cn_resize_name(cn_resize mode);
+int cn_resize_parse(const char *name, cn_resize *out);
+
 /* Edit distance between two words (insertions, deletions, substitutions and transpositions of
  * neighbours, each 1), the one behind every "did you mean" of the library and the CLI; 99 when
  * either word has 40 characters or more. */
@@ -420,7 +444,8 @@ void cn_dataset_free(cn_ctx *ctx, cn_dataset *ds);
  * bound on what a header alone can make the decoders allocate. */
 #define CN_IMAGE_MAX_PIXELS (INT64_C(1) << 26)
 /* Decodes a PNG or JPEG file (libpng, libjpeg-turbo) into c x h x w floats in [0, 1]: a JPEG
- * turned upright by its EXIF orientation, then resized with bilinear filtering to h x w, converted to c channels (1: luma 0.299 R + 0.587 G +
+ * turned upright by its EXIF orientation, then resized to h x w as cn_ctx_resize(ctx) says (a new
+ * context: CN_RESIZE_BILINEAR), converted to c channels (1: luma 0.299 R + 0.587 G +
  * 0.114 B; 3: gray replicated; alpha dropped). A file that is not a PNG or JPEG, is truncated
  * or corrupt (libjpeg's warnings are errors), claims more pixels than its size can hold, or
  * decodes to more than 2^26 pixels fails naming the file, before the pixels are allocated. */
@@ -668,8 +693,8 @@ cn_status cn_conv_out_size(cn_ctx *ctx, int64_t in, int64_t k, int64_t stride, i
  * "meta_crc32" (CRC-32 of every other entry but the crc32.*, in key order, as key NUL value NUL),
  * and "optimizer"/"optimizer_steps" when optimizer state is saved; callers add their own keys.
  * Files of format "convnet-1" (no meta_crc32) are still read. Reading checks the values of the
- * keys convnet train writes (epoch, step, seed, classes, class_names, norm_mean, norm_std, the
- * RNG states, ...) and that every restored value is finite, naming the key or tensor. */
+ * keys convnet train writes (epoch, step, seed, classes, class_names, norm_mean, norm_std,
+ * resize, the RNG states, ...) and that every restored value is finite, naming the key or tensor. */
 
 typedef struct cn_kv {
     const char *key;
@@ -699,6 +724,10 @@ cn_status cn_checkpoint_optim(cn_ctx *ctx, const cn_checkpoint *ck, cn_optim *op
 /* The input normalisation that convnet train stores (norm_mean, norm_std: 4 channels each,
  * finite, every std > 0, checked when the file is read); fails when the file has none. */
 cn_status cn_checkpoint_norm(cn_ctx *ctx, const cn_checkpoint *ck, float mean[4], float std[4]);
+/* How the net's training images were resized (metadata "resize": "bilinear" or "antialias",
+ * checked when the file is read); a checkpoint without the key was made before convnet wrote it,
+ * on CN_RESIZE_BILINEAR. */
+cn_resize cn_checkpoint_resize(const cn_checkpoint *ck);
 /* Fine-tuning: copies into net (its parameters initialised) every tensor of ck whose name and shape
  * match one of the net's, parameters and batch-norm statistics alike. *copied: how many; fresh
  * (may be NULL): the layers left as initialised, ", "-separated, cut to cap bytes. Fails when no
@@ -713,9 +742,9 @@ cn_status cn_checkpoint_load_matching(cn_ctx *ctx, const cn_checkpoint *ck, cn_n
  * net's input as predict makes it:
  *   1. 8-bit samples: a PNG or JPEG decoded (alpha dropped, 16-bit scaled to 8, palette and
  *      CMYK to RGB), or the caller's pixels as given (8-bit, or float in [0, 1]);
- *   2. resized bilinearly to the input's H x W with half-pixel centres (OpenCV's INTER_LINEAR,
- *      PyTorch's interpolate(bilinear, align_corners=False), no antialiasing; same size: the
- *      pixels unchanged) and converted to the input's channels (1: luma 0.299 R + 0.587 G +
+ *   2. resized to the input's H x W as its training images were (cn_checkpoint_resize: with
+ *      antialiasing, or plain bilinear for a checkpoint made before convnet stored the choice;
+ *      see cn_resize; same size: the pixels unchanged) and converted to the input's channels (1: luma 0.299 R + 0.587 G +
  *      0.114 B; 3 from gray: replicated), each sample s / 255 (float pixels: s itself);
  *   3. normalised per channel: (x - mean[c]) / std[c].
  * The probabilities are the softmax of the net's output (the output itself when the net ends in
@@ -839,7 +868,7 @@ typedef struct cn_onnx_import_options {
 typedef struct cn_onnx_imported {
     cn_net *net;            /* the net, parameters set from the model's initializers */
     int n_meta;
-    cn_kv *meta;            /* metadata_props convnet writes (norm_mean, norm_std, class_names) */
+    cn_kv *meta;            /* metadata_props convnet writes (norm_mean, norm_std, class_names, resize) */
     int folded;             /* batch norms folded into convolutions */
 } cn_onnx_imported;
 

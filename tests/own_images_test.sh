@@ -148,4 +148,60 @@ sys.exit(not ok)
 PY"
 "$CN" eval "$T/tuned" >"$T/out" 2>&1
 check "eval names the test half it used" "grep -q '^$T/tuned on $T/two/test: 24 images' '$T/out'"
+
+# ---- resizing: the run's choice kept by its checkpoints, and followed by predict, eval and a
+# resumed run; a run of an older convnet (no resize key: bilinear) stays bilinear ----
+check "a run's checkpoints keep resize = antialias (the default)" \
+    "grep -aq '\"resize\":\"antialias\"' '$T/run/model.safetensors' && grep -aq '\"resize\":\"antialias\"' '$T/run/last.safetensors'"
+# an older convnet's run: the same files without the key (the metadata checksum made again)
+cp -r "$T/run" "$T/old"
+for f in model last; do
+    $PY - "$T/old/$f.safetensors" <<'PY'
+import json, struct, sys, zlib
+b = open(sys.argv[1], 'rb').read()
+n = struct.unpack('<Q', b[:8])[0]
+h = json.loads(b[8:8 + n])
+m = h['__metadata__']
+del m['resize']
+crc = 0
+for k in sorted(k for k in m if not k.startswith('crc32.') and k != 'meta_crc32'):
+    crc = zlib.crc32(k.encode() + b'\0' + m[k].encode() + b'\0', crc)
+m['meta_crc32'] = '%08x' % crc
+text = json.dumps(h, separators=(',', ':')).encode()
+text += b' ' * (-len(text) % 8)
+open(sys.argv[1], 'wb').write(struct.pack('<Q', len(text)) + text + b[8 + n:])
+PY
+done
+"$CN" predict "$T/old" "$T/shapes/test" --json >"$T/old.json" 2>"$T/out"
+# (enlarging is bilinear either way, to a float's rounding: only an image wider or taller than
+# 12 tells the two apart)
+check "predict of a checkpoint without resize: bilinear; every image shrunk otherwise, the rest as before" \
+    "$PY - '$T/pred.json' '$T/old.json' <<'PY'
+import json, sys
+new, old = (json.load(open(f)) for f in sys.argv[1:3])
+ok, shrunk = len(new) == len(old) == 36, 0
+for a, b in zip(new, old):
+    p = {q['class']: q['probability'] for q in a['predictions']}
+    d = max(abs(p[q['class']] - q['probability']) for q in b['predictions'])
+    if a['source']['h'] > 12 or a['source']['w'] > 12:
+        ok, shrunk = ok and d > 0, shrunk + 1
+    else:
+        ok = ok and d <= 2e-6
+sys.exit(not (ok and 0 < shrunk < 36))
+PY"
+"$CN" predict "$T/old" "$T/shapes/test" --csv "$T/old.csv" >/dev/null 2>&1
+"$CN" eval "$T/old" --json >"$T/eval.json" 2>/dev/null
+check "eval of it resizes as predict does: the accuracy of predict's CSV" "$PY - '$T/old.csv' '$T/eval.json' <<'PY'
+import csv, json, os, sys
+rows = list(csv.DictReader(open(sys.argv[1])))
+right = sum(r['name'] == os.path.basename(os.path.dirname(r['image'])) for r in rows)
+e = json.load(open(sys.argv[2]))
+sys.exit(not (len(rows) == 36 and e['count'] == 36 and abs(right / 36 - e['accuracy']) < 1e-6))
+PY"
+"$CN" train --resume "$T/old" --epochs 6 --quiet >"$T/out" 2>&1
+check "a resumed run of an older convnet goes on bilinear, and now says so" \
+    "[ $? -eq 0 ] && grep -aq '\"resize\":\"bilinear\"' '$T/old/last.safetensors'"
+"$CN" train -e "$SPEC" --data "$T/shapes" --resize bicubic --out "$T/bad" >"$T/out" 2>&1
+check "--resize bicubic: exit 2, the choices named, nothing written" \
+    "[ $? -eq 2 ] && grep -q \"unknown 'bicubic' (bilinear or antialias)\" '$T/out' && [ ! -e '$T/bad' ]"
 finish

@@ -1003,6 +1003,17 @@ static void test_metadata_trust(void)
     refused(ctx, net, "net_rng", "0000000000000000000000000000000000000000000000000000000000000000",
             "net_rng is '0000000000000000000000000000000000000000', not 64 hex digits, not all zero", __LINE__);
     refused(ctx, net, "best_val_acc", "1.5", "metadata best_val_acc is '1.5', not nan or a number in [-1, 1]", __LINE__);
+    refused(ctx, net, "resize", "bicubic", "metadata resize is 'bicubic', not bilinear or antialias", __LINE__);
+    /* how its images were resized: the key's value, and bilinear without one (older files) */
+    for (int k = 0; k < 3; k++) {
+        const char *const value[3] = { "antialias", "bilinear", NULL };
+        cn_kv kv[1] = { { "resize", value[k] } };
+        cn_checkpoint *ck = NULL;
+        CHECK(write_read(ctx, net, kv, value[k] ? 1 : 0, &ck) == CN_OK);
+        CHECK_INT(cn_checkpoint_resize(ck), k ? CN_RESIZE_BILINEAR : CN_RESIZE_ANTIALIAS);
+        cn_checkpoint_destroy(ck);
+    }
+    CHECK_INT(cn_checkpoint_resize(NULL), CN_RESIZE_BILINEAR);
 
     /* the classes it was trained on: at most the net's outputs (3 here) */
     for (int k = 2; k <= 4; k++) {

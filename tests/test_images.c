@@ -2,12 +2,14 @@
  * PNGs are written with cn_image_save_png and, for what it cannot write (palette, 16-bit,
  * 1-bit, gray + alpha, RGBA, interlaced), with libpng directly; JPEGs with libjpeg at
  * quality 100 without chroma subsampling. Decoded values, bilinear resizing worked by hand,
+ * antialiased resizing by hand and against PyTorch's (resize_ref.h, tests/gen_resize_ref.py),
  * gray <-> RGB conversion, the error message of each broken file, hostile files (a chunk or a
  * size claimed beyond the file, JPEGs cut, corrupted or of too many scans) refused with their
  * message at a cost measured in a child process, image folders (class order, counts, labels,
  * failures), cn_data_check on a folder with broken, empty and duplicate files, and on the real
  * Fashion-MNIST. */
 #define _POSIX_C_SOURCE 200809L /* fork, pipe, clock_gettime */
+#include <math.h>
 #include <setjmp.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -24,7 +26,8 @@
 #include "fail_alloc.h"
 #include "harness.h"
 #include "convnet.h"
-#include "../src/data/data_impl.h" /* cn_list_class_files */
+#include "../src/data/data_impl.h" /* cn_list_class_files, cn_image_view_resize */
+#include "resize_ref.h"
 
 static cn_ctx *ctx;
 static char dir[64];
@@ -393,6 +396,93 @@ static void test_resize(void)
     const float row[3] = { 0.0f, 60 / 255.0f, 1.0f };
     CHECK(cn_image_save_png(ctx, at("1x3.png"), row, 1, 1, 3) == CN_OK);
     if (load(at("1x3.png"), 1, 1, 1, out) == CN_OK) CHECK_NEAR(out[0], 60 / 255.0, 1e-6);
+}
+
+/* CN_RESIZE_ANTIALIAS: by hand, against PyTorch, and what it is for */
+static void test_resize_antialias(void)
+{
+    /* 4x4 -> 2x2: scale 2, so the triangle filter is 4 pixels wide; output 0's centre is input
+     * position 1.0 and its window [-1, 3) holds pixels 0, 1, 2 at distances 0.5, 0.5, 1.5, each
+     * halved by the scale: weights 0.75, 0.75, 0.25 normalised, 3/7 3/7 1/7; output 1: 1/7 3/7
+     * 3/7 of pixels 1, 2, 3. On v = 10 * (4y + x), separable: rows give (0*3 + 10*3 + 20)/7 = 50/7
+     * and (10 + 20*3 + 30*3)/7 = 160/7, plus 40 times the same weights of y: 200/7 and 640/7.
+     * (Plain bilinear gives the 2x2 block means 25, 45, 105, 125: the wider filter pulls each
+     * towards the image's mean, 75.) */
+    unsigned char big[16];
+    for (int i = 0; i < 16; i++) big[i] = (unsigned char)(10 * i);
+    cn_image_view v = { .data = big, .h = 4, .w = 4, .c = 1, .format = CN_PIXELS_U8 };
+    float out[3 * 13 * 9];
+    const double want4[4] = { 250 / 7.0, 360 / 7.0, 690 / 7.0, 800 / 7.0 };
+    CHECK(cn_image_view_resize(ctx, &v, CN_RESIZE_ANTIALIAS, 1, 2, 2, out) == CN_OK);
+    for (int i = 0; i < 4; i++) CHECK_NEAR(out[i], want4[i] / 255.0, 1e-6);
+    CHECK(cn_image_view_resize(ctx, &v, CN_RESIZE_BILINEAR, 1, 2, 2, out) == CN_OK);
+    CHECK_NEAR(out[0], 25 / 255.0, 1e-6);
+
+    /* PyTorch's interpolate(antialias=True) in float64, from 8-bit samples and from the same as floats */
+    for (size_t k = 0; k < sizeof resize_refs / sizeof resize_refs[0]; k++) {
+        const resize_ref *r = &resize_refs[k];
+        int64_t n = (int64_t)r->ih * r->iw * r->ic, m = (int64_t)r->oc * r->oh * r->ow;
+        float *f = malloc((size_t)n * sizeof(float));
+        for (int64_t i = 0; i < n; i++) f[i] = (float)r->px[i] / 255.0f;
+        cn_image_view u8 = { .data = r->px, .h = r->ih, .w = r->iw, .c = r->ic, .format = CN_PIXELS_U8 };
+        cn_image_view f32 = { .data = f, .h = r->ih, .w = r->iw, .c = r->ic, .format = CN_PIXELS_F32 };
+        for (int as_float = 0; as_float < 2; as_float++) {
+            CHECK(cn_image_view_resize(ctx, as_float ? &f32 : &u8, CN_RESIZE_ANTIALIAS, r->oc, r->oh, r->ow, out) == CN_OK);
+            double worst = 0;
+            for (int64_t i = 0; i < m; i++) worst = fmax(worst, fabs(out[i] - r->want[i]));
+            if (worst > 1e-6) test_fail(__FILE__, __LINE__, "%s (%s samples): off by %g", r->what, as_float ? "float" : "8-bit", worst);
+            if (r->ih == r->oh && r->iw == r->ow) /* the samples themselves, bit for bit */
+                for (int64_t i = 0; i < m; i++) CHECK(out[i] == f[(i % (r->oh * r->ow)) * r->ic + i / (r->oh * r->ow)]);
+        }
+        free(f);
+    }
+
+    /* What it is for: a 1-pixel checkerboard of 0 and 255, 300x200, shrunk to 32x32. Plain
+     * bilinear samples 2x2 blocks where the grid falls and comes out as moire (0.17 to 0.83 by
+     * where each output lands, as PyTorch's antialias=False); averaged, every output is near the
+     * board's mean, 1/2 (0.4992..0.5008 in PyTorch: the triangle's ends weigh a black or a white
+     * pixel more). Through cn_image_load, which resizes as the context says. */
+    float *board = malloc(300 * 200 * sizeof(float));
+    for (int i = 0; i < 300 * 200; i++) board[i] = (float)(((i / 200) + (i % 200)) % 2);
+    CHECK(cn_image_save_png(ctx, at("board.png"), board, 1, 300, 200) == CN_OK);
+    free(board);
+    float lo = 1, hi = 0, small[32 * 32];
+    CHECK_INT(cn_ctx_resize(ctx), CN_RESIZE_BILINEAR); /* a context's default */
+    if (load(at("board.png"), 1, 32, 32, small) == CN_OK)
+        for (int i = 0; i < 32 * 32; i++) lo = fminf(lo, small[i]), hi = fmaxf(hi, small[i]);
+    CHECK(lo < 0.18f && hi > 0.82f);
+    cn_ctx_set_resize(ctx, CN_RESIZE_ANTIALIAS);
+    CHECK_INT(cn_ctx_resize(ctx), CN_RESIZE_ANTIALIAS);
+    lo = 1, hi = 0;
+    if (load(at("board.png"), 1, 32, 32, small) == CN_OK)
+        for (int i = 0; i < 32 * 32; i++) lo = fminf(lo, small[i]), hi = fmaxf(hi, small[i]);
+    CHECK(lo > 0.499f && hi < 0.501f);
+    cn_ctx_set_resize(ctx, (cn_resize)7); /* not a mode: ignored */
+    CHECK_INT(cn_ctx_resize(ctx), CN_RESIZE_ANTIALIAS);
+    cn_ctx_set_resize(ctx, CN_RESIZE_BILINEAR);
+
+    /* a line of 2^22 pixels (either way) made 224x224: each axis the cheaper order, a shrink of
+     * 18,725x summed in double; a flat grey stays that grey */
+    unsigned char *line = malloc((size_t)1 << 22);
+    float *sq = malloc(224 * 224 * sizeof(float));
+    memset(line, 100, (size_t)1 << 22);
+    for (int tall = 0; tall < 2; tall++) {
+        cn_image_view lv = { .data = line, .h = tall ? 1 << 22 : 1, .w = tall ? 1 : 1 << 22, .c = 1, .format = CN_PIXELS_U8 };
+        CHECK(cn_image_view_resize(ctx, &lv, CN_RESIZE_ANTIALIAS, 1, 224, 224, sq) == CN_OK);
+        float far = 0;
+        for (int i = 0; i < 224 * 224; i++) far = fmaxf(far, fabsf(sq[i] - 100 / 255.0f));
+        CHECK(far < 1e-6f);
+    }
+    free(sq);
+    free(line);
+
+    /* the names the checkpoints and the command line use */
+    cn_resize mode = CN_RESIZE_BILINEAR;
+    CHECK_STR(cn_resize_name(CN_RESIZE_ANTIALIAS), "antialias");
+    CHECK_STR(cn_resize_name(CN_RESIZE_BILINEAR), "bilinear");
+    CHECK(cn_resize_name((cn_resize)2) == NULL);
+    CHECK(cn_resize_parse("antialias", &mode) == 1 && mode == CN_RESIZE_ANTIALIAS);
+    CHECK(cn_resize_parse("Antialias", &mode) == 0 && cn_resize_parse(NULL, &mode) == 0 && mode == CN_RESIZE_ANTIALIAS);
 }
 
 /* ---- errors ------------------------------------------------------------------------------------ */
@@ -1357,7 +1447,7 @@ static void test_check_fashion_mnist(void)
 /* ---- malloc-failure sweep --------------------------------------------------------------------- */
 
 
-enum { OP_PNG, OP_JPEG, OP_SAVE, OP_FOLDER, OP_CHECK_FOLDER, OP_CHECK_IDX, OP_CHECK_HALVES };
+enum { OP_PNG, OP_PNG_ANTIALIAS, OP_JPEG, OP_SAVE, OP_FOLDER, OP_CHECK_FOLDER, OP_CHECK_IDX, OP_CHECK_HALVES };
 
 /* Runs op with allocation N failing, N = 0, 1, ...: each run fails with CN_E_NOMEM and a
  * message (or, where libpng copes with a failed allocation, succeeds as without one), leaves
@@ -1384,6 +1474,10 @@ static void sweep(int op)
         cn_status st = CN_E_ARG;
         switch (op) {
         case OP_PNG: st = cn_image_load(c, at("rgb16i.png"), 3, 3, 3, out); break;
+        case OP_PNG_ANTIALIAS:
+            cn_ctx_set_resize(c, CN_RESIZE_ANTIALIAS);
+            st = cn_image_load(c, at("rgb16i.png"), 3, 2, 1, out);
+            break;
         case OP_JPEG: st = cn_image_load(c, at("rgb.jpg"), 1, 3, 3, out); break;
         case OP_SAVE: st = cn_image_save_png(c, at("sweep.png"), img, 1, 2, 2); break;
         case OP_FOLDER: st = cn_dataset_load_folder(c, at("f"), 1, 4, 4, &ds); break;
@@ -1439,6 +1533,7 @@ static const test_case cases[] = {
     { "JPEG RGB, gray, CMYK", test_jpeg },
     { "JPEG EXIF orientation: the 8 turns, both byte orders, malformed tags ignored", test_jpeg_orientation },
     { "bilinear resize by hand", test_resize },
+    { "antialiased resize by hand and against PyTorch; moire gone", test_resize_antialias },
     { "broken files and their messages", test_errors },
     { "hostile PNGs refused, cheaply", test_hostile_png },
     { "hostile JPEGs refused, cheaply", test_hostile_jpeg },

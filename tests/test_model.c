@@ -29,7 +29,11 @@ static const float MEAN[4] = { 0.5f, 0.25f, 0.0f, 0.0f }, STD[4] = { 0.5f, 0.25f
 static double weight(int k, int j) { return ((k + 1) * (j % 5) - 2) / 8.0; }
 static double bias(int k) { return (k - 1) / 4.0; }
 
-static void write_model(const char *path, int channels)
+static void write_model_resized(const char *path, int channels, const char *resize);
+static void write_model(const char *path, int channels) { write_model_resized(path, channels, NULL); }
+
+/* resize: the checkpoint's "resize" value (NULL: no key, as before convnet wrote one) */
+static void write_model_resized(const char *path, int channels, const char *resize)
 {
     char spec[128];
     snprintf(spec, sizeof spec, "input 2x2x%d\nflatten\ndense 3\n", channels);
@@ -45,8 +49,9 @@ static void write_model(const char *path, int channels)
         for (int j = 0; j < 4 * channels; j++) w.data[k * 4 * channels + j] = (float)weight(k, j);
         b.data[k] = (float)bias(k);
     }
-    cn_kv meta[] = { { "norm_mean", "0.5,0.25,0,0" }, { "norm_std", "0.5,0.25,1,1" }, { "class_names", NAMES } };
-    CHECK(cn_checkpoint_write(ctx, path, net, NULL, meta, 3) == CN_OK);
+    cn_kv meta[] = { { "norm_mean", "0.5,0.25,0,0" }, { "norm_std", "0.5,0.25,1,1" }, { "class_names", NAMES },
+                     { "resize", resize } };
+    CHECK(cn_checkpoint_write(ctx, path, net, NULL, meta, resize ? 4 : 3) == CN_OK);
     cn_net_destroy(net);
     cn_ctx_destroy(ctx);
 }
@@ -574,6 +579,57 @@ static void test_threads(void)
 static void setup(void) { test_tmpdir(dir, sizeof dir, "model"); }
 static void teardown(void) { test_rmtree(dir); }
 
+/* A checkpoint's "resize": its model makes inputs as its training images were made, whatever
+ * its context's setting. 4x4 -> 2x2 with antialiasing: each axis weighs pixels 0..3 by 3/7 3/7
+ * 1/7 0 (output 0) and 0 1/7 3/7 3/7 (output 1), the triangle filter stretched 2x (worked in
+ * test_images.c); without the key, the plain bilinear 2x2 block means of input_of. */
+static void test_resize_from_checkpoint(void)
+{
+    static const double wt[2][4] = { { 3 / 7.0, 3 / 7.0, 1 / 7.0, 0 }, { 0, 1 / 7.0, 3 / 7.0, 3 / 7.0 } };
+    unsigned char px[48];
+    make_pixels(px, 7);
+    double want_aa[12], want_plain[12];
+    input_of(px, 3, want_plain);
+    for (int c = 0; c < 3; c++)
+        for (int Y = 0; Y < 2; Y++)
+            for (int X = 0; X < 2; X++) {
+                double s = 0;
+                for (int y = 0; y < 4; y++)
+                    for (int x = 0; x < 4; x++) s += wt[Y][y] * wt[X][x] * px[(y * 4 + x) * 3 + c];
+                want_aa[c * 4 + Y * 2 + X] = (s / 255 - MEAN[c]) / STD[c];
+            }
+    cn_image_view v = { .data = px, .h = 4, .w = 4, .c = 3, .format = CN_PIXELS_U8 };
+    for (int k = 0; k < 2; k++) {
+        char path[512];
+        snprintf(path, sizeof path, "%s/resize%d.safetensors", dir, k);
+        write_model_resized(path, 3, k ? NULL : "antialias");
+        cn_ctx *ctx;
+        cn_model *m = open_model(path, &ctx);
+        if (!m) return;
+        cn_ctx_set_resize(ctx, k ? CN_RESIZE_ANTIALIAS : CN_RESIZE_BILINEAR); /* not the model's business */
+        CHECK_INT(cn_checkpoint_resize(cn_model_checkpoint(m)), k ? CN_RESIZE_BILINEAR : CN_RESIZE_ANTIALIAS);
+        float x[12], xb[12];
+        CHECK(cn_model_input_pixels(ctx, m, &v, x) == CN_OK);
+        for (int i = 0; i < 12; i++) CHECK_NEAR(x[i], (k ? want_plain : want_aa)[i], 1e-5);
+        cn_prediction pred;
+        CHECK(cn_model_classify_batch(ctx, m, &v, 1, 1, &pred) == CN_OK); /* the batch path resizes alike */
+        double p[3], z[3] = { 0 };
+        add_logits(k ? want_plain : want_aa, 3, z);
+        softmax3(z, p);
+        CHECK_NEAR(pred.probability, fmax(p[0], fmax(p[1], p[2])), 1e-5);
+        char png[512];
+        snprintf(png, sizeof png, "%s/resize.png", dir);
+        float planar[48];
+        for (int ch = 0; ch < 3; ch++)
+            for (int i = 0; i < 16; i++) planar[ch * 16 + i] = (float)px[i * 3 + ch] / 255.0f;
+        CHECK(cn_image_save_png(ctx, png, planar, 3, 4, 4) == CN_OK);
+        CHECK(cn_model_input_file(ctx, m, png, xb) == CN_OK);
+        CHECK(memcmp(x, xb, sizeof x) == 0);
+        cn_model_destroy(m);
+        cn_ctx_destroy(ctx);
+    }
+}
+
 static const test_case cases[] = {
     { "setup", setup },
     { "pixels, float pixels, RGBA, PNG bytes and file: the hand-computed probabilities", test_pixels_bytes_file },
@@ -583,6 +639,7 @@ static const test_case cases[] = {
       test_gray_and_run_folder },
     { "a net whose output is a map loads, but probabilities and classify refuse it", test_map_output_refused },
     { "a batch of 70 equals one image at a time, bit for bit", test_batch },
+    { "the checkpoint's resize key: antialiased inputs worked by hand, bilinear without it", test_resize_from_checkpoint },
     { "four models in four threads: the bits of one alone", test_threads },
     { "teardown", teardown },
 };

@@ -52,6 +52,28 @@ void cn_ctx_destroy(cn_ctx *ctx)
     ctx->alloc.free_fn(ctx->alloc.user, ctx);
 }
 
+void cn_ctx_set_resize(cn_ctx *ctx, cn_resize mode)
+{
+    if (ctx && (mode == CN_RESIZE_BILINEAR || mode == CN_RESIZE_ANTIALIAS)) ctx->resize = mode;
+}
+
+cn_resize cn_ctx_resize(const cn_ctx *ctx) { return ctx ? ctx->resize : CN_RESIZE_BILINEAR; }
+
+const char *cn_resize_name(cn_resize mode)
+{
+    return mode == CN_RESIZE_ANTIALIAS ? "antialias" : mode == CN_RESIZE_BILINEAR ? "bilinear" : NULL;
+}
+
+int cn_resize_parse(const char *name, cn_resize *out)
+{
+    for (int m = CN_RESIZE_BILINEAR; m <= CN_RESIZE_ANTIALIAS; m++)
+        if (name && !strcmp(name, cn_resize_name((cn_resize)m))) {
+            *out = (cn_resize)m;
+            return 1;
+        }
+    return 0;
+}
+
 const char *cn_ctx_message(const cn_ctx *ctx) { return ctx ? ctx->message : ""; }
 cn_status cn_ctx_status(const cn_ctx *ctx) { return ctx ? ctx->status : CN_E_ARG; }
 

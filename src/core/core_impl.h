@@ -14,6 +14,7 @@ struct cn_ctx {
     cn_allocator alloc;
     cn_status status;
     char message[CN_MSG_MAX];
+    cn_resize resize; /* how cn_image_load and the image-folder loaders resize (cn_ctx_set_resize) */
 };
 
 #if defined(__GNUC__)

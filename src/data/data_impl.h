@@ -75,11 +75,13 @@ cn_status cn_pixels_decode(cn_ctx *ctx, const char *path, cn_pixels *out);
 /* The same from size bytes in memory (the fuzz targets); name stands for the path in messages. */
 cn_status cn_pixels_decode_memory(cn_ctx *ctx, const void *data, size_t size, const char *name, cn_pixels *out);
 void cn_pixels_free(cn_ctx *ctx, cn_pixels *px);
-/* out (c, h, w) in [0, 1] <- px resized bilinearly and converted to c (1 or 3) channels. */
-void cn_pixels_to_float(const cn_pixels *px, int64_t c, int64_t h, int64_t w, float *out);
+/* out (c, h, w) in [0, 1] <- px resized by mode and converted to c (1 or 3) channels; fails
+ * only for memory (CN_RESIZE_ANTIALIAS's taps and the image between its two passes). */
+cn_status cn_pixels_resize(cn_ctx *ctx, const cn_pixels *px, cn_resize mode, int64_t c, int64_t h, int64_t w, float *out);
 /* The same from pixels in the caller's memory (8-bit or float samples, 1 to 4 channels, alpha
  * ignored), checked first by cn_image_view_check (what names the call in its messages). */
-void cn_image_view_to_float(const cn_image_view *v, int64_t c, int64_t h, int64_t w, float *out);
+cn_status cn_image_view_resize(cn_ctx *ctx, const cn_image_view *v, cn_resize mode, int64_t c, int64_t h, int64_t w,
+                               float *out);
 cn_status cn_image_view_check(cn_ctx *ctx, const char *what, const cn_image_view *v);
 /* Checks the arguments cn_image_load takes: c 1 or 3, h and w positive, c*h*w floats fit in
  * int64; *values = c*h*w. */

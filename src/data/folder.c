@@ -292,8 +292,9 @@ static cn_status load_folder(cn_ctx *ctx, const char *dir, int64_t c, int64_t h,
                     if (!bad++) snprintf(first_bad, sizeof first_bad, "%s", cn_ctx_message(ctx)), bad_st = st;
                     st = CN_OK;
                 } else {
-                    cn_pixels_to_float(&px, c, h, w, out->images + out->count * per);
+                    st = cn_pixels_resize(ctx, &px, ctx->resize, c, h, w, out->images + out->count * per);
                     cn_pixels_free(ctx, &px);
+                    if (st) goto done;
                 }
                 cn_free(ctx, path);
             }

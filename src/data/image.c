@@ -19,15 +19,19 @@
  *    upright, as a viewer shows them.
  * A file that is not a regular file (a pipe) has no size to check against: only the limits hold.
  *
- * Resizing: bilinear with half-pixel centres, src = (dst + 0.5) * in / out - 0.5 clamped to
- * the edge; that is OpenCV's INTER_LINEAR and PyTorch's interpolate(bilinear,
- * align_corners=False, antialias=False). Shrinking by more than 2x therefore skips pixels
- * (no antialiasing); same-size "resizing" returns the pixels unchanged.
+ * Resizing (cn_resize): CN_RESIZE_BILINEAR is bilinear with half-pixel centres, src = (dst +
+ * 0.5) * in / out - 0.5 clamped to the edge; that is OpenCV's INTER_LINEAR and PyTorch's
+ * interpolate(bilinear, align_corners=False, antialias=False): shrinking by more than 2x skips
+ * pixels, and a fine pattern comes out as moire. CN_RESIZE_ANTIALIAS shrinks with the triangle
+ * filter stretched by the shrink factor (PIL's BILINEAR, which torchvision's Resize uses, and
+ * interpolate(..., antialias=True)), every input pixel weighed; it enlarges as bilinear does.
+ * Same-size "resizing" returns the pixels unchanged either way.
  *
  * setjmp: every object written between setjmp and a longjmp lives in a `decoder` owned by the
  * caller of the function holding the setjmp, so none of them is indeterminate afterwards. */
 #define _POSIX_C_SOURCE 200809L /* stat, fileno, fmemopen */
 #include <errno.h>
+#include <math.h>
 #include <setjmp.h>
 #include <stdio.h>
 #include <string.h>
@@ -551,7 +555,8 @@ static float sample(const cn_image_view *v, const unsigned char *p, int64_t c, i
 
 static int64_t sample_bytes(cn_pixel_format f) { return f == CN_PIXELS_F32 ? (int64_t)sizeof(float) : 1; }
 
-void cn_image_view_to_float(const cn_image_view *v, int64_t c, int64_t h, int64_t w, float *out)
+/* Plain bilinear (CN_RESIZE_BILINEAR): two taps an axis, nothing allocated */
+static void resize_bilinear(const cn_image_view *v, int64_t c, int64_t h, int64_t w, float *out)
 {
     double sy = (double)v->h / (double)h, sx = (double)v->w / (double)w;
     int64_t pixel = v->c * sample_bytes(v->format), stride = v->row_bytes ? v->row_bytes : v->w * pixel;
@@ -575,10 +580,149 @@ void cn_image_view_to_float(const cn_image_view *v, int64_t c, int64_t h, int64_
     }
 }
 
-void cn_pixels_to_float(const cn_pixels *px, int64_t c, int64_t h, int64_t w, float *out)
+/* The taps of one axis resized from n to m samples with antialiasing: output i is the sum over
+ * k < count[i] of w[at[i] + k] * input[first[i] + k]. */
+typedef struct {
+    int64_t *first, *count, *at;
+    float *w;
+} aa_taps;
+
+static void aa_taps_free(cn_ctx *ctx, aa_taps *t)
+{
+    cn_free(ctx, t->first);
+    cn_free(ctx, t->w);
+    memset(t, 0, sizeof *t);
+}
+
+/* PIL's and PyTorch's (_upsample_bilinear2d_aa) weights: the triangle filter centred on output
+ * i's centre in input coordinates, (i + 0.5) * n / m, its support stretched by the shrink
+ * factor when shrinking (1 when enlarging: the plain bilinear taps), the window clipped to the
+ * image and the weights normalised to sum 1. Zero weights at a window's ends are dropped, so a
+ * same-size axis copies its samples exactly. */
+static cn_status aa_taps_make(cn_ctx *ctx, int64_t n, int64_t m, aa_taps *t)
+{
+    memset(t, 0, sizeof *t);
+    double scale = (double)n / (double)m, support = scale >= 1 ? scale : 1, inv = scale >= 1 ? 1 / scale : 1;
+    if (!(t->first = cn_malloc(ctx, (size_t)m * 3 * sizeof(int64_t)))) return CN_E_NOMEM;
+    t->count = t->first + m, t->at = t->count + m;
+    int64_t total = 0;
+    for (int64_t i = 0; i < m; i++) {
+        double centre = scale * ((double)i + 0.5);
+        int64_t lo = (int64_t)(centre - support + 0.5), hi = (int64_t)(centre + support + 0.5);
+        if (lo < 0) lo = 0;
+        if (hi > n) hi = n;
+        t->first[i] = lo, t->count[i] = hi - lo, t->at[i] = total;
+        total += hi - lo;
+    }
+    if (!(t->w = cn_malloc(ctx, (size_t)total * sizeof(float)))) {
+        aa_taps_free(ctx, t);
+        return CN_E_NOMEM;
+    }
+    for (int64_t i = 0; i < m; i++) {
+        double centre = scale * ((double)i + 0.5), sum = 0;
+        float *w = t->w + t->at[i];
+        for (int64_t k = 0; k < t->count[i]; k++) {
+            double d = fabs(((double)(t->first[i] + k) + 0.5 - centre) * inv);
+            w[k] = (float)(d < 1 ? 1 - d : 0);
+            sum += w[k];
+        }
+        for (int64_t k = 0; k < t->count[i]; k++) w[k] = (float)(w[k] / sum); /* sum > 0: a tap lies within 0.5 */
+        while (t->count[i] > 1 && w[t->count[i] - 1] == 0) t->count[i]--;
+        while (t->count[i] > 1 && w[0] == 0) t->first[i]++, t->at[i]++, t->count[i]--, w++;
+    }
+    return CN_OK;
+}
+
+/* CN_RESIZE_ANTIALIAS: one axis, then the other, through a float image between; of the two
+ * orders the one of fewer multiplications (counted from the taps). Either pass is a sum over
+ * the input or over the output, so the cheaper order costs time and memory in proportion to
+ * the larger of the two, whatever their shapes (a 1 x 2^26 image made 224x224 too). */
+static cn_status resize_antialias(cn_ctx *ctx, const cn_image_view *v, int64_t c, int64_t h, int64_t w, float *out)
+{
+    aa_taps ty, tx;
+    float *mid = NULL;
+    double *acc = NULL; /* a row's sums: a shrink by 1000x adds 2000 terms */
+    cn_status st = aa_taps_make(ctx, v->h, h, &ty);
+    if (!st) st = aa_taps_make(ctx, v->w, w, &tx);
+    if (st) {
+        aa_taps_free(ctx, &ty);
+        return st;
+    }
+    int64_t pixel = v->c * sample_bytes(v->format), stride = v->row_bytes ? v->row_bytes : v->w * pixel;
+    const unsigned char *data = v->data;
+    int64_t ny = ty.at[h - 1] + ty.count[h - 1], nx = tx.at[w - 1] + tx.count[w - 1]; /* taps in all */
+    int rows_first = (double)v->h * (double)nx + (double)w * (double)ny <= (double)v->w * (double)ny + (double)h * (double)nx;
+    /* mid: (c, v->h, w) after the rows, (c, h, v->w) after the columns */
+    int64_t mh = rows_first ? v->h : h, mw = rows_first ? w : v->w;
+    if (!(mid = cn_malloc(ctx, (size_t)(c * mh * mw) * sizeof(float))) ||
+        !(acc = cn_malloc(ctx, (size_t)(rows_first ? w : mw) * sizeof(double)))) {
+        st = CN_E_NOMEM;
+        goto done;
+    }
+    if (rows_first) {
+        for (int64_t y = 0; y < v->h; y++) {
+            const unsigned char *row = data + y * stride;
+            for (int64_t x = 0; x < w; x++) {
+                const float *wt = tx.w + tx.at[x];
+                const unsigned char *p = row + tx.first[x] * pixel;
+                for (int64_t ch = 0; ch < c; ch++) {
+                    double sum = 0;
+                    for (int64_t k = 0; k < tx.count[x]; k++) sum += wt[k] * sample(v, p + k * pixel, c, ch);
+                    mid[(ch * mh + y) * mw + x] = (float)sum;
+                }
+            }
+        }
+        for (int64_t ch = 0; ch < c; ch++)
+            for (int64_t y = 0; y < h; y++) {
+                const float *wt = ty.w + ty.at[y], *src = mid + (ch * mh + ty.first[y]) * mw;
+                for (int64_t x = 0; x < w; x++) acc[x] = 0;
+                for (int64_t k = 0; k < ty.count[y]; k++)
+                    for (int64_t x = 0; x < w; x++) acc[x] += wt[k] * src[k * mw + x];
+                for (int64_t x = 0; x < w; x++) out[(ch * h + y) * w + x] = (float)acc[x];
+            }
+    } else {
+        for (int64_t y = 0; y < h; y++) {
+            const float *wt = ty.w + ty.at[y];
+            for (int64_t ch = 0; ch < c; ch++) {
+                for (int64_t x = 0; x < mw; x++) acc[x] = 0;
+                for (int64_t k = 0; k < ty.count[y]; k++) {
+                    const unsigned char *row = data + (ty.first[y] + k) * stride;
+                    for (int64_t x = 0; x < mw; x++) acc[x] += wt[k] * sample(v, row + x * pixel, c, ch);
+                }
+                for (int64_t x = 0; x < mw; x++) mid[(ch * mh + y) * mw + x] = (float)acc[x];
+            }
+        }
+        for (int64_t ch = 0; ch < c; ch++)
+            for (int64_t y = 0; y < h; y++) {
+                const float *src = mid + (ch * mh + y) * mw;
+                for (int64_t x = 0; x < w; x++) {
+                    const float *wt = tx.w + tx.at[x], *p = src + tx.first[x];
+                    double sum = 0;
+                    for (int64_t k = 0; k < tx.count[x]; k++) sum += wt[k] * p[k];
+                    out[(ch * h + y) * w + x] = (float)sum;
+                }
+            }
+    }
+done:
+    cn_free(ctx, acc);
+    cn_free(ctx, mid);
+    aa_taps_free(ctx, &ty);
+    aa_taps_free(ctx, &tx);
+    return st;
+}
+
+cn_status cn_image_view_resize(cn_ctx *ctx, const cn_image_view *v, cn_resize mode, int64_t c, int64_t h, int64_t w,
+                               float *out)
+{
+    if (mode == CN_RESIZE_ANTIALIAS && (v->h != h || v->w != w)) return resize_antialias(ctx, v, c, h, w, out);
+    resize_bilinear(v, c, h, w, out); /* same size: the pixels themselves either way */
+    return CN_OK;
+}
+
+cn_status cn_pixels_resize(cn_ctx *ctx, const cn_pixels *px, cn_resize mode, int64_t c, int64_t h, int64_t w, float *out)
 {
     cn_image_view v = { .data = px->data, .h = px->h, .w = px->w, .c = px->channels, .format = CN_PIXELS_U8 };
-    cn_image_view_to_float(&v, c, h, w, out);
+    return cn_image_view_resize(ctx, &v, mode, c, h, w, out);
 }
 
 cn_status cn_image_view_check(cn_ctx *ctx, const char *what, const cn_image_view *v)
@@ -624,9 +768,9 @@ cn_status cn_image_load(cn_ctx *ctx, const char *path, int64_t c, int64_t h, int
     if (st) return st;
     cn_pixels px;
     if ((st = cn_pixels_decode(ctx, path, &px))) return st;
-    cn_pixels_to_float(&px, c, h, w, out);
+    st = cn_pixels_resize(ctx, &px, ctx->resize, c, h, w, out);
     cn_pixels_free(ctx, &px);
-    return CN_OK;
+    return st;
 }
 
 cn_status cn_image_info(cn_ctx *ctx, const char *path, int64_t *c, int64_t *h, int64_t *w)

@@ -124,12 +124,14 @@ static void normalise(const cn_model *m, float *x)
     for (int64_t j = 0; j < m->c * hw; j++) x[j] = (x[j] - m->mean[j / hw]) / m->std[j / hw];
 }
 
-/* x <- the decoded image px made the net's input (resized, converted, normalised); px freed */
-static void input_of_pixels(cn_ctx *ctx, const cn_model *m, cn_pixels *px, float *x)
+/* x <- the decoded image px made the net's input (resized as the net was trained, converted,
+ * normalised); px freed */
+static cn_status input_of_pixels(cn_ctx *ctx, const cn_model *m, cn_pixels *px, float *x)
 {
-    cn_pixels_to_float(px, m->c, m->h, m->w, x);
+    cn_status st = cn_pixels_resize(ctx, px, cn_checkpoint_resize(m->ck), m->c, m->h, m->w, x);
     cn_pixels_free(ctx, px);
-    normalise(m, x);
+    if (!st) normalise(m, x);
+    return st;
 }
 
 cn_status cn_model_input_file(cn_ctx *ctx, const cn_model *m, const char *path, float *x)
@@ -153,8 +155,7 @@ cn_status cn_model_input_file_info(cn_ctx *ctx, const cn_model *m, const char *p
     if (c) *c = px.channels;
     if (h) *h = px.h;
     if (w) *w = px.w;
-    input_of_pixels(ctx, m, &px, x);
-    return CN_OK;
+    return input_of_pixels(ctx, m, &px, x);
 }
 
 cn_status cn_model_input_encoded(cn_ctx *ctx, const cn_model *m, const void *data, size_t size, const char *name,
@@ -165,8 +166,7 @@ cn_status cn_model_input_encoded(cn_ctx *ctx, const cn_model *m, const void *dat
     cn_pixels px;
     cn_status st = cn_pixels_decode_memory(ctx, data, size, name ? name : "image", &px);
     if (st) return st;
-    input_of_pixels(ctx, m, &px, x);
-    return CN_OK;
+    return input_of_pixels(ctx, m, &px, x);
 }
 
 cn_status cn_model_input_pixels(cn_ctx *ctx, const cn_model *m, const cn_image_view *img, float *x)
@@ -174,10 +174,9 @@ cn_status cn_model_input_pixels(cn_ctx *ctx, const cn_model *m, const cn_image_v
     if (!ctx) return CN_E_ARG;
     if (!m || !x) return cn_fail(ctx, CN_E_ARG, "cn_model_input_pixels: NULL argument");
     cn_status st = cn_image_view_check(ctx, "cn_model_input_pixels", img);
-    if (st) return st;
-    cn_image_view_to_float(img, m->c, m->h, m->w, x);
-    normalise(m, x);
-    return CN_OK;
+    if (!st) st = cn_image_view_resize(ctx, img, cn_checkpoint_resize(m->ck), m->c, m->h, m->w, x);
+    if (!st) normalise(m, x);
+    return st;
 }
 
 cn_status cn_model_set_tta(cn_ctx *ctx, cn_model *m, cn_tta tta)
@@ -326,10 +325,9 @@ cn_status cn_model_classify_batch(cn_ctx *ctx, cn_model *m, const cn_image_view 
         for (int64_t i = 0; !st && i < count; i++) {
             char what[64];
             snprintf(what, sizeof what, "image %lld", (long long)(at + i));
-            if (!(st = cn_image_view_check(ctx, what, &imgs[at + i]))) {
-                cn_image_view_to_float(&imgs[at + i], m->c, m->h, m->w, x + i * chw);
+            if (!(st = cn_image_view_check(ctx, what, &imgs[at + i])) &&
+                !(st = cn_image_view_resize(ctx, &imgs[at + i], cn_checkpoint_resize(m->ck), m->c, m->h, m->w, x + i * chw)))
                 normalise(m, x + i * chw);
-            }
         }
         if (!st) st = cn_model_probabilities(ctx, m, x, count, probs);
         for (int64_t i = 0; !st && i < count; i++) cn_model_top(m, probs + i * m->classes, k, out + (at + i) * k);

@@ -278,6 +278,9 @@ static cn_status check_train_meta(cn_ctx *ctx, const cn_checkpoint *ck)
             return bad(ctx, CN_E_FORMAT, path, "metadata class_names has %lld names for %lld classes", (long long)lines,
                        (long long)want);
     }
+    cn_resize mode;
+    if ((v = cn_checkpoint_meta(ck, "resize")) && !cn_resize_parse(v, &mode))
+        return bad(ctx, CN_E_FORMAT, path, "metadata resize is '%.40s', not bilinear or antialias", v);
     if ((v = cn_checkpoint_meta(ck, "monitor")) && strcmp(v, "accuracy") && strcmp(v, "loss"))
         return bad(ctx, CN_E_FORMAT, path, "metadata monitor is '%.40s', not accuracy or loss", v);
     if ((v = cn_checkpoint_meta(ck, "data")) && !printable(v, 0))
@@ -285,6 +288,13 @@ static cn_status check_train_meta(cn_ctx *ctx, const cn_checkpoint *ck)
     if ((v = cn_checkpoint_meta(ck, "test_data")) && !printable(v, 0))
         return bad(ctx, CN_E_FORMAT, path, "metadata test_data holds a control character");
     return CN_OK;
+}
+
+cn_resize cn_checkpoint_resize(const cn_checkpoint *ck)
+{
+    cn_resize mode = CN_RESIZE_BILINEAR; /* no key: written before convnet stored it */
+    if (ck) cn_resize_parse(cn_checkpoint_meta(ck, "resize"), &mode); /* checked when read */
+    return mode;
 }
 
 cn_status cn_checkpoint_norm(cn_ctx *ctx, const cn_checkpoint *ck, float mean[4], float std[4])

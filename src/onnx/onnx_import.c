@@ -1044,13 +1044,13 @@ static cn_status fill(cn_onnx_in *in, cn_net *net)
 
 static cn_status collect_meta(cn_onnx_in *in, cn_onnx_imported *out)
 {
-    static const char *const keep[] = { "norm_mean", "norm_std", "class_names" };
+    static const char *const keep[] = { "norm_mean", "norm_std", "class_names", "resize" };
     const Onnx__ModelProto *m = in->model;
-    out->meta = cn_calloc(in->ctx, 3, sizeof *out->meta);
+    out->meta = cn_calloc(in->ctx, 4, sizeof *out->meta);
     if (!out->meta) return CN_E_NOMEM;
     for (size_t k = 0; k < m->n_metadata_props; k++) {
         const Onnx__StringStringEntryProto *p = m->metadata_props[k];
-        for (int j = 0; j < 3 && p->key && p->value; j++) {
+        for (int j = 0; j < 4 && p->key && p->value; j++) {
             /* class_names: a name a line, as checkpoints keep them */
             if (strcmp(p->key, keep[j]) || strlen(p->value) > 65536 ||
                 !(j == 2 ? cn_text_printable_lines(p->value) : cn_text_printable(p->value)))
