@@ -121,7 +121,7 @@ check "train --init-from the imported run: a new head of 3 classes, 1 epoch" \
 # convnet's own export imported back: the normalisation and class names come with it
 check "export of a trained run, imported back" \
     "'$CN' export '$T/tuned' -o '$T/rt.onnx' && '$CN' import '$T/rt.onnx' -o '$T/rt' | grep -qx 'class names: blue, green, red'"
-check "the imported run's norm_mean, norm_std and class_names are the trained run's" \
+check "the imported run's norm_mean, norm_std, class_names and resize are the trained run's" \
     "$PY - '$T/tuned/model.safetensors' '$T/rt/model.safetensors' <<'PYEOF'
 import json, struct, sys
 def meta(f):
@@ -129,10 +129,11 @@ def meta(f):
     return json.loads(b[8:8 + struct.unpack('<Q', b[:8])[0]])['__metadata__']
 a, b = meta(sys.argv[1]), meta(sys.argv[2])
 assert a['class_names'] == 'blue\\ngreen\\nred', a['class_names']
-for k in ('norm_mean', 'norm_std', 'class_names'):
+assert a['resize'] == 'antialias', a.get('resize')
+for k in ('norm_mean', 'norm_std', 'class_names', 'resize'):
     assert a[k] == b[k], (k, a[k], b[k])
 PYEOF"
-check "the exported model's norm_mean and norm_std: a value per input channel (3), the checkpoint's" \
+check "the exported model's norm_mean and norm_std: a value per input channel (3), the checkpoint's; its resize" \
     "$PY - '$T/rt.onnx' '$T/tuned/model.safetensors' <<'PYEOF'
 import json, onnx, struct, sys
 m = {p.key: p.value for p in onnx.load(sys.argv[1]).metadata_props}
@@ -140,6 +141,7 @@ b = open(sys.argv[2], 'rb').read()
 c = json.loads(b[8:8 + struct.unpack('<Q', b[:8])[0]])['__metadata__']
 for k in ('norm_mean', 'norm_std'):
     assert m[k].split(',') == c[k].split(',')[:3], (k, m[k], c[k])
+assert m['resize'] == c['resize'] == 'antialias', (m['resize'], c['resize'])
 PYEOF"
 # $WITH_META IN OUT KEY VALUE...: the ONNX model IN with those metadata values (Python's escapes:
 # \n a new line, \x1b an escape), as OUT
@@ -188,6 +190,19 @@ b = open(sys.argv[1], 'rb').read()
 m = json.loads(b[8:8 + struct.unpack('<Q', b[:8])[0]])['__metadata__']
 assert 'class_names' not in m and m['norm_std'] == '1,1,1,1', m
 \" '$T/badmeta/model.safetensors'"
+# resize: the metadata's, --resize over it, antialias where a model has none (PyTorch's) or a bad one
+check "import's resize: the model's (bilinear), --resize's (antialias), a bad one's note, a PyTorch model's antialias" \
+    "$WITH_META '$T/rt.onnx' '$T/bil.onnx' resize bilinear && '$CN' import '$T/bil.onnx' -o '$T/bil' >/dev/null &&
+'$CN' import '$T/bil.onnx' -o '$T/bil2' --resize antialias >/dev/null &&
+$WITH_META '$T/rt.onnx' '$T/bic.onnx' resize bicubic && '$CN' import '$T/bic.onnx' -o '$T/bic' 2>'$T/err' >/dev/null &&
+grep -q 'resize metadata is not bilinear or antialias: ignored' '$T/err' && $PY - '$T' '$R' <<'PYEOF'
+import json, struct, sys
+def meta(f):
+    b = open(f + '/model.safetensors', 'rb').read()
+    return json.loads(b[8:8 + struct.unpack('<Q', b[:8])[0]])['__metadata__']
+got = [meta(sys.argv[1] + '/' + r)['resize'] for r in ('bil', 'bil2', 'bic')] + [meta(sys.argv[2])['resize']]
+assert got == ['bilinear', 'antialias', 'antialias', 'antialias'], got
+PYEOF"
 check "class names with a control character (an escape code): left out, and the import says it has none" \
     "$WITH_META '$T/rt.onnx' '$T/esc.onnx' class_names 'blue\\x1b[2J\\ngreen\\nred' &&
 '$CN' import '$T/esc.onnx' -o '$T/esc' | grep -qx 'class names: none (predict names classes by number)'"
