@@ -45,6 +45,7 @@ typedef struct {
     int follower;       /* a process other than the job's first: it trains, and writes and says nothing */
     int threads_given;  /* --threads N */
     int resize;         /* --resize: cn_resize (default antialias); a resumed run keeps its checkpoint's */
+    char resumed_note[600]; /* --resume: what becomes of the run, said once its data is found fit */
 } train_opts;
 
 /* the settings before any option: cn_train_defaults, one seed, antialiased resizing */
@@ -585,6 +586,22 @@ static int resumed_classes_same(const cn_checkpoint *ck, const cn_dataset *ds, c
                      cli_data_dir(data), now, then);
 }
 
+/* Before a resumed run goes on: what kept_settings found, and a training half that is no longer
+ * the one the run began on (images added or removed: the held-out validation images and the
+ * batches are drawn anew from what is there, so the run is no longer the one it was) */
+static void say_resumed(const train_opts *o, const cn_checkpoint *ck, const cn_dataset *ds)
+{
+    if (o->follower) return;
+    fputs(o->resumed_note, stderr);
+    const char *was = ck ? cn_checkpoint_meta(ck, "train_images") : NULL;
+    char name[4300], esc[4400];
+    if (was && strtoll(was, NULL, 10) != ds->count)
+        fprintf(stderr, "convnet train: note: %s now holds %lld training images; the run began on %s (the held-out "
+                        "images, if any, and the batches are drawn from what is there now)\n",
+                cn_text_escape(cli_data_name(o->data, CLI_HALF_TRAIN, name, sizeof name), esc, sizeof esc),
+                (long long)ds->count, was);
+}
+
 static int train_once(cn_ctx *ctx, train_opts *o, const char *out, uint64_t seed, char *args, progress_state *ps,
                       double test_acc[2])
 {
@@ -611,15 +628,18 @@ static int train_once(cn_ctx *ctx, train_opts *o, const char *out, uint64_t seed
         (o->from_checkpoint && (rc = resumed_classes_same(ck, &ds, o->data))) || (rc = fit_classes(ctx, o, &ds, &net)) || (rc = freeze_layers(ctx, o, net)) || (rc = cli_use_device(ctx, net, &o->dev)) ||
         (rc = show_init(ctx, o, init, net, seed)))
         goto done;
+    if (o->resume) say_resumed(o, o->from_checkpoint ? ck : NULL, &ds);
     say_data(o, &ds, &val, &test);
     say_output(ctx, o, net);
     say_parallel(ctx, o, net, o->cfg.batch);
     cn_train_config cfg = o->cfg;
     /* the settings as given, and this run's own seed (--seeds runs several) */
-    char seed_text[32];
+    char seed_text[32], count_text[32];
     snprintf(seed_text, sizeof seed_text, "%llu", (unsigned long long)seed);
-    cn_kv meta[5] = { { "train_args", args }, { "seed", seed_text }, { "data", cli_data_dir(o->data) },
-                      { "resize", cn_resize_name(resize) }, { "test_data", o->test ? cli_data_dir(o->test) : "" } };
+    snprintf(count_text, sizeof count_text, "%lld", (long long)ds.count);
+    cn_kv meta[6] = { { "train_args", args }, { "seed", seed_text }, { "data", cli_data_dir(o->data) },
+                      { "resize", cn_resize_name(resize) }, { "train_images", count_text },
+                      { "test_data", o->test ? cli_data_dir(o->test) : "" } };
     cfg.seed = seed;
     cfg.out_dir = o->follower ? NULL : out;
     cfg.parallel = o->par;
@@ -627,7 +647,7 @@ static int train_once(cn_ctx *ctx, train_opts *o, const char *out, uint64_t seed
     cfg.init_from = init;
     cfg.val = val.count ? &val : NULL;
     cfg.meta = meta;
-    cfg.n_meta = o->test ? 5 : 4;
+    cfg.n_meta = o->test ? 6 : 5;
     cfg.progress = on_progress;
     cfg.user = ps;
     ps->header = 0;
@@ -750,20 +770,22 @@ static char *with_epochs(const char *saved, int64_t epochs)
 
 /* The settings kept from here on: as saved, or with --epochs N (a longer or shorter run, never
  * shorter than the epochs done; said so), so that later resumes continue the same run. */
-static int kept_settings(const train_opts *o, const char *saved, int64_t done, int64_t old_epochs, char **args)
+static int kept_settings(train_opts *o, const char *saved, int64_t done, int64_t old_epochs, char **args)
 {
+    char *note = o->resumed_note;
+    size_t cap = sizeof o->resumed_note;
     if (!o->epochs_given && done >= old_epochs && old_epochs > 0) /* else the result comes again unexplained */
-        fprintf(stderr, "convnet train: %s: %lld of %lld epochs done already (--epochs N trains it further); its "
-                        "result again:\n", o->resume, (long long)done, (long long)old_epochs);
+        snprintf(note, cap, "convnet train: %s: %lld of %lld epochs done already (--epochs N trains it further); its "
+                            "result again:\n", o->resume, (long long)done, (long long)old_epochs);
     if (!o->epochs_given) return (*args = strdup(saved)) ? 0 : cli_error("out of memory");
     if (o->epochs_given < done)
         return cli_usage_error("train", "%s has trained %lld epochs already: --epochs must be at least that", o->resume,
                                (long long)done);
     if (!(*args = with_epochs(saved, o->epochs_given))) return cli_error("out of memory");
     if (o->epochs_given != old_epochs)
-        fprintf(stderr, "convnet train: %s: %lld of %lld epochs done; the run now has %lld, and its learning-rate "
-                        "schedule is planned again for them\n", o->resume, (long long)done, (long long)old_epochs,
-                (long long)o->epochs_given);
+        snprintf(note, cap, "convnet train: %s: %lld of %lld epochs done; the run now has %lld, and its learning-rate "
+                            "schedule is planned again for them\n", o->resume, (long long)done, (long long)old_epochs,
+                 (long long)o->epochs_given);
     return 0;
 }
 

@@ -365,6 +365,15 @@ mv "$T/renamed/red" "$T/renamed/scarlet"
 "$CN" train --resume "$T/ren" --epochs 2 >/dev/null 2>"$T/ren.err"
 check "resume after a class folder was renamed: refused (exit 1), the classes then and now named, nothing trained" \
     "[ $? -eq 1 ] && grep -qF \"renamed: its classes are now 'blue', 'green', 'scarlet'; the run was started on 'blue', 'green', 'red': --resume goes on with the classes it began with\" '$T/ren.err' && cmp -s '$T/ren/last.safetensors' '$T/ren.before'"
+check "... and it did not say the run now has 2 epochs (it has not)" "! grep -q 'the run now has' '$T/ren.err'"
+# resumed on a training half that gained an image: said, and the run goes on; the next resume is quiet
+mv "$T/renamed/scarlet" "$T/renamed/red"
+cp "$T/renamed/red/$(ls "$T/renamed/red" | head -1)" "$T/renamed/red/one-more.png"
+"$CN" train --resume "$T/ren" --epochs 2 --quiet >/dev/null 2>"$T/ren.err"
+check "resume after an image was added: goes on, the counts then and now said" \
+    "[ $? -eq 0 ] && grep -q 'the run now has 2' '$T/ren.err' && grep -q \"note: $T/renamed (all of it) now holds $(find "$T/renamed" -name '*.png' | wc -l) training images; the run began on $(($(find "$T/renamed" -name '*.png' | wc -l) - 1))\" '$T/ren.err'"
+"$CN" train --resume "$T/ren" --epochs 3 --quiet >/dev/null 2>"$T/ren.err"
+check "... and the next resume, on the same images, says nothing of them" "[ $? -eq 0 ] && ! grep -q 'training images' '$T/ren.err'"
 
 
 # predict FOLDER lists it as a class folder is listed: nested folders in ImageFolder's order

@@ -249,7 +249,7 @@ static cn_status check_train_meta(cn_ctx *ctx, const cn_checkpoint *ck)
     } counts[] = {
         { "epoch", "a whole number", ok_count },   { "step", "a whole number", ok_count },
         { "best_epoch", "a whole number", ok_count }, { "seed", "a whole number", ok_count },
-        { "classes", "a whole number", ok_count },
+        { "classes", "a whole number", ok_count }, { "train_images", "a whole number", ok_count },
         { "data_rng", "64 hex digits, not all zero", ok_rng }, { "net_rng", "64 hex digits, not all zero", ok_rng },
         { "val_acc", "nan or a number in [-1, 1]", ok_fraction },
         { "best_val_acc", "nan or a number in [-1, 1]", ok_fraction },
