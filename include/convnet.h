@@ -693,7 +693,7 @@ cn_status cn_conv_out_size(cn_ctx *ctx, int64_t in, int64_t k, int64_t stride, i
  * "meta_crc32" (CRC-32 of every other entry but the crc32.*, in key order, as key NUL value NUL),
  * and "optimizer"/"optimizer_steps" when optimizer state is saved; callers add their own keys.
  * Files of format "convnet-1" (no meta_crc32) are still read. Reading checks the values of the
- * keys convnet train writes (epoch, step, seed, classes, class_names, norm_mean, norm_std,
+ * keys convnet train writes (epoch, step, seed, classes, train_images, class_names, norm_mean, norm_std,
  * resize, the RNG states, ...) and that every restored value is finite, naming the key or tensor. */
 
 typedef struct cn_kv {
