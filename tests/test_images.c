@@ -1037,7 +1037,7 @@ static void test_check_folder(void)
     CHECK_INT(count_lines(r.problems), 4);
     CHECK_CONTAINS(r.problems, "chk/a/3.png: not a PNG or JPEG image (the file is empty)\n");
     CHECK_CONTAINS(r.problems, "chk/b/dup16.png: same pixels as ");
-    CHECK_CONTAINS(r.problems, "chk/a/1.png\n");
+    CHECK_CONTAINS(r.problems, "chk/a/1.png (one image in two classes, 'a' and 'b')\n"); /* a label conflict */
     CHECK_CONTAINS(r.problems, "chk/b/trunc.png: truncated or corrupt PNG: ");
     CHECK_CONTAINS(r.problems, "chk/b/words.txt: not a PNG or JPEG image\n");
     CHECK_INT(r.layout, CN_DATA_FOLDER);
@@ -1369,11 +1369,11 @@ static void test_check_halves(void)
     CHECK_INT(count_lines(r.problems), 7);
     CHECK_CONTAINS(r.problems, "h/val/b: no images in this class folder\n");
     CHECK_CONTAINS(r.problems, "h/val/c/6b.png: same pixels as ");
-    CHECK_CONTAINS(r.problems, "h/val/c/6.png\n");
+    CHECK_CONTAINS(r.problems, "h/val/c/6.png\n"); /* same class: a duplicate, no more */
     CHECK_CONTAINS(r.problems, "h/test/a/7.png: same pixels as ");
     CHECK_CONTAINS(r.problems, "h/train/a/2.png (in both train/ and test/: leakage)\n");
     CHECK_CONTAINS(r.problems, "h/test/b/8.png: same pixels as ");
-    CHECK_CONTAINS(r.problems, "h/val/a/5.png (in both val/ and test/: leakage)\n");
+    CHECK_CONTAINS(r.problems, "h/val/a/5.png (one image in two classes, 'a' and 'b'; in both val/ and test/: leakage)\n");
     CHECK_CONTAINS(r.problems, "h/test: no class folder 'c' (train/ and val/ have one)\n");
     CHECK_CONTAINS(r.problems, "h/train: no class folder 'd' (test/ has one)\n");
     CHECK_CONTAINS(r.problems, "h/val: no class folder 'd' (test/ has one)\n");

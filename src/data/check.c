@@ -36,8 +36,10 @@ typedef struct checker {
     uint64_t *hashes;
     int64_t *items;
     int64_t slots, used;
-    /* image folders: the path of every file seen, by item, over all the halves */
+    /* image folders: the path of every file seen, by item, over all the halves, and its class
+     * (the name, the report's copy) */
     char **paths;
+    const char **item_class;
     int64_t n_paths, paths_cap;
     /* halves: the first item of each half begun so far, and the half's name for messages */
     int64_t first[3];
@@ -349,12 +351,15 @@ static cn_status check_folder(checker *k, const char *dir, cn_names *classes, in
             if (k->n_paths == k->paths_cap) {
                 int64_t next = k->paths_cap ? 2 * k->paths_cap : 256;
                 char **p = cn_realloc(ctx, k->paths, (size_t)next * sizeof *p);
-                if (!p) {
+                if (p) k->paths = p;
+                const char **q = p ? cn_realloc(ctx, k->item_class, (size_t)next * sizeof *q) : NULL;
+                if (!q) {
                     st = CN_E_NOMEM;
                     goto done;
                 }
-                k->paths = p, k->paths_cap = next;
+                k->item_class = q, k->paths_cap = next;
             }
+            k->item_class[k->n_paths] = out->class_names[c];
             char *path = k->paths[k->n_paths] = cn_path_join(ctx, cls, files.names[i]);
             if (!path) {
                 st = CN_E_NOMEM;
@@ -382,11 +387,15 @@ static cn_status check_folder(checker *k, const char *dir, cn_names *classes, in
             }
             if (e >= 0) {
                 int he = count_duplicate(k, out, item, e);
-                if (he < 0)
-                    problem(k, "%s: same pixels as %s", path, k->paths[e]);
-                else
-                    problem(k, "%s: same pixels as %s (in both %s/ and %s/: leakage)", path, k->paths[e],
-                            k->half_label[he], k->half_label[k->n_begun - 1]);
+                char why[700] = "", esc[2][256];
+                if (strcmp(k->item_class[e], out->class_names[c])) /* one image, two labels */
+                    snprintf(why, sizeof why, "one image in two classes, '%s' and '%s'",
+                             cn_text_escape(k->item_class[e], esc[0], sizeof esc[0]),
+                             cn_text_escape(out->class_names[c], esc[1], sizeof esc[1]));
+                if (he >= 0)
+                    snprintf(why + strlen(why), sizeof why - strlen(why), "%sin both %s/ and %s/: leakage",
+                             why[0] ? "; " : "", k->half_label[he], k->half_label[k->n_begun - 1]);
+                problem(k, "%s: same pixels as %s%s%s%s", path, k->paths[e], why[0] ? " (" : "", why, why[0] ? ")" : "");
             }
         }
         cn_names_free(ctx, &files);
@@ -697,6 +706,7 @@ done:
     cn_names_free(ctx, &cls);
     for (int64_t i = 0; i < k.n_paths; i++) cn_free(ctx, k.paths[i]);
     cn_free(ctx, k.paths);
+    cn_free(ctx, k.item_class);
     cn_free(ctx, k.text);
     cn_free(ctx, k.hashes);
     cn_free(ctx, k.items);
