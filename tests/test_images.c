@@ -513,6 +513,8 @@ static void test_errors(void)
         { "a.avif", "\0\0\0\x1c" "ftypavif\0\0\0\0", "not a PNG or JPEG image but AVIF" },
         { "a.gif", "GIF89a\x08\0\x08\0\0\0", "not a PNG or JPEG image but GIF" },
         { "a.tif", "II*\0\x08\0\0\0\0\0\0\0", "not a PNG or JPEG image but TIFF" },
+        { "a.bmp", "BM\x46\0\0\0\0\0\0\0\x36\0", "not a PNG or JPEG image but BMP" },
+        { "bmw.txt", "BMW is a car", "not a PNG or JPEG image" },
         { "a.mp4", "\0\0\0\x18" "ftypisom\0\0\0\0", "not a PNG or JPEG image" },
     };
     for (size_t i = 0; i < sizeof others / sizeof others[0]; i++) {
@@ -520,6 +522,8 @@ static void test_errors(void)
         expect_load_error(at(others[i].name), CN_E_FORMAT, others[i].said);
     }
     CHECK(strstr(cn_ctx_message(ctx), " but ") == NULL); /* an MP4 is not named */
+    expect_load_error(at("bmw.txt"), CN_E_FORMAT, "not a PNG or JPEG image");
+    CHECK(strstr(cn_ctx_message(ctx), " but ") == NULL); /* nor text that starts "BM" */
 
     /* a 32x32 PNG of noise (so it does not compress away), cut in half */
     float noise[32 * 32];

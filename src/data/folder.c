@@ -54,7 +54,10 @@ cn_file_kind cn_file_kind_of(const unsigned char *b, size_t n)
     }
     if (n >= 12 && !memcmp(b, "RIFF", 4) && !memcmp(b + 8, "WEBP", 4)) return CN_FILE_WEBP;
     if (n >= 4 && !memcmp(b, "GIF8", 4)) return CN_FILE_GIF;
-    if (n >= 2 && !memcmp(b, "BM", 2)) return CN_FILE_BMP;
+    /* BMP: "BM", the file's size, 4 reserved bytes (0), the pixels' offset (past the 14 + 12 bytes
+     * of the smallest headers): not any text that starts "BM" */
+    if (n >= 12 && !memcmp(b, "BM", 2) && !memcmp(b + 6, "\0\0\0\0", 4) && b[10] + 256 * b[11] >= 26)
+        return CN_FILE_BMP;
     if (n >= 4 && (!memcmp(b, "II*\0", 4) || !memcmp(b, "MM\0*", 4))) return CN_FILE_TIFF;
     return CN_FILE_OTHER;
 }
