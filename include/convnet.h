@@ -495,7 +495,9 @@ cn_status cn_grid_size(cn_ctx *ctx, const cn_grid *g, int64_t *height, int64_t *
 cn_status cn_grid_draw(cn_ctx *ctx, const cn_grid *g, const float *maps, float *out);
 
 /* An image folder with one sub-folder per class (sorted by name: class 0, 1, ...), every PNG or
- * JPEG in them converted as cn_image_load does. */
+ * JPEG in them converted as cn_image_load does: on the kernels' threads (cn_set_threads) where
+ * the context allocates with the C library's malloc (a caller's allocator need not be
+ * thread-safe: one thread then), the same floats on any number. */
 cn_status cn_dataset_load_folder(cn_ctx *ctx, const char *dir, int64_t c, int64_t h, int64_t w, cn_dataset *out);
 /* The same folder without decoding it: its classes, labels and files (cn_dataset.paths), each
  * image decoded when a batch takes it (cn_make_batch_rows), so that a process of a data-parallel

@@ -967,10 +967,21 @@ static void test_folder(void)
     cn_dataset_free(ctx, &ds);
     cn_dataset_free(ctx, NULL);
 
-    /* RGB output of the same folder */
-    CHECK(cn_dataset_load_folder(ctx, at("f"), 3, 2, 2, &ds) == CN_OK);
-    CHECK_INT(ds.count * ds.c * ds.h * ds.w, 6 * 12);
-    cn_dataset_free(ctx, &ds);
+    /* RGB output of the same folder, decoded on 1, 2 and 3 threads (as many as files, and
+     * fewer; antialiased): the same floats */
+    int was = cn_set_threads(0); /* 0: no change, the count returned */
+    float rgb[6 * 12];
+    cn_ctx_set_resize(ctx, CN_RESIZE_ANTIALIAS);
+    for (int t = 1; t <= 3; t++) {
+        cn_set_threads(t);
+        CHECK(cn_dataset_load_folder(ctx, at("f"), 3, 2, 2, &ds) == CN_OK);
+        CHECK_INT(ds.count * ds.c * ds.h * ds.w, 6 * 12);
+        if (ds.images && t == 1) memcpy(rgb, ds.images, sizeof rgb);
+        if (ds.images) CHECK(memcmp(rgb, ds.images, sizeof rgb) == 0);
+        cn_dataset_free(ctx, &ds);
+    }
+    cn_ctx_set_resize(ctx, CN_RESIZE_BILINEAR);
+    cn_set_threads(was);
 
     /* failures name the folder or the file */
     mkdir_at("flat");
@@ -987,13 +998,18 @@ static void test_folder(void)
     CHECK_CONTAINS(cn_ctx_message(ctx), "f/bee/notes.txt: not a PNG or JPEG image (convnet data check ");
     CHECK_CONTAINS(cn_ctx_message(ctx), "f lists every file it cannot read)");
     CHECK(ds.images == NULL && ds.class_names == NULL && ds.classes == 0);
-    /* three bad files: the first named, the others counted, all tried */
+    /* three bad files: the first in order named, the others counted, all tried (on 1 to 3
+     * threads, whichever thread meets which file first) */
     write_bytes(at("f/Zebra/y.webp"), "RIFF\x24\0\0\0WEBPVP8 ", 16);
     write_bytes(at("f/ant/cut.png"), "\x89PNG", 4);
-    CHECK(cn_dataset_load_folder(ctx, at("f"), 1, 4, 4, &ds) == CN_E_FORMAT);
-    CHECK_CONTAINS(cn_ctx_message(ctx), "f/Zebra/y.webp: not a PNG or JPEG image but WebP: convert it to JPEG or PNG; "
-                                        "and 2 more files that cannot be read (convnet data check ");
-    CHECK(ds.images == NULL && ds.class_names == NULL && ds.classes == 0);
+    for (int t = 1; t <= 3; t++) {
+        cn_set_threads(t);
+        CHECK(cn_dataset_load_folder(ctx, at("f"), 1, 4, 4, &ds) == CN_E_FORMAT);
+        CHECK_CONTAINS(cn_ctx_message(ctx), "f/Zebra/y.webp: not a PNG or JPEG image but WebP: convert it to JPEG or PNG; "
+                                            "and 2 more files that cannot be read (convnet data check ");
+        CHECK(ds.images == NULL && ds.class_names == NULL && ds.classes == 0);
+    }
+    cn_set_threads(was);
     CHECK(unlink(at("f/bee/notes.txt")) == 0 && unlink(at("f/Zebra/y.webp")) == 0 && unlink(at("f/ant/cut.png")) == 0);
     CHECK(cn_dataset_load_folder(ctx, at("nope"), 1, 4, 4, &ds) == CN_E_IO);
     CHECK_CONTAINS(cn_ctx_message(ctx), "nope: cannot open folder");

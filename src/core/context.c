@@ -46,6 +46,8 @@ cn_status cn_ctx_create(const cn_allocator *alloc, cn_ctx **out)
     return CN_OK;
 }
 
+int cn_ctx_alloc_is_libc(const cn_ctx *ctx) { return ctx->alloc.malloc_fn == libc_malloc; }
+
 void cn_ctx_destroy(cn_ctx *ctx)
 {
     if (!ctx) return;

@@ -29,6 +29,8 @@ cn_status cn_fail(cn_ctx *ctx, cn_status status, const char *fmt, ...) CN_PRINTF
 cn_status cn_fail_at(cn_ctx *ctx, cn_status status, const char *file, int line, int col, const char *fmt, ...)
     CN_PRINTF(6, 7);
 
+/* Whether ctx allocates with the C library's malloc (thread-safe), not a caller's allocator. */
+int cn_ctx_alloc_is_libc(const cn_ctx *ctx);
 /* Allocation through the context's allocator; a failure records CN_E_NOMEM. */
 void *cn_malloc(cn_ctx *ctx, size_t size);
 void *cn_calloc(cn_ctx *ctx, size_t count, size_t size);

@@ -209,6 +209,66 @@ cn_status cn_list_class_files(cn_ctx *ctx, const char *cls, cn_names *out)
     return st;
 }
 
+/* The images of n files into images (c x h x w floats each, resized as the context says), on
+ * cn_threads() threads where the context's allocator is the C library's (a caller's allocator
+ * need not be thread-safe: one thread then). The same floats on any number of threads. A file
+ * that does not decode fails the load, but after the rest are tried: the message names the
+ * first in order and counts the others, so a messy folder is not put right one rerun a file. */
+static cn_status decode_all(cn_ctx *ctx, const char *dir, char **paths, int64_t n, int64_t c, int64_t h, int64_t w,
+                            float *images)
+{
+    int64_t threads = cn_ctx_alloc_is_libc(ctx) ? cn_threads() : 1, first = n, bad = 0;
+    if (threads > n) threads = n;
+    cn_status bad_st = CN_OK, fatal = CN_OK;
+    char first_bad[1024] = "", fatal_msg[CN_MSG_MAX] = "";
+#pragma omp parallel num_threads((int)threads) if (threads > 1)
+    {
+        cn_ctx *tc = ctx; /* its own context, for its messages, on a thread of several */
+        if (threads > 1 && cn_ctx_create(&ctx->alloc, &tc) != CN_OK) {
+            tc = NULL;
+#pragma omp critical(cn_decode_all)
+            {
+                snprintf(fatal_msg, sizeof fatal_msg, "out of memory");
+#pragma omp atomic write
+                fatal = CN_E_NOMEM;
+            }
+        }
+#pragma omp for schedule(dynamic, 1)
+        for (int64_t i = 0; i < n; i++) {
+            int stop;
+#pragma omp atomic read
+            stop = fatal;
+            if (stop || !tc) continue;
+            cn_pixels px;
+            cn_status st = cn_pixels_decode(tc, paths[i], &px);
+            if (!st) {
+                st = cn_pixels_resize(tc, &px, ctx->resize, c, h, w, images + i * c * h * w);
+                cn_pixels_free(tc, &px);
+            }
+            if (!st) continue;
+#pragma omp critical(cn_decode_all)
+            {
+                if (st == CN_E_NOMEM) {
+                    snprintf(fatal_msg, sizeof fatal_msg, "%s", cn_ctx_message(tc));
+#pragma omp atomic write
+                    fatal = st;
+                } else if (bad++, i < first) { /* the message names the file */
+                    first = i, bad_st = st;
+                    snprintf(first_bad, sizeof first_bad, "%s", cn_ctx_message(tc));
+                }
+            }
+        }
+        if (tc != ctx) cn_ctx_destroy(tc);
+    }
+    if (fatal) return cn_fail(ctx, fatal, "%s", fatal_msg);
+    if (bad == 1)
+        return cn_fail(ctx, bad_st, "%s (convnet data check %s lists every file it cannot read)", first_bad, dir);
+    if (bad > 1)
+        return cn_fail(ctx, bad_st, "%s; and %lld more file%s that cannot be read (convnet data check %s lists them all)",
+                       first_bad, (long long)(bad - 1), bad == 2 ? "" : "s", dir);
+    return CN_OK;
+}
+
 /* The folder's classes, labels and paths; the images decoded now, or (lazy) kept as paths for
  * cn_make_batch_rows to decode when a batch needs them. */
 static cn_status load_folder(cn_ctx *ctx, const char *dir, int64_t c, int64_t h, int64_t w, int lazy, cn_dataset *out)
@@ -220,7 +280,7 @@ static cn_status load_folder(cn_ctx *ctx, const char *dir, int64_t c, int64_t h,
     if (st) return st;
     cn_names classes = { 0, NULL };
     cn_names *files = NULL;
-    char *cls = NULL, *path = NULL;
+    char *cls = NULL;
     if ((st = cn_list_dir(ctx, dir, 1, &classes))) goto done;
     if (classes.count == 0) {
         st = cn_fail(ctx, CN_E_FORMAT, "%s: no class sub-folders (an image folder holds one sub-folder of images "
@@ -271,49 +331,34 @@ static cn_status load_folder(cn_ctx *ctx, const char *dir, int64_t c, int64_t h,
     }
     out->classes = (int32_t)classes.count; /* from here cn_dataset_free frees the names */
     out->c = c, out->h = h, out->w = w;
-    /* a file that does not decode fails the load, but after the rest are tried: the message
-     * names the first and counts the others, so a messy folder is not put right one rerun a file */
-    char first_bad[1024] = "";
-    cn_status bad_st = CN_OK;
-    int64_t bad = 0;
+    /* every file's path and label (a lazy set keeps the paths, to decode when a batch needs them) */
+    char **paths = lazy ? out->paths : cn_calloc(ctx, (size_t)total, sizeof *paths);
+    if (!paths) {
+        st = CN_E_NOMEM;
+        goto done;
+    }
     for (int64_t k = 0; k < classes.count; k++) {
         if (!(out->class_names[k] = cn_strdup(ctx, classes.names[k])) || !(cls = cn_path_join(ctx, dir, classes.names[k]))) {
             st = CN_E_NOMEM;
-            goto done;
+            break;
         }
         for (int64_t i = 0; i < files[k].count; i++) {
-            if (!(path = cn_path_join(ctx, cls, files[k].names[i]))) {
+            if (!(paths[out->count] = cn_path_join(ctx, cls, files[k].names[i]))) {
                 st = CN_E_NOMEM;
-                goto done;
-            }
-            if (lazy) {
-                out->paths[out->count] = path; /* decoded when a batch needs it */
-            } else {
-                cn_pixels px;
-                if ((st = cn_pixels_decode(ctx, path, &px)) == CN_E_NOMEM) goto done;
-                if (st) { /* the message names the file */
-                    if (!bad++) snprintf(first_bad, sizeof first_bad, "%s", cn_ctx_message(ctx)), bad_st = st;
-                    st = CN_OK;
-                } else {
-                    st = cn_pixels_resize(ctx, &px, ctx->resize, c, h, w, out->images + out->count * per);
-                    cn_pixels_free(ctx, &px);
-                    if (st) goto done;
-                }
-                cn_free(ctx, path);
+                break;
             }
             out->labels[out->count++] = (int32_t)k;
-            path = NULL;
         }
         cn_free(ctx, cls);
         cls = NULL;
+        if (st) break;
     }
-    if (bad == 1)
-        st = cn_fail(ctx, bad_st, "%s (convnet data check %s lists every file it cannot read)", first_bad, dir);
-    else if (bad > 1)
-        st = cn_fail(ctx, bad_st, "%s; and %lld more file%s that cannot be read (convnet data check %s lists them all)",
-                     first_bad, (long long)(bad - 1), bad == 2 ? "" : "s", dir);
+    if (!lazy) {
+        if (!st) st = decode_all(ctx, dir, paths, out->count, c, h, w, out->images);
+        for (int64_t i = 0; i < out->count; i++) cn_free(ctx, paths[i]);
+        cn_free(ctx, paths);
+    }
 done:
-    cn_free(ctx, path);
     cn_free(ctx, cls);
     for (int64_t k = 0; files && k < classes.count; k++) cn_names_free(ctx, &files[k]);
     cn_free(ctx, files);
