@@ -191,6 +191,10 @@ int cli_open_checkpoint(cn_ctx *ctx, const char *arg, cn_checkpoint **ck, cn_net
  * that class); a class it does not know is an error (0 or the exit status after saying so). A
  * checkpoint without class names, or IDX data, is left by number. */
 int cli_match_classes(const cn_checkpoint *ck, int32_t k, cn_dataset *ds, const char *data);
+/* The same from the folder's listing alone, before its images are decoded (minutes for
+ * thousands of photos), so that a class the model lacks is said at once; 0 for IDX data and
+ * for a folder that does not list (its load says why). */
+int cli_match_classes_first(cn_ctx *ctx, const cn_checkpoint *ck, int32_t k, const char *data, const cn_layer_info *in);
 /* The same onto k names of another's (a training half's: whose names them in the error, "the
  * training half's"): ds's classes and labels become those of names, by name or number. */
 int cli_map_classes(char *const *names, int32_t k, const char *whose, cn_dataset *ds, const char *data);

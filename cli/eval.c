@@ -154,7 +154,9 @@ int cmd_eval(int argc, char **argv)
     cn_eval_result r = { 0 };
     char buf[32];
     memset(&ds, 0, sizeof ds);
-    if (!(rc = cli_use_device(ctx, net, &dev)) && cli_load_data(ctx, data, CLI_HALF_TEST, &in, &ds, NULL)) rc = cli_ctx_error(ctx);
+    if (!(rc = cli_use_device(ctx, net, &dev)) && !(rc = cli_match_classes_first(ctx, ck, cn_model_classes(model), data, &in)) &&
+        cli_load_data(ctx, data, CLI_HALF_TEST, &in, &ds, NULL))
+        rc = cli_ctx_error(ctx);
     if (!rc) rc = cli_data_fits(data, &ds, &in); /* the message names the data */
     if (!rc) rc = cli_match_classes(ck, cn_model_classes(model), &ds, data);
     if (!rc && view_changed(&view)) {

@@ -286,6 +286,9 @@ int report_load_data(cn_ctx *ctx, const char *dir, const char *data, int64_t bat
     /* a test half: of an MNIST-format or split folder, or the run's --test */
     d->is_test = !d->given && cn_checkpoint_meta(d->ck, "test_data") != NULL;
     int has_test = 0;
+    cn_layer_info out;
+    cn_net_layer(ctx, d->net, cn_net_layer_count(d->net) - 1, 1, &out);
+    if ((rc = cli_match_classes_first(ctx, d->ck, (int32_t)(out.c * out.h * out.w), data, &in))) return rc;
     if (cli_load_data(ctx, data, CLI_HALF_TEST, &in, &d->test, &has_test)) return cli_ctx_error(ctx);
     if ((rc = cli_data_fits(data, &d->test, &in))) return rc;
     d->is_test |= has_test;
@@ -294,8 +297,6 @@ int report_load_data(cn_ctx *ctx, const char *dir, const char *data, int64_t bat
     if (d->given && !d->is_test) snprintf(d->test_name, sizeof d->test_name, "%s (--data)", cli_data_dir(data));
     else cli_data_name(data, CLI_HALF_TEST, d->test_name, sizeof d->test_name);
     list_files(ctx, data, &in, d);
-    cn_layer_info out;
-    cn_net_layer(ctx, d->net, cn_net_layer_count(d->net) - 1, 1, &out);
     rc = cli_match_classes(d->ck, (int32_t)(out.c * out.h * out.w), &d->test, data);
     if (rc) return rc;
     if (cn_evaluate(ctx, d->net, &d->test, d->mean, d->std, batch, &d->eval)) return cli_ctx_error(ctx);

@@ -201,6 +201,19 @@ int cli_match_classes(const cn_checkpoint *ck, int32_t k, cn_dataset *ds, const 
     return rc;
 }
 
+int cli_match_classes_first(cn_ctx *ctx, const cn_checkpoint *ck, int32_t k, const char *data, const cn_layer_info *in)
+{
+    if (cn_data_find_layout(cli_data_dir(data), NULL, NULL) == CN_DATA_MNIST) return 0;
+    cn_dataset listed;
+    if (cli_open_data(ctx, data, CLI_HALF_TEST, in, 1, &listed, NULL)) { /* the load says why */
+        cn_ctx_clear(ctx);
+        return 0;
+    }
+    int rc = cli_match_classes(ck, k, &listed, data);
+    cn_dataset_free(ctx, &listed);
+    return rc;
+}
+
 int cli_refuse_spec(const char *arg)
 {
     if (cli_is_checkpoint(arg)) return 0; /* a .safetensors file or a folder */

@@ -676,6 +676,14 @@ expect_rc "eval on images of another shape" 1
 expect_text "eval on images of another shape: the data named" err "/usr/share/datasets/fashion-mnist: the images are 28x28x1 but the net's input is 8x8x1"
 run "$CN" report "$T/show_run" --data "$T/b_and_c" --quiet
 expect_rc "report --data on a folder with a class the run does not know" 1
+# the classes are matched from the folder's listing, before a file is decoded: a file that would
+# not decode is not what is said
+printf 'not an image' >"$T/b_and_c/c/broken.png"
+run "$CN" eval "$T/show_run" --data "$T/b_and_c"
+expect_text "eval: the unknown class said before any image is decoded" err "class folder 'c' is none of the model's 2 classes"
+run "$CN" report "$T/show_run" --data "$T/b_and_c" --quiet
+expect_text "report --data: the same" err "class folder 'c' is none of the model's 2 classes"
+rm "$T/b_and_c/c/broken.png"
 # one class only: refused, naming it (every image would be scored right: 100 % of nothing)
 run "$CN" train -e 'input 8x8x1; flatten; dense 2' --data "$T/only_b" --epochs 1 --batch 4 --quiet --out "$T/one_class"
 expect_rc "train on one class" 1
