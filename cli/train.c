@@ -602,6 +602,33 @@ static void say_resumed(const train_opts *o, const cn_checkpoint *ck, const cn_d
                 (long long)ds->count, was);
 }
 
+/* An image folder's classes checked from the listings alone, before any image is decoded
+ * (minutes for thousands of photos): those of val/ and test/ (or --test) against train/'s, and
+ * a resumed run's against its checkpoint's (ck). IDX halves, a listing that fails (the load
+ * says why) and data-parallel runs (which open lazily anyway) are left to the checks after the
+ * load. */
+static int classes_match_first(cn_ctx *ctx, const train_opts *o, const cn_net *net, const cn_checkpoint *ck)
+{
+    const char *dir = cli_data_dir(o->data), *test = o->test ? o->test : o->data;
+    int has_test = 0, has_val = 0, rc = 0;
+    if (o->par || cn_data_find_layout(dir, &has_test, &has_val) == CN_DATA_MNIST) return 0;
+    cn_layer_info in;
+    cn_net_layer(ctx, net, 0, 1, &in);
+    cn_dataset tr, v, t;
+    memset(&tr, 0, sizeof tr), memset(&v, 0, sizeof v), memset(&t, 0, sizeof t);
+    if (!cli_open_data(ctx, o->data, CLI_HALF_TRAIN, &in, 1, &tr, NULL)) {
+        if (ck) rc = resumed_classes_same(ck, &tr, o->data);
+        if (!rc && has_val && !o->val_given && !cli_open_data(ctx, o->data, CLI_HALF_VAL, &in, 1, &v, NULL))
+            rc = half_matches(&tr, &v, o->data, CLI_HALF_VAL, "validation");
+        if (!rc && (has_test || o->test) && cn_data_find_layout(cli_data_dir(test), NULL, NULL) != CN_DATA_MNIST &&
+            !cli_open_data(ctx, test, CLI_HALF_TEST, &in, 1, &t, NULL))
+            rc = half_matches(&tr, &t, test, CLI_HALF_TEST, "test");
+    }
+    cn_ctx_clear(ctx);
+    cn_dataset_free(ctx, &tr), cn_dataset_free(ctx, &v), cn_dataset_free(ctx, &t);
+    return rc;
+}
+
 static int train_once(cn_ctx *ctx, train_opts *o, const char *out, uint64_t seed, char *args, progress_state *ps,
                       double test_acc[2])
 {
@@ -624,7 +651,8 @@ static int train_once(cn_ctx *ctx, train_opts *o, const char *out, uint64_t seed
      * was made before the choice was kept) */
     cn_resize resize = o->from_checkpoint ? cn_checkpoint_resize(ck) : (cn_resize)o->resize;
     cn_ctx_set_resize(ctx, resize);
-    if ((rc = cli_device_ready(ctx, &o->dev)) || (rc = run_data(ctx, o, net, &ds, &val, &test, &has_test)) ||
+    if ((rc = cli_device_ready(ctx, &o->dev)) || (rc = classes_match_first(ctx, o, net, o->from_checkpoint ? ck : NULL)) ||
+        (rc = run_data(ctx, o, net, &ds, &val, &test, &has_test)) ||
         (o->from_checkpoint && (rc = resumed_classes_same(ck, &ds, o->data))) || (rc = fit_classes(ctx, o, &ds, &net)) || (rc = freeze_layers(ctx, o, net)) || (rc = cli_use_device(ctx, net, &o->dev)) ||
         (rc = show_init(ctx, o, init, net, seed)))
         goto done;

@@ -366,6 +366,17 @@ mv "$T/renamed/red" "$T/renamed/scarlet"
 check "resume after a class folder was renamed: refused (exit 1), the classes then and now named, nothing trained" \
     "[ $? -eq 1 ] && grep -qF \"renamed: its classes are now 'blue', 'green', 'scarlet'; the run was started on 'blue', 'green', 'red': --resume goes on with the classes it began with\" '$T/ren.err' && cmp -s '$T/ren/last.safetensors' '$T/ren.before'"
 check "... and it did not say the run now has 2 epochs (it has not)" "! grep -q 'the run now has' '$T/ren.err'"
+# checked from the listings, before any image is decoded: a file that would not decode is not what is said
+printf 'not an image' >"$T/renamed/blue/zz-broken.png"
+"$CN" train --resume "$T/ren" --epochs 2 >/dev/null 2>"$T/ren.err"
+check "... also with a broken file in the folder: the renamed class said, not the file" \
+    "[ $? -eq 1 ] && grep -q \"its classes are now 'blue', 'green', 'scarlet'\" '$T/ren.err' && ! grep -q zz-broken '$T/ren.err'"
+mkdir -p "$T/other-test/purple" && cp "$T/renamed/green/$(ls "$T/renamed/green" | head -1)" "$T/other-test/purple/"
+"$CN" train -e 'input 8x8x3; conv 4 3x3; relu; globalavgpool; dense 3' --data "$T/renamed" --test "$T/other-test" \
+    --epochs 1 --quiet --out "$T/bad-test" >/dev/null 2>"$T/ren.err"
+check "a --test folder of a class the training half lacks: said before any image is decoded, nothing written" \
+    "[ $? -eq 1 ] && grep -q \"class folder 'purple' is none of the training half's 3 classes\" '$T/ren.err' && ! grep -q zz-broken '$T/ren.err' && [ ! -e '$T/bad-test' ]"
+rm "$T/renamed/blue/zz-broken.png"
 # resumed on a training half that gained an image: said, and the run goes on; the next resume is quiet
 mv "$T/renamed/scarlet" "$T/renamed/red"
 cp "$T/renamed/red/$(ls "$T/renamed/red" | head -1)" "$T/renamed/red/one-more.png"
