@@ -9,7 +9,7 @@
 
 static void help(const cli_option *opts)
 {
-    printf("usage: convnet data check PATH [--classes N] [--json]\n\n"
+    printf("usage: convnet data check PATH [--classes N] [--json] [--threads N]\n\n"
            "Checks a data set before training. The first line names the layout found:\n"
            "  an image folder in halves   PATH/train plus PATH/val and/or PATH/test, each with one\n"
            "                              sub-folder of PNG/JPEG images per class\n"
@@ -99,6 +99,8 @@ int cmd_data(int argc, char **argv)
                   "\"halves\":[{\"name\",\"path\",\"files\",\"bad_files\",\"duplicates\",\"leaks\",\"bad_labels\",\n"
                   "\"empty_classes\",\"classes\",\"per_class\":[...],\"missing\":[NAME...]}],\"problems\":[...]}:\n"
                   "totals over the halves at the top, halves [] for a plain image folder" },
+        { "--threads", "N", CLI_CALL, .call = cli_threads_option,
+          .help = "threads decoding the images (default: OMP_NUM_THREADS, else one per core)" },
         { 0 },
     };
     if (argc < 1 || !strcmp(argv[0], "--help") || !strcmp(argv[0], "-h")) {

@@ -556,6 +556,8 @@ typedef struct cn_data_report {
     int64_t leaks;            /* of duplicates: images of one half equal to an image of another */
     int64_t missing_classes;  /* over the halves: class folders one half lacks that another has */
 } cn_data_report;
+/* An image folder's files are decoded on the kernels' threads as cn_dataset_load_folder's are,
+ * the report the same on any number. */
 cn_status cn_data_check(cn_ctx *ctx, const char *path, int32_t classes, cn_data_report *out);
 void cn_data_report_free(cn_ctx *ctx, cn_data_report *r);
 

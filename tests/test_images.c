@@ -1398,6 +1398,23 @@ static void test_check_halves(void)
     CHECK_CONTAINS(r.problems, "h/train: no class folder 'd' (test/ has one)\n");
     CHECK_CONTAINS(r.problems, "h/val: no class folder 'd' (test/ has one)\n");
     CHECK_STR(cn_ctx_message(ctx), "");
+    /* the files decoded on 1 to 3 threads (and a broken one among them): the same report, line for line */
+    write_bytes(at("h/train/b/zz.png"), "\x89PNG", 4);
+    char *first = NULL;
+    int was = cn_set_threads(0);
+    for (int t = 1; t <= 3; t++) {
+        cn_data_report rt;
+        cn_set_threads(t);
+        CHECK(cn_data_check(ctx, at("h"), 0, &rt) == CN_OK);
+        CHECK(rt.bad_files == 1 && rt.duplicates == 3 && rt.leaks == 2 && rt.files == 11);
+        if (t == 1) first = strdup(rt.problems ? rt.problems : "");
+        else if (first) CHECK_STR(rt.problems, first);
+        cn_data_report_free(ctx, &rt);
+    }
+    cn_set_threads(was);
+    if (first) CHECK_CONTAINS(first, "h/train/b/zz.png: truncated or corrupt PNG");
+    free(first);
+    CHECK(unlink(at("h/train/b/zz.png")) == 0);
     cn_data_report_free(ctx, &r);
 
     /* 2 classes expected: every half has 3 class folders; its third class's images are labels

@@ -288,8 +288,9 @@ static cn_status check_idx(checker *k, idx_half *halves, int n, int32_t classes)
 /* ---- image folders --------------------------------------------------------------------------- */
 
 typedef struct folder_cmp {
-    checker *k; /* k->paths: every file seen, by item */
-    const cn_pixels *cur;
+    checker *k;       /* k->paths: every file seen, by item */
+    const char *path; /* the current file, decoded (cur) when a hash first matches */
+    cn_pixels cur;
 } folder_cmp;
 
 static int folder_same(void *arg, int64_t earlier)
@@ -297,13 +298,74 @@ static int folder_same(void *arg, int64_t earlier)
     folder_cmp *c = arg;
     cn_ctx *ctx = c->k->ctx;
     cn_pixels px;
-    cn_status st = cn_pixels_decode(ctx, c->k->paths[earlier], &px);
+    cn_status st = c->cur.data ? CN_OK : cn_pixels_decode(ctx, c->path, &c->cur);
+    if (!st) st = cn_pixels_decode(ctx, c->k->paths[earlier], &px);
     if (st == CN_E_NOMEM) return -1;
     if (st) return 0; /* changed since it was read */
-    int same = px.h == c->cur->h && px.w == c->cur->w && px.channels == c->cur->channels &&
-               !memcmp(px.data, c->cur->data, (size_t)(px.h * px.w * px.channels));
+    int same = px.h == c->cur.h && px.w == c->cur.w && px.channels == c->cur.channels &&
+               !memcmp(px.data, c->cur.data, (size_t)(px.h * px.w * px.channels));
     cn_pixels_free(ctx, &px);
     return same;
+}
+
+/* what decoding a file gave: its pixels' hash, or the message it failed with */
+typedef struct file_sum {
+    uint64_t hash;
+    char *msg;
+} file_sum;
+
+static void file_sums_free(cn_ctx *ctx, file_sum *sums, int64_t n)
+{
+    for (int64_t i = 0; sums && i < n; i++) cn_free(ctx, sums[i].msg);
+    cn_free(ctx, sums);
+}
+
+/* Every file of a class folder decoded and hashed, on cn_threads() threads where the context
+ * allocates with the C library's malloc (a caller's allocator: one thread), each thread with a
+ * context of its own; the report is then made from them in order, the same on any number.
+ * CN_E_NOMEM only. */
+static cn_status decode_files(cn_ctx *ctx, const char *cls, const cn_names *files, file_sum **out)
+{
+    int64_t n = files->count, threads = cn_ctx_alloc_is_libc(ctx) ? cn_threads() : 1;
+    if (threads > n) threads = n;
+    file_sum *sums = *out = n ? cn_calloc(ctx, (size_t)n, sizeof *sums) : NULL;
+    if (n && !sums) return CN_E_NOMEM;
+    int fatal = 0;
+#pragma omp parallel num_threads((int)threads) if (threads > 1)
+    {
+        cn_ctx *tc = ctx;
+        if (threads > 1 && cn_ctx_create(&ctx->alloc, &tc) != CN_OK) {
+            tc = NULL;
+#pragma omp atomic write
+            fatal = 1;
+        }
+#pragma omp for schedule(dynamic, 1)
+        for (int64_t i = 0; i < n; i++) {
+            int stop;
+#pragma omp atomic read
+            stop = fatal;
+            if (stop || !tc) continue;
+            char *path = cn_path_join(tc, cls, files->names[i]);
+            cn_pixels px;
+            cn_status st = path ? cn_pixels_decode(tc, path, &px) : CN_E_NOMEM;
+            if (!st) {
+                sums[i].hash = pixel_hash(px.h, px.w, px.channels, px.data, px.h * px.w * px.channels);
+                cn_pixels_free(tc, &px);
+            } else if (st != CN_E_NOMEM && !(sums[i].msg = cn_strdup(tc, cn_ctx_message(tc)))) {
+                st = CN_E_NOMEM; /* "FILE: not a PNG or JPEG image", ... kept for the report */
+            }
+            if (st == CN_E_NOMEM) {
+#pragma omp atomic write
+                fatal = 1;
+            }
+            cn_free(tc, path);
+        }
+        if (tc && tc != ctx) cn_ctx_destroy(tc);
+    }
+    if (!fatal) return CN_OK;
+    file_sums_free(ctx, sums, n);
+    *out = NULL;
+    return threads > 1 ? cn_fail(ctx, CN_E_NOMEM, "out of memory") : CN_E_NOMEM; /* one thread: ctx says so */
 }
 
 /* One image folder (the whole data set, or a half) counted into out; the report's totals
@@ -314,7 +376,6 @@ static cn_status check_folder(checker *k, const char *dir, cn_names *classes, in
     cn_status st = CN_OK;
     char *cls = NULL;
     cn_names files = { 0, NULL };
-    folder_cmp cmp = { k, NULL };
     if (classes->count > INT32_MAX) return cn_fail(ctx, CN_E_OVERFLOW, "%s: more than %d class folders", dir, INT32_MAX);
     out->classes = (int32_t)classes->count;
     out->per_class = cn_calloc(ctx, (size_t)classes->count, sizeof *out->per_class);
@@ -347,6 +408,8 @@ static cn_status check_folder(checker *k, const char *dir, cn_names *classes, in
             out->bad_labels += files.count;
             problem(k, "%s: class %lld is outside 0..%d", cls, (long long)c, want_classes - 1);
         }
+        file_sum *sums = NULL;
+        if ((st = decode_files(ctx, cls, &files, &sums))) goto done;
         for (int64_t i = 0; i < files.count; i++) {
             if (k->n_paths == k->paths_cap) {
                 int64_t next = k->paths_cap ? 2 * k->paths_cap : 256;
@@ -355,7 +418,7 @@ static cn_status check_folder(checker *k, const char *dir, cn_names *classes, in
                 const char **q = p ? cn_realloc(ctx, k->item_class, (size_t)next * sizeof *q) : NULL;
                 if (!q) {
                     st = CN_E_NOMEM;
-                    goto done;
+                    break;
                 }
                 k->item_class = q, k->paths_cap = next;
             }
@@ -363,27 +426,22 @@ static cn_status check_folder(checker *k, const char *dir, cn_names *classes, in
             char *path = k->paths[k->n_paths] = cn_path_join(ctx, cls, files.names[i]);
             if (!path) {
                 st = CN_E_NOMEM;
-                goto done;
+                break;
             }
             int64_t item = k->n_paths++;
             out->files++;
-            cn_pixels px;
-            st = cn_pixels_decode(ctx, path, &px);
-            if (st == CN_E_NOMEM) goto done;
-            if (st) {
-                st = CN_OK;
+            if (sums[i].msg) {
                 out->bad_files++;
-                problem(k, "%s", cn_ctx_message(ctx)); /* "FILE: not a PNG or JPEG image", ... */
+                problem(k, "%s", sums[i].msg);
                 continue;
             }
             out->per_class[c]++;
-            cmp.cur = &px;
-            int64_t e = dup_find(k, pixel_hash(px.h, px.w, px.channels, px.data, px.h * px.w * px.channels), item,
-                                 folder_same, &cmp);
-            cn_pixels_free(ctx, &px);
+            folder_cmp cmp = { k, path, { 0, 0, 0, NULL } };
+            int64_t e = dup_find(k, sums[i].hash, item, folder_same, &cmp);
+            cn_pixels_free(ctx, &cmp.cur);
             if (e == -2) {
                 st = CN_E_NOMEM;
-                goto done;
+                break;
             }
             if (e >= 0) {
                 int he = count_duplicate(k, out, item, e);
@@ -398,6 +456,8 @@ static cn_status check_folder(checker *k, const char *dir, cn_names *classes, in
                 problem(k, "%s: same pixels as %s%s%s%s", path, k->paths[e], why[0] ? " (" : "", why, why[0] ? ")" : "");
             }
         }
+        file_sums_free(ctx, sums, files.count);
+        if (st) goto done;
         cn_names_free(ctx, &files);
         cn_free(ctx, cls);
         cls = NULL;
