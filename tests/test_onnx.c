@@ -190,8 +190,9 @@ static void round_trip(void)
             double e = rel_err(y2, y, ny);
             if (!(e <= (fold ? 1e-5 : 1e-6)))
                 test_fail(__FILE__, __LINE__, "%s (fold %d): imported output off by %.3g relative", nets[k].name, fold, e);
-            /* kept: the same layers (and a flatten where a dense read a map); folded: one fewer per
-             * batch norm after a conv */
+            /* kept: the same layers, a flatten where the spec had one and none where a dense read
+             * a map (the export's "<layer>/flat"); folded: one fewer per batch norm after a conv */
+            CHECK_INT(cn_net_layer_count(r.net), cn_net_layer_count(net) - r.folded);
             CHECK_INT(layers_but_flatten(ctx, r.net), layers_but_flatten(ctx, net) - r.folded);
             if (fold && !strcmp(nets[k].name, "cnn")) CHECK_INT(r.folded, 1);
             if (fold && !strcmp(nets[k].name, "mlp")) CHECK_INT(r.folded, 0); /* after a dense: kept */

@@ -122,6 +122,8 @@ const Onnx__NodeProto *cn_onnx_sole_reader(const cn_onnx_in *in, const Onnx__Nod
 const Onnx__NodeProto *cn_onnx_writer(const cn_onnx_in *in, const char *value, const char *op_type);
 void cn_onnx_skip(cn_onnx_in *in, const Onnx__NodeProto *node);
 int cn_onnx_scalar(const cn_onnx_in *in, const char *name, double *v);
+/* Whether value is read by nodes of op_type alone (at least one), and is no output of the graph. */
+int cn_onnx_read_only_by(const cn_onnx_in *in, const char *value, const char *op_type);
 /* Node's output is its first input's layer (Identity, Dropout in inference). */
 cn_status cn_onnx_alias(cn_onnx_in *in, const Onnx__NodeProto *node);
 /* A Clip to at most 6 after a Relu that it alone reads (PyTorch's relu6 at opset 9, whose Clip

@@ -607,6 +607,21 @@ cn_status cn_onnx_alias(cn_onnx_in *in, const Onnx__NodeProto *node)
 }
 cn_status cn_onnx_negate(cn_onnx_in *in, const Onnx__NodeProto *node) { return alias(in, node, 1); }
 
+int cn_onnx_read_only_by(const cn_onnx_in *in, const char *value, const char *op_type)
+{
+    const Onnx__GraphProto *g = in->model->graph;
+    int readers = 0;
+    for (size_t i = 0; i < g->n_output; i++)
+        if (g->output[i]->name && !strcmp(g->output[i]->name, value)) return 0;
+    for (size_t i = 0; i < g->n_node; i++)
+        for (size_t k = 0; k < g->node[i]->n_input; k++)
+            if (!strcmp(g->node[i]->input[k], value)) {
+                if (!g->node[i]->op_type || strcmp(g->node[i]->op_type, op_type)) return 0;
+                readers++;
+            }
+    return readers > 0;
+}
+
 int cn_onnx_negated(const cn_onnx_in *in, const Onnx__NodeProto *node)
 {
     return node->n_input && map_get(&in->negs, node->input[0]) >= 0;

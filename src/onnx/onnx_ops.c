@@ -708,6 +708,13 @@ static cn_status import_flatten(cn_onnx_in *in, const Onnx__NodeProto *node)
     cn_status st = cn_onnx_get_int(in, node, "axis", &axis);
     if (st) return st;
     if (axis != 1) return cn_onnx_node_fail(in, node, "flatten from axis %lld is not supported (only 1)", (long long)axis);
+    /* convnet's export writes "<layer>/flat" before a dense that reads a map (Gemm takes (N, K)
+     * only), where the spec had no flatten: a dense reads a map as that vector itself, so such
+     * a Flatten, read by Gemms alone, comes back as no layer, and the net as it was exported */
+    size_t n = node->n_input == 1 && node->n_output == 1 ? strlen(node->input[0]) : 0;
+    if (n && !strncmp(node->output[0], node->input[0], n) && !strcmp(node->output[0] + n, "/flat") &&
+        cn_onnx_read_only_by(in, node->output[0], "Gemm"))
+        return cn_onnx_alias(in, node);
     return import_plain(in, node, "flatten", 2);
 }
 
