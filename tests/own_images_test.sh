@@ -94,13 +94,18 @@ check "--patience 2 --monitor loss: stopped after epoch 3, said so" \
 "$CN" predict "$T/tuned" "$T/two/test" --csv "$T/pred.csv" >"$T/out" 2>&1
 check "predict FOLDER: exit 0, names the model and the images" "[ $? -eq 0 ] && grep -q '^$T/tuned: 24 images from $T/two/test' '$T/out'"
 "$CN" eval "$T/tuned" --json >"$T/eval.json" 2>/dev/null
-check "predict's CSV: 24 rows, their accuracy (class name = folder name) is eval's on test/" "$PY - '$T/pred.csv' '$T/eval.json' <<'PY'
+# csv_is_eval CSV JSON N: predict's CSV has N rows, and their accuracy (class name = folder name)
+# is eval --json's, of N images
+csv_is_eval() {
+    $PY - "$1" "$2" "$3" <<'PY'
 import csv, json, os, sys
 rows = list(csv.DictReader(open(sys.argv[1])))
 right = sum(r['name'] == os.path.basename(os.path.dirname(r['image'])) for r in rows)
-e = json.load(open(sys.argv[2]))
-sys.exit(not (len(rows) == 24 and e['count'] == 24 and abs(right / 24 - e['accuracy']) < 1e-6))
-PY"
+e, n = json.load(open(sys.argv[2])), int(sys.argv[3])
+sys.exit(not (len(rows) == n and e['count'] == n and abs(right / n - e['accuracy']) < 1e-6))
+PY
+}
+check "predict's CSV: 24 rows, their accuracy (class name = folder name) is eval's on test/" "csv_is_eval '$T/pred.csv' '$T/eval.json' 24"
 # the same with test-time augmentation: predict makes the views from its inputs (src/infer/model.c),
 # eval from the data set's images (src/data/batch.c)
 "$CN" predict "$T/tuned" "$T/two/test" --tta flip-shift --csv "$T/pred.csv" >"$T/out" 2>&1
@@ -191,13 +196,7 @@ sys.exit(not (ok and 0 < shrunk < 36))
 PY"
 "$CN" predict "$T/old" "$T/shapes/test" --csv "$T/old.csv" >/dev/null 2>&1
 "$CN" eval "$T/old" --json >"$T/eval.json" 2>/dev/null
-check "eval of it resizes as predict does: the accuracy of predict's CSV" "$PY - '$T/old.csv' '$T/eval.json' <<'PY'
-import csv, json, os, sys
-rows = list(csv.DictReader(open(sys.argv[1])))
-right = sum(r['name'] == os.path.basename(os.path.dirname(r['image'])) for r in rows)
-e = json.load(open(sys.argv[2]))
-sys.exit(not (len(rows) == 36 and e['count'] == 36 and abs(right / 36 - e['accuracy']) < 1e-6))
-PY"
+check "eval of it resizes as predict does: the accuracy of predict's CSV" "csv_is_eval '$T/old.csv' '$T/eval.json' 36"
 "$CN" train --resume "$T/old" --epochs 6 --quiet >"$T/out" 2>&1
 check "a resumed run of an older convnet goes on bilinear, and now says so" \
     "[ $? -eq 0 ] && grep -aq '\"resize\":\"bilinear\"' '$T/old/last.safetensors'"

@@ -320,52 +320,42 @@ static void file_sums_free(cn_ctx *ctx, file_sum *sums, int64_t n)
     cn_free(ctx, sums);
 }
 
-/* Every file of a class folder decoded and hashed, on cn_threads() threads where the context
- * allocates with the C library's malloc (a caller's allocator: one thread), each thread with a
- * context of its own; the report is then made from them in order, the same on any number.
- * CN_E_NOMEM only. */
+typedef struct hashing {
+    const char *cls;
+    const cn_names *files;
+    file_sum *sums;
+} hashing;
+
+static cn_status hash_one(cn_ctx *tc, int64_t i, void *arg)
+{
+    hashing *h = arg;
+    char *path = cn_path_join(tc, h->cls, h->files->names[i]);
+    cn_pixels px;
+    cn_status st = path ? cn_pixels_decode(tc, path, &px) : CN_E_NOMEM;
+    cn_free(tc, path);
+    if (!st) {
+        h->sums[i].hash = pixel_hash(px.h, px.w, px.channels, px.data, px.h * px.w * px.channels);
+        cn_pixels_free(tc, &px);
+    } else if (st != CN_E_NOMEM && !(h->sums[i].msg = cn_strdup(tc, cn_ctx_message(tc)))) {
+        st = CN_E_NOMEM; /* "FILE: not a PNG or JPEG image", ... kept for the report */
+    }
+    return st;
+}
+
+/* Every file of a class folder decoded and hashed on the threads (cn_for_each_file); the report
+ * is then made from them in order, the same on any number. CN_E_NOMEM only. */
 static cn_status decode_files(cn_ctx *ctx, const char *cls, const cn_names *files, file_sum **out)
 {
-    int64_t n = files->count, threads = cn_ctx_alloc_is_libc(ctx) ? cn_threads() : 1;
-    if (threads > n) threads = n;
+    int64_t n = files->count;
     file_sum *sums = *out = n ? cn_calloc(ctx, (size_t)n, sizeof *sums) : NULL;
     if (n && !sums) return CN_E_NOMEM;
-    int fatal = 0;
-#pragma omp parallel num_threads((int)threads) if (threads > 1)
-    {
-        cn_ctx *tc = ctx;
-        if (threads > 1 && cn_ctx_create(&ctx->alloc, &tc) != CN_OK) {
-            tc = NULL;
-#pragma omp atomic write
-            fatal = 1;
-        }
-#pragma omp for schedule(dynamic, 1)
-        for (int64_t i = 0; i < n; i++) {
-            int stop;
-#pragma omp atomic read
-            stop = fatal;
-            if (stop || !tc) continue;
-            char *path = cn_path_join(tc, cls, files->names[i]);
-            cn_pixels px;
-            cn_status st = path ? cn_pixels_decode(tc, path, &px) : CN_E_NOMEM;
-            if (!st) {
-                sums[i].hash = pixel_hash(px.h, px.w, px.channels, px.data, px.h * px.w * px.channels);
-                cn_pixels_free(tc, &px);
-            } else if (st != CN_E_NOMEM && !(sums[i].msg = cn_strdup(tc, cn_ctx_message(tc)))) {
-                st = CN_E_NOMEM; /* "FILE: not a PNG or JPEG image", ... kept for the report */
-            }
-            if (st == CN_E_NOMEM) {
-#pragma omp atomic write
-                fatal = 1;
-            }
-            cn_free(tc, path);
-        }
-        if (tc && tc != ctx) cn_ctx_destroy(tc);
+    hashing h = { cls, files, sums };
+    cn_status st = cn_for_each_file(ctx, n, hash_one, &h);
+    if (st) {
+        file_sums_free(ctx, sums, n);
+        *out = NULL;
     }
-    if (!fatal) return CN_OK;
-    file_sums_free(ctx, sums, n);
-    *out = NULL;
-    return threads > 1 ? cn_fail(ctx, CN_E_NOMEM, "out of memory") : CN_E_NOMEM; /* one thread: ctx says so */
+    return st;
 }
 
 /* One image folder (the whole data set, or a half) counted into out; the report's totals

@@ -87,6 +87,13 @@ cn_status cn_image_view_check(cn_ctx *ctx, const char *what, const cn_image_view
  * int64; *values = c*h*w. */
 cn_status cn_image_check_size(cn_ctx *ctx, const char *what, int64_t c, int64_t h, int64_t w, int64_t *values);
 
+/* fn(tc, i, arg) for every i in [0, n) (a folder's files), on cn_threads() threads where ctx
+ * allocates with the C library's malloc (a caller's allocator need not be thread-safe: one
+ * thread then), each thread with a context of its own (tc; ctx itself on one thread) for its
+ * messages; fn writes only what belongs to i, or under a critical section. fn returning
+ * CN_E_NOMEM stops the rest, and the call returns CN_E_NOMEM, ctx saying so. */
+cn_status cn_for_each_file(cn_ctx *ctx, int64_t n, cn_status (*fn)(cn_ctx *tc, int64_t i, void *arg), void *arg);
+
 /* Names in a folder, sorted by strcmp (byte order, as Python's sorted()). */
 typedef struct cn_names {
     int64_t count;

@@ -209,63 +209,82 @@ cn_status cn_list_class_files(cn_ctx *ctx, const char *cls, cn_names *out)
     return st;
 }
 
-/* The images of n files into images (c x h x w floats each, resized as the context says), on
- * cn_threads() threads where the context's allocator is the C library's (a caller's allocator
- * need not be thread-safe: one thread then). The same floats on any number of threads. A file
- * that does not decode fails the load, but after the rest are tried: the message names the
- * first in order and counts the others, so a messy folder is not put right one rerun a file. */
-static cn_status decode_all(cn_ctx *ctx, const char *dir, char **paths, int64_t n, int64_t c, int64_t h, int64_t w,
-                            float *images)
+cn_status cn_for_each_file(cn_ctx *ctx, int64_t n, cn_status (*fn)(cn_ctx *tc, int64_t i, void *arg), void *arg)
 {
-    int64_t threads = cn_ctx_alloc_is_libc(ctx) ? cn_threads() : 1, first = n, bad = 0;
+    int64_t threads = cn_ctx_alloc_is_libc(ctx) ? cn_threads() : 1;
     if (threads > n) threads = n;
-    cn_status bad_st = CN_OK, fatal = CN_OK;
-    char first_bad[1024] = "", fatal_msg[CN_MSG_MAX] = "";
+    int fatal = 0;
+    char msg[CN_MSG_MAX] = "out of memory";
 #pragma omp parallel num_threads((int)threads) if (threads > 1)
     {
         cn_ctx *tc = ctx; /* its own context, for its messages, on a thread of several */
         if (threads > 1 && cn_ctx_create(&ctx->alloc, &tc) != CN_OK) {
             tc = NULL;
-#pragma omp critical(cn_decode_all)
-            {
-                snprintf(fatal_msg, sizeof fatal_msg, "out of memory");
 #pragma omp atomic write
-                fatal = CN_E_NOMEM;
-            }
+            fatal = 1;
         }
 #pragma omp for schedule(dynamic, 1)
         for (int64_t i = 0; i < n; i++) {
             int stop;
 #pragma omp atomic read
             stop = fatal;
-            if (stop || !tc) continue;
-            cn_pixels px;
-            cn_status st = cn_pixels_decode(tc, paths[i], &px);
-            if (!st) {
-                st = cn_pixels_resize(tc, &px, ctx->resize, c, h, w, images + i * c * h * w);
-                cn_pixels_free(tc, &px);
-            }
-            if (!st) continue;
-#pragma omp critical(cn_decode_all)
-            {
-                if (st == CN_E_NOMEM) {
-                    snprintf(fatal_msg, sizeof fatal_msg, "%s", cn_ctx_message(tc));
+            if (stop || !tc || fn(tc, i, arg) != CN_E_NOMEM) continue;
+#pragma omp critical(cn_for_each_file)
+            if (tc != ctx) snprintf(msg, sizeof msg, "%s", cn_ctx_message(tc));
 #pragma omp atomic write
-                    fatal = st;
-                } else if (bad++, i < first) { /* the message names the file */
-                    first = i, bad_st = st;
-                    snprintf(first_bad, sizeof first_bad, "%s", cn_ctx_message(tc));
-                }
-            }
+            fatal = 1;
         }
-        if (tc != ctx) cn_ctx_destroy(tc);
+        if (tc && tc != ctx) cn_ctx_destroy(tc);
     }
-    if (fatal) return cn_fail(ctx, fatal, "%s", fatal_msg);
-    if (bad == 1)
-        return cn_fail(ctx, bad_st, "%s (convnet data check %s lists every file it cannot read)", first_bad, dir);
-    if (bad > 1)
-        return cn_fail(ctx, bad_st, "%s; and %lld more file%s that cannot be read (convnet data check %s lists them all)",
-                       first_bad, (long long)(bad - 1), bad == 2 ? "" : "s", dir);
+    if (!fatal) return CN_OK;
+    return threads > 1 ? cn_fail(ctx, CN_E_NOMEM, "%s", msg) : CN_E_NOMEM; /* one thread: ctx says so */
+}
+
+/* the decoding of a folder's files (decode_one's), and the first that failed in order */
+typedef struct decoding {
+    char **paths;
+    int64_t c, h, w;
+    cn_resize resize;
+    float *images;
+    int64_t first, bad;
+    cn_status bad_st;
+    char first_bad[1024];
+} decoding;
+
+static cn_status decode_one(cn_ctx *tc, int64_t i, void *arg)
+{
+    decoding *d = arg;
+    cn_pixels px;
+    cn_status st = cn_pixels_decode(tc, d->paths[i], &px);
+    if (!st) {
+        st = cn_pixels_resize(tc, &px, d->resize, d->c, d->h, d->w, d->images + i * d->c * d->h * d->w);
+        cn_pixels_free(tc, &px);
+    }
+    if (st && st != CN_E_NOMEM) {
+#pragma omp critical(cn_decode_one)
+        if (d->bad++, i < d->first) { /* the message names the file */
+            d->first = i, d->bad_st = st;
+            snprintf(d->first_bad, sizeof d->first_bad, "%s", cn_ctx_message(tc));
+        }
+    }
+    return st;
+}
+
+/* The images of n files into images (c x h x w floats each, resized as the context says), on
+ * the threads (cn_for_each_file): the same floats on any number. A file that does not decode
+ * fails the load, but after the rest are tried: the message names the first in order and
+ * counts the others, so a messy folder is not put right one rerun a file. */
+static cn_status decode_all(cn_ctx *ctx, const char *dir, char **paths, int64_t n, int64_t c, int64_t h, int64_t w,
+                            float *images)
+{
+    decoding d = { paths, c, h, w, ctx->resize, images, n, 0, CN_OK, "" };
+    cn_status st = cn_for_each_file(ctx, n, decode_one, &d);
+    if (st) return st;
+    if (d.bad == 1)
+        return cn_fail(ctx, d.bad_st, "%s (convnet data check %s lists every file it cannot read)", d.first_bad, dir);
+    if (d.bad > 1)
+        return cn_fail(ctx, d.bad_st, "%s; and %lld more file%s that cannot be read (convnet data check %s lists them all)",
+                       d.first_bad, (long long)(d.bad - 1), d.bad == 2 ? "" : "s", dir);
     return CN_OK;
 }
 
