@@ -356,7 +356,10 @@ static void write_header(FILE *f, const report_data *d)
         char ch[2] = { *s == '\n' ? ' ' : *s, 0 };
         report_html_text(f, ch);
     }
-    fprintf(f, "</code></p>\n");
+    /* how its images were made the input's size (the key is absent before convnet kept it) */
+    int kept = cn_checkpoint_meta(d->ck, "resize") != NULL;
+    fprintf(f, "</code> &middot; images resized: <code>%s</code>%s</p>\n", cn_resize_name(cn_checkpoint_resize(d->ck)),
+            kept ? "" : " (a run of convnet before it kept the choice)");
 }
 
 /* DIR/report.html, built in memory and written atomically: the final page, or the live one (no

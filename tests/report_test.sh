@@ -210,7 +210,7 @@ check "report --data of a folder with a test half: 'test accuracy' on its test h
 check "resumed to 5 epochs: the page says 5 epochs, the best epoch still one of the first 4" \
     "[ $? -eq 0 ] && grep -q '&middot; 5 epochs &middot; best epoch (by validation accuracy) [1-4] ' '$T/split-run/report.html'"
 check "resumed to 5 epochs: Settings has --epochs 5 (last.safetensors'), not the best checkpoint's 4" \
-    "grep -q '<p class=\"meta\">Settings: <code>-e input 12x12x3; globalavgpool; dense 3 --data $T/split --epochs 5 --batch 8 </code>' '$T/split-run/report.html'"
+    "grep -q '<p class=\"meta\">Settings: <code>-e input 12x12x3; globalavgpool; dense 3 --data $T/split --epochs 5 --batch 8 </code> &middot; images resized: <code>antialias</code></p>' '$T/split-run/report.html'"
 mv "$T/split-run/last.safetensors" "$T/last.safetensors"
 "$CN" report "$T/split-run" --quiet
 check "without last.safetensors: the best checkpoint's settings (--epochs 4)" "grep -q 'Settings: <code>[^<]* --epochs 4 ' '$T/split-run/report.html'"
