@@ -430,7 +430,8 @@ static void test_resize_antialias(void)
             CHECK(cn_image_view_resize(ctx, as_float ? &f32 : &u8, CN_RESIZE_ANTIALIAS, r->oc, r->oh, r->ow, out) == CN_OK);
             double worst = 0;
             for (int64_t i = 0; i < m; i++) worst = fmax(worst, fabs(out[i] - r->want[i]));
-            if (worst > 1e-6) test_fail(__FILE__, __LINE__, "%s (%s samples): off by %g", r->what, as_float ? "float" : "8-bit", worst);
+            /* sums in double: the float output's rounding (6.3e-8 at most here) */
+            if (worst > 2e-7) test_fail(__FILE__, __LINE__, "%s (%s samples): off by %g", r->what, as_float ? "float" : "8-bit", worst);
             if (r->ih == r->oh && r->iw == r->ow) /* the samples themselves, bit for bit */
                 for (int64_t i = 0; i < m; i++) CHECK(out[i] == f[(i % (r->oh * r->ow)) * r->ic + i / (r->oh * r->ow)]);
         }
