@@ -379,16 +379,22 @@ static void csv_field(FILE *f, const char *s)
 /* what an image file decoded to: channels (1 or 3), rows, columns */
 typedef struct { int64_t c, h, w; } image_source;
 
-/* "resized to 28x28 and turned to gray" where the image is not the net's input as it stands
- * (a photo given to a Fashion-MNIST net: what the net saw is not what the user looks at) */
+/* "resized to 28x28 with antialiasing and turned to gray" where the image is not the net's input
+ * as it stands (a photo given to a Fashion-MNIST net: what the net saw is not what the user
+ * looks at); how, where it was shrunk (enlarging is bilinear either way) */
 static void print_source(const cn_model *model, const image_source *src)
 {
     int64_t c, h, w;
     cn_model_input_shape(model, &c, &h, &w);
-    int resized = src->h != h || src->w != w, recoloured = src->c != c;
+    int resized = src->h != h || src->w != w, recoloured = src->c != c, shrunk = src->h > h || src->w > w;
     if (!resized && !recoloured) return;
     printf("  (the image: %lldx%lld (HxW) %s;", (long long)src->h, (long long)src->w, src->c == 1 ? "gray" : "colour");
-    if (resized) printf(" resized to %lldx%lld", (long long)h, (long long)w);
+    if (resized)
+        printf(" resized to %lldx%lld%s", (long long)h, (long long)w,
+               !shrunk ? ""
+               : cn_checkpoint_resize(cn_model_checkpoint(model)) == CN_RESIZE_ANTIALIAS
+                   ? " with antialiasing"
+                   : " bilinearly (no antialiasing, as in its training)");
     if (recoloured) printf("%s %s", resized ? " and" : "", c == 1 ? "turned to gray" : "its gray copied to 3 channels");
     printf(", as the net's input)\n");
 }

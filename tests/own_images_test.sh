@@ -135,7 +135,8 @@ for i, l in enumerate(lines):
         continue
     w, h = struct.unpack('>II', open(l, 'rb').read()[16:24])
     said = lines[i + 1].startswith('  (the image:')
-    want = '  (the image: %dx%d (HxW) colour; resized to 12x12, as the net\'s input)' % (h, w)
+    how = ' with antialiasing' if h > 12 or w > 12 else ''  # how, where shrunk (enlarging: bilinear either way)
+    want = '  (the image: %dx%d (HxW) colour; resized to 12x12%s, as the net\'s input)' % (h, w, how)
     if said != ((h, w) != (12, 12)) or (said and lines[i + 1] != want):
         sys.exit('%s: %dx%d, line %r' % (l, h, w, lines[i + 1]))
     seen, resized = seen + 1, resized + said
@@ -194,6 +195,8 @@ for a, b in zip(new, old):
         ok = ok and d <= 2e-6
 sys.exit(not (ok and 0 < shrunk < 36))
 PY"
+"$CN" predict "$T/old" "$T/shapes/test/blue" >"$T/out" 2>&1
+check "predict with it says so of an image it shrinks" "grep -q 'resized to 12x12 bilinearly (no antialiasing, as in its training), as the net.s input)' '$T/out'"
 "$CN" predict "$T/old" "$T/shapes/test" --csv "$T/old.csv" >/dev/null 2>&1
 "$CN" eval "$T/old" --json >"$T/eval.json" 2>/dev/null
 check "eval of it resizes as predict does: the accuracy of predict's CSV" "csv_is_eval '$T/old.csv' '$T/eval.json' 36"
