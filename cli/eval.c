@@ -523,9 +523,11 @@ int cmd_predict(int argc, char **argv)
     float *x = malloc((size_t)(chunk * chw) * sizeof(float)), *prob = malloc((size_t)(chunk * k) * sizeof(float));
     char **why = calloc((size_t)chunk, sizeof *why); /* an image's error, NULL where it was read */
     image_source *src = calloc((size_t)chunk, sizeof *src);
+    int64_t *got = calloc((size_t)chunk * 3, sizeof *got); /* each file's channels, rows, columns */
+    cn_status *status = calloc((size_t)chunk, sizeof *status);
     cn_prediction *preds = malloc((size_t)top * sizeof *preds);
     cli_memfile csv = { 0 };
-    if (!x || !prob || !why || !src || !preds) rc = cli_error("out of memory");
+    if (!x || !prob || !why || !src || !got || !status || !preds) rc = cli_error("out of memory");
     else if (csv_path) rc = cli_memfile_open(&csv);
     FILE *cf = csv.f;
     if (cf) fprintf(cf, "image,class,name,probability,error\n");
@@ -537,15 +539,29 @@ int cmd_predict(int argc, char **argv)
     }
     for (int i0 = 0; !rc && i0 < images.n; i0 += (int)chunk) {
         int n = images.n - i0 < chunk ? images.n - i0 : (int)chunk, read = 0;
+        /* decoded on the threads; then, in order, the images read packed and each failure said
+         * (its message from a second try, alone: failures are few) */
+        if (cn_model_input_files(ctx, model, (const char *const *)images.v + i0, n, x, got, status)) {
+            rc = cli_ctx_error(ctx);
+            break;
+        }
         for (int j = 0; j < n; j++) {
-            image_source *sj = &src[read];
-            if (!cn_model_input_file_info(ctx, model, images.v[i0 + j], x + read * chw, &sj->c, &sj->h, &sj->w)) {
-                read++;
+            if (!status[j]) {
+                if (read < j) memcpy(x + read * chw, x + j * chw, (size_t)chw * sizeof *x);
+                src[read++] = (image_source){ got[3 * j], got[3 * j + 1], got[3 * j + 2] };
                 continue;
             }
-            cli_ctx_error(ctx); /* reported; the other images go on */
+            char changed[4300];
+            const char *msg = changed;
+            if (cn_model_input_file_info(ctx, model, images.v[i0 + j], x + j * chw, NULL, NULL, NULL)) {
+                cli_ctx_error(ctx); /* reported; the other images go on */
+                msg = cn_ctx_message(ctx);
+            } else { /* read the second time */
+                snprintf(changed, sizeof changed, "%s: changed while it was read", images.v[i0 + j]);
+                cli_error("%s", changed);
+            }
             failed++;
-            if (!(why[j] = strdup(cn_ctx_message(ctx)))) rc = cli_error("out of memory");
+            if (!(why[j] = strdup(msg))) rc = cli_error("out of memory");
         }
         if (!rc && read && cn_model_probabilities(ctx, model, x, read, prob)) rc = cli_ctx_error(ctx);
         for (int j = 0, r = 0; !rc && j < n; j++) {
@@ -564,7 +580,7 @@ int cmd_predict(int argc, char **argv)
     if (json && !rc) printf("]\n");
     rc = cli_memfile_commit(ctx, &csv, csv_path, rc);
     if (!rc && failed) rc = cli_error("%d of %d images could not be read (named above)", failed, images.n);
-    free(x), free(prob), free(preds), free(why), free(src);
+    free(x), free(prob), free(preds), free(why), free(src), free(got), free(status);
     path_free(&images);
     cn_model_destroy(model);
     cn_ctx_destroy(ctx);

@@ -815,6 +815,15 @@ cn_status cn_model_input_file_info(cn_ctx *ctx, const cn_model *model, const cha
 cn_status cn_model_input_encoded(cn_ctx *ctx, const cn_model *model, const void *data, size_t size,
                                  const char *name, float *x);
 cn_status cn_model_input_pixels(cn_ctx *ctx, const cn_model *model, const cn_image_view *img, float *x);
+/* The inputs of n image files at once, x (n, c, h, w), each the floats cn_model_input_file_info
+ * gives it, decoded on the kernels' threads (cn_set_threads) where ctx allocates with the C
+ * library's malloc (else one at a time): `convnet predict` on a folder of photos. status[i]:
+ * file i's (CN_OK, or the error cn_model_input_file_info gives it, which a second call of that
+ * names; its x left as it was); src (n x 3: channels, rows, columns, 0 where it failed) may be
+ * NULL. Returns CN_E_NOMEM when memory ran out (x, status and src then partly written), else
+ * CN_OK, whatever the files gave. */
+cn_status cn_model_input_files(cn_ctx *ctx, const cn_model *model, const char *const *paths, int64_t n, float *x,
+                               int64_t *src, cn_status *status);
 
 /* probs (n, classes) <- the class probabilities of n inputs x (n, c, h, w) made as above.
  * CN_E_SHAPE for a net whose output is a map (cn_net_check_classes's message), and so for the

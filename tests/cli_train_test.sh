@@ -200,6 +200,10 @@ printf 'not an image' >"$T/many/green-003.png"
 for f in "$T/many/"*.png; do "$CN" predict "$T/colours-run" "$f" --csv "$T/one.csv" >/dev/null 2>&1; tail -n 1 "$T/one.csv" >>"$T/alone.csv"; done
 check "predict FOLDER of 24 images: every row as the image alone gives it, the broken one in its place" \
     "[ \$(wc -l <'$T/alone.csv') -eq 24 ] && tail -n +2 '$T/many.csv' | cmp -s - '$T/alone.csv' && grep -q 'green-003.png\",,,,' '$T/many.csv'"
+# decoded on 1, 2 and 3 threads: the same CSV, the same lines and the same error, in order
+for t in 1 2 3; do "$CN" predict "$T/colours-run" "$T/many" --csv "$T/many$t.csv" --threads $t >"$T/many$t.out" 2>"$T/many$t.err"; done
+check "predict FOLDER --threads 1, 2, 3: the same CSV, output and errors" \
+    "cmp -s '$T/many1.csv' '$T/many2.csv' && cmp -s '$T/many1.csv' '$T/many3.csv' && cmp -s '$T/many1.out' '$T/many3.out' && cmp -s '$T/many1.err' '$T/many3.err' && grep -q 'green-003.png: not a PNG or JPEG image' '$T/many2.err'"
 "$CN" predict "$T/colours-run" "$T/colours/red/00*.png" --json >"$T/glob.json"
 check "predict 'GLOB': the pattern expanded (10 images)" \
     "/usr/bin/python3 -c \"import json; d = json.load(open('$T/glob.json')); exit(not (len(d) == 10 and d[9]['image'].endswith('red/009.png')))\""

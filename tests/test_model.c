@@ -434,6 +434,11 @@ static void test_nomem_sweep(void)
         cn_prediction q[2];
         if (!st) st = cn_model_set_tta(s.ctx, m, CN_TTA_FLIP_SHIFT); /* the views' buffers */
         if (!st) st = cn_model_classify_batch(s.ctx, m, views, 2, 1, q);
+        float xs[2 * 12];
+        cn_status each[2];
+        const char *two[2] = { png_path, png_path };
+        if (!st) st = cn_model_input_files(s.ctx, m, two, 2, xs, NULL, each); /* one thread: a caller's allocator */
+        if (!st) CHECK(each[0] == CN_OK && each[1] == CN_OK);
         int injected = fa_sweep_injected(&s);
         CHECK(injected ? st == CN_E_NOMEM : st == CN_OK);
         if (st == CN_E_NOMEM) CHECK(cn_ctx_message(s.ctx)[0] != 0);
@@ -630,6 +635,52 @@ static void test_resize_from_checkpoint(void)
     }
 }
 
+/* n files at once, on 1 to 3 threads: each image's floats as cn_model_input_file_info gives
+ * them alone, bit for bit, its size, and a file that does not decode said by its status alone */
+static void test_input_files(void)
+{
+    char path[512], files[5][512];
+    snprintf(path, sizeof path, "%s/files.safetensors", dir);
+    write_model(path, 3);
+    cn_ctx *ctx;
+    cn_model *m = open_model(path, &ctx);
+    if (!m) return;
+    const int size[5] = { 4, 2, 0, 6, 3 }; /* 0: not an image */
+    for (int i = 0; i < 5; i++) {
+        snprintf(files[i], sizeof files[i], "%s/in%d.png", dir, i);
+        if (!size[i]) {
+            FILE *f = fopen(files[i], "wb");
+            if (f) fputs("not a png", f), fclose(f);
+            continue;
+        }
+        float px[3 * 36];
+        for (int j = 0; j < 3 * size[i] * size[i]; j++) px[j] = (float)((j * 37 + i * 11) % 256) / 255.0f;
+        CHECK(cn_image_save_png(ctx, files[i], px, 3, size[i], size[i]) == CN_OK);
+    }
+    const char *paths[5] = { files[0], files[1], files[2], files[3], files[4] };
+    float alone[5][12], x[5 * 12];
+    for (int i = 0; i < 5; i++)
+        if (size[i]) CHECK(cn_model_input_file(ctx, m, files[i], alone[i]) == CN_OK);
+    int was = cn_set_threads(0);
+    for (int t = 1; t <= 3; t++) {
+        int64_t src[15];
+        cn_status st[5];
+        memset(x, 0, sizeof x);
+        cn_set_threads(t);
+        CHECK(cn_model_input_files(ctx, m, paths, 5, x, t == 3 ? NULL : src, st) == CN_OK);
+        CHECK_STR(cn_ctx_message(ctx), ""); /* the failure is status[2]'s */
+        for (int i = 0; i < 5; i++) {
+            CHECK_INT(st[i], size[i] ? CN_OK : CN_E_FORMAT);
+            if (size[i]) CHECK(memcmp(x + 12 * i, alone[i], sizeof alone[i]) == 0);
+            if (t < 3) CHECK(src[3 * i] == (size[i] ? 3 : 0) && src[3 * i + 1] == size[i] && src[3 * i + 2] == size[i]);
+        }
+    }
+    cn_set_threads(was);
+    CHECK(cn_model_input_files(ctx, m, paths, -1, x, NULL, NULL) == CN_E_ARG);
+    cn_model_destroy(m);
+    cn_ctx_destroy(ctx);
+}
+
 static const test_case cases[] = {
     { "setup", setup },
     { "pixels, float pixels, RGBA, PNG bytes and file: the hand-computed probabilities", test_pixels_bytes_file },
@@ -640,6 +691,7 @@ static const test_case cases[] = {
     { "a net whose output is a map loads, but probabilities and classify refuse it", test_map_output_refused },
     { "a batch of 70 equals one image at a time, bit for bit", test_batch },
     { "the checkpoint's resize key: antialiased inputs worked by hand, bilinear without it", test_resize_from_checkpoint },
+    { "n files at once on 1 to 3 threads: each as alone, bit for bit; a broken one by its status", test_input_files },
     { "four models in four threads: the bits of one alone", test_threads },
     { "teardown", teardown },
 };

@@ -158,6 +158,35 @@ cn_status cn_model_input_file_info(cn_ctx *ctx, const cn_model *m, const char *p
     return input_of_pixels(ctx, m, &px, x);
 }
 
+typedef struct file_inputs {
+    const cn_model *m;
+    const char *const *paths;
+    float *x;
+    int64_t *src;
+    cn_status *status;
+} file_inputs;
+
+static cn_status input_one(cn_ctx *tc, int64_t i, void *arg)
+{
+    file_inputs *f = arg;
+    int64_t *s = f->src ? f->src + 3 * i : NULL, chw = f->m->c * f->m->h * f->m->w;
+    cn_status st = cn_model_input_file_info(tc, f->m, f->paths[i], f->x + i * chw, s, s ? s + 1 : NULL, s ? s + 2 : NULL);
+    f->status[i] = st;
+    return st;
+}
+
+cn_status cn_model_input_files(cn_ctx *ctx, const cn_model *m, const char *const *paths, int64_t n, float *x,
+                               int64_t *src, cn_status *status)
+{
+    if (!ctx) return CN_E_ARG;
+    if (!m || !paths || !x || !status || n < 0) return cn_fail(ctx, CN_E_ARG, "cn_model_input_files: NULL argument or n < 0");
+    file_inputs f = { m, paths, x, src, status };
+    for (int64_t i = 0; i < n; i++) status[i] = CN_E_ARG; /* until tried */
+    cn_status st = cn_for_each_file(ctx, n, input_one, &f);
+    if (!st) cn_ctx_clear(ctx); /* on one thread the files' failures were ctx's: they are status[] */
+    return st;
+}
+
 cn_status cn_model_input_encoded(cn_ctx *ctx, const cn_model *m, const void *data, size_t size, const char *name,
                                  float *x)
 {
