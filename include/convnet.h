@@ -500,8 +500,9 @@ cn_status cn_grid_draw(cn_ctx *ctx, const cn_grid *g, const float *maps, float *
  * thread-safe: one thread then), the same floats on any number. */
 cn_status cn_dataset_load_folder(cn_ctx *ctx, const char *dir, int64_t c, int64_t h, int64_t w, cn_dataset *out);
 /* The same folder without decoding it: its classes, labels and files (cn_dataset.paths), each
- * image decoded when a batch takes it (cn_make_batch_rows), so that a process of a data-parallel
- * run decodes only the images of its shards. A file that does not decode fails that batch. */
+ * image decoded when a batch takes it (cn_make_batch_rows; a batch's files on the kernels'
+ * threads, as cn_dataset_load_folder's), so that a process of a data-parallel run decodes only
+ * the images of its shards. A file that does not decode fails that batch, the first such named. */
 cn_status cn_dataset_open_folder(cn_ctx *ctx, const char *dir, int64_t c, int64_t h, int64_t w, cn_dataset *out);
 
 /* How a data folder is laid out, as cn_data_check finds it: DIR/train with DIR/val or DIR/test

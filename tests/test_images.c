@@ -949,9 +949,15 @@ static void test_folder(void)
     float mean[1] = { 0.25f }, std[1] = { 0.5f }, a[4 * 16], b[2 * 16];
     int32_t la[4], lb[2];
     cn_make_batch(&ds, idx, 4, mean, std, 0, 0, NULL, a, la);
-    CHECK(cn_make_batch_rows(ctx, &lazy, idx, 4, 1, 3, mean, std, 0, 0, NULL, b, lb) == CN_OK);
-    CHECK(memcmp(a + 16, b, sizeof b) == 0); /* rows 1 and 2 of the batch */
-    CHECK(la[1] == lb[0] && la[2] == lb[1]);
+    int threads_was = cn_set_threads(0);
+    for (int t = 1; t <= 3; t++) { /* the rows' files decoded on 1 to 3 threads: the same bits */
+        cn_set_threads(t);
+        memset(b, 0, sizeof b);
+        CHECK(cn_make_batch_rows(ctx, &lazy, idx, 4, 1, 3, mean, std, 0, 0, NULL, b, lb) == CN_OK);
+        CHECK(memcmp(a + 16, b, sizeof b) == 0); /* rows 1 and 2 of the batch */
+        CHECK(la[1] == lb[0] && la[2] == lb[1]);
+    }
+    cn_set_threads(threads_was);
     double part[12];
     float m2[1], s2[1], m1[1], s1[1];
     cn_dataset_stats(&ds, m1, s1);
@@ -963,6 +969,13 @@ static void test_folder(void)
     int64_t spoilt[1] = { 4 };
     CHECK(cn_make_batch_rows(ctx, &lazy, spoilt, 1, 0, 1, mean, std, 0, 0, NULL, b, lb) != CN_OK);
     CHECK_CONTAINS(cn_ctx_message(ctx), "bee/a.png");
+    int64_t with_spoilt[4] = { 0, 4, 1, 4 }; /* on 3 threads: the first bad row's file named */
+    cn_set_threads(3);
+    CHECK(cn_make_batch_rows(ctx, &lazy, with_spoilt, 4, 0, 4, mean, std, 0, 0, NULL, a, la) == CN_E_FORMAT);
+    CHECK_CONTAINS(cn_ctx_message(ctx), "bee/a.png: not a PNG or JPEG image");
+    CHECK(cn_dataset_stats_part(ctx, &lazy, 0, 6, part) == CN_E_FORMAT);
+    CHECK_CONTAINS(cn_ctx_message(ctx), "bee/a.png: not a PNG or JPEG image");
+    cn_set_threads(threads_was);
     gray_png("f/bee/a.png", 20);
     cn_dataset_free(ctx, &lazy);
     cn_dataset_free(ctx, &ds);

@@ -13,6 +13,7 @@
 
 #include "../core/core_impl.h"
 #include "batch_draw.h"
+#include "data_impl.h"
 
 void cn_shuffle(cn_rng *rng, int64_t *perm, int64_t n)
 {
@@ -80,6 +81,41 @@ static cn_status image_of(cn_ctx *ctx, const cn_dataset *ds, int64_t i, float *b
     return cn_image_load(ctx, ds->paths[i], ds->c, ds->h, ds->w, buf);
 }
 
+/* images which[0..n) (first + i where which is NULL) of a dataset of files into out (n images),
+ * decoded on the threads (cn_for_each_file); a file that does not decode fails the call, the
+ * first such in order named, the same on any number of threads */
+typedef struct file_images {
+    const cn_dataset *ds;
+    const int64_t *which;
+    int64_t first;
+    float *out;
+    int64_t bad; /* the first failing i (n: none), its status and message */
+    cn_status bad_st;
+    char bad_msg[CN_MSG_MAX];
+} file_images;
+
+static cn_status file_image(cn_ctx *tc, int64_t i, void *arg)
+{
+    file_images *f = arg;
+    const cn_dataset *ds = f->ds;
+    int64_t k = f->which ? f->which[i] : f->first + i;
+    cn_status st = cn_image_load(tc, ds->paths[k], ds->c, ds->h, ds->w, f->out + i * ds->c * ds->h * ds->w);
+    if (st && st != CN_E_NOMEM) {
+#pragma omp critical(cn_file_image)
+        if (i < f->bad) f->bad = i, f->bad_st = st, snprintf(f->bad_msg, sizeof f->bad_msg, "%s", cn_ctx_message(tc));
+    }
+    return st;
+}
+
+static cn_status file_images_load(cn_ctx *ctx, const cn_dataset *ds, const int64_t *which, int64_t first, int64_t n,
+                                  float *out)
+{
+    file_images f = { ds, which, first, out, n, CN_OK, "" };
+    cn_status st = cn_for_each_file(ctx, n, file_image, &f);
+    if (!st && f.bad < n) st = cn_fail(ctx, f.bad_st, "%s", f.bad_msg);
+    return st;
+}
+
 static cn_batch_draw draw_one(cn_rng *rng, int64_t index, int64_t pad, int flip)
 {
     cn_batch_draw d = { index, (int32_t)pad, (int32_t)pad, 0, 0 }; /* pad, pad: the original image */
@@ -113,19 +149,26 @@ cn_batch_draw cn_tta_draw(int v, int64_t index)
     return (cn_batch_draw){ index, 1 + tta_views[v][1], 1 + tta_views[v][2], tta_views[v][0], 0 };
 }
 
-/* the batch row of draw d into dst (c x h x w); buf: room for an image not in memory */
-static cn_status make_row(cn_ctx *ctx, const cn_dataset *ds, const cn_batch_draw *d, int64_t pad, const float *mean,
-                          const float *std, float *buf, float *dst)
+/* the batch row of draw d of the image src into dst (c x h x w) */
+static void write_row(const cn_dataset *ds, const cn_batch_draw *d, int64_t pad, const float *mean, const float *std,
+                      const float *src, float *dst)
 {
     int64_t C = ds->c, H = ds->h, W = ds->w, plane = H * W;
-    const float *src;
-    cn_status st = image_of(ctx, ds, d->index, buf, &src);
-    for (int64_t c = 0; !st && c < C; c++) {
+    for (int64_t c = 0; c < C; c++) {
         float m = mean[c], s = std[c] != 0 ? std[c] : 1.0f;
         for (int64_t y = 0; y < H; y++)
             for (int64_t xo = 0; xo < W; xo++)
                 dst[c * plane + y * W + xo] = cn_batch_value(src + c * plane, NULL, H, W, pad, d, y, xo, m, s);
     }
+}
+
+/* the same of the image d names; buf: room for an image not in memory */
+static cn_status make_row(cn_ctx *ctx, const cn_dataset *ds, const cn_batch_draw *d, int64_t pad, const float *mean,
+                          const float *std, float *buf, float *dst)
+{
+    const float *src;
+    cn_status st = image_of(ctx, ds, d->index, buf, &src);
+    if (!st) write_row(ds, d, pad, mean, std, src, dst);
     return st;
 }
 
@@ -134,10 +177,23 @@ cn_status cn_make_batch_rows(cn_ctx *ctx, const cn_dataset *ds, const int64_t *i
                              int32_t *labels)
 {
     int64_t per = ds->c * ds->h * ds->w;
+    if (pad < 0) pad = 0;
+    if (ds->paths) { /* files: this process's rows decoded first, on the threads; then the draws */
+        float *block = hi > lo ? cn_malloc(ctx, (size_t)((hi - lo) * per) * sizeof(float)) : NULL;
+        if (hi > lo && !block) return CN_E_NOMEM;
+        cn_status st = hi > lo ? file_images_load(ctx, ds, idx + lo, 0, hi - lo, block) : CN_OK;
+        for (int64_t i = 0; i < n; i++) {
+            cn_batch_draw d = draw_one(rng, idx[i], pad, flip);
+            if (i < lo || i >= hi || st) continue; /* another process's row (or a failed batch): its draws only */
+            write_row(ds, &d, pad, mean, std, block + (i - lo) * per, x + (i - lo) * per);
+            if (labels) labels[i - lo] = ds->labels[idx[i]];
+        }
+        cn_free(ctx, block);
+        return st;
+    }
     float *buf = ds->images ? NULL : cn_malloc(ctx, (size_t)per * sizeof(float));
     if (!ds->images && !buf) return CN_E_NOMEM;
     cn_status st = CN_OK;
-    if (pad < 0) pad = 0;
     for (int64_t i = 0; i < n; i++) {
         cn_batch_draw d = draw_one(rng, idx[i], pad, flip);
         if (i < lo || i >= hi || st) continue; /* another process's row (or a failed batch): its draws only */
@@ -166,13 +222,14 @@ cn_status cn_dataset_stats_part(cn_ctx *ctx, const cn_dataset *ds, int64_t first
     memset(part, 0, 12 * sizeof(double));
     float *block = ds->images ? NULL : cn_malloc(ctx, (size_t)((count ? count : 1) * per) * sizeof(float));
     if (!ds->images && !block) return CN_E_NOMEM;
-    for (int64_t i = 0; block && i < count; i++) {
+    cn_status st = ds->paths ? file_images_load(ctx, ds, NULL, first, count, block) : CN_OK; /* on the threads */
+    for (int64_t i = 0; !ds->paths && block && !st && i < count; i++) {
         const float *img;
-        cn_status st = image_of(ctx, ds, first + i, block + i * per, &img);
-        if (st) {
-            cn_free(ctx, block);
-            return st;
-        }
+        st = image_of(ctx, ds, first + i, block + i * per, &img);
+    }
+    if (st) {
+        cn_free(ctx, block);
+        return st;
     }
     const float *img = block ? block : ds->images + first * per;
     for (int64_t c = 0; c < ds->c && c < 4; c++) {
