@@ -994,6 +994,30 @@ static void test_folder(void)
         if (ds.images) CHECK(memcmp(rgb, ds.images, sizeof rgb) == 0);
         cn_dataset_free(ctx, &ds);
     }
+    /* opened lazily, its batch rows decoded on 3 threads: resized as the context says (each
+     * thread's context takes the caller's settings), the same floats as the eager load */
+    mkdir_at("fz");
+    mkdir_at("fz/a");
+    mkdir_at("fz/b");
+    float noisy[2][3 * 9 * 7];
+    for (int k = 0; k < 2; k++) {
+        for (int q = 0; q < 3 * 9 * 7; q++) noisy[k][q] = (float)((q * 53 + k * 101) % 256) / 255.0f;
+        CHECK(cn_image_save_png(ctx, at(k ? "fz/b/m.png" : "fz/a/n.png"), noisy[k], 3, 9, 7) == CN_OK);
+    }
+    cn_dataset lz, ez;
+    cn_set_threads(3);
+    CHECK(cn_dataset_load_folder(ctx, at("fz"), 3, 4, 3, &ez) == CN_OK);
+    CHECK(cn_dataset_open_folder(ctx, at("fz"), 3, 4, 3, &lz) == CN_OK);
+    int64_t both[2] = { 0, 1 };
+    float zero[3] = { 0, 0, 0 }, one[3] = { 1, 1, 1 }, rows[2 * 36], plain[2 * 36];
+    int32_t lab2[2];
+    CHECK(cn_make_batch_rows(ctx, &lz, both, 2, 0, 2, zero, one, 0, 0, NULL, rows, lab2) == CN_OK);
+    if (ez.images) CHECK(memcmp(rows, ez.images, sizeof rows) == 0);
+    cn_ctx_set_resize(ctx, CN_RESIZE_BILINEAR); /* and the two resizings do differ here */
+    CHECK(cn_make_batch_rows(ctx, &lz, both, 2, 0, 2, zero, one, 0, 0, NULL, plain, lab2) == CN_OK);
+    CHECK(memcmp(rows, plain, sizeof rows) != 0);
+    cn_dataset_free(ctx, &lz);
+    cn_dataset_free(ctx, &ez);
     cn_ctx_set_resize(ctx, CN_RESIZE_BILINEAR);
     cn_set_threads(was);
 

@@ -81,41 +81,6 @@ static cn_status image_of(cn_ctx *ctx, const cn_dataset *ds, int64_t i, float *b
     return cn_image_load(ctx, ds->paths[i], ds->c, ds->h, ds->w, buf);
 }
 
-/* images which[0..n) (first + i where which is NULL) of a dataset of files into out (n images),
- * decoded on the threads (cn_for_each_file); a file that does not decode fails the call, the
- * first such in order named, the same on any number of threads */
-typedef struct file_images {
-    const cn_dataset *ds;
-    const int64_t *which;
-    int64_t first;
-    float *out;
-    int64_t bad; /* the first failing i (n: none), its status and message */
-    cn_status bad_st;
-    char bad_msg[CN_MSG_MAX];
-} file_images;
-
-static cn_status file_image(cn_ctx *tc, int64_t i, void *arg)
-{
-    file_images *f = arg;
-    const cn_dataset *ds = f->ds;
-    int64_t k = f->which ? f->which[i] : f->first + i;
-    cn_status st = cn_image_load(tc, ds->paths[k], ds->c, ds->h, ds->w, f->out + i * ds->c * ds->h * ds->w);
-    if (st && st != CN_E_NOMEM) {
-#pragma omp critical(cn_file_image)
-        if (i < f->bad) f->bad = i, f->bad_st = st, snprintf(f->bad_msg, sizeof f->bad_msg, "%s", cn_ctx_message(tc));
-    }
-    return st;
-}
-
-static cn_status file_images_load(cn_ctx *ctx, const cn_dataset *ds, const int64_t *which, int64_t first, int64_t n,
-                                  float *out)
-{
-    file_images f = { ds, which, first, out, n, CN_OK, "" };
-    cn_status st = cn_for_each_file(ctx, n, file_image, &f);
-    if (!st && f.bad < n) st = cn_fail(ctx, f.bad_st, "%s", f.bad_msg);
-    return st;
-}
-
 static cn_batch_draw draw_one(cn_rng *rng, int64_t index, int64_t pad, int flip)
 {
     cn_batch_draw d = { index, (int32_t)pad, (int32_t)pad, 0, 0 }; /* pad, pad: the original image */
@@ -178,28 +143,19 @@ cn_status cn_make_batch_rows(cn_ctx *ctx, const cn_dataset *ds, const int64_t *i
 {
     int64_t per = ds->c * ds->h * ds->w;
     if (pad < 0) pad = 0;
-    if (ds->paths) { /* files: this process's rows decoded first, on the threads; then the draws */
-        float *block = hi > lo ? cn_malloc(ctx, (size_t)((hi - lo) * per) * sizeof(float)) : NULL;
-        if (hi > lo && !block) return CN_E_NOMEM;
-        cn_status st = hi > lo ? file_images_load(ctx, ds, idx + lo, 0, hi - lo, block) : CN_OK;
-        for (int64_t i = 0; i < n; i++) {
-            cn_batch_draw d = draw_one(rng, idx[i], pad, flip);
-            if (i < lo || i >= hi || st) continue; /* another process's row (or a failed batch): its draws only */
-            write_row(ds, &d, pad, mean, std, block + (i - lo) * per, x + (i - lo) * per);
-            if (labels) labels[i - lo] = ds->labels[idx[i]];
-        }
-        cn_free(ctx, block);
-        return st;
-    }
-    float *buf = ds->images ? NULL : cn_malloc(ctx, (size_t)per * sizeof(float));
-    if (!ds->images && !buf) return CN_E_NOMEM;
-    cn_status st = CN_OK;
+    /* files: this process's rows decoded first, on the threads (block); other images one by one */
+    float *block = ds->paths && hi > lo ? cn_malloc(ctx, (size_t)((hi - lo) * per) * sizeof(float)) : NULL;
+    float *buf = ds->images || ds->paths ? NULL : cn_malloc(ctx, (size_t)per * sizeof(float));
+    if ((ds->paths && hi > lo && !block) || (!ds->images && !ds->paths && !buf)) return CN_E_NOMEM;
+    cn_status st = block ? cn_load_files(ctx, ds->paths, idx + lo, hi - lo, ds->c, ds->h, ds->w, block, NULL) : CN_OK;
     for (int64_t i = 0; i < n; i++) {
         cn_batch_draw d = draw_one(rng, idx[i], pad, flip);
         if (i < lo || i >= hi || st) continue; /* another process's row (or a failed batch): its draws only */
-        if ((st = make_row(ctx, ds, &d, pad, mean, std, buf, x + (i - lo) * per))) continue;
+        if (block) write_row(ds, &d, pad, mean, std, block + (i - lo) * per, x + (i - lo) * per);
+        else if ((st = make_row(ctx, ds, &d, pad, mean, std, buf, x + (i - lo) * per))) continue;
         if (labels) labels[i - lo] = ds->labels[idx[i]];
     }
+    cn_free(ctx, block);
     cn_free(ctx, buf);
     return st;
 }
@@ -222,7 +178,8 @@ cn_status cn_dataset_stats_part(cn_ctx *ctx, const cn_dataset *ds, int64_t first
     memset(part, 0, 12 * sizeof(double));
     float *block = ds->images ? NULL : cn_malloc(ctx, (size_t)((count ? count : 1) * per) * sizeof(float));
     if (!ds->images && !block) return CN_E_NOMEM;
-    cn_status st = ds->paths ? file_images_load(ctx, ds, NULL, first, count, block) : CN_OK; /* on the threads */
+    cn_status st = ds->paths ? cn_load_files(ctx, ds->paths + first, NULL, count, ds->c, ds->h, ds->w, block, NULL)
+                             : CN_OK; /* on the threads */
     for (int64_t i = 0; !ds->paths && block && !st && i < count; i++) {
         const float *img;
         st = image_of(ctx, ds, first + i, block + i * per, &img);

@@ -89,10 +89,16 @@ cn_status cn_image_check_size(cn_ctx *ctx, const char *what, int64_t c, int64_t 
 
 /* fn(tc, i, arg) for every i in [0, n) (a folder's files), on cn_threads() threads where ctx
  * allocates with the C library's malloc (a caller's allocator need not be thread-safe: one
- * thread then), each thread with a context of its own (tc; ctx itself on one thread) for its
- * messages; fn writes only what belongs to i, or under a critical section. fn returning
+ * thread then), each thread with a context of its own (tc, with ctx's settings; ctx itself on
+ * one thread) for its messages; fn writes only what belongs to i, or under a critical section. fn returning
  * CN_E_NOMEM stops the rest, and the call returns CN_E_NOMEM, ctx saying so. */
 cn_status cn_for_each_file(cn_ctx *ctx, int64_t n, cn_status (*fn)(cn_ctx *tc, int64_t i, void *arg), void *arg);
+/* Files paths[i] (paths[which[i]] where which is not NULL), i < n, loaded as cn_image_load does
+ * (with ctx's resizing) into out + i * c*h*w, on the threads by cn_for_each_file: the same
+ * floats on any number. Every file is tried; one that does not load fails the call with the
+ * status and message of the first in order, *bad (may be NULL) counting them (0 on CN_E_NOMEM). */
+cn_status cn_load_files(cn_ctx *ctx, char *const *paths, const int64_t *which, int64_t n, int64_t c, int64_t h,
+                        int64_t w, float *out, int64_t *bad);
 
 /* Names in a folder, sorted by strcmp (byte order, as Python's sorted()). */
 typedef struct cn_names {

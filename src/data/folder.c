@@ -212,7 +212,7 @@ cn_status cn_list_class_files(cn_ctx *ctx, const char *cls, cn_names *out)
 cn_status cn_for_each_file(cn_ctx *ctx, int64_t n, cn_status (*fn)(cn_ctx *tc, int64_t i, void *arg), void *arg)
 {
     int64_t threads = cn_ctx_alloc_is_libc(ctx) ? cn_threads() : 1;
-    if (threads > n) threads = n;
+    if (threads > n) threads = n > 0 ? n : 1;
     int fatal = 0;
     char msg[CN_MSG_MAX] = "out of memory";
 #pragma omp parallel num_threads((int)threads) if (threads > 1)
@@ -223,6 +223,7 @@ cn_status cn_for_each_file(cn_ctx *ctx, int64_t n, cn_status (*fn)(cn_ctx *tc, i
 #pragma omp atomic write
             fatal = 1;
         }
+        if (tc) tc->resize = ctx->resize; /* the caller's settings, as if it ran fn itself */
 #pragma omp for schedule(dynamic, 1)
         for (int64_t i = 0; i < n; i++) {
             int stop;
@@ -240,52 +241,57 @@ cn_status cn_for_each_file(cn_ctx *ctx, int64_t n, cn_status (*fn)(cn_ctx *tc, i
     return threads > 1 ? cn_fail(ctx, CN_E_NOMEM, "%s", msg) : CN_E_NOMEM; /* one thread: ctx says so */
 }
 
-/* the decoding of a folder's files (decode_one's), and the first that failed in order */
-typedef struct decoding {
-    char **paths;
+/* the loading of files (cn_load_files), and the first that failed in order */
+typedef struct file_loads {
+    char *const *paths;
+    const int64_t *which;
     int64_t c, h, w;
-    cn_resize resize;
-    float *images;
-    int64_t first, bad;
-    cn_status bad_st;
-    char first_bad[1024];
-} decoding;
+    float *out;
+    int64_t first, bad; /* the first failing i (n: none), how many failed */
+    cn_status first_st;
+    char first_msg[CN_MSG_MAX];
+} file_loads;
 
-static cn_status decode_one(cn_ctx *tc, int64_t i, void *arg)
+static cn_status load_one(cn_ctx *tc, int64_t i, void *arg)
 {
-    decoding *d = arg;
-    cn_pixels px;
-    cn_status st = cn_pixels_decode(tc, d->paths[i], &px);
-    if (!st) {
-        st = cn_pixels_resize(tc, &px, d->resize, d->c, d->h, d->w, d->images + i * d->c * d->h * d->w);
-        cn_pixels_free(tc, &px);
-    }
+    file_loads *f = arg;
+    cn_status st = cn_image_load(tc, f->paths[f->which ? f->which[i] : i], f->c, f->h, f->w,
+                                 f->out + i * f->c * f->h * f->w);
     if (st && st != CN_E_NOMEM) {
-#pragma omp critical(cn_decode_one)
-        if (d->bad++, i < d->first) { /* the message names the file */
-            d->first = i, d->bad_st = st;
-            snprintf(d->first_bad, sizeof d->first_bad, "%s", cn_ctx_message(tc));
+#pragma omp critical(cn_load_one)
+        if (f->bad++, i < f->first) { /* the message names the file */
+            f->first = i, f->first_st = st;
+            snprintf(f->first_msg, sizeof f->first_msg, "%s", cn_ctx_message(tc));
         }
     }
     return st;
 }
 
+cn_status cn_load_files(cn_ctx *ctx, char *const *paths, const int64_t *which, int64_t n, int64_t c, int64_t h,
+                        int64_t w, float *out, int64_t *bad)
+{
+    file_loads f = { paths, which, c, h, w, out, n, 0, CN_OK, "" };
+    cn_status st = cn_for_each_file(ctx, n, load_one, &f);
+    if (bad) *bad = st ? 0 : f.bad;
+    if (!st && f.bad) st = cn_fail(ctx, f.first_st, "%s", f.first_msg);
+    return st;
+}
+
 /* The images of n files into images (c x h x w floats each, resized as the context says), on
- * the threads (cn_for_each_file): the same floats on any number. A file that does not decode
- * fails the load, but after the rest are tried: the message names the first in order and
- * counts the others, so a messy folder is not put right one rerun a file. */
+ * the threads: the same floats on any number. A file that does not decode fails the load, but
+ * after the rest are tried: the message names the first in order and counts the others, so a
+ * messy folder is not put right one rerun a file. */
 static cn_status decode_all(cn_ctx *ctx, const char *dir, char **paths, int64_t n, int64_t c, int64_t h, int64_t w,
                             float *images)
 {
-    decoding d = { paths, c, h, w, ctx->resize, images, n, 0, CN_OK, "" };
-    cn_status st = cn_for_each_file(ctx, n, decode_one, &d);
-    if (st) return st;
-    if (d.bad == 1)
-        return cn_fail(ctx, d.bad_st, "%s (convnet data check %s lists every file it cannot read)", d.first_bad, dir);
-    if (d.bad > 1)
-        return cn_fail(ctx, d.bad_st, "%s; and %lld more file%s that cannot be read (convnet data check %s lists them all)",
-                       d.first_bad, (long long)(d.bad - 1), d.bad == 2 ? "" : "s", dir);
-    return CN_OK;
+    int64_t bad;
+    cn_status st = cn_load_files(ctx, paths, NULL, n, c, h, w, images, &bad);
+    if (st == CN_E_NOMEM || !bad) return st;
+    char first[CN_MSG_MAX];
+    snprintf(first, sizeof first, "%s", cn_ctx_message(ctx));
+    if (bad == 1) return cn_fail(ctx, st, "%s (convnet data check %s lists every file it cannot read)", first, dir);
+    return cn_fail(ctx, st, "%s; and %lld more file%s that cannot be read (convnet data check %s lists them all)", first,
+                   (long long)(bad - 1), bad == 2 ? "" : "s", dir);
 }
 
 /* The folder's classes, labels and paths; the images decoded now, or (lazy) kept as paths for

@@ -20,6 +20,7 @@ struct cn_model {
     int softmaxed;         /* the net ends in softmax: its output is the probabilities */
     int map;               /* its output is a map (a U-Net's): no classes to classify */
     cn_tta tta;            /* the views whose outputs are averaged (cn_model_set_tta) */
+    cn_resize resize;      /* as its training images were resized (cn_checkpoint_resize) */
     float mean[4], std[4];
     char **names;          /* classes names: class_names' lines, else the numbers */
     float *x;              /* one image's input, for the classify calls */
@@ -74,6 +75,7 @@ cn_status cn_model_load(cn_ctx *ctx, const char *path, cn_model **out)
         (st = cn_net_layer(ctx, m->net, cn_net_layer_count(m->net) - 1, 1, &last)))
         goto fail;
     m->c = in.c, m->h = in.h, m->w = in.w;
+    m->resize = cn_checkpoint_resize(m->ck);
     m->classes = last.c * last.h * last.w;
     m->softmaxed = !strcmp(last.type, "softmax");
     m->map = last.h * last.w != 1;
@@ -128,7 +130,7 @@ static void normalise(const cn_model *m, float *x)
  * normalised); px freed */
 static cn_status input_of_pixels(cn_ctx *ctx, const cn_model *m, cn_pixels *px, float *x)
 {
-    cn_status st = cn_pixels_resize(ctx, px, cn_checkpoint_resize(m->ck), m->c, m->h, m->w, x);
+    cn_status st = cn_pixels_resize(ctx, px, m->resize, m->c, m->h, m->w, x);
     cn_pixels_free(ctx, px);
     if (!st) normalise(m, x);
     return st;
@@ -203,7 +205,7 @@ cn_status cn_model_input_pixels(cn_ctx *ctx, const cn_model *m, const cn_image_v
     if (!ctx) return CN_E_ARG;
     if (!m || !x) return cn_fail(ctx, CN_E_ARG, "cn_model_input_pixels: NULL argument");
     cn_status st = cn_image_view_check(ctx, "cn_model_input_pixels", img);
-    if (!st) st = cn_image_view_resize(ctx, img, cn_checkpoint_resize(m->ck), m->c, m->h, m->w, x);
+    if (!st) st = cn_image_view_resize(ctx, img, m->resize, m->c, m->h, m->w, x);
     if (!st) normalise(m, x);
     return st;
 }
@@ -355,7 +357,7 @@ cn_status cn_model_classify_batch(cn_ctx *ctx, cn_model *m, const cn_image_view 
             char what[64];
             snprintf(what, sizeof what, "image %lld", (long long)(at + i));
             if (!(st = cn_image_view_check(ctx, what, &imgs[at + i])) &&
-                !(st = cn_image_view_resize(ctx, &imgs[at + i], cn_checkpoint_resize(m->ck), m->c, m->h, m->w, x + i * chw)))
+                !(st = cn_image_view_resize(ctx, &imgs[at + i], m->resize, m->c, m->h, m->w, x + i * chw)))
                 normalise(m, x + i * chw);
         }
         if (!st) st = cn_model_probabilities(ctx, m, x, count, probs);
