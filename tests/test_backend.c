@@ -432,6 +432,7 @@ static void same_in_each(const char *spec, int64_t batch, int variants, void (*s
 }
 
 static void threads_of(int v) { cn_set_threads(v + 1); } /* variant v: v + 1 threads */
+static void scratch_refused(int v) { cn_thread_scratch_refuse(v); } /* variant 1: no thread scratch */
 static void panels_or_groups(int v) { cn_cpu_winograd_groups(v ? 1 : 0); } /* variant 1: in groups */
 
 /* the portable micro-kernel and packers, where the CPU has AVX-512 */
@@ -505,6 +506,37 @@ static const char *winograd_specs[] = {
 };
 #define WINOGRAD_SPECS (sizeof winograd_specs / sizeof winograd_specs[0])
 
+/* Winograd F(4x4,3x3)'s test nets (test_winograd4; test_avx2 runs them on AVX2's code) */
+static const char *winograd4_specs[] = {
+    "input 16x16x8; conv 8 3x3 pad=1",
+    "input 32x32x5; conv 7 3x3 pad=1 bias=no",
+    "input 15x13x3; conv 9 3x3 pad=1",
+    "input 17x19x4; conv 6 3x3 pad=1",
+    "input 22x26x6; conv 40 3x3 pad=2",
+    "input 6x30x3; conv 4 3x3 pad=1",
+    "input 14x14x12; conv 33 3x3 pad=1; relu; conv 8 3x3 pad=1",
+    "input 20x20x4 as x; conv 4 3x3 pad=1 as c; relu; conv 4 3x3 pad=1 as d; add c d",
+    "input 16x14x5; deconv 6 3x3 pad=1",
+    "input 14x14x3; deconv 4 3x3",
+    /* the relu and maxpool in the pass: maps 4, 5, 7 and 8 tiles across, a last tile row cut in
+     * half (in a vector with the next sample's first) */
+    "input 16x16x8; conv 9 3x3 pad=1; relu; maxpool 2x2",
+    "input 26x28x4; conv 6 3x3 pad=1; relu; maxpool 2x2; flatten; dense 3",
+    "input 30x32x3; conv 5 3x3 pad=1; relu; maxpool 2x2",
+    "input 14x18x6; conv 8 3x3 pad=1; relu; maxpool 2x2",
+    /* maps past 8 tiles across, in runs (the last shorter): 18 = 4 + 4 + 4 + 4 + 2, 9 = 5 + 4,
+     * 14 = 8 + 6, the maxpool in the pass over 17 = 4 + 4 + 4 + 4 + 1 */
+    "input 20x70x4; conv 6 3x3 pad=1",
+    "input 13x36x5; conv 7 3x3",
+    "input 15x56x3; conv 5 3x3 pad=1",
+    /* 3 tiles across (9 to 12 outputs), 5 runs a vector, rows cut short both ways */
+    "input 12x12x9; conv 10 3x3 pad=1",
+    "input 11x10x4; conv 6 3x3 pad=1; relu; conv 5 3x3 pad=1",
+    "input 12x12x6; conv 8 3x3 pad=1; relu; maxpool 2x2",
+    "input 10x66x4; conv 6 3x3 pad=1; relu; maxpool 2x2",
+};
+#define WINOGRAD4_SPECS (sizeof winograd4_specs / sizeof winograd4_specs[0])
+
 /* The AVX2 micro-kernel (gemm_avx2.c: a CPU without AVX-512), forced where the CPU has AVX-512:
  * the layers against the reference, the products past a slice of k (192) and a row block; and
  * where the AVX-512 path makes the same products (1x1, 5x5 and strided convolutions, dense
@@ -576,6 +608,39 @@ static void test_avx2(void)
     }
     cn_cpu_winograd_dw_blocks_force(-1);
     cn_set_threads(before);
+    /* F(4x4,3x3) and the weight gradient's F(3x3,4x4) by AVX2's transforms (8 consecutive tiles
+     * a vector wherever they lie, each read as two 4-column loads; the weights gathered 8 output
+     * channels a vector): test_winograd4's nets against the reference, by parts and by blocks,
+     * the same bits on 1, 2 and 3 threads and on a heap that refuses scratch; and AVX-512's bits
+     * (F(4x4,3x3) there too) */
+    cn_cpu_winograd4_force(1);
+    cn_cpu_winograd_dw4_force(1);
+    cn_gemm_force_avx2(1);
+    for (int blocks = 0; blocks < 2; blocks++) {
+        cn_cpu_winograd_dw_blocks_force(blocks);
+        for (size_t i = 0; i < WINOGRAD4_SPECS; i++) {
+            cpu_compare(winograd4_specs[i], 3);
+            if (!blocks) cpu_compare(winograd4_specs[i], 7);
+        }
+    }
+    cn_cpu_winograd_dw_blocks_force(-1);
+    same_in_each("input 32x32x16; conv 24 3x3 pad=1; relu; conv 20 3x3 pad=1", 5, 3, threads_of);
+    same_in_each("input 26x28x4; conv 6 3x3 pad=1; relu; maxpool 2x2; conv 9 3x3 pad=1", 7, 3, threads_of);
+    same_in_each("input 18x14x40; conv 33 3x3 pad=1", 5, 3, threads_of);
+    cn_set_threads(2);
+    same_in_each("input 20x20x16; conv 20 3x3 pad=1; relu; conv 8 3x3 pad=1", 5, 2, scratch_refused);
+    cn_set_threads(before);
+    cn_gemm_force_avx2(0);
+    for (size_t i = 0; i < WINOGRAD4_SPECS; i++) {
+        int h, w, c; /* not a first layer of 3 channels or fewer: its weight gradient is few taps' (below) */
+        if (sscanf(winograd4_specs[i], "input %dx%dx%d", &h, &w, &c) == 3 && c > 3)
+            same_in_each(winograd4_specs[i], 3, 2, cn_gemm_force_avx2);
+    }
+    cn_set_threads(2);
+    same_in_each("input 32x32x16; conv 24 3x3 pad=1; relu; maxpool 2x2; conv 20 3x3 pad=1", 5, 2, cn_gemm_force_avx2);
+    same_in_each("input 16x16x64; conv 64 3x3 pad=1", 8, 2, cn_gemm_force_avx2);
+    cn_set_threads(before);
+    cn_cpu_winograd_dw4_force(-1);
     cn_cpu_winograd_force(-1);
     cn_cpu_winograd4_force(-1);
     /* 2x2 stride-2 pooling planes where AVX-512 is missing (the plain loop; an AVX2 one measured
@@ -669,37 +734,10 @@ static void test_winograd(void)
  * input gradient added to another's, deconv; then the same bits on 1, 2 and 3 threads */
 static void test_winograd4(void)
 {
-    static const char *specs[] = {
-        "input 16x16x8; conv 8 3x3 pad=1",
-        "input 32x32x5; conv 7 3x3 pad=1 bias=no",
-        "input 15x13x3; conv 9 3x3 pad=1",
-        "input 17x19x4; conv 6 3x3 pad=1",
-        "input 22x26x6; conv 40 3x3 pad=2",
-        "input 6x30x3; conv 4 3x3 pad=1",
-        "input 14x14x12; conv 33 3x3 pad=1; relu; conv 8 3x3 pad=1",
-        "input 20x20x4 as x; conv 4 3x3 pad=1 as c; relu; conv 4 3x3 pad=1 as d; add c d",
-        "input 16x14x5; deconv 6 3x3 pad=1",
-        "input 14x14x3; deconv 4 3x3",
-        /* the relu and maxpool in the pass: maps 4, 5, 7 and 8 tiles across, a last tile row cut in
-         * half (in a vector with the next sample's first) */
-        "input 16x16x8; conv 9 3x3 pad=1; relu; maxpool 2x2",
-        "input 26x28x4; conv 6 3x3 pad=1; relu; maxpool 2x2; flatten; dense 3",
-        "input 30x32x3; conv 5 3x3 pad=1; relu; maxpool 2x2",
-        "input 14x18x6; conv 8 3x3 pad=1; relu; maxpool 2x2",
-        /* maps past 8 tiles across, in runs (the last shorter): 18 = 4 + 4 + 4 + 4 + 2, 9 = 5 + 4,
-         * 14 = 8 + 6, the maxpool in the pass over 17 = 4 + 4 + 4 + 4 + 1 */
-        "input 20x70x4; conv 6 3x3 pad=1",
-        "input 13x36x5; conv 7 3x3",
-        "input 15x56x3; conv 5 3x3 pad=1",
-        /* 3 tiles across (9 to 12 outputs), 5 runs a vector, rows cut short both ways */
-        "input 12x12x9; conv 10 3x3 pad=1",
-        "input 11x10x4; conv 6 3x3 pad=1; relu; conv 5 3x3 pad=1",
-        "input 12x12x6; conv 8 3x3 pad=1; relu; maxpool 2x2",
-        "input 10x66x4; conv 6 3x3 pad=1; relu; maxpool 2x2",
-    };
+    static const char *const *specs = winograd4_specs;
     cn_cpu_winograd_force(1);
     cn_cpu_winograd4_force(1);
-    for (size_t i = 0; i < sizeof specs / sizeof specs[0]; i++) {
+    for (size_t i = 0; i < WINOGRAD4_SPECS; i++) {
         compare(specs[i], 3);
         compare(specs[i], 7);
     }
@@ -712,7 +750,7 @@ static void test_winograd4(void)
      * not a multiple of 8, a map one tile high), against the reference; then its bits on 1, 2
      * and 3 threads (8 parts of 16 x 10 channel pairs, 4 of 40 x 33) */
     cn_cpu_winograd_dw4_force(1);
-    for (size_t i = 0; i < sizeof specs / sizeof specs[0]; i++) compare(specs[i], 3);
+    for (size_t i = 0; i < WINOGRAD4_SPECS; i++) compare(specs[i], 3);
     compare("input 4x9x3; conv 5 3x3 pad=1", 4);
     compare("input 16x16x64; conv 64 3x3 pad=1", 8); /* sums of 576 products over 128 tiles */
     same_in_each("input 22x26x16; conv 10 3x3 pad=1; relu; conv 9 3x3 pad=1", 9, 3, threads_of);
@@ -720,7 +758,7 @@ static void test_winograd4(void)
     cn_set_threads(before);
     /* F(3x3,4x4) by blocks of channel pairs too (36 e a block) */
     cn_cpu_winograd_dw_blocks_force(1);
-    for (size_t i = 0; i < sizeof specs / sizeof specs[0]; i++) compare(specs[i], 3);
+    for (size_t i = 0; i < WINOGRAD4_SPECS; i++) compare(specs[i], 3);
     same_in_each("input 18x14x40; conv 70 3x3 pad=1", 5, 3, threads_of);
     cn_set_threads(before);
     cn_cpu_winograd_dw_blocks_force(-1);
@@ -1189,7 +1227,6 @@ static void test_winograd_training(void)
     cn_cpu_winograd_batch_force(-1);
 }
 
-static void scratch_refused(int v) { cn_thread_scratch_refuse(v); } /* variant 1: no thread scratch */
 
 /* Where a thread's scratch cannot be had (the heap says no), Winograd's kernels run on the
  * workspace's spare, a thread at a time: the same bits as with scratch, on 2 threads. Forward

@@ -47,9 +47,9 @@ void cn_cpu_winograd_prepare(const cn_conv_geom *g, const float *w, float *u);
 /* the same for t, the transposed geometry of w's convolution (its input gradient's), straight
  * from w: t's kernels are w's flipped and turned, read so (the bits of flipping w first) */
 void cn_cpu_winograd_prepare_turned(const cn_conv_geom *t, const float *w, float *u);
-/* winograd4.c: F(4x4,3x3), where the forward's way is Winograd, the CPU has AVX-512, the map is 12
- * or more outputs across and down and there are at most 192 input channels; cn_cpu_winograd_conv, _prepare, _prep_floats and _work take it
- * there themselves. turned: w's input gradient's geometry (cn_cpu_winograd_prepare_turned) */
+/* winograd4.c: F(4x4,3x3), where the forward's way is Winograd and the map is 12 or more outputs
+ * across and down with at most 192 input channels (AVX-512; with AVX2 alone, 9 or more and at
+ * most 256); cn_cpu_winograd_conv, _prepare, _prep_floats and _work take it there themselves. turned: w's input gradient's geometry (cn_cpu_winograd_prepare_turned) */
 int cn_cpu_winograd4_way(const cn_conv_geom *g);
 int64_t cn_cpu_winograd4_work(const cn_conv_geom *g);
 int64_t cn_cpu_winograd4_prep_floats(const cn_conv_geom *g);

@@ -18,10 +18,10 @@
  *
  * With AVX-512 a tile row's 2*L+2 input columns are loaded as vectors and split into even and
  * odd columns in registers, so 16 tiles of a row fill a vector; with AVX2 alone, 8 tiles (the
- * same values: the same bits); elsewhere conv.c runs the direct products. With AVX-512, maps
- * 12 or more outputs across and down run F(4x4,3x3) instead (winograd4.c, handed over at this
- * file's entry points). The weight gradient's F(3x3,2x2) is at the end of the file (AVX-512 and
- * AVX2; its F(3x3,4x4) AVX-512's). */
+ * same values: the same bits); elsewhere conv.c runs the direct products. Maps 12 or more
+ * outputs across and down (with AVX2 alone, 9 or more) run F(4x4,3x3) instead (winograd4.c,
+ * handed over at this file's entry points). The weight gradient's F(3x3,2x2) and F(3x3,4x4) are
+ * at the end of the file (AVX-512 and AVX2). */
 #include <stdlib.h>
 #include <string.h>
 
@@ -827,7 +827,6 @@ void cn_cpu_winograd_dw4_force(int mode) { cn_cpu_switch_set(&force_dw4, mode); 
  * way, and fmnist-small's conv2 (14x14 32->64, batch 64) 3.3-3.4 either way. */
 static int dw_m(const cn_conv_geom *g)
 {
-    if (!cn_gemm_avx512()) return 2; /* F(3x3,4x4): AVX-512 only */
     if (cn_cpu_switch_mode(&force_dw4) >= 0) return force_dw4.mode ? 4 : 2;
     int64_t covered = (g->oh + 3) / 4 * 4 * ((g->ow + 3) / 4 * 4);
     return cn_cpu_winograd4_way(g) && 8 * covered <= 9 * g->oh * g->ow ? 4 : 2;
@@ -935,9 +934,9 @@ __attribute__((target("avx512f"))) static void channels_last_job(const float *s,
     }
 }
 
-/* ---- the weight gradient's F(3x3,2x2) in AVX2 (a CPU without AVX-512) --------------------------
+/* ---- the weight gradient in AVX2 (a CPU without AVX-512) ---------------------------------------
  * The same transforms on 16 channels of a pixel as two vectors of 8, each value the AVX-512
- * code's, so the same bits (F(3x3,4x4) runs where the forward runs F(4x4,3x3): AVX-512 only). */
+ * code's, so the same bits: F(3x3,2x2), and F(3x3,4x4) where the forward runs F(4x4,3x3). */
 
 /* channels_last_job, 8x8 blocks transposed in registers */
 __attribute__((target("avx2"))) static void channels_last_job8(const float *s, int64_t c, int64_t plane, int64_t c16,
@@ -1150,103 +1149,157 @@ __attribute__((target("avx512f"))) static void dw_out_8(const dwgeom *d, const f
     else dw_out_tile(d, m, m_e, o, c, dw, 6);
 }
 
-/* tile t's V into column k of the chunk's A panels, as dw_in_tile with a = 4 */
-__attribute__((target("avx2"))) static void dw_in_tile8(const dwgeom *d, const float *xt, int64_t t, int64_t c0,
-                                                       int64_t k, int64_t kc, float *pa)
+/* tile t's V into column k of the chunk's A panels, as dw_in_tile; a: the tile's input size, the
+ * compiler's constant in each caller */
+__attribute__((target("avx2,fma"), always_inline)) static inline void dw_in_tile8(const dwgeom *d, const float *xt,
+                                                                                 int64_t t, int64_t c0, int64_t k,
+                                                                                 int64_t kc, float *pa, const int a)
 {
     const cn_conv_geom *g = d->g;
+    const int m = a - 2;
     int64_t n = t / (d->th * d->tw), ty = t / d->tw % d->th, tx = t % d->tw;
     int hi = c0 + 8 < d->ci8; /* the upper 8 channels have a panel */
     float *at = pa + cn_gemm_packed_a_at(kc, c0, k);
     for (int half = 0; half < 1 + hi; half++) {
-        __m256 h[4][4], zero = _mm256_setzero_ps();
-        for (int i = 0; i < 4; i++) {
-            int64_t iy = 2 * ty - g->pad_t + i;
-            __m256 v[4];
-            for (int j = 0; j < 4; j++) {
-                int64_t ix = 2 * tx - g->pad_l + j;
+        __m256 h[6][6], zero = _mm256_setzero_ps();
+        for (int i = 0; i < a; i++) {
+            int64_t iy = m * ty - g->pad_t + i;
+            __m256 v[6];
+            for (int j = 0; j < a; j++) {
+                int64_t ix = m * tx - g->pad_l + j;
                 v[j] = iy >= 0 && iy < g->h && ix >= 0 && ix < g->w
                            ? _mm256_loadu_ps(xt + ((n * g->h + iy) * g->w + ix) * d->ci16 + c0 + 8 * half)
                            : zero;
             }
-            bt4_8(v[0], v[1], v[2], v[3], h[i]);
+            if (a == 4) bt4_8(v[0], v[1], v[2], v[3], h[i]);
+            else bt6_8(v, h[i]);
         }
-        for (int j = 0; j < 4; j++) {
-            __m256 e[4];
-            bt4_8(h[0][j], h[1][j], h[2][j], h[3][j], e);
-            for (int r = 0; r < 4; r++) _mm256_storeu_ps(at + (4 * r + j) * d->a_len + half * 8 * kc, e[r]);
+        for (int j = 0; j < a; j++) {
+            __m256 col[6], e[6];
+            for (int i = 0; i < a; i++) col[i] = h[i][j];
+            if (a == 4) bt4_8(col[0], col[1], col[2], col[3], e);
+            else bt6_8(col, e);
+            for (int r = 0; r < a; r++) _mm256_storeu_ps(at + (a * r + j) * d->a_len + half * 8 * kc, e[r]);
         }
     }
 }
 
-/* tile t's Z into row k of the chunk's B panels, as dw_dy_tile with m = 2 */
-__attribute__((target("avx2"))) static void dw_dy_tile8(const dwgeom *d, const float *dyt, int64_t t, int64_t o0,
-                                                       int64_t k, int64_t kc, float *pb)
+/* dw_a on vectors of 8: the same operations */
+__attribute__((target("avx2,fma"), always_inline)) static inline void dw_a8(int m, const __m256 *v, __m256 *out)
+{
+    __m256 zero = _mm256_setzero_ps();
+    if (m == 2) {
+        out[0] = v[0];
+        out[1] = _mm256_add_ps(v[0], v[1]);
+        out[2] = _mm256_sub_ps(v[0], v[1]);
+        out[3] = _mm256_sub_ps(zero, v[1]);
+        return;
+    }
+    const __m256 two = _mm256_set1_ps(2.0f), four = _mm256_set1_ps(4.0f);
+    __m256 even = _mm256_add_ps(v[0], v[2]), odd = _mm256_add_ps(v[1], v[3]);
+    __m256 even4 = _mm256_fmadd_ps(four, v[2], v[0]), odd4 = _mm256_mul_ps(two, _mm256_fmadd_ps(four, v[3], v[1]));
+    out[0] = v[0];
+    out[1] = _mm256_add_ps(even, odd);
+    out[2] = _mm256_sub_ps(even, odd);
+    out[3] = _mm256_add_ps(even4, odd4);
+    out[4] = _mm256_sub_ps(even4, odd4);
+    out[5] = v[3];
+}
+
+/* tile t's Z into row k of the chunk's B panels, as dw_dy_tile; m: the tile's output size */
+__attribute__((target("avx2,fma"), always_inline)) static inline void dw_dy_tile8(const dwgeom *d, const float *dyt,
+                                                                                 int64_t t, int64_t o0, int64_t k,
+                                                                                 int64_t kc, float *pb, const int m)
 {
     const cn_conv_geom *g = d->g;
+    const int a = m + 2;
     int64_t n = t / (d->th * d->tw), ty = t / d->tw % d->th, tx = t % d->tw;
     float *at = pb + o0 / CN_GEMM_NR * CN_GEMM_NR * kc + k * CN_GEMM_NR + o0 % CN_GEMM_NR;
     __m256 zero = _mm256_setzero_ps();
     for (int half = 0; half < 2; half++) {
-        __m256 h[2][4];
-        for (int i = 0; i < 2; i++) {
-            int64_t oy = 2 * ty + i;
-            __m256 v[2];
-            for (int j = 0; j < 2; j++) {
-                int64_t ox = 2 * tx + j;
+        __m256 h[4][6];
+        for (int i = 0; i < m; i++) {
+            int64_t oy = m * ty + i;
+            __m256 v[4];
+            for (int j = 0; j < m; j++) {
+                int64_t ox = m * tx + j;
                 v[j] = oy < g->oh && ox < g->ow ? _mm256_loadu_ps(dyt + ((n * g->oh + oy) * g->ow + ox) * d->co16 + o0 + 8 * half)
                                                 : zero;
             }
-            h[i][0] = v[0], h[i][1] = _mm256_add_ps(v[0], v[1]); /* dw_a's A, m = 2 */
-            h[i][2] = _mm256_sub_ps(v[0], v[1]), h[i][3] = _mm256_sub_ps(zero, v[1]);
+            dw_a8(m, v, h[i]);
         }
-        for (int j = 0; j < 4; j++) {
-            __m256 e[4] = { h[0][j], _mm256_add_ps(h[0][j], h[1][j]), _mm256_sub_ps(h[0][j], h[1][j]),
-                            _mm256_sub_ps(zero, h[1][j]) };
-            for (int r = 0; r < 4; r++) _mm256_storeu_ps(at + (4 * r + j) * d->b_len + 8 * half, e[r]);
+        for (int j = 0; j < a; j++) {
+            __m256 col[4], e[6];
+            for (int i = 0; i < m; i++) col[i] = h[i][j];
+            dw_a8(m, col, e);
+            for (int r = 0; r < a; r++) _mm256_storeu_ps(at + (a * r + j) * d->b_len + 8 * half, e[r]);
         }
     }
 }
 
-__attribute__((target("avx2"))) static void dw_transform_chunk8(const dwgeom *d, const float *xt, const float *dyt,
-                                                               int64_t c0, int64_t kc, float *pa, float *pb)
+__attribute__((target("avx2,fma"))) static void dw_transform_chunk8(const dwgeom *d, const float *xt, const float *dyt,
+                                                                   int64_t c0, int64_t kc, float *pa, float *pb)
 {
     for (int64_t k = 0; k < kc; k++) {
-        for (int64_t c = 0; c < d->ci8; c += 16) dw_in_tile8(d, xt, c0 + k, c, k, kc, pa);
-        for (int64_t o = 0; o < d->co16; o += 16) dw_dy_tile8(d, dyt, c0 + k, o, k, kc, pb);
+        if (d->m == 2) {
+            for (int64_t c = 0; c < d->ci8; c += 16) dw_in_tile8(d, xt, c0 + k, c, k, kc, pa, 4);
+            for (int64_t o = 0; o < d->co16; o += 16) dw_dy_tile8(d, dyt, c0 + k, o, k, kc, pb, 2);
+        } else {
+            for (int64_t c = 0; c < d->ci8; c += 16) dw_in_tile8(d, xt, c0 + k, c, k, kc, pa, 6);
+            for (int64_t o = 0; o < d->co16; o += 16) dw_dy_tile8(d, dyt, c0 + k, o, k, kc, pb, 4);
+        }
     }
 }
 
-/* dw_gt with a = 4 on 4 doubles */
-__attribute__((target("avx2"), always_inline)) static inline void dw_gt4(const __m256d *q, __m256d *out)
+/* dw_gt on 4 doubles: the same operations */
+__attribute__((target("avx2"), always_inline)) static inline void dw_gt_4(int a, const __m256d *q, __m256d *out)
 {
-    const __m256d half = _mm256_set1_pd(0.5);
-    __m256d sum = _mm256_add_pd(q[1], q[2]);
-    out[0] = _mm256_add_pd(q[0], _mm256_mul_pd(half, sum));
-    out[1] = _mm256_mul_pd(half, _mm256_sub_pd(q[1], q[2]));
-    out[2] = _mm256_add_pd(_mm256_mul_pd(half, sum), q[3]);
+    if (a == 4) {
+        const __m256d half = _mm256_set1_pd(0.5);
+        __m256d sum = _mm256_add_pd(q[1], q[2]);
+        out[0] = _mm256_add_pd(q[0], _mm256_mul_pd(half, sum));
+        out[1] = _mm256_mul_pd(half, _mm256_sub_pd(q[1], q[2]));
+        out[2] = _mm256_add_pd(_mm256_mul_pd(half, sum), q[3]);
+        return;
+    }
+    const __m256d quarter = _mm256_set1_pd(0.25), sixth = _mm256_set1_pd(1.0 / 6), twelfth = _mm256_set1_pd(1.0 / 12),
+                  t24 = _mm256_set1_pd(1.0 / 24);
+    __m256d s12 = _mm256_add_pd(q[1], q[2]), d21 = _mm256_sub_pd(q[2], q[1]);
+    __m256d s34 = _mm256_add_pd(q[3], q[4]), d34 = _mm256_sub_pd(q[3], q[4]);
+    out[0] = _mm256_add_pd(_mm256_sub_pd(_mm256_mul_pd(quarter, q[0]), _mm256_mul_pd(sixth, s12)), _mm256_mul_pd(t24, s34));
+    out[1] = _mm256_add_pd(_mm256_mul_pd(sixth, d21), _mm256_mul_pd(twelfth, d34));
+    out[2] = _mm256_add_pd(_mm256_mul_pd(sixth, _mm256_sub_pd(s34, s12)), q[5]);
 }
 
-/* dw_out_tile with a = 4: the 8 output channels' G^T M G in two vectors of 4 doubles */
-__attribute__((target("avx2"))) static void dw_out_8_avx2(const dwgeom *d, const float *m, int64_t m_e, int64_t o,
-                                                         int64_t c, float *dw)
+/* dw_out_tile in AVX2: the 8 output channels' G^T M G in two vectors of 4 doubles */
+__attribute__((target("avx2"), always_inline)) static inline void dw_out_8_avx2_a(const dwgeom *d, const float *m,
+                                                                                 int64_t m_e, int64_t o, int64_t c,
+                                                                                 float *dw, const int a)
 {
     __m256 f[9];
     for (int half = 0; half < 2; half++) {
-        __m256d q[4][4], r[3][4], w[3][3];
-        for (int e = 0; e < 16; e++) q[e / 4][e % 4] = _mm256_cvtps_pd(_mm_loadu_ps(m + e * m_e + 4 * half));
-        for (int j = 0; j < 4; j++) { /* G^T on the left */
-            __m256d col[4] = { q[0][j], q[1][j], q[2][j], q[3][j] }, t[3];
-            dw_gt4(col, t);
+        __m256d q[6][6], r[3][6], w[3][3];
+        for (int e = 0; e < a * a; e++) q[e / a][e % a] = _mm256_cvtps_pd(_mm_loadu_ps(m + e * m_e + 4 * half));
+        for (int j = 0; j < a; j++) { /* G^T on the left */
+            __m256d col[6], t[3];
+            for (int i = 0; i < a; i++) col[i] = q[i][j];
+            dw_gt_4(a, col, t);
             for (int i = 0; i < 3; i++) r[i][j] = t[i];
         }
-        for (int i = 0; i < 3; i++) dw_gt4(r[i], w[i]); /* G on the right */
+        for (int i = 0; i < 3; i++) dw_gt_4(a, r[i], w[i]); /* G on the right */
         for (int k = 0; k < 9; k++) { /* lanes 4 half .. 4 half + 3 of tap k */
             __m128 v = _mm256_cvtpd_ps(w[k / 3][k % 3]);
             f[k] = half ? _mm256_insertf128_ps(f[k], v, 1) : _mm256_castps128_ps256(v);
         }
     }
     dw_add_taps(d->g, f, o, c, dw);
+}
+
+__attribute__((target("avx2"))) static void dw_out_8_avx2(const dwgeom *d, const float *m, int64_t m_e, int64_t o,
+                                                         int64_t c, float *dw)
+{
+    if (d->a == 4) dw_out_8_avx2_a(d, m, m_e, o, c, dw, 4);
+    else dw_out_8_avx2_a(d, m, m_e, o, c, dw, 6);
 }
 
 /* the entry points of the weight gradient's vector work: AVX-512's code or AVX2's */

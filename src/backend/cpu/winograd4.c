@@ -20,7 +20,8 @@
  * y = A^T M A for 32 output channels at a time. A tile row is cut into runs of at most 8 tiles
  * (the length that fills the most lanes) and a vector holds 16 / length of them (up to 5): each input row
  * of a run is loaded as two or three vectors and its tiles' six columns picked out in registers.
- * Runs where cn_cpu_winograd4_way (cpu_impl.h); AVX-512 only. */
+ * A CPU with AVX2 but no AVX-512 runs its own transforms on vectors of 8 tiles (below), with the
+ * same bits. Runs where cn_cpu_winograd4_way (cpu_impl.h). */
 #include <string.h>
 
 #include "cpu_impl.h"
@@ -53,12 +54,20 @@ static int forced4(void) { return cn_cpu_switch_mode(&force4); }
  * -> 5.4-6.2, 16x16 192->192 5.0-5.3 -> 4.1-4.8, but 14x14 256->256 7.6-7.8 -> 8.1-8.4 (a
  * panel's V, 36 x Cin x 48 floats, 1.8 MB at 256 channels, no longer stays in L2 while the
  * output channels' blocks read it). So the forward's Winograd way (winograd.c) on maps 12 or
- * more outputs across and down with at most 192 input channels. It looks at one image's shape,
- * so an image gets the same bits alone and in any batch. */
+ * more outputs across and down with at most 192 input channels. AVX2's code (CONVNET_ISA=avx2,
+ * the same runs, forward and then the backward's input and weight gradients, ms, two
+ * alternations) gains further out: 11x11 64->64 1.47-1.53 -> 1.01-1.07 and 2.9-3.6 -> 2.8-2.9,
+ * 10x10 128->128 3.6 -> 3.0-3.1 and 8.2 -> 7.6-7.8, 9x9 64->64 1.15 -> 1.00-1.01, 14x14 256->256
+ * (batch 16) 13.0-13.5 -> 11.8-12.0, 16x16 192->192 15.5-15.7 -> 11.9; even at 12x12 384->384
+ * (batch 16) 19.9-20.5 -> 19.0-19.8, and it loses at 14x14 512->512 (batch 8) 26.5-26.9 ->
+ * 31.4-32.1; 9x30 32->32 (batch 16) even. So there: 9 or more outputs across and down, at most
+ * 256 input channels. It looks at one image's shape, so an image gets the same bits alone and in
+ * any batch. */
 int cn_cpu_winograd4_way(const cn_conv_geom *g)
 {
-    if (!cn_cpu_winograd_way(g) || !cn_gemm_avx512() || g->ow < 9 || g->oh < 4) return 0; /* AVX-512 only */
+    if (!cn_cpu_winograd_way(g) || g->ow < 9 || g->oh < 4) return 0;
     if (forced4() >= 0) return forced4();
+    if (!cn_gemm_avx512()) return g->ow >= 9 && g->oh >= 9 && g->cin <= 256;
     return g->ow >= 12 && g->oh >= 12 && g->cin <= 192;
 }
 
@@ -139,14 +148,6 @@ __attribute__((target("avx512f"))) static void transform_panel4(const w4geom *wg
             for (int j = 0; j < 6; j++) _mm512_mask_storeu_ps(dst + (6 * i + j) * wg->u_len, both, e[j]);
         }
     }
-}
-
-/* the panels in parallel (the vector work in a function of its own: core_impl.h, CN_PAR_FOR) */
-static void transform_weights4(const w4geom *wg, const float *w, int turned, float *u)
-{
-    int64_t panels = (wg->g->cout + 7) / 8;
-    CN_PAR_FOR(wg->g->cout * wg->g->cin >= 4096, schedule(static),
-        for (int64_t ip = 0; ip < panels; ip++) transform_panel4(wg, w, turned, ip, u););
 }
 
 /* A^T applied to six vectors: four */
@@ -363,6 +364,264 @@ static void run_panel4(const w4geom *wg, const w4lanes *L, int64_t p, const floa
     }
 }
 
+/* ---- the same in AVX2 (a CPU without AVX-512) -------------------------------------------------
+ * A panel's 48 tiles are the batch's tiles in order (sample, tile row, tile), in vectors of 8
+ * consecutive ones: lane l holds one tile wherever it lies (the end of one tile row and the
+ * start of the next share a vector), so every map fills every lane. Each tile's input row is read
+ * as two 4-column loads of its own, masked to the image, and 4x4 blocks of them turned in
+ * registers into its six columns; its 4x4 outputs are turned back the same way. Every value is
+ * the AVX-512 code's in the same order of operations (a tile's transforms do not depend on its
+ * lane), and the products are the same (gemm_avx2.c), so the outputs have its bits. */
+
+/* g6 on vectors of 8: the same operations */
+__attribute__((target("avx2,fma"), always_inline)) static inline void g6_8(__m256 a0, __m256 a1, __m256 a2, __m256 t[6])
+{
+    const __m256 q = _mm256_set1_ps(0.25f), s = _mm256_set1_ps(1.0f / 6), s2 = _mm256_set1_ps(1.0f / 12),
+                 s4 = _mm256_set1_ps(1.0f / 24);
+    __m256 sum = _mm256_add_ps(a0, a2);
+    t[0] = _mm256_mul_ps(q, a0);
+    t[1] = _mm256_mul_ps(_mm256_sub_ps(_mm256_setzero_ps(), s), _mm256_add_ps(sum, a1));
+    t[2] = _mm256_mul_ps(_mm256_sub_ps(_mm256_setzero_ps(), s), _mm256_sub_ps(sum, a1));
+    __m256 even = _mm256_fmadd_ps(s4, a0, _mm256_mul_ps(s, a2)), odd = _mm256_mul_ps(s2, a1);
+    t[3] = _mm256_add_ps(even, odd);
+    t[4] = _mm256_sub_ps(even, odd);
+    t[5] = a2;
+}
+
+/* at6 on vectors of 8 */
+__attribute__((target("avx2,fma"), always_inline)) static inline void at6_8(const __m256 m[6], __m256 o[4])
+{
+    const __m256 two = _mm256_set1_ps(2.0f), four = _mm256_set1_ps(4.0f), eight = _mm256_set1_ps(8.0f);
+    __m256 s = _mm256_add_ps(m[1], m[2]), d = _mm256_sub_ps(m[1], m[2]);
+    __m256 s2 = _mm256_add_ps(m[3], m[4]), d2 = _mm256_sub_ps(m[3], m[4]);
+    o[0] = _mm256_add_ps(_mm256_add_ps(m[0], s), s2);
+    o[1] = _mm256_fmadd_ps(two, d2, d);
+    o[2] = _mm256_fmadd_ps(four, s2, s);
+    o[3] = _mm256_add_ps(_mm256_fmadd_ps(eight, d2, d), m[5]);
+}
+
+/* U_e of every channel pair of output panel ip, as transform_panel4 makes them: the 8 output
+ * channels side by side, one input channel a vector, gathered from the staged block */
+__attribute__((target("avx2,fma"))) static void transform_panel4_8(const w4geom *wg, const float *w, int turned,
+                                                                   int64_t ip, float *u)
+{
+    const cn_conv_geom *g = wg->g;
+    cn_taps_block blk;
+    int64_t rows = g->cout - ip * 8 < 8 ? g->cout - ip * 8 : 8;
+    for (int64_t c = 0; c < g->cin; c++) {
+        int64_t c0 = c / CN_TAPS_BLOCK * CN_TAPS_BLOCK;
+        if (c == c0) cn_winograd_taps_stage(g, w, turned, ip, c0, &blk);
+        __m256i lane = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
+        __m256i apart = _mm256_mullo_epi32(lane, _mm256_set1_epi32((int)blk.row));
+        __m256 live = _mm256_castsi256_ps(_mm256_cmpgt_epi32(_mm256_set1_epi32((int)rows), lane));
+        const float *k = blk.f + (c - c0) * blk.chan;
+        __m256 kk[9], t[3][6], e[6];
+        for (int i = 0; i < 9; i++)
+            kk[i] = _mm256_mask_i32gather_ps(_mm256_setzero_ps(), k + (turned ? 8 - i : i), apart, live, 4);
+        for (int j = 0; j < 3; j++) g6_8(kk[j], kk[3 + j], kk[6 + j], t[j]); /* G g: the kernel's columns */
+        float *dst = u + cn_gemm_packed_a_at(g->cin, ip * 8, c);
+        for (int i = 0; i < 6; i++) { /* (G g) G^T: row i */
+            g6_8(t[0][i], t[1][i], t[2][i], e);
+            for (int j = 0; j < 6; j++) _mm256_storeu_ps(dst + (6 * i + j) * wg->u_len, e[j]);
+        }
+    }
+}
+
+/* r[q] <-> column q of the 4x4 blocks in each half: (tile q | tile q+4) rows of 4 become
+ * (tiles 0-3 | tiles 4-7) of column q, and back */
+__attribute__((target("avx2"), always_inline)) static inline void turn4(__m256 r[4])
+{
+    __m256 t0 = _mm256_unpacklo_ps(r[0], r[1]), t1 = _mm256_unpackhi_ps(r[0], r[1]);
+    __m256 t2 = _mm256_unpacklo_ps(r[2], r[3]), t3 = _mm256_unpackhi_ps(r[2], r[3]);
+    r[0] = _mm256_shuffle_ps(t0, t2, 0x44), r[1] = _mm256_shuffle_ps(t0, t2, 0xEE);
+    r[2] = _mm256_shuffle_ps(t1, t3, 0x44), r[3] = _mm256_shuffle_ps(t1, t3, 0xEE);
+}
+
+/* 8 consecutive tiles of a panel: where each lies */
+typedef struct {
+    int64_t lane, len;                  /* lanes [lane, lane + len) of the panel */
+    int64_t x0[8];                      /* its input's first row's first column: sample, - pad */
+    int64_t iy0[8], ix0[8], y0[8];      /* its first input row and column; its sample's output */
+    int64_t oy0[8], ox0[8];             /* its first output row and column */
+} w4seg8;
+
+static w4seg8 seg8_of(const w4geom *wg, int64_t first, int64_t len, int64_t lane)
+{
+    const cn_conv_geom *g = wg->g;
+    w4seg8 s = { lane, len, { 0 }, { 0 }, { 0 }, { 0 }, { 0 }, { 0 } };
+    for (int64_t l = 0; l < len; l++) {
+        int64_t t = first + l, n = t / (wg->th * wg->tw), ty = t / wg->tw % wg->th, tx = t % wg->tw;
+        s.iy0[l] = 4 * ty - g->pad_t, s.ix0[l] = 4 * tx - g->pad_l;
+        s.x0[l] = n * g->cin * g->h * g->w + s.ix0[l];
+        s.y0[l] = n * g->cout * g->oh * g->ow;
+        s.oy0[l] = 4 * ty, s.ox0[l] = 4 * tx;
+    }
+    return s;
+}
+
+/* the lanes of 4 columns from ix that lie inside a row of w, as a mask for a 4-float load */
+__attribute__((target("avx2"), always_inline)) static inline __m128i cols4(int64_t ix, int64_t w)
+{
+    __m128i at = _mm_add_epi32(_mm_set1_epi32((int)(ix < -8 ? -8 : ix > w ? w : ix)), _mm_setr_epi32(0, 1, 2, 3));
+    return _mm_and_si128(_mm_cmpgt_epi32(at, _mm_set1_epi32(-1)), _mm_cmpgt_epi32(_mm_set1_epi32((int)w), at));
+}
+
+/* V of the segment's tiles for input channel c into its lanes of the panel at out (V_e to V_e+1
+ * step apart) */
+__attribute__((target("avx2,fma"))) static void transform_in4_8(const w4geom *wg, const w4seg8 *s, const float *x,
+                                                                int64_t c, float *out, int64_t step)
+{
+    const cn_conv_geom *g = wg->g;
+    __m256 h[6][6];
+    __m128i ma[8], mb[8];
+    const __m128i two = _mm_setr_epi32(-1, -1, 0, 0);
+    for (int l = 0; l < 8; l++) {
+        ma[l] = l < s->len ? cols4(s->ix0[l], g->w) : _mm_setzero_si128();
+        mb[l] = l < s->len ? _mm_and_si128(cols4(s->ix0[l] + 4, g->w), two) : _mm_setzero_si128();
+    }
+    const float *xc = x + c * g->h * g->w;
+    for (int i = 0; i < 6; i++) {
+        __m128 a[8], b[8];
+        for (int l = 0; l < 8; l++) {
+            int64_t iy = s->iy0[l] + i;
+            if (l < s->len && iy >= 0 && iy < g->h) {
+                const float *r = xc + s->x0[l] + iy * g->w;
+                a[l] = _mm_maskload_ps(r, ma[l]), b[l] = _mm_maskload_ps(r + 4, mb[l]);
+            } else {
+                a[l] = b[l] = _mm_setzero_ps();
+            }
+        }
+        __m256 d[6], lo[4], hi[4];
+        for (int q = 0; q < 4; q++) {
+            lo[q] = _mm256_insertf128_ps(_mm256_castps128_ps256(a[q]), a[q + 4], 1);
+            hi[q] = _mm256_insertf128_ps(_mm256_castps128_ps256(b[q]), b[q + 4], 1);
+        }
+        turn4(lo), turn4(hi);
+        d[0] = lo[0], d[1] = lo[1], d[2] = lo[2], d[3] = lo[3], d[4] = hi[0], d[5] = hi[1];
+        bt6_8(d, h[i]);
+    }
+    __m256i keep = cn_first8(s->len);
+    float *o = out + s->lane;
+    for (int k = 0; k < 6; k++) {
+        __m256 col[6] = { h[0][k], h[1][k], h[2][k], h[3][k], h[4][k], h[5][k] }, e[6];
+        bt6_8(col, e);
+        for (int r = 0; r < 6; r++) _mm256_maskstore_ps(o + (6 * r + k) * step, keep, e[r]);
+    }
+}
+
+/* pool4 for the segment's tiles: the same comparisons, in the same order */
+__attribute__((target("avx2"))) static void pool4_8(const w4geom *wg, const w4seg8 *s, int64_t o, __m256 out[4][4],
+                                                   const cn_pool_out *pool)
+{
+    const cn_conv_geom *g = wg->g;
+    int64_t pw = g->ow / 2, ph = g->oh / 2;
+    __m256 zero = _mm256_setzero_ps();
+    for (int wr = 0; wr < 2; wr++)
+        for (int wc = 0; wc < 2; wc++) { /* the window from cell (2wr, 2wc) of each tile, its cells in scan order */
+            __m256 best = zero;
+            __m256i arg = _mm256_setzero_si256();
+            for (int cell = 0; cell < 4; cell++) {
+                int a = cell / 2, b = cell % 2;
+                __m256 cand = _mm256_max_ps(out[2 * wr + a][2 * wc + b], zero); /* relu, as cpu_relu */
+                __m256i at = _mm256_set1_epi32((int)((2 * wr + a) * g->ow + 2 * wc + b));
+                __m256 wins = cell ? _mm256_cmp_ps(cand, best, _CMP_GT_OQ) : _mm256_castsi256_ps(_mm256_set1_epi32(-1));
+                best = _mm256_blendv_ps(best, cand, wins);
+                arg = _mm256_castps_si256(_mm256_blendv_ps(_mm256_castsi256_ps(arg), _mm256_castsi256_ps(at), wins));
+            }
+            float v[8];
+            int32_t cellat[8];
+            _mm256_storeu_ps(v, best);
+            _mm256_storeu_si256((__m256i *)cellat, arg);
+            for (int64_t l = 0; l < s->len; l++) {
+                int64_t py = s->oy0[l] / 2 + wr, px = s->ox0[l] / 2 + wc;
+                if (py >= ph || px >= pw) continue;
+                int64_t to = s->y0[l] / 4 + (o * ph + py) * pw + px; /* the pooled map is a quarter of y's */
+                pool->y[to] = v[l];
+                pool->argmax[to] = (int32_t)(s->oy0[l] * g->ow + s->ox0[l]) + cellat[l];
+            }
+        }
+}
+
+/* y (+)= A^T M A (+ bias, relu) of the segment's tiles for output channel o, M's lanes of the
+ * panel at m (M_e to M_e+1 m_step apart); pool (or NULL): the maxpool of relu(y) too */
+__attribute__((target("avx2,fma"))) static void transform_out4_8(const w4geom *wg, const w4seg8 *s, const float *m,
+                                                                 int64_t m_step, int64_t o, const float *b, float *y,
+                                                                 int accumulate, int relu, const cn_pool_out *pool)
+{
+    const cn_conv_geom *g = wg->g;
+    __m256 t[4][6], out[4][4];
+    m += s->lane; /* 8 lanes from a multiple of 8: inside the panel's row */
+    for (int k = 0; k < 6; k++) { /* A^T on the left: M's columns */
+        __m256 col[6], r[4];
+        for (int i = 0; i < 6; i++) col[i] = _mm256_loadu_ps(m + (6 * i + k) * m_step);
+        at6_8(col, r);
+        for (int q = 0; q < 4; q++) t[q][k] = r[q];
+    }
+    __m256 bias = _mm256_set1_ps(b ? b[o] : 0.0f), zero = _mm256_setzero_ps();
+    for (int r = 0; r < 4; r++) {
+        at6_8(t[r], out[r]);
+        for (int c = 0; c < 4; c++) {
+            if (b) out[r][c] = _mm256_add_ps(out[r][c], bias);
+            /* relu as the reference's: max_ps gives its second operand for NaN and for two zeros */
+            if (relu) out[r][c] = _mm256_max_ps(out[r][c], zero);
+        }
+    }
+    if (pool) pool4_8(wg, s, o, out, pool);
+    for (int r = 0; r < 4; r++) {
+        __m256 row[4] = { out[r][0], out[r][1], out[r][2], out[r][3] };
+        turn4(row); /* row[q]: (tile q | tile q+4)'s 4 outputs of row r */
+        for (int64_t l = 0; l < s->len; l++) {
+            int64_t oy = s->oy0[l] + r, cols = g->ow - s->ox0[l];
+            if (oy >= g->oh) continue;
+            float *at = y + s->y0[l] + (o * g->oh + oy) * g->ow + s->ox0[l];
+            __m128 v = l < 4 ? _mm256_castps256_ps128(row[l]) : _mm256_extractf128_ps(row[l - 4], 1);
+            if (cols >= 4) {
+                if (accumulate) v = _mm_add_ps(_mm_loadu_ps(at), v);
+                _mm_storeu_ps(at, v);
+            } else {
+                __m128i keep = _mm_cmpgt_epi32(_mm_set1_epi32((int)cols), _mm_setr_epi32(0, 1, 2, 3));
+                if (accumulate) v = _mm_add_ps(_mm_maskload_ps(at, keep), v);
+                _mm_maskstore_ps(at, keep, v);
+            }
+        }
+    }
+}
+
+/* one panel of 48 tiles (from 48p), in scratch (V then M) */
+static void run_panel4_8(const w4geom *wg, int64_t tiles, int64_t p, const float *x, const float *u, const float *b,
+                         float *y, int accumulate, int relu, const cn_pool_out *pool, float *scratch)
+{
+    const cn_conv_geom *g = wg->g;
+    float *v = scratch, *m = scratch + 36 * g->cin * NR;
+    int64_t first = p * NR, count = tiles - first < NR ? tiles - first : NR, step = g->cin * NR;
+    w4seg8 seg[NR / 8];
+    int nseg = 0;
+    for (int64_t l = 0; l < count; l += 8) seg[nseg++] = seg8_of(wg, first + l, count - l < 8 ? count - l : 8, l);
+    if (count < NR) memset(v, 0, (size_t)(36 * g->cin * NR) * sizeof(float)); /* lanes past the end */
+    for (int64_t c = 0; c < g->cin; c++)
+        for (int q = 0; q < nseg; q++) transform_in4_8(wg, &seg[q], x, c, v + c * NR, step);
+    for (int64_t o0 = 0; o0 < g->cout; o0 += KB) {
+        int64_t ob = g->cout - o0 < KB ? g->cout - o0 : KB;
+        for (int e = 0; e < 36; e++)
+            cn_gemm_panel(ob, g->cin, u + e * wg->u_len + o0 * g->cin, v + e * step, m + e * KB * NR, NR, count);
+        for (int q = 0; q < nseg; q++)
+            for (int64_t o = 0; o < ob; o++)
+                transform_out4_8(wg, &seg[q], m + o * NR, KB * NR, o0 + o, b, y, accumulate, relu, pool);
+    }
+}
+
+/* the panels in parallel (the vector work in a function of its own: core_impl.h, CN_PAR_FOR) */
+static void transform_weights4(const w4geom *wg, const float *w, int turned, float *u)
+{
+    int64_t panels = (wg->g->cout + 7) / 8;
+    int v16 = cn_gemm_avx512();
+    CN_PAR_FOR(wg->g->cout * wg->g->cin >= 4096, schedule(static),
+        for (int64_t ip = 0; ip < panels; ip++) {
+            if (v16) transform_panel4(wg, w, turned, ip, u);
+            else transform_panel4_8(wg, w, turned, ip, u);
+        });
+}
+
 void cn_cpu_winograd4_prepare(const cn_conv_geom *g, const float *w, int turned, float *u)
 {
     w4geom wg = w4geom_of(g);
@@ -380,6 +639,20 @@ void cn_cpu_winograd4_conv(const cn_conv_geom *g, const float *x, const float *w
     const float *u = u_made;
     if (!u) transform_weights4(&wg, w, 0, work), u = work;
     size_t per_thread = (size_t)panel_floats(g);
+    if (!cn_gemm_avx512()) { /* AVX2: panels of 48 tiles in order */
+        int64_t tiles = g->n * wg.th * wg.tw, panels = (tiles + NR - 1) / NR;
+        CN_PAR_FOR(panels > 1 && tiles * g->cin * g->cout >= 1 << 18, schedule(static),
+            for (int64_t p = 0; p < panels; p++) {
+                float *scratch = cn_thread_scratch(per_thread);
+                if (scratch) {
+                    run_panel4_8(&wg, tiles, p, x, u, b, y, accumulate, relu, pool, scratch);
+                } else { /* the heap said no: the workspace's one panel, a thread at a time (the same bits) */
+                    _Pragma("omp critical(cn_winograd_spare)")
+                    run_panel4_8(&wg, tiles, p, x, u, b, y, accumulate, relu, pool, spare);
+                }
+            });
+        return;
+    }
     CN_PAR_FOR(wg.panels > 1 && wg.vecs * 16 * g->cin * g->cout >= 1 << 18, schedule(static),
         for (int64_t p = 0; p < wg.panels; p++) {
             float *scratch = cn_thread_scratch(per_thread);
@@ -395,7 +668,7 @@ void cn_cpu_winograd4_conv(const cn_conv_geom *g, const float *x, const float *w
 #else
 void cn_cpu_winograd4_prepare(const cn_conv_geom *g, const float *w, int turned, float *u)
 {
-    (void)g, (void)w, (void)turned, (void)u; /* never: cn_cpu_winograd_can needs AVX-512 */
+    (void)g, (void)w, (void)turned, (void)u; /* never: cn_cpu_winograd_can needs AVX2 or AVX-512 */
 }
 void cn_cpu_winograd4_conv(const cn_conv_geom *g, const float *x, const float *w, const float *u_made, const float *b,
                            float *y, int accumulate, int relu, const cn_pool_out *pool, float *work)

@@ -34,9 +34,9 @@ typedef struct {
 } cn_taps_block;
 
 /* the block of output channels 8ip .. 8ip+7 (those below Cout) and input channels c0 .. c0+15
- * (those below Cin): runs of w as they lie in it, a kernel's 9 taps in w's order */
-__attribute__((target("avx512f"), always_inline)) static inline void
-cn_winograd_taps_stage(const cn_conv_geom *g, const float *w, int turned, int64_t ip, int64_t c0, cn_taps_block *b)
+ * (those below Cin): runs of w as they lie in it, a kernel's 9 taps in w's order (plain C: the
+ * AVX-512 and the AVX2 transforms both stage so) */
+static inline void cn_winograd_taps_stage(const cn_conv_geom *g, const float *w, int turned, int64_t ip, int64_t c0, cn_taps_block *b)
 {
     int64_t rows = g->cout - ip * 8 < 8 ? g->cout - ip * 8 : 8;
     int64_t chans = g->cin - c0 < CN_TAPS_BLOCK ? g->cin - c0 : CN_TAPS_BLOCK;
@@ -81,6 +81,20 @@ __attribute__((target("avx512f"), always_inline)) static inline void bt6(const _
     r[3] = _mm512_add_ps(t2, t3);
     r[4] = _mm512_sub_ps(t2, t3);
     r[5] = _mm512_fmadd_ps(four, d[1], _mm512_fnmadd_ps(five, d[3], d[5]));
+}
+
+/* bt6 on vectors of 8 (AVX2's F(4x4,3x3) and F(3x3,4x4)): the same operations, so the same bits */
+__attribute__((target("avx2,fma"), always_inline)) static inline void bt6_8(const __m256 d[6], __m256 r[6])
+{
+    const __m256 four = _mm256_set1_ps(4.0f), five = _mm256_set1_ps(5.0f), two = _mm256_set1_ps(2.0f);
+    __m256 t0 = _mm256_fnmadd_ps(four, d[2], d[4]), t1 = _mm256_fnmadd_ps(four, d[1], d[3]);
+    __m256 t2 = _mm256_sub_ps(d[4], d[2]), t3 = _mm256_mul_ps(two, _mm256_sub_ps(d[3], d[1]));
+    r[0] = _mm256_fmadd_ps(four, d[0], _mm256_fnmadd_ps(five, d[2], d[4]));
+    r[1] = _mm256_add_ps(t0, t1);
+    r[2] = _mm256_sub_ps(t0, t1);
+    r[3] = _mm256_add_ps(t2, t3);
+    r[4] = _mm256_sub_ps(t2, t3);
+    r[5] = _mm256_fmadd_ps(four, d[1], _mm256_fnmadd_ps(five, d[3], d[5]));
 }
 
 #endif
