@@ -624,6 +624,23 @@ static void test_avx2(void)
         }
     }
     cn_cpu_winograd_dw_blocks_force(-1);
+    /* maps AVX-512's runs cannot take (fewer than 9 outputs across, or 4 down): one tile an image
+     * (4x4), tiles cut short (7x7, 6x9 unpadded), a map one row high, the relu and maxpool in the
+     * pass over an odd map, many channels, deconv */
+    static const char *small4[] = {
+        "input 8x8x16; conv 12 3x3 pad=1",
+        "input 4x4x8; conv 9 3x3 pad=1",
+        "input 7x7x10; conv 8 3x3 pad=1; relu; maxpool 2x2",
+        "input 6x9x8; conv 8 3x3",
+        "input 1x12x8; conv 8 3x3 pad=1",
+        "input 8x8x72; conv 40 3x3 pad=1; relu; conv 8 3x3 pad=1",
+        "input 5x6x9; deconv 8 3x3 pad=1",
+    };
+    for (size_t i = 0; i < sizeof small4 / sizeof small4[0]; i++) {
+        cpu_compare(small4[i], 3);
+        cpu_compare(small4[i], 9);
+    }
+    same_in_each("input 8x8x72; conv 40 3x3 pad=1; relu; conv 8 3x3 pad=1", 9, 3, threads_of);
     same_in_each("input 32x32x16; conv 24 3x3 pad=1; relu; conv 20 3x3 pad=1", 5, 3, threads_of);
     same_in_each("input 26x28x4; conv 6 3x3 pad=1; relu; maxpool 2x2; conv 9 3x3 pad=1", 7, 3, threads_of);
     same_in_each("input 18x14x40; conv 33 3x3 pad=1", 5, 3, threads_of);
@@ -895,7 +912,8 @@ static void random_convs(int n)
  * to 3, padding up to half the window, ceil, dilation, the padding left out of the average;
  * adaptive averages; half the time after a 3x3 convolution and a relu, which the pooling's or
  * the convolution's pass may take in (Winograd's relu + maxpool); sides 1 to 20, batches 1 to
- * 3; those the parser refuses skipped): within 1e-5 of the reference */
+ * 3; those the parser refuses skipped): within 1e-5 of the reference (3e-5 after a
+ * convolution, for Winograd F(4x4,3x3)'s error) */
 static void random_pools(int n)
 {
     uint32_t seed = 77;
@@ -918,8 +936,12 @@ static void random_pools(int n)
         if (before) snprintf(spec, sizeof spec, "input %dx%dx%d; conv %d 3x3 pad=1; relu; %s", h, w, c, c + 6, pool);
         else snprintf(spec, sizeof spec, "input %dx%dx%d; %s", h, w, c, pool);
         if (!parses(spec)) continue;
-        double ew;
-        runs += near_reference(spec, batch, 1e-5, 1e-5, &ew);
+        /* after the convolution, Winograd F(4x4,3x3)'s error (a few 1e-6 of the convolution's
+         * largest output) is measured against the pooled output's largest value, which a
+         * min-pool of a relu's output makes several times smaller (a 7x19 map by AVX2's code,
+         * min-pooled: 1.1e-5): 3e-5 there */
+        double ew, tol = before ? 3e-5 : 1e-5;
+        runs += near_reference(spec, batch, tol, tol, &ew);
     }
     printf("  %d random poolings\n", runs);
     CHECK(runs > n / 2);

@@ -48,15 +48,17 @@ void cn_cpu_winograd_prepare(const cn_conv_geom *g, const float *w, float *u);
  * from w: t's kernels are w's flipped and turned, read so (the bits of flipping w first) */
 void cn_cpu_winograd_prepare_turned(const cn_conv_geom *t, const float *w, float *u);
 /* winograd4.c: F(4x4,3x3), where the forward's way is Winograd and the map is 12 or more outputs
- * across and down with at most 192 input channels (AVX-512; with AVX2 alone, 9 or more and at
- * most 256); cn_cpu_winograd_conv, _prepare, _prep_floats and _work take it there themselves. turned: w's input gradient's geometry (cn_cpu_winograd_prepare_turned) */
+ * across and down with at most 192 input channels (AVX-512; with AVX2 alone, a map whose
+ * products are at most 0.85 of F(2x2,3x3)'s, at most 256 channels); cn_cpu_winograd_conv,
+ * _prepare, _prep_floats and _work take it there themselves. turned: w's input gradient's geometry (cn_cpu_winograd_prepare_turned) */
 int cn_cpu_winograd4_way(const cn_conv_geom *g);
 int64_t cn_cpu_winograd4_work(const cn_conv_geom *g);
 int64_t cn_cpu_winograd4_prep_floats(const cn_conv_geom *g);
 void cn_cpu_winograd4_prepare(const cn_conv_geom *g, const float *w, int turned, float *u);
 void cn_cpu_winograd4_conv(const cn_conv_geom *g, const float *x, const float *w, const float *u_made, const float *b,
                            float *y, int accumulate, int relu, const cn_pool_out *pool, float *work);
-/* tests and benchmarks: 1 F(4x4,3x3) wherever it can run (maps 9 or more across), 0 nowhere, -1 by the rule */
+/* tests and benchmarks: 1 F(4x4,3x3) wherever it can run (AVX-512: maps 9 or more across; AVX2:
+ * any), 0 nowhere, -1 by the rule */
 void cn_cpu_winograd4_force(int mode);
 /* dW += the weight gradient by F(3x3,2x2) or F(3x3,4x4), where cn_cpu_winograd_weight_way(g)
  * (the forward's way, a batch of 64 tiles or more and a tile for every 512 channel pairs: a

@@ -60,14 +60,22 @@ static int forced4(void) { return cn_cpu_switch_mode(&force4); }
  * 10x10 128->128 3.6 -> 3.0-3.1 and 8.2 -> 7.6-7.8, 9x9 64->64 1.15 -> 1.00-1.01, 14x14 256->256
  * (batch 16) 13.0-13.5 -> 11.8-12.0, 16x16 192->192 15.5-15.7 -> 11.9; even at 12x12 384->384
  * (batch 16) 19.9-20.5 -> 19.0-19.8, and it loses at 14x14 512->512 (batch 8) 26.5-26.9 ->
- * 31.4-32.1; 9x30 32->32 (batch 16) even. So there: 9 or more outputs across and down, at most
- * 256 input channels. It looks at one image's shape, so an image gets the same bits alone and in
- * any batch. */
+ * 31.4-32.1; 9x30 32->32 (batch 16) even. Its tiles lie anywhere in a vector, so small maps
+ * too: 8x8 256->256 12.4 -> 8.9 ms and 23.3-24.0 -> 20.6-20.9, 7x7 512->512 (batch 16)
+ * 19.2-19.3 -> 17.7-18.0 and 35.0 -> 33.5-33.7, but 6x6 64->64 even (4 tiles of 36 products an
+ * image against 9 of 16: as many multiplications). So there: where a map's F(4x4,3x3) products
+ * are at most 0.85 of F(2x2,3x3)'s (9x9: 0.81, 7x7 0.56, 6x6 and 5x5 1.0), at most 256 input
+ * channels. It looks at one image's shape, so an image gets the same bits alone and in any
+ * batch. */
 int cn_cpu_winograd4_way(const cn_conv_geom *g)
 {
-    if (!cn_cpu_winograd_way(g) || g->ow < 9 || g->oh < 4) return 0;
+    /* AVX-512's runs want 3 tiles across and a vector's rows 4 outputs down */
+    if (!cn_cpu_winograd_way(g) || (cn_gemm_avx512() && (g->ow < 9 || g->oh < 4))) return 0;
     if (forced4() >= 0) return forced4();
-    if (!cn_gemm_avx512()) return g->ow >= 9 && g->oh >= 9 && g->cin <= 256;
+    if (!cn_gemm_avx512()) {
+        int64_t products4 = 36 * ((g->oh + 3) / 4) * ((g->ow + 3) / 4), products2 = 16 * ((g->oh + 1) / 2) * ((g->ow + 1) / 2);
+        return 20 * products4 <= 17 * products2 && g->cin <= 256;
+    }
     return g->ow >= 12 && g->oh >= 12 && g->cin <= 192;
 }
 
