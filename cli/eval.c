@@ -26,7 +26,8 @@ static void eval_help(const cli_option *opts)
            "                         [--zoom F] [--brightness F] [--threads N] [--device cpu|cuda] [--json]\n\n"
            "Evaluates a checkpoint (a .safetensors file, or a run folder: its model.safetensors) on the test\n"
            "half of an MNIST-format folder or on every image of an image folder: accuracy, loss, accuracy\n"
-           "per class and the confusion matrix (rows: true class, columns: predicted).\n\n"
+           "(recall), precision and F1 per class with their macro and weighted averages (as scikit-learn's\n"
+           "classification_report), and the confusion matrix (rows: true class, columns: predicted).\n\n"
            "--shift, --rotate, --zoom and --brightness change every image first: how much a net's\n"
            "accuracy depends on where the object sits, its angle, its size and the light (a convolution\n"
            "is translation equivariant, a dense layer is not; neither is rotation invariant). The image\n"
@@ -112,6 +113,25 @@ static const char *scored_name(const cn_checkpoint *ck, const char *data, char *
     return buf;
 }
 
+/* a share as "83.07%" in a field of width w, or "-" where it is NaN (nothing to count) */
+static void print_share(double v, int w)
+{
+    if (isnan(v)) printf("%*s", w, "-");
+    else printf("%*.2f%%", w - 1, 100 * v);
+}
+
+/* "precision":..,"recall":..,"f1":.. (null where NaN), after a comma unless first */
+static void json_scores(const cn_class_score *s, int first)
+{
+    const double v[3] = { s->precision, s->recall, s->f1 };
+    static const char *const key[3] = { "precision", "recall", "f1" };
+    for (int q = 0; q < 3; q++) {
+        printf("%s\"%s\":", q || !first ? "," : "", key[q]);
+        if (isnan(v[q])) printf("null");
+        else printf("%.6f", v[q]);
+    }
+}
+
 int cmd_eval(int argc, char **argv)
 {
     const char *ckpt = NULL, *data = NULL;
@@ -133,7 +153,7 @@ int cmd_eval(int argc, char **argv)
         CLI_DEVICE_OPTIONS(dev),
         { "--json", NULL, CLI_FLAG, &json,
           .help = "{\"accuracy\",\"loss\",\"count\",\"tta\",\"shift\":[dx,dy],\"per_class\":[{\"class\",\"name\",\"count\",\n"
-                  "\"accuracy\"}],\"confusion\"}" },
+                  "\"accuracy\",\"predicted\",\"precision\",\"recall\",\"f1\"}],\"macro_avg\",\"weighted_avg\",\"confusion\"}" },
         { 0 },
     };
     int usage = cli_parse("eval", argc, argv, opts, eval_help, cli_take_one, &ckpt);
@@ -152,6 +172,7 @@ int cmd_eval(int argc, char **argv)
     cn_net_layer(ctx, net, 0, 1, &in);
     cn_dataset ds;
     cn_eval_result r = { 0 };
+    cn_class_score *score = NULL;
     char buf[32];
     memset(&ds, 0, sizeof ds);
     if (!(rc = cli_use_device(ctx, net, &dev)) && !(rc = cli_match_classes_first(ctx, ck, cn_model_classes(model), data, &in)) &&
@@ -174,6 +195,15 @@ int cmd_eval(int argc, char **argv)
     if (!rc && cn_evaluate_tta(ctx, net, &ds, mean, std, batch, (cn_tta)tta, &r)) rc = cli_ctx_error(ctx);
     if (rc) goto done;
     int32_t k = r.classes;
+    cn_class_score avg[2];
+    if (!(score = malloc((size_t)k * sizeof *score))) {
+        rc = cli_error("out of memory");
+        goto done;
+    }
+    if (cn_class_scores(ctx, &r, score, avg)) {
+        rc = cli_ctx_error(ctx);
+        goto done;
+    }
     if (json) {
         printf("{\"accuracy\":%.6f,\"loss\":%.6f,\"count\":%lld,\"tta\":\"%s\",\"shift\":[%lld,%lld],\"rotate\":",
                r.acc, r.loss, (long long)r.count, cli_tta_views[tta], (long long)view.shift[0], (long long)view.shift[1]);
@@ -188,9 +218,18 @@ int cmd_eval(int argc, char **argv)
             for (int32_t p = 0; p < k; p++) row += r.confusion[c * k + p];
             printf("%s{\"class\":%d,\"name\":", c ? "," : "", (int)c);
             cli_json_string(stdout, class_name(model, c, buf, sizeof buf));
-            printf(",\"count\":%lld,\"accuracy\":%.6f}", (long long)row, row ? (double)r.confusion[c * k + c] / (double)row : 0.0);
+            printf(",\"count\":%lld,\"accuracy\":%.6f,\"predicted\":%lld", (long long)row,
+                   row ? (double)r.confusion[c * k + c] / (double)row : 0.0, (long long)score[c].predicted);
+            json_scores(&score[c], 0);
+            printf("}");
         }
-        printf("],\"confusion\":[");
+        printf("]");
+        for (int a = 0; a < 2; a++) {
+            printf(",\"%s\":{", a ? "weighted_avg" : "macro_avg");
+            json_scores(&avg[a], 1);
+            printf("}");
+        }
+        printf(",\"confusion\":[");
         for (int32_t c = 0; c < k; c++) {
             printf("%s[", c ? "," : "");
             for (int32_t p = 0; p < k; p++) printf("%s%lld", p ? "," : "", (long long)r.confusion[c * k + p]);
@@ -211,17 +250,24 @@ int cmd_eval(int argc, char **argv)
                  view.shift[1] < 0 ? "up" : "down");
     if (view.brightness != 1)
         snprintf(moved + strlen(moved), sizeof moved - strlen(moved), ", %g times as bright", view.brightness);
-    printf("%s on %s: %lld images%s%s\naccuracy %.2f%%, loss %.4f\n\n%-14s %8s %9s\n", ckpt,
+    printf("%s on %s: %lld images%s%s\naccuracy %.2f%%, loss %.4f\n\n%-14s %8s %9s %10s %9s\n", ckpt,
            scored_name(ck, data, used, sizeof used), (long long)r.count, moved, cli_tta_said[tta], 100 * r.acc,
-           r.loss, "class", "images", "accuracy");
+           r.loss, "class", "images", "accuracy", "precision", "F1");
     for (int32_t c = 0; c < k; c++) {
-        int64_t row = 0;
-        for (int32_t p = 0; p < k; p++) row += r.confusion[c * k + p];
         char esc[256];
-        printf("%-14s %8lld ", cn_text_escape(class_name(model, c, buf, sizeof buf), esc, sizeof esc), (long long)row);
-        if (row) printf("%8.2f%%\n", 100.0 * (double)r.confusion[c * k + c] / (double)row);
-        else printf("%9s\n", "-"); /* no image of the class: no accuracy (--json says 0) */
+        printf("%-14s %8lld", cn_text_escape(class_name(model, c, buf, sizeof buf), esc, sizeof esc),
+               (long long)score[c].support);
+        /* "-": nothing to count (no image of the class; nothing predicted as it) */
+        print_share(score[c].recall, 10), print_share(score[c].precision, 11), print_share(score[c].f1, 10);
+        printf("\n");
     }
+    for (int a = 0; a < 2; a++) {
+        printf("%-23s", a ? "weighted avg" : "macro avg");
+        print_share(avg[a].recall, 10), print_share(avg[a].precision, 11), print_share(avg[a].f1, 10);
+        printf("\n");
+    }
+    printf("(a class's accuracy is its recall: its images predicted as it; precision: the images predicted\n"
+           "as it that are it; F1: their harmonic mean. Averages as scikit-learn's classification_report.)\n");
     /* rows labelled by number and name, columns by number */
     printf("\nconfusion matrix (rows: true class, columns: predicted)\n%20s", "");
     for (int32_t p = 0; p < k; p++) printf(" %5d", (int)p);
@@ -233,6 +279,7 @@ int cmd_eval(int argc, char **argv)
         printf("\n");
     }
 done:
+    free(score);
     cn_eval_free(ctx, &r);
     cn_dataset_free(ctx, &ds);
     cn_model_destroy(model);

@@ -81,6 +81,7 @@ static const char style[] =
     "td.l,th.l{text-align:left}table.summary td,table.summary th{border-bottom:1px solid #eee}"
     "td.cm{width:34px;height:26px;text-align:center;padding:0;font-size:11px;border:1px solid #fff}"
     ".bar{display:inline-block;height:10px;background:#4a7fc1;vertical-align:middle}"
+    "tr.avg td{border-top:1px solid #ccc;color:#555}"
     ".grid{display:flex;flex-wrap:wrap;gap:6px}"
     ".cell{width:96px;text-align:center;font-size:11px;border:2px solid #3a3;padding:2px}"
     ".cell.wrong{border-color:#d33}.cell img{width:84px;height:84px;image-rendering:pixelated}"
@@ -125,26 +126,44 @@ static void write_confusion(FILE *f, const report_data *d)
     fprintf(f, "</table>\n");
 }
 
-static void write_per_class(FILE *f, const report_data *d)
+/* a share as a table cell, "&ndash;" where NaN (nothing to count) */
+static void share_cell(FILE *f, double v)
+{
+    if (isnan(v)) fprintf(f, "<td>&ndash;</td>");
+    else fprintf(f, "<td>%.2f%%</td>", 100 * v);
+}
+
+static int write_per_class(FILE *f, cn_ctx *ctx, const report_data *d)
 {
     const cn_eval_result *r = &d->eval;
     char buf[32];
+    cn_class_score *s = malloc((size_t)r->classes * sizeof *s), avg[2];
+    if (!s) return cli_error("out of memory");
+    if (cn_class_scores(ctx, r, s, avg)) {
+        free(s);
+        return cli_ctx_error(ctx);
+    }
     fprintf(f, "<h2>Accuracy per class</h2>\n<table class=\"per-class\"><tr><th class=\"l\">class</th><th>images</th>"
-               "<th>correct</th><th>accuracy</th><th class=\"l\"></th></tr>\n");
+               "<th>correct</th><th>accuracy</th><th>precision</th><th>F1</th><th class=\"l\"></th></tr>\n");
     for (int32_t c = 0; c < r->classes; c++) {
-        int64_t total = row_total(r, c), ok = r->confusion[c * r->classes + c];
-        double acc = total ? 100.0 * (double)ok / (double)total : 0;
         fprintf(f, "<tr><td class=\"l\">%d ", (int)c);
         report_html_text(f, label_of(d, c, buf, sizeof buf));
-        fprintf(f, "</td><td>%lld</td><td>%lld</td>", (long long)total, (long long)ok);
-        if (!total) { /* no image of the class: no accuracy */
-            fprintf(f, "<td>&ndash;</td><td class=\"l\"></td></tr>\n");
-            continue;
-        }
-        fprintf(f, "<td>%.2f%%</td><td class=\"l\"><span class=\"bar\" style=\"width:%.0fpx\"></span></td></tr>\n", acc,
-                2 * acc);
+        fprintf(f, "</td><td>%lld</td><td>%lld</td>", (long long)s[c].support, (long long)s[c].correct);
+        share_cell(f, s[c].recall), share_cell(f, s[c].precision), share_cell(f, s[c].f1);
+        if (isnan(s[c].recall)) fprintf(f, "<td class=\"l\"></td></tr>\n"); /* no image of the class */
+        else fprintf(f, "<td class=\"l\"><span class=\"bar\" style=\"width:%.0fpx\"></span></td></tr>\n", 60 * s[c].recall);
     }
-    fprintf(f, "</table>\n");
+    for (int a = 0; a < 2; a++) {
+        fprintf(f, "<tr class=\"avg\"><td class=\"l\">%s</td><td>%lld</td><td>%lld</td>", a ? "weighted avg" : "macro avg",
+                (long long)avg[a].support, (long long)avg[a].correct);
+        share_cell(f, avg[a].recall), share_cell(f, avg[a].precision), share_cell(f, avg[a].f1);
+        fprintf(f, "<td class=\"l\"></td></tr>\n");
+    }
+    fprintf(f, "</table>\n<p class=\"meta\" style=\"max-width:540px\">A class's accuracy is its recall (its images "
+               "predicted as it); precision: the images predicted as it that are it; F1: their harmonic mean. Averages "
+               "as scikit-learn's classification_report.</p>\n");
+    free(s);
+    return 0;
 }
 
 /* test image i as an <img> with an inline PNG: written to a temporary file in the run folder
@@ -380,9 +399,9 @@ static int write_report(cn_ctx *ctx, const report_data *d, int64_t images, const
         fprintf(f, "<div class=\"charts\"><div>\n");
         write_confusion(f, d);
         fprintf(f, "</div><div>\n");
-        write_per_class(f, d);
+        rc = write_per_class(f, ctx, d);
         fprintf(f, "</div></div>\n");
-        rc = write_image_grid(f, ctx, d, images);
+        if (!rc) rc = write_image_grid(f, ctx, d, images);
     }
     if (!rc) rc = write_summary(f, ctx, d);
     fprintf(f, "</body></html>\n");

@@ -1073,6 +1073,21 @@ cn_status cn_evaluate_tta(cn_ctx *ctx, cn_net *net, const cn_dataset *ds, const 
                           int64_t batch, cn_tta tta, cn_eval_result *out);
 void cn_eval_free(cn_ctx *ctx, cn_eval_result *r);
 
+/* A class's scores from an evaluation's confusion matrix, as scikit-learn's
+ * classification_report defines them: support (its images), predicted (the images predicted as
+ * it), correct; recall = correct / support (the accuracy of the class), precision = correct /
+ * predicted, F1 = their harmonic mean, 2 correct / (support + predicted). NaN where nothing is
+ * counted: precision of a class nothing was predicted as, recall of a class without images, F1
+ * of a class with neither. */
+typedef struct cn_class_score {
+    int64_t support, predicted, correct;
+    double precision, recall, f1;
+} cn_class_score;
+/* per[c] for each of r's classes; avg[0] the macro average (the unweighted mean over the classes
+ * with an image or a prediction, a NaN share counted as 0, as scikit-learn's zero_division) and
+ * avg[1] the mean weighted by support (whose recall is the accuracy); their counts the totals. */
+cn_status cn_class_scores(cn_ctx *ctx, const cn_eval_result *r, cn_class_score *per, cn_class_score avg[2]);
+
 #ifdef __cplusplus
 }
 #endif

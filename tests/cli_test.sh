@@ -665,6 +665,13 @@ cp -r "$T/show/b" "$T/by_number/1"
 run "$CN" eval "$T/show_run" --data "$T/only_b" --json
 expect_json "eval on b/ alone: its 4 images are the run's class 1, 'b'" \
     "d['per_class'][1]['name'] == 'b' and d['per_class'][1]['count'] == 4 and d['per_class'][0]['count'] == 0 and d['count'] == 4"
+# precision, recall and F1 a class, and their averages, as scikit-learn's classification_report
+# defines them, computed from the JSON's confusion matrix (here a class without images)
+if "$PY" "$(dirname "$0")/class_report_check.py" <"$T/out" >"$T/py" 2>&1; then
+    ok "eval --json on b/ alone: precision, recall, F1 and averages as scikit-learn's ($(cat "$T/py"))"
+else
+    bad "eval --json on b/ alone: precision, recall, F1 or averages" "$(cat "$T/py")"
+fi
 run "$CN" eval "$T/show_run" --data "$T/by_number" --json
 expect_json "eval on a folder named 1/: the run's class 1" "d['per_class'][1]['count'] == 4 and d['per_class'][0]['count'] == 0"
 run "$CN" eval "$T/show_run" --data "$T/b_and_c"

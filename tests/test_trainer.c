@@ -487,6 +487,37 @@ static void test_freeze(void)
     cn_net_destroy(a), cn_net_destroy(b);
 }
 
+/* cn_class_scores on a confusion matrix worked by hand (rows: true class, columns: predicted):
+ * class 0 (7 images, 8 predicted, 5 right), 1 (5, 5, 3), 2 (2 images, never predicted), 3 (no
+ * images, predicted once), 4 (neither: left out of the averages). By hand: precision 5/8, 3/5,
+ * -, 0/1; recall 5/7, 3/5, 0/2, -; F1 10/15, 6/10, 0/2, 0/1; the macro average over the four
+ * present, a missing share as 0 (scikit-learn's zero_division): precision (0.625 + 0.6) / 4 =
+ * 0.30625, recall (5/7 + 0.6) / 4 = 0.328571..., F1 (2/3 + 0.6) / 4 = 0.316667; weighted by the
+ * 14 images: precision (0.625 * 7 + 0.6 * 5) / 14 = 0.526786, recall 8/14 (the accuracy), F1
+ * (2/3 * 7 + 0.6 * 5) / 14 = 0.547619 */
+static void test_class_scores(void)
+{
+    int64_t conf[25] = { 5, 1, 0, 1, 0, /**/ 2, 3, 0, 0, 0, /**/ 1, 1, 0, 0, 0, /**/ 0, 0, 0, 0, 0, /**/ 0, 0, 0, 0, 0 };
+    cn_eval_result r = { 14, 0, 8.0 / 14, 5, conf };
+    cn_class_score s[5], avg[2];
+    CHECK(cn_class_scores(ctx, &r, s, avg) == CN_OK);
+    const double want[5][3] = { { 0.625, 5.0 / 7, 10.0 / 15 }, { 0.6, 0.6, 0.6 }, { NAN, 0, 0 }, { 0, NAN, 0 }, { NAN, NAN, NAN } };
+    const int64_t counts[5][3] = { { 7, 8, 5 }, { 5, 5, 3 }, { 2, 0, 0 }, { 0, 1, 0 }, { 0, 0, 0 } };
+    for (int c = 0; c < 5; c++) {
+        const double got[3] = { s[c].precision, s[c].recall, s[c].f1 };
+        for (int q = 0; q < 3; q++)
+            CHECK(isnan(want[c][q]) ? isnan(got[q]) : fabs(got[q] - want[c][q]) < 1e-12);
+        CHECK(s[c].support == counts[c][0] && s[c].predicted == counts[c][1] && s[c].correct == counts[c][2]);
+    }
+    CHECK(fabs(avg[0].precision - 0.30625) < 1e-12 && fabs(avg[0].recall - (5.0 / 7 + 0.6) / 4) < 1e-12 &&
+          fabs(avg[0].f1 - (2.0 / 3 + 0.6) / 4) < 1e-12);
+    CHECK(fabs(avg[1].precision - (0.625 * 7 + 3.0) / 14) < 1e-12 && fabs(avg[1].recall - 8.0 / 14) < 1e-12 &&
+          fabs(avg[1].f1 - (2.0 / 3 * 7 + 3.0) / 14) < 1e-12);
+    CHECK(avg[0].support == 14 && avg[1].predicted == 14 && avg[1].correct == 8);
+    CHECK(cn_class_scores(ctx, NULL, s, avg) == CN_E_ARG);
+    cn_ctx_clear(ctx);
+}
+
 static const test_case cases[] = {
     { "setup", setup },
     { "interrupted and resumed = uninterrupted, bit for bit", test_resume_is_bit_identical },
@@ -496,6 +527,7 @@ static const test_case cases[] = {
     { "a validation set of its own; the best by validation loss; steps.csv", test_val_set_and_loss_monitor },
     { "fine-tuning: a new last layer, the matching tensors copied", test_fine_tuning },
     { "frozen layers keep their values; the others train as without", test_freeze },
+    { "precision, recall and F1 a class from a confusion matrix worked by hand", test_class_scores },
     { "teardown", teardown },
 };
 TEST_MAIN(cases)
