@@ -23,6 +23,36 @@ static int numbered_like(const char *a, const char *b, size_t stem)
     return !strncmp(a, b, stem) && a[stem] >= '0' && a[stem] <= '9';
 }
 
+/* The net's output layer, one value a class: which tile is which class, and its value (all of
+ * them up to 20 classes, else the 5 highest), so that the picture's brightest tile can be read
+ * as the prediction. kind: "score", or "probability" after a softmax. */
+static void print_class_tiles(const cn_model *model, const float *v, int64_t n, const char *kind)
+{
+    int64_t order[20], shown = n <= 20 ? n : 5, best = 0;
+    for (int64_t k = 1; k < n; k++)
+        if (v[k] > v[best]) best = k;
+    for (int64_t q = 0; q < shown; q++) {
+        order[q] = q;
+        if (n <= 20) continue; /* tile order; else the highest not yet taken */
+        order[q] = -1;
+        for (int64_t k = 0; k < n; k++) {
+            int taken = 0;
+            for (int64_t r = 0; r < q; r++) taken |= order[r] == k;
+            if (!taken && (order[q] < 0 || v[k] > v[order[q]])) order[q] = k;
+        }
+    }
+    printf("its tiles are the classes' %ss%s:\n%6s  %-16s %12s\n", kind, n > 20 ? " (the 5 highest)" : "", "tile", "class",
+           kind);
+    for (int64_t q = 0; q < shown; q++) {
+        int64_t k = order[q];
+        const char *name = cn_model_class_name(model, (int32_t)k);
+        char esc[256], num[24];
+        snprintf(num, sizeof num, "%lld", (long long)k);
+        printf("%6lld  %-16s %12.4g%s\n", (long long)k, cn_text_escape(name ? name : num, esc, sizeof esc), (double)v[k],
+               k == best ? "  (the highest: the brightest tile)" : "");
+    }
+}
+
 /* The index of layer `name`, or -1 after printing the error with a did-you-mean or the names. */
 static int find_layer(cn_ctx *ctx, const cn_net *net, const char *name, cn_layer_info *info)
 {
@@ -197,6 +227,8 @@ int cmd_show(int argc, char **argv)
     printf("%s: %lld %.*s of %s (%lldx%lld%s, %lld px a value), %lldx%lld px\n", out_path, (long long)g.n,
            (int)strlen(what) - (g.n == 1), what, name, /* "1 map" */
            (long long)g.h, (long long)g.w, colour, (long long)g.scale, (long long)pw, (long long)ph);
+    if (!filters && li == cn_net_layer_count(net) - 1 && g.h * g.w == 1 && g.n == cn_model_classes(model))
+        print_class_tiles(model, maps, g.n, strcmp(info.type, "softmax") ? "score" : "probability");
 done:
     free(x), free(pic);
     cn_model_destroy(model);

@@ -776,7 +776,29 @@ png_is "show --activations dense1 --cols 1" "$T/dense.png" $((6 + 2 * 2)) $((2 *
 # maps of one value each share one scale: the larger score white, the smaller black (each map
 # from its own min to max would make both black); the tiles' pixels at (2, 14) and (2, 31)
 expect_text "show --activations of 1x1 maps: one scale said" out "2 maps of dense1 (1x1, one scale for all"
+# the net's output layer: which tile is which class, with its score; the scores' softmax is
+# predict's probabilities, and the highest is predict's class (below)
+expect_text "show --activations of the output layer: its tiles named" out "its tiles are the classes' scores:"
+cp "$T/out" "$T/show_scores"
 run "$CN" predict "$T/show_run" "$T/show/b/0.png" --json
+if "$PY" - "$T/show_scores" "$T/out" >"$T/py" 2>&1 <<'PYEOF'
+import json, math, re, sys
+rows = [l.split() for l in open(sys.argv[1]) if re.match(r"^ +[0-9]+  ", l)]
+score = {int(r[0]): float(r[2]) for r in rows}
+names = [r[1] for r in sorted(rows, key=lambda r: int(r[0]))]
+top = [r for r in rows if "highest" in " ".join(r)]
+p = json.load(open(sys.argv[2]))[0]["predictions"]
+z = sum(math.exp(v) for v in score.values())
+ok = names == ["a", "b"] and len(top) == 1 and int(top[0][0]) == p[0]["class"] and \
+    all(abs(math.exp(score[q["class"]]) / z - q["probability"]) < 1e-3 for q in p)
+print(score, names, p)
+sys.exit(0 if ok else 1)
+PYEOF
+then
+    ok "show --activations of the output layer: the classes a and b named, the softmax of their scores predict's probabilities, the highest its class"
+else
+    bad "show --activations of the output layer: the tiles' names, scores or highest" "$(cat "$T/show_scores" "$T/py")"
+fi
 top=$("$PY" -c "import json, sys; print(json.load(open(sys.argv[1]))[0]['predictions'][0]['class'])" "$T/out" 2>/dev/null)
 pix=$("$PY" -c "from PIL import Image; import sys; im = Image.open(sys.argv[1]); print(im.getpixel((2, 14)), im.getpixel((2, 31)))" "$T/dense.png" 2>&1)
 if { [ "$top" = 0 ] && [ "$pix" = "255 0" ]; } || { [ "$top" = 1 ] && [ "$pix" = "0 255" ]; }; then
