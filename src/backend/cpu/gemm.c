@@ -482,6 +482,7 @@ static void gemm_split(const cn_gemm_args *g, float *parts, int threads)
     }
     for (int64_t i = 0; i < g->m; i++)
         for (int64_t j = 0; j < g->n; j++) {
+            if (dropped_col(&g->c_col, j)) continue; /* a padded row's end: not in C (it wrote past C) */
             float *c = g->c + at(&g->c_row, i) + at(&g->c_col, j);
             for (int p = 0; p < SPLIT_PARTS; p++) *c += parts[p * mn + i * g->n + j];
         }
