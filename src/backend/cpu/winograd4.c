@@ -640,8 +640,6 @@ void cn_cpu_winograd4_conv(const cn_conv_geom *g, const float *x, const float *w
                            float *y, int accumulate, int relu, const cn_pool_out *pool, float *work)
 {
     w4geom wg = w4geom_of(g);
-    w4lanes L;
-    lanes_of(&wg, &L);
     /* the products read their B panels with aligned loads: the spare panel on 64 bytes */
     float *spare = (float *)(((uintptr_t)(work + 36 * wg.u_len) + 63) & ~(uintptr_t)63);
     const float *u = u_made;
@@ -661,6 +659,8 @@ void cn_cpu_winograd4_conv(const cn_conv_geom *g, const float *x, const float *w
             });
         return;
     }
+    w4lanes L; /* AVX-512's runs alone: a map under 9 outputs across would overfill its tables */
+    lanes_of(&wg, &L);
     CN_PAR_FOR(wg.panels > 1 && wg.vecs * 16 * g->cin * g->cout >= 1 << 18, schedule(static),
         for (int64_t p = 0; p < wg.panels; p++) {
             float *scratch = cn_thread_scratch(per_thread);
