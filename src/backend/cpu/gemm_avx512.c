@@ -15,7 +15,7 @@ __attribute__((target("avx512f"))) static void store_tile_avx512(const cn_gemm_t
 {
     const cn_gemm_args *g = t->g;
     int set = t->first && !g->accumulate, relu = t->last && g->relu;
-    if (g->c_col.stride != 1 || (set && g->bias_col && !unit_run(&g->c_col, t->j0, t->cols))) {
+    if (!cn_gemm_tile_in_runs(t)) {
         cn_gemm_store_tile(t, acc);
         return;
     }

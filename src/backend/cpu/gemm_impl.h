@@ -69,6 +69,15 @@ typedef struct cn_gemm_tile {
 /* C tile (+)= acc (MR x NR, row-major), with bias on the first slice and relu on the last */
 void cn_gemm_store_tile(const cn_gemm_tile *t, const float *acc);
 
+/* whether the vector stores (store_tile_avx512, store_tile_avx2) can take tile t: C's columns
+ * contiguous within runs, and a column bias read as one run where it is added */
+static inline int cn_gemm_tile_in_runs(const cn_gemm_tile *t)
+{
+    const cn_gemm_args *g = t->g;
+    int set = t->first && !g->accumulate;
+    return g->c_col.stride == 1 && !(set && g->bias_col && !unit_run(&g->c_col, t->j0, t->cols));
+}
+
 /* A micro-kernel: the tile of C (+)= sum over k < kc of A panel column k (MR floats at a + k*MR)
  * times B panel row k (NR floats: the packed panel's at b + k*NR when off is NULL, else read in
  * place at b + off[k]), stored through cn_gemm_store_tile's additions. */
