@@ -11,25 +11,26 @@
 
 #ifdef CN_X86
 
-/* c += A's 4 values at a times B's 24 at bk (one k of a quarter) */
+/* c += A's 4 values at a times B's 8 * vecs at bk (one k of a quarter) */
 __attribute__((target("avx2,fma"), always_inline)) static inline void quarter_step(__m256 c[4][3], const float *a,
-                                                                                   const float *bk)
+                                                                                   const float *bk, const int vecs)
 {
-    __m256 b0 = _mm256_loadu_ps(bk), b1 = _mm256_loadu_ps(bk + 8), b2 = _mm256_loadu_ps(bk + 16);
+    __m256 bv[3];
+    for (int v = 0; v < vecs; v++) bv[v] = _mm256_loadu_ps(bk + 8 * v);
 #pragma GCC unroll 4
     for (int r = 0; r < 4; r++) {
         __m256 ar = _mm256_broadcast_ss(a + r);
-        c[r][0] = _mm256_fmadd_ps(ar, b0, c[r][0]);
-        c[r][1] = _mm256_fmadd_ps(ar, b1, c[r][1]);
-        c[r][2] = _mm256_fmadd_ps(ar, b2, c[r][2]);
+        for (int v = 0; v < vecs; v++) c[r][v] = _mm256_fmadd_ps(ar, bv[v], c[r][v]);
     }
 }
 
-/* rows [r0, r0+4) x columns [q0, q0+24) of the tile into acc (MR x NR, row-major) */
+/* rows [r0, r0+4) x columns [q0, q0 + 8 vecs) of the tile into acc (MR x NR, row-major); vecs
+ * below 3 where the tile's valid columns end sooner (a last panel of 32 columns: 24 + 8, not
+ * 24 + 24), each computed column the same chain */
 __attribute__((target("avx2,fma"), always_inline)) static inline void quarter(int64_t kc, const float *restrict a,
                                                                               const float *restrict b,
                                                                               const int64_t *off, int r0, int q0,
-                                                                              float *restrict acc)
+                                                                              float *restrict acc, const int vecs)
 {
     __m256 c[4][3];
 #pragma GCC unroll 4
@@ -37,17 +38,14 @@ __attribute__((target("avx2,fma"), always_inline)) static inline void quarter(in
     a += r0, b += q0;
     if (off) { /* B read in place: row k at b + off[k] */
 #pragma GCC unroll 2
-        for (int64_t k = 0; k < kc; k++) quarter_step(c, a + k * MR, b + off[k]);
+        for (int64_t k = 0; k < kc; k++) quarter_step(c, a + k * MR, b + off[k], vecs);
     } else {
 #pragma GCC unroll 2
-        for (int64_t k = 0; k < kc; k++) quarter_step(c, a + k * MR, b + k * NR);
+        for (int64_t k = 0; k < kc; k++) quarter_step(c, a + k * MR, b + k * NR, vecs);
     }
 #pragma GCC unroll 4
-    for (int r = 0; r < 4; r++) {
-        _mm256_store_ps(acc + (r0 + r) * NR + q0, c[r][0]);
-        _mm256_store_ps(acc + (r0 + r) * NR + q0 + 8, c[r][1]);
-        _mm256_store_ps(acc + (r0 + r) * NR + q0 + 16, c[r][2]);
-    }
+    for (int r = 0; r < 4; r++)
+        for (int v = 0; v < vecs; v++) _mm256_store_ps(acc + (r0 + r) * NR + q0 + 8 * v, c[r][v]);
 }
 
 /* cn_gemm_store_tile with vectors of 8, as AVX-512's store_tile_avx512 (a last panel of a few
@@ -96,8 +94,14 @@ __attribute__((target("avx2,fma"))) void cn_gemm_kernel_avx2(int64_t kc, const f
     /* the quarters the tile's valid part touches (a last panel of 24 columns or fewer, a last
      * row panel of 4 rows or fewer: half the work); the others' sums are never read */
     _Alignas(32) float acc[MR * NR];
-    for (int q0 = 0; q0 < t->cols; q0 += 24)
-        for (int r0 = 0; r0 < t->rows; r0 += 4) quarter(kc, a, b, off, r0, q0, acc);
+    for (int q0 = 0; q0 < t->cols; q0 += 24) {
+        int64_t left = t->cols - q0;
+        for (int r0 = 0; r0 < t->rows; r0 += 4) {
+            if (left > 16) quarter(kc, a, b, off, r0, q0, acc, 3);
+            else if (left > 8) quarter(kc, a, b, off, r0, q0, acc, 2);
+            else quarter(kc, a, b, off, r0, q0, acc, 1);
+        }
+    }
     const cn_gemm_args *g = t->g;
     int straight = t->rows == MR && t->cols == NR && g->c_col.stride == 1;
     for (int q = 0; straight && q < NR / 8; q++) straight = unit_run(&g->c_col, t->j0 + 8 * q, 8);
