@@ -214,12 +214,10 @@ int cmd_eval(int argc, char **argv)
         cli_json_float(stdout, view.brightness, 0);
         printf(",\"per_class\":[");
         for (int32_t c = 0; c < k; c++) {
-            int64_t row = 0;
-            for (int32_t p = 0; p < k; p++) row += r.confusion[c * k + p];
             printf("%s{\"class\":%d,\"name\":", c ? "," : "", (int)c);
             cli_json_string(stdout, class_name(model, c, buf, sizeof buf));
-            printf(",\"count\":%lld,\"accuracy\":%.6f,\"predicted\":%lld", (long long)row,
-                   row ? (double)r.confusion[c * k + c] / (double)row : 0.0, (long long)score[c].predicted);
+            printf(",\"count\":%lld,\"accuracy\":%.6f,\"predicted\":%lld", (long long)score[c].support,
+                   isnan(score[c].recall) ? 0.0 : score[c].recall, (long long)score[c].predicted);
             json_scores(&score[c], 0);
             printf("}");
         }

@@ -451,27 +451,28 @@ typedef struct {
     int64_t x0[8];                      /* its input's first row's first column: sample, - pad */
     int64_t iy0[8], ix0[8], y0[8];      /* its first input row and column; its sample's output */
     int64_t oy0[8], ox0[8];             /* its first output row and column */
+    int32_t ma[8][4], mb[8][4];         /* its input row's columns 0-3 and 4-5 inside the image: load masks */
 } w4seg8;
 
 static w4seg8 seg8_of(const w4geom *wg, int64_t first, int64_t len, int64_t lane)
 {
     const cn_conv_geom *g = wg->g;
-    w4seg8 s = { lane, len, { 0 }, { 0 }, { 0 }, { 0 }, { 0 }, { 0 } };
+    w4seg8 s;
+    memset(&s, 0, sizeof s); /* lanes past len: masks of nothing */
+    s.lane = lane, s.len = len;
     for (int64_t l = 0; l < len; l++) {
         int64_t t = first + l, n = t / (wg->th * wg->tw), ty = t / wg->tw % wg->th, tx = t % wg->tw;
         s.iy0[l] = 4 * ty - g->pad_t, s.ix0[l] = 4 * tx - g->pad_l;
+        for (int j = 0; j < 4; j++) { /* made once, not for every input channel */
+            int64_t x = s.ix0[l] + j;
+            s.ma[l][j] = x >= 0 && x < g->w ? -1 : 0;
+            s.mb[l][j] = j < 2 && x + 4 >= 0 && x + 4 < g->w ? -1 : 0;
+        }
         s.x0[l] = n * g->cin * g->h * g->w + s.ix0[l];
         s.y0[l] = n * g->cout * g->oh * g->ow;
         s.oy0[l] = 4 * ty, s.ox0[l] = 4 * tx;
     }
     return s;
-}
-
-/* the lanes of 4 columns from ix that lie inside a row of w, as a mask for a 4-float load */
-__attribute__((target("avx2"), always_inline)) static inline __m128i cols4(int64_t ix, int64_t w)
-{
-    __m128i at = _mm_add_epi32(_mm_set1_epi32((int)(ix < -8 ? -8 : ix > w ? w : ix)), _mm_setr_epi32(0, 1, 2, 3));
-    return _mm_and_si128(_mm_cmpgt_epi32(at, _mm_set1_epi32(-1)), _mm_cmpgt_epi32(_mm_set1_epi32((int)w), at));
 }
 
 /* V of the segment's tiles for input channel c into its lanes of the panel at out (V_e to V_e+1
@@ -481,12 +482,6 @@ __attribute__((target("avx2,fma"))) static void transform_in4_8(const w4geom *wg
 {
     const cn_conv_geom *g = wg->g;
     __m256 h[6][6];
-    __m128i ma[8], mb[8];
-    const __m128i two = _mm_setr_epi32(-1, -1, 0, 0);
-    for (int l = 0; l < 8; l++) {
-        ma[l] = l < s->len ? cols4(s->ix0[l], g->w) : _mm_setzero_si128();
-        mb[l] = l < s->len ? _mm_and_si128(cols4(s->ix0[l] + 4, g->w), two) : _mm_setzero_si128();
-    }
     const float *xc = x + c * g->h * g->w;
     for (int i = 0; i < 6; i++) {
         __m128 a[8], b[8];
@@ -494,7 +489,8 @@ __attribute__((target("avx2,fma"))) static void transform_in4_8(const w4geom *wg
             int64_t iy = s->iy0[l] + i;
             if (l < s->len && iy >= 0 && iy < g->h) {
                 const float *r = xc + s->x0[l] + iy * g->w;
-                a[l] = _mm_maskload_ps(r, ma[l]), b[l] = _mm_maskload_ps(r + 4, mb[l]);
+                a[l] = _mm_maskload_ps(r, _mm_loadu_si128((const __m128i *)s->ma[l]));
+                b[l] = _mm_maskload_ps(r + 4, _mm_loadu_si128((const __m128i *)s->mb[l]));
             } else {
                 a[l] = b[l] = _mm_setzero_ps();
             }
