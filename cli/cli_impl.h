@@ -142,6 +142,10 @@ void cli_bytes(char *buf, size_t cap, int64_t n);
 void cli_json_string(FILE *f, const char *s);
 /* Shortest form that reads back to the same float / double. */
 void cli_json_float(FILE *f, double v, int is_float);
+/* "top-2 accuracy 95.10%, top-3 97.52%, top-5 99.20%" from an evaluation's ranks
+ * (cn_evaluate_ranks) of count images: k = 2, 3, 5, 10, 20, 50, ... up to top, and top, each
+ * short of the classes (where it is 100%). Returns 0, having written nothing, for 2 classes. */
+int cli_top_k(FILE *f, const int64_t *ranks, int32_t classes, int64_t top, int64_t count);
 
 /* A file built in memory, then written to its path atomically (a page, run.json, a CSV): a
  * reader never sees half of it. cli_memfile_open: m->f to write to; 0, or the exit status after

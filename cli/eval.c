@@ -22,12 +22,13 @@ static const char *class_name(const cn_model *model, int32_t c, char *buf, size_
 
 static void eval_help(const cli_option *opts)
 {
-    printf("usage: convnet eval CKPT [--data D] [--batch N] [--tta flip|flip-shift] [--shift DX[,DY]] [--rotate DEG]\n"
-           "                         [--zoom F] [--brightness F] [--threads N] [--device cpu|cuda] [--json]\n\n"
+    printf("usage: convnet eval CKPT [--data D] [--batch N] [--top K] [--tta flip|flip-shift] [--shift DX[,DY]]\n"
+           "                         [--rotate DEG] [--zoom F] [--brightness F] [--threads N] [--device cpu|cuda] [--json]\n\n"
            "Evaluates a checkpoint (a .safetensors file, or a run folder: its model.safetensors) on the test\n"
-           "half of an MNIST-format folder or on every image of an image folder: accuracy, loss, accuracy\n"
-           "(recall), precision and F1 per class with their macro and weighted averages (as scikit-learn's\n"
-           "classification_report), and the confusion matrix (rows: true class, columns: predicted).\n\n"
+           "half of an MNIST-format folder or on every image of an image folder: accuracy, loss, top-k\n"
+           "accuracy (the true class among the k most likely), accuracy (recall), precision and F1 per\n"
+           "class with their macro and weighted averages (as scikit-learn's classification_report), and\n"
+           "the confusion matrix (rows: true class, columns: predicted).\n\n"
            "--shift, --rotate, --zoom and --brightness change every image first: how much a net's\n"
            "accuracy depends on where the object sits, its angle, its size and the light (a convolution\n"
            "is translation equivariant, a dense layer is not; neither is rotation invariant). The image\n"
@@ -135,13 +136,15 @@ static void json_scores(const cn_class_score *s, int first)
 int cmd_eval(int argc, char **argv)
 {
     const char *ckpt = NULL, *data = NULL;
-    int64_t batch = 256;
+    int64_t batch = 256, top = 5;
     view_change view = { { 0, 0 }, 0, 1, 1 };
     int json = 0, tta = CN_TTA_NONE;
     cli_device dev = { 0 };
     const cli_option opts[] = {
         { "--data", "D", CLI_TEXT, &data, .help = "default: the data set the checkpoint was trained on" },
         { "--batch", "N", CLI_INT, &batch, 1, 1 << 20, .help = "images per forward pass (default 256)" },
+        { "--top", "K", CLI_INT, &top, 1, 1 << 20,
+          .help = "top-k accuracy for k = 2, 3, 5, 10, 20, 50, ... up to K, and K (default 5; --json: every k)" },
         { "--tta", "V", CLI_CALL, &tta, .call = cli_choice_option, .choices = cli_tta_views, .help = CLI_TTA_HELP },
         { "--shift", "DX[,DY]", CLI_CALL, view.shift, .call = shift_option,
           .help = "move every image DX pixels right and DY down first (negative: left, up)" },
@@ -152,7 +155,7 @@ int cmd_eval(int argc, char **argv)
         { "--threads", "N", CLI_CALL, .call = cli_threads_option, .help = CLI_THREADS_HELP },
         CLI_DEVICE_OPTIONS(dev),
         { "--json", NULL, CLI_FLAG, &json,
-          .help = "{\"accuracy\",\"loss\",\"count\",\"tta\",\"shift\":[dx,dy],\"per_class\":[{\"class\",\"name\",\"count\",\n"
+          .help = "{\"accuracy\",\"loss\",\"count\",\"top_accuracy\":[k = 1, 2, ...],\"tta\",\"shift\":[dx,dy],\"per_class\":[{\"class\",\"name\",\"count\",\n"
                   "\"accuracy\",\"predicted\",\"precision\",\"recall\",\"f1\"}],\"macro_avg\",\"weighted_avg\",\"confusion\"}" },
         { 0 },
     };
@@ -168,11 +171,13 @@ int cmd_eval(int argc, char **argv)
     cn_model_norm(model, mean, std);
     const cn_checkpoint *ck = cn_model_checkpoint(model);
     if (!data) data = cli_test_data(ck);
-    cn_layer_info in;
+    cn_layer_info in, out;
     cn_net_layer(ctx, net, 0, 1, &in);
+    cn_net_layer(ctx, net, cn_net_layer_count(net) - 1, 1, &out);
     cn_dataset ds;
     cn_eval_result r = { 0 };
     cn_class_score *score = NULL;
+    int64_t *ranks = calloc((size_t)(out.c * out.h * out.w), sizeof *ranks); /* ranks[k]: true class k+1-th */
     char buf[32];
     memset(&ds, 0, sizeof ds);
     if (!(rc = cli_use_device(ctx, net, &dev)) && !(rc = cli_match_classes_first(ctx, ck, cn_model_classes(model), data, &in)) &&
@@ -192,7 +197,8 @@ int cmd_eval(int argc, char **argv)
         else change_images(&ds, &view, plane);
         free(plane);
     }
-    if (!rc && cn_evaluate_tta(ctx, net, &ds, mean, std, batch, (cn_tta)tta, &r)) rc = cli_ctx_error(ctx);
+    if (!rc && !ranks) rc = cli_error("out of memory");
+    if (!rc && cn_evaluate_ranks(ctx, net, &ds, mean, std, batch, (cn_tta)tta, &r, ranks)) rc = cli_ctx_error(ctx);
     if (rc) goto done;
     int32_t k = r.classes;
     cn_class_score avg[2];
@@ -212,7 +218,10 @@ int cmd_eval(int argc, char **argv)
         cli_json_float(stdout, view.zoom, 0);
         printf(",\"brightness\":");
         cli_json_float(stdout, view.brightness, 0);
-        printf(",\"per_class\":[");
+        printf(",\"top_accuracy\":[");
+        int64_t within = 0; /* the images whose class is among the c+1 most likely */
+        for (int32_t c = 0; c < k; c++) printf("%s%.6f", c ? "," : "", (double)(within += ranks[c]) / (double)r.count);
+        printf("],\"per_class\":[");
         for (int32_t c = 0; c < k; c++) {
             printf("%s{\"class\":%d,\"name\":", c ? "," : "", (int)c);
             cli_json_string(stdout, class_name(model, c, buf, sizeof buf));
@@ -248,9 +257,10 @@ int cmd_eval(int argc, char **argv)
                  view.shift[1] < 0 ? "up" : "down");
     if (view.brightness != 1)
         snprintf(moved + strlen(moved), sizeof moved - strlen(moved), ", %g times as bright", view.brightness);
-    printf("%s on %s: %lld images%s%s\naccuracy %.2f%%, loss %.4f\n\n%-14s %8s %9s %10s %9s\n", ckpt,
-           scored_name(ck, data, used, sizeof used), (long long)r.count, moved, cli_tta_said[tta], 100 * r.acc,
-           r.loss, "class", "images", "accuracy", "precision", "F1");
+    printf("%s on %s: %lld images%s%s\naccuracy %.2f%%, loss %.4f\n", ckpt, scored_name(ck, data, used, sizeof used),
+           (long long)r.count, moved, cli_tta_said[tta], 100 * r.acc, r.loss);
+    if (cli_top_k(stdout, ranks, k, top, r.count)) printf(" (the true class among the k most likely)\n");
+    printf("\n%-14s %8s %9s %10s %9s\n", "class", "images", "accuracy", "precision", "F1");
     for (int32_t c = 0; c < k; c++) {
         char esc[256];
         printf("%-14s %8lld", cn_text_escape(class_name(model, c, buf, sizeof buf), esc, sizeof esc),
@@ -277,7 +287,7 @@ int cmd_eval(int argc, char **argv)
         printf("\n");
     }
 done:
-    free(score);
+    free(score), free(ranks);
     cn_eval_free(ctx, &r);
     cn_dataset_free(ctx, &ds);
     cn_model_destroy(model);

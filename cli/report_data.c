@@ -299,7 +299,9 @@ int report_load_data(cn_ctx *ctx, const char *dir, const char *data, int64_t bat
     list_files(ctx, data, &in, d);
     rc = cli_match_classes(d->ck, (int32_t)(out.c * out.h * out.w), &d->test, data);
     if (rc) return rc;
-    if (cn_evaluate(ctx, d->net, &d->test, d->mean, d->std, batch, &d->eval)) return cli_ctx_error(ctx);
+    if (!(d->ranks = malloc((size_t)(out.c * out.h * out.w) * sizeof *d->ranks))) return cli_error("out of memory");
+    if (cn_evaluate_ranks(ctx, d->net, &d->test, d->mean, d->std, batch, CN_TTA_NONE, &d->eval, d->ranks))
+        return cli_ctx_error(ctx);
     if (d->tta != CN_TTA_NONE && isnan(d->tta_acc)) {
         cn_eval_result r;
         if (cn_evaluate_tta(ctx, d->net, &d->test, d->mean, d->std, batch, d->tta, &r)) return cli_ctx_error(ctx);
@@ -312,6 +314,7 @@ int report_load_data(cn_ctx *ctx, const char *dir, const char *data, int64_t bat
 void report_free_data(cn_ctx *ctx, report_data *d)
 {
     cn_eval_free(ctx, &d->eval);
+    free(d->ranks);
     cn_dataset_free(ctx, &d->test);
     cn_dataset_free(ctx, &d->listed);
     free(d->settings);

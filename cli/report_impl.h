@@ -33,6 +33,7 @@ typedef struct {
     float mean[4], std[4];
     cn_dataset test;
     cn_eval_result eval;
+    int64_t *ranks;     /* the test images whose class was the net's k+1-th (cn_evaluate_ranks) */
     cn_tta tta;         /* --tta: the accuracy with these views too (the rest of the page is plain) */
     double tta_acc;     /* ... that accuracy */
     int32_t *pred;      /* test.count predicted classes */

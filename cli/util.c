@@ -538,6 +538,28 @@ void cli_json_string(FILE *f, const char *s)
     fputc('"', f);
 }
 
+/* whether top-k accuracy is said for k (2, 3, 5, 10, 20, 50, 100, ...) */
+static int round_k(int64_t k)
+{
+    if (k == 3) return 1;
+    while (k >= 10 && k % 10 == 0) k /= 10;
+    return k == 1 || k == 2 || k == 5;
+}
+
+int cli_top_k(FILE *f, const int64_t *ranks, int32_t classes, int64_t top, int64_t count)
+{
+    int64_t within = ranks[0];
+    int said = 0;
+    for (int64_t k = 2; k <= top && k < classes; k++) {
+        within += ranks[k - 1];
+        if (!round_k(k) && k != top) continue;
+        fprintf(f, "%stop-%lld%s %.2f%%", said ? ", " : "", (long long)k, said ? "" : " accuracy",
+                100.0 * (double)within / (double)count);
+        said = 1;
+    }
+    return said;
+}
+
 void cli_json_float(FILE *f, double v, int is_float)
 {
     char buf[40];

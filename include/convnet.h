@@ -1071,6 +1071,12 @@ cn_status cn_evaluate(cn_ctx *ctx, cn_net *net, const cn_dataset *ds, const floa
  * accuracy and confusion are those of that mean. */
 cn_status cn_evaluate_tta(cn_ctx *ctx, cn_net *net, const cn_dataset *ds, const float *mean, const float *std,
                           int64_t batch, cn_tta tta, cn_eval_result *out);
+/* cn_evaluate_tta, and how the net ranked each image's true class: ranks[k] (k from 0 to the
+ * classes less 1; room for as many as the net has outputs) the images whose class was its k+1-th
+ * most likely (equal outputs: the lower class first; rank 0 is what the accuracy counts), so that
+ * the top-k accuracy is (ranks[0] + ... + ranks[k-1]) / count. ranks NULL: cn_evaluate_tta. */
+cn_status cn_evaluate_ranks(cn_ctx *ctx, cn_net *net, const cn_dataset *ds, const float *mean, const float *std,
+                            int64_t batch, cn_tta tta, cn_eval_result *out, int64_t *ranks);
 void cn_eval_free(cn_ctx *ctx, cn_eval_result *r);
 
 /* A class's scores from an evaluation's confusion matrix, as scikit-learn's

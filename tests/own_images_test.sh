@@ -89,6 +89,24 @@ check "--init-from a 12x12x3 net on 28x28x1 IDX images: exit 1, said so, nothing
     --patience 2 --monitor loss --out "$T/early" >"$T/out" 2>&1
 check "--patience 2 --monitor loss: stopped after epoch 3, said so" \
     "[ $? -eq 0 ] && [ \$(rows '$T/early/metrics.csv') -eq 3 ] && grep -q 'stopped early: 2 epochs without a better validation loss than epoch 1' '$T/out'"
+# eval's top-k accuracy (src/train/trainer.c ranks the net's outputs) against predict's lists of
+# the 3 classes, most likely first (src/infer/model.c, on probabilities), for a linear net of the
+# mean colour as initialised (seed 4), whose true classes come first, second and third
+"$CN" train -e 'input 12x12x3; globalavgpool; dense 3' --data "$T/shapes" --epochs 1 --batch 16 --lr 1e-9 --seed 4 \
+    --quiet --out "$T/linear" >/dev/null 2>&1
+"$CN" eval "$T/linear" --json >"$T/eval.json" 2>/dev/null
+"$CN" predict "$T/linear" "$T/shapes/test" --top 3 --json >"$T/pred.json" 2>/dev/null
+check "eval --json's top_accuracy: the share of test/ images whose class is among predict's k first" "$PY - '$T/eval.json' '$T/pred.json' <<'PY'
+import json, os, sys
+e, p = (json.load(open(f)) for f in sys.argv[1:3])
+rank = [[q['name'] for q in r['predictions']].index(os.path.basename(os.path.dirname(r['image']))) for r in p]
+want = [sum(r <= k for r in rank) / len(rank) for k in range(3)]
+ok = len(p) == e['count'] == 36 and all(abs(a - b) < 1e-6 for a, b in zip(e['top_accuracy'], want))
+sys.exit(not (ok and len(e['top_accuracy']) == 3 and 0 < want[0] < want[1] < 1 and e['top_accuracy'][0] == e['accuracy']))
+PY"
+"$CN" eval "$T/linear" >"$T/out" 2>&1
+check "eval: top-2 accuracy said (of 3 classes; top-3 would be all)" \
+    "grep -q '^top-2 accuracy [0-9.]*% (the true class among the k most likely)$' '$T/out'"
 
 # ---- predict on a folder: the accuracy from its CSV is eval's ----
 "$CN" predict "$T/tuned" "$T/two/test" --csv "$T/pred.csv" >"$T/out" 2>&1

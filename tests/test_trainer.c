@@ -290,12 +290,14 @@ static void test_evaluate_tta(void)
         }
         views_by_hand(net, next.images, N, tta == CN_TTA_FLIP ? 2 : 10, mean[0], std[0], avg);
         double loss = 0;
-        int64_t right = 0;
+        int64_t right = 0, ranks[10] = { 0 }, got[10];
         for (int i = 0; i < N; i++) {
             const float *z = avg + i * 10;
-            int best = 0;
+            int best = 0, rank = 0, t = next.labels[i];
             double top = z[0], sum = 0;
             for (int k = 1; k < 10; k++) if (z[k] > z[best]) best = k;
+            for (int k = 0; k < 10; k++) rank += z[k] > z[t] || (z[k] == z[t] && k < t);
+            ranks[rank]++;
             for (int k = 0; k < 10; k++) top = z[k] > top ? z[k] : top;
             for (int k = 0; k < 10; k++) sum += exp((double)z[k] - top);
             loss += top + log(sum) - z[next.labels[i]];
@@ -305,6 +307,14 @@ static void test_evaluate_tta(void)
         CHECK(cn_evaluate(ctx, net, &next, mean, std, 64, &plain) == CN_OK);
         CHECK(cn_evaluate_tta(ctx, net, &next, mean, std, 64, tta, &views) == CN_OK);
         CHECK_INT(views.count, N);
+        cn_eval_result again;
+        CHECK(cn_evaluate_ranks(ctx, net, &next, mean, std, 64, tta, &again, got) == CN_OK);
+        CHECK(memcmp(got, ranks, sizeof ranks) == 0 && again.acc == views.acc && again.loss == views.loss);
+        CHECK_INT(got[0], right);
+        if (s == 0) printf("  ranks of the true class with %s:", "their mirror images");
+        for (int k = 0; s == 0 && k < 10; k++) printf(" %lld", (long long)got[k]);
+        if (s == 0) printf("\n");
+        cn_eval_free(ctx, &again);
         CHECK_NEAR(views.acc, (double)right / N, 1e-12);
         CHECK_NEAR(views.loss, loss / N, 1e-5 * (loss / N));
         int64_t diag = 0;
@@ -320,8 +330,28 @@ static void test_evaluate_tta(void)
         }
         cn_eval_free(ctx, &plain), cn_eval_free(ctx, &views);
     }
+    /* the ranks without views */
+    views_by_hand(net, next.images, N, 1, mean[0], std[0], avg);
+    int64_t ranks[10] = { 0 }, got[10];
+    for (int i = 0; i < N; i++) {
+        int rank = 0, t = next.labels[i];
+        for (int k = 0; k < 10; k++) rank += avg[i * 10 + k] > avg[i * 10 + t] || (avg[i * 10 + k] == avg[i * 10 + t] && k < t);
+        ranks[rank]++;
+    }
     cn_eval_result r;
+    CHECK(cn_evaluate_ranks(ctx, net, &next, mean, std, 64, CN_TTA_NONE, &r, got) == CN_OK);
+    CHECK(memcmp(got, ranks, sizeof ranks) == 0);
+    cn_eval_free(ctx, &r);
     CHECK(cn_evaluate_tta(ctx, net, &next, mean, std, 64, (cn_tta)7, &r) == CN_E_ARG);
+    CHECK(cn_evaluate_ranks(ctx, net, &next, mean, std, 64, (cn_tta)7, &r, got) == CN_E_ARG);
+    /* every weight 0: ten equal outputs, ranked by class, so that class k comes k+1-th */
+    int64_t total = 0, support[10] = { 0 };
+    float *w = cn_net_params(net, NULL, &total);
+    memset(w, 0, (size_t)total * sizeof *w);
+    for (int i = 0; i < N; i++) support[next.labels[i]]++;
+    CHECK(cn_evaluate_ranks(ctx, net, &next, mean, std, 64, CN_TTA_NONE, &r, got) == CN_OK);
+    CHECK(memcmp(got, support, sizeof support) == 0 && r.acc == (double)support[0] / N);
+    cn_eval_free(ctx, &r);
     cn_net_destroy(net);
     cn_checkpoint_destroy(ck);
 }

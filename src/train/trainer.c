@@ -169,14 +169,28 @@ static cn_status views_mean(cn_ctx *ctx, cn_net *net, const cn_dataset *ds, cons
     return CN_OK;
 }
 
+/* The rank of class t among row y's classes, most likely first: 0 where p, the row's best
+ * (cn_row_best), is t, so that rank 0 counts what the accuracy counts; else 1 + the other classes ahead of
+ * it: a larger value, or an equal one of a lower index (as top-k lists order them); a NaN t
+ * comes last. */
+static int64_t true_class_rank(const float *y, int64_t cols, int64_t t, int64_t p)
+{
+    if (p == t) return 0;
+    int64_t ahead = 1;
+    for (int64_t j = 0; j < cols; j++)
+        ahead += j != t && j != p && (y[j] > y[t] || (j < t && y[j] == y[t]) || isnan(y[t]));
+    return ahead;
+}
+
 /* loss and accuracy of the net in evaluation mode over idx[0..n); confusion may be NULL. With
  * par, the batches are shared out among its processes and their sums gathered in batch order:
  * every process gets the bits one process would. res: ds resident in the backend's memory (or
  * NULL); a backend with its own loss and best columns computes them where the outputs are.
- * tta: the outputs of what views of each image are averaged (cn_evaluate_tta). */
+ * tta: the outputs of what views of each image are averaged (cn_evaluate_tta). ranks (or NULL,
+ * as confusion): ranks[k] += the images whose class came k-th, from 0 (true_class_rank). */
 static cn_status eval_indices(cn_ctx *ctx, cn_net *net, const cn_dataset *ds, const int64_t *idx, int64_t n,
                               const float *mean, const float *std, int64_t batch, cn_tta tta, double *loss,
-                              double *acc, int64_t *confusion, cn_parallel *par, resident *res)
+                              double *acc, int64_t *confusion, int64_t *ranks, cn_parallel *par, resident *res)
 {
     const cn_step_kernels *sk = cn_net_step_kernels(net);
     int views = cn_tta_count(tta), device = sk->loss_grad && sk->best_rows && views == 1; /* a mean: on the host */
@@ -218,6 +232,7 @@ static cn_status eval_indices(cn_ctx *ctx, cn_net *net, const cn_dataset *ds, co
             int64_t p = device ? best[i] : cn_row_best(y + i * classes, classes);
             right += p == labels[i];
             if (confusion && p >= 0) confusion[labels[i] * classes + p]++; /* -1: the device failed (checked below) */
+            if (ranks && p >= 0) ranks[true_class_rank(y + i * classes, classes, labels[i], p)]++; /* y: host-readable */
         }
         double l = NAN;
         if (device) { /* the one-hot rows copied over; a loss not finite is computed again by the host's code */
@@ -255,6 +270,12 @@ cn_status cn_evaluate(cn_ctx *ctx, cn_net *net, const cn_dataset *ds, const floa
 cn_status cn_evaluate_tta(cn_ctx *ctx, cn_net *net, const cn_dataset *ds, const float *mean, const float *std,
                           int64_t batch, cn_tta tta, cn_eval_result *out)
 {
+    return cn_evaluate_ranks(ctx, net, ds, mean, std, batch, tta, out, NULL);
+}
+
+cn_status cn_evaluate_ranks(cn_ctx *ctx, cn_net *net, const cn_dataset *ds, const float *mean, const float *std,
+                            int64_t batch, cn_tta tta, cn_eval_result *out, int64_t *ranks)
+{
     memset(out, 0, sizeof *out);
     if (!cn_net_params(net, NULL, NULL)) return cn_fail(ctx, CN_E_ARG, "cn_evaluate: the net has no parameters");
     if (!cn_tta_count(tta))
@@ -271,10 +292,11 @@ cn_status cn_evaluate_tta(cn_ctx *ctx, cn_net *net, const cn_dataset *ds, const 
         return CN_E_NOMEM;
     }
     for (int64_t i = 0; i < ds->count; i++) idx[i] = i;
+    if (ranks) memset(ranks, 0, (size_t)classes * sizeof *ranks);
     batch = batch < 1 ? 256 : batch;
     resident res;
     resident_open(&res, ctx, net, ds, batch, mean, std, NULL);
-    st = eval_indices(ctx, net, ds, idx, ds->count, mean, std, batch, tta, &out->loss, &out->acc, conf, NULL, &res);
+    st = eval_indices(ctx, net, ds, idx, ds->count, mean, std, batch, tta, &out->loss, &out->acc, conf, ranks, NULL, &res);
     resident_close(&res, ctx);
     cn_free(ctx, idx);
     if (st) {
@@ -778,7 +800,7 @@ cn_status cn_train(cn_ctx *ctx, cn_net *net, const cn_dataset *ds, const cn_trai
         /* the last step's update, left queued on a device, done before the host reads the weights */
         if ((st = cn_net_check_backend(ctx, net))) goto done;
         if (n_check > 0 && (st = eval_indices(ctx, net, cfg->val ? cfg->val : ds, cfg->val ? val_idx : perm, n_check, r.mean,
-                                              r.std, cfg->batch, CN_TTA_NONE, &p.val_loss, &p.val_acc, NULL, cfg->parallel,
+                                              r.std, cfg->batch, CN_TTA_NONE, &p.val_loss, &p.val_acc, NULL, NULL, cfg->parallel,
                                               cfg->val ? &val_res : &res)))
             goto done;
         r.epoch = e;

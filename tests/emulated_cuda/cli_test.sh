@@ -69,11 +69,11 @@ for x, y in zip(a['layers'], b['layers']):
 \""
 "$CN" eval "$T/run" --data "$T/img" --json >"$T/cpu.json" 2>&1
 "$CN" eval "$T/run" --data "$T/img" --json --device cuda >"$T/gpu.json" 2>&1
-check "the GPU's checkpoint evaluated on the CPU and on the GPU: the same accuracy and loss to 1e-5" \
+check "the GPU's checkpoint evaluated on the CPU and on the GPU: the same accuracy, top-k accuracy and loss to 1e-5" \
     "/usr/bin/python3 -c \"
 import json
 a, b = json.load(open('$T/cpu.json')), json.load(open('$T/gpu.json'))
-assert a['count'] == 24 and a['accuracy'] == b['accuracy'] and abs(a['loss'] - b['loss']) <= 1e-5 * max(1, abs(a['loss'])), (a, b)
+assert a['count'] == 24 and a['accuracy'] == b['accuracy'] and a['top_accuracy'] == b['top_accuracy'] and abs(a['loss'] - b['loss']) <= 1e-5 * max(1, abs(a['loss'])), (a, b)
 \""
 for v in flip flip-shift; do
     "$CN" eval "$T/run" --data "$T/img" --json --tta $v >"$T/cpu.json" 2>&1
