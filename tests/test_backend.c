@@ -443,11 +443,12 @@ static void test_portable(void)
     compare("input 9x11x3; conv 7 3x3 stride=2 pad=same", 3);
     compare("input 4x4x3; conv 8 3x3 pad=1; flatten; dense 9; relu; dense 3", 7);
     cn_gemm_force_generic(0);
-    /* depthwise rows of stride 1 in AVX-512 registers (dwr_row) against the loops that add a
-     * tap at a time: the same bits, forward (a relu in its pass, a bias, none), input gradient
-     * (stored fresh, and added to the add's) and weight gradient; rows of one vector, of two
-     * chunks of 4 and the longest (128), odd widths, padding 0 to 2, 5x5, 1x3, dilation, row
-     * stride 2; column stride 2 on split rows */
+    /* depthwise rows of stride 1 in AVX-512 registers and in AVX2's (dwr_row16, dwr_row8)
+     * against the loops that add a tap at a time: the same bits, forward (a relu in its pass, a
+     * bias, none), input gradient (stored fresh, and added to the add's) and weight gradient;
+     * rows of one vector, of two chunks of 4 and the longest (128), odd widths, padding 0 to 2,
+     * 5x5, 1x3, dilation, row stride 2; column stride 2 on split rows. The flat way off in each
+     * (its weight gradient's bits are its own: test_depthwise_flat). */
     static const char *dw[] = {
         "input 9x11x4; conv 4 3x3 pad=1 groups=4; relu",
         "input 8x10x3; conv 3 3x3 groups=3 bias=no",
@@ -466,10 +467,13 @@ static void test_portable(void)
         "input 12x12x2; conv 2 3x3 stride=2 dilation=2 pad=2 groups=2",
         "input 11x40x4; conv 4 5x5 stride=2 pad=2 groups=4",
     };
+    cn_cpu_depthwise_flat_force(0);
     for (size_t i = 0; i < sizeof dw / sizeof dw[0]; i++) {
         same_in_each(dw[i], 3, 2, cn_gemm_force_generic);
-        compare(dw[i], 3);
+        same_in_each(dw[i], 3, 2, cn_gemm_force_avx2);
     }
+    cn_cpu_depthwise_flat_force(-1);
+    for (size_t i = 0; i < sizeof dw / sizeof dw[0]; i++) compare(dw[i], 3);
 }
 
 /* spec on the CPU backend alone against the reference (what a CPU setting changes: the other
@@ -1109,11 +1113,11 @@ static void random_depthwise(int n)
         for (int v = 0; v < 2; v++) free(y[v]), free(dx[v]), free(dw[v]);
         free(y0), free(dx0), free(dw0);
     }
-    printf("  %d random depthwise geometries, %d of them read flat\n", runs, flat);
-    CHECK(!cn_gemm_avx512() || flat >= runs / 10);
+    printf("  %d random depthwise geometries, %d of them read flat (%s)\n", runs, flat, cn_gemm_avx512() ? "AVX-512" : cn_gemm_avx2() ? "AVX2" : "nowhere");
+    CHECK(!(cn_gemm_avx512() || cn_gemm_avx2()) || flat >= runs / 10);
 }
 
-/* depthwise convolutions of stride 1 read flat (depthwise_flat.c, where the CPU has AVX-512): the
+/* depthwise convolutions of stride 1 read flat (depthwise_flat.c, where the CPU has AVX-512 or AVX2): the
  * forward and the input gradient bit for bit those of conv.c's loops (a bias, none, a relu in the
  * pass; dx stored fresh and added to the add's), the weight gradient within the reference's
  * tolerance; planes of one vector and less (4x4, 7x7), across vectors (14x14, 13x9, 1x40), the
@@ -1121,7 +1125,9 @@ static void random_depthwise(int n)
  * before, two after), 5x5, 3x5, dilation 2, padding short of `same` down the rows; stride 2
  * where it halves the plane (not an odd one) into at most 256 outputs (16x16, not 17x16), with
  * padding 1 and `same` (0 before, 1 after); depthwise deconvs; a batch's bits on 1, 2 and 3
- * threads; where it runs; and random geometries (random_depthwise) */
+ * threads; where it runs; and random geometries (random_depthwise). AVX2's code (forced where
+ * the CPU has AVX-512): every bit of AVX-512's, the weight gradient's too, and random
+ * geometries. */
 static void test_depthwise_flat(void)
 {
     static const char *specs[] = {
@@ -1167,11 +1173,15 @@ static void test_depthwise_flat(void)
         }
         for (int v = 0; v < 2; v++) free(y[v]), free(dx[v]), free(dw[v]);
         compare(specs[i], 3);
+        if (cn_gemm_avx512()) same_in_each(specs[i], 3, 2, cn_gemm_force_avx2);
     }
     same_in_each("input 14x14x8; conv 8 3x3 pad=1 groups=8; relu; conv 8 3x3 stride=2 pad=1 groups=8", 5, 3, threads_of);
     random_depthwise(1500);
+    cn_gemm_force_avx2(1);
+    if (cn_gemm_avx2()) random_depthwise(300);
+    cn_gemm_force_avx2(0);
     char how[160];
-    int avx512 = cn_gemm_avx512();
+    int avx512 = cn_gemm_avx512() || cn_gemm_avx2();
     CHECK(!avx512 || strstr(kernel_at("input 14x14x4; conv 4 3x3 pad=1 groups=4", 2, how, sizeof how), "read flat"));
     CHECK(!avx512 || strstr(kernel_at("input 32x32x4; conv 4 3x3 pad=1 groups=4", 2, how, sizeof how), "read flat"));
     CHECK(!strstr(kernel_at("input 33x32x4; conv 4 3x3 pad=1 groups=4", 2, how, sizeof how), "read flat"));

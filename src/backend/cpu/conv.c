@@ -1381,7 +1381,7 @@ static inline int64_t phase_at(int64_t x0) { return (x0 - (x0 & 1)) / 2; }
 
 typedef struct dwr_plan {
     int64_t n;
-    int terms;
+    int terms, v16; /* v16: AVX-512's code (16 lanes), else AVX2's (8) */
     int64_t kx[DWR_K], off[DWR_K];
     uint16_t mask[DWR_K][DWR_VECS];
 } dwr_plan;
@@ -1391,7 +1391,7 @@ typedef struct dwr_plan {
 static int dw_rows(const cn_conv_geom *g, int dx)
 {
     int split = depthwise_phases(g) && (dx || (g->kh - 1) * g->dh < PH_SLOTS);
-    return cn_gemm_avx512() && (g->sw == 1 || split) && g->kh <= DWR_K && g->kw <= DWR_K &&
+    return (cn_gemm_avx512() || cn_gemm_avx2()) && (g->sw == 1 || split) && g->kh <= DWR_K && g->kw <= DWR_K &&
            g->ow <= 16 * DWR_VECS && (!dx || (g->sw == 1 ? g->w : (g->w + 1) / 2) <= 16 * DWR_VECS);
 }
 
@@ -1407,7 +1407,8 @@ static uint16_t lanes16(int64_t lo, int64_t hi) /* cn_lanes16 without the intrin
  * where the tap's output columns [lo, hi) say */
 static dwr_plan dwr_plan_of(const cn_conv_geom *g, const tap *tt, int dx, int half)
 {
-    dwr_plan p = { !dx ? g->ow : half < 0 ? g->w : half == 0 ? (g->w + 1) / 2 : g->w / 2, 0, { 0 }, { 0 }, { { 0 } } };
+    dwr_plan p = { !dx ? g->ow : half < 0 ? g->w : half == 0 ? (g->w + 1) / 2 : g->w / 2, 0, cn_gemm_avx512(), { 0 },
+                   { 0 }, { { 0 } } };
     for (int64_t kx = 0; kx < g->kw; kx++) {
         tap t = tt[kx];
         if (half >= 0 && phase_of(t.x0) != half) continue;
@@ -1422,9 +1423,9 @@ static dwr_plan dwr_plan_of(const cn_conv_geom *g, const tap *tt, int dx, int ha
 }
 
 #ifdef CN_X86
-__attribute__((target("avx512f"))) static void dwr_row(const dwr_plan *p, float *dst, int init, int rows,
-                                                       const float *const *src, const float *const *w, int add_bias,
-                                                       float bias, int relu)
+__attribute__((target("avx512f"))) static void dwr_row16(const dwr_plan *p, float *dst, int init, int rows,
+                                                         const float *const *src, const float *const *w, int add_bias,
+                                                         float bias, int relu)
 {
     __m512 zero = _mm512_setzero_ps();
     for (int64_t c = 0; c * 64 < p->n; c++) {
@@ -1451,6 +1452,51 @@ __attribute__((target("avx512f"))) static void dwr_row(const dwr_plan *p, float 
             _mm512_mask_storeu_ps(d + 16 * q, live[q], o);
         }
     }
+}
+
+/* dwr_row16 in AVX2's 8 lanes, 4 vectors side by side: a lane's terms the same, in the same
+ * order, a multiplication and then an addition each (a masked lane kept as it was, as
+ * _mm512_mask_add_ps keeps it: not a + 0, which turns -0 into +0), so the same bits */
+__attribute__((target("avx2"))) static void dwr_row8(const dwr_plan *p, float *dst, int init, int rows,
+                                                     const float *const *src, const float *const *w, int add_bias,
+                                                     float bias, int relu)
+{
+    __m256 zero = _mm256_setzero_ps();
+    for (int64_t c = 0; c * 32 < p->n; c++) {
+        float *d = dst + 32 * c;
+        __m256i live[4];
+        __m256 a[4];
+        for (int q = 0; q < 4; q++) {
+            live[q] = cn_first8(p->n - 32 * c - 8 * q);
+            a[q] = init ? _mm256_maskload_ps(d + 8 * q, live[q]) : zero;
+        }
+        for (int r = 0; r < rows; r++)
+            for (int j = 0; j < p->terms; j++) {
+                __m256 wk = _mm256_set1_ps(w[r][p->kx[j]]);
+                const float *x = src[r] + p->off[j] + 32 * c;
+                for (int q = 0; q < 4; q++) {
+                    unsigned m = (p->mask[j][2 * c + q / 2] >> (8 * (q % 2))) & 0xFF; /* lanes 32c + 8q on */
+                    if (m == 0xFF) a[q] = _mm256_add_ps(a[q], _mm256_mul_ps(wk, _mm256_loadu_ps(x + 8 * q)));
+                    else if (m) {
+                        __m256i in = cn_lanes8(m);
+                        __m256 sum = _mm256_add_ps(a[q], _mm256_mul_ps(wk, _mm256_maskload_ps(x + 8 * q, in)));
+                        a[q] = _mm256_blendv_ps(a[q], sum, _mm256_castsi256_ps(in));
+                    }
+                }
+            }
+        for (int q = 0; q < 4; q++) {
+            __m256 o = add_bias ? _mm256_add_ps(a[q], _mm256_set1_ps(bias)) : a[q];
+            if (relu) o = _mm256_and_ps(o, _mm256_cmp_ps(o, zero, _CMP_GT_OQ)); /* NaN gives 0 */
+            _mm256_maskstore_ps(d + 8 * q, live[q], o);
+        }
+    }
+}
+
+static void dwr_row(const dwr_plan *p, float *dst, int init, int rows, const float *const *src, const float *const *w,
+                    int add_bias, float bias, int relu)
+{
+    if (p->v16) dwr_row16(p, dst, init, rows, src, w, add_bias, bias, relu);
+    else dwr_row8(p, dst, init, rows, src, w, add_bias, bias, relu);
 }
 #else
 static void dwr_row(const dwr_plan *p, float *dst, int init, int rows, const float *const *src, const float *const *w,

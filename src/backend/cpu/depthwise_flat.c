@@ -12,9 +12,11 @@
  * gradient is the same walk over dY with the kernel turned round; the weight gradient sums each
  * tap's products over a plane in 16 float lanes and the planes' lane sums in double, in an order
  * fixed by the shapes. At stride 2 where the plane's sides halve, the same on its four phases
- * (rows and columns of one parity each: every tap reads one phase, at one shift). AVX-512
- * only: elsewhere conv.c's loops run (a lane at a time this would be slower than their
- * vectors), the same forward and input gradient, other bits of the weight gradient. */
+ * (rows and columns of one parity each: every tap reads one phase, at one shift). AVX-512's
+ * code, and AVX2's: the same lanes as two vectors of 8 (each mask's halves; a masked lane kept
+ * by a blend), so the same bits, the weight gradient's too. Elsewhere conv.c's loops run (a
+ * lane at a time this would be slower than their vectors), the same forward and input
+ * gradient, other bits of the weight gradient. */
 #include <string.h>
 #if defined(__x86_64__) || defined(__i386__)
 #include <immintrin.h>
@@ -49,7 +51,7 @@ static int halves(const cn_conv_geom *g)
 
 int cn_cpu_depthwise_flat_way(const cn_conv_geom *g)
 {
-    if (flat_mode == 0 || !__builtin_cpu_supports("avx512f")) return 0;
+    if (flat_mode == 0 || !(cn_gemm_avx512() || cn_gemm_avx2())) return 0;
     int one = g->sh == 1 && g->sw == 1 && g->ow == g->w && g->h * g->w <= FLAT_OUT;
     return g->groups == g->cin && g->cout == g->cin && g->kh <= 5 && g->kw <= 5 && g->oh * g->ow <= FLAT_OUT &&
            (one || (halves(g) && g->oh * g->ow <= FLAT_HALF_OUT));
@@ -61,7 +63,7 @@ int cn_cpu_depthwise_flat_way(const cn_conv_geom *g)
  * groups keep the sums in registers (a count known only at run time put them on the stack). */
 typedef struct flat_walk {
     int64_t n, npos;
-    int terms;
+    int terms, v16; /* v16: AVX-512's code, else AVX2's */
     int64_t off[FLAT_TERMS], tap[FLAT_TERMS];
     uint16_t in[FLAT_TERMS][FLAT_OUT / LANES];
 } flat_walk;
@@ -77,6 +79,7 @@ static void walk_of(const cn_conv_geom *g, int dx, int phase, flat_walk *s)
     int two = halves(g);
     int64_t w = two ? g->ow : g->w, rows = two || !dx ? g->oh : g->h, src_rows = two || dx ? g->oh : g->h;
     s->n = rows * w, s->npos = (s->n + BLOCK * LANES - 1) / (BLOCK * LANES) * (BLOCK * LANES), s->terms = 0;
+    s->v16 = cn_gemm_avx512();
     memset(s->in, 0, sizeof s->in);
     memset(s->off, 0, sizeof s->off);
     memset(s->tap, 0, sizeof s->tap);
@@ -100,8 +103,8 @@ static void walk_of(const cn_conv_geom *g, int dx, int phase, flat_walk *s)
 
 /* dst (+)= the walk's terms over src in order (init: from dst, else from 0), then + bias where
  * add_bias, then relu where relu (NaN gives 0), a block of vectors of outputs at a time */
-__attribute__((target("avx512f"))) static void flat_plane(const flat_walk *s, const float *src, const float *wc,
-                                                          float *dst, int init, int add_bias, float bias, int relu)
+__attribute__((target("avx512f"))) static void flat_plane16(const flat_walk *s, const float *src, const float *wc,
+                                                            float *dst, int init, int add_bias, float bias, int relu)
 {
     __m512 zero = _mm512_setzero_ps();
     for (int64_t v0 = 0; v0 < s->npos; v0 += BLOCK * LANES) {
@@ -127,9 +130,54 @@ __attribute__((target("avx512f"))) static void flat_plane(const flat_walk *s, co
     }
 }
 
+/* lane l of a block's vector q of 8 (outputs v0 + 8q + l): bit l of the half of a 16-bit mask */
+static inline unsigned half_mask(const uint16_t *m, int q) { return (m[q / 2] >> (8 * (q % 2))) & 0xFF; }
+
+/* a (+)= b where the lanes of m are (m 0xFF: all, a plain addition); elsewhere a kept as it was,
+ * as _mm512_mask_add_ps keeps it (a + 0 would turn -0 into +0) */
+__attribute__((target("avx2"), always_inline)) static inline __m256 add_where(__m256 a, __m256 wk, const float *x,
+                                                                             unsigned m)
+{
+    if (m == 0xFF) return _mm256_add_ps(a, _mm256_mul_ps(wk, _mm256_loadu_ps(x)));
+    if (!m) return a;
+    __m256i in = cn_lanes8(m);
+    __m256 sum = _mm256_add_ps(a, _mm256_mul_ps(wk, _mm256_maskload_ps(x, in)));
+    return _mm256_blendv_ps(a, sum, _mm256_castsi256_ps(in));
+}
+
+/* flat_plane16 in AVX2: a block's 64 outputs as 8 vectors of 8 */
+__attribute__((target("avx2"))) static void flat_plane8(const flat_walk *s, const float *src, const float *wc,
+                                                        float *dst, int init, int add_bias, float bias, int relu)
+{
+    __m256 zero = _mm256_setzero_ps();
+    for (int64_t v0 = 0; v0 < s->npos; v0 += BLOCK * LANES) {
+        __m256 a[2 * BLOCK];
+        for (int q = 0; q < 2 * BLOCK; q++)
+            a[q] = init ? _mm256_maskload_ps(dst + v0 + 8 * q, cn_first8(s->n - v0 - 8 * q)) : zero;
+        for (int j = 0; j < s->terms; j++) {
+            __m256 wk = _mm256_set1_ps(wc[s->tap[j]]);
+            const float *x = src + s->off[j] + v0;
+            const uint16_t *m = s->in[j] + v0 / LANES;
+            for (int q = 0; q < 2 * BLOCK; q++) a[q] = add_where(a[q], wk, x + 8 * q, half_mask(m, q));
+        }
+        for (int q = 0; q < 2 * BLOCK; q++) {
+            __m256 o = add_bias ? _mm256_add_ps(a[q], _mm256_set1_ps(bias)) : a[q];
+            if (relu) o = _mm256_and_ps(o, _mm256_cmp_ps(o, zero, _CMP_GT_OQ)); /* NaN gives 0 */
+            _mm256_maskstore_ps(dst + v0 + 8 * q, cn_first8(s->n - v0 - 8 * q), o);
+        }
+    }
+}
+
+static void flat_plane(const flat_walk *s, const float *src, const float *wc, float *dst, int init, int add_bias,
+                       float bias, int relu)
+{
+    if (s->v16) flat_plane16(s, src, wc, dst, init, add_bias, bias, relu);
+    else flat_plane8(s, src, wc, dst, init, add_bias, bias, relu);
+}
+
 /* ph (4 * oh*ow floats) <- the phases of plane x (h x w, even sides): phase 2a + b the rows of
  * parity a and the columns of parity b; join_phases puts them back */
-__attribute__((target("avx512f"))) static void split_phases(const float *x, int64_t h, int64_t w, float *ph)
+__attribute__((target("avx512f"))) static void split_phases16(const float *x, int64_t h, int64_t w, float *ph)
 {
     int64_t n = h / 2 * (w / 2);
     const __m512i even = _mm512_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30);
@@ -147,7 +195,7 @@ __attribute__((target("avx512f"))) static void split_phases(const float *x, int6
     }
 }
 
-__attribute__((target("avx512f"))) static void join_phases(const float *ph, int64_t h, int64_t w, float *x)
+__attribute__((target("avx512f"))) static void join_phases16(const float *ph, int64_t h, int64_t w, float *x)
 {
     int64_t n = h / 2 * (w / 2);
     const __m512i low = _mm512_setr_epi32(0, 16, 1, 17, 2, 18, 3, 19, 4, 20, 5, 21, 6, 22, 7, 23);
@@ -162,6 +210,50 @@ __attribute__((target("avx512f"))) static void join_phases(const float *ph, int6
             _mm512_mask_storeu_ps(r + c + LANES, cn_lanes16(0, w - c - LANES), _mm512_permutex2var_ps(ev, high, od));
         }
     }
+}
+
+/* split_phases16 and join_phases16 in AVX2, 16 columns a step */
+__attribute__((target("avx2"))) static void split_phases8(const float *x, int64_t h, int64_t w, float *ph)
+{
+    int64_t n = h / 2 * (w / 2);
+    for (int64_t iy = 0; iy < h; iy++) {
+        const float *r = x + iy * w;
+        float *e = ph + 2 * (iy & 1) * n + iy / 2 * (w / 2), *o = e + n;
+        for (int64_t c = 0; c < w; c += 16) {
+            __m256 lo = _mm256_maskload_ps(r + c, cn_first8(w - c)), hi = _mm256_maskload_ps(r + c + 8, cn_first8(w - c - 8));
+            __m256i m = cn_first8((w - c) / 2);
+            _mm256_maskstore_ps(e + c / 2, m, cn_even8(lo, hi));
+            _mm256_maskstore_ps(o + c / 2, m, cn_odd8(lo, hi));
+        }
+    }
+}
+
+__attribute__((target("avx2"))) static void join_phases8(const float *ph, int64_t h, int64_t w, float *x)
+{
+    int64_t n = h / 2 * (w / 2);
+    for (int64_t iy = 0; iy < h; iy++) {
+        float *r = x + iy * w;
+        const float *e = ph + 2 * (iy & 1) * n + iy / 2 * (w / 2), *o = e + n;
+        for (int64_t c = 0; c < w; c += 16) {
+            __m256i m = cn_first8((w - c) / 2);
+            __m256 ev = _mm256_maskload_ps(e + c / 2, m), od = _mm256_maskload_ps(o + c / 2, m);
+            __m256 lo = _mm256_unpacklo_ps(ev, od), hi = _mm256_unpackhi_ps(ev, od); /* e0 o0 e1 o1 | e4 o4 e5 o5 */
+            _mm256_maskstore_ps(r + c, cn_first8(w - c), _mm256_permute2f128_ps(lo, hi, 0x20));
+            _mm256_maskstore_ps(r + c + 8, cn_first8(w - c - 8), _mm256_permute2f128_ps(lo, hi, 0x31));
+        }
+    }
+}
+
+static void split_phases(int v16, const float *x, int64_t h, int64_t w, float *ph)
+{
+    if (v16) split_phases16(x, h, w, ph);
+    else split_phases8(x, h, w, ph);
+}
+
+static void join_phases(int v16, const float *ph, int64_t h, int64_t w, float *x)
+{
+    if (v16) join_phases16(ph, h, w, x);
+    else join_phases8(ph, h, w, x);
 }
 
 /* y (+)= x convolved plane by plane with w (+ b) (+ relu): per output 0 (or y) + the taps in
@@ -179,7 +271,7 @@ void cn_cpu_depthwise_flat_conv(const cn_conv_geom *g, const float *x, const flo
             float ph[4 * FLAT_HALF_OUT];
             const float *src = x + nc * plane;
             if (nc + 1 < g->n * g->cin) cpu_fetch_floats(src + plane, plane);
-            if (two) split_phases(src, g->h, g->w, ph), src = ph;
+            if (two) split_phases(s.v16, src, g->h, g->w, ph), src = ph;
             flat_plane(&s, src, w + c * taps, y + nc * oplane, accumulate, b || relu, b ? b[c] : 0.0f, relu);
         });
 }
@@ -202,16 +294,16 @@ void cn_cpu_depthwise_flat_input_grad(const cn_conv_geom *g, const float *w, con
                 flat_plane(&s[0], d, wc, dxp, !fresh, 0, 0.0f, 0);
                 continue;
             }
-            if (!fresh) split_phases(dxp, g->h, g->w, ph);
+            if (!fresh) split_phases(s[0].v16, dxp, g->h, g->w, ph);
             for (int q = 0; q < 4; q++) flat_plane(&s[q], d, wc, ph + q * oplane, !fresh, 0, 0.0f, 0);
-            join_phases(ph, g->h, g->w, dxp);
+            join_phases(s[0].v16, ph, g->h, g->w, dxp);
         });
 }
 
 /* sum[j][l] (double) += lane l of term j's products over one plane (positions l, l + 16, ...,
  * in float from 0, where the term is taken), a group of terms at a time */
-__attribute__((target("avx512f"))) static void flat_weight_plane(const flat_walk *s, const float *x, const float *d,
-                                                                 double (*sum)[LANES])
+__attribute__((target("avx512f"))) static void flat_weight_plane16(const flat_walk *s, const float *x, const float *d,
+                                                                   double (*sum)[LANES])
 {
     for (int j0 = 0; j0 < s->terms; j0 += GROUP) {
         int nt = s->terms - j0 < GROUP ? s->terms - j0 : GROUP;
@@ -235,6 +327,31 @@ __attribute__((target("avx512f"))) static void flat_weight_plane(const flat_walk
     }
 }
 
+/* flat_weight_plane16 in AVX2: the 16 lanes' low half and then their high half, each a pass
+ * over the plane (a group's 9 terms in registers twice over would not fit AVX2's 16) */
+__attribute__((target("avx2"))) static void flat_weight_plane8(const flat_walk *s, const float *x, const float *d,
+                                                               double (*sum)[LANES])
+{
+    for (int j0 = 0; j0 < s->terms; j0 += GROUP) {
+        int nt = s->terms - j0 < GROUP ? s->terms - j0 : GROUP;
+        for (int h = 0; h < 2; h++) { /* lanes 8h to 8h + 7: outputs p with p % 16 among them */
+            __m256 part[GROUP];
+            for (int t = 0; t < GROUP; t++) part[t] = _mm256_setzero_ps();
+            for (int64_t v = 8 * h; v < s->n; v += LANES) {
+                __m256 dv = _mm256_maskload_ps(d + v, cn_first8(s->n - v));
+                for (int t = 0; t < GROUP; t++)
+                    part[t] = add_where(part[t], dv, x + s->off[j0 + t] + v, half_mask(s->in[j0 + t] + v / LANES, h));
+            }
+            for (int t = 0; t < nt; t++) {
+                double *sj = sum[j0 + t] + 8 * h;
+                __m256d lo = _mm256_cvtps_pd(_mm256_castps256_ps128(part[t])), hi = _mm256_cvtps_pd(_mm256_extractf128_ps(part[t], 1));
+                _mm256_storeu_pd(sj, _mm256_add_pd(_mm256_loadu_pd(sj), lo));
+                _mm256_storeu_pd(sj + 4, _mm256_add_pd(_mm256_loadu_pd(sj + 4), hi));
+            }
+        }
+    }
+}
+
 /* dW (C, taps) += the sums over the batch of dY times x where each tap sees it: a plane's
  * products in 16 float lanes (output p in lane p % 16), the planes' lane sums in double in
  * sample order, then the lanes in order */
@@ -253,8 +370,9 @@ void cn_cpu_depthwise_flat_weight_grad(const cn_conv_geom *g, const float *x, co
                 const float *src = x + (n * g->cin + c) * plane, *d = dy + (n * g->cin + c) * oplane;
                 if (n + 1 < g->n) /* the next sample's planes */
                     cpu_fetch_floats(src + g->cin * plane, plane), cpu_fetch_floats(d + g->cin * oplane, oplane);
-                if (two) split_phases(src, g->h, g->w, ph), src = ph;
-                flat_weight_plane(&s, src, d, sum);
+                if (two) split_phases(s.v16, src, g->h, g->w, ph), src = ph;
+                if (s.v16) flat_weight_plane16(&s, src, d, sum);
+                else flat_weight_plane8(&s, src, d, sum);
             }
             for (int j = 0; j < s.terms; j++) {
                 double t = 0;

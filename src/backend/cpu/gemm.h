@@ -128,6 +128,21 @@ __attribute__((target("avx2"), always_inline)) static inline __m256i cn_first8(i
 {
     return _mm256_cmpgt_epi32(_mm256_set1_epi32((int)(n < 0 ? 0 : n > 8 ? 8 : n)), _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
 }
+/* lanes of an 8-bit mask as an AVX2 load or store mask (all ones where the bit is set) */
+__attribute__((target("avx2"), always_inline)) static inline __m256i cn_lanes8(unsigned mask)
+{
+    const __m256i bit = _mm256_setr_epi32(1, 2, 4, 8, 16, 32, 64, 128);
+    return _mm256_cmpeq_epi32(_mm256_and_si256(_mm256_set1_epi32((int)mask), bit), bit);
+}
+/* the even and the odd columns of the 16 in a, b (columns 0-7, 8-15) */
+__attribute__((target("avx2"), always_inline)) static inline __m256 cn_even8(__m256 a, __m256 b)
+{
+    return _mm256_castpd_ps(_mm256_permute4x64_pd(_mm256_castps_pd(_mm256_shuffle_ps(a, b, 0x88)), 0xD8));
+}
+__attribute__((target("avx2"), always_inline)) static inline __m256 cn_odd8(__m256 a, __m256 b)
+{
+    return _mm256_castpd_ps(_mm256_permute4x64_pd(_mm256_castps_pd(_mm256_shuffle_ps(a, b, 0xDD)), 0xD8));
+}
 /* r[i][j] <-> r[j][i] for 8 vectors of 8 floats (call only where cn_gemm_avx2() or cn_gemm_avx512()) */
 __attribute__((target("avx2"), always_inline)) static inline void cn_transpose8(__m256 r[8])
 {

@@ -507,23 +507,6 @@ static int segments_of8(const wgeom *wg, int64_t p, segment *seg)
     return count;
 }
 
-/* lanes of an 8-bit mask as an AVX2 load or store mask */
-__attribute__((target("avx2"), always_inline)) static inline __m256i lanes8(unsigned mask)
-{
-    const __m256i bit = _mm256_setr_epi32(1, 2, 4, 8, 16, 32, 64, 128);
-    return _mm256_cmpeq_epi32(_mm256_and_si256(_mm256_set1_epi32((int)mask), bit), bit);
-}
-
-/* the even and the odd columns of the 16 in a, b (columns 0-7, 8-15) */
-__attribute__((target("avx2"), always_inline)) static inline __m256 even8(__m256 a, __m256 b)
-{
-    return _mm256_castpd_ps(_mm256_permute4x64_pd(_mm256_castps_pd(_mm256_shuffle_ps(a, b, 0x88)), 0xD8));
-}
-__attribute__((target("avx2"), always_inline)) static inline __m256 odd8(__m256 a, __m256 b)
-{
-    return _mm256_castpd_ps(_mm256_permute4x64_pd(_mm256_castps_pd(_mm256_shuffle_ps(a, b, 0xDD)), 0xD8));
-}
-
 /* bt4 on vectors of 8 */
 __attribute__((target("avx2"), always_inline)) static inline void bt4_8(__m256 a, __m256 b, __m256 c, __m256 d,
                                                                        __m256 out[4])
@@ -547,8 +530,8 @@ __attribute__((target("avx2"))) static void transform_in8(const cn_conv_geom *g,
         }
         _mm_prefetch(row + 2 * g->h * g->w * (int64_t)sizeof(float), _MM_HINT_T0); /* as fetch_ahead */
         __m256 a[4];
-        for (int q = 0; q < 4; q++) a[q] = _mm256_maskload_ps((const float *)(row + col_at8[q] * (int)sizeof(float)), lanes8(s->cols[q]));
-        bt4_8(even8(a[0], a[1]), odd8(a[0], a[1]), even8(a[2], a[3]), odd8(a[2], a[3]), h[i]);
+        for (int q = 0; q < 4; q++) a[q] = _mm256_maskload_ps((const float *)(row + col_at8[q] * (int)sizeof(float)), cn_lanes8(s->cols[q]));
+        bt4_8(cn_even8(a[0], a[1]), cn_odd8(a[0], a[1]), cn_even8(a[2], a[3]), cn_odd8(a[2], a[3]), h[i]);
     }
     __m256i keep = cn_first8(s->len);
     float *out = v + c * NR + s->lane;
