@@ -1455,40 +1455,26 @@ __attribute__((target("avx512f"))) static void dwr_row16(const dwr_plan *p, floa
 }
 
 /* dwr_row16 in AVX2's 8 lanes, 4 vectors side by side: a lane's terms the same, in the same
- * order, a multiplication and then an addition each (a masked lane kept as it was, as
- * _mm512_mask_add_ps keeps it: not a + 0, which turns -0 into +0), so the same bits */
+ * order (cn_add_product8), so the same bits */
 __attribute__((target("avx2"))) static void dwr_row8(const dwr_plan *p, float *dst, int init, int rows,
                                                      const float *const *src, const float *const *w, int add_bias,
                                                      float bias, int relu)
 {
-    __m256 zero = _mm256_setzero_ps();
     for (int64_t c = 0; c * 32 < p->n; c++) {
         float *d = dst + 32 * c;
         __m256i live[4];
         __m256 a[4];
         for (int q = 0; q < 4; q++) {
             live[q] = cn_first8(p->n - 32 * c - 8 * q);
-            a[q] = init ? _mm256_maskload_ps(d + 8 * q, live[q]) : zero;
+            a[q] = init ? _mm256_maskload_ps(d + 8 * q, live[q]) : _mm256_setzero_ps();
         }
         for (int r = 0; r < rows; r++)
             for (int j = 0; j < p->terms; j++) {
                 __m256 wk = _mm256_set1_ps(w[r][p->kx[j]]);
                 const float *x = src[r] + p->off[j] + 32 * c;
-                for (int q = 0; q < 4; q++) {
-                    unsigned m = (p->mask[j][2 * c + q / 2] >> (8 * (q % 2))) & 0xFF; /* lanes 32c + 8q on */
-                    if (m == 0xFF) a[q] = _mm256_add_ps(a[q], _mm256_mul_ps(wk, _mm256_loadu_ps(x + 8 * q)));
-                    else if (m) {
-                        __m256i in = cn_lanes8(m);
-                        __m256 sum = _mm256_add_ps(a[q], _mm256_mul_ps(wk, _mm256_maskload_ps(x + 8 * q, in)));
-                        a[q] = _mm256_blendv_ps(a[q], sum, _mm256_castsi256_ps(in));
-                    }
-                }
+                for (int q = 0; q < 4; q++) a[q] = cn_add_product8(a[q], wk, x + 8 * q, cn_mask8_of16(p->mask[j] + 2 * c, q));
             }
-        for (int q = 0; q < 4; q++) {
-            __m256 o = add_bias ? _mm256_add_ps(a[q], _mm256_set1_ps(bias)) : a[q];
-            if (relu) o = _mm256_and_ps(o, _mm256_cmp_ps(o, zero, _CMP_GT_OQ)); /* NaN gives 0 */
-            _mm256_maskstore_ps(d + 8 * q, live[q], o);
-        }
+        for (int q = 0; q < 4; q++) cn_store_bias_relu8(d + 8 * q, live[q], a[q], add_bias, bias, relu);
     }
 }
 

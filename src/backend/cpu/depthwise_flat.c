@@ -130,41 +130,22 @@ __attribute__((target("avx512f"))) static void flat_plane16(const flat_walk *s, 
     }
 }
 
-/* lane l of a block's vector q of 8 (outputs v0 + 8q + l): bit l of the half of a 16-bit mask */
-static inline unsigned half_mask(const uint16_t *m, int q) { return (m[q / 2] >> (8 * (q % 2))) & 0xFF; }
-
-/* a (+)= b where the lanes of m are (m 0xFF: all, a plain addition); elsewhere a kept as it was,
- * as _mm512_mask_add_ps keeps it (a + 0 would turn -0 into +0) */
-__attribute__((target("avx2"), always_inline)) static inline __m256 add_where(__m256 a, __m256 wk, const float *x,
-                                                                             unsigned m)
-{
-    if (m == 0xFF) return _mm256_add_ps(a, _mm256_mul_ps(wk, _mm256_loadu_ps(x)));
-    if (!m) return a;
-    __m256i in = cn_lanes8(m);
-    __m256 sum = _mm256_add_ps(a, _mm256_mul_ps(wk, _mm256_maskload_ps(x, in)));
-    return _mm256_blendv_ps(a, sum, _mm256_castsi256_ps(in));
-}
-
-/* flat_plane16 in AVX2: a block's 64 outputs as 8 vectors of 8 */
+/* flat_plane16 in AVX2: a block's 64 outputs as 8 vectors of 8 (cn_add_product8) */
 __attribute__((target("avx2"))) static void flat_plane8(const flat_walk *s, const float *src, const float *wc,
                                                         float *dst, int init, int add_bias, float bias, int relu)
 {
-    __m256 zero = _mm256_setzero_ps();
     for (int64_t v0 = 0; v0 < s->npos; v0 += BLOCK * LANES) {
         __m256 a[2 * BLOCK];
         for (int q = 0; q < 2 * BLOCK; q++)
-            a[q] = init ? _mm256_maskload_ps(dst + v0 + 8 * q, cn_first8(s->n - v0 - 8 * q)) : zero;
+            a[q] = init ? _mm256_maskload_ps(dst + v0 + 8 * q, cn_first8(s->n - v0 - 8 * q)) : _mm256_setzero_ps();
         for (int j = 0; j < s->terms; j++) {
             __m256 wk = _mm256_set1_ps(wc[s->tap[j]]);
             const float *x = src + s->off[j] + v0;
             const uint16_t *m = s->in[j] + v0 / LANES;
-            for (int q = 0; q < 2 * BLOCK; q++) a[q] = add_where(a[q], wk, x + 8 * q, half_mask(m, q));
+            for (int q = 0; q < 2 * BLOCK; q++) a[q] = cn_add_product8(a[q], wk, x + 8 * q, cn_mask8_of16(m, q));
         }
-        for (int q = 0; q < 2 * BLOCK; q++) {
-            __m256 o = add_bias ? _mm256_add_ps(a[q], _mm256_set1_ps(bias)) : a[q];
-            if (relu) o = _mm256_and_ps(o, _mm256_cmp_ps(o, zero, _CMP_GT_OQ)); /* NaN gives 0 */
-            _mm256_maskstore_ps(dst + v0 + 8 * q, cn_first8(s->n - v0 - 8 * q), o);
-        }
+        for (int q = 0; q < 2 * BLOCK; q++)
+            cn_store_bias_relu8(dst + v0 + 8 * q, cn_first8(s->n - v0 - 8 * q), a[q], add_bias, bias, relu);
     }
 }
 
@@ -340,7 +321,7 @@ __attribute__((target("avx2"))) static void flat_weight_plane8(const flat_walk *
             for (int64_t v = 8 * h; v < s->n; v += LANES) {
                 __m256 dv = _mm256_maskload_ps(d + v, cn_first8(s->n - v));
                 for (int t = 0; t < GROUP; t++)
-                    part[t] = add_where(part[t], dv, x + s->off[j0 + t] + v, half_mask(s->in[j0 + t] + v / LANES, h));
+                    part[t] = cn_add_product8(part[t], dv, x + s->off[j0 + t] + v, cn_mask8_of16(s->in[j0 + t] + v / LANES, h));
             }
             for (int t = 0; t < nt; t++) {
                 double *sj = sum[j0 + t] + 8 * h;

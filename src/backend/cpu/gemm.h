@@ -134,6 +134,27 @@ __attribute__((target("avx2"), always_inline)) static inline __m256i cn_lanes8(u
     const __m256i bit = _mm256_setr_epi32(1, 2, 4, 8, 16, 32, 64, 128);
     return _mm256_cmpeq_epi32(_mm256_and_si256(_mm256_set1_epi32((int)mask), bit), bit);
 }
+/* the mask of vector q of 8 lanes (lanes 8q on) from masks of 16 lanes: a half of m[q / 2] */
+static inline unsigned cn_mask8_of16(const uint16_t *m, int q) { return (m[q / 2] >> (8 * (q % 2))) & 0xFF; }
+/* a + wk * x (8 floats at x) in the lanes of mask m, a multiplication and then an addition; the
+ * other lanes of a kept as they were, as AVX-512's masked add keeps them (a + 0 would turn -0
+ * into +0), and x read only in m's lanes: the depthwise kernels' AVX2 twins keep AVX-512's bits */
+__attribute__((target("avx2"), always_inline)) static inline __m256 cn_add_product8(__m256 a, __m256 wk, const float *x,
+                                                                                   unsigned m)
+{
+    if (m == 0xFF) return _mm256_add_ps(a, _mm256_mul_ps(wk, _mm256_loadu_ps(x)));
+    if (!m) return a;
+    __m256i in = cn_lanes8(m);
+    return _mm256_blendv_ps(a, _mm256_add_ps(a, _mm256_mul_ps(wk, _mm256_maskload_ps(x, in))), _mm256_castsi256_ps(in));
+}
+/* a (+ bias where add_bias) (relu: values not above 0, NaN too, made +0) stored in the lanes of live */
+__attribute__((target("avx2"), always_inline)) static inline void cn_store_bias_relu8(float *d, __m256i live, __m256 a,
+                                                                                     int add_bias, float bias, int relu)
+{
+    if (add_bias) a = _mm256_add_ps(a, _mm256_set1_ps(bias));
+    if (relu) a = _mm256_and_ps(a, _mm256_cmp_ps(a, _mm256_setzero_ps(), _CMP_GT_OQ));
+    _mm256_maskstore_ps(d, live, a);
+}
 /* the even and the odd columns of the 16 in a, b (columns 0-7, 8-15) */
 __attribute__((target("avx2"), always_inline)) static inline __m256 cn_even8(__m256 a, __m256 b)
 {
