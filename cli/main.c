@@ -18,7 +18,7 @@ static const struct {
     { "trace", cmd_trace, "one training step of a small net worked out: every sum, gradient and update" },
     { "filter", cmd_filter, "apply a kernel (edge, sharpen, blur, ... or your own) to an image, as a conv layer does" },
     { "train", cmd_train, "train a network on images, with checkpoints, progress and mean +- std over seeds" },
-    { "eval", cmd_eval, "accuracy, loss, per-class accuracy and confusion matrix of a checkpoint" },
+    { "eval", cmd_eval, "accuracy, top-k, loss, per-class scores and confusion matrix of a checkpoint" },
     { "predict", cmd_predict, "the top classes of image files" },
     { "show", cmd_show, "a conv layer's learned kernels, or an image's activation maps, as a labelled grid PNG" },
     { "report", cmd_report, "DIR/report.html: a training run's charts, confusion matrix, model and test images" },
