@@ -163,7 +163,7 @@ static int write_per_class(FILE *f, cn_ctx *ctx, const report_data *d)
                "predicted as it); precision: the images predicted as it that are it; F1: their harmonic mean. Averages "
                "as scikit-learn's classification_report.</p>\n");
     if (r->classes > 2 && r->count > 0) { /* top-k: said for 2 <= k < classes */
-        fprintf(f, "<p class=\"meta\">");
+        fprintf(f, "<p class=\"meta\" style=\"max-width:540px\">");
         cli_top_k(f, d->ranks, r->classes, 5, r->count);
         fprintf(f, " (the true class among the k most likely)</p>\n");
     }
