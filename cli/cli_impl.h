@@ -146,6 +146,12 @@ void cli_json_float(FILE *f, double v, int is_float);
  * (cn_evaluate_ranks) of count images: k = 2, 3, 5, 10, 20, 50, ... up to top, and top, each
  * short of the classes (where it is 100%). Returns 0, having written nothing, for 2 classes. */
 int cli_top_k(FILE *f, const int64_t *ranks, int32_t classes, int64_t top, int64_t count);
+/* The n largest cells off the diagonal of a k x k confusion matrix ([true][predicted]), the
+ * evaluation's most frequent mistakes: most first (equal counts: by true class, then predicted
+ * class), cells of 0 left out; pair[i][0] the true class, pair[i][1] the predicted. Returns how
+ * many. */
+#define CLI_MISTAKES 5
+int cli_most_confused(const int64_t *confusion, int32_t k, int n, int32_t (*pair)[2]);
 
 /* A file built in memory, then written to its path atomically (a page, run.json, a CSV): a
  * reader never sees half of it. cli_memfile_open: m->f to write to; 0, or the exit status after

@@ -156,7 +156,8 @@ int cmd_eval(int argc, char **argv)
         CLI_DEVICE_OPTIONS(dev),
         { "--json", NULL, CLI_FLAG, &json,
           .help = "{\"accuracy\",\"loss\",\"count\",\"top_accuracy\":[k = 1, 2, ...],\"tta\",\"shift\":[dx,dy],\"per_class\":[{\"class\",\"name\",\"count\",\n"
-                  "\"accuracy\",\"predicted\",\"precision\",\"recall\",\"f1\"}],\"macro_avg\",\"weighted_avg\",\"confusion\"}" },
+                  "\"accuracy\",\"predicted\",\"precision\",\"recall\",\"f1\"}],\"macro_avg\",\"weighted_avg\",\"confusion\",\n"
+                  "\"most_confused\":[{\"true\",\"predicted\",\"count\"}]}" },
         { 0 },
     };
     int usage = cli_parse("eval", argc, argv, opts, eval_help, cli_take_one, &ckpt);
@@ -200,7 +201,8 @@ int cmd_eval(int argc, char **argv)
     if (!rc && !ranks) rc = cli_error("out of memory");
     if (!rc && cn_evaluate_ranks(ctx, net, &ds, mean, std, batch, (cn_tta)tta, &r, ranks)) rc = cli_ctx_error(ctx);
     if (rc) goto done;
-    int32_t k = r.classes;
+    int32_t k = r.classes, pair[CLI_MISTAKES][2];
+    int mistakes = cli_most_confused(r.confusion, k, CLI_MISTAKES, pair);
     cn_class_score avg[2];
     if (!(score = malloc((size_t)k * sizeof *score))) {
         rc = cli_error("out of memory");
@@ -242,6 +244,10 @@ int cmd_eval(int argc, char **argv)
             for (int32_t p = 0; p < k; p++) printf("%s%lld", p ? "," : "", (long long)r.confusion[c * k + p]);
             printf("]");
         }
+        printf("],\"most_confused\":[");
+        for (int i = 0; i < mistakes; i++)
+            printf("%s{\"true\":%d,\"predicted\":%d,\"count\":%lld}", i ? "," : "", (int)pair[i][0], (int)pair[i][1],
+                   (long long)r.confusion[pair[i][0] * k + pair[i][1]]);
         printf("]}\n");
         goto done;
     }
@@ -285,6 +291,15 @@ int cmd_eval(int argc, char **argv)
         printf("%3d %-16.16s", (int)c, cn_text_escape(class_name(model, c, buf, sizeof buf), esc, sizeof esc));
         for (int32_t p = 0; p < k; p++) printf(" %5lld", (long long)r.confusion[c * k + p]);
         printf("\n");
+    }
+    if (mistakes) printf("\nthe most frequent mistakes (true class -> predicted class)\n");
+    for (int i = 0; i < mistakes; i++) {
+        char esc[2][256], buf2[32];
+        int64_t n = r.confusion[pair[i][0] * k + pair[i][1]];
+        const char *t = cn_text_escape(class_name(model, pair[i][0], buf, sizeof buf), esc[0], sizeof esc[0]);
+        printf("%8lld  %s -> %s (%.2f%% of the %s images)\n", (long long)n, t,
+               cn_text_escape(class_name(model, pair[i][1], buf2, sizeof buf2), esc[1], sizeof esc[1]),
+               100.0 * (double)n / (double)score[pair[i][0]].support, t);
     }
 done:
     free(score), free(ranks);

@@ -124,6 +124,17 @@ static void write_confusion(FILE *f, const report_data *d)
         fprintf(f, "</tr>\n");
     }
     fprintf(f, "</table>\n");
+    int32_t pair[CLI_MISTAKES][2];
+    int mistakes = cli_most_confused(r->confusion, k, CLI_MISTAKES, pair);
+    if (mistakes) fprintf(f, "<p class=\"meta\" style=\"max-width:480px\">The most frequent mistakes: ");
+    for (int i = 0; i < mistakes; i++) {
+        fprintf(f, "%s", i ? ", " : "");
+        report_html_text(f, label_of(d, pair[i][0], buf, sizeof buf));
+        fprintf(f, " as ");
+        report_html_text(f, label_of(d, pair[i][1], buf, sizeof buf));
+        fprintf(f, " %lld", (long long)r->confusion[pair[i][0] * k + pair[i][1]]);
+    }
+    if (mistakes) fprintf(f, ".</p>\n");
 }
 
 /* a share as a table cell, "&ndash;" where NaN (nothing to count) */

@@ -560,6 +560,28 @@ int cli_top_k(FILE *f, const int64_t *ranks, int32_t classes, int64_t top, int64
     return said;
 }
 
+int cli_most_confused(const int64_t *confusion, int32_t k, int n, int32_t (*pair)[2])
+{
+    int found = 0;
+    for (; found < n; found++) { /* the largest cell not yet taken: below the last, or equal and after it */
+        int32_t bt = -1, bp = -1;
+        for (int32_t t = 0; t < k; t++)
+            for (int32_t p = 0; p < k; p++) {
+                int64_t v = confusion[(int64_t)t * k + p];
+                if (t == p || v <= 0 || (bt >= 0 && v <= confusion[(int64_t)bt * k + bp])) continue;
+                if (found) { /* after the last taken in the order */
+                    int64_t last = confusion[(int64_t)pair[found - 1][0] * k + pair[found - 1][1]];
+                    if (v > last || (v == last && (t < pair[found - 1][0] || (t == pair[found - 1][0] && p <= pair[found - 1][1]))))
+                        continue;
+                }
+                bt = t, bp = p;
+            }
+        if (bt < 0) break;
+        pair[found][0] = bt, pair[found][1] = bp;
+    }
+    return found;
+}
+
 void cli_json_float(FILE *f, double v, int is_float)
 {
     char buf[40];

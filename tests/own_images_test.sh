@@ -104,9 +104,27 @@ want = [sum(r <= k for r in rank) / len(rank) for k in range(3)]
 ok = len(p) == e['count'] == 36 and all(abs(a - b) < 1e-6 for a, b in zip(e['top_accuracy'], want))
 sys.exit(not (ok and len(e['top_accuracy']) == 3 and 0 < want[0] < want[1] < 1 and e['top_accuracy'][0] == e['accuracy']))
 PY"
+check "eval --json's most_confused: the largest cells off the confusion matrix's diagonal, most first" "$PY - '$T/eval.json' <<'PY'
+import json, sys
+e = json.load(open(sys.argv[1]))
+m = e['confusion']
+cells = sorted((-m[t][p], t, p) for t in range(3) for p in range(3) if t != p and m[t][p] > 0)[:5]
+want = [{'true': t, 'predicted': p, 'count': -n} for n, t, p in cells]
+sys.exit(not (e['most_confused'] == want and len(want) >= 2))
+PY"
 "$CN" eval "$T/linear" >"$T/out" 2>&1
 check "eval: top-2 accuracy said (of 3 classes; top-3 would be all)" \
     "grep -q '^top-2 accuracy [0-9.]*% (the true class among the k most likely)$' '$T/out'"
+check "eval: the most frequent mistake said first, with its share of its class" "$PY - '$T/eval.json' '$T/out' <<'PY'
+import json, sys
+e, text = json.load(open(sys.argv[1])), open(sys.argv[2]).read().split('\\n')
+names = [c['name'] for c in e['per_class']]
+first = e['most_confused'][0]
+t, p, n = first['true'], first['predicted'], first['count']
+want = '%8d  %s -> %s (%.2f%% of the %s images)' % (n, names[t], names[p], 100 * n / e['per_class'][t]['count'], names[t])
+i = text.index('the most frequent mistakes (true class -> predicted class)')
+sys.exit(text[i + 1] != want)
+PY"
 
 # ---- predict on a folder: the accuracy from its CSV is eval's ----
 "$CN" predict "$T/tuned" "$T/two/test" --csv "$T/pred.csv" >"$T/out" 2>&1

@@ -68,6 +68,14 @@ check "without --tta: no such line" "grep -q 'test accuracy <b>' '$T/run/report.
 top_said=$("$CN" eval "$T/run" | grep '^top-2 accuracy ')
 check "the page's top-k accuracy line is eval's ($top_said)" \
     "[ -n '$top_said' ] && grep -qF '>$top_said</p>' '$T/run/report.html'"
+"$CN" eval "$T/run" --json >"$T/eval.json"
+check "the page's most frequent mistakes are eval --json's" "/usr/bin/python3 - '$T/eval.json' '$T/run/report.html' <<'PY'
+import json, sys
+e, page = json.load(open(sys.argv[1])), open(sys.argv[2]).read()
+names = [c['name'] for c in e['per_class']]
+said = ', '.join('%s as %s %d' % (names[m['true']], names[m['predicted']], m['count']) for m in e['most_confused'])
+sys.exit(not (len(e['most_confused']) == 5 and '>The most frequent mistakes: ' + said + '.</p>' in page))
+PY"
 "$CN" report "$T/run" --tta flip-shift --quiet
 tta_eval=$("$CN" eval "$T/run" --tta flip-shift --json | grep -o '"accuracy": *[0-9.]*' | head -1 | grep -o '[0-9.]*$')
 check "report --tta flip-shift gives eval --tta flip-shift's accuracy ($tta_eval)" \
