@@ -1,6 +1,7 @@
 /* eval.c — `convnet eval` (accuracy, loss, per-class accuracy, confusion matrix of a checkpoint
  * on a data set) and `convnet predict` (the top classes of image files). */
 #define _POSIX_C_SOURCE 200809L /* strdup, strndup */
+#include <ctype.h>
 #include <glob.h>
 #include <math.h>
 #include <stdlib.h>
@@ -407,6 +408,44 @@ static int add_folder(cn_ctx *ctx, path_list *l, const char *dir, skip_tally *t)
     return rc;
 }
 
+/* pattern with every letter outside a bracket expression made a bracket of both cases ('*.jpg':
+ * '*.[jJ][pP][gG]'), in buf (cap bytes); NULL when it does not fit */
+static const char *any_case(const char *pattern, char *buf, size_t cap)
+{
+    size_t n = 0;
+    int bracket = 0;
+    for (const char *p = pattern; *p; p++) {
+        unsigned char c = (unsigned char)*p;
+        if (n + 5 >= cap) return NULL;
+        if (c == '\\' && p[1] && !bracket) buf[n++] = *p++, buf[n++] = *p; /* an escaped character stays itself */
+        else if (!bracket && isalpha(c) && tolower(c) != toupper(c))
+            buf[n++] = '[', buf[n++] = (char)tolower(c), buf[n++] = (char)toupper(c), buf[n++] = ']';
+        else {
+            if (c == '[') bracket = 1;
+            else if (c == ']') bracket = 0;
+            buf[n++] = (char)c;
+        }
+    }
+    buf[n] = 0;
+    return buf;
+}
+
+/* "no file matches", and where files match it but for letter case (a pattern of .jpg files and
+ * a camera's IMG_0001.JPG), how many and one of them: patterns match as the shell's do, case
+ * and all */
+static int no_match(const char *pattern)
+{
+    char buf[4096], esc[2][4300];
+    const char *folded = any_case(pattern, buf, sizeof buf);
+    glob_t g;
+    if (!folded || glob(folded, 0, NULL, &g)) return cli_error("%s: no file matches", cn_text_escape(pattern, esc[0], sizeof esc[0]));
+    int rc = cli_error("%s: no file matches (the pattern is case-sensitive: %zu file%s would match it in other case, "
+                       "as %s)", cn_text_escape(pattern, esc[0], sizeof esc[0]), g.gl_pathc, g.gl_pathc == 1 ? "" : "s",
+                       cn_text_escape(g.gl_pathv[0], esc[1], sizeof esc[1]));
+    globfree(&g);
+    return rc;
+}
+
 /* the images an argument names: a folder's (its other files counted in t), a pattern's
  * matches, or the file itself */
 static int add_images(cn_ctx *ctx, path_list *l, const char *arg, skip_tally *t)
@@ -416,7 +455,7 @@ static int add_images(cn_ctx *ctx, path_list *l, const char *arg, skip_tally *t)
     if (stat(arg, &st) && strpbrk(arg, "*?[")) {
         glob_t g;
         int r = glob(arg, 0, NULL, &g);
-        if (r == GLOB_NOMATCH) return cli_error("%s: no file matches", arg);
+        if (r == GLOB_NOMATCH) return no_match(arg);
         if (r) return cli_error("%s: cannot expand the pattern", arg);
         int rc = 0;
         for (size_t i = 0; !rc && i < g.gl_pathc; i++) {

@@ -207,6 +207,15 @@ check "predict FOLDER --threads 1, 2, 3: the same CSV, output and errors" \
 "$CN" predict "$T/colours-run" "$T/colours/red/00*.png" --json >"$T/glob.json"
 check "predict 'GLOB': the pattern expanded (10 images)" \
     "/usr/bin/python3 -c \"import json; d = json.load(open('$T/glob.json')); exit(not (len(d) == 10 and d[9]['image'].endswith('red/009.png')))\""
+# a pattern matches case and all, as the shell's; where it matches only in another case (a
+# camera's .JPG for '*.jpg'), the error says how many would and names one
+mkdir -p "$T/camera" && cp "$T/colours/red/000.png" "$T/camera/IMG_0001.PNG" && cp "$T/colours/red/001.png" "$T/camera/IMG_0002.PNG"
+"$CN" predict "$T/colours-run" "$T/camera/*.png" >"$T/out" 2>&1
+check "predict 'GLOB' matching only in another case: exit 1, the other case said" \
+    "[ $? -eq 1 ] && grep -qF '$T/camera/*.png: no file matches (the pattern is case-sensitive: 2 files would match it in other case, as $T/camera/IMG_0001.PNG)' '$T/out'"
+"$CN" predict "$T/colours-run" "$T/camera/*.gif" >"$T/out" 2>&1
+check "predict 'GLOB' matching nothing in any case: no file matches" \
+    "[ $? -eq 1 ] && grep -qxF 'convnet: $T/camera/*.gif: no file matches' '$T/out'"
 # predict FOLDER takes a folder's files by their content, as train takes a class folder's: a JPEG
 # with no extension, a .jfif and a .JPE are read; photos in other formats (told by their magic
 # bytes) and other files are skipped and counted on stderr, and the litter an operating system
