@@ -560,26 +560,28 @@ int cli_top_k(FILE *f, const int64_t *ranks, int32_t classes, int64_t top, int64
     return said;
 }
 
+/* whether a cell of count v at (t, p) comes before one of count w at (u, q) among the mistakes */
+static int comes_before(int64_t v, int32_t t, int32_t p, int64_t w, int32_t u, int32_t q)
+{
+    return v != w ? v > w : t != u ? t < u : p < q;
+}
+
 int cli_most_confused(const int64_t *confusion, int32_t k, int n, int32_t (*pair)[2])
 {
+#define CELL(t, p) confusion[(int64_t)(t) * k + (p)]
     int found = 0;
-    for (; found < n; found++) { /* the largest cell not yet taken: below the last, or equal and after it */
-        int32_t bt = -1, bp = -1;
+    for (; found < n; found++) { /* the first cell after the last one taken */
+        int32_t bt = -1, bp = -1, lt = found ? pair[found - 1][0] : 0, lp = found ? pair[found - 1][1] : 0;
         for (int32_t t = 0; t < k; t++)
-            for (int32_t p = 0; p < k; p++) {
-                int64_t v = confusion[(int64_t)t * k + p];
-                if (t == p || v <= 0 || (bt >= 0 && v <= confusion[(int64_t)bt * k + bp])) continue;
-                if (found) { /* after the last taken in the order */
-                    int64_t last = confusion[(int64_t)pair[found - 1][0] * k + pair[found - 1][1]];
-                    if (v > last || (v == last && (t < pair[found - 1][0] || (t == pair[found - 1][0] && p <= pair[found - 1][1]))))
-                        continue;
-                }
-                bt = t, bp = p;
-            }
+            for (int32_t p = 0; p < k; p++)
+                if (t != p && CELL(t, p) > 0 && (!found || comes_before(CELL(lt, lp), lt, lp, CELL(t, p), t, p)) &&
+                    (bt < 0 || comes_before(CELL(t, p), t, p, CELL(bt, bp), bt, bp)))
+                    bt = t, bp = p;
         if (bt < 0) break;
         pair[found][0] = bt, pair[found][1] = bp;
     }
     return found;
+#undef CELL
 }
 
 void cli_json_float(FILE *f, double v, int is_float)

@@ -112,6 +112,14 @@ cells = sorted((-m[t][p], t, p) for t in range(3) for p in range(3) if t != p an
 want = [{'true': t, 'predicted': p, 'count': -n} for n, t, p in cells]
 sys.exit(not (e['most_confused'] == want and len(want) >= 2))
 PY"
+"$CN" eval "$T/linear" --brightness 0 --json >"$T/black.json" 2>/dev/null
+check "eval --json's most_confused, every image black (one prediction): equal counts by true class" "$PY - '$T/black.json' <<'PY'
+import json, sys
+e = json.load(open(sys.argv[1]))
+m, p = e['most_confused'], next(c['class'] for c in e['per_class'] if c['predicted'])
+others = [t for t in range(3) if t != p]
+sys.exit(not (m == [{'true': t, 'predicted': p, 'count': 12} for t in others] and e['per_class'][p]['predicted'] == 36))
+PY"
 "$CN" eval "$T/linear" >"$T/out" 2>&1
 check "eval: top-2 accuracy said (of 3 classes; top-3 would be all)" \
     "grep -q '^top-2 accuracy [0-9.]*% (the true class among the k most likely)$' '$T/out'"

@@ -170,9 +170,9 @@ static cn_status views_mean(cn_ctx *ctx, cn_net *net, const cn_dataset *ds, cons
 }
 
 /* The rank of class t among row y's classes, most likely first: 0 where p, the row's best
- * (cn_row_best), is t, so that rank 0 counts what the accuracy counts; else 1 + the other classes ahead of
- * it: a larger value, or an equal one of a lower index (as top-k lists order them); a NaN t
- * comes last. */
+ * (cn_row_best), is t, so that rank 0 counts what the accuracy counts; else 1 + the other
+ * classes ahead of it: a larger value, or an equal one of a lower index (as top-k lists order
+ * them); a NaN t comes last. */
 static int64_t true_class_rank(const float *y, int64_t cols, int64_t t, int64_t p)
 {
     if (p == t) return 0;
