@@ -69,6 +69,17 @@ top_said=$("$CN" eval "$T/run" | grep '^top-2 accuracy ')
 check "the page's top-k accuracy line is eval's ($top_said)" \
     "[ -n '$top_said' ] && grep -qF '>$top_said</p>' '$T/run/report.html'"
 "$CN" eval "$T/run" --json >"$T/eval.json"
+"$CN" eval "$T/run" --top 9 >"$T/top9.txt"
+"$CN" eval "$T/run" --top 40 >"$T/top40.txt"
+check "eval --top 9: top-2, 3, 5 and 9 as --json's top_accuracy gives them; --top 40 of 10 classes: up to top-5" "/usr/bin/python3 - '$T/eval.json' '$T/top9.txt' '$T/top40.txt' <<'PY'
+import json, sys
+top = json.load(open(sys.argv[1]))['top_accuracy']
+def line(ks):
+    return 'top-%d accuracy %.2f%%, ' % (ks[0], 100 * top[ks[0] - 1]) + ', '.join('top-%d %.2f%%' % (k, 100 * top[k - 1]) for k in ks[1:])
+said = [next(l for l in open(f) if l.startswith('top-')) for f in sys.argv[2:4]]
+want = [line([2, 3, 5, 9]), line([2, 3, 5])]
+sys.exit(not (len(top) == 10 and top[9] == 1 and all(s == w + ' (the true class among the k most likely)\\n' for s, w in zip(said, want))))
+PY"
 check "the page's most frequent mistakes are eval --json's" "/usr/bin/python3 - '$T/eval.json' '$T/run/report.html' <<'PY'
 import json, sys
 e, page = json.load(open(sys.argv[1])), open(sys.argv[2]).read()
