@@ -541,6 +541,8 @@ static const char *winograd4_specs[] = {
 };
 #define WINOGRAD4_SPECS (sizeof winograd4_specs / sizeof winograd4_specs[0])
 
+static const char *kernel_at(const char *spec, int64_t batch, char *out, size_t len);
+
 /* The AVX2 micro-kernel (gemm_avx2.c: a CPU without AVX-512), forced where the CPU has AVX-512:
  * the layers against the reference, the products past a slice of k (192) and a row block; and
  * where the AVX-512 path makes the same products (1x1, 5x5 and strided convolutions, dense
@@ -559,6 +561,21 @@ static void test_avx2(void)
     int avx2 = cn_gemm_avx2();
     if (avx2)
         for (size_t i = 0; i < sizeof nets / sizeof nets[0]; i++) cpu_compare(nets[i], 3);
+    /* AVX2's rule for F(4x4,3x3): maps of 9 tiles or more (10x10, 12x12; one image's 4 tiles of
+     * an 8x8 map lose), whose products are at most 0.85 of F(2x2,3x3)'s, at most 256 channels */
+    static const struct { const char *spec, *way; } rule4[] = {
+        { "input 8x8x64; conv 64 3x3 pad=1", "winograd F(2x2,3x3)" },
+        { "input 7x7x256; conv 256 3x3 pad=1", "winograd F(2x2,3x3)" },
+        { "input 10x10x64; conv 64 3x3 pad=1", "winograd F(4x4,3x3)" },
+        { "input 12x12x256; conv 256 3x3 pad=1", "winograd F(4x4,3x3)" },
+        { "input 12x12x320; conv 64 3x3 pad=1", "winograd F(2x2,3x3)" },
+    };
+    for (size_t i = 0; avx2 && i < sizeof rule4 / sizeof rule4[0]; i++) {
+        char how[160];
+        kernel_at(rule4[i].spec, 1, how, sizeof how);
+        if (strncmp(how, rule4[i].way, strlen(rule4[i].way)) != 0) printf("  %s: %s\n", rule4[i].spec, how);
+        CHECK(strncmp(how, rule4[i].way, strlen(rule4[i].way)) == 0);
+    }
     cn_gemm_force_avx2(0);
     if (!avx2 || !cn_gemm_avx512()) {
         printf("  skipped: %s\n", avx2 ? "AVX2's bits against AVX-512's (no AVX-512)" : "the CPU has no AVX2 and FMA");

@@ -63,8 +63,16 @@ static int forced4(void) { return cn_cpu_switch_mode(&force4); }
  * 31.4-32.1; 9x30 32->32 (batch 16) even. Its tiles lie anywhere in a vector, so small maps
  * too: 8x8 256->256 12.4 -> 8.9 ms and 23.3-24.0 -> 20.6-20.9, 7x7 512->512 (batch 16)
  * 19.2-19.3 -> 17.7-18.0 and 35.0 -> 33.5-33.7, but 6x6 64->64 even (4 tiles of 36 products an
- * image against 9 of 16: as many multiplications). So there: where a map's F(4x4,3x3) products
- * are at most 0.85 of F(2x2,3x3)'s (9x9: 0.81, 7x7 0.56, 6x6 and 5x5 1.0), at most 256 input
+ * image against 9 of 16: as many multiplications). But one image loses on maps of few tiles
+ * (`--infer --batch 1 --threads 1`, forward, F(2x2,3x3) -> F(4x4,3x3)): 8x8 256->256 0.62 ->
+ * 1.82 ms, 8x8 128->128 0.14 -> 0.28, 8x8 64->64 0.057 -> 0.074, 7x7 256->256 0.68 -> 1.83 (its
+ * 4 tiles fill half a vector and a twelfth of a panel, while all of U, 9.4 MB at 256 channels,
+ * is read for them; 12x12 256->256 1.40 -> 2.09 too, but there training gains a fifth: 66.8 ->
+ * 53.1 ms forward and backward at batch 32, where 8x8 256->256 gains 36.3 -> 33.2). So there:
+ * where a map's F(4x4,3x3) products are at most 0.85 of F(2x2,3x3)'s (9x9: 0.81, 7x7 0.56, 6x6
+ * and 5x5 1.0) and it has 9 tiles or more (9x9 and larger; resnet18-cifar's 8x8 layers back on
+ * F(2x2,3x3), AVX-512's bits there: its batch-1 inference on one thread 50-62 -> 59-76 images/s,
+ * training at batch 32 52.9-55.7 -> 51.9-54.9, three alternations), at most 256 input
  * channels. It looks at one image's shape, so an image gets the same bits alone and in any
  * batch. */
 int cn_cpu_winograd4_way(const cn_conv_geom *g)
@@ -73,8 +81,8 @@ int cn_cpu_winograd4_way(const cn_conv_geom *g)
     if (!cn_cpu_winograd_way(g) || (cn_gemm_avx512() && (g->ow < 9 || g->oh < 4))) return 0;
     if (forced4() >= 0) return forced4();
     if (!cn_gemm_avx512()) {
-        int64_t products4 = 36 * ((g->oh + 3) / 4) * ((g->ow + 3) / 4), products2 = 16 * ((g->oh + 1) / 2) * ((g->ow + 1) / 2);
-        return 20 * products4 <= 17 * products2 && g->cin <= 256;
+        int64_t tiles4 = ((g->oh + 3) / 4) * ((g->ow + 3) / 4), products2 = 16 * ((g->oh + 1) / 2) * ((g->ow + 1) / 2);
+        return 20 * 36 * tiles4 <= 17 * products2 && tiles4 >= 9 && g->cin <= 256;
     }
     return g->ow >= 12 && g->oh >= 12 && g->cin <= 192;
 }
