@@ -8,7 +8,8 @@
    - convnet: `convnet bench SPEC --json` with 1 and with 2 threads;
    - PyTorch: bench/torch_bench.py (tuned: OPENBLAS_NUM_THREADS=1, glibc malloc thresholds
      raised, best of 1 and 2 threads, warm-up then best of 5 repetitions);
-   - darknet: bench/darknet_bench.c linked to Debian's libdarknet, on bench/darknet/*.cfg;
+   - darknet: bench/darknet_bench.c linked to Debian's libdarknet, on bench/darknet/*.cfg
+     (a model without a cfg there, MobileNetV2: darknet has no ReLU6, is not run, with a footnote);
 3. times convnet's SGEMM beside OpenBLAS's on the products of a training step
    (bench/gemm_bench.c, linked to both; OpenBLAS with the kernel this environment forces
    through OPENBLAS_CORETYPE, and with the one it picks itself);
