@@ -1,5 +1,6 @@
-/* eval.c — `convnet eval` (accuracy, loss, per-class accuracy, confusion matrix of a checkpoint
- * on a data set) and `convnet predict` (the top classes of image files). */
+/* eval.c — `convnet eval` (accuracy, loss, top-k accuracy, per-class scores, the confusion
+ * matrix and its most frequent mistakes, of a checkpoint on a data set) and `convnet predict`
+ * (the top classes of image files). */
 #define _POSIX_C_SOURCE 200809L /* strdup, strndup */
 #include <ctype.h>
 #include <glob.h>

@@ -1,5 +1,5 @@
 /* scores.c — each class's precision, recall and F1 from a confusion matrix, and their macro and
- * weighted averages, as scikit-learn's classification_report defines them (tests/test_scores.c
+ * weighted averages, as scikit-learn's classification_report defines them (tests/test_trainer.c
  * checks a matrix worked by hand, and tests/cli_test.sh eval's JSON against scikit-learn's
  * definitions computed from its own confusion matrix). */
 #include <math.h>

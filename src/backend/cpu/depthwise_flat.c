@@ -333,6 +333,12 @@ __attribute__((target("avx2"))) static void flat_weight_plane8(const flat_walk *
     }
 }
 
+static void flat_weight_plane(const flat_walk *s, const float *x, const float *d, double (*sum)[LANES])
+{
+    if (s->v16) flat_weight_plane16(s, x, d, sum);
+    else flat_weight_plane8(s, x, d, sum);
+}
+
 /* dW (C, taps) += the sums over the batch of dY times x where each tap sees it: a plane's
  * products in 16 float lanes (output p in lane p % 16), the planes' lane sums in double in
  * sample order, then the lanes in order */
@@ -352,8 +358,7 @@ void cn_cpu_depthwise_flat_weight_grad(const cn_conv_geom *g, const float *x, co
                 if (n + 1 < g->n) /* the next sample's planes */
                     cpu_fetch_floats(src + g->cin * plane, plane), cpu_fetch_floats(d + g->cin * oplane, oplane);
                 if (two) split_phases(s.v16, src, g->h, g->w, ph), src = ph;
-                if (s.v16) flat_weight_plane16(&s, src, d, sum);
-                else flat_weight_plane8(&s, src, d, sum);
+                flat_weight_plane(&s, src, d, sum);
             }
             for (int j = 0; j < s.terms; j++) {
                 double t = 0;
