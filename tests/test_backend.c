@@ -779,7 +779,15 @@ static void test_winograd4(void)
         compare(specs[i], 3);
         compare(specs[i], 7);
     }
+    /* runs of fewer than 8 tiles (4 outputs each) store their own columns only: the next run of
+     * a tile row may be another panel's, stored by another thread before (here 98 and 112 wide:
+     * runs of 5 and 4 tiles, 14 and 12 panels, big enough for threads), or take the same
+     * columns' sum after an input gradient's first (x read by two convolutions) */
+    compare("input 98x98x32; conv 16 3x3 pad=1", 1);
+    compare("input 112x40x32; conv 32 3x3 pad=1; relu; maxpool 2x2", 1);
+    compare("input 36x36x4; conv 4 1x1 as x; conv 4 3x3 pad=1 as c; conv 4 3x3 pad=1 from x as d; add c d", 3);
     int before = cn_threads();
+    same_in_each("input 98x98x32; conv 16 3x3 pad=1", 1, 3, threads_of);
     same_in_each("input 32x32x16; conv 24 3x3 pad=1; relu; conv 20 3x3 pad=1", 5, 3, threads_of);
     same_in_each("input 18x18x8; conv 8 3x3 pad=1; relu; conv 8 3x3", 9, 3, threads_of);
     cn_set_threads(before);

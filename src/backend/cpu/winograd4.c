@@ -278,6 +278,15 @@ __attribute__((target("avx512f"))) static void transform_in4(const w4geom *wg, c
     }
 }
 
+/* the columns a run stores, `per` a tile from column `at` of a row `width` wide: its own and no
+ * more. The lanes past them hold the next run of the vector, or none; the next run may be
+ * another panel's, which another thread may have stored already (vgg11's 112x112 layers, runs
+ * of 4 tiles, were 0.64 off with two threads), and an accumulating store would add twice. */
+static int64_t run_cols(const w4geom *wg, int64_t width, int64_t at, int64_t per)
+{
+    return width - at < per * wg->rl ? width - at : per * wg->rl;
+}
+
 /* the maxpool of relu(y) over the 2x2 windows of each lane's 4x4 outputs (pool: its output and
  * argmax), as the CPU maxpool over relu(x) computes it: a window's cells in scan order, a later one
  * taking over only when larger (ties to the first), argmax the cell's index in the map */
@@ -305,7 +314,7 @@ __attribute__((target("avx512f"))) static void pool4(const w4geom *wg, const w4l
             int64_t py = vt->oy0[q] / 2 + wr;
             if (py >= ph) continue; /* the last tile row of a sample cut in half; the next may be another's */
             __m512i pick = _mm512_loadu_si512(L->pooled[q]);
-            __mmask16 keep = cn_lanes16(0, pw - vt->ox0[q] / 2);
+            __mmask16 keep = cn_lanes16(0, run_cols(wg, pw, vt->ox0[q] / 2, 2));
             int64_t to = vt->y0[q] / 4 + (o * ph + py) * pw + vt->ox0[q] / 2; /* the pooled map is a quarter of y's */
             __m512i base = _mm512_set1_epi32((int)(vt->oy0[q] * g->ow + vt->ox0[q]));
             _mm512_mask_storeu_ps(pool->y + to, keep, _mm512_permutex2var_ps(best[0], pick, best[1]));
@@ -345,7 +354,7 @@ __attribute__((target("avx512f"))) static void transform_out4(const w4geom *wg, 
             int64_t oy = vt->oy0[q] + r;
             if (oy >= g->oh) break;
             float *row = y + vt->y0[q] + (o * g->oh + oy) * g->ow + vt->ox0[q];
-            int64_t cols = g->ow - vt->ox0[q]; /* to the map's edge: past the run's 4 RL where another run follows */
+            int64_t cols = run_cols(wg, g->ow, vt->ox0[q], 4);
             for (int hh = 0; hh < 2 && 16 * hh < cols; hh++) {
                 __m512 lo = _mm512_permutex2var_ps(out[r][0], _mm512_loadu_si512(L->put[q][hh][0]), out[r][1]);
                 __m512 hi = _mm512_permutex2var_ps(out[r][2], _mm512_loadu_si512(L->put[q][hh][1]), out[r][3]);
