@@ -1,7 +1,7 @@
 """onnx_hand.py — ONNX models written node by node (onnx.helper) with what other exporters write
 and PyTorch does not, for tests/onnx_test.sh: auto_pad SAME_UPPER and VALID on Conv, MaxPool and
 AveragePool (tf2onnx's, Keras' padding='same'), MaxPool padded at the end (PyTorch's ceil_mode
-before opset 10), and Gemm with transB=0 (weights stored in x out).
+before opset 10), Gemm with transB=0 (weights stored in x out), and ReduceMean and ReduceMax over H and W.
 For each, DIR/NAME.onnx, the input NAME.x.bin (float32, its dims in NAME.x.shape) and the output
 NAME.y.bin computed by PyTorch with the padding worked out by the ONNX spec's formula
 (total = max((ceil(in / s) - 1) * s + k - in, 0), the odd one at the end), not by convnet's.
@@ -22,12 +22,13 @@ OUT = sys.argv[1]
 rng = np.random.default_rng(7)
 
 
-def save(name, x, y, nodes, inits, out_dims):
+def save(name, x, y, nodes, inits, out_dims, opset=17):
     g = helper.make_graph(nodes, name, [helper.make_tensor_value_info("x", TP.FLOAT, list(x.shape))],
                           [helper.make_tensor_value_info("y", TP.FLOAT, out_dims)],
                           [numpy_helper.from_array(v, k) for k, v in inits.items()])
-    m = helper.make_model(g, opset_imports=[helper.make_opsetid("", 17)])
-    onnx.checker.check_model(m, full_check=True)
+    m = helper.make_model(g, opset_imports=[helper.make_opsetid("", opset)])
+    if opset <= onnx.defs.onnx_opset_version():  # Debian's onnx 1.12 knows opsets up to 17
+        onnx.checker.check_model(m, full_check=True)
     onnx.save(m, os.path.join(OUT, name + ".onnx"))
     x.astype(np.float32).tofile(os.path.join(OUT, name + ".x.bin"))
     y.astype(np.float32).tofile(os.path.join(OUT, name + ".y.bin"))
@@ -95,4 +96,18 @@ y = torch.from_numpy(x).reshape(2, 48) @ torch.from_numpy(w) + torch.from_numpy(
 save("gemm_transb0", x, y.numpy(),
      [helper.make_node("Flatten", ["x"], ["f"], name="flatten"), helper.make_node("Gemm", ["f", "w", "c"], ["y"], name="fc")],
      {"w": w, "c": c}, list(y.shape))
-print("wrote 10 models")
+# ReduceMean and ReduceMax over H and W (x.mean([2, 3]), as torchvision's MNASNet ends; other
+# code the max): keepdims 0 and 1, axes negative, and at opset 18 the axes an input
+x = rng.standard_normal((2, 5, 6, 7)).astype(np.float32)
+xt = torch.from_numpy(x)
+save("reducemean_vector", x, xt.mean((2, 3)).numpy(),
+     [helper.make_node("ReduceMean", ["x"], ["y"], name="mean", axes=[2, 3], keepdims=0)], {}, [2, 5])
+save("reducemax_map", x, xt.amax((2, 3), keepdim=True).numpy(),
+     [helper.make_node("ReduceMax", ["x"], ["y"], name="max", axes=[-1, -2])], {}, [2, 5, 1, 1])
+save("reducemean_opset18", x, xt.mean((2, 3)).numpy(),
+     [helper.make_node("ReduceMean", ["x", "axes"], ["y"], name="mean", keepdims=0)], {"axes": np.array([2, 3])}, [2, 5],
+     opset=18)
+# a mean over the channels, which convnet has no layer for: refused (no reference output)
+save("reducemean_channels", x, xt.mean(1, keepdim=True).numpy(),
+     [helper.make_node("ReduceMean", ["x"], ["y"], name="mean", axes=[1])], {}, [2, 1, 6, 7])
+print("wrote 14 models")

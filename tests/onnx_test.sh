@@ -1,7 +1,8 @@
 #!/bin/sh
 # onnx_test.sh — ONNX in and out (src/onnx/, cli/onnx.c), run by CTest:
 #   tests/onnx_test.sh /path/to/convnet /path/to/test_onnx [big]
-# "big" runs only part 2 for resnet50 and vgg11_bn (224x224, 530 MB of weights), a CTest test
+# "big" runs only part 2 for resnet50, vgg11_bn (224x224, 530 MB of weights) and seven more of
+# torchvision's classifiers, a CTest test
 # of its own that runs beside the others.
 # 1. convnet's exports of nets with every op: ONNX Runtime (npm's onnxruntime-node, installed by
 #    scripts/setup.sh --check into tests/onnx/node_modules) gives convnet's outputs within 1e-5
@@ -39,6 +40,13 @@ if [ "$BIG" = big ]; then
     check "vgg11_bn folded: outputs equal PyTorch's within 1e-4" \
         "'$TO' --check '$T/run-vgg/model.safetensors' '$T/torch/vgg11_bn.x.bin' '$T/torch/vgg11_bn.y.bin' 2 1e-4"
     echo "     vgg11_bn --fold-bn: $(cat "$T/check.out")"
+    TV="mnasnet0_5 densenet121 googlenet inception_v3 efficientnet_b0 regnet_y_400mf mobilenet_v3_small"
+    check "PyTorch exports $TV (batch norms kept)" "$PY tests/onnx_torch.py '$T/torch' $TV"
+    for m in $TV; do
+        check "import $m; outputs equal PyTorch's within 1e-4" \
+            "'$CN' import '$T/torch/$m.onnx' -o '$T/run-$m' && '$TO' --check '$T/run-$m/model.safetensors' '$T/torch/$m.x.bin' '$T/torch/$m.y.bin' 2 1e-4"
+        echo "     $m: $(tail -1 "$T/check.out")"
+    done
     exit $failed
 fi
 
@@ -85,14 +93,16 @@ echo "     resnet18_bn --fold-bn: $(cat "$T/check.out")"
 
 # what other exporters write (tf2onnx, Keras): auto_pad SAME_UPPER and VALID, Gemm with transB=0;
 # the outputs by PyTorch with the ONNX spec's padding, and ONNX Runtime agrees with them
-HAND="conv_same_s2_even conv_same_s2_odd conv_same_k4 conv_valid_s2 maxpool_same avgpool_same avgpool_same_counted maxpool_end_pads gemm_transb0"
-check "hand-written ONNX models: auto_pad SAME_UPPER and VALID, Gemm transB=0" "$PY tests/onnx_hand.py '$T/hand'"
+HAND="conv_same_s2_even conv_same_s2_odd conv_same_k4 conv_valid_s2 maxpool_same avgpool_same avgpool_same_counted maxpool_end_pads gemm_transb0 reducemean_vector reducemax_map reducemean_opset18"
+check "hand-written ONNX models: auto_pad SAME_UPPER and VALID, Gemm transB=0, ReduceMean and ReduceMax over H and W" "$PY tests/onnx_hand.py '$T/hand'"
 check "ONNX Runtime gives the reference outputs of the hand-written models within 1e-5" "node tests/onnx/ort_check.js '$T/hand' 1e-5"
 for m in $HAND; do
     check "import $m; convnet's outputs equal the reference within 1e-5" \
         "'$CN' import '$T/hand/$m.onnx' -o '$T/run-$m' && '$TO' --check '$T/run-$m/model.safetensors' '$T/hand/$m.x.bin' '$T/hand/$m.y.bin' 2 1e-5"
 done
 
+check "a ReduceMean over the channels: refused, saying what is supported" \
+    "'$CN' import '$T/hand/reducemean_channels.onnx' -o '$T/run-other' 2>'$T/err'; test \$? -eq 1 && grep -q \"node 0 'mean' (ReduceMean): only a reduction of a map over H and W (axes 2 and 3) is supported\" '$T/err'"
 check "a MaxPool padded at the end where ceil mode gives other outputs: refused, the pads named" \
     "'$CN' import '$T/hand/maxpool_end_pads_other.onnx' -o '$T/run-other' 2>'$T/err'; test \$? -eq 1 && grep -q \"node 0 'pool' (MaxPool): pads 0,0,2,2 at the end give 8x8 outputs of 8x8, which ceil mode does not (6x6): not supported\" '$T/err'"
 

@@ -145,6 +145,18 @@ def models():
         "acts": (Acts, 16, True),
         "relu6_fn": (Relu6Fn, 8, False),
         "mobilenet_v2": (lambda: tv.mobilenet_v2(num_classes=10), 64, False),
+        # the other torchvision classifiers whose ops convnet has (batch norms kept): MNASNet
+        # (ends in x.mean([2, 3]), a ReduceMean), DenseNet (concatenations), GoogLeNet (ceil-mode
+        # pooling, concatenations), Inception v3 (1x7 and 7x1 kernels), EfficientNet (SiLU,
+        # squeeze-and-excitation), RegNetY (grouped convolutions, SE), MobileNetV3 (Hardswish,
+        # Hardsigmoid gates)
+        "mnasnet0_5": (lambda: tv.mnasnet0_5(num_classes=10), 64, True),
+        "densenet121": (lambda: tv.densenet121(num_classes=10), 64, True),
+        "googlenet": (lambda: tv.googlenet(num_classes=10, aux_logits=False, init_weights=True), 64, True),
+        "inception_v3": (lambda: tv.inception_v3(num_classes=10, aux_logits=False, init_weights=True), 96, True),
+        "efficientnet_b0": (lambda: tv.efficientnet_b0(num_classes=10), 64, True),
+        "regnet_y_400mf": (lambda: tv.regnet_y_400mf(num_classes=10), 64, True),
+        "mobilenet_v3_small": (lambda: tv.mobilenet_v3_small(num_classes=10), 64, True),
         "decoder": (Decoder, 8, False, "static"),
         "norms": (Norms, 6, False),
         "se_resnet": (parity.SEResNetSmall, 32, True),  # models/se-resnet-block.cnn

@@ -975,19 +975,26 @@ static cn_status import_slice(cn_onnx_in *in, const Onnx__NodeProto *node)
 
 /* Unsqueeze of a (N, F) value at axes 2 and 3 (PyTorch's x[:, :, None, None]): convnet's vectors
  * are (N, F, 1, 1) already */
+/* A node's axes (at most 4; *n = 0 when absent or more): input 1 from the opset where ONNX
+ * moved them there (Unsqueeze 13, ReduceMean 18), the attribute before */
+static cn_status node_axes(cn_onnx_in *in, const Onnx__NodeProto *node, int64_t input_from, int64_t axes[4], int *n)
+{
+    *n = 0;
+    if (cn_onnx_opset(in) >= input_from)
+        return node->n_input > 1 && node->input[1][0] ? cn_onnx_get_int64s(in, node, 1, axes, 4, n) : CN_OK;
+    const Onnx__AttributeProto *a = NULL;
+    for (size_t k = 0; k < node->n_attribute; k++)
+        if (node->attribute[k]->name && !strcmp(node->attribute[k]->name, "axes")) a = node->attribute[k];
+    *n = a && a->n_ints <= 4 ? (int)a->n_ints : 0;
+    for (int k = 0; k < *n; k++) axes[k] = a->ints[k];
+    return CN_OK;
+}
+
 static cn_status import_unsqueeze(cn_onnx_in *in, const Onnx__NodeProto *node)
 {
     int64_t axes[4] = { 0 };
     int n = 0, rank = cn_onnx_input_rank(in, node, 0);
-    cn_status st = CN_OK;
-    if (cn_onnx_opset(in) >= 13) st = cn_onnx_get_int64s(in, node, 1, axes, 4, &n);
-    else {
-        const Onnx__AttributeProto *a = NULL;
-        for (size_t k = 0; k < node->n_attribute; k++)
-            if (node->attribute[k]->name && !strcmp(node->attribute[k]->name, "axes")) a = node->attribute[k];
-        n = a && a->n_ints <= 4 ? (int)a->n_ints : 0;
-        for (int k = 0; k < n; k++) axes[k] = a->ints[k];
-    }
+    cn_status st = node_axes(in, node, 13, axes, &n);
     if (st) return st;
     /* one axis at a time (2, then 3) or both: the value stays a vector until it is 4-D */
     int ok = rank == 2 && ((n == 1 && (axes[0] == 2 || axes[0] == 3 || axes[0] == -1)) ||
@@ -996,6 +1003,31 @@ static cn_status import_unsqueeze(cn_onnx_in *in, const Onnx__NodeProto *node)
     if (!ok || l != 1)
         return cn_onnx_node_fail(in, node, "only Unsqueeze of a (N, F) value at axes 2 and 3 is supported");
     return cn_onnx_alias(in, node);
+}
+
+/* ReduceMean or ReduceMax of a map over H and W (PyTorch's x.mean([2, 3]), as MNASNet ends):
+ * global pooling, a vector when keepdims is 0 */
+static cn_status import_reduce(cn_onnx_in *in, const Onnx__NodeProto *node, const char *type)
+{
+    int64_t axes[4] = { 0 }, keep = 1;
+    int n = 0;
+    cn_status st = node_axes(in, node, 18, axes, &n);
+    if (!st) st = cn_onnx_get_int(in, node, "keepdims", &keep);
+    if (st) return st;
+    for (int k = 0; k < n; k++) axes[k] += axes[k] < 0 ? 4 : 0;
+    int hw = n == 2 && ((axes[0] == 2 && axes[1] == 3) || (axes[0] == 3 && axes[1] == 2));
+    if (!hw || cn_onnx_input_rank(in, node, 0) != 4 || cn_onnx_value_inputs(in, node) != 1)
+        return cn_onnx_node_fail(in, node, "only a reduction of a map over H and W (axes 2 and 3) is supported");
+    return import_plain(in, node, type, keep ? 4 : 2);
+}
+
+static cn_status import_reducemean(cn_onnx_in *in, const Onnx__NodeProto *node)
+{
+    return import_reduce(in, node, "globalavgpool");
+}
+static cn_status import_reducemax(cn_onnx_in *in, const Onnx__NodeProto *node)
+{
+    return import_reduce(in, node, "globalmaxpool");
 }
 
 static cn_status import_identity(cn_onnx_in *in, const Onnx__NodeProto *node) { return cn_onnx_alias(in, node); }
@@ -1230,6 +1262,8 @@ const cn_onnx_row cn_onnx_rows[] = {
     { -1, "Constant", NULL, import_constant },
     { -1, "Unsqueeze", NULL, import_unsqueeze }, /* of a vector to (N, F, 1, 1) */
     { -1, "Neg", NULL, import_neg }, /* around a MaxPool: convnet's minpool */
+    { -1, "ReduceMean", NULL, import_reducemean }, /* over H and W: globalavgpool */
+    { -1, "ReduceMax", NULL, import_reducemax },   /* over H and W: globalmaxpool */
 };
 const int cn_onnx_row_count = (int)(sizeof cn_onnx_rows / sizeof cn_onnx_rows[0]);
 
