@@ -297,6 +297,13 @@ class Net:
                 t, b, l, r = sides(keys, pos, h, w, grow=True)
                 mode = {"zero": "constant", "reflect": "reflect", "replicate": "replicate"}[keys.get("mode", "zero")]
                 y = F.pad(a, (l, r, t, b), mode=mode)
+            elif kind == "shuffle":  # torchvision's channel_shuffle
+                g = int(pos[0])
+                n, c, h, w = a.shape
+                y = a.view(n, g, c // g, h, w).transpose(1, 2).reshape(n, c, h, w)
+            elif kind == "channels":  # a slice of the channels (x.chunk(2, dim=1)'s halves)
+                s = int(keys.get("start", "0"))
+                y = a[:, s:s + int(pos[0])]
             elif kind == "crop":
                 h, w = a.shape[2], a.shape[3]
                 t, b, l, r = sides(keys, pos, h, w, grow=False)
@@ -435,6 +442,11 @@ CASES = [
      "deconv 3 3x3 stride=2 pad=1 outpad=1; deconv 2 2x2 stride=2", "loss=mse optim=sgd lr=0.02", 2),
     ("mul_se", "input 5x5x4 as x; conv 4 3x3 pad=1 as a; globalavgpool; conv 2 1x1; relu; conv 4 1x1; sigmoid as s; "
      "mul a s as m; add x m as r; globalavgpool as g; add r g as q; mul g x q; conv 2 1x1", "loss=mse optim=sgd lr=0.1", 2),
+    # ShuffleNet V2's unit: the channels split in two halves (x.chunk(2, dim=1)), one through
+    # 1x1, depthwise 3x3 and 1x1 convolutions, joined and shuffled in 2 groups; then 3 groups
+    ("channels", "input 5x5x6 as x; channels 3 as a; channels 3 start=3 from x; conv 3 1x1 bias=no; batchnorm; relu; "
+     "conv 3 3x3 pad=1 groups=3 bias=no; batchnorm; conv 3 1x1; relu as b; concat a b; shuffle 2; shuffle 3; "
+     "conv 2 1x1", "loss=mse optim=sgd lr=0.1", 2),
     ("pad_crop", "input 6x5x2; conv 3 3x3 pad=1; pad 1x2 mode=reflect; conv 3 3x3; pad size=9x8 mode=replicate; "
      "crop 5x4 offset=1x2; pad 1 top=0 right=2 mode=reflect; crop margin=1 left=0; crop 3x3; pad 2; conv 2 1x1",
      "loss=mse optim=sgd lr=0.1", 2),

@@ -66,9 +66,10 @@ for f in files:
 PYEOF"
 
 # ---- 2. PyTorch -> convnet ----
-check "PyTorch exports resnet18 (batch norms folded by PyTorch, and kept), squeezenet1_1, mobilenet_v2, the SE-ResNet and U-Net of models/, four mixes of layers" \
-    "$PY tests/onnx_torch.py '$T/torch' resnet18 resnet18_bn squeezenet1_1 mobilenet_v2 se_resnet unet_small mix acts decoder norms"
-for m in resnet18 resnet18_bn squeezenet1_1 mobilenet_v2 se_resnet unet_small mix acts decoder norms; do
+TORCH="resnet18 resnet18_bn squeezenet1_1 mobilenet_v2 se_resnet unet_small unet_small_static mix acts decoder norms view_flatten shufflenet_v2 shufflenet_v2_static"
+check "PyTorch exports resnet18 (batch norms folded by PyTorch, and kept), squeezenet1_1, mobilenet_v2, the SE-ResNet and U-Net (batch free and fixed) of models/, four mixes of layers, x.view(x.size(0), -1), ShuffleNetV2 (batch free and fixed)" \
+    "$PY tests/onnx_torch.py '$T/torch' $TORCH"
+for m in $TORCH; do
     check "import $m" "'$CN' import '$T/torch/$m.onnx' -o '$T/run-$m'"
     check "$m: convnet's outputs equal PyTorch's within 1e-4" \
         "'$TO' --check '$T/run-$m/model.safetensors' '$T/torch/$m.x.bin' '$T/torch/$m.y.bin' 2 1e-4"

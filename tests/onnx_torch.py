@@ -133,6 +133,20 @@ class Relu6Fn(nn.Module):
         return self.fc(torch.flatten(nn.functional.max_pool2d(x, 2), 1))
 
 
+class ViewFlatten(nn.Module):
+    """x.view(x.size(0), -1) before the classifier, as older code flattens: Shape, Gather,
+    Unsqueeze, Concat with -1, Reshape"""
+
+    def __init__(self):
+        super().__init__()
+        self.a = nn.Conv2d(3, 4, 3, padding=1)
+        self.fc = nn.Linear(4 * 4 * 4, 5)
+
+    def forward(self, x):
+        x = nn.functional.max_pool2d(torch.relu(self.a(x)), 2)
+        return self.fc(x.view(x.size(0), -1))
+
+
 def models():
     tv = torchvision.models
     return {
@@ -157,12 +171,19 @@ def models():
         "efficientnet_b0": (lambda: tv.efficientnet_b0(num_classes=10), 64, True),
         "regnet_y_400mf": (lambda: tv.regnet_y_400mf(num_classes=10), 64, True),
         "mobilenet_v3_small": (lambda: tv.mobilenet_v3_small(num_classes=10), 64, True),
+        # ShuffleNetV2: x.chunk(2, dim=1) and the channel shuffle, their sizes read off the
+        # tensors (Shape, Gather, arithmetic), the batch free; and exported with every size fixed
+        "shufflenet_v2": (lambda: tv.shufflenet_v2_x0_5(num_classes=10), 64, True),
+        "shufflenet_v2_static": (lambda: tv.shufflenet_v2_x0_5(num_classes=10), 64, True, "static"),
         "decoder": (Decoder, 8, False, "static"),
         "norms": (Norms, 6, False),
         "se_resnet": (parity.SEResNetSmall, 32, True),  # models/se-resnet-block.cnn
         # models/unet-small.cnn, 1 channel in; its crops read the maps' sizes, which PyTorch writes
-        # as Shape arithmetic unless every size is fixed (then folded into the Slices' constants)
-        "unet_small": (parity.UNetSmall, (1, 76), False, "static"),
+        # as Shape, Gather and arithmetic, the batch free (folded on import), and as the Slices'
+        # constants where every size is fixed
+        "unet_small": (parity.UNetSmall, (1, 76), False),
+        "unet_small_static": (parity.UNetSmall, (1, 76), False, "static"),
+        "view_flatten": (ViewFlatten, 8, False),
     }
 
 

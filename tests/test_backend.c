@@ -217,6 +217,7 @@ static void test_op_table(void)
         "input 4x3x4; deconv 6 3x3 stride=2 pad=1 outpad=1 groups=2",
         "input 6x5x3 as x; globalavgpool as g; mul x g as m; add g m",
         "input 5x4x3; pad 1x2 top=0 mode=reflect; crop 4x3 offset=1x1",
+        "input 5x4x6 as x; channels 4 start=1; shuffle 2 as s; channels 2 from x as c; concat s c",
         /* the layers of issue 15 */
         "input 5x7x3; conv 4 3x3 pad=1; relu6",
         "input 5x7x3; conv 4 3x3 pad=1; hardsigmoid",

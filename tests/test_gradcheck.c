@@ -77,6 +77,9 @@ static const grad_case grad_cases[] = {
     { "crop centred 3x2", "input 6x5x2; crop 3x2", 2, 1 },
     { "crop 3x2 at offset 1x2", "input 6x5x2; crop 3x2 offset=1x2", 2, 1 },
     { "crop margins", "input 6x5x2; crop margin=1 right=0", 2, 1 },
+    /* channel layers: ShuffleNet's shuffle, and a split as two `channels` joined again */
+    { "shuffle 3", "input 3x2x6; conv 6 1x1; shuffle 3", 2, 1 },
+    { "channels split and joined", "input 3x2x6 as x; channels 2 start=1 as a; channels 3 start=3 from x as b; concat b a", 2, 1 },
     /* the layers of issue 15 (scaled so that inputs cross the kinks of relu6 and the hard ones) */
     { "relu6", "input 5x5x3; conv 3 3x3 pad=1; relu6", 2, 1 },
     { "hardsigmoid", "input 5x5x3; conv 3 3x3 pad=1; hardsigmoid", 2, 1 },

@@ -200,6 +200,13 @@ static const spec_case cases_table[] = {
       "m.cnn:2:7: pad: reflect needs every side smaller than the input 3x3, got top 3 bottom 3 left 3 right 3" },
     { "pad to a smaller size", "input 8x8x1\npad size=4x4", 0, CN_E_SHAPE,
       "m.cnn:2:5: pad: size 4x4 is smaller than the input 8x8 (crop cuts)" },
+    /* shuffle 1..7 _8 4 9; channels 1..8 _9 5 10 _11 start=2 12 */
+    { "shuffle groups that do not divide", "input 8x8x6\nshuffle 4", 0, CN_E_SHAPE,
+      "m.cnn:2:9: shuffle: 4 groups do not divide the 6 channels" },
+    { "channels past the input's", "input 8x8x6\nchannels 5 start=2", 0, CN_E_SHAPE,
+      "m.cnn:2:10: channels: 5 from channel 2 reach past the input's 6 channels" },
+    { "channels starting past the input's", "input 8x8x6\nchannels 1 start=6", 0, CN_E_SHAPE,
+      "m.cnn:2:12: channels: 1 from channel 6 reach past the input's 6 channels" },
     /* crop 1..4 _5 9x4 6 */
     { "crop larger than the input", "input 8x8x1\ncrop 9x4", 0, CN_E_SHAPE,
       "m.cnn:2:6: crop: size 9x4 is larger than the input 8x8" },

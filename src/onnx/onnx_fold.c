@@ -1,9 +1,13 @@
 /* onnx_fold.c — the import's constant folding of small int64 tensors: the arithmetic PyTorch
  * writes for F.pad's pads (ConstantOfShape, Concat, Reshape, Slice, Transpose, Cast of
- * constants) is computed, and its result is a constant the Pad reads. Only nodes whose inputs
- * are all constants and whose values number at most CN_ONNX_FOLD_MAX are folded, so a file
- * costs time and memory in proportion to its size. Covered by tests/onnx_test.sh (PyTorch's
- * exports with F.pad) and tests/test_onnx.c. */
+ * constants) and for sizes read off a tensor (Shape of a layer's output, which the layers
+ * before it give, then Gather, Unsqueeze, Add, Sub, Mul, Div: x.size(1) // 2, x.view(N, G, C //
+ * G, H, W)) is computed, and its result is a constant the next node reads. A batch that the
+ * graph leaves free is CN_ONNX_BATCH in it, which no arithmetic takes (the nodes that read a
+ * shape know it). Only nodes whose inputs are all constants (a Shape's, a layer's output) and
+ * whose values number at most CN_ONNX_FOLD_MAX are folded, so a file costs time and memory in
+ * proportion to its size. Covered by tests/onnx_test.sh (PyTorch's exports with F.pad, and
+ * ShuffleNetV2's) and tests/test_onnx.c. */
 #include <string.h>
 
 #include "../core/core_impl.h"
@@ -81,6 +85,62 @@ static int fold(const Onnx__NodeProto *node, const i64_tensor *x, int n, i64_ten
         }
         if (y->n > FOLD_MAX) return 0;
         for (int64_t j = 0; j < y->n; j++) y->v[j] = val.v[0];
+        return 1;
+    }
+    if (!strcmp(op, "Gather")) { /* of a vector, by a constant index or vector of them */
+        a = attr(node, "axis");
+        if (n != 2 || (a && a->i != 0) || x[0].rank != 1 || x[1].rank > 1) return 0;
+        y->rank = x[1].rank, y->n = x[1].n, y->dims[0] = x[1].n;
+        for (int64_t j = 0; j < y->n; j++) {
+            int64_t k = x[1].v[j] < 0 ? x[1].v[j] + x[0].n : x[1].v[j];
+            if (k < 0 || k >= x[0].n) return 0;
+            y->v[j] = x[0].v[k];
+        }
+        return 1;
+    }
+    if (!strcmp(op, "Unsqueeze")) { /* axes: an input from opset 13, an attribute before */
+        int64_t axes[FOLD_RANK];
+        int m = 0;
+        a = attr(node, "axes");
+        if (n == 2 && x[1].rank <= 1 && x[1].n <= FOLD_RANK) {
+            m = (int)x[1].n;
+            for (int k = 0; k < m; k++) axes[k] = x[1].v[k];
+        } else if (n == 1 && a && a->n_ints <= FOLD_RANK) {
+            m = (int)a->n_ints;
+            for (int k = 0; k < m; k++) axes[k] = a->ints[k];
+        } else {
+            return 0;
+        }
+        int rank = x[0].rank + m, d = 0, ones = 0;
+        if (rank > FOLD_RANK) return 0;
+        *y = x[0];
+        y->rank = rank;
+        for (int k = 0; k < rank; k++) { /* a 1 where an axis names k, else the next dim of x */
+            int one = 0;
+            for (int j = 0; j < m; j++) one |= axes[j] == k || axes[j] + rank == k;
+            ones += one;
+            y->dims[k] = one ? 1 : x[0].dims[d++];
+        }
+        return ones == m;
+    }
+    if (!strcmp(op, "Add") || !strcmp(op, "Sub") || !strcmp(op, "Mul") || !strcmp(op, "Div")) {
+        /* of equal shapes, or one of a single value; not of a free batch, nor dividing by 0 or
+         * negative numbers (ONNX's integer division truncates, Python's floors) */
+        if (n != 2) return 0;
+        int big = x[1].n > x[0].n;
+        if (x[!big].n != 1 && (x[0].rank != x[1].rank || x[0].n != x[1].n)) return 0;
+        *y = x[big];
+        for (int64_t j = 0; j < y->n; j++) {
+            int64_t p = x[0].v[x[0].n == 1 ? 0 : j], q = x[1].v[x[1].n == 1 ? 0 : j], r;
+            if (p == CN_ONNX_BATCH || q == CN_ONNX_BATCH) return 0;
+            switch (op[0]) {
+            case 'A': if (!cn_add_ok(p, q, &r)) return 0; break;
+            case 'S': if (!cn_add_ok(p, q == INT64_MIN ? 0 : -q, &r) || q == INT64_MIN) return 0; break;
+            case 'M': if (!cn_mul_ok(p, q, &r)) return 0; break;
+            default: if (q <= 0 || p < 0) return 0; r = p / q; break;
+            }
+            y->v[j] = r;
+        }
         return 1;
     }
     if (!strcmp(op, "Concat")) { /* of vectors */
@@ -171,15 +231,40 @@ static int fold(const Onnx__NodeProto *node, const i64_tensor *x, int n, i64_ten
     return 0;
 }
 
+/* Shape of a layer's output: (N, C, H, W), or (N, F) of a vector, N the graph's batch or
+ * CN_ONNX_BATCH; from opset 15 its dims start to end */
+static cn_status shape_of(cn_onnx_in *in, const Onnx__NodeProto *node, i64_tensor *y)
+{
+    int64_t dims[3], full[4], start = 0, end = 4;
+    cn_status st = cn_onnx_input_dims(in, node, dims);
+    if (st) return st;
+    int rank = cn_onnx_input_rank(in, node, 0);
+    full[0] = cn_onnx_batch(in), full[1] = dims[0], full[2] = dims[1], full[3] = dims[2];
+    if (rank == 2 && !cn_mul_ok(dims[0], dims[1], &full[1])) return cn_onnx_node_fail(in, node, "its size overflows");
+    if (rank == 2 && !cn_mul_ok(full[1], dims[2], &full[1])) return cn_onnx_node_fail(in, node, "its size overflows");
+    if ((st = cn_onnx_get_int(in, node, "start", &start)) || (st = cn_onnx_get_int(in, node, "end", &end))) return st;
+    start = start < 0 ? start + rank : start, end = end < 0 ? end + rank : end;
+    start = start < 0 ? 0 : start > rank ? rank : start, end = end < start ? start : end > rank ? rank : end;
+    memset(y, 0, sizeof *y);
+    y->rank = 1, y->n = y->dims[0] = end - start;
+    memcpy(y->v, full + start, sizeof(int64_t) * (size_t)y->n);
+    return CN_OK;
+}
+
 cn_status cn_onnx_fold_node(cn_onnx_in *in, const Onnx__NodeProto *node, int *folded)
 {
-    i64_tensor x[5], y;
+    i64_tensor x[5], y = { 0 };
     int n = (int)node->n_input;
     *folded = 0;
     if (n > 5 || node->n_output != 1 || !node->output[0][0]) return CN_OK;
-    for (int k = 0; k < n; k++)
-        if (!read_i64(cn_onnx_const_at(in, node->input[k]), &x[k])) return CN_OK;
-    if (!fold(node, x, n, &y)) return CN_OK;
+    if (!strcmp(node->op_type, "Shape") && n == 1 && !cn_onnx_const_at(in, node->input[0])) {
+        cn_status st = shape_of(in, node, &y);
+        if (st) return st;
+    } else {
+        for (int k = 0; k < n; k++)
+            if (!read_i64(cn_onnx_const_at(in, node->input[k]), &x[k])) return CN_OK;
+        if (!fold(node, x, n, &y)) return CN_OK;
+    }
     /* the result, as a tensor the context owns until the import ends */
     Onnx__TensorProto *t = cn_onnx_new_const(in, node, sizeof(int64_t) * (size_t)(y.n + y.rank));
     if (!t) return cn_onnx_in_status(in);

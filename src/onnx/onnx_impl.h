@@ -101,6 +101,12 @@ cn_status cn_onnx_input_dims(cn_onnx_in *in, const Onnx__NodeProto *node, int64_
 /* Node output 0 is read only as input 0 of Conv and AveragePool nodes (which take a Pad's zeros
  * as padding of their own). */
 int cn_onnx_read_as_padding(const cn_onnx_in *in, const Onnx__NodeProto *node);
+/* A batch the graph's input leaves free, where a shape read off a tensor holds it (onnx_fold.c) */
+#define CN_ONNX_BATCH (-(INT64_C(1) << 62))
+/* The graph input's batch: its fixed size, else CN_ONNX_BATCH. */
+int64_t cn_onnx_batch(const cn_onnx_in *in);
+/* v may stand for the batch in a reshape's shape: 0 (kept), the graph's fixed batch, CN_ONNX_BATCH. */
+int cn_onnx_is_batch(const cn_onnx_in *in, int64_t v);
 /* The opset of the model's default domain. */
 int64_t cn_onnx_opset(const cn_onnx_in *in);
 /* An error naming the node: "FILE: node N 'NAME' (OP): message". */

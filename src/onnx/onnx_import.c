@@ -96,6 +96,7 @@ struct cn_onnx_in {
     Onnx__ModelProto *model;
     const Onnx__GraphProto *g;
     int64_t opset;
+    int64_t batch;               /* the graph input's, CN_ONNX_BATCH when free */
     const Onnx__TensorProto **consts; /* the initializers, then the Constant nodes' values */
     int n_consts;
     name_map inits;              /* initializer or Constant output name -> index in consts */
@@ -383,6 +384,10 @@ int cn_onnx_value_inputs(const cn_onnx_in *in, const Onnx__NodeProto *node)
         n += node->input[k][0] && (map_get(&in->values, node->input[k]) >= 0 || map_get(&in->negs, node->input[k]) >= 0);
     return n;
 }
+
+int64_t cn_onnx_batch(const cn_onnx_in *in) { return in->batch; }
+
+int cn_onnx_is_batch(const cn_onnx_in *in, int64_t v) { return v == 0 || v == in->batch || v == CN_ONNX_BATCH; }
 
 int cn_onnx_input_rank(const cn_onnx_in *in, const Onnx__NodeProto *node, int k)
 {
@@ -798,6 +803,8 @@ static cn_status add_input(cn_onnx_in *in)
     if (!s || (t->tensor_type->has_elem_type && t->tensor_type->elem_type != ONNX__TENSOR_PROTO__DATA_TYPE__FLOAT))
         return in_fail(in, CN_E_UNSUPPORTED, "input '%s' is not a float tensor of known shape", shown(x->name, a, sizeof a));
     int64_t d[4];
+    in->batch = s->n_dim == 4 && s->dim[0]->value_case == ONNX__TENSOR_SHAPE_PROTO__DIMENSION__VALUE_DIM_VALUE &&
+                s->dim[0]->dim_value > 0 ? s->dim[0]->dim_value : CN_ONNX_BATCH;
     for (int k = 1; k < 4 && s->n_dim == 4; k++)
         d[k] = s->dim[k]->value_case == ONNX__TENSOR_SHAPE_PROTO__DIMENSION__VALUE_DIM_VALUE ? s->dim[k]->dim_value : -1;
     if (s->n_dim != 4 || d[1] < 1 || d[2] < 1 || d[3] < 1 || d[1] > INT32_MAX || d[2] > INT32_MAX || d[3] > INT32_MAX)

@@ -462,6 +462,34 @@ static cn_status export_crop(cn_onnx_out *o, int i)
     return cn_onnx_out_status(o);
 }
 
+/* the channel shuffle as PyTorch writes it (torchvision's channel_shuffle): Reshape to (N, G,
+ * C/G, H, W), Transpose of G and C/G, Reshape back to (N, C, H, W) */
+static cn_status export_shuffle(cn_onnx_out *o, int i)
+{
+    const cn_node *n = &cn_onnx_out_net(o)->nodes[i];
+    int64_t g = n->a.groups, five[5] = { 0, g, n->out.c / g, n->out.h, n->out.w };
+    int64_t four[4] = { 0, n->out.c, n->out.h, n->out.w }, perm[5] = { 0, 2, 1, 3, 4 };
+    const char *x = cn_onnx_input(o, i, 0, 4), *t = cn_onnx_temp(o, i, "swapped");
+    cn_onnx_set_rank(o, i, 4);
+    x = emit2(o, "Reshape", cn_onnx_temp(o, i, "grouped"), x, cn_onnx_const_int64(o, cn_onnx_temp(o, i, "groups"), five, 5));
+    Onnx__NodeProto *node = x && t ? cn_onnx_emit(o, "Transpose", t, &x, 1, t) : NULL;
+    cn_onnx_attr_ints(o, node, "perm", perm, 5);
+    emit2(o, "Reshape", n->name, t, cn_onnx_const_int64(o, cn_onnx_temp(o, i, "shape"), four, 4));
+    return cn_onnx_out_status(o);
+}
+
+/* a range of the channels: Slice of axis 1, of a map or of a vector */
+static cn_status export_channels(cn_onnx_out *o, int i)
+{
+    const cn_node *n = &cn_onnx_out_net(o)->nodes[i];
+    int64_t start = n->a.first, end = n->a.first + n->out.c, axis = 1;
+    const char *in[4] = { cn_onnx_input(o, i, 0, 0), cn_onnx_const_int64(o, cn_onnx_temp(o, i, "starts"), &start, 1),
+                          cn_onnx_const_int64(o, cn_onnx_temp(o, i, "ends"), &end, 1),
+                          cn_onnx_const_int64(o, cn_onnx_temp(o, i, "axes"), &axis, 1) };
+    cn_onnx_emit(o, "Slice", n->name, in, 4, n->name);
+    return cn_onnx_out_status(o);
+}
+
 /* ---- import ------------------------------------------------------------------------------------- */
 
 static cn_status import_conv(cn_onnx_in *in, const Onnx__NodeProto *node)
@@ -769,18 +797,51 @@ static cn_status import_add(cn_onnx_in *in, const Onnx__NodeProto *node)
  * already are, and (N, ...) -> (N, F), convnet's flatten */
 static cn_status import_groupnorm(cn_onnx_in *in, const Onnx__NodeProto *node, int64_t groups);
 
+static cn_status import_shuffle(cn_onnx_in *in, const Onnx__NodeProto *node, const int64_t s[5]);
+static cn_status take_pattern(cn_onnx_in *in, const Onnx__NodeProto *first, const Onnx__NodeProto *const *nodes, int n,
+                              const char *type, const char *args);
+
 static cn_status import_reshape(cn_onnx_in *in, const Onnx__NodeProto *node)
 {
     int64_t s[8];
     int n = 0;
     cn_status st = cn_onnx_get_int64s(in, node, 1, s, 8, &n);
     if (st) return st;
-    int rank = cn_onnx_input_rank(in, node, 0);
-    if (n == 4 && s[0] == 0 && s[1] == -1 && s[2] == 1 && s[3] == 1 && rank == 2) return cn_onnx_alias(in, node);
-    if (n == 2 && s[1] == -1 && s[0] >= 0) return rank == 2 ? cn_onnx_alias(in, node) : import_plain(in, node, "flatten", 2);
-    if (n == 3 && s[0] == 0 && s[1] >= 1 && s[1] <= INT32_MAX && s[2] == -1 && rank == 4)
+    int rank = cn_onnx_input_rank(in, node, 0), batch = n && cn_onnx_is_batch(in, s[0]);
+    if (n == 4 && batch && s[1] == -1 && s[2] == 1 && s[3] == 1 && rank == 2) return cn_onnx_alias(in, node);
+    if (n == 2 && s[1] == -1 && (batch || s[0] > 0)) /* x.view(x.size(0), -1) too */
+        return rank == 2 ? cn_onnx_alias(in, node) : import_plain(in, node, "flatten", 2);
+    if (n == 3 && batch && s[1] >= 1 && s[1] <= INT32_MAX && s[2] == -1 && rank == 4)
         return import_groupnorm(in, node, s[1]);
-    return cn_onnx_node_fail(in, node, "only reshapes to (N, -1) and of a vector to (N, -1, 1, 1) are supported");
+    if (n == 5 && batch && rank == 4) return import_shuffle(in, node, s);
+    if (n == 4 && batch && rank == 4) { /* to the shape it has: no layer (a channel shuffle's last step) */
+        int64_t dims[3];
+        if ((st = cn_onnx_input_dims(in, node, dims))) return st;
+        if ((s[1] == dims[0] || s[1] == -1) && s[2] == dims[1] && s[3] == dims[2]) return cn_onnx_alias(in, node);
+    }
+    return cn_onnx_node_fail(in, node, "only reshapes to (N, -1), of a vector to (N, -1, 1, 1), and GroupNorm's and "
+                                       "a channel shuffle's are supported");
+}
+
+/* Reshape to (N, G, C/G, H, W), then Transpose of G and C/G: torchvision's channel_shuffle, a
+ * shuffle layer. The Reshape after it, to (N, C, H, W), is one to the shape the layer has
+ * (import_reshape); its shape may be computed by nodes after this one (x.size(0)), not yet
+ * folded here. */
+static cn_status import_shuffle(cn_onnx_in *in, const Onnx__NodeProto *node, const int64_t s[5])
+{
+    int64_t dims[3], perm[5] = { 0 };
+    const Onnx__NodeProto *t;
+    cn_status st = cn_onnx_input_dims(in, node, dims);
+    if (st) return st;
+    int ok = s[1] >= 1 && dims[0] % s[1] == 0 && s[2] == dims[0] / s[1] && s[3] == dims[1] && s[4] == dims[2] &&
+             (t = cn_onnx_sole_reader(in, node, "Transpose")) && cn_onnx_sole_reader(in, t, "Reshape");
+    if (ok && (st = cn_onnx_get_ints(in, t, "perm", perm, 5))) return st;
+    if (!ok || perm[0] != 0 || perm[1] != 2 || perm[2] != 1 || perm[3] != 3 || perm[4] != 4)
+        return cn_onnx_node_fail(in, node, "a reshape to 5 dimensions is supported only as a channel shuffle: to (N, "
+                                           "G, C/G, H, W), then Transpose perm 0,2,1,3,4, then a Reshape back");
+    char g[24];
+    snprintf(g, sizeof g, "%lld", (long long)s[1]);
+    return take_pattern(in, node, &t, 1, "shuffle", g);
 }
 
 static cn_status import_constant(cn_onnx_in *in, const Onnx__NodeProto *node) { return cn_onnx_constant(in, node); }
@@ -957,11 +1018,23 @@ static cn_status import_slice(cn_onnx_in *in, const Onnx__NodeProto *node)
     if (ns != ne || ns != na || ns != nt || !ns)
         return cn_onnx_node_fail(in, node, "starts, ends, axes and steps differ in length");
     if ((st = cn_onnx_input_dims(in, node, dims))) return st;
+    if (ns == 1 && (axes[0] == 1 || axes[0] == -cn_onnx_input_rank(in, node, 0) + 1)) { /* the channels */
+        int64_t len = dims[0] * (cn_onnx_input_rank(in, node, 0) == 2 ? dims[1] * dims[2] : 1);
+        int64_t b = starts[0] < 0 ? starts[0] + len : starts[0], e = ends[0] < 0 ? ends[0] + len : ends[0];
+        b = b < 0 ? 0 : b > len ? len : b;
+        e = e < 0 ? 0 : e > len ? len : e;
+        if (steps[0] != 1) return cn_onnx_node_fail(in, node, "a slice of the channels with step %lld is not supported",
+                                                    (long long)steps[0]);
+        if (e <= b) return cn_onnx_node_fail(in, node, "the slice of the channels is empty");
+        return cn_onnx_add_layer(in, node, "channels", 1, 0, "%lld start=%lld", (long long)(e - b), (long long)b)
+                   ? CN_OK : cn_onnx_in_status(in);
+    }
     int64_t side[4] = { 0, 0, 0, 0 }; /* top, left, bottom, right */
     for (int k = 0; k < ns; k++) {
         int64_t axis = axes[k] < 0 ? axes[k] + 4 : axes[k], len = axis == 2 ? dims[1] : dims[2];
         if ((axis != 2 && axis != 3) || steps[k] != 1)
-            return cn_onnx_node_fail(in, node, "only slices of H and W (axes 2, 3) with step 1 are supported");
+            return cn_onnx_node_fail(in, node, "only slices of the channels (axis 1) or of H and W (axes 2, 3) with "
+                                               "step 1 are supported");
         int64_t b = starts[k] < 0 ? starts[k] + len : starts[k], e = ends[k] < 0 ? ends[k] + len : ends[k];
         b = b < 0 ? 0 : b > len ? len : b;
         e = e < 0 ? 0 : e > len ? len : e;
@@ -1255,6 +1328,8 @@ const cn_onnx_row cn_onnx_rows[] = {
     { CN_OP_LAYERNORM, "LayerNormalization", export_layernorm, import_layernorm },
     { CN_OP_GROUPNORM, "Reshape+InstanceNormalization+Reshape+Mul+Add", export_groupnorm, NULL }, /* import_reshape */
     { CN_OP_INSTANCENORM, "InstanceNormalization", export_groupnorm, import_instancenorm },
+    { CN_OP_SHUFFLE, "Reshape+Transpose+Reshape", export_shuffle, NULL }, /* read by import_reshape */
+    { CN_OP_CHANNELS, "Slice", export_channels, NULL },                   /* read by import_slice */
     { -1, "Sum", NULL, import_add },
     { -1, "Div", NULL, import_div }, /* GELU's erf form */
     { -1, "Identity", NULL, import_identity },

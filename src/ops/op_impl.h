@@ -19,7 +19,8 @@ typedef struct { int64_t c, h, w; } cn_dims; /* one sample: channels, height, wi
 /* Every value a statement can set; each op reads the fields its keys name. */
 typedef struct cn_attrs {
     cn_dims shape;       /* input */
-    int64_t filters;     /* conv: output channels */
+    int64_t filters;     /* conv: output channels; channels: how many it keeps */
+    int64_t first;       /* channels: the first one it keeps */
     int64_t units;       /* dense: outputs */
     int64_t groups;      /* conv */
     cn_pair kernel, stride, dilation;
