@@ -64,6 +64,9 @@ static const cn_kernels kernels[CN_OP_COUNT] = {
     [CN_OP_MUL] = { .forward = cn_cuda_mul_forward, .backward = cn_cuda_mul_backward, .fresh_dx = 1, .half = 1 },
     [CN_OP_PAD] = { .forward = cn_cuda_pad_forward, .backward = cn_cuda_pad_backward, .fresh_dx = 1, .half = 1 },
     [CN_OP_CROP] = { .forward = cn_cuda_crop_forward, .backward = cn_cuda_crop_backward, .fresh_dx = 1, .half = 1 },
+    /* floats in NCHW: a bf16 net's values are widened around them */
+    [CN_OP_SHUFFLE] = { .forward = cn_cuda_shuffle_forward, .backward = cn_cuda_shuffle_backward, .fresh_dx = 1 },
+    [CN_OP_CHANNELS] = { .forward = cn_cuda_channels_forward, .backward = cn_cuda_channels_backward },
     [CN_OP_UPSAMPLE] = { .forward = cn_cuda_upsample_forward, .backward = cn_cuda_upsample_backward, .fresh_dx = 1, .half = 1 },
     [CN_OP_ADAPTIVEAVGPOOL] = { .forward = cn_cuda_adaptiveavgpool_forward,
                                 .backward = cn_cuda_adaptiveavgpool_backward, .fresh_dx = 1, .half = 1 },

@@ -277,6 +277,36 @@ extern "C" __global__ void concat_backward(cn_cu_act dy, cn_cu_act dx, i64 batch
     GRID_STRIDE(i, batch * block) gather(dx, i, fresh, load(dy, (i / block) * ystride + off + i % block));
 }
 
+/* ---- channels moved (src/ops/channels.c), floats in NCHW (their rows take no bf16): shuffle's
+ * output channel j*g + i is input channel i*per + j; `channels` is the block of `block` values
+ * at offset off of every run of xstride. Each thread writes one value. ---- */
+extern "C" __global__ void shuffle_forward(cn_cu_act x, cn_cu_act y, i64 n, i64 c, i64 g, i64 hw)
+{
+    GRID_STRIDE(o, n) {
+        i64 ch = o / hw % c, per = c / g;
+        store(y, o, load(x, (o / (hw * c) * c + ch % g * per + ch / g) * hw + o % hw));
+    }
+}
+
+extern "C" __global__ void shuffle_backward(cn_cu_act dy, cn_cu_act dx, i64 n, i64 c, i64 g, i64 hw, int fresh)
+{
+    GRID_STRIDE(q, n) {
+        i64 ch = q / hw % c, per = c / g;
+        gather(dx, q, fresh, load(dy, (q / (hw * c) * c + ch % per * g + ch / per) * hw + q % hw));
+    }
+}
+
+extern "C" __global__ void channels_forward(cn_cu_act x, cn_cu_act y, i64 n, i64 block, i64 xstride, i64 off)
+{
+    GRID_STRIDE(i, n) store(y, i, load(x, i / block * xstride + off + i % block));
+}
+
+/* dx is zeroed before (the row has no fresh_dx): the channels outside the block keep 0 */
+extern "C" __global__ void channels_backward(cn_cu_act dy, cn_cu_act dx, i64 n, i64 block, i64 xstride, i64 off)
+{
+    GRID_STRIDE(i, n) gather(dx, i / block * xstride + off + i % block, 0, load(dy, i));
+}
+
 /* ---- maps read from other maps' pixels: pad and crop, upsample, adaptive average pooling
  * (src/ops/pad_crop.c, upsample.c, pool.c; which pixels: src/ops/resample_ref.h). Forward:
  * one thread per output. Backward: one thread per input pixel, gathering the outputs that

@@ -1,7 +1,9 @@
 /* ops.c — the CUDA kernel table's rows for the ops our own kernels compute (kernels.cu):
  * activations (prelu's learned slopes too), pooling (adaptive too), softmax, batch norm, layer,
- * group and instance norm, dropout, flatten, concat, add and mul, pad, crop and upsample. Each reads its node's geometry as the reference kernel does and launches on
- * the backend's stream; input gradients honour cn_op_io.dx_fresh (store instead of add). */
+ * group and instance norm, dropout, flatten, concat, add and mul, pad, crop and upsample,
+ * shuffle and channels. Each reads its node's geometry as the reference kernel does and
+ * launches on the backend's stream; input gradients honour cn_op_io.dx_fresh (store instead of
+ * add). */
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -227,6 +229,44 @@ void cn_cuda_concat_backward(const cn_op_io *io)
         if (dx.p) cn_cu_launch(CN_CU_K_concat_backward, k.runs * k.block, args);
         off_c += io->in[j]->out.c;
     }
+}
+
+/* ---- channels moved: shuffle, channels (kernels.cu; NCHW floats) ---- */
+
+void cn_cuda_shuffle_forward(const cn_op_io *io)
+{
+    int64_t c = io->n->out.c, g = io->n->a.groups, hw = io->n->out.h * io->n->out.w, n = io->batch * c * hw;
+    cn_cu_act x = cn_cu_x(io, 0), y = cn_cu_y(io);
+    void *args[] = { &x, &y, &n, &c, &g, &hw };
+    cn_cu_launch(CN_CU_K_shuffle_forward, n, args);
+}
+
+void cn_cuda_shuffle_backward(const cn_op_io *io)
+{
+    int64_t c = io->n->out.c, g = io->n->a.groups, hw = io->n->out.h * io->n->out.w, n = io->batch * c * hw;
+    cn_cu_act dy = cn_cu_dy(io), dx = cn_cu_dx(io, 0);
+    int fresh = fresh_bit(io, 0);
+    void *args[] = { &dy, &dx, &n, &c, &g, &hw, &fresh };
+    if (dx.p) cn_cu_launch(CN_CU_K_shuffle_backward, n, args);
+}
+
+/* the output, block values a sample, is channels first .. of the input's xstride */
+void cn_cuda_channels_forward(const cn_op_io *io)
+{
+    int64_t hw = io->n->out.h * io->n->out.w, block = io->n->out.c * hw, xstride = io->in[0]->out.c * hw;
+    int64_t off = io->n->a.first * hw, n = io->batch * block;
+    cn_cu_act x = cn_cu_x(io, 0), y = cn_cu_y(io);
+    void *args[] = { &x, &y, &n, &block, &xstride, &off };
+    cn_cu_launch(CN_CU_K_channels_forward, n, args);
+}
+
+void cn_cuda_channels_backward(const cn_op_io *io)
+{
+    int64_t hw = io->n->out.h * io->n->out.w, block = io->n->out.c * hw, xstride = io->in[0]->out.c * hw;
+    int64_t off = io->n->a.first * hw, n = io->batch * block;
+    cn_cu_act dy = cn_cu_dy(io), dx = cn_cu_dx(io, 0);
+    void *args[] = { &dy, &dx, &n, &block, &xstride, &off };
+    if (dx.p) cn_cu_launch(CN_CU_K_channels_backward, n, args);
 }
 
 /* ---- pooling: the reference's geometry, argmax (int32 per output) in aux ---- */
