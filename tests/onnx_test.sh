@@ -66,8 +66,8 @@ for f in files:
 PYEOF"
 
 # ---- 2. PyTorch -> convnet ----
-TORCH="resnet18 resnet18_bn squeezenet1_1 mobilenet_v2 se_resnet unet_small unet_small_static mix acts decoder norms view_flatten shufflenet_v2 shufflenet_v2_static"
-check "PyTorch exports resnet18 (batch norms folded by PyTorch, and kept), squeezenet1_1, mobilenet_v2, the SE-ResNet and U-Net (batch free and fixed) of models/, four mixes of layers, x.view(x.size(0), -1), ShuffleNetV2 (batch free and fixed)" \
+TORCH="resnet18 resnet18_bn squeezenet1_1 mobilenet_v2 se_resnet unet_small unet_small_static mix acts decoder norms view_flatten split_shuffle shufflenet_v2 shufflenet_v2_static"
+check "PyTorch exports resnet18 (batch norms folded by PyTorch, and kept), squeezenet1_1, mobilenet_v2, the SE-ResNet and U-Net (batch free and fixed) of models/, four mixes of layers, x.view(x.size(0), -1), a split and a shuffle written out, ShuffleNetV2 (batch free and fixed)" \
     "$PY tests/onnx_torch.py '$T/torch' $TORCH"
 for m in $TORCH; do
     check "import $m" "'$CN' import '$T/torch/$m.onnx' -o '$T/run-$m'"

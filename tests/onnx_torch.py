@@ -147,6 +147,24 @@ class ViewFlatten(nn.Module):
         return self.fc(x.view(x.size(0), -1))
 
 
+class SplitShuffle(nn.Module):
+    """ShuffleNet V2's moves written out: x.chunk(2, dim=1), the channel shuffle by view,
+    transpose and reshape with sizes read off the tensor, x.view(x.size(0), -1), x.mean((2, 3))
+    and a slice of its vector's features"""
+
+    def __init__(self):
+        super().__init__()
+        self.c = nn.Conv2d(3, 3, 1)
+        self.fc = nn.Linear(6 * 5 * 5, 2)
+
+    def forward(self, x):
+        a, b = x.chunk(2, dim=1)
+        y = torch.cat((a, self.c(b)), 1)
+        n, c, h, w = y.shape
+        y = y.view(n, 3, c // 3, h, w).transpose(1, 2).reshape(n, c, h, w)
+        return self.fc(y.view(y.size(0), -1)) + y.mean((2, 3))[:, 1:3]
+
+
 def models():
     tv = torchvision.models
     return {
@@ -184,6 +202,7 @@ def models():
         "unet_small": (parity.UNetSmall, (1, 76), False),
         "unet_small_static": (parity.UNetSmall, (1, 76), False, "static"),
         "view_flatten": (ViewFlatten, 8, False),
+        "split_shuffle": (lambda: SplitShuffle(), (6, 5), False),
     }
 
 
