@@ -257,6 +257,13 @@ static void test_merge(void)
     /* a 1x1 map broadcast over the planes (squeeze-and-excitation): first, last, and twice */
     compare("input 6x5x4 as x; globalavgpool as g; relu from x as a; add g a x g", 3, IN_NORMAL, 0, 1);
     compare("input 64x64x3 as x; globalavgpool as g; add x g", 2, IN_NORMAL, 0, 1);
+    /* the channel moves: a shuffle's planes, a split's halves read back by a concat, a range of
+     * channels whose input is read by a shuffle too (its gradient added to the shuffle's),
+     * small and big enough for threads */
+    compare("input 5x3x6 as x; shuffle 3 as s; channels 2 start=3 from x as a; channels 4 from s as b; concat b a s",
+            3, IN_TIES, 0, 1);
+    compare("input 64x48x8 as x; relu as r; shuffle 2 as s; channels 4 start=4 from r as a; channels 4 from r as b; "
+            "concat a b s", 2, IN_NORMAL, 0, 1);
     compare("input 5x3x2; flatten; relu", 3, IN_NORMAL, 0, 1);
     compare("input 64x32x8; flatten; relu", 2, IN_NORMAL, 0, 1);
     /* mul: maps of one shape, a 1x1 map spread over the planes (its gradient a plane's sum, in
@@ -488,7 +495,7 @@ static const test_case cases[] = {
     { "layernorm, groupnorm, instancenorm: the reference's bits", test_norms },
     { "softmax against the reference", test_softmax },
     { "dropout against the reference (same stream, same masks)", test_dropout },
-    { "add, mul, concat and flatten against the reference", test_merge },
+    { "add, mul, concat, flatten, shuffle and channels against the reference", test_merge },
     { "upsample, pad and crop: the reference's bits", test_resample },
     { "training steps (no input gradient, loss, update) against the reference", test_train_steps },
     { "the lane sums: AVX-512's loops leave the portable loops' bits; the total is the sum", test_lane_sums },

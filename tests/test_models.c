@@ -69,6 +69,11 @@ static const model_case models[] = {
      * MACs. 153 layers: input + stem 3 + block 1 (no expansion) 5 + 16 blocks of 8 + 10 shortcut
      * adds + head 6 (conv, batchnorm, relu6, adaptiveavgpool, dropout, dense). */
     { "models/mobilenetv2.cnn", 153, 3538984, 3504872, 300774272, 1000, 1, 1 },
+    /* torchvision's shufflenet_v2_x1_0 at 224x224x3, 1000 classes; PyTorch's figures from
+     * tests/shufflenetv2_torch_check.py: 2,278,604 trainable + 16,180 running statistics,
+     * 144,907,992 MACs. 211 layers: input + stem 4 + 3 stride-2 units of 13 + 13 stride-1 units
+     * of 12 + head 5 (conv, batchnorm, relu, globalavgpool, dense). */
+    { "models/shufflenetv2.cnn", 211, 2294784, 2278604, 144907992, 1000, 1, 1 },
 };
 
 static void test_model_totals(void)
@@ -140,22 +145,16 @@ static void test_resnet_shapes(void)
     cn_ctx_destroy(ctx);
 }
 
-/* MobileNetV2: the stages' shapes (torchvision's), and the last feature map's receptive field
- * 491 and jump 32 (tests/mobilenetv2_torch_check.py, from torchvision's convolutions) */
-static void test_mobilenetv2_shapes(void)
+typedef struct { const char *name; int64_t h, c, rf, jump; } stage_case;
+
+/* the named layers of a model: their height (= width), channels, receptive field and jump */
+static void check_stages(const char *path, const stage_case *stages, size_t n)
 {
     cn_ctx *ctx;
     cn_net *net = NULL;
     CHECK(cn_ctx_create(NULL, &ctx) == CN_OK);
-    CHECK(cn_net_load_spec(ctx, "models/mobilenetv2.cnn", &net) == CN_OK);
-    static const struct { const char *name; int64_t h, c, rf, jump; } stages[] = {
-        /* by hand: stem 3 (jump 2); b1's 3x3 +2*2 = 7; b2's 3x3 of stride 2: 11 (jump 4); b3: 19; the
-         * rest as tests/mobilenetv2_torch_check.py prints them from torchvision's convolutions */
-        { "stem", 112, 32, 3, 2 }, { "b1", 112, 16, 7, 2 }, { "b2", 56, 24, 11, 4 }, { "b3", 56, 24, 19, 4 },
-        { "b6", 28, 32, 59, 8 }, { "b10", 14, 64, 171, 16 }, { "b13", 14, 96, 267, 16 },
-        { "b16", 7, 160, 427, 32 }, { "b17", 7, 320, 491, 32 }, { "features", 7, 1280, 491, 32 },
-    };
-    for (size_t s = 0; net && s < sizeof stages / sizeof stages[0]; s++) {
+    CHECK(cn_net_load_spec(ctx, path, &net) == CN_OK);
+    for (size_t s = 0; net && s < n; s++) {
         int found = 0;
         for (int i = 0; i < cn_net_layer_count(net); i++) {
             cn_layer_info li = layer_at(ctx, net, i, 1);
@@ -169,6 +168,33 @@ static void test_mobilenetv2_shapes(void)
     }
     cn_net_destroy(net);
     cn_ctx_destroy(ctx);
+}
+
+/* MobileNetV2: the stages' shapes (torchvision's), and the last feature map's receptive field
+ * 491 and jump 32 (tests/mobilenetv2_torch_check.py, from torchvision's convolutions) */
+static void test_mobilenetv2_shapes(void)
+{
+    static const stage_case stages[] = {
+        /* by hand: stem 3 (jump 2); b1's 3x3 +2*2 = 7; b2's 3x3 of stride 2: 11 (jump 4); b3: 19; the
+         * rest as tests/mobilenetv2_torch_check.py prints them from torchvision's convolutions */
+        { "stem", 112, 32, 3, 2 }, { "b1", 112, 16, 7, 2 }, { "b2", 56, 24, 11, 4 }, { "b3", 56, 24, 19, 4 },
+        { "b6", 28, 32, 59, 8 }, { "b10", 14, 64, 171, 16 }, { "b13", 14, 96, 267, 16 },
+        { "b16", 7, 160, 427, 32 }, { "b17", 7, 320, 491, 32 }, { "features", 7, 1280, 491, 32 },
+    };
+    check_stages("models/mobilenetv2.cnn", stages, sizeof stages / sizeof stages[0]);
+}
+
+/* ShuffleNet V2: its stages' shapes (torchvision's), receptive fields and jumps
+ * (tests/shufflenetv2_torch_check.py, along each unit's convolutions). By hand: the stem's
+ * 3x3 of stride 2 then the 3x3 max pooling of stride 2: 1 + 2 + 2*2 = 7, jump 4; stage 2's
+ * first unit +2*4 (jump 8), its 3 others +2*8 each: 7 + 8 + 48 = 63. */
+static void test_shufflenetv2_shapes(void)
+{
+    static const stage_case stages[] = {
+        { "stem", 56, 24, 7, 4 }, { "s2_u1", 28, 116, 15, 8 }, { "s2_u4", 28, 116, 63, 8 },
+        { "s3_u8", 14, 232, 303, 16 }, { "s4_u4", 7, 464, 527, 32 }, { "features", 7, 1024, 527, 32 },
+    };
+    check_stages("models/shufflenetv2.cnn", stages, sizeof stages / sizeof stages[0]);
 }
 
 /* a parsed net's tensors before any parameters exist: names, shapes, counts by hand */
@@ -201,5 +227,6 @@ static const test_case cases[] = {
     { "every model listed", test_every_model_listed },
     { "resnet18 stage shapes", test_resnet_shapes },
     { "mobilenetv2 stage shapes and receptive field (torchvision's)", test_mobilenetv2_shapes },
+    { "shufflenetv2 stage shapes and receptive field (torchvision's)", test_shufflenetv2_shapes },
 };
 TEST_MAIN(cases)

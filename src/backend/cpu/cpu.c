@@ -31,6 +31,8 @@ static const cn_kernels kernels[CN_OP_COUNT] = {
     /* flatten keeps the values in order: a copy forward and dx += dy backward, an add of one input */
     [CN_OP_FLATTEN] = { .forward = cn_cpu_add_forward, .backward = cn_cpu_add_backward, .fresh_dx = 1 },
     [CN_OP_CONCAT] = { .forward = cn_cpu_concat_forward, .backward = cn_cpu_concat_backward },
+    [CN_OP_SHUFFLE] = { .forward = cn_cpu_shuffle_forward, .backward = cn_cpu_shuffle_backward, .fresh_dx = 1 },
+    [CN_OP_CHANNELS] = { .forward = cn_cpu_channels_forward, .backward = cn_cpu_channels_backward },
     [CN_OP_ADD] = { .forward = cn_cpu_add_forward, .backward = cn_cpu_add_backward, .fresh_dx = 1,
                     .forward_relu_out = cn_cpu_add_forward_relu, .backward_relu_out = cn_cpu_add_backward_relu },
     [CN_OP_MUL] = { .forward = cn_cpu_mul_forward, .backward = cn_cpu_mul_backward, .fresh_dx = 1 },

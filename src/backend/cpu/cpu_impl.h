@@ -152,6 +152,10 @@ void cn_cpu_add_forward_relu(const cn_op_io *io);
 void cn_cpu_add_backward_relu(const cn_op_io *io);
 void cn_cpu_concat_forward(const cn_op_io *io);
 void cn_cpu_concat_backward(const cn_op_io *io);
+void cn_cpu_shuffle_forward(const cn_op_io *io);
+void cn_cpu_shuffle_backward(const cn_op_io *io);
+void cn_cpu_channels_forward(const cn_op_io *io);
+void cn_cpu_channels_backward(const cn_op_io *io);
 void cn_cpu_mul_forward(const cn_op_io *io);
 void cn_cpu_mul_backward(const cn_op_io *io);
 /* resample.c */

@@ -1,8 +1,9 @@
 /* merge.c — add and mul (with their 1x1 maps broadcast) and concat on the CPU (and flatten,
- * which cpu.c runs as an add of one input: a copy forward, dx += dy backward). Threads take
- * element ranges (add), planes (mul) or samples (concat); the values are the reference's to the
- * bit, each sum taken over the inputs in order, but for mul's gradient of a 1x1 map (a plane's
- * sum, in lanes). Covered by tests/test_cpu_ops.c and the op table (tests/test_backend.c). */
+ * which cpu.c runs as an add of one input: a copy forward, dx += dy backward), and the channel
+ * moves, shuffle and channels. Threads take element ranges (add), planes (mul, shuffle,
+ * channels) or samples (concat); the values are the reference's to the bit, each sum taken over
+ * the inputs in order, but for mul's gradient of a 1x1 map (a plane's sum, in lanes). Covered
+ * by tests/test_cpu_ops.c and the op table (tests/test_backend.c). */
 #include <limits.h>
 
 #include "kernel_util.h"
@@ -232,4 +233,70 @@ void cn_cpu_mul_backward(const cn_op_io *io)
                 if (!whole) dx[p] = fresh ? 0.0f + sum : dx[p] + sum;
             }
         });
+}
+
+/* ---- channel moves: whole planes copied (forward) or added (backward; stored as 0 + dy where
+ * the plane holds no gradient yet, the reference's bits of adding to zeros) ---- */
+
+static void plane_add(float *dst, const float *src, int64_t hw, int fresh)
+{
+    if (fresh) {
+        _Pragma("omp simd")
+        for (int64_t i = 0; i < hw; i++) dst[i] = 0.0f + src[i];
+    } else {
+        _Pragma("omp simd")
+        for (int64_t i = 0; i < hw; i++) dst[i] += src[i];
+    }
+}
+
+/* shuffle: output channel j*G + i is input channel i*(C/G) + j. The plane of the other side
+ * for plane p: forward (a, b) = (G, C/G) gives the input plane output plane p reads, backward
+ * (C/G, G) the output plane whose gradient input plane p takes */
+static int64_t shuffled(int64_t plane, int64_t c, int64_t a, int64_t b)
+{
+    int64_t ch = plane % c;
+    return plane - ch + ch % a * b + ch / a;
+}
+
+void cn_cpu_shuffle_forward(const cn_op_io *io)
+{
+    int64_t c = io->n->out.c, g = io->n->a.groups, hw = io->n->out.h * io->n->out.w, planes = io->batch * c;
+    const float *x = io->x[0];
+    float *y = io->y;
+    CN_PAR_FOR(planes * hw >= CPU_PAR_MIN, schedule(static),
+        for (int64_t p = 0; p < planes; p++)
+            memcpy(y + p * hw, x + shuffled(p, c, g, c / g) * hw, (size_t)hw * sizeof(float)););
+}
+
+void cn_cpu_shuffle_backward(const cn_op_io *io)
+{
+    int64_t c = io->n->out.c, g = io->n->a.groups, hw = io->n->out.h * io->n->out.w, planes = io->batch * c;
+    const float *dy = io->dy;
+    float *dx = io->dx[0];
+    int fresh = io->dx_fresh & 1u;
+    if (!dx) return;
+    CN_PAR_FOR(planes * hw >= CPU_PAR_MIN, schedule(static),
+        for (int64_t p = 0; p < planes; p++) plane_add(dx + p * hw, dy + shuffled(p, c, c / g, g) * hw, hw, fresh););
+}
+
+/* channels: output plane k of sample n is input plane first + k of it */
+void cn_cpu_channels_forward(const cn_op_io *io)
+{
+    int64_t k = io->n->out.c, c = io->in[0]->out.c, hw = io->n->out.h * io->n->out.w, planes = io->batch * k;
+    const float *x = io->x[0];
+    float *y = io->y;
+    CN_PAR_FOR(planes * hw >= CPU_PAR_MIN, schedule(static),
+        for (int64_t p = 0; p < planes; p++)
+            memcpy(y + p * hw, x + (p / k * c + io->n->a.first + p % k) * hw, (size_t)hw * sizeof(float)););
+}
+
+/* dx holds zeros or another reader's gradient (no fresh_dx: the planes outside keep theirs) */
+void cn_cpu_channels_backward(const cn_op_io *io)
+{
+    int64_t k = io->n->out.c, c = io->in[0]->out.c, hw = io->n->out.h * io->n->out.w, planes = io->batch * k;
+    const float *dy = io->dy;
+    float *dx = io->dx[0];
+    if (!dx) return;
+    CN_PAR_FOR(planes * hw >= CPU_PAR_MIN, schedule(static),
+        for (int64_t p = 0; p < planes; p++) plane_add(dx + (p / k * c + io->n->a.first + p % k) * hw, dy + p * hw, hw, 0););
 }
