@@ -811,6 +811,12 @@ static cn_status import_reshape(cn_onnx_in *in, const Onnx__NodeProto *node)
     if (n == 4 && batch && s[1] == -1 && s[2] == 1 && s[3] == 1 && rank == 2) return cn_onnx_alias(in, node);
     if (n == 2 && s[1] == -1 && (batch || s[0] > 0)) /* x.view(x.size(0), -1) too */
         return rank == 2 ? cn_onnx_alias(in, node) : import_plain(in, node, "flatten", 2);
+    if (n == 2 && s[0] == -1 && s[1] >= 1) { /* x.view(-1, 16 * 5 * 5), as PyTorch's tutorial flattens */
+        int64_t dims[3], f;
+        if ((st = cn_onnx_input_dims(in, node, dims))) return st;
+        if (cn_mul_ok(dims[0], dims[1], &f) && cn_mul_ok(f, dims[2], &f) && f == s[1])
+            return rank == 2 ? cn_onnx_alias(in, node) : import_plain(in, node, "flatten", 2);
+    }
     if (n == 3 && batch && s[1] >= 1 && s[1] <= INT32_MAX && s[2] == -1 && rank == 4)
         return import_groupnorm(in, node, s[1]);
     if (n == 5 && batch && rank == 4) return import_shuffle(in, node, s);
