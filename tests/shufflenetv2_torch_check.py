@@ -7,26 +7,18 @@ output shape, and the receptive field and jump after the stem and each stage (rf
 d * jump, jump *= stride, along each unit's second branch, the one through its convolutions,
 whose field the other never exceeds). Run: /usr/bin/python3 tests/shufflenetv2_torch_check.py
 """
-import torch
+import os
+import sys
+
 import torchvision
 
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from mobilenetv2_torch_check import figures  # noqa: E402  (parameters, MACs, output)
+
+import torch  # noqa: E402
+
 net = torchvision.models.shufflenet_v2_x1_0(weights=None, num_classes=1000).eval()
-trainable = sum(p.numel() for p in net.parameters())
-stats = sum(b.numel() for n, b in net.named_buffers() if n.endswith(("running_mean", "running_var")))
-macs = []
-
-
-def count(m, inp, out):
-    if isinstance(m, torch.nn.Conv2d):
-        macs.append(out.numel() // out.shape[0] * (m.in_channels // m.groups) * m.kernel_size[0] * m.kernel_size[1])
-    elif isinstance(m, torch.nn.Linear):
-        macs.append(m.in_features * m.out_features)
-
-
-for m in net.modules():
-    m.register_forward_hook(count)
-with torch.no_grad():
-    y = net(torch.zeros(1, 3, 224, 224))
+trainable, stats, macs, y = figures(net)
 
 
 def walk(mods, rf, jump):
@@ -48,4 +40,4 @@ for name in ("stage2", "stage3", "stage4"):
     fields.append("%s %d/%d" % (name, rf, jump))
 print("receptive field/jump after the stem and each stage: " + ", ".join(fields))
 print("trainable %d, running statistics %d, total %d" % (trainable, stats, trainable + stats))
-print("MACs %d, output %s" % (sum(macs), tuple(y.shape)))
+print("MACs %d, output %s" % (macs, tuple(y.shape)))
