@@ -1312,6 +1312,19 @@ static void test_threads(void)
         "input 16x16x16; deconv 8 4x4 stride=2 pad=1; relu as r; globalavgpool as g; add r g",
     };
     for (size_t i = 0; i < sizeof specs / sizeof specs[0]; i++) same_in_each(specs[i], 5, 3, threads_of);
+    /* big enough that each path's work goes to the threads (their thresholds keep the small nets
+     * above on one), at batch 3: F(4x4,3x3) in runs of 5 tiles, a tile row in two, whose 7
+     * panels 3 threads cut inside a row (the race of winograd4.c's over-stored runs, fixed
+     * 2026-12-07, shows here), F(2x2,3x3) past 192 channels, a strided conv, batch norm and
+     * pooling, depthwise planes, a 1x1, the channel moves, an input gradient added to another's */
+    static const char *big[] = {
+        "input 40x40x32 as x; conv 32 3x3 pad=1 as a; conv 32 3x3 pad=1 from x as b; add a b; relu; maxpool 2x2",
+        "input 20x20x256; conv 24 3x3 pad=1",
+        "input 64x64x16; conv 32 3x3 stride=2 pad=1; batchnorm; relu; maxpool 3x3 stride=2 pad=1",
+        "input 56x56x32; conv 32 3x3 pad=1 groups=32; relu6; conv 48 1x1",
+        "input 48x48x32 as x; channels 16 as a; channels 16 start=16 from x; conv 16 1x1 as b; concat a b; shuffle 2",
+    };
+    for (size_t i = 0; i < sizeof big / sizeof big[0]; i++) same_in_each(big[i], 3, 3, threads_of);
 }
 
 /* backend base as `name`: its rows copied into rows, each changed by edit (a capability taken
