@@ -110,4 +110,17 @@ save("reducemean_opset18", x, xt.mean((2, 3)).numpy(),
 # a mean over the channels, which convnet has no layer for: refused (no reference output)
 save("reducemean_channels", x, xt.mean(1, keepdim=True).numpy(),
      [helper.make_node("ReduceMean", ["x"], ["y"], name="mean", axes=[1])], {}, [2, 1, 6, 7])
-print("wrote 14 models")
+# Split of the channels: sizes an attribute (opset 11), equal parts by num_outputs (opset 18); a
+# split of the rows, which convnet has no layer for: refused (no reference output)
+for name, opset, attrs, parts in (("split_sizes_opset11", 11, {"split": [1, 4]}, (1, 4)),
+                                  ("split_equal_opset18", 18, {"num_outputs": 2}, (3, 2))):
+    x5 = xt[:, :5]
+    a, b = torch.split(x5, list(parts), 1)
+    y = torch.cat((b, a), 1)
+    save(name, x5.numpy(), y.numpy(),
+         [helper.make_node("Split", ["x"], ["a", "b"], name="split", axis=1, **attrs),
+          helper.make_node("Concat", ["b", "a"], ["y"], name="cat", axis=1)], {}, list(y.shape), opset=opset)
+save("split_rows", x, xt.numpy(),
+     [helper.make_node("Split", ["x"], ["a", "b"], name="split", axis=2, split=[3, 3]),
+      helper.make_node("Concat", ["a", "b"], ["y"], name="cat", axis=2)], {}, list(x.shape), opset=11)
+print("wrote 17 models")

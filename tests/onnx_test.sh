@@ -94,14 +94,16 @@ echo "     resnet18_bn --fold-bn: $(cat "$T/check.out")"
 
 # what other exporters write (tf2onnx, Keras): auto_pad SAME_UPPER and VALID, Gemm with transB=0;
 # the outputs by PyTorch with the ONNX spec's padding, and ONNX Runtime agrees with them
-HAND="conv_same_s2_even conv_same_s2_odd conv_same_k4 conv_valid_s2 maxpool_same avgpool_same avgpool_same_counted maxpool_end_pads gemm_transb0 reducemean_vector reducemax_map reducemean_opset18"
-check "hand-written ONNX models: auto_pad SAME_UPPER and VALID, Gemm transB=0, ReduceMean and ReduceMax over H and W" "$PY tests/onnx_hand.py '$T/hand'"
+HAND="conv_same_s2_even conv_same_s2_odd conv_same_k4 conv_valid_s2 maxpool_same avgpool_same avgpool_same_counted maxpool_end_pads gemm_transb0 reducemean_vector reducemax_map reducemean_opset18 split_sizes_opset11 split_equal_opset18"
+check "hand-written ONNX models: auto_pad SAME_UPPER and VALID, Gemm transB=0, ReduceMean and ReduceMax over H and W, Split of the channels" "$PY tests/onnx_hand.py '$T/hand'"
 check "ONNX Runtime gives the reference outputs of the hand-written models within 1e-5" "node tests/onnx/ort_check.js '$T/hand' 1e-5"
 for m in $HAND; do
     check "import $m; convnet's outputs equal the reference within 1e-5" \
         "'$CN' import '$T/hand/$m.onnx' -o '$T/run-$m' && '$TO' --check '$T/run-$m/model.safetensors' '$T/hand/$m.x.bin' '$T/hand/$m.y.bin' 2 1e-5"
 done
 
+check "a Split of the rows: refused, saying what is supported" \
+    "'$CN' import '$T/hand/split_rows.onnx' -o '$T/run-other' 2>'$T/err'; test \$? -eq 1 && grep -q \"node 0 'split' (Split): only a split of the channels (axis 1) is supported\" '$T/err'"
 check "a ReduceMean over the channels: refused, saying what is supported" \
     "'$CN' import '$T/hand/reducemean_channels.onnx' -o '$T/run-other' 2>'$T/err'; test \$? -eq 1 && grep -q \"node 0 'mean' (ReduceMean): only a reduction of a map over H and W (axes 2 and 3) is supported\" '$T/err'"
 check "a MaxPool padded at the end where ceil mode gives other outputs: refused, the pads named" \

@@ -148,7 +148,7 @@ class ViewFlatten(nn.Module):
 
 
 class SplitShuffle(nn.Module):
-    """ShuffleNet V2's moves written out: x.chunk(2, dim=1), the channel shuffle by view,
+    """ShuffleNet V2's moves written out: x.chunk(2, dim=1), torch.split (a Split node), the channel shuffle by view,
     transpose and reshape with sizes read off the tensor, x.view(x.size(0), -1), x.mean((2, 3))
     and a slice of its vector's features"""
 
@@ -160,6 +160,8 @@ class SplitShuffle(nn.Module):
     def forward(self, x):
         a, b = x.chunk(2, dim=1)
         y = torch.cat((a, self.c(b)), 1)
+        p, q = torch.split(y, [2, 4], 1)  # a Split node
+        y = torch.cat((q, p), 1)
         n, c, h, w = y.shape
         y = y.view(n, 3, c // 3, h, w).transpose(1, 2).reshape(n, c, h, w)
         return self.fc(y.view(y.size(0), -1)) + y.mean((2, 3))[:, 1:3]

@@ -1052,6 +1052,54 @@ static cn_status import_slice(cn_onnx_in *in, const Onnx__NodeProto *node)
                              (long long)side[1], (long long)side[2], (long long)side[3]) ? CN_OK : cn_onnx_in_status(in);
 }
 
+/* Split of the channels (axis 1): a `channels` layer for each output, the sizes from input
+ * `split` (opset 13 on) or the attribute (before), else equal parts (the last smaller, as
+ * opset 18's num_outputs) */
+static cn_status import_split(cn_onnx_in *in, const Onnx__NodeProto *node)
+{
+    int64_t axis = 0, sizes[CN_MAX_INPUTS], dims[3], parts = (int64_t)node->n_output, given = -1;
+    int n = 0, rank = cn_onnx_input_rank(in, node, 0);
+    cn_status st = cn_onnx_get_int(in, node, "axis", &axis);
+    if (st) return st;
+    if (axis < 0) axis += rank;
+    if (axis != 1) return cn_onnx_node_fail(in, node, "only a split of the channels (axis 1) is supported");
+    if (parts < 1 || parts > CN_MAX_INPUTS)
+        return cn_onnx_node_fail(in, node, "%lld outputs (at most %d are supported)", (long long)parts, CN_MAX_INPUTS);
+    if (cn_onnx_opset(in) >= 13 && node->n_input > 1 && node->input[1][0]) {
+        if ((st = cn_onnx_get_int64s(in, node, 1, sizes, CN_MAX_INPUTS, &n))) return st;
+        given = n;
+    } else {
+        for (size_t k = 0; k < node->n_attribute; k++)
+            if (node->attribute[k]->name && !strcmp(node->attribute[k]->name, "split")) {
+                const Onnx__AttributeProto *a = node->attribute[k];
+                given = a->n_ints <= CN_MAX_INPUTS ? (int64_t)a->n_ints : CN_MAX_INPUTS + 1;
+                for (int64_t j = 0; j < given && j < CN_MAX_INPUTS; j++) sizes[j] = a->ints[j];
+            }
+    }
+    if ((st = cn_onnx_input_dims(in, node, dims))) return st;
+    int64_t c = dims[0] * (rank == 2 ? dims[1] * dims[2] : 1), start = 0;
+    if (given < 0) /* equal parts of ceil(C / parts), the last what is left */
+        for (int64_t k = 0; k < parts; k++) sizes[k] = (c + parts - 1) / parts;
+    else if (given != parts)
+        return cn_onnx_node_fail(in, node, "%lld sizes for %lld outputs", (long long)given, (long long)parts);
+    for (int64_t k = 0; k < parts; k++) {
+        int64_t size = given < 0 && k == parts - 1 ? c - start : sizes[k];
+        if (size < 1 || size > c - start)
+            return cn_onnx_node_fail(in, node, "its parts do not cut the %lld channels (part %lld: %lld of them)",
+                                     (long long)c, (long long)k, (long long)size);
+        Onnx__NodeProto part = *node; /* output k alone, a layer of its own */
+        part.n_output = 1;
+        part.output = &node->output[k];
+        part.n_input = 1;
+        if (!cn_onnx_add_layer(in, &part, "channels", 1, 0, "%lld start=%lld", (long long)size, (long long)start))
+            return cn_onnx_in_status(in);
+        start += size;
+    }
+    if (start != c)
+        return cn_onnx_node_fail(in, node, "its parts take %lld of the %lld channels", (long long)start, (long long)c);
+    return CN_OK;
+}
+
 /* Unsqueeze of a (N, F) value at axes 2 and 3 (PyTorch's x[:, :, None, None]): convnet's vectors
  * are (N, F, 1, 1) already */
 /* A node's axes (at most 4; *n = 0 when absent or more): input 1 from the opset where ONNX
@@ -1344,6 +1392,7 @@ const cn_onnx_row cn_onnx_rows[] = {
     { -1, "Unsqueeze", NULL, import_unsqueeze }, /* of a vector to (N, F, 1, 1) */
     { -1, "Neg", NULL, import_neg }, /* around a MaxPool: convnet's minpool */
     { -1, "ReduceMean", NULL, import_reducemean }, /* over H and W: globalavgpool */
+    { -1, "Split", NULL, import_split },           /* of the channels: a `channels` a part */
     { -1, "ReduceMax", NULL, import_reducemax },   /* over H and W: globalmaxpool */
 };
 const int cn_onnx_row_count = (int)(sizeof cn_onnx_rows / sizeof cn_onnx_rows[0]);
