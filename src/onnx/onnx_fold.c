@@ -135,7 +135,7 @@ static int fold(const Onnx__NodeProto *node, const i64_tensor *x, int n, i64_ten
             if (p == CN_ONNX_BATCH || q == CN_ONNX_BATCH) return 0;
             switch (op[0]) {
             case 'A': if (!cn_add_ok(p, q, &r)) return 0; break;
-            case 'S': if (!cn_add_ok(p, q == INT64_MIN ? 0 : -q, &r) || q == INT64_MIN) return 0; break;
+            case 'S': if (q == INT64_MIN || !cn_add_ok(p, -q, &r)) return 0; break;
             case 'M': if (!cn_mul_ok(p, q, &r)) return 0; break;
             default: if (q <= 0 || p < 0) return 0; r = p / q; break;
             }
@@ -231,8 +231,8 @@ static int fold(const Onnx__NodeProto *node, const i64_tensor *x, int n, i64_ten
     return 0;
 }
 
-/* Shape of a layer's output: (N, C, H, W), or (N, F) of a vector, N the graph's batch or
- * CN_ONNX_BATCH; from opset 15 its dims start to end */
+/* Shape of a layer's output: (N, C, H, W), or (N, F) of a vector (whose layer is a 1x1 map of
+ * F channels), N the graph's batch or CN_ONNX_BATCH; from opset 15 its dims start to end */
 static cn_status shape_of(cn_onnx_in *in, const Onnx__NodeProto *node, i64_tensor *y)
 {
     int64_t dims[3], full[4], start = 0, end = 4;
@@ -240,8 +240,6 @@ static cn_status shape_of(cn_onnx_in *in, const Onnx__NodeProto *node, i64_tenso
     if (st) return st;
     int rank = cn_onnx_input_rank(in, node, 0);
     full[0] = cn_onnx_batch(in), full[1] = dims[0], full[2] = dims[1], full[3] = dims[2];
-    if (rank == 2 && !cn_mul_ok(dims[0], dims[1], &full[1])) return cn_onnx_node_fail(in, node, "its size overflows");
-    if (rank == 2 && !cn_mul_ok(full[1], dims[2], &full[1])) return cn_onnx_node_fail(in, node, "its size overflows");
     if ((st = cn_onnx_get_int(in, node, "start", &start)) || (st = cn_onnx_get_int(in, node, "end", &end))) return st;
     start = start < 0 ? start + rank : start, end = end < 0 ? end + rank : end;
     start = start < 0 ? 0 : start > rank ? rank : start, end = end < start ? start : end > rank ? rank : end;

@@ -1007,8 +1007,8 @@ static cn_status import_resize(cn_onnx_in *in, const Onnx__NodeProto *node)
                              (long long)size[3], mode, bilinear) ? CN_OK : cn_onnx_in_status(in);
 }
 
-/* Slice of H and/or W with constant starts and ends, step 1: a crop (its sides from the input's
- * shape, which the layers before it give) */
+/* Slice with constant starts and ends, step 1: of H and/or W a crop (its sides from the input's
+ * shape, which the layers before it give), of the channels a `channels` layer */
 static cn_status import_slice(cn_onnx_in *in, const Onnx__NodeProto *node)
 {
     int64_t starts[4], ends[4], axes[4] = { 0, 1, 2, 3 }, steps[4] = { 1, 1, 1, 1 }, dims[3];
@@ -1024,30 +1024,26 @@ static cn_status import_slice(cn_onnx_in *in, const Onnx__NodeProto *node)
     if (ns != ne || ns != na || ns != nt || !ns)
         return cn_onnx_node_fail(in, node, "starts, ends, axes and steps differ in length");
     if ((st = cn_onnx_input_dims(in, node, dims))) return st;
-    if (ns == 1 && (axes[0] == 1 || axes[0] == -cn_onnx_input_rank(in, node, 0) + 1)) { /* the channels */
-        int64_t len = dims[0] * (cn_onnx_input_rank(in, node, 0) == 2 ? dims[1] * dims[2] : 1);
-        int64_t b = starts[0] < 0 ? starts[0] + len : starts[0], e = ends[0] < 0 ? ends[0] + len : ends[0];
-        b = b < 0 ? 0 : b > len ? len : b;
-        e = e < 0 ? 0 : e > len ? len : e;
-        if (steps[0] != 1) return cn_onnx_node_fail(in, node, "a slice of the channels with step %lld is not supported",
-                                                    (long long)steps[0]);
-        if (e <= b) return cn_onnx_node_fail(in, node, "the slice of the channels is empty");
-        return cn_onnx_add_layer(in, node, "channels", 1, 0, "%lld start=%lld", (long long)(e - b), (long long)b)
-                   ? CN_OK : cn_onnx_in_status(in);
-    }
-    int64_t side[4] = { 0, 0, 0, 0 }; /* top, left, bottom, right */
+    int rank = cn_onnx_input_rank(in, node, 0), channels = 0;
+    int64_t side[4] = { 0, 0, 0, 0 }, first = 0, count = 0; /* top, left, bottom, right; the channels' range */
     for (int k = 0; k < ns; k++) {
-        int64_t axis = axes[k] < 0 ? axes[k] + 4 : axes[k], len = axis == 2 ? dims[1] : dims[2];
-        if ((axis != 2 && axis != 3) || steps[k] != 1)
+        int64_t axis = axes[k] < 0 ? axes[k] + rank : axes[k];
+        if (axis < 1 || axis > (rank == 2 ? 1 : 3) || steps[k] != 1)
             return cn_onnx_node_fail(in, node, "only slices of the channels (axis 1) or of H and W (axes 2, 3) with "
                                                "step 1 are supported");
+        int64_t len = dims[axis - 1]; /* a vector's features too: its layer is a 1x1 map of them */
         int64_t b = starts[k] < 0 ? starts[k] + len : starts[k], e = ends[k] < 0 ? ends[k] + len : ends[k];
         b = b < 0 ? 0 : b > len ? len : b;
         e = e < 0 ? 0 : e > len ? len : e;
         if (e <= b) return cn_onnx_node_fail(in, node, "the slice of axis %lld is empty", (long long)axis);
-        side[axis - 2] = b;
-        side[axis] = len - e;
+        if (axis == 1) channels = 1, first = b, count = e - b;
+        else side[axis - 2] = b, side[axis] = len - e;
     }
+    if (channels && ns > 1)
+        return cn_onnx_node_fail(in, node, "a slice of the channels and of H or W at once is not supported");
+    if (channels)
+        return cn_onnx_add_layer(in, node, "channels", 1, 0, "%lld start=%lld", (long long)count, (long long)first)
+                   ? CN_OK : cn_onnx_in_status(in);
     return cn_onnx_add_layer(in, node, "crop", 1, 4, "top=%lld left=%lld bottom=%lld right=%lld", (long long)side[0],
                              (long long)side[1], (long long)side[2], (long long)side[3]) ? CN_OK : cn_onnx_in_status(in);
 }
@@ -1077,7 +1073,7 @@ static cn_status import_split(cn_onnx_in *in, const Onnx__NodeProto *node)
             }
     }
     if ((st = cn_onnx_input_dims(in, node, dims))) return st;
-    int64_t c = dims[0] * (rank == 2 ? dims[1] * dims[2] : 1), start = 0;
+    int64_t c = dims[0], start = 0; /* a vector's features too: its layer is a 1x1 map of them */
     if (given < 0) /* equal parts of ceil(C / parts), the last what is left */
         for (int64_t k = 0; k < parts; k++) sizes[k] = (c + parts - 1) / parts;
     else if (given != parts)
