@@ -219,13 +219,16 @@ class Net:
                 c = a.shape[1]
                 affine = keys.get("affine", "no" if kind == "instancenorm" else "yes") == "yes"
                 eps = float(keys.get("eps", "1e-5"))
-                # convnet's tensors: (C,H,W) for layernorm, (C) after a dense layer and for the others
-                shape = (c,) if kind != "layernorm" or a.shape[2] * a.shape[3] == 1 else tuple(a.shape[1:])
+                over_channels = keys.get("over") == "channels"
+                # convnet's tensors: (C,H,W) for layernorm, (C) after a dense layer, over=channels and for the others
+                shape = (c,) if kind != "layernorm" or a.shape[2] * a.shape[3] == 1 or over_channels else tuple(a.shape[1:])
                 gamma = beta = None
                 if affine:
                     gamma = self._param(name + ".weight", shape, "gamma", create)
                     beta = self._param(name + ".bias", shape, "beta", create)
-                if kind == "layernorm":
+                if over_channels:  # torchvision's LayerNorm2d: LayerNorm(C) of the channels-last map
+                    y = F.layer_norm(a.permute(0, 2, 3, 1), (c,), gamma, beta, eps=eps).permute(0, 3, 1, 2)
+                elif kind == "layernorm":
                     y = F.layer_norm(a, a.shape[1:], gamma.reshape(a.shape[1:]) if affine else None,
                                      beta.reshape(a.shape[1:]) if affine else None, eps=eps)
                 elif kind == "groupnorm":
@@ -447,6 +450,13 @@ CASES = [
     ("channels", "input 5x5x6 as x; channels 3 as a; channels 3 start=3 from x; conv 3 1x1 bias=no; batchnorm; relu; "
      "conv 3 3x3 pad=1 groups=3 bias=no; batchnorm; conv 3 1x1; relu as b; concat a b; shuffle 2; shuffle 3; "
      "conv 2 1x1", "loss=mse optim=sgd lr=0.1", 2),
+    # ConvNeXt's stem and block: a patchify conv and LayerNorm2d, a depthwise 7x7 (here 3x3), a
+    # LayerNorm over the channels, the inverted bottleneck of 1x1s (its Linear layers) with GELU,
+    # a per-channel scale (layer_scale: a depthwise 1x1) and the residual; then its head
+    ("convnext_block", "input 8x8x3; conv 8 2x2 stride=2; layernorm over=channels eps=1e-6 as s; "
+     "conv 8 3x3 pad=1 groups=8; layernorm over=channels eps=1e-6; conv 32 1x1; gelu; conv 8 1x1; "
+     "conv 8 1x1 groups=8 bias=no as b; add s b; globalavgpool; layernorm over=channels; flatten; dense 3",
+     "loss=ce-logits optim=adamw lr=0.01 wd=0.05", 3),
     ("pad_crop", "input 6x5x2; conv 3 3x3 pad=1; pad 1x2 mode=reflect; conv 3 3x3; pad size=9x8 mode=replicate; "
      "crop 5x4 offset=1x2; pad 1 top=0 right=2 mode=reflect; crop margin=1 left=0; crop 3x3; pad 2; conv 2 1x1",
      "loss=mse optim=sgd lr=0.1", 2),

@@ -123,4 +123,22 @@ for name, opset, attrs, parts in (("split_sizes_opset11", 11, {"split": [1, 4]},
 save("split_rows", x, xt.numpy(),
      [helper.make_node("Split", ["x"], ["a", "b"], name="split", axis=2, split=[3, 3]),
       helper.make_node("Concat", ["a", "b"], ["y"], name="cat", axis=2)], {}, list(x.shape), opset=11)
-print("wrote 17 models")
+# channels-last order (ConvNeXt's): what convnet cannot express is refused (no reference outputs):
+# a Transpose of other axes, a MatMul of a map in (N, C, H, W) order (a product along W), a
+# Conv of a channels-last value, a graph that ends channels-last, a per-channel scale on the wrong axis
+w = rng.standard_normal((7, 3)).astype(np.float32)
+save("transpose_hw", x, xt.transpose(2, 3).numpy(),
+     [helper.make_node("Transpose", ["x"], ["y"], name="t", perm=[0, 1, 3, 2])], {}, [2, 5, 7, 6])
+save("matmul_nchw", x, (xt @ torch.from_numpy(w)).numpy(),
+     [helper.make_node("MatMul", ["x", "w"], ["y"], name="mm")], {"w": w}, [2, 5, 6, 3])
+k = rng.standard_normal((4, 6, 1, 1)).astype(np.float32)  # (N, H, W, C) read as (N, C, H, W): 6 "channels"
+save("conv_channels_last", x, F.conv2d(xt.permute(0, 2, 3, 1), torch.from_numpy(k)).numpy(),
+     [helper.make_node("Transpose", ["x"], ["t"], name="t", perm=[0, 2, 3, 1]),
+      helper.make_node("Conv", ["t", "k"], ["y"], name="conv", kernel_shape=[1, 1])], {"k": k}, [2, 4, 7, 5])
+save("output_channels_last", x, F.relu(xt.permute(0, 2, 3, 1)).numpy(),
+     [helper.make_node("Transpose", ["x"], ["t"], name="t", perm=[0, 2, 3, 1]),
+      helper.make_node("Relu", ["t"], ["y"], name="relu")], {}, [2, 6, 7, 5])
+s7 = rng.standard_normal(7).astype(np.float32)  # of a (N, C, H, W) map: one value per column, not per channel
+save("mul_last_axis", x, (xt * torch.from_numpy(s7)).numpy(),
+     [helper.make_node("Mul", ["x", "s"], ["y"], name="scale")], {"s": s7}, list(x.shape))
+print("wrote 22 models")

@@ -1,7 +1,7 @@
 #!/bin/sh
 # onnx_test.sh — ONNX in and out (src/onnx/, cli/onnx.c), run by CTest:
 #   tests/onnx_test.sh /path/to/convnet /path/to/test_onnx [big]
-# "big" runs only part 2 for resnet50, vgg11_bn (224x224, 530 MB of weights) and seven more of
+# "big" runs only part 2 for resnet50, vgg11_bn (224x224, 530 MB of weights) and eight more of
 # torchvision's classifiers, a CTest test
 # of its own that runs beside the others.
 # 1. convnet's exports of nets with every op: ONNX Runtime (npm's onnxruntime-node, installed by
@@ -40,7 +40,7 @@ if [ "$BIG" = big ]; then
     check "vgg11_bn folded: outputs equal PyTorch's within 1e-4" \
         "'$TO' --check '$T/run-vgg/model.safetensors' '$T/torch/vgg11_bn.x.bin' '$T/torch/vgg11_bn.y.bin' 2 1e-4"
     echo "     vgg11_bn --fold-bn: $(cat "$T/check.out")"
-    TV="mnasnet0_5 densenet121 googlenet inception_v3 efficientnet_b0 regnet_y_400mf mobilenet_v3_small"
+    TV="mnasnet0_5 densenet121 googlenet inception_v3 efficientnet_b0 regnet_y_400mf mobilenet_v3_small convnext_tiny"
     check "PyTorch exports $TV (batch norms kept)" "$PY tests/onnx_torch.py '$T/torch' $TV"
     for m in $TV; do
         check "import $m; outputs equal PyTorch's within 1e-4" \
@@ -66,8 +66,8 @@ for f in files:
 PYEOF"
 
 # ---- 2. PyTorch -> convnet ----
-TORCH="resnet18 resnet18_bn squeezenet1_1 mobilenet_v2 se_resnet unet_small unet_small_static mix acts decoder norms view_flatten split_shuffle shufflenet_v2 shufflenet_v2_static"
-check "PyTorch exports resnet18 (batch norms folded by PyTorch, and kept), squeezenet1_1, mobilenet_v2, the SE-ResNet and U-Net (batch free and fixed) of models/, four mixes of layers, x.view(x.size(0), -1), a split and a shuffle written out, ShuffleNetV2 (batch free and fixed)" \
+TORCH="resnet18 resnet18_bn squeezenet1_1 mobilenet_v2 se_resnet unet_small unet_small_static mix acts decoder norms view_flatten split_shuffle shufflenet_v2 shufflenet_v2_static convnext_mini channels_last"
+check "PyTorch exports resnet18 (batch norms folded by PyTorch, and kept), squeezenet1_1, mobilenet_v2, the SE-ResNet and U-Net (batch free and fixed) of models/, four mixes of layers, x.view(x.size(0), -1), a split and a shuffle written out, ShuffleNetV2 (batch free and fixed), a small ConvNeXt and channels-last code" \
     "$PY tests/onnx_torch.py '$T/torch' $TORCH"
 for m in $TORCH; do
     check "import $m" "'$CN' import '$T/torch/$m.onnx' -o '$T/run-$m'"
@@ -106,6 +106,16 @@ check "a Split of the rows: refused, saying what is supported" \
     "'$CN' import '$T/hand/split_rows.onnx' -o '$T/run-other' 2>'$T/err'; test \$? -eq 1 && grep -q \"node 0 'split' (Split): only a split of the channels (axis 1) is supported\" '$T/err'"
 check "a ReduceMean over the channels: refused, saying what is supported" \
     "'$CN' import '$T/hand/reducemean_channels.onnx' -o '$T/run-other' 2>'$T/err'; test \$? -eq 1 && grep -q \"node 0 'mean' (ReduceMean): only a reduction of a map over H and W (axes 2 and 3) is supported\" '$T/err'"
+check "ConvNeXt's parts read as convnet's layers (PyTorch's parameter names)" \
+    "grep -q '^layernorm eps=1e-06 affine=yes over=channels from features.1.0.block.0 as features.1.0.block.2\$' '$T/run-convnext_mini/model.cnn' && grep -q '^conv 64 1x1 bias=yes from features.1.0.block.2 as features.1.0.block.3\$' '$T/run-convnext_mini/model.cnn' && grep -q '^conv 16 1x1 groups=16 bias=no from features.1.0.block.5 as features.1.0\$' '$T/run-convnext_mini/model.cnn'"
+for m in "transpose_hw:node 0 't' (Transpose): only a map's Transpose to channels-last order and back (perm 0,2,3,1 and 0,3,1,2) is supported" \
+         "matmul_nchw:node 0 'mm' (MatMul): MatMul of a map in (N, C, H, W) order multiplies along W: not supported" \
+         "conv_channels_last:node 1 'conv' (Conv): reads a channels-last value (after a Transpose perm 0,2,3,1)" \
+         "output_channels_last:the graph's output 'y' is in channels-last order (N, H, W, C)" \
+         "mul_last_axis:node 0 'scale' (Mul): multiplying by a constant is supported for a map and one value per channel"; do
+    check "${m%%:*}: refused, saying what is supported" \
+        "'$CN' import '$T/hand/${m%%:*}.onnx' -o '$T/run-other' 2>'$T/err'; test \$? -eq 1 && grep -qF \"${m#*:}\" '$T/err'"
+done
 check "a MaxPool padded at the end where ceil mode gives other outputs: refused, the pads named" \
     "'$CN' import '$T/hand/maxpool_end_pads_other.onnx' -o '$T/run-other' 2>'$T/err'; test \$? -eq 1 && grep -q \"node 0 'pool' (MaxPool): pads 0,0,2,2 at the end give 8x8 outputs of 8x8, which ceil mode does not (6x6): not supported\" '$T/err'"
 

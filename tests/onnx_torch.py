@@ -167,6 +167,37 @@ class SplitShuffle(nn.Module):
         return self.fc(y.view(y.size(0), -1)) + y.mean((2, 3))[:, 1:3]
 
 
+class ChannelsLast(nn.Module):
+    """Work in channels-last order between two permutes, as ConvNeXt-like code writes it: a
+    LayerNorm of the last axis, Linear layers (MatMul and Add), GELU
+    (tanh), a scale per channel in that order (timm's gamma), the sum of two channels-last
+    values; then a matrix product of a vector by a parameter plus a bias (MatMul, Add)"""
+
+    def __init__(self):
+        super().__init__()
+        self.c = nn.Conv2d(3, 6, 3, padding=1)
+        self.norm = nn.LayerNorm(6)
+        self.up = nn.Linear(6, 12)
+        self.down = nn.Linear(12, 6)
+        self.gamma = nn.Parameter(torch.rand(6) + 0.5)
+        self.w = nn.Parameter(torch.randn(6, 4) * 0.3)
+        self.b = nn.Parameter(torch.randn(4))
+
+    def forward(self, x):
+        x = self.c(x)
+        t = x.permute(0, 2, 3, 1)
+        u = self.down(nn.functional.gelu(self.up(self.norm(t)), approximate="tanh"))
+        t = (t + self.gamma * u).permute(0, 3, 1, 2)
+        return torch.flatten(nn.functional.adaptive_avg_pool2d(t, 1), 1) @ self.w + self.b
+
+
+def convnext_mini():
+    """torchvision's ConvNeXt with two small stages: the stem's and the downsampling's
+    LayerNorm2d, CNBlocks (depthwise 7x7, LayerNorm, Linear, GELU, Linear, layer_scale), the head"""
+    from torchvision.models.convnext import CNBlockConfig, ConvNeXt
+    return ConvNeXt([CNBlockConfig(16, 32, 2), CNBlockConfig(32, None, 1)], num_classes=10)
+
+
 def models():
     tv = torchvision.models
     return {
@@ -205,6 +236,10 @@ def models():
         "unet_small_static": (parity.UNetSmall, (1, 76), False, "static"),
         "view_flatten": (ViewFlatten, 8, False),
         "split_shuffle": (lambda: SplitShuffle(), (6, 5), False),
+        # ConvNeXt: channels-last LayerNorm, Linear layers as MatMul, layer_scale (big: convnext_tiny)
+        "convnext_mini": (convnext_mini, 32, False),
+        "convnext_tiny": (lambda: tv.convnext_tiny(num_classes=10), 64, False),
+        "channels_last": (ChannelsLast, 6, False),
     }
 
 
@@ -222,6 +257,8 @@ def randomize(model):
             m.bias.data.uniform_(-0.5, 0.5)
         if isinstance(m, nn.PReLU):
             m.weight.data.uniform_(-0.5, 0.5)
+        if hasattr(m, "layer_scale"):  # ConvNeXt's CNBlock: 1e-6 at first, which hides the block
+            m.layer_scale.data.uniform_(0.5, 1.5)
 
 
 # the opset written (ONNX_OPSET: 9 and 10 keep Pad's pads and Clip's bounds as attributes)

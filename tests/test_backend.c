@@ -228,6 +228,8 @@ static void test_op_table(void)
         "input 5x7x3; elu alpha=0.5",
         "input 5x7x3; prelu",
         "input 5x7x3; layernorm",
+        "input 5x7x6; layernorm over=channels eps=1e-6",
+        "input 5x7x6 as x; layernorm over=channels affine=no as l; add x l",
         "input 5x7x6; groupnorm 3",
         "input 5x7x6; instancenorm affine=yes",
         "input 5x7x6; batchnorm affine=no",

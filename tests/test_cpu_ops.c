@@ -202,6 +202,12 @@ static void test_norms(void)
         "input 30x30x40; groupnorm 8",                  /* enough for threads */
         "input 30x30x40; layernorm",
         "input 30x30x40; instancenorm affine=yes",
+        "input 9x7x5; layernorm over=channels",
+        "input 9x7x5; layernorm over=channels affine=no",
+        "input 1x1x7; layernorm over=channels",
+        "input 9x7x1; layernorm over=channels",         /* one channel: variance 0 */
+        "input 30x30x40; layernorm over=channels",      /* threads, and runs of 64 positions and a part */
+        "input 13x11x96; layernorm over=channels eps=1e-6",
     };
     for (size_t i = 0; i < sizeof specs / sizeof specs[0]; i++) {
         compare(specs[i], 3, IN_NORMAL, 0, 1);

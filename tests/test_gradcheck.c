@@ -91,6 +91,8 @@ static const grad_case grad_cases[] = {
     { "prelu", "input 5x5x3; prelu", 2, 1 },
     { "prelu after dense", "input 3x3x2; dense 6; prelu", 3, 1 },
     { "layernorm", "input 4x3x3; layernorm", 2, 1 },
+    { "layernorm over=channels", "input 4x3x5; layernorm over=channels", 2, 1 },
+    { "layernorm over=channels, affine=no", "input 3x4x4; conv 4 1x1; layernorm over=channels affine=no", 2, 1 },
     { "layernorm after dense, affine=no", "input 3x3x2; dense 6; layernorm affine=no", 3, 1 },
     { "groupnorm 2 groups", "input 4x3x6; groupnorm 2 eps=1e-3", 2, 1 },
     { "groupnorm affine=no", "input 4x3x4; groupnorm 4 affine=no", 2, 1 },

@@ -152,6 +152,7 @@ static void test_issue15_layers(void)
         { "input 5x4x3; prelu", 3, 3, 5, 4, 1, 1 },                      /* a slope per channel */
         { "input 5x4x3; layernorm", 120, 120, 5, 4, 1, 1 },              /* 2 * 5*4*3 */
         { "input 5x4x3; layernorm affine=no", 0, 0, 5, 4, 1, 1 },
+        { "input 5x4x3; layernorm over=channels", 6, 6, 5, 4, 1, 1 },   /* 2 * 3: a scale and shift per channel */
         { "input 5x4x6; groupnorm 3", 12, 12, 5, 4, 1, 1 },              /* 2 * 6 */
         { "input 5x4x6; instancenorm", 0, 0, 5, 4, 1, 1 },               /* affine=no by default */
         { "input 5x4x6; instancenorm affine=yes", 12, 12, 5, 4, 1, 1 },

@@ -252,6 +252,9 @@ static const spec_case cases_table[] = {
     /* a prefix of a choice is not the choice: approximate=tan */
     { "gelu approximate=tan", "input 8x8x1\ngelu approximate=tan", 0, CN_E_PARSE,
       "m.cnn:2:18: gelu: approximate must be one of none, tanh, got 'tan'" },
+    /* layernorm 1..9 _10 over= 11..15 -> rows at 16 */
+    { "layernorm over=rows", "input 8x8x2\nlayernorm over=rows", 0, CN_E_PARSE,
+      "m.cnn:2:16: layernorm: over must be one of all, channels, got 'rows'" },
     /* adaptiveavgpool 1..15 _16 0x2 17 */
     { "adaptiveavgpool 0x2", "input 8x8x1\nadaptiveavgpool 0x2", 0, CN_E_PARSE,
       "m.cnn:2:17: adaptiveavgpool: size must be N or NxM with whole numbers " INT_RANGE ", got '0x2'" },

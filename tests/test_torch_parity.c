@@ -485,7 +485,7 @@ done:
     X(sched_cosine_warmup) X(loss_ce_smooth) X(loss_bce_logits) X(loss_mse) X(full_net)                    \
     X(upsample_nearest) X(upsample_bilinear) X(deconv) X(mul_se) X(pad_crop) X(model_se_resnet) X(model_unet_small) \
     X(act_hard) X(act_smooth) X(prelu) X(norms) X(batchnorm_no_affine) X(pool_dilation)                   \
-    X(avgpool_no_pad_count) X(adaptive_globalmax) X(mobilenetv2_block) X(channels)
+    X(avgpool_no_pad_count) X(adaptive_globalmax) X(mobilenetv2_block) X(channels) X(convnext_block)
 
 #define DEFINE(c) static void test_##c(void) { run_case(#c); }
 CASES(DEFINE)

@@ -120,6 +120,18 @@ cn_onnx_layer *cn_onnx_add_layer(cn_onnx_in *in, const Onnx__NodeProto *node, co
  * last's output 0 (the nodes between are marked with cn_onnx_skip). */
 cn_onnx_layer *cn_onnx_add_pattern(cn_onnx_in *in, const Onnx__NodeProto *first, const Onnx__NodeProto *last,
                                    const char *type, int rank, const char *args_fmt, ...) CN_PRINTF(6, 7);
+/* A layer that reads a channels-last value (N, H, W, C: after a Transpose perm 0,2,3,1) over its
+ * channels (MatMul's 1x1 conv, LayerNormalization of the last axis, Mul by a per-channel
+ * constant), reading first's value input and writing last's output 0; in channels-last order when
+ * it read so (a layer of the list of element-wise ones may read such values through
+ * cn_onnx_add_layer and cn_onnx_add_pattern too). */
+cn_onnx_layer *cn_onnx_add_channelwise(cn_onnx_in *in, const Onnx__NodeProto *first, const Onnx__NodeProto *last,
+                                       const char *type, const char *args_fmt, ...) CN_PRINTF(5, 6);
+/* Input k of node is a channels-last value. */
+int cn_onnx_channels_last(const cn_onnx_in *in, const Onnx__NodeProto *node, int k);
+/* Node's output is its input 0 turned to channels-last order (to_last: a map's Transpose perm
+ * 0,2,3,1) or back (perm 0,3,1,2 of a channels-last value): the same layer's output. */
+cn_status cn_onnx_turn(cn_onnx_in *in, const Onnx__NodeProto *node, int to_last);
 /* Patterns: the one node after the current one that reads node's output, when it is the only
  * reader and of that op type (else NULL); the node of that op type that writes value (else
  * NULL); a node taken into a pattern, which the import then passes over; a constant of one
@@ -140,8 +152,11 @@ cn_status cn_onnx_relu_to_relu6(cn_onnx_in *in, const Onnx__NodeProto *node);
  * then writes a negated value) or another Neg may read it. cn_onnx_negated: input 0 is one. */
 cn_status cn_onnx_negate(cn_onnx_in *in, const Onnx__NodeProto *node);
 int cn_onnx_negated(const cn_onnx_in *in, const Onnx__NodeProto *node);
-/* Tensor `name` of layer ("weight", ...) is filled from t; transpose: t is 2-D and copied
- * transposed (Gemm with transB=0). */
+/* Tensor `name` of layer ("weight", ...) is filled from t; transpose 1: t is 2-D and copied
+ * transposed (Gemm with transB=0; MatMul's (K, D) as a 1x1 conv's (D, K, 1, 1)); CN_ONNX_FLAT:
+ * the values in order, of any dims of the same count (a (C, 1, 1) scale as a depthwise 1x1
+ * conv's (C, 1, 1, 1) weight: a count of C x the input's channels / C tells a wrong input). */
+#define CN_ONNX_FLAT 2
 cn_status cn_onnx_layer_tensor(cn_onnx_in *in, cn_onnx_layer *l, const char *name, const cn_onnx_tensor *t,
                                int transpose);
 /* The layer whose output is node input 0, when a conv that only node reads (BN folding); else NULL. */

@@ -113,6 +113,8 @@ struct cn_onnx_in {
     int64_t parse_budget;        /* statements cn_onnx_input_dims may still parse (linear in the file) */
     name_map names;              /* layer name -> layer */
     name_map negs;               /* value name -> layer whose output negated it is (Neg, MaxPool, Neg) */
+    name_map lasts;              /* value name -> layer whose output it is in channels-last order, (N, H, W,
+                                  * C): after a Transpose perm 0,2,3,1 (ConvNeXt's blocks) */
     cn_onnx_layer *layers;
     int n_layers, cap_layers;
     int node;                    /* the node being converted */
@@ -381,7 +383,8 @@ int cn_onnx_value_inputs(const cn_onnx_in *in, const Onnx__NodeProto *node)
 {
     int n = 0;
     for (size_t k = 0; k < node->n_input; k++)
-        n += node->input[k][0] && (map_get(&in->values, node->input[k]) >= 0 || map_get(&in->negs, node->input[k]) >= 0);
+        n += node->input[k][0] && (map_get(&in->values, node->input[k]) >= 0 || map_get(&in->negs, node->input[k]) >= 0 ||
+                                   map_get(&in->lasts, node->input[k]) >= 0);
     return n;
 }
 
@@ -412,10 +415,12 @@ static void sanitize(const char *s, char *out, size_t cap)
 }
 
 /* PyTorch's node names are scopes, "/layer1/layer1.0/relu/Relu": the module's path without the
- * op, "layer1.0.relu" (each scope that extends the one before replaces it) */
+ * op, "layer1.0.relu" (each scope that extends the one before replaces it: ConvNeXt's
+ * "/features.1.0/block/block.3/MatMul" is "features.1.0.block.3", its parameters' prefix) */
 static void scope_name(const char *s, char *out, size_t cap)
 {
     char path[256] = "", comp[256];
+    size_t at = 0; /* where the path's last scope begins */
     const char *end = strrchr(s, '/'); /* the op's own part goes */
     while (s < end) {
         s++;
@@ -423,12 +428,13 @@ static void scope_name(const char *s, char *out, size_t cap)
         if (n >= sizeof comp || strlen(path) + n + 2 >= sizeof path) break;
         memcpy(comp, s, n);
         comp[n] = '\0';
-        size_t pl = strlen(path);
-        if (!pl || (!strncmp(comp, path, pl) && comp[pl] == '.')) {
-            memcpy(path, comp, n + 1);
+        size_t pl = strlen(path), ll = pl - at;
+        if (!pl || (!strncmp(comp, path + at, ll) && comp[ll] == '.')) {
+            memcpy(path + at, comp, n + 1);
         } else {
             path[pl] = '.';
             memcpy(path + pl + 1, comp, n + 1);
+            at = pl + 1;
         }
         s += n;
     }
@@ -494,14 +500,41 @@ static cn_onnx_layer *new_layer(cn_onnx_in *in, const Onnx__NodeProto *node, con
     return l;
 }
 
-static cn_onnx_layer *add_layer(cn_onnx_in *in, const Onnx__NodeProto *node, const Onnx__NodeProto *last,
-                                const char *type, int n_read, int rank, const char *args_fmt, va_list ap)
+/* a node wrote the value already */
+static int written(const cn_onnx_in *in, const char *value)
 {
-    int reads[CN_MAX_INPUTS], n = 0, negated = 0;
+    return map_get(&in->values, value) >= 0 || map_get(&in->negs, value) >= 0 || map_get(&in->lasts, value) >= 0;
+}
+
+/* the layers that work value by value, to which the order of the values is all one: they may read
+ * channels-last values (all their inputs so), and write one */
+static int elementwise(const char *type)
+{
+    static const char *const types[] = { "relu", "leakyrelu", "sigmoid", "tanh", "relu6", "hardsigmoid", "hardswish",
+                                         "silu", "gelu", "elu", "add", "mul" };
+    for (size_t k = 0; k < sizeof types / sizeof types[0]; k++)
+        if (!strcmp(type, types[k])) return 1;
+    return 0;
+}
+
+/* last_ok: the layer may read channels-last values (elementwise, or over the channels) */
+static cn_onnx_layer *add_layer(cn_onnx_in *in, const Onnx__NodeProto *node, const Onnx__NodeProto *last,
+                                const char *type, int n_read, int rank, int last_ok, const char *args_fmt, va_list ap)
+{
+    int reads[CN_MAX_INPUTS], n = 0, negated = 0, lasts = 0;
     char a[80];
     for (size_t k = 0; k < node->n_input && (n_read == 0 || n < n_read); k++) {
         if (!node->input[k][0]) continue;
         int l = map_get(&in->values, node->input[k]);
+        if (l < 0 && (l = map_get(&in->lasts, node->input[k])) >= 0) {
+            if (!last_ok) {
+                cn_onnx_node_fail(in, node, "reads a channels-last value (after a Transpose perm 0,2,3,1): convnet "
+                                            "reads one only in LayerNormalization of the last axis, MatMul, Mul by a "
+                                            "per-channel constant, element-wise layers and a Transpose perm 0,3,1,2 back");
+                return NULL;
+            }
+            lasts++;
+        }
         if (l < 0 && (l = map_get(&in->negs, node->input[k])) >= 0) {
             /* max(-x) = -min(x): the minpool's output is the negated value */
             if (strcmp(type, "minpool")) {
@@ -535,18 +568,22 @@ static cn_onnx_layer *add_layer(cn_onnx_in *in, const Onnx__NodeProto *node, con
         cn_onnx_node_fail(in, node, "reads no value of the graph");
         return NULL;
     }
+    if (lasts && lasts != n) {
+        cn_onnx_node_fail(in, node, "reads a channels-last value and one that is not: not supported");
+        return NULL;
+    }
     if (last->n_output < 1 || !last->output[0][0]) {
         cn_onnx_node_fail(in, last, "has no output");
         return NULL;
     }
-    if (map_get(&in->values, last->output[0]) >= 0 || map_get(&in->negs, last->output[0]) >= 0) {
+    if (written(in, last->output[0])) {
         cn_onnx_node_fail(in, last, "its output '%s' is written twice", shown(last->output[0], a, sizeof a));
         return NULL;
     }
     char args[512];
     vsnprintf(args, sizeof args, args_fmt, ap);
     int first_rank = in->layers[reads[0]].rank;
-    cn_onnx_layer *l = new_layer(in, last, type, last->output[0], negated ? &in->negs : &in->values);
+    cn_onnx_layer *l = new_layer(in, last, type, last->output[0], negated ? &in->negs : lasts ? &in->lasts : &in->values);
     if (!l) return NULL;
     l->rank = rank ? rank : first_rank;
     l->args = cn_strdup(in->ctx, args);
@@ -565,7 +602,7 @@ cn_onnx_layer *cn_onnx_add_layer(cn_onnx_in *in, const Onnx__NodeProto *node, co
 {
     va_list ap;
     va_start(ap, args_fmt);
-    cn_onnx_layer *l = add_layer(in, node, node, type, n_read, rank, args_fmt, ap);
+    cn_onnx_layer *l = add_layer(in, node, node, type, n_read, rank, elementwise(type), args_fmt, ap);
     va_end(ap);
     return l;
 }
@@ -575,28 +612,52 @@ cn_onnx_layer *cn_onnx_add_pattern(cn_onnx_in *in, const Onnx__NodeProto *first,
 {
     va_list ap;
     va_start(ap, args_fmt);
-    cn_onnx_layer *l = add_layer(in, first, last, type, 1, rank, args_fmt, ap);
+    cn_onnx_layer *l = add_layer(in, first, last, type, 1, rank, elementwise(type), args_fmt, ap);
     va_end(ap);
     return l;
 }
 
-/* node's output is the layer of its input 0, negated or not */
-static cn_status alias(cn_onnx_in *in, const Onnx__NodeProto *node, int negate)
+cn_onnx_layer *cn_onnx_add_channelwise(cn_onnx_in *in, const Onnx__NodeProto *first, const Onnx__NodeProto *last,
+                                       const char *type, const char *args_fmt, ...)
+{
+    va_list ap;
+    va_start(ap, args_fmt);
+    cn_onnx_layer *l = add_layer(in, first, last, type, 1, 0, 1, args_fmt, ap);
+    va_end(ap);
+    return l;
+}
+
+int cn_onnx_channels_last(const cn_onnx_in *in, const Onnx__NodeProto *node, int k)
+{
+    return (size_t)k < node->n_input && map_get(&in->lasts, node->input[k]) >= 0;
+}
+
+/* node's output is the layer of its input 0, negated or not (negate), in channels-last order or
+ * not (a Transpose: turn 1 to channels-last, -1 back; 0 keeps the order, Identity and Dropout) */
+static cn_status alias(cn_onnx_in *in, const Onnx__NodeProto *node, int negate, int turn)
 {
     char a[80];
     if (!node->n_input) return cn_onnx_node_fail(in, node, "has no input");
-    int l = map_get(&in->values, node->input[0]), neg = 0;
+    int l = map_get(&in->values, node->input[0]), neg = 0, last = 0;
     if (l < 0 && (l = map_get(&in->negs, node->input[0])) >= 0) neg = 1;
+    if (l < 0 && (l = map_get(&in->lasts, node->input[0])) >= 0) last = 1;
     if (l < 0) return cn_onnx_node_fail(in, node, "its input is not the graph's input or an earlier node's output");
-    if (neg && !negate)
+    if (neg && (!negate || turn))
         return cn_onnx_node_fail(in, node, "reads a negated value: Neg is supported only as Neg, MaxPool, Neg "
                                            "(convnet's minpool)");
+    if ((turn > 0 && (last || in->layers[l].rank != 4)) || (turn < 0 && !last) || (negate && last))
+        return cn_onnx_node_fail(in, node, turn > 0 ? "turns to channels-last what is not a map in (N, C, H, W) order"
+                                           : turn < 0 ? "turns back from channels-last what is not channels-last"
+                                                      : "reads a channels-last value: not supported");
     if (node->n_output < 1 || !node->output[0][0]) return cn_onnx_node_fail(in, node, "has no output");
-    if (map_get(&in->values, node->output[0]) >= 0 || map_get(&in->negs, node->output[0]) >= 0)
+    if (written(in, node->output[0]))
         return cn_onnx_node_fail(in, node, "its output '%s' is written twice", shown(node->output[0], a, sizeof a));
-    map_put(neg == negate ? &in->values : &in->negs, node->output[0], l);
+    last = turn ? turn > 0 : last;
+    map_put(neg != negate ? &in->negs : last ? &in->lasts : &in->values, node->output[0], l);
     return CN_OK;
 }
+
+cn_status cn_onnx_turn(cn_onnx_in *in, const Onnx__NodeProto *node, int to_last) { return alias(in, node, 0, to_last ? 1 : -1); }
 
 cn_status cn_onnx_alias(cn_onnx_in *in, const Onnx__NodeProto *node)
 {
@@ -608,9 +669,9 @@ cn_status cn_onnx_alias(cn_onnx_in *in, const Onnx__NodeProto *node)
         map_put(&in->inits, node->output[0], init);
         return CN_OK;
     }
-    return alias(in, node, 0);
+    return alias(in, node, 0, 0);
 }
-cn_status cn_onnx_negate(cn_onnx_in *in, const Onnx__NodeProto *node) { return alias(in, node, 1); }
+cn_status cn_onnx_negate(cn_onnx_in *in, const Onnx__NodeProto *node) { return alias(in, node, 1, 0); }
 
 int cn_onnx_read_only_by(const cn_onnx_in *in, const char *value, const char *op_type)
 {
@@ -834,7 +895,7 @@ static cn_status build_maps(cn_onnx_in *in)
     if (map_init(in->ctx, &in->inits, g->n_initializer + values) || map_init(in->ctx, &in->values, values) ||
         map_init(in->ctx, &in->uses, reads) || map_init(in->ctx, &in->pad_reads, reads) ||
         map_init(in->ctx, &in->names, values) ||
-        map_init(in->ctx, &in->negs, values) ||
+        map_init(in->ctx, &in->negs, values) || map_init(in->ctx, &in->lasts, values) ||
         map_init(in->ctx, &in->padded, values) || !(in->pads = cn_calloc(in->ctx, values, sizeof *in->pads)) ||
         !(in->owned = cn_calloc(in->ctx, g->n_node + 1, sizeof *in->owned)) ||
         map_init(in->ctx, &in->reader, reads) || map_init(in->ctx, &in->writer, values) ||
@@ -984,12 +1045,14 @@ static cn_status check_params(cn_onnx_in *in, const cn_net *net)
                 const cn_onnx_tensor *t = &l->tensors[j].t;
                 if (strcmp(l->tensors[j].name, p[k].name)) continue;
                 found = 1;
-                int same = t->count == p[k].count;
-                if (p[k].rank > 1) {
+                int same = t->count == p[k].count, how = l->tensors[j].transpose;
+                if (how == 1) { /* (rows, cols) as (cols, rows[, 1, 1]): a dense layer's, a 1x1 conv's */
+                    same = same && t->n_dims == 2 && p[k].rank >= 2 && t->dims[0] == p[k].shape[1] &&
+                           t->dims[1] == p[k].shape[0];
+                } else if (how == 0 && p[k].rank > 1) {
                     same = same && t->n_dims == p[k].rank;
-                    for (int d = 0; same && d < p[k].rank; d++)
-                        same = t->dims[l->tensors[j].transpose ? p[k].rank - 1 - d : d] == p[k].shape[d];
-                }
+                    for (int d = 0; same && d < p[k].rank; d++) same = t->dims[d] == p[k].shape[d];
+                } /* CN_ONNX_FLAT: the count alone */
                 if (!same) {
                     in->node = l->node;
                     return cn_onnx_node_fail(in, in->g->node[l->node],
@@ -1019,7 +1082,7 @@ static cn_status fill(cn_onnx_in *in, cn_net *net)
             snprintf(full, sizeof full, "%s.%s", l->name, l->tensors[j].name);
             cn_status st = cn_net_find_tensor(in->ctx, net, full, &dst);
             if (st) return st;
-            if (l->tensors[j].transpose) {
+            if (l->tensors[j].transpose == 1) {
                 int64_t rows = t->dims[0], cols = t->dims[1]; /* dst is (cols, rows) */
                 for (int64_t r = 0; r < rows; r++)
                     for (int64_t c = 0; c < cols; c++) dst.data[c * rows + r] = cn_onnx_value(t, r * cols + c);
@@ -1162,6 +1225,10 @@ static cn_status convert(cn_onnx_in *in, cn_onnx_imported *out)
     if (g->n_output != 1 || !g->output[0]->name)
         return in_fail(in, CN_E_UNSUPPORTED, "the graph has %zu outputs (convnet nets have one)", g->n_output);
     int last = map_get(&in->values, g->output[0]->name);
+    if (last < 0 && map_get(&in->lasts, g->output[0]->name) >= 0)
+        return in_fail(in, CN_E_UNSUPPORTED, "the graph's output '%s' is in channels-last order (N, H, W, C): convnet's "
+                       "maps are (N, C, H, W); end the graph with a Transpose perm 0,3,1,2",
+                       shown(g->output[0]->name, a, sizeof a));
     if (last < 0) return in_fail(in, CN_E_FORMAT, "the graph's output '%s' is no node's", shown(g->output[0]->name, a, sizeof a));
     if (last != in->n_layers - 1)
         return in_fail(in, CN_E_UNSUPPORTED, "the graph's output '%s' is not written by its last node (a node leads nowhere)",
@@ -1218,6 +1285,7 @@ out:
     cn_free(ctx, in.skip);
     map_free(ctx, &in.names);
     map_free(ctx, &in.negs);
+    map_free(ctx, &in.lasts);
     map_free(ctx, &in.padded);
     cn_free(ctx, in.pads);
     for (int i = 0; i < in.n_owned; i++) cn_free(ctx, in.owned[i]);

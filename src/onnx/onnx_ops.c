@@ -259,20 +259,33 @@ static cn_status export_gelu(cn_onnx_out *o, int i)
 }
 
 /* LayerNormalization over axes 1.. (C, H, W of a map, F of a vector); the scale and shift (C, H, W)
- * or (F) as the parameters, ones and no shift when affine=no */
+ * or (F) as the parameters, ones and no shift when affine=no. over=channels of a map as
+ * torchvision's LayerNorm2d writes it: Transpose to (N, H, W, C), LayerNormalization of the last
+ * axis with (C) tensors, Transpose back */
 static cn_status export_layernorm(cn_onnx_out *o, int i)
 {
     const cn_net *net = cn_onnx_out_net(o);
     const cn_node *n = &net->nodes[i];
-    const char *x = cn_onnx_input(o, i, 0, 0);
-    int64_t dims[3] = { n->out.c, n->out.h, n->out.w };
-    int nd = cn_onnx_rank(o, n->in[0]) == 4 ? 3 : 1; /* (C, H, W) of a map, (F) of a vector */
+    const char *x = cn_onnx_input(o, i, 0, 0), *out = n->name;
+    int64_t dims[3] = { n->out.c, n->out.h, n->out.w }, last[4] = { 0, 2, 3, 1 }, back[4] = { 0, 3, 1, 2 };
+    int map = cn_onnx_rank(o, n->in[0]) == 4, nd = map ? 3 : 1; /* (C, H, W) of a map, (F) of a vector */
+    int channels_last = map && n->a.over == CN_NORM_OVER_CHANNELS;
+    if (channels_last) {
+        const char *t = cn_onnx_temp(o, i, "channels_last");
+        Onnx__NodeProto *tr = x && t ? cn_onnx_emit(o, "Transpose", t, &x, 1, t) : NULL;
+        cn_onnx_attr_ints(o, tr, "perm", last, 4);
+        x = t, nd = 1, out = cn_onnx_temp(o, i, "norm");
+    }
     const char *in[3] = { x, n->a.affine ? cn_onnx_param_as(o, i, "weight", dims, nd)
                                          : cn_onnx_const_fill(o, cn_onnx_temp(o, i, "ones"), dims, nd, 1),
                           n->a.affine ? cn_onnx_param_as(o, i, "bias", dims, nd) : NULL };
-    Onnx__NodeProto *node = cn_onnx_emit(o, "LayerNormalization", n->name, in, n->a.affine ? 3 : 2, n->name);
-    cn_onnx_attr_int(o, node, "axis", 1);
+    Onnx__NodeProto *node = out ? cn_onnx_emit(o, "LayerNormalization", out, in, n->a.affine ? 3 : 2, out) : NULL;
+    cn_onnx_attr_int(o, node, "axis", channels_last ? -1 : 1);
     cn_onnx_attr_float(o, node, "epsilon", (float)n->a.eps);
+    if (channels_last) {
+        Onnx__NodeProto *tr = out ? cn_onnx_emit(o, "Transpose", n->name, &out, 1, n->name) : NULL;
+        cn_onnx_attr_ints(o, tr, "perm", back, 4);
+    }
     return cn_onnx_out_status(o);
 }
 
@@ -947,14 +960,84 @@ static cn_status import_convtranspose(cn_onnx_in *in, const Onnx__NodeProto *nod
 
 static cn_status import_gelu_tanh(cn_onnx_in *in, const Onnx__NodeProto *node);
 
+/* dims of a per-channel constant of c values: (C, 1, 1) or (1, C, 1, 1) of a map; (C), (1, C),
+ * (1, 1, C) or (1, 1, 1, C) of a channels-last value */
+static int per_channel(const cn_onnx_tensor *t, int last)
+{
+    int at = last ? t->n_dims - 1 : t->n_dims - 3; /* where C is */
+    if (t->n_dims < 1 || t->n_dims > 4 || at < 0 || (!last && t->n_dims < 3)) return 0;
+    for (int d = 0; d < t->n_dims; d++)
+        if (d != at && t->dims[d] != 1) return 0;
+    return 1;
+}
+
 /* Mul of two graph values of one shape, or one 1x1 (squeeze-and-excitation): convnet's mul;
- * Mul(x, x) begins GELU's tanh form */
+ * Mul(x, x) begins GELU's tanh form; Mul of a map by a constant per channel (ConvNeXt's
+ * layer_scale): a depthwise 1x1 conv without bias, the constant its weight */
 static cn_status import_mul(cn_onnx_in *in, const Onnx__NodeProto *node)
 {
     if (node->n_input == 2 && !strcmp(node->input[0], node->input[1])) return import_gelu_tanh(in, node);
-    if (cn_onnx_value_inputs(in, node) != 2 || node->n_input != 2)
-        return cn_onnx_node_fail(in, node, "multiplying by a constant is not supported (only two layers' outputs)");
+    int values = cn_onnx_value_inputs(in, node);
+    if (node->n_input == 2 && values == 1) {
+        int k = cn_onnx_const_at(in, node->input[0]) ? 0 : 1; /* the constant */
+        int last = cn_onnx_channels_last(in, node, !k);
+        cn_onnx_tensor t;
+        cn_status st = cn_onnx_get_tensor(in, node, k, 1, 0, &t);
+        if (st) return st;
+        if (cn_onnx_input_rank(in, node, !k) != 4 || !per_channel(&t, last))
+            return cn_onnx_node_fail(in, node, "multiplying by a constant is supported for a map and one value per "
+                                               "channel, (C, 1, 1) (or (C) in channels-last order), only");
+        cn_onnx_layer *l = cn_onnx_add_channelwise(in, node, node, "conv", "%lld 1x1 groups=%lld bias=no",
+                                                   (long long)t.count, (long long)t.count);
+        return l ? cn_onnx_layer_tensor(in, l, "weight", &t, CN_ONNX_FLAT) : cn_onnx_in_status(in);
+    }
+    if (values != 2 || node->n_input != 2)
+        return cn_onnx_node_fail(in, node, "multiplying by a constant is not supported (only two layers' outputs, or a "
+                                           "map by a constant per channel)");
     return cn_onnx_add_layer(in, node, "mul", 0, 0, "%s", "") ? CN_OK : cn_onnx_in_status(in);
+}
+
+/* MatMul of a value by a (K, D) constant, and an Add of a (D) constant after it that alone reads
+ * it (PyTorch's nn.Linear on other than 2-D inputs): of a vector a dense layer; of a
+ * channels-last map (ConvNeXt's pointwise Linear layers) a 1x1 conv, channels-last still */
+static cn_status import_matmul(cn_onnx_in *in, const Onnx__NodeProto *node)
+{
+    cn_onnx_tensor w, b = { 0 };
+    cn_status st = cn_onnx_get_tensor(in, node, 1, 1, 2, &w);
+    if (st) return st;
+    int last = cn_onnx_channels_last(in, node, 0);
+    if (!last && cn_onnx_input_rank(in, node, 0) != 2)
+        return cn_onnx_node_fail(in, node, "MatMul of a map in (N, C, H, W) order multiplies along W: not supported "
+                                           "(only of a vector, or of a map in channels-last order)");
+    const Onnx__NodeProto *add = cn_onnx_sole_reader(in, node, "Add"), *end = node;
+    const char *k = add && add->n_input == 2 ? (strcmp(add->input[0], node->output[0]) ? add->input[0] : add->input[1]) : NULL;
+    if (k && cn_onnx_const_at(in, k)) {
+        int at = k == add->input[0] ? 0 : 1;
+        if ((st = cn_onnx_get_tensor(in, add, at, 1, 0, &b))) return st;
+        int vector = b.count == w.dims[1];
+        for (int d = 0; d + 1 < b.n_dims; d++) vector = vector && b.dims[d] == 1;
+        if (vector) cn_onnx_skip(in, add), end = add;
+        else b.name = NULL; /* an Add of its own: refused there */
+    }
+    cn_onnx_layer *l = last ? cn_onnx_add_channelwise(in, node, end, "conv", "%lld 1x1", (long long)w.dims[1])
+                            : cn_onnx_add_pattern(in, node, end, "dense", 2, "%lld", (long long)w.dims[1]);
+    if (!l) return cn_onnx_in_status(in);
+    cn_onnx_bias_key(l);
+    if ((st = cn_onnx_layer_tensor(in, l, "weight", &w, 1))) return st;
+    return b.name ? cn_onnx_layer_tensor(in, l, "bias", &b, 0) : CN_OK;
+}
+
+/* Transpose of a map to channels-last order and back (PyTorch's permute around ConvNeXt's
+ * LayerNorm and Linear layers); the channel shuffle's is read by import_reshape */
+static cn_status import_transpose(cn_onnx_in *in, const Onnx__NodeProto *node)
+{
+    int64_t perm[4] = { -1, -1, -1, -1 };
+    cn_status st = cn_onnx_get_ints(in, node, "perm", perm, 4);
+    if (st) return st;
+    if (perm[0] == 0 && perm[1] == 2 && perm[2] == 3 && perm[3] == 1) return cn_onnx_turn(in, node, 1);
+    if (perm[0] == 0 && perm[1] == 3 && perm[2] == 1 && perm[3] == 2) return cn_onnx_turn(in, node, 0);
+    return cn_onnx_node_fail(in, node, "only a map's Transpose to channels-last order and back (perm 0,2,3,1 and "
+                                       "0,3,1,2) is supported, and the channel shuffle's");
 }
 
 
@@ -1271,8 +1354,11 @@ static cn_status import_layernorm(cn_onnx_in *in, const Onnx__NodeProto *node)
         (st = cn_onnx_get_float(in, node, "epsilon", &eps)) || (st = cn_onnx_get_int(in, node, "axis", &axis)) ||
         (st = cn_onnx_get_int(in, node, "stash_type", &stash)))
         return st;
+    int last = cn_onnx_channels_last(in, node, 0); /* torchvision's LayerNorm2d: over the channels */
     if (axis < 0) axis += rank;
-    if (axis != 1) return cn_onnx_node_fail(in, node, "normalizing from axis %lld is not supported (only from 1, the channels)", (long long)axis);
+    if (last ? axis != 3 : axis != 1)
+        return cn_onnx_node_fail(in, node, "normalizing from axis %lld is not supported (only from 1, the channels, "
+                                           "or of a map in channels-last order the last, 3)", (long long)axis);
     if (node->n_output > 1 && ((node->output[1][0]) || (node->n_output > 2 && node->output[2][0])))
         return cn_onnx_node_fail(in, node, "the mean and inverse deviation outputs are not supported");
     if (!(eps > 0 && eps <= 1)) return cn_onnx_node_fail(in, node, "epsilon %g is not in (0, 1]", eps);
@@ -1281,7 +1367,9 @@ static cn_status import_layernorm(cn_onnx_in *in, const Onnx__NodeProto *node)
         return cn_onnx_node_fail(in, node, "scale of %lld values, B of %lld", (long long)scale.count, (long long)shift.count);
     int affine = !identity_affine(&scale, &shift);
     if (affine && !has_b) return cn_onnx_node_fail(in, node, "a scale without B is not supported (convnet's layernorm has both)");
-    cn_onnx_layer *l = cn_onnx_add_layer(in, node, "layernorm", 1, 0, "eps=%.7g affine=%s", eps, affine ? "yes" : "no");
+    cn_onnx_layer *l = last ? cn_onnx_add_channelwise(in, node, node, "layernorm", "eps=%.7g affine=%s over=channels", eps,
+                                                      affine ? "yes" : "no")
+                            : cn_onnx_add_layer(in, node, "layernorm", 1, 0, "eps=%.7g affine=%s", eps, affine ? "yes" : "no");
     return norm_tensors(in, l, &scale, &shift, affine);
 }
 
@@ -1390,6 +1478,8 @@ const cn_onnx_row cn_onnx_rows[] = {
     { -1, "ReduceMean", NULL, import_reducemean }, /* over H and W: globalavgpool */
     { -1, "Split", NULL, import_split },           /* of the channels: a `channels` a part */
     { -1, "ReduceMax", NULL, import_reducemax },   /* over H and W: globalmaxpool */
+    { -1, "MatMul", NULL, import_matmul },         /* by a constant: dense, or of channels-last a 1x1 conv */
+    { -1, "Transpose", NULL, import_transpose },   /* to channels-last order and back */
 };
 const int cn_onnx_row_count = (int)(sizeof cn_onnx_rows / sizeof cn_onnx_rows[0]);
 

@@ -43,10 +43,14 @@ typedef struct cn_attrs {
     double alpha;        /* elu: the value approached for x -> -inf is -alpha */
     int approximate;     /* gelu: 0 = erf (exact), 1 = tanh */
     int affine;          /* batchnorm, layernorm, groupnorm, instancenorm: learned scale and shift */
+    int over;            /* layernorm: cn_norm_over */
     int count_pad;       /* avgpool: padded cells count in the divisor (PyTorch's count_include_pad) */
 } cn_attrs;
 
 typedef enum { CN_UPSAMPLE_NEAREST = 0, CN_UPSAMPLE_BILINEAR } cn_upsample_mode;
+/* layernorm: each sample over all its values (nn.LayerNorm([C, H, W])), or each position over
+ * its channels (ConvNeXt's LayerNorm2d: nn.LayerNorm(C) of the channels-last map) */
+typedef enum { CN_NORM_OVER_ALL = 0, CN_NORM_OVER_CHANNELS } cn_norm_over;
 
 typedef enum { CN_KT_INT, CN_KT_PAIR, CN_KT_PAD, CN_KT_FLOAT, CN_KT_BOOL, CN_KT_SHAPE, CN_KT_NAMES,
                CN_KT_CHOICE /* one word of `choices`, stored as its index (an int) */ } cn_key_type;

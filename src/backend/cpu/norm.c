@@ -1,6 +1,7 @@
 /* norm.c — layernorm, groupnorm and instancenorm on the CPU, threaded: forward and the input
  * gradient over (sample, group) blocks, the scale and shift gradients over the values or channels
- * they belong to, each walking the samples in order. Every sum runs in the reference's order in
+ * they belong to, each walking the samples in order; layernorm over=channels over runs of a
+ * sample's positions (each position's sums over the channels, the runs' positions side by side). Every sum runs in the reference's order in
  * double, so the results are src/ops/norm.c's to the bit, on any number of threads (aux as there:
  * mean and 1/sqrt(var + eps) of each block). Covered by tests/test_cpu_ops.c. */
 #include <math.h>
@@ -15,7 +16,8 @@ typedef struct {
 
 static norm_shape shape_of(const cn_node *nd)
 {
-    norm_shape s = { nd->a.groups, nd->out.c / nd->a.groups, nd->out.h * nd->out.w, 0, 0, nd->id == CN_OP_LAYERNORM };
+    norm_shape s = { nd->a.groups, nd->out.c / nd->a.groups, nd->out.h * nd->out.w, 0, 0,
+                     nd->id == CN_OP_LAYERNORM && nd->a.over == CN_NORM_OVER_ALL };
     s.per = s.cpg * s.hw;
     s.scales = s.per_value ? nd->out.c * s.hw : nd->out.c;
     return s;
@@ -24,10 +26,97 @@ static norm_shape shape_of(const cn_node *nd)
 /* value j of channel ch's scale: its own (layernorm) or the channel's */
 static inline int64_t scale_at(const norm_shape *s, int64_t ch, int64_t j) { return s->per_value ? ch * s->hw + j : ch; }
 
+/* ---- over=channels: a position's statistics over its C channels, RUN positions at a time ---- */
+
+#define RUN 64
+
+static int over_channels(const cn_node *nd) { return nd->id == CN_OP_LAYERNORM && nd->a.over == CN_NORM_OVER_CHANNELS; }
+
+/* run r of the batch's (sample, RUN positions) runs: its sample, first position and length */
+static void run_of(int64_t r, int64_t runs_per, int64_t hw, int64_t *s, int64_t *p0, int64_t *len)
+{
+    *s = r / runs_per, *p0 = r % runs_per * RUN;
+    *len = hw - *p0 < RUN ? hw - *p0 : RUN;
+}
+
+static void channelnorm_forward(const cn_op_io *io)
+{
+    const cn_node *nd = io->n;
+    int64_t c = nd->out.c, hw = nd->out.h * nd->out.w, runs_per = (hw + RUN - 1) / RUN;
+    const float *gamma = nd->a.affine ? io->w : NULL, *x0 = io->x[0];
+    float *y0 = io->y, *aux = io->aux;
+    double eps = nd->a.eps;
+    CN_PAR_FOR(io->batch * c * hw >= CPU_PAR_MIN, schedule(static),
+        for (int64_t r = 0; r < io->batch * runs_per; r++) {
+            int64_t s, p0, len;
+            run_of(r, runs_per, hw, &s, &p0, &len);
+            const float *x = x0 + s * c * hw + p0;
+            float *y = y0 + s * c * hw + p0, *stats = aux + 2 * (s * hw + p0);
+            double m[RUN] = { 0 }, v[RUN] = { 0 }, inv[RUN];
+            for (int64_t k = 0; k < c; k++)
+                for (int64_t p = 0; p < len; p++) m[p] += x[k * hw + p];
+            for (int64_t p = 0; p < len; p++) m[p] /= (double)c;
+            for (int64_t k = 0; k < c; k++)
+                for (int64_t p = 0; p < len; p++) v[p] += ((double)x[k * hw + p] - m[p]) * ((double)x[k * hw + p] - m[p]);
+            for (int64_t p = 0; p < len; p++) inv[p] = 1.0 / sqrt(v[p] / (double)c + eps);
+            for (int64_t k = 0; k < c; k++)
+                for (int64_t p = 0; p < len; p++) {
+                    double xh = ((double)x[k * hw + p] - m[p]) * inv[p];
+                    y[k * hw + p] = (float)(gamma ? gamma[k] * xh + gamma[c + k] : xh);
+                }
+            for (int64_t p = 0; p < len; p++) stats[2 * p] = (float)m[p], stats[2 * p + 1] = (float)inv[p];
+        });
+}
+
+static void channelnorm_backward(const cn_op_io *io)
+{
+    const cn_node *nd = io->n;
+    int64_t c = nd->out.c, hw = nd->out.h * nd->out.w, runs_per = (hw + RUN - 1) / RUN;
+    const float *gamma = nd->a.affine ? io->w : NULL, *stats = io->aux, *x0 = io->x[0], *dy0 = io->dy;
+    float *dgamma = io->dw, *dx0 = io->dx[0];
+    int par = io->batch * c * hw >= CPU_PAR_MIN;
+    if (gamma) /* a channel a thread's share, the samples in order, each sample's positions in order */
+        CN_PAR_FOR(par, schedule(static),
+            for (int64_t k = 0; k < c; k++)
+                for (int64_t s = 0; s < io->batch; s++) {
+                    const float *x = x0 + (s * c + k) * hw, *dy = dy0 + (s * c + k) * hw, *st = stats + 2 * s * hw;
+                    double sdy = 0, sdyxh = 0;
+                    for (int64_t p = 0; p < hw; p++) sdy += dy[p], sdyxh += dy[p] * (((double)x[p] - st[2 * p]) * st[2 * p + 1]);
+                    dgamma[k] += (float)sdyxh, dgamma[c + k] += (float)sdy;
+                });
+    if (!dx0) return;
+    CN_PAR_FOR(par, schedule(static),
+        for (int64_t r = 0; r < io->batch * runs_per; r++) {
+            int64_t s, p0, len;
+            run_of(r, runs_per, hw, &s, &p0, &len);
+            const float *x = x0 + s * c * hw + p0, *dy = dy0 + s * c * hw + p0, *st = stats + 2 * (s * hw + p0);
+            float *dx = dx0 + s * c * hw + p0;
+            double sg[RUN] = { 0 }, sgxh[RUN] = { 0 };
+            for (int64_t k = 0; k < c; k++)
+                for (int64_t p = 0; p < len; p++) {
+                    double xh = ((double)x[k * hw + p] - st[2 * p]) * st[2 * p + 1];
+                    double g = gamma ? gamma[k] * (double)dy[k * hw + p] : dy[k * hw + p];
+                    sg[p] += g, sgxh[p] += g * xh;
+                }
+            for (int64_t k = 0; k < c; k++)
+                for (int64_t p = 0; p < len; p++) {
+                    double xh = ((double)x[k * hw + p] - st[2 * p]) * st[2 * p + 1];
+                    double g = gamma ? gamma[k] * (double)dy[k * hw + p] : dy[k * hw + p];
+                    dx[k * hw + p] += (float)(st[2 * p + 1] * (g - sg[p] / (double)c - xh * sgxh[p] / (double)c));
+                }
+        });
+}
+
+/* ---- groups of channels ---- */
+
 /* y (N,C,H,W) <- gamma * (x - mean) * inv + beta over each block; w = gamma, beta (affine) */
 void cn_cpu_groupnorm_forward(const cn_op_io *io)
 {
     const cn_node *nd = io->n;
+    if (over_channels(nd)) {
+        channelnorm_forward(io);
+        return;
+    }
     norm_shape s = shape_of(nd);
     int64_t blocks = io->batch * s.groups;
     const float *x = io->x[0], *gamma = nd->a.affine ? io->w : NULL;
@@ -85,6 +174,10 @@ static void scale_grads(const cn_op_io *io, const norm_shape *s)
 void cn_cpu_groupnorm_backward(const cn_op_io *io)
 {
     const cn_node *nd = io->n;
+    if (over_channels(nd)) {
+        channelnorm_backward(io);
+        return;
+    }
     norm_shape s = shape_of(nd);
     int64_t blocks = io->batch * s.groups;
     const float *x = io->x[0], *dy = io->dy, *gamma = nd->a.affine ? io->w : NULL, *stats = io->aux;

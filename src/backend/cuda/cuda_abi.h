@@ -80,6 +80,6 @@ enum { CN_CU_SGD, CN_CU_MOMENTUM, CN_CU_NESTEROV, CN_CU_ADAM, CN_CU_ADAMW };
     X(conv_forward) X(conv_backward_data) X(conv_backward_filter) X(sum_squares) X(step_gate) X(update)      \
     X(loss_rows) X(count_correct) X(best_rows) X(make_batch) X(bf16_unpack) X(relayout) X(bn_sums_nhwc) \
     X(bn_grad_sums_nhwc) X(channel_part_nhwc) X(add_grad) X(shuffle_forward) X(shuffle_backward)          \
-    X(channels_forward) X(channels_backward)
+    X(channels_forward) X(channels_backward) X(lnc_forward) X(lnc_backward) X(lnc_param)
 
 #endif

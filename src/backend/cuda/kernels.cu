@@ -895,6 +895,66 @@ extern "C" __global__ void gn_param_values(cn_cu_act x, cn_cu_act dy, const floa
     }
 }
 
+/* ---- layernorm over=channels: each (sample, position) over its c channels, one thread a
+ * position; gamma then beta per channel; aux (N,HW,2): mean, inv as floats. The sums run over
+ * the channels in order in double, as the reference's ---- */
+
+extern "C" __global__ void lnc_forward(cn_cu_act x, cn_cu_act y, const float *gamma, float *aux, i64 n, i64 c, i64 hw,
+                                       double eps)
+{
+    GRID_STRIDE(q, n * hw) {
+        i64 s = q / hw, p = q % hw;
+        double m = 0, v = 0;
+        for (i64 k = 0; k < c; k++) m += load(x, place(x, s, k, p, c, hw));
+        m /= (double)c;
+        for (i64 k = 0; k < c; k++) {
+            double d = (double)load(x, place(x, s, k, p, c, hw)) - m;
+            v += d * d;
+        }
+        double inv = 1.0 / sqrt(v / (double)c + eps);
+        for (i64 k = 0; k < c; k++) {
+            i64 at = place(x, s, k, p, c, hw);
+            double xh = ((double)load(x, at) - m) * inv;
+            store(y, at, (float)(gamma ? gamma[k] * xh + gamma[c + k] : xh));
+        }
+        aux[2 * q] = (float)m, aux[2 * q + 1] = (float)inv;
+    }
+}
+
+/* dx (+)= inv (g - mean(g) - xh mean(g xh)) over the position's channels, g = gamma dy */
+extern "C" __global__ void lnc_backward(cn_cu_act x, cn_cu_act dy, const float *gamma, const float *aux, cn_cu_act dx,
+                                        i64 n, i64 c, i64 hw, int fresh)
+{
+    GRID_STRIDE(q, n * hw) {
+        i64 s = q / hw, p = q % hw;
+        double m = aux[2 * q], inv = aux[2 * q + 1], sg = 0, sgxh = 0;
+        for (int pass = 0; pass < 2; pass++)
+            for (i64 k = 0; k < c; k++) {
+                i64 at = place(x, s, k, p, c, hw);
+                double xh = ((double)load(x, at) - m) * inv, d = load(dy, at), g = gamma ? gamma[k] * d : d;
+                if (pass == 0) sg += g, sgxh += g * xh;
+                else gather(dx, at, fresh, (float)(inv * (g - sg / (double)c - xh * sgxh / (double)c)));
+            }
+    }
+}
+
+/* dgamma[ch] += each sample's sum of dy xh, dbeta[ch] += of dy (double), a block a channel,
+ * the samples in order as the reference */
+extern "C" __global__ void lnc_param(cn_cu_act x, cn_cu_act dy, const float *aux, float *dgamma, i64 n, i64 c, i64 hw)
+{
+    i64 ch = blockIdx.x;
+    for (i64 s = 0; s < n; s++) {
+        double sdy = 0, sdyxh = 0;
+        for (i64 j = threadIdx.x; j < hw; j += THREADS) {
+            i64 k = place(x, s, ch, j, c, hw), q = s * hw + j;
+            float d = load(dy, k);
+            sdy += d, sdyxh += d * (((double)load(x, k) - aux[2 * q]) * aux[2 * q + 1]);
+        }
+        sdy = block_sum(sdy), sdyxh = block_sum(sdyxh);
+        if (threadIdx.x == 0) dgamma[ch] += (float)sdyxh, dgamma[c + ch] += (float)sdy;
+    }
+}
+
 /* ---- dropout: the mask is drawn on the host from the net's RNG, as the reference draws it ---- */
 
 /* the masks are in NCHW order (the host draws them so); c, hw: the map's, for an NHWC one */
