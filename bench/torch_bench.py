@@ -12,8 +12,8 @@ times convnet, and tuned as in shared/anchors/cpu_torch_fmnist_small.py:
 
 Usage: /usr/bin/python3 bench/torch_bench.py MODEL --train|--infer [--batch N] [--threads 1,2]
            [--seconds S] [--reps R]
-MODEL is fmnist-small, lenet5, resnet18-cifar, se-resnet-block, unet-small, mobilenetv2 or
-shufflenetv2.
+MODEL is fmnist-small, lenet5, resnet18-cifar, se-resnet-block, unet-small, mobilenetv2,
+shufflenetv2 or convnext-tiny.
 Training is a step of SGD with momentum 0.9 (lr 0.01) on the cross-entropy of random inputs
 and labels (the output flattened: one row of classes a sample, as `convnet bench`); inference is the forward pass in
 eval mode under torch.inference_mode(). Prints one JSON object:
@@ -42,10 +42,10 @@ import torch.nn.functional as F  # noqa: E402
 # trainable parameters, as `convnet summary` counts them for models/*.cnn
 EXPECTED_PARAMS = {"fmnist-small": 421_642, "lenet5": 61_706, "resnet18-cifar": 11_173_962,
                    "se-resnet-block": 80_870, "unet-small": 115_234, "mobilenetv2": 3_504_872,
-                   "shufflenetv2": 2_278_604}
+                   "shufflenetv2": 2_278_604, "convnext-tiny": 28_589_128}
 INPUT = {"fmnist-small": (1, 28, 28), "lenet5": (1, 28, 28), "resnet18-cifar": (3, 32, 32),
          "se-resnet-block": (3, 32, 32), "unet-small": (1, 76, 76), "mobilenetv2": (3, 224, 224),
-         "shufflenetv2": (3, 224, 224)}
+         "shufflenetv2": (3, 224, 224), "convnext-tiny": (3, 224, 224)}
 
 
 def fmnist_small():
@@ -122,9 +122,15 @@ def shufflenetv2():
     return torchvision.models.shufflenet_v2_x1_0()
 
 
+def convnext_tiny():
+    # models/convnext-tiny.cnn is torchvision's convnext_tiny (tests/convnext_torch_check.py)
+    import torchvision
+    return torchvision.models.convnext_tiny()
+
+
 MODELS = {"fmnist-small": fmnist_small, "lenet5": lenet5, "resnet18-cifar": resnet18_cifar,
           "se-resnet-block": se_resnet_block, "unet-small": unet_small, "mobilenetv2": mobilenetv2,
-          "shufflenetv2": shufflenetv2}
+          "shufflenetv2": shufflenetv2, "convnext-tiny": convnext_tiny}
 
 
 def measure(model_name, train, batch, threads, seconds, reps):

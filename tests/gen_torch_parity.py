@@ -213,6 +213,8 @@ class Net:
                 y = F.gelu(a, approximate=keys.get("approximate", "none"))
             elif kind == "elu":
                 y = F.elu(a, float(keys.get("alpha", "1")))
+            elif kind == "scale":  # ConvNeXt's layer_scale: (C, 1, 1) times the map
+                y = a * self._param(name + ".weight", (a.shape[1],), "gamma", create).reshape(1, -1, 1, 1)
             elif kind == "prelu":
                 y = F.prelu(a, self._param(name + ".weight", (a.shape[1],), "slope", create))
             elif kind in ("layernorm", "groupnorm", "instancenorm"):
@@ -452,10 +454,10 @@ CASES = [
      "conv 2 1x1", "loss=mse optim=sgd lr=0.1", 2),
     # ConvNeXt's stem and block: a patchify conv and LayerNorm2d, a depthwise 7x7 (here 3x3), a
     # LayerNorm over the channels, the inverted bottleneck of 1x1s (its Linear layers) with GELU,
-    # a per-channel scale (layer_scale: a depthwise 1x1) and the residual; then its head
+    # a per-channel scale (layer_scale) and the residual; then its head, and a scale of a vector
     ("convnext_block", "input 8x8x3; conv 8 2x2 stride=2; layernorm over=channels eps=1e-6 as s; "
      "conv 8 3x3 pad=1 groups=8; layernorm over=channels eps=1e-6; conv 32 1x1; gelu; conv 8 1x1; "
-     "conv 8 1x1 groups=8 bias=no as b; add s b; globalavgpool; layernorm over=channels; flatten; dense 3",
+     "scale init=1e-6 as b; add s b; globalavgpool; layernorm over=channels; flatten; dense 6; scale; dense 3",
      "loss=ce-logits optim=adamw lr=0.01 wd=0.05", 3),
     ("pad_crop", "input 6x5x2; conv 3 3x3 pad=1; pad 1x2 mode=reflect; conv 3 3x3; pad size=9x8 mode=replicate; "
      "crop 5x4 offset=1x2; pad 1 top=0 right=2 mode=reflect; crop margin=1 left=0; crop 3x3; pad 2; conv 2 1x1",

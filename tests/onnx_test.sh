@@ -107,12 +107,12 @@ check "a Split of the rows: refused, saying what is supported" \
 check "a ReduceMean over the channels: refused, saying what is supported" \
     "'$CN' import '$T/hand/reducemean_channels.onnx' -o '$T/run-other' 2>'$T/err'; test \$? -eq 1 && grep -q \"node 0 'mean' (ReduceMean): only a reduction of a map over H and W (axes 2 and 3) is supported\" '$T/err'"
 check "ConvNeXt's parts read as convnet's layers (PyTorch's parameter names)" \
-    "grep -q '^layernorm eps=1e-06 affine=yes over=channels from features.1.0.block.0 as features.1.0.block.2\$' '$T/run-convnext_mini/model.cnn' && grep -q '^conv 64 1x1 bias=yes from features.1.0.block.2 as features.1.0.block.3\$' '$T/run-convnext_mini/model.cnn' && grep -q '^conv 16 1x1 groups=16 bias=no from features.1.0.block.5 as features.1.0\$' '$T/run-convnext_mini/model.cnn'"
+    "grep -q '^layernorm eps=1e-06 affine=yes over=channels from features.1.0.block.0 as features.1.0.block.2\$' '$T/run-convnext_mini/model.cnn' && grep -q '^conv 64 1x1 bias=yes from features.1.0.block.2 as features.1.0.block.3\$' '$T/run-convnext_mini/model.cnn' && grep -q '^scale from features.1.0.block.5 as features.1.0\$' '$T/run-convnext_mini/model.cnn'"
 for m in "transpose_hw:node 0 't' (Transpose): only a map's Transpose to channels-last order and back (perm 0,2,3,1 and 0,3,1,2) is supported" \
          "matmul_nchw:node 0 'mm' (MatMul): MatMul of a map in (N, C, H, W) order multiplies along W: not supported" \
          "conv_channels_last:node 1 'conv' (Conv): reads a channels-last value (after a Transpose perm 0,2,3,1)" \
          "output_channels_last:the graph's output 'y' is in channels-last order (N, H, W, C)" \
-         "mul_last_axis:node 0 'scale' (Mul): multiplying by a constant is supported for a map and one value per channel"; do
+         "mul_last_axis:node 0 'scale' (Mul): multiplying by a constant is supported for one value per channel"; do
     check "${m%%:*}: refused, saying what is supported" \
         "'$CN' import '$T/hand/${m%%:*}.onnx' -o '$T/run-other' 2>'$T/err'; test \$? -eq 1 && grep -qF \"${m#*:}\" '$T/err'"
 done

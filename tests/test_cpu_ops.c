@@ -176,6 +176,7 @@ static void test_activations(void)
         { "relu", 1 }, { "leakyrelu", 1 }, { "leakyrelu slope=0.3", 1 }, { "sigmoid", 0 }, { "tanh", 0 },
         { "relu6", 1 }, { "hardsigmoid", 1 }, { "hardswish", 1 }, { "silu", 0 }, { "gelu", 1 },
         { "gelu approximate=tanh", 1 }, { "elu", 1 }, { "elu alpha=0.3", 1 }, { "prelu", 1 },
+        { "scale init=0.3", 1 },
     };
     char spec[160];
     for (size_t a = 0; a < sizeof acts / sizeof acts[0]; a++)
@@ -496,7 +497,7 @@ static void teardown(void) { cn_ctx_destroy(ctx); }
 static const test_case cases[] = {
     { "setup", setup },
     { "max, min and average pooling, global average pooling against the reference", test_pooling },
-    { "relu, leakyrelu, sigmoid, tanh, relu6, hardsigmoid, hardswish, silu, gelu, elu, prelu against the reference", test_activations },
+    { "relu, leakyrelu, sigmoid, tanh, relu6, hardsigmoid, hardswish, silu, gelu, elu, prelu, scale against the reference", test_activations },
     { "batch norm (training and evaluation) against the reference", test_batchnorm },
     { "layernorm, groupnorm, instancenorm: the reference's bits", test_norms },
     { "softmax against the reference", test_softmax },

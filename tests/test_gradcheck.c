@@ -90,6 +90,8 @@ static const grad_case grad_cases[] = {
     { "elu alpha=0.7", "input 5x5x3; elu alpha=0.7", 2, 1 },
     { "prelu", "input 5x5x3; prelu", 2, 1 },
     { "prelu after dense", "input 3x3x2; dense 6; prelu", 3, 1 },
+    { "scale", "input 4x3x3; scale init=0.7", 2, 1 },
+    { "scale after dense", "input 3x3x2; dense 5; scale", 3, 1 },
     { "layernorm", "input 4x3x3; layernorm", 2, 1 },
     { "layernorm over=channels", "input 4x3x5; layernorm over=channels", 2, 1 },
     { "layernorm over=channels, affine=no", "input 3x4x4; conv 4 1x1; layernorm over=channels affine=no", 2, 1 },

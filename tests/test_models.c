@@ -74,6 +74,12 @@ static const model_case models[] = {
      * 144,907,992 MACs. 211 layers: input + stem 4 + 3 stride-2 units of 13 + 13 stride-1 units
      * of 12 + head 5 (conv, batchnorm, relu, globalavgpool, dense). */
     { "models/shufflenetv2.cnn", 211, 2294784, 2278604, 144907992, 1000, 1, 1 },
+    /* torchvision's convnext_tiny at 224x224x3, 1000 classes; PyTorch's figures from
+     * tests/convnext_torch_check.py: 28,589,128 parameters, 4,455,531,264 MACs of its Conv2d and
+     * Linear layers (the layer scales, element-wise, counted in neither). 139 layers: input +
+     * stem 2 + 18 blocks of 7 + 3 downsamplings of 2 + head 4 (globalavgpool, layernorm, flatten,
+     * dense). */
+    { "models/convnext-tiny.cnn", 139, 28589128, 28589128, 4455531264, 1000, 1, 1 },
 };
 
 static void test_model_totals(void)
@@ -197,6 +203,19 @@ static void test_shufflenetv2_shapes(void)
     check_stages("models/shufflenetv2.cnn", stages, sizeof stages / sizeof stages[0]);
 }
 
+/* ConvNeXt-T: its stages' shapes (torchvision's), receptive fields and jumps
+ * (tests/convnext_torch_check.py). By hand: the stem's 4x4 of stride 4: 4, jump 4; each block's
+ * 7x7 depthwise conv +6*jump: stage 1 4 + 3*24 = 76; the 2x2 of stride 2 +4 (jump 8), stage 2
+ * +3*48: 224; +8 (jump 16), +9*96: 1096; +16 (jump 32), +3*192: 1688. */
+static void test_convnext_shapes(void)
+{
+    static const stage_case stages[] = {
+        { "stem", 56, 96, 4, 4 }, { "s1_b3", 56, 96, 76, 4 }, { "s2_down", 28, 192, 80, 8 },
+        { "s2_b3", 28, 192, 224, 8 }, { "s3_b9", 14, 384, 1096, 16 }, { "s4_b3", 7, 768, 1688, 32 },
+    };
+    check_stages("models/convnext-tiny.cnn", stages, sizeof stages / sizeof stages[0]);
+}
+
 /* a parsed net's tensors before any parameters exist: names, shapes, counts by hand */
 static void test_layer_params(void)
 {
@@ -228,5 +247,6 @@ static const test_case cases[] = {
     { "resnet18 stage shapes", test_resnet_shapes },
     { "mobilenetv2 stage shapes and receptive field (torchvision's)", test_mobilenetv2_shapes },
     { "shufflenetv2 stage shapes and receptive field (torchvision's)", test_shufflenetv2_shapes },
+    { "convnext-tiny stage shapes and receptive field (torchvision's)", test_convnext_shapes },
 };
 TEST_MAIN(cases)

@@ -45,8 +45,8 @@ static const struct {
     { "channels", "input 6x6x8 as x; conv 8 1x1; shuffle 4 as s; channels 3 start=2 from s as a; channels 5 from x as b;"
                   "concat a b; shuffle 2; globalavgpool; dense 6; channels 4 start=1" },
     { "convnext", "input 8x8x3; conv 8 2x2 stride=2; layernorm over=channels eps=1e-6 as s; conv 8 3x3 pad=1 groups=8;"
-                  "layernorm over=channels affine=no; conv 16 1x1; gelu; conv 8 1x1; add s conv4; globalavgpool;"
-                  "layernorm over=channels; flatten; dense 3; layernorm over=channels" },
+                  "layernorm over=channels affine=no; conv 16 1x1; gelu; conv 8 1x1; scale as b; add s b; globalavgpool;"
+                  "layernorm over=channels; flatten; dense 3; scale; layernorm over=channels" },
     { "sizes", "input 5x5x2; upsample size=7x8; upsample size=9x9 mode=bilinear;"
                "upsample size=11x12 mode=bilinear align_corners=yes" },
 };
@@ -80,7 +80,7 @@ static cn_net *make_net(cn_ctx *ctx, const char *spec)
         for (int64_t k = 0; k < t.count; k++) {
             if (var) t.data[k] = uniform(0.5f, 1.5f);
             else if (!w) t.data[k] = uniform(-0.5f, 0.5f);
-            else if (!strncmp(t.name, "batchnorm", 9)) t.data[k] = uniform(0.5f, 1.5f);
+            else if (!strncmp(t.name, "batchnorm", 9) || !strncmp(t.name, "scale", 5)) t.data[k] = uniform(0.5f, 1.5f);
         }
     }
     return net;

@@ -150,6 +150,7 @@ static void test_issue15_layers(void)
 {
     static const struct { const char *spec; int64_t params, trainable, h, w, rf, jump; } cases[] = {
         { "input 5x4x3; prelu", 3, 3, 5, 4, 1, 1 },                      /* a slope per channel */
+        { "input 5x4x3; scale init=1e-6", 3, 3, 5, 4, 1, 1 },            /* a factor per channel */
         { "input 5x4x3; layernorm", 120, 120, 5, 4, 1, 1 },              /* 2 * 5*4*3 */
         { "input 5x4x3; layernorm affine=no", 0, 0, 5, 4, 1, 1 },
         { "input 5x4x3; layernorm over=channels", 6, 6, 5, 4, 1, 1 },   /* 2 * 3: a scale and shift per channel */

@@ -491,6 +491,16 @@ static cn_status export_shuffle(cn_onnx_out *o, int i)
     return cn_onnx_out_status(o);
 }
 
+/* a factor per channel: Mul by the weight as (C, 1, 1) of a map, (C) of a vector */
+static cn_status export_scale(cn_onnx_out *o, int i)
+{
+    const cn_node *n = &cn_onnx_out_net(o)->nodes[i];
+    int64_t dims[3] = { n->out.c, 1, 1 };
+    const char *x = cn_onnx_input(o, i, 0, 0);
+    emit2(o, "Mul", n->name, x, cn_onnx_param_as(o, i, "weight", dims, cn_onnx_rank(o, n->in[0]) == 4 ? 3 : 1));
+    return cn_onnx_out_status(o);
+}
+
 /* a range of the channels: Slice of axis 1, of a map or of a vector */
 static cn_status export_channels(cn_onnx_out *o, int i)
 {
@@ -960,8 +970,8 @@ static cn_status import_convtranspose(cn_onnx_in *in, const Onnx__NodeProto *nod
 
 static cn_status import_gelu_tanh(cn_onnx_in *in, const Onnx__NodeProto *node);
 
-/* dims of a per-channel constant of c values: (C, 1, 1) or (1, C, 1, 1) of a map; (C), (1, C),
- * (1, 1, C) or (1, 1, 1, C) of a channels-last value */
+/* dims of a per-channel constant: (C, 1, 1) or (1, C, 1, 1) of a map; (C), (1, C), (1, 1, C) or
+ * (1, 1, 1, C) of a channels-last value or (the first two) of a vector (last) */
 static int per_channel(const cn_onnx_tensor *t, int last)
 {
     int at = last ? t->n_dims - 1 : t->n_dims - 3; /* where C is */
@@ -972,23 +982,22 @@ static int per_channel(const cn_onnx_tensor *t, int last)
 }
 
 /* Mul of two graph values of one shape, or one 1x1 (squeeze-and-excitation): convnet's mul;
- * Mul(x, x) begins GELU's tanh form; Mul of a map by a constant per channel (ConvNeXt's
- * layer_scale): a depthwise 1x1 conv without bias, the constant its weight */
+ * Mul(x, x) begins GELU's tanh form; Mul by a constant per channel (ConvNeXt's layer_scale):
+ * convnet's scale, the constant its weight */
 static cn_status import_mul(cn_onnx_in *in, const Onnx__NodeProto *node)
 {
     if (node->n_input == 2 && !strcmp(node->input[0], node->input[1])) return import_gelu_tanh(in, node);
     int values = cn_onnx_value_inputs(in, node);
     if (node->n_input == 2 && values == 1) {
         int k = cn_onnx_const_at(in, node->input[0]) ? 0 : 1; /* the constant */
-        int last = cn_onnx_channels_last(in, node, !k);
+        int last = cn_onnx_channels_last(in, node, !k) || cn_onnx_input_rank(in, node, !k) == 2;
         cn_onnx_tensor t;
         cn_status st = cn_onnx_get_tensor(in, node, k, 1, 0, &t);
         if (st) return st;
-        if (cn_onnx_input_rank(in, node, !k) != 4 || !per_channel(&t, last))
-            return cn_onnx_node_fail(in, node, "multiplying by a constant is supported for a map and one value per "
-                                               "channel, (C, 1, 1) (or (C) in channels-last order), only");
-        cn_onnx_layer *l = cn_onnx_add_channelwise(in, node, node, "conv", "%lld 1x1 groups=%lld bias=no",
-                                                   (long long)t.count, (long long)t.count);
+        if (!per_channel(&t, last))
+            return cn_onnx_node_fail(in, node, "multiplying by a constant is supported for one value per channel, "
+                                               "(C, 1, 1) of a map (or (C) of a vector or in channels-last order), only");
+        cn_onnx_layer *l = cn_onnx_add_channelwise(in, node, node, "scale", "%s", "");
         return l ? cn_onnx_layer_tensor(in, l, "weight", &t, CN_ONNX_FLAT) : cn_onnx_in_status(in);
     }
     if (values != 2 || node->n_input != 2)
@@ -1468,6 +1477,7 @@ const cn_onnx_row cn_onnx_rows[] = {
     { CN_OP_INSTANCENORM, "InstanceNormalization", export_groupnorm, import_instancenorm },
     { CN_OP_SHUFFLE, "Reshape+Transpose+Reshape", export_shuffle, NULL }, /* read by import_reshape */
     { CN_OP_CHANNELS, "Slice", export_channels, NULL },                   /* read by import_slice */
+    { CN_OP_SCALE, "Mul", export_scale, NULL },                           /* read by import_mul */
     { -1, "Sum", NULL, import_add },
     { -1, "Div", NULL, import_div }, /* GELU's erf form */
     { -1, "Identity", NULL, import_identity },

@@ -44,6 +44,7 @@ typedef struct cn_attrs {
     int approximate;     /* gelu: 0 = erf (exact), 1 = tanh */
     int affine;          /* batchnorm, layernorm, groupnorm, instancenorm: learned scale and shift */
     int over;            /* layernorm: cn_norm_over */
+    double init;         /* scale: where every factor starts */
     int count_pad;       /* avgpool: padded cells count in the divisor (PyTorch's count_include_pad) */
 } cn_attrs;
 

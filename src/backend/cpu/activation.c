@@ -1,6 +1,6 @@
 /* activation.c — relu, leakyrelu, sigmoid, tanh, relu6, hardsigmoid, hardswish, silu, gelu and elu
  * on the CPU: one vectorised loop over all values, split over threads in element ranges; prelu
- * (a slope per channel) plane by plane, its backward threaded over channels, to the bit. relu,
+ * and scale (a factor per channel) plane by plane, their backward threaded over channels, to the bit. relu,
  * leakyrelu, relu6, hardsigmoid and hardswish, and sigmoid's and tanh's backward given the same
  * forward output, give the reference's values to the bit (products in double where it computes in
  * double, and the same dy * 0 that turns an infinite gradient into NaN); sigmoid, tanh and silu
@@ -190,46 +190,52 @@ ACT_KERNELS(gelu, gelu_value, gelu_grad, io->n->a.approximate)
 ACT_KERNELS(elu, elu_value, elu_grad, io->n->a.alpha)
 #undef ACT_KERNELS
 
-/* ---- prelu: a slope per channel, so the loops run over (sample, channel) planes ------------- */
+/* ---- prelu and scale: a factor per channel, so the loops run over (sample, channel) planes --- */
 
-/* y (N,C,H,W) <- x if x > 0 else a[c] * x; w = a (C) */
-void cn_cpu_prelu_forward(const cn_op_io *io)
+/* y (N,C,H,W) <- a[c] * x, or prelu's x where x > 0; w = a (C) */
+static void factor_forward(const cn_op_io *io, int prelu)
 {
     const cn_node *nd = io->n;
     int64_t c = nd->out.c, hw = nd->out.h * nd->out.w, planes = io->batch * c;
-    const float *x = io->x[0], *slope = io->w;
+    const float *x = io->x[0], *factor = io->w;
     float *y = io->y;
     CN_PAR_FOR(planes * hw >= CPU_PAR_MIN, schedule(static),
         for (int64_t p = 0; p < planes; p++) {
             const float *restrict xp = x + p * hw;
             float *restrict yp = y + p * hw;
-            float a = slope[p % c];
+            float a = factor[p % c];
             _Pragma("omp simd")
-            for (int64_t j = 0; j < hw; j++) yp[j] = cpu_select(xp[j] > 0, xp[j], a * xp[j]);
+            for (int64_t j = 0; j < hw; j++) yp[j] = cpu_select(prelu && xp[j] > 0, xp[j], a * xp[j]);
         });
 }
 
-/* dx (N,C,H,W) += dy * (1 if x > 0 else a[c]); da (C) += the sum over x <= 0 of dy * x, in double
- * per plane and plane after plane in sample order, as the reference; threads over channels */
-void cn_cpu_prelu_backward(const cn_op_io *io)
+/* dx (N,C,H,W) += a[c] * dy (prelu: dy where x > 0); da (C) += the sum of dy * x (prelu: over
+ * x <= 0), in double per plane and plane after plane in sample order, as the reference; threads
+ * over channels */
+static void factor_backward(const cn_op_io *io, int prelu)
 {
     const cn_node *nd = io->n;
     int64_t c = nd->out.c, hw = nd->out.h * nd->out.w, n = io->batch;
-    const float *x = io->x[0], *dy = io->dy, *slope = io->w;
-    float *dx = io->dx[0], *dslope = io->dw;
+    const float *x = io->x[0], *dy = io->dy, *factor = io->w;
+    float *dx = io->dx[0], *da = io->dw;
     CN_PAR_FOR(n * c * hw >= CPU_PAR_MIN, schedule(static),
         for (int64_t ch = 0; ch < c; ch++) {
-            double a = slope[ch];
+            float a = factor[ch];
             for (int64_t i = 0; i < n; i++) {
                 const float *restrict xp = x + (i * c + ch) * hw, *restrict gp = dy + (i * c + ch) * hw;
-                double da = 0;
+                double s = 0;
                 for (int64_t j = 0; j < hw; j++)
-                    if (xp[j] <= 0) da += (double)gp[j] * xp[j];
-                dslope[ch] += (float)da;
+                    if (!prelu || xp[j] <= 0) s += (double)gp[j] * xp[j];
+                da[ch] += (float)s;
                 if (!dx) continue;
                 float *restrict dp = dx + (i * c + ch) * hw;
                 _Pragma("omp simd")
-                for (int64_t j = 0; j < hw; j++) dp[j] += cpu_select(xp[j] > 0, gp[j], (float)(a * gp[j]));
+                for (int64_t j = 0; j < hw; j++) dp[j] += cpu_select(prelu && xp[j] > 0, gp[j], a * gp[j]);
             }
         });
 }
+
+void cn_cpu_prelu_forward(const cn_op_io *io) { factor_forward(io, 1); }
+void cn_cpu_prelu_backward(const cn_op_io *io) { factor_backward(io, 1); }
+void cn_cpu_scale_forward(const cn_op_io *io) { factor_forward(io, 0); }
+void cn_cpu_scale_backward(const cn_op_io *io) { factor_backward(io, 0); }

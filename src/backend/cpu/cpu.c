@@ -50,6 +50,7 @@ static const cn_kernels kernels[CN_OP_COUNT] = {
     [CN_OP_GELU] = { .forward = cn_cpu_gelu_forward, .backward = cn_cpu_gelu_backward, .fresh_dx = 1 },
     [CN_OP_ELU] = { .forward = cn_cpu_elu_forward, .backward = cn_cpu_elu_backward, .fresh_dx = 1 },
     [CN_OP_PRELU] = { .forward = cn_cpu_prelu_forward, .backward = cn_cpu_prelu_backward },
+    [CN_OP_SCALE] = { .forward = cn_cpu_scale_forward, .backward = cn_cpu_scale_backward },
     [CN_OP_LAYERNORM] = { .forward = cn_cpu_groupnorm_forward, .backward = cn_cpu_groupnorm_backward },
     [CN_OP_GROUPNORM] = { .forward = cn_cpu_groupnorm_forward, .backward = cn_cpu_groupnorm_backward },
     [CN_OP_INSTANCENORM] = { .forward = cn_cpu_groupnorm_forward, .backward = cn_cpu_groupnorm_backward },

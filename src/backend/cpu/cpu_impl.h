@@ -132,6 +132,8 @@ void cn_cpu_elu_forward(const cn_op_io *io);
 void cn_cpu_elu_backward(const cn_op_io *io);
 void cn_cpu_prelu_forward(const cn_op_io *io);
 void cn_cpu_prelu_backward(const cn_op_io *io);
+void cn_cpu_scale_forward(const cn_op_io *io);  /* activation.c, beside prelu */
+void cn_cpu_scale_backward(const cn_op_io *io);
 void cn_cpu_groupnorm_forward(const cn_op_io *io);  /* layernorm, groupnorm, instancenorm (norm.c) */
 void cn_cpu_groupnorm_backward(const cn_op_io *io);
 /* batchnorm.c */

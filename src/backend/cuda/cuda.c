@@ -46,6 +46,7 @@ static const cn_kernels kernels[CN_OP_COUNT] = {
     [CN_OP_GELU] = { .forward = cn_cuda_gelu_forward, .backward = cn_cuda_gelu_backward, .fresh_dx = 1, .half = 1 },
     [CN_OP_ELU] = { .forward = cn_cuda_elu_forward, .backward = cn_cuda_elu_backward, .fresh_dx = 1, .half = 1 },
     [CN_OP_PRELU] = { .forward = cn_cuda_prelu_forward, .backward = cn_cuda_prelu_backward, .fresh_dx = 1, .half = 1 },
+    [CN_OP_SCALE] = { .forward = cn_cuda_scale_forward, .backward = cn_cuda_scale_backward, .fresh_dx = 1, .half = 1 },
     /* softmax keeps floats in bf16 too (as autocast does): logits rounded to bf16 lose digits
      * before the exponentials (the op table's wrapped case went past 1e-2 with them) */
     [CN_OP_SOFTMAX] = { .forward = cn_cuda_softmax_forward, .backward = cn_cuda_softmax_backward, .fresh_dx = 1 },

@@ -71,7 +71,7 @@ enum { CN_CU_SGD, CN_CU_MOMENTUM, CN_CU_NESTEROV, CN_CU_ADAM, CN_CU_ADAMW };
 
 /* every kernel of kernels.cu, by name: the host looks each up once in the loaded module */
 #define CN_CU_KERNELS(X)                                                                           \
-    X(act_forward) X(act_backward) X(prelu_forward) X(prelu_backward) X(spread_add) \
+    X(act_forward) X(act_backward) X(factor_forward) X(factor_backward) X(spread_add) \
     X(plane_sum) X(mul_forward) X(mul_backward) X(concat_forward) X(concat_backward)              \
     X(remap_forward) X(remap_backward) X(upsample_forward) X(upsample_backward) X(adaptive_forward) \
     X(adaptive_backward) X(gn_forward) X(gn_backward) X(gn_param_channels) X(gn_param_values)      \

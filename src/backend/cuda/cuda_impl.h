@@ -147,6 +147,8 @@ void cn_cuda_elu_forward(const cn_op_io *io);
 void cn_cuda_elu_backward(const cn_op_io *io);
 void cn_cuda_prelu_forward(const cn_op_io *io);
 void cn_cuda_prelu_backward(const cn_op_io *io);
+void cn_cuda_scale_forward(const cn_op_io *io);
+void cn_cuda_scale_backward(const cn_op_io *io);
 void cn_cuda_softmax_forward(const cn_op_io *io);
 void cn_cuda_softmax_backward(const cn_op_io *io);
 int64_t cn_cuda_batchnorm_workspace(const cn_node *n, const cn_node *const *in, int64_t batch);

@@ -154,29 +154,31 @@ extern "C" __global__ void act_backward(int kind, cn_cu_act x, cn_cu_act y, cn_c
     }
 }
 
-/* prelu: y = x if x > 0 else a[c] x, in float as the reference (x, y: N x C x HW; a: C) */
-extern "C" __global__ void prelu_forward(cn_cu_act x, const float *a, cn_cu_act y, i64 n, i64 c, i64 hw)
+/* a factor per channel: prelu's slope, y = x if x > 0 else a[c] x, or (prelu 0) scale's, y =
+ * a[c] x; in float as the reference (x, y: N x C x HW; a: C) */
+extern "C" __global__ void factor_forward(cn_cu_act x, const float *a, cn_cu_act y, i64 n, i64 c, i64 hw, int prelu)
 {
     GRID_STRIDE(i, n * c * hw) {
         float v = load(x, i);
-        store(y, i, v > 0 ? v : a[channel_at(x, i, c, hw)] * v);
+        store(y, i, prelu && v > 0 ? v : a[channel_at(x, i, c, hw)] * v);
     }
 }
 
-/* one block per channel: dx (+)= dy (x > 0) or a dy (x <= 0); da += the sum over x <= 0 of
- * dy x, in double per plane, a float add per sample in sample order as the reference */
-extern "C" __global__ void prelu_backward(cn_cu_act x, const float *a, cn_cu_act dy, cn_cu_act dx, float *da, i64 n,
-                                          i64 c, i64 hw, int fresh)
+/* one block per channel: dx (+)= a dy (prelu: dy where x > 0); da += the sum of dy x (prelu:
+ * over x <= 0), in double per plane, a float add per sample in sample order as the reference */
+extern "C" __global__ void factor_backward(cn_cu_act x, const float *a, cn_cu_act dy, cn_cu_act dx, float *da, i64 n,
+                                           i64 c, i64 hw, int fresh, int prelu)
 {
     i64 ch = blockIdx.x;
-    double slope = a[ch];
+    float f = a[ch];
     for (i64 s = 0; s < n; s++) {
         double acc = 0;
         for (i64 j = threadIdx.x; j < hw; j += THREADS) {
             i64 k = place(x, s, ch, j, c, hw);
             float xv = load(x, k), g = load(dy, k);
-            if (xv <= 0) acc += (double)g * xv;
-            if (dx.p) gather(dx, k, fresh, (float)(xv > 0 ? g : slope * g));
+            int passes = prelu && xv > 0; /* prelu's identity side */
+            if (!passes) acc += (double)g * xv;
+            if (dx.p) gather(dx, k, fresh, passes ? g : f * g);
         }
         acc = block_sum(acc);
         if (threadIdx.x == 0) da[ch] += (float)acc;

@@ -57,28 +57,34 @@ ACT_ROW(gelu, CN_CU_GELU)
 ACT_ROW(elu, CN_CU_ELU)
 #undef ACT_ROW
 
-/* prelu: the slopes are its weights (io->w, C values), their gradient io->dw (always added) */
+/* prelu and scale: a factor per channel, their weights (io->w, C values), its gradient io->dw
+ * (always added) */
 static int64_t plane_of(const cn_op_io *io) { return io->n->out.h * io->n->out.w; }
 
-void cn_cuda_prelu_forward(const cn_op_io *io)
+static void factor_forward(const cn_op_io *io, int prelu)
 {
     cn_cu_act x = cn_cu_x(io, 0), y = cn_cu_y(io);
     const void *a = io->w;
     int64_t n = io->batch, c = io->n->out.c, hw = plane_of(io);
-    void *args[] = { &x, &a, &y, &n, &c, &hw };
-    cn_cu_launch(CN_CU_K_prelu_forward, n * c * hw, args);
+    void *args[] = { &x, &a, &y, &n, &c, &hw, &prelu };
+    cn_cu_launch(CN_CU_K_factor_forward, n * c * hw, args);
 }
 
-void cn_cuda_prelu_backward(const cn_op_io *io)
+static void factor_backward(const cn_op_io *io, int prelu)
 {
     cn_cu_act x = cn_cu_x(io, 0), dy = cn_cu_dy(io), dx = cn_cu_dx(io, 0);
     const void *a = io->w;
     void *da = io->dw;
     int64_t n = io->batch, c = io->n->out.c, hw = plane_of(io);
     int fresh = fresh_bit(io, 0);
-    void *args[] = { &x, &a, &dy, &dx, &da, &n, &c, &hw, &fresh };
-    cn_cu_launch_blocks(CN_CU_K_prelu_backward, c, args);
+    void *args[] = { &x, &a, &dy, &dx, &da, &n, &c, &hw, &fresh, &prelu };
+    cn_cu_launch_blocks(CN_CU_K_factor_backward, c, args);
 }
+
+void cn_cuda_prelu_forward(const cn_op_io *io) { factor_forward(io, 1); }
+void cn_cuda_prelu_backward(const cn_op_io *io) { factor_backward(io, 1); }
+void cn_cuda_scale_forward(const cn_op_io *io) { factor_forward(io, 0); }
+void cn_cuda_scale_backward(const cn_op_io *io) { factor_backward(io, 0); }
 
 /* ---- copies and sums: flatten, add, concat ---- */
 
