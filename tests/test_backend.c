@@ -335,8 +335,9 @@ static void test_conv_shapes(void)
         "input 12x10x4; conv 4 3x3 dilation=2 pad=2 groups=4",
         "input 7x8x5; conv 5 4x4 pad=same groups=5; relu",
         "input 6x37x3; conv 3 5x5 pad=2 groups=3; relu; conv 3 3x3 stride=2 groups=3",
-        /* the weight gradient a row at a time for every tap (kernels up to 5x5, column stride 1
-         * or 2: rows of 16 lanes split into even and odd columns), and beyond it (7x7, stride 3) */
+        /* the weight gradient a row at a time for every tap (kernels up to 7x7, a tap at a time
+         * past 5x5; column stride 1 or 2: rows of 16 lanes split into even and odd columns), and
+         * beyond it (stride 3) */
         "input 11x40x4; conv 4 5x5 stride=2 pad=2 groups=4 bias=no",
         "input 9x35x3; conv 3 3x3 stride=2x1 pad=1 dilation=2 groups=3",
         "input 9x9x2; conv 2 7x7 pad=3 groups=2",
@@ -472,6 +473,13 @@ static void test_portable(void)
         "input 6x150x2; conv 2 3x3 stride=2 pad=1 groups=2",
         "input 12x12x2; conv 2 3x3 stride=2 dilation=2 pad=2 groups=2",
         "input 11x40x4; conv 4 5x5 stride=2 pad=2 groups=4",
+        /* 7x7 (ConvNeXt's): maps of 56, 14 and 7 with padding 3, an input gradient added to
+         * the add's, rows of 128, 6x7, stride 2 on split rows */
+        "input 12x56x3; conv 3 7x7 pad=3 groups=3",
+        "input 14x14x4 as x; conv 4 7x7 pad=3 groups=4 bias=no as d; add x d",
+        "input 7x7x5; conv 5 7x7 pad=3 groups=5; relu",
+        "input 9x128x2; conv 2 6x7 pad=3 groups=2",
+        "input 16x21x2; conv 2 7x7 stride=2 pad=3 groups=2",
     };
     cn_cpu_depthwise_flat_force(0);
     for (size_t i = 0; i < sizeof dw / sizeof dw[0]; i++) {

@@ -1368,7 +1368,7 @@ static inline void join_row(const float *restrict even, const float *restrict od
 static inline int64_t phase_of(int64_t x0) { return x0 & 1; }
 static inline int64_t phase_at(int64_t x0) { return (x0 - (x0 & 1)) / 2; }
 
-/* Kernels up to 5x5, rows up to 128 values: a row of the output (forward) or of dx (input
+/* Kernels up to 7x7 (ConvNeXt's), rows up to 128 values: a row of the output (forward) or of dx (input
  * gradient) adds its terms in registers, 4 vectors side by side, instead of a load and a store
  * of the row a tap. Term (r, j) adds w[r][kx[j]] * src[r][i + off[j]] to value i where mask[j]
  * says i is inside; rows in order, then j: the order in which the loops below add them to
@@ -1376,7 +1376,7 @@ static inline int64_t phase_at(int64_t x0) { return (x0 - (x0 & 1)) / 2; }
  * test_portable). The masks hold for every row of a call. At column stride 2 the forward reads
  * a row's split (its even columns, then its odd ones PH_COLS on), and a row of dx gathers each
  * of its two halves from the kernel columns that fall in it. */
-#define DWR_K 5
+#define DWR_K 7
 #define DWR_VECS 8
 
 typedef struct dwr_plan {
@@ -1592,14 +1592,14 @@ static void depthwise_weight_grad(const cn_conv_geom *g, const float *x, const f
         });
 }
 
-/* Column stride 1 or 2, kernels up to 5x5: a row of dY is read once for every tap, 16 lanes at a
+/* Column stride 1 or 2, kernels up to 7x7: a row of dY is read once for every tap, 16 lanes at a
  * time against the kernel's rows of x copied with their padding (zeros) around them, and at
  * stride 2 split into even and odd columns (so that every tap reads x contiguously); tap k's
  * lane l sums the row's columns l, l + 16, ... in float, and the rows' lane sums add up in
  * double; a channel's 16 lanes then add in a fixed order. No sums across lanes in the vector
  * code, so the AVX-512 clone and the baseline give the same bits (other bits than
  * depthwise_weight_grad's, within the op table's tolerance of the reference). */
-#define DWG_K 5       /* kernel rows and columns at most */
+#define DWG_K 7       /* kernel rows and columns at most */
 #define DWG_ROW 512   /* floats of a row's copy (its phases side by side) */
 #define DWG_LANES 16
 
@@ -1633,6 +1633,27 @@ static inline __attribute__((always_inline)) void dwg_row(int64_t kh, int64_t kw
         }
 }
 
+/* dwg_row a tap at a time (over the row's vectors within it): one accumulator live, where a
+ * kernel's taps outnumber the registers (7x7: 49); each lane's sum in the same order, so the
+ * same bits */
+static inline __attribute__((always_inline)) void dwg_row_taps(int64_t kh, int64_t kw, int64_t dil, int64_t sw,
+                                                             int64_t ow16, const float *d, float (*xr)[DWG_ROW],
+                                                             const int *inside, float (*acc)[DWG_LANES])
+{
+    int64_t phase = DWG_ROW / sw;
+    for (int64_t ky = 0; ky < kh; ky++) {
+        if (!inside[ky]) continue;
+        for (int64_t kx = 0; kx < kw; kx++) {
+            int64_t q = kx * dil;
+            const float *xv = xr[ky] + (q % sw) * phase + q / sw;
+            float *a = acc[ky * kw + kx];
+            for (int64_t v = 0; v < ow16; v += DWG_LANES)
+                _Pragma("omp simd")
+                for (int l = 0; l < DWG_LANES; l++) a[l] += d[v + l] * xv[v + l];
+        }
+    }
+}
+
 CPU_CLONES static void depthwise_weight_grad_rows(const cn_conv_geom *g, const float *x, const float *dy, float *dw)
 {
     int64_t taps = g->kh * g->kw, plane = g->h * g->w, oplane = g->oh * g->ow, ow16 = dwg_ow16(g);
@@ -1663,7 +1684,8 @@ CPU_CLONES static void depthwise_weight_grad_rows(const cn_conv_geom *g, const f
                     memset(acc, 0, sizeof acc);
                     if (g->kh == 3 && g->kw == 3 && sw == 1) dwg_row(3, 3, g->dw, 1, ow16, d, xr, inside, acc);
                     else if (g->kh == 3 && g->kw == 3) dwg_row(3, 3, g->dw, 2, ow16, d, xr, inside, acc);
-                    else dwg_row(g->kh, g->kw, g->dw, sw, ow16, d, xr, inside, acc);
+                    else if (taps <= 25) dwg_row(g->kh, g->kw, g->dw, sw, ow16, d, xr, inside, acc);
+                    else dwg_row_taps(g->kh, g->kw, g->dw, sw, ow16, d, xr, inside, acc);
                     for (int64_t k = 0; k < taps; k++)
                         for (int l = 0; l < DWG_LANES; l++) sum[k][l] += acc[k][l];
                 }
