@@ -1,7 +1,9 @@
 """onnx_hand.py — ONNX models written node by node (onnx.helper) with what other exporters write
 and PyTorch does not, for tests/onnx_test.sh: auto_pad SAME_UPPER and VALID on Conv, MaxPool and
 AveragePool (tf2onnx's, Keras' padding='same'), MaxPool padded at the end (PyTorch's ceil_mode
-before opset 10), Gemm with transB=0 (weights stored in x out), and ReduceMean and ReduceMax over H and W.
+before opset 10), Gemm with transB=0 (weights stored in x out), and ReduceMean and ReduceMax over H and W;
+and models convnet refuses, each for its message (a Split of the rows, a mean over the channels,
+channels-last code it cannot express).
 For each, DIR/NAME.onnx, the input NAME.x.bin (float32, its dims in NAME.x.shape) and the output
 NAME.y.bin computed by PyTorch with the padding worked out by the ONNX spec's formula
 (total = max((ceil(in / s) - 1) * s + k - in, 0), the odd one at the end), not by convnet's.
@@ -123,9 +125,10 @@ for name, opset, attrs, parts in (("split_sizes_opset11", 11, {"split": [1, 4]},
 save("split_rows", x, xt.numpy(),
      [helper.make_node("Split", ["x"], ["a", "b"], name="split", axis=2, split=[3, 3]),
       helper.make_node("Concat", ["a", "b"], ["y"], name="cat", axis=2)], {}, list(x.shape), opset=11)
-# channels-last order (ConvNeXt's): what convnet cannot express is refused (no reference outputs):
-# a Transpose of other axes, a MatMul of a map in (N, C, H, W) order (a product along W), a
-# Conv of a channels-last value, a graph that ends channels-last, a per-channel scale on the wrong axis
+# channels-last order (ConvNeXt's): what convnet cannot express is refused (their outputs, by
+# PyTorch, are for ONNX Runtime alone): a Transpose of other axes, a MatMul of a map in (N, C,
+# H, W) order (a product along W), a Conv or a Slice of a channels-last value, a graph that ends
+# channels-last, a per-channel scale on the wrong axis
 w = rng.standard_normal((7, 3)).astype(np.float32)
 save("transpose_hw", x, xt.transpose(2, 3).numpy(),
      [helper.make_node("Transpose", ["x"], ["y"], name="t", perm=[0, 1, 3, 2])], {}, [2, 5, 7, 6])
@@ -138,7 +141,12 @@ save("conv_channels_last", x, F.conv2d(xt.permute(0, 2, 3, 1), torch.from_numpy(
 save("output_channels_last", x, F.relu(xt.permute(0, 2, 3, 1)).numpy(),
      [helper.make_node("Transpose", ["x"], ["t"], name="t", perm=[0, 2, 3, 1]),
       helper.make_node("Relu", ["t"], ["y"], name="relu")], {}, [2, 6, 7, 5])
+save("slice_channels_last", x, xt.permute(0, 2, 3, 1)[:, :, :, :2].permute(0, 3, 1, 2).numpy(),
+     [helper.make_node("Transpose", ["x"], ["t"], name="t", perm=[0, 2, 3, 1]),
+      helper.make_node("Slice", ["t", "starts", "ends", "axes"], ["s"], name="slice"),
+      helper.make_node("Transpose", ["s"], ["y"], name="back", perm=[0, 3, 1, 2])],
+     {"starts": np.array([0]), "ends": np.array([2]), "axes": np.array([3])}, [2, 2, 6, 7])
 s7 = rng.standard_normal(7).astype(np.float32)  # of a (N, C, H, W) map: one value per column, not per channel
 save("mul_last_axis", x, (xt * torch.from_numpy(s7)).numpy(),
      [helper.make_node("Mul", ["x", "s"], ["y"], name="scale")], {"s": s7}, list(x.shape))
-print("wrote 22 models")
+print("wrote 23 models")

@@ -112,6 +112,7 @@ for m in "transpose_hw:node 0 't' (Transpose): only a map's Transpose to channel
          "matmul_nchw:node 0 'mm' (MatMul): MatMul of a map in (N, C, H, W) order multiplies along W: not supported" \
          "conv_channels_last:node 1 'conv' (Conv): reads a channels-last value (after a Transpose perm 0,2,3,1)" \
          "output_channels_last:the graph's output 'y' is in channels-last order (N, H, W, C)" \
+         "slice_channels_last:node 1 'slice' (Slice): reads a channels-last value (after a Transpose perm 0,2,3,1)" \
          "mul_last_axis:node 0 'scale' (Mul): multiplying by a constant is supported for one value per channel"; do
     check "${m%%:*}: refused, saying what is supported" \
         "'$CN' import '$T/hand/${m%%:*}.onnx' -o '$T/run-other' 2>'$T/err'; test \$? -eq 1 && grep -qF \"${m#*:}\" '$T/err'"

@@ -360,10 +360,23 @@ int cn_onnx_scalar(const cn_onnx_in *in, const char *name, double *v)
     return 1;
 }
 
+#define CHANNELS_LAST_READERS                                                                                   \
+    "convnet reads one only in LayerNormalization of the last axis, MatMul, Mul by a per-channel constant, "    \
+    "element-wise layers and a Transpose perm 0,3,1,2 back"
+
+/* the error for input 0 of node, which is no layer's output as it is: channels-last, or unknown */
+static cn_status not_a_map(cn_onnx_in *in, const Onnx__NodeProto *node)
+{
+    if (node->n_input && map_get(&in->lasts, node->input[0]) >= 0)
+        return cn_onnx_node_fail(in, node, "reads a channels-last value (after a Transpose perm 0,2,3,1): "
+                                           CHANNELS_LAST_READERS);
+    return cn_onnx_node_fail(in, node, "its input is not the graph's input or an earlier node's output");
+}
+
 cn_status cn_onnx_pad_value(cn_onnx_in *in, const Onnx__NodeProto *node, const int64_t pads[4])
 {
     int l = node->n_input ? map_get(&in->values, node->input[0]) : -1;
-    if (l < 0) return cn_onnx_node_fail(in, node, "its input is not the graph's input or an earlier node's output");
+    if (l < 0) return not_a_map(in, node);
     if (node->n_output < 1 || !node->output[0][0] || map_get(&in->values, node->output[0]) >= 0 ||
         map_get(&in->padded, node->output[0]) >= 0)
         return cn_onnx_node_fail(in, node, "has no output, or one written twice");
@@ -528,9 +541,8 @@ static cn_onnx_layer *add_layer(cn_onnx_in *in, const Onnx__NodeProto *node, con
         int l = map_get(&in->values, node->input[k]);
         if (l < 0 && (l = map_get(&in->lasts, node->input[k])) >= 0) {
             if (!last_ok) {
-                cn_onnx_node_fail(in, node, "reads a channels-last value (after a Transpose perm 0,2,3,1): convnet "
-                                            "reads one only in LayerNormalization of the last axis, MatMul, Mul by a "
-                                            "per-channel constant, element-wise layers and a Transpose perm 0,3,1,2 back");
+                cn_onnx_node_fail(in, node, "reads a channels-last value (after a Transpose perm 0,2,3,1): "
+                                            CHANNELS_LAST_READERS);
                 return NULL;
             }
             lasts++;
@@ -964,7 +976,7 @@ static char *render(cn_onnx_in *in, const char *keep)
 cn_status cn_onnx_input_dims(cn_onnx_in *in, const Onnx__NodeProto *node, int64_t dims[3])
 {
     int last = node->n_input ? map_get(&in->values, node->input[0]) : -1;
-    if (last < 0) return cn_onnx_node_fail(in, node, "its input is not the graph's input or an earlier node's output");
+    if (last < 0) return not_a_map(in, node);
     /* the layers it depends on make a net whose output it is: parsed, it has its shape */
     char *keep = cn_calloc(in->ctx, (size_t)in->n_layers, 1), *text = NULL;
     if (!keep) return in->st = CN_E_NOMEM;
