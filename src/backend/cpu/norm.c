@@ -89,21 +89,28 @@ static void channelnorm_backward(const cn_op_io *io)
         for (int64_t r = 0; r < io->batch * runs_per; r++) {
             int64_t s, p0, len;
             run_of(r, runs_per, hw, &s, &p0, &len);
-            const float *x = x0 + s * c * hw + p0, *dy = dy0 + s * c * hw + p0, *st = stats + 2 * (s * hw + p0);
-            float *dx = dx0 + s * c * hw + p0;
-            double sg[RUN] = { 0 }, sgxh[RUN] = { 0 };
-            for (int64_t k = 0; k < c; k++)
+            const float *restrict x = x0 + s * c * hw + p0, *restrict dy = dy0 + s * c * hw + p0;
+            const float *st = stats + 2 * (s * hw + p0);
+            float *restrict dx = dx0 + s * c * hw + p0;
+            /* the statistics side by side, and g = gamma dy as 1 * dy where there is no gamma (the
+             * same value): loops the compiler vectorises, the reference's arithmetic */
+            double m[RUN], inv[RUN], sg[RUN] = { 0 }, sgxh[RUN] = { 0 };
+            for (int64_t p = 0; p < len; p++) m[p] = st[2 * p], inv[p] = st[2 * p + 1];
+            for (int64_t k = 0; k < c; k++) {
+                double gk = gamma ? gamma[k] : 1.0;
                 for (int64_t p = 0; p < len; p++) {
-                    double xh = ((double)x[k * hw + p] - st[2 * p]) * st[2 * p + 1];
-                    double g = gamma ? gamma[k] * (double)dy[k * hw + p] : dy[k * hw + p];
+                    double xh = ((double)x[k * hw + p] - m[p]) * inv[p], g = gk * (double)dy[k * hw + p];
                     sg[p] += g, sgxh[p] += g * xh;
                 }
-            for (int64_t k = 0; k < c; k++)
+            }
+            for (int64_t p = 0; p < len; p++) sg[p] /= (double)c; /* mean(g); xh * sgxh / c as the reference orders it */
+            for (int64_t k = 0; k < c; k++) {
+                double gk = gamma ? gamma[k] : 1.0;
                 for (int64_t p = 0; p < len; p++) {
-                    double xh = ((double)x[k * hw + p] - st[2 * p]) * st[2 * p + 1];
-                    double g = gamma ? gamma[k] * (double)dy[k * hw + p] : dy[k * hw + p];
-                    dx[k * hw + p] += (float)(st[2 * p + 1] * (g - sg[p] / (double)c - xh * sgxh[p] / (double)c));
+                    double xh = ((double)x[k * hw + p] - m[p]) * inv[p], g = gk * (double)dy[k * hw + p];
+                    dx[k * hw + p] += (float)(inv[p] * (g - sg[p] - xh * sgxh[p] / (double)c));
                 }
+            }
         });
 }
 
