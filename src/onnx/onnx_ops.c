@@ -969,6 +969,7 @@ static cn_status import_convtranspose(cn_onnx_in *in, const Onnx__NodeProto *nod
 }
 
 static cn_status import_gelu_tanh(cn_onnx_in *in, const Onnx__NodeProto *node);
+static const char *other_input(const Onnx__NodeProto *b, const char *v);
 
 /* dims of a per-channel constant: (C, 1, 1) or (1, C, 1, 1) of a map; (C), (1, C), (1, 1, C) or
  * (1, 1, 1, C) of a channels-last value or (the first two) of a vector (last) */
@@ -1019,10 +1020,9 @@ static cn_status import_matmul(cn_onnx_in *in, const Onnx__NodeProto *node)
         return cn_onnx_node_fail(in, node, "MatMul of a map in (N, C, H, W) order multiplies along W: not supported "
                                            "(only of a vector, or of a map in channels-last order)");
     const Onnx__NodeProto *add = cn_onnx_sole_reader(in, node, "Add"), *end = node;
-    const char *k = add && add->n_input == 2 ? (strcmp(add->input[0], node->output[0]) ? add->input[0] : add->input[1]) : NULL;
+    const char *k = other_input(add, node->output[0]);
     if (k && cn_onnx_const_at(in, k)) {
-        int at = k == add->input[0] ? 0 : 1;
-        if ((st = cn_onnx_get_tensor(in, add, at, 1, 0, &b))) return st;
+        if ((st = cn_onnx_get_tensor(in, add, k == add->input[0] ? 0 : 1, 1, 0, &b))) return st;
         int vector = b.count == w.dims[1];
         for (int d = 0; d + 1 < b.n_dims; d++) vector = vector && b.dims[d] == 1;
         if (vector) cn_onnx_skip(in, add), end = add;

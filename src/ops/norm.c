@@ -3,8 +3,8 @@
  * each position over its C channels, a scale and shift per channel, ConvNeXt's), groupnorm
  * (GroupNorm: G groups of C/G channels, a scale and shift per channel) and instancenorm
  * (InstanceNorm2d: one group per channel). One reference kernel serves the three: a layer norm is
- * one group with its scale and shift per value; over=channels has kernels of its own. Covered by tests/test_gradcheck.c and
- * tests/test_torch_parity.c. */
+ * one group with its scale and shift per value; over=channels has kernels of its own. Covered
+ * by tests/test_gradcheck.c and tests/test_torch_parity.c. */
 #ifndef CN_REAL
 #include <math.h>
 
@@ -35,7 +35,6 @@ static const cn_key instance_keys[] = {
     EPS_KEY, AFFINE_KEY("no", "learn a scale and a shift per channel (yes|no)"), { 0 },
 };
 
-static int over_channels(const cn_node *n) { return n->op == &cn_op_layernorm && n->a.over == CN_NORM_OVER_CHANNELS; }
 static int per_value(const cn_node *n) { return n->op == &cn_op_layernorm && n->a.over == CN_NORM_OVER_ALL; }
 
 /* the scales (and shifts): one a value (layernorm) or a channel */
@@ -66,7 +65,7 @@ static void explain(const cn_node *n, const cn_node *const *in, int64_t batch, c
     long long g = (long long)n->a.groups, per = (long long)(n->out.c / n->a.groups);
     cn_sb_printf(sb, "    y = %s(x - mean) / sqrt(var + eps)%s; mean, var over each sample's ", n->a.affine ? "gamma * " : "",
                  n->a.affine ? " + beta" : "");
-    if (over_channels(n)) cn_sb_printf(sb, "%lld channels at each of the %lldx%lld positions\n", (long long)n->out.c,
+    if (cn_norm_over_channels(n)) cn_sb_printf(sb, "%lld channels at each of the %lldx%lld positions\n", (long long)n->out.c,
                                        (long long)n->out.h, (long long)n->out.w);
     else if (g == 1) cn_sb_printf(sb, "%lldx%lldx%lld values\n", (long long)n->out.h, (long long)n->out.w, (long long)n->out.c);
     else cn_sb_printf(sb, "%lld groups of %lld channel%s x %lldx%lld\n", g, per, per == 1 ? "" : "s",
@@ -96,7 +95,7 @@ static int params(const cn_node *n, const cn_node *const *in, cn_param_spec *out
 static int64_t aux_bytes(const cn_node *n, const cn_node *const *in, int64_t batch, size_t real_size)
 {
     (void)in;
-    int64_t bytes, blocks = over_channels(n) ? n->out.h * n->out.w : n->a.groups;
+    int64_t bytes, blocks = cn_norm_over_channels(n) ? n->out.h * n->out.w : n->a.groups;
     if (!cn_mul_ok(batch, 2 * blocks, &bytes) || !cn_mul_ok(bytes, (int64_t)real_size, &bytes)) return -1;
     return bytes;
 }
@@ -138,7 +137,7 @@ static void CN_FN(channelnorm_backward)(const cn_op_io *io);
 static void CN_FN(groupnorm_forward)(const cn_op_io *io)
 {
     const cn_node *nd = io->n;
-    if (over_channels(nd)) {
+    if (cn_norm_over_channels(nd)) {
         CN_FN(channelnorm_forward)(io);
         return;
     }
@@ -174,7 +173,7 @@ static void CN_FN(groupnorm_forward)(const cn_op_io *io)
 static void CN_FN(groupnorm_backward)(const cn_op_io *io)
 {
     const cn_node *nd = io->n;
-    if (over_channels(nd)) {
+    if (cn_norm_over_channels(nd)) {
         CN_FN(channelnorm_backward)(io);
         return;
     }

@@ -112,6 +112,13 @@ static inline int cn_merge_spread(const cn_node *n, const cn_node *in)
     return in->out.c * in->out.h * in->out.w != n->out.c * n->out.h * n->out.w;
 }
 
+/* 1 when node n is a layernorm over=channels (each position over its channels: the reference's
+ * and every backend's kernels of their own) */
+static inline int cn_norm_over_channels(const cn_node *n)
+{
+    return n->id == CN_OP_LAYERNORM && n->a.over == CN_NORM_OVER_CHANNELS;
+}
+
 /* ---- execution ------------------------------------------------------------------------------
  * Kernels exist for float (training) and double (gradient checks): each op file writes them once
  * for CN_REAL and includes itself through template.h. Tensors are NCHW, contiguous. */

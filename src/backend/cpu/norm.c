@@ -1,9 +1,10 @@
 /* norm.c — layernorm, groupnorm and instancenorm on the CPU, threaded: forward and the input
  * gradient over (sample, group) blocks, the scale and shift gradients over the values or channels
  * they belong to, each walking the samples in order; layernorm over=channels over runs of a
- * sample's positions (each position's sums over the channels, the runs' positions side by side). Every sum runs in the reference's order in
- * double, so the results are src/ops/norm.c's to the bit, on any number of threads (aux as there:
- * mean and 1/sqrt(var + eps) of each block). Covered by tests/test_cpu_ops.c. */
+ * sample's positions (each position's sums over the channels, the run's positions side by
+ * side). Every sum runs in the reference's order in double, so the results are src/ops/norm.c's
+ * to the bit, on any number of threads (aux as there: mean and 1/sqrt(var + eps) of each block
+ * or position). Covered by tests/test_cpu_ops.c. */
 #include <math.h>
 
 #include "kernel_util.h"
@@ -29,8 +30,6 @@ static inline int64_t scale_at(const norm_shape *s, int64_t ch, int64_t j) { ret
 /* ---- over=channels: a position's statistics over its C channels, RUN positions at a time ---- */
 
 #define RUN 64
-
-static int over_channels(const cn_node *nd) { return nd->id == CN_OP_LAYERNORM && nd->a.over == CN_NORM_OVER_CHANNELS; }
 
 /* run r of the batch's (sample, RUN positions) runs: its sample, first position and length */
 static void run_of(int64_t r, int64_t runs_per, int64_t hw, int64_t *s, int64_t *p0, int64_t *len)
@@ -120,7 +119,7 @@ static void channelnorm_backward(const cn_op_io *io)
 void cn_cpu_groupnorm_forward(const cn_op_io *io)
 {
     const cn_node *nd = io->n;
-    if (over_channels(nd)) {
+    if (cn_norm_over_channels(nd)) {
         channelnorm_forward(io);
         return;
     }
@@ -181,7 +180,7 @@ static void scale_grads(const cn_op_io *io, const norm_shape *s)
 void cn_cpu_groupnorm_backward(const cn_op_io *io)
 {
     const cn_node *nd = io->n;
-    if (over_channels(nd)) {
+    if (cn_norm_over_channels(nd)) {
         channelnorm_backward(io);
         return;
     }

@@ -506,12 +506,10 @@ void cn_cuda_batchnorm_backward_relu(const cn_op_io *io) { batchnorm_backward(io
  * group whose scale and shift are per value, the others' per channel; layernorm over=channels
  * a thread per (sample, position) and its scales' gradients a block per channel ---- */
 
-static int over_channels(const cn_node *nd) { return nd->id == CN_OP_LAYERNORM && nd->a.over == CN_NORM_OVER_CHANNELS; }
-
 void cn_cuda_norm_forward(const cn_op_io *io)
 {
     const cn_node *nd = io->n;
-    if (over_channels(nd)) {
+    if (cn_norm_over_channels(nd)) {
         int64_t n = io->batch, c = nd->out.c, hw = nd->out.h * nd->out.w;
         cn_cu_act x = cn_cu_x(io, 0), y = cn_cu_y(io);
         const void *gamma = nd->a.affine ? io->w : NULL;
@@ -540,7 +538,7 @@ void cn_cuda_norm_backward(const cn_op_io *io)
     cn_cu_act x = cn_cu_x(io, 0), dy = cn_cu_dy(io), dx = cn_cu_dx(io, 0);
     const void *gamma = nd->a.affine ? io->w : NULL, *aux = io->aux;
     void *dgamma = gamma ? io->dw : NULL;
-    if (over_channels(nd)) {
+    if (cn_norm_over_channels(nd)) {
         void *args[] = { &x, &dy, &gamma, &aux, &dx, &n, &c, &hw, &fresh }, *pc[] = { &x, &dy, &aux, &dgamma, &n, &c, &hw };
         if (dx.p) cn_cu_launch(CN_CU_K_lnc_backward, n * hw, args);
         if (dgamma) cn_cu_launch_blocks(CN_CU_K_lnc_param, c, pc);
