@@ -223,7 +223,7 @@ int cmd_gradflow(int argc, char **argv)
                   "(default: fashion-mnist, or the data a checkpoint was trained on)" },
         { "--batch", "N", CLI_INT, &batch, 1, 4096, .help = "images in the batch: the first N (default 64)" },
         { "--init", "I", CLI_CALL, &init, .call = cli_choice_option, .choices = cli_inits,
-          .help = "fresh weights: kaiming (default), kaiming-uniform, xavier, xavier-uniform" },
+          .help = "fresh weights: kaiming (default), kaiming-uniform, xavier, xavier-uniform, torch, zero (a layer's init= overrides it)" },
         { "--seed", "S", CLI_INT, &seed, 0, INT64_MAX, .help = "fresh weights' seed (default 1)" },
         { "--eval", NULL, CLI_SET, &training, 0, .help = "evaluation mode: running statistics, no dropout" },
         { "--threads", "N", CLI_CALL, .call = cli_threads_option, .help = CLI_THREADS_HELP },
@@ -338,6 +338,10 @@ int cmd_gradflow(int argc, char **argv)
         cn_net_layer(ctx, net, last, 1, &b);
         snprintf(verdict, sizeof verdict, "dL/dW rms of the first weighted layer (%s) over the last's (%s): %.3g%s", a.name,
                  b.name, ratio, ratio < 0.01 ? ": vanishing gradients" : ratio > 100 ? ": exploding gradients" : "");
+    } else if (first >= 0 && f[last].wgrad_rms == 0 && f[first].wgrad_rms == 0) {
+        int moving = 0;
+        for (int i = first; i <= last; i++) moving |= f[i].wgrad_rms > 0;
+        if (!moving) snprintf(verdict, sizeof verdict, "every dL/dW is 0: no weight would move");
     }
     if (json) {
         printf("{\"batch\":%lld,\"mode\":\"%s\",\"data\":", (long long)batch, training ? "training" : "eval");

@@ -132,7 +132,7 @@ static int parse_args(int argc, char **argv, train_opts *o)
           .help = "clip the gradient's global norm to X (0: no clipping, the default)" },
         { "--label-smoothing", "X", CLI_REAL, &c->label_smoothing, .help = "(default 0)" },
         { "--init", "I", CLI_CALL, o, .call = set_choice, .choices = cli_inits,
-          .help = "kaiming (default), kaiming-uniform, xavier, xavier-uniform" },
+          .help = "kaiming (default), kaiming-uniform, xavier, xavier-uniform, torch, zero (a layer's init= overrides it)" },
         { "--seed", "S", CLI_INT, &c->seed, 0, INT64_MAX, .help = "(default 1); the same seed gives the same weights, bit for bit" },
         { "--seeds", "N", CLI_INT, &o->seeds, 1, 1000, .help = "train N times (seeds S, S+1, ...) and report mean +- sample std" },
         { "--patience", "N", CLI_INT, &c->patience, 1, 100000,

@@ -199,7 +199,7 @@ int cli_choice(cli_args *a, const cli_option *opt, const char *value, int *k)
 }
 
 const char *const cli_devices[] = { "cpu", "cuda", NULL };
-const char *const cli_inits[] = { "kaiming", "kaiming-uniform", "xavier", "xavier-uniform", NULL };
+const char *const cli_inits[] = { "kaiming", "kaiming-uniform", "xavier", "xavier-uniform", "torch", "zero", NULL };
 const char *const cli_precisions[] = { "fp32", "tf32", "bf16", NULL }; /* in cn_precision's order */
 
 const char *const cli_resizes[] = { "bilinear", "antialias", NULL };

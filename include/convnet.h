@@ -201,11 +201,15 @@ typedef enum cn_init {
     CN_INIT_KAIMING_NORMAL = 0, /* N(0, 2/fan_in): He et al. 2015, for ReLU nets (the default) */
     CN_INIT_KAIMING_UNIFORM,    /* U(-sqrt(6/fan_in), +sqrt(6/fan_in)) */
     CN_INIT_XAVIER_NORMAL,      /* N(0, 2/(fan_in + fan_out)): Glorot & Bengio 2010 */
-    CN_INIT_XAVIER_UNIFORM      /* U(-sqrt(6/(fan_in + fan_out)), +...) */
+    CN_INIT_XAVIER_UNIFORM,     /* U(-sqrt(6/(fan_in + fan_out)), +...) */
+    CN_INIT_TORCH,              /* weights and biases U(-1/sqrt(fan_in), +...): PyTorch's default */
+    CN_INIT_ZERO                /* every weight 0 (the symmetry no gradient breaks: a lesson) */
 } cn_init;
 
 /* Allocates the parameter and gradient slabs and draws the weights (biases and beta 0, gamma 1,
- * running mean 0, running variance 1). Seeds the net's RNG (dropout) with the same seed. */
+ * running mean 0, running variance 1; CN_INIT_TORCH draws the biases of conv, deconv and dense
+ * too). A layer's init= in the spec overrides `init` for that layer. Seeds the net's RNG
+ * (dropout) with the same seed. */
 cn_status cn_net_init_params(cn_ctx *ctx, cn_net *net, cn_init init, uint64_t seed);
 
 typedef struct cn_tensor {

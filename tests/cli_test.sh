@@ -750,6 +750,13 @@ expect_text "train --resume of a finished run: said" err "convnet train: $T/o_ru
 run "$CN" gradflow "$T/map.cnn" --data "$T/show"
 expect_rc "gradflow: an output map" 1
 expect_text "gradflow: an output map" err "$T/map.cnn:4:1: the net's output, conv2, is a map (6x6x2)"
+# every weight 0: no dL/dW, said (a ratio would be 0/0); a layer's init= names its draw in --explain
+run "$CN" gradflow -e 'input 8x8x1; conv 4 3x3; relu; flatten; dense 2' --data "$T/show" --init zero
+expect_rc "gradflow --init zero" 0
+expect_line "gradflow --init zero: no weight moves" out "every dL/dW is 0: no weight would move"
+run "$CN" summary -e 'input 8x8x3; conv 4 3x3 init=kaiming; relu; flatten; dense 2 init=trunc-normal std=0.1' --explain
+expect_text "summary --explain: a conv's init=" out "weights start (init=kaiming): N(0, 2/fan_in) = N(0, 2/27), std 0.2722 (He et al.: for ReLU)"
+expect_text "summary --explain: a dense layer's init=" out "weights start (init=trunc-normal): N(0, 0.1^2) drawn again past +-0.2 (2 std): std 0.08796"
 run "$CN" show --help
 expect_rc "show --help" 0
 expect_text "show --help: the two forms" out "--activations IMAGE --layer LAYER -o OUT.png"

@@ -3,7 +3,9 @@
 computed from torchvision's convnext_tiny (Debian's python3-torchvision; random weights, nothing
 downloaded): its parameters, the multiply-accumulates of its Conv2d and Linear layers (a Linear
 on the channels-last map counted at every position; the blocks' layer_scale, element-wise,
-counted neither here nor by convnet), the output shape, and the receptive field and jump after the stem and each stage (rf += (k - 1) * d * jump, jump *= stride
+counted neither here nor by convnet), the output shape, how its Conv2d and Linear weights start
+(trunc_normal_(std=0.02), whose cut at +-2 is 100 std: the largest of 28 million draws lies
+past 2 std, so models/convnext-tiny.cnn writes init=normal std=0.02), and the receptive field and jump after the stem and each stage (rf += (k - 1) * d * jump, jump *= stride
 along the convolutions). Run: /usr/bin/python3 tests/convnext_torch_check.py"""
 import torch
 import torchvision
@@ -40,3 +42,6 @@ print("receptive field/jump: stem %d/%d, %s" % (rf0, net.features[0][0].stride[0
 print("parameters %d" % params)
 print("MACs of Conv2d and Linear %d" % sum(macs))
 print("output %s" % (tuple(y.shape),))
+w = torch.cat([m.weight.detach().flatten() for m in net.modules() if isinstance(m, (torch.nn.Conv2d, torch.nn.Linear))])
+print("Conv2d and Linear weights: std %.5f, largest magnitude %.4f (%.1f std)" % (w.std(), w.abs().max(),
+                                                                              w.abs().max() / w.std()))

@@ -216,6 +216,99 @@ static void test_initialisers(void)
     cn_net_destroy(bn);
 }
 
+/* sample mean, standard deviation and largest magnitude of a tensor */
+static void moments(const cn_tensor *t, double *mean, double *sd, double *mx)
+{
+    double s = 0, sq = 0;
+    *mx = 0;
+    for (int64_t i = 0; i < t->count; i++) {
+        s += t->data[i], sq += (double)t->data[i] * t->data[i];
+        if (fabs(t->data[i]) > *mx) *mx = fabs(t->data[i]);
+    }
+    *mean = s / (double)t->count, *sd = sqrt(sq / (double)t->count - *mean * *mean);
+}
+
+/* init= of a layer draws its weights itself, whatever the net's initializer (xavier here) */
+static void test_layer_initialisers(void)
+{
+    static const struct {
+        const char *spec, *tensor;
+        double sd, bound; /* bound: the largest magnitude allowed, reached within 1 % (0: none) */
+    } cases[] = {
+        /* fan_in 288: sqrt(2/288) = 1/12, as test_initialisers' kaiming */
+        { "input 8x8x32; conv 64 3x3 init=kaiming", "conv1.weight", 0.08333333, 0 },
+        /* the net's (xavier): sqrt(2/(288 + 576)) */
+        { "input 8x8x32; conv 64 3x3 init=net", "conv1.weight", 0.04811252, 0 },
+        { "input 1x1x500; dense 400 init=normal std=0.02", "dense1.weight", 0.02, 0 },
+        /* a unit normal cut at +-2 has std sqrt(1 - 4 phi(2)/(2 Phi(2) - 1)) = 0.87962566 */
+        { "input 1x1x500; dense 400 init=trunc-normal std=0.02", "dense1.weight", 0.0175925, 0.04 },
+        /* U(-1/sqrt(400), +1/sqrt(400)) = U(-0.05, 0.05): std 0.05/sqrt(3) */
+        { "input 1x1x400; dense 300 init=torch", "dense1.weight", 0.02886751, 0.05 },
+        /* deconv 8 3x3 on 16 channels: weight (16, 8, 3, 3), fan_in 8*9 = 72 as PyTorch counts it:
+         * bound sqrt(6/72) = 0.28867513, std bound/sqrt(3) = 1/6 */
+        { "input 4x4x16; deconv 8 3x3 init=kaiming-uniform", "deconv1.weight", 0.16666667, 0.28867513 },
+        { "input 1x1x500; dense 400 init=zero", "dense1.weight", 0, 0 },
+    };
+    for (size_t k = 0; k < sizeof cases / sizeof cases[0]; k++) {
+        cn_net *net = parse_spec(ctx, cases[k].spec);
+        if (!net) return;
+        CHECK(cn_net_init_params(ctx, net, CN_INIT_XAVIER_NORMAL, 7) == CN_OK);
+        cn_tensor w;
+        CHECK(cn_net_find_tensor(ctx, net, cases[k].tensor, &w) == CN_OK);
+        double mean, sd, mx;
+        moments(&w, &mean, &sd, &mx);
+        CHECK_NEAR(sd, cases[k].sd, 0.015 * cases[k].sd);
+        CHECK(fabs(mean) <= 0.02 * cases[k].sd);
+        if (cases[k].bound > 0) CHECK(mx <= cases[k].bound && mx > 0.99 * cases[k].bound);
+        /* a plain normal of 200,000 draws reaches past 4 std */
+        if (strstr(cases[k].spec, "=normal")) CHECK(mx > 4 * cases[k].sd);
+        cn_net_destroy(net);
+    }
+    /* init=torch draws the bias too, from the weight's bound 1/sqrt(400); the others start it at 0 */
+    cn_net *net = parse_spec(ctx, "input 1x1x400; dense 300 init=torch; dense 5 init=normal");
+    if (!net) return;
+    CHECK(cn_net_init_params(ctx, net, CN_INIT_KAIMING_NORMAL, 3) == CN_OK);
+    cn_tensor b;
+    double mean, sd, mx;
+    CHECK(cn_net_find_tensor(ctx, net, "dense1.bias", &b) == CN_OK);
+    moments(&b, &mean, &sd, &mx);
+    CHECK(mx <= 0.05 && mx > 0.04 && sd > 0.02);
+    CHECK(cn_net_find_tensor(ctx, net, "dense2.bias", &b) == CN_OK);
+    moments(&b, &mean, &sd, &mx);
+    CHECK(mx == 0);
+    cn_net_destroy(net);
+    /* init=net draws the same values as no init= at all */
+    cn_net *a = parse_spec(ctx, "input 8x8x3; conv 16 3x3; dense 4");
+    cn_net *c = parse_spec(ctx, "input 8x8x3; conv 16 3x3 init=net; dense 4 init=net");
+    if (!a || !c) return;
+    CHECK(cn_net_init_params(ctx, a, CN_INIT_KAIMING_UNIFORM, 5) == CN_OK);
+    CHECK(cn_net_init_params(ctx, c, CN_INIT_KAIMING_UNIFORM, 5) == CN_OK);
+    cn_tensor ta, tc;
+    CHECK(cn_net_find_tensor(ctx, a, "dense1.weight", &ta) == CN_OK);
+    CHECK(cn_net_find_tensor(ctx, c, "dense1.weight", &tc) == CN_OK);
+    CHECK(ta.count == tc.count && !memcmp(ta.data, tc.data, (size_t)ta.count * sizeof(float)));
+    cn_net_destroy(a);
+    cn_net_destroy(c);
+    /* the net's torch (weights and biases) draws what init=torch on every layer draws; zero: 0 */
+    a = parse_spec(ctx, "input 8x8x3; conv 16 3x3; deconv 4 2x2; dense 4");
+    c = parse_spec(ctx, "input 8x8x3; conv 16 3x3 init=torch; deconv 4 2x2 init=torch; dense 4 init=torch");
+    if (!a || !c) return;
+    CHECK(cn_net_init_params(ctx, a, CN_INIT_TORCH, 9) == CN_OK);
+    CHECK(cn_net_init_params(ctx, c, CN_INIT_ZERO, 9) == CN_OK);
+    int64_t na, nc;
+    float *pa = cn_net_params(a, &na, NULL), *pc = cn_net_params(c, &nc, NULL);
+    CHECK(na == nc && na == (16 * 27 + 16) + (16 * 4 * 4 + 4) + (4 * 7 * 7 * 4 + 4));
+    CHECK(!memcmp(pa, pc, (size_t)na * sizeof(float)));
+    CHECK(cn_net_find_tensor(ctx, a, "conv1.bias", &b) == CN_OK);
+    moments(&b, &mean, &sd, &mx);
+    CHECK(mx > 0 && mx <= 1 / sqrt(27.0)); /* fan_in 3*3*3 */
+    cn_net_destroy(c);
+    CHECK(cn_net_init_params(ctx, a, CN_INIT_ZERO, 9) == CN_OK);
+    pa = cn_net_params(a, &na, NULL);
+    for (int64_t i = 0; i < na; i++) CHECK(pa[i] == 0.0f);
+    cn_net_destroy(a);
+}
+
 static const test_case cases[] = {
     { "setup", setup },
     { "loss gradients by central differences", test_loss_gradients },
@@ -223,6 +316,7 @@ static const test_case cases[] = {
     { "cross-entropy of logits at 1e17 and 1e9: ln 3, exact losses, gradients", test_large_logits },
     { "learning-rate schedules", test_schedules },
     { "initialisers", test_initialisers },
+    { "a layer's own initialiser (init=)", test_layer_initialisers },
     { "teardown", teardown },
 };
 TEST_MAIN(cases)

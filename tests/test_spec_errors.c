@@ -13,7 +13,7 @@
 #include "harness.h"
 
 #define INT_RANGE "from 1 to 2147483647"
-#define CONV_USAGE "conv FILTERS KxK [stride=S] [pad=N|same|valid] [dilation=D] [groups=G] [bias=yes|no]"
+#define CONV_USAGE "conv FILTERS KxK [stride=S] [pad=N|same|valid] [dilation=D] [groups=G] [bias=yes|no] [init=HOW]"
 #define PAD_RULE "must be same, valid, N or NxM (whole numbers from 0)"
 #define LAYER_LIST "<the op table's names>"
 #define SHAPE_RULE "shape must be HxWxC (as 28x28x1) with whole numbers " INT_RANGE
@@ -50,7 +50,7 @@ static const spec_case cases_table[] = {
     { "kernal=", "input 28x28x1\nconv 32 kernal=3", 0, CN_E_PARSE,
       "m.cnn:2:9: conv: unknown key 'kernal' (did you mean 'kernel'?)" },
     { "color=", "input 28x28x1\nconv 32 3x3 color=red", 0, CN_E_PARSE,
-      "m.cnn:2:13: conv: unknown key 'color'; its keys are: filters, kernel, stride, pad, dilation, groups, bias" },
+      "m.cnn:2:13: conv: unknown key 'color'; its keys are: filters, kernel, stride, pad, dilation, groups, bias, init, std" },
     { "relu slope=", "input 28x28x1\nrelu slope=0.1", 0, CN_E_PARSE,
       "m.cnn:2:6: relu: unknown key 'slope'; its keys are: none" },
     /* a key with no name: the message should say what is wrong, not "unknown key ''" */
@@ -80,7 +80,7 @@ static const spec_case cases_table[] = {
     { "conv without filters", "input 28x28x1\nconv kernel=3x3 pad=1", 0, CN_E_PARSE,
       "m.cnn:2:22: conv: missing filters: number of filters (output channels) (usage: " CONV_USAGE ")" },
     { "dense without units", "input 28x28x1\nflatten\ndense", 0, CN_E_PARSE,
-      "m.cnn:3:6: dense: missing units: number of outputs (usage: dense UNITS [bias=yes|no])" },
+      "m.cnn:3:6: dense: missing units: number of outputs (usage: dense UNITS [bias=yes|no] [init=HOW])" },
     /* dropout 16..22 -> 23 */
     { "dropout without keep", "input 28x28x1; dropout", 0, CN_E_PARSE,
       "m.cnn:1:23: dropout: missing keep: probability of keeping a value, in (0, 1]; PyTorch's p is 1 - keep "
@@ -255,6 +255,16 @@ static const spec_case cases_table[] = {
     /* layernorm 1..9 _10 over= 11..15 -> rows at 16 */
     { "layernorm over=rows", "input 8x8x2\nlayernorm over=rows", 0, CN_E_PARSE,
       "m.cnn:2:16: layernorm: over must be one of all, channels, got 'rows'" },
+    /* init= of a layer with weights. conv 1..4 _5 8 6 _7 3x3 8..10 _11 init= 12..16 -> at 17 */
+    { "conv init=gaussian", "input 8x8x1\nconv 8 3x3 init=gaussian", 0, CN_E_PARSE,
+      "m.cnn:2:17: conv: init must be one of net, kaiming, kaiming-uniform, xavier, xavier-uniform, torch, "
+      "zero, normal, trunc-normal, got 'gaussian'" },
+    /* dense 1..5 _6 4 7 _8 init=xavier 9..19 _20 std=0.1 at 21 */
+    { "dense std= without a normal", "input 8x8x1\ndense 4 init=xavier std=0.1", 0, CN_E_PARSE,
+      "m.cnn:2:21: dense: std= is read by init=normal and init=trunc-normal (init=xavier)" },
+    /* deconv 1..6 _7 4 8 _9 2x2 10..12 _13 init=normal 14..24 _25 std= 26..29 -> -1 at 30 */
+    { "deconv std=-1", "input 8x8x1\ndeconv 4 2x2 init=normal std=-1", 0, CN_E_PARSE,
+      "m.cnn:2:30: deconv: std must be >= 0 and <= 1e+30, got -1" },
     /* adaptiveavgpool 1..15 _16 0x2 17 */
     { "adaptiveavgpool 0x2", "input 8x8x1\nadaptiveavgpool 0x2", 0, CN_E_PARSE,
       "m.cnn:2:17: adaptiveavgpool: size must be N or NxM with whole numbers " INT_RANGE ", got '0x2'" },

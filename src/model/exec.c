@@ -205,22 +205,34 @@ static int64_t elems(const cn_node *n) { return n->out.c * n->out.h * n->out.w; 
 
 /* ---- parameters -------------------------------------------------------------------------- */
 
+/* one value of weight tensor p: its layer's init= or, where that is the net's, `init` */
 static double draw(cn_rng *rng, cn_init init, const cn_param_spec *p)
 {
     double fan_in = (double)(p->fan_in > 0 ? p->fan_in : 1), fan_avg = (double)(p->fan_in + p->fan_out) / 2.0;
     if (fan_avg <= 0) fan_avg = 1;
-    switch (init) {
-    case CN_INIT_KAIMING_NORMAL: return cn_rng_normal(rng) * sqrt(2.0 / fan_in);
-    case CN_INIT_KAIMING_UNIFORM: return (2.0 * cn_rng_uniform(rng) - 1.0) * sqrt(6.0 / fan_in);
-    case CN_INIT_XAVIER_NORMAL: return cn_rng_normal(rng) * sqrt(1.0 / fan_avg);
-    case CN_INIT_XAVIER_UNIFORM: return (2.0 * cn_rng_uniform(rng) - 1.0) * sqrt(3.0 / fan_avg);
+    /* cn_winit lists the net's initializers in cn_init's order after CN_WINIT_NET */
+    cn_winit how = p->winit != CN_WINIT_NET ? p->winit : (cn_winit)(CN_WINIT_KAIMING + (int)init);
+    double z;
+    if (p->bias && how != CN_WINIT_TORCH) return 0.0; /* no draw: the stream as without a bias */
+    switch (how) {
+    case CN_WINIT_NET:
+    case CN_WINIT_KAIMING: return cn_rng_normal(rng) * sqrt(2.0 / fan_in);
+    case CN_WINIT_KAIMING_UNIFORM: return (2.0 * cn_rng_uniform(rng) - 1.0) * sqrt(6.0 / fan_in);
+    case CN_WINIT_XAVIER: return cn_rng_normal(rng) * sqrt(1.0 / fan_avg);
+    case CN_WINIT_XAVIER_UNIFORM: return (2.0 * cn_rng_uniform(rng) - 1.0) * sqrt(3.0 / fan_avg);
+    case CN_WINIT_NORMAL: return cn_rng_normal(rng) * p->std;
+    case CN_WINIT_TRUNC_NORMAL:
+        do z = cn_rng_normal(rng); while (fabs(z) > 2.0); /* accepted 95.4 % of the time */
+        return z * p->std;
+    case CN_WINIT_TORCH: return (2.0 * cn_rng_uniform(rng) - 1.0) / sqrt(fan_in);
+    case CN_WINIT_ZERO: return 0.0;
     }
     return 0.0;
 }
 
 cn_status cn_net_init_params(cn_ctx *ctx, cn_net *net, cn_init init, uint64_t seed)
 {
-    if (!ctx || !net || (unsigned)init > CN_INIT_XAVIER_UNIFORM)
+    if (!ctx || !net || (unsigned)init > CN_INIT_ZERO)
         return ctx ? cn_fail(ctx, CN_E_ARG, "cn_net_init_params: bad arguments") : CN_E_ARG;
     cn_exec *ex = &net->ex;
     cn_exec_free(ctx, ex);

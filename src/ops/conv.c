@@ -37,6 +37,7 @@ static const cn_key keys[] = {
     DILATION_KEY,
     GROUPS_KEY,
     BIAS_KEY,
+    CN_WEIGHT_INIT_KEYS,
     { 0 },
 };
 
@@ -45,6 +46,8 @@ static cn_status infer(cn_ctx *ctx, const char *file, cn_node *n, const cn_node 
     const cn_attrs *a = &n->a;
     cn_dims x = in[0]->out;
     int64_t oh, ow, count;
+    cn_status st = cn_check_weight_init(ctx, file, n);
+    if (st) return st;
     if (x.c % a->groups)
         return cn_fail_at(ctx, CN_E_SHAPE, file, n->line, cn_key_col(n, "groups"),
                           "conv: %lld input channel%s not divisible by groups=%lld", (long long)x.c,
@@ -53,7 +56,7 @@ static cn_status infer(cn_ctx *ctx, const char *file, cn_node *n, const cn_node 
         return cn_fail_at(ctx, CN_E_SHAPE, file, n->line, cn_key_col(n, "groups"),
                           "conv: %lld filter%s not divisible by groups=%lld", (long long)a->filters,
                           a->filters == 1 ? " is" : "s are", (long long)a->groups);
-    cn_status st = cn_window_shape(ctx, file, n, x, a->kernel, a->stride, a->dilation, 0, &oh, &ow);
+    st = cn_window_shape(ctx, file, n, x, a->kernel, a->stride, a->dilation, 0, &oh, &ow);
     if (st) return st;
     n->out = (cn_dims){ a->filters, oh, ow };
     if ((st = cn_dims_count(ctx, file, n, n->out, &count))) return st;
@@ -88,19 +91,28 @@ static void explain(const cn_node *n, const cn_node *const *in, int64_t batch, c
                  (long long)n->out.c, (long long)a->kernel.h, (long long)a->kernel.w, (long long)depth);
     cn_explain_product(sb, n->macs, batch);
     cn_sb_printf(sb, "%s\n", a->bias ? "   (bias additions not counted)" : "");
+    int64_t k = a->kernel.h * a->kernel.w;
+    cn_explain_weight_init(n, depth * k, a->filters * k, sb);
     cn_explain_rf(n, in[0], sb);
 }
 
+
+/* conv's and deconv's bias: one per filter, starting at 0 (init=torch draws it) */
+static cn_param_spec bias_spec(int64_t filters)
+{
+    return (cn_param_spec){ .name = "bias", .rank = 1, .shape = { filters }, .count = filters, .trainable = 1,
+                            .init = CN_PINIT_ZERO };
+}
 
 static int params(const cn_node *n, const cn_node *const *in, cn_param_spec *out)
 {
     const cn_attrs *a = &n->a;
     int64_t depth = in[0]->out.c / a->groups, k = a->kernel.h * a->kernel.w;
-    out[0] = (cn_param_spec){ "weight", 4, { a->filters, depth, a->kernel.h, a->kernel.w }, a->filters * depth * k, 1,
-                              CN_PINIT_WEIGHT, depth * k, a->filters * k, 0 };
-    if (!a->bias) return 1;
-    out[1] = (cn_param_spec){ "bias", 1, { a->filters }, a->filters, 1, CN_PINIT_ZERO, 0, 0, 0 };
-    return 2;
+    out[0] = (cn_param_spec){ .name = "weight", .rank = 4, .shape = { a->filters, depth, a->kernel.h, a->kernel.w },
+                              .count = a->filters * depth * k, .trainable = 1, .init = CN_PINIT_WEIGHT,
+                              .fan_in = depth * k, .fan_out = a->filters * k };
+    if (a->bias) out[1] = bias_spec(a->filters);
+    return cn_weight_init_specs(n, out, a->bias ? 2 : 1);
 }
 
 cn_conv_geom cn_conv_geom_of(const cn_node *n, const cn_node *in, int64_t batch)
@@ -136,6 +148,7 @@ static const cn_key deconv_keys[] = {
     DILATION_KEY,
     GROUPS_KEY,
     BIAS_KEY,
+    CN_WEIGHT_INIT_KEYS,
     { 0 },
 };
 
@@ -152,6 +165,8 @@ static cn_status deconv_infer(cn_ctx *ctx, const char *file, cn_node *n, const c
 {
     const cn_attrs *a = &n->a;
     cn_dims x = in[0]->out;
+    cn_status st = cn_check_weight_init(ctx, file, n);
+    if (st) return st;
     if (a->pad.mode != CN_PAD_EXPLICIT)
         return cn_fail_at(ctx, CN_E_SHAPE, file, n->line, cn_key_col(n, "pad"),
                           "deconv: pad must be N or NhxNw (same and valid are for conv)");
@@ -176,7 +191,7 @@ static cn_status deconv_infer(cn_ctx *ctx, const char *file, cn_node *n, const c
     n->out = (cn_dims){ a->filters, oh, ow };
     n->pad_t = n->pad_b = a->pad.h, n->pad_l = n->pad_r = a->pad.w;
     int64_t count, in_count, per_input, params, macs;
-    cn_status st = cn_dims_count(ctx, file, n, n->out, &count);
+    st = cn_dims_count(ctx, file, n, n->out, &count);
     if (st) return st;
     if ((st = cn_dims_count(ctx, file, n, x, &in_count))) return st;
     /* params = (Cin*(Cout/groups)*Kh*Kw + bias*Cout); MACs = Cin*H*W * (Cout/groups)*Kh*Kw: every
@@ -226,6 +241,7 @@ static void deconv_explain(const cn_node *n, const cn_node *const *in, int64_t b
                  (long long)per, (long long)a->kernel.h, (long long)a->kernel.w);
     cn_explain_product(sb, n->macs, batch);
     cn_sb_printf(sb, "%s\n", a->bias ? "   (bias additions not counted)" : "");
+    cn_explain_weight_init(n, per * a->kernel.h * a->kernel.w, x.c * a->kernel.h * a->kernel.w, sb);
     cn_sb_printf(sb, "    (RF: the jump divides by the stride; the kernel spans %lld output steps more)\n",
                  (long long)(a->dilation.h * (a->kernel.h - 1)));
     cn_explain_rf_change(n, in[0], sb);
@@ -236,11 +252,11 @@ static int deconv_params(const cn_node *n, const cn_node *const *in, cn_param_sp
 {
     const cn_attrs *a = &n->a;
     int64_t cin = in[0]->out.c, per = a->filters / a->groups, k = a->kernel.h * a->kernel.w;
-    out[0] = (cn_param_spec){ "weight", 4, { cin, per, a->kernel.h, a->kernel.w }, cin * per * k, 1,
-                              CN_PINIT_WEIGHT, per * k, cin * k, 0 };
-    if (!a->bias) return 1;
-    out[1] = (cn_param_spec){ "bias", 1, { a->filters }, a->filters, 1, CN_PINIT_ZERO, 0, 0, 0 };
-    return 2;
+    out[0] = (cn_param_spec){ .name = "weight", .rank = 4, .shape = { cin, per, a->kernel.h, a->kernel.w },
+                              .count = cin * per * k, .trainable = 1, .init = CN_PINIT_WEIGHT, .fan_in = per * k,
+                              .fan_out = cin * k };
+    if (a->bias) out[1] = bias_spec(a->filters);
+    return cn_weight_init_specs(n, out, a->bias ? 2 : 1);
 }
 
 /* The convolution whose input gradient deconv node n is: it reads the deconv's output
@@ -259,7 +275,7 @@ cn_conv_geom cn_deconv_geom_of(const cn_node *n, const cn_node *in, int64_t batc
 
 const cn_op cn_op_deconv = {
     .name = "deconv",
-    .usage = "deconv FILTERS KxK [stride=S] [pad=N] [outpad=N] [dilation=D] [groups=G] [bias=yes|no]",
+    .usage = "deconv FILTERS KxK [stride=S] [pad=N] [outpad=N] [dilation=D] [groups=G] [bias=yes|no] [init=HOW]",
     .help = "transposed convolution (nn.ConvTranspose2d): upsamples by the stride",
     .keys = deconv_keys, .inputs = 1, .infer = deconv_infer, .explain = deconv_explain, .params = deconv_params,
     .forward = { deconv_forward_f32, deconv_forward_f64 },
@@ -268,7 +284,7 @@ const cn_op cn_op_deconv = {
 
 const cn_op cn_op_conv = {
     .name = "conv",
-    .usage = "conv FILTERS KxK [stride=S] [pad=N|same|valid] [dilation=D] [groups=G] [bias=yes|no]",
+    .usage = "conv FILTERS KxK [stride=S] [pad=N|same|valid] [dilation=D] [groups=G] [bias=yes|no] [init=HOW]",
     .help = "2-D convolution (cross-correlation) over all input channels of each group",
     .keys = keys, .inputs = 1, .infer = infer, .explain = explain, .params = params,
     .forward = { conv_forward_f32, conv_forward_f64 },

@@ -10,6 +10,7 @@ static const cn_key keys[] = {
       .lo = 1, .hi = CN_INT_MAX, .doc = "number of outputs" },
     { .name = "bias", .type = CN_KT_BOOL, .offset = offsetof(cn_attrs, bias), .def = "yes", .hi = 1,
       .doc = "add a bias per output (yes|no)" },
+    CN_WEIGHT_INIT_KEYS,
     { 0 },
 };
 
@@ -17,8 +18,8 @@ static cn_status infer(cn_ctx *ctx, const char *file, cn_node *n, const cn_node 
 {
     const cn_node *x = in[0];
     int64_t fan_in, params, macs;
-    cn_status st = cn_dims_count(ctx, file, n, x->out, &fan_in);
-    if (st) return st;
+    cn_status st = cn_check_weight_init(ctx, file, n);
+    if (st || (st = cn_dims_count(ctx, file, n, x->out, &fan_in))) return st;
     /* params = (in + bias) * out ; MACs = in * out */
     if (!cn_mul_ok(fan_in + n->a.bias, n->a.units, &params) || !cn_mul_ok(fan_in, n->a.units, &macs))
         return cn_fail_at(ctx, CN_E_OVERFLOW, file, n->line, n->col, "dense: parameter count overflows");
@@ -46,6 +47,7 @@ static void explain(const cn_node *n, const cn_node *const *in, int64_t batch, c
     cn_sb_printf(sb, "%lld*%lld = ", (long long)fan_in, (long long)n->a.units);
     cn_explain_product(sb, n->macs, batch);
     cn_sb_printf(sb, "\n");
+    cn_explain_weight_init(n, fan_in, n->a.units, sb);
     cn_explain_rf(n, in[0], sb);
 }
 
@@ -56,17 +58,17 @@ static int params(const cn_node *n, const cn_node *const *in, cn_param_spec *out
     int64_t units = n->a.units, fan_in = fan_in_of(in[0]);
     out[0] = (cn_param_spec){ .name = "weight", .rank = 2, .shape = { units, fan_in }, .count = units * fan_in,
                               .trainable = 1, .init = CN_PINIT_WEIGHT, .fan_in = fan_in, .fan_out = units };
-    if (!n->a.bias) return 1;
-    out[1] = (cn_param_spec){ .name = "bias", .rank = 1, .shape = { units }, .count = units, .trainable = 1,
-                              .init = CN_PINIT_ZERO };
-    return 2;
+    if (n->a.bias)
+        out[1] = (cn_param_spec){ .name = "bias", .rank = 1, .shape = { units }, .count = units, .trainable = 1,
+                                  .init = CN_PINIT_ZERO };
+    return cn_weight_init_specs(n, out, n->a.bias ? 2 : 1);
 }
 
 #define CN_TEMPLATE_FILE "dense.c"
 #include "template.h"
 
 const cn_op cn_op_dense = {
-    .name = "dense", .usage = "dense UNITS [bias=yes|no]", .help = "fully connected layer", .keys = keys,
+    .name = "dense", .usage = "dense UNITS [bias=yes|no] [init=HOW]", .help = "fully connected layer", .keys = keys,
     .inputs = 1, .infer = infer, .explain = explain, .params = params,
     .forward = { dense_forward_f32, dense_forward_f64 }, .backward = { dense_backward_f32, dense_backward_f64 },
 };

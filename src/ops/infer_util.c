@@ -1,5 +1,6 @@
 /* infer_util.c — shape, receptive-field and explanation helpers shared by the op files.
  * Covered by tests/test_shapes.c and the seed worksheets in tests/test_seeds.c. */
+#include <math.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -17,6 +18,64 @@ int cn_key_given(const cn_node *n, const char *name)
 {
     int k = cn_op_key_index(n->op, name);
     return k >= 0 && n->key_col[k] != 0;
+}
+
+const char *const cn_winit_words[] = { "net",   "kaiming", "kaiming-uniform", "xavier", "xavier-uniform",
+                                       "torch", "zero",    "normal",          "trunc-normal", NULL };
+
+cn_status cn_check_weight_init(cn_ctx *ctx, const char *file, const cn_node *n)
+{
+    if (cn_key_given(n, "std") && n->a.winit != CN_WINIT_NORMAL && n->a.winit != CN_WINIT_TRUNC_NORMAL)
+        return cn_fail_at(ctx, CN_E_PARSE, file, n->line, cn_key_col(n, "std"),
+                          "%s: std= is read by init=normal and init=trunc-normal (init=%s)", n->op->name,
+                          cn_winit_words[n->a.winit]);
+    return CN_OK;
+}
+
+int cn_weight_init_specs(const cn_node *n, cn_param_spec *specs, int k)
+{
+    specs[0].winit = (cn_winit)n->a.winit, specs[0].std = n->a.std;
+    if (k == 2 && (n->a.winit == CN_WINIT_NET || n->a.winit == CN_WINIT_TORCH))
+        specs[1].init = CN_PINIT_WEIGHT, specs[1].winit = (cn_winit)n->a.winit, specs[1].bias = 1,
+        specs[1].fan_in = specs[0].fan_in;
+    return k;
+}
+
+void cn_explain_weight_init(const cn_node *n, int64_t fan_in, int64_t fan_out, cn_strbuf *sb)
+{
+    if (!cn_key_given(n, "init")) return;
+    double fi = (double)fan_in, fo = (double)fan_out, sd = n->a.std;
+    long long i = (long long)fan_in, o = (long long)fan_out;
+    cn_sb_printf(sb, "    weights start (init=%s): ", cn_winit_words[n->a.winit]);
+    switch ((cn_winit)n->a.winit) {
+    case CN_WINIT_NET: cn_sb_printf(sb, "as the net's initializer (--init) draws them\n"); break;
+    case CN_WINIT_KAIMING:
+        cn_sb_printf(sb, "N(0, 2/fan_in) = N(0, 2/%lld), std %.4g (He et al.: for ReLU)\n", i, sqrt(2 / fi));
+        break;
+    case CN_WINIT_KAIMING_UNIFORM:
+        cn_sb_printf(sb, "U(-b, b), b = sqrt(6/fan_in) = sqrt(6/%lld) = %.4g\n", i, sqrt(6 / fi));
+        break;
+    case CN_WINIT_XAVIER:
+        cn_sb_printf(sb, "N(0, 2/(fan_in + fan_out)) = N(0, 2/(%lld + %lld)), std %.4g (Glorot and Bengio)\n", i, o,
+                     sqrt(2 / (fi + fo)));
+        break;
+    case CN_WINIT_XAVIER_UNIFORM:
+        cn_sb_printf(sb, "U(-b, b), b = sqrt(6/(fan_in + fan_out)) = sqrt(6/(%lld + %lld)) = %.4g\n", i, o,
+                     sqrt(6 / (fi + fo)));
+        break;
+    case CN_WINIT_NORMAL: cn_sb_printf(sb, "N(0, %g^2)\n", sd); break;
+    case CN_WINIT_TRUNC_NORMAL:
+        /* the std of a unit normal cut at +-2: sqrt(1 - 4 phi(2) / (2 Phi(2) - 1)) = 0.8796 */
+        cn_sb_printf(sb, "N(0, %g^2) drawn again past +-%g (2 std): std %.4g\n", sd, 2 * sd, 0.879626 * sd);
+        break;
+    case CN_WINIT_TORCH:
+        cn_sb_printf(sb, "weights%s from U(-b, b), b = 1/sqrt(fan_in) = 1/sqrt(%lld) = %.4g (PyTorch's default)\n",
+                     n->a.bias ? " and bias" : "", i, 1 / sqrt(fi));
+        break;
+    case CN_WINIT_ZERO:
+        cn_sb_printf(sb, "all 0: its units start the same; only the weights after it can give them different gradients\n");
+        break;
+    }
 }
 
 cn_status cn_dims_count(cn_ctx *ctx, const char *file, const cn_node *n, cn_dims d, int64_t *count)

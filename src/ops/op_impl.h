@@ -45,6 +45,8 @@ typedef struct cn_attrs {
     int affine;          /* batchnorm, layernorm, groupnorm, instancenorm: learned scale and shift */
     int over;            /* layernorm: cn_norm_over */
     double init;         /* scale: where every factor starts */
+    int winit;           /* conv, deconv, dense: how the weights start (cn_winit) */
+    double std;          /* conv, deconv, dense: init=normal and trunc-normal's standard deviation */
     int count_pad;       /* avgpool: padded cells count in the divisor (PyTorch's count_include_pad) */
 } cn_attrs;
 
@@ -53,13 +55,33 @@ typedef enum { CN_UPSAMPLE_NEAREST = 0, CN_UPSAMPLE_BILINEAR } cn_upsample_mode;
  * its channels (ConvNeXt's LayerNorm2d: nn.LayerNorm(C) of the channels-last map) */
 typedef enum { CN_NORM_OVER_ALL = 0, CN_NORM_OVER_CHANNELS } cn_norm_over;
 
+/* conv, deconv, dense: how the weights start (init=). CN_WINIT_NET: the net's initializer
+ * (`--init`, cn_net_init_params); the next six are its six in cn_init's order (CN_WINIT_KAIMING
+ * + a cn_init), then two draws of the layer's own. torch: PyTorch's default, weights and bias
+ * U(-1/sqrt(fan_in), +1/sqrt(fan_in)); zero: all 0 (the units start the same, and only the
+ * weights after the layer give them different gradients: a lesson on symmetry); normal: N(0,
+ * std^2); trunc-normal: the same drawn again past +-2 std (Keras' TruncatedNormal; PyTorch's
+ * trunc_normal_(std=0.02) cuts at +-2 itself, 100 std, which is init=normal). */
+typedef enum { CN_WINIT_NET = 0, CN_WINIT_KAIMING, CN_WINIT_KAIMING_UNIFORM, CN_WINIT_XAVIER,
+               CN_WINIT_XAVIER_UNIFORM, CN_WINIT_TORCH, CN_WINIT_ZERO, CN_WINIT_NORMAL,
+               CN_WINIT_TRUNC_NORMAL } cn_winit;
+extern const char *const cn_winit_words[]; /* the words of init=, in cn_winit's order */
+/* the two keys of a layer with weights: init= and std= */
+#define CN_WEIGHT_INIT_KEYS                                                                                      \
+    { .name = "init", .type = CN_KT_CHOICE, .offset = offsetof(cn_attrs, winit), .def = "net",                 \
+      .doc = "how the weights start: net (the net's --init), kaiming, kaiming-uniform, xavier, xavier-uniform, " \
+             "torch, zero, normal or trunc-normal",                                                             \
+      .choices = cn_winit_words },                                                                              \
+    { .name = "std", .type = CN_KT_FLOAT, .offset = offsetof(cn_attrs, std), .def = "0.02", .lo = 0, .hi = 1e30, \
+      .doc = "the standard deviation of init=normal and init=trunc-normal" }
+
 typedef enum { CN_KT_INT, CN_KT_PAIR, CN_KT_PAD, CN_KT_FLOAT, CN_KT_BOOL, CN_KT_SHAPE, CN_KT_NAMES,
                CN_KT_CHOICE /* one word of `choices`, stored as its index (an int) */ } cn_key_type;
 
 #define CN_KEY_POS 1u     /* may be written by position: conv 32 3x3 */
 #define CN_KEY_REQ 2u     /* must be written */
 #define CN_KEY_LO_OPEN 4u /* lower bound excluded (keep > 0) */
-#define CN_MAX_KEYS 10
+#define CN_MAX_KEYS 10 /* deconv has 10 (init= and std= the last two) */
 
 typedef struct cn_key {
     const char *name;  /* NULL ends the table */
@@ -138,6 +160,9 @@ typedef struct cn_param_spec {
     cn_pinit init;
     int64_t fan_in, fan_out;
     double value;       /* CN_PINIT_CONST: every value starts at this (prelu's 0.25) */
+    cn_winit winit;     /* CN_PINIT_WEIGHT: the layer's init= (CN_WINIT_NET: the net's) */
+    double std;         /* CN_WINIT_NORMAL, CN_WINIT_TRUNC_NORMAL */
+    int bias;           /* a bias drawn only by CN_WINIT_TORCH (0 otherwise) */
 } cn_param_spec;
 
 
@@ -185,6 +210,14 @@ extern const cn_key cn_no_keys[];
 int cn_key_col(const cn_node *n, const char *name);
 /* 1 when key `name` was written in the statement (not defaulted) */
 int cn_key_given(const cn_node *n, const char *name);
+/* init= and std= of a layer with weights: std= only where init= reads it (else fails naming it) */
+cn_status cn_check_weight_init(cn_ctx *ctx, const char *file, const cn_node *n);
+/* Gives a layer's weight tensor (specs[0]) its init= and std=, and its bias (specs[1], when k is
+ * 2) the weight's fan_in for a draw of init=torch (or --init torch); else it starts at 0.
+ * Returns k. */
+int cn_weight_init_specs(const cn_node *n, cn_param_spec *specs, int k);
+/* "weights start: N(0, 2/27) ..." for a layer whose init= is written */
+void cn_explain_weight_init(const cn_node *n, int64_t fan_in, int64_t fan_out, cn_strbuf *sb);
 /* Output keeps the input's shape and receptive field; no parameters. */
 cn_status cn_infer_pointwise(cn_ctx *ctx, const char *file, cn_node *n, const cn_node *const *in);
 void cn_explain_pointwise(const cn_node *n, const cn_node *const *in, int64_t batch, cn_strbuf *sb);
