@@ -502,6 +502,8 @@ static void print_source(const cn_model *model, const image_source *src)
     if (resized)
         printf(" resized to %lldx%lld%s", (long long)h, (long long)w,
                !shrunk ? ""
+               : cn_checkpoint_resize(cn_model_checkpoint(model)) == CN_RESIZE_DRAFT
+                   ? " with antialiasing (--resize draft: a JPEG 8x that size decoded smaller first)"
                : cn_checkpoint_resize(cn_model_checkpoint(model)) == CN_RESIZE_ANTIALIAS
                    ? " with antialiasing"
                    : " bilinearly (no antialiasing, as in its training)");

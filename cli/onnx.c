@@ -193,7 +193,7 @@ int cmd_import(int argc, char **argv)
           .help = "the input normalisation eval and predict apply, per channel\n(one number: every channel; default: the model's metadata, else 0)" },
         { "--std", "S,S,S", CLI_TEXT, &std, .help = "(default: the model's metadata, else 1)" },
         { "--resize", "R", CLI_CALL, &resize, .call = cli_choice_option, .choices = cli_resizes,
-          .help = "how eval and predict resize images for it: antialias or bilinear\n"
+          .help = "how eval and predict resize images for it: antialias, draft or bilinear\n"
                   "(default: the model's metadata, else antialias, as torchvision's\n"
                   "Resize made the images of a model trained in PyTorch)" },
         { "--replace", NULL, CLI_FLAG, &replace, .help = "replace the run DIR holds" },
@@ -259,7 +259,7 @@ int cmd_import(int argc, char **argv)
         if (!strcmp(r.meta[k].key, "resize")) {
             cn_resize mode;
             if (!cn_resize_parse(r.meta[k].value, &mode))
-                fprintf(stderr, "convnet import: note: the model's resize metadata is not bilinear or antialias: ignored\n");
+                fprintf(stderr, "convnet import: note: the model's resize metadata is not bilinear, antialias or draft: ignored\n");
             else if (resize < 0) meta[4].value = cn_resize_name(mode);
             continue;
         }

@@ -202,7 +202,7 @@ const char *const cli_devices[] = { "cpu", "cuda", NULL };
 const char *const cli_inits[] = { "kaiming", "kaiming-uniform", "xavier", "xavier-uniform", "torch", "zero", NULL };
 const char *const cli_precisions[] = { "fp32", "tf32", "bf16", NULL }; /* in cn_precision's order */
 
-const char *const cli_resizes[] = { "bilinear", "antialias", NULL };
+const char *const cli_resizes[] = { "bilinear", "antialias", "draft", NULL };
 const char *const cli_tta_views[] = { "none", "flip", "flip-shift", NULL };
 const char *const cli_tta_said[] = { "", ", each with its mirror image (outputs averaged)",
                                      ", each in 10 views: itself, its mirror image, and their shifts by a pixel "

@@ -58,6 +58,21 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     } else if (!cn_ctx_message(ctx)[0] || px.data || px.h || px.w) {
         abort(); /* every failure says why, and leaves nothing behind */
     }
+#ifdef FUZZ_JPEG
+    /* --resize draft's decoding for a 1x1 input: 1/8, 1/4 or 1/2, the smallest leaving 4 pixels a
+     * side; it fails where the whole decode fails, else gives that size of the same file */
+    cn_pixels small;
+    cn_status st = cn_pixels_decode_memory_for(ctx, b, size, name, 1, 1, &small);
+    if ((st != CN_OK) != (px.data == NULL)) abort();
+    if (!st) {
+        int64_t d = 8;
+        while (d > 1 && !((px.h + d - 1) / d >= 4 && (px.w + d - 1) / d >= 4)) d /= 2;
+        if (small.file_h != px.file_h || small.file_w != px.file_w || small.channels != px.channels ||
+            small.h != (px.h + d - 1) / d || small.w != (px.w + d - 1) / d)
+            abort();
+    }
+    cn_pixels_free(ctx, &small);
+#endif
     cn_pixels_free(ctx, &px);
     cn_ctx_destroy(ctx);
     free(b);

@@ -249,5 +249,23 @@ check "a resumed run of an older convnet goes on bilinear, and now says so" \
     "[ $? -eq 0 ] && grep -aq '\"resize\":\"bilinear\"' '$T/old/last.safetensors'"
 "$CN" train -e "$SPEC" --data "$T/shapes" --resize bicubic --out "$T/bad" >"$T/out" 2>&1
 check "--resize bicubic: exit 2, the choices named, nothing written" \
-    "[ $? -eq 2 ] && grep -q \"unknown 'bicubic' (bilinear or antialias)\" '$T/out' && [ ! -e '$T/bad' ]"
+    "[ $? -eq 2 ] && grep -q \"unknown 'bicubic' (bilinear, antialias or draft)\" '$T/out' && [ ! -e '$T/bad' ]"
+# --resize draft: JPEGs 8x the input (150x200 for 12x12) decoded at 1/2 to 1/8 first (tests/test_images.c
+# checks the pixels); kept by the checkpoint, and predict reports the file's own size
+$PY - "$T/big" <<'PY'
+import os, random, sys
+from PIL import Image
+random.seed(3)
+for k, name in enumerate(["red", "green"]):
+    os.makedirs(f"{sys.argv[1]}/{name}")
+    for i in range(6):
+        im = Image.new("RGB", (200, 150), tuple(255 if c == k else random.randint(0, 90) for c in range(3)))
+        im.save(f"{sys.argv[1]}/{name}/{i}.jpg", quality=95)
+PY
+"$CN" train -e "$SPEC" --data "$T/big" --epochs 1 --batch 4 --resize draft --quiet --out "$T/draft" >"$T/out" 2>&1
+check "--resize draft: trained, kept by the checkpoint" \
+    "[ $? -eq 0 ] && grep -aq '\"resize\":\"draft\"' '$T/draft/model.safetensors'"
+"$CN" predict "$T/draft" "$T/big/red/0.jpg" >"$T/out" 2>&1
+check "predict of a draft run: the file's size, the draft said" \
+    "grep -q '(the image: 150x200 (HxW) colour; resized to 12x12 with antialiasing (--resize draft: a JPEG 8x that size decoded smaller first), as the net.s input)' '$T/out'"
 finish

@@ -365,6 +365,91 @@ static void test_jpeg_orientation(void)
     }
 }
 
+/* --resize draft: a JPEG 8x larger than the input on both sides decoded at 1/2, 1/4 or 1/8 by
+ * libjpeg's scaled IDCT, the smallest keeping 4x the input. At 1/8 a pixel is its 8x8 block's DC
+ * coefficient: the block's mean (quality 100: a DC step of 1, so within a level of the mean
+ * computed here from the pixels written). */
+/* a decoding's success, failed as a check when it is not */
+static int decoded(int ok)
+{
+    CHECK(ok);
+    return ok;
+}
+
+static void test_jpeg_draft(void)
+{
+    enum { W = 256, H = 128 };
+    static unsigned char pix[H * W];
+    for (int y = 0; y < H; y++) /* a smooth pattern with some texture: values 20..235 */
+        for (int x = 0; x < W; x++)
+            pix[y * W + x] = (unsigned char)(128 + 70 * sin(x / 17.0) * cos(y / 11.0) + 30 * sin((x + 2 * y) / 3.0));
+    write_jpeg(at("draft.jpg"), W, H, 1, pix);
+    cn_pixels px;
+    /* 4x8 asked: 1/8 gives 16x32, 4x it */
+    if (decoded(cn_pixels_decode_for(ctx, at("draft.jpg"), 4, 8, &px) == CN_OK)) {
+        CHECK(px.h == H / 8 && px.w == W / 8 && px.file_h == H && px.file_w == W && px.channels == 1);
+        double worst = 0;
+        for (int by = 0; by < H / 8; by++)
+            for (int bx = 0; bx < W / 8; bx++) {
+                double mean = 0;
+                for (int y = 0; y < 8; y++)
+                    for (int x = 0; x < 8; x++) mean += pix[(by * 8 + y) * W + bx * 8 + x] / 64.0;
+                double e = fabs(px.data[by * (W / 8) + bx] - mean);
+                worst = e > worst ? e : worst;
+            }
+        CHECK(worst <= 1.0); /* 0.55 */
+        cn_pixels_free(ctx, &px);
+    }
+    /* 5x8: 1/8's 16 rows are not 4x 5, 1/4's 32 are; 40x80 asked: decoded whole; 0x0: whole */
+    static const int64_t asks[][4] = { { 5, 8, H / 4, W / 4 }, { 40, 80, H, W }, { 0, 0, H, W } };
+    for (int k = 0; k < 3; k++)
+        if (decoded(cn_pixels_decode_for(ctx, at("draft.jpg"), asks[k][0], asks[k][1], &px) == CN_OK)) {
+            CHECK(px.h == asks[k][2] && px.w == asks[k][3] && px.file_h == H && px.file_w == W);
+            cn_pixels_free(ctx, &px);
+        }
+    /* EXIF orientation 6 (turned 90 degrees): shown 256 high and 128 wide. 8x2 asked: the stored
+     * 128x256 is compared with 2x8, so 1/8 (16x32 stored, 32x16 shown); against 8x2 unturned it
+     * would be 1/2 */
+    unsigned char seg[64];
+    jpeg_how how = { 0 };
+    how.app1 = seg, how.app1_len = exif_segment(seg, 6, 1);
+    write_jpeg_how(at("draft6.jpg"), W, H, 1, pix, &how);
+    if (decoded(cn_pixels_decode_for(ctx, at("draft6.jpg"), 8, 2, &px) == CN_OK)) {
+        CHECK(px.h == W / 8 && px.w == H / 8 && px.file_h == W && px.file_w == H);
+        cn_pixels_free(ctx, &px);
+    }
+    /* a PNG is decoded whole */
+    float img[H * W];
+    for (int i = 0; i < H * W; i++) img[i] = pix[i] / 255.0f;
+    CHECK(cn_image_save_png(ctx, at("draft.png"), img, 1, H, W) == CN_OK);
+    if (decoded(cn_pixels_decode_for(ctx, at("draft.png"), 4, 8, &px) == CN_OK)) {
+        CHECK(px.h == H && px.w == W && px.file_h == H && px.file_w == W);
+        cn_pixels_free(ctx, &px);
+    }
+    /* after the resize: within 1.5 levels of antialias's whole decode (this pattern, measured:
+     * 0.50/255 at 16x32 from 1/2, 1.25 at 4x8 from 1/8, 0.81 at 8x16 from 1/4), and bilinear
+     * decodes whole: the same bits as ever */
+    float full[4 * 16 * 32], draft[4 * 16 * 32];
+    static const int64_t sizes[][2] = { { 16, 32 }, { 4, 8 }, { 8, 16 } };
+    for (int k = 0; k < 3; k++) {
+        int64_t h = sizes[k][0], w = sizes[k][1];
+        cn_ctx_set_resize(ctx, CN_RESIZE_ANTIALIAS);
+        if (load(at("draft.jpg"), 1, h, w, full)) break;
+        cn_ctx_set_resize(ctx, CN_RESIZE_DRAFT);
+        if (load(at("draft.jpg"), 1, h, w, draft)) break;
+        double worst = 0;
+        for (int64_t i = 0; i < h * w; i++) worst = fmax(worst, fabs(full[i] - draft[i]));
+        CHECK(worst > 0 && worst <= 1.5 / 255);
+    }
+    cn_ctx_set_resize(ctx, CN_RESIZE_BILINEAR);
+    if (!load(at("draft.jpg"), 1, 4, 8, draft) && decoded(cn_pixels_decode(ctx, at("draft.jpg"), &px) == CN_OK)) {
+        CHECK(cn_pixels_resize(ctx, &px, CN_RESIZE_BILINEAR, 1, 4, 8, full) == CN_OK);
+        CHECK(!memcmp(full, draft, sizeof(float) * 4 * 8));
+        cn_pixels_free(ctx, &px);
+    }
+    cn_ctx_set_resize(ctx, CN_RESIZE_BILINEAR); /* a context's default, which the other tests have */
+}
+
 static void test_resize(void)
 {
     /* 2x2 -> 4x4 with half-pixel centres: output x samples the input at (x + 0.5)/2 - 0.5 =
@@ -481,7 +566,9 @@ static void test_resize_antialias(void)
     cn_resize mode = CN_RESIZE_BILINEAR;
     CHECK_STR(cn_resize_name(CN_RESIZE_ANTIALIAS), "antialias");
     CHECK_STR(cn_resize_name(CN_RESIZE_BILINEAR), "bilinear");
-    CHECK(cn_resize_name((cn_resize)2) == NULL);
+    CHECK_STR(cn_resize_name(CN_RESIZE_DRAFT), "draft");
+    CHECK(cn_resize_name((cn_resize)3) == NULL);
+    CHECK(cn_resize_parse("draft", &mode) == 1 && mode == CN_RESIZE_DRAFT);
     CHECK(cn_resize_parse("antialias", &mode) == 1 && mode == CN_RESIZE_ANTIALIAS);
     CHECK(cn_resize_parse("Antialias", &mode) == 0 && cn_resize_parse(NULL, &mode) == 0 && mode == CN_RESIZE_ANTIALIAS);
 }
@@ -1607,6 +1694,7 @@ static const test_case cases[] = {
     { "PNG palette, 16-bit, 1-bit, alpha, interlaced", test_png_formats },
     { "JPEG RGB, gray, CMYK", test_jpeg },
     { "JPEG EXIF orientation: the 8 turns, both byte orders, malformed tags ignored", test_jpeg_orientation },
+    { "JPEG draft decoding (--resize draft): block means, the scale chosen, orientation", test_jpeg_draft },
     { "bilinear resize by hand", test_resize },
     { "antialiased resize by hand and against PyTorch; moire gone", test_resize_antialias },
     { "broken files and their messages", test_errors },

@@ -56,19 +56,21 @@ void cn_ctx_destroy(cn_ctx *ctx)
 
 void cn_ctx_set_resize(cn_ctx *ctx, cn_resize mode)
 {
-    if (ctx && (mode == CN_RESIZE_BILINEAR || mode == CN_RESIZE_ANTIALIAS)) ctx->resize = mode;
+    if (ctx && (mode == CN_RESIZE_BILINEAR || mode == CN_RESIZE_ANTIALIAS || mode == CN_RESIZE_DRAFT)) ctx->resize = mode;
 }
 
 cn_resize cn_ctx_resize(const cn_ctx *ctx) { return ctx ? ctx->resize : CN_RESIZE_BILINEAR; }
 
 const char *cn_resize_name(cn_resize mode)
 {
-    return mode == CN_RESIZE_ANTIALIAS ? "antialias" : mode == CN_RESIZE_BILINEAR ? "bilinear" : NULL;
+    return mode == CN_RESIZE_ANTIALIAS ? "antialias" : mode == CN_RESIZE_BILINEAR ? "bilinear"
+           : mode == CN_RESIZE_DRAFT     ? "draft"
+                                         : NULL;
 }
 
 int cn_resize_parse(const char *name, cn_resize *out)
 {
-    for (int m = CN_RESIZE_BILINEAR; m <= CN_RESIZE_ANTIALIAS; m++)
+    for (int m = CN_RESIZE_BILINEAR; m <= CN_RESIZE_DRAFT; m++)
         if (name && !strcmp(name, cn_resize_name((cn_resize)m))) {
             *out = (cn_resize)m;
             return 1;

@@ -426,7 +426,7 @@ static cn_status check_folder(checker *k, const char *dir, cn_names *classes, in
                 continue;
             }
             out->per_class[c]++;
-            folder_cmp cmp = { k, path, { 0, 0, 0, NULL } };
+            folder_cmp cmp = { k, path, { 0 } };
             int64_t e = dup_find(k, sums[i].hash, item, folder_same, &cmp);
             cn_pixels_free(ctx, &cmp.cur);
             if (e == -2) {

@@ -53,6 +53,7 @@ typedef struct cn_pixels {
     int64_t h, w;
     int channels;        /* 1 (gray, gray + alpha) or 3 (RGB, RGBA, palette, CMYK) */
     unsigned char *data; /* owned */
+    int64_t file_h, file_w; /* the file's own size, upright (h, w unless a JPEG was decoded smaller) */
 } cn_pixels;
 
 /* What a file is by its first n bytes (12 tell every kind): a PNG (its signature, or as much of
@@ -72,8 +73,17 @@ int cn_file_kind_at(const char *path);
 const char *cn_lone_half_hint(const char *class_name);
 /* Decodes a PNG or JPEG file (by its magic bytes); alpha dropped, 16-bit scaled to 8. */
 cn_status cn_pixels_decode(cn_ctx *ctx, const char *path, cn_pixels *out);
+/* The same for CN_RESIZE_DRAFT's resize to h x w (0, 0: decoded whole): a JPEG at least 8x
+ * larger on both sides is decoded by libjpeg's scaled inverse DCT at 1/2, 1/4 or 1/8 of its
+ * size, the smallest that keeps both sides at least 4x h and w (PIL's draft): up to 64x fewer
+ * pixels to convert and resize, each of the smaller image's pixels close to the mean of the
+ * pixels it stands for. out->file_h, file_w keep the file's size. */
+cn_status cn_pixels_decode_for(cn_ctx *ctx, const char *path, int64_t h, int64_t w, cn_pixels *out);
 /* The same from size bytes in memory (the fuzz targets); name stands for the path in messages. */
 cn_status cn_pixels_decode_memory(cn_ctx *ctx, const void *data, size_t size, const char *name, cn_pixels *out);
+/* cn_pixels_decode_for's of size bytes in memory */
+cn_status cn_pixels_decode_memory_for(cn_ctx *ctx, const void *data, size_t size, const char *name, int64_t h,
+                                      int64_t w, cn_pixels *out);
 void cn_pixels_free(cn_ctx *ctx, cn_pixels *px);
 /* out (c, h, w) in [0, 1] <- px resized by mode and converted to c (1 or 3) channels; fails
  * only for memory (CN_RESIZE_ANTIALIAS's taps and the image between its two passes). */

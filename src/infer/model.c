@@ -152,11 +152,12 @@ cn_status cn_model_input_file_info(cn_ctx *ctx, const cn_model *m, const char *p
     if (!ctx) return CN_E_ARG;
     if (!m || !path || !x) return cn_fail(ctx, CN_E_ARG, "cn_model_input_file_info: NULL argument");
     cn_pixels px;
-    cn_status st = cn_pixels_decode(ctx, path, &px); /* cn_image_load's steps, the size kept */
+    int draft = m->resize == CN_RESIZE_DRAFT; /* cn_image_load's steps, the file's size kept */
+    cn_status st = cn_pixels_decode_for(ctx, path, draft ? m->h : 0, draft ? m->w : 0, &px);
     if (st) return st;
     if (c) *c = px.channels;
-    if (h) *h = px.h;
-    if (w) *w = px.w;
+    if (h) *h = px.file_h;
+    if (w) *w = px.file_w;
     return input_of_pixels(ctx, m, &px, x);
 }
 
@@ -195,7 +196,9 @@ cn_status cn_model_input_encoded(cn_ctx *ctx, const cn_model *m, const void *dat
     if (!ctx) return CN_E_ARG;
     if (!m || (!data && size) || !x) return cn_fail(ctx, CN_E_ARG, "cn_model_input_encoded: NULL argument");
     cn_pixels px;
-    cn_status st = cn_pixels_decode_memory(ctx, data, size, name ? name : "image", &px);
+    int draft = m->resize == CN_RESIZE_DRAFT; /* as a file's (cn_model_input_file_info) */
+    cn_status st = cn_pixels_decode_memory_for(ctx, data, size, name ? name : "image", draft ? m->h : 0,
+                                               draft ? m->w : 0, &px);
     if (st) return st;
     return input_of_pixels(ctx, m, &px, x);
 }

@@ -280,7 +280,7 @@ static cn_status check_train_meta(cn_ctx *ctx, const cn_checkpoint *ck)
     }
     cn_resize mode;
     if ((v = cn_checkpoint_meta(ck, "resize")) && !cn_resize_parse(v, &mode))
-        return bad(ctx, CN_E_FORMAT, path, "metadata resize is '%.40s', not bilinear or antialias", v);
+        return bad(ctx, CN_E_FORMAT, path, "metadata resize is '%.40s', not bilinear, antialias or draft", v);
     if ((v = cn_checkpoint_meta(ck, "monitor")) && strcmp(v, "accuracy") && strcmp(v, "loss"))
         return bad(ctx, CN_E_FORMAT, path, "metadata monitor is '%.40s', not accuracy or loss", v);
     if ((v = cn_checkpoint_meta(ck, "data")) && !printable(v, 0))
