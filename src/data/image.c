@@ -30,12 +30,14 @@
  * setjmp: every object written between setjmp and a longjmp lives in a `decoder` owned by the
  * caller of the function holding the setjmp, so none of them is indeterminate afterwards. */
 #define _POSIX_C_SOURCE 200809L /* stat, fileno, fmemopen */
+#define _DEFAULT_SOURCE         /* madvise's MADV_HUGEPAGE (Linux) */
 #include <errno.h>
 #include <math.h>
 #include <setjmp.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 
 #include <jpeglib.h>
@@ -68,6 +70,21 @@ typedef struct decoder {
     int orientation;         /* JPEG: EXIF's 1..8 (1: as stored) */
     int64_t want_h, want_w;  /* JPEG: the size it will be resized to (0: decode it whole) */
 } decoder;
+
+/* A decoded image's pixels (n bytes): a photo's run to tens of megabytes, which malloc maps
+ * fresh each time, so that every 4 KiB page faults once as the decoder first writes it; huge
+ * pages where the kernel grants them on request (transparent_hugepage=madvise, Debian's
+ * default) fault once every 2 MiB. NULL when out of memory. */
+static unsigned char *pixels_alloc(cn_ctx *ctx, size_t n)
+{
+    unsigned char *p = cn_malloc(ctx, n);
+#ifdef MADV_HUGEPAGE
+    const uintptr_t huge = (uintptr_t)2 << 20;
+    uintptr_t lo = ((uintptr_t)p + huge - 1) & ~(huge - 1), hi = ((uintptr_t)p + n) & ~(huge - 1);
+    if (p && hi > lo) (void)madvise((void *)lo, hi - lo, MADV_HUGEPAGE); /* a hint: its failure changes nothing */
+#endif
+    return p;
+}
 
 /* ---- libpng ---------------------------------------------------------------------------------- */
 
@@ -148,7 +165,7 @@ static int png_decode_body(decoder *d, png_structp png, png_infop info)
     if ((ch != 1 && ch != 3) || png_get_bit_depth(png, info) != 8 || png_get_rowbytes(png, info) != (size_t)w * ch)
         png_error(png, "unexpected sample layout after conversion");
     d->out->h = h, d->out->w = w, d->out->channels = ch;
-    if (!(d->out->data = cn_malloc(d->ctx, (size_t)w * h * ch))) {
+    if (!(d->out->data = pixels_alloc(d->ctx, (size_t)w * h * ch))) {
         d->nomem = 1;
         return -1;
     }
@@ -342,7 +359,7 @@ static int orient_pixels(cn_ctx *ctx, cn_pixels *px, int o)
 {
     if (o <= 1 || o > 8) return 0;
     int64_t h = px->h, w = px->w, oh = o >= 5 ? w : h, ow = o >= 5 ? h : w, ch = px->channels;
-    unsigned char *t = cn_malloc(ctx, (size_t)(h * w * ch));
+    unsigned char *t = pixels_alloc(ctx, (size_t)(h * w * ch));
     if (!t) return -1;
     for (int64_t y = 0; y < oh; y++)
         for (int64_t x = 0; x < ow; x++) {
@@ -404,7 +421,7 @@ static int jpeg_decode_body(decoder *d, struct jpeg_decompress_struct *cinfo)
         return -1;
     }
     d->out->h = h, d->out->w = w, d->out->channels = ch;
-    d->out->data = cn_malloc(d->ctx, (size_t)(w * h * ch));
+    d->out->data = pixels_alloc(d->ctx, (size_t)(w * h * ch));
     if (comps == 4) d->scratch = cn_malloc(d->ctx, (size_t)w * 4);
     if (!d->out->data || (comps == 4 && !d->scratch)) {
         d->nomem = 1;
@@ -669,14 +686,35 @@ static cn_status aa_taps_make(cn_ctx *ctx, int64_t n, int64_t m, aa_taps *t)
     return CN_OK;
 }
 
+/* Channel ch of n pixels from p on as sample() gives them, into out: the same expressions, with
+ * the format's branches taken once a row, so the loops vectorise (the same bits) */
+static void row_samples(const cn_image_view *v, const unsigned char *p, int64_t c, int64_t ch, int64_t n, float *out)
+{
+    int gray = v->c < 3;
+    int64_t pixel = v->c * sample_bytes(v->format);
+    if (v->format == CN_PIXELS_F32) {
+        for (int64_t x = 0; x < n; x++) out[x] = sample(v, p + x * pixel, c, ch);
+    } else if (gray || c == 3) {
+        const unsigned char *q = p + (gray ? 0 : ch);
+        for (int64_t x = 0; x < n; x++) out[x] = (float)q[x * pixel] / 255.0f;
+    } else {
+        for (int64_t x = 0; x < n; x++) {
+            const unsigned char *q = p + x * pixel;
+            out[x] = (0.299f * q[0] + 0.587f * q[1] + 0.114f * q[2]) / 255.0f;
+        }
+    }
+}
+
 /* CN_RESIZE_ANTIALIAS: one axis, then the other, through a float image between; of the two
  * orders the one of fewer multiplications (counted from the taps). Either pass is a sum over
  * the input or over the output, so the cheaper order costs time and memory in proportion to
- * the larger of the two, whatever their shapes (a 1 x 2^26 image made 224x224 too). */
+ * the larger of the two, whatever their shapes (a 1 x 2^26 image made 224x224 too). Each sum
+ * adds its float products in double, tap by tap in order; an input row is first read into
+ * floats (row_samples), and the row pass runs the channels' sums side by side. */
 static cn_status resize_antialias(cn_ctx *ctx, const cn_image_view *v, int64_t c, int64_t h, int64_t w, float *out)
 {
     aa_taps ty, tx;
-    float *mid = NULL;
+    float *mid = NULL, *row = NULL;
     double *acc = NULL; /* a row's sums: a shrink by 1000x adds 2000 terms */
     cn_status st = aa_taps_make(ctx, v->h, h, &ty);
     if (!st) st = aa_taps_make(ctx, v->w, w, &tx);
@@ -691,20 +729,26 @@ static cn_status resize_antialias(cn_ctx *ctx, const cn_image_view *v, int64_t c
     /* mid: (c, v->h, w) after the rows, (c, h, v->w) after the columns */
     int64_t mh = rows_first ? v->h : h, mw = rows_first ? w : v->w;
     if (!(mid = cn_malloc(ctx, (size_t)(c * mh * mw) * sizeof(float))) ||
-        !(acc = cn_malloc(ctx, (size_t)(rows_first ? w : mw) * sizeof(double)))) {
+        !(acc = cn_malloc(ctx, (size_t)(rows_first ? w : mw) * sizeof(double))) ||
+        !(row = cn_malloc(ctx, (size_t)(c * v->w) * sizeof(float)))) {
         st = CN_E_NOMEM;
         goto done;
     }
     if (rows_first) {
         for (int64_t y = 0; y < v->h; y++) {
-            const unsigned char *row = data + y * stride;
+            for (int64_t ch = 0; ch < c; ch++) row_samples(v, data + y * stride, c, ch, v->w, row + ch * v->w);
             for (int64_t x = 0; x < w; x++) {
-                const float *wt = tx.w + tx.at[x];
-                const unsigned char *p = row + tx.first[x] * pixel;
-                for (int64_t ch = 0; ch < c; ch++) {
-                    double sum = 0;
-                    for (int64_t k = 0; k < tx.count[x]; k++) sum += wt[k] * sample(v, p + k * pixel, c, ch);
-                    mid[(ch * mh + y) * mw + x] = (float)sum;
+                const float *wt = tx.w + tx.at[x], *r = row + tx.first[x];
+                int64_t n = tx.count[x];
+                if (c == 3) { /* three sums side by side, each in its own order */
+                    const float *g = r + v->w, *b = g + v->w;
+                    double s0 = 0, s1 = 0, s2 = 0;
+                    for (int64_t k = 0; k < n; k++) s0 += wt[k] * r[k], s1 += wt[k] * g[k], s2 += wt[k] * b[k];
+                    mid[y * mw + x] = (float)s0, mid[(mh + y) * mw + x] = (float)s1, mid[(2 * mh + y) * mw + x] = (float)s2;
+                } else {
+                    double s0 = 0;
+                    for (int64_t k = 0; k < n; k++) s0 += wt[k] * r[k];
+                    mid[y * mw + x] = (float)s0;
                 }
             }
         }
@@ -722,8 +766,8 @@ static cn_status resize_antialias(cn_ctx *ctx, const cn_image_view *v, int64_t c
             for (int64_t ch = 0; ch < c; ch++) {
                 for (int64_t x = 0; x < mw; x++) acc[x] = 0;
                 for (int64_t k = 0; k < ty.count[y]; k++) {
-                    const unsigned char *row = data + (ty.first[y] + k) * stride;
-                    for (int64_t x = 0; x < mw; x++) acc[x] += wt[k] * sample(v, row + x * pixel, c, ch);
+                    row_samples(v, data + (ty.first[y] + k) * stride, c, ch, mw, row);
+                    for (int64_t x = 0; x < mw; x++) acc[x] += wt[k] * row[x];
                 }
                 for (int64_t x = 0; x < mw; x++) mid[(ch * mh + y) * mw + x] = (float)acc[x];
             }
@@ -740,6 +784,7 @@ static cn_status resize_antialias(cn_ctx *ctx, const cn_image_view *v, int64_t c
             }
     }
 done:
+    cn_free(ctx, row);
     cn_free(ctx, acc);
     cn_free(ctx, mid);
     aa_taps_free(ctx, &ty);
