@@ -219,7 +219,7 @@ check "import's resize: the model's (bilinear), --resize's (antialias), a bad on
     "$WITH_META '$T/rt.onnx' '$T/bil.onnx' resize bilinear && '$CN' import '$T/bil.onnx' -o '$T/bil' >/dev/null &&
 '$CN' import '$T/bil.onnx' -o '$T/bil2' --resize antialias >/dev/null &&
 $WITH_META '$T/rt.onnx' '$T/bic.onnx' resize bicubic && '$CN' import '$T/bic.onnx' -o '$T/bic' 2>'$T/err' >/dev/null &&
-grep -q 'resize metadata is not bilinear or antialias: ignored' '$T/err' && $PY - '$T' '$R' <<'PYEOF'
+grep -q 'resize metadata is not bilinear, antialias or draft: ignored' '$T/err' && $PY - '$T' '$R' <<'PYEOF'
 import json, struct, sys
 def meta(f):
     b = open(f + '/model.safetensors', 'rb').read()

@@ -1004,7 +1004,7 @@ static void test_metadata_trust(void)
             "net_rng is '0000000000000000000000000000000000000000', not 64 hex digits, not all zero", __LINE__);
     refused(ctx, net, "best_val_acc", "1.5", "metadata best_val_acc is '1.5', not nan or a number in [-1, 1]", __LINE__);
     refused(ctx, net, "train_images", "-4", "metadata train_images is '-4', not a whole number", __LINE__);
-    refused(ctx, net, "resize", "bicubic", "metadata resize is 'bicubic', not bilinear or antialias", __LINE__);
+    refused(ctx, net, "resize", "bicubic", "metadata resize is 'bicubic', not bilinear, antialias or draft", __LINE__);
     /* how its images were resized: the key's value, and bilinear without one (older files) */
     for (int k = 0; k < 3; k++) {
         const char *const value[3] = { "antialias", "bilinear", NULL };
