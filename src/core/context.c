@@ -147,22 +147,28 @@ void *cn_calloc(cn_ctx *ctx, size_t count, size_t size)
  * Debian ships): 512 times fewer page faults as it is first touched, and fewer TLB misses. */
 #define HUGE_PAGE ((size_t)2 << 20)
 
-void *cn_calloc_slab(cn_ctx *ctx, size_t bytes)
+void *cn_malloc_large(cn_ctx *ctx, size_t bytes)
 {
 #ifdef MADV_HUGEPAGE
     if (bytes >= HUGE_PAGE && ctx->alloc.malloc_fn == libc_malloc) {
         void *p = NULL;
         size_t whole = (bytes + HUGE_PAGE - 1) / HUGE_PAGE * HUGE_PAGE;
-        if (posix_memalign(&p, HUGE_PAGE, whole)) {
+        if (whole < bytes || posix_memalign(&p, HUGE_PAGE, whole)) {
             fail_nomem(ctx, bytes);
             return NULL;
         }
         madvise(p, whole, MADV_HUGEPAGE); /* a wish: without it, small pages */
-        memset(p, 0, bytes);
         return p;
     }
 #endif
-    return cn_calloc(ctx, bytes ? bytes : 1, 1);
+    return cn_malloc(ctx, bytes);
+}
+
+void *cn_calloc_slab(cn_ctx *ctx, size_t bytes)
+{
+    void *p = cn_malloc_large(ctx, bytes);
+    if (p) memset(p, 0, bytes);
+    return p;
 }
 
 void *cn_realloc(cn_ctx *ctx, void *ptr, size_t size)

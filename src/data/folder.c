@@ -347,7 +347,7 @@ static cn_status load_folder(cn_ctx *ctx, const char *dir, int64_t c, int64_t h,
         goto done;
     }
     out->class_names = cn_calloc(ctx, (size_t)classes.count, sizeof *out->class_names);
-    out->images = lazy ? NULL : cn_malloc(ctx, (size_t)bytes);
+    out->images = lazy ? NULL : cn_malloc_large(ctx, (size_t)bytes);
     out->paths = lazy ? cn_calloc(ctx, (size_t)total, sizeof *out->paths) : NULL;
     out->labels = cn_malloc(ctx, (size_t)total * sizeof *out->labels);
     if (!out->class_names || (!lazy && !out->images) || (lazy && !out->paths) || !out->labels) {

@@ -290,7 +290,7 @@ static cn_status load_idx(cn_ctx *ctx, const char *images_path, const char *labe
     if (!st) {
         out->count = hi.dims[0];
         out->c = 1, out->h = hi.dims[1], out->w = hi.dims[2];
-        out->images = lazy ? NULL : cn_malloc(ctx, (size_t)hi.count * sizeof(float));
+        out->images = lazy ? NULL : cn_malloc_large(ctx, (size_t)hi.count * sizeof(float));
         out->labels = cn_malloc(ctx, (size_t)hl.count * sizeof(int32_t));
         if ((!lazy && !out->images) || !out->labels) st = CN_E_NOMEM;
     }

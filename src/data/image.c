@@ -30,14 +30,12 @@
  * setjmp: every object written between setjmp and a longjmp lives in a `decoder` owned by the
  * caller of the function holding the setjmp, so none of them is indeterminate afterwards. */
 #define _POSIX_C_SOURCE 200809L /* stat, fileno, fmemopen */
-#define _DEFAULT_SOURCE         /* madvise's MADV_HUGEPAGE (Linux) */
 #include <errno.h>
 #include <math.h>
 #include <setjmp.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/mman.h>
 #include <sys/stat.h>
 
 #include <jpeglib.h>
@@ -70,21 +68,6 @@ typedef struct decoder {
     int orientation;         /* JPEG: EXIF's 1..8 (1: as stored) */
     int64_t want_h, want_w;  /* JPEG: the size it will be resized to (0: decode it whole) */
 } decoder;
-
-/* A decoded image's pixels (n bytes): a photo's run to tens of megabytes, which malloc maps
- * fresh each time, so that every 4 KiB page faults once as the decoder first writes it; huge
- * pages where the kernel grants them on request (transparent_hugepage=madvise, Debian's
- * default) fault once every 2 MiB. NULL when out of memory. */
-static unsigned char *pixels_alloc(cn_ctx *ctx, size_t n)
-{
-    unsigned char *p = cn_malloc(ctx, n);
-#ifdef MADV_HUGEPAGE
-    const uintptr_t huge = (uintptr_t)2 << 20;
-    uintptr_t lo = ((uintptr_t)p + huge - 1) & ~(huge - 1), hi = ((uintptr_t)p + n) & ~(huge - 1);
-    if (p && hi > lo) (void)madvise((void *)lo, hi - lo, MADV_HUGEPAGE); /* a hint: its failure changes nothing */
-#endif
-    return p;
-}
 
 /* ---- libpng ---------------------------------------------------------------------------------- */
 
@@ -165,7 +148,7 @@ static int png_decode_body(decoder *d, png_structp png, png_infop info)
     if ((ch != 1 && ch != 3) || png_get_bit_depth(png, info) != 8 || png_get_rowbytes(png, info) != (size_t)w * ch)
         png_error(png, "unexpected sample layout after conversion");
     d->out->h = h, d->out->w = w, d->out->channels = ch;
-    if (!(d->out->data = pixels_alloc(d->ctx, (size_t)w * h * ch))) {
+    if (!(d->out->data = cn_malloc_large(d->ctx, (size_t)w * h * ch))) {
         d->nomem = 1;
         return -1;
     }
@@ -359,7 +342,7 @@ static int orient_pixels(cn_ctx *ctx, cn_pixels *px, int o)
 {
     if (o <= 1 || o > 8) return 0;
     int64_t h = px->h, w = px->w, oh = o >= 5 ? w : h, ow = o >= 5 ? h : w, ch = px->channels;
-    unsigned char *t = pixels_alloc(ctx, (size_t)(h * w * ch));
+    unsigned char *t = cn_malloc_large(ctx, (size_t)(h * w * ch));
     if (!t) return -1;
     for (int64_t y = 0; y < oh; y++)
         for (int64_t x = 0; x < ow; x++) {
@@ -421,7 +404,7 @@ static int jpeg_decode_body(decoder *d, struct jpeg_decompress_struct *cinfo)
         return -1;
     }
     d->out->h = h, d->out->w = w, d->out->channels = ch;
-    d->out->data = pixels_alloc(d->ctx, (size_t)(w * h * ch));
+    d->out->data = cn_malloc_large(d->ctx, (size_t)(w * h * ch));
     if (comps == 4) d->scratch = cn_malloc(d->ctx, (size_t)w * 4);
     if (!d->out->data || (comps == 4 && !d->scratch)) {
         d->nomem = 1;
@@ -728,7 +711,7 @@ static cn_status resize_antialias(cn_ctx *ctx, const cn_image_view *v, int64_t c
     int rows_first = (double)v->h * (double)nx + (double)w * (double)ny <= (double)v->w * (double)ny + (double)h * (double)nx;
     /* mid: (c, v->h, w) after the rows, (c, h, v->w) after the columns */
     int64_t mh = rows_first ? v->h : h, mw = rows_first ? w : v->w;
-    if (!(mid = cn_malloc(ctx, (size_t)(c * mh * mw) * sizeof(float))) ||
+    if (!(mid = cn_malloc_large(ctx, (size_t)(c * mh * mw) * sizeof(float))) ||
         !(acc = cn_malloc(ctx, (size_t)(rows_first ? w : mw) * sizeof(double))) ||
         !(row = cn_malloc(ctx, (size_t)(c * v->w) * sizeof(float)))) {
         st = CN_E_NOMEM;
