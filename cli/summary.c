@@ -27,6 +27,9 @@ static void help(const cli_option *opts)
            "reads a named layer instead of the previous line):\n");
     for (int i = 0; i < cn_layer_type_count(); i++)
         printf("  %-74s %s\n", cn_layer_type_usage(i), cn_layer_type_help(i));
+    printf("init=HOW (conv, deconv, dense): how the layer's weights start: net (the default: train's\n"
+           "--init), kaiming, kaiming-uniform, xavier, xavier-uniform, torch (weights and bias as\n"
+           "PyTorch's default), zero, normal or trunc-normal (with std=S, default 0.02)\n");
     printf("\nexample:\n  convnet summary -e 'input 64x64x3; conv 32 3x3 pad=1' --explain\n");
 }
 
