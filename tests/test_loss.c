@@ -214,6 +214,20 @@ static void test_initialisers(void)
         CHECK((t.grad != NULL) == (k < 2));
     }
     cn_net_destroy(bn);
+    /* init= of a norm layer: where gamma starts (0: zero_init_residual); beta and the running
+     * statistics as ever */
+    bn = parse_spec(ctx, "input 2x2x3; batchnorm init=0; layernorm over=channels init=0.5; groupnorm 3 init=-2");
+    if (!bn) return;
+    CHECK(cn_net_init_params(ctx, bn, CN_INIT_KAIMING_NORMAL, 1) == CN_OK);
+    const char *layer_names[] = { "batchnorm1.weight", "batchnorm1.bias", "batchnorm1.running_var",
+                                  "layernorm1.weight", "layernorm1.bias", "groupnorm1.weight" };
+    const float starts[] = { 0, 0, 1, 0.5f, 0, -2 };
+    for (int k = 0; k < 6; k++) {
+        cn_tensor t;
+        CHECK(cn_net_find_tensor(ctx, bn, layer_names[k], &t) == CN_OK);
+        CHECK(t.count == 3 && t.data[0] == starts[k] && t.data[2] == starts[k]);
+    }
+    cn_net_destroy(bn);
 }
 
 /* sample mean, standard deviation and largest magnitude of a tensor */

@@ -245,7 +245,7 @@ static const spec_case cases_table[] = {
       "m.cnn:2:11: groupnorm: 4 groups do not divide the input's 6 channels" },
     { "groupnorm without groups", "input 8x8x6\ngroupnorm", 0, CN_E_PARSE,
       "m.cnn:2:10: groupnorm: missing groups: number of channel groups, dividing the channels (usage: groupnorm "
-      "GROUPS [eps=1e-5] [affine=yes|no])" },
+      "GROUPS [eps=1e-5] [affine=yes|no] [init=1])" },
     /* gelu 1..4 _5 approximate= 6..17 -> exact at 18 */
     { "gelu approximate=exact", "input 8x8x1\ngelu approximate=exact", 0, CN_E_PARSE,
       "m.cnn:2:18: gelu: approximate must be one of none, tanh, got 'exact'" },
@@ -265,6 +265,9 @@ static const spec_case cases_table[] = {
     /* deconv 1..6 _7 4 8 _9 2x2 10..12 _13 init=normal 14..24 _25 std= 26..29 -> -1 at 30 */
     { "deconv std=-1", "input 8x8x1\ndeconv 4 2x2 init=normal std=-1", 0, CN_E_PARSE,
       "m.cnn:2:30: deconv: std must be >= 0 and <= 1e+30, got -1" },
+    /* instancenorm 1..12 _13 init=0 at 14 */
+    { "instancenorm init= without gamma", "input 8x8x2\ninstancenorm init=0", 0, CN_E_PARSE,
+      "m.cnn:2:14: instancenorm: init= is where gamma starts, and affine=no has no gamma" },
     /* adaptiveavgpool 1..15 _16 0x2 17 */
     { "adaptiveavgpool 0x2", "input 8x8x1\nadaptiveavgpool 0x2", 0, CN_E_PARSE,
       "m.cnn:2:17: adaptiveavgpool: size must be N or NxM with whole numbers " INT_RANGE ", got '0x2'" },

@@ -16,6 +16,7 @@ static const cn_key keys[] = {
       .doc = "weight of the new batch in the running statistics" },
     { .name = "affine", .type = CN_KT_BOOL, .offset = offsetof(cn_attrs, affine), .def = "yes", .hi = 1,
       .doc = "learn a scale gamma and a shift beta per channel (yes|no)" },
+    CN_GAMMA_INIT_KEY,
     { 0 },
 };
 
@@ -24,7 +25,7 @@ static cn_status infer(cn_ctx *ctx, const char *file, cn_node *n, const cn_node 
     cn_infer_pointwise(ctx, file, n, in);
     n->trainable = n->a.affine ? 2 * n->out.c : 0; /* gamma, beta */
     n->params = n->trainable + 2 * n->out.c;       /* + running mean, running var */
-    return CN_OK;
+    return cn_check_gamma_init(ctx, file, n);
 }
 
 static void explain(const cn_node *n, const cn_node *const *in, int64_t batch, cn_strbuf *sb)
@@ -38,6 +39,7 @@ static void explain(const cn_node *n, const cn_node *const *in, int64_t batch, c
     }
     cn_sb_printf(sb, "    y = gamma * (x - mean) / sqrt(var + eps) + beta, per channel\n");
     cn_sb_printf(sb, "    params = 2*%lld trainable (gamma, beta) + 2*%lld running mean/var = %lld\n", c, c, 4 * c);
+    if (cn_key_given(n, "init")) cn_sb_printf(sb, "    gamma starts at %g (init=), beta at 0\n", n->a.init);
 }
 
 static int params(const cn_node *n, const cn_node *const *in, cn_param_spec *out)
@@ -46,7 +48,8 @@ static int params(const cn_node *n, const cn_node *const *in, cn_param_spec *out
     int64_t c = n->out.c;
     int k = 0;
     if (n->a.affine) {
-        out[k++] = (cn_param_spec){ .name = "weight", .rank = 1, .shape = { c }, .count = c, .trainable = 1, .init = CN_PINIT_ONE };
+        out[k++] = (cn_param_spec){ .name = "weight", .rank = 1, .shape = { c }, .count = c, .trainable = 1,
+                                    .init = cn_gamma_pinit(n), .value = n->a.init };
         out[k++] = (cn_param_spec){ .name = "bias", .rank = 1, .shape = { c }, .count = c, .trainable = 1, .init = CN_PINIT_ZERO };
     }
     out[k++] = (cn_param_spec){ .name = "running_mean", .rank = 1, .shape = { c }, .count = c, .init = CN_PINIT_ZERO };
@@ -126,7 +129,7 @@ static void bn_channel_affine(const cn_node *n, const float *w, const float *buf
 }
 
 const cn_op cn_op_batchnorm = {
-    .name = "batchnorm", .usage = "batchnorm [eps=1e-5] [momentum=0.1] [affine=yes|no]",
+    .name = "batchnorm", .usage = "batchnorm [eps=1e-5] [momentum=0.1] [affine=yes|no] [init=1]",
     .help = "normalise each channel over the batch, then scale by gamma and shift by beta", .keys = keys,
     .inputs = 1, .infer = infer, .explain = explain, .params = params, .aux_bytes = aux_bytes,
     .forward = { batchnorm_forward_f32, batchnorm_forward_f64 },

@@ -32,6 +32,14 @@ cn_status cn_check_weight_init(cn_ctx *ctx, const char *file, const cn_node *n)
     return CN_OK;
 }
 
+cn_status cn_check_gamma_init(cn_ctx *ctx, const char *file, const cn_node *n)
+{
+    if (cn_key_given(n, "init") && !n->a.affine)
+        return cn_fail_at(ctx, CN_E_PARSE, file, n->line, cn_key_col(n, "init"),
+                          "%s: init= is where gamma starts, and affine=no has no gamma", n->op->name);
+    return CN_OK;
+}
+
 int cn_weight_init_specs(const cn_node *n, cn_param_spec *specs, int k)
 {
     specs[0].winit = (cn_winit)n->a.winit, specs[0].std = n->a.std;

@@ -23,16 +23,17 @@ static const cn_key layer_keys[] = {
     EPS_KEY, AFFINE_KEY("yes", "learn a scale and a shift per value (per channel with over=channels) (yes|no)"),
     { .name = "over", .type = CN_KT_CHOICE, .offset = offsetof(cn_attrs, over), .def = "all",
       .doc = "all of each sample's values, or each position's channels (ConvNeXt's LayerNorm2d)", .choices = overs },
+    CN_GAMMA_INIT_KEY,
     { 0 },
 };
 static const cn_key group_keys[] = {
     { .name = "groups", .type = CN_KT_INT, .offset = offsetof(cn_attrs, groups), .flags = CN_KEY_POS | CN_KEY_REQ,
       .lo = 1, .hi = CN_INT_MAX, .doc = "number of channel groups, dividing the channels" },
-    EPS_KEY, AFFINE_KEY("yes", "learn a scale and a shift per channel (yes|no)"), { 0 },
+    EPS_KEY, AFFINE_KEY("yes", "learn a scale and a shift per channel (yes|no)"), CN_GAMMA_INIT_KEY, { 0 },
 };
 /* PyTorch's InstanceNorm2d has affine=False by default; so has this spelling */
 static const cn_key instance_keys[] = {
-    EPS_KEY, AFFINE_KEY("no", "learn a scale and a shift per channel (yes|no)"), { 0 },
+    EPS_KEY, AFFINE_KEY("no", "learn a scale and a shift per channel (yes|no)"), CN_GAMMA_INIT_KEY, { 0 },
 };
 
 static int per_value(const cn_node *n) { return n->op == &cn_op_layernorm && n->a.over == CN_NORM_OVER_ALL; }
@@ -56,7 +57,7 @@ static cn_status infer(cn_ctx *ctx, const char *file, cn_node *n, const cn_node 
     cn_status st = cn_dims_count(ctx, file, n, n->out, &count);
     if (st) return st;
     n->params = n->trainable = n->a.affine ? 2 * affine_count(n) : 0;
-    return CN_OK;
+    return cn_check_gamma_init(ctx, file, n);
 }
 
 static void explain(const cn_node *n, const cn_node *const *in, int64_t batch, cn_strbuf *sb)
@@ -74,6 +75,7 @@ static void explain(const cn_node *n, const cn_node *const *in, int64_t batch, c
         cn_sb_printf(sb, "    params = 2*%lld trainable (gamma, beta, one per %s) = %lld\n", (long long)affine_count(n),
                      per_value(n) ? "value" : "channel", (long long)n->params);
     else cn_sb_printf(sb, "    no parameters (affine=no)\n");
+    if (n->a.affine && cn_key_given(n, "init")) cn_sb_printf(sb, "    gamma starts at %g (init=), beta at 0\n", n->a.init);
 }
 
 static int params(const cn_node *n, const cn_node *const *in, cn_param_spec *out)
@@ -81,13 +83,14 @@ static int params(const cn_node *n, const cn_node *const *in, cn_param_spec *out
     (void)in;
     if (!n->a.affine) return 0;
     int64_t c = affine_count(n);
-    cn_param_spec w = { .name = "weight", .rank = 1, .shape = { c }, .count = c, .trainable = 1, .init = CN_PINIT_ONE };
+    cn_param_spec w = { .name = "weight", .rank = 1, .shape = { c }, .count = c, .trainable = 1,
+                        .init = cn_gamma_pinit(n), .value = n->a.init };
     /* PyTorch's LayerNorm([C, H, W]) has (C, H, W) tensors; LayerNorm(C) after a dense layer (C) */
     if (per_value(n) && n->out.h * n->out.w > 1)
         w.rank = 3, w.shape[0] = n->out.c, w.shape[1] = n->out.h, w.shape[2] = n->out.w;
     out[0] = w;
     out[1] = w;
-    out[1].name = "bias", out[1].init = CN_PINIT_ZERO;
+    out[1].name = "bias", out[1].init = CN_PINIT_ZERO, out[1].value = 0;
     return 2;
 }
 
@@ -104,7 +107,7 @@ static int64_t aux_bytes(const cn_node *n, const cn_node *const *in, int64_t bat
 #include "template.h"
 
 const cn_op cn_op_layernorm = {
-    .name = "layernorm", .usage = "layernorm [eps=1e-5] [affine=yes|no] [over=all|channels]",
+    .name = "layernorm", .usage = "layernorm [eps=1e-5] [affine=yes|no] [over=all|channels] [init=1]",
     .help = "normalise each sample over all its values (or each position over its channels), then scale and shift",
     .keys = layer_keys,
     .inputs = 1, .infer = infer, .explain = explain, .params = params, .aux_bytes = aux_bytes,
@@ -112,14 +115,14 @@ const cn_op cn_op_layernorm = {
     .backward = { groupnorm_backward_f32, groupnorm_backward_f64 },
 };
 const cn_op cn_op_groupnorm = {
-    .name = "groupnorm", .usage = "groupnorm GROUPS [eps=1e-5] [affine=yes|no]",
+    .name = "groupnorm", .usage = "groupnorm GROUPS [eps=1e-5] [affine=yes|no] [init=1]",
     .help = "normalise each group of channels of each sample, then scale and shift each channel", .keys = group_keys,
     .inputs = 1, .infer = infer, .explain = explain, .params = params, .aux_bytes = aux_bytes,
     .forward = { groupnorm_forward_f32, groupnorm_forward_f64 },
     .backward = { groupnorm_backward_f32, groupnorm_backward_f64 },
 };
 const cn_op cn_op_instancenorm = {
-    .name = "instancenorm", .usage = "instancenorm [eps=1e-5] [affine=no|yes]",
+    .name = "instancenorm", .usage = "instancenorm [eps=1e-5] [affine=no|yes] [init=1]",
     .help = "normalise each channel of each sample (groupnorm with a group per channel)", .keys = instance_keys,
     .inputs = 1, .infer = infer, .explain = explain, .params = params, .aux_bytes = aux_bytes,
     .forward = { groupnorm_forward_f32, groupnorm_forward_f64 },

@@ -75,6 +75,13 @@ extern const char *const cn_winit_words[]; /* the words of init=, in cn_winit's 
     { .name = "std", .type = CN_KT_FLOAT, .offset = offsetof(cn_attrs, std), .def = "0.02", .lo = 0, .hi = 1e30, \
       .doc = "the standard deviation of init=normal and init=trunc-normal" }
 
+/* batchnorm, layernorm, groupnorm, instancenorm: where gamma starts (init=, the field scale's
+ * factors start from too); 0 in a residual block's last norm makes the block start as the
+ * identity (torchvision's ResNet(zero_init_residual=True), Goyal et al. 2017) */
+#define CN_GAMMA_INIT_KEY                                                                                        \
+    { .name = "init", .type = CN_KT_FLOAT, .offset = offsetof(cn_attrs, init), .def = "1", .lo = -1e30, .hi = 1e30, \
+      .doc = "where gamma starts (0: a residual block's last norm starts the block as the identity)" }
+
 typedef enum { CN_KT_INT, CN_KT_PAIR, CN_KT_PAD, CN_KT_FLOAT, CN_KT_BOOL, CN_KT_SHAPE, CN_KT_NAMES,
                CN_KT_CHOICE /* one word of `choices`, stored as its index (an int) */ } cn_key_type;
 
@@ -212,12 +219,17 @@ int cn_key_col(const cn_node *n, const char *name);
 int cn_key_given(const cn_node *n, const char *name);
 /* init= and std= of a layer with weights: std= only where init= reads it (else fails naming it) */
 cn_status cn_check_weight_init(cn_ctx *ctx, const char *file, const cn_node *n);
+/* a norm layer's gamma: 1 as ever (CN_PINIT_ONE, which gradient checks draw positive), else
+ * init='s constant */
+static inline cn_pinit cn_gamma_pinit(const cn_node *n) { return n->a.init == 1 ? CN_PINIT_ONE : CN_PINIT_CONST; }
 /* Gives a layer's weight tensor (specs[0]) its init= and std=, and its bias (specs[1], when k is
  * 2) the weight's fan_in for a draw of init=torch (or --init torch); else it starts at 0.
  * Returns k. */
 int cn_weight_init_specs(const cn_node *n, cn_param_spec *specs, int k);
 /* "weights start: N(0, 2/27) ..." for a layer whose init= is written */
 void cn_explain_weight_init(const cn_node *n, int64_t fan_in, int64_t fan_out, cn_strbuf *sb);
+/* a norm layer's init=: only with a gamma (affine=yes), else fails naming the key */
+cn_status cn_check_gamma_init(cn_ctx *ctx, const char *file, const cn_node *n);
 /* Output keeps the input's shape and receptive field; no parameters. */
 cn_status cn_infer_pointwise(cn_ctx *ctx, const char *file, cn_node *n, const cn_node *const *in);
 void cn_explain_pointwise(const cn_node *n, const cn_node *const *in, int64_t batch, cn_strbuf *sb);
