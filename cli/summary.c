@@ -29,7 +29,8 @@ static void help(const cli_option *opts)
         printf("  %-74s %s\n", cn_layer_type_usage(i), cn_layer_type_help(i));
     printf("init=HOW (conv, deconv, dense): how the layer's weights start: net (the default: train's\n"
            "--init), kaiming, kaiming-uniform, xavier, xavier-uniform, torch (weights and bias as\n"
-           "PyTorch's default), zero, normal or trunc-normal (with std=S, default 0.02)\n");
+           "PyTorch's default), zero, normal or trunc-normal (with std=S, default 0.02); init=G of a\n"
+           "norm layer or scale: where gamma (the factor) starts\n");
     printf("\nexample:\n  convnet summary -e 'input 64x64x3; conv 32 3x3 pad=1' --explain\n");
 }
 
