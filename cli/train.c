@@ -463,7 +463,10 @@ static const char *classes_present(const cn_dataset *h, int32_t classes, char *b
     return buf;
 }
 
-static void say_data(const train_opts *o, const cn_dataset *ds, const cn_dataset *val, const cn_dataset *test)
+/* resized (drafted): the images of the three halves made of another size (decoded smaller
+ * first), counted as they were loaded */
+static void say_data(const train_opts *o, const cn_dataset *ds, const cn_dataset *val, const cn_dataset *test,
+                     int64_t resized, int64_t drafted, cn_resize mode)
 {
     char some[2048];
     char name[4300], esc[4400];
@@ -485,6 +488,14 @@ static void say_data(const train_opts *o, const cn_dataset *ds, const cn_dataset
         else cli_data_name(o->data, CLI_HALF_TEST, name, sizeof name);
         printf("test:       %s, %lld images%s\n", cn_text_escape(name, esc, sizeof esc), (long long)test->count,
                classes_present(test, (int32_t)ds->classes, some, sizeof some));
+    }
+    if (resized) { /* what the net sees is not what the files hold */
+        printf("resized:    %lld of the %lld images to %lldx%lld, %s", (long long)resized,
+               (long long)(ds->count + val->count + test->count), (long long)ds->h, (long long)ds->w,
+               mode == CN_RESIZE_BILINEAR ? "bilinearly" : "with antialiasing");
+        if (drafted) printf(" (%lld JPEG%s decoded at 1/2 to 1/8 first: --resize draft)", (long long)drafted,
+                            drafted == 1 ? "" : "s");
+        printf("\n");
     }
     if (o->dev.device) /* where it runs, when not the CPU */
         printf("device:     %s, %s%s\n", cli_devices[o->dev.device], cli_precisions[o->dev.precision],
@@ -653,13 +664,16 @@ static int train_once(cn_ctx *ctx, train_opts *o, const char *out, uint64_t seed
      * was made before the choice was kept) */
     cn_resize resize = o->from_checkpoint ? cn_checkpoint_resize(ck) : (cn_resize)o->resize;
     cn_ctx_set_resize(ctx, resize);
+    int64_t resized = 0, drafted = 0;
+    cn_ctx_take_image_counts(ctx, NULL, NULL); /* from 0: the halves' images only */
     if ((rc = cli_device_ready(ctx, &o->dev)) || (rc = classes_match_first(ctx, o, net, o->from_checkpoint ? ck : NULL)) ||
         (rc = run_data(ctx, o, net, &ds, &val, &test, &has_test)) ||
         (o->from_checkpoint && (rc = resumed_classes_same(ck, &ds, o->data))) || (rc = fit_classes(ctx, o, &ds, &net)) || (rc = freeze_layers(ctx, o, net)) || (rc = cli_use_device(ctx, net, &o->dev)) ||
         (rc = show_init(ctx, o, init, net, seed)))
         goto done;
     if (o->resume) say_resumed(o, o->from_checkpoint ? ck : NULL, &ds);
-    say_data(o, &ds, &val, &test);
+    cn_ctx_take_image_counts(ctx, &resized, &drafted);
+    say_data(o, &ds, &val, &test, resized, drafted, resize);
     say_output(ctx, o, net);
     say_parallel(ctx, o, net, o->cfg.batch);
     cn_train_config cfg = o->cfg;

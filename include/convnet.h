@@ -86,6 +86,10 @@ typedef enum cn_resize {
  * (cn_dataset_load_folder, and the batches of cn_dataset_open_folder); a value not in cn_resize
  * is ignored. A cn_model resizes as its checkpoint says, whatever its context's setting. */
 void cn_ctx_set_resize(cn_ctx *ctx, cn_resize mode);
+/* How many images cn_image_load and the image-folder loaders (on all their threads) made of
+ * another size with ctx since the last call, and how many of those were JPEGs decoded
+ * smaller first (CN_RESIZE_DRAFT); both start again at 0. Either pointer may be NULL. */
+void cn_ctx_take_image_counts(cn_ctx *ctx, int64_t *resized, int64_t *drafted);
 cn_resize cn_ctx_resize(const cn_ctx *ctx);
 /* "bilinear" or "antialias" (the checkpoint's "resize" values, `convnet train --resize`); NULL
  * for a value not in cn_resize. cn_resize_parse: 1 and *out for one of those names, else 0. */

@@ -29,6 +29,13 @@ check "data check: the halves found, exit 0" "[ $? -eq 0 ] && grep -q 'layout: i
 check "train on a folder in halves: exit 0" "[ $? -eq 0 ]"
 check "train says which data: 120 training, val/ 30, test/ 36 images" \
     "grep -q '^training:   $T/shapes/train, 120 images of 3 classes' '$T/out' && grep -q '^validation: $T/shapes/val, 30 images' '$T/out' && grep -q '^test:       $T/shapes/test, 36 images' '$T/out'"
+# the images not 12x12, counted from their PNG headers (IHDR: width, height at bytes 16..23)
+check "train says how many of the 186 images it resized, and how" "$PY - '$T/shapes' '$T/out' <<'PY'
+import glob, struct, sys
+n = sum(struct.unpack('>II', open(f, 'rb').read()[16:24]) != (12, 12) for f in glob.glob(sys.argv[1] + '/*/*/*.png'))
+want = 'resized:    %d of the 186 images to 12x12, with antialiasing' % n
+sys.exit(not (0 < n < 186 and want in open(sys.argv[2]).read().split('\\n')))
+PY"
 check "metrics.csv: 3 epochs; steps.csv: 7 steps each (120 // 16)" \
     "[ \$(rows '$T/run/metrics.csv') -eq 3 ] && [ \$(rows '$T/run/steps.csv') -eq 21 ]"
 check "validation on val/: a loss every epoch" "! cut -d, -f4 '$T/run/metrics.csv' | grep -q nan"
@@ -262,9 +269,9 @@ for k, name in enumerate(["red", "green"]):
         im = Image.new("RGB", (200, 150), tuple(255 if c == k else random.randint(0, 90) for c in range(3)))
         im.save(f"{sys.argv[1]}/{name}/{i}.jpg", quality=95)
 PY
-"$CN" train -e "$SPEC" --data "$T/big" --epochs 1 --batch 4 --resize draft --quiet --out "$T/draft" >"$T/out" 2>&1
-check "--resize draft: trained, kept by the checkpoint" \
-    "[ $? -eq 0 ] && grep -aq '\"resize\":\"draft\"' '$T/draft/model.safetensors'"
+"$CN" train -e "$SPEC" --data "$T/big" --epochs 1 --batch 4 --resize draft --out "$T/draft" >"$T/out" 2>&1
+check "--resize draft: trained, kept by the checkpoint, the drafts counted" \
+    "[ $? -eq 0 ] && grep -aq '\"resize\":\"draft\"' '$T/draft/model.safetensors' && grep -qx 'resized:    12 of the 12 images to 12x12, with antialiasing (12 JPEGs decoded at 1/2 to 1/8 first: --resize draft)' '$T/out'"
 "$CN" predict "$T/draft" "$T/big/red/0.jpg" >"$T/out" 2>&1
 check "predict of a draft run: the file's size, the draft said" \
     "grep -q '(the image: 150x200 (HxW) colour; resized to 12x12 with antialiasing (--resize draft: a JPEG 8x that size decoded smaller first), as the net.s input)' '$T/out'"

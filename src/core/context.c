@@ -59,6 +59,13 @@ void cn_ctx_set_resize(cn_ctx *ctx, cn_resize mode)
     if (ctx && (mode == CN_RESIZE_BILINEAR || mode == CN_RESIZE_ANTIALIAS || mode == CN_RESIZE_DRAFT)) ctx->resize = mode;
 }
 
+void cn_ctx_take_image_counts(cn_ctx *ctx, int64_t *resized, int64_t *drafted)
+{
+    if (resized) *resized = ctx ? ctx->resized : 0;
+    if (drafted) *drafted = ctx ? ctx->drafted : 0;
+    if (ctx) ctx->resized = ctx->drafted = 0;
+}
+
 cn_resize cn_ctx_resize(const cn_ctx *ctx) { return ctx ? ctx->resize : CN_RESIZE_BILINEAR; }
 
 const char *cn_resize_name(cn_resize mode)

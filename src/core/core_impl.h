@@ -15,6 +15,7 @@ struct cn_ctx {
     cn_status status;
     char message[CN_MSG_MAX];
     cn_resize resize; /* how cn_image_load and the image-folder loaders resize (cn_ctx_set_resize) */
+    int64_t resized, drafted; /* images cn_image_load resized, and decoded smaller first (cn_ctx_take_image_counts) */
 };
 
 #if defined(__GNUC__)

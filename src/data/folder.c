@@ -235,7 +235,13 @@ cn_status cn_for_each_file(cn_ctx *ctx, int64_t n, cn_status (*fn)(cn_ctx *tc, i
 #pragma omp atomic write
             fatal = 1;
         }
-        if (tc && tc != ctx) cn_ctx_destroy(tc);
+        if (tc && tc != ctx) {
+#pragma omp atomic
+            ctx->resized += tc->resized;
+#pragma omp atomic
+            ctx->drafted += tc->drafted;
+            cn_ctx_destroy(tc);
+        }
     }
     if (!fatal) return CN_OK;
     return threads > 1 ? cn_fail(ctx, CN_E_NOMEM, "%s", msg) : CN_E_NOMEM; /* one thread: ctx says so */

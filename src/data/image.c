@@ -834,6 +834,7 @@ cn_status cn_image_load(cn_ctx *ctx, const char *path, int64_t c, int64_t h, int
     int draft = ctx->resize == CN_RESIZE_DRAFT;
     if ((st = cn_pixels_decode_for(ctx, path, draft ? h : 0, draft ? w : 0, &px))) return st;
     st = cn_pixels_resize(ctx, &px, ctx->resize, c, h, w, out);
+    if (!st) ctx->resized += px.file_h != h || px.file_w != w, ctx->drafted += px.h != px.file_h || px.w != px.file_w;
     cn_pixels_free(ctx, &px);
     return st;
 }
