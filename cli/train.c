@@ -112,7 +112,7 @@ static int parse_args(int argc, char **argv, train_opts *o)
           .help = "how images of another size are made the input's: antialias (default:\n"
                   "each output pixel a weighted mean of those under it, as PIL and\n"
                   "torchvision), draft (the same after decoding a large JPEG at 1/2, 1/4\n"
-                  "or 1/8 size: faster, within about 1/255) or bilinear (2x2 pixels, as\n"
+                  "or 1/8 size: faster, its pixels a little off) or bilinear (2x2 pixels, as\n"
                   "convnet before; kept by the checkpoints, so predict and eval resize as\n"
                   "the net was trained)" },
         { "--epochs", "N", CLI_INT, &o->epochs_given, 1, 100000, .heading = "training:", .help = "(default 10)" },
